@@ -1,0 +1,39 @@
+/*
+ * Every cap on a buffer that outside input fills, in one place.  Hitting a
+ * cap is an ordinary error (HTTP 413, WebSocket close 1009, a protocol
+ * error, a log marked truncated), never a crash.  Include as
+ * "common/limits.h"; it does not shadow <limits.h>.
+ */
+#ifndef KILN_LIMITS_H
+#define KILN_LIMITS_H
+
+/* Worker protocol (msgpack over WebSocket) */
+#define KILN_MAX_WS_FRAME (8u << 20)        /* one reassembled message from a worker */
+#define KILN_MAX_MSGPACK_DEPTH 32           /* nesting of maps/arrays in one message */
+#define KILN_MAX_PENDING_REQUESTS 4096      /* unanswered requests per connection */
+#define KILN_MAX_WS_SENDQ (16u << 20)       /* bytes queued for one peer before backpressure */
+#define KILN_WORKER_SENDQ_PAUSE (4u << 20)  /* worker pauses child output above this */
+#define KILN_MAX_WORKER_INFO (1u << 20)     /* get_worker_info answer kept */
+#define KILN_MAX_LINE (4096)                /* max_line_length sent to workers */
+
+/* HTTP */
+#define KILN_MAX_HTTP_BODY (1u << 20)       /* API request body */
+#define KILN_MAX_HTTP_URI (8192)            /* path + query */
+#define KILN_MAX_HTTP_QUERY_ARGS (64)       /* query arguments per request */
+#define KILN_MAX_HTTP_RESPONSE_CHUNK (64u << 10)
+#define KILN_MAX_HTTP_CLIENT_BODY (256u << 20) /* what the kiln client reads */
+
+/* Logs */
+#define KILN_LOG_CHUNK_BYTES (64u << 10)    /* uncompressed size of a stored log chunk */
+#define KILN_MAX_LOG_BYTES (1ull << 32)     /* per log; beyond this, truncated marker */
+
+/* Configuration */
+#define KILN_MAX_CONFIG_BYTES (4u << 20)    /* master.lua size */
+#define KILN_CONFIG_MEM_LIMIT (64u << 20)   /* Lua heap while loading */
+#define KILN_CONFIG_INSN_LIMIT (50000000L)  /* Lua instructions while loading */
+#define KILN_MAX_SECRET_BYTES (4096)
+
+/* Names */
+#define KILN_MAX_NAME 200                   /* builder, worker, step names */
+
+#endif

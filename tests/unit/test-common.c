@@ -1,0 +1,97 @@
+/*
+ * Unit tests for src/common: bounded buffers, number parsing, error names.
+ */
+#include "tap.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/str.h"
+#include "common/xalloc.h"
+
+#include <errno.h>
+
+TEST(buf_starts_empty_and_terminated)
+{
+	struct buf b;
+	buf_init(&b, 100);
+	CHECK_INT(b.len, 0);
+	CHECK_STR(b.ptr, "");
+	buf_release(&b);
+}
+
+TEST(buf_appends_and_formats)
+{
+	struct buf b;
+	buf_init(&b, 1000);
+	CHECK_INT(buf_adds(&b, "abc"), 0);
+	CHECK_INT(buf_addf(&b, "-%d-", 42), 0);
+	CHECK_INT(buf_addch(&b, 'z'), 0);
+	CHECK_STR(b.ptr, "abc-42-z");
+	buf_consume(&b, 4);
+	CHECK_STR(b.ptr, "42-z");
+	char *p = buf_detach(&b, NULL);
+	CHECK_STR(p, "42-z");
+	CHECK_INT(b.len, 0);
+	free(p);
+}
+
+TEST(buf_refuses_past_cap)
+{
+	struct buf b;
+	buf_init(&b, 5);
+	CHECK_INT(buf_adds(&b, "12345"), 0);
+	CHECK_INT(buf_adds(&b, "6"), -E2BIG);
+	CHECK_STR(b.ptr, "12345");
+	CHECK_INT(buf_addf(&b, "%s", "x"), -E2BIG);
+	CHECK_INT(b.len, 5);
+	buf_release(&b);
+}
+
+TEST(buf_grows_large)
+{
+	struct buf b;
+	buf_init(&b, 1 << 20);
+	for (int i = 0; i < 10000; i++)
+		CHECK_INT(buf_adds(&b, "0123456789"), 0);
+	CHECK_INT(b.len, 100000);
+	CHECK_INT(b.ptr[b.len], 0);
+	buf_release(&b);
+}
+
+TEST(str_parses_numbers_strictly)
+{
+	unsigned long long v = 0;
+	CHECK_INT(str_to_u64(str_from("1234"), &v), 0);
+	CHECK_INT(v, 1234);
+	CHECK_INT(str_to_u64(str_from("12a"), &v), -EINVAL);
+	CHECK_INT(str_to_u64(str_from(""), &v), -EINVAL);
+	CHECK_INT(str_to_u64(str_from("99999999999999999999"), &v), -ERANGE);
+	long long s = 0;
+	CHECK_INT(str_to_i64("-7", &s), 0);
+	CHECK_INT(s, -7);
+	CHECK_INT(str_to_i64("7x", &s), -EINVAL);
+}
+
+TEST(err_names_both_kinds)
+{
+	CHECK_STR(err_str(-ENOENT), "No such file or directory");
+	CHECK_STR(err_str(KILN_EPROTO), "protocol error");
+}
+
+TEST(xasprintf_formats)
+{
+	char *s = xasprintf("%s=%d", "a", 1);
+	CHECK_STR(s, "a=1");
+	free(s);
+}
+
+int main(void)
+{
+	RUN(buf_starts_empty_and_terminated);
+	RUN(buf_appends_and_formats);
+	RUN(buf_refuses_past_cap);
+	RUN(buf_grows_large);
+	RUN(str_parses_numbers_strictly);
+	RUN(err_names_both_kinds);
+	RUN(xasprintf_formats);
+	return tap_done();
+}
