@@ -1,0 +1,26 @@
+/*
+ * The `kiln` command table: one entry per verb.  Daemon verbs (master,
+ * create-master, checkconfig) live in their modules; client verbs in
+ * src/client/cmd-<verb>.c and talk only to the master's public HTTP API.
+ *
+ * Adding a new command:
+ *   1. write cmd-<verb>.c exporting `const struct cmd cmd_<verb>`;
+ *   2. declare it below and add one line to the table in main.c;
+ *   3. add the file to the module's meson.build and document it in README/docs.
+ */
+#ifndef KILN_CLIENT_CMD_H
+#define KILN_CLIENT_CMD_H
+
+struct cmd {
+	const char *name;
+	const char *usage;   /* arguments after the verb, for --help */
+	const char *summary; /* one line */
+	/* argv[0] is the verb; returns the process exit status */
+	int (*run)(int argc, char **argv);
+};
+
+extern const struct cmd cmd_master;
+extern const struct cmd cmd_create_master;
+extern const struct cmd cmd_checkconfig;
+
+#endif

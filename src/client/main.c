@@ -1,0 +1,56 @@
+/*
+ * `kiln`: the master daemon and every client command behind one binary,
+ * dispatched through a table of verbs (tmux cmd_table, git commands[]).
+ */
+#include "client/cmd.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct cmd *const cmds[] = {
+	&cmd_master,
+	&cmd_create_master,
+	&cmd_checkconfig,
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kiln COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
+		fprintf(f, "  %-14s %s\n", cmds[i]->name, cmds[i]->summary);
+	fprintf(f, "  %-14s %s\n", "version", "print the version");
+	fprintf(f, "\n'kiln COMMAND --help' describes one command.\n");
+}
+
+int main(int argc, char **argv)
+{
+	log_init_from_env();
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *verb = argv[1];
+	if (!strcmp(verb, "--help") || !strcmp(verb, "-h") || !strcmp(verb, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(verb, "version") || !strcmp(verb, "--version")) {
+		printf("kiln %s\n", KILN_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
+		if (strcmp(cmds[i]->name, verb))
+			continue;
+		if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+			printf("usage: kiln %s %s\n%s\n", cmds[i]->name, cmds[i]->usage,
+			       cmds[i]->summary);
+			return 0;
+		}
+		return cmds[i]->run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "kiln: unknown command '%s'\n", verb);
+	usage(stderr);
+	return 2;
+}
