@@ -1,0 +1,217 @@
+/*
+ * Kiln's storage, behind one backend-neutral interface.  The schema follows
+ * Buildbot's data model and its field names (builderid, buildrequestid,
+ * state_string, ...), so the API can serve rows with Buildbot's shapes.
+ * Backend today: SQLite (db-sqlite.c, WAL, busy timeout); PostgreSQL later
+ * behind the same functions.
+ *
+ * Threading: one struct db per process, used only from the libuv loop
+ * thread it was opened on.  Writes are batched: the first write of a loop
+ * turn opens a transaction, and a uv_check handle commits it after the turn
+ * (or db_flush() commits at once), so writes that arrive together cost one
+ * commit.  Reads always see every earlier write, committed or not.
+ *
+ * Times are double seconds since the epoch (sub-second) in storage; db_list
+ * renders them as integer seconds, as Buildbot's REST API does.
+ *
+ * Errors: negative errno or KILN_EDB; db_errmsg() holds the last detail.
+ *
+ * Adding a new migration: add src/db/migrations/NNNN-what.sql (next number),
+ * list it in src/db/migrations.c, never edit an applied one.
+ */
+#ifndef KILN_DB_H
+#define KILN_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+struct buf;
+struct db;
+
+/* Buildbot's result codes */
+enum db_results {
+	RESULTS_NONE = -1,
+	RESULTS_SUCCESS = 0,
+	RESULTS_WARNINGS = 1,
+	RESULTS_FAILURE = 2,
+	RESULTS_SKIPPED = 3,
+	RESULTS_EXCEPTION = 4,
+	RESULTS_RETRY = 5,
+	RESULTS_CANCELLED = 6,
+};
+const char *db_results_name(int results); /* "success", ... ; "not finished" for -1 */
+
+/* Opens (creating if needed) the database at url, "sqlite:PATH" (relative
+ * paths are taken from basedir) or "sqlite::memory:"; applies pending
+ * migrations in one transaction.  loop may be NULL (tools, tests): then
+ * writes autocommit per call unless wrapped in db_flush-delimited batches. */
+int db_open(uv_loop_t *loop, const char *url, const char *basedir, struct db **ret);
+/* Commits pending writes and closes; NULL-safe.  Closes its uv handle: run
+ * the loop once more afterwards if the loop continues to be used. */
+void db_close(struct db *db);
+/* Commits the open batch now.  Returns 0 or an error (the batch is rolled back). */
+int db_flush(struct db *db);
+const char *db_errmsg(struct db *db);
+int db_schema_version(struct db *db);
+
+/* --- masters, builders, workers ------------------------------------------------ */
+int db_master_register(struct db *db, const char *name, int64_t *ret_masterid);
+/* After a crash or a stop: finishes this master's unfinished builds with
+ * results (RETRY after a crash, the caller decides), their steps and logs,
+ * and unclaims its claimed, incomplete build requests so they run again. */
+int db_master_recover(struct db *db, int64_t masterid, int results, const char *state_string,
+		      double when);
+
+/* Upserts by name; tags_json is a JSON array text or NULL. */
+int db_builder_ensure(struct db *db, const char *name, const char *description,
+		      const char *tags_json, int64_t *ret_builderid);
+int db_builder_set_masters(struct db *db, int64_t builderid, const int64_t *masterids, size_t n);
+
+int db_worker_ensure(struct db *db, const char *name, int64_t *ret_workerid);
+/* info: JSON object (borrowed); stored as given. */
+int db_worker_set_info(struct db *db, int64_t workerid, json_t *info);
+int db_worker_set_connected(struct db *db, int64_t workerid, int64_t masterid /* 0 = none */);
+int db_worker_set_paused(struct db *db, int64_t workerid, bool paused);
+/* Replaces the builders this worker is configured for on masterid. */
+int db_worker_set_configured(struct db *db, int64_t workerid, int64_t masterid,
+			     const int64_t *builderids, size_t n);
+
+/* --- buildsets and build requests --------------------------------------------- */
+struct db_sourcestamp {
+	const char *branch, *revision, *repository, *project, *codebase; /* borrowed; NULL ok */
+};
+
+struct db_buildset_new {
+	const char *reason;             /* borrowed */
+	const char *external_idstring;  /* borrowed, may be NULL */
+	const char *scheduler;          /* borrowed, may be NULL */
+	json_t *properties;             /* borrowed: {"name": [value, "source"], ...} or NULL */
+	const struct db_sourcestamp *sourcestamps;
+	size_t nsourcestamps;
+	int64_t parent_buildid;         /* 0 = none */
+	int priority;
+	double submitted_at;
+};
+
+/* Adds a buildset with one build request per builder, atomically.
+ * ret_brids (caller's array of n) receives the request ids in order. */
+int db_buildset_add(struct db *db, const struct db_buildset_new *bs, const int64_t *builderids,
+		    size_t n, int64_t *ret_bsid, int64_t *ret_brids);
+int db_buildset_complete(struct db *db, int64_t bsid, int results, double when);
+/* Properties of a buildset, as stored (new reference). */
+int db_buildset_properties(struct db *db, int64_t bsid, json_t **ret);
+
+struct db_request {
+	int64_t buildrequestid, buildsetid, builderid;
+	int priority;
+	double submitted_at;
+	bool claimed, complete;
+	int results;
+};
+
+/* The next unclaimed, incomplete request of builderid: highest priority,
+ * then oldest (from an index: cost does not grow with the queue).
+ * Returns 1 and fills ret if there is one, 0 if none. */
+int db_request_next(struct db *db, int64_t builderid, struct db_request *ret);
+int db_request_get(struct db *db, int64_t brid, struct db_request *ret); /* KILN_ENOTFOUND */
+/* Claims for masterid; -EBUSY if already claimed or complete. */
+int db_request_claim(struct db *db, int64_t brid, int64_t masterid, double when);
+int db_request_unclaim(struct db *db, int64_t brid);
+/* Completes the request; when every request of its buildset is complete,
+ * completes the buildset too (results: the worst) and sets *ret_bsid_done
+ * to its id (else 0).  ret_bsid_done may be NULL. */
+int db_request_complete(struct db *db, int64_t brid, int results, double when,
+			int64_t *ret_bsid_done);
+/* Builder ids that have at least one unclaimed incomplete request. */
+int db_request_pending_builders(struct db *db, int64_t **ret_ids, size_t *ret_n);
+
+/* --- builds, steps, logs --------------------------------------------------------- */
+/* number = previous highest number of the builder + 1. */
+int db_build_add(struct db *db, int64_t builderid, int64_t brid, int64_t workerid,
+		 int64_t masterid, double started_at, int64_t *ret_buildid, int64_t *ret_number);
+int db_build_set_state(struct db *db, int64_t buildid, const char *state_string);
+int db_build_finish(struct db *db, int64_t buildid, int results, const char *state_string,
+		    double when);
+/* value: any JSON (borrowed); stored as properties[name] = [value, source]. */
+int db_build_set_property(struct db *db, int64_t buildid, const char *name, json_t *value,
+			  const char *source);
+
+/* Step names are unique within a build: a repeated name gets "_1", "_2"... */
+int db_step_add(struct db *db, int64_t buildid, const char *name, int64_t *ret_stepid,
+		int64_t *ret_number);
+int db_step_start(struct db *db, int64_t stepid, double when);
+int db_step_set_state(struct db *db, int64_t stepid, const char *state_string);
+int db_step_finish(struct db *db, int64_t stepid, int results, const char *state_string,
+		   bool hidden, double when);
+
+/* type: 's' stdio (each line starts with a stream char o/e/h), 't' text, 'h' html.
+ * slug = name with characters other than [A-Za-z0-9_-] replaced by '_'. */
+int db_log_add(struct db *db, int64_t stepid, const char *name, char type, int64_t *ret_logid);
+/* Appends text, which must be whole lines each ending in '\n'.  Stored in
+ * line-aligned chunks of about KILN_LOG_CHUNK_BYTES, zstd-compressed once
+ * full; readable at once.  Past KILN_MAX_LOG_BYTES: one marker line, then
+ * further text is dropped (returns 0).  Returns KILN_ESTATE if finished. */
+int db_log_append(struct db *db, int64_t logid, const char *text, size_t len);
+int db_log_finish(struct db *db, int64_t logid);
+struct db_log_info {
+	int64_t logid, stepid, num_lines;
+	char type;
+	bool complete;
+};
+int db_log_get(struct db *db, int64_t logid, struct db_log_info *ret);
+/* Appends lines [first_line, first_line + max_lines) to out (whole lines,
+ * each with its '\n'), reading only the chunks that hold them.  *ret_count
+ * = lines written (fewer at the end of the log; 0 past it).  -E2BIG if out's
+ * cap is reached (out then holds whole lines up to the cap, *ret_count set). */
+int db_log_read(struct db *db, int64_t logid, int64_t first_line, int64_t max_lines,
+		struct buf *out, int64_t *ret_count);
+
+/* --- generic listing for the REST API ---------------------------------------------- */
+enum db_resource {
+	DB_MASTERS,
+	DB_BUILDERS,
+	DB_WORKERS,
+	DB_BUILDSETS,
+	DB_BUILDREQUESTS,
+	DB_BUILDS,
+	DB_STEPS,
+	DB_LOGS,
+	DB_SOURCESTAMPS,
+};
+
+enum db_op { DB_OP_EQ, DB_OP_NE, DB_OP_LT, DB_OP_LE, DB_OP_GT, DB_OP_GE, DB_OP_IN,
+	     DB_OP_NOTIN, DB_OP_CONTAINS };
+
+struct db_filter {
+	const char *field;          /* a Buildbot field name of the resource */
+	enum db_op op;
+	const char *const *values;  /* textual values, converted per the field's type
+				       (booleans accept true/false/1/0) */
+	size_t nvalues;             /* EQ with several values = IN */
+};
+
+struct db_query {
+	const struct db_filter *filters;
+	size_t nfilters;
+	const char *const *order;   /* field or "-field" (descending); default: id ascending */
+	size_t norder;
+	int64_t limit;              /* < 0: none */
+	int64_t offset;
+};
+
+/* Lists rows of res matching q as a JSON array of objects with Buildbot's
+ * field names and types, timestamps as integer seconds, NULLs as null.
+ * Fields assembled from other tables (workers' configured_on/connected_to,
+ * builders' masterids) are included.  *ret_total (may be NULL) = matching
+ * rows before limit/offset.  Unknown field in a filter or order:
+ * KILN_EPARSE with db_errmsg() naming it; a value of the wrong type: -EINVAL. */
+int db_list(struct db *db, enum db_resource res, const struct db_query *q, json_t **ret_items,
+	    int64_t *ret_total);
+/* True if field is a listable field of res (for API validation). */
+bool db_field_known(enum db_resource res, const char *field);
+
+#endif

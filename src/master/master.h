@@ -1,0 +1,30 @@
+/*
+ * The master process's shared state: one per process, living on the libuv
+ * loop thread.  Modules (http/api, worker endpoint, build engine) borrow it.
+ */
+#ifndef KILN_MASTER_H
+#define KILN_MASTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+struct config;
+struct db;
+struct http_server;
+struct engine;
+
+struct master {
+	uv_loop_t *loop;           /* borrowed: the process's one loop */
+	char *basedir;             /* owned, absolute */
+	char *name;                /* owned: "<hostname>:<basedir>" as Buildbot names masters */
+	struct config *cfg;        /* owned */
+	struct db *db;             /* owned */
+	int64_t masterid;
+	struct http_server *http;  /* owned: HTTP API + worker endpoint */
+	struct engine *engine;     /* owned: workers, requests, builds */
+	bool stopping;
+};
+
+#endif
