@@ -1,0 +1,354 @@
+/*
+ * Unit tests for src/proto: strict message decoding (the captured bytes of
+ * PROTOCOL.md §4.2, malformed and hostile inputs), accessors, encoders, and
+ * the request/response session.
+ */
+#include "tap.h"
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/xalloc.h"
+#include "proto/msg.h"
+#include "proto/session.h"
+
+#include <errno.h>
+
+/* The master's first message, captured (PROTOCOL.md §4.2). */
+static const uint8_t captured_print[] = {
+	0x83, 0xa2, 'o', 'p', 0xa5, 'p', 'r', 'i', 'n', 't', 0xa7, 'm', 'e', 's', 's', 'a', 'g', 'e',
+	0xa8, 'a', 't', 't', 'a', 'c', 'h', 'e', 'd', 0xaa, 's', 'e', 'q', '_', 'n', 'u', 'm', 'b',
+	'e', 'r', 0x00};
+/* The worker's 33-byte reply to it. */
+static const uint8_t captured_reply[] = {
+	0x83, 0xa2, 'o', 'p', 0xa8, 'r', 'e', 's', 'p', 'o', 'n', 's', 'e', 0xaa, 's', 'e', 'q', '_',
+	'n', 'u', 'm', 'b', 'e', 'r', 0x00, 0xa6, 'r', 'e', 's', 'u', 'l', 't', 0xc0};
+
+TEST(decodes_captured_print)
+{
+	struct proto_msg m;
+	CHECK_INT(proto_msg_decode(captured_print, sizeof(captured_print), &m), 0);
+	CHECK(str_eq(m.op, "print"));
+	CHECK_INT(m.seq, 0);
+	char *msg = proto_obj_strdup(proto_map_get(m.root, "message"));
+	CHECK_STR(msg, "attached");
+	free(msg);
+	CHECK(proto_map_get(m.root, "nope") == NULL);
+	proto_msg_release(&m);
+}
+
+TEST(encodes_reply_byte_exact)
+{
+	struct proto_enc e;
+	proto_enc_init(&e);
+	proto_enc_response_nil(&e, 0);
+	CHECK_INT(e.sb.size, sizeof(captured_reply));
+	CHECK(e.sb.size == sizeof(captured_reply) &&
+	      memcmp(e.sb.data, captured_reply, sizeof(captured_reply)) == 0);
+	proto_enc_release(&e);
+}
+
+TEST(error_response_round_trips)
+{
+	struct proto_enc e;
+	proto_enc_init(&e);
+	proto_enc_response_error(&e, 77, "Command foo does not exist.");
+	struct proto_msg m;
+	CHECK_INT(proto_msg_decode(e.sb.data, e.sb.size, &m), 0);
+	CHECK(str_eq(m.op, "response"));
+	CHECK_INT(m.seq, 77);
+	bool exc = false;
+	CHECK(proto_obj_bool(proto_map_get(m.root, "is_exception"), &exc) && exc);
+	struct str s;
+	CHECK(proto_obj_str(proto_map_get(m.root, "result"), &s) &&
+	      s.len == strlen("Command foo does not exist."));
+	proto_msg_release(&m);
+	proto_enc_release(&e);
+}
+
+static int decode_status(const void *p, size_t n)
+{
+	struct proto_msg m;
+	int r = proto_msg_decode(p, n, &m);
+	if (r == 0)
+		proto_msg_release(&m);
+	return r;
+}
+
+TEST(rejects_malformed)
+{
+	/* truncated */
+	CHECK_INT(decode_status(captured_print, sizeof(captured_print) - 1), KILN_EPROTO);
+	/* trailing byte */
+	uint8_t t[sizeof(captured_print) + 1];
+	memcpy(t, captured_print, sizeof(captured_print));
+	t[sizeof(captured_print)] = 0xc0;
+	CHECK_INT(decode_status(t, sizeof(t)), KILN_EPROTO);
+	/* empty, not a map, reserved byte */
+	CHECK_INT(decode_status("", 0), KILN_EPROTO);
+	CHECK_INT(decode_status("\x91\x01", 2), KILN_EPROTO);
+	CHECK_INT(decode_status("\xc1", 1), KILN_EPROTO);
+	/* map with op but no seq_number */
+	CHECK_INT(decode_status("\x81\xa2op\xa1x", 6), KILN_EPROTO);
+	/* op not a str (bin) */
+	CHECK_INT(decode_status("\x82\xa2op\xc4\x01x\xaaseq_number\x00", 19), KILN_EPROTO);
+	/* seq_number not an int */
+	CHECK_INT(decode_status("\x82\xa2op\xa1x\xaaseq_number\xc0", 18), KILN_EPROTO);
+	/* seq_number negative is an int: accepted */
+	CHECK_INT(decode_status("\x82\xa2op\xa1x\xaaseq_number\xff", 18), 0);
+	/* hostile: array32 claiming 4G elements, map32 too */
+	CHECK_INT(decode_status("\x82\xa2op\xa1x\xaaseq_number\xdd\xff\xff\xff\xff", 22), KILN_EPROTO);
+	CHECK_INT(decode_status("\xdf\xff\xff\xff\xff\xa2op", 8), KILN_EPROTO);
+	/* str32 claiming more than there is */
+	CHECK_INT(decode_status("\x81\xa2op\xdb\x7f\xff\xff\xff", 9), KILN_EPROTO);
+	/* over the frame cap */
+	CHECK_INT(decode_status(captured_print, (size_t)KILN_MAX_WS_FRAME + 1), KILN_EPROTO);
+}
+
+static size_t nested(uint8_t *p, int depth)
+{
+	/* {op:"x", seq_number:0, a:[[[...]]]} with 'depth' containers in total */
+	size_t n = 0;
+	memcpy(p, "\x83\xa2op\xa1x\xaaseq_number\x00\xa1" "a", 20);
+	n = 20;
+	for (int i = 1; i < depth; i++)
+		p[n++] = 0x91;
+	p[n++] = 0x00;
+	return n;
+}
+
+TEST(depth_cap)
+{
+	uint8_t buf[200];
+	size_t n = nested(buf, KILN_MAX_MSGPACK_DEPTH);
+	CHECK_INT(decode_status(buf, n), 0);
+	n = nested(buf, KILN_MAX_MSGPACK_DEPTH + 1);
+	CHECK_INT(decode_status(buf, n), KILN_EPROTO);
+}
+
+TEST(accessors_and_packers)
+{
+	struct proto_enc e;
+	proto_enc_init(&e);
+	proto_pack_map(&e, 10);
+	proto_pack_str(&e, "op");
+	proto_pack_str(&e, "update");
+	proto_pack_str(&e, "seq_number");
+	proto_pack_int(&e, 1234567890123LL);
+	proto_pack_str(&e, "neg");
+	proto_pack_int(&e, -5);
+	proto_pack_str(&e, "f");
+	proto_pack_double(&e, 1.5);
+	proto_pack_str(&e, "b");
+	proto_pack_bool(&e, true);
+	proto_pack_str(&e, "n");
+	proto_pack_nil(&e);
+	proto_pack_str(&e, "bin");
+	proto_pack_bin(&e, "a\0b", 3);
+	proto_pack_str(&e, "arr");
+	proto_pack_array(&e, 2);
+	proto_pack_strn(&e, "xyz", 2);
+	proto_pack_str(&e, NULL);
+	proto_pack_str(&e, "big");
+	msgpack_pack_uint64(&e.pk, UINT64_MAX);
+	proto_pack_str(&e, "");
+	proto_pack_int(&e, 9);
+
+	struct proto_msg m;
+	CHECK_INT(proto_msg_decode(e.sb.data, e.sb.size, &m), 0);
+	CHECK_INT(m.seq, 1234567890123LL);
+	int64_t i = 0;
+	double d = 0;
+	bool b = false;
+	struct str s;
+	CHECK(proto_obj_int(proto_map_get(m.root, "neg"), &i) && i == -5);
+	CHECK(proto_obj_double(proto_map_get(m.root, "f"), &d) && d == 1.5);
+	CHECK(proto_obj_double(proto_map_get(m.root, "neg"), &d) && d == -5.0);
+	CHECK(!proto_obj_int(proto_map_get(m.root, "f"), &i));
+	CHECK(proto_obj_bool(proto_map_get(m.root, "b"), &b) && b);
+	CHECK(proto_obj_nil(proto_map_get(m.root, "n")));
+	CHECK(proto_obj_nil(proto_map_get(m.root, "absent")));
+	CHECK(!proto_obj_nil(proto_map_get(m.root, "b")));
+	CHECK(proto_obj_str(proto_map_get(m.root, "bin"), &s) && s.len == 3 && s.p[2] == 'b');
+	CHECK(!proto_obj_int(proto_map_get(m.root, "big"), &i));
+	CHECK(proto_obj_int(proto_map_get(m.root, ""), &i) && i == 9);
+	const msgpack_object *arr = proto_map_get(m.root, "arr");
+	CHECK(arr && arr->type == MSGPACK_OBJECT_ARRAY && arr->via.array.size == 2);
+	if (arr && arr->via.array.size == 2) {
+		char *x = proto_obj_strdup(&arr->via.array.ptr[0]);
+		CHECK_STR(x, "xy");
+		free(x);
+		CHECK(proto_obj_nil(&arr->via.array.ptr[1]));
+		CHECK(proto_obj_strdup(&arr->via.array.ptr[1]) == NULL);
+	}
+	CHECK(proto_map_get(arr, "x") == NULL);
+	CHECK(proto_map_get(NULL, "x") == NULL);
+
+	/* copying the root reproduces the same bytes */
+	struct proto_enc e2;
+	proto_enc_init(&e2);
+	proto_pack_object(&e2, m.root);
+	CHECK(e2.sb.size == e.sb.size && memcmp(e2.sb.data, e.sb.data, e.sb.size) == 0);
+	proto_enc_reset(&e2);
+	CHECK_INT(e2.sb.size, 0);
+	proto_enc_release(&e2);
+
+	/* the struct may be moved: root lives in the zone */
+	struct proto_msg moved = m;
+	memset(&m, 0xff, sizeof(m));
+	CHECK(proto_obj_int(proto_map_get(moved.root, "neg"), &i) && i == -5);
+	proto_msg_release(&moved);
+	proto_enc_release(&e);
+}
+
+struct replies {
+	int calls;
+	int last_status;
+	int64_t last_int;
+	int order[8];
+};
+
+static void on_reply(void *ud, int status, const msgpack_object *result)
+{
+	struct replies *r = ud;
+	r->last_status = status;
+	r->last_int = -1;
+	if (r->calls < 8)
+		r->order[r->calls] = status;
+	r->calls++;
+	if (status == 0)
+		(void)proto_obj_int(result, &r->last_int);
+	if (status != 0 && status != KILN_EPROTO && result != NULL)
+		r->last_int = -999; /* must be NULL on loss */
+}
+
+static void feed_response(struct proto_session *s, int64_t seq, int result, bool exc, int want)
+{
+	struct proto_enc e;
+	proto_enc_init(&e);
+	if (exc) {
+		proto_enc_response_error(&e, seq, "boom");
+	} else {
+		proto_pack_map(&e, 3);
+		proto_pack_str(&e, "op");
+		proto_pack_str(&e, "response");
+		proto_pack_str(&e, "seq_number");
+		proto_pack_int(&e, seq);
+		proto_pack_str(&e, "result");
+		proto_pack_int(&e, result);
+	}
+	struct proto_msg m;
+	CHECK_INT(proto_msg_decode(e.sb.data, e.sb.size, &m), 0);
+	CHECK_INT(proto_session_handle_response(s, &m), want);
+	proto_msg_release(&m);
+	proto_enc_release(&e);
+}
+
+TEST(session_correlates)
+{
+	struct proto_session *s = proto_session_new();
+	struct replies a = {0}, b = {0}, c = {0};
+	struct proto_enc e;
+	proto_enc_init(&e);
+
+	CHECK_INT(proto_session_request(s, &e, "update", 1, on_reply, &a), 0);
+	proto_pack_str(&e, "command_id");
+	proto_pack_str(&e, "3");
+	struct proto_msg m;
+	CHECK_INT(proto_msg_decode(e.sb.data, e.sb.size, &m), 0);
+	CHECK(str_eq(m.op, "update"));
+	CHECK_INT(m.seq, 0);
+	proto_msg_release(&m);
+	proto_enc_reset(&e);
+
+	CHECK_INT(proto_session_request(s, &e, "complete", 0, on_reply, &b), 1);
+	proto_enc_reset(&e);
+	CHECK_INT(proto_session_request(s, &e, "x", 0, on_reply, &c), 2);
+	CHECK_INT(proto_session_pending(s), 3);
+
+	/* out of order */
+	feed_response(s, 1, 42, false, 0);
+	CHECK_INT(b.calls, 1);
+	CHECK_INT(b.last_status, 0);
+	CHECK_INT(b.last_int, 42);
+	feed_response(s, 1, 42, false, KILN_EPROTO); /* already answered */
+	feed_response(s, 99, 0, false, KILN_EPROTO);
+	feed_response(s, 0, 0, true, 0);
+	CHECK_INT(a.calls, 1);
+	CHECK_INT(a.last_status, KILN_EPROTO);
+	CHECK_INT(proto_session_pending(s), 1);
+
+	proto_session_fail_all(s, -ECONNRESET);
+	CHECK_INT(c.calls, 1);
+	CHECK_INT(c.last_status, -ECONNRESET);
+	CHECK_INT(c.last_int, -1);
+	CHECK_INT(proto_session_pending(s), 0);
+	CHECK_INT(b.calls, 1);
+	CHECK_INT(proto_session_next_seq(s), 3);
+
+	proto_enc_release(&e);
+	proto_session_free(s);
+	proto_session_free(NULL);
+}
+
+TEST(session_caps_pending)
+{
+	struct proto_session *s = proto_session_new();
+	struct replies r = {0};
+	struct proto_enc e;
+	proto_enc_init(&e);
+	for (int i = 0; i < KILN_MAX_PENDING_REQUESTS; i++) {
+		proto_enc_reset(&e);
+		CHECK_INT(proto_session_request(s, &e, "print", 0, on_reply, &r), i);
+	}
+	proto_enc_reset(&e);
+	CHECK_INT(proto_session_request(s, &e, "print", 0, on_reply, &r), -EBUSY);
+	CHECK_INT(e.sb.size, 0);
+	/* answer one in the middle, then one more fits */
+	feed_response(s, 100, 1, false, 0);
+	CHECK_INT(proto_session_request(s, &e, "print", 0, on_reply, &r), KILN_MAX_PENDING_REQUESTS);
+	proto_session_fail_all(s, KILN_ETIMEOUT);
+	CHECK_INT(r.calls, KILN_MAX_PENDING_REQUESTS + 1);
+	proto_enc_release(&e);
+	proto_session_free(s);
+}
+
+static struct proto_session *reentrant_s;
+static int reentrant_calls;
+
+static void on_reply_reenter(void *ud, int status, const msgpack_object *result)
+{
+	struct proto_enc e;
+	reentrant_calls++;
+	proto_enc_init(&e);
+	if (reentrant_calls == 1)
+		(void)proto_session_request(reentrant_s, &e, "again", 0, on_reply_reenter, NULL);
+	proto_enc_release(&e);
+}
+
+TEST(session_reentrant_fail_all)
+{
+	reentrant_s = proto_session_new();
+	struct proto_enc e;
+	proto_enc_init(&e);
+	(void)proto_session_request(reentrant_s, &e, "a", 0, on_reply_reenter, NULL);
+	proto_session_fail_all(reentrant_s, -EPIPE);
+	CHECK_INT(reentrant_calls, 1);
+	CHECK_INT(proto_session_pending(reentrant_s), 1); /* started from the callback */
+	proto_session_fail_all(reentrant_s, -EPIPE);
+	CHECK_INT(reentrant_calls, 2);
+	proto_enc_release(&e);
+	proto_session_free(reentrant_s);
+}
+
+int main(void)
+{
+	RUN(decodes_captured_print);
+	RUN(encodes_reply_byte_exact);
+	RUN(error_response_round_trips);
+	RUN(rejects_malformed);
+	RUN(depth_cap);
+	RUN(accessors_and_packers);
+	RUN(session_correlates);
+	RUN(session_caps_pending);
+	RUN(session_reentrant_fail_all);
+	return tap_done();
+}
