@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+struct engine;
 struct master;
 struct ws_conn_ops;
 struct db_sourcestamp;

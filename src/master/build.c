@@ -1,0 +1,556 @@
+/*
+ * Running one build: the worker_preparation step, then the builder's steps
+ * in order through remote commands on one worker, storing output as it
+ * arrives and combining step results with Buildbot's rules (halt, flunk,
+ * warn, always_run; CANCELLED > RETRY > EXCEPTION > FAILURE > WARNINGS >
+ * SKIPPED > SUCCESS).
+ */
+#define LOG_SUBSYS "build"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "config/config.h"
+#include "db/db.h"
+#include "master/engine-int.h"
+#include "master/master.h"
+#include "proto/msg.h"
+
+/* How long a worker gets to confirm an interrupt before the master gives
+ * the command up (Buildbot waits forever; a lost answer hangs its build). */
+#define INTERRUPT_ANSWER_TIMEOUT_MS 30000
+/* A worker that dies on the same request this often: EXCEPTION, not RETRY. */
+#define MAX_BUILD_RETRIES 3
+
+
+static const int worst_order[] = {RESULTS_CANCELLED, RESULTS_RETRY,    RESULTS_EXCEPTION,
+				  RESULTS_FAILURE,   RESULTS_WARNINGS, RESULTS_SKIPPED,
+				  RESULTS_SUCCESS};
+
+static int results_worst(int a, int b)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(worst_order); i++)
+		if (a == worst_order[i] || b == worst_order[i])
+			return worst_order[i];
+	return a;
+}
+
+int64_t build_id(const struct build *b)
+{
+	return b->buildid;
+}
+
+int64_t build_request_id(const struct build *b)
+{
+	return b->brid;
+}
+
+struct wconn *build_worker(const struct build *b)
+{
+	return b->w;
+}
+
+int build_results(const struct build *b)
+{
+	return b->results;
+}
+
+static void db_check(struct build *b, int r, const char *what)
+{
+	if (r < 0)
+		log_error("build=%lld cannot %s: %s", (long long)b->buildid, what,
+			  db_errmsg(b->e->m->db));
+}
+
+/* "'make test'" / "'sh -c ...'": the first words of the command, as Buildbot
+ * describes a shell step. */
+static char *step_describe(const struct config_step *s)
+{
+	struct buf out;
+	buf_init(&out, 1024);
+	char *words[3] = {0};
+	size_t n = 0;
+	bool more = false;
+	if (s->argv) {
+		for (size_t i = 0; s->argv[i]; i++) {
+			if (n < 2)
+				words[n++] = xstrdup(s->argv[i]);
+			else
+				more = true;
+		}
+	} else if (s->command) {
+		const char *p = s->command;
+		while (*p) {
+			while (*p == ' ' || *p == '\t' || *p == '\n')
+				p++;
+			if (!*p)
+				break;
+			const char *q = p;
+			while (*q && *q != ' ' && *q != '\t' && *q != '\n')
+				q++;
+			if (n < 2)
+				words[n++] = xstrndup(p, (size_t)(q - p));
+			else
+				more = true;
+			p = q;
+		}
+	}
+	buf_addch(&out, '\'');
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(words[i]);
+		buf_add(&out, words[i], l > 60 ? 60 : l);
+		if (i + 1 < n)
+			buf_addch(&out, ' ');
+		free(words[i]);
+	}
+	if (more)
+		buf_adds(&out, " ...");
+	buf_addch(&out, '\'');
+	return buf_detach(&out, NULL);
+}
+
+/* Appends text to the stdio log with a stream character before each line;
+ * a missing final newline is added. */
+static void log_lines(struct build *b, char stream, const char *text, size_t len)
+{
+	if (!b->logid || !len)
+		return;
+	struct buf out;
+	buf_init(&out, 2 * len + 16);
+	size_t start = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i == len && start == len)
+			break;
+		if (i < len && text[i] != '\n')
+			continue;
+		buf_addch(&out, stream);
+		buf_add(&out, text + start, i - start);
+		buf_addch(&out, '\n');
+		start = i + 1;
+	}
+	db_check(b, db_log_append(b->e->m->db, b->logid, out.ptr, out.len), "append to log");
+	buf_release(&out);
+}
+
+static void log_header(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_header(struct build *b, const char *fmt, ...)
+{
+	struct buf t;
+	buf_init(&t, 1 << 16);
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vaddf(&t, fmt, ap);
+	va_end(ap);
+	log_lines(b, 'h', t.ptr, t.len);
+	buf_release(&t);
+}
+
+static void build_run_next(struct build *b);
+
+/* ------------------------------------------------------------ a shell step */
+
+static void shell_update(void *ud, const char *key, const msgpack_object *value)
+{
+	struct build *b = ud;
+	char stream = 0;
+	if (!strcmp(key, "stdout"))
+		stream = 'o';
+	else if (!strcmp(key, "stderr"))
+		stream = 'e';
+	else if (!strcmp(key, "header"))
+		stream = 'h';
+	if (stream) {
+		/* a line-info triple [text, offsets, times], or plain text */
+		const msgpack_object *t = value;
+		if (value->type == MSGPACK_OBJECT_ARRAY && value->via.array.size >= 1)
+			t = &value->via.array.ptr[0];
+		struct str s;
+		if (proto_obj_str(t, &s))
+			log_lines(b, stream, s.p, s.len);
+		return;
+	}
+	if (!strcmp(key, "rc")) {
+		int64_t rc;
+		if (proto_obj_int(value, &rc)) {
+			b->rc = (int)rc;
+			b->have_rc = true;
+			log_header(b, "program finished with exit code %d", b->rc);
+		}
+	}
+	/* elapsed, log (logfiles), files, stat: not used by the shell step yet */
+}
+
+static void step_done(struct build *b, int results, const char *extra)
+{
+	struct master *m = b->e->m;
+	double now = clock_wall();
+	const struct config_step *s = b->scfg;
+	const char *rname = db_results_name(results);
+
+	struct buf state;
+	buf_init(&state, 4096);
+	buf_adds(&state, b->step_desc);
+	if (results != RESULTS_SUCCESS)
+		buf_addf(&state, " (%s)", rname);
+	if (b->logid)
+		db_check(b, db_log_finish(m->db, b->logid), "finish log");
+	db_check(b, db_step_finish(m->db, b->stepid, results, state.ptr, false, now),
+		 "finish step");
+	if (results != RESULTS_SUCCESS) {
+		if (b->text.len)
+			buf_addch(&b->text, ' ');
+		buf_add(&b->text, state.ptr, state.len);
+	}
+	log_debug("build=%lld step '%s' %s%s%s", (long long)b->buildid, s->name, rname,
+		  extra ? ": " : "", extra ? extra : "");
+	buf_release(&state);
+
+	/* Buildbot's computeResultAndTermination */
+	int possible = results;
+	if (results == RESULTS_FAILURE) {
+		possible = RESULTS_SUCCESS;
+		if (s->warn_on_failure)
+			possible = RESULTS_WARNINGS;
+		if (s->flunk_on_failure)
+			possible = RESULTS_FAILURE;
+		if (s->halt_on_failure)
+			b->terminate = true;
+	} else if (results == RESULTS_WARNINGS) {
+		possible = RESULTS_WARNINGS;
+	} else if (results == RESULTS_EXCEPTION || results == RESULTS_RETRY ||
+		   results == RESULTS_CANCELLED) {
+		b->terminate = true;
+	}
+	b->results = results_worst(b->results, possible);
+
+	free(b->step_desc);
+	b->step_desc = NULL;
+	b->scfg = NULL;
+	b->stepid = b->logid = 0;
+	b->cmd = NULL;
+	if (uv_is_active((uv_handle_t *)&b->interrupt_timer))
+		uv_timer_stop(&b->interrupt_timer);
+	build_run_next(b);
+}
+
+static void shell_complete(void *ud, int status, const char *failure)
+{
+	struct build *b = ud;
+	b->cmd = NULL;
+	int results;
+	if (status == -ECONNRESET) {
+		b->lost = true;
+		log_header(b, "connection to worker lost: %s", failure ? failure : "closed");
+		results = RESULTS_RETRY;
+	} else if (status == KILN_ETIMEOUT) {
+		log_header(b, "worker did not confirm the interrupt; giving the command up");
+		results = RESULTS_CANCELLED;
+	} else if (status < 0) {
+		log_header(b, "remote command failed: %s", failure ? failure : err_str(status));
+		results = RESULTS_EXCEPTION;
+	} else if (b->stop_requested) {
+		results = RESULTS_CANCELLED;
+	} else if (!b->have_rc) {
+		log_header(b, "command ended without an exit code");
+		results = RESULTS_EXCEPTION;
+	} else {
+		results = b->rc == 0 ? RESULTS_SUCCESS : RESULTS_FAILURE;
+	}
+	step_done(b, results, failure);
+}
+
+static const struct rcmd_ops shell_ops = {shell_update, shell_complete};
+
+static void pack_shell_args(struct build *b, const struct config_step *s, struct proto_enc *a,
+			    uint32_t *ret_n)
+{
+	struct wconn *w = b->w;
+	_cleanup_free_ char *workdir =
+		wconn_path(w, w->basedir, b->bcfg->builddir, s->workdir ? s->workdir : "build");
+	proto_pack_str(a, "workdir");
+	proto_pack_str(a, workdir);
+	proto_pack_str(a, "command");
+	if (s->argv) {
+		uint32_t n = 0;
+		while (s->argv[n])
+			n++;
+		proto_pack_array(a, n);
+		for (uint32_t i = 0; i < n; i++)
+			proto_pack_str(a, s->argv[i]);
+	} else {
+		proto_pack_str(a, s->command);
+	}
+	proto_pack_str(a, "env");
+	proto_pack_map(a, (uint32_t)s->nenv);
+	for (size_t i = 0; i < s->nenv; i++) {
+		proto_pack_str(a, s->env[i].name);
+		if (s->env[i].value)
+			proto_pack_str(a, s->env[i].value);
+		else
+			proto_pack_nil(a);
+	}
+	proto_pack_str(a, "want_stdout");
+	proto_pack_bool(a, true);
+	proto_pack_str(a, "want_stderr");
+	proto_pack_bool(a, true);
+	proto_pack_str(a, "logfiles");
+	proto_pack_map(a, 0);
+	proto_pack_str(a, "timeout");
+	if (s->timeout > 0)
+		proto_pack_int(a, (int64_t)ceil(s->timeout));
+	else
+		proto_pack_nil(a);
+	proto_pack_str(a, "maxTime");
+	if (s->max_time > 0)
+		proto_pack_int(a, (int64_t)ceil(s->max_time));
+	else
+		proto_pack_nil(a);
+	proto_pack_str(a, "sigtermTime");
+	proto_pack_nil(a);
+	proto_pack_str(a, "usePTY");
+	proto_pack_bool(a, false);
+	proto_pack_str(a, "logEnviron");
+	proto_pack_bool(a, false);
+	proto_pack_str(a, "initial_stdin");
+	proto_pack_nil(a);
+	proto_pack_str(a, "interruptSignal");
+	proto_pack_str(a, "KILL");
+	*ret_n = 14;
+}
+
+static void step_start(struct build *b, const struct config_step *s)
+{
+	struct master *m = b->e->m;
+	double now = clock_wall();
+	b->scfg = s;
+	b->rc = 0;
+	b->have_rc = false;
+	b->step_desc = step_describe(s);
+	int64_t number;
+	int r = db_step_add(m->db, b->buildid, s->name, &b->stepid, &number);
+	if (r < 0) {
+		db_check(b, r, "add step");
+		b->results = results_worst(b->results, RESULTS_EXCEPTION);
+		b->terminate = true;
+		b->scfg = NULL;
+		free(b->step_desc);
+		b->step_desc = NULL;
+		build_run_next(b);
+		return;
+	}
+	db_check(b, db_step_start(m->db, b->stepid, now), "start step");
+	db_check(b, db_step_set_state(m->db, b->stepid, b->step_desc), "set step state");
+	db_check(b, db_log_add(m->db, b->stepid, "stdio", 's', &b->logid), "add log");
+
+	struct proto_enc args;
+	proto_enc_init(&args);
+	uint32_t nargs;
+	pack_shell_args(b, s, &args, &nargs);
+	r = wconn_start_command(b->w, "shell", b->bcfg->name, &args, nargs, &shell_ops, b,
+				&b->cmd);
+	proto_enc_release(&args);
+	if (r < 0) {
+		b->cmd = NULL;
+		b->lost = b->w->closed;
+		log_header(b, "cannot start the command on the worker: %s", err_str(r));
+		step_done(b, b->lost ? RESULTS_RETRY : RESULTS_EXCEPTION, NULL);
+	}
+}
+
+/* -------------------------------------------------------- build lifecycle */
+
+static void build_finish(struct build *b)
+{
+	struct master *m = b->e->m;
+	struct engine *e = b->e;
+	double now = clock_wall();
+	if (b->lost)
+		b->results = results_worst(b->results, RESULTS_RETRY);
+	b->finished = true;
+
+	struct buf state;
+	buf_init(&state, 1 << 16);
+	if (b->results == RESULTS_SUCCESS) {
+		buf_adds(&state, "build successful");
+	} else {
+		buf_adds(&state, db_results_name(b->results));
+		if (b->stop_reason)
+			buf_addf(&state, " (%s)", b->stop_reason);
+		if (b->text.len)
+			buf_addf(&state, " %s", b->text.ptr);
+	}
+	db_check(b, db_build_finish(m->db, b->buildid, b->results, state.ptr, now),
+		 "finish build");
+
+	int req_results = b->results;
+	if (b->results == RESULTS_RETRY) {
+		int n = 0;
+		for (size_t i = 0; i < e->nretries; i++)
+			if (e->retries[i].brid == b->brid)
+				n = ++e->retries[i].n;
+		if (!n) {
+			e->retries = xrealloc(e->retries, (e->nretries + 1) * sizeof(*e->retries));
+			e->retries[e->nretries++] = (struct retry_count){b->brid, 1};
+			n = 1;
+		}
+		if (n < MAX_BUILD_RETRIES) {
+			db_check(b, db_request_unclaim(m->db, b->brid), "requeue request");
+			req_results = RESULTS_NONE;
+		} else {
+			log_warn("build=%lld request %lld lost its worker %d times: giving up",
+				 (long long)b->buildid, (long long)b->brid, n);
+			req_results = RESULTS_EXCEPTION;
+		}
+	}
+	if (req_results != RESULTS_NONE) {
+		int64_t bsid_done = 0;
+		db_check(b, db_request_complete(m->db, b->brid, req_results, now, &bsid_done),
+			 "complete request");
+	}
+	log_info("build=%lld builder=%s number=%lld worker=%s: %s", (long long)b->buildid,
+		 b->bcfg->name, (long long)b->number, b->w->cfg->name, state.ptr);
+	buf_release(&state);
+	engine_build_done(e, b);
+}
+
+static void build_run_next(struct build *b)
+{
+	if (b->finished)
+		return;
+	if (b->stop_requested || b->lost)
+		b->terminate = true;
+	while (b->next_step < b->bcfg->nsteps) {
+		const struct config_step *s = &b->bcfg->steps[b->next_step++];
+		if (b->terminate && !(s->always_run && !b->lost))
+			continue;
+		step_start(b, s);
+		return;
+	}
+	build_finish(b);
+}
+
+static void set_prop(struct build *b, const char *name, json_t *value, const char *source)
+{
+	db_check(b, db_build_set_property(b->e->m->db, b->buildid, name, value, source),
+		 "set property");
+	json_decref(value);
+}
+
+struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, int64_t brid,
+			  int64_t bsid)
+{
+	struct master *m = e->m;
+	double now = clock_wall();
+	struct build *b = xcalloc(1, sizeof(*b));
+	b->e = e;
+	b->bcfg = &m->cfg->builder[builder_idx];
+	b->builderid = e->builderids[builder_idx];
+	b->w = w;
+	wconn_ref(w);
+	b->brid = brid;
+	b->bsid = bsid;
+	b->results = RESULTS_SUCCESS;
+	buf_init(&b->text, 1 << 16);
+	uv_timer_init(m->loop, &b->interrupt_timer);
+	b->interrupt_timer.data = b;
+
+	int r = db_build_add(m->db, b->builderid, brid, w->workerid, m->masterid, now,
+			     &b->buildid, &b->number);
+	if (r < 0) {
+		log_error("builder=%s cannot add build: %s", b->bcfg->name, db_errmsg(m->db));
+		build_free(b);
+		return NULL;
+	}
+	db_check(b, db_build_set_state(m->db, b->buildid, "building"), "set state");
+
+	/* properties: the buildset's, then the build's own */
+	json_t *props = NULL;
+	if (db_buildset_properties(m->db, bsid, &props) == 0 && json_is_object(props)) {
+		const char *k;
+		json_t *v;
+		json_object_foreach(props, k, v)
+		{
+			if (json_is_array(v) && json_array_size(v) == 2)
+				set_prop(b, k, json_incref(json_array_get(v, 0)),
+					 json_string_value(json_array_get(v, 1)) ?: "Buildset");
+		}
+	}
+	json_decref(props);
+	set_prop(b, "buildername", json_string(b->bcfg->name), "Builder");
+	set_prop(b, "buildnumber", json_integer(b->number), "Build");
+	set_prop(b, "workername", json_string(w->cfg->name), "Worker");
+	_cleanup_free_ char *builddir = wconn_path(w, w->basedir, b->bcfg->builddir, NULL);
+	set_prop(b, "builddir", json_string(builddir), "Worker");
+
+	/* Buildbot's first step: the worker is ready */
+	int64_t stepid, number;
+	if (db_step_add(m->db, b->buildid, "worker_preparation", &stepid, &number) == 0) {
+		_cleanup_free_ char *st = xasprintf("worker %s ready", w->cfg->name);
+		db_check(b, db_step_start(m->db, stepid, now), "start step");
+		db_check(b, db_step_finish(m->db, stepid, RESULTS_SUCCESS, st, false, now),
+			 "finish step");
+	}
+	log_info("build=%lld builder=%s number=%lld started on worker=%s", (long long)b->buildid,
+		 b->bcfg->name, (long long)b->number, w->cfg->name);
+	w->running++;
+	b->next = e->builds;
+	e->builds = b;
+	build_run_next(b);
+	return b;
+}
+
+static void interrupt_timeout(uv_timer_t *t)
+{
+	struct build *b = t->data;
+	if (!b->cmd)
+		return;
+	log_warn("build=%lld worker=%s did not answer the interrupt in %d s", (long long)b->buildid,
+		 b->w->cfg->name, INTERRUPT_ANSWER_TIMEOUT_MS / 1000);
+	wconn_forget_command(b->w, b->cmd);
+	shell_complete(b, KILN_ETIMEOUT, NULL);
+}
+
+void build_stop(struct build *b, const char *reason)
+{
+	if (b->finished || b->stop_requested)
+		return;
+	b->stop_requested = true;
+	b->stop_reason = xstrdup(reason && *reason ? reason : "stopped");
+	log_info("build=%lld stop requested: %s", (long long)b->buildid, b->stop_reason);
+	if (!b->cmd)
+		return; /* between steps: the next step will not start */
+	if (wconn_interrupt(b->w, b->cmd, b->bcfg->name, b->stop_reason) < 0)
+		return; /* connection closing: the command fails with it */
+	uv_timer_start(&b->interrupt_timer, interrupt_timeout, INTERRUPT_ANSWER_TIMEOUT_MS, 0);
+}
+
+static void build_free_cb(uv_handle_t *h)
+{
+	struct build *b = h->data;
+	free(b);
+}
+
+void build_free(struct build *b)
+{
+	if (!b)
+		return;
+	if (b->cmd)
+		wconn_forget_command(b->w, b->cmd);
+	if (b->w)
+		wconn_unref(b->w);
+	buf_release(&b->text);
+	free(b->stop_reason);
+	free(b->step_desc);
+	uv_close((uv_handle_t *)&b->interrupt_timer, build_free_cb);
+}
+
+void build_worker_lost(struct build *b)
+{
+	b->lost = true;
+}

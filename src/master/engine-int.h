@@ -1,0 +1,135 @@
+/*
+ * Private structures shared by the build engine's files: engine.c (queue,
+ * distributor, lifecycle), workers.c (worker connections and the protocol)
+ * and build.c (running a build step by step).
+ */
+#ifndef KILN_ENGINE_INT_H
+#define KILN_ENGINE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+#include <uv.h>
+
+#include "common/buf.h"
+#include "master/engine.h"
+#include "master/wsconn.h"
+
+struct config_builder;
+struct config_worker;
+struct proto_enc;
+struct proto_session;
+struct build;
+
+/* A remote command in flight on a worker (start_command .. complete). */
+struct rcmd_ops {
+	/* one [key, value] pair of an update, in order */
+	void (*update)(void *ud, const char *key, const msgpack_object *value);
+	/* status 0: complete with nil; KILN_EPROTO: failure text in 'failure'
+	 * (or the start_command was refused); other negative: connection lost
+	 * or the worker did not answer in time.  Last call. */
+	void (*complete)(void *ud, int status, const char *failure);
+};
+
+struct rcmd {
+	char id[24];
+	struct wconn *w;
+	const struct rcmd_ops *ops;
+	void *ud;
+	struct rcmd *next;
+};
+
+/* One worker connection. */
+struct wconn {
+	struct engine *e;
+	struct ws_conn *ws;                 /* NULL once closed */
+	const struct config_worker *cfg;    /* borrowed: lives in m->cfg */
+	int64_t workerid;
+	struct proto_session *sess;
+	char *basedir;                      /* owned: worker's basedir from get_worker_info */
+	bool nt;                            /* worker reports system "nt" */
+	bool attached;                      /* attach sequence complete: may run builds */
+	bool closed;
+	int running;                        /* builds running here */
+	struct rcmd *cmds;                  /* owned list */
+	struct wconn *next;
+	int refs;
+};
+
+struct engine {
+	struct master *m;
+	struct wconn *workers;              /* connected (and attaching) */
+	struct build *builds;               /* running */
+	int64_t *builderids;                /* per cfg->builder[i] */
+	uint64_t next_command_id;
+	uv_idle_t kick;                     /* runs the distributor on the next loop turn */
+	bool kick_pending;
+	bool stopping;
+	struct ws_conn_ops worker_ops;
+	/* in-memory retry counts per build request (a worker dying on a build) */
+	struct retry_count { int64_t brid; int n; } *retries;
+	size_t nretries;
+};
+
+/* One running build (build.c). */
+struct build {
+	struct engine *e;
+	const struct config_builder *bcfg; /* borrowed: m->cfg */
+	struct wconn *w;                   /* referenced */
+	int64_t buildid, number, brid, bsid, builderid;
+	size_t next_step;
+	int results;
+	bool terminate;
+	bool lost;          /* worker connection lost */
+	bool stop_requested;
+	bool finished;
+	char *stop_reason;  /* owned */
+	struct buf text;    /* interesting step summaries, for state_string */
+	/* the running step */
+	const struct config_step *scfg;
+	int64_t stepid, logid;
+	struct rcmd *cmd;
+	char *step_desc;    /* owned: "'make test'" */
+	int rc;
+	bool have_rc;
+	uv_timer_t interrupt_timer;
+	struct build *next;
+};
+
+/* engine.c */
+void engine_kick(struct engine *e);
+int engine_builder_index(struct engine *e, int64_t builderid);
+/* Called by build.c when a build has ended and its row is written. */
+void engine_build_done(struct engine *e, struct build *b);
+
+/* workers.c */
+void wconn_ref(struct wconn *w);
+void wconn_unref(struct wconn *w);
+bool wconn_serves(const struct wconn *w, const char *buildername);
+/* Sends start_command; the rcmd is registered before sending so early
+ * updates find it.  Returns 0 (ops->complete will be called exactly once
+ * later) or a negative error (ops never called). */
+int wconn_start_command(struct wconn *w, const char *name, const char *builder_name,
+			struct proto_enc *args, uint32_t nargs, const struct rcmd_ops *ops,
+			void *ud, struct rcmd **ret);
+int wconn_interrupt(struct wconn *w, struct rcmd *c, const char *builder_name, const char *why);
+/* Forgets a command without calling its ops (the master gave up on it). */
+void wconn_forget_command(struct wconn *w, struct rcmd *c);
+/* Joins worker-side path parts with the worker's separator. */
+char *wconn_path(const struct wconn *w, const char *a, const char *b, const char *c);
+void wconn_disconnect_all(struct engine *e);
+
+/* build.c */
+struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, int64_t brid,
+			  int64_t bsid);
+void build_stop(struct build *b, const char *reason);
+/* The worker went away: the build ends RETRY. */
+void build_worker_lost(struct build *b);
+void build_free(struct build *b);
+int64_t build_id(const struct build *b);
+int64_t build_request_id(const struct build *b);
+struct wconn *build_worker(const struct build *b);
+int build_results(const struct build *b);
+
+#endif

@@ -1,0 +1,636 @@
+/*
+ * The worker endpoint: each authenticated WebSocket becomes a struct wconn
+ * that runs Buildbot's attach sequence (print, get_worker_info,
+ * set_worker_settings, mkdir of the builder directories), then serves as
+ * a place to run builds.  Remote commands are tracked by command_id; their
+ * updates and completion are routed to the owner (build.c).
+ */
+#define LOG_SUBSYS "workers"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "config/config.h"
+#include "db/db.h"
+#include "master/engine-int.h"
+#include "master/master.h"
+#include "proto/msg.h"
+#include "proto/session.h"
+
+void wconn_ref(struct wconn *w)
+{
+	w->refs++;
+}
+
+void wconn_unref(struct wconn *w)
+{
+	if (!w || --w->refs > 0)
+		return;
+	proto_session_free(w->sess);
+	free(w->basedir);
+	free(w);
+}
+
+bool wconn_serves(const struct wconn *w, const char *buildername)
+{
+	const struct config_builder *b = config_find_builder(w->e->m->cfg, buildername);
+	if (!b)
+		return false;
+	for (size_t i = 0; i < b->nworkers; i++)
+		if (!strcmp(b->workers[i], w->cfg->name))
+			return true;
+	return false;
+}
+
+char *wconn_path(const struct wconn *w, const char *a, const char *b, const char *c)
+{
+	char sep = w->nt ? '\\' : '/';
+	const char *parts[] = {a, b, c};
+	struct buf out;
+	buf_init(&out, 1 << 16);
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		const char *p = parts[i];
+		if (!p || !*p)
+			continue;
+		bool absolute = p[0] == '/' || (w->nt && p[0] && p[1] == ':');
+		if (absolute)
+			buf_reset(&out);
+		else if (out.len && out.ptr[out.len - 1] != sep)
+			buf_addch(&out, sep);
+		buf_adds(&out, p);
+	}
+	return buf_detach(&out, NULL);
+}
+
+static int wconn_send(struct wconn *w, struct proto_enc *enc)
+{
+	if (!w->ws)
+		return -EPIPE;
+	int r = ws_conn_send(w->ws, enc->sb.data, enc->sb.size);
+	if (r == -ENOBUFS) {
+		log_warn("worker=%s not reading: send queue over its cap, closing", w->cfg->name);
+		ws_conn_close(w->ws, 1008, "send queue full");
+	}
+	return r;
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static struct rcmd *wconn_find_command(struct wconn *w, struct str id)
+{
+	for (struct rcmd *c = w->cmds; c; c = c->next)
+		if (str_eq(id, c->id))
+			return c;
+	return NULL;
+}
+
+static void wconn_unlink_command(struct wconn *w, struct rcmd *c)
+{
+	for (struct rcmd **pp = &w->cmds; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			return;
+		}
+}
+
+void wconn_forget_command(struct wconn *w, struct rcmd *c)
+{
+	wconn_unlink_command(w, c);
+	free(c);
+}
+
+static void command_finish(struct wconn *w, struct rcmd *c, int status, const char *failure)
+{
+	wconn_unlink_command(w, c);
+	const struct rcmd_ops *ops = c->ops;
+	void *ud = c->ud;
+	free(c);
+	ops->complete(ud, status, failure);
+}
+
+struct start_ctx {
+	struct wconn *w;
+	char id[24];
+};
+
+static void start_reply(void *ud, int status, const msgpack_object *result)
+{
+	struct start_ctx *sc = ud;
+	struct wconn *w = sc->w;
+	if (status != 0 && !w->closed) {
+		struct rcmd *c = wconn_find_command(w, str_from(sc->id));
+		if (c) {
+			_cleanup_free_ char *msg = result ? proto_obj_strdup(result) : NULL;
+			command_finish(w, c, status == KILN_EPROTO ? KILN_EPROTO : status,
+				       msg ? msg : "worker refused the command");
+		}
+	}
+	wconn_unref(w);
+	free(sc);
+}
+
+int wconn_start_command(struct wconn *w, const char *name, const char *builder_name,
+			struct proto_enc *args, uint32_t nargs, const struct rcmd_ops *ops,
+			void *ud, struct rcmd **ret)
+{
+	if (!w->ws || w->closed)
+		return -EPIPE;
+	struct rcmd *c = xcalloc(1, sizeof(*c));
+	snprintf(c->id, sizeof(c->id), "%llu", (unsigned long long)w->e->next_command_id++);
+	c->w = w;
+	c->ops = ops;
+	c->ud = ud;
+
+	struct start_ctx *sc = xcalloc(1, sizeof(*sc));
+	sc->w = w;
+	memcpy(sc->id, c->id, sizeof(sc->id));
+
+	struct proto_enc enc;
+	proto_enc_init(&enc);
+	int64_t seq = proto_session_request(w->sess, &enc, "start_command", builder_name ? 4 : 3,
+					    start_reply, sc);
+	if (seq < 0) {
+		proto_enc_release(&enc);
+		free(sc);
+		free(c);
+		return (int)seq;
+	}
+	wconn_ref(w);
+	proto_pack_str(&enc, "command_id");
+	proto_pack_str(&enc, c->id);
+	proto_pack_str(&enc, "command_name");
+	proto_pack_str(&enc, name);
+	if (builder_name) {
+		proto_pack_str(&enc, "builder_name");
+		proto_pack_str(&enc, builder_name);
+	}
+	proto_pack_str(&enc, "args");
+	proto_pack_map(&enc, nargs);
+	msgpack_sbuffer_write(&enc.sb, args->sb.data, args->sb.size);
+
+	c->next = w->cmds;
+	w->cmds = c;
+	int r = wconn_send(w, &enc);
+	proto_enc_release(&enc);
+	if (r < 0) {
+		/* the connection is closing: its closed() fails every command,
+		 * this one included, so ops->complete will still come */
+		log_debug("worker=%s start_command %s not sent: %s", w->cfg->name, c->id,
+			  err_str(r));
+	}
+	*ret = c;
+	return 0;
+}
+
+static void ignore_reply(void *ud, int status, const msgpack_object *result)
+{
+	struct wconn *w = ud;
+	(void)status;
+	(void)result;
+	wconn_unref(w);
+}
+
+int wconn_interrupt(struct wconn *w, struct rcmd *c, const char *builder_name, const char *why)
+{
+	if (!w->ws || w->closed)
+		return -EPIPE;
+	struct proto_enc enc;
+	proto_enc_init(&enc);
+	int64_t seq = proto_session_request(w->sess, &enc, "interrupt_command", 3, ignore_reply, w);
+	if (seq < 0) {
+		proto_enc_release(&enc);
+		return (int)seq;
+	}
+	wconn_ref(w);
+	proto_pack_str(&enc, "command_id");
+	proto_pack_str(&enc, c->id);
+	proto_pack_str(&enc, "builder_name");
+	proto_pack_str(&enc, builder_name ? builder_name : "");
+	proto_pack_str(&enc, "why");
+	proto_pack_str(&enc, why ? why : "interrupted");
+	int r = wconn_send(w, &enc);
+	proto_enc_release(&enc);
+	return r < 0 ? r : 0;
+}
+
+/* ----------------------------------------------------------- attach sequence */
+
+static void wconn_fail(struct wconn *w, const char *why)
+{
+	log_warn("worker=%s %s; closing the connection", w->cfg->name, why);
+	if (w->ws)
+		ws_conn_close(w->ws, 1002, why);
+}
+
+static int wconn_request_simple(struct wconn *w, const char *op, proto_reply_fn fn,
+				const char *key, const char *value)
+{
+	struct proto_enc enc;
+	proto_enc_init(&enc);
+	int64_t seq = proto_session_request(w->sess, &enc, op, key ? 1 : 0, fn, w);
+	if (seq < 0) {
+		proto_enc_release(&enc);
+		return (int)seq;
+	}
+	wconn_ref(w);
+	if (key) {
+		proto_pack_str(&enc, key);
+		proto_pack_str(&enc, value);
+	}
+	int r = wconn_send(w, &enc);
+	proto_enc_release(&enc);
+	return r;
+}
+
+static void attach_done(struct wconn *w)
+{
+	w->attached = true;
+	log_info("worker=%s attached from %s (basedir '%s')", w->cfg->name,
+		 w->ws ? ws_conn_peer(w->ws) : "?", w->basedir ? w->basedir : "?");
+	struct master *m = w->e->m;
+	int r = db_worker_set_connected(m->db, w->workerid, m->masterid);
+	if (r < 0)
+		log_error("worker=%s cannot record connection: %s", w->cfg->name,
+			  db_errmsg(m->db));
+	engine_kick(w->e);
+}
+
+struct mkdir_ctx {
+	struct wconn *w;
+};
+
+static void mkdir_update(void *ud, const char *key, const msgpack_object *value)
+{
+	(void)ud;
+	(void)key;
+	(void)value;
+}
+
+static void mkdir_complete(void *ud, int status, const char *failure)
+{
+	struct wconn *w = ud;
+	if (status == 0 && !w->closed)
+		attach_done(w);
+	else if (!w->closed)
+		wconn_fail(w, failure ? failure : "mkdir of builder directories failed");
+	wconn_unref(w);
+}
+
+static const struct rcmd_ops mkdir_ops = {mkdir_update, mkdir_complete};
+
+static void attach_mkdir(struct wconn *w)
+{
+	const struct config *cfg = w->e->m->cfg;
+	size_t n = 0;
+	char **paths = xcalloc(cfg->nbuilders + 1, sizeof(*paths));
+	for (size_t i = 0; i < cfg->nbuilders; i++)
+		if (wconn_serves(w, cfg->builder[i].name))
+			paths[n++] = wconn_path(w, w->basedir, cfg->builder[i].builddir, NULL);
+	if (n == 0) {
+		free(paths);
+		attach_done(w);
+		return;
+	}
+	struct proto_enc args;
+	proto_enc_init(&args);
+	proto_pack_str(&args, "paths");
+	proto_pack_array(&args, (uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		proto_pack_str(&args, paths[i]);
+	proto_pack_str(&args, "logEnviron");
+	proto_pack_bool(&args, false);
+	struct rcmd *c;
+	wconn_ref(w);
+	int r = wconn_start_command(w, "mkdir", NULL, &args, 2, &mkdir_ops, w, &c);
+	if (r < 0) {
+		wconn_unref(w);
+		wconn_fail(w, "cannot send mkdir");
+	}
+	proto_enc_release(&args);
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+}
+
+static void settings_reply(void *ud, int status, const msgpack_object *result)
+{
+	struct wconn *w = ud;
+	if (!w->closed) {
+		if (status == 0)
+			attach_mkdir(w);
+		else
+			wconn_fail(w, "set_worker_settings refused");
+	}
+	wconn_unref(w);
+}
+
+static void attach_settings(struct wconn *w)
+{
+	struct proto_enc enc;
+	proto_enc_init(&enc);
+	int64_t seq = proto_session_request(w->sess, &enc, "set_worker_settings", 1,
+					    settings_reply, w);
+	if (seq < 0) {
+		proto_enc_release(&enc);
+		wconn_fail(w, "cannot send set_worker_settings");
+		return;
+	}
+	wconn_ref(w);
+	proto_pack_str(&enc, "args");
+	proto_pack_map(&enc, 4);
+	proto_pack_str(&enc, "newline_re");
+	proto_pack_str(&enc, "(\r\n|\r(?=.)|\033\\[u|\033\\[[0-9]+;[0-9]+[Hf]|\033\\[2J|\x08+)");
+	proto_pack_str(&enc, "max_line_length");
+	proto_pack_int(&enc, KILN_MAX_LINE);
+	proto_pack_str(&enc, "buffer_timeout");
+	/* Buildbot sends 5 s; output is worth more sooner.  Kiln's own worker
+	 * flushes within 100 ms whatever this says. */
+	proto_pack_int(&enc, 1);
+	proto_pack_str(&enc, "buffer_size");
+	proto_pack_int(&enc, 65536);
+	wconn_send(w, &enc);
+	proto_enc_release(&enc);
+}
+
+static void info_reply(void *ud, int status, const msgpack_object *result)
+{
+	struct wconn *w = ud;
+	if (w->closed)
+		goto out;
+	if (status != 0 || !result || result->type != MSGPACK_OBJECT_MAP) {
+		wconn_fail(w, "get_worker_info failed");
+		goto out;
+	}
+	const msgpack_object *o = proto_map_get(result, "basedir");
+	w->basedir = o ? proto_obj_strdup(o) : NULL;
+	if (!w->basedir) {
+		wconn_fail(w, "get_worker_info has no basedir");
+		goto out;
+	}
+	o = proto_map_get(result, "system");
+	struct str sys;
+	w->nt = o && proto_obj_str(o, &sys) && str_eq(sys, "nt");
+
+	/* keep the descriptive fields (never the environment) for the API */
+	json_t *info = json_object();
+	static const char *const keys[] = {"admin", "host", "access_uri", "version", "os_id",
+					   "os_version_id", "os_pretty_name", "system", "numcpus",
+					   "arch", "basedir"};
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		o = proto_map_get(result, keys[i]);
+		struct str s;
+		int64_t v;
+		if (!o)
+			continue;
+		if (proto_obj_str(o, &s) && s.len < 4096)
+			json_object_set_new(info, keys[i], json_stringn(s.p, s.len));
+		else if (proto_obj_int(o, &v))
+			json_object_set_new(info, keys[i], json_integer(v));
+	}
+	if (!json_object_get(info, "access_uri"))
+		json_object_set_new(info, "access_uri", json_null());
+	struct master *m = w->e->m;
+	if (db_worker_set_info(m->db, w->workerid, info) < 0)
+		log_error("worker=%s cannot store worker info: %s", w->cfg->name,
+			  db_errmsg(m->db));
+	json_decref(info);
+	attach_settings(w);
+out:
+	wconn_unref(w);
+}
+
+static void attached_reply(void *ud, int status, const msgpack_object *result)
+{
+	struct wconn *w = ud;
+	(void)result;
+	if (!w->closed) {
+		if (status == 0) {
+			if (wconn_request_simple(w, "get_worker_info", info_reply, NULL, NULL) < 0)
+				wconn_fail(w, "cannot send get_worker_info");
+		} else {
+			wconn_fail(w, "worker refused the attach notice");
+		}
+	}
+	wconn_unref(w);
+}
+
+/* ------------------------------------------------------- incoming messages */
+
+static void reply_error(struct wconn *w, int64_t seq, const char *msg)
+{
+	struct proto_enc enc;
+	proto_enc_init(&enc);
+	proto_enc_response_error(&enc, seq, msg);
+	wconn_send(w, &enc);
+	proto_enc_release(&enc);
+}
+
+static void reply_nil(struct wconn *w, int64_t seq)
+{
+	struct proto_enc enc;
+	proto_enc_init(&enc);
+	proto_enc_response_nil(&enc, seq);
+	wconn_send(w, &enc);
+	proto_enc_release(&enc);
+}
+
+static void handle_update(struct wconn *w, const struct proto_msg *msg, struct rcmd *c)
+{
+	const msgpack_object *args = proto_map_get(msg->root, "args");
+	if (!args || args->type != MSGPACK_OBJECT_ARRAY) {
+		reply_error(w, msg->seq, "update without args list");
+		return;
+	}
+	reply_nil(w, msg->seq);
+	for (uint32_t i = 0; i < args->via.array.size; i++) {
+		const msgpack_object *pair = &args->via.array.ptr[i];
+		struct str key;
+		if (pair->type != MSGPACK_OBJECT_ARRAY || pair->via.array.size != 2 ||
+		    !proto_obj_str(&pair->via.array.ptr[0], &key) || key.len >= 64)
+			continue;
+		char k[64];
+		memcpy(k, key.p, key.len);
+		k[key.len] = '\0';
+		/* the owner may finish the command from inside update: look it up again */
+		c->ops->update(c->ud, k, &pair->via.array.ptr[1]);
+	}
+}
+
+static void wconn_message(void *ud, struct ws_conn *ws, const void *data, size_t len)
+{
+	struct wconn *w = ud;
+	struct proto_msg msg;
+	int r = proto_msg_decode(data, len, &msg);
+	if (r < 0) {
+		log_warn("worker=%s sent a malformed message (%zu bytes): %s", w->cfg->name, len,
+			 err_str(r));
+		/* no seq to answer to; Buildbot drops such messages */
+		return;
+	}
+	if (str_eq(msg.op, "response")) {
+		r = proto_session_handle_response(w->sess, &msg);
+		if (r < 0)
+			log_warn("worker=%s answered unknown request seq=%lld", w->cfg->name,
+				 (long long)msg.seq);
+		goto out;
+	}
+	if (!w->attached && !str_eq(msg.op, "update") && !str_eq(msg.op, "complete")) {
+		reply_error(w, msg.seq, "Worker not authenticated.");
+		goto out;
+	}
+	const msgpack_object *cid = proto_map_get(msg.root, "command_id");
+	struct str id;
+	struct rcmd *c = NULL;
+	if (cid && proto_obj_str(cid, &id))
+		c = wconn_find_command(w, id);
+
+	if (str_eq(msg.op, "update")) {
+		if (!c) {
+			reply_error(w, msg.seq, "unknown command_id");
+			goto out;
+		}
+		handle_update(w, &msg, c);
+	} else if (str_eq(msg.op, "complete")) {
+		if (!c) {
+			reply_error(w, msg.seq, "unknown command_id");
+			goto out;
+		}
+		reply_nil(w, msg.seq);
+		const msgpack_object *a = proto_map_get(msg.root, "args");
+		if (a && !proto_obj_nil(a)) {
+			_cleanup_free_ char *failure = proto_obj_strdup(a);
+			command_finish(w, c, KILN_EPROTO, failure ? failure : "command failed");
+		} else {
+			command_finish(w, c, 0, NULL);
+		}
+	} else if (str_eq(msg.op, "update_upload_file_write") ||
+		   str_eq(msg.op, "update_upload_file_close") ||
+		   str_eq(msg.op, "update_upload_file_utime") ||
+		   str_eq(msg.op, "update_upload_directory_write") ||
+		   str_eq(msg.op, "update_upload_directory_unpack") ||
+		   str_eq(msg.op, "update_read_file") || str_eq(msg.op, "update_read_file_close")) {
+		reply_error(w, msg.seq, "file transfer is not supported by this master yet");
+	} else {
+		char buf[160];
+		snprintf(buf, sizeof(buf), "Command %.*s does not exist.", (int)msg.op.len,
+			 msg.op.p);
+		reply_error(w, msg.seq, buf);
+	}
+out:
+	proto_msg_release(&msg);
+}
+
+/* ----------------------------------------------------------- connections */
+
+static int wconn_authenticate(void *ctx, const char *name, const char *password, void **ret_ud)
+{
+	struct engine *e = ctx;
+	if (!name || !password)
+		return KILN_EAUTH;
+	const struct config_worker *cw = config_find_worker(e->m->cfg, name);
+	/* compare in constant time whatever the name, so timing tells nothing */
+	const char *want = cw ? cw->password : "";
+	size_t lw = strlen(want), lp = strlen(password);
+	char a[KILN_MAX_SECRET_BYTES + 1] = {0}, b[KILN_MAX_SECRET_BYTES + 1] = {0};
+	bool ok = cw && lw == lp && lp <= KILN_MAX_SECRET_BYTES;
+	memcpy(a, want, lw <= KILN_MAX_SECRET_BYTES ? lw : KILN_MAX_SECRET_BYTES);
+	memcpy(b, password, lp <= KILN_MAX_SECRET_BYTES ? lp : KILN_MAX_SECRET_BYTES);
+	if (sodium_memcmp(a, b, sizeof(a)) != 0)
+		ok = false;
+	sodium_memzero(b, sizeof(b));
+	if (!ok) {
+		log_warn("worker login refused for '%s': %s", name,
+			 cw ? "wrong password" : "unknown worker");
+		return KILN_EAUTH;
+	}
+	if (e->stopping)
+		return KILN_EAUTH;
+	struct wconn *w = xcalloc(1, sizeof(*w));
+	w->e = e;
+	w->cfg = cw;
+	w->refs = 1;
+	w->sess = proto_session_new();
+	int r = db_worker_ensure(e->m->db, cw->name, &w->workerid);
+	if (r < 0) {
+		log_error("worker=%s cannot be recorded: %s", cw->name, db_errmsg(e->m->db));
+		wconn_unref(w);
+		return r;
+	}
+	*ret_ud = w;
+	return 0;
+}
+
+static void wconn_opened(void *ud, struct ws_conn *ws)
+{
+	struct wconn *w = ud;
+	struct engine *e = w->e;
+	w->ws = ws;
+	/* a second connection for the same worker replaces the first: the
+	 * old one is most likely a dead TCP connection the worker gave up on */
+	for (struct wconn *o = e->workers; o; o = o->next)
+		if (o->cfg == w->cfg && !o->closed && o->ws) {
+			log_warn("worker=%s connected again from %s; dropping the old connection",
+				 w->cfg->name, ws_conn_peer(ws));
+			ws_conn_close(o->ws, 1000, "replaced by a new connection");
+		}
+	w->next = e->workers;
+	e->workers = w;
+	if (wconn_request_simple(w, "print", attached_reply, "message", "attached") < 0)
+		wconn_fail(w, "cannot start the attach sequence");
+}
+
+static void wconn_closed(void *ud, struct ws_conn *ws)
+{
+	struct wconn *w = ud;
+	struct engine *e = w->e;
+	(void)ws;
+	w->closed = true;
+	w->ws = NULL;
+	bool was_attached = w->attached;
+	w->attached = false;
+	for (struct wconn **pp = &e->workers; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	log_info("worker=%s disconnected", w->cfg->name);
+	/* fail commands first (builds end RETRY), then pending requests */
+	while (w->cmds)
+		command_finish(w, w->cmds, -ECONNRESET, "connection lost");
+	proto_session_fail_all(w->sess, -ECONNRESET);
+	if (was_attached) {
+		bool other = false;
+		for (struct wconn *o = e->workers; o; o = o->next)
+			if (o->cfg == w->cfg && o->attached)
+				other = true;
+		if (!other && db_worker_set_connected(e->m->db, w->workerid, 0) < 0)
+			log_error("worker=%s cannot record disconnection: %s", w->cfg->name,
+				  db_errmsg(e->m->db));
+	}
+	wconn_unref(w);
+	engine_kick(e);
+}
+
+void wconn_disconnect_all(struct engine *e)
+{
+	for (struct wconn *w = e->workers; w; w = w->next)
+		if (w->ws)
+			ws_conn_close(w->ws, 1001, "master shutting down");
+}
+
+void engine_init_worker_ops(struct engine *e);
+void engine_init_worker_ops(struct engine *e)
+{
+	e->worker_ops.ctx = e;
+	e->worker_ops.authenticate = wconn_authenticate;
+	e->worker_ops.opened = wconn_opened;
+	e->worker_ops.message = wconn_message;
+	e->worker_ops.closed = wconn_closed;
+}
