@@ -67,3 +67,79 @@ free_port() {
 
 # master_port BASEDIR KIND: reads 'KIND HOST:PORT' from BASEDIR/ports
 master_addr() { awk -v k="$2" '$1==k {print $2}' "$1/ports" 2>/dev/null; }
+
+# ---- Kiln helpers ---------------------------------------------------------
+
+# jpy EXPR: evaluates a Python expression over the JSON on stdin (as d)
+jpy() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); r=($1); print(json.dumps(r) if isinstance(r,(dict,list)) or r is None or isinstance(r,bool) else r)"; }
+
+# api PATH: GET from the current master's REST API
+api() { curl -sS --max-time 10 "$URL/api/v2/$1"; }
+# rpc PATH JSON: JSON-RPC POST
+rpc() { curl -sS --max-time 10 -H 'Content-Type: application/json' -d "$2" "$URL/api/v2/$1"; }
+
+# new_master DIR: makes a base directory; master.lua comes from stdin
+# (secrets go in DIR/secrets/NAME)
+new_master() {
+    mkdir -p "$1/secrets"
+    cat > "$1/master.lua"
+}
+
+# start_master DIR: starts kiln master on DIR, waits for its ports file,
+# sets MASTER_PID, URL (http://HOST:PORT) and WADDR (HOST:PORT of workers)
+start_master() {
+    rm -f "$1/ports"
+    "$KILN" master -d "$1" 2>>"$1/master.log" &
+    MASTER_PID=$!
+    e2e_track $MASTER_PID
+    if ! wait_for 20 test -s "$1/ports"; then
+        diag "master did not start:"; sed 's/^/# /' "$1/master.log" | tail -n 20
+        return 1
+    fi
+    URL="http://$(master_addr "$1" http)"
+    WADDR=$(master_addr "$1" workers)
+}
+
+# stop_pid PID: SIGTERM and a bounded wait; returns the exit status
+stop_pid() {
+    kill -TERM "$1" 2>/dev/null
+    wait_for 20 sh -c "! kill -0 $1 2>/dev/null"
+    wait "$1" 2>/dev/null
+}
+
+# start_worker DIR NAME PASSWORD_FILE: creates and starts a kiln-worker; sets WORKER_PID
+start_worker() {
+    [ -f "$1/worker.conf" ] || "$KILN_WORKER" create "$1" --master "$WADDR" --name "$2" \
+        --password-file "$3" >/dev/null
+    "$KILN_WORKER" start "$1" 2>>"$1.log" &
+    WORKER_PID=$!
+    e2e_track $WORKER_PID
+}
+
+# worker_connected NAME: true when the API shows NAME connected
+worker_connected() {
+    [ "$(api "workers/$1" | jpy 'len(d["workers"][0]["connected_to"])' 2>/dev/null)" = 1 ]
+}
+
+# force BUILDER: forces via JSON-RPC; prints the build request id
+force() {
+    bid=$(api "builders/$1" | jpy 'd["builders"][0]["builderid"]') || return 1
+    rpc forceschedulers/force "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"force\",\"params\":{\"builderid\":\"$bid\",\"reason\":\"e2e\"}}" |
+        jpy 'list(d["result"][1].values())[0]'
+}
+
+# build_of_request BRID: prints the build id of a request's latest build (or nothing)
+build_of_request() { api "builds?buildrequestid=$1&order=-buildid&limit=1" | jpy 'd["builds"][0]["buildid"] if d["builds"] else ""'; }
+
+# request_done BRID: true when the request is complete
+request_done() { [ "$(api "buildrequests/$1" | jpy 'd["buildrequests"][0]["complete"]')" = true ]; }
+
+# build_field ID FIELD
+build_field() { api "builds/$1" | jpy "d['builds'][0]['$2']"; }
+
+# log_text BUILD STEPNUMBER: the stdio log contents of a step
+log_text() {
+    sid=$(api "builds/$1/steps/$2" | jpy 'd["steps"][0]["stepid"]')
+    lid=$(api "steps/$sid/logs/stdio" | jpy 'd["logs"][0]["logid"]')
+    api "logs/$lid/contents" | jpy '"".join(c["content"] for c in d["logchunks"])'
+}
