@@ -143,3 +143,8 @@ log_text() {
     lid=$(api "steps/$sid/logs/stdio" | jpy 'd["logs"][0]["logid"]')
     api "logs/$lid/contents" | jpy '"".join(c["content"] for c in d["logchunks"])'
 }
+
+# build_results_is ID N: true when build ID has results N
+build_results_is() { [ "$(build_field "$1" results 2>/dev/null)" = "$2" ]; }
+# request_has_builds BRID N: true when the request has N builds
+request_has_builds() { [ "$(api "builds?buildrequestid=$1" | jpy 'd["meta"]["total"]' 2>/dev/null)" = "$2" ]; }

@@ -64,20 +64,20 @@ check "warn_on_failure gives WARNINGS" [ "$(build_field "$b" results)" = 1 ]
 
 # stop a running build
 br=$(force sleepy)
-check "sleepy build starts" wait_for 20 sh -c "[ -n \"\$(cd '$PWD'; . '$(dirname "$0")/lib.sh' >/dev/null 2>&1; URL='$URL' build_of_request $br)\" ]"
+check "sleepy build starts" wait_for 20 request_has_builds "$br" 1
 b=$(build_of_request "$br")
 check "stop is accepted" [ "$(rpc "builds/$b" '{"jsonrpc":"2.0","id":2,"method":"stop","params":{"reason":"e2e stop"}}' | jpy 'd["result"]')" = null ]
-check "stopped build ends CANCELLED" wait_for 20 sh -c "[ \"\$(curl -s $URL/api/v2/builds/$b | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"builds\"][0][\"results\"])')\" = 6 ]"
+check "stopped build ends CANCELLED" wait_for 20 build_results_is "$b" 6
 
 # the worker dies mid-build: RETRY, and the request runs again when it is back
 br=$(force sleepy)
-check "build starts before the worker dies" wait_for 20 sh -c "curl -s '$URL/api/v2/builds?buildrequestid=$br' | grep -q '\"buildid\"'"
+check "build starts before the worker dies" wait_for 20 request_has_builds "$br" 1
 b=$(build_of_request "$br")
 kill -KILL "$WORKER_PID"
-check "lost worker makes the build RETRY" wait_for 20 sh -c "[ \"\$(curl -s $URL/api/v2/builds/$b | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"builds\"][0][\"results\"])')\" = 5 ]"
+check "lost worker makes the build RETRY" wait_for 20 build_results_is "$b" 5
 check "request is queued again" [ "$(api "buildrequests/$br" | jpy 'd["buildrequests"][0]["claimed"]')" = false ]
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "request runs again on the returning worker" wait_for 30 sh -c "[ \"\$(curl -s '$URL/api/v2/builds?buildrequestid=$br' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"meta\"][\"total\"])')\" = 2 ]"
+check "request runs again on the returning worker" wait_for 30 request_has_builds "$br" 2
 b2=$(build_of_request "$br")
 
 # SIGTERM with a build running: clean exit, the build recorded as interrupted
