@@ -469,9 +469,10 @@ static void wconn_message(void *ud, struct ws_conn *ws, const void *data, size_t
 	struct proto_msg msg;
 	int r = proto_msg_decode(data, len, &msg);
 	if (r < 0) {
-		log_warn("worker=%s sent a malformed message (%zu bytes): %s", w->cfg->name, len,
-			 err_str(r));
-		/* no seq to answer to; Buildbot drops such messages */
+		log_warn("worker=%s sent a malformed message (%zu bytes): %s; closing", w->cfg->name,
+			 len, err_str(r));
+		/* no seq to answer to: a peer that breaks the framing is not trusted further */
+		ws_conn_close(ws, 1002, "malformed message");
 		return;
 	}
 	if (str_eq(msg.op, "response")) {
