@@ -115,6 +115,29 @@ static char *step_describe(const struct config_step *s)
 	return buf_detach(&out, NULL);
 }
 
+/* Replaces every secret's value in text with "<secret>" before it is stored:
+ * secrets reach commands (tokens in environments) and must not reach logs. */
+static void mask_secrets(const struct config *cfg, struct buf *text)
+{
+	for (size_t i = 0; i < cfg->nsecrets; i++) {
+		const char *sec = cfg->secrets[i];
+		size_t sl = strlen(sec);
+		if (sl < 4 || !memmem(text->ptr, text->len, sec, sl))
+			continue;
+		struct buf out;
+		buf_init(&out, text->len * 3 + 64);
+		const char *p = text->ptr, *end = text->ptr + text->len, *hit;
+		while ((hit = memmem(p, (size_t)(end - p), sec, sl))) {
+			buf_add(&out, p, (size_t)(hit - p));
+			buf_adds(&out, "<secret>");
+			p = hit + sl;
+		}
+		buf_add(&out, p, (size_t)(end - p));
+		buf_release(text);
+		*text = out;
+	}
+}
+
 /* Appends text to the stdio log with a stream character before each line;
  * a missing final newline is added. */
 static void log_lines(struct build *b, char stream, const char *text, size_t len)
@@ -134,6 +157,7 @@ static void log_lines(struct build *b, char stream, const char *text, size_t len
 		buf_addch(&out, '\n');
 		start = i + 1;
 	}
+	mask_secrets(b->e->m->cfg, &out);
 	db_check(b, db_log_append(b->e->m->db, b->logid, out.ptr, out.len), "append to log");
 	buf_release(&out);
 }
