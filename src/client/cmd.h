@@ -23,4 +23,11 @@ extern const struct cmd cmd_master;
 extern const struct cmd cmd_create_master;
 extern const struct cmd cmd_checkconfig;
 
+/* client commands (src/client/cmd-<verb>.c; docs/CLIENT.md) */
+extern const struct cmd cmd_force;
+extern const struct cmd cmd_builds;
+extern const struct cmd cmd_logs;
+extern const struct cmd cmd_workers;
+extern const struct cmd cmd_stop_build;
+
 #endif

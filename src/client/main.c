@@ -13,6 +13,11 @@ static const struct cmd *const cmds[] = {
 	&cmd_master,
 	&cmd_create_master,
 	&cmd_checkconfig,
+	&cmd_force,
+	&cmd_builds,
+	&cmd_logs,
+	&cmd_workers,
+	&cmd_stop_build,
 };
 
 static void usage(FILE *f)

@@ -22,6 +22,7 @@
 #define KILN_MAX_HTTP_QUERY_ARGS (64)       /* query arguments per request */
 #define KILN_MAX_HTTP_RESPONSE_CHUNK (64u << 10)
 #define KILN_MAX_HTTP_CLIENT_BODY (256u << 20) /* what the kiln client reads */
+#define KILN_MAX_CLIENT_CONF (64u << 10)     /* ~/.config/kiln/client.conf */
 
 /* Logs */
 #define KILN_LOG_CHUNK_BYTES (64u << 10)    /* uncompressed size of a stored log chunk */

@@ -1,0 +1,458 @@
+/*
+ * `kiln force BUILDER`: starts a build through a force scheduler's
+ * JSON-RPC "force" method and, with --wait, follows the build request to
+ * its build, printing each step as it finishes and exiting with the
+ * build's result.  Talks only to the public API (/api/v2).
+ */
+#include "client/cli.h"
+#include "client/cmd.h"
+#include "client/http.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/xalloc.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Short enough to feel live, long enough to cost the master nothing. */
+#define FORCE_POLL_MS 150
+
+enum { FORCE_OPT_SCHEDULER = CLI_OPT_FIRST_PRIVATE, FORCE_OPT_TIMEOUT };
+
+static const char force_options[] =
+    "  --scheduler S     force scheduler to use (default: the first that lists BUILDER)\n"
+    "  -r, --reason R    reason recorded with the buildset\n"
+    "  -p, --property K=V  scheduler parameter or property (repeatable)\n"
+    "  -w, --wait        follow the build; exit 0 for SUCCESS/WARNINGS, 1 otherwise\n"
+    "  --timeout SECS    with --wait: give up after SECS seconds (exit 1)\n" CLI_COMMON_HELP;
+
+struct force_watch {
+	struct http_client *c;
+	long long brid;
+	uint64_t deadline_ms; /* 0: none */
+	bool tty;
+	bool live_line; /* a progress line is on screen, to be erased */
+};
+
+static void force_clear_live(struct force_watch *w)
+{
+	if (w->live_line) {
+		fputs("\r\033[K", stdout);
+		w->live_line = false;
+	}
+}
+
+static bool force_timed_out(const struct force_watch *w)
+{
+	return w->deadline_ms && clock_mono_ms() >= w->deadline_ms;
+}
+
+/* The builder id for 'name', or a message and a negative code. */
+static int force_builder_id(struct http_client *c, const char *name, long long *ret_id)
+{
+	_cleanup_free_ char *esc = http_escape(name);
+	_cleanup_free_ char *path = xasprintf("/api/v2/builders?name=%s", esc);
+	json_t *list, *b;
+	size_t i;
+	int r;
+
+	r = http_get_list(c, path, "builders", &list);
+	if (r < 0)
+		return r;
+	/* match the name ourselves: a master that ignores the filter returns all */
+	json_array_foreach(list, i, b)
+	{
+		if (!strcmp(cli_json_str(b, "name", ""), name) &&
+		    cli_json_int(b, "builderid", -1) >= 0) {
+			*ret_id = cli_json_int(b, "builderid", -1);
+			json_decref(list);
+			return 0;
+		}
+	}
+	json_decref(list);
+	http_client_set_error(c, "no builder named '%s'", name);
+	return KILN_ENOTFOUND;
+}
+
+/* The first force scheduler that lists 'builder', else the first, else "force". */
+static int force_pick_scheduler(struct http_client *c, const char *builder, char **ret_name)
+{
+	json_t *list, *s, *names, *n;
+	const char *first = NULL, *pick = NULL;
+	size_t i, k;
+	int r;
+
+	r = http_get_list(c, "/api/v2/forceschedulers", "forceschedulers", &list);
+	if (r < 0)
+		return r;
+	json_array_foreach(list, i, s)
+	{
+		const char *name = cli_json_str(s, "name", NULL);
+		if (!name)
+			continue;
+		if (!first)
+			first = name;
+		names = json_object_get(s, "builder_names");
+		json_array_foreach(names, k, n)
+		{
+			if (json_is_string(n) && !strcmp(json_string_value(n), builder)) {
+				pick = name;
+				break;
+			}
+		}
+		if (pick)
+			break;
+	}
+	*ret_name = xstrdup(pick ? pick : first ? first : "force");
+	json_decref(list);
+	return 0;
+}
+
+/*
+ * Reads the force answer: Buildbot's [bsid, {"<builderid>": brid, ...}],
+ * or an object {"buildsetid": N, "brids": {...}}.  *ret_brid is the
+ * request for 'builderid' (else the first one).
+ */
+static int force_parse_result(json_t *result, long long builderid, long long *ret_bsid,
+                              long long *ret_brid)
+{
+	json_t *bsid, *brids, *v;
+	char key[32];
+
+	if (json_is_array(result)) {
+		bsid = json_array_get(result, 0);
+		brids = json_array_get(result, 1);
+	} else {
+		bsid = json_object_get(result, "buildsetid");
+		brids = json_object_get(result, "brids");
+	}
+	if (!json_is_integer(bsid) || !json_is_object(brids) || json_object_size(brids) == 0)
+		return KILN_EPARSE;
+	snprintf(key, sizeof(key), "%lld", builderid);
+	v = json_object_get(brids, key);
+	if (!v)
+		v = json_object_iter_value(json_object_iter(brids));
+	if (!json_is_integer(v))
+		return KILN_EPARSE;
+	*ret_bsid = json_integer_value(bsid);
+	*ret_brid = json_integer_value(v);
+	return 0;
+}
+
+/*
+ * Prints the steps of 'build' that finished since the last call (in step
+ * order, so the output reads like the build), and on a TTY a live line for
+ * the running one.  *next_number is the first step number not yet printed.
+ */
+static int force_print_steps(struct force_watch *w, long long buildid, long long *next_number)
+{
+	json_t *steps, *s;
+	size_t i;
+	int r;
+	_cleanup_free_ char *path = xasprintf("/api/v2/builds/%lld/steps", buildid);
+
+	r = http_get_list(w->c, path, "steps", &steps);
+	if (r < 0)
+		return r;
+	json_array_foreach(steps, i, s)
+	{
+		long long number = cli_json_int(s, "number", -1);
+		const char *name = cli_json_str(s, "name", "?");
+		double started = cli_json_num(s, "started_at", 0);
+		char dur[32];
+
+		if (number < *next_number)
+			continue;
+		if (!cli_json_bool(s, "complete", false)) {
+			if (w->tty && started > 0) {
+				cli_format_duration(clock_wall() - started, dur, sizeof(dur));
+				force_clear_live(w);
+				printf("  %s: running (%s)", name, dur);
+				fflush(stdout);
+				w->live_line = true;
+			}
+			break;
+		}
+		cli_format_duration(cli_json_num(s, "complete_at", 0) - started, dur, sizeof(dur));
+		force_clear_live(w);
+		printf("  %s: %s (%s)\n", name, cli_result_name(cli_json_int(s, "results", -1)),
+		       dur);
+		fflush(stdout);
+		*next_number = number + 1;
+	}
+	json_decref(steps);
+	return 0;
+}
+
+/* Follows one build to its end; *ret_result gets its result. */
+static int force_follow_build(struct force_watch *w, json_t *build, long long *ret_result)
+{
+	long long buildid = cli_json_int(build, "buildid", -1);
+	long long next_number = 0;
+	json_t *b = json_incref(build), *fresh;
+	char ref[24];
+	int r;
+
+	snprintf(ref, sizeof(ref), "%lld", buildid);
+
+	printf("build %lld started (number %lld)\n", buildid, cli_json_int(b, "number", -1));
+	fflush(stdout);
+	for (;;) {
+		bool complete = cli_json_bool(b, "complete", false);
+
+		/* steps after the build state: once complete, every step is final */
+		r = force_print_steps(w, buildid, &next_number);
+		if (r < 0)
+			break;
+		if (complete) {
+			force_clear_live(w);
+			*ret_result = cli_json_int(b, "results", -1);
+			break;
+		}
+		if (force_timed_out(w)) {
+			force_clear_live(w);
+			http_client_set_error(w->c, "timed out waiting for build %lld", buildid);
+			r = KILN_ETIMEOUT;
+			break;
+		}
+		cli_sleep_ms(FORCE_POLL_MS);
+		r = cli_build_get(w->c, ref, &fresh);
+		if (r < 0)
+			break;
+		json_decref(b);
+		b = fresh;
+	}
+	json_decref(b);
+	return r;
+}
+
+/* The newest build of request 'brid' with id > after, as a new reference, or NULL. */
+static int force_next_build(struct force_watch *w, long long after, json_t **ret_build)
+{
+	json_t *builds, *b, *best = NULL;
+	size_t i;
+	int r;
+	_cleanup_free_ char *path = xasprintf("/api/v2/builds?buildrequestid=%lld", w->brid);
+
+	r = http_get_list(w->c, path, "builds", &builds);
+	if (r < 0)
+		return r;
+	json_array_foreach(builds, i, b)
+	{
+		long long id = cli_json_int(b, "buildid", -1);
+		if (cli_json_int(b, "buildrequestid", w->brid) != w->brid || id <= after)
+			continue;
+		if (!best || id < cli_json_int(best, "buildid", -1))
+			best = b; /* the oldest unseen one: builds are followed in order */
+	}
+	*ret_build = best ? json_incref(best) : NULL;
+	json_decref(builds);
+	return 0;
+}
+
+/* Waits for request w->brid to produce builds and finish; returns the exit status. */
+static int force_wait(struct force_watch *w)
+{
+	long long last_build = 0, result = -1;
+	bool said_waiting = false;
+	json_t *build, *req;
+	int r;
+	_cleanup_free_ char *req_path = xasprintf("/api/v2/buildrequests/%lld", w->brid);
+
+	for (;;) {
+		/* request first: if it is complete now, the builds query below sees its build */
+		r = http_get_list(w->c, req_path, "buildrequests", &req);
+		if (r < 0)
+			return cli_fail(w->c);
+		bool req_complete = cli_json_bool(json_array_get(req, 0), "complete", false);
+		long long req_result = cli_json_int(json_array_get(req, 0), "results", -1);
+		json_decref(req);
+
+		r = force_next_build(w, last_build, &build);
+		if (r < 0)
+			return cli_fail(w->c);
+		if (build) {
+			last_build = cli_json_int(build, "buildid", -1);
+			r = force_follow_build(w, build, &result);
+			json_decref(build);
+			if (r < 0)
+				return cli_fail(w->c);
+			printf("build %lld: %s\n", last_build, cli_result_name(result));
+			fflush(stdout);
+			if (result != CLI_RETRY)
+				return cli_result_exit(result);
+			continue; /* a retried request gets another build */
+		}
+		if (req_complete) {
+			/* finished without a (further) build: cancelled, or retries over */
+			if (last_build && result >= 0)
+				return cli_result_exit(result);
+			printf("request %lld: %s\n", w->brid, cli_result_name(req_result));
+			return cli_result_exit(req_result);
+		}
+		if (!said_waiting && w->tty) {
+			printf("waiting for a worker...");
+			fflush(stdout);
+			w->live_line = said_waiting = true;
+		}
+		if (force_timed_out(w)) {
+			force_clear_live(w);
+			return cli_error("timed out waiting for request %lld", w->brid);
+		}
+		cli_sleep_ms(FORCE_POLL_MS);
+	}
+}
+
+struct force_args {
+	struct cli_common co;
+	const char *builder;   /* borrowed: argv */
+	const char *scheduler; /* borrowed: argv; NULL to pick one */
+	const char *reason;    /* borrowed: argv */
+	double timeout;        /* seconds, 0: none */
+	bool wait;
+	json_t *params; /* owned: --property values */
+};
+
+/* Parses argv into *a: CLI_EXIT_OK to go on, CLI_HELP_SHOWN, or CLI_EXIT_USAGE. */
+static int force_parse(int argc, char **argv, struct force_args *a)
+{
+	static const struct option longopts[] = {
+	    {"scheduler", required_argument, NULL, FORCE_OPT_SCHEDULER},
+	    {"reason", required_argument, NULL, 'r'},
+	    {"property", required_argument, NULL, 'p'},
+	    {"wait", no_argument, NULL, 'w'},
+	    {"timeout", required_argument, NULL, FORCE_OPT_TIMEOUT},
+	    CLI_COMMON_OPTIONS,
+	    {0},
+	};
+	char *k, *v;
+	int opt;
+
+	cli_getopt_reset();
+	while ((opt = getopt_long(argc, argv, ":hr:p:w", longopts, NULL)) != -1) {
+		if (cli_common_opt(&a->co, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'h':
+			return cli_help(&cmd_force, force_options);
+		case FORCE_OPT_SCHEDULER:
+			a->scheduler = optarg;
+			break;
+		case 'r':
+			a->reason = optarg;
+			break;
+		case 'p':
+			if (cli_parse_property(optarg, &k, &v) < 0)
+				return cli_usage_error(
+				    &cmd_force, "bad property '%s': expected KEY=VALUE", optarg);
+			json_object_set_new(a->params, k, json_string(v));
+			free(k);
+			free(v);
+			break;
+		case 'w':
+			a->wait = true;
+			break;
+		case FORCE_OPT_TIMEOUT:
+			if (cli_parse_seconds(optarg, &a->timeout) < 0)
+				return cli_usage_error(
+				    &cmd_force, "bad timeout '%s': expected seconds", optarg);
+			break;
+		default:
+			return cli_bad_option(&cmd_force, opt, argc, argv);
+		}
+	}
+	if (optind == argc)
+		return cli_usage_error(&cmd_force, "missing BUILDER");
+	if (optind + 1 != argc)
+		return cli_usage_error(&cmd_force, "unexpected argument '%s'", argv[optind + 1]);
+	a->builder = argv[optind];
+	return CLI_EXIT_OK;
+}
+
+static int force_exec(struct force_args *a, struct http_client *c)
+{
+	uint64_t start_ms = clock_mono_ms();
+	long long builderid, bsid, brid;
+	char *scheduler = NULL, *esc = NULL, *path = NULL, *text;
+	json_t *result = NULL;
+	char idstr[24];
+	int r;
+
+	r = force_builder_id(c, a->builder, &builderid);
+	if (r >= 0 && !a->scheduler)
+		r = force_pick_scheduler(c, a->builder, &scheduler);
+	if (r < 0) {
+		r = cli_fail(c);
+		goto out;
+	}
+	if (!scheduler)
+		scheduler = xstrdup(a->scheduler);
+
+	/* the builder and reason win over a --property of the same name */
+	snprintf(idstr, sizeof(idstr), "%lld", builderid);
+	json_object_set_new(a->params, "builderid", json_string(idstr));
+	if (a->reason)
+		json_object_set_new(a->params, "reason", json_string(a->reason));
+	esc = http_escape(scheduler);
+	path = xasprintf("/api/v2/forceschedulers/%s", esc);
+	r = http_rpc(c, path, "force", a->params, &result);
+	if (r < 0) {
+		r = cli_error("cannot force '%s' with scheduler '%s': %s", a->builder, scheduler,
+		              http_client_error(c));
+		goto out;
+	}
+	if (force_parse_result(result, builderid, &bsid, &brid) < 0) {
+		text = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
+		r = cli_error("scheduler '%s' did not create a build request for '%s' (answer: %s)",
+		              scheduler, a->builder, text ? text : "?");
+		free(text);
+		goto out;
+	}
+	printf("buildset %lld, request %lld\n", bsid, brid);
+	fflush(stdout);
+	r = CLI_EXIT_OK;
+	if (a->wait) {
+		struct force_watch w = {
+		    .c = c,
+		    .brid = brid,
+		    .deadline_ms = a->timeout > 0 ? start_ms + (uint64_t)(a->timeout * 1000) : 0,
+		    .tty = cli_is_color_tty(stdout),
+		};
+		r = force_wait(&w);
+	}
+out:
+	json_decref(result);
+	free(path);
+	free(esc);
+	free(scheduler);
+	return r;
+}
+
+static int force_run(int argc, char **argv)
+{
+	struct force_args a = {.params = json_object()};
+	struct http_client c;
+	int r;
+
+	r = force_parse(argc, argv, &a);
+	if (r == CLI_EXIT_OK) {
+		r = cli_connect(&a.co, &c);
+		if (r == CLI_EXIT_OK) {
+			r = force_exec(&a, &c);
+			http_client_release(&c);
+		}
+	} else if (r == CLI_HELP_SHOWN) {
+		r = CLI_EXIT_OK;
+	}
+	json_decref(a.params);
+	return r;
+}
+
+const struct cmd cmd_force = {
+    "force",
+    "BUILDER [--reason R] [--property K=V]... [--scheduler S] [--wait [--timeout SECS]]",
+    "start a build of BUILDER through a force scheduler",
+    force_run,
+};
