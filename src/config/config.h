@@ -85,6 +85,10 @@ struct config {
 	size_t nbuilders;
 	struct config_scheduler *scheduler;
 	size_t nschedulers;
+	/* Every distinct value secret() returned while loading (owned), so the
+	 * master can mask them in stored logs. */
+	char **secrets;
+	size_t nsecrets;
 };
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or
@@ -97,6 +101,11 @@ void config_free(struct config *cfg); /* NULL-safe */
 
 const struct config_worker *config_find_worker(const struct config *cfg, const char *name);
 const struct config_builder *config_find_builder(const struct config *cfg, const char *name);
+
+/* Parses "HOST:PORT" or "[V6]:PORT" (HOST numeric or "localhost", PORT
+ * 0-65535) into *ret (ret->host owned; the caller frees it).  -EINVAL if
+ * malformed. */
+int config_parse_listen(const char *text, struct config_listen *ret);
 
 /* The commented sample master.lua written by `kiln create-master`. */
 extern const char config_sample[];

@@ -1,0 +1,702 @@
+/*
+ * Unit tests for src/config: the sample loads, every default, every error
+ * with its exact line, the sandbox (missing libraries, memory and
+ * instruction limits), secrets from files and the environment, and the
+ * checkconfig / create-master commands run in a child process.
+ */
+#include "tap.h"
+#include "client/cmd.h"
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/xalloc.h"
+#include "config/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char tmpdir[] = "/tmp/kiln-test-config-XXXXXX";
+
+/* Loads text; returns the config or NULL with *err set (caller frees). */
+static struct config *load_in(const char *basedir, const char *text, char **err)
+{
+	struct config *cfg = NULL;
+	*err = NULL;
+	int r = config_load_string("master.lua", text, strlen(text), basedir, &cfg, err);
+	if (r < 0) {
+		CHECK_INT(r, KILN_ECONFIG);
+		CHECK(*err != NULL);
+		return NULL;
+	}
+	CHECK(*err == NULL);
+	return cfg;
+}
+
+static struct config *load(const char *text, char **err)
+{
+	return load_in(tmpdir, text, err);
+}
+
+/* The error text for a config that must fail. */
+#define CHECK_ERR(text, want)                                                                      \
+	do {                                                                                       \
+		char *err_;                                                                        \
+		struct config *cfg_ = load((text), &err_);                                         \
+		if (cfg_) {                                                                        \
+			TAP_FAIL("config loaded, wanted error '%s'", (want));                      \
+			config_free(cfg_);                                                         \
+		} else                                                                             \
+			CHECK_STR(err_, (want));                                                   \
+		free(err_);                                                                        \
+	} while (0)
+
+/* The error must start with want (for messages that carry OS text). */
+#define CHECK_ERR_PREFIX(text, want)                                                               \
+	do {                                                                                       \
+		char *err_;                                                                        \
+		struct config *cfg_ = load((text), &err_);                                         \
+		if (cfg_) {                                                                        \
+			TAP_FAIL("config loaded, wanted error '%s...'", (want));                   \
+			config_free(cfg_);                                                         \
+		} else if (strncmp(err_, (want), strlen(want)))                                   \
+			TAP_FAIL("error '%s' does not start with '%s'", err_, (want));             \
+		free(err_);                                                                        \
+	} while (0)
+
+static void write_file(const char *dir, const char *name, const char *text, mode_t mode)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		CHECK_INT(write(fd, text, strlen(text)), strlen(text));
+		close(fd);
+	}
+	free(path);
+}
+
+#define W1 "worker { name = \"w1\", password = secret(\"w1\") }\n"
+#define STEP "shell { command = \"make\" }"
+
+TEST(sample_loads)
+{
+	char *err;
+	struct config *cfg = load(config_sample, &err);
+	CHECK(cfg != NULL);
+	if (!cfg) {
+		printf("# %s\n", err);
+		free(err);
+		return;
+	}
+	CHECK_STR(cfg->title, "Kiln");
+	CHECK_INT(cfg->nworkers, 1);
+	CHECK_STR(cfg->worker[0].name, "worker1");
+	CHECK_STR(cfg->worker[0].password, "sample-password");
+	CHECK_INT(cfg->nbuilders, 1);
+	const struct config_builder *b = config_find_builder(cfg, "hello");
+	CHECK(b != NULL);
+	if (b) {
+		CHECK_INT(b->nsteps, 2);
+		CHECK_STR(b->steps[0].name, "greet");
+		CHECK_STR(b->steps[0].argv[0], "echo");
+		CHECK_STR(b->steps[0].argv[1], "hello from Kiln");
+		CHECK(b->steps[0].argv[2] == NULL);
+		CHECK(b->steps[0].halt_on_failure);
+		CHECK_STR(b->steps[1].command, "uname -a && pwd");
+		CHECK_INT(b->steps[1].nenv, 1);
+		CHECK_INT((int)b->steps[1].timeout, 60);
+	}
+	CHECK(config_find_worker(cfg, "worker1") != NULL);
+	CHECK(config_find_worker(cfg, "nobody") == NULL);
+	CHECK_INT(cfg->nschedulers, 1);
+	CHECK_STR(cfg->scheduler[0].name, "force");
+	CHECK_INT(cfg->nsecrets, 1);
+	CHECK_STR(cfg->secrets[0], "sample-password");
+	config_free(cfg);
+}
+
+TEST(empty_config_has_defaults)
+{
+	char *err;
+	struct config *cfg = load("", &err);
+	CHECK(cfg != NULL);
+	if (!cfg)
+		return;
+	CHECK_STR(cfg->title, "Kiln");
+	CHECK(cfg->title_url == NULL);
+	CHECK(cfg->url == NULL);
+	CHECK_STR(cfg->http.host, "127.0.0.1");
+	CHECK_INT(cfg->http.port, 8010);
+	CHECK_STR(cfg->workers.host, "127.0.0.1");
+	CHECK_INT(cfg->workers.port, 9989);
+	CHECK_STR(cfg->db_url, "sqlite:state.sqlite");
+	CHECK_INT(cfg->nworkers, 0);
+	CHECK_INT(cfg->nbuilders, 0);
+	CHECK_INT(cfg->nschedulers, 0); /* no builders: no implicit force scheduler */
+	config_free(cfg);
+}
+
+TEST(declaration_defaults)
+{
+	char *err;
+	struct config *cfg = load(W1 "builder { name = \"b\", workers = { \"w1\" },\n"
+				     "  steps = { shell { command = { \"make\", \"-C\", \"src/x\", \"all\" } },\n"
+				     "            shell { command = \"  ./configure --prefix=/usr  && make\" } } }\n",
+				  &err);
+	CHECK(cfg != NULL);
+	if (!cfg) {
+		printf("# %s\n", err);
+		free(err);
+		return;
+	}
+	CHECK_INT(cfg->worker[0].max_builds, 1);
+	CHECK_INT(cfg->worker[0].line, 1);
+	const struct config_builder *b = &cfg->builder[0];
+	CHECK_INT(b->line, 2);
+	CHECK(b->description == NULL);
+	CHECK_INT(b->ntags, 0);
+	CHECK(b->tags != NULL && b->tags[0] == NULL);
+	CHECK_STR(b->builddir, "b");
+	CHECK_INT(b->nworkers, 1);
+	CHECK_STR(b->workers[0], "w1");
+	const struct config_step *s = &b->steps[0];
+	CHECK_INT(s->kind, CONFIG_STEP_SHELL);
+	CHECK_STR(s->name, "make -C src_x");
+	CHECK(s->command == NULL);
+	CHECK_INT(s->nenv, 0);
+	CHECK_STR(s->workdir, "build");
+	CHECK(s->timeout == 1200);
+	CHECK(s->max_time == 0);
+	CHECK(!s->halt_on_failure);
+	CHECK(s->flunk_on_failure);
+	CHECK(!s->warn_on_failure);
+	CHECK(!s->always_run);
+	CHECK_INT(s->line, 3);
+	CHECK_STR(b->steps[1].name, "configure --prefix=_usr &&");
+	CHECK(b->steps[1].argv == NULL);
+	CHECK_INT(b->steps[1].line, 4);
+	/* implicit force scheduler over every builder */
+	CHECK_INT(cfg->nschedulers, 1);
+	CHECK_STR(cfg->scheduler[0].name, "force");
+	CHECK_INT(cfg->scheduler[0].kind, CONFIG_SCHED_FORCE);
+	CHECK_INT(cfg->scheduler[0].nbuilders, 1);
+	CHECK_STR(cfg->scheduler[0].builders[0], "b");
+	CHECK_INT(cfg->scheduler[0].line, 0);
+	config_free(cfg);
+}
+
+TEST(every_key_is_read)
+{
+	char *err;
+	struct config *cfg = load(
+		"title = \"My CI\"\n"
+		"title_url = \"https://example.org/\"\n"
+		"url = \"http://ci.example.org:8010/\"\n"
+		"http = { listen = \"0.0.0.0:0\" }\n"
+		"workers_listen = \"[::1]:19989\"\n"
+		"database = \"postgresql://kiln@localhost/kiln\"\n"
+		"local w = worker { name = \"w1\", password = secret(\"w1\"), max_builds = 3 }\n"
+		"worker { name = \"w2\", password = secret(\"w2\"), max_builds = 2.0 }\n"
+		"local compile = shell { name = \"compile\", command = { \"make\", \"-j\", 4 },\n"
+		"  env = { CFLAGS = \"-O2\", UNSET_ME = false, JOBS = 4, TOKEN = secret(\"w1\") },\n"
+		"  workdir = \"build/sub\", timeout = 0, max_time = 3600.5, halt_on_failure = true,\n"
+		"  flunk_on_failure = false, warn_on_failure = true, always_run = true }\n"
+		"local b = builder { name = \"hello\", workers = { w, \"w2\" }, description = \"d\",\n"
+		"  tags = { \"c\", \"fast\" }, builddir = \"hello-dir\", steps = { compile, compile } }\n"
+		"force_scheduler { name = \"go\", builders = { b } }\n"
+		"force_scheduler { name = \"all\" }\n"
+		"assert(title == \"My CI\" and http.listen == \"0.0.0.0:0\")\n",
+		&err);
+	CHECK(cfg != NULL);
+	if (!cfg) {
+		printf("# %s\n", err);
+		free(err);
+		return;
+	}
+	CHECK_STR(cfg->title, "My CI");
+	CHECK_STR(cfg->title_url, "https://example.org/");
+	CHECK_STR(cfg->url, "http://ci.example.org:8010/");
+	CHECK_STR(cfg->http.host, "0.0.0.0");
+	CHECK_INT(cfg->http.port, 0);
+	CHECK_STR(cfg->workers.host, "::1");
+	CHECK_INT(cfg->workers.port, 19989);
+	CHECK_STR(cfg->db_url, "postgresql://kiln@localhost/kiln");
+	CHECK_INT(cfg->nworkers, 2);
+	CHECK_INT(cfg->worker[0].max_builds, 3);
+	CHECK_INT(cfg->worker[1].max_builds, 2);
+	CHECK_STR(cfg->worker[0].password, "pw-one");
+	CHECK_STR(cfg->worker[1].password, "pw-two");
+	const struct config_builder *b = &cfg->builder[0];
+	CHECK_STR(b->description, "d");
+	CHECK_INT(b->ntags, 2);
+	CHECK_STR(b->tags[1], "fast");
+	CHECK_STR(b->builddir, "hello-dir");
+	CHECK_STR(b->workers[0], "w1");
+	CHECK_STR(b->workers[1], "w2");
+	CHECK_INT(b->nsteps, 2);
+	for (size_t i = 0; i < b->nsteps; i++) {
+		const struct config_step *s = &b->steps[i];
+		CHECK_STR(s->name, "compile");
+		CHECK_STR(s->argv[2], "4");
+		CHECK_INT(s->nenv, 4); /* sorted by name */
+		CHECK_STR(s->env[0].name, "CFLAGS");
+		CHECK_STR(s->env[0].value, "-O2");
+		CHECK_STR(s->env[1].name, "JOBS");
+		CHECK_STR(s->env[1].value, "4");
+		CHECK_STR(s->env[2].name, "TOKEN");
+		CHECK_STR(s->env[2].value, "pw-one");
+		CHECK_STR(s->env[3].name, "UNSET_ME");
+		CHECK(s->env[3].value == NULL);
+		CHECK_STR(s->workdir, "build/sub");
+		CHECK(s->timeout == 0);
+		CHECK(s->max_time == 3600.5);
+		CHECK(s->halt_on_failure && !s->flunk_on_failure && s->warn_on_failure &&
+		      s->always_run);
+		CHECK_INT(s->line, 9);
+	}
+	CHECK_INT(cfg->nschedulers, 2); /* declared: no implicit one */
+	CHECK_STR(cfg->scheduler[0].name, "go");
+	CHECK_STR(cfg->scheduler[0].builders[0], "hello");
+	CHECK_INT(cfg->scheduler[0].line, 15);
+	CHECK_STR(cfg->scheduler[1].name, "all");
+	CHECK_INT(cfg->scheduler[1].nbuilders, 1);
+	CHECK_INT(cfg->nsecrets, 2);
+	config_free(cfg);
+}
+
+TEST(syntax_and_runtime_errors_carry_lines)
+{
+	CHECK_ERR("title = \"x\"\n\nbuilder {\n  name = \"b\",,\n}\n",
+		  "master.lua:4: unexpected symbol near ','");
+	CHECK_ERR("\n\nlocal x = nil + 1\n",
+		  "master.lua:3: attempt to perform arithmetic on a nil value");
+	CHECK_ERR("\nbuidler { name = \"b\" }\n",
+		  "master.lua:2: attempt to call a nil value (global 'buidler')");
+	CHECK_ERR("error(\"boom\")", "master.lua:1: boom");
+	CHECK_ERR("error(\"boom\", 0)", "master.lua: boom");
+	CHECK_ERR("error({})", "master.lua: error object is a table value");
+	CHECK_ERR("error(\"a\\nb\")", "master.lua:1: a b");
+	CHECK_ERR("\x1bLua", "master.lua: attempt to load a binary chunk (mode is 't')");
+}
+
+TEST(setting_errors)
+{
+	CHECK_ERR("\ntitel = \"x\"\n",
+		  "master.lua:2: unknown setting 'titel' (declare your own variables with 'local')");
+	CHECK_ERR("function helper() end",
+		  "master.lua:1: unknown setting 'helper' (declare your own variables with 'local')");
+	CHECK_ERR("title = 5", "master.lua:1: setting: 'title' must be a string (got number)");
+	CHECK_ERR("\n\nurl = \"ftp://x\"",
+		  "master.lua:3: 'url' must be an http:// or https:// URL (got 'ftp://x')");
+	CHECK_ERR("http = \"127.0.0.1:80\"",
+		  "master.lua:1: 'http' must be a table: http = { listen = \"127.0.0.1:8010\" }");
+	CHECK_ERR("http = { lisen = \"127.0.0.1:80\" }",
+		  "master.lua:1: http: unknown key 'lisen' (known: listen)");
+	CHECK_ERR("http = { listen = \"127.0.0.1:65536\" }",
+		  "master.lua:1: 'http.listen' must be HOST:PORT with a numeric address or localhost "
+		  "and a port 0-65535 (got '127.0.0.1:65536')");
+	CHECK_ERR("workers_listen = \"example.org:99\"",
+		  "master.lua:1: 'workers_listen' must be HOST:PORT with a numeric address or "
+		  "localhost and a port 0-65535 (got 'example.org:99')");
+	CHECK_ERR("workers_listen = \"::1:99\"",
+		  "master.lua:1: 'workers_listen' must be HOST:PORT with a numeric address or "
+		  "localhost and a port 0-65535 (got '::1:99')");
+	CHECK_ERR("database = \"mysql://x\"",
+		  "master.lua:1: 'database' must be \"sqlite:PATH\" or \"postgresql://...\" (got "
+		  "'mysql://x')");
+	CHECK_ERR("http = { listen = \"127.0.0.1:7000\" }\n\nworkers_listen = \"127.0.0.1:7000\"\n",
+		  "master.lua:3: workers_listen '127.0.0.1:7000' is the same address as http.listen");
+}
+
+TEST(worker_errors)
+{
+	CHECK_ERR("\n\nworker { name = \"w1\", password = \"hunter2\" }",
+		  "master.lua:3: worker 'w1': password must come from secret(...)");
+	CHECK_ERR("worker { name = \"w1\" }",
+		  "master.lua:1: worker 'w1': 'password' is required: password = secret(\"w1\")");
+	CHECK_ERR("worker { name = \"w1\", password = 5 }",
+		  "master.lua:1: worker 'w1': 'password' must be a secret(...) (got number)");
+	CHECK_ERR("worker { password = secret(\"w1\") }", "master.lua:1: worker: 'name' is required");
+	CHECK_ERR("worker { nmae = \"w1\", password = secret(\"w1\") }",
+		  "master.lua:1: worker: unknown key 'nmae' (known: name, password, max_builds)");
+	CHECK_ERR("worker { name = \"w1\", password = secret(\"w1\"), max_build = 2 }",
+		  "master.lua:1: worker 'w1': unknown key 'max_build' (known: name, password, "
+		  "max_builds)");
+	CHECK_ERR("worker { name = \"w1\", password = secret(\"w1\"), max_builds = 0 }",
+		  "master.lua:1: worker 'w1': 'max_builds' must be between 1 and 1000000 (got 0)");
+	CHECK_ERR("worker { name = \"w1\", password = secret(\"w1\"), max_builds = 1.5 }",
+		  "master.lua:1: worker 'w1': 'max_builds' must be an integer (got number)");
+	CHECK_ERR("worker { name = \"a/b\", password = secret(\"w1\") }",
+		  "master.lua:1: worker 'a/b': 'name' must not contain '/' (got 'a/b')");
+	CHECK_ERR("worker { name = \"\", password = secret(\"w1\") }",
+		  "master.lua:1: worker '': 'name' must not be empty");
+	CHECK_ERR("worker { name = string.rep(\"x\", 201), password = secret(\"w1\") }",
+		  "master.lua:1: worker: 'name' is longer than 200 bytes");
+	CHECK_ERR("worker { name = 7, password = secret(\"w1\") }",
+		  "master.lua:1: worker: 'name' must be a string (got number)");
+	CHECK_ERR(W1 "\n" W1, "master.lua:3: worker 'w1' is already declared at line 1");
+	CHECK_ERR("worker \"w1\"",
+		  "master.lua:1: worker: expected one table: worker { name = ..., ... }");
+	CHECK_ERR("worker { \"w1\", password = secret(\"w1\") }",
+		  "master.lua:1: worker: unexpected value without a key (write key = value)");
+}
+
+TEST(builder_errors)
+{
+	CHECK_ERR(W1 "builder { name = \"b\",\n  workers = { \"w1\" },\n  steps = { shell { command "
+		     "= \"make\" } },\n  tagz = { } }",
+		  "master.lua:2: builder 'b': unknown key 'tagz' (known: name, workers, description, "
+		  "tags, builddir, steps)");
+	CHECK_ERR(W1 "\n\nbuilder { name = \"b\", workers = { \"w9\" }, steps = { " STEP " } }\n",
+		  "master.lua:4: builder 'b': unknown worker 'w9' (declare it with worker { name = "
+		  "\"w9\", ... })");
+	CHECK_ERR(W1 "builder { name = \"b\", steps = { " STEP " } }",
+		  "master.lua:2: builder 'b': 'workers' is required: workers = { \"worker1\" }");
+	CHECK_ERR(W1 "builder { name = \"b\", workers = { }, steps = { " STEP " } }",
+		  "master.lua:2: builder 'b': 'workers' must name at least one worker");
+	CHECK_ERR(W1 "builder { name = \"b\", workers = \"w1\", steps = { " STEP " } }",
+		  "master.lua:2: builder 'b': 'workers' must be a list of names (got string)");
+	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\", \"w1\" }, steps = { " STEP " } }",
+		  "master.lua:2: builder 'b': 'workers' lists 'w1' twice");
+	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\", x = 1 }, steps = { " STEP " } }",
+		  "master.lua:2: builder 'b': 'workers' must be a list of names (it has other keys)");
+	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\" } }",
+		  "master.lua:2: builder 'b': 'steps' is required: steps = { shell { ... } }");
+	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\" }, steps = { } }",
+		  "master.lua:2: builder 'b': 'steps' must list at least one step");
+	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\" }, steps = { { command = \"x\" } } }",
+		  "master.lua:2: builder 'b': steps[1] must be a step such as shell { ... } (got "
+		  "table)");
+	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\" }, builddir = \"../x\", steps = { " STEP
+		     " } }",
+		  "master.lua:2: builder 'b': 'builddir' must not contain '..' (got '../x')");
+	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\" }, builddir = \"/x\", steps = { " STEP
+		     " } }",
+		  "master.lua:2: builder 'b': 'builddir' must be a relative path (got '/x')");
+	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\" }, tags = { \"\" }, steps = { " STEP
+		     " } }",
+		  "master.lua:2: builder 'b': tags must be 1 to 200 bytes long");
+	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\" }, steps = { " STEP " } }\n"
+		     "builder { name = \"b\", workers = { \"w1\" }, steps = { " STEP " } }\n",
+		  "master.lua:3: builder 'b' is already declared at line 2");
+}
+
+TEST(step_errors)
+{
+	CHECK_ERR("\nshell { }", "master.lua:2: shell: 'command' is required");
+	CHECK_ERR("shell { command = \"  \" }", "master.lua:1: shell: 'command' must not be empty");
+	CHECK_ERR("shell { command = { } }", "master.lua:1: shell: 'command' must not be empty");
+	CHECK_ERR("shell { command = { \"\" } }",
+		  "master.lua:1: shell: 'command' must not start with an empty word");
+	CHECK_ERR("shell { command = { \"a\", {} } }",
+		  "master.lua:1: shell: 'command' must be a string (got table)");
+	CHECK_ERR("shell { command = true }",
+		  "master.lua:1: shell: 'command' must be a string or a list of strings (got "
+		  "boolean)");
+	CHECK_ERR("shell { command = \"make\", timeout = -1 }",
+		  "master.lua:1: shell: 'timeout' must be between 0 and 31622400 seconds");
+	CHECK_ERR("shell { command = \"make\", max_time = \"1h\" }",
+		  "master.lua:1: shell: 'max_time' must be a number of seconds (got string)");
+	CHECK_ERR("shell { name = \"c\", command = \"make\", halt_on_failure = 1 }",
+		  "master.lua:1: shell 'c': 'halt_on_failure' must be true or false (got number)");
+	CHECK_ERR("shell { command = \"make\", env = { A = true } }",
+		  "master.lua:1: shell: env: 'A' must be a string, a number, secret(...) or false to "
+		  "unset (got boolean)");
+	CHECK_ERR("shell { command = \"make\", env = { \"x\" } }",
+		  "master.lua:1: shell: 'env' keys must be variable names (got number)");
+	CHECK_ERR("shell { command = \"make\", env = { [\"A=B\"] = \"x\" } }",
+		  "master.lua:1: shell: env: 'A=B' is not a valid variable name");
+	CHECK_ERR("shell { command = \"make\", workdir = \"/tmp\" }",
+		  "master.lua:1: shell: 'workdir' must be a relative path (got '/tmp')");
+	CHECK_ERR("shell { command = \"make\", comand = \"x\" }",
+		  "master.lua:1: shell: unknown key 'comand' (known: name, command, env, workdir, "
+		  "timeout, max_time, halt_on_failure, flunk_on_failure, warn_on_failure, "
+		  "always_run)");
+	CHECK_ERR("shell {\n  name = \"a/b\",\n  command = \"make\" }",
+		  "master.lua:1: shell 'a/b': 'name' must not contain '/' (got 'a/b')");
+	CHECK_ERR("shell { command = \"a\\0b\" }",
+		  "master.lua:1: shell: 'command' must not contain NUL bytes");
+}
+
+TEST(scheduler_errors)
+{
+	const char *base = W1 "builder { name = \"b\", workers = { \"w1\" }, steps = { " STEP " } }\n";
+	char *t = xasprintf("%s\nforce_scheduler { builders = { \"b\", \"nope\" } }", base);
+	CHECK_ERR(t, "master.lua:4: force_scheduler 'force': unknown builder 'nope'");
+	free(t);
+	t = xasprintf("%sforce_scheduler { }\nforce_scheduler { }", base);
+	CHECK_ERR(t, "master.lua:4: scheduler 'force' is already declared at line 3");
+	free(t);
+	t = xasprintf("%sforce_scheduler { builders = { } }", base);
+	CHECK_ERR(t, "master.lua:3: force_scheduler 'force': 'builders' must name at least one "
+		     "builder");
+	free(t);
+	CHECK_ERR("force_scheduler { }",
+		  "master.lua:1: force_scheduler 'force': there are no builders to force");
+	CHECK_ERR("force_scheduler { name = \"f\", builder = { } }",
+		  "master.lua:1: force_scheduler 'f': unknown key 'builder' (known: name, builders)");
+}
+
+TEST(sandbox_has_no_dangerous_libraries)
+{
+	char *err;
+	struct config *cfg = load("assert(io == nil and debug == nil and package == nil)\n"
+				  "assert(require == nil and dofile == nil and loadfile == nil)\n"
+				  "assert(load == nil and collectgarbage == nil)\n"
+				  "assert(os.execute == nil and os.remove == nil and os.rename == nil)\n"
+				  "assert(os.exit == nil and os.tmpname == nil and os.getenv ~= nil)\n"
+				  "assert(string.dump == nil and coroutine == nil)\n"
+				  "assert(type(os.time()) == 'number' and math.max(1, 2) == 2)\n"
+				  "assert(utf8.char(72) == 'H' and table.concat({'a','b'}) == 'ab')\n"
+				  "assert(tostring(secret('w1')) == 'secret(\"w1\")')\n"
+				  "assert(getmetatable(secret('w1')) == false)\n"
+				  "print('hello', 1)\n"
+				  "local ok, e = pcall(error, 'x')\n"
+				  "assert(not ok and e == 'x')\n"
+				  "assert(select(2, xpcall(function() error('y', 0) end, function(m) return m .. '!' end)) == 'y!')\n",
+				  &err);
+	CHECK(cfg != NULL);
+	if (!cfg) {
+		printf("# %s\n", err);
+		free(err);
+	}
+	config_free(cfg);
+	CHECK_ERR("io.open('/etc/passwd')",
+		  "master.lua:1: attempt to index a nil value (global 'io')");
+	CHECK_ERR("\nos.execute('true')",
+		  "master.lua:2: attempt to call a nil value (field 'execute')");
+	CHECK_ERR("setmetatable({}, { __gc = function() while true do end end })",
+		  "master.lua:1: __gc metamethods are not allowed in master.lua");
+	CHECK_ERR("local s = secret('w1') .. 'x'",
+		  "master.lua:1: attempt to concatenate a secret value");
+}
+
+TEST(sandbox_limits)
+{
+	CHECK_ERR("\nwhile true do end",
+		  "master.lua:2: instruction limit exceeded (infinite loop?)");
+	/* pcall cannot swallow the limit, even in a loop around it */
+	CHECK_ERR("while true do pcall(function() while true do end end) end",
+		  "master.lua:1: instruction limit exceeded (infinite loop?)");
+	/* deep recursion: the memory cap is reached before Lua's stack limit */
+	CHECK_ERR("local function f() return f() + 1 end f()",
+		  "master.lua: memory limit exceeded (64 MiB)");
+	CHECK_ERR("local s = string.rep('x', 1 << 30)", "master.lua: memory limit exceeded (64 MiB)");
+	CHECK_ERR("local t = {} for i = 1, 1e9 do t[i] = tostring(i) .. 'xxxxxxxxxxxxxxxxxxxxxxxx' end",
+		  "master.lua: memory limit exceeded (64 MiB)");
+	CHECK_ERR("local t = {} while true do pcall(function() t[#t + 1] = string.rep('y', 1e6) .. #t end) end",
+		  "master.lua: memory limit exceeded (64 MiB)");
+	/* C copies count too: one 1 MB command copied into thousands of steps */
+	CHECK_ERR(W1 "local s = shell { command = string.rep('x', 1 << 20) }\n"
+		     "local l = {} for i = 1, 200 do l[i] = s end\n"
+		     "for i = 1, 100 do builder { name = 'b' .. i, workers = { 'w1' }, steps = l } end\n",
+		  "master.lua: memory limit exceeded (64 MiB)");
+	char *big = xmalloc(KILN_MAX_CONFIG_BYTES + 2);
+	memset(big, ' ', KILN_MAX_CONFIG_BYTES + 1);
+	big[KILN_MAX_CONFIG_BYTES + 1] = '\0';
+	CHECK_ERR(big, "master.lua: file is larger than 4194304 bytes");
+	free(big);
+}
+
+TEST(secrets_from_files_and_environment)
+{
+	char *secrets = xasprintf("%s/secrets", tmpdir);
+	write_file(secrets, "nl", "with-newline\r\n\n", 0600);
+	write_file(secrets, "empty", "\n", 0600);
+	char huge[KILN_MAX_SECRET_BYTES + 10];
+	memset(huge, 'h', sizeof(huge) - 1);
+	huge[sizeof(huge) - 1] = '\0';
+	write_file(secrets, "huge", huge, 0600);
+	setenv("KILN_SECRET_FROM_ENV_1", "env-value\n", 1);
+	setenv("KILN_SECRET_W1", "file-wins", 1);
+
+	char *err;
+	struct config *cfg = load("worker { name = 'a', password = secret('nl') }\n"
+				  "worker { name = 'b', password = secret('from-env.1') }\n"
+				  "worker { name = 'c', password = secret('w1') }\n",
+				  &err);
+	CHECK(cfg != NULL);
+	if (cfg) {
+		CHECK_STR(cfg->worker[0].password, "with-newline");
+		CHECK_STR(cfg->worker[1].password, "env-value");
+		CHECK_STR(cfg->worker[2].password, "pw-one");
+		CHECK_INT(cfg->nsecrets, 3);
+		config_free(cfg);
+	} else {
+		printf("# %s\n", err);
+		free(err);
+	}
+
+	/* without a base directory only the environment counts */
+	cfg = load_in(NULL, "worker { name = 'c', password = secret('w1') }", &err);
+	CHECK(cfg != NULL);
+	if (cfg)
+		CHECK_STR(cfg->worker[0].password, "file-wins");
+	config_free(cfg);
+	free(err);
+
+	char *want = xasprintf("master.lua:2: secret 'missing' not found: no file "
+			       "'%s/secrets/missing' and no environment variable KILN_SECRET_MISSING",
+			       tmpdir);
+	CHECK_ERR("\nworker { name = 'a', password = secret('missing') }", want);
+	free(want);
+	CHECK_ERR("secret('empty')", "master.lua:1: secret 'empty' is empty");
+	CHECK_ERR("secret('huge')", "master.lua:1: secret 'huge' is larger than 4096 bytes");
+	CHECK_ERR("secret('../etc/passwd')",
+		  "master.lua:1: secret: name must be letters, digits, '.', '_' or '-', not starting "
+		  "with '.' (got '../etc/passwd')");
+	CHECK_ERR("secret()", "master.lua:1: secret: expected a name: secret(\"NAME\")");
+	unsetenv("KILN_SECRET_FROM_ENV_1");
+	unsetenv("KILN_SECRET_W1");
+	free(secrets);
+}
+
+TEST(load_from_directory)
+{
+	struct config *cfg;
+	char *err = NULL;
+	char *dir = xasprintf("%s/nothing-here", tmpdir);
+	CHECK_INT(config_load(dir, &cfg, &err), KILN_ECONFIG);
+	char *want = xasprintf("cannot open '%s/master.lua': No such file or directory", dir);
+	CHECK_STR(err, want);
+	free(want);
+	free(err);
+	free(dir);
+
+	write_file(tmpdir, "master.lua", "worker { name = 'w1', password = secret('w1') }\n", 0644);
+	err = NULL;
+	CHECK_INT(config_load(tmpdir, &cfg, &err), 0);
+	if (!err) {
+		CHECK_STR(cfg->worker[0].password, "pw-one");
+		config_free(cfg);
+	}
+	free(err);
+}
+
+TEST(parse_listen)
+{
+	struct config_listen l;
+	CHECK_INT(config_parse_listen("localhost:0", &l), 0);
+	CHECK_STR(l.host, "localhost");
+	CHECK_INT(l.port, 0);
+	free(l.host);
+	CHECK_INT(config_parse_listen("[::]:65535", &l), 0);
+	CHECK_STR(l.host, "::");
+	CHECK_INT(l.port, 65535);
+	free(l.host);
+	CHECK_INT(config_parse_listen("127.0.0.1", &l), -EINVAL);
+	CHECK_INT(config_parse_listen(":80", &l), -EINVAL);
+	CHECK_INT(config_parse_listen("1.2.3.4:", &l), -EINVAL);
+	CHECK_INT(config_parse_listen("1.2.3.4:+80", &l), -EINVAL);
+	CHECK_INT(config_parse_listen("[::1:80", &l), -EINVAL);
+	CHECK_INT(config_parse_listen("[x]:80", &l), -EINVAL);
+}
+
+/* Runs a command entry in a child with stdout/stderr in files; returns the exit status. */
+static int run_cmd(const struct cmd *c, int argc, char **argv, const char *out)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		int r = c->run(argc, argv);
+		fflush(NULL);
+		_exit(r);
+	}
+	int st;
+	CHECK_INT(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *slurp(const char *path)
+{
+	char buf[8192];
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return xstrdup(buf);
+}
+
+TEST(create_master_and_checkconfig)
+{
+	char *dir = xasprintf("%s/master", tmpdir);
+	char *out = xasprintf("%s/out.txt", tmpdir);
+	char *args[] = {"create-master", dir, NULL};
+	CHECK_INT(run_cmd(&cmd_create_master, 2, args, out), 0);
+	char *text = slurp(out);
+	CHECK(strstr(text, "kiln-worker create WORKERDIR --master 127.0.0.1:9989 --name worker1 "
+			   "--password-file /") != NULL);
+	free(text);
+
+	char *secret = xasprintf("%s/secrets/worker1", dir);
+	struct stat st;
+	CHECK_INT(stat(secret, &st), 0);
+	CHECK_INT(st.st_mode & 0777, 0600);
+	CHECK_INT(st.st_size, 37); /* 36 hex digits and a newline */
+	free(secret);
+
+	char *check[] = {"checkconfig", dir, NULL};
+	CHECK_INT(run_cmd(&cmd_checkconfig, 2, check, out), 0);
+	text = slurp(out);
+	CHECK_STR(text, "config OK: 1 worker, 1 builder\n");
+	free(text);
+
+	/* a second create-master refuses to overwrite */
+	CHECK_INT(run_cmd(&cmd_create_master, 2, args, out), 1);
+	text = slurp(out);
+	CHECK(strstr(text, "already exists") != NULL);
+	free(text);
+
+	/* a broken config: the single error line, exit 1 */
+	write_file(dir, "master.lua", "\n\nworker { name = 'w1', password = 'plain' }\n", 0644);
+	CHECK_INT(run_cmd(&cmd_checkconfig, 2, check, out), 1);
+	text = slurp(out);
+	CHECK_STR(text, "master.lua:3: worker 'w1': password must come from secret(...)\n");
+	free(text);
+	free(dir);
+	free(out);
+}
+
+int main(void)
+{
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	char *secrets = xasprintf("%s/secrets", tmpdir);
+	mkdir(secrets, 0700);
+	write_file(secrets, "w1", "pw-one\n", 0600);
+	write_file(secrets, "w2", "pw-two", 0600);
+	write_file(secrets, "worker1", "sample-password\n", 0600);
+	free(secrets);
+
+	RUN(sample_loads);
+	RUN(empty_config_has_defaults);
+	RUN(declaration_defaults);
+	RUN(every_key_is_read);
+	RUN(syntax_and_runtime_errors_carry_lines);
+	RUN(setting_errors);
+	RUN(worker_errors);
+	RUN(builder_errors);
+	RUN(step_errors);
+	RUN(scheduler_errors);
+	RUN(sandbox_has_no_dangerous_libraries);
+	RUN(sandbox_limits);
+	RUN(secrets_from_files_and_environment);
+	RUN(load_from_directory);
+	RUN(parse_listen);
+	RUN(create_master_and_checkconfig);
+
+	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", tmpdir);
+	free(cmd);
+	return tap_done();
+}
