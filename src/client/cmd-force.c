@@ -197,6 +197,7 @@ static int force_follow_build(struct force_watch *w, json_t *build, long long *r
 
 	snprintf(ref, sizeof(ref), "%lld", buildid);
 
+	force_clear_live(w);
 	printf("build %lld started (number %lld)\n", buildid, cli_json_int(b, "number", -1));
 	fflush(stdout);
 	for (;;) {
@@ -256,7 +257,7 @@ static int force_next_build(struct force_watch *w, long long after, json_t **ret
 static int force_wait(struct force_watch *w)
 {
 	long long last_build = 0, result = -1;
-	bool said_waiting = false;
+	uint64_t pending_since = clock_mono_ms();
 	json_t *build, *req;
 	int r;
 	_cleanup_free_ char *req_path = xasprintf("/api/v2/buildrequests/%lld", w->brid);
@@ -292,10 +293,14 @@ static int force_wait(struct force_watch *w)
 			printf("request %lld: %s\n", w->brid, cli_result_name(req_result));
 			return cli_result_exit(req_result);
 		}
-		if (!said_waiting && w->tty) {
-			printf("waiting for a worker...");
+		if (w->tty) {
+			char dur[32];
+			cli_format_duration((double)(clock_mono_ms() - pending_since) / 1000, dur,
+			                    sizeof(dur));
+			force_clear_live(w);
+			printf("  request %lld pending (%s)", w->brid, dur);
 			fflush(stdout);
-			w->live_line = said_waiting = true;
+			w->live_line = true;
 		}
 		if (force_timed_out(w)) {
 			force_clear_live(w);

@@ -1,4 +1,5 @@
 #!/bin/sh
+# asan-too
 # The kiln client commands against the REAL Buildbot 3.7 master (Kiln's API
 # is Buildbot-shaped): force --wait, builds, logs (paged and --follow),
 # workers, stop-build and the unreachable-master error.  Skipped when
