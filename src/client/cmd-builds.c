@@ -62,8 +62,10 @@ static const char *builds_builder_name(json_t *builders, long long id)
 	json_t *b;
 	size_t i;
 
-	json_array_foreach(builders, i, b) if (cli_json_int(b, "builderid", -1) ==
-	                                       id) return cli_json_str(b, "name", NULL);
+	json_array_foreach (builders, i, b) {
+		if (cli_json_int(b, "builderid", -1) == id)
+			return cli_json_str(b, "name", NULL);
+	}
 	return NULL;
 }
 
@@ -83,9 +85,10 @@ static int builds_exec(const struct builds_args *a, struct http_client *c)
 	}
 	if (a->builder) {
 		long long id = -1;
-		json_array_foreach(builders, i,
-		                   b) if (!strcmp(cli_json_str(b, "name", ""), a->builder)) id =
-		    cli_json_int(b, "builderid", -1);
+		json_array_foreach (builders, i, b) {
+			if (!strcmp(cli_json_str(b, "name", ""), a->builder))
+				id = cli_json_int(b, "builderid", -1);
+		}
 		if (id < 0) {
 			r = cli_error("no builder named '%s'", a->builder);
 			goto out;
@@ -105,8 +108,7 @@ static int builds_exec(const struct builds_args *a, struct http_client *c)
 	}
 	cli_table_add(&t, (const char *const[]){"ID", "BUILDER", "NUMBER", "RESULT", "STARTED",
 	                                        "DURATION", "STATUS"});
-	json_array_foreach(builds, i, b)
-	{
+	json_array_foreach (builds, i, b) {
 		char id[24], number[24], started[32], duration[32], builderid[24];
 		const char *name, *result;
 		double start = cli_json_num(b, "started_at", 0);

@@ -62,8 +62,7 @@ static int force_builder_id(struct http_client *c, const char *name, long long *
 	if (r < 0)
 		return r;
 	/* match the name ourselves: a master that ignores the filter returns all */
-	json_array_foreach(list, i, b)
-	{
+	json_array_foreach (list, i, b) {
 		if (!strcmp(cli_json_str(b, "name", ""), name) &&
 		    cli_json_int(b, "builderid", -1) >= 0) {
 			*ret_id = cli_json_int(b, "builderid", -1);
@@ -87,16 +86,14 @@ static int force_pick_scheduler(struct http_client *c, const char *builder, char
 	r = http_get_list(c, "/api/v2/forceschedulers", "forceschedulers", &list);
 	if (r < 0)
 		return r;
-	json_array_foreach(list, i, s)
-	{
+	json_array_foreach (list, i, s) {
 		const char *name = cli_json_str(s, "name", NULL);
 		if (!name)
 			continue;
 		if (!first)
 			first = name;
 		names = json_object_get(s, "builder_names");
-		json_array_foreach(names, k, n)
-		{
+		json_array_foreach (names, k, n) {
 			if (json_is_string(n) && !strcmp(json_string_value(n), builder)) {
 				pick = name;
 				break;
@@ -156,8 +153,7 @@ static int force_print_steps(struct force_watch *w, long long buildid, long long
 	r = http_get_list(w->c, path, "steps", &steps);
 	if (r < 0)
 		return r;
-	json_array_foreach(steps, i, s)
-	{
+	json_array_foreach (steps, i, s) {
 		long long number = cli_json_int(s, "number", -1);
 		const char *name = cli_json_str(s, "name", "?");
 		double started = cli_json_num(s, "started_at", 0);
@@ -240,8 +236,7 @@ static int force_next_build(struct force_watch *w, long long after, json_t **ret
 	r = http_get_list(w->c, path, "builds", &builds);
 	if (r < 0)
 		return r;
-	json_array_foreach(builds, i, b)
-	{
+	json_array_foreach (builds, i, b) {
 		long long id = cli_json_int(b, "buildid", -1);
 		if (cli_json_int(b, "buildrequestid", w->brid) != w->brid || id <= after)
 			continue;

@@ -113,8 +113,7 @@ static int logs_find_log(struct logs_cursor *cur, long long stepid, json_t **ret
 	if (r < 0)
 		return r;
 	*ret_log = NULL;
-	json_array_foreach(logs, i, l)
-	{
+	json_array_foreach (logs, i, l) {
 		if (!strcmp(cli_json_str(l, "name", ""), cur->a->log) ||
 		    !strcmp(cli_json_str(l, "slug", ""), cur->a->log)) {
 			*ret_log = json_incref(l);
@@ -145,8 +144,7 @@ static int logs_print_page(struct logs_cursor *cur, long long logid, char type, 
 	free(path);
 	if (r < 0)
 		return r;
-	json_array_foreach(chunks, i, ch)
-	{
+	json_array_foreach (chunks, i, ch) {
 		const char *p = cli_json_str(ch, "content", "");
 		size_t len = json_string_length(json_object_get(ch, "content"));
 		long long first = cli_json_int(ch, "firstline", cur->offset);
@@ -235,8 +233,7 @@ static int logs_pass(struct logs_cursor *cur, bool *progress)
 	if (r < 0)
 		return r;
 	r = 1;
-	json_array_foreach(steps, i, s)
-	{
+	json_array_foreach (steps, i, s) {
 		long long number = cli_json_int(s, "number", -1);
 
 		if (number < cur->step)

@@ -57,8 +57,7 @@ static int workers_exec(struct http_client *c)
 	}
 	cli_table_init(&t, 5);
 	cli_table_add(&t, (const char *const[]){"NAME", "CONNECTED", "PAUSED", "VERSION", "HOST"});
-	json_array_foreach(workers, i, w)
-	{
+	json_array_foreach (workers, i, w) {
 		json_t *info = json_object_get(w, "workerinfo");
 		json_t *conn = json_object_get(w, "connected_to");
 		bool connected = json_is_array(conn) ? json_array_size(conn) > 0
