@@ -16,8 +16,9 @@
  *
  * Errors: negative errno or KILN_EDB; db_errmsg() holds the last detail.
  *
- * Adding a new migration: add src/db/migrations/NNNN-what.sql (next number),
- * list it in src/db/migrations.c, never edit an applied one.
+ * Adding a new migration: add src/db/migrations/NNNN-what.sql (next number)
+ * and list it in src/db/meson.build (db_migrations); it is embedded in the
+ * binary at build time.  Never edit an applied one.  docs/internals/db.md.
  */
 #ifndef KILN_DB_H
 #define KILN_DB_H
@@ -44,12 +45,18 @@ enum db_results {
 	RESULTS_CANCELLED = 6,
 };
 const char *db_results_name(int results); /* "success", ... ; "not finished" for -1 */
+/* The worse of two results by Buildbot's order (SKIPPED < SUCCESS < WARNINGS <
+ * FAILURE < EXCEPTION < RETRY < CANCELLED); RESULTS_NONE counts as nothing. */
+int db_results_worst(int a, int b);
 
 /* Opens (creating if needed) the database at url, "sqlite:PATH" (relative
  * paths are taken from basedir) or "sqlite::memory:"; applies pending
  * migrations in one transaction.  loop may be NULL (tools, tests): then
  * writes autocommit per call unless wrapped in db_flush-delimited batches. */
 int db_open(uv_loop_t *loop, const char *url, const char *basedir, struct db **ret);
+/* Detail of the last failed db_open() in this thread ("" if none): there is
+ * no struct db to carry it. */
+const char *db_open_errmsg(void);
 /* Commits pending writes and closes; NULL-safe.  Closes its uv handle: run
  * the loop once more afterwards if the loop continues to be used. */
 void db_close(struct db *db);
@@ -57,12 +64,24 @@ void db_close(struct db *db);
 int db_flush(struct db *db);
 const char *db_errmsg(struct db *db);
 int db_schema_version(struct db *db);
+/* Called (on the loop) when a batch committed by the loop's check handle
+ * fails and is rolled back: there is no caller to return the error to, so
+ * the master logs it here.  errmsg is borrowed for the call. */
+typedef void (*db_commit_error_fn)(struct db *db, int r, const char *errmsg, void *userdata);
+void db_set_commit_error_cb(struct db *db, db_commit_error_fn fn, void *userdata);
+/* Lowers the per-log byte cap (default KILN_MAX_LOG_BYTES), e.g. from config. */
+void db_set_log_cap(struct db *db, uint64_t max_bytes);
 
 /* --- masters, builders, workers ------------------------------------------------ */
+/* Upserts by name; marks the master active with last_active = now. */
 int db_master_register(struct db *db, const char *name, int64_t *ret_masterid);
+/* active false at a clean stop; also refreshes last_active to when. */
+int db_master_set_active(struct db *db, int64_t masterid, bool active, double when);
 /* After a crash or a stop: finishes this master's unfinished builds with
- * results (RETRY after a crash, the caller decides), their steps and logs,
- * and unclaims its claimed, incomplete build requests so they run again. */
+ * results (RETRY after a crash, the caller decides) and state_string (NULL:
+ * keep), their unfinished steps (same results) and logs (complete, tail
+ * chunk compressed), unclaims its claimed, incomplete build requests so they
+ * run again, and marks the workers connected to it as disconnected. */
 int db_master_recover(struct db *db, int64_t masterid, int results, const char *state_string,
 		      double when);
 
@@ -76,6 +95,7 @@ int db_worker_ensure(struct db *db, const char *name, int64_t *ret_workerid);
 int db_worker_set_info(struct db *db, int64_t workerid, json_t *info);
 int db_worker_set_connected(struct db *db, int64_t workerid, int64_t masterid /* 0 = none */);
 int db_worker_set_paused(struct db *db, int64_t workerid, bool paused);
+int db_worker_set_graceful(struct db *db, int64_t workerid, bool graceful);
 /* Replaces the builders this worker is configured for on masterid. */
 int db_worker_set_configured(struct db *db, int64_t workerid, int64_t masterid,
 			     const int64_t *builderids, size_t n);
@@ -147,15 +167,22 @@ int db_step_start(struct db *db, int64_t stepid, double when);
 int db_step_set_state(struct db *db, int64_t stepid, const char *state_string);
 int db_step_finish(struct db *db, int64_t stepid, int results, const char *state_string,
 		   bool hidden, double when);
+/* Appends {"name": name, "url": url} to the step's urls. */
+int db_step_add_url(struct db *db, int64_t stepid, const char *name, const char *url);
 
 /* type: 's' stdio (each line starts with a stream char o/e/h), 't' text, 'h' html.
- * slug = name with characters other than [A-Za-z0-9_-] replaced by '_'. */
+ * slug = name with characters other than [A-Za-z0-9_-] replaced by '_'.
+ * -EEXIST if the step already has a log of that name (or slug). */
 int db_log_add(struct db *db, int64_t stepid, const char *name, char type, int64_t *ret_logid);
-/* Appends text, which must be whole lines each ending in '\n'.  Stored in
- * line-aligned chunks of about KILN_LOG_CHUNK_BYTES, zstd-compressed once
- * full; readable at once.  Past KILN_MAX_LOG_BYTES: one marker line, then
- * further text is dropped (returns 0).  Returns KILN_ESTATE if finished. */
+/* Appends text, which must be whole lines each ending in '\n' (a last line
+ * without one is completed with '\n').  Stored in line-aligned chunks of
+ * about KILN_LOG_CHUNK_BYTES, zstd-compressed once full; readable at once,
+ * durable once the batch commits.  Memory per open log is one chunk.  Past
+ * the log cap (db_set_log_cap): one marker line ("h[log truncated: ...]" for
+ * 's' logs, no prefix otherwise), then further text is dropped (returns 0).
+ * Returns KILN_ESTATE if finished, KILN_ENOTFOUND if no such log. */
 int db_log_append(struct db *db, int64_t logid, const char *text, size_t len);
+/* Compresses the tail chunk and marks the log complete; 0 if already complete. */
 int db_log_finish(struct db *db, int64_t logid);
 struct db_log_info {
 	int64_t logid, stepid, num_lines;
@@ -206,9 +233,16 @@ struct db_query {
 /* Lists rows of res matching q as a JSON array of objects with Buildbot's
  * field names and types, timestamps as integer seconds, NULLs as null.
  * Fields assembled from other tables (workers' configured_on/connected_to,
- * builders' masterids) are included.  *ret_total (may be NULL) = matching
- * rows before limit/offset.  Unknown field in a filter or order:
- * KILN_EPARSE with db_errmsg() naming it; a value of the wrong type: -EINVAL. */
+ * builders' masterids, buildsets' sourcestamps) are included.  builds'
+ * "properties" holds every stored property (Buildbot shows {} unless
+ * ?property= asks: the API trims it); buildrequests' "properties" is null.
+ * *ret_total (may be NULL) = matching rows before limit/offset: pass NULL
+ * unless needed, the count visits every matching row.
+ * Filter-only fields (accepted in filters, not rendered): workers "builderid"
+ * and "masterid" (configured on), builders "masterid" (EQ/IN only).
+ * Unknown field in a filter or order: KILN_EPARSE with db_errmsg() naming
+ * it; a value of the wrong type, a wrong number of values, an operator the
+ * field does not support, ordering by a JSON field: -EINVAL (db_errmsg says). */
 int db_list(struct db *db, enum db_resource res, const struct db_query *q, json_t **ret_items,
 	    int64_t *ret_total);
 /* True if field is a listable field of res (for API validation). */

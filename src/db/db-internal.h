@@ -1,0 +1,196 @@
+/*
+ * Internals shared by the SQLite backend's files (db-sqlite.c: connection,
+ * batching, statement cache and the small entities; db-sqlite-log.c: log
+ * chunks; db-sqlite-list.c: the REST listing).  Not part of the db.h API.
+ */
+#ifndef KILN_DB_INTERNAL_H
+#define KILN_DB_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+#include <uv.h>
+#include <zstd.h>
+
+#include "common/buf.h"
+#include "db/db.h"
+
+/* The embedded migrations (migrations.c, generated from migrations/NNNN-*.sql). */
+struct db_migration {
+	int version;
+	const char *name; /* "0001-initial" */
+	const char *sql;
+};
+const struct db_migration *db_migrations(size_t *ret_n);
+
+/* Backend-neutral helpers (db.c). */
+/* slug of a log name: [A-Za-z0-9_-] kept, others '_' (owned result). */
+char *db_slugify(const char *name);
+
+/* One log being appended: its open tail chunk lives here (at most about one
+ * chunk of memory per open log) and is written to the tail row at commit. */
+struct db_log_tail {
+	int64_t logid;
+	char type;
+	int64_t num_lines;   /* lines in the whole log */
+	int64_t first_line;  /* first line of the tail chunk */
+	uint64_t bytes;      /* uncompressed bytes in the whole log */
+	bool truncated;
+	bool dirty;          /* tail or counters changed since written */
+	int64_t rowid;       /* rowid of the tail's logchunks row, 0 if not written */
+	struct buf text;     /* the tail chunk's lines */
+	struct db_log_tail *next;
+};
+
+struct db_cached_stmt {
+	char *sql; /* owned */
+	sqlite3_stmt *stmt;
+	uint64_t used;
+};
+
+#define DB_LIST_CACHE 32
+
+struct db {
+	sqlite3 *h;
+	uv_loop_t *loop; /* borrowed; NULL: autocommit per call */
+	uv_check_t check; /* commits the batch after the loop turn */
+	uv_idle_t idle;   /* keeps the poll phase from blocking while a batch is open */
+	int handles_open;
+	bool in_txn;
+	int savepoint_depth;
+	char errmsg[512];
+	sqlite3_stmt **stmts; /* fixed statements, by enum db_stmt_id */
+	struct db_cached_stmt list_cache[DB_LIST_CACHE];
+	uint64_t list_tick;
+	db_commit_error_fn commit_error_fn;
+	void *commit_error_ud;
+	uint64_t log_cap;
+	struct db_log_tail *tails; /* open logs with state in memory */
+	ZSTD_CCtx *zc;
+	ZSTD_DCtx *zd;
+	struct buf zbuf; /* scratch for (de)compression */
+};
+
+/* Errors: sets db->errmsg from sqlite's message and returns KILN_EDB. */
+int db_fail(struct db *db, const char *what);
+/* Sets db->errmsg from a format and returns r. */
+int db_failf(struct db *db, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Statement cache: a prepared, reset statement for a fixed SQL text.
+ * Statements are identified by the address of their SQL text constant
+ * (db_stmt) so each file keeps its own SQL next to its use. */
+sqlite3_stmt *db_stmt(struct db *db, int id, const char *sql);
+/* Same for generated SQL (db_list), in a small LRU keyed by the text. */
+sqlite3_stmt *db_stmt_dynamic(struct db *db, const char *sql);
+static inline void db_stmt_resetp(sqlite3_stmt **s)
+{
+	if (*s) {
+		sqlite3_reset(*s);
+		sqlite3_clear_bindings(*s);
+	}
+}
+#define _cleanup_stmt_ __attribute__((cleanup(db_stmt_resetp)))
+
+/* Statement ids: one per fixed SQL text in the backend. */
+enum db_stmt_id {
+	ST_MASTER_REGISTER,
+	ST_MASTER_SET_ACTIVE,
+	ST_REC_LOGS,
+	ST_REC_STEPS,
+	ST_REC_BUILDS,
+	ST_REC_REQUESTS,
+	ST_REC_WORKERS,
+	ST_BUILDER_ENSURE,
+	ST_BUILDER_EXISTS,
+	ST_BUILDER_MASTERS_DEL,
+	ST_BUILDER_MASTERS_ADD,
+	ST_WORKER_ENSURE,
+	ST_WORKER_SET_INFO,
+	ST_WORKER_SET_CONNECTED,
+	ST_WORKER_SET_PAUSED,
+	ST_WORKER_SET_GRACEFUL,
+	ST_WORKER_EXISTS,
+	ST_CONFIGURED_DEL,
+	ST_CONFIGURED_ADD,
+	ST_SS_ADD,
+	ST_BS_ADD,
+	ST_BS_SS_ADD,
+	ST_BR_ADD,
+	ST_BS_COMPLETE,
+	ST_BS_EXISTS,
+	ST_BS_PROPS,
+	ST_BR_NEXT,
+	ST_BR_GET,
+	ST_BR_CLAIM,
+	ST_BR_UNCLAIM,
+	ST_BR_COMPLETE,
+	ST_BR_BS_RESULTS,
+	ST_BR_PENDING_BUILDERS,
+	ST_BUILD_NEXT_NUMBER,
+	ST_BUILD_ADD,
+	ST_BUILD_SET_STATE,
+	ST_BUILD_FINISH,
+	ST_BUILD_SET_PROPERTY,
+	ST_BUILD_EXISTS,
+	ST_STEP_NEXT_NUMBER,
+	ST_STEP_NAME_EXISTS,
+	ST_STEP_ADD,
+	ST_STEP_START,
+	ST_STEP_SET_STATE,
+	ST_STEP_FINISH,
+	ST_STEP_ADD_URL,
+	ST_STEP_EXISTS,
+	ST_LOG_ADD,
+	ST_LOG_GET,
+	ST_LOG_TAIL_ROW,
+	ST_LOG_CHUNK_INSERT,
+	ST_LOG_CHUNK_UPDATE,
+	ST_LOG_UPDATE_COUNTS,
+	ST_LOG_FINISH,
+	ST_LOG_CHUNKS_READ,
+	ST_LOG_EXISTS_NAME,
+	ST_TX_BEGIN,
+	ST_TX_COMMIT,
+	ST_TX_ROLLBACK,
+	ST_TX_SAVEPOINT,
+	ST_TX_RELEASE,
+	ST_TX_ROLLBACK_TO,
+	ST__MAX,
+};
+
+/* Write bracketing.  db_write_begin opens the batch (loop) or a transaction
+ * (no loop), plus a savepoint so a failing call undoes only itself;
+ * db_write_end(db, r) releases or rolls back to the savepoint and, without a
+ * loop, commits.  Returns r, or the commit error. */
+int db_write_begin(struct db *db);
+int db_write_end(struct db *db, int r);
+
+/* Logs (db-sqlite-log.c) */
+/* Writes every dirty tail chunk and counter (before a commit, or before a
+ * listing of logs reads the table). */
+int db_log_sync_all(struct db *db);
+/* Forgets all in-memory tails (after a rollback: the table is the truth). */
+void db_log_drop_all(struct db *db);
+/* Finishes a log inside an open write (used by db_master_recover). */
+int db_log_finish_locked(struct db *db, int64_t logid);
+
+/* For tests: EXPLAIN QUERY PLAN of a listing or of any SQL, one line per
+ * step (owned result). */
+int db_list_explain(struct db *db, enum db_resource res, const struct db_query *q,
+		    char **ret_plan);
+int db_sql_explain(struct db *db, const char *sql, char **ret_plan);
+
+/* Result of sqlite3_changes for the last statement. */
+static inline int db_changes(struct db *db)
+{
+	return sqlite3_changes(db->h);
+}
+
+/* Binding helpers: NULL text binds SQL NULL; 0 id binds NULL. */
+int db_bind_text(sqlite3_stmt *s, int i, const char *v);
+int db_bind_id(sqlite3_stmt *s, int i, int64_t id);
+/* Steps a statement expected to finish (DONE); KILN_EDB on anything else. */
+int db_step_done(struct db *db, sqlite3_stmt *s, const char *what);
+
+#endif
