@@ -1,0 +1,562 @@
+/*
+ * Build logs in SQLite: line-aligned chunks of about KILN_LOG_CHUNK_BYTES,
+ * zstd-compressed once closed, indexed by (logid, first_line) so any line
+ * range is read from the few chunks that hold it.  Each open log keeps its
+ * tail chunk in memory (struct db_log_tail) and writes it, uncompressed, to
+ * its row when the batch commits; memory is one chunk per open log.
+ */
+#include "db/db-internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/xalloc.h"
+
+#define DB_LOG_ZSTD_LEVEL 3
+
+/* --- in-memory tails ------------------------------------------------------------ */
+
+static void tail_free(struct db_log_tail *t)
+{
+	buf_release(&t->text);
+	free(t);
+}
+
+static struct db_log_tail *tail_find(struct db *db, int64_t logid)
+{
+	for (struct db_log_tail **pp = &db->tails; *pp; pp = &(*pp)->next) {
+		struct db_log_tail *t = *pp;
+		if (t->logid == logid) {
+			/* Move to front: the logs being written are few and hot. */
+			*pp = t->next;
+			t->next = db->tails;
+			db->tails = t;
+			return t;
+		}
+	}
+	return NULL;
+}
+
+static void tail_forget(struct db *db, struct db_log_tail *t)
+{
+	for (struct db_log_tail **pp = &db->tails; *pp; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			tail_free(t);
+			return;
+		}
+	}
+}
+
+void db_log_drop_all(struct db *db)
+{
+	while (db->tails) {
+		struct db_log_tail *t = db->tails;
+		db->tails = t->next;
+		tail_free(t);
+	}
+}
+
+struct log_row {
+	int64_t stepid, num_lines;
+	uint64_t bytes;
+	char type;
+	bool complete, truncated;
+};
+
+static int log_row_get(struct db *db, int64_t logid, struct log_row *ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+		db, ST_LOG_GET,
+		"SELECT stepid, type, complete, num_lines, bytes, truncated FROM logs WHERE id = ?1");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, logid);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		return db_failf(db, KILN_ENOTFOUND, "no log %lld", (long long)logid);
+	if (rc != SQLITE_ROW)
+		return db_fail(db, "get log");
+	const char *type = (const char *)sqlite3_column_text(s, 1);
+	*ret = (struct log_row){
+		.stepid = sqlite3_column_int64(s, 0),
+		.type = type && *type ? type[0] : 's',
+		.complete = sqlite3_column_int(s, 2) != 0,
+		.num_lines = sqlite3_column_int64(s, 3),
+		.bytes = (uint64_t)sqlite3_column_int64(s, 4),
+		.truncated = sqlite3_column_int(s, 5) != 0,
+	};
+	return 0;
+}
+
+/* The tail of an open log, loaded from the table if not in memory (after a
+ * restart the open tail is the last, uncompressed, chunk row).  Sets *ret to
+ * NULL for a complete log. */
+static int tail_get(struct db *db, int64_t logid, struct db_log_tail **ret)
+{
+	struct db_log_tail *t = tail_find(db, logid);
+	if (t) {
+		*ret = t;
+		return 0;
+	}
+	struct log_row row;
+	int r = log_row_get(db, logid, &row);
+	if (r < 0)
+		return r;
+	if (row.complete) {
+		*ret = NULL;
+		return 0;
+	}
+	t = xcalloc(1, sizeof(*t));
+	t->logid = logid;
+	t->type = row.type;
+	t->num_lines = row.num_lines;
+	t->first_line = row.num_lines;
+	t->bytes = row.bytes;
+	t->truncated = row.truncated;
+	buf_init(&t->text, SIZE_MAX / 2);
+	{
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+			db, ST_LOG_TAIL_ROW,
+			"SELECT rowid, first_line, compressed, content FROM logchunks "
+			"WHERE logid = ?1 ORDER BY first_line DESC LIMIT 1");
+		if (!s) {
+			tail_free(t);
+			return KILN_EDB;
+		}
+		sqlite3_bind_int64(s, 1, logid);
+		int rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW && sqlite3_column_int(s, 2) == 0) {
+			t->rowid = sqlite3_column_int64(s, 0);
+			t->first_line = sqlite3_column_int64(s, 1);
+			buf_add(&t->text, sqlite3_column_blob(s, 3), (size_t)sqlite3_column_bytes(s, 3));
+		} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			tail_free(t);
+			return db_fail(db, "log tail");
+		}
+	}
+	t->next = db->tails;
+	db->tails = t;
+	*ret = t;
+	return 0;
+}
+
+/* --- writing chunks ------------------------------------------------------------- */
+
+/* Writes the tail's lines to its row (inserting it the first time). */
+static int tail_write_row(struct db *db, struct db_log_tail *t, const void *content, size_t len,
+			  bool compressed)
+{
+	int r;
+	if (t->rowid) {
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+			db, ST_LOG_CHUNK_UPDATE,
+			"UPDATE logchunks SET last_line = ?2, compressed = ?3, content = ?4 "
+			"WHERE rowid = ?1");
+		if (!s)
+			return KILN_EDB;
+		sqlite3_bind_int64(s, 1, t->rowid);
+		sqlite3_bind_int64(s, 2, t->num_lines - 1);
+		sqlite3_bind_int(s, 3, compressed);
+		sqlite3_bind_blob64(s, 4, content, len, SQLITE_STATIC);
+		r = db_step_done(db, s, "update log chunk");
+	} else {
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+			db, ST_LOG_CHUNK_INSERT,
+			"INSERT INTO logchunks (logid, first_line, last_line, compressed, content) "
+			"VALUES (?1, ?2, ?3, ?4, ?5)");
+		if (!s)
+			return KILN_EDB;
+		sqlite3_bind_int64(s, 1, t->logid);
+		sqlite3_bind_int64(s, 2, t->first_line);
+		sqlite3_bind_int64(s, 3, t->num_lines - 1);
+		sqlite3_bind_int(s, 4, compressed);
+		sqlite3_bind_blob64(s, 5, content, len, SQLITE_STATIC);
+		r = db_step_done(db, s, "insert log chunk");
+		if (r >= 0)
+			t->rowid = sqlite3_last_insert_rowid(db->h);
+	}
+	return r;
+}
+
+static int tail_write_counts(struct db *db, struct db_log_tail *t)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+		db, ST_LOG_UPDATE_COUNTS,
+		"UPDATE logs SET num_lines = ?2, bytes = ?3, truncated = ?4 WHERE id = ?1");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, t->logid);
+	sqlite3_bind_int64(s, 2, t->num_lines);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)t->bytes);
+	sqlite3_bind_int(s, 4, t->truncated);
+	return db_step_done(db, s, "log counts");
+}
+
+/* Closes the tail chunk: compressed, written, and a new empty tail begun. */
+static int tail_close_chunk(struct db *db, struct db_log_tail *t)
+{
+	if (t->text.len == 0)
+		return 0;
+	size_t bound = ZSTD_compressBound(t->text.len);
+	buf_reset(&db->zbuf);
+	int r = buf_grow(&db->zbuf, bound);
+	if (r < 0)
+		return db_failf(db, r, "log chunk too large to compress");
+	size_t n = ZSTD_compressCCtx(db->zc, db->zbuf.ptr, bound, t->text.ptr, t->text.len,
+				     DB_LOG_ZSTD_LEVEL);
+	if (ZSTD_isError(n))
+		return db_failf(db, KILN_EDB, "compress log chunk: %s", ZSTD_getErrorName(n));
+	r = tail_write_row(db, t, db->zbuf.ptr, n, true);
+	if (r < 0)
+		return r;
+	t->first_line = t->num_lines;
+	t->rowid = 0;
+	buf_reset(&t->text);
+	t->dirty = true;
+	return 0;
+}
+
+static int tail_sync(struct db *db, struct db_log_tail *t)
+{
+	if (!t->dirty)
+		return 0;
+	int r = 0;
+	if (t->text.len)
+		r = tail_write_row(db, t, t->text.ptr, t->text.len, false);
+	if (r >= 0)
+		r = tail_write_counts(db, t);
+	if (r >= 0)
+		t->dirty = false;
+	return r;
+}
+
+int db_log_sync_all(struct db *db)
+{
+	for (struct db_log_tail *t = db->tails; t; t = t->next) {
+		int r = tail_sync(db, t);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static size_t count_lines(const char *p, size_t n)
+{
+	size_t c = 0;
+	const char *end = p + n;
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
+		c++;
+		p++;
+	}
+	return c;
+}
+
+/* Adds whole lines [p, p+n) to the tail (n > 0, p[n-1] == '\n' unless
+ * add_newline), closing the chunk when it reaches the chunk size. */
+static int tail_add(struct db *db, struct db_log_tail *t, const char *p, size_t n,
+		    bool add_newline)
+{
+	buf_add(&t->text, p, n); /* the tail's cap is far above a chunk */
+	size_t lines = count_lines(p, n);
+	if (add_newline) {
+		buf_addch(&t->text, '\n');
+		lines++;
+		n++;
+	}
+	t->num_lines += (int64_t)lines;
+	t->bytes += n;
+	t->dirty = true;
+	if (t->text.len >= KILN_LOG_CHUNK_BYTES)
+		return tail_close_chunk(db, t);
+	return 0;
+}
+
+static int tail_truncate(struct db *db, struct db_log_tail *t)
+{
+	char marker[128];
+	int n = snprintf(marker, sizeof(marker), "%s[log truncated: over %llu bytes]\n",
+			 t->type == 's' ? "h" : "", (unsigned long long)db->log_cap);
+	int r = tail_add(db, t, marker, (size_t)n, false);
+	t->truncated = true;
+	t->dirty = true;
+	return r;
+}
+
+/* Adds text (whole lines; a last line without '\n' gets one) in chunks. */
+static int log_append_lines(struct db *db, struct db_log_tail *t, const char *p, size_t len)
+{
+	const char *end = p + len;
+	int r = 0;
+	while (p < end && r >= 0) {
+		size_t rest = (size_t)(end - p);
+		size_t room = t->text.len < KILN_LOG_CHUNK_BYTES
+				      ? KILN_LOG_CHUNK_BYTES - t->text.len
+				      : 0;
+		if (rest <= room)
+			return tail_add(db, t, p, rest, end[-1] != '\n');
+		/* Fill the chunk with the whole lines that fit. */
+		const char *q = room ? memrchr(p, '\n', room) : NULL;
+		if (q) {
+			r = tail_add(db, t, p, (size_t)(q + 1 - p), false);
+			p = q + 1;
+		} else if (t->text.len == 0) {
+			/* One line longer than a chunk: it gets a chunk of its own. */
+			q = memchr(p, '\n', rest);
+			size_t n = q ? (size_t)(q + 1 - p) : rest;
+			r = tail_add(db, t, p, n, !q);
+			p += n;
+		} else {
+			r = tail_close_chunk(db, t);
+		}
+		if (r >= 0 && t->text.len >= KILN_LOG_CHUNK_BYTES)
+			r = tail_close_chunk(db, t);
+	}
+	return r;
+}
+
+static int log_append(struct db *db, struct db_log_tail *t, const char *text, size_t len)
+{
+	if (t->bytes + len <= db->log_cap)
+		return log_append_lines(db, t, text, len);
+	/* Over the cap: keep the whole lines that fit, then the marker. */
+	uint64_t room = db->log_cap > t->bytes ? db->log_cap - t->bytes : 0;
+	const char *q = room ? memrchr(text, '\n', (size_t)room) : NULL;
+	int r = 0;
+	if (q)
+		r = log_append_lines(db, t, text, (size_t)(q + 1 - text));
+	if (r >= 0)
+		r = tail_truncate(db, t);
+	return r;
+}
+
+int db_log_append(struct db *db, int64_t logid, const char *text, size_t len)
+{
+	struct db_log_tail *t;
+	int r = tail_get(db, logid, &t);
+	if (r < 0)
+		return r;
+	if (!t)
+		return db_failf(db, KILN_ESTATE, "log %lld is finished", (long long)logid);
+	if (len == 0 || t->truncated)
+		return 0;
+	r = db_write_begin(db);
+	if (r < 0)
+		return r;
+	r = log_append(db, t, text, len);
+	if (r < 0) {
+		/* The memory tail may be ahead of the table: reload it later. */
+		tail_forget(db, t);
+	}
+	return db_write_end(db, r);
+}
+
+int db_log_finish_locked(struct db *db, int64_t logid)
+{
+	struct db_log_tail *t;
+	int r = tail_get(db, logid, &t);
+	if (r < 0 || !t)
+		return r;
+	r = tail_close_chunk(db, t);
+	if (r >= 0)
+		r = tail_write_counts(db, t);
+	if (r >= 0) {
+		_cleanup_stmt_ sqlite3_stmt *s =
+			db_stmt(db, ST_LOG_FINISH, "UPDATE logs SET complete = 1 WHERE id = ?1");
+		if (!s)
+			r = KILN_EDB;
+		else {
+			sqlite3_bind_int64(s, 1, logid);
+			r = db_step_done(db, s, "finish log");
+		}
+	}
+	tail_forget(db, t);
+	return r;
+}
+
+int db_log_finish(struct db *db, int64_t logid)
+{
+	int r = db_write_begin(db);
+	if (r < 0)
+		return r;
+	return db_write_end(db, db_log_finish_locked(db, logid));
+}
+
+static int log_add(struct db *db, int64_t stepid, const char *name, const char *slug, char type,
+		   int64_t *ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+		db, ST_LOG_ADD, "INSERT INTO logs (name, slug, stepid, type) VALUES (?1, ?2, ?3, ?4)");
+	if (!s)
+		return KILN_EDB;
+	char ty[2] = {type, 0};
+	db_bind_text(s, 1, name);
+	db_bind_text(s, 2, slug);
+	sqlite3_bind_int64(s, 3, stepid);
+	db_bind_text(s, 4, ty);
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE) {
+		int ext = sqlite3_extended_errcode(db->h);
+		if (ext == SQLITE_CONSTRAINT_UNIQUE)
+			return db_failf(db, -EEXIST, "step %lld already has a log '%s'",
+					(long long)stepid, name);
+		if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+			return db_failf(db, KILN_ENOTFOUND, "no step %lld", (long long)stepid);
+		return db_fail(db, "add log");
+	}
+	*ret = sqlite3_last_insert_rowid(db->h);
+	return 0;
+}
+
+int db_log_add(struct db *db, int64_t stepid, const char *name, char type, int64_t *ret_logid)
+{
+	if (type != 's' && type != 't' && type != 'h')
+		return db_failf(db, -EINVAL, "log type '%c' is not one of s, t, h", type);
+	if (!name || !*name)
+		return db_failf(db, -EINVAL, "log name is empty");
+	_cleanup_free_ char *slug = db_slugify(name);
+	int64_t id = 0;
+	int r = db_write_begin(db);
+	if (r < 0)
+		return r;
+	r = db_write_end(db, log_add(db, stepid, name, slug, type, &id));
+	if (r >= 0)
+		*ret_logid = id;
+	return r;
+}
+
+int db_log_get(struct db *db, int64_t logid, struct db_log_info *ret)
+{
+	struct log_row row;
+	int r = log_row_get(db, logid, &row);
+	if (r < 0)
+		return r;
+	struct db_log_tail *t = tail_find(db, logid);
+	*ret = (struct db_log_info){
+		.logid = logid,
+		.stepid = row.stepid,
+		.num_lines = t ? t->num_lines : row.num_lines,
+		.type = row.type,
+		.complete = row.complete,
+	};
+	return 0;
+}
+
+/* --- reading -------------------------------------------------------------------- */
+
+/* Appends lines [from, to) of a chunk whose first line is cf, adding their
+ * number to *count.  Returns 0, or -E2BIG after adding the whole lines that
+ * fit in out. */
+static int chunk_emit(const char *p, size_t n, int64_t cf, int64_t from, int64_t to,
+		      struct buf *out, int64_t *count)
+{
+	if (!p || n == 0)
+		return 0;
+	const char *end = p + n;
+	for (int64_t i = cf; i < from && p < end; i++) {
+		const char *q = memchr(p, '\n', (size_t)(end - p));
+		p = q ? q + 1 : end;
+	}
+	const char *start = p;
+	int64_t lines = 0;
+	for (int64_t i = from > cf ? from : cf; i < to && p < end; i++, lines++) {
+		const char *q = memchr(p, '\n', (size_t)(end - p));
+		p = q ? q + 1 : end;
+	}
+	size_t len = (size_t)(p - start);
+	if (buf_add(out, start, len) == 0) {
+		*count += lines;
+		return 0;
+	}
+	size_t room = out->max - out->len;
+	const char *q = room && start < end ? memrchr(start, '\n', room < len ? room : len) : NULL;
+	if (q) {
+		size_t fit = (size_t)(q + 1 - start);
+		buf_add(out, start, fit);
+		*count += (int64_t)count_lines(start, fit);
+	}
+	return -E2BIG;
+}
+
+static int chunk_decompress(struct db *db, const void *src, size_t n, const char **ret,
+			    size_t *ret_len)
+{
+	unsigned long long size = ZSTD_getFrameContentSize(src, n);
+	if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
+	    size > KILN_MAX_LOG_BYTES)
+		return db_failf(db, KILN_EDB, "log chunk is not a valid zstd frame");
+	buf_reset(&db->zbuf);
+	int r = buf_grow(&db->zbuf, (size_t)size);
+	if (r < 0)
+		return db_failf(db, r, "log chunk too large");
+	size_t got = ZSTD_decompressDCtx(db->zd, db->zbuf.ptr, (size_t)size, src, n);
+	if (ZSTD_isError(got))
+		return db_failf(db, KILN_EDB, "decompress log chunk: %s", ZSTD_getErrorName(got));
+	*ret = db->zbuf.ptr;
+	*ret_len = got;
+	return 0;
+}
+
+int db_log_read(struct db *db, int64_t logid, int64_t first_line, int64_t max_lines,
+		struct buf *out, int64_t *ret_count)
+{
+	if (first_line < 0 || max_lines < 0)
+		return db_failf(db, -EINVAL, "negative line range");
+	struct log_row row;
+	int r = log_row_get(db, logid, &row);
+	if (r < 0)
+		return r;
+	int64_t to = max_lines > INT64_MAX - first_line ? INT64_MAX : first_line + max_lines;
+	struct db_log_tail *t = tail_find(db, logid);
+	/* Lines from the tail's first line on are read from memory: its row,
+	 * if any, is only as fresh as the last commit. */
+	int64_t table_to = t && t->first_line < to ? t->first_line : to;
+	int64_t count = 0;
+	if (first_line < table_to) {
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+			db, ST_LOG_CHUNKS_READ,
+			"SELECT first_line, last_line, compressed, content FROM logchunks "
+			"WHERE logid = ?1 AND first_line >= COALESCE((SELECT first_line FROM logchunks "
+			"WHERE logid = ?1 AND first_line <= ?2 ORDER BY first_line DESC LIMIT 1), 0) "
+			"AND first_line < ?3 ORDER BY first_line");
+		if (!s)
+			return KILN_EDB;
+		sqlite3_bind_int64(s, 1, logid);
+		sqlite3_bind_int64(s, 2, first_line);
+		sqlite3_bind_int64(s, 3, table_to);
+		int rc;
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			int64_t cf = sqlite3_column_int64(s, 0);
+			int64_t cl = sqlite3_column_int64(s, 1);
+			if (cl < first_line)
+				continue;
+			const void *blob = sqlite3_column_blob(s, 3);
+			size_t n = (size_t)sqlite3_column_bytes(s, 3);
+			const char *text = blob;
+			if (sqlite3_column_int(s, 2)) {
+				r = chunk_decompress(db, blob, n, &text, &n);
+				if (r < 0)
+					return r;
+			}
+			r = chunk_emit(text, n, cf, first_line, table_to, out, &count);
+			if (r < 0) {
+				*ret_count = count;
+				return db_failf(db, r, "log read: output over its cap");
+			}
+		}
+		if (rc != SQLITE_DONE)
+			return db_fail(db, "read log chunks");
+	}
+	if (t && to > t->first_line && first_line < t->num_lines) {
+		r = chunk_emit(t->text.ptr, t->text.len, t->first_line, first_line, to, out,
+				    &count);
+		if (r < 0) {
+			*ret_count = count;
+			return db_failf(db, r, "log read: output over its cap");
+		}
+	}
+	*ret_count = count;
+	return 0;
+}
