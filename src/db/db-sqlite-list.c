@@ -1,0 +1,581 @@
+/*
+ * db_list for SQLite: one table of fields per resource (Buildbot name, SQL
+ * expression, type) drives the filters, the ordering and the JSON rendering
+ * of the REST API's collections.  Field names are checked against the table
+ * and values are bound, so no request text ever reaches the SQL.
+ *
+ * Adding a field: one line in the resource's table below (and the column
+ * in a migration if it is new); the API and tests pick it up by name.
+ */
+#include "db/db-internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <strings.h>
+
+#include "common/err.h"
+#include "common/str.h"
+#include "common/xalloc.h"
+
+enum field_type {
+	F_INT,  /* integer, may be NULL */
+	F_TIME, /* REAL seconds stored, integer seconds rendered */
+	F_TEXT,
+	F_BOOL,
+	F_JSON, /* JSON text, rendered as the value it holds */
+};
+
+enum {
+	F_FILTER_ONLY = 1 << 0, /* not rendered; expr is a condition with "@@" for the values */
+};
+
+struct field {
+	const char *name;
+	const char *expr;
+	enum field_type type;
+	unsigned flags;
+};
+
+struct resource {
+	const char *from;
+	const char *id; /* default order and tiebreaker */
+	const struct field *fields;
+	size_t nfields;
+};
+
+#define TABLE(from, id, f) {from, id, f, ARRAY_SIZE(f)}
+
+static const struct field masters_fields[] = {
+	{"active", "m.active", F_BOOL, 0},
+	{"last_active", "m.last_active", F_TIME, 0},
+	{"masterid", "m.id", F_INT, 0},
+	{"name", "m.name", F_TEXT, 0},
+};
+
+static const struct field builders_fields[] = {
+	{"builderid", "b.id", F_INT, 0},
+	{"description", "b.description", F_TEXT, 0},
+	{"masterids",
+	 "(SELECT json_group_array(masterid) FROM (SELECT masterid FROM builder_masters "
+	 "WHERE builderid = b.id ORDER BY masterid))",
+	 F_JSON, 0},
+	{"name", "b.name", F_TEXT, 0},
+	{"tags", "b.tags", F_JSON, 0},
+	{"masterid", "b.id IN (SELECT builderid FROM builder_masters WHERE masterid IN (@@))", F_INT,
+	 F_FILTER_ONLY},
+};
+
+static const struct field workers_fields[] = {
+	{"configured_on",
+	 "(SELECT json_group_array(json_object('builderid', builderid, 'masterid', masterid)) "
+	 "FROM (SELECT builderid, masterid FROM configured_workers WHERE workerid = w.id "
+	 "ORDER BY builderid, masterid))",
+	 F_JSON, 0},
+	{"connected_to",
+	 "CASE WHEN w.masterid IS NULL THEN '[]' "
+	 "ELSE json_array(json_object('masterid', w.masterid)) END",
+	 F_JSON, 0},
+	{"graceful", "w.graceful", F_BOOL, 0},
+	{"name", "w.name", F_TEXT, 0},
+	{"paused", "w.paused", F_BOOL, 0},
+	{"workerid", "w.id", F_INT, 0},
+	{"workerinfo", "w.info", F_JSON, 0},
+	{"builderid", "w.id IN (SELECT workerid FROM configured_workers WHERE builderid IN (@@))",
+	 F_INT, F_FILTER_ONLY},
+	{"masterid", "w.id IN (SELECT workerid FROM configured_workers WHERE masterid IN (@@))",
+	 F_INT, F_FILTER_ONLY},
+};
+
+static const struct field buildsets_fields[] = {
+	{"bsid", "bs.id", F_INT, 0},
+	{"complete", "bs.complete", F_BOOL, 0},
+	{"complete_at", "bs.complete_at", F_TIME, 0},
+	{"external_idstring", "bs.external_idstring", F_TEXT, 0},
+	{"parent_buildid", "bs.parent_buildid", F_INT, 0},
+	{"parent_relationship", "bs.parent_relationship", F_TEXT, 0},
+	{"reason", "bs.reason", F_TEXT, 0},
+	{"results", "bs.results", F_INT, 0},
+	{"sourcestamps",
+	 "(SELECT json_group_array(json_object('branch', ss.branch, 'codebase', ss.codebase, "
+	 "'created_at', CAST(ss.created_at AS INTEGER), 'patch', NULL, 'project', ss.project, "
+	 "'repository', ss.repository, 'revision', ss.revision, 'ssid', ss.id)) "
+	 "FROM buildset_sourcestamps x JOIN sourcestamps ss ON ss.id = x.sourcestampid "
+	 "WHERE x.buildsetid = bs.id)",
+	 F_JSON, 0},
+	{"submitted_at", "bs.submitted_at", F_TIME, 0},
+};
+
+static const struct field buildrequests_fields[] = {
+	{"builderid", "br.builderid", F_INT, 0},
+	{"buildrequestid", "br.id", F_INT, 0},
+	{"buildsetid", "br.buildsetid", F_INT, 0},
+	{"claimed", "(br.claimed_at IS NOT NULL)", F_BOOL, 0},
+	{"claimed_at", "br.claimed_at", F_TIME, 0},
+	{"claimed_by_masterid", "br.claimed_by_masterid", F_INT, 0},
+	{"complete", "br.complete", F_BOOL, 0},
+	{"complete_at", "br.complete_at", F_TIME, 0},
+	{"priority", "br.priority", F_INT, 0},
+	{"properties", "NULL", F_JSON, 0},
+	{"results", "br.results", F_INT, 0},
+	{"submitted_at", "br.submitted_at", F_TIME, 0},
+	{"waited_for", "br.waited_for", F_BOOL, 0},
+};
+
+static const struct field builds_fields[] = {
+	{"builderid", "b.builderid", F_INT, 0},
+	{"buildid", "b.id", F_INT, 0},
+	{"buildrequestid", "b.buildrequestid", F_INT, 0},
+	{"complete", "b.complete", F_BOOL, 0},
+	{"complete_at", "b.complete_at", F_TIME, 0},
+	{"masterid", "b.masterid", F_INT, 0},
+	{"number", "b.number", F_INT, 0},
+	{"properties", "b.properties", F_JSON, 0},
+	{"results", "b.results", F_INT, 0},
+	{"started_at", "b.started_at", F_TIME, 0},
+	{"state_string", "b.state_string", F_TEXT, 0},
+	{"workerid", "b.workerid", F_INT, 0},
+};
+
+static const struct field steps_fields[] = {
+	{"buildid", "s.buildid", F_INT, 0},
+	{"complete", "s.complete", F_BOOL, 0},
+	{"complete_at", "s.complete_at", F_TIME, 0},
+	{"hidden", "s.hidden", F_BOOL, 0},
+	{"name", "s.name", F_TEXT, 0},
+	{"number", "s.number", F_INT, 0},
+	{"results", "s.results", F_INT, 0},
+	{"started_at", "s.started_at", F_TIME, 0},
+	{"state_string", "s.state_string", F_TEXT, 0},
+	{"stepid", "s.id", F_INT, 0},
+	{"urls", "s.urls", F_JSON, 0},
+};
+
+static const struct field logs_fields[] = {
+	{"complete", "l.complete", F_BOOL, 0},
+	{"logid", "l.id", F_INT, 0},
+	{"name", "l.name", F_TEXT, 0},
+	{"num_lines", "l.num_lines", F_INT, 0},
+	{"slug", "l.slug", F_TEXT, 0},
+	{"stepid", "l.stepid", F_INT, 0},
+	{"type", "l.type", F_TEXT, 0},
+};
+
+static const struct field sourcestamps_fields[] = {
+	{"branch", "ss.branch", F_TEXT, 0},
+	{"codebase", "ss.codebase", F_TEXT, 0},
+	{"created_at", "ss.created_at", F_TIME, 0},
+	{"patch", "NULL", F_JSON, 0},
+	{"project", "ss.project", F_TEXT, 0},
+	{"repository", "ss.repository", F_TEXT, 0},
+	{"revision", "ss.revision", F_TEXT, 0},
+	{"ssid", "ss.id", F_INT, 0},
+};
+
+static const struct resource resources[] = {
+	[DB_MASTERS] = TABLE("masters m", "m.id", masters_fields),
+	[DB_BUILDERS] = TABLE("builders b", "b.id", builders_fields),
+	[DB_WORKERS] = TABLE("workers w", "w.id", workers_fields),
+	[DB_BUILDSETS] = TABLE("buildsets bs", "bs.id", buildsets_fields),
+	[DB_BUILDREQUESTS] = TABLE("buildrequests br", "br.id", buildrequests_fields),
+	[DB_BUILDS] = TABLE("builds b", "b.id", builds_fields),
+	[DB_STEPS] = TABLE("steps s", "s.id", steps_fields),
+	[DB_LOGS] = TABLE("logs l", "l.id", logs_fields),
+	[DB_SOURCESTAMPS] = TABLE("sourcestamps ss", "ss.id", sourcestamps_fields),
+};
+
+static const struct resource *resource_get(enum db_resource res)
+{
+	if ((size_t)res >= ARRAY_SIZE(resources) || !resources[res].from)
+		return NULL;
+	return &resources[res];
+}
+
+static const struct field *field_find(const struct resource *rs, const char *name)
+{
+	for (size_t i = 0; i < rs->nfields; i++)
+		if (strcmp(rs->fields[i].name, name) == 0)
+			return &rs->fields[i];
+	return NULL;
+}
+
+bool db_field_known(enum db_resource res, const char *field)
+{
+	const struct resource *rs = resource_get(res);
+	return rs && field && field_find(rs, field);
+}
+
+/* --- building the query ----------------------------------------------------------- */
+
+struct bindval {
+	bool is_text;
+	int64_t i;
+	const char *s; /* borrowed: lives in the caller's query */
+};
+
+struct qbuild {
+	struct buf where;
+	struct bindval *binds;
+	size_t nbinds, cap;
+};
+
+static void qb_bind(struct qbuild *qb, struct bindval v)
+{
+	if (qb->nbinds == qb->cap)
+		qb->binds = xrealloc(qb->binds, (qb->cap = qb->cap ? qb->cap * 2 : 16) *
+						       sizeof(*qb->binds));
+	qb->binds[qb->nbinds++] = v;
+}
+
+static int parse_value(struct db *db, const struct field *f, const struct db_filter *flt,
+		       const char *v, struct bindval *ret)
+{
+	long long n;
+	switch (f->type) {
+	case F_INT:
+	case F_TIME:
+		if (str_to_i64(v, &n) < 0)
+			return db_failf(db, -EINVAL, "invalid filter value for %s: '%s'", flt->field, v);
+		*ret = (struct bindval){.i = n};
+		return 0;
+	case F_BOOL:
+		if (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0)
+			*ret = (struct bindval){.i = 1};
+		else if (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0)
+			*ret = (struct bindval){.i = 0};
+		else
+			return db_failf(db, -EINVAL, "invalid filter value for %s: '%s'", flt->field, v);
+		return 0;
+	case F_TEXT:
+	case F_JSON:
+		*ret = (struct bindval){.is_text = true, .s = v};
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* "?, ?, ?" for n values, binding each. */
+static int add_values(struct db *db, struct qbuild *qb, struct buf *sql, const struct field *f,
+		      const struct db_filter *flt)
+{
+	for (size_t i = 0; i < flt->nvalues; i++) {
+		struct bindval v;
+		int r = parse_value(db, f, flt, flt->values[i] ? flt->values[i] : "", &v);
+		if (r < 0)
+			return r;
+		qb_bind(qb, v);
+		buf_adds(sql, i ? ", ?" : "?");
+	}
+	return 0;
+}
+
+static int add_filter(struct db *db, const struct resource *rs, struct qbuild *qb,
+		      const struct db_filter *flt)
+{
+	const struct field *f = flt->field ? field_find(rs, flt->field) : NULL;
+	if (!f)
+		return db_failf(db, KILN_EPARSE, "no such field '%s'",
+				flt->field ? flt->field : "(null)");
+	if (flt->nvalues == 0 || !flt->values)
+		return db_failf(db, -EINVAL, "filter on '%s' has no value", f->name);
+	enum db_op op = flt->op;
+	bool single = flt->nvalues == 1;
+	if (op == DB_OP_EQ && !single)
+		op = DB_OP_IN;
+	if (op == DB_OP_NE && !single)
+		op = DB_OP_NOTIN;
+	if ((op == DB_OP_LT || op == DB_OP_LE || op == DB_OP_GT || op == DB_OP_GE) && !single)
+		return db_failf(db, -EINVAL, "filter on '%s' takes one value", f->name);
+
+	struct buf *w = &qb->where;
+	buf_adds(w, w->len ? " AND " : " WHERE ");
+	int r = 0;
+
+	if (f->flags & F_FILTER_ONLY) {
+		if (op != DB_OP_EQ && op != DB_OP_IN)
+			return db_failf(db, -EINVAL, "field '%s' only supports equality", f->name);
+		const char *at = strstr(f->expr, "@@");
+		buf_add(w, f->expr, (size_t)(at - f->expr));
+		r = add_values(db, qb, w, f, flt);
+		buf_adds(w, at + 2);
+		return r;
+	}
+	if (f->type == F_JSON) {
+		if (op != DB_OP_CONTAINS)
+			return db_failf(db, -EINVAL, "field '%s' only supports contains", f->name);
+		buf_addf(w, "EXISTS (SELECT 1 FROM json_each(%s) WHERE CAST(value AS TEXT) IN (",
+			 f->expr);
+		r = add_values(db, qb, w, f, flt);
+		buf_adds(w, "))");
+		return r;
+	}
+	if (op == DB_OP_CONTAINS) {
+		if (f->type != F_TEXT)
+			return db_failf(db, -EINVAL, "field '%s' does not support contains", f->name);
+		buf_adds(w, "(");
+		for (size_t i = 0; i < flt->nvalues; i++) {
+			buf_addf(w, "%sinstr(%s, ?) > 0", i ? " OR " : "", f->expr);
+			qb_bind(qb, (struct bindval){.is_text = true,
+						     .s = flt->values[i] ? flt->values[i] : ""});
+		}
+		buf_adds(w, ")");
+		return 0;
+	}
+	/* Times are compared in whole seconds, as they are rendered. */
+	const char *e = f->expr;
+	_cleanup_free_ char *secs = f->type == F_TIME ? xasprintf("CAST(%s AS INTEGER)", e) : NULL;
+	switch (op) {
+	case DB_OP_EQ:
+		buf_addf(w, "%s = ", secs ? secs : e);
+		return add_values(db, qb, w, f, flt);
+	case DB_OP_NE:
+		buf_addf(w, "%s IS NOT ", secs ? secs : e);
+		return add_values(db, qb, w, f, flt);
+	case DB_OP_IN:
+		buf_addf(w, "%s IN (", secs ? secs : e);
+		r = add_values(db, qb, w, f, flt);
+		buf_adds(w, ")");
+		return r;
+	case DB_OP_NOTIN:
+		buf_addf(w, "(%s IS NULL OR %s NOT IN (", e, secs ? secs : e);
+		r = add_values(db, qb, w, f, flt);
+		buf_adds(w, "))");
+		return r;
+	case DB_OP_LT:
+		buf_addf(w, "%s < ", e);
+		return add_values(db, qb, w, f, flt);
+	case DB_OP_GE:
+		buf_addf(w, "%s >= ", e);
+		return add_values(db, qb, w, f, flt);
+	case DB_OP_LE:
+		buf_addf(w, secs ? "%s < 1 + " : "%s <= ", e);
+		return add_values(db, qb, w, f, flt);
+	case DB_OP_GT:
+		buf_addf(w, secs ? "%s >= 1 + " : "%s > ", e);
+		return add_values(db, qb, w, f, flt);
+	case DB_OP_CONTAINS:
+		break;
+	}
+	return db_failf(db, -EINVAL, "unknown filter operator %d", (int)flt->op);
+}
+
+static int add_order(struct db *db, const struct resource *rs, const struct db_query *q,
+		     struct buf *sql)
+{
+	bool by_id = false, desc = false;
+	for (size_t i = 0; i < q->norder && !by_id; i++) {
+		const char *o = q->order[i] ? q->order[i] : "";
+		desc = o[0] == '-';
+		const struct field *f = field_find(rs, o + desc);
+		if (!f)
+			return db_failf(db, KILN_EPARSE, "no such field '%s'", o + desc);
+		if (f->type == F_JSON || (f->flags & F_FILTER_ONLY))
+			return db_failf(db, -EINVAL, "cannot order by '%s'", f->name);
+		buf_addf(sql, "%s%s%s", i ? ", " : " ORDER BY ", f->expr, desc ? " DESC" : "");
+		by_id = strcmp(f->expr, rs->id) == 0;
+	}
+	/* The tiebreaker runs the same way as the last key, so an index on
+	 * that key (which ends in the rowid) serves the whole ORDER BY. */
+	if (!by_id)
+		buf_addf(sql, "%s%s%s", q->norder ? ", " : " ORDER BY ", rs->id, desc ? " DESC" : "");
+	return 0;
+}
+
+static int bind_all(struct db *db, sqlite3_stmt *s, const struct qbuild *qb)
+{
+	for (size_t i = 0; i < qb->nbinds; i++) {
+		int rc = qb->binds[i].is_text
+				 ? sqlite3_bind_text(s, (int)i + 1, qb->binds[i].s, -1, SQLITE_STATIC)
+				 : sqlite3_bind_int64(s, (int)i + 1, qb->binds[i].i);
+		if (rc != SQLITE_OK)
+			return db_fail(db, "bind");
+	}
+	return 0;
+}
+
+/* --- rendering ------------------------------------------------------------------ */
+
+/* Text columns should be UTF-8 already; anything else is shown with '?' for
+ * the bad bytes rather than failing the whole listing. */
+static json_t *text_value(const char *p, size_t n)
+{
+	json_t *j = json_stringn(p, n);
+	if (j)
+		return j;
+	_cleanup_free_ char *c = xmemdup(p, n);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)c[i] >= 0x80 || c[i] == 0)
+			c[i] = '?';
+	return json_stringn(c, n);
+}
+
+static json_t *column_value(sqlite3_stmt *s, int col, enum field_type type)
+{
+	if (sqlite3_column_type(s, col) == SQLITE_NULL)
+		return json_null();
+	switch (type) {
+	case F_INT:
+		return json_integer(sqlite3_column_int64(s, col));
+	case F_TIME:
+		return json_integer((json_int_t)floor(sqlite3_column_double(s, col)));
+	case F_BOOL:
+		return json_boolean(sqlite3_column_int64(s, col) != 0);
+	case F_TEXT:
+		return text_value((const char *)sqlite3_column_text(s, col),
+				  (size_t)sqlite3_column_bytes(s, col));
+	case F_JSON: {
+		const char *p = (const char *)sqlite3_column_text(s, col);
+		json_t *j = json_loadb(p, (size_t)sqlite3_column_bytes(s, col), JSON_DECODE_ANY,
+				       NULL);
+		return j ? j : json_null();
+	}
+	}
+	return json_null();
+}
+
+/* --- db_list ---------------------------------------------------------------------- */
+
+#define DB_MAX_LIST_SQL (64u << 10)
+
+static int list_build(struct db *db, enum db_resource res, const struct db_query *q,
+		      const struct resource **ret_rs, struct qbuild *qb, struct buf *sql)
+{
+	const struct resource *rs = resource_get(res);
+	if (!rs)
+		return db_failf(db, -EINVAL, "unknown resource %d", (int)res);
+	if (q && q->offset < 0)
+		return db_failf(db, -EINVAL, "invalid offset");
+	for (size_t i = 0; q && i < q->nfilters; i++) {
+		int r = add_filter(db, rs, qb, &q->filters[i]);
+		if (r < 0)
+			return r;
+	}
+	buf_adds(sql, "SELECT ");
+	bool first = true;
+	for (size_t i = 0; i < rs->nfields; i++) {
+		if (rs->fields[i].flags & F_FILTER_ONLY)
+			continue;
+		buf_addf(sql, "%s%s", first ? "" : ", ", rs->fields[i].expr);
+		first = false;
+	}
+	buf_addf(sql, " FROM %s%s", rs->from, qb->where.ptr);
+	static const struct db_query none = {.limit = -1};
+	int r = add_order(db, rs, q ? q : &none, sql);
+	if (r < 0)
+		return r;
+	if (buf_adds(sql, " LIMIT ? OFFSET ?") < 0 || qb->where.len >= DB_MAX_LIST_SQL)
+		return db_failf(db, -E2BIG, "query too long");
+	*ret_rs = rs;
+	return 0;
+}
+
+static void qb_release(struct qbuild *qb)
+{
+	buf_release(&qb->where);
+	free(qb->binds);
+}
+
+static int list_count(struct db *db, const struct resource *rs, const struct qbuild *qb,
+		      int64_t *ret_total)
+{
+	_cleanup_free_ char *sql = xasprintf("SELECT COUNT(*) FROM %s%s", rs->from, qb->where.ptr);
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt_dynamic(db, sql);
+	if (!s)
+		return KILN_EDB;
+	int r = bind_all(db, s, qb);
+	if (r < 0)
+		return r;
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return db_fail(db, "count");
+	*ret_total = sqlite3_column_int64(s, 0);
+	return 0;
+}
+
+int db_list(struct db *db, enum db_resource res, const struct db_query *q, json_t **ret_items,
+	    int64_t *ret_total)
+{
+	struct qbuild qb = {0};
+	struct buf sql;
+	buf_init(&qb.where, DB_MAX_LIST_SQL);
+	buf_init(&sql, 2 * DB_MAX_LIST_SQL);
+	const struct resource *rs = NULL;
+	json_t *items = NULL;
+	int r = list_build(db, res, q, &rs, &qb, &sql);
+	if (r < 0)
+		goto out;
+	/* Log counters of open logs live in memory until the batch commits. */
+	if (res == DB_LOGS && db->in_txn && (r = db_log_sync_all(db)) < 0)
+		goto out;
+
+	sqlite3_stmt *s = db_stmt_dynamic(db, sql.ptr);
+	if (!s) {
+		r = KILN_EDB;
+		goto out;
+	}
+	if ((r = bind_all(db, s, &qb)) < 0)
+		goto reset;
+	sqlite3_bind_int64(s, (int)qb.nbinds + 1, q && q->limit >= 0 ? q->limit : -1);
+	sqlite3_bind_int64(s, (int)qb.nbinds + 2, q ? q->offset : 0);
+	items = json_array();
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		json_t *o = json_object();
+		int col = 0;
+		for (size_t i = 0; i < rs->nfields; i++) {
+			const struct field *f = &rs->fields[i];
+			if (f->flags & F_FILTER_ONLY)
+				continue;
+			json_object_set_new(o, f->name, column_value(s, col++, f->type));
+		}
+		json_array_append_new(items, o);
+	}
+	if (rc != SQLITE_DONE) {
+		r = db_fail(db, "list");
+		goto reset;
+	}
+	if (ret_total && (r = list_count(db, rs, &qb, ret_total)) < 0)
+		goto reset;
+	*ret_items = items;
+	items = NULL;
+	r = 0;
+reset:
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+out:
+	json_decref(items);
+	qb_release(&qb);
+	buf_release(&sql);
+	return r;
+}
+
+/* EXPLAIN QUERY PLAN of sql, one detail line per step (tests check index use). */
+int db_sql_explain(struct db *db, const char *sql, char **ret_plan)
+{
+	char *eqp = xasprintf("EXPLAIN QUERY PLAN %s", sql);
+	sqlite3_stmt *s;
+	int rc = sqlite3_prepare_v2(db->h, eqp, -1, &s, NULL);
+	free(eqp);
+	if (rc != SQLITE_OK)
+		return db_fail(db, "explain");
+	struct buf plan;
+	buf_init(&plan, 1u << 20);
+	while (sqlite3_step(s) == SQLITE_ROW)
+		buf_addf(&plan, "%s\n", (const char *)sqlite3_column_text(s, 3));
+	sqlite3_finalize(s);
+	*ret_plan = buf_detach(&plan, NULL);
+	return 0;
+}
+
+int db_list_explain(struct db *db, enum db_resource res, const struct db_query *q, char **ret_plan)
+{
+	struct qbuild qb = {0};
+	struct buf sql;
+	buf_init(&qb.where, DB_MAX_LIST_SQL);
+	buf_init(&sql, 2 * DB_MAX_LIST_SQL);
+	const struct resource *rs = NULL;
+	int r = list_build(db, res, q, &rs, &qb, &sql);
+	if (r >= 0)
+		r = db_sql_explain(db, sql.ptr, ret_plan);
+	qb_release(&qb);
+	buf_release(&sql);
+	return r;
+}

@@ -1,0 +1,1437 @@
+/*
+ * Unit tests for src/db: every db.h function against real SQLite files in a
+ * temporary directory and :memory:, batching on a real libuv loop, log
+ * chunking and reading, request ordering and claims, db_list against
+ * Buildbot's shapes, and the query plans behind them.
+ */
+#include "tap.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/xalloc.h"
+#include "db/db-internal.h"
+#include "db/db.h"
+
+static char tmpdir[256];
+static int dbseq;
+
+/* A fresh database file under tmpdir; its url in *ret_url (owned). */
+static struct db *open_file(uv_loop_t *loop, char **ret_url)
+{
+	char *url = xasprintf("sqlite:t%d.sqlite", ++dbseq);
+	struct db *db = NULL;
+	int r = db_open(loop, url, tmpdir, &db);
+	if (r < 0)
+		TAP_FAIL("db_open %s: %s", url, db_open_errmsg());
+	if (ret_url)
+		*ret_url = url;
+	else
+		free(url);
+	return db;
+}
+
+static struct db *open_mem(void)
+{
+	struct db *db = NULL;
+	int r = db_open(NULL, "sqlite::memory:", NULL, &db);
+	if (r < 0)
+		TAP_FAIL("db_open memory: %s", db_open_errmsg());
+	return db;
+}
+
+/* Runs a loop until it has no more handles, bounded. */
+static void loop_drain(uv_loop_t *loop)
+{
+	for (int i = 0; i < 100 && uv_run(loop, UV_RUN_NOWAIT); i++)
+		;
+}
+
+static json_t *list(struct db *db, enum db_resource res, const struct db_query *q)
+{
+	json_t *items = NULL;
+	int r = db_list(db, res, q, &items, NULL);
+	if (r < 0)
+		TAP_FAIL("db_list %d: %s (%s)", (int)res, err_str(r), db_errmsg(db));
+	return items ? items : json_array();
+}
+
+static long long jint(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	if (!json_is_integer(v)) {
+		TAP_FAIL("'%s' is not an integer", key);
+		return -999;
+	}
+	return json_integer_value(v);
+}
+
+/* Checks that obj has exactly the keys of the api-samples object. */
+static void check_keys(json_t *obj, const char *const *keys, size_t n)
+{
+	if (json_object_size(obj) != n)
+		TAP_FAIL("object has %zu keys, want %zu", json_object_size(obj), n);
+	for (size_t i = 0; i < n; i++)
+		if (!json_object_get(obj, keys[i]))
+			TAP_FAIL("missing key '%s'", keys[i]);
+}
+
+/* A master, a builder, a worker, a buildset with one request, a build. */
+struct fixture {
+	int64_t masterid, builderid, workerid, bsid, brid, buildid, number;
+};
+
+static void fixture_make(struct db *db, struct fixture *f)
+{
+	CHECK_INT(db_master_register(db, "host:/basedir", &f->masterid), 0);
+	CHECK_INT(db_builder_ensure(db, "b0", NULL, NULL, &f->builderid), 0);
+	CHECK_INT(db_worker_ensure(db, "w0", &f->workerid), 0);
+	struct db_sourcestamp ss = {.branch = "main", .revision = "abc", .repository = "r",
+				    .project = "p", .codebase = ""};
+	struct db_buildset_new bs = {.reason = "forced", .sourcestamps = &ss, .nsourcestamps = 1,
+				     .submitted_at = 1000.5};
+	CHECK_INT(db_buildset_add(db, &bs, &f->builderid, 1, &f->bsid, &f->brid), 0);
+	CHECK_INT(db_request_claim(db, f->brid, f->masterid, 1001.0), 0);
+	CHECK_INT(db_build_add(db, f->builderid, f->brid, f->workerid, f->masterid, 1001.7,
+			       &f->buildid, &f->number),
+		  0);
+}
+
+/* --- open, migrations ------------------------------------------------------------- */
+
+TEST(open_memory_and_file)
+{
+	struct db *db = open_mem();
+	CHECK_INT(db_schema_version(db), 1);
+	db_close(db);
+
+	char *url;
+	db = open_file(NULL, &url);
+	CHECK_INT(db_schema_version(db), 1);
+	int64_t id;
+	CHECK_INT(db_master_register(db, "m", &id), 0);
+	db_close(db);
+	/* Reopening applies nothing twice and keeps the data. */
+	CHECK_INT(db_open(NULL, url, tmpdir, &db), 0);
+	CHECK_INT(db_schema_version(db), 1);
+	int64_t id2;
+	CHECK_INT(db_master_register(db, "m", &id2), 0);
+	CHECK_INT(id2, id);
+	db_close(db);
+
+	/* WAL and the other pragmas are on for file databases. */
+	char *path = xasprintf("%s/%s", tmpdir, url + 7);
+	sqlite3 *h;
+	CHECK_INT(sqlite3_open(path, &h), SQLITE_OK);
+	sqlite3_stmt *s;
+	CHECK_INT(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
+	CHECK_INT(sqlite3_step(s), SQLITE_ROW);
+	CHECK_STR((const char *)sqlite3_column_text(s, 0), "wal");
+	sqlite3_finalize(s);
+	sqlite3_close(h);
+	free(path);
+	free(url);
+}
+
+TEST(open_rejects_bad_urls_and_newer_schema)
+{
+	struct db *db = NULL;
+	CHECK(db_open(NULL, "postgresql://x", NULL, &db) < 0);
+	CHECK(db == NULL);
+	CHECK(strstr(db_open_errmsg(), "postgresql") != NULL);
+	CHECK(db_open(NULL, "sqlite:/nonexistent-dir/x/y.sqlite", NULL, &db) < 0);
+	CHECK(strstr(db_open_errmsg(), "nonexistent") != NULL);
+
+	/* A schema from a newer kiln is refused, not downgraded. */
+	char *url;
+	db = open_file(NULL, &url);
+	db_close(db);
+	char *path = xasprintf("%s/%s", tmpdir, url + 7);
+	sqlite3 *h;
+	CHECK_INT(sqlite3_open(path, &h), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(h, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	db = NULL;
+	CHECK_INT(db_open(NULL, url, tmpdir, &db), KILN_EDB);
+	CHECK(strstr(db_open_errmsg(), "newer") != NULL);
+	free(path);
+	free(url);
+}
+
+TEST(migrations_are_numbered)
+{
+	size_t n;
+	const struct db_migration *m = db_migrations(&n);
+	CHECK(n >= 1);
+	for (size_t i = 0; i < n; i++)
+		CHECK_INT(m[i].version, (int)i + 1);
+	CHECK_STR(m[0].name, "0001-initial");
+	CHECK(strstr(m[0].sql, "CREATE TABLE logchunks") != NULL);
+}
+
+TEST(results_names_and_worst)
+{
+	CHECK_STR(db_results_name(RESULTS_SUCCESS), "success");
+	CHECK_STR(db_results_name(RESULTS_NONE), "not finished");
+	CHECK_STR(db_results_name(RESULTS_CANCELLED), "cancelled");
+	CHECK_INT(db_results_worst(RESULTS_SUCCESS, RESULTS_SKIPPED), RESULTS_SUCCESS);
+	CHECK_INT(db_results_worst(RESULTS_WARNINGS, RESULTS_FAILURE), RESULTS_FAILURE);
+	CHECK_INT(db_results_worst(RESULTS_EXCEPTION, RESULTS_FAILURE), RESULTS_EXCEPTION);
+	CHECK_INT(db_results_worst(RESULTS_NONE, RESULTS_SKIPPED), RESULTS_SKIPPED);
+	CHECK_INT(db_results_worst(RESULTS_RETRY, RESULTS_CANCELLED), RESULTS_CANCELLED);
+}
+
+/* --- masters, builders, workers --------------------------------------------------- */
+
+TEST(masters_builders_workers)
+{
+	struct db *db = open_mem();
+	int64_t m1, m2, b1, b2, w1;
+	CHECK_INT(db_master_register(db, "host:/a", &m1), 0);
+	CHECK_INT(db_master_register(db, "host:/b", &m2), 0);
+	CHECK(m1 != m2);
+	CHECK_INT(db_builder_ensure(db, "b0", "first", "[\"x\", \"y\"]", &b1), 0);
+	CHECK_INT(db_builder_ensure(db, "b1", NULL, NULL, &b2), 0);
+	int64_t again;
+	CHECK_INT(db_builder_ensure(db, "b0", "changed", NULL, &again), 0);
+	CHECK_INT(again, b1);
+	CHECK_INT(db_builder_ensure(db, "bad", NULL, "{}", &again), -EINVAL);
+	CHECK_INT(db_builder_ensure(db, "", NULL, NULL, &again), -EINVAL);
+	int64_t ms[] = {m2, m1};
+	CHECK_INT(db_builder_set_masters(db, b1, ms, 2), 0);
+	CHECK_INT(db_builder_set_masters(db, 999, ms, 2), KILN_ENOTFOUND);
+
+	CHECK_INT(db_worker_ensure(db, "w0", &w1), 0);
+	CHECK_INT(db_worker_ensure(db, "w0", &again), 0);
+	CHECK_INT(again, w1);
+	json_t *info = json_pack("{s:s, s:n}", "host", "h\n", "access_uri");
+	CHECK_INT(db_worker_set_info(db, w1, info), 0);
+	json_decref(info);
+	CHECK_INT(db_worker_set_connected(db, w1, m1), 0);
+	CHECK_INT(db_worker_set_paused(db, w1, true), 0);
+	CHECK_INT(db_worker_set_graceful(db, w1, false), 0);
+	CHECK_INT(db_worker_set_paused(db, 999, true), KILN_ENOTFOUND);
+	int64_t bs[] = {b2, b1};
+	CHECK_INT(db_worker_set_configured(db, w1, m1, bs, 2), 0);
+	CHECK_INT(db_worker_set_configured(db, w1, m1, bs, 2), 0); /* replaces, no duplicates */
+	CHECK_INT(db_master_set_active(db, m2, false, 2000.9), 0);
+
+	json_t *masters = list(db, DB_MASTERS, NULL);
+	CHECK_INT(json_array_size(masters), 2);
+	static const char *const mkeys[] = {"active", "last_active", "masterid", "name"};
+	check_keys(json_array_get(masters, 1), mkeys, 4);
+	CHECK(json_is_false(json_object_get(json_array_get(masters, 1), "active")));
+	CHECK_INT(jint(json_array_get(masters, 1), "last_active"), 2000);
+	json_decref(masters);
+
+	json_t *builders = list(db, DB_BUILDERS, NULL);
+	CHECK_INT(json_array_size(builders), 2);
+	json_t *b = json_array_get(builders, 0);
+	static const char *const bkeys[] = {"builderid", "description", "masterids", "name",
+					    "tags"};
+	check_keys(b, bkeys, 5);
+	CHECK_STR(json_string_value(json_object_get(b, "name")), "b0");
+	CHECK_STR(json_string_value(json_object_get(b, "description")), "changed");
+	CHECK_INT(json_array_size(json_object_get(b, "masterids")), 2);
+	CHECK_INT(json_integer_value(json_array_get(json_object_get(b, "masterids"), 0)), m1);
+	CHECK_INT(json_array_size(json_object_get(b, "tags")), 0);
+	CHECK(json_is_null(json_object_get(json_array_get(builders, 1), "description")));
+	json_decref(builders);
+
+	json_t *workers = list(db, DB_WORKERS, NULL);
+	CHECK_INT(json_array_size(workers), 1);
+	json_t *w = json_array_get(workers, 0);
+	static const char *const wkeys[] = {"configured_on", "connected_to", "graceful", "name",
+					    "paused", "workerid", "workerinfo"};
+	check_keys(w, wkeys, 7);
+	json_t *conf = json_object_get(w, "configured_on");
+	CHECK_INT(json_array_size(conf), 2);
+	CHECK_INT(jint(json_array_get(conf, 0), "builderid"), b1);
+	CHECK_INT(jint(json_array_get(conf, 0), "masterid"), m1);
+	CHECK_INT(jint(json_array_get(json_object_get(w, "connected_to"), 0), "masterid"), m1);
+	CHECK(json_is_true(json_object_get(w, "paused")));
+	CHECK(json_is_false(json_object_get(w, "graceful")));
+	CHECK_STR(json_string_value(json_object_get(json_object_get(w, "workerinfo"), "host")),
+		  "h\n");
+	json_decref(workers);
+
+	/* Filter-only fields: workers configured on a builder, builders on a master. */
+	char bid[32];
+	snprintf(bid, sizeof(bid), "%lld", (long long)b2);
+	const char *vals[] = {bid};
+	struct db_filter f = {"builderid", DB_OP_EQ, vals, 1};
+	struct db_query q = {.filters = &f, .nfilters = 1, .limit = -1};
+	workers = list(db, DB_WORKERS, &q);
+	CHECK_INT(json_array_size(workers), 1);
+	json_decref(workers);
+	CHECK_INT(db_worker_set_connected(db, w1, 0), 0);
+	workers = list(db, DB_WORKERS, NULL);
+	CHECK_INT(json_array_size(json_object_get(json_array_get(workers, 0), "connected_to")), 0);
+	json_decref(workers);
+	db_close(db);
+}
+
+/* --- buildsets and requests ------------------------------------------------------- */
+
+TEST(request_order_priority_then_age)
+{
+	struct db *db = open_mem();
+	int64_t m, b, other;
+	CHECK_INT(db_master_register(db, "m", &m), 0);
+	CHECK_INT(db_builder_ensure(db, "b", NULL, NULL, &b), 0);
+	CHECK_INT(db_builder_ensure(db, "other", NULL, NULL, &other), 0);
+	struct db_request r;
+	CHECK_INT(db_request_next(db, b, &r), 0);
+
+	/* (priority, submitted_at): the next is highest priority, then oldest. */
+	struct {
+		int prio;
+		double at;
+		int64_t brid;
+	} reqs[] = {{0, 100, 0}, {5, 300, 0}, {5, 200, 0}, {0, 50, 0}, {-1, 10, 0}};
+	for (size_t i = 0; i < ARRAY_SIZE(reqs); i++) {
+		struct db_buildset_new bs = {.reason = "r", .priority = reqs[i].prio,
+					     .submitted_at = reqs[i].at};
+		int64_t bsid;
+		CHECK_INT(db_buildset_add(db, &bs, &b, 1, &bsid, &reqs[i].brid), 0);
+	}
+	struct db_buildset_new bs = {.reason = "r", .priority = 100, .submitted_at = 1};
+	int64_t bsid, obrid;
+	CHECK_INT(db_buildset_add(db, &bs, &other, 1, &bsid, &obrid), 0);
+
+	int64_t order[] = {reqs[2].brid, reqs[1].brid, reqs[3].brid, reqs[0].brid, reqs[4].brid};
+	for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+		CHECK_INT(db_request_next(db, b, &r), 1);
+		CHECK_INT(r.buildrequestid, order[i]);
+		CHECK_INT(r.builderid, b);
+		CHECK(!r.claimed && !r.complete);
+		CHECK_INT(r.results, -1);
+		CHECK_INT(db_request_claim(db, r.buildrequestid, m, 500), 0);
+	}
+	CHECK_INT(db_request_next(db, b, &r), 0);
+	CHECK_INT(db_request_next(db, other, &r), 1);
+	CHECK_INT(r.buildrequestid, obrid);
+
+	int64_t *ids;
+	size_t n;
+	CHECK_INT(db_request_pending_builders(db, &ids, &n), 0);
+	CHECK_INT(n, 1);
+	CHECK_INT(ids[0], other);
+	free(ids);
+
+	/* Unclaimed requests come back in the queue. */
+	CHECK_INT(db_request_unclaim(db, reqs[1].brid), 0);
+	CHECK_INT(db_request_next(db, b, &r), 1);
+	CHECK_INT(r.buildrequestid, reqs[1].brid);
+
+	/* The dispatch query is one index seek: no scan, no sort. */
+	char *plan;
+	CHECK_INT(db_sql_explain(db,
+				 "SELECT id FROM buildrequests INDEXED BY buildrequests_pending "
+				 "WHERE builderid = 1 AND complete = 0 AND claimed_at IS NULL "
+				 "ORDER BY priority DESC, submitted_at, id LIMIT 1",
+				 &plan),
+		  0);
+	CHECK(strstr(plan, "SEARCH buildrequests USING") != NULL);
+	if (strstr(plan, "TEMP B-TREE"))
+		printf("# plan: %s", plan);
+	CHECK(strstr(plan, "TEMP B-TREE") == NULL);
+	free(plan);
+	db_close(db);
+}
+
+TEST(claims_race_between_connections)
+{
+	char *url;
+	struct db *a = open_file(NULL, &url);
+	struct db *b = NULL;
+	CHECK_INT(db_open(NULL, url, tmpdir, &b), 0);
+	int64_t ma, mb, builder;
+	CHECK_INT(db_master_register(a, "a", &ma), 0);
+	CHECK_INT(db_master_register(b, "b", &mb), 0);
+	CHECK_INT(db_builder_ensure(a, "x", NULL, NULL, &builder), 0);
+	struct db_buildset_new bs = {.reason = "r", .submitted_at = 1};
+	int64_t bsid, brid;
+	CHECK_INT(db_buildset_add(a, &bs, &builder, 1, &bsid, &brid), 0);
+
+	struct db_request ra, rb;
+	CHECK_INT(db_request_next(a, builder, &ra), 1);
+	CHECK_INT(db_request_next(b, builder, &rb), 1);
+	CHECK_INT(ra.buildrequestid, rb.buildrequestid);
+	CHECK_INT(db_request_claim(a, brid, ma, 2), 0);
+	CHECK_INT(db_request_claim(b, brid, mb, 2), -EBUSY);
+	CHECK(strstr(db_errmsg(b), "claimed") != NULL);
+	CHECK_INT(db_request_claim(a, brid, ma, 2), -EBUSY);
+	CHECK_INT(db_request_claim(a, 9999, ma, 2), KILN_ENOTFOUND);
+	struct db_request got;
+	CHECK_INT(db_request_get(b, brid, &got), 0);
+	CHECK(got.claimed);
+	CHECK_INT(db_request_get(b, 9999, &got), KILN_ENOTFOUND);
+
+	int64_t done = -1;
+	CHECK_INT(db_request_complete(a, brid, RESULTS_SUCCESS, 3, &done), 0);
+	CHECK_INT(done, bsid);
+	CHECK_INT(db_request_claim(b, brid, mb, 4), -EBUSY);
+	CHECK_INT(db_request_unclaim(b, brid), KILN_ESTATE);
+	CHECK_INT(db_request_complete(b, brid, RESULTS_SUCCESS, 3, &done), KILN_ESTATE);
+	db_close(a);
+	db_close(b);
+	free(url);
+}
+
+TEST(buildset_completes_with_worst_results)
+{
+	struct db *db = open_mem();
+	int64_t m, b[3];
+	CHECK_INT(db_master_register(db, "m", &m), 0);
+	CHECK_INT(db_builder_ensure(db, "b0", NULL, NULL, &b[0]), 0);
+	CHECK_INT(db_builder_ensure(db, "b1", NULL, NULL, &b[1]), 0);
+	CHECK_INT(db_builder_ensure(db, "b2", NULL, NULL, &b[2]), 0);
+	json_t *props = json_pack("{s:[i,s], s:[[s],s]}", "n", 1, "Force", "owners", "me", "Force");
+	struct db_sourcestamp ss[2] = {{.branch = "main", .revision = "abc", .repository = "r"},
+				       {.codebase = "lib"}};
+	struct db_buildset_new bs = {.reason = "because", .external_idstring = "ext",
+				     .scheduler = "force", .properties = props,
+				     .sourcestamps = ss, .nsourcestamps = 2, .priority = 1,
+				     .submitted_at = 1795377000.25};
+	int64_t bsid, brids[3];
+	CHECK_INT(db_buildset_add(db, &bs, b, 3, &bsid, brids), 0);
+	CHECK(brids[0] < brids[1] && brids[1] < brids[2]);
+	json_t *got;
+	CHECK_INT(db_buildset_properties(db, bsid, &got), 0);
+	CHECK(json_equal(got, props));
+	json_decref(got);
+	json_decref(props);
+	CHECK_INT(db_buildset_properties(db, 999, &got), KILN_ENOTFOUND);
+
+	json_t *l = list(db, DB_BUILDSETS, NULL);
+	json_t *o = json_array_get(l, 0);
+	static const char *const keys[] = {"bsid", "complete", "complete_at", "external_idstring",
+					   "parent_buildid", "parent_relationship", "reason",
+					   "results", "sourcestamps", "submitted_at"};
+	check_keys(o, keys, ARRAY_SIZE(keys));
+	CHECK(json_is_null(json_object_get(o, "results")));
+	CHECK(json_is_null(json_object_get(o, "complete_at")));
+	CHECK_INT(jint(o, "submitted_at"), 1795377000);
+	json_t *sss = json_object_get(o, "sourcestamps");
+	CHECK_INT(json_array_size(sss), 2);
+	static const char *const sskeys[] = {"branch", "codebase", "created_at", "patch",
+					     "project", "repository", "revision", "ssid"};
+	check_keys(json_array_get(sss, 0), sskeys, ARRAY_SIZE(sskeys));
+	CHECK_STR(json_string_value(json_object_get(json_array_get(sss, 0), "branch")), "main");
+	CHECK_INT(jint(json_array_get(sss, 0), "created_at"), 1795377000);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(sss, 1), "codebase")), "lib");
+	json_decref(l);
+
+	int64_t done = -1;
+	CHECK_INT(db_request_claim(db, brids[0], m, 10), 0);
+	CHECK_INT(db_request_complete(db, brids[0], RESULTS_SUCCESS, 11, &done), 0);
+	CHECK_INT(done, 0);
+	/* Cancelled while queued: complete, and reads as claimed. */
+	CHECK_INT(db_request_complete(db, brids[1], RESULTS_CANCELLED, 12, &done), 0);
+	CHECK_INT(done, 0);
+	CHECK_INT(db_request_claim(db, brids[2], m, 10), 0);
+	CHECK_INT(db_request_complete(db, brids[2], RESULTS_WARNINGS, 13.9, &done), 0);
+	CHECK_INT(done, bsid);
+	CHECK_INT(db_buildset_complete(db, bsid, 0, 14), KILN_ESTATE);
+	CHECK_INT(db_buildset_complete(db, 999, 0, 14), KILN_ENOTFOUND);
+
+	l = list(db, DB_BUILDSETS, NULL);
+	o = json_array_get(l, 0);
+	CHECK(json_is_true(json_object_get(o, "complete")));
+	CHECK_INT(jint(o, "results"), RESULTS_CANCELLED);
+	CHECK_INT(jint(o, "complete_at"), 13);
+	json_decref(l);
+
+	l = list(db, DB_BUILDREQUESTS, NULL);
+	CHECK_INT(json_array_size(l), 3);
+	o = json_array_get(l, 1);
+	static const char *const rkeys[] = {"builderid", "buildrequestid", "buildsetid", "claimed",
+					    "claimed_at", "claimed_by_masterid", "complete",
+					    "complete_at", "priority", "properties", "results",
+					    "submitted_at", "waited_for"};
+	check_keys(o, rkeys, ARRAY_SIZE(rkeys));
+	CHECK(json_is_true(json_object_get(o, "claimed")));
+	CHECK(json_is_null(json_object_get(o, "claimed_by_masterid")));
+	CHECK(json_is_null(json_object_get(o, "properties")));
+	CHECK_INT(jint(o, "results"), RESULTS_CANCELLED);
+	CHECK_INT(jint(o, "priority"), 1);
+	CHECK(json_is_false(json_object_get(o, "waited_for")));
+	json_decref(l);
+	db_close(db);
+}
+
+/* --- builds and steps ------------------------------------------------------------- */
+
+TEST(builds_and_steps)
+{
+	struct db *db = open_mem();
+	struct fixture f;
+	fixture_make(db, &f);
+	CHECK_INT(f.number, 1);
+	int64_t id2, n2;
+	CHECK_INT(db_build_add(db, f.builderid, f.brid, f.workerid, f.masterid, 1002, &id2, &n2),
+		  0);
+	CHECK_INT(n2, 2);
+	int64_t b2;
+	CHECK_INT(db_builder_ensure(db, "b2", NULL, NULL, &b2), 0);
+	int64_t id3, n3;
+	CHECK_INT(db_build_add(db, b2, 0, 0, f.masterid, 1003, &id3, &n3), 0);
+	CHECK_INT(n3, 1);
+
+	CHECK_INT(db_build_set_state(db, f.buildid, "building"), 0);
+	json_t *v = json_integer(7);
+	CHECK_INT(db_build_set_property(db, f.buildid, "buildnumber", v, "Build"), 0);
+	json_decref(v);
+	v = json_pack("[s]", "me");
+	CHECK_INT(db_build_set_property(db, f.buildid, "owners", v, "Force"), 0);
+	json_decref(v);
+	v = json_string("x\"y");
+	CHECK_INT(db_build_set_property(db, f.buildid, "odd.name \"q\"", v, "s"), 0);
+	json_decref(v);
+	CHECK_INT(db_build_set_property(db, f.buildid, "nothing", NULL, "s"), 0);
+	v = json_integer(8);
+	CHECK_INT(db_build_set_property(db, f.buildid, "buildnumber", v, "Build"), 0);
+	CHECK_INT(db_build_set_property(db, 999, "x", v, "s"), KILN_ENOTFOUND);
+	json_decref(v);
+
+	int64_t s0, s1, s2, num;
+	CHECK_INT(db_step_add(db, f.buildid, "worker_preparation", &s0, &num), 0);
+	CHECK_INT(num, 0);
+	CHECK_INT(db_step_add(db, f.buildid, "shell", &s1, &num), 0);
+	CHECK_INT(num, 1);
+	CHECK_INT(db_step_add(db, f.buildid, "shell", &s2, &num), 0);
+	CHECK_INT(num, 2);
+	CHECK_INT(db_step_add(db, 999, "shell", &s2, &num), KILN_ENOTFOUND);
+	CHECK_INT(db_step_start(db, s0, 1001.9), 0);
+	CHECK_INT(db_step_set_state(db, s0, "preparing"), 0);
+	CHECK_INT(db_step_finish(db, s0, RESULTS_SUCCESS, "worker w0 ready", false, 1002.2), 0);
+	CHECK_INT(db_step_finish(db, s0, RESULTS_SUCCESS, NULL, false, 1002.2), KILN_ESTATE);
+	CHECK_INT(db_step_finish(db, 999, RESULTS_SUCCESS, NULL, false, 1002.2), KILN_ENOTFOUND);
+	CHECK_INT(db_step_start(db, s1, 1003), 0);
+	CHECK_INT(db_step_add_url(db, s1, "report", "http://x/\"r\""), 0);
+	CHECK_INT(db_step_add_url(db, s1, "two", "http://y"), 0);
+
+	json_t *l = list(db, DB_STEPS, NULL);
+	CHECK_INT(json_array_size(l), 3);
+	json_t *o = json_array_get(l, 0);
+	static const char *const skeys[] = {"buildid", "complete", "complete_at", "hidden",
+					    "name", "number", "results", "started_at",
+					    "state_string", "stepid", "urls"};
+	check_keys(o, skeys, ARRAY_SIZE(skeys));
+	CHECK_STR(json_string_value(json_object_get(o, "state_string")), "worker w0 ready");
+	CHECK_INT(jint(o, "started_at"), 1001);
+	CHECK_INT(jint(o, "complete_at"), 1002);
+	CHECK_INT(jint(o, "results"), 0);
+	o = json_array_get(l, 1);
+	CHECK(json_is_null(json_object_get(o, "results")));
+	CHECK(json_is_null(json_object_get(o, "complete_at")));
+	json_t *urls = json_object_get(o, "urls");
+	CHECK_INT(json_array_size(urls), 2);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(urls, 0), "url")),
+		  "http://x/\"r\"");
+	CHECK_STR(json_string_value(json_object_get(json_array_get(l, 2), "name")), "shell_1");
+	CHECK(json_is_null(json_object_get(json_array_get(l, 2), "started_at")));
+	json_decref(l);
+
+	l = list(db, DB_BUILDS, NULL);
+	CHECK_INT(json_array_size(l), 3);
+	o = json_array_get(l, 0);
+	static const char *const bkeys[] = {"builderid", "buildid", "buildrequestid", "complete",
+					    "complete_at", "masterid", "number", "properties",
+					    "results", "started_at", "state_string", "workerid"};
+	check_keys(o, bkeys, ARRAY_SIZE(bkeys));
+	CHECK(json_is_null(json_object_get(o, "results")));
+	CHECK(json_is_false(json_object_get(o, "complete")));
+	CHECK_INT(jint(o, "started_at"), 1001);
+	CHECK_STR(json_string_value(json_object_get(o, "state_string")), "building");
+	json_t *props = json_object_get(o, "properties");
+	CHECK_INT(json_integer_value(json_array_get(json_object_get(props, "buildnumber"), 0)), 8);
+	CHECK_STR(json_string_value(json_array_get(json_object_get(props, "owners"), 1)), "Force");
+	CHECK_STR(json_string_value(json_array_get(json_object_get(props, "odd.name \"q\""), 0)),
+		  "x\"y");
+	CHECK(json_is_null(json_array_get(json_object_get(props, "nothing"), 0)));
+	CHECK(json_is_null(json_object_get(json_array_get(l, 2), "workerid")));
+	CHECK(json_is_null(json_object_get(json_array_get(l, 2), "buildrequestid")));
+	json_decref(l);
+
+	CHECK_INT(db_build_finish(db, f.buildid, RESULTS_FAILURE, "failed shell", 1010), 0);
+	CHECK_INT(db_build_finish(db, f.buildid, RESULTS_FAILURE, NULL, 1010), KILN_ESTATE);
+	CHECK_INT(db_build_finish(db, 999, RESULTS_FAILURE, NULL, 1010), KILN_ENOTFOUND);
+	CHECK_INT(db_build_set_state(db, 999, "x"), KILN_ENOTFOUND);
+	db_close(db);
+}
+
+TEST(master_recover_finishes_and_requeues)
+{
+	struct db *db = open_mem();
+	struct fixture f;
+	fixture_make(db, &f);
+	CHECK_INT(db_worker_set_connected(db, f.workerid, f.masterid), 0);
+	int64_t s0, s1, num, logid;
+	CHECK_INT(db_step_add(db, f.buildid, "a", &s0, &num), 0);
+	CHECK_INT(db_step_finish(db, s0, RESULTS_SUCCESS, NULL, false, 1002), 0);
+	CHECK_INT(db_step_add(db, f.buildid, "b", &s1, &num), 0);
+	CHECK_INT(db_log_add(db, s1, "stdio", 's', &logid), 0);
+	CHECK_INT(db_log_append(db, logid, "ohello\n", 7), 0);
+
+	CHECK_INT(db_master_recover(db, f.masterid, RESULTS_RETRY, "lost master", 2000), 0);
+	json_t *l = list(db, DB_BUILDS, NULL);
+	json_t *o = json_array_get(l, 0);
+	CHECK(json_is_true(json_object_get(o, "complete")));
+	CHECK_INT(jint(o, "results"), RESULTS_RETRY);
+	CHECK_STR(json_string_value(json_object_get(o, "state_string")), "lost master");
+	json_decref(l);
+	l = list(db, DB_STEPS, NULL);
+	CHECK_INT(jint(json_array_get(l, 0), "results"), RESULTS_SUCCESS);
+	CHECK_INT(jint(json_array_get(l, 1), "results"), RESULTS_RETRY);
+	json_decref(l);
+	struct db_log_info li;
+	CHECK_INT(db_log_get(db, logid, &li), 0);
+	CHECK(li.complete);
+	CHECK_INT(li.num_lines, 1);
+	CHECK_INT(db_log_append(db, logid, "x\n", 2), KILN_ESTATE);
+	struct db_request r;
+	CHECK_INT(db_request_next(db, f.builderid, &r), 1);
+	CHECK_INT(r.buildrequestid, f.brid);
+	l = list(db, DB_WORKERS, NULL);
+	CHECK_INT(json_array_size(json_object_get(json_array_get(l, 0), "connected_to")), 0);
+	json_decref(l);
+	/* Nothing left to recover: a second run changes nothing. */
+	CHECK_INT(db_master_recover(db, f.masterid, RESULTS_RETRY, NULL, 3000), 0);
+	db_close(db);
+}
+
+/* --- batching on a loop ----------------------------------------------------------- */
+
+static bool count_masters(struct db *db, int want)
+{
+	int64_t total = -1;
+	json_t *items = NULL;
+	int r = db_list(db, DB_MASTERS, NULL, &items, &total);
+	json_decref(items);
+	return r == 0 && total == want;
+}
+
+TEST(batch_commits_after_loop_turn)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	char *url;
+	struct db *db = open_file(&loop, &url);
+	struct db *other = NULL;
+	CHECK_INT(db_open(NULL, url, tmpdir, &other), 0);
+
+	int64_t id;
+	CHECK_INT(db_master_register(db, "m1", &id), 0);
+	CHECK_INT(db_master_register(db, "m2", &id), 0);
+	CHECK(count_masters(db, 2));     /* the writer sees its batch */
+	CHECK(count_masters(other, 0));  /* nobody else does yet */
+	uv_run(&loop, UV_RUN_ONCE);      /* one turn: the check handle commits */
+	CHECK(count_masters(other, 2));
+
+	/* db_flush commits at once. */
+	CHECK_INT(db_master_register(db, "m3", &id), 0);
+	CHECK(count_masters(other, 2));
+	CHECK_INT(db_flush(db), 0);
+	CHECK(count_masters(other, 3));
+
+	/* A failing call inside a batch undoes only itself. */
+	CHECK_INT(db_master_register(db, "m4", &id), 0);
+	CHECK_INT(db_worker_set_paused(db, 999, true), KILN_ENOTFOUND);
+	int64_t bid;
+	CHECK_INT(db_builder_ensure(db, "b", NULL, NULL, &bid), 0);
+	struct db_buildset_new bs = {.reason = "r", .submitted_at = 1};
+	int64_t bad_builder = 4242, bsid, brid;
+	CHECK(db_buildset_add(db, &bs, &bad_builder, 1, &bsid, &brid) < 0); /* foreign key */
+	uv_run(&loop, UV_RUN_ONCE);
+	CHECK(count_masters(other, 4));
+	json_t *l = list(other, DB_BUILDSETS, NULL);
+	CHECK_INT(json_array_size(l), 0);
+	json_decref(l);
+
+	/* db_close commits what is pending, and the loop then ends cleanly. */
+	CHECK_INT(db_master_register(db, "m5", &id), 0);
+	db_close(db);
+	CHECK(count_masters(other, 5));
+	loop_drain(&loop);
+	CHECK_INT(uv_loop_close(&loop), 0);
+	db_close(other);
+	free(url);
+}
+
+static int commit_errors;
+static void on_commit_error(struct db *db, int r, const char *msg, void *ud)
+{
+	(void)db;
+	(void)r;
+	(void)msg;
+	(*(int *)ud)++;
+}
+
+TEST(batch_commits_before_loop_ends)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	char *url;
+	struct db *db = open_file(&loop, &url);
+	struct db *other = NULL;
+	CHECK_INT(db_open(NULL, url, tmpdir, &other), 0);
+	db_set_commit_error_cb(db, on_commit_error, &commit_errors);
+	int64_t id;
+	CHECK_INT(db_master_register(db, "m", &id), 0);
+	/* No other handle: the loop commits, then ends instead of hanging. */
+	uint64_t t0 = clock_mono_ms();
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK(clock_mono_ms() - t0 < 2000);
+	CHECK(count_masters(other, 1));
+	CHECK_INT(commit_errors, 0);
+	db_close(db);
+	loop_drain(&loop);
+	CHECK_INT(uv_loop_close(&loop), 0);
+	db_close(other);
+	free(url);
+}
+
+struct timer_ctx {
+	struct db *db, *other;
+	uv_timer_t write, check, guard;
+	bool seen;
+};
+
+static void on_write_timer(uv_timer_t *t)
+{
+	struct timer_ctx *c = t->data;
+	int64_t id;
+	CHECK_INT(db_master_register(c->db, "from-timer", &id), 0);
+}
+
+static void on_check_timer(uv_timer_t *t)
+{
+	struct timer_ctx *c = t->data;
+	c->seen = count_masters(c->other, 1);
+	uv_timer_stop(&c->guard);
+}
+
+TEST(batch_from_timer_commits_same_turn)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	char *url;
+	struct timer_ctx c = {0};
+	c.db = open_file(&loop, &url);
+	CHECK_INT(db_open(NULL, url, tmpdir, &c.other), 0);
+	uv_timer_init(&loop, &c.write);
+	uv_timer_init(&loop, &c.check);
+	uv_timer_init(&loop, &c.guard);
+	c.write.data = c.check.data = c.guard.data = &c;
+	/* A write in a timer callback with a far timer pending: the poll phase
+	 * must not sleep until that timer before committing. */
+	uv_timer_start(&c.write, on_write_timer, 10, 0);
+	uv_timer_start(&c.check, on_check_timer, 60, 0);
+	uv_timer_start(&c.guard, on_check_timer, 5000, 0);
+	uint64_t t0 = clock_mono_ms();
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK(clock_mono_ms() - t0 < 2000);
+	CHECK(c.seen);
+	uv_close((uv_handle_t *)&c.write, NULL);
+	uv_close((uv_handle_t *)&c.check, NULL);
+	uv_close((uv_handle_t *)&c.guard, NULL);
+	db_close(c.db);
+	loop_drain(&loop);
+	CHECK_INT(uv_loop_close(&loop), 0);
+	db_close(c.other);
+	free(url);
+}
+
+/* --- logs ------------------------------------------------------------------------- */
+
+static int64_t make_log(struct db *db, char type)
+{
+	struct fixture f;
+	fixture_make(db, &f);
+	int64_t stepid, num, logid = 0;
+	CHECK_INT(db_step_add(db, f.buildid, "s", &stepid, &num), 0);
+	CHECK_INT(db_log_add(db, stepid, "stdio", type, &logid), 0);
+	return logid;
+}
+
+/* Line i of the generated test log: varied lengths, some long. */
+static void gen_line(struct buf *b, int64_t i)
+{
+	int len = (int)(i * 7919 % 300);
+	if (i % 997 == 0)
+		len = 5000;
+	buf_addf(b, "o%08lld:", (long long)i);
+	for (int k = 0; k < len; k++)
+		buf_addch(b, (char)('a' + (i + k) % 26));
+	buf_addch(b, '\n');
+}
+
+static void check_read(struct db *db, int64_t logid, int64_t first, int64_t n, int64_t total)
+{
+	struct buf out, want;
+	buf_init(&out, 1u << 30);
+	buf_init(&want, 1u << 30);
+	int64_t count = -1;
+	int r = db_log_read(db, logid, first, n, &out, &count);
+	if (r < 0)
+		TAP_FAIL("db_log_read: %s", db_errmsg(db));
+	int64_t expect = first >= total ? 0 : (first + n > total ? total - first : n);
+	for (int64_t i = first; i < first + expect; i++)
+		gen_line(&want, i);
+	if (count != expect || out.len != want.len || memcmp(out.ptr, want.ptr, out.len))
+		TAP_FAIL("read [%lld, +%lld): got %lld lines/%zu bytes, want %lld/%zu",
+			 (long long)first, (long long)n, (long long)count, out.len,
+			 (long long)expect, want.len);
+	buf_release(&out);
+	buf_release(&want);
+}
+
+TEST(log_chunks_and_ranges)
+{
+	char *url;
+	struct db *db = open_file(NULL, &url);
+	int64_t logid = make_log(db, 's');
+	struct db_log_info li;
+	CHECK_INT(db_log_get(db, logid, &li), 0);
+	CHECK_INT(li.num_lines, 0);
+	CHECK_INT(li.type, 's');
+	CHECK(!li.complete);
+	check_read(db, logid, 0, 10, 0);
+
+	/* ~6 MB in appends of varied sizes, several lines each. */
+	const int64_t total = 40000;
+	struct buf b;
+	buf_init(&b, 1u << 30);
+	int64_t i = 0;
+	while (i < total) {
+		buf_reset(&b);
+		int64_t n = 1 + (i * 31 % 200);
+		for (int64_t k = 0; k < n && i < total; k++)
+			gen_line(&b, i++);
+		CHECK_INT(db_log_append(db, logid, b.ptr, b.len), 0);
+	}
+	buf_release(&b);
+	CHECK_INT(db_log_get(db, logid, &li), 0);
+	CHECK_INT(li.num_lines, total);
+
+	check_read(db, logid, 0, 5, total);
+	check_read(db, logid, 0, total, total);
+	check_read(db, logid, 123, 2000, total);         /* spans chunks */
+	check_read(db, logid, total - 1000, 1000, total); /* the tail, in memory */
+	check_read(db, logid, total - 3, 10, total);      /* runs past the end */
+	check_read(db, logid, total + 5, 10, total);      /* past the end */
+	check_read(db, logid, 17000, 0, total);
+
+	/* Chunks hold whole lines, are contiguous and compressed when closed. */
+	char *path = xasprintf("%s/%s", tmpdir, url + 7);
+	sqlite3 *h;
+	CHECK_INT(sqlite3_open(path, &h), SQLITE_OK);
+	sqlite3_stmt *s;
+	CHECK_INT(sqlite3_prepare_v2(h,
+				     "SELECT first_line, last_line, compressed, length(content) "
+				     "FROM logchunks WHERE logid = ?1 ORDER BY first_line",
+				     -1, &s, NULL),
+		  SQLITE_OK);
+	sqlite3_bind_int64(s, 1, logid);
+	int64_t next = 0, chunks = 0, uncompressed = 0;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		CHECK_INT(sqlite3_column_int64(s, 0), next);
+		next = sqlite3_column_int64(s, 1) + 1;
+		chunks++;
+		if (!sqlite3_column_int(s, 2))
+			uncompressed++;
+	}
+	sqlite3_finalize(s);
+	CHECK_INT(next, total); /* committed (no loop): the tail row is there too */
+	CHECK(chunks > 50);
+	CHECK_INT(uncompressed, 1);
+
+	/* Another connection reads the same lines. */
+	struct db *other = NULL;
+	CHECK_INT(db_open(NULL, url, tmpdir, &other), 0);
+	check_read(other, logid, total - 1000, 1000, total);
+	check_read(other, logid, 5, 30000, total);
+
+	/* Finish: the tail is compressed, and the log is closed to appends. */
+	CHECK_INT(db_log_finish(db, logid), 0);
+	CHECK_INT(db_log_finish(db, logid), 0);
+	CHECK_INT(db_log_append(db, logid, "ox\n", 3), KILN_ESTATE);
+	CHECK_INT(db_log_get(db, logid, &li), 0);
+	CHECK(li.complete);
+	CHECK_INT(li.num_lines, total);
+	check_read(other, logid, total - 1000, 1000, total);
+	check_read(db, logid, 0, total, total);
+	CHECK_INT(sqlite3_prepare_v2(h, "SELECT COUNT(*) FROM logchunks WHERE compressed = 0", -1,
+				     &s, NULL),
+		  SQLITE_OK);
+	CHECK_INT(sqlite3_step(s), SQLITE_ROW);
+	CHECK_INT(sqlite3_column_int(s, 0), 0);
+	sqlite3_finalize(s);
+
+	/* The range read is a seek on (logid, first_line). */
+	char *plan;
+	CHECK_INT(db_sql_explain(db,
+				 "SELECT first_line, last_line, compressed, content FROM logchunks "
+				 "WHERE logid = 1 AND first_line >= COALESCE((SELECT first_line FROM "
+				 "logchunks WHERE logid = 1 AND first_line <= 5 ORDER BY first_line "
+				 "DESC LIMIT 1), 0) AND first_line < 9 ORDER BY first_line",
+				 &plan),
+		  0);
+	CHECK(strstr(plan, "SEARCH logchunks USING INDEX logchunks_first_line") != NULL);
+	if (strstr(plan, "TEMP B-TREE"))
+		printf("# plan: %s", plan);
+	CHECK(strstr(plan, "TEMP B-TREE") == NULL);
+	free(plan);
+
+	sqlite3_close(h);
+	free(path);
+	db_close(other);
+	db_close(db);
+	free(url);
+}
+
+TEST(log_edge_cases)
+{
+	struct db *db = open_mem();
+	int64_t logid = make_log(db, 't');
+	/* A last line without '\n' is completed; an empty append is nothing. */
+	CHECK_INT(db_log_append(db, logid, "a\nb", 3), 0);
+	CHECK_INT(db_log_append(db, logid, "", 0), 0);
+	/* A line longer than a chunk gets a chunk of its own. */
+	size_t big = KILN_LOG_CHUNK_BYTES * 2 + 10;
+	char *p = xmalloc(big + 1);
+	memset(p, 'x', big);
+	p[big - 1] = '\n';
+	CHECK_INT(db_log_append(db, logid, p, big), 0);
+	CHECK_INT(db_log_append(db, logid, "c\n", 2), 0);
+	struct buf out;
+	buf_init(&out, 1u << 20);
+	int64_t count;
+	CHECK_INT(db_log_read(db, logid, 0, 2, &out, &count), 0);
+	CHECK_INT(count, 2);
+	CHECK_STR(out.ptr, "a\nb\n");
+	buf_reset(&out);
+	CHECK_INT(db_log_read(db, logid, 2, 2, &out, &count), 0);
+	CHECK_INT(count, 2);
+	CHECK_INT(out.len, big + 2);
+	CHECK(memcmp(out.ptr, p, big) == 0);
+	CHECK_STR(out.ptr + big, "c\n");
+	free(p);
+
+	/* A capped output keeps whole lines and says so. */
+	struct buf small;
+	buf_init(&small, 3);
+	CHECK_INT(db_log_read(db, logid, 0, 4, &small, &count), -E2BIG);
+	CHECK_INT(count, 1);
+	CHECK_STR(small.ptr, "a\n");
+	buf_release(&small);
+
+	CHECK_INT(db_log_read(db, 999, 0, 4, &out, &count), KILN_ENOTFOUND);
+	CHECK_INT(db_log_read(db, logid, -1, 4, &out, &count), -EINVAL);
+	CHECK_INT(db_log_append(db, 999, "x\n", 2), KILN_ENOTFOUND);
+	struct db_log_info li;
+	CHECK_INT(db_log_get(db, 999, &li), KILN_ENOTFOUND);
+
+	/* Names: unique per step, slugged, typed. */
+	CHECK_INT(db_log_get(db, logid, &li), 0);
+	int64_t l2;
+	CHECK_INT(db_log_add(db, li.stepid, "stdio", 's', &l2), -EEXIST);
+	CHECK_INT(db_log_add(db, li.stepid, "err.text", 'x', &l2), -EINVAL);
+	CHECK_INT(db_log_add(db, li.stepid, "err.text", 'h', &l2), 0);
+	CHECK_INT(db_log_add(db, 999, "x", 's', &l2), KILN_ENOTFOUND);
+	buf_release(&out);
+	db_close(db);
+}
+
+TEST(log_cap_marker)
+{
+	struct db *db = open_mem();
+	db_set_log_cap(db, 100);
+	int64_t logid = make_log(db, 's');
+	CHECK_INT(db_log_append(db, logid, "o0123456789012345678901234567890123456789\n", 42), 0);
+	CHECK_INT(db_log_append(db, logid, "o0123456789012345678901234567890123456789\n"
+					   "oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+				84),
+		  0);
+	CHECK_INT(db_log_append(db, logid, "odropped\n", 9), 0);
+	struct buf out;
+	buf_init(&out, 1u << 20);
+	int64_t count;
+	CHECK_INT(db_log_read(db, logid, 0, 100, &out, &count), 0);
+	CHECK_INT(count, 3);
+	CHECK(strstr(out.ptr, "\nh[log truncated: over 100 bytes]\n") != NULL);
+	CHECK(strstr(out.ptr, "dropped") == NULL);
+	struct db_log_info li;
+	CHECK_INT(db_log_get(db, logid, &li), 0);
+	CHECK_INT(li.num_lines, 3);
+
+	/* Text logs get the marker without a stream prefix. */
+	struct db_log_info sli = li;
+	int64_t tlog;
+	CHECK_INT(db_log_add(db, sli.stepid, "t", 't', &tlog), 0);
+	char big[300];
+	memset(big, 'y', sizeof(big));
+	big[sizeof(big) - 1] = '\n';
+	CHECK_INT(db_log_append(db, tlog, big, sizeof(big)), 0);
+	buf_reset(&out);
+	CHECK_INT(db_log_read(db, tlog, 0, 100, &out, &count), 0);
+	CHECK_INT(count, 1);
+	CHECK_STR(out.ptr, "[log truncated: over 100 bytes]\n");
+	buf_release(&out);
+	db_close(db);
+}
+
+TEST(log_batched_on_loop)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	char *url;
+	struct db *db = open_file(&loop, &url);
+	int64_t logid = make_log(db, 's');
+	uv_run(&loop, UV_RUN_ONCE);
+	struct db *other = NULL;
+	CHECK_INT(db_open(NULL, url, tmpdir, &other), 0);
+
+	struct buf b;
+	buf_init(&b, 1u << 30);
+	int64_t n = 0;
+	for (int turn = 0; turn < 3; turn++) {
+		for (int k = 0; k < 300; k++) {
+			buf_reset(&b);
+			for (int j = 0; j < 3; j++)
+				gen_line(&b, n++);
+			CHECK_INT(db_log_append(db, logid, b.ptr, b.len), 0);
+		}
+		/* The writer reads every line at once, committed or not... */
+		check_read(db, logid, 0, n, n);
+		check_read(db, logid, n - 10, 10, n);
+		json_t *l = list(db, DB_LOGS, NULL);
+		CHECK_INT(jint(json_array_get(l, 0), "num_lines"), n);
+		json_decref(l);
+		/* ...and after the turn's commit, so does everyone else. */
+		uv_run(&loop, UV_RUN_ONCE);
+		check_read(other, logid, 0, n, n);
+		struct db_log_info li;
+		CHECK_INT(db_log_get(other, logid, &li), 0);
+		CHECK_INT(li.num_lines, n);
+	}
+	buf_release(&b);
+	CHECK_INT(db_log_finish(db, logid), 0);
+	db_close(db);
+	loop_drain(&loop);
+	CHECK_INT(uv_loop_close(&loop), 0);
+	json_t *l = list(other, DB_LOGS, NULL);
+	json_t *o = json_array_get(l, 0);
+	static const char *const keys[] = {"complete", "logid", "name", "num_lines",
+					   "slug", "stepid", "type"};
+	check_keys(o, keys, ARRAY_SIZE(keys));
+	CHECK(json_is_true(json_object_get(o, "complete")));
+	CHECK_STR(json_string_value(json_object_get(o, "type")), "s");
+	json_decref(l);
+	db_close(other);
+	free(url);
+}
+
+/* 50 MB of 100-byte lines in 64 KiB appends on a loop, one commit per ~1 MB
+ * (a busy master's turn), then the last 1,000 lines: prints the numbers. */
+TEST(log_50mb_throughput)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	char *url;
+	struct db *db = open_file(&loop, &url);
+	int64_t logid = make_log(db, 's');
+	uv_run(&loop, UV_RUN_ONCE);
+
+	const size_t line = 100, per = (64u << 10) / line, total_bytes = 50u << 20;
+	char *blk = xmalloc(per * line);
+	/* Compiler-like text: words from a small vocabulary in a random
+	 * order, so zstd works about as hard as on real output. */
+	static const char *const words[] = {"gcc", "-O2", "-c", "src/main.c", "warning:",
+					    "unused", "variable", "'x'", "[-Wunused]", "ok",
+					    "PASS:", "test_", "0x7ffd", "/usr/include", "error",
+					    "linking", "CC", "LD", "done", "make[2]:"};
+	uint32_t rnd = 12345;
+	for (size_t i = 0; i < per; i++) {
+		char *l = blk + i * line;
+		size_t k = 1;
+		l[0] = 'o';
+		while (k < line - 1) {
+			rnd = rnd * 1103515245u + 12345u;
+			const char *w = words[(rnd >> 16) % ARRAY_SIZE(words)];
+			for (size_t j = 0; w[j] && k < line - 1; j++)
+				l[k++] = w[j];
+			if (k < line - 1)
+				l[k++] = ' ';
+		}
+		l[line - 1] = '\n';
+	}
+	uint64_t t0 = clock_mono_ms();
+	size_t done = 0;
+	int64_t lines = 0;
+	for (int k = 0; done < total_bytes; k++) {
+		CHECK_INT(db_log_append(db, logid, blk, per * line), 0);
+		done += per * line;
+		lines += (int64_t)per;
+		if (k % 16 == 15)
+			uv_run(&loop, UV_RUN_ONCE);
+	}
+	uv_run(&loop, UV_RUN_ONCE);
+	uint64_t ms = clock_mono_ms() - t0;
+	double mbs = (double)done / (1 << 20) / ((double)(ms ? ms : 1) / 1000.0);
+	printf("# 50 MB log append: %llu ms (%.0f MB/s)\n", (unsigned long long)ms, mbs);
+	CHECK(mbs > 20); /* generous for sanitizer builds; the normal build does far more */
+
+	struct db *other = NULL;
+	CHECK_INT(db_open(NULL, url, tmpdir, &other), 0);
+	struct buf out;
+	buf_init(&out, 1u << 30);
+	int64_t count;
+	t0 = clock_mono_ms();
+	struct timespec a, z;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	CHECK_INT(db_log_read(other, logid, lines - 1000, 1000, &out, &count), 0);
+	clock_gettime(CLOCK_MONOTONIC, &z);
+	double read_ms = (double)(z.tv_sec - a.tv_sec) * 1e3 + (double)(z.tv_nsec - a.tv_nsec) / 1e6;
+	printf("# last 1000 lines of the 50 MB log: %.2f ms\n", read_ms);
+	CHECK_INT(count, 1000);
+	CHECK_INT(out.len, 1000 * line);
+	CHECK(read_ms < 100);
+	struct db_log_info li;
+	CHECK_INT(db_log_get(other, logid, &li), 0);
+	CHECK_INT(li.num_lines, lines);
+	buf_release(&out);
+	free(blk);
+	db_close(other);
+	db_close(db);
+	loop_drain(&loop);
+	CHECK_INT(uv_loop_close(&loop), 0);
+	free(url);
+}
+
+/* --- db_list ---------------------------------------------------------------------- */
+
+struct listdb {
+	struct db *db;
+	struct fixture f;
+	int64_t b2;
+};
+
+/* Builds: b0 #1 running, then for b0 and b2 finished builds with results. */
+static void listdb_make(struct listdb *L)
+{
+	L->db = open_mem();
+	fixture_make(L->db, &L->f);
+	CHECK_INT(db_builder_ensure(L->db, "b2", NULL, NULL, &L->b2), 0);
+	int results[] = {0, 2, 4, 6, 0, 1};
+	for (int i = 0; i < 6; i++) {
+		int64_t id, n;
+		int64_t builder = i % 2 ? L->b2 : L->f.builderid;
+		CHECK_INT(db_build_add(L->db, builder, L->f.brid, L->f.workerid, L->f.masterid,
+				       2000 + i * 10, &id, &n),
+			  0);
+		const char *state = results[i] == 6 ? "cancelled (stopped)" : "finished";
+		CHECK_INT(db_build_finish(L->db, id, results[i], state, 2000 + i * 10 + 5.5), 0);
+	}
+}
+
+static json_t *list_q(struct db *db, enum db_resource res, const struct db_filter *f, size_t nf,
+		      const char *const *order, size_t no, int64_t limit, int64_t offset,
+		      int64_t *total)
+{
+	struct db_query q = {f, nf, order, no, limit, offset};
+	json_t *items = NULL;
+	int r = db_list(db, res, &q, &items, total);
+	if (r < 0)
+		TAP_FAIL("db_list: %s (%s)", err_str(r), db_errmsg(db));
+	return items ? items : json_array();
+}
+
+/* The ids (buildid etc.) of a listing, as "1,2,3". */
+static char *ids_of(json_t *items, const char *key)
+{
+	struct buf b;
+	buf_init(&b, 1u << 16);
+	size_t i;
+	json_t *o;
+	json_array_foreach(items, i, o)
+		buf_addf(&b, "%s%lld", i ? "," : "", (long long)json_integer_value(json_object_get(o, key)));
+	json_decref(items);
+	return buf_detach(&b, NULL);
+}
+
+#define CHECK_IDS(items, key, want)                                                                \
+	do {                                                                                       \
+		char *got_ = ids_of((items), (key));                                               \
+		CHECK_STR(got_, (want));                                                           \
+		free(got_);                                                                        \
+	} while (0)
+
+TEST(list_filters_and_order)
+{
+	struct listdb L;
+	listdb_make(&L);
+	struct db *db = L.db;
+	/* builds 1 (b0, running), 2..7 finished: results 0 2 4 6 0 1, builders alternate */
+	int64_t total = -1;
+	json_t *all = list_q(db, DB_BUILDS, NULL, 0, NULL, 0, -1, 0, &total);
+	CHECK_INT(total, 7);
+	CHECK_IDS(all, "buildid", "1,2,3,4,5,6,7");
+
+	const char *v0[] = {"0"}, *v46[] = {"4", "6"}, *v2[] = {"2"}, *vt[] = {"true"},
+		   *vf[] = {"false"}, *v1[] = {"1"}, *vc[] = {"cancel"}, *vbad[] = {"abc"};
+	struct db_filter f;
+	f = (struct db_filter){"results", DB_OP_EQ, v0, 1};
+	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, NULL), "buildid", "2,6");
+	f = (struct db_filter){"results", DB_OP_NE, v0, 1}; /* NULL (running) is "not 0" */
+	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, NULL), "buildid", "1,3,4,5,7");
+	f = (struct db_filter){"results", DB_OP_LT, v2, 1};
+	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, NULL), "buildid", "2,6,7");
+	f = (struct db_filter){"results", DB_OP_LE, v2, 1};
+	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, NULL), "buildid", "2,3,6,7");
+	f = (struct db_filter){"results", DB_OP_GT, v2, 1};
+	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, NULL), "buildid", "4,5");
+	f = (struct db_filter){"results", DB_OP_GE, v2, 1};
+	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, NULL), "buildid", "3,4,5");
+	f = (struct db_filter){"results", DB_OP_IN, v46, 2};
+	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, NULL), "buildid", "4,5");
+	f = (struct db_filter){"results", DB_OP_EQ, v46, 2}; /* several EQ values = IN */
+	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, NULL), "buildid", "4,5");
+	f = (struct db_filter){"results", DB_OP_NOTIN, v46, 2};
+	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, NULL), "buildid", "1,2,3,6,7");
+	f = (struct db_filter){"state_string", DB_OP_CONTAINS, vc, 1};
+	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, NULL), "buildid", "5");
+	f = (struct db_filter){"complete", DB_OP_EQ, vf, 1};
+	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, NULL), "buildid", "1");
+	f = (struct db_filter){"complete", DB_OP_EQ, v1, 1};
+	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, &total), "buildid",
+		  "2,3,4,5,6,7");
+	CHECK_INT(total, 6);
+
+	/* builderid + complete, as /builders/N/builds?complete=true */
+	char bid[32];
+	snprintf(bid, sizeof(bid), "%lld", (long long)L.b2);
+	const char *vb[] = {bid};
+	struct db_filter two[] = {{"builderid", DB_OP_EQ, vb, 1}, {"complete", DB_OP_EQ, vt, 1}};
+	CHECK_IDS(list_q(db, DB_BUILDS, two, 2, NULL, 0, -1, 0, &total), "buildid", "3,5,7");
+	CHECK_INT(total, 3);
+
+	/* Times: integer seconds, compared as rendered. */
+	const char *t2010[] = {"2010"}, *t2015[] = {"2015"};
+	f = (struct db_filter){"started_at", DB_OP_EQ, t2010, 1};
+	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, NULL), "buildid", "3");
+	f = (struct db_filter){"complete_at", DB_OP_EQ, t2015, 1}; /* stored 2015.5 */
+	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, NULL), "buildid", "3");
+	f = (struct db_filter){"complete_at", DB_OP_LE, t2015, 1};
+	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, NULL), "buildid", "2,3");
+	f = (struct db_filter){"complete_at", DB_OP_GT, t2015, 1};
+	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, NULL), "buildid", "4,5,6,7");
+
+	/* Order, several keys, descending; limit and offset; total before paging. */
+	const char *o1[] = {"-buildid"};
+	CHECK_IDS(list_q(db, DB_BUILDS, NULL, 0, o1, 1, 2, 0, &total), "buildid", "7,6");
+	CHECK_INT(total, 7);
+	CHECK_IDS(list_q(db, DB_BUILDS, NULL, 0, NULL, 0, 2, 1, NULL), "buildid", "2,3");
+	const char *o2[] = {"builderid", "-results"};
+	/* NULL sorts first ascending, last descending; ties by id run the
+	 * same way as the last key */
+	CHECK_IDS(list_q(db, DB_BUILDS, NULL, 0, o2, 2, -1, 0, NULL), "buildid", "4,6,2,1,5,3,7");
+	const char *o3[] = {"-started_at"};
+	CHECK_IDS(list_q(db, DB_BUILDS, NULL, 0, o3, 1, 3, 0, NULL), "buildid", "7,6,5");
+	CHECK_IDS(list_q(db, DB_BUILDS, NULL, 0, NULL, 0, 5, 10, NULL), "buildid", "");
+
+	/* Errors name the field. */
+	json_t *items = NULL;
+	struct db_query q = {.limit = -1};
+	f = (struct db_filter){"nosuchfield", DB_OP_EQ, v0, 1};
+	q.filters = &f;
+	q.nfilters = 1;
+	CHECK_INT(db_list(db, DB_BUILDS, &q, &items, NULL), KILN_EPARSE);
+	CHECK(strstr(db_errmsg(db), "nosuchfield") != NULL);
+	f = (struct db_filter){"results", DB_OP_EQ, vbad, 1};
+	CHECK_INT(db_list(db, DB_BUILDS, &q, &items, NULL), -EINVAL);
+	CHECK(strstr(db_errmsg(db), "results") != NULL);
+	f = (struct db_filter){"complete", DB_OP_EQ, vbad, 1};
+	CHECK_INT(db_list(db, DB_BUILDS, &q, &items, NULL), -EINVAL);
+	f = (struct db_filter){"results", DB_OP_LT, v46, 2};
+	CHECK_INT(db_list(db, DB_BUILDS, &q, &items, NULL), -EINVAL);
+	f = (struct db_filter){"results", DB_OP_CONTAINS, v0, 1};
+	CHECK_INT(db_list(db, DB_BUILDS, &q, &items, NULL), -EINVAL);
+	f = (struct db_filter){"results", DB_OP_EQ, v0, 0};
+	CHECK_INT(db_list(db, DB_BUILDS, &q, &items, NULL), -EINVAL);
+	q.nfilters = 0;
+	const char *bad_order[] = {"-nosuch"};
+	q.order = bad_order;
+	q.norder = 1;
+	CHECK_INT(db_list(db, DB_BUILDS, &q, &items, NULL), KILN_EPARSE);
+	CHECK(strstr(db_errmsg(db), "nosuch") != NULL);
+	const char *json_order[] = {"properties"};
+	q.order = json_order;
+	CHECK_INT(db_list(db, DB_BUILDS, &q, &items, NULL), -EINVAL);
+	q.norder = 0;
+	q.offset = -1;
+	CHECK_INT(db_list(db, DB_BUILDS, &q, &items, NULL), -EINVAL);
+	CHECK(items == NULL);
+
+	CHECK(db_field_known(DB_BUILDS, "state_string"));
+	CHECK(db_field_known(DB_WORKERS, "builderid"));
+	CHECK(!db_field_known(DB_BUILDS, "nosuch"));
+	CHECK(db_field_known(DB_LOGS, "num_lines"));
+	db_close(db);
+}
+
+TEST(list_other_resources)
+{
+	struct listdb L;
+	listdb_make(&L);
+	struct db *db = L.db;
+	int64_t tagged;
+	CHECK_INT(db_builder_ensure(db, "tagged", NULL, "[\"linux\",\"fast\"]", &tagged), 0);
+	const char *vtag[] = {"fast"};
+	struct db_filter f = {"tags", DB_OP_CONTAINS, vtag, 1};
+	CHECK_IDS(list_q(db, DB_BUILDERS, &f, 1, NULL, 0, -1, 0, NULL), "builderid", "3");
+	const char *vname[] = {"b2"};
+	f = (struct db_filter){"name", DB_OP_EQ, vname, 1};
+	CHECK_IDS(list_q(db, DB_BUILDERS, &f, 1, NULL, 0, -1, 0, NULL), "builderid", "2");
+	int64_t ms[] = {L.f.masterid};
+	CHECK_INT(db_builder_set_masters(db, tagged, ms, 1), 0);
+	char mid[32];
+	snprintf(mid, sizeof(mid), "%lld", (long long)L.f.masterid);
+	const char *vm[] = {mid};
+	f = (struct db_filter){"masterid", DB_OP_EQ, vm, 1};
+	CHECK_IDS(list_q(db, DB_BUILDERS, &f, 1, NULL, 0, -1, 0, NULL), "builderid", "3");
+	f = (struct db_filter){"masterid", DB_OP_LT, vm, 1};
+	json_t *items = NULL;
+	struct db_query q = {.filters = &f, .nfilters = 1, .limit = -1};
+	CHECK_INT(db_list(db, DB_BUILDERS, &q, &items, NULL), -EINVAL);
+
+	/* buildrequests: by builder, claimed, complete */
+	const char *vf[] = {"false"}, *vt[] = {"true"};
+	f = (struct db_filter){"claimed", DB_OP_EQ, vt, 1};
+	CHECK_IDS(list_q(db, DB_BUILDREQUESTS, &f, 1, NULL, 0, -1, 0, NULL), "buildrequestid", "1");
+	f = (struct db_filter){"complete", DB_OP_EQ, vf, 1};
+	CHECK_IDS(list_q(db, DB_BUILDREQUESTS, &f, 1, NULL, 0, -1, 0, NULL), "buildrequestid",
+		  "1");
+	CHECK_IDS(list_q(db, DB_SOURCESTAMPS, NULL, 0, NULL, 0, -1, 0, NULL), "ssid", "1");
+	json_t *ss = list_q(db, DB_SOURCESTAMPS, NULL, 0, NULL, 0, -1, 0, NULL);
+	static const char *const sskeys[] = {"branch", "codebase", "created_at", "patch",
+					     "project", "repository", "revision", "ssid"};
+	check_keys(json_array_get(ss, 0), sskeys, ARRAY_SIZE(sskeys));
+	CHECK_INT(jint(json_array_get(ss, 0), "created_at"), 1000);
+	json_decref(ss);
+	db_close(db);
+}
+
+TEST(list_uses_indexes)
+{
+	struct db *db = open_mem();
+	char *plan;
+	/* builds?limit=100: rowid order, no sort (the LIMIT stops the scan). */
+	struct db_query q = {.limit = 100};
+	CHECK_INT(db_list_explain(db, DB_BUILDS, &q, &plan), 0);
+	if (strstr(plan, "TEMP B-TREE"))
+		printf("# %s", plan);
+	if (strstr(plan, "TEMP B-TREE"))
+		printf("# plan: %s", plan);
+	CHECK(strstr(plan, "TEMP B-TREE") == NULL);
+	free(plan);
+	const char *v[] = {"7"}, *vt[] = {"true"};
+	struct db_filter f[] = {{"builderid", DB_OP_EQ, v, 1}, {"complete", DB_OP_EQ, vt, 1}};
+	q = (struct db_query){.filters = f, .nfilters = 2, .limit = -1};
+	CHECK_INT(db_list_explain(db, DB_BUILDS, &q, &plan), 0);
+	CHECK(strstr(plan, "SEARCH b USING INDEX") != NULL);
+	if (strstr(plan, "TEMP B-TREE"))
+		printf("# plan: %s", plan);
+	CHECK(strstr(plan, "TEMP B-TREE") == NULL);
+	free(plan);
+	q.nfilters = 1; /* builderid alone, as /builders/N/builds */
+	CHECK_INT(db_list_explain(db, DB_BUILDS, &q, &plan), 0);
+	CHECK(strstr(plan, "SEARCH b USING INDEX builds_builderid") != NULL);
+	if (strstr(plan, "TEMP B-TREE"))
+		printf("# plan: %s", plan);
+	CHECK(strstr(plan, "TEMP B-TREE") == NULL);
+	free(plan);
+	struct db_filter fr = {"buildrequestid", DB_OP_EQ, v, 1};
+	q = (struct db_query){.filters = &fr, .nfilters = 1, .limit = -1};
+	CHECK_INT(db_list_explain(db, DB_BUILDS, &q, &plan), 0);
+	CHECK(strstr(plan, "SEARCH b USING INDEX builds_buildrequestid") != NULL);
+	free(plan);
+	const char *o[] = {"-started_at"};
+	q = (struct db_query){.order = o, .norder = 1, .limit = 10};
+	CHECK_INT(db_list_explain(db, DB_BUILDS, &q, &plan), 0);
+	if (strstr(plan, "TEMP B-TREE"))
+		printf("# plan: %s", plan);
+	CHECK(strstr(plan, "TEMP B-TREE") == NULL);
+	free(plan);
+	struct db_filter fb = {"builderid", DB_OP_EQ, v, 1};
+	q = (struct db_query){.filters = &fb, .nfilters = 1, .limit = -1};
+	CHECK_INT(db_list_explain(db, DB_BUILDREQUESTS, &q, &plan), 0);
+	CHECK(strstr(plan, "SEARCH br USING") != NULL);
+	if (strstr(plan, "TEMP B-TREE"))
+		printf("# plan: %s", plan);
+	CHECK(strstr(plan, "TEMP B-TREE") == NULL);
+	free(plan);
+	struct db_filter fs = {"buildid", DB_OP_EQ, v, 1};
+	q = (struct db_query){.filters = &fs, .nfilters = 1, .limit = -1};
+	CHECK_INT(db_list_explain(db, DB_STEPS, &q, &plan), 0);
+	CHECK(strstr(plan, "SEARCH s USING INDEX") != NULL);
+	if (strstr(plan, "TEMP B-TREE"))
+		printf("# plan: %s", plan);
+	CHECK(strstr(plan, "TEMP B-TREE") == NULL);
+	free(plan);
+	struct db_filter fl = {"stepid", DB_OP_EQ, v, 1};
+	q = (struct db_query){.filters = &fl, .nfilters = 1, .limit = -1};
+	CHECK_INT(db_list_explain(db, DB_LOGS, &q, &plan), 0);
+	CHECK(strstr(plan, "SEARCH l USING INDEX") != NULL);
+	if (strstr(plan, "TEMP B-TREE"))
+		printf("# plan: %s", plan);
+	CHECK(strstr(plan, "TEMP B-TREE") == NULL);
+	free(plan);
+	db_close(db);
+}
+
+int main(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "%s/kiln-test-db-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	RUN(open_memory_and_file);
+	RUN(open_rejects_bad_urls_and_newer_schema);
+	RUN(migrations_are_numbered);
+	RUN(results_names_and_worst);
+	RUN(masters_builders_workers);
+	RUN(request_order_priority_then_age);
+	RUN(claims_race_between_connections);
+	RUN(buildset_completes_with_worst_results);
+	RUN(builds_and_steps);
+	RUN(master_recover_finishes_and_requeues);
+	RUN(batch_commits_after_loop_turn);
+	RUN(batch_commits_before_loop_ends);
+	RUN(batch_from_timer_commits_same_turn);
+	RUN(log_chunks_and_ranges);
+	RUN(log_edge_cases);
+	RUN(log_cap_marker);
+	RUN(log_batched_on_loop);
+	RUN(log_50mb_throughput);
+	RUN(list_filters_and_order);
+	RUN(list_other_resources);
+	RUN(list_uses_indexes);
+	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", tmpdir);
+	free(cmd);
+	return tap_done();
+}
