@@ -182,7 +182,7 @@ static int logs_step(struct logs_cursor *cur, json_t *step, bool *progress)
 	bool step_complete = cli_json_bool(step, "complete", false);
 	json_t *log = NULL;
 	long long logid, num_lines, lines;
-	bool complete;
+	bool complete, exhausted = false;
 	char type;
 	int r;
 
@@ -201,19 +201,28 @@ static int logs_step(struct logs_cursor *cur, json_t *step, bool *progress)
 		       cli_json_str(step, "name", "?"), cli_json_int(step, "number", -1));
 		cur->header_done = true;
 	}
+	/* a master may send fewer lines than asked (a byte cap per reply), so
+	 * a short page ends the loop only when the length is unknown */
 	for (;;) {
 		if (num_lines >= 0 && cur->offset >= num_lines)
 			break;
 		r = logs_print_page(cur, logid, type, complete, &lines);
 		if (r < 0)
 			return r;
-		if (lines > 0)
-			*progress = true;
-		if (lines < LOGS_PAGE_LINES)
+		if (lines == 0) {
+			exhausted = true;
 			break;
+		}
+		*progress = true;
+		if (num_lines < 0 && lines < LOGS_PAGE_LINES) {
+			exhausted = true;
+			break;
+		}
 	}
 	fflush(stdout);
-	return complete && step_complete;
+	if (num_lines >= 0 && cur->offset >= num_lines)
+		exhausted = true;
+	return complete && step_complete && exhausted;
 }
 
 /*

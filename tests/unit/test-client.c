@@ -780,6 +780,44 @@ TEST(workers_table)
 	peer_stop(&p);
 }
 
+/* A master may answer a contents request with fewer lines than asked (Kiln
+ * caps the bytes of one reply): the reader must page on to num_lines. */
+TEST(logs_page_on_short_replies)
+{
+	static const char *const resp[] = {
+		HTTP_JSON("200 OK", "{\"builds\": [{\"buildid\": 4, \"complete\": true, "
+				    "\"results\": 2}]}"),
+		HTTP_JSON("200 OK", "{\"steps\": [{\"stepid\": 9, \"number\": 0, \"name\": "
+				    "\"sh\", \"complete\": true}]}"),
+		HTTP_JSON("200 OK", "{\"logs\": [{\"logid\": 3, \"name\": \"stdio\", \"slug\": "
+				    "\"stdio\", \"type\": \"s\", \"num_lines\": 5, \"complete\": "
+				    "true}, {\"logid\": 4, \"name\": \"other\"}]}"),
+		HTTP_JSON("200 OK", "{\"logchunks\": [{\"firstline\": 0, \"content\": "
+				    "\"hcmd\\noone\\n\"}]}"),
+		/* overlapping chunk: line 1 again, then line 2 */
+		HTTP_JSON("200 OK", "{\"logchunks\": [{\"firstline\": 1, \"content\": "
+				    "\"oone\\netwo\\n\"}]}"),
+		HTTP_JSON("200 OK", "{\"logchunks\": [{\"firstline\": 3, \"content\": "
+				    "\"othree\\nhexit 2\\n\"}]}"),
+	};
+	struct peer p;
+	_cleanup_free_ char *url = NULL;
+
+	peer_start(&p, ARRAY_SIZE(resp), resp);
+	url = peer_url(&p);
+	const char *argv[] = {"logs", "4", "--follow", "--url", url};
+	struct captured c = run_cmd(&cmd_logs, ARRAY_SIZE(argv), argv);
+	peer_wait(&p);
+	CHECK_INT(c.status, 1); /* FAILURE */
+	CHECK_STR(c.out, "--- sh (step 0)\ncmd\none\ntwo\nthree\nexit 2\n");
+	CHECK_STR(c.err, "");
+	CHECK(strstr(p.requests[3], "GET /api/v2/logs/3/contents?offset=0&limit=10000 "));
+	CHECK(strstr(p.requests[4], "GET /api/v2/logs/3/contents?offset=2&limit=10000 "));
+	CHECK(strstr(p.requests[5], "GET /api/v2/logs/3/contents?offset=3&limit=10000 "));
+	captured_release(&c);
+	peer_stop(&p);
+}
+
 int main(void)
 {
 	unsetenv("KILN_URL");
@@ -809,5 +847,6 @@ int main(void)
 	RUN(force_sends_the_rpc);
 	RUN(force_reports_rpc_errors);
 	RUN(workers_table);
+	RUN(logs_page_on_short_replies);
 	return tap_done();
 }
