@@ -234,7 +234,7 @@ static int parse_value(struct db *db, const struct field *f, const struct db_fil
 	case F_INT:
 	case F_TIME:
 		if (str_to_i64(v, &n) < 0)
-			return db_failf(db, -EINVAL, "invalid filter value for %s: '%s'", flt->field, v);
+			return db_failf(db, -EINVAL, "invalid filter value for %s", flt->field);
 		*ret = (struct bindval){.i = n};
 		return 0;
 	case F_BOOL:
@@ -243,7 +243,7 @@ static int parse_value(struct db *db, const struct field *f, const struct db_fil
 		else if (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0)
 			*ret = (struct bindval){.i = 0};
 		else
-			return db_failf(db, -EINVAL, "invalid filter value for %s: '%s'", flt->field, v);
+			return db_failf(db, -EINVAL, "invalid filter value for %s", flt->field);
 		return 0;
 	case F_TEXT:
 	case F_JSON:
@@ -268,12 +268,14 @@ static int add_values(struct db *db, struct qbuild *qb, struct buf *sql, const s
 	return 0;
 }
 
+/* Error texts read as Buildbot's: "unrecognized query parameter 'x'" for a
+ * filter, "no such field 'x'" for an order, "invalid filter value for x". */
 static int add_filter(struct db *db, const struct resource *rs, struct qbuild *qb,
 		      const struct db_filter *flt)
 {
 	const struct field *f = flt->field ? field_find(rs, flt->field) : NULL;
 	if (!f)
-		return db_failf(db, KILN_EPARSE, "no such field '%s'",
+		return db_failf(db, KILN_EPARSE, "unrecognized query parameter '%s'",
 				flt->field ? flt->field : "(null)");
 	if (flt->nvalues == 0 || !flt->values)
 		return db_failf(db, -EINVAL, "filter on '%s' has no value", f->name);

@@ -210,12 +210,16 @@ static int tail_close_chunk(struct db *db, struct db_log_tail *t)
 	if (ZSTD_isError(n))
 		return db_failf(db, KILN_EDB, "compress log chunk: %s", ZSTD_getErrorName(n));
 	r = tail_write_row(db, t, db->zbuf.ptr, n, true);
+	/* The counters go with every closed chunk, so the table is consistent
+	 * at each chunk boundary even if this batch later loses its tail. */
+	if (r >= 0)
+		r = tail_write_counts(db, t);
 	if (r < 0)
 		return r;
 	t->first_line = t->num_lines;
 	t->rowid = 0;
 	buf_reset(&t->text);
-	t->dirty = true;
+	t->dirty = false;
 	return 0;
 }
 
