@@ -161,4 +161,5 @@ const struct cmd cmd_builds = {
     "[BUILDER] [--limit N]",
     "list recent builds, newest first",
     builds_run,
+    true,
 };

@@ -455,4 +455,5 @@ const struct cmd cmd_force = {
     "BUILDER [--reason R] [--property K=V]... [--scheduler S] [--wait [--timeout SECS]]",
     "start a build of BUILDER through a force scheduler",
     force_run,
+    true,
 };

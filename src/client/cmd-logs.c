@@ -321,4 +321,5 @@ const struct cmd cmd_logs = {
     "BUILD [--step NAME|NUMBER] [--log NAME] [--follow]",
     "print the logs of a build's steps (BUILD: a build id or BUILDER/NUMBER)",
     logs_run,
+    true,
 };

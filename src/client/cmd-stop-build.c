@@ -113,4 +113,5 @@ const struct cmd cmd_stop_build = {
     "BUILD [--reason R]",
     "stop a running build (BUILD: a build id or BUILDER/NUMBER)",
     stop_build_run,
+    true,
 };

@@ -100,4 +100,5 @@ const struct cmd cmd_workers = {
     "",
     "list workers: connected, paused, version and host",
     workers_run,
+    true,
 };

@@ -11,12 +11,16 @@
 #ifndef KILN_CLIENT_CMD_H
 #define KILN_CLIENT_CMD_H
 
+#include <stdbool.h>
+
 struct cmd {
 	const char *name;
 	const char *usage;   /* arguments after the verb, for --help */
 	const char *summary; /* one line */
 	/* argv[0] is the verb; returns the process exit status */
 	int (*run)(int argc, char **argv);
+	/* run() prints its own --help; otherwise main prints usage + summary */
+	bool own_help;
 };
 
 extern const struct cmd cmd_master;

@@ -48,7 +48,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
 		if (strcmp(cmds[i]->name, verb))
 			continue;
-		if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+		if (!cmds[i]->own_help && argc > 2 &&
+		    (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
 			printf("usage: kiln %s %s\n%s\n", cmds[i]->name, cmds[i]->usage,
 			       cmds[i]->summary);
 			return 0;

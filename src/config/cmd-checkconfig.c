@@ -138,7 +138,8 @@ static int create_master_run(int argc, char **argv)
 }
 
 const struct cmd cmd_checkconfig = {"checkconfig", "[BASEDIR]",
-				    "validate BASEDIR/master.lua without starting", checkconfig_run};
+				    "validate BASEDIR/master.lua without starting", checkconfig_run,
+				    false};
 const struct cmd cmd_create_master = {"create-master", "BASEDIR",
 				      "create BASEDIR with a commented sample master.lua",
-				      create_master_run};
+				      create_master_run, false};
