@@ -12,4 +12,4 @@ static int master_run(int argc, char **argv)
 	return 1;
 }
 
-const struct cmd cmd_master = {"master", "-d BASEDIR", "run the master daemon", master_run};
+const struct cmd cmd_master = {"master", "-d BASEDIR", "run the master daemon", master_run, false};
