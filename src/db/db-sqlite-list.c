@@ -534,11 +534,16 @@ int db_list(struct db *db, enum db_resource res, const struct db_query *q, json_
 		r = db_fail(db, "list");
 		goto reset;
 	}
+	/* Done with s before the count: preparing the count may evict a
+	 * cached statement. */
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
 	if (ret_total && (r = list_count(db, rs, &qb, ret_total)) < 0)
-		goto reset;
+		goto out;
 	*ret_items = items;
 	items = NULL;
 	r = 0;
+	goto out;
 reset:
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
