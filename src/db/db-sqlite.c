@@ -934,6 +934,8 @@ static int buildset_add(struct db *db, const struct db_buildset_new *bs, const c
 int db_buildset_add(struct db *db, const struct db_buildset_new *bs, const int64_t *builderids,
 		    size_t n, int64_t *ret_bsid, int64_t *ret_brids)
 {
+	if (n == 0 || !builderids)
+		return db_failf(db, -EINVAL, "buildset without builders");
 	if (bs->properties && !json_is_object(bs->properties))
 		return db_failf(db, -EINVAL, "buildset properties are not a JSON object");
 	_cleanup_free_ char *props =
@@ -1150,7 +1152,11 @@ static int request_complete(struct db *db, int64_t brid, int results, double whe
 			return r;
 	}
 	if (done) {
-		if ((r = buildset_complete(db, q.buildsetid, worst, when)) < 0)
+		/* Already completed by someone else (db_buildset_complete): fine. */
+		r = buildset_complete(db, q.buildsetid, worst, when);
+		if (r == KILN_ESTATE)
+			return 0;
+		if (r < 0)
 			return r;
 		*ret_bsid_done = q.buildsetid;
 	}

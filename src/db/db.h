@@ -52,13 +52,15 @@ int db_results_worst(int a, int b);
 /* Opens (creating if needed) the database at url, "sqlite:PATH" (relative
  * paths are taken from basedir) or "sqlite::memory:"; applies pending
  * migrations in one transaction.  loop may be NULL (tools, tests): then
- * writes autocommit per call unless wrapped in db_flush-delimited batches. */
+ * each write call is its own transaction.  With a loop, a batch still open
+ * keeps the loop running until its commit (one more turn at most). */
 int db_open(uv_loop_t *loop, const char *url, const char *basedir, struct db **ret);
 /* Detail of the last failed db_open() in this thread ("" if none): there is
  * no struct db to carry it. */
 const char *db_open_errmsg(void);
-/* Commits pending writes and closes; NULL-safe.  Closes its uv handle: run
- * the loop once more afterwards if the loop continues to be used. */
+/* Commits pending writes and closes; NULL-safe.  Closes its two uv handles
+ * (the struct is freed in their close callbacks): run the loop once more
+ * afterwards, e.g. uv_run(loop, UV_RUN_NOWAIT), before uv_loop_close. */
 void db_close(struct db *db);
 /* Commits the open batch now.  Returns 0 or an error (the batch is rolled back). */
 int db_flush(struct db *db);
@@ -118,7 +120,8 @@ struct db_buildset_new {
 };
 
 /* Adds a buildset with one build request per builder, atomically.
- * ret_brids (caller's array of n) receives the request ids in order. */
+ * ret_brids (caller's array of n) receives the request ids in order.
+ * -EINVAL if n == 0 (the buildset could never complete). */
 int db_buildset_add(struct db *db, const struct db_buildset_new *bs, const int64_t *builderids,
 		    size_t n, int64_t *ret_bsid, int64_t *ret_brids);
 int db_buildset_complete(struct db *db, int64_t bsid, int results, double when);

@@ -450,6 +450,8 @@ TEST(buildset_completes_with_worst_results)
 	json_decref(got);
 	json_decref(props);
 	CHECK_INT(db_buildset_properties(db, 999, &got), KILN_ENOTFOUND);
+	int64_t none;
+	CHECK_INT(db_buildset_add(db, &bs, b, 0, &none, NULL), -EINVAL);
 
 	json_t *l = list(db, DB_BUILDSETS, NULL);
 	json_t *o = json_array_get(l, 0);
