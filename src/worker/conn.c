@@ -1,0 +1,387 @@
+/*
+ * kiln-worker's WebSocket client (conn.h).  All lws specifics live here: the
+ * protocol callback, the write rule (one lws_write per WRITEABLE callback from
+ * an LWS_PRE-headroom buffer), fragment reassembly with a cap, and the
+ * reconnect timer.  Whole messages go to worker.c.
+ */
+#define LOG_SUBSYS "conn"
+#include "worker/conn.h"
+
+#include <errno.h>
+#include <libwebsockets.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/str.h"
+#include "common/xalloc.h"
+#include "worker/worker.h"
+
+#define CONN_BACKOFF_FIRST 1.0
+#define CONN_BACKOFF_FACTOR 1.5
+#define CONN_BACKOFF_MAX 60.0
+
+struct conn_msg {
+	struct conn_msg *next;
+	size_t len;
+	unsigned char data[]; /* LWS_PRE + len */
+};
+
+struct conn {
+	uv_loop_t *loop;
+	struct lws_context *ctx;
+	struct lws *wsi;       /* the live session, or NULL */
+	struct worker *w;      /* borrowed */
+	char *host;            /* owned */
+	char *hostport;        /* owned: Host header */
+	int port;
+	char *auth;            /* owned: "Basic base64(name:password)" */
+	bool up;               /* established, worker told */
+	bool attached;         /* a valid message arrived on this session */
+	bool stopping;
+	struct conn_msg *head, *tail;
+	size_t queued;
+	struct buf rx;
+	bool rx_drop;          /* the current message is over the cap */
+	uv_timer_t retry;
+	double delay;
+	unsigned failures;
+	lws_retry_bo_t policy;
+};
+
+static void conn_schedule(struct conn *c);
+
+static void conn_clear_queue(struct conn *c)
+{
+	struct conn_msg *m = c->head;
+	while (m) {
+		struct conn_msg *n = m->next;
+		free(m);
+		m = n;
+	}
+	c->head = c->tail = NULL;
+	c->queued = 0;
+}
+
+int conn_send(struct conn *c, const void *data, size_t len)
+{
+	if (!c->up || !c->wsi)
+		return -ENOTCONN;
+	struct conn_msg *m = xmalloc(sizeof(*m) + LWS_PRE + len);
+	m->next = NULL;
+	m->len = len;
+	memcpy(m->data + LWS_PRE, data, len);
+	if (c->tail)
+		c->tail->next = m;
+	else
+		c->head = m;
+	c->tail = m;
+	c->queued += len;
+	lws_callback_on_writable(c->wsi);
+	worker_sendq_changed(c->w, c->queued);
+	return 0;
+}
+
+int conn_host_send(void *ud, const void *data, size_t len)
+{
+	return conn_send(ud, data, len);
+}
+
+static void conn_lost(struct conn *c, const char *why)
+{
+	bool was_up = c->up;
+	c->wsi = NULL;
+	c->up = false;
+	conn_clear_queue(c);
+	buf_reset(&c->rx);
+	if (was_up) {
+		log_warn("connection to master %s lost%s%s", c->hostport, why ? ": " : "",
+			 why ? why : "");
+		worker_disconnected(c->w);
+	}
+	if (!c->stopping)
+		conn_schedule(c);
+}
+
+static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			 size_t len)
+{
+	struct conn *c = lws_context_user(lws_get_context(wsi));
+	if (!c)
+		return 0;
+
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+		unsigned char **p = in, *end = *p + len;
+		if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
+						 (const unsigned char *)c->auth, (int)strlen(c->auth),
+						 p, end))
+			return -1;
+		break;
+	}
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		if (c->stopping)
+			return -1;
+		c->wsi = wsi;
+		c->up = true;
+		c->attached = false;
+		buf_reset(&c->rx);
+		c->rx_drop = false;
+		log_info("connected to master %s", c->hostport);
+		worker_connected(c->w);
+		break;
+
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
+		int status = wsi ? (int)lws_http_client_http_response(wsi) : 0;
+		c->failures++;
+		if (status == 401)
+			log_error("master %s refused the worker's name or password (HTTP 401)",
+				  c->hostport);
+		else if (status)
+			log_warn("cannot connect to master %s: HTTP %d%s%s", c->hostport, status,
+				 in ? ": " : "", in ? (const char *)in : "");
+		else
+			log_warn("cannot connect to master %s: %s", c->hostport,
+				 in ? (const char *)in : "connection failed");
+		if (c->wsi == wsi)
+			c->wsi = NULL;
+		conn_lost(c, NULL);
+		break;
+	}
+	case LWS_CALLBACK_CLIENT_RECEIVE: {
+		if (wsi != c->wsi)
+			break;
+		if (lws_is_first_fragment(wsi)) {
+			buf_reset(&c->rx);
+			c->rx_drop = false;
+		}
+		if (!c->rx_drop && buf_add(&c->rx, in, len) < 0) {
+			log_error("message from master over %u bytes; closing", KILN_MAX_WS_FRAME);
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
+			return -1;
+		}
+		if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+			break;
+		if (!lws_frame_is_binary(wsi)) {
+			log_debug("text frame from master ignored");
+			buf_reset(&c->rx);
+			break;
+		}
+		int r = worker_handle_message(c->w, c->rx.ptr, c->rx.len);
+		buf_reset(&c->rx);
+		if (r < 0) {
+			log_warn("malformed message from master dropped (%s)", err_str(r));
+		} else if (!c->attached) {
+			c->attached = true;
+			c->delay = CONN_BACKOFF_FIRST;
+			c->failures = 0;
+		}
+		break;
+	}
+	case LWS_CALLBACK_CLIENT_WRITEABLE: {
+		if (wsi != c->wsi)
+			break;
+		struct conn_msg *m = c->head;
+		if (!m)
+			break;
+		int n = lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_BINARY);
+		if (n < 0 || (size_t)n < m->len) {
+			log_warn("write to master failed");
+			return -1;
+		}
+		c->head = m->next;
+		if (!c->head)
+			c->tail = NULL;
+		c->queued -= m->len;
+		free(m);
+		if (c->head)
+			lws_callback_on_writable(wsi);
+		worker_sendq_changed(c->w, c->queued);
+		break;
+	}
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		if (wsi == c->wsi)
+			conn_lost(c, "closed");
+		break;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		log_info("master closed the connection");
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static const struct lws_protocols conn_protocols[] = {
+	{"kiln-worker", conn_callback, 0, 65536, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void conn_connect(struct conn *c)
+{
+	struct lws_client_connect_info ci;
+	memset(&ci, 0, sizeof(ci));
+	ci.context = c->ctx;
+	ci.address = c->host;
+	ci.port = c->port;
+	ci.path = "/";
+	ci.host = c->hostport;
+	ci.origin = c->hostport;
+	ci.protocol = NULL; /* Buildbot's master speaks no subprotocol */
+	ci.local_protocol_name = conn_protocols[0].name;
+	ci.ietf_version_or_minus_one = -1;
+	ci.retry_and_idle_policy = &c->policy;
+	log_debug("connecting to ws://%s/", c->hostport);
+	if (!lws_client_connect_via_info(&ci)) {
+		/* lws may already have called CONNECTION_ERROR, which reschedules */
+		if (!uv_is_active((uv_handle_t *)&c->retry) && !c->up && !c->stopping)
+			conn_schedule(c);
+	}
+}
+
+static void conn_on_retry(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	if (!c->stopping && !c->up)
+		conn_connect(c);
+}
+
+static void conn_schedule(struct conn *c)
+{
+	if (c->stopping || uv_is_active((uv_handle_t *)&c->retry))
+		return;
+	double d = c->delay;
+	d += d * 0.2 * ((double)(rand() % 1000) / 1000.0); /* jitter: spread reconnect storms */
+	c->delay *= CONN_BACKOFF_FACTOR;
+	if (c->delay > CONN_BACKOFF_MAX)
+		c->delay = CONN_BACKOFF_MAX;
+	log_info("reconnecting in %.1f s", d);
+	uv_timer_start(&c->retry, conn_on_retry, (uint64_t)(d * 1000), 0);
+}
+
+static void conn_lws_log(int level, const char *line)
+{
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	if (level & LLL_ERR)
+		log_warn("lws: %.*s", (int)n, line);
+	else
+		log_debug("lws: %.*s", (int)n, line);
+}
+
+int conn_parse_master(const char *s, char **ret_host, int *ret_port)
+{
+	if (!s)
+		return -EINVAL;
+	if (!strncmp(s, "ws://", 5))
+		s += 5;
+	else if (strstr(s, "://"))
+		return -EPROTONOSUPPORT;
+	const char *end = s + strcspn(s, "/");
+	const char *colon;
+	const char *hs = s, *he;
+	if (*s == '[') {
+		const char *rb = memchr(s, ']', (size_t)(end - s));
+		if (!rb || rb[1] != ':')
+			return -EINVAL;
+		hs = s + 1;
+		he = rb;
+		colon = rb + 1;
+	} else {
+		colon = NULL;
+		for (const char *p = s; p < end; p++)
+			if (*p == ':')
+				colon = p;
+		if (!colon)
+			return -EINVAL;
+		he = colon;
+	}
+	if (he == hs)
+		return -EINVAL;
+	unsigned long long port;
+	if (str_to_u64((struct str){colon + 1, (size_t)(end - colon - 1)}, &port) < 0 || port == 0 ||
+	    port > 65535)
+		return -EINVAL;
+	*ret_host = xstrndup(hs, (size_t)(he - hs));
+	*ret_port = (int)port;
+	return 0;
+}
+
+int conn_new(uv_loop_t *loop, const struct conn_opts *o, struct worker *w, struct conn **ret)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+	c->loop = loop;
+	c->w = w;
+	c->host = xstrdup(o->host);
+	c->port = o->port;
+	c->hostport = strchr(o->host, ':') ? xasprintf("[%s]:%d", o->host, o->port)
+					    : xasprintf("%s:%d", o->host, o->port);
+	_cleanup_free_ char *cred = xasprintf("%s:%s", o->name, o->password);
+	size_t b64len = strlen(cred) * 4 / 3 + 8;
+	_cleanup_free_ char *b64 = xmalloc(b64len);
+	if (lws_b64_encode_string(cred, (int)strlen(cred), b64, (int)b64len) < 0) {
+		free(c->host);
+		free(c->hostport);
+		free(c);
+		return -EINVAL;
+	}
+	c->auth = xasprintf("Basic %s", b64);
+	buf_init(&c->rx, KILN_MAX_WS_FRAME);
+	c->delay = CONN_BACKOFF_FIRST;
+	c->policy.secs_since_valid_ping = (uint16_t)(o->ping_secs ? o->ping_secs : 30);
+	c->policy.secs_since_valid_hangup = (uint16_t)(o->hangup_secs ? o->hangup_secs : 90);
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, conn_lws_log);
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof(info));
+	void *foreign[1] = {loop};
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = conn_protocols;
+	info.options = LWS_SERVER_OPTION_LIBUV;
+	info.foreign_loops = foreign;
+	info.user = c;
+	info.gid = (gid_t)-1;
+	info.uid = (uid_t)-1;
+	c->ctx = lws_create_context(&info);
+	if (!c->ctx) {
+		buf_release(&c->rx);
+		free(c->auth);
+		free(c->host);
+		free(c->hostport);
+		free(c);
+		return -ENOMEM;
+	}
+	uv_timer_init(loop, &c->retry);
+	c->retry.data = c;
+	conn_connect(c);
+	*ret = c;
+	return 0;
+}
+
+static void conn_on_timer_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	buf_release(&c->rx);
+	free(c->auth);
+	free(c->host);
+	free(c->hostport);
+	free(c);
+}
+
+void conn_free(struct conn *c)
+{
+	if (!c)
+		return;
+	c->stopping = true;
+	uv_timer_stop(&c->retry);
+	/* the worker was told already or is being freed; no callbacks into it now */
+	c->up = false;
+	c->wsi = NULL;
+	conn_clear_queue(c);
+	lws_context_destroy(c->ctx);
+	c->ctx = NULL;
+	uv_close((uv_handle_t *)&c->retry, conn_on_timer_closed);
+}

@@ -1,0 +1,42 @@
+/*
+ * kiln-worker's connection to the master: a libwebsockets client on the
+ * worker's libuv loop (ws://HOST:PORT/, no subprotocol, HTTP Basic auth on
+ * the upgrade), one binary frame per message, a send queue with backpressure
+ * reported to the protocol engine, idle PING/hang-up, and reconnection with
+ * capped exponential backoff and jitter (1 s, x1.5, 60 s cap).
+ */
+#ifndef KILN_WORKER_CONN_H
+#define KILN_WORKER_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+struct worker;
+struct conn;
+
+struct conn_opts {
+	const char *host;     /* IPv4/IPv6 literal or name */
+	int port;
+	const char *name;     /* worker name (no ':') */
+	const char *password;
+	unsigned ping_secs;   /* idle before a WebSocket PING; 0 = 30 */
+	unsigned hangup_secs; /* idle before giving up on the master; 0 = 90 */
+};
+
+/* Creates the lws context on loop and starts connecting; messages go to w.
+ * Returns 0 or a negative error. */
+int conn_new(uv_loop_t *loop, const struct conn_opts *o, struct worker *w, struct conn **ret);
+/* Queues one message (copied).  -ENOTCONN when no session is up. */
+int conn_send(struct conn *c, const void *data, size_t len);
+/* Closes the connection and destroys the context; run the loop afterwards to
+ * let handles close.  NULL-safe. */
+void conn_free(struct conn *c);
+
+/* The worker_host glue: ud is the struct conn. */
+int conn_host_send(void *ud, const void *data, size_t len);
+
+/* Parses "HOST:PORT", "ws://HOST:PORT[/]" or "[v6]:PORT".  *ret_host is owned by the caller. */
+int conn_parse_master(const char *s, char **ret_host, int *ret_port);
+
+#endif

@@ -1,0 +1,423 @@
+/*
+ * kiln-worker output shaping (lines.h): turns raw child output into complete,
+ * valid-UTF-8 lines the way Buildbot's worker does with its default
+ * newline_re, and batches lines and status values into `update` args.
+ */
+#include "worker/lines.h"
+
+#include <string.h>
+
+#include "common/limits.h"
+#include "common/xalloc.h"
+#include "proto/msg.h"
+
+/* ---- UTF-8 ---------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at p (n bytes available), or 0. */
+static size_t lines_utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned char c = p[0];
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xbf; /* range of the second byte */
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		if (c == 0xe0)
+			lo = 0xa0; /* no overlongs */
+		else if (c == 0xed)
+			hi = 0x9f; /* no surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f; /* <= U+10FFFF */
+	} else
+		return 0;
+	if (n < len || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+bool lines_utf8_valid(const char *p, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	for (size_t i = 0; i < n;) {
+		size_t k = lines_utf8_seq(u + i, n - i);
+		if (!k)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
+void lines_utf8_repair(struct buf *out, const char *p, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	size_t run = 0; /* start of the current valid run */
+	size_t i = 0;
+	while (i < n) {
+		size_t k = lines_utf8_seq(u + i, n - i);
+		if (k) {
+			i += k;
+			continue;
+		}
+		(void)buf_add(out, p + run, i - run);
+		(void)buf_add(out, "\xef\xbf\xbd", 3);
+		i++;
+		run = i;
+	}
+	(void)buf_add(out, p + run, n - run);
+}
+
+/* ---- line splitter ---------------------------------------------------------- */
+
+void lines_init(struct lines *l, size_t max_line, lines_emit_fn emit, void *ud)
+{
+	memset(l, 0, sizeof(*l));
+	if (max_line < 4)
+		max_line = 4;
+	l->max_line = max_line;
+	buf_init(&l->cur, max_line + 8);
+	l->emit = emit;
+	l->ud = ud;
+}
+
+void lines_release(struct lines *l)
+{
+	buf_release(&l->cur);
+}
+
+/* Emits cur[0..n) + '\n' and keeps the rest of cur as the next line's start. */
+static void lines_emit_prefix(struct lines *l, size_t n, double t)
+{
+	struct buf out;
+	buf_init(&out, n * 3 + 8);
+	lines_utf8_repair(&out, l->cur.ptr, n);
+	(void)buf_addch(&out, '\n');
+	l->emit(l->ud, out.ptr, out.len, l->cur.len ? l->cur_time : t);
+	buf_release(&out);
+	buf_consume(&l->cur, n);
+	l->cur_time = t;
+}
+
+static void lines_newline(struct lines *l, double t)
+{
+	lines_emit_prefix(l, l->cur.len, t);
+}
+
+static void lines_put(struct lines *l, char c, double t)
+{
+	if (l->cur.len == 0)
+		l->cur_time = t;
+	(void)buf_addch(&l->cur, c);
+	if (l->cur.len < l->max_line)
+		return;
+	/* cut, but not inside a UTF-8 sequence: move an incomplete tail to the next line */
+	const unsigned char *u = (const unsigned char *)l->cur.ptr;
+	size_t len = l->cur.len, cut = len;
+	for (size_t back = 1; back <= 3 && back <= len; back++) {
+		unsigned char b = u[len - back];
+		if ((b & 0xc0) == 0x80)
+			continue;
+		if (b >= 0xc0) {
+			size_t need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
+			if (back < need)
+				cut = len - back;
+		}
+		break;
+	}
+	if (cut == 0)
+		cut = len;
+	lines_emit_prefix(l, cut, t);
+}
+
+/* For an ESC sequence being matched: 1 complete, 0 could still match, -1 cannot. */
+static int lines_esc_state(const char *s, size_t n)
+{
+	if (n < 2)
+		return 0;
+	if (s[1] != '[')
+		return -1;
+	if (n == 2)
+		return 0;
+	if (n == 3 && s[2] == 'u')
+		return 1;
+	size_t d1 = 0, d2 = 0;
+	bool semi = false;
+	for (size_t i = 2; i < n; i++) {
+		char c = s[i];
+		if (c >= '0' && c <= '9') {
+			if (semi)
+				d2++;
+			else
+				d1++;
+			continue;
+		}
+		if (c == ';' && !semi && d1 > 0) {
+			semi = true;
+			continue;
+		}
+		if (i != n - 1)
+			return -1;
+		if ((c == 'H' || c == 'f') && semi && d2 > 0)
+			return 1;
+		if (c == 'J' && !semi && d1 == 1 && s[2] == '2')
+			return 1;
+		return -1;
+	}
+	return 0;
+}
+
+void lines_feed(struct lines *l, const void *data, size_t len, double t)
+{
+	const char *p = data;
+	for (size_t i = 0; i < len; i++) {
+		char c = p[i];
+	again:
+		if (l->esc_len) {
+			if (l->esc[0] == '\r') {
+				/* \r\n and \r followed by anything are both one newline */
+				l->esc_len = 0;
+				lines_newline(l, t);
+				if (c == '\n')
+					continue;
+				goto again;
+			}
+			l->esc[l->esc_len++] = c;
+			int st = lines_esc_state(l->esc, l->esc_len);
+			if (st == 1) {
+				l->esc_len = 0;
+				lines_newline(l, t);
+				continue;
+			}
+			if (st == 0 && l->esc_len < sizeof(l->esc) - 1)
+				continue;
+			/* not a newline sequence: its bytes are text, and c is looked at again */
+			size_t n = l->esc_len - 1;
+			l->esc_len = 0;
+			for (size_t k = 0; k < n; k++)
+				lines_put(l, l->esc[k], t);
+			goto again;
+		}
+		if (c == '\b') {
+			if (!l->in_bs)
+				lines_newline(l, t);
+			l->in_bs = true;
+			continue;
+		}
+		l->in_bs = false;
+		if (c == '\n')
+			lines_newline(l, t);
+		else if (c == '\r' || c == '\033') {
+			l->esc[0] = c;
+			l->esc_len = 1;
+		} else
+			lines_put(l, c, t);
+	}
+}
+
+void lines_finish(struct lines *l)
+{
+	double t = l->cur_time;
+	if (l->esc_len) {
+		if (l->esc[0] == '\r') {
+			l->esc_len = 0;
+			lines_newline(l, t);
+		} else {
+			size_t n = l->esc_len;
+			l->esc_len = 0;
+			for (size_t k = 0; k < n; k++)
+				lines_put(l, l->esc[k], t);
+		}
+	}
+	if (l->cur.len)
+		lines_newline(l, t);
+	l->in_bs = false;
+}
+
+/* ---- batcher ------------------------------------------------------------------ */
+
+struct batch_item {
+	char *key;     /* owned */
+	char *logname; /* owned; only for "log" */
+	bool output;   /* a line-info triple; else text holds a packed value */
+	struct buf text;
+	uint32_t *offs; /* owned */
+	double *times;  /* owned */
+	size_t nlines, caplines;
+};
+
+void batch_init(struct batch *b, size_t max_weight, batch_flush_fn flush, void *ud)
+{
+	memset(b, 0, sizeof(*b));
+	b->max_weight = max_weight ? max_weight : 65536;
+	b->flush = flush;
+	b->ud = ud;
+}
+
+void batch_clear(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct batch_item *it = &b->items[i];
+		free(it->key);
+		free(it->logname);
+		buf_release(&it->text);
+		free(it->offs);
+		free(it->times);
+	}
+	b->n = 0;
+	b->weight = 0;
+}
+
+void batch_release(struct batch *b)
+{
+	batch_clear(b);
+	free(b->items);
+	b->items = NULL;
+	b->cap = 0;
+}
+
+bool batch_empty(const struct batch *b)
+{
+	return b->n == 0;
+}
+
+void batch_flush(struct batch *b)
+{
+	if (b->n == 0)
+		return;
+	if (b->flush)
+		b->flush(b->ud);
+	if (b->n)
+		batch_clear(b);
+}
+
+static struct batch_item *batch_new_item(struct batch *b, const char *key, size_t weight)
+{
+	if (b->n && b->weight + weight > b->max_weight)
+		batch_flush(b);
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 8;
+		b->items = xrealloc(b->items, b->cap * sizeof(*b->items));
+	}
+	struct batch_item *it = &b->items[b->n++];
+	memset(it, 0, sizeof(*it));
+	it->key = xstrdup(key);
+	buf_init(&it->text, KILN_MAX_WS_FRAME);
+	return it;
+}
+
+static bool str_eq0(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+void batch_add_line(struct batch *b, const char *key, const char *logname, const char *line,
+		    size_t len, double t)
+{
+	size_t w = len + 16;
+	if (b->n && b->weight + w > b->max_weight)
+		batch_flush(b);
+	struct batch_item *it = b->n ? &b->items[b->n - 1] : NULL;
+	if (!it || !it->output || strcmp(it->key, key) != 0 || !str_eq0(it->logname, logname)) {
+		it = batch_new_item(b, key, w);
+		it->output = true;
+		it->logname = logname ? xstrdup(logname) : NULL;
+	}
+	if (buf_add(&it->text, line, len) < 0)
+		return; /* past the frame cap: the line is dropped */
+	if (it->nlines == it->caplines) {
+		it->caplines = it->caplines ? it->caplines * 2 : 16;
+		it->offs = xrealloc(it->offs, it->caplines * sizeof(*it->offs));
+		it->times = xrealloc(it->times, it->caplines * sizeof(*it->times));
+	}
+	it->offs[it->nlines] = (uint32_t)(it->text.len - 1);
+	it->times[it->nlines] = t;
+	it->nlines++;
+	b->weight += w;
+}
+
+void batch_add_text(struct batch *b, const char *key, const char *text, double t)
+{
+	const char *p = text;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		struct buf line;
+		buf_init(&line, n * 3 + 8);
+		lines_utf8_repair(&line, p, n);
+		(void)buf_addch(&line, '\n');
+		batch_add_line(b, key, NULL, line.ptr, line.len, t);
+		buf_release(&line);
+		p += n + (nl ? 1 : 0);
+	}
+}
+
+void batch_add_packed(struct batch *b, const char *key, const void *packed, size_t len)
+{
+	struct batch_item *it = batch_new_item(b, key, 20);
+	(void)buf_add(&it->text, packed, len);
+	b->weight += 20;
+}
+
+void batch_add_int(struct batch *b, const char *key, int64_t v)
+{
+	struct proto_enc e;
+	proto_enc_init(&e);
+	proto_pack_int(&e, v);
+	batch_add_packed(b, key, e.sb.data, e.sb.size);
+	proto_enc_release(&e);
+}
+
+void batch_add_double(struct batch *b, const char *key, double v)
+{
+	struct proto_enc e;
+	proto_enc_init(&e);
+	proto_pack_double(&e, v);
+	batch_add_packed(b, key, e.sb.data, e.sb.size);
+	proto_enc_release(&e);
+}
+
+static void batch_pack_triple(struct proto_enc *e, const struct batch_item *it)
+{
+	proto_pack_array(e, 3);
+	proto_pack_strn(e, it->text.ptr, it->text.len);
+	proto_pack_array(e, (uint32_t)it->nlines);
+	for (size_t i = 0; i < it->nlines; i++)
+		proto_pack_int(e, it->offs[i]);
+	proto_pack_array(e, (uint32_t)it->nlines);
+	for (size_t i = 0; i < it->nlines; i++)
+		proto_pack_double(e, it->times[i]);
+}
+
+void batch_pack(struct batch *b, struct proto_enc *e)
+{
+	proto_pack_array(e, (uint32_t)b->n);
+	for (size_t i = 0; i < b->n; i++) {
+		const struct batch_item *it = &b->items[i];
+		proto_pack_array(e, 2);
+		proto_pack_str(e, it->key);
+		if (it->output && it->logname) {
+			proto_pack_array(e, 2);
+			proto_pack_str(e, it->logname);
+			batch_pack_triple(e, it);
+		} else if (it->output) {
+			batch_pack_triple(e, it);
+		} else if (it->text.len) {
+			msgpack_sbuffer_write(&e->sb, it->text.ptr, it->text.len);
+		} else {
+			proto_pack_nil(e);
+		}
+	}
+	batch_clear(b);
+}

@@ -1,0 +1,320 @@
+/*
+ * kiln-worker: the worker daemon's command line.  `create` writes a worker
+ * directory (worker.conf, info/admin, info/host); `start` runs the worker in
+ * the foreground on one libuv loop: conn.c (WebSocket client) feeds worker.c
+ * (protocol engine), which runs commands through runner.c.
+ */
+#define LOG_SUBSYS "main"
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "worker/conn.h"
+#include "worker/runner.h"
+#include "worker/wconf.h"
+#include "worker/worker.h"
+
+#define SHUTDOWN_DELAY_MS 200 /* after answering `shutdown`, as Buildbot's worker */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kiln-worker create DIR --master HOST:PORT --name NAME\n"
+		   "                          (--password PASS | --password-file FILE) [--send-environ]\n"
+		   "       kiln-worker start DIR\n"
+		   "       kiln-worker --help | --version\n");
+}
+
+static void usage_create(FILE *f)
+{
+	fprintf(f,
+		"usage: kiln-worker create DIR --master HOST:PORT --name NAME\n"
+		"                          (--password PASS | --password-file FILE) [--send-environ]\n"
+		"Creates the worker directory DIR: DIR/worker.conf (mode 0600), DIR/info/admin and\n"
+		"DIR/info/host.  --master also accepts ws://HOST:PORT.  --send-environ makes the\n"
+		"worker report its whole environment to the master (off by default).\n");
+}
+
+static void usage_start(FILE *f)
+{
+	fprintf(f, "usage: kiln-worker start DIR\n"
+		   "Runs the worker in the foreground, logging to stderr (level from KILN_LOG).\n"
+		   "KILN_WORKER_SEND_ENVIRON=1 reports the whole environment to the master.\n");
+}
+
+static int write_if_missing(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return errno == EEXIST ? 0 : -errno;
+	ssize_t n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -EIO;
+}
+
+static int cmd_create(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"master", required_argument, NULL, 'm'},
+		{"name", required_argument, NULL, 'n'},
+		{"password", required_argument, NULL, 'p'},
+		{"password-file", required_argument, NULL, 'f'},
+		{"send-environ", no_argument, NULL, 'e'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct wconf c = {0};
+	int o;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'm':
+			free(c.master);
+			c.master = xstrdup(optarg);
+			break;
+		case 'n':
+			free(c.name);
+			c.name = xstrdup(optarg);
+			break;
+		case 'p':
+			free(c.password);
+			c.password = xstrdup(optarg);
+			break;
+		case 'f':
+			free(c.password_file);
+			c.password_file = realpath(optarg, NULL);
+			if (!c.password_file) {
+				fprintf(stderr, "kiln-worker: cannot read password file '%s': %s\n",
+					optarg, strerror(errno));
+				wconf_release(&c);
+				return 2;
+			}
+			break;
+		case 'e':
+			c.send_environ = true;
+			break;
+		case 'h':
+			usage_create(stdout);
+			wconf_release(&c);
+			return 0;
+		default:
+			usage_create(stderr);
+			wconf_release(&c);
+			return 2;
+		}
+	}
+	int rc = 2;
+	char *host = NULL;
+	int port;
+	if (optind != argc - 1) {
+		fprintf(stderr, "kiln-worker: create needs exactly one DIR\n");
+		usage_create(stderr);
+	} else if (!c.master || !c.name || (!c.password && !c.password_file)) {
+		fprintf(stderr, "kiln-worker: create needs --master, --name and --password or "
+				"--password-file\n");
+	} else if (c.password && c.password_file) {
+		fprintf(stderr, "kiln-worker: give --password or --password-file, not both\n");
+	} else if (conn_parse_master(c.master, &host, &port) < 0) {
+		fprintf(stderr, "kiln-worker: bad --master '%s': expected HOST:PORT or ws://HOST:PORT\n",
+			c.master);
+	} else if (strchr(c.name, ':') || !*c.name || strchr(c.name, '\n')) {
+		fprintf(stderr, "kiln-worker: bad --name '%s': must be non-empty, without ':'\n",
+			c.name);
+	} else if (c.password && strchr(c.password, '\n')) {
+		fprintf(stderr, "kiln-worker: the password may not contain a newline\n");
+	} else {
+		const char *dir = argv[optind];
+		_cleanup_free_ char *info = xasprintf("%s/info", dir);
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			fprintf(stderr, "kiln-worker: cannot create '%s': %s\n", dir, strerror(errno));
+		} else if (mkdir(info, 0755) < 0 && errno != EEXIST) {
+			fprintf(stderr, "kiln-worker: cannot create '%s': %s\n", info, strerror(errno));
+		} else {
+			int r = wconf_save(dir, &c);
+			struct utsname u;
+			_cleanup_free_ char *hostinfo = NULL;
+			if (uname(&u) == 0)
+				hostinfo = xasprintf("%s %s %s %s\n", u.sysname, u.nodename, u.release,
+						     u.machine);
+			_cleanup_free_ char *admin = xasprintf("%s/admin", info);
+			_cleanup_free_ char *hostf = xasprintf("%s/host", info);
+			if (r == 0)
+				r = write_if_missing(admin, "Kiln worker admin <admin@example.invalid>\n");
+			if (r == 0)
+				r = write_if_missing(hostf, hostinfo ? hostinfo : "unknown\n");
+			if (r < 0) {
+				fprintf(stderr, "kiln-worker: cannot write in '%s': %s\n", dir,
+					err_str(r));
+			} else {
+				printf("worker created in %s (master %s, name %s)\n", dir, c.master,
+				       c.name);
+				rc = 0;
+			}
+		}
+	}
+	free(host);
+	wconf_release(&c);
+	return rc;
+}
+
+/* ---- start -------------------------------------------------------------------------- */
+
+struct daemon {
+	uv_loop_t loop;
+	struct worker *w;
+	struct conn *conn;
+	uv_signal_t sigint, sigterm;
+	uv_timer_t shutdown_timer;
+	bool stopping;
+};
+
+static int daemon_send(void *ud, const void *data, size_t len)
+{
+	struct daemon *d = ud;
+	return d->conn ? conn_send(d->conn, data, len) : -ENOTCONN;
+}
+
+static void daemon_stop(struct daemon *d)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	conn_free(d->conn);
+	d->conn = NULL;
+	worker_free(d->w);
+	d->w = NULL;
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->shutdown_timer, NULL);
+	runner_reaper_stop();
+}
+
+static void daemon_on_shutdown_timer(uv_timer_t *t)
+{
+	daemon_stop(t->data);
+}
+
+static void daemon_shutdown(void *ud)
+{
+	struct daemon *d = ud;
+	uv_timer_start(&d->shutdown_timer, daemon_on_shutdown_timer, SHUTDOWN_DELAY_MS, 0);
+}
+
+static void daemon_on_signal(uv_signal_t *s, int signum)
+{
+	log_info("signal %d: stopping", signum);
+	daemon_stop(s->data);
+}
+
+static const struct worker_host daemon_host = {daemon_send, daemon_shutdown};
+
+static int cmd_start(int argc, char **argv)
+{
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage_start(stdout);
+		return 0;
+	}
+	if (argc != 2 || argv[1][0] == '-') {
+		fprintf(stderr, "kiln-worker: start needs exactly one DIR\n");
+		usage_start(stderr);
+		return 2;
+	}
+	const char *dir = argv[1];
+	log_init_from_env();
+
+	struct wconf conf;
+	char *err = NULL;
+	if (wconf_load(dir, &conf, &err) < 0) {
+		fprintf(stderr, "kiln-worker: %s\n", err);
+		free(err);
+		return 1;
+	}
+	_cleanup_free_ char *password = NULL;
+	_cleanup_free_ char *host = NULL;
+	int port = 0;
+	if (wconf_password(&conf, dir, &password, &err) < 0) {
+		fprintf(stderr, "kiln-worker: %s\n", err);
+		free(err);
+		wconf_release(&conf);
+		return 1;
+	}
+	if (conn_parse_master(conf.master, &host, &port) < 0) {
+		fprintf(stderr, "kiln-worker: bad master '%s' in %s/worker.conf\n", conf.master, dir);
+		wconf_release(&conf);
+		return 1;
+	}
+
+	/* orphans of build commands are re-parented to us and reaped by runner.c */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		log_warn("cannot become a child subreaper: %s", strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+
+	struct daemon d;
+	memset(&d, 0, sizeof(d));
+	uv_loop_init(&d.loop);
+	d.w = worker_new(&d.loop, dir, &daemon_host, &d);
+	const char *se = getenv("KILN_WORKER_SEND_ENVIRON");
+	d.w->send_environ = conf.send_environ || (se && !strcmp(se, "1"));
+
+	struct conn_opts co = {.host = host, .port = port, .name = conf.name, .password = password};
+	int r = conn_new(&d.loop, &co, d.w, &d.conn);
+	if (r < 0) {
+		log_error_errno(r, "cannot start the WebSocket client");
+		worker_free(d.w);
+		wconf_release(&conf);
+		uv_run(&d.loop, UV_RUN_DEFAULT);
+		uv_loop_close(&d.loop);
+		return 1;
+	}
+	uv_signal_init(&d.loop, &d.sigint);
+	uv_signal_init(&d.loop, &d.sigterm);
+	uv_timer_init(&d.loop, &d.shutdown_timer);
+	d.sigint.data = d.sigterm.data = d.shutdown_timer.data = &d;
+	uv_signal_start(&d.sigint, daemon_on_signal, SIGINT);
+	uv_signal_start(&d.sigterm, daemon_on_signal, SIGTERM);
+	(void)runner_reaper_start(&d.loop);
+	log_info("kiln-worker %s starting in %s, master %s:%d, name '%s'", KILN_VERSION,
+		 d.w->basedir, host, port, conf.name);
+	wconf_release(&conf);
+
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+	r = uv_loop_close(&d.loop);
+	if (r < 0)
+		log_debug("loop closed with handles left: %s", uv_strerror(r));
+	log_info("stopped");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("kiln-worker %s\n", KILN_VERSION);
+		return 0;
+	}
+	if (!strcmp(argv[1], "create"))
+		return cmd_create(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "start"))
+		return cmd_start(argc - 1, argv + 1);
+	fprintf(stderr, "kiln-worker: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
