@@ -27,6 +27,7 @@
 /* Logs */
 #define KILN_LOG_CHUNK_BYTES (64u << 10)    /* uncompressed size of a stored log chunk */
 #define KILN_MAX_LOG_BYTES (1ull << 32)     /* per log; beyond this, truncated marker */
+#define KILN_MAX_LOG_CONTENTS (16u << 20)   /* text in one /logs/N/contents reply (fewer lines past it) */
 
 /* Configuration */
 #define KILN_MAX_CONFIG_BYTES (4u << 20)    /* master.lua size */

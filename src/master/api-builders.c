@@ -1,0 +1,170 @@
+/*
+ * /api/v2/builders/... and /api/v2/forceschedulers/...: builders by id or
+ * name and what hangs off them (builds, build requests, workers), and the
+ * force schedulers described from the configuration.
+ */
+#include "master/api-int.h"
+#include "master/master.h"
+
+#include "common/xalloc.h"
+#include "config/config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+void api_builders_get(struct api_ctx *ctx)
+{
+	api_list(ctx, DB_BUILDERS, "builders", false, NULL, NULL);
+}
+
+void api_builder_get(struct api_ctx *ctx)
+{
+	const char *f[] = {api_is_num(ctx->cap[0]) ? "builderid" : "name", ctx->cap[0], NULL};
+	api_list(ctx, DB_BUILDERS, "builders", true, NULL, f);
+}
+
+/* Resolves cap[0] to a builderid string; answers 404 itself when unknown. */
+static bool api_builder_resolve(struct api_ctx *ctx, char *out, size_t n)
+{
+	int64_t id;
+	if (api_is_num(ctx->cap[0])) {
+		snprintf(out, n, "%s", ctx->cap[0]);
+		return true;
+	}
+	int r = api_builder_id(ctx, ctx->cap[0], &id);
+	if (r == 0)
+		api_not_found(ctx);
+	if (r <= 0)
+		return false;
+	snprintf(out, n, "%" PRId64, id);
+	return true;
+}
+
+void api_builder_builds_get(struct api_ctx *ctx)
+{
+	char id[32];
+	if (!api_builder_resolve(ctx, id, sizeof(id)))
+		return;
+	const char *f[] = {"builderid", id, NULL};
+	api_list(ctx, DB_BUILDS, "builds", false, NULL, f);
+}
+
+void api_builder_build_get(struct api_ctx *ctx)
+{
+	char id[32];
+	if (!api_builder_resolve(ctx, id, sizeof(id)))
+		return;
+	const char *f[] = {"builderid", id, "number", ctx->cap[1], NULL};
+	api_list(ctx, DB_BUILDS, "builds", true, api_builds_fix, f);
+}
+
+void api_builder_build_steps_get(struct api_ctx *ctx)
+{
+	char id[32], bid[32];
+	int64_t buildid;
+	if (!api_builder_resolve(ctx, id, sizeof(id)))
+		return;
+	const char *f[] = {"builderid", id, "number", ctx->cap[1], NULL};
+	int r = api_lookup(ctx, DB_BUILDS, "buildid", f, &buildid);
+	if (r == 0)
+		api_not_found(ctx);
+	if (r <= 0)
+		return;
+	snprintf(bid, sizeof(bid), "%" PRId64, buildid);
+	const char *sf[] = {"buildid", bid, NULL};
+	api_list(ctx, DB_STEPS, "steps", false, NULL, sf);
+}
+
+void api_builder_requests_get(struct api_ctx *ctx)
+{
+	char id[32];
+	if (!api_builder_resolve(ctx, id, sizeof(id)))
+		return;
+	const char *f[] = {"builderid", id, NULL};
+	api_list(ctx, DB_BUILDREQUESTS, "buildrequests", false, NULL, f);
+}
+
+void api_builder_workers_get(struct api_ctx *ctx)
+{
+	char id[32];
+	if (!api_builder_resolve(ctx, id, sizeof(id)))
+		return;
+	const char *f[] = {"builderid", id, NULL}; /* a filter-only field of workers */
+	api_list(ctx, DB_WORKERS, "workers", false, NULL, f);
+}
+
+/* ---- force schedulers ------------------------------------------------------------------- */
+
+/* One text field of the force form, shaped like Buildbot's description. */
+static json_t *api_force_field(const char *name, const char *label, const char *type,
+			       const char *def, int size)
+{
+	json_t *f = json_pack("{s:n,s:s,s:s,s:b,s:s,s:n,s:b,s:s,s:n,s:b,s:i,s:s,s:s}",
+			      "autopopulate", "default", def, "fullName", name, "hide", 0,
+			      "label", label, "maxsize", "multiple", 0, "name", name, "regex",
+			      "required", 0, "size", size, "tablabel", label, "type", type);
+	if (!strcmp(type, "username"))
+		json_object_set_new(f, "need_email", json_true());
+	return f;
+}
+
+static json_t *api_force_nested(int columns, json_t *fields)
+{
+	return json_pack("{s:n,s:i,s:s,s:o,s:n,s:b,s:s,s:s,s:n,s:b,s:s,s:n,s:b,s:s,s:s}",
+			 "autopopulate", "columns", columns, "default", "", "fields", fields,
+			 "fullName", "hide", 0, "label", "", "layout", "vertical", "maxsize",
+			 "multiple", 0, "name", "", "regex", "required", 0, "tablabel", "",
+			 "type", "nested");
+}
+
+static json_t *api_forcescheduler_json(const struct config_scheduler *sc)
+{
+	json_t *names = json_array();
+	for (size_t i = 0; i < sc->nbuilders; i++)
+		json_array_append_new(names, json_string(sc->builders[i]));
+	json_t *who = json_array();
+	json_array_append_new(who, api_force_field("username", "Your name:", "username", "", 30));
+	json_array_append_new(who, api_force_field("reason", "reason", "text", "force build", 20));
+	json_t *src = json_array();
+	json_array_append_new(src, api_force_field("branch", "Branch:", "text", "", 10));
+	json_array_append_new(src, api_force_field("project", "Project:", "text", "", 10));
+	json_array_append_new(src, api_force_field("repository", "Repository:", "text", "", 10));
+	json_array_append_new(src, api_force_field("revision", "Revision:", "text", "", 10));
+	json_t *all = json_array();
+	json_array_append_new(all, api_force_nested(1, who));
+	json_array_append_new(all, api_force_nested(2, src));
+	return json_pack("{s:o,s:o,s:s,s:b,s:s,s:s}", "all_fields", all, "builder_names", names,
+			 "button_name", sc->name, "enabled", 1, "label", sc->name, "name",
+			 sc->name);
+}
+
+static void api_forceschedulers_reply(struct api_ctx *ctx, const char *only)
+{
+	const struct config *cfg = ctx->m->cfg;
+	json_t *list = json_array();
+	for (size_t i = 0; cfg && i < cfg->nschedulers; i++) {
+		const struct config_scheduler *sc = &cfg->scheduler[i];
+		if (sc->kind != CONFIG_SCHED_FORCE || (only && strcmp(only, sc->name)))
+			continue;
+		json_array_append_new(list, api_forcescheduler_json(sc));
+	}
+	if (only && json_array_size(list) == 0) {
+		json_decref(list);
+		api_not_found(ctx);
+		return;
+	}
+	json_t *meta = only ? json_object()
+			    : json_pack("{s:I}", "total", (json_int_t)json_array_size(list));
+	api_reply_json(ctx, 200, json_pack("{s:o,s:o}", "forceschedulers", list, "meta", meta));
+}
+
+void api_forceschedulers_get(struct api_ctx *ctx)
+{
+	api_forceschedulers_reply(ctx, NULL);
+}
+
+void api_forcescheduler_get(struct api_ctx *ctx)
+{
+	api_forceschedulers_reply(ctx, ctx->cap[0]);
+}

@@ -1,0 +1,183 @@
+/*
+ * Internals shared by the REST API files (api.c router, api-<resource>.c
+ * handlers, api-rpc.c control calls, api-parse.c parsers).  Nothing
+ * outside src/master/api*.c includes this.
+ *
+ * Adding a new API route: write a handler `void api_x_get(struct api_ctx *)`
+ * (and/or an rpc handler) in the api-<resource>.c that owns the noun,
+ * declare it below, and add one line to api_routes[] in api.c with its
+ * pattern and the Buildbot endpoint list used in 404 messages.
+ */
+#ifndef KILN_MASTER_API_INT_H
+#define KILN_MASTER_API_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "db/db.h"
+#include "master/http.h"
+
+#define API_MAX_SEGS 10
+
+struct api_route;
+
+struct api_ctx {
+	struct http_req *req;            /* borrowed */
+	struct master *m;                /* borrowed */
+	struct db *db;                   /* borrowed: m->db */
+	const char *rest;                /* path after "/api/v2/" (for "Invalid path: ...") */
+	const struct api_route *route;
+	const char *cap[API_MAX_SEGS];   /* the wildcard segments, in order (borrowed) */
+	size_t ncap;
+};
+
+/* ---- ResultSpec: Buildbot's query parameters (api-parse.c) ---------------------------- */
+
+struct api_rspec {
+	struct db_filter *filters;   /* owned array; values borrowed from args or owned below */
+	char **filter_args;          /* owned: the query parameter each filter came from */
+	size_t nfilters, nfixed;     /* the first nfixed filters come from the path */
+	const char **order;          /* owned array, strings borrowed */
+	size_t norder;
+	const char **fields;         /* owned array, strings borrowed */
+	size_t nfields;
+	const char **props;          /* owned array, strings borrowed (builds only) */
+	size_t nprops;
+	int64_t limit, offset;       /* limit < 0: none */
+	char **owned;                /* strings owned by the spec (fixed filter values) */
+	size_t nowned;
+};
+
+/* Parses the query arguments for resource res.  Unknown operators are
+ * ignored (as Buildbot does); errors give KILN_EPARSE and *ret_err, the
+ * exact Buildbot 400 message (owned by the caller).  allow_props: accept
+ * property= (builds).  The spec borrows strings from args. */
+int api_rspec_parse(enum db_resource res, const struct http_arg *args, size_t nargs,
+		    bool allow_props, struct api_rspec *ret, char **ret_err);
+/* Adds an equality filter taken from the path (value copied). */
+void api_rspec_add_eq(struct api_rspec *rs, const char *field, const char *value);
+void api_rspec_add_eq_i64(struct api_rspec *rs, const char *field, int64_t value);
+void api_rspec_release(struct api_rspec *rs);
+
+/* ---- JSON-RPC envelope (api-parse.c) ---------------------------------------------------- */
+
+struct api_rpc {
+	json_t *doc;        /* owned: the whole request */
+	json_t *id;         /* borrowed from doc */
+	const char *method; /* borrowed from doc */
+	json_t *params;     /* borrowed from doc: an object */
+};
+
+/* Validates content type and envelope.  On success 0 and *ret.  On error
+ * returns the HTTP status (400) and sets *ret_reply to the error document
+ * to send (owned by the caller). */
+int api_rpc_parse(const char *content_type, const char *body, size_t len, struct api_rpc *ret,
+		  json_t **ret_reply);
+void api_rpc_release(struct api_rpc *rpc);
+/* {"jsonrpc": "2.0", ["id": id,] "error": {"code": code, "message": msg}} */
+json_t *api_rpc_error_doc(json_t *id, int code, const char *msg);
+
+/* ---- replies (api.c) -------------------------------------------------------------------- */
+
+/* A GET document: pretty (2-space, sorted keys) as text/plain, or compact
+ * application/json when the client asked for it.  Steals doc. */
+void api_reply_json(struct api_ctx *ctx, int status, json_t *doc);
+/* {"error": msg} as text/plain; charset=utf-8 */
+void api_reply_error(struct api_ctx *ctx, int status, const char *msg);
+void api_reply_errorf(struct api_ctx *ctx, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* 404 "Invalid path: <rest>" */
+void api_invalid_path(struct api_ctx *ctx);
+/* 404 "not found while getting from endpoint for <route's endpoints> ..." */
+void api_not_found(struct api_ctx *ctx);
+/* Answers a database failure (500) and logs it. */
+void api_reply_db_error(struct api_ctx *ctx, int r);
+/* JSON-RPC answers: result (stolen) or an error; application/json. */
+void api_rpc_reply_result(struct api_ctx *ctx, json_t *id, json_t *result);
+void api_rpc_reply_error(struct api_ctx *ctx, int status, json_t *id, int code, const char *msg);
+
+/* Item post-processing before field selection (e.g. properties of builds). */
+typedef void (*api_fix_fn)(struct api_ctx *ctx, const struct api_rspec *rs, json_t *item);
+
+/* Parses the query for res, adds the path filters given as field/value
+ * pairs (NULL-terminated), lists, and answers {"<key>": [...], "meta":
+ * {...}}.  single: an entity URL (meta {}; 404 when empty). */
+void api_list(struct api_ctx *ctx, enum db_resource res, const char *key, bool single,
+	      api_fix_fn fix, const char *const *path_filters);
+
+/* Looks up one row: returns 1 and *ret_id (the value of idfield), 0 if
+ * none, or a negative error (already answered).  Filters as field/value
+ * pairs, NULL-terminated. */
+int api_lookup(struct api_ctx *ctx, enum db_resource res, const char *idfield,
+	       const char *const *filters, int64_t *ret_id);
+/* Fetches rows directly (no query args); new reference in *ret. */
+int api_fetch(struct api_ctx *ctx, enum db_resource res, const char *const *filters,
+	      json_t **ret);
+
+/* Resolves a builder given by id or name: 1 found, 0 not found, < 0 answered error. */
+int api_builder_id(struct api_ctx *ctx, const char *idname, int64_t *ret_id);
+/* Is s all decimal digits (a Buildbot "n:" segment)? */
+bool api_is_num(const char *s);
+
+/* ---- handlers ------------------------------------------------------------------------------ */
+
+void api_root_get(struct api_ctx *ctx);
+void api_builders_get(struct api_ctx *ctx);
+void api_builder_get(struct api_ctx *ctx);
+void api_builder_builds_get(struct api_ctx *ctx);
+void api_builder_build_get(struct api_ctx *ctx);
+void api_builder_build_steps_get(struct api_ctx *ctx);
+void api_builder_requests_get(struct api_ctx *ctx);
+void api_builder_workers_get(struct api_ctx *ctx);
+void api_forceschedulers_get(struct api_ctx *ctx);
+void api_forcescheduler_get(struct api_ctx *ctx);
+
+/* Fixes a build row: properties filtered by ?property= (else {}). */
+void api_builds_fix(struct api_ctx *ctx, const struct api_rspec *rs, json_t *item);
+void api_builds_get(struct api_ctx *ctx);
+void api_build_get(struct api_ctx *ctx);
+void api_build_steps_get(struct api_ctx *ctx);
+void api_build_step_get(struct api_ctx *ctx);
+void api_build_step_logs_get(struct api_ctx *ctx);
+void api_build_step_log_get(struct api_ctx *ctx);
+void api_build_step_log_contents_get(struct api_ctx *ctx);
+void api_build_step_log_raw_get(struct api_ctx *ctx);
+void api_build_properties_get(struct api_ctx *ctx);
+void api_step_get(struct api_ctx *ctx);
+void api_step_logs_get(struct api_ctx *ctx);
+void api_step_log_get(struct api_ctx *ctx);
+void api_step_log_contents_get(struct api_ctx *ctx);
+void api_step_log_raw_get(struct api_ctx *ctx);
+
+void api_log_get(struct api_ctx *ctx);
+void api_log_contents_get(struct api_ctx *ctx);
+void api_log_raw_get(struct api_ctx *ctx);
+/* For a resolved logid (logs under steps): the same three answers. */
+void api_log_reply(struct api_ctx *ctx, int64_t logid);
+void api_log_contents_reply(struct api_ctx *ctx, int64_t logid);
+void api_log_raw_reply(struct api_ctx *ctx, int64_t logid);
+
+void api_workers_get(struct api_ctx *ctx);
+void api_worker_get(struct api_ctx *ctx);
+void api_worker_builds_get(struct api_ctx *ctx);
+void api_masters_get(struct api_ctx *ctx);
+void api_master_get(struct api_ctx *ctx);
+
+void api_requests_get(struct api_ctx *ctx);
+void api_request_get(struct api_ctx *ctx);
+void api_request_builds_get(struct api_ctx *ctx);
+void api_buildsets_get(struct api_ctx *ctx);
+void api_buildset_get(struct api_ctx *ctx);
+void api_buildset_properties_get(struct api_ctx *ctx);
+void api_sourcestamps_get(struct api_ctx *ctx);
+void api_sourcestamp_get(struct api_ctx *ctx);
+
+/* JSON-RPC (api-rpc.c) */
+void api_force_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
+void api_build_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
+void api_request_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
+
+#endif

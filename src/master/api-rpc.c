@@ -1,0 +1,228 @@
+/*
+ * The JSON-RPC control calls (POST to an entity URL, envelope checked in
+ * api-parse.c): force on /forceschedulers/{name}, stop on /builds/{id},
+ * cancel on /buildrequests/{id}.  They translate Buildbot's parameters and
+ * call the engine; errors keep Buildbot's codes and messages.
+ */
+#define LOG_SUBSYS "api"
+
+#include "master/api-int.h"
+#include "master/engine.h"
+#include "master/master.h"
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/str.h"
+#include "common/xalloc.h"
+#include "config/config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Force parameters that are not turned into build properties. */
+static const char *const api_force_reserved[] = {
+	"builderid", "builderNames", "reason", "username", "owner",
+	"branch",    "revision",     "repository", "project", "codebase",
+};
+
+static const char *api_param_str(json_t *params, const char *name, const char *def)
+{
+	const char *v = json_string_value(json_object_get(params, name));
+	return v ? v : def;
+}
+
+static void api_engine_error(struct api_ctx *ctx, json_t *id, int r)
+{
+	api_rpc_reply_error(ctx, 500, id, -32603, err_str(r));
+}
+
+/* Collects the builder ids to force; answers errors itself (returns false). */
+static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
+			       const struct config_scheduler *sc, int64_t **ret_ids, size_t *ret_n)
+{
+	json_t *params = rpc->params;
+	json_t *bid = json_object_get(params, "builderid");
+	json_t *names = json_object_get(params, "builderNames");
+	int64_t *ids = NULL;
+	size_t n = 0;
+
+	if (bid) {
+		long long v = -1;
+		if (json_is_integer(bid))
+			v = json_integer_value(bid);
+		else if (json_is_string(bid) && str_to_i64(json_string_value(bid), &v) < 0)
+			v = -1;
+		bool ok = false;
+		for (size_t i = 0; v > 0 && i < sc->nbuilders && !ok; i++) {
+			int64_t id;
+			int r = api_builder_id(ctx, sc->builders[i], &id);
+			if (r < 0)
+				return false;
+			ok = r > 0 && id == v;
+		}
+		if (!ok) {
+			api_rpc_reply_error(ctx, 500, rpc->id, -32603,
+					    "TypeError(\"'NoneType' object is not subscriptable\")");
+			return false;
+		}
+		ids = xmalloc(sizeof(*ids));
+		ids[n++] = v;
+	} else if (names) {
+		size_t i;
+		json_t *name;
+		bool ok = json_is_array(names) && json_array_size(names) > 0;
+		ids = xcalloc(json_array_size(names) + 1, sizeof(*ids));
+		json_array_foreach(names, i, name) {
+			const char *s = json_string_value(name);
+			bool known = false;
+			for (size_t k = 0; s && k < sc->nbuilders && !known; k++)
+				known = !strcmp(sc->builders[k], s);
+			int r = known ? api_builder_id(ctx, s, &ids[n]) : 0;
+			if (r < 0) {
+				free(ids);
+				return false;
+			}
+			if (r == 0) {
+				ok = false;
+				break;
+			}
+			n++;
+		}
+		if (!ok) {
+			free(ids);
+			api_rpc_reply_error(ctx, 500, rpc->id, -32603,
+					    "KeyError('builderNames not specified or not supported')");
+			return false;
+		}
+	} else {
+		/* params {}: every builder of the scheduler, as Buildbot does */
+		ids = xcalloc(sc->nbuilders + 1, sizeof(*ids));
+		for (size_t i = 0; i < sc->nbuilders; i++) {
+			int r = api_builder_id(ctx, sc->builders[i], &ids[n]);
+			if (r < 0) {
+				free(ids);
+				return false;
+			}
+			if (r > 0)
+				n++;
+		}
+		if (n == 0) {
+			free(ids);
+			api_rpc_reply_error(ctx, 500, rpc->id, -32603,
+					    "KeyError('builderNames not specified or not supported')");
+			return false;
+		}
+	}
+	*ret_ids = ids;
+	*ret_n = n;
+	return true;
+}
+
+void api_force_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
+{
+	const struct config *cfg = ctx->m->cfg;
+	const struct config_scheduler *sc = NULL;
+
+	for (size_t i = 0; cfg && i < cfg->nschedulers && !sc; i++)
+		if (cfg->scheduler[i].kind == CONFIG_SCHED_FORCE &&
+		    !strcmp(cfg->scheduler[i].name, ctx->cap[0]))
+			sc = &cfg->scheduler[i];
+	if (!sc) {
+		api_rpc_reply_error(ctx, 500, rpc->id, -32603,
+				    "AttributeError(\"'NoneType' object has no attribute 'force'\")");
+		return;
+	}
+	if (strcmp(rpc->method, "force")) {
+		/* Buildbot answers any other method here with null and does nothing */
+		api_rpc_reply_result(ctx, rpc->id, json_null());
+		return;
+	}
+
+	int64_t *ids = NULL;
+	size_t n = 0;
+	if (!api_force_builders(ctx, rpc, sc, &ids, &n))
+		return;
+
+	json_t *params = rpc->params;
+	const char *reason = api_param_str(params, "reason", "force build");
+	const char *user = api_param_str(params, "username", "");
+	json_t *props = json_object();
+	json_object_set_new(props, "owner", json_pack("[s,s]", user, "Force Build Form"));
+	json_object_set_new(props, "reason", json_pack("[s,s]", reason, "Force Build Form"));
+	json_object_set_new(props, "scheduler", json_pack("[s,s]", sc->name, "Scheduler"));
+	const char *key;
+	json_t *val;
+	json_object_foreach(params, key, val) {
+		bool reserved = false;
+		for (size_t i = 0; i < ARRAY_SIZE(api_force_reserved) && !reserved; i++)
+			reserved = !strcmp(api_force_reserved[i], key);
+		if (!reserved)
+			json_object_set_new(props, key, json_pack("[O,s]", val, "Force Build Form"));
+	}
+	struct db_sourcestamp ss = {
+		.branch = api_param_str(params, "branch", ""),
+		.revision = api_param_str(params, "revision", ""),
+		.repository = api_param_str(params, "repository", ""),
+		.project = api_param_str(params, "project", ""),
+		.codebase = api_param_str(params, "codebase", ""),
+	};
+	_cleanup_free_ char *text = xasprintf("A build was forced by '%s': %s", user, reason);
+	int64_t bsid = 0;
+	int64_t *brids = xcalloc(n, sizeof(*brids));
+	int r = ctx->m->engine ? engine_force(ctx->m->engine, sc->name, ids, n, text, props, &ss,
+					      &bsid, brids)
+			       : -ENOTCONN;
+	json_decref(props);
+	if (r < 0) {
+		log_warn("force '%s' failed: %s", sc->name, err_str(r));
+		api_engine_error(ctx, rpc->id, r);
+	} else {
+		json_t *map = json_object();
+		for (size_t i = 0; i < n; i++) {
+			char k[32];
+			snprintf(k, sizeof(k), "%" PRId64, ids[i]);
+			json_object_set_new(map, k, json_integer(brids[i]));
+		}
+		log_info("forced buildset %" PRId64 " on '%s' (%zu builders)", bsid, sc->name, n);
+		api_rpc_reply_result(ctx, rpc->id, json_pack("[I,o]", (json_int_t)bsid, map));
+	}
+	free(brids);
+	free(ids);
+}
+
+void api_build_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
+{
+	long long id;
+	if (strcmp(rpc->method, "stop")) {
+		char *msg = xasprintf("action: %s is not supported", rpc->method);
+		api_rpc_reply_error(ctx, 501, rpc->id, -32601, msg);
+		free(msg);
+		return;
+	}
+	str_to_i64(ctx->cap[0], &id);
+	const char *reason = api_param_str(rpc->params, "reason", "");
+	int r = ctx->m->engine ? engine_stop_build(ctx->m->engine, id, reason) : -ENOTCONN;
+	if (r < 0)
+		api_engine_error(ctx, rpc->id, r);
+	else
+		api_rpc_reply_result(ctx, rpc->id, json_null());
+}
+
+void api_request_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
+{
+	long long id;
+	if (strcmp(rpc->method, "cancel")) {
+		char *msg = xasprintf("action: %s is not supported", rpc->method);
+		api_rpc_reply_error(ctx, 501, rpc->id, -32601, msg);
+		free(msg);
+		return;
+	}
+	str_to_i64(ctx->cap[0], &id);
+	const char *reason = api_param_str(rpc->params, "reason", "");
+	int r = ctx->m->engine ? engine_cancel_request(ctx->m->engine, id, reason) : -ENOTCONN;
+	if (r < 0)
+		api_engine_error(ctx, rpc->id, r);
+	else
+		api_rpc_reply_result(ctx, rpc->id, json_null());
+}

@@ -1,0 +1,471 @@
+/*
+ * The REST API under /api/v2: Buildbot 3.7's resource names, shapes,
+ * errors and quirks (see docs/API.md).  This file is the router (one table
+ * of path patterns), the reply helpers and the generic "list a resource
+ * with a ResultSpec" used by every api-<resource>.c handler.
+ */
+#define LOG_SUBSYS "api"
+
+#include "master/api-int.h"
+#include "master/master.h"
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <string.h>
+
+/*
+ * Patterns: segments separated by '/'; '#' matches a decimal id, '*' any
+ * segment (an id or a name), everything else literally.  kw names the
+ * wildcards for 404 messages: "numname|strname" picks the first name for a
+ * numeric segment.
+ */
+struct api_route {
+	const char *pattern;
+	void (*get)(struct api_ctx *ctx);
+	void (*rpc)(struct api_ctx *ctx, struct api_rpc *rpc);
+	const char *kw[4];
+	const char *endpoints; /* Buildbot's endpoint list, for 404 messages */
+};
+
+#define EP_BUILDER "/builders/n:builderid,/builders/i:buildername,/masters/n:masterid/builders/n:builderid"
+#define EP_BUILD                                                                                   \
+	"/builds/n:buildid,/builders/n:builderid/builds/n:number,"                                 \
+	"/builders/i:buildername/builds/n:number"
+#define EP_STEP                                                                                    \
+	"/steps/n:stepid,/builds/n:buildid/steps/i:step_name,/builds/n:buildid/steps/n:step_number," \
+	"/builders/n:builderid/builds/n:build_number/steps/i:step_name,"                           \
+	"/builders/n:builderid/builds/n:build_number/steps/n:step_number,"                         \
+	"/builders/i:buildername/builds/n:build_number/steps/i:step_name,"                         \
+	"/builders/i:buildername/builds/n:build_number/steps/n:step_number"
+#define EP_LOG                                                                                     \
+	"/logs/n:logid,/steps/n:stepid/logs/i:log_slug,"                                           \
+	"/builds/n:buildid/steps/i:step_name/logs/i:log_slug,"                                     \
+	"/builds/n:buildid/steps/n:step_number/logs/i:log_slug,"                                   \
+	"/builders/n:builderid/builds/n:build_number/steps/i:step_name/logs/i:log_slug,"           \
+	"/builders/n:builderid/builds/n:build_number/steps/n:step_number/logs/i:log_slug"
+#define EP_LOGCHUNKS                                                                               \
+	"/logchunks,/logs/n:logid/contents,/steps/n:stepid/logs/i:log_slug/contents,"              \
+	"/builds/n:buildid/steps/i:step_name/logs/i:log_slug/contents,"                            \
+	"/builds/n:buildid/steps/n:step_number/logs/i:log_slug/contents,"                          \
+	"/builders/n:builderid/builds/n:build_number/steps/i:step_name/logs/i:log_slug/contents,"  \
+	"/builders/n:builderid/builds/n:build_number/steps/n:step_number/logs/i:log_slug/contents"
+#define EP_RAW "/logs/n:logid/raw,/steps/n:stepid/logs/i:log_slug/raw"
+#define EP_WORKER "/workers/n:workerid,/workers/i:name"
+#define EP_REQUEST "/buildrequests/n:buildrequestid"
+#define EP_BUILDSET "/buildsets/n:bsid"
+#define EP_MASTER "/masters/n:masterid"
+#define EP_SSTAMP "/sourcestamps/n:ssid"
+#define EP_FORCESCHED "/forceschedulers/i:schedulername"
+#define EP_PROPS "/builds/n:buildid/properties,/buildsets/n:bsid/properties"
+
+static const struct api_route api_routes[] = {
+	{"builders", api_builders_get, NULL, {NULL}, "/builders"},
+	{"builders/*", api_builder_get, NULL, {"builderid|buildername"}, EP_BUILDER},
+	{"builders/*/builds", api_builder_builds_get, NULL, {"builderid|buildername"}, EP_BUILDER},
+	{"builders/*/builds/#", api_builder_build_get, NULL, {"builderid|buildername", "number"},
+	 EP_BUILD},
+	{"builders/*/builds/#/steps", api_builder_build_steps_get, NULL,
+	 {"builderid|buildername", "build_number"}, EP_BUILD},
+	{"builders/*/buildrequests", api_builder_requests_get, NULL, {"builderid|buildername"},
+	 EP_BUILDER},
+	{"builders/*/workers", api_builder_workers_get, NULL, {"builderid|buildername"}, EP_BUILDER},
+
+	{"builds", api_builds_get, NULL, {NULL}, "/builds"},
+	{"builds/#", api_build_get, api_build_rpc, {"buildid"}, EP_BUILD},
+	{"builds/#/steps", api_build_steps_get, NULL, {"buildid"}, EP_BUILD},
+	{"builds/#/steps/*", api_build_step_get, NULL, {"buildid", "step_number|step_name"},
+	 EP_STEP},
+	{"builds/#/steps/*/logs", api_build_step_logs_get, NULL,
+	 {"buildid", "step_number|step_name"}, EP_STEP},
+	{"builds/#/steps/*/logs/*", api_build_step_log_get, NULL,
+	 {"buildid", "step_number|step_name", "log_slug"}, EP_LOG},
+	{"builds/#/steps/*/logs/*/contents", api_build_step_log_contents_get, NULL,
+	 {"buildid", "step_number|step_name", "log_slug"}, EP_LOGCHUNKS},
+	{"builds/#/steps/*/logs/*/raw", api_build_step_log_raw_get, NULL,
+	 {"buildid", "step_number|step_name", "log_slug"}, EP_RAW},
+	{"builds/#/properties", api_build_properties_get, NULL, {"buildid"}, EP_PROPS},
+
+	{"steps/#", api_step_get, NULL, {"stepid"}, EP_STEP},
+	{"steps/#/logs", api_step_logs_get, NULL, {"stepid"}, EP_STEP},
+	{"steps/#/logs/*", api_step_log_get, NULL, {"stepid", "log_slug"}, EP_LOG},
+	{"steps/#/logs/*/contents", api_step_log_contents_get, NULL, {"stepid", "log_slug"},
+	 EP_LOGCHUNKS},
+	{"steps/#/logs/*/raw", api_step_log_raw_get, NULL, {"stepid", "log_slug"}, EP_RAW},
+
+	{"logs/#", api_log_get, NULL, {"logid"}, EP_LOG},
+	{"logs/#/contents", api_log_contents_get, NULL, {"logid"}, EP_LOGCHUNKS},
+	{"logs/#/raw", api_log_raw_get, NULL, {"logid"}, EP_RAW},
+
+	{"workers", api_workers_get, NULL, {NULL}, "/workers"},
+	{"workers/*", api_worker_get, NULL, {"workerid|name"}, EP_WORKER},
+	{"workers/*/builds", api_worker_builds_get, NULL, {"workerid|name"}, EP_WORKER},
+
+	{"buildrequests", api_requests_get, NULL, {NULL}, "/buildrequests"},
+	{"buildrequests/#", api_request_get, api_request_rpc, {"buildrequestid"}, EP_REQUEST},
+	{"buildrequests/#/builds", api_request_builds_get, NULL, {"buildrequestid"}, EP_REQUEST},
+
+	{"buildsets", api_buildsets_get, NULL, {NULL}, "/buildsets"},
+	{"buildsets/#", api_buildset_get, NULL, {"bsid"}, EP_BUILDSET},
+	{"buildsets/#/properties", api_buildset_properties_get, NULL, {"bsid"}, EP_PROPS},
+
+	{"sourcestamps", api_sourcestamps_get, NULL, {NULL}, "/sourcestamps"},
+	{"sourcestamps/#", api_sourcestamp_get, NULL, {"ssid"}, EP_SSTAMP},
+
+	{"masters", api_masters_get, NULL, {NULL}, "/masters"},
+	{"masters/#", api_master_get, NULL, {"masterid"}, EP_MASTER},
+
+	{"forceschedulers", api_forceschedulers_get, NULL, {NULL}, "/forceschedulers"},
+	{"forceschedulers/*", api_forcescheduler_get, api_force_rpc, {"schedulername"},
+	 EP_FORCESCHED},
+};
+
+bool api_is_num(const char *s);
+
+/* Matches rest against the table; fills ctx->cap.  segs is a writable copy. */
+static const struct api_route *api_route_find(struct api_ctx *ctx, char *segs)
+{
+	const char *seg[API_MAX_SEGS];
+	size_t nseg = 0;
+
+	for (char *p = segs;;) {
+		if (nseg == API_MAX_SEGS)
+			return NULL;
+		seg[nseg++] = p;
+		char *slash = strchr(p, '/');
+		if (!slash)
+			break;
+		*slash = '\0';
+		p = slash + 1;
+	}
+	for (size_t i = 0; i < nseg; i++)
+		if (!*seg[i])
+			return NULL; /* "builds/" or "builds//1" */
+
+	for (size_t r = 0; r < ARRAY_SIZE(api_routes); r++) {
+		const char *pat = api_routes[r].pattern;
+		size_t i = 0, ncap = 0;
+		bool ok = true;
+		while (ok && *pat && i < nseg) {
+			const char *end = strchr(pat, '/');
+			size_t plen = end ? (size_t)(end - pat) : strlen(pat);
+			if (plen == 1 && *pat == '#') {
+				ok = api_is_num(seg[i]);
+				ctx->cap[ncap++] = seg[i];
+			} else if (plen == 1 && *pat == '*') {
+				ctx->cap[ncap++] = seg[i];
+			} else {
+				ok = strlen(seg[i]) == plen && !strncmp(seg[i], pat, plen);
+			}
+			pat += plen + (end ? 1 : 0);
+			i++;
+		}
+		if (ok && !*pat && i == nseg) {
+			ctx->ncap = ncap;
+			return &api_routes[r];
+		}
+	}
+	return NULL;
+}
+
+/* ---- replies ------------------------------------------------------------------------ */
+
+static bool api_wants_json(const struct api_ctx *ctx)
+{
+	return strstr(ctx->req->accept, "application/json") != NULL;
+}
+
+void api_reply_json(struct api_ctx *ctx, int status, json_t *doc)
+{
+	bool compact = api_wants_json(ctx);
+	char *s = json_dumps(doc, compact ? JSON_COMPACT | JSON_SORT_KEYS
+					  : JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(doc);
+	if (!s) {
+		api_reply_error(ctx, 500, "cannot encode JSON");
+		return;
+	}
+	http_reply_take(ctx->req, status,
+			compact ? "application/json; charset=utf-8" : "text/plain; charset=utf-8", s,
+			strlen(s));
+}
+
+void api_reply_error(struct api_ctx *ctx, int status, const char *msg)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "error", json_string(msg));
+	char *s = json_dumps(o, 0);
+	json_decref(o);
+	http_reply_take(ctx->req, status, "text/plain; charset=utf-8", s, strlen(s));
+}
+
+void api_reply_errorf(struct api_ctx *ctx, int status, const char *fmt, ...)
+{
+	va_list ap;
+	struct buf b;
+	buf_init(&b, 1u << 16);
+	va_start(ap, fmt);
+	buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	api_reply_error(ctx, status, b.ptr);
+	buf_release(&b);
+}
+
+void api_invalid_path(struct api_ctx *ctx)
+{
+	api_reply_errorf(ctx, 404, "Invalid path: %s", ctx->rest);
+}
+
+void api_not_found(struct api_ctx *ctx)
+{
+	const struct api_route *rt = ctx->route;
+	struct buf b;
+
+	buf_init(&b, 1u << 16);
+	buf_addf(&b, "not found while getting from endpoint for %s with arguments ResultSpec(**{"
+		     "'filters': [], 'fields': None, 'properties': [], 'order': None, "
+		     "'limit': None, 'offset': None}) and {",
+		 rt ? rt->endpoints : "?");
+	for (size_t i = 0; rt && i < ctx->ncap && i < ARRAY_SIZE(rt->kw) && rt->kw[i]; i++) {
+		const char *kw = rt->kw[i], *bar = strchr(kw, '|');
+		bool num = api_is_num(ctx->cap[i]);
+		int klen = bar ? (num ? (int)(bar - kw) : (int)strlen(bar + 1)) : (int)strlen(kw);
+		const char *k = bar && !num ? bar + 1 : kw;
+		buf_addf(&b, "%s'%.*s': ", i ? ", " : "", klen, k);
+		if (num)
+			buf_adds(&b, ctx->cap[i]);
+		else
+			buf_addf(&b, "'%s'", ctx->cap[i]);
+	}
+	buf_adds(&b, "}");
+	api_reply_error(ctx, 404, b.ptr);
+	buf_release(&b);
+}
+
+void api_reply_db_error(struct api_ctx *ctx, int r)
+{
+	log_error("database error on '%s': %s (%s)", ctx->req->path, err_str(r),
+		  db_errmsg(ctx->db));
+	api_reply_error(ctx, 500, "database error");
+}
+
+void api_rpc_reply_result(struct api_ctx *ctx, json_t *id, json_t *result)
+{
+	json_t *doc = json_object();
+	json_object_set(doc, "id", id);
+	json_object_set_new(doc, "jsonrpc", json_string("2.0"));
+	json_object_set_new(doc, "result", result ? result : json_null());
+	char *s = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(doc);
+	http_reply_take(ctx->req, 200, "application/json", s, strlen(s));
+}
+
+void api_rpc_reply_error(struct api_ctx *ctx, int status, json_t *id, int code, const char *msg)
+{
+	json_t *doc = api_rpc_error_doc(id, code, msg);
+	char *s = json_dumps(doc, 0);
+	json_decref(doc);
+	http_reply_take(ctx->req, status, "application/json", s, strlen(s));
+}
+
+/* ---- listing -------------------------------------------------------------------------- */
+
+static void api_select_fields(json_t *item, const struct api_rspec *rs)
+{
+	const char *key;
+	json_t *val;
+	void *tmp;
+
+	if (!rs->nfields || !json_is_object(item))
+		return;
+	json_object_foreach_safe(item, tmp, key, val) {
+		bool keep = false;
+		for (size_t i = 0; i < rs->nfields && !keep; i++)
+			keep = !strcmp(rs->fields[i], key);
+		if (!keep)
+			json_object_del(item, key);
+	}
+}
+
+/* Finds which query filter holds a value of the wrong type (db_list only
+ * says -EINVAL), for Buildbot's "invalid filter value for X". */
+static const char *api_blame_filter(struct api_ctx *ctx, enum db_resource res,
+				    const struct api_rspec *rs)
+{
+	for (size_t i = rs->nfixed; i < rs->nfilters; i++) {
+		struct db_query q = {.filters = &rs->filters[i], .nfilters = 1, .limit = 0};
+		json_t *items = NULL;
+		int r = db_list(ctx->db, res, &q, &items, NULL);
+		json_decref(items);
+		if (r == -EINVAL)
+			return rs->filter_args[i];
+	}
+	return NULL;
+}
+
+void api_list(struct api_ctx *ctx, enum db_resource res, const char *key, bool single,
+	      api_fix_fn fix, const char *const *path_filters)
+{
+	struct api_rspec rs;
+	char *err = NULL;
+	int r = api_rspec_parse(res, ctx->req->args, ctx->req->nargs, res == DB_BUILDS, &rs, &err);
+	if (r < 0) {
+		api_reply_error(ctx, 400, err);
+		free(err);
+		return;
+	}
+	for (size_t i = 0; path_filters && path_filters[i]; i += 2)
+		api_rspec_add_eq(&rs, path_filters[i], path_filters[i + 1]);
+
+	struct db_query q = {
+		.filters = rs.filters,
+		.nfilters = rs.nfilters,
+		.order = rs.order,
+		.norder = rs.norder,
+		.limit = rs.limit,
+		.offset = rs.offset,
+	};
+	json_t *items = NULL;
+	r = db_list(ctx->db, res, &q, &items, NULL);
+	if (r == -EINVAL) {
+		const char *bad = api_blame_filter(ctx, res, &rs);
+		if (bad)
+			api_reply_errorf(ctx, 400, "invalid filter value for %s", bad);
+		else
+			api_reply_error(ctx, 400, "invalid filter value");
+	} else if (r == KILN_EPARSE) {
+		api_reply_error(ctx, 400, db_errmsg(ctx->db));
+	} else if (r < 0) {
+		api_reply_db_error(ctx, r);
+	} else if (single && json_array_size(items) == 0) {
+		api_not_found(ctx);
+	} else {
+		size_t i;
+		json_t *item;
+		json_array_foreach(items, i, item) {
+			if (fix)
+				fix(ctx, &rs, item);
+			api_select_fields(item, &rs);
+		}
+		json_t *meta = single ? json_object()
+				      : json_pack("{s:I}", "total", (json_int_t)json_array_size(items));
+		json_t *doc = json_object();
+		json_object_set_new(doc, key, items);
+		json_object_set_new(doc, "meta", meta);
+		items = NULL;
+		api_reply_json(ctx, 200, doc);
+	}
+	json_decref(items);
+	api_rspec_release(&rs);
+}
+
+int api_fetch(struct api_ctx *ctx, enum db_resource res, const char *const *filters, json_t **ret)
+{
+	struct api_rspec rs = {.limit = -1};
+	for (size_t i = 0; filters && filters[i]; i += 2)
+		api_rspec_add_eq(&rs, filters[i], filters[i + 1]);
+	struct db_query q = {.filters = rs.filters, .nfilters = rs.nfilters, .limit = -1};
+	int r = db_list(ctx->db, res, &q, ret, NULL);
+	api_rspec_release(&rs);
+	return r;
+}
+
+int api_lookup(struct api_ctx *ctx, enum db_resource res, const char *idfield,
+	       const char *const *filters, int64_t *ret_id)
+{
+	json_t *items = NULL;
+	int r = api_fetch(ctx, res, filters, &items);
+	if (r == -EINVAL) {
+		json_decref(items);
+		return 0; /* e.g. a step "number" that is not a number: no such row */
+	}
+	if (r < 0) {
+		api_reply_db_error(ctx, r);
+		return r;
+	}
+	json_t *first = json_array_get(items, 0);
+	int found = first != NULL;
+	if (found)
+		*ret_id = json_integer_value(json_object_get(first, idfield));
+	json_decref(items);
+	return found;
+}
+
+int api_builder_id(struct api_ctx *ctx, const char *idname, int64_t *ret_id)
+{
+	const char *f[] = {api_is_num(idname) ? "builderid" : "name", idname, NULL};
+	return api_lookup(ctx, DB_BUILDERS, "builderid", f, ret_id);
+}
+
+/* ---- root ----------------------------------------------------------------------------- */
+
+void api_root_get(struct api_ctx *ctx)
+{
+	static const char *const names[] = {
+		"builders", "builds", "buildrequests", "workers", "logchunks", "buildsets",
+		"changes", "changesources", "masters", "sourcestamps", "schedulers",
+		"forceschedulers",
+	};
+	json_t *links = json_array();
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		json_array_append_new(links, json_pack("{s:s}", "name", names[i]));
+	json_t *doc = json_pack("{s:o,s:{s:I}}", "rootlinks", links, "meta", "total",
+				(json_int_t)ARRAY_SIZE(names));
+	api_reply_json(ctx, 200, doc);
+}
+
+/* ---- entry point ---------------------------------------------------------------------- */
+
+static void api_handle_post(struct api_ctx *ctx, const struct api_route *rt, bool path_ok)
+{
+	struct api_rpc rpc;
+	json_t *reply = NULL;
+	int status = api_rpc_parse(ctx->req->content_type, ctx->req->body, ctx->req->body_len,
+				   &rpc, &reply);
+	if (status) {
+		char *s = json_dumps(reply, 0);
+		json_decref(reply);
+		http_reply_take(ctx->req, status, "application/json", s, strlen(s));
+		return;
+	}
+	if (!path_ok) {
+		char *msg = xasprintf("Invalid path: %s", ctx->rest);
+		api_rpc_reply_error(ctx, 404, rpc.id, -32600, msg);
+		free(msg);
+	} else if (!rt->rpc) {
+		char *msg = xasprintf("action: %s is not supported", rpc.method);
+		api_rpc_reply_error(ctx, 501, rpc.id, -32601, msg);
+		free(msg);
+	} else {
+		rt->rpc(ctx, &rpc);
+	}
+	api_rpc_release(&rpc);
+}
+
+void api_handle(struct http_req *req)
+{
+	struct api_ctx ctx = {.req = req, .m = req->m, .db = req->m->db};
+	const char *path = req->path + strlen("/api/v2");
+	bool root = *path == '\0';
+
+	ctx.rest = *path == '/' ? path + 1 : path;
+	_cleanup_free_ char *segs = xstrdup(ctx.rest);
+	const struct api_route *rt = root ? NULL : api_route_find(&ctx, segs);
+	ctx.route = rt;
+
+	if (req->method == HTTP_POST) {
+		api_handle_post(&ctx, rt, rt != NULL);
+		return;
+	}
+	if (root)
+		api_root_get(&ctx);
+	else if (!rt)
+		api_invalid_path(&ctx);
+	else
+		rt->get(&ctx);
+}

@@ -1,0 +1,105 @@
+/*
+ * The master's network front: one libwebsockets context on the master's
+ * libuv loop with two vhosts, the HTTP API/UI listener (cfg->http) and the
+ * worker WebSocket listener (cfg->workers).  No lws type crosses this
+ * header: handlers see a struct http_req and answer it with one of the
+ * http_reply*() calls; workers are seen through wsconn.h.
+ *
+ * Everything here runs on the loop thread.
+ *
+ * Adding a new top-level route: write `void x_handle(struct http_req *req)`
+ * (it must answer with exactly one http_reply*() before returning), then
+ * add one line to http_routes[] in http.c.  Everything under /api/v2 goes
+ * through api_handle() and its own table (api.c).
+ */
+#ifndef KILN_MASTER_HTTP_H
+#define KILN_MASTER_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct buf;
+struct master;
+struct ws_conn_ops;
+struct http_server;
+struct http_conn;
+
+/* Starts listening on m->cfg->http and m->cfg->workers (port 0 = any free
+ * port), both on m->loop through one lws context.  Writes BASEDIR/ports
+ * with the lines "http HOST:PORT" and "workers HOST:PORT" (the real bound
+ * ports) atomically (temp file + rename).  worker_ops is borrowed and must
+ * outlive the server.  Errors: -EADDRINUSE / -EINVAL (cannot listen),
+ * -errno writing the ports file; nothing is left running on error. */
+int http_server_start(struct master *m, const struct ws_conn_ops *worker_ops,
+		      struct http_server **ret);
+
+/* Graceful stop: answers no new requests, calls worker_ops->closed() for
+ * every worker connection still open (so no ops callback happens after
+ * this returns), sends close frames (1001) to every WebSocket, then
+ * destroys the lws context once they are gone (at most ~1 s later).  The
+ * caller keeps running the loop until it is empty; the server frees itself
+ * there.  NULL-safe. */
+void http_server_stop(struct http_server *s);
+
+/* Real bound ports (valid after a successful start). */
+int http_server_http_port(const struct http_server *s);
+int http_server_workers_port(const struct http_server *s);
+
+/* ---- request handling (for api*.c and www.c) ------------------------------------ */
+
+enum http_method { HTTP_GET, HTTP_POST, HTTP_HEAD, HTTP_OTHER };
+
+struct http_arg {
+	char *name;  /* owned by the request; url-decoded */
+	char *value; /* owned by the request; url-decoded; "" when no '=' */
+};
+
+struct http_req {
+	struct master *m;             /* borrowed */
+	enum http_method method;
+	const char *path;             /* url-decoded path without the query (borrowed) */
+	const struct http_arg *args;  /* query arguments in request order */
+	size_t nargs;
+	const char *content_type;     /* "" when absent */
+	const char *accept;           /* "" when absent */
+	const char *body;             /* POST body, NUL-terminated ("" for GET) */
+	size_t body_len;
+	struct http_conn *conn;       /* private to http.c */
+};
+
+/* Answers with a fixed body (copied).  content_type may be NULL (none). */
+void http_reply(struct http_req *req, int status, const char *content_type, const void *body,
+		size_t len);
+/* Same, taking ownership of body (a malloc'd block of len bytes). */
+void http_reply_take(struct http_req *req, int status, const char *content_type, char *body,
+		     size_t len);
+
+/* Streams a body of unknown length (chunked on HTTP/1.1, keep-alive kept):
+ * produce() is called from the writeable callbacks and appends the next
+ * piece to out (at most out->max bytes); it returns 1 when more follows,
+ * 0 when that was the last piece, or a negative error to abort the
+ * connection.  free_ud(ud) is called exactly once when the response is
+ * finished or the connection is gone (free_ud may be NULL).
+ * disposition: the Content-Disposition value or NULL. */
+typedef int (*http_produce_fn)(void *ud, struct buf *out);
+typedef void (*http_free_fn)(void *ud);
+void http_reply_stream(struct http_req *req, int status, const char *content_type,
+		       const char *disposition, http_produce_fn produce, http_free_fn free_ud,
+		       void *ud);
+
+/* The value of query argument name (first occurrence) or NULL. */
+const char *http_req_arg(const struct http_req *req, const char *name);
+
+/* Splits a raw query string ("a=1&b=x%20y", '&' or ';' separated, '+' is a
+ * space) into url-decoded arguments the way lws does for real requests.
+ * At most max args; -E2BIG past it; KILN_EPARSE on a bad %-escape or an
+ * embedded NUL.  *ret_args is freed with http_args_free(). */
+int http_query_parse(const char *qs, size_t len, size_t max, struct http_arg **ret_args,
+		     size_t *ret_n);
+void http_args_free(struct http_arg *args, size_t n);
+
+/* Top-level handlers (api.c, www.c) */
+void api_handle(struct http_req *req);
+void www_handle(struct http_req *req);
+
+#endif

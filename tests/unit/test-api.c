@@ -1,0 +1,1077 @@
+/*
+ * Unit tests for the master's network front (src/master/http.c, api*.c):
+ * a real http_server on a real libuv loop at 127.0.0.1 port 0, a real
+ * SQLite database filled through db.h, and a client thread speaking HTTP
+ * with libcurl and WebSocket over raw sockets.  The loop runs in the main
+ * thread; every check runs in the client thread.
+ */
+#include "tap.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <uv.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/xalloc.h"
+#include "config/config.h"
+#include "db/db.h"
+#include "master/http.h"
+#include "master/master.h"
+#include "master/wsconn.h"
+
+#define BIG_LINES 50000
+#define BIG_WIDTH 100
+
+static int http_port, workers_port;
+static char basedir[256];
+static int64_t big_logid, small_logid, text_logid;
+static uv_async_t stop_async, done_async;
+static struct http_server *srv;
+static struct master master;
+
+/* ---- worker ops used by the worker listener ---------------------------------------- */
+
+static atomic_int ops_opened, ops_closed, ops_messages;
+static int ops_token;
+
+static int t_authenticate(void *ctx, const char *name, const char *password, void **ret_ud)
+{
+	if (!name || strcmp(name, "w0") || strcmp(password, "secret"))
+		return KILN_EAUTH;
+	*ret_ud = &ops_token;
+	return 0;
+}
+
+static void t_opened(void *ud, struct ws_conn *c)
+{
+	ops_opened++;
+}
+
+static void t_message(void *ud, struct ws_conn *c, const void *data, size_t len)
+{
+	ops_messages++;
+	if (len == 8 && !memcmp(data, "close-me", 8)) {
+		ws_conn_send(c, "bye", 3);
+		ws_conn_close(c, 4000, "asked");
+		return;
+	}
+	ws_conn_send(c, data, len); /* echo */
+}
+
+static void t_closed(void *ud, struct ws_conn *c)
+{
+	ops_closed++;
+}
+
+static const struct ws_conn_ops test_ops = {NULL, t_authenticate, t_opened, t_message, t_closed};
+
+/* ---- HTTP client ---------------------------------------------------------------------- */
+
+struct resp {
+	long status;
+	struct buf body;
+	char ctype[128];
+	char disposition[128];
+	bool chunked;
+	long connects;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct resp *r = ud;
+	return buf_add(&r->body, p, size * n) < 0 ? 0 : size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	struct resp *r = ud;
+	size_t len = size * n;
+	if (len > 20 && !strncasecmp(p, "content-disposition: ", 21))
+		snprintf(r->disposition, sizeof(r->disposition), "%.*s", (int)(len - 23), p + 21);
+	if (len > 19 && !strncasecmp(p, "transfer-encoding: chunked", 26))
+		r->chunked = true;
+	return len;
+}
+
+static CURL *shared_easy;
+
+/* One request; method "GET" or "POST" (body + content type). */
+static void req(struct resp *r, const char *method, const char *path, const char *ctype,
+		const char *body, size_t body_len, const char *accept, int port)
+{
+	char url[KILN_MAX_HTTP_URI * 2];
+	CURL *c = shared_easy;
+	struct curl_slist *h = NULL;
+
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->body, 64u << 20);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port ? port : http_port, path);
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	if (!strcmp(method, "POST")) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
+		h = curl_slist_append(h, "Expect:");
+		char ct[200];
+		snprintf(ct, sizeof(ct), "Content-Type: %s", ctype ? ctype : "");
+		h = curl_slist_append(h, ct);
+	}
+	if (accept) {
+		char a[200];
+		snprintf(a, sizeof(a), "Accept: %s", accept);
+		h = curl_slist_append(h, a);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	CURLcode cr = curl_easy_perform(c);
+	if (cr != CURLE_OK)
+		TAP_FAIL("%s %s: %s", method, path, curl_easy_strerror(cr));
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	char *ct = NULL;
+	curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+	snprintf(r->ctype, sizeof(r->ctype), "%s", ct ? ct : "");
+	curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &r->connects);
+	curl_slist_free_all(h);
+}
+
+static void get(struct resp *r, const char *path)
+{
+	req(r, "GET", path, NULL, NULL, 0, NULL, 0);
+}
+
+static void post(struct resp *r, const char *path, const char *ctype, const char *body)
+{
+	req(r, "POST", path, ctype, body, strlen(body), NULL, 0);
+}
+
+static json_t *body_json(struct resp *r)
+{
+	json_error_t e;
+	json_t *j = json_loadb(r->body.ptr, r->body.len, 0, &e);
+	if (!j)
+		TAP_FAIL("not JSON (%s): %.200s", e.text, r->body.ptr);
+	return j;
+}
+
+#define PLAIN "text/plain; charset=utf-8"
+
+/* status, content type and the exact body */
+#define CHECK_RESP(path, st, ct, exact)                                                            \
+	do {                                                                                       \
+		struct resp r_;                                                                    \
+		get(&r_, path);                                                                    \
+		CHECK_INT(r_.status, st);                                                          \
+		CHECK_STR(r_.ctype, ct);                                                           \
+		CHECK_STR(r_.body.ptr, exact);                                                     \
+		buf_release(&r_.body);                                                             \
+	} while (0)
+
+/* ---- tests ------------------------------------------------------------------------------ */
+
+TEST(ports_file)
+{
+	char path[300], text[200], want[200];
+	snprintf(path, sizeof(path), "%s/ports", basedir);
+	FILE *f = fopen(path, "r");
+	CHECK(f != NULL);
+	size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+	text[n] = '\0';
+	if (f)
+		fclose(f);
+	snprintf(want, sizeof(want), "http 127.0.0.1:%d\nworkers 127.0.0.1:%d\n", http_port,
+		 workers_port);
+	CHECK_STR(text, want);
+}
+
+TEST(root_and_invalid_paths)
+{
+	CHECK_RESP("/api/v2", 200, PLAIN,
+		   "{\n  \"meta\": {\n    \"total\": 12\n  },\n  \"rootlinks\": [\n"
+		   "    {\n      \"name\": \"builders\"\n    },\n"
+		   "    {\n      \"name\": \"builds\"\n    },\n"
+		   "    {\n      \"name\": \"buildrequests\"\n    },\n"
+		   "    {\n      \"name\": \"workers\"\n    },\n"
+		   "    {\n      \"name\": \"logchunks\"\n    },\n"
+		   "    {\n      \"name\": \"buildsets\"\n    },\n"
+		   "    {\n      \"name\": \"changes\"\n    },\n"
+		   "    {\n      \"name\": \"changesources\"\n    },\n"
+		   "    {\n      \"name\": \"masters\"\n    },\n"
+		   "    {\n      \"name\": \"sourcestamps\"\n    },\n"
+		   "    {\n      \"name\": \"schedulers\"\n    },\n"
+		   "    {\n      \"name\": \"forceschedulers\"\n    }\n  ]\n}");
+	CHECK_RESP("/api/v2/", 404, PLAIN, "{\"error\": \"Invalid path: \"}");
+	CHECK_RESP("/api/v2/nosuch", 404, PLAIN, "{\"error\": \"Invalid path: nosuch\"}");
+	CHECK_RESP("/api/v2/users", 404, PLAIN, "{\"error\": \"Invalid path: users\"}");
+	CHECK_RESP("/api/v2/builds/abc", 404, PLAIN, "{\"error\": \"Invalid path: builds/abc\"}");
+	CHECK_RESP("/api/v2/logs/1/raw_inline", 404, PLAIN,
+		   "{\"error\": \"Invalid path: logs/1/raw_inline\"}");
+	CHECK_RESP("/nowhere", 404, PLAIN, "{\"error\": \"not found\"}");
+}
+
+TEST(builders)
+{
+	struct resp r;
+	get(&r, "/api/v2/builders");
+	CHECK_INT(r.status, 200);
+	json_t *j = body_json(&r);
+	CHECK_INT(json_integer_value(json_object_get(json_object_get(j, "meta"), "total")), 2);
+	json_t *b = json_array_get(json_object_get(j, "builders"), 0);
+	CHECK_STR(json_string_value(json_object_get(b, "name")), "b0");
+	CHECK(json_is_array(json_object_get(b, "masterids")));
+	CHECK(json_is_array(json_object_get(b, "tags")));
+	CHECK(json_object_get(b, "description") != NULL);
+	json_decref(j);
+	buf_release(&r.body);
+
+	get(&r, "/api/v2/builders/b0");
+	CHECK_INT(r.status, 200);
+	j = body_json(&r);
+	CHECK_INT(json_object_size(json_object_get(j, "meta")), 0);
+	CHECK_INT(json_array_size(json_object_get(j, "builders")), 1);
+	json_decref(j);
+	buf_release(&r.body);
+
+	get(&r, "/api/v2/builders?name=b1");
+	j = body_json(&r);
+	CHECK_STR(json_string_value(json_object_get(
+			  json_array_get(json_object_get(j, "builders"), 0), "name")),
+		  "b1");
+	json_decref(j);
+	buf_release(&r.body);
+
+	CHECK_RESP("/api/v2/builders/nosuch", 404, PLAIN,
+		   "{\"error\": \"not found while getting from endpoint for /builders/n:builderid,"
+		   "/builders/i:buildername,/masters/n:masterid/builders/n:builderid with arguments "
+		   "ResultSpec(**{'filters': [], 'fields': None, 'properties': [], 'order': None, "
+		   "'limit': None, 'offset': None}) and {'buildername': 'nosuch'}\"}");
+
+	get(&r, "/api/v2/builders/b0/builds");
+	j = body_json(&r);
+	CHECK_INT(json_array_size(json_object_get(j, "builds")), 2);
+	json_decref(j);
+	buf_release(&r.body);
+
+	get(&r, "/api/v2/builders/1/builds/2");
+	CHECK_INT(r.status, 200);
+	j = body_json(&r);
+	CHECK_INT(json_integer_value(json_object_get(
+			  json_array_get(json_object_get(j, "builds"), 0), "number")),
+		  2);
+	json_decref(j);
+	buf_release(&r.body);
+
+	get(&r, "/api/v2/builders/1/workers");
+	j = body_json(&r);
+	CHECK_INT(json_array_size(json_object_get(j, "workers")), 1);
+	json_decref(j);
+	buf_release(&r.body);
+	get(&r, "/api/v2/builders/2/workers");
+	j = body_json(&r);
+	CHECK_INT(json_array_size(json_object_get(j, "workers")), 0);
+	json_decref(j);
+	buf_release(&r.body);
+
+	get(&r, "/api/v2/builders/1/buildrequests");
+	j = body_json(&r);
+	CHECK_INT(json_array_size(json_object_get(j, "buildrequests")), 2);
+	json_decref(j);
+	buf_release(&r.body);
+}
+
+TEST(builds_and_queries)
+{
+	struct resp r;
+	json_t *j;
+
+	get(&r, "/api/v2/builds/1");
+	CHECK_INT(r.status, 200);
+	CHECK_STR(r.ctype, PLAIN);
+	j = body_json(&r);
+	json_t *b = json_array_get(json_object_get(j, "builds"), 0);
+	static const char *const keys[] = {"builderid", "buildid", "buildrequestid", "complete",
+					   "complete_at", "masterid", "number", "properties",
+					   "results", "started_at", "state_string", "workerid"};
+	CHECK_INT(json_object_size(b), ARRAY_SIZE(keys));
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (!json_object_get(b, keys[i]))
+			TAP_FAIL("build lacks '%s'", keys[i]);
+	CHECK_INT(json_object_size(json_object_get(b, "properties")), 0);
+	json_decref(j);
+	buf_release(&r.body);
+
+	/* Accept: application/json gives compact JSON */
+	req(&r, "GET", "/api/v2/builds/1?field=buildid&field=results", NULL, NULL, 0,
+	    "application/json", 0);
+	CHECK_STR(r.ctype, "application/json; charset=utf-8");
+	CHECK_STR(r.body.ptr, "{\"builds\":[{\"buildid\":1,\"results\":0}],\"meta\":{}}");
+	buf_release(&r.body);
+
+	get(&r, "/api/v2/builds?limit=1&order=-buildid");
+	j = body_json(&r);
+	CHECK_INT(json_integer_value(json_object_get(json_object_get(j, "meta"), "total")), 1);
+	CHECK_INT(json_integer_value(json_object_get(
+			  json_array_get(json_object_get(j, "builds"), 0), "buildid")),
+		  2);
+	json_decref(j);
+	buf_release(&r.body);
+
+	get(&r, "/api/v2/builds?results__in=2&results__in=6");
+	j = body_json(&r);
+	CHECK_INT(json_array_size(json_object_get(j, "builds")), 1);
+	json_decref(j);
+	buf_release(&r.body);
+
+	get(&r, "/api/v2/builds?results=0&results=2");
+	j = body_json(&r);
+	CHECK_INT(json_array_size(json_object_get(j, "builds")), 2);
+	json_decref(j);
+	buf_release(&r.body);
+
+	get(&r, "/api/v2/builds?complete=true&state_string__contains=fail");
+	j = body_json(&r);
+	CHECK_INT(json_array_size(json_object_get(j, "builds")), 1);
+	json_decref(j);
+	buf_release(&r.body);
+
+	get(&r, "/api/v2/builds?results__bogus=1");
+	CHECK_INT(r.status, 200);
+	j = body_json(&r);
+	CHECK_INT(json_array_size(json_object_get(j, "builds")), 2);
+	json_decref(j);
+	buf_release(&r.body);
+
+	get(&r, "/api/v2/builds?property=owners&offset=1");
+	j = body_json(&r);
+	b = json_array_get(json_object_get(j, "builds"), 0);
+	CHECK_INT(json_integer_value(json_object_get(b, "buildid")), 2);
+	CHECK_INT(json_object_size(json_object_get(b, "properties")), 1);
+	CHECK(json_object_get(json_object_get(b, "properties"), "owners") != NULL);
+	json_decref(j);
+	buf_release(&r.body);
+
+	get(&r, "/api/v2/builds/1/properties");
+	j = body_json(&r);
+	json_t *props = json_array_get(json_object_get(j, "properties"), 0);
+	CHECK_STR(json_string_value(json_array_get(json_object_get(props, "owners"), 1)), "Build");
+	CHECK_INT(json_object_size(json_object_get(j, "meta")), 0);
+	json_decref(j);
+	buf_release(&r.body);
+
+	CHECK_RESP("/api/v2/builds?limit=abc", 400, PLAIN, "{\"error\": \"invalid limit\"}");
+	CHECK_RESP("/api/v2/builds?offset=abc", 400, PLAIN, "{\"error\": \"invalid offset\"}");
+	CHECK_RESP("/api/v2/builds?order=nosuch", 400, PLAIN, "{\"error\": \"no such field 'nosuch'\"}");
+	CHECK_RESP("/api/v2/builds?field=nosuch", 400, PLAIN, "{\"error\": \"no such field 'nosuch'\"}");
+	CHECK_RESP("/api/v2/builds?nosuchfield=1", 400, PLAIN,
+		   "{\"error\": \"unrecognized query parameter 'nosuchfield'\"}");
+	CHECK_RESP("/api/v2/builds?results=abc", 400, PLAIN,
+		   "{\"error\": \"invalid filter value for results\"}");
+	CHECK_RESP("/api/v2/builds?results__in=4,6", 400, PLAIN,
+		   "{\"error\": \"invalid filter value for results__in\"}");
+	CHECK_RESP("/api/v2/builds/99999", 404, PLAIN,
+		   "{\"error\": \"not found while getting from endpoint for /builds/n:buildid,"
+		   "/builders/n:builderid/builds/n:number,/builders/i:buildername/builds/n:number "
+		   "with arguments ResultSpec(**{'filters': [], 'fields': None, 'properties': [], "
+		   "'order': None, 'limit': None, 'offset': None}) and {'buildid': 99999}\"}");
+}
+
+TEST(steps_and_logs)
+{
+	struct resp r;
+	json_t *j;
+
+	get(&r, "/api/v2/builds/1/steps");
+	j = body_json(&r);
+	CHECK_INT(json_integer_value(json_object_get(json_object_get(j, "meta"), "total")), 3);
+	json_decref(j);
+	buf_release(&r.body);
+
+	get(&r, "/api/v2/builds/1/steps/shell");
+	j = body_json(&r);
+	json_t *s = json_array_get(json_object_get(j, "steps"), 0);
+	CHECK_INT(json_integer_value(json_object_get(s, "number")), 1);
+	int64_t stepid = json_integer_value(json_object_get(s, "stepid"));
+	json_decref(j);
+	buf_release(&r.body);
+
+	get(&r, "/api/v2/builds/1/steps/1/logs/stdio");
+	j = body_json(&r);
+	CHECK_INT(json_integer_value(json_object_get(json_array_get(json_object_get(j, "logs"), 0),
+						     "logid")),
+		  small_logid);
+	json_decref(j);
+	buf_release(&r.body);
+
+	char path[200];
+	snprintf(path, sizeof(path), "/api/v2/steps/%lld/logs", (long long)stepid);
+	get(&r, path);
+	j = body_json(&r);
+	CHECK_INT(json_array_size(json_object_get(j, "logs")), 2);
+	json_decref(j);
+	buf_release(&r.body);
+
+	CHECK_RESP("/api/v2/builds/1/steps/99", 404, PLAIN,
+		   "{\"error\": \"not found while getting from endpoint for /steps/n:stepid,"
+		   "/builds/n:buildid/steps/i:step_name,/builds/n:buildid/steps/n:step_number,"
+		   "/builders/n:builderid/builds/n:build_number/steps/i:step_name,"
+		   "/builders/n:builderid/builds/n:build_number/steps/n:step_number,"
+		   "/builders/i:buildername/builds/n:build_number/steps/i:step_name,"
+		   "/builders/i:buildername/builds/n:build_number/steps/n:step_number with arguments "
+		   "ResultSpec(**{'filters': [], 'fields': None, 'properties': [], 'order': None, "
+		   "'limit': None, 'offset': None}) and {'buildid': 1, 'step_number': 99}\"}");
+
+	snprintf(path, sizeof(path), "/api/v2/logs/%lld/contents?offset=1&limit=2",
+		 (long long)small_logid);
+	get(&r, path);
+	char want[300];
+	snprintf(want, sizeof(want),
+		 "{\n  \"logchunks\": [\n    {\n      \"content\": \"oout\\neerr\\n\",\n"
+		 "      \"firstline\": 1,\n      \"logid\": %lld\n    }\n  ],\n  \"meta\": {}\n}",
+		 (long long)small_logid);
+	CHECK_STR(r.body.ptr, want);
+	buf_release(&r.body);
+
+	snprintf(path, sizeof(path), "/api/v2/logs/%lld/contents?offset=100",
+		 (long long)small_logid);
+	get(&r, path);
+	j = body_json(&r);
+	json_t *c = json_array_get(json_object_get(j, "logchunks"), 0);
+	CHECK_STR(json_string_value(json_object_get(c, "content")), "");
+	CHECK_INT(json_integer_value(json_object_get(c, "firstline")), 100);
+	json_decref(j);
+	buf_release(&r.body);
+
+	snprintf(path, sizeof(path), "/api/v2/logs/%lld/raw", (long long)small_logid);
+	get(&r, path);
+	CHECK_INT(r.status, 200);
+	CHECK_STR(r.ctype, PLAIN);
+	CHECK_STR(r.disposition, "attachment; filename=stdio");
+	CHECK_STR(r.body.ptr, " echo hi\nout\nerr\nprogram finished with exit code 0");
+	buf_release(&r.body);
+
+	snprintf(path, sizeof(path), "/api/v2/logs/%lld/raw", (long long)text_logid);
+	get(&r, path);
+	CHECK_STR(r.disposition, "attachment; filename=err_text");
+	CHECK_STR(r.body.ptr, "first\nsecond \xc3\xa9");
+	buf_release(&r.body);
+
+	CHECK_RESP("/api/v2/logs/99999/contents", 404, PLAIN,
+		   "{\"error\": \"not found while getting from endpoint for /logchunks,"
+		   "/logs/n:logid/contents,/steps/n:stepid/logs/i:log_slug/contents,"
+		   "/builds/n:buildid/steps/i:step_name/logs/i:log_slug/contents,"
+		   "/builds/n:buildid/steps/n:step_number/logs/i:log_slug/contents,"
+		   "/builders/n:builderid/builds/n:build_number/steps/i:step_name/logs/i:log_slug/"
+		   "contents,/builders/n:builderid/builds/n:build_number/steps/n:step_number/logs/"
+		   "i:log_slug/contents with arguments ResultSpec(**{'filters': [], 'fields': None, "
+		   "'properties': [], 'order': None, 'limit': None, 'offset': None}) and "
+		   "{'logid': 99999}\"}");
+}
+
+TEST(raw_log_streams_megabytes)
+{
+	struct resp r;
+	char path[100];
+	snprintf(path, sizeof(path), "/api/v2/logs/%lld/raw", (long long)big_logid);
+	get(&r, path);
+	CHECK_INT(r.status, 200);
+	CHECK(r.chunked);
+	size_t want = (size_t)BIG_LINES * BIG_WIDTH + BIG_LINES - 1;
+	CHECK_INT(r.body.len, want);
+	bool ok = r.body.len == want;
+	for (size_t i = 0; ok && i < want; i++)
+		ok = r.body.ptr[i] == ((i % (BIG_WIDTH + 1)) == BIG_WIDTH ? '\n' : 'x');
+	CHECK(ok);
+	buf_release(&r.body);
+	/* the connection survives a streamed reply */
+	get(&r, "/api/v2/masters/1");
+	CHECK_INT(r.status, 200);
+	CHECK_INT(r.connects, 0);
+	buf_release(&r.body);
+}
+
+TEST(other_resources)
+{
+	struct resp r;
+	json_t *j;
+	static const char *const paths[][2] = {
+		{"/api/v2/workers", "workers"},		{"/api/v2/workers/w0", "workers"},
+		{"/api/v2/workers/1/builds", "builds"}, {"/api/v2/buildrequests", "buildrequests"},
+		{"/api/v2/buildrequests/1", "buildrequests"}, {"/api/v2/buildsets", "buildsets"},
+		{"/api/v2/buildsets/1", "buildsets"},	{"/api/v2/buildsets/1/properties", "properties"},
+		{"/api/v2/masters", "masters"},		{"/api/v2/sourcestamps", "sourcestamps"},
+		{"/api/v2/forceschedulers", "forceschedulers"},
+		{"/api/v2/forceschedulers/force", "forceschedulers"},
+		{"/api/v2/steps/1", "steps"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
+		get(&r, paths[i][0]);
+		if (r.status != 200)
+			TAP_FAIL("%s: %ld %s", paths[i][0], r.status, r.body.ptr);
+		j = body_json(&r);
+		if (json_array_size(json_object_get(j, paths[i][1])) == 0)
+			TAP_FAIL("%s: no %s", paths[i][0], paths[i][1]);
+		json_decref(j);
+		buf_release(&r.body);
+	}
+	get(&r, "/api/v2/forceschedulers/force");
+	j = body_json(&r);
+	json_t *fs = json_array_get(json_object_get(j, "forceschedulers"), 0);
+	CHECK_INT(json_array_size(json_object_get(fs, "builder_names")), 2);
+	json_decref(j);
+	buf_release(&r.body);
+
+	get(&r, "/");
+	CHECK_INT(r.status, 200);
+	CHECK_STR(r.ctype, "text/html; charset=utf-8");
+	CHECK(strstr(r.body.ptr, "<title>Test &amp; Co</title>") != NULL);
+	buf_release(&r.body);
+}
+
+TEST(jsonrpc_envelope)
+{
+	static const struct {
+		const char *path, *ctype, *body;
+		long status;
+		const char *want;
+	} cases[] = {
+		{"/api/v2/forceschedulers/force", "text/plain",
+		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"force\", \"params\": {}}", 400,
+		 "{\"jsonrpc\": \"2.0\", \"error\": {\"code\": -32600, \"message\": \"Invalid "
+		 "content-type (use application/json)\"}}"},
+		{"/api/v2/forceschedulers/force", "application/json",
+		 "{\"id\": 1, \"method\": \"force\", \"params\": {\"builderid\": \"7\"}}", 400,
+		 "{\"jsonrpc\": \"2.0\", \"error\": {\"code\": -32600, \"message\": \"missing key "
+		 "'jsonrpc'\"}}"},
+		{"/api/v2/forceschedulers/force", "application/json",
+		 "{\"jsonrpc\": \"2.0\", \"method\": \"force\", \"params\": {}}", 400,
+		 "{\"jsonrpc\": \"2.0\", \"error\": {\"code\": -32600, \"message\": \"missing key "
+		 "'id'\"}}"},
+		{"/api/v2/forceschedulers/force", "application/json",
+		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"params\": {}}", 400,
+		 "{\"jsonrpc\": \"2.0\", \"error\": {\"code\": -32600, \"message\": \"missing key "
+		 "'method'\"}}"},
+		{"/api/v2/forceschedulers/force", "application/json",
+		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"force\"}", 400,
+		 "{\"jsonrpc\": \"2.0\", \"error\": {\"code\": -32600, \"message\": \"missing key "
+		 "'params'\"}}"},
+		{"/api/v2/forceschedulers/force", "application/json",
+		 "{\"jsonrpc\": \"1.0\", \"id\": 1, \"method\": \"force\", \"params\": {}}", 400,
+		 "{\"jsonrpc\": \"2.0\", \"error\": {\"code\": -32600, \"message\": \"only JSONRPC "
+		 "2.0 is supported\"}}"},
+		{"/api/v2/forceschedulers/force", "application/json",
+		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"force\", \"params\": [\"7\"]}", 400,
+		 "{\"jsonrpc\": \"2.0\", \"error\": {\"code\": -32600, \"message\": \"'params' must "
+		 "be an object\"}}"},
+		{"/api/v2/nosuch", "application/json",
+		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"force\", \"params\": {}}", 404,
+		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"error\": {\"code\": -32600, \"message\": "
+		 "\"Invalid path: nosuch\"}}"},
+		{"/api/v2/builds", "application/json",
+		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"stop\", \"params\": {}}", 501,
+		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"error\": {\"code\": -32601, \"message\": "
+		 "\"action: stop is not supported\"}}"},
+		{"/api/v2/workers/1", "application/json",
+		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"nosuch\", \"params\": {}}", 501,
+		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"error\": {\"code\": -32601, \"message\": "
+		 "\"action: nosuch is not supported\"}}"},
+		{"/api/v2/forceschedulers/nosuch", "application/json",
+		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"force\", \"params\": {}}", 500,
+		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"error\": {\"code\": -32603, \"message\": "
+		 "\"AttributeError(\\\"'NoneType' object has no attribute 'force'\\\")\"}}"},
+		{"/api/v2/forceschedulers/force", "application/json",
+		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"force\", \"params\": "
+		 "{\"builderNames\": [\"nosuch\"]}}",
+		 500,
+		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"error\": {\"code\": -32603, \"message\": "
+		 "\"KeyError('builderNames not specified or not supported')\"}}"},
+		{"/api/v2/forceschedulers/force", "application/json",
+		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"force\", \"params\": "
+		 "{\"builderid\": \"999\"}}",
+		 500,
+		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"error\": {\"code\": -32603, \"message\": "
+		 "\"TypeError(\\\"'NoneType' object is not subscriptable\\\")\"}}"},
+		{"/api/v2/forceschedulers/force", "application/json",
+		 "{\"jsonrpc\": \"2.0\", \"id\": \"x\", \"method\": \"nosuch\", \"params\": {}}", 200,
+		 "{\"id\":\"x\",\"jsonrpc\":\"2.0\",\"result\":null}"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct resp r;
+		post(&r, cases[i].path, cases[i].ctype, cases[i].body);
+		if (r.status != cases[i].status)
+			TAP_FAIL("case %zu: status %ld, want %ld", i, r.status, cases[i].status);
+		CHECK_STR(r.ctype, "application/json");
+		CHECK_STR(r.body.ptr, cases[i].want);
+		buf_release(&r.body);
+	}
+
+	struct resp r;
+	post(&r, "/api/v2/forceschedulers/force", "application/json",
+	     "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"force\",");
+	CHECK_INT(r.status, 400);
+	json_t *j = body_json(&r);
+	json_t *e = json_object_get(j, "error");
+	CHECK_INT(json_integer_value(json_object_get(e, "code")), -32700);
+	CHECK(!strncmp(json_string_value(json_object_get(e, "message")), "JSON parse error: ", 18));
+	json_decref(j);
+	buf_release(&r.body);
+}
+
+TEST(caps_and_keepalive)
+{
+	struct resp r;
+	size_t big = KILN_MAX_HTTP_BODY + 10;
+	char *body = xmalloc(big + 1);
+	memset(body, ' ', big);
+	body[big] = '\0';
+	req(&r, "POST", "/api/v2/builds/1", "application/json", body, big, NULL, 0);
+	CHECK_INT(r.status, 413);
+	buf_release(&r.body);
+	free(body);
+
+	char *path = xmalloc(KILN_MAX_HTTP_URI + 100);
+	int n = snprintf(path, KILN_MAX_HTTP_URI + 100, "/api/v2/builds?");
+	while (n < KILN_MAX_HTTP_URI + 50)
+		path[n++] = 'a';
+	path[n] = '\0';
+	get(&r, path);
+	CHECK_INT(r.status, 414);
+	buf_release(&r.body);
+	free(path);
+
+	/* many query arguments */
+	struct buf q;
+	buf_init(&q, 1u << 16);
+	buf_adds(&q, "/api/v2/builds?");
+	for (int i = 0; i < KILN_MAX_HTTP_QUERY_ARGS + 1; i++)
+		buf_addf(&q, "field=buildid&");
+	get(&r, q.ptr);
+	CHECK_INT(r.status, 400);
+	buf_release(&r.body);
+	buf_release(&q);
+
+	/* keep-alive: a fresh connection, then reused for the next requests */
+	curl_easy_cleanup(shared_easy);
+	shared_easy = curl_easy_init();
+	get(&r, "/api/v2/masters");
+	CHECK_INT(r.connects, 1);
+	buf_release(&r.body);
+	get(&r, "/api/v2/builders");
+	CHECK_INT(r.connects, 0);
+	buf_release(&r.body);
+	post(&r, "/api/v2/nosuch", "application/json", "{");
+	CHECK_INT(r.status, 400);
+	buf_release(&r.body);
+	get(&r, "/api/v2/builders");
+	CHECK_INT(r.connects, 0);
+	buf_release(&r.body);
+
+	/* the worker port answers plain HTTP with 404 */
+	req(&r, "GET", "/", NULL, NULL, 0, NULL, workers_port);
+	CHECK_INT(r.status, 404);
+	buf_release(&r.body);
+}
+
+/* ---- raw WebSocket client ---------------------------------------------------------------- */
+
+static int ws_connect(int port, const char *path, const char *auth, char *status_line, size_t n)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	struct timeval tv = {10, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	char reqbuf[1024];
+	int len = snprintf(reqbuf, sizeof(reqbuf),
+			   "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+			   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+			   "Sec-WebSocket-Version: 13\r\n%s%s%s\r\n",
+			   path, auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "");
+	send(fd, reqbuf, (size_t)len, MSG_NOSIGNAL);
+	/* read the response head byte by byte up to the blank line */
+	char head[2048];
+	size_t h = 0;
+	while (h < sizeof(head) - 1) {
+		ssize_t k = recv(fd, head + h, 1, 0);
+		if (k <= 0)
+			break;
+		h++;
+		if (h >= 4 && !memcmp(head + h - 4, "\r\n\r\n", 4))
+			break;
+	}
+	head[h] = '\0';
+	char *eol = strstr(head, "\r\n");
+	snprintf(status_line, n, "%.*s", eol ? (int)(eol - head) : (int)h, head);
+	return fd;
+}
+
+/* Sends one masked frame. */
+static void ws_send_frame(int fd, int opcode, bool fin, const void *data, size_t len)
+{
+	unsigned char hdr[14];
+	size_t h = 0;
+	hdr[h++] = (unsigned char)((fin ? 0x80 : 0) | opcode);
+	if (len < 126) {
+		hdr[h++] = (unsigned char)(0x80 | len);
+	} else if (len < 65536) {
+		hdr[h++] = 0x80 | 126;
+		hdr[h++] = (unsigned char)(len >> 8);
+		hdr[h++] = (unsigned char)len;
+	} else {
+		hdr[h++] = 0x80 | 127;
+		for (int i = 7; i >= 0; i--)
+			hdr[h++] = (unsigned char)((uint64_t)len >> (8 * i));
+	}
+	static const unsigned char mask[4] = {1, 2, 3, 4};
+	memcpy(hdr + h, mask, 4);
+	h += 4;
+	send(fd, hdr, h, MSG_NOSIGNAL);
+	unsigned char *m = xmalloc(len ? len : 1);
+	for (size_t i = 0; i < len; i++)
+		m[i] = ((const unsigned char *)data)[i] ^ mask[i & 3];
+	size_t off = 0;
+	while (off < len) {
+		ssize_t k = send(fd, m + off, len - off, MSG_NOSIGNAL);
+		if (k <= 0)
+			break;
+		off += (size_t)k;
+	}
+	free(m);
+}
+
+static bool recv_all(int fd, void *p, size_t n)
+{
+	size_t off = 0;
+	while (off < n) {
+		ssize_t k = recv(fd, (char *)p + off, n - off, 0);
+		if (k <= 0)
+			return false;
+		off += (size_t)k;
+	}
+	return true;
+}
+
+/* Reads one (unmasked, server) frame: opcode or -1; payload in out. */
+static int ws_recv_frame(int fd, struct buf *out)
+{
+	unsigned char h[2];
+	if (!recv_all(fd, h, 2))
+		return -1;
+	uint64_t len = h[1] & 0x7f;
+	if (len == 126) {
+		unsigned char e[2];
+		if (!recv_all(fd, e, 2))
+			return -1;
+		len = (uint64_t)e[0] << 8 | e[1];
+	} else if (len == 127) {
+		unsigned char e[8];
+		if (!recv_all(fd, e, 8))
+			return -1;
+		len = 0;
+		for (int i = 0; i < 8; i++)
+			len = len << 8 | e[i];
+	}
+	buf_reset(out);
+	if (buf_grow(out, len) < 0)
+		return -1;
+	if (!recv_all(fd, out->ptr, len))
+		return -1;
+	buf_setlen(out, len);
+	out->ptr[len] = '\0';
+	return h[0] & 0x0f;
+}
+
+static int close_code(const struct buf *b)
+{
+	return b->len >= 2 ? ((unsigned char)b->ptr[0] << 8 | (unsigned char)b->ptr[1]) : -1;
+}
+
+TEST(worker_listener_auth)
+{
+	char st[200];
+	int fd = ws_connect(workers_port, "/", NULL, st, sizeof(st));
+	CHECK(strstr(st, " 401 ") != NULL);
+	close(fd);
+	fd = ws_connect(workers_port, "/", "Basic dzA6d3Jvbmc=" /* w0:wrong */, st, sizeof(st));
+	CHECK(strstr(st, " 401 ") != NULL);
+	close(fd);
+	fd = ws_connect(workers_port, "/", "Bearer abc", st, sizeof(st));
+	CHECK(strstr(st, " 400 ") != NULL);
+	close(fd);
+	int before = ops_opened;
+	fd = ws_connect(workers_port, "/any/path", "Basic dzA6c2VjcmV0" /* w0:secret */, st,
+			sizeof(st));
+	CHECK_STR(st, "HTTP/1.1 101 Switching Protocols");
+
+	/* a message in two fragments comes back whole */
+	struct buf in;
+	buf_init(&in, KILN_MAX_WS_FRAME + 1024);
+	ws_send_frame(fd, 2, false, "hello ", 6);
+	ws_send_frame(fd, 0, true, "worker", 6);
+	CHECK_INT(ws_recv_frame(fd, &in), 2);
+	CHECK_STR(in.ptr, "hello worker");
+	CHECK_INT(ops_opened, before + 1);
+
+	/* a 300 KiB message */
+	size_t n = 300u << 10;
+	char *big = xmalloc(n);
+	for (size_t i = 0; i < n; i++)
+		big[i] = (char)('a' + i % 26);
+	ws_send_frame(fd, 2, true, big, n);
+	CHECK_INT(ws_recv_frame(fd, &in), 2);
+	CHECK_INT(in.len, n);
+	CHECK(in.len == n && !memcmp(in.ptr, big, n));
+	free(big);
+
+	/* a close asked by the ops: queued messages first, then the close frame */
+	int fd2 = ws_connect(workers_port, "/", "Basic dzA6c2VjcmV0", st, sizeof(st));
+	ws_send_frame(fd2, 2, true, "close-me", 8);
+	CHECK_INT(ws_recv_frame(fd2, &in), 2);
+	CHECK_STR(in.ptr, "bye");
+	CHECK_INT(ws_recv_frame(fd2, &in), 8);
+	CHECK_INT(close_code(&in), 4000);
+	close(fd2);
+
+	/* past KILN_MAX_WS_FRAME: close 1009 */
+	int closed_before = ops_closed;
+	size_t over = KILN_MAX_WS_FRAME + 100;
+	char *huge = xcalloc(1, over);
+	ws_send_frame(fd, 2, true, huge, over);
+	free(huge);
+	CHECK_INT(ws_recv_frame(fd, &in), 8);
+	CHECK_INT(close_code(&in), 1009);
+	close(fd);
+	for (int i = 0; i < 500 && ops_closed == closed_before; i++)
+		usleep(10000); /* bounded wait for the loop thread to notice */
+	CHECK_INT(ops_closed, closed_before + 1);
+	buf_release(&in);
+}
+
+TEST(event_socket_ping)
+{
+	char st[200];
+	struct buf in;
+	buf_init(&in, 1u << 20);
+	int fd = ws_connect(http_port, "/ws", NULL, st, sizeof(st));
+	CHECK_STR(st, "HTTP/1.1 101 Switching Protocols");
+	const char *ping = "{\"cmd\":\"ping\",\"_id\":1}";
+	ws_send_frame(fd, 1, true, ping, strlen(ping));
+	CHECK_INT(ws_recv_frame(fd, &in), 1);
+	CHECK_STR(in.ptr, "{\"msg\":\"pong\",\"code\":200,\"_id\":1}");
+	const char *bad = "{\"cmd\":\"nosuch\",\"_id\":2}";
+	ws_send_frame(fd, 1, true, bad, strlen(bad));
+	CHECK_INT(ws_recv_frame(fd, &in), 1);
+	CHECK(strstr(in.ptr, "\"code\":404") != NULL);
+	close(fd);
+	fd = ws_connect(http_port, "/elsewhere", NULL, st, sizeof(st));
+	CHECK(strstr(st, " 404 ") != NULL);
+	close(fd);
+	buf_release(&in);
+}
+
+TEST(stop_closes_websockets)
+{
+	char st[200];
+	struct buf in;
+	buf_init(&in, 1u << 20);
+	int closed_before = ops_closed;
+	int fd = ws_connect(workers_port, "/", "Basic dzA6c2VjcmV0", st, sizeof(st));
+	CHECK_STR(st, "HTTP/1.1 101 Switching Protocols");
+	uv_async_send(&stop_async);
+	CHECK_INT(ws_recv_frame(fd, &in), 8);
+	CHECK_INT(close_code(&in), 1001);
+	CHECK_INT(ops_closed, closed_before + 1); /* called inside http_server_stop */
+	close(fd);
+	buf_release(&in);
+}
+
+static void *client_main(void *arg)
+{
+	shared_easy = curl_easy_init();
+	RUN(ports_file);
+	RUN(root_and_invalid_paths);
+	RUN(builders);
+	RUN(builds_and_queries);
+	RUN(steps_and_logs);
+	RUN(raw_log_streams_megabytes);
+	RUN(other_resources);
+	RUN(jsonrpc_envelope);
+	RUN(caps_and_keepalive);
+	RUN(worker_listener_auth);
+	RUN(event_socket_ping);
+	curl_easy_cleanup(shared_easy);
+	RUN(stop_closes_websockets);
+	uv_async_send(&done_async);
+	return NULL;
+}
+
+/* ---- fixture ------------------------------------------------------------------------------ */
+
+static void fill_db(struct db *db, int64_t masterid)
+{
+	int64_t b0, b1, w0, bsid, brid, buildid, number, stepid, n;
+	double now = 1795377000;
+
+	db_builder_ensure(db, "b0", NULL, "[]", &b0);
+	db_builder_ensure(db, "b1", "second", "[\"t\"]", &b1);
+	db_builder_set_masters(db, b0, &masterid, 1);
+	db_builder_set_masters(db, b1, &masterid, 1);
+	db_worker_ensure(db, "w0", &w0);
+	db_worker_set_configured(db, w0, masterid, &b0, 1);
+	db_worker_set_connected(db, w0, masterid);
+
+	for (int k = 0; k < 2; k++) {
+		struct db_sourcestamp ss = {"", "", "", "", ""};
+		json_t *props = json_pack("{s:[s,s],s:[s,s]}", "owner", "", "Force Build Form",
+					  "reason", "r", "Force Build Form");
+		struct db_buildset_new bs = {.reason = "A build was forced by '': r",
+					     .scheduler = "force",
+					     .properties = props,
+					     .sourcestamps = &ss,
+					     .nsourcestamps = 1,
+					     .submitted_at = now + k};
+		if (db_buildset_add(db, &bs, &b0, 1, &bsid, &brid) < 0)
+			TAP_FAIL("buildset: %s", db_errmsg(db));
+		json_decref(props);
+		db_request_claim(db, brid, masterid, now + k);
+		db_build_add(db, b0, brid, w0, masterid, now + k, &buildid, &number);
+		json_t *owners = json_pack("[s]", "");
+		db_build_set_property(db, buildid, "owners", owners, "Build");
+		json_t *num = json_integer(number);
+		db_build_set_property(db, buildid, "buildnumber", num, "Build");
+		json_decref(num);
+		json_decref(owners);
+
+		db_step_add(db, buildid, "worker_preparation", &stepid, &n);
+		db_step_start(db, stepid, now);
+		db_step_finish(db, stepid, 0, "worker w0 ready", false, now);
+		db_step_add(db, buildid, "shell", &stepid, &n);
+		db_step_start(db, stepid, now);
+		int64_t logid;
+		db_log_add(db, stepid, "stdio", 's', &logid);
+		const char *text = "h echo hi\noout\neerr\nhprogram finished with exit code 0\n";
+		db_log_append(db, logid, text, strlen(text));
+		db_log_finish(db, logid);
+		int64_t tlog;
+		db_log_add(db, stepid, "err.text", 't', &tlog);
+		const char *text2 = "first\nsecond \xc3\xa9\n";
+		db_log_append(db, tlog, text2, strlen(text2));
+		db_log_finish(db, tlog);
+		db_step_finish(db, stepid, k ? 2 : 0, "'echo hi'", false, now);
+		if (k == 0) {
+			small_logid = logid;
+			text_logid = tlog;
+			db_step_add(db, buildid, "big", &stepid, &n);
+			db_log_add(db, stepid, "stdio", 's', &big_logid);
+			struct buf page;
+			buf_init(&page, 1u << 20);
+			for (int i = 0; i < BIG_LINES; i++) {
+				buf_addch(&page, 'o');
+				for (int c = 0; c < BIG_WIDTH; c++)
+					buf_addch(&page, 'x');
+				buf_addch(&page, '\n');
+				if (page.len > (200u << 10) || i == BIG_LINES - 1) {
+					if (db_log_append(db, big_logid, page.ptr, page.len) < 0)
+						TAP_FAIL("append: %s", db_errmsg(db));
+					buf_reset(&page);
+				}
+			}
+			buf_release(&page);
+			db_log_finish(db, big_logid);
+			db_step_finish(db, stepid, 0, "big", false, now);
+		}
+		db_build_finish(db, buildid, k ? 2 : 0, k ? "failed 'echo hi'" : "build successful",
+				now + k);
+		db_request_complete(db, brid, k ? 2 : 0, now + k, NULL);
+	}
+	if (db_flush(db) < 0)
+		TAP_FAIL("flush: %s", db_errmsg(db));
+}
+
+static void on_stop(uv_async_t *a)
+{
+	http_server_stop(srv);
+}
+
+static void on_done(uv_async_t *a)
+{
+	uv_close((uv_handle_t *)&stop_async, NULL);
+	uv_close((uv_handle_t *)&done_async, NULL);
+	http_server_stop(srv); /* no-op if already stopping */
+	db_close(master.db);
+	master.db = NULL;
+}
+
+int main(void)
+{
+	uv_loop_t loop;
+	struct config cfg = {0};
+	char *builders[] = {"b0", "b1"};
+	struct config_scheduler sched = {.kind = CONFIG_SCHED_FORCE, .name = "force",
+					 .builders = builders, .nbuilders = 2};
+	pthread_t th;
+
+	alarm(120);
+	snprintf(basedir, sizeof(basedir), "/tmp/kiln-test-api-XXXXXX");
+	if (!mkdtemp(basedir))
+		return 1;
+	uv_loop_init(&loop);
+	cfg.title = "Test & Co";
+	cfg.http.host = "127.0.0.1";
+	cfg.workers.host = "127.0.0.1";
+	cfg.scheduler = &sched;
+	cfg.nschedulers = 1;
+
+	master.loop = &loop;
+	master.basedir = basedir;
+	master.name = "test:/base";
+	master.cfg = &cfg;
+	if (db_open(&loop, "sqlite:state.sqlite", basedir, &master.db) < 0) {
+		printf("Bail out! db_open: %s\n", db_open_errmsg());
+		return 1;
+	}
+	db_master_register(master.db, master.name, &master.masterid);
+	fill_db(master.db, master.masterid);
+
+	if (http_server_start(&master, &test_ops, &srv) < 0) {
+		printf("Bail out! http_server_start failed\n");
+		return 1;
+	}
+	http_port = http_server_http_port(srv);
+	workers_port = http_server_workers_port(srv);
+	uv_async_init(&loop, &stop_async, on_stop);
+	uv_async_init(&loop, &done_async, on_done);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	pthread_create(&th, NULL, client_main, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	pthread_join(th, NULL);
+	curl_global_cleanup();
+	int lr = uv_loop_close(&loop);
+	if (lr != 0)
+		printf("# uv_loop_close: %s\n", uv_strerror(lr));
+
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", basedir);
+	if (system(cmd) != 0)
+		printf("# cannot remove %s\n", basedir);
+	return tap_done() || lr != 0;
+}
