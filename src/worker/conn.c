@@ -361,6 +361,16 @@ int conn_new(uv_loop_t *loop, const struct conn_opts *o, struct worker *w, struc
 	return 0;
 }
 
+/* a context whose destroy was started on the loop; finished by conn_finish() */
+static struct lws_context *conn_dying_ctx;
+
+void conn_finish(void)
+{
+	if (conn_dying_ctx)
+		lws_context_destroy(conn_dying_ctx);
+	conn_dying_ctx = NULL;
+}
+
 static void conn_on_timer_closed(uv_handle_t *h)
 {
 	struct conn *c = h->data;
@@ -382,6 +392,7 @@ void conn_free(struct conn *c)
 	c->wsi = NULL;
 	conn_clear_queue(c);
 	lws_context_destroy(c->ctx);
+	conn_dying_ctx = c->ctx;
 	c->ctx = NULL;
 	uv_close((uv_handle_t *)&c->retry, conn_on_timer_closed);
 }

@@ -29,9 +29,12 @@ struct conn_opts {
 int conn_new(uv_loop_t *loop, const struct conn_opts *o, struct worker *w, struct conn **ret);
 /* Queues one message (copied).  -ENOTCONN when no session is up. */
 int conn_send(struct conn *c, const void *data, size_t len);
-/* Closes the connection and destroys the context; run the loop afterwards to
- * let handles close.  NULL-safe. */
+/* Closes the connection and starts destroying the lws context; run the loop
+ * afterwards to let handles close, then call conn_finish().  NULL-safe. */
 void conn_free(struct conn *c);
+/* After the loop has drained: completes the lws context teardown (on a foreign
+ * loop lws finishes freeing only when destroy is called again). */
+void conn_finish(void);
 
 /* The worker_host glue: ud is the struct conn. */
 int conn_host_send(void *ud, const void *data, size_t len);

@@ -289,6 +289,8 @@ static int cmd_start(int argc, char **argv)
 	wconf_release(&conf);
 
 	uv_run(&d.loop, UV_RUN_DEFAULT);
+	conn_finish();
+	uv_run(&d.loop, UV_RUN_DEFAULT);
 	r = uv_loop_close(&d.loop);
 	if (r < 0)
 		log_debug("loop closed with handles left: %s", uv_strerror(r));

@@ -64,6 +64,10 @@ ok.addStep(steps.FileUpload(workersrc='dl/s.txt', masterdest='$TRASH/uploaded.tx
 ok.addStep(steps.MakeDirectory(dir='build/made'))
 ok.addStep(steps.RemoveDirectory(dir='build/made'))
 
+sleepy = util.BuildFactory()
+sleepy.addStep(steps.ShellCommand(name='sleep', logEnviron=False,
+    command=['sh', '-c', 'echo sleeping; sleep 60']))
+
 fail = util.BuildFactory()
 fail.addStep(steps.ShellCommand(name='fails', logEnviron=False,
     command=['sh', '-c', 'echo about-to-fail; exit 3']))
@@ -71,8 +75,10 @@ fail.addStep(steps.ShellCommand(name='fails', logEnviron=False,
 c['builders'] = [
     util.BuilderConfig(name='ok', workernames=['kw'], factory=ok),
     util.BuilderConfig(name='fail', workernames=['kw'], factory=fail),
+    util.BuilderConfig(name='sleepy', workernames=['kw'], factory=sleepy),
 ]
-c['schedulers'] = [schedulers.ForceScheduler(name='force', builderNames=['ok', 'fail'])]
+c['schedulers'] = [schedulers.ForceScheduler(name='force',
+                                             builderNames=['ok', 'fail', 'sleepy'])]
 c['www'] = {'port': 'tcp:$WWW_PORT:interface=127.0.0.1', 'plugins': {}}
 PY
 
@@ -82,8 +88,9 @@ check "buildbot master started" test -f "$BB/twistd.pid"
 check "buildbot REST answers" wait_for 30 curl -sf "$API/builders"
 
 W=$TRASH/worker
+quiet() { "$@" >/dev/null; }
 echo 'sekrit:pw' > "$TRASH/pw"
-check "kiln-worker create" "$KILN_WORKER" create "$W" --master "ws://127.0.0.1:$MP_PORT" \
+check "kiln-worker create" quiet "$KILN_WORKER" create "$W" --master "ws://127.0.0.1:$MP_PORT" \
     --name kw --password-file "$TRASH/pw"
 check "worker.conf is private" test "$(stat -c %a "$W/worker.conf")" = 600
 KILN_LOG=debug "$KILN_WORKER" start "$W" 2>"$TRASH/worker.log" &
@@ -141,14 +148,46 @@ check "header with argv" grep -q '^h argv: ' <<<"$L"
 check "exit code 0 reported" grep -q 'program finished with exit code 0' <<<"$L"
 L=$(step_log "$OK_ID" env)
 check "env set, list joined with ':'" grep -q '^oKILN_T=set LISTY=a:b$' <<<"$L"
-L=$(step_log "$OK_ID" cat)
-check "StringDownload arrived (Buildbot 3.7 master sends nil: file empty)" true
-diag "cat of downloaded file: $(grep '^o' <<<"$L" | head -3)"
+# Buildbot 3.7's master answers update_read_file with nil (PROTOCOL.md §3.9), so the
+# download is an empty file; a Kiln master sends the bytes
+check "StringDownload created the file (empty: the 3.7 master sends no data)" \
+    test -f "$W/ok/build/dl/s.txt" -a ! -s "$W/ok/build/dl/s.txt"
 check "FileUpload delivered the file" test -f "$TRASH/uploaded.txt"
 L=$(step_log "$FAIL_ID" fails)
 check "failing step output" grep -q '^oabout-to-fail$' <<<"$L"
 check "exit code 3 reported" grep -q 'program finished with exit code 3' <<<"$L"
 check "worker still running" kill -0 $WPID
+
+# interrupt: stop a running build; the worker must answer with rc and complete
+SLEEPY_ID=$(builder_id sleepy)
+check "force build on 'sleepy'" force "$SLEEPY_ID"
+sleeping() { step_log "$SLEEPY_ID" sleep | grep -q '^osleeping$'; }
+check "sleepy build is running (output within the flush time)" wait_for 30 sleeping
+SBID=$(build_field "$SLEEPY_ID" buildid)
+check "stop the build" curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
+    -d '{"jsonrpc":"2.0","id":1,"method":"stop","params":{"reason":"t0900"}}' "$API/builds/$SBID"
+check "stopped build completes" wait_for 30 build_done "$SLEEPY_ID"
+R=$(build_field "$SLEEPY_ID" results)
+check "stopped build is CANCELLED (6), got $R" test "$R" = 6
+L=$(step_log "$SLEEPY_ID" sleep)
+check "interrupt reported in the log" grep -q 'command interrupted' <<<"$L"
+
+# a wrong password is reported clearly and retried, not fatal
+W2=$TRASH/worker2
+"$KILN_WORKER" create "$W2" --master "127.0.0.1:$MP_PORT" --name kw --password wrong >/dev/null
+"$KILN_WORKER" start "$W2" 2>"$TRASH/worker2.log" &
+W2PID=$!
+e2e_track $W2PID
+check "401 logged for a wrong password" wait_for 20 grep -q 'HTTP 401' "$TRASH/worker2.log"
+check "worker with a wrong password keeps retrying" kill -0 $W2PID
+kill -TERM $W2PID
+check "SIGTERM stops kiln-worker" wait_for 10 sh -c "! kill -0 $W2PID"
+
+# master-initiated shutdown (REST 'kill' on the worker)
+WID=$(curl -sf "$API/workers" | $PY -c 'import json,sys; print(json.load(sys.stdin)["workers"][0]["workerid"])')
+check "kill the worker through REST" curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
+    -d '{"jsonrpc":"2.0","id":1,"method":"kill","params":{}}' "$API/workers/$WID"
+check "kiln-worker exits after 'shutdown'" wait_for 20 sh -c "! kill -0 $WPID"
 
 if [ "$E2E_FAILED" -ne 0 ]; then
     diag "--- worker log tail"; tail -30 "$TRASH/worker.log" | sed 's/^/# /'
