@@ -347,36 +347,7 @@ const struct cmd_type cmd_glob = {.name = "glob", .start = fs_glob_start};
 struct fs_rm {
 	char **paths; /* owned */
 	double timeout;
-	bool retried;
 };
-
-/* rmdir keeps its paths in a side table keyed by command, since c->priv is the runner's */
-struct fs_rm_entry {
-	struct cmd *c;
-	struct fs_rm rm;
-	struct fs_rm_entry *next;
-};
-static struct fs_rm_entry *fs_rm_list;
-
-static struct fs_rm_entry *fs_rm_find(struct cmd *c)
-{
-	for (struct fs_rm_entry *e = fs_rm_list; e; e = e->next)
-		if (e->c == c)
-			return e;
-	return NULL;
-}
-
-static void fs_rm_forget(struct cmd *c)
-{
-	for (struct fs_rm_entry **p = &fs_rm_list; *p; p = &(*p)->next)
-		if ((*p)->c == c) {
-			struct fs_rm_entry *e = *p;
-			*p = e->next;
-			fs_free_paths(e->rm.paths);
-			free(e);
-			return;
-		}
-}
 
 static char **fs_argv(const char *a, const char *b, const char *c2, char **rest)
 {
@@ -399,25 +370,25 @@ static void fs_rmdir_done(struct cmd *c, int rc);
 
 static void fs_rmdir_chmod_done(struct cmd *c, int rc)
 {
-	struct fs_rm_entry *e = fs_rm_find(c);
-	if (!e || c->interrupted) {
+	struct fs_rm *rm = c->data;
+	if (c->interrupted) {
 		fs_rmdir_done(c, rc);
 		return;
 	}
-	_cleanup_free_ char **argv = fs_argv("rm", "-rf", "--", e->rm.paths);
-	cmd_spawn_simple(c, argv, NULL, e->rm.timeout, fs_rmdir_done);
+	_cleanup_free_ char **argv = fs_argv("rm", "-rf", "--", rm->paths);
+	cmd_spawn_simple(c, argv, NULL, rm->timeout, fs_rmdir_done);
 }
 
 static void fs_rmdir_first_done(struct cmd *c, int rc)
 {
-	struct fs_rm_entry *e = fs_rm_find(c);
-	if (rc == 0 || !e || c->interrupted) {
+	struct fs_rm *rm = c->data;
+	if (rc == 0 || c->interrupted) {
 		fs_rmdir_done(c, rc);
 		return;
 	}
 	/* read-only directories: make them writable and try again */
-	_cleanup_free_ char **argv = fs_argv("chmod", "-Rf", "u+rwx", e->rm.paths);
-	cmd_spawn_simple(c, argv, NULL, e->rm.timeout, fs_rmdir_chmod_done);
+	_cleanup_free_ char **argv = fs_argv("chmod", "-Rf", "u+rwx", rm->paths);
+	cmd_spawn_simple(c, argv, NULL, rm->timeout, fs_rmdir_chmod_done);
 }
 
 static void fs_rmdir_done(struct cmd *c, int rc)
@@ -449,19 +420,22 @@ static int fs_rmdir_start(struct cmd *c, const msgpack_object *args, char **ret_
 		fs_ok(c);
 		return 0;
 	}
-	struct fs_rm_entry *e = xcalloc(1, sizeof(*e));
-	e->c = c;
-	e->rm.paths = paths;
-	e->rm.timeout = fs_timeout(args, 120);
-	e->next = fs_rm_list;
-	fs_rm_list = e;
+	struct fs_rm *rm = xcalloc(1, sizeof(*rm));
+	rm->paths = paths;
+	rm->timeout = fs_timeout(args, 120);
+	c->data = rm;
 	_cleanup_free_ char **argv = fs_argv("rm", "-rf", "--", paths);
-	return cmd_spawn_simple(c, argv, NULL, e->rm.timeout, fs_rmdir_first_done);
+	return cmd_spawn_simple(c, argv, NULL, rm->timeout, fs_rmdir_first_done);
 }
 
 static void fs_rmdir_release(struct cmd *c)
 {
-	fs_rm_forget(c);
+	struct fs_rm *rm = c->data;
+	if (rm) {
+		fs_free_paths(rm->paths);
+		free(rm);
+		c->data = NULL;
+	}
 	cmd_simple_release(c);
 }
 

@@ -381,8 +381,8 @@ static int worker_read_small(const char *path, struct buf *out)
 	return 0;
 }
 
-/* Pairs for WORKERDIR/info/<name>; returns how many were packed (counted first). */
-static uint32_t worker_info_files(struct worker *w, struct proto_enc *e, bool pack)
+/* Packs a pair per WORKERDIR/info/<name> file; returns how many. */
+static uint32_t worker_info_files(struct worker *w, struct proto_enc *e)
 {
 	_cleanup_free_ char *dir = xasprintf("%s/info", w->basedir);
 	DIR *d = opendir(dir);
@@ -398,8 +398,6 @@ static uint32_t worker_info_files(struct worker *w, struct proto_enc *e, bool pa
 		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
 			continue;
 		n++;
-		if (!pack)
-			continue;
 		struct buf b;
 		buf_init(&b, WORKER_INFO_FILE_MAX);
 		(void)worker_read_small(path, &b);
@@ -411,8 +409,8 @@ static uint32_t worker_info_files(struct worker *w, struct proto_enc *e, bool pa
 	return n;
 }
 
-/* os_<key> pairs from /etc/os-release */
-static uint32_t worker_os_release(struct proto_enc *e, bool pack)
+/* Packs os_<key> pairs from /etc/os-release; returns how many. */
+static uint32_t worker_os_release(struct proto_enc *e)
 {
 	struct buf b;
 	buf_init(&b, WORKER_INFO_FILE_MAX);
@@ -432,8 +430,6 @@ static uint32_t worker_os_release(struct proto_enc *e, bool pack)
 			vl -= 2;
 		}
 		n++;
-		if (!pack)
-			continue;
 		struct buf k;
 		buf_init(&k, 256);
 		(void)buf_adds(&k, "os_");
@@ -477,23 +473,19 @@ static void worker_op_get_info(struct worker *w, const struct proto_msg *m)
 {
 	struct proto_enc e;
 	proto_enc_init(&e);
-	uint32_t nfiles = worker_info_files(w, NULL, false);
-	uint32_t nos = worker_os_release(NULL, false);
 	proto_pack_map(&e, 3);
 	proto_pack_str(&e, "op");
 	proto_pack_str(&e, "response");
 	proto_pack_str(&e, "seq_number");
 	proto_pack_int(&e, m->seq);
 	proto_pack_str(&e, "result");
-	/* the counts are taken again while packing; a file appearing in between must not
-	 * break the map, so pack exactly what was counted */
+	/* info files and os-release pairs are packed aside first, so the map header
+	 * carries exactly the number of pairs that were packed */
 	struct proto_enc files, os;
 	proto_enc_init(&files);
 	proto_enc_init(&os);
-	uint32_t nf2 = worker_info_files(w, &files, true);
-	uint32_t no2 = worker_os_release(&os, true);
-	(void)nfiles;
-	(void)nos;
+	uint32_t nf2 = worker_info_files(w, &files);
+	uint32_t no2 = worker_os_release(&os);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	proto_pack_map(&e, nf2 + no2 + 7);
 	msgpack_sbuffer_write(&e.sb, files.sb.data, files.sb.size);
