@@ -68,6 +68,10 @@ sleepy = util.BuildFactory()
 sleepy.addStep(steps.ShellCommand(name='sleep', logEnviron=False,
     command=['sh', '-c', 'echo sleeping; sleep 60']))
 
+big = util.BuildFactory()
+big.addStep(steps.ShellCommand(name='big', logEnviron=False,
+    command="head -c 8000000 /dev/zero | tr '\\\\0' x | fold -w 100"))
+
 fail = util.BuildFactory()
 fail.addStep(steps.ShellCommand(name='fails', logEnviron=False,
     command=['sh', '-c', 'echo about-to-fail; exit 3']))
@@ -76,9 +80,10 @@ c['builders'] = [
     util.BuilderConfig(name='ok', workernames=['kw'], factory=ok),
     util.BuilderConfig(name='fail', workernames=['kw'], factory=fail),
     util.BuilderConfig(name='sleepy', workernames=['kw'], factory=sleepy),
+    util.BuilderConfig(name='big', workernames=['kw'], factory=big),
 ]
 c['schedulers'] = [schedulers.ForceScheduler(name='force',
-                                             builderNames=['ok', 'fail', 'sleepy'])]
+                                             builderNames=['ok', 'fail', 'sleepy', 'big'])]
 c['www'] = {'port': 'tcp:$WWW_PORT:interface=127.0.0.1', 'plugins': {}}
 PY
 
@@ -157,6 +162,15 @@ L=$(step_log "$FAIL_ID" fails)
 check "failing step output" grep -q '^oabout-to-fail$' <<<"$L"
 check "exit code 3 reported" grep -q 'program finished with exit code 3' <<<"$L"
 check "worker still running" kill -0 $WPID
+
+# 8 MB of output: many updates, each within buffer_size
+BIG_ID=$(builder_id big)
+check "force build on 'big'" force "$BIG_ID"
+check "build 'big' completes" wait_for 120 build_done "$BIG_ID"
+R=$(build_field "$BIG_ID" results)
+check "build 'big' result is SUCCESS (0), got $R" test "$R" = 0
+NL=$(step_log "$BIG_ID" big | grep -c '^ox\{100\}$')
+check "all 80000 lines of 'big' arrived, got $NL" test "$NL" = 80000
 
 # interrupt: stop a running build; the worker must answer with rc and complete
 SLEEPY_ID=$(builder_id sleepy)
