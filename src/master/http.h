@@ -37,8 +37,12 @@ int http_server_start(struct master *m, const struct ws_conn_ops *worker_ops,
  * every worker connection still open (so no ops callback happens after
  * this returns), sends close frames (1001) to every WebSocket, then
  * destroys the lws context once they are gone (at most ~1 s later).  The
- * caller keeps running the loop until it is empty; the server frees itself
- * there.  NULL-safe. */
+ * caller keeps running the loop (uv_run DEFAULT) until it is empty; the
+ * server frees itself there.  The database may be closed right after this
+ * returns (no handler touches it any more).  Do not uv_walk()/uv_close()
+ * handles before that run: lws closes its own uv handles and needs a second
+ * lws_context_destroy() after they are closed, which the server's own timer
+ * does.  NULL-safe. */
 void http_server_stop(struct http_server *s);
 
 /* Real bound ports (valid after a successful start). */
