@@ -34,6 +34,7 @@
 #define KILN_CONFIG_MEM_LIMIT (64u << 20)   /* Lua heap while loading */
 #define KILN_CONFIG_INSN_LIMIT (50000000L)  /* Lua instructions while loading */
 #define KILN_MAX_SECRET_BYTES (4096)
+#define KILN_CONFIG_CPU_SECONDS (10)        /* CPU time while loading (C library calls included) */
 
 /* Names */
 #define KILN_MAX_NAME 200                   /* builder, worker, step names */

@@ -19,11 +19,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
 
 /* The count hook runs every this many VM instructions. */
 #define CONFIG_HOOK_EVERY 1000
+/* Allocating this many bytes counts as one instruction: C library calls
+ * (string.rep, ..) do work the count hook cannot see. */
+#define CONFIG_ALLOC_BYTES_PER_INSN 16
 /* Error lines handed out are cut here (an error() message can be huge). */
 #define CONFIG_MAX_ERROR 1024
 
@@ -50,6 +54,7 @@ static void *config_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	if (!p)
 		return NULL;
 	ctx->mem_used = ctx->mem_used - old + nsize;
+	ctx->insns += (long long)(nsize / CONFIG_ALLOC_BYTES_PER_INSN);
 	return p;
 }
 
@@ -113,22 +118,39 @@ int config_raise_at(lua_State *L, int line, const char *fmt, ...)
 	return config_raise_msg(L, line, msg);
 }
 
+static double config_cpu_now(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Every CONFIG_HOOK_EVERY instructions.  The CPU clock catches what the
+ * count misses: C calls such as long string compares run between hooks. */
 static void config_hook(lua_State *L, lua_Debug *ar)
 {
 	struct config_ctx *ctx = config_ctx_of(L);
 	ctx->insns += CONFIG_HOOK_EVERY;
-	if (!ctx->aborted && ctx->insns <= KILN_CONFIG_INSN_LIMIT)
+	bool over_insns = ctx->insns > KILN_CONFIG_INSN_LIMIT;
+	bool over_cpu = !over_insns && config_cpu_now() > ctx->cpu_deadline;
+	if (!ctx->aborted && !over_insns && !over_cpu)
 		return;
 	if (!ctx->aborted) {
 		ctx->aborted = true;
+		char what[64];
+		if (over_insns)
+			snprintf(what, sizeof(what), "instruction limit exceeded (infinite loop?)");
+		else
+			snprintf(what, sizeof(what), "CPU time limit exceeded (%d s)",
+				 KILN_CONFIG_CPU_SECONDS);
 		lua_getinfo(L, "l", ar);
 		if (ar->currentline > 0)
-			snprintf(ctx->abort_msg, sizeof(ctx->abort_msg),
-				 "%s:%d: instruction limit exceeded (infinite loop?)", ctx->chunkname,
-				 ar->currentline);
+			snprintf(ctx->abort_msg, sizeof(ctx->abort_msg), "%s:%d: %s",
+				 ctx->chunkname, ar->currentline, what);
 		else
-			snprintf(ctx->abort_msg, sizeof(ctx->abort_msg),
-				 "%s: instruction limit exceeded (infinite loop?)", ctx->chunkname);
+			snprintf(ctx->abort_msg, sizeof(ctx->abort_msg), "%s: %s", ctx->chunkname,
+				 what);
 		/* from now on every instruction raises, even inside __close handlers */
 		lua_sethook(L, config_hook, LUA_MASKCOUNT, 1);
 	}
@@ -283,6 +305,8 @@ static int config_main(lua_State *L)
 			ctx->mem_error = true;
 		return lua_error(L);
 	}
+	ctx->insns = 0; /* parsing allocations do not count against the script */
+	ctx->cpu_deadline = config_cpu_now() + KILN_CONFIG_CPU_SECONDS;
 	lua_sethook(L, config_hook, LUA_MASKCOUNT, CONFIG_HOOK_EVERY);
 	lua_call(L, 0, 0);
 	lua_sethook(L, NULL, 0, 0);

@@ -489,6 +489,9 @@ TEST(sandbox_limits)
 		  "master.lua: memory limit exceeded (64 MiB)");
 	CHECK_ERR("local t = {} while true do pcall(function() t[#t + 1] = string.rep('y', 1e6) .. #t end) end",
 		  "master.lua: memory limit exceeded (64 MiB)");
+	/* allocation is work the count hook does not see: it is counted too */
+	CHECK_ERR("local t = {} while true do t[#t + 2] = string.rep('y', 1e6) .. #t end",
+		  "master.lua:1: instruction limit exceeded (infinite loop?)");
 	/* C copies count too: one 1 MB command copied into thousands of steps */
 	CHECK_ERR(W1 "local s = shell { command = string.rep('x', 1 << 20) }\n"
 		     "local l = {} for i = 1, 200 do l[i] = s end\n"
@@ -499,6 +502,14 @@ TEST(sandbox_limits)
 	big[KILN_MAX_CONFIG_BYTES + 1] = '\0';
 	CHECK_ERR(big, "master.lua: file is larger than 4194304 bytes");
 	free(big);
+}
+
+TEST(sandbox_cpu_limit)
+{
+	/* long string compares: few instructions, much CPU */
+	CHECK_ERR("local s, t = string.rep('x', 1 << 24), string.rep('x', 1 << 24)\n"
+		  "while true do local same = (s == t) end",
+		  "master.lua:2: CPU time limit exceeded (10 s)");
 }
 
 TEST(secrets_from_files_and_environment)
@@ -689,6 +700,7 @@ int main(void)
 	RUN(scheduler_errors);
 	RUN(sandbox_has_no_dangerous_libraries);
 	RUN(sandbox_limits);
+	RUN(sandbox_cpu_limit);
 	RUN(secrets_from_files_and_environment);
 	RUN(load_from_directory);
 	RUN(parse_listen);

@@ -1,0 +1,2 @@
+http = { listen = "[::1:99999" }
+workers_listen = "localhost:-1"

@@ -1,0 +1,1 @@
+error(string.rep("line\n", 10000))

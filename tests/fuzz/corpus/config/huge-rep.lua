@@ -1,0 +1,1 @@
+title = string.rep("x", 1 << 40)

@@ -1,0 +1,1 @@
+builder { name = "b", workers = { "w9" }, steps = { shell { command = "make" } } }

@@ -1,0 +1,1 @@
+worker { name = "w1", password = "hunter2" }

@@ -1,0 +1,5 @@
+title = "x"
+
+builder {
+  name = "b",,
+}
