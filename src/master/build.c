@@ -291,26 +291,35 @@ static void shell_complete(void *ud, int status, const char *failure)
 
 static const struct rcmd_ops shell_ops = {shell_update, shell_complete};
 
+/* Packs one key of an args map and counts it, so the map header always
+ * matches what follows. */
+static void pack_key(struct proto_enc *a, const char *key, uint32_t *n)
+{
+	proto_pack_str(a, key);
+	(*n)++;
+}
+
 static void pack_shell_args(struct build *b, const struct config_step *s, struct proto_enc *a,
 			    uint32_t *ret_n)
 {
 	struct wconn *w = b->w;
+	uint32_t n = 0;
 	_cleanup_free_ char *workdir =
 		wconn_path(w, w->basedir, b->bcfg->builddir, s->workdir ? s->workdir : "build");
-	proto_pack_str(a, "workdir");
+	pack_key(a, "workdir", &n);
 	proto_pack_str(a, workdir);
-	proto_pack_str(a, "command");
+	pack_key(a, "command", &n);
 	if (s->argv) {
-		uint32_t n = 0;
-		while (s->argv[n])
-			n++;
-		proto_pack_array(a, n);
-		for (uint32_t i = 0; i < n; i++)
+		uint32_t argc = 0;
+		while (s->argv[argc])
+			argc++;
+		proto_pack_array(a, argc);
+		for (uint32_t i = 0; i < argc; i++)
 			proto_pack_str(a, s->argv[i]);
 	} else {
 		proto_pack_str(a, s->command);
 	}
-	proto_pack_str(a, "env");
+	pack_key(a, "env", &n);
 	proto_pack_map(a, (uint32_t)s->nenv);
 	for (size_t i = 0; i < s->nenv; i++) {
 		proto_pack_str(a, s->env[i].name);
@@ -319,33 +328,33 @@ static void pack_shell_args(struct build *b, const struct config_step *s, struct
 		else
 			proto_pack_nil(a);
 	}
-	proto_pack_str(a, "want_stdout");
+	pack_key(a, "want_stdout", &n);
 	proto_pack_bool(a, true);
-	proto_pack_str(a, "want_stderr");
+	pack_key(a, "want_stderr", &n);
 	proto_pack_bool(a, true);
-	proto_pack_str(a, "logfiles");
+	pack_key(a, "logfiles", &n);
 	proto_pack_map(a, 0);
-	proto_pack_str(a, "timeout");
+	pack_key(a, "timeout", &n);
 	if (s->timeout > 0)
 		proto_pack_int(a, (int64_t)ceil(s->timeout));
 	else
 		proto_pack_nil(a);
-	proto_pack_str(a, "maxTime");
+	pack_key(a, "maxTime", &n);
 	if (s->max_time > 0)
 		proto_pack_int(a, (int64_t)ceil(s->max_time));
 	else
 		proto_pack_nil(a);
-	proto_pack_str(a, "sigtermTime");
+	pack_key(a, "sigtermTime", &n);
 	proto_pack_nil(a);
-	proto_pack_str(a, "usePTY");
+	pack_key(a, "usePTY", &n);
 	proto_pack_bool(a, false);
-	proto_pack_str(a, "logEnviron");
+	pack_key(a, "logEnviron", &n);
 	proto_pack_bool(a, false);
-	proto_pack_str(a, "initial_stdin");
+	pack_key(a, "initial_stdin", &n);
 	proto_pack_nil(a);
-	proto_pack_str(a, "interruptSignal");
+	pack_key(a, "interruptSignal", &n);
 	proto_pack_str(a, "KILL");
-	*ret_n = 14;
+	*ret_n = n;
 }
 
 static void step_start(struct build *b, const struct config_step *s)

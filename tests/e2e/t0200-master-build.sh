@@ -87,6 +87,11 @@ check "pid file removed" [ ! -e "$M/pid" ]
 check "master restarts on the same database" start_master "$M"
 check "interrupted build recorded as RETRY" [ "$(build_field "$b2" results)" = 5 ]
 check "interrupted build's state says why" sh -c "curl -s $URL/api/v2/builds/$b2 | grep -q interrupted"
-check "worker reattaches to the restarted master" wait_for 40 worker_connected w1
+# the restarted master bound new free ports: point the worker at them
+stop_pid "$WORKER_PID"
+sed -i "s/^master = .*/master = $WADDR/" "$TRASH/w1/worker.conf"
+start_worker "$TRASH/w1" w1 "$M/secrets/w1"
+check "worker attaches to the restarted master" wait_for 20 worker_connected w1
+check "the interrupted request runs again" wait_for 20 request_has_builds "$br" 3
 
 done_testing
