@@ -281,16 +281,22 @@ static void dsl_fill_list(lua_State *L, int idx, char **v, size_t *ret_n, size_t
 	}
 }
 
-/* Registers name in the registry table reg (name -> line); raises on a repeat. */
-static void dsl_register(lua_State *L, const char *reg, const char *kind, const char *name,
-			 int line)
+/* Raises if name is already in the registry table reg (name -> line). */
+static void dsl_check_unique(lua_State *L, const char *reg, const char *kind, const char *name)
 {
 	lua_getfield(L, LUA_REGISTRYINDEX, reg);
 	if (lua_getfield(L, -1, name) != LUA_TNIL) {
 		int prev = (int)lua_tointeger(L, -1);
 		config_raise(L, "%s '%s' is already declared at line %d", kind, name, prev);
 	}
-	lua_pop(L, 1);
+	lua_pop(L, 2);
+}
+
+/* Records name once it is in cfg: a declaration that failed inside pcall()
+ * must not satisfy later references. */
+static void dsl_register(lua_State *L, const char *reg, const char *name, int line)
+{
+	lua_getfield(L, LUA_REGISTRYINDEX, reg);
 	lua_pushinteger(L, line);
 	lua_setfield(L, -2, name);
 	lua_pop(L, 1);
@@ -545,7 +551,7 @@ static int dsl_worker(lua_State *L)
 	dsl_what(L, what, sizeof(what), "worker", NULL);
 	dsl_check_keys(L, 1, what, keys);
 	const char *name = dsl_req_name(L, 1, what, "name");
-	dsl_register(L, REG_WORKERS, "worker", name, line);
+	dsl_check_unique(L, REG_WORKERS, "worker", name);
 
 	int t = dsl_get(L, 1, "password");
 	if (t == LUA_TNIL)
@@ -565,6 +571,7 @@ static int dsl_worker(lua_State *L)
 	*w = (struct config_worker){.max_builds = (int)max_builds, .line = line};
 	w->name = config_strdup(L, name, strlen(name));
 	w->password = config_strdup(L, sec->value, strlen(sec->value));
+	dsl_register(L, REG_WORKERS, name, line);
 	lua_pushstring(L, name);
 	return 1;
 }
@@ -848,7 +855,7 @@ static int dsl_builder(lua_State *L)
 	dsl_what(L, what, sizeof(what), "builder", NULL);
 	dsl_check_keys(L, 1, what, keys);
 	const char *name = dsl_req_name(L, 1, what, "name");
-	dsl_register(L, REG_BUILDERS, "builder", name, line);
+	dsl_check_unique(L, REG_BUILDERS, "builder", name);
 
 	if (dsl_get(L, 1, "workers") == LUA_TNIL)
 		return config_raise(L, "%s: 'workers' is required: workers = { \"worker1\" }",
@@ -915,6 +922,7 @@ static int dsl_builder(lua_State *L)
 		dsl_step_copy(L, &b->steps[i], src);
 		lua_pop(L, 1);
 	}
+	dsl_register(L, REG_BUILDERS, name, line);
 	lua_pushstring(L, name);
 	return 1;
 }
@@ -938,7 +946,7 @@ static int dsl_force_scheduler(lua_State *L)
 		name = "force";
 		snprintf(what, sizeof(what), "force_scheduler 'force'");
 	}
-	dsl_register(L, REG_SCHEDULERS, "scheduler", name, line);
+	dsl_check_unique(L, REG_SCHEDULERS, "scheduler", name);
 
 	size_t n = 0;
 	int builders = 0;
@@ -960,6 +968,7 @@ static int dsl_force_scheduler(lua_State *L)
 		s->builders = dsl_new_strv(L, n);
 		dsl_fill_list(L, builders, s->builders, &s->nbuilders, n);
 	}
+	dsl_register(L, REG_SCHEDULERS, name, line);
 	lua_pushstring(L, name);
 	return 1;
 }

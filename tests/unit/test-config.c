@@ -338,6 +338,11 @@ TEST(worker_errors)
 	CHECK_ERR("worker { name = 7, password = secret(\"w1\") }",
 		  "master.lua:1: worker: 'name' must be a string (got number)");
 	CHECK_ERR(W1 "\n" W1, "master.lua:3: worker 'w1' is already declared at line 1");
+	/* a declaration that failed inside pcall() does not count */
+	CHECK_ERR("pcall(worker, { name = 'w1', password = 'x' })\n"
+		  "builder { name = 'b', workers = { 'w1' }, steps = { " STEP " } }",
+		  "master.lua:2: builder 'b': unknown worker 'w1' (declare it with worker { name = "
+		  "\"w1\", ... })");
 	CHECK_ERR("worker \"w1\"",
 		  "master.lua:1: worker: expected one table: worker { name = ..., ... }");
 	CHECK_ERR("worker { \"w1\", password = secret(\"w1\") }",
