@@ -1073,9 +1073,18 @@ static int http_write_ports(struct http_server *s)
 	return r;
 }
 
+/* Workers are pinged after a minute of silence and dropped when nothing at
+ * all came back for three: a half-open TCP connection must not hold a
+ * build forever (its build then ends RETRY). */
+static const lws_retry_bo_t worker_idle_policy = {
+	.secs_since_valid_ping = 60,
+	.secs_since_valid_hangup = 180,
+};
+
 static struct lws_vhost *http_vhost_new(struct http_server *s, const char *name,
 					const struct config_listen *l,
-					const struct lws_protocols *protocols)
+					const struct lws_protocols *protocols,
+					const lws_retry_bo_t *idle_policy)
 {
 	struct lws_context_creation_info info;
 
@@ -1085,6 +1094,7 @@ static struct lws_vhost *http_vhost_new(struct http_server *s, const char *name,
 	info.port = l->port;
 	info.protocols = protocols;
 	info.keepalive_timeout = 30;
+	info.retry_and_idle_policy = idle_policy;
 	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
 	return lws_create_vhost(s->ctx, &info);
 }
@@ -1119,13 +1129,14 @@ int http_server_start(struct master *m, const struct ws_conn_ops *worker_ops,
 		return log_error_errno(-ENOMEM, "cannot create the lws context");
 	}
 
-	s->vh_http = http_vhost_new(s, "http", &m->cfg->http, http_protocols);
+	s->vh_http = http_vhost_new(s, "http", &m->cfg->http, http_protocols, NULL);
 	if (!s->vh_http) {
 		r = log_error_errno(-EADDRINUSE, "cannot listen for HTTP on '%s:%d'",
 				    http_iface(m->cfg->http.host), m->cfg->http.port);
 		goto fail;
 	}
-	s->vh_workers = http_vhost_new(s, "workers", &m->cfg->workers, http_worker_protocols);
+	s->vh_workers = http_vhost_new(s, "workers", &m->cfg->workers, http_worker_protocols,
+				       &worker_idle_policy);
 	if (!s->vh_workers) {
 		r = log_error_errno(-EADDRINUSE, "cannot listen for workers on '%s:%d'",
 				    http_iface(m->cfg->workers.host), m->cfg->workers.port);
