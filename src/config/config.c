@@ -28,6 +28,9 @@
 /* Allocating this many bytes counts as one instruction: C library calls
  * (string.rep, ..) do work the count hook cannot see. */
 #define CONFIG_ALLOC_BYTES_PER_INSN 16
+/* A caught error counts as this many instructions: raising one (message,
+ * traceback of frames, longjmp) costs far more than one instruction. */
+#define CONFIG_CAUGHT_ERROR_INSNS 1000
 /* Error lines handed out are cut here (an error() message can be huge). */
 #define CONFIG_MAX_ERROR 1024
 
@@ -168,6 +171,7 @@ static int config_pcall_result(lua_State *L, int status, int extra)
 			ctx->mem_error = true;
 		if (ctx->aborted || ctx->mem_error)
 			return lua_error(L);
+		ctx->insns += CONFIG_CAUGHT_ERROR_INSNS;
 		lua_pushboolean(L, 0);
 		lua_pushvalue(L, -2);
 		return 2;
@@ -230,6 +234,16 @@ static int config_print(lua_State *L)
 	return 0;
 }
 
+/* os.getenv, except for secrets: those reach the config only via secret(). */
+static int config_getenv(lua_State *L)
+{
+	const char *name = luaL_checkstring(L, 1);
+	if (!strncmp(name, "KILN_SECRET_", 12))
+		return config_raise(L, "os.getenv: %.60s is a secret: use secret(...)", name);
+	lua_pushstring(L, getenv(name)); /* NULL pushes nil */
+	return 1;
+}
+
 static void config_open_libs(lua_State *L)
 {
 	static const struct {
@@ -273,11 +287,13 @@ static void config_open_libs(lua_State *L)
 	/* os: only the clock, the date and the environment */
 	lua_getfield(L, -1, LUA_OSLIBNAME);
 	lua_createtable(L, 0, 4);
-	static const char *const keep[] = {"time", "date", "clock", "getenv"};
+	static const char *const keep[] = {"time", "date", "clock"};
 	for (size_t i = 0; i < ARRAY_SIZE(keep); i++) {
 		lua_getfield(L, -2, keep[i]);
 		lua_setfield(L, -2, keep[i]);
 	}
+	lua_pushcfunction(L, config_getenv);
+	lua_setfield(L, -2, "getenv");
 	lua_setfield(L, -3, LUA_OSLIBNAME);
 	lua_pop(L, 2);
 }

@@ -447,12 +447,14 @@ TEST(scheduler_errors)
 
 TEST(sandbox_has_no_dangerous_libraries)
 {
+	setenv("KILN_TEST_VAR", "v", 1);
 	char *err;
 	struct config *cfg = load("assert(io == nil and debug == nil and package == nil)\n"
 				  "assert(require == nil and dofile == nil and loadfile == nil)\n"
 				  "assert(load == nil and collectgarbage == nil)\n"
 				  "assert(os.execute == nil and os.remove == nil and os.rename == nil)\n"
-				  "assert(os.exit == nil and os.tmpname == nil and os.getenv ~= nil)\n"
+				  "assert(os.exit == nil and os.tmpname == nil)\n"
+				  "assert(os.getenv('KILN_TEST_VAR') == 'v' and os.getenv('KILN_NOPE') == nil)\n"
 				  "assert(string.dump == nil and coroutine == nil)\n"
 				  "assert(type(os.time()) == 'number' and math.max(1, 2) == 2)\n"
 				  "assert(utf8.char(72) == 'H' and table.concat({'a','b'}) == 'ab')\n"
@@ -564,6 +566,8 @@ TEST(secrets_from_files_and_environment)
 	CHECK_ERR("secret('../etc/passwd')",
 		  "master.lua:1: secret: name must be letters, digits, '.', '_' or '-', not starting "
 		  "with '.' (got '../etc/passwd')");
+	CHECK_ERR("local p = os.getenv('KILN_SECRET_W1')",
+		  "master.lua:1: os.getenv: KILN_SECRET_W1 is a secret: use secret(...)");
 	CHECK_ERR("secret()", "master.lua:1: secret: expected a name: secret(\"NAME\")");
 	unsetenv("KILN_SECRET_FROM_ENV_1");
 	unsetenv("KILN_SECRET_W1");

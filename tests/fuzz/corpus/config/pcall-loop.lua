@@ -1,0 +1,1 @@
+while true do pcall(haltmax_time_on_workdirfailure) end
