@@ -20,6 +20,7 @@
 #include "db/db.h"
 #include "master/engine-int.h"
 #include "master/master.h"
+#include "master/sched/sched.h"
 #include "proto/msg.h"
 
 /* How long a worker gets to confirm an interrupt before the master gives
@@ -445,6 +446,8 @@ static void build_finish(struct build *b)
 		int64_t bsid_done = 0;
 		db_check(b, db_request_complete(m->db, b->brid, req_results, now, &bsid_done),
 			 "complete request");
+		if (bsid_done && m->sched)
+			sched_buildset_completed(m->sched, bsid_done, RESULTS_NONE);
 	}
 	log_info("build=%lld builder=%s number=%lld worker=%s: %s", (long long)b->buildid,
 		 b->bcfg->name, (long long)b->number, b->w->cfg->name, state.ptr);

@@ -25,6 +25,7 @@
 #include "master/engine.h"
 #include "master/http.h"
 #include "master/master.h"
+#include "master/sched/sched.h"
 
 static int write_file_atomic(const char *dir, const char *name, const char *text)
 {
@@ -142,6 +143,11 @@ static int master_run(int argc, char **argv)
 	r = engine_new(&m, &m.engine);
 	if (r < 0)
 		goto out;
+	r = sched_new(&m, &m.sched);
+	if (r < 0) {
+		log_error_errno(r, "cannot start the schedulers");
+		goto out;
+	}
 	r = http_server_start(&m, engine_worker_ops(m.engine), &m.http);
 	if (r < 0) {
 		log_error_errno(r, "cannot start listeners");
@@ -172,6 +178,7 @@ out:
 		http_server_stop(m.http);
 		m.http = NULL;
 	}
+	sched_free(m.sched);
 	if (m.engine)
 		engine_free(m.engine);
 	db_close(m.db);

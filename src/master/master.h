@@ -14,6 +14,7 @@ struct config;
 struct db;
 struct http_server;
 struct engine;
+struct sched;
 
 struct master {
 	uv_loop_t *loop;           /* borrowed: the process's one loop */
@@ -24,6 +25,7 @@ struct master {
 	int64_t masterid;
 	struct http_server *http;  /* owned: HTTP API + worker endpoint */
 	struct engine *engine;     /* owned: workers, requests, builds */
+	struct sched *sched;       /* owned: schedulers (src/master/sched/) */
 	bool stopping;
 };
 

@@ -1,0 +1,44 @@
+/*
+ * The change record and its one entry point.  Every change source
+ * (sendchange through the API, /change_hook/{base,github,gitlab,gitea},
+ * the git/hg/svn pollers) fills a struct change and calls change_add(),
+ * which stores it, matches its author to a user, and hands it to the
+ * schedulers.
+ */
+#ifndef KILN_CHANGE_H
+#define KILN_CHANGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct master;
+
+struct change {
+	char *author;     /* "who": "Full Name <email>" or a bare username */
+	char *committer;  /* may be NULL */
+	char *comments;
+	char **files;     /* paths relative to the repository root */
+	size_t nfiles;
+	char *project, *repository, *codebase, *revision, *branch, *category, *revlink;
+	json_t *properties; /* {"name": [value, "Change"]} or NULL */
+	double when;        /* when_timestamp (seconds); 0 = now */
+	const char *src;    /* "git", "hg", "svn", "github", ... (borrowed; may be NULL) */
+	/* filled by change_add() */
+	int64_t changeid;
+	int64_t sourcestampid;
+};
+
+/* Stores c (all fields borrowed; copied), records the users it names, sets
+ * c->changeid and c->sourcestampid, and notifies the schedulers
+ * (sched_change_added).  Runs on the loop; the database write is part of
+ * the current batch, so a change is acknowledged once its batch commits:
+ * callers that answer an HTTP request do so after db_flush(). */
+int change_add(struct master *m, struct change *c);
+
+/* Frees the contents of a change filled by a parser (all owned strings,
+ * files, properties).  NULL-safe. */
+void change_release(struct change *c);
+
+#endif
