@@ -92,9 +92,16 @@ struct config {
 };
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or
- * the environment).  Returns 0 and *ret, or KILN_ECONFIG and *ret_err. */
+ * the environment).  Returns 0 and *ret (free with config_free), or
+ * KILN_ECONFIG and *ret_err: one line without a newline, "master.lua:LINE:
+ * message" or "master.lua: message" (or "cannot open 'PATH': ..."), owned by
+ * the caller.  Blocking file reads; bounded by the sandbox limits in
+ * common/limits.h (memory, instructions, CPU seconds).  basedir NULL = ".".
+ * The language is described in docs/CONFIG.md. */
 int config_load(const char *basedir, struct config **ret, char **ret_err);
-/* Same from text; chunkname is used in messages ("master.lua"). */
+/* Same from text (at most KILN_MAX_CONFIG_BYTES, need not be NUL-terminated);
+ * chunkname is used in messages (NULL = "master.lua").  basedir NULL: secrets
+ * come from the environment only. */
 int config_load_string(const char *chunkname, const char *text, size_t len, const char *basedir,
 		       struct config **ret, char **ret_err);
 void config_free(struct config *cfg); /* NULL-safe */
