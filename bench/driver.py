@@ -1,0 +1,911 @@
+#!/usr/bin/python3
+"""Kiln benchmark driver: runs each scenario on Kiln and on Buildbot 3.7, alternating,
+drives both the same way from outside (HTTP force + polling the REST API), stores the
+samples in bench/results/<scenario>.json and regenerates docs/PERFORMANCE.md from all
+stored results.  Started by bench/run (which installs dependencies and builds first);
+see bench/README.md.  Python stdlib only."""
+
+import argparse
+import datetime
+import http.client
+import json
+import os
+import re
+import platform
+import resource
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(SRC, 'bench')
+RESULTS = os.path.join(BENCH, 'results')
+HZ = os.sysconf('SC_CLK_TCK')
+PY = '/usr/bin/python3'
+TWISTD = shutil.which('twistd3') or '/usr/bin/twistd3'
+LOG50M_CMD = "head -c 50000000 /dev/zero | tr '\\0' 'x' | fold -w 100"
+
+ARGS = None          # parsed command line
+TMP = None           # throwaway root for this run
+TOOLS = None         # dir with the bench's C tools (spawn, loadgen)
+KILN = None          # build dir with kiln and kiln-worker
+
+
+def now():
+    return time.perf_counter()
+
+
+def log(*a):
+    print('[bench %s]' % time.strftime('%H:%M:%S'), *a, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- processes
+
+def proc_cpu(pid):
+    """utime+stime of a process in seconds (from /proc/PID/stat)."""
+    with open('/proc/%d/stat' % pid) as f:
+        rest = f.read().rsplit(')', 1)[1].split()
+    return (int(rest[11]) + int(rest[12])) / HZ
+
+
+def proc_rss_kb(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    return 0
+
+
+def stop_proc(p, timeout=20):
+    if p is None or p.poll() is not None:
+        return
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def wait_until(what, fn, timeout, interval=0.002):
+    end = now() + timeout
+    while True:
+        r = fn()
+        if r:
+            return r
+        if now() > end:
+            raise RuntimeError('timed out after %gs waiting for %s' % (timeout, what))
+        time.sleep(interval)
+
+
+def db_logical_bytes(path):
+    """Bytes in use in an SQLite file (pages minus free pages), WAL content included."""
+    c = sqlite3.connect('file:%s?mode=ro' % path, uri=True, timeout=30)
+    try:
+        pc = c.execute('PRAGMA page_count').fetchone()[0]
+        fl = c.execute('PRAGMA freelist_count').fetchone()[0]
+        ps = c.execute('PRAGMA page_size').fetchone()[0]
+        return (pc - fl) * ps
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------- HTTP client
+
+class Api:
+    """One keep-alive HTTP/1.1 connection to a master's REST API."""
+
+    def __init__(self, url):
+        host, port = url.split('//', 1)[1].split(':')
+        self.host, self.port = host, int(port)
+        self.c = None
+
+    def request(self, method, path, body=None, headers=None):
+        for attempt in range(3):
+            try:
+                if self.c is None:
+                    self.c = http.client.HTTPConnection(self.host, self.port, timeout=120)
+                self.c.request(method, path, body=body, headers=headers or {})
+                r = self.c.getresponse()
+                return r.status, r.read()
+            except (http.client.HTTPException, OSError):
+                if self.c is not None:
+                    self.c.close()
+                self.c = None
+                if attempt == 2:
+                    raise
+                time.sleep(0.05)
+
+    def get(self, path):
+        st, data = self.request('GET', '/api/v2/' + path, headers={'Accept': 'application/json'})
+        if st != 200:
+            raise RuntimeError('GET %s: %d %s' % (path, st, data[:200]))
+        return json.loads(data)
+
+    def get_raw(self, path):
+        st, data = self.request('GET', '/api/v2/' + path)
+        if st != 200:
+            raise RuntimeError('GET %s: %d' % (path, st))
+        return data
+
+    def force(self, names):
+        body = json.dumps({'jsonrpc': '2.0', 'id': 1, 'method': 'force',
+                           'params': {'builderNames': names, 'reason': 'bench'}})
+        st, data = self.request('POST', '/api/v2/forceschedulers/force', body,
+                                {'Content-Type': 'application/json'})
+        d = json.loads(data)
+        if st != 200 or 'result' not in d:
+            raise RuntimeError('force: %d %s' % (st, data[:300]))
+        return list(d['result'][1].values())
+
+    def close(self):
+        if self.c is not None:
+            self.c.close()
+            self.c = None
+
+
+def api_answers(url):
+    try:
+        c = http.client.HTTPConnection(url.split('//')[1].split(':')[0],
+                                       int(url.rsplit(':', 1)[1]), timeout=5)
+        c.request('GET', '/api/v2')
+        ok = c.getresponse().status == 200
+        c.close()
+        return ok
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------- the two systems
+
+class Kiln:
+    name = 'kiln'
+
+    def __init__(self, tag, nworkers=1, maxbuilds=10, builders_for_workers=True):
+        self.dir = tempfile.mkdtemp(prefix='kiln-%s-' % tag, dir=TMP)
+        self.mdir = os.path.join(self.dir, 'master')
+        os.makedirs(os.path.join(self.mdir, 'secrets'))
+        with open(os.path.join(self.mdir, 'secrets', 'pw'), 'w') as f:
+            f.write('pass')
+        lua = ['http = { listen = "127.0.0.1:0" }', 'workers_listen = "127.0.0.1:0"',
+               'local ws = {}',
+               'for i = 0, %d do ws[#ws + 1] = worker { name = "w" .. i, password = secret("pw"), '
+               'max_builds = %d } end' % (nworkers - 1, maxbuilds),
+               'for i = 0, 9 do builder { name = "b" .. i, workers = ws, steps = {',
+               '  shell { name = "true", command = { "true" } } } } end',
+               'builder { name = "log50m", workers = ws, steps = {',
+               '  shell { name = "log50m", command = %s } } }' % json.dumps(LOG50M_CMD)]
+        with open(os.path.join(self.mdir, 'master.lua'), 'w') as f:
+            f.write('\n'.join(lua) + '\n')
+        self.db = os.path.join(self.mdir, 'state.sqlite')
+        self.proc = None
+        self.workers = []
+        self.url = None
+
+    def start(self, wrapper=None):
+        """Starts the master; returns (start→ports file, start→API answers) in seconds."""
+        ports = os.path.join(self.mdir, 'ports')
+        if os.path.exists(ports):
+            os.unlink(ports)
+        cmd = (wrapper or []) + [os.path.join(KILN, 'kiln'), 'master', '-d', self.mdir]
+        errf = open(os.path.join(self.mdir, 'master.log'), 'ab')
+        t0 = now()
+        self.proc = subprocess.Popen(cmd, stdout=errf, stderr=errf, preexec_fn=raise_nofile)
+        while not (os.path.exists(ports) and os.path.getsize(ports) > 0):
+            if self.proc.poll() is not None:
+                raise RuntimeError('kiln master exited; see %s/master.log' % self.mdir)
+            if now() - t0 > (300 if wrapper else 30):
+                raise RuntimeError('kiln master: no ports file')
+            time.sleep(0.0005)
+        t_ports = now() - t0
+        addrs = dict(line.split() for line in open(ports) if line.strip())
+        self.url = 'http://' + addrs['http']
+        self.waddr = addrs['workers']
+        while not api_answers(self.url):
+            time.sleep(0.0005)
+        t_api = now() - t0
+        self.api = Api(self.url)
+        return t_ports, t_api
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def start_worker(self, i):
+        wd = os.path.join(self.dir, 'w%d' % i)
+        if not os.path.exists(os.path.join(wd, 'worker.conf')):
+            subprocess.run([os.path.join(KILN, 'src/worker/kiln-worker'), 'create', wd,
+                            '--master', self.waddr, '--name', 'w%d' % i, '--password', 'pass'],
+                           check=True, stdout=subprocess.DEVNULL)
+        errf = open(wd + '.log', 'ab')
+        p = subprocess.Popen([os.path.join(KILN, 'src/worker/kiln-worker'), 'start', wd],
+                             stdout=errf, stderr=errf)
+        self.workers.append(p)
+        return p
+
+    def worker_pids(self):
+        return [p.pid for p in self.workers]
+
+    def connected(self):
+        d = self.api.get('workers?field=name&field=connected_to')
+        return sum(1 for w in d['workers'] if w['connected_to'])
+
+    def stop_workers(self):
+        for p in self.workers:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.workers:
+            stop_proc(p)
+        self.workers = []
+
+    def stop(self):
+        self.stop_workers()
+        if self.url:
+            self.api.close()
+        stop_proc(self.proc, 60)
+        self.proc = None
+
+
+BB_TEMPLATE = None
+
+
+def bb_template():
+    """A relocatable Buildbot master (created once per run) and the stub www plugin."""
+    global BB_TEMPLATE
+    if BB_TEMPLATE:
+        return BB_TEMPLATE
+    root = os.path.join(TMP, 'bb-template')
+    stub = os.path.join(root, 'stubwww')
+    os.makedirs(os.path.join(stub, 'bbstub_www', 'static'))
+    os.makedirs(os.path.join(stub, 'bbstub_www-0.0.dist-info'))
+    with open(os.path.join(stub, 'bbstub_www', '__init__.py'), 'w') as f:
+        f.write('# stand-in for the unpackaged buildbot-www plugin: lets /api/v2 start\n'
+                'from buildbot.www.plugin import Application\n'
+                'ep = Application(__name__, "stub base plugin (no UI)")\n')
+    with open(os.path.join(stub, 'bbstub_www', 'VERSION'), 'w') as f:
+        f.write('0.0\n')
+    with open(os.path.join(stub, 'bbstub_www', 'static', 'index.html'), 'w') as f:
+        f.write('<html><body>no UI (stub)</body></html>\n')
+    with open(os.path.join(stub, 'bbstub_www-0.0.dist-info', 'METADATA'), 'w') as f:
+        f.write('Metadata-Version: 2.1\nName: bbstub-www\nVersion: 0.0\n')
+    with open(os.path.join(stub, 'bbstub_www-0.0.dist-info', 'entry_points.txt'), 'w') as f:
+        f.write('[buildbot.www]\nbase = bbstub_www:ep\n')
+    subprocess.run(['buildbot', 'create-master', '-q', '-r', os.path.join(root, 'master')],
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(['buildbot-worker', 'create-worker', '-q', '-r', '--protocol',
+                    'msgpack_experimental_v7', os.path.join(root, 'worker'),
+                    '127.0.0.1:1', 'WORKERNAME', 'pass'], check=True, stdout=subprocess.DEVNULL)
+    BB_TEMPLATE = root
+    return root
+
+
+class Buildbot:
+    name = 'buildbot'
+
+    def __init__(self, tag, nworkers=1, maxbuilds=10):
+        root = bb_template()
+        self.stub = os.path.join(root, 'stubwww')
+        self.dir = tempfile.mkdtemp(prefix='bb-%s-' % tag, dir=TMP)
+        self.mdir = os.path.join(self.dir, 'master')
+        shutil.copytree(os.path.join(root, 'master'), self.mdir)
+        shutil.copy(os.path.join(BENCH, 'buildbot-master.cfg'),
+                    os.path.join(self.mdir, 'master.cfg'))
+        self.www_port, self.mp_port, self.pb_port = free_port(), free_port(), free_port()
+        self.env = dict(os.environ, PYTHONPATH=self.stub, BB_PROTO='msgpack',
+                        BB_NWORKERS=str(nworkers), BB_MAXBUILDS=str(maxbuilds),
+                        BB_WWW_PORT=str(self.www_port), BB_MP_PORT=str(self.mp_port),
+                        BB_PB_PORT=str(self.pb_port), BB_NBUILDERS='10')
+        self.db = os.path.join(self.mdir, 'state.sqlite')
+        self.url = 'http://127.0.0.1:%d' % self.www_port
+        self.proc = None
+        self.workers = []
+
+    def start(self, wrapper=None):
+        out = open(os.path.join(self.mdir, 'stdout.log'), 'ab')
+        t0 = now()
+        self.proc = subprocess.Popen((wrapper or []) + [TWISTD, '--nodaemon', '--no_save',
+                                                        '--pidfile=', '-y', 'buildbot.tac'],
+                                     cwd=self.mdir, env=self.env, stdout=out, stderr=out,
+                                     preexec_fn=raise_nofile)
+        while not api_answers(self.url):
+            if self.proc.poll() is not None:
+                raise RuntimeError('buildbot master exited; see %s/twistd.log' % self.mdir)
+            if now() - t0 > 120:
+                raise RuntimeError('buildbot master did not answer')
+            time.sleep(0.002)
+        t_api = now() - t0
+        self.api = Api(self.url)
+        return None, t_api
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def start_worker(self, i):
+        wd = os.path.join(self.dir, 'w%d' % i)
+        if not os.path.exists(wd):
+            shutil.copytree(os.path.join(BB_TEMPLATE, 'worker'), wd)
+            tac = os.path.join(wd, 'buildbot.tac')
+            with open(tac) as f:
+                t = f.read()
+            t = t.replace("'WORKERNAME'", "'w%d'" % i).replace(
+                "buildmaster_host = '127.0.0.1'", "buildmaster_host = '127.0.0.1'").replace(
+                'port = 1\n', 'port = %d\n' % self.mp_port)
+            with open(tac, 'w') as f:
+                f.write(t)
+        out = open(wd + '.log', 'ab')
+        p = subprocess.Popen([TWISTD, '--nodaemon', '--no_save', '--pidfile=', '-y',
+                              'buildbot.tac'], cwd=wd, stdout=out, stderr=out)
+        self.workers.append(p)
+        return p
+
+    def worker_pids(self):
+        return [p.pid for p in self.workers]
+
+    def connected(self):
+        d = self.api.get('workers?field=name&field=connected_to')
+        return sum(1 for w in d['workers'] if w['connected_to'])
+
+    def stop_workers(self):
+        for p in self.workers:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.workers:
+            stop_proc(p)
+        self.workers = []
+
+    def stop(self):
+        self.stop_workers()
+        if self.proc:
+            self.api.close()
+        stop_proc(self.proc, 60)
+        self.proc = None
+
+
+SYSTEMS = {'kiln': Kiln, 'buildbot': Buildbot}
+
+
+def up(cls, tag, nworkers=1, maxbuilds=10, start_workers=1):
+    s = cls(tag, nworkers=nworkers, maxbuilds=maxbuilds)
+    s.start()
+    for i in range(start_workers):
+        s.start_worker(i)
+    if start_workers:
+        wait_until('%d workers attached' % start_workers,
+                   lambda: s.connected() >= start_workers, 120, 0.02)
+    return s
+
+
+def wait_request(api, brid, interval, timeout=600):
+    """Polls builds?buildrequestid=BRID until its build is complete.  Returns
+    (t_started, t_finished, results, t_last_miss): perf_counter times of the first poll that
+    saw the build and of the first that saw it complete, and of the last poll before the
+    build appeared (so the start lies in (t_last_miss, t_started])."""
+    t_start, t_miss = None, now()
+    end = now() + timeout
+    q = ('builds?buildrequestid=%d&field=buildrequestid&field=buildid&field=complete'
+         '&field=results' % brid)
+    while True:
+        d = api.get(q)
+        t = now()
+        if d['builds']:
+            if t_start is None:
+                t_start = t
+            if d['builds'][0]['complete']:
+                return t_start, t, d['builds'][0]['results'], t_miss
+        else:
+            t_miss = t
+        if t > end:
+            raise RuntimeError('request %d not finished in %ds' % (brid, timeout))
+        if interval:
+            time.sleep(interval)
+
+
+# ---------------------------------------------------------------- scenarios
+# Each returns {metric: [samples]} for one repetition on one system.
+
+def sc_idle(cls, rep):
+    s = cls('idle')
+    try:
+        t_ports, t_api = s.start()
+        rss_bare = proc_rss_kb(s.pid)
+        s.start_worker(0)
+        wait_until('worker attached', lambda: s.connected() >= 1, 120, 0.01)
+        s.api.close()
+        time.sleep(3)          # let both settle: idle means nothing is happening
+        c0 = proc_cpu(s.pid)
+        time.sleep(5)
+        c1 = proc_cpu(s.pid)
+        r = {'ready_api_ms': [t_api * 1000],
+             'rss_master_noworker_mb': [rss_bare / 1024],
+             'rss_master_mb': [proc_rss_kb(s.pid) / 1024],
+             'rss_worker_mb': [proc_rss_kb(s.worker_pids()[0]) / 1024],
+             'idle_cpu_pct': [(c1 - c0) / 5 * 100]}
+        if t_ports is not None:
+            r['ready_ports_ms'] = [t_ports * 1000]
+        return r
+    finally:
+        s.stop()
+
+
+def sc_latency(cls, rep):
+    n = ARGS.latency_n if cls is Kiln else ARGS.bb_latency_n
+    s = up(cls, 'latency')
+    try:
+        api = s.api
+        wait_request(api, api.force(['b0'])[0], 0.001)      # warm-up
+        started, finished, started_lo = [], [], []
+        for _ in range(n):
+            t0 = now()
+            brid = api.force(['b0'])[0]
+            ts, tf, res, tmiss = wait_request(api, brid, 0.001)
+            if res != 0:
+                raise RuntimeError('latency build failed: results %s' % res)
+            started.append((ts - t0) * 1000)
+            started_lo.append((tmiss - t0) * 1000)
+            finished.append((tf - t0) * 1000)
+        # what one poll costs: the resolution of the method
+        t0 = now()
+        for _ in range(50):
+            api.get('builds?buildrequestid=1&field=buildrequestid&field=buildid&field=complete&field=results')
+        poll = (now() - t0) / 50 * 1000
+        return {'force_started_ms': started, 'force_started_lo_ms': started_lo,
+                'force_finished_ms': finished,
+                'poll_ms': [poll]}
+    finally:
+        s.stop()
+
+
+def run_burst(s, nbuilds, poll_interval):
+    """Forces NBUILDS (10 builders per call) at once; returns wall seconds, master CPU s."""
+    api = s.api
+    names = ['b%d' % i for i in range(10)]
+    cpu0 = proc_cpu(s.pid)
+    t0 = now()
+    brids = []
+    for _ in range(nbuilds // 10):
+        brids += api.force(names)
+    t_forced = now() - t0
+    while True:
+        d = api.get('buildrequests?complete=false&field=buildrequestid&field=complete')
+        if not d['buildrequests']:
+            break
+        if now() - t0 > 1200:
+            raise RuntimeError('burst did not finish')
+        time.sleep(poll_interval)
+    wall = now() - t0
+    cpu = proc_cpu(s.pid) - cpu0
+    return wall, cpu, t_forced, brids
+
+
+def sc_throughput(cls, rep):
+    n = ARGS.throughput_n
+    s = up(cls, 'throughput', maxbuilds=10)
+    try:
+        wait_request(s.api, s.api.force(['b0'])[0], 0.005)   # warm-up
+        db0 = db_logical_bytes(s.db)
+        wall, cpu, t_forced, brids = run_burst(s, n, 0.005)
+        db1 = db_logical_bytes(s.db)
+        d = s.api.get('builds?complete=true&results=0&field=buildid&field=complete&field=results')
+        ok = len(d['builds']) - 1
+        if ok != n:
+            raise RuntimeError('throughput: %d of %d builds succeeded' % (ok, n))
+        return {'builds_per_s': [n / wall], 'cpu_ms_per_build': [cpu / n * 1000],
+                'db_bytes_per_build': [(db1 - db0) / n], 'force_all_s': [t_forced]}
+    finally:
+        s.stop()
+
+
+def sc_ceiling(cls, rep):
+    out = subprocess.run([os.path.join(TOOLS, 'spawn'), '3'], check=True,
+                         capture_output=True, text=True).stdout
+    spawns = json.loads(out)['per_second']
+    t0 = now()
+    subprocess.run(['sh', '-c', LOG50M_CMD + ' > /dev/null'], check=True)
+    pipe = now() - t0
+    return {'spawn_per_s': [spawns], 'pipeline_50m_s': [pipe]}
+
+
+def callgrind_top(outfile, n=25):
+    """(total Ir, [(self Ir, 'function (object)')]) from callgrind_annotate.  Frames that were
+    on the stack when the counters were zeroed (main, uv_run, ...) show the whole total as
+    their own cost; they are left out."""
+    out = subprocess.run(['callgrind_annotate', '--inclusive=no', '--threshold=100', outfile],
+                         capture_output=True, text=True).stdout
+    total, rows = None, []
+    for line in out.splitlines():
+        m = re.match(r'\s*([\d,]+)\s+(\([\s\d.]+%\)\s+)?(.*)$', line)
+        if not m:
+            continue
+        ir, what = int(m.group(1).replace(',', '')), m.group(3)
+        if what.startswith('PROGRAM TOTALS'):
+            total = ir
+            continue
+        if total is None or ir >= total * 0.99 or len(rows) >= n:
+            continue
+        obj = ''
+        mo = re.match(r'(.*) \[(.*)\]$', what)
+        if mo:
+            what, obj = mo.group(1), os.path.basename(mo.group(2))
+        fn = what.split(':', 1)[1] if ':' in what else what
+        src = os.path.basename(what.split(':', 1)[0]) if ':' in what else ''
+        if src in ('???', '') or fn.startswith('0x'):
+            src = ''
+        rows.append((ir, '%s (%s)' % (fn, src or obj)))
+    return total, rows
+
+
+def sc_callgrind(cls, rep):
+    """Kiln's master under callgrind on the throughput burst: instructions per build."""
+    n = ARGS.throughput_n
+    s = cls('callgrind', maxbuilds=10)
+    out = os.path.join(s.dir, 'callgrind.out')
+    s.start(wrapper=['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out + '.%p',
+                     '--dump-instr=no'])
+    try:
+        s.start_worker(0)
+        wait_until('worker attached', lambda: s.connected() >= 1, 300, 0.05)
+        wait_request(s.api, s.api.force(['b0'])[0], 0.005, 300)
+        subprocess.run(['callgrind_control', '-z', str(s.pid)], check=True,
+                       capture_output=True)
+        wall, cpu, _, _ = run_burst(s, n, 0.005)
+        subprocess.run(['callgrind_control', '-d', 'burst', str(s.pid)], check=True,
+                       capture_output=True)
+    finally:
+        s.stop()
+    # callgrind_control -d writes OUT.PID.1 (the burst); the final dump at exit is OUT.PID
+    burst = [os.path.join(s.dir, f) for f in os.listdir(s.dir)
+             if f.startswith('callgrind.out.') and f.endswith('.1')]
+    if not burst:
+        raise RuntimeError('callgrind: no burst dump in %s' % s.dir)
+    total, rows = callgrind_top(burst[0])
+    keep = os.path.join(RESULTS, 'callgrind-throughput.txt')
+    def annotate(*opts):
+        out = subprocess.run(['callgrind_annotate', '--threshold=100', '--auto=no', *opts,
+                              burst[0]], capture_output=True, text=True).stdout
+        return '\n'.join(out.splitlines()[:140]) + '\n'
+    with open(os.path.join(RESULTS, 'callgrind-throughput.txt'), 'w') as f:
+        f.write('# callgrind_annotate of kiln master during the %d-build throughput burst '
+                '(first 140 lines)\n# self cost:\n' % n)
+        f.write(annotate('--inclusive=no'))
+        f.write('\n# inclusive cost:\n')
+        f.write(annotate('--inclusive=yes'))
+    return {'ir_per_build': [total / n], 'top_self': [[ir / n, fn] for ir, fn in rows]}
+
+
+SCENARIOS = {
+    'ceiling': (sc_ceiling, ['machine']),
+    'idle': (sc_idle, ['kiln', 'buildbot']),
+    'latency': (sc_latency, ['kiln', 'buildbot']),
+    'throughput': (sc_throughput, ['kiln', 'buildbot']),
+    'callgrind': (sc_callgrind, ['kiln']),
+}
+ORDER = ['ceiling', 'idle', 'latency', 'throughput', 'log50m', 'workers', 'api', 'queue',
+         'callgrind']
+
+
+def reps_for(scn, system):
+    if system == 'buildbot':
+        return min(ARGS.reps, ARGS.bb_reps)
+    if scn == 'callgrind':
+        return 1
+    return ARGS.reps
+
+
+def run_scenario(scn):
+    fn, systems = SCENARIOS[scn]
+    samples = {sy: {} for sy in systems}
+    t0 = now()
+    for rep in range(ARGS.reps):
+        for sy in systems:            # alternate the systems within each repetition
+            if sy != 'machine' and sy not in ARGS.systems:
+                continue
+            if rep >= reps_for(scn, sy):
+                continue
+            log('%s: %s, repetition %d' % (scn, sy, rep + 1))
+            cls = SYSTEMS.get(sy)
+            r = fn(cls, rep)
+            for k, v in r.items():
+                samples[sy].setdefault(k, []).extend(v)
+            log('  ' + ', '.join('%s=%s' % (k, fmt(summ(v)['median']))
+                                 for k, v in r.items() if isinstance(v[0], (int, float))))
+    res = {'scenario': scn, 'date': datetime.datetime.now().isoformat(timespec='seconds'),
+           'command': os.environ.get('KILN_BENCH_CMD', 'bench/run'), 'seconds': now() - t0,
+           'reps': {sy: reps_for(scn, sy) for sy in systems}, 'samples': samples}
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, scn + '.json'), 'w') as f:
+        json.dump(res, f, indent=1)
+    return res
+
+
+# ---------------------------------------------------------------- report
+
+def summ(v):
+    v = [x for x in v if isinstance(x, (int, float))]
+    if not v:
+        return {'min': None, 'median': None, 'max': None, 'n': 0}
+    return {'min': min(v), 'median': statistics.median(v), 'max': max(v), 'n': len(v)}
+
+
+def fmt(x):
+    if x is None:
+        return '–'
+    if isinstance(x, str):
+        return x
+    a = abs(x)
+    if a >= 1000:
+        return '{:,.0f}'.format(x)
+    if a >= 100:
+        return '%.0f' % x
+    if a >= 10:
+        return '%.1f' % x
+    if a >= 1:
+        return '%.2f' % x
+    return '%.3g' % x
+
+
+# metric: (label, unit, higher_is_better)
+METRICS = {
+    'builds_per_s': ('throughput, 200 trivial builds at once', 'builds/s', True),
+    'cpu_ms_per_build': ('master CPU per build', 'ms', False),
+    'db_bytes_per_build': ('database growth per build', 'bytes', False),
+    'force_all_s': ('time to submit the 20 force calls', 's', False),
+    'force_started_ms': ('force → started (poll 1 ms)', 'ms', False),
+    'force_started_lo_ms': ('last poll before the build was seen (lower bound)', 'ms', False),
+    'force_finished_ms': ('force → finished (poll 1 ms)', 'ms', False),
+    'poll_ms': ('one status poll (the method\'s resolution)', 'ms', False),
+    'ready_ports_ms': ('master start → ports file', 'ms', False),
+    'ready_api_ms': ('master start → API answers', 'ms', False),
+    'rss_master_noworker_mb': ('master RSS, idle, no worker', 'MB', False),
+    'rss_master_mb': ('master RSS, idle, 1 worker attached', 'MB', False),
+    'rss_worker_mb': ('worker RSS, idle, attached', 'MB', False),
+    'idle_cpu_pct': ('master CPU while idle (5 s)', '% of a core', False),
+    'spawn_per_s': ('posix_spawn+wait of `true`, all cores', '/s', True),
+    'pipeline_50m_s': ('50 MB pipeline into /dev/null', 's', False),
+    'ir_per_build': ('callgrind: master instructions per build (burst)', 'Ir', False),
+}
+
+
+def load_results():
+    res = {}
+    for scn in ORDER:
+        p = os.path.join(RESULTS, scn + '.json')
+        if os.path.exists(p):
+            with open(p) as f:
+                res[scn] = json.load(f)
+    return res
+
+
+def med(res, scn, sy, metric):
+    try:
+        return summ(res[scn]['samples'][sy][metric])['median']
+    except KeyError:
+        return None
+
+
+def targets(res):
+    """[(target, kiln value, met?)] from the issue's list."""
+    rows = []
+
+    def add(text, value, ok, unit=''):
+        if value is None:
+            rows.append((text, 'not measured', None))
+        else:
+            rows.append((text, '%s %s' % (fmt(value), unit), ok))
+
+    kt = med(res, 'throughput', 'kiln', 'builds_per_s')
+    bt = med(res, 'throughput', 'buildbot', 'builds_per_s')
+    sp = med(res, 'ceiling', 'machine', 'spawn_per_s')
+    add('throughput ≥ 200× Buildbot', kt / bt if kt and bt else None,
+        kt and bt and kt / bt >= 200, '×')
+    add('throughput ≥ 1/3 of the spawn ceiling', kt / sp if kt and sp else None,
+        kt and sp and kt / sp >= 1 / 3, 'of ceiling')
+    v = med(res, 'throughput', 'kiln', 'cpu_ms_per_build')
+    add('master CPU per trivial build ≤ 0.3 ms', v, v is not None and v <= 0.3, 'ms')
+    v = med(res, 'latency', 'kiln', 'force_started_ms')
+    add('force → started ≤ 1 ms (median)', v, v is not None and v <= 1, 'ms')
+    v = med(res, 'latency', 'kiln', 'force_finished_ms')
+    add('force → finished ≤ 5 ms (median)', v, v is not None and v <= 5, 'ms')
+    v = med(res, 'log50m', 'kiln', 'step_vs_pipeline')
+    add('50 MB log step ≤ 1.5× the raw pipeline', v, v is not None and v <= 1.5, '×')
+    v = med(res, 'log50m', 'kiln', 'tail1000_ms')
+    add('last 1,000 lines ≤ 20 ms', v, v is not None and v <= 20, 'ms')
+    v = med(res, 'idle', 'kiln', 'rss_master_mb')
+    add('idle RSS master ≤ 8 MB', v, v is not None and v <= 8, 'MB')
+    v = med(res, 'idle', 'kiln', 'rss_worker_mb')
+    add('idle RSS worker ≤ 3 MB', v, v is not None and v <= 3, 'MB')
+    v = med(res, 'idle', 'kiln', 'ready_ports_ms')
+    add('master ready ≤ 50 ms (ports file)', v, v is not None and v <= 50, 'ms')
+    v = med(res, 'workers', 'kiln', 'attach_10000_s')
+    add('10,000 workers attached ≤ 30 s', v, v is not None and v <= 30, 's')
+    v = med(res, 'workers', 'kiln', 'rss_10000_mb')
+    add('master RSS with 10,000 workers ≤ 300 MB', v, v is not None and v <= 300, 'MB')
+    v = med(res, 'workers', 'kiln', 'idle_cpu_10000_pct')
+    add('idle CPU with 10,000 workers ≈ 0 (≤ 1 %)', v, v is not None and v <= 1, '%')
+    v = med(res, 'api', 'kiln', 'builds_100k_ms')
+    add('GET builds?limit=100 ≤ 1 ms at 100,000 builds', v, v is not None and v <= 1, 'ms')
+    v = med(res, 'api', 'kiln', 'builders_100k_ms')
+    add('GET builders ≤ 1 ms at 100,000 builds', v, v is not None and v <= 1, 'ms')
+    v = med(res, 'queue', 'kiln', 'restart_ready_ms')
+    add('100,000 queued: ready ≤ 2 s after restart', v, v is not None and v <= 2000, 'ms')
+    v = med(res, 'queue', 'kiln', 'dispatch_ratio')
+    add('dispatch flat (late/early time per build ≤ 1.5)', v, v is not None and v <= 1.5, '×')
+    return rows
+
+
+def write_report():
+    res = load_results()
+    L = []
+    mem = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30
+    cpu = ''
+    try:
+        for line in open('/proc/cpuinfo'):
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+                break
+    except OSError:
+        pass
+    kv = subprocess.run([os.path.join(KILN, 'kiln'), 'version'], capture_output=True,
+                        text=True).stdout.strip() if KILN else ''
+    L += ['# Kiln performance', '',
+          'Generated by `bench/run` (see `bench/README.md`); every number below comes from the '
+          'stored samples in `bench/results/*.json`. Kiln and Buildbot 3.7 (Debian) run on the '
+          'same machine on loopback, driven the same way from outside: JSON-RPC `force` over '
+          'HTTP and polling of the REST API. The systems alternate within each repetition.', '',
+          '## Machine', '',
+          '- %d CPUs (`nproc`), %.1f GiB memory, %s' % (os.cpu_count(), mem, cpu or 'cpu unknown'),
+          '- %s %s, Python %s' % (platform.system(), platform.release(), platform.python_version()),
+          '- Kiln: %s, meson build type `%s` (build dir `build-bench`)' % (
+              kv or 'kiln', ARGS.buildtype),
+          '- Buildbot: Debian `buildbot` / `buildbot-worker` 3.7.0, msgpack_experimental_v7 '
+          'protocol, SQLite, stub www plugin (REST only)', '']
+    L += ['## Results', '',
+          'min / median / max over all samples (n = samples; Buildbot runs fewer repetitions, '
+          'it is slow). "Kiln ×" is how many times better Kiln is (>1 = Kiln better).', '']
+    for scn in ORDER:
+        if scn not in res or scn == 'callgrind':
+            continue
+        r = res[scn]
+        L += ['### %s' % scn, '',
+              '`%s` — %s, %.0f s; repetitions: %s' % (
+                  r['command'], r['date'], r['seconds'],
+                  ', '.join('%s %d' % kv2 for kv2 in r['reps'].items())), '']
+        S = r['samples']
+        sys_names = [sy for sy in ('machine', 'kiln', 'buildbot') if sy in S]
+        if sys_names == ['machine']:
+            L += ['| metric | unit | min | median | max | n |', '|---|---|---|---|---|---|']
+            for m, v in S['machine'].items():
+                lab, unit, _ = METRICS.get(m, (m, '', False))
+                s = summ(v)
+                L.append('| %s | %s | %s | %s | %s | %d |' % (lab, unit, fmt(s['min']),
+                         fmt(s['median']), fmt(s['max']), s['n']))
+        else:
+            L += ['| metric | unit | Kiln min / median / max (n) | Buildbot min / median / max (n) '
+                  '| Kiln × |', '|---|---|---|---|---|']
+            metrics = []
+            for sy in sys_names:
+                for m in S[sy]:
+                    if m not in metrics and m in METRICS or (m not in metrics and
+                                                             m in EXTRA_METRICS):
+                        metrics.append(m)
+            for m in metrics:
+                lab, unit, hib = METRICS.get(m) or EXTRA_METRICS[m]
+                cells = []
+                meds = {}
+                for sy in ('kiln', 'buildbot'):
+                    s = summ(S.get(sy, {}).get(m, []))
+                    meds[sy] = s['median']
+                    cells.append('–' if not s['n'] else '%s / **%s** / %s (%d)' % (
+                        fmt(s['min']), fmt(s['median']), fmt(s['max']), s['n']))
+                k, b = meds['kiln'], meds['buildbot']
+                ratio = '–'
+                if k and b and k > 0 and b > 0:
+                    ratio = fmt(k / b if hib else b / k)
+                L.append('| %s | %s | %s | %s | %s |' % (lab, unit, cells[0], cells[1], ratio))
+        notes = NOTES.get(scn)
+        if notes:
+            L += [''] + notes
+        L.append('')
+    L += ['## Targets (issue 4)', '', '| target | Kiln (median) | |', '|---|---|---|']
+    for text, val, ok in targets(res):
+        L.append('| %s | %s | %s |' % (text, val, '–' if ok is None else
+                                         ('met' if ok else '**missed**')))
+    L.append('')
+    if 'callgrind' in res:
+        r = res['callgrind']
+        k = r['samples']['kiln']
+        L += ['## Profile: Kiln master on `throughput` (callgrind)', '',
+              '`%s` — %s. Instructions counted only during the %d-build burst '
+              '(counters zeroed with `callgrind_control -z` after the worker attached and one '
+              'warm-up build, dumped with `callgrind_control -d` when the burst ended). Full annotation: `bench/results/callgrind-throughput.txt`.' % (
+                  r['command'], r['date'], ARGS.throughput_n), '',
+              '- instructions per build: **%s**' % fmt(summ(k['ir_per_build'])['median']), '',
+              '| Ir per build (self) | function |', '|---|---|']
+        for ir, fn in k['top_self'][:20]:
+            L.append('| %s | `%s` |' % (fmt(ir), fn))
+        L.append('')
+    L += PROFILE_NOTES
+    with open(os.path.join(SRC, 'docs', 'PERFORMANCE.md'), 'w') as f:
+        f.write('\n'.join(L).rstrip() + '\n')
+    log('wrote docs/PERFORMANCE.md')
+
+
+EXTRA_METRICS = {}
+NOTES = {
+    'ceiling': ['The ceiling is what this machine can do at all: Kiln\'s throughput is '
+                'compared with the spawn rate, its 50 MB log step with the bare pipeline.'],
+    'latency': ['Both systems are polled the same way (`GET /api/v2/builds?buildrequestid=N` '
+                'on one keep-alive connection, 1 ms sleep between polls), so the result '
+                'includes one poll\'s response time (row "one status poll").'],
+    'throughput': ['One worker with `max_builds = 10`, builders b0..b9 each one `true` step; '
+                   '20 JSON-RPC force calls of all 10 builders, then polling '
+                   '`buildrequests?complete=false` every 5 ms until empty. CPU is the '
+                   'master process\'s utime+stime over the burst (10 ms clock ticks); database '
+                   'growth is the SQLite file\'s pages in use (WAL included) after minus '
+                   'before.'],
+    'idle': ['Ready: from `exec` of the master to the ports file (Kiln only) and to the first '
+             '200 answer of `GET /api/v2`. RSS is VmRSS after 3 s idle with one worker '
+             'attached; CPU over the next 5 s.'],
+}
+PROFILE_NOTES = []
+
+
+def main():
+    global ARGS, TMP, TOOLS, KILN
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument('scenarios', nargs='*')
+    ap.add_argument('--reps', type=int, default=3)
+    ap.add_argument('--bb-reps', type=int, default=2, help='repetitions for Buildbot (slow)')
+    ap.add_argument('--systems', default='kiln,buildbot')
+    ap.add_argument('--latency-n', type=int, default=50)
+    ap.add_argument('--bb-latency-n', type=int, default=20)
+    ap.add_argument('--throughput-n', type=int, default=200)
+    ap.add_argument('--kiln-build', required=True)
+    ap.add_argument('--tools', required=True)
+    ap.add_argument('--buildtype', default='?')
+    ap.add_argument('--report-only', action='store_true')
+    ap.add_argument('--keep', action='store_true', help='keep the throwaway directories')
+    ARGS = ap.parse_args()
+    ARGS.systems = ARGS.systems.split(',')
+    KILN, TOOLS = ARGS.kiln_build, ARGS.tools
+    if ARGS.report_only:
+        write_report()
+        return
+    scns = ARGS.scenarios or [s for s in ORDER if s in SCENARIOS]
+    for s in scns:
+        if s not in SCENARIOS:
+            sys.exit('unknown scenario %r (known: %s)' % (s, ', '.join(SCENARIOS)))
+    raise_nofile()
+    TMP = tempfile.mkdtemp(prefix='kiln-bench-')
+    try:
+        for s in scns:
+            run_scenario(s)
+            write_report()
+    finally:
+        if ARGS.keep:
+            log('kept', TMP)
+        else:
+            shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
