@@ -156,6 +156,21 @@ enum db_stmt_id {
 	ST_TX_SAVEPOINT,
 	ST_TX_RELEASE,
 	ST_TX_ROLLBACK_TO,
+	/* changes, users, object state (db-sqlite-changes.c) */
+	ST_CHG_PARENT,
+	ST_CHG_ADD,
+	ST_CHG_SS_ADD,
+	ST_CHG_USER_BY_IDENT,
+	ST_CHG_USER_ADD,
+	ST_CHG_USER_BY_IDENTIFIER,
+	ST_CHG_USER_INFO_ADD,
+	ST_CHG_USER_LINK,
+	ST_CHG_USER_OF,
+	ST_CHG_BS_LINK,
+	ST_CHG_BLAMELIST,
+	ST_CHG_STATE_GET,
+	ST_CHG_STATE_SET,
+	/* end of changes */
 	ST__MAX,
 };
 

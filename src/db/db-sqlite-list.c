@@ -171,6 +171,40 @@ static const struct field sourcestamps_fields[] = {
 	{"ssid", "ss.id", F_INT, 0},
 };
 
+static const struct field changes_fields[] = {
+	{"author", "c.author", F_TEXT, 0},
+	{"branch", "c.branch", F_TEXT, 0},
+	{"category", "c.category", F_TEXT, 0},
+	{"changeid", "c.id", F_INT, 0},
+	{"codebase", "c.codebase", F_TEXT, 0},
+	{"comments", "c.comments", F_TEXT, 0},
+	{"committer", "c.committer", F_TEXT, 0},
+	{"files", "c.files", F_JSON, 0},
+	{"parent_changeids",
+	 "CASE WHEN c.parent_changeid IS NULL THEN '[]' ELSE json_array(c.parent_changeid) END",
+	 F_JSON, 0},
+	{"project", "c.project", F_TEXT, 0},
+	{"properties", "c.properties", F_JSON, 0},
+	{"repository", "c.repository", F_TEXT, 0},
+	{"revision", "c.revision", F_TEXT, 0},
+	{"revlink", "c.revlink", F_TEXT, 0},
+	{"sourcestamp",
+	 "(SELECT json_object('branch', ss.branch, 'codebase', ss.codebase, "
+	 "'created_at', CAST(ss.created_at AS INTEGER), 'patch', NULL, 'project', ss.project, "
+	 "'repository', ss.repository, 'revision', ss.revision, 'ssid', ss.id) "
+	 "FROM sourcestamps ss WHERE ss.id = c.sourcestampid)",
+	 F_JSON, 0},
+	{"when_timestamp", "c.when_timestamp", F_TIME, 0},
+	/* the changes a build builds: those linked to its buildset */
+	{"buildid",
+	 "c.id IN (SELECT bc.changeid FROM builds b JOIN buildrequests br ON br.id = "
+	 "b.buildrequestid JOIN buildset_changes bc ON bc.buildsetid = br.buildsetid "
+	 "WHERE b.id IN (@@))",
+	 F_INT, F_FILTER_ONLY},
+	{"bsid", "c.id IN (SELECT changeid FROM buildset_changes WHERE buildsetid IN (@@))", F_INT,
+	 F_FILTER_ONLY},
+};
+
 static const struct resource resources[] = {
 	[DB_MASTERS] = TABLE("masters m", "m.id", masters_fields),
 	[DB_BUILDERS] = TABLE("builders b", "b.id", builders_fields),
@@ -181,6 +215,7 @@ static const struct resource resources[] = {
 	[DB_STEPS] = TABLE("steps s", "s.id", steps_fields),
 	[DB_LOGS] = TABLE("logs l", "l.id", logs_fields),
 	[DB_SOURCESTAMPS] = TABLE("sourcestamps ss", "ss.id", sourcestamps_fields),
+	[DB_CHANGES] = TABLE("changes c", "c.id", changes_fields),
 };
 
 static const struct resource *resource_get(enum db_resource res)

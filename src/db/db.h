@@ -211,6 +211,7 @@ enum db_resource {
 	DB_STEPS,
 	DB_LOGS,
 	DB_SOURCESTAMPS,
+	DB_CHANGES,       /* changes section below */
 };
 
 enum db_op { DB_OP_EQ, DB_OP_NE, DB_OP_LT, DB_OP_LE, DB_OP_GT, DB_OP_GE, DB_OP_IN,
@@ -250,5 +251,51 @@ int db_list(struct db *db, enum db_resource res, const struct db_query *q, json_
 	    int64_t *ret_total);
 /* True if field is a listable field of res (for API validation). */
 bool db_field_known(enum db_resource res, const char *field);
+
+/* ==== changes, users, object state (db-sqlite-changes.c) ============================ */
+/* Who a change names, for the users tables: attr_type is the source's kind
+ * of identity ("git", "hg", "svn", "github", ... or "who" when unknown),
+ * who the string as the source gave it; full_name and email as parsed from
+ * "Full Name <email>" (NULL when absent).  All borrowed. */
+struct db_user_ident {
+	const char *attr_type, *who, *full_name, *email;
+};
+
+struct db_change_new {
+	const char *author, *committer, *comments;       /* borrowed; NULL ok */
+	const char *branch, *revision, *revlink, *category;
+	const char *repository, *codebase, *project;      /* NULL = "" */
+	const char *const *files;                         /* borrowed */
+	size_t nfiles;
+	json_t *properties;  /* borrowed: {"name": [value, "source"]} or NULL */
+	double when_timestamp;
+	const struct db_user_ident *user; /* the author's identity, or NULL */
+};
+
+/* Stores a change with its own sourcestamp (branch, revision, repository,
+ * project, codebase) and its parent (the latest earlier change of the same
+ * repository, project, codebase and branch), matches or creates the user
+ * (by identity, then by email) and links it.  One savepoint: all or nothing.
+ * -EINVAL if properties is not an object. */
+int db_change_add(struct db *db, const struct db_change_new *c, int64_t *ret_changeid,
+		  int64_t *ret_sourcestampid);
+/* Links a buildset to the changes it builds (the scheduler calls this right
+ * after db_buildset_add).  Builds of the buildset then list these changes
+ * (/builds/N/changes) and get a "blamelist" property ([authors], "Build"),
+ * the sorted distinct authors, set when the build row is added.
+ * KILN_ENOTFOUND if the buildset or a change does not exist. */
+int db_buildset_add_changes(struct db *db, int64_t bsid, const int64_t *changeids, size_t n);
+/* The distinct authors of the changes a build's buildset builds, sorted
+ * (a JSON array of strings, new reference); [] when none. */
+int db_build_blamelist(struct db *db, int64_t buildid, json_t **ret);
+/* The user id a change was matched to: 1 and *ret_userid, 0 if none. */
+int db_change_user(struct db *db, int64_t changeid, int64_t *ret_userid);
+
+/* Object state: small JSON documents by name (pollers' last-seen revisions,
+ * schedulers' timers), kept across restarts.  get: 1 and *ret (new
+ * reference) if stored, 0 if not.  set: replaces (value borrowed). */
+int db_state_get(struct db *db, const char *name, json_t **ret);
+int db_state_set(struct db *db, const char *name, json_t *value);
+/* ==== end of changes, users, object state =========================================== */
 
 #endif

@@ -1,0 +1,335 @@
+/*
+ * The SQLite side of changes (db.h "changes, users, object state"): a change
+ * row with its own sourcestamp and parent, the users it names and their
+ * per-VCS identities, the buildset -> changes link behind /builds/N/changes
+ * and the blamelist, and the object_state table pollers keep their
+ * last-seen revisions in.  Schema: migrations/0002-changes.sql.
+ */
+#include "db/db-internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/xalloc.h"
+
+#define WRITE(body)                                                                                \
+	({                                                                                         \
+		int w_r_ = db_write_begin(db);                                                     \
+		if (w_r_ >= 0)                                                                     \
+			w_r_ = db_write_end(db, (body));                                           \
+		w_r_;                                                                              \
+	})
+
+static int step_row(struct db *db, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return db_fail(db, what);
+}
+
+static const char *or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+/* --- users -------------------------------------------------------------------------- */
+
+static int user_by_ident(struct db *db, const char *type, const char *data, int64_t *ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_CHG_USER_BY_IDENT,
+			"SELECT userid FROM users_info WHERE attr_type = ?1 AND attr_data = ?2");
+	if (!s)
+		return KILN_EDB;
+	db_bind_text(s, 1, type);
+	db_bind_text(s, 2, data);
+	int r = step_row(db, s, "find user");
+	if (r == 1)
+		*ret = sqlite3_column_int64(s, 0);
+	return r;
+}
+
+static int user_info_add(struct db *db, int64_t userid, const char *type, const char *data)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+		db, ST_CHG_USER_INFO_ADD,
+		"INSERT OR IGNORE INTO users_info (userid, attr_type, attr_data) VALUES (?1, ?2, ?3)");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, userid);
+	db_bind_text(s, 2, type);
+	db_bind_text(s, 3, data);
+	return db_step_done(db, s, "add user identity");
+}
+
+/* The user for an identity: by (type, who), then by email, then by
+ * identifier, else a new one.  Missing identities are recorded. */
+static int user_match(struct db *db, const struct db_user_ident *u, int64_t *ret)
+{
+	int64_t id = 0;
+	int r = user_by_ident(db, u->attr_type, u->who, &id);
+	if (r < 0)
+		return r;
+	if (r == 1) {
+		*ret = id;
+		return 0;
+	}
+	if (u->email && *u->email) {
+		r = user_by_ident(db, "email", u->email, &id);
+		if (r < 0)
+			return r;
+	}
+	if (r == 0) {
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+			db, ST_CHG_USER_BY_IDENTIFIER, "SELECT id FROM users WHERE identifier = ?1");
+		if (!s)
+			return KILN_EDB;
+		db_bind_text(s, 1, u->who);
+		r = step_row(db, s, "find user");
+		if (r < 0)
+			return r;
+		if (r == 1)
+			id = sqlite3_column_int64(s, 0);
+	}
+	if (r == 0) {
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+			db, ST_CHG_USER_ADD,
+			"INSERT INTO users (identifier, full_name, email) VALUES (?1, ?2, ?3)");
+		if (!s)
+			return KILN_EDB;
+		db_bind_text(s, 1, u->who);
+		db_bind_text(s, 2, u->full_name);
+		db_bind_text(s, 3, u->email);
+		if ((r = db_step_done(db, s, "add user")) < 0)
+			return r;
+		id = sqlite3_last_insert_rowid(db->h);
+	}
+	if ((r = user_info_add(db, id, u->attr_type, u->who)) < 0)
+		return r;
+	if (u->email && *u->email && (r = user_info_add(db, id, "email", u->email)) < 0)
+		return r;
+	*ret = id;
+	return 0;
+}
+
+/* --- changes ------------------------------------------------------------------------ */
+
+static int change_add(struct db *db, const struct db_change_new *c, const char *files,
+		      const char *props, int64_t *ret_changeid, int64_t *ret_ssid)
+{
+	int r;
+	int64_t ssid, parent = 0, changeid;
+	{
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+			db, ST_CHG_SS_ADD,
+			"INSERT INTO sourcestamps (branch, revision, repository, project, codebase, "
+			"created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+		if (!s)
+			return KILN_EDB;
+		db_bind_text(s, 1, c->branch);
+		db_bind_text(s, 2, c->revision);
+		db_bind_text(s, 3, or_empty(c->repository));
+		db_bind_text(s, 4, or_empty(c->project));
+		db_bind_text(s, 5, or_empty(c->codebase));
+		sqlite3_bind_double(s, 6, c->when_timestamp);
+		if ((r = db_step_done(db, s, "add change sourcestamp")) < 0)
+			return r;
+		ssid = sqlite3_last_insert_rowid(db->h);
+	}
+	{
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+			db, ST_CHG_PARENT,
+			"SELECT id FROM changes WHERE repository = ?1 AND project = ?2 AND "
+			"codebase = ?3 AND branch IS ?4 ORDER BY id DESC LIMIT 1");
+		if (!s)
+			return KILN_EDB;
+		db_bind_text(s, 1, or_empty(c->repository));
+		db_bind_text(s, 2, or_empty(c->project));
+		db_bind_text(s, 3, or_empty(c->codebase));
+		db_bind_text(s, 4, c->branch);
+		if ((r = step_row(db, s, "find parent change")) < 0)
+			return r;
+		if (r == 1)
+			parent = sqlite3_column_int64(s, 0);
+	}
+	{
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+			db, ST_CHG_ADD,
+			"INSERT INTO changes (author, committer, comments, branch, revision, revlink, "
+			"when_timestamp, category, repository, codebase, project, files, properties, "
+			"parent_changeid, sourcestampid) "
+			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+		if (!s)
+			return KILN_EDB;
+		db_bind_text(s, 1, or_empty(c->author));
+		db_bind_text(s, 2, c->committer);
+		db_bind_text(s, 3, or_empty(c->comments));
+		db_bind_text(s, 4, c->branch);
+		db_bind_text(s, 5, c->revision);
+		db_bind_text(s, 6, c->revlink);
+		sqlite3_bind_double(s, 7, c->when_timestamp);
+		db_bind_text(s, 8, c->category);
+		db_bind_text(s, 9, or_empty(c->repository));
+		db_bind_text(s, 10, or_empty(c->codebase));
+		db_bind_text(s, 11, or_empty(c->project));
+		db_bind_text(s, 12, files);
+		db_bind_text(s, 13, props);
+		db_bind_id(s, 14, parent);
+		sqlite3_bind_int64(s, 15, ssid);
+		if ((r = db_step_done(db, s, "add change")) < 0)
+			return r;
+		changeid = sqlite3_last_insert_rowid(db->h);
+	}
+	if (c->user && c->user->who && *c->user->who) {
+		int64_t userid;
+		if ((r = user_match(db, c->user, &userid)) < 0)
+			return r;
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+			db, ST_CHG_USER_LINK,
+			"INSERT OR IGNORE INTO change_users (changeid, userid) VALUES (?1, ?2)");
+		if (!s)
+			return KILN_EDB;
+		sqlite3_bind_int64(s, 1, changeid);
+		sqlite3_bind_int64(s, 2, userid);
+		if ((r = db_step_done(db, s, "link change user")) < 0)
+			return r;
+	}
+	*ret_changeid = changeid;
+	*ret_ssid = ssid;
+	return 0;
+}
+
+int db_change_add(struct db *db, const struct db_change_new *c, int64_t *ret_changeid,
+		  int64_t *ret_sourcestampid)
+{
+	if (c->properties && !json_is_object(c->properties))
+		return db_failf(db, -EINVAL, "change properties are not a JSON object");
+	json_t *files = json_array();
+	for (size_t i = 0; i < c->nfiles; i++)
+		json_array_append_new(files, json_string(c->files[i] ? c->files[i] : ""));
+	_cleanup_free_ char *files_text = json_dumps(files, JSON_COMPACT);
+	json_decref(files);
+	_cleanup_free_ char *props =
+		c->properties ? json_dumps(c->properties, JSON_COMPACT) : xstrdup("{}");
+	if (!files_text || !props)
+		return db_failf(db, -EINVAL, "change files or properties cannot be encoded");
+	int64_t changeid = 0, ssid = 0;
+	int r = WRITE(change_add(db, c, files_text, props, &changeid, &ssid));
+	if (r < 0)
+		return r;
+	if (ret_changeid)
+		*ret_changeid = changeid;
+	if (ret_sourcestampid)
+		*ret_sourcestampid = ssid;
+	return 0;
+}
+
+static int buildset_link(struct db *db, int64_t bsid, const int64_t *changeids, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+			db, ST_CHG_BS_LINK,
+			"INSERT OR IGNORE INTO buildset_changes (buildsetid, changeid) VALUES (?1, ?2)");
+		if (!s)
+			return KILN_EDB;
+		sqlite3_bind_int64(s, 1, bsid);
+		sqlite3_bind_int64(s, 2, changeids[i]);
+		int rc = sqlite3_step(s);
+		if ((rc & 0xff) == SQLITE_CONSTRAINT)
+			return db_failf(db, KILN_ENOTFOUND, "no buildset %lld or change %lld",
+					(long long)bsid, (long long)changeids[i]);
+		if (rc != SQLITE_DONE)
+			return db_fail(db, "link buildset change");
+	}
+	return 0;
+}
+
+int db_buildset_add_changes(struct db *db, int64_t bsid, const int64_t *changeids, size_t n)
+{
+	if (n == 0)
+		return 0;
+	return WRITE(buildset_link(db, bsid, changeids, n));
+}
+
+int db_build_blamelist(struct db *db, int64_t buildid, json_t **ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_CHG_BLAMELIST,
+			"SELECT DISTINCT c.author FROM builds b "
+			"JOIN buildrequests br ON br.id = b.buildrequestid "
+			"JOIN buildset_changes bc ON bc.buildsetid = br.buildsetid "
+			"JOIN changes c ON c.id = bc.changeid WHERE b.id = ?1 ORDER BY c.author");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, buildid);
+	json_t *list = json_array();
+	int r;
+	while ((r = step_row(db, s, "blamelist")) == 1)
+		json_array_append_new(list, json_string((const char *)sqlite3_column_text(s, 0)));
+	if (r < 0) {
+		json_decref(list);
+		return r;
+	}
+	*ret = list;
+	return 0;
+}
+
+int db_change_user(struct db *db, int64_t changeid, int64_t *ret_userid)
+{
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_CHG_USER_OF,
+			"SELECT userid FROM change_users WHERE changeid = ?1 ORDER BY userid LIMIT 1");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, changeid);
+	int r = step_row(db, s, "user of change");
+	if (r == 1)
+		*ret_userid = sqlite3_column_int64(s, 0);
+	return r;
+}
+
+/* --- object state ------------------------------------------------------------------- */
+
+int db_state_get(struct db *db, const char *name, json_t **ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_CHG_STATE_GET, "SELECT value FROM object_state WHERE name = ?1");
+	if (!s)
+		return KILN_EDB;
+	db_bind_text(s, 1, name);
+	int r = step_row(db, s, "read state");
+	if (r <= 0)
+		return r;
+	json_error_t e;
+	json_t *j = json_loadb((const char *)sqlite3_column_text(s, 0),
+			       (size_t)sqlite3_column_bytes(s, 0), JSON_DECODE_ANY, &e);
+	if (!j)
+		return db_failf(db, KILN_EDB, "state '%s': stored value: %s", name, e.text);
+	*ret = j;
+	return 1;
+}
+
+static int state_set(struct db *db, const char *name, const char *text)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+		db, ST_CHG_STATE_SET,
+		"INSERT INTO object_state (name, value) VALUES (?1, ?2) "
+		"ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+	if (!s)
+		return KILN_EDB;
+	db_bind_text(s, 1, name);
+	db_bind_text(s, 2, text);
+	return db_step_done(db, s, "write state");
+}
+
+int db_state_set(struct db *db, const char *name, json_t *value)
+{
+	_cleanup_free_ char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!text)
+		return db_failf(db, -EINVAL, "state '%s' cannot be encoded", name);
+	return WRITE(state_set(db, name, text));
+}
