@@ -315,3 +315,66 @@ int http_rpc(struct http_client *c, const char *path, const char *method, json_t
 	json_decref(resp);
 	return 0;
 }
+
+int http_post_text(struct http_client *c, const char *path, const char *content_type,
+                   const char *body, size_t len, char **ret_text)
+{
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hdrs = NULL;
+	struct buf answer;
+	long status = 0;
+	CURL *h = http_handle(c);
+	char *url = xasprintf("%s%s", c->base, path), *auth = NULL;
+	char *ctype = xasprintf("Content-Type: %s", content_type);
+	int r;
+
+	buf_init(&answer, c->max_body);
+	hdrs = curl_slist_append(hdrs, ctype);
+	if (c->token) {
+		auth = xasprintf("Authorization: Bearer %s", c->token);
+		hdrs = curl_slist_append(hdrs, auth);
+	}
+	curl_easy_setopt(h, CURLOPT_POST, 1L);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)len);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &answer);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, HTTP_CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, HTTP_STALL_SECONDS);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "kiln/" KILN_VERSION);
+
+	CURLcode rc = curl_easy_perform(h);
+	if (rc != CURLE_OK) {
+		r = http_transport_error(c, rc, errbuf, path);
+		goto out;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	/* the answer's first line is the message (change hooks answer text) */
+	size_t first = strcspn(answer.ptr, "\r\n");
+	if (status < 200 || status > 299) {
+		r = status == 404 ? KILN_ENOTFOUND
+		    : status == 401 || status == 403 ? KILN_EAUTH
+		                                     : -EIO;
+		if (first)
+			http_client_set_error(c, "%.*s (HTTP %ld for '%s')", (int)first, answer.ptr,
+			                      status, path);
+		else
+			http_client_set_error(c, "master answered HTTP %ld for '%s'", status, path);
+		goto out;
+	}
+	*ret_text = buf_detach(&answer, NULL);
+	r = 0;
+out:
+	curl_slist_free_all(hdrs);
+	buf_release(&answer);
+	free(auth);
+	free(ctype);
+	free(url);
+	return r;
+}

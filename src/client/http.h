@@ -75,6 +75,16 @@ int http_get_list(struct http_client *c, const char *path, const char *key, json
 int http_rpc(struct http_client *c, const char *path, const char *method, json_t *params,
              json_t **ret_result);
 
+/*
+ * POSTs len bytes of body with 'content_type' to base + 'path' and returns
+ * the answer as text (for the change hooks, which answer text): 0 and
+ * *ret_text (caller frees) on HTTP 2xx; KILN_EAUTH (401/403),
+ * KILN_ENOTFOUND (404) or -EIO otherwise, the answer's first line in the
+ * error.
+ */
+int http_post_text(struct http_client *c, const char *path, const char *content_type,
+                   const char *body, size_t len, char **ret_text);
+
 /* URL-escapes s for a path segment or query value; caller frees. */
 char *http_escape(const char *s);
 

@@ -36,6 +36,13 @@
 #define KILN_MAX_SECRET_BYTES (4096)
 #define KILN_CONFIG_CPU_SECONDS (10)        /* CPU time while loading (C library calls included) */
 
+/* Change sources */
+#define KILN_MAX_POLLER_OUTPUT (64u << 20)  /* stdout of one VCS tool run by a poller */
+#define KILN_MAX_POLLER_STDERR (64u << 10)  /* stderr kept from it (for the error message) */
+#define KILN_POLLER_STEP_TIMEOUT_MS (600000) /* one VCS tool run */
+#define KILN_POLLER_MAX_BACKOFF (600.0)     /* seconds between retries of a failing poller */
+#define KILN_POLLER_MAX_COMMITS 2000        /* commits turned into changes per poll */
+
 /* Names */
 #define KILN_MAX_NAME 200                   /* builder, worker, step names */
 

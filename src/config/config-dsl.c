@@ -20,7 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MT_SECRET "kiln.secret"
 #define MT_STEP "kiln.step"
 /* registry tables: declared name -> line */
 #define REG_WORKERS "kiln.workers"
@@ -31,14 +30,9 @@
 #define DSL_MAX_PATH 1024
 #define DSL_STEP_NAME_LEN 50
 
-struct dsl_secret {
-	char *name;  /* owned */
-	char *value; /* owned */
-};
-
 /* ---- checking values ---------------------------------------------------- */
 
-static const char *dsl_typename(lua_State *L, int idx)
+const char *dsl_typename(lua_State *L, int idx)
 {
 	if (luaL_testudata(L, idx, MT_SECRET))
 		return "secret";
@@ -48,13 +42,13 @@ static const char *dsl_typename(lua_State *L, int idx)
 }
 
 /* Pushes t[key] (raw: no metamethods run) and returns its type. */
-static int dsl_get(lua_State *L, int t, const char *key)
+int dsl_get(lua_State *L, int t, const char *key)
 {
 	lua_pushstring(L, key);
 	return lua_rawget(L, t);
 }
 
-static void dsl_check_keys(lua_State *L, int t, const char *what, const char *const *keys)
+void dsl_check_keys(lua_State *L, int t, const char *what, const char *const *keys)
 {
 	lua_pushnil(L);
 	while (lua_next(L, t)) {
@@ -79,7 +73,7 @@ static void dsl_check_keys(lua_State *L, int t, const char *what, const char *co
 }
 
 /* The string at idx, checked: no NUL bytes (they end C strings). */
-static const char *dsl_check_string(lua_State *L, int idx, const char *what, const char *key,
+const char *dsl_check_string(lua_State *L, int idx, const char *what, const char *key,
 				    size_t *ret_len)
 {
 	if (lua_type(L, idx) != LUA_TSTRING)
@@ -96,7 +90,7 @@ static const char *dsl_check_string(lua_State *L, int idx, const char *what, con
 
 /* t[key] as a string, or NULL when absent.  The string stays alive: the
  * table still references it and Lua's collector never moves objects. */
-static const char *dsl_opt_string(lua_State *L, int t, const char *what, const char *key,
+const char *dsl_opt_string(lua_State *L, int t, const char *what, const char *key,
 				  size_t *ret_len)
 {
 	if (dsl_get(L, t, key) == LUA_TNIL) {
@@ -124,7 +118,7 @@ static void dsl_check_name(lua_State *L, const char *what, const char *key, cons
 	}
 }
 
-static const char *dsl_opt_name(lua_State *L, int t, const char *what, const char *key)
+const char *dsl_opt_name(lua_State *L, int t, const char *what, const char *key)
 {
 	size_t len;
 	const char *s = dsl_opt_string(L, t, what, key, &len);
@@ -162,7 +156,7 @@ static void dsl_check_relpath(lua_State *L, const char *what, const char *key, c
 	}
 }
 
-static bool dsl_opt_bool(lua_State *L, int t, const char *what, const char *key, bool def)
+bool dsl_opt_bool(lua_State *L, int t, const char *what, const char *key, bool def)
 {
 	int type = dsl_get(L, t, key);
 	bool v = def;
@@ -196,7 +190,7 @@ static long long dsl_opt_int(lua_State *L, int t, const char *what, const char *
 }
 
 /* Seconds: a number >= 0, at most a year. */
-static double dsl_opt_seconds(lua_State *L, int t, const char *what, const char *key, double def)
+double dsl_opt_seconds(lua_State *L, int t, const char *what, const char *key, double def)
 {
 	int type = dsl_get(L, t, key);
 	double v = def;
@@ -214,7 +208,7 @@ static double dsl_opt_seconds(lua_State *L, int t, const char *what, const char 
 }
 
 /* The value at idx must be a sequence 1..n with nothing else; returns n. */
-static size_t dsl_check_list(lua_State *L, int idx, const char *what, const char *key,
+size_t dsl_check_list(lua_State *L, int idx, const char *what, const char *key,
 			     const char *of)
 {
 	idx = lua_absindex(L, idx);
@@ -261,14 +255,14 @@ static size_t dsl_check_name_list(lua_State *L, int idx, const char *what, const
 }
 
 /* A charged, NULL-terminated, empty vector for n strings. */
-static char **dsl_new_strv(lua_State *L, size_t n)
+char **dsl_new_strv(lua_State *L, size_t n)
 {
 	config_charge(L, (n + 1) * sizeof(char *));
 	return xcalloc(n + 1, sizeof(char *));
 }
 
 /* Copies the (checked) list at idx into v, counting each copy in *ret_n. */
-static void dsl_fill_list(lua_State *L, int idx, char **v, size_t *ret_n, size_t n)
+void dsl_fill_list(lua_State *L, int idx, char **v, size_t *ret_n, size_t n)
 {
 	idx = lua_absindex(L, idx);
 	for (size_t i = 0; i < n; i++) {
@@ -310,14 +304,14 @@ static bool dsl_registered(lua_State *L, const char *reg, const char *name)
 	return found;
 }
 
-static void dsl_check_table_arg(lua_State *L, const char *decl)
+void dsl_check_table_arg(lua_State *L, const char *decl)
 {
 	if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TTABLE)
 		config_raise(L, "%s: expected one table: %s { name = ..., ... }", decl, decl);
 }
 
 /* "worker 'w1'" when the name is usable, else just "worker". */
-static void dsl_what(lua_State *L, char *what, size_t size, const char *decl, const char *name)
+void dsl_what(lua_State *L, char *what, size_t size, const char *decl, const char *name)
 {
 	if (dsl_get(L, 1, "name") == LUA_TSTRING && !name)
 		name = lua_tostring(L, -1);
@@ -525,6 +519,8 @@ static int dsl_setting(lua_State *L)
 					    "\"postgresql://...\" (got '%.60s')",
 					    s);
 		dsl_replace(&cfg->db_url, config_strdup(L, s, len));
+	} else if (config_changes_setting(L, key)) {
+		/* change_hook (config-changes.c) */
 	} else
 		return config_raise(L,
 				    "unknown setting '%.60s' (declare your own variables with "
@@ -1016,6 +1012,7 @@ void config_dsl_open(lua_State *L)
 	};
 	lua_pushglobaltable(L);
 	luaL_setfuncs(L, fns, 0);
+	config_changes_open(L); /* git_poller, hg_poller, svn_poller (config-changes.c) */
 
 	/* settings live in a side table: reads fall through to it, writes are checked */
 	lua_createtable(L, 0, 2);

@@ -53,4 +53,36 @@ void config_dsl_finish(lua_State *L);
 
 void config_step_release(struct config_step *s);
 
+
+/* The secret() value type and the declaration helpers (config-dsl.c),
+ * shared with the other declaration files (config-changes.c). */
+#define MT_SECRET "kiln.secret"
+struct dsl_secret {
+	char *name;  /* owned */
+	char *value; /* owned */
+};
+const char *dsl_typename(lua_State *L, int idx);
+/* Pushes t[key] (raw) and returns its type. */
+int dsl_get(lua_State *L, int t, const char *key);
+void dsl_check_keys(lua_State *L, int t, const char *what, const char *const *keys);
+const char *dsl_check_string(lua_State *L, int idx, const char *what, const char *key,
+			     size_t *ret_len);
+const char *dsl_opt_string(lua_State *L, int t, const char *what, const char *key,
+			   size_t *ret_len);
+const char *dsl_opt_name(lua_State *L, int t, const char *what, const char *key);
+bool dsl_opt_bool(lua_State *L, int t, const char *what, const char *key, bool def);
+double dsl_opt_seconds(lua_State *L, int t, const char *what, const char *key, double def);
+size_t dsl_check_list(lua_State *L, int idx, const char *what, const char *key, const char *of);
+char **dsl_new_strv(lua_State *L, size_t n);
+void dsl_fill_list(lua_State *L, int idx, char **v, size_t *ret_n, size_t n);
+void dsl_check_table_arg(lua_State *L, const char *decl);
+void dsl_what(lua_State *L, char *what, size_t size, const char *decl, const char *name);
+
+/* ---- change sources and hooks (config-changes.c) ---- */
+/* Registers git_poller, hg_poller, svn_poller. */
+void config_changes_open(lua_State *L);
+/* The change_hook setting: true if key was handled (value at index 3). */
+bool config_changes_setting(lua_State *L, const char *key);
+void config_changes_release(struct config *cfg);
+
 #endif

@@ -512,6 +512,7 @@ void config_free(struct config *cfg)
 		config_strv_free(cfg->scheduler[i].builders, cfg->scheduler[i].nbuilders);
 	}
 	free(cfg->scheduler);
+	config_changes_release(cfg);
 	config_strv_free(cfg->secrets, cfg->nsecrets);
 	free(cfg);
 }

@@ -72,6 +72,39 @@ struct config_scheduler {
 	int line;
 };
 
+/* ==== change sources and change hooks (config-changes.c) ====================== */
+enum config_poller_kind { CONFIG_POLLER_GIT, CONFIG_POLLER_HG, CONFIG_POLLER_SVN };
+
+/* git_poller { }, hg_poller { }, svn_poller { } */
+struct config_poller {
+	enum config_poller_kind kind;
+	char *name;         /* owned; unique among change sources; default: the repository */
+	char *repository;   /* owned: URL or path the VCS tool understands */
+	char **branches;    /* owned (git, hg); NULL with all_branches */
+	size_t nbranches;
+	bool all_branches;  /* git: branches = "all" */
+	bool tags;          /* git: also turn new tags into changes (default false) */
+	double interval;    /* seconds between polls, default 60 (> 0) */
+	char *project, *category, *codebase; /* owned, may be NULL: copied into changes */
+	char *revlink;      /* owned, may be NULL: a format with one %s for the revision */
+	char *branch;       /* owned (svn): the branch name given to changes, may be NULL */
+	int line;
+};
+
+/* change_hook = { token = ..., github = { secret = ... }, ... }: the
+ * /change_hook/DIALECT endpoints (base and poller are on when the table
+ * is set; the others when their key is present). */
+struct config_change_hook {
+	bool enabled;
+	char *token;           /* owned, may be NULL: Bearer token for base, poller, sendchange */
+	bool github, gitlab, gitea;
+	char *github_secret;   /* owned, may be NULL (no signature check) */
+	char *gitlab_token;    /* owned, may be NULL */
+	char *gitea_secret;    /* owned, may be NULL */
+	int line;
+};
+/* ==== end of change sources ====================================================== */
+
 struct config {
 	char *title;     /* owned; default "Kiln" */
 	char *title_url; /* owned, may be NULL */
@@ -89,6 +122,10 @@ struct config {
 	 * master can mask them in stored logs. */
 	char **secrets;
 	size_t nsecrets;
+	/* ---- change sources and hooks (config-changes.c) ---- */
+	struct config_poller *poller;
+	size_t npollers;
+	struct config_change_hook change_hook;
 };
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or

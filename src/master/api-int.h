@@ -175,6 +175,14 @@ void api_buildset_properties_get(struct api_ctx *ctx);
 void api_sourcestamps_get(struct api_ctx *ctx);
 void api_sourcestamp_get(struct api_ctx *ctx);
 
+/* changes (api-changes.c) */
+void api_changes_get(struct api_ctx *ctx);
+void api_change_get(struct api_ctx *ctx);
+void api_build_changes_get(struct api_ctx *ctx);
+void api_changesources_get(struct api_ctx *ctx);
+void api_changesource_get(struct api_ctx *ctx);
+void api_changesource_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
+
 /* JSON-RPC (api-rpc.c) */
 void api_force_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
 void api_build_rpc(struct api_ctx *ctx, struct api_rpc *rpc);

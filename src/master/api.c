@@ -60,6 +60,7 @@ struct api_route {
 #define EP_REQUEST "/buildrequests/n:buildrequestid"
 #define EP_BUILDSET "/buildsets/n:bsid"
 #define EP_MASTER "/masters/n:masterid"
+#define EP_CHANGE "/changes/n:changeid"
 #define EP_SSTAMP "/sourcestamps/n:ssid"
 #define EP_FORCESCHED "/forceschedulers/i:schedulername"
 #define EP_PROPS "/builds/n:buildid/properties,/buildsets/n:bsid/properties"
@@ -116,6 +117,13 @@ static const struct api_route api_routes[] = {
 
 	{"sourcestamps", api_sourcestamps_get, NULL, {NULL}, "/sourcestamps"},
 	{"sourcestamps/#", api_sourcestamp_get, NULL, {"ssid"}, EP_SSTAMP},
+
+	{"changes", api_changes_get, NULL, {NULL}, "/changes"},
+	{"changes/#", api_change_get, NULL, {"changeid"}, EP_CHANGE},
+	{"builds/#/changes", api_build_changes_get, NULL, {"buildid"}, EP_BUILD},
+	{"changesources", api_changesources_get, NULL, {NULL}, "/changesources"},
+	{"changesources/*", api_changesource_get, api_changesource_rpc, {"changesourcename"},
+	 "/changesources/i:changesourcename"},
 
 	{"masters", api_masters_get, NULL, {NULL}, "/masters"},
 	{"masters/#", api_master_get, NULL, {"masterid"}, EP_MASTER},

@@ -26,6 +26,7 @@
 #include "master/http.h"
 #include "master/master.h"
 #include "master/sched/sched.h"
+#include "master/changes/poller.h"
 
 static int write_file_atomic(const char *dir, const char *name, const char *text)
 {
@@ -148,6 +149,11 @@ static int master_run(int argc, char **argv)
 		log_error_errno(r, "cannot start the schedulers");
 		goto out;
 	}
+	r = pollers_start(&m, &m.pollers);
+	if (r < 0) {
+		log_error_errno(r, "cannot start the change sources");
+		goto out;
+	}
 	r = http_server_start(&m, engine_worker_ops(m.engine), &m.http);
 	if (r < 0) {
 		log_error_errno(r, "cannot start listeners");
@@ -178,6 +184,8 @@ out:
 		http_server_stop(m.http);
 		m.http = NULL;
 	}
+	pollers_stop(m.pollers);
+	m.pollers = NULL;
 	sched_free(m.sched);
 	if (m.engine)
 		engine_free(m.engine);

@@ -23,6 +23,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <stdio.h>
@@ -618,6 +619,7 @@ static const struct http_route {
 	void (*fn)(struct http_req *req);
 } http_routes[] = {
 	{"/api/v2", true, api_handle},
+	{"/change_hook", true, change_hook_handle},
 	{"/", false, www_handle},
 };
 
@@ -651,6 +653,30 @@ static void http_dispatch(struct http_conn *hc)
 		return;
 	}
 	http_reply_error(hc, 404, "not found");
+}
+
+int http_req_header(const struct http_req *req, const char *name, char *buf, size_t size)
+{
+	struct lws *wsi = req->conn->wsi;
+	char key[128];
+	int klen = snprintf(key, sizeof(key), "%s:", name);
+	if (klen <= 0 || (size_t)klen >= sizeof(key) || size > INT_MAX || size == 0)
+		return -E2BIG;
+	int n;
+	if (!strcmp(name, "authorization")) {
+		n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+		if (n <= 0)
+			return -ENOENT;
+		if ((size_t)n >= size)
+			return -E2BIG;
+		return lws_hdr_copy(wsi, buf, (int)size, WSI_TOKEN_HTTP_AUTHORIZATION) < 0 ? -ENOENT : n;
+	}
+	n = lws_hdr_custom_length(wsi, key, klen);
+	if (n < 0)
+		return -ENOENT;
+	if ((size_t)n >= size)
+		return -E2BIG;
+	return lws_hdr_custom_copy(wsi, buf, (int)size, key, klen) < 0 ? -ENOENT : n;
 }
 
 static char *http_hdr_dup(struct lws *wsi, enum lws_token_indexes tok)
@@ -721,10 +747,17 @@ static int http_on_request(struct http_conn *hc, const char *in, size_t inlen)
 	if (req->method == HTTP_POST) {
 		char cl[32];
 		long long v;
-		if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+		int cln = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+		if (cln > 0 &&
 		    (str_to_i64(cl, &v) < 0 || v < 0 || (unsigned long long)v > KILN_MAX_HTTP_BODY)) {
 			/* lws discards the rest of the body, keep-alive survives */
 			http_reply_error(hc, 413, "request body too large");
+			return 0;
+		}
+		if (cln <= 0 && !lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING)) {
+			/* no length and not chunked: there is no body to wait for
+			 * (curl -X POST), and lws would never call us again */
+			http_dispatch(hc);
 			return 0;
 		}
 		return 0; /* wait for the body */

@@ -93,6 +93,11 @@ void http_reply_stream(struct http_req *req, int status, const char *content_typ
 
 /* The value of query argument name (first occurrence) or NULL. */
 const char *http_req_arg(const struct http_req *req, const char *name);
+/* Copies the value of request header name (lower case, without ':', e.g.
+ * "x-github-event" or "authorization") into buf, NUL-terminated.  Returns
+ * its length, -ENOENT if the request has no such header, -E2BIG if it does
+ * not fit in size.  Only while the handler runs (change hooks use it). */
+int http_req_header(const struct http_req *req, const char *name, char *buf, size_t size);
 
 /* Splits a raw query string ("a=1&b=x%20y", '&' or ';' separated, '+' is a
  * space) into url-decoded arguments the way lws does for real requests.
@@ -105,5 +110,6 @@ void http_args_free(struct http_arg *args, size_t n);
 /* Top-level handlers (api.c, www.c) */
 void api_handle(struct http_req *req);
 void www_handle(struct http_req *req);
+void change_hook_handle(struct http_req *req); /* changes/hook.c: /change_hook/DIALECT */
 
 #endif

@@ -15,6 +15,7 @@ struct db;
 struct http_server;
 struct engine;
 struct sched;
+struct pollers;
 
 struct master {
 	uv_loop_t *loop;           /* borrowed: the process's one loop */
@@ -26,6 +27,7 @@ struct master {
 	struct http_server *http;  /* owned: HTTP API + worker endpoint */
 	struct engine *engine;     /* owned: workers, requests, builds */
 	struct sched *sched;       /* owned: schedulers (src/master/sched/) */
+	struct pollers *pollers;   /* owned: polling change sources (src/master/changes/) */
 	bool stopping;
 };
 

@@ -40,5 +40,12 @@ int change_add(struct master *m, struct change *c);
 /* Frees the contents of a change filled by a parser (all owned strings,
  * files, properties).  NULL-safe. */
 void change_release(struct change *c);
+/* change_release() on each of v[0..n), then frees v.  NULL-safe. */
+void change_list_free(struct change *v, size_t n);
+
+/* Helpers for parsers: append a copy of path[0..len) to files; set
+ * properties[name] = [value, "Change"] (steals value). */
+void change_add_file(struct change *c, const char *path, size_t len);
+void change_set_property(struct change *c, const char *name, json_t *value);
 
 #endif

@@ -1,0 +1,92 @@
+/*
+ * /api/v2/changes, /changes/N and /builds/N/changes: stored changes in
+ * Buildbot's shape (properties as {"k": [v, "Change"]}, an embedded
+ * sourcestamp, parent_changeids), through db_list like every resource.
+ * /changesources (and the JSON-RPC "poll" on /changesources/NAME) are in
+ * changes/poller.c's registry and answered here.
+ */
+#include "master/api-int.h"
+
+#include "common/err.h"
+#include "common/str.h"
+#include "master/changes/poller.h"
+#include "master/master.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void api_changes_get(struct api_ctx *ctx)
+{
+	api_list(ctx, DB_CHANGES, "changes", false, NULL, NULL);
+}
+
+void api_change_get(struct api_ctx *ctx)
+{
+	const char *f[] = {"changeid", ctx->cap[0], NULL};
+	api_list(ctx, DB_CHANGES, "changes", true, NULL, f);
+}
+
+void api_build_changes_get(struct api_ctx *ctx)
+{
+	const char *f[] = {"buildid", ctx->cap[0], NULL};
+	api_list(ctx, DB_CHANGES, "changes", false, NULL, f);
+}
+
+/* Buildbot's changesource rows plus what a poller knows about itself. */
+static json_t *api_changesources(struct api_ctx *ctx, const char *name)
+{
+	json_t *all = pollers_describe(ctx->m->pollers), *out = json_array();
+	json_t *masters = NULL;
+	char mid[32];
+	snprintf(mid, sizeof(mid), "%lld", (long long)ctx->m->masterid);
+	const char *f[] = {"masterid", mid, NULL};
+	if (api_fetch(ctx, DB_MASTERS, f, &masters) < 0)
+		masters = NULL;
+	size_t i;
+	json_t *cs;
+	json_array_foreach(all, i, cs)
+	{
+		if (name && strcmp(json_string_value(json_object_get(cs, "name")), name))
+			continue;
+		json_t *m = json_array_get(masters, 0);
+		json_object_set(cs, "master", m ? m : json_null());
+		json_array_append(out, cs);
+	}
+	json_decref(masters);
+	json_decref(all);
+	return out;
+}
+
+void api_changesources_get(struct api_ctx *ctx)
+{
+	json_t *list = api_changesources(ctx, NULL);
+	json_t *doc = json_pack("{s:o,s:{s:I}}", "changesources", list, "meta", "total",
+				(json_int_t)json_array_size(list));
+	api_reply_json(ctx, 200, doc);
+}
+
+void api_changesource_get(struct api_ctx *ctx)
+{
+	json_t *list = api_changesources(ctx, ctx->cap[0]);
+	if (json_array_size(list) == 0) {
+		json_decref(list);
+		api_not_found(ctx);
+		return;
+	}
+	api_reply_json(ctx, 200, json_pack("{s:o,s:{}}", "changesources", list, "meta"));
+}
+
+/* POST /changesources/NAME {"method": "poll"}: poll now. */
+void api_changesource_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
+{
+	if (strcmp(rpc->method, "poll")) {
+		api_rpc_reply_error(ctx, 501, rpc->id, -32601, "method not found");
+		return;
+	}
+	int r = pollers_poll(ctx->m->pollers, ctx->cap[0]);
+	if (r < 0) {
+		api_rpc_reply_error(ctx, 404, rpc->id, -32602, "no such change source");
+		return;
+	}
+	api_rpc_reply_result(ctx, rpc->id, json_null());
+}

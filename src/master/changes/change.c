@@ -1,0 +1,98 @@
+/*
+ * change_add(): the one door every change source goes through.  It stores
+ * the change (with its sourcestamp and its author as a user object) in the
+ * current database batch and hands it to the schedulers.
+ */
+#define LOG_SUBSYS "changes"
+
+#include "master/changes/change.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "db/db.h"
+#include "master/changes/users.h"
+#include "master/master.h"
+#include "master/sched/sched.h"
+
+int change_add(struct master *m, struct change *c)
+{
+	struct users_who w;
+	users_parse_who(c->author, &w);
+	struct db_user_ident ident = {
+		.attr_type = c->src ? c->src : "who",
+		.who = c->author,
+		.full_name = w.full_name,
+		.email = w.email,
+	};
+	if (c->when <= 0)
+		c->when = clock_wall();
+	struct db_change_new dc = {
+		.author = c->author,
+		.committer = c->committer,
+		.comments = c->comments,
+		.branch = c->branch,
+		.revision = c->revision,
+		.revlink = c->revlink,
+		.category = c->category,
+		.repository = c->repository,
+		.codebase = c->codebase,
+		.project = c->project,
+		.files = (const char *const *)c->files,
+		.nfiles = c->nfiles,
+		.properties = c->properties,
+		.when_timestamp = c->when,
+		.user = c->author && *c->author ? &ident : NULL,
+	};
+	int r = db_change_add(m->db, &dc, &c->changeid, &c->sourcestampid);
+	users_who_release(&w);
+	if (r < 0)
+		return r;
+	log_debug("change %lld stored: %s %s on '%s' by '%s'", (long long)c->changeid,
+		  c->src ? c->src : "change", c->revision ? c->revision : "(no revision)",
+		  c->branch ? c->branch : "", c->author ? c->author : "");
+	if (m->sched)
+		sched_change_added(m->sched, c);
+	return 0;
+}
+
+void change_add_file(struct change *c, const char *path, size_t len)
+{
+	c->files = xrealloc(c->files, (c->nfiles + 1) * sizeof(*c->files));
+	c->files[c->nfiles++] = xstrndup(path, len);
+}
+
+void change_set_property(struct change *c, const char *name, json_t *value)
+{
+	if (!c->properties)
+		c->properties = json_object();
+	json_object_set_new(c->properties, name, json_pack("[o,s]", value, "Change"));
+}
+
+void change_release(struct change *c)
+{
+	if (!c)
+		return;
+	free(c->author);
+	free(c->committer);
+	free(c->comments);
+	for (size_t i = 0; i < c->nfiles; i++)
+		free(c->files[i]);
+	free(c->files);
+	free(c->project);
+	free(c->repository);
+	free(c->codebase);
+	free(c->revision);
+	free(c->branch);
+	free(c->category);
+	free(c->revlink);
+	json_decref(c->properties);
+	*c = (struct change){0};
+}
+
+void change_list_free(struct change *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		change_release(&v[i]);
+	free(v);
+}

@@ -1,0 +1,621 @@
+/*
+ * The polling engine shared by the git, hg and svn pollers (poller.h): a
+ * timer per poller, each poll a sequence of child processes (uv_spawn,
+ * stdout and stderr read through pipes into capped buffers, a time limit
+ * per step) driven by the VCS module, the last-seen revisions kept in the
+ * database's object state, and failure streaks (one error, one
+ * "recovered", capped exponential backoff).  Nothing here blocks the loop.
+ */
+#define LOG_SUBSYS "poller"
+
+#include "master/changes/poller.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "config/config.h"
+#include "db/db.h"
+#include "master/master.h"
+
+extern char **environ;
+
+static const struct poller_vcs *const poller_kinds[] = {
+	[CONFIG_POLLER_GIT] = &poller_git,
+	[CONFIG_POLLER_HG] = &poller_hg,
+	[CONFIG_POLLER_SVN] = &poller_svn,
+};
+
+struct poller {
+	struct pollers *ps;               /* borrowed: the owner */
+	const struct config_poller *cfg;  /* borrowed: lives in m->cfg */
+	const struct poller_vcs *vcs;
+	int id;
+	char *workdir;    /* owned */
+	char *state_key;  /* owned: "poller:NAME" */
+	json_t *state;    /* owned */
+	json_t *scratch;  /* owned */
+	uv_timer_t timer;
+	uv_timer_t step_timer;
+	/* the running step */
+	bool running;     /* a poll is in progress */
+	bool again;       /* poll once more when this one ends */
+	bool in_child;    /* a child is running */
+	uv_process_t proc;
+	uv_pipe_t out, err;
+	int child_handles; /* proc + pipes not yet closed */
+	int64_t exit_status;
+	int term_signal;
+	bool timed_out;
+	char *cmd;        /* owned: argv[0] argv[1] of the running step, for messages */
+	struct buf obuf, ebuf;
+	bool otrunc;
+	/* results */
+	struct change *pending;
+	size_t npending;
+	char *error;      /* owned: why the current poll failed */
+	char *last_error; /* owned: the failure streak's first error */
+	unsigned failures; /* consecutive failed polls */
+	double last_poll;
+	int handles;      /* open handles: timers + child_handles */
+	bool stopping;
+};
+
+struct pollers {
+	struct master *m; /* borrowed */
+	struct poller **v;
+	size_t n;
+	size_t live;      /* pollers not yet freed (stop waits for their handles) */
+	bool stopping;
+	char **env;       /* owned: the children's environment */
+};
+
+static void poller_run_step(struct poller *p, const struct poller_out *out);
+static void poller_schedule(struct poller *p, double seconds);
+
+/* ---- accessors for the VCS modules ----------------------------------------------------- */
+
+const struct config_poller *poller_config(struct poller *p)
+{
+	return p->cfg;
+}
+
+const char *poller_workdir(struct poller *p)
+{
+	return p->workdir;
+}
+
+json_t *poller_state(struct poller *p)
+{
+	return p->state;
+}
+
+json_t *poller_scratch(struct poller *p)
+{
+	return p->scratch;
+}
+
+void poller_emit(struct poller *p, struct change *c)
+{
+	p->pending = xrealloc(p->pending, (p->npending + 1) * sizeof(*p->pending));
+	c->src = p->vcs->kind;
+	p->pending[p->npending++] = *c;
+	*c = (struct change){0};
+}
+
+int poller_fail(struct poller *p, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	free(p->error);
+	if (vasprintf(&p->error, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	/* one line: the tool's stderr may hold newlines */
+	for (char *c = p->error; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	return KILN_ESTATE;
+}
+
+char **poller_argv(const char *arg0, ...)
+{
+	size_t n = 1;
+	va_list ap;
+	va_start(ap, arg0);
+	while (va_arg(ap, const char *))
+		n++;
+	va_end(ap);
+	char **v = xcalloc(n + 1, sizeof(*v));
+	v[0] = xstrdup(arg0);
+	va_start(ap, arg0);
+	for (size_t i = 1; i < n; i++)
+		v[i] = xstrdup(va_arg(ap, const char *));
+	va_end(ap);
+	return v;
+}
+
+static void argv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* ---- lifetime ------------------------------------------------------------------------- */
+
+static void poller_free(struct poller *p)
+{
+	struct pollers *ps = p->ps;
+	json_decref(p->state);
+	json_decref(p->scratch);
+	change_list_free(p->pending, p->npending);
+	buf_release(&p->obuf);
+	buf_release(&p->ebuf);
+	free(p->cmd);
+	free(p->error);
+	free(p->last_error);
+	free(p->workdir);
+	free(p->state_key);
+	free(p);
+	if (--ps->live == 0 && ps->stopping) {
+		for (size_t i = 0; ps->env && ps->env[i]; i++)
+			free(ps->env[i]);
+		free(ps->env);
+		free(ps->v);
+		free(ps);
+	}
+}
+
+static void poller_handle_closed(uv_handle_t *h)
+{
+	struct poller *p = h->data;
+	if (h == (uv_handle_t *)&p->proc || h == (uv_handle_t *)&p->out ||
+	    h == (uv_handle_t *)&p->err)
+		p->child_handles--;
+	if (--p->handles == 0 && p->stopping)
+		poller_free(p);
+}
+
+/* ---- one child process ------------------------------------------------------------------ */
+
+static void poller_child_done(struct poller *p)
+{
+	uv_timer_stop(&p->step_timer);
+	p->in_child = false;
+	struct poller_out out = {
+		.status = p->term_signal ? 128 + p->term_signal : (int)p->exit_status,
+		.text = p->obuf.ptr,
+		.len = p->obuf.len,
+		.truncated = p->otrunc,
+		.err = p->ebuf.ptr,
+	};
+	if (p->stopping)
+		return;
+	if (p->timed_out) {
+		poller_fail(p, "'%s' took longer than %d s and was killed", p->cmd,
+			    KILN_POLLER_STEP_TIMEOUT_MS / 1000);
+		poller_run_step(p, NULL);
+		return;
+	}
+	if (p->otrunc) {
+		poller_fail(p, "'%s' wrote more than %u bytes", p->cmd, KILN_MAX_POLLER_OUTPUT);
+		poller_run_step(p, NULL);
+		return;
+	}
+	/* trim the stderr tail for messages */
+	while (p->ebuf.len && (p->ebuf.ptr[p->ebuf.len - 1] == '\n'))
+		buf_setlen(&p->ebuf, p->ebuf.len - 1);
+	poller_run_step(p, &out);
+}
+
+static void poller_child_check(struct poller *p)
+{
+	/* all three closed: the process exited and both pipes reached EOF */
+	if (p->in_child && p->child_handles == 0)
+		poller_child_done(p);
+}
+
+static void poller_close_child(uv_handle_t *h)
+{
+	struct poller *p = h->data;
+	bool stopping = p->stopping;
+	poller_handle_closed(h); /* may free p when stopping */
+	if (!stopping)
+		poller_child_check(p);
+}
+
+static void poller_on_exit(uv_process_t *proc, int64_t status, int term_signal)
+{
+	struct poller *p = proc->data;
+	p->exit_status = status;
+	p->term_signal = term_signal;
+	uv_close((uv_handle_t *)proc, poller_close_child);
+}
+
+static void poller_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	(void)h;
+	static char scratch[64 << 10];
+	(void)suggested;
+	b->base = scratch;
+	b->len = sizeof(scratch);
+}
+
+static void poller_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct poller *p = s->data;
+	if (n > 0) {
+		if ((uv_pipe_t *)s == &p->out) {
+			if (!p->otrunc && buf_add(&p->obuf, b->base, (size_t)n) < 0) {
+				p->otrunc = true;
+				uv_kill(-p->proc.pid, SIGKILL);
+			}
+		} else {
+			/* keep the first part of stderr: the error comes first */
+			size_t room = p->ebuf.max - p->ebuf.len;
+			buf_add(&p->ebuf, b->base, (size_t)n < room ? (size_t)n : room);
+		}
+		return;
+	}
+	if (n < 0) /* EOF or error: this pipe is done */
+		uv_close((uv_handle_t *)s, poller_close_child);
+}
+
+static void poller_on_step_timeout(uv_timer_t *t)
+{
+	struct poller *p = t->data;
+	if (p->in_child && !uv_is_closing((uv_handle_t *)&p->proc)) {
+		p->timed_out = true;
+		uv_kill(-p->proc.pid, SIGKILL);
+	}
+}
+
+/* Spawns argv in the work directory.  On failure records the error. */
+static int poller_spawn(struct poller *p, char **argv)
+{
+	uv_loop_t *loop = p->ps->m->loop;
+	free(p->cmd);
+	p->cmd = argv[1] ? xasprintf("%s %s", argv[0], argv[1]) : xstrdup(argv[0]);
+	buf_reset(&p->obuf);
+	buf_reset(&p->ebuf);
+	p->otrunc = false;
+	p->timed_out = false;
+	p->exit_status = 0;
+	p->term_signal = 0;
+
+	uv_pipe_init(loop, &p->out, 0);
+	uv_pipe_init(loop, &p->err, 0);
+	p->out.data = p->err.data = p->proc.data = p;
+	uv_stdio_container_t stdio[3] = {
+		{.flags = UV_IGNORE},
+		{.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out},
+		{.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err},
+	};
+	uv_process_options_t o = {
+		.exit_cb = poller_on_exit,
+		.file = argv[0],
+		.args = argv,
+		.env = p->ps->env,
+		.cwd = p->workdir,
+		.stdio_count = 3,
+		.stdio = stdio,
+		.flags = UV_PROCESS_DETACHED, /* its own process group, killed as one */
+	};
+	p->handles += 2;
+	p->child_handles = 2;
+	int r = uv_spawn(loop, &p->proc, &o);
+	if (r < 0) {
+		/* libuv: the process handle must still be closed after a failed spawn */
+		p->handles++;
+		p->child_handles++;
+		p->in_child = false;
+		uv_close((uv_handle_t *)&p->proc, poller_handle_closed);
+		uv_close((uv_handle_t *)&p->out, poller_handle_closed);
+		uv_close((uv_handle_t *)&p->err, poller_handle_closed);
+		return poller_fail(p, "cannot run '%s': %s", argv[0], uv_strerror(r));
+	}
+	p->handles++;
+	p->child_handles++;
+	p->in_child = true;
+	uv_read_start((uv_stream_t *)&p->out, poller_alloc, poller_on_read);
+	uv_read_start((uv_stream_t *)&p->err, poller_alloc, poller_on_read);
+	uv_timer_start(&p->step_timer, poller_on_step_timeout, KILN_POLLER_STEP_TIMEOUT_MS, 0);
+	return 0;
+}
+
+/* ---- a poll ----------------------------------------------------------------------------- */
+
+static double poller_backoff(const struct poller *p)
+{
+	double d = p->cfg->interval;
+	for (unsigned i = 1; i < p->failures && d < KILN_POLLER_MAX_BACKOFF; i++)
+		d *= 2;
+	if (d > KILN_POLLER_MAX_BACKOFF)
+		d = KILN_POLLER_MAX_BACKOFF > p->cfg->interval ? KILN_POLLER_MAX_BACKOFF
+							       : p->cfg->interval;
+	return d;
+}
+
+static void poller_finish(struct poller *p, bool ok)
+{
+	struct master *m = p->ps->m;
+	p->running = false;
+	p->last_poll = clock_wall();
+	if (ok) {
+		int r = 0;
+		size_t stored = 0;
+		for (size_t i = 0; i < p->npending && r >= 0; i++) {
+			if (!p->pending[i].project && p->cfg->project)
+				p->pending[i].project = xstrdup(p->cfg->project);
+			if (!p->pending[i].category && p->cfg->category)
+				p->pending[i].category = xstrdup(p->cfg->category);
+			if (!p->pending[i].codebase && p->cfg->codebase)
+				p->pending[i].codebase = xstrdup(p->cfg->codebase);
+			if (!p->pending[i].revlink && p->cfg->revlink && p->pending[i].revision)
+				p->pending[i].revlink =
+					xasprintf(p->cfg->revlink, p->pending[i].revision);
+			if (!p->pending[i].repository)
+				p->pending[i].repository = xstrdup(p->cfg->repository);
+			r = change_add(m, &p->pending[i]);
+			if (r >= 0)
+				stored++;
+		}
+		/* the state moves on only with its changes: one batch, one commit */
+		if (r >= 0)
+			r = db_state_set(m->db, p->state_key, p->state);
+		if (r < 0) {
+			poller_fail(p, "cannot store changes: %s", db_errmsg(m->db));
+			ok = false;
+		} else if (stored)
+			log_info("poller '%s': %zu new change%s", p->cfg->name, stored,
+				 stored == 1 ? "" : "s");
+	}
+	change_list_free(p->pending, p->npending);
+	p->pending = NULL;
+	p->npending = 0;
+	/* a big log must not stay allocated between polls */
+	buf_release(&p->obuf);
+	buf_release(&p->ebuf);
+	if (!ok) {
+		/* reload the stored state: the failed poll's edits must not stick */
+		json_t *st = NULL;
+		if (db_state_get(m->db, p->state_key, &st) == 1 && json_is_object(st)) {
+			json_decref(p->state);
+			p->state = st;
+		} else {
+			json_decref(st);
+		}
+		p->failures++;
+		if (p->failures == 1) {
+			log_error("poller '%s': %s (retrying with backoff; logged once until it "
+				  "recovers)",
+				  p->cfg->name, p->error ? p->error : "failed");
+			free(p->last_error);
+			p->last_error = xstrdup(p->error ? p->error : "failed");
+		} else {
+			log_debug("poller '%s': still failing: %s", p->cfg->name,
+				  p->error ? p->error : "failed");
+		}
+		poller_schedule(p, p->again ? 0 : poller_backoff(p));
+	} else {
+		if (p->failures)
+			log_info("poller '%s': recovered after %u failed poll%s", p->cfg->name,
+				 p->failures, p->failures == 1 ? "" : "s");
+		p->failures = 0;
+		poller_schedule(p, p->again ? 0 : p->cfg->interval);
+	}
+	p->again = false;
+}
+
+static void poller_run_step(struct poller *p, const struct poller_out *out)
+{
+	for (;;) {
+		if (p->error) {
+			poller_finish(p, false);
+			return;
+		}
+		char **argv = NULL;
+		int r = p->vcs->step(p, out, &argv);
+		if (r < 0) {
+			if (!p->error)
+				poller_fail(p, "%s", err_str(r));
+			argv_free(argv);
+			poller_finish(p, false);
+			return;
+		}
+		if (r == 0) {
+			argv_free(argv);
+			poller_finish(p, true);
+			return;
+		}
+		r = poller_spawn(p, argv);
+		argv_free(argv);
+		if (r >= 0)
+			return; /* continues in poller_child_done */
+		/* spawn failed: the error is set; the loop reports it */
+	}
+}
+
+static void poller_start_poll(struct poller *p)
+{
+	if (p->stopping)
+		return;
+	if (p->running) {
+		p->again = true;
+		return;
+	}
+	p->running = true;
+	free(p->error);
+	p->error = NULL;
+	json_object_clear(p->scratch);
+	if (mkdir(p->workdir, 0755) < 0 && errno != EEXIST) {
+		poller_fail(p, "cannot create '%s': %s", p->workdir, strerror(errno));
+		poller_finish(p, false);
+		return;
+	}
+	poller_run_step(p, NULL);
+}
+
+static void poller_on_timer(uv_timer_t *t)
+{
+	poller_start_poll(t->data);
+}
+
+static void poller_schedule(struct poller *p, double seconds)
+{
+	if (p->stopping)
+		return;
+	uint64_t ms = (uint64_t)(seconds * 1000);
+	uv_timer_start(&p->timer, poller_on_timer, ms, 0);
+}
+
+/* ---- the set of pollers ------------------------------------------------------------------ */
+
+static char **pollers_env(void)
+{
+	static const char *const extra[] = {"LC_ALL=C", "LANG=C", "GIT_TERMINAL_PROMPT=0",
+					    "GIT_ASKPASS=/bin/true", "HGPLAIN=1",
+					    "SVN_EDITOR=/bin/false", NULL};
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = xcalloc(n + ARRAY_SIZE(extra) + 1, sizeof(*env));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool replaced = false;
+		for (size_t e = 0; extra[e]; e++) {
+			size_t l = strchr(extra[e], '=') - extra[e] + 1;
+			if (!strncmp(environ[i], extra[e], l))
+				replaced = true;
+		}
+		if (!replaced)
+			env[k++] = xstrdup(environ[i]);
+	}
+	for (size_t e = 0; extra[e]; e++)
+		env[k++] = xstrdup(extra[e]);
+	return env;
+}
+
+int pollers_start(struct master *m, struct pollers **ret)
+{
+	struct pollers *ps = xcalloc(1, sizeof(*ps));
+	ps->m = m;
+	*ret = ps;
+	if (m->cfg->npollers == 0)
+		return 0;
+	_cleanup_free_ char *dir = xasprintf("%s/pollers", m->basedir);
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return log_error_errno(-errno, "cannot create '%s'", dir);
+	ps->env = pollers_env();
+	ps->v = xcalloc(m->cfg->npollers, sizeof(*ps->v));
+	for (size_t i = 0; i < m->cfg->npollers; i++) {
+		const struct config_poller *cp = &m->cfg->poller[i];
+		struct poller *p = xcalloc(1, sizeof(*p));
+		p->ps = ps;
+		p->cfg = cp;
+		p->vcs = poller_kinds[cp->kind];
+		p->id = (int)i + 1;
+		p->workdir = xasprintf("%s/%s", dir, cp->name);
+		p->state_key = xasprintf("poller:%s", cp->name);
+		p->scratch = json_object();
+		buf_init(&p->obuf, KILN_MAX_POLLER_OUTPUT);
+		buf_init(&p->ebuf, KILN_MAX_POLLER_STDERR);
+		json_t *st = NULL;
+		int r = db_state_get(m->db, p->state_key, &st);
+		if (r < 0)
+			log_warn("poller '%s': cannot read its stored state (starting afresh): %s",
+				 cp->name, db_errmsg(m->db));
+		p->state = json_is_object(st) ? st : json_object();
+		if (st && !json_is_object(st))
+			json_decref(st);
+		uv_timer_init(m->loop, &p->timer);
+		uv_timer_init(m->loop, &p->step_timer);
+		p->timer.data = p->step_timer.data = p;
+		p->handles = 2;
+		ps->v[ps->n++] = p;
+		ps->live++;
+		poller_schedule(p, 0);
+		log_info("poller '%s': %s %s every %g s", cp->name, p->vcs->kind, cp->repository,
+			 cp->interval);
+	}
+	return 0;
+}
+
+void pollers_stop(struct pollers *ps)
+{
+	if (!ps)
+		return;
+	ps->stopping = true;
+	if (ps->live == 0) {
+		for (size_t i = 0; ps->env && ps->env[i]; i++)
+			free(ps->env[i]);
+		free(ps->env);
+		free(ps->v);
+		free(ps);
+		return;
+	}
+	for (size_t i = 0; i < ps->n; i++) {
+		struct poller *p = ps->v[i];
+		p->stopping = true;
+		if (p->in_child) {
+			/* the tool's whole process group: git runs helpers of its own */
+			if (!uv_is_closing((uv_handle_t *)&p->proc))
+				uv_kill(-p->proc.pid, SIGKILL);
+			/* do not wait for EOF: a stray grandchild may hold a pipe */
+			uv_handle_t *hs[] = {(uv_handle_t *)&p->proc, (uv_handle_t *)&p->out,
+					     (uv_handle_t *)&p->err};
+			for (size_t k = 0; k < ARRAY_SIZE(hs); k++)
+				if (!uv_is_closing(hs[k]))
+					uv_close(hs[k], poller_handle_closed);
+		}
+		uv_close((uv_handle_t *)&p->timer, poller_handle_closed);
+		uv_close((uv_handle_t *)&p->step_timer, poller_handle_closed);
+	}
+}
+
+int pollers_poll(struct pollers *ps, const char *name)
+{
+	int n = 0;
+	for (size_t i = 0; ps && i < ps->n; i++) {
+		struct poller *p = ps->v[i];
+		if (name && strcmp(p->cfg->name, name))
+			continue;
+		if (p->running)
+			p->again = true;
+		else
+			poller_schedule(p, 0);
+		n++;
+	}
+	return n || !name ? n : KILN_ENOTFOUND;
+}
+
+json_t *pollers_describe(struct pollers *ps)
+{
+	json_t *list = json_array();
+	for (size_t i = 0; ps && i < ps->n; i++) {
+		struct poller *p = ps->v[i];
+		json_array_append_new(
+			list, json_pack("{s:i,s:s,s:s,s:s,s:o,s:b,s:i,s:o}", "changesourceid", p->id,
+					"name", p->cfg->name, "kind", p->vcs->kind, "repository",
+					p->cfg->repository, "last_poll",
+					p->last_poll ? json_integer((json_int_t)p->last_poll)
+						     : json_null(),
+					"failing", p->failures > 0, "failures", (int)p->failures, "error",
+					p->failures && p->last_error ? json_string(p->last_error)
+								     : json_null()));
+	}
+	return list;
+}
