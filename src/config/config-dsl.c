@@ -20,11 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MT_STEP "kiln.step"
-/* registry tables: declared name -> line */
-#define REG_WORKERS "kiln.workers"
-#define REG_BUILDERS "kiln.builders"
-#define REG_SCHEDULERS "kiln.schedulers"
 #define REG_SETTINGS "kiln.settings"
 
 #define DSL_MAX_PATH 1024
@@ -102,7 +97,7 @@ const char *dsl_opt_string(lua_State *L, int t, const char *what, const char *ke
 	return s;
 }
 
-static void dsl_check_name(lua_State *L, const char *what, const char *key, const char *s,
+void dsl_check_name(lua_State *L, const char *what, const char *key, const char *s,
 			   size_t len)
 {
 	if (len == 0)
@@ -127,7 +122,7 @@ const char *dsl_opt_name(lua_State *L, int t, const char *what, const char *key)
 	return s;
 }
 
-static const char *dsl_req_name(lua_State *L, int t, const char *what, const char *key)
+const char *dsl_req_name(lua_State *L, int t, const char *what, const char *key)
 {
 	const char *s = dsl_opt_name(L, t, what, key);
 	if (!s)
@@ -169,7 +164,7 @@ bool dsl_opt_bool(lua_State *L, int t, const char *what, const char *key, bool d
 	return v;
 }
 
-static long long dsl_opt_int(lua_State *L, int t, const char *what, const char *key,
+long long dsl_opt_int(lua_State *L, int t, const char *what, const char *key,
 			     long long def, long long min, long long max)
 {
 	int type = dsl_get(L, t, key);
@@ -233,7 +228,7 @@ size_t dsl_check_list(lua_State *L, int idx, const char *what, const char *key,
 }
 
 /* A list of names, no repeats; pushes nothing.  Returns n (may be 0). */
-static size_t dsl_check_name_list(lua_State *L, int idx, const char *what, const char *key)
+size_t dsl_check_name_list(lua_State *L, int idx, const char *what, const char *key)
 {
 	idx = lua_absindex(L, idx);
 	size_t n = dsl_check_list(L, idx, what, key, "names");
@@ -276,7 +271,7 @@ void dsl_fill_list(lua_State *L, int idx, char **v, size_t *ret_n, size_t n)
 }
 
 /* Raises if name is already in the registry table reg (name -> line). */
-static void dsl_check_unique(lua_State *L, const char *reg, const char *kind, const char *name)
+void dsl_check_unique(lua_State *L, const char *reg, const char *kind, const char *name)
 {
 	lua_getfield(L, LUA_REGISTRYINDEX, reg);
 	if (lua_getfield(L, -1, name) != LUA_TNIL) {
@@ -288,7 +283,7 @@ static void dsl_check_unique(lua_State *L, const char *reg, const char *kind, co
 
 /* Records name once it is in cfg: a declaration that failed inside pcall()
  * must not satisfy later references. */
-static void dsl_register(lua_State *L, const char *reg, const char *name, int line)
+void dsl_register(lua_State *L, const char *reg, const char *name, int line)
 {
 	lua_getfield(L, LUA_REGISTRYINDEX, reg);
 	lua_pushinteger(L, line);
@@ -296,7 +291,7 @@ static void dsl_register(lua_State *L, const char *reg, const char *name, int li
 	lua_pop(L, 1);
 }
 
-static bool dsl_registered(lua_State *L, const char *reg, const char *name)
+bool dsl_registered(lua_State *L, const char *reg, const char *name)
 {
 	lua_getfield(L, LUA_REGISTRYINDEX, reg);
 	bool found = lua_getfield(L, -1, name) != LUA_TNIL;
@@ -306,6 +301,8 @@ static bool dsl_registered(lua_State *L, const char *reg, const char *name)
 
 void dsl_check_table_arg(lua_State *L, const char *decl)
 {
+	if (config_ctx_of(L)->loaded)
+		config_raise(L, "%s: declarations are only allowed while master.lua loads", decl);
 	if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TTABLE)
 		config_raise(L, "%s: expected one table: %s { name = ..., ... }", decl, decl);
 }
@@ -378,6 +375,8 @@ static int dsl_secret_file(lua_State *L, const char *basedir, const char *name, 
 static int dsl_secret(lua_State *L)
 {
 	struct config_ctx *ctx = config_ctx_of(L);
+	if (ctx->loaded)
+		return config_raise(L, "secret: only allowed while master.lua loads");
 	if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING)
 		return config_raise(L, "secret: expected a name: secret(\"NAME\")");
 	size_t nlen;
@@ -481,6 +480,8 @@ static int dsl_setting(lua_State *L)
 {
 	struct config_ctx *ctx = config_ctx_of(L);
 	struct config *cfg = ctx->cfg;
+	if (ctx->loaded)
+		return config_raise(L, "cannot set globals from a function run by the master");
 	if (lua_type(L, 2) != LUA_TSTRING)
 		return config_raise(L, "cannot set a global with a %s key", luaL_typename(L, 2));
 	const char *key = lua_tostring(L, 2);
@@ -519,6 +520,8 @@ static int dsl_setting(lua_State *L)
 					    "\"postgresql://...\" (got '%.60s')",
 					    s);
 		dsl_replace(&cfg->db_url, config_strdup(L, s, len));
+	} else if (config_sched_setting(L, key)) {
+		/* schedulers and queue settings (config-sched.c) */
 	} else if (config_changes_setting(L, key)) {
 		/* change_hook (config-changes.c) */
 	} else
@@ -813,8 +816,9 @@ static void dsl_step_copy(lua_State *L, struct config_step *dst, const struct co
 	dst->argv = NULL;
 	dst->env = NULL;
 	dst->nenv = 0;
+	config_sched_step_copy(L, dst, src); /* trigger fields (config-sched.c) */
 	dst->name = config_strdup(L, src->name, strlen(src->name));
-	dst->workdir = config_strdup(L, src->workdir, strlen(src->workdir));
+	dst->workdir = src->workdir ? config_strdup(L, src->workdir, strlen(src->workdir)) : NULL;
 	if (src->command)
 		dst->command = config_strdup(L, src->command, strlen(src->command));
 	if (src->argv) {
@@ -842,7 +846,8 @@ static void dsl_step_copy(lua_State *L, struct config_step *dst, const struct co
 static int dsl_builder(lua_State *L)
 {
 	static const char *const keys[] = {"name",     "workers", "description", "tags",
-					   "builddir", "steps",	  NULL};
+					   "builddir", "steps",	  "collapse_requests",
+					   "cancel_superseded", NULL};
 	struct config *cfg = config_ctx_of(L)->cfg;
 	int line = config_line(L);
 	char what[256];
@@ -918,53 +923,8 @@ static int dsl_builder(lua_State *L)
 		dsl_step_copy(L, &b->steps[i], src);
 		lua_pop(L, 1);
 	}
+	config_sched_builder(L, what, b); /* queue keys (config-sched.c) */
 	dsl_register(L, REG_BUILDERS, name, line);
-	lua_pushstring(L, name);
-	return 1;
-}
-
-/* ---- force_scheduler { } ------------------------------------------------- */
-
-static int dsl_force_scheduler(lua_State *L)
-{
-	static const char *const keys[] = {"name", "builders", NULL};
-	struct config *cfg = config_ctx_of(L)->cfg;
-	int line = config_line(L);
-	char what[256];
-
-	if (lua_gettop(L) == 0)
-		lua_newtable(L);
-	dsl_check_table_arg(L, "force_scheduler");
-	dsl_what(L, what, sizeof(what), "force_scheduler", NULL);
-	dsl_check_keys(L, 1, what, keys);
-	const char *name = dsl_opt_name(L, 1, what, "name");
-	if (!name) {
-		name = "force";
-		snprintf(what, sizeof(what), "force_scheduler 'force'");
-	}
-	dsl_check_unique(L, REG_SCHEDULERS, "scheduler", name);
-
-	size_t n = 0;
-	int builders = 0;
-	if (dsl_get(L, 1, "builders") != LUA_TNIL) {
-		builders = lua_gettop(L);
-		n = dsl_check_name_list(L, builders, what, "builders");
-		if (n == 0)
-			return config_raise(L, "%s: 'builders' must name at least one builder",
-					    what);
-	}
-
-	config_charge(L, sizeof(struct config_scheduler));
-	cfg->scheduler =
-		xrealloc(cfg->scheduler, (cfg->nschedulers + 1) * sizeof(*cfg->scheduler));
-	struct config_scheduler *s = &cfg->scheduler[cfg->nschedulers++];
-	*s = (struct config_scheduler){.kind = CONFIG_SCHED_FORCE, .line = line};
-	s->name = config_strdup(L, name, strlen(name));
-	if (builders) { /* else: every builder, filled in by config_dsl_finish() */
-		s->builders = dsl_new_strv(L, n);
-		dsl_fill_list(L, builders, s->builders, &s->nbuilders, n);
-	}
-	dsl_register(L, REG_SCHEDULERS, name, line);
 	lua_pushstring(L, name);
 	return 1;
 }
@@ -1006,12 +966,12 @@ void config_dsl_open(lua_State *L)
 		{"worker", dsl_worker},
 		{"builder", dsl_builder},
 		{"shell", dsl_shell},
-		{"force_scheduler", dsl_force_scheduler},
 		{"secret", dsl_secret},
 		{NULL, NULL},
 	};
 	lua_pushglobaltable(L);
 	luaL_setfuncs(L, fns, 0);
+	config_sched_open(L); /* schedulers, trigger {} (config-sched.c) */
 	config_changes_open(L); /* git_poller, hg_poller, svn_poller (config-changes.c) */
 
 	/* settings live in a side table: reads fall through to it, writes are checked */
@@ -1022,16 +982,6 @@ void config_dsl_open(lua_State *L)
 	lua_setfield(L, -2, "__newindex");
 	lua_setmetatable(L, -2);
 	lua_pop(L, 1);
-}
-
-static void dsl_fill_all_builders(lua_State *L, const struct config *cfg,
-				  struct config_scheduler *s)
-{
-	s->builders = dsl_new_strv(L, cfg->nbuilders);
-	for (size_t i = 0; i < cfg->nbuilders; i++) {
-		s->builders[i] = config_strdup(L, cfg->builder[i].name, strlen(cfg->builder[i].name));
-		s->nbuilders = i + 1;
-	}
 }
 
 void config_dsl_finish(lua_State *L)
@@ -1049,33 +999,7 @@ void config_dsl_finish(lua_State *L)
 						b->name, b->workers[k], b->workers[k]);
 	}
 
-	bool have_force = false;
-	for (size_t i = 0; i < cfg->nschedulers; i++) {
-		struct config_scheduler *s = &cfg->scheduler[i];
-		if (s->kind == CONFIG_SCHED_FORCE)
-			have_force = true;
-		if (!s->builders) {
-			if (cfg->nbuilders == 0)
-				config_raise_at(L, s->line,
-						"force_scheduler '%s': there are no builders to force",
-						s->name);
-			dsl_fill_all_builders(L, cfg, s);
-		}
-		for (size_t k = 0; k < s->nbuilders; k++)
-			if (!dsl_registered(L, REG_BUILDERS, s->builders[k]))
-				config_raise_at(L, s->line, "force_scheduler '%s': unknown builder '%s'",
-						s->name, s->builders[k]);
-	}
-
-	if (!have_force && cfg->nbuilders > 0 && !dsl_registered(L, REG_SCHEDULERS, "force")) {
-		config_charge(L, sizeof(struct config_scheduler));
-		cfg->scheduler =
-			xrealloc(cfg->scheduler, (cfg->nschedulers + 1) * sizeof(*cfg->scheduler));
-		struct config_scheduler *s = &cfg->scheduler[cfg->nschedulers++];
-		*s = (struct config_scheduler){.kind = CONFIG_SCHED_FORCE, .line = 0};
-		s->name = config_strdup(L, "force", 5);
-		dsl_fill_all_builders(L, cfg, s);
-	}
+	config_sched_finish(L); /* scheduler references, the implicit force scheduler */
 
 	if (cfg->http.port != 0 && cfg->http.port == cfg->workers.port &&
 	    !strcmp(cfg->http.host, cfg->workers.host))

@@ -26,7 +26,34 @@ struct config_ctx {
 	bool mem_error;        /* the allocator refused and Lua raised "not enough memory" */
 	char abort_msg[256];   /* the message for 'aborted' */
 	int http_line, workers_line; /* where http / workers_listen were set, 0 = default */
+	bool loaded;           /* master.lua has run: declarations and settings refuse */
+	bool keep_lua;         /* a function or pattern was kept: the state outlives the load */
+	long long run_limit;   /* instruction limit of the current run (load or call) */
 };
+
+#define MT_SECRET "kiln.secret"
+#define MT_STEP "kiln.step"
+/* registry tables: declared name -> line */
+#define REG_WORKERS "kiln.workers"
+#define REG_BUILDERS "kiln.builders"
+#define REG_SCHEDULERS "kiln.schedulers"
+
+struct dsl_secret {
+	char *name;  /* owned */
+	char *value; /* owned */
+};
+
+/* The Lua state kept after loading when master.lua stored functions or
+ * patterns (struct config.lua): functions are referenced in its registry. */
+struct config_lua {
+	struct config_ctx ctx; /* the allocator's userdata: lives as long as L */
+	lua_State *L;
+	char *chunkname;       /* owned */
+};
+/* Runs f(L) with ud as its one light-userdata argument, in protected mode,
+ * under an instruction budget and a CPU-time cap.  0, or KILN_ECONFIG and
+ * *ret_err (owned) "master.lua:LINE: message". */
+int config_lua_run(struct config_lua *kl, lua_CFunction f, void *ud, char **ret_err);
 
 struct config_ctx *config_ctx_of(lua_State *L);
 /* The innermost master.lua line on the call stack, 0 if none. */
@@ -53,14 +80,7 @@ void config_dsl_finish(lua_State *L);
 
 void config_step_release(struct config_step *s);
 
-
-/* The secret() value type and the declaration helpers (config-dsl.c),
- * shared with the other declaration files (config-changes.c). */
-#define MT_SECRET "kiln.secret"
-struct dsl_secret {
-	char *name;  /* owned */
-	char *value; /* owned */
-};
+/* ---- helpers shared by the declaration files (config-dsl.c) ---- */
 const char *dsl_typename(lua_State *L, int idx);
 /* Pushes t[key] (raw) and returns its type. */
 int dsl_get(lua_State *L, int t, const char *key);
@@ -69,14 +89,37 @@ const char *dsl_check_string(lua_State *L, int idx, const char *what, const char
 			     size_t *ret_len);
 const char *dsl_opt_string(lua_State *L, int t, const char *what, const char *key,
 			   size_t *ret_len);
+void dsl_check_name(lua_State *L, const char *what, const char *key, const char *s, size_t len);
 const char *dsl_opt_name(lua_State *L, int t, const char *what, const char *key);
+const char *dsl_req_name(lua_State *L, int t, const char *what, const char *key);
 bool dsl_opt_bool(lua_State *L, int t, const char *what, const char *key, bool def);
+long long dsl_opt_int(lua_State *L, int t, const char *what, const char *key, long long def,
+		      long long min, long long max);
 double dsl_opt_seconds(lua_State *L, int t, const char *what, const char *key, double def);
 size_t dsl_check_list(lua_State *L, int idx, const char *what, const char *key, const char *of);
+size_t dsl_check_name_list(lua_State *L, int idx, const char *what, const char *key);
 char **dsl_new_strv(lua_State *L, size_t n);
 void dsl_fill_list(lua_State *L, int idx, char **v, size_t *ret_n, size_t n);
+void dsl_check_unique(lua_State *L, const char *reg, const char *kind, const char *name);
+void dsl_register(lua_State *L, const char *reg, const char *name, int line);
+bool dsl_registered(lua_State *L, const char *reg, const char *name);
 void dsl_check_table_arg(lua_State *L, const char *decl);
 void dsl_what(lua_State *L, char *what, size_t size, const char *decl, const char *name);
+
+/* ---- schedulers and queue (config-sched.c) ---- */
+/* Registers the scheduler declarations and trigger {}. */
+void config_sched_open(lua_State *L);
+/* Fills default builder lists, checks references, adds the implicit force scheduler. */
+void config_sched_finish(lua_State *L);
+/* A global setting of this module (collapse_requests): true if handled. */
+bool config_sched_setting(lua_State *L, const char *key);
+/* builder { collapse_requests, cancel_superseded } of the builder just copied (table at 1). */
+void config_sched_builder(lua_State *L, const char *what, struct config_builder *b);
+/* Deep-copies the trigger fields of a step (dst starts as a shallow copy). */
+void config_sched_step_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
+void config_sched_step_release(struct config_step *s);
+void config_sched_release(struct config_scheduler *s);
+void config_prop_free(struct config_prop *p, size_t n);
 
 /* ---- change sources and hooks (config-changes.c) ---- */
 /* Registers git_poller, hg_poller, svn_poller. */
@@ -84,5 +127,4 @@ void config_changes_open(lua_State *L);
 /* The change_hook setting: true if key was handled (value at index 3). */
 bool config_changes_setting(lua_State *L, const char *key);
 void config_changes_release(struct config *cfg);
-
 #endif

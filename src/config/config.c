@@ -17,6 +17,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -135,7 +136,7 @@ static void config_hook(lua_State *L, lua_Debug *ar)
 {
 	struct config_ctx *ctx = config_ctx_of(L);
 	ctx->insns += CONFIG_HOOK_EVERY;
-	bool over_insns = ctx->insns > KILN_CONFIG_INSN_LIMIT;
+	bool over_insns = ctx->insns > ctx->run_limit;
 	bool over_cpu = !over_insns && config_cpu_now() > ctx->cpu_deadline;
 	if (!ctx->aborted && !over_insns && !over_cpu)
 		return;
@@ -372,15 +373,21 @@ int config_load_string(const char *chunkname, const char *text, size_t len, cons
 		return KILN_ECONFIG;
 	}
 
-	struct config_ctx ctx = {
+	struct config_lua *kl = xcalloc(1, sizeof(*kl));
+	kl->chunkname = xstrdup(chunkname);
+	struct config_ctx *ctx = &kl->ctx;
+	*ctx = (struct config_ctx){
 		.cfg = config_new_defaults(),
-		.chunkname = chunkname,
+		.chunkname = kl->chunkname,
 		.basedir = basedir,
 		.mem_limit = KILN_CONFIG_MEM_LIMIT,
+		.run_limit = KILN_CONFIG_INSN_LIMIT,
 	};
-	lua_State *L = lua_newstate(config_alloc, &ctx);
+	lua_State *L = lua_newstate(config_alloc, ctx);
 	if (!L) {
-		config_free(ctx.cfg);
+		config_free(ctx->cfg);
+		free(kl->chunkname);
+		free(kl);
 		*ret_err = xasprintf("%s: cannot create a Lua state", chunkname);
 		return KILN_ECONFIG;
 	}
@@ -390,11 +397,11 @@ int config_load_string(const char *chunkname, const char *text, size_t len, cons
 	lua_pushcfunction(L, config_main);
 	lua_pushlightuserdata(L, &chunk);
 	int r = lua_pcall(L, 1, 0, 0);
-	if (r == LUA_ERRMEM || ctx.mem_error)
+	if (r == LUA_ERRMEM || ctx->mem_error)
 		err = xasprintf("%s: memory limit exceeded (%zu MiB)", chunkname,
-				ctx.mem_limit >> 20);
-	else if (ctx.aborted)
-		err = xstrdup(ctx.abort_msg);
+				ctx->mem_limit >> 20);
+	else if (ctx->aborted)
+		err = xstrdup(ctx->abort_msg);
 	else if (r != LUA_OK) {
 		int t = lua_type(L, -1);
 		if (t == LUA_TSTRING || t == LUA_TNUMBER) {
@@ -405,15 +412,76 @@ int config_load_string(const char *chunkname, const char *text, size_t len, cons
 			err = xasprintf("%s: error object is a %s value", chunkname,
 					lua_typename(L, t));
 	}
-	lua_close(L);
+	lua_settop(L, 0);
+	struct config *cfg = ctx->cfg;
+	ctx->loaded = true;
+	ctx->basedir = NULL; /* borrowed from the caller */
+	if (err || !ctx->keep_lua) {
+		lua_close(L);
+		free(kl->chunkname);
+		free(kl);
+	} else {
+		/* functions and patterns run later, in this state (config-sched.c) */
+		kl->L = L;
+		cfg->lua = kl;
+	}
 
 	if (err) {
 		log_debug("%s", err);
-		config_free(ctx.cfg);
+		config_free(cfg);
 		*ret_err = err;
 		return KILN_ECONFIG;
 	}
-	*ret = ctx.cfg;
+	*ret = cfg;
+	return 0;
+}
+
+/* The protected body of config_lua_run: f with its userdata. */
+static int config_run_main(lua_State *L)
+{
+	lua_CFunction f = (lua_CFunction)(uintptr_t)lua_touserdata(L, 1);
+	void *ud = lua_touserdata(L, 2);
+	lua_settop(L, 0);
+	lua_pushlightuserdata(L, ud);
+	return f(L);
+}
+
+/* Instructions one call of a master.lua function may run. */
+#define CONFIG_CALL_INSNS 1000000L
+#define CONFIG_CALL_CPU_SECONDS 1.0
+
+int config_lua_run(struct config_lua *kl, lua_CFunction f, void *ud, char **ret_err)
+{
+	lua_State *L = kl->L;
+	struct config_ctx *ctx = &kl->ctx;
+	ctx->aborted = false;
+	ctx->mem_error = false;
+	ctx->insns = 0;
+	ctx->run_limit = CONFIG_CALL_INSNS;
+	ctx->cpu_deadline = config_cpu_now() + CONFIG_CALL_CPU_SECONDS;
+	lua_settop(L, 0);
+	lua_pushcfunction(L, config_run_main);
+	lua_pushlightuserdata(L, (void *)(uintptr_t)f);
+	lua_pushlightuserdata(L, ud);
+	lua_sethook(L, config_hook, LUA_MASKCOUNT, CONFIG_HOOK_EVERY);
+	int r = lua_pcall(L, 2, 0, 0);
+	lua_sethook(L, NULL, 0, 0);
+	char *err = NULL;
+	if (r == LUA_ERRMEM || ctx->mem_error)
+		err = xasprintf("%s: memory limit exceeded (%zu MiB)", kl->chunkname,
+				ctx->mem_limit >> 20);
+	else if (ctx->aborted)
+		err = xstrdup(ctx->abort_msg);
+	else if (r != LUA_OK) {
+		size_t mlen = 0;
+		const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &mlen) : "error";
+		err = config_error_line(kl->chunkname, msg, mlen ? mlen : strlen(msg));
+	}
+	lua_settop(L, 0);
+	if (err) {
+		*ret_err = err;
+		return KILN_ECONFIG;
+	}
 	return 0;
 }
 
@@ -470,6 +538,7 @@ void config_step_release(struct config_step *s)
 	}
 	free(s->env);
 	free(s->workdir);
+	config_sched_step_release(s);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -507,13 +576,17 @@ void config_free(struct config *cfg)
 		free(b->steps);
 	}
 	free(cfg->builder);
-	for (size_t i = 0; i < cfg->nschedulers; i++) {
-		free(cfg->scheduler[i].name);
-		config_strv_free(cfg->scheduler[i].builders, cfg->scheduler[i].nbuilders);
-	}
+	for (size_t i = 0; i < cfg->nschedulers; i++)
+		config_sched_release(&cfg->scheduler[i]);
 	free(cfg->scheduler);
 	config_changes_release(cfg);
 	config_strv_free(cfg->secrets, cfg->nsecrets);
+	if (cfg->lua) {
+		/* steps and secrets owned by Lua userdata are freed by their __gc */
+		lua_close(cfg->lua->L);
+		free(cfg->lua->chunkname);
+		free(cfg->lua);
+	}
 	free(cfg);
 }
 

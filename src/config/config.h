@@ -13,6 +13,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct config;
+
+struct config_lua;
+
 struct config_listen {
 	char *host; /* owned; numeric or "localhost"; default 127.0.0.1 */
 	int port;   /* 0 = any free port */
@@ -25,7 +29,7 @@ struct config_worker {
 	int line;       /* where it was declared in master.lua */
 };
 
-enum config_step_kind { CONFIG_STEP_SHELL };
+enum config_step_kind { CONFIG_STEP_SHELL, CONFIG_STEP_TRIGGER, CONFIG_STEP_PATCH /* config-sched.c */ };
 
 struct config_env {
 	char *name;  /* owned */
@@ -47,6 +51,14 @@ struct config_step {
 	bool warn_on_failure;  /* default false */
 	bool always_run;       /* default false */
 	int line;
+	/* trigger { } (CONFIG_STEP_TRIGGER, config-sched.c) */
+	char **trigger_schedulers;  /* owned names of triggerable schedulers */
+	size_t ntrigger_schedulers;
+	bool wait_for_finish;       /* default false */
+	struct config_prop *set_properties; /* owned */
+	size_t nset_properties;
+	/* apply_patch { } (CONFIG_STEP_PATCH): applies a try patch, if any */
+	bool patch_with_git;        /* tool = "git" (git apply) instead of patch */
 };
 
 struct config_builder {
@@ -60,9 +72,63 @@ struct config_builder {
 	struct config_step *steps;
 	size_t nsteps;
 	int line;
+	/* queue (config-sched.c) */
+	int collapse_requests;   /* CONFIG_COLLAPSE_*: default: the global setting */
+	int collapse_fn;         /* a Lua function (CONFIG_COLLAPSE_FN), see config_call_collapse */
+	int cancel_superseded;   /* CONFIG_SUPERSEDE_*; default none */
 };
 
-enum config_scheduler_kind { CONFIG_SCHED_FORCE };
+/* ==== schedulers and queue (config-sched.c) ================================== */
+/* A property set by a scheduler or a trigger step: value is JSON text. */
+struct config_prop {
+	char *name;  /* owned */
+	char *value; /* owned: JSON text of the value */
+};
+
+/* One field of a change filter: a list of exact values, a Lua pattern
+ * (string.find, not a regex) or a Lua function of the value; unset = any. */
+struct config_match {
+	char **values;  /* owned; NULL = no value list */
+	size_t nvalues;
+	char *pattern;  /* owned Lua pattern, or NULL */
+	int fn;         /* Lua function reference, 0 = none */
+};
+
+struct config_change_filter {
+	struct config_match branch, project, repository, category, codebase;
+	int fn;          /* filter_fn = function(change) -> boolean, 0 = none */
+	bool set;        /* any criterion given */
+};
+
+enum config_param_type { CONFIG_PARAM_STRING, CONFIG_PARAM_INT, CONFIG_PARAM_BOOL,
+			 CONFIG_PARAM_CHOICE };
+
+/* A typed force-scheduler parameter, becoming a build property. */
+struct config_param {
+	enum config_param_type type;
+	char *name;        /* owned: the property name */
+	char *label;       /* owned; default = name */
+	char *def;         /* owned: default as text ("" / "0" / "false" / first choice) */
+	char **choices;    /* owned (choice) */
+	size_t nchoices;
+	long long min, max; /* int bounds */
+	bool required;
+};
+
+enum config_scheduler_kind {
+	CONFIG_SCHED_FORCE,
+	CONFIG_SCHED_SINGLE_BRANCH,
+	CONFIG_SCHED_ANY_BRANCH,
+	CONFIG_SCHED_PERIODIC,
+	CONFIG_SCHED_NIGHTLY,
+	CONFIG_SCHED_TRIGGERABLE,
+	CONFIG_SCHED_DEPENDENT,
+	CONFIG_SCHED_TRY,
+};
+
+enum { CONFIG_COLLAPSE_DEFAULT = -1, CONFIG_COLLAPSE_NO = 0, CONFIG_COLLAPSE_YES = 1,
+       CONFIG_COLLAPSE_FN = 2 };
+enum { CONFIG_SUPERSEDE_NONE = 0, CONFIG_SUPERSEDE_QUEUED = 1, CONFIG_SUPERSEDE_RUNNING = 2 };
 
 struct config_scheduler {
 	enum config_scheduler_kind kind;
@@ -70,7 +136,61 @@ struct config_scheduler {
 	char **builders; /* owned names; each names a declared builder */
 	size_t nbuilders;
 	int line;
+	int priority;               /* of the build requests; default 0 */
+	struct config_prop *props;  /* owned: properties = { ... } */
+	size_t nprops;
+	/* sourcestamp of periodic/nightly/triggerable/force defaults (owned, may be NULL) */
+	char *branch, *repository, *project, *codebase;
+	/* single_branch, any_branch, nightly (only_if_changed) */
+	struct config_change_filter filter;
+	double tree_stable;         /* seconds; 0 = at once */
+	char **important_globs;     /* owned fnmatch patterns of file_is_important */
+	size_t nimportant_globs;
+	int important_fn;           /* file_is_important = function(change) */
+	bool only_important;
+	/* periodic */
+	double period;              /* seconds between buildsets */
+	/* nightly */
+	char *cron;                 /* owned: "minute hour day-of-month month day-of-week", UTC */
+	bool only_if_changed;
+	/* force */
+	struct config_param *params; /* owned */
+	size_t nparams;
+	/* dependent */
+	char *upstream;             /* owned: scheduler whose successful buildsets trigger us */
+	/* try */
+	char *token;                /* owned: from secret(...) */
 };
+
+/* A change as Lua functions and filters see it (all borrowed). */
+struct config_change_view {
+	const char *branch, *project, *repository, *category, *codebase, *revision;
+	const char *author, *comments;
+	const char *const *files;
+	size_t nfiles;
+};
+
+/* Does the change pass the filter?  1 yes, 0 no, or KILN_ECONFIG with
+ * *ret_err (owned) when a Lua function or pattern failed (the caller logs
+ * it and treats the change as not matching).  Runs the kept Lua state with
+ * an instruction budget per call; loop thread only. */
+int config_filter_match(struct config *cfg, const struct config_change_filter *f,
+			const struct config_change_view *c, char **ret_err);
+/* file_is_important of scheduler s: 1 important, 0 not (also when neither
+ * globs nor a function are set: 1). Errors as above. */
+int config_change_important(struct config *cfg, const struct config_scheduler *s,
+			    const struct config_change_view *c, char **ret_err);
+/* A builder's collapse_requests function: may request 'newer' be built by
+ * the build of 'older'?  Each is described by its sourcestamp and id. */
+struct config_request_view {
+	long long buildrequestid;
+	const char *branch, *revision, *repository, *project, *codebase;
+};
+int config_call_collapse(struct config *cfg, int fn, const char *builder,
+			 const struct config_request_view *older,
+			 const struct config_request_view *newer, char **ret_err);
+const struct config_scheduler *config_find_scheduler(const struct config *cfg, const char *name);
+/* ==== end of schedulers and queue ============================================== */
 
 /* ==== change sources and change hooks (config-changes.c) ====================== */
 enum config_poller_kind { CONFIG_POLLER_GIT, CONFIG_POLLER_HG, CONFIG_POLLER_SVN };
@@ -122,6 +242,11 @@ struct config {
 	 * master can mask them in stored logs. */
 	char **secrets;
 	size_t nsecrets;
+	/* ---- schedulers and queue (config-sched.c) ---- */
+	int collapse_requests;  /* global collapse_requests: CONFIG_COLLAPSE_NO/YES/FN */
+	int collapse_fn;
+	struct config_lua *lua; /* owned: the Lua state kept for functions and patterns
+				   (NULL when the file has none); see config_filter_match */
 	/* ---- change sources and hooks (config-changes.c) ---- */
 	struct config_poller *poller;
 	size_t npollers;

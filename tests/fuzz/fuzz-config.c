@@ -39,15 +39,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t k = 0; k < b->nworkers; k++)
 			if (!config_find_worker(cfg, b->workers[k]))
 				abort();
-		for (size_t k = 0; k < b->nsteps; k++)
-			if (!b->steps[k].name || !b->steps[k].workdir ||
-			    !b->steps[k].argv == !b->steps[k].command)
+		for (size_t k = 0; k < b->nsteps; k++) {
+			const struct config_step *st = &b->steps[k];
+			if (!st->name)
 				abort();
+			if (st->kind == CONFIG_STEP_SHELL && (!st->workdir || !st->argv == !st->command))
+				abort();
+			if (st->kind == CONFIG_STEP_PATCH && !st->workdir)
+				abort();
+			if (st->kind == CONFIG_STEP_TRIGGER && st->ntrigger_schedulers == 0)
+				abort();
+		}
 	}
-	for (size_t i = 0; i < cfg->nschedulers; i++)
-		for (size_t k = 0; k < cfg->scheduler[i].nbuilders; k++)
-			if (!config_find_builder(cfg, cfg->scheduler[i].builders[k]))
+	for (size_t i = 0; i < cfg->nschedulers; i++) {
+		const struct config_scheduler *sc = &cfg->scheduler[i];
+		for (size_t k = 0; k < sc->nbuilders; k++)
+			if (!config_find_builder(cfg, sc->builders[k]))
 				abort();
+		if (sc->upstream && !config_find_scheduler(cfg, sc->upstream))
+			abort();
+		if (sc->kind == CONFIG_SCHED_NIGHTLY && !sc->cron)
+			abort();
+		if (sc->kind == CONFIG_SCHED_TRY && !sc->token)
+			abort();
+	}
 	for (size_t i = 0; i < cfg->nworkers; i++)
 		if (!cfg->worker[i].password || cfg->worker[i].max_builds < 1)
 			abort();

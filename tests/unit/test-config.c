@@ -354,7 +354,7 @@ TEST(builder_errors)
 	CHECK_ERR(W1 "builder { name = \"b\",\n  workers = { \"w1\" },\n  steps = { shell { command "
 		     "= \"make\" } },\n  tagz = { } }",
 		  "master.lua:2: builder 'b': unknown key 'tagz' (known: name, workers, description, "
-		  "tags, builddir, steps)");
+		  "tags, builddir, steps, collapse_requests, cancel_superseded)");
 	CHECK_ERR(W1 "\n\nbuilder { name = \"b\", workers = { \"w9\" }, steps = { " STEP " } }\n",
 		  "master.lua:4: builder 'b': unknown worker 'w9' (declare it with worker { name = "
 		  "\"w9\", ... })");
@@ -442,7 +442,8 @@ TEST(scheduler_errors)
 	CHECK_ERR("force_scheduler { }",
 		  "master.lua:1: force_scheduler 'force': there are no builders to force");
 	CHECK_ERR("force_scheduler { name = \"f\", builder = { } }",
-		  "master.lua:1: force_scheduler 'f': unknown key 'builder' (known: name, builders)");
+		  "master.lua:1: force_scheduler 'f': unknown key 'builder' (known: name, builders, "
+		  "priority, properties, branch, repository, project, codebase, params)");
 }
 
 TEST(sandbox_has_no_dangerous_libraries)
