@@ -171,6 +171,16 @@ enum db_stmt_id {
 	ST_CHG_STATE_GET,
 	ST_CHG_STATE_SET,
 	/* end of changes */
+	/* schedulers and queue (db-sqlite-sched.c) */
+	ST_SCHED_PATCH_ADD,
+	ST_SCHED_SS_SET_PATCH,
+	ST_SCHED_PATCH_GET,
+	ST_SCHED_BS_GET,
+	ST_SCHED_BS_SO_FAR,
+	ST_SCHED_COMPATIBLE,
+	ST_SCHED_SET_COLLAPSED,
+	ST_SCHED_SUPERSEDED,
+	/* end of schedulers and queue */
 	ST__MAX,
 };
 

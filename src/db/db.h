@@ -252,6 +252,7 @@ int db_list(struct db *db, enum db_resource res, const struct db_query *q, json_
 /* True if field is a listable field of res (for API validation). */
 bool db_field_known(enum db_resource res, const char *field);
 
+
 /* ==== changes, users, object state (db-sqlite-changes.c) ============================ */
 /* Who a change names, for the users tables: attr_type is the source's kind
  * of identity ("git", "hg", "svn", "github", ... or "who" when unknown),
@@ -297,5 +298,55 @@ int db_change_user(struct db *db, int64_t changeid, int64_t *ret_userid);
 int db_state_get(struct db *db, const char *name, json_t **ret);
 int db_state_set(struct db *db, const char *name, json_t *value);
 /* ==== end of changes, users, object state =========================================== */
+
+/* ==== schedulers and queue (db-sqlite-sched.c) ====================================== */
+/* A try patch: applied with `patch -pLEVEL` in SUBDIR (relative to the
+ * build's workdir; NULL = the workdir) after checking out the revision. */
+struct db_patch {
+	int level;
+	const char *body;   /* borrowed, len bytes */
+	size_t len;
+	const char *subdir, *author, *comment; /* borrowed; NULL ok */
+};
+/* Stores a patch and attaches it to the (single) sourcestamp of bsid. */
+int db_buildset_set_patch(struct db *db, int64_t bsid, const struct db_patch *p);
+/* The patch of bsid's sourcestamp: 1 and *ret (ret->body: owned copy,
+ * NUL-terminated, len bytes; subdir owned or NULL), 0 if it has none. */
+struct db_patch_data {
+	int level;
+	char *body;
+	size_t len;
+	char *subdir;
+};
+int db_buildset_patch(struct db *db, int64_t bsid, struct db_patch_data *ret);
+void db_patch_data_release(struct db_patch_data *p);
+
+/* A buildset with its first sourcestamp (owned strings, NULL when absent). */
+struct db_buildset_info {
+	int64_t bsid, parent_buildid, patchid;
+	char *scheduler, *reason;
+	bool complete;
+	int results;            /* RESULTS_NONE until complete */
+	size_t nsourcestamps;
+	char *branch, *revision, *repository, *project, *codebase;
+};
+int db_buildset_get(struct db *db, int64_t bsid, struct db_buildset_info *ret); /* KILN_ENOTFOUND */
+void db_buildset_info_release(struct db_buildset_info *bi);
+/* The worst results so far of bsid's completed requests (RESULTS_NONE if none). */
+int db_buildset_results_so_far(struct db *db, int64_t bsid, int *ret);
+
+/* Queued (unclaimed, incomplete) requests of brid's builder, other than
+ * brid, that may share its build: both buildsets have one sourcestamp, no
+ * patch, and the same codebase, repository, project and branch.  Ids
+ * ascending, at most max.  *ret_ids owned (NULL when none). */
+int db_request_compatible(struct db *db, int64_t brid, size_t max, int64_t **ret_ids,
+			  size_t *ret_n);
+/* brid is built by buildid (collapsed into it); NULL-able link for the API. */
+int db_request_set_collapsed(struct db *db, int64_t brid, int64_t buildid);
+/* Queued requests of builderid from buildsets older than bsid whose single
+ * sourcestamp has bsid's codebase, repository, project and branch (no patch). */
+int db_request_superseded(struct db *db, int64_t builderid, int64_t bsid, int64_t **ret_ids,
+			  size_t *ret_n);
+/* ==== end of schedulers and queue =================================================== */
 
 #endif
