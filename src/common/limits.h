@@ -43,6 +43,9 @@
 #define KILN_POLLER_MAX_BACKOFF (600.0)     /* seconds between retries of a failing poller */
 #define KILN_POLLER_MAX_COMMITS 2000        /* commits turned into changes per poll */
 
+/* Schedulers */
+#define KILN_MAX_PATCH_BYTES (512u << 10)   /* a try patch (base64 in a KILN_MAX_HTTP_BODY request) */
+
 /* Names */
 #define KILN_MAX_NAME 200                   /* builder, worker, step names */
 

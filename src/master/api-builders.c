@@ -134,6 +134,8 @@ static json_t *api_forcescheduler_json(const struct config_scheduler *sc)
 	json_t *all = json_array();
 	json_array_append_new(all, api_force_nested(1, who));
 	json_array_append_new(all, api_force_nested(2, src));
+	if (sc->nparams) /* typed parameters (api-sched.c) */
+		json_array_append_new(all, api_force_nested(1, api_force_params_json(sc)));
 	return json_pack("{s:o,s:o,s:s,s:b,s:s,s:s}", "all_fields", all, "builder_names", names,
 			 "button_name", sc->name, "enabled", 1, "label", sc->name, "name",
 			 sc->name);

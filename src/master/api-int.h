@@ -183,6 +183,15 @@ void api_changesources_get(struct api_ctx *ctx);
 void api_changesource_get(struct api_ctx *ctx);
 void api_changesource_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
 
+/* Schedulers (api-sched.c) */
+struct config_scheduler;
+/* The typed params of a force scheduler as Buildbot-shaped form fields. */
+json_t *api_force_params_json(const struct config_scheduler *sc);
+void api_tryschedulers_get(struct api_ctx *ctx);
+void api_try_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
+void api_test_clock_get(struct api_ctx *ctx);
+void api_test_clock_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
+
 /* JSON-RPC (api-rpc.c) */
 void api_force_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
 void api_build_rpc(struct api_ctx *ctx, struct api_rpc *rpc);

@@ -9,6 +9,8 @@
 #include "master/api-int.h"
 #include "master/engine.h"
 #include "master/master.h"
+#include "master/sched/sched.h"
+#include "db/db.h"
 
 #include "common/err.h"
 #include "common/log.h"
@@ -19,12 +21,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-
-/* Force parameters that are not turned into build properties. */
-static const char *const api_force_reserved[] = {
-	"builderid", "builderNames", "reason", "username", "owner",
-	"branch",    "revision",     "repository", "project", "codebase",
-};
 
 static const char *api_param_str(json_t *params, const char *name, const char *def)
 {
@@ -144,37 +140,18 @@ void api_force_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 	if (!api_force_builders(ctx, rpc, sc, &ids, &n))
 		return;
 
-	json_t *params = rpc->params;
-	const char *reason = api_param_str(params, "reason", "force build");
-	const char *user = api_param_str(params, "username", "");
-	json_t *props = json_object();
-	json_object_set_new(props, "owner", json_pack("[s,s]", user, "Force Build Form"));
-	json_object_set_new(props, "reason", json_pack("[s,s]", reason, "Force Build Form"));
-	json_object_set_new(props, "scheduler", json_pack("[s,s]", sc->name, "Scheduler"));
-	const char *key;
-	json_t *val;
-	json_object_foreach(params, key, val) {
-		bool reserved = false;
-		for (size_t i = 0; i < ARRAY_SIZE(api_force_reserved) && !reserved; i++)
-			reserved = !strcmp(api_force_reserved[i], key);
-		if (!reserved)
-			json_object_set_new(props, key, json_pack("[O,s]", val, "Force Build Form"));
-	}
-	struct db_sourcestamp ss = {
-		.branch = api_param_str(params, "branch", ""),
-		.revision = api_param_str(params, "revision", ""),
-		.repository = api_param_str(params, "repository", ""),
-		.project = api_param_str(params, "project", ""),
-		.codebase = api_param_str(params, "codebase", ""),
-	};
-	_cleanup_free_ char *text = xasprintf("A build was forced by '%s': %s", user, reason);
 	int64_t bsid = 0;
 	int64_t *brids = xcalloc(n, sizeof(*brids));
-	int r = ctx->m->engine ? engine_force(ctx->m->engine, sc->name, ids, n, text, props, &ss,
-					      &bsid, brids)
-			       : -ENOTCONN;
-	json_decref(props);
-	if (r < 0) {
+	char *err = NULL;
+	int r = ctx->m->sched ? sched_force(ctx->m->sched, sc->name, rpc->params, ids, n, &bsid,
+					    brids, &err)
+			      : -ENOTCONN;
+	if (r >= 0)
+		r = db_flush(ctx->db); /* the answer acknowledges a stored buildset */
+	if (r == -EINVAL) {
+		/* a parameter failed its declaration's checks */
+		api_rpc_reply_error(ctx, 400, rpc->id, -32602, err ? err : "invalid parameters");
+	} else if (r < 0) {
 		log_warn("force '%s' failed: %s", sc->name, err_str(r));
 		api_engine_error(ctx, rpc->id, r);
 	} else {
@@ -187,6 +164,7 @@ void api_force_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 		log_info("forced buildset %" PRId64 " on '%s' (%zu builders)", bsid, sc->name, n);
 		api_rpc_reply_result(ctx, rpc->id, json_pack("[I,o]", (json_int_t)bsid, map));
 	}
+	free(err);
 	free(brids);
 	free(ids);
 }
@@ -221,6 +199,8 @@ void api_request_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 	str_to_i64(ctx->cap[0], &id);
 	const char *reason = api_param_str(rpc->params, "reason", "");
 	int r = ctx->m->engine ? engine_cancel_request(ctx->m->engine, id, reason) : -ENOTCONN;
+	if (r >= 0)
+		r = db_flush(ctx->db);
 	if (r < 0)
 		api_engine_error(ctx, rpc->id, r);
 	else

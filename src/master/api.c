@@ -131,6 +131,10 @@ static const struct api_route api_routes[] = {
 	{"forceschedulers", api_forceschedulers_get, NULL, {NULL}, "/forceschedulers"},
 	{"forceschedulers/*", api_forcescheduler_get, api_force_rpc, {"schedulername"},
 	 EP_FORCESCHED},
+	{"tryschedulers", api_tryschedulers_get, NULL, {NULL}, "/tryschedulers"},
+	{"tryschedulers/*", api_tryschedulers_get, api_try_rpc, {"schedulername"},
+	 "/tryschedulers/i:schedulername"},
+	{"_test/clock", api_test_clock_get, api_test_clock_rpc, {NULL}, "/_test/clock"},
 };
 
 bool api_is_num(const char *s);

@@ -30,9 +30,11 @@
 #define MAX_BUILD_RETRIES 3
 
 
+/* Buildbot's worst_status: SUCCESS is worse than SKIPPED, so a skipped step
+ * does not make a successful build SKIPPED. */
 static const int worst_order[] = {RESULTS_CANCELLED, RESULTS_RETRY,    RESULTS_EXCEPTION,
-				  RESULTS_FAILURE,   RESULTS_WARNINGS, RESULTS_SKIPPED,
-				  RESULTS_SUCCESS};
+				  RESULTS_FAILURE,   RESULTS_WARNINGS, RESULTS_SUCCESS,
+				  RESULTS_SKIPPED};
 
 static int results_worst(int a, int b)
 {
@@ -300,17 +302,48 @@ static void pack_key(struct proto_enc *a, const char *key, uint32_t *n)
 	(*n)++;
 }
 
+/* The sourcestamp as environment variables of shell steps (Kiln has no
+ * property interpolation yet): KILN_BRANCH, KILN_REVISION, ... */
+static const char *const build_ss_env[] = {"KILN_BRANCH", "KILN_REVISION", "KILN_REPOSITORY",
+					   "KILN_PROJECT", "KILN_CODEBASE"};
+
+static const char *build_ss_value(const struct build *b, size_t i)
+{
+	const char *v[] = {b->ss_branch, b->ss_revision, b->ss_repository, b->ss_project,
+			   b->ss_codebase};
+	return v[i] && *v[i] ? v[i] : NULL;
+}
+
+static bool step_env_has(const struct config_step *s, const char *name)
+{
+	for (size_t i = 0; i < s->nenv; i++)
+		if (!strcmp(s->env[i].name, name))
+			return true;
+	return false;
+}
+
+/* argv (NULL: the step's command) runs in workdir (NULL: the step's) with
+ * stdin_text (may be NULL) as its standard input. */
 static void pack_shell_args(struct build *b, const struct config_step *s, struct proto_enc *a,
-			    uint32_t *ret_n)
+			    uint32_t *ret_n, char *const *argv_override, const char *subdir,
+			    const char *stdin_text, size_t stdin_len)
 {
 	struct wconn *w = b->w;
 	uint32_t n = 0;
-	_cleanup_free_ char *workdir =
-		wconn_path(w, w->basedir, b->bcfg->builddir, s->workdir ? s->workdir : "build");
+	_cleanup_free_ char *wd =
+		wconn_path(w, b->bcfg->builddir, s->workdir ? s->workdir : "build", subdir);
+	_cleanup_free_ char *workdir = wconn_path(w, w->basedir, wd, NULL);
 	pack_key(a, "workdir", &n);
 	proto_pack_str(a, workdir);
 	pack_key(a, "command", &n);
-	if (s->argv) {
+	if (argv_override) {
+		uint32_t argc = 0;
+		while (argv_override[argc])
+			argc++;
+		proto_pack_array(a, argc);
+		for (uint32_t i = 0; i < argc; i++)
+			proto_pack_str(a, argv_override[i]);
+	} else if (s->argv) {
 		uint32_t argc = 0;
 		while (s->argv[argc])
 			argc++;
@@ -321,7 +354,11 @@ static void pack_shell_args(struct build *b, const struct config_step *s, struct
 		proto_pack_str(a, s->command);
 	}
 	pack_key(a, "env", &n);
-	proto_pack_map(a, (uint32_t)s->nenv);
+	uint32_t nenv = (uint32_t)s->nenv;
+	for (size_t i = 0; i < ARRAY_SIZE(build_ss_env); i++)
+		if (build_ss_value(b, i) && !step_env_has(s, build_ss_env[i]))
+			nenv++;
+	proto_pack_map(a, nenv);
 	for (size_t i = 0; i < s->nenv; i++) {
 		proto_pack_str(a, s->env[i].name);
 		if (s->env[i].value)
@@ -329,6 +366,11 @@ static void pack_shell_args(struct build *b, const struct config_step *s, struct
 		else
 			proto_pack_nil(a);
 	}
+	for (size_t i = 0; i < ARRAY_SIZE(build_ss_env); i++)
+		if (build_ss_value(b, i) && !step_env_has(s, build_ss_env[i])) {
+			proto_pack_str(a, build_ss_env[i]);
+			proto_pack_str(a, build_ss_value(b, i));
+		}
 	pack_key(a, "want_stdout", &n);
 	proto_pack_bool(a, true);
 	pack_key(a, "want_stderr", &n);
@@ -352,11 +394,16 @@ static void pack_shell_args(struct build *b, const struct config_step *s, struct
 	pack_key(a, "logEnviron", &n);
 	proto_pack_bool(a, false);
 	pack_key(a, "initial_stdin", &n);
-	proto_pack_nil(a);
+	if (stdin_text)
+		proto_pack_strn(a, stdin_text, stdin_len);
+	else
+		proto_pack_nil(a);
 	pack_key(a, "interruptSignal", &n);
 	proto_pack_str(a, "KILL");
 	*ret_n = n;
 }
+
+static void step_trigger(struct build *b, const struct config_step *s);
 
 static void step_start(struct build *b, const struct config_step *s)
 {
@@ -365,7 +412,13 @@ static void step_start(struct build *b, const struct config_step *s)
 	b->scfg = s;
 	b->rc = 0;
 	b->have_rc = false;
-	b->step_desc = step_describe(s);
+	if (s->kind == CONFIG_STEP_TRIGGER)
+		b->step_desc = xasprintf("'trigger %s%s'", s->trigger_schedulers[0],
+					 s->ntrigger_schedulers > 1 ? " ..." : "");
+	else if (s->kind == CONFIG_STEP_PATCH)
+		b->step_desc = xstrdup("'patch'");
+	else
+		b->step_desc = step_describe(s);
 	int64_t number;
 	int r = db_step_add(m->db, b->buildid, s->name, &b->stepid, &number);
 	if (r < 0) {
@@ -382,10 +435,44 @@ static void step_start(struct build *b, const struct config_step *s)
 	db_check(b, db_step_set_state(m->db, b->stepid, b->step_desc), "set step state");
 	db_check(b, db_log_add(m->db, b->stepid, "stdio", 's', &b->logid), "add log");
 
+	if (s->kind == CONFIG_STEP_TRIGGER) {
+		step_trigger(b, s);
+		return;
+	}
+	struct db_patch_data patch = {0};
+	char *argv[8] = {0};
+	char level[16];
+	if (s->kind == CONFIG_STEP_PATCH) {
+		r = db_buildset_patch(m->db, b->bsid, &patch);
+		if (r <= 0) {
+			if (r < 0)
+				db_check(b, r, "read the patch");
+			log_header(b, r < 0 ? "cannot read the patch" : "no patch to apply");
+			step_done(b, r < 0 ? RESULTS_EXCEPTION : RESULTS_SKIPPED, NULL);
+			return;
+		}
+		snprintf(level, sizeof(level), "-p%d", patch.level);
+		size_t k = 0;
+		if (s->patch_with_git) {
+			argv[k++] = "git";
+			argv[k++] = "apply";
+			argv[k++] = "--verbose";
+			argv[k++] = level;
+		} else {
+			argv[k++] = "patch";
+			argv[k++] = level;
+			argv[k++] = "--forward";
+			argv[k++] = "--batch";
+		}
+		log_header(b, "applying a %zu-byte patch with '%s %s'", patch.len, argv[0], level);
+	}
+
 	struct proto_enc args;
 	proto_enc_init(&args);
 	uint32_t nargs;
-	pack_shell_args(b, s, &args, &nargs);
+	pack_shell_args(b, s, &args, &nargs, s->kind == CONFIG_STEP_PATCH ? argv : NULL,
+			patch.subdir, patch.body, patch.len);
+	db_patch_data_release(&patch);
 	r = wconn_start_command(b->w, "shell", b->bcfg->name, &args, nargs, &shell_ops, b,
 				&b->cmd);
 	proto_enc_release(&args);
@@ -395,6 +482,75 @@ static void step_start(struct build *b, const struct config_step *s)
 		log_header(b, "cannot start the command on the worker: %s", err_str(r));
 		step_done(b, b->lost ? RESULTS_RETRY : RESULTS_EXCEPTION, NULL);
 	}
+}
+
+/* ---------------------------------------------------------- a trigger step */
+
+static void trigger_done(void *ud, int64_t bsid, int results)
+{
+	struct build *b = ud;
+	if (!b->ntrig_left)
+		return;
+	b->ntrig_left--;
+	b->trig_results = results_worst(b->trig_results, results);
+	log_header(b, "triggered buildset %lld finished: %s", (long long)bsid,
+		   db_results_name(results));
+	if (b->ntrig_left == 0) {
+		int r = b->trig_results;
+		/* the worst of the triggered builds is the step's, as in Buildbot */
+		if (r == RESULTS_SKIPPED)
+			r = RESULTS_SUCCESS;
+		step_done(b, r, NULL);
+	}
+}
+
+static void step_trigger(struct build *b, const struct config_step *s)
+{
+	struct master *m = b->e->m;
+	json_t *props = json_object();
+	for (size_t i = 0; i < s->nset_properties; i++) {
+		json_t *v = json_loads(s->set_properties[i].value, JSON_DECODE_ANY, NULL);
+		if (v)
+			json_object_set_new(props, s->set_properties[i].name,
+					    json_pack("[o,s]", v, "Trigger"));
+	}
+	struct db_sourcestamp ss = {
+		.branch = b->ss_branch,
+		.revision = b->ss_revision,
+		.repository = b->ss_repository,
+		.project = b->ss_project,
+		.codebase = b->ss_codebase,
+	};
+	free(b->trig_bsids);
+	b->trig_bsids = xcalloc(s->ntrigger_schedulers, sizeof(*b->trig_bsids));
+	b->ntrig = 0;
+	b->trig_results = RESULTS_SUCCESS;
+	int failed = 0;
+	for (size_t i = 0; i < s->ntrigger_schedulers; i++) {
+		int64_t bsid;
+		int r = m->sched ? sched_trigger(m->sched, s->trigger_schedulers[i], b->buildid, &ss,
+						 props, &bsid)
+				 : -ENOTCONN;
+		if (r < 0) {
+			log_header(b, "cannot trigger '%s': %s", s->trigger_schedulers[i],
+				   err_str(r));
+			failed++;
+			continue;
+		}
+		log_header(b, "triggered '%s': buildset %lld", s->trigger_schedulers[i],
+			   (long long)bsid);
+		b->trig_bsids[b->ntrig++] = bsid;
+	}
+	json_decref(props);
+	if (failed || !s->wait_for_finish || b->ntrig == 0) {
+		step_done(b, failed ? RESULTS_EXCEPTION : RESULTS_SUCCESS, NULL);
+		return;
+	}
+	b->ntrig_left = b->ntrig;
+	for (size_t i = 0; i < b->ntrig; i++)
+		sched_wait(m->sched, b->trig_bsids[i], trigger_done, b);
+	db_check(b, db_step_set_state(m->db, b->stepid, "waiting for triggered builds"),
+		 "set step state");
 }
 
 /* -------------------------------------------------------- build lifecycle */
@@ -423,6 +579,8 @@ static void build_finish(struct build *b)
 		 "finish build");
 
 	int req_results = b->results;
+	sched_unwait(m->sched, b);
+	b->ntrig_left = 0;
 	if (b->results == RESULTS_RETRY) {
 		int n = 0;
 		for (size_t i = 0; i < e->nretries; i++)
@@ -435,6 +593,11 @@ static void build_finish(struct build *b)
 		}
 		if (n < MAX_BUILD_RETRIES) {
 			db_check(b, db_request_unclaim(m->db, b->brid), "requeue request");
+			for (size_t i = 0; i < b->nmerged; i++) {
+				db_check(b, db_request_unclaim(m->db, b->merged[i]), "requeue request");
+				db_check(b, db_request_set_collapsed(m->db, b->merged[i], 0),
+					 "unlink a collapsed request");
+			}
 			req_results = RESULTS_NONE;
 		} else {
 			log_warn("build=%lld request %lld lost its worker %d times: giving up",
@@ -443,11 +606,22 @@ static void build_finish(struct build *b)
 		}
 	}
 	if (req_results != RESULTS_NONE) {
-		int64_t bsid_done = 0;
-		db_check(b, db_request_complete(m->db, b->brid, req_results, now, &bsid_done),
-			 "complete request");
-		if (bsid_done && m->sched)
-			sched_buildset_completed(m->sched, bsid_done, RESULTS_NONE);
+		/* the build's own request, then those collapsed into it: same results */
+		for (size_t i = 0; i <= b->nmerged; i++) {
+			int64_t brid = i == 0 ? b->brid : b->merged[i - 1];
+			int64_t bsid_done = 0;
+			struct db_request q = {0};
+			db_request_get(m->db, brid, &q);
+			db_check(b, db_request_complete(m->db, brid, req_results, now, &bsid_done),
+				 "complete request");
+			if (!m->sched)
+				continue;
+			if (bsid_done)
+				sched_buildset_completed(m->sched, bsid_done, RESULTS_NONE);
+			else if (q.buildsetid && req_results != RESULTS_SUCCESS &&
+				 req_results != RESULTS_WARNINGS && req_results != RESULTS_SKIPPED)
+				sched_buildset_failing(m->sched, q.buildsetid, req_results);
+		}
 	}
 	log_info("build=%lld builder=%s number=%lld worker=%s: %s", (long long)b->buildid,
 		 b->bcfg->name, (long long)b->number, b->w->cfg->name, state.ptr);
@@ -478,8 +652,20 @@ static void set_prop(struct build *b, const char *name, json_t *value, const cha
 	json_decref(value);
 }
 
+bool build_same_line(const struct build *b, const struct db_buildset_info *bi)
+{
+	const char *mine[] = {b->ss_codebase, b->ss_repository, b->ss_project, b->ss_branch};
+	const char *theirs[] = {bi->codebase, bi->repository, bi->project, bi->branch};
+	for (size_t i = 0; i < ARRAY_SIZE(mine); i++) {
+		const char *x = mine[i] ? mine[i] : "", *y = theirs[i] ? theirs[i] : "";
+		if (strcmp(x, y))
+			return false;
+	}
+	return true;
+}
+
 struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, int64_t brid,
-			  int64_t bsid)
+			  int64_t bsid, const int64_t *merged, size_t nmerged)
 {
 	struct master *m = e->m;
 	double now = clock_wall();
@@ -504,6 +690,23 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 		return NULL;
 	}
 	db_check(b, db_build_set_state(m->db, b->buildid, "building"), "set state");
+	if (nmerged) {
+		b->merged = xmalloc(nmerged * sizeof(*b->merged));
+		memcpy(b->merged, merged, nmerged * sizeof(*merged));
+		b->nmerged = nmerged;
+		for (size_t i = 0; i < nmerged; i++)
+			db_check(b, db_request_set_collapsed(m->db, merged[i], b->buildid),
+				 "link a collapsed request");
+	}
+	struct db_buildset_info bi;
+	if (db_buildset_get(m->db, bsid, &bi) == 0) {
+		b->ss_branch = TAKE_PTR(bi.branch);
+		b->ss_revision = TAKE_PTR(bi.revision);
+		b->ss_repository = TAKE_PTR(bi.repository);
+		b->ss_project = TAKE_PTR(bi.project);
+		b->ss_codebase = TAKE_PTR(bi.codebase);
+		db_buildset_info_release(&bi);
+	}
 
 	/* properties: the buildset's, then the build's own */
 	json_t *props = NULL;
@@ -559,6 +762,13 @@ void build_stop(struct build *b, const char *reason)
 	b->stop_requested = true;
 	b->stop_reason = xstrdup(reason && *reason ? reason : "stopped");
 	log_info("build=%lld stop requested: %s", (long long)b->buildid, b->stop_reason);
+	if (b->ntrig_left) {
+		/* a trigger step waiting: stop waiting (the triggered builds go on) */
+		sched_unwait(b->e->m->sched, b);
+		b->ntrig_left = 0;
+		step_done(b, RESULTS_CANCELLED, NULL);
+		return;
+	}
 	if (!b->cmd)
 		return; /* between steps: the next step will not start */
 	if (wconn_interrupt(b->w, b->cmd, b->bcfg->name, b->stop_reason) < 0)
@@ -583,6 +793,14 @@ void build_free(struct build *b)
 	buf_release(&b->text);
 	free(b->stop_reason);
 	free(b->step_desc);
+	sched_unwait(b->e->m->sched, b);
+	free(b->merged);
+	free(b->trig_bsids);
+	free(b->ss_branch);
+	free(b->ss_revision);
+	free(b->ss_repository);
+	free(b->ss_project);
+	free(b->ss_codebase);
 	uv_close((uv_handle_t *)&b->interrupt_timer, build_free_cb);
 }
 

@@ -78,6 +78,14 @@ struct build {
 	const struct config_builder *bcfg; /* borrowed: m->cfg */
 	struct wconn *w;                   /* referenced */
 	int64_t buildid, number, brid, bsid, builderid;
+	int64_t *merged;    /* owned: requests collapsed into this build (claimed) */
+	size_t nmerged;
+	/* the buildset's first sourcestamp (owned; NULL when unset) */
+	char *ss_branch, *ss_revision, *ss_repository, *ss_project, *ss_codebase;
+	/* a trigger step waiting for its buildsets */
+	int64_t *trig_bsids; /* owned */
+	size_t ntrig, ntrig_left;
+	int trig_results;
 	size_t next_step;
 	int results;
 	bool terminate;
@@ -121,8 +129,13 @@ char *wconn_path(const struct wconn *w, const char *a, const char *b, const char
 void wconn_disconnect_all(struct engine *e);
 
 /* build.c */
+/* merged: requests collapsed into this build, already claimed (copied). */
 struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, int64_t brid,
-			  int64_t bsid);
+			  int64_t bsid, const int64_t *merged, size_t nmerged);
+/* True if b builds the same branch line (codebase, repository, project,
+ * branch) as bi. */
+struct db_buildset_info;
+bool build_same_line(const struct build *b, const struct db_buildset_info *bi);
 void build_stop(struct build *b, const char *reason);
 /* The worker went away: the build ends RETRY. */
 void build_worker_lost(struct build *b);

@@ -18,6 +18,7 @@
 #include "db/db.h"
 #include "master/engine-int.h"
 #include "master/master.h"
+#include "master/sched/sched.h"
 
 void engine_init_worker_ops(struct engine *e);
 
@@ -50,6 +51,108 @@ static struct wconn *pick_worker(struct engine *e, size_t i)
 		}
 	}
 	return best;
+}
+
+/* Fills a collapse_requests function's view of a request (strings
+ * borrowed from bi). */
+static void engine_request_view(int64_t brid, const struct db_buildset_info *bi,
+				struct config_request_view *v)
+{
+	*v = (struct config_request_view){
+		.buildrequestid = brid,
+		.branch = bi->branch,
+		.revision = bi->revision,
+		.repository = bi->repository,
+		.project = bi->project,
+		.codebase = bi->codebase,
+	};
+}
+
+/* Requests collapsed into one build, at most: a bound on one dispatch's work. */
+#define ENGINE_MAX_COLLAPSE 1000
+
+/* collapse_requests: the claimed request *brid takes every compatible queued
+ * request of its builder (claimed here) into its build; the newest of them
+ * becomes the build's own request (it has the newest source), the others
+ * are returned in *ret_merged. */
+static void engine_collapse(struct engine *e, size_t i, int64_t *brid, int64_t *bsid,
+			    int64_t **ret_merged, size_t *ret_n)
+{
+	struct master *m = e->m;
+	const struct config_builder *bc = &m->cfg->builder[i];
+	int mode = bc->collapse_requests;
+	int fn = bc->collapse_fn;
+	if (mode == CONFIG_COLLAPSE_DEFAULT) {
+		mode = m->cfg->collapse_requests;
+		fn = m->cfg->collapse_fn;
+	}
+	if (mode == CONFIG_COLLAPSE_NO)
+		return;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	if (db_request_compatible(m->db, *brid, ENGINE_MAX_COLLAPSE, &ids, &n) < 0) {
+		log_error("builder=%s cannot look for requests to collapse: %s", bc->name,
+			  db_errmsg(m->db));
+		return;
+	}
+	if (n == 0)
+		return;
+	struct db_buildset_info older = {0};
+	if (mode == CONFIG_COLLAPSE_FN && db_buildset_get(m->db, *bsid, &older) < 0) {
+		free(ids);
+		return;
+	}
+	int64_t *merged = xcalloc(n + 1, sizeof(*merged));
+	size_t nm = 0;
+	int64_t newest = *brid, newest_bsid = *bsid;
+	for (size_t k = 0; k < n; k++) {
+		struct db_request q;
+		if (db_request_get(m->db, ids[k], &q) < 0)
+			continue;
+		if (mode == CONFIG_COLLAPSE_FN) {
+			struct db_buildset_info nb;
+			if (db_buildset_get(m->db, q.buildsetid, &nb) < 0)
+				continue;
+			struct config_request_view ov, nv;
+			engine_request_view(*brid, &older, &ov);
+			engine_request_view(ids[k], &nb, &nv);
+			char *err = NULL;
+			int r = config_call_collapse(m->cfg, fn, bc->name, &ov, &nv, &err);
+			db_buildset_info_release(&nb);
+			if (r < 0) {
+				log_warn("builder=%s collapse_requests failed (not collapsing): %s",
+					 bc->name, err);
+				free(err);
+			}
+			if (r <= 0)
+				continue;
+		}
+		if (db_request_claim(m->db, ids[k], m->masterid, clock_wall()) < 0)
+			continue;
+		merged[nm++] = ids[k];
+		if (ids[k] > newest) {
+			newest = ids[k];
+			newest_bsid = q.buildsetid;
+		}
+	}
+	db_buildset_info_release(&older);
+	free(ids);
+	if (nm == 0) {
+		free(merged);
+		return;
+	}
+	if (newest != *brid) {
+		/* the build runs the newest request; the first one joins the merged */
+		for (size_t k = 0; k < nm; k++)
+			if (merged[k] == newest)
+				merged[k] = *brid;
+		*brid = newest;
+		*bsid = newest_bsid;
+	}
+	log_info("builder=%s request %lld collapses %zu queued request(s)", bc->name,
+		 (long long)*brid, nm);
+	*ret_merged = merged;
+	*ret_n = nm;
 }
 
 static void engine_distribute(struct engine *e)
@@ -87,10 +190,18 @@ static void engine_distribute(struct engine *e)
 					  (long long)req.buildrequestid, db_errmsg(m->db));
 				break;
 			}
-			if (!build_start(e, i, w, req.buildrequestid, req.buildsetid)) {
-				db_request_unclaim(m->db, req.buildrequestid);
+			int64_t *merged = NULL;
+			size_t nmerged = 0;
+			int64_t brid = req.buildrequestid, bsid = req.buildsetid;
+			engine_collapse(e, (size_t)i, &brid, &bsid, &merged, &nmerged);
+			if (!build_start(e, i, w, brid, bsid, merged, nmerged)) {
+				db_request_unclaim(m->db, brid);
+				for (size_t j = 0; j < nmerged; j++)
+					db_request_unclaim(m->db, merged[j]);
+				free(merged);
 				break;
 			}
+			free(merged);
 		}
 	}
 	free(ids);
@@ -251,11 +362,70 @@ int engine_cancel_request(struct engine *e, int64_t brid, const char *reason)
 	r = db_request_claim(m->db, brid, m->masterid, now);
 	if (r < 0)
 		return r == -EBUSY ? 0 : r;
-	r = db_request_complete(m->db, brid, RESULTS_CANCELLED, now, NULL);
+	int64_t bsid_done = 0;
+	r = db_request_complete(m->db, brid, RESULTS_CANCELLED, now, &bsid_done);
 	if (r < 0)
 		return r;
 	log_info("request=%lld cancelled: %s", (long long)brid, reason ? reason : "");
+	if (m->sched) {
+		if (bsid_done)
+			sched_buildset_completed(m->sched, bsid_done, RESULTS_NONE);
+		else
+			sched_buildset_failing(m->sched, req.buildsetid, RESULTS_CANCELLED);
+	}
 	return 0;
+}
+
+int64_t engine_builder_id(struct engine *e, const char *name)
+{
+	for (size_t i = 0; i < e->m->cfg->nbuilders; i++)
+		if (!strcmp(e->m->cfg->builder[i].name, name))
+			return e->builderids[i];
+	return 0;
+}
+
+void engine_buildset_added(struct engine *e, int64_t bsid, const int64_t *builderids, size_t n,
+			   bool from_changes)
+{
+	struct master *m = e->m;
+	engine_kick(e);
+	if (!from_changes)
+		return;
+	struct db_buildset_info bi;
+	bool have = false;
+	for (size_t k = 0; k < n; k++) {
+		int i = engine_builder_index(e, builderids[k]);
+		if (i < 0)
+			continue;
+		const struct config_builder *bc = &m->cfg->builder[i];
+		if (bc->cancel_superseded == CONFIG_SUPERSEDE_NONE)
+			continue;
+		_cleanup_free_ char *reason = xasprintf("superseded by buildset %lld", (long long)bsid);
+		int64_t *ids = NULL;
+		size_t nids = 0;
+		if (db_request_superseded(m->db, builderids[k], bsid, &ids, &nids) < 0) {
+			log_error("builder=%s cannot find superseded requests: %s", bc->name,
+				  db_errmsg(m->db));
+			continue;
+		}
+		for (size_t j = 0; j < nids; j++)
+			if (engine_cancel_request(e, ids[j], reason) < 0)
+				log_error("cannot cancel request %lld: %s", (long long)ids[j],
+					  db_errmsg(m->db));
+		free(ids);
+		if (bc->cancel_superseded != CONFIG_SUPERSEDE_RUNNING)
+			continue;
+		if (!have) {
+			if (db_buildset_get(m->db, bsid, &bi) < 0)
+				return;
+			have = true;
+		}
+		for (struct build *b = e->builds; b; b = b->next)
+			if (b->builderid == builderids[k] && b->bsid < bsid && build_same_line(b, &bi))
+				build_stop(b, reason);
+	}
+	if (have)
+		db_buildset_info_release(&bi);
 }
 
 void engine_stop(struct engine *e)

@@ -5,6 +5,7 @@
 #ifndef KILN_ENGINE_H
 #define KILN_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,5 +37,15 @@ int engine_force(struct engine *e, const char *scheduler, const int64_t *builder
 int engine_stop_build(struct engine *e, int64_t buildid, const char *reason);
 /* Cancels a queued request (complete, results CANCELLED); no-op if not queued. */
 int engine_cancel_request(struct engine *e, int64_t brid, const char *reason);
+
+/* The database id of configured builder 'name', 0 if it is not configured. */
+int64_t engine_builder_id(struct engine *e, const char *name);
+/* A scheduler added buildset bsid with requests on builderids: runs the
+ * distributor on the next loop turn and, when the buildset builds changes
+ * (from_changes), applies the builders' cancel_superseded: older queued
+ * requests of the same branch line are cancelled (and, with "running",
+ * running builds of it stopped). */
+void engine_buildset_added(struct engine *e, int64_t bsid, const int64_t *builderids, size_t n,
+			   bool from_changes);
 
 #endif

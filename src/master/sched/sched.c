@@ -1,35 +1,385 @@
 /*
- * Schedulers (placeholder: the scheduler module replaces this file).
+ * The scheduler registry: one struct sched_one per configured scheduler,
+ * its state stored in object_state as "sched:NAME" (pending changes and
+ * their tree-stable deadlines, next/last timed runs), one libuv timer for
+ * the earliest deadline of all, the test clock, and the buildset factory
+ * every scheduler kind uses.  Kinds live in sched-<kind>.c.
  */
-#include "common/xalloc.h"
-#include "master/sched/sched.h"
+#define LOG_SUBSYS "sched"
 
-struct sched {
-	struct master *m;
-};
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "config/config.h"
+#include "db/db.h"
+#include "master/changes/change.h"
+#include "master/engine.h"
+#include "master/master.h"
+#include "master/sched/sched-int.h"
+
+double sched_now(const struct sched *s)
+{
+	return clock_wall() + s->clock_offset;
+}
+
+bool sched_test_clock_enabled(const struct sched *s)
+{
+	return s && s->test_clock;
+}
+
+struct sched_one *sched_find(struct sched *s, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->all[i].cfg->name, name))
+			return &s->all[i];
+	return NULL;
+}
+
+void sched_pending_release(struct sched_pending *p)
+{
+	free(p->key);
+	free(p->changeids);
+	free(p->branch);
+	free(p->revision);
+	free(p->repository);
+	free(p->project);
+	free(p->codebase);
+	*p = (struct sched_pending){0};
+}
+
+void sched_save(struct sched_one *o)
+{
+	struct master *m = o->s->m;
+	json_t *st = json_object();
+	json_object_set_new(st, "pending", sched_pending_to_json(o));
+	if (o->next_run > 0)
+		json_object_set_new(st, "next_run", json_real(o->next_run));
+	if (o->last_run > 0)
+		json_object_set_new(st, "last_run", json_real(o->last_run));
+	if (db_state_set(m->db, o->state_name, st) < 0)
+		log_error("scheduler '%s': cannot store its state: %s", o->cfg->name,
+			  db_errmsg(m->db));
+	json_decref(st);
+}
+
+static void sched_load(struct sched_one *o)
+{
+	struct master *m = o->s->m;
+	json_t *st = NULL;
+	int r = db_state_get(m->db, o->state_name, &st);
+	if (r < 0) {
+		log_error("scheduler '%s': cannot read its state: %s", o->cfg->name,
+			  db_errmsg(m->db));
+		return;
+	}
+	if (r == 0 || !json_is_object(st)) {
+		json_decref(st);
+		return;
+	}
+	sched_pending_from_json(o, json_object_get(st, "pending"));
+	o->next_run = json_number_value(json_object_get(st, "next_run"));
+	o->last_run = json_number_value(json_object_get(st, "last_run"));
+	json_decref(st);
+}
+
+/* Runs whatever is due now, then re-arms. */
+static void sched_tick(struct sched *s)
+{
+	double now = sched_now(s);
+	for (size_t i = 0; i < s->n; i++) {
+		struct sched_one *o = &s->all[i];
+		switch (o->cfg->kind) {
+		case CONFIG_SCHED_SINGLE_BRANCH:
+		case CONFIG_SCHED_ANY_BRANCH:
+			sched_branch_tick(o, now);
+			break;
+		case CONFIG_SCHED_PERIODIC:
+		case CONFIG_SCHED_NIGHTLY:
+			sched_timed_tick(o, now);
+			break;
+		default:
+			break;
+		}
+	}
+	sched_arm(s);
+}
+
+static void sched_timer_cb(uv_timer_t *t)
+{
+	sched_tick(t->data);
+}
+
+void sched_arm(struct sched *s)
+{
+	double next = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		struct sched_one *o = &s->all[i];
+		if (o->next_run > 0 && (next == 0 || o->next_run < next))
+			next = o->next_run;
+		for (size_t k = 0; k < o->npending; k++) {
+			double d = o->pending[k].deadline;
+			if (d > 0 && (next == 0 || d < next))
+				next = d;
+		}
+	}
+	uv_timer_stop(&s->timer);
+	if (next == 0)
+		return;
+	double delay = next - sched_now(s);
+	uint64_t ms = delay <= 0 ? 0 : (uint64_t)ceil(delay * 1000.0);
+	if (ms > 86400000ull)
+		ms = 86400000ull; /* wake at least daily: the wall clock may jump */
+	uv_timer_start(&s->timer, sched_timer_cb, ms, 0);
+}
+
+int sched_test_clock_advance(struct sched *s, double seconds)
+{
+	if (!s->test_clock)
+		return -EPERM;
+	if (!(seconds >= 0 && seconds < 10.0 * 366 * 86400))
+		return -EINVAL;
+	s->clock_offset += seconds;
+	log_info("test clock advanced by %.3f s (offset %.3f s)", seconds, s->clock_offset);
+	/* kept across restarts, so stored deadlines keep their meaning in tests */
+	json_t *st = json_pack("{s:f}", "offset", s->clock_offset);
+	if (db_state_set(s->m->db, "sched:_test_clock", st) < 0)
+		log_error("cannot store the test clock: %s", db_errmsg(s->m->db));
+	json_decref(st);
+	sched_tick(s);
+	return 0;
+}
+
+/* Buildset properties: the scheduler's, then extra, then "scheduler". */
+static json_t *sched_props(struct sched_one *o, json_t *extra)
+{
+	json_t *props = json_object();
+	for (size_t i = 0; i < o->cfg->nprops; i++) {
+		json_t *v = json_loads(o->cfg->props[i].value, JSON_DECODE_ANY, NULL);
+		if (v)
+			json_object_set_new(props, o->cfg->props[i].name,
+					    json_pack("[o,s]", v, "Scheduler"));
+	}
+	if (extra)
+		json_object_update(props, extra);
+	json_object_set_new(props, "scheduler", json_pack("[s,s]", o->cfg->name, "Scheduler"));
+	return props;
+}
+
+int sched_add_buildset(struct sched_one *o, const char *reason, const struct db_sourcestamp *ss,
+		       const int64_t *changeids, size_t nchanges, json_t *extra_props,
+		       int64_t parent_buildid, int priority, int64_t *ret_bsid)
+{
+	return sched_add_buildset_on(o, o->builderids, o->nbuilders, reason, ss, changeids,
+				     nchanges, extra_props, parent_buildid, priority, ret_bsid, NULL);
+}
+
+int sched_add_buildset_on(struct sched_one *o, const int64_t *builderids, size_t nbuilders,
+			  const char *reason, const struct db_sourcestamp *ss,
+			  const int64_t *changeids, size_t nchanges, json_t *extra_props,
+			  int64_t parent_buildid, int priority, int64_t *ret_bsid,
+			  int64_t *ret_brids)
+{
+	struct master *m = o->s->m;
+	if (nbuilders == 0)
+		return KILN_ENOTFOUND;
+	struct db_sourcestamp empty = {0};
+	json_t *props = sched_props(o, extra_props);
+	struct db_buildset_new bs = {
+		.reason = reason,
+		.scheduler = o->cfg->name,
+		.properties = props,
+		.sourcestamps = ss ? ss : &empty,
+		.nsourcestamps = 1,
+		.parent_buildid = parent_buildid,
+		.priority = priority,
+		.submitted_at = clock_wall(),
+	};
+	int64_t bsid;
+	int64_t *brids = xcalloc(nbuilders, sizeof(*brids));
+	int r = db_buildset_add(m->db, &bs, builderids, nbuilders, &bsid, brids);
+	json_decref(props);
+	if (r >= 0 && ret_brids)
+		memcpy(ret_brids, brids, nbuilders * sizeof(*brids));
+	free(brids);
+	if (r < 0) {
+		log_error("scheduler '%s': cannot add a buildset: %s", o->cfg->name,
+			  db_errmsg(m->db));
+		return r;
+	}
+	if (nchanges > 0) {
+		r = db_buildset_add_changes(m->db, bsid, changeids, nchanges);
+		if (r < 0)
+			log_error("scheduler '%s': cannot link %zu change(s) to buildset %lld: %s",
+				  o->cfg->name, nchanges, (long long)bsid, db_errmsg(m->db));
+	}
+	log_info("scheduler '%s': buildset=%lld on %zu builder(s): %s", o->cfg->name,
+		 (long long)bsid, nbuilders, reason);
+	if (m->engine)
+		engine_buildset_added(m->engine, bsid, builderids, nbuilders, nchanges > 0);
+	if (ret_bsid)
+		*ret_bsid = bsid;
+	return 0;
+}
 
 int sched_new(struct master *m, struct sched **ret)
 {
 	struct sched *s = xcalloc(1, sizeof(*s));
 	s->m = m;
+	const char *tc = getenv("KILN_TEST_CLOCK");
+	s->test_clock = tc && !strcmp(tc, "1");
+	if (s->test_clock) {
+		log_warn("KILN_TEST_CLOCK=1: the scheduler clock can be moved through the API");
+		json_t *st = NULL;
+		if (db_state_get(m->db, "sched:_test_clock", &st) > 0)
+			s->clock_offset = json_number_value(json_object_get(st, "offset"));
+		json_decref(st);
+	}
+	uv_timer_init(m->loop, &s->timer);
+	s->timer.data = s;
+	s->n = m->cfg->nschedulers;
+	s->all = xcalloc(s->n + 1, sizeof(*s->all));
+	double now = sched_now(s);
+	for (size_t i = 0; i < s->n; i++) {
+		struct sched_one *o = &s->all[i];
+		o->s = s;
+		o->cfg = &m->cfg->scheduler[i];
+		o->state_name = xasprintf("sched:%s", o->cfg->name);
+		o->builderids = xcalloc(o->cfg->nbuilders + 1, sizeof(*o->builderids));
+		for (size_t k = 0; k < o->cfg->nbuilders; k++) {
+			int64_t id = m->engine ? engine_builder_id(m->engine, o->cfg->builders[k]) : 0;
+			if (id > 0)
+				o->builderids[o->nbuilders++] = id;
+		}
+		if (o->cfg->cron) {
+			char err[160];
+			if (cron_parse(o->cfg->cron, &o->cron, err, sizeof(err)) < 0)
+				log_error("scheduler '%s': cron: %s", o->cfg->name, err);
+		}
+		sched_load(o);
+		if (o->cfg->kind == CONFIG_SCHED_PERIODIC || o->cfg->kind == CONFIG_SCHED_NIGHTLY)
+			sched_timed_start(o, now);
+	}
+	int r = db_flush(m->db);
+	if (r < 0) {
+		log_error("cannot store the schedulers' state: %s", db_errmsg(m->db));
+		*ret = s;
+		return r;
+	}
 	*ret = s;
+	/* deadlines that passed while the master was down fire now */
+	sched_arm(s);
 	return 0;
+}
+
+static void sched_free_cb(uv_handle_t *h)
+{
+	free(h->data);
 }
 
 void sched_free(struct sched *s)
 {
-	free(s);
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++) {
+		struct sched_one *o = &s->all[i];
+		for (size_t k = 0; k < o->npending; k++)
+			sched_pending_release(&o->pending[k]);
+		free(o->pending);
+		free(o->builderids);
+		free(o->state_name);
+	}
+	free(s->all);
+	free(s->waiters);
+	free(s->failing);
+	uv_timer_stop(&s->timer);
+	uv_close((uv_handle_t *)&s->timer, sched_free_cb);
 }
 
 void sched_change_added(struct sched *s, const struct change *c)
 {
-	(void)s;
-	(void)c;
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++) {
+		struct sched_one *o = &s->all[i];
+		switch (o->cfg->kind) {
+		case CONFIG_SCHED_SINGLE_BRANCH:
+		case CONFIG_SCHED_ANY_BRANCH:
+		case CONFIG_SCHED_NIGHTLY:
+			sched_branch_change(o, c);
+			break;
+		default:
+			break;
+		}
+	}
+	sched_arm(s);
 }
 
 void sched_buildset_completed(struct sched *s, int64_t bsid, int results)
 {
-	(void)s;
-	(void)bsid;
-	(void)results;
+	if (!s)
+		return;
+	if (results == RESULTS_NONE) {
+		struct db_buildset_info bi;
+		if (db_buildset_get(s->m->db, bsid, &bi) == 0) {
+			results = bi.results;
+			db_buildset_info_release(&bi);
+		}
+	}
+	log_debug("buildset=%lld complete: %s", (long long)bsid, db_results_name(results));
+	for (size_t i = 0; i < s->nfailing; i++)
+		if (s->failing[i] == bsid) {
+			s->failing[i] = s->failing[--s->nfailing];
+			break;
+		}
+	/* waiters may register or drop others: take them out first */
+	for (size_t i = 0; i < s->nwaiters;) {
+		if (s->waiters[i].bsid != bsid) {
+			i++;
+			continue;
+		}
+		struct sched_waiter w = s->waiters[i];
+		s->waiters[i] = s->waiters[--s->nwaiters];
+		w.fn(w.ud, bsid, results);
+	}
+	sched_dependent_completed(s, bsid, results);
+}
+
+#define SCHED_MAX_FAILING 4096
+
+void sched_buildset_failing(struct sched *s, int64_t bsid, int results)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nfailing; i++)
+		if (s->failing[i] == bsid)
+			return;
+	if (s->nfailing < SCHED_MAX_FAILING) {
+		s->failing = xrealloc(s->failing, (s->nfailing + 1) * sizeof(*s->failing));
+		s->failing[s->nfailing++] = bsid;
+	}
+	log_info("buildset=%lld will fail: a request ended %s", (long long)bsid,
+		 db_results_name(results));
+}
+
+void sched_wait(struct sched *s, int64_t bsid, sched_wait_fn fn, void *ud)
+{
+	s->waiters = xrealloc(s->waiters, (s->nwaiters + 1) * sizeof(*s->waiters));
+	s->waiters[s->nwaiters++] = (struct sched_waiter){bsid, fn, ud};
+}
+
+void sched_unwait(struct sched *s, void *ud)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nwaiters;)
+		if (s->waiters[i].ud == ud)
+			s->waiters[i] = s->waiters[--s->nwaiters];
+		else
+			i++;
 }

@@ -2,16 +2,27 @@
  * Schedulers: they receive every change and decide when to create
  * buildsets (single_branch, any_branch, periodic, nightly, force,
  * triggerable, dependent, try).  Their state (timers, classified changes,
- * last runs) persists across restarts.
+ * last runs) persists across restarts in object_state ("sched:NAME"), written
+ * in the same batch as the change or buildset that changed it, so a master
+ * killed at any moment resumes exactly where its last commit left it.
+ *
+ * Time: sched_now() is the wall clock, plus an offset that only the test
+ * hook (KILN_TEST_CLOCK=1, POST /api/v2/_test/clock) can advance.  Cron
+ * expressions are evaluated in UTC.  Everything runs on the loop thread.
  */
 #ifndef KILN_SCHED_H
 #define KILN_SCHED_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 struct change;
 struct master;
 struct sched;
+struct db_sourcestamp;
 
 /* Builds the configured schedulers and restores their stored state. */
 int sched_new(struct master *m, struct sched **ret);
@@ -23,5 +34,55 @@ void sched_change_added(struct sched *s, const struct change *c);
  * results: the buildset's results, or RESULTS_NONE when the caller does not
  * know them (read the buildset then). */
 void sched_buildset_completed(struct sched *s, int64_t bsid, int results);
+/* A request of an incomplete buildset finished badly: the buildset will fail
+ * (Buildbot's "first failure").  Fired once per buildset. */
+void sched_buildset_failing(struct sched *s, int64_t bsid, int results);
+
+/* The scheduler clock (wall clock plus the test offset). */
+double sched_now(const struct sched *s);
+/* Test hook: moves the clock forward and runs what became due.  -EPERM
+ * unless the master runs with KILN_TEST_CLOCK=1. */
+int sched_test_clock_advance(struct sched *s, double seconds);
+bool sched_test_clock_enabled(const struct sched *s);
+
+/* ---- force (sched-force.c) ---- */
+/* Forces scheduler 'name' on builderids with Buildbot's force parameters
+ * (reason, username, branch/revision/repository/project/codebase,
+ * priority and the scheduler's typed params), validated: -EINVAL with
+ * *ret_err (owned) naming the bad field.  KILN_ENOTFOUND: no such force
+ * scheduler.  The buildset is written in the current batch. */
+int sched_force(struct sched *s, const char *name, json_t *params, const int64_t *builderids,
+		size_t n, int64_t *ret_bsid, int64_t *ret_brids, char **ret_err);
+
+/* ---- trigger step (sched-trigger.c) ---- */
+/* Called when a triggered buildset completes (results final). */
+typedef void (*sched_wait_fn)(void *ud, int64_t bsid, int results);
+/* Triggers triggerable scheduler 'name' from build parent_buildid: a
+ * buildset with the given sourcestamp and properties ({"n": [v, src]},
+ * borrowed).  ret_bsid set on success. */
+int sched_trigger(struct sched *s, const char *name, int64_t parent_buildid,
+		  const struct db_sourcestamp *ss, json_t *properties, int64_t *ret_bsid);
+/* Calls fn(ud, bsid, results) once bsid completes; sched_unwait forgets
+ * every wait registered with ud (the build went away). */
+void sched_wait(struct sched *s, int64_t bsid, sched_wait_fn fn, void *ud);
+void sched_unwait(struct sched *s, void *ud);
+
+/* ---- try (sched-try.c) ---- */
+struct sched_try_job {
+	const char *scheduler;    /* NULL: the only try scheduler */
+	const char *token;        /* as sent by the client */
+	const char *branch, *revision, *repository, *project, *codebase;
+	const char *patch;        /* the diff */
+	size_t patch_len;
+	int patch_level;
+	const char *patch_subdir; /* may be NULL */
+	const char *who, *comment;
+	const char *const *builders; /* NULL: every builder of the scheduler */
+	size_t nbuilders;
+};
+/* KILN_EAUTH on a bad token, KILN_ENOTFOUND for an unknown scheduler,
+ * -EINVAL with *ret_err for bad input. */
+int sched_try(struct sched *s, const struct sched_try_job *job, int64_t *ret_bsid,
+	      char **ret_err);
 
 #endif

@@ -1,0 +1,235 @@
+/*
+ * single_branch and any_branch: each change passes the scheduler's filter
+ * (config_filter_match), is classified important or not
+ * (file_is_important), and waits with the others of its branch line until
+ * the tree has been stable for tree_stable_timer seconds; then one buildset
+ * builds the newest revision with every waiting change in its blamelist.
+ * A new important change restarts the timer.  Nightly schedulers use the
+ * same pending list to know whether anything changed (only_if_changed).
+ */
+#define LOG_SUBSYS "sched"
+
+#include <string.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "config/config.h"
+#include "db/db.h"
+#include "master/changes/change.h"
+#include "master/master.h"
+#include "master/sched/sched-int.h"
+
+/* Changes kept waiting per branch line; older ones beyond this are built
+ * without being listed (the buildset still builds the newest revision). */
+#define SCHED_MAX_PENDING_CHANGES 10000
+
+static char *sched_key(const struct sched_one *o, const struct change *c)
+{
+	if (o->cfg->kind != CONFIG_SCHED_ANY_BRANCH)
+		return xstrdup("");
+	/* the unit separator cannot appear in these fields' usual values */
+	return xasprintf("%s\x1f%s\x1f%s\x1f%s", c->repository ? c->repository : "",
+			 c->project ? c->project : "", c->codebase ? c->codebase : "",
+			 c->branch ? c->branch : "");
+}
+
+static struct sched_pending *sched_pending_get(struct sched_one *o, const char *key)
+{
+	for (size_t i = 0; i < o->npending; i++)
+		if (!strcmp(o->pending[i].key, key))
+			return &o->pending[i];
+	o->pending = xrealloc(o->pending, (o->npending + 1) * sizeof(*o->pending));
+	struct sched_pending *p = &o->pending[o->npending++];
+	*p = (struct sched_pending){.key = xstrdup(key)};
+	return p;
+}
+
+static void sched_set(char **field, const char *v)
+{
+	free(*field);
+	*field = v ? xstrdup(v) : NULL;
+}
+
+static void sched_pending_add(struct sched_pending *p, const struct change *c)
+{
+	if (p->nchanges < SCHED_MAX_PENDING_CHANGES) {
+		p->changeids = xrealloc(p->changeids, (p->nchanges + 1) * sizeof(*p->changeids));
+		p->changeids[p->nchanges++] = c->changeid;
+	}
+	sched_set(&p->branch, c->branch);
+	sched_set(&p->revision, c->revision);
+	sched_set(&p->repository, c->repository);
+	sched_set(&p->project, c->project);
+	sched_set(&p->codebase, c->codebase);
+}
+
+static void sched_pending_remove(struct sched_one *o, struct sched_pending *p)
+{
+	size_t i = (size_t)(p - o->pending);
+	sched_pending_release(p);
+	o->pending[i] = o->pending[--o->npending];
+}
+
+static const char *sched_kind_label(const struct sched_one *o)
+{
+	return o->cfg->kind == CONFIG_SCHED_ANY_BRANCH ? "AnyBranchScheduler"
+						       : "SingleBranchScheduler";
+}
+
+/* One buildset for the waiting changes of p, then p is gone. */
+static void sched_branch_fire(struct sched_one *o, struct sched_pending *p)
+{
+	struct db_sourcestamp ss = {
+		.branch = p->branch,
+		.revision = p->revision,
+		.repository = p->repository,
+		.project = p->project,
+		.codebase = p->codebase,
+	};
+	_cleanup_free_ char *reason = xasprintf("The %s scheduler named '%s' triggered this build",
+						 sched_kind_label(o), o->cfg->name);
+	sched_add_buildset(o, reason, &ss, p->changeids, p->nchanges, NULL, 0, o->cfg->priority,
+			   NULL);
+	sched_pending_remove(o, p);
+}
+
+void sched_branch_change(struct sched_one *o, const struct change *c)
+{
+	struct master *m = o->s->m;
+	struct config_change_view v = {
+		.branch = c->branch,
+		.project = c->project,
+		.repository = c->repository,
+		.category = c->category,
+		.codebase = c->codebase,
+		.revision = c->revision,
+		.author = c->author,
+		.comments = c->comments,
+		.files = (const char *const *)c->files,
+		.nfiles = c->nfiles,
+	};
+	char *err = NULL;
+	int r = config_filter_match(m->cfg, &o->cfg->filter, &v, &err);
+	if (r < 0) {
+		log_warn("scheduler '%s': change %lld: filter failed (ignoring the change): %s",
+			 o->cfg->name, (long long)c->changeid, err);
+		free(err);
+		return;
+	}
+	if (r == 0)
+		return;
+	if (o->cfg->kind == CONFIG_SCHED_NIGHTLY) {
+		/* only_if_changed: remember that something passed the filter */
+		struct sched_pending *p = sched_pending_get(o, "");
+		sched_pending_add(p, c);
+		p->important = true;
+		sched_save(o);
+		return;
+	}
+	bool important = true;
+	r = config_change_important(m->cfg, o->cfg, &v, &err);
+	if (r < 0) {
+		log_warn("scheduler '%s': change %lld: file_is_important failed (taken as "
+			 "important): %s",
+			 o->cfg->name, (long long)c->changeid, err);
+		free(err);
+	} else
+		important = r > 0;
+	log_debug("scheduler '%s': change %lld is %simportant", o->cfg->name,
+		  (long long)c->changeid, important ? "" : "not ");
+
+	_cleanup_free_ char *key = sched_key(o, c);
+	struct sched_pending *p = sched_pending_get(o, key);
+	if (important || !o->cfg->only_important)
+		sched_pending_add(p, c);
+	if (important) {
+		p->important = true;
+		if (o->cfg->tree_stable <= 0) {
+			sched_branch_fire(o, p);
+		} else {
+			/* the tree is not stable yet: (re)start its timer */
+			p->deadline = sched_now(o->s) + o->cfg->tree_stable;
+		}
+	} else if (p->nchanges == 0 && !p->important) {
+		sched_pending_remove(o, p);
+	}
+	sched_save(o);
+}
+
+void sched_branch_tick(struct sched_one *o, double now)
+{
+	bool changed = false;
+	for (size_t i = 0; i < o->npending;) {
+		struct sched_pending *p = &o->pending[i];
+		if (p->important && p->deadline > 0 && p->deadline <= now) {
+			sched_branch_fire(o, p); /* removes p: the same index holds another */
+			changed = true;
+		} else
+			i++;
+	}
+	if (changed)
+		sched_save(o);
+}
+
+static void sched_json_str(json_t *obj, const char *key, const char *v)
+{
+	if (v)
+		json_object_set_new(obj, key, json_string(v));
+}
+
+json_t *sched_pending_to_json(const struct sched_one *o)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < o->npending; i++) {
+		const struct sched_pending *p = &o->pending[i];
+		json_t *ids = json_array();
+		for (size_t k = 0; k < p->nchanges; k++)
+			json_array_append_new(ids, json_integer(p->changeids[k]));
+		json_t *j = json_pack("{s:s,s:f,s:b,s:o}", "key", p->key, "deadline", p->deadline,
+				      "important", p->important, "changes", ids);
+		sched_json_str(j, "branch", p->branch);
+		sched_json_str(j, "revision", p->revision);
+		sched_json_str(j, "repository", p->repository);
+		sched_json_str(j, "project", p->project);
+		sched_json_str(j, "codebase", p->codebase);
+		json_array_append_new(arr, j);
+	}
+	return arr;
+}
+
+static char *sched_json_dup(json_t *obj, const char *key)
+{
+	const char *v = json_string_value(json_object_get(obj, key));
+	return v ? xstrdup(v) : NULL;
+}
+
+void sched_pending_from_json(struct sched_one *o, json_t *arr)
+{
+	size_t i;
+	json_t *j;
+	if (!json_is_array(arr))
+		return;
+	json_array_foreach(arr, i, j) {
+		const char *key = json_string_value(json_object_get(j, "key"));
+		if (!key)
+			continue;
+		struct sched_pending *p = sched_pending_get(o, key);
+		p->deadline = json_number_value(json_object_get(j, "deadline"));
+		p->important = json_is_true(json_object_get(j, "important"));
+		json_t *ids = json_object_get(j, "changes");
+		size_t k;
+		json_t *id;
+		json_array_foreach(ids, k, id) {
+			if (!json_is_integer(id) || p->nchanges >= SCHED_MAX_PENDING_CHANGES)
+				continue;
+			p->changeids = xrealloc(p->changeids,
+						(p->nchanges + 1) * sizeof(*p->changeids));
+			p->changeids[p->nchanges++] = json_integer_value(id);
+		}
+		p->branch = sched_json_dup(j, "branch");
+		p->revision = sched_json_dup(j, "revision");
+		p->repository = sched_json_dup(j, "repository");
+		p->project = sched_json_dup(j, "project");
+		p->codebase = sched_json_dup(j, "codebase");
+	}
+}

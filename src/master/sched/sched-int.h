@@ -1,0 +1,98 @@
+/*
+ * Private structures of the scheduler module (sched.c registry and
+ * persistence; sched-branch.c, sched-timed.c, sched-force.c,
+ * sched-trigger.c, sched-try.c).  Nothing outside src/master/sched/
+ * includes this.
+ */
+#ifndef KILN_SCHED_INT_H
+#define KILN_SCHED_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "master/sched/cron.h"
+#include "master/sched/sched.h"
+
+struct config_scheduler;
+struct db_sourcestamp;
+
+/* Changes waiting for one tree-stable timer (one per branch for any_branch;
+ * one in all for single_branch and nightly). */
+struct sched_pending {
+	char *key;                 /* owned: branch line key */
+	double deadline;           /* when to build (sched_now), 0 = no timer running */
+	bool important;            /* at least one important change */
+	int64_t *changeids;        /* owned; important changes, then (if wanted) others */
+	size_t nchanges;
+	/* the newest change's source (owned) */
+	char *branch, *revision, *repository, *project, *codebase;
+};
+
+struct sched_one {
+	struct sched *s;
+	const struct config_scheduler *cfg; /* borrowed: m->cfg */
+	char *state_name;          /* owned: "sched:NAME" */
+	int64_t *builderids;       /* owned */
+	size_t nbuilders;
+	struct sched_pending *pending; /* owned array */
+	size_t npending;
+	double next_run;           /* timed: when next (sched_now), 0 = not set */
+	double last_run;
+	struct cron cron;
+};
+
+struct sched_waiter {
+	int64_t bsid;
+	sched_wait_fn fn;
+	void *ud;
+};
+
+struct sched {
+	struct master *m;
+	struct sched_one *all;     /* owned, one per cfg->scheduler */
+	size_t n;
+	uv_timer_t timer;          /* wakes at the earliest deadline */
+	bool test_clock;
+	double clock_offset;
+	struct sched_waiter *waiters;
+	size_t nwaiters;
+	int64_t *failing;          /* buildsets already reported failing (bounded) */
+	size_t nfailing;
+};
+
+/* sched.c */
+/* Writes one's state (current batch). */
+void sched_save(struct sched_one *o);
+/* Re-arms the timer for the earliest deadline of all schedulers. */
+void sched_arm(struct sched *s);
+/* Creates a buildset for o's builders: reason, sourcestamp, changes to
+ * link, extra properties (borrowed, may be NULL), parent build (0 none). */
+int sched_add_buildset(struct sched_one *o, const char *reason, const struct db_sourcestamp *ss,
+		       const int64_t *changeids, size_t nchanges, json_t *extra_props,
+		       int64_t parent_buildid, int priority, int64_t *ret_bsid);
+/* Same on chosen builders; ret_brids (may be NULL): caller's array of nbuilders. */
+int sched_add_buildset_on(struct sched_one *o, const int64_t *builderids, size_t nbuilders,
+			  const char *reason, const struct db_sourcestamp *ss,
+			  const int64_t *changeids, size_t nchanges, json_t *extra_props,
+			  int64_t parent_buildid, int priority, int64_t *ret_bsid,
+			  int64_t *ret_brids);
+struct sched_one *sched_find(struct sched *s, const char *name);
+void sched_pending_release(struct sched_pending *p);
+
+/* sched-branch.c: single_branch, any_branch (and nightly's change tracking) */
+void sched_branch_change(struct sched_one *o, const struct change *c);
+void sched_branch_tick(struct sched_one *o, double now);
+json_t *sched_pending_to_json(const struct sched_one *o);
+void sched_pending_from_json(struct sched_one *o, json_t *arr);
+
+/* sched-timed.c: periodic, nightly */
+void sched_timed_start(struct sched_one *o, double now);
+void sched_timed_tick(struct sched_one *o, double now);
+
+/* sched-trigger.c: dependent */
+void sched_dependent_completed(struct sched *s, int64_t bsid, int results);
+
+#endif
