@@ -33,6 +33,7 @@ extern const struct cmd cmd_builds;
 extern const struct cmd cmd_logs;
 extern const struct cmd cmd_workers;
 extern const struct cmd cmd_stop_build;
+extern const struct cmd cmd_try;
 extern const struct cmd cmd_sendchange;
 
 #endif

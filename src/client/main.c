@@ -18,6 +18,7 @@ static const struct cmd *const cmds[] = {
 	&cmd_logs,
 	&cmd_workers,
 	&cmd_stop_build,
+	&cmd_try,
 	&cmd_sendchange,
 };
 
