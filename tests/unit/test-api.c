@@ -843,6 +843,7 @@ TEST(worker_listener_auth)
 	free(big);
 
 	/* a close asked by the ops: queued messages first, then the close frame */
+	int closed0 = ops_closed;
 	int fd2 = ws_connect(workers_port, "/", "Basic dzA6c2VjcmV0", st, sizeof(st));
 	ws_send_frame(fd2, 2, true, "close-me", 8);
 	CHECK_INT(ws_recv_frame(fd2, &in), 2);
@@ -850,6 +851,9 @@ TEST(worker_listener_auth)
 	CHECK_INT(ws_recv_frame(fd2, &in), 8);
 	CHECK_INT(close_code(&in), 4000);
 	close(fd2);
+	for (int i = 0; i < 500 && ops_closed == closed0; i++)
+		usleep(10000); /* bounded: the loop thread counts fd2's close */
+	CHECK_INT(ops_closed, closed0 + 1);
 
 	/* past KILN_MAX_WS_FRAME: close 1009 */
 	int closed_before = ops_closed;
