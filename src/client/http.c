@@ -4,13 +4,13 @@
  * and every failure turned into one line for the user.  See http.h.
  */
 #include "client/http.h"
+#include "client/curl-dl.h"
 
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -37,7 +37,13 @@ int http_client_init(struct http_client *c, const char *url, const char *token)
 {
 	size_t n;
 
+	const char *dl_err;
+
 	*c = (struct http_client){.max_body = KILN_MAX_HTTP_CLIENT_BODY};
+	if (curl_dl_load(&dl_err) < 0) {
+		http_client_set_error(c, "%s", dl_err);
+		return -ENOENT;
+	}
 	if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
 		http_client_set_error(c, "invalid master URL '%s': expected http://HOST:PORT",
 		                      url ? url : "");
@@ -68,9 +74,11 @@ const char *http_client_error(const struct http_client *c)
 
 char *http_escape(const char *s)
 {
-	char *e = curl_easy_escape(NULL, s, (int)strlen(s));
-	char *r;
+	char *e, *r;
 
+	if (curl_dl_load(NULL) < 0)
+		abort(); /* callers have an http_client, so libcurl is loaded */
+	e = curl_easy_escape(NULL, s, (int)strlen(s));
 	if (!e)
 		abort(); /* only fails on allocation */
 	r = xstrdup(e);
@@ -91,12 +99,7 @@ static size_t http_on_body(char *p, size_t size, size_t nmemb, void *userdata)
 static CURL *http_handle(struct http_client *c)
 {
 	if (!c->curl) {
-		static bool global_done;
-		if (!global_done) {
-			curl_global_init(CURL_GLOBAL_DEFAULT);
-			global_done = true;
-		}
-		c->curl = curl_easy_init();
+		c->curl = curl_easy_init(); /* libcurl was loaded by http_client_init */
 		if (!c->curl)
 			abort();
 	}
