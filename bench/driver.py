@@ -54,10 +54,10 @@ def proc_cpu(pid):
     return (int(rest[11]) + int(rest[12])) / HZ
 
 
-def proc_rss_kb(pid):
+def proc_rss_kb(pid, field='VmRSS:'):
     with open('/proc/%d/status' % pid) as f:
         for line in f:
-            if line.startswith('VmRSS:'):
+            if line.startswith(field):
                 return int(line.split()[1])
     return 0
 
@@ -86,15 +86,20 @@ def raise_nofile():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def wait_until(what, fn, timeout, interval=0.002):
+def wait_until(what, fn, timeout, interval=0.002, load_share=None):
+    """Calls fn until it returns true.  With load_share (e.g. 0.2) the pause after each call
+    is at least (1/load_share - 1) times that call's duration, so that polling a slow
+    server keeps it busy for at most that share of the time."""
     end = now() + timeout
     while True:
+        t = now()
         r = fn()
         if r:
             return r
+        d = now() - t
         if now() > end:
-            raise RuntimeError('timed out after %gs waiting for %s' % (timeout, what))
-        time.sleep(interval)
+            raise TimeoutError('timed out after %gs waiting for %s' % (timeout, what))
+        time.sleep(max(interval, d * (1 / load_share - 1)) if load_share else interval)
 
 
 def db_logical_bytes(path):
@@ -391,11 +396,11 @@ def up(cls, tag, nworkers=1, maxbuilds=10, start_workers=1):
         s.start_worker(i)
     if start_workers:
         wait_until('%d workers attached' % start_workers,
-                   lambda: s.connected() >= start_workers, 120, 0.02)
+                   lambda: s.connected() >= start_workers, 300, 0.02, load_share=0.2)
     return s
 
 
-def wait_request(api, brid, interval, timeout=600):
+def wait_request(api, brid, interval, timeout=600, load_share=0.5):
     """Polls builds?buildrequestid=BRID until its build is complete.  Returns
     (t_started, t_finished, results, t_last_miss): perf_counter times of the first poll that
     saw the build and of the first that saw it complete, and of the last poll before the
@@ -405,6 +410,7 @@ def wait_request(api, brid, interval, timeout=600):
     q = ('builds?buildrequestid=%d&field=buildrequestid&field=buildid&field=complete'
          '&field=results' % brid)
     while True:
+        tq = now()
         d = api.get(q)
         t = now()
         if d['builds']:
@@ -417,7 +423,7 @@ def wait_request(api, brid, interval, timeout=600):
         if t > end:
             raise RuntimeError('request %d not finished in %ds' % (brid, timeout))
         if interval:
-            time.sleep(interval)
+            time.sleep(max(interval, (t - tq) * (1 / load_share - 1)))
 
 
 # ---------------------------------------------------------------- scenarios
@@ -439,6 +445,8 @@ def sc_idle(cls, rep):
              'rss_master_noworker_mb': [rss_bare / 1024],
              'rss_master_mb': [proc_rss_kb(s.pid) / 1024],
              'rss_worker_mb': [proc_rss_kb(s.worker_pids()[0]) / 1024],
+             'anon_master_mb': [proc_rss_kb(s.pid, 'RssAnon:') / 1024],
+             'anon_worker_mb': [proc_rss_kb(s.worker_pids()[0], 'RssAnon:') / 1024],
              'idle_cpu_pct': [(c1 - c0) / 5 * 100]}
         if t_ports is not None:
             r['ready_ports_ms'] = [t_ports * 1000]
@@ -525,6 +533,221 @@ def sc_ceiling(cls, rep):
     return {'spawn_per_s': [spawns], 'pipeline_50m_s': [pipe]}
 
 
+def sc_log50m(cls, rep):
+    s = up(cls, 'log50m')
+    try:
+        api = s.api
+        wait_request(api, api.force(['b0'])[0], 0.005)   # warm-up
+        t0 = now()
+        subprocess.run(['sh', '-c', LOG50M_CMD + ' > /dev/null'], check=True)
+        pipe = now() - t0
+        db0 = db_logical_bytes(s.db)
+        cpu0 = proc_cpu(s.pid)
+        t0 = now()
+        brid = api.force(['log50m'])[0]
+        ts, tf, res, _ = wait_request(api, brid, 0.01, 1200)
+        step = tf - t0
+        cpu = proc_cpu(s.pid) - cpu0
+        db1 = db_logical_bytes(s.db)
+        bid = api.get('builds?buildrequestid=%d&field=buildrequestid&field=buildid' %
+                      brid)['builds'][0]['buildid']
+        st = [x for x in api.get('builds/%d/steps' % bid)['steps'] if x['name'] == 'log50m'][0]
+        lg = [x for x in api.get('steps/%d/logs' % st['stepid'])['logs']
+              if x['slug'] == 'stdio'][0]
+        nl = lg['num_lines']
+        t0 = now()
+        raw = api.get_raw('logs/%d/raw' % lg['logid'])
+        raw_s = now() - t0
+        tails = []
+        for _ in range(5):
+            t0 = now()
+            d = api.get('logs/%d/contents?offset=%d&limit=1000' % (lg['logid'], nl - 1000))
+            tails.append((now() - t0) * 1000)
+        got = d['logchunks'][0]['content'].count('\n') if d['logchunks'] else 0
+        if res != 0 or got < 999:
+            raise RuntimeError('log50m: results %s, tail had %d lines' % (res, got))
+        return {'step_s': [step], 'pipeline_s': [pipe], 'step_vs_pipeline': [step / pipe],
+                'cpu_s': [cpu], 'stored_mb': [(db1 - db0) / 1e6], 'num_lines': [nl],
+                'raw_fetch_s': [raw_s], 'raw_mb': [len(raw) / 1e6], 'tail1000_ms': tails}
+    finally:
+        s.stop()
+
+
+def attach_run(cls, tag, n, real, metrics_tag):
+    """Starts a master declaring N workers, attaches N of them (real worker processes or
+    the load generator), returns attach time, master RSS and idle CPU over 10 s."""
+    s = cls(tag, nworkers=n, maxbuilds=1)
+    t_ports, t_api = s.start()
+    lg = None
+    try:
+        t0 = now()
+        if real:
+            for i in range(n):
+                s.start_worker(i)
+        else:
+            lg = subprocess.Popen([os.path.join(TOOLS, 'loadgen'), s.waddr, str(n), 'pass'],
+                                  stdout=subprocess.PIPE, text=True, preexec_fn=raise_nofile)
+        interval = 0.02 if n <= 50 else 0.1
+        got = []
+
+        def attached():
+            got.append(s.connected())
+            return got[-1] >= n
+        try:
+            wait_until('%d attached' % n, attached,
+                       ARGS.attach_timeout if cls is Kiln else ARGS.bb_attach_timeout,
+                       interval, load_share=0.2)
+        except TimeoutError:
+            log('  only %d of %d attached in time' % (got[-1], n))
+            return {'attached_%s_n' % metrics_tag: [got[-1]]}
+        attach = now() - t0
+        s.api.close()
+        time.sleep(2)
+        c0 = proc_cpu(s.pid)
+        time.sleep(10)
+        c1 = proc_cpu(s.pid)
+        r = {'attach_%s_s' % metrics_tag: [attach],
+             'ready_%s_ms' % metrics_tag: [(t_ports if t_ports is not None else t_api) * 1000],
+             'rss_%s_mb' % metrics_tag: [proc_rss_kb(s.pid) / 1024],
+             'idle_cpu_%s_pct' % metrics_tag: [(c1 - c0) / 10 * 100]}
+        if real:
+            r['rss_workers_%s_mb' % metrics_tag] = [
+                sum(proc_rss_kb(p) for p in s.worker_pids()) / 1024]
+        return r
+    finally:
+        if lg:
+            lg.send_signal(signal.SIGTERM)
+            try:
+                out = lg.communicate(timeout=10)[0]
+                log('  loadgen: ' + out.strip().splitlines()[-1])
+            except subprocess.TimeoutExpired:
+                lg.kill()
+        s.stop()
+
+
+def sc_workers(cls, rep):
+    r = attach_run(cls, 'workers50', 50, True, '50')
+    if cls is Kiln:
+        for n in ARGS.loadgen_n:
+            r.update(attach_run(cls, 'workers%d' % n, n, False, str(n)))
+    return r
+
+
+def clone_rows(dbpath, n):
+    """Adds N finished builds (with their buildsets and build requests) to a stopped
+    master's SQLite database, copied from the first real build's rows."""
+    c = sqlite3.connect(dbpath)
+    c.row_factory = sqlite3.Row
+    b = dict(c.execute('SELECT * FROM builds ORDER BY id LIMIT 1').fetchone())
+    br = dict(c.execute('SELECT * FROM buildrequests WHERE id = ?',
+                        (b['buildrequestid'],)).fetchone())
+    bs = dict(c.execute('SELECT * FROM buildsets WHERE id = ?', (br['buildsetid'],)).fetchone())
+    mx = {t: c.execute('SELECT max(id) FROM %s' % t).fetchone()[0]
+          for t in ('builds', 'buildrequests', 'buildsets')}
+    num = c.execute('SELECT max(number) FROM builds WHERE builderid = ?',
+                    (b['builderid'],)).fetchone()[0]
+
+    def ins(table, row, rows):
+        cols = list(row)
+        c.executemany('INSERT INTO %s (%s) VALUES (%s)' % (table, ','.join(cols),
+                                                          ','.join('?' * len(cols))), rows)
+    with c:
+        ins('buildsets', bs, ([mx['buildsets'] + k if col == 'id' else bs[col] for col in bs]
+                              for k in range(1, n + 1)))
+        ins('buildrequests', br, ([{'id': mx['buildrequests'] + k,
+                                    'buildsetid': mx['buildsets'] + k}.get(col, br[col])
+                                   for col in br] for k in range(1, n + 1)))
+        ins('builds', b, ([{'id': mx['builds'] + k, 'number': num + k,
+                            'buildrequestid': mx['buildrequests'] + k}.get(col, b[col])
+                           for col in b] for k in range(1, n + 1)))
+    total = c.execute('SELECT count(*) FROM builds').fetchone()[0]
+    c.close()
+    return total
+
+
+def time_get(api, path, n):
+    api.get(path)
+    out = []
+    for _ in range(n):
+        t0 = now()
+        api.get(path)
+        out.append((now() - t0) * 1000)
+    return statistics.median(out)
+
+
+def sc_api(cls, rep):
+    s = up(cls, 'api')
+    r = {}
+    try:
+        wait_request(s.api, s.api.force(['b0'])[0], 0.005)
+        s.stop()
+        have = 1
+        for label, target in (('1k', 1000), ('100k', ARGS.api_builds)):
+            have = clone_rows(s.db, target - have)
+            s.start()
+            n = 50 if cls is Kiln else 10
+            r['builds_%s_ms' % label] = [time_get(s.api, 'builds?limit=100', n)]
+            r['builds_desc_%s_ms' % label] = [time_get(s.api, 'builds?order=-buildid&limit=100',
+                                                       n)]
+            r['builders_%s_ms' % label] = [time_get(s.api, 'builders', n)]
+            s.api.close()
+            s.stop()
+        r['api_builds_total'] = [have]
+        return r
+    finally:
+        s.stop()
+
+
+def count_builds(api):
+    d = api.get('builds?order=-buildid&limit=1&field=buildid')
+    return d['builds'][0]['buildid'] if d['builds'] else 0
+
+
+def sc_queue(cls, rep):
+    nq = ARGS.queue_n if cls is Kiln else ARGS.bb_queue_n
+    s = cls('queue', maxbuilds=10)
+    s.start()
+    try:
+        names = ['b%d' % i for i in range(10)]
+        t0 = now()
+        for _ in range(nq // 10):
+            s.api.force(names)
+        submit = now() - t0
+        s.api.close()
+        s.stop()
+        t_ports, t_api = s.start()
+        t_ready = t_ports if t_ports is not None else t_api
+        rss = proc_rss_kb(s.pid) / 1024
+        # one worker attaches: when was the k-th build started?
+        s.start_worker(0)
+        marks = sorted(set([100, 600] + ([nq // 10, nq // 10 + 500] if cls is Kiln
+                                           else [50, 100])))
+        seen, t_of, t0 = 0, {}, now()
+        while len(t_of) < len(marks):
+            seen = count_builds(s.api)
+            t = now()
+            for m in marks:
+                if seen >= m and m not in t_of:
+                    t_of[m] = t
+            if t - t0 > ARGS.queue_timeout:
+                break
+            time.sleep(0.02)
+        r = {'submit_s': [submit], 'restart_ready_ms': [t_ready * 1000],
+             'restart_api_ms': [t_api * 1000], 'rss_queued_mb': [rss],
+             'queued': [nq]}
+        if cls is Kiln:
+            early = (t_of[600] - t_of[100]) / 500
+            late = (t_of[nq // 10 + 500] - t_of[nq // 10]) / 500
+            r.update({'dispatch_early_ms': [early * 1000], 'dispatch_late_ms': [late * 1000],
+                      'dispatch_ratio': [late / early]})
+        else:
+            if 50 in t_of and 100 in t_of:
+                r['dispatch_early_ms'] = [(t_of[100] - t_of[50]) / 50 * 1000]
+        return r
+    finally:
+        s.stop()
+
+
 def callgrind_top(outfile, n=25):
     """(total Ir, [(self Ir, 'function (object)')]) from callgrind_annotate.  Frames that were
     on the stack when the counters were zeroed (main, uv_run, ...) show the whole total as
@@ -597,15 +820,20 @@ SCENARIOS = {
     'idle': (sc_idle, ['kiln', 'buildbot']),
     'latency': (sc_latency, ['kiln', 'buildbot']),
     'throughput': (sc_throughput, ['kiln', 'buildbot']),
+    'log50m': (sc_log50m, ['kiln', 'buildbot']),
+    'workers': (sc_workers, ['kiln', 'buildbot']),
+    'api': (sc_api, ['kiln', 'buildbot']),
+    'queue': (sc_queue, ['kiln', 'buildbot']),
     'callgrind': (sc_callgrind, ['kiln']),
 }
+BB_REPS = {'log50m': 1, 'workers': 1, 'api': 1, 'queue': 1}
 ORDER = ['ceiling', 'idle', 'latency', 'throughput', 'log50m', 'workers', 'api', 'queue',
          'callgrind']
 
 
 def reps_for(scn, system):
     if system == 'buildbot':
-        return min(ARGS.reps, ARGS.bb_reps)
+        return min(ARGS.reps, ARGS.bb_reps, BB_REPS.get(scn, 99))
     if scn == 'callgrind':
         return 1
     return ARGS.reps
@@ -682,6 +910,51 @@ METRICS = {
     'spawn_per_s': ('posix_spawn+wait of `true`, all cores', '/s', True),
     'pipeline_50m_s': ('50 MB pipeline into /dev/null', 's', False),
     'ir_per_build': ('callgrind: master instructions per build (burst)', 'Ir', False),
+    # log50m
+    'step_s': ('50 MB log build, force → finished', 's', False),
+    'pipeline_s': ('the same pipeline into /dev/null (same rep)', 's', False),
+    'step_vs_pipeline': ('log build ÷ bare pipeline', '×', False),
+    'cpu_s': ('master CPU during the log build', 's', False),
+    'stored_mb': ('database growth for the log', 'MB', False),
+    'num_lines': ('lines stored', 'lines', True),
+    'raw_fetch_s': ('GET logs/N/raw (whole log)', 's', False),
+    'raw_mb': ('raw log size', 'MB', True),
+    'tail1000_ms': ('GET logs/N/contents, last 1,000 lines', 'ms', False),
+    # workers
+    'attach_50_s': ('50 real workers: start → all attached', 's', False),
+    'rss_50_mb': ('master RSS, 50 workers attached', 'MB', False),
+    'idle_cpu_50_pct': ('master CPU, 50 workers, idle 10 s', '% of a core', False),
+    'rss_workers_50_mb': ('RSS of the 50 worker processes together', 'MB', False),
+    'attached_50_n': ('workers attached before the time-out', '', True),
+    'attach_1000_s': ('1,000 loadgen connections → all attached', 's', False),
+    'rss_1000_mb': ('master RSS, 1,000 attached', 'MB', False),
+    'idle_cpu_1000_pct': ('master CPU, 1,000 attached, idle 10 s', '% of a core', False),
+    'attach_10000_s': ('10,000 loadgen connections → all attached', 's', False),
+    'rss_10000_mb': ('master RSS, 10,000 attached', 'MB', False),
+    'idle_cpu_10000_pct': ('master CPU, 10,000 attached, idle 10 s', '% of a core', False),
+    'ready_50_ms': ('master start → ready, 50 workers declared (fresh database)', 'ms', False),
+    'ready_1000_ms': ('master start → ready, 1,000 workers declared', 'ms', False),
+    'ready_10000_ms': ('master start → ready, 10,000 workers declared', 'ms', False),
+    'anon_master_mb': ('master private memory (RssAnon), idle, 1 worker', 'MB', False),
+    'anon_worker_mb': ('worker private memory (RssAnon), idle', 'MB', False),
+    # api
+    'builds_1k_ms': ('GET builds?limit=100, 1,000 builds', 'ms', False),
+    'builds_desc_1k_ms': ('GET builds?order=-buildid&limit=100, 1,000 builds', 'ms', False),
+    'builders_1k_ms': ('GET builders, 1,000 builds', 'ms', False),
+    'builds_100k_ms': ('GET builds?limit=100, 100,000 builds', 'ms', False),
+    'builds_desc_100k_ms': ('GET builds?order=-buildid&limit=100, 100,000 builds', 'ms',
+                            False),
+    'builders_100k_ms': ('GET builders, 100,000 builds', 'ms', False),
+    'api_builds_total': ('builds in the database', '', True),
+    # queue
+    'queued': ('requests queued', '', True),
+    'submit_s': ('time to queue them (force calls of 10 builders)', 's', False),
+    'restart_ready_ms': ('restart → ready (ports file; Buildbot: API)', 'ms', False),
+    'restart_api_ms': ('restart → API answers', 'ms', False),
+    'rss_queued_mb': ('master RSS after restart with the queue', 'MB', False),
+    'dispatch_early_ms': ('time per build, builds 100–600 (Buildbot 50–100)', 'ms', False),
+    'dispatch_late_ms': ('time per build, builds 10,000–10,500', 'ms', False),
+    'dispatch_ratio': ('late ÷ early time per build', '×', False),
 }
 
 
@@ -697,9 +970,10 @@ def load_results():
 
 def med(res, scn, sy, metric):
     try:
-        return summ(res[scn]['samples'][sy][metric])['median']
+        v = summ(res[scn]['samples'][sy][metric])['median']
     except KeyError:
         return None
+    return None if v is None else round(v, 6)   # 0.1 + 0.2 style float noise
 
 
 def targets(res):
@@ -818,7 +1092,7 @@ def write_report():
                         fmt(s['min']), fmt(s['median']), fmt(s['max']), s['n']))
                 k, b = meds['kiln'], meds['buildbot']
                 ratio = '–'
-                if k and b and k > 0 and b > 0:
+                if k and b and k > 0 and b > 0 and m not in NO_RATIO:
                     ratio = fmt(k / b if hib else b / k)
                 L.append('| %s | %s | %s | %s | %s |' % (lab, unit, cells[0], cells[1], ratio))
         notes = NOTES.get(scn)
@@ -850,6 +1124,7 @@ def write_report():
 
 
 EXTRA_METRICS = {}
+NO_RATIO = {'queued', 'api_builds_total', 'num_lines', 'raw_mb', 'pipeline_s'}
 NOTES = {
     'ceiling': ['The ceiling is what this machine can do at all: Kiln\'s throughput is '
                 'compared with the spawn rate, its 50 MB log step with the bare pipeline.'],
@@ -862,11 +1137,32 @@ NOTES = {
                    'master process\'s utime+stime over the burst (10 ms clock ticks); database '
                    'growth is the SQLite file\'s pages in use (WAL included) after minus '
                    'before.'],
+    'log50m': ['The log build\'s time is force → finished seen by polling every 10 ms; the bare '
+               'pipeline is timed in the same repetition. Database growth: SQLite pages in '
+               'use after minus before (Kiln stores zstd-compressed chunks; the text is one '
+               'repeated character, so it compresses extremely well on both).'],
+    'workers': ['Kiln: 50 `kiln-worker` processes, then (fresh masters) 1,000 and 10,000 '
+                'connections from `bench/loadgen.c`; Buildbot: 50 `buildbot-worker` processes '
+                '(twistd). "Attached" = the API lists the worker with a non-empty '
+                '`connected_to`; the poll of `workers?field=name&field=connected_to` pauses '
+                '4× its own duration (the server is busy with polls ≤ 20 % of the time). '
+                'Every builder lists every worker (11 builders). Ready: start → ports file on '
+                'a fresh database with that many workers declared (Buildbot: → API).'],
+    'api': ['Rows are copied from a real build while the master is stopped; medians of 50 '
+            '(Kiln) / 10 (Buildbot) requests on a keep-alive connection with '
+            '`Accept: application/json`.'],
+    'queue': ['Kiln queues 100,000 requests, Buildbot 1,000 (its force call takes ~0.2 s and '
+              'its builds run at ~3/s, so 100,000 would take hours; "late" is not measured for '
+              'it). Time per build = time between the polls that saw the build counts (by '
+              '`builds?order=-buildid&limit=1`, every 20 ms) reach both ends of the range.'],
     'idle': ['Ready: from `exec` of the master to the ports file (Kiln only) and to the first '
              '200 answer of `GET /api/v2`. RSS is VmRSS after 3 s idle with one worker '
              'attached; CPU over the next 5 s.'],
 }
 PROFILE_NOTES = []
+if os.path.exists(os.path.join(BENCH, 'profile-notes.md')):
+    with open(os.path.join(BENCH, 'profile-notes.md')) as _f:
+        PROFILE_NOTES = ['', _f.read().rstrip()]
 
 
 def main():
@@ -879,6 +1175,14 @@ def main():
     ap.add_argument('--latency-n', type=int, default=50)
     ap.add_argument('--bb-latency-n', type=int, default=20)
     ap.add_argument('--throughput-n', type=int, default=200)
+    ap.add_argument('--loadgen-n', default='1000,10000',
+                    help='load-generator connection counts for Kiln in `workers`')
+    ap.add_argument('--attach-timeout', type=float, default=120)
+    ap.add_argument('--bb-attach-timeout', type=float, default=300)
+    ap.add_argument('--api-builds', type=int, default=100000)
+    ap.add_argument('--queue-n', type=int, default=100000)
+    ap.add_argument('--bb-queue-n', type=int, default=1000)
+    ap.add_argument('--queue-timeout', type=float, default=300)
     ap.add_argument('--kiln-build', required=True)
     ap.add_argument('--tools', required=True)
     ap.add_argument('--buildtype', default='?')
@@ -886,6 +1190,7 @@ def main():
     ap.add_argument('--keep', action='store_true', help='keep the throwaway directories')
     ARGS = ap.parse_args()
     ARGS.systems = ARGS.systems.split(',')
+    ARGS.loadgen_n = [int(x) for x in ARGS.loadgen_n.split(',') if x]
     KILN, TOOLS = ARGS.kiln_build, ARGS.tools
     if ARGS.report_only:
         write_report()
