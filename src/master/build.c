@@ -149,16 +149,16 @@ static void log_lines(struct build *b, char stream, const char *text, size_t len
 		return;
 	struct buf out;
 	buf_init(&out, 2 * len + 16);
-	size_t start = 0;
-	for (size_t i = 0; i <= len; i++) {
-		if (i == len && start == len)
-			break;
-		if (i < len && text[i] != '\n')
-			continue;
+	const char *p = text, *end = text + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
 		buf_addch(&out, stream);
-		buf_add(&out, text + start, i - start);
+		buf_add(&out, p, n);
 		buf_addch(&out, '\n');
-		start = i + 1;
+		if (!nl)
+			break;
+		p = nl + 1;
 	}
 	mask_secrets(b->e->m->cfg, &out);
 	db_check(b, db_log_append(b->e->m->db, b->logid, out.ptr, out.len), "append to log");

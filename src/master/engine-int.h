@@ -51,9 +51,10 @@ struct wconn {
 	bool nt;                            /* worker reports system "nt" */
 	bool attached;                      /* attach sequence complete: may run builds */
 	bool closed;
+	bool linked;                        /* in engine->workers */
 	int running;                        /* builds running here */
 	struct rcmd *cmds;                  /* owned list */
-	struct wconn *next;
+	struct wconn *next, *prev;          /* in engine->workers */
 	int refs;
 };
 
@@ -62,6 +63,12 @@ struct engine {
 	struct wconn *workers;              /* connected (and attaching) */
 	struct build *builds;               /* running */
 	int64_t *builderids;                /* per cfg->builder[i] */
+	/* Indexes over the configuration, built once, so that no event scans
+	 * names (10,000 workers made those scans quadratic). */
+	size_t **worker_builders;           /* per cfg worker: indexes of its builders */
+	size_t *nworker_builders;
+	size_t **builder_workers;           /* per cfg builder: indexes of its workers */
+	struct wconn **conn;                /* per cfg worker: its live connection or NULL */
 	uint64_t next_command_id;
 	uv_idle_t kick;                     /* runs the distributor on the next loop turn */
 	bool kick_pending;
@@ -107,6 +114,8 @@ struct build {
 
 /* engine.c */
 void engine_kick(struct engine *e);
+/* Index of a configured worker in cfg->worker[]. */
+size_t engine_worker_index(const struct engine *e, const struct config_worker *cw);
 int engine_builder_index(struct engine *e, int64_t builderid);
 /* Called by build.c when a build has ended and its row is written. */
 void engine_build_done(struct engine *e, struct build *b);
@@ -114,7 +123,6 @@ void engine_build_done(struct engine *e, struct build *b);
 /* workers.c */
 void wconn_ref(struct wconn *w);
 void wconn_unref(struct wconn *w);
-bool wconn_serves(const struct wconn *w, const char *buildername);
 /* Sends start_command; the rcmd is registered before sending so early
  * updates find it.  Returns 0 (ops->complete will be called exactly once
  * later) or a negative error (ops never called). */

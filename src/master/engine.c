@@ -30,27 +30,84 @@ int engine_builder_index(struct engine *e, int64_t builderid)
 	return -1;
 }
 
-/* The attached worker for builder i with the most free capacity, or NULL. */
+size_t engine_worker_index(const struct engine *e, const struct config_worker *cw)
+{
+	return (size_t)(cw - e->m->cfg->worker);
+}
+
+/* The attached worker for builder i with the most free capacity, or NULL:
+ * only the builder's own workers are looked at. */
 static struct wconn *pick_worker(struct engine *e, size_t i)
 {
 	const struct config_builder *bc = &e->m->cfg->builder[i];
 	struct wconn *best = NULL;
 	int best_free = 0;
-	for (struct wconn *w = e->workers; w; w = w->next) {
-		if (!w->attached || w->closed)
+	for (size_t k = 0; k < bc->nworkers; k++) {
+		struct wconn *w = e->conn[e->builder_workers[i][k]];
+		if (!w || !w->attached || w->closed)
 			continue;
 		int free_slots = w->cfg->max_builds - w->running;
-		if (free_slots <= best_free)
-			continue;
-		bool serves = false;
-		for (size_t k = 0; k < bc->nworkers && !serves; k++)
-			serves = !strcmp(bc->workers[k], w->cfg->name);
-		if (serves) {
+		if (free_slots > best_free) {
 			best = w;
 			best_free = free_slots;
 		}
 	}
 	return best;
+}
+
+struct name_idx {
+	const char *name;
+	size_t idx;
+};
+
+static int name_idx_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct name_idx *)a)->name, ((const struct name_idx *)b)->name);
+}
+
+/* Resolves builder → workers and worker → builders once, by sorting the
+ * worker names: O((W + B·w) log W) instead of a name scan per event. */
+static void engine_index_config(struct engine *e)
+{
+	const struct config *cfg = e->m->cfg;
+	struct name_idx *byname = xcalloc(cfg->nworkers + 1, sizeof(*byname));
+	for (size_t i = 0; i < cfg->nworkers; i++)
+		byname[i] = (struct name_idx){cfg->worker[i].name, i};
+	qsort(byname, cfg->nworkers, sizeof(*byname), name_idx_cmp);
+
+	e->conn = xcalloc(cfg->nworkers + 1, sizeof(*e->conn));
+	e->nworker_builders = xcalloc(cfg->nworkers + 1, sizeof(*e->nworker_builders));
+	e->worker_builders = xcalloc(cfg->nworkers + 1, sizeof(*e->worker_builders));
+	e->builder_workers = xcalloc(cfg->nbuilders + 1, sizeof(*e->builder_workers));
+	for (size_t b = 0; b < cfg->nbuilders; b++) {
+		const struct config_builder *bc = &cfg->builder[b];
+		e->builder_workers[b] = xcalloc(bc->nworkers + 1, sizeof(size_t));
+		for (size_t k = 0; k < bc->nworkers; k++) {
+			struct name_idx key = {bc->workers[k], 0};
+			struct name_idx *hit = bsearch(&key, byname, cfg->nworkers, sizeof(*byname),
+						       name_idx_cmp);
+			/* config validation guarantees every name is declared */
+			size_t w = hit ? hit->idx : 0;
+			e->builder_workers[b][k] = w;
+			e->worker_builders[w] = xrealloc(e->worker_builders[w],
+							 (e->nworker_builders[w] + 1) * sizeof(size_t));
+			e->worker_builders[w][e->nworker_builders[w]++] = b;
+		}
+	}
+	free(byname);
+}
+
+static void engine_index_free(struct engine *e)
+{
+	const struct config *cfg = e->m->cfg;
+	for (size_t i = 0; e->worker_builders && i < cfg->nworkers; i++)
+		free(e->worker_builders[i]);
+	for (size_t i = 0; e->builder_workers && i < cfg->nbuilders; i++)
+		free(e->builder_workers[i]);
+	free(e->worker_builders);
+	free(e->nworker_builders);
+	free(e->builder_workers);
+	free(e->conn);
 }
 
 /* Fills a collapse_requests function's view of a request (strings
@@ -243,6 +300,7 @@ int engine_new(struct master *m, struct engine **ret)
 	struct engine *e = xcalloc(1, sizeof(*e));
 	e->m = m;
 	e->builderids = xcalloc(m->cfg->nbuilders + 1, sizeof(*e->builderids));
+	engine_index_config(e);
 	uv_idle_init(m->loop, &e->kick);
 	e->kick.data = e;
 	engine_init_worker_ops(e);
@@ -271,12 +329,10 @@ int engine_new(struct master *m, struct engine **ret)
 		r = db_worker_set_connected(m->db, wid, 0);
 		if (r < 0)
 			goto fail;
-		int64_t *bids = xcalloc(m->cfg->nbuilders + 1, sizeof(*bids));
-		size_t nb = 0;
-		for (size_t k = 0; k < m->cfg->nbuilders; k++)
-			for (size_t j = 0; j < m->cfg->builder[k].nworkers; j++)
-				if (!strcmp(m->cfg->builder[k].workers[j], w->name))
-					bids[nb++] = e->builderids[k];
+		size_t nb = e->nworker_builders[i];
+		int64_t *bids = xcalloc(nb + 1, sizeof(*bids));
+		for (size_t k = 0; k < nb; k++)
+			bids[k] = e->builderids[e->worker_builders[i][k]];
 		r = db_worker_set_configured(m->db, wid, m->masterid, bids, nb);
 		free(bids);
 		if (r < 0)
@@ -461,6 +517,7 @@ void engine_free(struct engine *e)
 	if (!e)
 		return;
 	free(e->builderids);
+	engine_index_free(e);
 	free(e->retries);
 	/* the idle handle is embedded: free after it is closed */
 	e->kick.data = e;

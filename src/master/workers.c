@@ -38,16 +38,6 @@ void wconn_unref(struct wconn *w)
 	free(w);
 }
 
-bool wconn_serves(const struct wconn *w, const char *buildername)
-{
-	const struct config_builder *b = config_find_builder(w->e->m->cfg, buildername);
-	if (!b)
-		return false;
-	for (size_t i = 0; i < b->nworkers; i++)
-		if (!strcmp(b->workers[i], w->cfg->name))
-			return true;
-	return false;
-}
 
 char *wconn_path(const struct wconn *w, const char *a, const char *b, const char *c)
 {
@@ -288,11 +278,12 @@ static const struct rcmd_ops mkdir_ops = {mkdir_update, mkdir_complete};
 static void attach_mkdir(struct wconn *w)
 {
 	const struct config *cfg = w->e->m->cfg;
-	size_t n = 0;
-	char **paths = xcalloc(cfg->nbuilders + 1, sizeof(*paths));
-	for (size_t i = 0; i < cfg->nbuilders; i++)
-		if (wconn_serves(w, cfg->builder[i].name))
-			paths[n++] = wconn_path(w, w->basedir, cfg->builder[i].builddir, NULL);
+	size_t wi = engine_worker_index(w->e, w->cfg);
+	size_t n = w->e->nworker_builders[wi];
+	char **paths = xcalloc(n + 1, sizeof(*paths));
+	for (size_t i = 0; i < n; i++)
+		paths[i] = wconn_path(w, w->basedir, cfg->builder[w->e->worker_builders[wi][i]].builddir,
+				      NULL);
 	if (n == 0) {
 		free(paths);
 		attach_done(w);
@@ -575,14 +566,20 @@ static void wconn_opened(void *ud, struct ws_conn *ws)
 	w->ws = ws;
 	/* a second connection for the same worker replaces the first: the
 	 * old one is most likely a dead TCP connection the worker gave up on */
-	for (struct wconn *o = e->workers; o; o = o->next)
-		if (o->cfg == w->cfg && !o->closed && o->ws) {
-			log_warn("worker=%s connected again from %s; dropping the old connection",
-				 w->cfg->name, ws_conn_peer(ws));
-			ws_conn_close(o->ws, 1000, "replaced by a new connection");
-		}
+	size_t wi = engine_worker_index(e, w->cfg);
+	struct wconn *o = e->conn[wi];
+	if (o && !o->closed && o->ws) {
+		log_warn("worker=%s connected again from %s; dropping the old connection",
+			 w->cfg->name, ws_conn_peer(ws));
+		ws_conn_close(o->ws, 1000, "replaced by a new connection");
+	}
+	e->conn[wi] = w;
+	w->prev = NULL;
 	w->next = e->workers;
+	if (e->workers)
+		e->workers->prev = w;
 	e->workers = w;
+	w->linked = true;
 	if (wconn_request_simple(w, "print", attached_reply, "message", "attached") < 0)
 		wconn_fail(w, "cannot start the attach sequence");
 }
@@ -596,21 +593,27 @@ static void wconn_closed(void *ud, struct ws_conn *ws)
 	w->ws = NULL;
 	bool was_attached = w->attached;
 	w->attached = false;
-	for (struct wconn **pp = &e->workers; *pp; pp = &(*pp)->next)
-		if (*pp == w) {
-			*pp = w->next;
-			break;
-		}
+	size_t wi = engine_worker_index(e, w->cfg);
+	if (w->linked) {
+		/* closed() can come without opened(): only unlink what was linked */
+		if (w->prev)
+			w->prev->next = w->next;
+		else
+			e->workers = w->next;
+		if (w->next)
+			w->next->prev = w->prev;
+		w->linked = false;
+	}
+	if (e->conn[wi] == w)
+		e->conn[wi] = NULL;
 	log_info("worker=%s disconnected", w->cfg->name);
 	/* fail commands first (builds end RETRY), then pending requests */
 	while (w->cmds)
 		command_finish(w, w->cmds, -ECONNRESET, "connection lost");
 	proto_session_fail_all(w->sess, -ECONNRESET);
 	if (was_attached) {
-		bool other = false;
-		for (struct wconn *o = e->workers; o; o = o->next)
-			if (o->cfg == w->cfg && o->attached)
-				other = true;
+		/* a replacing connection may already be attached */
+		bool other = e->conn[wi] && e->conn[wi]->attached;
 		if (!other && db_worker_set_connected(e->m->db, w->workerid, 0) < 0)
 			log_error("worker=%s cannot record disconnection: %s", w->cfg->name,
 				  db_errmsg(e->m->db));
