@@ -46,10 +46,29 @@ static size_t lines_utf8_seq(const unsigned char *p, size_t n)
 	return len;
 }
 
+#define LINES_HI8 0x8080808080808080ull /* the high bit of each byte of a word */
+
+static inline uint64_t lines_load8(const unsigned char *p)
+{
+	uint64_t x;
+	memcpy(&x, p, sizeof(x));
+	return x;
+}
+
 bool lines_utf8_valid(const char *p, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)p;
-	for (size_t i = 0; i < n;) {
+	size_t i = 0;
+	while (i < n) {
+		/* ASCII fast path: 8 bytes at a time while no high bit is set */
+		if (i + 8 <= n && !(lines_load8(u + i) & LINES_HI8)) {
+			i += 8;
+			continue;
+		}
+		if (u[i] < 0x80) {
+			i++;
+			continue;
+		}
 		size_t k = lines_utf8_seq(u + i, n - i);
 		if (!k)
 			return false;
@@ -64,6 +83,14 @@ void lines_utf8_repair(struct buf *out, const char *p, size_t n)
 	size_t run = 0; /* start of the current valid run */
 	size_t i = 0;
 	while (i < n) {
+		if (i + 8 <= n && !(lines_load8(u + i) & LINES_HI8)) {
+			i += 8;
+			continue;
+		}
+		if (u[i] < 0x80) {
+			i++;
+			continue;
+		}
 		size_t k = lines_utf8_seq(u + i, n - i);
 		if (k) {
 			i += k;
@@ -79,6 +106,48 @@ void lines_utf8_repair(struct buf *out, const char *p, size_t n)
 
 /* ---- line splitter ---------------------------------------------------------- */
 
+/*
+ * Speed matters here (a 50 MB log goes through byte by byte otherwise): plain
+ * bytes are found a word at a time and copied in runs; a line that starts and
+ * ends with '\n' inside one chunk is emitted straight from the chunk; the
+ * current line is only copied when it spans chunks, ends in another newline
+ * sequence or is cut.  Only '\n', '\r', ESC and backspace end a plain run.
+ */
+static const unsigned char lines_special[32] = {
+	['\b'] = 1, ['\n'] = 1, ['\r'] = 1, ['\033'] = 1,
+};
+
+/* End of the run of plain bytes p[i..ret) (n if none ends it); *ret_hi is set
+ * if the run holds a byte >= 0x80 (it then needs UTF-8 checking). */
+static size_t lines_scan(const unsigned char *p, size_t i, size_t n, bool *ret_hi)
+{
+	uint64_t acc = 0;
+	for (;;) {
+		/* whole words without any byte < 0x20 (exact test, no false negatives) */
+		while (i + 8 <= n) {
+			uint64_t x = lines_load8(p + i);
+			if ((x - 0x2020202020202020ull) & ~x & LINES_HI8)
+				break;
+			acc |= x;
+			i += 8;
+		}
+		/* a word with a control byte (maybe a tab), or the tail: byte by byte */
+		size_t end = n - i > 8 ? i + 8 : n;
+		for (; i < end; i++) {
+			unsigned char c = p[i];
+			if (c < 0x20 && lines_special[c]) {
+				*ret_hi = acc & LINES_HI8;
+				return i;
+			}
+			acc |= c;
+		}
+		if (i == n) {
+			*ret_hi = acc & LINES_HI8;
+			return n;
+		}
+	}
+}
+
 void lines_init(struct lines *l, size_t max_line, lines_emit_fn emit, void *ud)
 {
 	memset(l, 0, sizeof(*l));
@@ -86,6 +155,7 @@ void lines_init(struct lines *l, size_t max_line, lines_emit_fn emit, void *ud)
 		max_line = 4;
 	l->max_line = max_line;
 	buf_init(&l->cur, max_line + 8);
+	buf_init(&l->out, max_line * 3 + 8);
 	l->emit = emit;
 	l->ud = ud;
 }
@@ -93,18 +163,50 @@ void lines_init(struct lines *l, size_t max_line, lines_emit_fn emit, void *ud)
 void lines_release(struct lines *l)
 {
 	buf_release(&l->cur);
+	buf_release(&l->out);
 }
 
-/* Emits cur[0..n) + '\n' and keeps the rest of cur as the next line's start. */
+/* Emits s[0..n) + '\n' where s[n] is that '\n' already (s in the fed data). */
+static void lines_emit_direct(struct lines *l, const char *s, size_t n, bool hi, double t)
+{
+	if (!hi || lines_utf8_valid(s, n)) {
+		l->emit(l->ud, s, n + 1, t);
+	} else {
+		buf_reset(&l->out);
+		lines_utf8_repair(&l->out, s, n);
+		(void)buf_addch(&l->out, '\n');
+		l->emit(l->ud, l->out.ptr, l->out.len, t);
+	}
+	l->cur_time = t;
+}
+
+/* Emits cur[0..n) + '\n' and keeps the rest of cur (at most 3 bytes: an
+ * incomplete UTF-8 sequence moved past a cut) as the next line's start. */
 static void lines_emit_prefix(struct lines *l, size_t n, double t)
 {
-	struct buf out;
-	buf_init(&out, n * 3 + 8);
-	lines_utf8_repair(&out, l->cur.ptr, n);
-	(void)buf_addch(&out, '\n');
-	l->emit(l->ud, out.ptr, out.len, l->cur.len ? l->cur_time : t);
-	buf_release(&out);
-	buf_consume(&l->cur, n);
+	double et = l->cur.len ? l->cur_time : t;
+	char *s = l->cur.ptr;
+	size_t rest = l->cur.len - n;
+	if (lines_utf8_valid(s, n)) {
+		if (rest == 0) {
+			(void)buf_addch(&l->cur, '\n'); /* cur has room: cap is max_line + 8 */
+			l->emit(l->ud, l->cur.ptr, n + 1, et);
+			buf_reset(&l->cur);
+		} else {
+			char tail[4];
+			memcpy(tail, s + n, rest);
+			s[n] = '\n';
+			l->emit(l->ud, s, n + 1, et);
+			memcpy(l->cur.ptr, tail, rest);
+			buf_setlen(&l->cur, rest);
+		}
+	} else {
+		buf_reset(&l->out);
+		lines_utf8_repair(&l->out, s, n);
+		(void)buf_addch(&l->out, '\n');
+		l->emit(l->ud, l->out.ptr, l->out.len, et);
+		buf_consume(&l->cur, n);
+	}
 	l->cur_time = t;
 }
 
@@ -113,14 +215,10 @@ static void lines_newline(struct lines *l, double t)
 	lines_emit_prefix(l, l->cur.len, t);
 }
 
-static void lines_put(struct lines *l, char c, double t)
+/* cur has reached max_line: cut, but not inside a UTF-8 sequence (an
+ * incomplete tail moves to the next line). */
+static void lines_cut(struct lines *l, double t)
 {
-	if (l->cur.len == 0)
-		l->cur_time = t;
-	(void)buf_addch(&l->cur, c);
-	if (l->cur.len < l->max_line)
-		return;
-	/* cut, but not inside a UTF-8 sequence: move an incomplete tail to the next line */
 	const unsigned char *u = (const unsigned char *)l->cur.ptr;
 	size_t len = l->cur.len, cut = len;
 	for (size_t back = 1; back <= 3 && back <= len; back++) {
@@ -137,6 +235,28 @@ static void lines_put(struct lines *l, char c, double t)
 	if (cut == 0)
 		cut = len;
 	lines_emit_prefix(l, cut, t);
+}
+
+/* Appends text s[0..n) to the current line, cutting at max_line. */
+static void lines_put_run(struct lines *l, const char *s, size_t n, double t)
+{
+	if (n && l->cur.len == 0)
+		l->cur_time = t;
+	while (n) {
+		size_t room = l->max_line - l->cur.len; /* cur.len < max_line between calls */
+		size_t k = n < room ? n : room;
+		(void)buf_add(&l->cur, s, k);
+		s += k;
+		n -= k;
+		if (l->cur.len < l->max_line)
+			break;
+		lines_cut(l, t);
+	}
+}
+
+static void lines_put(struct lines *l, char c, double t)
+{
+	lines_put_run(l, &c, 1, t);
 }
 
 /* For an ESC sequence being matched: 1 complete, 0 could still match, -1 cannot. */
@@ -214,13 +334,24 @@ void lines_feed(struct lines *l, const void *data, size_t len, double t)
 			continue;
 		}
 		l->in_bs = false;
-		if (c == '\n')
+		if (c == '\n') {
 			lines_newline(l, t);
-		else if (c == '\r' || c == '\033') {
+		} else if (c == '\r' || c == '\033') {
 			l->esc[0] = c;
 			l->esc_len = 1;
-		} else
-			lines_put(l, c, t);
+		} else {
+			/* a run of plain text p[i..j), c being its first byte */
+			bool hi;
+			size_t j = lines_scan((const unsigned char *)p, i, len, &hi);
+			if (l->cur.len == 0 && j < len && p[j] == '\n' && j - i < l->max_line) {
+				/* a whole line inside this chunk, '\n' included: no copy */
+				lines_emit_direct(l, p + i, j - i, hi, t);
+				i = j;
+				continue;
+			}
+			lines_put_run(l, p + i, j - i, t);
+			i = j - 1;
+		}
 	}
 }
 

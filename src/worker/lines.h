@@ -18,11 +18,13 @@
 struct proto_enc;
 
 /* Called once per complete line; line ends in '\n' and is valid UTF-8; t is
- * when the line's first byte arrived. */
+ * when the line's first byte arrived.  line is only valid during the call (it
+ * may point into the fed data or into the splitter) and is not NUL-terminated. */
 typedef void (*lines_emit_fn)(void *ud, const char *line, size_t len, double t);
 
 struct lines {
-	struct buf cur;   /* the current (incomplete) line, normalised */
+	struct buf cur;   /* the current (incomplete) line, normalised, raw bytes */
+	struct buf out;   /* scratch for a repaired line (invalid UTF-8), reused */
 	char esc[24];     /* a possible newline sequence being matched (\r or ESC[...) */
 	size_t esc_len;
 	bool in_bs;       /* inside a run of backspaces (one run = one newline) */

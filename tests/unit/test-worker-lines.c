@@ -117,6 +117,363 @@ TEST(repairs_invalid_utf8)
 	CHECK(!lines_utf8_valid("\xe2\x82", 2));
 }
 
+
+/* ---- randomized comparison against the original byte-at-a-time splitter ----
+ * The splitter was rewritten for speed (runs, direct emission from the chunk);
+ * this is the original implementation, kept only here as the reference. */
+
+struct old_lines {
+	struct buf cur;
+	char esc[24];
+	size_t esc_len;
+	bool in_bs;
+	double cur_time;
+	size_t max_line;
+	lines_emit_fn emit;
+	void *ud;
+};
+
+/* Length of the valid UTF-8 sequence at p (n bytes available), or 0. */
+static size_t old_lines_utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned char c = p[0];
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xbf; /* range of the second byte */
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		if (c == 0xe0)
+			lo = 0xa0; /* no overlongs */
+		else if (c == 0xed)
+			hi = 0x9f; /* no surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f; /* <= U+10FFFF */
+	} else
+		return 0;
+	if (n < len || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+static bool old_lines_utf8_valid(const char *p, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	for (size_t i = 0; i < n;) {
+		size_t k = old_lines_utf8_seq(u + i, n - i);
+		if (!k)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
+static void old_lines_utf8_repair(struct buf *out, const char *p, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	size_t run = 0; /* start of the current valid run */
+	size_t i = 0;
+	while (i < n) {
+		size_t k = old_lines_utf8_seq(u + i, n - i);
+		if (k) {
+			i += k;
+			continue;
+		}
+		(void)buf_add(out, p + run, i - run);
+		(void)buf_add(out, "\xef\xbf\xbd", 3);
+		i++;
+		run = i;
+	}
+	(void)buf_add(out, p + run, n - run);
+}
+
+/* ---- line splitter ---------------------------------------------------------- */
+
+static void old_lines_init(struct old_lines *l, size_t max_line, lines_emit_fn emit, void *ud)
+{
+	memset(l, 0, sizeof(*l));
+	if (max_line < 4)
+		max_line = 4;
+	l->max_line = max_line;
+	buf_init(&l->cur, max_line + 8);
+	l->emit = emit;
+	l->ud = ud;
+}
+
+static void old_lines_release(struct old_lines *l)
+{
+	buf_release(&l->cur);
+}
+
+/* Emits cur[0..n) + '\n' and keeps the rest of cur as the next line's start. */
+static void old_lines_emit_prefix(struct old_lines *l, size_t n, double t)
+{
+	struct buf out;
+	buf_init(&out, n * 3 + 8);
+	old_lines_utf8_repair(&out, l->cur.ptr, n);
+	(void)buf_addch(&out, '\n');
+	l->emit(l->ud, out.ptr, out.len, l->cur.len ? l->cur_time : t);
+	buf_release(&out);
+	buf_consume(&l->cur, n);
+	l->cur_time = t;
+}
+
+static void old_lines_newline(struct old_lines *l, double t)
+{
+	old_lines_emit_prefix(l, l->cur.len, t);
+}
+
+static void old_lines_put(struct old_lines *l, char c, double t)
+{
+	if (l->cur.len == 0)
+		l->cur_time = t;
+	(void)buf_addch(&l->cur, c);
+	if (l->cur.len < l->max_line)
+		return;
+	/* cut, but not inside a UTF-8 sequence: move an incomplete tail to the next line */
+	const unsigned char *u = (const unsigned char *)l->cur.ptr;
+	size_t len = l->cur.len, cut = len;
+	for (size_t back = 1; back <= 3 && back <= len; back++) {
+		unsigned char b = u[len - back];
+		if ((b & 0xc0) == 0x80)
+			continue;
+		if (b >= 0xc0) {
+			size_t need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
+			if (back < need)
+				cut = len - back;
+		}
+		break;
+	}
+	if (cut == 0)
+		cut = len;
+	old_lines_emit_prefix(l, cut, t);
+}
+
+/* For an ESC sequence being matched: 1 complete, 0 could still match, -1 cannot. */
+static int old_lines_esc_state(const char *s, size_t n)
+{
+	if (n < 2)
+		return 0;
+	if (s[1] != '[')
+		return -1;
+	if (n == 2)
+		return 0;
+	if (n == 3 && s[2] == 'u')
+		return 1;
+	size_t d1 = 0, d2 = 0;
+	bool semi = false;
+	for (size_t i = 2; i < n; i++) {
+		char c = s[i];
+		if (c >= '0' && c <= '9') {
+			if (semi)
+				d2++;
+			else
+				d1++;
+			continue;
+		}
+		if (c == ';' && !semi && d1 > 0) {
+			semi = true;
+			continue;
+		}
+		if (i != n - 1)
+			return -1;
+		if ((c == 'H' || c == 'f') && semi && d2 > 0)
+			return 1;
+		if (c == 'J' && !semi && d1 == 1 && s[2] == '2')
+			return 1;
+		return -1;
+	}
+	return 0;
+}
+
+static void old_lines_feed(struct old_lines *l, const void *data, size_t len, double t)
+{
+	const char *p = data;
+	for (size_t i = 0; i < len; i++) {
+		char c = p[i];
+	again:
+		if (l->esc_len) {
+			if (l->esc[0] == '\r') {
+				/* \r\n and \r followed by anything are both one newline */
+				l->esc_len = 0;
+				old_lines_newline(l, t);
+				if (c == '\n')
+					continue;
+				goto again;
+			}
+			l->esc[l->esc_len++] = c;
+			int st = old_lines_esc_state(l->esc, l->esc_len);
+			if (st == 1) {
+				l->esc_len = 0;
+				old_lines_newline(l, t);
+				continue;
+			}
+			if (st == 0 && l->esc_len < sizeof(l->esc) - 1)
+				continue;
+			/* not a newline sequence: its bytes are text, and c is looked at again */
+			size_t n = l->esc_len - 1;
+			l->esc_len = 0;
+			for (size_t k = 0; k < n; k++)
+				old_lines_put(l, l->esc[k], t);
+			goto again;
+		}
+		if (c == '\b') {
+			if (!l->in_bs)
+				old_lines_newline(l, t);
+			l->in_bs = true;
+			continue;
+		}
+		l->in_bs = false;
+		if (c == '\n')
+			old_lines_newline(l, t);
+		else if (c == '\r' || c == '\033') {
+			l->esc[0] = c;
+			l->esc_len = 1;
+		} else
+			old_lines_put(l, c, t);
+	}
+}
+
+static void old_lines_finish(struct old_lines *l)
+{
+	double t = l->cur_time;
+	if (l->esc_len) {
+		if (l->esc[0] == '\r') {
+			l->esc_len = 0;
+			old_lines_newline(l, t);
+		} else {
+			size_t n = l->esc_len;
+			l->esc_len = 0;
+			for (size_t k = 0; k < n; k++)
+				old_lines_put(l, l->esc[k], t);
+		}
+	}
+	if (l->cur.len)
+		old_lines_newline(l, t);
+	l->in_bs = false;
+}
+
+
+struct rec {
+	struct buf all; /* each line as "<time>:" + bytes */
+	int n;
+};
+
+static void rec_emit(void *ud, const char *line, size_t len, double t)
+{
+	struct rec *r = ud;
+	(void)buf_addf(&r->all, "%g:", t);
+	(void)buf_add(&r->all, line, len);
+	r->n++;
+}
+
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return (uint32_t)(rnd_state >> 11);
+}
+
+/* Random bytes weighted toward what the splitter treats specially. */
+static size_t rnd_input(char *p, size_t cap)
+{
+	static const char *const pieces[] = {
+		"\n", "\r", "\r\n", "\033", "\033[", "\033[u", "\033[2J", "\033[3J", "\033[12;3H",
+		"\033[1;f", "\033[1;", "\033[12", "\b", "\b\b\b", "\t", "\xc3\xa9", "\xe2\x82\xac",
+		"\xf0\x9f\x98\x80", "\xc3", "\xe2\x82", "\xf0\x9f", "\xff", "\x80", "\xed\xa0\x80",
+		"\xc0\xaf", "\xf4\x90\x80\x80", "hello", "a", "\033[0000000000000000000000001;2H",
+	};
+	size_t n = rnd() % cap, i = 0;
+	while (i < n) {
+		uint32_t k = rnd() % 64;
+		if (k < 29) {
+			const char *s = pieces[k];
+			size_t m = strlen(s);
+			if (i + m > cap)
+				break;
+			memcpy(p + i, s, m);
+			i += m;
+		} else if (k < 34) {
+			p[i++] = (char)(rnd() & 0xff);
+		} else {
+			size_t m = rnd() % (k < 60 ? 12 : 300);
+			for (size_t j = 0; j < m && i < cap; j++)
+				p[i++] = (char)('a' + rnd() % 26);
+		}
+	}
+	return i;
+}
+
+TEST(same_as_original_splitter)
+{
+	static char in[4096];
+	int bad = 0;
+	for (int iter = 0; iter < 20000 && bad < 3; iter++) {
+		size_t n = rnd_input(in, iter % 10 == 0 ? sizeof(in) : 200);
+		size_t max_line = 4 + rnd() % (iter % 3 == 0 ? 8 : 100);
+		struct rec a = {0}, b = {0};
+		buf_init(&a.all, 1 << 22);
+		buf_init(&b.all, 1 << 22);
+		struct lines l;
+		struct old_lines o;
+		lines_init(&l, max_line, rec_emit, &a);
+		old_lines_init(&o, max_line, rec_emit, &b);
+		size_t off = 0;
+		double t = 1;
+		while (off < n) {
+			size_t m = rnd() % 4 == 0 ? 1 : rnd() % (n - off + 1);
+			if (m > n - off)
+				m = n - off;
+			lines_feed(&l, in + off, m, t);
+			old_lines_feed(&o, in + off, m, t);
+			off += m;
+			t += 1;
+		}
+		lines_finish(&l);
+		old_lines_finish(&o);
+		if (a.n != b.n || a.all.len != b.all.len || memcmp(a.all.ptr, b.all.ptr, a.all.len)) {
+			TAP_FAIL("iteration %d (max_line %zu, %zu bytes): %d vs %d lines", iter, max_line,
+				 n, a.n, b.n);
+			bad++;
+		}
+		lines_release(&l);
+		old_lines_release(&o);
+		buf_release(&a.all);
+		buf_release(&b.all);
+	}
+	CHECK_INT(bad, 0);
+}
+
+TEST(utf8_fast_paths_agree)
+{
+	static char in[512];
+	for (int iter = 0; iter < 20000; iter++) {
+		size_t n = rnd_input(in, sizeof(in));
+		CHECK(lines_utf8_valid(in, n) == old_lines_utf8_valid(in, n));
+		struct buf a, b;
+		buf_init(&a, 1 << 16);
+		buf_init(&b, 1 << 16);
+		lines_utf8_repair(&a, in, n);
+		old_lines_utf8_repair(&b, in, n);
+		CHECK(a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0);
+		buf_release(&a);
+		buf_release(&b);
+	}
+}
+
 /* ---- batcher ---- */
 
 struct flushes {
@@ -270,6 +627,8 @@ int main(void)
 	RUN(line_time_is_first_byte);
 	RUN(cuts_long_lines_at_utf8_boundaries);
 	RUN(repairs_invalid_utf8);
+	RUN(same_as_original_splitter);
+	RUN(utf8_fast_paths_agree);
 	RUN(batch_merges_and_packs);
 	RUN(batch_respects_weight);
 	RUN(env_rules);
