@@ -473,12 +473,25 @@ static json_t *column_value(sqlite3_stmt *s, int col, enum field_type type)
 
 #define DB_MAX_LIST_SQL (64u << 10)
 
+/* Bit i set: field i of rs is rendered as null without being selected. */
+static uint64_t skip_mask(const struct resource *rs, const char *const *skip)
+{
+	uint64_t m = 0;
+	for (size_t k = 0; skip && skip[k]; k++)
+		for (size_t i = 0; i < rs->nfields && i < 64; i++)
+			if (!(rs->fields[i].flags & F_FILTER_ONLY) && !strcmp(rs->fields[i].name, skip[k]))
+				m |= UINT64_C(1) << i;
+	return m;
+}
+
 static int list_build(struct db *db, enum db_resource res, const struct db_query *q,
-		      const struct resource **ret_rs, struct qbuild *qb, struct buf *sql)
+		      const char *const *skip, const struct resource **ret_rs,
+		      uint64_t *ret_skip, struct qbuild *qb, struct buf *sql)
 {
 	const struct resource *rs = resource_get(res);
 	if (!rs)
 		return db_failf(db, -EINVAL, "unknown resource %d", (int)res);
+	uint64_t skipped = skip_mask(rs, skip);
 	if (q && q->offset < 0)
 		return db_failf(db, -EINVAL, "invalid offset");
 	for (size_t i = 0; q && i < q->nfilters; i++) {
@@ -489,11 +502,13 @@ static int list_build(struct db *db, enum db_resource res, const struct db_query
 	buf_adds(sql, "SELECT ");
 	bool first = true;
 	for (size_t i = 0; i < rs->nfields; i++) {
-		if (rs->fields[i].flags & F_FILTER_ONLY)
+		if ((rs->fields[i].flags & F_FILTER_ONLY) || (i < 64 && (skipped >> i & 1)))
 			continue;
 		buf_addf(sql, "%s%s", first ? "" : ", ", rs->fields[i].expr);
 		first = false;
 	}
+	if (first)
+		buf_adds(sql, "NULL"); /* every rendered field skipped */
 	buf_addf(sql, " FROM %s%s", rs->from, qb->where.ptr);
 	static const struct db_query none = {.limit = -1};
 	int r = add_order(db, rs, q ? q : &none, sql);
@@ -502,6 +517,7 @@ static int list_build(struct db *db, enum db_resource res, const struct db_query
 	if (buf_adds(sql, " LIMIT ? OFFSET ?") < 0 || qb->where.len >= DB_MAX_LIST_SQL)
 		return db_failf(db, -E2BIG, "query too long");
 	*ret_rs = rs;
+	*ret_skip = skipped;
 	return 0;
 }
 
@@ -530,13 +546,20 @@ static int list_count(struct db *db, const struct resource *rs, const struct qbu
 int db_list(struct db *db, enum db_resource res, const struct db_query *q, json_t **ret_items,
 	    int64_t *ret_total)
 {
+	return db_list_skip(db, res, q, NULL, ret_items, ret_total);
+}
+
+int db_list_skip(struct db *db, enum db_resource res, const struct db_query *q,
+		 const char *const *skip, json_t **ret_items, int64_t *ret_total)
+{
 	struct qbuild qb = {0};
 	struct buf sql;
 	buf_init(&qb.where, DB_MAX_LIST_SQL);
 	buf_init(&sql, 2 * DB_MAX_LIST_SQL);
 	const struct resource *rs = NULL;
+	uint64_t skipped = 0;
 	json_t *items = NULL;
-	int r = list_build(db, res, q, &rs, &qb, &sql);
+	int r = list_build(db, res, q, skip, &rs, &skipped, &qb, &sql);
 	if (r < 0)
 		goto out;
 	/* Log counters of open logs live in memory until the batch commits. */
@@ -554,6 +577,8 @@ int db_list(struct db *db, enum db_resource res, const struct db_query *q, json_
 	sqlite3_bind_int64(s, (int)qb.nbinds + 2, q ? q->offset : 0);
 	items = json_array();
 	int rc;
+	/* The tables list fields in name order, so each item's keys are
+	 * inserted sorted and the API can dump them in insertion order. */
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		json_t *o = json_object();
 		int col = 0;
@@ -561,7 +586,9 @@ int db_list(struct db *db, enum db_resource res, const struct db_query *q, json_
 			const struct field *f = &rs->fields[i];
 			if (f->flags & F_FILTER_ONLY)
 				continue;
-			json_object_set_new(o, f->name, column_value(s, col++, f->type));
+			json_t *v = i < 64 && (skipped >> i & 1) ? json_null()
+								  : column_value(s, col++, f->type);
+			json_object_set_new_nocheck(o, f->name, v);
 		}
 		json_array_append_new(items, o);
 	}
@@ -614,7 +641,8 @@ int db_list_explain(struct db *db, enum db_resource res, const struct db_query *
 	buf_init(&qb.where, DB_MAX_LIST_SQL);
 	buf_init(&sql, 2 * DB_MAX_LIST_SQL);
 	const struct resource *rs = NULL;
-	int r = list_build(db, res, q, &rs, &qb, &sql);
+	uint64_t skipped;
+	int r = list_build(db, res, q, NULL, &rs, &skipped, &qb, &sql);
 	if (r >= 0)
 		r = db_sql_explain(db, sql.ptr, ret_plan);
 	qb_release(&qb);

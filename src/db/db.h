@@ -249,6 +249,12 @@ struct db_query {
  * field does not support, ordering by a JSON field: -EINVAL (db_errmsg says). */
 int db_list(struct db *db, enum db_resource res, const struct db_query *q, json_t **ret_items,
 	    int64_t *ret_total);
+/* db_list, but the fields named in skip (NULL-terminated; NULL: none) are
+ * rendered as null without being selected, read or parsed: for a caller that
+ * replaces their value anyway (the API's builds "properties").  The key keeps
+ * its place, so every item still has its keys in sorted order. */
+int db_list_skip(struct db *db, enum db_resource res, const struct db_query *q,
+		 const char *const *skip, json_t **ret_items, int64_t *ret_total);
 /* True if field is a listable field of res (for API validation). */
 bool db_field_known(enum db_resource res, const char *field);
 
