@@ -280,8 +280,7 @@ static int api_out_add(const char *buffer, size_t size, void *data)
 		o->p = xrealloc(o->p, o->cap);
 	}
 	memcpy(o->p + o->len, buffer, size);
-	o->len += size;
-	o->p[o->len] = '\0';
+	o->len += size; /* room for the final NUL is kept */
 	return 0;
 }
 
@@ -293,6 +292,7 @@ static char *api_dump(const json_t *doc, size_t flags, size_t *ret_len)
 		free(o.p);
 		return NULL;
 	}
+	o.p[o.len] = '\0';
 	*ret_len = o.len;
 	return o.p;
 }
