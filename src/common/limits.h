@@ -23,6 +23,9 @@
 #define KILN_MAX_HTTP_RESPONSE_CHUNK (64u << 10)
 #define KILN_MAX_HTTP_CLIENT_BODY (256u << 20) /* what the kiln client reads */
 #define KILN_MAX_CLIENT_CONF (64u << 10)     /* ~/.config/kiln/client.conf */
+#define KILN_MAX_WS_EVENT_QUEUE (4u << 20)  /* undelivered /ws event bytes per browser, then resync */
+#define KILN_MAX_WS_SUBSCRIPTIONS 256       /* startConsuming paths per /ws connection */
+#define KILN_MAX_WS_SUB_PATH 1024           /* length of one subscription path */
 
 /* Logs */
 #define KILN_LOG_CHUNK_BYTES (64u << 10)    /* uncompressed size of a stored log chunk */

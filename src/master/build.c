@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "db/db.h"
 #include "master/engine-int.h"
+#include "master/events.h"
 #include "master/master.h"
 #include "master/sched/sched.h"
 #include "proto/msg.h"
@@ -577,6 +578,7 @@ static void build_finish(struct build *b)
 	}
 	db_check(b, db_build_finish(m->db, b->buildid, b->results, state.ptr, now),
 		 "finish build");
+	events_publish_row(m, DB_BUILDS, "builds", "buildid", b->buildid, "finished");
 
 	int req_results = b->results;
 	sched_unwait(m->sched, b);
@@ -690,6 +692,7 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 		return NULL;
 	}
 	db_check(b, db_build_set_state(m->db, b->buildid, "building"), "set state");
+	events_publish_row(m, DB_BUILDS, "builds", "buildid", b->buildid, "new");
 	if (nmerged) {
 		b->merged = xmalloc(nmerged * sizeof(*b->merged));
 		memcpy(b->merged, merged, nmerged * sizeof(*merged));

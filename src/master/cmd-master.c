@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "db/db.h"
 #include "master/engine.h"
+#include "master/events.h"
 #include "master/http.h"
 #include "master/master.h"
 #include "master/sched/sched.h"
@@ -141,6 +142,7 @@ static int master_run(int argc, char **argv)
 		log_error("cannot register master: %s", db_errmsg(m.db));
 		goto out;
 	}
+	m.events = events_new();
 	r = engine_new(&m, &m.engine);
 	if (r < 0)
 		goto out;
@@ -190,6 +192,8 @@ out:
 	if (m.engine)
 		engine_free(m.engine);
 	db_close(m.db);
+	events_free(m.events);
+	m.events = NULL;
 	uv_signal_stop(&sigterm);
 	uv_signal_stop(&sigint);
 	/* close frames go out, lws finishes its destroy, handles close */

@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "db/db.h"
 #include "master/engine-int.h"
+#include "master/events.h"
 #include "master/master.h"
 #include "master/sched/sched.h"
 
@@ -391,6 +392,7 @@ int engine_force(struct engine *e, const char *scheduler, const int64_t *builder
 		return r;
 	}
 	log_info("buildset=%lld forced on %zu builder(s): %s", (long long)*ret_bsid, n, bs.reason);
+	events_buildset_new(m, *ret_bsid, ret_brids, n);
 	engine_kick(e);
 	return 0;
 }

@@ -8,6 +8,7 @@
  */
 #define LOG_SUBSYS "http"
 
+#include "master/events.h"
 #include "master/http.h"
 #include "master/master.h"
 #include "master/wsconn.h"
@@ -44,6 +45,7 @@ struct ws_msg {
 	struct ws_msg *next;
 	size_t len;
 	bool binary;
+	bool droppable;    /* a browser event: ws_conn_drop_droppable() may discard it */
 	unsigned char data[]; /* LWS_PRE headroom + len */
 };
 
@@ -62,6 +64,8 @@ struct ws_conn {
 	bool rx_binary;
 	struct ws_msg *qhead, *qtail;
 	size_t queued;
+	size_t queued_droppable;
+	struct events_sub *sub; /* browser /ws socket: its subscriptions (events.c) */
 	char peer[64];
 	struct ws_conn *prev, *next; /* srv->ws_list */
 };
@@ -298,6 +302,7 @@ static void ws_msg_free_all(struct ws_conn *c)
 	}
 	c->qhead = c->qtail = NULL;
 	c->queued = 0;
+	c->queued_droppable = 0;
 }
 
 /* Calls ops->closed() once, if the connection was ever handed to the ops. */
@@ -314,6 +319,8 @@ static void ws_conn_free(struct ws_conn *c)
 {
 	struct http_server *s = c->srv;
 	ws_conn_notify_closed(c);
+	events_sub_free(c->sub);
+	c->sub = NULL;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -375,7 +382,7 @@ static void http_conn_free(struct http_conn *hc)
 
 /* ---- wsconn.h ------------------------------------------------------------------------- */
 
-int ws_conn_send(struct ws_conn *c, const void *data, size_t len)
+static int ws_conn_queue(struct ws_conn *c, const void *data, size_t len, bool droppable)
 {
 	if (c->closing || c->srv->stopping)
 		return -EPIPE;
@@ -385,6 +392,7 @@ int ws_conn_send(struct ws_conn *c, const void *data, size_t len)
 	m->next = NULL;
 	m->len = len;
 	m->binary = !c->events;
+	m->droppable = droppable;
 	if (len)
 		memcpy(m->data + LWS_PRE, data, len);
 	if (c->qtail)
@@ -393,8 +401,43 @@ int ws_conn_send(struct ws_conn *c, const void *data, size_t len)
 		c->qhead = m;
 	c->qtail = m;
 	c->queued += len;
+	if (droppable)
+		c->queued_droppable += len;
 	lws_callback_on_writable(c->wsi);
 	return 0;
+}
+
+int ws_conn_send(struct ws_conn *c, const void *data, size_t len)
+{
+	return ws_conn_queue(c, data, len, false);
+}
+
+int ws_conn_send_droppable(struct ws_conn *c, const void *data, size_t len)
+{
+	return ws_conn_queue(c, data, len, true);
+}
+
+size_t ws_conn_queued_droppable(const struct ws_conn *c)
+{
+	return c->queued_droppable;
+}
+
+void ws_conn_drop_droppable(struct ws_conn *c)
+{
+	struct ws_msg **pp = &c->qhead, *last = NULL;
+	while (*pp) {
+		struct ws_msg *m = *pp;
+		if (m->droppable) {
+			*pp = m->next;
+			c->queued -= m->len;
+			c->queued_droppable -= m->len;
+			free(m);
+		} else {
+			last = m;
+			pp = &m->next;
+		}
+	}
+	c->qtail = last;
 }
 
 size_t ws_conn_queued(const struct ws_conn *c)
@@ -870,7 +913,8 @@ static int http_on_confirm_upgrade(struct http_conn *hc, const char *up)
 		if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
 		    strcmp(uri, "/ws"))
 			return http_refuse_upgrade(wsi, 404, NULL, "not found\n");
-		ws_conn_new(hc, true);
+		struct ws_conn *c = ws_conn_new(hc, true);
+		c->sub = events_sub_new(s->m->events, c);
 		return 0;
 	}
 
@@ -898,46 +942,6 @@ static int http_on_confirm_upgrade(struct http_conn *hc, const char *up)
 
 /* ---- WebSocket traffic ---------------------------------------------------------------- */
 
-/* The browser event socket (/ws): only the control commands for now
- * (ping, startConsuming, stopConsuming acknowledged); events are not
- * delivered yet.  Frames are Buildbot's compact JSON. */
-static void http_events_message(struct ws_conn *c, const char *text, size_t len)
-{
-	json_error_t jerr;
-	json_t *msg = json_loadb(text, len, 0, &jerr);
-	json_t *reply;
-	json_t *id = msg && json_is_object(msg) ? json_object_get(msg, "_id") : NULL;
-	const char *cmd = msg && json_is_object(msg) ? json_string_value(json_object_get(msg, "cmd"))
-						     : NULL;
-
-	if (!msg || !json_is_object(msg))
-		reply = json_pack("{s:s,s:i}", "error", "invalid JSON", "code", 400);
-	else if (!cmd)
-		reply = json_pack("{s:s,s:i}", "error", "no command in message", "code", 400);
-	else if (!id)
-		reply = json_pack("{s:s,s:i}", "error", "no _id in message", "code", 400);
-	else if (!strcmp(cmd, "ping"))
-		reply = json_pack("{s:s,s:i}", "msg", "pong", "code", 200);
-	else if (!strcmp(cmd, "startConsuming") || !strcmp(cmd, "stopConsuming")) {
-		if (!json_is_string(json_object_get(msg, "path")))
-			reply = json_pack("{s:s,s:i}", "error", "invalid path format", "code", 400);
-		else
-			reply = json_pack("{s:s,s:i}", "msg", "OK", "code", 200);
-	} else {
-		char *e = xasprintf("no such command type '%s'", cmd);
-		reply = json_pack("{s:s,s:i}", "error", e, "code", 404);
-		free(e);
-	}
-	if (id)
-		json_object_set(reply, "_id", id);
-	char *s = json_dumps(reply, JSON_COMPACT);
-	if (ws_conn_send(c, s, strlen(s)) == -ENOBUFS)
-		ws_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "not reading");
-	free(s);
-	json_decref(reply);
-	json_decref(msg);
-}
-
 static int ws_on_receive(struct ws_conn *c, const void *in, size_t len)
 {
 	struct lws *wsi = c->wsi;
@@ -956,8 +960,8 @@ static int ws_on_receive(struct ws_conn *c, const void *in, size_t len)
 	if (!lws_is_final_fragment(wsi))
 		return 0;
 	if (c->events) {
-		if (!c->rx_binary)
-			http_events_message(c, c->rx.ptr, c->rx.len);
+		if (!c->rx_binary && c->sub)
+			events_sub_message(c->sub, c->rx.ptr, c->rx.len);
 	} else if (c->rx_binary && !c->closed_done && c->ops->message) {
 		c->ops->message(c->ud, c, c->rx.ptr, c->rx.len);
 	}
@@ -976,6 +980,8 @@ static int ws_on_writeable(struct ws_conn *c)
 		if (!c->qhead)
 			c->qtail = NULL;
 		c->queued -= m->len;
+		if (m->droppable)
+			c->queued_droppable -= m->len;
 		int w = lws_write(c->wsi, m->data + LWS_PRE, m->len,
 				  m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
 		bool short_write = w < 0 || (size_t)w < m->len;
@@ -1038,8 +1044,12 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return hc && hc->ws ? ws_on_writeable(hc->ws) : 0;
 	case LWS_CALLBACK_CLOSED:
-		if (hc && hc->ws)
+		if (hc && hc->ws) {
 			ws_conn_notify_closed(hc->ws);
+			/* no more events to a socket that is gone */
+			events_sub_free(hc->ws->sub);
+			hc->ws->sub = NULL;
+		}
 		return 0;
 	case LWS_CALLBACK_WSI_DESTROY:
 		if (hc) {

@@ -16,6 +16,7 @@ struct http_server;
 struct engine;
 struct sched;
 struct pollers;
+struct events;
 
 struct master {
 	uv_loop_t *loop;           /* borrowed: the process's one loop */
@@ -28,6 +29,7 @@ struct master {
 	struct engine *engine;     /* owned: workers, requests, builds */
 	struct sched *sched;       /* owned: schedulers (src/master/sched/) */
 	struct pollers *pollers;   /* owned: polling change sources (src/master/changes/) */
+	struct events *events;     /* owned: event bus for /ws (events.h) */
 	bool stopping;
 };
 

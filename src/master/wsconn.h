@@ -36,6 +36,14 @@ struct ws_conn_ops {
 int ws_conn_send(struct ws_conn *c, const void *data, size_t len);
 /* Bytes queued and not yet written to the socket. */
 size_t ws_conn_queued(const struct ws_conn *c);
+/* For browser event sockets (events.c): queues a copy of one message that
+ * ws_conn_drop_droppable() may discard while it is still unsent.  Same
+ * errors as ws_conn_send. */
+int ws_conn_send_droppable(struct ws_conn *c, const void *data, size_t len);
+/* Bytes of droppable messages queued and not yet written. */
+size_t ws_conn_queued_droppable(const struct ws_conn *c);
+/* Discards every droppable message not yet written (others stay queued). */
+void ws_conn_drop_droppable(struct ws_conn *c);
 /* Starts closing with a WebSocket close code; closed() follows later. */
 void ws_conn_close(struct ws_conn *c, int code, const char *reason);
 /* "IP:port" of the peer (borrowed, valid until closed). */

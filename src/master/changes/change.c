@@ -12,6 +12,7 @@
 #include "common/xalloc.h"
 #include "db/db.h"
 #include "master/changes/users.h"
+#include "master/events.h"
 #include "master/master.h"
 #include "master/sched/sched.h"
 
@@ -51,6 +52,8 @@ int change_add(struct master *m, struct change *c)
 	log_debug("change %lld stored: %s %s on '%s' by '%s'", (long long)c->changeid,
 		  c->src ? c->src : "change", c->revision ? c->revision : "(no revision)",
 		  c->branch ? c->branch : "", c->author ? c->author : "");
+	/* "changes/ID/new", rendered like GET /api/v2/changes/ID */
+	events_publish_row(m, DB_CHANGES, "changes", "changeid", c->changeid, "new");
 	if (m->sched)
 		sched_change_added(m->sched, c);
 	return 0;

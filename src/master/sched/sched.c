@@ -20,6 +20,7 @@
 #include "db/db.h"
 #include "master/changes/change.h"
 #include "master/engine.h"
+#include "master/events.h"
 #include "master/master.h"
 #include "master/sched/sched-int.h"
 
@@ -206,8 +207,8 @@ int sched_add_buildset_on(struct sched_one *o, const int64_t *builderids, size_t
 	json_decref(props);
 	if (r >= 0 && ret_brids)
 		memcpy(ret_brids, brids, nbuilders * sizeof(*brids));
-	free(brids);
 	if (r < 0) {
+		free(brids);
 		log_error("scheduler '%s': cannot add a buildset: %s", o->cfg->name,
 			  db_errmsg(m->db));
 		return r;
@@ -218,6 +219,8 @@ int sched_add_buildset_on(struct sched_one *o, const int64_t *builderids, size_t
 			log_error("scheduler '%s': cannot link %zu change(s) to buildset %lld: %s",
 				  o->cfg->name, nchanges, (long long)bsid, db_errmsg(m->db));
 	}
+	events_buildset_new(m, bsid, brids, nbuilders);
+	free(brids);
 	log_info("scheduler '%s': buildset=%lld on %zu builder(s): %s", o->cfg->name,
 		 (long long)bsid, nbuilders, reason);
 	if (m->engine)

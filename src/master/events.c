@@ -1,0 +1,286 @@
+/*
+ * The in-process event bus (events.h) and the browser side of /ws: per
+ * connection subscription paths, Buildbot's control commands and error
+ * frames, and delivery with a bounded per-subscriber queue that ends in an
+ * explicit "resync" event on overflow (DESIGN.md: no silent loss).
+ * Frames are queued on the connection as droppable messages (wsconn.h), so
+ * dropping a queue never drops a control reply.
+ */
+#define LOG_SUBSYS "events"
+
+#include "master/events.h"
+#include "master/master.h"
+#include "master/wsconn.h"
+
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/str.h"
+#include "common/xalloc.h"
+#include "db/db.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct events_sub {
+	struct events *ev;         /* borrowed; NULL once detached */
+	struct ws_conn *c;         /* borrowed: http.c frees us before it */
+	char **paths;              /* owned, distinct */
+	size_t npaths;
+	struct events_sub *prev, *next;
+};
+
+struct events {
+	uint64_t seq;              /* last published */
+	size_t queue_cap;          /* bytes of undelivered events per subscriber */
+	struct events_sub *subs;
+};
+
+struct events *events_new(void)
+{
+	struct events *ev = xcalloc(1, sizeof(*ev));
+	ev->queue_cap = KILN_MAX_WS_EVENT_QUEUE;
+	const char *t = getenv("KILN_TEST_WS_EVENT_QUEUE");
+	long long v;
+	if (t && *t && str_to_i64(t, &v) == 0 && v > 0 && (unsigned long long)v < ev->queue_cap)
+		ev->queue_cap = (size_t)v;
+	return ev;
+}
+
+void events_free(struct events *ev)
+{
+	if (!ev)
+		return;
+	for (struct events_sub *s = ev->subs; s; s = s->next)
+		s->ev = NULL;
+	free(ev);
+}
+
+bool events_path_match(const char *path, const char *key)
+{
+	if (!path || !key)
+		return false;
+	for (;;) {
+		const char *pe = strchr(path, '/'), *ke = strchr(key, '/');
+		size_t pl = pe ? (size_t)(pe - path) : strlen(path);
+		size_t kl = ke ? (size_t)(ke - key) : strlen(key);
+		bool star = pl == 1 && path[0] == '*';
+		if (star ? kl == 0 : (pl != kl || memcmp(path, key, pl)))
+			return false;
+		if (!pe || !ke)
+			return !pe && !ke;
+		path = pe + 1;
+		key = ke + 1;
+	}
+}
+
+static bool events_sub_wants(const struct events_sub *s, const char *key)
+{
+	for (size_t i = 0; i < s->npaths; i++)
+		if (events_path_match(s->paths[i], key))
+			return true;
+	return false;
+}
+
+/* The subscriber missed event seq: drop what it has not received yet and
+ * tell it, so it refetches over REST instead of trusting a stream with a
+ * hole in it. */
+static void events_sub_overflow(struct events_sub *s, uint64_t seq)
+{
+	ws_conn_drop_droppable(s->c);
+	char frame[96];
+	int n = snprintf(frame, sizeof(frame), "{\"k\":\"resync\",\"m\":{\"seq\":%llu}}",
+			 (unsigned long long)seq);
+	log_debug("%s: event queue over %zu bytes at seq %llu, resync", ws_conn_peer(s->c),
+		  s->ev->queue_cap, (unsigned long long)seq);
+	if (ws_conn_send_droppable(s->c, frame, (size_t)n) == -ENOBUFS)
+		ws_conn_close(s->c, 1008, "not reading");
+}
+
+uint64_t events_publish(struct master *m, const char *key, json_t *msg)
+{
+	struct events *ev = m ? m->events : NULL;
+	if (!ev) {
+		json_decref(msg);
+		return 0;
+	}
+	uint64_t seq = ++ev->seq;
+	if (!msg)
+		msg = json_object();
+	char *frame = NULL;
+	size_t len = 0;
+	for (struct events_sub *s = ev->subs; s; s = s->next) {
+		if (!events_sub_wants(s, key))
+			continue;
+		if (!frame) {
+			json_t *o = json_pack("{s:s,s:O}", "k", key, "m", msg);
+			frame = json_dumps(o, JSON_COMPACT);
+			json_decref(o);
+			if (!frame)
+				break;
+			len = strlen(frame);
+		}
+		int r = -ENOBUFS;
+		if (len <= ev->queue_cap && ws_conn_queued_droppable(s->c) <= ev->queue_cap - len)
+			r = ws_conn_send_droppable(s->c, frame, len);
+		if (r == -ENOBUFS)
+			events_sub_overflow(s, seq);
+	}
+	free(frame);
+	json_decref(msg);
+	return seq;
+}
+
+uint64_t events_publish_row(struct master *m, int res, const char *collection,
+			    const char *idfield, int64_t id, const char *event)
+{
+	struct events *ev = m ? m->events : NULL;
+	if (!ev)
+		return 0;
+	char key[160];
+	snprintf(key, sizeof(key), "%s/%lld/%s", collection, (long long)id, event);
+	bool wanted = false;
+	for (struct events_sub *s = ev->subs; s && !wanted; s = s->next)
+		wanted = events_sub_wants(s, key);
+	if (!wanted) /* still numbered: sequence numbers count every event */
+		return events_publish(m, key, NULL);
+
+	char ids[24];
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	const char *vals[] = {ids};
+	struct db_filter f = {.field = idfield, .op = DB_OP_EQ, .values = vals, .nvalues = 1};
+	struct db_query q = {.filters = &f, .nfilters = 1, .limit = -1};
+	json_t *items = NULL;
+	if (db_list(m->db, (enum db_resource)res, &q, &items, NULL) < 0 ||
+	    json_array_size(items) != 1) {
+		log_warn("%s: cannot read the row back for its event: %s", key, db_errmsg(m->db));
+		json_decref(items);
+		return 0;
+	}
+	json_t *row = json_incref(json_array_get(items, 0));
+	json_decref(items);
+	if (res == DB_BUILDS)
+		json_object_set_new(row, "properties", json_object());
+	return events_publish(m, key, row);
+}
+
+void events_buildset_new(struct master *m, int64_t bsid, const int64_t *brids, size_t n)
+{
+	events_publish_row(m, DB_BUILDSETS, "buildsets", "bsid", bsid, "new");
+	for (size_t i = 0; i < n; i++)
+		events_publish_row(m, DB_BUILDREQUESTS, "buildrequests", "buildrequestid", brids[i],
+				   "new");
+}
+
+/* ---- the /ws control protocol ------------------------------------------------------ */
+
+struct events_sub *events_sub_new(struct events *ev, struct ws_conn *c)
+{
+	struct events_sub *s = xcalloc(1, sizeof(*s));
+	s->c = c;
+	s->ev = ev;
+	if (ev) {
+		s->next = ev->subs;
+		if (ev->subs)
+			ev->subs->prev = s;
+		ev->subs = s;
+	}
+	return s;
+}
+
+void events_sub_free(struct events_sub *s)
+{
+	if (!s)
+		return;
+	if (s->ev) {
+		if (s->prev)
+			s->prev->next = s->next;
+		else
+			s->ev->subs = s->next;
+		if (s->next)
+			s->next->prev = s->prev;
+	}
+	for (size_t i = 0; i < s->npaths; i++)
+		free(s->paths[i]);
+	free(s->paths);
+	free(s);
+}
+
+static ssize_t events_sub_find(const struct events_sub *s, const char *path)
+{
+	for (size_t i = 0; i < s->npaths; i++)
+		if (!strcmp(s->paths[i], path))
+			return (ssize_t)i;
+	return -1;
+}
+
+static json_t *events_reply_error(int code, const char *text)
+{
+	return json_pack("{s:s,s:i}", "error", text, "code", code);
+}
+
+/* startConsuming / stopConsuming: returns the reply. */
+static json_t *events_sub_consume(struct events_sub *s, bool start, json_t *jpath)
+{
+	if (!jpath)
+		return events_reply_error(400, "Invalid method argument: missing 'path'");
+	const char *path = json_string_value(jpath);
+	if (!path) {
+		_cleanup_free_ char *t = json_dumps(jpath, JSON_COMPACT | JSON_ENCODE_ANY);
+		_cleanup_free_ char *e = xasprintf("invalid path format '%s'", t ? t : "");
+		return events_reply_error(400, e);
+	}
+	if (strlen(path) > KILN_MAX_WS_SUB_PATH || !*path)
+		return events_reply_error(400, "invalid path format (empty or too long)");
+	ssize_t i = events_sub_find(s, path);
+	if (start) {
+		if (i < 0) {
+			if (s->npaths >= KILN_MAX_WS_SUBSCRIPTIONS)
+				return events_reply_error(400, "too many subscriptions");
+			s->paths = xrealloc(s->paths, (s->npaths + 1) * sizeof(*s->paths));
+			s->paths[s->npaths++] = xstrdup(path);
+		}
+	} else {
+		if (i < 0) {
+			_cleanup_free_ char *e = xasprintf("path was not consumed '%s'", path);
+			return events_reply_error(400, e);
+		}
+		free(s->paths[i]);
+		s->paths[i] = s->paths[--s->npaths];
+	}
+	return json_pack("{s:s,s:i}", "msg", "OK", "code", 200);
+}
+
+void events_sub_message(struct events_sub *s, const char *text, size_t len)
+{
+	json_t *msg = json_loadb(text, len, 0, NULL);
+	json_t *reply, *id = NULL;
+
+	if (!json_is_object(msg)) {
+		reply = events_reply_error(400, "invalid JSON in websocket frame");
+	} else if (!(id = json_object_get(msg, "_id"))) {
+		reply = events_reply_error(400, "no '_id' or 'type' in websocket frame");
+	} else {
+		const char *cmd = json_string_value(json_object_get(msg, "cmd"));
+		if (!cmd) {
+			id = NULL; /* Buildbot answers these with "_id": null */
+			reply = events_reply_error(400, "no 'cmd' in websocket frame");
+		} else if (!strcmp(cmd, "ping"))
+			reply = json_pack("{s:s,s:i}", "msg", "pong", "code", 200);
+		else if (!strcmp(cmd, "startConsuming") || !strcmp(cmd, "stopConsuming"))
+			reply = events_sub_consume(s, cmd[2] == 'a', json_object_get(msg, "path"));
+		else {
+			_cleanup_free_ char *e = xasprintf("no such command type '%s'", cmd);
+			reply = events_reply_error(404, e);
+		}
+	}
+	json_object_set(reply, "_id", id ? id : json_null());
+	char *out = json_dumps(reply, JSON_COMPACT);
+	if (out && ws_conn_send(s->c, out, strlen(out)) == -ENOBUFS)
+		ws_conn_close(s->c, 1008, "not reading");
+	free(out);
+	json_decref(reply);
+	json_decref(msg);
+}

@@ -1,0 +1,65 @@
+/*
+ * The master's in-process event bus: modules publish Buildbot-style routing
+ * keys ("changes/12/new", "builds/5/finished") with the object as the REST
+ * API renders it; browser WebSockets on /ws subscribe to paths and receive
+ * {"k": key, "m": msg} text frames.  Every event has a sequence number; a
+ * subscriber that falls behind by more than its queue cap gets one explicit
+ * {"k":"resync","m":{"seq":N}} event instead of a silent gap.
+ */
+#ifndef KILN_EVENTS_H
+#define KILN_EVENTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct master;
+struct events;
+struct events_sub;
+struct ws_conn;
+
+/* Creates the bus.  The per-subscriber queue cap is KILN_MAX_WS_EVENT_QUEUE,
+ * or KILN_TEST_WS_EVENT_QUEUE (bytes, from the environment) when set: only
+ * tests shrink it to provoke a resync. */
+struct events *events_new(void);
+/* Frees the bus; subscribers still attached are detached (their sockets
+ * are not closed here: http.c owns them).  NULL is fine. */
+void events_free(struct events *ev);
+
+/* Publishes one event.  Takes the caller's reference to msg (it is always
+ * released, also when nobody listens; NULL msg is published as {}).  A
+ * no-op returning the sequence number when m->events is NULL or nobody
+ * subscribed to a matching path.  Returns the event's sequence number
+ * (first is 1), or 0 when the bus does not exist. */
+uint64_t events_publish(struct master *m, const char *key, json_t *msg);
+
+/* Publishes "COLLECTION/ID/EVENT" (e.g. "builds", "new") with the row as
+ * db_list(res) renders it with the filter IDFIELD=ID (builds' properties
+ * as {}, as Buildbot's events carry them).  Reads from the current batch,
+ * so call it after the write.  Nothing is read when nobody subscribed to
+ * a matching path.  Returns the sequence number, 0 if not published (no
+ * bus, or the row could not be read: logged). */
+uint64_t events_publish_row(struct master *m, int res, const char *collection,
+			    const char *idfield, int64_t id, const char *event);
+
+/* "buildsets/BSID/new" then "buildrequests/BRID/new" for each of brids. */
+void events_buildset_new(struct master *m, int64_t bsid, const int64_t *brids, size_t n);
+
+/* Buildbot's subscription matching: path and key are '/'-separated, a
+ * segment "*" in path matches exactly one segment of key, others must be
+ * equal, and both must have the same number of segments. */
+bool events_path_match(const char *path, const char *key);
+
+/* A browser /ws connection (http.c): attach on open, hand it every text
+ * message, detach on close.  ev may be NULL (no events are delivered then,
+ * control commands are still answered). */
+struct events_sub *events_sub_new(struct events *ev, struct ws_conn *c);
+/* Handles one control frame (ping, startConsuming, stopConsuming) and
+ * queues the reply on the connection. */
+void events_sub_message(struct events_sub *s, const char *text, size_t len);
+/* Detaches and frees; NULL is fine. */
+void events_sub_free(struct events_sub *s);
+
+#endif
