@@ -616,6 +616,7 @@ static void build_finish(struct build *b)
 			db_request_get(m->db, brid, &q);
 			db_check(b, db_request_complete(m->db, brid, req_results, now, &bsid_done),
 				 "complete request");
+			events_request_complete(m, brid, bsid_done);
 			if (!m->sched)
 				continue;
 			if (bsid_done)

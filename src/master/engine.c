@@ -187,6 +187,8 @@ static void engine_collapse(struct engine *e, size_t i, int64_t *brid, int64_t *
 		}
 		if (db_request_claim(m->db, ids[k], m->masterid, clock_wall()) < 0)
 			continue;
+		events_publish_row(m, DB_BUILDREQUESTS, "buildrequests", "buildrequestid", ids[k],
+				   "claimed");
 		merged[nm++] = ids[k];
 		if (ids[k] > newest) {
 			newest = ids[k];
@@ -248,6 +250,8 @@ static void engine_distribute(struct engine *e)
 					  (long long)req.buildrequestid, db_errmsg(m->db));
 				break;
 			}
+			events_publish_row(m, DB_BUILDREQUESTS, "buildrequests", "buildrequestid",
+					   req.buildrequestid, "claimed");
 			int64_t *merged = NULL;
 			size_t nmerged = 0;
 			int64_t brid = req.buildrequestid, bsid = req.buildsetid;
@@ -425,6 +429,7 @@ int engine_cancel_request(struct engine *e, int64_t brid, const char *reason)
 	if (r < 0)
 		return r;
 	log_info("request=%lld cancelled: %s", (long long)brid, reason ? reason : "");
+	events_request_complete(m, brid, bsid_done);
 	if (m->sched) {
 		if (bsid_done)
 			sched_buildset_completed(m->sched, bsid_done, RESULTS_NONE);

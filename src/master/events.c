@@ -174,6 +174,14 @@ void events_buildset_new(struct master *m, int64_t bsid, const int64_t *brids, s
 				   "new");
 }
 
+void events_request_complete(struct master *m, int64_t brid, int64_t bsid)
+{
+	events_publish_row(m, DB_BUILDREQUESTS, "buildrequests", "buildrequestid", brid,
+			   "complete");
+	if (bsid)
+		events_publish_row(m, DB_BUILDSETS, "buildsets", "bsid", bsid, "complete");
+}
+
 /* ---- the /ws control protocol ------------------------------------------------------ */
 
 struct events_sub *events_sub_new(struct events *ev, struct ws_conn *c)

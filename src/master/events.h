@@ -47,6 +47,10 @@ uint64_t events_publish_row(struct master *m, int res, const char *collection,
 /* "buildsets/BSID/new" then "buildrequests/BRID/new" for each of brids. */
 void events_buildset_new(struct master *m, int64_t bsid, const int64_t *brids, size_t n);
 
+/* "buildrequests/BRID/complete", then "buildsets/BSID/complete" if bsid
+ * (the buildset that request completed; 0: none) is not 0. */
+void events_request_complete(struct master *m, int64_t brid, int64_t bsid);
+
 /* Buildbot's subscription matching: path and key are '/'-separated, a
  * segment "*" in path matches exactly one segment of key, others must be
  * equal, and both must have the same number of segments. */

@@ -2,7 +2,7 @@
 # asan-too
 # Live events over the browser WebSocket /ws: Buildbot's control commands
 # and error frames, "changes/N/new" from the base change hook rendered like
-# GET /api/v2/changes/N, buildsets/buildrequests/builds events of a forced
+# GET /api/v2/changes/N, the buildset, request and build events of a forced
 # build in order, and a subscriber whose queue overflows (a tiny cap set
 # for tests) getting one explicit resync event, then live events again.
 . "$(dirname "$0")/lib.sh"
@@ -16,7 +16,9 @@ worker { name = "w1", password = secret("w1") }
 builder { name = "ok", workers = { "w1" }, steps = {
   shell { name = "hello", command = "echo hello" },
 } }
-force_scheduler { name = "force", builders = { "ok" } }
+worker { name = "w2", password = secret("w1") } -- never connects: its builder queues
+builder { name = "queued", workers = { "w2" }, steps = { shell { name = "x", command = "true" } } }
+force_scheduler { name = "force", builders = { "ok", "queued" } }
 LUA
 printf 'hook-token' > "$M/secrets/hook"
 printf 'e2e-secret-%s' "$$" > "$M/secrets/w1"
@@ -107,21 +109,44 @@ async def main():
             http("/api/v2/forceschedulers/force", json.dumps(rpc).encode(),
                  {"Content-Type": "application/json"})
             keys, msgs = [], {}
-            while not (keys and keys[-1].startswith("builds/") and keys[-1].endswith("/finished")):
+            while not (keys and keys[-1].startswith("buildsets/") and keys[-1].endswith("/complete")):
                 ev = await recv(ws)
                 keys.append(ev["k"])
                 msgs[ev["k"]] = ev["m"]
             kinds = ["%s/%s" % (k.split("/")[0], k.split("/")[2]) for k in keys]
-            assert kinds == ["buildsets/new", "buildrequests/new", "builds/new",
-                             "builds/finished"], keys
-            fin = msgs[keys[-1]]
+            assert kinds == ["buildsets/new", "buildrequests/new", "buildrequests/claimed",
+                             "builds/new", "builds/finished", "buildrequests/complete",
+                             "buildsets/complete"], keys
+            bs, br, cl, new, fin, brc, bsc = (msgs[k] for k in keys)
             assert fin["results"] == 0 and fin["complete"] is True, fin
-            assert msgs[keys[2]]["complete"] is False, msgs[keys[2]]
-            assert msgs[keys[1]]["buildsetid"] == msgs[keys[0]]["bsid"], msgs
-            assert fin["buildrequestid"] == msgs[keys[1]]["buildrequestid"], msgs
+            assert new["complete"] is False and new["buildid"] == fin["buildid"], new
+            assert br["buildsetid"] == bs["bsid"] and br["claimed"] is False, br
+            assert cl["claimed"] is True and cl["buildrequestid"] == br["buildrequestid"], cl
+            assert fin["buildrequestid"] == br["buildrequestid"], msgs
+            assert brc["complete"] is True and brc["results"] == 0, brc
+            assert bsc["complete"] is True and bsc["results"] == 0 and bsc["bsid"] == bs["bsid"], bsc
             rest = json.loads(http("/api/v2/builds/%d" % fin["buildid"]))["builds"][0]
             assert fin == rest, (fin, rest)
             print(" ".join(keys))
+        elif case == "cancel":
+            for i, p in enumerate(("buildsets/*/*", "buildrequests/*/*")):
+                assert (await cmd(ws, cmd="startConsuming", path=p, _id=i))["code"] == 200
+            bid = json.loads(http("/api/v2/builders/queued"))["builders"][0]["builderid"]
+            rpc = {"jsonrpc": "2.0", "id": 1, "method": "force",
+                   "params": {"builderid": str(bid), "reason": "events"}}
+            http("/api/v2/forceschedulers/force", json.dumps(rpc).encode(),
+                 {"Content-Type": "application/json"})
+            bs, br = await recv(ws), await recv(ws)
+            assert bs["k"].endswith("/new") and br["k"].endswith("/new"), (bs, br)
+            brid = br["m"]["buildrequestid"]
+            rpc = {"jsonrpc": "2.0", "id": 1, "method": "cancel", "params": {"reason": "e2e"}}
+            http("/api/v2/buildrequests/%d" % brid, json.dumps(rpc).encode(),
+                 {"Content-Type": "application/json"})
+            brc, bsc = await recv(ws), await recv(ws)
+            assert brc["k"] == "buildrequests/%d/complete" % brid, brc
+            assert brc["m"]["results"] == 6 and brc["m"]["complete"] is True, brc
+            assert bsc["k"] == "buildsets/%d/complete" % bs["m"]["bsid"], bsc
+            print(brc["k"], bsc["k"])
         elif case == "resync":
             assert (await cmd(ws, cmd="startConsuming", path="changes/*/*", _id=1))["code"] == 200
             post_change(comments="x" * 4000)  # its event is over the 3000-byte cap
@@ -140,7 +165,8 @@ ev() { /usr/bin/python3 "$TRASH/wsev.py" "$URL" "$1" > "$TRASH/$1.out" 2>&1; r=$
 
 check "control commands and errors as Buildbot answers them" ev control
 check "a posted change is streamed as changes/N/new, as REST renders it" ev change
-check "a forced build: buildset, request, build new, build finished, in order" ev build
+check "a forced build: buildset, request new/claimed, build new/finished, request and buildset complete, in order" ev build
+check "cancelling a queued request: buildrequests/N/complete (6), buildsets/N/complete" ev cancel
 check "an overflowing subscriber gets a resync event, then live events" ev resync
 check "master still answers" [ "$(api changes | jpy 'd["meta"]["total"]')" = 3 ]
 check "no errors or sanitizer reports in the log" sh -c "! grep -qE 'Z (error|warn ) |AddressSanitizer|runtime error' '$M/master.log'"
