@@ -28,11 +28,12 @@ struct events *events_new(void);
  * are not closed here: http.c owns them).  NULL is fine. */
 void events_free(struct events *ev);
 
-/* Publishes one event.  Takes the caller's reference to msg (it is always
- * released, also when nobody listens; NULL msg is published as {}).  A
- * no-op returning the sequence number when m->events is NULL or nobody
- * subscribed to a matching path.  Returns the event's sequence number
- * (first is 1), or 0 when the bus does not exist. */
+/* Publishes one event to every /ws subscriber with a matching path (the
+ * frame is encoded once, copied into each queue).  Takes the caller's
+ * reference to msg: it is always released, also when nobody listens; NULL
+ * msg is published as {}.  Returns the event's sequence number (first is
+ * 1; every event is numbered, listened to or not), or 0 when m->events is
+ * NULL (nothing is published). */
 uint64_t events_publish(struct master *m, const char *key, json_t *msg);
 
 /* Publishes "COLLECTION/ID/EVENT" (e.g. "builds", "new") with the row as
