@@ -21,7 +21,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(SRC, 'bench')
@@ -185,7 +187,7 @@ def api_answers(url):
 class Kiln:
     name = 'kiln'
 
-    def __init__(self, tag, nworkers=1, maxbuilds=10, builders_for_workers=True):
+    def __init__(self, tag, nworkers=1, maxbuilds=10, builders_for_workers=True, changes=None):
         self.dir = tempfile.mkdtemp(prefix='kiln-%s-' % tag, dir=TMP)
         self.mdir = os.path.join(self.dir, 'master')
         os.makedirs(os.path.join(self.mdir, 'secrets'))
@@ -199,6 +201,11 @@ class Kiln:
                '  shell { name = "true", command = { "true" } } } } end',
                'builder { name = "log50m", workers = ws, steps = {',
                '  shell { name = "log50m", command = %s } } }' % json.dumps(LOG50M_CMD)]
+        if changes:            # 'hook': change hook only; 'sb': also the single-branch scheduler
+            lua.append('change_hook = {}')
+        if changes == 'sb':
+            lua.append('single_branch { name = "sb", builders = { "b0" }, '
+                       'change_filter = { branch = "main" } }')
         with open(os.path.join(self.mdir, 'master.lua'), 'w') as f:
             f.write('\n'.join(lua) + '\n')
         self.db = os.path.join(self.mdir, 'state.sqlite')
@@ -306,7 +313,7 @@ def bb_template():
 class Buildbot:
     name = 'buildbot'
 
-    def __init__(self, tag, nworkers=1, maxbuilds=10):
+    def __init__(self, tag, nworkers=1, maxbuilds=10, changes=None):
         root = bb_template()
         self.stub = os.path.join(root, 'stubwww')
         self.dir = tempfile.mkdtemp(prefix='bb-%s-' % tag, dir=TMP)
@@ -318,7 +325,9 @@ class Buildbot:
         self.env = dict(os.environ, PYTHONPATH=self.stub, BB_PROTO='msgpack',
                         BB_NWORKERS=str(nworkers), BB_MAXBUILDS=str(maxbuilds),
                         BB_WWW_PORT=str(self.www_port), BB_MP_PORT=str(self.mp_port),
-                        BB_PB_PORT=str(self.pb_port), BB_NBUILDERS='10')
+                        BB_PB_PORT=str(self.pb_port), BB_NBUILDERS='10',
+                        BB_CHANGE_HOOK='1' if changes else '0',
+                        BB_SB='1' if changes == 'sb' else '0')
         self.db = os.path.join(self.mdir, 'state.sqlite')
         self.url = 'http://127.0.0.1:%d' % self.www_port
         self.proc = None
@@ -389,8 +398,8 @@ class Buildbot:
 SYSTEMS = {'kiln': Kiln, 'buildbot': Buildbot}
 
 
-def up(cls, tag, nworkers=1, maxbuilds=10, start_workers=1):
-    s = cls(tag, nworkers=nworkers, maxbuilds=maxbuilds)
+def up(cls, tag, nworkers=1, maxbuilds=10, start_workers=1, changes=None):
+    s = cls(tag, nworkers=nworkers, maxbuilds=maxbuilds, changes=changes)
     s.start()
     for i in range(start_workers):
         s.start_worker(i)
@@ -815,6 +824,146 @@ def sc_callgrind(cls, rep):
     return {'ir_per_build': [total / n], 'top_self': [[ir / n, fn] for ir, fn in rows]}
 
 
+def change_body(i, branch='main'):
+    """A base-dialect change hook form (Buildbot's field names and encodings)."""
+    return urllib.parse.urlencode({
+        'author': 'Dev %d <dev%d@example.org>' % (i % 50, i % 50),
+        'comments': 'change %d\n\nsome description' % i,
+        'files': json.dumps(['src/file%d.c' % (i % 97), 'include/h%d.h' % (i % 13)]),
+        'branch': branch, 'revision': '%040x' % i,
+        'repository': 'https://example.org/repo.git'})
+
+
+def post_change(api, i):
+    st, data = api.request('POST', '/change_hook/base', change_body(i),
+                           {'Content-Type': 'application/x-www-form-urlencoded'})
+    if st != 200:
+        raise RuntimeError('change hook: %d %s' % (st, data[:200]))
+
+
+def last_build(api):
+    d = api.get('builds?order=-buildid&limit=1&field=buildid&field=complete&field=results')
+    return d['builds'][0] if d['builds'] else None
+
+
+def changes_load_tool():
+    """bench/changes-load.c, built once per run into the throwaway directory."""
+    exe = os.path.join(TMP, 'changes-load')
+    if not os.path.exists(exe):
+        subprocess.run(['cc', '-O2', '-Wall', '-Wextra', '-Werror', '-o', exe,
+                        os.path.join(BENCH, 'changes-load.c'), '-lpthread'], check=True)
+    return exe
+
+
+def py_post_changes(url, n, conns, first):
+    """N changes over CONNS keep-alive connections from Python threads (for Buildbot: its
+    answers are chunked, which changes-load.c does not parse; at its rate a Python client
+    is not what is measured).  Returns wall seconds."""
+    per = n // conns
+    errors = []
+
+    def run(k):
+        api = Api(url)
+        try:
+            for i in range(per):
+                post_change(api, first + k * per + i)
+        except Exception as e:      # noqa: BLE001 - reported below
+            errors.append(e)
+        finally:
+            api.close()
+    ts = [threading.Thread(target=run, args=(k,)) for k in range(conns)]
+    t0 = now()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise errors[0]
+    return now() - t0
+
+
+def sc_changes(cls, rep):
+    """1. change hook POST → build started (single-branch scheduler, no tree-stable timer,
+    branch main → b0), polled like `latency`; 2. N changes ingested through the hook on a
+    master with the hook only: changes/s, master RSS after."""
+    n = ARGS.changes_lat_n if cls is Kiln else ARGS.bb_changes_lat_n
+    r = {}
+    s = up(cls, 'changes', changes='sb')
+    try:
+        api = s.api
+        seq = 1000000 * (rep + 1)
+
+        def one(i):
+            """hook POST → (answered, started, finished, last miss) in ms; waits for the
+            build to complete so every sample starts from an idle master."""
+            prev = last_build(api)
+            prev_id = prev['buildid'] if prev else 0
+            t0 = now()
+            post_change(api, i)
+            t_ans, t_miss, t_start = now(), now(), None
+            end = t0 + 120
+            while True:
+                tq = now()
+                b = last_build(api)
+                t = now()
+                if b and b['buildid'] > prev_id:
+                    if t_start is None:
+                        t_start = t
+                    if b['complete']:
+                        if b['results'] != 0:
+                            raise RuntimeError('changes build failed: results %s' %
+                                               b['results'])
+                        return [(x - t0) * 1000 for x in (t_ans, t_start, t, t_miss)]
+                else:
+                    t_miss = t
+                if t > end:
+                    raise RuntimeError('no build for change %d in 120 s' % i)
+                time.sleep(max(0.001, (t - tq)))    # same pacing as `latency`
+        one(seq)                                    # warm-up
+        for k in ('hook_answer_ms', 'hook_started_ms', 'hook_finished_ms',
+                  'hook_started_lo_ms'):
+            r[k] = []
+        for i in range(n):
+            a, st, fi, lo = one(seq + 1 + i)
+            r['hook_answer_ms'].append(a)
+            r['hook_started_ms'].append(st)
+            r['hook_finished_ms'].append(fi)
+            r['hook_started_lo_ms'].append(lo)
+        t0 = now()                                  # what one poll costs (as in `latency`)
+        for _ in range(50):
+            last_build(api)
+        r['hook_poll_ms'] = [(now() - t0) / 50 * 1000]
+    finally:
+        s.stop()
+    # 2. ingestion: a fresh master with the change hook and no scheduler or worker
+    nn = ARGS.changes_n if cls is Kiln else ARGS.bb_changes_n
+    s = cls('changes-load', changes='hook')
+    s.start()
+    try:
+        post_change(s.api, 1)                       # warm-up (and the first change id)
+        rss0 = proc_rss_kb(s.pid)
+        cpu0 = proc_cpu(s.pid)
+        host, port = s.url.split('//', 1)[1].split(':')
+        if cls is Kiln:
+            out = subprocess.run([changes_load_tool(), host, port, str(nn), '4', '1000'],
+                                 check=True, capture_output=True, text=True).stdout
+            wall = float(out.strip())
+        else:
+            wall = py_post_changes(s.url, nn, 4, 1000)
+        cpu = proc_cpu(s.pid) - cpu0
+        d = s.api.get('changes?order=-changeid&limit=1&field=changeid')
+        stored = d['changes'][0]['changeid'] if d['changes'] else 0
+        if stored != nn + 1:
+            raise RuntimeError('changes: %d stored, expected %d' % (stored, nn + 1))
+        r.update({'changes_n': [nn], 'changes_per_s': [nn / wall],
+                  'changes_cpu_ms': [cpu / nn * 1000],
+                  'rss_changes_before_mb': [rss0 / 1024],
+                  'rss_changes_mb': [proc_rss_kb(s.pid) / 1024]})
+        return r
+    finally:
+        s.stop()
+
+
 SCENARIOS = {
     'ceiling': (sc_ceiling, ['machine']),
     'idle': (sc_idle, ['kiln', 'buildbot']),
@@ -824,11 +973,12 @@ SCENARIOS = {
     'workers': (sc_workers, ['kiln', 'buildbot']),
     'api': (sc_api, ['kiln', 'buildbot']),
     'queue': (sc_queue, ['kiln', 'buildbot']),
+    'changes': (sc_changes, ['kiln', 'buildbot']),
     'callgrind': (sc_callgrind, ['kiln']),
 }
 BB_REPS = {'log50m': 1, 'workers': 1, 'api': 1, 'queue': 1}
 ORDER = ['ceiling', 'idle', 'latency', 'throughput', 'log50m', 'workers', 'api', 'queue',
-         'callgrind']
+         'changes', 'callgrind']
 
 
 def reps_for(scn, system):
@@ -955,6 +1105,18 @@ METRICS = {
     'dispatch_early_ms': ('time per build, builds 100–600 (Buildbot 50–100)', 'ms', False),
     'dispatch_late_ms': ('time per build, builds 10,000–10,500', 'ms', False),
     'dispatch_ratio': ('late ÷ early time per build', '×', False),
+    # changes
+    'hook_answer_ms': ('change hook POST → answered', 'ms', False),
+    'hook_started_ms': ('change hook POST → build started (poll 1 ms)', 'ms', False),
+    'hook_started_lo_ms': ('last poll before the build was seen (lower bound)', 'ms', False),
+    'hook_finished_ms': ('change hook POST → build finished', 'ms', False),
+    'hook_poll_ms': ('one `builds?order=-buildid&limit=1` poll', 'ms', False),
+    'changes_n': ('changes posted (Kiln 10,000, Buildbot 500)', '', True),
+    'changes_per_s': ('changes ingested through the hook, 4 connections', 'changes/s', True),
+    'changes_cpu_ms': ('master CPU per change', 'ms', False),
+    'rss_changes_before_mb': ('master RSS before the changes (hook only, no worker)', 'MB',
+                              False),
+    'rss_changes_mb': ('master RSS after the changes', 'MB', False),
 }
 
 
@@ -1023,6 +1185,11 @@ def targets(res):
     add('100,000 queued: ready ≤ 2 s after restart', v, v is not None and v <= 2000, 'ms')
     v = med(res, 'queue', 'kiln', 'dispatch_ratio')
     add('dispatch flat (late/early time per build ≤ 1.5)', v, v is not None and v <= 1.5, '×')
+    v = med(res, 'changes', 'kiln', 'hook_started_ms')
+    add('change hook → build started ≤ 2 ms (median)', v, v is not None and v <= 2, 'ms')
+    v = med(res, 'changes', 'kiln', 'changes_per_s')
+    add('≥ 5,000 changes/s through the change hook', v, v is not None and v >= 5000,
+        'changes/s')
     return rows
 
 
@@ -1099,7 +1266,7 @@ def write_report():
         if notes:
             L += [''] + notes
         L.append('')
-    L += ['## Targets (issue 4)', '', '| target | Kiln (median) | |', '|---|---|---|']
+    L += ['## Targets (issues 4 and 5)', '', '| target | Kiln (median) | |', '|---|---|---|']
     for text, val, ok in targets(res):
         L.append('| %s | %s | %s |' % (text, val, '–' if ok is None else
                                          ('met' if ok else '**missed**')))
@@ -1124,7 +1291,7 @@ def write_report():
 
 
 EXTRA_METRICS = {}
-NO_RATIO = {'queued', 'api_builds_total', 'num_lines', 'raw_mb', 'pipeline_s'}
+NO_RATIO = {'queued', 'changes_n', 'api_builds_total', 'num_lines', 'raw_mb', 'pipeline_s'}
 NOTES = {
     'ceiling': ['The ceiling is what this machine can do at all: Kiln\'s throughput is '
                 'compared with the spawn rate, its 50 MB log step with the bare pipeline.'],
@@ -1155,6 +1322,28 @@ NOTES = {
               'its builds run at ~3/s, so 100,000 would take hours; "late" is not measured for '
               'it). Time per build = time between the polls that saw the build counts (by '
               '`builds?order=-buildid&limit=1`, every 20 ms) reach both ends of the range.'],
+    'changes': ['1. Both masters get a single-branch scheduler on branch `main` with no '
+                'tree-stable timer triggering `b0` (Kiln: `change_hook = {}` and `single_branch '
+                '{ name = "sb", builders = { "b0" }, change_filter = { branch = "main" } }`; '
+                'Buildbot: `change_hook_dialects = {\'base\': True}` and '
+                '`SingleBranchScheduler(treeStableTimer=None)`) and one worker. Each sample '
+                'posts one change (`POST /change_hook/base`, form fields author, branch=main, '
+                'revision, files, comments, repository) and polls '
+                '`builds?order=-buildid&limit=1` until a new build appears (started) and '
+                'completes (finished); pacing as in `latency` (1 ms, and at least the poll\'s '
+                'own duration). Kiln 20, Buildbot 5 samples per repetition, after one warm-up. '
+                'The lower bound of "started" is the hook\'s answer when the first poll after '
+                'it already sees the build.',
+                '2. Ingestion: a fresh master with the change hook only (no scheduler, no '
+                'worker). Kiln: 10,000 changes from `bench/changes-load.c` (C, 4 keep-alive '
+                'connections, one thread each); Buildbot: 500 changes from 4 Python '
+                'keep-alive connections (its answers are chunked, which `changes-load.c` does '
+                'not parse; at Buildbot\'s rate the client is not what is measured). '
+                'Changes/s = posted ÷ wall time from the first request to the last answer; '
+                'every change is counted back through `GET changes`. RSS is VmRSS after the '
+                'last answer; CPU is the master\'s utime+stime over the run. The load generator\'s '
+                '4 threads and the master share the machine\'s cores, so changes/s moves with '
+                'whatever else runs; CPU per change is the steadier figure.'],
     'idle': ['Ready: from `exec` of the master to the ports file (Kiln only) and to the first '
              '200 answer of `GET /api/v2`. RSS is VmRSS after 3 s idle with one worker '
              'attached; CPU over the next 5 s.'],
@@ -1183,6 +1372,12 @@ def main():
     ap.add_argument('--queue-n', type=int, default=100000)
     ap.add_argument('--bb-queue-n', type=int, default=1000)
     ap.add_argument('--queue-timeout', type=float, default=300)
+    ap.add_argument('--changes-lat-n', type=int, default=20,
+                    help='hook → build samples per repetition (Kiln) in `changes`')
+    ap.add_argument('--bb-changes-lat-n', type=int, default=5)
+    ap.add_argument('--changes-n', type=int, default=10000,
+                    help='changes posted per repetition (Kiln) in `changes`')
+    ap.add_argument('--bb-changes-n', type=int, default=500)
     ap.add_argument('--kiln-build', required=True)
     ap.add_argument('--tools', required=True)
     ap.add_argument('--buildtype', default='?')
