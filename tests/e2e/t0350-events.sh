@@ -16,9 +16,12 @@ worker { name = "w1", password = secret("w1") }
 builder { name = "ok", workers = { "w1" }, steps = {
   shell { name = "hello", command = "echo hello" },
 } }
+builder { name = "bad", workers = { "w1" }, steps = {
+  shell { name = "fail", command = "exit 1" },
+} }
 worker { name = "w2", password = secret("w1") } -- never connects: its builder queues
 builder { name = "queued", workers = { "w2" }, steps = { shell { name = "x", command = "true" } } }
-force_scheduler { name = "force", builders = { "ok", "queued" } }
+force_scheduler { name = "force", builders = { "ok", "bad", "queued" } }
 LUA
 printf 'hook-token' > "$M/secrets/hook"
 printf 'e2e-secret-%s' "$$" > "$M/secrets/w1"
@@ -147,6 +150,26 @@ async def main():
             assert brc["m"]["results"] == 6 and brc["m"]["complete"] is True, brc
             assert bsc["k"] == "buildsets/%d/complete" % bs["m"]["bsid"], bsc
             print(brc["k"], bsc["k"])
+        elif case == "failing":
+            assert (await cmd(ws, cmd="startConsuming", path="buildsets/*/*", _id=1))["code"] == 200
+            rpc = {"jsonrpc": "2.0", "id": 1, "method": "force",
+                   "params": {"builderNames": ["bad", "queued"], "reason": "events"}}
+            res = json.loads(http("/api/v2/forceschedulers/force", json.dumps(rpc).encode(),
+                                  {"Content-Type": "application/json"}))["result"]
+            bsid, brids = res[0], res[1]
+            new = await recv(ws)
+            assert new["k"] == "buildsets/%d/new" % bsid, new
+            fail = await recv(ws)  # "bad" failed while "queued" still waits
+            assert fail["k"] == "buildsets/%d/failing" % bsid, fail
+            assert fail["m"] == {"bsid": bsid, "results": 2}, fail
+            queued = [b for b in brids.values()]
+            for brid in queued:
+                rpc = {"jsonrpc": "2.0", "id": 1, "method": "cancel", "params": {"reason": "e2e"}}
+                http("/api/v2/buildrequests/%d" % brid, json.dumps(rpc).encode(),
+                     {"Content-Type": "application/json"})
+            done = await recv(ws)
+            assert done["k"] == "buildsets/%d/complete" % bsid, done
+            print(fail["k"], done["k"])
         elif case == "resync":
             assert (await cmd(ws, cmd="startConsuming", path="changes/*/*", _id=1))["code"] == 200
             post_change(comments="x" * 4000)  # its event is over the 3000-byte cap
@@ -168,6 +191,7 @@ check "a posted change is streamed as changes/N/new, as REST renders it" ev chan
 check "a forced build: buildset, request new/claimed, build new/finished, request and buildset complete, in order" ev build
 check "cancelling a queued request: buildrequests/N/complete (6), buildsets/N/complete" ev cancel
 check "an overflowing subscriber gets a resync event, then live events" ev resync
+check "a buildset's first failure is an event before it completes" ev failing
 check "master still answers" [ "$(api changes | jpy 'd["meta"]["total"]')" = 3 ]
 check "no errors or sanitizer reports in the log" sh -c "! grep -qE 'Z (error|warn ) |AddressSanitizer|runtime error' '$M/master.log'"
 check "master stops cleanly" stop_pid "$MASTER_PID"

@@ -368,6 +368,11 @@ void sched_buildset_failing(struct sched *s, int64_t bsid, int results)
 	}
 	log_info("buildset=%lld will fail: a request ended %s", (long long)bsid,
 		 db_results_name(results));
+	/* the first failure of a buildset is an event of its own, before it
+	 * completes, so waiters and reporters need not wait for the rest */
+	char key[64];
+	snprintf(key, sizeof(key), "buildsets/%lld/failing", (long long)bsid);
+	events_publish(s->m, key, json_pack("{sIsi}", "bsid", (json_int_t)bsid, "results", results));
 }
 
 void sched_wait(struct sched *s, int64_t bsid, sched_wait_fn fn, void *ud)
