@@ -190,6 +190,15 @@ enum db_stmt_id {
  * loop, commits.  Returns r, or the commit error. */
 int db_write_begin(struct db *db);
 int db_write_end(struct db *db, int r);
+/* WRITE(expr): evaluates expr (an int result) inside db_write_begin/end,
+ * with a local 'db' in scope. */
+#define WRITE(body)                                                                                \
+	({                                                                                         \
+		int w_r_ = db_write_begin(db);                                                     \
+		if (w_r_ >= 0)                                                                     \
+			w_r_ = db_write_end(db, (body));                                           \
+		w_r_;                                                                              \
+	})
 
 /* Logs (db-sqlite-log.c) */
 /* Writes every dirty tail chunk and counter (before a commit, or before a
@@ -217,5 +226,7 @@ int db_bind_text(sqlite3_stmt *s, int i, const char *v);
 int db_bind_id(sqlite3_stmt *s, int i, int64_t id);
 /* Steps a statement expected to finish (DONE); KILN_EDB on anything else. */
 int db_step_done(struct db *db, sqlite3_stmt *s, const char *what);
+/* Steps a query: 1 with a row, 0 when done, or db_fail(what). */
+int db_step_row(struct db *db, sqlite3_stmt *s, const char *what);
 
 #endif

@@ -13,24 +13,6 @@
 #include "common/err.h"
 #include "common/xalloc.h"
 
-#define WRITE(body)                                                                                \
-	({                                                                                         \
-		int w_r_ = db_write_begin(db);                                                     \
-		if (w_r_ >= 0)                                                                     \
-			w_r_ = db_write_end(db, (body));                                           \
-		w_r_;                                                                              \
-	})
-
-static int step_row(struct db *db, sqlite3_stmt *s, const char *what)
-{
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	return db_fail(db, what);
-}
-
 static const char *or_empty(const char *s)
 {
 	return s ? s : "";
@@ -47,7 +29,7 @@ static int user_by_ident(struct db *db, const char *type, const char *data, int6
 		return KILN_EDB;
 	db_bind_text(s, 1, type);
 	db_bind_text(s, 2, data);
-	int r = step_row(db, s, "find user");
+	int r = db_step_row(db, s, "find user");
 	if (r == 1)
 		*ret = sqlite3_column_int64(s, 0);
 	return r;
@@ -89,7 +71,7 @@ static int user_match(struct db *db, const struct db_user_ident *u, int64_t *ret
 		if (!s)
 			return KILN_EDB;
 		db_bind_text(s, 1, u->who);
-		r = step_row(db, s, "find user");
+		r = db_step_row(db, s, "find user");
 		if (r < 0)
 			return r;
 		if (r == 1)
@@ -151,7 +133,7 @@ static int change_add(struct db *db, const struct db_change_new *c, const char *
 		db_bind_text(s, 2, or_empty(c->project));
 		db_bind_text(s, 3, or_empty(c->codebase));
 		db_bind_text(s, 4, c->branch);
-		if ((r = step_row(db, s, "find parent change")) < 0)
+		if ((r = db_step_row(db, s, "find parent change")) < 0)
 			return r;
 		if (r == 1)
 			parent = sqlite3_column_int64(s, 0);
@@ -268,7 +250,7 @@ int db_build_blamelist(struct db *db, int64_t buildid, json_t **ret)
 	sqlite3_bind_int64(s, 1, buildid);
 	json_t *list = json_array();
 	int r;
-	while ((r = step_row(db, s, "blamelist")) == 1)
+	while ((r = db_step_row(db, s, "blamelist")) == 1)
 		json_array_append_new(list, json_string((const char *)sqlite3_column_text(s, 0)));
 	if (r < 0) {
 		json_decref(list);
@@ -286,7 +268,7 @@ int db_change_user(struct db *db, int64_t changeid, int64_t *ret_userid)
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, changeid);
-	int r = step_row(db, s, "user of change");
+	int r = db_step_row(db, s, "user of change");
 	if (r == 1)
 		*ret_userid = sqlite3_column_int64(s, 0);
 	return r;
@@ -301,7 +283,7 @@ int db_state_get(struct db *db, const char *name, json_t **ret)
 	if (!s)
 		return KILN_EDB;
 	db_bind_text(s, 1, name);
-	int r = step_row(db, s, "read state");
+	int r = db_step_row(db, s, "read state");
 	if (r <= 0)
 		return r;
 	json_error_t e;

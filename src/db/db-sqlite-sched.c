@@ -12,24 +12,6 @@
 #include "common/err.h"
 #include "common/xalloc.h"
 
-#define WRITE(body)                                                                                \
-	({                                                                                         \
-		int w_r_ = db_write_begin(db);                                                     \
-		if (w_r_ >= 0)                                                                     \
-			w_r_ = db_write_end(db, (body));                                           \
-		w_r_;                                                                              \
-	})
-
-static int sched_row(struct db *db, sqlite3_stmt *s, const char *what)
-{
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	return db_fail(db, what);
-}
-
 static char *col_strdup(sqlite3_stmt *s, int i)
 {
 	const unsigned char *t = sqlite3_column_text(s, i);
@@ -89,7 +71,7 @@ int db_buildset_patch(struct db *db, int64_t bsid, struct db_patch_data *ret)
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, bsid);
-	int r = sched_row(db, s, "buildset patch");
+	int r = db_step_row(db, s, "buildset patch");
 	if (r <= 0)
 		return r;
 	size_t len = (size_t)sqlite3_column_bytes(s, 1);
@@ -129,7 +111,7 @@ int db_buildset_get(struct db *db, int64_t bsid, struct db_buildset_info *ret)
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, bsid);
-	int r = sched_row(db, s, "get buildset");
+	int r = db_step_row(db, s, "get buildset");
 	if (r < 0)
 		return r;
 	if (r == 0)
@@ -174,7 +156,7 @@ int db_buildset_results_so_far(struct db *db, int64_t bsid, int *ret)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, bsid);
 	int worst = RESULTS_NONE, r;
-	while ((r = sched_row(db, s, "buildset results")) == 1)
+	while ((r = db_step_row(db, s, "buildset results")) == 1)
 		worst = db_results_worst(worst, sqlite3_column_int(s, 0));
 	if (r < 0)
 		return r;
@@ -190,7 +172,7 @@ static int collect_ids(struct db *db, sqlite3_stmt *s, const char *what, int64_t
 	_cleanup_free_ int64_t *ids = NULL;
 	size_t n = 0, cap = 0;
 	int r;
-	while ((r = sched_row(db, s, what)) == 1) {
+	while ((r = db_step_row(db, s, what)) == 1) {
 		if (n == cap)
 			ids = xrealloc(ids, (cap = cap ? cap * 2 : 8) * sizeof(*ids));
 		ids[n++] = sqlite3_column_int64(s, 0);

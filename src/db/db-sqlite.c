@@ -122,6 +122,16 @@ int db_step_done(struct db *db, sqlite3_stmt *s, const char *what)
 	return 0;
 }
 
+int db_step_row(struct db *db, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return db_fail(db, what);
+}
+
 /* Runs fixed SQL without results (transaction control, pragmas). */
 static int db_exec(struct db *db, int id, const char *sql)
 {
@@ -482,17 +492,6 @@ static int db_update_one(struct db *db, sqlite3_stmt *s, const char *what)
 	return 0;
 }
 
-/* Steps a one-row query: 1 with the row current, 0 if no row, or an error. */
-static int db_step_row(struct db *db, sqlite3_stmt *s, const char *what)
-{
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	return db_fail(db, what);
-}
-
 static int db_exists(struct db *db, int id, const char *sql, int64_t key)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(db, id, sql);
@@ -515,14 +514,6 @@ static int db_guard_fail(struct db *db, int id, const char *sql, int64_t key, in
 	return db_failf(db, state_err, "%s: %lld is not in a state that allows it", what,
 			(long long)key);
 }
-
-#define WRITE(body)                                                                                \
-	({                                                                                         \
-		int w_r_ = db_write_begin(db);                                                     \
-		if (w_r_ >= 0)                                                                     \
-			w_r_ = db_write_end(db, (body));                                           \
-		w_r_;                                                                              \
-	})
 
 /* --- masters -------------------------------------------------------------------- */
 
