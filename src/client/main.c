@@ -43,6 +43,11 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(verb, "version") && argc > 2 &&
+	    (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+		printf("usage: kiln version\nprint the version\n");
+		return 0;
+	}
 	if (!strcmp(verb, "version") || !strcmp(verb, "--version")) {
 		printf("kiln %s\n", KILN_VERSION);
 		return 0;
