@@ -366,41 +366,6 @@ const struct ws_conn_ops *engine_worker_ops(struct engine *e)
 	return &e->worker_ops;
 }
 
-int engine_force(struct engine *e, const char *scheduler, const int64_t *builderids, size_t n,
-		 const char *reason, json_t *properties, const struct db_sourcestamp *ss,
-		 int64_t *ret_bsid, int64_t *ret_brids)
-{
-	struct master *m = e->m;
-	if (n == 0)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (engine_builder_index(e, builderids[i]) < 0)
-			return KILN_ENOTFOUND;
-	struct db_sourcestamp empty = {0};
-	struct db_buildset_new bs = {
-		.reason = reason ? reason : "forced",
-		.scheduler = scheduler,
-		.properties = properties,
-		.sourcestamps = ss ? ss : &empty,
-		.nsourcestamps = 1,
-		.submitted_at = clock_wall(),
-	};
-	json_t *props = properties ? json_deep_copy(properties) : json_object();
-	if (scheduler && !json_object_get(props, "scheduler"))
-		json_object_set_new(props, "scheduler", json_pack("[ss]", scheduler, "Scheduler"));
-	bs.properties = props;
-	int r = db_buildset_add(m->db, &bs, builderids, n, ret_bsid, ret_brids);
-	json_decref(props);
-	if (r < 0) {
-		log_error("cannot add buildset: %s", db_errmsg(m->db));
-		return r;
-	}
-	log_info("buildset=%lld forced on %zu builder(s): %s", (long long)*ret_bsid, n, bs.reason);
-	events_buildset_new(m, *ret_bsid, ret_brids, n);
-	engine_kick(e);
-	return 0;
-}
-
 int engine_stop_build(struct engine *e, int64_t buildid, const char *reason)
 {
 	for (struct build *b = e->builds; b; b = b->next)

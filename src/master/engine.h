@@ -14,7 +14,6 @@
 struct engine;
 struct master;
 struct ws_conn_ops;
-struct db_sourcestamp;
 
 /* Creates the engine (after cfg and db are set on m): registers builders and
  * workers in the database, recovers what a previous run left unfinished. */
@@ -26,12 +25,6 @@ void engine_free(struct engine *e);
 /* The callbacks the HTTP server uses for the worker listener. */
 const struct ws_conn_ops *engine_worker_ops(struct engine *e);
 
-/* A force request: one buildset with one request per builder.  properties:
- * {"name": [value, "source"]} (borrowed, may be NULL).  ss may be NULL.
- * ret_brids: caller's array of n. */
-int engine_force(struct engine *e, const char *scheduler, const int64_t *builderids, size_t n,
-		 const char *reason, json_t *properties, const struct db_sourcestamp *ss,
-		 int64_t *ret_bsid, int64_t *ret_brids);
 /* Stops a running build (interrupts its command on the worker); a build that
  * is not running is left alone and 0 is returned, as Buildbot does. */
 int engine_stop_build(struct engine *e, int64_t buildid, const char *reason);
