@@ -9,8 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 struct engine;
 struct master;
 struct ws_conn_ops;
