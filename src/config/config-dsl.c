@@ -759,6 +759,16 @@ static void dsl_shell_command(lua_State *L, const char *what, struct config_step
 	lua_pop(L, 1);
 }
 
+struct config_step dsl_step_flags(lua_State *L, const char *what)
+{
+	return (struct config_step){
+		.halt_on_failure = dsl_opt_bool(L, 1, what, "halt_on_failure", false),
+		.flunk_on_failure = dsl_opt_bool(L, 1, what, "flunk_on_failure", true),
+		.warn_on_failure = dsl_opt_bool(L, 1, what, "warn_on_failure", false),
+		.always_run = dsl_opt_bool(L, 1, what, "always_run", false),
+	};
+}
+
 static int dsl_shell(lua_State *L)
 {
 	static const char *const keys[] = {
@@ -778,23 +788,15 @@ static int dsl_shell(lua_State *L)
 		dsl_check_relpath(L, what, "workdir", workdir, wlen);
 	double timeout = dsl_opt_seconds(L, 1, what, "timeout", 1200);
 	double max_time = dsl_opt_seconds(L, 1, what, "max_time", 0);
-	bool halt = dsl_opt_bool(L, 1, what, "halt_on_failure", false);
-	bool flunk = dsl_opt_bool(L, 1, what, "flunk_on_failure", true);
-	bool warn = dsl_opt_bool(L, 1, what, "warn_on_failure", false);
-	bool always = dsl_opt_bool(L, 1, what, "always_run", false);
+	struct config_step flags = dsl_step_flags(L, what);
 
 	/* the userdata owns the step from here: a raise frees it with __gc */
 	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 0);
-	*step = (struct config_step){
-		.kind = CONFIG_STEP_SHELL,
-		.timeout = timeout,
-		.max_time = max_time,
-		.halt_on_failure = halt,
-		.flunk_on_failure = flunk,
-		.warn_on_failure = warn,
-		.always_run = always,
-		.line = line,
-	};
+	*step = flags;
+	step->kind = CONFIG_STEP_SHELL;
+	step->timeout = timeout;
+	step->max_time = max_time;
+	step->line = line;
 	luaL_setmetatable(L, MT_STEP);
 	int ud = lua_gettop(L);
 

@@ -93,6 +93,10 @@ void dsl_check_name(lua_State *L, const char *what, const char *key, const char 
 const char *dsl_opt_name(lua_State *L, int t, const char *what, const char *key);
 const char *dsl_req_name(lua_State *L, int t, const char *what, const char *key);
 bool dsl_opt_bool(lua_State *L, int t, const char *what, const char *key, bool def);
+/* Reads the result flags every step kind shares (halt_on_failure,
+ * flunk_on_failure, warn_on_failure, always_run) from the table at index 1
+ * into a zeroed step; the caller fills in the rest. */
+struct config_step dsl_step_flags(lua_State *L, const char *what);
 long long dsl_opt_int(lua_State *L, int t, const char *what, const char *key, long long def,
 		      long long min, long long max);
 double dsl_opt_seconds(lua_State *L, int t, const char *what, const char *key, double def);

@@ -544,21 +544,13 @@ static int sched_trigger(lua_State *L)
 	if (n == 0)
 		return config_raise(L, "%s: 'schedulers' must name at least one scheduler", what);
 	bool wait = dsl_opt_bool(L, 1, what, "wait_for_finish", false);
-	bool halt = dsl_opt_bool(L, 1, what, "halt_on_failure", false);
-	bool flunk = dsl_opt_bool(L, 1, what, "flunk_on_failure", true);
-	bool warn = dsl_opt_bool(L, 1, what, "warn_on_failure", false);
-	bool always = dsl_opt_bool(L, 1, what, "always_run", false);
+	struct config_step flags = dsl_step_flags(L, what);
 
 	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 0);
-	*step = (struct config_step){
-		.kind = CONFIG_STEP_TRIGGER,
-		.halt_on_failure = halt,
-		.flunk_on_failure = flunk,
-		.warn_on_failure = warn,
-		.always_run = always,
-		.wait_for_finish = wait,
-		.line = line,
-	};
+	*step = flags;
+	step->kind = CONFIG_STEP_TRIGGER;
+	step->wait_for_finish = wait;
+	step->line = line;
 	luaL_setmetatable(L, MT_STEP);
 	int ud = lua_gettop(L);
 	step->trigger_schedulers = dsl_new_strv(L, n);
