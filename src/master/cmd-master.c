@@ -146,21 +146,15 @@ static int master_run(int argc, char **argv)
 	r = engine_new(&m, &m.engine);
 	if (r < 0)
 		goto out;
-	r = sched_new(&m, &m.sched);
-	if (r < 0) {
-		log_error_errno(r, "cannot start the schedulers");
+	r = sched_new(&m, &m.sched); /* logs its own errors */
+	if (r < 0)
 		goto out;
-	}
-	r = pollers_start(&m, &m.pollers);
-	if (r < 0) {
-		log_error_errno(r, "cannot start the change sources");
+	r = pollers_start(&m, &m.pollers); /* logs its errors */
+	if (r < 0)
 		goto out;
-	}
-	r = http_server_start(&m, engine_worker_ops(m.engine), &m.http);
-	if (r < 0) {
-		log_error_errno(r, "cannot start listeners");
+	r = http_server_start(&m, engine_worker_ops(m.engine), &m.http); /* logs its errors */
+	if (r < 0)
 		goto out;
-	}
 	pid = xasprintf("%d\n", (int)getpid());
 	r = write_file_atomic(m.basedir, "pid", pid);
 	if (r < 0) {
