@@ -17,6 +17,7 @@ void buf_init(struct buf *b, size_t max)
 	b->len = 0;
 	b->cap = 0;
 	b->max = max;
+	b->failed = false;
 }
 
 void buf_release(struct buf *b)
@@ -29,6 +30,7 @@ void buf_release(struct buf *b)
 void buf_reset(struct buf *b)
 {
 	buf_setlen(b, 0);
+	b->failed = false;
 }
 
 char *buf_detach(struct buf *b, size_t *ret_len)
@@ -40,10 +42,20 @@ char *buf_detach(struct buf *b, size_t *ret_len)
 	return p;
 }
 
+/* The one failure path: drop the contents so nothing half-built survives. */
+static int buf_fail(struct buf *b)
+{
+	if (b->cap)
+		free(b->ptr);
+	buf_init(b, b->max);
+	b->failed = true;
+	return -E2BIG;
+}
+
 int buf_grow(struct buf *b, size_t n)
 {
-	if (n > b->max || b->len > b->max - n)
-		return -E2BIG;
+	if (b->failed || n > b->max || b->len > b->max - n)
+		return buf_fail(b);
 	size_t need = b->len + n + 1;
 	if (need <= b->cap)
 		return 0;
@@ -89,7 +101,7 @@ int buf_vaddf(struct buf *b, const char *fmt, va_list ap)
 	int n = vsnprintf(NULL, 0, fmt, cp);
 	va_end(cp);
 	if (n < 0)
-		return -EINVAL;
+		return buf_fail(b);
 	int r = buf_grow(b, (size_t)n);
 	if (r < 0)
 		return r;

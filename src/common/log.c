@@ -1,6 +1,7 @@
 /*
  * Daemon logging to stderr; see log.h.
  */
+#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "common/log.h"
 #include "common/err.h"
 #include "common/buf.h"

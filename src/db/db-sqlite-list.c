@@ -7,6 +7,7 @@
  * Adding a field: one line in the resource's table below (and the column
  * in a migration if it is new); the API and tests pick it up by name.
  */
+#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "db/db-internal.h"
 
 #include <errno.h>

@@ -5,6 +5,7 @@
  */
 #define LOG_SUBSYS "api"
 
+#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "master/api-int.h"
 #include "master/master.h"
 

@@ -7,6 +7,7 @@
  */
 #define LOG_SUBSYS "build"
 
+#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

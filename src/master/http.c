@@ -8,6 +8,7 @@
  */
 #define LOG_SUBSYS "http"
 
+#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "master/events.h"
 #include "master/http.h"
 #include "master/master.h"

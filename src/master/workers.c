@@ -7,6 +7,7 @@
  */
 #define LOG_SUBSYS "workers"
 
+#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

@@ -3,6 +3,7 @@
  * embedded from www/ later) that names the master and links into the
  * REST API, so a browser pointed at the master finds its way around.
  */
+#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "master/http.h"
 #include "master/master.h"
 

@@ -6,6 +6,7 @@
  * then rc, elapsedTime and complete.
  */
 #define LOG_SUBSYS "shell"
+#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

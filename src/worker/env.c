@@ -3,6 +3,7 @@
  * "NAME=value" strings that uv_spawn takes as is, plus the expansion rules
  * Buildbot's worker applies to a step's env map.
  */
+#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "worker/env.h"
 
 #include <errno.h>

@@ -3,6 +3,7 @@
  * valid-UTF-8 lines the way Buildbot's worker does with its default
  * newline_re, and batches lines and status values into `update` args.
  */
+#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "worker/lines.h"
 
 #include <string.h>

@@ -4,6 +4,7 @@
  * backpressure.  Transport-free: conn.c (or a unit test) moves the bytes.
  */
 #define LOG_SUBSYS "worker"
+#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "worker/worker.h"
 
 #include <dirent.h>

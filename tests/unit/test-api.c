@@ -5,6 +5,7 @@
  * with libcurl and WebSocket over raw sockets.  The loop runs in the main
  * thread; every check runs in the client thread.
  */
+#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "tap.h"
 
 #include <arpa/inet.h>

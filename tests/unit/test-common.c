@@ -39,11 +39,26 @@ TEST(buf_refuses_past_cap)
 	struct buf b;
 	buf_init(&b, 5);
 	CHECK_INT(buf_adds(&b, "12345"), 0);
+	CHECK_INT(buf_error(&b), 0);
 	CHECK_INT(buf_adds(&b, "6"), -E2BIG);
-	CHECK_STR(b.ptr, "12345");
+	/* sticky: the truncated text is gone, so it cannot pass for a whole one */
+	CHECK_STR(b.ptr, "");
+	CHECK_INT(b.len, 0);
+	CHECK_INT(buf_error(&b), -E2BIG);
+	/* and later appends that would fit are refused too */
 	CHECK_INT(buf_addf(&b, "%s", "x"), -E2BIG);
-	CHECK_INT(b.len, 5);
+	CHECK_INT(buf_addch(&b, 'x'), -E2BIG);
+	CHECK_INT(buf_grow(&b, 1), -E2BIG);
+	CHECK_INT(b.len, 0);
+	CHECK_INT(buf_error(&b), -E2BIG);
+	/* until the buffer is reset */
+	buf_reset(&b);
+	CHECK_INT(buf_error(&b), 0);
+	CHECK_INT(buf_adds(&b, "ok"), 0);
+	CHECK_STR(b.ptr, "ok");
 	buf_release(&b);
+	CHECK_INT(buf_error(&b), 0);
+	CHECK_INT(b.max, 5);
 }
 
 TEST(buf_grows_large)

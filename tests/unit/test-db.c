@@ -4,6 +4,7 @@
  * chunking and reading, request ordering and claims, db_list against
  * Buildbot's shapes, and the query plans behind them.
  */
+#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "tap.h"
 
 #include <errno.h>

@@ -3,6 +3,7 @@
  * sequences, partial lines, cuts, UTF-8 repair), the update batcher (merging,
  * weight budget, packing) and the env rules (${VAR}, lists, nil).
  */
+#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "tap.h"
 #include "common/buf.h"
 #include "common/xalloc.h"

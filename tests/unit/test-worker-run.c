@@ -3,6 +3,7 @@
  * processes: a fake master (in this file) feeds worker_handle_message() and
  * answers the worker's requests on a real libuv loop.  Every wait is bounded.
  */
+#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "tap.h"
 #include "common/buf.h"
 #include "common/clock.h"

@@ -6,6 +6,7 @@
  * are made relative to the polled URL.  The first poll only records the
  * youngest revision.
  */
+#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "master/changes/poller.h"
 
 #include <errno.h>

@@ -8,6 +8,7 @@
  */
 #define LOG_SUBSYS "poller"
 
+#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "master/changes/poller.h"
 
 #include <errno.h>
