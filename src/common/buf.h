@@ -58,6 +58,12 @@ BUF_MUST_CHECK int buf_vaddf(struct buf *b, const char *fmt, va_list ap);
 /* Ensures room for n more bytes; -E2BIG past the cap, with the same sticky
  * failure as the adders. */
 BUF_MUST_CHECK int buf_grow(struct buf *b, size_t n);
+/* How many more bytes fit under the cap: test before an append that may
+ * legitimately stop short (a page of whole lines), so it never fails. */
+static inline size_t buf_room(const struct buf *b)
+{
+	return b->failed ? 0 : b->max - b->len;
+}
 /* 0 while every append so far fitted, -E2BIG once one did not. */
 static inline int buf_error(const struct buf *b)
 {

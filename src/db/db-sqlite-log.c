@@ -471,15 +471,21 @@ static int chunk_emit(const char *p, size_t n, int64_t cf, int64_t from, int64_t
 		p = q ? q + 1 : end;
 	}
 	size_t len = (size_t)(p - start);
-	if (buf_add(out, start, len) == 0) {
+	size_t room = buf_room(out);
+	if (len <= room) {
+		int r = buf_add(out, start, len);
+		if (r < 0)
+			return r;
 		*count += lines;
 		return 0;
 	}
-	size_t room = out->max - out->len;
-	const char *q = room && start < end ? memrchr(start, '\n', room < len ? room : len) : NULL;
+	/* keep the whole lines that fit, then say the page is full */
+	const char *q = room && start < end ? memrchr(start, '\n', room) : NULL;
 	if (q) {
 		size_t fit = (size_t)(q + 1 - start);
-		buf_add(out, start, fit);
+		int r = buf_add(out, start, fit);
+		if (r < 0)
+			return r;
 		*count += (int64_t)count_lines(start, fit);
 	}
 	return -E2BIG;
