@@ -4,6 +4,7 @@
 #include "common/xalloc.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -76,4 +77,26 @@ char *xasprintf(const char *fmt, ...)
 	if (r < 0)
 		oom(0);
 	return s;
+}
+
+size_t xmul(size_t a, size_t b)
+{
+	size_t r;
+	if (__builtin_mul_overflow(a, b, &r)) {
+		fprintf(stderr, "kiln: size overflow: %zu * %zu\n", a, b);
+		abort();
+	}
+	return r;
+}
+
+void *xreallocarray(void *p, size_t nmemb, size_t size)
+{
+	return xrealloc(p, xmul(nmemb, size));
+}
+
+size_t array_grow_grown(size_t alloc)
+{
+	if (alloc > (SIZE_MAX - 16) / 3 * 2)
+		return SIZE_MAX;
+	return alloc + alloc / 2 + 16;
 }

@@ -8,6 +8,7 @@
 #include "common/xalloc.h"
 
 #include <errno.h>
+#include <stdint.h>
 
 TEST(buf_starts_empty_and_terminated)
 {
@@ -72,6 +73,25 @@ TEST(buf_grows_large)
 	buf_release(&b);
 }
 
+TEST(array_grow_amortised_and_checked)
+{
+	int *v = NULL;
+	size_t n = 0, cap = 0, reallocs = 0;
+	for (int i = 0; i < 100000; i++) {
+		size_t before = cap;
+		ARRAY_GROW(v, n + 1, cap);
+		if (cap != before)
+			reallocs++;
+		CHECK(cap >= n + 1);
+		v[n++] = i;
+	}
+	CHECK(reallocs < 40); /* geometric, not one element at a time */
+	CHECK_INT(v[99999], 99999);
+	free(v);
+	CHECK_INT(xmul(3, 5), 15);
+	CHECK(array_grow_grown(SIZE_MAX - 1) == SIZE_MAX);
+}
+
 TEST(str_parses_numbers_strictly)
 {
 	unsigned long long v = 0;
@@ -105,6 +125,7 @@ int main(void)
 	RUN(buf_appends_and_formats);
 	RUN(buf_refuses_past_cap);
 	RUN(buf_grows_large);
+	RUN(array_grow_amortised_and_checked);
 	RUN(str_parses_numbers_strictly);
 	RUN(err_names_both_kinds);
 	RUN(xasprintf_formats);
