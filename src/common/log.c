@@ -1,7 +1,6 @@
 /*
  * Daemon logging to stderr; see log.h.
  */
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "common/log.h"
 #include "common/err.h"
 #include "common/buf.h"
@@ -12,6 +11,9 @@
 #include <string.h>
 #include <time.h>
 #include <sys/time.h>
+
+/* the longest message text kept whole; longer ones end in a visible marker */
+#define LOG_MSG_MAX 8192
 
 static enum log_level log_level = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
@@ -48,26 +50,39 @@ static void log_vmsg(enum log_level level, const char *subsys, const char *suffi
 	char when[32];
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 
+	/* A message past LOG_MSG_MAX is cut visibly, never silently: the text is
+	 * formatted into a fixed array (vsnprintf tells the whole length). */
+	char msg[LOG_MSG_MAX];
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	size_t mlen = n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1;
+
+	/* room for the prefix, every byte escaped (4x), the suffix and the marker */
 	struct buf b;
-	buf_init(&b, 16384);
-	buf_addf(&b, "%s.%03ldZ %-5s %s: ", when, (long)(tv.tv_usec / 1000), level_names[level],
-		 subsys);
-	struct buf msg;
-	buf_init(&msg, 8192);
-	buf_vaddf(&msg, fmt, ap);
+	buf_init(&b, 4 * LOG_MSG_MAX + 1024);
+	int r = buf_addf(&b, "%s.%03ldZ %-5s %s: ", when, (long)(tv.tv_usec / 1000),
+			 level_names[level], subsys);
 	/* escape control characters so user-controlled text cannot forge lines */
-	for (size_t i = 0; i < msg.len; i++) {
-		unsigned char c = (unsigned char)msg.ptr[i];
+	for (size_t i = 0; r >= 0 && i < mlen; i++) {
+		unsigned char c = (unsigned char)msg[i];
 		if (c < 0x20 || c == 0x7f)
-			buf_addf(&b, "\\x%02x", c);
+			r = buf_addf(&b, "\\x%02x", c);
 		else
-			buf_addch(&b, (char)c);
+			r = buf_addch(&b, (char)c);
 	}
-	if (suffix)
-		buf_addf(&b, ": %s", suffix);
-	buf_addch(&b, '\n');
+	if (r >= 0 && n < 0)
+		r = buf_adds(&b, "(unformattable log message)");
+	if (r >= 0 && n >= 0 && (size_t)n > mlen)
+		r = buf_addf(&b, "... [%d bytes, cut]", n);
+	if (r >= 0 && suffix)
+		r = buf_addf(&b, ": %.*s", LOG_MSG_MAX, suffix);
+	if (r >= 0)
+		r = buf_addch(&b, '\n');
+	if (r < 0) { /* cannot happen with the room above; say so rather than go quiet */
+		buf_reset(&b);
+		if (buf_addf(&b, "%s %s: log line over its cap\n", level_names[level], subsys) < 0)
+			return;
+	}
 	fwrite(b.ptr, 1, b.len, stderr);
-	buf_release(&msg);
 	buf_release(&b);
 }
 

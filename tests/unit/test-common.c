@@ -4,11 +4,14 @@
 #include "tap.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "common/str.h"
 #include "common/xalloc.h"
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
 
 TEST(buf_starts_empty_and_terminated)
 {
@@ -92,6 +95,41 @@ TEST(array_grow_amortised_and_checked)
 	CHECK(array_grow_grown(SIZE_MAX - 1) == SIZE_MAX);
 }
 
+/* runs log_info() with stderr sent to a temporary file; returns what it wrote */
+static char *log_capture(const char *text)
+{
+	FILE *tmp = tmpfile();
+	int saved = dup(2);
+	fflush(stderr);
+	dup2(fileno(tmp), 2);
+	log_info("%s", text);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	long n = ftell(tmp);
+	char *out = xmalloc((size_t)n + 1);
+	rewind(tmp);
+	size_t got = fread(out, 1, (size_t)n, tmp);
+	out[got] = '\0';
+	fclose(tmp);
+	return out;
+}
+
+TEST(log_cuts_visibly_and_escapes)
+{
+	char *s = log_capture("a\nb");
+	CHECK(strstr(s, "a\\x0ab\n") != NULL);
+	free(s);
+
+	char big[20001];
+	memset(big, 'x', 20000);
+	big[20000] = '\0';
+	s = log_capture(big);
+	CHECK(strstr(s, "... [20000 bytes, cut]\n") != NULL);
+	CHECK(strlen(s) < 9000);
+	free(s);
+}
+
 TEST(str_parses_numbers_strictly)
 {
 	unsigned long long v = 0;
@@ -126,6 +164,7 @@ int main(void)
 	RUN(buf_refuses_past_cap);
 	RUN(buf_grows_large);
 	RUN(array_grow_amortised_and_checked);
+	RUN(log_cuts_visibly_and_escapes);
 	RUN(str_parses_numbers_strictly);
 	RUN(err_names_both_kinds);
 	RUN(xasprintf_formats);
