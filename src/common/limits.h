@@ -10,6 +10,7 @@
 /* Worker protocol (msgpack over WebSocket) */
 #define KILN_MAX_WS_FRAME (8u << 20)        /* one reassembled message from a worker */
 #define KILN_MAX_MSGPACK_DEPTH 32           /* nesting of maps/arrays in one message */
+#define KILN_MAX_MSGPACK_DECODED (4u << 20) /* unpacked tree of one message (24 bytes per value) */
 #define KILN_MAX_PENDING_REQUESTS 4096      /* unanswered requests per connection */
 #define KILN_MAX_WS_SENDQ (16u << 20)       /* bytes queued for one peer before backpressure */
 #define KILN_WORKER_SENDQ_PAUSE (4u << 20)  /* worker pauses child output above this */
