@@ -836,25 +836,41 @@ static int http_on_body_done(struct http_conn *hc)
 /* ---- WebSocket upgrade --------------------------------------------------------------- */
 
 /* A short response written at once from CONFIRM_UPGRADE (then lws
- * completes the transaction); used to refuse an upgrade. */
+ * completes the transaction); used to refuse an upgrade.  The status line is
+ * written by hand: lws has not parsed the request version yet at this point
+ * and would answer "HTTP/1.0" to an HTTP/1.1 upgrade, which clients such as
+ * buildbot-worker report as "Unsupported HTTP version" instead of the real
+ * refusal. */
 static int http_refuse_upgrade(struct lws *wsi, unsigned status, const char *challenge,
 			       const char *text)
 {
 	unsigned char buf[LWS_PRE + 1024];
 	unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
 	size_t n = strlen(text);
+	const char *reason = status == 400   ? "Bad Request"
+			     : status == 401 ? "Unauthorized"
+			     : status == 404 ? "Not Found"
+			     : status == 503 ? "Service Unavailable"
+					     : "Error";
 
-	if (lws_add_http_header_status(wsi, status, &p, end) ||
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+	int k = snprintf((char *)p, (size_t)(end - p), "HTTP/1.1 %u %s\r\n", status, reason);
+	if (k < 0 || k >= end - p)
+		return -1;
+	p += k;
+	if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
 					 (unsigned char *)"text/plain; charset=utf-8", 25, &p,
 					 end) ||
 	    (challenge && lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
 						       (unsigned char *)challenge,
 						       (int)strlen(challenge), &p, end)) ||
 	    lws_add_http_header_content_length(wsi, n, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (unsigned char *)"close", 5,
+					 &p, end) ||
 	    lws_finalize_http_header(wsi, &p, end))
 		return -1;
 	if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < 0)
+		return -1;
+	if (n > sizeof(buf) - LWS_PRE)
 		return -1;
 	memcpy(buf + LWS_PRE, text, n);
 	if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) < 0)
