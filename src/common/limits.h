@@ -22,6 +22,7 @@
 #define KILN_MAX_HTTP_URI (8192)            /* path + query */
 #define KILN_MAX_HTTP_QUERY_ARGS (64)       /* query arguments per request */
 #define KILN_MAX_HTTP_RESPONSE_CHUNK (64u << 10)
+#define KILN_MAX_HTTP_REPLY_MEM (64u << 20) /* answers held at once, all connections (then 503) */
 #define KILN_MAX_HTTP_CLIENT_BODY (256u << 20) /* what the kiln client reads */
 #define KILN_MAX_CLIENT_CONF (64u << 10)     /* ~/.config/kiln/client.conf */
 #define KILN_MAX_WS_EVENT_QUEUE (4u << 20)  /* undelivered /ws event bytes per browser, then resync */

@@ -85,6 +85,10 @@ json_t *api_rpc_error_doc(json_t *id, int code, const char *msg);
 /* A GET document: pretty (2-space, sorted keys) as text/plain, or compact
  * application/json when the client asked for it.  Steals doc. */
 void api_reply_json(struct api_ctx *ctx, int status, json_t *doc);
+/* The text api_reply_json() would send for doc (malloc'd, *ret_len bytes)
+ * and its content type (static); doc is sorted in place, not stolen.  NULL
+ * if jansson cannot encode it. */
+char *api_json_text(struct api_ctx *ctx, json_t *doc, size_t *ret_len, const char **ret_ctype);
 /* {"error": msg} as text/plain; charset=utf-8 */
 void api_reply_error(struct api_ctx *ctx, int status, const char *msg);
 void api_reply_errorf(struct api_ctx *ctx, int status, const char *fmt, ...)

@@ -298,20 +298,30 @@ static char *api_dump(const json_t *doc, size_t flags, size_t *ret_len)
 	return o.p;
 }
 
-void api_reply_json(struct api_ctx *ctx, int status, json_t *doc)
+char *api_json_text(struct api_ctx *ctx, json_t *doc, size_t *ret_len, const char **ret_ctype)
 {
 	bool compact = api_wants_json(ctx);
 	size_t len = 0;
 	api_json_sort(doc);
 	char *s = api_dump(doc, compact ? JSON_COMPACT : JSON_INDENT(2), &len);
+	if (!s)
+		return NULL;
+	*ret_len = len;
+	*ret_ctype = compact ? "application/json; charset=utf-8" : "text/plain; charset=utf-8";
+	return s;
+}
+
+void api_reply_json(struct api_ctx *ctx, int status, json_t *doc)
+{
+	size_t len = 0;
+	const char *ctype = NULL;
+	char *s = api_json_text(ctx, doc, &len, &ctype);
 	json_decref(doc);
 	if (!s) {
 		api_reply_error(ctx, 500, "cannot encode JSON");
 		return;
 	}
-	http_reply_take(ctx->req, status,
-			compact ? "application/json; charset=utf-8" : "text/plain; charset=utf-8", s,
-			len);
+	http_reply_take(ctx->req, status, ctype, s, len);
 }
 
 void api_reply_error(struct api_ctx *ctx, int status, const char *msg)

@@ -27,6 +27,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,6 +43,8 @@
 /* How long a stopping server waits for WebSocket peers to answer the close. */
 #define HTTP_STOP_GRACE_MS 1000
 #define HTTP_STOP_POLL_MS 20
+/* Answer memory a streamed reply holds in http.c: a piece and its framed copy. */
+#define HTTP_STREAM_HELD (2 * (KILN_MAX_HTTP_RESPONSE_CHUNK + 64))
 
 struct ws_msg {
 	struct ws_msg *next;
@@ -86,6 +90,8 @@ struct http_resp {
 	void *ud;
 	bool chunked;      /* HTTP/1.1: chunked framing; else close at the end */
 	bool close_after;
+	size_t held;       /* bytes charged to srv->reply_mem for this answer */
+	bool retry_after;  /* a 503 for the memory cap: say when to come back */
 };
 
 struct http_conn {
@@ -119,6 +125,10 @@ struct http_server {
 	uv_timer_t stop_timer;
 	uint64_t stop_started;
 	bool destroying;                  /* first lws_context_destroy() done */
+	/* memory held for answers, all connections (bodies, stream buffers) */
+	size_t reply_mem;
+	_Atomic size_t reply_mem_max;     /* KILN_MAX_HTTP_REPLY_MEM unless a test lowers it */
+	_Atomic size_t reply_mem_peak;
 	size_t closing_handles;
 	char scratch[KILN_MAX_HTTP_URI + 1];
 };
@@ -268,8 +278,10 @@ static struct http_conn *http_conn_get(struct lws *wsi)
 	return hc;
 }
 
-static void http_resp_release(struct http_resp *resp)
+static void http_resp_release(struct http_conn *hc)
 {
+	struct http_resp *resp = &hc->resp;
+	hc->srv->reply_mem -= resp->held;
 	if (resp->free_ud)
 		resp->free_ud(resp->ud);
 	free(resp->ctype);
@@ -375,7 +387,7 @@ static void http_conn_free(struct http_conn *hc)
 	struct http_server *s = hc->srv;
 	if (hc->ws)
 		ws_conn_free(hc->ws);
-	http_resp_release(&hc->resp);
+	http_resp_release(hc);
 	http_req_release(hc);
 	free(hc);
 	http_server_unref(s);
@@ -467,11 +479,47 @@ const char *ws_conn_peer(const struct ws_conn *c)
 
 static void http_resp_begin(struct http_conn *hc, int status, const char *ctype)
 {
-	http_resp_release(&hc->resp);
+	http_resp_release(hc);
 	hc->resp.active = true;
 	hc->resp.status = status;
 	hc->resp.ctype = xstrdup_or_null(ctype);
 	lws_callback_on_writable(hc->wsi);
+}
+
+/* Charges n bytes to the server's answer memory for hc's current response
+ * (given back when it is released).  false, with nothing charged, when that
+ * would pass the cap. */
+static bool http_reply_mem_charge(struct http_conn *hc, size_t n)
+{
+	struct http_server *s = hc->srv;
+	size_t max = atomic_load(&s->reply_mem_max);
+
+	if (n > max || s->reply_mem > max - n)
+		return false;
+	s->reply_mem += n;
+	hc->resp.held += n;
+	if (s->reply_mem > atomic_load(&s->reply_mem_peak))
+		atomic_store(&s->reply_mem_peak, s->reply_mem);
+	return true;
+}
+
+/* The answer when the memory cap is reached: 503 with Retry-After and a
+ * Buildbot-shaped error.  Its few bytes are not charged, so it is never
+ * refused itself. */
+static void http_reply_busy(struct http_conn *hc, size_t want)
+{
+	static const char msg[] = "{\"error\": \"the master is busy sending other answers; "
+				  "retry later\"}";
+	struct http_server *s = hc->srv;
+
+	log_info("answer memory cap reached (%zu of %zu bytes held, %zu more wanted): 503 for '%s'",
+		 s->reply_mem, (size_t)atomic_load(&s->reply_mem_max), want,
+		 hc->req.path ? hc->req.path : "?");
+	http_resp_begin(hc, 503, "text/plain; charset=utf-8");
+	hc->resp.retry_after = true;
+	hc->resp.body = xmalloc(LWS_PRE + sizeof(msg));
+	memcpy(hc->resp.body + LWS_PRE, msg, sizeof(msg) - 1);
+	hc->resp.len = sizeof(msg) - 1;
 }
 
 void http_reply_take(struct http_req *req, int status, const char *content_type, char *body,
@@ -479,6 +527,11 @@ void http_reply_take(struct http_req *req, int status, const char *content_type,
 {
 	struct http_conn *hc = req->conn;
 	http_resp_begin(hc, status, content_type);
+	if (!http_reply_mem_charge(hc, LWS_PRE + len + 1)) {
+		free(body);
+		http_reply_busy(hc, len);
+		return;
+	}
 	hc->resp.body = xmalloc(LWS_PRE + len + 1);
 	if (len)
 		memcpy(hc->resp.body + LWS_PRE, body, len);
@@ -496,10 +549,24 @@ void http_reply_stream(struct http_req *req, int status, const char *content_typ
 		       const char *disposition, http_produce_fn produce, http_free_fn free_ud,
 		       void *ud)
 {
+	http_reply_stream_held(req, status, content_type, disposition, produce, free_ud, ud, 0);
+}
+
+void http_reply_stream_held(struct http_req *req, int status, const char *content_type,
+			    const char *disposition, http_produce_fn produce,
+			    http_free_fn free_ud, void *ud, size_t held)
+{
 	struct http_conn *hc = req->conn;
 	char ver[16] = "";
 
 	http_resp_begin(hc, status, content_type);
+	/* the piece and its framed copy (http_write_stream_piece), and the producer's own */
+	if (held > SIZE_MAX - HTTP_STREAM_HELD || !http_reply_mem_charge(hc, HTTP_STREAM_HELD + held)) {
+		if (free_ud)
+			free_ud(ud);
+		http_reply_busy(hc, HTTP_STREAM_HELD + held);
+		return;
+	}
 	hc->resp.disposition = xstrdup_or_null(disposition);
 	hc->resp.produce = produce;
 	hc->resp.free_ud = free_ud;
@@ -554,6 +621,10 @@ static int http_write_headers(struct http_conn *hc)
 						 (unsigned char *)"close", 5, &p, end))
 			return -1;
 	}
+	if (r->retry_after &&
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+					(unsigned char *)"1", 1, &p, end))
+		return -1;
 	if (r->close_after && !r->produce &&
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (unsigned char *)"close", 5,
 					 &p, end))
@@ -646,7 +717,7 @@ static int http_on_writeable(struct http_conn *hc)
 	}
 complete:;
 	bool close_after = r->close_after;
-	http_resp_release(r);
+	http_resp_release(hc);
 	http_req_release(hc);
 	if (close_after)
 		return -1;
@@ -738,7 +809,7 @@ static int http_on_request(struct http_conn *hc, const char *in, size_t inlen)
 	struct lws *wsi = hc->wsi;
 	struct http_server *s = hc->srv;
 
-	http_resp_release(&hc->resp);
+	http_resp_release(hc);
 	http_req_release(hc);
 	hc->in_request = true;
 	hc->path = xstrndup(in ? in : "/", in ? inlen : 1);
@@ -1043,7 +1114,7 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		return hc ? http_on_writeable(hc) : 0;
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (hc) {
-			http_resp_release(&hc->resp);
+			http_resp_release(hc);
 			http_req_release(hc);
 		}
 		return 0;
@@ -1178,6 +1249,8 @@ int http_server_start(struct master *m, const struct ws_conn_ops *worker_ops,
 	s->m = m;
 	s->wops = worker_ops;
 	s->refs = 1;
+	atomic_init(&s->reply_mem_max, KILN_MAX_HTTP_REPLY_MEM);
+	atomic_init(&s->reply_mem_peak, 0);
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, http_lws_log);
 	memset(&info, 0, sizeof(info));
@@ -1232,6 +1305,17 @@ fail:
 int http_server_http_port(const struct http_server *s)
 {
 	return s->http_port;
+}
+
+void http_server_set_reply_mem_max(struct http_server *s, size_t max)
+{
+	atomic_store(&s->reply_mem_max, max);
+	atomic_store(&s->reply_mem_peak, 0);
+}
+
+size_t http_server_reply_mem_peak(const struct http_server *s)
+{
+	return atomic_load(&s->reply_mem_peak);
 }
 
 int http_server_workers_port(const struct http_server *s)

@@ -88,6 +88,7 @@ struct resp {
 	char disposition[128];
 	bool chunked;
 	long connects;
+	char retry_after[32];
 };
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -104,6 +105,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 		snprintf(r->disposition, sizeof(r->disposition), "%.*s", (int)(len - 23), p + 21);
 	if (len > 19 && !strncasecmp(p, "transfer-encoding: chunked", 26))
 		r->chunked = true;
+	if (len > 15 && !strncasecmp(p, "retry-after: ", 13))
+		snprintf(r->retry_after, sizeof(r->retry_after), "%.*s", (int)(len - 15), p + 13);
 	return len;
 }
 
@@ -503,6 +506,129 @@ TEST(raw_log_streams_megabytes)
 	get(&r, "/api/v2/masters/1");
 	CHECK_INT(r.status, 200);
 	CHECK_INT(r.connects, 0);
+	buf_release(&r.body);
+}
+
+/* The big log's /contents, as text: every line "o" + BIG_WIDTH x's. */
+static bool big_contents_ok(struct resp *r)
+{
+	json_error_t e;
+	json_t *j = json_loadb(r->body.ptr, r->body.len, 0, &e);
+	json_t *c = json_array_get(json_object_get(j, "logchunks"), 0);
+	const char *text = json_string_value(json_object_get(c, "content"));
+	size_t len = json_string_length(json_object_get(c, "content"));
+	bool ok = text && len == (size_t)BIG_LINES * (BIG_WIDTH + 2) &&
+		  json_integer_value(json_object_get(c, "firstline")) == 0 &&
+		  json_integer_value(json_object_get(c, "logid")) == big_logid;
+	for (size_t i = 0; ok && i < len; i++) {
+		size_t col = i % (BIG_WIDTH + 2);
+		ok = text[i] == (col == 0 ? 'o' : col == BIG_WIDTH + 1 ? '\n' : 'x');
+	}
+	json_decref(j);
+	return ok;
+}
+
+/* A 503 from the answer-memory cap: Retry-After and {"error": ...}. */
+static bool busy_ok(struct resp *r)
+{
+	json_error_t e;
+	json_t *j = json_loadb(r->body.ptr, r->body.len, 0, &e);
+	bool ok = r->status == 503 && r->retry_after[0] &&
+		  json_is_string(json_object_get(j, "error"));
+	json_decref(j);
+	return ok;
+}
+
+TEST(log_contents_stream_under_cap)
+{
+	struct resp r;
+	char path[100];
+	snprintf(path, sizeof(path), "/api/v2/logs/%lld/contents", (long long)big_logid);
+
+	/* alone: a 5 MB answer is streamed, never held whole */
+	http_server_set_reply_mem_max(srv, KILN_MAX_HTTP_REPLY_MEM);
+	get(&r, path);
+	CHECK_INT(r.status, 200);
+	CHECK(r.chunked);
+	CHECK(big_contents_ok(&r));
+	buf_release(&r.body);
+	size_t peak = http_server_reply_mem_peak(srv);
+	if (peak > (1u << 20))
+		TAP_FAIL("one contents reply held %zu bytes", peak);
+	/* the same bytes with Accept: application/json, compact */
+	req(&r, "GET", path, NULL, NULL, 0, "application/json", 0);
+	CHECK_INT(r.status, 200);
+	CHECK_STR(r.ctype, "application/json; charset=utf-8");
+	CHECK(r.body.len > 20 && !memcmp(r.body.ptr, "{\"logchunks\":[{\"content\":\"o", 26));
+	CHECK(big_contents_ok(&r));
+	buf_release(&r.body);
+
+	/* many at once under a small cap: each is whole or a clear 503 */
+	enum { N = 10 };
+	size_t cap = 1u << 20;
+	http_server_set_reply_mem_max(srv, cap);
+	CURLM *multi = curl_multi_init();
+	CURL *easy[N];
+	static struct resp rs[N];
+	char url[200];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", http_port, path);
+	for (int i = 0; i < N; i++) {
+		memset(&rs[i], 0, sizeof(rs[i]));
+		buf_init(&rs[i].body, 64u << 20);
+		easy[i] = curl_easy_init();
+		curl_easy_setopt(easy[i], CURLOPT_URL, url);
+		curl_easy_setopt(easy[i], CURLOPT_TIMEOUT, 60L);
+		curl_easy_setopt(easy[i], CURLOPT_WRITEFUNCTION, on_body);
+		curl_easy_setopt(easy[i], CURLOPT_WRITEDATA, &rs[i]);
+		curl_easy_setopt(easy[i], CURLOPT_HEADERFUNCTION, on_header);
+		curl_easy_setopt(easy[i], CURLOPT_HEADERDATA, &rs[i]);
+		curl_multi_add_handle(multi, easy[i]);
+	}
+	int running = N;
+	while (running) {
+		if (curl_multi_perform(multi, &running) != CURLM_OK)
+			break;
+		if (running)
+			curl_multi_poll(multi, NULL, 0, 1000, NULL);
+	}
+	int whole = 0, busy = 0;
+	CURLMsg *msg;
+	int left;
+	while ((msg = curl_multi_info_read(multi, &left)))
+		if (msg->msg == CURLMSG_DONE && msg->data.result != CURLE_OK)
+			TAP_FAIL("concurrent contents: %s", curl_easy_strerror(msg->data.result));
+	for (int i = 0; i < N; i++) {
+		curl_easy_getinfo(easy[i], CURLINFO_RESPONSE_CODE, &rs[i].status);
+		if (rs[i].status == 200 && big_contents_ok(&rs[i]))
+			whole++;
+		else if (busy_ok(&rs[i]))
+			busy++;
+		else
+			TAP_FAIL("request %d: status %ld, %zu bytes", i, rs[i].status, rs[i].body.len);
+		curl_multi_remove_handle(multi, easy[i]);
+		curl_easy_cleanup(easy[i]);
+		buf_release(&rs[i].body);
+	}
+	curl_multi_cleanup(multi);
+	CHECK_INT(whole + busy, N);
+	CHECK(whole >= 1);
+	printf("# %d whole, %d busy; peak %zu of %zu bytes\n", whole, busy,
+	       http_server_reply_mem_peak(srv), cap);
+	peak = http_server_reply_mem_peak(srv);
+	if (peak > cap)
+		TAP_FAIL("answers held %zu bytes, cap %zu", peak, cap);
+
+	/* a cap too small for any answer: 503 for a fixed body and a stream alike */
+	http_server_set_reply_mem_max(srv, 100);
+	get(&r, path);
+	CHECK(busy_ok(&r));
+	buf_release(&r.body);
+	get(&r, "/api/v2/masters/1");
+	CHECK(busy_ok(&r));
+	buf_release(&r.body);
+	http_server_set_reply_mem_max(srv, KILN_MAX_HTTP_REPLY_MEM);
+	get(&r, "/api/v2/masters/1");
+	CHECK_INT(r.status, 200);
 	buf_release(&r.body);
 }
 
@@ -942,6 +1068,7 @@ static void *client_main(void *arg)
 	RUN(builds_and_queries);
 	RUN(steps_and_logs);
 	RUN(raw_log_streams_megabytes);
+	RUN(log_contents_stream_under_cap);
 	RUN(other_resources);
 	RUN(jsonrpc_envelope);
 	RUN(caps_and_keepalive);
