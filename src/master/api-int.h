@@ -39,16 +39,18 @@ struct api_ctx {
 struct api_rspec {
 	struct db_filter *filters;   /* owned array; values borrowed from args or owned below */
 	char **filter_args;          /* owned: the query parameter each filter came from */
+	size_t *values_alloc;        /* owned: allocated count of each filter's values */
 	size_t nfilters, nfixed;     /* the first nfixed filters come from the path */
+	size_t filters_alloc;        /* of filters, filter_args and values_alloc alike */
 	const char **order;          /* owned array, strings borrowed */
-	size_t norder;
+	size_t norder, order_alloc;
 	const char **fields;         /* owned array, strings borrowed */
-	size_t nfields;
+	size_t nfields, fields_alloc;
 	const char **props;          /* owned array, strings borrowed (builds only) */
-	size_t nprops;
+	size_t nprops, props_alloc;
 	int64_t limit, offset;       /* limit < 0: none */
 	char **owned;                /* strings owned by the spec (fixed filter values) */
-	size_t nowned;
+	size_t nowned, owned_alloc;
 };
 
 /* Parses the query arguments for resource res.  Unknown operators are

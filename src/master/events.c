@@ -28,7 +28,7 @@ struct events_sub {
 	struct events *ev;         /* borrowed; NULL once detached */
 	struct ws_conn *c;         /* borrowed: http.c frees us before it */
 	char **paths;              /* owned, distinct */
-	size_t npaths;
+	size_t npaths, paths_alloc;
 	struct events_sub *prev, *next;
 };
 
@@ -247,7 +247,7 @@ static json_t *events_sub_consume(struct events_sub *s, bool start, json_t *jpat
 		if (i < 0) {
 			if (s->npaths >= KILN_MAX_WS_SUBSCRIPTIONS)
 				return events_reply_error(400, "too many subscriptions");
-			s->paths = xrealloc(s->paths, (s->npaths + 1) * sizeof(*s->paths));
+			ARRAY_GROW(s->paths, s->npaths + 1, s->paths_alloc);
 			s->paths[s->npaths++] = xstrdup(path);
 		}
 	} else {

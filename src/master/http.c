@@ -8,7 +8,6 @@
  */
 #define LOG_SUBSYS "http"
 
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "master/events.h"
 #include "master/http.h"
 #include "master/master.h"
@@ -103,7 +102,7 @@ struct http_conn {
 	struct http_req req;
 	char *path;
 	struct http_arg *args;
-	size_t nargs;
+	size_t nargs, args_alloc;
 	char *ctype, *accept;
 	struct buf body;
 	bool body_too_big;
@@ -192,7 +191,7 @@ int http_query_parse(const char *qs, size_t len, size_t max, struct http_arg **r
 		     size_t *ret_n)
 {
 	struct http_arg *args = NULL;
-	size_t n = 0;
+	size_t n = 0, alloc = 0;
 	struct buf frag;
 	bool seen_eq = false;
 	int r = 0;
@@ -223,7 +222,7 @@ int http_query_parse(const char *qs, size_t len, size_t max, struct http_arg **r
 					r = -E2BIG;
 					goto out;
 				}
-				args = xrealloc(args, (n + 1) * sizeof(*args));
+				ARRAY_GROW(args, n + 1, alloc);
 				http_arg_set(&args[n++], frag.ptr, frag.len);
 			}
 			buf_reset(&frag);
@@ -237,7 +236,10 @@ int http_query_parse(const char *qs, size_t len, size_t max, struct http_arg **r
 			seen_eq = true;
 		if (c == '+' && !enc)
 			c = ' ';
-		buf_addch(&frag, c); /* cannot pass len + 1 */
+		if (buf_addch(&frag, c) < 0) { /* cannot pass len + 1 */
+			r = -E2BIG;
+			goto out;
+		}
 	}
 out:
 	buf_release(&frag);
@@ -298,7 +300,7 @@ static void http_req_release(struct http_conn *hc)
 	free(hc->accept);
 	hc->path = hc->ctype = hc->accept = NULL;
 	hc->args = NULL;
-	hc->nargs = 0;
+	hc->nargs = hc->args_alloc = 0;
 	buf_release(&hc->body);
 	hc->body_too_big = false;
 	hc->in_request = false;
@@ -648,19 +650,24 @@ static int http_write_stream_piece(struct http_conn *hc)
 		buf_release(&piece);
 		return -1;
 	}
-	/* [LWS_PRE][hex CRLF][data][CRLF][0 CRLF CRLF] */
+	/* [LWS_PRE][hex CRLF][data][CRLF][0 CRLF CRLF]: sized to fit, so no append fails */
+	static const char headroom[LWS_PRE];
+	int e;
 	buf_init(&out, LWS_PRE + piece.len + 64);
-	buf_grow(&out, LWS_PRE + piece.len + 32);
-	buf_setlen(&out, 0);
-	out.len = LWS_PRE;
-	if (r->chunked && piece.len)
-		buf_addf(&out, "%zx\r\n", piece.len);
-	buf_add(&out, piece.ptr, piece.len);
-	if (r->chunked && piece.len)
-		buf_adds(&out, "\r\n");
-	if (r->chunked && !more)
-		buf_adds(&out, "0\r\n\r\n");
+	e = buf_add(&out, headroom, LWS_PRE);
+	if (!e && r->chunked && piece.len)
+		e = buf_addf(&out, "%zx\r\n", piece.len);
+	if (!e)
+		e = buf_add(&out, piece.ptr, piece.len);
+	if (!e && r->chunked && piece.len)
+		e = buf_adds(&out, "\r\n");
+	if (!e && r->chunked && !more)
+		e = buf_adds(&out, "0\r\n\r\n");
 	buf_release(&piece);
+	if (e < 0) {
+		buf_release(&out);
+		return -1;
+	}
 
 	size_t n = out.len - LWS_PRE;
 	int w = 0;
@@ -849,7 +856,7 @@ static int http_on_request(struct http_conn *hc, const char *in, size_t inlen)
 			http_reply_error(hc, 400, "too many query arguments");
 			return 0;
 		}
-		hc->args = xrealloc(hc->args, (hc->nargs + 1) * sizeof(*hc->args));
+		ARRAY_GROW(hc->args, hc->nargs + 1, hc->args_alloc);
 		http_arg_set(&hc->args[hc->nargs++], s->scratch, (size_t)n);
 	}
 	req->args = hc->args;

@@ -5,7 +5,6 @@
  * with libcurl and WebSocket over raw sockets.  The loop runs in the main
  * thread; every check runs in the client thread.
  */
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "tap.h"
 
 #include <arpa/inet.h>
@@ -784,9 +783,9 @@ TEST(caps_and_keepalive)
 	/* many query arguments */
 	struct buf q;
 	buf_init(&q, 1u << 16);
-	buf_adds(&q, "/api/v2/builds?");
+	CHECK_INT(buf_adds(&q, "/api/v2/builds?"), 0);
 	for (int i = 0; i < KILN_MAX_HTTP_QUERY_ARGS + 1; i++)
-		buf_addf(&q, "field=buildid&");
+		CHECK_INT(buf_addf(&q, "field=buildid&"), 0);
 	get(&r, q.ptr);
 	CHECK_INT(r.status, 400);
 	buf_release(&r.body);
@@ -1141,10 +1140,12 @@ static void fill_db(struct db *db, int64_t masterid)
 			struct buf page;
 			buf_init(&page, 1u << 20);
 			for (int i = 0; i < BIG_LINES; i++) {
-				buf_addch(&page, 'o');
+				int e = buf_addch(&page, 'o');
 				for (int c = 0; c < BIG_WIDTH; c++)
-					buf_addch(&page, 'x');
-				buf_addch(&page, '\n');
+					e = e < 0 ? e : buf_addch(&page, 'x');
+				e = e < 0 ? e : buf_addch(&page, '\n');
+				if (e < 0)
+					TAP_FAIL("big log page: %d", e);
 				if (page.len > (200u << 10) || i == BIG_LINES - 1) {
 					if (db_log_append(db, big_logid, page.ptr, page.len) < 0)
 						TAP_FAIL("append: %s", db_errmsg(db));
