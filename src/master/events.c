@@ -261,7 +261,7 @@ static json_t *events_sub_consume(struct events_sub *s, bool start, json_t *jpat
 	return json_pack("{s:s,s:i}", "msg", "OK", "code", 200);
 }
 
-void events_sub_message(struct events_sub *s, const char *text, size_t len)
+char *events_sub_reply(struct events_sub *s, const char *text, size_t len)
 {
 	json_t *msg = json_loadb(text, len, 0, NULL);
 	json_t *reply, *id = NULL;
@@ -284,11 +284,25 @@ void events_sub_message(struct events_sub *s, const char *text, size_t len)
 			reply = events_reply_error(404, e);
 		}
 	}
-	json_object_set(reply, "_id", id ? id : json_null());
-	char *out = json_dumps(reply, JSON_COMPACT);
+	char *out = NULL;
+	if (reply) {
+		json_object_set(reply, "_id", id ? id : json_null());
+		out = json_dumps(reply, JSON_COMPACT);
+	}
+	json_decref(reply);
+	json_decref(msg);
+	return out;
+}
+
+size_t events_sub_npaths(const struct events_sub *s)
+{
+	return s->npaths;
+}
+
+void events_sub_message(struct events_sub *s, const char *text, size_t len)
+{
+	char *out = events_sub_reply(s, text, len);
 	if (out && ws_conn_send(s->c, out, strlen(out)) == -ENOBUFS)
 		ws_conn_close(s->c, 1008, "not reading");
 	free(out);
-	json_decref(reply);
-	json_decref(msg);
 }

@@ -956,20 +956,9 @@ static int http_refuse_upgrade(struct lws *wsi, unsigned status, const char *cha
 	return 1;
 }
 
-/* Parses "Basic base64(name:password)".  Returns 0 with the name and password set
- * (pointing into out), 1 when absent or undecodable (treated as no
- * credentials), KILN_EPARSE for another scheme. */
-static int http_parse_basic(struct lws *wsi, char *out, size_t outlen, const char **ret_name,
-			    const char **ret_pass)
+int http_basic_parse(const char *hdr, char *out, size_t outlen, const char **ret_name,
+		     const char **ret_pass)
 {
-	char hdr[1024];
-	int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-
-	if (n <= 0)
-		return 1;
-	if ((size_t)n >= sizeof(hdr) || lws_hdr_copy(wsi, hdr, sizeof(hdr),
-						     WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
-		return 1;
 	const char *p = hdr;
 	while (*p == ' ')
 		p++;
@@ -978,6 +967,8 @@ static int http_parse_basic(struct lws *wsi, char *out, size_t outlen, const cha
 	p += 5;
 	while (*p == ' ')
 		p++;
+	if (outlen < 2 || outlen > INT_MAX)
+		return 1;
 	int d = lws_b64_decode_string(p, out, (int)outlen);
 	if (d <= 0 || (size_t)d >= outlen)
 		return 1;
@@ -991,6 +982,24 @@ static int http_parse_basic(struct lws *wsi, char *out, size_t outlen, const cha
 	*ret_name = out;
 	*ret_pass = colon + 1;
 	return 0;
+}
+
+/* The request's Authorization header through http_basic_parse(); 1 when
+ * there is none (or it is too long to be one). */
+static int http_req_basic(struct lws *wsi, char *out, size_t outlen, const char **ret_name,
+			  const char **ret_pass)
+{
+	char hdr[1024];
+	int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+
+	if (n <= 0)
+		return 1;
+	if ((size_t)n >= sizeof(hdr) || lws_hdr_copy(wsi, hdr, sizeof(hdr),
+						     WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+		return 1;
+	int r = http_basic_parse(hdr, out, outlen, ret_name, ret_pass);
+	explicit_bzero(hdr, sizeof(hdr));
+	return r;
 }
 
 static int http_on_confirm_upgrade(struct http_conn *hc, const char *up)
@@ -1015,7 +1024,7 @@ static int http_on_confirm_upgrade(struct http_conn *hc, const char *up)
 
 	char cred[768];
 	const char *name = NULL, *pass = NULL;
-	int r = http_parse_basic(wsi, cred, sizeof(cred), &name, &pass);
+	int r = http_req_basic(wsi, cred, sizeof(cred), &name, &pass);
 	if (r == KILN_EPARSE)
 		return http_refuse_upgrade(wsi, 400, NULL, "only Basic authorization is supported\n");
 

@@ -125,6 +125,15 @@ int http_query_parse(const char *qs, size_t len, size_t max, struct http_arg **r
 		     size_t *ret_n);
 void http_args_free(struct http_arg *args, size_t n);
 
+/* Parses an Authorization header value "Basic base64(name:password)" (the
+ * scheme case-insensitive, spaces around it allowed), decoding into out
+ * (outlen bytes).  Returns 0 with *ret_name and *ret_pass pointing into
+ * out; 1 when the credentials cannot be decoded (no ':', bad base64, an
+ * embedded NUL, too long for out: treated as none); KILN_EPARSE for
+ * another scheme.  Pure: no request, no allocation. */
+int http_basic_parse(const char *hdr, char *out, size_t outlen, const char **ret_name,
+		     const char **ret_pass);
+
 /* Top-level handlers (api.c, www.c) */
 void api_handle(struct http_req *req);
 void www_handle(struct http_req *req);
