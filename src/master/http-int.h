@@ -30,7 +30,7 @@
 /* How long a stopping server waits for WebSocket peers to answer the close. */
 #define HTTP_STOP_GRACE_MS 1000
 #define HTTP_STOP_POLL_MS 20
-/* Answer memory a streamed reply holds in http.c: a piece and its framed copy. */
+/* Answer memory a streamed reply holds in http-reply.c: a piece and its framed copy. */
 #define HTTP_STREAM_HELD (2 * (KILN_MAX_HTTP_RESPONSE_CHUNK + 64))
 
 struct ws_msg {

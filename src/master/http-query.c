@@ -136,7 +136,10 @@ int http_basic_parse(const char *hdr, char *out, size_t outlen, const char **ret
 	p += 5;
 	while (*p == ' ')
 		p++;
-	if (outlen < 2 || outlen > INT_MAX)
+	/* lws stops decoding silently when out is full: refuse anything that
+	 * might not fit rather than take a cut password for a whole one */
+	size_t enc = strlen(p);
+	if (outlen < 2 || outlen > INT_MAX || enc / 4 * 3 + 3 >= outlen)
 		return 1;
 	int d = lws_b64_decode_string(p, out, (int)outlen);
 	if (d <= 0 || (size_t)d >= outlen)

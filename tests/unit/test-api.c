@@ -949,6 +949,27 @@ static bool ws_refusal_body_is(int fd, const char *text)
 	return recv(fd, body, 1, 0) == 0; /* EOF, bounded by SO_RCVTIMEO */
 }
 
+TEST(basic_auth_parse)
+{
+	char out[64];
+	const char *name = NULL, *pass = NULL;
+	CHECK_INT(http_basic_parse("Basic dzA6c2VjcmV0", out, sizeof(out), &name, &pass), 0);
+	CHECK_STR(name, "w0");
+	CHECK_STR(pass, "secret");
+	/* scheme in any case, spaces around it; a ':' in the password stays */
+	CHECK_INT(http_basic_parse("  basic   dzA6YTpi", out, sizeof(out), &name, &pass), 0);
+	CHECK_STR(name, "w0");
+	CHECK_STR(pass, "a:b");
+	CHECK_INT(http_basic_parse("Bearer abc", out, sizeof(out), &name, &pass), KILN_EPARSE);
+	CHECK_INT(http_basic_parse("BasicX dzA6c2VjcmV0", out, sizeof(out), &name, &pass),
+		  KILN_EPARSE);
+	CHECK_INT(http_basic_parse("Basic dzA=", out, sizeof(out), &name, &pass), 1);    /* no ':' */
+	CHECK_INT(http_basic_parse("Basic dwBhOmI=", out, sizeof(out), &name, &pass), 1); /* NUL */
+	CHECK_INT(http_basic_parse("Basic", out, sizeof(out), &name, &pass), 1);
+	/* does not fit the output: treated as no credentials */
+	CHECK_INT(http_basic_parse("Basic dzA6c2VjcmV0", out, 5, &name, &pass), 1);
+}
+
 TEST(worker_listener_auth)
 {
 	/* Refusals answer an HTTP/1.1 upgrade in HTTP/1.1 (buildbot-worker reports a
@@ -1071,6 +1092,7 @@ static void *client_main(void *arg)
 	RUN(other_resources);
 	RUN(jsonrpc_envelope);
 	RUN(caps_and_keepalive);
+	RUN(basic_auth_parse);
 	RUN(worker_listener_auth);
 	RUN(event_socket_ping);
 	curl_easy_cleanup(shared_easy);
