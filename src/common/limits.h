@@ -10,6 +10,7 @@
 /* Worker protocol (msgpack over WebSocket) */
 #define KILN_MAX_WS_FRAME (8u << 20)        /* one reassembled message from a worker */
 #define KILN_MAX_MSGPACK_DEPTH 32           /* nesting of maps/arrays in one message */
+#define KILN_MAX_MSGPACK_DECODED (4u << 20) /* unpacked tree of one message (24 bytes per value) */
 #define KILN_MAX_PENDING_REQUESTS 4096      /* unanswered requests per connection */
 #define KILN_MAX_WS_SENDQ (16u << 20)       /* bytes queued for one peer before backpressure */
 #define KILN_WORKER_SENDQ_PAUSE (4u << 20)  /* worker pauses child output above this */
@@ -21,6 +22,7 @@
 #define KILN_MAX_HTTP_URI (8192)            /* path + query */
 #define KILN_MAX_HTTP_QUERY_ARGS (64)       /* query arguments per request */
 #define KILN_MAX_HTTP_RESPONSE_CHUNK (64u << 10)
+#define KILN_MAX_HTTP_REPLY_MEM (64u << 20) /* answers held at once, all connections (then 503) */
 #define KILN_MAX_HTTP_CLIENT_BODY (256u << 20) /* what the kiln client reads */
 #define KILN_MAX_CLIENT_CONF (64u << 10)     /* ~/.config/kiln/client.conf */
 #define KILN_MAX_WS_EVENT_QUEUE (4u << 20)  /* undelivered /ws event bytes per browser, then resync */

@@ -39,16 +39,18 @@ struct api_ctx {
 struct api_rspec {
 	struct db_filter *filters;   /* owned array; values borrowed from args or owned below */
 	char **filter_args;          /* owned: the query parameter each filter came from */
+	size_t *values_alloc;        /* owned: allocated count of each filter's values */
 	size_t nfilters, nfixed;     /* the first nfixed filters come from the path */
+	size_t filters_alloc;        /* of filters, filter_args and values_alloc alike */
 	const char **order;          /* owned array, strings borrowed */
-	size_t norder;
+	size_t norder, order_alloc;
 	const char **fields;         /* owned array, strings borrowed */
-	size_t nfields;
+	size_t nfields, fields_alloc;
 	const char **props;          /* owned array, strings borrowed (builds only) */
-	size_t nprops;
+	size_t nprops, props_alloc;
 	int64_t limit, offset;       /* limit < 0: none */
 	char **owned;                /* strings owned by the spec (fixed filter values) */
-	size_t nowned;
+	size_t nowned, owned_alloc;
 };
 
 /* Parses the query arguments for resource res.  Unknown operators are
@@ -85,6 +87,10 @@ json_t *api_rpc_error_doc(json_t *id, int code, const char *msg);
 /* A GET document: pretty (2-space, sorted keys) as text/plain, or compact
  * application/json when the client asked for it.  Steals doc. */
 void api_reply_json(struct api_ctx *ctx, int status, json_t *doc);
+/* The text api_reply_json() would send for doc (malloc'd, *ret_len bytes)
+ * and its content type (static); doc is sorted in place, not stolen.  NULL
+ * if jansson cannot encode it. */
+char *api_json_text(struct api_ctx *ctx, json_t *doc, size_t *ret_len, const char **ret_ctype);
 /* {"error": msg} as text/plain; charset=utf-8 */
 void api_reply_error(struct api_ctx *ctx, int status, const char *msg);
 void api_reply_errorf(struct api_ctx *ctx, int status, const char *fmt, ...)

@@ -1,11 +1,12 @@
 /*
  * /api/v2/logs/...: log metadata, line ranges as Buildbot "logchunks",
- * and the raw download, which is streamed page by page from the database
- * (db_log_read) so a 50 MB log never sits whole in the master's memory.
+ * and the raw download.  Both bodies are streamed page by page from the
+ * database (db_log_read), so a 50 MB log never sits whole in the master's
+ * memory: the logchunks JSON is written as its envelope around the escaped
+ * content, one page of lines at a time.
  */
 #define LOG_SUBSYS "api"
 
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "master/api-int.h"
 #include "master/master.h"
 
@@ -24,6 +25,17 @@
 /* Lines asked of the database per streamed piece; the piece also stops at
  * KILN_MAX_HTTP_RESPONSE_CHUNK bytes. */
 #define API_RAW_PAGE_LINES 2048
+/* Raw text read per page of a /contents stream.  Sanitised (invalid UTF-8
+ * becomes a 3-byte U+FFFD) and JSON-escaped (a control byte becomes
+ * \u00XX) a page takes at most 6 times this, held twice (jansson's string
+ * and the pending text), so API_CONTENTS_HELD bounds the stream's own
+ * memory (a single longer line is read whole, within KILN_MAX_LOG_CONTENTS). */
+#define API_CONTENTS_PAGE (16u << 10)
+#define API_CONTENTS_HELD (API_CONTENTS_PAGE * 16u)
+/* Stands for the content when the envelope is dumped (no log text is
+ * dumped this way: it is an invalid control sequence in a string). */
+#define API_CONTENTS_MARK "\x01kiln-content\x01"
+#define API_CONTENTS_MARK_JSON "\"\\u0001kiln-content\\u0001\""
 
 void api_log_reply(struct api_ctx *ctx, int64_t logid)
 {
@@ -41,7 +53,7 @@ void api_log_get(struct api_ctx *ctx)
 
 /* Copies s to b replacing invalid UTF-8 with U+FFFD (JSON needs valid text;
  * build output is whatever the command printed). */
-static void api_utf8_sanitize(struct buf *b, const unsigned char *s, size_t n)
+static int api_utf8_sanitize(struct buf *b, const unsigned char *s, size_t n)
 {
 	static const char repl[] = "\xef\xbf\xbd";
 	size_t i = 0;
@@ -62,14 +74,18 @@ static void api_utf8_sanitize(struct buf *b, const unsigned char *s, size_t n)
 				      (s[i + 2] & 0x3fu) << 6 | (s[i + 3] & 0x3fu);
 			ok = cp >= 0x10000 && cp <= 0x10ffff;
 		}
+		int r;
 		if (ok) {
-			buf_add(b, s + i, len);
+			r = buf_add(b, s + i, len);
 			i += len;
 		} else {
-			buf_add(b, repl, 3);
+			r = buf_add(b, repl, 3);
 			i++;
 		}
+		if (r < 0)
+			return r;
 	}
+	return 0;
 }
 
 static int api_log_info(struct api_ctx *ctx, int64_t logid, struct db_log_info *info)
@@ -80,6 +96,199 @@ static int api_log_info(struct api_ctx *ctx, int64_t logid, struct db_log_info *
 	else if (r < 0)
 		api_reply_db_error(ctx, r);
 	return r;
+}
+
+/* ---- /contents: logchunks, streamed -------------------------------------------------- */
+
+enum api_contents_state { API_CONTENTS_HEAD, API_CONTENTS_LINES, API_CONTENTS_TAIL, API_CONTENTS_DONE };
+
+struct api_contents {
+	struct db *db;       /* borrowed: the master's; streams stop before it closes */
+	int64_t logid;
+	int64_t next_line;
+	int64_t lines_left;  /* lines still asked for */
+	size_t text_left;    /* raw bytes still allowed (KILN_MAX_LOG_CONTENTS) */
+	enum api_contents_state state;
+	char *head, *tail;   /* owned: the JSON before and after the content string */
+	char *pend;          /* owned: text produced but not yet handed out */
+	size_t pend_len, pend_off;
+	struct buf page, clean;
+};
+
+static void api_contents_free(void *ud)
+{
+	struct api_contents *st = ud;
+	free(st->head);
+	free(st->tail);
+	free(st->pend);
+	buf_release(&st->page);
+	buf_release(&st->clean);
+	free(st);
+}
+
+/* Reads the next page of whole lines into st->page (none at the end), cut to
+ * what st->text_left still allows.  0 or a negative error. */
+static int api_contents_read(struct api_contents *st)
+{
+	int64_t count = 0;
+	int64_t want = st->lines_left < API_RAW_PAGE_LINES ? st->lines_left : API_RAW_PAGE_LINES;
+
+	if (st->page.max != API_CONTENTS_PAGE) { /* it held one long line */
+		buf_release(&st->page);
+		buf_init(&st->page, API_CONTENTS_PAGE);
+	}
+	buf_reset(&st->page);
+	int r = db_log_read(st->db, st->logid, st->next_line, want, &st->page, &count);
+	if (r == -E2BIG && count == 0) {
+		/* one line longer than a page: read it alone, within the text cap */
+		struct buf one;
+		buf_init(&one, st->text_left);
+		r = db_log_read(st->db, st->logid, st->next_line, 1, &one, &count);
+		if (r == 0 && count == 1) {
+			buf_release(&st->page);
+			st->page = one;
+		} else {
+			buf_release(&one);
+		}
+		if (r == -E2BIG)
+			count = 0; /* does not fit in what is left: the reply stops here */
+		else if (r < 0)
+			return r;
+	} else if (r < 0 && r != -E2BIG) {
+		return r;
+	}
+	if (count == 0) {
+		buf_reset(&st->page);
+		if (st->lines_left > 0 && r == -E2BIG)
+			log_info("log %" PRId64 ": contents reply cut at line %" PRId64
+				 " (cap %u bytes)", st->logid, st->next_line, KILN_MAX_LOG_CONTENTS);
+		st->lines_left = 0;
+		return 0;
+	}
+	if (st->page.len > st->text_left) {
+		/* keep the whole lines that fit */
+		size_t keep = 0;
+		int64_t kept = 0;
+		for (size_t i = 0; i < st->text_left; i++)
+			if (st->page.ptr[i] == '\n') {
+				keep = i + 1;
+				kept++;
+			}
+		log_info("log %" PRId64 ": contents reply cut at line %" PRId64 " (cap %u bytes)",
+			 st->logid, st->next_line + kept, KILN_MAX_LOG_CONTENTS);
+		buf_setlen(&st->page, keep);
+		count = kept;
+		st->lines_left = count; /* this page is the last */
+	}
+	st->text_left -= st->page.len;
+	st->next_line += count;
+	st->lines_left -= count;
+	return 0;
+}
+
+/* Makes the next pending text: the head, an escaped page, or the tail.
+ * 1 when there is some, 0 at the end, or a negative error. */
+static int api_contents_next(struct api_contents *st)
+{
+	free(st->pend);
+	st->pend = NULL;
+	st->pend_len = st->pend_off = 0;
+
+	switch (st->state) {
+	case API_CONTENTS_HEAD:
+		st->pend = TAKE_PTR(st->head);
+		st->pend_len = strlen(st->pend);
+		st->state = API_CONTENTS_LINES;
+		return 1;
+	case API_CONTENTS_LINES:
+		while (st->lines_left > 0 && st->text_left > 0) {
+			int r = api_contents_read(st);
+			if (r < 0)
+				return r;
+			if (st->page.len == 0)
+				continue;
+			buf_release(&st->clean);
+			buf_init(&st->clean, st->page.len * 3u);
+			r = api_utf8_sanitize(&st->clean, (const unsigned char *)st->page.ptr,
+					      st->page.len);
+			if (r < 0)
+				return r;
+			json_t *js = json_stringn(st->clean.ptr, st->clean.len);
+			char *esc = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+			json_decref(js);
+			size_t n = esc ? strlen(esc) : 0;
+			if (n < 2) {
+				free(esc);
+				return -EIO;
+			}
+			/* the escaped text without its quotes */
+			memmove(esc, esc + 1, n - 2);
+			st->pend = esc;
+			st->pend_len = n - 2;
+			buf_reset(&st->clean);
+			return 1;
+		}
+		st->state = API_CONTENTS_TAIL;
+		/* fall through */
+	case API_CONTENTS_TAIL:
+		st->pend = TAKE_PTR(st->tail);
+		st->pend_len = strlen(st->pend);
+		st->state = API_CONTENTS_DONE;
+		return 1;
+	case API_CONTENTS_DONE:
+		break;
+	}
+	return 0;
+}
+
+static int api_contents_produce(void *ud, struct buf *out)
+{
+	struct api_contents *st = ud;
+
+	while (st->pend_off == st->pend_len) {
+		int r = api_contents_next(st);
+		if (r < 0) {
+			log_warn("log %" PRId64 ": contents reply failed: %s", st->logid,
+				 err_str(r));
+			return r;
+		}
+		if (r == 0)
+			return 0;
+	}
+	size_t n = st->pend_len - st->pend_off;
+	if (n > buf_room(out))
+		n = buf_room(out);
+	if (buf_add(out, st->pend + st->pend_off, n) < 0)
+		return -EIO;
+	st->pend_off += n;
+	return st->pend_off < st->pend_len || st->state != API_CONTENTS_DONE ? 1 : 0;
+}
+
+/* Splits the reply document, dumped with API_CONTENTS_MARK as the content,
+ * into the text before and after the content string's characters. */
+static int api_contents_envelope(struct api_ctx *ctx, int64_t logid, int64_t firstline,
+				 struct api_contents *st, const char **ret_ctype)
+{
+	json_t *chunk = json_object();
+	json_object_set_new(chunk, "content", json_string(API_CONTENTS_MARK));
+	json_object_set_new(chunk, "firstline", json_integer(firstline));
+	json_object_set_new(chunk, "logid", json_integer(logid));
+	json_t *list = json_array();
+	json_array_append_new(list, chunk);
+	json_t *doc = json_pack("{s:o,s:{}}", "logchunks", list, "meta");
+	size_t len = 0;
+	char *text = doc ? api_json_text(ctx, doc, &len, ret_ctype) : NULL;
+	json_decref(doc);
+	char *mark = text ? strstr(text, API_CONTENTS_MARK_JSON) : NULL;
+	if (!mark) {
+		free(text);
+		return -EIO;
+	}
+	size_t before = (size_t)(mark - text) + 1; /* through the opening quote */
+	st->head = xstrndup(text, before);
+	st->tail = xstrdup(mark + strlen(API_CONTENTS_MARK_JSON) - 1); /* from the closing one */
+	free(text);
+	return 0;
 }
 
 void api_log_contents_reply(struct api_ctx *ctx, int64_t logid)
@@ -99,31 +308,22 @@ void api_log_contents_reply(struct api_ctx *ctx, int64_t logid)
 	if (api_log_info(ctx, logid, &info) < 0)
 		return;
 
-	struct buf text, clean;
-	int64_t count = 0;
-	buf_init(&text, KILN_MAX_LOG_CONTENTS);
-	int64_t want = limit >= 0 ? limit : info.num_lines > offset ? info.num_lines - offset : 0;
-	int r = want ? db_log_read(ctx->db, logid, offset, want, &text, &count) : 0;
-	if (r < 0 && r != -E2BIG) {
-		buf_release(&text);
-		api_reply_db_error(ctx, r);
+	struct api_contents *st = xcalloc(1, sizeof(*st));
+	const char *ctype = NULL;
+	st->db = ctx->db;
+	st->logid = logid;
+	st->next_line = offset;
+	st->lines_left = limit >= 0 ? limit : info.num_lines > offset ? info.num_lines - offset : 0;
+	st->text_left = KILN_MAX_LOG_CONTENTS;
+	buf_init(&st->page, API_CONTENTS_PAGE);
+	buf_init(&st->clean, 0);
+	if (api_contents_envelope(ctx, logid, offset, st, &ctype) < 0) {
+		api_contents_free(st);
+		api_reply_error(ctx, 500, "cannot encode JSON");
 		return;
 	}
-	if (r == -E2BIG)
-		log_info("log %" PRId64 ": contents reply cut at %" PRId64 " lines (cap %u bytes)",
-			 logid, count, KILN_MAX_LOG_CONTENTS);
-	buf_init(&clean, KILN_MAX_LOG_CONTENTS * 3u);
-	api_utf8_sanitize(&clean, (const unsigned char *)text.ptr, text.len);
-	buf_release(&text);
-
-	json_t *chunk = json_object();
-	json_object_set_new(chunk, "content", json_stringn(clean.ptr, clean.len));
-	json_object_set_new(chunk, "firstline", json_integer(offset));
-	json_object_set_new(chunk, "logid", json_integer(logid));
-	buf_release(&clean);
-	json_t *list = json_array();
-	json_array_append_new(list, chunk);
-	api_reply_json(ctx, 200, json_pack("{s:o,s:{}}", "logchunks", list, "meta"));
+	http_reply_stream_held(ctx->req, 200, ctype, NULL, api_contents_produce, api_contents_free,
+			       st, API_CONTENTS_HELD);
 }
 
 void api_log_contents_get(struct api_ctx *ctx)
@@ -175,9 +375,13 @@ static int api_raw_produce(void *ud, struct buf *out)
 		const char *start = p;
 		if (st->strip && start < eol)
 			start++;
-		if (st->started)
-			buf_addch(out, '\n');
-		buf_add(out, start, (size_t)(eol - start));
+		/* a page never grows here, so out (a chunk) always has room */
+		if ((st->started && buf_addch(out, '\n') < 0) ||
+		    buf_add(out, start, (size_t)(eol - start)) < 0) {
+			log_warn("log %" PRId64 ": raw download page does not fit a piece",
+				 st->logid);
+			return -EIO;
+		}
 		st->started = true;
 		p = nl ? nl + 1 : end;
 	}

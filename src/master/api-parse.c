@@ -42,6 +42,7 @@ void api_rspec_release(struct api_rspec *rs)
 	}
 	free(rs->filters);
 	free(rs->filter_args);
+	free(rs->values_alloc);
 	free(rs->order);
 	free(rs->fields);
 	free(rs->props);
@@ -51,19 +52,28 @@ void api_rspec_release(struct api_rspec *rs)
 	*rs = (struct api_rspec){.limit = -1};
 }
 
-static struct db_filter *api_rspec_push(struct api_rspec *rs, const char *argname)
+/* Appends an empty filter; returns its index. */
+static size_t api_rspec_push(struct api_rspec *rs, const char *argname)
 {
-	rs->filters = xrealloc(rs->filters, (rs->nfilters + 1) * sizeof(*rs->filters));
-	rs->filter_args = xrealloc(rs->filter_args, (rs->nfilters + 1) * sizeof(char *));
+	/* the three parallel arrays share one allocated count */
+	size_t alloc = rs->filters_alloc;
+	ARRAY_GROW(rs->filters, rs->nfilters + 1, alloc);
+	alloc = rs->filters_alloc;
+	ARRAY_GROW(rs->filter_args, rs->nfilters + 1, alloc);
+	alloc = rs->filters_alloc;
+	ARRAY_GROW(rs->values_alloc, rs->nfilters + 1, alloc);
+	rs->filters_alloc = alloc;
 	rs->filter_args[rs->nfilters] = xstrdup(argname);
-	struct db_filter *f = &rs->filters[rs->nfilters++];
-	*f = (struct db_filter){0};
-	return f;
+	rs->filters[rs->nfilters] = (struct db_filter){0};
+	rs->values_alloc[rs->nfilters] = 0;
+	return rs->nfilters++;
 }
 
-static void api_filter_add_value(struct db_filter *f, const char *v)
+static void api_rspec_add_value(struct api_rspec *rs, size_t i, const char *v)
 {
-	const char **vals = xrealloc((void *)f->values, (f->nvalues + 1) * sizeof(char *));
+	struct db_filter *f = &rs->filters[i];
+	const char **vals = (const char **)f->values;
+	ARRAY_GROW(vals, f->nvalues + 1, rs->values_alloc[i]);
 	vals[f->nvalues++] = v;
 	f->values = vals;
 }
@@ -71,23 +81,28 @@ static void api_filter_add_value(struct db_filter *f, const char *v)
 void api_rspec_add_eq(struct api_rspec *rs, const char *field, const char *value)
 {
 	/* path filters go first, so they are never blamed for a bad value */
-	rs->owned = xrealloc(rs->owned, (rs->nowned + 2) * sizeof(char *));
+	ARRAY_GROW(rs->owned, rs->nowned + 2, rs->owned_alloc);
 	char *f = rs->owned[rs->nowned++] = xstrdup(field);
 	char *v = rs->owned[rs->nowned++] = xstrdup(value);
-	struct db_filter *nf = api_rspec_push(rs, field);
-	nf->field = f;
-	nf->op = DB_OP_EQ;
-	api_filter_add_value(nf, v);
+	size_t i = api_rspec_push(rs, field);
+	rs->filters[i].field = f;
+	rs->filters[i].op = DB_OP_EQ;
+	api_rspec_add_value(rs, i, v);
 	if (rs->nfixed + 1 < rs->nfilters) {
 		/* move it in front of the query filters */
 		struct db_filter tmp = rs->filters[rs->nfilters - 1];
 		char *targ = rs->filter_args[rs->nfilters - 1];
+		size_t talloc = rs->values_alloc[rs->nfilters - 1];
+		size_t nmove = rs->nfilters - 1 - rs->nfixed;
 		memmove(&rs->filters[rs->nfixed + 1], &rs->filters[rs->nfixed],
-			(rs->nfilters - 1 - rs->nfixed) * sizeof(*rs->filters));
+			nmove * sizeof(*rs->filters));
 		memmove(&rs->filter_args[rs->nfixed + 1], &rs->filter_args[rs->nfixed],
-			(rs->nfilters - 1 - rs->nfixed) * sizeof(char *));
+			nmove * sizeof(char *));
+		memmove(&rs->values_alloc[rs->nfixed + 1], &rs->values_alloc[rs->nfixed],
+			nmove * sizeof(size_t));
 		rs->filters[rs->nfixed] = tmp;
 		rs->filter_args[rs->nfixed] = targ;
+		rs->values_alloc[rs->nfixed] = talloc;
 	}
 	rs->nfixed++;
 }
@@ -108,9 +123,9 @@ static int api_parse_count(const char *v, int64_t *ret)
 	return 0;
 }
 
-static void api_push_str(const char ***arr, size_t *n, const char *s)
+static void api_push_str(const char ***arr, size_t *n, size_t *alloc, const char *s)
 {
-	*arr = xrealloc(*arr, (*n + 1) * sizeof(char *));
+	ARRAY_GROW(*arr, *n + 1, *alloc);
 	(*arr)[(*n)++] = s;
 }
 
@@ -139,13 +154,13 @@ int api_rspec_parse(enum db_resource res, const struct http_arg *args, size_t na
 				goto fail;
 			}
 			if (name[0] == 'o')
-				api_push_str(&rs.order, &rs.norder, value);
+				api_push_str(&rs.order, &rs.norder, &rs.order_alloc, value);
 			else
-				api_push_str(&rs.fields, &rs.nfields, value);
+				api_push_str(&rs.fields, &rs.nfields, &rs.fields_alloc, value);
 			continue;
 		}
 		if (!strcmp(name, "property") && allow_props) {
-			api_push_str(&rs.props, &rs.nprops, value);
+			api_push_str(&rs.props, &rs.nprops, &rs.props_alloc, value);
 			continue;
 		}
 
@@ -169,18 +184,18 @@ int api_rspec_parse(enum db_resource res, const struct http_arg *args, size_t na
 			continue; /* Buildbot ignores an unknown operator */
 
 		/* repeated parameters add values to one filter */
-		struct db_filter *f = NULL;
+		size_t fi = SIZE_MAX;
 		for (size_t j = 0; j < rs.nfilters; j++)
 			if (!strcmp(rs.filter_args[j], name))
-				f = &rs.filters[j];
-		if (!f) {
+				fi = j;
+		if (fi == SIZE_MAX) {
 			/* filter_args keeps the full parameter name for messages */
-			f = api_rspec_push(&rs, name);
-			rs.owned = xrealloc(rs.owned, (rs.nowned + 1) * sizeof(char *));
-			f->field = rs.owned[rs.nowned++] = TAKE_PTR(field);
-			f->op = api_ops[k].op;
+			fi = api_rspec_push(&rs, name);
+			ARRAY_GROW(rs.owned, rs.nowned + 1, rs.owned_alloc);
+			rs.filters[fi].field = rs.owned[rs.nowned++] = TAKE_PTR(field);
+			rs.filters[fi].op = api_ops[k].op;
 		}
-		api_filter_add_value(f, value);
+		api_rspec_add_value(&rs, fi, value);
 	}
 	*ret = rs;
 	return 0;

@@ -6,7 +6,6 @@
  */
 #define LOG_SUBSYS "api"
 
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "master/api-int.h"
 #include "master/master.h"
 
@@ -275,11 +274,9 @@ struct api_out {
 static int api_out_add(const char *buffer, size_t size, void *data)
 {
 	struct api_out *o = data;
-	if (o->len + size + 1 > o->cap) {
-		while (o->len + size + 1 > o->cap)
-			o->cap = o->cap ? o->cap * 2 : 1u << 14;
-		o->p = xrealloc(o->p, o->cap);
-	}
+	if (size > SIZE_MAX - 1 - o->len)
+		return -1;
+	ARRAY_GROW(o->p, o->len + size + 1, o->cap);
 	memcpy(o->p + o->len, buffer, size);
 	o->len += size; /* room for the final NUL is kept */
 	return 0;
@@ -298,20 +295,30 @@ static char *api_dump(const json_t *doc, size_t flags, size_t *ret_len)
 	return o.p;
 }
 
-void api_reply_json(struct api_ctx *ctx, int status, json_t *doc)
+char *api_json_text(struct api_ctx *ctx, json_t *doc, size_t *ret_len, const char **ret_ctype)
 {
 	bool compact = api_wants_json(ctx);
 	size_t len = 0;
 	api_json_sort(doc);
 	char *s = api_dump(doc, compact ? JSON_COMPACT : JSON_INDENT(2), &len);
+	if (!s)
+		return NULL;
+	*ret_len = len;
+	*ret_ctype = compact ? "application/json; charset=utf-8" : "text/plain; charset=utf-8";
+	return s;
+}
+
+void api_reply_json(struct api_ctx *ctx, int status, json_t *doc)
+{
+	size_t len = 0;
+	const char *ctype = NULL;
+	char *s = api_json_text(ctx, doc, &len, &ctype);
 	json_decref(doc);
 	if (!s) {
 		api_reply_error(ctx, 500, "cannot encode JSON");
 		return;
 	}
-	http_reply_take(ctx->req, status,
-			compact ? "application/json; charset=utf-8" : "text/plain; charset=utf-8", s,
-			len);
+	http_reply_take(ctx->req, status, ctype, s, len);
 }
 
 void api_reply_error(struct api_ctx *ctx, int status, const char *msg)
@@ -329,9 +336,15 @@ void api_reply_errorf(struct api_ctx *ctx, int status, const char *fmt, ...)
 	struct buf b;
 	buf_init(&b, 1u << 16);
 	va_start(ap, fmt);
-	buf_vaddf(&b, fmt, ap);
+	int r = buf_vaddf(&b, fmt, ap);
 	va_end(ap);
-	api_reply_error(ctx, status, b.ptr);
+	if (r < 0) {
+		/* never an empty or cut message: say what happened instead */
+		log_warn("error message for '%s' over %zu bytes, not sent", ctx->req->path, b.max);
+		api_reply_error(ctx, status, "error message too long to send");
+	} else {
+		api_reply_error(ctx, status, b.ptr);
+	}
 	buf_release(&b);
 }
 
@@ -345,24 +358,25 @@ void api_not_found(struct api_ctx *ctx)
 	const struct api_route *rt = ctx->route;
 	struct buf b;
 
+	/* appends fail sticky (buf.h): r says whether the message is whole */
 	buf_init(&b, 1u << 16);
-	buf_addf(&b, "not found while getting from endpoint for %s with arguments ResultSpec(**{"
-		     "'filters': [], 'fields': None, 'properties': [], 'order': None, "
-		     "'limit': None, 'offset': None}) and {",
-		 rt ? rt->endpoints : "?");
-	for (size_t i = 0; rt && i < ctx->ncap && i < ARRAY_SIZE(rt->kw) && rt->kw[i]; i++) {
+	int r = buf_addf(&b, "not found while getting from endpoint for %s with arguments "
+			 "ResultSpec(**{'filters': [], 'fields': None, 'properties': [], "
+			 "'order': None, 'limit': None, 'offset': None}) and {",
+			 rt ? rt->endpoints : "?");
+	for (size_t i = 0; r >= 0 && rt && i < ctx->ncap && i < ARRAY_SIZE(rt->kw) && rt->kw[i];
+	     i++) {
 		const char *kw = rt->kw[i], *bar = strchr(kw, '|');
 		bool num = api_is_num(ctx->cap[i]);
 		int klen = bar ? (num ? (int)(bar - kw) : (int)strlen(bar + 1)) : (int)strlen(kw);
 		const char *k = bar && !num ? bar + 1 : kw;
-		buf_addf(&b, "%s'%.*s': ", i ? ", " : "", klen, k);
-		if (num)
-			buf_adds(&b, ctx->cap[i]);
-		else
-			buf_addf(&b, "'%s'", ctx->cap[i]);
+		r = buf_addf(&b, "%s'%.*s': ", i ? ", " : "", klen, k);
+		if (r >= 0)
+			r = num ? buf_adds(&b, ctx->cap[i]) : buf_addf(&b, "'%s'", ctx->cap[i]);
 	}
-	buf_adds(&b, "}");
-	api_reply_error(ctx, 404, b.ptr);
+	if (r >= 0)
+		r = buf_adds(&b, "}");
+	api_reply_error(ctx, 404, r >= 0 ? b.ptr : "not found");
 	buf_release(&b);
 }
 

@@ -28,7 +28,7 @@ struct events_sub {
 	struct events *ev;         /* borrowed; NULL once detached */
 	struct ws_conn *c;         /* borrowed: http.c frees us before it */
 	char **paths;              /* owned, distinct */
-	size_t npaths;
+	size_t npaths, paths_alloc;
 	struct events_sub *prev, *next;
 };
 
@@ -247,7 +247,7 @@ static json_t *events_sub_consume(struct events_sub *s, bool start, json_t *jpat
 		if (i < 0) {
 			if (s->npaths >= KILN_MAX_WS_SUBSCRIPTIONS)
 				return events_reply_error(400, "too many subscriptions");
-			s->paths = xrealloc(s->paths, (s->npaths + 1) * sizeof(*s->paths));
+			ARRAY_GROW(s->paths, s->npaths + 1, s->paths_alloc);
 			s->paths[s->npaths++] = xstrdup(path);
 		}
 	} else {
@@ -261,7 +261,7 @@ static json_t *events_sub_consume(struct events_sub *s, bool start, json_t *jpat
 	return json_pack("{s:s,s:i}", "msg", "OK", "code", 200);
 }
 
-void events_sub_message(struct events_sub *s, const char *text, size_t len)
+char *events_sub_reply(struct events_sub *s, const char *text, size_t len)
 {
 	json_t *msg = json_loadb(text, len, 0, NULL);
 	json_t *reply, *id = NULL;
@@ -284,11 +284,25 @@ void events_sub_message(struct events_sub *s, const char *text, size_t len)
 			reply = events_reply_error(404, e);
 		}
 	}
-	json_object_set(reply, "_id", id ? id : json_null());
-	char *out = json_dumps(reply, JSON_COMPACT);
+	char *out = NULL;
+	if (reply) {
+		json_object_set(reply, "_id", id ? id : json_null());
+		out = json_dumps(reply, JSON_COMPACT);
+	}
+	json_decref(reply);
+	json_decref(msg);
+	return out;
+}
+
+size_t events_sub_npaths(const struct events_sub *s)
+{
+	return s->npaths;
+}
+
+void events_sub_message(struct events_sub *s, const char *text, size_t len)
+{
+	char *out = events_sub_reply(s, text, len);
 	if (out && ws_conn_send(s->c, out, strlen(out)) == -ENOBUFS)
 		ws_conn_close(s->c, 1008, "not reading");
 	free(out);
-	json_decref(reply);
-	json_decref(msg);
 }

@@ -64,6 +64,12 @@ struct events_sub *events_sub_new(struct events *ev, struct ws_conn *c);
 /* Handles one control frame (ping, startConsuming, stopConsuming) and
  * queues the reply on the connection. */
 void events_sub_message(struct events_sub *s, const char *text, size_t len);
+/* The work of events_sub_message() without the connection: applies the
+ * message to s and returns the compact JSON reply (caller frees), or NULL
+ * if jansson cannot encode it.  s may have no connection (fuzzing). */
+char *events_sub_reply(struct events_sub *s, const char *text, size_t len);
+/* How many paths s consumes (at most KILN_MAX_WS_SUBSCRIPTIONS). */
+size_t events_sub_npaths(const struct events_sub *s);
 /* Detaches and frees; NULL is fine. */
 void events_sub_free(struct events_sub *s);
 

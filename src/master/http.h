@@ -49,6 +49,15 @@ void http_server_stop(struct http_server *s);
 int http_server_http_port(const struct http_server *s);
 int http_server_workers_port(const struct http_server *s);
 
+/* Memory held for answers (fixed bodies, streamed replies' buffers) is
+ * capped across all connections at KILN_MAX_HTTP_REPLY_MEM: an answer that
+ * would pass it is replaced by 503 with Retry-After and a Buildbot-shaped
+ * {"error": ...}.  set_reply_mem_max() changes the cap (tests) and resets
+ * the peak; reply_mem_peak() is the most held at once since then.  Both may
+ * be called from any thread. */
+void http_server_set_reply_mem_max(struct http_server *s, size_t max);
+size_t http_server_reply_mem_peak(const struct http_server *s);
+
 /* ---- request handling (for api*.c and www.c) ------------------------------------ */
 
 enum http_method { HTTP_GET, HTTP_POST, HTTP_HEAD, HTTP_OTHER };
@@ -71,7 +80,12 @@ struct http_req {
 	struct http_conn *conn;       /* private to http.c */
 };
 
-/* Answers with a fixed body (copied).  content_type may be NULL (none). */
+/* Every reply below is charged to the server's answer memory (see
+ * http_server_set_reply_mem_max) until it is sent; past the cap the request
+ * is answered 503 instead (a streamed reply's free_ud(ud) is then called at
+ * once).  Large answers should stream.
+ *
+ * Answers with a fixed body (copied).  content_type may be NULL (none). */
 void http_reply(struct http_req *req, int status, const char *content_type, const void *body,
 		size_t len);
 /* Same, taking ownership of body (a malloc'd block of len bytes). */
@@ -90,6 +104,10 @@ typedef void (*http_free_fn)(void *ud);
 void http_reply_stream(struct http_req *req, int status, const char *content_type,
 		       const char *disposition, http_produce_fn produce, http_free_fn free_ud,
 		       void *ud);
+/* Same, also charging 'held' bytes: the most the producer's own state keeps. */
+void http_reply_stream_held(struct http_req *req, int status, const char *content_type,
+			    const char *disposition, http_produce_fn produce,
+			    http_free_fn free_ud, void *ud, size_t held);
 
 /* The value of query argument name (first occurrence) or NULL. */
 const char *http_req_arg(const struct http_req *req, const char *name);
@@ -106,6 +124,15 @@ int http_req_header(const struct http_req *req, const char *name, char *buf, siz
 int http_query_parse(const char *qs, size_t len, size_t max, struct http_arg **ret_args,
 		     size_t *ret_n);
 void http_args_free(struct http_arg *args, size_t n);
+
+/* Parses an Authorization header value "Basic base64(name:password)" (the
+ * scheme case-insensitive, spaces around it allowed), decoding into out
+ * (outlen bytes).  Returns 0 with *ret_name and *ret_pass pointing into
+ * out; 1 when the credentials cannot be decoded (no ':', bad base64, an
+ * embedded NUL, too long for out: treated as none); KILN_EPARSE for
+ * another scheme.  Pure: no request, no allocation. */
+int http_basic_parse(const char *hdr, char *out, size_t outlen, const char **ret_name,
+		     const char **ret_pass);
 
 /* Top-level handlers (api.c, www.c) */
 void api_handle(struct http_req *req);

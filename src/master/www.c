@@ -3,7 +3,6 @@
  * embedded from www/ later) that names the master and links into the
  * REST API, so a browser pointed at the master finds its way around.
  */
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "master/http.h"
 #include "master/master.h"
 
@@ -13,18 +12,22 @@
 
 #include <string.h>
 
-static void www_add_escaped(struct buf *b, const char *s)
+static int www_add_escaped(struct buf *b, const char *s)
 {
 	for (; *s; s++) {
+		int r;
 		switch (*s) {
-		case '<': buf_adds(b, "&lt;"); break;
-		case '>': buf_adds(b, "&gt;"); break;
-		case '&': buf_adds(b, "&amp;"); break;
-		case '"': buf_adds(b, "&quot;"); break;
-		case '\'': buf_adds(b, "&#39;"); break;
-		default: buf_addch(b, *s); break;
+		case '<': r = buf_adds(b, "&lt;"); break;
+		case '>': r = buf_adds(b, "&gt;"); break;
+		case '&': r = buf_adds(b, "&amp;"); break;
+		case '"': r = buf_adds(b, "&quot;"); break;
+		case '\'': r = buf_adds(b, "&#39;"); break;
+		default: r = buf_addch(b, *s); break;
 		}
+		if (r < 0)
+			return r;
 	}
+	return 0;
 }
 
 void www_handle(struct http_req *req)
@@ -41,16 +44,28 @@ void www_handle(struct http_req *req)
 		http_reply(req, 405, "text/plain; charset=utf-8", msg, sizeof(msg) - 1);
 		return;
 	}
+	/* A failed append leaves the buffer failed and every later one fails too
+	 * (buf.h), so one test after the run tells whether the page is whole. */
+	int r;
 	buf_init(&b, 1u << 20);
-	buf_adds(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
-	www_add_escaped(&b, title);
-	buf_adds(&b, "</title></head>\n<body>\n<h1>");
-	www_add_escaped(&b, title);
-	buf_adds(&b, "</h1>\n<p>Kiln " KILN_VERSION " master. The web UI is not built in yet; "
-		     "the REST API is:</p>\n<ul>\n");
-	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
-		buf_addf(&b, "<li><a href=\"/api/v2/%s\">/api/v2/%s</a></li>\n", links[i], links[i]);
-	buf_adds(&b, "</ul>\n</body></html>\n");
+	r = buf_adds(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
+	r = r < 0 ? r : www_add_escaped(&b, title);
+	r = r < 0 ? r : buf_adds(&b, "</title></head>\n<body>\n<h1>");
+	r = r < 0 ? r : www_add_escaped(&b, title);
+	r = r < 0 ? r
+		  : buf_adds(&b, "</h1>\n<p>Kiln " KILN_VERSION " master. The web UI is not built "
+				 "in yet; the REST API is:</p>\n<ul>\n");
+	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(links); i++)
+		r = buf_addf(&b, "<li><a href=\"/api/v2/%s\">/api/v2/%s</a></li>\n", links[i],
+			     links[i]);
+	r = r < 0 ? r : buf_adds(&b, "</ul>\n</body></html>\n");
+	if (r < 0) {
+		/* only a title of hundreds of KiB gets here: say so rather than cut the page */
+		static const char msg[] = "{\"error\": \"page too large (the configured title)\"}";
+		buf_release(&b);
+		http_reply(req, 500, "text/plain; charset=utf-8", msg, sizeof(msg) - 1);
+		return;
+	}
 	size_t len;
 	char *p = buf_detach(&b, &len);
 	http_reply_take(req, 200, "text/html; charset=utf-8", p, len);

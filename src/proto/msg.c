@@ -26,12 +26,20 @@ static uint64_t be_read(const uint8_t *p, unsigned n)
  * and that no container claims more elements than bytes remain.  msgpack-c
  * allocates a container's element array up front from its header count, so
  * without this a 5-byte input could ask for gigabytes.
+ *
+ * It also adds up what the unpacked tree will take: every array element and
+ * every map key and value is one msgpack_object (24 bytes on 64-bit) in the
+ * zone, so a 1-byte nil costs 24.  Strings, bins and exts are referenced in
+ * place by msgpack_unpack_next() (zero-copy), so they cost nothing more; the
+ * zone's own chunk headers are small next to the cap.  The total is refused
+ * past KILN_MAX_MSGPACK_DECODED before anything is allocated.
  */
 static int msg_prescan(const uint8_t *p, size_t len)
 {
 	uint64_t left[KILN_MAX_MSGPACK_DEPTH + 1]; /* values still to read per level */
 	int top = 0;
 	size_t pos = 0;
+	uint64_t objects = 0; /* zone-allocated objects so far */
 
 	left[0] = 1;
 	while (top >= 0) {
@@ -100,6 +108,9 @@ static int msg_prescan(const uint8_t *p, size_t len)
 		if (items) {
 			/* every child takes at least one byte */
 			if (items > len - pos || top + 1 > KILN_MAX_MSGPACK_DEPTH)
+				return KILN_EPROTO;
+			objects += items; /* items <= len, so no overflow */
+			if (objects > KILN_MAX_MSGPACK_DECODED / sizeof(msgpack_object))
 				return KILN_EPROTO;
 			left[++top] = items;
 		}

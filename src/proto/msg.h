@@ -26,8 +26,12 @@ struct proto_msg {                  /* one decoded message */
  * initialised).  Returns 0, or KILN_EPROTO (with nothing allocated and *ret
  * untouched) if data is not one complete map, has trailing bytes, lacks a str
  * 'op' or an int 'seq_number', nests deeper than KILN_MAX_MSGPACK_DEPTH, or
- * len > KILN_MAX_WS_FRAME.  Container sizes are checked against the input
- * before msgpack-c allocates, so memory use is O(len) whatever the input.
+ * len > KILN_MAX_WS_FRAME, or would unpack to more than
+ * KILN_MAX_MSGPACK_DECODED bytes of msgpack_object (one per array element,
+ * map key and map value; strings stay in data).  Both are checked on the
+ * wire bytes before msgpack-c allocates anything, so a hostile message
+ * (a frame of 1-byte nils) costs at most that cap, not 24 times its size.
+ * Strings and bins in *ret point into data, which must outlive *ret.
  * All pointers in *ret stay valid until proto_msg_release(); the struct
  * itself may be moved (root lives in the zone).
  */

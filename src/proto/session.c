@@ -43,10 +43,7 @@ int64_t proto_session_request(struct proto_session *s, struct proto_enc *e, cons
 {
 	if (s->n >= KILN_MAX_PENDING_REQUESTS)
 		return -EBUSY;
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 16;
-		s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
-	}
+	ARRAY_GROW(s->v, s->n + 1, s->cap);
 	int64_t seq = s->next_seq++;
 	s->v[s->n++] = (struct session_pending){seq, fn, ud};
 

@@ -1,7 +1,9 @@
 #!/bin/bash
 # Compatibility: Debian's buildbot-worker 3.7 (msgpack_experimental_v7)
 # attaches to a Kiln master and runs a shell build to SUCCESS and a failing
-# one to FAILURE, with the output stored in Kiln's logs.
+# one to FAILURE, with the output stored in Kiln's logs; with a wrong
+# password it is refused with a 401 it understands (an HTTP/1.1 answer, not
+# one it rejects as "Unsupported HTTP version").
 . "$(dirname "$0")/lib.sh"
 
 if ! command -v buildbot-worker >/dev/null; then
@@ -50,4 +52,18 @@ b=$(build_of_request "$br")
 check "failing build on buildbot-worker is FAILURE" [ "$(build_field "$b" results)" = 2 ]
 txt=$(log_text "$b" 1)
 check "exit code 4 recorded" grep -qx 'hprogram finished with exit code 4' <<<"$txt"
+
+# A wrong password: the handshake fails on the 401 itself.
+W2=$TRASH/bbworker-wrong
+buildbot-worker create-worker -q --protocol msgpack_experimental_v7 "$W2" \
+    "${WADDR%:*}:${WADDR##*:}" bbw "not-the-password" >/dev/null
+buildbot-worker start --nodaemon "$W2" >"$W2.log" 2>&1 &
+wpid=$!
+e2e_track $wpid
+check "wrong password: buildbot-worker logs the 401" \
+    wait_for 40 grep -qE 'upgrade failed [[(]401' "$W2/twistd.log"
+check "wrong password: no 'Unsupported HTTP version'" \
+    sh -c "! grep -q 'Unsupported HTTP version' '$W2/twistd.log' '$W2.log'"
+check "wrong password: the good worker stays attached" worker_connected bbw
+stop_pid $wpid
 done_testing

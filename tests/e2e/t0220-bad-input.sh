@@ -2,7 +2,8 @@
 # asan-too
 # Bad input never crashes the master or changes state: wrong worker
 # credentials (401, logged once), a non-Basic header (400), malformed,
-# incomplete, oversize and unknown protocol messages (error or close),
+# incomplete, oversize, decoding-to-huge and unknown protocol messages
+# (error or close),
 # malformed API calls (400/404 with JSON bodies), and a bad config.
 . "$(dirname "$0")/lib.sh"
 
@@ -37,6 +38,36 @@ check "non-map message closes that connection" [ "$(probe not-a-map)" = "closed 
 check "unknown op answered with an exception" [ "$(probe unknown-op)" = "exception Command frobnicate does not exist." ]
 r=$(probe oversize)
 check "oversize frame closed with 1009 ($r)" [ "$r" = "closed 1009" ]
+
+# A frame-sized message of 1-byte nils: msgpack-c would build 24 bytes per
+# byte (192 MiB); the decoder refuses it by its decoded size first.
+cat > "$TRASH/nils.py" <<'PY'
+import asyncio, base64, struct, sys
+import websockets
+async def main():
+    addr, name, password = sys.argv[1:4]
+    auth = base64.b64encode(("%s:%s" % (name, password)).encode()).decode()
+    n = (8 << 20) - 25
+    msg = b"\x83\xa2op\xa1x\xaaseq_number\x00\xa1a\xdd" + struct.pack(">I", n) + b"\xc0" * n
+    async with websockets.connect("ws://%s/" % addr, extra_headers={"Authorization": "Basic " + auth},
+                                  max_size=None, compression=None, open_timeout=10) as ws:
+        await ws.send(msg)
+        try:
+            while True:
+                await asyncio.wait_for(ws.recv(), 20)
+        except websockets.ConnectionClosed as e:
+            print("closed %s" % (e.code,))
+        except asyncio.TimeoutError:
+            print("timeout")
+asyncio.run(main())
+PY
+hwm() { awk '/^VmHWM:/ {print $2}' "/proc/$MASTER_PID/status"; }
+before=$(hwm)
+r=$(/usr/bin/python3 "$TRASH/nils.py" "$WADDR" probe probe-secret)
+after=$(hwm)
+check "8 MiB of nils closed with 1002 ($r)" [ "$r" = "closed 1002" ]
+check "and the master's peak RSS grew by less than 96 MiB ($before -> $after kB)" \
+    [ $((after - before)) -lt $((96 * 1024)) ]
 
 # the master still serves everyone else: a real worker builds
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"

@@ -11,6 +11,9 @@
 #include "proto/session.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 /* The master's first message, captured (PROTOCOL.md §4.2). */
 static const uint8_t captured_print[] = {
@@ -122,6 +125,76 @@ TEST(depth_cap)
 	CHECK_INT(decode_status(buf, n), 0);
 	n = nested(buf, KILN_MAX_MSGPACK_DEPTH + 1);
 	CHECK_INT(decode_status(buf, n), KILN_EPROTO);
+}
+
+/* {op:"x", seq_number:0, a:<array32 of n nils>} into p; returns its length. */
+static size_t nils_message(uint8_t *p, uint32_t n)
+{
+	memcpy(p, "\x83\xa2op\xa1x\xaaseq_number\x00\xa1" "a\xdd", 21);
+	p[21] = (uint8_t)(n >> 24);
+	p[22] = (uint8_t)(n >> 16);
+	p[23] = (uint8_t)(n >> 8);
+	p[24] = (uint8_t)n;
+	memset(p + 25, 0xc0, n);
+	return 25 + (size_t)n;
+}
+
+/* A /proc/self/status field in kB, or -1. */
+static long proc_status_kb(const char *field)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	char line[256];
+	long v = -1;
+	size_t flen = strlen(field);
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, field, flen) == 0 && line[flen] == ':')
+			v = strtol(line + flen + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/* Resets the peak RSS (VmHWM) to the current RSS (Linux >= 4.0). */
+static bool peak_rss_reset(void)
+{
+	int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool ok = write(fd, "5", 1) == 1;
+	close(fd);
+	return ok;
+}
+
+TEST(decoded_size_cap)
+{
+	/* One frame-sized message of 1-byte nils: msgpack-c would build a
+	 * 24-byte object per byte (192 MiB).  It must be refused before that. */
+	size_t frame = KILN_MAX_WS_FRAME;
+	uint8_t *big = xmalloc(frame);
+	size_t n = nils_message(big, (uint32_t)(frame - 25));
+	CHECK_INT(n, frame);
+
+	bool measured = peak_rss_reset();
+	long before = proc_status_kb("VmRSS");
+	CHECK_INT(decode_status(big, n), KILN_EPROTO);
+	long peak = proc_status_kb("VmHWM");
+	if (measured && before > 0 && peak > 0) {
+		long grown_kb = peak - before;
+		if (grown_kb > 16 * 1024)
+			TAP_FAIL("decoding a refused message raised peak RSS by %ld kB", grown_kb);
+	} else {
+		printf("# peak RSS not measurable here (no /proc/self/clear_refs)\n");
+	}
+
+	/* Just under the cap still decodes; one past it does not. */
+	uint32_t max_objects = (uint32_t)(KILN_MAX_MSGPACK_DECODED / sizeof(msgpack_object));
+	/* the top map's 3 pairs are 6 objects */
+	n = nils_message(big, max_objects - 6);
+	CHECK_INT(decode_status(big, n), 0);
+	n = nils_message(big, max_objects - 5);
+	CHECK_INT(decode_status(big, n), KILN_EPROTO);
+	free(big);
 }
 
 TEST(accessors_and_packers)
@@ -346,6 +419,7 @@ int main(void)
 	RUN(error_response_round_trips);
 	RUN(rejects_malformed);
 	RUN(depth_cap);
+	RUN(decoded_size_cap);
 	RUN(accessors_and_packers);
 	RUN(session_correlates);
 	RUN(session_caps_pending);

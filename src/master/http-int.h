@@ -1,0 +1,152 @@
+/*
+ * Internals shared by the http*.c files (the master's lws front): the
+ * connection, response, WebSocket and server structs, and the functions
+ * one part calls in another.  lws types stay inside these files; nothing
+ * outside src/master/http*.c includes this.
+ *
+ *   http.c        listener/context, lws callback, request intake, start/stop
+ *   http-query.c  query strings and the Basic authorization header (pure parsers)
+ *   http-reply.c  responses: fixed and streamed bodies, the answer-memory cap
+ *   http-ws.c     WebSocket connections (wsconn.h), upgrades, frames
+ */
+#ifndef KILN_MASTER_HTTP_INT_H
+#define KILN_MASTER_HTTP_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libwebsockets.h>
+#include <uv.h>
+
+#include "common/buf.h"
+#include "common/limits.h"
+#include "master/http.h"
+#include "master/wsconn.h"
+
+/* Headroom for the response headers we build (status, type, length,
+ * disposition, auth challenge). */
+#define HTTP_HDR_SPACE 2048
+/* How long a stopping server waits for WebSocket peers to answer the close. */
+#define HTTP_STOP_GRACE_MS 1000
+#define HTTP_STOP_POLL_MS 20
+/* Answer memory a streamed reply holds in http-reply.c: a piece and its framed copy. */
+#define HTTP_STREAM_HELD (2 * (KILN_MAX_HTTP_RESPONSE_CHUNK + 64))
+
+struct ws_msg {
+	struct ws_msg *next;
+	size_t len;
+	bool binary;
+	bool droppable;    /* a browser event: ws_conn_drop_droppable() may discard it */
+	unsigned char data[]; /* LWS_PRE headroom + len */
+};
+
+struct ws_conn {
+	struct http_server *srv;
+	struct lws *wsi;
+	const struct ws_conn_ops *ops; /* NULL for browser event sockets */
+	void *ud;
+	bool events;       /* browser /ws socket (text JSON), not a worker */
+	bool established;
+	bool closed_done;  /* ops->closed() was called (or will never be) */
+	bool closing;
+	int close_code;
+	char close_reason[100];
+	struct buf rx;     /* message being reassembled */
+	bool rx_binary;
+	struct ws_msg *qhead, *qtail;
+	size_t queued;
+	size_t queued_droppable;
+	struct events_sub *sub; /* browser /ws socket: its subscriptions (events.c) */
+	char peer[64];
+	struct ws_conn *prev, *next; /* srv->ws_list */
+};
+
+struct http_resp {
+	bool active;       /* a reply was given for the current request */
+	bool headers_sent;
+	int status;
+	char *ctype;       /* owned, may be NULL */
+	char *disposition; /* owned, may be NULL */
+	/* fixed body: LWS_PRE bytes of headroom, then len bytes */
+	unsigned char *body;
+	size_t len, off;
+	/* streamed body */
+	http_produce_fn produce;
+	http_free_fn free_ud;
+	void *ud;
+	bool chunked;      /* HTTP/1.1: chunked framing; else close at the end */
+	bool close_after;
+	size_t held;       /* bytes charged to srv->reply_mem for this answer */
+	bool retry_after;  /* a 503 for the memory cap: say when to come back */
+};
+
+struct http_conn {
+	struct http_server *srv;
+	struct lws *wsi;
+	bool workers;      /* on the worker vhost */
+	/* current request */
+	bool in_request;
+	struct http_req req;
+	char *path;
+	struct http_arg *args;
+	size_t nargs, args_alloc;
+	char *ctype, *accept;
+	struct buf body;
+	bool body_too_big;
+	struct http_resp resp;
+	/* after a WebSocket upgrade */
+	struct ws_conn *ws;
+};
+
+struct http_server {
+	struct master *m;                 /* borrowed */
+	const struct ws_conn_ops *wops;   /* borrowed */
+	struct lws_context *ctx;
+	struct lws_vhost *vh_http, *vh_workers;
+	int http_port, workers_port;
+	bool stopping;
+	unsigned refs;                    /* owner + one per live http_conn */
+	struct ws_conn *ws_list;
+	size_t nws;
+	uv_timer_t stop_timer;
+	uint64_t stop_started;
+	bool destroying;                  /* first lws_context_destroy() done */
+	/* memory held for answers, all connections (bodies, stream buffers) */
+	size_t reply_mem;
+	_Atomic size_t reply_mem_max;     /* KILN_MAX_HTTP_REPLY_MEM unless a test lowers it */
+	_Atomic size_t reply_mem_peak;
+	size_t closing_handles;
+	char scratch[KILN_MAX_HTTP_URI + 1];
+};
+
+/* ---- http.c ---- */
+void http_server_unref(struct http_server *s);
+/* Frees the current request's parsed parts; the connection takes the next one. */
+void http_req_release(struct http_conn *hc);
+
+/* ---- http-query.c ---- */
+/* a->name/value from one "name=value" fragment (url-decoded already) */
+void http_arg_set(struct http_arg *a, const char *frag, size_t len);
+
+/* ---- http-reply.c ---- */
+/* Gives back the response's memory (and its charge) and calls free_ud. */
+void http_resp_release(struct http_conn *hc);
+void http_reply_text(struct http_conn *hc, int status, const char *text);
+/* {"error": "..."} as Buildbot writes it (compact with spaces). */
+void http_reply_error(struct http_conn *hc, int status, const char *msg);
+/* The writeable callback of a plain HTTP connection: one lws_write each time. */
+int http_on_writeable(struct http_conn *hc);
+
+/* ---- http-ws.c ---- */
+void http_ws_free(struct ws_conn *c);
+/* Drops every queued message (the stop sends only the close frame). */
+void http_ws_msg_free_all(struct ws_conn *c);
+/* Calls ops->closed() once for a worker connection. */
+void http_ws_notify_closed(struct ws_conn *c);
+/* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: accepts (0) or answers a refusal (1, or -1). */
+int http_ws_confirm_upgrade(struct http_conn *hc, const char *up);
+int http_ws_on_receive(struct ws_conn *c, const void *in, size_t len);
+int http_ws_on_writeable(struct ws_conn *c);
+
+#endif

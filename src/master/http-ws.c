@@ -1,0 +1,354 @@
+/*
+ * WebSocket connections (wsconn.h): the worker listener's authenticated
+ * upgrade (and its HTTP/1.1 refusals), the browser /ws event socket,
+ * message reassembly with the frame cap, and the per-connection send queue
+ * written one frame per writeable callback.
+ */
+#define LOG_SUBSYS "http"
+
+#include "master/events.h"
+#include "master/http-int.h"
+#include "master/master.h"
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+void http_ws_msg_free_all(struct ws_conn *c)
+{
+	struct ws_msg *m = c->qhead;
+	while (m) {
+		struct ws_msg *next = m->next;
+		free(m);
+		m = next;
+	}
+	c->qhead = c->qtail = NULL;
+	c->queued = 0;
+	c->queued_droppable = 0;
+}
+
+/* Calls ops->closed() once, if the connection was ever handed to the ops. */
+void http_ws_notify_closed(struct ws_conn *c)
+{
+	if (c->closed_done)
+		return;
+	c->closed_done = true;
+	if (c->ops && c->ops->closed)
+		c->ops->closed(c->ud, c);
+}
+
+void http_ws_free(struct ws_conn *c)
+{
+	struct http_server *s = c->srv;
+	http_ws_notify_closed(c);
+	events_sub_free(c->sub);
+	c->sub = NULL;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->ws_list = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nws--;
+	http_ws_msg_free_all(c);
+	buf_release(&c->rx);
+	free(c);
+}
+
+static struct ws_conn *http_ws_new(struct http_conn *hc, bool events)
+{
+	struct http_server *s = hc->srv;
+	struct ws_conn *c = xcalloc(1, sizeof(*c));
+	c->srv = s;
+	c->wsi = hc->wsi;
+	c->events = events;
+	c->closed_done = true; /* until ops accept it */
+	buf_init(&c->rx, events ? KILN_MAX_HTTP_BODY : KILN_MAX_WS_FRAME);
+	if (lws_get_peer_simple(hc->wsi, c->peer, sizeof(c->peer)) == NULL)
+		snprintf(c->peer, sizeof(c->peer), "?");
+	else {
+		/* an IPv4 peer on a dual-stack socket: show it as IPv4 */
+		if (!strncmp(c->peer, "::ffff:", 7) && strchr(c->peer, '.'))
+			memmove(c->peer, c->peer + 7, strlen(c->peer + 7) + 1);
+		/* lws gives the address only; add the port for logs */
+		struct sockaddr_storage sa;
+		socklen_t sl = sizeof(sa);
+		int fd = lws_get_socket_fd(hc->wsi);
+		if (fd >= 0 && getpeername(fd, (struct sockaddr *)&sa, &sl) == 0) {
+			int port = sa.ss_family == AF_INET6
+					   ? ntohs(((struct sockaddr_in6 *)&sa)->sin6_port)
+					   : ntohs(((struct sockaddr_in *)&sa)->sin_port);
+			size_t l = strlen(c->peer);
+			snprintf(c->peer + l, sizeof(c->peer) - l, ":%d", port);
+		}
+	}
+	c->next = s->ws_list;
+	if (s->ws_list)
+		s->ws_list->prev = c;
+	s->ws_list = c;
+	s->nws++;
+	hc->ws = c;
+	return c;
+}
+
+/* ---- wsconn.h ------------------------------------------------------------------------- */
+
+static int http_ws_queue(struct ws_conn *c, const void *data, size_t len, bool droppable)
+{
+	if (c->closing || c->srv->stopping)
+		return -EPIPE;
+	if (len > KILN_MAX_WS_SENDQ || c->queued > KILN_MAX_WS_SENDQ - len)
+		return -ENOBUFS;
+	struct ws_msg *m = xmalloc(sizeof(*m) + LWS_PRE + len);
+	m->next = NULL;
+	m->len = len;
+	m->binary = !c->events;
+	m->droppable = droppable;
+	if (len)
+		memcpy(m->data + LWS_PRE, data, len);
+	if (c->qtail)
+		c->qtail->next = m;
+	else
+		c->qhead = m;
+	c->qtail = m;
+	c->queued += len;
+	if (droppable)
+		c->queued_droppable += len;
+	lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+int ws_conn_send(struct ws_conn *c, const void *data, size_t len)
+{
+	return http_ws_queue(c, data, len, false);
+}
+
+int ws_conn_send_droppable(struct ws_conn *c, const void *data, size_t len)
+{
+	return http_ws_queue(c, data, len, true);
+}
+
+size_t ws_conn_queued_droppable(const struct ws_conn *c)
+{
+	return c->queued_droppable;
+}
+
+void ws_conn_drop_droppable(struct ws_conn *c)
+{
+	struct ws_msg **pp = &c->qhead, *last = NULL;
+	while (*pp) {
+		struct ws_msg *m = *pp;
+		if (m->droppable) {
+			*pp = m->next;
+			c->queued -= m->len;
+			c->queued_droppable -= m->len;
+			free(m);
+		} else {
+			last = m;
+			pp = &m->next;
+		}
+	}
+	c->qtail = last;
+}
+
+size_t ws_conn_queued(const struct ws_conn *c)
+{
+	return c->queued;
+}
+
+void ws_conn_close(struct ws_conn *c, int code, const char *reason)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	c->close_code = code;
+	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason ? reason : "");
+	/* Queued messages still go out first, but a peer that does not read
+	 * cannot hold the connection open. */
+	lws_callback_on_writable(c->wsi);
+}
+
+const char *ws_conn_peer(const struct ws_conn *c)
+{
+	return c->peer;
+}
+
+/* ---- WebSocket upgrade --------------------------------------------------------------- */
+
+/* A short response written at once from CONFIRM_UPGRADE (then lws
+ * completes the transaction); used to refuse an upgrade.  The status line is
+ * written by hand: lws has not parsed the request version yet at this point
+ * and would answer "HTTP/1.0" to an HTTP/1.1 upgrade, which clients such as
+ * buildbot-worker report as "Unsupported HTTP version" instead of the real
+ * refusal. */
+static int http_ws_refuse_upgrade(struct lws *wsi, unsigned status, const char *challenge,
+			       const char *text)
+{
+	unsigned char buf[LWS_PRE + 1024];
+	unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+	size_t n = strlen(text);
+	const char *reason = status == 400   ? "Bad Request"
+			     : status == 401 ? "Unauthorized"
+			     : status == 404 ? "Not Found"
+			     : status == 503 ? "Service Unavailable"
+					     : "Error";
+
+	int k = snprintf((char *)p, (size_t)(end - p), "HTTP/1.1 %u %s\r\n", status, reason);
+	if (k < 0 || k >= end - p)
+		return -1;
+	p += k;
+	if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+					 (unsigned char *)"text/plain; charset=utf-8", 25, &p,
+					 end) ||
+	    (challenge && lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+						       (unsigned char *)challenge,
+						       (int)strlen(challenge), &p, end)) ||
+	    lws_add_http_header_content_length(wsi, n, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (unsigned char *)"close", 5,
+					 &p, end) ||
+	    lws_finalize_http_header(wsi, &p, end))
+		return -1;
+	if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < 0)
+		return -1;
+	if (n > sizeof(buf) - LWS_PRE)
+		return -1;
+	memcpy(buf + LWS_PRE, text, n);
+	if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) < 0)
+		return -1;
+	return 1;
+}
+
+/* The request's Authorization header through http_basic_parse(); 1 when
+ * there is none (or it is too long to be one). */
+static int http_ws_req_basic(struct lws *wsi, char *out, size_t outlen, const char **ret_name,
+			  const char **ret_pass)
+{
+	char hdr[1024];
+	int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+
+	if (n <= 0)
+		return 1;
+	if ((size_t)n >= sizeof(hdr) || lws_hdr_copy(wsi, hdr, sizeof(hdr),
+						     WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+		return 1;
+	int r = http_basic_parse(hdr, out, outlen, ret_name, ret_pass);
+	explicit_bzero(hdr, sizeof(hdr));
+	return r;
+}
+
+int http_ws_confirm_upgrade(struct http_conn *hc, const char *up)
+{
+	struct http_server *s = hc->srv;
+	struct lws *wsi = hc->wsi;
+
+	if (!up || strcasecmp(up, "websocket"))
+		return http_ws_refuse_upgrade(wsi, 400, NULL, "unsupported upgrade\n");
+	if (s->stopping)
+		return http_ws_refuse_upgrade(wsi, 503, NULL, "master is shutting down\n");
+
+	if (!hc->workers) {
+		char uri[64];
+		if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+		    strcmp(uri, "/ws"))
+			return http_ws_refuse_upgrade(wsi, 404, NULL, "not found\n");
+		struct ws_conn *c = http_ws_new(hc, true);
+		c->sub = events_sub_new(s->m->events, c);
+		return 0;
+	}
+
+	char cred[768];
+	const char *name = NULL, *pass = NULL;
+	int r = http_ws_req_basic(wsi, cred, sizeof(cred), &name, &pass);
+	if (r == KILN_EPARSE)
+		return http_ws_refuse_upgrade(wsi, 400, NULL, "only Basic authorization is supported\n");
+
+	void *ud = NULL;
+	r = s->wops->authenticate(s->wops->ctx, r == 0 ? name : NULL, r == 0 ? pass : NULL, &ud);
+	explicit_bzero(cred, sizeof(cred));
+	if (r == KILN_EPARSE)
+		return http_ws_refuse_upgrade(wsi, 400, NULL, "bad request\n");
+	if (r < 0)
+		return http_ws_refuse_upgrade(wsi, 401, "Basic realm=\"kiln workers\"",
+					   "authentication required\n");
+
+	struct ws_conn *c = http_ws_new(hc, false);
+	c->ops = s->wops;
+	c->ud = ud;
+	c->closed_done = false; /* from here on, closed() is owed */
+	return 0;
+}
+
+/* ---- WebSocket traffic ---------------------------------------------------------------- */
+
+int http_ws_on_receive(struct ws_conn *c, const void *in, size_t len)
+{
+	struct lws *wsi = c->wsi;
+
+	if (c->closing)
+		return 0;
+	if (c->rx.len == 0)
+		c->rx_binary = lws_frame_is_binary(wsi);
+	if (buf_add(&c->rx, in, len) < 0) {
+		static const char why[] = "message too big";
+		log_warn("%s: message over %zu bytes, closing", c->peer, c->rx.max);
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
+				 sizeof(why) - 1);
+		return -1;
+	}
+	if (!lws_is_final_fragment(wsi))
+		return 0;
+	if (c->events) {
+		if (!c->rx_binary && c->sub)
+			events_sub_message(c->sub, c->rx.ptr, c->rx.len);
+	} else if (c->rx_binary && !c->closed_done && c->ops->message) {
+		c->ops->message(c->ud, c, c->rx.ptr, c->rx.len);
+	}
+	buf_reset(&c->rx);
+	if (c->rx.cap > (256u << 10))
+		buf_release(&c->rx); /* don't keep a big message's memory around */
+	return 0;
+}
+
+int http_ws_on_writeable(struct ws_conn *c)
+{
+	struct ws_msg *m = c->qhead;
+
+	if (m && !c->srv->stopping) {
+		c->qhead = m->next;
+		if (!c->qhead)
+			c->qtail = NULL;
+		c->queued -= m->len;
+		if (m->droppable)
+			c->queued_droppable -= m->len;
+		int w = lws_write(c->wsi, m->data + LWS_PRE, m->len,
+				  m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+		bool short_write = w < 0 || (size_t)w < m->len;
+		free(m);
+		if (short_write)
+			return -1;
+		if (c->qhead || c->closing)
+			lws_callback_on_writable(c->wsi);
+		return 0;
+	}
+	if (c->closing) {
+		/* On lws 4.1.6 (libuv) lws_close_reason() + -1 from a writeable
+		 * callback drops the socket without the close frame, so the
+		 * frame is written here with the close opcode (4 in the ABI;
+		 * the header keeps the name private). */
+		unsigned char frame[LWS_PRE + 2 + sizeof(c->close_reason)];
+		size_t n = strlen(c->close_reason);
+		frame[LWS_PRE] = (unsigned char)(c->close_code >> 8);
+		frame[LWS_PRE + 1] = (unsigned char)c->close_code;
+		memcpy(frame + LWS_PRE + 2, c->close_reason, n);
+		lws_write(c->wsi, frame + LWS_PRE, 2 + n, (enum lws_write_protocol)4);
+		return -1;
+	}
+	return 0;
+}
+
