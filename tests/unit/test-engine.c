@@ -838,7 +838,7 @@ TEST(update_handler_finishes_its_command)
 	if (world_open(&w, CFG_HEAD "builder { name = 'b', workers = { 'w1' }, steps = {"
 				    " shell { command = 'true' } } }\n") < 0)
 		return;
-	struct fworker a = {0};
+	struct fworker a = {.plan = {PLAN_HANG}, .nplan = 1};
 	fw_connect(&w, &a);
 	CHECK(run_until(fw_attached, &a, 2000));
 	struct wconn *wc = a.ud;
