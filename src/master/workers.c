@@ -748,6 +748,7 @@ static void wconn_closed(void *ud, struct ws_conn *ws)
 	bool was_attached = w->attached;
 	w->attached = false;
 	size_t wi = engine_worker_index(e, w->cfg);
+	bool was_linked = w->linked;
 	if (w->linked) {
 		/* closed() can come without opened(): only unlink what was linked */
 		if (w->prev)
@@ -760,7 +761,10 @@ static void wconn_closed(void *ud, struct ws_conn *ws)
 	}
 	if (e->conn[wi] == w)
 		e->conn[wi] = NULL;
-	log_info("worker=%s disconnected", w->cfg->name);
+	if (was_linked)
+		log_info("worker=%s disconnected", w->cfg->name);
+	else
+		log_debug("worker=%s connection closed before it was accepted", w->cfg->name);
 	/* fail commands first (builds end RETRY), then pending requests */
 	while (w->cmds)
 		command_finish(w, w->cmds, -ECONNRESET, "connection lost");

@@ -35,6 +35,7 @@ check "second worker is refused, again and again" wait_for 30 three_refusals
 check "second worker logs why it was refused" \
     wait_for 10 grep -q "connection refused: worker 'w1' is already connected" "$TRASH/wb.log"
 check "no connection was evicted" [ "$(grep -c 'dropping' "$M/master.log")" = 0 ]
+check "no attached connection was lost" [ "$(grep -c 'worker=w1 disconnected' "$M/master.log")" = 0 ]
 check "master saw one attach only" [ "$(grep -c 'worker=w1 attached' "$M/master.log")" = 1 ]
 check "first worker never lost its connection" [ "$(grep -c 'connected to master' "$TRASH/wa.log")" = 1 ]
 check "worker still shown connected" worker_connected w1
