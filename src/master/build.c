@@ -298,7 +298,7 @@ int build_combine(const struct config_step *s, int step_results, int build_resul
 /* Buildbot's updateBuildSummaryPolicy default: a step is named in the
  * build's state string when it ended EXCEPTION, RETRY or CANCELLED, or
  * FAILURE with any of the on-failure flags; never when skipped. */
-static bool step_names_in_summary(const struct config_step *s, int results)
+static bool build_step_in_summary(const struct config_step *s, int results)
 {
 	switch (results) {
 	case RESULTS_EXCEPTION:
@@ -347,7 +347,7 @@ static void step_done(struct build *b, int results, const char *extra)
 		build_db_check(b, db_log_finish(m->db, b->logid), "finish log");
 	build_db_check(b, db_step_finish(m->db, b->stepid, results, state, false, now),
 		       "finish step");
-	if (step_names_in_summary(s, results))
+	if (build_step_in_summary(s, results))
 		build_text_add(b, state, strlen(state));
 	log_debug("build=%lld step '%s' %s%s%s", (long long)b->buildid, s->name, rname,
 		  extra ? ": " : "", extra ? extra : "");

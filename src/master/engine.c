@@ -310,7 +310,7 @@ static void engine_reap_commands(struct engine *e)
 	}
 }
 
-static void reap_cb(uv_idle_t *h)
+static void engine_reap_cb(uv_idle_t *h)
 {
 	struct engine *e = h->data;
 	uv_idle_stop(h);
@@ -323,7 +323,7 @@ void engine_defer_free_command(struct engine *e, struct rcmd *c)
 	e->dead_cmds = c;
 	/* idle callbacks of the next turn: never inside the current callback */
 	if (e->handles_open == 2 && !uv_is_active((uv_handle_t *)&e->reap))
-		uv_idle_start(&e->reap, reap_cb);
+		uv_idle_start(&e->reap, engine_reap_cb);
 }
 
 int engine_new(struct master *m, struct engine **ret)
