@@ -60,7 +60,7 @@ struct fworker {
 	size_t nplan, next_plan;
 	struct fcmd cmds[32];
 	size_t ncmds;
-	int interrupts, keepalives, errors;
+	int interrupts, keepalives, errors, info_asked;
 	int64_t seq;             /* the worker's own request numbers */
 };
 
@@ -230,6 +230,7 @@ int ws_conn_send(struct ws_conn *c, const void *data, size_t len)
 		fw->keepalives++;
 		fw_reply_nil(fw, m.seq);
 	} else if (str_eq(m.op, "get_worker_info")) {
+		fw->info_asked++;
 		if (!fw->hold_attach) {
 			struct proto_enc enc;
 			proto_enc_init(&enc);
@@ -385,16 +386,46 @@ static bool run_until(bool (*cond)(void *), void *arg, uint64_t ms)
 	return ok;
 }
 
-static bool never(void *arg)
+/* every queued message and close delivered */
+static bool fq_empty(void *arg)
 {
 	(void)arg;
-	return false;
+	return fq_head == NULL;
 }
 
-/* a few loop turns with nothing to wait for */
-static void run_idle(uint64_t ms)
+struct gone_wait {
+	struct world *w;
+	struct fworker *fw;
+};
+
+/* the fake worker's connection is closed and no build runs */
+static bool fw_gone(void *arg)
 {
-	run_until(never, NULL, ms);
+	struct gone_wait *g = arg;
+	return g->fw->closed && g->w->e->builds == NULL;
+}
+
+static bool wait_gone(struct world *w, struct fworker *fw)
+{
+	struct gone_wait g = {w, fw};
+	return run_until(fw_gone, &g, 5000);
+}
+
+struct int_wait {
+	const int *p;
+	int want;
+};
+
+static bool int_reached(void *arg)
+{
+	struct int_wait *iw = arg;
+	return *iw->p >= iw->want;
+}
+
+static bool wait_int(const int *p, int want)
+{
+	struct int_wait iw = {p, want};
+	return run_until(int_reached, &iw, 5000);
 }
 
 static void fw_connect(struct world *w, struct fworker *fw)
@@ -686,12 +717,12 @@ TEST(lost_during_attach)
 	int64_t brid = request(&w, "b");
 	struct fworker a = {.hold_attach = true};
 	fw_connect(&w, &a);
-	run_idle(30);
+	CHECK(wait_int(&a.info_asked, 1));
+	CHECK(run_until(fq_empty, NULL, 5000));
 	CHECK(!((struct wconn *)a.ud)->attached);
 	CHECK(w.e->builds == NULL);
 	fw_drop(&a);
-	run_idle(30);
-	CHECK(a.closed);
+	CHECK(wait_gone(&w, &a));
 	CHECK_INT(builds_of(&w, brid), 0);
 	struct fworker b = {0};
 	fw_connect(&w, &b);
@@ -714,8 +745,7 @@ TEST(lost_between_steps_and_mid_command)
 	struct fworker a = {.plan = {PLAN_LOST}, .nplan = 1};
 	fw_connect(&w, &a);
 	/* the build ends RETRY once the connection is gone; always_run does not run */
-	run_idle(50);
-	CHECK(a.closed);
+	CHECK(wait_gone(&w, &a));
 	char state[256], steps[256];
 	CHECK_INT(build_row(&w, brid, state, sizeof(state)), RESULTS_RETRY);
 	build_steps(&w, brid, steps, sizeof(steps));
@@ -726,7 +756,7 @@ TEST(lost_between_steps_and_mid_command)
 	fw_connect(&w, &b);
 	CHECK(run_until(build_has_cmd, &w, 2000));
 	fw_drop(&b);
-	run_idle(30);
+	CHECK(wait_gone(&w, &b));
 	CHECK_INT(builds_of(&w, brid), 2);
 	CHECK_INT(build_row(&w, brid, NULL, 0), RESULTS_RETRY);
 	CHECK(w.e->builds == NULL);
@@ -755,7 +785,7 @@ TEST(retry_limit)
 		fw_connect(&w, &fws[i]);
 		CHECK(run_until(build_has_cmd, &w, 2000));
 		fw_drop(&fws[i]);
-		run_idle(30);
+		CHECK(wait_gone(&w, &fws[i]));
 	}
 	CHECK_INT(builds_of(&w, brid), 3);
 	CHECK_INT(request_results(&w, brid), RESULTS_EXCEPTION);
@@ -790,16 +820,14 @@ TEST(interrupt_timeout_and_lost_during_interrupt)
 	/* the worker answers late: an unknown command, no crash */
 	int errors = a.errors;
 	fw_complete(&a, cid, NULL);
-	run_idle(20);
-	CHECK_INT(a.errors, errors + 1);
+	CHECK(wait_int(&a.errors, errors + 1));
 
 	/* lost while the interrupt is pending: CANCELLED, not run again */
 	brid = request(&w, "b");
 	CHECK(run_until(build_has_cmd, &w, 2000));
 	w.e->interrupt_timeout_ms = 60000;
 	CHECK_INT(engine_stop_build(w.e, build_id(w.e->builds), "stop"), 0);
-	run_idle(20);
-	CHECK_INT(a.interrupts, 2);
+	CHECK(wait_int(&a.interrupts, 2));
 	fw_drop(&a);
 	CHECK(wait_request(&w, brid));
 	CHECK_INT(request_results(&w, brid), RESULTS_CANCELLED);
@@ -809,7 +837,7 @@ TEST(interrupt_timeout_and_lost_during_interrupt)
 
 /* ---- commands finished from inside their update handler (UAF) ------------------------- */
 
-static int uaf_updates, uaf_completes;
+static int uaf_updates, uaf_completes, uaf_dead_seen;
 static struct rcmd *uaf_cmd;
 
 static void uaf_update(void *ud, const char *key, const msgpack_object *value)
@@ -818,8 +846,10 @@ static void uaf_update(void *ud, const char *key, const msgpack_object *value)
 	(void)key;
 	(void)value;
 	uaf_updates++;
-	/* the owner gives the command up inside update */
+	/* the owner gives the command up inside update; it stays readable
+	 * (marked dead) until a later turn */
 	wconn_forget_command(wc, uaf_cmd);
+	uaf_dead_seen += uaf_cmd->dead;
 }
 
 static void uaf_complete(void *ud, int status, const char *failure)
@@ -831,6 +861,12 @@ static void uaf_complete(void *ud, int status, const char *failure)
 }
 
 static const struct rcmd_ops uaf_ops = {uaf_update, uaf_complete};
+
+static bool dead_reaped(void *arg)
+{
+	struct world *w = arg;
+	return w->e->dead_cmds == NULL;
+}
 
 TEST(update_handler_finishes_its_command)
 {
@@ -867,16 +903,16 @@ TEST(update_handler_finishes_its_command)
 	}
 	fq_push(&a, &enc);
 	proto_enc_release(&enc);
-	run_idle(20);
+	CHECK(run_until(fq_empty, NULL, 5000));
 	CHECK_INT(uaf_updates, 1);
 	CHECK_INT(uaf_completes, 0);
+	CHECK_INT(uaf_dead_seen, 1);
 	/* and later messages for it find nothing */
 	int errors = a.errors;
 	fw_update(&a, cid, "stdout", "late\n", 0);
-	run_idle(20);
+	CHECK(wait_int(&a.errors, errors + 1));
 	CHECK_INT(uaf_updates, 1);
-	CHECK_INT(a.errors, errors + 1);
-	CHECK(w.e->dead_cmds == NULL); /* freed on a later turn */
+	CHECK(run_until(dead_reaped, &w, 5000)); /* freed on a later turn */
 	world_close(&w);
 }
 
@@ -956,7 +992,7 @@ TEST(retry_list_bounded)
 	fw_connect(&w, &a);
 	CHECK(run_until(build_has_cmd, &w, 2000));
 	fw_drop(&a);
-	run_idle(30);
+	CHECK(wait_gone(&w, &a));
 	CHECK_INT(w.e->nretries, KILN_MAX_RETRY_ENTRIES);
 	CHECK_INT(w.e->retries[w.e->nretries - 1].brid, brid);
 	CHECK_INT(w.e->retries[0].brid, 1000001); /* the oldest went */
