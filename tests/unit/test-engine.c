@@ -96,6 +96,9 @@ static void fq_deliver(uv_timer_t *t)
 		free(q->data);
 		free(q);
 	}
+	/* what was delivered may be what run_until waits for: do not block
+	 * in poll on this turn */
+	uv_stop(&loop);
 }
 
 static void fq_push(struct fworker *fw, struct proto_enc *enc)
