@@ -679,6 +679,55 @@ TEST(build_flows)
 	}
 }
 
+/* Every on-failure flag set × SUCCESS/FAILURE/EXCEPTION from a real step,
+ * followed by a plain step and an always_run one. */
+TEST(build_flow_matrix)
+{
+	static const enum fplan plans[] = {PLAN_RC0, PLAN_RC1, PLAN_FAIL};
+	static const int step_res[] = {RESULTS_SUCCESS, RESULTS_FAILURE, RESULTS_EXCEPTION};
+	for (int flags = 0; flags < 8; flags++) {
+		bool halt = flags & 1, flunk = flags & 2, warn = flags & 4;
+		char lua[1024];
+		snprintf(lua, sizeof(lua),
+			 CFG_HEAD "builder { name = 'b', workers = { 'w1' }, steps = {\n"
+				  "  shell { name = 'a', command = 'x', halt_on_failure = %s,"
+				  " flunk_on_failure = %s, warn_on_failure = %s },\n"
+				  "  shell { name = 'b', command = 'true' },\n"
+				  "  shell { name = 'c', command = 'true', always_run = true },\n"
+				  "} }\n",
+			 halt ? "true" : "false", flunk ? "true" : "false", warn ? "true" : "false");
+		struct world w;
+		if (world_open(&w, lua) < 0)
+			return;
+		struct fworker fw = {0};
+		fw_connect(&w, &fw);
+		for (size_t i = 0; i < ARRAY_SIZE(plans); i++) {
+			int r = step_res[i];
+			int want = r;
+			bool skip_b = r == RESULTS_EXCEPTION;
+			if (r == RESULTS_FAILURE) {
+				want = flunk ? RESULTS_FAILURE : warn ? RESULTS_WARNINGS : RESULTS_SUCCESS;
+				skip_b = halt;
+			}
+			fw.plan[0] = plans[i];
+			fw.plan[1] = fw.plan[2] = PLAN_RC0;
+			fw.nplan = 3;
+			fw.next_plan = 0;
+			int64_t brid = request(&w, "b");
+			CHECK(wait_request(&w, brid));
+			char steps[128], want_steps[128];
+			build_steps(&w, brid, steps, sizeof(steps));
+			snprintf(want_steps, sizeof(want_steps), "a=%d,%sc=0", r, skip_b ? "" : "b=0,");
+			int got = build_row(&w, brid, NULL, 0);
+			if (strcmp(steps, want_steps) || got != want)
+				TAP_FAIL("halt=%d flunk=%d warn=%d step=%d: steps '%s' results %d, "
+					 "want '%s' %d",
+					 halt, flunk, warn, r, steps, got, want_steps, want);
+		}
+		world_close(&w);
+	}
+}
+
 /* The state string names failed steps only, never skipped ones. */
 TEST(state_names_failed_steps_only)
 {
@@ -1013,6 +1062,7 @@ int main(void)
 	uv_timer_init(&loop, &fq_timer);
 	RUN(combine_matrix);
 	RUN(build_flows);
+	RUN(build_flow_matrix);
 	RUN(state_names_failed_steps_only);
 	RUN(lost_during_attach);
 	RUN(lost_between_steps_and_mid_command);
