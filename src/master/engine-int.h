@@ -79,6 +79,9 @@ struct engine {
 	 * gives the command up (Buildbot waits forever; a lost answer hangs
 	 * its build); ENGINE_INTERRUPT_TIMEOUT_MS, lowered by tests */
 	uint64_t interrupt_timeout_ms;
+	/* how long a connected worker gets to answer the print that checks it
+	 * when another connection claims its name; ENGINE_DUP_PROBE_MS */
+	uint64_t dup_probe_ms;
 	struct ws_conn_ops worker_ops;
 	/* in-memory retry counts per build request (a worker dying on a build);
 	 * at most KILN_MAX_RETRY_ENTRIES, the oldest entry dropped past it */
@@ -128,6 +131,7 @@ struct build {
 
 /* engine.c */
 #define ENGINE_INTERRUPT_TIMEOUT_MS 30000
+#define ENGINE_DUP_PROBE_MS 10000
 void engine_kick(struct engine *e);
 /* Index of a configured worker in cfg->worker[]. */
 size_t engine_worker_index(const struct engine *e, const struct config_worker *cw);

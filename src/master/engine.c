@@ -338,6 +338,7 @@ int engine_new(struct master *m, struct engine **ret)
 	e->reap.data = e;
 	e->handles_open = 2;
 	e->interrupt_timeout_ms = ENGINE_INTERRUPT_TIMEOUT_MS;
+	e->dup_probe_ms = ENGINE_DUP_PROBE_MS;
 	engine_init_worker_ops(e);
 
 	int r;

@@ -24,10 +24,6 @@
 #include "proto/msg.h"
 #include "proto/session.h"
 
-/* How long a connected worker gets to answer the keepalive that checks it
- * when another connection claims its name. */
-#define WCONN_DUP_PROBE_MS 10000
-
 void wconn_ref(struct wconn *w)
 {
 	w->refs++;
@@ -627,15 +623,16 @@ static void wconn_refuse(struct wconn *w, const struct wconn *o)
 
 /* Buildbot's duplicate-worker check: a new connection claiming the name of
  * a connected worker does not evict it at once.  The old connection gets a
- * keepalive; if it answers, the newcomer is refused; if it does not (in
- * WCONN_DUP_PROBE_MS, or it closes), it is dropped and the newcomer
+ * print (as Buildbot sends; every worker answers it); if it answers, even
+ * with an error, the newcomer is refused; if it does not (in
+ * engine->dup_probe_ms, or it closes), it is dropped and the newcomer
  * accepted.  Two live workers with one name thus do not evict each other
  * forever. */
 struct wconn_probe {
 	uv_timer_t timer;
 	struct wconn *old, *newc; /* referenced */
 	bool decided;
-	int refs;                 /* the keepalive's reply and the timer handle */
+	int refs;                 /* the print's reply and the timer handle */
 };
 
 static void wconn_probe_unref(struct wconn_probe *p)
@@ -684,7 +681,8 @@ static void wconn_probe_reply(void *ud, int status, const msgpack_object *result
 {
 	struct wconn_probe *p = ud;
 	(void)result;
-	wconn_probe_decide(p, status == 0);
+	/* an error answer is an answer: only a lost connection is not */
+	wconn_probe_decide(p, status == 0 || status == KILN_EPROTO);
 	wconn_probe_unref(p);
 }
 
@@ -719,8 +717,13 @@ static void wconn_opened(void *ud, struct ws_conn *ws)
 	p->refs = 2;
 	struct proto_enc enc;
 	proto_enc_init(&enc);
-	int64_t seq = proto_session_request(o->sess, &enc, "keepalive", 0, wconn_probe_reply, p);
-	int r = seq < 0 ? (int)seq : wconn_send(o, &enc);
+	int64_t seq = proto_session_request(o->sess, &enc, "print", 1, wconn_probe_reply, p);
+	int r = (int)seq;
+	if (seq >= 0) {
+		proto_pack_str(&enc, "message");
+		proto_pack_str(&enc, "master got a duplicate connection; checking this one");
+		r = wconn_send(o, &enc);
+	}
 	proto_enc_release(&enc);
 	uv_timer_init(e->m->loop, &p->timer);
 	p->timer.data = p;
@@ -735,7 +738,7 @@ static void wconn_opened(void *ud, struct ws_conn *ws)
 		wconn_probe_decide(p, false);
 		return;
 	}
-	uv_timer_start(&p->timer, wconn_probe_timeout, WCONN_DUP_PROBE_MS, 0);
+	uv_timer_start(&p->timer, wconn_probe_timeout, e->dup_probe_ms, 0);
 }
 
 static void wconn_closed(void *ud, struct ws_conn *ws)

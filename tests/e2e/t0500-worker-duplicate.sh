@@ -1,7 +1,7 @@
 #!/bin/bash
 # asan-too
 # Two kiln-workers with the same name and password (Buildbot's duplicate
-# worker check): the master probes the connected one with a keepalive; while
+# worker check): the master probes the connected one with a print; while
 # it answers, the newcomer is refused with a message its worker logs, and the
 # first stays attached.  Once the first stops answering (SIGSTOP), the probe
 # times out and the newcomer takes over.
@@ -38,6 +38,7 @@ check "no connection was evicted" [ "$(grep -c 'dropping' "$M/master.log")" = 0 
 check "no attached connection was lost" [ "$(grep -c 'worker=w1 disconnected' "$M/master.log")" = 0 ]
 check "master saw one attach only" [ "$(grep -c 'worker=w1 attached' "$M/master.log")" = 1 ]
 check "first worker never lost its connection" [ "$(grep -c 'connected to master' "$TRASH/wa.log")" = 1 ]
+check "first worker was told of the duplicate" grep -q "master got a duplicate connection" "$TRASH/wa.log"
 check "worker still shown connected" worker_connected w1
 
 # the attached worker still runs builds

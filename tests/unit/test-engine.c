@@ -56,11 +56,12 @@ struct fworker {
 	bool hold_attach;        /* never answer get_worker_info */
 	bool answer_interrupt;   /* an interrupt completes the command */
 	bool mute;               /* answer nothing at all */
+	bool print_error;        /* answer print with an error */
 	enum fplan plan[8];
 	size_t nplan, next_plan;
 	struct fcmd cmds[32];
 	size_t ncmds;
-	int interrupts, keepalives, errors, info_asked;
+	int interrupts, keepalives, errors, info_asked, prints;
 	int64_t seq;             /* the worker's own request numbers */
 };
 
@@ -227,7 +228,15 @@ int ws_conn_send(struct ws_conn *c, const void *data, size_t len)
 			fw->errors++;
 	} else if (fw->mute) {
 		/* a worker that stopped answering */
+	} else if (str_eq(m.op, "print") && fw->print_error) {
+		fw->prints++;
+		struct proto_enc enc;
+		proto_enc_init(&enc);
+		proto_enc_response_error(&enc, m.seq, "no print here");
+		fq_push(fw, &enc);
+		proto_enc_release(&enc);
 	} else if (str_eq(m.op, "print") || str_eq(m.op, "set_worker_settings")) {
+		fw->prints += str_eq(m.op, "print");
 		fw_reply_nil(fw, m.seq);
 	} else if (str_eq(m.op, "keepalive")) {
 		fw->keepalives++;
@@ -887,6 +896,50 @@ TEST(interrupt_timeout_and_lost_during_interrupt)
 	world_close(&w);
 }
 
+/* ---- two connections with one worker's name ---------------------------------------------- */
+
+static bool fw_closed(void *arg)
+{
+	struct fworker *fw = arg;
+	return fw->closed;
+}
+
+TEST(duplicate_worker)
+{
+	struct world w;
+	if (world_open(&w, CFG_HEAD "builder { name = 'b', workers = { 'w1' }, steps = {"
+				    " shell { command = 'true' } } }\n") < 0)
+		return;
+	struct fworker a = {0}, b = {0}, c = {0}, d = {0};
+	fw_connect(&w, &a);
+	CHECK(run_until(fw_attached, &a, 2000));
+	int prints = a.prints;
+	/* the first answers the probe: the newcomer is refused, told why */
+	fw_connect(&w, &b);
+	CHECK(run_until(fw_closed, &b, 2000));
+	CHECK_INT(a.prints, prints + 1);
+	CHECK_INT(b.prints, 1); /* the refusal */
+	CHECK(fw_attached(&a));
+	CHECK(w.e->conn[0] == a.ud);
+	/* an error answer is still an answer */
+	a.print_error = true;
+	fw_connect(&w, &d);
+	CHECK(run_until(fw_closed, &d, 2000));
+	CHECK(fw_attached(&a));
+	/* the first stops answering: after the probe timeout it is dropped */
+	a.mute = true;
+	w.e->dup_probe_ms = 50;
+	fw_connect(&w, &c);
+	CHECK(run_until(fw_closed, &a, 2000));
+	CHECK(run_until(fw_attached, &c, 2000));
+	CHECK(w.e->conn[0] == c.ud);
+	/* and builds run on the newcomer */
+	int64_t brid = request(&w, "b");
+	CHECK(wait_request(&w, brid));
+	CHECK_INT(request_results(&w, brid), RESULTS_SUCCESS);
+	world_close(&w);
+}
+
 /* ---- commands finished from inside their update handler (UAF) ------------------------- */
 
 static int uaf_updates, uaf_completes, uaf_dead_seen;
@@ -1068,6 +1121,7 @@ int main(void)
 	RUN(lost_between_steps_and_mid_command);
 	RUN(retry_limit);
 	RUN(interrupt_timeout_and_lost_during_interrupt);
+	RUN(duplicate_worker);
 	RUN(update_handler_finishes_its_command);
 	RUN(db_log_add_fails);
 	RUN(db_log_append_fails_mid_command);
