@@ -83,8 +83,8 @@ struct engine {
 	 * when another connection claims its name; ENGINE_DUP_PROBE_MS */
 	uint64_t dup_probe_ms;
 	struct ws_conn_ops worker_ops;
-	/* in-memory retry counts per build request (a worker dying on a build);
-	 * at most KILN_MAX_RETRY_ENTRIES, the oldest entry dropped past it */
+	/* in-memory retry counts of the requests being retried (a worker dying
+	 * on their build); at most KILN_MAX_RETRY_ENTRIES, the oldest dropped */
 	struct retry_count { int64_t brid; int n; } *retries;
 	size_t nretries, retries_alloc;
 	/* commands finished or forgotten this turn, freed on a later one */
@@ -151,7 +151,9 @@ int wconn_start_command(struct wconn *w, const char *name, const char *builder_n
 			struct proto_enc *args, uint32_t nargs, const struct rcmd_ops *ops,
 			void *ud, struct rcmd **ret);
 int wconn_interrupt(struct wconn *w, struct rcmd *c, const char *builder_name, const char *why);
-/* Forgets a command without calling its ops (the master gave up on it). */
+/* Forgets a command without calling its ops (the master gave up on it).
+ * Like a finished one, c stays readable (c->dead set) until a later loop
+ * turn, so a handler up the stack may still look at it. */
 void wconn_forget_command(struct wconn *w, struct rcmd *c);
 /* Joins worker-side path parts with the worker's separator; NULL when the
  * result would pass KILN_MAX_WORKER_PATH. */
