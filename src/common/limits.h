@@ -16,6 +16,10 @@
 #define KILN_WORKER_SENDQ_PAUSE (4u << 20)  /* worker pauses child output above this */
 #define KILN_MAX_WORKER_INFO (1u << 20)     /* get_worker_info answer kept */
 #define KILN_MAX_LINE (4096)                /* max_line_length sent to workers */
+#define KILN_MAX_WORKER_PATH (4096)         /* a worker-side path (basedir + builddir + workdir) */
+
+/* Build engine */
+#define KILN_MAX_RETRY_ENTRIES 1024         /* requests whose lost-worker retries are counted */
 
 /* HTTP */
 #define KILN_MAX_HTTP_BODY (1u << 20)       /* API request body */

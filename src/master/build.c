@@ -2,12 +2,11 @@
  * Running one build: the worker_preparation step, then the builder's steps
  * in order through remote commands on one worker, storing output as it
  * arrives and combining step results with Buildbot's rules (halt, flunk,
- * warn, always_run; CANCELLED > RETRY > EXCEPTION > FAILURE > WARNINGS >
- * SKIPPED > SUCCESS).
+ * warn, always_run; db_db_results_worst() orders results).  A failed database
+ * write on a build's path ends the build EXCEPTION (build_db_check).
  */
 #define LOG_SUBSYS "build"
 
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "config/config.h"
@@ -25,26 +25,10 @@
 #include "master/sched/sched.h"
 #include "proto/msg.h"
 
-/* How long a worker gets to confirm an interrupt before the master gives
- * the command up (Buildbot waits forever; a lost answer hangs its build). */
-#define INTERRUPT_ANSWER_TIMEOUT_MS 30000
 /* A worker that dies on the same request this often: EXCEPTION, not RETRY. */
 #define MAX_BUILD_RETRIES 3
-
-
-/* Buildbot's worst_status: SUCCESS is worse than SKIPPED, so a skipped step
- * does not make a successful build SKIPPED. */
-static const int worst_order[] = {RESULTS_CANCELLED, RESULTS_RETRY,    RESULTS_EXCEPTION,
-				  RESULTS_FAILURE,   RESULTS_WARNINGS, RESULTS_SUCCESS,
-				  RESULTS_SKIPPED};
-
-static int results_worst(int a, int b)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(worst_order); i++)
-		if (a == worst_order[i] || b == worst_order[i])
-			return worst_order[i];
-	return a;
-}
+/* The text of the build's state string naming its failed steps. */
+#define BUILD_TEXT_MAX (1u << 16)
 
 int64_t build_id(const struct build *b)
 {
@@ -66,11 +50,51 @@ int build_results(const struct build *b)
 	return b->results;
 }
 
-static void db_check(struct build *b, int r, const char *what)
+static void step_done(struct build *b, int results, const char *extra);
+
+/* On a later turn after a database write failed while a command ran: the
+ * command is interrupted and given up, its step ends EXCEPTION. */
+static void build_db_abort(uv_timer_t *t)
 {
-	if (r < 0)
-		log_error("build=%lld cannot %s: %s", (long long)b->buildid, what,
-			  db_errmsg(b->e->m->db));
+	struct build *b = t->data;
+	struct rcmd *c = b->cmd;
+	if (!c || b->finished)
+		return;
+	b->cmd = NULL;
+	if (wconn_interrupt(b->w, c, b->bcfg->name, "the master cannot store the build") < 0)
+		log_debug("build=%lld cannot interrupt the command", (long long)b->buildid);
+	wconn_forget_command(b->w, c);
+	step_done(b, RESULTS_EXCEPTION, "database write failed");
+}
+
+/* Every database write on the build's path goes through here.  A failure
+ * ends the build EXCEPTION: the reason goes to the daemon log and to the
+ * running step's log, or (when that cannot be written either) into the
+ * build's state string; no further step starts and a running command is
+ * given up on a later turn.  Returns r. */
+static int build_db_check(struct build *b, int r, const char *what)
+{
+	if (r >= 0)
+		return r;
+	struct db *db = b->e->m->db;
+	log_error("build=%lld cannot %s: %s", (long long)b->buildid, what, db_errmsg(db));
+	if (b->db_failed || b->finished)
+		return r;
+	b->db_failed = true;
+	b->terminate = true;
+	char *reason = xasprintf("database write failed: cannot %s: %s", what, db_errmsg(db));
+	bool logged = false;
+	if (b->logid) {
+		_cleanup_free_ char *line = xasprintf("h%s\n", reason);
+		logged = db_log_append(db, b->logid, line, strlen(line)) >= 0;
+	}
+	if (logged)
+		free(reason);
+	else
+		b->db_error = reason;
+	if (b->cmd)
+		uv_timer_start(&b->interrupt_timer, build_db_abort, 0, 0);
+	return r;
 }
 
 /* "'make test'" / "'sh -c ...'": the first words of the command, as Buildbot
@@ -106,23 +130,31 @@ static char *step_describe(const struct config_step *s)
 			p = q;
 		}
 	}
-	buf_addch(&out, '\'');
+	/* at most two words of 60 bytes: always fits */
+	int r = buf_addch(&out, '\'');
 	for (size_t i = 0; i < n; i++) {
 		size_t l = strlen(words[i]);
-		buf_add(&out, words[i], l > 60 ? 60 : l);
-		if (i + 1 < n)
-			buf_addch(&out, ' ');
+		if (r >= 0)
+			r = buf_add(&out, words[i], l > 60 ? 60 : l);
+		if (r >= 0 && i + 1 < n)
+			r = buf_addch(&out, ' ');
 		free(words[i]);
 	}
-	if (more)
-		buf_adds(&out, " ...");
-	buf_addch(&out, '\'');
+	if (r >= 0 && more)
+		r = buf_adds(&out, " ...");
+	if (r >= 0)
+		r = buf_addch(&out, '\'');
+	if (r < 0) {
+		buf_release(&out);
+		return xstrdup("'...'");
+	}
 	return buf_detach(&out, NULL);
 }
 
 /* Replaces every secret's value in text with "<secret>" before it is stored:
- * secrets reach commands (tokens in environments) and must not reach logs. */
-static void mask_secrets(const struct config *cfg, struct buf *text)
+ * secrets reach commands (tokens in environments) and must not reach logs.
+ * Fails (text emptied) rather than leave a secret in place. */
+static int mask_secrets(const struct config *cfg, struct buf *text)
 {
 	for (size_t i = 0; i < cfg->nsecrets; i++) {
 		const char *sec = cfg->secrets[i];
@@ -130,40 +162,61 @@ static void mask_secrets(const struct config *cfg, struct buf *text)
 		if (sl < 4 || !memmem(text->ptr, text->len, sec, sl))
 			continue;
 		struct buf out;
-		buf_init(&out, text->len * 3 + 64);
+		/* sl >= 4 and "<secret>" is 8 bytes: at most twice the text */
+		buf_init(&out, xmul(text->len, 2) + 64);
 		const char *p = text->ptr, *end = text->ptr + text->len, *hit;
-		while ((hit = memmem(p, (size_t)(end - p), sec, sl))) {
-			buf_add(&out, p, (size_t)(hit - p));
-			buf_adds(&out, "<secret>");
+		int r = 0;
+		while (r >= 0 && (hit = memmem(p, (size_t)(end - p), sec, sl))) {
+			r = buf_add(&out, p, (size_t)(hit - p));
+			if (r >= 0)
+				r = buf_adds(&out, "<secret>");
 			p = hit + sl;
 		}
-		buf_add(&out, p, (size_t)(end - p));
+		if (r >= 0)
+			r = buf_add(&out, p, (size_t)(end - p));
 		buf_release(text);
 		*text = out;
+		if (r < 0) {
+			buf_reset(text);
+			return r;
+		}
 	}
+	return 0;
 }
 
 /* Appends text to the stdio log with a stream character before each line;
  * a missing final newline is added. */
 static void log_lines(struct build *b, char stream, const char *text, size_t len)
 {
-	if (!b->logid || !len)
+	if (!b->logid || !len || b->db_failed)
 		return;
 	struct buf out;
-	buf_init(&out, 2 * len + 16);
+	/* each line gains a stream character and at most one newline */
+	buf_init(&out, xmul(len, 3) + 16);
 	const char *p = text, *end = text + len;
-	while (p < end) {
+	int r = 0;
+	while (r >= 0 && p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		buf_addch(&out, stream);
-		buf_add(&out, p, n);
-		buf_addch(&out, '\n');
+		r = buf_addch(&out, stream);
+		if (r >= 0)
+			r = buf_add(&out, p, n);
+		if (r >= 0)
+			r = buf_addch(&out, '\n');
 		if (!nl)
 			break;
 		p = nl + 1;
 	}
-	mask_secrets(b->e->m->cfg, &out);
-	db_check(b, db_log_append(b->e->m->db, b->logid, out.ptr, out.len), "append to log");
+	if (r >= 0)
+		r = mask_secrets(b->e->m->cfg, &out);
+	if (r < 0) {
+		/* never store a part that may hold an unmasked secret */
+		buf_reset(&out);
+		r = buf_adds(&out, "h[output dropped: too large to mask]\n");
+	}
+	if (r >= 0)
+		build_db_check(b, db_log_append(b->e->m->db, b->logid, out.ptr, out.len),
+			       "append to log");
 	buf_release(&out);
 }
 
@@ -174,9 +227,14 @@ static void log_header(struct build *b, const char *fmt, ...)
 	buf_init(&t, 1 << 16);
 	va_list ap;
 	va_start(ap, fmt);
-	buf_vaddf(&t, fmt, ap);
+	int r = buf_vaddf(&t, fmt, ap);
 	va_end(ap);
-	log_lines(b, 'h', t.ptr, t.len);
+	if (r < 0) {
+		buf_reset(&t);
+		r = buf_adds(&t, "[header too long: dropped]");
+	}
+	if (r >= 0)
+		log_lines(b, 'h', t.ptr, t.len);
 	buf_release(&t);
 }
 
@@ -215,48 +273,86 @@ static void shell_update(void *ud, const char *key, const msgpack_object *value)
 	/* elapsed, log (logfiles), files, stat: not used by the shell step yet */
 }
 
-static void step_done(struct build *b, int results, const char *extra)
+int build_combine(const struct config_step *s, int step_results, int build_results,
+		  bool *terminate)
 {
-	struct master *m = b->e->m;
-	double now = clock_wall();
-	const struct config_step *s = b->scfg;
-	const char *rname = db_results_name(results);
-
-	struct buf state;
-	buf_init(&state, 4096);
-	buf_adds(&state, b->step_desc);
-	if (results != RESULTS_SUCCESS)
-		buf_addf(&state, " (%s)", rname);
-	if (b->logid)
-		db_check(b, db_log_finish(m->db, b->logid), "finish log");
-	db_check(b, db_step_finish(m->db, b->stepid, results, state.ptr, false, now),
-		 "finish step");
-	if (results != RESULTS_SUCCESS) {
-		if (b->text.len)
-			buf_addch(&b->text, ' ');
-		buf_add(&b->text, state.ptr, state.len);
-	}
-	log_debug("build=%lld step '%s' %s%s%s", (long long)b->buildid, s->name, rname,
-		  extra ? ": " : "", extra ? extra : "");
-	buf_release(&state);
-
 	/* Buildbot's computeResultAndTermination */
-	int possible = results;
-	if (results == RESULTS_FAILURE) {
+	int possible = step_results;
+	if (step_results == RESULTS_FAILURE) {
 		possible = RESULTS_SUCCESS;
 		if (s->warn_on_failure)
 			possible = RESULTS_WARNINGS;
 		if (s->flunk_on_failure)
 			possible = RESULTS_FAILURE;
 		if (s->halt_on_failure)
-			b->terminate = true;
-	} else if (results == RESULTS_WARNINGS) {
+			*terminate = true;
+	} else if (step_results == RESULTS_WARNINGS) {
 		possible = RESULTS_WARNINGS;
-	} else if (results == RESULTS_EXCEPTION || results == RESULTS_RETRY ||
-		   results == RESULTS_CANCELLED) {
-		b->terminate = true;
+	} else if (step_results == RESULTS_EXCEPTION || step_results == RESULTS_RETRY ||
+		   step_results == RESULTS_CANCELLED) {
+		*terminate = true;
 	}
-	b->results = results_worst(b->results, possible);
+	return db_results_worst(build_results, possible);
+}
+
+/* Buildbot's updateBuildSummaryPolicy default: a step is named in the
+ * build's state string when it ended EXCEPTION, RETRY or CANCELLED, or
+ * FAILURE with any of the on-failure flags; never when skipped. */
+static bool build_step_in_summary(const struct config_step *s, int results)
+{
+	switch (results) {
+	case RESULTS_EXCEPTION:
+	case RESULTS_RETRY:
+	case RESULTS_CANCELLED:
+		return true;
+	case RESULTS_FAILURE:
+		return s->flunk_on_failure || s->halt_on_failure || s->warn_on_failure;
+	default:
+		return false;
+	}
+}
+
+/* Appends one step summary to the build's text; past its cap, " ..." once. */
+static void build_text_add(struct build *b, const char *summary, size_t len)
+{
+	if (b->text_full)
+		return;
+	size_t sep = b->text.len ? 1 : 0;
+	if (buf_room(&b->text) < sep + len + 4) {
+		b->text_full = true;
+		if (buf_adds(&b->text, " ...") < 0)
+			buf_reset(&b->text); /* cannot happen: 4 bytes were kept free */
+		return;
+	}
+	int r = sep ? buf_addch(&b->text, ' ') : 0;
+	if (r >= 0)
+		r = buf_add(&b->text, summary, len);
+	if (r < 0)
+		buf_reset(&b->text); /* cannot happen: the room was checked */
+}
+
+static void step_done(struct build *b, int results, const char *extra)
+{
+	struct master *m = b->e->m;
+	double now = clock_wall();
+	const struct config_step *s = b->scfg;
+	if (b->db_failed)
+		results = db_results_worst(results, RESULTS_EXCEPTION);
+	const char *rname = db_results_name(results);
+
+	_cleanup_free_ char *state = results != RESULTS_SUCCESS
+					     ? xasprintf("%s (%s)", b->step_desc, rname)
+					     : xstrdup(b->step_desc);
+	if (b->logid)
+		build_db_check(b, db_log_finish(m->db, b->logid), "finish log");
+	build_db_check(b, db_step_finish(m->db, b->stepid, results, state, false, now),
+		       "finish step");
+	if (build_step_in_summary(s, results))
+		build_text_add(b, state, strlen(state));
+	log_debug("build=%lld step '%s' %s%s%s", (long long)b->buildid, s->name, rname,
+		  extra ? ": " : "", extra ? extra : "");
+
+	b->results = build_combine(s, results, b->results, &b->terminate);
 
 	free(b->step_desc);
 	b->step_desc = NULL;
@@ -276,7 +372,8 @@ static void shell_complete(void *ud, int status, const char *failure)
 	if (status == -ECONNRESET) {
 		b->lost = true;
 		log_header(b, "connection to worker lost: %s", failure ? failure : "closed");
-		results = RESULTS_RETRY;
+		/* a build being stopped is not run again */
+		results = b->stop_requested ? RESULTS_CANCELLED : RESULTS_RETRY;
 	} else if (status == KILN_ETIMEOUT) {
 		log_header(b, "worker did not confirm the interrupt; giving the command up");
 		results = RESULTS_CANCELLED;
@@ -326,15 +423,17 @@ static bool step_env_has(const struct config_step *s, const char *name)
 
 /* argv (NULL: the step's command) runs in workdir (NULL: the step's) with
  * stdin_text (may be NULL) as its standard input. */
-static void pack_shell_args(struct build *b, const struct config_step *s, struct proto_enc *a,
-			    uint32_t *ret_n, char *const *argv_override, const char *subdir,
-			    const char *stdin_text, size_t stdin_len)
+static int pack_shell_args(struct build *b, const struct config_step *s, struct proto_enc *a,
+			   uint32_t *ret_n, char *const *argv_override, const char *subdir,
+			   const char *stdin_text, size_t stdin_len)
 {
 	struct wconn *w = b->w;
 	uint32_t n = 0;
 	_cleanup_free_ char *wd =
 		wconn_path(w, b->bcfg->builddir, s->workdir ? s->workdir : "build", subdir);
-	_cleanup_free_ char *workdir = wconn_path(w, w->basedir, wd, NULL);
+	_cleanup_free_ char *workdir = wd ? wconn_path(w, w->basedir, wd, NULL) : NULL;
+	if (!workdir)
+		return -ENAMETOOLONG;
 	pack_key(a, "workdir", &n);
 	proto_pack_str(a, workdir);
 	pack_key(a, "command", &n);
@@ -403,6 +502,7 @@ static void pack_shell_args(struct build *b, const struct config_step *s, struct
 	pack_key(a, "interruptSignal", &n);
 	proto_pack_str(a, "KILL");
 	*ret_n = n;
+	return 0;
 }
 
 static void step_trigger(struct build *b, const struct config_step *s);
@@ -422,20 +522,25 @@ static void step_start(struct build *b, const struct config_step *s)
 	else
 		b->step_desc = step_describe(s);
 	int64_t number;
-	int r = db_step_add(m->db, b->buildid, s->name, &b->stepid, &number);
+	int r = build_db_check(b, db_step_add(m->db, b->buildid, s->name, &b->stepid, &number),
+			       "add step");
 	if (r < 0) {
-		db_check(b, r, "add step");
-		b->results = results_worst(b->results, RESULTS_EXCEPTION);
-		b->terminate = true;
+		b->results = db_results_worst(b->results, RESULTS_EXCEPTION);
 		b->scfg = NULL;
 		free(b->step_desc);
 		b->step_desc = NULL;
 		build_run_next(b);
 		return;
 	}
-	db_check(b, db_step_start(m->db, b->stepid, now), "start step");
-	db_check(b, db_step_set_state(m->db, b->stepid, b->step_desc), "set step state");
-	db_check(b, db_log_add(m->db, b->stepid, "stdio", 's', &b->logid), "add log");
+	if (build_db_check(b, db_step_start(m->db, b->stepid, now), "start step") < 0 ||
+	    build_db_check(b, db_step_set_state(m->db, b->stepid, b->step_desc),
+			   "set step state") < 0 ||
+	    build_db_check(b, db_log_add(m->db, b->stepid, "stdio", 's', &b->logid), "add log") <
+		    0) {
+		/* the step's output could not be stored: it does not run */
+		step_done(b, RESULTS_EXCEPTION, "database write failed");
+		return;
+	}
 
 	if (s->kind == CONFIG_STEP_TRIGGER) {
 		step_trigger(b, s);
@@ -448,7 +553,8 @@ static void step_start(struct build *b, const struct config_step *s)
 		r = db_buildset_patch(m->db, b->bsid, &patch);
 		if (r <= 0) {
 			if (r < 0)
-				db_check(b, r, "read the patch");
+				log_error("build=%lld cannot read the patch: %s", (long long)b->buildid,
+					  db_errmsg(m->db));
 			log_header(b, r < 0 ? "cannot read the patch" : "no patch to apply");
 			step_done(b, r < 0 ? RESULTS_EXCEPTION : RESULTS_SKIPPED, NULL);
 			return;
@@ -472,9 +578,15 @@ static void step_start(struct build *b, const struct config_step *s)
 	struct proto_enc args;
 	proto_enc_init(&args);
 	uint32_t nargs;
-	pack_shell_args(b, s, &args, &nargs, s->kind == CONFIG_STEP_PATCH ? argv : NULL,
-			patch.subdir, patch.body, patch.len);
+	r = pack_shell_args(b, s, &args, &nargs, s->kind == CONFIG_STEP_PATCH ? argv : NULL,
+			    patch.subdir, patch.body, patch.len);
 	db_patch_data_release(&patch);
+	if (r < 0) {
+		proto_enc_release(&args);
+		log_header(b, "the step's working directory path is too long");
+		step_done(b, RESULTS_EXCEPTION, NULL);
+		return;
+	}
 	r = wconn_start_command(b->w, "shell", b->bcfg->name, &args, nargs, &shell_ops, b,
 				&b->cmd);
 	proto_enc_release(&args);
@@ -494,7 +606,7 @@ static void trigger_done(void *ud, int64_t bsid, int results)
 	if (!b->ntrig_left)
 		return;
 	b->ntrig_left--;
-	b->trig_results = results_worst(b->trig_results, results);
+	b->trig_results = db_results_worst(b->trig_results, results);
 	log_header(b, "triggered buildset %lld finished: %s", (long long)bsid,
 		   db_results_name(results));
 	if (b->ntrig_left == 0) {
@@ -551,11 +663,63 @@ static void step_trigger(struct build *b, const struct config_step *s)
 	b->ntrig_left = b->ntrig;
 	for (size_t i = 0; i < b->ntrig; i++)
 		sched_wait(m->sched, b->trig_bsids[i], trigger_done, b);
-	db_check(b, db_step_set_state(m->db, b->stepid, "waiting for triggered builds"),
-		 "set step state");
+	build_db_check(b, db_step_set_state(m->db, b->stepid, "waiting for triggered builds"),
+		       "set step state");
 }
 
 /* -------------------------------------------------------- build lifecycle */
+
+/* The build's state string: "build successful", or the results, the stop
+ * reason, the failed steps and a database failure not in any log. */
+static char *build_state_string(const struct build *b)
+{
+	if (b->results == RESULTS_SUCCESS && !b->db_error)
+		return xstrdup("build successful");
+	struct buf state;
+	buf_init(&state, BUILD_TEXT_MAX + 4096);
+	int r = buf_adds(&state, db_results_name(b->results));
+	if (r >= 0 && b->stop_reason)
+		r = buf_addf(&state, " (%.1000s)", b->stop_reason);
+	if (r >= 0 && b->text.len)
+		r = buf_addf(&state, " %s", b->text.ptr);
+	if (r >= 0 && b->db_error)
+		r = buf_addf(&state, " (%.2000s)", b->db_error);
+	if (r < 0) {
+		buf_release(&state);
+		return xasprintf("%s (state text too long)", db_results_name(b->results));
+	}
+	return buf_detach(&state, NULL);
+}
+
+/* Counts one lost-worker retry of request brid; returns the count.  The
+ * list holds only requests being retried and at most
+ * KILN_MAX_RETRY_ENTRIES of them: past that the oldest entry goes (that
+ * request may be retried a few more times, never forever). */
+static int build_retry_count(struct engine *e, int64_t brid)
+{
+	for (size_t i = 0; i < e->nretries; i++)
+		if (e->retries[i].brid == brid)
+			return ++e->retries[i].n;
+	if (e->nretries >= KILN_MAX_RETRY_ENTRIES) {
+		memmove(e->retries, e->retries + 1, (e->nretries - 1) * sizeof(*e->retries));
+		e->nretries--;
+	}
+	ARRAY_GROW(e->retries, e->nretries + 1, e->retries_alloc);
+	e->retries[e->nretries++] = (struct retry_count){brid, 1};
+	return 1;
+}
+
+/* Request brid is complete: its retry count is no longer needed. */
+static void build_retry_forget(struct engine *e, int64_t brid)
+{
+	for (size_t i = 0; i < e->nretries; i++)
+		if (e->retries[i].brid == brid) {
+			memmove(e->retries + i, e->retries + i + 1,
+				(e->nretries - i - 1) * sizeof(*e->retries));
+			e->nretries--;
+			return;
+		}
+}
 
 static void build_finish(struct build *b)
 {
@@ -563,43 +727,29 @@ static void build_finish(struct build *b)
 	struct engine *e = b->e;
 	double now = clock_wall();
 	if (b->lost)
-		b->results = results_worst(b->results, RESULTS_RETRY);
-	b->finished = true;
+		b->results = db_results_worst(b->results,
+					      b->stop_requested ? RESULTS_CANCELLED : RESULTS_RETRY);
+	if (b->db_failed)
+		b->results = db_results_worst(b->results, RESULTS_EXCEPTION);
 
-	struct buf state;
-	buf_init(&state, 1 << 16);
-	if (b->results == RESULTS_SUCCESS) {
-		buf_adds(&state, "build successful");
-	} else {
-		buf_adds(&state, db_results_name(b->results));
-		if (b->stop_reason)
-			buf_addf(&state, " (%s)", b->stop_reason);
-		if (b->text.len)
-			buf_addf(&state, " %s", b->text.ptr);
-	}
-	db_check(b, db_build_finish(m->db, b->buildid, b->results, state.ptr, now),
-		 "finish build");
+	_cleanup_free_ char *state = build_state_string(b);
+	build_db_check(b, db_build_finish(m->db, b->buildid, b->results, state, now),
+		       "finish build");
+	b->finished = true;
 	events_publish_row(m, DB_BUILDS, "builds", "buildid", b->buildid, "finished");
 
 	int req_results = b->results;
 	sched_unwait(m->sched, b);
 	b->ntrig_left = 0;
 	if (b->results == RESULTS_RETRY) {
-		int n = 0;
-		for (size_t i = 0; i < e->nretries; i++)
-			if (e->retries[i].brid == b->brid)
-				n = ++e->retries[i].n;
-		if (!n) {
-			e->retries = xrealloc(e->retries, (e->nretries + 1) * sizeof(*e->retries));
-			e->retries[e->nretries++] = (struct retry_count){b->brid, 1};
-			n = 1;
-		}
+		int n = build_retry_count(e, b->brid);
 		if (n < MAX_BUILD_RETRIES) {
-			db_check(b, db_request_unclaim(m->db, b->brid), "requeue request");
+			build_db_check(b, db_request_unclaim(m->db, b->brid), "requeue request");
 			for (size_t i = 0; i < b->nmerged; i++) {
-				db_check(b, db_request_unclaim(m->db, b->merged[i]), "requeue request");
-				db_check(b, db_request_set_collapsed(m->db, b->merged[i], 0),
-					 "unlink a collapsed request");
+				build_db_check(b, db_request_unclaim(m->db, b->merged[i]),
+					       "requeue request");
+				build_db_check(b, db_request_set_collapsed(m->db, b->merged[i], 0),
+					       "unlink a collapsed request");
 			}
 			req_results = RESULTS_NONE;
 		} else {
@@ -609,14 +759,16 @@ static void build_finish(struct build *b)
 		}
 	}
 	if (req_results != RESULTS_NONE) {
+		build_retry_forget(e, b->brid);
 		/* the build's own request, then those collapsed into it: same results */
 		for (size_t i = 0; i <= b->nmerged; i++) {
 			int64_t brid = i == 0 ? b->brid : b->merged[i - 1];
 			int64_t bsid_done = 0;
 			struct db_request q = {0};
 			db_request_get(m->db, brid, &q);
-			db_check(b, db_request_complete(m->db, brid, req_results, now, &bsid_done),
-				 "complete request");
+			build_db_check(b,
+				       db_request_complete(m->db, brid, req_results, now, &bsid_done),
+				       "complete request");
 			events_request_complete(m, brid, bsid_done);
 			if (!m->sched)
 				continue;
@@ -628,8 +780,7 @@ static void build_finish(struct build *b)
 		}
 	}
 	log_info("build=%lld builder=%s number=%lld worker=%s: %s", (long long)b->buildid,
-		 b->bcfg->name, (long long)b->number, b->w->cfg->name, state.ptr);
-	buf_release(&state);
+		 b->bcfg->name, (long long)b->number, b->w->cfg->name, state);
 	engine_build_done(e, b);
 }
 
@@ -637,11 +788,13 @@ static void build_run_next(struct build *b)
 {
 	if (b->finished)
 		return;
-	if (b->stop_requested || b->lost)
+	if (b->stop_requested || b->lost || b->db_failed)
 		b->terminate = true;
 	while (b->next_step < b->bcfg->nsteps) {
 		const struct config_step *s = &b->bcfg->steps[b->next_step++];
-		if (b->terminate && !(s->always_run && !b->lost))
+		/* always_run steps run after failures, not when the worker or
+		 * the database is gone */
+		if (b->terminate && !(s->always_run && !b->lost && !b->db_failed))
 			continue;
 		step_start(b, s);
 		return;
@@ -651,8 +804,8 @@ static void build_run_next(struct build *b)
 
 static void set_prop(struct build *b, const char *name, json_t *value, const char *source)
 {
-	db_check(b, db_build_set_property(b->e->m->db, b->buildid, name, value, source),
-		 "set property");
+	build_db_check(b, db_build_set_property(b->e->m->db, b->buildid, name, value, source),
+		       "set property");
 	json_decref(value);
 }
 
@@ -682,7 +835,7 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 	b->brid = brid;
 	b->bsid = bsid;
 	b->results = RESULTS_SUCCESS;
-	buf_init(&b->text, 1 << 16);
+	buf_init(&b->text, BUILD_TEXT_MAX);
 	uv_timer_init(m->loop, &b->interrupt_timer);
 	b->interrupt_timer.data = b;
 
@@ -693,15 +846,15 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 		build_free(b);
 		return NULL;
 	}
-	db_check(b, db_build_set_state(m->db, b->buildid, "building"), "set state");
+	build_db_check(b, db_build_set_state(m->db, b->buildid, "building"), "set state");
 	events_publish_row(m, DB_BUILDS, "builds", "buildid", b->buildid, "new");
 	if (nmerged) {
 		b->merged = xmalloc(nmerged * sizeof(*b->merged));
 		memcpy(b->merged, merged, nmerged * sizeof(*merged));
 		b->nmerged = nmerged;
 		for (size_t i = 0; i < nmerged; i++)
-			db_check(b, db_request_set_collapsed(m->db, merged[i], b->buildid),
-				 "link a collapsed request");
+			build_db_check(b, db_request_set_collapsed(m->db, merged[i], b->buildid),
+				       "link a collapsed request");
 	}
 	struct db_buildset_info bi;
 	if (db_buildset_get(m->db, bsid, &bi) == 0) {
@@ -730,15 +883,17 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 	set_prop(b, "buildnumber", json_integer(b->number), "Build");
 	set_prop(b, "workername", json_string(w->cfg->name), "Worker");
 	_cleanup_free_ char *builddir = wconn_path(w, w->basedir, b->bcfg->builddir, NULL);
-	set_prop(b, "builddir", json_string(builddir), "Worker");
+	if (builddir)
+		set_prop(b, "builddir", json_string(builddir), "Worker");
 
 	/* Buildbot's first step: the worker is ready */
 	int64_t stepid, number;
-	if (db_step_add(m->db, b->buildid, "worker_preparation", &stepid, &number) == 0) {
+	if (build_db_check(b, db_step_add(m->db, b->buildid, "worker_preparation", &stepid, &number),
+			   "add step") == 0) {
 		_cleanup_free_ char *st = xasprintf("worker %s ready", w->cfg->name);
-		db_check(b, db_step_start(m->db, stepid, now), "start step");
-		db_check(b, db_step_finish(m->db, stepid, RESULTS_SUCCESS, st, false, now),
-			 "finish step");
+		build_db_check(b, db_step_start(m->db, stepid, now), "start step");
+		build_db_check(b, db_step_finish(m->db, stepid, RESULTS_SUCCESS, st, false, now),
+			       "finish step");
 	}
 	log_info("build=%lld builder=%s number=%lld started on worker=%s", (long long)b->buildid,
 		 b->bcfg->name, (long long)b->number, w->cfg->name);
@@ -754,8 +909,8 @@ static void interrupt_timeout(uv_timer_t *t)
 	struct build *b = t->data;
 	if (!b->cmd)
 		return;
-	log_warn("build=%lld worker=%s did not answer the interrupt in %d s", (long long)b->buildid,
-		 b->w->cfg->name, INTERRUPT_ANSWER_TIMEOUT_MS / 1000);
+	log_warn("build=%lld worker=%s did not answer the interrupt in %.1f s",
+		 (long long)b->buildid, b->w->cfg->name, b->e->interrupt_timeout_ms / 1000.0);
 	wconn_forget_command(b->w, b->cmd);
 	shell_complete(b, KILN_ETIMEOUT, NULL);
 }
@@ -778,7 +933,7 @@ void build_stop(struct build *b, const char *reason)
 		return; /* between steps: the next step will not start */
 	if (wconn_interrupt(b->w, b->cmd, b->bcfg->name, b->stop_reason) < 0)
 		return; /* connection closing: the command fails with it */
-	uv_timer_start(&b->interrupt_timer, interrupt_timeout, INTERRUPT_ANSWER_TIMEOUT_MS, 0);
+	uv_timer_start(&b->interrupt_timer, interrupt_timeout, b->e->interrupt_timeout_ms, 0);
 }
 
 static void build_free_cb(uv_handle_t *h)
@@ -797,6 +952,7 @@ void build_free(struct build *b)
 		wconn_unref(b->w);
 	buf_release(&b->text);
 	free(b->stop_reason);
+	free(b->db_error);
 	free(b->step_desc);
 	sched_unwait(b->e->m->sched, b);
 	free(b->merged);

@@ -37,7 +37,8 @@ struct rcmd {
 	struct wconn *w;
 	const struct rcmd_ops *ops;
 	void *ud;
-	struct rcmd *next;
+	bool dead;          /* finished or forgotten: unlinked, freed on a later turn */
+	struct rcmd *next;  /* in w->cmds, or in engine->dead_cmds once dead */
 };
 
 /* One worker connection. */
@@ -52,6 +53,7 @@ struct wconn {
 	bool attached;                      /* attach sequence complete: may run builds */
 	bool closed;
 	bool linked;                        /* in engine->workers */
+	bool probed;                        /* a newcomer with its name is being decided on */
 	int running;                        /* builds running here */
 	struct rcmd *cmds;                  /* owned list */
 	struct wconn *next, *prev;          /* in engine->workers */
@@ -73,10 +75,22 @@ struct engine {
 	uv_idle_t kick;                     /* runs the distributor on the next loop turn */
 	bool kick_pending;
 	bool stopping;
+	/* how long a worker gets to confirm an interrupt before the master
+	 * gives the command up (Buildbot waits forever; a lost answer hangs
+	 * its build); ENGINE_INTERRUPT_TIMEOUT_MS, lowered by tests */
+	uint64_t interrupt_timeout_ms;
+	/* how long a connected worker gets to answer the print that checks it
+	 * when another connection claims its name; ENGINE_DUP_PROBE_MS */
+	uint64_t dup_probe_ms;
 	struct ws_conn_ops worker_ops;
-	/* in-memory retry counts per build request (a worker dying on a build) */
+	/* in-memory retry counts of the requests being retried (a worker dying
+	 * on their build); at most KILN_MAX_RETRY_ENTRIES, the oldest dropped */
 	struct retry_count { int64_t brid; int n; } *retries;
-	size_t nretries;
+	size_t nretries, retries_alloc;
+	/* commands finished or forgotten this turn, freed on a later one */
+	struct rcmd *dead_cmds;
+	uv_idle_t reap;
+	int handles_open;                   /* kick and reap; e is freed at 0 */
 };
 
 /* One running build (build.c). */
@@ -99,8 +113,11 @@ struct build {
 	bool lost;          /* worker connection lost */
 	bool stop_requested;
 	bool finished;
+	bool db_failed;     /* a database write failed: the build ends EXCEPTION */
+	char *db_error;     /* owned: that failure, when no log could take it */
 	char *stop_reason;  /* owned */
-	struct buf text;    /* interesting step summaries, for state_string */
+	struct buf text;    /* failed steps' summaries, for state_string */
+	bool text_full;     /* text reached its cap (ends " ...") */
 	/* the running step */
 	const struct config_step *scfg;
 	int64_t stepid, logid;
@@ -113,12 +130,16 @@ struct build {
 };
 
 /* engine.c */
+#define ENGINE_INTERRUPT_TIMEOUT_MS 30000
+#define ENGINE_DUP_PROBE_MS 10000
 void engine_kick(struct engine *e);
 /* Index of a configured worker in cfg->worker[]. */
 size_t engine_worker_index(const struct engine *e, const struct config_worker *cw);
 int engine_builder_index(struct engine *e, int64_t builderid);
 /* Called by build.c when a build has ended and its row is written. */
 void engine_build_done(struct engine *e, struct build *b);
+/* Takes a dead command; it is freed on a later loop turn. */
+void engine_defer_free_command(struct engine *e, struct rcmd *c);
 
 /* workers.c */
 void wconn_ref(struct wconn *w);
@@ -130,9 +151,12 @@ int wconn_start_command(struct wconn *w, const char *name, const char *builder_n
 			struct proto_enc *args, uint32_t nargs, const struct rcmd_ops *ops,
 			void *ud, struct rcmd **ret);
 int wconn_interrupt(struct wconn *w, struct rcmd *c, const char *builder_name, const char *why);
-/* Forgets a command without calling its ops (the master gave up on it). */
+/* Forgets a command without calling its ops (the master gave up on it).
+ * Like a finished one, c stays readable (c->dead set) until a later loop
+ * turn, so a handler up the stack may still look at it. */
 void wconn_forget_command(struct wconn *w, struct rcmd *c);
-/* Joins worker-side path parts with the worker's separator. */
+/* Joins worker-side path parts with the worker's separator; NULL when the
+ * result would pass KILN_MAX_WORKER_PATH. */
 char *wconn_path(const struct wconn *w, const char *a, const char *b, const char *c);
 void wconn_disconnect_all(struct engine *e);
 
@@ -145,6 +169,12 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 struct db_buildset_info;
 bool build_same_line(const struct build *b, const struct db_buildset_info *bi);
 void build_stop(struct build *b, const char *reason);
+/* Buildbot's computeResultAndTermination: the build's results after a step
+ * of s ended step_results; sets *terminate when later steps (but
+ * always_run ones) must not run. */
+struct config_step;
+int build_combine(const struct config_step *s, int step_results, int build_results,
+		  bool *terminate);
 /* The worker went away: the build ends RETRY. */
 void build_worker_lost(struct build *b);
 void build_free(struct build *b);

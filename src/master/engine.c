@@ -80,6 +80,7 @@ static void engine_index_config(struct engine *e)
 	e->nworker_builders = xcalloc(cfg->nworkers + 1, sizeof(*e->nworker_builders));
 	e->worker_builders = xcalloc(cfg->nworkers + 1, sizeof(*e->worker_builders));
 	e->builder_workers = xcalloc(cfg->nbuilders + 1, sizeof(*e->builder_workers));
+	size_t *alloc = xcalloc(cfg->nworkers + 1, sizeof(*alloc)); /* of worker_builders[w] */
 	for (size_t b = 0; b < cfg->nbuilders; b++) {
 		const struct config_builder *bc = &cfg->builder[b];
 		e->builder_workers[b] = xcalloc(bc->nworkers + 1, sizeof(size_t));
@@ -90,11 +91,11 @@ static void engine_index_config(struct engine *e)
 			/* config validation guarantees every name is declared */
 			size_t w = hit ? hit->idx : 0;
 			e->builder_workers[b][k] = w;
-			e->worker_builders[w] = xrealloc(e->worker_builders[w],
-							 (e->nworker_builders[w] + 1) * sizeof(size_t));
+			ARRAY_GROW(e->worker_builders[w], e->nworker_builders[w] + 1, alloc[w]);
 			e->worker_builders[w][e->nworker_builders[w]++] = b;
 		}
 	}
+	free(alloc);
 	free(byname);
 }
 
@@ -300,6 +301,31 @@ void engine_build_done(struct engine *e, struct build *b)
 	engine_kick(e);
 }
 
+static void engine_reap_commands(struct engine *e)
+{
+	while (e->dead_cmds) {
+		struct rcmd *c = e->dead_cmds;
+		e->dead_cmds = c->next;
+		free(c);
+	}
+}
+
+static void engine_reap_cb(uv_idle_t *h)
+{
+	struct engine *e = h->data;
+	uv_idle_stop(h);
+	engine_reap_commands(e);
+}
+
+void engine_defer_free_command(struct engine *e, struct rcmd *c)
+{
+	c->next = e->dead_cmds;
+	e->dead_cmds = c;
+	/* idle callbacks of the next turn: never inside the current callback */
+	if (e->handles_open == 2 && !uv_is_active((uv_handle_t *)&e->reap))
+		uv_idle_start(&e->reap, engine_reap_cb);
+}
+
 int engine_new(struct master *m, struct engine **ret)
 {
 	struct engine *e = xcalloc(1, sizeof(*e));
@@ -308,6 +334,11 @@ int engine_new(struct master *m, struct engine **ret)
 	engine_index_config(e);
 	uv_idle_init(m->loop, &e->kick);
 	e->kick.data = e;
+	uv_idle_init(m->loop, &e->reap);
+	e->reap.data = e;
+	e->handles_open = 2;
+	e->interrupt_timeout_ms = ENGINE_INTERRUPT_TIMEOUT_MS;
+	e->dup_probe_ms = ENGINE_DUP_PROBE_MS;
 	engine_init_worker_ops(e);
 
 	int r;
@@ -481,7 +512,9 @@ void engine_stop(struct engine *e)
 
 static void engine_free_cb(uv_handle_t *h)
 {
-	free(h->data);
+	struct engine *e = h->data;
+	if (--e->handles_open == 0)
+		free(e);
 }
 
 void engine_free(struct engine *e)
@@ -491,7 +524,10 @@ void engine_free(struct engine *e)
 	free(e->builderids);
 	engine_index_free(e);
 	free(e->retries);
-	/* the idle handle is embedded: free after it is closed */
+	engine_reap_commands(e);
+	/* the idle handles are embedded: free after both are closed */
 	e->kick.data = e;
+	e->reap.data = e;
 	uv_close((uv_handle_t *)&e->kick, engine_free_cb);
+	uv_close((uv_handle_t *)&e->reap, engine_free_cb);
 }

@@ -7,7 +7,6 @@
  */
 #define LOG_SUBSYS "workers"
 
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,7 +44,7 @@ char *wconn_path(const struct wconn *w, const char *a, const char *b, const char
 	char sep = w->nt ? '\\' : '/';
 	const char *parts[] = {a, b, c};
 	struct buf out;
-	buf_init(&out, 1 << 16);
+	buf_init(&out, KILN_MAX_WORKER_PATH);
 	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
 		const char *p = parts[i];
 		if (!p || !*p)
@@ -53,9 +52,14 @@ char *wconn_path(const struct wconn *w, const char *a, const char *b, const char
 		bool absolute = p[0] == '/' || (w->nt && p[0] && p[1] == ':');
 		if (absolute)
 			buf_reset(&out);
-		else if (out.len && out.ptr[out.len - 1] != sep)
-			buf_addch(&out, sep);
-		buf_adds(&out, p);
+		else if (out.len && out.ptr[out.len - 1] != sep && buf_addch(&out, sep) < 0)
+			break;
+		if (buf_adds(&out, p) < 0)
+			break;
+	}
+	if (buf_error(&out)) {
+		buf_release(&out);
+		return NULL;
 	}
 	return buf_detach(&out, NULL);
 }
@@ -74,10 +78,12 @@ static int wconn_send(struct wconn *w, struct proto_enc *enc)
 
 /* ---------------------------------------------------------------- commands */
 
+/* Dead commands are unlinked from w->cmds at once, so no lookup finds them;
+ * the dead flag is for callers still holding the pointer in this turn. */
 static struct rcmd *wconn_find_command(struct wconn *w, struct str id)
 {
 	for (struct rcmd *c = w->cmds; c; c = c->next)
-		if (str_eq(id, c->id))
+		if (!c->dead && str_eq(id, c->id))
 			return c;
 	return NULL;
 }
@@ -91,18 +97,29 @@ static void wconn_unlink_command(struct wconn *w, struct rcmd *c)
 		}
 }
 
+/* A command is never freed while a caller up the stack may hold it (an
+ * update handler can finish its own command): it is unlinked, marked dead
+ * and freed by the engine on a later loop turn (engine_reap_commands). */
+static void wconn_bury_command(struct wconn *w, struct rcmd *c)
+{
+	if (c->dead)
+		return;
+	wconn_unlink_command(w, c);
+	c->dead = true;
+	c->w = NULL;
+	engine_defer_free_command(w->e, c);
+}
+
 void wconn_forget_command(struct wconn *w, struct rcmd *c)
 {
-	wconn_unlink_command(w, c);
-	free(c);
+	wconn_bury_command(w, c);
 }
 
 static void command_finish(struct wconn *w, struct rcmd *c, int status, const char *failure)
 {
-	wconn_unlink_command(w, c);
 	const struct rcmd_ops *ops = c->ops;
 	void *ud = c->ud;
-	free(c);
+	wconn_bury_command(w, c);
 	ops->complete(ud, status, failure);
 }
 
@@ -281,14 +298,21 @@ static void attach_mkdir(struct wconn *w)
 	const struct config *cfg = w->e->m->cfg;
 	size_t wi = engine_worker_index(w->e, w->cfg);
 	size_t n = w->e->nworker_builders[wi];
-	char **paths = xcalloc(n + 1, sizeof(*paths));
-	for (size_t i = 0; i < n; i++)
-		paths[i] = wconn_path(w, w->basedir, cfg->builder[w->e->worker_builders[wi][i]].builddir,
-				      NULL);
 	if (n == 0) {
-		free(paths);
 		attach_done(w);
 		return;
+	}
+	char **paths = xcalloc(n + 1, sizeof(*paths));
+	for (size_t i = 0; i < n; i++) {
+		paths[i] = wconn_path(w, w->basedir, cfg->builder[w->e->worker_builders[wi][i]].builddir,
+				      NULL);
+		if (!paths[i]) {
+			for (size_t k = 0; k < i; k++)
+				free(paths[k]);
+			free(paths);
+			wconn_fail(w, "a builder directory path is too long");
+			return;
+		}
 	}
 	struct proto_enc args;
 	proto_enc_init(&args);
@@ -450,8 +474,11 @@ static void handle_update(struct wconn *w, const struct proto_msg *msg, struct r
 		char k[64];
 		memcpy(k, key.p, key.len);
 		k[key.len] = '\0';
-		/* the owner may finish the command from inside update: look it up again */
 		c->ops->update(c->ud, k, &pair->via.array.ptr[1]);
+		/* the owner may have finished (or forgotten) the command inside
+		 * update: it stays allocated until a later turn, marked dead */
+		if (c->dead)
+			break;
 	}
 }
 
@@ -560,20 +587,11 @@ static int wconn_authenticate(void *ctx, const char *name, const char *password,
 	return 0;
 }
 
-static void wconn_opened(void *ud, struct ws_conn *ws)
+/* Links w as its worker's connection and starts the attach sequence. */
+static void wconn_accept(struct wconn *w)
 {
-	struct wconn *w = ud;
 	struct engine *e = w->e;
-	w->ws = ws;
-	/* a second connection for the same worker replaces the first: the
-	 * old one is most likely a dead TCP connection the worker gave up on */
 	size_t wi = engine_worker_index(e, w->cfg);
-	struct wconn *o = e->conn[wi];
-	if (o && !o->closed && o->ws) {
-		log_warn("worker=%s connected again from %s; dropping the old connection",
-			 w->cfg->name, ws_conn_peer(ws));
-		ws_conn_close(o->ws, 1000, "replaced by a new connection");
-	}
 	e->conn[wi] = w;
 	w->prev = NULL;
 	w->next = e->workers;
@@ -583,6 +601,144 @@ static void wconn_opened(void *ud, struct ws_conn *ws)
 	w->linked = true;
 	if (wconn_request_simple(w, "print", attached_reply, "message", "attached") < 0)
 		wconn_fail(w, "cannot start the attach sequence");
+}
+
+/* The newcomer w loses to o, which still answers: it is told why (the
+ * worker logs the print) and closed. */
+static void wconn_refuse(struct wconn *w, const struct wconn *o)
+{
+	const char *where = o && o->ws ? ws_conn_peer(o->ws) : "elsewhere";
+	log_warn("worker=%s connected again from %s; refused: the connection from %s still "
+		 "answers",
+		 w->cfg->name, w->ws ? ws_conn_peer(w->ws) : "?", where);
+	_cleanup_free_ char *msg =
+		xasprintf("connection refused: worker '%s' is already connected from %s; is "
+			  "another worker running with this name?",
+			  w->cfg->name, where);
+	if (wconn_request_simple(w, "print", ignore_reply, "message", msg) < 0)
+		log_debug("worker=%s cannot send the refusal", w->cfg->name);
+	if (w->ws)
+		ws_conn_close(w->ws, 1008, "duplicate worker");
+}
+
+/* Buildbot's duplicate-worker check: a new connection claiming the name of
+ * a connected worker does not evict it at once.  The old connection gets a
+ * print (as Buildbot sends; every worker answers it); if it answers, even
+ * with an error, the newcomer is refused; if it does not (in
+ * engine->dup_probe_ms, or it closes), it is dropped and the newcomer
+ * accepted.  Two live workers with one name thus do not evict each other
+ * forever. */
+struct wconn_probe {
+	uv_timer_t timer;
+	struct wconn *old, *newc; /* referenced */
+	bool decided;
+	int refs;                 /* the print's reply and the timer handle */
+};
+
+static void wconn_probe_unref(struct wconn_probe *p)
+{
+	if (--p->refs > 0)
+		return;
+	wconn_unref(p->old);
+	wconn_unref(p->newc);
+	free(p);
+}
+
+static void wconn_probe_timer_closed(uv_handle_t *h)
+{
+	wconn_probe_unref(h->data);
+}
+
+static void wconn_probe_decide(struct wconn_probe *p, bool old_alive)
+{
+	if (p->decided)
+		return;
+	p->decided = true;
+	uv_timer_stop(&p->timer);
+	uv_close((uv_handle_t *)&p->timer, wconn_probe_timer_closed);
+	struct wconn *o = p->old, *w = p->newc;
+	o->probed = false;
+	if (w->closed || !w->ws)
+		return; /* the newcomer left meanwhile */
+	if (w->e->stopping) {
+		ws_conn_close(w->ws, 1001, "master shutting down");
+		return;
+	}
+	if (old_alive && !o->closed) {
+		wconn_refuse(w, o);
+		return;
+	}
+	if (!o->closed && o->ws) {
+		log_warn("worker=%s connected again from %s; the old connection does not answer: "
+			 "dropping it",
+			 w->cfg->name, ws_conn_peer(w->ws));
+		ws_conn_close(o->ws, 1000, "replaced by a new connection");
+	}
+	wconn_accept(w);
+}
+
+static void wconn_probe_reply(void *ud, int status, const msgpack_object *result)
+{
+	struct wconn_probe *p = ud;
+	(void)result;
+	/* an error answer is an answer: only a lost connection is not */
+	wconn_probe_decide(p, status == 0 || status == KILN_EPROTO);
+	wconn_probe_unref(p);
+}
+
+static void wconn_probe_timeout(uv_timer_t *t)
+{
+	wconn_probe_decide(t->data, false);
+}
+
+static void wconn_opened(void *ud, struct ws_conn *ws)
+{
+	struct wconn *w = ud;
+	struct engine *e = w->e;
+	w->ws = ws;
+	size_t wi = engine_worker_index(e, w->cfg);
+	struct wconn *o = e->conn[wi];
+	if (!o || o->closed || !o->ws) {
+		wconn_accept(w);
+		return;
+	}
+	if (o->probed) {
+		/* a third connection while a second one is being decided on */
+		wconn_refuse(w, o);
+		return;
+	}
+	log_info("worker=%s connected again from %s; checking the connection from %s",
+		 w->cfg->name, ws_conn_peer(ws), ws_conn_peer(o->ws));
+	struct wconn_probe *p = xcalloc(1, sizeof(*p));
+	p->old = o;
+	p->newc = w;
+	wconn_ref(o);
+	wconn_ref(w);
+	p->refs = 2;
+	struct proto_enc enc;
+	proto_enc_init(&enc);
+	int64_t seq = proto_session_request(o->sess, &enc, "print", 1, wconn_probe_reply, p);
+	int r = (int)seq;
+	if (seq >= 0) {
+		proto_pack_str(&enc, "message");
+		proto_pack_str(&enc, "master got a duplicate connection; checking this one");
+		r = wconn_send(o, &enc);
+	}
+	proto_enc_release(&enc);
+	uv_timer_init(e->m->loop, &p->timer);
+	p->timer.data = p;
+	o->probed = true;
+	if (seq < 0) {
+		p->refs--; /* no reply will come */
+		wconn_probe_decide(p, false);
+		return;
+	}
+	if (r < 0) {
+		/* not sent: the old connection is closing, its reply fails */
+		wconn_probe_decide(p, false);
+		return;
+	}
+	uv_timer_start(&p->timer, wconn_probe_timeout, e->dup_probe_ms, 0);
 }
 
 static void wconn_closed(void *ud, struct ws_conn *ws)
@@ -595,6 +751,7 @@ static void wconn_closed(void *ud, struct ws_conn *ws)
 	bool was_attached = w->attached;
 	w->attached = false;
 	size_t wi = engine_worker_index(e, w->cfg);
+	bool was_linked = w->linked;
 	if (w->linked) {
 		/* closed() can come without opened(): only unlink what was linked */
 		if (w->prev)
@@ -607,7 +764,10 @@ static void wconn_closed(void *ud, struct ws_conn *ws)
 	}
 	if (e->conn[wi] == w)
 		e->conn[wi] = NULL;
-	log_info("worker=%s disconnected", w->cfg->name);
+	if (was_linked)
+		log_info("worker=%s disconnected", w->cfg->name);
+	else
+		log_debug("worker=%s connection closed before it was accepted", w->cfg->name);
 	/* fail commands first (builds end RETRY), then pending requests */
 	while (w->cmds)
 		command_finish(w, w->cmds, -ECONNRESET, "connection lost");
