@@ -22,6 +22,10 @@ struct loop_stall_report {
 	uint64_t p50_us;   /* coarse: upper edge of the bucket, at most worst_us */
 	uint64_t p99_us;   /* likewise */
 	uint64_t busy_us;  /* busy time of all measured turns together */
+	/* the most CPU time the loop's thread used in one turn: unlike worst_us
+	 * (wall time), it leaves out time the thread was runnable but not running,
+	 * so a busy machine does not inflate it */
+	uint64_t worst_cpu_us;
 	uint64_t hist[LOOP_STALL_BUCKETS];
 };
 
