@@ -6,6 +6,7 @@ stored results.  Started by bench/run (which installs dependencies and builds fi
 see bench/README.md.  Python stdlib only."""
 
 import argparse
+import base64
 import datetime
 import http.client
 import json
@@ -182,6 +183,144 @@ def api_answers(url):
         return False
 
 
+class WsEvents:
+    """A minimal RFC 6455 client (standard library only) for a master's /ws event stream,
+    the same on Kiln and Buildbot: subscribes to PATHS with Buildbot's `startConsuming`
+    and timestamps every event in a reader thread as it arrives, so an event's time is
+    when the master sent it (plus loopback), not when the driver got round to reading."""
+
+    def __init__(self, url, paths, timeout=30):
+        host, port = url.split('//', 1)[1].split(':')
+        self.s = socket.create_connection((host, int(port)), timeout=timeout)
+        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.s.sendall(('GET /ws HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\n'
+                        'Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n'
+                        'Sec-WebSocket-Version: 13\r\n\r\n' % (host, port, key)).encode())
+        buf = b''
+        while b'\r\n\r\n' not in buf:
+            d = self.s.recv(4096)
+            if not d:
+                raise RuntimeError('/ws: connection closed during the handshake')
+            buf += d
+        head, self.rest = buf.split(b'\r\n\r\n', 1)
+        if b' 101' not in head.split(b'\r\n', 1)[0]:
+            raise RuntimeError('/ws: no upgrade: %r' % head[:200])
+        self.events = []       # (perf_counter time, key, message)
+        self.replies = {}
+        self.cv = threading.Condition()
+        self.wlock = threading.Lock()
+        self.closed = False
+        self.s.settimeout(None)
+        self.th = threading.Thread(target=self._reader, daemon=True)
+        self.th.start()
+        for i, p in enumerate(paths, 1):
+            self._send(json.dumps({'cmd': 'startConsuming', 'path': p, '_id': i}).encode())
+        with self.cv:
+            if not self.cv.wait_for(lambda: len(self.replies) >= len(paths) or self.closed,
+                                    timeout):
+                raise RuntimeError('/ws: no answer to startConsuming')
+        bad = [r for r in self.replies.values() if r.get('code') != 200]
+        if bad or self.closed:
+            raise RuntimeError('/ws: startConsuming refused: %r' % bad)
+
+    def _send(self, payload, op=1):
+        mask = os.urandom(4)
+        n = len(payload)
+        if n < 126:
+            hdr = bytes([0x80 | op, 0x80 | n])
+        elif n < 65536:
+            hdr = bytes([0x80 | op, 0x80 | 126]) + n.to_bytes(2, 'big')
+        else:
+            hdr = bytes([0x80 | op, 0x80 | 127]) + n.to_bytes(8, 'big')
+        body = bytes(b ^ mask[i & 3] for i, b in enumerate(payload))
+        with self.wlock:
+            self.s.sendall(hdr + mask + body)
+
+    def _exact(self, n):
+        while len(self.rest) < n:
+            d = self.s.recv(65536)
+            if not d:
+                raise EOFError
+            self.rest += d
+        out, self.rest = self.rest[:n], self.rest[n:]
+        return out
+
+    def _reader(self):
+        msg = b''
+        try:
+            while True:
+                b0, b1 = self._exact(2)
+                n = b1 & 0x7f
+                if n == 126:
+                    n = int.from_bytes(self._exact(2), 'big')
+                elif n == 127:
+                    n = int.from_bytes(self._exact(8), 'big')
+                mask = self._exact(4) if b1 & 0x80 else None
+                data = self._exact(n)
+                if mask:
+                    data = bytes(b ^ mask[i & 3] for i, b in enumerate(data))
+                op = b0 & 0x0f
+                if op == 9:
+                    self._send(data, 0x0a)
+                    continue
+                if op == 8:
+                    break
+                if op not in (0, 1, 2):
+                    continue
+                msg += data
+                if not b0 & 0x80:
+                    continue
+                t = now()
+                d = json.loads(msg)
+                msg = b''
+                with self.cv:
+                    if 'k' in d:
+                        self.events.append((t, d['k'], d.get('m') or {}))
+                    elif '_id' in d:
+                        self.replies[d['_id']] = d
+                    self.cv.notify_all()
+        except (EOFError, OSError, ValueError):
+            pass
+        with self.cv:
+            self.closed = True
+            self.cv.notify_all()
+
+    def wait(self, pred, timeout):
+        """The first event (t, key, message) with pred(key, message), waiting up to
+        TIMEOUT seconds."""
+        def find():
+            for e in self.events:
+                if pred(e[1], e[2]):
+                    return e
+            return None
+        with self.cv:
+            e = self.cv.wait_for(lambda: find() or self.closed, timeout)
+            e = find()
+        if e is None:
+            raise RuntimeError('/ws: no matching event in %gs' % timeout)
+        return e
+
+    def forget(self):
+        with self.cv:
+            self.events = []
+
+    def close(self):
+        try:
+            self._send(b'\x03\xe8', 8)
+            self.s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.th.join(5)
+        self.s.close()
+
+
+def ev_build(kind, brid):
+    """A predicate for WsEvents.wait: the builds/N/KIND event of request BRID."""
+    return lambda k, m: k.endswith('/' + kind) and k.startswith('builds/') and \
+        m.get('buildrequestid') == brid
+
+
 # ---------------------------------------------------------------- the two systems
 
 class Kiln:
@@ -212,6 +351,7 @@ class Kiln:
         self.proc = None
         self.workers = []
         self.url = None
+        self.env = None        # extra environment for the master (e.g. KILN_LOOP_STATS)
 
     def start(self, wrapper=None):
         """Starts the master; returns (start→ports file, start→API answers) in seconds."""
@@ -221,7 +361,8 @@ class Kiln:
         cmd = (wrapper or []) + [os.path.join(KILN, 'kiln'), 'master', '-d', self.mdir]
         errf = open(os.path.join(self.mdir, 'master.log'), 'ab')
         t0 = now()
-        self.proc = subprocess.Popen(cmd, stdout=errf, stderr=errf, preexec_fn=raise_nofile)
+        self.proc = subprocess.Popen(cmd, stdout=errf, stderr=errf, preexec_fn=raise_nofile,
+                                     env=dict(os.environ, **self.env) if self.env else None)
         while not (os.path.exists(ports) and os.path.getsize(ports) > 0):
             if self.proc.poll() is not None:
                 raise RuntimeError('kiln master exited; see %s/master.log' % self.mdir)
@@ -465,29 +606,59 @@ def sc_idle(cls, rep):
 
 
 def sc_latency(cls, rep):
+    """force → started / finished, timed by the master's own /ws events (builds/N/new,
+    builds/N/finished) rather than by polling."""
     n = ARGS.latency_n if cls is Kiln else ARGS.bb_latency_n
     s = up(cls, 'latency')
+    ev = None
     try:
         api = s.api
-        wait_request(api, api.force(['b0'])[0], 0.001)      # warm-up
-        started, finished, started_lo = [], [], []
+        ev = WsEvents(s.url, ['builds/*/new', 'builds/*/finished'])
+        brid = api.force(['b0'])[0]                        # warm-up
+        ev.wait(ev_build('finished', brid), 120)
+        started, finished, answered = [], [], []
         for _ in range(n):
+            ev.forget()
             t0 = now()
             brid = api.force(['b0'])[0]
-            ts, tf, res, tmiss = wait_request(api, brid, 0.001)
-            if res != 0:
-                raise RuntimeError('latency build failed: results %s' % res)
+            t_ans = now()
+            ts = ev.wait(ev_build('new', brid), 120)[0]
+            tf, _, m = ev.wait(ev_build('finished', brid), 120)
+            if m.get('results') != 0:
+                raise RuntimeError('latency build failed: results %s' % m.get('results'))
             started.append((ts - t0) * 1000)
-            started_lo.append((tmiss - t0) * 1000)
             finished.append((tf - t0) * 1000)
-        # what one poll costs: the resolution of the method
-        t0 = now()
-        for _ in range(50):
-            api.get('builds?buildrequestid=1&field=buildrequestid&field=buildid&field=complete&field=results')
-        poll = (now() - t0) / 50 * 1000
-        return {'force_started_ms': started, 'force_started_lo_ms': started_lo,
-                'force_finished_ms': finished,
-                'poll_ms': [poll]}
+            answered.append((t_ans - t0) * 1000)
+        return {'force_started_ms': started, 'force_finished_ms': finished,
+                'force_answer_ms': answered}
+    finally:
+        if ev:
+            ev.close()
+        s.stop()
+
+
+def sc_client(cls, rep):
+    """`kiln force b0 --wait` as a user runs it: the client process's own wall time on a
+    trivial build (process start, force, following the build, exit)."""
+    n = ARGS.client_n
+    s = up(cls, 'client')
+    try:
+        kiln = os.path.join(KILN, 'kiln')
+        env = dict(os.environ, KILN_URL=s.url)
+        env.pop('KILN_TOKEN', None)
+        wait_request(s.api, s.api.force(['b0'])[0], 0.005)   # warm-up
+        subprocess.run([kiln, 'force', 'b0', '--wait'], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        waits, starts = [], []
+        for _ in range(n):
+            t0 = now()
+            subprocess.run([kiln, 'force', 'b0', '--wait'], env=env, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+            waits.append((now() - t0) * 1000)
+            t0 = now()
+            subprocess.run([kiln, 'version'], check=True, stdout=subprocess.DEVNULL)
+            starts.append((now() - t0) * 1000)
+        return {'client_wait_ms': waits, 'client_exec_ms': starts}
     finally:
         s.stop()
 
@@ -515,20 +686,58 @@ def run_burst(s, nbuilds, poll_interval):
 
 
 def sc_throughput(cls, rep):
-    n = ARGS.throughput_n
+    """Sustained trivial builds: the queue is kept at QUEUE_LOW..QUEUE_LOW+9 requests by
+    force calls of 10 builders; completions are counted from the master's own
+    `builds/*/finished` events on /ws (no polling load); after WARMUP_S the rate is taken
+    in each whole 1 s window of SUSTAIN_S and over all of it."""
+    warm, dur, low = ARGS.warmup_s, ARGS.sustain_s, ARGS.queue_low
     s = up(cls, 'throughput', maxbuilds=10)
+    ev = None
     try:
-        wait_request(s.api, s.api.force(['b0'])[0], 0.005)   # warm-up
-        db0 = db_logical_bytes(s.db)
-        wall, cpu, t_forced, brids = run_burst(s, n, 0.005)
-        db1 = db_logical_bytes(s.db)
-        d = s.api.get('builds?complete=true&results=0&field=buildid&field=complete&field=results')
-        ok = len(d['builds']) - 1
-        if ok != n:
-            raise RuntimeError('throughput: %d of %d builds succeeded' % (ok, n))
-        return {'builds_per_s': [n / wall], 'cpu_ms_per_build': [cpu / n * 1000],
-                'db_bytes_per_build': [(db1 - db0) / n], 'force_all_s': [t_forced]}
+        api = s.api
+        ev = WsEvents(s.url, ['builds/*/finished'])
+        brid = api.force(['b0'])[0]                        # warm-up build
+        ev.wait(ev_build('finished', brid), 120)
+        ev.forget()
+        names = ['b%d' % i for i in range(10)]
+        forced, force_s = 0, []
+        t_begin = now()
+        t_meas = t_end = None
+        while True:
+            with ev.cv:
+                done = len(ev.events)
+            t = now()
+            if t_meas is None and t - t_begin >= warm:
+                t_meas, cpu0, db0 = t, proc_cpu(s.pid), db_logical_bytes(s.db)
+            if t_meas is not None and t - t_meas >= dur:
+                t_end = t
+                cpu1, db1 = proc_cpu(s.pid), db_logical_bytes(s.db)
+                break
+            if t - t_begin > warm + dur + 600:
+                raise RuntimeError('throughput: measurement did not end')
+            if ev.closed:
+                raise RuntimeError('throughput: /ws closed')
+            while forced - done < low:
+                tf = now()
+                forced += len(api.force(names))
+                force_s.append(now() - tf)
+            time.sleep(0.01)
+        with ev.cv:
+            evs = list(ev.events)
+        times = [e[0] for e in evs if t_meas <= e[0] < t_end]
+        n = len(times)
+        wins = [sum(1 for x in times if t_meas + k <= x < t_meas + k + 1)
+                for k in range(int(t_end - t_meas))]
+        bad = [e[1] for e in evs if e[2].get('results') != 0]
+        if bad or n <= 0:
+            raise RuntimeError('throughput: %d builds done, failed: %r' % (n, bad[:3]))
+        return {'builds_per_s_window': wins, 'builds_per_s': [n / (t_end - t_meas)],
+                'builds_measured': [n], 'cpu_ms_per_build': [(cpu1 - cpu0) / n * 1000],
+                'db_bytes_per_build': [(db1 - db0) / n],
+                'force_call_ms': [x * 1000 for x in force_s]}
     finally:
+        if ev:
+            ev.close()
         s.stop()
 
 
@@ -542,22 +751,42 @@ def sc_ceiling(cls, rep):
     return {'spawn_per_s': [spawns], 'pipeline_50m_s': [pipe]}
 
 
+def log50m_once(api, s):
+    """One 50 MB log build: (force → finished s, master CPU s, db growth bytes, brid)."""
+    db0, cpu0 = db_logical_bytes(s.db), proc_cpu(s.pid)
+    t0 = now()
+    brid = api.force(['log50m'])[0]
+    ts, tf, res, _ = wait_request(api, brid, 0.01, 1200)
+    if res != 0:
+        raise RuntimeError('log50m: results %s' % res)
+    return tf - t0, proc_cpu(s.pid) - cpu0, db_logical_bytes(s.db) - db0, brid
+
+
+def pipeline_s():
+    t0 = now()
+    subprocess.run(['sh', '-c', LOG50M_CMD + ' > /dev/null'], check=True)
+    return now() - t0
+
+
 def sc_log50m(cls, rep):
+    """50 MB log builds back to back, one at a time: one warm-up log build, then builds
+    until SUSTAIN_S have passed (at least LOG_MIN builds); the bare pipeline is timed
+    before and after the series."""
     s = up(cls, 'log50m')
     try:
         api = s.api
         wait_request(api, api.force(['b0'])[0], 0.005)   # warm-up
-        t0 = now()
-        subprocess.run(['sh', '-c', LOG50M_CMD + ' > /dev/null'], check=True)
-        pipe = now() - t0
-        db0 = db_logical_bytes(s.db)
-        cpu0 = proc_cpu(s.pid)
-        t0 = now()
-        brid = api.force(['log50m'])[0]
-        ts, tf, res, _ = wait_request(api, brid, 0.01, 1200)
-        step = tf - t0
-        cpu = proc_cpu(s.pid) - cpu0
-        db1 = db_logical_bytes(s.db)
+        log50m_once(api, s)                              # warm-up log build
+        pipes = [pipeline_s()]
+        steps, cpus, dbs = [], [], []
+        t_series = now()
+        while now() - t_series < ARGS.sustain_s or len(steps) < ARGS.log_min:
+            st, cpu, dbg, brid = log50m_once(api, s)
+            steps.append(st)
+            cpus.append(cpu)
+            dbs.append(dbg / 1e6)
+        series = now() - t_series
+        pipes.append(pipeline_s())
         bid = api.get('builds?buildrequestid=%d&field=buildrequestid&field=buildid' %
                       brid)['builds'][0]['buildid']
         st = [x for x in api.get('builds/%d/steps' % bid)['steps'] if x['name'] == 'log50m'][0]
@@ -573,13 +802,74 @@ def sc_log50m(cls, rep):
             d = api.get('logs/%d/contents?offset=%d&limit=1000' % (lg['logid'], nl - 1000))
             tails.append((now() - t0) * 1000)
         got = d['logchunks'][0]['content'].count('\n') if d['logchunks'] else 0
-        if res != 0 or got < 999:
-            raise RuntimeError('log50m: results %s, tail had %d lines' % (res, got))
-        return {'step_s': [step], 'pipeline_s': [pipe], 'step_vs_pipeline': [step / pipe],
-                'cpu_s': [cpu], 'stored_mb': [(db1 - db0) / 1e6], 'num_lines': [nl],
+        if got < 999:
+            raise RuntimeError('log50m: tail had %d lines' % got)
+        pipe = statistics.median(pipes)
+        return {'step_s': steps, 'pipeline_s': pipes,
+                'step_vs_pipeline': [x / pipe for x in steps],
+                'log_mb_per_s': [50 * len(steps) / series], 'log_builds': [len(steps)],
+                'cpu_s': cpus, 'stored_mb': dbs, 'num_lines': [nl],
                 'raw_fetch_s': [raw_s], 'raw_mb': [len(raw) / 1e6], 'tail1000_ms': tails}
     finally:
         s.stop()
+
+
+def sc_stall(cls, rep):
+    """Kiln only: the master's worst loop stall (KILN_LOOP_STATS, written at exit) while
+    it stores a 50 MB log, answers API readers and takes a burst of forced builds."""
+    stats = os.path.join(TMP, 'loop-stats-%d.json' % rep)
+    s = Kiln('stall', maxbuilds=10)
+    s.env = {'KILN_LOOP_STATS': stats}
+    s.start()
+    stop = threading.Event()
+    lat = []
+    try:
+        s.start_worker(0)
+        wait_until('worker attached', lambda: s.connected() >= 1, 120, 0.02, load_share=0.2)
+        api = s.api
+        wait_request(api, api.force(['b0'])[0], 0.005)   # warm-up
+
+        def reader(paths):
+            a = Api(s.url)
+            try:
+                while not stop.is_set():
+                    for p in paths:
+                        t0 = now()
+                        a.get(p)
+                        lat.append((now() - t0) * 1000)
+                    time.sleep(0.005)
+            finally:
+                a.close()
+        readers = [threading.Thread(target=reader, args=(p,), daemon=True) for p in (
+            ['builds?order=-buildid&limit=100', 'builders'],
+            ['buildrequests?complete=false&field=buildrequestid', 'workers'])]
+        for th in readers:
+            th.start()
+        cpu0 = proc_cpu(s.pid)
+        t0 = now()
+        brid = api.force(['log50m'])[0]
+        time.sleep(0.1)        # the log step is under way when the burst arrives
+        names = ['b%d' % i for i in range(10)]
+        for _ in range(ARGS.stall_burst // 10):
+            api.force(names)
+        wait_request(api, brid, 0.02, 1200)
+        wait_until('burst done', lambda: not api.get(
+            'buildrequests?complete=false&field=buildrequestid')['buildrequests'],
+            600, 0.02)
+        wall = now() - t0
+        cpu = proc_cpu(s.pid) - cpu0
+        stop.set()
+        for th in readers:
+            th.join(30)
+    finally:
+        stop.set()
+        s.stop()
+    with open(stats) as f:
+        st = json.load(f)
+    return {'stall_worst_ms': [st['worst_ms']], 'stall_p99_ms': [st['p99_ms']],
+            'stall_p50_ms': [st['p50_ms']], 'stall_turns': [st['turns']],
+            'stall_busy_ms': [st['busy_ms']], 'stall_worst_cpu_ms': [st['worst_cpu_ms']], 'stall_wall_s': [wall], 'stall_cpu_s': [cpu],
+            'stall_reader_ms': lat, 'stall_reader_n': [len(lat)]}
 
 
 def attach_run(cls, tag, n, real, metrics_tag):
@@ -797,11 +1087,20 @@ def sc_callgrind(cls, rep):
         s.start_worker(0)
         wait_until('worker attached', lambda: s.connected() >= 1, 300, 0.05)
         wait_request(s.api, s.api.force(['b0'])[0], 0.005, 300)
+        # completions are counted from /ws events, not by polling: polls during the burst
+        # would add instructions in proportion to how long it takes (i.e. to machine load)
+        ev = WsEvents(s.url, ['builds/*/finished'], timeout=120)
         subprocess.run(['callgrind_control', '-z', str(s.pid)], check=True,
                        capture_output=True)
-        wall, cpu, _, _ = run_burst(s, n, 0.005)
+        names = ['b%d' % i for i in range(10)]
+        for _ in range(n // 10):
+            s.api.force(names)
+        with ev.cv:
+            if not ev.cv.wait_for(lambda: len(ev.events) >= n // 10 * 10 or ev.closed, 1200):
+                raise RuntimeError('callgrind: burst did not finish')
         subprocess.run(['callgrind_control', '-d', 'burst', str(s.pid)], check=True,
                        capture_output=True)
+        ev.close()
     finally:
         s.stop()
     # callgrind_control -d writes OUT.PID.1 (the burst); the final dump at exit is OUT.PID
@@ -968,17 +1267,19 @@ SCENARIOS = {
     'ceiling': (sc_ceiling, ['machine']),
     'idle': (sc_idle, ['kiln', 'buildbot']),
     'latency': (sc_latency, ['kiln', 'buildbot']),
+    'client': (sc_client, ['kiln']),
     'throughput': (sc_throughput, ['kiln', 'buildbot']),
     'log50m': (sc_log50m, ['kiln', 'buildbot']),
+    'stall': (sc_stall, ['kiln']),
     'workers': (sc_workers, ['kiln', 'buildbot']),
     'api': (sc_api, ['kiln', 'buildbot']),
     'queue': (sc_queue, ['kiln', 'buildbot']),
     'changes': (sc_changes, ['kiln', 'buildbot']),
     'callgrind': (sc_callgrind, ['kiln']),
 }
-BB_REPS = {'log50m': 1, 'workers': 1, 'api': 1, 'queue': 1}
-ORDER = ['ceiling', 'idle', 'latency', 'throughput', 'log50m', 'workers', 'api', 'queue',
-         'changes', 'callgrind']
+BB_REPS = {'throughput': 1, 'log50m': 1, 'workers': 1, 'api': 1, 'queue': 1}
+ORDER = ['ceiling', 'idle', 'latency', 'client', 'throughput', 'log50m', 'stall', 'workers',
+         'api', 'queue', 'changes', 'callgrind']
 
 
 def reps_for(scn, system):
@@ -993,6 +1294,7 @@ def run_scenario(scn):
     fn, systems = SCENARIOS[scn]
     samples = {sy: {} for sy in systems}
     t0 = now()
+    load0 = os.getloadavg()[0]
     for rep in range(ARGS.reps):
         for sy in systems:            # alternate the systems within each repetition
             if sy != 'machine' and sy not in ARGS.systems:
@@ -1008,7 +1310,8 @@ def run_scenario(scn):
                                  for k, v in r.items() if isinstance(v[0], (int, float))))
     res = {'scenario': scn, 'date': datetime.datetime.now().isoformat(timespec='seconds'),
            'command': os.environ.get('KILN_BENCH_CMD', 'bench/run'), 'seconds': now() - t0,
-           'reps': {sy: reps_for(scn, sy) for sy in systems}, 'samples': samples}
+           'reps': {sy: reps_for(scn, sy) for sy in systems}, 'samples': samples,
+           'loadavg': [load0, os.getloadavg()[0]]}
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, scn + '.json'), 'w') as f:
         json.dump(res, f, indent=1)
@@ -1043,13 +1346,19 @@ def fmt(x):
 
 # metric: (label, unit, higher_is_better)
 METRICS = {
-    'builds_per_s': ('throughput, 200 trivial builds at once', 'builds/s', True),
+    'builds_per_s': ('sustained trivial builds, whole measurement', 'builds/s', True),
+    'builds_per_s_window': ('sustained trivial builds, each 1 s window', 'builds/s', True),
+    'builds_measured': ('builds completed during the measurement', '', True),
+    'force_call_ms': ('one force call (10 builders) while busy', 'ms', False),
     'cpu_ms_per_build': ('master CPU per build', 'ms', False),
     'db_bytes_per_build': ('database growth per build', 'bytes', False),
     'force_all_s': ('time to submit the 20 force calls', 's', False),
-    'force_started_ms': ('force → started (poll 1 ms)', 'ms', False),
+    'force_started_ms': ('force → `builds/N/new` event on /ws (started)', 'ms', False),
+    'force_answer_ms': ('force → JSON-RPC answer', 'ms', False),
+    'client_wait_ms': ('`kiln force b0 --wait`: whole client process', 'ms', False),
+    'client_exec_ms': ('`kiln version`: process start and exit only', 'ms', False),
     'force_started_lo_ms': ('last poll before the build was seen (lower bound)', 'ms', False),
-    'force_finished_ms': ('force → finished (poll 1 ms)', 'ms', False),
+    'force_finished_ms': ('force → `builds/N/finished` event on /ws', 'ms', False),
     'poll_ms': ('one status poll (the method\'s resolution)', 'ms', False),
     'ready_ports_ms': ('master start → ports file', 'ms', False),
     'ready_api_ms': ('master start → API answers', 'ms', False),
@@ -1061,7 +1370,20 @@ METRICS = {
     'pipeline_50m_s': ('50 MB pipeline into /dev/null', 's', False),
     'ir_per_build': ('callgrind: master instructions per build (burst)', 'Ir', False),
     # log50m
-    'step_s': ('50 MB log build, force → finished', 's', False),
+    'step_s': ('50 MB log build, force → finished (each build of the series)', 's', False),
+    'log_mb_per_s': ('log output stored, whole series', 'MB/s', True),
+    'log_builds': ('log builds in the series', '', True),
+    # stall (Kiln's KILN_LOOP_STATS)
+    'stall_worst_ms': ('worst loop stall (one turn\'s busy time)', 'ms', False),
+    'stall_worst_cpu_ms': ('most CPU time of the loop thread in one turn', 'ms', False),
+    'stall_p99_ms': ('p99 of loop turns (power-of-two bucket edge)', 'ms', False),
+    'stall_p50_ms': ('p50 of loop turns (power-of-two bucket edge)', 'ms', False),
+    'stall_turns': ('loop turns over the master\'s life', '', True),
+    'stall_busy_ms': ('loop busy time over the master\'s life', 'ms', False),
+    'stall_wall_s': ('log step + burst: force → all done', 's', False),
+    'stall_cpu_s': ('master CPU over that time', 's', False),
+    'stall_reader_ms': ('one API reader request meanwhile (client-side)', 'ms', False),
+    'stall_reader_n': ('API reader requests answered', '', True),
     'pipeline_s': ('the same pipeline into /dev/null (same rep)', 's', False),
     'step_vs_pipeline': ('log build ÷ bare pipeline', '×', False),
     'cpu_s': ('master CPU during the log build', 's', False),
@@ -1211,7 +1533,9 @@ def write_report():
           'Generated by `bench/run` (see `bench/README.md`); every number below comes from the '
           'stored samples in `bench/results/*.json`. Kiln and Buildbot 3.7 (Debian) run on the '
           'same machine on loopback, driven the same way from outside: JSON-RPC `force` over '
-          'HTTP and polling of the REST API. The systems alternate within each repetition.', '',
+          'HTTP, the master\'s own `/ws` events (`latency`, `throughput`) and polling of the '
+          'REST API (the rest). The systems alternate within each repetition. Each section '
+          'names the command that produced it and the machine\'s load while it ran.', '',
           '## Machine', '',
           '- %d CPUs (`nproc`), %.1f GiB memory, %s' % (os.cpu_count(), mem, cpu or 'cpu unknown'),
           '- %s %s, Python %s' % (platform.system(), platform.release(), platform.python_version()),
@@ -1230,6 +1554,11 @@ def write_report():
               '`%s` — %s, %.0f s; repetitions: %s' % (
                   r['command'], r['date'], r['seconds'],
                   ', '.join('%s %d' % kv2 for kv2 in r['reps'].items())), '']
+        if 'loadavg' in r:
+            L += ['Machine load while it ran: 1-minute load average %.1f at the start, %.1f at '
+                  'the end, on %d CPUs (the machine was shared with other work; wall-clock '
+                  'rows move with it).' % (r['loadavg'][0], r['loadavg'][1], os.cpu_count()),
+                  '']
         S = r['samples']
         sys_names = [sy for sy in ('machine', 'kiln', 'buildbot') if sy in S]
         if sys_names == ['machine']:
@@ -1270,6 +1599,18 @@ def write_report():
     for text, val, ok in targets(res):
         L.append('| %s | %s | %s |' % (text, val, '–' if ok is None else
                                          ('met' if ok else '**missed**')))
+    loaded = ['`%s` (%s, load average %.0f–%.0f)' % (scn, res[scn]['date'][:10],
+                                                     min(res[scn]['loadavg']),
+                                                     max(res[scn]['loadavg']))
+              for scn in ORDER if scn in res and 'loadavg' in res[scn] and
+              max(res[scn]['loadavg']) > os.cpu_count()]
+    if loaded:
+        L += ['', 'Measured while the machine had more runnable work than its %d CPUs: %s. '
+              'Their wall-clock rows (rates, latencies, times) say more about the load than '
+              'about Kiln, so a **missed** on them is not a verdict until they are rerun on a '
+              'quiet machine; CPU time per build is inflated by the contention too (the '
+              'callgrind instruction count below is the load-independent figure).'
+              % (os.cpu_count(), ', '.join(loaded))]
     L.append('')
     if 'callgrind' in res:
         r = res['callgrind']
@@ -1277,7 +1618,10 @@ def write_report():
         L += ['## Profile: Kiln master on `throughput` (callgrind)', '',
               '`%s` — %s. Instructions counted only during the %d-build burst '
               '(counters zeroed with `callgrind_control -z` after the worker attached and one '
-              'warm-up build, dumped with `callgrind_control -d` when the burst ended). Full annotation: `bench/results/callgrind-throughput.txt`.' % (
+              'warm-up build, dumped with `callgrind_control -d` when the burst ended; '
+              'completions counted from `/ws` events, so no API polling is included and the '
+              'count does not depend on how long the burst took). Full annotation: '
+              '`bench/results/callgrind-throughput.txt`.' % (
                   r['command'], r['date'], ARGS.throughput_n), '',
               '- instructions per build: **%s**' % fmt(summ(k['ir_per_build'])['median']), '',
               '| Ir per build (self) | function |', '|---|---|']
@@ -1291,23 +1635,54 @@ def write_report():
 
 
 EXTRA_METRICS = {}
-NO_RATIO = {'queued', 'changes_n', 'api_builds_total', 'num_lines', 'raw_mb', 'pipeline_s'}
+NO_RATIO = {'builds_measured', 'log_builds', 'force_call_ms', 'queued', 'changes_n', 'api_builds_total', 'num_lines', 'raw_mb', 'pipeline_s'}
 NOTES = {
     'ceiling': ['The ceiling is what this machine can do at all: Kiln\'s throughput is '
                 'compared with the spawn rate, its 50 MB log step with the bare pipeline.'],
-    'latency': ['Both systems are polled the same way (`GET /api/v2/builds?buildrequestid=N` '
-                'on one keep-alive connection, 1 ms sleep between polls), so the result '
-                'includes one poll\'s response time (row "one status poll").'],
-    'throughput': ['One worker with `max_builds = 10`, builders b0..b9 each one `true` step; '
-                   '20 JSON-RPC force calls of all 10 builders, then polling '
-                   '`buildrequests?complete=false` every 5 ms until empty. CPU is the '
-                   'master process\'s utime+stime over the burst (10 ms clock ticks); database '
-                   'growth is the SQLite file\'s pages in use (WAL included) after minus '
-                   'before.'],
-    'log50m': ['The log build\'s time is force → finished seen by polling every 10 ms; the bare '
-               'pipeline is timed in the same repetition. Database growth: SQLite pages in '
-               'use after minus before (Kiln stores zstd-compressed chunks; the text is one '
-               'repeated character, so it compresses extremely well on both).'],
+    'latency': ['Timed by the master\'s own events: the driver keeps a WebSocket on `/ws` '
+                'subscribed (Buildbot\'s `startConsuming`) to `builds/*/new` and '
+                '`builds/*/finished`; a reader thread timestamps each event as it arrives, and '
+                'the sample is force (JSON-RPC call sent) → the event of that build request. '
+                'No polling, so the figure is the master\'s, plus loopback and one Python '
+                'thread wake-up. One build at a time on one idle worker.'],
+    'client': ['The wall time of the `kiln` client process as a user runs it, '
+               '`KILN_URL=... kiln force b0 --wait` on a trivial build (process start, the '
+               'force call, following the request until the build finishes, exit), and '
+               '`kiln version` for the cost of starting the process at all. This measures '
+               'whatever the binary does: in this tree `--wait` polls the REST API every '
+               '150 ms (`FORCE_POLL_MS` in `src/client/cmd-force.c`), so the figure is '
+               'dominated by the poll interval, not by the master.'],
+    'throughput': ['Sustained: one worker with `max_builds = 10`, builders b0..b9 each one '
+                   '`true` step. After one warm-up build the driver keeps 100–109 requests '
+                   'queued (JSON-RPC force of all 10 builders whenever fewer are queued, '
+                   'checked every 10 ms) and counts finished builds from the master\'s '
+                   '`builds/*/finished` events on `/ws` (no polling of the API), runs 2 s of '
+                   'builds as a warm-up, then measures 10 s: the row '
+                   '"each 1 s window" is min / median / max over the whole 1 s windows (n = '
+                   'windows), "whole measurement" is completed requests ÷ time. CPU is the '
+                   'master process\'s utime+stime over the measurement (10 ms clock ticks); '
+                   'database growth is the SQLite file\'s pages in use (WAL included) after '
+                   'minus before, per build.'],
+    'log50m': ['Sustained: one warm-up log build, then 50 MB log builds one after the other '
+               'until 10 s have passed (at least 2 builds); each build is a sample of '
+               'force → finished (polling every 10 ms), so min / median / max are over the '
+               'builds. The bare pipeline is timed before and after the series; "log build ÷ '
+               'bare pipeline" divides each build by their median. Master CPU and database '
+               'growth are per build (Kiln stores zstd-compressed chunks; the text is one '
+               'repeated character, so it compresses extremely well on both). Buildbot takes '
+               'far longer per build, so its series is the minimum of 2 builds.'],
+    'stall': ['Kiln only (`KILN_LOOP_STATS`, written by the master at exit; '
+              '`src/master/loop-stall.c`): a loop turn\'s busy time is its wall time minus '
+              'the time libuv spent blocked waiting for events (`uv_metrics_idle_time`). '
+              'Load: one worker (`max_builds = 10`); a 50 MB log build, and 0.1 s into it '
+              '200 trivial builds forced at once (20 force calls), while two API readers '
+              'loop over `builds?order=-buildid&limit=100` + `builders` and '
+              '`buildrequests?complete=false` + `workers` (5 ms pause). Figures cover the '
+              'master\'s whole life (start-up and shutdown included); p50/p99 are the upper '
+              'edges of power-of-two histogram buckets. On a loaded machine a turn\'s wall '
+              'time also holds time the master was runnable but not scheduled; the row "most '
+              'CPU time of the loop thread in one turn" (`CLOCK_THREAD_CPUTIME_ID`) is the '
+              'part Kiln itself spent.'],
     'workers': ['Kiln: 50 `kiln-worker` processes, then (fresh masters) 1,000 and 10,000 '
                 'connections from `bench/loadgen.c`; Buildbot: 50 `buildbot-worker` processes '
                 '(twistd). "Attached" = the API lists the worker with a non-empty '
@@ -1363,7 +1738,18 @@ def main():
     ap.add_argument('--systems', default='kiln,buildbot')
     ap.add_argument('--latency-n', type=int, default=50)
     ap.add_argument('--bb-latency-n', type=int, default=20)
-    ap.add_argument('--throughput-n', type=int, default=200)
+    ap.add_argument('--throughput-n', type=int, default=200,
+                    help='builds in the callgrind burst')
+    ap.add_argument('--warmup-s', type=float, default=2,
+                    help='throughput: seconds of sustained builds before measuring')
+    ap.add_argument('--sustain-s', type=float, default=10,
+                    help='throughput and log50m: seconds measured')
+    ap.add_argument('--queue-low', type=int, default=100,
+                    help='throughput: requests kept queued')
+    ap.add_argument('--log-min', type=int, default=2, help='log50m: at least this many builds')
+    ap.add_argument('--client-n', type=int, default=20)
+    ap.add_argument('--stall-burst', type=int, default=200,
+                    help='stall: builds forced during the log step')
     ap.add_argument('--loadgen-n', default='1000,10000',
                     help='load-generator connection counts for Kiln in `workers`')
     ap.add_argument('--attach-timeout', type=float, default=120)

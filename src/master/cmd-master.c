@@ -25,6 +25,7 @@
 #include "master/engine.h"
 #include "master/events.h"
 #include "master/http.h"
+#include "master/loop-stall.h"
 #include "master/master.h"
 #include "master/sched/sched.h"
 #include "master/changes/poller.h"
@@ -166,8 +167,12 @@ static int master_run(int argc, char **argv)
 	log_info("master '%s' running (%zu builders, %zu workers)", m.name, m.cfg->nbuilders,
 		 m.cfg->nworkers);
 
+	r = loop_stall_start(&loop);
+	if (r < 0)
+		log_warn_errno(r, "loop stall measurement unavailable");
 	while (!m.stopping)
 		uv_run(&loop, UV_RUN_DEFAULT);
+	(void)loop_stall_finish(); /* logs "loop: worst stall ..." and its own errors */
 	status = 0;
 
 out:
