@@ -12,10 +12,12 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "proto/msg.h"
+#include "worker/conn.h"
 #include "worker/runner.h"
 #include "worker/worker.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -879,6 +881,57 @@ TEST(backpressure_pauses_reading)
 	fake_release(&f);
 }
 
+/* A resolver that hangs like a dead DNS server until the test lets it go
+ * (bounded at 10 s so a loop-blocking regression fails instead of hanging). */
+static atomic_int slow_entered, slow_release, slow_returned;
+
+static int slow_resolve(const char *host, struct sockaddr_storage *ret, size_t max)
+{
+	(void)host;
+	(void)ret;
+	(void)max;
+	atomic_store(&slow_entered, 1);
+	uint64_t end = clock_mono_ms() + 10000;
+	while (!atomic_load(&slow_release) && clock_mono_ms() < end)
+		usleep(1000);
+	atomic_store(&slow_returned, 1);
+	return -EAGAIN;
+}
+
+static bool slow_is_done(struct fake *f, const void *arg)
+{
+	(void)f;
+	(void)arg;
+	return atomic_load(&slow_returned);
+}
+
+TEST(output_streams_while_master_name_resolves)
+{
+	struct fake f;
+	fake_init(&f);
+	const char *argv[] = {"sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.1; done", NULL};
+	start_shell(&f, "60", argv, NULL, 0, NULL, 0);
+	struct conn_opts co = {.host = "master.invalid", .port = 9989, .name = "w",
+			       .password = "p", .resolve = slow_resolve};
+	struct conn *c = NULL;
+	CHECK_INT(conn_new(&f.loop, &co, f.w, &c), 0);
+	CHECK(run_until(&f, is_complete, "60", 8000));
+	/* the whole command ran and was reported while resolution hung */
+	CHECK(atomic_load(&slow_entered));
+	CHECK(!atomic_load(&slow_returned));
+	char *out = text_of(&f, "60", "stdout");
+	CHECK(strstr(out, "line1\nline2\nline3\n") != NULL);
+	free(out);
+	atomic_store(&slow_release, 1);
+	CHECK(run_until(&f, slow_is_done, NULL, 5000));
+	conn_free(c);
+	uint64_t end = clock_mono_ms() + 5000;
+	while (uv_run(&f.loop, UV_RUN_NOWAIT) && clock_mono_ms() < end)
+		usleep(1000); /* bounded: the resolve request's callback, lws handles */
+	conn_finish();
+	fake_release(&f);
+}
+
 TEST(signal_names)
 {
 	CHECK_INT(runner_signal_from_name("KILL"), SIGKILL);
@@ -906,6 +959,7 @@ int main(void)
 	RUN(file_transfers);
 	RUN(connection_loss_kills_commands);
 	RUN(backpressure_pauses_reading);
+	RUN(output_streams_while_master_name_resolves);
 	RUN(signal_names);
 	/* orphaned sleeps from the pipe tests were killed; reap what is left */
 	(void)runner_reap_orphans();
