@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "common/xalloc.h"
 #include "worker/env.h"
 #include "worker/runner.h"
@@ -43,7 +44,7 @@ struct shell_logfile {
 
 struct shell {
 	struct cmd *c;           /* borrowed; NULL once the command is gone */
-	struct runner *r;        /* NULL when done */
+	struct proc *r;          /* NULL when done */
 	char **argv;             /* owned */
 	struct env env;
 	char *workdir;           /* owned */
@@ -107,7 +108,7 @@ static void shell_release(struct cmd *c)
 	c->priv = NULL;
 	sh->c = NULL;
 	if (sh->r) {
-		runner_abandon(sh->r);
+		proc_abandon(sh->r);
 		sh->r = NULL;
 	}
 	shell_stop_timers(sh);
@@ -144,16 +145,17 @@ static void shell_emit_log(void *ud, const char *line, size_t len, double t)
 		cmd_add_line(lf->sh->c, "log", lf->name, line, len, t);
 }
 
-static void shell_on_output(void *ud, int stream, const char *data, size_t len)
+static int shell_on_output(void *ud, int stream, const char *data, size_t len)
 {
 	struct shell *sh = ud;
 	if (sh->timeout > 0 && !sh->killed)
 		uv_timer_again(&sh->t_timeout);
 	double t = clock_wall();
-	if (stream == RUNNER_STDOUT && sh->want_stdout)
+	if (stream == PROC_STDOUT && sh->want_stdout)
 		lines_feed(&sh->out, data, len, t);
-	else if (stream == RUNNER_STDERR && sh->want_stderr)
+	else if (stream == PROC_STDERR && sh->want_stderr)
 		lines_feed(&sh->err, data, len, t);
+	return 0;
 }
 
 static void shell_poll_logs(struct shell *sh)
@@ -205,9 +207,9 @@ static void shell_kill(struct shell *sh, const char *msg)
 		cmd_add_text(sh->c, "header", h);
 	}
 	if (sh->sigterm_time > 0)
-		runner_kill(sh->r, SIGTERM, sh->sigterm_time);
+		proc_kill(sh->r, SIGTERM, sh->sigterm_time);
 	else
-		runner_kill(sh->r, sh->interrupt_sig, SHELL_KILL_GRACE);
+		proc_kill(sh->r, sh->interrupt_sig, SHELL_KILL_GRACE);
 }
 
 static char *shell_argv_repr(char *const *argv);
@@ -242,7 +244,7 @@ static void shell_abort(struct cmd *c)
 	struct shell *sh = c->priv;
 	if (sh && sh->r) {
 		sh->killed = true;
-		runner_kill(sh->r, SIGKILL, 0);
+		proc_kill(sh->r, SIGKILL, 0);
 	}
 }
 
@@ -250,7 +252,7 @@ static void shell_pause(struct cmd *c, bool paused)
 {
 	struct shell *sh = c->priv;
 	if (sh && sh->r)
-		runner_pause(sh->r, paused);
+		proc_pause(sh->r, paused);
 }
 
 /* ---- completion ------------------------------------------------------------------------ */
@@ -407,15 +409,15 @@ static struct shell *shell_new(struct cmd *c)
 static void shell_spawn(struct shell *sh, const char *stdin_data, size_t stdin_len)
 {
 	struct cmd *c = sh->c;
-	struct runner_opts o = {
+	struct proc_opts o = {
 		.argv = sh->argv,
 		.env = sh->env.v,
 		.cwd = sh->workdir,
 		.stdin_data = stdin_data,
 		.stdin_len = stdin_len,
 	};
-	static const struct runner_ops ops = {shell_on_output, shell_on_done};
-	int r = runner_start(c->w->loop, &o, &ops, sh, &sh->r);
+	static const struct proc_ops ops = {shell_on_output, shell_on_done};
+	int r = proc_start(c->w->loop, &o, &ops, sh, &sh->r);
 	if (r < 0) {
 		sh->r = NULL;
 		_cleanup_free_ char *msg = xasprintf("cannot run '%s': %s\n", sh->argv[0], uv_strerror(r));
