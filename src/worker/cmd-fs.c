@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/fsutil.h"
 #include "common/xalloc.h"
 #include "worker/lines.h"
 #include "worker/worker.h"
@@ -84,25 +85,6 @@ static void fs_free_paths(char **v)
 	free(v);
 }
 
-static int fs_mkdirs(const char *path)
-{
-	struct stat st;
-	if (stat(path, &st) == 0)
-		return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
-	_cleanup_free_ char *p = xstrdup(path);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0777) < 0 && errno != EEXIST)
-			return errno;
-		*s = '/';
-	}
-	if (mkdir(p, 0777) < 0 && errno != EEXIST)
-		return errno;
-	return 0;
-}
-
 /* ---- mkdir ------------------------------------------------------------------------------ */
 
 static int fs_mkdir_start(struct cmd *c, const msgpack_object *args, char **ret_err)
@@ -114,7 +96,7 @@ static int fs_mkdir_start(struct cmd *c, const msgpack_object *args, char **ret_
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
-		int e = fs_mkdirs(paths[i]);
+		int e = -fsutil_mkdir_p(paths[i], 0777);
 		if (e) {
 			fs_fail(c, "mkdir", e, paths[i]);
 			fs_free_paths(paths);

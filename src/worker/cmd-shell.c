@@ -17,6 +17,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "common/proc.h"
 #include "common/xalloc.h"
@@ -366,26 +367,6 @@ static void shell_free_strv(char **v)
 
 /* ---- starting --------------------------------------------------------------------------- */
 
-/* mkdir -p */
-static int shell_mkdirs(const char *path)
-{
-	struct stat st;
-	if (stat(path, &st) == 0)
-		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-	_cleanup_free_ char *p = xstrdup(path);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0777) < 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
-	}
-	if (mkdir(p, 0777) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static struct shell *shell_new(struct cmd *c)
 {
 	struct shell *sh = xcalloc(1, sizeof(*sh));
@@ -654,7 +635,7 @@ static int shell_start(struct cmd *c, const msgpack_object *args, char **ret_err
 	(void)buf_adds(&h, " using PTY: False\n");
 	shell_free_strv(shown);
 
-	int r = shell_mkdirs(sh->workdir);
+	int r = fsutil_mkdir_p(sh->workdir, 0777);
 	if (r < 0) {
 		cmd_add_text(c, "header", h.ptr);
 		buf_release(&h);

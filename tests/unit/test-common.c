@@ -288,6 +288,56 @@ TEST(proc_kills_the_group_and_bounds_the_drain)
 	proc_capture_release(&t2.cap);
 }
 
+/* ---- fsutil: mkdir -p --------------------------------------------------------------- */
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "common/fsutil.h"
+
+static bool fsutil_is_dir(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+TEST(fsutil_mkdir_p_makes_parents)
+{
+	char dir[] = "/tmp/kiln-test-fsutil.XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char *deep = xasprintf("%s/a/b//c/", dir);
+	CHECK_INT(fsutil_mkdir_p(deep, 0755), 0);
+	char *c = xasprintf("%s/a/b/c", dir);
+	CHECK(fsutil_is_dir(c));
+	CHECK_INT(fsutil_mkdir_p(c, 0755), 0); /* already there */
+	/* a file in the way, as the leaf or as a parent */
+	char *file = xasprintf("%s/a/f", dir);
+	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	CHECK_INT(fsutil_mkdir_p(file, 0755), -ENOTDIR);
+	char *under = xasprintf("%s/x/y", file);
+	CHECK_INT(fsutil_mkdir_p(under, 0755), -ENOTDIR);
+	CHECK_INT(fsutil_mkdir_p("", 0755), -ENOENT);
+	/* parents of a file path */
+	char *dl = xasprintf("%s/d/e/file.bin", dir);
+	CHECK_INT(fsutil_mkdir_parents(dl, 0755), 0);
+	char *de = xasprintf("%s/d/e", dir);
+	CHECK(fsutil_is_dir(de));
+	CHECK(!fsutil_is_dir(dl));
+	CHECK_INT(fsutil_mkdir_parents("plain-name", 0755), 0);
+	char *cmd = xasprintf("rm -rf '%s'", dir);
+	CHECK_INT(system(cmd), 0);
+	free(cmd);
+	free(de);
+	free(dl);
+	free(under);
+	free(file);
+	free(c);
+	free(deep);
+}
+
 int main(void)
 {
 	RUN(buf_starts_empty_and_terminated);
@@ -301,5 +351,6 @@ int main(void)
 	RUN(proc_captures_output_and_exit);
 	RUN(proc_capture_caps);
 	RUN(proc_kills_the_group_and_bounds_the_drain);
+	RUN(fsutil_mkdir_p_makes_parents);
 	return tap_done();
 }

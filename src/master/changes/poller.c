@@ -23,6 +23,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/fsutil.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/proc.h"
@@ -210,9 +211,14 @@ static void poller_child_done(struct poller *p)
 		poller_run_step(p, NULL);
 		return;
 	}
-	/* trim the stderr tail for messages */
+	/* trim the stderr tail for messages; a cut one says so */
 	while (p->cap.err.len && (p->cap.err.ptr[p->cap.err.len - 1] == '\n'))
 		buf_setlen(&p->cap.err, p->cap.err.len - 1);
+	if (p->cap.err_cut) {
+		buf_setlen(&p->cap.err, p->cap.err.len > 16 ? p->cap.err.len - 16 : 0);
+		if (buf_adds(&p->cap.err, " [stderr cut]") < 0)
+			buf_reset(&p->cap.err); /* not reached: 16 bytes were freed */
+	}
 	poller_run_step(p, &out);
 }
 
@@ -391,8 +397,9 @@ static void poller_start_poll(struct poller *p)
 	free(p->error);
 	p->error = NULL;
 	json_object_clear(p->scratch);
-	if (mkdir(p->workdir, 0755) < 0 && errno != EEXIST) {
-		poller_fail(p, "cannot create '%s': %s", p->workdir, strerror(errno));
+	int r = fsutil_mkdir_p(p->workdir, 0755);
+	if (r < 0) {
+		poller_fail(p, "cannot create '%s': %s", p->workdir, err_str(r));
 		poller_finish(p, false);
 		return;
 	}
@@ -447,8 +454,9 @@ int pollers_start(struct master *m, struct pollers **ret)
 	if (m->cfg->npollers == 0)
 		return 0;
 	_cleanup_free_ char *dir = xasprintf("%s/pollers", m->basedir);
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return log_error_errno(-errno, "cannot create '%s'", dir);
+	int mr = fsutil_mkdir_p(dir, 0755);
+	if (mr < 0)
+		return log_error_errno(mr, "cannot create '%s'", dir);
 	ps->env = pollers_env();
 	ps->v = xcalloc(m->cfg->npollers, sizeof(*ps->v));
 	for (size_t i = 0; i < m->cfg->npollers; i++) {
