@@ -6,7 +6,6 @@
  * then rc, elapsedTime and complete.
  */
 #define LOG_SUBSYS "shell"
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -310,50 +309,60 @@ static bool shell_needs_quote(const char *s)
 	return false;
 }
 
-/* Shell-quoted join, for the first header line. */
+/* Shell-quoted join, for the first header line; a stand-in if over 1 MiB. */
 static char *shell_display(char *const *argv)
 {
 	struct buf b;
 	buf_init(&b, 1u << 20);
 	for (size_t i = 0; argv[i]; i++) {
-		if (i)
-			(void)buf_addch(&b, ' ');
+		if (i && buf_addch(&b, ' ') < 0)
+			goto full;
 		if (!shell_needs_quote(argv[i])) {
-			(void)buf_adds(&b, argv[i]);
+			if (buf_adds(&b, argv[i]) < 0)
+				goto full;
 			continue;
 		}
-		(void)buf_addch(&b, '\'');
+		if (buf_addch(&b, '\'') < 0)
+			goto full;
 		for (const char *p = argv[i]; *p; p++) {
-			if (*p == '\'')
-				(void)buf_adds(&b, "'\"'\"'");
-			else
-				(void)buf_addch(&b, *p);
+			if (*p == '\'' ? buf_adds(&b, "'\"'\"'") < 0 : buf_addch(&b, *p) < 0)
+				goto full;
 		}
-		(void)buf_addch(&b, '\'');
+		if (buf_addch(&b, '\'') < 0)
+			goto full;
 	}
 	return buf_detach(&b, NULL);
+full:
+	buf_release(&b);
+	return xstrdup("(command line over 1 MiB, not shown)");
 }
 
-/* A Python-list-like rendering, for ' argv: [...]' and timeout messages. */
+/* A Python-list-like rendering, for ' argv: [...]' and timeout messages; a
+ * stand-in if over 1 MiB. */
 static char *shell_argv_repr(char *const *argv)
 {
 	struct buf b;
 	buf_init(&b, 1u << 20);
-	(void)buf_addch(&b, '[');
+	if (buf_addch(&b, '[') < 0)
+		goto full;
 	for (size_t i = 0; argv && argv[i]; i++) {
-		(void)buf_adds(&b, i ? ", '" : "'");
+		if (buf_adds(&b, i ? ", '" : "'") < 0)
+			goto full;
 		for (const char *p = argv[i]; *p; p++) {
-			if (*p == '\'' || *p == '\\')
-				(void)buf_addch(&b, '\\');
-			if (*p == '\n')
-				(void)buf_adds(&b, "\\n");
-			else
-				(void)buf_addch(&b, *p);
+			if ((*p == '\'' || *p == '\\') && buf_addch(&b, '\\') < 0)
+				goto full;
+			if (*p == '\n' ? buf_adds(&b, "\\n") < 0 : buf_addch(&b, *p) < 0)
+				goto full;
 		}
-		(void)buf_addch(&b, '\'');
+		if (buf_addch(&b, '\'') < 0)
+			goto full;
 	}
-	(void)buf_addch(&b, ']');
+	if (buf_addch(&b, ']') < 0)
+		goto full;
 	return buf_detach(&b, NULL);
+full:
+	buf_release(&b);
+	return xstrdup("[(argv over 1 MiB, not shown)]");
 }
 
 static void shell_free_strv(char **v)
@@ -540,12 +549,18 @@ static char *shell_logfiles_repr(const struct shell *sh)
 {
 	struct buf b;
 	buf_init(&b, 1u << 16);
-	(void)buf_addch(&b, '{');
+	if (buf_addch(&b, '{') < 0)
+		goto full;
 	for (size_t i = 0; i < sh->nlogs; i++)
-		(void)buf_addf(&b, "%s'%s': '%s'", i ? ", " : "", sh->logs[i].name,
-			       sh->logs[i].path);
-	(void)buf_addch(&b, '}');
+		if (buf_addf(&b, "%s'%s': '%s'", i ? ", " : "", sh->logs[i].name,
+			     sh->logs[i].path) < 0)
+			goto full;
+	if (buf_addch(&b, '}') < 0)
+		goto full;
 	return buf_detach(&b, NULL);
+full:
+	buf_release(&b);
+	return xstrdup("{(over 64 KiB, not shown)}");
 }
 
 static int shell_start(struct cmd *c, const msgpack_object *args, char **ret_err)
@@ -586,11 +601,13 @@ static int shell_start(struct cmd *c, const msgpack_object *args, char **ret_err
 	env_init(&base, environ);
 	env_init(&sh->env, environ);
 	const msgpack_object *envmap = proto_map_get(args, "env");
-	if (!proto_obj_nil(envmap) && env_apply(&sh->env, envmap, &base) < 0) {
+	int er = proto_obj_nil(envmap) ? 0 : env_apply(&sh->env, envmap, &base);
+	if (er < 0) {
 		env_release(&base);
 		shell_free_strv(shown);
-		*ret_err = xstrdup("shell: 'env' must be a map of strings");
-		return -EINVAL;
+		*ret_err = xstrdup(er == -E2BIG ? "shell: an 'env' value is over 1 MiB"
+						: "shell: 'env' must be a map of strings");
+		return er;
 	}
 	env_release(&base);
 	env_set(&sh->env, "PWD", sh->workdir);
@@ -613,26 +630,34 @@ static int shell_start(struct cmd *c, const msgpack_object *args, char **ret_err
 	_cleanup_free_ char *argv_repr = shell_argv_repr(shown);
 	struct buf h;
 	buf_init(&h, 1u << 22);
-	(void)buf_addf(&h, "%s\n in dir %s", display, sh->workdir);
-	if (sh->timeout > 0)
-		(void)buf_addf(&h, " (timeout %g %s)", sh->timeout, sh->timeout == 1 ? "sec" : "secs");
-	if (sh->max_time > 0)
-		(void)buf_addf(&h, " (maxTime %g %s)", sh->max_time,
-			       sh->max_time == 1 ? "sec" : "secs");
+	int hr = buf_addf(&h, "%s\n in dir %s", display, sh->workdir);
+	if (hr >= 0 && sh->timeout > 0)
+		hr = buf_addf(&h, " (timeout %g %s)", sh->timeout, sh->timeout == 1 ? "sec" : "secs");
+	if (hr >= 0 && sh->max_time > 0)
+		hr = buf_addf(&h, " (maxTime %g %s)", sh->max_time,
+			      sh->max_time == 1 ? "sec" : "secs");
 	_cleanup_free_ char *lfr = shell_logfiles_repr(sh);
-	(void)buf_addf(&h, "\n watching logfiles %s\n argv: %s\n", lfr, argv_repr);
-	if (log_environ) {
+	if (hr >= 0)
+		hr = buf_addf(&h, "\n watching logfiles %s\n argv: %s\n", lfr, argv_repr);
+	if (hr >= 0 && log_environ) {
 		struct env sorted;
 		env_init(&sorted, sh->env.v);
 		env_sort(&sorted);
-		(void)buf_adds(&h, " environment:\n");
-		for (size_t i = 0; i < sorted.n; i++)
-			(void)buf_addf(&h, "  %s\n", sorted.v[i]);
+		hr = buf_adds(&h, " environment:\n");
+		for (size_t i = 0; hr >= 0 && i < sorted.n; i++)
+			hr = buf_addf(&h, "  %s\n", sorted.v[i]);
 		env_release(&sorted);
 	}
-	if (stdin_data)
-		(void)buf_addf(&h, " writing %zu bytes to stdin\n", stdin_len);
-	(void)buf_adds(&h, " using PTY: False\n");
+	if (hr >= 0 && stdin_data)
+		hr = buf_addf(&h, " writing %zu bytes to stdin\n", stdin_len);
+	if (hr >= 0)
+		hr = buf_adds(&h, " using PTY: False\n");
+	if (hr < 0) {
+		/* the buffer emptied itself: say so rather than show a part */
+		buf_reset(&h);
+		if (buf_addf(&h, "%.1000s\n (header over 4 MiB, not shown)\n", display) < 0)
+			buf_reset(&h); /* not reached: ~1 KiB */
+	}
 	shell_free_strv(shown);
 
 	int r = fsutil_mkdir_p(sh->workdir, 0777);

@@ -4,9 +4,9 @@
  * backpressure.  Transport-free: conn.c (or a unit test) moves the bytes.
  */
 #define LOG_SUBSYS "worker"
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "worker/worker.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -149,10 +149,13 @@ void cmd_add_double(struct cmd *c, const char *key, double v)
 	cmd_arm(c);
 }
 
-void cmd_add_packed(struct cmd *c, const char *key, const void *packed, size_t len)
+int cmd_add_packed(struct cmd *c, const char *key, const void *packed, size_t len)
 {
-	batch_add_packed(&c->batch, key, packed, len);
+	int r = batch_add_packed(&c->batch, key, packed, len);
+	if (r < 0)
+		return r;
 	cmd_arm(c);
+	return 0;
 }
 
 void cmd_flush(struct cmd *c)
@@ -363,7 +366,9 @@ static void worker_pack_repaired(struct proto_enc *e, const char *p, size_t n)
 {
 	struct buf b;
 	buf_init(&b, n * 3 + 8);
-	lines_utf8_repair(&b, p, n);
+	int r = lines_utf8_repair(&b, p, n);
+	assert(r == 0); /* 3n + 8 bytes hold any repair */
+	(void)r;
 	proto_pack_strn(e, b.ptr, b.len);
 	buf_release(&b);
 }
@@ -431,14 +436,15 @@ static uint32_t worker_os_release(struct proto_enc *e)
 			vl -= 2;
 		}
 		n++;
-		struct buf k;
-		buf_init(&k, 256);
-		(void)buf_adds(&k, "os_");
-		for (char *p = line; *p; p++)
-			(void)buf_addch(&k, (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p);
-		worker_pack_repaired(e, k.ptr, k.len);
+		/* "os_" + the lower-cased name: sized to fit, so it cannot fail */
+		size_t kl = strlen(line);
+		_cleanup_free_ char *k = xmalloc(kl + 4);
+		memcpy(k, "os_", 3);
+		for (size_t i = 0; i < kl; i++)
+			k[3 + i] = (line[i] >= 'A' && line[i] <= 'Z') ? (char)(line[i] - 'A' + 'a')
+								       : line[i];
+		worker_pack_repaired(e, k, kl + 3);
 		worker_pack_repaired(e, v, vl);
-		buf_release(&k);
 	}
 	buf_release(&b);
 	return n;

@@ -3,7 +3,6 @@
  * processes: a fake master (in this file) feeds worker_handle_message() and
  * answers the worker's requests on a real libuv loop.  Every wait is bounded.
  */
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "tap.h"
 #include "common/buf.h"
 #include "common/clock.h"
@@ -61,8 +60,8 @@ static void fake_on_deliver(uv_timer_t *t)
 static void fake_queue(struct fake *f, const void *p, size_t n)
 {
 	uint32_t l = (uint32_t)n;
-	(void)buf_add(&f->pending, &l, 4);
-	(void)buf_add(&f->pending, p, n);
+	CHECK_INT(buf_add(&f->pending, &l, 4), 0);
+	CHECK_INT(buf_add(&f->pending, p, n), 0);
 	if (!uv_is_active((uv_handle_t *)&f->deliver))
 		uv_timer_start(&f->deliver, fake_on_deliver, 0, 0);
 }
@@ -75,10 +74,7 @@ static int fake_send(void *ud, const void *data, size_t len)
 	CHECK_INT(r, 0);
 	if (r < 0)
 		return 0;
-	if (f->n == f->cap) {
-		f->cap = f->cap ? f->cap * 2 : 64;
-		f->recs = xrealloc(f->recs, f->cap * sizeof(*f->recs));
-	}
+	ARRAY_GROW(f->recs, f->n + 1, f->cap);
 	f->recs[f->n++] = (struct rec){xmemdup(data, len), len};
 	if (!str_eq(m.op, "response") && !f->no_ack) {
 		struct proto_enc e;
@@ -103,7 +99,7 @@ static int fake_send(void *ud, const void *data, size_t len)
 			struct str s;
 			if (str_eq(m.op, "update_upload_file_write") &&
 			    proto_obj_str(proto_map_get(m.root, "args"), &s))
-				(void)buf_add(&f->up, s.p, s.len);
+				CHECK_INT(buf_add(&f->up, s.p, s.len), 0);
 			proto_enc_response_nil(&e, m.seq);
 		}
 		fake_queue(f, e.sb.data, e.sb.size);
@@ -296,10 +292,10 @@ static void collect_fn(void *ud, struct str key, const msgpack_object *v)
 	struct str s;
 	if (str_eq(key, c->key) && v->type == MSGPACK_OBJECT_ARRAY && v->via.array.size == 3 &&
 	    proto_obj_str(&v->via.array.ptr[0], &s))
-		(void)buf_add(&c->text, s.p, s.len);
+		CHECK_INT(buf_add(&c->text, s.p, s.len), 0);
 	if (str_eq(key, c->key) && str_eq(key, "log") && v->type == MSGPACK_OBJECT_ARRAY &&
 	    v->via.array.size == 2 && proto_obj_str(&v->via.array.ptr[1].via.array.ptr[0], &s))
-		(void)buf_add(&c->text, s.p, s.len);
+		CHECK_INT(buf_add(&c->text, s.p, s.len), 0);
 	if (str_eq(key, "rc") && proto_obj_int(v, &c->rc))
 		c->has_rc = true;
 	if (str_eq(key, "elapsed"))
@@ -689,8 +685,8 @@ static void files_fn(void *ud, struct str key, const msgpack_object *v)
 		for (uint32_t i = 0; i < v->via.array.size; i++) {
 			struct str s;
 			if (proto_obj_str(&v->via.array.ptr[i], &s)) {
-				(void)buf_add(&fu->names, s.p, s.len);
-				(void)buf_addch(&fu->names, ';');
+				CHECK_INT(buf_add(&fu->names, s.p, s.len), 0);
+				CHECK_INT(buf_addch(&fu->names, ';'), 0);
 			}
 		}
 	}

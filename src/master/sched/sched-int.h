@@ -59,9 +59,9 @@ struct sched {
 	bool test_clock;
 	double clock_offset;
 	struct sched_waiter *waiters;
-	size_t nwaiters;
+	size_t nwaiters, waiters_alloc;
 	int64_t *failing;          /* buildsets already reported failing (bounded) */
-	size_t nfailing;
+	size_t nfailing, failing_alloc;
 };
 
 /* sched.c */
