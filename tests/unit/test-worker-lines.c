@@ -5,6 +5,7 @@
  */
 #include "tap.h"
 #include "common/buf.h"
+#include "common/limits.h"
 #include "common/xalloc.h"
 #include "proto/msg.h"
 #include "worker/env.h"
@@ -620,6 +621,57 @@ TEST(env_rules)
 	env_release(&base);
 }
 
+/* Values past their caps are refused whole, never passed on cut. */
+TEST(caps_refuse_whole)
+{
+	/* a repaired text over the buffer's cap */
+	struct buf b;
+	buf_init(&b, 8);
+	CHECK_INT(lines_utf8_repair(&b, "\xff\xff\xff\xff", 4), -E2BIG);
+	CHECK_INT(b.len, 0);
+	buf_release(&b);
+	/* an expansion over 1 MiB: env_expand NULL, env_apply -E2BIG */
+	size_t big = (1u << 20) - 4;
+	char *v = xmalloc(big + 1);
+	memset(v, 'v', big);
+	v[big] = '\0';
+	char *lookup_v[] = {NULL, NULL};
+	lookup_v[0] = xasprintf("BIG=%s", v);
+	struct env lookup;
+	env_init(&lookup, lookup_v);
+	CHECK(env_expand("${BIG}${BIG}", 12, &lookup) == NULL);
+	char *ok = env_expand("${BIG}", 6, &lookup);
+	CHECK(ok && strlen(ok) == big);
+	free(ok);
+	struct env e;
+	env_init(&e, lookup_v);
+	struct proto_enc enc;
+	proto_enc_init(&enc);
+	proto_pack_map(&enc, 1);
+	proto_pack_str(&enc, "X");
+	proto_pack_str(&enc, "${BIG}${BIG}");
+	msgpack_unpacked up;
+	msgpack_unpacked_init(&up);
+	CHECK(msgpack_unpack_next(&up, enc.sb.data, enc.sb.size, NULL) == MSGPACK_UNPACK_SUCCESS);
+	CHECK_INT(env_apply(&e, &up.data, &lookup), -E2BIG);
+	CHECK(env_get(&e, "X") == NULL);
+	msgpack_unpacked_destroy(&up);
+	proto_enc_release(&enc);
+	env_release(&e);
+	env_release(&lookup);
+	free(lookup_v[0]);
+	free(v);
+	/* a packed value over the frame cap adds nothing */
+	struct batch bt;
+	batch_init(&bt, 1u << 16, NULL, NULL);
+	size_t huge = KILN_MAX_WS_FRAME + 1;
+	char *h = xcalloc(1, huge);
+	CHECK_INT(batch_add_packed(&bt, "files", h, huge), -E2BIG);
+	CHECK(batch_empty(&bt));
+	batch_release(&bt);
+	free(h);
+}
+
 int main(void)
 {
 	RUN(splits_lines_and_holds_partial);
@@ -633,5 +685,6 @@ int main(void)
 	RUN(batch_merges_and_packs);
 	RUN(batch_respects_weight);
 	RUN(env_rules);
+	RUN(caps_refuse_whole);
 	return tap_done();
 }
