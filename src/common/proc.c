@@ -237,7 +237,7 @@ static void proc_on_kill_timer(uv_timer_t *t)
 }
 
 int proc_start(uv_loop_t *loop, const struct proc_opts *o, const struct proc_ops *ops,
-		 void *ud, struct proc **ret_runner)
+		 void *ud, struct proc **ret_proc)
 {
 	struct proc *r = xcalloc(1, sizeof(*r));
 	r->loop = loop;
@@ -308,7 +308,7 @@ int proc_start(uv_loop_t *loop, const struct proc_opts *o, const struct proc_ops
 			proc_close(r, (uv_handle_t *)&r->in);
 		}
 	}
-	*ret_runner = r;
+	*ret_proc = r;
 	return 0;
 }
 
