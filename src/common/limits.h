@@ -54,6 +54,7 @@
 
 /* Schedulers */
 #define KILN_MAX_PATCH_BYTES (512u << 10)   /* a try patch (base64 in a KILN_MAX_HTTP_BODY request) */
+#define KILN_MAX_SCHED_BRANCHES 1024        /* branch lines one any_branch scheduler waits on */
 
 /* Names */
 #define KILN_MAX_NAME 200                   /* builder, worker, step names */

@@ -4,6 +4,7 @@
  * rm/cp as child processes, as Buildbot's worker does, so a huge tree never
  * blocks the loop.  Failures are reported in rc (the errno) plus a header.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
@@ -12,6 +13,8 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/fsutil.h"
+#include "common/limits.h"
 #include "common/xalloc.h"
 #include "worker/lines.h"
 #include "worker/worker.h"
@@ -38,7 +41,9 @@ static void fs_pack_name(struct proto_enc *e, const char *s)
 {
 	struct buf b;
 	buf_init(&b, strlen(s) * 3 + 8);
-	lines_utf8_repair(&b, s, strlen(s));
+	int r = lines_utf8_repair(&b, s, strlen(s));
+	assert(r == 0); /* 3n + 8 bytes hold any repair */
+	(void)r;
 	proto_pack_strn(e, b.ptr, b.len);
 	buf_release(&b);
 }
@@ -84,25 +89,6 @@ static void fs_free_paths(char **v)
 	free(v);
 }
 
-static int fs_mkdirs(const char *path)
-{
-	struct stat st;
-	if (stat(path, &st) == 0)
-		return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
-	_cleanup_free_ char *p = xstrdup(path);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0777) < 0 && errno != EEXIST)
-			return errno;
-		*s = '/';
-	}
-	if (mkdir(p, 0777) < 0 && errno != EEXIST)
-		return errno;
-	return 0;
-}
-
 /* ---- mkdir ------------------------------------------------------------------------------ */
 
 static int fs_mkdir_start(struct cmd *c, const msgpack_object *args, char **ret_err)
@@ -114,7 +100,7 @@ static int fs_mkdir_start(struct cmd *c, const msgpack_object *args, char **ret_
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
-		int e = fs_mkdirs(paths[i]);
+		int e = -fsutil_mkdir_p(paths[i], 0777);
 		if (e) {
 			fs_fail(c, "mkdir", e, paths[i]);
 			fs_free_paths(paths);
@@ -156,7 +142,9 @@ static int fs_stat_start(struct cmd *c, const msgpack_object *args, char **ret_e
 	proto_pack_int(&e, st.st_atim.tv_sec);
 	proto_pack_int(&e, st.st_mtim.tv_sec);
 	proto_pack_int(&e, st.st_ctim.tv_sec);
-	cmd_add_packed(c, "stat", e.sb.data, e.sb.size);
+	int r = cmd_add_packed(c, "stat", e.sb.data, e.sb.size);
+	assert(r == 0); /* ten integers */
+	(void)r;
 	proto_enc_release(&e);
 	fs_ok(c);
 	return 0;
@@ -184,10 +172,7 @@ static int fs_listdir_start(struct cmd *c, const msgpack_object *args, char **re
 	while ((de = readdir(d)) && n < FS_GLOB_MAX) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 32;
-			names = xrealloc(names, cap * sizeof(char *));
-		}
+		ARRAY_GROW(names, n + 1, cap);
 		names[n++] = xstrdup(de->d_name);
 	}
 	closedir(d);
@@ -199,8 +184,13 @@ static int fs_listdir_start(struct cmd *c, const msgpack_object *args, char **re
 		free(names[i]);
 	}
 	free(names);
-	cmd_add_packed(c, "files", e.sb.data, e.sb.size);
+	int r = cmd_add_packed(c, "files", e.sb.data, e.sb.size);
 	proto_enc_release(&e);
+	if (r < 0) {
+		*ret_err = xasprintf("%s: the list of files is over the %u-byte message cap",
+				     "listdir", KILN_MAX_WS_FRAME);
+		return r;
+	}
 	fs_ok(c);
 	return 0;
 }
@@ -236,10 +226,7 @@ static void fs_glob_add(struct fs_glob *g, const char *path)
 {
 	if (g->n >= FS_GLOB_MAX)
 		return;
-	if (g->n == g->cap) {
-		g->cap = g->cap ? g->cap * 2 : 32;
-		g->v = xrealloc(g->v, g->cap * sizeof(char *));
-	}
+	ARRAY_GROW(g->v, g->n + 1, g->cap);
 	g->v[g->n++] = xstrdup(path);
 }
 
@@ -334,8 +321,13 @@ static int fs_glob_start(struct cmd *c, const msgpack_object *args, char **ret_e
 		free(g.v[i]);
 	}
 	free(g.v);
-	cmd_add_packed(c, "files", e.sb.data, e.sb.size);
+	int r = cmd_add_packed(c, "files", e.sb.data, e.sb.size);
 	proto_enc_release(&e);
+	if (r < 0) {
+		*ret_err = xasprintf("%s: the list of files is over the %u-byte message cap",
+				     "glob", KILN_MAX_WS_FRAME);
+		return r;
+	}
 	fs_ok(c);
 	return 0;
 }

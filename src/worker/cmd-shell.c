@@ -6,7 +6,6 @@
  * then rc, elapsedTime and complete.
  */
 #define LOG_SUBSYS "shell"
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -17,7 +16,9 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/fsutil.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "common/xalloc.h"
 #include "worker/env.h"
 #include "worker/runner.h"
@@ -43,7 +44,7 @@ struct shell_logfile {
 
 struct shell {
 	struct cmd *c;           /* borrowed; NULL once the command is gone */
-	struct runner *r;        /* NULL when done */
+	struct proc *r;          /* NULL when done */
 	char **argv;             /* owned */
 	struct env env;
 	char *workdir;           /* owned */
@@ -107,7 +108,7 @@ static void shell_release(struct cmd *c)
 	c->priv = NULL;
 	sh->c = NULL;
 	if (sh->r) {
-		runner_abandon(sh->r);
+		proc_abandon(sh->r);
 		sh->r = NULL;
 	}
 	shell_stop_timers(sh);
@@ -144,16 +145,17 @@ static void shell_emit_log(void *ud, const char *line, size_t len, double t)
 		cmd_add_line(lf->sh->c, "log", lf->name, line, len, t);
 }
 
-static void shell_on_output(void *ud, int stream, const char *data, size_t len)
+static int shell_on_output(void *ud, int stream, const char *data, size_t len)
 {
 	struct shell *sh = ud;
 	if (sh->timeout > 0 && !sh->killed)
 		uv_timer_again(&sh->t_timeout);
 	double t = clock_wall();
-	if (stream == RUNNER_STDOUT && sh->want_stdout)
+	if (stream == PROC_STDOUT && sh->want_stdout)
 		lines_feed(&sh->out, data, len, t);
-	else if (stream == RUNNER_STDERR && sh->want_stderr)
+	else if (stream == PROC_STDERR && sh->want_stderr)
 		lines_feed(&sh->err, data, len, t);
+	return 0;
 }
 
 static void shell_poll_logs(struct shell *sh)
@@ -205,9 +207,9 @@ static void shell_kill(struct shell *sh, const char *msg)
 		cmd_add_text(sh->c, "header", h);
 	}
 	if (sh->sigterm_time > 0)
-		runner_kill(sh->r, SIGTERM, sh->sigterm_time);
+		proc_kill(sh->r, SIGTERM, sh->sigterm_time);
 	else
-		runner_kill(sh->r, sh->interrupt_sig, SHELL_KILL_GRACE);
+		proc_kill(sh->r, sh->interrupt_sig, SHELL_KILL_GRACE);
 }
 
 static char *shell_argv_repr(char *const *argv);
@@ -242,7 +244,7 @@ static void shell_abort(struct cmd *c)
 	struct shell *sh = c->priv;
 	if (sh && sh->r) {
 		sh->killed = true;
-		runner_kill(sh->r, SIGKILL, 0);
+		proc_kill(sh->r, SIGKILL, 0);
 	}
 }
 
@@ -250,7 +252,7 @@ static void shell_pause(struct cmd *c, bool paused)
 {
 	struct shell *sh = c->priv;
 	if (sh && sh->r)
-		runner_pause(sh->r, paused);
+		proc_pause(sh->r, paused);
 }
 
 /* ---- completion ------------------------------------------------------------------------ */
@@ -307,50 +309,60 @@ static bool shell_needs_quote(const char *s)
 	return false;
 }
 
-/* Shell-quoted join, for the first header line. */
+/* Shell-quoted join, for the first header line; a stand-in if over 1 MiB. */
 static char *shell_display(char *const *argv)
 {
 	struct buf b;
 	buf_init(&b, 1u << 20);
 	for (size_t i = 0; argv[i]; i++) {
-		if (i)
-			(void)buf_addch(&b, ' ');
+		if (i && buf_addch(&b, ' ') < 0)
+			goto full;
 		if (!shell_needs_quote(argv[i])) {
-			(void)buf_adds(&b, argv[i]);
+			if (buf_adds(&b, argv[i]) < 0)
+				goto full;
 			continue;
 		}
-		(void)buf_addch(&b, '\'');
+		if (buf_addch(&b, '\'') < 0)
+			goto full;
 		for (const char *p = argv[i]; *p; p++) {
-			if (*p == '\'')
-				(void)buf_adds(&b, "'\"'\"'");
-			else
-				(void)buf_addch(&b, *p);
+			if (*p == '\'' ? buf_adds(&b, "'\"'\"'") < 0 : buf_addch(&b, *p) < 0)
+				goto full;
 		}
-		(void)buf_addch(&b, '\'');
+		if (buf_addch(&b, '\'') < 0)
+			goto full;
 	}
 	return buf_detach(&b, NULL);
+full:
+	buf_release(&b);
+	return xstrdup("(command line over 1 MiB, not shown)");
 }
 
-/* A Python-list-like rendering, for ' argv: [...]' and timeout messages. */
+/* A Python-list-like rendering, for ' argv: [...]' and timeout messages; a
+ * stand-in if over 1 MiB. */
 static char *shell_argv_repr(char *const *argv)
 {
 	struct buf b;
 	buf_init(&b, 1u << 20);
-	(void)buf_addch(&b, '[');
+	if (buf_addch(&b, '[') < 0)
+		goto full;
 	for (size_t i = 0; argv && argv[i]; i++) {
-		(void)buf_adds(&b, i ? ", '" : "'");
+		if (buf_adds(&b, i ? ", '" : "'") < 0)
+			goto full;
 		for (const char *p = argv[i]; *p; p++) {
-			if (*p == '\'' || *p == '\\')
-				(void)buf_addch(&b, '\\');
-			if (*p == '\n')
-				(void)buf_adds(&b, "\\n");
-			else
-				(void)buf_addch(&b, *p);
+			if ((*p == '\'' || *p == '\\') && buf_addch(&b, '\\') < 0)
+				goto full;
+			if (*p == '\n' ? buf_adds(&b, "\\n") < 0 : buf_addch(&b, *p) < 0)
+				goto full;
 		}
-		(void)buf_addch(&b, '\'');
+		if (buf_addch(&b, '\'') < 0)
+			goto full;
 	}
-	(void)buf_addch(&b, ']');
+	if (buf_addch(&b, ']') < 0)
+		goto full;
 	return buf_detach(&b, NULL);
+full:
+	buf_release(&b);
+	return xstrdup("[(argv over 1 MiB, not shown)]");
 }
 
 static void shell_free_strv(char **v)
@@ -363,26 +375,6 @@ static void shell_free_strv(char **v)
 }
 
 /* ---- starting --------------------------------------------------------------------------- */
-
-/* mkdir -p */
-static int shell_mkdirs(const char *path)
-{
-	struct stat st;
-	if (stat(path, &st) == 0)
-		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-	_cleanup_free_ char *p = xstrdup(path);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0777) < 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
-	}
-	if (mkdir(p, 0777) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
 
 static struct shell *shell_new(struct cmd *c)
 {
@@ -407,15 +399,15 @@ static struct shell *shell_new(struct cmd *c)
 static void shell_spawn(struct shell *sh, const char *stdin_data, size_t stdin_len)
 {
 	struct cmd *c = sh->c;
-	struct runner_opts o = {
+	struct proc_opts o = {
 		.argv = sh->argv,
 		.env = sh->env.v,
 		.cwd = sh->workdir,
 		.stdin_data = stdin_data,
 		.stdin_len = stdin_len,
 	};
-	static const struct runner_ops ops = {shell_on_output, shell_on_done};
-	int r = runner_start(c->w->loop, &o, &ops, sh, &sh->r);
+	static const struct proc_ops ops = {shell_on_output, shell_on_done};
+	int r = proc_start(c->w->loop, &o, &ops, sh, &sh->r);
 	if (r < 0) {
 		sh->r = NULL;
 		_cleanup_free_ char *msg = xasprintf("cannot run '%s': %s\n", sh->argv[0], uv_strerror(r));
@@ -557,12 +549,18 @@ static char *shell_logfiles_repr(const struct shell *sh)
 {
 	struct buf b;
 	buf_init(&b, 1u << 16);
-	(void)buf_addch(&b, '{');
+	if (buf_addch(&b, '{') < 0)
+		goto full;
 	for (size_t i = 0; i < sh->nlogs; i++)
-		(void)buf_addf(&b, "%s'%s': '%s'", i ? ", " : "", sh->logs[i].name,
-			       sh->logs[i].path);
-	(void)buf_addch(&b, '}');
+		if (buf_addf(&b, "%s'%s': '%s'", i ? ", " : "", sh->logs[i].name,
+			     sh->logs[i].path) < 0)
+			goto full;
+	if (buf_addch(&b, '}') < 0)
+		goto full;
 	return buf_detach(&b, NULL);
+full:
+	buf_release(&b);
+	return xstrdup("{(over 64 KiB, not shown)}");
 }
 
 static int shell_start(struct cmd *c, const msgpack_object *args, char **ret_err)
@@ -603,11 +601,13 @@ static int shell_start(struct cmd *c, const msgpack_object *args, char **ret_err
 	env_init(&base, environ);
 	env_init(&sh->env, environ);
 	const msgpack_object *envmap = proto_map_get(args, "env");
-	if (!proto_obj_nil(envmap) && env_apply(&sh->env, envmap, &base) < 0) {
+	int er = proto_obj_nil(envmap) ? 0 : env_apply(&sh->env, envmap, &base);
+	if (er < 0) {
 		env_release(&base);
 		shell_free_strv(shown);
-		*ret_err = xstrdup("shell: 'env' must be a map of strings");
-		return -EINVAL;
+		*ret_err = xstrdup(er == -E2BIG ? "shell: an 'env' value is over 1 MiB"
+						: "shell: 'env' must be a map of strings");
+		return er;
 	}
 	env_release(&base);
 	env_set(&sh->env, "PWD", sh->workdir);
@@ -630,29 +630,37 @@ static int shell_start(struct cmd *c, const msgpack_object *args, char **ret_err
 	_cleanup_free_ char *argv_repr = shell_argv_repr(shown);
 	struct buf h;
 	buf_init(&h, 1u << 22);
-	(void)buf_addf(&h, "%s\n in dir %s", display, sh->workdir);
-	if (sh->timeout > 0)
-		(void)buf_addf(&h, " (timeout %g %s)", sh->timeout, sh->timeout == 1 ? "sec" : "secs");
-	if (sh->max_time > 0)
-		(void)buf_addf(&h, " (maxTime %g %s)", sh->max_time,
-			       sh->max_time == 1 ? "sec" : "secs");
+	int hr = buf_addf(&h, "%s\n in dir %s", display, sh->workdir);
+	if (hr >= 0 && sh->timeout > 0)
+		hr = buf_addf(&h, " (timeout %g %s)", sh->timeout, sh->timeout == 1 ? "sec" : "secs");
+	if (hr >= 0 && sh->max_time > 0)
+		hr = buf_addf(&h, " (maxTime %g %s)", sh->max_time,
+			      sh->max_time == 1 ? "sec" : "secs");
 	_cleanup_free_ char *lfr = shell_logfiles_repr(sh);
-	(void)buf_addf(&h, "\n watching logfiles %s\n argv: %s\n", lfr, argv_repr);
-	if (log_environ) {
+	if (hr >= 0)
+		hr = buf_addf(&h, "\n watching logfiles %s\n argv: %s\n", lfr, argv_repr);
+	if (hr >= 0 && log_environ) {
 		struct env sorted;
 		env_init(&sorted, sh->env.v);
 		env_sort(&sorted);
-		(void)buf_adds(&h, " environment:\n");
-		for (size_t i = 0; i < sorted.n; i++)
-			(void)buf_addf(&h, "  %s\n", sorted.v[i]);
+		hr = buf_adds(&h, " environment:\n");
+		for (size_t i = 0; hr >= 0 && i < sorted.n; i++)
+			hr = buf_addf(&h, "  %s\n", sorted.v[i]);
 		env_release(&sorted);
 	}
-	if (stdin_data)
-		(void)buf_addf(&h, " writing %zu bytes to stdin\n", stdin_len);
-	(void)buf_adds(&h, " using PTY: False\n");
+	if (hr >= 0 && stdin_data)
+		hr = buf_addf(&h, " writing %zu bytes to stdin\n", stdin_len);
+	if (hr >= 0)
+		hr = buf_adds(&h, " using PTY: False\n");
+	if (hr < 0) {
+		/* the buffer emptied itself: say so rather than show a part */
+		buf_reset(&h);
+		if (buf_addf(&h, "%.1000s\n (header over 4 MiB, not shown)\n", display) < 0)
+			buf_reset(&h); /* not reached: ~1 KiB */
+	}
 	shell_free_strv(shown);
 
-	int r = shell_mkdirs(sh->workdir);
+	int r = fsutil_mkdir_p(sh->workdir, 0777);
 	if (r < 0) {
 		cmd_add_text(c, "header", h.ptr);
 		buf_release(&h);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "worker/worker.h"
@@ -423,26 +424,6 @@ static void down_request(struct xfer *x)
 		xfer_end(x, 1, NULL, "cannot send read request");
 }
 
-static int down_mkparents(const char *path)
-{
-	_cleanup_free_ char *p = xstrdup(path);
-	char *slash = strrchr(p, '/');
-	if (!slash || slash == p)
-		return 0;
-	*slash = '\0';
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0777) < 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
-	}
-	if (mkdir(p, 0777) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static int down_start(struct cmd *c, const msgpack_object *args, char **ret_err)
 {
 	struct xfer *x = xfer_new(c, args, 16384);
@@ -450,7 +431,7 @@ static int down_start(struct cmd *c, const msgpack_object *args, char **ret_err)
 		*ret_err = xstrdup("download_file: 'path' is required");
 		return -EINVAL;
 	}
-	(void)down_mkparents(x->path);
+	(void)fsutil_mkdir_parents(x->path, 0777); /* a failure shows as open()'s below */
 	x->fd = open(x->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	if (x->fd < 0) {
 		x->failed_open = true;

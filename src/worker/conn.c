@@ -2,13 +2,16 @@
  * kiln-worker's WebSocket client (conn.h).  All lws specifics live here: the
  * protocol callback, the write rule (one lws_write per WRITEABLE callback from
  * an LWS_PRE-headroom buffer), fragment reassembly with a cap, and the
- * reconnect timer.  Whole messages go to worker.c.
+ * reconnect timer.  Whole messages go to worker.c.  The master's name is
+ * resolved on libuv's thread pool before each attempt (lws would call
+ * getaddrinfo on the loop), and lws is handed the numeric address.
  */
 #define LOG_SUBSYS "conn"
 #include "worker/conn.h"
 
 #include <errno.h>
 #include <libwebsockets.h>
+#include <netdb.h>
 #include <string.h>
 
 #include "common/buf.h"
@@ -49,9 +52,18 @@ struct conn {
 	double delay;
 	unsigned failures;
 	lws_retry_bo_t policy;
+	conn_resolve_fn resolve;
+	uv_work_t resolve_req;
+	bool resolving;        /* resolve_req is queued or running */
+	int resolve_rc;        /* written by the pool thread, read in its done callback */
+	struct sockaddr_storage addrs[CONN_MAX_ADDRS];
+	size_t naddrs, next_addr; /* this attempt's addresses; the next to try */
+	char numeric[INET6_ADDRSTRLEN]; /* the address being tried, as text, kept for lws */
+	bool timer_closed;     /* conn_free's close finished: free once not resolving */
 };
 
 static void conn_schedule(struct conn *c);
+static void conn_on_next_addr(uv_timer_t *t);
 
 static void conn_clear_queue(struct conn *c)
 {
@@ -143,10 +155,16 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 			log_warn("cannot connect to master %s: HTTP %d%s%s", c->hostport, status,
 				 in ? ": " : "", in ? (const char *)in : "");
 		else
-			log_warn("cannot connect to master %s: %s", c->hostport,
+			log_warn("cannot connect to master %s at %s: %s", c->hostport, c->numeric,
 				 in ? (const char *)in : "connection failed");
 		if (c->wsi == wsi)
 			c->wsi = NULL;
+		if (!status && !c->up && !c->stopping && c->next_addr < c->naddrs &&
+		    !uv_is_active((uv_handle_t *)&c->retry)) {
+			/* not from inside lws's callback: on the next loop turn */
+			uv_timer_start(&c->retry, conn_on_next_addr, 0, 0);
+			break;
+		}
 		conn_lost(c, NULL);
 		break;
 	}
@@ -219,26 +237,129 @@ static const struct lws_protocols conn_protocols[] = {
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+int conn_resolve_getaddrinfo(const char *host, struct sockaddr_storage *ret, size_t max)
+{
+	struct addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	int r = getaddrinfo(host, NULL, &hints, &res);
+	if (r == EAI_SYSTEM)
+		return errno ? -errno : -EIO;
+	if (r == EAI_AGAIN)
+		return -EAGAIN;
+	if (r == EAI_MEMORY)
+		return -ENOMEM;
+	if (r != 0 || !res)
+		return KILN_ENOTFOUND;
+	size_t n = 0;
+	for (struct addrinfo *a = res; a && n < max; a = a->ai_next) {
+		if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) &&
+		    a->ai_addrlen <= sizeof(*ret)) {
+			memset(&ret[n], 0, sizeof(*ret));
+			memcpy(&ret[n], a->ai_addr, a->ai_addrlen);
+			n++;
+		}
+	}
+	freeaddrinfo(res);
+	return n ? (int)n : KILN_ENOTFOUND;
+}
+
+static void conn_free_now(struct conn *c)
+{
+	buf_release(&c->rx);
+	free(c->auth);
+	free(c->host);
+	free(c->hostport);
+	free(c);
+}
+
+/* On a pool thread: only c->host (immutable) is read, only resolve_rc/addrs written. */
+static void conn_resolve_work(uv_work_t *req)
+{
+	struct conn *c = req->data;
+	c->resolve_rc = c->resolve(c->host, c->addrs, CONN_MAX_ADDRS);
+}
+
+/* Starts lws on the next resolved address; false if none is left. */
+static bool conn_open_next(struct conn *c)
+{
+	while (c->next_addr < c->naddrs) {
+		const struct sockaddr_storage *a = &c->addrs[c->next_addr++];
+		int r = -EAFNOSUPPORT;
+		if (a->ss_family == AF_INET)
+			r = uv_ip4_name((const struct sockaddr_in *)a, c->numeric,
+					sizeof(c->numeric));
+		else if (a->ss_family == AF_INET6)
+			r = uv_ip6_name((const struct sockaddr_in6 *)a, c->numeric,
+					sizeof(c->numeric));
+		if (r < 0)
+			continue;
+		struct lws_client_connect_info ci;
+		memset(&ci, 0, sizeof(ci));
+		ci.context = c->ctx;
+		ci.address = c->numeric;
+		ci.port = c->port;
+		ci.path = "/";
+		ci.host = c->hostport;
+		ci.origin = c->hostport;
+		ci.protocol = NULL; /* Buildbot's master speaks no subprotocol */
+		ci.local_protocol_name = conn_protocols[0].name;
+		ci.ietf_version_or_minus_one = -1;
+		ci.retry_and_idle_policy = &c->policy;
+		log_debug("connecting to ws://%s/ at %s", c->hostport, c->numeric);
+		if (!lws_client_connect_via_info(&ci)) {
+			/* lws may already have called CONNECTION_ERROR, which moved on */
+			if (!uv_is_active((uv_handle_t *)&c->retry) && !c->up && !c->stopping)
+				conn_schedule(c);
+		}
+		return true;
+	}
+	return false;
+}
+
+static void conn_resolve_done(uv_work_t *req, int status)
+{
+	struct conn *c = req->data;
+	c->resolving = false;
+	if (c->stopping) {
+		if (c->timer_closed)
+			conn_free_now(c);
+		return;
+	}
+	int r = status < 0 ? status : c->resolve_rc;
+	if (r < 0) {
+		c->failures++;
+		log_warn("cannot resolve master '%s': %s", c->host,
+			 status < 0 ? uv_strerror(status) : err_str(r));
+		conn_schedule(c);
+		return;
+	}
+	c->naddrs = (size_t)r < CONN_MAX_ADDRS ? (size_t)r : CONN_MAX_ADDRS;
+	c->next_addr = 0;
+	if (!conn_open_next(c))
+		conn_schedule(c);
+}
+
 static void conn_connect(struct conn *c)
 {
-	struct lws_client_connect_info ci;
-	memset(&ci, 0, sizeof(ci));
-	ci.context = c->ctx;
-	ci.address = c->host;
-	ci.port = c->port;
-	ci.path = "/";
-	ci.host = c->hostport;
-	ci.origin = c->hostport;
-	ci.protocol = NULL; /* Buildbot's master speaks no subprotocol */
-	ci.local_protocol_name = conn_protocols[0].name;
-	ci.ietf_version_or_minus_one = -1;
-	ci.retry_and_idle_policy = &c->policy;
-	log_debug("connecting to ws://%s/", c->hostport);
-	if (!lws_client_connect_via_info(&ci)) {
-		/* lws may already have called CONNECTION_ERROR, which reschedules */
-		if (!uv_is_active((uv_handle_t *)&c->retry) && !c->up && !c->stopping)
-			conn_schedule(c);
+	if (c->resolving)
+		return;
+	c->resolve_req.data = c;
+	int r = uv_queue_work(c->loop, &c->resolve_req, conn_resolve_work, conn_resolve_done);
+	if (r < 0) {
+		log_warn("cannot resolve master '%s': %s", c->host, uv_strerror(r));
+		conn_schedule(c);
+		return;
 	}
+	c->resolving = true;
+}
+
+static void conn_on_next_addr(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	if (!c->stopping && !c->up && !conn_open_next(c))
+		conn_schedule(c);
 }
 
 static void conn_on_retry(uv_timer_t *t)
@@ -333,6 +454,7 @@ int conn_new(uv_loop_t *loop, const struct conn_opts *o, struct worker *w, struc
 	c->delay = CONN_BACKOFF_FIRST;
 	c->policy.secs_since_valid_ping = (uint16_t)(o->ping_secs ? o->ping_secs : 30);
 	c->policy.secs_since_valid_hangup = (uint16_t)(o->hangup_secs ? o->hangup_secs : 90);
+	c->resolve = o->resolve ? o->resolve : conn_resolve_getaddrinfo;
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, conn_lws_log);
 	struct lws_context_creation_info info;
@@ -374,11 +496,9 @@ void conn_finish(void)
 static void conn_on_timer_closed(uv_handle_t *h)
 {
 	struct conn *c = h->data;
-	buf_release(&c->rx);
-	free(c->auth);
-	free(c->host);
-	free(c->hostport);
-	free(c);
+	c->timer_closed = true;
+	if (!c->resolving)
+		conn_free_now(c);
 }
 
 void conn_free(struct conn *c)
@@ -387,6 +507,8 @@ void conn_free(struct conn *c)
 		return;
 	c->stopping = true;
 	uv_timer_stop(&c->retry);
+	if (c->resolving)
+		(void)uv_cancel((uv_req_t *)&c->resolve_req); /* -EBUSY if running: wait */
 	/* the worker was told already or is being freed; no callbacks into it now */
 	c->up = false;
 	c->wsi = NULL;

@@ -10,10 +10,24 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 struct worker;
 struct conn;
+
+#define CONN_MAX_ADDRS 4 /* addresses of the master's name tried per attempt */
+
+/*
+ * Resolves host to up to max addresses (ports left 0), blocking.  conn.c runs
+ * it on libuv's thread pool, never on the loop, so running commands keep
+ * streaming while DNS hangs; lws is then handed each numeric address in turn
+ * (the Host header keeps the name).  Returns how many (>= 1), or a negative
+ * error.
+ */
+typedef int (*conn_resolve_fn)(const char *host, struct sockaddr_storage *ret, size_t max);
+/* The default: getaddrinfo(), IPv4 and IPv6 in its order. */
+int conn_resolve_getaddrinfo(const char *host, struct sockaddr_storage *ret, size_t max);
 
 struct conn_opts {
 	const char *host;     /* IPv4/IPv6 literal or name */
@@ -22,6 +36,7 @@ struct conn_opts {
 	const char *password;
 	unsigned ping_secs;   /* idle before a WebSocket PING; 0 = 30 */
 	unsigned hangup_secs; /* idle before giving up on the master; 0 = 90 */
+	conn_resolve_fn resolve; /* NULL = conn_resolve_getaddrinfo (tests delay it) */
 };
 
 /* Creates the lws context on loop and starts connecting; messages go to w.
@@ -30,7 +45,9 @@ int conn_new(uv_loop_t *loop, const struct conn_opts *o, struct worker *w, struc
 /* Queues one message (copied).  -ENOTCONN when no session is up. */
 int conn_send(struct conn *c, const void *data, size_t len);
 /* Closes the connection and starts destroying the lws context; run the loop
- * afterwards to let handles close, then call conn_finish().  NULL-safe. */
+ * afterwards to let handles close, then call conn_finish().  A resolution
+ * still running on the thread pool is cancelled if it has not started, else
+ * the loop waits for it.  NULL-safe. */
 void conn_free(struct conn *c);
 /* After the loop has drained: completes the lws context teardown (on a foreign
  * loop lws finishes freeing only when destroy is called again). */

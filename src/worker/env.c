@@ -3,7 +3,6 @@
  * "NAME=value" strings that uv_spawn takes as is, plus the expansion rules
  * Buildbot's worker applies to a step's env map.
  */
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "worker/env.h"
 
 #include <errno.h>
@@ -64,10 +63,7 @@ void env_set(struct env *e, const char *name, const char *value)
 		e->v[i] = s;
 		return;
 	}
-	if (e->n + 1 >= e->cap) {
-		e->cap *= 2;
-		e->v = xrealloc(e->v, e->cap * sizeof(char *));
-	}
+	ARRAY_GROW(e->v, e->n + 2, e->cap); /* the entry and the NULL */
 	e->v[e->n++] = s;
 	e->v[e->n] = NULL;
 }
@@ -116,14 +112,16 @@ char *env_expand(const char *s, size_t n, const struct env *lookup)
 			if (j < n && s[j] == '}') {
 				char *name = xstrndup(s + i + 2, j - i - 2);
 				const char *v = lookup ? env_get(lookup, name) : NULL;
-				if (v)
-					(void)buf_adds(&out, v);
+				int r = v ? buf_adds(&out, v) : 0;
 				free(name);
+				if (r < 0)
+					return NULL; /* out emptied itself */
 				i = j + 1;
 				continue;
 			}
 		}
-		(void)buf_addch(&out, s[i]);
+		if (buf_addch(&out, s[i]) < 0)
+			return NULL;
 		i++;
 	}
 	return buf_detach(&out, NULL);
@@ -142,34 +140,41 @@ int env_apply(struct env *e, const msgpack_object *map, const struct env *lookup
 		buf_init(&raw, ENV_MAX_VALUE);
 		struct str s;
 		bool set = true;
+		int r = 0;
 		if (proto_obj_str(val, &s)) {
-			(void)buf_add(&raw, s.p, s.len);
+			r = buf_add(&raw, s.p, s.len);
 		} else if (val->type == MSGPACK_OBJECT_ARRAY) {
-			for (uint32_t i = 0; i < val->via.array.size; i++) {
+			for (uint32_t i = 0; r >= 0 && i < val->via.array.size; i++) {
 				if (!proto_obj_str(&val->via.array.ptr[i], &s))
 					continue;
 				if (raw.len)
-					(void)buf_addch(&raw, ':');
-				(void)buf_add(&raw, s.p, s.len);
+					r = buf_addch(&raw, ':');
+				if (r >= 0)
+					r = buf_add(&raw, s.p, s.len);
 			}
 		} else if (val->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
 			   val->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
 			int64_t iv = 0;
 			if (proto_obj_int(val, &iv))
-				(void)buf_addf(&raw, "%lld", (long long)iv);
+				r = buf_addf(&raw, "%lld", (long long)iv);
 		} else {
 			set = false; /* nil: remove */
 		}
-		if (set && strcmp(name, "PYTHONPATH") == 0)
-			(void)buf_adds(&raw, ":${PYTHONPATH}");
-		if (set) {
+		if (r >= 0 && set && strcmp(name, "PYTHONPATH") == 0)
+			r = buf_adds(&raw, ":${PYTHONPATH}");
+		if (r >= 0 && set) {
 			char *v = env_expand(raw.ptr, raw.len, lookup);
-			env_set(e, name, v);
+			if (v)
+				env_set(e, name, v);
+			else
+				r = -E2BIG;
 			free(v);
-		} else {
+		} else if (r >= 0) {
 			env_unset(e, name);
 		}
 		buf_release(&raw);
+		if (r < 0)
+			return -E2BIG; /* a value over ENV_MAX_VALUE: the command is refused */
 	}
 	return 0;
 }

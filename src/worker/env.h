@@ -25,13 +25,15 @@ void env_unset(struct env *e, const char *name);
 /* Sorts by name (for logEnviron headers). */
 void env_sort(struct env *e);
 
-/* Expands ${VAR} in s[0..n) from lookup (unknown or NULL lookup: empty).  Returns a new string. */
+/* Expands ${VAR} in s[0..n) from lookup (unknown or NULL lookup: empty).  Returns a new
+ * string, or NULL if the result would be over 1 MiB. */
 char *env_expand(const char *s, size_t n, const struct env *lookup);
 /*
  * Applies a step's env map to e: str values expanded against lookup, arrays
  * of str joined with ':' then expanded, nil (or any other type) removes the
  * variable.  PYTHONPATH gets ":${PYTHONPATH}" appended as Buildbot does.
- * Returns 0, or -EINVAL if map is not a map or a key is not a str.
+ * Returns 0, -EINVAL if map is not a map or a key is not a str, or -E2BIG if
+ * a value is over 1 MiB (e is then partly changed: discard it).
  */
 int env_apply(struct env *e, const msgpack_object *map, const struct env *lookup);
 

@@ -3,14 +3,27 @@
  * valid-UTF-8 lines the way Buildbot's worker does with its default
  * newline_re, and batches lines and status values into `update` args.
  */
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "worker/lines.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <string.h>
 
 #include "common/limits.h"
 #include "common/xalloc.h"
 #include "proto/msg.h"
+
+/*
+ * The caps set in lines_init leave room for every append marked with this
+ * (cur holds max_line + 8; a repaired line is at most 3 bytes per input byte
+ * plus its newline): a failure there is a bug in this file, not input.
+ */
+#define LINES_FITS(expr)                                                                           \
+	do {                                                                                       \
+		int lines_fits_r_ = (expr);                                                        \
+		assert(lines_fits_r_ == 0);                                                        \
+		(void)lines_fits_r_;                                                               \
+	} while (0)
 
 /* ---- UTF-8 ---------------------------------------------------------------- */
 
@@ -78,7 +91,7 @@ bool lines_utf8_valid(const char *p, size_t n)
 	return true;
 }
 
-void lines_utf8_repair(struct buf *out, const char *p, size_t n)
+int lines_utf8_repair(struct buf *out, const char *p, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)p;
 	size_t run = 0; /* start of the current valid run */
@@ -97,12 +110,12 @@ void lines_utf8_repair(struct buf *out, const char *p, size_t n)
 			i += k;
 			continue;
 		}
-		(void)buf_add(out, p + run, i - run);
-		(void)buf_add(out, "\xef\xbf\xbd", 3);
+		if (buf_add(out, p + run, i - run) < 0 || buf_add(out, "\xef\xbf\xbd", 3) < 0)
+			return -E2BIG;
 		i++;
 		run = i;
 	}
-	(void)buf_add(out, p + run, n - run);
+	return buf_add(out, p + run, n - run) < 0 ? -E2BIG : 0;
 }
 
 /* ---- line splitter ---------------------------------------------------------- */
@@ -174,8 +187,8 @@ static void lines_emit_direct(struct lines *l, const char *s, size_t n, bool hi,
 		l->emit(l->ud, s, n + 1, t);
 	} else {
 		buf_reset(&l->out);
-		lines_utf8_repair(&l->out, s, n);
-		(void)buf_addch(&l->out, '\n');
+		LINES_FITS(lines_utf8_repair(&l->out, s, n));
+		LINES_FITS(buf_addch(&l->out, '\n'));
 		l->emit(l->ud, l->out.ptr, l->out.len, t);
 	}
 	l->cur_time = t;
@@ -190,7 +203,7 @@ static void lines_emit_prefix(struct lines *l, size_t n, double t)
 	size_t rest = l->cur.len - n;
 	if (lines_utf8_valid(s, n)) {
 		if (rest == 0) {
-			(void)buf_addch(&l->cur, '\n'); /* cur has room: cap is max_line + 8 */
+			LINES_FITS(buf_addch(&l->cur, '\n'));
 			l->emit(l->ud, l->cur.ptr, n + 1, et);
 			buf_reset(&l->cur);
 		} else {
@@ -203,8 +216,8 @@ static void lines_emit_prefix(struct lines *l, size_t n, double t)
 		}
 	} else {
 		buf_reset(&l->out);
-		lines_utf8_repair(&l->out, s, n);
-		(void)buf_addch(&l->out, '\n');
+		LINES_FITS(lines_utf8_repair(&l->out, s, n));
+		LINES_FITS(buf_addch(&l->out, '\n'));
 		l->emit(l->ud, l->out.ptr, l->out.len, et);
 		buf_consume(&l->cur, n);
 	}
@@ -246,7 +259,7 @@ static void lines_put_run(struct lines *l, const char *s, size_t n, double t)
 	while (n) {
 		size_t room = l->max_line - l->cur.len; /* cur.len < max_line between calls */
 		size_t k = n < room ? n : room;
-		(void)buf_add(&l->cur, s, k);
+		LINES_FITS(buf_add(&l->cur, s, k));
 		s += k;
 		n -= k;
 		if (l->cur.len < l->max_line)
@@ -436,10 +449,7 @@ static struct batch_item *batch_new_item(struct batch *b, const char *key, size_
 {
 	if (b->n && b->weight + weight > b->max_weight)
 		batch_flush(b);
-	if (b->n == b->cap) {
-		b->cap = b->cap ? b->cap * 2 : 8;
-		b->items = xrealloc(b->items, b->cap * sizeof(*b->items));
-	}
+	ARRAY_GROW(b->items, b->n + 1, b->cap);
 	struct batch_item *it = &b->items[b->n++];
 	memset(it, 0, sizeof(*it));
 	it->key = xstrdup(key);
@@ -469,9 +479,11 @@ void batch_add_line(struct batch *b, const char *key, const char *logname, const
 	if (buf_add(&it->text, line, len) < 0)
 		return; /* past the frame cap: the line is dropped */
 	if (it->nlines == it->caplines) {
-		it->caplines = it->caplines ? it->caplines * 2 : 16;
-		it->offs = xrealloc(it->offs, it->caplines * sizeof(*it->offs));
-		it->times = xrealloc(it->times, it->caplines * sizeof(*it->times));
+		/* two arrays, one capacity: times follows offs */
+		size_t cap = it->caplines;
+		ARRAY_GROW(it->offs, it->nlines + 1, cap);
+		it->times = xreallocarray(it->times, cap, sizeof(*it->times));
+		it->caplines = cap;
 	}
 	it->offs[it->nlines] = (uint32_t)(it->text.len - 1);
 	it->times[it->nlines] = t;
@@ -486,20 +498,23 @@ void batch_add_text(struct batch *b, const char *key, const char *text, double t
 		const char *nl = strchr(p, '\n');
 		size_t n = nl ? (size_t)(nl - p) : strlen(p);
 		struct buf line;
-		buf_init(&line, n * 3 + 8);
-		lines_utf8_repair(&line, p, n);
-		(void)buf_addch(&line, '\n');
+		buf_init(&line, n * 3 + 8); /* room for the worst repair and '\n' */
+		LINES_FITS(lines_utf8_repair(&line, p, n));
+		LINES_FITS(buf_addch(&line, '\n'));
 		batch_add_line(b, key, NULL, line.ptr, line.len, t);
 		buf_release(&line);
 		p += n + (nl ? 1 : 0);
 	}
 }
 
-void batch_add_packed(struct batch *b, const char *key, const void *packed, size_t len)
+int batch_add_packed(struct batch *b, const char *key, const void *packed, size_t len)
 {
+	if (len > KILN_MAX_WS_FRAME)
+		return -E2BIG; /* before any item: a value is sent whole or not at all */
 	struct batch_item *it = batch_new_item(b, key, 20);
-	(void)buf_add(&it->text, packed, len);
+	LINES_FITS(buf_add(&it->text, packed, len));
 	b->weight += 20;
+	return 0;
 }
 
 void batch_add_int(struct batch *b, const char *key, int64_t v)
@@ -507,7 +522,7 @@ void batch_add_int(struct batch *b, const char *key, int64_t v)
 	struct proto_enc e;
 	proto_enc_init(&e);
 	proto_pack_int(&e, v);
-	batch_add_packed(b, key, e.sb.data, e.sb.size);
+	LINES_FITS(batch_add_packed(b, key, e.sb.data, e.sb.size)); /* 9 bytes */
 	proto_enc_release(&e);
 }
 
@@ -516,7 +531,7 @@ void batch_add_double(struct batch *b, const char *key, double v)
 	struct proto_enc e;
 	proto_enc_init(&e);
 	proto_pack_double(&e, v);
-	batch_add_packed(b, key, e.sb.data, e.sb.size);
+	LINES_FITS(batch_add_packed(b, key, e.sb.data, e.sb.size)); /* 9 bytes */
 	proto_enc_release(&e);
 }
 

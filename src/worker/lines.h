@@ -41,8 +41,10 @@ void lines_feed(struct lines *l, const void *data, size_t len, double t);
 /* End of stream: emits a held-back partial line with '\n' added. */
 void lines_finish(struct lines *l);
 
-/* Appends p[0..n) to out as valid UTF-8, each invalid byte replaced by U+FFFD. */
-void lines_utf8_repair(struct buf *out, const char *p, size_t n);
+/* Appends p[0..n) to out as valid UTF-8, each invalid byte replaced by U+FFFD
+ * (at most 3n bytes).  Returns 0, or -E2BIG past out's cap (out is then
+ * failed and empty, as buf.h does). */
+BUF_MUST_CHECK int lines_utf8_repair(struct buf *out, const char *p, size_t n);
 /* True if p[0..n) is valid UTF-8 as Python's strict decoder sees it. */
 bool lines_utf8_valid(const char *p, size_t n);
 
@@ -75,8 +77,10 @@ void batch_add_line(struct batch *b, const char *key, const char *logname, const
 void batch_add_text(struct batch *b, const char *key, const char *text, double t);
 void batch_add_int(struct batch *b, const char *key, int64_t v);
 void batch_add_double(struct batch *b, const char *key, double v);
-/* Any value, already msgpack-encoded (copied). */
-void batch_add_packed(struct batch *b, const char *key, const void *packed, size_t len);
+/* Any value, already msgpack-encoded (copied).  -E2BIG (nothing added) if it
+ * is over KILN_MAX_WS_FRAME. */
+BUF_MUST_CHECK int batch_add_packed(struct batch *b, const char *key, const void *packed,
+				    size_t len);
 /* Packs the items as the update's args array into e and empties the batch. */
 void batch_pack(struct batch *b, struct proto_enc *e);
 void batch_clear(struct batch *b);

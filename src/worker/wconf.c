@@ -3,7 +3,6 @@
  * tiny: one "key = value" per line, '#' comments, unknown keys rejected so a
  * typo is not silently ignored.
  */
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "worker/wconf.h"
 
 #include <errno.h>
@@ -126,15 +125,22 @@ int wconf_save(const char *dir, const struct wconf *c)
 		return -errno;
 	struct buf b;
 	buf_init(&b, WCONF_MAX);
-	(void)buf_addf(&b, "# kiln-worker configuration (written by 'kiln-worker create')\n");
-	(void)buf_addf(&b, "master = %s\nname = %s\n", c->master, c->name);
-	if (c->password_file)
-		(void)buf_addf(&b, "password_file = %s\n", c->password_file);
-	else
-		(void)buf_addf(&b, "password = %s\n", c->password);
-	(void)buf_addf(&b, "send_environ = %d\n", c->send_environ ? 1 : 0);
+	int r = buf_addf(&b, "# kiln-worker configuration (written by 'kiln-worker create')\n");
+	if (r >= 0)
+		r = buf_addf(&b, "master = %s\nname = %s\n", c->master, c->name);
+	if (r >= 0)
+		r = c->password_file ? buf_addf(&b, "password_file = %s\n", c->password_file)
+				     : buf_addf(&b, "password = %s\n", c->password);
+	if (r >= 0)
+		r = buf_addf(&b, "send_environ = %d\n", c->send_environ ? 1 : 0);
+	if (r < 0) {
+		buf_release(&b);
+		close(fd);
+		(void)unlink(tmp);
+		return -E2BIG; /* values over WCONF_MAX: nothing written */
+	}
 	ssize_t n = write(fd, b.ptr, b.len);
-	int r = n == (ssize_t)b.len ? 0 : -EIO;
+	r = n == (ssize_t)b.len ? 0 : -EIO;
 	buf_release(&b);
 	if (fsync(fd) < 0 && r == 0)
 		r = -errno;

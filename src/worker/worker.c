@@ -1,12 +1,15 @@
 /*
- * kiln-worker's protocol engine (worker.h): dispatches the master's requests,
- * owns the running commands and their update batching, and applies send-queue
- * backpressure.  Transport-free: conn.c (or a unit test) moves the bytes.
+ * kiln-worker's protocol engine (worker.h): dispatches the master's requests
+ * (start/interrupt a command, settings, print, keepalive, shutdown), owns the
+ * connection-level state and applies send-queue backpressure.  A command's
+ * life is cmd.c, the get_worker_info answer worker-info.c.  Transport-free:
+ * conn.c (or a unit test) moves the bytes.
  */
 #define LOG_SUBSYS "worker"
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "worker/worker.h"
+#include "worker/worker-int.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,25 +24,14 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 
-extern char **environ;
-
-#define WORKER_INFO_FILE_MAX (64u << 10)
-
 static const struct cmd_type *const worker_cmd_table[] = {
 	&cmd_shell, &cmd_mkdir, &cmd_rmdir, &cmd_cpdir, &cmd_stat, &cmd_glob,
 	&cmd_listdir, &cmd_rmfile, &cmd_upload_file, &cmd_upload_directory, &cmd_download_file,
 };
 
-/* Names reported in worker_commands: the step-side names and the wire names. */
-static const char *const worker_cmd_names[] = {
-	"shell", "uploadFile", "upload_file", "uploadDirectory", "upload_directory",
-	"downloadFile", "download_file", "mkdir", "rmdir", "cpdir", "stat", "glob", "listdir",
-	"rmfile",
-};
-
 /* ---- sending ------------------------------------------------------------------- */
 
-static void worker_send(struct worker *w, struct proto_enc *e)
+void worker_send(struct worker *w, struct proto_enc *e)
 {
 	if (!w->connected || w->host->send(w->host_ud, e->sb.data, e->sb.size) < 0)
 		log_debug("dropped a message: not connected");
@@ -63,7 +55,7 @@ static void worker_reply_error(struct worker *w, int64_t seq, const char *msg)
 	proto_enc_release(&e);
 }
 
-static void worker_update_pause(struct worker *w)
+void worker_update_pause(struct worker *w)
 {
 	size_t pending = w->session ? proto_session_pending(w->session) : 0;
 	bool want = w->paused;
@@ -85,173 +77,6 @@ void worker_sendq_changed(struct worker *w, size_t queued_bytes)
 {
 	w->sendq = queued_bytes;
 	worker_update_pause(w);
-}
-
-/* ---- commands ------------------------------------------------------------------- */
-
-static void cmd_batch_flush(void *ud)
-{
-	struct cmd *c = ud;
-	struct worker *w = c->w;
-	if (c->detached || !w->connected) {
-		batch_clear(&c->batch);
-		return;
-	}
-	struct proto_enc e;
-	proto_enc_init(&e);
-	if (proto_session_request(w->session, &e, "update", 2, NULL, NULL) < 0) {
-		log_warn("command %s: master is not answering; update dropped", c->id);
-		batch_clear(&c->batch);
-	} else {
-		proto_pack_str(&e, "command_id");
-		proto_pack_str(&e, c->id);
-		proto_pack_str(&e, "args");
-		batch_pack(&c->batch, &e);
-		worker_send(w, &e);
-	}
-	proto_enc_release(&e);
-	worker_update_pause(w);
-}
-
-static void cmd_on_flush_timer(uv_timer_t *t)
-{
-	cmd_flush(t->data);
-}
-
-static void cmd_arm(struct cmd *c)
-{
-	if (!batch_empty(&c->batch) && !uv_is_active((uv_handle_t *)&c->flush_timer))
-		uv_timer_start(&c->flush_timer, cmd_on_flush_timer, WORKER_FLUSH_MS, 0);
-}
-
-void cmd_add_line(struct cmd *c, const char *key, const char *logname, const char *line,
-		  size_t len, double t)
-{
-	batch_add_line(&c->batch, key, logname, line, len, t);
-	cmd_arm(c);
-}
-
-void cmd_add_text(struct cmd *c, const char *key, const char *text)
-{
-	batch_add_text(&c->batch, key, text, clock_wall());
-	cmd_arm(c);
-}
-
-void cmd_add_int(struct cmd *c, const char *key, int64_t v)
-{
-	batch_add_int(&c->batch, key, v);
-	cmd_arm(c);
-}
-
-void cmd_add_double(struct cmd *c, const char *key, double v)
-{
-	batch_add_double(&c->batch, key, v);
-	cmd_arm(c);
-}
-
-void cmd_add_packed(struct cmd *c, const char *key, const void *packed, size_t len)
-{
-	batch_add_packed(&c->batch, key, packed, len);
-	cmd_arm(c);
-}
-
-void cmd_flush(struct cmd *c)
-{
-	uv_timer_stop(&c->flush_timer);
-	batch_flush(&c->batch);
-}
-
-double cmd_elapsed(const struct cmd *c)
-{
-	uv_update_time(c->w->loop);
-	return (double)(uv_now(c->w->loop) - c->start_ms) / 1000.0;
-}
-
-static void cmd_on_closed(uv_handle_t *h)
-{
-	struct cmd *c = h->data;
-	if (c->type->free_priv)
-		c->type->free_priv(c);
-	batch_release(&c->batch);
-	free(c->id);
-	free(c->builder);
-	free(c);
-}
-
-static void cmd_unlink(struct cmd *c)
-{
-	for (struct cmd **p = &c->w->cmds; *p; p = &(*p)->next)
-		if (*p == c) {
-			*p = c->next;
-			break;
-		}
-	c->next = NULL;
-}
-
-static void cmd_destroy(struct cmd *c)
-{
-	cmd_unlink(c);
-	uv_timer_stop(&c->flush_timer);
-	uv_close((uv_handle_t *)&c->flush_timer, cmd_on_closed);
-}
-
-void cmd_finish(struct cmd *c, const char *failure)
-{
-	if (c->finished)
-		return;
-	c->finished = true;
-	cmd_flush(c);
-	struct worker *w = c->w;
-	if (!c->detached && w->connected) {
-		struct proto_enc e;
-		proto_enc_init(&e);
-		if (proto_session_request(w->session, &e, "complete", 2, NULL, NULL) >= 0) {
-			proto_pack_str(&e, "command_id");
-			proto_pack_str(&e, c->id);
-			proto_pack_str(&e, "args");
-			proto_pack_str(&e, failure); /* NULL packs nil */
-			worker_send(w, &e);
-		}
-		proto_enc_release(&e);
-	}
-	log_info("command %s (%s) finished%s%s", c->id, c->type->name, failure ? ": " : "",
-		 failure ? failure : "");
-	cmd_destroy(c);
-}
-
-struct cmd_request_ctx {
-	void (*pack)(struct proto_enc *e, void *ud);
-	void *ud;
-};
-
-int cmd_request(struct cmd *c, const char *op, uint32_t nfields,
-		void (*pack)(struct proto_enc *e, void *ud), proto_reply_fn fn, void *ud)
-{
-	struct worker *w = c->w;
-	if (c->detached || !w->connected)
-		return -ENOTCONN;
-	struct proto_enc e;
-	proto_enc_init(&e);
-	int64_t seq = proto_session_request(w->session, &e, op, nfields + 1, fn, ud);
-	if (seq < 0) {
-		proto_enc_release(&e);
-		return (int)seq;
-	}
-	proto_pack_str(&e, "command_id");
-	proto_pack_str(&e, c->id);
-	if (pack)
-		pack(&e, ud);
-	worker_send(w, &e);
-	proto_enc_release(&e);
-	return 0;
-}
-
-char *cmd_arg_str(const msgpack_object *args, const char *key)
-{
-	const msgpack_object *o = proto_map_get(args, key);
-	if (!o || o->type != MSGPACK_OBJECT_STR)
-		return NULL;
-	return proto_obj_strdup(o);
 }
 
 static struct cmd *worker_find_cmd(struct worker *w, struct str id)
@@ -303,18 +128,8 @@ static void worker_op_start_command(struct worker *w, const struct proto_msg *m)
 		return;
 	}
 
-	struct cmd *c = xcalloc(1, sizeof(*c));
-	c->w = w;
-	c->type = type;
-	c->id = xstrndup(id.p, id.len);
-	c->builder = proto_obj_strdup(proto_map_get(m->root, "builder_name"));
-	batch_init(&c->batch, w->settings.buffer_size, cmd_batch_flush, c);
-	uv_timer_init(w->loop, &c->flush_timer);
-	c->flush_timer.data = c;
-	uv_update_time(w->loop);
-	c->start_ms = uv_now(w->loop);
-	c->next = w->cmds;
-	w->cmds = c;
+	struct cmd *c =
+		cmd_new(w, type, id, proto_obj_strdup(proto_map_get(m->root, "builder_name")));
 	log_info("command %s: %s%s%s", c->id, type->name, c->builder ? " for builder " : "",
 		 c->builder ? c->builder : "");
 
@@ -357,164 +172,6 @@ static void worker_op_interrupt(struct worker *w, const struct proto_msg *m)
 	}
 }
 
-/* ---- get_worker_info ----------------------------------------------------------- */
-
-static void worker_pack_repaired(struct proto_enc *e, const char *p, size_t n)
-{
-	struct buf b;
-	buf_init(&b, n * 3 + 8);
-	lines_utf8_repair(&b, p, n);
-	proto_pack_strn(e, b.ptr, b.len);
-	buf_release(&b);
-}
-
-static int worker_read_small(const char *path, struct buf *out)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return -errno;
-	char tmp[4096];
-	ssize_t n;
-	while ((n = read(fd, tmp, sizeof(tmp))) > 0)
-		if (buf_add(out, tmp, (size_t)n) < 0)
-			break;
-	close(fd);
-	return 0;
-}
-
-/* Packs a pair per WORKERDIR/info/<name> file; returns how many. */
-static uint32_t worker_info_files(struct worker *w, struct proto_enc *e)
-{
-	_cleanup_free_ char *dir = xasprintf("%s/info", w->basedir);
-	DIR *d = opendir(dir);
-	if (!d)
-		return 0;
-	uint32_t n = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		_cleanup_free_ char *path = xasprintf("%s/%s", dir, de->d_name);
-		struct stat st;
-		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		n++;
-		struct buf b;
-		buf_init(&b, WORKER_INFO_FILE_MAX);
-		(void)worker_read_small(path, &b);
-		worker_pack_repaired(e, de->d_name, strlen(de->d_name));
-		worker_pack_repaired(e, b.ptr, b.len);
-		buf_release(&b);
-	}
-	closedir(d);
-	return n;
-}
-
-/* Packs os_<key> pairs from /etc/os-release; returns how many. */
-static uint32_t worker_os_release(struct proto_enc *e)
-{
-	struct buf b;
-	buf_init(&b, WORKER_INFO_FILE_MAX);
-	if (worker_read_small("/etc/os-release", &b) < 0)
-		(void)worker_read_small("/usr/lib/os-release", &b);
-	uint32_t n = 0;
-	char *save = NULL;
-	for (char *line = strtok_r(b.ptr, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strchr(line, '=');
-		if (!eq || eq == line || line[0] == '#')
-			continue;
-		*eq = '\0';
-		char *v = eq + 1;
-		size_t vl = strlen(v);
-		if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) {
-			v++;
-			vl -= 2;
-		}
-		n++;
-		struct buf k;
-		buf_init(&k, 256);
-		(void)buf_adds(&k, "os_");
-		for (char *p = line; *p; p++)
-			(void)buf_addch(&k, (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p);
-		worker_pack_repaired(e, k.ptr, k.len);
-		worker_pack_repaired(e, v, vl);
-		buf_release(&k);
-	}
-	buf_release(&b);
-	return n;
-}
-
-static void worker_pack_environ(struct worker *w, struct proto_enc *e)
-{
-	if (!w->send_environ) {
-		/* Buildbot's master needs environ only to expand '~' in transfer paths */
-		const char *home = getenv("HOME");
-		proto_pack_map(e, home ? 1 : 0);
-		if (home) {
-			proto_pack_str(e, "HOME");
-			worker_pack_repaired(e, home, strlen(home));
-		}
-		return;
-	}
-	uint32_t n = 0;
-	for (char **p = environ; *p; p++)
-		if (strchr(*p, '=') && **p != '=')
-			n++;
-	proto_pack_map(e, n);
-	for (char **p = environ; *p; p++) {
-		const char *eq = strchr(*p, '=');
-		if (!eq || eq == *p)
-			continue;
-		worker_pack_repaired(e, *p, (size_t)(eq - *p));
-		worker_pack_repaired(e, eq + 1, strlen(eq + 1));
-	}
-}
-
-static void worker_op_get_info(struct worker *w, const struct proto_msg *m)
-{
-	struct proto_enc e;
-	proto_enc_init(&e);
-	proto_pack_map(&e, 3);
-	proto_pack_str(&e, "op");
-	proto_pack_str(&e, "response");
-	proto_pack_str(&e, "seq_number");
-	proto_pack_int(&e, m->seq);
-	proto_pack_str(&e, "result");
-	/* info files and os-release pairs are packed aside first, so the map header
-	 * carries exactly the number of pairs that were packed */
-	struct proto_enc files, os;
-	proto_enc_init(&files);
-	proto_enc_init(&os);
-	uint32_t nf2 = worker_info_files(w, &files);
-	uint32_t no2 = worker_os_release(&os);
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	proto_pack_map(&e, nf2 + no2 + 7);
-	msgpack_sbuffer_write(&e.sb, files.sb.data, files.sb.size);
-	msgpack_sbuffer_write(&e.sb, os.sb.data, os.sb.size);
-	proto_pack_str(&e, "environ");
-	worker_pack_environ(w, &e);
-	proto_pack_str(&e, "system");
-	proto_pack_str(&e, "posix");
-	proto_pack_str(&e, "basedir");
-	proto_pack_str(&e, w->basedir);
-	proto_pack_str(&e, "numcpus");
-	proto_pack_int(&e, ncpu > 0 ? ncpu : 1);
-	proto_pack_str(&e, "version");
-	proto_pack_str(&e, "kiln-" KILN_VERSION);
-	proto_pack_str(&e, "worker_commands");
-	proto_pack_map(&e, ARRAY_SIZE(worker_cmd_names));
-	for (size_t i = 0; i < ARRAY_SIZE(worker_cmd_names); i++) {
-		proto_pack_str(&e, worker_cmd_names[i]);
-		proto_pack_str(&e, "3.1");
-	}
-	proto_pack_str(&e, "delete_leftover_dirs");
-	proto_pack_int(&e, 0);
-	proto_enc_release(&files);
-	proto_enc_release(&os);
-	worker_send(w, &e);
-	proto_enc_release(&e);
-}
-
 static void worker_op_settings(struct worker *w, const struct proto_msg *m)
 {
 	const msgpack_object *args = proto_map_get(m->root, "args");
@@ -553,7 +210,7 @@ int worker_handle_message(struct worker *w, const void *data, size_t len)
 	} else if (str_eq(m.op, "keepalive")) {
 		worker_reply_nil(w, m.seq);
 	} else if (str_eq(m.op, "get_worker_info")) {
-		worker_op_get_info(w, &m);
+		worker_info_reply(w, m.seq);
 	} else if (str_eq(m.op, "set_worker_settings")) {
 		worker_op_settings(w, &m);
 	} else if (str_eq(m.op, "start_command")) {

@@ -106,7 +106,8 @@ void cmd_add_line(struct cmd *c, const char *key, const char *logname, const cha
 void cmd_add_text(struct cmd *c, const char *key, const char *text);
 void cmd_add_int(struct cmd *c, const char *key, int64_t v);
 void cmd_add_double(struct cmd *c, const char *key, double v);
-void cmd_add_packed(struct cmd *c, const char *key, const void *packed, size_t len);
+/* -E2BIG (nothing added) if the value is over KILN_MAX_WS_FRAME. */
+BUF_MUST_CHECK int cmd_add_packed(struct cmd *c, const char *key, const void *packed, size_t len);
 /* Sends the pending update now. */
 void cmd_flush(struct cmd *c);
 /* Seconds since the command started. */

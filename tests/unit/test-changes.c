@@ -738,9 +738,34 @@ TEST(config_change_sources)
 	expect_config_error("change_hook = 5", "'change_hook' must be a table");
 }
 
+/* Growing arrays (ARRAY_GROW): many webhook changes and many files keep
+ * their contents (run under ASan to see any overrun). */
+TEST(arrays_grow)
+{
+	struct change *v = NULL;
+	size_t n = 0;
+	for (int i = 0; i < 1000; i++) {
+		struct change *c = hook_push_change(&v, &n);
+		CHECK(c->revision == NULL && c->nfiles == 0);
+		c->revision = xasprintf("r%d", i);
+	}
+	CHECK_INT(n, 1000);
+	CHECK_STR(v[0].revision, "r0");
+	CHECK_STR(v[999].revision, "r999");
+	for (int i = 0; i < 300; i++) {
+		char path[32];
+		int len = snprintf(path, sizeof(path), "dir/f%d.c", i);
+		change_add_file(&v[500], path, (size_t)len);
+	}
+	CHECK_INT(v[500].nfiles, 300);
+	CHECK_STR(v[500].files[299], "dir/f299.c");
+	change_list_free(v, n);
+}
+
 int main(void)
 {
 	RUN(who_parsing);
+	RUN(arrays_grow);
 	RUN(iso8601_times);
 	RUN(base_form_and_json);
 	RUN(base_bad_input);

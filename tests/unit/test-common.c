@@ -157,6 +157,225 @@ TEST(xasprintf_formats)
 	free(s);
 }
 
+/* ---- proc: child processes on a libuv loop ------------------------------------------ */
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/proc.h"
+
+struct proc_rec {
+	struct proc_capture cap;
+	bool done, gave_up;
+	int64_t status;
+	int sig;
+	bool started;  /* "started" seen on stdout */
+};
+
+static int proc_rec_output(void *ud, int stream, const char *data, size_t len)
+{
+	struct proc_rec *t = ud;
+	int r = proc_capture_add(&t->cap, stream, data, len);
+	if (strstr(t->cap.out.ptr, "started"))
+		t->started = true;
+	return r;
+}
+
+static void proc_rec_done(void *ud, int64_t status, int sig, bool gave_up)
+{
+	struct proc_rec *t = ud;
+	t->done = true;
+	t->status = status;
+	t->sig = sig;
+	t->gave_up = gave_up;
+}
+
+static const struct proc_ops proc_rec_ops = {proc_rec_output, proc_rec_done};
+
+static void proc_guard_fired(uv_timer_t *t)
+{
+	uv_stop(t->loop);
+}
+
+/* Runs loop until *flag or ms pass (the guard); returns *flag. */
+static bool proc_run_until(uv_loop_t *loop, const bool *flag, unsigned ms)
+{
+	uv_timer_t g;
+	uv_timer_init(loop, &g);
+	uint64_t end = clock_mono_ms() + ms;
+	while (!*flag && clock_mono_ms() < end) {
+		uv_timer_start(&g, proc_guard_fired, 50, 0);
+		uv_run(loop, UV_RUN_ONCE);
+	}
+	uv_close((uv_handle_t *)&g, NULL);
+	uv_run(loop, UV_RUN_NOWAIT);
+	return *flag;
+}
+
+static void proc_loop_finish(uv_loop_t *loop)
+{
+	uint64_t end = clock_mono_ms() + 5000;
+	while (uv_run(loop, UV_RUN_NOWAIT) && clock_mono_ms() < end)
+		usleep(1000); /* bounded: handle closes */
+	CHECK_INT(uv_loop_close(loop), 0);
+}
+
+static int proc_run(uv_loop_t *loop, const char *script, struct proc_rec *t, unsigned drain_ms,
+		    struct proc **ret)
+{
+	char *argv[] = {"sh", "-c", (char *)script, NULL};
+	extern char **environ;
+	struct proc_opts o = {.argv = argv, .env = environ, .cwd = "/", .drain_ms = drain_ms};
+	return proc_start(loop, &o, &proc_rec_ops, t, ret);
+}
+
+TEST(proc_captures_output_and_exit)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct proc_rec t = {0};
+	proc_capture_init(&t.cap, 1000, 1000);
+	struct proc *p;
+	CHECK_INT(proc_run(&loop, "printf out; printf err >&2; exit 3", &t, 0, &p), 0);
+	CHECK(proc_run_until(&loop, &t.done, 10000));
+	CHECK_INT(t.status, 3);
+	CHECK_INT(t.sig, 0);
+	CHECK_STR(t.cap.out.ptr, "out");
+	CHECK_STR(t.cap.err.ptr, "err");
+	CHECK(!t.cap.out_over && !t.cap.err_cut);
+	/* a program that cannot be found: an error, no callbacks */
+	char *argv[] = {"/nonexistent/kiln-test", NULL};
+	struct proc_opts o = {.argv = argv, .cwd = "/"};
+	struct proc_rec t2 = {0};
+	CHECK(proc_start(&loop, &o, &proc_rec_ops, &t2, &p) < 0);
+	proc_loop_finish(&loop);
+	CHECK(!t2.done);
+	proc_capture_release(&t.cap);
+}
+
+TEST(proc_capture_caps)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	/* stdout past its cap: nothing partial kept, the tool killed */
+	struct proc_rec t = {0};
+	proc_capture_init(&t.cap, 1000, 1000);
+	struct proc *p;
+	CHECK_INT(proc_run(&loop, "exec yes", &t, 0, &p), 0);
+	CHECK(proc_run_until(&loop, &t.done, 10000));
+	CHECK(t.cap.out_over);
+	CHECK_INT(t.cap.out.len, 0);
+	CHECK_INT(t.sig, SIGKILL);
+	CHECK(proc_capture_add(&t.cap, PROC_STDOUT, "x", 1) < 0);
+	proc_capture_reset(&t.cap);
+	CHECK(!t.cap.out_over);
+	/* stderr keeps its head */
+	struct proc_rec t2 = {0};
+	proc_capture_init(&t2.cap, 1000, 4);
+	CHECK_INT(proc_run(&loop, "printf abcdefgh >&2", &t2, 0, &p), 0);
+	CHECK(proc_run_until(&loop, &t2.done, 10000));
+	CHECK_INT(t2.status, 0);
+	CHECK_STR(t2.cap.err.ptr, "abcd");
+	CHECK(t2.cap.err_cut);
+	proc_loop_finish(&loop);
+	proc_capture_release(&t.cap);
+	proc_capture_release(&t2.cap);
+}
+
+TEST(proc_kills_the_group_and_bounds_the_drain)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	(void)prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); /* not at init's mercy */
+	/* SIGTERM to the group: the backgrounded sleep goes too */
+	struct proc_rec t = {0};
+	proc_capture_init(&t.cap, 1000, 1000);
+	struct proc *p;
+	CHECK_INT(proc_run(&loop, "sleep 30 & echo started; wait", &t, 0, &p), 0);
+	CHECK(proc_run_until(&loop, &t.started, 10000));
+	pid_t pgid = proc_pid(p);
+	uint64_t t0 = clock_mono_ms();
+	proc_kill(p, SIGTERM, 5);
+	CHECK(proc_run_until(&loop, &t.done, 10000));
+	CHECK_INT(t.sig, SIGTERM);
+	CHECK(clock_mono_ms() - t0 < 5000); /* no SIGKILL escalation was needed */
+	/* the orphaned sleep comes back to us (subreaper): gone once reaped */
+	uint64_t end = clock_mono_ms() + 5000;
+	while (kill(-pgid, 0) == 0 && clock_mono_ms() < end) {
+		(void)waitpid(-1, NULL, WNOHANG);
+		usleep(10000);
+	}
+	CHECK(kill(-pgid, 0) < 0 && errno == ESRCH);
+	/* the leader exits while a child keeps its stdout: done after the drain */
+	struct proc_rec t2 = {0};
+	proc_capture_init(&t2.cap, 1000, 1000);
+	CHECK_INT(proc_run(&loop, "sleep 30 & echo started; exit 0", &t2, 200, &p), 0);
+	pgid = proc_pid(p);
+	t0 = clock_mono_ms();
+	CHECK(proc_run_until(&loop, &t2.done, 10000));
+	CHECK_INT(t2.status, 0);
+	CHECK(clock_mono_ms() - t0 < 10000);
+	CHECK(t2.started);
+	(void)kill(-pgid, SIGKILL); /* the straggler */
+	proc_loop_finish(&loop);
+	(void)waitpid(-1, NULL, WNOHANG);
+	proc_capture_release(&t.cap);
+	proc_capture_release(&t2.cap);
+}
+
+/* ---- fsutil: mkdir -p --------------------------------------------------------------- */
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "common/fsutil.h"
+
+static bool fsutil_is_dir(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+TEST(fsutil_mkdir_p_makes_parents)
+{
+	char dir[] = "/tmp/kiln-test-fsutil.XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char *deep = xasprintf("%s/a/b//c/", dir);
+	CHECK_INT(fsutil_mkdir_p(deep, 0755), 0);
+	char *c = xasprintf("%s/a/b/c", dir);
+	CHECK(fsutil_is_dir(c));
+	CHECK_INT(fsutil_mkdir_p(c, 0755), 0); /* already there */
+	/* a file in the way, as the leaf or as a parent */
+	char *file = xasprintf("%s/a/f", dir);
+	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	CHECK_INT(fsutil_mkdir_p(file, 0755), -ENOTDIR);
+	char *under = xasprintf("%s/x/y", file);
+	CHECK_INT(fsutil_mkdir_p(under, 0755), -ENOTDIR);
+	CHECK_INT(fsutil_mkdir_p("", 0755), -ENOENT);
+	/* parents of a file path */
+	char *dl = xasprintf("%s/d/e/file.bin", dir);
+	CHECK_INT(fsutil_mkdir_parents(dl, 0755), 0);
+	char *de = xasprintf("%s/d/e", dir);
+	CHECK(fsutil_is_dir(de));
+	CHECK(!fsutil_is_dir(dl));
+	CHECK_INT(fsutil_mkdir_parents("plain-name", 0755), 0);
+	char *cmd = xasprintf("rm -rf '%s'", dir);
+	CHECK_INT(system(cmd), 0);
+	free(cmd);
+	free(de);
+	free(dl);
+	free(under);
+	free(file);
+	free(c);
+	free(deep);
+}
+
 int main(void)
 {
 	RUN(buf_starts_empty_and_terminated);
@@ -168,5 +387,9 @@ int main(void)
 	RUN(str_parses_numbers_strictly);
 	RUN(err_names_both_kinds);
 	RUN(xasprintf_formats);
+	RUN(proc_captures_output_and_exit);
+	RUN(proc_capture_caps);
+	RUN(proc_kills_the_group_and_bounds_the_drain);
+	RUN(fsutil_mkdir_p_makes_parents);
 	return tap_done();
 }

@@ -458,6 +458,90 @@ TEST(collapse_query)
 	fixture_close(&f);
 }
 
+/* ---- any_branch: the waiting branch lines are indexed and capped ---------------------- */
+
+#include <fcntl.h>
+
+#include "common/limits.h"
+#include "common/log.h"
+
+#define AB_CAP_CONFIG                                                                              \
+	HEAD "any_branch { name = 'ab', builders = { 'b2' }, tree_stable_timer = 10,\n"            \
+	     "  change_filter = { branch_re = '^feature/' } }\n"
+
+/* Runs add_change with stderr in a file; returns what was logged (static). */
+static const char *add_change_logged(struct fixture *f, const char *branch, const char *rev)
+{
+	static char out[2048];
+	char path[64];
+	snprintf(path, sizeof(path), "%s/stderr.txt", tmpdir);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	int saved = dup(2);
+	if (fd < 0 || saved < 0) {
+		TAP_FAIL("cannot redirect stderr");
+		return "";
+	}
+	fflush(stderr);
+	dup2(fd, 2);
+	add_change(f, branch, rev, "x");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	ssize_t n = pread(fd, out, sizeof(out) - 1, 0);
+	close(fd);
+	out[n > 0 ? n : 0] = '\0';
+	return out;
+}
+
+TEST(any_branch_cap)
+{
+	struct fixture f;
+	if (fixture_open(&f, AB_CAP_CONFIG) < 0)
+		return;
+	struct sched *s = f.m.sched;
+	log_set_level(LOG_WARN); /* a thousand buildsets */
+	char br[64], rev[64];
+	/* inserted out of order: the sorted index must find each again */
+	for (unsigned i = 0; i < KILN_MAX_SCHED_BRANCHES; i++) {
+		unsigned k = (i * 7919u) % KILN_MAX_SCHED_BRANCHES;
+		snprintf(br, sizeof(br), "feature/%u", k);
+		snprintf(rev, sizeof(rev), "r%u", k);
+		add_change(&f, br, rev, "x");
+	}
+	/* a new branch past the cap is refused, once loudly */
+	const char *log1 = add_change_logged(&f, "feature/over", "r-over");
+	CHECK(strstr(log1, "already waiting on 1024 branches") != NULL);
+	CHECK(strstr(log1, "branch 'feature/over' is stored but this scheduler will not build it"));
+	const char *log2 = add_change_logged(&f, "feature/over2", "r-over2");
+	CHECK(strstr(log2, "already waiting") == NULL);
+	/* a known branch still takes changes at the cap */
+	add_change(&f, "feature/5", "r5b", "x");
+	CHECK_INT(sched_test_clock_advance(s, 11), 0);
+	json_t *b = buildsets(&f);
+	CHECK_INT(json_array_size(b), KILN_MAX_SCHED_BRANCHES);
+	size_t i;
+	json_t *bs;
+	int saw_5b = 0, saw_over = 0, saw_5 = 0;
+	json_array_foreach(b, i, bs) {
+		json_t *ss = json_array_get(json_object_get(bs, "sourcestamps"), 0);
+		const char *r = json_string_value(json_object_get(ss, "revision"));
+		saw_5b += r && !strcmp(r, "r5b");
+		saw_5 += r && !strcmp(r, "r5");
+		saw_over += r && !strncmp(r, "r-over", 6);
+	}
+	json_decref(b);
+	CHECK_INT(saw_5b, 1);
+	CHECK_INT(saw_5, 0);
+	CHECK_INT(saw_over, 0);
+	/* built and drained: new branches are taken again, and warned about anew */
+	add_change(&f, "feature/later", "r-later", "x");
+	CHECK_INT(sched_test_clock_advance(s, 11), 0);
+	CHECK_INT(nbuildsets(&f), KILN_MAX_SCHED_BRANCHES + 1);
+	CHECK_STR(bs_revision(&f, KILN_MAX_SCHED_BRANCHES), "r-later");
+	log_set_level(LOG_INFO);
+	fixture_close(&f);
+}
+
 int main(void)
 {
 	setenv("KILN_TEST_CLOCK", "1", 1);
@@ -471,6 +555,7 @@ int main(void)
 	RUN(nightly_and_periodic);
 	RUN(dependent);
 	RUN(collapse_query);
+	RUN(any_branch_cap);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)

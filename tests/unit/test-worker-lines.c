@@ -3,9 +3,9 @@
  * sequences, partial lines, cuts, UTF-8 repair), the update batcher (merging,
  * weight budget, packing) and the env rules (${VAR}, lists, nil).
  */
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "tap.h"
 #include "common/buf.h"
+#include "common/limits.h"
 #include "common/xalloc.h"
 #include "proto/msg.h"
 #include "worker/env.h"
@@ -24,8 +24,8 @@ static void got_emit(void *ud, const char *line, size_t len, double t)
 	struct got *g = ud;
 	CHECK(len > 0 && line[len - 1] == '\n');
 	CHECK(lines_utf8_valid(line, len));
-	(void)buf_add(&g->all, line, len - 1);
-	(void)buf_addch(&g->all, '|');
+	CHECK_INT(buf_add(&g->all, line, len - 1), 0);
+	CHECK_INT(buf_addch(&g->all, '|'), 0);
 	g->n++;
 	g->last_t = t;
 }
@@ -179,6 +179,7 @@ static bool old_lines_utf8_valid(const char *p, size_t n)
 	return true;
 }
 
+/* The reference: a failed append (over out's cap) fails the test. */
 static void old_lines_utf8_repair(struct buf *out, const char *p, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)p;
@@ -190,12 +191,12 @@ static void old_lines_utf8_repair(struct buf *out, const char *p, size_t n)
 			i += k;
 			continue;
 		}
-		(void)buf_add(out, p + run, i - run);
-		(void)buf_add(out, "\xef\xbf\xbd", 3);
+		CHECK_INT(buf_add(out, p + run, i - run), 0);
+		CHECK_INT(buf_add(out, "\xef\xbf\xbd", 3), 0);
 		i++;
 		run = i;
 	}
-	(void)buf_add(out, p + run, n - run);
+	CHECK_INT(buf_add(out, p + run, n - run), 0);
 }
 
 /* ---- line splitter ---------------------------------------------------------- */
@@ -222,7 +223,7 @@ static void old_lines_emit_prefix(struct old_lines *l, size_t n, double t)
 	struct buf out;
 	buf_init(&out, n * 3 + 8);
 	old_lines_utf8_repair(&out, l->cur.ptr, n);
-	(void)buf_addch(&out, '\n');
+	CHECK_INT(buf_addch(&out, '\n'), 0);
 	l->emit(l->ud, out.ptr, out.len, l->cur.len ? l->cur_time : t);
 	buf_release(&out);
 	buf_consume(&l->cur, n);
@@ -238,7 +239,7 @@ static void old_lines_put(struct old_lines *l, char c, double t)
 {
 	if (l->cur.len == 0)
 		l->cur_time = t;
-	(void)buf_addch(&l->cur, c);
+	CHECK_INT(buf_addch(&l->cur, c), 0);
 	if (l->cur.len < l->max_line)
 		return;
 	/* cut, but not inside a UTF-8 sequence: move an incomplete tail to the next line */
@@ -373,8 +374,8 @@ struct rec {
 static void rec_emit(void *ud, const char *line, size_t len, double t)
 {
 	struct rec *r = ud;
-	(void)buf_addf(&r->all, "%g:", t);
-	(void)buf_add(&r->all, line, len);
+	CHECK_INT(buf_addf(&r->all, "%g:", t), 0);
+	CHECK_INT(buf_add(&r->all, line, len), 0);
 	r->n++;
 }
 
@@ -467,7 +468,7 @@ TEST(utf8_fast_paths_agree)
 		struct buf a, b;
 		buf_init(&a, 1 << 16);
 		buf_init(&b, 1 << 16);
-		lines_utf8_repair(&a, in, n);
+		CHECK_INT(lines_utf8_repair(&a, in, n), 0);
 		old_lines_utf8_repair(&b, in, n);
 		CHECK(a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0);
 		buf_release(&a);
@@ -620,6 +621,57 @@ TEST(env_rules)
 	env_release(&base);
 }
 
+/* Values past their caps are refused whole, never passed on cut. */
+TEST(caps_refuse_whole)
+{
+	/* a repaired text over the buffer's cap */
+	struct buf b;
+	buf_init(&b, 8);
+	CHECK_INT(lines_utf8_repair(&b, "\xff\xff\xff\xff", 4), -E2BIG);
+	CHECK_INT(b.len, 0);
+	buf_release(&b);
+	/* an expansion over 1 MiB: env_expand NULL, env_apply -E2BIG */
+	size_t big = (1u << 20) - 4;
+	char *v = xmalloc(big + 1);
+	memset(v, 'v', big);
+	v[big] = '\0';
+	char *lookup_v[] = {NULL, NULL};
+	lookup_v[0] = xasprintf("BIG=%s", v);
+	struct env lookup;
+	env_init(&lookup, lookup_v);
+	CHECK(env_expand("${BIG}${BIG}", 12, &lookup) == NULL);
+	char *ok = env_expand("${BIG}", 6, &lookup);
+	CHECK(ok && strlen(ok) == big);
+	free(ok);
+	struct env e;
+	env_init(&e, lookup_v);
+	struct proto_enc enc;
+	proto_enc_init(&enc);
+	proto_pack_map(&enc, 1);
+	proto_pack_str(&enc, "X");
+	proto_pack_str(&enc, "${BIG}${BIG}");
+	msgpack_unpacked up;
+	msgpack_unpacked_init(&up);
+	CHECK(msgpack_unpack_next(&up, enc.sb.data, enc.sb.size, NULL) == MSGPACK_UNPACK_SUCCESS);
+	CHECK_INT(env_apply(&e, &up.data, &lookup), -E2BIG);
+	CHECK(env_get(&e, "X") == NULL);
+	msgpack_unpacked_destroy(&up);
+	proto_enc_release(&enc);
+	env_release(&e);
+	env_release(&lookup);
+	free(lookup_v[0]);
+	free(v);
+	/* a packed value over the frame cap adds nothing */
+	struct batch bt;
+	batch_init(&bt, 1u << 16, NULL, NULL);
+	size_t huge = KILN_MAX_WS_FRAME + 1;
+	char *h = xcalloc(1, huge);
+	CHECK_INT(batch_add_packed(&bt, "files", h, huge), -E2BIG);
+	CHECK(batch_empty(&bt));
+	batch_release(&bt);
+	free(h);
+}
+
 int main(void)
 {
 	RUN(splits_lines_and_holds_partial);
@@ -633,5 +685,6 @@ int main(void)
 	RUN(batch_merges_and_packs);
 	RUN(batch_respects_weight);
 	RUN(env_rules);
+	RUN(caps_refuse_whole);
 	return tap_done();
 }

@@ -3,7 +3,6 @@
  * processes: a fake master (in this file) feeds worker_handle_message() and
  * answers the worker's requests on a real libuv loop.  Every wait is bounded.
  */
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "tap.h"
 #include "common/buf.h"
 #include "common/clock.h"
@@ -12,10 +11,12 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "proto/msg.h"
+#include "worker/conn.h"
 #include "worker/runner.h"
 #include "worker/worker.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -59,8 +60,8 @@ static void fake_on_deliver(uv_timer_t *t)
 static void fake_queue(struct fake *f, const void *p, size_t n)
 {
 	uint32_t l = (uint32_t)n;
-	(void)buf_add(&f->pending, &l, 4);
-	(void)buf_add(&f->pending, p, n);
+	CHECK_INT(buf_add(&f->pending, &l, 4), 0);
+	CHECK_INT(buf_add(&f->pending, p, n), 0);
 	if (!uv_is_active((uv_handle_t *)&f->deliver))
 		uv_timer_start(&f->deliver, fake_on_deliver, 0, 0);
 }
@@ -73,10 +74,7 @@ static int fake_send(void *ud, const void *data, size_t len)
 	CHECK_INT(r, 0);
 	if (r < 0)
 		return 0;
-	if (f->n == f->cap) {
-		f->cap = f->cap ? f->cap * 2 : 64;
-		f->recs = xrealloc(f->recs, f->cap * sizeof(*f->recs));
-	}
+	ARRAY_GROW(f->recs, f->n + 1, f->cap);
 	f->recs[f->n++] = (struct rec){xmemdup(data, len), len};
 	if (!str_eq(m.op, "response") && !f->no_ack) {
 		struct proto_enc e;
@@ -101,7 +99,7 @@ static int fake_send(void *ud, const void *data, size_t len)
 			struct str s;
 			if (str_eq(m.op, "update_upload_file_write") &&
 			    proto_obj_str(proto_map_get(m.root, "args"), &s))
-				(void)buf_add(&f->up, s.p, s.len);
+				CHECK_INT(buf_add(&f->up, s.p, s.len), 0);
 			proto_enc_response_nil(&e, m.seq);
 		}
 		fake_queue(f, e.sb.data, e.sb.size);
@@ -294,10 +292,10 @@ static void collect_fn(void *ud, struct str key, const msgpack_object *v)
 	struct str s;
 	if (str_eq(key, c->key) && v->type == MSGPACK_OBJECT_ARRAY && v->via.array.size == 3 &&
 	    proto_obj_str(&v->via.array.ptr[0], &s))
-		(void)buf_add(&c->text, s.p, s.len);
+		CHECK_INT(buf_add(&c->text, s.p, s.len), 0);
 	if (str_eq(key, c->key) && str_eq(key, "log") && v->type == MSGPACK_OBJECT_ARRAY &&
 	    v->via.array.size == 2 && proto_obj_str(&v->via.array.ptr[1].via.array.ptr[0], &s))
-		(void)buf_add(&c->text, s.p, s.len);
+		CHECK_INT(buf_add(&c->text, s.p, s.len), 0);
 	if (str_eq(key, "rc") && proto_obj_int(v, &c->rc))
 		c->has_rc = true;
 	if (str_eq(key, "elapsed"))
@@ -687,8 +685,8 @@ static void files_fn(void *ud, struct str key, const msgpack_object *v)
 		for (uint32_t i = 0; i < v->via.array.size; i++) {
 			struct str s;
 			if (proto_obj_str(&v->via.array.ptr[i], &s)) {
-				(void)buf_add(&fu->names, s.p, s.len);
-				(void)buf_addch(&fu->names, ';');
+				CHECK_INT(buf_add(&fu->names, s.p, s.len), 0);
+				CHECK_INT(buf_addch(&fu->names, ';'), 0);
 			}
 		}
 	}
@@ -879,6 +877,57 @@ TEST(backpressure_pauses_reading)
 	fake_release(&f);
 }
 
+/* A resolver that hangs like a dead DNS server until the test lets it go
+ * (bounded at 10 s so a loop-blocking regression fails instead of hanging). */
+static atomic_int slow_entered, slow_release, slow_returned;
+
+static int slow_resolve(const char *host, struct sockaddr_storage *ret, size_t max)
+{
+	(void)host;
+	(void)ret;
+	(void)max;
+	atomic_store(&slow_entered, 1);
+	uint64_t end = clock_mono_ms() + 10000;
+	while (!atomic_load(&slow_release) && clock_mono_ms() < end)
+		usleep(1000);
+	atomic_store(&slow_returned, 1);
+	return -EAGAIN;
+}
+
+static bool slow_is_done(struct fake *f, const void *arg)
+{
+	(void)f;
+	(void)arg;
+	return atomic_load(&slow_returned);
+}
+
+TEST(output_streams_while_master_name_resolves)
+{
+	struct fake f;
+	fake_init(&f);
+	const char *argv[] = {"sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.1; done", NULL};
+	start_shell(&f, "60", argv, NULL, 0, NULL, 0);
+	struct conn_opts co = {.host = "master.invalid", .port = 9989, .name = "w",
+			       .password = "p", .resolve = slow_resolve};
+	struct conn *c = NULL;
+	CHECK_INT(conn_new(&f.loop, &co, f.w, &c), 0);
+	CHECK(run_until(&f, is_complete, "60", 8000));
+	/* the whole command ran and was reported while resolution hung */
+	CHECK(atomic_load(&slow_entered));
+	CHECK(!atomic_load(&slow_returned));
+	char *out = text_of(&f, "60", "stdout");
+	CHECK(strstr(out, "line1\nline2\nline3\n") != NULL);
+	free(out);
+	atomic_store(&slow_release, 1);
+	CHECK(run_until(&f, slow_is_done, NULL, 5000));
+	conn_free(c);
+	uint64_t end = clock_mono_ms() + 5000;
+	while (uv_run(&f.loop, UV_RUN_NOWAIT) && clock_mono_ms() < end)
+		usleep(1000); /* bounded: the resolve request's callback, lws handles */
+	conn_finish();
+	fake_release(&f);
+}
+
 TEST(signal_names)
 {
 	CHECK_INT(runner_signal_from_name("KILL"), SIGKILL);
@@ -906,6 +955,7 @@ int main(void)
 	RUN(file_transfers);
 	RUN(connection_loss_kills_commands);
 	RUN(backpressure_pauses_reading);
+	RUN(output_streams_while_master_name_resolves);
 	RUN(signal_names);
 	/* orphaned sleeps from the pipe tests were killed; reap what is left */
 	(void)runner_reap_orphans();

@@ -61,7 +61,7 @@ int change_add(struct master *m, struct change *c)
 
 void change_add_file(struct change *c, const char *path, size_t len)
 {
-	c->files = xrealloc(c->files, (c->nfiles + 1) * sizeof(*c->files));
+	ARRAY_GROW(c->files, c->nfiles + 1, c->files_alloc);
 	c->files[c->nfiles++] = xstrndup(path, len);
 }
 

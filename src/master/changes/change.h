@@ -20,7 +20,7 @@ struct change {
 	char *committer;  /* may be NULL */
 	char *comments;
 	char **files;     /* paths relative to the repository root */
-	size_t nfiles;
+	size_t nfiles, files_alloc; /* files_alloc: change_add_file's ARRAY_GROW capacity */
 	char *project, *repository, *codebase, *revision, *branch, *category, *revlink;
 	json_t *properties; /* {"name": [value, "Change"]} or NULL */
 	double when;        /* when_timestamp (seconds); 0 = now */

@@ -60,7 +60,7 @@ static char *dup_trim_nl(const char *p, size_t n)
 int poller_git_parse_log(const char *text, size_t len, struct change **ret, size_t *ret_n)
 {
 	struct change *v = NULL;
-	size_t n = 0;
+	size_t n = 0, alloc = 0;
 	const char *end = text + len;
 	const char *rec = git_next_record(text, end);
 	while (rec) {
@@ -93,7 +93,7 @@ int poller_git_parse_log(const char *text, size_t len, struct change **ret, size
 		f[5] = p;
 		fl[5] = (size_t)(last - p);
 		struct change *c;
-		v = xrealloc(v, (n + 1) * sizeof(*v));
+		ARRAY_GROW(v, n + 1, alloc);
 		c = &v[n++];
 		*c = (struct change){0};
 		c->revision = xstrndup(f[0], fl[0]);
@@ -188,9 +188,10 @@ static bool git_tracked(const struct config_poller *cfg, const char *ref)
 	return false;
 }
 
-static void argv_push(char ***v, size_t *n, char *s)
+/* Appends s (owned) to the NULL-terminated argv v[0..n) of capacity *alloc. */
+static void git_argv_push(char ***v, size_t *n, size_t *alloc, char *s)
 {
-	*v = xrealloc(*v, (*n + 2) * sizeof(**v));
+	ARRAY_GROW(*v, *n + 2, *alloc);
 	(*v)[(*n)++] = s;
 	(*v)[*n] = NULL;
 }
@@ -199,18 +200,18 @@ static int git_fetch_argv(struct poller *p, char ***ret)
 {
 	const struct config_poller *cfg = poller_config(p);
 	char **v = NULL;
-	size_t n = 0;
-	argv_push(&v, &n, xstrdup("git"));
-	argv_push(&v, &n, xstrdup("--git-dir=repo.git"));
-	argv_push(&v, &n, xstrdup("fetch"));
-	argv_push(&v, &n, xstrdup("--quiet"));
-	argv_push(&v, &n, xstrdup("--prune"));
-	argv_push(&v, &n, xstrdup("--no-tags"));
-	argv_push(&v, &n, xstrdup("--end-of-options"));
-	argv_push(&v, &n, xstrdup(cfg->repository));
-	argv_push(&v, &n, xstrdup("+refs/heads/*:refs/heads/*"));
+	size_t n = 0, alloc = 0;
+	git_argv_push(&v, &n, &alloc, xstrdup("git"));
+	git_argv_push(&v, &n, &alloc, xstrdup("--git-dir=repo.git"));
+	git_argv_push(&v, &n, &alloc, xstrdup("fetch"));
+	git_argv_push(&v, &n, &alloc, xstrdup("--quiet"));
+	git_argv_push(&v, &n, &alloc, xstrdup("--prune"));
+	git_argv_push(&v, &n, &alloc, xstrdup("--no-tags"));
+	git_argv_push(&v, &n, &alloc, xstrdup("--end-of-options"));
+	git_argv_push(&v, &n, &alloc, xstrdup(cfg->repository));
+	git_argv_push(&v, &n, &alloc, xstrdup("+refs/heads/*:refs/heads/*"));
 	if (cfg->tags)
-		argv_push(&v, &n, xstrdup("+refs/tags/*:refs/tags/*"));
+		git_argv_push(&v, &n, &alloc, xstrdup("+refs/tags/*:refs/tags/*"));
 	*ret = v;
 	return 1;
 }
@@ -236,7 +237,7 @@ static int git_compare(struct poller *p, json_t *cur, char ***ret)
 		return 0;
 	}
 	char **v = NULL;
-	size_t n = 0, npos = 0;
+	size_t n = 0, npos = 0, alloc = 0;
 	json_object_foreach(now, ref, o)
 	{
 		json_t *was = json_object_get(old, ref);
@@ -261,18 +262,18 @@ static int git_compare(struct poller *p, json_t *cur, char ***ret)
 			continue;
 		}
 		if (!n) {
-			argv_push(&v, &n, xstrdup("git"));
-			argv_push(&v, &n, xstrdup("--git-dir=repo.git"));
-			argv_push(&v, &n, xstrdup("log"));
-			argv_push(&v, &n, xstrdup("--source"));
-			argv_push(&v, &n, xstrdup("--reverse"));
-			argv_push(&v, &n, xasprintf("--max-count=%d", KILN_POLLER_MAX_COMMITS));
-			argv_push(&v, &n, xstrdup(GIT_LOG_FORMAT));
-			argv_push(&v, &n, xstrdup("--name-only"));
-			argv_push(&v, &n, xstrdup("-z"));
-			argv_push(&v, &n, xstrdup("--end-of-options"));
+			git_argv_push(&v, &n, &alloc, xstrdup("git"));
+			git_argv_push(&v, &n, &alloc, xstrdup("--git-dir=repo.git"));
+			git_argv_push(&v, &n, &alloc, xstrdup("log"));
+			git_argv_push(&v, &n, &alloc, xstrdup("--source"));
+			git_argv_push(&v, &n, &alloc, xstrdup("--reverse"));
+			git_argv_push(&v, &n, &alloc, xasprintf("--max-count=%d", KILN_POLLER_MAX_COMMITS));
+			git_argv_push(&v, &n, &alloc, xstrdup(GIT_LOG_FORMAT));
+			git_argv_push(&v, &n, &alloc, xstrdup("--name-only"));
+			git_argv_push(&v, &n, &alloc, xstrdup("-z"));
+			git_argv_push(&v, &n, &alloc, xstrdup("--end-of-options"));
 		}
-		argv_push(&v, &n, xstrdup(ref));
+		git_argv_push(&v, &n, &alloc, xstrdup(ref));
 		npos++;
 	}
 	if (npos) {
@@ -281,7 +282,7 @@ static int git_compare(struct poller *p, json_t *cur, char ***ret)
 		{
 			const char *sha = json_string_value(o);
 			if (sha && !strncmp(ref, "refs/heads/", 11))
-				argv_push(&v, &n, xasprintf("^%s", sha));
+				git_argv_push(&v, &n, &alloc, xasprintf("^%s", sha));
 		}
 	}
 	/* the new heads are saved when the poll ends well */

@@ -24,7 +24,7 @@
 int poller_hg_parse_log(const char *text, size_t len, struct change **ret, size_t *ret_n)
 {
 	struct change *v = NULL;
-	size_t n = 0;
+	size_t n = 0, alloc = 0;
 	const char *end = text + len;
 	const char *rec = memchr(text, 0x1e, len);
 	while (rec) {
@@ -58,7 +58,7 @@ int poller_hg_parse_log(const char *text, size_t len, struct change **ret, size_
 			change_list_free(v, n);
 			return -EINVAL;
 		}
-		v = xrealloc(v, (n + 1) * sizeof(*v));
+		ARRAY_GROW(v, n + 1, alloc);
 		struct change *c = &v[n++];
 		*c = (struct change){0};
 		c->revision = xstrndup(f[0], fl[0]);

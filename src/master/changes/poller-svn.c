@@ -6,7 +6,6 @@
  * are made relative to the polled URL.  The first poll only records the
  * youngest revision.
  */
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "master/changes/poller.h"
 
 #include <errno.h>
@@ -14,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/buf.h"
 #include "common/limits.h"
 #include "common/str.h"
 #include "common/xalloc.h"
@@ -54,37 +52,39 @@ static char *xml_element(const char *p, const char *end, const char *tag, const 
 			close++;
 		}
 		*ret_next = close + 3 + tl;
-		struct buf b;
-		buf_init(&b, (size_t)(close - body) + 1);
+		/* decoding never lengthens the text: one allocation, no cap to hit */
+		char *out = xmalloc((size_t)(close - body) + 1);
+		size_t o = 0;
 		for (const char *q = body; q < close; q++) {
 			if (*q != '&') {
-				buf_addch(&b, *q);
+				out[o++] = *q;
 				continue;
 			}
 			const char *semi = memchr(q, ';', (size_t)(close - q));
 			size_t el = semi ? (size_t)(semi - q) : 0;
 			if (el == 3 && !strncmp(q, "&lt", 3))
-				buf_addch(&b, '<');
+				out[o++] = '<';
 			else if (el == 3 && !strncmp(q, "&gt", 3))
-				buf_addch(&b, '>');
+				out[o++] = '>';
 			else if (el == 4 && !strncmp(q, "&amp", 4))
-				buf_addch(&b, '&');
+				out[o++] = '&';
 			else if (el == 5 && !strncmp(q, "&quot", 5))
-				buf_addch(&b, '"');
+				out[o++] = '"';
 			else if (el == 5 && !strncmp(q, "&apos", 5))
-				buf_addch(&b, '\'');
+				out[o++] = '\'';
 			else if (el > 2 && el < 10 && q[1] == '#') {
 				unsigned long cp = q[2] == 'x' ? strtoul(q + 3, NULL, 16)
 							       : strtoul(q + 2, NULL, 10);
 				/* svn escapes control characters; keep ASCII, drop the rest */
-				buf_addch(&b, cp > 0 && cp < 0x80 ? (char)cp : '?');
+				out[o++] = cp > 0 && cp < 0x80 ? (char)cp : '?';
 			} else {
-				buf_addch(&b, '&');
+				out[o++] = '&';
 				continue;
 			}
 			q = semi;
 		}
-		return buf_detach(&b, NULL);
+		out[o] = '\0';
+		return out;
 	}
 }
 
@@ -110,7 +110,7 @@ int poller_svn_parse_log(const char *text, size_t len, const char *prefix, struc
 			 size_t *ret_n)
 {
 	struct change *v = NULL;
-	size_t n = 0;
+	size_t n = 0, alloc = 0;
 	const char *end = text + len, *p = text, *attrs;
 	size_t pl = prefix ? strlen(prefix) : 0;
 	while (pl && prefix[pl - 1] == '/')
@@ -124,7 +124,7 @@ int poller_svn_parse_log(const char *text, size_t len, const char *prefix, struc
 			change_list_free(v, n);
 			return -EINVAL;
 		}
-		v = xrealloc(v, (n + 1) * sizeof(*v));
+		ARRAY_GROW(v, n + 1, alloc);
 		struct change *c = &v[n++];
 		*c = (struct change){0};
 		c->revision = xstrdup(rev);
@@ -162,17 +162,19 @@ int poller_svn_parse_log(const char *text, size_t len, const char *prefix, struc
 /* %XX-decoded copy of a URL path part. */
 static char *svn_unescape(const char *s)
 {
-	struct buf b;
-	buf_init(&b, strlen(s) + 1);
+	/* decoding never lengthens the text: one allocation, no cap to hit */
+	char *out = xmalloc(strlen(s) + 1);
+	size_t o = 0;
 	for (const char *p = s; *p; p++) {
 		unsigned v;
 		if (*p == '%' && p[1] && p[2] && sscanf(p + 1, "%2x", &v) == 1) {
-			buf_addch(&b, (char)v);
+			out[o++] = (char)v;
 			p += 2;
 		} else
-			buf_addch(&b, *p);
+			out[o++] = *p;
 	}
-	return buf_detach(&b, NULL);
+	out[o] = '\0';
+	return out;
 }
 
 static int svn_step(struct poller *p, const struct poller_out *out, char ***ret)

@@ -1,14 +1,13 @@
 /*
  * The polling engine shared by the git, hg and svn pollers (poller.h): a
- * timer per poller, each poll a sequence of child processes (uv_spawn,
- * stdout and stderr read through pipes into capped buffers, a time limit
+ * timer per poller, each poll a sequence of child processes (common/proc.h:
+ * stdout and stderr captured through pipes into capped buffers, a time limit
  * per step) driven by the VCS module, the last-seen revisions kept in the
  * database's object state, and failure streaks (one error, one
  * "recovered", capped exponential backoff).  Nothing here blocks the loop.
  */
 #define LOG_SUBSYS "poller"
 
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "master/changes/poller.h"
 
 #include <errno.h>
@@ -24,8 +23,10 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/fsutil.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "common/xalloc.h"
 #include "config/config.h"
 #include "db/db.h"
@@ -53,24 +54,20 @@ struct poller {
 	/* the running step */
 	bool running;     /* a poll is in progress */
 	bool again;       /* poll once more when this one ends */
-	bool in_child;    /* a child is running */
-	uv_process_t proc;
-	uv_pipe_t out, err;
-	int child_handles; /* proc + pipes not yet closed */
+	struct proc *child; /* the running step's tool (it frees itself), or NULL */
 	int64_t exit_status;
 	int term_signal;
-	bool timed_out;
+	bool timed_out, gave_up;
 	char *cmd;        /* owned: argv[0] argv[1] of the running step, for messages */
-	struct buf obuf, ebuf;
-	bool otrunc;
+	struct proc_capture cap; /* the tool's stdout (whole or over the cap) and stderr head */
 	/* results */
 	struct change *pending;
-	size_t npending;
+	size_t npending, pending_alloc;
 	char *error;      /* owned: why the current poll failed */
 	char *last_error; /* owned: the failure streak's first error */
 	unsigned failures; /* consecutive failed polls */
 	double last_poll;
-	int handles;      /* open handles: timers + child_handles */
+	int handles;      /* open handles: the two timers */
 	bool stopping;
 };
 
@@ -110,7 +107,7 @@ json_t *poller_scratch(struct poller *p)
 
 void poller_emit(struct poller *p, struct change *c)
 {
-	p->pending = xrealloc(p->pending, (p->npending + 1) * sizeof(*p->pending));
+	ARRAY_GROW(p->pending, p->npending + 1, p->pending_alloc);
 	c->src = p->vcs->kind;
 	p->pending[p->npending++] = *c;
 	*c = (struct change){0};
@@ -163,8 +160,7 @@ static void poller_free(struct poller *p)
 	json_decref(p->state);
 	json_decref(p->scratch);
 	change_list_free(p->pending, p->npending);
-	buf_release(&p->obuf);
-	buf_release(&p->ebuf);
+	proc_capture_release(&p->cap);
 	free(p->cmd);
 	free(p->error);
 	free(p->last_error);
@@ -183,9 +179,6 @@ static void poller_free(struct poller *p)
 static void poller_handle_closed(uv_handle_t *h)
 {
 	struct poller *p = h->data;
-	if (h == (uv_handle_t *)&p->proc || h == (uv_handle_t *)&p->out ||
-	    h == (uv_handle_t *)&p->err)
-		p->child_handles--;
 	if (--p->handles == 0 && p->stopping)
 		poller_free(p);
 }
@@ -195,144 +188,86 @@ static void poller_handle_closed(uv_handle_t *h)
 static void poller_child_done(struct poller *p)
 {
 	uv_timer_stop(&p->step_timer);
-	p->in_child = false;
 	struct poller_out out = {
 		.status = p->term_signal ? 128 + p->term_signal : (int)p->exit_status,
-		.text = p->obuf.ptr,
-		.len = p->obuf.len,
-		.truncated = p->otrunc,
-		.err = p->ebuf.ptr,
+		.text = p->cap.out.ptr,
+		.len = p->cap.out.len,
+		.truncated = p->cap.out_over,
+		.err = p->cap.err.ptr,
 	};
-	if (p->stopping)
-		return;
 	if (p->timed_out) {
 		poller_fail(p, "'%s' took longer than %d s and was killed", p->cmd,
 			    KILN_POLLER_STEP_TIMEOUT_MS / 1000);
 		poller_run_step(p, NULL);
 		return;
 	}
-	if (p->otrunc) {
+	if (p->gave_up) {
+		poller_fail(p, "'%s' did not die after SIGKILL (left to the system)", p->cmd);
+		poller_run_step(p, NULL);
+		return;
+	}
+	if (p->cap.out_over) {
 		poller_fail(p, "'%s' wrote more than %u bytes", p->cmd, KILN_MAX_POLLER_OUTPUT);
 		poller_run_step(p, NULL);
 		return;
 	}
-	/* trim the stderr tail for messages */
-	while (p->ebuf.len && (p->ebuf.ptr[p->ebuf.len - 1] == '\n'))
-		buf_setlen(&p->ebuf, p->ebuf.len - 1);
+	/* trim the stderr tail for messages; a cut one says so */
+	while (p->cap.err.len && (p->cap.err.ptr[p->cap.err.len - 1] == '\n'))
+		buf_setlen(&p->cap.err, p->cap.err.len - 1);
+	if (p->cap.err_cut) {
+		buf_setlen(&p->cap.err, p->cap.err.len > 16 ? p->cap.err.len - 16 : 0);
+		if (buf_adds(&p->cap.err, " [stderr cut]") < 0)
+			buf_reset(&p->cap.err); /* not reached: 16 bytes were freed */
+	}
 	poller_run_step(p, &out);
 }
 
-static void poller_child_check(struct poller *p)
+static int poller_on_output(void *ud, int stream, const char *data, size_t len)
 {
-	/* all three closed: the process exited and both pipes reached EOF */
-	if (p->in_child && p->child_handles == 0)
-		poller_child_done(p);
+	struct poller *p = ud;
+	/* < 0 past the stdout cap: proc kills the tool's group */
+	return proc_capture_add(&p->cap, stream, data, len);
 }
 
-static void poller_close_child(uv_handle_t *h)
+static void poller_on_done(void *ud, int64_t exit_status, int term_signal, bool gave_up)
 {
-	struct poller *p = h->data;
-	bool stopping = p->stopping;
-	poller_handle_closed(h); /* may free p when stopping */
-	if (!stopping)
-		poller_child_check(p);
-}
-
-static void poller_on_exit(uv_process_t *proc, int64_t status, int term_signal)
-{
-	struct poller *p = proc->data;
-	p->exit_status = status;
+	struct poller *p = ud;
+	p->child = NULL;
+	p->exit_status = exit_status;
 	p->term_signal = term_signal;
-	uv_close((uv_handle_t *)proc, poller_close_child);
-}
-
-static void poller_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
-{
-	(void)h;
-	static char scratch[64 << 10];
-	(void)suggested;
-	b->base = scratch;
-	b->len = sizeof(scratch);
-}
-
-static void poller_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-	struct poller *p = s->data;
-	if (n > 0) {
-		if ((uv_pipe_t *)s == &p->out) {
-			if (!p->otrunc && buf_add(&p->obuf, b->base, (size_t)n) < 0) {
-				p->otrunc = true;
-				uv_kill(-p->proc.pid, SIGKILL);
-			}
-		} else {
-			/* keep the first part of stderr: the error comes first */
-			size_t room = p->ebuf.max - p->ebuf.len;
-			buf_add(&p->ebuf, b->base, (size_t)n < room ? (size_t)n : room);
-		}
-		return;
-	}
-	if (n < 0) /* EOF or error: this pipe is done */
-		uv_close((uv_handle_t *)s, poller_close_child);
+	p->gave_up = gave_up;
+	poller_child_done(p);
 }
 
 static void poller_on_step_timeout(uv_timer_t *t)
 {
 	struct poller *p = t->data;
-	if (p->in_child && !uv_is_closing((uv_handle_t *)&p->proc)) {
+	if (p->child) {
 		p->timed_out = true;
-		uv_kill(-p->proc.pid, SIGKILL);
+		proc_kill(p->child, SIGKILL, 0);
 	}
 }
 
 /* Spawns argv in the work directory.  On failure records the error. */
 static int poller_spawn(struct poller *p, char **argv)
 {
-	uv_loop_t *loop = p->ps->m->loop;
 	free(p->cmd);
 	p->cmd = argv[1] ? xasprintf("%s %s", argv[0], argv[1]) : xstrdup(argv[0]);
-	buf_reset(&p->obuf);
-	buf_reset(&p->ebuf);
-	p->otrunc = false;
-	p->timed_out = false;
+	proc_capture_reset(&p->cap);
+	p->timed_out = p->gave_up = false;
 	p->exit_status = 0;
 	p->term_signal = 0;
-
-	uv_pipe_init(loop, &p->out, 0);
-	uv_pipe_init(loop, &p->err, 0);
-	p->out.data = p->err.data = p->proc.data = p;
-	uv_stdio_container_t stdio[3] = {
-		{.flags = UV_IGNORE},
-		{.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out},
-		{.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err},
-	};
-	uv_process_options_t o = {
-		.exit_cb = poller_on_exit,
-		.file = argv[0],
-		.args = argv,
+	struct proc_opts o = {
+		.argv = argv,
 		.env = p->ps->env,
 		.cwd = p->workdir,
-		.stdio_count = 3,
-		.stdio = stdio,
-		.flags = UV_PROCESS_DETACHED, /* its own process group, killed as one */
 	};
-	p->handles += 2;
-	p->child_handles = 2;
-	int r = uv_spawn(loop, &p->proc, &o);
+	static const struct proc_ops ops = {poller_on_output, poller_on_done};
+	int r = proc_start(p->ps->m->loop, &o, &ops, p, &p->child);
 	if (r < 0) {
-		/* libuv: the process handle must still be closed after a failed spawn */
-		p->handles++;
-		p->child_handles++;
-		p->in_child = false;
-		uv_close((uv_handle_t *)&p->proc, poller_handle_closed);
-		uv_close((uv_handle_t *)&p->out, poller_handle_closed);
-		uv_close((uv_handle_t *)&p->err, poller_handle_closed);
+		p->child = NULL;
 		return poller_fail(p, "cannot run '%s': %s", argv[0], uv_strerror(r));
 	}
-	p->handles++;
-	p->child_handles++;
-	p->in_child = true;
-	uv_read_start((uv_stream_t *)&p->out, poller_alloc, poller_on_read);
-	uv_read_start((uv_stream_t *)&p->err, poller_alloc, poller_on_read);
 	uv_timer_start(&p->step_timer, poller_on_step_timeout, KILN_POLLER_STEP_TIMEOUT_MS, 0);
 	return 0;
 }
@@ -387,9 +322,9 @@ static void poller_finish(struct poller *p, bool ok)
 	change_list_free(p->pending, p->npending);
 	p->pending = NULL;
 	p->npending = 0;
+	p->pending_alloc = 0;
 	/* a big log must not stay allocated between polls */
-	buf_release(&p->obuf);
-	buf_release(&p->ebuf);
+	proc_capture_release(&p->cap);
 	if (!ok) {
 		/* reload the stored state: the failed poll's edits must not stick */
 		json_t *st = NULL;
@@ -462,8 +397,9 @@ static void poller_start_poll(struct poller *p)
 	free(p->error);
 	p->error = NULL;
 	json_object_clear(p->scratch);
-	if (mkdir(p->workdir, 0755) < 0 && errno != EEXIST) {
-		poller_fail(p, "cannot create '%s': %s", p->workdir, strerror(errno));
+	int r = fsutil_mkdir_p(p->workdir, 0755);
+	if (r < 0) {
+		poller_fail(p, "cannot create '%s': %s", p->workdir, err_str(r));
 		poller_finish(p, false);
 		return;
 	}
@@ -518,8 +454,9 @@ int pollers_start(struct master *m, struct pollers **ret)
 	if (m->cfg->npollers == 0)
 		return 0;
 	_cleanup_free_ char *dir = xasprintf("%s/pollers", m->basedir);
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return log_error_errno(-errno, "cannot create '%s'", dir);
+	int mr = fsutil_mkdir_p(dir, 0755);
+	if (mr < 0)
+		return log_error_errno(mr, "cannot create '%s'", dir);
 	ps->env = pollers_env();
 	ps->v = xcalloc(m->cfg->npollers, sizeof(*ps->v));
 	for (size_t i = 0; i < m->cfg->npollers; i++) {
@@ -532,8 +469,7 @@ int pollers_start(struct master *m, struct pollers **ret)
 		p->workdir = xasprintf("%s/%s", dir, cp->name);
 		p->state_key = xasprintf("poller:%s", cp->name);
 		p->scratch = json_object();
-		buf_init(&p->obuf, KILN_MAX_POLLER_OUTPUT);
-		buf_init(&p->ebuf, KILN_MAX_POLLER_STDERR);
+		proc_capture_init(&p->cap, KILN_MAX_POLLER_OUTPUT, KILN_MAX_POLLER_STDERR);
 		json_t *st = NULL;
 		int r = db_state_get(m->db, p->state_key, &st);
 		if (r < 0)
@@ -571,16 +507,11 @@ void pollers_stop(struct pollers *ps)
 	for (size_t i = 0; i < ps->n; i++) {
 		struct poller *p = ps->v[i];
 		p->stopping = true;
-		if (p->in_child) {
-			/* the tool's whole process group: git runs helpers of its own */
-			if (!uv_is_closing((uv_handle_t *)&p->proc))
-				uv_kill(-p->proc.pid, SIGKILL);
-			/* do not wait for EOF: a stray grandchild may hold a pipe */
-			uv_handle_t *hs[] = {(uv_handle_t *)&p->proc, (uv_handle_t *)&p->out,
-					     (uv_handle_t *)&p->err};
-			for (size_t k = 0; k < ARRAY_SIZE(hs); k++)
-				if (!uv_is_closing(hs[k]))
-					uv_close(hs[k], poller_handle_closed);
+		if (p->child) {
+			/* the tool's whole process group (git runs helpers of its own) is
+			 * SIGKILLed; no callbacks: it frees itself once reaped */
+			proc_abandon(p->child);
+			p->child = NULL;
 		}
 		uv_close((uv_handle_t *)&p->timer, poller_handle_closed);
 		uv_close((uv_handle_t *)&p->step_timer, poller_handle_closed);

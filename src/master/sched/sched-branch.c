@@ -6,11 +6,16 @@
  * builds the newest revision with every waiting change in its blamelist.
  * A new important change restarts the timer.  Nightly schedulers use the
  * same pending list to know whether anything changed (only_if_changed).
+ * The waiting branch lines are an array sorted by key (bsearch), at most
+ * KILN_MAX_SCHED_BRANCHES of them: a change on a new branch past the cap is
+ * stored but not scheduled.
  */
 #define LOG_SUBSYS "sched"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "config/config.h"
@@ -33,15 +38,41 @@ static char *sched_key(const struct sched_one *o, const struct change *c)
 			 c->branch ? c->branch : "");
 }
 
+/* Index in o->pending of key, or where it would be inserted (lower bound). */
+static size_t sched_pending_slot(const struct sched_one *o, const char *key, bool *ret_found)
+{
+	size_t lo = 0, hi = o->npending;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(o->pending[mid].key, key);
+		if (c == 0) {
+			*ret_found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*ret_found = false;
+	return lo;
+}
+
+/* The entry for key, created if missing; NULL when it is new and the
+ * scheduler already waits on KILN_MAX_SCHED_BRANCHES branch lines. */
 static struct sched_pending *sched_pending_get(struct sched_one *o, const char *key)
 {
-	for (size_t i = 0; i < o->npending; i++)
-		if (!strcmp(o->pending[i].key, key))
-			return &o->pending[i];
-	o->pending = xrealloc(o->pending, (o->npending + 1) * sizeof(*o->pending));
-	struct sched_pending *p = &o->pending[o->npending++];
-	*p = (struct sched_pending){.key = xstrdup(key)};
-	return p;
+	bool found;
+	size_t i = sched_pending_slot(o, key, &found);
+	if (found)
+		return &o->pending[i];
+	if (o->npending >= KILN_MAX_SCHED_BRANCHES)
+		return NULL;
+	ARRAY_GROW(o->pending, o->npending + 1, o->pending_alloc);
+	memmove(&o->pending[i + 1], &o->pending[i], (o->npending - i) * sizeof(*o->pending));
+	o->npending++;
+	o->pending[i] = (struct sched_pending){.key = xstrdup(key)};
+	return &o->pending[i];
 }
 
 static void sched_set(char **field, const char *v)
@@ -53,7 +84,7 @@ static void sched_set(char **field, const char *v)
 static void sched_pending_add(struct sched_pending *p, const struct change *c)
 {
 	if (p->nchanges < SCHED_MAX_PENDING_CHANGES) {
-		p->changeids = xrealloc(p->changeids, (p->nchanges + 1) * sizeof(*p->changeids));
+		ARRAY_GROW(p->changeids, p->nchanges + 1, p->changeids_alloc);
 		p->changeids[p->nchanges++] = c->changeid;
 	}
 	sched_set(&p->branch, c->branch);
@@ -67,7 +98,10 @@ static void sched_pending_remove(struct sched_one *o, struct sched_pending *p)
 {
 	size_t i = (size_t)(p - o->pending);
 	sched_pending_release(p);
-	o->pending[i] = o->pending[--o->npending];
+	o->npending--;
+	memmove(&o->pending[i], &o->pending[i + 1], (o->npending - i) * sizeof(*o->pending));
+	if (o->npending < KILN_MAX_SCHED_BRANCHES)
+		o->pending_full_warned = false;
 }
 
 static const char *sched_kind_label(const struct sched_one *o)
@@ -120,7 +154,7 @@ void sched_branch_change(struct sched_one *o, const struct change *c)
 		return;
 	if (o->cfg->kind == CONFIG_SCHED_NIGHTLY) {
 		/* only_if_changed: remember that something passed the filter */
-		struct sched_pending *p = sched_pending_get(o, "");
+		struct sched_pending *p = sched_pending_get(o, ""); /* the only key: never NULL */
 		sched_pending_add(p, c);
 		p->important = true;
 		sched_save(o);
@@ -140,6 +174,21 @@ void sched_branch_change(struct sched_one *o, const struct change *c)
 
 	_cleanup_free_ char *key = sched_key(o, c);
 	struct sched_pending *p = sched_pending_get(o, key);
+	if (!p) {
+		/* once per fill-up: a webhook flood of new branches must not flood the log */
+		if (!o->pending_full_warned)
+			log_warn("scheduler '%s': already waiting on %u branches; change %lld on "
+				 "branch '%s' is stored but this scheduler will not build it "
+				 "(nor other new branches until one of the waiting ones builds)",
+				 o->cfg->name, KILN_MAX_SCHED_BRANCHES, (long long)c->changeid,
+				 c->branch ? c->branch : "");
+		else
+			log_debug("scheduler '%s': change %lld on branch '%s' not scheduled "
+				  "(branch cap)",
+				  o->cfg->name, (long long)c->changeid, c->branch ? c->branch : "");
+		o->pending_full_warned = true;
+		return;
+	}
 	if (important || !o->cfg->only_important)
 		sched_pending_add(p, c);
 	if (important) {
@@ -197,12 +246,6 @@ json_t *sched_pending_to_json(const struct sched_one *o)
 	return arr;
 }
 
-static char *sched_json_dup(json_t *obj, const char *key)
-{
-	const char *v = json_string_value(json_object_get(obj, key));
-	return v ? xstrdup(v) : NULL;
-}
-
 void sched_pending_from_json(struct sched_one *o, json_t *arr)
 {
 	size_t i;
@@ -214,6 +257,8 @@ void sched_pending_from_json(struct sched_one *o, json_t *arr)
 		if (!key)
 			continue;
 		struct sched_pending *p = sched_pending_get(o, key);
+		if (!p)
+			continue; /* over the cap (stored by an older build): not restored */
 		p->deadline = json_number_value(json_object_get(j, "deadline"));
 		p->important = json_is_true(json_object_get(j, "important"));
 		json_t *ids = json_object_get(j, "changes");
@@ -222,14 +267,14 @@ void sched_pending_from_json(struct sched_one *o, json_t *arr)
 		json_array_foreach(ids, k, id) {
 			if (!json_is_integer(id) || p->nchanges >= SCHED_MAX_PENDING_CHANGES)
 				continue;
-			p->changeids = xrealloc(p->changeids,
-						(p->nchanges + 1) * sizeof(*p->changeids));
+			ARRAY_GROW(p->changeids, p->nchanges + 1, p->changeids_alloc);
 			p->changeids[p->nchanges++] = json_integer_value(id);
 		}
-		p->branch = sched_json_dup(j, "branch");
-		p->revision = sched_json_dup(j, "revision");
-		p->repository = sched_json_dup(j, "repository");
-		p->project = sched_json_dup(j, "project");
-		p->codebase = sched_json_dup(j, "codebase");
+		/* a key stored twice: the later fields win */
+		sched_set(&p->branch, json_string_value(json_object_get(j, "branch")));
+		sched_set(&p->revision, json_string_value(json_object_get(j, "revision")));
+		sched_set(&p->repository, json_string_value(json_object_get(j, "repository")));
+		sched_set(&p->project, json_string_value(json_object_get(j, "project")));
+		sched_set(&p->codebase, json_string_value(json_object_get(j, "codebase")));
 	}
 }

@@ -26,7 +26,7 @@ struct sched_pending {
 	double deadline;           /* when to build (sched_now), 0 = no timer running */
 	bool important;            /* at least one important change */
 	int64_t *changeids;        /* owned; important changes, then (if wanted) others */
-	size_t nchanges;
+	size_t nchanges, changeids_alloc;
 	/* the newest change's source (owned) */
 	char *branch, *revision, *repository, *project, *codebase;
 };
@@ -37,8 +37,9 @@ struct sched_one {
 	char *state_name;          /* owned: "sched:NAME" */
 	int64_t *builderids;       /* owned */
 	size_t nbuilders;
-	struct sched_pending *pending; /* owned array */
-	size_t npending;
+	struct sched_pending *pending; /* owned array, sorted by key (bsearch) */
+	size_t npending, pending_alloc; /* npending <= KILN_MAX_SCHED_BRANCHES */
+	bool pending_full_warned;  /* the cap's warning was logged since it last had room */
 	double next_run;           /* timed: when next (sched_now), 0 = not set */
 	double last_run;
 	struct cron cron;
@@ -58,9 +59,9 @@ struct sched {
 	bool test_clock;
 	double clock_offset;
 	struct sched_waiter *waiters;
-	size_t nwaiters;
+	size_t nwaiters, waiters_alloc;
 	int64_t *failing;          /* buildsets already reported failing (bounded) */
-	size_t nfailing;
+	size_t nfailing, failing_alloc;
 };
 
 /* sched.c */

@@ -363,7 +363,7 @@ void sched_buildset_failing(struct sched *s, int64_t bsid, int results)
 		if (s->failing[i] == bsid)
 			return;
 	if (s->nfailing < SCHED_MAX_FAILING) {
-		s->failing = xrealloc(s->failing, (s->nfailing + 1) * sizeof(*s->failing));
+		ARRAY_GROW(s->failing, s->nfailing + 1, s->failing_alloc);
 		s->failing[s->nfailing++] = bsid;
 	}
 	log_info("buildset=%lld will fail: a request ended %s", (long long)bsid,
@@ -377,7 +377,7 @@ void sched_buildset_failing(struct sched *s, int64_t bsid, int results)
 
 void sched_wait(struct sched *s, int64_t bsid, sched_wait_fn fn, void *ud)
 {
-	s->waiters = xrealloc(s->waiters, (s->nwaiters + 1) * sizeof(*s->waiters));
+	ARRAY_GROW(s->waiters, s->nwaiters + 1, s->waiters_alloc);
 	s->waiters[s->nwaiters++] = (struct sched_waiter){bsid, fn, ud};
 }
 
