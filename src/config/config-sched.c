@@ -10,7 +10,7 @@
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
-#include "master/sched/cron.h"
+#include "common/cron.h"
 
 #include <errno.h>
 #include <fnmatch.h>
