@@ -115,7 +115,10 @@ TEST(sample_loads)
 	CHECK_STR(cfg->scheduler[0].name, "force");
 	CHECK_INT(cfg->nsecrets, 1);
 	CHECK_STR(cfg->secrets[0], "sample-password");
+	CHECK_STR(cfg->db_url, "sqlite:state.sqlite");
 	config_free(cfg);
+	/* the sample must not offer a database the master cannot open */
+	CHECK(strstr(config_sample, "PostgreSQL\n-- (postgresql://...) is not supported yet") != NULL);
 }
 
 TEST(empty_config_has_defaults)
@@ -197,7 +200,7 @@ TEST(every_key_is_read)
 		"url = \"http://ci.example.org:8010/\"\n"
 		"http = { listen = \"0.0.0.0:0\" }\n"
 		"workers_listen = \"[::1]:19989\"\n"
-		"database = \"postgresql://kiln@localhost/kiln\"\n"
+		"database = \"sqlite:/var/lib/kiln/state.db\"\n"
 		"local w = worker { name = \"w1\", password = secret(\"w1\"), max_builds = 3 }\n"
 		"worker { name = \"w2\", password = secret(\"w2\"), max_builds = 2.0 }\n"
 		"local compile = shell { name = \"compile\", command = { \"make\", \"-j\", 4 },\n"
@@ -223,7 +226,7 @@ TEST(every_key_is_read)
 	CHECK_INT(cfg->http.port, 0);
 	CHECK_STR(cfg->workers.host, "::1");
 	CHECK_INT(cfg->workers.port, 19989);
-	CHECK_STR(cfg->db_url, "postgresql://kiln@localhost/kiln");
+	CHECK_STR(cfg->db_url, "sqlite:/var/lib/kiln/state.db");
 	CHECK_INT(cfg->nworkers, 2);
 	CHECK_INT(cfg->worker[0].max_builds, 3);
 	CHECK_INT(cfg->worker[1].max_builds, 2);
@@ -305,8 +308,20 @@ TEST(setting_errors)
 		  "master.lua:1: 'workers_listen' must be HOST:PORT with a numeric address or "
 		  "localhost and a port 0-65535 (got '::1:99')");
 	CHECK_ERR("database = \"mysql://x\"",
-		  "master.lua:1: 'database' must be \"sqlite:PATH\" or \"postgresql://...\" (got "
-		  "'mysql://x')");
+		  "master.lua:1: 'database' must be \"sqlite:PATH\" (got 'mysql://x')");
+	CHECK_ERR("database = \"sqlite:\"",
+		  "master.lua:1: 'database' must be \"sqlite:PATH\" (got 'sqlite:')");
+	/* PostgreSQL is refused at load time (the master could not open it), and
+	 * the URL, which may hold a password, is not echoed. */
+	CHECK_ERR("title = \"x\"\n\ndatabase = \"postgresql://kiln:pw@db/kiln\"\n",
+		  "master.lua:3: database 'postgresql://...': PostgreSQL is not supported yet; "
+		  "use 'sqlite:state.sqlite'");
+	CHECK_ERR("database = \"postgres://kiln@db/kiln\"",
+		  "master.lua:1: database 'postgres://...': PostgreSQL is not supported yet; "
+		  "use 'sqlite:state.sqlite'");
+	CHECK_ERR("database = \"postgresql://\"",
+		  "master.lua:1: database 'postgresql://...': PostgreSQL is not supported yet; "
+		  "use 'sqlite:state.sqlite'");
 	CHECK_ERR("http = { listen = \"127.0.0.1:7000\" }\n\nworkers_listen = \"127.0.0.1:7000\"\n",
 		  "master.lua:3: workers_listen '127.0.0.1:7000' is the same address as http.listen");
 }
