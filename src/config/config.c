@@ -2,7 +2,9 @@
  * The configuration loader: runs master.lua in a sandboxed Lua 5.4 state
  * (custom allocator with a memory cap, instruction-count hook, only safe
  * libraries, text chunks only), lets config-dsl.c turn its declarations
- * into struct config, then closes the state.  See config.h, docs/CONFIG.md.
+ * into struct config, then closes the state, or keeps it for the master's
+ * later calls (config_lua_run) when functions or patterns were stored.  See
+ * config.h, docs/CONFIG.md.
  */
 #define LOG_SUBSYS "config"
 #define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */

@@ -1,8 +1,27 @@
 /*
  * The master's configuration as plain C structs.  config_load() runs
  * BASEDIR/master.lua in a sandboxed Lua 5.4 state (no os.execute, no io,
- * limits on memory and instructions), validates it, copies everything into
- * these structs and closes the state: Lua never leaks out of src/config/.
+ * limits on memory and instructions), validates it and copies everything
+ * into these structs.  No Lua type appears in this header: Lua never leaks
+ * out of src/config/.
+ *
+ * Lifetime of the Lua state.  When master.lua keeps nothing callable, the
+ * state is closed before config_load() returns.  When it stores functions
+ * or Lua patterns the master calls later (change filters, file_is_important,
+ * collapse_requests), the state is kept in cfg->lua and lives until
+ * config_free(); the structs refer to those functions by opaque ints.  The
+ * runtime calls (config_filter_match, config_change_important,
+ * config_call_collapse) run in that state, each under its own budget (1
+ * million instructions, 1 s of thread CPU) and the load's memory cap; they
+ * cannot declare anything or set globals, but a function's upvalues persist
+ * from one call to the next.
+ *
+ * Threading.  A struct config is built by one thread and then handed over.
+ * The plain fields are read-only after loading and may be read from any
+ * thread; the runtime calls mutate the kept Lua state, so they, and
+ * config_free(), must come from one thread at a time: in the master, its
+ * loop thread.  They are not reentrant (nothing in this folder calls back
+ * out while Lua runs) and block that thread for at most the budget above.
  *
  * Errors come back as one line "master.lua:LINE: message" in *ret_err
  * (owned by the caller), the same text `kiln checkconfig` prints.
@@ -173,7 +192,8 @@ struct config_change_view {
 /* Does the change pass the filter?  1 yes, 0 no, or KILN_ECONFIG with
  * *ret_err (owned) when a Lua function or pattern failed (the caller logs
  * it and treats the change as not matching).  Runs the kept Lua state with
- * an instruction budget per call; loop thread only. */
+ * an instruction budget per call; one thread at a time (see the top of this
+ * file): the master's loop thread. */
 int config_filter_match(struct config *cfg, const struct config_change_filter *f,
 			const struct config_change_view *c, char **ret_err);
 /* file_is_important of scheduler s: 1 important, 0 not (also when neither
