@@ -511,14 +511,16 @@ static int dsl_setting(lua_State *L)
 		ctx->workers_line = config_line(L);
 	} else if (!strcmp(key, "database")) {
 		s = dsl_check_string(L, 3, "setting", key, &len);
-		bool ok = (!strncmp(s, "sqlite:", 7) && len > 7) ||
-			  (!strncmp(s, "postgresql://", 13) && len > 13) ||
-			  (!strncmp(s, "postgres://", 11) && len > 11);
-		if (!ok)
+		/* Only SQLite is implemented: refuse PostgreSQL here, with the line,
+		 * rather than let the master fail later.  The URL is not echoed: it
+		 * may carry a password. */
+		if (!strncmp(s, "postgresql://", 13) || !strncmp(s, "postgres://", 11))
 			return config_raise(L,
-					    "'database' must be \"sqlite:PATH\" or "
-					    "\"postgresql://...\" (got '%.60s')",
-					    s);
+					    "database '%s//...': PostgreSQL is not supported yet; "
+					    "use 'sqlite:state.sqlite'",
+					    s[8] == ':' ? "postgres:" : "postgresql:");
+		if (strncmp(s, "sqlite:", 7) || len <= 7)
+			return config_raise(L, "'database' must be \"sqlite:PATH\" (got '%.60s')", s);
 		dsl_replace(&cfg->db_url, config_strdup(L, s, len));
 	} else if (config_sched_setting(L, key)) {
 		/* schedulers and queue settings (config-sched.c) */
