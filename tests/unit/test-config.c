@@ -8,6 +8,7 @@
 #include "client/cmd.h"
 #include "common/err.h"
 #include "common/limits.h"
+#include "common/log.h"
 #include "common/xalloc.h"
 #include "config/config.h"
 
@@ -700,6 +701,79 @@ TEST(create_master_and_checkconfig)
 	free(out);
 }
 
+/* The text of the daemon log written while loading text (debug level). */
+static char *load_log(const char *text)
+{
+	char *path = xasprintf("%s/log.txt", tmpdir);
+	fflush(stderr);
+	int saved = dup(2);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(saved >= 0 && fd >= 0);
+	dup2(fd, 2);
+	close(fd);
+	log_set_level(LOG_DEBUG);
+	char *err;
+	struct config *cfg = load(text, &err);
+	log_set_level(LOG_INFO);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	config_free(cfg);
+	free(err);
+	char *out = NULL;
+	size_t cap = 65536;
+	out = xmalloc(cap);
+	fd = open(path, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, out, cap - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	out[n > 0 ? n : 0] = '\0';
+	free(path);
+	return out;
+}
+
+/* print() and error lines stay whole or are visibly cut: a line past the
+ * buffer's cap never comes out empty (the buffers' overflow is sticky). */
+TEST(print_and_long_error_lines)
+{
+	char *log = load_log("print('a', 1, true)\n");
+	CHECK(strstr(log, "master.lua:1: print: a\\x091\\x09true\n") != NULL);
+	free(log);
+	log = load_log("print(string.rep('y', 5000), 'z')\n");
+	char *want = xmalloc(4096 + 8);
+	memset(want, 'y', 4096);
+	memcpy(want + 4096, "...\n", 5);
+	const char *p = strstr(log, "print: ");
+	CHECK(p != NULL);
+	if (p)
+		CHECK_STR(p + 7, want);
+	free(want);
+	free(log);
+
+	/* a long error message is cut at 1024 bytes and marked */
+	char *err;
+	struct config *cfg = load("error(string.rep('x', 5000), 0)", &err);
+	CHECK(cfg == NULL);
+	if (!cfg) {
+		CHECK_INT(strlen(err), 12 + 1024 + 3);
+		CHECK(!strncmp(err, "master.lua: xxx", 15));
+		CHECK_STR(err + 12 + 1024, "...");
+	}
+	free(err);
+	config_free(cfg);
+	/* a chunk name longer than the message limit still makes a whole line */
+	char name[2001];
+	memset(name, 'c', 2000);
+	name[2000] = '\0';
+	cfg = NULL;
+	err = NULL;
+	CHECK_INT(config_load_string(name, "error('boom', 0)", 16, NULL, &cfg, &err), KILN_ECONFIG);
+	char *line = xasprintf("%s: boom", name);
+	CHECK_STR(err, line);
+	free(line);
+	free(err);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir)) {
@@ -726,6 +800,7 @@ int main(void)
 	RUN(sandbox_has_no_dangerous_libraries);
 	RUN(sandbox_limits);
 	RUN(sandbox_cpu_limit);
+	RUN(print_and_long_error_lines);
 	RUN(secrets_from_files_and_environment);
 	RUN(load_from_directory);
 	RUN(parse_listen);
