@@ -128,7 +128,7 @@ static int changes_poller(lua_State *L, enum config_poller_kind kind)
 	lua_pop(L, 2);
 
 	config_charge(L, sizeof(struct config_poller));
-	cfg->poller = xrealloc(cfg->poller, (cfg->npollers + 1) * sizeof(*cfg->poller));
+	ARRAY_GROW(cfg->poller, cfg->npollers + 1, cfg->poller_alloc);
 	struct config_poller *p = &cfg->poller[cfg->npollers++];
 	*p = (struct config_poller){.kind = kind, .interval = interval, .tags = tags,
 				    .all_branches = all, .line = line};

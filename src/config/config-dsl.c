@@ -438,7 +438,7 @@ static int dsl_secret(lua_State *L)
 			break;
 	if (i == cfg->nsecrets) {
 		config_charge(L, sizeof(char *) + len + 1);
-		cfg->secrets = xrealloc(cfg->secrets, (cfg->nsecrets + 1) * sizeof(char *));
+		ARRAY_GROW(cfg->secrets, cfg->nsecrets + 1, cfg->secrets_alloc);
 		cfg->secrets[cfg->nsecrets++] = xstrdup(s->value);
 	}
 	return 1;
@@ -567,7 +567,7 @@ static int dsl_worker(lua_State *L)
 	long long max_builds = dsl_opt_int(L, 1, what, "max_builds", 1, 1, 1000000);
 
 	config_charge(L, sizeof(struct config_worker));
-	cfg->worker = xrealloc(cfg->worker, (cfg->nworkers + 1) * sizeof(*cfg->worker));
+	ARRAY_GROW(cfg->worker, cfg->nworkers + 1, cfg->worker_alloc);
 	struct config_worker *w = &cfg->worker[cfg->nworkers++];
 	*w = (struct config_worker){.max_builds = (int)max_builds, .line = line};
 	w->name = config_strdup(L, name, strlen(name));
@@ -907,7 +907,7 @@ static int dsl_builder(lua_State *L)
 
 	/* checked: now copy; each piece is owned by cfg the moment it exists */
 	config_charge(L, sizeof(struct config_builder));
-	cfg->builder = xrealloc(cfg->builder, (cfg->nbuilders + 1) * sizeof(*cfg->builder));
+	ARRAY_GROW(cfg->builder, cfg->nbuilders + 1, cfg->builder_alloc);
 	struct config_builder *b = &cfg->builder[cfg->nbuilders++];
 	*b = (struct config_builder){.line = line};
 	b->name = config_strdup(L, name, strlen(name));

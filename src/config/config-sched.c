@@ -432,8 +432,7 @@ static int sched_declare(lua_State *L)
 
 	/* the scheduler is owned by cfg from here: a later raise frees what exists */
 	config_charge(L, sizeof(struct config_scheduler));
-	cfg->scheduler =
-		xrealloc(cfg->scheduler, (cfg->nschedulers + 1) * sizeof(*cfg->scheduler));
+	ARRAY_GROW(cfg->scheduler, cfg->nschedulers + 1, cfg->scheduler_alloc);
 	struct config_scheduler *s = &cfg->scheduler[cfg->nschedulers++];
 	*s = (struct config_scheduler){.kind = d->kind, .line = line, .priority = priority};
 	s->name = config_strdup(L, name, strlen(name));
@@ -816,8 +815,7 @@ void config_sched_finish(lua_State *L)
 	}
 	if (!have_force && cfg->nbuilders > 0 && !dsl_registered(L, REG_SCHEDULERS, "force")) {
 		config_charge(L, sizeof(struct config_scheduler));
-		cfg->scheduler =
-			xrealloc(cfg->scheduler, (cfg->nschedulers + 1) * sizeof(*cfg->scheduler));
+		ARRAY_GROW(cfg->scheduler, cfg->nschedulers + 1, cfg->scheduler_alloc);
 		struct config_scheduler *s = &cfg->scheduler[cfg->nschedulers++];
 		*s = (struct config_scheduler){.kind = CONFIG_SCHED_FORCE, .line = 0};
 		s->name = config_strdup(L, "force", 5);

@@ -253,15 +253,15 @@ struct config {
 	struct config_listen workers; /* default 127.0.0.1:9989 */
 	char *db_url;    /* owned; default "sqlite:state.sqlite" (relative to basedir) */
 	struct config_worker *worker;
-	size_t nworkers;
+	size_t nworkers, worker_alloc;
 	struct config_builder *builder;
-	size_t nbuilders;
+	size_t nbuilders, builder_alloc;
 	struct config_scheduler *scheduler;
-	size_t nschedulers;
+	size_t nschedulers, scheduler_alloc;
 	/* Every distinct value secret() returned while loading (owned), so the
 	 * master can mask them in stored logs. */
 	char **secrets;
-	size_t nsecrets;
+	size_t nsecrets, secrets_alloc;
 	/* ---- schedulers and queue (config-sched.c) ---- */
 	int collapse_requests;  /* global collapse_requests: CONFIG_COLLAPSE_NO/YES/FN */
 	int collapse_fn;
@@ -269,7 +269,7 @@ struct config {
 				   (NULL when the file has none); see config_filter_match */
 	/* ---- change sources and hooks (config-changes.c) ---- */
 	struct config_poller *poller;
-	size_t npollers;
+	size_t npollers, poller_alloc;
 	struct config_change_hook change_hook;
 };
 

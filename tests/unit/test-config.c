@@ -774,6 +774,41 @@ TEST(print_and_long_error_lines)
 	free(err);
 }
 
+/* Many declarations: the arrays grow (ARRAY_GROW) and keep every entry. */
+TEST(many_declarations)
+{
+	char *text = xstrdup("");
+	for (int i = 0; i < 200; i++) {
+		char *t = xasprintf("%sworker { name = 'w%d', password = secret('w1') }\n"
+				    "builder { name = 'b%d', workers = { 'w%d' }, steps = { " STEP " } }\n"
+				    "force_scheduler { name = 'f%d', builders = { 'b%d' } }\n"
+				    "git_poller { name = 'p%d', repository = 'https://example.org/r%d.git' }\n",
+				    text, i, i, i, i, i, i, i);
+		free(text);
+		text = t;
+	}
+	char *err;
+	struct config *cfg = load(text, &err);
+	free(text);
+	CHECK(cfg != NULL);
+	if (!cfg) {
+		printf("# %s\n", err);
+		free(err);
+		return;
+	}
+	CHECK_INT(cfg->nworkers, 200);
+	CHECK_INT(cfg->nbuilders, 200);
+	CHECK_INT(cfg->nschedulers, 200);
+	CHECK_INT(cfg->npollers, 200);
+	CHECK_INT(cfg->nsecrets, 1);
+	CHECK(cfg->worker_alloc >= 200 && cfg->scheduler_alloc >= 200);
+	CHECK_STR(cfg->worker[199].name, "w199");
+	CHECK_STR(cfg->builder[199].workers[0], "w199");
+	CHECK_STR(cfg->scheduler[150].name, "f150");
+	CHECK_STR(cfg->poller[199].name, "p199");
+	config_free(cfg);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir)) {
@@ -801,6 +836,7 @@ int main(void)
 	RUN(sandbox_limits);
 	RUN(sandbox_cpu_limit);
 	RUN(print_and_long_error_lines);
+	RUN(many_declarations);
 	RUN(secrets_from_files_and_environment);
 	RUN(load_from_directory);
 	RUN(parse_listen);
