@@ -1,7 +1,8 @@
 /*
  * The configuration loader: runs master.lua in a sandboxed Lua 5.4 state
  * (custom allocator with a memory cap, instruction-count hook, only safe
- * libraries, text chunks only), lets config-dsl.c turn its declarations
+ * libraries, text chunks only), lets the declaration files (config-dsl.c
+ * and its siblings, see config-internal.h) turn its declarations
  * into struct config, then closes the state, or keeps it for the master's
  * later calls (config_lua_run) when functions or patterns were stored.  See
  * config.h, docs/CONFIG.md.
@@ -446,7 +447,7 @@ int config_load_string(const char *chunkname, const char *text, size_t len, cons
 		free(kl->chunkname);
 		free(kl);
 	} else {
-		/* functions and patterns run later, in this state (config-sched.c) */
+		/* functions and patterns run later, in this state (config-runtime.c) */
 		kl->L = L;
 		cfg->lua = kl;
 	}

@@ -97,7 +97,7 @@ struct config_builder {
 	int cancel_superseded;   /* CONFIG_SUPERSEDE_*; default none */
 };
 
-/* ==== schedulers and queue (config-sched.c) ================================== */
+/* ==== schedulers and queue (config-sched.c; the calls: config-runtime.c) ====== */
 /* A property set by a scheduler or a trigger step: value is JSON text. */
 struct config_prop {
 	char *name;  /* owned */
