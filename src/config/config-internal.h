@@ -25,7 +25,8 @@ struct config_ctx {
 	size_t mem_used;       /* Lua heap plus C copies made while loading */
 	size_t mem_limit;
 	long long insns;       /* Lua instructions run (plus allocation work), see config.c */
-	double cpu_deadline;   /* thread CPU seconds at which loading stops */
+	double cpu_deadline;   /* thread CPU seconds at which the current run stops */
+	double cpu_limit;      /* CPU seconds of the current run (load or call), for messages */
 	bool aborted;          /* a limit was hit: pcall must not swallow the error */
 	bool mem_error;        /* the allocator refused and Lua raised "not enough memory" */
 	char abort_msg[256];   /* the message for 'aborted' */

@@ -149,8 +149,8 @@ static void config_hook(lua_State *L, lua_Debug *ar)
 		if (over_insns)
 			snprintf(what, sizeof(what), "instruction limit exceeded (infinite loop?)");
 		else
-			snprintf(what, sizeof(what), "CPU time limit exceeded (%d s)",
-				 KILN_CONFIG_CPU_SECONDS);
+			snprintf(what, sizeof(what), "CPU time limit exceeded (%g s)",
+				 ctx->cpu_limit);
 		lua_getinfo(L, "l", ar);
 		if (ar->currentline > 0)
 			snprintf(ctx->abort_msg, sizeof(ctx->abort_msg), "%s:%d: %s",
@@ -343,7 +343,8 @@ static int config_main(lua_State *L)
 		return lua_error(L);
 	}
 	ctx->insns = 0; /* parsing allocations do not count against the script */
-	ctx->cpu_deadline = config_cpu_now() + KILN_CONFIG_CPU_SECONDS;
+	ctx->cpu_limit = KILN_CONFIG_CPU_SECONDS;
+	ctx->cpu_deadline = config_cpu_now() + ctx->cpu_limit;
 	lua_sethook(L, config_hook, LUA_MASKCOUNT, CONFIG_HOOK_EVERY);
 	lua_call(L, 0, 0);
 	lua_sethook(L, NULL, 0, 0);
@@ -484,7 +485,8 @@ int config_lua_run(struct config_lua *kl, lua_CFunction f, void *ud, char **ret_
 	ctx->mem_error = false;
 	ctx->insns = 0;
 	ctx->run_limit = CONFIG_CALL_INSNS;
-	ctx->cpu_deadline = config_cpu_now() + CONFIG_CALL_CPU_SECONDS;
+	ctx->cpu_limit = CONFIG_CALL_CPU_SECONDS;
+	ctx->cpu_deadline = config_cpu_now() + ctx->cpu_limit;
 	lua_settop(L, 0);
 	lua_pushcfunction(L, config_run_main);
 	lua_pushlightuserdata(L, (void *)(uintptr_t)f);

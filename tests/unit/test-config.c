@@ -534,6 +534,30 @@ TEST(sandbox_cpu_limit)
 	CHECK_ERR("local s, t = string.rep('x', 1 << 24), string.rep('x', 1 << 24)\n"
 		  "while true do local same = (s == t) end",
 		  "master.lua:2: CPU time limit exceeded (10 s)");
+
+	/* a function the master calls later has its own, smaller budget, and
+	 * the message names that one */
+	char *err;
+	struct config *cfg = load(
+		"worker { name = 'w', password = secret('w1') }\n"
+		"builder { name = 'b', workers = { 'w' }, steps = { " STEP " } }\n"
+		"local s, t = string.rep('x', 1 << 24), string.rep('x', 1 << 24)\n"
+		"single_branch { name = 's', builders = { 'b' }, change_filter = {\n"
+		"  filter_fn = function(c) while true do local same = (s == t) end end } }\n",
+		&err);
+	CHECK(cfg != NULL);
+	if (!cfg) {
+		printf("# %s\n", err);
+		free(err);
+		return;
+	}
+	const struct config_scheduler *sc = config_find_scheduler(cfg, "s");
+	struct config_change_view c = {.branch = "main"};
+	err = NULL;
+	CHECK_INT(config_filter_match(cfg, &sc->filter, &c, &err), KILN_ECONFIG);
+	CHECK_STR(err, "master.lua:5: CPU time limit exceeded (1 s)");
+	free(err);
+	config_free(cfg);
 }
 
 TEST(secrets_from_files_and_environment)
