@@ -297,6 +297,24 @@ void config_step_copy(lua_State *L, struct config_step *dst, const struct config
 	}
 }
 
+void config_step_release(struct config_step *s)
+{
+	free(s->name);
+	if (s->argv)
+		for (char **a = s->argv; *a; a++)
+			free(*a);
+	free(s->argv);
+	free(s->command);
+	for (size_t i = 0; i < s->nenv; i++) {
+		free(s->env[i].name);
+		free(s->env[i].value);
+	}
+	free(s->env);
+	free(s->workdir);
+	config_sched_step_release(s);
+	memset(s, 0, sizeof(*s));
+}
+
 void config_step_open(lua_State *L)
 {
 	luaL_newmetatable(L, MT_STEP);

@@ -552,24 +552,6 @@ int config_load(const char *basedir, struct config **ret, char **ret_err)
 	return r;
 }
 
-void config_step_release(struct config_step *s)
-{
-	free(s->name);
-	if (s->argv)
-		for (char **a = s->argv; *a; a++)
-			free(*a);
-	free(s->argv);
-	free(s->command);
-	for (size_t i = 0; i < s->nenv; i++) {
-		free(s->env[i].name);
-		free(s->env[i].value);
-	}
-	free(s->env);
-	free(s->workdir);
-	config_sched_step_release(s);
-	memset(s, 0, sizeof(*s));
-}
-
 static void config_strv_free(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
