@@ -13,14 +13,14 @@
 
 #define REG_CHANGESOURCES "kiln.changesources"
 
-static const char *const poller_decl[] = {
+static const char *const config_changes_poller_decl[] = {
 	[CONFIG_POLLER_GIT] = "git_poller",
 	[CONFIG_POLLER_HG] = "hg_poller",
 	[CONFIG_POLLER_SVN] = "svn_poller",
 };
 
 /* t[key] as a secret's value (NULL when absent); raises on a plain string. */
-static const char *changes_opt_secret(lua_State *L, int t, const char *what, const char *key)
+static const char *config_changes_opt_secret(lua_State *L, int t, const char *what, const char *key)
 {
 	int type = dsl_get(L, t, key);
 	if (type == LUA_TNIL) {
@@ -35,7 +35,7 @@ static const char *changes_opt_secret(lua_State *L, int t, const char *what, con
 	return sec->value;
 }
 
-static char *changes_opt_copy(lua_State *L, int t, const char *what, const char *key)
+static char *config_changes_opt_copy(lua_State *L, int t, const char *what, const char *key)
 {
 	size_t len;
 	const char *s = dsl_opt_string(L, t, what, key, &len);
@@ -44,18 +44,19 @@ static char *changes_opt_copy(lua_State *L, int t, const char *what, const char 
 
 /* A default name from the repository: every character outside
  * [A-Za-z0-9._-] becomes '_' (names may not hold '/'). */
-static char *changes_default_name(lua_State *L, const char *repo, size_t len)
+static char *config_changes_default_name(lua_State *L, const char *repo, size_t len)
 {
 	if (len > KILN_MAX_NAME)
 		len = KILN_MAX_NAME;
 	char *n = config_strdup(L, repo, len);
 	for (char *p = n; *p; p++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",
+			    *p))
 			*p = '_';
 	return n;
 }
 
-static int changes_poller(lua_State *L, enum config_poller_kind kind)
+static int config_changes_poller(lua_State *L, enum config_poller_kind kind)
 {
 	static const char *const git_keys[] = {"name", "repository", "branches", "tags",
 					       "interval", "project", "category", "codebase",
@@ -64,7 +65,7 @@ static int changes_poller(lua_State *L, enum config_poller_kind kind)
 					      "project", "category", "codebase", "revlink", NULL};
 	static const char *const svn_keys[] = {"name", "repository", "branch", "interval",
 					       "project", "category", "codebase", "revlink", NULL};
-	const char *decl = poller_decl[kind];
+	const char *decl = config_changes_poller_decl[kind];
 	struct config *cfg = config_ctx_of(L)->cfg;
 	int line = config_line(L);
 	char what[256];
@@ -99,14 +100,16 @@ static int changes_poller(lua_State *L, enum config_poller_kind kind)
 			nb = dsl_check_list(L, branches, what, "branches", "branch names");
 			if (nb == 0)
 				return config_raise(L, "%s: 'branches' must not be empty%s", what,
-						    kind == CONFIG_POLLER_GIT ? " (or \"all\")" : "");
+						    kind == CONFIG_POLLER_GIT ? " (or \"all\")"
+									      : "");
 			for (size_t i = 1; i <= nb; i++) {
 				lua_rawgeti(L, branches, (lua_Integer)i);
 				size_t len;
 				const char *b = dsl_check_string(L, -1, what, "branches", &len);
 				if (len == 0 || b[0] == '-' || strpbrk(b, " \t\n~^:?*[\\"))
-					return config_raise(L, "%s: 'branches': not a branch name '%.60s'",
-							    what, b);
+					return config_raise(
+						L, "%s: 'branches': not a branch name '%.60s'",
+						what, b);
 				lua_pop(L, 1);
 			}
 		}
@@ -114,7 +117,7 @@ static int changes_poller(lua_State *L, enum config_poller_kind kind)
 
 	char *default_name = NULL;
 	if (!name) {
-		default_name = changes_default_name(L, repo, rlen);
+		default_name = config_changes_default_name(L, repo, rlen);
 		name = default_name;
 		snprintf(what, sizeof(what), "%s '%s'", decl, name);
 	}
@@ -128,18 +131,18 @@ static int changes_poller(lua_State *L, enum config_poller_kind kind)
 	lua_pop(L, 2);
 
 	config_charge(L, sizeof(struct config_poller));
-	cfg->poller = xrealloc(cfg->poller, (cfg->npollers + 1) * sizeof(*cfg->poller));
+	ARRAY_GROW(cfg->poller, cfg->npollers + 1, cfg->poller_alloc);
 	struct config_poller *p = &cfg->poller[cfg->npollers++];
 	*p = (struct config_poller){.kind = kind, .interval = interval, .tags = tags,
 				    .all_branches = all, .line = line};
 	p->name = default_name ? default_name : config_strdup(L, name, strlen(name));
 	p->repository = config_strdup(L, repo, rlen);
-	p->project = changes_opt_copy(L, 1, what, "project");
-	p->category = changes_opt_copy(L, 1, what, "category");
-	p->codebase = changes_opt_copy(L, 1, what, "codebase");
-	p->revlink = changes_opt_copy(L, 1, what, "revlink");
+	p->project = config_changes_opt_copy(L, 1, what, "project");
+	p->category = config_changes_opt_copy(L, 1, what, "category");
+	p->codebase = config_changes_opt_copy(L, 1, what, "codebase");
+	p->revlink = config_changes_opt_copy(L, 1, what, "revlink");
 	if (kind == CONFIG_POLLER_SVN)
-		p->branch = changes_opt_copy(L, 1, what, "branch");
+		p->branch = config_changes_opt_copy(L, 1, what, "branch");
 	if (p->revlink) {
 		const char *pct = strchr(p->revlink, '%');
 		if (!pct || pct[1] != 's' || strchr(pct + 2, '%'))
@@ -167,19 +170,19 @@ static int changes_poller(lua_State *L, enum config_poller_kind kind)
 	return 1;
 }
 
-static int changes_git_poller(lua_State *L)
+static int config_changes_git_poller(lua_State *L)
 {
-	return changes_poller(L, CONFIG_POLLER_GIT);
+	return config_changes_poller(L, CONFIG_POLLER_GIT);
 }
 
-static int changes_hg_poller(lua_State *L)
+static int config_changes_hg_poller(lua_State *L)
 {
-	return changes_poller(L, CONFIG_POLLER_HG);
+	return config_changes_poller(L, CONFIG_POLLER_HG);
 }
 
-static int changes_svn_poller(lua_State *L)
+static int config_changes_svn_poller(lua_State *L)
 {
-	return changes_poller(L, CONFIG_POLLER_SVN);
+	return config_changes_poller(L, CONFIG_POLLER_SVN);
 }
 
 void config_changes_open(lua_State *L)
@@ -187,9 +190,9 @@ void config_changes_open(lua_State *L)
 	lua_newtable(L);
 	lua_setfield(L, LUA_REGISTRYINDEX, REG_CHANGESOURCES);
 	static const luaL_Reg fns[] = {
-		{"git_poller", changes_git_poller},
-		{"hg_poller", changes_hg_poller},
-		{"svn_poller", changes_svn_poller},
+		{"git_poller", config_changes_git_poller},
+		{"hg_poller", config_changes_hg_poller},
+		{"svn_poller", config_changes_svn_poller},
 		{NULL, NULL},
 	};
 	lua_pushglobaltable(L);
@@ -198,7 +201,7 @@ void config_changes_open(lua_State *L)
 }
 
 /* change_hook.DIALECT: true, or a table with the one secret key. */
-static bool changes_hook_dialect(lua_State *L, int t, const char *dialect, const char *key,
+static bool config_changes_hook_dialect(lua_State *L, int t, const char *dialect, const char *key,
 				 char **ret_secret)
 {
 	int type = dsl_get(L, t, dialect);
@@ -211,7 +214,7 @@ static bool changes_hook_dialect(lua_State *L, int t, const char *dialect, const
 	} else if (type == LUA_TTABLE) {
 		const char *const keys[] = {key, NULL};
 		dsl_check_keys(L, idx, what, keys);
-		const char *v = changes_opt_secret(L, idx, what, key);
+		const char *v = config_changes_opt_secret(L, idx, what, key);
 		free(*ret_secret);
 		*ret_secret = v ? config_strdup(L, v, strlen(v)) : NULL;
 		on = true;
@@ -234,12 +237,12 @@ bool config_changes_setting(lua_State *L, const char *key)
 				"secret(\"hook\"), github = { secret = secret(\"gh\") } }");
 	static const char *const keys[] = {"token", "github", "gitlab", "gitea", NULL};
 	dsl_check_keys(L, 3, "change_hook", keys);
-	const char *tok = changes_opt_secret(L, 3, "change_hook", "token");
+	const char *tok = config_changes_opt_secret(L, 3, "change_hook", "token");
 	free(h->token);
 	h->token = tok ? config_strdup(L, tok, strlen(tok)) : NULL;
-	h->github = changes_hook_dialect(L, 3, "github", "secret", &h->github_secret);
-	h->gitlab = changes_hook_dialect(L, 3, "gitlab", "token", &h->gitlab_token);
-	h->gitea = changes_hook_dialect(L, 3, "gitea", "secret", &h->gitea_secret);
+	h->github = config_changes_hook_dialect(L, 3, "github", "secret", &h->github_secret);
+	h->gitlab = config_changes_hook_dialect(L, 3, "gitlab", "token", &h->gitlab_token);
+	h->gitea = config_changes_hook_dialect(L, 3, "gitea", "secret", &h->gitea_secret);
 	h->enabled = true;
 	h->line = config_line(L);
 	return true;

@@ -1,7 +1,11 @@
 /*
- * Shared between the config loader's files (config.c: sandbox, loading,
- * freeing; config-dsl.c: the declarations master.lua calls).  Only
- * src/config/ includes this: Lua never leaks out of the folder.
+ * Shared between the config loader's files: config.c (sandbox, loading,
+ * freeing, config_lua_run), config-check.c (value checks, the dsl_*
+ * helpers), config-dsl.c (settings, worker { }, setup and final checks),
+ * config-secret.c, config-step.c, config-builder.c, config-sched.c,
+ * config-changes.c (the declarations master.lua calls) and config-runtime.c
+ * (the master's calls into the kept state).  Only src/config/ includes
+ * this: Lua never leaks out of the folder.
  */
 #ifndef KILN_CONFIG_INTERNAL_H
 #define KILN_CONFIG_INTERNAL_H
@@ -21,7 +25,8 @@ struct config_ctx {
 	size_t mem_used;       /* Lua heap plus C copies made while loading */
 	size_t mem_limit;
 	long long insns;       /* Lua instructions run (plus allocation work), see config.c */
-	double cpu_deadline;   /* thread CPU seconds at which loading stops */
+	double cpu_deadline;   /* thread CPU seconds at which the current run stops */
+	double cpu_limit;      /* CPU seconds of the current run (load or call), for messages */
 	bool aborted;          /* a limit was hit: pcall must not swallow the error */
 	bool mem_error;        /* the allocator refused and Lua raised "not enough memory" */
 	char abort_msg[256];   /* the message for 'aborted' */
@@ -37,6 +42,8 @@ struct config_ctx {
 #define REG_WORKERS "kiln.workers"
 #define REG_BUILDERS "kiln.builders"
 #define REG_SCHEDULERS "kiln.schedulers"
+/* string.find as it was before master.lua ran (patterns, config-runtime.c) */
+#define REG_FIND "kiln.string.find"
 
 struct dsl_secret {
 	char *name;  /* owned */
@@ -80,7 +87,14 @@ void config_dsl_finish(lua_State *L);
 
 void config_step_release(struct config_step *s);
 
-/* ---- helpers shared by the declaration files (config-dsl.c) ---- */
+/* ---- the declarations' own files: each registers its globals ---- */
+void config_secret_open(lua_State *L);  /* secret() and its metatable (config-secret.c) */
+void config_step_open(lua_State *L);    /* shell {} and the step metatable (config-step.c) */
+void config_builder_open(lua_State *L); /* builder {} (config-builder.c) */
+/* Deep-copies step src (a shell {} or scheduler step) into a builder's dst. */
+void config_step_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
+
+/* ---- helpers shared by the declaration files (config-check.c) ---- */
 const char *dsl_typename(lua_State *L, int idx);
 /* Pushes t[key] (raw) and returns its type. */
 int dsl_get(lua_State *L, int t, const char *key);
@@ -90,6 +104,8 @@ const char *dsl_check_string(lua_State *L, int idx, const char *what, const char
 const char *dsl_opt_string(lua_State *L, int t, const char *what, const char *key,
 			   size_t *ret_len);
 void dsl_check_name(lua_State *L, const char *what, const char *key, const char *s, size_t len);
+/* A relative path without '..' components (workdir, builddir). */
+void dsl_check_relpath(lua_State *L, const char *what, const char *key, const char *s, size_t len);
 const char *dsl_opt_name(lua_State *L, int t, const char *what, const char *key);
 const char *dsl_req_name(lua_State *L, int t, const char *what, const char *key);
 bool dsl_opt_bool(lua_State *L, int t, const char *what, const char *key, bool def);

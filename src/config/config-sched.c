@@ -3,17 +3,16 @@
  * any_branch, periodic, nightly, triggerable, dependent, try_scheduler, the
  * trigger {} step, the builders' queue keys (collapse_requests,
  * cancel_superseded) and the global collapse_requests.  Lua functions and
- * patterns given here stay in the kept Lua state and run through the
- * config_*() calls below; Lua never leaves src/config/.
+ * patterns given here stay in the kept Lua state; the master runs them
+ * through config-runtime.c.  Lua never leaves src/config/.
  */
 #include "config/config-internal.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
-#include "master/sched/cron.h"
+#include "common/cron.h"
 
 #include <errno.h>
-#include <fnmatch.h>
 #include <lauxlib.h>
 #include <limits.h>
 #include <lualib.h>
@@ -21,12 +20,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#define REG_FIND "kiln.string.find" /* string.find as it was before master.lua ran */
-
 /* ---- values -------------------------------------------------------------- */
 
 /* Keeps the function at idx in the registry: the state outlives the load. */
-static int sched_ref_fn(lua_State *L, int idx)
+static int config_sched_ref_fn(lua_State *L, int idx)
 {
 	config_ctx_of(L)->keep_lua = true;
 	lua_pushvalue(L, idx);
@@ -34,7 +31,8 @@ static int sched_ref_fn(lua_State *L, int idx)
 }
 
 /* Checks a Lua pattern by running it once (a malformed one raises). */
-static void sched_check_pattern(lua_State *L, const char *what, const char *key, const char *pat)
+static void config_sched_check_pattern(lua_State *L, const char *what, const char *key,
+				       const char *pat)
 {
 	lua_getfield(L, LUA_REGISTRYINDEX, REG_FIND);
 	lua_pushliteral(L, "");
@@ -49,7 +47,7 @@ static void sched_check_pattern(lua_State *L, const char *what, const char *key,
 }
 
 /* A JSON text for the scalar at idx (string, number, boolean). */
-static char *sched_json_scalar(lua_State *L, int idx, const char *what, const char *key)
+static char *config_sched_json_scalar(lua_State *L, int idx, const char *what, const char *key)
 {
 	char buf[64];
 	switch (lua_type(L, idx)) {
@@ -95,7 +93,7 @@ static char *sched_json_scalar(lua_State *L, int idx, const char *what, const ch
 }
 
 /* t[key] = { name = value, ... } into props. */
-static void sched_props(lua_State *L, int t, const char *what, const char *key,
+static void config_sched_props(lua_State *L, int t, const char *what, const char *key,
 			struct config_prop **ret, size_t *ret_n)
 {
 	if (dsl_get(L, t, key) == LUA_TNIL) {
@@ -124,13 +122,13 @@ static void sched_props(lua_State *L, int t, const char *what, const char *key,
 		struct config_prop *pr = &(*ret)[*ret_n];
 		pr->name = config_strdup(L, k, klen);
 		(*ret_n)++;
-		pr->value = sched_json_scalar(L, lua_gettop(L), what, key);
+		pr->value = config_sched_json_scalar(L, lua_gettop(L), what, key);
 		lua_pop(L, 1);
 	}
 	lua_pop(L, 1);
 }
 
-static char *sched_opt_strdup(lua_State *L, int t, const char *what, const char *key)
+static char *config_sched_opt_strdup(lua_State *L, int t, const char *what, const char *key)
 {
 	size_t len;
 	const char *s = dsl_opt_string(L, t, what, key, &len);
@@ -138,7 +136,7 @@ static char *sched_opt_strdup(lua_State *L, int t, const char *what, const char 
 }
 
 /* One filter field: key (value or list), key_re (pattern), key_fn (function). */
-static void sched_match(lua_State *L, int t, const char *what, const char *key,
+static void config_sched_match(lua_State *L, int t, const char *what, const char *key,
 			struct config_match *m, bool *set)
 {
 	char k[64];
@@ -162,29 +160,31 @@ static void sched_match(lua_State *L, int t, const char *what, const char *key,
 		dsl_fill_list(L, v, m->values, &m->nvalues, n);
 		*set = true;
 	} else if (type != LUA_TNIL)
-		config_raise(L, "%s: '%s' must be a string or a list of strings (got %s)", what, key,
-			     dsl_typename(L, v));
+		config_raise(L, "%s: '%s' must be a string or a list of strings (got %s)", what,
+			     key, dsl_typename(L, v));
 	lua_pop(L, 1);
 
 	snprintf(k, sizeof(k), "%s_re", key);
 	size_t plen;
 	const char *pat = dsl_opt_string(L, t, what, k, &plen);
 	if (pat) {
-		sched_check_pattern(L, what, k, pat);
+		config_sched_check_pattern(L, what, k, pat);
 		m->pattern = config_strdup(L, pat, plen);
 		*set = true;
 	}
 	snprintf(k, sizeof(k), "%s_fn", key);
 	type = dsl_get(L, t, k);
 	if (type == LUA_TFUNCTION) {
-		m->fn = sched_ref_fn(L, -1);
+		m->fn = config_sched_ref_fn(L, -1);
 		*set = true;
 	} else if (type != LUA_TNIL)
-		config_raise(L, "%s: '%s' must be a function (got %s)", what, k, dsl_typename(L, -1));
+		config_raise(L, "%s: '%s' must be a function (got %s)", what, k,
+			     dsl_typename(L, -1));
 	lua_pop(L, 1);
 }
 
-static void sched_filter(lua_State *L, int t, const char *what, struct config_change_filter *f)
+static void config_sched_filter(lua_State *L, int t, const char *what,
+				struct config_change_filter *f)
 {
 	static const char *const keys[] = {
 		"branch",     "branch_re",     "branch_fn",	"project",  "project_re",
@@ -202,14 +202,14 @@ static void sched_filter(lua_State *L, int t, const char *what, struct config_ch
 		config_raise(L, "%s must be a table such as { branch = \"main\" } (got %s)", cwhat,
 			     dsl_typename(L, c));
 	dsl_check_keys(L, c, cwhat, keys);
-	sched_match(L, c, cwhat, "branch", &f->branch, &f->set);
-	sched_match(L, c, cwhat, "project", &f->project, &f->set);
-	sched_match(L, c, cwhat, "repository", &f->repository, &f->set);
-	sched_match(L, c, cwhat, "category", &f->category, &f->set);
-	sched_match(L, c, cwhat, "codebase", &f->codebase, &f->set);
+	config_sched_match(L, c, cwhat, "branch", &f->branch, &f->set);
+	config_sched_match(L, c, cwhat, "project", &f->project, &f->set);
+	config_sched_match(L, c, cwhat, "repository", &f->repository, &f->set);
+	config_sched_match(L, c, cwhat, "category", &f->category, &f->set);
+	config_sched_match(L, c, cwhat, "codebase", &f->codebase, &f->set);
 	int type = dsl_get(L, c, "filter_fn");
 	if (type == LUA_TFUNCTION) {
-		f->fn = sched_ref_fn(L, -1);
+		f->fn = config_sched_ref_fn(L, -1);
 		f->set = true;
 	} else if (type != LUA_TNIL)
 		config_raise(L, "%s: 'filter_fn' must be a function (got %s)", cwhat,
@@ -218,7 +218,7 @@ static void sched_filter(lua_State *L, int t, const char *what, struct config_ch
 }
 
 /* params = { { name = "n", type = "int", default = 1, ... }, ... } */
-static void sched_params(lua_State *L, int t, const char *what, struct config_scheduler *s)
+static void config_sched_params(lua_State *L, int t, const char *what, struct config_scheduler *s)
 {
 	static const char *const keys[] = {"name", "type",  "label", "default", "required",
 					   "min",  "max",   "choices", NULL};
@@ -248,7 +248,8 @@ static void sched_params(lua_State *L, int t, const char *what, struct config_sc
 				config_raise(L, "%s: '%s' is a reserved force field", pwhat, name);
 		for (size_t k = 0; k < s->nparams; k++)
 			if (!strcmp(s->params[k].name, name))
-				config_raise(L, "%s: parameter '%s' is declared twice", pwhat, name);
+				config_raise(L, "%s: parameter '%s' is declared twice", pwhat,
+					     name);
 		const char *type = dsl_opt_string(L, p, pwhat, "type", NULL);
 		struct config_param *cp = &s->params[s->nparams];
 		*cp = (struct config_param){.min = LLONG_MIN, .max = LLONG_MAX};
@@ -261,11 +262,12 @@ static void sched_params(lua_State *L, int t, const char *what, struct config_sc
 		else if (!strcmp(type, "choice"))
 			cp->type = CONFIG_PARAM_CHOICE;
 		else
-			config_raise(L, "%s: 'type' must be string, int, bool or choice (got '%.40s')",
+			config_raise(L,
+				     "%s: 'type' must be string, int, bool or choice (got '%.40s')",
 				     pwhat, type);
 		s->nparams++;
 		cp->name = config_strdup(L, name, strlen(name));
-		cp->label = sched_opt_strdup(L, p, pwhat, "label");
+		cp->label = config_sched_opt_strdup(L, p, pwhat, "label");
 		cp->required = dsl_opt_bool(L, p, pwhat, "required", false);
 		char buf[64];
 		int dt = dsl_get(L, p, "default");
@@ -308,26 +310,31 @@ static void sched_params(lua_State *L, int t, const char *what, struct config_sc
 			cp->choices = dsl_new_strv(L, nc);
 			dsl_fill_list(L, ch, cp->choices, &cp->nchoices, nc);
 			lua_pop(L, 1);
-			const char *d = dt == LUA_TNIL ? cp->choices[0]
-						       : dsl_check_string(L, -1, pwhat, "default", NULL);
+			const char *d = dt == LUA_TNIL
+						? cp->choices[0]
+						: dsl_check_string(L, -1, pwhat, "default", NULL);
 			bool ok = false;
 			for (size_t k = 0; k < cp->nchoices && !ok; k++)
 				ok = !strcmp(cp->choices[k], d);
 			if (!ok)
-				config_raise(L, "%s: default '%.60s' is not one of the choices", pwhat, d);
+				config_raise(L, "%s: default '%.60s' is not one of the choices",
+					     pwhat, d);
 			cp->def = config_strdup(L, d, strlen(d));
 			break;
 		}
 		}
 		lua_pop(L, 1); /* default */
 		if (cp->type != CONFIG_PARAM_INT) {
-			if (dsl_get(L, p, "min") != LUA_TNIL || (lua_pop(L, 1), dsl_get(L, p, "max")) != LUA_TNIL)
-				config_raise(L, "%s: 'min'/'max' apply to int parameters only", pwhat);
+			if (dsl_get(L, p, "min") != LUA_TNIL ||
+			    (lua_pop(L, 1), dsl_get(L, p, "max")) != LUA_TNIL)
+				config_raise(L, "%s: 'min'/'max' apply to int parameters only",
+					     pwhat);
 			lua_pop(L, 1);
 		}
 		if (cp->type != CONFIG_PARAM_CHOICE) {
 			if (dsl_get(L, p, "choices") != LUA_TNIL)
-				config_raise(L, "%s: 'choices' applies to choice parameters only", pwhat);
+				config_raise(L, "%s: 'choices' applies to choice parameters only",
+					     pwhat);
 			lua_pop(L, 1);
 		}
 		lua_pop(L, 1); /* the parameter table */
@@ -348,13 +355,13 @@ enum {
 	K_TOKEN = 1 << 7,
 };
 
-struct sched_decl {
+struct config_sched_decl {
 	const char *decl;
 	enum config_scheduler_kind kind;
 	unsigned keys;
 };
 
-static const struct sched_decl sched_decls[] = {
+static const struct config_sched_decl config_sched_decls[] = {
 	{"force_scheduler", CONFIG_SCHED_FORCE, K_SOURCE | K_PARAMS},
 	{"single_branch", CONFIG_SCHED_SINGLE_BRANCH, K_FILTER | K_STABLE},
 	{"any_branch", CONFIG_SCHED_ANY_BRANCH, K_FILTER | K_STABLE},
@@ -365,9 +372,10 @@ static const struct sched_decl sched_decls[] = {
 	{"try_scheduler", CONFIG_SCHED_TRY, K_TOKEN},
 };
 
-static int sched_declare(lua_State *L)
+static int config_sched_declare(lua_State *L)
 {
-	const struct sched_decl *d = &sched_decls[lua_tointeger(L, lua_upvalueindex(1))];
+	const struct config_sched_decl *d =
+		&config_sched_decls[lua_tointeger(L, lua_upvalueindex(1))];
 	struct config *cfg = config_ctx_of(L)->cfg;
 	int line = config_line(L);
 	char what[256];
@@ -432,8 +440,7 @@ static int sched_declare(lua_State *L)
 
 	/* the scheduler is owned by cfg from here: a later raise frees what exists */
 	config_charge(L, sizeof(struct config_scheduler));
-	cfg->scheduler =
-		xrealloc(cfg->scheduler, (cfg->nschedulers + 1) * sizeof(*cfg->scheduler));
+	ARRAY_GROW(cfg->scheduler, cfg->nschedulers + 1, cfg->scheduler_alloc);
 	struct config_scheduler *s = &cfg->scheduler[cfg->nschedulers++];
 	*s = (struct config_scheduler){.kind = d->kind, .line = line, .priority = priority};
 	s->name = config_strdup(L, name, strlen(name));
@@ -441,24 +448,25 @@ static int sched_declare(lua_State *L)
 		s->builders = dsl_new_strv(L, n);
 		dsl_fill_list(L, builders, s->builders, &s->nbuilders, n);
 	}
-	sched_props(L, 1, what, "properties", &s->props, &s->nprops);
+	config_sched_props(L, 1, what, "properties", &s->props, &s->nprops);
 	if (d->keys & K_SOURCE) {
-		s->branch = sched_opt_strdup(L, 1, what, "branch");
-		s->repository = sched_opt_strdup(L, 1, what, "repository");
-		s->project = sched_opt_strdup(L, 1, what, "project");
-		s->codebase = sched_opt_strdup(L, 1, what, "codebase");
+		s->branch = config_sched_opt_strdup(L, 1, what, "branch");
+		s->repository = config_sched_opt_strdup(L, 1, what, "repository");
+		s->project = config_sched_opt_strdup(L, 1, what, "project");
+		s->codebase = config_sched_opt_strdup(L, 1, what, "codebase");
 	}
 	if (d->keys & K_FILTER)
-		sched_filter(L, 1, what, &s->filter);
+		config_sched_filter(L, 1, what, &s->filter);
 	if (d->keys & K_STABLE) {
 		s->tree_stable = dsl_opt_seconds(L, 1, what, "tree_stable_timer", 0);
 		s->only_important = dsl_opt_bool(L, 1, what, "only_important", false);
 		int t = dsl_get(L, 1, "file_is_important");
 		if (t == LUA_TFUNCTION) {
-			s->important_fn = sched_ref_fn(L, -1);
+			s->important_fn = config_sched_ref_fn(L, -1);
 		} else if (t == LUA_TTABLE) {
 			int g = lua_gettop(L);
-			size_t ng = dsl_check_list(L, g, what, "file_is_important", "glob patterns");
+			size_t ng =
+				dsl_check_list(L, g, what, "file_is_important", "glob patterns");
 			for (size_t i = 1; i <= ng; i++) {
 				lua_rawgeti(L, g, (lua_Integer)i);
 				dsl_check_string(L, -1, what, "file_is_important", NULL);
@@ -499,7 +507,7 @@ static int sched_declare(lua_State *L)
 		s->only_if_changed = dsl_opt_bool(L, 1, what, "only_if_changed", false);
 	}
 	if (d->keys & K_PARAMS)
-		sched_params(L, 1, what, s);
+		config_sched_params(L, 1, what, s);
 	if (d->keys & K_UPSTREAM) {
 		const char *up = dsl_opt_name(L, 1, what, "upstream");
 		if (!up)
@@ -526,11 +534,17 @@ static int sched_declare(lua_State *L)
 
 /* ---- trigger { } step ------------------------------------------------------ */
 
-static int sched_trigger(lua_State *L)
+static int config_sched_trigger(lua_State *L)
 {
-	static const char *const keys[] = {"name",	     "schedulers",	 "wait_for_finish",
-					   "set_properties", "halt_on_failure", "flunk_on_failure",
-					   "warn_on_failure", "always_run",	 NULL};
+	static const char *const keys[] = {"name",
+					   "schedulers",
+					   "wait_for_finish",
+					   "set_properties",
+					   "halt_on_failure",
+					   "flunk_on_failure",
+					   "warn_on_failure",
+					   "always_run",
+					   NULL};
 	int line = config_line(L);
 	char what[256];
 	dsl_check_table_arg(L, "trigger");
@@ -538,7 +552,8 @@ static int sched_trigger(lua_State *L)
 	dsl_check_keys(L, 1, what, keys);
 	const char *name = dsl_opt_name(L, 1, what, "name");
 	if (dsl_get(L, 1, "schedulers") == LUA_TNIL)
-		return config_raise(L, "%s: 'schedulers' is required: schedulers = { \"t\" }", what);
+		return config_raise(L, "%s: 'schedulers' is required: schedulers = { \"t\" }",
+				    what);
 	int sl = lua_gettop(L);
 	size_t n = dsl_check_name_list(L, sl, what, "schedulers");
 	if (n == 0)
@@ -555,7 +570,7 @@ static int sched_trigger(lua_State *L)
 	int ud = lua_gettop(L);
 	step->trigger_schedulers = dsl_new_strv(L, n);
 	dsl_fill_list(L, sl, step->trigger_schedulers, &step->ntrigger_schedulers, n);
-	sched_props(L, 1, what, "set_properties", &step->set_properties,
+	config_sched_props(L, 1, what, "set_properties", &step->set_properties,
 		    &step->nset_properties);
 	step->name = config_strdup(L, name ? name : "trigger", strlen(name ? name : "trigger"));
 	lua_settop(L, ud);
@@ -564,7 +579,7 @@ static int sched_trigger(lua_State *L)
 
 /* apply_patch { workdir = "build", tool = "patch" | "git" }: applies the
  * build's try patch there (a no-op, SKIPPED, in builds without one). */
-static int sched_apply_patch(lua_State *L)
+static int config_sched_apply_patch(lua_State *L)
 {
 	static const char *const keys[] = {"name", "workdir", "tool", "always_run", NULL};
 	int line = config_line(L);
@@ -581,7 +596,8 @@ static int sched_apply_patch(lua_State *L)
 		config_raise(L, "%s: 'workdir' must be a relative path without '..'", what);
 	const char *tool = dsl_opt_string(L, 1, what, "tool", NULL);
 	if (tool && strcmp(tool, "patch") && strcmp(tool, "git"))
-		config_raise(L, "%s: 'tool' must be \"patch\" or \"git\" (got '%.40s')", what, tool);
+		config_raise(L, "%s: 'tool' must be \"patch\" or \"git\" (got '%.40s')", what,
+			     tool);
 	bool always = dsl_opt_bool(L, 1, what, "always_run", false);
 	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 0);
 	*step = (struct config_step){
@@ -638,7 +654,7 @@ void config_prop_free(struct config_prop *p, size_t n)
 	free(p);
 }
 
-static void sched_strv_free(char **v, size_t n)
+static void config_sched_strv_free(char **v, size_t n)
 {
 	for (size_t i = 0; v && i < n; i++)
 		free(v[i]);
@@ -647,39 +663,39 @@ static void sched_strv_free(char **v, size_t n)
 
 void config_sched_step_release(struct config_step *s)
 {
-	sched_strv_free(s->trigger_schedulers, s->ntrigger_schedulers);
+	config_sched_strv_free(s->trigger_schedulers, s->ntrigger_schedulers);
 	config_prop_free(s->set_properties, s->nset_properties);
 	s->trigger_schedulers = NULL;
 	s->set_properties = NULL;
 }
 
-static void sched_match_release(struct config_match *m)
+static void config_sched_match_release(struct config_match *m)
 {
-	sched_strv_free(m->values, m->nvalues);
+	config_sched_strv_free(m->values, m->nvalues);
 	free(m->pattern);
 }
 
 void config_sched_release(struct config_scheduler *s)
 {
 	free(s->name);
-	sched_strv_free(s->builders, s->nbuilders);
+	config_sched_strv_free(s->builders, s->nbuilders);
 	config_prop_free(s->props, s->nprops);
 	free(s->branch);
 	free(s->repository);
 	free(s->project);
 	free(s->codebase);
-	sched_match_release(&s->filter.branch);
-	sched_match_release(&s->filter.project);
-	sched_match_release(&s->filter.repository);
-	sched_match_release(&s->filter.category);
-	sched_match_release(&s->filter.codebase);
-	sched_strv_free(s->important_globs, s->nimportant_globs);
+	config_sched_match_release(&s->filter.branch);
+	config_sched_match_release(&s->filter.project);
+	config_sched_match_release(&s->filter.repository);
+	config_sched_match_release(&s->filter.category);
+	config_sched_match_release(&s->filter.codebase);
+	config_sched_strv_free(s->important_globs, s->nimportant_globs);
 	free(s->cron);
 	for (size_t i = 0; i < s->nparams; i++) {
 		free(s->params[i].name);
 		free(s->params[i].label);
 		free(s->params[i].def);
-		sched_strv_free(s->params[i].choices, s->params[i].nchoices);
+		config_sched_strv_free(s->params[i].choices, s->params[i].nchoices);
 	}
 	free(s->params);
 	free(s->upstream);
@@ -691,7 +707,7 @@ void config_sched_release(struct config_scheduler *s)
 /* ---- queue settings -------------------------------------------------------- */
 
 /* collapse_requests = true | false | function(builder, older, newer) */
-static void sched_collapse_value(lua_State *L, int idx, const char *what, int *ret_mode,
+static void config_sched_collapse_value(lua_State *L, int idx, const char *what, int *ret_mode,
 				 int *ret_fn)
 {
 	int t = lua_type(L, idx);
@@ -699,7 +715,7 @@ static void sched_collapse_value(lua_State *L, int idx, const char *what, int *r
 		*ret_mode = lua_toboolean(L, idx) ? CONFIG_COLLAPSE_YES : CONFIG_COLLAPSE_NO;
 	else if (t == LUA_TFUNCTION) {
 		*ret_mode = CONFIG_COLLAPSE_FN;
-		*ret_fn = sched_ref_fn(L, idx);
+		*ret_fn = config_sched_ref_fn(L, idx);
 	} else
 		config_raise(L, "%s'collapse_requests' must be true, false or a function (got %s)",
 			     what, dsl_typename(L, idx));
@@ -710,7 +726,7 @@ bool config_sched_setting(lua_State *L, const char *key)
 	struct config *cfg = config_ctx_of(L)->cfg;
 	if (strcmp(key, "collapse_requests"))
 		return false;
-	sched_collapse_value(L, 3, "", &cfg->collapse_requests, &cfg->collapse_fn);
+	config_sched_collapse_value(L, 3, "", &cfg->collapse_requests, &cfg->collapse_fn);
 	return true;
 }
 
@@ -720,7 +736,8 @@ void config_sched_builder(lua_State *L, const char *what, struct config_builder 
 	snprintf(w, sizeof(w), "%s: ", what);
 	b->collapse_requests = CONFIG_COLLAPSE_DEFAULT;
 	if (dsl_get(L, 1, "collapse_requests") != LUA_TNIL)
-		sched_collapse_value(L, lua_gettop(L), w, &b->collapse_requests, &b->collapse_fn);
+		config_sched_collapse_value(L, lua_gettop(L), w, &b->collapse_requests,
+					    &b->collapse_fn);
 	lua_pop(L, 1);
 	int t = dsl_get(L, 1, "cancel_superseded");
 	if (t == LUA_TBOOLEAN)
@@ -746,32 +763,33 @@ void config_sched_open(lua_State *L)
 	lua_pop(L, 2);
 
 	lua_pushglobaltable(L);
-	for (size_t i = 0; i < ARRAY_SIZE(sched_decls); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(config_sched_decls); i++) {
 		lua_pushinteger(L, (lua_Integer)i);
-		lua_pushcclosure(L, sched_declare, 1);
-		lua_setfield(L, -2, sched_decls[i].decl);
+		lua_pushcclosure(L, config_sched_declare, 1);
+		lua_setfield(L, -2, config_sched_decls[i].decl);
 	}
-	lua_pushcfunction(L, sched_trigger);
+	lua_pushcfunction(L, config_sched_trigger);
 	lua_setfield(L, -2, "trigger");
-	lua_pushcfunction(L, sched_apply_patch);
+	lua_pushcfunction(L, config_sched_apply_patch);
 	lua_setfield(L, -2, "apply_patch");
 	lua_pop(L, 1);
 }
 
-static const char *sched_decl_name(enum config_scheduler_kind k)
+static const char *config_sched_decl_name(enum config_scheduler_kind k)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(sched_decls); i++)
-		if (sched_decls[i].kind == k)
-			return sched_decls[i].decl;
+	for (size_t i = 0; i < ARRAY_SIZE(config_sched_decls); i++)
+		if (config_sched_decls[i].kind == k)
+			return config_sched_decls[i].decl;
 	return "scheduler";
 }
 
-static void sched_fill_all_builders(lua_State *L, const struct config *cfg,
+static void config_sched_fill_all_builders(lua_State *L, const struct config *cfg,
 				    struct config_scheduler *s)
 {
 	s->builders = dsl_new_strv(L, cfg->nbuilders);
 	for (size_t i = 0; i < cfg->nbuilders; i++) {
-		s->builders[i] = config_strdup(L, cfg->builder[i].name, strlen(cfg->builder[i].name));
+		s->builders[i] =
+			config_strdup(L, cfg->builder[i].name, strlen(cfg->builder[i].name));
 		s->nbuilders = i + 1;
 	}
 }
@@ -782,22 +800,23 @@ void config_sched_finish(lua_State *L)
 	bool have_force = false;
 	for (size_t i = 0; i < cfg->nschedulers; i++) {
 		struct config_scheduler *s = &cfg->scheduler[i];
-		const char *decl = sched_decl_name(s->kind);
+		const char *decl = config_sched_decl_name(s->kind);
 		if (s->kind == CONFIG_SCHED_FORCE)
 			have_force = true;
 		if (!s->builders) {
 			if (cfg->nbuilders == 0)
-				config_raise_at(L, s->line, "%s '%s': there are no builders to force",
-						decl, s->name);
-			sched_fill_all_builders(L, cfg, s);
+				config_raise_at(L, s->line,
+						"%s '%s': there are no builders to force", decl,
+						s->name);
+			config_sched_fill_all_builders(L, cfg, s);
 		}
 		for (size_t k = 0; k < s->nbuilders; k++)
 			if (!dsl_registered(L, REG_BUILDERS, s->builders[k]))
 				config_raise_at(L, s->line, "%s '%s': unknown builder '%s'", decl,
 						s->name, s->builders[k]);
 		if (s->upstream && !config_find_scheduler(cfg, s->upstream))
-			config_raise_at(L, s->line, "%s '%s': unknown upstream scheduler '%s'", decl,
-					s->name, s->upstream);
+			config_raise_at(L, s->line, "%s '%s': unknown upstream scheduler '%s'",
+					decl, s->name, s->upstream);
 	}
 	for (size_t i = 0; i < cfg->nbuilders; i++) {
 		const struct config_builder *b = &cfg->builder[i];
@@ -816,12 +835,11 @@ void config_sched_finish(lua_State *L)
 	}
 	if (!have_force && cfg->nbuilders > 0 && !dsl_registered(L, REG_SCHEDULERS, "force")) {
 		config_charge(L, sizeof(struct config_scheduler));
-		cfg->scheduler =
-			xrealloc(cfg->scheduler, (cfg->nschedulers + 1) * sizeof(*cfg->scheduler));
+		ARRAY_GROW(cfg->scheduler, cfg->nschedulers + 1, cfg->scheduler_alloc);
 		struct config_scheduler *s = &cfg->scheduler[cfg->nschedulers++];
 		*s = (struct config_scheduler){.kind = CONFIG_SCHED_FORCE, .line = 0};
 		s->name = config_strdup(L, "force", 5);
-		sched_fill_all_builders(L, cfg, s);
+		config_sched_fill_all_builders(L, cfg, s);
 	}
 }
 
@@ -831,174 +849,4 @@ const struct config_scheduler *config_find_scheduler(const struct config *cfg, c
 		if (!strcmp(cfg->scheduler[i].name, name))
 			return &cfg->scheduler[i];
 	return NULL;
-}
-
-/* ---- running functions and patterns (on the master's loop) -------------------- */
-
-static void sched_push_str(lua_State *L, const char *key, const char *v)
-{
-	if (v)
-		lua_pushstring(L, v);
-	else
-		lua_pushnil(L);
-	lua_setfield(L, -2, key);
-}
-
-static void sched_push_change(lua_State *L, const struct config_change_view *c)
-{
-	lua_createtable(L, 0, 12);
-	sched_push_str(L, "branch", c->branch);
-	sched_push_str(L, "project", c->project);
-	sched_push_str(L, "repository", c->repository);
-	sched_push_str(L, "category", c->category);
-	sched_push_str(L, "codebase", c->codebase);
-	sched_push_str(L, "revision", c->revision);
-	sched_push_str(L, "author", c->author);
-	sched_push_str(L, "who", c->author);
-	sched_push_str(L, "comments", c->comments);
-	lua_createtable(L, (int)(c->nfiles < 100000 ? c->nfiles : 100000), 0);
-	for (size_t i = 0; i < c->nfiles; i++) {
-		lua_pushstring(L, c->files[i]);
-		lua_rawseti(L, -2, (lua_Integer)(i + 1));
-	}
-	lua_setfield(L, -2, "files");
-}
-
-enum sched_call_kind { CALL_VALUE_FN, CALL_PATTERN, CALL_CHANGE_FN, CALL_COLLAPSE };
-
-struct sched_call {
-	enum sched_call_kind kind;
-	int fn;
-	const char *value;      /* CALL_VALUE_FN, CALL_PATTERN */
-	const char *pattern;
-	const struct config_change_view *change;
-	const char *builder;
-	const struct config_request_view *older, *newer;
-	bool result;
-};
-
-static void sched_push_request(lua_State *L, const struct config_request_view *r)
-{
-	lua_createtable(L, 0, 6);
-	lua_pushinteger(L, r->buildrequestid);
-	lua_setfield(L, -2, "buildrequestid");
-	sched_push_str(L, "branch", r->branch);
-	sched_push_str(L, "revision", r->revision);
-	sched_push_str(L, "repository", r->repository);
-	sched_push_str(L, "project", r->project);
-	sched_push_str(L, "codebase", r->codebase);
-}
-
-static int sched_call_main(lua_State *L)
-{
-	struct sched_call *c = lua_touserdata(L, 1);
-	lua_settop(L, 0);
-	if (c->kind == CALL_PATTERN) {
-		lua_getfield(L, LUA_REGISTRYINDEX, REG_FIND);
-		lua_pushstring(L, c->value ? c->value : "");
-		lua_pushstring(L, c->pattern);
-		lua_call(L, 2, 1);
-	} else {
-		lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn);
-		int nargs = 1;
-		if (c->kind == CALL_VALUE_FN) {
-			if (c->value)
-				lua_pushstring(L, c->value);
-			else
-				lua_pushnil(L);
-		} else if (c->kind == CALL_CHANGE_FN) {
-			sched_push_change(L, c->change);
-		} else {
-			lua_pushstring(L, c->builder);
-			sched_push_request(L, c->older);
-			sched_push_request(L, c->newer);
-			nargs = 3;
-		}
-		lua_call(L, nargs, 1);
-	}
-	c->result = lua_toboolean(L, -1);
-	return 0;
-}
-
-static int sched_call(struct config *cfg, struct sched_call *c, char **ret_err)
-{
-	if (!cfg->lua) {
-		*ret_err = xstrdup("master.lua: no Lua state kept for functions");
-		return KILN_ECONFIG;
-	}
-	int r = config_lua_run(cfg->lua, sched_call_main, c, ret_err);
-	if (r < 0)
-		return r;
-	return c->result ? 1 : 0;
-}
-
-static int sched_match_field(struct config *cfg, const struct config_match *m, const char *v,
-			     char **ret_err)
-{
-	if (m->values) {
-		bool ok = false;
-		for (size_t i = 0; i < m->nvalues && !ok; i++)
-			ok = v && !strcmp(m->values[i], v);
-		if (!ok)
-			return 0;
-	}
-	if (m->pattern) {
-		if (!v)
-			return 0;
-		struct sched_call c = {.kind = CALL_PATTERN, .value = v, .pattern = m->pattern};
-		int r = sched_call(cfg, &c, ret_err);
-		if (r <= 0)
-			return r;
-	}
-	if (m->fn) {
-		struct sched_call c = {.kind = CALL_VALUE_FN, .fn = m->fn, .value = v};
-		int r = sched_call(cfg, &c, ret_err);
-		if (r <= 0)
-			return r;
-	}
-	return 1;
-}
-
-int config_filter_match(struct config *cfg, const struct config_change_filter *f,
-			const struct config_change_view *c, char **ret_err)
-{
-	if (!f->set)
-		return 1;
-	int r;
-	if ((r = sched_match_field(cfg, &f->branch, c->branch, ret_err)) <= 0 ||
-	    (r = sched_match_field(cfg, &f->project, c->project, ret_err)) <= 0 ||
-	    (r = sched_match_field(cfg, &f->repository, c->repository, ret_err)) <= 0 ||
-	    (r = sched_match_field(cfg, &f->category, c->category, ret_err)) <= 0 ||
-	    (r = sched_match_field(cfg, &f->codebase, c->codebase, ret_err)) <= 0)
-		return r;
-	if (f->fn) {
-		struct sched_call call = {.kind = CALL_CHANGE_FN, .fn = f->fn, .change = c};
-		return sched_call(cfg, &call, ret_err);
-	}
-	return 1;
-}
-
-int config_change_important(struct config *cfg, const struct config_scheduler *s,
-			    const struct config_change_view *c, char **ret_err)
-{
-	if (s->important_fn) {
-		struct sched_call call = {.kind = CALL_CHANGE_FN, .fn = s->important_fn, .change = c};
-		return sched_call(cfg, &call, ret_err);
-	}
-	if (!s->important_globs)
-		return 1;
-	for (size_t i = 0; i < c->nfiles; i++)
-		for (size_t k = 0; k < s->nimportant_globs; k++)
-			if (fnmatch(s->important_globs[k], c->files[i], 0) == 0)
-				return 1;
-	return 0;
-}
-
-int config_call_collapse(struct config *cfg, int fn, const char *builder,
-			 const struct config_request_view *older,
-			 const struct config_request_view *newer, char **ret_err)
-{
-	struct sched_call call = {
-		.kind = CALL_COLLAPSE, .fn = fn, .builder = builder, .older = older, .newer = newer};
-	return sched_call(cfg, &call, ret_err);
 }

@@ -1,11 +1,13 @@
 /*
  * The configuration loader: runs master.lua in a sandboxed Lua 5.4 state
  * (custom allocator with a memory cap, instruction-count hook, only safe
- * libraries, text chunks only), lets config-dsl.c turn its declarations
- * into struct config, then closes the state.  See config.h, docs/CONFIG.md.
+ * libraries, text chunks only), lets the declaration files (config-dsl.c
+ * and its siblings, see config-internal.h) turn its declarations
+ * into struct config, then closes the state, or keeps it for the master's
+ * later calls (config_lua_run) when functions or patterns were stored.  See
+ * config.h, docs/CONFIG.md.
  */
 #define LOG_SUBSYS "config"
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "config/config-internal.h"
 #include "common/buf.h"
 #include "common/err.h"
@@ -147,8 +149,8 @@ static void config_hook(lua_State *L, lua_Debug *ar)
 		if (over_insns)
 			snprintf(what, sizeof(what), "instruction limit exceeded (infinite loop?)");
 		else
-			snprintf(what, sizeof(what), "CPU time limit exceeded (%d s)",
-				 KILN_CONFIG_CPU_SECONDS);
+			snprintf(what, sizeof(what), "CPU time limit exceeded (%g s)",
+				 ctx->cpu_limit);
 		lua_getinfo(L, "l", ar);
 		if (ar->currentline > 0)
 			snprintf(ctx->abort_msg, sizeof(ctx->abort_msg), "%s:%d: %s",
@@ -217,21 +219,38 @@ static int config_setmetatable(lua_State *L)
 	return lua_gettop(L);
 }
 
-/* print() goes to the daemon's debug log (KILN_LOG=debug), not stdout. */
+/* Appends s[0..len) to b, cut where b would pass 'limit' bytes (b's cap
+ * leaves room for a mark after that).  0, 1 when cut, or -E2BIG. */
+static int config_add_cut(struct buf *b, const char *s, size_t len, size_t limit)
+{
+	size_t room = b->len < limit ? limit - b->len : 0;
+	bool cut = len > room;
+	int r = buf_add(b, s, cut ? room : len);
+	return r < 0 ? r : cut;
+}
+
+/* print() goes to the daemon's debug log (KILN_LOG=debug), not stdout.  A
+ * long line is cut and ends in "..." so it never passes for the whole. */
+#define CONFIG_PRINT_MAX 4096
 static int config_print(lua_State *L)
 {
 	struct buf b;
-	buf_init(&b, 4096);
+	buf_init(&b, CONFIG_PRINT_MAX + 3);
 	int n = lua_gettop(L);
-	for (int i = 1; i <= n; i++) {
+	int r = 0;
+	for (int i = 1; i <= n && r == 0; i++) {
 		size_t len;
 		const char *s = luaL_tolstring(L, i, &len);
 		if (i > 1)
-			buf_addch(&b, '\t');
-		buf_add(&b, s, len); /* a cut print line is fine */
+			r = config_add_cut(&b, "\t", 1, CONFIG_PRINT_MAX);
+		if (r == 0)
+			r = config_add_cut(&b, s, len, CONFIG_PRINT_MAX);
 		lua_pop(L, 1);
 	}
-	log_debug("%s:%d: print: %s", config_ctx_of(L)->chunkname, config_line(L), b.ptr);
+	if (r > 0)
+		r = buf_adds(&b, "...");
+	log_debug("%s:%d: print: %s", config_ctx_of(L)->chunkname, config_line(L),
+		  r < 0 ? "(line too long)" : b.ptr);
 	buf_release(&b);
 	return 0;
 }
@@ -324,7 +343,8 @@ static int config_main(lua_State *L)
 		return lua_error(L);
 	}
 	ctx->insns = 0; /* parsing allocations do not count against the script */
-	ctx->cpu_deadline = config_cpu_now() + KILN_CONFIG_CPU_SECONDS;
+	ctx->cpu_limit = KILN_CONFIG_CPU_SECONDS;
+	ctx->cpu_deadline = config_cpu_now() + ctx->cpu_limit;
 	lua_sethook(L, config_hook, LUA_MASKCOUNT, CONFIG_HOOK_EVERY);
 	lua_call(L, 0, 0);
 	lua_sethook(L, NULL, 0, 0);
@@ -334,22 +354,28 @@ static int config_main(lua_State *L)
 	return 0;
 }
 
-/* One printable line: control characters become spaces, long text is cut. */
+/* One printable line: control characters become spaces, a message longer
+ * than CONFIG_MAX_ERROR is cut and marked with "...". */
 static char *config_error_line(const char *chunkname, const char *msg, size_t len)
 {
 	struct buf b;
-	buf_init(&b, CONFIG_MAX_ERROR + 64);
 	size_t clen = strlen(chunkname);
-	if (len <= clen || memcmp(msg, chunkname, clen) || msg[clen] != ':') {
-		buf_adds(&b, chunkname);
-		buf_adds(&b, ": ");
-	}
-	for (size_t i = 0; i < len && b.len < CONFIG_MAX_ERROR; i++) {
+	/* room for "CHUNK: ", CONFIG_MAX_ERROR bytes and the mark: nothing can fail */
+	buf_init(&b, clen + 2 + CONFIG_MAX_ERROR + 3);
+	int r = 0;
+	if (len <= clen || memcmp(msg, chunkname, clen) || msg[clen] != ':')
+		r = buf_addf(&b, "%s: ", chunkname);
+	size_t i, start = b.len;
+	for (i = 0; r == 0 && i < len && b.len - start < CONFIG_MAX_ERROR; i++) {
 		unsigned char c = (unsigned char)msg[i];
-		buf_addch(&b, c < 0x20 || c == 0x7f ? ' ' : (char)c);
+		r = buf_addch(&b, c < 0x20 || c == 0x7f ? ' ' : (char)c);
 	}
-	if (b.len >= CONFIG_MAX_ERROR)
-		buf_adds(&b, "...");
+	if (r == 0 && i < len)
+		r = buf_adds(&b, "...");
+	if (r < 0) {
+		buf_release(&b);
+		return xasprintf("%s: error message too long", chunkname);
+	}
 	return buf_detach(&b, NULL);
 }
 
@@ -422,7 +448,7 @@ int config_load_string(const char *chunkname, const char *text, size_t len, cons
 		free(kl->chunkname);
 		free(kl);
 	} else {
-		/* functions and patterns run later, in this state (config-sched.c) */
+		/* functions and patterns run later, in this state (config-runtime.c) */
 		kl->L = L;
 		cfg->lua = kl;
 	}
@@ -459,7 +485,8 @@ int config_lua_run(struct config_lua *kl, lua_CFunction f, void *ud, char **ret_
 	ctx->mem_error = false;
 	ctx->insns = 0;
 	ctx->run_limit = CONFIG_CALL_INSNS;
-	ctx->cpu_deadline = config_cpu_now() + CONFIG_CALL_CPU_SECONDS;
+	ctx->cpu_limit = CONFIG_CALL_CPU_SECONDS;
+	ctx->cpu_deadline = config_cpu_now() + ctx->cpu_limit;
 	lua_settop(L, 0);
 	lua_pushcfunction(L, config_run_main);
 	lua_pushlightuserdata(L, (void *)(uintptr_t)f);
@@ -523,24 +550,6 @@ int config_load(const char *basedir, struct config **ret, char **ret_err)
 		r = config_load_string("master.lua", b.ptr, b.len, basedir, ret, ret_err);
 	buf_release(&b);
 	return r;
-}
-
-void config_step_release(struct config_step *s)
-{
-	free(s->name);
-	if (s->argv)
-		for (char **a = s->argv; *a; a++)
-			free(*a);
-	free(s->argv);
-	free(s->command);
-	for (size_t i = 0; i < s->nenv; i++) {
-		free(s->env[i].name);
-		free(s->env[i].value);
-	}
-	free(s->env);
-	free(s->workdir);
-	config_sched_step_release(s);
-	memset(s, 0, sizeof(*s));
 }
 
 static void config_strv_free(char **v, size_t n)

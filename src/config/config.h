@@ -1,8 +1,27 @@
 /*
  * The master's configuration as plain C structs.  config_load() runs
  * BASEDIR/master.lua in a sandboxed Lua 5.4 state (no os.execute, no io,
- * limits on memory and instructions), validates it, copies everything into
- * these structs and closes the state: Lua never leaks out of src/config/.
+ * limits on memory and instructions), validates it and copies everything
+ * into these structs.  No Lua type appears in this header: Lua never leaks
+ * out of src/config/.
+ *
+ * Lifetime of the Lua state.  When master.lua keeps nothing callable, the
+ * state is closed before config_load() returns.  When it stores functions
+ * or Lua patterns the master calls later (change filters, file_is_important,
+ * collapse_requests), the state is kept in cfg->lua and lives until
+ * config_free(); the structs refer to those functions by opaque ints.  The
+ * runtime calls (config_filter_match, config_change_important,
+ * config_call_collapse) run in that state, each under its own budget (1
+ * million instructions, 1 s of thread CPU) and the load's memory cap; they
+ * cannot declare anything or set globals, but a function's upvalues persist
+ * from one call to the next.
+ *
+ * Threading.  A struct config is built by one thread and then handed over.
+ * The plain fields are read-only after loading and may be read from any
+ * thread; the runtime calls mutate the kept Lua state, so they, and
+ * config_free(), must come from one thread at a time: in the master, its
+ * loop thread.  They are not reentrant (nothing in this folder calls back
+ * out while Lua runs) and block that thread for at most the budget above.
  *
  * Errors come back as one line "master.lua:LINE: message" in *ret_err
  * (owned by the caller), the same text `kiln checkconfig` prints.
@@ -78,7 +97,7 @@ struct config_builder {
 	int cancel_superseded;   /* CONFIG_SUPERSEDE_*; default none */
 };
 
-/* ==== schedulers and queue (config-sched.c) ================================== */
+/* ==== schedulers and queue (config-sched.c; the calls: config-runtime.c) ====== */
 /* A property set by a scheduler or a trigger step: value is JSON text. */
 struct config_prop {
 	char *name;  /* owned */
@@ -173,7 +192,8 @@ struct config_change_view {
 /* Does the change pass the filter?  1 yes, 0 no, or KILN_ECONFIG with
  * *ret_err (owned) when a Lua function or pattern failed (the caller logs
  * it and treats the change as not matching).  Runs the kept Lua state with
- * an instruction budget per call; loop thread only. */
+ * an instruction budget per call; one thread at a time (see the top of this
+ * file): the master's loop thread. */
 int config_filter_match(struct config *cfg, const struct config_change_filter *f,
 			const struct config_change_view *c, char **ret_err);
 /* file_is_important of scheduler s: 1 important, 0 not (also when neither
@@ -233,15 +253,15 @@ struct config {
 	struct config_listen workers; /* default 127.0.0.1:9989 */
 	char *db_url;    /* owned; default "sqlite:state.sqlite" (relative to basedir) */
 	struct config_worker *worker;
-	size_t nworkers;
+	size_t nworkers, worker_alloc;
 	struct config_builder *builder;
-	size_t nbuilders;
+	size_t nbuilders, builder_alloc;
 	struct config_scheduler *scheduler;
-	size_t nschedulers;
+	size_t nschedulers, scheduler_alloc;
 	/* Every distinct value secret() returned while loading (owned), so the
 	 * master can mask them in stored logs. */
 	char **secrets;
-	size_t nsecrets;
+	size_t nsecrets, secrets_alloc;
 	/* ---- schedulers and queue (config-sched.c) ---- */
 	int collapse_requests;  /* global collapse_requests: CONFIG_COLLAPSE_NO/YES/FN */
 	int collapse_fn;
@@ -249,7 +269,7 @@ struct config {
 				   (NULL when the file has none); see config_filter_match */
 	/* ---- change sources and hooks (config-changes.c) ---- */
 	struct config_poller *poller;
-	size_t npollers;
+	size_t npollers, poller_alloc;
 	struct config_change_hook change_hook;
 };
 

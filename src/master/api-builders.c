@@ -127,9 +127,12 @@ static json_t *api_forcescheduler_json(const struct config_scheduler *sc)
 	json_array_append_new(who, api_force_field("username", "Your name:", "username", "", 30));
 	json_array_append_new(who, api_force_field("reason", "reason", "text", "force build", 20));
 	json_t *src = json_array();
-	json_array_append_new(src, api_force_field("branch", "Branch:", "text", "", 10));
-	json_array_append_new(src, api_force_field("project", "Project:", "text", "", 10));
-	json_array_append_new(src, api_force_field("repository", "Repository:", "text", "", 10));
+	/* the configured defaults: an empty field falls back to them (sched-force.c) */
+	const char *br = sc->branch ? sc->branch : "", *pr = sc->project ? sc->project : "";
+	const char *repo = sc->repository ? sc->repository : "";
+	json_array_append_new(src, api_force_field("branch", "Branch:", "text", br, 10));
+	json_array_append_new(src, api_force_field("project", "Project:", "text", pr, 10));
+	json_array_append_new(src, api_force_field("repository", "Repository:", "text", repo, 10));
 	json_array_append_new(src, api_force_field("revision", "Revision:", "text", "", 10));
 	json_t *all = json_array();
 	json_array_append_new(all, api_force_nested(1, who));

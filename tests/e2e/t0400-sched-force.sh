@@ -2,8 +2,10 @@
 # asan-too
 # Force schedulers with typed parameters: the form description on
 # /api/v2/forceschedulers, defaults and conversions into build properties
-# (JSON-RPC and `kiln force -p`), validation errors, priority, and the
-# checkconfig errors of scheduler declarations (with their line).
+# (JSON-RPC and `kiln force -p`), validation errors, priority, the
+# configured sourcestamp defaults (shown in the form, and used when the
+# form sends the fields empty), and the checkconfig errors of scheduler
+# declarations (with their line).
 . "$(dirname "$0")/lib.sh"
 
 M=$TRASH/master
@@ -20,6 +22,11 @@ force_scheduler { name = "typed", builders = { "b" }, params = {
   { name = "mode", type = "choice", choices = { "fast", "full" }, default = "full" },
   { name = "note", type = "string", required = true },
 } }
+builder { name = "src", workers = { "w1" }, steps = {
+  shell { name = "show", command = "echo \"ss=$KILN_BRANCH|$KILN_REPOSITORY|$KILN_PROJECT\"" },
+} }
+force_scheduler { name = "defaults", builders = { "src" }, branch = "release-1",
+  repository = "https://example.org/kiln.git", project = "kiln" }
 LUA
 printf 'secret-%s' "$$" > "$M/secrets/w1"
 check "master starts" start_master "$M"
@@ -52,6 +59,23 @@ bs2=$(sed -n 's/^buildset \([0-9]*\),.*/\1/p' <<<"$out")
 check "kiln force's values are converted" [ "$(api "buildsets/$bs2/properties" | jpy '[d["properties"][0]["jobs"][0], d["properties"][0]["mode"][0]]')" = '[2, "fast"]' ]
 out=$("$KILN" force --url "$URL" --scheduler typed -p note=cli -p jobs=0 b 2>&1)
 check "kiln force reports a validation error" grep -q "must be between 1 and 64" <<<"$out"
+
+# Configured sourcestamp defaults: the form shows them, and a force sending
+# the fields empty (as Buildbot's web form does) builds with them.
+fs=$(api forceschedulers/defaults)
+check "the form shows the configured defaults" [ "$(jpy '[(f["name"], f["default"]) for f in d["forceschedulers"][0]["all_fields"][1]["fields"]]' <<<"$fs")" = '[["branch", "release-1"], ["project", "kiln"], ["repository", "https://example.org/kiln.git"], ["revision", ""]]' ]
+sid=$(api builders/src | jpy 'd["builders"][0]["builderid"]')
+res=$(rpc forceschedulers/defaults "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"force\",\"params\":{\"builderid\":\"$sid\",\"username\":\"\",\"reason\":\"force build\",\"branch\":\"\",\"project\":\"\",\"repository\":\"\",\"revision\":\"\"}}")
+dbs=$(jpy 'd["result"][0]' <<<"$res")
+dbr=$(jpy 'list(d["result"][1].values())[0]' <<<"$res")
+check "a force with empty fields is accepted ($res)" [ -n "$dbr" ]
+start_worker "$TRASH/w1" w1 "$M/secrets/w1"
+check "worker attaches" wait_for 20 worker_connected w1
+check "the forced build completes" wait_for 60 request_done "$dbr"
+ss=$(api "buildsets/$dbs" | jpy '[d["buildsets"][0]["sourcestamps"][0][k] for k in ("branch", "repository", "project", "revision")]')
+check "its sourcestamp has the configured defaults ($ss)" [ "$ss" = '["release-1", "https://example.org/kiln.git", "kiln", ""]' ]
+db=$(build_of_request "$dbr")
+check "the build sees them" grep -qx 'oss=release-1|https://example.org/kiln.git|kiln' <<<"$(log_text "$db" 1)"
 
 # checkconfig errors carry the line of the declaration
 bad() { mkdir -p "$TRASH/bad"; cat > "$TRASH/bad/master.lua"; "$KILN" checkconfig "$TRASH/bad" 2>&1; }

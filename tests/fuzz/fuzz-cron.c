@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the cron-expression parser (src/master/sched/cron.c):
+ * libFuzzer target for the cron-expression parser (src/common/cron.c):
  * any bytes as an expression.  Parsing ends in a cron or a message; a
  * parsed cron's next time is always a whole minute after the start.
  */
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "master/sched/cron.h"
+#include "common/cron.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

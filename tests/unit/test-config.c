@@ -8,6 +8,7 @@
 #include "client/cmd.h"
 #include "common/err.h"
 #include "common/limits.h"
+#include "common/log.h"
 #include "common/xalloc.h"
 #include "config/config.h"
 
@@ -115,7 +116,10 @@ TEST(sample_loads)
 	CHECK_STR(cfg->scheduler[0].name, "force");
 	CHECK_INT(cfg->nsecrets, 1);
 	CHECK_STR(cfg->secrets[0], "sample-password");
+	CHECK_STR(cfg->db_url, "sqlite:state.sqlite");
 	config_free(cfg);
+	/* the sample must not offer a database the master cannot open */
+	CHECK(strstr(config_sample, "PostgreSQL\n-- (postgresql://...) is not supported yet") != NULL);
 }
 
 TEST(empty_config_has_defaults)
@@ -197,7 +201,7 @@ TEST(every_key_is_read)
 		"url = \"http://ci.example.org:8010/\"\n"
 		"http = { listen = \"0.0.0.0:0\" }\n"
 		"workers_listen = \"[::1]:19989\"\n"
-		"database = \"postgresql://kiln@localhost/kiln\"\n"
+		"database = \"sqlite:/var/lib/kiln/state.db\"\n"
 		"local w = worker { name = \"w1\", password = secret(\"w1\"), max_builds = 3 }\n"
 		"worker { name = \"w2\", password = secret(\"w2\"), max_builds = 2.0 }\n"
 		"local compile = shell { name = \"compile\", command = { \"make\", \"-j\", 4 },\n"
@@ -223,7 +227,7 @@ TEST(every_key_is_read)
 	CHECK_INT(cfg->http.port, 0);
 	CHECK_STR(cfg->workers.host, "::1");
 	CHECK_INT(cfg->workers.port, 19989);
-	CHECK_STR(cfg->db_url, "postgresql://kiln@localhost/kiln");
+	CHECK_STR(cfg->db_url, "sqlite:/var/lib/kiln/state.db");
 	CHECK_INT(cfg->nworkers, 2);
 	CHECK_INT(cfg->worker[0].max_builds, 3);
 	CHECK_INT(cfg->worker[1].max_builds, 2);
@@ -305,8 +309,20 @@ TEST(setting_errors)
 		  "master.lua:1: 'workers_listen' must be HOST:PORT with a numeric address or "
 		  "localhost and a port 0-65535 (got '::1:99')");
 	CHECK_ERR("database = \"mysql://x\"",
-		  "master.lua:1: 'database' must be \"sqlite:PATH\" or \"postgresql://...\" (got "
-		  "'mysql://x')");
+		  "master.lua:1: 'database' must be \"sqlite:PATH\" (got 'mysql://x')");
+	CHECK_ERR("database = \"sqlite:\"",
+		  "master.lua:1: 'database' must be \"sqlite:PATH\" (got 'sqlite:')");
+	/* PostgreSQL is refused at load time (the master could not open it), and
+	 * the URL, which may hold a password, is not echoed. */
+	CHECK_ERR("title = \"x\"\n\ndatabase = \"postgresql://kiln:pw@db/kiln\"\n",
+		  "master.lua:3: database 'postgresql://...': PostgreSQL is not supported yet; "
+		  "use 'sqlite:state.sqlite'");
+	CHECK_ERR("database = \"postgres://kiln@db/kiln\"",
+		  "master.lua:1: database 'postgres://...': PostgreSQL is not supported yet; "
+		  "use 'sqlite:state.sqlite'");
+	CHECK_ERR("database = \"postgresql://\"",
+		  "master.lua:1: database 'postgresql://...': PostgreSQL is not supported yet; "
+		  "use 'sqlite:state.sqlite'");
 	CHECK_ERR("http = { listen = \"127.0.0.1:7000\" }\n\nworkers_listen = \"127.0.0.1:7000\"\n",
 		  "master.lua:3: workers_listen '127.0.0.1:7000' is the same address as http.listen");
 }
@@ -518,6 +534,30 @@ TEST(sandbox_cpu_limit)
 	CHECK_ERR("local s, t = string.rep('x', 1 << 24), string.rep('x', 1 << 24)\n"
 		  "while true do local same = (s == t) end",
 		  "master.lua:2: CPU time limit exceeded (10 s)");
+
+	/* a function the master calls later has its own, smaller budget, and
+	 * the message names that one */
+	char *err;
+	struct config *cfg = load(
+		"worker { name = 'w', password = secret('w1') }\n"
+		"builder { name = 'b', workers = { 'w' }, steps = { " STEP " } }\n"
+		"local s, t = string.rep('x', 1 << 24), string.rep('x', 1 << 24)\n"
+		"single_branch { name = 's', builders = { 'b' }, change_filter = {\n"
+		"  filter_fn = function(c) while true do local same = (s == t) end end } }\n",
+		&err);
+	CHECK(cfg != NULL);
+	if (!cfg) {
+		printf("# %s\n", err);
+		free(err);
+		return;
+	}
+	const struct config_scheduler *sc = config_find_scheduler(cfg, "s");
+	struct config_change_view c = {.branch = "main"};
+	err = NULL;
+	CHECK_INT(config_filter_match(cfg, &sc->filter, &c, &err), KILN_ECONFIG);
+	CHECK_STR(err, "master.lua:5: CPU time limit exceeded (1 s)");
+	free(err);
+	config_free(cfg);
 }
 
 TEST(secrets_from_files_and_environment)
@@ -685,6 +725,114 @@ TEST(create_master_and_checkconfig)
 	free(out);
 }
 
+/* The text of the daemon log written while loading text (debug level). */
+static char *load_log(const char *text)
+{
+	char *path = xasprintf("%s/log.txt", tmpdir);
+	fflush(stderr);
+	int saved = dup(2);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(saved >= 0 && fd >= 0);
+	dup2(fd, 2);
+	close(fd);
+	log_set_level(LOG_DEBUG);
+	char *err;
+	struct config *cfg = load(text, &err);
+	log_set_level(LOG_INFO);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	config_free(cfg);
+	free(err);
+	char *out = NULL;
+	size_t cap = 65536;
+	out = xmalloc(cap);
+	fd = open(path, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, out, cap - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	out[n > 0 ? n : 0] = '\0';
+	free(path);
+	return out;
+}
+
+/* print() and error lines stay whole or are visibly cut: a line past the
+ * buffer's cap never comes out empty (the buffers' overflow is sticky). */
+TEST(print_and_long_error_lines)
+{
+	char *log = load_log("print('a', 1, true)\n");
+	CHECK(strstr(log, "master.lua:1: print: a\\x091\\x09true\n") != NULL);
+	free(log);
+	log = load_log("print(string.rep('y', 5000), 'z')\n");
+	char *want = xmalloc(4096 + 8);
+	memset(want, 'y', 4096);
+	memcpy(want + 4096, "...\n", 5);
+	const char *p = strstr(log, "print: ");
+	CHECK(p != NULL);
+	if (p)
+		CHECK_STR(p + 7, want);
+	free(want);
+	free(log);
+
+	/* a long error message is cut at 1024 bytes and marked */
+	char *err;
+	struct config *cfg = load("error(string.rep('x', 5000), 0)", &err);
+	CHECK(cfg == NULL);
+	if (!cfg) {
+		CHECK_INT(strlen(err), 12 + 1024 + 3);
+		CHECK(!strncmp(err, "master.lua: xxx", 15));
+		CHECK_STR(err + 12 + 1024, "...");
+	}
+	free(err);
+	config_free(cfg);
+	/* a chunk name longer than the message limit still makes a whole line */
+	char name[2001];
+	memset(name, 'c', 2000);
+	name[2000] = '\0';
+	cfg = NULL;
+	err = NULL;
+	CHECK_INT(config_load_string(name, "error('boom', 0)", 16, NULL, &cfg, &err), KILN_ECONFIG);
+	char *line = xasprintf("%s: boom", name);
+	CHECK_STR(err, line);
+	free(line);
+	free(err);
+}
+
+/* Many declarations: the arrays grow (ARRAY_GROW) and keep every entry. */
+TEST(many_declarations)
+{
+	char *text = xstrdup("");
+	for (int i = 0; i < 200; i++) {
+		char *t = xasprintf("%sworker { name = 'w%d', password = secret('w1') }\n"
+				    "builder { name = 'b%d', workers = { 'w%d' }, steps = { " STEP " } }\n"
+				    "force_scheduler { name = 'f%d', builders = { 'b%d' } }\n"
+				    "git_poller { name = 'p%d', repository = 'https://example.org/r%d.git' }\n",
+				    text, i, i, i, i, i, i, i);
+		free(text);
+		text = t;
+	}
+	char *err;
+	struct config *cfg = load(text, &err);
+	free(text);
+	CHECK(cfg != NULL);
+	if (!cfg) {
+		printf("# %s\n", err);
+		free(err);
+		return;
+	}
+	CHECK_INT(cfg->nworkers, 200);
+	CHECK_INT(cfg->nbuilders, 200);
+	CHECK_INT(cfg->nschedulers, 200);
+	CHECK_INT(cfg->npollers, 200);
+	CHECK_INT(cfg->nsecrets, 1);
+	CHECK(cfg->worker_alloc >= 200 && cfg->scheduler_alloc >= 200);
+	CHECK_STR(cfg->worker[199].name, "w199");
+	CHECK_STR(cfg->builder[199].workers[0], "w199");
+	CHECK_STR(cfg->scheduler[150].name, "f150");
+	CHECK_STR(cfg->poller[199].name, "p199");
+	config_free(cfg);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir)) {
@@ -711,6 +859,8 @@ int main(void)
 	RUN(sandbox_has_no_dangerous_libraries);
 	RUN(sandbox_limits);
 	RUN(sandbox_cpu_limit);
+	RUN(print_and_long_error_lines);
+	RUN(many_declarations);
 	RUN(secrets_from_files_and_environment);
 	RUN(load_from_directory);
 	RUN(parse_listen);

@@ -1,6 +1,6 @@
 /*
  * Unit tests of the cron-expression parser and next-time computation
- * (src/master/sched/cron.c): fields, lists, ranges, steps, names, the
+ * (src/common/cron.c): fields, lists, ranges, steps, names, the
  * day-of-month / day-of-week OR rule, month and leap-year edges (UTC).
  */
 #include <errno.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "master/sched/cron.h"
+#include "common/cron.h"
 #include "tap.h"
 
 static int64_t utc(int y, int mo, int d, int h, int mi)

@@ -542,6 +542,68 @@ TEST(any_branch_cap)
 	fixture_close(&f);
 }
 
+/* ---- force scheduler (sched-force.c) --------------------------------------------------- */
+
+/* field of buildset i's sourcestamp */
+static const char *force_bs_field(struct fixture *f, size_t i, const char *field)
+{
+	static char out[128];
+	json_t *b = buildsets(f);
+	json_t *ss = json_array_get(json_object_get(json_array_get(b, i), "sourcestamps"), 0);
+	const char *v = json_string_value(json_object_get(ss, field));
+	snprintf(out, sizeof(out), "%s", v ? v : "(null)");
+	json_decref(b);
+	return out;
+}
+
+/* Buildbot's web form sends every sourcestamp field, empty when left alone:
+ * an empty (or missing, or null) field takes the scheduler's configured
+ * default; a submitted value wins. */
+TEST(force_empty_fields_take_defaults)
+{
+	struct fixture f;
+	if (fixture_open(&f, HEAD "force_scheduler { name = 'f', builders = { 'b1' },\n"
+				  "  branch = 'main', repository = 'https://example.org/r.git',\n"
+				  "  project = 'proj', codebase = 'cb' }\n") < 0)
+		return;
+	int64_t b1 = engine_builder_id(f.m.engine, "b1");
+	int64_t bsid, brid;
+	char *err = NULL;
+	json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "branch", "", "repository", "",
+			      "project", "", "revision", "", "codebase", "", "reason", "r");
+	CHECK_INT(sched_force(f.m.sched, "f", p, &b1, 1, &bsid, &brid, &err), 0);
+	json_decref(p);
+	free(err);
+	CHECK_INT(nbuildsets(&f), 1);
+	CHECK_STR(force_bs_field(&f, 0, "branch"), "main");
+	CHECK_STR(force_bs_field(&f, 0, "repository"), "https://example.org/r.git");
+	CHECK_STR(force_bs_field(&f, 0, "project"), "proj");
+	CHECK_STR(force_bs_field(&f, 0, "codebase"), "cb");
+	CHECK_STR(force_bs_field(&f, 0, "revision"), ""); /* as Buildbot stores it */
+
+	/* missing and null fields: the defaults too */
+	err = NULL;
+	p = json_pack("{s:n,s:n}", "branch", "repository");
+	CHECK_INT(sched_force(f.m.sched, "f", p, &b1, 1, &bsid, &brid, &err), 0);
+	json_decref(p);
+	free(err);
+	CHECK_STR(force_bs_field(&f, 1, "branch"), "main");
+	CHECK_STR(force_bs_field(&f, 1, "repository"), "https://example.org/r.git");
+
+	/* submitted values win */
+	err = NULL;
+	p = json_pack("{s:s,s:s,s:s,s:s}", "branch", "dev", "repository", "other", "project", "p2",
+		      "revision", "abc123");
+	CHECK_INT(sched_force(f.m.sched, "f", p, &b1, 1, &bsid, &brid, &err), 0);
+	json_decref(p);
+	free(err);
+	CHECK_STR(force_bs_field(&f, 2, "branch"), "dev");
+	CHECK_STR(force_bs_field(&f, 2, "repository"), "other");
+	CHECK_STR(force_bs_field(&f, 2, "project"), "p2");
+	CHECK_STR(force_bs_field(&f, 2, "revision"), "abc123");
+	fixture_close(&f);
+}
+
 int main(void)
 {
 	setenv("KILN_TEST_CLOCK", "1", 1);
@@ -556,6 +618,7 @@ int main(void)
 	RUN(dependent);
 	RUN(collapse_query);
 	RUN(any_branch_cap);
+	RUN(force_empty_fields_take_defaults);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)

@@ -29,6 +29,15 @@ static const char *force_str(json_t *params, const char *name, const char *def)
 	return v ? v : def;
 }
 
+/* A sourcestamp field: the submitted value, or the configured default when
+ * the field is missing, null or empty (Buildbot's form sends every field,
+ * empty when left alone). */
+static const char *force_source(json_t *params, const char *name, const char *def)
+{
+	const char *v = json_string_value(json_object_get(params, name));
+	return v && *v ? v : def ? def : "";
+}
+
 /* One typed parameter's value from params (or its default) as JSON. */
 static int force_param(const struct config_param *p, json_t *params, json_t **ret, char **ret_err)
 {
@@ -161,11 +170,11 @@ int sched_force(struct sched *s, const char *name, json_t *params, const int64_t
 		priority = (int)x;
 	}
 	struct db_sourcestamp ss = {
-		.branch = force_str(params, "branch", c->branch ? c->branch : ""),
-		.revision = force_str(params, "revision", ""),
-		.repository = force_str(params, "repository", c->repository ? c->repository : ""),
-		.project = force_str(params, "project", c->project ? c->project : ""),
-		.codebase = force_str(params, "codebase", c->codebase ? c->codebase : ""),
+		.branch = force_source(params, "branch", c->branch),
+		.revision = force_source(params, "revision", NULL), /* no default: the newest */
+		.repository = force_source(params, "repository", c->repository),
+		.project = force_source(params, "project", c->project),
+		.codebase = force_source(params, "codebase", c->codebase),
 	};
 	text = xasprintf("A build was forced by '%s': %s", user, reason);
 	r = sched_add_buildset_on(o, builderids, n, text, &ss, NULL, 0, props, 0, priority,

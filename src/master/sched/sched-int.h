@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "master/sched/cron.h"
+#include "common/cron.h"
 #include "master/sched/sched.h"
 
 struct config_scheduler;

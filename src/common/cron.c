@@ -3,7 +3,7 @@
  * schedulers (see cron.h).  Hand-written: nothing packaged fits, so it is
  * small, unit-tested (tests/unit/test-cron.c) and fuzzed (fuzz-cron).
  */
-#include "master/sched/cron.h"
+#include "common/cron.h"
 
 #include <errno.h>
 #include <stdio.h>

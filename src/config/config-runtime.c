@@ -1,0 +1,189 @@
+/*
+ * The master's calls into master.lua at run time: change filters (values,
+ * Lua patterns, functions), file_is_important and collapse_requests
+ * functions.  Each runs in the Lua state kept after loading (cfg->lua)
+ * under its own budget (config_lua_run); one thread at a time, see
+ * config.h.
+ */
+#include "config/config-internal.h"
+#include "common/err.h"
+#include "common/xalloc.h"
+
+#include <fnmatch.h>
+#include <lauxlib.h>
+#include <stdbool.h>
+#include <string.h>
+
+static void config_runtime_push_str(lua_State *L, const char *key, const char *v)
+{
+	if (v)
+		lua_pushstring(L, v);
+	else
+		lua_pushnil(L);
+	lua_setfield(L, -2, key);
+}
+
+static void config_runtime_push_change(lua_State *L, const struct config_change_view *c)
+{
+	lua_createtable(L, 0, 12);
+	config_runtime_push_str(L, "branch", c->branch);
+	config_runtime_push_str(L, "project", c->project);
+	config_runtime_push_str(L, "repository", c->repository);
+	config_runtime_push_str(L, "category", c->category);
+	config_runtime_push_str(L, "codebase", c->codebase);
+	config_runtime_push_str(L, "revision", c->revision);
+	config_runtime_push_str(L, "author", c->author);
+	config_runtime_push_str(L, "who", c->author);
+	config_runtime_push_str(L, "comments", c->comments);
+	lua_createtable(L, (int)(c->nfiles < 100000 ? c->nfiles : 100000), 0);
+	for (size_t i = 0; i < c->nfiles; i++) {
+		lua_pushstring(L, c->files[i]);
+		lua_rawseti(L, -2, (lua_Integer)(i + 1));
+	}
+	lua_setfield(L, -2, "files");
+}
+
+enum config_runtime_call_kind { CALL_VALUE_FN, CALL_PATTERN, CALL_CHANGE_FN, CALL_COLLAPSE };
+
+struct config_runtime_call {
+	enum config_runtime_call_kind kind;
+	int fn;
+	const char *value;      /* CALL_VALUE_FN, CALL_PATTERN */
+	const char *pattern;
+	const struct config_change_view *change;
+	const char *builder;
+	const struct config_request_view *older, *newer;
+	bool result;
+};
+
+static void config_runtime_push_request(lua_State *L, const struct config_request_view *r)
+{
+	lua_createtable(L, 0, 6);
+	lua_pushinteger(L, r->buildrequestid);
+	lua_setfield(L, -2, "buildrequestid");
+	config_runtime_push_str(L, "branch", r->branch);
+	config_runtime_push_str(L, "revision", r->revision);
+	config_runtime_push_str(L, "repository", r->repository);
+	config_runtime_push_str(L, "project", r->project);
+	config_runtime_push_str(L, "codebase", r->codebase);
+}
+
+static int config_runtime_call_main(lua_State *L)
+{
+	struct config_runtime_call *c = lua_touserdata(L, 1);
+	lua_settop(L, 0);
+	if (c->kind == CALL_PATTERN) {
+		lua_getfield(L, LUA_REGISTRYINDEX, REG_FIND);
+		lua_pushstring(L, c->value ? c->value : "");
+		lua_pushstring(L, c->pattern);
+		lua_call(L, 2, 1);
+	} else {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn);
+		int nargs = 1;
+		if (c->kind == CALL_VALUE_FN) {
+			if (c->value)
+				lua_pushstring(L, c->value);
+			else
+				lua_pushnil(L);
+		} else if (c->kind == CALL_CHANGE_FN) {
+			config_runtime_push_change(L, c->change);
+		} else {
+			lua_pushstring(L, c->builder);
+			config_runtime_push_request(L, c->older);
+			config_runtime_push_request(L, c->newer);
+			nargs = 3;
+		}
+		lua_call(L, nargs, 1);
+	}
+	c->result = lua_toboolean(L, -1);
+	return 0;
+}
+
+static int config_runtime_call(struct config *cfg, struct config_runtime_call *c, char **ret_err)
+{
+	if (!cfg->lua) {
+		*ret_err = xstrdup("master.lua: no Lua state kept for functions");
+		return KILN_ECONFIG;
+	}
+	int r = config_lua_run(cfg->lua, config_runtime_call_main, c, ret_err);
+	if (r < 0)
+		return r;
+	return c->result ? 1 : 0;
+}
+
+static int config_runtime_match_field(struct config *cfg, const struct config_match *m,
+				      const char *v, char **ret_err)
+{
+	if (m->values) {
+		bool ok = false;
+		for (size_t i = 0; i < m->nvalues && !ok; i++)
+			ok = v && !strcmp(m->values[i], v);
+		if (!ok)
+			return 0;
+	}
+	if (m->pattern) {
+		if (!v)
+			return 0;
+		struct config_runtime_call c = {
+			.kind = CALL_PATTERN, .value = v, .pattern = m->pattern};
+		int r = config_runtime_call(cfg, &c, ret_err);
+		if (r <= 0)
+			return r;
+	}
+	if (m->fn) {
+		struct config_runtime_call c = {.kind = CALL_VALUE_FN, .fn = m->fn, .value = v};
+		int r = config_runtime_call(cfg, &c, ret_err);
+		if (r <= 0)
+			return r;
+	}
+	return 1;
+}
+
+int config_filter_match(struct config *cfg, const struct config_change_filter *f,
+			const struct config_change_view *c, char **ret_err)
+{
+	if (!f->set)
+		return 1;
+	int r;
+	if ((r = config_runtime_match_field(cfg, &f->branch, c->branch, ret_err)) <= 0 ||
+	    (r = config_runtime_match_field(cfg, &f->project, c->project, ret_err)) <= 0 ||
+	    (r = config_runtime_match_field(cfg, &f->repository, c->repository, ret_err)) <= 0 ||
+	    (r = config_runtime_match_field(cfg, &f->category, c->category, ret_err)) <= 0 ||
+	    (r = config_runtime_match_field(cfg, &f->codebase, c->codebase, ret_err)) <= 0)
+		return r;
+	if (f->fn) {
+		struct config_runtime_call call = {
+			.kind = CALL_CHANGE_FN, .fn = f->fn, .change = c};
+		return config_runtime_call(cfg, &call, ret_err);
+	}
+	return 1;
+}
+
+int config_change_important(struct config *cfg, const struct config_scheduler *s,
+			    const struct config_change_view *c, char **ret_err)
+{
+	if (s->important_fn) {
+		struct config_runtime_call call = {
+			.kind = CALL_CHANGE_FN, .fn = s->important_fn, .change = c};
+		return config_runtime_call(cfg, &call, ret_err);
+	}
+	if (!s->important_globs)
+		return 1;
+	for (size_t i = 0; i < c->nfiles; i++)
+		for (size_t k = 0; k < s->nimportant_globs; k++)
+			if (fnmatch(s->important_globs[k], c->files[i], 0) == 0)
+				return 1;
+	return 0;
+}
+
+int config_call_collapse(struct config *cfg, int fn, const char *builder,
+			 const struct config_request_view *older,
+			 const struct config_request_view *newer, char **ret_err)
+{
+	struct config_runtime_call call = {.kind = CALL_COLLAPSE,
+					   .fn = fn,
+					   .builder = builder,
+					   .older = older,
+					   .newer = newer};
+	return config_runtime_call(cfg, &call, ret_err);
+}
