@@ -20,17 +20,17 @@ enum proto_sendq_flags {
 
 struct proto_sendq_msg {
 	struct proto_sendq_msg *next;
-	size_t len;             /* payload bytes */
-	unsigned flags;         /* enum proto_sendq_flags */
-	unsigned char data[];   /* the queue's headroom, then len bytes */
+	size_t len;           /* payload bytes */
+	unsigned flags;       /* enum proto_sendq_flags */
+	unsigned char data[]; /* the queue's headroom, then len bytes */
 };
 
 struct proto_sendq {
 	struct proto_sendq_msg *head, *tail; /* owned */
-	size_t queued;           /* payload bytes of every queued message */
-	size_t queued_droppable; /* of those, the bytes of droppable ones */
-	size_t max;              /* cap on queued */
-	size_t headroom;         /* bytes kept in front of each payload */
+	size_t queued;                       /* payload bytes of every queued message */
+	size_t queued_droppable;             /* of those, the bytes of droppable ones */
+	size_t max;                          /* cap on queued */
+	size_t headroom;                     /* bytes kept in front of each payload */
 };
 
 /* An empty queue holding at most max payload bytes (SIZE_MAX: no cap of its
