@@ -23,6 +23,7 @@
 #include "common/limits.h"
 #include "master/http.h"
 #include "master/wsconn.h"
+#include "proto/sendq.h"
 
 /* Headroom for the response headers we build (status, type, length,
  * disposition, auth challenge). */
@@ -32,14 +33,6 @@
 #define HTTP_STOP_POLL_MS 20
 /* Answer memory a streamed reply holds in http-reply.c: a piece and its framed copy. */
 #define HTTP_STREAM_HELD (2 * (KILN_MAX_HTTP_RESPONSE_CHUNK + 64))
-
-struct ws_msg {
-	struct ws_msg *next;
-	size_t len;
-	bool binary;
-	bool droppable;    /* a browser event: ws_conn_drop_droppable() may discard it */
-	unsigned char data[]; /* LWS_PRE headroom + len */
-};
 
 struct ws_conn {
 	struct http_server *srv;
@@ -54,9 +47,7 @@ struct ws_conn {
 	char close_reason[100];
 	struct buf rx;     /* message being reassembled */
 	bool rx_binary;
-	struct ws_msg *qhead, *qtail;
-	size_t queued;
-	size_t queued_droppable;
+	struct proto_sendq sendq; /* KILN_MAX_WS_SENDQ, LWS_PRE headroom; text if events */
 	struct events_sub *sub; /* browser /ws socket: its subscriptions (events.c) */
 	char peer[64];
 	struct ws_conn *prev, *next; /* srv->ws_list */

@@ -2,7 +2,8 @@
  * WebSocket connections (wsconn.h): the worker listener's authenticated
  * upgrade (and its HTTP/1.1 refusals), the browser /ws event socket,
  * message reassembly with the frame cap, and the per-connection send queue
- * written one frame per writeable callback.
+ * (proto/sendq.h, shared with kiln-worker) written one frame per writeable
+ * callback.
  */
 #define LOG_SUBSYS "http"
 
@@ -22,15 +23,7 @@
 
 void http_ws_msg_free_all(struct ws_conn *c)
 {
-	struct ws_msg *m = c->qhead;
-	while (m) {
-		struct ws_msg *next = m->next;
-		free(m);
-		m = next;
-	}
-	c->qhead = c->qtail = NULL;
-	c->queued = 0;
-	c->queued_droppable = 0;
+	proto_sendq_release(&c->sendq);
 }
 
 /* Calls ops->closed() once, if the connection was ever handed to the ops. */
@@ -70,6 +63,7 @@ static struct ws_conn *http_ws_new(struct http_conn *hc, bool events)
 	c->events = events;
 	c->closed_done = true; /* until ops accept it */
 	buf_init(&c->rx, events ? KILN_MAX_HTTP_BODY : KILN_MAX_WS_FRAME);
+	proto_sendq_init(&c->sendq, KILN_MAX_WS_SENDQ, LWS_PRE);
 	if (lws_get_peer_simple(hc->wsi, c->peer, sizeof(c->peer)) == NULL)
 		snprintf(c->peer, sizeof(c->peer), "?");
 	else {
@@ -99,67 +93,40 @@ static struct ws_conn *http_ws_new(struct http_conn *hc, bool events)
 
 /* ---- wsconn.h ------------------------------------------------------------------------- */
 
-static int http_ws_queue(struct ws_conn *c, const void *data, size_t len, bool droppable)
+static int http_ws_queue(struct ws_conn *c, const void *data, size_t len, unsigned flags)
 {
 	if (c->closing || c->srv->stopping)
 		return -EPIPE;
-	if (len > KILN_MAX_WS_SENDQ || c->queued > KILN_MAX_WS_SENDQ - len)
-		return -ENOBUFS;
-	struct ws_msg *m = xmalloc(sizeof(*m) + LWS_PRE + len);
-	m->next = NULL;
-	m->len = len;
-	m->binary = !c->events;
-	m->droppable = droppable;
-	if (len)
-		memcpy(m->data + LWS_PRE, data, len);
-	if (c->qtail)
-		c->qtail->next = m;
-	else
-		c->qhead = m;
-	c->qtail = m;
-	c->queued += len;
-	if (droppable)
-		c->queued_droppable += len;
+	int r = proto_sendq_push(&c->sendq, data, len, flags);
+	if (r < 0)
+		return r;
 	lws_callback_on_writable(c->wsi);
 	return 0;
 }
 
 int ws_conn_send(struct ws_conn *c, const void *data, size_t len)
 {
-	return http_ws_queue(c, data, len, false);
+	return http_ws_queue(c, data, len, 0);
 }
 
 int ws_conn_send_droppable(struct ws_conn *c, const void *data, size_t len)
 {
-	return http_ws_queue(c, data, len, true);
+	return http_ws_queue(c, data, len, PROTO_SENDQ_DROPPABLE);
 }
 
 size_t ws_conn_queued_droppable(const struct ws_conn *c)
 {
-	return c->queued_droppable;
+	return c->sendq.queued_droppable;
 }
 
 void ws_conn_drop_droppable(struct ws_conn *c)
 {
-	struct ws_msg **pp = &c->qhead, *last = NULL;
-	while (*pp) {
-		struct ws_msg *m = *pp;
-		if (m->droppable) {
-			*pp = m->next;
-			c->queued -= m->len;
-			c->queued_droppable -= m->len;
-			free(m);
-		} else {
-			last = m;
-			pp = &m->next;
-		}
-	}
-	c->qtail = last;
+	proto_sendq_drop_droppable(&c->sendq);
 }
 
 size_t ws_conn_queued(const struct ws_conn *c)
 {
-	return c->queued;
+	return c->sendq.queued;
 }
 
 void ws_conn_close(struct ws_conn *c, int code, const char *reason)
@@ -317,22 +284,16 @@ int http_ws_on_receive(struct ws_conn *c, const void *in, size_t len)
 
 int http_ws_on_writeable(struct ws_conn *c)
 {
-	struct ws_msg *m = c->qhead;
+	struct proto_sendq_msg *m = proto_sendq_peek(&c->sendq);
 
 	if (m && !c->srv->stopping) {
-		c->qhead = m->next;
-		if (!c->qhead)
-			c->qtail = NULL;
-		c->queued -= m->len;
-		if (m->droppable)
-			c->queued_droppable -= m->len;
-		int w = lws_write(c->wsi, m->data + LWS_PRE, m->len,
-				  m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-		bool short_write = w < 0 || (size_t)w < m->len;
-		free(m);
-		if (short_write)
+		size_t len = m->len;
+		int w = lws_write(c->wsi, proto_sendq_payload(&c->sendq, m), len,
+				  c->events ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
+		proto_sendq_shift(&c->sendq); /* written or failed: it leaves the queue */
+		if (w < 0 || (size_t)w < len)
 			return -1;
-		if (c->qhead || c->closing)
+		if (!proto_sendq_empty(&c->sendq) || c->closing)
 			lws_callback_on_writable(c->wsi);
 		return 0;
 	}

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <libwebsockets.h>
 #include <netdb.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "common/buf.h"
@@ -20,17 +21,12 @@
 #include "common/log.h"
 #include "common/str.h"
 #include "common/xalloc.h"
+#include "proto/sendq.h"
 #include "worker/worker.h"
 
 #define CONN_BACKOFF_FIRST 1.0
 #define CONN_BACKOFF_FACTOR 1.5
 #define CONN_BACKOFF_MAX 60.0
-
-struct conn_msg {
-	struct conn_msg *next;
-	size_t len;
-	unsigned char data[]; /* LWS_PRE + len */
-};
 
 struct conn {
 	uv_loop_t *loop;
@@ -44,8 +40,7 @@ struct conn {
 	bool up;               /* established, worker told */
 	bool attached;         /* a valid message arrived on this session */
 	bool stopping;
-	struct conn_msg *head, *tail;
-	size_t queued;
+	struct proto_sendq sendq; /* LWS_PRE headroom; no cap: backpressure bounds it */
 	struct buf rx;
 	bool rx_drop;          /* the current message is over the cap */
 	uv_timer_t retry;
@@ -65,34 +60,15 @@ struct conn {
 static void conn_schedule(struct conn *c);
 static void conn_on_next_addr(uv_timer_t *t);
 
-static void conn_clear_queue(struct conn *c)
-{
-	struct conn_msg *m = c->head;
-	while (m) {
-		struct conn_msg *n = m->next;
-		free(m);
-		m = n;
-	}
-	c->head = c->tail = NULL;
-	c->queued = 0;
-}
-
 int conn_send(struct conn *c, const void *data, size_t len)
 {
 	if (!c->up || !c->wsi)
 		return -ENOTCONN;
-	struct conn_msg *m = xmalloc(sizeof(*m) + LWS_PRE + len);
-	m->next = NULL;
-	m->len = len;
-	memcpy(m->data + LWS_PRE, data, len);
-	if (c->tail)
-		c->tail->next = m;
-	else
-		c->head = m;
-	c->tail = m;
-	c->queued += len;
+	int r = proto_sendq_push(&c->sendq, data, len, 0);
+	if (r < 0)
+		return r;
 	lws_callback_on_writable(c->wsi);
-	worker_sendq_changed(c->w, c->queued);
+	worker_sendq_changed(c->w, c->sendq.queued);
 	return 0;
 }
 
@@ -106,7 +82,7 @@ static void conn_lost(struct conn *c, const char *why)
 	bool was_up = c->up;
 	c->wsi = NULL;
 	c->up = false;
-	conn_clear_queue(c);
+	proto_sendq_release(&c->sendq);
 	buf_reset(&c->rx);
 	if (was_up) {
 		log_warn("connection to master %s lost%s%s", c->hostport, why ? ": " : "",
@@ -201,22 +177,18 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 	case LWS_CALLBACK_CLIENT_WRITEABLE: {
 		if (wsi != c->wsi)
 			break;
-		struct conn_msg *m = c->head;
+		struct proto_sendq_msg *m = proto_sendq_peek(&c->sendq);
 		if (!m)
 			break;
-		int n = lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_BINARY);
+		int n = lws_write(wsi, proto_sendq_payload(&c->sendq, m), m->len, LWS_WRITE_BINARY);
 		if (n < 0 || (size_t)n < m->len) {
 			log_warn("write to master failed");
 			return -1;
 		}
-		c->head = m->next;
-		if (!c->head)
-			c->tail = NULL;
-		c->queued -= m->len;
-		free(m);
-		if (c->head)
+		proto_sendq_shift(&c->sendq);
+		if (!proto_sendq_empty(&c->sendq))
 			lws_callback_on_writable(wsi);
-		worker_sendq_changed(c->w, c->queued);
+		worker_sendq_changed(c->w, c->sendq.queued);
 		break;
 	}
 	case LWS_CALLBACK_CLIENT_CLOSED:
@@ -451,6 +423,7 @@ int conn_new(uv_loop_t *loop, const struct conn_opts *o, struct worker *w, struc
 	}
 	c->auth = xasprintf("Basic %s", b64);
 	buf_init(&c->rx, KILN_MAX_WS_FRAME);
+	proto_sendq_init(&c->sendq, SIZE_MAX, LWS_PRE);
 	c->delay = CONN_BACKOFF_FIRST;
 	c->policy.secs_since_valid_ping = (uint16_t)(o->ping_secs ? o->ping_secs : 30);
 	c->policy.secs_since_valid_hangup = (uint16_t)(o->hangup_secs ? o->hangup_secs : 90);
@@ -512,7 +485,7 @@ void conn_free(struct conn *c)
 	/* the worker was told already or is being freed; no callbacks into it now */
 	c->up = false;
 	c->wsi = NULL;
-	conn_clear_queue(c);
+	proto_sendq_release(&c->sendq);
 	lws_context_destroy(c->ctx);
 	conn_dying_ctx = c->ctx;
 	c->ctx = NULL;

@@ -42,7 +42,9 @@ struct conn_opts {
 /* Creates the lws context on loop and starts connecting; messages go to w.
  * Returns 0 or a negative error. */
 int conn_new(uv_loop_t *loop, const struct conn_opts *o, struct worker *w, struct conn **ret);
-/* Queues one message (copied).  -ENOTCONN when no session is up. */
+/* Queues one message (copied) in a proto/sendq.h queue with no cap of its
+ * own: each change is reported to worker_sendq_changed(), which pauses
+ * command output (KILN_WORKER_SENDQ_PAUSE).  -ENOTCONN when no session is up. */
 int conn_send(struct conn *c, const void *data, size_t len);
 /* Closes the connection and starts destroying the lws context; run the loop
  * afterwards to let handles close, then call conn_finish().  A resolution

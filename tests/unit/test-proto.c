@@ -1,17 +1,19 @@
 /*
  * Unit tests for src/proto: strict message decoding (the captured bytes of
  * PROTOCOL.md §4.2, malformed and hostile inputs), accessors, encoders, and
- * the request/response session.
+ * the request/response session, and the WebSocket send queue.
  */
 #include "tap.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
 #include "proto/msg.h"
+#include "proto/sendq.h"
 #include "proto/session.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -412,6 +414,147 @@ TEST(session_reentrant_fail_all)
 	proto_session_free(reentrant_s);
 }
 
+/* The payloads in queue order, "a|bb|c", for order checks. */
+static void sendq_contents(const struct proto_sendq *q, char *out, size_t outlen)
+{
+	size_t n = 0;
+	out[0] = '\0';
+	for (struct proto_sendq_msg *m = proto_sendq_peek(q); m; m = m->next) {
+		int k = snprintf(out + n, outlen - n, "%s%.*s", n ? "|" : "", (int)m->len,
+				 (const char *)proto_sendq_payload(q, m));
+		if (k < 0 || (size_t)k >= outlen - n)
+			return;
+		n += (size_t)k;
+	}
+}
+
+TEST(sendq_keeps_order_and_headroom)
+{
+	struct proto_sendq q;
+	char s[64];
+	proto_sendq_init(&q, 100, 16);
+	CHECK(proto_sendq_empty(&q));
+	CHECK(proto_sendq_peek(&q) == NULL);
+	CHECK_INT(proto_sendq_push(&q, "a", 1, 0), 0);
+	CHECK_INT(proto_sendq_push(&q, "bb", 2, 0), 0);
+	CHECK_INT(proto_sendq_push(&q, "", 0, 0), 0); /* an empty message is a message */
+	CHECK_INT(proto_sendq_push(&q, "ccc", 3, 0), 0);
+	CHECK_INT(q.queued, 6);
+	sendq_contents(&q, s, sizeof(s));
+	CHECK_STR(s, "a|bb||ccc");
+	/* the headroom in front of the payload is the caller's to write (lws frames there) */
+	struct proto_sendq_msg *m = proto_sendq_peek(&q);
+	unsigned char *p = proto_sendq_payload(&q, m);
+	CHECK(p == m->data + 16);
+	memset(p - 16, 0xAA, 16);
+	CHECK_INT(p[0], 'a');
+	proto_sendq_shift(&q);
+	CHECK_INT(q.queued, 5);
+	sendq_contents(&q, s, sizeof(s));
+	CHECK_STR(s, "bb||ccc");
+	proto_sendq_shift(&q);
+	proto_sendq_shift(&q);
+	proto_sendq_shift(&q);
+	CHECK(proto_sendq_empty(&q));
+	CHECK(q.tail == NULL);
+	CHECK_INT(q.queued, 0);
+	proto_sendq_shift(&q); /* no-op when empty */
+	/* the tail is right after emptying: a new message is found again */
+	CHECK_INT(proto_sendq_push(&q, "d", 1, 0), 0);
+	sendq_contents(&q, s, sizeof(s));
+	CHECK_STR(s, "d");
+	proto_sendq_release(&q);
+}
+
+TEST(sendq_cap)
+{
+	struct proto_sendq q;
+	proto_sendq_init(&q, 10, 4);
+	CHECK_INT(proto_sendq_push(&q, "0123456789x", 11, 0), -ENOBUFS); /* alone over the cap */
+	CHECK(proto_sendq_empty(&q));
+	CHECK_INT(proto_sendq_push(&q, "012345", 6, 0), 0);
+	CHECK_INT(proto_sendq_push(&q, "01234", 5, PROTO_SENDQ_DROPPABLE), -ENOBUFS);
+	CHECK_INT(q.queued, 6); /* nothing of the refused one counted */
+	CHECK_INT(q.queued_droppable, 0);
+	CHECK_INT(proto_sendq_push(&q, "0123", 4, 0), 0); /* exactly at the cap */
+	CHECK_INT(q.queued, 10);
+	CHECK_INT(proto_sendq_push(&q, "", 0, 0), 0);
+	CHECK_INT(proto_sendq_push(&q, "x", 1, 0), -ENOBUFS);
+	proto_sendq_shift(&q); /* written: room again */
+	CHECK_INT(proto_sendq_push(&q, "x", 1, 0), 0);
+	CHECK_INT(q.queued, 5);
+	proto_sendq_release(&q);
+
+	/* no cap of its own (the worker's: backpressure bounds it) */
+	proto_sendq_init(&q, SIZE_MAX, 16);
+	CHECK_INT(proto_sendq_push(&q, "abc", 3, 0), 0);
+	CHECK_INT(proto_sendq_push(&q, "abc", SIZE_MAX - 2, 0), -ENOBUFS); /* queued would wrap */
+	CHECK_INT(proto_sendq_push(&q, "abc", SIZE_MAX - 20, 0), -ENOBUFS); /* size would wrap */
+	CHECK_INT(q.queued, 3);
+	proto_sendq_release(&q);
+}
+
+TEST(sendq_droppable_accounting_and_discard)
+{
+	struct proto_sendq q;
+	char s[64];
+	proto_sendq_init(&q, 100, 8);
+	CHECK_INT(proto_sendq_push(&q, "d1", 2, PROTO_SENDQ_DROPPABLE), 0);
+	CHECK_INT(proto_sendq_push(&q, "k1", 2, 0), 0);
+	CHECK_INT(proto_sendq_push(&q, "d22", 3, PROTO_SENDQ_DROPPABLE), 0);
+	CHECK_INT(proto_sendq_push(&q, "k22", 3, 0), 0);
+	CHECK_INT(proto_sendq_push(&q, "d333", 4, PROTO_SENDQ_DROPPABLE), 0);
+	CHECK_INT(q.queued, 14);
+	CHECK_INT(q.queued_droppable, 9);
+	proto_sendq_shift(&q); /* writing a droppable one takes it off both counts */
+	CHECK_INT(q.queued, 12);
+	CHECK_INT(q.queued_droppable, 7);
+	proto_sendq_drop_droppable(&q);
+	CHECK_INT(q.queued, 5);
+	CHECK_INT(q.queued_droppable, 0);
+	sendq_contents(&q, s, sizeof(s));
+	CHECK_STR(s, "k1|k22");
+	/* the tail moved back to the last kept message: appends land after it */
+	CHECK_INT(proto_sendq_push(&q, "d4", 2, PROTO_SENDQ_DROPPABLE), 0);
+	CHECK_INT(proto_sendq_push(&q, "k3", 2, 0), 0);
+	sendq_contents(&q, s, sizeof(s));
+	CHECK_STR(s, "k1|k22|d4|k3");
+	CHECK_INT(q.queued_droppable, 2);
+	proto_sendq_release(&q);
+
+	/* only droppable messages: the queue ends empty, tail included */
+	proto_sendq_init(&q, 100, 0);
+	CHECK_INT(proto_sendq_push(&q, "d1", 2, PROTO_SENDQ_DROPPABLE), 0);
+	CHECK_INT(proto_sendq_push(&q, "d2", 2, PROTO_SENDQ_DROPPABLE), 0);
+	proto_sendq_drop_droppable(&q);
+	CHECK(proto_sendq_empty(&q));
+	CHECK(q.tail == NULL);
+	CHECK_INT(q.queued, 0);
+	CHECK_INT(proto_sendq_push(&q, "k", 1, 0), 0);
+	sendq_contents(&q, s, sizeof(s));
+	CHECK_STR(s, "k");
+	proto_sendq_release(&q);
+}
+
+TEST(sendq_release_frees_all)
+{
+	/* ASan/LSan reports what release would leak */
+	struct proto_sendq q;
+	proto_sendq_init(&q, 1u << 20, 16);
+	for (int i = 0; i < 100; i++)
+		CHECK_INT(proto_sendq_push(&q, "payload", 7, i % 3 ? 0 : PROTO_SENDQ_DROPPABLE), 0);
+	proto_sendq_release(&q);
+	CHECK(proto_sendq_empty(&q));
+	CHECK(q.tail == NULL);
+	CHECK_INT(q.queued, 0);
+	CHECK_INT(q.queued_droppable, 0);
+	CHECK_INT(q.max, 1u << 20); /* usable again, same cap */
+	CHECK_INT(q.headroom, 16);
+	proto_sendq_release(&q); /* idempotent */
+	CHECK_INT(proto_sendq_push(&q, "x", 1, 0), 0);
+	proto_sendq_release(&q);
+}
+
 int main(void)
 {
 	RUN(decodes_captured_print);
@@ -424,5 +567,9 @@ int main(void)
 	RUN(session_correlates);
 	RUN(session_caps_pending);
 	RUN(session_reentrant_fail_all);
+	RUN(sendq_keeps_order_and_headroom);
+	RUN(sendq_cap);
+	RUN(sendq_droppable_accounting_and_discard);
+	RUN(sendq_release_frees_all);
 	return tap_done();
 }
