@@ -1,5 +1,6 @@
 /*
- * Unit tests of the schedulers (src/master/sched/ and config-sched.c) on a
+ * Unit tests of the schedulers (src/master/sched/, config-sched.c and the
+ * runtime Lua calls in config-runtime.c) on a
  * real master state: SQLite in a temporary directory, the engine's builder
  * registry, the libuv loop and the test clock (KILN_TEST_CLOCK=1).  Change
  * filters and file_is_important (values, Lua patterns, Lua functions), the

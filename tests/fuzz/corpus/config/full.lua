@@ -3,7 +3,7 @@ title_url = "https://example.org/"
 url = "http://ci.example.org:8010/"
 http = { listen = "0.0.0.0:0" }
 workers_listen = "[::1]:19989"
-database = "postgresql://kiln@localhost/kiln"
+database = "sqlite:state.sqlite"
 local w = worker { name = "w1", password = secret("w1"), max_builds = 3 }
 local compile = shell { name = "compile", command = { "make", "-j", 4 },
   env = { CFLAGS = "-O2", UNSET_ME = false, JOBS = 4, TOKEN = secret("w1") },

@@ -10,7 +10,7 @@ http = { listen = "127.0.0.1:8010" }
 -- Where workers connect.
 workers_listen = "127.0.0.1:9989"
 
--- State: "sqlite:PATH" (relative to this directory) or "postgresql://...".
+-- State: "sqlite:PATH" (relative to this directory).
 database = "sqlite:state.sqlite"
 
 -- A worker and its password.  Passwords never live in this file:
