@@ -70,6 +70,8 @@ struct db {
 	ZSTD_CCtx *zc;
 	ZSTD_DCtx *zd;
 	struct buf zbuf; /* scratch for (de)compression */
+	uint64_t commits;        /* batch commits attempted since open */
+	uint64_t fail_commit_at; /* KILN_TEST_FAIL_COMMIT: fail that commit (0: never) */
 };
 
 /* Errors: sets db->errmsg from sqlite's message and returns KILN_EDB. */

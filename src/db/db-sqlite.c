@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/clock.h"
@@ -207,7 +208,11 @@ int db_flush(struct db *db)
 	if (!db->in_txn)
 		return 0;
 	int r = db_log_sync_all(db);
-	if (r >= 0)
+	if (r >= 0 && db->fail_commit_at && ++db->commits == db->fail_commit_at)
+		r = db_failf(db, KILN_EDB,
+			     "COMMIT: disk I/O error (injected by KILN_TEST_FAIL_COMMIT=%llu)",
+			     (unsigned long long)db->fail_commit_at);
+	else if (r >= 0)
 		r = tx_exec(db, ST_TX_COMMIT, "COMMIT");
 	if (r < 0) {
 		db_txn_rollback(db);
@@ -272,7 +277,10 @@ static int db_pragma(struct db *db, const char *sql)
 	return 0;
 }
 
-static int db_read_user_version(struct db *db, int *ret)
+/* PRAGMA user_version: the version (>= 0) or an error.  Returned rather
+ * than stored through a pointer so no caller can read an unset value (gcc
+ * -O3 cannot see that db_fail() is always negative). */
+static int db_read_user_version(struct db *db)
 {
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
@@ -282,8 +290,7 @@ static int db_read_user_version(struct db *db, int *ret)
 	sqlite3_finalize(s);
 	if (v < 0)
 		return db_fail(db, "user_version");
-	*ret = v;
-	return 0;
+	return v;
 }
 
 /* Applies every pending migration in one transaction, recording the version
@@ -294,19 +301,19 @@ static int db_migrate(struct db *db)
 	size_t n;
 	const struct db_migration *m = db_migrations(&n);
 	int latest = n ? m[n - 1].version : 0;
-	int v;
-	int r = db_read_user_version(db, &v);
-	if (r < 0)
-		return r;
+	int v = db_read_user_version(db);
+	if (v < 0)
+		return v;
 	if (v > latest)
 		return db_failf(db, KILN_EDB, "database schema version %d is newer than this kiln (%d)",
 				v, latest);
 	if (v == latest)
 		return 0;
-	r = db_pragma(db, "BEGIN IMMEDIATE");
+	int r = db_pragma(db, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
-	r = db_read_user_version(db, &v);
+	v = db_read_user_version(db);
+	r = v < 0 ? v : 0;
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		if (m[i].version <= v)
 			continue;
@@ -384,6 +391,25 @@ static void db_release_sqlite(struct db *db)
 	db->h = NULL;
 }
 
+/* KILN_TEST_FAIL_COMMIT=N (db.h): 0 when unset or empty. */
+static int db_test_fail_commit(uint64_t *ret)
+{
+	const char *v = getenv("KILN_TEST_FAIL_COMMIT");
+	*ret = 0;
+	if (!v || !*v)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (errno || *end || v[0] == '-' || n == 0) {
+		snprintf(open_errmsg, sizeof(open_errmsg),
+			 "KILN_TEST_FAIL_COMMIT must be a positive integer, not '%.100s'", v);
+		return -EINVAL;
+	}
+	*ret = n;
+	return 0;
+}
+
 int db_open(uv_loop_t *loop, const char *url, const char *basedir, struct db **ret)
 {
 	open_errmsg[0] = '\0';
@@ -393,7 +419,12 @@ int db_open(uv_loop_t *loop, const char *url, const char *basedir, struct db **r
 		snprintf(open_errmsg, sizeof(open_errmsg), "unsupported database url '%s'", url);
 		return r;
 	}
+	uint64_t fail_commit_at;
+	r = db_test_fail_commit(&fail_commit_at);
+	if (r < 0)
+		return r;
 	struct db *db = xcalloc(1, sizeof(*db));
+	db->fail_commit_at = fail_commit_at;
 	db->stmts = xcalloc(ST__MAX, sizeof(*db->stmts));
 	db->log_cap = KILN_MAX_LOG_BYTES;
 	buf_init(&db->zbuf, SIZE_MAX / 2);
@@ -463,9 +494,7 @@ void db_close(struct db *db)
 
 int db_schema_version(struct db *db)
 {
-	int v;
-	int r = db_read_user_version(db, &v);
-	return r < 0 ? r : v;
+	return db_read_user_version(db);
 }
 
 void db_set_commit_error_cb(struct db *db, db_commit_error_fn fn, void *userdata)

@@ -71,6 +71,16 @@ int db_schema_version(struct db *db);
  * the master logs it here.  errmsg is borrowed for the call. */
 typedef void (*db_commit_error_fn)(struct db *db, int r, const char *errmsg, void *userdata);
 void db_set_commit_error_cb(struct db *db, db_commit_error_fn fn, void *userdata);
+/* Test hook, fault injection: with KILN_TEST_FAIL_COMMIT=N in the
+ * environment when db_open() runs, the Nth batch commit after that open
+ * (counting every commit of a batch or, without a loop, of a write call;
+ * not the migrations) fails as a disk error would: the batch is rolled back
+ * (in-memory log tails dropped and reloaded), and the error (KILN_EDB,
+ * db_errmsg() "COMMIT: disk I/O error (injected ...)") goes where a real
+ * one goes: to the commit error callback when the loop's check handle
+ * commits (or db_close() flushes), as db_flush()'s return value when it is
+ * called.  Later commits succeed.  Unset, empty: no effect; anything but a
+ * positive integer: db_open() fails with -EINVAL. */
 /* Lowers the per-log byte cap (default KILN_MAX_LOG_BYTES), e.g. from config. */
 void db_set_log_cap(struct db *db, uint64_t max_bytes);
 
