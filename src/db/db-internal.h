@@ -211,6 +211,9 @@ void db_log_drop_all(struct db *db);
 /* Finishes a log inside an open write (used by db_master_recover). */
 int db_log_finish_locked(struct db *db, int64_t logid);
 
+/* Registers the SQL functions db_list's SQL uses (kiln_text) on db->h. */
+int db_list_init_sql(struct db *db);
+
 /* For tests: EXPLAIN QUERY PLAN of a listing or of any SQL, one line per
  * step (owned result). */
 int db_list_explain(struct db *db, enum db_resource res, const struct db_query *q,

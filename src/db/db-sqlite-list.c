@@ -12,11 +12,18 @@
 
 #include <errno.h>
 #include <math.h>
+#include <string.h>
 #include <strings.h>
 
 #include "common/err.h"
 #include "common/str.h"
 #include "common/xalloc.h"
+
+/* A sourcestamp's patch as Buildbot renders it, or NULL (ss = sourcestamps). */
+#define LIST_SS_PATCH                                                                              \
+	"json((SELECT json_object('author', p.patch_author, 'body', kiln_text(p.body), "          \
+	"'comment', p.patch_comment, 'level', p.patchlevel, 'patchid', p.id, 'subdir', p.subdir) "  \
+	"FROM patches p WHERE p.id = ss.patchid))"
 
 enum field_type {
 	F_INT,  /* integer, may be NULL */
@@ -98,7 +105,8 @@ static const struct field buildsets_fields[] = {
 	{"results", "bs.results", F_INT, 0},
 	{"sourcestamps",
 	 "(SELECT json_group_array(json_object('branch', ss.branch, 'codebase', ss.codebase, "
-	 "'created_at', CAST(ss.created_at AS INTEGER), 'patch', NULL, 'project', ss.project, "
+	 "'created_at', CAST(ss.created_at AS INTEGER), 'patch', " LIST_SS_PATCH ", "
+	 "'project', ss.project, "
 	 "'repository', ss.repository, 'revision', ss.revision, 'ssid', ss.id)) "
 	 "FROM buildset_sourcestamps x JOIN sourcestamps ss ON ss.id = x.sourcestampid "
 	 "WHERE x.buildsetid = bs.id)",
@@ -165,7 +173,7 @@ static const struct field sourcestamps_fields[] = {
 	{"branch", "ss.branch", F_TEXT, 0},
 	{"codebase", "ss.codebase", F_TEXT, 0},
 	{"created_at", "ss.created_at", F_TIME, 0},
-	{"patch", "NULL", F_JSON, 0},
+	{"patch", LIST_SS_PATCH, F_JSON, 0},
 	{"project", "ss.project", F_TEXT, 0},
 	{"repository", "ss.repository", F_TEXT, 0},
 	{"revision", "ss.revision", F_TEXT, 0},
@@ -191,7 +199,8 @@ static const struct field changes_fields[] = {
 	{"revlink", "c.revlink", F_TEXT, 0},
 	{"sourcestamp",
 	 "(SELECT json_object('branch', ss.branch, 'codebase', ss.codebase, "
-	 "'created_at', CAST(ss.created_at AS INTEGER), 'patch', NULL, 'project', ss.project, "
+	 "'created_at', CAST(ss.created_at AS INTEGER), 'patch', " LIST_SS_PATCH ", "
+	 "'project', ss.project, "
 	 "'repository', ss.repository, 'revision', ss.revision, 'ssid', ss.id) "
 	 "FROM sourcestamps ss WHERE ss.id = c.sourcestampid)",
 	 F_JSON, 0},
@@ -427,6 +436,75 @@ static int bind_all(struct db *db, sqlite3_stmt *s, const struct qbuild *qb)
 		if (rc != SQLITE_OK)
 			return db_fail(db, "bind");
 	}
+	return 0;
+}
+
+/* --- SQL functions ---------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s[0..n), 0 if invalid (NUL counts
+ * as invalid: JSON text from it would end early). */
+static size_t list_utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	if (c == 0)
+		return 0;
+	if (c < 0x80)
+		return 1;
+	size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+	if (!len || len > n)
+		return 0;
+	uint32_t cp = c & (0x7fu >> len);
+	for (size_t k = 1; k < len; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[k] & 0x3fu);
+	}
+	static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+	if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* kiln_text(x): x (a BLOB, e.g. a try patch as uploaded) as UTF-8 text,
+ * each byte that is not part of a valid sequence replaced by U+FFFD, so it
+ * can be a JSON string; NULL stays NULL. */
+static void list_sql_text(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	const unsigned char *in = sqlite3_value_blob(argv[0]);
+	size_t n = (size_t)sqlite3_value_bytes(argv[0]);
+	unsigned char *out = sqlite3_malloc64((sqlite3_uint64)n * 3 + 1);
+	if (!out) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		size_t len = list_utf8_seq(in + i, n - i);
+		if (len) {
+			memcpy(out + o, in + i, len);
+			o += len;
+			i += len;
+		} else {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		}
+	}
+	out[o] = '\0';
+	sqlite3_result_text64(ctx, (const char *)out, o, sqlite3_free, SQLITE_UTF8);
+}
+
+int db_list_init_sql(struct db *db)
+{
+	if (sqlite3_create_function_v2(db->h, "kiln_text", 1,
+				       SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+				       list_sql_text, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(db, "create function kiln_text");
 	return 0;
 }
 

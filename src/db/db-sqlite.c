@@ -445,6 +445,8 @@ int db_open(uv_loop_t *loop, const char *url, const char *basedir, struct db **r
 	if (r >= 0)
 		r = db_pragma(db, "PRAGMA foreign_keys = ON");
 	if (r >= 0)
+		r = db_list_init_sql(db);
+	if (r >= 0)
 		r = db_migrate(db);
 	if (r >= 0) {
 		db->zc = ZSTD_createCCtx();

@@ -1413,6 +1413,54 @@ static char *ids_of(json_t *items, const char *key)
 		free(got_);                                                                        \
 	} while (0)
 
+/* Try patches are served as Buildbot serves them: sourcestamps' "patch"
+ * is {author, body, comment, level, patchid, subdir} or null. */
+TEST(sourcestamp_patch_listed)
+{
+	struct db *db = open_mem();
+	int64_t bu, bsid, brid, bsid2, brid2;
+	CHECK_INT(db_builder_ensure(db, "b", NULL, NULL, &bu), 0);
+	struct db_sourcestamp ss = {.branch = "main", .revision = "abc", .repository = "r",
+				    .project = "", .codebase = ""};
+	struct db_buildset_new bs = {.reason = "try", .sourcestamps = &ss, .nsourcestamps = 1,
+				     .submitted_at = 1};
+	CHECK_INT(db_buildset_add(db, &bs, &bu, 1, &bsid, &brid), 0);
+	CHECK_INT(db_buildset_add(db, &bs, &bu, 1, &bsid2, &brid2), 0);
+	/* Not valid UTF-8 at the end: shown with U+FFFD, not dropped. */
+	static const char body[] = "--- a/f\n+++ b/f\n@@ -1 +1 @@\n-x\n+y \xff\n";
+	struct db_patch p = {.level = 2, .body = body, .len = sizeof(body) - 1, .subdir = "sub",
+			     .author = "ann", .comment = "try it"};
+	CHECK_INT(db_buildset_set_patch(db, bsid, &p), 0);
+
+	json_t *l = list(db, DB_SOURCESTAMPS, NULL);
+	CHECK_INT(json_array_size(l), 2);
+	json_t *pj = json_object_get(json_array_get(l, 0), "patch");
+	CHECK(json_is_object(pj));
+	CHECK_INT(json_object_size(pj), 6);
+	CHECK_STR(json_string_value(json_object_get(pj, "author")), "ann");
+	CHECK_STR(json_string_value(json_object_get(pj, "comment")), "try it");
+	CHECK_STR(json_string_value(json_object_get(pj, "subdir")), "sub");
+	CHECK_STR(json_string_value(json_object_get(pj, "body")),
+		  "--- a/f\n+++ b/f\n@@ -1 +1 @@\n-x\n+y \xef\xbf\xbd\n");
+	CHECK_INT(jint(pj, "level"), 2);
+	CHECK(jint(pj, "patchid") > 0);
+	CHECK(json_is_null(json_object_get(json_array_get(l, 1), "patch")));
+	json_decref(l);
+
+	/* Embedded in the buildset too. */
+	l = list(db, DB_BUILDSETS, NULL);
+	CHECK_INT(json_array_size(l), 2);
+	json_t *sss = json_object_get(json_array_get(l, 0), "sourcestamps");
+	pj = json_object_get(json_array_get(sss, 0), "patch");
+	CHECK(json_is_object(pj));
+	CHECK_STR(json_string_value(json_object_get(pj, "author")), "ann");
+	CHECK_INT(jint(pj, "level"), 2);
+	sss = json_object_get(json_array_get(l, 1), "sourcestamps");
+	CHECK(json_is_null(json_object_get(json_array_get(sss, 0), "patch")));
+	json_decref(l);
+	db_close(db);
+}
+
 TEST(list_filters_and_order)
 {
 	struct listdb L;
@@ -1676,6 +1724,7 @@ int main(void)
 	RUN(log_cap_marker);
 	RUN(log_batched_on_loop);
 	RUN(log_50mb_throughput);
+	RUN(sourcestamp_patch_listed);
 	RUN(list_filters_and_order);
 	RUN(list_other_resources);
 	RUN(list_uses_indexes);
