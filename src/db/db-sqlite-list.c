@@ -7,7 +7,6 @@
  * Adding a field: one line in the resource's table below (and the column
  * in a migration if it is new); the API and tests pick it up by name.
  */
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "db/db-internal.h"
 
 #include <errno.h>
@@ -265,9 +264,7 @@ struct qbuild {
 
 static void qb_bind(struct qbuild *qb, struct bindval v)
 {
-	if (qb->nbinds == qb->cap)
-		qb->binds = xrealloc(qb->binds, (qb->cap = qb->cap ? qb->cap * 2 : 16) *
-						       sizeof(*qb->binds));
+	ARRAY_GROW(qb->binds, qb->nbinds + 1, qb->cap);
 	qb->binds[qb->nbinds++] = v;
 }
 
@@ -298,6 +295,16 @@ static int parse_value(struct db *db, const struct field *f, const struct db_fil
 	return -EINVAL;
 }
 
+static int list_too_long(struct db *db)
+{
+	return db_failf(db, -E2BIG, "query too long");
+}
+
+static int list_add_s(struct db *db, struct buf *w, const char *s)
+{
+	return buf_adds(w, s) < 0 ? list_too_long(db) : 0;
+}
+
 /* "?, ?, ?" for n values, binding each. */
 static int add_values(struct db *db, struct qbuild *qb, struct buf *sql, const struct field *f,
 		      const struct db_filter *flt)
@@ -308,7 +315,8 @@ static int add_values(struct db *db, struct qbuild *qb, struct buf *sql, const s
 		if (r < 0)
 			return r;
 		qb_bind(qb, v);
-		buf_adds(sql, i ? ", ?" : "?");
+		if (buf_adds(sql, i ? ", ?" : "?") < 0)
+			return list_too_long(db);
 	}
 	return 0;
 }
@@ -334,75 +342,81 @@ static int add_filter(struct db *db, const struct resource *rs, struct qbuild *q
 		return db_failf(db, -EINVAL, "filter on '%s' takes one value", f->name);
 
 	struct buf *w = &qb->where;
-	buf_adds(w, w->len ? " AND " : " WHERE ");
+	if (buf_adds(w, w->len ? " AND " : " WHERE ") < 0)
+		return list_too_long(db);
 	int r = 0;
 
 	if (f->flags & F_FILTER_ONLY) {
 		if (op != DB_OP_EQ && op != DB_OP_IN)
 			return db_failf(db, -EINVAL, "field '%s' only supports equality", f->name);
 		const char *at = strstr(f->expr, "@@");
-		buf_add(w, f->expr, (size_t)(at - f->expr));
+		if (buf_add(w, f->expr, (size_t)(at - f->expr)) < 0)
+			return list_too_long(db);
 		r = add_values(db, qb, w, f, flt);
-		buf_adds(w, at + 2);
-		return r;
+		return r < 0 ? r : list_add_s(db, w, at + 2);
 	}
 	if (f->type == F_JSON) {
 		if (op != DB_OP_CONTAINS)
 			return db_failf(db, -EINVAL, "field '%s' only supports contains", f->name);
-		buf_addf(w, "EXISTS (SELECT 1 FROM json_each(%s) WHERE CAST(value AS TEXT) IN (",
-			 f->expr);
+		if (buf_addf(w, "EXISTS (SELECT 1 FROM json_each(%s) WHERE CAST(value AS TEXT) IN (",
+			     f->expr) < 0)
+			return list_too_long(db);
 		r = add_values(db, qb, w, f, flt);
-		buf_adds(w, "))");
-		return r;
+		return r < 0 ? r : list_add_s(db, w, "))");
 	}
 	if (op == DB_OP_CONTAINS) {
 		if (f->type != F_TEXT)
 			return db_failf(db, -EINVAL, "field '%s' does not support contains", f->name);
-		buf_adds(w, "(");
+		if (buf_adds(w, "(") < 0)
+			return list_too_long(db);
 		for (size_t i = 0; i < flt->nvalues; i++) {
-			buf_addf(w, "%sinstr(%s, ?) > 0", i ? " OR " : "", f->expr);
+			if (buf_addf(w, "%sinstr(%s, ?) > 0", i ? " OR " : "", f->expr) < 0)
+				return list_too_long(db);
 			qb_bind(qb, (struct bindval){.is_text = true,
 						     .s = flt->values[i] ? flt->values[i] : ""});
 		}
-		buf_adds(w, ")");
-		return 0;
+		return list_add_s(db, w, ")");
 	}
 	/* Times are compared in whole seconds, as they are rendered. */
 	const char *e = f->expr;
 	_cleanup_free_ char *secs = f->type == F_TIME ? xasprintf("CAST(%s AS INTEGER)", e) : NULL;
+	const char *open = NULL, *close = NULL;
 	switch (op) {
 	case DB_OP_EQ:
-		buf_addf(w, "%s = ", secs ? secs : e);
-		return add_values(db, qb, w, f, flt);
-	case DB_OP_NE:
-		buf_addf(w, "%s IS NOT ", secs ? secs : e);
-		return add_values(db, qb, w, f, flt);
-	case DB_OP_IN:
-		buf_addf(w, "%s IN (", secs ? secs : e);
-		r = add_values(db, qb, w, f, flt);
-		buf_adds(w, ")");
-		return r;
-	case DB_OP_NOTIN:
-		buf_addf(w, "(%s IS NULL OR %s NOT IN (", e, secs ? secs : e);
-		r = add_values(db, qb, w, f, flt);
-		buf_adds(w, "))");
-		return r;
-	case DB_OP_LT:
-		buf_addf(w, "%s < ", e);
-		return add_values(db, qb, w, f, flt);
-	case DB_OP_GE:
-		buf_addf(w, "%s >= ", e);
-		return add_values(db, qb, w, f, flt);
-	case DB_OP_LE:
-		buf_addf(w, secs ? "%s < 1 + " : "%s <= ", e);
-		return add_values(db, qb, w, f, flt);
-	case DB_OP_GT:
-		buf_addf(w, secs ? "%s >= 1 + " : "%s > ", e);
-		return add_values(db, qb, w, f, flt);
-	case DB_OP_CONTAINS:
+		open = buf_addf(w, "%s = ", secs ? secs : e) < 0 ? NULL : "";
 		break;
+	case DB_OP_NE:
+		open = buf_addf(w, "%s IS NOT ", secs ? secs : e) < 0 ? NULL : "";
+		break;
+	case DB_OP_IN:
+		open = buf_addf(w, "%s IN (", secs ? secs : e) < 0 ? NULL : "";
+		close = ")";
+		break;
+	case DB_OP_NOTIN:
+		open = buf_addf(w, "(%s IS NULL OR %s NOT IN (", e, secs ? secs : e) < 0 ? NULL : "";
+		close = "))";
+		break;
+	case DB_OP_LT:
+		open = buf_addf(w, "%s < ", e) < 0 ? NULL : "";
+		break;
+	case DB_OP_GE:
+		open = buf_addf(w, "%s >= ", e) < 0 ? NULL : "";
+		break;
+	case DB_OP_LE:
+		open = buf_addf(w, secs ? "%s < 1 + " : "%s <= ", e) < 0 ? NULL : "";
+		break;
+	case DB_OP_GT:
+		open = buf_addf(w, secs ? "%s >= 1 + " : "%s > ", e) < 0 ? NULL : "";
+		break;
+	default: /* DB_OP_CONTAINS is handled above */
+		return db_failf(db, -EINVAL, "unknown filter operator %d", (int)flt->op);
 	}
-	return db_failf(db, -EINVAL, "unknown filter operator %d", (int)flt->op);
+	if (!open)
+		return list_too_long(db);
+	r = add_values(db, qb, w, f, flt);
+	if (r < 0 || !close)
+		return r;
+	return list_add_s(db, w, close);
 }
 
 static int add_order(struct db *db, const struct resource *rs, const struct db_query *q,
@@ -417,13 +431,15 @@ static int add_order(struct db *db, const struct resource *rs, const struct db_q
 			return db_failf(db, KILN_EPARSE, "no such field '%s'", o + desc);
 		if (f->type == F_JSON || (f->flags & F_FILTER_ONLY))
 			return db_failf(db, -EINVAL, "cannot order by '%s'", f->name);
-		buf_addf(sql, "%s%s%s", i ? ", " : " ORDER BY ", f->expr, desc ? " DESC" : "");
+		if (buf_addf(sql, "%s%s%s", i ? ", " : " ORDER BY ", f->expr, desc ? " DESC" : "") < 0)
+			return list_too_long(db);
 		by_id = strcmp(f->expr, rs->id) == 0;
 	}
 	/* The tiebreaker runs the same way as the last key, so an index on
 	 * that key (which ends in the rowid) serves the whole ORDER BY. */
-	if (!by_id)
-		buf_addf(sql, "%s%s%s", q->norder ? ", " : " ORDER BY ", rs->id, desc ? " DESC" : "");
+	if (!by_id && buf_addf(sql, "%s%s%s", q->norder ? ", " : " ORDER BY ", rs->id,
+			       desc ? " DESC" : "") < 0)
+		return list_too_long(db);
 	return 0;
 }
 
@@ -578,23 +594,26 @@ static int list_build(struct db *db, enum db_resource res, const struct db_query
 		if (r < 0)
 			return r;
 	}
-	buf_adds(sql, "SELECT ");
+	if (buf_adds(sql, "SELECT ") < 0)
+		return list_too_long(db);
 	bool first = true;
 	for (size_t i = 0; i < rs->nfields; i++) {
 		if ((rs->fields[i].flags & F_FILTER_ONLY) || (i < 64 && (skipped >> i & 1)))
 			continue;
-		buf_addf(sql, "%s%s", first ? "" : ", ", rs->fields[i].expr);
+		if (buf_addf(sql, "%s%s", first ? "" : ", ", rs->fields[i].expr) < 0)
+			return list_too_long(db);
 		first = false;
 	}
-	if (first)
-		buf_adds(sql, "NULL"); /* every rendered field skipped */
-	buf_addf(sql, " FROM %s%s", rs->from, qb->where.ptr);
+	if (first && buf_adds(sql, "NULL") < 0) /* every rendered field skipped */
+		return list_too_long(db);
+	if (buf_addf(sql, " FROM %s%s", rs->from, qb->where.ptr) < 0)
+		return list_too_long(db);
 	static const struct db_query none = {.limit = -1};
 	int r = add_order(db, rs, q ? q : &none, sql);
 	if (r < 0)
 		return r;
 	if (buf_adds(sql, " LIMIT ? OFFSET ?") < 0 || qb->where.len >= DB_MAX_LIST_SQL)
-		return db_failf(db, -E2BIG, "query too long");
+		return list_too_long(db);
 	*ret_rs = rs;
 	*ret_skip = skipped;
 	return 0;
@@ -706,9 +725,14 @@ int db_sql_explain(struct db *db, const char *sql, char **ret_plan)
 		return db_fail(db, "explain");
 	struct buf plan;
 	buf_init(&plan, 1u << 20);
-	while (sqlite3_step(s) == SQLITE_ROW)
-		buf_addf(&plan, "%s\n", (const char *)sqlite3_column_text(s, 3));
+	int r = 0;
+	while (r >= 0 && sqlite3_step(s) == SQLITE_ROW)
+		r = buf_addf(&plan, "%s\n", (const char *)sqlite3_column_text(s, 3));
 	sqlite3_finalize(s);
+	if (r < 0) {
+		buf_release(&plan);
+		return db_failf(db, r, "query plan too long");
+	}
 	*ret_plan = buf_detach(&plan, NULL);
 	return 0;
 }

@@ -5,7 +5,6 @@
  * tail chunk in memory (struct db_log_tail) and writes it, uncompressed, to
  * its row when the batch commits; memory is one chunk per open log.
  */
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "db/db-internal.h"
 
 #include <errno.h>
@@ -132,7 +131,12 @@ static int tail_get(struct db *db, int64_t logid, struct db_log_tail **ret)
 		if (rc == SQLITE_ROW && sqlite3_column_int(s, 2) == 0) {
 			t->rowid = sqlite3_column_int64(s, 0);
 			t->first_line = sqlite3_column_int64(s, 1);
-			buf_add(&t->text, sqlite3_column_blob(s, 3), (size_t)sqlite3_column_bytes(s, 3));
+			if (buf_add(&t->text, sqlite3_column_blob(s, 3),
+				    (size_t)sqlite3_column_bytes(s, 3)) < 0) {
+				tail_free(t);
+				return db_failf(db, -E2BIG, "log %lld: tail chunk over its cap",
+						(long long)logid);
+			}
 		} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 			tail_free(t);
 			return db_fail(db, "log tail");
@@ -260,14 +264,24 @@ static size_t count_lines(const char *p, size_t n)
 }
 
 /* Adds whole lines [p, p+n) to the tail (n > 0, p[n-1] == '\n' unless
- * add_newline), closing the chunk when it reaches the chunk size. */
+ * add_newline), closing the chunk when it reaches the chunk size.  On
+ * failure t may have been freed: callers must not touch it then. */
 static int tail_add(struct db *db, struct db_log_tail *t, const char *p, size_t n,
 		    bool add_newline)
 {
-	buf_add(&t->text, p, n); /* the tail's cap is far above a chunk */
+	/* The tail's cap is far above a chunk, so this cannot fail in practice;
+	 * if it did, the tail's unsaved lines are gone (the buffer dropped
+	 * them): forget it, so the next use reloads what the table holds. */
+	int r = buf_add(&t->text, p, n);
+	if (r >= 0 && add_newline)
+		r = buf_addch(&t->text, '\n');
+	if (r < 0) {
+		int64_t logid = t->logid;
+		tail_forget(db, t);
+		return db_failf(db, r, "log %lld: tail chunk over its cap", (long long)logid);
+	}
 	size_t lines = count_lines(p, n);
 	if (add_newline) {
-		buf_addch(&t->text, '\n');
 		lines++;
 		n++;
 	}
@@ -285,9 +299,11 @@ static int tail_truncate(struct db *db, struct db_log_tail *t)
 	int n = snprintf(marker, sizeof(marker), "%s[log truncated: over %llu bytes]\n",
 			 t->type == 's' ? "h" : "", (unsigned long long)db->log_cap);
 	int r = tail_add(db, t, marker, (size_t)n, false);
+	if (r < 0)
+		return r; /* t may be gone (tail_add) */
 	t->truncated = true;
 	t->dirty = true;
-	return r;
+	return 0;
 }
 
 /* Adds text (whole lines; a last line without '\n' gets one) in chunks. */

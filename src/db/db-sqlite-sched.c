@@ -173,8 +173,7 @@ static int collect_ids(struct db *db, sqlite3_stmt *s, const char *what, int64_t
 	size_t n = 0, cap = 0;
 	int r;
 	while ((r = db_step_row(db, s, what)) == 1) {
-		if (n == cap)
-			ids = xrealloc(ids, (cap = cap ? cap * 2 : 8) * sizeof(*ids));
+		ARRAY_GROW(ids, n + 1, cap);
 		ids[n++] = sqlite3_column_int64(s, 0);
 	}
 	if (r < 0)

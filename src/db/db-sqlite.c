@@ -609,8 +609,7 @@ static int master_recover(struct db *db, int64_t masterid, int results, const ch
 		size_t n = 0, cap = 0;
 		_cleanup_free_ int64_t *ids = NULL;
 		while ((r = db_step_row(db, s, "recover logs")) == 1) {
-			if (n == cap)
-				ids = xrealloc(ids, (cap = cap ? cap * 2 : 16) * sizeof(*ids));
+			ARRAY_GROW(ids, n + 1, cap);
 			ids[n++] = sqlite3_column_int64(s, 0);
 		}
 		if (r < 0)
@@ -1207,8 +1206,7 @@ int db_request_pending_builders(struct db *db, int64_t **ret_ids, size_t *ret_n)
 	size_t n = 0, cap = 0;
 	int r;
 	while ((r = db_step_row(db, s, "pending builders")) == 1) {
-		if (n == cap)
-			ids = xrealloc(ids, (cap = cap ? cap * 2 : 16) * sizeof(*ids));
+		ARRAY_GROW(ids, n + 1, cap);
 		ids[n++] = sqlite3_column_int64(s, 0);
 	}
 	if (r < 0)
