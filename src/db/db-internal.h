@@ -1,7 +1,8 @@
 /*
  * Internals shared by the SQLite backend's files (db-sqlite.c: connection,
- * batching, statement cache and the small entities; db-sqlite-log.c: log
- * chunks; db-sqlite-list.c: the REST listing).  Not part of the db.h API.
+ * batching, statement cache; db-sqlite-<noun>.c: one entity
+ * each; db-sqlite-log.c: log chunks; db-sqlite-list.c: the REST listing).
+ * Not part of the db.h API.
  */
 #ifndef KILN_DB_INTERNAL_H
 #define KILN_DB_INTERNAL_H
@@ -80,8 +81,11 @@ int db_fail(struct db *db, const char *what);
 int db_failf(struct db *db, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Statement cache: a prepared, reset statement for a fixed SQL text.
- * Statements are identified by the address of their SQL text constant
- * (db_stmt) so each file keeps its own SQL next to its use. */
+ * Statements are identified by an enum db_stmt_id (below), one per fixed
+ * SQL text: the first call with an id prepares sql and keeps it in
+ * db->stmts[id], later calls return it and ignore sql, so each file keeps
+ * its SQL next to its use but two texts must never share an id.  NULL on a
+ * prepare error (db_errmsg says). */
 sqlite3_stmt *db_stmt(struct db *db, int id, const char *sql);
 /* Same for generated SQL (db_list), in a small LRU keyed by the text. */
 sqlite3_stmt *db_stmt_dynamic(struct db *db, const char *sql);
@@ -201,6 +205,22 @@ int db_write_end(struct db *db, int r);
 			w_r_ = db_write_end(db, (body));                                           \
 		w_r_;                                                                              \
 	})
+
+/* Helpers the entity files share (db-sqlite.c). */
+/* Runs an UPDATE that must touch one row: KILN_ENOTFOUND if it touched none. */
+int db_update_one(struct db *db, sqlite3_stmt *s, const char *what);
+/* 1 if the fixed query sql (statement id) finds a row for key, 0 if not. */
+int db_exists(struct db *db, int id, const char *sql, int64_t key);
+/* After an UPDATE guarded by a state condition touched nothing: KILN_ENOTFOUND
+ * if there is no such row, else state_err; db_errmsg says which. */
+int db_guard_fail(struct db *db, int id, const char *sql, int64_t key, int state_err,
+		  const char *what);
+/* 1 if the build exists, 0 if not (db-sqlite-build.c). */
+int db_build_exists(struct db *db, int64_t buildid);
+/* db_buildset_complete inside an open write (db-sqlite-buildset.c; used when
+ * a build request completes the last of its buildset).  KILN_ESTATE if the
+ * buildset is already complete. */
+int db_buildset_complete_locked(struct db *db, int64_t bsid, int results, double when);
 
 /* Logs (db-sqlite-log.c) */
 /* Writes every dirty tail chunk and counter (before a commit, or before a

@@ -2,7 +2,7 @@
  * Kiln's storage, behind one backend-neutral interface.  The schema follows
  * Buildbot's data model and its field names (builderid, buildrequestid,
  * state_string, ...), so the API can serve rows with Buildbot's shapes.
- * Backend today: SQLite (db-sqlite.c, WAL, busy timeout); PostgreSQL later
+ * Backend today: SQLite (db-sqlite*.c, WAL, busy timeout); PostgreSQL later
  * behind the same functions.
  *
  * Threading: one struct db per process, used only from the libuv loop
