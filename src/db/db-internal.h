@@ -1,6 +1,6 @@
 /*
  * Internals shared by the SQLite backend's files (db-sqlite.c: connection,
- * batching, statement cache; db-sqlite-<noun>.c: one entity
+ * batching, statement cache, checkpoints; db-sqlite-<noun>.c: one entity
  * each; db-sqlite-log.c: log chunks; db-sqlite-list.c: the REST listing).
  * Not part of the db.h API.
  */
@@ -71,6 +71,22 @@ struct db {
 	ZSTD_CCtx *zc;
 	ZSTD_DCtx *zd;
 	struct buf zbuf; /* scratch for (de)compression */
+	/* Checkpoints off the loop (db-sqlite.c): the loop's connection has no
+	 * auto-checkpoint; past DB_CKPT_FRAMES WAL frames a uv_queue_work job
+	 * checkpoints on its own connection.  One job at a time. */
+	char *path;              /* owned: the database file */
+	int wal_frames;          /* WAL frames after the last commit (wal hook) */
+	bool ckpt_enabled;       /* a file database on a loop, SQLite thread-safe */
+	bool ckpt_busy;          /* a job is queued or running (loop thread) */
+	bool closing;            /* db_close ran; freed once handles and job are done */
+	uv_work_t ckpt_req;
+	uv_mutex_t ckpt_lock;    /* guards ckpt_working with ckpt_cond */
+	uv_cond_t ckpt_cond;
+	bool ckpt_working;       /* the job's work part has not finished */
+	sqlite3 *ckpt_h;         /* the job's connection (used by one job at a time) */
+	int ckpt_rc;             /* last job's SQLite result */
+	uint64_t ckpt_runs;      /* jobs finished, truncating ones too */
+	uint64_t ckpt_truncates; /* jobs that truncated the WAL */
 	uint64_t commits;        /* batch commits attempted since open */
 	uint64_t fail_commit_at; /* KILN_TEST_FAIL_COMMIT: fail that commit (0: never) */
 };

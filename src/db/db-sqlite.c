@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/err.h"
 #include "common/limits.h"
@@ -21,6 +22,14 @@
 #include "common/log.h"
 
 #define DB_BUSY_TIMEOUT_MS 5000
+/* A checkpoint job starts after a commit leaves at least this many WAL
+ * frames (SQLite's own auto-checkpoint default: ~4 MB with 4 KiB pages). */
+#define DB_CKPT_FRAMES 1000
+/* ...and also truncates the WAL file when it has grown past this. */
+#define DB_CKPT_TRUNCATE_BYTES (64 << 20)
+/* The job's wait for the write lock before truncating (the loop's writes
+ * wait for the truncation, which follows a passive checkpoint: short). */
+#define DB_CKPT_BUSY_MS 1000
 
 static _Thread_local char open_errmsg[1024];
 
@@ -202,6 +211,100 @@ static void db_txn_rollback(struct db *db)
 	db_batch_stop_handles(db);
 }
 
+/* --- checkpoints ---------------------------------------------------------------- */
+
+/* Called by SQLite after each commit on the loop's connection.  Setting it
+ * replaces the auto-checkpoint (which is a WAL hook too). */
+static int db_wal_hook(void *ud, sqlite3 *h, const char *name, int frames)
+{
+	(void)h;
+	(void)name;
+	struct db *db = ud;
+	db->wal_frames = frames;
+	return SQLITE_OK;
+}
+
+/* Thread pool: a passive checkpoint (copies what no reader still needs, never
+ * waits for a lock), then, if the WAL file is large, a truncating one. */
+static void db_ckpt_work(uv_work_t *req)
+{
+	struct db *db = req->data;
+	int rc = SQLITE_OK;
+	if (!db->ckpt_h) {
+		rc = sqlite3_open_v2(db->path, &db->ckpt_h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+				     NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_busy_timeout(db->ckpt_h, DB_CKPT_BUSY_MS);
+		if (rc != SQLITE_OK) {
+			sqlite3_close(db->ckpt_h);
+			db->ckpt_h = NULL;
+		}
+	}
+	if (db->ckpt_h)
+		rc = sqlite3_wal_checkpoint_v2(db->ckpt_h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+					       NULL);
+	if (rc == SQLITE_OK) {
+		char wal[4096];
+		struct stat st;
+		if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", db->path) < sizeof(wal) &&
+		    stat(wal, &st) == 0 && st.st_size > DB_CKPT_TRUNCATE_BYTES) {
+			rc = sqlite3_wal_checkpoint_v2(db->ckpt_h, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+						       NULL, NULL);
+			if (rc == SQLITE_OK)
+				db->ckpt_truncates++;
+		}
+	}
+	db->ckpt_rc = rc;
+	uv_mutex_lock(&db->ckpt_lock);
+	db->ckpt_working = false;
+	uv_cond_signal(&db->ckpt_cond);
+	uv_mutex_unlock(&db->ckpt_lock);
+}
+
+static void db_free_if_done(struct db *db);
+
+static void db_ckpt_after(uv_work_t *req, int status)
+{
+	struct db *db = req->data;
+	(void)status; /* UV_ECANCELED: never cancelled */
+	db->ckpt_busy = false;
+	db->ckpt_runs++;
+	if (db->ckpt_rc != SQLITE_OK && db->ckpt_rc != SQLITE_BUSY)
+		log_debug("checkpoint: %s (%d)", sqlite3_errstr(db->ckpt_rc), db->ckpt_rc);
+	if (db->closing)
+		db_free_if_done(db);
+}
+
+/* After a commit on the loop: start a checkpoint job if the WAL is past the
+ * threshold and none is running. */
+static void db_ckpt_maybe_start(struct db *db)
+{
+	if (!db->ckpt_enabled || db->ckpt_busy || db->closing || db->wal_frames < DB_CKPT_FRAMES)
+		return;
+	db->ckpt_req.data = db;
+	db->ckpt_working = true;
+	if (uv_queue_work(db->loop, &db->ckpt_req, db_ckpt_work, db_ckpt_after) < 0) {
+		db->ckpt_working = false;
+		return; /* the next commit tries again */
+	}
+	db->ckpt_busy = true;
+}
+
+/* db_close: waits until a running job's work is done (it uses the file),
+ * then closes the job's connection.  Its after-work callback still runs on
+ * the loop later, and frees the struct if it is the last one out. */
+static void db_ckpt_stop(struct db *db)
+{
+	if (!db->ckpt_enabled)
+		return;
+	uv_mutex_lock(&db->ckpt_lock);
+	while (db->ckpt_working)
+		uv_cond_wait(&db->ckpt_cond, &db->ckpt_lock);
+	uv_mutex_unlock(&db->ckpt_lock);
+	sqlite3_close(db->ckpt_h);
+	db->ckpt_h = NULL;
+}
+
 int db_flush(struct db *db)
 {
 	if (!db->in_txn)
@@ -219,6 +322,7 @@ int db_flush(struct db *db)
 	}
 	db->in_txn = false;
 	db_batch_stop_handles(db);
+	db_ckpt_maybe_start(db);
 	return 0;
 }
 
@@ -354,16 +458,29 @@ static int db_url_path(const char *url, const char *basedir, char **ret)
 
 static void db_free(struct db *db)
 {
+	if (db->ckpt_enabled) {
+		uv_mutex_destroy(&db->ckpt_lock);
+		uv_cond_destroy(&db->ckpt_cond);
+	}
+	free(db->path);
 	buf_release(&db->zbuf);
 	free(db->stmts);
 	free(db);
 }
 
+/* After db_close: the struct goes once its handles are closed and no
+ * checkpoint job is pending. */
+static void db_free_if_done(struct db *db)
+{
+	if (db->handles_open == 0 && !db->ckpt_busy)
+		db_free(db);
+}
+
 static void db_on_handle_closed(uv_handle_t *h)
 {
 	struct db *db = h->data;
-	if (--db->handles_open == 0)
-		db_free(db);
+	db->handles_open--;
+	db_free_if_done(db);
 }
 
 static void db_release_sqlite(struct db *db)
@@ -459,6 +576,19 @@ int db_open(uv_loop_t *loop, const char *url, const char *basedir, struct db **r
 		db_free(db);
 		return r;
 	}
+	if (loop && strcmp(path, ":memory:") != 0 && sqlite3_threadsafe()) {
+		/* Checkpoints leave the loop: the WAL hook replaces the
+		 * auto-checkpoint, and a job checkpoints on its own connection. */
+		if (uv_mutex_init(&db->ckpt_lock) == 0) {
+			if (uv_cond_init(&db->ckpt_cond) == 0) {
+				db->ckpt_enabled = true;
+				db->path = TAKE_PTR(path);
+				sqlite3_wal_hook(db->h, db_wal_hook, db);
+			} else {
+				uv_mutex_destroy(&db->ckpt_lock);
+			}
+		}
+	}
 	if (loop) {
 		db->loop = loop;
 		uv_check_init(loop, &db->check);
@@ -482,6 +612,8 @@ void db_close(struct db *db)
 	int r = db_flush(db);
 	if (r < 0 && db->commit_error_fn)
 		db->commit_error_fn(db, r, db->errmsg, db->commit_error_ud);
+	db->closing = true;
+	db_ckpt_stop(db);
 	db_release_sqlite(db);
 	if (db->handles_open == 2) {
 		uv_check_stop(&db->check);
@@ -489,7 +621,7 @@ void db_close(struct db *db)
 		uv_close((uv_handle_t *)&db->check, db_on_handle_closed);
 		uv_close((uv_handle_t *)&db->idle, db_on_handle_closed);
 	} else {
-		db_free(db);
+		db_free_if_done(db);
 	}
 }
 

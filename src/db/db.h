@@ -11,6 +11,16 @@
  * (or db_flush() commits at once), so writes that arrive together cost one
  * commit.  Reads always see every earlier write, committed or not.
  *
+ * What runs on the loop thread: every SQLite statement (reads, writes, the
+ * per-turn COMMIT writing its WAL frames), log reads, and the zstd compression
+ * of full log chunks and decompression of read ones.  What does not: WAL
+ * checkpoints.  With a loop and a database file, the loop's connection does
+ * no auto-checkpoint; after a commit that leaves the WAL past ~1000 frames,
+ * a libuv thread-pool job checkpoints (PASSIVE, then TRUNCATE if the WAL
+ * file passed 64 MB) on a connection of its own, one job at a time;
+ * db_close() waits for a running one.  Without a loop (tools, tests) SQLite
+ * checkpoints at commit as usual.
+ *
  * Times are double seconds since the epoch (sub-second) in storage; db_list
  * renders them as integer seconds, as Buildbot's REST API does.
  *
@@ -58,9 +68,11 @@ int db_open(uv_loop_t *loop, const char *url, const char *basedir, struct db **r
 /* Detail of the last failed db_open() in this thread ("" if none): there is
  * no struct db to carry it. */
 const char *db_open_errmsg(void);
-/* Commits pending writes and closes; NULL-safe.  Closes its two uv handles
- * (the struct is freed in their close callbacks): run the loop once more
- * afterwards, e.g. uv_run(loop, UV_RUN_NOWAIT), before uv_loop_close. */
+/* Commits pending writes and closes; NULL-safe.  Waits for a running
+ * checkpoint job to finish with the file.  Closes its two uv handles (the
+ * struct is freed in their close callbacks and the job's completion): run
+ * the loop until it has nothing left of the db, e.g. uv_run(loop,
+ * UV_RUN_DEFAULT), before uv_loop_close. */
 void db_close(struct db *db);
 /* Commits the open batch now.  Returns 0 or an error (the batch is rolled back). */
 int db_flush(struct db *db);
