@@ -582,7 +582,10 @@ int db_open(uv_loop_t *loop, const char *url, const char *basedir, struct db **r
 		if (uv_mutex_init(&db->ckpt_lock) == 0) {
 			if (uv_cond_init(&db->ckpt_cond) == 0) {
 				db->ckpt_enabled = true;
-				db->path = TAKE_PTR(path);
+				/* SQLite's full path: the job opens the same file
+				 * whatever the process's cwd is by then. */
+				const char *full = sqlite3_db_filename(db->h, "main");
+				db->path = xstrdup(full && *full ? full : path);
 				sqlite3_wal_hook(db->h, db_wal_hook, db);
 			} else {
 				uv_mutex_destroy(&db->ckpt_lock);
