@@ -87,6 +87,9 @@ struct db {
 	int ckpt_rc;             /* last job's SQLite result */
 	uint64_t ckpt_runs;      /* jobs finished, truncating ones too */
 	uint64_t ckpt_truncates; /* jobs that truncated the WAL */
+	int zjobs;               /* log chunks being compressed off the loop */
+	ZSTD_CCtx *zpool[4];     /* contexts for those jobs, free ones (loop thread) */
+	int zpool_n;
 	uint64_t commits;        /* batch commits attempted since open */
 	uint64_t fail_commit_at; /* KILN_TEST_FAIL_COMMIT: fail that commit (0: never) */
 };
@@ -168,6 +171,7 @@ enum db_stmt_id {
 	ST_LOG_TAIL_ROW,
 	ST_LOG_CHUNK_INSERT,
 	ST_LOG_CHUNK_UPDATE,
+	ST_LOG_CHUNK_COMPRESS,
 	ST_LOG_UPDATE_COUNTS,
 	ST_LOG_FINISH,
 	ST_LOG_CHUNKS_READ,
@@ -237,6 +241,10 @@ int db_build_exists(struct db *db, int64_t buildid);
  * a build request completes the last of its buildset).  KILN_ESTATE if the
  * buildset is already complete. */
 int db_buildset_complete_locked(struct db *db, int64_t bsid, int results, double when);
+
+/* After db_close: frees the struct once its handles are closed and no
+ * thread-pool job (checkpoint, log compression) is pending (db-sqlite.c). */
+void db_free_if_done(struct db *db);
 
 /* Logs (db-sqlite-log.c) */
 /* Writes every dirty tail chunk and counter (before a commit, or before a

@@ -14,7 +14,13 @@
 #include "common/limits.h"
 #include "common/xalloc.h"
 
+#define LOG_SUBSYS "db"
+#include "common/log.h"
+
 #define DB_LOG_ZSTD_LEVEL 3
+/* Chunks being compressed off the loop at once (64 KiB of text each); past
+ * it the loop compresses the next one itself. */
+#define DB_LOG_ZJOBS_MAX 4 /* = ARRAY_SIZE(db->zpool) */
 
 /* --- in-memory tails ------------------------------------------------------------ */
 
@@ -128,7 +134,10 @@ static int sqlite_log_tail_get(struct db *db, int64_t logid, struct db_log_tail 
 		}
 		sqlite3_bind_int64(s, 1, logid);
 		int rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW && sqlite3_column_int(s, 2) == 0) {
+		/* An uncompressed row of a full chunk is a closed chunk whose
+		 * compression (off the loop) had not committed: not the tail. */
+		if (rc == SQLITE_ROW && sqlite3_column_int(s, 2) == 0 &&
+		    (size_t)sqlite3_column_bytes(s, 3) < KILN_LOG_CHUNK_BYTES) {
 			t->rowid = sqlite3_column_int64(s, 0);
 			t->first_line = sqlite3_column_int64(s, 1);
 			if (buf_add(&t->text, sqlite3_column_blob(s, 3),
@@ -200,11 +209,122 @@ static int sqlite_log_tail_write_counts(struct db *db, struct db_log_tail *t)
 	return db_step_done(db, s, "log counts");
 }
 
+/* --- compression off the loop ------------------------------------------------------ */
+
+/* A closed chunk written uncompressed, being compressed in the thread pool;
+ * a later batch swaps the row's content for the compressed frame. */
+struct db_log_zjob {
+	uv_work_t req;
+	struct db *db;
+	int64_t rowid;
+	char *text; /* owned: the chunk's lines, as written to the row */
+	size_t len;
+	void *frame; /* owned: the zstd frame, NULL on failure */
+	size_t frame_len;
+	ZSTD_CCtx *zc; /* owned while the job runs, from db->zpool */
+};
+
+/* Returns the job's context to the pool (or frees it: pool full, db closing). */
+static void sqlite_log_zjob_free(struct db_log_zjob *j)
+{
+	struct db *db = j->db;
+	if (j->zc && !db->closing && db->zpool_n < (int)ARRAY_SIZE(db->zpool))
+		db->zpool[db->zpool_n++] = j->zc;
+	else
+		ZSTD_freeCCtx(j->zc);
+	free(j->text);
+	free(j->frame);
+	free(j);
+}
+
+static void sqlite_log_zjob_work(uv_work_t *req)
+{
+	struct db_log_zjob *j = req->data;
+	size_t bound = ZSTD_compressBound(j->len);
+	j->frame = xmalloc(bound);
+	size_t n = ZSTD_compressCCtx(j->zc, j->frame, bound, j->text, j->len, DB_LOG_ZSTD_LEVEL);
+	if (ZSTD_isError(n)) {
+		free(j->frame);
+		j->frame = NULL;
+		return;
+	}
+	j->frame_len = n;
+}
+
+/* The row still holds exactly the text compressed (not rolled back, not
+ * reused): then it takes the frame; otherwise nothing changes. */
+static int sqlite_log_zjob_apply(struct db *db, struct db_log_zjob *j)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+		db, ST_LOG_CHUNK_COMPRESS,
+		"UPDATE logchunks SET compressed = 1, content = ?3 "
+		"WHERE rowid = ?1 AND compressed = 0 AND content = ?2");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, j->rowid);
+	sqlite3_bind_blob64(s, 2, j->text, j->len, SQLITE_STATIC);
+	sqlite3_bind_blob64(s, 3, j->frame, j->frame_len, SQLITE_STATIC);
+	return db_step_done(db, s, "compress log chunk");
+}
+
+static void sqlite_log_zjob_after(uv_work_t *req, int status)
+{
+	struct db_log_zjob *j = req->data;
+	struct db *db = j->db;
+	db->zjobs--;
+	/* A chunk left uncompressed (failure, db closing) still reads right. */
+	if (status == 0 && j->frame && !db->closing) {
+		int r = WRITE(sqlite_log_zjob_apply(db, j));
+		if (r < 0)
+			log_debug("log chunk %lld stays uncompressed: %s", (long long)j->rowid,
+				  db->errmsg);
+	}
+	sqlite_log_zjob_free(j);
+	if (db->closing)
+		db_free_if_done(db);
+}
+
+/* Closes the tail chunk with its compression off the loop: the row is
+ * written uncompressed now, a job compresses a copy.  0 if done that way,
+ * 1 if the caller should compress inline (no loop, too many jobs). */
+static int sqlite_log_tail_close_async(struct db *db, struct db_log_tail *t)
+{
+	if (!db->loop || db->closing || db->zjobs >= DB_LOG_ZJOBS_MAX)
+		return 1;
+	ZSTD_CCtx *zc = db->zpool_n ? db->zpool[--db->zpool_n] : ZSTD_createCCtx();
+	if (!zc)
+		return 1;
+	int r = sqlite_log_tail_write_row(db, t, t->text.ptr, t->text.len, false);
+	if (r >= 0)
+		r = sqlite_log_tail_write_counts(db, t);
+	if (r < 0) {
+		ZSTD_freeCCtx(zc);
+		return r;
+	}
+	struct db_log_zjob *j = xcalloc(1, sizeof(*j));
+	j->db = db;
+	j->zc = zc;
+	j->rowid = t->rowid;
+	j->text = buf_detach(&t->text, &j->len);
+	j->req.data = j;
+	if (uv_queue_work(db->loop, &j->req, sqlite_log_zjob_work, sqlite_log_zjob_after) < 0)
+		sqlite_log_zjob_free(j); /* stays uncompressed, still correct */
+	else
+		db->zjobs++;
+	t->first_line = t->num_lines;
+	t->rowid = 0;
+	t->dirty = false;
+	return 0;
+}
+
 /* Closes the tail chunk: compressed, written, and a new empty tail begun. */
 static int sqlite_log_tail_close_chunk(struct db *db, struct db_log_tail *t)
 {
 	if (t->text.len == 0)
 		return 0;
+	int a = sqlite_log_tail_close_async(db, t);
+	if (a <= 0)
+		return a;
 	size_t bound = ZSTD_compressBound(t->text.len);
 	buf_reset(&db->zbuf);
 	int r = buf_grow(&db->zbuf, bound);

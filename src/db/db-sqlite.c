@@ -261,8 +261,6 @@ static void db_ckpt_work(uv_work_t *req)
 	uv_mutex_unlock(&db->ckpt_lock);
 }
 
-static void db_free_if_done(struct db *db);
-
 static void db_ckpt_after(uv_work_t *req, int status)
 {
 	struct db *db = req->data;
@@ -468,11 +466,9 @@ static void db_free(struct db *db)
 	free(db);
 }
 
-/* After db_close: the struct goes once its handles are closed and no
- * checkpoint job is pending. */
-static void db_free_if_done(struct db *db)
+void db_free_if_done(struct db *db)
 {
-	if (db->handles_open == 0 && !db->ckpt_busy)
+	if (db->handles_open == 0 && !db->ckpt_busy && db->zjobs == 0)
 		db_free(db);
 }
 
@@ -497,6 +493,8 @@ static void db_release_sqlite(struct db *db)
 			db->list_cache[i].sql = NULL;
 		}
 	}
+	while (db->zpool_n > 0)
+		ZSTD_freeCCtx(db->zpool[--db->zpool_n]);
 	if (db->zc)
 		ZSTD_freeCCtx(db->zc);
 	if (db->zd)

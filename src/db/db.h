@@ -12,14 +12,20 @@
  * commit.  Reads always see every earlier write, committed or not.
  *
  * What runs on the loop thread: every SQLite statement (reads, writes, the
- * per-turn COMMIT writing its WAL frames), log reads, and the zstd compression
- * of full log chunks and decompression of read ones.  What does not: WAL
- * checkpoints.  With a loop and a database file, the loop's connection does
- * no auto-checkpoint; after a commit that leaves the WAL past ~1000 frames,
- * a libuv thread-pool job checkpoints (PASSIVE, then TRUNCATE if the WAL
- * file passed 64 MB) on a connection of its own, one job at a time;
- * db_close() waits for a running one.  Without a loop (tools, tests) SQLite
- * checkpoints at commit as usual.
+ * per-turn COMMIT writing its WAL frames), log reads and the zstd
+ * decompression of the chunks they need.  What does not, with a loop:
+ * - WAL checkpoints.  With a database file, the loop's connection does no
+ *   auto-checkpoint; after a commit that leaves the WAL past ~1000 frames, a
+ *   libuv thread-pool job checkpoints (PASSIVE, then TRUNCATE if the WAL
+ *   file passed 64 MB) on a connection of its own, one job at a time;
+ *   db_close() waits for a running one.
+ * - zstd compression of full log chunks: the chunk is written uncompressed
+ *   at once (readable, counted), a thread-pool job compresses it (at most 4
+ *   at a time, else the loop does), and a later batch swaps the frame in.
+ *   A chunk whose swap never happened (db_close first, a crash) stays
+ *   uncompressed, and reads the same.
+ * Without a loop (tools, tests) both happen inline, as SQLite and the log
+ * code do by default.
  *
  * Times are double seconds since the epoch (sub-second) in storage; db_list
  * renders them as integer seconds, as Buildbot's REST API does.
@@ -70,7 +76,8 @@ int db_open(uv_loop_t *loop, const char *url, const char *basedir, struct db **r
 const char *db_open_errmsg(void);
 /* Commits pending writes and closes; NULL-safe.  Waits for a running
  * checkpoint job to finish with the file.  Closes its two uv handles (the
- * struct is freed in their close callbacks and the job's completion): run
+ * struct is freed in their close callbacks and the completions of its
+ * thread-pool jobs): run
  * the loop until it has nothing left of the db, e.g. uv_run(loop,
  * UV_RUN_DEFAULT), before uv_loop_close. */
 void db_close(struct db *db);

@@ -746,10 +746,19 @@ static void loop_guard_start(uv_loop_t *loop, struct loop_guard *g)
 	uv_unref((uv_handle_t *)&g->timer);
 }
 
+static void on_loop_guard_closed(uv_handle_t *h)
+{
+	h->data = NULL;
+}
+
+/* Stops and closes the guard, and runs the loop until it is closed, so the
+ * struct may go out of scope right after. */
 static void loop_guard_stop(struct loop_guard *g)
 {
 	uv_timer_stop(&g->timer);
-	uv_close((uv_handle_t *)&g->timer, NULL);
+	uv_close((uv_handle_t *)&g->timer, on_loop_guard_closed);
+	while (g->timer.data)
+		uv_run(g->timer.loop, UV_RUN_NOWAIT);
 }
 
 TEST(batch_commits_before_loop_ends)
@@ -1363,6 +1372,88 @@ TEST(log_batched_on_loop)
 
 /* 50 MB of 100-byte lines in 64 KiB appends on a loop, one commit per ~1 MB
  * (a busy master's turn), then the last 1,000 lines: prints the numbers. */
+static int chunks_where(struct db *db, int64_t logid, int compressed)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(db->h, "SELECT COUNT(*) FROM logchunks WHERE logid = ?1 AND "
+				      "compressed = ?2", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(s, 1, logid);
+	sqlite3_bind_int(s, 2, compressed);
+	int n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+	sqlite3_finalize(s);
+	return n;
+}
+
+/* Runs the loop until no compression job is pending and the batch has
+ * committed, or the guard fires. */
+static void wait_zjobs(uv_loop_t *loop, struct db *db)
+{
+	struct loop_guard g;
+	loop_guard_start(loop, &g);
+	while ((db->zjobs > 0 || db->in_txn) && !g.fired)
+		uv_run(loop, UV_RUN_ONCE);
+	CHECK(!g.fired);
+	loop_guard_stop(&g);
+}
+
+/* On a loop, full chunks are written uncompressed and compressed in the
+ * thread pool; a later batch swaps the frame in.  A chunk whose swap never
+ * happened (db closed first) stays readable and is not taken for the tail. */
+TEST(log_compress_off_loop)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	char *url;
+	struct db *db = open_file(&loop, &url);
+	int64_t lg = make_log(db, 's');
+	struct buf text;
+	buf_init(&text, 1u << 24);
+	const int64_t n1 = 4000; /* about 4 chunks */
+	for (int64_t i = 0; i < n1; i++)
+		gen_line(&text, i);
+	CHECK_INT(db_log_append(db, lg, text.ptr, text.len), 0);
+	CHECK(db->zjobs > 0);
+	check_read(db, lg, 0, n1, n1); /* readable at once, uncompressed */
+	wait_zjobs(&loop, db);
+	int closed = chunks_where(db, lg, 1);
+	CHECK(closed >= 2);
+	CHECK_INT(chunks_where(db, lg, 0), 1); /* the tail */
+	check_read(db, lg, 0, n1, n1);
+	CHECK_INT(db_log_finish(db, lg), 0);
+	wait_zjobs(&loop, db);
+	CHECK_INT(chunks_where(db, lg, 0), 0);
+	check_read(db, lg, 0, n1, n1);
+
+	/* Closed while jobs are pending: their chunks stay uncompressed. */
+	int64_t lg2 = make_log(db, 's');
+	CHECK_INT(db_log_append(db, lg2, text.ptr, text.len), 0);
+	CHECK(db->zjobs > 0);
+	db_close(db);
+	loop_drain(&loop);
+	CHECK_INT(uv_loop_close(&loop), 0);
+
+	uv_loop_init(&loop);
+	CHECK_INT(db_open(&loop, url, tmpdir, &db), 0);
+	int before = chunks_where(db, lg2, 0);
+	CHECK(before >= 2); /* the closed chunks whose frames never landed, and the tail */
+	buf_reset(&text);
+	for (int64_t i = n1; i < 2 * n1; i++)
+		gen_line(&text, i);
+	CHECK_INT(db_log_append(db, lg2, text.ptr, text.len), 0);
+	check_read(db, lg2, 0, 2 * n1, 2 * n1);
+	CHECK_INT(db_log_finish(db, lg2), 0);
+	wait_zjobs(&loop, db);
+	check_read(db, lg2, 0, 2 * n1, 2 * n1);
+	/* Only the chunks orphaned by the close are still uncompressed. */
+	CHECK_INT(chunks_where(db, lg2, 0), before - 1);
+	buf_release(&text);
+	db_close(db);
+	loop_drain(&loop);
+	CHECK_INT(uv_loop_close(&loop), 0);
+	free(url);
+}
+
 TEST(log_50mb_throughput)
 {
 	uv_loop_t loop;
@@ -1844,6 +1935,7 @@ int main(void)
 	RUN(log_reopen_continues);
 	RUN(log_cap_marker);
 	RUN(log_batched_on_loop);
+	RUN(log_compress_off_loop);
 	RUN(log_50mb_throughput);
 	RUN(sourcestamp_patch_listed);
 	RUN(list_filter_too_long);
