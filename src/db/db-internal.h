@@ -1,7 +1,8 @@
 /*
  * Internals shared by the SQLite backend's files (db-sqlite.c: connection,
- * batching, statement cache and the small entities; db-sqlite-log.c: log
- * chunks; db-sqlite-list.c: the REST listing).  Not part of the db.h API.
+ * batching, statement cache, checkpoints; db-sqlite-<noun>.c: one entity
+ * each; db-sqlite-log.c: log chunks; db-sqlite-list.c: the REST listing).
+ * Not part of the db.h API.
  */
 #ifndef KILN_DB_INTERNAL_H
 #define KILN_DB_INTERNAL_H
@@ -70,6 +71,27 @@ struct db {
 	ZSTD_CCtx *zc;
 	ZSTD_DCtx *zd;
 	struct buf zbuf; /* scratch for (de)compression */
+	/* Checkpoints off the loop (db-sqlite.c): the loop's connection has no
+	 * auto-checkpoint; past DB_CKPT_FRAMES WAL frames a uv_queue_work job
+	 * checkpoints on its own connection.  One job at a time. */
+	char *path;              /* owned: the database file */
+	int wal_frames;          /* WAL frames after the last commit (wal hook) */
+	bool ckpt_enabled;       /* a file database on a loop, SQLite thread-safe */
+	bool ckpt_busy;          /* a job is queued or running (loop thread) */
+	bool closing;            /* db_close ran; freed once handles and job are done */
+	uv_work_t ckpt_req;
+	uv_mutex_t ckpt_lock;    /* guards ckpt_working with ckpt_cond */
+	uv_cond_t ckpt_cond;
+	bool ckpt_working;       /* the job's work part has not finished */
+	sqlite3 *ckpt_h;         /* the job's connection (used by one job at a time) */
+	int ckpt_rc;             /* last job's SQLite result */
+	uint64_t ckpt_runs;      /* jobs finished, truncating ones too */
+	uint64_t ckpt_truncates; /* jobs that truncated the WAL */
+	int zjobs;               /* log chunks being compressed off the loop */
+	ZSTD_CCtx *zpool[4];     /* contexts for those jobs, free ones (loop thread) */
+	int zpool_n;
+	uint64_t commits;        /* batch commits attempted since open */
+	uint64_t fail_commit_at; /* KILN_TEST_FAIL_COMMIT: fail that commit (0: never) */
 };
 
 /* Errors: sets db->errmsg from sqlite's message and returns KILN_EDB. */
@@ -78,8 +100,11 @@ int db_fail(struct db *db, const char *what);
 int db_failf(struct db *db, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Statement cache: a prepared, reset statement for a fixed SQL text.
- * Statements are identified by the address of their SQL text constant
- * (db_stmt) so each file keeps its own SQL next to its use. */
+ * Statements are identified by an enum db_stmt_id (below), one per fixed
+ * SQL text: the first call with an id prepares sql and keeps it in
+ * db->stmts[id], later calls return it and ignore sql, so each file keeps
+ * its SQL next to its use but two texts must never share an id.  NULL on a
+ * prepare error (db_errmsg says). */
 sqlite3_stmt *db_stmt(struct db *db, int id, const char *sql);
 /* Same for generated SQL (db_list), in a small LRU keyed by the text. */
 sqlite3_stmt *db_stmt_dynamic(struct db *db, const char *sql);
@@ -146,6 +171,7 @@ enum db_stmt_id {
 	ST_LOG_TAIL_ROW,
 	ST_LOG_CHUNK_INSERT,
 	ST_LOG_CHUNK_UPDATE,
+	ST_LOG_CHUNK_COMPRESS,
 	ST_LOG_UPDATE_COUNTS,
 	ST_LOG_FINISH,
 	ST_LOG_CHUNKS_READ,
@@ -200,6 +226,26 @@ int db_write_end(struct db *db, int r);
 		w_r_;                                                                              \
 	})
 
+/* Helpers the entity files share (db-sqlite.c). */
+/* Runs an UPDATE that must touch one row: KILN_ENOTFOUND if it touched none. */
+int db_update_one(struct db *db, sqlite3_stmt *s, const char *what);
+/* 1 if the fixed query sql (statement id) finds a row for key, 0 if not. */
+int db_exists(struct db *db, int id, const char *sql, int64_t key);
+/* After an UPDATE guarded by a state condition touched nothing: KILN_ENOTFOUND
+ * if there is no such row, else state_err; db_errmsg says which. */
+int db_guard_fail(struct db *db, int id, const char *sql, int64_t key, int state_err,
+		  const char *what);
+/* 1 if the build exists, 0 if not (db-sqlite-build.c). */
+int db_build_exists(struct db *db, int64_t buildid);
+/* db_buildset_complete inside an open write (db-sqlite-buildset.c; used when
+ * a build request completes the last of its buildset).  KILN_ESTATE if the
+ * buildset is already complete. */
+int db_buildset_complete_locked(struct db *db, int64_t bsid, int results, double when);
+
+/* After db_close: frees the struct once its handles are closed and no
+ * thread-pool job (checkpoint, log compression) is pending (db-sqlite.c). */
+void db_free_if_done(struct db *db);
+
 /* Logs (db-sqlite-log.c) */
 /* Writes every dirty tail chunk and counter (before a commit, or before a
  * listing of logs reads the table). */
@@ -208,6 +254,9 @@ int db_log_sync_all(struct db *db);
 void db_log_drop_all(struct db *db);
 /* Finishes a log inside an open write (used by db_master_recover). */
 int db_log_finish_locked(struct db *db, int64_t logid);
+
+/* Registers the SQL functions db_list's SQL uses (kiln_text) on db->h. */
+int db_list_init_sql(struct db *db);
 
 /* For tests: EXPLAIN QUERY PLAN of a listing or of any SQL, one line per
  * step (owned result). */

@@ -13,14 +13,14 @@
 #include "common/err.h"
 #include "common/xalloc.h"
 
-static const char *or_empty(const char *s)
+static const char *sqlite_changes_or_empty(const char *s)
 {
 	return s ? s : "";
 }
 
 /* --- users -------------------------------------------------------------------------- */
 
-static int user_by_ident(struct db *db, const char *type, const char *data, int64_t *ret)
+static int sqlite_changes_user_by_ident(struct db *db, const char *type, const char *data, int64_t *ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *s =
 		db_stmt(db, ST_CHG_USER_BY_IDENT,
@@ -35,7 +35,7 @@ static int user_by_ident(struct db *db, const char *type, const char *data, int6
 	return r;
 }
 
-static int user_info_add(struct db *db, int64_t userid, const char *type, const char *data)
+static int sqlite_changes_user_info_add(struct db *db, int64_t userid, const char *type, const char *data)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
 		db, ST_CHG_USER_INFO_ADD,
@@ -50,10 +50,10 @@ static int user_info_add(struct db *db, int64_t userid, const char *type, const 
 
 /* The user for an identity: by (type, who), then by email, then by
  * identifier, else a new one.  Missing identities are recorded. */
-static int user_match(struct db *db, const struct db_user_ident *u, int64_t *ret)
+static int sqlite_changes_user_match(struct db *db, const struct db_user_ident *u, int64_t *ret)
 {
 	int64_t id = 0;
-	int r = user_by_ident(db, u->attr_type, u->who, &id);
+	int r = sqlite_changes_user_by_ident(db, u->attr_type, u->who, &id);
 	if (r < 0)
 		return r;
 	if (r == 1) {
@@ -61,7 +61,7 @@ static int user_match(struct db *db, const struct db_user_ident *u, int64_t *ret
 		return 0;
 	}
 	if (u->email && *u->email) {
-		r = user_by_ident(db, "email", u->email, &id);
+		r = sqlite_changes_user_by_ident(db, "email", u->email, &id);
 		if (r < 0)
 			return r;
 	}
@@ -90,9 +90,9 @@ static int user_match(struct db *db, const struct db_user_ident *u, int64_t *ret
 			return r;
 		id = sqlite3_last_insert_rowid(db->h);
 	}
-	if ((r = user_info_add(db, id, u->attr_type, u->who)) < 0)
+	if ((r = sqlite_changes_user_info_add(db, id, u->attr_type, u->who)) < 0)
 		return r;
-	if (u->email && *u->email && (r = user_info_add(db, id, "email", u->email)) < 0)
+	if (u->email && *u->email && (r = sqlite_changes_user_info_add(db, id, "email", u->email)) < 0)
 		return r;
 	*ret = id;
 	return 0;
@@ -100,7 +100,7 @@ static int user_match(struct db *db, const struct db_user_ident *u, int64_t *ret
 
 /* --- changes ------------------------------------------------------------------------ */
 
-static int change_add(struct db *db, const struct db_change_new *c, const char *files,
+static int sqlite_changes_add(struct db *db, const struct db_change_new *c, const char *files,
 		      const char *props, int64_t *ret_changeid, int64_t *ret_ssid)
 {
 	int r;
@@ -114,9 +114,9 @@ static int change_add(struct db *db, const struct db_change_new *c, const char *
 			return KILN_EDB;
 		db_bind_text(s, 1, c->branch);
 		db_bind_text(s, 2, c->revision);
-		db_bind_text(s, 3, or_empty(c->repository));
-		db_bind_text(s, 4, or_empty(c->project));
-		db_bind_text(s, 5, or_empty(c->codebase));
+		db_bind_text(s, 3, sqlite_changes_or_empty(c->repository));
+		db_bind_text(s, 4, sqlite_changes_or_empty(c->project));
+		db_bind_text(s, 5, sqlite_changes_or_empty(c->codebase));
 		sqlite3_bind_double(s, 6, c->when_timestamp);
 		if ((r = db_step_done(db, s, "add change sourcestamp")) < 0)
 			return r;
@@ -129,9 +129,9 @@ static int change_add(struct db *db, const struct db_change_new *c, const char *
 			"codebase = ?3 AND branch IS ?4 ORDER BY id DESC LIMIT 1");
 		if (!s)
 			return KILN_EDB;
-		db_bind_text(s, 1, or_empty(c->repository));
-		db_bind_text(s, 2, or_empty(c->project));
-		db_bind_text(s, 3, or_empty(c->codebase));
+		db_bind_text(s, 1, sqlite_changes_or_empty(c->repository));
+		db_bind_text(s, 2, sqlite_changes_or_empty(c->project));
+		db_bind_text(s, 3, sqlite_changes_or_empty(c->codebase));
 		db_bind_text(s, 4, c->branch);
 		if ((r = db_step_row(db, s, "find parent change")) < 0)
 			return r;
@@ -147,17 +147,17 @@ static int change_add(struct db *db, const struct db_change_new *c, const char *
 			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
 		if (!s)
 			return KILN_EDB;
-		db_bind_text(s, 1, or_empty(c->author));
+		db_bind_text(s, 1, sqlite_changes_or_empty(c->author));
 		db_bind_text(s, 2, c->committer);
-		db_bind_text(s, 3, or_empty(c->comments));
+		db_bind_text(s, 3, sqlite_changes_or_empty(c->comments));
 		db_bind_text(s, 4, c->branch);
 		db_bind_text(s, 5, c->revision);
 		db_bind_text(s, 6, c->revlink);
 		sqlite3_bind_double(s, 7, c->when_timestamp);
 		db_bind_text(s, 8, c->category);
-		db_bind_text(s, 9, or_empty(c->repository));
-		db_bind_text(s, 10, or_empty(c->codebase));
-		db_bind_text(s, 11, or_empty(c->project));
+		db_bind_text(s, 9, sqlite_changes_or_empty(c->repository));
+		db_bind_text(s, 10, sqlite_changes_or_empty(c->codebase));
+		db_bind_text(s, 11, sqlite_changes_or_empty(c->project));
 		db_bind_text(s, 12, files);
 		db_bind_text(s, 13, props);
 		db_bind_id(s, 14, parent);
@@ -168,7 +168,7 @@ static int change_add(struct db *db, const struct db_change_new *c, const char *
 	}
 	if (c->user && c->user->who && *c->user->who) {
 		int64_t userid;
-		if ((r = user_match(db, c->user, &userid)) < 0)
+		if ((r = sqlite_changes_user_match(db, c->user, &userid)) < 0)
 			return r;
 		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
 			db, ST_CHG_USER_LINK,
@@ -200,7 +200,7 @@ int db_change_add(struct db *db, const struct db_change_new *c, int64_t *ret_cha
 	if (!files_text || !props)
 		return db_failf(db, -EINVAL, "change files or properties cannot be encoded");
 	int64_t changeid = 0, ssid = 0;
-	int r = WRITE(change_add(db, c, files_text, props, &changeid, &ssid));
+	int r = WRITE(sqlite_changes_add(db, c, files_text, props, &changeid, &ssid));
 	if (r < 0)
 		return r;
 	if (ret_changeid)
@@ -210,7 +210,7 @@ int db_change_add(struct db *db, const struct db_change_new *c, int64_t *ret_cha
 	return 0;
 }
 
-static int buildset_link(struct db *db, int64_t bsid, const int64_t *changeids, size_t n)
+static int sqlite_changes_buildset_link(struct db *db, int64_t bsid, const int64_t *changeids, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
@@ -234,7 +234,7 @@ int db_buildset_add_changes(struct db *db, int64_t bsid, const int64_t *changeid
 {
 	if (n == 0)
 		return 0;
-	return WRITE(buildset_link(db, bsid, changeids, n));
+	return WRITE(sqlite_changes_buildset_link(db, bsid, changeids, n));
 }
 
 int db_build_blamelist(struct db *db, int64_t buildid, json_t **ret)
@@ -295,7 +295,7 @@ int db_state_get(struct db *db, const char *name, json_t **ret)
 	return 1;
 }
 
-static int state_set(struct db *db, const char *name, const char *text)
+static int sqlite_changes_state_set(struct db *db, const char *name, const char *text)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
 		db, ST_CHG_STATE_SET,
@@ -313,5 +313,5 @@ int db_state_set(struct db *db, const char *name, json_t *value)
 	_cleanup_free_ char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (!text)
 		return db_failf(db, -EINVAL, "state '%s' cannot be encoded", name);
-	return WRITE(state_set(db, name, text));
+	return WRITE(sqlite_changes_state_set(db, name, text));
 }

@@ -7,16 +7,22 @@
  * Adding a field: one line in the resource's table below (and the column
  * in a migration if it is new); the API and tests pick it up by name.
  */
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "db/db-internal.h"
 
 #include <errno.h>
 #include <math.h>
+#include <string.h>
 #include <strings.h>
 
 #include "common/err.h"
 #include "common/str.h"
 #include "common/xalloc.h"
+
+/* A sourcestamp's patch as Buildbot renders it, or NULL (ss = sourcestamps). */
+#define LIST_SS_PATCH                                                                              \
+	"json((SELECT json_object('author', p.patch_author, 'body', kiln_text(p.body), "          \
+	"'comment', p.patch_comment, 'level', p.patchlevel, 'patchid', p.id, 'subdir', p.subdir) "  \
+	"FROM patches p WHERE p.id = ss.patchid))"
 
 enum field_type {
 	F_INT,  /* integer, may be NULL */
@@ -98,7 +104,8 @@ static const struct field buildsets_fields[] = {
 	{"results", "bs.results", F_INT, 0},
 	{"sourcestamps",
 	 "(SELECT json_group_array(json_object('branch', ss.branch, 'codebase', ss.codebase, "
-	 "'created_at', CAST(ss.created_at AS INTEGER), 'patch', NULL, 'project', ss.project, "
+	 "'created_at', CAST(ss.created_at AS INTEGER), 'patch', " LIST_SS_PATCH ", "
+	 "'project', ss.project, "
 	 "'repository', ss.repository, 'revision', ss.revision, 'ssid', ss.id)) "
 	 "FROM buildset_sourcestamps x JOIN sourcestamps ss ON ss.id = x.sourcestampid "
 	 "WHERE x.buildsetid = bs.id)",
@@ -165,7 +172,7 @@ static const struct field sourcestamps_fields[] = {
 	{"branch", "ss.branch", F_TEXT, 0},
 	{"codebase", "ss.codebase", F_TEXT, 0},
 	{"created_at", "ss.created_at", F_TIME, 0},
-	{"patch", "NULL", F_JSON, 0},
+	{"patch", LIST_SS_PATCH, F_JSON, 0},
 	{"project", "ss.project", F_TEXT, 0},
 	{"repository", "ss.repository", F_TEXT, 0},
 	{"revision", "ss.revision", F_TEXT, 0},
@@ -191,7 +198,8 @@ static const struct field changes_fields[] = {
 	{"revlink", "c.revlink", F_TEXT, 0},
 	{"sourcestamp",
 	 "(SELECT json_object('branch', ss.branch, 'codebase', ss.codebase, "
-	 "'created_at', CAST(ss.created_at AS INTEGER), 'patch', NULL, 'project', ss.project, "
+	 "'created_at', CAST(ss.created_at AS INTEGER), 'patch', " LIST_SS_PATCH ", "
+	 "'project', ss.project, "
 	 "'repository', ss.repository, 'revision', ss.revision, 'ssid', ss.id) "
 	 "FROM sourcestamps ss WHERE ss.id = c.sourcestampid)",
 	 F_JSON, 0},
@@ -219,14 +227,14 @@ static const struct resource resources[] = {
 	[DB_CHANGES] = TABLE("changes c", "c.id", changes_fields),
 };
 
-static const struct resource *resource_get(enum db_resource res)
+static const struct resource *sqlite_list_resource_get(enum db_resource res)
 {
 	if ((size_t)res >= ARRAY_SIZE(resources) || !resources[res].from)
 		return NULL;
 	return &resources[res];
 }
 
-static const struct field *field_find(const struct resource *rs, const char *name)
+static const struct field *sqlite_list_field_find(const struct resource *rs, const char *name)
 {
 	for (size_t i = 0; i < rs->nfields; i++)
 		if (strcmp(rs->fields[i].name, name) == 0)
@@ -236,8 +244,8 @@ static const struct field *field_find(const struct resource *rs, const char *nam
 
 bool db_field_known(enum db_resource res, const char *field)
 {
-	const struct resource *rs = resource_get(res);
-	return rs && field && field_find(rs, field);
+	const struct resource *rs = sqlite_list_resource_get(res);
+	return rs && field && sqlite_list_field_find(rs, field);
 }
 
 /* --- building the query ----------------------------------------------------------- */
@@ -254,15 +262,13 @@ struct qbuild {
 	size_t nbinds, cap;
 };
 
-static void qb_bind(struct qbuild *qb, struct bindval v)
+static void sqlite_list_qb_bind(struct qbuild *qb, struct bindval v)
 {
-	if (qb->nbinds == qb->cap)
-		qb->binds = xrealloc(qb->binds, (qb->cap = qb->cap ? qb->cap * 2 : 16) *
-						       sizeof(*qb->binds));
+	ARRAY_GROW(qb->binds, qb->nbinds + 1, qb->cap);
 	qb->binds[qb->nbinds++] = v;
 }
 
-static int parse_value(struct db *db, const struct field *f, const struct db_filter *flt,
+static int sqlite_list_parse_value(struct db *db, const struct field *f, const struct db_filter *flt,
 		       const char *v, struct bindval *ret)
 {
 	long long n;
@@ -289,27 +295,38 @@ static int parse_value(struct db *db, const struct field *f, const struct db_fil
 	return -EINVAL;
 }
 
+static int sqlite_list_too_long(struct db *db)
+{
+	return db_failf(db, -E2BIG, "query too long");
+}
+
+static int sqlite_list_add_s(struct db *db, struct buf *w, const char *s)
+{
+	return buf_adds(w, s) < 0 ? sqlite_list_too_long(db) : 0;
+}
+
 /* "?, ?, ?" for n values, binding each. */
-static int add_values(struct db *db, struct qbuild *qb, struct buf *sql, const struct field *f,
+static int sqlite_list_add_values(struct db *db, struct qbuild *qb, struct buf *sql, const struct field *f,
 		      const struct db_filter *flt)
 {
 	for (size_t i = 0; i < flt->nvalues; i++) {
 		struct bindval v;
-		int r = parse_value(db, f, flt, flt->values[i] ? flt->values[i] : "", &v);
+		int r = sqlite_list_parse_value(db, f, flt, flt->values[i] ? flt->values[i] : "", &v);
 		if (r < 0)
 			return r;
-		qb_bind(qb, v);
-		buf_adds(sql, i ? ", ?" : "?");
+		sqlite_list_qb_bind(qb, v);
+		if (buf_adds(sql, i ? ", ?" : "?") < 0)
+			return sqlite_list_too_long(db);
 	}
 	return 0;
 }
 
 /* Error texts read as Buildbot's: "unrecognized query parameter 'x'" for a
  * filter, "no such field 'x'" for an order, "invalid filter value for x". */
-static int add_filter(struct db *db, const struct resource *rs, struct qbuild *qb,
+static int sqlite_list_add_filter(struct db *db, const struct resource *rs, struct qbuild *qb,
 		      const struct db_filter *flt)
 {
-	const struct field *f = flt->field ? field_find(rs, flt->field) : NULL;
+	const struct field *f = flt->field ? sqlite_list_field_find(rs, flt->field) : NULL;
 	if (!f)
 		return db_failf(db, KILN_EPARSE, "unrecognized query parameter '%s'",
 				flt->field ? flt->field : "(null)");
@@ -325,100 +342,108 @@ static int add_filter(struct db *db, const struct resource *rs, struct qbuild *q
 		return db_failf(db, -EINVAL, "filter on '%s' takes one value", f->name);
 
 	struct buf *w = &qb->where;
-	buf_adds(w, w->len ? " AND " : " WHERE ");
+	if (buf_adds(w, w->len ? " AND " : " WHERE ") < 0)
+		return sqlite_list_too_long(db);
 	int r = 0;
 
 	if (f->flags & F_FILTER_ONLY) {
 		if (op != DB_OP_EQ && op != DB_OP_IN)
 			return db_failf(db, -EINVAL, "field '%s' only supports equality", f->name);
 		const char *at = strstr(f->expr, "@@");
-		buf_add(w, f->expr, (size_t)(at - f->expr));
-		r = add_values(db, qb, w, f, flt);
-		buf_adds(w, at + 2);
-		return r;
+		if (buf_add(w, f->expr, (size_t)(at - f->expr)) < 0)
+			return sqlite_list_too_long(db);
+		r = sqlite_list_add_values(db, qb, w, f, flt);
+		return r < 0 ? r : sqlite_list_add_s(db, w, at + 2);
 	}
 	if (f->type == F_JSON) {
 		if (op != DB_OP_CONTAINS)
 			return db_failf(db, -EINVAL, "field '%s' only supports contains", f->name);
-		buf_addf(w, "EXISTS (SELECT 1 FROM json_each(%s) WHERE CAST(value AS TEXT) IN (",
-			 f->expr);
-		r = add_values(db, qb, w, f, flt);
-		buf_adds(w, "))");
-		return r;
+		if (buf_addf(w, "EXISTS (SELECT 1 FROM json_each(%s) WHERE CAST(value AS TEXT) IN (",
+			     f->expr) < 0)
+			return sqlite_list_too_long(db);
+		r = sqlite_list_add_values(db, qb, w, f, flt);
+		return r < 0 ? r : sqlite_list_add_s(db, w, "))");
 	}
 	if (op == DB_OP_CONTAINS) {
 		if (f->type != F_TEXT)
 			return db_failf(db, -EINVAL, "field '%s' does not support contains", f->name);
-		buf_adds(w, "(");
+		if (buf_adds(w, "(") < 0)
+			return sqlite_list_too_long(db);
 		for (size_t i = 0; i < flt->nvalues; i++) {
-			buf_addf(w, "%sinstr(%s, ?) > 0", i ? " OR " : "", f->expr);
-			qb_bind(qb, (struct bindval){.is_text = true,
+			if (buf_addf(w, "%sinstr(%s, ?) > 0", i ? " OR " : "", f->expr) < 0)
+				return sqlite_list_too_long(db);
+			sqlite_list_qb_bind(qb, (struct bindval){.is_text = true,
 						     .s = flt->values[i] ? flt->values[i] : ""});
 		}
-		buf_adds(w, ")");
-		return 0;
+		return sqlite_list_add_s(db, w, ")");
 	}
 	/* Times are compared in whole seconds, as they are rendered. */
 	const char *e = f->expr;
 	_cleanup_free_ char *secs = f->type == F_TIME ? xasprintf("CAST(%s AS INTEGER)", e) : NULL;
+	const char *open = NULL, *close = NULL;
 	switch (op) {
 	case DB_OP_EQ:
-		buf_addf(w, "%s = ", secs ? secs : e);
-		return add_values(db, qb, w, f, flt);
-	case DB_OP_NE:
-		buf_addf(w, "%s IS NOT ", secs ? secs : e);
-		return add_values(db, qb, w, f, flt);
-	case DB_OP_IN:
-		buf_addf(w, "%s IN (", secs ? secs : e);
-		r = add_values(db, qb, w, f, flt);
-		buf_adds(w, ")");
-		return r;
-	case DB_OP_NOTIN:
-		buf_addf(w, "(%s IS NULL OR %s NOT IN (", e, secs ? secs : e);
-		r = add_values(db, qb, w, f, flt);
-		buf_adds(w, "))");
-		return r;
-	case DB_OP_LT:
-		buf_addf(w, "%s < ", e);
-		return add_values(db, qb, w, f, flt);
-	case DB_OP_GE:
-		buf_addf(w, "%s >= ", e);
-		return add_values(db, qb, w, f, flt);
-	case DB_OP_LE:
-		buf_addf(w, secs ? "%s < 1 + " : "%s <= ", e);
-		return add_values(db, qb, w, f, flt);
-	case DB_OP_GT:
-		buf_addf(w, secs ? "%s >= 1 + " : "%s > ", e);
-		return add_values(db, qb, w, f, flt);
-	case DB_OP_CONTAINS:
+		open = buf_addf(w, "%s = ", secs ? secs : e) < 0 ? NULL : "";
 		break;
+	case DB_OP_NE:
+		open = buf_addf(w, "%s IS NOT ", secs ? secs : e) < 0 ? NULL : "";
+		break;
+	case DB_OP_IN:
+		open = buf_addf(w, "%s IN (", secs ? secs : e) < 0 ? NULL : "";
+		close = ")";
+		break;
+	case DB_OP_NOTIN:
+		open = buf_addf(w, "(%s IS NULL OR %s NOT IN (", e, secs ? secs : e) < 0 ? NULL : "";
+		close = "))";
+		break;
+	case DB_OP_LT:
+		open = buf_addf(w, "%s < ", e) < 0 ? NULL : "";
+		break;
+	case DB_OP_GE:
+		open = buf_addf(w, "%s >= ", e) < 0 ? NULL : "";
+		break;
+	case DB_OP_LE:
+		open = buf_addf(w, secs ? "%s < 1 + " : "%s <= ", e) < 0 ? NULL : "";
+		break;
+	case DB_OP_GT:
+		open = buf_addf(w, secs ? "%s >= 1 + " : "%s > ", e) < 0 ? NULL : "";
+		break;
+	default: /* DB_OP_CONTAINS is handled above */
+		return db_failf(db, -EINVAL, "unknown filter operator %d", (int)flt->op);
 	}
-	return db_failf(db, -EINVAL, "unknown filter operator %d", (int)flt->op);
+	if (!open)
+		return sqlite_list_too_long(db);
+	r = sqlite_list_add_values(db, qb, w, f, flt);
+	if (r < 0 || !close)
+		return r;
+	return sqlite_list_add_s(db, w, close);
 }
 
-static int add_order(struct db *db, const struct resource *rs, const struct db_query *q,
+static int sqlite_list_add_order(struct db *db, const struct resource *rs, const struct db_query *q,
 		     struct buf *sql)
 {
 	bool by_id = false, desc = false;
 	for (size_t i = 0; i < q->norder && !by_id; i++) {
 		const char *o = q->order[i] ? q->order[i] : "";
 		desc = o[0] == '-';
-		const struct field *f = field_find(rs, o + desc);
+		const struct field *f = sqlite_list_field_find(rs, o + desc);
 		if (!f)
 			return db_failf(db, KILN_EPARSE, "no such field '%s'", o + desc);
 		if (f->type == F_JSON || (f->flags & F_FILTER_ONLY))
 			return db_failf(db, -EINVAL, "cannot order by '%s'", f->name);
-		buf_addf(sql, "%s%s%s", i ? ", " : " ORDER BY ", f->expr, desc ? " DESC" : "");
+		if (buf_addf(sql, "%s%s%s", i ? ", " : " ORDER BY ", f->expr, desc ? " DESC" : "") < 0)
+			return sqlite_list_too_long(db);
 		by_id = strcmp(f->expr, rs->id) == 0;
 	}
 	/* The tiebreaker runs the same way as the last key, so an index on
 	 * that key (which ends in the rowid) serves the whole ORDER BY. */
-	if (!by_id)
-		buf_addf(sql, "%s%s%s", q->norder ? ", " : " ORDER BY ", rs->id, desc ? " DESC" : "");
+	if (!by_id && buf_addf(sql, "%s%s%s", q->norder ? ", " : " ORDER BY ", rs->id,
+			       desc ? " DESC" : "") < 0)
+		return sqlite_list_too_long(db);
 	return 0;
 }
 
-static int bind_all(struct db *db, sqlite3_stmt *s, const struct qbuild *qb)
+static int sqlite_list_bind_all(struct db *db, sqlite3_stmt *s, const struct qbuild *qb)
 {
 	for (size_t i = 0; i < qb->nbinds; i++) {
 		int rc = qb->binds[i].is_text
@@ -430,11 +455,80 @@ static int bind_all(struct db *db, sqlite3_stmt *s, const struct qbuild *qb)
 	return 0;
 }
 
+/* --- SQL functions ---------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s[0..n), 0 if invalid (NUL counts
+ * as invalid: JSON text from it would end early). */
+static size_t sqlite_list_utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	if (c == 0)
+		return 0;
+	if (c < 0x80)
+		return 1;
+	size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+	if (!len || len > n)
+		return 0;
+	uint32_t cp = c & (0x7fu >> len);
+	for (size_t k = 1; k < len; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[k] & 0x3fu);
+	}
+	static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+	if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* kiln_text(x): x (a BLOB, e.g. a try patch as uploaded) as UTF-8 text,
+ * each byte that is not part of a valid sequence replaced by U+FFFD, so it
+ * can be a JSON string; NULL stays NULL. */
+static void sqlite_list_sql_text(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	const unsigned char *in = sqlite3_value_blob(argv[0]);
+	size_t n = (size_t)sqlite3_value_bytes(argv[0]);
+	unsigned char *out = sqlite3_malloc64((sqlite3_uint64)n * 3 + 1);
+	if (!out) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		size_t len = sqlite_list_utf8_seq(in + i, n - i);
+		if (len) {
+			memcpy(out + o, in + i, len);
+			o += len;
+			i += len;
+		} else {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		}
+	}
+	out[o] = '\0';
+	sqlite3_result_text64(ctx, (const char *)out, o, sqlite3_free, SQLITE_UTF8);
+}
+
+int db_list_init_sql(struct db *db)
+{
+	if (sqlite3_create_function_v2(db->h, "kiln_text", 1,
+				       SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+				       sqlite_list_sql_text, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(db, "create function kiln_text");
+	return 0;
+}
+
 /* --- rendering ------------------------------------------------------------------ */
 
 /* Text columns should be UTF-8 already; anything else is shown with '?' for
  * the bad bytes rather than failing the whole listing. */
-static json_t *text_value(const char *p, size_t n)
+static json_t *sqlite_list_text_value(const char *p, size_t n)
 {
 	json_t *j = json_stringn(p, n);
 	if (j)
@@ -446,7 +540,7 @@ static json_t *text_value(const char *p, size_t n)
 	return json_stringn(c, n);
 }
 
-static json_t *column_value(sqlite3_stmt *s, int col, enum field_type type)
+static json_t *sqlite_list_column_value(sqlite3_stmt *s, int col, enum field_type type)
 {
 	if (sqlite3_column_type(s, col) == SQLITE_NULL)
 		return json_null();
@@ -458,7 +552,7 @@ static json_t *column_value(sqlite3_stmt *s, int col, enum field_type type)
 	case F_BOOL:
 		return json_boolean(sqlite3_column_int64(s, col) != 0);
 	case F_TEXT:
-		return text_value((const char *)sqlite3_column_text(s, col),
+		return sqlite_list_text_value((const char *)sqlite3_column_text(s, col),
 				  (size_t)sqlite3_column_bytes(s, col));
 	case F_JSON: {
 		const char *p = (const char *)sqlite3_column_text(s, col);
@@ -475,7 +569,7 @@ static json_t *column_value(sqlite3_stmt *s, int col, enum field_type type)
 #define DB_MAX_LIST_SQL (64u << 10)
 
 /* Bit i set: field i of rs is rendered as null without being selected. */
-static uint64_t skip_mask(const struct resource *rs, const char *const *skip)
+static uint64_t sqlite_list_skip_mask(const struct resource *rs, const char *const *skip)
 {
 	uint64_t m = 0;
 	for (size_t k = 0; skip && skip[k]; k++)
@@ -485,57 +579,60 @@ static uint64_t skip_mask(const struct resource *rs, const char *const *skip)
 	return m;
 }
 
-static int list_build(struct db *db, enum db_resource res, const struct db_query *q,
+static int sqlite_list_build(struct db *db, enum db_resource res, const struct db_query *q,
 		      const char *const *skip, const struct resource **ret_rs,
 		      uint64_t *ret_skip, struct qbuild *qb, struct buf *sql)
 {
-	const struct resource *rs = resource_get(res);
+	const struct resource *rs = sqlite_list_resource_get(res);
 	if (!rs)
 		return db_failf(db, -EINVAL, "unknown resource %d", (int)res);
-	uint64_t skipped = skip_mask(rs, skip);
+	uint64_t skipped = sqlite_list_skip_mask(rs, skip);
 	if (q && q->offset < 0)
 		return db_failf(db, -EINVAL, "invalid offset");
 	for (size_t i = 0; q && i < q->nfilters; i++) {
-		int r = add_filter(db, rs, qb, &q->filters[i]);
+		int r = sqlite_list_add_filter(db, rs, qb, &q->filters[i]);
 		if (r < 0)
 			return r;
 	}
-	buf_adds(sql, "SELECT ");
+	if (buf_adds(sql, "SELECT ") < 0)
+		return sqlite_list_too_long(db);
 	bool first = true;
 	for (size_t i = 0; i < rs->nfields; i++) {
 		if ((rs->fields[i].flags & F_FILTER_ONLY) || (i < 64 && (skipped >> i & 1)))
 			continue;
-		buf_addf(sql, "%s%s", first ? "" : ", ", rs->fields[i].expr);
+		if (buf_addf(sql, "%s%s", first ? "" : ", ", rs->fields[i].expr) < 0)
+			return sqlite_list_too_long(db);
 		first = false;
 	}
-	if (first)
-		buf_adds(sql, "NULL"); /* every rendered field skipped */
-	buf_addf(sql, " FROM %s%s", rs->from, qb->where.ptr);
+	if (first && buf_adds(sql, "NULL") < 0) /* every rendered field skipped */
+		return sqlite_list_too_long(db);
+	if (buf_addf(sql, " FROM %s%s", rs->from, qb->where.ptr) < 0)
+		return sqlite_list_too_long(db);
 	static const struct db_query none = {.limit = -1};
-	int r = add_order(db, rs, q ? q : &none, sql);
+	int r = sqlite_list_add_order(db, rs, q ? q : &none, sql);
 	if (r < 0)
 		return r;
 	if (buf_adds(sql, " LIMIT ? OFFSET ?") < 0 || qb->where.len >= DB_MAX_LIST_SQL)
-		return db_failf(db, -E2BIG, "query too long");
+		return sqlite_list_too_long(db);
 	*ret_rs = rs;
 	*ret_skip = skipped;
 	return 0;
 }
 
-static void qb_release(struct qbuild *qb)
+static void sqlite_list_qb_release(struct qbuild *qb)
 {
 	buf_release(&qb->where);
 	free(qb->binds);
 }
 
-static int list_count(struct db *db, const struct resource *rs, const struct qbuild *qb,
+static int sqlite_list_count(struct db *db, const struct resource *rs, const struct qbuild *qb,
 		      int64_t *ret_total)
 {
 	_cleanup_free_ char *sql = xasprintf("SELECT COUNT(*) FROM %s%s", rs->from, qb->where.ptr);
 	_cleanup_stmt_ sqlite3_stmt *s = db_stmt_dynamic(db, sql);
 	if (!s)
 		return KILN_EDB;
-	int r = bind_all(db, s, qb);
+	int r = sqlite_list_bind_all(db, s, qb);
 	if (r < 0)
 		return r;
 	if (sqlite3_step(s) != SQLITE_ROW)
@@ -560,7 +657,7 @@ int db_list_skip(struct db *db, enum db_resource res, const struct db_query *q,
 	const struct resource *rs = NULL;
 	uint64_t skipped = 0;
 	json_t *items = NULL;
-	int r = list_build(db, res, q, skip, &rs, &skipped, &qb, &sql);
+	int r = sqlite_list_build(db, res, q, skip, &rs, &skipped, &qb, &sql);
 	if (r < 0)
 		goto out;
 	/* Log counters of open logs live in memory until the batch commits. */
@@ -572,7 +669,7 @@ int db_list_skip(struct db *db, enum db_resource res, const struct db_query *q,
 		r = KILN_EDB;
 		goto out;
 	}
-	if ((r = bind_all(db, s, &qb)) < 0)
+	if ((r = sqlite_list_bind_all(db, s, &qb)) < 0)
 		goto reset;
 	sqlite3_bind_int64(s, (int)qb.nbinds + 1, q && q->limit >= 0 ? q->limit : -1);
 	sqlite3_bind_int64(s, (int)qb.nbinds + 2, q ? q->offset : 0);
@@ -588,7 +685,7 @@ int db_list_skip(struct db *db, enum db_resource res, const struct db_query *q,
 			if (f->flags & F_FILTER_ONLY)
 				continue;
 			json_t *v = i < 64 && (skipped >> i & 1) ? json_null()
-								  : column_value(s, col++, f->type);
+								  : sqlite_list_column_value(s, col++, f->type);
 			json_object_set_new_nocheck(o, f->name, v);
 		}
 		json_array_append_new(items, o);
@@ -601,7 +698,7 @@ int db_list_skip(struct db *db, enum db_resource res, const struct db_query *q,
 	 * cached statement. */
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
-	if (ret_total && (r = list_count(db, rs, &qb, ret_total)) < 0)
+	if (ret_total && (r = sqlite_list_count(db, rs, &qb, ret_total)) < 0)
 		goto out;
 	*ret_items = items;
 	items = NULL;
@@ -612,7 +709,7 @@ reset:
 	sqlite3_clear_bindings(s);
 out:
 	json_decref(items);
-	qb_release(&qb);
+	sqlite_list_qb_release(&qb);
 	buf_release(&sql);
 	return r;
 }
@@ -628,9 +725,14 @@ int db_sql_explain(struct db *db, const char *sql, char **ret_plan)
 		return db_fail(db, "explain");
 	struct buf plan;
 	buf_init(&plan, 1u << 20);
-	while (sqlite3_step(s) == SQLITE_ROW)
-		buf_addf(&plan, "%s\n", (const char *)sqlite3_column_text(s, 3));
+	int r = 0;
+	while (r >= 0 && sqlite3_step(s) == SQLITE_ROW)
+		r = buf_addf(&plan, "%s\n", (const char *)sqlite3_column_text(s, 3));
 	sqlite3_finalize(s);
+	if (r < 0) {
+		buf_release(&plan);
+		return db_failf(db, r, "query plan too long");
+	}
 	*ret_plan = buf_detach(&plan, NULL);
 	return 0;
 }
@@ -643,10 +745,10 @@ int db_list_explain(struct db *db, enum db_resource res, const struct db_query *
 	buf_init(&sql, 2 * DB_MAX_LIST_SQL);
 	const struct resource *rs = NULL;
 	uint64_t skipped;
-	int r = list_build(db, res, q, NULL, &rs, &skipped, &qb, &sql);
+	int r = sqlite_list_build(db, res, q, NULL, &rs, &skipped, &qb, &sql);
 	if (r >= 0)
 		r = db_sql_explain(db, sql.ptr, ret_plan);
-	qb_release(&qb);
+	sqlite_list_qb_release(&qb);
 	buf_release(&sql);
 	return r;
 }

@@ -5,7 +5,6 @@
  * tail chunk in memory (struct db_log_tail) and writes it, uncompressed, to
  * its row when the batch commits; memory is one chunk per open log.
  */
-#define KILN_BUF_LAX 1 /* issue 8: buf results not yet checked in this file */
 #include "db/db-internal.h"
 
 #include <errno.h>
@@ -15,17 +14,23 @@
 #include "common/limits.h"
 #include "common/xalloc.h"
 
+#define LOG_SUBSYS "db"
+#include "common/log.h"
+
 #define DB_LOG_ZSTD_LEVEL 3
+/* Chunks being compressed off the loop at once (64 KiB of text each); past
+ * it the loop compresses the next one itself. */
+#define DB_LOG_ZJOBS_MAX 4 /* = ARRAY_SIZE(db->zpool) */
 
 /* --- in-memory tails ------------------------------------------------------------ */
 
-static void tail_free(struct db_log_tail *t)
+static void sqlite_log_tail_free(struct db_log_tail *t)
 {
 	buf_release(&t->text);
 	free(t);
 }
 
-static struct db_log_tail *tail_find(struct db *db, int64_t logid)
+static struct db_log_tail *sqlite_log_tail_find(struct db *db, int64_t logid)
 {
 	for (struct db_log_tail **pp = &db->tails; *pp; pp = &(*pp)->next) {
 		struct db_log_tail *t = *pp;
@@ -40,12 +45,12 @@ static struct db_log_tail *tail_find(struct db *db, int64_t logid)
 	return NULL;
 }
 
-static void tail_forget(struct db *db, struct db_log_tail *t)
+static void sqlite_log_tail_forget(struct db *db, struct db_log_tail *t)
 {
 	for (struct db_log_tail **pp = &db->tails; *pp; pp = &(*pp)->next) {
 		if (*pp == t) {
 			*pp = t->next;
-			tail_free(t);
+			sqlite_log_tail_free(t);
 			return;
 		}
 	}
@@ -56,7 +61,7 @@ void db_log_drop_all(struct db *db)
 	while (db->tails) {
 		struct db_log_tail *t = db->tails;
 		db->tails = t->next;
-		tail_free(t);
+		sqlite_log_tail_free(t);
 	}
 }
 
@@ -67,7 +72,7 @@ struct log_row {
 	bool complete, truncated;
 };
 
-static int log_row_get(struct db *db, int64_t logid, struct log_row *ret)
+static int sqlite_log_row_get(struct db *db, int64_t logid, struct log_row *ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
 		db, ST_LOG_GET,
@@ -95,15 +100,15 @@ static int log_row_get(struct db *db, int64_t logid, struct log_row *ret)
 /* The tail of an open log, loaded from the table if not in memory (after a
  * restart the open tail is the last, uncompressed, chunk row).  Sets *ret to
  * NULL for a complete log. */
-static int tail_get(struct db *db, int64_t logid, struct db_log_tail **ret)
+static int sqlite_log_tail_get(struct db *db, int64_t logid, struct db_log_tail **ret)
 {
-	struct db_log_tail *t = tail_find(db, logid);
+	struct db_log_tail *t = sqlite_log_tail_find(db, logid);
 	if (t) {
 		*ret = t;
 		return 0;
 	}
 	struct log_row row;
-	int r = log_row_get(db, logid, &row);
+	int r = sqlite_log_row_get(db, logid, &row);
 	if (r < 0)
 		return r;
 	if (row.complete) {
@@ -124,17 +129,25 @@ static int tail_get(struct db *db, int64_t logid, struct db_log_tail **ret)
 			"SELECT rowid, first_line, compressed, content FROM logchunks "
 			"WHERE logid = ?1 ORDER BY first_line DESC LIMIT 1");
 		if (!s) {
-			tail_free(t);
+			sqlite_log_tail_free(t);
 			return KILN_EDB;
 		}
 		sqlite3_bind_int64(s, 1, logid);
 		int rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW && sqlite3_column_int(s, 2) == 0) {
+		/* An uncompressed row of a full chunk is a closed chunk whose
+		 * compression (off the loop) had not committed: not the tail. */
+		if (rc == SQLITE_ROW && sqlite3_column_int(s, 2) == 0 &&
+		    (size_t)sqlite3_column_bytes(s, 3) < KILN_LOG_CHUNK_BYTES) {
 			t->rowid = sqlite3_column_int64(s, 0);
 			t->first_line = sqlite3_column_int64(s, 1);
-			buf_add(&t->text, sqlite3_column_blob(s, 3), (size_t)sqlite3_column_bytes(s, 3));
+			if (buf_add(&t->text, sqlite3_column_blob(s, 3),
+				    (size_t)sqlite3_column_bytes(s, 3)) < 0) {
+				sqlite_log_tail_free(t);
+				return db_failf(db, -E2BIG, "log %lld: tail chunk over its cap",
+						(long long)logid);
+			}
 		} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-			tail_free(t);
+			sqlite_log_tail_free(t);
 			return db_fail(db, "log tail");
 		}
 	}
@@ -147,7 +160,7 @@ static int tail_get(struct db *db, int64_t logid, struct db_log_tail **ret)
 /* --- writing chunks ------------------------------------------------------------- */
 
 /* Writes the tail's lines to its row (inserting it the first time). */
-static int tail_write_row(struct db *db, struct db_log_tail *t, const void *content, size_t len,
+static int sqlite_log_tail_write_row(struct db *db, struct db_log_tail *t, const void *content, size_t len,
 			  bool compressed)
 {
 	int r;
@@ -182,7 +195,7 @@ static int tail_write_row(struct db *db, struct db_log_tail *t, const void *cont
 	return r;
 }
 
-static int tail_write_counts(struct db *db, struct db_log_tail *t)
+static int sqlite_log_tail_write_counts(struct db *db, struct db_log_tail *t)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
 		db, ST_LOG_UPDATE_COUNTS,
@@ -196,11 +209,122 @@ static int tail_write_counts(struct db *db, struct db_log_tail *t)
 	return db_step_done(db, s, "log counts");
 }
 
+/* --- compression off the loop ------------------------------------------------------ */
+
+/* A closed chunk written uncompressed, being compressed in the thread pool;
+ * a later batch swaps the row's content for the compressed frame. */
+struct db_log_zjob {
+	uv_work_t req;
+	struct db *db;
+	int64_t rowid;
+	char *text; /* owned: the chunk's lines, as written to the row */
+	size_t len;
+	void *frame; /* owned: the zstd frame, NULL on failure */
+	size_t frame_len;
+	ZSTD_CCtx *zc; /* owned while the job runs, from db->zpool */
+};
+
+/* Returns the job's context to the pool (or frees it: pool full, db closing). */
+static void sqlite_log_zjob_free(struct db_log_zjob *j)
+{
+	struct db *db = j->db;
+	if (j->zc && !db->closing && db->zpool_n < (int)ARRAY_SIZE(db->zpool))
+		db->zpool[db->zpool_n++] = j->zc;
+	else
+		ZSTD_freeCCtx(j->zc);
+	free(j->text);
+	free(j->frame);
+	free(j);
+}
+
+static void sqlite_log_zjob_work(uv_work_t *req)
+{
+	struct db_log_zjob *j = req->data;
+	size_t bound = ZSTD_compressBound(j->len);
+	j->frame = xmalloc(bound);
+	size_t n = ZSTD_compressCCtx(j->zc, j->frame, bound, j->text, j->len, DB_LOG_ZSTD_LEVEL);
+	if (ZSTD_isError(n)) {
+		free(j->frame);
+		j->frame = NULL;
+		return;
+	}
+	j->frame_len = n;
+}
+
+/* The row still holds exactly the text compressed (not rolled back, not
+ * reused): then it takes the frame; otherwise nothing changes. */
+static int sqlite_log_zjob_apply(struct db *db, struct db_log_zjob *j)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+		db, ST_LOG_CHUNK_COMPRESS,
+		"UPDATE logchunks SET compressed = 1, content = ?3 "
+		"WHERE rowid = ?1 AND compressed = 0 AND content = ?2");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, j->rowid);
+	sqlite3_bind_blob64(s, 2, j->text, j->len, SQLITE_STATIC);
+	sqlite3_bind_blob64(s, 3, j->frame, j->frame_len, SQLITE_STATIC);
+	return db_step_done(db, s, "compress log chunk");
+}
+
+static void sqlite_log_zjob_after(uv_work_t *req, int status)
+{
+	struct db_log_zjob *j = req->data;
+	struct db *db = j->db;
+	db->zjobs--;
+	/* A chunk left uncompressed (failure, db closing) still reads right. */
+	if (status == 0 && j->frame && !db->closing) {
+		int r = WRITE(sqlite_log_zjob_apply(db, j));
+		if (r < 0)
+			log_debug("log chunk %lld stays uncompressed: %s", (long long)j->rowid,
+				  db->errmsg);
+	}
+	sqlite_log_zjob_free(j);
+	if (db->closing)
+		db_free_if_done(db);
+}
+
+/* Closes the tail chunk with its compression off the loop: the row is
+ * written uncompressed now, a job compresses a copy.  0 if done that way,
+ * 1 if the caller should compress inline (no loop, too many jobs). */
+static int sqlite_log_tail_close_async(struct db *db, struct db_log_tail *t)
+{
+	if (!db->loop || db->closing || db->zjobs >= DB_LOG_ZJOBS_MAX)
+		return 1;
+	ZSTD_CCtx *zc = db->zpool_n ? db->zpool[--db->zpool_n] : ZSTD_createCCtx();
+	if (!zc)
+		return 1;
+	int r = sqlite_log_tail_write_row(db, t, t->text.ptr, t->text.len, false);
+	if (r >= 0)
+		r = sqlite_log_tail_write_counts(db, t);
+	if (r < 0) {
+		ZSTD_freeCCtx(zc);
+		return r;
+	}
+	struct db_log_zjob *j = xcalloc(1, sizeof(*j));
+	j->db = db;
+	j->zc = zc;
+	j->rowid = t->rowid;
+	j->text = buf_detach(&t->text, &j->len);
+	j->req.data = j;
+	if (uv_queue_work(db->loop, &j->req, sqlite_log_zjob_work, sqlite_log_zjob_after) < 0)
+		sqlite_log_zjob_free(j); /* stays uncompressed, still correct */
+	else
+		db->zjobs++;
+	t->first_line = t->num_lines;
+	t->rowid = 0;
+	t->dirty = false;
+	return 0;
+}
+
 /* Closes the tail chunk: compressed, written, and a new empty tail begun. */
-static int tail_close_chunk(struct db *db, struct db_log_tail *t)
+static int sqlite_log_tail_close_chunk(struct db *db, struct db_log_tail *t)
 {
 	if (t->text.len == 0)
 		return 0;
+	int a = sqlite_log_tail_close_async(db, t);
+	if (a <= 0)
+		return a;
 	size_t bound = ZSTD_compressBound(t->text.len);
 	buf_reset(&db->zbuf);
 	int r = buf_grow(&db->zbuf, bound);
@@ -210,11 +334,11 @@ static int tail_close_chunk(struct db *db, struct db_log_tail *t)
 				     DB_LOG_ZSTD_LEVEL);
 	if (ZSTD_isError(n))
 		return db_failf(db, KILN_EDB, "compress log chunk: %s", ZSTD_getErrorName(n));
-	r = tail_write_row(db, t, db->zbuf.ptr, n, true);
+	r = sqlite_log_tail_write_row(db, t, db->zbuf.ptr, n, true);
 	/* The counters go with every closed chunk, so the table is consistent
 	 * at each chunk boundary even if this batch later loses its tail. */
 	if (r >= 0)
-		r = tail_write_counts(db, t);
+		r = sqlite_log_tail_write_counts(db, t);
 	if (r < 0)
 		return r;
 	t->first_line = t->num_lines;
@@ -224,15 +348,15 @@ static int tail_close_chunk(struct db *db, struct db_log_tail *t)
 	return 0;
 }
 
-static int tail_sync(struct db *db, struct db_log_tail *t)
+static int sqlite_log_tail_sync(struct db *db, struct db_log_tail *t)
 {
 	if (!t->dirty)
 		return 0;
 	int r = 0;
 	if (t->text.len)
-		r = tail_write_row(db, t, t->text.ptr, t->text.len, false);
+		r = sqlite_log_tail_write_row(db, t, t->text.ptr, t->text.len, false);
 	if (r >= 0)
-		r = tail_write_counts(db, t);
+		r = sqlite_log_tail_write_counts(db, t);
 	if (r >= 0)
 		t->dirty = false;
 	return r;
@@ -241,14 +365,14 @@ static int tail_sync(struct db *db, struct db_log_tail *t)
 int db_log_sync_all(struct db *db)
 {
 	for (struct db_log_tail *t = db->tails; t; t = t->next) {
-		int r = tail_sync(db, t);
+		int r = sqlite_log_tail_sync(db, t);
 		if (r < 0)
 			return r;
 	}
 	return 0;
 }
 
-static size_t count_lines(const char *p, size_t n)
+static size_t sqlite_log_count_lines(const char *p, size_t n)
 {
 	size_t c = 0;
 	const char *end = p + n;
@@ -260,14 +384,24 @@ static size_t count_lines(const char *p, size_t n)
 }
 
 /* Adds whole lines [p, p+n) to the tail (n > 0, p[n-1] == '\n' unless
- * add_newline), closing the chunk when it reaches the chunk size. */
-static int tail_add(struct db *db, struct db_log_tail *t, const char *p, size_t n,
+ * add_newline), closing the chunk when it reaches the chunk size.  On
+ * failure t may have been freed: callers must not touch it then. */
+static int sqlite_log_tail_add(struct db *db, struct db_log_tail *t, const char *p, size_t n,
 		    bool add_newline)
 {
-	buf_add(&t->text, p, n); /* the tail's cap is far above a chunk */
-	size_t lines = count_lines(p, n);
+	/* The tail's cap is far above a chunk, so this cannot fail in practice;
+	 * if it did, the tail's unsaved lines are gone (the buffer dropped
+	 * them): forget it, so the next use reloads what the table holds. */
+	int r = buf_add(&t->text, p, n);
+	if (r >= 0 && add_newline)
+		r = buf_addch(&t->text, '\n');
+	if (r < 0) {
+		int64_t logid = t->logid;
+		sqlite_log_tail_forget(db, t);
+		return db_failf(db, r, "log %lld: tail chunk over its cap", (long long)logid);
+	}
+	size_t lines = sqlite_log_count_lines(p, n);
 	if (add_newline) {
-		buf_addch(&t->text, '\n');
 		lines++;
 		n++;
 	}
@@ -275,23 +409,25 @@ static int tail_add(struct db *db, struct db_log_tail *t, const char *p, size_t 
 	t->bytes += n;
 	t->dirty = true;
 	if (t->text.len >= KILN_LOG_CHUNK_BYTES)
-		return tail_close_chunk(db, t);
+		return sqlite_log_tail_close_chunk(db, t);
 	return 0;
 }
 
-static int tail_truncate(struct db *db, struct db_log_tail *t)
+static int sqlite_log_tail_truncate(struct db *db, struct db_log_tail *t)
 {
 	char marker[128];
 	int n = snprintf(marker, sizeof(marker), "%s[log truncated: over %llu bytes]\n",
 			 t->type == 's' ? "h" : "", (unsigned long long)db->log_cap);
-	int r = tail_add(db, t, marker, (size_t)n, false);
+	int r = sqlite_log_tail_add(db, t, marker, (size_t)n, false);
+	if (r < 0)
+		return r; /* t may be gone (sqlite_log_tail_add) */
 	t->truncated = true;
 	t->dirty = true;
-	return r;
+	return 0;
 }
 
 /* Adds text (whole lines; a last line without '\n' gets one) in chunks. */
-static int log_append_lines(struct db *db, struct db_log_tail *t, const char *p, size_t len)
+static int sqlite_log_append_lines(struct db *db, struct db_log_tail *t, const char *p, size_t len)
 {
 	const char *end = p + len;
 	int r = 0;
@@ -301,46 +437,46 @@ static int log_append_lines(struct db *db, struct db_log_tail *t, const char *p,
 				      ? KILN_LOG_CHUNK_BYTES - t->text.len
 				      : 0;
 		if (rest <= room)
-			return tail_add(db, t, p, rest, end[-1] != '\n');
+			return sqlite_log_tail_add(db, t, p, rest, end[-1] != '\n');
 		/* Fill the chunk with the whole lines that fit. */
 		const char *q = room ? memrchr(p, '\n', room) : NULL;
 		if (q) {
-			r = tail_add(db, t, p, (size_t)(q + 1 - p), false);
+			r = sqlite_log_tail_add(db, t, p, (size_t)(q + 1 - p), false);
 			p = q + 1;
 		} else if (t->text.len == 0) {
 			/* One line longer than a chunk: it gets a chunk of its own. */
 			q = memchr(p, '\n', rest);
 			size_t n = q ? (size_t)(q + 1 - p) : rest;
-			r = tail_add(db, t, p, n, !q);
+			r = sqlite_log_tail_add(db, t, p, n, !q);
 			p += n;
 		} else {
-			r = tail_close_chunk(db, t);
+			r = sqlite_log_tail_close_chunk(db, t);
 		}
 		if (r >= 0 && t->text.len >= KILN_LOG_CHUNK_BYTES)
-			r = tail_close_chunk(db, t);
+			r = sqlite_log_tail_close_chunk(db, t);
 	}
 	return r;
 }
 
-static int log_append(struct db *db, struct db_log_tail *t, const char *text, size_t len)
+static int sqlite_log_append(struct db *db, struct db_log_tail *t, const char *text, size_t len)
 {
 	if (t->bytes + len <= db->log_cap)
-		return log_append_lines(db, t, text, len);
+		return sqlite_log_append_lines(db, t, text, len);
 	/* Over the cap: keep the whole lines that fit, then the marker. */
 	uint64_t room = db->log_cap > t->bytes ? db->log_cap - t->bytes : 0;
 	const char *q = room ? memrchr(text, '\n', (size_t)room) : NULL;
 	int r = 0;
 	if (q)
-		r = log_append_lines(db, t, text, (size_t)(q + 1 - text));
+		r = sqlite_log_append_lines(db, t, text, (size_t)(q + 1 - text));
 	if (r >= 0)
-		r = tail_truncate(db, t);
+		r = sqlite_log_tail_truncate(db, t);
 	return r;
 }
 
 int db_log_append(struct db *db, int64_t logid, const char *text, size_t len)
 {
 	struct db_log_tail *t;
-	int r = tail_get(db, logid, &t);
+	int r = sqlite_log_tail_get(db, logid, &t);
 	if (r < 0)
 		return r;
 	if (!t)
@@ -350,10 +486,10 @@ int db_log_append(struct db *db, int64_t logid, const char *text, size_t len)
 	r = db_write_begin(db);
 	if (r < 0)
 		return r;
-	r = log_append(db, t, text, len);
+	r = sqlite_log_append(db, t, text, len);
 	if (r < 0) {
 		/* The memory tail may be ahead of the table: reload it later. */
-		tail_forget(db, t);
+		sqlite_log_tail_forget(db, t);
 	}
 	return db_write_end(db, r);
 }
@@ -361,12 +497,12 @@ int db_log_append(struct db *db, int64_t logid, const char *text, size_t len)
 int db_log_finish_locked(struct db *db, int64_t logid)
 {
 	struct db_log_tail *t;
-	int r = tail_get(db, logid, &t);
+	int r = sqlite_log_tail_get(db, logid, &t);
 	if (r < 0 || !t)
 		return r;
-	r = tail_close_chunk(db, t);
+	r = sqlite_log_tail_close_chunk(db, t);
 	if (r >= 0)
-		r = tail_write_counts(db, t);
+		r = sqlite_log_tail_write_counts(db, t);
 	if (r >= 0) {
 		_cleanup_stmt_ sqlite3_stmt *s =
 			db_stmt(db, ST_LOG_FINISH, "UPDATE logs SET complete = 1 WHERE id = ?1");
@@ -377,7 +513,7 @@ int db_log_finish_locked(struct db *db, int64_t logid)
 			r = db_step_done(db, s, "finish log");
 		}
 	}
-	tail_forget(db, t);
+	sqlite_log_tail_forget(db, t);
 	return r;
 }
 
@@ -389,7 +525,7 @@ int db_log_finish(struct db *db, int64_t logid)
 	return db_write_end(db, db_log_finish_locked(db, logid));
 }
 
-static int log_add(struct db *db, int64_t stepid, const char *name, const char *slug, char type,
+static int sqlite_log_add(struct db *db, int64_t stepid, const char *name, const char *slug, char type,
 		   int64_t *ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
@@ -426,7 +562,7 @@ int db_log_add(struct db *db, int64_t stepid, const char *name, char type, int64
 	int r = db_write_begin(db);
 	if (r < 0)
 		return r;
-	r = db_write_end(db, log_add(db, stepid, name, slug, type, &id));
+	r = db_write_end(db, sqlite_log_add(db, stepid, name, slug, type, &id));
 	if (r >= 0)
 		*ret_logid = id;
 	return r;
@@ -435,10 +571,10 @@ int db_log_add(struct db *db, int64_t stepid, const char *name, char type, int64
 int db_log_get(struct db *db, int64_t logid, struct db_log_info *ret)
 {
 	struct log_row row;
-	int r = log_row_get(db, logid, &row);
+	int r = sqlite_log_row_get(db, logid, &row);
 	if (r < 0)
 		return r;
-	struct db_log_tail *t = tail_find(db, logid);
+	struct db_log_tail *t = sqlite_log_tail_find(db, logid);
 	*ret = (struct db_log_info){
 		.logid = logid,
 		.stepid = row.stepid,
@@ -454,7 +590,7 @@ int db_log_get(struct db *db, int64_t logid, struct db_log_info *ret)
 /* Appends lines [from, to) of a chunk whose first line is cf, adding their
  * number to *count.  Returns 0, or -E2BIG after adding the whole lines that
  * fit in out. */
-static int chunk_emit(const char *p, size_t n, int64_t cf, int64_t from, int64_t to,
+static int sqlite_log_chunk_emit(const char *p, size_t n, int64_t cf, int64_t from, int64_t to,
 		      struct buf *out, int64_t *count)
 {
 	if (!p || n == 0)
@@ -486,12 +622,12 @@ static int chunk_emit(const char *p, size_t n, int64_t cf, int64_t from, int64_t
 		int r = buf_add(out, start, fit);
 		if (r < 0)
 			return r;
-		*count += (int64_t)count_lines(start, fit);
+		*count += (int64_t)sqlite_log_count_lines(start, fit);
 	}
 	return -E2BIG;
 }
 
-static int chunk_decompress(struct db *db, const void *src, size_t n, const char **ret,
+static int sqlite_log_chunk_decompress(struct db *db, const void *src, size_t n, const char **ret,
 			    size_t *ret_len)
 {
 	unsigned long long size = ZSTD_getFrameContentSize(src, n);
@@ -516,11 +652,11 @@ int db_log_read(struct db *db, int64_t logid, int64_t first_line, int64_t max_li
 	if (first_line < 0 || max_lines < 0)
 		return db_failf(db, -EINVAL, "negative line range");
 	struct log_row row;
-	int r = log_row_get(db, logid, &row);
+	int r = sqlite_log_row_get(db, logid, &row);
 	if (r < 0)
 		return r;
 	int64_t to = max_lines > INT64_MAX - first_line ? INT64_MAX : first_line + max_lines;
-	struct db_log_tail *t = tail_find(db, logid);
+	struct db_log_tail *t = sqlite_log_tail_find(db, logid);
 	/* Lines from the tail's first line on are read from memory: its row,
 	 * if any, is only as fresh as the last commit. */
 	int64_t table_to = t && t->first_line < to ? t->first_line : to;
@@ -547,11 +683,11 @@ int db_log_read(struct db *db, int64_t logid, int64_t first_line, int64_t max_li
 			size_t n = (size_t)sqlite3_column_bytes(s, 3);
 			const char *text = blob;
 			if (sqlite3_column_int(s, 2)) {
-				r = chunk_decompress(db, blob, n, &text, &n);
+				r = sqlite_log_chunk_decompress(db, blob, n, &text, &n);
 				if (r < 0)
 					return r;
 			}
-			r = chunk_emit(text, n, cf, first_line, table_to, out, &count);
+			r = sqlite_log_chunk_emit(text, n, cf, first_line, table_to, out, &count);
 			if (r < 0) {
 				*ret_count = count;
 				return db_failf(db, r, "log read: output over its cap");
@@ -561,7 +697,7 @@ int db_log_read(struct db *db, int64_t logid, int64_t first_line, int64_t max_li
 			return db_fail(db, "read log chunks");
 	}
 	if (t && to > t->first_line && first_line < t->num_lines) {
-		r = chunk_emit(t->text.ptr, t->text.len, t->first_line, first_line, to, out,
+		r = sqlite_log_chunk_emit(t->text.ptr, t->text.len, t->first_line, first_line, to, out,
 				    &count);
 		if (r < 0) {
 			*ret_count = count;

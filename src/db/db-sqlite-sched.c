@@ -12,7 +12,7 @@
 #include "common/err.h"
 #include "common/xalloc.h"
 
-static char *col_strdup(sqlite3_stmt *s, int i)
+static char *sqlite_sched_col_strdup(sqlite3_stmt *s, int i)
 {
 	const unsigned char *t = sqlite3_column_text(s, i);
 	return t ? xstrdup((const char *)t) : NULL;
@@ -20,7 +20,7 @@ static char *col_strdup(sqlite3_stmt *s, int i)
 
 /* --- patches ------------------------------------------------------------------------ */
 
-static int buildset_set_patch(struct db *db, int64_t bsid, const struct db_patch *p)
+static int sqlite_sched_buildset_set_patch(struct db *db, int64_t bsid, const struct db_patch *p)
 {
 	int r;
 	int64_t patchid;
@@ -58,7 +58,7 @@ static int buildset_set_patch(struct db *db, int64_t bsid, const struct db_patch
 
 int db_buildset_set_patch(struct db *db, int64_t bsid, const struct db_patch *p)
 {
-	return WRITE(buildset_set_patch(db, bsid, p));
+	return WRITE(sqlite_sched_buildset_set_patch(db, bsid, p));
 }
 
 int db_buildset_patch(struct db *db, int64_t bsid, struct db_patch_data *ret)
@@ -84,7 +84,7 @@ int db_buildset_patch(struct db *db, int64_t bsid, struct db_patch_data *ret)
 		.level = sqlite3_column_int(s, 0),
 		.body = copy,
 		.len = len,
-		.subdir = col_strdup(s, 2),
+		.subdir = sqlite_sched_col_strdup(s, 2),
 	};
 	return 1;
 }
@@ -118,18 +118,18 @@ int db_buildset_get(struct db *db, int64_t bsid, struct db_buildset_info *ret)
 		return db_failf(db, KILN_ENOTFOUND, "no buildset %lld", (long long)bsid);
 	*ret = (struct db_buildset_info){
 		.bsid = bsid,
-		.scheduler = col_strdup(s, 0),
-		.reason = col_strdup(s, 1),
+		.scheduler = sqlite_sched_col_strdup(s, 0),
+		.reason = sqlite_sched_col_strdup(s, 1),
 		.complete = sqlite3_column_int(s, 2) != 0,
 		.results = sqlite3_column_type(s, 3) == SQLITE_NULL ? RESULTS_NONE
 								    : sqlite3_column_int(s, 3),
 		.parent_buildid = sqlite3_column_int64(s, 4),
 		.nsourcestamps = (size_t)sqlite3_column_int64(s, 5),
-		.branch = col_strdup(s, 6),
-		.revision = col_strdup(s, 7),
-		.repository = col_strdup(s, 8),
-		.project = col_strdup(s, 9),
-		.codebase = col_strdup(s, 10),
+		.branch = sqlite_sched_col_strdup(s, 6),
+		.revision = sqlite_sched_col_strdup(s, 7),
+		.repository = sqlite_sched_col_strdup(s, 8),
+		.project = sqlite_sched_col_strdup(s, 9),
+		.codebase = sqlite_sched_col_strdup(s, 10),
 		.patchid = sqlite3_column_int64(s, 11),
 	};
 	return 0;
@@ -166,15 +166,14 @@ int db_buildset_results_so_far(struct db *db, int64_t bsid, int *ret)
 
 /* --- the queue ---------------------------------------------------------------------- */
 
-static int collect_ids(struct db *db, sqlite3_stmt *s, const char *what, int64_t **ret_ids,
+static int sqlite_sched_collect_ids(struct db *db, sqlite3_stmt *s, const char *what, int64_t **ret_ids,
 		       size_t *ret_n)
 {
 	_cleanup_free_ int64_t *ids = NULL;
 	size_t n = 0, cap = 0;
 	int r;
 	while ((r = db_step_row(db, s, what)) == 1) {
-		if (n == cap)
-			ids = xrealloc(ids, (cap = cap ? cap * 2 : 8) * sizeof(*ids));
+		ARRAY_GROW(ids, n + 1, cap);
 		ids[n++] = sqlite3_column_int64(s, 0);
 	}
 	if (r < 0)
@@ -211,10 +210,10 @@ int db_request_compatible(struct db *db, int64_t brid, size_t max, int64_t **ret
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, brid);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
-	return collect_ids(db, s, "compatible requests", ret_ids, ret_n);
+	return sqlite_sched_collect_ids(db, s, "compatible requests", ret_ids, ret_n);
 }
 
-static int request_set_collapsed(struct db *db, int64_t brid, int64_t buildid)
+static int sqlite_sched_request_set_collapsed(struct db *db, int64_t brid, int64_t buildid)
 {
 	_cleanup_stmt_ sqlite3_stmt *s =
 		db_stmt(db, ST_SCHED_SET_COLLAPSED,
@@ -228,7 +227,7 @@ static int request_set_collapsed(struct db *db, int64_t brid, int64_t buildid)
 
 int db_request_set_collapsed(struct db *db, int64_t brid, int64_t buildid)
 {
-	return WRITE(request_set_collapsed(db, brid, buildid));
+	return WRITE(sqlite_sched_request_set_collapsed(db, brid, buildid));
 }
 
 int db_request_superseded(struct db *db, int64_t builderid, int64_t bsid, int64_t **ret_ids,
@@ -248,5 +247,5 @@ int db_request_superseded(struct db *db, int64_t builderid, int64_t bsid, int64_
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, builderid);
 	sqlite3_bind_int64(s, 2, bsid);
-	return collect_ids(db, s, "superseded requests", ret_ids, ret_n);
+	return sqlite_sched_collect_ids(db, s, "superseded requests", ret_ids, ret_n);
 }

@@ -31,7 +31,7 @@ const char *db_results_name(int results)
 }
 
 /* Rank by severity: Buildbot's worst_status order. */
-static int results_rank(int r)
+static int db_results_rank(int r)
 {
 	switch (r) {
 	case RESULTS_SKIPPED:
@@ -54,7 +54,7 @@ static int results_rank(int r)
 
 int db_results_worst(int a, int b)
 {
-	return results_rank(b) > results_rank(a) ? b : a;
+	return db_results_rank(b) > db_results_rank(a) ? b : a;
 }
 
 char *db_slugify(const char *name)

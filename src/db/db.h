@@ -2,7 +2,7 @@
  * Kiln's storage, behind one backend-neutral interface.  The schema follows
  * Buildbot's data model and its field names (builderid, buildrequestid,
  * state_string, ...), so the API can serve rows with Buildbot's shapes.
- * Backend today: SQLite (db-sqlite.c, WAL, busy timeout); PostgreSQL later
+ * Backend today: SQLite (db-sqlite*.c, WAL, busy timeout); PostgreSQL later
  * behind the same functions.
  *
  * Threading: one struct db per process, used only from the libuv loop
@@ -10,6 +10,22 @@
  * turn opens a transaction, and a uv_check handle commits it after the turn
  * (or db_flush() commits at once), so writes that arrive together cost one
  * commit.  Reads always see every earlier write, committed or not.
+ *
+ * What runs on the loop thread: every SQLite statement (reads, writes, the
+ * per-turn COMMIT writing its WAL frames), log reads and the zstd
+ * decompression of the chunks they need.  What does not, with a loop:
+ * - WAL checkpoints.  With a database file, the loop's connection does no
+ *   auto-checkpoint; after a commit that leaves the WAL past ~1000 frames, a
+ *   libuv thread-pool job checkpoints (PASSIVE, then TRUNCATE if the WAL
+ *   file passed 64 MB) on a connection of its own, one job at a time;
+ *   db_close() waits for a running one.
+ * - zstd compression of full log chunks: the chunk is written uncompressed
+ *   at once (readable, counted), a thread-pool job compresses it (at most 4
+ *   at a time, else the loop does), and a later batch swaps the frame in.
+ *   A chunk whose swap never happened (db_close first, a crash) stays
+ *   uncompressed, and reads the same.
+ * Without a loop (tools, tests) both happen inline, as SQLite and the log
+ * code do by default.
  *
  * Times are double seconds since the epoch (sub-second) in storage; db_list
  * renders them as integer seconds, as Buildbot's REST API does.
@@ -58,9 +74,12 @@ int db_open(uv_loop_t *loop, const char *url, const char *basedir, struct db **r
 /* Detail of the last failed db_open() in this thread ("" if none): there is
  * no struct db to carry it. */
 const char *db_open_errmsg(void);
-/* Commits pending writes and closes; NULL-safe.  Closes its two uv handles
- * (the struct is freed in their close callbacks): run the loop once more
- * afterwards, e.g. uv_run(loop, UV_RUN_NOWAIT), before uv_loop_close. */
+/* Commits pending writes and closes; NULL-safe.  Waits for a running
+ * checkpoint job to finish with the file.  Closes its two uv handles (the
+ * struct is freed in their close callbacks and the completions of its
+ * thread-pool jobs): run
+ * the loop until it has nothing left of the db, e.g. uv_run(loop,
+ * UV_RUN_DEFAULT), before uv_loop_close. */
 void db_close(struct db *db);
 /* Commits the open batch now.  Returns 0 or an error (the batch is rolled back). */
 int db_flush(struct db *db);
@@ -71,6 +90,16 @@ int db_schema_version(struct db *db);
  * the master logs it here.  errmsg is borrowed for the call. */
 typedef void (*db_commit_error_fn)(struct db *db, int r, const char *errmsg, void *userdata);
 void db_set_commit_error_cb(struct db *db, db_commit_error_fn fn, void *userdata);
+/* Test hook, fault injection: with KILN_TEST_FAIL_COMMIT=N in the
+ * environment when db_open() runs, the Nth batch commit after that open
+ * (counting every commit of a batch or, without a loop, of a write call;
+ * not the migrations) fails as a disk error would: the batch is rolled back
+ * (in-memory log tails dropped and reloaded), and the error (KILN_EDB,
+ * db_errmsg() "COMMIT: disk I/O error (injected ...)") goes where a real
+ * one goes: to the commit error callback when the loop's check handle
+ * commits (or db_close() flushes), as db_flush()'s return value when it is
+ * called.  Later commits succeed.  Unset, empty: no effect; anything but a
+ * positive integer: db_open() fails with -EINVAL. */
 /* Lowers the per-log byte cap (default KILN_MAX_LOG_BYTES), e.g. from config. */
 void db_set_log_cap(struct db *db, uint64_t max_bytes);
 

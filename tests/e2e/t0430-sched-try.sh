@@ -46,6 +46,10 @@ bsid=$(sed -n 's/^buildset \([0-9]*\):.*/\1/p' <<<"$out")
 base=$(git merge-base HEAD origin/main)
 cd "$KILN_SRC" || exit 1
 check "the sourcestamp holds the base revision and branch" [ "$(api "buildsets/$bsid" | jpy '[d["buildsets"][0]["sourcestamps"][0]["revision"], d["buildsets"][0]["sourcestamps"][0]["branch"]]')" = "[\"$base\", \"main\"]" ]
+ssid=$(api "buildsets/$bsid" | jpy 'd["buildsets"][0]["sourcestamps"][0]["ssid"]')
+patch=$(api sourcestamps | jpy "[s['patch'] for s in d['sourcestamps'] if s['ssid'] == $ssid][0]")
+check "/sourcestamps shows the patch as Buildbot does ($patch)" [ "$(jpy 'sorted(d) == ["author", "body", "comment", "level", "patchid", "subdir"] and d["level"] == 1 and d["comment"] == "e2e" and "+line two, patched" in d["body"] and d["patchid"] > 0' <<<"$patch")" = true ]
+check "so does the buildset" [ "$(api "buildsets/$bsid" | jpy 'd["buildsets"][0]["sourcestamps"][0]["patch"]["patchid"]')" = "$(jpy 'd["patchid"]' <<<"$patch")" ]
 br=$(api "buildrequests?buildsetid=$bsid" | jpy 'd["buildrequests"][0]["buildrequestid"]')
 check "the try build completes" wait_for 60 request_done "$br"
 b=$(build_of_request "$br")

@@ -1,0 +1,161 @@
+/*
+ * The SQLite side of steps: adding one (numbered, its name unique within
+ * the build), start, state string, finish, URLs.
+ */
+#include "db/db-internal.h"
+
+#include <errno.h>
+
+#include "common/err.h"
+#include "common/xalloc.h"
+
+/* --- steps ---------------------------------------------------------------------- */
+
+static const char sql_step_exists[] = "SELECT 1 FROM steps WHERE id = ?1";
+
+static int sqlite_step_name_taken(struct db *db, int64_t buildid, const char *name)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+		db, ST_STEP_NAME_EXISTS, "SELECT 1 FROM steps WHERE buildid = ?1 AND name = ?2");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, buildid);
+	db_bind_text(s, 2, name);
+	return db_step_row(db, s, "step name");
+}
+
+static int sqlite_step_add(struct db *db, int64_t buildid, const char *name, int64_t *ret_stepid,
+		    int64_t *ret_number)
+{
+	int r = db_build_exists(db, buildid);
+	if (r <= 0)
+		return r < 0 ? r : db_failf(db, KILN_ENOTFOUND, "no build %lld", (long long)buildid);
+	int64_t number;
+	{
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+			db, ST_STEP_NEXT_NUMBER,
+			"SELECT COALESCE(MAX(number) + 1, 0) FROM steps WHERE buildid = ?1");
+		if (!s)
+			return KILN_EDB;
+		sqlite3_bind_int64(s, 1, buildid);
+		if ((r = db_step_row(db, s, "step number")) <= 0)
+			return r < 0 ? r : KILN_EDB;
+		number = sqlite3_column_int64(s, 0);
+	}
+	_cleanup_free_ char *unique = xstrdup(name);
+	for (int i = 1; (r = sqlite_step_name_taken(db, buildid, unique)) == 1; i++) {
+		free(unique);
+		unique = xasprintf("%s_%d", name, i);
+	}
+	if (r < 0)
+		return r;
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+		db, ST_STEP_ADD, "INSERT INTO steps (number, name, buildid) VALUES (?1, ?2, ?3)");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, number);
+	db_bind_text(s, 2, unique);
+	sqlite3_bind_int64(s, 3, buildid);
+	if ((r = db_step_done(db, s, "add step")) < 0)
+		return r;
+	*ret_stepid = sqlite3_last_insert_rowid(db->h);
+	*ret_number = number;
+	return 0;
+}
+
+int db_step_add(struct db *db, int64_t buildid, const char *name, int64_t *ret_stepid,
+		int64_t *ret_number)
+{
+	if (!name || !*name)
+		return db_failf(db, -EINVAL, "step name is empty");
+	int64_t id = 0, number = 0;
+	int r = WRITE(sqlite_step_add(db, buildid, name, &id, &number));
+	if (r >= 0) {
+		if (ret_stepid)
+			*ret_stepid = id;
+		if (ret_number)
+			*ret_number = number;
+	}
+	return r;
+}
+
+static int sqlite_step_start(struct db *db, int64_t stepid, double when)
+{
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_STEP_START, "UPDATE steps SET started_at = ?2 WHERE id = ?1");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, stepid);
+	sqlite3_bind_double(s, 2, when);
+	return db_update_one(db, s, "start step");
+}
+
+int db_step_start(struct db *db, int64_t stepid, double when)
+{
+	return WRITE(sqlite_step_start(db, stepid, when));
+}
+
+static int sqlite_step_set_state(struct db *db, int64_t stepid, const char *state_string)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(db, ST_STEP_SET_STATE,
+						 "UPDATE steps SET state_string = ?2 WHERE id = ?1");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, stepid);
+	db_bind_text(s, 2, state_string ? state_string : "");
+	return db_update_one(db, s, "step state");
+}
+
+int db_step_set_state(struct db *db, int64_t stepid, const char *state_string)
+{
+	return WRITE(sqlite_step_set_state(db, stepid, state_string));
+}
+
+static int sqlite_step_finish(struct db *db, int64_t stepid, int results, const char *state_string,
+		       bool hidden, double when)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+		db, ST_STEP_FINISH,
+		"UPDATE steps SET complete = 1, complete_at = ?2, results = ?3, "
+		"state_string = COALESCE(?4, state_string), hidden = ?5 "
+		"WHERE id = ?1 AND complete = 0");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, stepid);
+	sqlite3_bind_double(s, 2, when);
+	sqlite3_bind_int(s, 3, results);
+	db_bind_text(s, 4, state_string);
+	sqlite3_bind_int(s, 5, hidden);
+	int r = db_step_done(db, s, "finish step");
+	if (r < 0)
+		return r;
+	if (db_changes(db) == 0)
+		return db_guard_fail(db, ST_STEP_EXISTS, sql_step_exists, stepid, KILN_ESTATE,
+				     "finish step");
+	return 0;
+}
+
+int db_step_finish(struct db *db, int64_t stepid, int results, const char *state_string,
+		   bool hidden, double when)
+{
+	return WRITE(sqlite_step_finish(db, stepid, results, state_string, hidden, when));
+}
+
+static int sqlite_step_add_url(struct db *db, int64_t stepid, const char *name, const char *url)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+		db, ST_STEP_ADD_URL,
+		"UPDATE steps SET urls = json_insert(urls, '$[#]', json_object('name', ?2, 'url', ?3)) "
+		"WHERE id = ?1");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, stepid);
+	db_bind_text(s, 2, name ? name : "");
+	db_bind_text(s, 3, url ? url : "");
+	return db_update_one(db, s, "step url");
+}
+
+int db_step_add_url(struct db *db, int64_t stepid, const char *name, const char *url)
+{
+	return WRITE(sqlite_step_add_url(db, stepid, name, url));
+}
