@@ -50,7 +50,7 @@ int build_results(const struct build *b)
 	return b->results;
 }
 
-static void step_done(struct build *b, int results, const char *extra);
+static void build_step_done(struct build *b, int results, const char *extra);
 
 /* On a later turn after a database write failed while a command ran: the
  * command is interrupted and given up, its step ends EXCEPTION. */
@@ -64,7 +64,7 @@ static void build_db_abort(uv_timer_t *t)
 	if (wconn_interrupt(b->w, c, b->bcfg->name, "the master cannot store the build") < 0)
 		log_debug("build=%lld cannot interrupt the command", (long long)b->buildid);
 	wconn_forget_command(b->w, c);
-	step_done(b, RESULTS_EXCEPTION, "database write failed");
+	build_step_done(b, RESULTS_EXCEPTION, "database write failed");
 }
 
 /* Every database write on the build's path goes through here.  A failure
@@ -99,7 +99,7 @@ static int build_db_check(struct build *b, int r, const char *what)
 
 /* "'make test'" / "'sh -c ...'": the first words of the command, as Buildbot
  * describes a shell step. */
-static char *step_describe(const struct config_step *s)
+static char *build_step_describe(const struct config_step *s)
 {
 	struct buf out;
 	buf_init(&out, 1024);
@@ -154,7 +154,7 @@ static char *step_describe(const struct config_step *s)
 /* Replaces every secret's value in text with "<secret>" before it is stored:
  * secrets reach commands (tokens in environments) and must not reach logs.
  * Fails (text emptied) rather than leave a secret in place. */
-static int mask_secrets(const struct config *cfg, struct buf *text)
+static int build_mask_secrets(const struct config *cfg, struct buf *text)
 {
 	for (size_t i = 0; i < cfg->nsecrets; i++) {
 		const char *sec = cfg->secrets[i];
@@ -186,7 +186,7 @@ static int mask_secrets(const struct config *cfg, struct buf *text)
 
 /* Appends text to the stdio log with a stream character before each line;
  * a missing final newline is added. */
-static void log_lines(struct build *b, char stream, const char *text, size_t len)
+static void build_log_lines(struct build *b, char stream, const char *text, size_t len)
 {
 	if (!b->logid || !len || b->db_failed)
 		return;
@@ -208,7 +208,7 @@ static void log_lines(struct build *b, char stream, const char *text, size_t len
 		p = nl + 1;
 	}
 	if (r >= 0)
-		r = mask_secrets(b->e->m->cfg, &out);
+		r = build_mask_secrets(b->e->m->cfg, &out);
 	if (r < 0) {
 		/* never store a part that may hold an unmasked secret */
 		buf_reset(&out);
@@ -220,8 +220,8 @@ static void log_lines(struct build *b, char stream, const char *text, size_t len
 	buf_release(&out);
 }
 
-static void log_header(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void log_header(struct build *b, const char *fmt, ...)
+static void build_log_header(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void build_log_header(struct build *b, const char *fmt, ...)
 {
 	struct buf t;
 	buf_init(&t, 1 << 16);
@@ -234,7 +234,7 @@ static void log_header(struct build *b, const char *fmt, ...)
 		r = buf_adds(&t, "[header too long: dropped]");
 	}
 	if (r >= 0)
-		log_lines(b, 'h', t.ptr, t.len);
+		build_log_lines(b, 'h', t.ptr, t.len);
 	buf_release(&t);
 }
 
@@ -242,7 +242,7 @@ static void build_run_next(struct build *b);
 
 /* ------------------------------------------------------------ a shell step */
 
-static void shell_update(void *ud, const char *key, const msgpack_object *value)
+static void build_shell_update(void *ud, const char *key, const msgpack_object *value)
 {
 	struct build *b = ud;
 	char stream = 0;
@@ -259,7 +259,7 @@ static void shell_update(void *ud, const char *key, const msgpack_object *value)
 			t = &value->via.array.ptr[0];
 		struct str s;
 		if (proto_obj_str(t, &s))
-			log_lines(b, stream, s.p, s.len);
+			build_log_lines(b, stream, s.p, s.len);
 		return;
 	}
 	if (!strcmp(key, "rc")) {
@@ -267,7 +267,7 @@ static void shell_update(void *ud, const char *key, const msgpack_object *value)
 		if (proto_obj_int(value, &rc)) {
 			b->rc = (int)rc;
 			b->have_rc = true;
-			log_header(b, "program finished with exit code %d", b->rc);
+			build_log_header(b, "program finished with exit code %d", b->rc);
 		}
 	}
 	/* elapsed, log (logfiles), files, stat: not used by the shell step yet */
@@ -331,7 +331,7 @@ static void build_text_add(struct build *b, const char *summary, size_t len)
 		buf_reset(&b->text); /* cannot happen: the room was checked */
 }
 
-static void step_done(struct build *b, int results, const char *extra)
+static void build_step_done(struct build *b, int results, const char *extra)
 {
 	struct master *m = b->e->m;
 	double now = clock_wall();
@@ -364,38 +364,38 @@ static void step_done(struct build *b, int results, const char *extra)
 	build_run_next(b);
 }
 
-static void shell_complete(void *ud, int status, const char *failure)
+static void build_shell_complete(void *ud, int status, const char *failure)
 {
 	struct build *b = ud;
 	b->cmd = NULL;
 	int results;
 	if (status == -ECONNRESET) {
 		b->lost = true;
-		log_header(b, "connection to worker lost: %s", failure ? failure : "closed");
+		build_log_header(b, "connection to worker lost: %s", failure ? failure : "closed");
 		/* a build being stopped is not run again */
 		results = b->stop_requested ? RESULTS_CANCELLED : RESULTS_RETRY;
 	} else if (status == KILN_ETIMEOUT) {
-		log_header(b, "worker did not confirm the interrupt; giving the command up");
+		build_log_header(b, "worker did not confirm the interrupt; giving the command up");
 		results = RESULTS_CANCELLED;
 	} else if (status < 0) {
-		log_header(b, "remote command failed: %s", failure ? failure : err_str(status));
+		build_log_header(b, "remote command failed: %s", failure ? failure : err_str(status));
 		results = RESULTS_EXCEPTION;
 	} else if (b->stop_requested) {
 		results = RESULTS_CANCELLED;
 	} else if (!b->have_rc) {
-		log_header(b, "command ended without an exit code");
+		build_log_header(b, "command ended without an exit code");
 		results = RESULTS_EXCEPTION;
 	} else {
 		results = b->rc == 0 ? RESULTS_SUCCESS : RESULTS_FAILURE;
 	}
-	step_done(b, results, failure);
+	build_step_done(b, results, failure);
 }
 
-static const struct rcmd_ops shell_ops = {shell_update, shell_complete};
+static const struct rcmd_ops shell_ops = {build_shell_update, build_shell_complete};
 
 /* Packs one key of an args map and counts it, so the map header always
  * matches what follows. */
-static void pack_key(struct proto_enc *a, const char *key, uint32_t *n)
+static void build_pack_key(struct proto_enc *a, const char *key, uint32_t *n)
 {
 	proto_pack_str(a, key);
 	(*n)++;
@@ -413,7 +413,7 @@ static const char *build_ss_value(const struct build *b, size_t i)
 	return v[i] && *v[i] ? v[i] : NULL;
 }
 
-static bool step_env_has(const struct config_step *s, const char *name)
+static bool build_step_env_has(const struct config_step *s, const char *name)
 {
 	for (size_t i = 0; i < s->nenv; i++)
 		if (!strcmp(s->env[i].name, name))
@@ -423,7 +423,7 @@ static bool step_env_has(const struct config_step *s, const char *name)
 
 /* argv (NULL: the step's command) runs in workdir (NULL: the step's) with
  * stdin_text (may be NULL) as its standard input. */
-static int pack_shell_args(struct build *b, const struct config_step *s, struct proto_enc *a,
+static int build_pack_shell_args(struct build *b, const struct config_step *s, struct proto_enc *a,
 			   uint32_t *ret_n, char *const *argv_override, const char *subdir,
 			   const char *stdin_text, size_t stdin_len)
 {
@@ -434,9 +434,9 @@ static int pack_shell_args(struct build *b, const struct config_step *s, struct 
 	_cleanup_free_ char *workdir = wd ? wconn_path(w, w->basedir, wd, NULL) : NULL;
 	if (!workdir)
 		return -ENAMETOOLONG;
-	pack_key(a, "workdir", &n);
+	build_pack_key(a, "workdir", &n);
 	proto_pack_str(a, workdir);
-	pack_key(a, "command", &n);
+	build_pack_key(a, "command", &n);
 	if (argv_override) {
 		uint32_t argc = 0;
 		while (argv_override[argc])
@@ -454,10 +454,10 @@ static int pack_shell_args(struct build *b, const struct config_step *s, struct 
 	} else {
 		proto_pack_str(a, s->command);
 	}
-	pack_key(a, "env", &n);
+	build_pack_key(a, "env", &n);
 	uint32_t nenv = (uint32_t)s->nenv;
 	for (size_t i = 0; i < ARRAY_SIZE(build_ss_env); i++)
-		if (build_ss_value(b, i) && !step_env_has(s, build_ss_env[i]))
+		if (build_ss_value(b, i) && !build_step_env_has(s, build_ss_env[i]))
 			nenv++;
 	proto_pack_map(a, nenv);
 	for (size_t i = 0; i < s->nenv; i++) {
@@ -468,46 +468,46 @@ static int pack_shell_args(struct build *b, const struct config_step *s, struct 
 			proto_pack_nil(a);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(build_ss_env); i++)
-		if (build_ss_value(b, i) && !step_env_has(s, build_ss_env[i])) {
+		if (build_ss_value(b, i) && !build_step_env_has(s, build_ss_env[i])) {
 			proto_pack_str(a, build_ss_env[i]);
 			proto_pack_str(a, build_ss_value(b, i));
 		}
-	pack_key(a, "want_stdout", &n);
+	build_pack_key(a, "want_stdout", &n);
 	proto_pack_bool(a, true);
-	pack_key(a, "want_stderr", &n);
+	build_pack_key(a, "want_stderr", &n);
 	proto_pack_bool(a, true);
-	pack_key(a, "logfiles", &n);
+	build_pack_key(a, "logfiles", &n);
 	proto_pack_map(a, 0);
-	pack_key(a, "timeout", &n);
+	build_pack_key(a, "timeout", &n);
 	if (s->timeout > 0)
 		proto_pack_int(a, (int64_t)ceil(s->timeout));
 	else
 		proto_pack_nil(a);
-	pack_key(a, "maxTime", &n);
+	build_pack_key(a, "maxTime", &n);
 	if (s->max_time > 0)
 		proto_pack_int(a, (int64_t)ceil(s->max_time));
 	else
 		proto_pack_nil(a);
-	pack_key(a, "sigtermTime", &n);
+	build_pack_key(a, "sigtermTime", &n);
 	proto_pack_nil(a);
-	pack_key(a, "usePTY", &n);
+	build_pack_key(a, "usePTY", &n);
 	proto_pack_bool(a, false);
-	pack_key(a, "logEnviron", &n);
+	build_pack_key(a, "logEnviron", &n);
 	proto_pack_bool(a, false);
-	pack_key(a, "initial_stdin", &n);
+	build_pack_key(a, "initial_stdin", &n);
 	if (stdin_text)
 		proto_pack_strn(a, stdin_text, stdin_len);
 	else
 		proto_pack_nil(a);
-	pack_key(a, "interruptSignal", &n);
+	build_pack_key(a, "interruptSignal", &n);
 	proto_pack_str(a, "KILL");
 	*ret_n = n;
 	return 0;
 }
 
-static void step_trigger(struct build *b, const struct config_step *s);
+static void build_step_trigger(struct build *b, const struct config_step *s);
 
-static void step_start(struct build *b, const struct config_step *s)
+static void build_step_start(struct build *b, const struct config_step *s)
 {
 	struct master *m = b->e->m;
 	double now = clock_wall();
@@ -520,7 +520,7 @@ static void step_start(struct build *b, const struct config_step *s)
 	else if (s->kind == CONFIG_STEP_PATCH)
 		b->step_desc = xstrdup("'patch'");
 	else
-		b->step_desc = step_describe(s);
+		b->step_desc = build_step_describe(s);
 	int64_t number;
 	int r = build_db_check(b, db_step_add(m->db, b->buildid, s->name, &b->stepid, &number),
 			       "add step");
@@ -538,12 +538,12 @@ static void step_start(struct build *b, const struct config_step *s)
 	    build_db_check(b, db_log_add(m->db, b->stepid, "stdio", 's', &b->logid), "add log") <
 		    0) {
 		/* the step's output could not be stored: it does not run */
-		step_done(b, RESULTS_EXCEPTION, "database write failed");
+		build_step_done(b, RESULTS_EXCEPTION, "database write failed");
 		return;
 	}
 
 	if (s->kind == CONFIG_STEP_TRIGGER) {
-		step_trigger(b, s);
+		build_step_trigger(b, s);
 		return;
 	}
 	struct db_patch_data patch = {0};
@@ -555,8 +555,8 @@ static void step_start(struct build *b, const struct config_step *s)
 			if (r < 0)
 				log_error("build=%lld cannot read the patch: %s", (long long)b->buildid,
 					  db_errmsg(m->db));
-			log_header(b, r < 0 ? "cannot read the patch" : "no patch to apply");
-			step_done(b, r < 0 ? RESULTS_EXCEPTION : RESULTS_SKIPPED, NULL);
+			build_log_header(b, r < 0 ? "cannot read the patch" : "no patch to apply");
+			build_step_done(b, r < 0 ? RESULTS_EXCEPTION : RESULTS_SKIPPED, NULL);
 			return;
 		}
 		snprintf(level, sizeof(level), "-p%d", patch.level);
@@ -572,19 +572,19 @@ static void step_start(struct build *b, const struct config_step *s)
 			argv[k++] = "--forward";
 			argv[k++] = "--batch";
 		}
-		log_header(b, "applying a %zu-byte patch with '%s %s'", patch.len, argv[0], level);
+		build_log_header(b, "applying a %zu-byte patch with '%s %s'", patch.len, argv[0], level);
 	}
 
 	struct proto_enc args;
 	proto_enc_init(&args);
 	uint32_t nargs;
-	r = pack_shell_args(b, s, &args, &nargs, s->kind == CONFIG_STEP_PATCH ? argv : NULL,
+	r = build_pack_shell_args(b, s, &args, &nargs, s->kind == CONFIG_STEP_PATCH ? argv : NULL,
 			    patch.subdir, patch.body, patch.len);
 	db_patch_data_release(&patch);
 	if (r < 0) {
 		proto_enc_release(&args);
-		log_header(b, "the step's working directory path is too long");
-		step_done(b, RESULTS_EXCEPTION, NULL);
+		build_log_header(b, "the step's working directory path is too long");
+		build_step_done(b, RESULTS_EXCEPTION, NULL);
 		return;
 	}
 	r = wconn_start_command(b->w, "shell", b->bcfg->name, &args, nargs, &shell_ops, b,
@@ -593,32 +593,32 @@ static void step_start(struct build *b, const struct config_step *s)
 	if (r < 0) {
 		b->cmd = NULL;
 		b->lost = b->w->closed;
-		log_header(b, "cannot start the command on the worker: %s", err_str(r));
-		step_done(b, b->lost ? RESULTS_RETRY : RESULTS_EXCEPTION, NULL);
+		build_log_header(b, "cannot start the command on the worker: %s", err_str(r));
+		build_step_done(b, b->lost ? RESULTS_RETRY : RESULTS_EXCEPTION, NULL);
 	}
 }
 
 /* ---------------------------------------------------------- a trigger step */
 
-static void trigger_done(void *ud, int64_t bsid, int results)
+static void build_trigger_done(void *ud, int64_t bsid, int results)
 {
 	struct build *b = ud;
 	if (!b->ntrig_left)
 		return;
 	b->ntrig_left--;
 	b->trig_results = db_results_worst(b->trig_results, results);
-	log_header(b, "triggered buildset %lld finished: %s", (long long)bsid,
+	build_log_header(b, "triggered buildset %lld finished: %s", (long long)bsid,
 		   db_results_name(results));
 	if (b->ntrig_left == 0) {
 		int r = b->trig_results;
 		/* the worst of the triggered builds is the step's, as in Buildbot */
 		if (r == RESULTS_SKIPPED)
 			r = RESULTS_SUCCESS;
-		step_done(b, r, NULL);
+		build_step_done(b, r, NULL);
 	}
 }
 
-static void step_trigger(struct build *b, const struct config_step *s)
+static void build_step_trigger(struct build *b, const struct config_step *s)
 {
 	struct master *m = b->e->m;
 	json_t *props = json_object();
@@ -646,23 +646,23 @@ static void step_trigger(struct build *b, const struct config_step *s)
 						 props, &bsid)
 				 : -ENOTCONN;
 		if (r < 0) {
-			log_header(b, "cannot trigger '%s': %s", s->trigger_schedulers[i],
+			build_log_header(b, "cannot trigger '%s': %s", s->trigger_schedulers[i],
 				   err_str(r));
 			failed++;
 			continue;
 		}
-		log_header(b, "triggered '%s': buildset %lld", s->trigger_schedulers[i],
+		build_log_header(b, "triggered '%s': buildset %lld", s->trigger_schedulers[i],
 			   (long long)bsid);
 		b->trig_bsids[b->ntrig++] = bsid;
 	}
 	json_decref(props);
 	if (failed || !s->wait_for_finish || b->ntrig == 0) {
-		step_done(b, failed ? RESULTS_EXCEPTION : RESULTS_SUCCESS, NULL);
+		build_step_done(b, failed ? RESULTS_EXCEPTION : RESULTS_SUCCESS, NULL);
 		return;
 	}
 	b->ntrig_left = b->ntrig;
 	for (size_t i = 0; i < b->ntrig; i++)
-		sched_wait(m->sched, b->trig_bsids[i], trigger_done, b);
+		sched_wait(m->sched, b->trig_bsids[i], build_trigger_done, b);
 	build_db_check(b, db_step_set_state(m->db, b->stepid, "waiting for triggered builds"),
 		       "set step state");
 }
@@ -796,13 +796,13 @@ static void build_run_next(struct build *b)
 		 * the database is gone */
 		if (b->terminate && !(s->always_run && !b->lost && !b->db_failed))
 			continue;
-		step_start(b, s);
+		build_step_start(b, s);
 		return;
 	}
 	build_finish(b);
 }
 
-static void set_prop(struct build *b, const char *name, json_t *value, const char *source)
+static void build_set_prop(struct build *b, const char *name, json_t *value, const char *source)
 {
 	build_db_check(b, db_build_set_property(b->e->m->db, b->buildid, name, value, source),
 		       "set property");
@@ -874,17 +874,17 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 		json_object_foreach(props, k, v)
 		{
 			if (json_is_array(v) && json_array_size(v) == 2)
-				set_prop(b, k, json_incref(json_array_get(v, 0)),
+				build_set_prop(b, k, json_incref(json_array_get(v, 0)),
 					 json_string_value(json_array_get(v, 1)) ?: "Buildset");
 		}
 	}
 	json_decref(props);
-	set_prop(b, "buildername", json_string(b->bcfg->name), "Builder");
-	set_prop(b, "buildnumber", json_integer(b->number), "Build");
-	set_prop(b, "workername", json_string(w->cfg->name), "Worker");
+	build_set_prop(b, "buildername", json_string(b->bcfg->name), "Builder");
+	build_set_prop(b, "buildnumber", json_integer(b->number), "Build");
+	build_set_prop(b, "workername", json_string(w->cfg->name), "Worker");
 	_cleanup_free_ char *builddir = wconn_path(w, w->basedir, b->bcfg->builddir, NULL);
 	if (builddir)
-		set_prop(b, "builddir", json_string(builddir), "Worker");
+		build_set_prop(b, "builddir", json_string(builddir), "Worker");
 
 	/* Buildbot's first step: the worker is ready */
 	int64_t stepid, number;
@@ -904,7 +904,7 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 	return b;
 }
 
-static void interrupt_timeout(uv_timer_t *t)
+static void build_interrupt_timeout(uv_timer_t *t)
 {
 	struct build *b = t->data;
 	if (!b->cmd)
@@ -912,7 +912,7 @@ static void interrupt_timeout(uv_timer_t *t)
 	log_warn("build=%lld worker=%s did not answer the interrupt in %.1f s",
 		 (long long)b->buildid, b->w->cfg->name, b->e->interrupt_timeout_ms / 1000.0);
 	wconn_forget_command(b->w, b->cmd);
-	shell_complete(b, KILN_ETIMEOUT, NULL);
+	build_shell_complete(b, KILN_ETIMEOUT, NULL);
 }
 
 void build_stop(struct build *b, const char *reason)
@@ -926,14 +926,14 @@ void build_stop(struct build *b, const char *reason)
 		/* a trigger step waiting: stop waiting (the triggered builds go on) */
 		sched_unwait(b->e->m->sched, b);
 		b->ntrig_left = 0;
-		step_done(b, RESULTS_CANCELLED, NULL);
+		build_step_done(b, RESULTS_CANCELLED, NULL);
 		return;
 	}
 	if (!b->cmd)
 		return; /* between steps: the next step will not start */
 	if (wconn_interrupt(b->w, b->cmd, b->bcfg->name, b->stop_reason) < 0)
 		return; /* connection closing: the command fails with it */
-	uv_timer_start(&b->interrupt_timer, interrupt_timeout, b->e->interrupt_timeout_ms, 0);
+	uv_timer_start(&b->interrupt_timer, build_interrupt_timeout, b->e->interrupt_timeout_ms, 0);
 }
 
 static void build_free_cb(uv_handle_t *h)

@@ -115,7 +115,7 @@ void wconn_forget_command(struct wconn *w, struct rcmd *c)
 	wconn_bury_command(w, c);
 }
 
-static void command_finish(struct wconn *w, struct rcmd *c, int status, const char *failure)
+static void workers_command_finish(struct wconn *w, struct rcmd *c, int status, const char *failure)
 {
 	const struct rcmd_ops *ops = c->ops;
 	void *ud = c->ud;
@@ -128,7 +128,7 @@ struct start_ctx {
 	char id[24];
 };
 
-static void start_reply(void *ud, int status, const msgpack_object *result)
+static void workers_start_reply(void *ud, int status, const msgpack_object *result)
 {
 	struct start_ctx *sc = ud;
 	struct wconn *w = sc->w;
@@ -136,7 +136,7 @@ static void start_reply(void *ud, int status, const msgpack_object *result)
 		struct rcmd *c = wconn_find_command(w, str_from(sc->id));
 		if (c) {
 			_cleanup_free_ char *msg = result ? proto_obj_strdup(result) : NULL;
-			command_finish(w, c, status == KILN_EPROTO ? KILN_EPROTO : status,
+			workers_command_finish(w, c, status == KILN_EPROTO ? KILN_EPROTO : status,
 				       msg ? msg : "worker refused the command");
 		}
 	}
@@ -163,7 +163,7 @@ int wconn_start_command(struct wconn *w, const char *name, const char *builder_n
 	struct proto_enc enc;
 	proto_enc_init(&enc);
 	int64_t seq = proto_session_request(w->sess, &enc, "start_command", builder_name ? 4 : 3,
-					    start_reply, sc);
+					    workers_start_reply, sc);
 	if (seq < 0) {
 		proto_enc_release(&enc);
 		free(sc);
@@ -197,7 +197,7 @@ int wconn_start_command(struct wconn *w, const char *name, const char *builder_n
 	return 0;
 }
 
-static void ignore_reply(void *ud, int status, const msgpack_object *result)
+static void workers_ignore_reply(void *ud, int status, const msgpack_object *result)
 {
 	struct wconn *w = ud;
 	(void)status;
@@ -211,7 +211,7 @@ int wconn_interrupt(struct wconn *w, struct rcmd *c, const char *builder_name, c
 		return -EPIPE;
 	struct proto_enc enc;
 	proto_enc_init(&enc);
-	int64_t seq = proto_session_request(w->sess, &enc, "interrupt_command", 3, ignore_reply, w);
+	int64_t seq = proto_session_request(w->sess, &enc, "interrupt_command", 3, workers_ignore_reply, w);
 	if (seq < 0) {
 		proto_enc_release(&enc);
 		return (int)seq;
@@ -257,7 +257,7 @@ static int wconn_request_simple(struct wconn *w, const char *op, proto_reply_fn 
 	return r;
 }
 
-static void attach_done(struct wconn *w)
+static void workers_attach_done(struct wconn *w)
 {
 	w->attached = true;
 	log_info("worker=%s attached from %s (basedir '%s')", w->cfg->name,
@@ -274,32 +274,32 @@ struct mkdir_ctx {
 	struct wconn *w;
 };
 
-static void mkdir_update(void *ud, const char *key, const msgpack_object *value)
+static void workers_mkdir_update(void *ud, const char *key, const msgpack_object *value)
 {
 	(void)ud;
 	(void)key;
 	(void)value;
 }
 
-static void mkdir_complete(void *ud, int status, const char *failure)
+static void workers_mkdir_complete(void *ud, int status, const char *failure)
 {
 	struct wconn *w = ud;
 	if (status == 0 && !w->closed)
-		attach_done(w);
+		workers_attach_done(w);
 	else if (!w->closed)
 		wconn_fail(w, failure ? failure : "mkdir of builder directories failed");
 	wconn_unref(w);
 }
 
-static const struct rcmd_ops mkdir_ops = {mkdir_update, mkdir_complete};
+static const struct rcmd_ops mkdir_ops = {workers_mkdir_update, workers_mkdir_complete};
 
-static void attach_mkdir(struct wconn *w)
+static void workers_attach_mkdir(struct wconn *w)
 {
 	const struct config *cfg = w->e->m->cfg;
 	size_t wi = engine_worker_index(w->e, w->cfg);
 	size_t n = w->e->nworker_builders[wi];
 	if (n == 0) {
-		attach_done(w);
+		workers_attach_done(w);
 		return;
 	}
 	char **paths = xcalloc(n + 1, sizeof(*paths));
@@ -335,24 +335,24 @@ static void attach_mkdir(struct wconn *w)
 	free(paths);
 }
 
-static void settings_reply(void *ud, int status, const msgpack_object *result)
+static void workers_settings_reply(void *ud, int status, const msgpack_object *result)
 {
 	struct wconn *w = ud;
 	if (!w->closed) {
 		if (status == 0)
-			attach_mkdir(w);
+			workers_attach_mkdir(w);
 		else
 			wconn_fail(w, "set_worker_settings refused");
 	}
 	wconn_unref(w);
 }
 
-static void attach_settings(struct wconn *w)
+static void workers_attach_settings(struct wconn *w)
 {
 	struct proto_enc enc;
 	proto_enc_init(&enc);
 	int64_t seq = proto_session_request(w->sess, &enc, "set_worker_settings", 1,
-					    settings_reply, w);
+					    workers_settings_reply, w);
 	if (seq < 0) {
 		proto_enc_release(&enc);
 		wconn_fail(w, "cannot send set_worker_settings");
@@ -375,7 +375,7 @@ static void attach_settings(struct wconn *w)
 	proto_enc_release(&enc);
 }
 
-static void info_reply(void *ud, int status, const msgpack_object *result)
+static void workers_info_reply(void *ud, int status, const msgpack_object *result)
 {
 	struct wconn *w = ud;
 	if (w->closed)
@@ -417,18 +417,18 @@ static void info_reply(void *ud, int status, const msgpack_object *result)
 		log_error("worker=%s cannot store worker info: %s", w->cfg->name,
 			  db_errmsg(m->db));
 	json_decref(info);
-	attach_settings(w);
+	workers_attach_settings(w);
 out:
 	wconn_unref(w);
 }
 
-static void attached_reply(void *ud, int status, const msgpack_object *result)
+static void workers_attached_reply(void *ud, int status, const msgpack_object *result)
 {
 	struct wconn *w = ud;
 	(void)result;
 	if (!w->closed) {
 		if (status == 0) {
-			if (wconn_request_simple(w, "get_worker_info", info_reply, NULL, NULL) < 0)
+			if (wconn_request_simple(w, "get_worker_info", workers_info_reply, NULL, NULL) < 0)
 				wconn_fail(w, "cannot send get_worker_info");
 		} else {
 			wconn_fail(w, "worker refused the attach notice");
@@ -439,7 +439,7 @@ static void attached_reply(void *ud, int status, const msgpack_object *result)
 
 /* ------------------------------------------------------- incoming messages */
 
-static void reply_error(struct wconn *w, int64_t seq, const char *msg)
+static void workers_reply_error(struct wconn *w, int64_t seq, const char *msg)
 {
 	struct proto_enc enc;
 	proto_enc_init(&enc);
@@ -448,7 +448,7 @@ static void reply_error(struct wconn *w, int64_t seq, const char *msg)
 	proto_enc_release(&enc);
 }
 
-static void reply_nil(struct wconn *w, int64_t seq)
+static void workers_reply_nil(struct wconn *w, int64_t seq)
 {
 	struct proto_enc enc;
 	proto_enc_init(&enc);
@@ -457,14 +457,14 @@ static void reply_nil(struct wconn *w, int64_t seq)
 	proto_enc_release(&enc);
 }
 
-static void handle_update(struct wconn *w, const struct proto_msg *msg, struct rcmd *c)
+static void workers_handle_update(struct wconn *w, const struct proto_msg *msg, struct rcmd *c)
 {
 	const msgpack_object *args = proto_map_get(msg->root, "args");
 	if (!args || args->type != MSGPACK_OBJECT_ARRAY) {
-		reply_error(w, msg->seq, "update without args list");
+		workers_reply_error(w, msg->seq, "update without args list");
 		return;
 	}
-	reply_nil(w, msg->seq);
+	workers_reply_nil(w, msg->seq);
 	for (uint32_t i = 0; i < args->via.array.size; i++) {
 		const msgpack_object *pair = &args->via.array.ptr[i];
 		struct str key;
@@ -502,7 +502,7 @@ static void wconn_message(void *ud, struct ws_conn *ws, const void *data, size_t
 		goto out;
 	}
 	if (!w->attached && !str_eq(msg.op, "update") && !str_eq(msg.op, "complete")) {
-		reply_error(w, msg.seq, "Worker not authenticated.");
+		workers_reply_error(w, msg.seq, "Worker not authenticated.");
 		goto out;
 	}
 	const msgpack_object *cid = proto_map_get(msg.root, "command_id");
@@ -513,22 +513,22 @@ static void wconn_message(void *ud, struct ws_conn *ws, const void *data, size_t
 
 	if (str_eq(msg.op, "update")) {
 		if (!c) {
-			reply_error(w, msg.seq, "unknown command_id");
+			workers_reply_error(w, msg.seq, "unknown command_id");
 			goto out;
 		}
-		handle_update(w, &msg, c);
+		workers_handle_update(w, &msg, c);
 	} else if (str_eq(msg.op, "complete")) {
 		if (!c) {
-			reply_error(w, msg.seq, "unknown command_id");
+			workers_reply_error(w, msg.seq, "unknown command_id");
 			goto out;
 		}
-		reply_nil(w, msg.seq);
+		workers_reply_nil(w, msg.seq);
 		const msgpack_object *a = proto_map_get(msg.root, "args");
 		if (a && !proto_obj_nil(a)) {
 			_cleanup_free_ char *failure = proto_obj_strdup(a);
-			command_finish(w, c, KILN_EPROTO, failure ? failure : "command failed");
+			workers_command_finish(w, c, KILN_EPROTO, failure ? failure : "command failed");
 		} else {
-			command_finish(w, c, 0, NULL);
+			workers_command_finish(w, c, 0, NULL);
 		}
 	} else if (str_eq(msg.op, "update_upload_file_write") ||
 		   str_eq(msg.op, "update_upload_file_close") ||
@@ -536,12 +536,12 @@ static void wconn_message(void *ud, struct ws_conn *ws, const void *data, size_t
 		   str_eq(msg.op, "update_upload_directory_write") ||
 		   str_eq(msg.op, "update_upload_directory_unpack") ||
 		   str_eq(msg.op, "update_read_file") || str_eq(msg.op, "update_read_file_close")) {
-		reply_error(w, msg.seq, "file transfer is not supported by this master yet");
+		workers_reply_error(w, msg.seq, "file transfer is not supported by this master yet");
 	} else {
 		char buf[160];
 		snprintf(buf, sizeof(buf), "Command %.*s does not exist.", (int)msg.op.len,
 			 msg.op.p);
-		reply_error(w, msg.seq, buf);
+		workers_reply_error(w, msg.seq, buf);
 	}
 out:
 	proto_msg_release(&msg);
@@ -599,7 +599,7 @@ static void wconn_accept(struct wconn *w)
 		e->workers->prev = w;
 	e->workers = w;
 	w->linked = true;
-	if (wconn_request_simple(w, "print", attached_reply, "message", "attached") < 0)
+	if (wconn_request_simple(w, "print", workers_attached_reply, "message", "attached") < 0)
 		wconn_fail(w, "cannot start the attach sequence");
 }
 
@@ -615,7 +615,7 @@ static void wconn_refuse(struct wconn *w, const struct wconn *o)
 		xasprintf("connection refused: worker '%s' is already connected from %s; is "
 			  "another worker running with this name?",
 			  w->cfg->name, where);
-	if (wconn_request_simple(w, "print", ignore_reply, "message", msg) < 0)
+	if (wconn_request_simple(w, "print", workers_ignore_reply, "message", msg) < 0)
 		log_debug("worker=%s cannot send the refusal", w->cfg->name);
 	if (w->ws)
 		ws_conn_close(w->ws, 1008, "duplicate worker");
@@ -770,7 +770,7 @@ static void wconn_closed(void *ud, struct ws_conn *ws)
 		log_debug("worker=%s connection closed before it was accepted", w->cfg->name);
 	/* fail commands first (builds end RETRY), then pending requests */
 	while (w->cmds)
-		command_finish(w, w->cmds, -ECONNRESET, "connection lost");
+		workers_command_finish(w, w->cmds, -ECONNRESET, "connection lost");
 	proto_session_fail_all(w->sess, -ECONNRESET);
 	if (was_attached) {
 		/* a replacing connection may already be attached */
