@@ -1,12 +1,13 @@
 /*
- * The `kiln` command table: one entry per verb.  Daemon verbs (master,
- * create-master, checkconfig) live in their modules; client verbs in
- * src/client/cmd-<verb>.c and talk only to the master's public HTTP API.
+ * A `kiln` verb's table entry.  The table itself is in src/kiln/main.c;
+ * daemon verbs (master, create-master, checkconfig) live in src/kiln/,
+ * client verbs in src/client/cmd-<verb>.c and talk only to the master's
+ * public HTTP API.
  *
- * Adding a new command:
- *   1. write cmd-<verb>.c exporting `const struct cmd cmd_<verb>`;
- *   2. declare it below and add one line to the table in main.c;
- *   3. add the file to the module's meson.build and document it in README/docs.
+ * Adding a new client command:
+ *   1. write src/client/cmd-<verb>.c exporting `const struct cmd cmd_<verb>`;
+ *   2. declare it below and add one line to the table in src/kiln/main.c;
+ *   3. add the file to src/client/meson.build and document it in docs/CLIENT.md.
  */
 #ifndef KILN_CLIENT_CMD_H
 #define KILN_CLIENT_CMD_H
@@ -22,10 +23,6 @@ struct cmd {
 	/* run() prints its own --help; otherwise main prints usage + summary */
 	bool own_help;
 };
-
-extern const struct cmd cmd_master;
-extern const struct cmd cmd_create_master;
-extern const struct cmd cmd_checkconfig;
 
 /* client commands (src/client/cmd-<verb>.c; docs/CLIENT.md) */
 extern const struct cmd cmd_force;

@@ -1,11 +1,12 @@
 /*
  * `kiln checkconfig [BASEDIR]` validates BASEDIR/master.lua without starting
  * anything; `kiln create-master BASEDIR` writes the commented sample with a
- * fresh secret for its worker.  Both are entries of the table in client/main.c.
+ * fresh secret for its worker.  Both are entries of the table in kiln/main.c.
  */
 #include "client/cmd.h"
 #include "common/xalloc.h"
 #include "config/config.h"
+#include "kiln/kiln.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -22,6 +22,7 @@
 #include "common/xalloc.h"
 #include "config/config.h"
 #include "db/db.h"
+#include "kiln/kiln.h"
 #include "master/engine.h"
 #include "master/events.h"
 #include "master/http.h"
