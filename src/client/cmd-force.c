@@ -14,16 +14,21 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Short enough to feel live, long enough to cost the master nothing. */
 #define FORCE_POLL_MS 150
 
-enum { FORCE_OPT_SCHEDULER = CLI_OPT_FIRST_PRIVATE, FORCE_OPT_TIMEOUT };
+enum { FORCE_OPT_SCHEDULER = CLI_OPT_FIRST_PRIVATE, FORCE_OPT_TIMEOUT, FORCE_OPT_OWNER };
 
 static const char force_options[] =
     "  --scheduler S     force scheduler to use (default: the first that lists BUILDER)\n"
     "  -r, --reason R    reason recorded with the buildset\n"
+    "  --owner WHO       who forces the build (default: $USER@HOST), sent as the\n"
+    "                    force form's 'username' (Buildbot's default form wants an\n"
+    "                    email address: 'a@b.c' or 'Name <a@b.c>')\n"
     "  -p, --property K=V  scheduler parameter or property (repeatable)\n"
     "  -w, --wait        follow the build; exit 0 for SUCCESS/WARNINGS, 1 otherwise\n"
     "  --timeout SECS    with --wait: give up after SECS seconds (exit 1)\n" CLI_COMMON_HELP;
@@ -310,6 +315,7 @@ struct force_args {
 	const char *builder;   /* borrowed: argv */
 	const char *scheduler; /* borrowed: argv; NULL to pick one */
 	const char *reason;    /* borrowed: argv */
+	const char *owner;     /* borrowed: argv; NULL for the default */
 	double timeout;        /* seconds, 0: none */
 	bool wait;
 	json_t *params; /* owned: --property values */
@@ -321,6 +327,7 @@ static int force_parse(int argc, char **argv, struct force_args *a)
 	static const struct option longopts[] = {
 	    {"scheduler", required_argument, NULL, FORCE_OPT_SCHEDULER},
 	    {"reason", required_argument, NULL, 'r'},
+	    {"owner", required_argument, NULL, FORCE_OPT_OWNER},
 	    {"property", required_argument, NULL, 'p'},
 	    {"wait", no_argument, NULL, 'w'},
 	    {"timeout", required_argument, NULL, FORCE_OPT_TIMEOUT},
@@ -342,6 +349,11 @@ static int force_parse(int argc, char **argv, struct force_args *a)
 			break;
 		case 'r':
 			a->reason = optarg;
+			break;
+		case FORCE_OPT_OWNER:
+			if (!*optarg)
+				return cli_usage_error(&cmd_force, "empty owner");
+			a->owner = optarg;
 			break;
 		case 'p':
 			if (cli_parse_property(optarg, &k, &v) < 0)
@@ -395,6 +407,16 @@ static int force_exec(struct force_args *a, struct http_client *c)
 	json_object_set_new(a->params, "builderid", json_string(idstr));
 	if (a->reason)
 		json_object_set_new(a->params, "reason", json_string(a->reason));
+	/* the owner: --owner, else a -p username=..., else USER@HOST */
+	if (a->owner) {
+		json_object_set_new(a->params, "username", json_string(a->owner));
+	} else if (!json_object_get(a->params, "username")) {
+		char host[256] = "";
+		if (gethostname(host, sizeof(host) - 1) < 0)
+			host[0] = '\0';
+		_cleanup_free_ char *owner = cli_owner_default(getenv("USER"), host);
+		json_object_set_new(a->params, "username", json_string(owner));
+	}
 	esc = http_escape(scheduler);
 	path = xasprintf("/api/v2/forceschedulers/%s", esc);
 	r = http_rpc(c, path, "force", a->params, &result);
@@ -452,7 +474,8 @@ static int force_run(int argc, char **argv)
 
 const struct cmd cmd_force = {
     "force",
-    "BUILDER [--reason R] [--property K=V]... [--scheduler S] [--wait [--timeout SECS]]",
+    "BUILDER [--reason R] [--owner WHO] [--property K=V]... [--scheduler S] [--wait [--timeout "
+    "SECS]]",
     "start a build of BUILDER through a force scheduler",
     force_run,
     true,

@@ -729,9 +729,49 @@ TEST(force_sends_the_rpc)
 	CHECK_STR(json_string_value(json_object_get(params, "builderid")), "7"); /* not the -p */
 	CHECK_STR(json_string_value(json_object_get(params, "reason")), "why not");
 	CHECK_STR(json_string_value(json_object_get(params, "branch")), "dev");
+	/* an owner is always sent, as Buildbot's force form field 'username' */
+	const char *owner = json_string_value(json_object_get(params, "username"));
+	CHECK(owner && strchr(owner, '@') && strchr(strchr(owner, '@'), '.'));
 	json_decref(body);
 	captured_release(&c);
 	peer_stop(&p);
+}
+
+TEST(force_owner)
+{
+	static const char *const resp[] = {
+	    HTTP_JSON("200 OK", "{\"builders\": [{\"builderid\": 7, \"name\": \"b0\"}]}"),
+	    HTTP_JSON("200 OK", "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":[1,{\"7\":2}]}"),
+	};
+	struct peer p;
+	_cleanup_free_ char *url = NULL;
+
+	peer_start(&p, ARRAY_SIZE(resp), resp);
+	url = peer_url(&p);
+	const char *argv[] = {"force", "b0", "--url", url, "--scheduler", "s",
+	                      "--owner", "Ann <ann@example.org>", "-p", "username=x"};
+	struct captured c = run_cmd(&cmd_force, ARRAY_SIZE(argv), argv);
+	peer_wait(&p);
+	CHECK_INT(c.status, 0);
+	json_t *body = json_loads(strstr(p.requests[1], "\r\n\r\n") + 4, 0, NULL);
+	json_t *params = json_object_get(body, "params");
+	CHECK_STR(json_string_value(json_object_get(params, "username")), "Ann <ann@example.org>");
+	json_decref(body);
+	captured_release(&c);
+	peer_stop(&p);
+
+	char *o = cli_owner_default("ann", "build1.example.org");
+	CHECK_STR(o, "ann@build1.example.org");
+	free(o);
+	o = cli_owner_default("ann", "vm");
+	CHECK_STR(o, "ann@vm.localdomain");
+	free(o);
+	o = cli_owner_default(NULL, "");
+	CHECK_STR(o, "kiln@localhost.localdomain");
+	free(o);
+	o = cli_owner_default("a b", "h<x>");
+	CHECK_STR(o, "kiln@localhost.localdomain");
+	free(o);
 }
 
 TEST(force_reports_rpc_errors)
@@ -845,6 +885,7 @@ int main(void)
 	RUN(commands_help);
 	RUN(commands_unreachable_master_one_line);
 	RUN(force_sends_the_rpc);
+	RUN(force_owner);
 	RUN(force_reports_rpc_errors);
 	RUN(workers_table);
 	RUN(logs_page_on_short_replies);
