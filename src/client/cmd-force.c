@@ -31,7 +31,7 @@ static const char force_options[] =
     "                    email address: 'a@b.c' or 'Name <a@b.c>')\n"
     "  -p, --property K=V  scheduler parameter or property (repeatable)\n"
     "  -w, --wait        follow the build; exit 0 for SUCCESS/WARNINGS, 1 otherwise\n"
-    "  --timeout SECS    with --wait: give up after SECS seconds (exit 1)\n" CLI_COMMON_HELP;
+    "  --timeout SECS    with --wait: give up after SECS seconds (exit 1)\n";
 
 struct force_watch {
 	struct http_client *c;
@@ -311,7 +311,6 @@ static int force_wait(struct force_watch *w)
 }
 
 struct force_args {
-	struct cli_common co;
 	const char *builder;   /* borrowed: argv */
 	const char *scheduler; /* borrowed: argv; NULL to pick one */
 	const char *reason;    /* borrowed: argv */
@@ -321,70 +320,78 @@ struct force_args {
 	json_t *params; /* owned: --property values */
 };
 
-/* Parses argv into *a: CLI_EXIT_OK to go on, CLI_HELP_SHOWN, or CLI_EXIT_USAGE. */
-static int force_parse(int argc, char **argv, struct force_args *a)
-{
-	static const struct option longopts[] = {
-	    {"scheduler", required_argument, NULL, FORCE_OPT_SCHEDULER},
-	    {"reason", required_argument, NULL, 'r'},
-	    {"owner", required_argument, NULL, FORCE_OPT_OWNER},
-	    {"property", required_argument, NULL, 'p'},
-	    {"wait", no_argument, NULL, 'w'},
-	    {"timeout", required_argument, NULL, FORCE_OPT_TIMEOUT},
-	    CLI_COMMON_OPTIONS,
-	    {0},
-	};
-	char *k, *v;
-	int opt;
+static const struct option force_longopts[] = {
+    {"scheduler", required_argument, NULL, FORCE_OPT_SCHEDULER},
+    {"reason", required_argument, NULL, 'r'},
+    {"owner", required_argument, NULL, FORCE_OPT_OWNER},
+    {"property", required_argument, NULL, 'p'},
+    {"wait", no_argument, NULL, 'w'},
+    {"timeout", required_argument, NULL, FORCE_OPT_TIMEOUT},
+    {0},
+};
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, ":hr:p:w", longopts, NULL)) != -1) {
-		if (cli_common_opt(&a->co, opt, optarg))
-			continue;
-		switch (opt) {
-		case 'h':
-			return cli_help(&cmd_force, force_options);
-		case FORCE_OPT_SCHEDULER:
-			a->scheduler = optarg;
-			break;
-		case 'r':
-			a->reason = optarg;
-			break;
-		case FORCE_OPT_OWNER:
-			if (!*optarg)
-				return cli_usage_error(&cmd_force, "empty owner");
-			a->owner = optarg;
-			break;
-		case 'p':
-			if (cli_parse_property(optarg, &k, &v) < 0)
-				return cli_usage_error(
-				    &cmd_force, "bad property '%s': expected KEY=VALUE", optarg);
-			json_object_set_new(a->params, k, json_string(v));
-			free(k);
-			free(v);
-			break;
-		case 'w':
-			a->wait = true;
-			break;
-		case FORCE_OPT_TIMEOUT:
-			if (cli_parse_seconds(optarg, &a->timeout) < 0)
-				return cli_usage_error(
-				    &cmd_force, "bad timeout '%s': expected seconds", optarg);
-			break;
-		default:
-			return cli_bad_option(&cmd_force, opt, argc, argv);
-		}
+static void force_init(void *state)
+{
+	struct force_args *a = state;
+	a->params = json_object();
+}
+
+static void force_release(void *state)
+{
+	struct force_args *a = state;
+	json_decref(a->params);
+}
+
+static int force_option(void *state, int opt, const char *arg)
+{
+	struct force_args *a = state;
+	char *k, *v;
+
+	switch (opt) {
+	case FORCE_OPT_SCHEDULER:
+		a->scheduler = arg;
+		break;
+	case 'r':
+		a->reason = arg;
+		break;
+	case FORCE_OPT_OWNER:
+		if (!*arg)
+			return cli_usage_error(&cmd_force, "empty owner");
+		a->owner = arg;
+		break;
+	case 'p':
+		if (cli_parse_property(arg, &k, &v) < 0)
+			return cli_usage_error(&cmd_force, "bad property '%s': expected KEY=VALUE",
+			                       arg);
+		json_object_set_new(a->params, k, json_string(v));
+		free(k);
+		free(v);
+		break;
+	case 'w':
+		a->wait = true;
+		break;
+	default: /* FORCE_OPT_TIMEOUT */
+		if (cli_parse_seconds(arg, &a->timeout) < 0)
+			return cli_usage_error(&cmd_force, "bad timeout '%s': expected seconds", arg);
+		break;
 	}
-	if (optind == argc)
-		return cli_usage_error(&cmd_force, "missing BUILDER");
-	if (optind + 1 != argc)
-		return cli_usage_error(&cmd_force, "unexpected argument '%s'", argv[optind + 1]);
-	a->builder = argv[optind];
 	return CLI_EXIT_OK;
 }
 
-static int force_exec(struct force_args *a, struct http_client *c)
+static int force_args(void *state, int argc, char **argv)
 {
+	struct force_args *a = state;
+	if (argc == 0)
+		return cli_usage_error(&cmd_force, "missing BUILDER");
+	if (argc > 1)
+		return cli_usage_error(&cmd_force, "unexpected argument '%s'", argv[1]);
+	a->builder = argv[0];
+	return CLI_EXIT_OK;
+}
+
+static int force_exec(void *state, struct http_client *c)
+{
+	struct force_args *a = state;
 	uint64_t start_ms = clock_mono_ms();
 	long long builderid, bsid, brid;
 	char *scheduler = NULL, *esc = NULL, *path = NULL, *text;
@@ -452,31 +459,19 @@ out:
 	return r;
 }
 
-static int force_run(int argc, char **argv)
-{
-	struct force_args a = {.params = json_object()};
-	struct http_client c;
-	int r;
-
-	r = force_parse(argc, argv, &a);
-	if (r == CLI_EXIT_OK) {
-		r = cli_connect(&a.co, &c);
-		if (r == CLI_EXIT_OK) {
-			r = force_exec(&a, &c);
-			http_client_release(&c);
-		}
-	} else if (r == CLI_HELP_SHOWN) {
-		r = CLI_EXIT_OK;
-	}
-	json_decref(a.params);
-	return r;
-}
-
 const struct cmd cmd_force = {
-    "force",
-    "BUILDER [--reason R] [--owner WHO] [--property K=V]... [--scheduler S] [--wait [--timeout "
-    "SECS]]",
-    "start a build of BUILDER through a force scheduler",
-    force_run,
-    true,
+    .name = "force",
+    .usage = "BUILDER [--reason R] [--owner WHO] [--property K=V]... [--scheduler S] [--wait "
+             "[--timeout SECS]]",
+    .summary = "start a build of BUILDER through a force scheduler",
+    .flags = CMD_MASTER,
+    .optstring = "r:p:w",
+    .options = force_longopts,
+    .options_help = force_options,
+    .state_size = sizeof(struct force_args),
+    .init = force_init,
+    .option = force_option,
+    .args = force_args,
+    .exec = force_exec,
+    .release = force_release,
 };

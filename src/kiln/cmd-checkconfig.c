@@ -138,9 +138,15 @@ static int create_master_run(int argc, char **argv)
 	return 0;
 }
 
-const struct cmd cmd_checkconfig = {"checkconfig", "[BASEDIR]",
-				    "validate BASEDIR/master.lua without starting", checkconfig_run,
-				    false};
-const struct cmd cmd_create_master = {"create-master", "BASEDIR",
-				      "create BASEDIR with a commented sample master.lua",
-				      create_master_run, false};
+const struct cmd cmd_checkconfig = {
+	.name = "checkconfig",
+	.usage = "[BASEDIR]",
+	.summary = "validate BASEDIR/master.lua without starting",
+	.run = checkconfig_run,
+};
+const struct cmd cmd_create_master = {
+	.name = "create-master",
+	.usage = "BASEDIR",
+	.summary = "create BASEDIR with a commented sample master.lua",
+	.run = create_master_run,
+};

@@ -275,6 +275,10 @@ out:
 	return status;
 }
 
-const struct cmd cmd_master = {"master", "[-d BASEDIR]",
-			       "run the master daemon in the foreground", master_run,
-			       true};
+const struct cmd cmd_master = {
+	.name = "master",
+	.usage = "[-d BASEDIR]",
+	.summary = "run the master daemon in the foreground",
+	.run = master_run,
+	.own_help = true,
+};

@@ -55,15 +55,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
-		if (strcmp(cmds[i]->name, verb))
-			continue;
-		if (!cmds[i]->own_help && argc > 2 &&
-		    (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
-			printf("usage: kiln %s %s\n%s\n", cmds[i]->name, cmds[i]->usage,
-			       cmds[i]->summary);
-			return 0;
-		}
-		return cmds[i]->run(argc - 1, argv + 1);
+		if (!strcmp(cmds[i]->name, verb))
+			return cmd_run(cmds[i], argc - 1, argv + 1);
 	}
 	fprintf(stderr, "kiln: unknown command '%s'\n", verb);
 	kiln_usage(stderr);

@@ -170,7 +170,7 @@ static struct captured run_cmd(const struct cmd *cmd, int argc, const char **arg
 	fflush(stderr);
 	dup2(ofd, 1);
 	dup2(efd, 2);
-	c.status = cmd->run(argc, copy);
+	c.status = cmd_run(cmd, argc, copy);
 	fflush(stdout);
 	fflush(stderr);
 	dup2(save_out, 1);
