@@ -7,6 +7,7 @@
 #include "client/cli.h"
 #include "client/cmd.h"
 #include "client/http.h"
+#include "client/ws.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/xalloc.h"
@@ -18,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Short enough to feel live, long enough to cost the master nothing. */
+/* Without /ws: short enough to feel live, long enough to cost the master nothing. */
 #define FORCE_POLL_MS 150
 
 enum { FORCE_OPT_SCHEDULER = CLI_OPT_FIRST_PRIVATE, FORCE_OPT_TIMEOUT, FORCE_OPT_OWNER };
@@ -35,6 +36,7 @@ static const char force_options[] =
 
 struct force_watch {
 	struct http_client *c;
+	struct ws_waiter *waiter; /* borrowed: /ws events, or polling */
 	long long brid;
 	uint64_t deadline_ms; /* 0: none */
 	bool tty;
@@ -219,7 +221,7 @@ static int force_follow_build(struct force_watch *w, json_t *build, long long *r
 			r = KILN_ETIMEOUT;
 			break;
 		}
-		cli_sleep_ms(FORCE_POLL_MS);
+		ws_waiter_wait(w->waiter, w->deadline_ms);
 		r = cli_build_get(w->c, ref, &fresh);
 		if (r < 0)
 			break;
@@ -306,7 +308,7 @@ static int force_wait(struct force_watch *w)
 			force_clear_live(w);
 			return cli_error("timed out waiting for request %lld", w->brid);
 		}
-		cli_sleep_ms(FORCE_POLL_MS);
+		ws_waiter_wait(w->waiter, w->deadline_ms);
 	}
 }
 
@@ -392,6 +394,7 @@ static int force_args(void *state, int argc, char **argv)
 static int force_exec(void *state, struct http_client *c)
 {
 	struct force_args *a = state;
+	struct ws_waiter waiter = {0};
 	uint64_t start_ms = clock_mono_ms();
 	long long builderid, bsid, brid;
 	char *scheduler = NULL, *esc = NULL, *path = NULL, *text;
@@ -424,6 +427,13 @@ static int force_exec(void *state, struct http_client *c)
 		_cleanup_free_ char *owner = cli_owner_default(getenv("USER"), host);
 		json_object_set_new(a->params, "username", json_string(owner));
 	}
+	if (a->wait) {
+		/* subscribed before the request exists: none of its events is missed
+		 * (Buildbot also publishes steps; Kiln acknowledges and sends none) */
+		static const char *const paths[] = {"buildrequests/*/*", "builds/*/*",
+		                                    "steps/*/*", NULL};
+		ws_waiter_open(&waiter, c->base, c->token, paths, FORCE_POLL_MS);
+	}
 	esc = http_escape(scheduler);
 	path = xasprintf("/api/v2/forceschedulers/%s", esc);
 	r = http_rpc(c, path, "force", a->params, &result);
@@ -445,6 +455,7 @@ static int force_exec(void *state, struct http_client *c)
 	if (a->wait) {
 		struct force_watch w = {
 		    .c = c,
+		    .waiter = &waiter,
 		    .brid = brid,
 		    .deadline_ms = a->timeout > 0 ? start_ms + (uint64_t)(a->timeout * 1000) : 0,
 		    .tty = cli_is_color_tty(stdout),
@@ -452,6 +463,7 @@ static int force_exec(void *state, struct http_client *c)
 		r = force_wait(&w);
 	}
 out:
+	ws_waiter_release(&waiter);
 	json_decref(result);
 	free(path);
 	free(esc);

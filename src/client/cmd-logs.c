@@ -8,6 +8,7 @@
 #include "client/cli.h"
 #include "client/cmd.h"
 #include "client/http.h"
+#include "client/ws.h"
 #include "common/err.h"
 #include "common/xalloc.h"
 
@@ -274,14 +275,21 @@ static int logs_exec(void *state, struct http_client *c)
 	const struct logs_args *a = state;
 	struct logs_cursor cur = {.c = c, .a = a, .color = cli_is_color_tty(stdout)};
 	json_t *build;
+	struct ws_waiter waiter = {0};
 	bool build_complete, progress;
 	long long result;
 	int r;
 
+	if (a->follow) {
+		/* Buildbot publishes log appends; Kiln the build's end (and a re-read
+		 * at least every WS_WAIT_MAX_MS catches what it does not publish) */
+		static const char *const paths[] = {"builds/*/*", "steps/*/*", "logs/*/*", NULL};
+		ws_waiter_open(&waiter, c->base, c->token, paths, LOGS_POLL_MS);
+	}
 	for (;;) {
 		r = cli_build_get(c, a->build, &build);
 		if (r < 0)
-			return cli_fail(c);
+			break;
 		cur.buildid = cli_json_int(build, "buildid", -1);
 		build_complete = cli_json_bool(build, "complete", false);
 		result = cli_json_int(build, "results", -1);
@@ -291,12 +299,15 @@ static int logs_exec(void *state, struct http_client *c)
 		progress = false;
 		r = logs_pass(&cur, &progress);
 		if (r < 0)
-			return cli_fail(c);
+			break;
 		if (!a->follow || (r == 1 && build_complete))
 			break;
 		if (!progress)
-			cli_sleep_ms(LOGS_POLL_MS);
+			ws_waiter_wait(&waiter, 0);
 	}
+	ws_waiter_release(&waiter);
+	if (r < 0)
+		return cli_fail(c);
 	if (a->step && !cur.matched)
 		return cli_error("build %lld has no step '%s'", cur.buildid, a->step);
 	return a->follow ? cli_result_exit(result) : CLI_EXIT_OK;

@@ -124,8 +124,10 @@ check "workers: header" grep -q '^NAME  *CONNECTED  *PAUSED  *VERSION  *HOST' "$
 check "workers: w0 connected, not paused" grep -Eq '^w0  +yes  +no  +[0-9]' "$TRASH/workers.out"
 
 # --- force --wait -------------------------------------------------------------
-timeout 120 "$KILN" force ok --wait --reason "e2e ok" --url "$URL" >"$TRASH/force-ok.out" 2>&1
+KILN_CLIENT_DEBUG=1 timeout 120 "$KILN" force ok --wait --reason "e2e ok" --url "$URL" >"$TRASH/force-ok.out" 2>"$TRASH/force-ok.err"
 check "force ok --wait: exit 0" test $? -eq 0
+check "force ok --wait: follows Buildbot's /ws events (startConsuming)" grep -q "^kiln: following events on $URL/ws$" "$TRASH/force-ok.err"
+check "force ok --wait: the socket stayed up" sh -c "! grep -q '/ws lost' '$TRASH/force-ok.err'"
 check "force ok: buildset/request line" grep -Eq '^buildset [0-9]+, request [0-9]+$' "$TRASH/force-ok.out"
 check "force ok: step lines" grep -Eq '^  hello: SUCCESS' "$TRASH/force-ok.out"
 check "force ok: steps in order" sh -c "grep -n ': SUCCESS (' '$TRASH/force-ok.out' | cut -d' ' -f3 | tr -d '\n' | grep -q 'worker_preparation:hello:second:'"

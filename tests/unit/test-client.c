@@ -9,6 +9,7 @@
 #include "client/cli.h"
 #include "client/cmd.h"
 #include "client/http.h"
+#include "client/ws.h"
 #include "common/err.h"
 #include "common/xalloc.h"
 
@@ -797,6 +798,60 @@ TEST(force_reports_rpc_errors)
 	peer_stop(&p);
 }
 
+TEST(ws_frames_are_bounded_and_strict)
+{
+	struct ws_frame f;
+	const uint8_t text[] = {0x81, 0x03, 'a', 'b', 'c', 0xff};
+	CHECK_INT(ws_frame_parse(text, 0, &f), 0);
+	CHECK_INT(ws_frame_parse(text, 1, &f), 0);
+	CHECK_INT(ws_frame_parse(text, 4, &f), 0); /* payload incomplete */
+	CHECK_INT(ws_frame_parse(text, sizeof(text), &f), 5);
+	CHECK(f.fin);
+	CHECK_INT(f.opcode, 1);
+	CHECK_INT(f.len, 3);
+	CHECK(!memcmp(f.payload, "abc", 3));
+
+	/* 16-bit and 64-bit lengths */
+	uint8_t mid[4 + 300] = {0x01, 126, 0x01, 0x2c};
+	CHECK_INT(ws_frame_parse(mid, 3, &f), 0);
+	CHECK_INT(ws_frame_parse(mid, sizeof(mid), &f), 304);
+	CHECK(!f.fin);
+	CHECK_INT(f.len, 300);
+	const uint8_t big[10] = {0x81, 127, 0, 0, 0, 0, 0x00, 0x10, 0x00, 0x01}; /* 1 MiB + 1 */
+	CHECK_INT(ws_frame_parse(big, sizeof(big), &f), -EMSGSIZE);
+	const uint8_t huge[10] = {0x81, 127, 0x80, 0, 0, 0, 0, 0, 0, 0};
+	CHECK_INT(ws_frame_parse(huge, sizeof(huge), &f), -EMSGSIZE);
+
+	/* what a server must not send */
+	const uint8_t masked[] = {0x81, 0x81, 1, 2, 3, 4, 'x'};
+	CHECK_INT(ws_frame_parse(masked, sizeof(masked), &f), -EPROTO);
+	const uint8_t rsv[] = {0xc1, 0x00};
+	CHECK_INT(ws_frame_parse(rsv, sizeof(rsv), &f), -EPROTO);
+	const uint8_t badop[] = {0x83, 0x00};
+	CHECK_INT(ws_frame_parse(badop, sizeof(badop), &f), -EPROTO);
+	const uint8_t longping[] = {0x89, 126, 0, 200};
+	CHECK_INT(ws_frame_parse(longping, sizeof(longping), &f), -EPROTO);
+	const uint8_t fragclose[] = {0x08, 0x00};
+	CHECK_INT(ws_frame_parse(fragclose, sizeof(fragclose), &f), -EPROTO);
+	const uint8_t ping[] = {0x89, 0x01, 'p'};
+	CHECK_INT(ws_frame_parse(ping, sizeof(ping), &f), 3);
+	CHECK_INT(f.opcode, 9);
+}
+
+TEST(ws_open_refuses_what_it_cannot_follow)
+{
+	struct ws_client *ws = NULL;
+	CHECK_INT(ws_open("https://127.0.0.1:1", NULL, 1000, &ws), -ENOTSUP);
+	CHECK(ws == NULL);
+	/* nothing listens on port 1: the waiter falls back to polling */
+	struct ws_waiter w;
+	static const char *const paths[] = {"builds/*/*", NULL};
+	ws_waiter_open(&w, "http://127.0.0.1:1", NULL, paths, 10);
+	CHECK(w.ws == NULL);
+	ws_waiter_wait(&w, 0);
+	ws_waiter_release(&w);
+}
+
 TEST(workers_table)
 {
 	static const char *const resp[] = {HTTP_JSON(
@@ -846,7 +901,9 @@ TEST(logs_page_on_short_replies)
 	peer_start(&p, ARRAY_SIZE(resp), resp);
 	url = peer_url(&p);
 	const char *argv[] = {"logs", "4", "--follow", "--url", url};
+	setenv("KILN_CLIENT_POLL", "1", 1); /* the scripted peer answers REST only, no /ws */
 	struct captured c = run_cmd(&cmd_logs, ARRAY_SIZE(argv), argv);
+	unsetenv("KILN_CLIENT_POLL");
 	peer_wait(&p);
 	CHECK_INT(c.status, 1); /* FAILURE */
 	CHECK_STR(c.out, "--- sh (step 0)\ncmd\none\ntwo\nthree\nexit 2\n");
@@ -887,6 +944,8 @@ int main(void)
 	RUN(force_sends_the_rpc);
 	RUN(force_owner);
 	RUN(force_reports_rpc_errors);
+	RUN(ws_frames_are_bounded_and_strict);
+	RUN(ws_open_refuses_what_it_cannot_follow);
 	RUN(workers_table);
 	RUN(logs_page_on_short_replies);
 	return tap_done();
