@@ -489,6 +489,18 @@ void cli_sleep_ms(unsigned ms)
 		;
 }
 
+/* ---- owner --------------------------------------------------------------------------- */
+
+char *cli_owner_default(const char *user, const char *host)
+{
+	if (!user || !*user || strpbrk(user, " \t\r\n<>@"))
+		user = "kiln";
+	if (!host || !*host || strpbrk(host, " \t\r\n<>@"))
+		host = "localhost";
+	/* Buildbot's default force form wants an address whose domain has a dot */
+	return xasprintf("%s@%s%s", user, host, strchr(host, '.') ? "" : ".localdomain");
+}
+
 /* ---- tables -------------------------------------------------------------------------- */
 
 void cli_table_init(struct cli_table *t, size_t ncols)
@@ -498,7 +510,7 @@ void cli_table_init(struct cli_table *t, size_t ncols)
 
 void cli_table_add(struct cli_table *t, const char *const *row)
 {
-	t->cells = xrealloc(t->cells, (t->nrows + 1) * t->ncols * sizeof(char *));
+	ARRAY_GROW(t->cells, xmul(t->nrows + 1, t->ncols), t->cells_alloc);
 	for (size_t i = 0; i < t->ncols; i++) {
 		char *cell = xstrdup(row[i] ? row[i] : "");
 		/* a table cell is one line: flatten control characters */

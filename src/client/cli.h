@@ -113,6 +113,16 @@ char *cli_conf_path(void);
 int cli_setting(const char *flag, const char *env, const char *conf_path, const char *key,
                 const char *fallback, char **ret_value, char **ret_error);
 
+/*
+ * The default owner of a forced build, "USER@HOST" (a new string): sent as
+ * the force form's `username`, which Kiln and Buildbot record as the owner
+ * ("A build was forced by '...'").  Buildbot's default form accepts only an
+ * address whose domain has a dot, so a host without one gets
+ * ".localdomain"; a missing or odd user or host becomes "kiln" /
+ * "localhost".
+ */
+char *cli_owner_default(const char *user, const char *host);
+
 /* Result codes (Buildbot numbering). */
 enum cli_result {
 	CLI_SUCCESS,
@@ -176,6 +186,7 @@ struct cli_table {
 	size_t ncols;
 	size_t nrows;
 	char **cells;  /* owned: nrows * ncols strings */
+	size_t cells_alloc;
 	size_t *width; /* owned: per column */
 };
 void cli_table_init(struct cli_table *t, size_t ncols);

@@ -15,46 +15,12 @@
 #define BUILDS_MAX_LIMIT 100000
 
 static const char builds_options[] =
-    "  -n, --limit N     show at most N builds (default 20)\n" CLI_COMMON_HELP;
+    "  -n, --limit N     show at most N builds (default 20)\n";
 
 struct builds_args {
-	struct cli_common co;
 	const char *builder; /* borrowed: argv; NULL for all */
 	long long limit;
 };
-
-static int builds_parse(int argc, char **argv, struct builds_args *a)
-{
-	static const struct option longopts[] = {
-	    {"limit", required_argument, NULL, 'n'},
-	    CLI_COMMON_OPTIONS,
-	    {0},
-	};
-	int opt;
-
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, ":hn:", longopts, NULL)) != -1) {
-		if (cli_common_opt(&a->co, opt, optarg))
-			continue;
-		switch (opt) {
-		case 'h':
-			return cli_help(&cmd_builds, builds_options);
-		case 'n':
-			if (cli_parse_int(optarg, 1, BUILDS_MAX_LIMIT, &a->limit) < 0)
-				return cli_usage_error(&cmd_builds,
-				                       "bad limit '%s': expected 1..%d", optarg,
-				                       BUILDS_MAX_LIMIT);
-			break;
-		default:
-			return cli_bad_option(&cmd_builds, opt, argc, argv);
-		}
-	}
-	if (optind < argc)
-		a->builder = argv[optind++];
-	if (optind < argc)
-		return cli_usage_error(&cmd_builds, "unexpected argument '%s'", argv[optind]);
-	return CLI_EXIT_OK;
-}
 
 /* The name of builder 'id' in the builders list, or NULL. */
 static const char *builds_builder_name(json_t *builders, long long id)
@@ -69,8 +35,40 @@ static const char *builds_builder_name(json_t *builders, long long id)
 	return NULL;
 }
 
-static int builds_exec(const struct builds_args *a, struct http_client *c)
+static const struct option builds_longopts[] = {
+    {"limit", required_argument, NULL, 'n'},
+    {0},
+};
+
+static void builds_init(void *state)
 {
+	struct builds_args *a = state;
+	a->limit = BUILDS_DEFAULT_LIMIT;
+}
+
+static int builds_option(void *state, int opt, const char *arg)
+{
+	struct builds_args *a = state;
+	/* the only option: 'n' */
+	if (cli_parse_int(arg, 1, BUILDS_MAX_LIMIT, &a->limit) < 0)
+		return cli_usage_error(&cmd_builds, "bad limit '%s': expected 1..%d", arg,
+		                       BUILDS_MAX_LIMIT);
+	return CLI_EXIT_OK;
+}
+
+static int builds_args(void *state, int argc, char **argv)
+{
+	struct builds_args *a = state;
+	if (argc > 0)
+		a->builder = argv[0];
+	if (argc > 1)
+		return cli_usage_error(&cmd_builds, "unexpected argument '%s'", argv[1]);
+	return CLI_EXIT_OK;
+}
+
+static int builds_exec(void *state, struct http_client *c)
+{
+	const struct builds_args *a = state;
 	json_t *builders = NULL, *builds = NULL, *b;
 	struct cli_table t;
 	char *path = NULL, idfilter[48] = "";
@@ -139,27 +137,17 @@ out:
 	return r;
 }
 
-static int builds_run(int argc, char **argv)
-{
-	struct builds_args a = {.limit = BUILDS_DEFAULT_LIMIT};
-	struct http_client c;
-	int r;
-
-	r = builds_parse(argc, argv, &a);
-	if (r != CLI_EXIT_OK)
-		return r == CLI_HELP_SHOWN ? CLI_EXIT_OK : r;
-	r = cli_connect(&a.co, &c);
-	if (r != CLI_EXIT_OK)
-		return r;
-	r = builds_exec(&a, &c);
-	http_client_release(&c);
-	return r;
-}
-
 const struct cmd cmd_builds = {
-    "builds",
-    "[BUILDER] [--limit N]",
-    "list recent builds, newest first",
-    builds_run,
-    true,
+    .name = "builds",
+    .usage = "[BUILDER] [--limit N]",
+    .summary = "list recent builds, newest first",
+    .flags = CMD_MASTER,
+    .optstring = "n:",
+    .options = builds_longopts,
+    .options_help = builds_options,
+    .state_size = sizeof(struct builds_args),
+    .init = builds_init,
+    .option = builds_option,
+    .args = builds_args,
+    .exec = builds_exec,
 };

@@ -7,6 +7,7 @@
 #include "client/cli.h"
 #include "client/cmd.h"
 #include "client/http.h"
+#include "client/ws.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/xalloc.h"
@@ -14,22 +15,28 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-/* Short enough to feel live, long enough to cost the master nothing. */
+/* Without /ws: short enough to feel live, long enough to cost the master nothing. */
 #define FORCE_POLL_MS 150
 
-enum { FORCE_OPT_SCHEDULER = CLI_OPT_FIRST_PRIVATE, FORCE_OPT_TIMEOUT };
+enum { FORCE_OPT_SCHEDULER = CLI_OPT_FIRST_PRIVATE, FORCE_OPT_TIMEOUT, FORCE_OPT_OWNER };
 
 static const char force_options[] =
     "  --scheduler S     force scheduler to use (default: the first that lists BUILDER)\n"
     "  -r, --reason R    reason recorded with the buildset\n"
+    "  --owner WHO       who forces the build (default: $USER@HOST), sent as the\n"
+    "                    force form's 'username' (Buildbot's default form wants an\n"
+    "                    email address: 'a@b.c' or 'Name <a@b.c>')\n"
     "  -p, --property K=V  scheduler parameter or property (repeatable)\n"
     "  -w, --wait        follow the build; exit 0 for SUCCESS/WARNINGS, 1 otherwise\n"
-    "  --timeout SECS    with --wait: give up after SECS seconds (exit 1)\n" CLI_COMMON_HELP;
+    "  --timeout SECS    with --wait: give up after SECS seconds (exit 1)\n";
 
 struct force_watch {
 	struct http_client *c;
+	struct ws_waiter *waiter; /* borrowed: /ws events, or polling */
 	long long brid;
 	uint64_t deadline_ms; /* 0: none */
 	bool tty;
@@ -214,7 +221,7 @@ static int force_follow_build(struct force_watch *w, json_t *build, long long *r
 			r = KILN_ETIMEOUT;
 			break;
 		}
-		cli_sleep_ms(FORCE_POLL_MS);
+		ws_waiter_wait(w->waiter, w->deadline_ms);
 		r = cli_build_get(w->c, ref, &fresh);
 		if (r < 0)
 			break;
@@ -301,78 +308,93 @@ static int force_wait(struct force_watch *w)
 			force_clear_live(w);
 			return cli_error("timed out waiting for request %lld", w->brid);
 		}
-		cli_sleep_ms(FORCE_POLL_MS);
+		ws_waiter_wait(w->waiter, w->deadline_ms);
 	}
 }
 
 struct force_args {
-	struct cli_common co;
 	const char *builder;   /* borrowed: argv */
 	const char *scheduler; /* borrowed: argv; NULL to pick one */
 	const char *reason;    /* borrowed: argv */
+	const char *owner;     /* borrowed: argv; NULL for the default */
 	double timeout;        /* seconds, 0: none */
 	bool wait;
 	json_t *params; /* owned: --property values */
 };
 
-/* Parses argv into *a: CLI_EXIT_OK to go on, CLI_HELP_SHOWN, or CLI_EXIT_USAGE. */
-static int force_parse(int argc, char **argv, struct force_args *a)
-{
-	static const struct option longopts[] = {
-	    {"scheduler", required_argument, NULL, FORCE_OPT_SCHEDULER},
-	    {"reason", required_argument, NULL, 'r'},
-	    {"property", required_argument, NULL, 'p'},
-	    {"wait", no_argument, NULL, 'w'},
-	    {"timeout", required_argument, NULL, FORCE_OPT_TIMEOUT},
-	    CLI_COMMON_OPTIONS,
-	    {0},
-	};
-	char *k, *v;
-	int opt;
+static const struct option force_longopts[] = {
+    {"scheduler", required_argument, NULL, FORCE_OPT_SCHEDULER},
+    {"reason", required_argument, NULL, 'r'},
+    {"owner", required_argument, NULL, FORCE_OPT_OWNER},
+    {"property", required_argument, NULL, 'p'},
+    {"wait", no_argument, NULL, 'w'},
+    {"timeout", required_argument, NULL, FORCE_OPT_TIMEOUT},
+    {0},
+};
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, ":hr:p:w", longopts, NULL)) != -1) {
-		if (cli_common_opt(&a->co, opt, optarg))
-			continue;
-		switch (opt) {
-		case 'h':
-			return cli_help(&cmd_force, force_options);
-		case FORCE_OPT_SCHEDULER:
-			a->scheduler = optarg;
-			break;
-		case 'r':
-			a->reason = optarg;
-			break;
-		case 'p':
-			if (cli_parse_property(optarg, &k, &v) < 0)
-				return cli_usage_error(
-				    &cmd_force, "bad property '%s': expected KEY=VALUE", optarg);
-			json_object_set_new(a->params, k, json_string(v));
-			free(k);
-			free(v);
-			break;
-		case 'w':
-			a->wait = true;
-			break;
-		case FORCE_OPT_TIMEOUT:
-			if (cli_parse_seconds(optarg, &a->timeout) < 0)
-				return cli_usage_error(
-				    &cmd_force, "bad timeout '%s': expected seconds", optarg);
-			break;
-		default:
-			return cli_bad_option(&cmd_force, opt, argc, argv);
-		}
+static void force_init(void *state)
+{
+	struct force_args *a = state;
+	a->params = json_object();
+}
+
+static void force_release(void *state)
+{
+	struct force_args *a = state;
+	json_decref(a->params);
+}
+
+static int force_option(void *state, int opt, const char *arg)
+{
+	struct force_args *a = state;
+	char *k, *v;
+
+	switch (opt) {
+	case FORCE_OPT_SCHEDULER:
+		a->scheduler = arg;
+		break;
+	case 'r':
+		a->reason = arg;
+		break;
+	case FORCE_OPT_OWNER:
+		if (!*arg)
+			return cli_usage_error(&cmd_force, "empty owner");
+		a->owner = arg;
+		break;
+	case 'p':
+		if (cli_parse_property(arg, &k, &v) < 0)
+			return cli_usage_error(&cmd_force, "bad property '%s': expected KEY=VALUE",
+			                       arg);
+		json_object_set_new(a->params, k, json_string(v));
+		free(k);
+		free(v);
+		break;
+	case 'w':
+		a->wait = true;
+		break;
+	default: /* FORCE_OPT_TIMEOUT */
+		if (cli_parse_seconds(arg, &a->timeout) < 0)
+			return cli_usage_error(&cmd_force, "bad timeout '%s': expected seconds", arg);
+		break;
 	}
-	if (optind == argc)
-		return cli_usage_error(&cmd_force, "missing BUILDER");
-	if (optind + 1 != argc)
-		return cli_usage_error(&cmd_force, "unexpected argument '%s'", argv[optind + 1]);
-	a->builder = argv[optind];
 	return CLI_EXIT_OK;
 }
 
-static int force_exec(struct force_args *a, struct http_client *c)
+static int force_args(void *state, int argc, char **argv)
 {
+	struct force_args *a = state;
+	if (argc == 0)
+		return cli_usage_error(&cmd_force, "missing BUILDER");
+	if (argc > 1)
+		return cli_usage_error(&cmd_force, "unexpected argument '%s'", argv[1]);
+	a->builder = argv[0];
+	return CLI_EXIT_OK;
+}
+
+static int force_exec(void *state, struct http_client *c)
+{
+	struct force_args *a = state;
+	struct ws_waiter waiter = {0};
 	uint64_t start_ms = clock_mono_ms();
 	long long builderid, bsid, brid;
 	char *scheduler = NULL, *esc = NULL, *path = NULL, *text;
@@ -395,6 +417,23 @@ static int force_exec(struct force_args *a, struct http_client *c)
 	json_object_set_new(a->params, "builderid", json_string(idstr));
 	if (a->reason)
 		json_object_set_new(a->params, "reason", json_string(a->reason));
+	/* the owner: --owner, else a -p username=..., else USER@HOST */
+	if (a->owner) {
+		json_object_set_new(a->params, "username", json_string(a->owner));
+	} else if (!json_object_get(a->params, "username")) {
+		char host[256] = "";
+		if (gethostname(host, sizeof(host) - 1) < 0)
+			host[0] = '\0';
+		_cleanup_free_ char *owner = cli_owner_default(getenv("USER"), host);
+		json_object_set_new(a->params, "username", json_string(owner));
+	}
+	if (a->wait) {
+		/* subscribed before the request exists: none of its events is missed
+		 * (Buildbot also publishes steps; Kiln acknowledges and sends none) */
+		static const char *const paths[] = {"buildrequests/*/*", "builds/*/*",
+		                                    "steps/*/*", NULL};
+		ws_waiter_open(&waiter, c->base, c->token, paths, FORCE_POLL_MS);
+	}
 	esc = http_escape(scheduler);
 	path = xasprintf("/api/v2/forceschedulers/%s", esc);
 	r = http_rpc(c, path, "force", a->params, &result);
@@ -416,6 +455,7 @@ static int force_exec(struct force_args *a, struct http_client *c)
 	if (a->wait) {
 		struct force_watch w = {
 		    .c = c,
+		    .waiter = &waiter,
 		    .brid = brid,
 		    .deadline_ms = a->timeout > 0 ? start_ms + (uint64_t)(a->timeout * 1000) : 0,
 		    .tty = cli_is_color_tty(stdout),
@@ -423,6 +463,7 @@ static int force_exec(struct force_args *a, struct http_client *c)
 		r = force_wait(&w);
 	}
 out:
+	ws_waiter_release(&waiter);
 	json_decref(result);
 	free(path);
 	free(esc);
@@ -430,30 +471,19 @@ out:
 	return r;
 }
 
-static int force_run(int argc, char **argv)
-{
-	struct force_args a = {.params = json_object()};
-	struct http_client c;
-	int r;
-
-	r = force_parse(argc, argv, &a);
-	if (r == CLI_EXIT_OK) {
-		r = cli_connect(&a.co, &c);
-		if (r == CLI_EXIT_OK) {
-			r = force_exec(&a, &c);
-			http_client_release(&c);
-		}
-	} else if (r == CLI_HELP_SHOWN) {
-		r = CLI_EXIT_OK;
-	}
-	json_decref(a.params);
-	return r;
-}
-
 const struct cmd cmd_force = {
-    "force",
-    "BUILDER [--reason R] [--property K=V]... [--scheduler S] [--wait [--timeout SECS]]",
-    "start a build of BUILDER through a force scheduler",
-    force_run,
-    true,
+    .name = "force",
+    .usage = "BUILDER [--reason R] [--owner WHO] [--property K=V]... [--scheduler S] [--wait "
+             "[--timeout SECS]]",
+    .summary = "start a build of BUILDER through a force scheduler",
+    .flags = CMD_MASTER,
+    .optstring = "r:p:w",
+    .options = force_longopts,
+    .options_help = force_options,
+    .state_size = sizeof(struct force_args),
+    .init = force_init,
+    .option = force_option,
+    .args = force_args,
+    .exec = force_exec,
+    .release = force_release,
 };

@@ -8,6 +8,7 @@
 #include "client/cli.h"
 #include "client/cmd.h"
 #include "client/http.h"
+#include "client/ws.h"
 #include "common/err.h"
 #include "common/xalloc.h"
 
@@ -22,10 +23,9 @@ static const char logs_options[] =
     "  -s, --step S      only the step named S, or numbered S (0 is the first)\n"
     "  -l, --log NAME    which log of each step (default: stdio)\n"
     "  -f, --follow      keep printing new lines until the build ends; exit 0 for\n"
-    "                    SUCCESS/WARNINGS, 1 otherwise\n" CLI_COMMON_HELP;
+    "                    SUCCESS/WARNINGS, 1 otherwise\n";
 
 struct logs_args {
-	struct cli_common co;
 	const char *build; /* borrowed: argv */
 	const char *step;  /* borrowed: argv; NULL for every step */
 	const char *log;   /* borrowed: argv or literal */
@@ -43,51 +43,6 @@ struct logs_cursor {
 	bool matched;     /* some step matched --step */
 	bool color;
 };
-
-static int logs_parse(int argc, char **argv, struct logs_args *a)
-{
-	static const struct option longopts[] = {
-	    {"step", required_argument, NULL, 's'},
-	    {"log", required_argument, NULL, 'l'},
-	    {"follow", no_argument, NULL, 'f'},
-	    CLI_COMMON_OPTIONS,
-	    {0},
-	};
-	char *builder;
-	long long number;
-	int opt;
-
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, ":hs:l:f", longopts, NULL)) != -1) {
-		if (cli_common_opt(&a->co, opt, optarg))
-			continue;
-		switch (opt) {
-		case 'h':
-			return cli_help(&cmd_logs, logs_options);
-		case 's':
-			a->step = optarg;
-			break;
-		case 'l':
-			a->log = optarg;
-			break;
-		case 'f':
-			a->follow = true;
-			break;
-		default:
-			return cli_bad_option(&cmd_logs, opt, argc, argv);
-		}
-	}
-	if (optind == argc)
-		return cli_usage_error(&cmd_logs, "missing BUILD");
-	if (optind + 1 != argc)
-		return cli_usage_error(&cmd_logs, "unexpected argument '%s'", argv[optind + 1]);
-	a->build = argv[optind];
-	if (cli_parse_build_ref(a->build, &builder, &number) < 0)
-		return cli_usage_error(
-		    &cmd_logs, "bad build '%s': expected an id or BUILDER/NUMBER", a->build);
-	free(builder);
-	return CLI_EXIT_OK;
-}
 
 static bool logs_step_matches(const char *filter, json_t *step)
 {
@@ -267,18 +222,74 @@ static int logs_pass(struct logs_cursor *cur, bool *progress)
 	return r;
 }
 
-static int logs_exec(const struct logs_args *a, struct http_client *c)
+static const struct option logs_longopts[] = {
+    {"step", required_argument, NULL, 's'},
+    {"log", required_argument, NULL, 'l'},
+    {"follow", no_argument, NULL, 'f'},
+    {0},
+};
+
+static void logs_init(void *state)
 {
+	struct logs_args *a = state;
+	a->log = "stdio";
+}
+
+static int logs_option(void *state, int opt, const char *arg)
+{
+	struct logs_args *a = state;
+	switch (opt) {
+	case 's':
+		a->step = arg;
+		break;
+	case 'l':
+		a->log = arg;
+		break;
+	default: /* 'f' */
+		a->follow = true;
+		break;
+	}
+	return CLI_EXIT_OK;
+}
+
+static int logs_args(void *state, int argc, char **argv)
+{
+	struct logs_args *a = state;
+	char *builder;
+	long long number;
+
+	if (argc == 0)
+		return cli_usage_error(&cmd_logs, "missing BUILD");
+	if (argc > 1)
+		return cli_usage_error(&cmd_logs, "unexpected argument '%s'", argv[1]);
+	a->build = argv[0];
+	if (cli_parse_build_ref(a->build, &builder, &number) < 0)
+		return cli_usage_error(
+		    &cmd_logs, "bad build '%s': expected an id or BUILDER/NUMBER", a->build);
+	free(builder);
+	return CLI_EXIT_OK;
+}
+
+static int logs_exec(void *state, struct http_client *c)
+{
+	const struct logs_args *a = state;
 	struct logs_cursor cur = {.c = c, .a = a, .color = cli_is_color_tty(stdout)};
 	json_t *build;
+	struct ws_waiter waiter = {0};
 	bool build_complete, progress;
 	long long result;
 	int r;
 
+	if (a->follow) {
+		/* Buildbot publishes log appends; Kiln the build's end (and a re-read
+		 * at least every WS_WAIT_MAX_MS catches what it does not publish) */
+		static const char *const paths[] = {"builds/*/*", "steps/*/*", "logs/*/*", NULL};
+		ws_waiter_open(&waiter, c->base, c->token, paths, LOGS_POLL_MS);
+	}
 	for (;;) {
 		r = cli_build_get(c, a->build, &build);
 		if (r < 0)
-			return cli_fail(c);
+			break;
 		cur.buildid = cli_json_int(build, "buildid", -1);
 		build_complete = cli_json_bool(build, "complete", false);
 		result = cli_json_int(build, "results", -1);
@@ -288,38 +299,31 @@ static int logs_exec(const struct logs_args *a, struct http_client *c)
 		progress = false;
 		r = logs_pass(&cur, &progress);
 		if (r < 0)
-			return cli_fail(c);
+			break;
 		if (!a->follow || (r == 1 && build_complete))
 			break;
 		if (!progress)
-			cli_sleep_ms(LOGS_POLL_MS);
+			ws_waiter_wait(&waiter, 0);
 	}
+	ws_waiter_release(&waiter);
+	if (r < 0)
+		return cli_fail(c);
 	if (a->step && !cur.matched)
 		return cli_error("build %lld has no step '%s'", cur.buildid, a->step);
 	return a->follow ? cli_result_exit(result) : CLI_EXIT_OK;
 }
 
-static int logs_run(int argc, char **argv)
-{
-	struct logs_args a = {.log = "stdio"};
-	struct http_client c;
-	int r;
-
-	r = logs_parse(argc, argv, &a);
-	if (r != CLI_EXIT_OK)
-		return r == CLI_HELP_SHOWN ? CLI_EXIT_OK : r;
-	r = cli_connect(&a.co, &c);
-	if (r != CLI_EXIT_OK)
-		return r;
-	r = logs_exec(&a, &c);
-	http_client_release(&c);
-	return r;
-}
-
 const struct cmd cmd_logs = {
-    "logs",
-    "BUILD [--step NAME|NUMBER] [--log NAME] [--follow]",
-    "print the logs of a build's steps (BUILD: a build id or BUILDER/NUMBER)",
-    logs_run,
-    true,
+    .name = "logs",
+    .usage = "BUILD [--step NAME|NUMBER] [--log NAME] [--follow]",
+    .summary = "print the logs of a build's steps (BUILD: a build id or BUILDER/NUMBER)",
+    .flags = CMD_MASTER,
+    .optstring = "s:l:f",
+    .options = logs_longopts,
+    .options_help = logs_options,
+    .state_size = sizeof(struct logs_args),
+    .init = logs_init,
+    .option = logs_option,
+    .args = logs_args,
+    .exec = logs_exec,
 };

@@ -204,5 +204,9 @@ out:
 }
 
 const struct cmd cmd_sendchange = {
-	"sendchange", "--who WHO [--branch B] [--revision R] [options] [FILES...]",
-	"tell the master about a change (POST /change_hook/base)", sendchange_run, true};
+    .name = "sendchange",
+    .usage = "--who WHO [--branch B] [--revision R] [options] [FILES...]",
+    .summary = "tell the master about a change (POST /change_hook/base)",
+    .run = sendchange_run, /* parses its own argv: Buildbot's option names */
+    .own_help = true,
+};

@@ -11,45 +11,36 @@
 #include <stdio.h>
 
 static const char stop_build_options[] =
-    "  -r, --reason R    reason recorded with the stop\n" CLI_COMMON_HELP;
+    "  -r, --reason R    reason recorded with the stop\n";
 
 struct stop_build_args {
-	struct cli_common co;
 	const char *build;  /* borrowed: argv */
 	const char *reason; /* borrowed: argv */
 };
 
-static int stop_build_parse(int argc, char **argv, struct stop_build_args *a)
+static const struct option stop_build_longopts[] = {
+    {"reason", required_argument, NULL, 'r'},
+    {0},
+};
+
+static int stop_build_option(void *state, int opt, const char *arg)
 {
-	static const struct option longopts[] = {
-	    {"reason", required_argument, NULL, 'r'},
-	    CLI_COMMON_OPTIONS,
-	    {0},
-	};
+	struct stop_build_args *a = state;
+	a->reason = arg; /* the only option: 'r' */
+	return CLI_EXIT_OK;
+}
+
+static int stop_build_args(void *state, int argc, char **argv)
+{
+	struct stop_build_args *a = state;
 	char *builder;
 	long long number;
-	int opt;
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, ":hr:", longopts, NULL)) != -1) {
-		if (cli_common_opt(&a->co, opt, optarg))
-			continue;
-		switch (opt) {
-		case 'h':
-			return cli_help(&cmd_stop_build, stop_build_options);
-		case 'r':
-			a->reason = optarg;
-			break;
-		default:
-			return cli_bad_option(&cmd_stop_build, opt, argc, argv);
-		}
-	}
-	if (optind == argc)
+	if (argc == 0)
 		return cli_usage_error(&cmd_stop_build, "missing BUILD");
-	if (optind + 1 != argc)
-		return cli_usage_error(&cmd_stop_build, "unexpected argument '%s'",
-		                       argv[optind + 1]);
-	a->build = argv[optind];
+	if (argc > 1)
+		return cli_usage_error(&cmd_stop_build, "unexpected argument '%s'", argv[1]);
+	a->build = argv[0];
 	if (cli_parse_build_ref(a->build, &builder, &number) < 0)
 		return cli_usage_error(
 		    &cmd_stop_build, "bad build '%s': expected an id or BUILDER/NUMBER", a->build);
@@ -57,8 +48,9 @@ static int stop_build_parse(int argc, char **argv, struct stop_build_args *a)
 	return CLI_EXIT_OK;
 }
 
-static int stop_build_exec(const struct stop_build_args *a, struct http_client *c)
+static int stop_build_exec(void *state, struct http_client *c)
 {
+	const struct stop_build_args *a = state;
 	json_t *build, *params;
 	long long buildid;
 	char *path;
@@ -91,27 +83,16 @@ static int stop_build_exec(const struct stop_build_args *a, struct http_client *
 	return CLI_EXIT_OK;
 }
 
-static int stop_build_run(int argc, char **argv)
-{
-	struct stop_build_args a = {0};
-	struct http_client c;
-	int r;
-
-	r = stop_build_parse(argc, argv, &a);
-	if (r != CLI_EXIT_OK)
-		return r == CLI_HELP_SHOWN ? CLI_EXIT_OK : r;
-	r = cli_connect(&a.co, &c);
-	if (r != CLI_EXIT_OK)
-		return r;
-	r = stop_build_exec(&a, &c);
-	http_client_release(&c);
-	return r;
-}
-
 const struct cmd cmd_stop_build = {
-    "stop-build",
-    "BUILD [--reason R]",
-    "stop a running build (BUILD: a build id or BUILDER/NUMBER)",
-    stop_build_run,
-    true,
+    .name = "stop-build",
+    .usage = "BUILD [--reason R]",
+    .summary = "stop a running build (BUILD: a build id or BUILDER/NUMBER)",
+    .flags = CMD_MASTER,
+    .optstring = "r:",
+    .options = stop_build_longopts,
+    .options_help = stop_build_options,
+    .state_size = sizeof(struct stop_build_args),
+    .option = stop_build_option,
+    .args = stop_build_args,
+    .exec = stop_build_exec,
 };

@@ -284,6 +284,10 @@ static int try_run(int argc, char **argv)
 	return r;
 }
 
-const struct cmd cmd_try = {"try", "[--master URL] [--builders A,B] [OPTIONS]",
-			    "build the local changes against their upstream on the master",
-			    try_run, true};
+const struct cmd cmd_try = {
+    .name = "try",
+    .usage = "[--master URL] [--builders A,B] [OPTIONS]",
+    .summary = "build the local changes against their upstream on the master",
+    .run = try_run, /* parses its own argv: --master, a token from the environment */
+    .own_help = true,
+};

@@ -11,36 +11,13 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char workers_options[] = CLI_COMMON_HELP;
-
-static int workers_parse(int argc, char **argv, struct cli_common *co)
-{
-	static const struct option longopts[] = {
-	    CLI_COMMON_OPTIONS,
-	    {0},
-	};
-	int opt;
-
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (cli_common_opt(co, opt, optarg))
-			continue;
-		if (opt == 'h')
-			return cli_help(&cmd_workers, workers_options);
-		return cli_bad_option(&cmd_workers, opt, argc, argv);
-	}
-	if (optind < argc)
-		return cli_usage_error(&cmd_workers, "unexpected argument '%s'", argv[optind]);
-	return CLI_EXIT_OK;
-}
-
 /* The first line of a workerinfo string (Buildbot's 'host' ends in '\n'). */
 static char *workers_first_line(const char *s)
 {
 	return s ? xstrndup(s, strcspn(s, "\r\n")) : xstrdup("");
 }
 
-static int workers_exec(struct http_client *c)
+static int workers_exec(void *state, struct http_client *c)
 {
 	json_t *workers, *w;
 	struct cli_table t;
@@ -78,27 +55,10 @@ static int workers_exec(struct http_client *c)
 	return CLI_EXIT_OK;
 }
 
-static int workers_run(int argc, char **argv)
-{
-	struct cli_common co = {0};
-	struct http_client c;
-	int r;
-
-	r = workers_parse(argc, argv, &co);
-	if (r != CLI_EXIT_OK)
-		return r == CLI_HELP_SHOWN ? CLI_EXIT_OK : r;
-	r = cli_connect(&co, &c);
-	if (r != CLI_EXIT_OK)
-		return r;
-	r = workers_exec(&c);
-	http_client_release(&c);
-	return r;
-}
-
 const struct cmd cmd_workers = {
-    "workers",
-    "",
-    "list workers: connected, paused, version and host",
-    workers_run,
-    true,
+    .name = "workers",
+    .usage = "",
+    .summary = "list workers: connected, paused, version and host",
+    .flags = CMD_MASTER,
+    .exec = workers_exec,
 };

@@ -124,13 +124,23 @@ check "workers: header" grep -q '^NAME  *CONNECTED  *PAUSED  *VERSION  *HOST' "$
 check "workers: w0 connected, not paused" grep -Eq '^w0  +yes  +no  +[0-9]' "$TRASH/workers.out"
 
 # --- force --wait -------------------------------------------------------------
-timeout 120 "$KILN" force ok --wait --reason "e2e ok" --url "$URL" >"$TRASH/force-ok.out" 2>&1
+KILN_CLIENT_DEBUG=1 timeout 120 "$KILN" force ok --wait --reason "e2e ok" --url "$URL" >"$TRASH/force-ok.out" 2>"$TRASH/force-ok.err"
 check "force ok --wait: exit 0" test $? -eq 0
+check "force ok --wait: follows Buildbot's /ws events (startConsuming)" grep -q "^kiln: following events on $URL/ws$" "$TRASH/force-ok.err"
+check "force ok --wait: the socket stayed up" sh -c "! grep -q '/ws lost' '$TRASH/force-ok.err'"
 check "force ok: buildset/request line" grep -Eq '^buildset [0-9]+, request [0-9]+$' "$TRASH/force-ok.out"
 check "force ok: step lines" grep -Eq '^  hello: SUCCESS' "$TRASH/force-ok.out"
 check "force ok: steps in order" sh -c "grep -n ': SUCCESS (' '$TRASH/force-ok.out' | cut -d' ' -f3 | tr -d '\n' | grep -q 'worker_preparation:hello:second:'"
 check "force ok: final SUCCESS line" grep -Eq '^build [0-9]+: SUCCESS$' "$TRASH/force-ok.out"
 OK_BUILD=$(sed -n 's/^build \([0-9]*\): SUCCESS$/\1/p' "$TRASH/force-ok.out")
+OK_BS=$(sed -n 's/^buildset \([0-9]*\), request .*/\1/p' "$TRASH/force-ok.out")
+bs_reason() { curl -sS --max-time 10 "$URL/api/v2/buildsets/$1" | jpy 'd["buildsets"][0]["reason"]'; }
+diag "buildset reason: $(bs_reason "$OK_BS")"
+check "force ok: the reason names an owner (USER@HOST by default)" sh -c "bs_r=\$1; case \$bs_r in *\"forced by ''\"*) exit 1 ;; *\"forced by '\"*@*\"': e2e ok\") exit 0 ;; *) exit 1 ;; esac" _ "$(bs_reason "$OK_BS")"
+timeout 120 "$KILN" force ok --owner "Ann <ann@example.org>" --url "$URL" >"$TRASH/force-owner.out" 2>&1
+check "force --owner: exit 0" test $? -eq 0
+OWNER_BS=$(sed -n 's/^buildset \([0-9]*\), request .*/\1/p' "$TRASH/force-owner.out")
+check "force --owner: the reason names that owner" sh -c "case \$1 in *\"forced by 'Ann <ann@example.org>'\"*) exit 0 ;; *) exit 1 ;; esac" _ "$(bs_reason "$OWNER_BS")"
 
 timeout 120 "$KILN" force bad --wait --url "$URL" >"$TRASH/force-bad.out" 2>&1
 check "force bad --wait: exit 1" test $? -eq 1

@@ -32,12 +32,18 @@ joined=$(log_lines_so_far)
 done_before=$(request_done "$br" && echo yes || echo no)
 diag "reader joins at line $joined (finished already: $done_before)"
 check "reader joins mid-run" [ "$done_before" = no ]
-timeout 120 "$KILN" logs "$b" --step flood --follow --url "$URL" > "$TRASH/followed.txt"
+KILN_CLIENT_DEBUG=1 timeout 120 "$KILN" logs "$b" --step flood --follow --url "$URL" > "$TRASH/followed.txt" 2> "$TRASH/followed.err"
 check "follow exits with the build's success" [ $? = 0 ]
+check "follow waits on the master's /ws events, not a poll loop" grep -q "^kiln: following events on $URL/ws$" "$TRASH/followed.err"
 n=$(grep -cE '^[0-9]{63}$' "$TRASH/followed.txt")
 check "follower saw all 800000 lines ($n)" [ "$n" = 800000 ]
 check "in order, none repeated" sh -c "grep -E '^[0-9]{63}$' '$TRASH/followed.txt' | awk '{ if (\$1+0 != NR) { exit 1 } }'"
 check "request completes" wait_for 60 request_done "$br"
 stored=$(log_lines_so_far)
+# the polling fallback still follows to the end
+KILN_CLIENT_POLL=1 KILN_CLIENT_DEBUG=1 timeout 120 "$KILN" logs "$b" --step flood --follow --url "$URL" > "$TRASH/polled.txt" 2> "$TRASH/polled.err"
+check "follow without /ws exits with the build's success" [ $? = 0 ]
+check "... said it polls" grep -q "^kiln: /ws not used" "$TRASH/polled.err"
+check "... and printed every line" [ "$(grep -cE '^[0-9]{63}$' "$TRASH/polled.txt")" = 800000 ]
 check "stored log has every line plus headers ($stored)" [ "$stored" -ge 800000 ]
 done_testing

@@ -9,6 +9,7 @@
 #include "client/cli.h"
 #include "client/cmd.h"
 #include "client/http.h"
+#include "client/ws.h"
 #include "common/err.h"
 #include "common/xalloc.h"
 
@@ -170,7 +171,7 @@ static struct captured run_cmd(const struct cmd *cmd, int argc, const char **arg
 	fflush(stderr);
 	dup2(ofd, 1);
 	dup2(efd, 2);
-	c.status = cmd->run(argc, copy);
+	c.status = cmd_run(cmd, argc, copy);
 	fflush(stdout);
 	fflush(stderr);
 	dup2(save_out, 1);
@@ -729,9 +730,49 @@ TEST(force_sends_the_rpc)
 	CHECK_STR(json_string_value(json_object_get(params, "builderid")), "7"); /* not the -p */
 	CHECK_STR(json_string_value(json_object_get(params, "reason")), "why not");
 	CHECK_STR(json_string_value(json_object_get(params, "branch")), "dev");
+	/* an owner is always sent, as Buildbot's force form field 'username' */
+	const char *owner = json_string_value(json_object_get(params, "username"));
+	CHECK(owner && strchr(owner, '@') && strchr(strchr(owner, '@'), '.'));
 	json_decref(body);
 	captured_release(&c);
 	peer_stop(&p);
+}
+
+TEST(force_owner)
+{
+	static const char *const resp[] = {
+	    HTTP_JSON("200 OK", "{\"builders\": [{\"builderid\": 7, \"name\": \"b0\"}]}"),
+	    HTTP_JSON("200 OK", "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":[1,{\"7\":2}]}"),
+	};
+	struct peer p;
+	_cleanup_free_ char *url = NULL;
+
+	peer_start(&p, ARRAY_SIZE(resp), resp);
+	url = peer_url(&p);
+	const char *argv[] = {"force", "b0", "--url", url, "--scheduler", "s",
+	                      "--owner", "Ann <ann@example.org>", "-p", "username=x"};
+	struct captured c = run_cmd(&cmd_force, ARRAY_SIZE(argv), argv);
+	peer_wait(&p);
+	CHECK_INT(c.status, 0);
+	json_t *body = json_loads(strstr(p.requests[1], "\r\n\r\n") + 4, 0, NULL);
+	json_t *params = json_object_get(body, "params");
+	CHECK_STR(json_string_value(json_object_get(params, "username")), "Ann <ann@example.org>");
+	json_decref(body);
+	captured_release(&c);
+	peer_stop(&p);
+
+	char *o = cli_owner_default("ann", "build1.example.org");
+	CHECK_STR(o, "ann@build1.example.org");
+	free(o);
+	o = cli_owner_default("ann", "vm");
+	CHECK_STR(o, "ann@vm.localdomain");
+	free(o);
+	o = cli_owner_default(NULL, "");
+	CHECK_STR(o, "kiln@localhost.localdomain");
+	free(o);
+	o = cli_owner_default("a b", "h<x>");
+	CHECK_STR(o, "kiln@localhost.localdomain");
+	free(o);
 }
 
 TEST(force_reports_rpc_errors)
@@ -755,6 +796,60 @@ TEST(force_reports_rpc_errors)
 	CHECK(strstr(p.requests[1], "POST /api/v2/forceschedulers/s%20s "));
 	captured_release(&c);
 	peer_stop(&p);
+}
+
+TEST(ws_frames_are_bounded_and_strict)
+{
+	struct ws_frame f;
+	const uint8_t text[] = {0x81, 0x03, 'a', 'b', 'c', 0xff};
+	CHECK_INT(ws_frame_parse(text, 0, &f), 0);
+	CHECK_INT(ws_frame_parse(text, 1, &f), 0);
+	CHECK_INT(ws_frame_parse(text, 4, &f), 0); /* payload incomplete */
+	CHECK_INT(ws_frame_parse(text, sizeof(text), &f), 5);
+	CHECK(f.fin);
+	CHECK_INT(f.opcode, 1);
+	CHECK_INT(f.len, 3);
+	CHECK(!memcmp(f.payload, "abc", 3));
+
+	/* 16-bit and 64-bit lengths */
+	uint8_t mid[4 + 300] = {0x01, 126, 0x01, 0x2c};
+	CHECK_INT(ws_frame_parse(mid, 3, &f), 0);
+	CHECK_INT(ws_frame_parse(mid, sizeof(mid), &f), 304);
+	CHECK(!f.fin);
+	CHECK_INT(f.len, 300);
+	const uint8_t big[10] = {0x81, 127, 0, 0, 0, 0, 0x00, 0x10, 0x00, 0x01}; /* 1 MiB + 1 */
+	CHECK_INT(ws_frame_parse(big, sizeof(big), &f), -EMSGSIZE);
+	const uint8_t huge[10] = {0x81, 127, 0x80, 0, 0, 0, 0, 0, 0, 0};
+	CHECK_INT(ws_frame_parse(huge, sizeof(huge), &f), -EMSGSIZE);
+
+	/* what a server must not send */
+	const uint8_t masked[] = {0x81, 0x81, 1, 2, 3, 4, 'x'};
+	CHECK_INT(ws_frame_parse(masked, sizeof(masked), &f), -EPROTO);
+	const uint8_t rsv[] = {0xc1, 0x00};
+	CHECK_INT(ws_frame_parse(rsv, sizeof(rsv), &f), -EPROTO);
+	const uint8_t badop[] = {0x83, 0x00};
+	CHECK_INT(ws_frame_parse(badop, sizeof(badop), &f), -EPROTO);
+	const uint8_t longping[] = {0x89, 126, 0, 200};
+	CHECK_INT(ws_frame_parse(longping, sizeof(longping), &f), -EPROTO);
+	const uint8_t fragclose[] = {0x08, 0x00};
+	CHECK_INT(ws_frame_parse(fragclose, sizeof(fragclose), &f), -EPROTO);
+	const uint8_t ping[] = {0x89, 0x01, 'p'};
+	CHECK_INT(ws_frame_parse(ping, sizeof(ping), &f), 3);
+	CHECK_INT(f.opcode, 9);
+}
+
+TEST(ws_open_refuses_what_it_cannot_follow)
+{
+	struct ws_client *ws = NULL;
+	CHECK_INT(ws_open("https://127.0.0.1:1", NULL, 1000, &ws), -ENOTSUP);
+	CHECK(ws == NULL);
+	/* nothing listens on port 1: the waiter falls back to polling */
+	struct ws_waiter w;
+	static const char *const paths[] = {"builds/*/*", NULL};
+	ws_waiter_open(&w, "http://127.0.0.1:1", NULL, paths, 10);
+	CHECK(w.ws == NULL);
+	ws_waiter_wait(&w, 0);
+	ws_waiter_release(&w);
 }
 
 TEST(workers_table)
@@ -806,7 +901,9 @@ TEST(logs_page_on_short_replies)
 	peer_start(&p, ARRAY_SIZE(resp), resp);
 	url = peer_url(&p);
 	const char *argv[] = {"logs", "4", "--follow", "--url", url};
+	setenv("KILN_CLIENT_POLL", "1", 1); /* the scripted peer answers REST only, no /ws */
 	struct captured c = run_cmd(&cmd_logs, ARRAY_SIZE(argv), argv);
+	unsetenv("KILN_CLIENT_POLL");
 	peer_wait(&p);
 	CHECK_INT(c.status, 1); /* FAILURE */
 	CHECK_STR(c.out, "--- sh (step 0)\ncmd\none\ntwo\nthree\nexit 2\n");
@@ -845,7 +942,10 @@ int main(void)
 	RUN(commands_help);
 	RUN(commands_unreachable_master_one_line);
 	RUN(force_sends_the_rpc);
+	RUN(force_owner);
 	RUN(force_reports_rpc_errors);
+	RUN(ws_frames_are_bounded_and_strict);
+	RUN(ws_open_refuses_what_it_cannot_follow);
 	RUN(workers_table);
 	RUN(logs_page_on_short_replies);
 	return tap_done();

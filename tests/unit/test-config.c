@@ -1,11 +1,10 @@
 /*
  * Unit tests for src/config: the sample loads, every default, every error
  * with its exact line, the sandbox (missing libraries, memory and
- * instruction limits), secrets from files and the environment, and the
- * checkconfig / create-master commands run in a child process.
+ * instruction limits), and secrets from files and the environment
+ * (`kiln checkconfig` / `create-master` are tested in test-kiln.c).
  */
 #include "tap.h"
-#include "client/cmd.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -656,75 +655,6 @@ TEST(parse_listen)
 	CHECK_INT(config_parse_listen("[x]:80", &l), -EINVAL);
 }
 
-/* Runs a command entry in a child with stdout/stderr in files; returns the exit status. */
-static int run_cmd(const struct cmd *c, int argc, char **argv, const char *out)
-{
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid == 0) {
-		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		int r = c->run(argc, argv);
-		fflush(NULL);
-		_exit(r);
-	}
-	int st;
-	CHECK_INT(waitpid(pid, &st, 0), pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *slurp(const char *path)
-{
-	char buf[8192];
-	int fd = open(path, O_RDONLY);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	return xstrdup(buf);
-}
-
-TEST(create_master_and_checkconfig)
-{
-	char *dir = xasprintf("%s/master", tmpdir);
-	char *out = xasprintf("%s/out.txt", tmpdir);
-	char *args[] = {"create-master", dir, NULL};
-	CHECK_INT(run_cmd(&cmd_create_master, 2, args, out), 0);
-	char *text = slurp(out);
-	CHECK(strstr(text, "kiln-worker create WORKERDIR --master 127.0.0.1:9989 --name worker1 "
-			   "--password-file /") != NULL);
-	free(text);
-
-	char *secret = xasprintf("%s/secrets/worker1", dir);
-	struct stat st;
-	CHECK_INT(stat(secret, &st), 0);
-	CHECK_INT(st.st_mode & 0777, 0600);
-	CHECK_INT(st.st_size, 37); /* 36 hex digits and a newline */
-	free(secret);
-
-	char *check[] = {"checkconfig", dir, NULL};
-	CHECK_INT(run_cmd(&cmd_checkconfig, 2, check, out), 0);
-	text = slurp(out);
-	CHECK_STR(text, "config OK: 1 worker, 1 builder\n");
-	free(text);
-
-	/* a second create-master refuses to overwrite */
-	CHECK_INT(run_cmd(&cmd_create_master, 2, args, out), 1);
-	text = slurp(out);
-	CHECK(strstr(text, "already exists") != NULL);
-	free(text);
-
-	/* a broken config: the single error line, exit 1 */
-	write_file(dir, "master.lua", "\n\nworker { name = 'w1', password = 'plain' }\n", 0644);
-	CHECK_INT(run_cmd(&cmd_checkconfig, 2, check, out), 1);
-	text = slurp(out);
-	CHECK_STR(text, "master.lua:3: worker 'w1': password must come from secret(...)\n");
-	free(text);
-	free(dir);
-	free(out);
-}
-
 /* The text of the daemon log written while loading text (debug level). */
 static char *load_log(const char *text)
 {
@@ -864,7 +794,6 @@ int main(void)
 	RUN(secrets_from_files_and_environment);
 	RUN(load_from_directory);
 	RUN(parse_listen);
-	RUN(create_master_and_checkconfig);
 
 	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)

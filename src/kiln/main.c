@@ -1,8 +1,10 @@
 /*
  * `kiln`: the master daemon and every client command behind one binary,
  * dispatched through a table of verbs (tmux cmd_table, git commands[]).
+ * The daemon verbs are in this folder, the client verbs in src/client/.
  */
 #include "client/cmd.h"
+#include "kiln/kiln.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 
@@ -22,7 +24,7 @@ static const struct cmd *const cmds[] = {
 	&cmd_sendchange,
 };
 
-static void usage(FILE *f)
+static void kiln_usage(FILE *f)
 {
 	fprintf(f, "usage: kiln COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
@@ -35,12 +37,12 @@ int main(int argc, char **argv)
 {
 	log_init_from_env();
 	if (argc < 2) {
-		usage(stderr);
+		kiln_usage(stderr);
 		return 2;
 	}
 	const char *verb = argv[1];
 	if (!strcmp(verb, "--help") || !strcmp(verb, "-h") || !strcmp(verb, "help")) {
-		usage(stdout);
+		kiln_usage(stdout);
 		return 0;
 	}
 	if (!strcmp(verb, "version") && argc > 2 &&
@@ -53,17 +55,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
-		if (strcmp(cmds[i]->name, verb))
-			continue;
-		if (!cmds[i]->own_help && argc > 2 &&
-		    (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
-			printf("usage: kiln %s %s\n%s\n", cmds[i]->name, cmds[i]->usage,
-			       cmds[i]->summary);
-			return 0;
-		}
-		return cmds[i]->run(argc - 1, argv + 1);
+		if (!strcmp(cmds[i]->name, verb))
+			return cmd_run(cmds[i], argc - 1, argv + 1);
 	}
 	fprintf(stderr, "kiln: unknown command '%s'\n", verb);
-	usage(stderr);
+	kiln_usage(stderr);
 	return 2;
 }

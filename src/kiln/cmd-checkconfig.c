@@ -1,11 +1,12 @@
 /*
  * `kiln checkconfig [BASEDIR]` validates BASEDIR/master.lua without starting
  * anything; `kiln create-master BASEDIR` writes the commented sample with a
- * fresh secret for its worker.  Both are entries of the table in client/main.c.
+ * fresh secret for its worker.  Both are entries of the table in kiln/main.c.
  */
 #include "client/cmd.h"
 #include "common/xalloc.h"
 #include "config/config.h"
+#include "kiln/kiln.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -137,9 +138,15 @@ static int create_master_run(int argc, char **argv)
 	return 0;
 }
 
-const struct cmd cmd_checkconfig = {"checkconfig", "[BASEDIR]",
-				    "validate BASEDIR/master.lua without starting", checkconfig_run,
-				    false};
-const struct cmd cmd_create_master = {"create-master", "BASEDIR",
-				      "create BASEDIR with a commented sample master.lua",
-				      create_master_run, false};
+const struct cmd cmd_checkconfig = {
+	.name = "checkconfig",
+	.usage = "[BASEDIR]",
+	.summary = "validate BASEDIR/master.lua without starting",
+	.run = checkconfig_run,
+};
+const struct cmd cmd_create_master = {
+	.name = "create-master",
+	.usage = "BASEDIR",
+	.summary = "create BASEDIR with a commented sample master.lua",
+	.run = create_master_run,
+};

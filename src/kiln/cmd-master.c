@@ -1,0 +1,289 @@
+/*
+ * `kiln master [-d BASEDIR]`: the master daemon, in the foreground, logging
+ * to stderr.  Loads the configuration, opens the database, starts the
+ * engine and the HTTP/worker listeners on one libuv loop, and stops
+ * cleanly on SIGTERM/SIGINT (running builds recorded as interrupted).
+ * BASEDIR/pid is locked first, so one base directory has one master; a
+ * failed database commit stops the master at once (memory never runs
+ * ahead of disk).
+ */
+#define LOG_SUBSYS "master"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "client/cmd.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "config/config.h"
+#include "db/db.h"
+#include "kiln/kiln.h"
+#include "master/engine.h"
+#include "master/events.h"
+#include "master/http.h"
+#include "master/loop-stall.h"
+#include "master/master.h"
+#include "master/sched/sched.h"
+#include "master/changes/poller.h"
+
+/* What master_run() shares with its signal and commit-error callbacks. */
+struct master_state {
+	struct master *m;
+	bool commit_failed; /* a batch was rolled back: stop without writing more */
+};
+
+/*
+ * Locks BASEDIR/pid (flock, held for the life of the process) and writes
+ * our pid into it.  Done before the database is opened: a second master on
+ * the same folder must not run start-up recovery under a live one.  Prints
+ * the error; returns the locked fd or -1.
+ */
+static int master_lock_basedir(const char *basedir)
+{
+	_cleanup_free_ char *path = xasprintf("%s/pid", basedir);
+	/* no O_TRUNC: the file may be a running master's */
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "kiln master: cannot open '%s': %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		if (e == EWOULDBLOCK) {
+			char text[32] = "";
+			ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+			text[n > 0 ? n : 0] = '\0';
+			text[strcspn(text, "\r\n")] = '\0';
+			fprintf(stderr,
+				"kiln master: base directory '%s' is in use by a running master "
+				"(pid %s); not starting\n",
+				basedir, *text ? text : "unknown, still starting");
+		} else {
+			fprintf(stderr, "kiln master: cannot lock '%s': %s\n", path, strerror(e));
+		}
+		close(fd);
+		return -1;
+	}
+	char pid[32];
+	int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+		fprintf(stderr, "kiln master: cannot write '%s': %s\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void master_on_signal(uv_signal_t *h, int signum)
+{
+	struct master_state *st = h->data;
+	if (signum == SIGHUP) {
+		/* a HUP from a closing terminal or a reload habit must not kill builds */
+		log_warn("SIGHUP: reconfig is not implemented yet, ignored");
+		return;
+	}
+	if (st->m->stopping)
+		return;
+	log_info("got signal %d, stopping", signum);
+	st->m->stopping = true;
+	uv_stop(st->m->loop);
+}
+
+/*
+ * A batch commit failed and was rolled back: what memory holds is now ahead
+ * of the database.  Stop at once; the teardown then writes nothing more and
+ * the next start recovers from what was stored (running builds retried).
+ */
+static void master_on_commit_error(struct db *db, int r, const char *errmsg, void *userdata)
+{
+	struct master_state *st = userdata;
+	(void)db;
+	log_error("database commit failed and was rolled back: %s (%s); stopping, a restart "
+		  "recovers from the database",
+		  errmsg ? errmsg : "?", err_str(r));
+	st->commit_failed = true;
+	st->m->stopping = true;
+	uv_stop(st->m->loop);
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static int master_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"basedir", required_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *basedir_arg = ".";
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			basedir_arg = optarg;
+			break;
+		case 'h':
+			printf("usage: kiln master [-d BASEDIR]\n"
+			       "Runs the master in the foreground; logs go to stderr.\n"
+			       "BASEDIR/pid holds its pid and a lock: a second master on the\n"
+			       "same BASEDIR exits with status 1 and touches nothing.\n"
+			       "SIGTERM/SIGINT stop it cleanly; SIGHUP is ignored (reconfig is\n"
+			       "not implemented yet).  A failed database commit stops it with\n"
+			       "status 1; the next start recovers from the database.\n");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (optind < argc)
+		basedir_arg = argv[optind];
+
+	char real[PATH_MAX];
+	if (!realpath(basedir_arg, real)) {
+		fprintf(stderr, "kiln master: cannot open base directory '%s': %s\n", basedir_arg,
+			strerror(errno));
+		return 1;
+	}
+
+	int lock_fd = master_lock_basedir(real);
+	if (lock_fd < 0)
+		return 1;
+
+	struct master m = {0};
+	struct master_state st = {.m = &m};
+	m.basedir = xstrdup(real);
+	char host[256] = "localhost";
+	gethostname(host, sizeof(host) - 1);
+	m.name = xasprintf("%s:%s", host, m.basedir);
+
+	_cleanup_free_ char *err = NULL;
+	_cleanup_free_ char *pidfile = xasprintf("%s/pid", m.basedir);
+	int r = config_load(m.basedir, &m.cfg, &err);
+	if (r < 0) {
+		fprintf(stderr, "%s\n", err ? err : "master.lua: cannot load");
+		unlink(pidfile);
+		close(lock_fd);
+		free(m.basedir);
+		free(m.name);
+		return 1;
+	}
+
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	m.loop = &loop;
+	int status = 1;
+	uv_signal_t sigterm, sigint, sighup;
+	uv_signal_init(&loop, &sigterm);
+	uv_signal_init(&loop, &sigint);
+	uv_signal_init(&loop, &sighup);
+	sigterm.data = sigint.data = sighup.data = &st;
+	/* ignored from here on, not only once the loop runs */
+	uv_signal_start(&sighup, master_on_signal, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
+
+	r = db_open(&loop, m.cfg->db_url, m.basedir, &m.db);
+	if (r < 0) {
+		log_error("cannot open database '%s': %s", m.cfg->db_url, db_open_errmsg());
+		goto out;
+	}
+	db_set_commit_error_cb(m.db, master_on_commit_error, &st);
+	r = db_master_register(m.db, m.name, &m.masterid);
+	if (r < 0) {
+		log_error("cannot register master: %s", db_errmsg(m.db));
+		goto out;
+	}
+	m.events = events_new();
+	r = engine_new(&m, &m.engine);
+	if (r < 0)
+		goto out;
+	r = sched_new(&m, &m.sched); /* logs its own errors */
+	if (r < 0)
+		goto out;
+	r = pollers_start(&m, &m.pollers); /* logs its errors */
+	if (r < 0)
+		goto out;
+	r = http_server_start(&m, engine_worker_ops(m.engine), &m.http); /* logs its errors */
+	if (r < 0)
+		goto out;
+	uv_signal_start(&sigterm, master_on_signal, SIGTERM);
+	uv_signal_start(&sigint, master_on_signal, SIGINT);
+	log_info("master '%s' running (%zu builders, %zu workers)", m.name, m.cfg->nbuilders,
+		 m.cfg->nworkers);
+
+	r = loop_stall_start(&loop);
+	if (r < 0)
+		log_warn_errno(r, "loop stall measurement unavailable");
+	while (!m.stopping)
+		uv_run(&loop, UV_RUN_DEFAULT);
+	(void)loop_stall_finish(); /* logs "loop: worst stall ..." and its own errors */
+	status = 0;
+
+out:
+	if (st.commit_failed) {
+		/*
+		 * No teardown: stopping builds, closing worker connections and
+		 * closing the database would all write on top of the rolled-back
+		 * batch.  The process exit drops the connections and the lock;
+		 * the next start's recovery marks running builds for retry.
+		 */
+		log_error("master stopped after a failed database commit");
+		return 1;
+	}
+	if (m.engine)
+		engine_stop(m.engine);
+	if (m.db && m.masterid && db_master_set_active(m.db, m.masterid, false, clock_wall()) < 0)
+		log_error("cannot mark the master inactive: %s", db_errmsg(m.db));
+	/* worker closed() callbacks all happen inside http_server_stop */
+	if (m.http) {
+		http_server_stop(m.http);
+		m.http = NULL;
+	}
+	pollers_stop(m.pollers);
+	m.pollers = NULL;
+	sched_free(m.sched);
+	if (m.engine)
+		engine_free(m.engine);
+	db_close(m.db);
+	events_free(m.events);
+	m.events = NULL;
+	uv_signal_stop(&sigterm);
+	uv_signal_stop(&sigint);
+	uv_signal_stop(&sighup);
+	/* close frames go out, lws finishes its destroy, handles close */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_walk(&loop, close_walk_cb, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&loop) != 0)
+		log_debug("loop still had handles at exit");
+	/* still ours (locked): a stale pid file would only mislead */
+	unlink(pidfile);
+	close(lock_fd);
+	log_info("master stopped");
+	config_free(m.cfg);
+	free(m.basedir);
+	free(m.name);
+	return status;
+}
+
+const struct cmd cmd_master = {
+	.name = "master",
+	.usage = "[-d BASEDIR]",
+	.summary = "run the master daemon in the foreground",
+	.run = master_run,
+	.own_help = true,
+};

@@ -1,0 +1,16 @@
+/*
+ * The `kiln` program's own verbs: the daemon side (master, checkconfig,
+ * create-master).  Their entries use the client's entry struct
+ * (client/cmd.h) so main.c runs one table; src/kiln/ is the only part that
+ * may include every other one (docs/ARCHITECTURE.md, "Layers").
+ */
+#ifndef KILN_KILN_H
+#define KILN_KILN_H
+
+struct cmd;
+
+extern const struct cmd cmd_master;        /* cmd-master.c */
+extern const struct cmd cmd_create_master; /* cmd-checkconfig.c */
+extern const struct cmd cmd_checkconfig;   /* cmd-checkconfig.c */
+
+#endif
