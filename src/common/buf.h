@@ -23,11 +23,7 @@
 
 /* Every adder's result must be looked at (gcc ignores a (void) cast of a
  * warn_unused_result call: handle it, or use buf_error() after the run). */
-#ifdef KILN_BUF_LAX /* only while a folder is being converted */
-#define BUF_MUST_CHECK
-#else
 #define BUF_MUST_CHECK __attribute__((warn_unused_result))
-#endif
 
 struct buf {
 	char *ptr; /* owned (or the shared empty string while cap == 0) */
