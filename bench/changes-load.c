@@ -30,13 +30,13 @@ static double now(void)
 static int request(char *out, size_t size, int seq)
 {
 	char body[1024];
-	int bl = snprintf(body, sizeof(body),
-			  "author=Dev+%d+%%3Cdev%d%%40example.org%%3E&comments=change+%d%%0A%%0Asome+"
-			  "description&files=%%5B%%22src%%2Ffile%d.c%%22%%2C+%%22include%%2Fh%d.h%%22"
-			  "%%5D&branch=%s&revision=%040x&repository=https%%3A%%2F%%2Fexample.org%%2F"
-			  "repo.git&project=bench&category=push&properties=%%7B%%22seq%%22%%3A+%d%%7D",
-			  seq % 50, seq % 50, seq, seq % 97, seq % 13, seq % 3 ? "main" : "dev", seq,
-			  seq);
+	int bl = snprintf(
+		body, sizeof(body),
+		"author=Dev+%d+%%3Cdev%d%%40example.org%%3E&comments=change+%d%%0A%%0Asome+"
+		"description&files=%%5B%%22src%%2Ffile%d.c%%22%%2C+%%22include%%2Fh%d.h%%22"
+		"%%5D&branch=%s&revision=%040x&repository=https%%3A%%2F%%2Fexample.org%%2F"
+		"repo.git&project=bench&category=push&properties=%%7B%%22seq%%22%%3A+%d%%7D",
+		seq % 50, seq % 50, seq, seq % 97, seq % 13, seq % 3 ? "main" : "dev", seq, seq);
 	return snprintf(out, size,
 			"POST /change_hook/base HTTP/1.1\r\nHost: %s\r\nContent-Type: "
 			"application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s",

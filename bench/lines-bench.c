@@ -70,22 +70,22 @@ static char *make_input(int kind)
 		int k;
 		switch (kind) {
 		case 1:
-			k = snprintf(
-			    line, sizeof(line),
-			    "caf\xc3\xa9 %08u: compiling \xc3\xa9l\xc3\xa9ment.c ok ok ok ok ok\n",
-			    n);
+			k = snprintf(line, sizeof(line),
+				     "caf\xc3\xa9 %08u: compiling \xc3\xa9l\xc3\xa9ment.c ok ok ok "
+				     "ok ok\n",
+				     n);
 			break;
 		case 2:
 			k = snprintf(line, sizeof(line),
-			             "line %08u: the quick brown fox jumps over the dog\r\n", n);
+				     "line %08u: the quick brown fox jumps over the dog\r\n", n);
 			break;
 		case 4:
 			k = snprintf(line, sizeof(line),
-			             "progress %08u of 99999999 [=====>          ] 12%%\r", n);
+				     "progress %08u of 99999999 [=====>          ] 12%%\r", n);
 			break;
 		default:
 			k = snprintf(line, sizeof(line),
-			             "line %08u: the quick brown fox jumps over the lazy dog\n", n);
+				     "line %08u: the quick brown fox jumps over the lazy dog\n", n);
 			break;
 		}
 		if (kind == 3) {
@@ -128,7 +128,7 @@ static void run(const char *name, int kind, int mode)
 	printf("%-28s %-14s %6.2f ns/byte (%zu lines)\n", name,
 	       mode == 0   ? "split"
 	       : mode == 1 ? "split+batch"
-	                   : "split+batch+pack",
+			   : "split+batch+pack",
 	       best * 1e9 / TOTAL, g_lines / 5);
 	lines_release(&l);
 	batch_release(&b);
@@ -138,7 +138,7 @@ static void run(const char *name, int kind, int mode)
 int main(int argc, char **argv)
 {
 	static const char *const names[] = {"ascii 64-byte lines", "utf-8 lines", "crlf lines",
-	                                    "10 KiB lines (cut)", "progress \\r"};
+					    "10 KiB lines (cut)", "progress \\r"};
 	int only = argc > 1 ? (int)strtol(argv[1], NULL, 10) : -1;
 	for (int kind = 0; kind < 5; kind++) {
 		if (only >= 0 && kind != only)

@@ -35,10 +35,10 @@ struct conn {
 	bool upgraded;
 	bool attached;
 	bool closing;
-	uint64_t seq;          /* our own request counter */
-	char *in;              /* bytes received, not yet parsed */
+	uint64_t seq; /* our own request counter */
+	char *in;     /* bytes received, not yet parsed */
 	size_t in_len, in_cap;
-	char *msg;             /* reassembled fragmented message */
+	char *msg; /* reassembled fragmented message */
 	size_t msg_len;
 };
 
@@ -146,7 +146,8 @@ static void conn_attached(struct conn *c)
 	n_attached++;
 	inflight--;
 	if (n_attached == count || n_attached >= next_report) {
-		printf("{\"event\":\"attached\",\"n\":%d,\"seconds\":%.3f}\n", n_attached, elapsed());
+		printf("{\"event\":\"attached\",\"n\":%d,\"seconds\":%.3f}\n", n_attached,
+		       elapsed());
 		fflush(stdout);
 		while (next_report <= n_attached)
 			next_report += count / 10 > 0 ? count / 10 : 1;
@@ -168,10 +169,12 @@ static void respond(struct conn *c, uint64_t seq, const msgpack_object *op)
 	pack_str(&pk, "result");
 	if (str_is(op, "get_worker_info")) {
 		char basedir[64];
-		snprintf(basedir, sizeof(basedir), "/nonexistent/loadgen/w%d", c->idx + first_index);
-		static const char *cmds[] = { "shell", "mkdir", "rmdir", "stat", "glob", "listdir",
-					      "rmfile", "cpdir", "upload_file", "upload_directory",
-					      "download_file" };
+		snprintf(basedir, sizeof(basedir), "/nonexistent/loadgen/w%d",
+			 c->idx + first_index);
+		static const char *cmds[] = {
+			"shell",        "mkdir",  "rmdir", "stat",        "glob",
+			"listdir",      "rmfile", "cpdir", "upload_file", "upload_directory",
+			"download_file"};
 		msgpack_pack_map(&pk, 6);
 		pack_str(&pk, "basedir");
 		pack_str(&pk, basedir);
@@ -283,7 +286,7 @@ static void conn_drop(struct conn *c)
 		n_dropped++;
 		c->attached = false;
 		n_attached--;
-		inflight++;          /* it reconnects like a real worker */
+		inflight++; /* it reconnects like a real worker */
 		c->tries = 0;
 	}
 	uv_close((uv_handle_t *)&c->tcp, on_close);
@@ -400,10 +403,12 @@ static void on_connect(uv_connect_t *req, int status)
 	int cl = snprintf(cred, sizeof(cred), "w%d:%s", c->idx + first_index, password);
 	sodium_bin2base64(b64, sizeof(b64), (const unsigned char *)cred, (size_t)cl,
 			  sodium_base64_VARIANT_ORIGINAL);
-	int n = snprintf(reqtext, 1024,
-			 "GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-			 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-			 "Authorization: Basic %s\r\n\r\n", host, port, b64);
+	int n = snprintf(
+		reqtext, 1024,
+		"GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+		"Authorization: Basic %s\r\n\r\n",
+		host, port, b64);
 	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 	send_raw(c, reqtext, (size_t)n);
 }
@@ -448,7 +453,8 @@ static void on_signal(uv_signal_t *h, int sig)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: loadgen HOST:PORT COUNT PASSWORD [FIRST_INDEX [MAX_INFLIGHT]]\n");
+		fprintf(stderr,
+			"usage: loadgen HOST:PORT COUNT PASSWORD [FIRST_INDEX [MAX_INFLIGHT]]\n");
 		return 2;
 	}
 	const char *colon = strrchr(argv[1], ':');

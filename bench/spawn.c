@@ -22,7 +22,7 @@ static atomic_long total;
 
 static void *spawn_loop(void *arg)
 {
-	char *argv[] = { "true", NULL };
+	char *argv[] = {"true", NULL};
 	long n = 0;
 	(void)arg;
 	while (!atomic_load(&stop)) {
@@ -55,7 +55,7 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	for (long i = 0; i < nthreads; i++)
 		pthread_create(&t[i], NULL, spawn_loop, NULL);
-	struct timespec d = { (time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9) };
+	struct timespec d = {(time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9)};
 	nanosleep(&d, NULL);
 	atomic_store(&stop, true);
 	for (long i = 0; i < nthreads; i++)

@@ -202,7 +202,7 @@ static int cli_read_small_file(const char *path, char **ret_text)
 }
 
 int cli_setting(const char *flag, const char *env, const char *conf_path, const char *key,
-                const char *fallback, char **ret_value, char **ret_error)
+		const char *fallback, char **ret_value, char **ret_error)
 {
 	_cleanup_free_ char *text = NULL;
 	char *value = NULL;
@@ -221,14 +221,14 @@ int cli_setting(const char *flag, const char *env, const char *conf_path, const 
 		r = cli_read_small_file(conf_path, &text);
 		if (r < 0 && r != -ENOENT && r != -ENOTDIR) {
 			*ret_error = xasprintf("cannot read '%s': %s", conf_path,
-			                       r == -E2BIG ? "file too large" : err_str(r));
+					       r == -E2BIG ? "file too large" : err_str(r));
 			return r;
 		}
 		if (r == 0) {
 			r = cli_conf_get(text, key, &value, &line);
 			if (r < 0) {
 				*ret_error =
-				    xasprintf("%s:%u: expected 'key = value'", conf_path, line);
+					xasprintf("%s:%u: expected 'key = value'", conf_path, line);
 				return r;
 			}
 			if (r > 0) {
@@ -249,7 +249,7 @@ int cli_connect(const struct cli_common *co, struct http_client *ret)
 	r = cli_setting(co->url, getenv("KILN_URL"), conf, "url", CLI_DEFAULT_URL, &url, &error);
 	if (r >= 0)
 		r = cli_setting(co->token, getenv("KILN_TOKEN"), conf, "token", NULL, &token,
-		                &error);
+				&error);
 	if (r < 0) {
 		cli_error("%s", error);
 		return CLI_EXIT_USAGE;
@@ -266,9 +266,9 @@ int cli_connect(const struct cli_common *co, struct http_client *ret)
 /* ---- results, times, numbers -------------------------------------------------------- */
 
 static const char *const cli_result_names[] = {
-    [CLI_SUCCESS] = "SUCCESS",     [CLI_WARNINGS] = "WARNINGS",   [CLI_FAILURE] = "FAILURE",
-    [CLI_SKIPPED] = "SKIPPED",     [CLI_EXCEPTION] = "EXCEPTION", [CLI_RETRY] = "RETRY",
-    [CLI_CANCELLED] = "CANCELLED",
+	[CLI_SUCCESS] = "SUCCESS",     [CLI_WARNINGS] = "WARNINGS",   [CLI_FAILURE] = "FAILURE",
+	[CLI_SKIPPED] = "SKIPPED",     [CLI_EXCEPTION] = "EXCEPTION", [CLI_RETRY] = "RETRY",
+	[CLI_CANCELLED] = "CANCELLED",
 };
 
 const char *cli_result_name(long long result)
@@ -412,7 +412,7 @@ int cli_build_get(struct http_client *c, const char *ref, json_t **ret_build)
 		if (builderid < 0)
 			goto notfound;
 		r = http_getf_json(c, &j, "/api/v2/builds?builderid=%lld&number=%lld", builderid,
-		                   number);
+				   number);
 	}
 	if (r == KILN_ENOTFOUND)
 		goto notfound;

@@ -75,7 +75,7 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * CLI_EXIT_USAGE.
  */
 int cli_usage_error(const struct cmd *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+	__attribute__((format(printf, 2, 3)));
 /* Prints "usage: kiln VERB USAGE", the summary and 'options' to stdout;
  * returns CLI_HELP_SHOWN. */
 int cli_help(const struct cmd *cmd, const char *options);
@@ -111,7 +111,7 @@ char *cli_conf_path(void);
  * when the file exists but cannot be read or parsed.
  */
 int cli_setting(const char *flag, const char *env, const char *conf_path, const char *key,
-                const char *fallback, char **ret_value, char **ret_error);
+		const char *fallback, char **ret_value, char **ret_error);
 
 /*
  * The default owner of a forced build, "USER@HOST" (a new string): sent as
@@ -185,7 +185,7 @@ void cli_sleep_ms(unsigned ms);
 struct cli_table {
 	size_t ncols;
 	size_t nrows;
-	char **cells;  /* owned: nrows * ncols strings */
+	char **cells; /* owned: nrows * ncols strings */
 	size_t cells_alloc;
 	size_t *width; /* owned: per column */
 };

@@ -14,8 +14,7 @@
 #define BUILDS_DEFAULT_LIMIT 20
 #define BUILDS_MAX_LIMIT 100000
 
-static const char builds_options[] =
-    "  -n, --limit N     show at most N builds (default 20)\n";
+static const char builds_options[] = "  -n, --limit N     show at most N builds (default 20)\n";
 
 struct builds_args {
 	const char *builder; /* borrowed: argv; NULL for all */
@@ -28,7 +27,8 @@ static const char *builds_builder_name(json_t *builders, long long id)
 	json_t *b;
 	size_t i;
 
-	json_array_foreach (builders, i, b) {
+	json_array_foreach(builders, i, b)
+	{
 		if (cli_json_int(b, "builderid", -1) == id)
 			return cli_json_str(b, "name", NULL);
 	}
@@ -36,8 +36,8 @@ static const char *builds_builder_name(json_t *builders, long long id)
 }
 
 static const struct option builds_longopts[] = {
-    {"limit", required_argument, NULL, 'n'},
-    {0},
+	{"limit", required_argument, NULL, 'n'},
+	{0},
 };
 
 static void builds_init(void *state)
@@ -52,7 +52,7 @@ static int builds_option(void *state, int opt, const char *arg)
 	/* the only option: 'n' */
 	if (cli_parse_int(arg, 1, BUILDS_MAX_LIMIT, &a->limit) < 0)
 		return cli_usage_error(&cmd_builds, "bad limit '%s': expected 1..%d", arg,
-		                       BUILDS_MAX_LIMIT);
+				       BUILDS_MAX_LIMIT);
 	return CLI_EXIT_OK;
 }
 
@@ -83,7 +83,8 @@ static int builds_exec(void *state, struct http_client *c)
 	}
 	if (a->builder) {
 		long long id = -1;
-		json_array_foreach (builders, i, b) {
+		json_array_foreach(builders, i, b)
+		{
 			if (!strcmp(cli_json_str(b, "name", ""), a->builder))
 				id = cli_json_int(b, "builderid", -1);
 		}
@@ -105,8 +106,9 @@ static int builds_exec(void *state, struct http_client *c)
 		goto out;
 	}
 	cli_table_add(&t, (const char *const[]){"ID", "BUILDER", "NUMBER", "RESULT", "STARTED",
-	                                        "DURATION", "STATUS"});
-	json_array_foreach (builds, i, b) {
+						"DURATION", "STATUS"});
+	json_array_foreach(builds, i, b)
+	{
 		char id[24], number[24], started[32], duration[32], builderid[24];
 		const char *name, *result;
 		double start = cli_json_num(b, "started_at", 0);
@@ -124,8 +126,8 @@ static int builds_exec(void *state, struct http_client *c)
 		else
 			snprintf(duration, sizeof(duration), "-");
 		cli_table_add(&t, (const char *const[]){id, name ? name : builderid, number, result,
-		                                        started, duration,
-		                                        cli_json_str(b, "state_string", "")});
+							started, duration,
+							cli_json_str(b, "state_string", "")});
 	}
 	cli_table_print(&t, stdout);
 	r = CLI_EXIT_OK;
@@ -138,16 +140,16 @@ out:
 }
 
 const struct cmd cmd_builds = {
-    .name = "builds",
-    .usage = "[BUILDER] [--limit N]",
-    .summary = "list recent builds, newest first",
-    .flags = CMD_MASTER,
-    .optstring = "n:",
-    .options = builds_longopts,
-    .options_help = builds_options,
-    .state_size = sizeof(struct builds_args),
-    .init = builds_init,
-    .option = builds_option,
-    .args = builds_args,
-    .exec = builds_exec,
+	.name = "builds",
+	.usage = "[BUILDER] [--limit N]",
+	.summary = "list recent builds, newest first",
+	.flags = CMD_MASTER,
+	.optstring = "n:",
+	.options = builds_longopts,
+	.options_help = builds_options,
+	.state_size = sizeof(struct builds_args),
+	.init = builds_init,
+	.option = builds_option,
+	.args = builds_args,
+	.exec = builds_exec,
 };

@@ -25,14 +25,14 @@
 enum { FORCE_OPT_SCHEDULER = CLI_OPT_FIRST_PRIVATE, FORCE_OPT_TIMEOUT, FORCE_OPT_OWNER };
 
 static const char force_options[] =
-    "  --scheduler S     force scheduler to use (default: the first that lists BUILDER)\n"
-    "  -r, --reason R    reason recorded with the buildset\n"
-    "  --owner WHO       who forces the build (default: $USER@HOST), sent as the\n"
-    "                    force form's 'username' (Buildbot's default form wants an\n"
-    "                    email address: 'a@b.c' or 'Name <a@b.c>')\n"
-    "  -p, --property K=V  scheduler parameter or property (repeatable)\n"
-    "  -w, --wait        follow the build; exit 0 for SUCCESS/WARNINGS, 1 otherwise\n"
-    "  --timeout SECS    with --wait: give up after SECS seconds (exit 1)\n";
+	"  --scheduler S     force scheduler to use (default: the first that lists BUILDER)\n"
+	"  -r, --reason R    reason recorded with the buildset\n"
+	"  --owner WHO       who forces the build (default: $USER@HOST), sent as the\n"
+	"                    force form's 'username' (Buildbot's default form wants an\n"
+	"                    email address: 'a@b.c' or 'Name <a@b.c>')\n"
+	"  -p, --property K=V  scheduler parameter or property (repeatable)\n"
+	"  -w, --wait        follow the build; exit 0 for SUCCESS/WARNINGS, 1 otherwise\n"
+	"  --timeout SECS    with --wait: give up after SECS seconds (exit 1)\n";
 
 struct force_watch {
 	struct http_client *c;
@@ -69,7 +69,8 @@ static int force_builder_id(struct http_client *c, const char *name, long long *
 	if (r < 0)
 		return r;
 	/* match the name ourselves: a master that ignores the filter returns all */
-	json_array_foreach (list, i, b) {
+	json_array_foreach(list, i, b)
+	{
 		if (!strcmp(cli_json_str(b, "name", ""), name) &&
 		    cli_json_int(b, "builderid", -1) >= 0) {
 			*ret_id = cli_json_int(b, "builderid", -1);
@@ -93,14 +94,16 @@ static int force_pick_scheduler(struct http_client *c, const char *builder, char
 	r = http_get_list(c, "/api/v2/forceschedulers", "forceschedulers", &list);
 	if (r < 0)
 		return r;
-	json_array_foreach (list, i, s) {
+	json_array_foreach(list, i, s)
+	{
 		const char *name = cli_json_str(s, "name", NULL);
 		if (!name)
 			continue;
 		if (!first)
 			first = name;
 		names = json_object_get(s, "builder_names");
-		json_array_foreach (names, k, n) {
+		json_array_foreach(names, k, n)
+		{
 			if (json_is_string(n) && !strcmp(json_string_value(n), builder)) {
 				pick = name;
 				break;
@@ -120,7 +123,7 @@ static int force_pick_scheduler(struct http_client *c, const char *builder, char
  * request for 'builderid' (else the first one).
  */
 static int force_parse_result(json_t *result, long long builderid, long long *ret_bsid,
-                              long long *ret_brid)
+			      long long *ret_brid)
 {
 	json_t *bsid, *brids, *v;
 	char key[32];
@@ -160,7 +163,8 @@ static int force_print_steps(struct force_watch *w, long long buildid, long long
 	r = http_get_list(w->c, path, "steps", &steps);
 	if (r < 0)
 		return r;
-	json_array_foreach (steps, i, s) {
+	json_array_foreach(steps, i, s)
+	{
 		long long number = cli_json_int(s, "number", -1);
 		const char *name = cli_json_str(s, "name", "?");
 		double started = cli_json_num(s, "started_at", 0);
@@ -243,7 +247,8 @@ static int force_next_build(struct force_watch *w, long long after, json_t **ret
 	r = http_get_list(w->c, path, "builds", &builds);
 	if (r < 0)
 		return r;
-	json_array_foreach (builds, i, b) {
+	json_array_foreach(builds, i, b)
+	{
 		long long id = cli_json_int(b, "buildid", -1);
 		if (cli_json_int(b, "buildrequestid", w->brid) != w->brid || id <= after)
 			continue;
@@ -298,7 +303,7 @@ static int force_wait(struct force_watch *w)
 		if (w->tty) {
 			char dur[32];
 			cli_format_duration((double)(clock_mono_ms() - pending_since) / 1000, dur,
-			                    sizeof(dur));
+					    sizeof(dur));
 			force_clear_live(w);
 			printf("  request %lld pending (%s)", w->brid, dur);
 			fflush(stdout);
@@ -323,13 +328,13 @@ struct force_args {
 };
 
 static const struct option force_longopts[] = {
-    {"scheduler", required_argument, NULL, FORCE_OPT_SCHEDULER},
-    {"reason", required_argument, NULL, 'r'},
-    {"owner", required_argument, NULL, FORCE_OPT_OWNER},
-    {"property", required_argument, NULL, 'p'},
-    {"wait", no_argument, NULL, 'w'},
-    {"timeout", required_argument, NULL, FORCE_OPT_TIMEOUT},
-    {0},
+	{"scheduler", required_argument, NULL, FORCE_OPT_SCHEDULER},
+	{"reason", required_argument, NULL, 'r'},
+	{"owner", required_argument, NULL, FORCE_OPT_OWNER},
+	{"property", required_argument, NULL, 'p'},
+	{"wait", no_argument, NULL, 'w'},
+	{"timeout", required_argument, NULL, FORCE_OPT_TIMEOUT},
+	{0},
 };
 
 static void force_init(void *state)
@@ -364,7 +369,7 @@ static int force_option(void *state, int opt, const char *arg)
 	case 'p':
 		if (cli_parse_property(arg, &k, &v) < 0)
 			return cli_usage_error(&cmd_force, "bad property '%s': expected KEY=VALUE",
-			                       arg);
+					       arg);
 		json_object_set_new(a->params, k, json_string(v));
 		free(k);
 		free(v);
@@ -374,7 +379,8 @@ static int force_option(void *state, int opt, const char *arg)
 		break;
 	default: /* FORCE_OPT_TIMEOUT */
 		if (cli_parse_seconds(arg, &a->timeout) < 0)
-			return cli_usage_error(&cmd_force, "bad timeout '%s': expected seconds", arg);
+			return cli_usage_error(&cmd_force, "bad timeout '%s': expected seconds",
+					       arg);
 		break;
 	}
 	return CLI_EXIT_OK;
@@ -430,8 +436,8 @@ static int force_exec(void *state, struct http_client *c)
 	if (a->wait) {
 		/* subscribed before the request exists: none of its events is missed
 		 * (Buildbot also publishes steps; Kiln acknowledges and sends none) */
-		static const char *const paths[] = {"buildrequests/*/*", "builds/*/*",
-		                                    "steps/*/*", NULL};
+		static const char *const paths[] = {"buildrequests/*/*", "builds/*/*", "steps/*/*",
+						    NULL};
 		ws_waiter_open(&waiter, c->base, c->token, paths, FORCE_POLL_MS);
 	}
 	esc = http_escape(scheduler);
@@ -439,13 +445,13 @@ static int force_exec(void *state, struct http_client *c)
 	r = http_rpc(c, path, "force", a->params, &result);
 	if (r < 0) {
 		r = cli_error("cannot force '%s' with scheduler '%s': %s", a->builder, scheduler,
-		              http_client_error(c));
+			      http_client_error(c));
 		goto out;
 	}
 	if (force_parse_result(result, builderid, &bsid, &brid) < 0) {
 		text = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
 		r = cli_error("scheduler '%s' did not create a build request for '%s' (answer: %s)",
-		              scheduler, a->builder, text ? text : "?");
+			      scheduler, a->builder, text ? text : "?");
 		free(text);
 		goto out;
 	}
@@ -454,11 +460,12 @@ static int force_exec(void *state, struct http_client *c)
 	r = CLI_EXIT_OK;
 	if (a->wait) {
 		struct force_watch w = {
-		    .c = c,
-		    .waiter = &waiter,
-		    .brid = brid,
-		    .deadline_ms = a->timeout > 0 ? start_ms + (uint64_t)(a->timeout * 1000) : 0,
-		    .tty = cli_is_color_tty(stdout),
+			.c = c,
+			.waiter = &waiter,
+			.brid = brid,
+			.deadline_ms =
+				a->timeout > 0 ? start_ms + (uint64_t)(a->timeout * 1000) : 0,
+			.tty = cli_is_color_tty(stdout),
 		};
 		r = force_wait(&w);
 	}
@@ -472,18 +479,18 @@ out:
 }
 
 const struct cmd cmd_force = {
-    .name = "force",
-    .usage = "BUILDER [--reason R] [--owner WHO] [--property K=V]... [--scheduler S] [--wait "
-             "[--timeout SECS]]",
-    .summary = "start a build of BUILDER through a force scheduler",
-    .flags = CMD_MASTER,
-    .optstring = "r:p:w",
-    .options = force_longopts,
-    .options_help = force_options,
-    .state_size = sizeof(struct force_args),
-    .init = force_init,
-    .option = force_option,
-    .args = force_args,
-    .exec = force_exec,
-    .release = force_release,
+	.name = "force",
+	.usage = "BUILDER [--reason R] [--owner WHO] [--property K=V]... [--scheduler S] [--wait "
+		 "[--timeout SECS]]",
+	.summary = "start a build of BUILDER through a force scheduler",
+	.flags = CMD_MASTER,
+	.optstring = "r:p:w",
+	.options = force_longopts,
+	.options_help = force_options,
+	.state_size = sizeof(struct force_args),
+	.init = force_init,
+	.option = force_option,
+	.args = force_args,
+	.exec = force_exec,
+	.release = force_release,
 };

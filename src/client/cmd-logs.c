@@ -20,10 +20,10 @@
 #define LOGS_POLL_MS 200
 
 static const char logs_options[] =
-    "  -s, --step S      only the step named S, or numbered S (0 is the first)\n"
-    "  -l, --log NAME    which log of each step (default: stdio)\n"
-    "  -f, --follow      keep printing new lines until the build ends; exit 0 for\n"
-    "                    SUCCESS/WARNINGS, 1 otherwise\n";
+	"  -s, --step S      only the step named S, or numbered S (0 is the first)\n"
+	"  -l, --log NAME    which log of each step (default: stdio)\n"
+	"  -f, --follow      keep printing new lines until the build ends; exit 0 for\n"
+	"                    SUCCESS/WARNINGS, 1 otherwise\n";
 
 struct logs_args {
 	const char *build; /* borrowed: argv */
@@ -68,7 +68,8 @@ static int logs_find_log(struct logs_cursor *cur, long long stepid, json_t **ret
 	if (r < 0)
 		return r;
 	*ret_log = NULL;
-	json_array_foreach (logs, i, l) {
+	json_array_foreach(logs, i, l)
+	{
 		if (!strcmp(cli_json_str(l, "name", ""), cur->a->log) ||
 		    !strcmp(cli_json_str(l, "slug", ""), cur->a->log)) {
 			*ret_log = json_incref(l);
@@ -86,20 +87,21 @@ static int logs_find_log(struct logs_cursor *cur, long long stepid, json_t **ret
  * *ret_lines gets the number of lines printed.
  */
 static int logs_print_page(struct logs_cursor *cur, long long logid, char type, bool complete,
-                           long long *ret_lines)
+			   long long *ret_lines)
 {
 	json_t *chunks, *ch;
 	long long printed = 0;
 	size_t i;
 	int r;
 	char *path = xasprintf("/api/v2/logs/%lld/contents?offset=%lld&limit=%d", logid,
-	                       cur->offset, LOGS_PAGE_LINES);
+			       cur->offset, LOGS_PAGE_LINES);
 
 	r = http_get_list(cur->c, path, "logchunks", &chunks);
 	free(path);
 	if (r < 0)
 		return r;
-	json_array_foreach (chunks, i, ch) {
+	json_array_foreach(chunks, i, ch)
+	{
 		const char *p = cli_json_str(ch, "content", "");
 		size_t len = json_string_length(json_object_get(ch, "content"));
 		long long first = cli_json_int(ch, "firstline", cur->offset);
@@ -118,7 +120,7 @@ static int logs_print_page(struct logs_cursor *cur, long long logid, char type, 
 			end = last ? last + 1 : p;
 		}
 		long long n =
-		    (long long)cli_log_write(stdout, p, (size_t)(end - p), type, cur->color);
+			(long long)cli_log_write(stdout, p, (size_t)(end - p), type, cur->color);
 		cur->offset += n;
 		printed += n;
 	}
@@ -197,7 +199,8 @@ static int logs_pass(struct logs_cursor *cur, bool *progress)
 	if (r < 0)
 		return r;
 	r = 1;
-	json_array_foreach (steps, i, s) {
+	json_array_foreach(steps, i, s)
+	{
 		long long number = cli_json_int(s, "number", -1);
 
 		if (number < cur->step)
@@ -223,10 +226,10 @@ static int logs_pass(struct logs_cursor *cur, bool *progress)
 }
 
 static const struct option logs_longopts[] = {
-    {"step", required_argument, NULL, 's'},
-    {"log", required_argument, NULL, 'l'},
-    {"follow", no_argument, NULL, 'f'},
-    {0},
+	{"step", required_argument, NULL, 's'},
+	{"log", required_argument, NULL, 'l'},
+	{"follow", no_argument, NULL, 'f'},
+	{0},
 };
 
 static void logs_init(void *state)
@@ -265,7 +268,7 @@ static int logs_args(void *state, int argc, char **argv)
 	a->build = argv[0];
 	if (cli_parse_build_ref(a->build, &builder, &number) < 0)
 		return cli_usage_error(
-		    &cmd_logs, "bad build '%s': expected an id or BUILDER/NUMBER", a->build);
+			&cmd_logs, "bad build '%s': expected an id or BUILDER/NUMBER", a->build);
 	free(builder);
 	return CLI_EXIT_OK;
 }
@@ -314,16 +317,16 @@ static int logs_exec(void *state, struct http_client *c)
 }
 
 const struct cmd cmd_logs = {
-    .name = "logs",
-    .usage = "BUILD [--step NAME|NUMBER] [--log NAME] [--follow]",
-    .summary = "print the logs of a build's steps (BUILD: a build id or BUILDER/NUMBER)",
-    .flags = CMD_MASTER,
-    .optstring = "s:l:f",
-    .options = logs_longopts,
-    .options_help = logs_options,
-    .state_size = sizeof(struct logs_args),
-    .init = logs_init,
-    .option = logs_option,
-    .args = logs_args,
-    .exec = logs_exec,
+	.name = "logs",
+	.usage = "BUILD [--step NAME|NUMBER] [--log NAME] [--follow]",
+	.summary = "print the logs of a build's steps (BUILD: a build id or BUILDER/NUMBER)",
+	.flags = CMD_MASTER,
+	.optstring = "s:l:f",
+	.options = logs_longopts,
+	.options_help = logs_options,
+	.state_size = sizeof(struct logs_args),
+	.init = logs_init,
+	.option = logs_option,
+	.args = logs_args,
+	.exec = logs_exec,
 };

@@ -104,17 +104,36 @@ static int sendchange_run(int argc, char **argv)
 							   : xasprintf("http://%s", optarg);
 			co.url = master_url;
 			continue;
-		case 'W': key = "author"; break;
-		case 'b': key = "branch"; break;
-		case 'r': key = "revision"; break;
-		case 'R': key = "repository"; break;
-		case 'P': key = "project"; break;
-		case 'c': key = "comments"; break;
-		case 'C': key = "category"; break;
-		case OPT_CODEBASE: key = "codebase"; break;
-		case OPT_REVLINK: key = "revlink"; break;
+		case 'W':
+			key = "author";
+			break;
+		case 'b':
+			key = "branch";
+			break;
+		case 'r':
+			key = "revision";
+			break;
+		case 'R':
+			key = "repository";
+			break;
+		case 'P':
+			key = "project";
+			break;
+		case 'c':
+			key = "comments";
+			break;
+		case 'C':
+			key = "category";
+			break;
+		case OPT_CODEBASE:
+			key = "codebase";
+			break;
+		case OPT_REVLINK:
+			key = "revlink";
+			break;
 		case 's':
-			if (strcmp(optarg, "git") && strcmp(optarg, "hg") && strcmp(optarg, "svn")) {
+			if (strcmp(optarg, "git") && strcmp(optarg, "hg") &&
+			    strcmp(optarg, "svn")) {
 				r = cli_usage_error(&cmd_sendchange, "--vc must be git, hg or svn");
 				goto out;
 			}
@@ -133,8 +152,9 @@ static int sendchange_run(int argc, char **argv)
 			char *end;
 			double t = strtod(optarg, &end);
 			if (*end || !isfinite(t) || t < 0) {
-				r = cli_usage_error(&cmd_sendchange, "--when takes seconds since the "
-								     "epoch (got '%s')",
+				r = cli_usage_error(&cmd_sendchange,
+						    "--when takes seconds since the "
+						    "epoch (got '%s')",
 						    optarg);
 				goto out;
 			}
@@ -204,9 +224,9 @@ out:
 }
 
 const struct cmd cmd_sendchange = {
-    .name = "sendchange",
-    .usage = "--who WHO [--branch B] [--revision R] [options] [FILES...]",
-    .summary = "tell the master about a change (POST /change_hook/base)",
-    .run = sendchange_run, /* parses its own argv: Buildbot's option names */
-    .own_help = true,
+	.name = "sendchange",
+	.usage = "--who WHO [--branch B] [--revision R] [options] [FILES...]",
+	.summary = "tell the master about a change (POST /change_hook/base)",
+	.run = sendchange_run, /* parses its own argv: Buildbot's option names */
+	.own_help = true,
 };

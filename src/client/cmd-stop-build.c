@@ -10,8 +10,7 @@
 
 #include <stdio.h>
 
-static const char stop_build_options[] =
-    "  -r, --reason R    reason recorded with the stop\n";
+static const char stop_build_options[] = "  -r, --reason R    reason recorded with the stop\n";
 
 struct stop_build_args {
 	const char *build;  /* borrowed: argv */
@@ -19,8 +18,8 @@ struct stop_build_args {
 };
 
 static const struct option stop_build_longopts[] = {
-    {"reason", required_argument, NULL, 'r'},
-    {0},
+	{"reason", required_argument, NULL, 'r'},
+	{0},
 };
 
 static int stop_build_option(void *state, int opt, const char *arg)
@@ -42,8 +41,9 @@ static int stop_build_args(void *state, int argc, char **argv)
 		return cli_usage_error(&cmd_stop_build, "unexpected argument '%s'", argv[1]);
 	a->build = argv[0];
 	if (cli_parse_build_ref(a->build, &builder, &number) < 0)
-		return cli_usage_error(
-		    &cmd_stop_build, "bad build '%s': expected an id or BUILDER/NUMBER", a->build);
+		return cli_usage_error(&cmd_stop_build,
+				       "bad build '%s': expected an id or BUILDER/NUMBER",
+				       a->build);
 	free(builder);
 	return CLI_EXIT_OK;
 }
@@ -64,7 +64,7 @@ static int stop_build_exec(void *state, struct http_client *c)
 	buildid = cli_json_int(build, "buildid", -1);
 	if (cli_json_bool(build, "complete", false)) {
 		r = cli_error("build %lld is already complete: %s", buildid,
-		              cli_result_name(cli_json_int(build, "results", -1)));
+			      cli_result_name(cli_json_int(build, "results", -1)));
 		json_decref(build);
 		return r;
 	}
@@ -84,15 +84,15 @@ static int stop_build_exec(void *state, struct http_client *c)
 }
 
 const struct cmd cmd_stop_build = {
-    .name = "stop-build",
-    .usage = "BUILD [--reason R]",
-    .summary = "stop a running build (BUILD: a build id or BUILDER/NUMBER)",
-    .flags = CMD_MASTER,
-    .optstring = "r:",
-    .options = stop_build_longopts,
-    .options_help = stop_build_options,
-    .state_size = sizeof(struct stop_build_args),
-    .option = stop_build_option,
-    .args = stop_build_args,
-    .exec = stop_build_exec,
+	.name = "stop-build",
+	.usage = "BUILD [--reason R]",
+	.summary = "stop a running build (BUILD: a build id or BUILDER/NUMBER)",
+	.flags = CMD_MASTER,
+	.optstring = "r:",
+	.options = stop_build_longopts,
+	.options_help = stop_build_options,
+	.state_size = sizeof(struct stop_build_args),
+	.option = stop_build_option,
+	.args = stop_build_args,
+	.exec = stop_build_exec,
 };

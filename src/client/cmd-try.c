@@ -36,15 +36,15 @@ enum {
 };
 
 static const char try_options[] =
-    "  --master URL      the master (same as --url)\n"
-    "  --builders A,B    builders to try on (default: every builder of the scheduler)\n"
-    "  --scheduler NAME  try scheduler (default: the first the master has)\n"
-    "  --try-token T     the scheduler's token (default: $KILN_TRY_TOKEN)\n"
-    "  --upstream REF    base branch (default: the current branch's upstream, @{u})\n"
-    "  -p, --patch-level N  strip N leading path components (default 1)\n"
-    "  --repository URL  repository to record (default: the upstream remote's URL)\n"
-    "  --who NAME        submitter (default: git config user.name)\n"
-    "  --comment TEXT    comment recorded with the buildset\n" CLI_COMMON_HELP;
+	"  --master URL      the master (same as --url)\n"
+	"  --builders A,B    builders to try on (default: every builder of the scheduler)\n"
+	"  --scheduler NAME  try scheduler (default: the first the master has)\n"
+	"  --try-token T     the scheduler's token (default: $KILN_TRY_TOKEN)\n"
+	"  --upstream REF    base branch (default: the current branch's upstream, @{u})\n"
+	"  -p, --patch-level N  strip N leading path components (default 1)\n"
+	"  --repository URL  repository to record (default: the upstream remote's URL)\n"
+	"  --who NAME        submitter (default: git config user.name)\n"
+	"  --comment TEXT    comment recorded with the buildset\n" CLI_COMMON_HELP;
 
 /* Runs git with argv, its stdout into out (capped); 0 when it exits 0. */
 static int try_git(const char *const *argv, struct buf *out)
@@ -162,15 +162,16 @@ static int try_run(int argc, char **argv)
 	if (optind != argc)
 		return cli_usage_error(&cmd_try, "unexpected argument '%s'", argv[optind]);
 	if (!token || !*token)
-		return cli_usage_error(&cmd_try, "no try token: use --try-token or $KILN_TRY_TOKEN");
+		return cli_usage_error(&cmd_try,
+				       "no try token: use --try-token or $KILN_TRY_TOKEN");
 
 	/* the base: where the working tree left its upstream */
 	_cleanup_free_ char *up = NULL;
 	if (upstream)
 		up = xstrdup(upstream);
 	else {
-		const char *a[] = {"git", "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{u}",
-				   NULL};
+		const char *a[] = {"git",  "rev-parse", "--abbrev-ref", "--symbolic-full-name",
+				   "@{u}", NULL};
 		up = try_git_line(a);
 		if (!up || !*up)
 			return cli_error("no upstream branch: set one (git branch -u) or use "
@@ -202,7 +203,8 @@ static int try_run(int argc, char **argv)
 	int r = try_git(da, &diff);
 	if (r == KILN_ETOOBIG) {
 		buf_release(&diff);
-		return cli_error("the patch is larger than %u bytes", (unsigned)KILN_MAX_PATCH_BYTES);
+		return cli_error("the patch is larger than %u bytes",
+				 (unsigned)KILN_MAX_PATCH_BYTES);
 	}
 	if (r < 0) {
 		buf_release(&diff);
@@ -227,7 +229,8 @@ static int try_run(int argc, char **argv)
 	free(b64);
 	json_object_set_new(params, "patch_level", json_integer(level));
 	if (repository || repo)
-		json_object_set_new(params, "repository", json_string(repository ? repository : repo));
+		json_object_set_new(params, "repository",
+				    json_string(repository ? repository : repo));
 	if (who || user)
 		json_object_set_new(params, "who", json_string(who ? who : user));
 	if (comment)
@@ -255,7 +258,8 @@ static int try_run(int argc, char **argv)
 	if (!scheduler) {
 		json_t *list = NULL;
 		r = http_get_list(&c, "/api/v2/tryschedulers", "tryschedulers", &list);
-		const char *name = r < 0 ? NULL : cli_json_str(json_array_get(list, 0), "name", NULL);
+		const char *name =
+			r < 0 ? NULL : cli_json_str(json_array_get(list, 0), "name", NULL);
 		if (name)
 			sched = xstrdup(name);
 		json_decref(list);
@@ -273,7 +277,8 @@ static int try_run(int argc, char **argv)
 	r = http_rpc(&c, path, "try", params, &result);
 	json_decref(params);
 	if (r < 0) {
-		r = cli_error("try with scheduler '%s' failed: %s", scheduler, http_client_error(&c));
+		r = cli_error("try with scheduler '%s' failed: %s", scheduler,
+			      http_client_error(&c));
 	} else {
 		printf("buildset %lld: %zu-byte patch on %.12s (%s)\n",
 		       cli_json_int(result, "bsid", -1), patch_bytes, base, up);
@@ -285,9 +290,9 @@ static int try_run(int argc, char **argv)
 }
 
 const struct cmd cmd_try = {
-    .name = "try",
-    .usage = "[--master URL] [--builders A,B] [OPTIONS]",
-    .summary = "build the local changes against their upstream on the master",
-    .run = try_run, /* parses its own argv: --master, a token from the environment */
-    .own_help = true,
+	.name = "try",
+	.usage = "[--master URL] [--builders A,B] [OPTIONS]",
+	.summary = "build the local changes against their upstream on the master",
+	.run = try_run, /* parses its own argv: --master, a token from the environment */
+	.own_help = true,
 };

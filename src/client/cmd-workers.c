@@ -34,18 +34,19 @@ static int workers_exec(void *state, struct http_client *c)
 	}
 	cli_table_init(&t, 5);
 	cli_table_add(&t, (const char *const[]){"NAME", "CONNECTED", "PAUSED", "VERSION", "HOST"});
-	json_array_foreach (workers, i, w) {
+	json_array_foreach(workers, i, w)
+	{
 		json_t *info = json_object_get(w, "workerinfo");
 		json_t *conn = json_object_get(w, "connected_to");
 		bool connected = json_is_array(conn) ? json_array_size(conn) > 0
-		                                     : cli_json_bool(w, "connected", false);
+						     : cli_json_bool(w, "connected", false);
 		char *version = workers_first_line(cli_json_str(info, "version", NULL));
 		char *host = workers_first_line(cli_json_str(info, "host", NULL));
 		const char *paused = cli_json_bool(w, "paused", false) ? "yes" : "no";
 
 		cli_table_add(&t, (const char *const[]){
-		                      cli_json_str(w, "name", "?"), connected ? "yes" : "no",
-		                      paused, *version ? version : "-", *host ? host : "-"});
+					  cli_json_str(w, "name", "?"), connected ? "yes" : "no",
+					  paused, *version ? version : "-", *host ? host : "-"});
 		free(version);
 		free(host);
 	}
@@ -56,9 +57,9 @@ static int workers_exec(void *state, struct http_client *c)
 }
 
 const struct cmd cmd_workers = {
-    .name = "workers",
-    .usage = "",
-    .summary = "list workers: connected, paused, version and host",
-    .flags = CMD_MASTER,
-    .exec = workers_exec,
+	.name = "workers",
+	.usage = "",
+	.summary = "list workers: connected, paused, version and host",
+	.flags = CMD_MASTER,
+	.exec = workers_exec,
 };

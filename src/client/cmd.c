@@ -14,8 +14,8 @@
 #include <string.h>
 
 static const struct option cmd_common_options[] = {
-    CLI_COMMON_OPTIONS,
-    {0},
+	CLI_COMMON_OPTIONS,
+	{0},
 };
 
 static bool cmd_is_help(int argc, char **argv)
@@ -29,8 +29,7 @@ static struct option *cmd_longopts(const struct cmd *cmd)
 	size_t n = 0, k = 0;
 	while (cmd->options && cmd->options[n].name)
 		n++;
-	struct option *all = xreallocarray(NULL, n + ARRAY_SIZE(cmd_common_options),
-	                                   sizeof(*all));
+	struct option *all = xreallocarray(NULL, n + ARRAY_SIZE(cmd_common_options), sizeof(*all));
 	for (size_t i = 0; i < n; i++)
 		all[k++] = cmd->options[i];
 	for (size_t i = 0; i < ARRAY_SIZE(cmd_common_options); i++)
@@ -42,17 +41,16 @@ static struct option *cmd_longopts(const struct cmd *cmd)
 
 static int cmd_help(const struct cmd *cmd)
 {
-	_cleanup_free_ char *text =
-	    xasprintf("%s%s", cmd->options_help ? cmd->options_help : "",
-	              (cmd->flags & CMD_MASTER) ? CLI_COMMON_HELP
-	                                        : "  -h, --help        this help\n");
+	_cleanup_free_ char *text = xasprintf(
+		"%s%s", cmd->options_help ? cmd->options_help : "",
+		(cmd->flags & CMD_MASTER) ? CLI_COMMON_HELP : "  -h, --help        this help\n");
 	cli_help(cmd, text);
 	return CLI_EXIT_OK;
 }
 
 /* getopt over argv into state and *co; CLI_EXIT_OK, CLI_HELP_SHOWN or a usage error */
 static int cmd_parse(const struct cmd *cmd, int argc, char **argv, void *state,
-                     struct cli_common *co)
+		     struct cli_common *co)
 {
 	_cleanup_free_ struct option *longopts = cmd_longopts(cmd);
 	_cleanup_free_ char *optstring = xasprintf(":h%s", cmd->optstring ? cmd->optstring : "");

@@ -46,7 +46,7 @@ int http_client_init(struct http_client *c, const char *url, const char *token)
 	}
 	if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
 		http_client_set_error(c, "invalid master URL '%s': expected http://HOST:PORT",
-		                      url ? url : "");
+				      url ? url : "");
 		return -EINVAL;
 	}
 	n = strlen(url);
@@ -122,14 +122,14 @@ static const char *http_api_message(json_t *j)
 
 /* Translates a transport failure into the one line the user sees. */
 static int http_transport_error(struct http_client *c, CURLcode rc, const char *errbuf,
-                                const char *path)
+				const char *path)
 {
 	long os_errno = 0;
 
 	switch (rc) {
 	case CURLE_WRITE_ERROR:
 		http_client_set_error(c, "answer to '%s' is larger than %zu bytes", path,
-		                      c->max_body);
+				      c->max_body);
 		return KILN_ETOOBIG;
 	case CURLE_OPERATION_TIMEDOUT:
 		http_client_set_error(c, "master at %s did not answer in time", c->base);
@@ -144,11 +144,11 @@ static int http_transport_error(struct http_client *c, CURLcode rc, const char *
 	curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
 	if (os_errno > 0) {
 		http_client_set_error(c, "cannot reach master at %s: %s", c->base,
-		                      strerror((int)os_errno));
+				      strerror((int)os_errno));
 		return -(int)os_errno;
 	}
 	http_client_set_error(c, "cannot reach master at %s: %s", c->base,
-	                      *errbuf ? errbuf : curl_easy_strerror(rc));
+			      *errbuf ? errbuf : curl_easy_strerror(rc));
 	return rc == CURLE_COULDNT_RESOLVE_HOST ? -EHOSTUNREACH : -EIO;
 }
 
@@ -159,7 +159,7 @@ static int http_transport_error(struct http_client *c, CURLcode rc, const char *
  * line carries the API's message.
  */
 static int http_request(struct http_client *c, const char *path, const char *body_json,
-                        json_t **ret_json)
+			json_t **ret_json)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdrs = NULL;
@@ -222,15 +222,15 @@ static int http_request(struct http_client *c, const char *path, const char *bod
 			http_client_set_error(c, "%s (HTTP %ld for '%s')", msg, status, path);
 		else if (r == KILN_EAUTH)
 			http_client_set_error(
-			    c, "master refused '%s' (HTTP %ld): set --token or KILN_TOKEN", path,
-			    status);
+				c, "master refused '%s' (HTTP %ld): set --token or KILN_TOKEN",
+				path, status);
 		else
 			http_client_set_error(c, "master answered HTTP %ld for '%s'", status, path);
 		goto out;
 	}
 	if (!j || !json_is_object(j)) {
 		http_client_set_error(c, "answer to '%s' is not a JSON object%s%s", path,
-		                      j ? "" : ": ", j ? "" : jerr.text);
+				      j ? "" : ": ", j ? "" : jerr.text);
 		r = KILN_EPARSE;
 		goto out;
 	}
@@ -286,7 +286,7 @@ int http_get_list(struct http_client *c, const char *path, const char *key, json
 }
 
 int http_rpc(struct http_client *c, const char *path, const char *method, json_t *params,
-             json_t **ret_result)
+	     json_t **ret_result)
 {
 	json_t *req, *resp = NULL, *result;
 	const char *msg;
@@ -294,7 +294,7 @@ int http_rpc(struct http_client *c, const char *path, const char *method, json_t
 	int r;
 
 	req = json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", 1, "method", method,
-	                "params", params ? json_incref(params) : json_object());
+			"params", params ? json_incref(params) : json_object());
 	if (!req)
 		abort(); /* only fails on allocation: every argument is valid */
 	text = json_dumps(req, JSON_COMPACT);
@@ -320,7 +320,7 @@ int http_rpc(struct http_client *c, const char *path, const char *method, json_t
 }
 
 int http_post_text(struct http_client *c, const char *path, const char *content_type,
-                   const char *body, size_t len, char **ret_text)
+		   const char *body, size_t len, char **ret_text)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdrs = NULL;
@@ -361,12 +361,12 @@ int http_post_text(struct http_client *c, const char *path, const char *content_
 	/* the answer's first line is the message (change hooks answer text) */
 	size_t first = strcspn(answer.ptr, "\r\n");
 	if (status < 200 || status > 299) {
-		r = status == 404 ? KILN_ENOTFOUND
+		r = status == 404                    ? KILN_ENOTFOUND
 		    : status == 401 || status == 403 ? KILN_EAUTH
-		                                     : -EIO;
+						     : -EIO;
 		if (first)
 			http_client_set_error(c, "%.*s (HTTP %ld for '%s')", (int)first, answer.ptr,
-			                      status, path);
+					      status, path);
 		else
 			http_client_set_error(c, "master answered HTTP %ld for '%s'", status, path);
 		goto out;

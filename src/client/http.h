@@ -42,7 +42,7 @@ void http_client_release(struct http_client *c);
 const char *http_client_error(const struct http_client *c);
 /* Replaces the error line (for callers that detect a failure themselves). */
 void http_client_set_error(struct http_client *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+	__attribute__((format(printf, 2, 3)));
 
 /*
  * GET base + 'path' (which starts with '/', e.g. "/api/v2/builds?limit=5")
@@ -56,7 +56,7 @@ int http_get_json(struct http_client *c, const char *path, json_t **ret_json);
  * user that go into a query must be escaped with http_escape() first.
  */
 int http_getf_json(struct http_client *c, json_t **ret_json, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 /*
  * GET a REST collection: base + path, then the array under 'key' (e.g.
@@ -73,7 +73,7 @@ int http_get_list(struct http_client *c, const char *path, const char *key, json
  * with its message.
  */
 int http_rpc(struct http_client *c, const char *path, const char *method, json_t *params,
-             json_t **ret_result);
+	     json_t **ret_result);
 
 /*
  * POSTs len bytes of body with 'content_type' to base + 'path' and returns
@@ -83,7 +83,7 @@ int http_rpc(struct http_client *c, const char *path, const char *method, json_t
  * error.
  */
 int http_post_text(struct http_client *c, const char *path, const char *content_type,
-                   const char *body, size_t len, char **ret_text);
+		   const char *body, size_t len, char **ret_text);
 
 /* URL-escapes s for a path segment or query value; caller frees. */
 char *http_escape(const char *s);

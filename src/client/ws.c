@@ -60,8 +60,8 @@ int ws_frame_parse(const uint8_t *p, size_t n, struct ws_frame *ret)
 		return -EMSGSIZE;
 	if (n - head < len)
 		return 0;
-	*ret = (struct ws_frame){.fin = p[0] & 0x80, .opcode = op, .payload = p + head,
-	                         .len = (size_t)len};
+	*ret = (struct ws_frame){
+		.fin = p[0] & 0x80, .opcode = op, .payload = p + head, .len = (size_t)len};
 	return (int)(head + len);
 }
 
@@ -201,12 +201,12 @@ int ws_open(const char *base, const char *token, int timeout_ms, struct ws_clien
 	char key[sodium_base64_ENCODED_LEN(16, sodium_base64_VARIANT_ORIGINAL)];
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2base64(key, sizeof(key), raw, sizeof(raw), sodium_base64_VARIANT_ORIGINAL);
-	_cleanup_free_ char *auth = token ? xasprintf("Authorization: Bearer %s\r\n", token)
-	                                  : xstrdup("");
+	_cleanup_free_ char *auth =
+		token ? xasprintf("Authorization: Bearer %s\r\n", token) : xstrdup("");
 	req = xasprintf("GET %s/ws HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\n"
-	                "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-	                "Sec-WebSocket-Version: 13\r\n%s\r\n",
-	                prefix, host, port, key, auth);
+			"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+			"Sec-WebSocket-Version: 13\r\n%s\r\n",
+			prefix, host, port, key, auth);
 	r = ws_send_all(fd, (const uint8_t *)req, strlen(req));
 	/* read the answer head byte by byte: what follows it is frames */
 	while (r >= 0) {
@@ -248,7 +248,7 @@ int ws_open(const char *base, const char *token, int timeout_ms, struct ws_clien
 int ws_subscribe(struct ws_client *ws, const char *path)
 {
 	json_t *m = json_pack("{s:s,s:s,s:i}", "cmd", "startConsuming", "path", path, "_id",
-	                      ws->next_id++);
+			      ws->next_id++);
 	if (!m)
 		return -EINVAL;
 	char *text = json_dumps(m, JSON_COMPACT);
@@ -349,7 +349,7 @@ static bool ws_debug(void)
 }
 
 void ws_waiter_open(struct ws_waiter *w, const char *base, const char *token,
-                    const char *const *paths, unsigned poll_ms)
+		    const char *const *paths, unsigned poll_ms)
 {
 	const char *poll_env = getenv("KILN_CLIENT_POLL");
 	int r = 0;
@@ -366,7 +366,7 @@ void ws_waiter_open(struct ws_waiter *w, const char *base, const char *token,
 		w->ws = NULL;
 		if (ws_debug())
 			fprintf(stderr, "kiln: /ws not used (%s): polling every %u ms\n",
-			        strerror(-r), poll_ms);
+				strerror(-r), poll_ms);
 	} else if (ws_debug()) {
 		fprintf(stderr, "kiln: following events on %s/ws\n", base);
 	}
@@ -380,7 +380,7 @@ void ws_waiter_wait(struct ws_waiter *w, uint64_t deadline_ms)
 		left = 0;
 	if (!w->ws) {
 		struct timespec ts = {.tv_sec = w->poll_ms / 1000,
-		                      .tv_nsec = (long)(w->poll_ms % 1000) * 1000000};
+				      .tv_nsec = (long)(w->poll_ms % 1000) * 1000000};
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
 		return;
@@ -389,7 +389,7 @@ void ws_waiter_wait(struct ws_waiter *w, uint64_t deadline_ms)
 	if (r < 0) {
 		if (ws_debug())
 			fprintf(stderr, "kiln: /ws lost (%s): polling every %u ms\n", strerror(-r),
-			        w->poll_ms);
+				w->poll_ms);
 		ws_close(w->ws);
 		w->ws = NULL;
 	}

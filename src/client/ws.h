@@ -21,7 +21,7 @@ struct ws_client;
 /* One parsed frame header + payload view (into the caller's bytes). */
 struct ws_frame {
 	bool fin;
-	uint8_t opcode;   /* 0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong */
+	uint8_t opcode; /* 0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong */
 	const uint8_t *payload;
 	size_t len;
 };
@@ -37,8 +37,8 @@ int ws_frame_parse(const uint8_t *p, size_t n, struct ws_frame *ret);
 /*
  * Connects to BASE/ws (base "http://host[:port][/prefix]") within
  * timeout_ms and completes the handshake (a 101 answer; the accept hash
- * is not checked: no SHA-1 here, and events only wake us up).  -ENOTSUP for another scheme; other negative
- * codes on failure.  'token' (may be NULL) is sent as a bearer token.
+ * is not checked: no SHA-1 here, and events only wake us up).  -ENOTSUP for another scheme; other
+ * negative codes on failure.  'token' (may be NULL) is sent as a bearer token.
  */
 int ws_open(const char *base, const char *token, int timeout_ms, struct ws_client **ret);
 
@@ -70,7 +70,7 @@ struct ws_waiter {
 };
 /* Opens /ws at 'base' and subscribes to each of the NULL-terminated paths. */
 void ws_waiter_open(struct ws_waiter *w, const char *base, const char *token,
-                    const char *const *paths, unsigned poll_ms);
+		    const char *const *paths, unsigned poll_ms);
 /* Waits for an event, the safety interval or poll_ms, never past deadline_ms
  * (CLOCK_MONOTONIC ms as clock_mono_ms(); 0: none). */
 void ws_waiter_wait(struct ws_waiter *w, uint64_t deadline_ms);

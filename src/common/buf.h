@@ -29,7 +29,7 @@ struct buf {
 	char *ptr; /* owned (or the shared empty string while cap == 0) */
 	size_t len;
 	size_t cap;
-	size_t max; /* hard cap on len */
+	size_t max;  /* hard cap on len */
 	bool failed; /* an append passed max: contents dropped, appends refused */
 };
 

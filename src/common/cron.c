@@ -17,15 +17,13 @@ struct cron_field {
 	const char *const *names; /* names[i] means min + i */
 };
 
-static const char *const cron_months[] = {"jan", "feb", "mar", "apr", "may", "jun",
-					  "jul", "aug", "sep", "oct", "nov", "dec", NULL};
+static const char *const cron_months[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul",
+					  "aug", "sep", "oct", "nov", "dec", NULL};
 static const char *const cron_days[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL};
 
 static const struct cron_field cron_fields[5] = {
-	{"minute", 0, 59, NULL},
-	{"hour", 0, 23, NULL},
-	{"day-of-month", 1, 31, NULL},
-	{"month", 1, 12, cron_months},
+	{"minute", 0, 59, NULL},          {"hour", 0, 23, NULL},
+	{"day-of-month", 1, 31, NULL},    {"month", 1, 12, cron_months},
 	{"day-of-week", 0, 7, cron_days},
 };
 
@@ -165,7 +163,8 @@ int cron_parse(const char *text, struct cron *ret, char *err, size_t errsize)
 		for (const char *q = p; q < e; q++) {
 			unsigned char ch = (unsigned char)*q;
 			if (ch < 0x20 || ch >= 0x7f) {
-				snprintf(err, errsize, "%s: unexpected character", cron_fields[n].name);
+				snprintf(err, errsize, "%s: unexpected character",
+					 cron_fields[n].name);
 				return -EINVAL;
 			}
 		}
@@ -176,7 +175,8 @@ int cron_parse(const char *text, struct cron *ret, char *err, size_t errsize)
 	}
 	if (n != 5) {
 		snprintf(err, errsize,
-			 "expected 5 fields (minute hour day-of-month month day-of-week), got %d", n);
+			 "expected 5 fields (minute hour day-of-month month day-of-week), got %d",
+			 n);
 		return -EINVAL;
 	}
 	c.minute = bits[0];

@@ -15,11 +15,11 @@
 #include <stdint.h>
 
 struct cron {
-	uint64_t minute; /* bit m: minute m (0-59) */
-	uint32_t hour;   /* bit h (0-23) */
-	uint32_t mday;   /* bit d (1-31) */
-	uint16_t month;  /* bit m (1-12) */
-	uint8_t wday;    /* bit d (0-6, 0 = Sunday; 7 is read as 0) */
+	uint64_t minute;           /* bit m: minute m (0-59) */
+	uint32_t hour;             /* bit h (0-23) */
+	uint32_t mday;             /* bit d (1-31) */
+	uint16_t month;            /* bit m (1-12) */
+	uint8_t wday;              /* bit d (0-6, 0 = Sunday; 7 is read as 0) */
 	bool mday_star, wday_star; /* the field started with '*' */
 };
 

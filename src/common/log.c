@@ -38,8 +38,8 @@ int log_enabled(enum log_level level)
 	return level >= log_level;
 }
 
-static void log_vmsg(enum log_level level, const char *subsys, const char *suffix,
-		     const char *fmt, va_list ap)
+static void log_vmsg(enum log_level level, const char *subsys, const char *suffix, const char *fmt,
+		     va_list ap)
 {
 	if (!log_enabled(level))
 		return;

@@ -18,9 +18,9 @@
 #include "common/err.h"
 #include "common/xalloc.h"
 
-#define PROC_DRAIN_MS 2000      /* leader gone, children still hold the pipes */
-#define PROC_KILL_DRAIN_MS 300  /* the same after we killed the group */
-#define PROC_GIVEUP_MS 5000     /* SIGKILL sent, leader still not reaped */
+#define PROC_DRAIN_MS 2000     /* leader gone, children still hold the pipes */
+#define PROC_KILL_DRAIN_MS 300 /* the same after we killed the group */
+#define PROC_GIVEUP_MS 5000    /* SIGKILL sent, leader still not reaped */
 #define PROC_READ_CHUNK (64u << 10)
 
 enum proc_kill_stage { PROC_KILL_NONE, PROC_KILL_ESCALATE, PROC_KILL_GIVEUP };
@@ -38,7 +38,7 @@ struct proc {
 	int open_handles;
 	bool proc_open, out_open, err_open, in_open;
 	bool exited, paused, killing, done_sent, drain_armed;
-	bool refused;      /* output() refused more: the group was killed, the rest is dropped */
+	bool refused; /* output() refused more: the group was killed, the rest is dropped */
 	enum proc_kill_stage stage;
 	int64_t exit_status;
 	int term_signal;
@@ -236,8 +236,8 @@ static void proc_on_kill_timer(uv_timer_t *t)
 	}
 }
 
-int proc_start(uv_loop_t *loop, const struct proc_opts *o, const struct proc_ops *ops,
-		 void *ud, struct proc **ret_proc)
+int proc_start(uv_loop_t *loop, const struct proc_opts *o, const struct proc_ops *ops, void *ud,
+	       struct proc **ret_proc)
 {
 	struct proc *r = xcalloc(1, sizeof(*r));
 	r->loop = loop;
@@ -383,7 +383,6 @@ void proc_pause(struct proc *r, bool paused)
 		proc_drain_start(r);
 	}
 }
-
 
 bool proc_is_live(pid_t pid)
 {

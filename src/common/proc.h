@@ -39,12 +39,12 @@ struct proc_ops {
 };
 
 struct proc_opts {
-	char **argv;          /* argv[0] is looked up in env's PATH */
-	char **env;           /* NULL-terminated "NAME=value" */
+	char **argv; /* argv[0] is looked up in env's PATH */
+	char **env;  /* NULL-terminated "NAME=value" */
 	const char *cwd;
 	const char *stdin_data; /* NULL: stdin is /dev/null */
 	size_t stdin_len;
-	unsigned drain_ms;    /* after the leader exits; 0 = default (2000) */
+	unsigned drain_ms; /* after the leader exits; 0 = default (2000) */
 };
 
 struct proc;

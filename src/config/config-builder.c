@@ -19,9 +19,9 @@
 
 static int config_builder_declare(lua_State *L)
 {
-	static const char *const keys[] = {"name",     "workers", "description", "tags",
-					   "builddir", "steps",	  "collapse_requests",
-					   "cancel_superseded", NULL};
+	static const char *const keys[] = {
+		"name",  "workers",           "description",       "tags", "builddir",
+		"steps", "collapse_requests", "cancel_superseded", NULL};
 	struct config *cfg = config_ctx_of(L)->cfg;
 	int line = config_line(L);
 	char what[256];

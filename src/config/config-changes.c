@@ -58,13 +58,15 @@ static char *config_changes_default_name(lua_State *L, const char *repo, size_t 
 
 static int config_changes_poller(lua_State *L, enum config_poller_kind kind)
 {
-	static const char *const git_keys[] = {"name", "repository", "branches", "tags",
-					       "interval", "project", "category", "codebase",
-					       "revlink", NULL};
-	static const char *const hg_keys[] = {"name", "repository", "branches", "interval",
-					      "project", "category", "codebase", "revlink", NULL};
-	static const char *const svn_keys[] = {"name", "repository", "branch", "interval",
-					       "project", "category", "codebase", "revlink", NULL};
+	static const char *const git_keys[] = {"name",     "repository", "branches", "tags",
+					       "interval", "project",    "category", "codebase",
+					       "revlink",  NULL};
+	static const char *const hg_keys[] = {"name",     "repository", "branches",
+					      "interval", "project",    "category",
+					      "codebase", "revlink",    NULL};
+	static const char *const svn_keys[] = {"name",     "repository", "branch",
+					       "interval", "project",    "category",
+					       "codebase", "revlink",    NULL};
 	const char *decl = config_changes_poller_decl[kind];
 	struct config *cfg = config_ctx_of(L)->cfg;
 	int line = config_line(L);
@@ -73,7 +75,7 @@ static int config_changes_poller(lua_State *L, enum config_poller_kind kind)
 	dsl_check_table_arg(L, decl);
 	dsl_what(L, what, sizeof(what), decl, NULL);
 	dsl_check_keys(L, 1, what,
-		       kind == CONFIG_POLLER_GIT ? git_keys
+		       kind == CONFIG_POLLER_GIT  ? git_keys
 		       : kind == CONFIG_POLLER_HG ? hg_keys
 						  : svn_keys);
 	size_t rlen;
@@ -133,8 +135,11 @@ static int config_changes_poller(lua_State *L, enum config_poller_kind kind)
 	config_charge(L, sizeof(struct config_poller));
 	ARRAY_GROW(cfg->poller, cfg->npollers + 1, cfg->poller_alloc);
 	struct config_poller *p = &cfg->poller[cfg->npollers++];
-	*p = (struct config_poller){.kind = kind, .interval = interval, .tags = tags,
-				    .all_branches = all, .line = line};
+	*p = (struct config_poller){.kind = kind,
+				    .interval = interval,
+				    .tags = tags,
+				    .all_branches = all,
+				    .line = line};
 	p->name = default_name ? default_name : config_strdup(L, name, strlen(name));
 	p->repository = config_strdup(L, repo, rlen);
 	p->project = config_changes_opt_copy(L, 1, what, "project");
@@ -146,8 +151,9 @@ static int config_changes_poller(lua_State *L, enum config_poller_kind kind)
 	if (p->revlink) {
 		const char *pct = strchr(p->revlink, '%');
 		if (!pct || pct[1] != 's' || strchr(pct + 2, '%'))
-			return config_raise(L, "%s: 'revlink' must contain exactly one %%s "
-					       "(the revision)",
+			return config_raise(L,
+					    "%s: 'revlink' must contain exactly one %%s "
+					    "(the revision)",
 					    what);
 	}
 	if (branches) {
@@ -202,7 +208,7 @@ void config_changes_open(lua_State *L)
 
 /* change_hook.DIALECT: true, or a table with the one secret key. */
 static bool config_changes_hook_dialect(lua_State *L, int t, const char *dialect, const char *key,
-				 char **ret_secret)
+					char **ret_secret)
 {
 	int type = dsl_get(L, t, dialect);
 	int idx = lua_gettop(L);

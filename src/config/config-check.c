@@ -63,7 +63,7 @@ void dsl_check_keys(lua_State *L, int t, const char *what, const char *const *ke
 
 /* The string at idx, checked: no NUL bytes (they end C strings). */
 const char *dsl_check_string(lua_State *L, int idx, const char *what, const char *key,
-				    size_t *ret_len)
+			     size_t *ret_len)
 {
 	if (lua_type(L, idx) != LUA_TSTRING)
 		config_raise(L, "%s: '%s' must be a string (got %s)", what, key,
@@ -79,8 +79,7 @@ const char *dsl_check_string(lua_State *L, int idx, const char *what, const char
 
 /* t[key] as a string, or NULL when absent.  The string stays alive: the
  * table still references it and Lua's collector never moves objects. */
-const char *dsl_opt_string(lua_State *L, int t, const char *what, const char *key,
-				  size_t *ret_len)
+const char *dsl_opt_string(lua_State *L, int t, const char *what, const char *key, size_t *ret_len)
 {
 	if (dsl_get(L, t, key) == LUA_TNIL) {
 		lua_pop(L, 1);
@@ -91,8 +90,7 @@ const char *dsl_opt_string(lua_State *L, int t, const char *what, const char *ke
 	return s;
 }
 
-void dsl_check_name(lua_State *L, const char *what, const char *key, const char *s,
-			   size_t len)
+void dsl_check_name(lua_State *L, const char *what, const char *key, const char *s, size_t len)
 {
 	if (len == 0)
 		config_raise(L, "%s: '%s' must not be empty", what, key);
@@ -126,8 +124,7 @@ const char *dsl_req_name(lua_State *L, int t, const char *what, const char *key)
 }
 
 /* A relative path that stays inside the worker's directory. */
-void dsl_check_relpath(lua_State *L, const char *what, const char *key, const char *s,
-			      size_t len)
+void dsl_check_relpath(lua_State *L, const char *what, const char *key, const char *s, size_t len)
 {
 	if (len == 0)
 		config_raise(L, "%s: '%s' must not be empty", what, key);
@@ -159,8 +156,8 @@ bool dsl_opt_bool(lua_State *L, int t, const char *what, const char *key, bool d
 	return v;
 }
 
-long long dsl_opt_int(lua_State *L, int t, const char *what, const char *key,
-			     long long def, long long min, long long max)
+long long dsl_opt_int(lua_State *L, int t, const char *what, const char *key, long long def,
+		      long long min, long long max)
 {
 	int type = dsl_get(L, t, key);
 	long long v = def;
@@ -198,8 +195,7 @@ double dsl_opt_seconds(lua_State *L, int t, const char *what, const char *key, d
 }
 
 /* The value at idx must be a sequence 1..n with nothing else; returns n. */
-size_t dsl_check_list(lua_State *L, int idx, const char *what, const char *key,
-			     const char *of)
+size_t dsl_check_list(lua_State *L, int idx, const char *what, const char *key, const char *of)
 {
 	idx = lua_absindex(L, idx);
 	if (lua_type(L, idx) != LUA_TTABLE)

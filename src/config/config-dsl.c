@@ -161,8 +161,7 @@ static int config_dsl_worker(lua_State *L)
 
 void config_dsl_open(lua_State *L)
 {
-	static const char *const regs[] = {REG_WORKERS, REG_BUILDERS, REG_SCHEDULERS,
-					   REG_SETTINGS};
+	static const char *const regs[] = {REG_WORKERS, REG_BUILDERS, REG_SCHEDULERS, REG_SETTINGS};
 	for (size_t i = 0; i < ARRAY_SIZE(regs); i++) {
 		lua_newtable(L);
 		lua_setfield(L, LUA_REGISTRYINDEX, regs[i]);

@@ -24,16 +24,16 @@ struct config_ctx {
 	const char *basedir;   /* borrowed, may be NULL: secrets then come from the environment */
 	size_t mem_used;       /* Lua heap plus C copies made while loading */
 	size_t mem_limit;
-	long long insns;       /* Lua instructions run (plus allocation work), see config.c */
-	double cpu_deadline;   /* thread CPU seconds at which the current run stops */
-	double cpu_limit;      /* CPU seconds of the current run (load or call), for messages */
-	bool aborted;          /* a limit was hit: pcall must not swallow the error */
-	bool mem_error;        /* the allocator refused and Lua raised "not enough memory" */
-	char abort_msg[256];   /* the message for 'aborted' */
+	long long insns;     /* Lua instructions run (plus allocation work), see config.c */
+	double cpu_deadline; /* thread CPU seconds at which the current run stops */
+	double cpu_limit;    /* CPU seconds of the current run (load or call), for messages */
+	bool aborted;        /* a limit was hit: pcall must not swallow the error */
+	bool mem_error;      /* the allocator refused and Lua raised "not enough memory" */
+	char abort_msg[256]; /* the message for 'aborted' */
 	int http_line, workers_line; /* where http / workers_listen were set, 0 = default */
-	bool loaded;           /* master.lua has run: declarations and settings refuse */
-	bool keep_lua;         /* a function or pattern was kept: the state outlives the load */
-	long long run_limit;   /* instruction limit of the current run (load or call) */
+	bool loaded;                 /* master.lua has run: declarations and settings refuse */
+	bool keep_lua;       /* a function or pattern was kept: the state outlives the load */
+	long long run_limit; /* instruction limit of the current run (load or call) */
 };
 
 #define MT_SECRET "kiln.secret"
@@ -55,7 +55,7 @@ struct dsl_secret {
 struct config_lua {
 	struct config_ctx ctx; /* the allocator's userdata: lives as long as L */
 	lua_State *L;
-	char *chunkname;       /* owned */
+	char *chunkname; /* owned */
 };
 /* Runs f(L) with ud as its one light-userdata argument, in protected mode,
  * under an instruction budget and a CPU-time cap.  0, or KILN_ECONFIG and
@@ -101,8 +101,7 @@ int dsl_get(lua_State *L, int t, const char *key);
 void dsl_check_keys(lua_State *L, int t, const char *what, const char *const *keys);
 const char *dsl_check_string(lua_State *L, int idx, const char *what, const char *key,
 			     size_t *ret_len);
-const char *dsl_opt_string(lua_State *L, int t, const char *what, const char *key,
-			   size_t *ret_len);
+const char *dsl_opt_string(lua_State *L, int t, const char *what, const char *key, size_t *ret_len);
 void dsl_check_name(lua_State *L, const char *what, const char *key, const char *s, size_t len);
 /* A relative path without '..' components (workdir, builddir). */
 void dsl_check_relpath(lua_State *L, const char *what, const char *key, const char *s, size_t len);

@@ -48,7 +48,7 @@ enum config_runtime_call_kind { CALL_VALUE_FN, CALL_PATTERN, CALL_CHANGE_FN, CAL
 struct config_runtime_call {
 	enum config_runtime_call_kind kind;
 	int fn;
-	const char *value;      /* CALL_VALUE_FN, CALL_PATTERN */
+	const char *value; /* CALL_VALUE_FN, CALL_PATTERN */
 	const char *pattern;
 	const struct config_change_view *change;
 	const char *builder;

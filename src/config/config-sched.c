@@ -94,7 +94,7 @@ static char *config_sched_json_scalar(lua_State *L, int idx, const char *what, c
 
 /* t[key] = { name = value, ... } into props. */
 static void config_sched_props(lua_State *L, int t, const char *what, const char *key,
-			struct config_prop **ret, size_t *ret_n)
+			       struct config_prop **ret, size_t *ret_n)
 {
 	if (dsl_get(L, t, key) == LUA_TNIL) {
 		lua_pop(L, 1);
@@ -137,7 +137,7 @@ static char *config_sched_opt_strdup(lua_State *L, int t, const char *what, cons
 
 /* One filter field: key (value or list), key_re (pattern), key_fn (function). */
 static void config_sched_match(lua_State *L, int t, const char *what, const char *key,
-			struct config_match *m, bool *set)
+			       struct config_match *m, bool *set)
 {
 	char k[64];
 	int type = dsl_get(L, t, key);
@@ -187,10 +187,10 @@ static void config_sched_filter(lua_State *L, int t, const char *what,
 				struct config_change_filter *f)
 {
 	static const char *const keys[] = {
-		"branch",     "branch_re",     "branch_fn",	"project",  "project_re",
-		"project_fn", "repository",    "repository_re", "repository_fn", "category",
-		"category_re", "category_fn",  "codebase",	"codebase_re", "codebase_fn",
-		"filter_fn",  NULL};
+		"branch",      "branch_re",   "branch_fn",     "project",       "project_re",
+		"project_fn",  "repository",  "repository_re", "repository_fn", "category",
+		"category_re", "category_fn", "codebase",      "codebase_re",   "codebase_fn",
+		"filter_fn",   NULL};
 	if (dsl_get(L, t, "change_filter") == LUA_TNIL) {
 		lua_pop(L, 1);
 		return;
@@ -220,8 +220,8 @@ static void config_sched_filter(lua_State *L, int t, const char *what,
 /* params = { { name = "n", type = "int", default = 1, ... }, ... } */
 static void config_sched_params(lua_State *L, int t, const char *what, struct config_scheduler *s)
 {
-	static const char *const keys[] = {"name", "type",  "label", "default", "required",
-					   "min",  "max",   "choices", NULL};
+	static const char *const keys[] = {"name", "type", "label",   "default", "required",
+					   "min",  "max",  "choices", NULL};
 	if (dsl_get(L, t, "params") == LUA_TNIL) {
 		lua_pop(L, 1);
 		return;
@@ -239,10 +239,10 @@ static void config_sched_params(lua_State *L, int t, const char *what, struct co
 			config_raise(L, "%s must be a table { name = ..., type = ... }", pwhat);
 		dsl_check_keys(L, p, pwhat, keys);
 		const char *name = dsl_req_name(L, p, pwhat, "name");
-		static const char *const reserved[] = {"reason", "username", "owner", "branch",
-						       "revision", "repository", "project",
-						       "codebase", "builderid", "builderNames",
-						       "priority", "scheduler", NULL};
+		static const char *const reserved[] = {
+			"reason",     "username",  "owner",    "branch",    "revision",
+			"repository", "project",   "codebase", "builderid", "builderNames",
+			"priority",   "scheduler", NULL};
 		for (size_t k = 0; reserved[k]; k++)
 			if (!strcmp(name, reserved[k]))
 				config_raise(L, "%s: '%s' is a reserved force field", pwhat, name);
@@ -345,11 +345,11 @@ static void config_sched_params(lua_State *L, int t, const char *what, struct co
 /* ---- the scheduler declarations ------------------------------------------ */
 
 enum {
-	K_FILTER = 1 << 0,     /* change_filter */
-	K_STABLE = 1 << 1,     /* tree_stable_timer, file_is_important, only_important */
-	K_SOURCE = 1 << 2,     /* branch, repository, project, codebase */
+	K_FILTER = 1 << 0, /* change_filter */
+	K_STABLE = 1 << 1, /* tree_stable_timer, file_is_important, only_important */
+	K_SOURCE = 1 << 2, /* branch, repository, project, codebase */
 	K_PERIOD = 1 << 3,
-	K_CRON = 1 << 4,       /* cron, only_if_changed */
+	K_CRON = 1 << 4, /* cron, only_if_changed */
 	K_PARAMS = 1 << 5,
 	K_UPSTREAM = 1 << 6,
 	K_TOKEN = 1 << 7,
@@ -493,8 +493,9 @@ static int config_sched_declare(lua_State *L)
 		size_t clen;
 		const char *cron = dsl_opt_string(L, 1, what, "cron", &clen);
 		if (!cron)
-			config_raise(L, "%s: 'cron' is required: cron = \"0 3 * * *\" (minute hour "
-					"day-of-month month day-of-week, UTC)",
+			config_raise(L,
+				     "%s: 'cron' is required: cron = \"0 3 * * *\" (minute hour "
+				     "day-of-month month day-of-week, UTC)",
 				     what);
 		struct cron c;
 		char err[160];
@@ -571,7 +572,7 @@ static int config_sched_trigger(lua_State *L)
 	step->trigger_schedulers = dsl_new_strv(L, n);
 	dsl_fill_list(L, sl, step->trigger_schedulers, &step->ntrigger_schedulers, n);
 	config_sched_props(L, 1, what, "set_properties", &step->set_properties,
-		    &step->nset_properties);
+			   &step->nset_properties);
 	step->name = config_strdup(L, name ? name : "trigger", strlen(name ? name : "trigger"));
 	lua_settop(L, ud);
 	return 1;
@@ -708,7 +709,7 @@ void config_sched_release(struct config_scheduler *s)
 
 /* collapse_requests = true | false | function(builder, older, newer) */
 static void config_sched_collapse_value(lua_State *L, int idx, const char *what, int *ret_mode,
-				 int *ret_fn)
+					int *ret_fn)
 {
 	int t = lua_type(L, idx);
 	if (t == LUA_TBOOLEAN)
@@ -784,7 +785,7 @@ static const char *config_sched_decl_name(enum config_scheduler_kind k)
 }
 
 static void config_sched_fill_all_builders(lua_State *L, const struct config *cfg,
-				    struct config_scheduler *s)
+					   struct config_scheduler *s)
 {
 	s->builders = dsl_new_strv(L, cfg->nbuilders);
 	for (size_t i = 0; i < cfg->nbuilders; i++) {

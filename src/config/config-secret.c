@@ -39,7 +39,7 @@ static int config_secret_tostring(lua_State *L)
 
 /* Reads BASEDIR/secrets/NAME into buf; 1 found, 0 absent; raises otherwise. */
 static int config_secret_file(lua_State *L, const char *basedir, const char *name, char *buf,
-			   size_t size, size_t *ret_len)
+			      size_t size, size_t *ret_len)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/secrets/%s", basedir, name);
@@ -83,8 +83,9 @@ static int config_secret_new(lua_State *L)
 	if (nlen == 0 || nlen > KILN_MAX_NAME || name[0] == '.' ||
 	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
 		    nlen)
-		return config_raise(L, "secret: name must be letters, digits, '.', '_' or '-', "
-				       "not starting with '.' (got '%.60s')",
+		return config_raise(L,
+				    "secret: name must be letters, digits, '.', '_' or '-', "
+				    "not starting with '.' (got '%.60s')",
 				    name);
 
 	char env[16 + KILN_MAX_NAME];

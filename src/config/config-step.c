@@ -142,7 +142,7 @@ static void config_step_shell_env(lua_State *L, const char *what, struct config_
 		case LUA_TBOOLEAN:
 			if (!lua_toboolean(L, -1))
 				break; /* false: unset on the worker */
-			/* fall through */
+				       /* fall through */
 		default:
 			sec = luaL_testudata(L, -1, MT_SECRET);
 			if (!sec)

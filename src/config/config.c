@@ -26,7 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 /* The count hook runs every this many VM instructions. */
 #define CONFIG_HOOK_EVERY 1000
 /* Allocating this many bytes counts as one instruction: C library calls
@@ -70,8 +69,9 @@ void config_charge(lua_State *L, size_t n)
 	struct config_ctx *ctx = config_ctx_of(L);
 	if (n > ctx->mem_limit - ctx->mem_used) {
 		ctx->aborted = true;
-		snprintf(ctx->abort_msg, sizeof(ctx->abort_msg), "%s: memory limit exceeded (%zu MiB)",
-			 ctx->chunkname, ctx->mem_limit >> 20);
+		snprintf(ctx->abort_msg, sizeof(ctx->abort_msg),
+			 "%s: memory limit exceeded (%zu MiB)", ctx->chunkname,
+			 ctx->mem_limit >> 20);
 		lua_pushstring(L, ctx->abort_msg);
 		lua_error(L);
 	}
@@ -271,9 +271,9 @@ static void config_open_libs(lua_State *L)
 		const char *name;
 		lua_CFunction open;
 	} libs[] = {
-		{LUA_GNAME, luaopen_base},          {LUA_STRLIBNAME, luaopen_string},
-		{LUA_TABLIBNAME, luaopen_table},    {LUA_MATHLIBNAME, luaopen_math},
-		{LUA_UTF8LIBNAME, luaopen_utf8},    {LUA_OSLIBNAME, luaopen_os},
+		{LUA_GNAME, luaopen_base},       {LUA_STRLIBNAME, luaopen_string},
+		{LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
+		{LUA_UTF8LIBNAME, luaopen_utf8}, {LUA_OSLIBNAME, luaopen_os},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(libs); i++) {
 		luaL_requiref(L, libs[i].name, libs[i].open, 1);
@@ -282,8 +282,8 @@ static void config_open_libs(lua_State *L)
 
 	lua_pushglobaltable(L);
 	/* anything that reads files, loads code or reaches the collector */
-	static const char *const drop[] = {"dofile", "loadfile", "load", "require",
-					   "collectgarbage", "warn"};
+	static const char *const drop[] = {"dofile",  "loadfile",       "load",
+					   "require", "collectgarbage", "warn"};
 	for (size_t i = 0; i < ARRAY_SIZE(drop); i++) {
 		lua_pushnil(L);
 		lua_setfield(L, -2, drop[i]);
@@ -502,7 +502,8 @@ int config_lua_run(struct config_lua *kl, lua_CFunction f, void *ud, char **ret_
 		err = xstrdup(ctx->abort_msg);
 	else if (r != LUA_OK) {
 		size_t mlen = 0;
-		const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &mlen) : "error";
+		const char *msg =
+			lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &mlen) : "error";
 		err = config_error_line(kl->chunkname, msg, mlen ? mlen : strlen(msg));
 	}
 	lua_settop(L, 0);

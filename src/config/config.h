@@ -48,7 +48,11 @@ struct config_worker {
 	int line;       /* where it was declared in master.lua */
 };
 
-enum config_step_kind { CONFIG_STEP_SHELL, CONFIG_STEP_TRIGGER, CONFIG_STEP_PATCH /* config-sched.c */ };
+enum config_step_kind {
+	CONFIG_STEP_SHELL,
+	CONFIG_STEP_TRIGGER,
+	CONFIG_STEP_PATCH /* config-sched.c */
+};
 
 struct config_env {
 	char *name;  /* owned */
@@ -57,27 +61,27 @@ struct config_env {
 
 struct config_step {
 	enum config_step_kind kind;
-	char *name;          /* owned; default: derived from the command (Buildbot-like) */
-	char **argv;         /* owned, NULL-terminated; set when command was a list */
-	char *command;       /* owned; set when command was a string (run with /bin/sh -c) */
+	char *name;    /* owned; default: derived from the command (Buildbot-like) */
+	char **argv;   /* owned, NULL-terminated; set when command was a list */
+	char *command; /* owned; set when command was a string (run with /bin/sh -c) */
 	struct config_env *env;
 	size_t nenv;
-	char *workdir;       /* owned; relative to the builder's build dir; default "build" */
-	double timeout;      /* seconds without output before kill; default 1200; 0 = none */
-	double max_time;     /* seconds in total; 0 = none */
+	char *workdir;         /* owned; relative to the builder's build dir; default "build" */
+	double timeout;        /* seconds without output before kill; default 1200; 0 = none */
+	double max_time;       /* seconds in total; 0 = none */
 	bool halt_on_failure;  /* default false */
 	bool flunk_on_failure; /* default true */
 	bool warn_on_failure;  /* default false */
 	bool always_run;       /* default false */
 	int line;
 	/* trigger { } (CONFIG_STEP_TRIGGER, config-sched.c) */
-	char **trigger_schedulers;  /* owned names of triggerable schedulers */
+	char **trigger_schedulers; /* owned names of triggerable schedulers */
 	size_t ntrigger_schedulers;
-	bool wait_for_finish;       /* default false */
+	bool wait_for_finish;               /* default false */
 	struct config_prop *set_properties; /* owned */
 	size_t nset_properties;
 	/* apply_patch { } (CONFIG_STEP_PATCH): applies a try patch, if any */
-	bool patch_with_git;        /* tool = "git" (git apply) instead of patch */
+	bool patch_with_git; /* tool = "git" (git apply) instead of patch */
 };
 
 struct config_builder {
@@ -85,16 +89,16 @@ struct config_builder {
 	char *description; /* owned, may be NULL */
 	char **tags;       /* owned */
 	size_t ntags;
-	char **workers;    /* owned names; each names a declared worker */
+	char **workers; /* owned names; each names a declared worker */
 	size_t nworkers;
-	char *builddir;    /* owned; default = name */
+	char *builddir; /* owned; default = name */
 	struct config_step *steps;
 	size_t nsteps;
 	int line;
 	/* queue (config-sched.c) */
-	int collapse_requests;   /* CONFIG_COLLAPSE_*: default: the global setting */
-	int collapse_fn;         /* a Lua function (CONFIG_COLLAPSE_FN), see config_call_collapse */
-	int cancel_superseded;   /* CONFIG_SUPERSEDE_*; default none */
+	int collapse_requests; /* CONFIG_COLLAPSE_*: default: the global setting */
+	int collapse_fn;       /* a Lua function (CONFIG_COLLAPSE_FN), see config_call_collapse */
+	int cancel_superseded; /* CONFIG_SUPERSEDE_*; default none */
 };
 
 /* ==== schedulers and queue (config-sched.c; the calls: config-runtime.c) ====== */
@@ -107,28 +111,32 @@ struct config_prop {
 /* One field of a change filter: a list of exact values, a Lua pattern
  * (string.find, not a regex) or a Lua function of the value; unset = any. */
 struct config_match {
-	char **values;  /* owned; NULL = no value list */
+	char **values; /* owned; NULL = no value list */
 	size_t nvalues;
-	char *pattern;  /* owned Lua pattern, or NULL */
-	int fn;         /* Lua function reference, 0 = none */
+	char *pattern; /* owned Lua pattern, or NULL */
+	int fn;        /* Lua function reference, 0 = none */
 };
 
 struct config_change_filter {
 	struct config_match branch, project, repository, category, codebase;
-	int fn;          /* filter_fn = function(change) -> boolean, 0 = none */
-	bool set;        /* any criterion given */
+	int fn;   /* filter_fn = function(change) -> boolean, 0 = none */
+	bool set; /* any criterion given */
 };
 
-enum config_param_type { CONFIG_PARAM_STRING, CONFIG_PARAM_INT, CONFIG_PARAM_BOOL,
-			 CONFIG_PARAM_CHOICE };
+enum config_param_type {
+	CONFIG_PARAM_STRING,
+	CONFIG_PARAM_INT,
+	CONFIG_PARAM_BOOL,
+	CONFIG_PARAM_CHOICE
+};
 
 /* A typed force-scheduler parameter, becoming a build property. */
 struct config_param {
 	enum config_param_type type;
-	char *name;        /* owned: the property name */
-	char *label;       /* owned; default = name */
-	char *def;         /* owned: default as text ("" / "0" / "false" / first choice) */
-	char **choices;    /* owned (choice) */
+	char *name;     /* owned: the property name */
+	char *label;    /* owned; default = name */
+	char *def;      /* owned: default as text ("" / "0" / "false" / first choice) */
+	char **choices; /* owned (choice) */
 	size_t nchoices;
 	long long min, max; /* int bounds */
 	bool required;
@@ -145,8 +153,12 @@ enum config_scheduler_kind {
 	CONFIG_SCHED_TRY,
 };
 
-enum { CONFIG_COLLAPSE_DEFAULT = -1, CONFIG_COLLAPSE_NO = 0, CONFIG_COLLAPSE_YES = 1,
-       CONFIG_COLLAPSE_FN = 2 };
+enum {
+	CONFIG_COLLAPSE_DEFAULT = -1,
+	CONFIG_COLLAPSE_NO = 0,
+	CONFIG_COLLAPSE_YES = 1,
+	CONFIG_COLLAPSE_FN = 2
+};
 enum { CONFIG_SUPERSEDE_NONE = 0, CONFIG_SUPERSEDE_QUEUED = 1, CONFIG_SUPERSEDE_RUNNING = 2 };
 
 struct config_scheduler {
@@ -155,30 +167,30 @@ struct config_scheduler {
 	char **builders; /* owned names; each names a declared builder */
 	size_t nbuilders;
 	int line;
-	int priority;               /* of the build requests; default 0 */
-	struct config_prop *props;  /* owned: properties = { ... } */
+	int priority;              /* of the build requests; default 0 */
+	struct config_prop *props; /* owned: properties = { ... } */
 	size_t nprops;
 	/* sourcestamp of periodic/nightly/triggerable/force defaults (owned, may be NULL) */
 	char *branch, *repository, *project, *codebase;
 	/* single_branch, any_branch, nightly (only_if_changed) */
 	struct config_change_filter filter;
-	double tree_stable;         /* seconds; 0 = at once */
-	char **important_globs;     /* owned fnmatch patterns of file_is_important */
+	double tree_stable;     /* seconds; 0 = at once */
+	char **important_globs; /* owned fnmatch patterns of file_is_important */
 	size_t nimportant_globs;
-	int important_fn;           /* file_is_important = function(change) */
+	int important_fn; /* file_is_important = function(change) */
 	bool only_important;
 	/* periodic */
-	double period;              /* seconds between buildsets */
+	double period; /* seconds between buildsets */
 	/* nightly */
-	char *cron;                 /* owned: "minute hour day-of-month month day-of-week", UTC */
+	char *cron; /* owned: "minute hour day-of-month month day-of-week", UTC */
 	bool only_if_changed;
 	/* force */
 	struct config_param *params; /* owned */
 	size_t nparams;
 	/* dependent */
-	char *upstream;             /* owned: scheduler whose successful buildsets trigger us */
+	char *upstream; /* owned: scheduler whose successful buildsets trigger us */
 	/* try */
-	char *token;                /* owned: from secret(...) */
+	char *token; /* owned: from secret(...) */
 };
 
 /* A change as Lua functions and filters see it (all borrowed). */
@@ -218,16 +230,16 @@ enum config_poller_kind { CONFIG_POLLER_GIT, CONFIG_POLLER_HG, CONFIG_POLLER_SVN
 /* git_poller { }, hg_poller { }, svn_poller { } */
 struct config_poller {
 	enum config_poller_kind kind;
-	char *name;         /* owned; unique among change sources; default: the repository */
-	char *repository;   /* owned: URL or path the VCS tool understands */
-	char **branches;    /* owned (git, hg); NULL with all_branches */
+	char *name;       /* owned; unique among change sources; default: the repository */
+	char *repository; /* owned: URL or path the VCS tool understands */
+	char **branches;  /* owned (git, hg); NULL with all_branches */
 	size_t nbranches;
-	bool all_branches;  /* git: branches = "all" */
-	bool tags;          /* git: also turn new tags into changes (default false) */
-	double interval;    /* seconds between polls, default 60 (> 0) */
+	bool all_branches; /* git: branches = "all" */
+	bool tags;         /* git: also turn new tags into changes (default false) */
+	double interval;   /* seconds between polls, default 60 (> 0) */
 	char *project, *category, *codebase; /* owned, may be NULL: copied into changes */
-	char *revlink;      /* owned, may be NULL: a format with one %s for the revision */
-	char *branch;       /* owned (svn): the branch name given to changes, may be NULL */
+	char *revlink; /* owned, may be NULL: a format with one %s for the revision */
+	char *branch;  /* owned (svn): the branch name given to changes, may be NULL */
 	int line;
 };
 
@@ -236,22 +248,22 @@ struct config_poller {
  * is set; the others when their key is present). */
 struct config_change_hook {
 	bool enabled;
-	char *token;           /* owned, may be NULL: Bearer token for base, poller, sendchange */
+	char *token; /* owned, may be NULL: Bearer token for base, poller, sendchange */
 	bool github, gitlab, gitea;
-	char *github_secret;   /* owned, may be NULL (no signature check) */
-	char *gitlab_token;    /* owned, may be NULL */
-	char *gitea_secret;    /* owned, may be NULL */
+	char *github_secret; /* owned, may be NULL (no signature check) */
+	char *gitlab_token;  /* owned, may be NULL */
+	char *gitea_secret;  /* owned, may be NULL */
 	int line;
 };
 /* ==== end of change sources ====================================================== */
 
 struct config {
-	char *title;     /* owned; default "Kiln" */
-	char *title_url; /* owned, may be NULL */
-	char *url;       /* owned: the master's public URL, may be NULL */
+	char *title;                  /* owned; default "Kiln" */
+	char *title_url;              /* owned, may be NULL */
+	char *url;                    /* owned: the master's public URL, may be NULL */
 	struct config_listen http;    /* default 127.0.0.1:8010 */
 	struct config_listen workers; /* default 127.0.0.1:9989 */
-	char *db_url;    /* owned; default "sqlite:state.sqlite" (relative to basedir) */
+	char *db_url; /* owned; default "sqlite:state.sqlite" (relative to basedir) */
 	struct config_worker *worker;
 	size_t nworkers, worker_alloc;
 	struct config_builder *builder;
@@ -263,7 +275,7 @@ struct config {
 	char **secrets;
 	size_t nsecrets, secrets_alloc;
 	/* ---- schedulers and queue (config-sched.c) ---- */
-	int collapse_requests;  /* global collapse_requests: CONFIG_COLLAPSE_NO/YES/FN */
+	int collapse_requests; /* global collapse_requests: CONFIG_COLLAPSE_NO/YES/FN */
 	int collapse_fn;
 	struct config_lua *lua; /* owned: the Lua state kept for functions and patterns
 				   (NULL when the file has none); see config_filter_match */

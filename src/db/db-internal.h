@@ -34,13 +34,13 @@ char *db_slugify(const char *name);
 struct db_log_tail {
 	int64_t logid;
 	char type;
-	int64_t num_lines;   /* lines in the whole log */
-	int64_t first_line;  /* first line of the tail chunk */
-	uint64_t bytes;      /* uncompressed bytes in the whole log */
+	int64_t num_lines;  /* lines in the whole log */
+	int64_t first_line; /* first line of the tail chunk */
+	uint64_t bytes;     /* uncompressed bytes in the whole log */
 	bool truncated;
-	bool dirty;          /* tail or counters changed since written */
-	int64_t rowid;       /* rowid of the tail's logchunks row, 0 if not written */
-	struct buf text;     /* the tail chunk's lines */
+	bool dirty;      /* tail or counters changed since written */
+	int64_t rowid;   /* rowid of the tail's logchunks row, 0 if not written */
+	struct buf text; /* the tail chunk's lines */
 	struct db_log_tail *next;
 };
 
@@ -54,7 +54,7 @@ struct db_cached_stmt {
 
 struct db {
 	sqlite3 *h;
-	uv_loop_t *loop; /* borrowed; NULL: autocommit per call */
+	uv_loop_t *loop;  /* borrowed; NULL: autocommit per call */
 	uv_check_t check; /* commits the batch after the loop turn */
 	uv_idle_t idle;   /* keeps the poll phase from blocking while a batch is open */
 	int handles_open;
@@ -74,13 +74,13 @@ struct db {
 	/* Checkpoints off the loop (db-sqlite.c): the loop's connection has no
 	 * auto-checkpoint; past DB_CKPT_FRAMES WAL frames a uv_queue_work job
 	 * checkpoints on its own connection.  One job at a time. */
-	char *path;              /* owned: the database file */
-	int wal_frames;          /* WAL frames after the last commit (wal hook) */
-	bool ckpt_enabled;       /* a file database on a loop, SQLite thread-safe */
-	bool ckpt_busy;          /* a job is queued or running (loop thread) */
-	bool closing;            /* db_close ran; freed once handles and job are done */
+	char *path;        /* owned: the database file */
+	int wal_frames;    /* WAL frames after the last commit (wal hook) */
+	bool ckpt_enabled; /* a file database on a loop, SQLite thread-safe */
+	bool ckpt_busy;    /* a job is queued or running (loop thread) */
+	bool closing;      /* db_close ran; freed once handles and job are done */
 	uv_work_t ckpt_req;
-	uv_mutex_t ckpt_lock;    /* guards ckpt_working with ckpt_cond */
+	uv_mutex_t ckpt_lock; /* guards ckpt_working with ckpt_cond */
 	uv_cond_t ckpt_cond;
 	bool ckpt_working;       /* the job's work part has not finished */
 	sqlite3 *ckpt_h;         /* the job's connection (used by one job at a time) */
@@ -260,8 +260,7 @@ int db_list_init_sql(struct db *db);
 
 /* For tests: EXPLAIN QUERY PLAN of a listing or of any SQL, one line per
  * step (owned result). */
-int db_list_explain(struct db *db, enum db_resource res, const struct db_query *q,
-		    char **ret_plan);
+int db_list_explain(struct db *db, enum db_resource res, const struct db_query *q, char **ret_plan);
 int db_sql_explain(struct db *db, const char *sql, char **ret_plan);
 
 /* Result of sqlite3_changes for the last statement. */

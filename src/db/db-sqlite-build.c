@@ -19,7 +19,8 @@ int db_build_exists(struct db *db, int64_t buildid)
 }
 
 static int sqlite_build_add(struct db *db, int64_t builderid, int64_t brid, int64_t workerid,
-		     int64_t masterid, double started_at, int64_t *ret_buildid, int64_t *ret_number)
+			    int64_t masterid, double started_at, int64_t *ret_buildid,
+			    int64_t *ret_number)
 {
 	int r;
 	int64_t number;
@@ -54,11 +55,12 @@ static int sqlite_build_add(struct db *db, int64_t builderid, int64_t brid, int6
 	return 0;
 }
 
-int db_build_add(struct db *db, int64_t builderid, int64_t brid, int64_t workerid,
-		 int64_t masterid, double started_at, int64_t *ret_buildid, int64_t *ret_number)
+int db_build_add(struct db *db, int64_t builderid, int64_t brid, int64_t workerid, int64_t masterid,
+		 double started_at, int64_t *ret_buildid, int64_t *ret_number)
 {
 	int64_t id = 0, number = 0;
-	int r = WRITE(sqlite_build_add(db, builderid, brid, workerid, masterid, started_at, &id, &number));
+	int r = WRITE(sqlite_build_add(db, builderid, brid, workerid, masterid, started_at, &id,
+				       &number));
 	if (r >= 0) {
 		if (ret_buildid)
 			*ret_buildid = id;
@@ -84,13 +86,13 @@ int db_build_set_state(struct db *db, int64_t buildid, const char *state_string)
 	return WRITE(sqlite_build_set_state(db, buildid, state_string));
 }
 
-static int sqlite_build_finish(struct db *db, int64_t buildid, int results, const char *state_string,
-			double when)
+static int sqlite_build_finish(struct db *db, int64_t buildid, int results,
+			       const char *state_string, double when)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_BUILD_FINISH,
-		"UPDATE builds SET complete = 1, complete_at = ?2, results = ?3, "
-		"state_string = COALESCE(?4, state_string) WHERE id = ?1 AND complete = 0");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_BUILD_FINISH,
+			"UPDATE builds SET complete = 1, complete_at = ?2, results = ?3, "
+			"state_string = COALESCE(?4, state_string) WHERE id = ?1 AND complete = 0");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, buildid);
@@ -112,15 +114,15 @@ int db_build_finish(struct db *db, int64_t buildid, int results, const char *sta
 	return WRITE(sqlite_build_finish(db, buildid, results, state_string, when));
 }
 
-static int sqlite_build_set_property(struct db *db, int64_t buildid, const char *name, const char *value,
-			      const char *source)
+static int sqlite_build_set_property(struct db *db, int64_t buildid, const char *name,
+				     const char *value, const char *source)
 {
 	/* A merge patch with one member replaces just that property; the
 	 * name is bound, so any characters are safe. */
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_BUILD_SET_PROPERTY,
-		"UPDATE builds SET properties = json_patch(properties, "
-		"json_object(?2, json_array(json(?3), ?4))) WHERE id = ?1");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_BUILD_SET_PROPERTY,
+			"UPDATE builds SET properties = json_patch(properties, "
+			"json_object(?2, json_array(json(?3), ?4))) WHERE id = ?1");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, buildid);

@@ -9,13 +9,13 @@
 /* --- builders ------------------------------------------------------------------- */
 
 static int sqlite_builder_ensure(struct db *db, const char *name, const char *description,
-			  const char *tags_json, int64_t *ret)
+				 const char *tags_json, int64_t *ret)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_BUILDER_ENSURE,
-		"INSERT INTO builders (name, description, tags) VALUES (?1, ?2, ?3) "
-		"ON CONFLICT (name) DO UPDATE SET description = excluded.description, "
-		"tags = excluded.tags RETURNING id");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_BUILDER_ENSURE,
+			"INSERT INTO builders (name, description, tags) VALUES (?1, ?2, ?3) "
+			"ON CONFLICT (name) DO UPDATE SET description = excluded.description, "
+			"tags = excluded.tags RETURNING id");
 	if (!s)
 		return KILN_EDB;
 	db_bind_text(s, 1, name);
@@ -39,7 +39,8 @@ int db_builder_ensure(struct db *db, const char *name, const char *description,
 		bool ok = t && json_is_array(t);
 		json_decref(t);
 		if (!ok)
-			return db_failf(db, -EINVAL, "builder '%s': tags are not a JSON array", name);
+			return db_failf(db, -EINVAL, "builder '%s': tags are not a JSON array",
+					name);
 	}
 	int64_t id = 0;
 	int r = WRITE(sqlite_builder_ensure(db, name, description, tags_json, &id));
@@ -49,14 +50,17 @@ int db_builder_ensure(struct db *db, const char *name, const char *description,
 }
 
 static int sqlite_builder_set_masters(struct db *db, int64_t builderid, const int64_t *masterids,
-			       size_t n)
+				      size_t n)
 {
 	int r = db_exists(db, ST_BUILDER_EXISTS, "SELECT 1 FROM builders WHERE id = ?1", builderid);
 	if (r <= 0)
-		return r < 0 ? r : db_failf(db, KILN_ENOTFOUND, "no builder %lld", (long long)builderid);
+		return r < 0 ? r
+			     : db_failf(db, KILN_ENOTFOUND, "no builder %lld",
+					(long long)builderid);
 	{
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_BUILDER_MASTERS_DEL, "DELETE FROM builder_masters WHERE builderid = ?1");
+		_cleanup_stmt_ sqlite3_stmt *s =
+			db_stmt(db, ST_BUILDER_MASTERS_DEL,
+				"DELETE FROM builder_masters WHERE builderid = ?1");
 		if (!s)
 			return KILN_EDB;
 		sqlite3_bind_int64(s, 1, builderid);
@@ -64,9 +68,9 @@ static int sqlite_builder_set_masters(struct db *db, int64_t builderid, const in
 			return r;
 	}
 	for (size_t i = 0; i < n; i++) {
-		_cleanup_stmt_ sqlite3_stmt *s =
-			db_stmt(db, ST_BUILDER_MASTERS_ADD,
-				"INSERT OR IGNORE INTO builder_masters (builderid, masterid) VALUES (?1, ?2)");
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(db, ST_BUILDER_MASTERS_ADD,
+							 "INSERT OR IGNORE INTO builder_masters "
+							 "(builderid, masterid) VALUES (?1, ?2)");
 		if (!s)
 			return KILN_EDB;
 		sqlite3_bind_int64(s, 1, builderid);

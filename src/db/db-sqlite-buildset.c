@@ -13,15 +13,17 @@
 /* --- buildsets and build requests ----------------------------------------------- */
 
 static int sqlite_buildset_add(struct db *db, const struct db_buildset_new *bs, const char *props,
-			const int64_t *builderids, size_t n, int64_t *ret_bsid, int64_t *ret_brids)
+			       const int64_t *builderids, size_t n, int64_t *ret_bsid,
+			       int64_t *ret_brids)
 {
 	int r;
 	int64_t bsid;
 	{
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_BS_ADD,
-			"INSERT INTO buildsets (external_idstring, reason, scheduler, submitted_at, "
-			"parent_buildid, properties) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+		_cleanup_stmt_ sqlite3_stmt *s =
+			db_stmt(db, ST_BS_ADD,
+				"INSERT INTO buildsets (external_idstring, reason, scheduler, "
+				"submitted_at, "
+				"parent_buildid, properties) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
 		if (!s)
 			return KILN_EDB;
 		db_bind_text(s, 1, bs->external_idstring);
@@ -54,9 +56,10 @@ static int sqlite_buildset_add(struct db *db, const struct db_buildset_new *bs, 
 				return r;
 			ssid = sqlite3_last_insert_rowid(db->h);
 		}
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_BS_SS_ADD,
-			"INSERT INTO buildset_sourcestamps (buildsetid, sourcestampid) VALUES (?1, ?2)");
+		_cleanup_stmt_ sqlite3_stmt *s =
+			db_stmt(db, ST_BS_SS_ADD,
+				"INSERT INTO buildset_sourcestamps (buildsetid, sourcestampid) "
+				"VALUES (?1, ?2)");
 		if (!s)
 			return KILN_EDB;
 		sqlite3_bind_int64(s, 1, bsid);
@@ -106,10 +109,10 @@ static const char sql_bs_exists[] = "SELECT 1 FROM buildsets WHERE id = ?1";
 
 int db_buildset_complete_locked(struct db *db, int64_t bsid, int results, double when)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_BS_COMPLETE,
-		"UPDATE buildsets SET complete = 1, complete_at = ?2, results = ?3 "
-		"WHERE id = ?1 AND complete = 0");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_BS_COMPLETE,
+			"UPDATE buildsets SET complete = 1, complete_at = ?2, results = ?3 "
+			"WHERE id = ?1 AND complete = 0");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, bsid);
@@ -138,13 +141,14 @@ int db_buildset_properties(struct db *db, int64_t bsid, json_t **ret)
 	sqlite3_bind_int64(s, 1, bsid);
 	int r = db_step_row(db, s, "buildset properties");
 	if (r <= 0)
-		return r < 0 ? r : db_failf(db, KILN_ENOTFOUND, "no buildset %lld", (long long)bsid);
+		return r < 0 ? r
+			     : db_failf(db, KILN_ENOTFOUND, "no buildset %lld", (long long)bsid);
 	json_error_t e;
 	json_t *j = json_loadb((const char *)sqlite3_column_text(s, 0),
 			       (size_t)sqlite3_column_bytes(s, 0), 0, &e);
 	if (!j)
-		return db_failf(db, KILN_EDB, "buildset %lld: stored properties: %s", (long long)bsid,
-				e.text);
+		return db_failf(db, KILN_EDB, "buildset %lld: stored properties: %s",
+				(long long)bsid, e.text);
 	*ret = j;
 	return 0;
 }

@@ -20,7 +20,8 @@ static const char *sqlite_changes_or_empty(const char *s)
 
 /* --- users -------------------------------------------------------------------------- */
 
-static int sqlite_changes_user_by_ident(struct db *db, const char *type, const char *data, int64_t *ret)
+static int sqlite_changes_user_by_ident(struct db *db, const char *type, const char *data,
+					int64_t *ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *s =
 		db_stmt(db, ST_CHG_USER_BY_IDENT,
@@ -35,11 +36,12 @@ static int sqlite_changes_user_by_ident(struct db *db, const char *type, const c
 	return r;
 }
 
-static int sqlite_changes_user_info_add(struct db *db, int64_t userid, const char *type, const char *data)
+static int sqlite_changes_user_info_add(struct db *db, int64_t userid, const char *type,
+					const char *data)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_CHG_USER_INFO_ADD,
-		"INSERT OR IGNORE INTO users_info (userid, attr_type, attr_data) VALUES (?1, ?2, ?3)");
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(db, ST_CHG_USER_INFO_ADD,
+						 "INSERT OR IGNORE INTO users_info (userid, "
+						 "attr_type, attr_data) VALUES (?1, ?2, ?3)");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, userid);
@@ -66,8 +68,9 @@ static int sqlite_changes_user_match(struct db *db, const struct db_user_ident *
 			return r;
 	}
 	if (r == 0) {
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_CHG_USER_BY_IDENTIFIER, "SELECT id FROM users WHERE identifier = ?1");
+		_cleanup_stmt_ sqlite3_stmt *s =
+			db_stmt(db, ST_CHG_USER_BY_IDENTIFIER,
+				"SELECT id FROM users WHERE identifier = ?1");
 		if (!s)
 			return KILN_EDB;
 		db_bind_text(s, 1, u->who);
@@ -92,7 +95,8 @@ static int sqlite_changes_user_match(struct db *db, const struct db_user_ident *
 	}
 	if ((r = sqlite_changes_user_info_add(db, id, u->attr_type, u->who)) < 0)
 		return r;
-	if (u->email && *u->email && (r = sqlite_changes_user_info_add(db, id, "email", u->email)) < 0)
+	if (u->email && *u->email &&
+	    (r = sqlite_changes_user_info_add(db, id, "email", u->email)) < 0)
 		return r;
 	*ret = id;
 	return 0;
@@ -101,15 +105,16 @@ static int sqlite_changes_user_match(struct db *db, const struct db_user_ident *
 /* --- changes ------------------------------------------------------------------------ */
 
 static int sqlite_changes_add(struct db *db, const struct db_change_new *c, const char *files,
-		      const char *props, int64_t *ret_changeid, int64_t *ret_ssid)
+			      const char *props, int64_t *ret_changeid, int64_t *ret_ssid)
 {
 	int r;
 	int64_t ssid, parent = 0, changeid;
 	{
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_CHG_SS_ADD,
-			"INSERT INTO sourcestamps (branch, revision, repository, project, codebase, "
-			"created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+		_cleanup_stmt_ sqlite3_stmt *s =
+			db_stmt(db, ST_CHG_SS_ADD,
+				"INSERT INTO sourcestamps (branch, revision, repository, project, "
+				"codebase, "
+				"created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
 		if (!s)
 			return KILN_EDB;
 		db_bind_text(s, 1, c->branch);
@@ -123,10 +128,10 @@ static int sqlite_changes_add(struct db *db, const struct db_change_new *c, cons
 		ssid = sqlite3_last_insert_rowid(db->h);
 	}
 	{
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_CHG_PARENT,
-			"SELECT id FROM changes WHERE repository = ?1 AND project = ?2 AND "
-			"codebase = ?3 AND branch IS ?4 ORDER BY id DESC LIMIT 1");
+		_cleanup_stmt_ sqlite3_stmt *s =
+			db_stmt(db, ST_CHG_PARENT,
+				"SELECT id FROM changes WHERE repository = ?1 AND project = ?2 AND "
+				"codebase = ?3 AND branch IS ?4 ORDER BY id DESC LIMIT 1");
 		if (!s)
 			return KILN_EDB;
 		db_bind_text(s, 1, sqlite_changes_or_empty(c->repository));
@@ -139,12 +144,14 @@ static int sqlite_changes_add(struct db *db, const struct db_change_new *c, cons
 			parent = sqlite3_column_int64(s, 0);
 	}
 	{
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_CHG_ADD,
-			"INSERT INTO changes (author, committer, comments, branch, revision, revlink, "
-			"when_timestamp, category, repository, codebase, project, files, properties, "
-			"parent_changeid, sourcestampid) "
-			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(db, ST_CHG_ADD,
+							 "INSERT INTO changes (author, committer, "
+							 "comments, branch, revision, revlink, "
+							 "when_timestamp, category, repository, "
+							 "codebase, project, files, properties, "
+							 "parent_changeid, sourcestampid) "
+							 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+							 "?9, ?10, ?11, ?12, ?13, ?14, ?15)");
 		if (!s)
 			return KILN_EDB;
 		db_bind_text(s, 1, sqlite_changes_or_empty(c->author));
@@ -210,12 +217,13 @@ int db_change_add(struct db *db, const struct db_change_new *c, int64_t *ret_cha
 	return 0;
 }
 
-static int sqlite_changes_buildset_link(struct db *db, int64_t bsid, const int64_t *changeids, size_t n)
+static int sqlite_changes_buildset_link(struct db *db, int64_t bsid, const int64_t *changeids,
+					size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_CHG_BS_LINK,
-			"INSERT OR IGNORE INTO buildset_changes (buildsetid, changeid) VALUES (?1, ?2)");
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(db, ST_CHG_BS_LINK,
+							 "INSERT OR IGNORE INTO buildset_changes "
+							 "(buildsetid, changeid) VALUES (?1, ?2)");
 		if (!s)
 			return KILN_EDB;
 		sqlite3_bind_int64(s, 1, bsid);
@@ -262,9 +270,9 @@ int db_build_blamelist(struct db *db, int64_t buildid, json_t **ret)
 
 int db_change_user(struct db *db, int64_t changeid, int64_t *ret_userid)
 {
-	_cleanup_stmt_ sqlite3_stmt *s =
-		db_stmt(db, ST_CHG_USER_OF,
-			"SELECT userid FROM change_users WHERE changeid = ?1 ORDER BY userid LIMIT 1");
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+		db, ST_CHG_USER_OF,
+		"SELECT userid FROM change_users WHERE changeid = ?1 ORDER BY userid LIMIT 1");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, changeid);
@@ -297,10 +305,10 @@ int db_state_get(struct db *db, const char *name, json_t **ret)
 
 static int sqlite_changes_state_set(struct db *db, const char *name, const char *text)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_CHG_STATE_SET,
-		"INSERT INTO object_state (name, value) VALUES (?1, ?2) "
-		"ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_CHG_STATE_SET,
+			"INSERT INTO object_state (name, value) VALUES (?1, ?2) "
+			"ON CONFLICT (name) DO UPDATE SET value = excluded.value");
 	if (!s)
 		return KILN_EDB;
 	db_bind_text(s, 1, name);

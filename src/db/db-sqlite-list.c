@@ -20,8 +20,8 @@
 
 /* A sourcestamp's patch as Buildbot renders it, or NULL (ss = sourcestamps). */
 #define LIST_SS_PATCH                                                                              \
-	"json((SELECT json_object('author', p.patch_author, 'body', kiln_text(p.body), "          \
-	"'comment', p.patch_comment, 'level', p.patchlevel, 'patchid', p.id, 'subdir', p.subdir) "  \
+	"json((SELECT json_object('author', p.patch_author, 'body', kiln_text(p.body), "           \
+	"'comment', p.patch_comment, 'level', p.patchlevel, 'patchid', p.id, 'subdir', p.subdir) " \
 	"FROM patches p WHERE p.id = ss.patchid))"
 
 enum field_type {
@@ -50,7 +50,10 @@ struct resource {
 	size_t nfields;
 };
 
-#define TABLE(from, id, f) {from, id, f, ARRAY_SIZE(f)}
+#define TABLE(from, id, f)                                                                         \
+	{                                                                                          \
+		from, id, f, ARRAY_SIZE(f)                                                         \
+	}
 
 static const struct field masters_fields[] = {
 	{"active", "m.active", F_BOOL, 0},
@@ -68,8 +71,8 @@ static const struct field builders_fields[] = {
 	 F_JSON, 0},
 	{"name", "b.name", F_TEXT, 0},
 	{"tags", "b.tags", F_JSON, 0},
-	{"masterid", "b.id IN (SELECT builderid FROM builder_masters WHERE masterid IN (@@))", F_INT,
-	 F_FILTER_ONLY},
+	{"masterid", "b.id IN (SELECT builderid FROM builder_masters WHERE masterid IN (@@))",
+	 F_INT, F_FILTER_ONLY},
 };
 
 static const struct field workers_fields[] = {
@@ -159,24 +162,17 @@ static const struct field steps_fields[] = {
 };
 
 static const struct field logs_fields[] = {
-	{"complete", "l.complete", F_BOOL, 0},
-	{"logid", "l.id", F_INT, 0},
-	{"name", "l.name", F_TEXT, 0},
-	{"num_lines", "l.num_lines", F_INT, 0},
-	{"slug", "l.slug", F_TEXT, 0},
-	{"stepid", "l.stepid", F_INT, 0},
+	{"complete", "l.complete", F_BOOL, 0}, {"logid", "l.id", F_INT, 0},
+	{"name", "l.name", F_TEXT, 0},         {"num_lines", "l.num_lines", F_INT, 0},
+	{"slug", "l.slug", F_TEXT, 0},         {"stepid", "l.stepid", F_INT, 0},
 	{"type", "l.type", F_TEXT, 0},
 };
 
 static const struct field sourcestamps_fields[] = {
-	{"branch", "ss.branch", F_TEXT, 0},
-	{"codebase", "ss.codebase", F_TEXT, 0},
-	{"created_at", "ss.created_at", F_TIME, 0},
-	{"patch", LIST_SS_PATCH, F_JSON, 0},
-	{"project", "ss.project", F_TEXT, 0},
-	{"repository", "ss.repository", F_TEXT, 0},
-	{"revision", "ss.revision", F_TEXT, 0},
-	{"ssid", "ss.id", F_INT, 0},
+	{"branch", "ss.branch", F_TEXT, 0},         {"codebase", "ss.codebase", F_TEXT, 0},
+	{"created_at", "ss.created_at", F_TIME, 0}, {"patch", LIST_SS_PATCH, F_JSON, 0},
+	{"project", "ss.project", F_TEXT, 0},       {"repository", "ss.repository", F_TEXT, 0},
+	{"revision", "ss.revision", F_TEXT, 0},     {"ssid", "ss.id", F_INT, 0},
 };
 
 static const struct field changes_fields[] = {
@@ -268,8 +264,8 @@ static void sqlite_list_qb_bind(struct qbuild *qb, struct bindval v)
 	qb->binds[qb->nbinds++] = v;
 }
 
-static int sqlite_list_parse_value(struct db *db, const struct field *f, const struct db_filter *flt,
-		       const char *v, struct bindval *ret)
+static int sqlite_list_parse_value(struct db *db, const struct field *f,
+				   const struct db_filter *flt, const char *v, struct bindval *ret)
 {
 	long long n;
 	switch (f->type) {
@@ -306,12 +302,13 @@ static int sqlite_list_add_s(struct db *db, struct buf *w, const char *s)
 }
 
 /* "?, ?, ?" for n values, binding each. */
-static int sqlite_list_add_values(struct db *db, struct qbuild *qb, struct buf *sql, const struct field *f,
-		      const struct db_filter *flt)
+static int sqlite_list_add_values(struct db *db, struct qbuild *qb, struct buf *sql,
+				  const struct field *f, const struct db_filter *flt)
 {
 	for (size_t i = 0; i < flt->nvalues; i++) {
 		struct bindval v;
-		int r = sqlite_list_parse_value(db, f, flt, flt->values[i] ? flt->values[i] : "", &v);
+		int r = sqlite_list_parse_value(db, f, flt, flt->values[i] ? flt->values[i] : "",
+						&v);
 		if (r < 0)
 			return r;
 		sqlite_list_qb_bind(qb, v);
@@ -324,7 +321,7 @@ static int sqlite_list_add_values(struct db *db, struct qbuild *qb, struct buf *
 /* Error texts read as Buildbot's: "unrecognized query parameter 'x'" for a
  * filter, "no such field 'x'" for an order, "invalid filter value for x". */
 static int sqlite_list_add_filter(struct db *db, const struct resource *rs, struct qbuild *qb,
-		      const struct db_filter *flt)
+				  const struct db_filter *flt)
 {
 	const struct field *f = flt->field ? sqlite_list_field_find(rs, flt->field) : NULL;
 	if (!f)
@@ -358,7 +355,8 @@ static int sqlite_list_add_filter(struct db *db, const struct resource *rs, stru
 	if (f->type == F_JSON) {
 		if (op != DB_OP_CONTAINS)
 			return db_failf(db, -EINVAL, "field '%s' only supports contains", f->name);
-		if (buf_addf(w, "EXISTS (SELECT 1 FROM json_each(%s) WHERE CAST(value AS TEXT) IN (",
+		if (buf_addf(w,
+			     "EXISTS (SELECT 1 FROM json_each(%s) WHERE CAST(value AS TEXT) IN (",
 			     f->expr) < 0)
 			return sqlite_list_too_long(db);
 		r = sqlite_list_add_values(db, qb, w, f, flt);
@@ -366,13 +364,15 @@ static int sqlite_list_add_filter(struct db *db, const struct resource *rs, stru
 	}
 	if (op == DB_OP_CONTAINS) {
 		if (f->type != F_TEXT)
-			return db_failf(db, -EINVAL, "field '%s' does not support contains", f->name);
+			return db_failf(db, -EINVAL, "field '%s' does not support contains",
+					f->name);
 		if (buf_adds(w, "(") < 0)
 			return sqlite_list_too_long(db);
 		for (size_t i = 0; i < flt->nvalues; i++) {
 			if (buf_addf(w, "%sinstr(%s, ?) > 0", i ? " OR " : "", f->expr) < 0)
 				return sqlite_list_too_long(db);
-			sqlite_list_qb_bind(qb, (struct bindval){.is_text = true,
+			sqlite_list_qb_bind(
+				qb, (struct bindval){.is_text = true,
 						     .s = flt->values[i] ? flt->values[i] : ""});
 		}
 		return sqlite_list_add_s(db, w, ")");
@@ -393,7 +393,8 @@ static int sqlite_list_add_filter(struct db *db, const struct resource *rs, stru
 		close = ")";
 		break;
 	case DB_OP_NOTIN:
-		open = buf_addf(w, "(%s IS NULL OR %s NOT IN (", e, secs ? secs : e) < 0 ? NULL : "";
+		open = buf_addf(w, "(%s IS NULL OR %s NOT IN (", e, secs ? secs : e) < 0 ? NULL
+											 : "";
 		close = "))";
 		break;
 	case DB_OP_LT:
@@ -420,7 +421,7 @@ static int sqlite_list_add_filter(struct db *db, const struct resource *rs, stru
 }
 
 static int sqlite_list_add_order(struct db *db, const struct resource *rs, const struct db_query *q,
-		     struct buf *sql)
+				 struct buf *sql)
 {
 	bool by_id = false, desc = false;
 	for (size_t i = 0; i < q->norder && !by_id; i++) {
@@ -431,7 +432,8 @@ static int sqlite_list_add_order(struct db *db, const struct resource *rs, const
 			return db_failf(db, KILN_EPARSE, "no such field '%s'", o + desc);
 		if (f->type == F_JSON || (f->flags & F_FILTER_ONLY))
 			return db_failf(db, -EINVAL, "cannot order by '%s'", f->name);
-		if (buf_addf(sql, "%s%s%s", i ? ", " : " ORDER BY ", f->expr, desc ? " DESC" : "") < 0)
+		if (buf_addf(sql, "%s%s%s", i ? ", " : " ORDER BY ", f->expr, desc ? " DESC" : "") <
+		    0)
 			return sqlite_list_too_long(db);
 		by_id = strcmp(f->expr, rs->id) == 0;
 	}
@@ -446,9 +448,9 @@ static int sqlite_list_add_order(struct db *db, const struct resource *rs, const
 static int sqlite_list_bind_all(struct db *db, sqlite3_stmt *s, const struct qbuild *qb)
 {
 	for (size_t i = 0; i < qb->nbinds; i++) {
-		int rc = qb->binds[i].is_text
-				 ? sqlite3_bind_text(s, (int)i + 1, qb->binds[i].s, -1, SQLITE_STATIC)
-				 : sqlite3_bind_int64(s, (int)i + 1, qb->binds[i].i);
+		int rc = qb->binds[i].is_text ? sqlite3_bind_text(s, (int)i + 1, qb->binds[i].s, -1,
+								  SQLITE_STATIC)
+					      : sqlite3_bind_int64(s, (int)i + 1, qb->binds[i].i);
 		if (rc != SQLITE_OK)
 			return db_fail(db, "bind");
 	}
@@ -553,11 +555,11 @@ static json_t *sqlite_list_column_value(sqlite3_stmt *s, int col, enum field_typ
 		return json_boolean(sqlite3_column_int64(s, col) != 0);
 	case F_TEXT:
 		return sqlite_list_text_value((const char *)sqlite3_column_text(s, col),
-				  (size_t)sqlite3_column_bytes(s, col));
+					      (size_t)sqlite3_column_bytes(s, col));
 	case F_JSON: {
 		const char *p = (const char *)sqlite3_column_text(s, col);
-		json_t *j = json_loadb(p, (size_t)sqlite3_column_bytes(s, col), JSON_DECODE_ANY,
-				       NULL);
+		json_t *j =
+			json_loadb(p, (size_t)sqlite3_column_bytes(s, col), JSON_DECODE_ANY, NULL);
 		return j ? j : json_null();
 	}
 	}
@@ -574,14 +576,15 @@ static uint64_t sqlite_list_skip_mask(const struct resource *rs, const char *con
 	uint64_t m = 0;
 	for (size_t k = 0; skip && skip[k]; k++)
 		for (size_t i = 0; i < rs->nfields && i < 64; i++)
-			if (!(rs->fields[i].flags & F_FILTER_ONLY) && !strcmp(rs->fields[i].name, skip[k]))
+			if (!(rs->fields[i].flags & F_FILTER_ONLY) &&
+			    !strcmp(rs->fields[i].name, skip[k]))
 				m |= UINT64_C(1) << i;
 	return m;
 }
 
 static int sqlite_list_build(struct db *db, enum db_resource res, const struct db_query *q,
-		      const char *const *skip, const struct resource **ret_rs,
-		      uint64_t *ret_skip, struct qbuild *qb, struct buf *sql)
+			     const char *const *skip, const struct resource **ret_rs,
+			     uint64_t *ret_skip, struct qbuild *qb, struct buf *sql)
 {
 	const struct resource *rs = sqlite_list_resource_get(res);
 	if (!rs)
@@ -626,7 +629,7 @@ static void sqlite_list_qb_release(struct qbuild *qb)
 }
 
 static int sqlite_list_count(struct db *db, const struct resource *rs, const struct qbuild *qb,
-		      int64_t *ret_total)
+			     int64_t *ret_total)
 {
 	_cleanup_free_ char *sql = xasprintf("SELECT COUNT(*) FROM %s%s", rs->from, qb->where.ptr);
 	_cleanup_stmt_ sqlite3_stmt *s = db_stmt_dynamic(db, sql);
@@ -684,8 +687,9 @@ int db_list_skip(struct db *db, enum db_resource res, const struct db_query *q,
 			const struct field *f = &rs->fields[i];
 			if (f->flags & F_FILTER_ONLY)
 				continue;
-			json_t *v = i < 64 && (skipped >> i & 1) ? json_null()
-								  : sqlite_list_column_value(s, col++, f->type);
+			json_t *v = i < 64 && (skipped >> i & 1)
+					    ? json_null()
+					    : sqlite_list_column_value(s, col++, f->type);
 			json_object_set_new_nocheck(o, f->name, v);
 		}
 		json_array_append_new(items, o);

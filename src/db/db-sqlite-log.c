@@ -74,9 +74,9 @@ struct log_row {
 
 static int sqlite_log_row_get(struct db *db, int64_t logid, struct log_row *ret)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_LOG_GET,
-		"SELECT stepid, type, complete, num_lines, bytes, truncated FROM logs WHERE id = ?1");
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(db, ST_LOG_GET,
+						 "SELECT stepid, type, complete, num_lines, bytes, "
+						 "truncated FROM logs WHERE id = ?1");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, logid);
@@ -124,10 +124,10 @@ static int sqlite_log_tail_get(struct db *db, int64_t logid, struct db_log_tail 
 	t->truncated = row.truncated;
 	buf_init(&t->text, SIZE_MAX / 2);
 	{
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_LOG_TAIL_ROW,
-			"SELECT rowid, first_line, compressed, content FROM logchunks "
-			"WHERE logid = ?1 ORDER BY first_line DESC LIMIT 1");
+		_cleanup_stmt_ sqlite3_stmt *s =
+			db_stmt(db, ST_LOG_TAIL_ROW,
+				"SELECT rowid, first_line, compressed, content FROM logchunks "
+				"WHERE logid = ?1 ORDER BY first_line DESC LIMIT 1");
 		if (!s) {
 			sqlite_log_tail_free(t);
 			return KILN_EDB;
@@ -160,8 +160,8 @@ static int sqlite_log_tail_get(struct db *db, int64_t logid, struct db_log_tail 
 /* --- writing chunks ------------------------------------------------------------- */
 
 /* Writes the tail's lines to its row (inserting it the first time). */
-static int sqlite_log_tail_write_row(struct db *db, struct db_log_tail *t, const void *content, size_t len,
-			  bool compressed)
+static int sqlite_log_tail_write_row(struct db *db, struct db_log_tail *t, const void *content,
+				     size_t len, bool compressed)
 {
 	int r;
 	if (t->rowid) {
@@ -197,9 +197,9 @@ static int sqlite_log_tail_write_row(struct db *db, struct db_log_tail *t, const
 
 static int sqlite_log_tail_write_counts(struct db *db, struct db_log_tail *t)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_LOG_UPDATE_COUNTS,
-		"UPDATE logs SET num_lines = ?2, bytes = ?3, truncated = ?4 WHERE id = ?1");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_LOG_UPDATE_COUNTS,
+			"UPDATE logs SET num_lines = ?2, bytes = ?3, truncated = ?4 WHERE id = ?1");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, t->logid);
@@ -255,10 +255,10 @@ static void sqlite_log_zjob_work(uv_work_t *req)
  * reused): then it takes the frame; otherwise nothing changes. */
 static int sqlite_log_zjob_apply(struct db *db, struct db_log_zjob *j)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_LOG_CHUNK_COMPRESS,
-		"UPDATE logchunks SET compressed = 1, content = ?3 "
-		"WHERE rowid = ?1 AND compressed = 0 AND content = ?2");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_LOG_CHUNK_COMPRESS,
+			"UPDATE logchunks SET compressed = 1, content = ?3 "
+			"WHERE rowid = ?1 AND compressed = 0 AND content = ?2");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, j->rowid);
@@ -387,7 +387,7 @@ static size_t sqlite_log_count_lines(const char *p, size_t n)
  * add_newline), closing the chunk when it reaches the chunk size.  On
  * failure t may have been freed: callers must not touch it then. */
 static int sqlite_log_tail_add(struct db *db, struct db_log_tail *t, const char *p, size_t n,
-		    bool add_newline)
+			       bool add_newline)
 {
 	/* The tail's cap is far above a chunk, so this cannot fail in practice;
 	 * if it did, the tail's unsaved lines are gone (the buffer dropped
@@ -433,9 +433,8 @@ static int sqlite_log_append_lines(struct db *db, struct db_log_tail *t, const c
 	int r = 0;
 	while (p < end && r >= 0) {
 		size_t rest = (size_t)(end - p);
-		size_t room = t->text.len < KILN_LOG_CHUNK_BYTES
-				      ? KILN_LOG_CHUNK_BYTES - t->text.len
-				      : 0;
+		size_t room =
+			t->text.len < KILN_LOG_CHUNK_BYTES ? KILN_LOG_CHUNK_BYTES - t->text.len : 0;
 		if (rest <= room)
 			return sqlite_log_tail_add(db, t, p, rest, end[-1] != '\n');
 		/* Fill the chunk with the whole lines that fit. */
@@ -525,11 +524,12 @@ int db_log_finish(struct db *db, int64_t logid)
 	return db_write_end(db, db_log_finish_locked(db, logid));
 }
 
-static int sqlite_log_add(struct db *db, int64_t stepid, const char *name, const char *slug, char type,
-		   int64_t *ret)
+static int sqlite_log_add(struct db *db, int64_t stepid, const char *name, const char *slug,
+			  char type, int64_t *ret)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_LOG_ADD, "INSERT INTO logs (name, slug, stepid, type) VALUES (?1, ?2, ?3, ?4)");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_LOG_ADD,
+			"INSERT INTO logs (name, slug, stepid, type) VALUES (?1, ?2, ?3, ?4)");
 	if (!s)
 		return KILN_EDB;
 	char ty[2] = {type, 0};
@@ -591,7 +591,7 @@ int db_log_get(struct db *db, int64_t logid, struct db_log_info *ret)
  * number to *count.  Returns 0, or -E2BIG after adding the whole lines that
  * fit in out. */
 static int sqlite_log_chunk_emit(const char *p, size_t n, int64_t cf, int64_t from, int64_t to,
-		      struct buf *out, int64_t *count)
+				 struct buf *out, int64_t *count)
 {
 	if (!p || n == 0)
 		return 0;
@@ -628,7 +628,7 @@ static int sqlite_log_chunk_emit(const char *p, size_t n, int64_t cf, int64_t fr
 }
 
 static int sqlite_log_chunk_decompress(struct db *db, const void *src, size_t n, const char **ret,
-			    size_t *ret_len)
+				       size_t *ret_len)
 {
 	unsigned long long size = ZSTD_getFrameContentSize(src, n);
 	if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
@@ -662,12 +662,14 @@ int db_log_read(struct db *db, int64_t logid, int64_t first_line, int64_t max_li
 	int64_t table_to = t && t->first_line < to ? t->first_line : to;
 	int64_t count = 0;
 	if (first_line < table_to) {
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_LOG_CHUNKS_READ,
-			"SELECT first_line, last_line, compressed, content FROM logchunks "
-			"WHERE logid = ?1 AND first_line >= COALESCE((SELECT first_line FROM logchunks "
-			"WHERE logid = ?1 AND first_line <= ?2 ORDER BY first_line DESC LIMIT 1), 0) "
-			"AND first_line < ?3 ORDER BY first_line");
+		_cleanup_stmt_ sqlite3_stmt *s =
+			db_stmt(db, ST_LOG_CHUNKS_READ,
+				"SELECT first_line, last_line, compressed, content FROM logchunks "
+				"WHERE logid = ?1 AND first_line >= COALESCE((SELECT first_line "
+				"FROM logchunks "
+				"WHERE logid = ?1 AND first_line <= ?2 ORDER BY first_line DESC "
+				"LIMIT 1), 0) "
+				"AND first_line < ?3 ORDER BY first_line");
 		if (!s)
 			return KILN_EDB;
 		sqlite3_bind_int64(s, 1, logid);
@@ -697,8 +699,8 @@ int db_log_read(struct db *db, int64_t logid, int64_t first_line, int64_t max_li
 			return db_fail(db, "read log chunks");
 	}
 	if (t && to > t->first_line && first_line < t->num_lines) {
-		r = sqlite_log_chunk_emit(t->text.ptr, t->text.len, t->first_line, first_line, to, out,
-				    &count);
+		r = sqlite_log_chunk_emit(t->text.ptr, t->text.len, t->first_line, first_line, to,
+					  out, &count);
 		if (r < 0) {
 			*ret_count = count;
 			return db_failf(db, r, "log read: output over its cap");

@@ -43,8 +43,9 @@ int db_master_register(struct db *db, const char *name, int64_t *ret_masterid)
 
 static int sqlite_master_set_active(struct db *db, int64_t masterid, bool active, double when)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_MASTER_SET_ACTIVE, "UPDATE masters SET active = ?1, last_active = ?2 WHERE id = ?3");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_MASTER_SET_ACTIVE,
+			"UPDATE masters SET active = ?1, last_active = ?2 WHERE id = ?3");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int(s, 1, active);
@@ -58,17 +59,17 @@ int db_master_set_active(struct db *db, int64_t masterid, bool active, double wh
 	return WRITE(sqlite_master_set_active(db, masterid, active, when));
 }
 
-static int sqlite_master_recover(struct db *db, int64_t masterid, int results, const char *state_string,
-			  double when)
+static int sqlite_master_recover(struct db *db, int64_t masterid, int results,
+				 const char *state_string, double when)
 {
 	int r;
 	/* Logs first: their tails are compressed by the normal finish path. */
 	{
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_REC_LOGS,
-			"SELECT l.id FROM builds b JOIN steps st ON st.buildid = b.id "
-			"JOIN logs l ON l.stepid = st.id "
-			"WHERE b.masterid = ?1 AND b.complete = 0 AND l.complete = 0");
+		_cleanup_stmt_ sqlite3_stmt *s =
+			db_stmt(db, ST_REC_LOGS,
+				"SELECT l.id FROM builds b JOIN steps st ON st.buildid = b.id "
+				"JOIN logs l ON l.stepid = st.id "
+				"WHERE b.masterid = ?1 AND b.complete = 0 AND l.complete = 0");
 		if (!s)
 			return KILN_EDB;
 		sqlite3_bind_int64(s, 1, masterid);
@@ -88,11 +89,11 @@ static int sqlite_master_recover(struct db *db, int64_t masterid, int results, c
 		}
 	}
 	{
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_REC_STEPS,
-			"UPDATE steps SET complete = 1, complete_at = ?2, results = ?3 "
-			"WHERE complete = 0 AND buildid IN "
-			"(SELECT id FROM builds WHERE masterid = ?1 AND complete = 0)");
+		_cleanup_stmt_ sqlite3_stmt *s =
+			db_stmt(db, ST_REC_STEPS,
+				"UPDATE steps SET complete = 1, complete_at = ?2, results = ?3 "
+				"WHERE complete = 0 AND buildid IN "
+				"(SELECT id FROM builds WHERE masterid = ?1 AND complete = 0)");
 		if (!s)
 			return KILN_EDB;
 		sqlite3_bind_int64(s, 1, masterid);
@@ -102,10 +103,11 @@ static int sqlite_master_recover(struct db *db, int64_t masterid, int results, c
 			return r;
 	}
 	{
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_REC_BUILDS,
-			"UPDATE builds SET complete = 1, complete_at = ?2, results = ?3, "
-			"state_string = COALESCE(?4, state_string) WHERE masterid = ?1 AND complete = 0");
+		_cleanup_stmt_ sqlite3_stmt *s =
+			db_stmt(db, ST_REC_BUILDS,
+				"UPDATE builds SET complete = 1, complete_at = ?2, results = ?3, "
+				"state_string = COALESCE(?4, state_string) WHERE masterid = ?1 AND "
+				"complete = 0");
 		if (!s)
 			return KILN_EDB;
 		sqlite3_bind_int64(s, 1, masterid);
@@ -127,8 +129,9 @@ static int sqlite_master_recover(struct db *db, int64_t masterid, int results, c
 			return r;
 	}
 	{
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_REC_WORKERS, "UPDATE workers SET masterid = NULL WHERE masterid = ?1");
+		_cleanup_stmt_ sqlite3_stmt *s =
+			db_stmt(db, ST_REC_WORKERS,
+				"UPDATE workers SET masterid = NULL WHERE masterid = ?1");
 		if (!s)
 			return KILN_EDB;
 		sqlite3_bind_int64(s, 1, masterid);

@@ -48,8 +48,8 @@ int db_request_next(struct db *db, int64_t builderid, struct db_request *ret)
 
 int db_request_get(struct db *db, int64_t brid, struct db_request *ret)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_BR_GET, "SELECT " REQUEST_COLS " FROM buildrequests WHERE id = ?1");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_BR_GET, "SELECT " REQUEST_COLS " FROM buildrequests WHERE id = ?1");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, brid);
@@ -63,10 +63,10 @@ int db_request_get(struct db *db, int64_t brid, struct db_request *ret)
 
 static int sqlite_request_claim(struct db *db, int64_t brid, int64_t masterid, double when)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_BR_CLAIM,
-		"UPDATE buildrequests SET claimed_at = ?3, claimed_by_masterid = ?2 "
-		"WHERE id = ?1 AND complete = 0 AND claimed_at IS NULL");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_BR_CLAIM,
+			"UPDATE buildrequests SET claimed_at = ?3, claimed_by_masterid = ?2 "
+			"WHERE id = ?1 AND complete = 0 AND claimed_at IS NULL");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, brid);
@@ -94,10 +94,10 @@ int db_request_claim(struct db *db, int64_t brid, int64_t masterid, double when)
 
 static int sqlite_request_unclaim(struct db *db, int64_t brid)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_BR_UNCLAIM,
-		"UPDATE buildrequests SET claimed_at = NULL, claimed_by_masterid = NULL "
-		"WHERE id = ?1 AND complete = 0");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_BR_UNCLAIM,
+			"UPDATE buildrequests SET claimed_at = NULL, claimed_by_masterid = NULL "
+			"WHERE id = ?1 AND complete = 0");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, brid);
@@ -121,7 +121,7 @@ int db_request_unclaim(struct db *db, int64_t brid)
 }
 
 static int sqlite_request_complete(struct db *db, int64_t brid, int results, double when,
-			    int64_t *ret_bsid_done)
+				   int64_t *ret_bsid_done)
 {
 	int r;
 	struct db_request q;
@@ -149,9 +149,9 @@ static int sqlite_request_complete(struct db *db, int64_t brid, int results, dou
 	bool done = true;
 	int worst = RESULTS_NONE;
 	{
-		_cleanup_stmt_ sqlite3_stmt *s =
-			db_stmt(db, ST_BR_BS_RESULTS,
-				"SELECT complete, results FROM buildrequests WHERE buildsetid = ?1");
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+			db, ST_BR_BS_RESULTS,
+			"SELECT complete, results FROM buildrequests WHERE buildsetid = ?1");
 		if (!s)
 			return KILN_EDB;
 		sqlite3_bind_int64(s, 1, q.buildsetid);

@@ -25,10 +25,10 @@ static int sqlite_sched_buildset_set_patch(struct db *db, int64_t bsid, const st
 	int r;
 	int64_t patchid;
 	{
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_SCHED_PATCH_ADD,
-			"INSERT INTO patches (patchlevel, body, subdir, patch_author, patch_comment) "
-			"VALUES (?1, ?2, ?3, ?4, ?5)");
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(db, ST_SCHED_PATCH_ADD,
+							 "INSERT INTO patches (patchlevel, body, "
+							 "subdir, patch_author, patch_comment) "
+							 "VALUES (?1, ?2, ?3, ?4, ?5)");
 		if (!s)
 			return KILN_EDB;
 		sqlite3_bind_int(s, 1, p->level);
@@ -40,10 +40,10 @@ static int sqlite_sched_buildset_set_patch(struct db *db, int64_t bsid, const st
 			return r;
 		patchid = sqlite3_last_insert_rowid(db->h);
 	}
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_SCHED_SS_SET_PATCH,
-		"UPDATE sourcestamps SET patchid = ?2 WHERE id IN "
-		"(SELECT sourcestampid FROM buildset_sourcestamps WHERE buildsetid = ?1)");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_SCHED_SS_SET_PATCH,
+			"UPDATE sourcestamps SET patchid = ?2 WHERE id IN "
+			"(SELECT sourcestampid FROM buildset_sourcestamps WHERE buildsetid = ?1)");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, bsid);
@@ -63,11 +63,11 @@ int db_buildset_set_patch(struct db *db, int64_t bsid, const struct db_patch *p)
 
 int db_buildset_patch(struct db *db, int64_t bsid, struct db_patch_data *ret)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_SCHED_PATCH_GET,
-		"SELECT p.patchlevel, p.body, p.subdir FROM buildset_sourcestamps x "
-		"JOIN sourcestamps ss ON ss.id = x.sourcestampid "
-		"JOIN patches p ON p.id = ss.patchid WHERE x.buildsetid = ?1 LIMIT 1");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_SCHED_PATCH_GET,
+			"SELECT p.patchlevel, p.body, p.subdir FROM buildset_sourcestamps x "
+			"JOIN sourcestamps ss ON ss.id = x.sourcestampid "
+			"JOIN patches p ON p.id = ss.patchid WHERE x.buildsetid = ?1 LIMIT 1");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, bsid);
@@ -149,9 +149,9 @@ void db_buildset_info_release(struct db_buildset_info *bi)
 
 int db_buildset_results_so_far(struct db *db, int64_t bsid, int *ret)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_SCHED_BS_SO_FAR,
-		"SELECT results FROM buildrequests WHERE buildsetid = ?1 AND complete = 1");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_SCHED_BS_SO_FAR,
+			"SELECT results FROM buildrequests WHERE buildsetid = ?1 AND complete = 1");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, bsid);
@@ -166,8 +166,8 @@ int db_buildset_results_so_far(struct db *db, int64_t bsid, int *ret)
 
 /* --- the queue ---------------------------------------------------------------------- */
 
-static int sqlite_sched_collect_ids(struct db *db, sqlite3_stmt *s, const char *what, int64_t **ret_ids,
-		       size_t *ret_n)
+static int sqlite_sched_collect_ids(struct db *db, sqlite3_stmt *s, const char *what,
+				    int64_t **ret_ids, size_t *ret_n)
 {
 	_cleanup_free_ int64_t *ids = NULL;
 	size_t n = 0, cap = 0;
@@ -186,26 +186,28 @@ static int sqlite_sched_collect_ids(struct db *db, sqlite3_stmt *s, const char *
 /* The source line of a sourcestamp: what must be equal for two requests to
  * build the same thing. */
 #define SAME_LINE(a, b)                                                                            \
-	a ".codebase = " b ".codebase AND " a ".repository = " b ".repository AND " a               \
-	".project = " b ".project AND " a ".branch IS " b ".branch"
+	a ".codebase = " b ".codebase AND " a ".repository = " b ".repository AND " a              \
+	  ".project = " b ".project AND " a ".branch IS " b ".branch"
 
-int db_request_compatible(struct db *db, int64_t brid, size_t max, int64_t **ret_ids,
-			  size_t *ret_n)
+int db_request_compatible(struct db *db, int64_t brid, size_t max, int64_t **ret_ids, size_t *ret_n)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
 		db, ST_SCHED_COMPATIBLE,
 		"SELECT o.id FROM buildrequests r "
 		"JOIN buildset_sourcestamps rx ON rx.buildsetid = r.buildsetid "
 		"JOIN sourcestamps rs ON rs.id = rx.sourcestampid "
-		"JOIN buildrequests o INDEXED BY buildrequests_pending ON o.builderid = r.builderid "
+		"JOIN buildrequests o INDEXED BY buildrequests_pending ON o.builderid = "
+		"r.builderid "
 		"AND o.complete = 0 AND o.claimed_at IS NULL "
 		"JOIN buildset_sourcestamps ox ON ox.buildsetid = o.buildsetid "
 		"JOIN sourcestamps os ON os.id = ox.sourcestampid "
-		"WHERE r.id = ?1 AND o.id != r.id AND rs.patchid IS NULL AND os.patchid IS NULL AND "
-		SAME_LINE("os", "rs") " "
-		"AND (SELECT COUNT(*) FROM buildset_sourcestamps WHERE buildsetid = r.buildsetid) = 1 "
-		"AND (SELECT COUNT(*) FROM buildset_sourcestamps WHERE buildsetid = o.buildsetid) = 1 "
-		"ORDER BY o.id LIMIT ?2");
+		"WHERE r.id = ?1 AND o.id != r.id AND rs.patchid IS NULL AND os.patchid IS NULL "
+		"AND " SAME_LINE("os", "rs") " "
+					     "AND (SELECT COUNT(*) FROM buildset_sourcestamps "
+					     "WHERE buildsetid = r.buildsetid) = 1 "
+					     "AND (SELECT COUNT(*) FROM buildset_sourcestamps "
+					     "WHERE buildsetid = o.buildsetid) = 1 "
+					     "ORDER BY o.id LIMIT ?2");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, brid);
@@ -233,16 +235,17 @@ int db_request_set_collapsed(struct db *db, int64_t brid, int64_t buildid)
 int db_request_superseded(struct db *db, int64_t builderid, int64_t bsid, int64_t **ret_ids,
 			  size_t *ret_n)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_SCHED_SUPERSEDED,
-		"SELECT o.id FROM buildset_sourcestamps nx "
-		"JOIN sourcestamps ns ON ns.id = nx.sourcestampid "
-		"JOIN buildrequests o INDEXED BY buildrequests_pending ON o.builderid = ?1 "
-		"AND o.complete = 0 AND o.claimed_at IS NULL AND o.buildsetid < ?2 "
-		"JOIN buildset_sourcestamps ox ON ox.buildsetid = o.buildsetid "
-		"JOIN sourcestamps os ON os.id = ox.sourcestampid "
-		"WHERE nx.buildsetid = ?2 AND os.patchid IS NULL AND " SAME_LINE("os", "ns") " "
-		"ORDER BY o.id");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_SCHED_SUPERSEDED,
+			"SELECT o.id FROM buildset_sourcestamps nx "
+			"JOIN sourcestamps ns ON ns.id = nx.sourcestampid "
+			"JOIN buildrequests o INDEXED BY buildrequests_pending ON o.builderid = ?1 "
+			"AND o.complete = 0 AND o.claimed_at IS NULL AND o.buildsetid < ?2 "
+			"JOIN buildset_sourcestamps ox ON ox.buildsetid = o.buildsetid "
+			"JOIN sourcestamps os ON os.id = ox.sourcestampid "
+			"WHERE nx.buildsetid = ?2 AND os.patchid IS NULL AND " SAME_LINE(
+				"os", "ns") " "
+					    "ORDER BY o.id");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, builderid);

@@ -25,11 +25,12 @@ static int sqlite_step_name_taken(struct db *db, int64_t buildid, const char *na
 }
 
 static int sqlite_step_add(struct db *db, int64_t buildid, const char *name, int64_t *ret_stepid,
-		    int64_t *ret_number)
+			   int64_t *ret_number)
 {
 	int r = db_build_exists(db, buildid);
 	if (r <= 0)
-		return r < 0 ? r : db_failf(db, KILN_ENOTFOUND, "no build %lld", (long long)buildid);
+		return r < 0 ? r
+			     : db_failf(db, KILN_ENOTFOUND, "no build %lld", (long long)buildid);
 	int64_t number;
 	{
 		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
@@ -97,8 +98,8 @@ int db_step_start(struct db *db, int64_t stepid, double when)
 
 static int sqlite_step_set_state(struct db *db, int64_t stepid, const char *state_string)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(db, ST_STEP_SET_STATE,
-						 "UPDATE steps SET state_string = ?2 WHERE id = ?1");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_STEP_SET_STATE, "UPDATE steps SET state_string = ?2 WHERE id = ?1");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, stepid);
@@ -112,13 +113,13 @@ int db_step_set_state(struct db *db, int64_t stepid, const char *state_string)
 }
 
 static int sqlite_step_finish(struct db *db, int64_t stepid, int results, const char *state_string,
-		       bool hidden, double when)
+			      bool hidden, double when)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_STEP_FINISH,
-		"UPDATE steps SET complete = 1, complete_at = ?2, results = ?3, "
-		"state_string = COALESCE(?4, state_string), hidden = ?5 "
-		"WHERE id = ?1 AND complete = 0");
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_STEP_FINISH,
+			"UPDATE steps SET complete = 1, complete_at = ?2, results = ?3, "
+			"state_string = COALESCE(?4, state_string), hidden = ?5 "
+			"WHERE id = ?1 AND complete = 0");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, stepid);
@@ -143,10 +144,10 @@ int db_step_finish(struct db *db, int64_t stepid, int results, const char *state
 
 static int sqlite_step_add_url(struct db *db, int64_t stepid, const char *name, const char *url)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_STEP_ADD_URL,
-		"UPDATE steps SET urls = json_insert(urls, '$[#]', json_object('name', ?2, 'url', ?3)) "
-		"WHERE id = ?1");
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(db, ST_STEP_ADD_URL,
+						 "UPDATE steps SET urls = json_insert(urls, "
+						 "'$[#]', json_object('name', ?2, 'url', ?3)) "
+						 "WHERE id = ?1");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, stepid);

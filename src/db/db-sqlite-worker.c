@@ -57,8 +57,8 @@ int db_worker_set_info(struct db *db, int64_t workerid, json_t *info)
 	return WRITE(sqlite_worker_set_info(db, workerid, text));
 }
 
-static int sqlite_worker_set_col(struct db *db, int id, const char *sql, int64_t workerid, int64_t v,
-			  bool as_id)
+static int sqlite_worker_set_col(struct db *db, int id, const char *sql, int64_t workerid,
+				 int64_t v, bool as_id)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(db, id, sql);
 	if (!s)
@@ -74,34 +74,35 @@ static int sqlite_worker_set_col(struct db *db, int id, const char *sql, int64_t
 int db_worker_set_connected(struct db *db, int64_t workerid, int64_t masterid)
 {
 	return WRITE(sqlite_worker_set_col(db, ST_WORKER_SET_CONNECTED,
-				    "UPDATE workers SET masterid = ?1 WHERE id = ?2", workerid,
-				    masterid, true));
+					   "UPDATE workers SET masterid = ?1 WHERE id = ?2",
+					   workerid, masterid, true));
 }
 
 int db_worker_set_paused(struct db *db, int64_t workerid, bool paused)
 {
 	return WRITE(sqlite_worker_set_col(db, ST_WORKER_SET_PAUSED,
-				    "UPDATE workers SET paused = ?1 WHERE id = ?2", workerid, paused,
-				    false));
+					   "UPDATE workers SET paused = ?1 WHERE id = ?2", workerid,
+					   paused, false));
 }
 
 int db_worker_set_graceful(struct db *db, int64_t workerid, bool graceful)
 {
 	return WRITE(sqlite_worker_set_col(db, ST_WORKER_SET_GRACEFUL,
-				    "UPDATE workers SET graceful = ?1 WHERE id = ?2", workerid,
-				    graceful, false));
+					   "UPDATE workers SET graceful = ?1 WHERE id = ?2",
+					   workerid, graceful, false));
 }
 
 static int sqlite_worker_set_configured(struct db *db, int64_t workerid, int64_t masterid,
-				 const int64_t *builderids, size_t n)
+					const int64_t *builderids, size_t n)
 {
 	int r = db_exists(db, ST_WORKER_EXISTS, "SELECT 1 FROM workers WHERE id = ?1", workerid);
 	if (r <= 0)
-		return r < 0 ? r : db_failf(db, KILN_ENOTFOUND, "no worker %lld", (long long)workerid);
+		return r < 0 ? r
+			     : db_failf(db, KILN_ENOTFOUND, "no worker %lld", (long long)workerid);
 	{
-		_cleanup_stmt_ sqlite3_stmt *s =
-			db_stmt(db, ST_CONFIGURED_DEL,
-				"DELETE FROM configured_workers WHERE workerid = ?1 AND masterid = ?2");
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+			db, ST_CONFIGURED_DEL,
+			"DELETE FROM configured_workers WHERE workerid = ?1 AND masterid = ?2");
 		if (!s)
 			return KILN_EDB;
 		sqlite3_bind_int64(s, 1, workerid);

@@ -231,8 +231,8 @@ static void db_ckpt_work(uv_work_t *req)
 	struct db *db = req->data;
 	int rc = SQLITE_OK;
 	if (!db->ckpt_h) {
-		rc = sqlite3_open_v2(db->path, &db->ckpt_h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-				     NULL);
+		rc = sqlite3_open_v2(db->path, &db->ckpt_h,
+				     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_busy_timeout(db->ckpt_h, DB_CKPT_BUSY_MS);
 		if (rc != SQLITE_OK) {
@@ -406,8 +406,9 @@ static int db_migrate(struct db *db)
 	if (v < 0)
 		return v;
 	if (v > latest)
-		return db_failf(db, KILN_EDB, "database schema version %d is newer than this kiln (%d)",
-				v, latest);
+		return db_failf(db, KILN_EDB,
+				"database schema version %d is newer than this kiln (%d)", v,
+				latest);
 	if (v == latest)
 		return 0;
 	int r = db_pragma(db, "BEGIN IMMEDIATE");
@@ -420,7 +421,8 @@ static int db_migrate(struct db *db)
 			continue;
 		char *err = NULL;
 		if (sqlite3_exec(db->h, m[i].sql, NULL, NULL, &err) != SQLITE_OK) {
-			r = db_failf(db, KILN_EDB, "migration %s: %s", m[i].name, err ? err : "error");
+			r = db_failf(db, KILN_EDB, "migration %s: %s", m[i].name,
+				     err ? err : "error");
 			sqlite3_free(err);
 		}
 	}
@@ -543,7 +545,8 @@ int db_open(uv_loop_t *loop, const char *url, const char *basedir, struct db **r
 	db->log_cap = KILN_MAX_LOG_BYTES;
 	buf_init(&db->zbuf, SIZE_MAX / 2);
 	int rc = sqlite3_open_v2(path, &db->h,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(open_errmsg, sizeof(open_errmsg), "cannot open '%s': %s", path,
 			 db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
@@ -667,7 +670,7 @@ int db_exists(struct db *db, int id, const char *sql, int64_t key)
 /* When an UPDATE guarded by a state condition touched nothing: tell "no
  * such row" from "wrong state". */
 int db_guard_fail(struct db *db, int id, const char *sql, int64_t key, int state_err,
-			 const char *what)
+		  const char *what)
 {
 	int e = db_exists(db, id, sql, key);
 	if (e < 0)

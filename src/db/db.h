@@ -137,13 +137,13 @@ struct db_sourcestamp {
 };
 
 struct db_buildset_new {
-	const char *reason;             /* borrowed */
-	const char *external_idstring;  /* borrowed, may be NULL */
-	const char *scheduler;          /* borrowed, may be NULL */
-	json_t *properties;             /* borrowed: {"name": [value, "source"], ...} or NULL */
+	const char *reason;            /* borrowed */
+	const char *external_idstring; /* borrowed, may be NULL */
+	const char *scheduler;         /* borrowed, may be NULL */
+	json_t *properties;            /* borrowed: {"name": [value, "source"], ...} or NULL */
 	const struct db_sourcestamp *sourcestamps;
 	size_t nsourcestamps;
-	int64_t parent_buildid;         /* 0 = none */
+	int64_t parent_buildid; /* 0 = none */
 	int priority;
 	double submitted_at;
 };
@@ -183,8 +183,8 @@ int db_request_pending_builders(struct db *db, int64_t **ret_ids, size_t *ret_n)
 
 /* --- builds, steps, logs --------------------------------------------------------- */
 /* number = previous highest number of the builder + 1. */
-int db_build_add(struct db *db, int64_t builderid, int64_t brid, int64_t workerid,
-		 int64_t masterid, double started_at, int64_t *ret_buildid, int64_t *ret_number);
+int db_build_add(struct db *db, int64_t builderid, int64_t brid, int64_t workerid, int64_t masterid,
+		 double started_at, int64_t *ret_buildid, int64_t *ret_number);
 int db_build_set_state(struct db *db, int64_t buildid, const char *state_string);
 int db_build_finish(struct db *db, int64_t buildid, int results, const char *state_string,
 		    double when);
@@ -240,26 +240,35 @@ enum db_resource {
 	DB_STEPS,
 	DB_LOGS,
 	DB_SOURCESTAMPS,
-	DB_CHANGES,       /* changes section below */
+	DB_CHANGES, /* changes section below */
 };
 
-enum db_op { DB_OP_EQ, DB_OP_NE, DB_OP_LT, DB_OP_LE, DB_OP_GT, DB_OP_GE, DB_OP_IN,
-	     DB_OP_NOTIN, DB_OP_CONTAINS };
+enum db_op {
+	DB_OP_EQ,
+	DB_OP_NE,
+	DB_OP_LT,
+	DB_OP_LE,
+	DB_OP_GT,
+	DB_OP_GE,
+	DB_OP_IN,
+	DB_OP_NOTIN,
+	DB_OP_CONTAINS
+};
 
 struct db_filter {
-	const char *field;          /* a Buildbot field name of the resource */
+	const char *field; /* a Buildbot field name of the resource */
 	enum db_op op;
-	const char *const *values;  /* textual values, converted per the field's type
-				       (booleans accept true/false/1/0) */
-	size_t nvalues;             /* EQ with several values = IN */
+	const char *const *values; /* textual values, converted per the field's type
+				      (booleans accept true/false/1/0) */
+	size_t nvalues;            /* EQ with several values = IN */
 };
 
 struct db_query {
 	const struct db_filter *filters;
 	size_t nfilters;
-	const char *const *order;   /* field or "-field" (descending); default: id ascending */
+	const char *const *order; /* field or "-field" (descending); default: id ascending */
 	size_t norder;
-	int64_t limit;              /* < 0: none */
+	int64_t limit; /* < 0: none */
 	int64_t offset;
 };
 
@@ -287,7 +296,6 @@ int db_list_skip(struct db *db, enum db_resource res, const struct db_query *q,
 /* True if field is a listable field of res (for API validation). */
 bool db_field_known(enum db_resource res, const char *field);
 
-
 /* ==== changes, users, object state (db-sqlite-changes.c) ============================ */
 /* Who a change names, for the users tables: attr_type is the source's kind
  * of identity ("git", "hg", "svn", "github", ... or "who" when unknown),
@@ -298,12 +306,12 @@ struct db_user_ident {
 };
 
 struct db_change_new {
-	const char *author, *committer, *comments;       /* borrowed; NULL ok */
+	const char *author, *committer, *comments; /* borrowed; NULL ok */
 	const char *branch, *revision, *revlink, *category;
-	const char *repository, *codebase, *project;      /* NULL = "" */
-	const char *const *files;                         /* borrowed */
+	const char *repository, *codebase, *project; /* NULL = "" */
+	const char *const *files;                    /* borrowed */
 	size_t nfiles;
-	json_t *properties;  /* borrowed: {"name": [value, "source"]} or NULL */
+	json_t *properties; /* borrowed: {"name": [value, "source"]} or NULL */
 	double when_timestamp;
 	const struct db_user_ident *user; /* the author's identity, or NULL */
 };
@@ -339,7 +347,7 @@ int db_state_set(struct db *db, const char *name, json_t *value);
  * build's workdir; NULL = the workdir) after checking out the revision. */
 struct db_patch {
 	int level;
-	const char *body;   /* borrowed, len bytes */
+	const char *body; /* borrowed, len bytes */
 	size_t len;
 	const char *subdir, *author, *comment; /* borrowed; NULL ok */
 };
@@ -361,7 +369,7 @@ struct db_buildset_info {
 	int64_t bsid, parent_buildid, patchid;
 	char *scheduler, *reason;
 	bool complete;
-	int results;            /* RESULTS_NONE until complete */
+	int results; /* RESULTS_NONE until complete */
 	size_t nsourcestamps;
 	char *branch, *revision, *repository, *project, *codebase;
 };

@@ -12,16 +12,8 @@
 #include <string.h>
 
 static const struct cmd *const cmds[] = {
-	&cmd_master,
-	&cmd_create_master,
-	&cmd_checkconfig,
-	&cmd_force,
-	&cmd_builds,
-	&cmd_logs,
-	&cmd_workers,
-	&cmd_stop_build,
-	&cmd_try,
-	&cmd_sendchange,
+	&cmd_master, &cmd_create_master, &cmd_checkconfig, &cmd_force, &cmd_builds,
+	&cmd_logs,   &cmd_workers,       &cmd_stop_build,  &cmd_try,   &cmd_sendchange,
 };
 
 static void kiln_usage(FILE *f)

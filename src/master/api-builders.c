@@ -101,9 +101,9 @@ static json_t *api_force_field(const char *name, const char *label, const char *
 			       const char *def, int size)
 {
 	json_t *f = json_pack("{s:n,s:s,s:s,s:b,s:s,s:n,s:b,s:s,s:n,s:b,s:i,s:s,s:s}",
-			      "autopopulate", "default", def, "fullName", name, "hide", 0,
-			      "label", label, "maxsize", "multiple", 0, "name", name, "regex",
-			      "required", 0, "size", size, "tablabel", label, "type", type);
+			      "autopopulate", "default", def, "fullName", name, "hide", 0, "label",
+			      label, "maxsize", "multiple", 0, "name", name, "regex", "required", 0,
+			      "size", size, "tablabel", label, "type", type);
 	if (!strcmp(type, "username"))
 		json_object_set_new(f, "need_email", json_true());
 	return f;
@@ -114,8 +114,8 @@ static json_t *api_force_nested(int columns, json_t *fields)
 	return json_pack("{s:n,s:i,s:s,s:o,s:n,s:b,s:s,s:s,s:n,s:b,s:s,s:n,s:b,s:s,s:s}",
 			 "autopopulate", "columns", columns, "default", "", "fields", fields,
 			 "fullName", "hide", 0, "label", "", "layout", "vertical", "maxsize",
-			 "multiple", 0, "name", "", "regex", "required", 0, "tablabel", "",
-			 "type", "nested");
+			 "multiple", 0, "name", "", "regex", "required", 0, "tablabel", "", "type",
+			 "nested");
 }
 
 static json_t *api_forcescheduler_json(const struct config_scheduler *sc)

@@ -20,7 +20,8 @@ void api_builds_fix(struct api_ctx *ctx, const struct api_rspec *rs, json_t *ite
 	if (json_is_object(props) && rs->nprops) {
 		const char *key;
 		json_t *val;
-		json_object_foreach(props, key, val) {
+		json_object_foreach(props, key, val)
+		{
 			bool keep = all;
 			for (size_t i = 0; i < rs->nprops && !keep; i++)
 				keep = !strcmp(rs->props[i], key);

@@ -25,31 +25,31 @@
 struct api_route;
 
 struct api_ctx {
-	struct http_req *req;            /* borrowed */
-	struct master *m;                /* borrowed */
-	struct db *db;                   /* borrowed: m->db */
-	const char *rest;                /* path after "/api/v2/" (for "Invalid path: ...") */
+	struct http_req *req; /* borrowed */
+	struct master *m;     /* borrowed */
+	struct db *db;        /* borrowed: m->db */
+	const char *rest;     /* path after "/api/v2/" (for "Invalid path: ...") */
 	const struct api_route *route;
-	const char *cap[API_MAX_SEGS];   /* the wildcard segments, in order (borrowed) */
+	const char *cap[API_MAX_SEGS]; /* the wildcard segments, in order (borrowed) */
 	size_t ncap;
 };
 
 /* ---- ResultSpec: Buildbot's query parameters (api-parse.c) ---------------------------- */
 
 struct api_rspec {
-	struct db_filter *filters;   /* owned array; values borrowed from args or owned below */
-	char **filter_args;          /* owned: the query parameter each filter came from */
-	size_t *values_alloc;        /* owned: allocated count of each filter's values */
-	size_t nfilters, nfixed;     /* the first nfixed filters come from the path */
-	size_t filters_alloc;        /* of filters, filter_args and values_alloc alike */
-	const char **order;          /* owned array, strings borrowed */
+	struct db_filter *filters; /* owned array; values borrowed from args or owned below */
+	char **filter_args;        /* owned: the query parameter each filter came from */
+	size_t *values_alloc;      /* owned: allocated count of each filter's values */
+	size_t nfilters, nfixed;   /* the first nfixed filters come from the path */
+	size_t filters_alloc;      /* of filters, filter_args and values_alloc alike */
+	const char **order;        /* owned array, strings borrowed */
 	size_t norder, order_alloc;
-	const char **fields;         /* owned array, strings borrowed */
+	const char **fields; /* owned array, strings borrowed */
 	size_t nfields, fields_alloc;
-	const char **props;          /* owned array, strings borrowed (builds only) */
+	const char **props; /* owned array, strings borrowed (builds only) */
 	size_t nprops, props_alloc;
-	int64_t limit, offset;       /* limit < 0: none */
-	char **owned;                /* strings owned by the spec (fixed filter values) */
+	int64_t limit, offset; /* limit < 0: none */
+	char **owned;          /* strings owned by the spec (fixed filter values) */
 	size_t nowned, owned_alloc;
 };
 
@@ -120,8 +120,7 @@ void api_list(struct api_ctx *ctx, enum db_resource res, const char *key, bool s
 int api_lookup(struct api_ctx *ctx, enum db_resource res, const char *idfield,
 	       const char *const *filters, int64_t *ret_id);
 /* Fetches rows directly (no query args); new reference in *ret. */
-int api_fetch(struct api_ctx *ctx, enum db_resource res, const char *const *filters,
-	      json_t **ret);
+int api_fetch(struct api_ctx *ctx, enum db_resource res, const char *const *filters, json_t **ret);
 
 /* Resolves a builder given by id or name: 1 found, 0 not found, < 0 answered error. */
 int api_builder_id(struct api_ctx *ctx, const char *idname, int64_t *ret_id);

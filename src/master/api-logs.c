@@ -59,14 +59,19 @@ static int api_utf8_sanitize(struct buf *b, const unsigned char *s, size_t n)
 	size_t i = 0;
 	while (i < n) {
 		unsigned char c = s[i];
-		size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+		size_t len = c < 0x80         ? 1
+			     : (c >> 5) == 6  ? 2
+			     : (c >> 4) == 14 ? 3
+			     : (c >> 3) == 30 ? 4
+					      : 0;
 		bool ok = len > 0 && i + len <= n && c != 0;
 		for (size_t k = 1; ok && k < len; k++)
 			ok = (s[i + k] & 0xc0) == 0x80;
 		if (ok && len == 2)
 			ok = c >= 0xc2;
 		if (ok && len == 3) {
-			unsigned cp = (c & 0x0fu) << 12 | (s[i + 1] & 0x3fu) << 6 | (s[i + 2] & 0x3fu);
+			unsigned cp =
+				(c & 0x0fu) << 12 | (s[i + 1] & 0x3fu) << 6 | (s[i + 2] & 0x3fu);
 			ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
 		}
 		if (ok && len == 4) {
@@ -100,17 +105,22 @@ static int api_log_info(struct api_ctx *ctx, int64_t logid, struct db_log_info *
 
 /* ---- /contents: logchunks, streamed -------------------------------------------------- */
 
-enum api_contents_state { API_CONTENTS_HEAD, API_CONTENTS_LINES, API_CONTENTS_TAIL, API_CONTENTS_DONE };
+enum api_contents_state {
+	API_CONTENTS_HEAD,
+	API_CONTENTS_LINES,
+	API_CONTENTS_TAIL,
+	API_CONTENTS_DONE
+};
 
 struct api_contents {
-	struct db *db;       /* borrowed: the master's; streams stop before it closes */
+	struct db *db; /* borrowed: the master's; streams stop before it closes */
 	int64_t logid;
 	int64_t next_line;
-	int64_t lines_left;  /* lines still asked for */
-	size_t text_left;    /* raw bytes still allowed (KILN_MAX_LOG_CONTENTS) */
+	int64_t lines_left; /* lines still asked for */
+	size_t text_left;   /* raw bytes still allowed (KILN_MAX_LOG_CONTENTS) */
 	enum api_contents_state state;
-	char *head, *tail;   /* owned: the JSON before and after the content string */
-	char *pend;          /* owned: text produced but not yet handed out */
+	char *head, *tail; /* owned: the JSON before and after the content string */
+	char *pend;        /* owned: text produced but not yet handed out */
 	size_t pend_len, pend_off;
 	struct buf page, clean;
 };
@@ -161,7 +171,8 @@ static int api_contents_read(struct api_contents *st)
 		buf_reset(&st->page);
 		if (st->lines_left > 0 && r == -E2BIG)
 			log_info("log %" PRId64 ": contents reply cut at line %" PRId64
-				 " (cap %u bytes)", st->logid, st->next_line, KILN_MAX_LOG_CONTENTS);
+				 " (cap %u bytes)",
+				 st->logid, st->next_line, KILN_MAX_LOG_CONTENTS);
 		st->lines_left = 0;
 		return 0;
 	}
@@ -342,8 +353,8 @@ struct api_raw {
 	struct db *db; /* borrowed: the master's; streams stop before it closes */
 	int64_t logid;
 	int64_t next_line;
-	bool strip;    /* 's' logs: drop each line's stream character */
-	bool started;  /* a line was written: the next one needs a '\n' first */
+	bool strip;   /* 's' logs: drop each line's stream character */
+	bool started; /* a line was written: the next one needs a '\n' first */
 	struct buf page;
 };
 
@@ -353,9 +364,11 @@ static int api_raw_produce(void *ud, struct buf *out)
 	int64_t count = 0;
 
 	buf_reset(&st->page);
-	int r = db_log_read(st->db, st->logid, st->next_line, API_RAW_PAGE_LINES, &st->page, &count);
+	int r = db_log_read(st->db, st->logid, st->next_line, API_RAW_PAGE_LINES, &st->page,
+			    &count);
 	if (r == -E2BIG && count == 0) {
-		log_warn("log %" PRId64 ": line %" PRId64 " longer than %zu bytes, raw download cut",
+		log_warn("log %" PRId64 ": line %" PRId64
+			 " longer than %zu bytes, raw download cut",
 			 st->logid, st->next_line, st->page.max);
 		return -EIO;
 	}

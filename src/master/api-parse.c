@@ -29,9 +29,9 @@ static const struct {
 	const char *name;
 	enum db_op op;
 } api_ops[] = {
-	{"eq", DB_OP_EQ},	{"ne", DB_OP_NE},	{"lt", DB_OP_LT},
-	{"le", DB_OP_LE},	{"gt", DB_OP_GT},	{"ge", DB_OP_GE},
-	{"in", DB_OP_IN},	{"notin", DB_OP_NOTIN}, {"contains", DB_OP_CONTAINS},
+	{"eq", DB_OP_EQ}, {"ne", DB_OP_NE},       {"lt", DB_OP_LT},
+	{"le", DB_OP_LE}, {"gt", DB_OP_GT},       {"ge", DB_OP_GE},
+	{"in", DB_OP_IN}, {"notin", DB_OP_NOTIN}, {"contains", DB_OP_CONTAINS},
 };
 
 void api_rspec_release(struct api_rspec *rs)
@@ -256,8 +256,8 @@ int api_rpc_parse(const char *content_type, const char *body, size_t len, struct
 	}
 	json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!doc) {
-		char *msg = xasprintf("JSON parse error: %s: line %d column %d (char %d)", jerr.text,
-				      jerr.line, jerr.column, jerr.position);
+		char *msg = xasprintf("JSON parse error: %s: line %d column %d (char %d)",
+				      jerr.text, jerr.line, jerr.column, jerr.position);
 		*ret_reply = api_rpc_error_doc(NULL, -32700, msg);
 		free(msg);
 		return 400;

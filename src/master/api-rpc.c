@@ -58,8 +58,9 @@ static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 			ok = r > 0 && id == v;
 		}
 		if (!ok) {
-			api_rpc_reply_error(ctx, 500, rpc->id, -32603,
-					    "TypeError(\"'NoneType' object is not subscriptable\")");
+			api_rpc_reply_error(
+				ctx, 500, rpc->id, -32603,
+				"TypeError(\"'NoneType' object is not subscriptable\")");
 			return false;
 		}
 		ids = xmalloc(sizeof(*ids));
@@ -69,7 +70,8 @@ static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 		json_t *name;
 		bool ok = json_is_array(names) && json_array_size(names) > 0;
 		ids = xcalloc(json_array_size(names) + 1, sizeof(*ids));
-		json_array_foreach(names, i, name) {
+		json_array_foreach(names, i, name)
+		{
 			const char *s = json_string_value(name);
 			bool known = false;
 			for (size_t k = 0; s && k < sc->nbuilders && !known; k++)
@@ -87,8 +89,9 @@ static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 		}
 		if (!ok) {
 			free(ids);
-			api_rpc_reply_error(ctx, 500, rpc->id, -32603,
-					    "KeyError('builderNames not specified or not supported')");
+			api_rpc_reply_error(
+				ctx, 500, rpc->id, -32603,
+				"KeyError('builderNames not specified or not supported')");
 			return false;
 		}
 	} else {
@@ -105,8 +108,9 @@ static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 		}
 		if (n == 0) {
 			free(ids);
-			api_rpc_reply_error(ctx, 500, rpc->id, -32603,
-					    "KeyError('builderNames not specified or not supported')");
+			api_rpc_reply_error(
+				ctx, 500, rpc->id, -32603,
+				"KeyError('builderNames not specified or not supported')");
 			return false;
 		}
 	}
@@ -125,8 +129,9 @@ void api_force_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 		    !strcmp(cfg->scheduler[i].name, ctx->cap[0]))
 			sc = &cfg->scheduler[i];
 	if (!sc) {
-		api_rpc_reply_error(ctx, 500, rpc->id, -32603,
-				    "AttributeError(\"'NoneType' object has no attribute 'force'\")");
+		api_rpc_reply_error(
+			ctx, 500, rpc->id, -32603,
+			"AttributeError(\"'NoneType' object has no attribute 'force'\")");
 		return;
 	}
 	if (strcmp(rpc->method, "force")) {

@@ -39,11 +39,11 @@ static json_t *api_param_json(const struct config_param *p)
 		def = json_boolean(!strcmp(p->def, "true"));
 	else
 		def = json_string(p->def);
-	json_t *f = json_pack("{s:n,s:o,s:s,s:b,s:s,s:n,s:b,s:s,s:n,s:b,s:i,s:s,s:s}",
-			      "autopopulate", "default", def, "fullName", p->name, "hide", 0,
-			      "label", label, "maxsize", "multiple", 0, "name", p->name, "regex",
-			      "required", p->required, "size", 10, "tablabel", label, "type",
-			      types[p->type]);
+	json_t *f =
+		json_pack("{s:n,s:o,s:s,s:b,s:s,s:n,s:b,s:s,s:n,s:b,s:i,s:s,s:s}", "autopopulate",
+			  "default", def, "fullName", p->name, "hide", 0, "label", label, "maxsize",
+			  "multiple", 0, "name", p->name, "regex", "required", p->required, "size",
+			  10, "tablabel", label, "type", types[p->type]);
 	if (p->type == CONFIG_PARAM_CHOICE) {
 		json_t *ch = json_array();
 		for (size_t i = 0; i < p->nchoices; i++)
@@ -81,8 +81,8 @@ void api_tryschedulers_get(struct api_ctx *ctx)
 		json_t *names = json_array();
 		for (size_t k = 0; k < sc->nbuilders; k++)
 			json_array_append_new(names, json_string(sc->builders[k]));
-		json_array_append_new(list, json_pack("{s:s,s:o}", "name", sc->name,
-						      "builder_names", names));
+		json_array_append_new(
+			list, json_pack("{s:s,s:o}", "name", sc->name, "builder_names", names));
 	}
 	json_t *meta = json_pack("{s:I}", "total", (json_int_t)json_array_size(list));
 	api_reply_json(ctx, 200, json_pack("{s:o,s:o}", "tryschedulers", list, "meta", meta));
@@ -133,7 +133,8 @@ void api_try_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 		builders = xcalloc(json_array_size(names) + 1, sizeof(*builders));
 		size_t i;
 		json_t *v;
-		json_array_foreach(names, i, v) {
+		json_array_foreach(names, i, v)
+		{
 			if (json_is_string(v))
 				builders[nb++] = json_string_value(v);
 		}

@@ -33,12 +33,14 @@ struct api_route {
 	const char *endpoints; /* Buildbot's endpoint list, for 404 messages */
 };
 
-#define EP_BUILDER "/builders/n:builderid,/builders/i:buildername,/masters/n:masterid/builders/n:builderid"
+#define EP_BUILDER                                                                                 \
+	"/builders/n:builderid,/builders/i:buildername,/masters/n:masterid/builders/n:builderid"
 #define EP_BUILD                                                                                   \
 	"/builds/n:buildid,/builders/n:builderid/builds/n:number,"                                 \
 	"/builders/i:buildername/builds/n:number"
 #define EP_STEP                                                                                    \
-	"/steps/n:stepid,/builds/n:buildid/steps/i:step_name,/builds/n:buildid/steps/n:step_number," \
+	"/steps/n:stepid,/builds/n:buildid/steps/i:step_name,/builds/n:buildid/steps/"             \
+	"n:step_number,"                                                                           \
 	"/builders/n:builderid/builds/n:build_number/steps/i:step_name,"                           \
 	"/builders/n:builderid/builds/n:build_number/steps/n:step_number,"                         \
 	"/builders/i:buildername/builds/n:build_number/steps/i:step_name,"                         \
@@ -69,33 +71,64 @@ static const struct api_route api_routes[] = {
 	{"builders", api_builders_get, NULL, {NULL}, "/builders"},
 	{"builders/*", api_builder_get, NULL, {"builderid|buildername"}, EP_BUILDER},
 	{"builders/*/builds", api_builder_builds_get, NULL, {"builderid|buildername"}, EP_BUILDER},
-	{"builders/*/builds/#", api_builder_build_get, NULL, {"builderid|buildername", "number"},
+	{"builders/*/builds/#",
+	 api_builder_build_get,
+	 NULL,
+	 {"builderid|buildername", "number"},
 	 EP_BUILD},
-	{"builders/*/builds/#/steps", api_builder_build_steps_get, NULL,
-	 {"builderid|buildername", "build_number"}, EP_BUILD},
-	{"builders/*/buildrequests", api_builder_requests_get, NULL, {"builderid|buildername"},
+	{"builders/*/builds/#/steps",
+	 api_builder_build_steps_get,
+	 NULL,
+	 {"builderid|buildername", "build_number"},
+	 EP_BUILD},
+	{"builders/*/buildrequests",
+	 api_builder_requests_get,
+	 NULL,
+	 {"builderid|buildername"},
 	 EP_BUILDER},
-	{"builders/*/workers", api_builder_workers_get, NULL, {"builderid|buildername"}, EP_BUILDER},
+	{"builders/*/workers",
+	 api_builder_workers_get,
+	 NULL,
+	 {"builderid|buildername"},
+	 EP_BUILDER},
 
 	{"builds", api_builds_get, NULL, {NULL}, "/builds"},
 	{"builds/#", api_build_get, api_build_rpc, {"buildid"}, EP_BUILD},
 	{"builds/#/steps", api_build_steps_get, NULL, {"buildid"}, EP_BUILD},
-	{"builds/#/steps/*", api_build_step_get, NULL, {"buildid", "step_number|step_name"},
+	{"builds/#/steps/*",
+	 api_build_step_get,
+	 NULL,
+	 {"buildid", "step_number|step_name"},
 	 EP_STEP},
-	{"builds/#/steps/*/logs", api_build_step_logs_get, NULL,
-	 {"buildid", "step_number|step_name"}, EP_STEP},
-	{"builds/#/steps/*/logs/*", api_build_step_log_get, NULL,
-	 {"buildid", "step_number|step_name", "log_slug"}, EP_LOG},
-	{"builds/#/steps/*/logs/*/contents", api_build_step_log_contents_get, NULL,
-	 {"buildid", "step_number|step_name", "log_slug"}, EP_LOGCHUNKS},
-	{"builds/#/steps/*/logs/*/raw", api_build_step_log_raw_get, NULL,
-	 {"buildid", "step_number|step_name", "log_slug"}, EP_RAW},
+	{"builds/#/steps/*/logs",
+	 api_build_step_logs_get,
+	 NULL,
+	 {"buildid", "step_number|step_name"},
+	 EP_STEP},
+	{"builds/#/steps/*/logs/*",
+	 api_build_step_log_get,
+	 NULL,
+	 {"buildid", "step_number|step_name", "log_slug"},
+	 EP_LOG},
+	{"builds/#/steps/*/logs/*/contents",
+	 api_build_step_log_contents_get,
+	 NULL,
+	 {"buildid", "step_number|step_name", "log_slug"},
+	 EP_LOGCHUNKS},
+	{"builds/#/steps/*/logs/*/raw",
+	 api_build_step_log_raw_get,
+	 NULL,
+	 {"buildid", "step_number|step_name", "log_slug"},
+	 EP_RAW},
 	{"builds/#/properties", api_build_properties_get, NULL, {"buildid"}, EP_PROPS},
 
 	{"steps/#", api_step_get, NULL, {"stepid"}, EP_STEP},
 	{"steps/#/logs", api_step_logs_get, NULL, {"stepid"}, EP_STEP},
 	{"steps/#/logs/*", api_step_log_get, NULL, {"stepid", "log_slug"}, EP_LOG},
-	{"steps/#/logs/*/contents", api_step_log_contents_get, NULL, {"stepid", "log_slug"},
+	{"steps/#/logs/*/contents",
+	 api_step_log_contents_get,
+	 NULL,
+	 {"stepid", "log_slug"},
 	 EP_LOGCHUNKS},
 	{"steps/#/logs/*/raw", api_step_log_raw_get, NULL, {"stepid", "log_slug"}, EP_RAW},
 
@@ -122,17 +155,26 @@ static const struct api_route api_routes[] = {
 	{"changes/#", api_change_get, NULL, {"changeid"}, EP_CHANGE},
 	{"builds/#/changes", api_build_changes_get, NULL, {"buildid"}, EP_BUILD},
 	{"changesources", api_changesources_get, NULL, {NULL}, "/changesources"},
-	{"changesources/*", api_changesource_get, api_changesource_rpc, {"changesourcename"},
+	{"changesources/*",
+	 api_changesource_get,
+	 api_changesource_rpc,
+	 {"changesourcename"},
 	 "/changesources/i:changesourcename"},
 
 	{"masters", api_masters_get, NULL, {NULL}, "/masters"},
 	{"masters/#", api_master_get, NULL, {"masterid"}, EP_MASTER},
 
 	{"forceschedulers", api_forceschedulers_get, NULL, {NULL}, "/forceschedulers"},
-	{"forceschedulers/*", api_forcescheduler_get, api_force_rpc, {"schedulername"},
+	{"forceschedulers/*",
+	 api_forcescheduler_get,
+	 api_force_rpc,
+	 {"schedulername"},
 	 EP_FORCESCHED},
 	{"tryschedulers", api_tryschedulers_get, NULL, {NULL}, "/tryschedulers"},
-	{"tryschedulers/*", api_tryschedulers_get, api_try_rpc, {"schedulername"},
+	{"tryschedulers/*",
+	 api_tryschedulers_get,
+	 api_try_rpc,
+	 {"schedulername"},
 	 "/tryschedulers/i:schedulername"},
 	{"_test/clock", api_test_clock_get, api_test_clock_rpc, {NULL}, "/_test/clock"},
 };
@@ -241,9 +283,8 @@ static void api_json_sort(json_t *j)
 	if (json_is_array(j)) {
 		size_t i;
 		json_t *v;
-		json_array_foreach(j, i, v)
-			if (json_is_object(v) || json_is_array(v))
-				api_json_sort(v);
+		json_array_foreach(j, i, v) if (json_is_object(v) || json_is_array(v))
+			api_json_sort(v);
 		return;
 	}
 	if (!json_is_object(j))
@@ -360,7 +401,8 @@ void api_not_found(struct api_ctx *ctx)
 
 	/* appends fail sticky (buf.h): r says whether the message is whole */
 	buf_init(&b, 1u << 16);
-	int r = buf_addf(&b, "not found while getting from endpoint for %s with arguments "
+	int r = buf_addf(&b,
+			 "not found while getting from endpoint for %s with arguments "
 			 "ResultSpec(**{'filters': [], 'fields': None, 'properties': [], "
 			 "'order': None, 'limit': None, 'offset': None}) and {",
 			 rt ? rt->endpoints : "?");
@@ -416,7 +458,8 @@ static void api_select_fields(json_t *item, const struct api_rspec *rs)
 
 	if (!rs->nfields || !json_is_object(item))
 		return;
-	json_object_foreach_safe(item, tmp, key, val) {
+	json_object_foreach_safe(item, tmp, key, val)
+	{
 		bool keep = false;
 		for (size_t i = 0; i < rs->nfields && !keep; i++)
 			keep = !strcmp(rs->fields[i], key);
@@ -484,13 +527,15 @@ void api_list(struct api_ctx *ctx, enum db_resource res, const char *key, bool s
 	} else {
 		size_t i;
 		json_t *item;
-		json_array_foreach(items, i, item) {
+		json_array_foreach(items, i, item)
+		{
 			if (fix)
 				fix(ctx, &rs, item);
 			api_select_fields(item, &rs);
 		}
-		json_t *meta = single ? json_object()
-				      : json_pack("{s:I}", "total", (json_int_t)json_array_size(items));
+		json_t *meta =
+			single ? json_object()
+			       : json_pack("{s:I}", "total", (json_int_t)json_array_size(items));
 		json_t *doc = json_object();
 		json_object_set_new(doc, key, items);
 		json_object_set_new(doc, "meta", meta);
@@ -544,9 +589,9 @@ int api_builder_id(struct api_ctx *ctx, const char *idname, int64_t *ret_id)
 void api_root_get(struct api_ctx *ctx)
 {
 	static const char *const names[] = {
-		"builders", "builds", "buildrequests", "workers", "logchunks", "buildsets",
-		"changes", "changesources", "masters", "sourcestamps", "schedulers",
-		"forceschedulers",
+		"builders",  "builds",       "buildrequests", "workers",
+		"logchunks", "buildsets",    "changes",       "changesources",
+		"masters",   "sourcestamps", "schedulers",    "forceschedulers",
 	};
 	json_t *links = json_array();
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
@@ -562,8 +607,8 @@ static void api_handle_post(struct api_ctx *ctx, const struct api_route *rt, boo
 {
 	struct api_rpc rpc;
 	json_t *reply = NULL;
-	int status = api_rpc_parse(ctx->req->content_type, ctx->req->body, ctx->req->body_len,
-				   &rpc, &reply);
+	int status = api_rpc_parse(ctx->req->content_type, ctx->req->body, ctx->req->body_len, &rpc,
+				   &reply);
 	if (status) {
 		char *s = json_dumps(reply, 0);
 		json_decref(reply);

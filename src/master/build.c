@@ -220,7 +220,8 @@ static void build_log_lines(struct build *b, char stream, const char *text, size
 	buf_release(&out);
 }
 
-static void build_log_header(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void build_log_header(struct build *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void build_log_header(struct build *b, const char *fmt, ...)
 {
 	struct buf t;
@@ -273,8 +274,7 @@ static void build_shell_update(void *ud, const char *key, const msgpack_object *
 	/* elapsed, log (logfiles), files, stat: not used by the shell step yet */
 }
 
-int build_combine(const struct config_step *s, int step_results, int build_results,
-		  bool *terminate)
+int build_combine(const struct config_step *s, int step_results, int build_results, bool *terminate)
 {
 	/* Buildbot's computeResultAndTermination */
 	int possible = step_results;
@@ -378,7 +378,8 @@ static void build_shell_complete(void *ud, int status, const char *failure)
 		build_log_header(b, "worker did not confirm the interrupt; giving the command up");
 		results = RESULTS_CANCELLED;
 	} else if (status < 0) {
-		build_log_header(b, "remote command failed: %s", failure ? failure : err_str(status));
+		build_log_header(b, "remote command failed: %s",
+				 failure ? failure : err_str(status));
 		results = RESULTS_EXCEPTION;
 	} else if (b->stop_requested) {
 		results = RESULTS_CANCELLED;
@@ -424,8 +425,8 @@ static bool build_step_env_has(const struct config_step *s, const char *name)
 /* argv (NULL: the step's command) runs in workdir (NULL: the step's) with
  * stdin_text (may be NULL) as its standard input. */
 static int build_pack_shell_args(struct build *b, const struct config_step *s, struct proto_enc *a,
-			   uint32_t *ret_n, char *const *argv_override, const char *subdir,
-			   const char *stdin_text, size_t stdin_len)
+				 uint32_t *ret_n, char *const *argv_override, const char *subdir,
+				 const char *stdin_text, size_t stdin_len)
 {
 	struct wconn *w = b->w;
 	uint32_t n = 0;
@@ -533,8 +534,8 @@ static void build_step_start(struct build *b, const struct config_step *s)
 		return;
 	}
 	if (build_db_check(b, db_step_start(m->db, b->stepid, now), "start step") < 0 ||
-	    build_db_check(b, db_step_set_state(m->db, b->stepid, b->step_desc),
-			   "set step state") < 0 ||
+	    build_db_check(b, db_step_set_state(m->db, b->stepid, b->step_desc), "set step state") <
+		    0 ||
 	    build_db_check(b, db_log_add(m->db, b->stepid, "stdio", 's', &b->logid), "add log") <
 		    0) {
 		/* the step's output could not be stored: it does not run */
@@ -553,8 +554,8 @@ static void build_step_start(struct build *b, const struct config_step *s)
 		r = db_buildset_patch(m->db, b->bsid, &patch);
 		if (r <= 0) {
 			if (r < 0)
-				log_error("build=%lld cannot read the patch: %s", (long long)b->buildid,
-					  db_errmsg(m->db));
+				log_error("build=%lld cannot read the patch: %s",
+					  (long long)b->buildid, db_errmsg(m->db));
 			build_log_header(b, r < 0 ? "cannot read the patch" : "no patch to apply");
 			build_step_done(b, r < 0 ? RESULTS_EXCEPTION : RESULTS_SKIPPED, NULL);
 			return;
@@ -572,14 +573,15 @@ static void build_step_start(struct build *b, const struct config_step *s)
 			argv[k++] = "--forward";
 			argv[k++] = "--batch";
 		}
-		build_log_header(b, "applying a %zu-byte patch with '%s %s'", patch.len, argv[0], level);
+		build_log_header(b, "applying a %zu-byte patch with '%s %s'", patch.len, argv[0],
+				 level);
 	}
 
 	struct proto_enc args;
 	proto_enc_init(&args);
 	uint32_t nargs;
 	r = build_pack_shell_args(b, s, &args, &nargs, s->kind == CONFIG_STEP_PATCH ? argv : NULL,
-			    patch.subdir, patch.body, patch.len);
+				  patch.subdir, patch.body, patch.len);
 	db_patch_data_release(&patch);
 	if (r < 0) {
 		proto_enc_release(&args);
@@ -587,8 +589,7 @@ static void build_step_start(struct build *b, const struct config_step *s)
 		build_step_done(b, RESULTS_EXCEPTION, NULL);
 		return;
 	}
-	r = wconn_start_command(b->w, "shell", b->bcfg->name, &args, nargs, &shell_ops, b,
-				&b->cmd);
+	r = wconn_start_command(b->w, "shell", b->bcfg->name, &args, nargs, &shell_ops, b, &b->cmd);
 	proto_enc_release(&args);
 	if (r < 0) {
 		b->cmd = NULL;
@@ -608,7 +609,7 @@ static void build_trigger_done(void *ud, int64_t bsid, int results)
 	b->ntrig_left--;
 	b->trig_results = db_results_worst(b->trig_results, results);
 	build_log_header(b, "triggered buildset %lld finished: %s", (long long)bsid,
-		   db_results_name(results));
+			 db_results_name(results));
 	if (b->ntrig_left == 0) {
 		int r = b->trig_results;
 		/* the worst of the triggered builds is the step's, as in Buildbot */
@@ -642,17 +643,17 @@ static void build_step_trigger(struct build *b, const struct config_step *s)
 	int failed = 0;
 	for (size_t i = 0; i < s->ntrigger_schedulers; i++) {
 		int64_t bsid;
-		int r = m->sched ? sched_trigger(m->sched, s->trigger_schedulers[i], b->buildid, &ss,
-						 props, &bsid)
+		int r = m->sched ? sched_trigger(m->sched, s->trigger_schedulers[i], b->buildid,
+						 &ss, props, &bsid)
 				 : -ENOTCONN;
 		if (r < 0) {
 			build_log_header(b, "cannot trigger '%s': %s", s->trigger_schedulers[i],
-				   err_str(r));
+					 err_str(r));
 			failed++;
 			continue;
 		}
 		build_log_header(b, "triggered '%s': buildset %lld", s->trigger_schedulers[i],
-			   (long long)bsid);
+				 (long long)bsid);
 		b->trig_bsids[b->ntrig++] = bsid;
 	}
 	json_decref(props);
@@ -727,8 +728,8 @@ static void build_finish(struct build *b)
 	struct engine *e = b->e;
 	double now = clock_wall();
 	if (b->lost)
-		b->results = db_results_worst(b->results,
-					      b->stop_requested ? RESULTS_CANCELLED : RESULTS_RETRY);
+		b->results = db_results_worst(b->results, b->stop_requested ? RESULTS_CANCELLED
+									    : RESULTS_RETRY);
 	if (b->db_failed)
 		b->results = db_results_worst(b->results, RESULTS_EXCEPTION);
 
@@ -766,9 +767,9 @@ static void build_finish(struct build *b)
 			int64_t bsid_done = 0;
 			struct db_request q = {0};
 			db_request_get(m->db, brid, &q);
-			build_db_check(b,
-				       db_request_complete(m->db, brid, req_results, now, &bsid_done),
-				       "complete request");
+			build_db_check(
+				b, db_request_complete(m->db, brid, req_results, now, &bsid_done),
+				"complete request");
 			events_request_complete(m, brid, bsid_done);
 			if (!m->sched)
 				continue;
@@ -839,8 +840,8 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 	uv_timer_init(m->loop, &b->interrupt_timer);
 	b->interrupt_timer.data = b;
 
-	int r = db_build_add(m->db, b->builderid, brid, w->workerid, m->masterid, now,
-			     &b->buildid, &b->number);
+	int r = db_build_add(m->db, b->builderid, brid, w->workerid, m->masterid, now, &b->buildid,
+			     &b->number);
 	if (r < 0) {
 		log_error("builder=%s cannot add build: %s", b->bcfg->name, db_errmsg(m->db));
 		build_free(b);
@@ -875,7 +876,8 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 		{
 			if (json_is_array(v) && json_array_size(v) == 2)
 				build_set_prop(b, k, json_incref(json_array_get(v, 0)),
-					 json_string_value(json_array_get(v, 1)) ?: "Buildset");
+					       json_string_value(json_array_get(v, 1))
+						       ?: "Buildset");
 		}
 	}
 	json_decref(props);
@@ -888,7 +890,8 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 
 	/* Buildbot's first step: the worker is ready */
 	int64_t stepid, number;
-	if (build_db_check(b, db_step_add(m->db, b->buildid, "worker_preparation", &stepid, &number),
+	if (build_db_check(b,
+			   db_step_add(m->db, b->buildid, "worker_preparation", &stepid, &number),
 			   "add step") == 0) {
 		_cleanup_free_ char *st = xasprintf("worker %s ready", w->cfg->name);
 		build_db_check(b, db_step_start(m->db, stepid, now), "start step");

@@ -37,42 +37,42 @@ struct rcmd {
 	struct wconn *w;
 	const struct rcmd_ops *ops;
 	void *ud;
-	bool dead;          /* finished or forgotten: unlinked, freed on a later turn */
-	struct rcmd *next;  /* in w->cmds, or in engine->dead_cmds once dead */
+	bool dead;         /* finished or forgotten: unlinked, freed on a later turn */
+	struct rcmd *next; /* in w->cmds, or in engine->dead_cmds once dead */
 };
 
 /* One worker connection. */
 struct wconn {
 	struct engine *e;
-	struct ws_conn *ws;                 /* NULL once closed */
-	const struct config_worker *cfg;    /* borrowed: lives in m->cfg */
+	struct ws_conn *ws;              /* NULL once closed */
+	const struct config_worker *cfg; /* borrowed: lives in m->cfg */
 	int64_t workerid;
 	struct proto_session *sess;
-	char *basedir;                      /* owned: worker's basedir from get_worker_info */
-	bool nt;                            /* worker reports system "nt" */
-	bool attached;                      /* attach sequence complete: may run builds */
+	char *basedir; /* owned: worker's basedir from get_worker_info */
+	bool nt;       /* worker reports system "nt" */
+	bool attached; /* attach sequence complete: may run builds */
 	bool closed;
-	bool linked;                        /* in engine->workers */
-	bool probed;                        /* a newcomer with its name is being decided on */
-	int running;                        /* builds running here */
-	struct rcmd *cmds;                  /* owned list */
-	struct wconn *next, *prev;          /* in engine->workers */
+	bool linked;               /* in engine->workers */
+	bool probed;               /* a newcomer with its name is being decided on */
+	int running;               /* builds running here */
+	struct rcmd *cmds;         /* owned list */
+	struct wconn *next, *prev; /* in engine->workers */
 	int refs;
 };
 
 struct engine {
 	struct master *m;
-	struct wconn *workers;              /* connected (and attaching) */
-	struct build *builds;               /* running */
-	int64_t *builderids;                /* per cfg->builder[i] */
+	struct wconn *workers; /* connected (and attaching) */
+	struct build *builds;  /* running */
+	int64_t *builderids;   /* per cfg->builder[i] */
 	/* Indexes over the configuration, built once, so that no event scans
 	 * names (10,000 workers made those scans quadratic). */
-	size_t **worker_builders;           /* per cfg worker: indexes of its builders */
+	size_t **worker_builders; /* per cfg worker: indexes of its builders */
 	size_t *nworker_builders;
-	size_t **builder_workers;           /* per cfg builder: indexes of its workers */
-	struct wconn **conn;                /* per cfg worker: its live connection or NULL */
+	size_t **builder_workers; /* per cfg builder: indexes of its workers */
+	struct wconn **conn;      /* per cfg worker: its live connection or NULL */
 	uint64_t next_command_id;
-	uv_idle_t kick;                     /* runs the distributor on the next loop turn */
+	uv_idle_t kick; /* runs the distributor on the next loop turn */
 	bool kick_pending;
 	bool stopping;
 	/* how long a worker gets to confirm an interrupt before the master
@@ -85,12 +85,15 @@ struct engine {
 	struct ws_conn_ops worker_ops;
 	/* in-memory retry counts of the requests being retried (a worker dying
 	 * on their build); at most KILN_MAX_RETRY_ENTRIES, the oldest dropped */
-	struct retry_count { int64_t brid; int n; } *retries;
+	struct retry_count {
+		int64_t brid;
+		int n;
+	} * retries;
 	size_t nretries, retries_alloc;
 	/* commands finished or forgotten this turn, freed on a later one */
 	struct rcmd *dead_cmds;
 	uv_idle_t reap;
-	int handles_open;                   /* kick and reap; e is freed at 0 */
+	int handles_open; /* kick and reap; e is freed at 0 */
 };
 
 /* One running build (build.c). */
@@ -99,7 +102,7 @@ struct build {
 	const struct config_builder *bcfg; /* borrowed: m->cfg */
 	struct wconn *w;                   /* referenced */
 	int64_t buildid, number, brid, bsid, builderid;
-	int64_t *merged;    /* owned: requests collapsed into this build (claimed) */
+	int64_t *merged; /* owned: requests collapsed into this build (claimed) */
 	size_t nmerged;
 	/* the buildset's first sourcestamp (owned; NULL when unset) */
 	char *ss_branch, *ss_revision, *ss_repository, *ss_project, *ss_codebase;
@@ -110,19 +113,19 @@ struct build {
 	size_t next_step;
 	int results;
 	bool terminate;
-	bool lost;          /* worker connection lost */
+	bool lost; /* worker connection lost */
 	bool stop_requested;
 	bool finished;
-	bool db_failed;     /* a database write failed: the build ends EXCEPTION */
-	char *db_error;     /* owned: that failure, when no log could take it */
-	char *stop_reason;  /* owned */
-	struct buf text;    /* failed steps' summaries, for state_string */
-	bool text_full;     /* text reached its cap (ends " ...") */
+	bool db_failed;    /* a database write failed: the build ends EXCEPTION */
+	char *db_error;    /* owned: that failure, when no log could take it */
+	char *stop_reason; /* owned */
+	struct buf text;   /* failed steps' summaries, for state_string */
+	bool text_full;    /* text reached its cap (ends " ...") */
 	/* the running step */
 	const struct config_step *scfg;
 	int64_t stepid, logid;
 	struct rcmd *cmd;
-	char *step_desc;    /* owned: "'make test'" */
+	char *step_desc; /* owned: "'make test'" */
 	int rc;
 	bool have_rc;
 	uv_timer_t interrupt_timer;

@@ -86,8 +86,8 @@ static void engine_index_config(struct engine *e)
 		e->builder_workers[b] = xcalloc(bc->nworkers + 1, sizeof(size_t));
 		for (size_t k = 0; k < bc->nworkers; k++) {
 			struct name_idx key = {bc->workers[k], 0};
-			struct name_idx *hit = bsearch(&key, byname, cfg->nworkers, sizeof(*byname),
-						       name_idx_cmp);
+			struct name_idx *hit =
+				bsearch(&key, byname, cfg->nworkers, sizeof(*byname), name_idx_cmp);
 			/* config validation guarantees every name is declared */
 			size_t w = hit ? hit->idx : 0;
 			e->builder_workers[b][k] = w;
@@ -459,7 +459,8 @@ void engine_buildset_added(struct engine *e, int64_t bsid, const int64_t *builde
 		const struct config_builder *bc = &m->cfg->builder[i];
 		if (bc->cancel_superseded == CONFIG_SUPERSEDE_NONE)
 			continue;
-		_cleanup_free_ char *reason = xasprintf("superseded by buildset %lld", (long long)bsid);
+		_cleanup_free_ char *reason =
+			xasprintf("superseded by buildset %lld", (long long)bsid);
 		int64_t *ids = NULL;
 		size_t nids = 0;
 		if (db_request_superseded(m->db, builderids[k], bsid, &ids, &nids) < 0) {
@@ -480,7 +481,8 @@ void engine_buildset_added(struct engine *e, int64_t bsid, const int64_t *builde
 			have = true;
 		}
 		for (struct build *b = e->builds; b; b = b->next)
-			if (b->builderid == builderids[k] && b->bsid < bsid && build_same_line(b, &bi))
+			if (b->builderid == builderids[k] && b->bsid < bsid &&
+			    build_same_line(b, &bi))
 				build_stop(b, reason);
 	}
 	if (have)

@@ -25,16 +25,16 @@
 #include <string.h>
 
 struct events_sub {
-	struct events *ev;         /* borrowed; NULL once detached */
-	struct ws_conn *c;         /* borrowed: http.c frees us before it */
-	char **paths;              /* owned, distinct */
+	struct events *ev; /* borrowed; NULL once detached */
+	struct ws_conn *c; /* borrowed: http.c frees us before it */
+	char **paths;      /* owned, distinct */
 	size_t npaths, paths_alloc;
 	struct events_sub *prev, *next;
 };
 
 struct events {
-	uint64_t seq;              /* last published */
-	size_t queue_cap;          /* bytes of undelivered events per subscriber */
+	uint64_t seq;     /* last published */
+	size_t queue_cap; /* bytes of undelivered events per subscriber */
 	struct events_sub *subs;
 };
 
@@ -133,8 +133,8 @@ uint64_t events_publish(struct master *m, const char *key, json_t *msg)
 	return seq;
 }
 
-uint64_t events_publish_row(struct master *m, int res, const char *collection,
-			    const char *idfield, int64_t id, const char *event)
+uint64_t events_publish_row(struct master *m, int res, const char *collection, const char *idfield,
+			    int64_t id, const char *event)
 {
 	struct events *ev = m ? m->events : NULL;
 	if (!ev)

@@ -42,8 +42,8 @@ uint64_t events_publish(struct master *m, const char *key, json_t *msg);
  * so call it after the write.  Nothing is read when nobody subscribed to
  * a matching path.  Returns the sequence number, 0 if not published (no
  * bus, or the row could not be read: logged). */
-uint64_t events_publish_row(struct master *m, int res, const char *collection,
-			    const char *idfield, int64_t id, const char *event);
+uint64_t events_publish_row(struct master *m, int res, const char *collection, const char *idfield,
+			    int64_t id, const char *event);
 
 /* "buildsets/BSID/new" then "buildrequests/BRID/new" for each of brids. */
 void events_buildset_new(struct master *m, int64_t bsid, const int64_t *brids, size_t n);

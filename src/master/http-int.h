@@ -39,22 +39,22 @@ struct ws_conn {
 	struct lws *wsi;
 	const struct ws_conn_ops *ops; /* NULL for browser event sockets */
 	void *ud;
-	bool events;       /* browser /ws socket (text JSON), not a worker */
+	bool events; /* browser /ws socket (text JSON), not a worker */
 	bool established;
-	bool closed_done;  /* ops->closed() was called (or will never be) */
+	bool closed_done; /* ops->closed() was called (or will never be) */
 	bool closing;
 	int close_code;
 	char close_reason[100];
-	struct buf rx;     /* message being reassembled */
+	struct buf rx; /* message being reassembled */
 	bool rx_binary;
 	struct proto_sendq sendq; /* KILN_MAX_WS_SENDQ, LWS_PRE headroom; text if events */
-	struct events_sub *sub; /* browser /ws socket: its subscriptions (events.c) */
+	struct events_sub *sub;   /* browser /ws socket: its subscriptions (events.c) */
 	char peer[64];
 	struct ws_conn *prev, *next; /* srv->ws_list */
 };
 
 struct http_resp {
-	bool active;       /* a reply was given for the current request */
+	bool active; /* a reply was given for the current request */
 	bool headers_sent;
 	int status;
 	char *ctype;       /* owned, may be NULL */
@@ -66,16 +66,16 @@ struct http_resp {
 	http_produce_fn produce;
 	http_free_fn free_ud;
 	void *ud;
-	bool chunked;      /* HTTP/1.1: chunked framing; else close at the end */
+	bool chunked; /* HTTP/1.1: chunked framing; else close at the end */
 	bool close_after;
-	size_t held;       /* bytes charged to srv->reply_mem for this answer */
-	bool retry_after;  /* a 503 for the memory cap: say when to come back */
+	size_t held;      /* bytes charged to srv->reply_mem for this answer */
+	bool retry_after; /* a 503 for the memory cap: say when to come back */
 };
 
 struct http_conn {
 	struct http_server *srv;
 	struct lws *wsi;
-	bool workers;      /* on the worker vhost */
+	bool workers; /* on the worker vhost */
 	/* current request */
 	bool in_request;
 	struct http_req req;
@@ -91,21 +91,21 @@ struct http_conn {
 };
 
 struct http_server {
-	struct master *m;                 /* borrowed */
-	const struct ws_conn_ops *wops;   /* borrowed */
+	struct master *m;               /* borrowed */
+	const struct ws_conn_ops *wops; /* borrowed */
 	struct lws_context *ctx;
 	struct lws_vhost *vh_http, *vh_workers;
 	int http_port, workers_port;
 	bool stopping;
-	unsigned refs;                    /* owner + one per live http_conn */
+	unsigned refs; /* owner + one per live http_conn */
 	struct ws_conn *ws_list;
 	size_t nws;
 	uv_timer_t stop_timer;
 	uint64_t stop_started;
-	bool destroying;                  /* first lws_context_destroy() done */
+	bool destroying; /* first lws_context_destroy() done */
 	/* memory held for answers, all connections (bodies, stream buffers) */
 	size_t reply_mem;
-	_Atomic size_t reply_mem_max;     /* KILN_MAX_HTTP_REPLY_MEM unless a test lowers it */
+	_Atomic size_t reply_mem_max; /* KILN_MAX_HTTP_REPLY_MEM unless a test lowers it */
 	_Atomic size_t reply_mem_peak;
 	size_t closing_handles;
 	char scratch[KILN_MAX_HTTP_URI + 1];

@@ -155,4 +155,3 @@ int http_basic_parse(const char *hdr, char *out, size_t outlen, const char **ret
 	*ret_pass = colon + 1;
 	return 0;
 }
-

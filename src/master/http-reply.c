@@ -111,15 +111,16 @@ void http_reply_stream(struct http_req *req, int status, const char *content_typ
 }
 
 void http_reply_stream_held(struct http_req *req, int status, const char *content_type,
-			    const char *disposition, http_produce_fn produce,
-			    http_free_fn free_ud, void *ud, size_t held)
+			    const char *disposition, http_produce_fn produce, http_free_fn free_ud,
+			    void *ud, size_t held)
 {
 	struct http_conn *hc = req->conn;
 	char ver[16] = "";
 
 	http_reply_begin(hc, status, content_type);
 	/* the piece and its framed copy (http_reply_write_piece), and the producer's own */
-	if (held > SIZE_MAX - HTTP_STREAM_HELD || !http_reply_mem_charge(hc, HTTP_STREAM_HELD + held)) {
+	if (held > SIZE_MAX - HTTP_STREAM_HELD ||
+	    !http_reply_mem_charge(hc, HTTP_STREAM_HELD + held)) {
 		if (free_ud)
 			free_ud(ud);
 		http_reply_busy(hc, HTTP_STREAM_HELD + held);
@@ -158,9 +159,9 @@ static int http_reply_write_headers(struct http_conn *hc)
 
 	if (lws_add_http_header_status(wsi, (unsigned)r->status, &p, end))
 		return -1;
-	if (r->ctype && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-						     (unsigned char *)r->ctype,
-						     (int)strlen(r->ctype), &p, end))
+	if (r->ctype &&
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+					 (unsigned char *)r->ctype, (int)strlen(r->ctype), &p, end))
 		return -1;
 	if (r->disposition &&
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"content-disposition:",
@@ -180,12 +181,12 @@ static int http_reply_write_headers(struct http_conn *hc)
 			return -1;
 	}
 	if (r->retry_after &&
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
-					(unsigned char *)"1", 1, &p, end))
+	    lws_add_http_header_by_name(
+		    wsi, (const unsigned char *)"retry-after:", (unsigned char *)"1", 1, &p, end))
 		return -1;
 	if (r->close_after && !r->produce &&
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (unsigned char *)"close", 5,
-					 &p, end))
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (unsigned char *)"close", 5, &p,
+					 end))
 		return -1;
 	if (lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
@@ -288,4 +289,3 @@ complete:;
 		return -1;
 	return 0;
 }
-

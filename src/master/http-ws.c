@@ -155,7 +155,7 @@ const char *ws_conn_peer(const struct ws_conn *c)
  * buildbot-worker report as "Unsupported HTTP version" instead of the real
  * refusal. */
 static int http_ws_refuse_upgrade(struct lws *wsi, unsigned status, const char *challenge,
-			       const char *text)
+				  const char *text)
 {
 	unsigned char buf[LWS_PRE + 1024];
 	unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
@@ -173,12 +173,12 @@ static int http_ws_refuse_upgrade(struct lws *wsi, unsigned status, const char *
 	if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
 					 (unsigned char *)"text/plain; charset=utf-8", 25, &p,
 					 end) ||
-	    (challenge && lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
-						       (unsigned char *)challenge,
-						       (int)strlen(challenge), &p, end)) ||
+	    (challenge && lws_add_http_header_by_name(
+				  wsi, (const unsigned char *)"www-authenticate:",
+				  (unsigned char *)challenge, (int)strlen(challenge), &p, end)) ||
 	    lws_add_http_header_content_length(wsi, n, &p, end) ||
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (unsigned char *)"close", 5,
-					 &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (unsigned char *)"close", 5, &p,
+					 end) ||
 	    lws_finalize_http_header(wsi, &p, end))
 		return -1;
 	if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < 0)
@@ -194,15 +194,15 @@ static int http_ws_refuse_upgrade(struct lws *wsi, unsigned status, const char *
 /* The request's Authorization header through http_basic_parse(); 1 when
  * there is none (or it is too long to be one). */
 static int http_ws_req_basic(struct lws *wsi, char *out, size_t outlen, const char **ret_name,
-			  const char **ret_pass)
+			     const char **ret_pass)
 {
 	char hdr[1024];
 	int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
 
 	if (n <= 0)
 		return 1;
-	if ((size_t)n >= sizeof(hdr) || lws_hdr_copy(wsi, hdr, sizeof(hdr),
-						     WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+	if ((size_t)n >= sizeof(hdr) ||
+	    lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
 		return 1;
 	int r = http_basic_parse(hdr, out, outlen, ret_name, ret_pass);
 	explicit_bzero(hdr, sizeof(hdr));
@@ -233,7 +233,8 @@ int http_ws_confirm_upgrade(struct http_conn *hc, const char *up)
 	const char *name = NULL, *pass = NULL;
 	int r = http_ws_req_basic(wsi, cred, sizeof(cred), &name, &pass);
 	if (r == KILN_EPARSE)
-		return http_ws_refuse_upgrade(wsi, 400, NULL, "only Basic authorization is supported\n");
+		return http_ws_refuse_upgrade(wsi, 400, NULL,
+					      "only Basic authorization is supported\n");
 
 	void *ud = NULL;
 	r = s->wops->authenticate(s->wops->ctx, r == 0 ? name : NULL, r == 0 ? pass : NULL, &ud);
@@ -242,7 +243,7 @@ int http_ws_confirm_upgrade(struct http_conn *hc, const char *up)
 		return http_ws_refuse_upgrade(wsi, 400, NULL, "bad request\n");
 	if (r < 0)
 		return http_ws_refuse_upgrade(wsi, 401, "Basic realm=\"kiln workers\"",
-					   "authentication required\n");
+					      "authentication required\n");
 
 	struct ws_conn *c = http_ws_new(hc, false);
 	c->ops = s->wops;
@@ -312,4 +313,3 @@ int http_ws_on_writeable(struct ws_conn *c)
 	}
 	return 0;
 }
-

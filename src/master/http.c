@@ -124,7 +124,8 @@ static void http_dispatch(struct http_conn *hc)
 		return;
 	}
 	if (hc->workers) {
-		http_reply_text(hc, 404, "this is the kiln worker endpoint: connect with a WebSocket\n");
+		http_reply_text(hc, 404,
+				"this is the kiln worker endpoint: connect with a WebSocket\n");
 		return;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(http_routes); i++) {
@@ -160,7 +161,8 @@ int http_req_header(const struct http_req *req, const char *name, char *buf, siz
 			return -ENOENT;
 		if ((size_t)n >= size)
 			return -E2BIG;
-		return lws_hdr_copy(wsi, buf, (int)size, WSI_TOKEN_HTTP_AUTHORIZATION) < 0 ? -ENOENT : n;
+		return lws_hdr_copy(wsi, buf, (int)size, WSI_TOKEN_HTTP_AUTHORIZATION) < 0 ? -ENOENT
+											   : n;
 	}
 	n = lws_hdr_custom_length(wsi, key, klen);
 	if (n < 0)
@@ -239,8 +241,8 @@ static int http_on_request(struct http_conn *hc, const char *in, size_t inlen)
 		char cl[32];
 		long long v;
 		int cln = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
-		if (cln > 0 &&
-		    (str_to_i64(cl, &v) < 0 || v < 0 || (unsigned long long)v > KILN_MAX_HTTP_BODY)) {
+		if (cln > 0 && (str_to_i64(cl, &v) < 0 || v < 0 ||
+				(unsigned long long)v > KILN_MAX_HTTP_BODY)) {
 			/* lws discards the rest of the body, keep-alive survives */
 			http_reply_error(hc, 413, "request body too large");
 			return 0;
@@ -564,4 +566,3 @@ void http_server_stop(struct http_server *s)
 	s->stop_started = uv_now(s->m->loop);
 	uv_timer_start(&s->stop_timer, http_stop_tick, 0, HTTP_STOP_POLL_MS);
 }
-

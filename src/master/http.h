@@ -68,16 +68,16 @@ struct http_arg {
 };
 
 struct http_req {
-	struct master *m;             /* borrowed */
+	struct master *m; /* borrowed */
 	enum http_method method;
-	const char *path;             /* url-decoded path without the query (borrowed) */
-	const struct http_arg *args;  /* query arguments in request order */
+	const char *path;            /* url-decoded path without the query (borrowed) */
+	const struct http_arg *args; /* query arguments in request order */
 	size_t nargs;
-	const char *content_type;     /* "" when absent */
-	const char *accept;           /* "" when absent */
-	const char *body;             /* POST body, NUL-terminated ("" for GET) */
+	const char *content_type; /* "" when absent */
+	const char *accept;       /* "" when absent */
+	const char *body;         /* POST body, NUL-terminated ("" for GET) */
 	size_t body_len;
-	struct http_conn *conn;       /* private to http.c */
+	struct http_conn *conn; /* private to http.c */
 };
 
 /* Every reply below is charged to the server's answer memory (see
@@ -106,8 +106,8 @@ void http_reply_stream(struct http_req *req, int status, const char *content_typ
 		       void *ud);
 /* Same, also charging 'held' bytes: the most the producer's own state keeps. */
 void http_reply_stream_held(struct http_req *req, int status, const char *content_type,
-			    const char *disposition, http_produce_fn produce,
-			    http_free_fn free_ud, void *ud, size_t held);
+			    const char *disposition, http_produce_fn produce, http_free_fn free_ud,
+			    void *ud, size_t held);
 
 /* The value of query argument name (first occurrence) or NULL. */
 const char *http_req_arg(const struct http_req *req, const char *name);

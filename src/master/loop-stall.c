@@ -65,7 +65,7 @@ static void loop_stall_on_prepare(uv_prepare_t *h)
 			r->worst_us = busy_us;
 		r->hist[loop_stall_bucket(busy_us)]++;
 		uint64_t cpu_us =
-		    (cpu > loop_stall.prev_cpu_ns ? cpu - loop_stall.prev_cpu_ns : 0) / 1000;
+			(cpu > loop_stall.prev_cpu_ns ? cpu - loop_stall.prev_cpu_ns : 0) / 1000;
 		if (cpu_us > r->worst_cpu_us)
 			r->worst_cpu_us = cpu_us;
 	}
@@ -147,10 +147,10 @@ int loop_stall_write_json(const char *path)
 	if (!f)
 		return -errno;
 	fprintf(f,
-	        "{\"turns\": %" PRIu64 ", \"worst_ms\": %.3f, \"p50_ms\": %.3f, "
-	        "\"p99_ms\": %.3f, \"busy_ms\": %.3f, \"worst_cpu_ms\": %.3f, \"histogram_us\": [",
-	        r.turns, r.worst_us / 1000.0, r.p50_us / 1000.0, r.p99_us / 1000.0,
-	        r.busy_us / 1000.0, r.worst_cpu_us / 1000.0);
+		"{\"turns\": %" PRIu64 ", \"worst_ms\": %.3f, \"p50_ms\": %.3f, "
+		"\"p99_ms\": %.3f, \"busy_ms\": %.3f, \"worst_cpu_ms\": %.3f, \"histogram_us\": [",
+		r.turns, r.worst_us / 1000.0, r.p50_us / 1000.0, r.p99_us / 1000.0,
+		r.busy_us / 1000.0, r.worst_cpu_us / 1000.0);
 	/* [upper edge in µs (null: open-ended), turns] for each non-empty bucket */
 	bool first = true;
 	for (unsigned b = 0; b < LOOP_STALL_BUCKETS; b++) {
@@ -160,7 +160,7 @@ int loop_stall_write_json(const char *path)
 			fprintf(f, "%s[null, %" PRIu64 "]", first ? "" : ", ", r.hist[b]);
 		else
 			fprintf(f, "%s[%" PRIu64 ", %" PRIu64 "]", first ? "" : ", ",
-			        b ? (uint64_t)1 << b : 1, r.hist[b]);
+				b ? (uint64_t)1 << b : 1, r.hist[b]);
 		first = false;
 	}
 	fprintf(f, "]}\n");
@@ -180,7 +180,7 @@ int loop_stall_finish(void)
 	loop_stall_stop();
 	loop_stall_report(&r);
 	log_info("worst stall %.1f ms over %" PRIu64 " turns (p99 %.1f ms)", r.worst_us / 1000.0,
-	         r.turns, r.p99_us / 1000.0);
+		 r.turns, r.p99_us / 1000.0);
 	const char *path = getenv("KILN_LOOP_STATS");
 	if (!path || !*path)
 		return 0;

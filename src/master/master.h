@@ -19,17 +19,17 @@ struct pollers;
 struct events;
 
 struct master {
-	uv_loop_t *loop;           /* borrowed: the process's one loop */
-	char *basedir;             /* owned, absolute */
-	char *name;                /* owned: "<hostname>:<basedir>" as Buildbot names masters */
-	struct config *cfg;        /* owned */
-	struct db *db;             /* owned */
+	uv_loop_t *loop;    /* borrowed: the process's one loop */
+	char *basedir;      /* owned, absolute */
+	char *name;         /* owned: "<hostname>:<basedir>" as Buildbot names masters */
+	struct config *cfg; /* owned */
+	struct db *db;      /* owned */
 	int64_t masterid;
-	struct http_server *http;  /* owned: HTTP API + worker endpoint */
-	struct engine *engine;     /* owned: workers, requests, builds */
-	struct sched *sched;       /* owned: schedulers (src/master/sched/) */
-	struct pollers *pollers;   /* owned: polling change sources (src/master/changes/) */
-	struct events *events;     /* owned: event bus for /ws (events.h) */
+	struct http_server *http; /* owned: HTTP API + worker endpoint */
+	struct engine *engine;    /* owned: workers, requests, builds */
+	struct sched *sched;      /* owned: schedulers (src/master/sched/) */
+	struct pollers *pollers;  /* owned: polling change sources (src/master/changes/) */
+	struct events *events;    /* owned: event bus for /ws (events.h) */
 	bool stopping;
 };
 

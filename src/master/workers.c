@@ -38,7 +38,6 @@ void wconn_unref(struct wconn *w)
 	free(w);
 }
 
-
 char *wconn_path(const struct wconn *w, const char *a, const char *b, const char *c)
 {
 	char sep = w->nt ? '\\' : '/';
@@ -137,7 +136,7 @@ static void workers_start_reply(void *ud, int status, const msgpack_object *resu
 		if (c) {
 			_cleanup_free_ char *msg = result ? proto_obj_strdup(result) : NULL;
 			workers_command_finish(w, c, status == KILN_EPROTO ? KILN_EPROTO : status,
-				       msg ? msg : "worker refused the command");
+					       msg ? msg : "worker refused the command");
 		}
 	}
 	wconn_unref(w);
@@ -211,7 +210,8 @@ int wconn_interrupt(struct wconn *w, struct rcmd *c, const char *builder_name, c
 		return -EPIPE;
 	struct proto_enc enc;
 	proto_enc_init(&enc);
-	int64_t seq = proto_session_request(w->sess, &enc, "interrupt_command", 3, workers_ignore_reply, w);
+	int64_t seq = proto_session_request(w->sess, &enc, "interrupt_command", 3,
+					    workers_ignore_reply, w);
 	if (seq < 0) {
 		proto_enc_release(&enc);
 		return (int)seq;
@@ -237,8 +237,8 @@ static void wconn_fail(struct wconn *w, const char *why)
 		ws_conn_close(w->ws, 1002, why);
 }
 
-static int wconn_request_simple(struct wconn *w, const char *op, proto_reply_fn fn,
-				const char *key, const char *value)
+static int wconn_request_simple(struct wconn *w, const char *op, proto_reply_fn fn, const char *key,
+				const char *value)
 {
 	struct proto_enc enc;
 	proto_enc_init(&enc);
@@ -265,8 +265,7 @@ static void workers_attach_done(struct wconn *w)
 	struct master *m = w->e->m;
 	int r = db_worker_set_connected(m->db, w->workerid, m->masterid);
 	if (r < 0)
-		log_error("worker=%s cannot record connection: %s", w->cfg->name,
-			  db_errmsg(m->db));
+		log_error("worker=%s cannot record connection: %s", w->cfg->name, db_errmsg(m->db));
 	engine_kick(w->e);
 }
 
@@ -304,8 +303,8 @@ static void workers_attach_mkdir(struct wconn *w)
 	}
 	char **paths = xcalloc(n + 1, sizeof(*paths));
 	for (size_t i = 0; i < n; i++) {
-		paths[i] = wconn_path(w, w->basedir, cfg->builder[w->e->worker_builders[wi][i]].builddir,
-				      NULL);
+		paths[i] = wconn_path(w, w->basedir,
+				      cfg->builder[w->e->worker_builders[wi][i]].builddir, NULL);
 		if (!paths[i]) {
 			for (size_t k = 0; k < i; k++)
 				free(paths[k]);
@@ -396,9 +395,9 @@ static void workers_info_reply(void *ud, int status, const msgpack_object *resul
 
 	/* keep the descriptive fields (never the environment) for the API */
 	json_t *info = json_object();
-	static const char *const keys[] = {"admin", "host", "access_uri", "version", "os_id",
-					   "os_version_id", "os_pretty_name", "system", "numcpus",
-					   "arch", "basedir"};
+	static const char *const keys[] = {"admin",   "host",          "access_uri",     "version",
+					   "os_id",   "os_version_id", "os_pretty_name", "system",
+					   "numcpus", "arch",          "basedir"};
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		o = proto_map_get(result, keys[i]);
 		struct str s;
@@ -414,8 +413,7 @@ static void workers_info_reply(void *ud, int status, const msgpack_object *resul
 		json_object_set_new(info, "access_uri", json_null());
 	struct master *m = w->e->m;
 	if (db_worker_set_info(m->db, w->workerid, info) < 0)
-		log_error("worker=%s cannot store worker info: %s", w->cfg->name,
-			  db_errmsg(m->db));
+		log_error("worker=%s cannot store worker info: %s", w->cfg->name, db_errmsg(m->db));
 	json_decref(info);
 	workers_attach_settings(w);
 out:
@@ -428,7 +426,8 @@ static void workers_attached_reply(void *ud, int status, const msgpack_object *r
 	(void)result;
 	if (!w->closed) {
 		if (status == 0) {
-			if (wconn_request_simple(w, "get_worker_info", workers_info_reply, NULL, NULL) < 0)
+			if (wconn_request_simple(w, "get_worker_info", workers_info_reply, NULL,
+						 NULL) < 0)
 				wconn_fail(w, "cannot send get_worker_info");
 		} else {
 			wconn_fail(w, "worker refused the attach notice");
@@ -488,8 +487,8 @@ static void wconn_message(void *ud, struct ws_conn *ws, const void *data, size_t
 	struct proto_msg msg;
 	int r = proto_msg_decode(data, len, &msg);
 	if (r < 0) {
-		log_warn("worker=%s sent a malformed message (%zu bytes): %s; closing", w->cfg->name,
-			 len, err_str(r));
+		log_warn("worker=%s sent a malformed message (%zu bytes): %s; closing",
+			 w->cfg->name, len, err_str(r));
 		/* no seq to answer to: a peer that breaks the framing is not trusted further */
 		ws_conn_close(ws, 1002, "malformed message");
 		return;
@@ -526,7 +525,8 @@ static void wconn_message(void *ud, struct ws_conn *ws, const void *data, size_t
 		const msgpack_object *a = proto_map_get(msg.root, "args");
 		if (a && !proto_obj_nil(a)) {
 			_cleanup_free_ char *failure = proto_obj_strdup(a);
-			workers_command_finish(w, c, KILN_EPROTO, failure ? failure : "command failed");
+			workers_command_finish(w, c, KILN_EPROTO,
+					       failure ? failure : "command failed");
 		} else {
 			workers_command_finish(w, c, 0, NULL);
 		}
@@ -536,7 +536,8 @@ static void wconn_message(void *ud, struct ws_conn *ws, const void *data, size_t
 		   str_eq(msg.op, "update_upload_directory_write") ||
 		   str_eq(msg.op, "update_upload_directory_unpack") ||
 		   str_eq(msg.op, "update_read_file") || str_eq(msg.op, "update_read_file_close")) {
-		workers_reply_error(w, msg.seq, "file transfer is not supported by this master yet");
+		workers_reply_error(w, msg.seq,
+				    "file transfer is not supported by this master yet");
 	} else {
 		char buf[160];
 		snprintf(buf, sizeof(buf), "Command %.*s does not exist.", (int)msg.op.len,
@@ -632,7 +633,7 @@ struct wconn_probe {
 	uv_timer_t timer;
 	struct wconn *old, *newc; /* referenced */
 	bool decided;
-	int refs;                 /* the print's reply and the timer handle */
+	int refs; /* the print's reply and the timer handle */
 };
 
 static void wconn_probe_unref(struct wconn_probe *p)
@@ -707,8 +708,8 @@ static void wconn_opened(void *ud, struct ws_conn *ws)
 		wconn_refuse(w, o);
 		return;
 	}
-	log_info("worker=%s connected again from %s; checking the connection from %s",
-		 w->cfg->name, ws_conn_peer(ws), ws_conn_peer(o->ws));
+	log_info("worker=%s connected again from %s; checking the connection from %s", w->cfg->name,
+		 ws_conn_peer(ws), ws_conn_peer(o->ws));
 	struct wconn_probe *p = xcalloc(1, sizeof(*p));
 	p->old = o;
 	p->newc = w;

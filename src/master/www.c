@@ -17,12 +17,24 @@ static int www_add_escaped(struct buf *b, const char *s)
 	for (; *s; s++) {
 		int r;
 		switch (*s) {
-		case '<': r = buf_adds(b, "&lt;"); break;
-		case '>': r = buf_adds(b, "&gt;"); break;
-		case '&': r = buf_adds(b, "&amp;"); break;
-		case '"': r = buf_adds(b, "&quot;"); break;
-		case '\'': r = buf_adds(b, "&#39;"); break;
-		default: r = buf_addch(b, *s); break;
+		case '<':
+			r = buf_adds(b, "&lt;");
+			break;
+		case '>':
+			r = buf_adds(b, "&gt;");
+			break;
+		case '&':
+			r = buf_adds(b, "&amp;");
+			break;
+		case '"':
+			r = buf_adds(b, "&quot;");
+			break;
+		case '\'':
+			r = buf_adds(b, "&#39;");
+			break;
+		default:
+			r = buf_addch(b, *s);
+			break;
 		}
 		if (r < 0)
 			return r;
@@ -32,9 +44,8 @@ static int www_add_escaped(struct buf *b, const char *s)
 
 void www_handle(struct http_req *req)
 {
-	static const char *const links[] = {"builders", "builds",  "buildrequests",
-					    "buildsets", "workers", "masters",
-					    "forceschedulers"};
+	static const char *const links[] = {"builders", "builds",  "buildrequests",  "buildsets",
+					    "workers",  "masters", "forceschedulers"};
 	const struct config *cfg = req->m->cfg;
 	const char *title = cfg && cfg->title ? cfg->title : "Kiln";
 	struct buf b;

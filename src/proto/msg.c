@@ -65,24 +65,71 @@ static int msg_prescan(const uint8_t *p, size_t len)
 			skip = b & 0x1f;
 		} else {
 			switch (b) {
-			case 0xc4: case 0xd9: lenbytes = 1; break;         /* bin8, str8 */
-			case 0xc5: case 0xda: lenbytes = 2; break;         /* bin16, str16 */
-			case 0xc6: case 0xdb: lenbytes = 4; break;         /* bin32, str32 */
-			case 0xc7: lenbytes = 1; extra = 1; break;         /* ext8 */
-			case 0xc8: lenbytes = 2; extra = 1; break;         /* ext16 */
-			case 0xc9: lenbytes = 4; extra = 1; break;         /* ext32 */
-			case 0xca: skip = 4; break;                        /* float32 */
-			case 0xcb: skip = 8; break;                        /* float64 */
-			case 0xcc: case 0xd0: skip = 1; break;             /* (u)int8 */
-			case 0xcd: case 0xd1: skip = 2; break;
-			case 0xce: case 0xd2: skip = 4; break;
-			case 0xcf: case 0xd3: skip = 8; break;
-			case 0xd4: skip = 2; break;                        /* fixext1..16 + type */
-			case 0xd5: skip = 3; break;
-			case 0xd6: skip = 5; break;
-			case 0xd7: skip = 9; break;
-			case 0xd8: skip = 17; break;
-			case 0xdc: case 0xdd: case 0xde: case 0xdf: {      /* array16/32, map16/32 */
+			case 0xc4:
+			case 0xd9:
+				lenbytes = 1;
+				break; /* bin8, str8 */
+			case 0xc5:
+			case 0xda:
+				lenbytes = 2;
+				break; /* bin16, str16 */
+			case 0xc6:
+			case 0xdb:
+				lenbytes = 4;
+				break; /* bin32, str32 */
+			case 0xc7:
+				lenbytes = 1;
+				extra = 1;
+				break; /* ext8 */
+			case 0xc8:
+				lenbytes = 2;
+				extra = 1;
+				break; /* ext16 */
+			case 0xc9:
+				lenbytes = 4;
+				extra = 1;
+				break; /* ext32 */
+			case 0xca:
+				skip = 4;
+				break; /* float32 */
+			case 0xcb:
+				skip = 8;
+				break; /* float64 */
+			case 0xcc:
+			case 0xd0:
+				skip = 1;
+				break; /* (u)int8 */
+			case 0xcd:
+			case 0xd1:
+				skip = 2;
+				break;
+			case 0xce:
+			case 0xd2:
+				skip = 4;
+				break;
+			case 0xcf:
+			case 0xd3:
+				skip = 8;
+				break;
+			case 0xd4:
+				skip = 2;
+				break; /* fixext1..16 + type */
+			case 0xd5:
+				skip = 3;
+				break;
+			case 0xd6:
+				skip = 5;
+				break;
+			case 0xd7:
+				skip = 9;
+				break;
+			case 0xd8:
+				skip = 17;
+				break;
+			case 0xdc:
+			case 0xdd:
+			case 0xde:
+			case 0xdf: { /* array16/32, map16/32 */
 				unsigned n = (b == 0xdc || b == 0xde) ? 2 : 4;
 				if (len - pos < n)
 					return KILN_EPROTO;

@@ -42,11 +42,11 @@ void proto_msg_release(struct proto_msg *m);
 /* Value of 'key' in map, or NULL if absent or map is NULL / not a map.  Borrowed. */
 const msgpack_object *proto_map_get(const msgpack_object *map, const char *key);
 /* Typed views.  Each returns false (and leaves *ret alone) if o is NULL or of another type. */
-bool proto_obj_str(const msgpack_object *o, struct str *ret);  /* str or bin; borrowed */
-bool proto_obj_int(const msgpack_object *o, int64_t *ret);     /* pos/neg int within int64 */
-bool proto_obj_double(const msgpack_object *o, double *ret);   /* float32/64 or int */
+bool proto_obj_str(const msgpack_object *o, struct str *ret); /* str or bin; borrowed */
+bool proto_obj_int(const msgpack_object *o, int64_t *ret);    /* pos/neg int within int64 */
+bool proto_obj_double(const msgpack_object *o, double *ret);  /* float32/64 or int */
 bool proto_obj_bool(const msgpack_object *o, bool *ret);
-bool proto_obj_nil(const msgpack_object *o);                   /* NULL or nil */
+bool proto_obj_nil(const msgpack_object *o); /* NULL or nil */
 /* A NUL-terminated copy (caller frees) of a str/bin, or NULL if o is not one. */
 char *proto_obj_strdup(const msgpack_object *o);
 

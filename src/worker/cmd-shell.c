@@ -26,7 +26,7 @@
 
 extern char **environ;
 
-#define SHELL_KILL_GRACE 5.0         /* s between a non-KILL signal and SIGKILL */
+#define SHELL_KILL_GRACE 5.0 /* s between a non-KILL signal and SIGKILL */
 #define SHELL_LOG_POLL_MS 1000
 #define SHELL_LOG_READ_MAX (1u << 20) /* per logfile per poll */
 #define SHELL_DEFAULT_TIMEOUT 1200.0
@@ -43,15 +43,15 @@ struct shell_logfile {
 };
 
 struct shell {
-	struct cmd *c;           /* borrowed; NULL once the command is gone */
-	struct proc *r;          /* NULL when done */
-	char **argv;             /* owned */
+	struct cmd *c;  /* borrowed; NULL once the command is gone */
+	struct proc *r; /* NULL when done */
+	char **argv;    /* owned */
 	struct env env;
-	char *workdir;           /* owned */
+	char *workdir; /* owned */
 	bool want_stdout, want_stderr;
 	double timeout, max_time, sigterm_time; /* <= 0: off */
 	int interrupt_sig;
-	bool killed;             /* we signalled it (interrupt, timeout, abort) */
+	bool killed; /* we signalled it (interrupt, timeout, abort) */
 	struct lines out, err;
 	struct shell_logfile *logs;
 	size_t nlogs;
@@ -166,9 +166,11 @@ static void shell_poll_logs(struct shell *sh)
 			struct stat st;
 			if (stat(lf->path, &st) < 0 || !S_ISREG(st.st_mode))
 				continue;
-			if (lf->existed && st.st_ino == lf->st0.st_ino && st.st_dev == lf->st0.st_dev &&
+			if (lf->existed && st.st_ino == lf->st0.st_ino &&
+			    st.st_dev == lf->st0.st_dev &&
 			    st.st_mtim.tv_sec == lf->st0.st_mtim.tv_sec &&
-			    st.st_mtim.tv_nsec == lf->st0.st_mtim.tv_nsec && st.st_size == lf->st0.st_size)
+			    st.st_mtim.tv_nsec == lf->st0.st_mtim.tv_nsec &&
+			    st.st_size == lf->st0.st_size)
 				continue; /* the old file, untouched */
 			lf->fd = open(lf->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 			if (lf->fd < 0)
@@ -218,8 +220,8 @@ static void shell_on_timeout(uv_timer_t *t)
 {
 	struct shell *sh = t->data;
 	_cleanup_free_ char *a = shell_argv_repr(sh->argv);
-	_cleanup_free_ char *msg =
-		xasprintf("command timed out: %g seconds without output running %s", sh->timeout, a);
+	_cleanup_free_ char *msg = xasprintf(
+		"command timed out: %g seconds without output running %s", sh->timeout, a);
 	shell_kill(sh, msg);
 }
 
@@ -277,7 +279,8 @@ static void shell_on_done(void *ud, int64_t exit_status, int term_signal, bool g
 		rc = -1;
 	} else if (term_signal > 0) {
 		if (!sh->on_done) {
-			_cleanup_free_ char *h = xasprintf("process killed by signal %d\n", term_signal);
+			_cleanup_free_ char *h =
+				xasprintf("process killed by signal %d\n", term_signal);
 			cmd_add_text(c, "header", h);
 		}
 		rc = -1;
@@ -303,7 +306,8 @@ static bool shell_needs_quote(const char *s)
 	if (!*s)
 		return true;
 	for (const char *p = s; *p; p++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_",
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./"
+			    "-_",
 			    *p))
 			return true;
 	return false;
@@ -410,7 +414,8 @@ static void shell_spawn(struct shell *sh, const char *stdin_data, size_t stdin_l
 	int r = proc_start(c->w->loop, &o, &ops, sh, &sh->r);
 	if (r < 0) {
 		sh->r = NULL;
-		_cleanup_free_ char *msg = xasprintf("cannot run '%s': %s\n", sh->argv[0], uv_strerror(r));
+		_cleanup_free_ char *msg =
+			xasprintf("cannot run '%s': %s\n", sh->argv[0], uv_strerror(r));
 		cmd_add_text(c, "stderr", msg);
 		if (sh->on_done) {
 			sh->on_done(c, -1);
@@ -574,7 +579,8 @@ static int shell_start(struct cmd *c, const msgpack_object *args, char **ret_err
 		*ret_err = xstrdup("shell: 'workdir' must be an absolute path");
 		return -EINVAL;
 	}
-	if (shell_parse_command(proto_map_get(args, "command"), &sh->argv, &shown, &is_string) < 0) {
+	if (shell_parse_command(proto_map_get(args, "command"), &sh->argv, &shown, &is_string) <
+	    0) {
 		*ret_err = xstrdup("shell: 'command' must be a string or a list of strings");
 		return -EINVAL;
 	}
@@ -632,7 +638,8 @@ static int shell_start(struct cmd *c, const msgpack_object *args, char **ret_err
 	buf_init(&h, 1u << 22);
 	int hr = buf_addf(&h, "%s\n in dir %s", display, sh->workdir);
 	if (hr >= 0 && sh->timeout > 0)
-		hr = buf_addf(&h, " (timeout %g %s)", sh->timeout, sh->timeout == 1 ? "sec" : "secs");
+		hr = buf_addf(&h, " (timeout %g %s)", sh->timeout,
+			      sh->timeout == 1 ? "sec" : "secs");
 	if (hr >= 0 && sh->max_time > 0)
 		hr = buf_addf(&h, " (maxTime %g %s)", sh->max_time,
 			      sh->max_time == 1 ? "sec" : "secs");

@@ -23,9 +23,9 @@
 struct xfer {
 	struct cmd *c;
 	int fd;
-	char *path;      /* owned: worker-side file */
-	char *tmpdir;    /* owned: upload_directory's temp dir, removed at the end */
-	char *tarpath;   /* owned */
+	char *path;    /* owned: worker-side file */
+	char *tmpdir;  /* owned: upload_directory's temp dir, removed at the end */
+	char *tarpath; /* owned */
 	size_t blocksize;
 	int64_t maxsize; /* < 0: none */
 	uint64_t moved;
@@ -34,7 +34,7 @@ struct xfer {
 	bool failed_open;
 	struct stat st;
 	const char *op_write, *op_close; /* upload ops */
-	char *chunk;     /* owned, blocksize */
+	char *chunk;                     /* owned, blocksize */
 	size_t chunk_len;
 };
 
@@ -70,8 +70,8 @@ static struct xfer *xfer_new(struct cmd *c, const msgpack_object *args, size_t d
 	x->fd = -1;
 	x->path = cmd_arg_str(args, "path");
 	int64_t v;
-	x->blocksize = proto_obj_int(proto_map_get(args, "blocksize"), &v) && v > 0 ? (size_t)v
-										      : defblock;
+	x->blocksize =
+		proto_obj_int(proto_map_get(args, "blocksize"), &v) && v > 0 ? (size_t)v : defblock;
 	if (x->blocksize > XFER_MAX_BLOCK)
 		x->blocksize = XFER_MAX_BLOCK;
 	x->maxsize = proto_obj_int(proto_map_get(args, "maxsize"), &v) && v >= 0 ? v : -1;
@@ -154,7 +154,8 @@ static void up_on_close(void *ud, int status, const msgpack_object *result)
 		return;
 	}
 	if (x->keepstamp && x->op_close && !strcmp(x->op_close, "update_upload_file_close")) {
-		if (cmd_request(x->c, "update_upload_file_utime", 2, up_pack_utime, up_on_utime, x) < 0)
+		if (cmd_request(x->c, "update_upload_file_utime", 2, up_pack_utime, up_on_utime,
+				x) < 0)
 			xfer_end(x, 1, NULL, "cannot send utime");
 		return;
 	}
@@ -293,7 +294,8 @@ static int up_dir_start(struct cmd *c, const msgpack_object *args, char **ret_er
 	char tmpl[] = "/tmp/kiln-upload-XXXXXX";
 	const char *tmp = mkdtemp(tmpl);
 	if (!tmp) {
-		*ret_err = xasprintf("upload_directory: cannot create a temp dir: %s", strerror(errno));
+		*ret_err = xasprintf("upload_directory: cannot create a temp dir: %s",
+				     strerror(errno));
 		return -errno;
 	}
 	x->tmpdir = xstrdup(tmp);
@@ -390,7 +392,8 @@ static void down_on_data(void *ud, int status, const msgpack_object *result)
 			cmd_add_text(x->c, "stderr", m);
 			x->failed_open = false;
 			x->truncated = false;
-			if (cmd_request(x->c, "update_read_file_close", 0, NULL, down_on_close, x) < 0)
+			if (cmd_request(x->c, "update_read_file_close", 0, NULL, down_on_close, x) <
+			    0)
 				xfer_end(x, 1, NULL, "cannot send close");
 			else
 				x->c->interrupted = true; /* reported as a failure at close */

@@ -13,7 +13,6 @@
 #include "worker/worker-int.h"
 #include "worker/worker.h"
 
-
 static void cmd_batch_flush(void *ud)
 {
 	struct cmd *c = ud;
@@ -49,8 +48,8 @@ static void cmd_arm(struct cmd *c)
 		uv_timer_start(&c->flush_timer, cmd_on_flush_timer, WORKER_FLUSH_MS, 0);
 }
 
-void cmd_add_line(struct cmd *c, const char *key, const char *logname, const char *line,
-		  size_t len, double t)
+void cmd_add_line(struct cmd *c, const char *key, const char *logname, const char *line, size_t len,
+		  double t)
 {
 	batch_add_line(&c->batch, key, logname, line, len, t);
 	cmd_arm(c);

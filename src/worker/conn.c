@@ -31,30 +31,30 @@
 struct conn {
 	uv_loop_t *loop;
 	struct lws_context *ctx;
-	struct lws *wsi;       /* the live session, or NULL */
-	struct worker *w;      /* borrowed */
-	char *host;            /* owned */
-	char *hostport;        /* owned: Host header */
+	struct lws *wsi;  /* the live session, or NULL */
+	struct worker *w; /* borrowed */
+	char *host;       /* owned */
+	char *hostport;   /* owned: Host header */
 	int port;
-	char *auth;            /* owned: "Basic base64(name:password)" */
-	bool up;               /* established, worker told */
-	bool attached;         /* a valid message arrived on this session */
+	char *auth;    /* owned: "Basic base64(name:password)" */
+	bool up;       /* established, worker told */
+	bool attached; /* a valid message arrived on this session */
 	bool stopping;
 	struct proto_sendq sendq; /* LWS_PRE headroom; no cap: backpressure bounds it */
 	struct buf rx;
-	bool rx_drop;          /* the current message is over the cap */
+	bool rx_drop; /* the current message is over the cap */
 	uv_timer_t retry;
 	double delay;
 	unsigned failures;
 	lws_retry_bo_t policy;
 	conn_resolve_fn resolve;
 	uv_work_t resolve_req;
-	bool resolving;        /* resolve_req is queued or running */
-	int resolve_rc;        /* written by the pool thread, read in its done callback */
+	bool resolving; /* resolve_req is queued or running */
+	int resolve_rc; /* written by the pool thread, read in its done callback */
 	struct sockaddr_storage addrs[CONN_MAX_ADDRS];
-	size_t naddrs, next_addr; /* this attempt's addresses; the next to try */
+	size_t naddrs, next_addr;       /* this attempt's addresses; the next to try */
 	char numeric[INET6_ADDRSTRLEN]; /* the address being tried, as text, kept for lws */
-	bool timer_closed;     /* conn_free's close finished: free once not resolving */
+	bool timer_closed;              /* conn_free's close finished: free once not resolving */
 };
 
 static void conn_schedule(struct conn *c);
@@ -104,8 +104,8 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
 		unsigned char **p = in, *end = *p + len;
 		if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
-						 (const unsigned char *)c->auth, (int)strlen(c->auth),
-						 p, end))
+						 (const unsigned char *)c->auth,
+						 (int)strlen(c->auth), p, end))
 			return -1;
 		break;
 	}
@@ -395,8 +395,8 @@ int conn_parse_master(const char *s, char **ret_host, int *ret_port)
 	if (he == hs)
 		return -EINVAL;
 	unsigned long long port;
-	if (str_to_u64((struct str){colon + 1, (size_t)(end - colon - 1)}, &port) < 0 || port == 0 ||
-	    port > 65535)
+	if (str_to_u64((struct str){colon + 1, (size_t)(end - colon - 1)}, &port) < 0 ||
+	    port == 0 || port > 65535)
 		return -EINVAL;
 	*ret_host = xstrndup(hs, (size_t)(he - hs));
 	*ret_port = (int)port;
@@ -411,7 +411,7 @@ int conn_new(uv_loop_t *loop, const struct conn_opts *o, struct worker *w, struc
 	c->host = xstrdup(o->host);
 	c->port = o->port;
 	c->hostport = strchr(o->host, ':') ? xasprintf("[%s]:%d", o->host, o->port)
-					    : xasprintf("%s:%d", o->host, o->port);
+					   : xasprintf("%s:%d", o->host, o->port);
 	_cleanup_free_ char *cred = xasprintf("%s:%s", o->name, o->password);
 	size_t b64len = strlen(cred) * 4 / 3 + 8;
 	_cleanup_free_ char *b64 = xmalloc(b64len);

@@ -30,12 +30,12 @@ typedef int (*conn_resolve_fn)(const char *host, struct sockaddr_storage *ret, s
 int conn_resolve_getaddrinfo(const char *host, struct sockaddr_storage *ret, size_t max);
 
 struct conn_opts {
-	const char *host;     /* IPv4/IPv6 literal or name */
+	const char *host; /* IPv4/IPv6 literal or name */
 	int port;
-	const char *name;     /* worker name (no ':') */
+	const char *name; /* worker name (no ':') */
 	const char *password;
-	unsigned ping_secs;   /* idle before a WebSocket PING; 0 = 30 */
-	unsigned hangup_secs; /* idle before giving up on the master; 0 = 90 */
+	unsigned ping_secs;      /* idle before a WebSocket PING; 0 = 30 */
+	unsigned hangup_secs;    /* idle before giving up on the master; 0 = 90 */
 	conn_resolve_fn resolve; /* NULL = conn_resolve_getaddrinfo (tests delay it) */
 };
 

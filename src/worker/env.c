@@ -74,7 +74,8 @@ void env_unset(struct env *e, const char *name)
 	if (i < 0)
 		return;
 	free(e->v[i]);
-	memmove(&e->v[i], &e->v[i + 1], (e->n - (size_t)i) * sizeof(char *)); /* moves the NULL too */
+	memmove(&e->v[i], &e->v[i + 1],
+		(e->n - (size_t)i) * sizeof(char *)); /* moves the NULL too */
 	e->n--;
 }
 

@@ -128,7 +128,10 @@ int lines_utf8_repair(struct buf *out, const char *p, size_t n)
  * sequence or is cut.  Only '\n', '\r', ESC and backspace end a plain run.
  */
 static const unsigned char lines_special[32] = {
-	['\b'] = 1, ['\n'] = 1, ['\r'] = 1, ['\033'] = 1,
+	['\b'] = 1,
+	['\n'] = 1,
+	['\r'] = 1,
+	['\033'] = 1,
 };
 
 /* End of the run of plain bytes p[i..ret) (n if none ends it); *ret_hi is set

@@ -23,13 +23,13 @@ struct proto_enc;
 typedef void (*lines_emit_fn)(void *ud, const char *line, size_t len, double t);
 
 struct lines {
-	struct buf cur;   /* the current (incomplete) line, normalised, raw bytes */
-	struct buf out;   /* scratch for a repaired line (invalid UTF-8), reused */
-	char esc[24];     /* a possible newline sequence being matched (\r or ESC[...) */
+	struct buf cur; /* the current (incomplete) line, normalised, raw bytes */
+	struct buf out; /* scratch for a repaired line (invalid UTF-8), reused */
+	char esc[24];   /* a possible newline sequence being matched (\r or ESC[...) */
 	size_t esc_len;
-	bool in_bs;       /* inside a run of backspaces (one run = one newline) */
-	double cur_time;  /* arrival of cur's first byte */
-	size_t max_line;  /* cut lines longer than this (bytes, >= 4) */
+	bool in_bs;      /* inside a run of backspaces (one run = one newline) */
+	double cur_time; /* arrival of cur's first byte */
+	size_t max_line; /* cut lines longer than this (bytes, >= 4) */
 	lines_emit_fn emit;
 	void *ud;
 };

@@ -30,7 +30,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kiln-worker create DIR --master HOST:PORT --name NAME\n"
-		   "                          (--password PASS | --password-file FILE) [--send-environ]\n"
+		   "                          (--password PASS | --password-file FILE) "
+		   "[--send-environ]\n"
 		   "       kiln-worker start DIR\n"
 		   "       kiln-worker --help | --version\n");
 }
@@ -39,8 +40,10 @@ static void usage_create(FILE *f)
 {
 	fprintf(f,
 		"usage: kiln-worker create DIR --master HOST:PORT --name NAME\n"
-		"                          (--password PASS | --password-file FILE) [--send-environ]\n"
-		"Creates the worker directory DIR: DIR/worker.conf (mode 0600), DIR/info/admin and\n"
+		"                          (--password PASS | --password-file FILE) "
+		"[--send-environ]\n"
+		"Creates the worker directory DIR: DIR/worker.conf (mode 0600), DIR/info/admin "
+		"and\n"
 		"DIR/info/host.  --master also accepts ws://HOST:PORT.  --send-environ makes the\n"
 		"worker report its whole environment to the master (off by default).\n");
 }
@@ -125,7 +128,8 @@ static int cmd_create(int argc, char **argv)
 	} else if (c.password && c.password_file) {
 		fprintf(stderr, "kiln-worker: give --password or --password-file, not both\n");
 	} else if (conn_parse_master(c.master, &host, &port) < 0) {
-		fprintf(stderr, "kiln-worker: bad --master '%s': expected HOST:PORT or ws://HOST:PORT\n",
+		fprintf(stderr,
+			"kiln-worker: bad --master '%s': expected HOST:PORT or ws://HOST:PORT\n",
 			c.master);
 	} else if (strchr(c.name, ':') || !*c.name || strchr(c.name, '\n')) {
 		fprintf(stderr, "kiln-worker: bad --name '%s': must be non-empty, without ':'\n",
@@ -136,20 +140,23 @@ static int cmd_create(int argc, char **argv)
 		const char *dir = argv[optind];
 		_cleanup_free_ char *info = xasprintf("%s/info", dir);
 		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-			fprintf(stderr, "kiln-worker: cannot create '%s': %s\n", dir, strerror(errno));
+			fprintf(stderr, "kiln-worker: cannot create '%s': %s\n", dir,
+				strerror(errno));
 		} else if (mkdir(info, 0755) < 0 && errno != EEXIST) {
-			fprintf(stderr, "kiln-worker: cannot create '%s': %s\n", info, strerror(errno));
+			fprintf(stderr, "kiln-worker: cannot create '%s': %s\n", info,
+				strerror(errno));
 		} else {
 			int r = wconf_save(dir, &c);
 			struct utsname u;
 			_cleanup_free_ char *hostinfo = NULL;
 			if (uname(&u) == 0)
-				hostinfo = xasprintf("%s %s %s %s\n", u.sysname, u.nodename, u.release,
-						     u.machine);
+				hostinfo = xasprintf("%s %s %s %s\n", u.sysname, u.nodename,
+						     u.release, u.machine);
 			_cleanup_free_ char *admin = xasprintf("%s/admin", info);
 			_cleanup_free_ char *hostf = xasprintf("%s/host", info);
 			if (r == 0)
-				r = write_if_missing(admin, "Kiln worker admin <admin@example.invalid>\n");
+				r = write_if_missing(admin,
+						     "Kiln worker admin <admin@example.invalid>\n");
 			if (r == 0)
 				r = write_if_missing(hostf, hostinfo ? hostinfo : "unknown\n");
 			if (r < 0) {
@@ -249,7 +256,8 @@ static int cmd_start(int argc, char **argv)
 		return 1;
 	}
 	if (conn_parse_master(conf.master, &host, &port) < 0) {
-		fprintf(stderr, "kiln-worker: bad master '%s' in %s/worker.conf\n", conf.master, dir);
+		fprintf(stderr, "kiln-worker: bad master '%s' in %s/worker.conf\n", conf.master,
+			dir);
 		wconf_release(&conf);
 		return 1;
 	}

@@ -61,7 +61,8 @@ int wconf_load(const char *dir, struct wconf *ret, char **ret_err)
 	buf_init(&b, WCONF_MAX);
 	int r = wconf_read_file(path, &b);
 	if (r < 0) {
-		*ret_err = xasprintf("cannot read '%s': %s", path, strerror(-r == E2BIG ? E2BIG : -r));
+		*ret_err =
+			xasprintf("cannot read '%s': %s", path, strerror(-r == E2BIG ? E2BIG : -r));
 		buf_release(&b);
 		return r;
 	}

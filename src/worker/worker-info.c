@@ -28,11 +28,10 @@ extern char **environ;
 
 /* Names reported in worker_commands: the step-side names and the wire names. */
 static const char *const worker_info_cmd_names[] = {
-	"shell", "uploadFile", "upload_file", "uploadDirectory", "upload_directory",
-	"downloadFile", "download_file", "mkdir", "rmdir", "cpdir", "stat", "glob", "listdir",
-	"rmfile",
+	"shell",        "uploadFile",    "upload_file", "uploadDirectory", "upload_directory",
+	"downloadFile", "download_file", "mkdir",       "rmdir",           "cpdir",
+	"stat",         "glob",          "listdir",     "rmfile",
 };
-
 
 static void worker_info_pack_repaired(struct proto_enc *e, const char *p, size_t n)
 {
@@ -114,7 +113,7 @@ static uint32_t worker_info_os_release(struct proto_enc *e)
 		memcpy(k, "os_", 3);
 		for (size_t i = 0; i < kl; i++)
 			k[3 + i] = (line[i] >= 'A' && line[i] <= 'Z') ? (char)(line[i] - 'A' + 'a')
-								       : line[i];
+								      : line[i];
 		worker_info_pack_repaired(e, k, kl + 3);
 		worker_info_pack_repaired(e, v, vl);
 	}

@@ -25,8 +25,9 @@
 #include "common/xalloc.h"
 
 static const struct cmd_type *const worker_cmd_table[] = {
-	&cmd_shell, &cmd_mkdir, &cmd_rmdir, &cmd_cpdir, &cmd_stat, &cmd_glob,
-	&cmd_listdir, &cmd_rmfile, &cmd_upload_file, &cmd_upload_directory, &cmd_download_file,
+	&cmd_shell,         &cmd_mkdir,   &cmd_rmdir,  &cmd_cpdir,       &cmd_stat,
+	&cmd_glob,          &cmd_listdir, &cmd_rmfile, &cmd_upload_file, &cmd_upload_directory,
+	&cmd_download_file,
 };
 
 /* ---- sending ------------------------------------------------------------------- */
@@ -113,7 +114,8 @@ static void worker_op_start_command(struct worker *w, const struct proto_msg *m)
 	}
 	const struct cmd_type *type = worker_cmd_type(name);
 	if (!type) {
-		_cleanup_free_ char *msg = xasprintf("No such command '%.*s'", (int)name.len, name.p);
+		_cleanup_free_ char *msg =
+			xasprintf("No such command '%.*s'", (int)name.len, name.p);
 		worker_reply_error(w, m->seq, msg);
 		return;
 	}
@@ -183,9 +185,10 @@ static void worker_op_settings(struct worker *w, const struct proto_msg *m)
 	if (proto_obj_int(proto_map_get(args, "max_line_length"), &v) && v > 0)
 		w->settings.max_line_length = v < 80 ? 80 : v > (1 << 20) ? (1 << 20) : (size_t)v;
 	if (proto_obj_int(proto_map_get(args, "buffer_size"), &v) && v > 0)
-		w->settings.buffer_size = v < 1024                        ? 1024
-					  : (uint64_t)v > KILN_MAX_WS_FRAME / 2 ? KILN_MAX_WS_FRAME / 2
-										: (size_t)v;
+		w->settings.buffer_size = v < 1024 ? 1024
+					  : (uint64_t)v > KILN_MAX_WS_FRAME / 2
+						  ? KILN_MAX_WS_FRAME / 2
+						  : (size_t)v;
 	/* newline_re and buffer_timeout: Kiln uses Buildbot's default newline set and
 	 * its own 100 ms flush, see docs/PROTOCOL.md */
 	worker_reply_nil(w, m->seq);

@@ -16,7 +16,7 @@
 #include "proto/session.h"
 #include "worker/lines.h"
 
-#define WORKER_FLUSH_MS 100      /* output reaches the master within this (Buildbot: 5 s) */
+#define WORKER_FLUSH_MS 100 /* output reaches the master within this (Buildbot: 5 s) */
 #define WORKER_VERSION "3.7.0-kiln-" KILN_VERSION
 
 struct worker_host {
@@ -33,17 +33,17 @@ struct worker_settings {
 
 struct cmd;
 struct worker {
-	uv_loop_t *loop;         /* borrowed */
-	char *basedir;           /* owned, absolute */
+	uv_loop_t *loop;                /* borrowed */
+	char *basedir;                  /* owned, absolute */
 	const struct worker_host *host; /* borrowed */
 	void *host_ud;
-	bool send_environ;       /* report the whole environment in get_worker_info */
+	bool send_environ; /* report the whole environment in get_worker_info */
 	struct worker_settings settings;
 	struct proto_session *session; /* owned; replaced per connection */
 	bool connected;
-	struct cmd *cmds;        /* running commands (owned, list) */
-	bool paused;             /* output reading paused for backpressure */
-	size_t sendq;            /* bytes the transport has queued */
+	struct cmd *cmds; /* running commands (owned, list) */
+	bool paused;      /* output reading paused for backpressure */
+	size_t sendq;     /* bytes the transport has queued */
 };
 
 /* Creates the engine for basedir (made absolute).  No allocation on the loop yet. */
@@ -84,25 +84,25 @@ struct cmd_type {
 };
 
 struct cmd {
-	struct worker *w;        /* borrowed */
+	struct worker *w; /* borrowed */
 	const struct cmd_type *type;
-	char *id;                /* owned: command_id */
-	char *builder;           /* owned, may be NULL */
-	struct batch batch;      /* pending update items */
+	char *id;           /* owned: command_id */
+	char *builder;      /* owned, may be NULL */
+	struct batch batch; /* pending update items */
 	uv_timer_t flush_timer;
-	uint64_t start_ms;       /* uv_now at start */
-	bool finished;           /* cmd_finish done */
-	bool detached;           /* connection lost: send nothing */
+	uint64_t start_ms; /* uv_now at start */
+	bool finished;     /* cmd_finish done */
+	bool detached;     /* connection lost: send nothing */
 	bool interrupted;
-	void *priv;              /* owned by the command type (the process helper's for
-				  * commands using cmd_spawn_simple) */
-	void *data;              /* owned by the command type, beside priv */
+	void *priv; /* owned by the command type (the process helper's for
+		     * commands using cmd_spawn_simple) */
+	void *data; /* owned by the command type, beside priv */
 	struct cmd *next;
 };
 
 /* Adds to the pending update, arming the 100 ms flush.  Values as in lines.h. */
-void cmd_add_line(struct cmd *c, const char *key, const char *logname, const char *line,
-		  size_t len, double t);
+void cmd_add_line(struct cmd *c, const char *key, const char *logname, const char *line, size_t len,
+		  double t);
 void cmd_add_text(struct cmd *c, const char *key, const char *text);
 void cmd_add_int(struct cmd *c, const char *key, int64_t v);
 void cmd_add_double(struct cmd *c, const char *key, double v);

@@ -43,7 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			const struct config_step *st = &b->steps[k];
 			if (!st->name)
 				abort();
-			if (st->kind == CONFIG_STEP_SHELL && (!st->workdir || !st->argv == !st->command))
+			if (st->kind == CONFIG_STEP_SHELL &&
+			    (!st->workdir || !st->argv == !st->command))
 				abort();
 			if (st->kind == CONFIG_STEP_PATCH && !st->workdir)
 				abort();

@@ -259,11 +259,12 @@ TEST(builders)
 	json_decref(j);
 	buf_release(&r.body);
 
-	CHECK_RESP("/api/v2/builders/nosuch", 404, PLAIN,
-		   "{\"error\": \"not found while getting from endpoint for /builders/n:builderid,"
-		   "/builders/i:buildername,/masters/n:masterid/builders/n:builderid with arguments "
-		   "ResultSpec(**{'filters': [], 'fields': None, 'properties': [], 'order': None, "
-		   "'limit': None, 'offset': None}) and {'buildername': 'nosuch'}\"}");
+	CHECK_RESP(
+		"/api/v2/builders/nosuch", 404, PLAIN,
+		"{\"error\": \"not found while getting from endpoint for /builders/n:builderid,"
+		"/builders/i:buildername,/masters/n:masterid/builders/n:builderid with arguments "
+		"ResultSpec(**{'filters': [], 'fields': None, 'properties': [], 'order': None, "
+		"'limit': None, 'offset': None}) and {'buildername': 'nosuch'}\"}");
 
 	get(&r, "/api/v2/builders/b0/builds");
 	j = body_json(&r);
@@ -308,9 +309,10 @@ TEST(builds_and_queries)
 	CHECK_STR(r.ctype, PLAIN);
 	j = body_json(&r);
 	json_t *b = json_array_get(json_object_get(j, "builds"), 0);
-	static const char *const keys[] = {"builderid", "buildid", "buildrequestid", "complete",
-					   "complete_at", "masterid", "number", "properties",
-					   "results", "started_at", "state_string", "workerid"};
+	static const char *const keys[] = {"builderid",  "buildid",      "buildrequestid",
+					   "complete",   "complete_at",  "masterid",
+					   "number",     "properties",   "results",
+					   "started_at", "state_string", "workerid"};
 	CHECK_INT(json_object_size(b), ARRAY_SIZE(keys));
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		if (!json_object_get(b, keys[i]))
@@ -379,8 +381,10 @@ TEST(builds_and_queries)
 
 	CHECK_RESP("/api/v2/builds?limit=abc", 400, PLAIN, "{\"error\": \"invalid limit\"}");
 	CHECK_RESP("/api/v2/builds?offset=abc", 400, PLAIN, "{\"error\": \"invalid offset\"}");
-	CHECK_RESP("/api/v2/builds?order=nosuch", 400, PLAIN, "{\"error\": \"no such field 'nosuch'\"}");
-	CHECK_RESP("/api/v2/builds?field=nosuch", 400, PLAIN, "{\"error\": \"no such field 'nosuch'\"}");
+	CHECK_RESP("/api/v2/builds?order=nosuch", 400, PLAIN,
+		   "{\"error\": \"no such field 'nosuch'\"}");
+	CHECK_RESP("/api/v2/builds?field=nosuch", 400, PLAIN,
+		   "{\"error\": \"no such field 'nosuch'\"}");
 	CHECK_RESP("/api/v2/builds?nosuchfield=1", 400, PLAIN,
 		   "{\"error\": \"unrecognized query parameter 'nosuchfield'\"}");
 	CHECK_RESP("/api/v2/builds?results=abc", 400, PLAIN,
@@ -415,8 +419,8 @@ TEST(steps_and_logs)
 
 	get(&r, "/api/v2/builds/1/steps/1/logs/stdio");
 	j = body_json(&r);
-	CHECK_INT(json_integer_value(json_object_get(json_array_get(json_object_get(j, "logs"), 0),
-						     "logid")),
+	CHECK_INT(json_integer_value(
+			  json_object_get(json_array_get(json_object_get(j, "logs"), 0), "logid")),
 		  small_logid);
 	json_decref(j);
 	buf_release(&r.body);
@@ -429,15 +433,16 @@ TEST(steps_and_logs)
 	json_decref(j);
 	buf_release(&r.body);
 
-	CHECK_RESP("/api/v2/builds/1/steps/99", 404, PLAIN,
-		   "{\"error\": \"not found while getting from endpoint for /steps/n:stepid,"
-		   "/builds/n:buildid/steps/i:step_name,/builds/n:buildid/steps/n:step_number,"
-		   "/builders/n:builderid/builds/n:build_number/steps/i:step_name,"
-		   "/builders/n:builderid/builds/n:build_number/steps/n:step_number,"
-		   "/builders/i:buildername/builds/n:build_number/steps/i:step_name,"
-		   "/builders/i:buildername/builds/n:build_number/steps/n:step_number with arguments "
-		   "ResultSpec(**{'filters': [], 'fields': None, 'properties': [], 'order': None, "
-		   "'limit': None, 'offset': None}) and {'buildid': 1, 'step_number': 99}\"}");
+	CHECK_RESP(
+		"/api/v2/builds/1/steps/99", 404, PLAIN,
+		"{\"error\": \"not found while getting from endpoint for /steps/n:stepid,"
+		"/builds/n:buildid/steps/i:step_name,/builds/n:buildid/steps/n:step_number,"
+		"/builders/n:builderid/builds/n:build_number/steps/i:step_name,"
+		"/builders/n:builderid/builds/n:build_number/steps/n:step_number,"
+		"/builders/i:buildername/builds/n:build_number/steps/i:step_name,"
+		"/builders/i:buildername/builds/n:build_number/steps/n:step_number with arguments "
+		"ResultSpec(**{'filters': [], 'fields': None, 'properties': [], 'order': None, "
+		"'limit': None, 'offset': None}) and {'buildid': 1, 'step_number': 99}\"}");
 
 	snprintf(path, sizeof(path), "/api/v2/logs/%lld/contents?offset=1&limit=2",
 		 (long long)small_logid);
@@ -474,16 +479,17 @@ TEST(steps_and_logs)
 	CHECK_STR(r.body.ptr, "first\nsecond \xc3\xa9");
 	buf_release(&r.body);
 
-	CHECK_RESP("/api/v2/logs/99999/contents", 404, PLAIN,
-		   "{\"error\": \"not found while getting from endpoint for /logchunks,"
-		   "/logs/n:logid/contents,/steps/n:stepid/logs/i:log_slug/contents,"
-		   "/builds/n:buildid/steps/i:step_name/logs/i:log_slug/contents,"
-		   "/builds/n:buildid/steps/n:step_number/logs/i:log_slug/contents,"
-		   "/builders/n:builderid/builds/n:build_number/steps/i:step_name/logs/i:log_slug/"
-		   "contents,/builders/n:builderid/builds/n:build_number/steps/n:step_number/logs/"
-		   "i:log_slug/contents with arguments ResultSpec(**{'filters': [], 'fields': None, "
-		   "'properties': [], 'order': None, 'limit': None, 'offset': None}) and "
-		   "{'logid': 99999}\"}");
+	CHECK_RESP(
+		"/api/v2/logs/99999/contents", 404, PLAIN,
+		"{\"error\": \"not found while getting from endpoint for /logchunks,"
+		"/logs/n:logid/contents,/steps/n:stepid/logs/i:log_slug/contents,"
+		"/builds/n:buildid/steps/i:step_name/logs/i:log_slug/contents,"
+		"/builds/n:buildid/steps/n:step_number/logs/i:log_slug/contents,"
+		"/builders/n:builderid/builds/n:build_number/steps/i:step_name/logs/i:log_slug/"
+		"contents,/builders/n:builderid/builds/n:build_number/steps/n:step_number/logs/"
+		"i:log_slug/contents with arguments ResultSpec(**{'filters': [], 'fields': None, "
+		"'properties': [], 'order': None, 'limit': None, 'offset': None}) and "
+		"{'logid': 99999}\"}");
 }
 
 TEST(raw_log_streams_megabytes)
@@ -603,7 +609,8 @@ TEST(log_contents_stream_under_cap)
 		else if (busy_ok(&rs[i]))
 			busy++;
 		else
-			TAP_FAIL("request %d: status %ld, %zu bytes", i, rs[i].status, rs[i].body.len);
+			TAP_FAIL("request %d: status %ld, %zu bytes", i, rs[i].status,
+				 rs[i].body.len);
 		curl_multi_remove_handle(multi, easy[i]);
 		curl_easy_cleanup(easy[i]);
 		buf_release(&rs[i].body);
@@ -636,11 +643,16 @@ TEST(other_resources)
 	struct resp r;
 	json_t *j;
 	static const char *const paths[][2] = {
-		{"/api/v2/workers", "workers"},		{"/api/v2/workers/w0", "workers"},
-		{"/api/v2/workers/1/builds", "builds"}, {"/api/v2/buildrequests", "buildrequests"},
-		{"/api/v2/buildrequests/1", "buildrequests"}, {"/api/v2/buildsets", "buildsets"},
-		{"/api/v2/buildsets/1", "buildsets"},	{"/api/v2/buildsets/1/properties", "properties"},
-		{"/api/v2/masters", "masters"},		{"/api/v2/sourcestamps", "sourcestamps"},
+		{"/api/v2/workers", "workers"},
+		{"/api/v2/workers/w0", "workers"},
+		{"/api/v2/workers/1/builds", "builds"},
+		{"/api/v2/buildrequests", "buildrequests"},
+		{"/api/v2/buildrequests/1", "buildrequests"},
+		{"/api/v2/buildsets", "buildsets"},
+		{"/api/v2/buildsets/1", "buildsets"},
+		{"/api/v2/buildsets/1/properties", "properties"},
+		{"/api/v2/masters", "masters"},
+		{"/api/v2/sourcestamps", "sourcestamps"},
 		{"/api/v2/forceschedulers", "forceschedulers"},
 		{"/api/v2/forceschedulers/force", "forceschedulers"},
 		{"/api/v2/steps/1", "steps"},
@@ -701,8 +713,10 @@ TEST(jsonrpc_envelope)
 		 "{\"jsonrpc\": \"2.0\", \"error\": {\"code\": -32600, \"message\": \"only JSONRPC "
 		 "2.0 is supported\"}}"},
 		{"/api/v2/forceschedulers/force", "application/json",
-		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"force\", \"params\": [\"7\"]}", 400,
-		 "{\"jsonrpc\": \"2.0\", \"error\": {\"code\": -32600, \"message\": \"'params' must "
+		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"force\", \"params\": [\"7\"]}",
+		 400,
+		 "{\"jsonrpc\": \"2.0\", \"error\": {\"code\": -32600, \"message\": \"'params' "
+		 "must "
 		 "be an object\"}}"},
 		{"/api/v2/nosuch", "application/json",
 		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"force\", \"params\": {}}", 404,
@@ -733,8 +747,8 @@ TEST(jsonrpc_envelope)
 		 "{\"jsonrpc\": \"2.0\", \"id\": 1, \"error\": {\"code\": -32603, \"message\": "
 		 "\"TypeError(\\\"'NoneType' object is not subscriptable\\\")\"}}"},
 		{"/api/v2/forceschedulers/force", "application/json",
-		 "{\"jsonrpc\": \"2.0\", \"id\": \"x\", \"method\": \"nosuch\", \"params\": {}}", 200,
-		 "{\"id\":\"x\",\"jsonrpc\":\"2.0\",\"result\":null}"},
+		 "{\"jsonrpc\": \"2.0\", \"id\": \"x\", \"method\": \"nosuch\", \"params\": {}}",
+		 200, "{\"id\":\"x\",\"jsonrpc\":\"2.0\",\"result\":null}"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct resp r;
@@ -829,11 +843,12 @@ static int ws_connect(int port, const char *path, const char *auth, char *status
 		return -1;
 	}
 	char reqbuf[1024];
-	int len = snprintf(reqbuf, sizeof(reqbuf),
-			   "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-			   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-			   "Sec-WebSocket-Version: 13\r\n%s%s%s\r\n",
-			   path, auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "");
+	int len =
+		snprintf(reqbuf, sizeof(reqbuf),
+			 "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+			 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+			 "Sec-WebSocket-Version: 13\r\n%s%s%s\r\n",
+			 path, auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "");
 	send(fd, reqbuf, (size_t)len, MSG_NOSIGNAL);
 	/* read the response head byte by byte up to the blank line */
 	char head[2048];
@@ -963,7 +978,7 @@ TEST(basic_auth_parse)
 	CHECK_INT(http_basic_parse("Bearer abc", out, sizeof(out), &name, &pass), KILN_EPARSE);
 	CHECK_INT(http_basic_parse("BasicX dzA6c2VjcmV0", out, sizeof(out), &name, &pass),
 		  KILN_EPARSE);
-	CHECK_INT(http_basic_parse("Basic dzA=", out, sizeof(out), &name, &pass), 1);    /* no ':' */
+	CHECK_INT(http_basic_parse("Basic dzA=", out, sizeof(out), &name, &pass), 1); /* no ':' */
 	CHECK_INT(http_basic_parse("Basic dwBhOmI=", out, sizeof(out), &name, &pass), 1); /* NUL */
 	CHECK_INT(http_basic_parse("Basic", out, sizeof(out), &name, &pass), 1);
 	/* does not fit the output: treated as no credentials */
@@ -1205,8 +1220,8 @@ int main(void)
 	uv_loop_t loop;
 	struct config cfg = {0};
 	char *builders[] = {"b0", "b1"};
-	struct config_scheduler sched = {.kind = CONFIG_SCHED_FORCE, .name = "force",
-					 .builders = builders, .nbuilders = 2};
+	struct config_scheduler sched = {
+		.kind = CONFIG_SCHED_FORCE, .name = "force", .builders = builders, .nbuilders = 2};
 	pthread_t th;
 
 	alarm(120);

@@ -86,7 +86,8 @@ TEST(iso8601_times)
 	CHECK_INT((long long)t, 1700000000);
 	CHECK_INT(hook_parse_time("2023-11-14T22:13:20.250000Z", &t), 0);
 	CHECK(fabs(t - 1700000000.25) < 1e-6);
-	CHECK_INT(hook_parse_time("2023-11-14 22:13:20 +0000", &t), -EINVAL); /* space before zone */
+	CHECK_INT(hook_parse_time("2023-11-14 22:13:20 +0000", &t),
+		  -EINVAL); /* space before zone */
 	CHECK_INT(hook_parse_time("2023-13-14T22:13:20Z", &t), -EINVAL);
 	CHECK_INT(hook_parse_time("yesterday", &t), -EINVAL);
 	CHECK_INT(hook_parse_time("", &t), -EINVAL);
@@ -107,8 +108,8 @@ TEST(base_form_and_json)
 	struct change *v;
 	size_t n;
 	char *err = NULL;
-	CHECK_INT(hook_base_parse("application/x-www-form-urlencoded", base_form,
-				  strlen(base_form), &v, &n, &err),
+	CHECK_INT(hook_base_parse("application/x-www-form-urlencoded", base_form, strlen(base_form),
+				  &v, &n, &err),
 		  0);
 	CHECK_INT(n, 1);
 	if (n == 1) {
@@ -120,8 +121,8 @@ TEST(base_form_and_json)
 		CHECK_STR(v[0].branch, "dev");
 		CHECK_STR(v[0].codebase, "");
 		CHECK_STR(prop_str(&v[0], "ticket"), "KILN-42");
-		CHECK_STR(json_string_value(json_array_get(
-				  json_object_get(v[0].properties, "count"), 1)),
+		CHECK_STR(json_string_value(
+				  json_array_get(json_object_get(v[0].properties, "count"), 1)),
 			  "Change");
 		CHECK_INT((long long)v[0].when, 1700000000);
 	}
@@ -179,7 +180,8 @@ static const char github_push[] =
 	" \"commits\": ["
 	"  {\"id\": \"aaaa\", \"distinct\": true, \"message\": \"one\\n\\nbody\", \"timestamp\": "
 	"\"2023-11-14T23:13:20+01:00\", \"url\": \"https://github.com/octo/hello/commit/aaaa\","
-	"   \"author\": {\"name\": \"Ann Dev\", \"email\": \"ann@example.org\", \"username\": \"ann\"},"
+	"   \"author\": {\"name\": \"Ann Dev\", \"email\": \"ann@example.org\", \"username\": "
+	"\"ann\"},"
 	"   \"committer\": {\"name\": \"GitHub\", \"email\": \"noreply@github.com\"},"
 	"   \"added\": [\"new.c\"], \"removed\": [\"old.c\"], \"modified\": [\"README\"]},"
 	"  {\"id\": \"bbbb\", \"message\": \"two\", \"author\": {\"username\": \"bob\"},"
@@ -244,7 +246,8 @@ TEST(github_pull_ping_and_errors)
 		" \"user\": {\"login\": \"carol\"},"
 		" \"head\": {\"ref\": \"feature\", \"sha\": \"dddd\", \"repo\": {\"clone_url\": "
 		"\"https://github.com/c/r.git\"}},"
-		" \"base\": {\"ref\": \"main\", \"repo\": {\"html_url\": \"https://github.com/o/r\","
+		" \"base\": {\"ref\": \"main\", \"repo\": {\"html_url\": "
+		"\"https://github.com/o/r\","
 		" \"full_name\": \"o/r\"}}}}";
 	struct change *v;
 	size_t n;
@@ -323,7 +326,8 @@ TEST(gitlab_push_and_merge_request)
 		"{\"object_kind\": \"merge_request\", \"user\": {\"name\": \"Bob\", \"username\": "
 		"\"bob\"}, \"object_attributes\": {\"iid\": 3, \"action\": \"open\", \"title\": "
 		"\"T\", \"description\": \"D\", \"source_branch\": \"topic\", \"target_branch\": "
-		"\"main\", \"url\": \"https://gitlab.example/mr/3\", \"source\": {\"git_http_url\": "
+		"\"main\", \"url\": \"https://gitlab.example/mr/3\", \"source\": "
+		"{\"git_http_url\": "
 		"\"https://gitlab.example/fork.git\"}, \"last_commit\": {\"id\": \"ffff\", "
 		"\"author\": {\"name\": \"Bob B\", \"email\": \"bob@example.org\"}}}}";
 	CHECK_INT(hook_gitlab_parse("Merge Request Hook", mr, strlen(mr), &v, &n, &err), 0);
@@ -375,13 +379,20 @@ TEST(gitea_push)
 TEST(git_log_parsing)
 {
 	/* the bytes `git log --source --format=... --name-only -z` writes */
-	static const char out[] =
-		"\x1e" "5906cfdb8d5e1218fc84061e08c8b6634b3c4fac\x1frefs/heads/main\x1f"
-		"Ann Dev <a@b.c>\x1f" "Cy <c@d.e>\x1f" "1700000000\x1f" "first\nbody line\n\x1f"
-		"\0\na.txt\0d/b c.txt\0"
-		"\x1e" "4ab8a2c3cf52b3b3ff5e3e9ebedfa8bb4d1968f5\x1frefs/heads/dev\x1f"
-		"Ann Dev <a@b.c>\x1f" "Ann Dev <a@b.c>\x1f" "1700000001\x1f" "third \x1e not a "
-		"record\n\x1f\0\ny\0";
+	static const char out[] = "\x1e"
+				  "5906cfdb8d5e1218fc84061e08c8b6634b3c4fac\x1frefs/heads/main\x1f"
+				  "Ann Dev <a@b.c>\x1f"
+				  "Cy <c@d.e>\x1f"
+				  "1700000000\x1f"
+				  "first\nbody line\n\x1f"
+				  "\0\na.txt\0d/b c.txt\0"
+				  "\x1e"
+				  "4ab8a2c3cf52b3b3ff5e3e9ebedfa8bb4d1968f5\x1frefs/heads/dev\x1f"
+				  "Ann Dev <a@b.c>\x1f"
+				  "Ann Dev <a@b.c>\x1f"
+				  "1700000001\x1f"
+				  "third \x1e not a "
+				  "record\n\x1f\0\ny\0";
 	struct change *v;
 	size_t n;
 	CHECK_INT(poller_git_parse_log(out, sizeof(out) - 1, &v, &n), 0);
@@ -403,12 +414,14 @@ TEST(git_log_parsing)
 	CHECK_INT(poller_git_parse_log("", 0, &v, &n), 0);
 	CHECK_INT(n, 0);
 	free(v);
-	static const char bad[] = "\x1e" "5906cfdb8d5e1218fc84061e08c8b6634b3c4fac\x1fonly";
+	static const char bad[] = "\x1e"
+				  "5906cfdb8d5e1218fc84061e08c8b6634b3c4fac\x1fonly";
 	CHECK_INT(poller_git_parse_log(bad, sizeof(bad) - 1, &v, &n), -EINVAL);
 
 	static const char refs[] =
 		"5906cfdb8d5e1218fc84061e08c8b6634b3c4fac\x1f\x1frefs/heads/main\x1f"
-		"Ann <a@b>\x1f" "1700000000\x1fsubj\n"
+		"Ann <a@b>\x1f"
+		"1700000000\x1fsubj\n"
 		"1111111111111111111111111111111111111111\x1f"
 		"5906cfdb8d5e1218fc84061e08c8b6634b3c4fac\x1frefs/tags/v1\x1fT <t@x>\x1f"
 		"1700000002\x1frelease\n";
@@ -424,11 +437,23 @@ TEST(git_log_parsing)
 
 TEST(hg_log_parsing)
 {
-	static const char out[] =
-		"\x1e" "fba69c01cb5df619b622bd2d376f4da1c640c29a\x1f" "0\x1f" "Ann Dev <a@b.c>\x1f"
-		"1700000000 0\x1f" "default\x1f" "first\nbody\x1f" "a\x1d" "d/b c\x1f"
-		"\x1e" "cd4e378c58e4e3018deef38ee451b2e57cac3bab\x1f" "1\x1f" "Bob <b@b.c>\x1f"
-		"1700000001 -3600\x1f" "feature\x1f" "second \x1f inside\x1f" "c\x1f";
+	static const char out[] = "\x1e"
+				  "fba69c01cb5df619b622bd2d376f4da1c640c29a\x1f"
+				  "0\x1f"
+				  "Ann Dev <a@b.c>\x1f"
+				  "1700000000 0\x1f"
+				  "default\x1f"
+				  "first\nbody\x1f"
+				  "a\x1d"
+				  "d/b c\x1f"
+				  "\x1e"
+				  "cd4e378c58e4e3018deef38ee451b2e57cac3bab\x1f"
+				  "1\x1f"
+				  "Bob <b@b.c>\x1f"
+				  "1700000001 -3600\x1f"
+				  "feature\x1f"
+				  "second \x1f inside\x1f"
+				  "c\x1f";
 	struct change *v;
 	size_t n;
 	CHECK_INT(poller_hg_parse_log(out, sizeof(out) - 1, &v, &n), 0);
@@ -507,21 +532,27 @@ static json_t *list_changes(struct db *db, const char *field, const char *value)
 	return items;
 }
 
-static int64_t add_change(struct db *db, const char *author, const char *branch,
-			  const char *type)
+static int64_t add_change(struct db *db, const char *author, const char *branch, const char *type)
 {
 	struct users_who w;
 	users_parse_who(author, &w);
 	struct db_user_ident u = {type, author, w.full_name, w.email};
 	const char *files[] = {"src/frob.c", "include/frob.h"};
-	json_t *props = json_pack("{s:[s,s],s:[i,s]}", "ticket", "KILN-42", "Change", "count", 3,
-				  "Change");
+	json_t *props =
+		json_pack("{s:[s,s],s:[i,s]}", "ticket", "KILN-42", "Change", "count", 3, "Change");
 	struct db_change_new c = {
-		.author = author, .comments = "Fix", .branch = branch,
+		.author = author,
+		.comments = "Fix",
+		.branch = branch,
 		.revision = "0123456789abcdef0123456789abcdef01234567",
-		.revlink = "https://example.org/c", .category = "push",
-		.repository = "https://example.org/repo.git", .project = "kiln-demo",
-		.files = files, .nfiles = 2, .properties = props, .when_timestamp = 1700000000.5,
+		.revlink = "https://example.org/c",
+		.category = "push",
+		.repository = "https://example.org/repo.git",
+		.project = "kiln-demo",
+		.files = files,
+		.nfiles = 2,
+		.properties = props,
+		.when_timestamp = 1700000000.5,
 		.user = &u,
 	};
 	int64_t id = 0, ssid = 0;
@@ -591,8 +622,8 @@ TEST(db_buildset_changes_and_blamelist)
 	int64_t c2 = add_change(db, "Amy <a@x>", "main", "git");
 	int64_t c3 = add_change(db, "Zed <z@x>", "main", "git");
 	struct db_sourcestamp ss = {.branch = "main"};
-	struct db_buildset_new bs = {.reason = "change", .sourcestamps = &ss, .nsourcestamps = 1,
-				     .submitted_at = 1};
+	struct db_buildset_new bs = {
+		.reason = "change", .sourcestamps = &ss, .nsourcestamps = 1, .submitted_at = 1};
 	int64_t bsid, brid;
 	CHECK_INT(db_buildset_add(db, &bs, &b, 1, &bsid, &brid), 0);
 	int64_t ids[] = {c1, c2, c3};
@@ -620,8 +651,8 @@ TEST(db_buildset_changes_and_blamelist)
 	struct db_query q = {&f, 1, NULL, 0, -1, 0};
 	json_t *builds = NULL;
 	CHECK_INT(db_list(db, DB_BUILDS, &q, &builds, NULL), 0);
-	json_t *prop = json_object_get(
-		json_object_get(json_array_get(builds, 0), "properties"), "blamelist");
+	json_t *prop = json_object_get(json_object_get(json_array_get(builds, 0), "properties"),
+				       "blamelist");
 	CHECK_INT(json_array_size(json_array_get(prop, 0)), 2);
 	CHECK_STR(json_string_value(json_array_get(prop, 1)), "Build");
 	json_decref(builds);
@@ -679,7 +710,8 @@ TEST(config_change_sources)
 		"git_poller { name = 'proj', repository = 'https://x/r.git', branches = 'all',\n"
 		"  interval = 5, tags = true, project = 'p', revlink = 'https://x/c/%s' }\n"
 		"git_poller { repository = '/srv/git/a.git' }\n"
-		"hg_poller { name = 'h', repository = 'https://hg/x', branches = { 'default', 's' } }\n"
+		"hg_poller { name = 'h', repository = 'https://hg/x', branches = { 'default', 's' "
+		"} }\n"
 		"svn_poller { repository = 'file:///r/trunk', branch = 'trunk', interval = 0.5 }\n"
 		"change_hook = { token = secret('hook'), github = { secret = secret('gh') },\n"
 		"  gitlab = true }\n",
@@ -715,7 +747,8 @@ TEST(config_change_sources)
 	free(err);
 	config_free(cfg);
 
-	expect_config_error("git_poller { name = 'a' }", "master.lua:1: git_poller 'a': 'repository' is required");
+	expect_config_error("git_poller { name = 'a' }",
+			    "master.lua:1: git_poller 'a': 'repository' is required");
 	expect_config_error("\n\ngit_poller { repository = 'r', brnches = {} }",
 			    "master.lua:3: git_poller: unknown key 'brnches'");
 	expect_config_error("git_poller { repository = 'r', branches = {} }", "must not be empty");

@@ -199,7 +199,7 @@ static void captured_release(struct captured *c)
 TEST(result_names_and_exit_statuses)
 {
 	static const char *const names[] = {"SUCCESS",   "WARNINGS", "FAILURE",  "SKIPPED",
-	                                    "EXCEPTION", "RETRY",    "CANCELLED"};
+					    "EXCEPTION", "RETRY",    "CANCELLED"};
 	for (int i = 0; i < 7; i++)
 		CHECK_STR(cli_result_name(i), names[i]);
 	CHECK_STR(cli_result_name(-1), "UNKNOWN");
@@ -218,21 +218,21 @@ TEST(durations)
 		double s;
 		const char *want;
 	} cases[] = {
-	    {0, "0s"},
-	    {0.44, "0.4s"},
-	    {9.99, "9.9s"},
-	    {12, "12s"},
-	    {12.7, "12s"},
-	    {59, "59s"},
-	    {60, "1m00s"},
-	    {65, "1m05s"},
-	    {3599, "59m59s"},
-	    {3600, "1h00m"},
-	    {4020, "1h07m"},
-	    {86399, "23h59m"},
-	    {3 * 86400 + 4 * 3600, "3d04h"},
-	    {-1, "-"},
-	    {NAN, "-"},
+		{0, "0s"},
+		{0.44, "0.4s"},
+		{9.99, "9.9s"},
+		{12, "12s"},
+		{12.7, "12s"},
+		{59, "59s"},
+		{60, "1m00s"},
+		{65, "1m05s"},
+		{3599, "59m59s"},
+		{3600, "1h00m"},
+		{4020, "1h07m"},
+		{86399, "23h59m"},
+		{3 * 86400 + 4 * 3600, "3d04h"},
+		{-1, "-"},
+		{NAN, "-"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		cli_format_duration(cases[i].s, b, sizeof(b));
@@ -343,8 +343,8 @@ TEST(conf_file_syntax)
 	CHECK_STR(v, "http://a:1");
 	free(v);
 	CHECK_INT(cli_conf_get("# comment\n\n  token=  \"s3cret\"  \r\nurl='http://q'", "token", &v,
-	                       NULL),
-	          1);
+			       NULL),
+		  1);
 	CHECK_STR(v, "s3cret");
 	free(v);
 	CHECK_INT(cli_conf_get("# comment\nurl='http://q'", "url", &v, NULL), 1);
@@ -453,8 +453,8 @@ TEST(tables_pad_all_but_the_last_column)
 	cli_table_print(&t, f);
 	fclose(f);
 	CHECK_STR(s, "ID    NAME  STATUS\n"
-	             "1234  x     multi line\n"
-	             "5           ok\n");
+		     "1234  x     multi line\n"
+		     "5           ok\n");
 	free(s);
 	cli_table_release(&t);
 }
@@ -537,15 +537,16 @@ TEST(http_unreachable_master)
 TEST(http_maps_answers)
 {
 	static const char *const resp[] = {
-	    HTTP_JSON("200 OK", "{\"builds\": [{\"buildid\": 3}], \"meta\": {}}"),
-	    HTTP_JSON("404 Not Found", "{\"error\": \"Invalid path: nosuch\"}"),
-	    "HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\n\r\n<html>oops</html>",
-	    HTTP_JSON("200 OK", "not json"),
-	    HTTP_JSON("200 OK", "{\"jsonrpc\": \"2.0\", \"id\": 1, \"error\": {\"code\": -32601, "
-	                        "\"message\": \"action: stop is not supported\"}}"),
-	    HTTP_JSON("200 OK", "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":[5,{\"1\":5}]}"),
-	    HTTP_JSON("401 Unauthorized", "{}"),
-	    HTTP_JSON("200 OK", "{\"big\": \"0123456789012345678901234567890123456789\"}"),
+		HTTP_JSON("200 OK", "{\"builds\": [{\"buildid\": 3}], \"meta\": {}}"),
+		HTTP_JSON("404 Not Found", "{\"error\": \"Invalid path: nosuch\"}"),
+		"HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\n\r\n<html>oops</html>",
+		HTTP_JSON("200 OK", "not json"),
+		HTTP_JSON("200 OK",
+			  "{\"jsonrpc\": \"2.0\", \"id\": 1, \"error\": {\"code\": -32601, "
+			  "\"message\": \"action: stop is not supported\"}}"),
+		HTTP_JSON("200 OK", "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":[5,{\"1\":5}]}"),
+		HTTP_JSON("401 Unauthorized", "{}"),
+		HTTP_JSON("200 OK", "{\"big\": \"0123456789012345678901234567890123456789\"}"),
 	};
 	struct peer p;
 	struct http_client c;
@@ -596,7 +597,7 @@ TEST(http_maps_answers)
 TEST(http_sends_token_and_rpc_body)
 {
 	static const char *const resp[] = {
-	    HTTP_JSON("200 OK", "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":null}"),
+		HTTP_JSON("200 OK", "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":null}"),
 	};
 	struct peer p;
 	struct http_client c;
@@ -615,7 +616,7 @@ TEST(http_sends_token_and_rpc_body)
 	CHECK(strcasestr(p.requests[0], "\r\nAuthorization: Bearer tok123\r\n"));
 	CHECK(strcasestr(p.requests[0], "\r\nContent-Type: application/json\r\n"));
 	CHECK(strstr(p.requests[0],
-	             "\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"stop\",\"params\":{}}"));
+		     "\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"stop\",\"params\":{}}"));
 	peer_stop(&p);
 }
 
@@ -629,21 +630,21 @@ TEST(commands_reject_bad_usage)
 		const char *argv[6];
 		const char *err;
 	} cases[] = {
-	    {&cmd_force, 1, {"force"}, "kiln force: missing BUILDER\nusage: kiln force "},
-	    {&cmd_force, 3, {"force", "a", "b"}, "kiln force: unexpected argument 'b'\n"},
-	    {&cmd_force, 3, {"force", "a", "--nope"}, "kiln force: unknown option '--nope'\n"},
-	    {&cmd_force, 3, {"force", "a", "--reason"}, "kiln force: option '--reason' needs"},
-	    {&cmd_force, 3, {"force", "a", "-x"}, "kiln force: unknown option '-x'\n"},
-	    {&cmd_force, 4, {"force", "a", "-p", "noeq"}, "kiln force: bad property 'noeq'"},
-	    {&cmd_force, 4, {"force", "a", "--timeout", "soon"}, "kiln force: bad timeout"},
-	    {&cmd_builds, 3, {"builds", "--limit", "0"}, "kiln builds: bad limit '0'"},
-	    {&cmd_builds, 3, {"builds", "a", "b"}, "kiln builds: unexpected argument 'b'"},
-	    {&cmd_logs, 1, {"logs"}, "kiln logs: missing BUILD\n"},
-	    {&cmd_logs, 2, {"logs", "abc"}, "kiln logs: bad build 'abc'"},
-	    {&cmd_logs, 3, {"logs", "1", "--step"}, "kiln logs: option '--step' needs a value"},
-	    {&cmd_workers, 2, {"workers", "x"}, "kiln workers: unexpected argument 'x'"},
-	    {&cmd_stop_build, 1, {"stop-build"}, "kiln stop-build: missing BUILD"},
-	    {&cmd_stop_build, 2, {"stop-build", "ok/x"}, "kiln stop-build: bad build 'ok/x'"},
+		{&cmd_force, 1, {"force"}, "kiln force: missing BUILDER\nusage: kiln force "},
+		{&cmd_force, 3, {"force", "a", "b"}, "kiln force: unexpected argument 'b'\n"},
+		{&cmd_force, 3, {"force", "a", "--nope"}, "kiln force: unknown option '--nope'\n"},
+		{&cmd_force, 3, {"force", "a", "--reason"}, "kiln force: option '--reason' needs"},
+		{&cmd_force, 3, {"force", "a", "-x"}, "kiln force: unknown option '-x'\n"},
+		{&cmd_force, 4, {"force", "a", "-p", "noeq"}, "kiln force: bad property 'noeq'"},
+		{&cmd_force, 4, {"force", "a", "--timeout", "soon"}, "kiln force: bad timeout"},
+		{&cmd_builds, 3, {"builds", "--limit", "0"}, "kiln builds: bad limit '0'"},
+		{&cmd_builds, 3, {"builds", "a", "b"}, "kiln builds: unexpected argument 'b'"},
+		{&cmd_logs, 1, {"logs"}, "kiln logs: missing BUILD\n"},
+		{&cmd_logs, 2, {"logs", "abc"}, "kiln logs: bad build 'abc'"},
+		{&cmd_logs, 3, {"logs", "1", "--step"}, "kiln logs: option '--step' needs a value"},
+		{&cmd_workers, 2, {"workers", "x"}, "kiln workers: unexpected argument 'x'"},
+		{&cmd_stop_build, 1, {"stop-build"}, "kiln stop-build: missing BUILD"},
+		{&cmd_stop_build, 2, {"stop-build", "ok/x"}, "kiln stop-build: bad build 'ok/x'"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct captured c = run_cmd(cases[i].cmd, cases[i].argc, cases[i].argv);
@@ -658,7 +659,7 @@ TEST(commands_reject_bad_usage)
 TEST(commands_help)
 {
 	const struct cmd *cmds[] = {&cmd_force, &cmd_builds, &cmd_logs, &cmd_workers,
-	                            &cmd_stop_build};
+				    &cmd_stop_build};
 	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
 		const char *argv[] = {cmds[i]->name, "--help"};
 		struct captured c = run_cmd(cmds[i], 2, argv);
@@ -675,7 +676,7 @@ TEST(commands_unreachable_master_one_line)
 {
 	_cleanup_free_ char *url = xasprintf("http://127.0.0.1:%d", dead_port());
 	_cleanup_free_ char *want =
-	    xasprintf("kiln: cannot reach master at %s: Connection refused\n", url);
+		xasprintf("kiln: cannot reach master at %s: Connection refused\n", url);
 	const char *argv[] = {"builds", "--url", url};
 	struct captured c = run_cmd(&cmd_builds, 3, argv);
 
@@ -702,11 +703,12 @@ TEST(commands_unreachable_master_one_line)
 TEST(force_sends_the_rpc)
 {
 	static const char *const resp[] = {
-	    HTTP_JSON("200 OK",
-	              "{\"builders\": [{\"builderid\": 7, \"name\": \"b0\"}], \"meta\": {}}"),
-	    HTTP_JSON("200 OK", "{\"forceschedulers\": [{\"name\": \"other\", \"builder_names\": "
-	                        "[\"x\"]}, {\"name\": \"mine\", \"builder_names\": [\"b0\"]}]}"),
-	    HTTP_JSON("200 OK", "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":[12,{\"7\":31}]}"),
+		HTTP_JSON("200 OK",
+			  "{\"builders\": [{\"builderid\": 7, \"name\": \"b0\"}], \"meta\": {}}"),
+		HTTP_JSON("200 OK",
+			  "{\"forceschedulers\": [{\"name\": \"other\", \"builder_names\": "
+			  "[\"x\"]}, {\"name\": \"mine\", \"builder_names\": [\"b0\"]}]}"),
+		HTTP_JSON("200 OK", "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":[12,{\"7\":31}]}"),
 	};
 	struct peer p;
 	_cleanup_free_ char *url = NULL;
@@ -714,7 +716,7 @@ TEST(force_sends_the_rpc)
 	peer_start(&p, ARRAY_SIZE(resp), resp);
 	url = peer_url(&p);
 	const char *argv[] = {"force",   "b0", "--url",       url,          "-r",
-	                      "why not", "-p", "builderid=9", "--property", "branch=dev"};
+			      "why not", "-p", "builderid=9", "--property", "branch=dev"};
 	struct captured c = run_cmd(&cmd_force, ARRAY_SIZE(argv), argv);
 	peer_wait(&p);
 	CHECK_INT(c.status, 0);
@@ -741,16 +743,17 @@ TEST(force_sends_the_rpc)
 TEST(force_owner)
 {
 	static const char *const resp[] = {
-	    HTTP_JSON("200 OK", "{\"builders\": [{\"builderid\": 7, \"name\": \"b0\"}]}"),
-	    HTTP_JSON("200 OK", "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":[1,{\"7\":2}]}"),
+		HTTP_JSON("200 OK", "{\"builders\": [{\"builderid\": 7, \"name\": \"b0\"}]}"),
+		HTTP_JSON("200 OK", "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":[1,{\"7\":2}]}"),
 	};
 	struct peer p;
 	_cleanup_free_ char *url = NULL;
 
 	peer_start(&p, ARRAY_SIZE(resp), resp);
 	url = peer_url(&p);
-	const char *argv[] = {"force", "b0", "--url", url, "--scheduler", "s",
-	                      "--owner", "Ann <ann@example.org>", "-p", "username=x"};
+	const char *argv[] = {"force",       "b0",        "--url",   url,
+			      "--scheduler", "s",         "--owner", "Ann <ann@example.org>",
+			      "-p",          "username=x"};
 	struct captured c = run_cmd(&cmd_force, ARRAY_SIZE(argv), argv);
 	peer_wait(&p);
 	CHECK_INT(c.status, 0);
@@ -778,10 +781,10 @@ TEST(force_owner)
 TEST(force_reports_rpc_errors)
 {
 	static const char *const resp[] = {
-	    HTTP_JSON("200 OK", "{\"builders\": [{\"builderid\": 7, \"name\": \"b0\"}]}"),
-	    HTTP_JSON("500 Internal Server Error",
-	              "{\"jsonrpc\": \"2.0\", \"id\": 1, \"error\": {\"code\": -32603, "
-	              "\"message\": \"KeyError('nope')\"}}"),
+		HTTP_JSON("200 OK", "{\"builders\": [{\"builderid\": 7, \"name\": \"b0\"}]}"),
+		HTTP_JSON("500 Internal Server Error",
+			  "{\"jsonrpc\": \"2.0\", \"id\": 1, \"error\": {\"code\": -32603, "
+			  "\"message\": \"KeyError('nope')\"}}"),
 	};
 	struct peer p;
 	_cleanup_free_ char *url = NULL;
@@ -855,11 +858,11 @@ TEST(ws_open_refuses_what_it_cannot_follow)
 TEST(workers_table)
 {
 	static const char *const resp[] = {HTTP_JSON(
-	    "200 OK",
-	    "{\"workers\": [{\"name\": \"w0\", \"connected_to\": [{\"masterid\": 1}], "
-	    "\"paused\": false, \"workerinfo\": {\"version\": \"3.7.0-2\", \"host\": "
-	    "\"build box\\nsecond line\\n\"}}, {\"name\": \"w-long\", \"connected_to\": [], "
-	    "\"paused\": true, \"workerinfo\": {}}]}")};
+		"200 OK",
+		"{\"workers\": [{\"name\": \"w0\", \"connected_to\": [{\"masterid\": 1}], "
+		"\"paused\": false, \"workerinfo\": {\"version\": \"3.7.0-2\", \"host\": "
+		"\"build box\\nsecond line\\n\"}}, {\"name\": \"w-long\", \"connected_to\": [], "
+		"\"paused\": true, \"workerinfo\": {}}]}")};
 	struct peer p;
 	_cleanup_free_ char *url = NULL;
 
@@ -869,8 +872,8 @@ TEST(workers_table)
 	struct captured c = run_cmd(&cmd_workers, 3, argv);
 	CHECK_INT(c.status, 0);
 	CHECK_STR(c.out, "NAME    CONNECTED  PAUSED  VERSION  HOST\n"
-	                 "w0      yes        no      3.7.0-2  build box\n"
-	                 "w-long  no         yes     -        -\n");
+			 "w0      yes        no      3.7.0-2  build box\n"
+			 "w-long  no         yes     -        -\n");
 	captured_release(&c);
 	peer_stop(&p);
 }

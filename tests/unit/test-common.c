@@ -172,7 +172,7 @@ struct proc_rec {
 	bool done, gave_up;
 	int64_t status;
 	int sig;
-	bool started;  /* "started" seen on stdout */
+	bool started; /* "started" seen on stdout */
 };
 
 static int proc_rec_output(void *ud, int stream, const char *data, size_t len)

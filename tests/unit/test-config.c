@@ -61,7 +61,7 @@ static struct config *load(const char *text, char **err)
 		if (cfg_) {                                                                        \
 			TAP_FAIL("config loaded, wanted error '%s...'", (want));                   \
 			config_free(cfg_);                                                         \
-		} else if (strncmp(err_, (want), strlen(want)))                                   \
+		} else if (strncmp(err_, (want), strlen(want)))                                    \
 			TAP_FAIL("error '%s' does not start with '%s'", err_, (want));             \
 		free(err_);                                                                        \
 	} while (0)
@@ -118,7 +118,8 @@ TEST(sample_loads)
 	CHECK_STR(cfg->db_url, "sqlite:state.sqlite");
 	config_free(cfg);
 	/* the sample must not offer a database the master cannot open */
-	CHECK(strstr(config_sample, "PostgreSQL\n-- (postgresql://...) is not supported yet") != NULL);
+	CHECK(strstr(config_sample, "PostgreSQL\n-- (postgresql://...) is not supported yet") !=
+	      NULL);
 }
 
 TEST(empty_config_has_defaults)
@@ -145,10 +146,11 @@ TEST(empty_config_has_defaults)
 TEST(declaration_defaults)
 {
 	char *err;
-	struct config *cfg = load(W1 "builder { name = \"b\", workers = { \"w1\" },\n"
-				     "  steps = { shell { command = { \"make\", \"-C\", \"src/x\", \"all\" } },\n"
-				     "            shell { command = \"  ./configure --prefix=/usr  && make\" } } }\n",
-				  &err);
+	struct config *cfg = load(
+		W1 "builder { name = \"b\", workers = { \"w1\" },\n"
+		   "  steps = { shell { command = { \"make\", \"-C\", \"src/x\", \"all\" } },\n"
+		   "            shell { command = \"  ./configure --prefix=/usr  && make\" } } }\n",
+		&err);
 	CHECK(cfg != NULL);
 	if (!cfg) {
 		printf("# %s\n", err);
@@ -204,11 +206,15 @@ TEST(every_key_is_read)
 		"local w = worker { name = \"w1\", password = secret(\"w1\"), max_builds = 3 }\n"
 		"worker { name = \"w2\", password = secret(\"w2\"), max_builds = 2.0 }\n"
 		"local compile = shell { name = \"compile\", command = { \"make\", \"-j\", 4 },\n"
-		"  env = { CFLAGS = \"-O2\", UNSET_ME = false, JOBS = 4, TOKEN = secret(\"w1\") },\n"
-		"  workdir = \"build/sub\", timeout = 0, max_time = 3600.5, halt_on_failure = true,\n"
+		"  env = { CFLAGS = \"-O2\", UNSET_ME = false, JOBS = 4, TOKEN = secret(\"w1\") "
+		"},\n"
+		"  workdir = \"build/sub\", timeout = 0, max_time = 3600.5, halt_on_failure = "
+		"true,\n"
 		"  flunk_on_failure = false, warn_on_failure = true, always_run = true }\n"
-		"local b = builder { name = \"hello\", workers = { w, \"w2\" }, description = \"d\",\n"
-		"  tags = { \"c\", \"fast\" }, builddir = \"hello-dir\", steps = { compile, compile } }\n"
+		"local b = builder { name = \"hello\", workers = { w, \"w2\" }, description = "
+		"\"d\",\n"
+		"  tags = { \"c\", \"fast\" }, builddir = \"hello-dir\", steps = { compile, "
+		"compile } }\n"
 		"force_scheduler { name = \"go\", builders = { b } }\n"
 		"force_scheduler { name = \"all\" }\n"
 		"assert(title == \"My CI\" and http.listen == \"0.0.0.0:0\")\n",
@@ -287,10 +293,12 @@ TEST(syntax_and_runtime_errors_carry_lines)
 
 TEST(setting_errors)
 {
-	CHECK_ERR("\ntitel = \"x\"\n",
-		  "master.lua:2: unknown setting 'titel' (declare your own variables with 'local')");
-	CHECK_ERR("function helper() end",
-		  "master.lua:1: unknown setting 'helper' (declare your own variables with 'local')");
+	CHECK_ERR(
+		"\ntitel = \"x\"\n",
+		"master.lua:2: unknown setting 'titel' (declare your own variables with 'local')");
+	CHECK_ERR(
+		"function helper() end",
+		"master.lua:1: unknown setting 'helper' (declare your own variables with 'local')");
 	CHECK_ERR("title = 5", "master.lua:1: setting: 'title' must be a string (got number)");
 	CHECK_ERR("\n\nurl = \"ftp://x\"",
 		  "master.lua:3: 'url' must be an http:// or https:// URL (got 'ftp://x')");
@@ -298,9 +306,10 @@ TEST(setting_errors)
 		  "master.lua:1: 'http' must be a table: http = { listen = \"127.0.0.1:8010\" }");
 	CHECK_ERR("http = { lisen = \"127.0.0.1:80\" }",
 		  "master.lua:1: http: unknown key 'lisen' (known: listen)");
-	CHECK_ERR("http = { listen = \"127.0.0.1:65536\" }",
-		  "master.lua:1: 'http.listen' must be HOST:PORT with a numeric address or localhost "
-		  "and a port 0-65535 (got '127.0.0.1:65536')");
+	CHECK_ERR(
+		"http = { listen = \"127.0.0.1:65536\" }",
+		"master.lua:1: 'http.listen' must be HOST:PORT with a numeric address or localhost "
+		"and a port 0-65535 (got '127.0.0.1:65536')");
 	CHECK_ERR("workers_listen = \"example.org:99\"",
 		  "master.lua:1: 'workers_listen' must be HOST:PORT with a numeric address or "
 		  "localhost and a port 0-65535 (got 'example.org:99')");
@@ -322,8 +331,9 @@ TEST(setting_errors)
 	CHECK_ERR("database = \"postgresql://\"",
 		  "master.lua:1: database 'postgresql://...': PostgreSQL is not supported yet; "
 		  "use 'sqlite:state.sqlite'");
-	CHECK_ERR("http = { listen = \"127.0.0.1:7000\" }\n\nworkers_listen = \"127.0.0.1:7000\"\n",
-		  "master.lua:3: workers_listen '127.0.0.1:7000' is the same address as http.listen");
+	CHECK_ERR(
+		"http = { listen = \"127.0.0.1:7000\" }\n\nworkers_listen = \"127.0.0.1:7000\"\n",
+		"master.lua:3: workers_listen '127.0.0.1:7000' is the same address as http.listen");
 }
 
 TEST(worker_errors)
@@ -334,7 +344,8 @@ TEST(worker_errors)
 		  "master.lua:1: worker 'w1': 'password' is required: password = secret(\"w1\")");
 	CHECK_ERR("worker { name = \"w1\", password = 5 }",
 		  "master.lua:1: worker 'w1': 'password' must be a secret(...) (got number)");
-	CHECK_ERR("worker { password = secret(\"w1\") }", "master.lua:1: worker: 'name' is required");
+	CHECK_ERR("worker { password = secret(\"w1\") }",
+		  "master.lua:1: worker: 'name' is required");
 	CHECK_ERR("worker { nmae = \"w1\", password = secret(\"w1\") }",
 		  "master.lua:1: worker: unknown key 'nmae' (known: name, password, max_builds)");
 	CHECK_ERR("worker { name = \"w1\", password = secret(\"w1\"), max_build = 2 }",
@@ -366,10 +377,11 @@ TEST(worker_errors)
 
 TEST(builder_errors)
 {
-	CHECK_ERR(W1 "builder { name = \"b\",\n  workers = { \"w1\" },\n  steps = { shell { command "
-		     "= \"make\" } },\n  tagz = { } }",
-		  "master.lua:2: builder 'b': unknown key 'tagz' (known: name, workers, description, "
-		  "tags, builddir, steps, collapse_requests, cancel_superseded)");
+	CHECK_ERR(
+		W1 "builder { name = \"b\",\n  workers = { \"w1\" },\n  steps = { shell { command "
+		   "= \"make\" } },\n  tagz = { } }",
+		"master.lua:2: builder 'b': unknown key 'tagz' (known: name, workers, description, "
+		"tags, builddir, steps, collapse_requests, cancel_superseded)");
 	CHECK_ERR(W1 "\n\nbuilder { name = \"b\", workers = { \"w9\" }, steps = { " STEP " } }\n",
 		  "master.lua:4: builder 'b': unknown worker 'w9' (declare it with worker { name = "
 		  "\"w9\", ... })");
@@ -381,23 +393,29 @@ TEST(builder_errors)
 		  "master.lua:2: builder 'b': 'workers' must be a list of names (got string)");
 	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\", \"w1\" }, steps = { " STEP " } }",
 		  "master.lua:2: builder 'b': 'workers' lists 'w1' twice");
-	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\", x = 1 }, steps = { " STEP " } }",
-		  "master.lua:2: builder 'b': 'workers' must be a list of names (it has other keys)");
+	CHECK_ERR(
+		W1 "builder { name = \"b\", workers = { \"w1\", x = 1 }, steps = { " STEP " } }",
+		"master.lua:2: builder 'b': 'workers' must be a list of names (it has other keys)");
 	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\" } }",
 		  "master.lua:2: builder 'b': 'steps' is required: steps = { shell { ... } }");
 	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\" }, steps = { } }",
 		  "master.lua:2: builder 'b': 'steps' must list at least one step");
-	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\" }, steps = { { command = \"x\" } } }",
+	CHECK_ERR(W1
+		  "builder { name = \"b\", workers = { \"w1\" }, steps = { { command = \"x\" } } }",
 		  "master.lua:2: builder 'b': steps[1] must be a step such as shell { ... } (got "
 		  "table)");
-	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\" }, builddir = \"../x\", steps = { " STEP
-		     " } }",
-		  "master.lua:2: builder 'b': 'builddir' must not contain '..' (got '../x')");
-	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\" }, builddir = \"/x\", steps = { " STEP
-		     " } }",
+	CHECK_ERR(
+		W1
+		"builder { name = \"b\", workers = { \"w1\" }, builddir = \"../x\", steps = { " STEP
+		" } }",
+		"master.lua:2: builder 'b': 'builddir' must not contain '..' (got '../x')");
+	CHECK_ERR(W1
+		  "builder { name = \"b\", workers = { \"w1\" }, builddir = \"/x\", steps = { " STEP
+		  " } }",
 		  "master.lua:2: builder 'b': 'builddir' must be a relative path (got '/x')");
-	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\" }, tags = { \"\" }, steps = { " STEP
-		     " } }",
+	CHECK_ERR(W1
+		  "builder { name = \"b\", workers = { \"w1\" }, tags = { \"\" }, steps = { " STEP
+		  " } }",
 		  "master.lua:2: builder 'b': tags must be 1 to 200 bytes long");
 	CHECK_ERR(W1 "builder { name = \"b\", workers = { \"w1\" }, steps = { " STEP " } }\n"
 		     "builder { name = \"b\", workers = { \"w1\" }, steps = { " STEP " } }\n",
@@ -422,9 +440,10 @@ TEST(step_errors)
 		  "master.lua:1: shell: 'max_time' must be a number of seconds (got string)");
 	CHECK_ERR("shell { name = \"c\", command = \"make\", halt_on_failure = 1 }",
 		  "master.lua:1: shell 'c': 'halt_on_failure' must be true or false (got number)");
-	CHECK_ERR("shell { command = \"make\", env = { A = true } }",
-		  "master.lua:1: shell: env: 'A' must be a string, a number, secret(...) or false to "
-		  "unset (got boolean)");
+	CHECK_ERR(
+		"shell { command = \"make\", env = { A = true } }",
+		"master.lua:1: shell: env: 'A' must be a string, a number, secret(...) or false to "
+		"unset (got boolean)");
 	CHECK_ERR("shell { command = \"make\", env = { \"x\" } }",
 		  "master.lua:1: shell: 'env' keys must be variable names (got number)");
 	CHECK_ERR("shell { command = \"make\", env = { [\"A=B\"] = \"x\" } }",
@@ -443,7 +462,8 @@ TEST(step_errors)
 
 TEST(scheduler_errors)
 {
-	const char *base = W1 "builder { name = \"b\", workers = { \"w1\" }, steps = { " STEP " } }\n";
+	const char *base =
+		W1 "builder { name = \"b\", workers = { \"w1\" }, steps = { " STEP " } }\n";
 	char *t = xasprintf("%s\nforce_scheduler { builders = { \"b\", \"nope\" } }", base);
 	CHECK_ERR(t, "master.lua:4: force_scheduler 'force': unknown builder 'nope'");
 	free(t);
@@ -456,31 +476,34 @@ TEST(scheduler_errors)
 	free(t);
 	CHECK_ERR("force_scheduler { }",
 		  "master.lua:1: force_scheduler 'force': there are no builders to force");
-	CHECK_ERR("force_scheduler { name = \"f\", builder = { } }",
-		  "master.lua:1: force_scheduler 'f': unknown key 'builder' (known: name, builders, "
-		  "priority, properties, branch, repository, project, codebase, params)");
+	CHECK_ERR(
+		"force_scheduler { name = \"f\", builder = { } }",
+		"master.lua:1: force_scheduler 'f': unknown key 'builder' (known: name, builders, "
+		"priority, properties, branch, repository, project, codebase, params)");
 }
 
 TEST(sandbox_has_no_dangerous_libraries)
 {
 	setenv("KILN_TEST_VAR", "v", 1);
 	char *err;
-	struct config *cfg = load("assert(io == nil and debug == nil and package == nil)\n"
-				  "assert(require == nil and dofile == nil and loadfile == nil)\n"
-				  "assert(load == nil and collectgarbage == nil)\n"
-				  "assert(os.execute == nil and os.remove == nil and os.rename == nil)\n"
-				  "assert(os.exit == nil and os.tmpname == nil)\n"
-				  "assert(os.getenv('KILN_TEST_VAR') == 'v' and os.getenv('KILN_NOPE') == nil)\n"
-				  "assert(string.dump == nil and coroutine == nil)\n"
-				  "assert(type(os.time()) == 'number' and math.max(1, 2) == 2)\n"
-				  "assert(utf8.char(72) == 'H' and table.concat({'a','b'}) == 'ab')\n"
-				  "assert(tostring(secret('w1')) == 'secret(\"w1\")')\n"
-				  "assert(getmetatable(secret('w1')) == false)\n"
-				  "print('hello', 1)\n"
-				  "local ok, e = pcall(error, 'x')\n"
-				  "assert(not ok and e == 'x')\n"
-				  "assert(select(2, xpcall(function() error('y', 0) end, function(m) return m .. '!' end)) == 'y!')\n",
-				  &err);
+	struct config *cfg =
+		load("assert(io == nil and debug == nil and package == nil)\n"
+		     "assert(require == nil and dofile == nil and loadfile == nil)\n"
+		     "assert(load == nil and collectgarbage == nil)\n"
+		     "assert(os.execute == nil and os.remove == nil and os.rename == nil)\n"
+		     "assert(os.exit == nil and os.tmpname == nil)\n"
+		     "assert(os.getenv('KILN_TEST_VAR') == 'v' and os.getenv('KILN_NOPE') == nil)\n"
+		     "assert(string.dump == nil and coroutine == nil)\n"
+		     "assert(type(os.time()) == 'number' and math.max(1, 2) == 2)\n"
+		     "assert(utf8.char(72) == 'H' and table.concat({'a','b'}) == 'ab')\n"
+		     "assert(tostring(secret('w1')) == 'secret(\"w1\")')\n"
+		     "assert(getmetatable(secret('w1')) == false)\n"
+		     "print('hello', 1)\n"
+		     "local ok, e = pcall(error, 'x')\n"
+		     "assert(not ok and e == 'x')\n"
+		     "assert(select(2, xpcall(function() error('y', 0) end, function(m) return m "
+		     ".. '!' end)) == 'y!')\n",
+		     &err);
 	CHECK(cfg != NULL);
 	if (!cfg) {
 		printf("# %s\n", err);
@@ -507,10 +530,13 @@ TEST(sandbox_limits)
 	/* deep recursion: the memory cap is reached before Lua's stack limit */
 	CHECK_ERR("local function f() return f() + 1 end f()",
 		  "master.lua: memory limit exceeded (64 MiB)");
-	CHECK_ERR("local s = string.rep('x', 1 << 30)", "master.lua: memory limit exceeded (64 MiB)");
-	CHECK_ERR("local t = {} for i = 1, 1e9 do t[i] = tostring(i) .. 'xxxxxxxxxxxxxxxxxxxxxxxx' end",
+	CHECK_ERR("local s = string.rep('x', 1 << 30)",
 		  "master.lua: memory limit exceeded (64 MiB)");
-	CHECK_ERR("local t = {} while true do pcall(function() t[#t + 1] = string.rep('y', 1e6) .. #t end) end",
+	CHECK_ERR("local t = {} for i = 1, 1e9 do t[i] = tostring(i) .. 'xxxxxxxxxxxxxxxxxxxxxxxx' "
+		  "end",
+		  "master.lua: memory limit exceeded (64 MiB)");
+	CHECK_ERR("local t = {} while true do pcall(function() t[#t + 1] = string.rep('y', 1e6) .. "
+		  "#t end) end",
 		  "master.lua: memory limit exceeded (64 MiB)");
 	/* allocation is work the count hook does not see: it is counted too */
 	CHECK_ERR("local t = {} while true do t[#t + 2] = string.rep('y', 1e6) .. #t end",
@@ -518,7 +544,8 @@ TEST(sandbox_limits)
 	/* C copies count too: one 1 MB command copied into thousands of steps */
 	CHECK_ERR(W1 "local s = shell { command = string.rep('x', 1 << 20) }\n"
 		     "local l = {} for i = 1, 200 do l[i] = s end\n"
-		     "for i = 1, 100 do builder { name = 'b' .. i, workers = { 'w1' }, steps = l } end\n",
+		     "for i = 1, 100 do builder { name = 'b' .. i, workers = { 'w1' }, steps = l } "
+		     "end\n",
 		  "master.lua: memory limit exceeded (64 MiB)");
 	char *big = xmalloc(KILN_MAX_CONFIG_BYTES + 2);
 	memset(big, ' ', KILN_MAX_CONFIG_BYTES + 1);
@@ -537,13 +564,13 @@ TEST(sandbox_cpu_limit)
 	/* a function the master calls later has its own, smaller budget, and
 	 * the message names that one */
 	char *err;
-	struct config *cfg = load(
-		"worker { name = 'w', password = secret('w1') }\n"
-		"builder { name = 'b', workers = { 'w' }, steps = { " STEP " } }\n"
-		"local s, t = string.rep('x', 1 << 24), string.rep('x', 1 << 24)\n"
-		"single_branch { name = 's', builders = { 'b' }, change_filter = {\n"
-		"  filter_fn = function(c) while true do local same = (s == t) end end } }\n",
-		&err);
+	struct config *cfg =
+		load("worker { name = 'w', password = secret('w1') }\n"
+		     "builder { name = 'b', workers = { 'w' }, steps = { " STEP " } }\n"
+		     "local s, t = string.rep('x', 1 << 24), string.rep('x', 1 << 24)\n"
+		     "single_branch { name = 's', builders = { 'b' }, change_filter = {\n"
+		     "  filter_fn = function(c) while true do local same = (s == t) end end } }\n",
+		     &err);
 	CHECK(cfg != NULL);
 	if (!cfg) {
 		printf("# %s\n", err);
@@ -596,16 +623,18 @@ TEST(secrets_from_files_and_environment)
 	config_free(cfg);
 	free(err);
 
-	char *want = xasprintf("master.lua:2: secret 'missing' not found: no file "
-			       "'%s/secrets/missing' and no environment variable KILN_SECRET_MISSING",
-			       tmpdir);
+	char *want =
+		xasprintf("master.lua:2: secret 'missing' not found: no file "
+			  "'%s/secrets/missing' and no environment variable KILN_SECRET_MISSING",
+			  tmpdir);
 	CHECK_ERR("\nworker { name = 'a', password = secret('missing') }", want);
 	free(want);
 	CHECK_ERR("secret('empty')", "master.lua:1: secret 'empty' is empty");
 	CHECK_ERR("secret('huge')", "master.lua:1: secret 'huge' is larger than 4096 bytes");
-	CHECK_ERR("secret('../etc/passwd')",
-		  "master.lua:1: secret: name must be letters, digits, '.', '_' or '-', not starting "
-		  "with '.' (got '../etc/passwd')");
+	CHECK_ERR(
+		"secret('../etc/passwd')",
+		"master.lua:1: secret: name must be letters, digits, '.', '_' or '-', not starting "
+		"with '.' (got '../etc/passwd')");
 	CHECK_ERR("local p = os.getenv('KILN_SECRET_W1')",
 		  "master.lua:1: os.getenv: KILN_SECRET_W1 is a secret: use secret(...)");
 	CHECK_ERR("secret()", "master.lua:1: secret: expected a name: secret(\"NAME\")");
@@ -733,11 +762,12 @@ TEST(many_declarations)
 {
 	char *text = xstrdup("");
 	for (int i = 0; i < 200; i++) {
-		char *t = xasprintf("%sworker { name = 'w%d', password = secret('w1') }\n"
-				    "builder { name = 'b%d', workers = { 'w%d' }, steps = { " STEP " } }\n"
-				    "force_scheduler { name = 'f%d', builders = { 'b%d' } }\n"
-				    "git_poller { name = 'p%d', repository = 'https://example.org/r%d.git' }\n",
-				    text, i, i, i, i, i, i, i);
+		char *t = xasprintf(
+			"%sworker { name = 'w%d', password = secret('w1') }\n"
+			"builder { name = 'b%d', workers = { 'w%d' }, steps = { " STEP " } }\n"
+			"force_scheduler { name = 'f%d', builders = { 'b%d' } }\n"
+			"git_poller { name = 'p%d', repository = 'https://example.org/r%d.git' }\n",
+			text, i, i, i, i, i, i, i);
 		free(text);
 		text = t;
 	}

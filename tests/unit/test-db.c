@@ -95,9 +95,14 @@ static void fixture_make(struct db *db, struct fixture *f)
 	CHECK_INT(db_master_register(db, "host:/basedir", &f->masterid), 0);
 	CHECK_INT(db_builder_ensure(db, "b0", NULL, NULL, &f->builderid), 0);
 	CHECK_INT(db_worker_ensure(db, "w0", &f->workerid), 0);
-	struct db_sourcestamp ss = {.branch = "main", .revision = "abc", .repository = "r",
-				    .project = "p", .codebase = ""};
-	struct db_buildset_new bs = {.reason = "forced", .sourcestamps = &ss, .nsourcestamps = 1,
+	struct db_sourcestamp ss = {.branch = "main",
+				    .revision = "abc",
+				    .repository = "r",
+				    .project = "p",
+				    .codebase = ""};
+	struct db_buildset_new bs = {.reason = "forced",
+				     .sourcestamps = &ss,
+				     .nsourcestamps = 1,
 				     .submitted_at = 1000.5};
 	CHECK_INT(db_buildset_add(db, &bs, &f->builderid, 1, &f->bsid, &f->brid), 0);
 	CHECK_INT(db_request_claim(db, f->brid, f->masterid, 1001.0), 0);
@@ -253,8 +258,8 @@ TEST(masters_builders_workers)
 	json_t *workers = list(db, DB_WORKERS, NULL);
 	CHECK_INT(json_array_size(workers), 1);
 	json_t *w = json_array_get(workers, 0);
-	static const char *const wkeys[] = {"configured_on", "connected_to", "graceful", "name",
-					    "paused", "workerid", "workerinfo"};
+	static const char *const wkeys[] = {"configured_on", "connected_to", "graceful",  "name",
+					    "paused",        "workerid",     "workerinfo"};
 	check_keys(w, wkeys, 7);
 	json_t *conf = json_object_get(w, "configured_on");
 	CHECK_INT(json_array_size(conf), 2);
@@ -302,8 +307,8 @@ TEST(request_order_priority_then_age)
 		int64_t brid;
 	} reqs[] = {{0, 100, 0}, {5, 300, 0}, {5, 200, 0}, {0, 50, 0}, {-1, 10, 0}};
 	for (size_t i = 0; i < ARRAY_SIZE(reqs); i++) {
-		struct db_buildset_new bs = {.reason = "r", .priority = reqs[i].prio,
-					     .submitted_at = reqs[i].at};
+		struct db_buildset_new bs = {
+			.reason = "r", .priority = reqs[i].prio, .submitted_at = reqs[i].at};
 		int64_t bsid;
 		CHECK_INT(db_buildset_add(db, &bs, &b, 1, &bsid, &reqs[i].brid), 0);
 	}
@@ -362,8 +367,8 @@ TEST(request_next_with_deep_queue)
 	CHECK_INT(db_master_register(db, "m", &m), 0);
 	CHECK_INT(db_builder_ensure(db, "b", NULL, NULL, &b), 0);
 	for (int i = 0; i < 20000; i++) {
-		struct db_buildset_new bs = {.reason = "r", .priority = i % 3,
-					     .submitted_at = 1000 + i};
+		struct db_buildset_new bs = {
+			.reason = "r", .priority = i % 3, .submitted_at = 1000 + i};
 		int64_t bsid, brid;
 		CHECK_INT(db_buildset_add(db, &bs, &b, 1, &bsid, &brid), 0);
 	}
@@ -375,7 +380,8 @@ TEST(request_next_with_deep_queue)
 	for (int i = 0; i < 1000; i++) {
 		struct db_request r;
 		CHECK_INT(db_request_next(db, b, &r), 1);
-		CHECK(r.priority < last_prio || (r.priority == last_prio && r.submitted_at > last_at));
+		CHECK(r.priority < last_prio ||
+		      (r.priority == last_prio && r.submitted_at > last_at));
 		last_prio = r.priority;
 		last_at = r.submitted_at;
 		CHECK_INT(db_request_claim(db, r.buildrequestid, m, 5000), 0);
@@ -440,9 +446,13 @@ TEST(buildset_completes_with_worst_results)
 	json_t *props = json_pack("{s:[i,s], s:[[s],s]}", "n", 1, "Force", "owners", "me", "Force");
 	struct db_sourcestamp ss[2] = {{.branch = "main", .revision = "abc", .repository = "r"},
 				       {.codebase = "lib"}};
-	struct db_buildset_new bs = {.reason = "because", .external_idstring = "ext",
-				     .scheduler = "force", .properties = props,
-				     .sourcestamps = ss, .nsourcestamps = 2, .priority = 1,
+	struct db_buildset_new bs = {.reason = "because",
+				     .external_idstring = "ext",
+				     .scheduler = "force",
+				     .properties = props,
+				     .sourcestamps = ss,
+				     .nsourcestamps = 2,
+				     .priority = 1,
 				     .submitted_at = 1795377000.25};
 	int64_t bsid, brids[3];
 	CHECK_INT(db_buildset_add(db, &bs, b, 3, &bsid, brids), 0);
@@ -458,17 +468,19 @@ TEST(buildset_completes_with_worst_results)
 
 	json_t *l = list(db, DB_BUILDSETS, NULL);
 	json_t *o = json_array_get(l, 0);
-	static const char *const keys[] = {"bsid", "complete", "complete_at", "external_idstring",
-					   "parent_buildid", "parent_relationship", "reason",
-					   "results", "sourcestamps", "submitted_at"};
+	static const char *const keys[] = {"bsid",           "complete",
+					   "complete_at",    "external_idstring",
+					   "parent_buildid", "parent_relationship",
+					   "reason",         "results",
+					   "sourcestamps",   "submitted_at"};
 	check_keys(o, keys, ARRAY_SIZE(keys));
 	CHECK(json_is_null(json_object_get(o, "results")));
 	CHECK(json_is_null(json_object_get(o, "complete_at")));
 	CHECK_INT(jint(o, "submitted_at"), 1795377000);
 	json_t *sss = json_object_get(o, "sourcestamps");
 	CHECK_INT(json_array_size(sss), 2);
-	static const char *const sskeys[] = {"branch", "codebase", "created_at", "patch",
-					     "project", "repository", "revision", "ssid"};
+	static const char *const sskeys[] = {"branch",  "codebase",   "created_at", "patch",
+					     "project", "repository", "revision",   "ssid"};
 	check_keys(json_array_get(sss, 0), sskeys, ARRAY_SIZE(sskeys));
 	CHECK_STR(json_string_value(json_object_get(json_array_get(sss, 0), "branch")), "main");
 	CHECK_INT(jint(json_array_get(sss, 0), "created_at"), 1795377000);
@@ -498,10 +510,11 @@ TEST(buildset_completes_with_worst_results)
 	l = list(db, DB_BUILDREQUESTS, NULL);
 	CHECK_INT(json_array_size(l), 3);
 	o = json_array_get(l, 1);
-	static const char *const rkeys[] = {"builderid", "buildrequestid", "buildsetid", "claimed",
-					    "claimed_at", "claimed_by_masterid", "complete",
-					    "complete_at", "priority", "properties", "results",
-					    "submitted_at", "waited_for"};
+	static const char *const rkeys[] = {"builderid",  "buildrequestid", "buildsetid",
+					    "claimed",    "claimed_at",     "claimed_by_masterid",
+					    "complete",   "complete_at",    "priority",
+					    "properties", "results",        "submitted_at",
+					    "waited_for"};
 	check_keys(o, rkeys, ARRAY_SIZE(rkeys));
 	CHECK(json_is_true(json_object_get(o, "claimed")));
 	CHECK(json_is_null(json_object_get(o, "claimed_by_masterid")));
@@ -567,9 +580,9 @@ TEST(builds_and_steps)
 	json_t *l = list(db, DB_STEPS, NULL);
 	CHECK_INT(json_array_size(l), 3);
 	json_t *o = json_array_get(l, 0);
-	static const char *const skeys[] = {"buildid", "complete", "complete_at", "hidden",
-					    "name", "number", "results", "started_at",
-					    "state_string", "stepid", "urls"};
+	static const char *const skeys[] = {"buildid",      "complete", "complete_at", "hidden",
+					    "name",         "number",   "results",     "started_at",
+					    "state_string", "stepid",   "urls"};
 	check_keys(o, skeys, ARRAY_SIZE(skeys));
 	CHECK_STR(json_string_value(json_object_get(o, "state_string")), "worker w0 ready");
 	CHECK_INT(jint(o, "started_at"), 1001);
@@ -589,9 +602,10 @@ TEST(builds_and_steps)
 	l = list(db, DB_BUILDS, NULL);
 	CHECK_INT(json_array_size(l), 3);
 	o = json_array_get(l, 0);
-	static const char *const bkeys[] = {"builderid", "buildid", "buildrequestid", "complete",
-					    "complete_at", "masterid", "number", "properties",
-					    "results", "started_at", "state_string", "workerid"};
+	static const char *const bkeys[] = {"builderid",  "buildid",      "buildrequestid",
+					    "complete",   "complete_at",  "masterid",
+					    "number",     "properties",   "results",
+					    "started_at", "state_string", "workerid"};
 	check_keys(o, bkeys, ARRAY_SIZE(bkeys));
 	CHECK(json_is_null(json_object_get(o, "results")));
 	CHECK(json_is_false(json_object_get(o, "complete")));
@@ -677,9 +691,9 @@ TEST(batch_commits_after_loop_turn)
 	int64_t id;
 	CHECK_INT(db_master_register(db, "m1", &id), 0);
 	CHECK_INT(db_master_register(db, "m2", &id), 0);
-	CHECK(count_masters(db, 2));     /* the writer sees its batch */
-	CHECK(count_masters(other, 0));  /* nobody else does yet */
-	uv_run(&loop, UV_RUN_ONCE);      /* one turn: the check handle commits */
+	CHECK(count_masters(db, 2));    /* the writer sees its batch */
+	CHECK(count_masters(other, 0)); /* nobody else does yet */
+	uv_run(&loop, UV_RUN_ONCE);     /* one turn: the check handle commits */
 	CHECK(count_masters(other, 2));
 
 	/* db_flush commits at once. */
@@ -975,14 +989,17 @@ static double heavy_commit_worst_ms(bool old_way, uint64_t *ret_runs)
 	for (int turn = 0; turn < TURNS; turn++) {
 		for (size_t i = 0; i < PER_TURN; i++) {
 			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-			text[i] = i % LINE == 0 ? 'o' : i % LINE == LINE - 1 ? '\n' : (char)(' ' + x % 94);
+			text[i] = i % LINE == 0          ? 'o'
+				  : i % LINE == LINE - 1 ? '\n'
+							 : (char)(' ' + x % 94);
 		}
 		CHECK_INT(db_log_append(db, lg, text, PER_TURN), 0);
 		struct timespec a, z;
 		clock_gettime(CLOCK_MONOTONIC, &a);
 		uv_run(&loop, UV_RUN_NOWAIT); /* the check handle commits */
 		clock_gettime(CLOCK_MONOTONIC, &z);
-		double ms = (double)(z.tv_sec - a.tv_sec) * 1e3 + (double)(z.tv_nsec - a.tv_nsec) / 1e6;
+		double ms =
+			(double)(z.tv_sec - a.tv_sec) * 1e3 + (double)(z.tv_nsec - a.tv_nsec) / 1e6;
 		if (ms > worst)
 			worst = ms;
 	}
@@ -997,7 +1014,8 @@ static double heavy_commit_worst_ms(bool old_way, uint64_t *ret_runs)
 	loop_guard_stop(&g);
 	struct db_log_info li;
 	CHECK_INT(db_log_get(db, lg, &li), 0);
-	CHECK_INT(li.num_lines, (int64_t)TURNS * (PER_TURN / LINE) + TURNS * (PER_TURN % LINE ? 1 : 0));
+	CHECK_INT(li.num_lines,
+		  (int64_t)TURNS * (PER_TURN / LINE) + TURNS * (PER_TURN % LINE ? 1 : 0));
 	*ret_runs = db->ckpt_runs;
 	db_close(db);
 	loop_drain(&loop);
@@ -1117,7 +1135,7 @@ TEST(log_chunks_and_ranges)
 
 	check_read(db, logid, 0, 5, total);
 	check_read(db, logid, 0, total, total);
-	check_read(db, logid, 123, 2000, total);         /* spans chunks */
+	check_read(db, logid, 123, 2000, total);          /* spans chunks */
 	check_read(db, logid, total - 1000, 1000, total); /* the tail, in memory */
 	check_read(db, logid, total - 3, 10, total);      /* runs past the end */
 	check_read(db, logid, total + 5, 10, total);      /* past the end */
@@ -1171,13 +1189,14 @@ TEST(log_chunks_and_ranges)
 
 	/* The range read is a seek on (logid, first_line). */
 	char *plan;
-	CHECK_INT(db_sql_explain(db,
-				 "SELECT first_line, last_line, compressed, content FROM logchunks "
-				 "WHERE logid = 1 AND first_line >= COALESCE((SELECT first_line FROM "
-				 "logchunks WHERE logid = 1 AND first_line <= 5 ORDER BY first_line "
-				 "DESC LIMIT 1), 0) AND first_line < 9 ORDER BY first_line",
-				 &plan),
-		  0);
+	CHECK_INT(
+		db_sql_explain(db,
+			       "SELECT first_line, last_line, compressed, content FROM logchunks "
+			       "WHERE logid = 1 AND first_line >= COALESCE((SELECT first_line FROM "
+			       "logchunks WHERE logid = 1 AND first_line <= 5 ORDER BY first_line "
+			       "DESC LIMIT 1), 0) AND first_line < 9 ORDER BY first_line",
+			       &plan),
+		0);
 	CHECK(strstr(plan, "SEARCH logchunks USING INDEX logchunks_first_line") != NULL);
 	if (strstr(plan, "TEMP B-TREE"))
 		printf("# plan: %s", plan);
@@ -1287,8 +1306,9 @@ TEST(log_cap_marker)
 	db_set_log_cap(db, 100);
 	int64_t logid = make_log(db, 's');
 	CHECK_INT(db_log_append(db, logid, "o0123456789012345678901234567890123456789\n", 42), 0);
-	CHECK_INT(db_log_append(db, logid, "o0123456789012345678901234567890123456789\n"
-					   "oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+	CHECK_INT(db_log_append(db, logid,
+				"o0123456789012345678901234567890123456789\n"
+				"oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
 				84),
 		  0);
 	CHECK_INT(db_log_append(db, logid, "odropped\n", 9), 0);
@@ -1360,8 +1380,8 @@ TEST(log_batched_on_loop)
 	CHECK_INT(uv_loop_close(&loop), 0);
 	json_t *l = list(other, DB_LOGS, NULL);
 	json_t *o = json_array_get(l, 0);
-	static const char *const keys[] = {"complete", "logid", "name", "num_lines",
-					   "slug", "stepid", "type"};
+	static const char *const keys[] = {"complete", "logid",  "name", "num_lines",
+					   "slug",     "stepid", "type"};
 	check_keys(o, keys, ARRAY_SIZE(keys));
 	CHECK(json_is_true(json_object_get(o, "complete")));
 	CHECK_STR(json_string_value(json_object_get(o, "type")), "s");
@@ -1375,8 +1395,10 @@ TEST(log_batched_on_loop)
 static int chunks_where(struct db *db, int64_t logid, int compressed)
 {
 	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(db->h, "SELECT COUNT(*) FROM logchunks WHERE logid = ?1 AND "
-				      "compressed = ?2", -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db->h,
+			       "SELECT COUNT(*) FROM logchunks WHERE logid = ?1 AND "
+			       "compressed = ?2",
+			       -1, &s, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_int64(s, 1, logid);
 	sqlite3_bind_int(s, 2, compressed);
@@ -1467,10 +1489,10 @@ TEST(log_50mb_throughput)
 	char *blk = xmalloc(per * line);
 	/* Compiler-like text: words from a small vocabulary in a random
 	 * order, so zstd works about as hard as on real output. */
-	static const char *const words[] = {"gcc", "-O2", "-c", "src/main.c", "warning:",
-					    "unused", "variable", "'x'", "[-Wunused]", "ok",
-					    "PASS:", "test_", "0x7ffd", "/usr/include", "error",
-					    "linking", "CC", "LD", "done", "make[2]:"};
+	static const char *const words[] = {
+		"gcc",   "-O2",        "-c", "src/main.c", "warning:", "unused",  "variable",
+		"'x'",   "[-Wunused]", "ok", "PASS:",      "test_",    "0x7ffd",  "/usr/include",
+		"error", "linking",    "CC", "LD",         "done",     "make[2]:"};
 	uint32_t rnd = 12345;
 	for (size_t i = 0; i < per; i++) {
 		char *l = blk + i * line;
@@ -1505,7 +1527,8 @@ TEST(log_50mb_throughput)
 	/* Memory stays flat: the peak grows by far less than the log. */
 	getrusage(RUSAGE_SELF, &ru1);
 	long grew_kb = ru1.ru_maxrss - ru0.ru_maxrss;
-	printf("# peak RSS %ld KiB, grew by %ld KiB while appending 50 MB\n", ru1.ru_maxrss, grew_kb);
+	printf("# peak RSS %ld KiB, grew by %ld KiB while appending 50 MB\n", ru1.ru_maxrss,
+	       grew_kb);
 #ifndef __SANITIZE_ADDRESS__
 	CHECK(grew_kb < 16 * 1024);
 #endif
@@ -1520,7 +1543,8 @@ TEST(log_50mb_throughput)
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	CHECK_INT(db_log_read(other, logid, lines - 1000, 1000, &out, &count), 0);
 	clock_gettime(CLOCK_MONOTONIC, &z);
-	double read_ms = (double)(z.tv_sec - a.tv_sec) * 1e3 + (double)(z.tv_nsec - a.tv_nsec) / 1e6;
+	double read_ms =
+		(double)(z.tv_sec - a.tv_sec) * 1e3 + (double)(z.tv_nsec - a.tv_nsec) / 1e6;
 	printf("# last 1000 lines of the 50 MB log: %.2f ms\n", read_ms);
 	CHECK_INT(count, 1000);
 	CHECK_INT(out.len, 1000 * line);
@@ -1581,10 +1605,9 @@ static char *ids_of(json_t *items, const char *key)
 	buf_init(&b, 1u << 16);
 	size_t i;
 	json_t *o;
-	json_array_foreach(items, i, o)
-		if (buf_addf(&b, "%s%lld", i ? "," : "",
-			     (long long)json_integer_value(json_object_get(o, key))) < 0)
-			break;
+	json_array_foreach(items, i, o) if (buf_addf(&b, "%s%lld", i ? "," : "",
+						     (long long)json_integer_value(
+							     json_object_get(o, key))) < 0) break;
 	json_decref(items);
 	if (buf_error(&b) < 0) {
 		TAP_FAIL("ids_of '%s': list too long", key);
@@ -1608,16 +1631,23 @@ TEST(sourcestamp_patch_listed)
 	struct db *db = open_mem();
 	int64_t bu, bsid, brid, bsid2, brid2;
 	CHECK_INT(db_builder_ensure(db, "b", NULL, NULL, &bu), 0);
-	struct db_sourcestamp ss = {.branch = "main", .revision = "abc", .repository = "r",
-				    .project = "", .codebase = ""};
-	struct db_buildset_new bs = {.reason = "try", .sourcestamps = &ss, .nsourcestamps = 1,
-				     .submitted_at = 1};
+	struct db_sourcestamp ss = {.branch = "main",
+				    .revision = "abc",
+				    .repository = "r",
+				    .project = "",
+				    .codebase = ""};
+	struct db_buildset_new bs = {
+		.reason = "try", .sourcestamps = &ss, .nsourcestamps = 1, .submitted_at = 1};
 	CHECK_INT(db_buildset_add(db, &bs, &bu, 1, &bsid, &brid), 0);
 	CHECK_INT(db_buildset_add(db, &bs, &bu, 1, &bsid2, &brid2), 0);
 	/* Not valid UTF-8 at the end: shown with U+FFFD, not dropped. */
 	static const char body[] = "--- a/f\n+++ b/f\n@@ -1 +1 @@\n-x\n+y \xff\n";
-	struct db_patch p = {.level = 2, .body = body, .len = sizeof(body) - 1, .subdir = "sub",
-			     .author = "ann", .comment = "try it"};
+	struct db_patch p = {.level = 2,
+			     .body = body,
+			     .len = sizeof(body) - 1,
+			     .subdir = "sub",
+			     .author = "ann",
+			     .comment = "try it"};
 	CHECK_INT(db_buildset_set_patch(db, bsid, &p), 0);
 
 	json_t *l = list(db, DB_SOURCESTAMPS, NULL);
@@ -1707,8 +1737,7 @@ TEST(list_filters_and_order)
 	f = (struct db_filter){"complete", DB_OP_EQ, vf, 1};
 	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, NULL), "buildid", "1");
 	f = (struct db_filter){"complete", DB_OP_EQ, v1, 1};
-	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, &total), "buildid",
-		  "2,3,4,5,6,7");
+	CHECK_IDS(list_q(db, DB_BUILDS, &f, 1, NULL, 0, -1, 0, &total), "buildid", "2,3,4,5,6,7");
 	CHECK_INT(total, 6);
 
 	/* builderid + complete, as /builders/N/builds?complete=true */
@@ -1824,12 +1853,11 @@ TEST(list_other_resources)
 	f = (struct db_filter){"claimed", DB_OP_EQ, vt, 1};
 	CHECK_IDS(list_q(db, DB_BUILDREQUESTS, &f, 1, NULL, 0, -1, 0, NULL), "buildrequestid", "1");
 	f = (struct db_filter){"complete", DB_OP_EQ, vf, 1};
-	CHECK_IDS(list_q(db, DB_BUILDREQUESTS, &f, 1, NULL, 0, -1, 0, NULL), "buildrequestid",
-		  "1");
+	CHECK_IDS(list_q(db, DB_BUILDREQUESTS, &f, 1, NULL, 0, -1, 0, NULL), "buildrequestid", "1");
 	CHECK_IDS(list_q(db, DB_SOURCESTAMPS, NULL, 0, NULL, 0, -1, 0, NULL), "ssid", "1");
 	json_t *ss = list_q(db, DB_SOURCESTAMPS, NULL, 0, NULL, 0, -1, 0, NULL);
-	static const char *const sskeys[] = {"branch", "codebase", "created_at", "patch",
-					     "project", "repository", "revision", "ssid"};
+	static const char *const sskeys[] = {"branch",  "codebase",   "created_at", "patch",
+					     "project", "repository", "revision",   "ssid"};
 	check_keys(json_array_get(ss, 0), sskeys, ARRAY_SIZE(sskeys));
 	CHECK_INT(jint(json_array_get(ss, 0), "created_at"), 1000);
 	json_decref(ss);

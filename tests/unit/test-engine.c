@@ -31,11 +31,11 @@ static int ndb;
 /* ---- the fake transport (wsconn.h) ------------------------------------------------- */
 
 enum fplan {
-	PLAN_RC0,   /* output, rc 0, complete */
-	PLAN_RC1,   /* output, rc 1, complete */
-	PLAN_FAIL,  /* complete with a failure text (step EXCEPTION) */
-	PLAN_HANG,  /* nothing: the test drives */
-	PLAN_LOST,  /* rc 0 and complete, then the connection drops */
+	PLAN_RC0,  /* output, rc 0, complete */
+	PLAN_RC1,  /* output, rc 1, complete */
+	PLAN_FAIL, /* complete with a failure text (step EXCEPTION) */
+	PLAN_HANG, /* nothing: the test drives */
+	PLAN_LOST, /* rc 0 and complete, then the connection drops */
 };
 
 struct fcmd {
@@ -51,18 +51,18 @@ struct ws_conn {
 struct fworker {
 	struct ws_conn conn;
 	const struct ws_conn_ops *ops;
-	void *ud;                /* the engine's wconn */
+	void *ud; /* the engine's wconn */
 	bool opened, closing, closed;
-	bool hold_attach;        /* never answer get_worker_info */
-	bool answer_interrupt;   /* an interrupt completes the command */
-	bool mute;               /* answer nothing at all */
-	bool print_error;        /* answer print with an error */
+	bool hold_attach;      /* never answer get_worker_info */
+	bool answer_interrupt; /* an interrupt completes the command */
+	bool mute;             /* answer nothing at all */
+	bool print_error;      /* answer print with an error */
 	enum fplan plan[8];
 	size_t nplan, next_plan;
 	struct fcmd cmds[32];
 	size_t ncmds;
 	int interrupts, keepalives, errors, info_asked, prints;
-	int64_t seq;             /* the worker's own request numbers */
+	int64_t seq; /* the worker's own request numbers */
 };
 
 /* a message or a close on its way to the engine */
@@ -125,8 +125,7 @@ static void fw_reply_nil(struct fworker *fw, int64_t seq)
 }
 
 /* update [[key, value]] of one string (value NULL: key "rc" with rc) */
-static void fw_update(struct fworker *fw, const char *id, const char *key, const char *text,
-		      int rc)
+static void fw_update(struct fworker *fw, const char *id, const char *key, const char *text, int rc)
 {
 	struct proto_enc enc;
 	proto_enc_init(&enc);
@@ -615,8 +614,8 @@ TEST(combine_matrix)
 	CHECK_INT(build_combine(&s, RESULTS_CANCELLED, RESULTS_RETRY, &term), RESULTS_CANCELLED);
 	CHECK(term);
 	/* Buildbot 3.7's worst_status order */
-	static const int order[] = {RESULTS_SKIPPED,   RESULTS_SUCCESS, RESULTS_WARNINGS,
-				    RESULTS_FAILURE,   RESULTS_EXCEPTION, RESULTS_RETRY,
+	static const int order[] = {RESULTS_SKIPPED,  RESULTS_SUCCESS,   RESULTS_WARNINGS,
+				    RESULTS_FAILURE,  RESULTS_EXCEPTION, RESULTS_RETRY,
 				    RESULTS_CANCELLED};
 	for (size_t i = 0; i < ARRAY_SIZE(order); i++)
 		for (size_t j = 0; j < ARRAY_SIZE(order); j++)
@@ -625,7 +624,7 @@ TEST(combine_matrix)
 
 /* Real builds through the fake worker: which steps ran and the build's result. */
 struct flow_case {
-	const char *steps;    /* Lua step list */
+	const char *steps; /* Lua step list */
 	enum fplan plan[4];
 	size_t nplan;
 	const char *want_steps;
@@ -636,36 +635,58 @@ TEST(build_flows)
 {
 	static const struct flow_case cases[] = {
 		{"shell{name='a',command='true'}, shell{name='b',command='true'}",
-		 {PLAN_RC0, PLAN_RC0}, 2, "a=0,b=0", RESULTS_SUCCESS},
+		 {PLAN_RC0, PLAN_RC0},
+		 2,
+		 "a=0,b=0",
+		 RESULTS_SUCCESS},
 		/* flunk (default): FAILURE, later steps run */
 		{"shell{name='a',command='false'}, shell{name='b',command='true'}",
-		 {PLAN_RC1, PLAN_RC0}, 2, "a=2,b=0", RESULTS_FAILURE},
+		 {PLAN_RC1, PLAN_RC0},
+		 2,
+		 "a=2,b=0",
+		 RESULTS_FAILURE},
 		/* halt: later steps skipped, always_run runs */
 		{"shell{name='a',command='false',halt_on_failure=true}, "
 		 "shell{name='b',command='true'}, shell{name='c',command='true',always_run=true}",
-		 {PLAN_RC1, PLAN_RC0}, 2, "a=2,c=0", RESULTS_FAILURE},
+		 {PLAN_RC1, PLAN_RC0},
+		 2,
+		 "a=2,c=0",
+		 RESULTS_FAILURE},
 		/* warn instead of flunk */
 		{"shell{name='a',command='false',flunk_on_failure=false,warn_on_failure=true}, "
 		 "shell{name='b',command='true'}",
-		 {PLAN_RC1, PLAN_RC0}, 2, "a=2,b=0", RESULTS_WARNINGS},
+		 {PLAN_RC1, PLAN_RC0},
+		 2,
+		 "a=2,b=0",
+		 RESULTS_WARNINGS},
 		/* neither: the failure does not count */
 		{"shell{name='a',command='false',flunk_on_failure=false}, "
 		 "shell{name='b',command='true'}",
-		 {PLAN_RC1, PLAN_RC0}, 2, "a=2,b=0", RESULTS_SUCCESS},
+		 {PLAN_RC1, PLAN_RC0},
+		 2,
+		 "a=2,b=0",
+		 RESULTS_SUCCESS},
 		/* EXCEPTION terminates; always_run still runs */
 		{"shell{name='a',command='x'}, shell{name='b',command='true'}, "
 		 "shell{name='c',command='true',always_run=true}",
-		 {PLAN_FAIL, PLAN_RC0}, 2, "a=4,c=0", RESULTS_EXCEPTION},
+		 {PLAN_FAIL, PLAN_RC0},
+		 2,
+		 "a=4,c=0",
+		 RESULTS_EXCEPTION},
 		/* halt + always_run failing too */
 		{"shell{name='a',command='false',halt_on_failure=true}, "
 		 "shell{name='c',command='false',always_run=true}",
-		 {PLAN_RC1, PLAN_RC1}, 2, "a=2,c=2", RESULTS_FAILURE},
+		 {PLAN_RC1, PLAN_RC1},
+		 2,
+		 "a=2,c=2",
+		 RESULTS_FAILURE},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		const struct flow_case *fc = &cases[i];
 		char lua[1024];
-		snprintf(lua, sizeof(lua), CFG_HEAD "builder { name = 'b', workers = { 'w1' }, "
-						    "steps = { %s } }\n",
+		snprintf(lua, sizeof(lua),
+			 CFG_HEAD "builder { name = 'b', workers = { 'w1' }, "
+				  "steps = { %s } }\n",
 			 fc->steps);
 		struct world w;
 		if (world_open(&w, lua) < 0)
@@ -704,7 +725,8 @@ TEST(build_flow_matrix)
 				  "  shell { name = 'b', command = 'true' },\n"
 				  "  shell { name = 'c', command = 'true', always_run = true },\n"
 				  "} }\n",
-			 halt ? "true" : "false", flunk ? "true" : "false", warn ? "true" : "false");
+			 halt ? "true" : "false", flunk ? "true" : "false",
+			 warn ? "true" : "false");
 		struct world w;
 		if (world_open(&w, lua) < 0)
 			return;
@@ -715,7 +737,9 @@ TEST(build_flow_matrix)
 			int want = r;
 			bool skip_b = r == RESULTS_EXCEPTION;
 			if (r == RESULTS_FAILURE) {
-				want = flunk ? RESULTS_FAILURE : warn ? RESULTS_WARNINGS : RESULTS_SUCCESS;
+				want = flunk  ? RESULTS_FAILURE
+				       : warn ? RESULTS_WARNINGS
+					      : RESULTS_SUCCESS;
 				skip_b = halt;
 			}
 			fw.plan[0] = plans[i];
@@ -726,7 +750,8 @@ TEST(build_flow_matrix)
 			CHECK(wait_request(&w, brid));
 			char steps[128], want_steps[128];
 			build_steps(&w, brid, steps, sizeof(steps));
-			snprintf(want_steps, sizeof(want_steps), "a=%d,%sc=0", r, skip_b ? "" : "b=0,");
+			snprintf(want_steps, sizeof(want_steps), "a=%d,%sc=0", r,
+				 skip_b ? "" : "b=0,");
 			int got = build_row(&w, brid, NULL, 0);
 			if (strcmp(steps, want_steps) || got != want)
 				TAP_FAIL("halt=%d flunk=%d warn=%d step=%d: steps '%s' results %d, "
@@ -741,12 +766,13 @@ TEST(build_flow_matrix)
 TEST(state_names_failed_steps_only)
 {
 	struct world w;
-	if (world_open(&w, CFG_HEAD "builder { name = 'b', workers = { 'w1' }, steps = {\n"
-				    "  apply_patch { },\n"
-				    "  shell { name = 'soft', command = 'soft one', flunk_on_failure = "
-				    "false },\n"
-				    "  shell { name = 'make', command = 'make test' },\n"
-				    "} }\n") < 0)
+	if (world_open(&w,
+		       CFG_HEAD "builder { name = 'b', workers = { 'w1' }, steps = {\n"
+				"  apply_patch { },\n"
+				"  shell { name = 'soft', command = 'soft one', flunk_on_failure = "
+				"false },\n"
+				"  shell { name = 'make', command = 'make test' },\n"
+				"} }\n") < 0)
 		return;
 	struct fworker fw = {.plan = {PLAN_RC1, PLAN_RC1}, .nplan = 2};
 	fw_connect(&w, &fw);
@@ -797,10 +823,10 @@ TEST(lost_during_attach)
 TEST(lost_between_steps_and_mid_command)
 {
 	struct world w;
-	if (world_open(&w, CFG_HEAD "builder { name = 'b', workers = { 'w1' }, steps = {"
-				    " shell { name = 'a', command = 'true' },"
-				    " shell { name = 'c', command = 'true', always_run = true } } }\n") <
-	    0)
+	if (world_open(&w, CFG_HEAD
+		       "builder { name = 'b', workers = { 'w1' }, steps = {"
+		       " shell { name = 'a', command = 'true' },"
+		       " shell { name = 'c', command = 'true', always_run = true } } }\n") < 0)
 		return;
 	int64_t brid = request(&w, "b");
 	struct fworker a = {.plan = {PLAN_LOST}, .nplan = 1};
@@ -1026,10 +1052,10 @@ TEST(update_handler_finishes_its_command)
 TEST(db_log_add_fails)
 {
 	struct world w;
-	if (world_open(&w, CFG_HEAD "builder { name = 'b', workers = { 'w1' }, steps = {"
-				    " shell { name = 'a', command = 'true' },"
-				    " shell { name = 'c', command = 'true', always_run = true } } }\n") <
-	    0)
+	if (world_open(&w, CFG_HEAD
+		       "builder { name = 'b', workers = { 'w1' }, steps = {"
+		       " shell { name = 'a', command = 'true' },"
+		       " shell { name = 'c', command = 'true', always_run = true } } }\n") < 0)
 		return;
 	if (raw_exec(&w, "CREATE TRIGGER refuse_logs BEFORE INSERT ON logs "
 			 "BEGIN SELECT RAISE(ABORT, 'test refuses logs'); END") < 0)
@@ -1054,10 +1080,10 @@ TEST(db_log_add_fails)
 TEST(db_log_append_fails_mid_command)
 {
 	struct world w;
-	if (world_open(&w, CFG_HEAD "builder { name = 'b', workers = { 'w1' }, steps = {"
-				    " shell { name = 'a', command = 'make' },"
-				    " shell { name = 'c', command = 'true', always_run = true } } }\n") <
-	    0)
+	if (world_open(&w, CFG_HEAD
+		       "builder { name = 'b', workers = { 'w1' }, steps = {"
+		       " shell { name = 'a', command = 'make' },"
+		       " shell { name = 'c', command = 'true', always_run = true } } }\n") < 0)
 		return;
 	struct fworker a = {.plan = {PLAN_HANG}, .nplan = 1};
 	fw_connect(&w, &a);

@@ -18,14 +18,14 @@
 #include <unistd.h>
 
 /* The master's first message, captured (PROTOCOL.md §4.2). */
-static const uint8_t captured_print[] = {
-	0x83, 0xa2, 'o', 'p', 0xa5, 'p', 'r', 'i', 'n', 't', 0xa7, 'm', 'e', 's', 's', 'a', 'g', 'e',
-	0xa8, 'a', 't', 't', 'a', 'c', 'h', 'e', 'd', 0xaa, 's', 'e', 'q', '_', 'n', 'u', 'm', 'b',
-	'e', 'r', 0x00};
+static const uint8_t captured_print[] = {0x83, 0xa2, 'o', 'p', 0xa5, 'p', 'r', 'i',  'n',  't',
+					 0xa7, 'm',  'e', 's', 's',  'a', 'g', 'e',  0xa8, 'a',
+					 't',  't',  'a', 'c', 'h',  'e', 'd', 0xaa, 's',  'e',
+					 'q',  '_',  'n', 'u', 'm',  'b', 'e', 'r',  0x00};
 /* The worker's 33-byte reply to it. */
 static const uint8_t captured_reply[] = {
-	0x83, 0xa2, 'o', 'p', 0xa8, 'r', 'e', 's', 'p', 'o', 'n', 's', 'e', 0xaa, 's', 'e', 'q', '_',
-	'n', 'u', 'm', 'b', 'e', 'r', 0x00, 0xa6, 'r', 'e', 's', 'u', 'l', 't', 0xc0};
+	0x83, 0xa2, 'o', 'p', 0xa8, 'r', 'e', 's',  'p',  'o', 'n', 's', 'e', 0xaa, 's', 'e', 'q',
+	'_',  'n',  'u', 'm', 'b',  'e', 'r', 0x00, 0xa6, 'r', 'e', 's', 'u', 'l',  't', 0xc0};
 
 TEST(decodes_captured_print)
 {
@@ -100,7 +100,8 @@ TEST(rejects_malformed)
 	/* seq_number negative is an int: accepted */
 	CHECK_INT(decode_status("\x82\xa2op\xa1x\xaaseq_number\xff", 18), 0);
 	/* hostile: array32 claiming 4G elements, map32 too */
-	CHECK_INT(decode_status("\x82\xa2op\xa1x\xaaseq_number\xdd\xff\xff\xff\xff", 22), KILN_EPROTO);
+	CHECK_INT(decode_status("\x82\xa2op\xa1x\xaaseq_number\xdd\xff\xff\xff\xff", 22),
+		  KILN_EPROTO);
 	CHECK_INT(decode_status("\xdf\xff\xff\xff\xff\xa2op", 8), KILN_EPROTO);
 	/* str32 claiming more than there is */
 	CHECK_INT(decode_status("\x81\xa2op\xdb\x7f\xff\xff\xff", 9), KILN_EPROTO);
@@ -112,7 +113,10 @@ static size_t nested(uint8_t *p, int depth)
 {
 	/* {op:"x", seq_number:0, a:[[[...]]]} with 'depth' containers in total */
 	size_t n = 0;
-	memcpy(p, "\x83\xa2op\xa1x\xaaseq_number\x00\xa1" "a", 20);
+	memcpy(p,
+	       "\x83\xa2op\xa1x\xaaseq_number\x00\xa1"
+	       "a",
+	       20);
 	n = 20;
 	for (int i = 1; i < depth; i++)
 		p[n++] = 0x91;
@@ -132,7 +136,10 @@ TEST(depth_cap)
 /* {op:"x", seq_number:0, a:<array32 of n nils>} into p; returns its length. */
 static size_t nils_message(uint8_t *p, uint32_t n)
 {
-	memcpy(p, "\x83\xa2op\xa1x\xaaseq_number\x00\xa1" "a\xdd", 21);
+	memcpy(p,
+	       "\x83\xa2op\xa1x\xaaseq_number\x00\xa1"
+	       "a\xdd",
+	       21);
 	p[21] = (uint8_t)(n >> 24);
 	p[22] = (uint8_t)(n >> 16);
 	p[23] = (uint8_t)(n >> 8);
@@ -379,7 +386,8 @@ TEST(session_caps_pending)
 	CHECK_INT(e.sb.size, 0);
 	/* answer one in the middle, then one more fits */
 	feed_response(s, 100, 1, false, 0);
-	CHECK_INT(proto_session_request(s, &e, "print", 0, on_reply, &r), KILN_MAX_PENDING_REQUESTS);
+	CHECK_INT(proto_session_request(s, &e, "print", 0, on_reply, &r),
+		  KILN_MAX_PENDING_REQUESTS);
 	proto_session_fail_all(s, KILN_ETIMEOUT);
 	CHECK_INT(r.calls, KILN_MAX_PENDING_REQUESTS + 1);
 	proto_enc_release(&e);
@@ -488,7 +496,7 @@ TEST(sendq_cap)
 	/* no cap of its own (the worker's: backpressure bounds it) */
 	proto_sendq_init(&q, SIZE_MAX, 16);
 	CHECK_INT(proto_sendq_push(&q, "abc", 3, 0), 0);
-	CHECK_INT(proto_sendq_push(&q, "abc", SIZE_MAX - 2, 0), -ENOBUFS); /* queued would wrap */
+	CHECK_INT(proto_sendq_push(&q, "abc", SIZE_MAX - 2, 0), -ENOBUFS);  /* queued would wrap */
 	CHECK_INT(proto_sendq_push(&q, "abc", SIZE_MAX - 20, 0), -ENOBUFS); /* size would wrap */
 	CHECK_INT(q.queued, 3);
 	proto_sendq_release(&q);

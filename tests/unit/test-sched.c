@@ -85,8 +85,10 @@ TEST(filters)
 	CHECK(cfg->lua != NULL);
 	const char *files_c[] = {"README", "x.c"};
 	const char *files_md[] = {"doc/a.md"};
-	struct config_change_view v = {.branch = "main", .project = "p",
-				       .repository = "https://github.com/x/y", .files = files_c,
+	struct config_change_view v = {.branch = "main",
+				       .project = "p",
+				       .repository = "https://github.com/x/y",
+				       .files = files_c,
 				       .nfiles = 2};
 	char *err = NULL;
 	const struct config_scheduler *s;
@@ -146,7 +148,8 @@ TEST(filters)
 
 TEST(config_errors)
 {
-	CHECK_STR(load_err(HEAD "nightly { name = 'n', builders = { 'b1' },\n  cron = '0 24 * * *' }"),
+	CHECK_STR(load_err(HEAD
+			   "nightly { name = 'n', builders = { 'b1' },\n  cron = '0 24 * * *' }"),
 		  "master.lua:4: nightly 'n': cron '0 24 * * *': hour: 24 is out of range 0-23");
 	CHECK_STR(load_err(HEAD "nightly { name = 'n', builders = { 'b1' }, cron = '* * *' }"),
 		  "master.lua:4: nightly 'n': cron '* * *': expected 5 fields (minute hour "
@@ -172,15 +175,18 @@ TEST(config_errors)
 				"  { name = 'n', type = 'int', min = 5, default = 1 } } }"),
 		  "master.lua:4: force_scheduler 'f': params[1]: 'default' must be between 5 and "
 		  "9223372036854775807 (got 1)");
-	CHECK_STR(load_err(HEAD "try_scheduler { name = 't', builders = { 'b1' }, token = 'x' }"),
-		  "master.lua:4: try_scheduler 't': 'token' must come from secret(...) (got string)");
+	CHECK_STR(
+		load_err(HEAD "try_scheduler { name = 't', builders = { 'b1' }, token = 'x' }"),
+		"master.lua:4: try_scheduler 't': 'token' must come from secret(...) (got string)");
 	CHECK_STR(load_err(HEAD "periodic { name = 'p', builders = { 'b1' } }"),
 		  "master.lua:4: periodic 'p': 'period' is required (seconds between builds)");
-	CHECK_STR(load_err(HEAD "collapse_requests = 3"),
-		  "master.lua:4: 'collapse_requests' must be true, false or a function (got number)");
-	CHECK_STR(load_err(HEAD "local f = function() worker { name = 'x', password = 1 } end\n"
-				"single_branch { name = 's', builders = { 'b1' }, change_filter = {\n"
-				"  filter_fn = f } }"),
+	CHECK_STR(
+		load_err(HEAD "collapse_requests = 3"),
+		"master.lua:4: 'collapse_requests' must be true, false or a function (got number)");
+	CHECK_STR(load_err(HEAD
+			   "local f = function() worker { name = 'x', password = 1 } end\n"
+			   "single_branch { name = 's', builders = { 'b1' }, change_filter = {\n"
+			   "  filter_fn = f } }"),
 		  "ok");
 }
 
@@ -237,8 +243,7 @@ static void fixture_close(struct fixture *f)
 	free(f->m.name);
 }
 
-static int64_t add_change(struct fixture *f, const char *branch, const char *rev,
-			  const char *file)
+static int64_t add_change(struct fixture *f, const char *branch, const char *rev, const char *file)
 {
 	char *files[] = {(char *)file};
 	struct change c = {
@@ -366,11 +371,12 @@ TEST(timer_survives_restart)
 TEST(nightly_and_periodic)
 {
 	struct fixture f;
-	if (fixture_open(&f, HEAD "nightly { name = 'n', builders = { 'b1' }, cron = '0 3 * * *',\n"
-				  "  branch = 'main' }\n"
-				  "nightly { name = 'n2', builders = { 'b2' }, cron = '0 3 * * *',\n"
-				  "  only_if_changed = true }\n"
-				  "periodic { name = 'p', builders = { 'b2' }, period = 3600 }\n") < 0)
+	if (fixture_open(&f,
+			 HEAD "nightly { name = 'n', builders = { 'b1' }, cron = '0 3 * * *',\n"
+			      "  branch = 'main' }\n"
+			      "nightly { name = 'n2', builders = { 'b2' }, cron = '0 3 * * *',\n"
+			      "  only_if_changed = true }\n"
+			      "periodic { name = 'p', builders = { 'b2' }, period = 3600 }\n") < 0)
 		return;
 	struct sched *s = f.m.sched;
 	/* the periodic scheduler's first run is at start */
@@ -384,7 +390,8 @@ TEST(nightly_and_periodic)
 	size_t nightly = 0;
 	size_t i;
 	json_t *x;
-	json_array_foreach(b, i, x) {
+	json_array_foreach(b, i, x)
+	{
 		const char *reason = json_string_value(json_object_get(x, "reason"));
 		if (strstr(reason, "Nightly"))
 			nightly++;
@@ -397,8 +404,9 @@ TEST(nightly_and_periodic)
 TEST(dependent)
 {
 	struct fixture f;
-	if (fixture_open(&f, HEAD "triggerable { name = 'up', builders = { 'b1' } }\n"
-				  "dependent { name = 'down', builders = { 'b2' }, upstream = 'up' }\n") < 0)
+	if (fixture_open(&f, HEAD
+			 "triggerable { name = 'up', builders = { 'b1' } }\n"
+			 "dependent { name = 'down', builders = { 'b2' }, upstream = 'up' }\n") < 0)
 		return;
 	struct db_sourcestamp ss = {.branch = "main", .revision = "abc"};
 	int64_t bsid;
@@ -407,7 +415,8 @@ TEST(dependent)
 	json_t *items = NULL;
 	struct db_query q = {.limit = -1};
 	db_list(f.m.db, DB_BUILDREQUESTS, &q, &items, NULL);
-	int64_t brid = json_integer_value(json_object_get(json_array_get(items, 0), "buildrequestid"));
+	int64_t brid =
+		json_integer_value(json_object_get(json_array_get(items, 0), "buildrequestid"));
 	json_decref(items);
 	int64_t done = 0;
 	CHECK_INT(db_request_claim(f.m.db, brid, f.m.masterid, clock_wall()), 0);
@@ -432,7 +441,9 @@ TEST(collapse_query)
 	int64_t bs[4], br[4];
 	const struct db_sourcestamp *sss[4] = {&main1, &dev, &main2, &main2};
 	for (int i = 0; i < 4; i++) {
-		struct db_buildset_new n = {.reason = "t", .sourcestamps = sss[i], .nsourcestamps = 1,
+		struct db_buildset_new n = {.reason = "t",
+					    .sourcestamps = sss[i],
+					    .nsourcestamps = 1,
 					    .submitted_at = clock_wall()};
 		CHECK_INT(db_buildset_add(db, &n, &b1, 1, &bs[i], &br[i]), 0);
 	}
@@ -523,7 +534,8 @@ TEST(any_branch_cap)
 	size_t i;
 	json_t *bs;
 	int saw_5b = 0, saw_over = 0, saw_5 = 0;
-	json_array_foreach(b, i, bs) {
+	json_array_foreach(b, i, bs)
+	{
 		json_t *ss = json_array_get(json_object_get(bs, "sourcestamps"), 0);
 		const char *r = json_string_value(json_object_get(ss, "revision"));
 		saw_5b += r && !strcmp(r, "r5b");

@@ -110,14 +110,17 @@ TEST(cuts_long_lines_at_utf8_boundaries)
 
 TEST(repairs_invalid_utf8)
 {
-	CHECK_SPLIT("a\xff" "b\n", 100, true, "a\xef\xbf\xbd" "b|");
+	CHECK_SPLIT("a\xff"
+		    "b\n",
+		    100, true,
+		    "a\xef\xbf\xbd"
+		    "b|");
 	CHECK_SPLIT("\xed\xa0\x80\n", 100, true, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|");
 	CHECK(lines_utf8_valid("h\xc3\xa9llo \xf0\x9f\x98\x80", 11));
 	CHECK(!lines_utf8_valid("\xc0\xaf", 2));
 	CHECK(!lines_utf8_valid("\xf4\x90\x80\x80", 4));
 	CHECK(!lines_utf8_valid("\xe2\x82", 2));
 }
-
 
 /* ---- randomized comparison against the original byte-at-a-time splitter ----
  * The splitter was rewritten for speed (runs, direct emission from the chunk);
@@ -365,7 +368,6 @@ static void old_lines_finish(struct old_lines *l)
 	l->in_bs = false;
 }
 
-
 struct rec {
 	struct buf all; /* each line as "<time>:" + bytes */
 	int n;
@@ -393,10 +395,35 @@ static uint32_t rnd(void)
 static size_t rnd_input(char *p, size_t cap)
 {
 	static const char *const pieces[] = {
-		"\n", "\r", "\r\n", "\033", "\033[", "\033[u", "\033[2J", "\033[3J", "\033[12;3H",
-		"\033[1;f", "\033[1;", "\033[12", "\b", "\b\b\b", "\t", "\xc3\xa9", "\xe2\x82\xac",
-		"\xf0\x9f\x98\x80", "\xc3", "\xe2\x82", "\xf0\x9f", "\xff", "\x80", "\xed\xa0\x80",
-		"\xc0\xaf", "\xf4\x90\x80\x80", "hello", "a", "\033[0000000000000000000000001;2H",
+		"\n",
+		"\r",
+		"\r\n",
+		"\033",
+		"\033[",
+		"\033[u",
+		"\033[2J",
+		"\033[3J",
+		"\033[12;3H",
+		"\033[1;f",
+		"\033[1;",
+		"\033[12",
+		"\b",
+		"\b\b\b",
+		"\t",
+		"\xc3\xa9",
+		"\xe2\x82\xac",
+		"\xf0\x9f\x98\x80",
+		"\xc3",
+		"\xe2\x82",
+		"\xf0\x9f",
+		"\xff",
+		"\x80",
+		"\xed\xa0\x80",
+		"\xc0\xaf",
+		"\xf4\x90\x80\x80",
+		"hello",
+		"a",
+		"\033[0000000000000000000000001;2H",
 	};
 	size_t n = rnd() % cap, i = 0;
 	while (i < n) {
@@ -446,9 +473,10 @@ TEST(same_as_original_splitter)
 		}
 		lines_finish(&l);
 		old_lines_finish(&o);
-		if (a.n != b.n || a.all.len != b.all.len || memcmp(a.all.ptr, b.all.ptr, a.all.len)) {
-			TAP_FAIL("iteration %d (max_line %zu, %zu bytes): %d vs %d lines", iter, max_line,
-				 n, a.n, b.n);
+		if (a.n != b.n || a.all.len != b.all.len ||
+		    memcmp(a.all.ptr, b.all.ptr, a.all.len)) {
+			TAP_FAIL("iteration %d (max_line %zu, %zu bytes): %d vs %d lines", iter,
+				 max_line, n, a.n, b.n);
 			bad++;
 		}
 		lines_release(&l);

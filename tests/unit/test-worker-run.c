@@ -35,12 +35,12 @@ struct fake {
 	size_t n, cap;
 	struct buf pending; /* replies to deliver: [u32 len][bytes]... */
 	uv_timer_t deliver;
-	bool no_ack;        /* don't answer the worker's requests */
-	const char *dl;     /* download source */
+	bool no_ack;    /* don't answer the worker's requests */
+	const char *dl; /* download source */
 	size_t dl_len, dl_off;
-	struct buf up;      /* upload sink */
+	struct buf up; /* upload sink */
 	int shutdowns;
-	int64_t seq;        /* master's next seq */
+	int64_t seq; /* master's next seq */
 	char dir[64];
 };
 
@@ -264,8 +264,9 @@ static void each_update(struct fake *f, const char *id,
 			continue;
 		struct str cid;
 		const msgpack_object *args = proto_map_get(m.root, "args");
-		if (str_eq(m.op, "update") && proto_obj_str(proto_map_get(m.root, "command_id"), &cid) &&
-		    str_eq(cid, id) && args && args->type == MSGPACK_OBJECT_ARRAY) {
+		if (str_eq(m.op, "update") &&
+		    proto_obj_str(proto_map_get(m.root, "command_id"), &cid) && str_eq(cid, id) &&
+		    args && args->type == MSGPACK_OBJECT_ARRAY) {
 			for (uint32_t k = 0; k < args->via.array.size; k++) {
 				const msgpack_object *p = &args->via.array.ptr[k];
 				struct str key;
@@ -332,7 +333,8 @@ static ssize_t complete_index(struct fake *f, const char *id, bool *ret_failed)
 			continue;
 		struct str cid;
 		bool hit = str_eq(m.op, "complete") &&
-			   proto_obj_str(proto_map_get(m.root, "command_id"), &cid) && str_eq(cid, id);
+			   proto_obj_str(proto_map_get(m.root, "command_id"), &cid) &&
+			   str_eq(cid, id);
 		if (hit && ret_failed)
 			*ret_failed = !proto_obj_nil(proto_map_get(m.root, "args"));
 		proto_msg_release(&m);
@@ -907,8 +909,11 @@ TEST(output_streams_while_master_name_resolves)
 	fake_init(&f);
 	const char *argv[] = {"sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.1; done", NULL};
 	start_shell(&f, "60", argv, NULL, 0, NULL, 0);
-	struct conn_opts co = {.host = "master.invalid", .port = 9989, .name = "w",
-			       .password = "p", .resolve = slow_resolve};
+	struct conn_opts co = {.host = "master.invalid",
+			       .port = 9989,
+			       .name = "w",
+			       .password = "p",
+			       .resolve = slow_resolve};
 	struct conn *c = NULL;
 	CHECK_INT(conn_new(&f.loop, &co, f.w, &c), 0);
 	CHECK(run_until(&f, is_complete, "60", 8000));

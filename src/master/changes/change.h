@@ -16,10 +16,10 @@
 struct master;
 
 struct change {
-	char *author;     /* "who": "Full Name <email>" or a bare username */
-	char *committer;  /* may be NULL */
+	char *author;    /* "who": "Full Name <email>" or a bare username */
+	char *committer; /* may be NULL */
 	char *comments;
-	char **files;     /* paths relative to the repository root */
+	char **files;               /* paths relative to the repository root */
 	size_t nfiles, files_alloc; /* files_alloc: change_add_file's ARRAY_GROW capacity */
 	char *project, *repository, *codebase, *revision, *branch, *category, *revlink;
 	json_t *properties; /* {"name": [value, "Change"]} or NULL */

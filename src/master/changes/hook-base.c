@@ -18,9 +18,9 @@
 #include "master/http.h"
 
 static const char *const base_fields[] = {
-	"author", "who", "committer", "files", "comments", "revision", "when_timestamp",
-	"when", "branch", "category", "revlink", "properties", "repository", "project",
-	"codebase", "src", NULL,
+	"author",         "who",     "committer", "files",    "comments", "revision",
+	"when_timestamp", "when",    "branch",    "category", "revlink",  "properties",
+	"repository",     "project", "codebase",  "src",      NULL,
 };
 
 static int base_fail(char **ret_err, int r, const char *fmt, const char *field)
@@ -46,7 +46,8 @@ static int base_field(struct change *c, const char *name, json_t *value, char **
 	}
 	if (!strcmp(name, "files")) {
 		if (!json_is_array(value)) {
-			r = base_fail(ret_err, KILN_EPARSE, "'%s' must be a JSON list of paths", name);
+			r = base_fail(ret_err, KILN_EPARSE, "'%s' must be a JSON list of paths",
+				      name);
 			goto out;
 		}
 		for (size_t i = 0; i < c->nfiles; i++)
@@ -57,8 +58,8 @@ static int base_field(struct change *c, const char *name, json_t *value, char **
 		json_array_foreach(value, i, f)
 		{
 			if (!json_is_string(f)) {
-				r = base_fail(ret_err, KILN_EPARSE, "'%s' must be a JSON list of paths",
-					      name);
+				r = base_fail(ret_err, KILN_EPARSE,
+					      "'%s' must be a JSON list of paths", name);
 				goto out;
 			}
 			change_add_file(c, json_string_value(f), json_string_length(f));
@@ -70,8 +71,7 @@ static int base_field(struct change *c, const char *name, json_t *value, char **
 		}
 		const char *k;
 		json_t *v;
-		json_object_foreach(value, k, v)
-			change_set_property(c, k, json_incref(v));
+		json_object_foreach(value, k, v) change_set_property(c, k, json_incref(v));
 	} else if (!strcmp(name, "when_timestamp") || !strcmp(name, "when")) {
 		double t;
 		if (json_is_number(value))
@@ -87,24 +87,24 @@ static int base_field(struct change *c, const char *name, json_t *value, char **
 		else
 			t = NAN;
 		if (!isfinite(t) || t < 0 || t > 1e11)
-			return base_fail(ret_err, KILN_EPARSE, "'%s' must be seconds since the epoch",
-					 name);
+			return base_fail(ret_err, KILN_EPARSE,
+					 "'%s' must be seconds since the epoch", name);
 		c->when = t;
 	} else {
 		char **field = !strcmp(name, "author") || !strcmp(name, "who") ? &c->author
-			       : !strcmp(name, "committer")			 ? &c->committer
-			       : !strcmp(name, "comments")			 ? &c->comments
-			       : !strcmp(name, "revision")			 ? &c->revision
-			       : !strcmp(name, "branch")			 ? &c->branch
-			       : !strcmp(name, "category")			 ? &c->category
-			       : !strcmp(name, "revlink")			 ? &c->revlink
-			       : !strcmp(name, "repository")			 ? &c->repository
-			       : !strcmp(name, "project")			 ? &c->project
-			       : !strcmp(name, "codebase")			 ? &c->codebase
-										 : NULL;
+			       : !strcmp(name, "committer")                    ? &c->committer
+			       : !strcmp(name, "comments")                     ? &c->comments
+			       : !strcmp(name, "revision")                     ? &c->revision
+			       : !strcmp(name, "branch")                       ? &c->branch
+			       : !strcmp(name, "category")                     ? &c->category
+			       : !strcmp(name, "revlink")                      ? &c->revlink
+			       : !strcmp(name, "repository")                   ? &c->repository
+			       : !strcmp(name, "project")                      ? &c->project
+			       : !strcmp(name, "codebase")                     ? &c->codebase
+									       : NULL;
 		if (!field) { /* "src": the kind of identity the author is */
 			const char *v = json_string_value(value);
-			c->src = !v ? c->src
+			c->src = !v                  ? c->src
 				 : !strcmp(v, "git") ? "git"
 				 : !strcmp(v, "hg")  ? "hg"
 				 : !strcmp(v, "svn") ? "svn"
@@ -129,8 +129,8 @@ out:
 	return r;
 }
 
-int hook_base_parse(const char *content_type, const char *body, size_t len,
-		    struct change **ret, size_t *ret_n, char **ret_err)
+int hook_base_parse(const char *content_type, const char *body, size_t len, struct change **ret,
+		    size_t *ret_n, char **ret_err)
 {
 	*ret = NULL;
 	*ret_n = 0;

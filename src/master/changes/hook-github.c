@@ -14,16 +14,57 @@
 
 /* Events GitHub documents that make no change here: answered "ignored". */
 static const char *const github_ignored[] = {
-	"issues", "issue_comment", "create", "delete", "release", "watch", "star", "fork",
-	"status", "check_run", "check_suite", "commit_comment", "pull_request_review",
-	"pull_request_review_comment", "pull_request_review_thread", "deployment",
-	"deployment_status", "label", "member", "membership", "milestone", "gollum", "public",
-	"repository", "workflow_run", "workflow_job", "workflow_dispatch", "page_build",
-	"project", "project_card", "project_column", "team", "team_add", "organization",
-	"meta", "discussion", "discussion_comment", "branch_protection_rule", "code_scanning_alert",
-	"secret_scanning_alert", "dependabot_alert", "registry_package", "package",
-	"repository_dispatch", "security_advisory", "sponsorship", "merge_group",
-	"installation", "installation_repositories", "marketplace_purchase", NULL,
+	"issues",
+	"issue_comment",
+	"create",
+	"delete",
+	"release",
+	"watch",
+	"star",
+	"fork",
+	"status",
+	"check_run",
+	"check_suite",
+	"commit_comment",
+	"pull_request_review",
+	"pull_request_review_comment",
+	"pull_request_review_thread",
+	"deployment",
+	"deployment_status",
+	"label",
+	"member",
+	"membership",
+	"milestone",
+	"gollum",
+	"public",
+	"repository",
+	"workflow_run",
+	"workflow_job",
+	"workflow_dispatch",
+	"page_build",
+	"project",
+	"project_card",
+	"project_column",
+	"team",
+	"team_add",
+	"organization",
+	"meta",
+	"discussion",
+	"discussion_comment",
+	"branch_protection_rule",
+	"code_scanning_alert",
+	"secret_scanning_alert",
+	"dependabot_alert",
+	"registry_package",
+	"package",
+	"repository_dispatch",
+	"security_advisory",
+	"sponsorship",
+	"merge_group",
+	"installation",
+	"installation_repositories",
+	"marketplace_purchase",
+	NULL,
 };
 
 static char *dup_or_null(const char *s)
@@ -118,8 +159,8 @@ int hook_github_push(json_t *p, const char *event, const char *src, struct chang
 int hook_github_pull(json_t *p, const char *event, const char *src, struct change **ret,
 		     size_t *ret_n, char **ret_err)
 {
-	static const char *const actions[] = {"opened", "reopened", "synchronize",
-					      "synchronized", "edited", NULL};
+	static const char *const actions[] = {"opened",       "reopened", "synchronize",
+					      "synchronized", "edited",   NULL};
 	const char *action = hook_jstr(p, "action");
 	json_t *pr = json_object_get(p, "pull_request");
 	if (!action || !json_is_object(pr)) {
@@ -187,8 +228,8 @@ int hook_github_parse(const char *event, const char *body, size_t len, struct ch
 		*ret_err = xstrdup("missing X-GitHub-Event header");
 		return KILN_EPARSE;
 	}
-	bool known = !strcmp(event, "push") || !strcmp(event, "pull_request") ||
-		     !strcmp(event, "ping");
+	bool known =
+		!strcmp(event, "push") || !strcmp(event, "pull_request") || !strcmp(event, "ping");
 	if (!known && !hook_in_list(event, github_ignored)) {
 		*ret_err = xasprintf("unknown GitHub event type '%.64s'", event);
 		return KILN_EPARSE;

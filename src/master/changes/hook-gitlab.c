@@ -12,10 +12,15 @@
 #include "common/xalloc.h"
 
 static const char *const gitlab_ignored[] = {
-	"Issue Hook", "Confidential Issue Hook", "Note Hook", "Confidential Note Hook",
-	"Pipeline Hook", "Job Hook", "Wiki Page Hook", "Deployment Hook", "Release Hook",
-	"Feature Flag Hook", "Member Hook", "Subgroup Hook", "Emoji Hook", "Resource Access Token Hook",
-	"Project Hook", "Vulnerability Hook", "System Hook", NULL,
+	"Issue Hook",     "Confidential Issue Hook",
+	"Note Hook",      "Confidential Note Hook",
+	"Pipeline Hook",  "Job Hook",
+	"Wiki Page Hook", "Deployment Hook",
+	"Release Hook",   "Feature Flag Hook",
+	"Member Hook",    "Subgroup Hook",
+	"Emoji Hook",     "Resource Access Token Hook",
+	"Project Hook",   "Vulnerability Hook",
+	"System Hook",    NULL,
 };
 
 static char *dup_or_null(const char *s)
@@ -105,8 +110,8 @@ static int gitlab_push(json_t *p, const char *event, struct change **ret, size_t
 	return 0;
 }
 
-static int gitlab_merge_request(json_t *p, const char *event, struct change **ret,
-				size_t *ret_n, char **ret_err)
+static int gitlab_merge_request(json_t *p, const char *event, struct change **ret, size_t *ret_n,
+				char **ret_err)
 {
 	static const char *const actions[] = {"open", "reopen", "update", NULL};
 	json_t *mr = json_object_get(p, "object_attributes");
@@ -137,8 +142,8 @@ static int gitlab_merge_request(json_t *p, const char *event, struct change **re
 	c->author = hook_who(hook_jpath(mr, "last_commit", "author", "name", NULL)
 				     ? json_object_get(json_object_get(mr, "last_commit"), "author")
 				     : json_object_get(p, "user"));
-	c->comments = xasprintf("Merge request !%lld: %s\n\n%s", (long long)iid,
-				title ? title : "", desc ? desc : "");
+	c->comments = xasprintf("Merge request !%lld: %s\n\n%s", (long long)iid, title ? title : "",
+				desc ? desc : "");
 	c->revlink = dup_or_null(hook_jstr(mr, "url"));
 	const char *repo = hook_jpath(mr, "source", "git_http_url", NULL);
 	c->repository = dup_or_null(repo ? repo : gitlab_repo_url(p));

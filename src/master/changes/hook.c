@@ -98,7 +98,8 @@ static int hook_check_auth(struct http_req *req, const struct hook_dialect *d,
 			return 0;
 		n = http_req_header(req, "authorization", v, sizeof(v));
 		if (n == -ENOENT) {
-			hook_reply(req, 401, "this change hook needs 'Authorization: Bearer TOKEN'\n");
+			hook_reply(req, 401,
+				   "this change hook needs 'Authorization: Bearer TOKEN'\n");
 			return -1;
 		}
 		if (n < 0 || strncasecmp(v, "Bearer ", 7) || !hook_secret_eq(v + 7, h->token)) {
@@ -108,11 +109,12 @@ static int hook_check_auth(struct http_req *req, const struct hook_dialect *d,
 		return 0;
 	case AUTH_HMAC_GITHUB:
 	case AUTH_HMAC_GITEA: {
-		const char *secret = d->auth == AUTH_HMAC_GITHUB ? h->github_secret : h->gitea_secret;
+		const char *secret =
+			d->auth == AUTH_HMAC_GITHUB ? h->github_secret : h->gitea_secret;
 		if (!secret)
 			return 0;
-		const char *hdr = d->auth == AUTH_HMAC_GITHUB ? "x-hub-signature-256"
-							      : "x-gitea-signature";
+		const char *hdr =
+			d->auth == AUTH_HMAC_GITHUB ? "x-hub-signature-256" : "x-gitea-signature";
 		n = http_req_header(req, hdr, v, sizeof(v));
 		const char *sig = v;
 		if (n >= 0 && d->auth == AUTH_HMAC_GITHUB) {
@@ -182,8 +184,9 @@ void change_hook_handle(struct http_req *req)
 		if (!strcmp(hook_dialects[i].name, name))
 			d = &hook_dialects[i];
 	if (!h->enabled) {
-		hook_reply(req, 404, "change hooks are not enabled (set change_hook = { ... } in "
-				     "master.lua)\n");
+		hook_reply(req, 404,
+			   "change hooks are not enabled (set change_hook = { ... } in "
+			   "master.lua)\n");
 		return;
 	}
 	if (!d || !hook_enabled(h, d)) {

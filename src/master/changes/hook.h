@@ -29,8 +29,8 @@ enum { HOOK_IGNORED = 1 };
  * or one JSON object, with author (or who), committer, files (a JSON
  * list), comments, revision, when_timestamp, branch, category, revlink,
  * properties (a JSON object), repository, project, codebase. */
-int hook_base_parse(const char *content_type, const char *body, size_t len,
-		    struct change **ret, size_t *ret_n, char **ret_err);
+int hook_base_parse(const char *content_type, const char *body, size_t len, struct change **ret,
+		    size_t *ret_n, char **ret_err);
 
 /* GitHub: event from X-GitHub-Event (push, pull_request, ping; others
  * known to GitHub are ignored).  body is the JSON payload. */

@@ -22,7 +22,7 @@
 
 #define GIT_LOG_FORMAT "--format=%x1e%H%x1f%S%x1f%an <%ae>%x1f%cn <%ce>%x1f%ct%x1f%B%x1f"
 #define GIT_REFS_FORMAT                                                                            \
-	"--format=%(objectname)%1f%(*objectname)%1f%(refname)%1f%(if)%(taggername)%(then)"        \
+	"--format=%(objectname)%1f%(*objectname)%1f%(refname)%1f%(if)%(taggername)%(then)"         \
 	"%(taggername) %(taggeremail)%(else)%(authorname) %(authoremail)%(end)%1f"                 \
 	"%(creatordate:unix)%1f%(contents:subject)"
 
@@ -157,8 +157,9 @@ int poller_git_parse_refs(const char *text, size_t len, json_t **ret)
 			_cleanup_free_ char *name = xstrndup(f[2], fl[2]);
 			json_t *o = json_object();
 			json_object_set_new(o, "sha", json_stringn(f[0], fl[0]));
-			json_object_set_new(o, "commit", fl[1] ? json_stringn(f[1], fl[1])
-							       : json_stringn(f[0], fl[0]));
+			json_object_set_new(o, "commit",
+					    fl[1] ? json_stringn(f[1], fl[1])
+						  : json_stringn(f[0], fl[0]));
 			if (k >= 3)
 				json_object_set_new(o, "who", json_stringn(f[3], fl[3]));
 			if (k >= 4)
@@ -267,7 +268,8 @@ static int git_compare(struct poller *p, json_t *cur, char ***ret)
 			git_argv_push(&v, &n, &alloc, xstrdup("log"));
 			git_argv_push(&v, &n, &alloc, xstrdup("--source"));
 			git_argv_push(&v, &n, &alloc, xstrdup("--reverse"));
-			git_argv_push(&v, &n, &alloc, xasprintf("--max-count=%d", KILN_POLLER_MAX_COMMITS));
+			git_argv_push(&v, &n, &alloc,
+				      xasprintf("--max-count=%d", KILN_POLLER_MAX_COMMITS));
 			git_argv_push(&v, &n, &alloc, xstrdup(GIT_LOG_FORMAT));
 			git_argv_push(&v, &n, &alloc, xstrdup("--name-only"));
 			git_argv_push(&v, &n, &alloc, xstrdup("-z"));

@@ -129,8 +129,8 @@ static int hg_step(struct poller *p, const struct poller_out *out, char ***ret)
 			return 1;
 		}
 		json_int_t lr = json_integer_value(last);
-		_cleanup_free_ char *revs = lr < 0 ? xstrdup("all()") : xasprintf("%lld:tip",
-										 (long long)lr);
+		_cleanup_free_ char *revs =
+			lr < 0 ? xstrdup("all()") : xasprintf("%lld:tip", (long long)lr);
 		_cleanup_free_ char *limit = xasprintf("%d", KILN_POLLER_MAX_COMMITS + 1);
 		json_object_set_new(scratch, "phase", json_string("log"));
 		*ret = poller_argv("hg", "log", "-R", "repo", "-r", revs, "--limit", limit,

@@ -41,33 +41,33 @@ static const struct poller_vcs *const poller_kinds[] = {
 };
 
 struct poller {
-	struct pollers *ps;               /* borrowed: the owner */
-	const struct config_poller *cfg;  /* borrowed: lives in m->cfg */
+	struct pollers *ps;              /* borrowed: the owner */
+	const struct config_poller *cfg; /* borrowed: lives in m->cfg */
 	const struct poller_vcs *vcs;
 	int id;
-	char *workdir;    /* owned */
-	char *state_key;  /* owned: "poller:NAME" */
-	json_t *state;    /* owned */
-	json_t *scratch;  /* owned */
+	char *workdir;   /* owned */
+	char *state_key; /* owned: "poller:NAME" */
+	json_t *state;   /* owned */
+	json_t *scratch; /* owned */
 	uv_timer_t timer;
 	uv_timer_t step_timer;
 	/* the running step */
-	bool running;     /* a poll is in progress */
-	bool again;       /* poll once more when this one ends */
+	bool running;       /* a poll is in progress */
+	bool again;         /* poll once more when this one ends */
 	struct proc *child; /* the running step's tool (it frees itself), or NULL */
 	int64_t exit_status;
 	int term_signal;
 	bool timed_out, gave_up;
-	char *cmd;        /* owned: argv[0] argv[1] of the running step, for messages */
+	char *cmd;               /* owned: argv[0] argv[1] of the running step, for messages */
 	struct proc_capture cap; /* the tool's stdout (whole or over the cap) and stderr head */
 	/* results */
 	struct change *pending;
 	size_t npending, pending_alloc;
-	char *error;      /* owned: why the current poll failed */
-	char *last_error; /* owned: the failure streak's first error */
+	char *error;       /* owned: why the current poll failed */
+	char *last_error;  /* owned: the failure streak's first error */
 	unsigned failures; /* consecutive failed polls */
 	double last_poll;
-	int handles;      /* open handles: the two timers */
+	int handles; /* open handles: the two timers */
 	bool stopping;
 };
 
@@ -75,9 +75,9 @@ struct pollers {
 	struct master *m; /* borrowed */
 	struct poller **v;
 	size_t n;
-	size_t live;      /* pollers not yet freed (stop waits for their handles) */
+	size_t live; /* pollers not yet freed (stop waits for their handles) */
 	bool stopping;
-	char **env;       /* owned: the children's environment */
+	char **env; /* owned: the children's environment */
 };
 
 static void poller_run_step(struct poller *p, const struct poller_out *out);
@@ -381,7 +381,7 @@ static void poller_run_step(struct poller *p, const struct poller_out *out)
 		argv_free(argv);
 		if (r >= 0)
 			return; /* continues in poller_child_done */
-		/* spawn failed: the error is set; the loop reports it */
+				/* spawn failed: the error is set; the loop reports it */
 	}
 }
 
@@ -423,9 +423,13 @@ static void poller_schedule(struct poller *p, double seconds)
 
 static char **pollers_env(void)
 {
-	static const char *const extra[] = {"LC_ALL=C", "LANG=C", "GIT_TERMINAL_PROMPT=0",
-					    "GIT_ASKPASS=/bin/true", "HGPLAIN=1",
-					    "SVN_EDITOR=/bin/false", NULL};
+	static const char *const extra[] = {"LC_ALL=C",
+					    "LANG=C",
+					    "GIT_TERMINAL_PROMPT=0",
+					    "GIT_ASKPASS=/bin/true",
+					    "HGPLAIN=1",
+					    "SVN_EDITOR=/bin/false",
+					    NULL};
 	size_t n = 0;
 	while (environ[n])
 		n++;
@@ -540,14 +544,15 @@ json_t *pollers_describe(struct pollers *ps)
 	for (size_t i = 0; ps && i < ps->n; i++) {
 		struct poller *p = ps->v[i];
 		json_array_append_new(
-			list, json_pack("{s:i,s:s,s:s,s:s,s:o,s:b,s:i,s:o}", "changesourceid", p->id,
-					"name", p->cfg->name, "kind", p->vcs->kind, "repository",
-					p->cfg->repository, "last_poll",
-					p->last_poll ? json_integer((json_int_t)p->last_poll)
-						     : json_null(),
-					"failing", p->failures > 0, "failures", (int)p->failures, "error",
-					p->failures && p->last_error ? json_string(p->last_error)
-								     : json_null()));
+			list,
+			json_pack("{s:i,s:s,s:s,s:s,s:o,s:b,s:i,s:o}", "changesourceid", p->id,
+				  "name", p->cfg->name, "kind", p->vcs->kind, "repository",
+				  p->cfg->repository, "last_poll",
+				  p->last_poll ? json_integer((json_int_t)p->last_poll)
+					       : json_null(),
+				  "failing", p->failures > 0, "failures", (int)p->failures, "error",
+				  p->failures && p->last_error ? json_string(p->last_error)
+							       : json_null()));
 	}
 	return list;
 }

@@ -44,11 +44,11 @@ json_t *pollers_describe(struct pollers *ps);
 /* One step's result handed to the VCS module: the tool's exit status and
  * its stdout (capped; truncated = over the cap). */
 struct poller_out {
-	int status;        /* exit status, or 128+signal */
-	const char *text;  /* borrowed: stdout, NUL-terminated */
+	int status;       /* exit status, or 128+signal */
+	const char *text; /* borrowed: stdout, NUL-terminated */
 	size_t len;
 	bool truncated;
-	const char *err;   /* borrowed: the last lines of stderr */
+	const char *err; /* borrowed: the last lines of stderr */
 };
 
 /* What a VCS module does: a poll is a sequence of steps, each one child
@@ -59,7 +59,7 @@ struct poller_out {
  * (returns < 0 after poller_fail).  Where it is between steps lives in
  * poller_scratch(), which is emptied when a poll starts. */
 struct poller_vcs {
-	const char *kind;  /* "git", "hg", "svn": also the changes' user identity kind */
+	const char *kind; /* "git", "hg", "svn": also the changes' user identity kind */
 	int (*step)(struct poller *p, const struct poller_out *out, char ***ret_argv);
 };
 

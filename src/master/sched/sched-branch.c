@@ -121,7 +121,7 @@ static void sched_branch_fire(struct sched_one *o, struct sched_pending *p)
 		.codebase = p->codebase,
 	};
 	_cleanup_free_ char *reason = xasprintf("The %s scheduler named '%s' triggered this build",
-						 sched_kind_label(o), o->cfg->name);
+						sched_kind_label(o), o->cfg->name);
 	sched_add_buildset(o, reason, &ss, p->changeids, p->nchanges, NULL, 0, o->cfg->priority,
 			   NULL);
 	sched_pending_remove(o, p);
@@ -252,7 +252,8 @@ void sched_pending_from_json(struct sched_one *o, json_t *arr)
 	json_t *j;
 	if (!json_is_array(arr))
 		return;
-	json_array_foreach(arr, i, j) {
+	json_array_foreach(arr, i, j)
+	{
 		const char *key = json_string_value(json_object_get(j, "key"));
 		if (!key)
 			continue;
@@ -264,7 +265,8 @@ void sched_pending_from_json(struct sched_one *o, json_t *arr)
 		json_t *ids = json_object_get(j, "changes");
 		size_t k;
 		json_t *id;
-		json_array_foreach(ids, k, id) {
+		json_array_foreach(ids, k, id)
+		{
 			if (!json_is_integer(id) || p->nchanges >= SCHED_MAX_PENDING_CHANGES)
 				continue;
 			ARRAY_GROW(p->changeids, p->nchanges + 1, p->changeids_alloc);

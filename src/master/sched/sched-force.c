@@ -19,7 +19,7 @@
 
 /* Force parameters that are not turned into build properties. */
 static const char *const force_reserved[] = {
-	"builderid", "builderNames", "reason",	"username", "owner",	"branch",
+	"builderid", "builderNames", "reason",  "username", "owner",    "branch",
 	"revision",  "repository",   "project", "codebase", "priority",
 };
 
@@ -140,13 +140,15 @@ int sched_force(struct sched *s, const char *name, json_t *params, const int64_t
 		r = force_param(&c->params[i], params, &v, ret_err);
 		if (r < 0)
 			goto out;
-		json_object_set_new(props, c->params[i].name, json_pack("[o,s]", v, "Force Build Form"));
+		json_object_set_new(props, c->params[i].name,
+				    json_pack("[o,s]", v, "Force Build Form"));
 	}
 	if (c->nparams == 0 && params) {
 		/* no declared parameters: every other field becomes a property */
 		const char *key;
 		json_t *val;
-		json_object_foreach(params, key, val) {
+		json_object_foreach(params, key, val)
+		{
 			bool reserved = false;
 			for (size_t i = 0; i < ARRAY_SIZE(force_reserved) && !reserved; i++)
 				reserved = !strcmp(force_reserved[i], key);

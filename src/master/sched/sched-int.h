@@ -22,10 +22,10 @@ struct db_sourcestamp;
 /* Changes waiting for one tree-stable timer (one per branch for any_branch;
  * one in all for single_branch and nightly). */
 struct sched_pending {
-	char *key;                 /* owned: branch line key */
-	double deadline;           /* when to build (sched_now), 0 = no timer running */
-	bool important;            /* at least one important change */
-	int64_t *changeids;        /* owned; important changes, then (if wanted) others */
+	char *key;          /* owned: branch line key */
+	double deadline;    /* when to build (sched_now), 0 = no timer running */
+	bool important;     /* at least one important change */
+	int64_t *changeids; /* owned; important changes, then (if wanted) others */
 	size_t nchanges, changeids_alloc;
 	/* the newest change's source (owned) */
 	char *branch, *revision, *repository, *project, *codebase;
@@ -34,13 +34,13 @@ struct sched_pending {
 struct sched_one {
 	struct sched *s;
 	const struct config_scheduler *cfg; /* borrowed: m->cfg */
-	char *state_name;          /* owned: "sched:NAME" */
-	int64_t *builderids;       /* owned */
+	char *state_name;                   /* owned: "sched:NAME" */
+	int64_t *builderids;                /* owned */
 	size_t nbuilders;
-	struct sched_pending *pending; /* owned array, sorted by key (bsearch) */
+	struct sched_pending *pending;  /* owned array, sorted by key (bsearch) */
 	size_t npending, pending_alloc; /* npending <= KILN_MAX_SCHED_BRANCHES */
-	bool pending_full_warned;  /* the cap's warning was logged since it last had room */
-	double next_run;           /* timed: when next (sched_now), 0 = not set */
+	bool pending_full_warned;       /* the cap's warning was logged since it last had room */
+	double next_run;                /* timed: when next (sched_now), 0 = not set */
 	double last_run;
 	struct cron cron;
 };
@@ -53,14 +53,14 @@ struct sched_waiter {
 
 struct sched {
 	struct master *m;
-	struct sched_one *all;     /* owned, one per cfg->scheduler */
+	struct sched_one *all; /* owned, one per cfg->scheduler */
 	size_t n;
-	uv_timer_t timer;          /* wakes at the earliest deadline */
+	uv_timer_t timer; /* wakes at the earliest deadline */
 	bool test_clock;
 	double clock_offset;
 	struct sched_waiter *waiters;
 	size_t nwaiters, waiters_alloc;
-	int64_t *failing;          /* buildsets already reported failing (bounded) */
+	int64_t *failing; /* buildsets already reported failing (bounded) */
 	size_t nfailing, failing_alloc;
 };
 

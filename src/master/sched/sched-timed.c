@@ -56,8 +56,9 @@ void sched_timed_tick(struct sched_one *o, double now)
 	if (run) {
 		_cleanup_free_ char *reason =
 			c->kind == CONFIG_SCHED_PERIODIC
-				? xasprintf("The Periodic scheduler named '%s' triggered this build",
-					    c->name)
+				? xasprintf(
+					  "The Periodic scheduler named '%s' triggered this build",
+					  c->name)
 				: xasprintf("The Nightly scheduler named '%s' triggered this build",
 					    c->name);
 		if (p && p->revision && c->kind == CONFIG_SCHED_NIGHTLY && c->only_if_changed)

@@ -33,8 +33,8 @@ int sched_trigger(struct sched *s, const char *name, int64_t parent_buildid,
 		src.codebase = c->codebase;
 	_cleanup_free_ char *reason =
 		xasprintf("The Triggerable scheduler named '%s' triggered this build", c->name);
-	return sched_add_buildset(o, reason, &src, NULL, 0, properties, parent_buildid,
-				  c->priority, ret_bsid);
+	return sched_add_buildset(o, reason, &src, NULL, 0, properties, parent_buildid, c->priority,
+				  ret_bsid);
 }
 
 void sched_dependent_completed(struct sched *s, int64_t bsid, int results)
@@ -61,10 +61,10 @@ void sched_dependent_completed(struct sched *s, int64_t bsid, int results)
 			.project = bi.project,
 			.codebase = bi.codebase,
 		};
-		_cleanup_free_ char *reason = xasprintf(
-			"The Dependent scheduler named '%s' triggered this build (upstream buildset "
-			"%lld)",
-			o->cfg->name, (long long)bsid);
+		_cleanup_free_ char *reason = xasprintf("The Dependent scheduler named '%s' "
+							"triggered this build (upstream buildset "
+							"%lld)",
+							o->cfg->name, (long long)bsid);
 		sched_add_buildset(o, reason, &ss, NULL, 0, NULL, 0, o->cfg->priority, NULL);
 	}
 	if (have)

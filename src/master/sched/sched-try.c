@@ -28,8 +28,7 @@ static bool try_token_ok(const char *want, const char *got)
 	return wl == gl && sodium_memcmp(want, got, wl) == 0;
 }
 
-int sched_try(struct sched *s, const struct sched_try_job *job, int64_t *ret_bsid,
-	      char **ret_err)
+int sched_try(struct sched *s, const struct sched_try_job *job, int64_t *ret_bsid, char **ret_err)
 {
 	struct sched_one *o = NULL;
 	for (size_t i = 0; i < s->n; i++) {
@@ -65,8 +64,9 @@ int sched_try(struct sched *s, const struct sched_try_job *job, int64_t *ret_bsi
 				if (!strcmp(o->cfg->builders[k], job->builders[i]))
 					break;
 			if (k == o->cfg->nbuilders) {
-				*ret_err = xasprintf("builder '%.200s' is not in try scheduler '%s'",
-						     job->builders[i], o->cfg->name);
+				*ret_err =
+					xasprintf("builder '%.200s' is not in try scheduler '%s'",
+						  job->builders[i], o->cfg->name);
 				free(ids);
 				return -EINVAL;
 			}
@@ -95,9 +95,9 @@ int sched_try(struct sched *s, const struct sched_try_job *job, int64_t *ret_bsi
 	json_t *props = json_object();
 	if (job->who)
 		json_object_set_new(props, "owner", json_pack("[s,s]", job->who, "Try"));
-	_cleanup_free_ char *reason = xasprintf("'try' job by '%s'%s%s", job->who ? job->who : "",
-						 job->comment ? ": " : "",
-						 job->comment ? job->comment : "");
+	_cleanup_free_ char *reason =
+		xasprintf("'try' job by '%s'%s%s", job->who ? job->who : "",
+			  job->comment ? ": " : "", job->comment ? job->comment : "");
 	int64_t bsid;
 	int r = sched_add_buildset_on(o, ids, n, reason, &ss, NULL, 0, props, 0, o->cfg->priority,
 				      &bsid, NULL);

@@ -177,7 +177,8 @@ int sched_add_buildset(struct sched_one *o, const char *reason, const struct db_
 		       int64_t parent_buildid, int priority, int64_t *ret_bsid)
 {
 	return sched_add_buildset_on(o, o->builderids, o->nbuilders, reason, ss, changeids,
-				     nchanges, extra_props, parent_buildid, priority, ret_bsid, NULL);
+				     nchanges, extra_props, parent_buildid, priority, ret_bsid,
+				     NULL);
 }
 
 int sched_add_buildset_on(struct sched_one *o, const int64_t *builderids, size_t nbuilders,
@@ -255,7 +256,8 @@ int sched_new(struct master *m, struct sched **ret)
 		o->state_name = xasprintf("sched:%s", o->cfg->name);
 		o->builderids = xcalloc(o->cfg->nbuilders + 1, sizeof(*o->builderids));
 		for (size_t k = 0; k < o->cfg->nbuilders; k++) {
-			int64_t id = m->engine ? engine_builder_id(m->engine, o->cfg->builders[k]) : 0;
+			int64_t id =
+				m->engine ? engine_builder_id(m->engine, o->cfg->builders[k]) : 0;
 			if (id > 0)
 				o->builderids[o->nbuilders++] = id;
 		}
@@ -372,7 +374,8 @@ void sched_buildset_failing(struct sched *s, int64_t bsid, int results)
 	 * completes, so waiters and reporters need not wait for the rest */
 	char key[64];
 	snprintf(key, sizeof(key), "buildsets/%lld/failing", (long long)bsid);
-	events_publish(s->m, key, json_pack("{sIsi}", "bsid", (json_int_t)bsid, "results", results));
+	events_publish(s->m, key,
+		       json_pack("{sIsi}", "bsid", (json_int_t)bsid, "results", results));
 }
 
 void sched_wait(struct sched *s, int64_t bsid, sched_wait_fn fn, void *ud)

@@ -69,10 +69,10 @@ void sched_unwait(struct sched *s, void *ud);
 
 /* ---- try (sched-try.c) ---- */
 struct sched_try_job {
-	const char *scheduler;    /* NULL: the only try scheduler */
-	const char *token;        /* as sent by the client */
+	const char *scheduler; /* NULL: the only try scheduler */
+	const char *token;     /* as sent by the client */
 	const char *branch, *revision, *repository, *project, *codebase;
-	const char *patch;        /* the diff */
+	const char *patch; /* the diff */
 	size_t patch_len;
 	int patch_level;
 	const char *patch_subdir; /* may be NULL */
@@ -82,7 +82,6 @@ struct sched_try_job {
 };
 /* KILN_EAUTH on a bad token, KILN_ENOTFOUND for an unknown scheduler,
  * -EINVAL with *ret_err for bad input. */
-int sched_try(struct sched *s, const struct sched_try_job *job, int64_t *ret_bsid,
-	      char **ret_err);
+int sched_try(struct sched *s, const struct sched_try_job *job, int64_t *ret_bsid, char **ret_err);
 
 #endif
