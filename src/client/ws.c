@@ -297,7 +297,8 @@ static int ws_drain(struct ws_client *ws)
 		if (r < 0)
 			break;
 	}
-	memmove(ws->in, ws->in + off, ws->in_len - off);
+	if (off > 0 && off < ws->in_len) /* ws->in is NULL before the first read */
+		memmove(ws->in, ws->in + off, ws->in_len - off);
 	ws->in_len -= off;
 	return r < 0 ? r : event;
 }
