@@ -144,7 +144,10 @@ static int master_run(int argc, char **argv)
 			       "same BASEDIR exits with status 1 and touches nothing.\n"
 			       "SIGTERM/SIGINT stop it cleanly; SIGHUP is ignored (reconfig is\n"
 			       "not implemented yet).  A failed database commit stops it with\n"
-			       "status 1; the next start recovers from the database.\n");
+			       "status 1; the next start recovers from the database.\n"
+			       "At exit it logs the event loop's worst stall; with\n"
+			       "KILN_LOOP_STATS=FILE set it also writes them to FILE as JSON.\n"
+			       "KILN_LOG=debug|info|warn|error sets the log level.\n");
 			return 0;
 		default:
 			return 2;
