@@ -1649,9 +1649,12 @@ NOTES = {
                '`KILN_URL=... kiln force b0 --wait` on a trivial build (process start, the '
                'force call, following the request until the build finishes, exit), and '
                '`kiln version` for the cost of starting the process at all. This measures '
-               'whatever the binary does: in this tree `--wait` polls the REST API every '
-               '150 ms (`FORCE_POLL_MS` in `src/client/cmd-force.c`), so the figure is '
-               'dominated by the poll interval, not by the master.'],
+               'whatever the binary does: in this tree `--wait` keeps a WebSocket on the '
+               'master\'s `/ws` (`src/client/ws.c`) and re-reads the request over REST when '
+               'an event arrives (polling only if `/ws` cannot be used), so the figure is '
+               'process start + force + the build + a few REST reads. Before this change '
+               '`--wait` polled every 150 ms: 170 ms median on a quiet machine (issue 8); '
+               'Laminar 1.4\'s `laminarc run` took 21 ms for the same trivial job.'],
     'throughput': ['Sustained: one worker with `max_builds = 10`, builders b0..b9 each one '
                    '`true` step. After one warm-up build the driver keeps 100–109 requests '
                    'queued (JSON-RPC force of all 10 builders whenever fewer are queued, '
