@@ -124,19 +124,26 @@ static void fw_reply_nil(struct fworker *fw, int64_t seq)
 	proto_enc_release(&enc);
 }
 
+/* the head every worker-to-master command message shares: op, seq_number,
+ * command_id and the "args" key, whose value the caller packs next */
+static void fw_cmd_begin(struct fworker *fw, struct proto_enc *enc, const char *op, const char *id)
+{
+	proto_enc_init(enc);
+	proto_pack_map(enc, 4);
+	proto_pack_str(enc, "op");
+	proto_pack_str(enc, op);
+	proto_pack_str(enc, "seq_number");
+	proto_pack_int(enc, fw->seq++);
+	proto_pack_str(enc, "command_id");
+	proto_pack_str(enc, id);
+	proto_pack_str(enc, "args");
+}
+
 /* update [[key, value]] of one string (value NULL: key "rc" with rc) */
 static void fw_update(struct fworker *fw, const char *id, const char *key, const char *text, int rc)
 {
 	struct proto_enc enc;
-	proto_enc_init(&enc);
-	proto_pack_map(&enc, 4);
-	proto_pack_str(&enc, "op");
-	proto_pack_str(&enc, "update");
-	proto_pack_str(&enc, "seq_number");
-	proto_pack_int(&enc, fw->seq++);
-	proto_pack_str(&enc, "command_id");
-	proto_pack_str(&enc, id);
-	proto_pack_str(&enc, "args");
+	fw_cmd_begin(fw, &enc, "update", id);
 	proto_pack_array(&enc, 1);
 	proto_pack_array(&enc, 2);
 	proto_pack_str(&enc, key);
@@ -151,15 +158,7 @@ static void fw_update(struct fworker *fw, const char *id, const char *key, const
 static void fw_complete(struct fworker *fw, const char *id, const char *failure)
 {
 	struct proto_enc enc;
-	proto_enc_init(&enc);
-	proto_pack_map(&enc, 4);
-	proto_pack_str(&enc, "op");
-	proto_pack_str(&enc, "complete");
-	proto_pack_str(&enc, "seq_number");
-	proto_pack_int(&enc, fw->seq++);
-	proto_pack_str(&enc, "command_id");
-	proto_pack_str(&enc, id);
-	proto_pack_str(&enc, "args");
+	fw_cmd_begin(fw, &enc, "complete", id);
 	proto_pack_str(&enc, failure);
 	fq_push(fw, &enc);
 	proto_enc_release(&enc);
@@ -1017,15 +1016,7 @@ TEST(update_handler_finishes_its_command)
 	snprintf(cid, sizeof(cid), "%s", uaf_cmd->id);
 	/* one update with three pairs: the first one's handler drops the command */
 	struct proto_enc enc;
-	proto_enc_init(&enc);
-	proto_pack_map(&enc, 4);
-	proto_pack_str(&enc, "op");
-	proto_pack_str(&enc, "update");
-	proto_pack_str(&enc, "seq_number");
-	proto_pack_int(&enc, 100);
-	proto_pack_str(&enc, "command_id");
-	proto_pack_str(&enc, cid);
-	proto_pack_str(&enc, "args");
+	fw_cmd_begin(&a, &enc, "update", cid);
 	proto_pack_array(&enc, 3);
 	for (int i = 0; i < 3; i++) {
 		proto_pack_array(&enc, 2);
