@@ -3,6 +3,8 @@
  * bounded waits, the RFC 6455 handshake and frame codec for text frames.
  */
 #include "client/ws.h"
+#include "client/cli.h"
+#include "common/clock.h"
 #include "common/xalloc.h"
 
 #include <errno.h>
@@ -65,11 +67,13 @@ int ws_frame_parse(const uint8_t *p, size_t n, struct ws_frame *ret)
 	return (int)(head + len);
 }
 
+/* The socket is non-blocking: every wait goes through ws_poll() with a
+ * deadline, connect and send included, so no call can hang past it. */
+#define WS_SEND_TIMEOUT_MS 5000
+
 static long long ws_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)clock_mono_ms();
 }
 
 /* Waits for fd to be readable (or writable) until deadline; 1 ready, 0 timeout. */
@@ -91,10 +95,17 @@ static int ws_poll(int fd, short events, long long deadline)
 
 static int ws_send_all(int fd, const uint8_t *p, size_t n)
 {
+	long long deadline = ws_now_ms() + WS_SEND_TIMEOUT_MS;
 	while (n > 0) {
 		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && errno == EAGAIN) {
+			int r = ws_poll(fd, POLLOUT, deadline);
+			if (r <= 0)
+				return r < 0 ? r : -ETIMEDOUT;
+			continue;
+		}
 		if (w < 0)
 			return -errno;
 		p += w;
@@ -140,15 +151,25 @@ static int ws_connect(const char *host, const char *port, long long deadline, in
 		return -EHOSTUNREACH;
 	r = -ECONNREFUSED;
 	for (ai = res; ai; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+				ai->ai_protocol);
 		if (fd < 0)
 			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+		r = connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : -errno;
+		if (r == -EINPROGRESS) {
+			int err = 0;
+			socklen_t len = sizeof(err);
+			r = ws_poll(fd, POLLOUT, deadline);
+			if (r == 0)
+				r = -ETIMEDOUT;
+			else if (r > 0)
+				r = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 ? -errno
+											 : -err;
+		}
+		if (r == 0) {
 			*ret_fd = fd;
-			r = 0;
 			break;
 		}
-		r = -errno;
 		close(fd);
 		if (ws_now_ms() >= deadline)
 			break;
@@ -222,7 +243,7 @@ int ws_open(const char *base, const char *token, int timeout_ms, struct ws_clien
 		if (r < 0)
 			break;
 		ssize_t n = recv(fd, head + got, 1, 0);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0) {
 			r = n < 0 ? -errno : -ECONNRESET;
@@ -320,7 +341,7 @@ int ws_wait(struct ws_client *ws, int timeout_ms)
 			return event;
 		ARRAY_GROW(ws->in, ws->in_len + 65536, ws->in_alloc);
 		ssize_t n = recv(ws->fd, ws->in + ws->in_len, 65536, 0);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n < 0)
 			return -errno;
@@ -380,10 +401,7 @@ void ws_waiter_wait(struct ws_waiter *w, uint64_t deadline_ms)
 	if (left < 0)
 		left = 0;
 	if (!w->ws) {
-		struct timespec ts = {.tv_sec = w->poll_ms / 1000,
-				      .tv_nsec = (long)(w->poll_ms % 1000) * 1000000};
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
+		cli_sleep_ms(w->poll_ms);
 		return;
 	}
 	int r = ws_wait(w->ws, (int)(left < WS_WAIT_MAX_MS ? left : WS_WAIT_MAX_MS));
