@@ -5,6 +5,7 @@
 #include "common/err.h"
 #include "common/buf.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 
 /* the longest message text kept whole; longer ones end in a visible marker */
 #define LOG_MSG_MAX 8192
+/* the longest error text (err_str()) appended after ': ' */
+#define LOG_SUFFIX_MAX 512
 
 static enum log_level log_level = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
@@ -56,7 +59,8 @@ static void log_vmsg(enum log_level level, const char *subsys, const char *suffi
 	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	size_t mlen = n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1;
 
-	/* room for the prefix, every byte escaped (4x), the suffix and the marker */
+	/* room for the prefix (time, level, subsys: under 128), every byte escaped
+	 * (4x), the cut marker and the suffix */
 	struct buf b;
 	buf_init(&b, 4 * LOG_MSG_MAX + 1024);
 	int r = buf_addf(&b, "%s.%03ldZ %-5s %s: ", when, (long)(tv.tv_usec / 1000),
@@ -73,15 +77,13 @@ static void log_vmsg(enum log_level level, const char *subsys, const char *suffi
 		r = buf_adds(&b, "(unformattable log message)");
 	if (r >= 0 && n >= 0 && (size_t)n > mlen)
 		r = buf_addf(&b, "... [%d bytes, cut]", n);
-	if (r >= 0 && suffix)
-		r = buf_addf(&b, ": %.*s", LOG_MSG_MAX, suffix);
+	if (r >= 0 && suffix) /* err_str() text: short; the cap keeps the room sum true */
+		r = buf_addf(&b, ": %.*s", LOG_SUFFIX_MAX, suffix);
 	if (r >= 0)
 		r = buf_addch(&b, '\n');
-	if (r < 0) { /* cannot happen with the room above; say so rather than go quiet */
-		buf_reset(&b);
-		if (buf_addf(&b, "%s %s: log line over its cap\n", level_names[level], subsys) < 0)
-			return;
-	}
+	/* the room above holds the longest line this function can build */
+	assert(r >= 0);
+	(void)r;
 	fwrite(b.ptr, 1, b.len, stderr);
 	buf_release(&b);
 }

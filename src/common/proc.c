@@ -398,33 +398,29 @@ void proc_capture_init(struct proc_capture *c, size_t out_max, size_t err_max)
 {
 	buf_init(&c->out, out_max);
 	buf_init(&c->err, err_max);
-	c->out_over = c->err_cut = false;
+	c->err_cut = false;
 }
 
 void proc_capture_reset(struct proc_capture *c)
 {
 	buf_reset(&c->out);
 	buf_reset(&c->err);
-	c->out_over = c->err_cut = false;
+	c->err_cut = false;
 }
 
 void proc_capture_release(struct proc_capture *c)
 {
 	buf_release(&c->out);
 	buf_release(&c->err);
-	c->out_over = c->err_cut = false;
+	c->err_cut = false;
 }
 
 int proc_capture_add(struct proc_capture *c, int stream, const char *data, size_t len)
 {
 	if (stream == PROC_STDOUT) {
-		if (c->out_over)
-			return KILN_ETOOBIG;
-		if (buf_add(&c->out, data, len) < 0) {
-			c->out_over = true; /* buf emptied itself: nothing partial to misuse */
-			return KILN_ETOOBIG;
-		}
-		return 0;
+		/* past the cap the buf empties itself and refuses every later
+		 * append: nothing partial to misuse */
+		return buf_add(&c->out, data, len) < 0 ? KILN_ETOOBIG : 0;
 	}
 	/* stderr: the head is kept (the error comes first), the rest dropped */
 	size_t room = buf_room(&c->err);

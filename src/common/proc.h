@@ -74,20 +74,26 @@ bool proc_is_live(pid_t pid);
 
 /*
  * Capped capture for a proc_ops.output: stdout is kept whole or not at all
- * (past out_max it is emptied, out_over is set and proc_capture_add returns
- * KILN_ETOOBIG, which the output callback returns so the tool is killed);
+ * (past out_max the buffer's sticky overflow empties it, proc_capture_out_over()
+ * says so, and proc_capture_add returns KILN_ETOOBIG, which the output callback
+ * returns so the tool is killed);
  * stderr keeps its first err_max bytes (the error comes first) and sets
  * err_cut when more was dropped.
  */
 struct proc_capture {
 	struct buf out, err;
-	bool out_over, err_cut;
+	bool err_cut;
 };
 void proc_capture_init(struct proc_capture *c, size_t out_max, size_t err_max);
 /* Empties both for the next run (keeps the memory). */
 void proc_capture_reset(struct proc_capture *c);
 /* Frees the memory; the capture stays usable (empty). */
 void proc_capture_release(struct proc_capture *c);
+/* True once stdout passed out_max (its contents are gone). */
+static inline bool proc_capture_out_over(const struct proc_capture *c)
+{
+	return buf_error(&c->out) < 0;
+}
 int proc_capture_add(struct proc_capture *c, int stream, const char *data, size_t len);
 
 #endif

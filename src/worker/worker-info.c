@@ -51,9 +51,14 @@ static int worker_info_read_small(const char *path, struct buf *out)
 		return -errno;
 	char tmp[4096];
 	ssize_t n;
-	while ((n = read(fd, tmp, sizeof(tmp))) > 0)
-		if (buf_add(out, tmp, (size_t)n) < 0)
+	/* past the cap the head is kept (an info file is text for people); the
+	 * sticky overflow would empty the buffer, so take only what fits */
+	while ((n = read(fd, tmp, sizeof(tmp))) > 0) {
+		size_t take = (size_t)n < buf_room(out) ? (size_t)n : buf_room(out);
+		int r = take ? buf_add(out, tmp, take) : 0;
+		if (r < 0 || take < (size_t)n)
 			break;
+	}
 	close(fd);
 	return 0;
 }

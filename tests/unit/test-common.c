@@ -245,7 +245,7 @@ TEST(proc_captures_output_and_exit)
 	CHECK_INT(t.sig, 0);
 	CHECK_STR(t.cap.out.ptr, "out");
 	CHECK_STR(t.cap.err.ptr, "err");
-	CHECK(!t.cap.out_over && !t.cap.err_cut);
+	CHECK(!proc_capture_out_over(&t.cap) && !t.cap.err_cut);
 	/* a program that cannot be found: an error, no callbacks */
 	char *argv[] = {"/nonexistent/kiln-test", NULL};
 	struct proc_opts o = {.argv = argv, .cwd = "/"};
@@ -266,12 +266,12 @@ TEST(proc_capture_caps)
 	struct proc *p;
 	CHECK_INT(proc_run(&loop, "exec yes", &t, 0, &p), 0);
 	CHECK(proc_run_until(&loop, &t.done, 10000));
-	CHECK(t.cap.out_over);
+	CHECK(proc_capture_out_over(&t.cap));
 	CHECK_INT(t.cap.out.len, 0);
 	CHECK_INT(t.sig, SIGKILL);
 	CHECK(proc_capture_add(&t.cap, PROC_STDOUT, "x", 1) < 0);
 	proc_capture_reset(&t.cap);
-	CHECK(!t.cap.out_over);
+	CHECK(!proc_capture_out_over(&t.cap));
 	/* stderr keeps its head */
 	struct proc_rec t2 = {0};
 	proc_capture_init(&t2.cap, 1000, 4);

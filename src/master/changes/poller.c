@@ -192,7 +192,7 @@ static void poller_child_done(struct poller *p)
 		.status = p->term_signal ? 128 + p->term_signal : (int)p->exit_status,
 		.text = p->cap.out.ptr,
 		.len = p->cap.out.len,
-		.truncated = p->cap.out_over,
+		.truncated = proc_capture_out_over(&p->cap),
 		.err = p->cap.err.ptr,
 	};
 	if (p->timed_out) {
@@ -206,7 +206,7 @@ static void poller_child_done(struct poller *p)
 		poller_run_step(p, NULL);
 		return;
 	}
-	if (p->cap.out_over) {
+	if (proc_capture_out_over(&p->cap)) {
 		poller_fail(p, "'%s' wrote more than %u bytes", p->cmd, KILN_MAX_POLLER_OUTPUT);
 		poller_run_step(p, NULL);
 		return;
