@@ -122,7 +122,7 @@ struct api_contents {
 	char *head, *tail; /* owned: the JSON before and after the content string */
 	char *pend;        /* owned: text produced but not yet handed out */
 	size_t pend_len, pend_off;
-	struct buf page, clean;
+	struct buf page;
 };
 
 static void api_contents_free(void *ud)
@@ -132,7 +132,6 @@ static void api_contents_free(void *ud)
 	free(st->tail);
 	free(st->pend);
 	buf_release(&st->page);
-	buf_release(&st->clean);
 	free(st);
 }
 
@@ -218,13 +217,15 @@ static int api_contents_next(struct api_contents *st)
 				return r;
 			if (st->page.len == 0)
 				continue;
-			buf_release(&st->clean);
-			buf_init(&st->clean, st->page.len * 3u);
-			r = api_utf8_sanitize(&st->clean, (const unsigned char *)st->page.ptr,
+			/* the sanitised copy lives only until it is escaped */
+			struct buf clean;
+			buf_init(&clean, st->page.len * 3u);
+			r = api_utf8_sanitize(&clean, (const unsigned char *)st->page.ptr,
 					      st->page.len);
+			json_t *js = r < 0 ? NULL : json_stringn(clean.ptr, clean.len);
+			buf_release(&clean);
 			if (r < 0)
 				return r;
-			json_t *js = json_stringn(st->clean.ptr, st->clean.len);
 			char *esc = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
 			json_decref(js);
 			size_t n = esc ? strlen(esc) : 0;
@@ -236,7 +237,6 @@ static int api_contents_next(struct api_contents *st)
 			memmove(esc, esc + 1, n - 2);
 			st->pend = esc;
 			st->pend_len = n - 2;
-			buf_reset(&st->clean);
 			return 1;
 		}
 		st->state = API_CONTENTS_TAIL;
@@ -256,22 +256,26 @@ static int api_contents_produce(void *ud, struct buf *out)
 {
 	struct api_contents *st = ud;
 
-	while (st->pend_off == st->pend_len) {
-		int r = api_contents_next(st);
-		if (r < 0) {
-			log_warn("log %" PRId64 ": contents reply failed: %s", st->logid,
-				 err_str(r));
-			return r;
+	/* fill the chunk from as many pending pieces as fit (head, pages, tail) */
+	while (buf_room(out) > 0) {
+		if (st->pend_off == st->pend_len) {
+			int r = api_contents_next(st);
+			if (r < 0) {
+				log_warn("log %" PRId64 ": contents reply failed: %s", st->logid,
+					 err_str(r));
+				return r;
+			}
+			if (r == 0)
+				break;
+			continue;
 		}
-		if (r == 0)
-			return 0;
+		size_t n = st->pend_len - st->pend_off;
+		if (n > buf_room(out))
+			n = buf_room(out);
+		if (buf_add(out, st->pend + st->pend_off, n) < 0)
+			return -EIO;
+		st->pend_off += n;
 	}
-	size_t n = st->pend_len - st->pend_off;
-	if (n > buf_room(out))
-		n = buf_room(out);
-	if (buf_add(out, st->pend + st->pend_off, n) < 0)
-		return -EIO;
-	st->pend_off += n;
 	return st->pend_off < st->pend_len || st->state != API_CONTENTS_DONE ? 1 : 0;
 }
 
@@ -327,7 +331,6 @@ void api_log_contents_reply(struct api_ctx *ctx, int64_t logid)
 	st->lines_left = limit >= 0 ? limit : info.num_lines > offset ? info.num_lines - offset : 0;
 	st->text_left = KILN_MAX_LOG_CONTENTS;
 	buf_init(&st->page, API_CONTENTS_PAGE);
-	buf_init(&st->clean, 0);
 	if (api_contents_envelope(ctx, logid, offset, st, &ctype) < 0) {
 		api_contents_free(st);
 		api_reply_error(ctx, 500, "cannot encode JSON");

@@ -934,6 +934,9 @@ void build_stop(struct build *b, const char *reason)
 	}
 	if (!b->cmd)
 		return; /* between steps: the next step will not start */
+	if (b->db_failed)
+		return; /* build_db_abort() is pending on interrupt_timer and gives the command up
+			 */
 	if (wconn_interrupt(b->w, b->cmd, b->bcfg->name, b->stop_reason) < 0)
 		return; /* connection closing: the command fails with it */
 	uv_timer_start(&b->interrupt_timer, build_interrupt_timeout, b->e->interrupt_timeout_ms, 0);

@@ -34,7 +34,6 @@ struct rcmd_ops {
 
 struct rcmd {
 	char id[24];
-	struct wconn *w;
 	const struct rcmd_ops *ops;
 	void *ud;
 	bool dead;         /* finished or forgotten: unlinked, freed on a later turn */

@@ -321,8 +321,11 @@ void engine_defer_free_command(struct engine *e, struct rcmd *c)
 {
 	c->next = e->dead_cmds;
 	e->dead_cmds = c;
-	/* idle callbacks of the next turn: never inside the current callback */
-	if (e->handles_open == 2 && !uv_is_active((uv_handle_t *)&e->reap))
+	/* idle callbacks of the next turn: never inside the current callback
+	 * (starting an active idle handle is a no-op).  Workers close before
+	 * engine_free(), so nothing is deferred once the handle is closing;
+	 * starting a closing handle would corrupt libuv's idle queue. */
+	if (!uv_is_closing((uv_handle_t *)&e->reap))
 		uv_idle_start(&e->reap, engine_reap_cb);
 }
 
@@ -527,9 +530,7 @@ void engine_free(struct engine *e)
 	engine_index_free(e);
 	free(e->retries);
 	engine_reap_commands(e);
-	/* the idle handles are embedded: free after both are closed */
-	e->kick.data = e;
-	e->reap.data = e;
+	/* the idle handles are embedded (their data is e): free after both are closed */
 	uv_close((uv_handle_t *)&e->kick, engine_free_cb);
 	uv_close((uv_handle_t *)&e->reap, engine_free_cb);
 }

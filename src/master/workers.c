@@ -82,7 +82,7 @@ static int wconn_send(struct wconn *w, struct proto_enc *enc)
 static struct rcmd *wconn_find_command(struct wconn *w, struct str id)
 {
 	for (struct rcmd *c = w->cmds; c; c = c->next)
-		if (!c->dead && str_eq(id, c->id))
+		if (str_eq(id, c->id))
 			return c;
 	return NULL;
 }
@@ -99,26 +99,20 @@ static void wconn_unlink_command(struct wconn *w, struct rcmd *c)
 /* A command is never freed while a caller up the stack may hold it (an
  * update handler can finish its own command): it is unlinked, marked dead
  * and freed by the engine on a later loop turn (engine_reap_commands). */
-static void wconn_bury_command(struct wconn *w, struct rcmd *c)
+void wconn_forget_command(struct wconn *w, struct rcmd *c)
 {
 	if (c->dead)
 		return;
 	wconn_unlink_command(w, c);
 	c->dead = true;
-	c->w = NULL;
 	engine_defer_free_command(w->e, c);
-}
-
-void wconn_forget_command(struct wconn *w, struct rcmd *c)
-{
-	wconn_bury_command(w, c);
 }
 
 static void workers_command_finish(struct wconn *w, struct rcmd *c, int status, const char *failure)
 {
 	const struct rcmd_ops *ops = c->ops;
 	void *ud = c->ud;
-	wconn_bury_command(w, c);
+	wconn_forget_command(w, c);
 	ops->complete(ud, status, failure);
 }
 
@@ -151,7 +145,6 @@ int wconn_start_command(struct wconn *w, const char *name, const char *builder_n
 		return -EPIPE;
 	struct rcmd *c = xcalloc(1, sizeof(*c));
 	snprintf(c->id, sizeof(c->id), "%llu", (unsigned long long)w->e->next_command_id++);
-	c->w = w;
 	c->ops = ops;
 	c->ud = ud;
 
