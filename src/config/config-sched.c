@@ -593,8 +593,8 @@ static int config_sched_apply_patch(lua_State *L)
 	const char *name = dsl_opt_name(L, 1, what, "name");
 	size_t wlen = 0;
 	const char *workdir = dsl_opt_string(L, 1, what, "workdir", &wlen);
-	if (workdir && (wlen == 0 || workdir[0] == '/' || strstr(workdir, "..")))
-		config_raise(L, "%s: 'workdir' must be a relative path without '..'", what);
+	if (workdir)
+		dsl_check_relpath(L, what, "workdir", workdir, wlen);
 	const char *tool = dsl_opt_string(L, 1, what, "tool", NULL);
 	if (tool && strcmp(tool, "patch") && strcmp(tool, "git"))
 		config_raise(L, "%s: 'tool' must be \"patch\" or \"git\" (got '%.40s')", what,

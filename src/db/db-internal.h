@@ -82,13 +82,13 @@ struct db {
 	uv_work_t ckpt_req;
 	uv_mutex_t ckpt_lock; /* guards ckpt_working with ckpt_cond */
 	uv_cond_t ckpt_cond;
-	bool ckpt_working;       /* the job's work part has not finished */
-	sqlite3 *ckpt_h;         /* the job's connection (used by one job at a time) */
-	int ckpt_rc;             /* last job's SQLite result */
-	uint64_t ckpt_runs;      /* jobs finished, truncating ones too */
-	uint64_t ckpt_truncates; /* jobs that truncated the WAL */
-	int zjobs;               /* log chunks being compressed off the loop */
-	ZSTD_CCtx *zpool[4];     /* contexts for those jobs, free ones (loop thread) */
+	bool ckpt_working;   /* the job's work part has not finished */
+	sqlite3 *ckpt_h;     /* the job's connection (used by one job at a time) */
+	int ckpt_rc;         /* last job's SQLite result */
+	uint64_t ckpt_runs;  /* jobs finished, truncating ones too */
+	int zjobs;           /* log chunks being compressed off the loop */
+	ZSTD_CCtx *zpool[4]; /* contexts for those jobs, free ones (loop thread); its size
+			      * caps the chunks compressed off the loop at once */
 	int zpool_n;
 	uint64_t commits;        /* batch commits attempted since open */
 	uint64_t fail_commit_at; /* KILN_TEST_FAIL_COMMIT: fail that commit (0: never) */

@@ -615,7 +615,7 @@ static int sqlite_list_build(struct db *db, enum db_resource res, const struct d
 	int r = sqlite_list_add_order(db, rs, q ? q : &none, sql);
 	if (r < 0)
 		return r;
-	if (buf_adds(sql, " LIMIT ? OFFSET ?") < 0 || qb->where.len >= DB_MAX_LIST_SQL)
+	if (buf_adds(sql, " LIMIT ? OFFSET ?") < 0 || buf_error(&qb->where) < 0)
 		return sqlite_list_too_long(db);
 	*ret_rs = rs;
 	*ret_skip = skipped;

@@ -18,9 +18,6 @@
 #include "common/log.h"
 
 #define DB_LOG_ZSTD_LEVEL 3
-/* Chunks being compressed off the loop at once (64 KiB of text each); past
- * it the loop compresses the next one itself. */
-#define DB_LOG_ZJOBS_MAX 4 /* = ARRAY_SIZE(db->zpool) */
 
 /* --- in-memory tails ------------------------------------------------------------ */
 
@@ -289,7 +286,7 @@ static void sqlite_log_zjob_after(uv_work_t *req, int status)
  * 1 if the caller should compress inline (no loop, too many jobs). */
 static int sqlite_log_tail_close_async(struct db *db, struct db_log_tail *t)
 {
-	if (!db->loop || db->closing || db->zjobs >= DB_LOG_ZJOBS_MAX)
+	if (!db->loop || db->closing || (size_t)db->zjobs >= ARRAY_SIZE(db->zpool))
 		return 1;
 	ZSTD_CCtx *zc = db->zpool_n ? db->zpool[--db->zpool_n] : ZSTD_createCCtx();
 	if (!zc)

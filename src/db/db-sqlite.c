@@ -250,8 +250,6 @@ static void db_ckpt_work(uv_work_t *req)
 		    stat(wal, &st) == 0 && st.st_size > DB_CKPT_TRUNCATE_BYTES) {
 			rc = sqlite3_wal_checkpoint_v2(db->ckpt_h, NULL, SQLITE_CHECKPOINT_TRUNCATE,
 						       NULL, NULL);
-			if (rc == SQLITE_OK)
-				db->ckpt_truncates++;
 		}
 	}
 	db->ckpt_rc = rc;
@@ -264,11 +262,13 @@ static void db_ckpt_work(uv_work_t *req)
 static void db_ckpt_after(uv_work_t *req, int status)
 {
 	struct db *db = req->data;
-	(void)status; /* UV_ECANCELED: never cancelled */
 	db->ckpt_busy = false;
+	if (status == UV_ECANCELED) /* db_close dropped it before it started */
+		goto out;
 	db->ckpt_runs++;
 	if (db->ckpt_rc != SQLITE_OK && db->ckpt_rc != SQLITE_BUSY)
 		log_debug("checkpoint: %s (%d)", sqlite3_errstr(db->ckpt_rc), db->ckpt_rc);
+out:
 	if (db->closing)
 		db_free_if_done(db);
 }
@@ -288,13 +288,20 @@ static void db_ckpt_maybe_start(struct db *db)
 	db->ckpt_busy = true;
 }
 
-/* db_close: waits until a running job's work is done (it uses the file),
- * then closes the job's connection.  Its after-work callback still runs on
- * the loop later, and frees the struct if it is the last one out. */
+/* db_close: a job still queued is cancelled, not waited for (the pool may be
+ * busy with other work); a running one is waited for (it uses the file; its
+ * checkpoints are bounded by DB_CKPT_BUSY_MS), then the job's connection is
+ * closed.  The after-work callback still runs on the loop later, and frees
+ * the struct if it is the last one out. */
 static void db_ckpt_stop(struct db *db)
 {
 	if (!db->ckpt_enabled)
 		return;
+	if (db->ckpt_busy && uv_cancel((uv_req_t *)&db->ckpt_req) == 0) {
+		uv_mutex_lock(&db->ckpt_lock); /* the work never runs: clear its flag */
+		db->ckpt_working = false;
+		uv_mutex_unlock(&db->ckpt_lock);
+	}
 	uv_mutex_lock(&db->ckpt_lock);
 	while (db->ckpt_working)
 		uv_cond_wait(&db->ckpt_cond, &db->ckpt_lock);

@@ -140,21 +140,12 @@ int hook_load_object(const char *body, size_t len, json_t **ret, char **ret_err)
 	return 0;
 }
 
-/* The capacity ARRAY_GROW has given an array grown one element at a time from
- * empty to n elements: hook.h's (v, n) interface carries no capacity, and
- * *v only ever grows here, so it is recomputed (a few steps) instead. */
-static size_t hook_json_capacity(size_t n)
-{
-	size_t alloc = 0;
-	while (alloc < n)
-		alloc = array_grow_grown(alloc);
-	return alloc;
-}
-
+/* hook.h's (v, n) interface carries no capacity, so a capacity cannot be
+ * trusted here: grow by one with the multiplication checked.  A webhook's
+ * changes are few and its body is capped (KILN_MAX_HTTP_BODY). */
 struct change *hook_push_change(struct change **v, size_t *n)
 {
-	size_t alloc = hook_json_capacity(*n);
-	ARRAY_GROW(*v, *n + 1, alloc);
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
 	struct change *c = &(*v)[(*n)++];
 	*c = (struct change){0};
 	return c;
