@@ -8,11 +8,10 @@
  */
 #include "common/proc.h"
 
-#include <dirent.h>
+#include <assert.h>
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -300,7 +299,8 @@ int proc_start(uv_loop_t *loop, const struct proc_opts *o, const struct proc_ops
 	uv_read_start((uv_stream_t *)&r->out, proc_alloc, proc_on_read);
 	uv_read_start((uv_stream_t *)&r->err, proc_alloc, proc_on_read);
 	if (o->stdin_data) {
-		r->stdin_copy = xmemdup(o->stdin_data, o->stdin_len ? o->stdin_len : 1);
+		r->stdin_copy = xmalloc(o->stdin_len + 1); /* never a 0-byte allocation */
+		memcpy(r->stdin_copy, o->stdin_data, o->stdin_len);
 		uv_buf_t b = uv_buf_init(r->stdin_copy, (unsigned)o->stdin_len);
 		r->wreq.data = r;
 		if (uv_write(&r->wreq, (uv_stream_t *)&r->in, &b, 1, proc_on_stdin_written) < 0) {
@@ -428,7 +428,8 @@ int proc_capture_add(struct proc_capture *c, int stream, const char *data, size_
 		c->err_cut = true;
 		len = room;
 	}
-	if (len && buf_add(&c->err, data, len) < 0)
-		c->err_cut = true; /* not reached: len fits the room */
+	int r = len ? buf_add(&c->err, data, len) : 0;
+	assert(r == 0); /* len fits the room */
+	(void)r;
 	return 0;
 }

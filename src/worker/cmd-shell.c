@@ -253,8 +253,15 @@ static void shell_abort(struct cmd *c)
 static void shell_pause(struct cmd *c, bool paused)
 {
 	struct shell *sh = c->priv;
-	if (sh && sh->r)
-		proc_pause(sh->r, paused);
+	if (!sh || !sh->r)
+		return;
+	proc_pause(sh->r, paused);
+	/* logfiles are output too: their tailing waits with the pipes, so the
+	 * send queue stays bounded by backpressure */
+	if (paused)
+		uv_timer_stop(&sh->t_poll);
+	else if (sh->nlogs)
+		uv_timer_start(&sh->t_poll, shell_on_poll, SHELL_LOG_POLL_MS, SHELL_LOG_POLL_MS);
 }
 
 /* ---- completion ------------------------------------------------------------------------ */
@@ -623,11 +630,12 @@ static int shell_start(struct cmd *c, const msgpack_object *args, char **ret_err
 		*ret_err = xstrdup("shell: bad 'logfiles'");
 		return -EINVAL;
 	}
-	_cleanup_free_ char *stdin_data = NULL;
+	/* borrowed from args, which outlive this call; proc_start() copies it */
+	const char *stdin_data = NULL;
 	size_t stdin_len = 0;
 	struct str sin;
 	if (proto_obj_str(proto_map_get(args, "initial_stdin"), &sin)) {
-		stdin_data = xmemdup(sin.p, sin.len + 1);
+		stdin_data = sin.len ? sin.p : "";
 		stdin_len = sin.len;
 	}
 

@@ -45,7 +45,6 @@ struct conn {
 	bool rx_drop; /* the current message is over the cap */
 	uv_timer_t retry;
 	double delay;
-	unsigned failures;
 	lws_retry_bo_t policy;
 	conn_resolve_fn resolve;
 	uv_work_t resolve_req;
@@ -123,7 +122,6 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
 		int status = wsi ? (int)lws_http_client_http_response(wsi) : 0;
-		c->failures++;
 		if (status == 401)
 			log_error("master %s refused the worker's name or password (HTTP 401)",
 				  c->hostport);
@@ -170,7 +168,6 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		} else if (!c->attached) {
 			c->attached = true;
 			c->delay = CONN_BACKOFF_FIRST;
-			c->failures = 0;
 		}
 		break;
 	}
@@ -301,7 +298,6 @@ static void conn_resolve_done(uv_work_t *req, int status)
 	}
 	int r = status < 0 ? status : c->resolve_rc;
 	if (r < 0) {
-		c->failures++;
 		log_warn("cannot resolve master '%s': %s", c->host,
 			 status < 0 ? uv_strerror(status) : err_str(r));
 		conn_schedule(c);
