@@ -39,13 +39,7 @@ static void fs_ok(struct cmd *c)
 
 static void fs_pack_name(struct proto_enc *e, const char *s)
 {
-	struct buf b;
-	buf_init(&b, strlen(s) * 3 + 8);
-	int r = lines_utf8_repair(&b, s, strlen(s));
-	assert(r == 0); /* 3n + 8 bytes hold any repair */
-	(void)r;
-	proto_pack_strn(e, b.ptr, b.len);
-	buf_release(&b);
+	lines_pack_repaired(e, s, strlen(s));
 }
 
 /* args 'paths' (array of str) or a single 'path' */

@@ -118,6 +118,15 @@ int lines_utf8_repair(struct buf *out, const char *p, size_t n)
 	return buf_add(out, p + run, n - run) < 0 ? -E2BIG : 0;
 }
 
+void lines_pack_repaired(struct proto_enc *e, const char *p, size_t n)
+{
+	struct buf b;
+	buf_init(&b, n * 3 + 8);
+	LINES_FITS(lines_utf8_repair(&b, p, n)); /* 3n + 8 bytes hold any repair */
+	proto_pack_strn(e, b.ptr, b.len);
+	buf_release(&b);
+}
+
 /* ---- line splitter ---------------------------------------------------------- */
 
 /*

@@ -45,6 +45,9 @@ void lines_finish(struct lines *l);
  * (at most 3n bytes).  Returns 0, or -E2BIG past out's cap (out is then
  * failed and empty, as buf.h does). */
 BUF_MUST_CHECK int lines_utf8_repair(struct buf *out, const char *p, size_t n);
+/* Packs p[0..n) as a msgpack string, invalid UTF-8 repaired as above (names
+ * and values from the disk or the environment). */
+void lines_pack_repaired(struct proto_enc *e, const char *p, size_t n);
 /* True if p[0..n) is valid UTF-8 as Python's strict decoder sees it. */
 bool lines_utf8_valid(const char *p, size_t n);
 

@@ -4,6 +4,7 @@
  * send_environ), cpu count, version and the command names it speaks.
  */
 #define LOG_SUBSYS "worker"
+#include "worker/lines.h"
 #include "worker/worker-int.h"
 #include "worker/worker.h"
 
@@ -32,17 +33,6 @@ static const char *const worker_info_cmd_names[] = {
 	"downloadFile", "download_file", "mkdir",       "rmdir",           "cpdir",
 	"stat",         "glob",          "listdir",     "rmfile",
 };
-
-static void worker_info_pack_repaired(struct proto_enc *e, const char *p, size_t n)
-{
-	struct buf b;
-	buf_init(&b, n * 3 + 8);
-	int r = lines_utf8_repair(&b, p, n);
-	assert(r == 0); /* 3n + 8 bytes hold any repair */
-	(void)r;
-	proto_pack_strn(e, b.ptr, b.len);
-	buf_release(&b);
-}
 
 static int worker_info_read_small(const char *path, struct buf *out)
 {
@@ -83,8 +73,8 @@ static uint32_t worker_info_files(struct worker *w, struct proto_enc *e)
 		struct buf b;
 		buf_init(&b, WORKER_INFO_FILE_MAX);
 		(void)worker_info_read_small(path, &b);
-		worker_info_pack_repaired(e, de->d_name, strlen(de->d_name));
-		worker_info_pack_repaired(e, b.ptr, b.len);
+		lines_pack_repaired(e, de->d_name, strlen(de->d_name));
+		lines_pack_repaired(e, b.ptr, b.len);
 		buf_release(&b);
 	}
 	closedir(d);
@@ -119,8 +109,8 @@ static uint32_t worker_info_os_release(struct proto_enc *e)
 		for (size_t i = 0; i < kl; i++)
 			k[3 + i] = (line[i] >= 'A' && line[i] <= 'Z') ? (char)(line[i] - 'A' + 'a')
 								      : line[i];
-		worker_info_pack_repaired(e, k, kl + 3);
-		worker_info_pack_repaired(e, v, vl);
+		lines_pack_repaired(e, k, kl + 3);
+		lines_pack_repaired(e, v, vl);
 	}
 	buf_release(&b);
 	return n;
@@ -134,7 +124,7 @@ static void worker_info_pack_environ(struct worker *w, struct proto_enc *e)
 		proto_pack_map(e, home ? 1 : 0);
 		if (home) {
 			proto_pack_str(e, "HOME");
-			worker_info_pack_repaired(e, home, strlen(home));
+			lines_pack_repaired(e, home, strlen(home));
 		}
 		return;
 	}
@@ -147,8 +137,8 @@ static void worker_info_pack_environ(struct worker *w, struct proto_enc *e)
 		const char *eq = strchr(*p, '=');
 		if (!eq || eq == *p)
 			continue;
-		worker_info_pack_repaired(e, *p, (size_t)(eq - *p));
-		worker_info_pack_repaired(e, eq + 1, strlen(eq + 1));
+		lines_pack_repaired(e, *p, (size_t)(eq - *p));
+		lines_pack_repaired(e, eq + 1, strlen(eq + 1));
 	}
 }
 
