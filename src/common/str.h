@@ -26,6 +26,13 @@ static inline bool str_eq(struct str a, const char *b)
 	return a.len == n && (n == 0 || memcmp(a.p, b, n) == 0);
 }
 
+struct buf;
+/* Appends s[0..n) to b as valid UTF-8 (what JSON text needs): each byte that
+ * starts no valid sequence becomes U+FFFD (at most 3n bytes out).  Overlongs,
+ * surrogates, code points past U+10FFFF and NUL count as invalid.  Returns 0,
+ * or -E2BIG past b's cap (b is then failed and empty, as buf.h does). */
+int str_utf8_sanitize(struct buf *b, const void *s, size_t n) __attribute__((warn_unused_result));
+
 /* Parses a non-negative decimal integer that fills the whole view. */
 int str_to_u64(struct str s, unsigned long long *ret);
 /* Parses a whole C string as a signed 64-bit integer; -EINVAL / -ERANGE. */

@@ -459,30 +459,6 @@ static int sqlite_list_bind_all(struct db *db, sqlite3_stmt *s, const struct qbu
 
 /* --- SQL functions ---------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s[0..n), 0 if invalid (NUL counts
- * as invalid: JSON text from it would end early). */
-static size_t sqlite_list_utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	if (c == 0)
-		return 0;
-	if (c < 0x80)
-		return 1;
-	size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-	if (!len || len > n)
-		return 0;
-	uint32_t cp = c & (0x7fu >> len);
-	for (size_t k = 1; k < len; k++) {
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[k] & 0x3fu);
-	}
-	static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
-	if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /* kiln_text(x): x (a BLOB, e.g. a try patch as uploaded) as UTF-8 text,
  * each byte that is not part of a valid sequence replaced by U+FFFD, so it
  * can be a JSON string; NULL stays NULL. */
@@ -493,28 +469,17 @@ static void sqlite_list_sql_text(sqlite3_context *ctx, int argc, sqlite3_value *
 		sqlite3_result_null(ctx);
 		return;
 	}
-	const unsigned char *in = sqlite3_value_blob(argv[0]);
 	size_t n = (size_t)sqlite3_value_bytes(argv[0]);
-	unsigned char *out = sqlite3_malloc64((sqlite3_uint64)n * 3 + 1);
-	if (!out) {
-		sqlite3_result_error_nomem(ctx);
+	struct buf out;
+	buf_init(&out, xmul(n, 3)); /* any repair fits */
+	if (str_utf8_sanitize(&out, sqlite3_value_blob(argv[0]), n) < 0) {
+		buf_release(&out);
+		sqlite3_result_error_toobig(ctx);
 		return;
 	}
-	size_t o = 0;
-	for (size_t i = 0; i < n;) {
-		size_t len = sqlite_list_utf8_seq(in + i, n - i);
-		if (len) {
-			memcpy(out + o, in + i, len);
-			o += len;
-			i += len;
-		} else {
-			memcpy(out + o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-		}
-	}
-	out[o] = '\0';
-	sqlite3_result_text64(ctx, (const char *)out, o, sqlite3_free, SQLITE_UTF8);
+	size_t len;
+	char *text = buf_detach(&out, &len);
+	sqlite3_result_text64(ctx, text, len, free, SQLITE_UTF8);
 }
 
 int db_list_init_sql(struct db *db)

@@ -51,48 +51,6 @@ void api_log_get(struct api_ctx *ctx)
 	api_list(ctx, DB_LOGS, "logs", true, NULL, f);
 }
 
-/* Copies s to b replacing invalid UTF-8 with U+FFFD (JSON needs valid text;
- * build output is whatever the command printed). */
-static int api_utf8_sanitize(struct buf *b, const unsigned char *s, size_t n)
-{
-	static const char repl[] = "\xef\xbf\xbd";
-	size_t i = 0;
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t len = c < 0x80         ? 1
-			     : (c >> 5) == 6  ? 2
-			     : (c >> 4) == 14 ? 3
-			     : (c >> 3) == 30 ? 4
-					      : 0;
-		bool ok = len > 0 && i + len <= n && c != 0;
-		for (size_t k = 1; ok && k < len; k++)
-			ok = (s[i + k] & 0xc0) == 0x80;
-		if (ok && len == 2)
-			ok = c >= 0xc2;
-		if (ok && len == 3) {
-			unsigned cp =
-				(c & 0x0fu) << 12 | (s[i + 1] & 0x3fu) << 6 | (s[i + 2] & 0x3fu);
-			ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
-		}
-		if (ok && len == 4) {
-			unsigned cp = (c & 0x07u) << 18 | (s[i + 1] & 0x3fu) << 12 |
-				      (s[i + 2] & 0x3fu) << 6 | (s[i + 3] & 0x3fu);
-			ok = cp >= 0x10000 && cp <= 0x10ffff;
-		}
-		int r;
-		if (ok) {
-			r = buf_add(b, s + i, len);
-			i += len;
-		} else {
-			r = buf_add(b, repl, 3);
-			i++;
-		}
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
 static int api_log_info(struct api_ctx *ctx, int64_t logid, struct db_log_info *info)
 {
 	int r = db_log_get(ctx->db, logid, info);
@@ -220,8 +178,7 @@ static int api_contents_next(struct api_contents *st)
 			/* the sanitised copy lives only until it is escaped */
 			struct buf clean;
 			buf_init(&clean, st->page.len * 3u);
-			r = api_utf8_sanitize(&clean, (const unsigned char *)st->page.ptr,
-					      st->page.len);
+			r = str_utf8_sanitize(&clean, st->page.ptr, st->page.len);
 			json_t *js = r < 0 ? NULL : json_stringn(clean.ptr, clean.len);
 			buf_release(&clean);
 			if (r < 0)

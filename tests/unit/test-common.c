@@ -130,6 +130,25 @@ TEST(log_cuts_visibly_and_escapes)
 	free(s);
 }
 
+TEST(str_utf8_sanitize_replaces_invalid)
+{
+	struct buf b;
+	buf_init(&b, 64);
+	/* valid 2/3/4-byte text kept; a lone continuation, an overlong, a
+	 * surrogate, NUL and a cut sequence each become U+FFFD */
+	static const char in[] =
+		"a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|\x80|\xc0\xaf|\xed\xa0\x80|";
+	CHECK_INT(str_utf8_sanitize(&b, in, sizeof(in) - 1), 0);
+	CHECK_INT(str_utf8_sanitize(&b, "\0|\xe2\x82", 4), 0);
+	CHECK_STR(b.ptr,
+		  "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd|"
+		  "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd");
+	buf_release(&b);
+	buf_init(&b, 2);
+	CHECK_INT(str_utf8_sanitize(&b, "\x80", 1), -E2BIG);
+	buf_release(&b);
+}
+
 TEST(str_parses_numbers_strictly)
 {
 	unsigned long long v = 0;
@@ -384,6 +403,7 @@ int main(void)
 	RUN(buf_grows_large);
 	RUN(array_grow_amortised_and_checked);
 	RUN(log_cuts_visibly_and_escapes);
+	RUN(str_utf8_sanitize_replaces_invalid);
 	RUN(str_parses_numbers_strictly);
 	RUN(err_names_both_kinds);
 	RUN(xasprintf_formats);
