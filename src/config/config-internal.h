@@ -112,6 +112,8 @@ bool dsl_opt_bool(lua_State *L, int t, const char *what, const char *key, bool d
  * flunk_on_failure, warn_on_failure, always_run) from the table at index 1
  * into a zeroed step; the caller fills in the rest. */
 struct config_step dsl_step_flags(lua_State *L, const char *what);
+/* Those flags' keys, for a step kind's list of allowed keys. */
+#define DSL_STEP_FLAG_KEYS "halt_on_failure", "flunk_on_failure", "warn_on_failure", "always_run"
 long long dsl_opt_int(lua_State *L, int t, const char *what, const char *key, long long def,
 		      long long min, long long max);
 double dsl_opt_seconds(lua_State *L, int t, const char *what, const char *key, double def);

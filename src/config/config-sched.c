@@ -537,15 +537,8 @@ static int config_sched_declare(lua_State *L)
 
 static int config_sched_trigger(lua_State *L)
 {
-	static const char *const keys[] = {"name",
-					   "schedulers",
-					   "wait_for_finish",
-					   "set_properties",
-					   "halt_on_failure",
-					   "flunk_on_failure",
-					   "warn_on_failure",
-					   "always_run",
-					   NULL};
+	static const char *const keys[] = {"name",           "schedulers",       "wait_for_finish",
+					   "set_properties", DSL_STEP_FLAG_KEYS, NULL};
 	int line = config_line(L);
 	char what[256];
 	dsl_check_table_arg(L, "trigger");

@@ -216,17 +216,9 @@ struct config_step dsl_step_flags(lua_State *L, const char *what)
 
 static int config_step_shell(lua_State *L)
 {
-	static const char *const keys[] = {"name",
-					   "command",
-					   "env",
-					   "workdir",
-					   "timeout",
-					   "max_time",
-					   "halt_on_failure",
-					   "flunk_on_failure",
-					   "warn_on_failure",
-					   "always_run",
-					   NULL};
+	static const char *const keys[] = {
+		"name",     "command",          "env", "workdir", "timeout",
+		"max_time", DSL_STEP_FLAG_KEYS, NULL};
 	int line = config_line(L);
 	char what[256];
 
