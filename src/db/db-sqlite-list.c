@@ -380,39 +380,39 @@ static int sqlite_list_add_filter(struct db *db, const struct resource *rs, stru
 	/* Times are compared in whole seconds, as they are rendered. */
 	const char *e = f->expr;
 	_cleanup_free_ char *secs = f->type == F_TIME ? xasprintf("CAST(%s AS INTEGER)", e) : NULL;
-	const char *open = NULL, *close = NULL;
+	const char *close = NULL;
+	int ar; /* the opening text's append */
 	switch (op) {
 	case DB_OP_EQ:
-		open = buf_addf(w, "%s = ", secs ? secs : e) < 0 ? NULL : "";
+		ar = buf_addf(w, "%s = ", secs ? secs : e);
 		break;
 	case DB_OP_NE:
-		open = buf_addf(w, "%s IS NOT ", secs ? secs : e) < 0 ? NULL : "";
+		ar = buf_addf(w, "%s IS NOT ", secs ? secs : e);
 		break;
 	case DB_OP_IN:
-		open = buf_addf(w, "%s IN (", secs ? secs : e) < 0 ? NULL : "";
+		ar = buf_addf(w, "%s IN (", secs ? secs : e);
 		close = ")";
 		break;
 	case DB_OP_NOTIN:
-		open = buf_addf(w, "(%s IS NULL OR %s NOT IN (", e, secs ? secs : e) < 0 ? NULL
-											 : "";
+		ar = buf_addf(w, "(%s IS NULL OR %s NOT IN (", e, secs ? secs : e);
 		close = "))";
 		break;
 	case DB_OP_LT:
-		open = buf_addf(w, "%s < ", e) < 0 ? NULL : "";
+		ar = buf_addf(w, "%s < ", e);
 		break;
 	case DB_OP_GE:
-		open = buf_addf(w, "%s >= ", e) < 0 ? NULL : "";
+		ar = buf_addf(w, "%s >= ", e);
 		break;
 	case DB_OP_LE:
-		open = buf_addf(w, secs ? "%s < 1 + " : "%s <= ", e) < 0 ? NULL : "";
+		ar = buf_addf(w, secs ? "%s < 1 + " : "%s <= ", e);
 		break;
 	case DB_OP_GT:
-		open = buf_addf(w, secs ? "%s >= 1 + " : "%s > ", e) < 0 ? NULL : "";
+		ar = buf_addf(w, secs ? "%s >= 1 + " : "%s > ", e);
 		break;
 	default: /* DB_OP_CONTAINS is handled above */
 		return db_failf(db, -EINVAL, "unknown filter operator %d", (int)flt->op);
 	}
-	if (!open)
+	if (ar < 0)
 		return sqlite_list_too_long(db);
 	r = sqlite_list_add_values(db, qb, w, f, flt);
 	if (r < 0 || !close)
