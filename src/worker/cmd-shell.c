@@ -63,6 +63,15 @@ struct shell {
 
 /* ---- teardown --------------------------------------------------------------------- */
 
+static void shell_free_strv(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
 static void shell_free(struct shell *sh)
 {
 	for (size_t i = 0; i < sh->nlogs; i++) {
@@ -76,10 +85,7 @@ static void shell_free(struct shell *sh)
 	free(sh->logs);
 	lines_release(&sh->out);
 	lines_release(&sh->err);
-	if (sh->argv)
-		for (char **p = sh->argv; *p; p++)
-			free(*p);
-	free(sh->argv);
+	shell_free_strv(sh->argv);
 	env_release(&sh->env);
 	free(sh->workdir);
 	free(sh);
@@ -374,15 +380,6 @@ static char *shell_argv_repr(char *const *argv)
 full:
 	buf_release(&b);
 	return xstrdup("[(argv over 1 MiB, not shown)]");
-}
-
-static void shell_free_strv(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
 }
 
 /* ---- starting --------------------------------------------------------------------------- */
