@@ -63,4 +63,17 @@
 /* Names */
 #define KILN_MAX_NAME 200 /* builder, worker, step names */
 
+/* Force and try control calls (slice: force) */
+#define KILN_FORCE_MAX_BUILDER_NAMES 10000     /* builderNames entries of one force or try call */
+#define KILN_FORCE_MAX_REASON 4096             /* force reason, try comment */
+#define KILN_FORCE_MAX_OWNER 256               /* force username, try who */
+#define KILN_FORCE_MAX_REF 256                 /* branch, revision of a force or try call */
+#define KILN_FORCE_MAX_SOURCE 1024             /* repository, project, codebase, patch_subdir */
+#define KILN_FORCE_MAX_TOKEN 1024              /* try token as sent */
+#define KILN_FORCE_MAX_PROPS 64                /* properties one force call sets */
+#define KILN_FORCE_MAX_PROP_NAME 128           /* a property name */
+#define KILN_FORCE_MAX_PROP_VALUE (16u << 10)  /* one property value, as JSON text */
+#define KILN_FORCE_MAX_PROPS_TOTAL (64u << 10) /* all properties of one call, as JSON text */
+#define KILN_FORCE_MAX_PROP_DEPTH 8            /* nesting of lists/objects in a property value */
+
 #endif

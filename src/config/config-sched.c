@@ -342,6 +342,45 @@ static void config_sched_params(lua_State *L, int t, const char *what, struct co
 	lua_pop(L, 1);
 }
 
+/* The config keys of the force scheduler's allow lists, in enum config_force_field order. */
+static const char *const config_sched_allow_keys[CONFIG_FORCE_NFIELDS] = {
+	"branches", "revisions", "repositories", "projects", "codebases"};
+
+/* branches = { "main", "release-*" }, ...: what a force call may put in the
+ * sourcestamp (exact values or fnmatch globs; checked by sched-force.c). */
+static void config_sched_allow(lua_State *L, int t, const char *what, struct config_scheduler *s)
+{
+	for (size_t f = 0; f < CONFIG_FORCE_NFIELDS; f++) {
+		const char *key = config_sched_allow_keys[f];
+		if (dsl_get(L, t, key) == LUA_TNIL) {
+			lua_pop(L, 1);
+			continue;
+		}
+		int v = lua_gettop(L);
+		size_t n = dsl_check_list(L, v, what, key, "strings");
+		if (n == 0)
+			config_raise(L, "%s: '%s' must not be empty", what, key);
+		for (size_t i = 1; i <= n; i++) {
+			size_t len;
+			lua_rawgeti(L, v, (lua_Integer)i);
+			const char *e = dsl_check_string(L, -1, what, key, &len);
+			bool ctl = strlen(e) != len;
+			for (size_t k = 0; k < len && !ctl; k++)
+				ctl = (unsigned char)e[k] < 0x20 || e[k] == 0x7f;
+			if (len == 0 || len > KILN_FORCE_MAX_SOURCE || ctl)
+				config_raise(
+					L,
+					"%s: '%s' entries must be 1 to %u bytes without control "
+					"characters",
+					what, key, (unsigned)KILN_FORCE_MAX_SOURCE);
+			lua_pop(L, 1);
+		}
+		s->allowed[f] = dsl_new_strv(L, n);
+		dsl_fill_list(L, v, s->allowed[f], &s->nallowed[f], n);
+		lua_pop(L, 1);
+	}
+}
+
 /* ---- the scheduler declarations ------------------------------------------ */
 
 enum {
@@ -353,6 +392,7 @@ enum {
 	K_PARAMS = 1 << 5,
 	K_UPSTREAM = 1 << 6,
 	K_TOKEN = 1 << 7,
+	K_ALLOW = 1 << 8, /* branches, revisions, repositories, projects, codebases */
 };
 
 struct config_sched_decl {
@@ -362,7 +402,7 @@ struct config_sched_decl {
 };
 
 static const struct config_sched_decl config_sched_decls[] = {
-	{"force_scheduler", CONFIG_SCHED_FORCE, K_SOURCE | K_PARAMS},
+	{"force_scheduler", CONFIG_SCHED_FORCE, K_SOURCE | K_PARAMS | K_ALLOW},
 	{"single_branch", CONFIG_SCHED_SINGLE_BRANCH, K_FILTER | K_STABLE},
 	{"any_branch", CONFIG_SCHED_ANY_BRANCH, K_FILTER | K_STABLE},
 	{"periodic", CONFIG_SCHED_PERIODIC, K_SOURCE | K_PERIOD},
@@ -410,6 +450,9 @@ static int config_sched_declare(lua_State *L)
 		keys[nk++] = "upstream";
 	if (d->keys & K_TOKEN)
 		keys[nk++] = "token";
+	if (d->keys & K_ALLOW)
+		for (size_t f = 0; f < CONFIG_FORCE_NFIELDS; f++)
+			keys[nk++] = config_sched_allow_keys[f];
 	keys[nk] = NULL;
 
 	if (d->kind == CONFIG_SCHED_FORCE && lua_gettop(L) == 0)
@@ -509,6 +552,8 @@ static int config_sched_declare(lua_State *L)
 	}
 	if (d->keys & K_PARAMS)
 		config_sched_params(L, 1, what, s);
+	if (d->keys & K_ALLOW)
+		config_sched_allow(L, 1, what, s);
 	if (d->keys & K_UPSTREAM) {
 		const char *up = dsl_opt_name(L, 1, what, "upstream");
 		if (!up)
@@ -692,6 +737,8 @@ void config_sched_release(struct config_scheduler *s)
 		config_sched_strv_free(s->params[i].choices, s->params[i].nchoices);
 	}
 	free(s->params);
+	for (size_t f = 0; f < CONFIG_FORCE_NFIELDS; f++)
+		config_sched_strv_free(s->allowed[f], s->nallowed[f]);
 	free(s->upstream);
 	if (s->token)
 		explicit_bzero(s->token, strlen(s->token));

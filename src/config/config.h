@@ -161,6 +161,16 @@ enum {
 };
 enum { CONFIG_SUPERSEDE_NONE = 0, CONFIG_SUPERSEDE_QUEUED = 1, CONFIG_SUPERSEDE_RUNNING = 2 };
 
+/* The sourcestamp fields a force call may set, in the order of their allow lists. */
+enum config_force_field {
+	CONFIG_FORCE_BRANCH,
+	CONFIG_FORCE_REVISION,
+	CONFIG_FORCE_REPOSITORY,
+	CONFIG_FORCE_PROJECT,
+	CONFIG_FORCE_CODEBASE,
+	CONFIG_FORCE_NFIELDS
+};
+
 struct config_scheduler {
 	enum config_scheduler_kind kind;
 	char *name;      /* owned; force schedulers default to "force" */
@@ -187,6 +197,11 @@ struct config_scheduler {
 	/* force */
 	struct config_param *params; /* owned */
 	size_t nparams;
+	/* force: values a call may give the sourcestamp fields (branches, revisions,
+	 * repositories, projects, codebases), indexed by enum config_force_field; each
+	 * entry an exact value or an fnmatch glob; NULL: the built-in rule (sched-force.c) */
+	char **allowed[CONFIG_FORCE_NFIELDS]; /* owned */
+	size_t nallowed[CONFIG_FORCE_NFIELDS];
 	/* dependent */
 	char *upstream; /* owned: scheduler whose successful buildsets trigger us */
 	/* try */

@@ -13,6 +13,7 @@
 #include "db/db.h"
 
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/str.h"
 #include "common/xalloc.h"
@@ -43,12 +44,21 @@ static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 	int64_t *ids = NULL;
 	size_t n = 0;
 
+	if (json_is_null(bid))
+		bid = NULL;
+	if (json_is_null(names))
+		names = NULL;
 	if (bid) {
 		long long v = -1;
 		if (json_is_integer(bid))
 			v = json_integer_value(bid);
 		else if (json_is_string(bid) && str_to_i64(json_string_value(bid), &v) < 0)
 			v = -1;
+		else if (!json_is_string(bid)) {
+			api_rpc_reply_error(ctx, 400, rpc->id, -32602,
+					    "'builderid' must be an integer");
+			return false;
+		}
 		bool ok = false;
 		for (size_t i = 0; v > 0 && i < sc->nbuilders && !ok; i++) {
 			int64_t id;
@@ -66,17 +76,44 @@ static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 		ids = xmalloc(sizeof(*ids));
 		ids[n++] = v;
 	} else if (names) {
+		if (!json_is_array(names)) {
+			api_rpc_reply_error(ctx, 400, rpc->id, -32602,
+					    "'builderNames' must be a list of builder names");
+			return false;
+		}
+		if (json_array_size(names) > KILN_FORCE_MAX_BUILDER_NAMES) {
+			char *msg = xasprintf("'builderNames' lists more than %u names",
+					      (unsigned)KILN_FORCE_MAX_BUILDER_NAMES);
+			api_rpc_reply_error(ctx, 400, rpc->id, -32602, msg);
+			free(msg);
+			return false;
+		}
+		/* each builder once, however often it is named: one request each */
+		_cleanup_free_ bool *seen = xcalloc(sc->nbuilders + 1, sizeof(*seen));
 		size_t i;
 		json_t *name;
-		bool ok = json_is_array(names) && json_array_size(names) > 0;
-		ids = xcalloc(json_array_size(names) + 1, sizeof(*ids));
+		bool ok = json_array_size(names) > 0;
+		ids = xcalloc(sc->nbuilders + 1, sizeof(*ids));
 		json_array_foreach(names, i, name)
 		{
 			const char *s = json_string_value(name);
-			bool known = false;
-			for (size_t k = 0; s && k < sc->nbuilders && !known; k++)
-				known = !strcmp(sc->builders[k], s);
-			int r = known ? api_builder_id(ctx, s, &ids[n]) : 0;
+			if (!s) {
+				free(ids);
+				api_rpc_reply_error(ctx, 400, rpc->id, -32602,
+						    "'builderNames' must be a list of strings");
+				return false;
+			}
+			size_t k = 0;
+			while (k < sc->nbuilders && strcmp(sc->builders[k], s))
+				k++;
+			if (k == sc->nbuilders) {
+				ok = false; /* not this scheduler's */
+				break;
+			}
+			if (seen[k])
+				continue;
+			seen[k] = true;
+			int r = api_builder_id(ctx, s, &ids[n]);
 			if (r < 0) {
 				free(ids);
 				return false;

@@ -106,6 +106,13 @@ void api_try_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 		api_rpc_reply_error(ctx, 503, rpc->id, -32603, "schedulers are not running");
 		return;
 	}
+	char *cerr = NULL;
+	if (sched_try_check(p, &cerr) < 0) {
+		/* types and sizes first: nothing below sees a wrong-typed field */
+		api_rpc_reply_error(ctx, 400, rpc->id, -32602, cerr);
+		free(cerr);
+		return;
+	}
 	const char *b64 = api_str(p, "patch_base64");
 	if (!b64) {
 		api_rpc_reply_error(ctx, 400, rpc->id, -32602, "'patch_base64' is required");

@@ -479,7 +479,8 @@ TEST(scheduler_errors)
 	CHECK_ERR(
 		"force_scheduler { name = \"f\", builder = { } }",
 		"master.lua:1: force_scheduler 'f': unknown key 'builder' (known: name, builders, "
-		"priority, properties, branch, repository, project, codebase, params)");
+		"priority, properties, branch, repository, project, codebase, params, branches, "
+		"revisions, repositories, projects, codebases)");
 }
 
 TEST(sandbox_has_no_dangerous_libraries)

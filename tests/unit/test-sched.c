@@ -577,7 +577,8 @@ TEST(force_empty_fields_take_defaults)
 	struct fixture f;
 	if (fixture_open(&f, HEAD "force_scheduler { name = 'f', builders = { 'b1' },\n"
 				  "  branch = 'main', repository = 'https://example.org/r.git',\n"
-				  "  project = 'proj', codebase = 'cb' }\n") < 0)
+				  "  project = 'proj', codebase = 'cb',\n"
+				  "  repositories = { 'other' }, projects = { 'p2' } }\n") < 0)
 		return;
 	int64_t b1 = engine_builder_id(f.m.engine, "b1");
 	int64_t bsid, brid;

@@ -3,13 +3,18 @@
  * sourcestamp overrides, priority) plus the scheduler's typed params
  * (string, int, bool, choice) checked against their declaration and
  * turned into build properties.  Called by the JSON-RPC force call.
+ * Every field is checked (type, size, allowed values) before anything is
+ * stored: the sourcestamp reaches the workers' steps as KILN_* variables.
  */
 #define LOG_SUBSYS "sched"
 
 #include <errno.h>
+#include <fnmatch.h>
+#include <limits.h>
 #include <string.h>
 
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/str.h"
 #include "common/xalloc.h"
 #include "config/config.h"
@@ -36,6 +41,220 @@ static const char *force_source(json_t *params, const char *name, const char *de
 {
 	const char *v = json_string_value(json_object_get(params, name));
 	return v && *v ? v : def ? def : "";
+}
+
+/* The sourcestamp fields of a force call, in enum config_force_field order. */
+static const char *const force_fields[CONFIG_FORCE_NFIELDS] = {"branch", "revision", "repository",
+							       "project", "codebase"};
+
+bool sched_force_ref_ok(const char *v)
+{
+	size_t len = strlen(v);
+	if (len == 0 || len > KILN_FORCE_MAX_REF || v[0] == '-')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)v[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			  (ch >= '0' && ch <= '9') || strchr("._/+-@~^:,=", ch);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+bool sched_force_text_ok(const char *v, size_t max)
+{
+	size_t len = strlen(v);
+	if (len > max)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* A string field (or null/missing): its value in *ret (NULL when absent). */
+static int force_check_string(json_t *params, const char *name, size_t max, const char **ret,
+			      char **ret_err)
+{
+	json_t *v = params ? json_object_get(params, name) : NULL;
+	*ret = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v)) {
+		*ret_err = xasprintf("'%s' must be a string", name);
+		return -EINVAL;
+	}
+	if (json_string_length(v) > max) {
+		*ret_err = xasprintf("'%s' is longer than %zu bytes", name, max);
+		return -EINVAL;
+	}
+	if (strlen(json_string_value(v)) != json_string_length(v)) {
+		*ret_err = xasprintf("'%s' contains a NUL character", name);
+		return -EINVAL;
+	}
+	*ret = json_string_value(v);
+	return 0;
+}
+
+/* One sourcestamp field against the scheduler's allow list or the built-in rule. */
+static int force_check_source(const struct config_scheduler *c, json_t *params,
+			      enum config_force_field f, char **ret_err)
+{
+	static const char *const defaults_only[CONFIG_FORCE_NFIELDS] = {NULL, NULL, "repositories",
+									"projects", "codebases"};
+	const char *name = force_fields[f];
+	const char *v;
+	size_t max = f <= CONFIG_FORCE_REVISION ? KILN_FORCE_MAX_REF : KILN_FORCE_MAX_SOURCE;
+	int r = force_check_string(params, name, max, &v, ret_err);
+	if (r < 0 || !v || !*v)
+		return r; /* missing or empty: the configured default */
+	if (!sched_force_text_ok(v, max)) {
+		*ret_err = xasprintf("'%s' contains control characters", name);
+		return -EINVAL;
+	}
+	const char *def = f == CONFIG_FORCE_BRANCH       ? c->branch
+			  : f == CONFIG_FORCE_REPOSITORY ? c->repository
+			  : f == CONFIG_FORCE_PROJECT    ? c->project
+			  : f == CONFIG_FORCE_CODEBASE   ? c->codebase
+							 : NULL;
+	if (def && !strcmp(def, v))
+		return 0;
+	if (c->allowed[f]) {
+		for (size_t i = 0; i < c->nallowed[f]; i++)
+			if (!strcmp(c->allowed[f][i], v) || fnmatch(c->allowed[f][i], v, 0) == 0)
+				return 0;
+		*ret_err = xasprintf("'%s' is not allowed by force scheduler '%s'", name, c->name);
+		return -EINVAL;
+	}
+	if (defaults_only[f]) {
+		*ret_err = xasprintf("'%s' must be empty or the configured value (force scheduler "
+				     "'%s' sets no '%s')",
+				     name, c->name, defaults_only[f]);
+		return -EINVAL;
+	}
+	if (!sched_force_ref_ok(v)) {
+		*ret_err = xasprintf("'%s' must look like a ref name or revision (letters, digits, "
+				     "._/+-@~^:,= not starting with '-', at most %u bytes)",
+				     name, (unsigned)KILN_FORCE_MAX_REF);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Nesting of lists and objects in v: 0 for a scalar, more than max stops early. */
+static int force_depth(json_t *v, int max)
+{
+	if (!json_is_array(v) && !json_is_object(v))
+		return 0;
+	if (max <= 0)
+		return 1;
+	int d = 0;
+	size_t i;
+	const char *k;
+	json_t *e;
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+		{
+			int x = force_depth(e, max - 1);
+			d = x > d ? x : d;
+			if (d >= max)
+				break;
+		}
+	} else {
+		json_object_foreach(v, k, e)
+		{
+			int x = force_depth(e, max - 1);
+			d = x > d ? x : d;
+			if (d >= max)
+				break;
+		}
+	}
+	return d + 1;
+}
+
+/* One property's name and value against the caps; *total adds its JSON size. */
+static int force_check_prop(const char *name, json_t *v, size_t *total, char **ret_err)
+{
+	if (!*name || !sched_force_text_ok(name, KILN_FORCE_MAX_PROP_NAME)) {
+		*ret_err = xasprintf("property name '%.64s' must be 1 to %u bytes without control "
+				     "characters",
+				     name, (unsigned)KILN_FORCE_MAX_PROP_NAME);
+		return -EINVAL;
+	}
+	if (force_depth(v, KILN_FORCE_MAX_PROP_DEPTH) > KILN_FORCE_MAX_PROP_DEPTH) {
+		*ret_err = xasprintf("property '%s' is nested deeper than %d levels", name,
+				     KILN_FORCE_MAX_PROP_DEPTH);
+		return -EINVAL;
+	}
+	size_t size = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (size > KILN_FORCE_MAX_PROP_VALUE) {
+		*ret_err = xasprintf("property '%s' is larger than %u bytes", name,
+				     (unsigned)KILN_FORCE_MAX_PROP_VALUE);
+		return -EINVAL;
+	}
+	*total += size + strlen(name);
+	if (*total > KILN_FORCE_MAX_PROPS_TOTAL) {
+		*ret_err = xasprintf("the properties are larger than %u bytes in total",
+				     (unsigned)KILN_FORCE_MAX_PROPS_TOTAL);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static bool force_reserved_name(const char *key)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(force_reserved); i++)
+		if (!strcmp(force_reserved[i], key))
+			return true;
+	return false;
+}
+
+int sched_force_check(const struct config_scheduler *c, json_t *params, char **ret_err)
+{
+	const char *v;
+	int r;
+	if (params && !json_is_object(params)) {
+		*ret_err = xstrdup("'params' must be an object");
+		return -EINVAL;
+	}
+	if ((r = force_check_string(params, "reason", KILN_FORCE_MAX_REASON, &v, ret_err)) < 0)
+		return r;
+	static const char *const owners[] = {"username", "owner"};
+	for (size_t i = 0; i < ARRAY_SIZE(owners); i++) {
+		r = force_check_string(params, owners[i], KILN_FORCE_MAX_OWNER, &v, ret_err);
+		if (r < 0)
+			return r;
+		if (v && !sched_force_text_ok(v, KILN_FORCE_MAX_OWNER)) {
+			*ret_err = xasprintf("'%s' contains control characters", owners[i]);
+			return -EINVAL;
+		}
+	}
+	for (size_t f = 0; f < CONFIG_FORCE_NFIELDS; f++)
+		if ((r = force_check_source(c, params, f, ret_err)) < 0)
+			return r;
+	if (!params)
+		return 0;
+	size_t total = 0, nprops = 0;
+	const char *key;
+	json_t *val;
+	json_object_foreach(params, key, val)
+	{
+		if (force_reserved_name(key))
+			continue;
+		bool declared = false;
+		for (size_t i = 0; i < c->nparams && !declared; i++)
+			declared = !strcmp(c->params[i].name, key);
+		if (c->nparams && !declared)
+			continue; /* not a property: ignored, as Buildbot does */
+		if (++nprops > KILN_FORCE_MAX_PROPS) {
+			*ret_err = xasprintf("more than %d properties", KILN_FORCE_MAX_PROPS);
+			return -EINVAL;
+		}
+		if ((r = force_check_prop(key, val, &total, ret_err)) < 0)
+			return r;
+	}
+	return 0;
 }
 
 /* One typed parameter's value from params (or its default) as JSON. */
@@ -96,7 +315,8 @@ static int force_param(const struct config_param *p, json_t *params, json_t **re
 				*ret_err = xasprintf("'%s' must be true or false", label);
 				return -EINVAL;
 			}
-		} else if (v && json_is_integer(v))
+		} else if (v && json_is_integer(v) &&
+			   (json_integer_value(v) == 0 || json_integer_value(v) == 1))
 			b = json_integer_value(v) != 0;
 		else if (v) {
 			*ret_err = xasprintf("'%s' must be true or false", label);
@@ -126,15 +346,17 @@ int sched_force(struct sched *s, const char *name, json_t *params, const int64_t
 	if (!o || o->cfg->kind != CONFIG_SCHED_FORCE)
 		return KILN_ENOTFOUND;
 	const struct config_scheduler *c = o->cfg;
-	if (!json_is_object(params))
+	if (json_is_null(params))
 		params = NULL;
+	int r = sched_force_check(c, params, ret_err);
+	if (r < 0)
+		return r;
 	const char *reason = force_str(params, "reason", "force build");
 	const char *user = force_str(params, "username", "");
 	_cleanup_free_ char *text = NULL;
 	json_t *props = json_object();
 	json_object_set_new(props, "owner", json_pack("[s,s]", user, "Force Build Form"));
 	json_object_set_new(props, "reason", json_pack("[s,s]", reason, "Force Build Form"));
-	int r = 0;
 	for (size_t i = 0; i < c->nparams; i++) {
 		json_t *v;
 		r = force_param(&c->params[i], params, &v, ret_err);
@@ -163,9 +385,11 @@ int sched_force(struct sched *s, const char *name, json_t *params, const int64_t
 		long long x;
 		if (json_is_integer(pr))
 			x = json_integer_value(pr);
-		else if (!json_is_string(pr) || str_to_i64(json_string_value(pr), &x) < 0 ||
-			 x < -1000000 || x > 1000000) {
-			*ret_err = xstrdup("'priority' must be an integer");
+		else if (!json_is_string(pr) || str_to_i64(json_string_value(pr), &x) < 0)
+			x = LLONG_MAX;
+		if (x < -1000000 || x > 1000000) {
+			*ret_err = xstrdup(
+				"'priority' must be an integer between -1000000 and 1000000");
 			r = -EINVAL;
 			goto out;
 		}

@@ -28,6 +28,94 @@ static bool try_token_ok(const char *want, const char *got)
 	return wl == gl && sodium_memcmp(want, got, wl) == 0;
 }
 
+/* A string param (or null/missing) of at most max bytes; text: no control characters. */
+static int try_check_string(json_t *params, const char *name, size_t max, bool text, char **ret_err)
+{
+	json_t *v = json_object_get(params, name);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v)) {
+		*ret_err = xasprintf("'%s' must be a string", name);
+		return -EINVAL;
+	}
+	if (json_string_length(v) > max) {
+		*ret_err = xasprintf("'%s' is longer than %zu bytes", name, max);
+		return -EINVAL;
+	}
+	if (strlen(json_string_value(v)) != json_string_length(v) ||
+	    (text && !sched_force_text_ok(json_string_value(v), max))) {
+		*ret_err = xasprintf("'%s' contains control characters", name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int sched_try_check(json_t *params, char **ret_err)
+{
+	static const struct {
+		const char *name;
+		size_t max;
+		bool text;
+	} strings[] = {
+		{"token", KILN_FORCE_MAX_TOKEN, false},
+		{"branch", KILN_FORCE_MAX_REF, true},
+		{"revision", KILN_FORCE_MAX_REF, true},
+		{"repository", KILN_FORCE_MAX_SOURCE, true},
+		{"project", KILN_FORCE_MAX_SOURCE, true},
+		{"codebase", KILN_FORCE_MAX_SOURCE, true},
+		{"patch_subdir", KILN_FORCE_MAX_SOURCE, true},
+		{"who", KILN_FORCE_MAX_OWNER, true},
+		{"comment", KILN_FORCE_MAX_REASON, false},
+		{"patch_base64", KILN_MAX_HTTP_BODY, false},
+	};
+	if (!json_is_object(params)) {
+		*ret_err = xstrdup("'params' must be an object");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(strings); i++) {
+		int r = try_check_string(params, strings[i].name, strings[i].max, strings[i].text,
+					 ret_err);
+		if (r < 0)
+			return r;
+	}
+	static const char *const refs[] = {"branch", "revision"};
+	for (size_t i = 0; i < ARRAY_SIZE(refs); i++) {
+		const char *v = json_string_value(json_object_get(params, refs[i]));
+		if (v && *v && !sched_force_ref_ok(v)) {
+			*ret_err = xasprintf(
+				"'%s' must look like a ref name or revision (letters, digits, "
+				"._/+-@~^:,= not starting with '-', at most %u bytes)",
+				refs[i], (unsigned)KILN_FORCE_MAX_REF);
+			return -EINVAL;
+		}
+	}
+	json_t *level = json_object_get(params, "patch_level");
+	if (level && !json_is_null(level) &&
+	    (!json_is_integer(level) || json_integer_value(level) < 0 ||
+	     json_integer_value(level) > 100)) {
+		*ret_err = xstrdup("'patch_level' must be an integer between 0 and 100");
+		return -EINVAL;
+	}
+	json_t *names = json_object_get(params, "builderNames");
+	if (names && !json_is_null(names)) {
+		bool ok = json_is_array(names) &&
+			  json_array_size(names) <= KILN_FORCE_MAX_BUILDER_NAMES;
+		size_t i;
+		json_t *n;
+		json_array_foreach(names, i, n)
+		{
+			ok = ok && json_is_string(n) && json_string_length(n) <= KILN_MAX_NAME;
+		}
+		if (!ok) {
+			*ret_err = xasprintf("'builderNames' must be a list of at most %u builder "
+					     "names",
+					     (unsigned)KILN_FORCE_MAX_BUILDER_NAMES);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int sched_try(struct sched *s, const struct sched_try_job *job, int64_t *ret_bsid, char **ret_err)
 {
 	struct sched_one *o = NULL;

@@ -53,6 +53,18 @@ bool sched_test_clock_enabled(const struct sched *s);
  * scheduler.  The buildset is written in the current batch. */
 int sched_force(struct sched *s, const char *name, json_t *params, const int64_t *builderids,
 		size_t n, int64_t *ret_bsid, int64_t *ret_brids, char **ret_err);
+/* The checks sched_force() starts with, alone (no database): types and sizes of
+ * every field (limits.h, "force and try"), the sourcestamp fields against c's
+ * allow lists (or: branch/revision shaped like a ref, repository/project/
+ * codebase empty or the configured value), property count, size and nesting.
+ * -EINVAL with *ret_err (owned) naming the field. */
+struct config_scheduler;
+int sched_force_check(const struct config_scheduler *c, json_t *params, char **ret_err);
+/* Looks like a ref name or revision: 1..KILN_FORCE_MAX_REF bytes of letters,
+ * digits and ._/+-@~^:,= not starting with '-'. */
+bool sched_force_ref_ok(const char *v);
+/* At most max bytes, no control characters. */
+bool sched_force_text_ok(const char *v, size_t max);
 
 /* ---- trigger step (sched-trigger.c) ---- */
 /* Called when a triggered buildset completes (results final). */
@@ -83,5 +95,10 @@ struct sched_try_job {
 /* KILN_EAUTH on a bad token, KILN_ENOTFOUND for an unknown scheduler,
  * -EINVAL with *ret_err for bad input. */
 int sched_try(struct sched *s, const struct sched_try_job *job, int64_t *ret_bsid, char **ret_err);
+/* The types and sizes of a try call's params (before any of them is used):
+ * strings where strings are expected, patch_level an integer 0..100,
+ * builderNames a list of at most KILN_FORCE_MAX_BUILDER_NAMES strings, branch
+ * and revision shaped like refs.  -EINVAL with *ret_err (owned) naming it. */
+int sched_try_check(json_t *params, char **ret_err);
 
 #endif
