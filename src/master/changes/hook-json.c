@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/xalloc.h"
 
 const char *hook_jstr(json_t *obj, const char *key)
@@ -157,4 +158,13 @@ bool hook_in_list(const char *name, const char *const *list)
 		if (!strcmp(name, list[i]))
 			return true;
 	return false;
+}
+
+int hook_truncated(size_t total, char **ret_err)
+{
+	if (total <= KILN_MAX_HOOK_COMMITS)
+		return 0;
+	*ret_err = xasprintf("push lists %zu commits: only the newest %u were taken", total,
+			     (unsigned)KILN_MAX_HOOK_COMMITS);
+	return HOOK_TRUNCATED;
 }
