@@ -348,7 +348,8 @@ void change_hook_handle(struct http_req *req)
 	http_req_peer(req, peer, sizeof(peer));
 	struct authlimit *al = authlimit_shared(AUTHLIMIT_HOOKS);
 	struct authlimit_note note;
-	uint64_t wait = authlimit_check(al, peer, clock_mono_ms(), &note);
+	bool guarded = hook_secret_set(d, h);
+	uint64_t wait = guarded ? authlimit_check(al, peer, clock_mono_ms(), &note) : 0;
 	if (wait > 0) {
 		hook_log_refusal(d, peer, &note);
 		unsigned secs = (unsigned)((wait + 999) / 1000);
@@ -362,7 +363,7 @@ void change_hook_handle(struct http_req *req)
 		hook_log_refusal(d, peer, &note);
 		return;
 	}
-	if (hook_secret_set(d, h))
+	if (guarded)
 		authlimit_succeeded(al, peer);
 	if (!strcmp(d->name, "poller")) {
 		hook_poller(req);
