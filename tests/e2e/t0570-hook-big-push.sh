@@ -4,8 +4,9 @@
 # tree-stable branch scheduler waiting on its branch: the master takes only
 # the newest KILN_MAX_HOOK_COMMITS (2,048) commits, head commit included,
 # says once in its log that the push was truncated, handles the push within
-# a generous bound (it used to stall the loop for minutes: every change
-# rewrote the branch's whole pending list), and answers the API meanwhile.
+# a generous bound (20 s; it stalled the loop for minutes: every change
+# rewrote the branch's whole pending list, and the parsed changes were
+# copied once per commit), and answers the API meanwhile.
 # The same for a GitLab push.
 . "$(dirname "$0")/lib.sh"
 
@@ -77,8 +78,8 @@ newest_rev() { api 'changes?order=-changeid&limit=1' | jpy 'd["changes"][0]["rev
 read -r code secs worst probes < <(timeout 120 /usr/bin/python3 "$TRASH/push.py" "$URL" github 50000)
 diag "github push of 50000 commits: HTTP $code in $secs s; worst probe $worst s over $probes probes"
 check "github push answered 200" [ "$code" = 200 ]
-check "github push handled within 10 s" /usr/bin/python3 -c "import sys; sys.exit(not float('$secs') < 10)"
-check "the API answered within 10 s meanwhile" /usr/bin/python3 -c "import sys; sys.exit(not float('$worst') < 10)"
+check "github push handled within 20 s" /usr/bin/python3 -c "import sys; sys.exit(not float('$secs') < 20)"
+check "the API answered within 20 s meanwhile" /usr/bin/python3 -c "import sys; sys.exit(not float('$worst') < 20)"
 check "only the newest 2048 commits became changes" [ "$(total)" = 2048 ]
 check "the head commit is among them" [ "$(newest_rev)" = c49999 ]
 check "truncation logged once" [ "$(grep -c "push lists 50000 commits: only the newest 2048" "$M/master.log")" = 1 ]
@@ -86,7 +87,7 @@ check "truncation logged once" [ "$(grep -c "push lists 50000 commits: only the 
 read -r code secs worst probes < <(timeout 120 /usr/bin/python3 "$TRASH/push.py" "$URL" gitlab 50000)
 diag "gitlab push of 50000 commits: HTTP $code in $secs s; worst probe $worst s over $probes probes"
 check "gitlab push answered 200" [ "$code" = 200 ]
-check "gitlab push handled within 10 s" /usr/bin/python3 -c "import sys; sys.exit(not float('$secs') < 10)"
+check "gitlab push handled within 20 s" /usr/bin/python3 -c "import sys; sys.exit(not float('$secs') < 20)"
 check "gitlab: 2048 more changes" [ "$(total)" = 4096 ]
 check "gitlab: the newest commit is among them" [ "$(newest_rev)" = c49999 ]
 

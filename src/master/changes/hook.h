@@ -62,7 +62,8 @@ int hook_parse_time(const char *s, double *ret);
 void hook_commit_files(struct change *c, json_t *commit);
 /* Loads body as a JSON object; KILN_EPARSE and *ret_err otherwise. */
 int hook_load_object(const char *body, size_t len, json_t **ret, char **ret_err);
-/* Appends a zeroed change to *v (growing it); returns it. */
+/* Appends a zeroed change to *v (growing it, amortised O(1)); returns it.
+ * *v must have been grown only by this function, from NULL and 0. */
 struct change *hook_push_change(struct change **v, size_t *n);
 /* GitHub-shaped push and pull_request payloads (GitHub and Gitea): p is
  * the payload object, event goes into the "event" property, src is the
