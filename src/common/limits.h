@@ -76,4 +76,15 @@
 #define KILN_FORCE_MAX_PROPS_TOTAL (64u << 10) /* all properties of one call, as JSON text */
 #define KILN_FORCE_MAX_PROP_DEPTH 8            /* nesting of lists/objects in a property value */
 
+/* Change hooks and logins (slice "changes", issue 9) */
+#define KILN_MAX_HOOK_COMMITS 2048 /* commits taken from one push (the newest kept) */
+#define KILN_HOOK_SEEN_MAX 8192    /* deliveries remembered against replays (oldest forgotten) */
+#define KILN_HOOK_SEEN_AGE (7.0 * 86400) /* seconds a delivery is remembered */
+#define KILN_AUTH_FREE_FAILURES 5        /* failed logins per address before backoff */
+#define KILN_AUTH_BACKOFF_FIRST_MS 1000  /* first refusal window after them (then doubles) */
+#define KILN_AUTH_BACKOFF_MAX_MS 300000  /* longest refusal window */
+#define KILN_AUTH_FORGET_MS 900000       /* quiet time after which an address is forgotten */
+#define KILN_AUTH_LOG_EVERY_MS 60000     /* one summary log line per address per interval */
+#define KILN_AUTH_MAX_ADDRS 4096         /* addresses tracked (least recently seen evicted) */
+
 #endif

@@ -68,8 +68,8 @@ struct http_resp {
 	void *ud;
 	bool chunked; /* HTTP/1.1: chunked framing; else close at the end */
 	bool close_after;
-	size_t held;      /* bytes charged to srv->reply_mem for this answer */
-	bool retry_after; /* a 503 for the memory cap: say when to come back */
+	size_t held;          /* bytes charged to srv->reply_mem for this answer */
+	unsigned retry_after; /* seconds for Retry-After (0: none): 503, 429 */
 };
 
 struct http_conn {

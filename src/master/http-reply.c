@@ -74,7 +74,7 @@ static void http_reply_busy(struct http_conn *hc, size_t want)
 		 s->reply_mem, (size_t)atomic_load(&s->reply_mem_max), want,
 		 hc->req.path ? hc->req.path : "?");
 	http_reply_begin(hc, 503, "text/plain; charset=utf-8");
-	hc->resp.retry_after = true;
+	hc->resp.retry_after = 1;
 	hc->resp.body = xmalloc(LWS_PRE + sizeof(msg));
 	memcpy(hc->resp.body + LWS_PRE, msg, sizeof(msg) - 1);
 	hc->resp.len = sizeof(msg) - 1;
@@ -95,6 +95,13 @@ void http_reply_take(struct http_req *req, int status, const char *content_type,
 		memcpy(hc->resp.body + LWS_PRE, body, len);
 	hc->resp.len = len;
 	free(body);
+}
+
+void http_reply_retry_after(struct http_req *req, unsigned seconds)
+{
+	struct http_conn *hc = req->conn;
+	if (hc->resp.active && !hc->resp.headers_sent && hc->resp.status != 503)
+		hc->resp.retry_after = seconds;
 }
 
 void http_reply(struct http_req *req, int status, const char *content_type, const void *body,
@@ -180,9 +187,11 @@ static int http_reply_write_headers(struct http_conn *hc)
 						 (unsigned char *)"close", 5, &p, end))
 			return -1;
 	}
+	char ra[16];
+	int ran = snprintf(ra, sizeof(ra), "%u", r->retry_after);
 	if (r->retry_after &&
 	    lws_add_http_header_by_name(
-		    wsi, (const unsigned char *)"retry-after:", (unsigned char *)"1", 1, &p, end))
+		    wsi, (const unsigned char *)"retry-after:", (unsigned char *)ra, ran, &p, end))
 		return -1;
 	if (r->close_after && !r->produce &&
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (unsigned char *)"close", 5, &p,

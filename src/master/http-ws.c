@@ -7,11 +7,13 @@
  */
 #define LOG_SUBSYS "http"
 
+#include "master/authlimit.h"
 #include "master/events.h"
 #include "master/http-int.h"
 #include "master/master.h"
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -229,6 +231,25 @@ int http_ws_confirm_upgrade(struct http_conn *hc, const char *up)
 		return 0;
 	}
 
+	/* passwords being guessed: after a few failures an address backs off,
+	 * refused without a look at what it sends (authlimit.h) */
+	char peer[64];
+	if (!lws_get_peer_simple(wsi, peer, sizeof(peer)))
+		snprintf(peer, sizeof(peer), "?");
+	struct authlimit *al = authlimit_shared(AUTHLIMIT_WORKERS);
+	struct authlimit_note note;
+	uint64_t wait = authlimit_check(al, peer, clock_mono_ms(), &note);
+	if (wait > 0) {
+		if (note.log)
+			log_warn("worker logins from %s: %u failed and %u refused since the last "
+				 "report (backing off %llu s)",
+				 peer, note.failures, note.refused,
+				 (unsigned long long)((wait + 999) / 1000));
+		return http_ws_refuse_upgrade(wsi, 401, "Basic realm=\"kiln workers\"",
+					      "too many failed logins from this address; retry "
+					      "later\n");
+	}
+
 	char cred[768];
 	const char *name = NULL, *pass = NULL;
 	int r = http_ws_req_basic(wsi, cred, sizeof(cred), &name, &pass);
@@ -241,9 +262,12 @@ int http_ws_confirm_upgrade(struct http_conn *hc, const char *up)
 	explicit_bzero(cred, sizeof(cred));
 	if (r == KILN_EPARSE)
 		return http_ws_refuse_upgrade(wsi, 400, NULL, "bad request\n");
+	if (r == KILN_EAUTH) /* its own line comes from authenticate() */
+		authlimit_failed(al, peer, clock_mono_ms(), NULL);
 	if (r < 0)
 		return http_ws_refuse_upgrade(wsi, 401, "Basic realm=\"kiln workers\"",
 					      "authentication required\n");
+	authlimit_succeeded(al, peer);
 
 	struct ws_conn *c = http_ws_new(hc, false);
 	c->ops = s->wops;

@@ -155,14 +155,18 @@ int http_req_header(const struct http_req *req, const char *name, char *buf, siz
 	if (klen <= 0 || (size_t)klen >= sizeof(key) || size > INT_MAX || size == 0)
 		return -E2BIG;
 	int n;
-	if (!strcmp(name, "authorization")) {
-		n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+	/* headers lws knows are not "custom" ones */
+	enum lws_token_indexes tok = !strcmp(name, "authorization") ? WSI_TOKEN_HTTP_AUTHORIZATION
+				     : !strcmp(name, "origin")      ? WSI_TOKEN_ORIGIN
+				     : !strcmp(name, "host")        ? WSI_TOKEN_HOST
+								    : WSI_TOKEN_COUNT;
+	if (tok != WSI_TOKEN_COUNT) {
+		n = lws_hdr_total_length(wsi, tok);
 		if (n <= 0)
 			return -ENOENT;
 		if ((size_t)n >= size)
 			return -E2BIG;
-		return lws_hdr_copy(wsi, buf, (int)size, WSI_TOKEN_HTTP_AUTHORIZATION) < 0 ? -ENOENT
-											   : n;
+		return lws_hdr_copy(wsi, buf, (int)size, tok) < 0 ? -ENOENT : n;
 	}
 	n = lws_hdr_custom_length(wsi, key, klen);
 	if (n < 0)
@@ -170,6 +174,12 @@ int http_req_header(const struct http_req *req, const char *name, char *buf, siz
 	if ((size_t)n >= size)
 		return -E2BIG;
 	return lws_hdr_custom_copy(wsi, buf, (int)size, key, klen) < 0 ? -ENOENT : n;
+}
+
+void http_req_peer(const struct http_req *req, char *buf, size_t size)
+{
+	if (!lws_get_peer_simple(req->conn->wsi, buf, size))
+		snprintf(buf, size, "?");
 }
 
 static char *http_hdr_dup(struct lws *wsi, enum lws_token_indexes tok)

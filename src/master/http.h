@@ -92,6 +92,9 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
 void http_reply_take(struct http_req *req, int status, const char *content_type, char *body,
 		     size_t len);
 
+/* After one of the replies above: adds Retry-After: seconds (429, 503). */
+void http_reply_retry_after(struct http_req *req, unsigned seconds);
+
 /* Streams a body of unknown length (chunked on HTTP/1.1, keep-alive kept):
  * produce() is called from the writeable callbacks and appends the next
  * piece to out (at most out->max bytes); it returns 1 when more follows,
@@ -112,10 +115,13 @@ void http_reply_stream_held(struct http_req *req, int status, const char *conten
 /* The value of query argument name (first occurrence) or NULL. */
 const char *http_req_arg(const struct http_req *req, const char *name);
 /* Copies the value of request header name (lower case, without ':', e.g.
- * "x-github-event" or "authorization") into buf, NUL-terminated.  Returns
+ * "x-github-event", "authorization", "origin" or "host") into buf, NUL-terminated.  Returns
  * its length, -ENOENT if the request has no such header, -E2BIG if it does
  * not fit in size.  Only while the handler runs (change hooks use it). */
 int http_req_header(const struct http_req *req, const char *name, char *buf, size_t size);
+
+/* The client's address (IPv4 or IPv6 text, "?" when unknown) into buf. */
+void http_req_peer(const struct http_req *req, char *buf, size_t size);
 
 /* Splits a raw query string ("a=1&b=x%20y", '&' or ';' separated, '+' is a
  * space) into url-decoded arguments the way lws does for real requests.

@@ -59,6 +59,21 @@ int change_add(struct master *m, struct change *c)
 	return 0;
 }
 
+int change_add_list(struct master *m, struct change *v, size_t n, size_t *ret_stored)
+{
+	int r = 0;
+	size_t stored = 0;
+	sched_changes_begin(m->sched);
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		r = change_add(m, &v[i]);
+		if (r >= 0)
+			stored++;
+	}
+	sched_changes_end(m->sched);
+	*ret_stored = stored;
+	return r < 0 ? r : 0;
+}
+
 void change_add_file(struct change *c, const char *path, size_t len)
 {
 	ARRAY_GROW(c->files, c->nfiles + 1, c->files_alloc);

@@ -37,6 +37,12 @@ struct change {
  * callers that answer an HTTP request do so after db_flush(). */
 int change_add(struct master *m, struct change *c);
 
+/* change_add() on v[0..n) in order, stopping at the first error;
+ * *ret_stored = how many were stored.  The schedulers take them as one
+ * burst (sched_changes_begin/end): each writes its state once, so a push
+ * of n changes costs O(n). */
+int change_add_list(struct master *m, struct change *v, size_t n, size_t *ret_stored);
+
 /* Frees the contents of a change filled by a parser (all owned strings,
  * files, properties).  NULL-safe. */
 void change_release(struct change *c);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/xalloc.h"
 
 /* Events GitHub documents that make no change here: answered "ignored". */
@@ -132,11 +133,13 @@ int hook_github_push(json_t *p, const char *event, const char *src, struct chang
 		url = hook_jstr(repo, "url");
 	const char *project = hook_jstr(repo, "full_name");
 
+	/* the list is oldest first: past the cap, only the newest are taken */
+	size_t total = json_array_size(commits);
+	size_t first = total > KILN_MAX_HOOK_COMMITS ? total - KILN_MAX_HOOK_COMMITS : 0;
 	struct change *v = NULL;
-	size_t n = 0, i;
-	json_t *commit;
-	json_array_foreach(commits, i, commit)
-	{
+	size_t n = 0;
+	for (size_t i = first; i < total; i++) {
+		json_t *commit = json_array_get(commits, i);
 		if (!json_is_object(commit))
 			continue;
 		struct change *c = hook_push_change(&v, &n);
@@ -152,7 +155,7 @@ int hook_github_push(json_t *p, const char *event, const char *src, struct chang
 	}
 	*ret = v;
 	*ret_n = n;
-	return 0;
+	return hook_truncated(total, ret_err);
 }
 
 /* Shared with Gitea ("synchronized" there, "synchronize" here). */

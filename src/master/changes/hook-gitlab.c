@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/xalloc.h"
 
 static const char *const gitlab_ignored[] = {
@@ -66,11 +67,13 @@ static int gitlab_push(json_t *p, const char *event, struct change **ret, size_t
 		return HOOK_IGNORED; /* a deleted branch or tag */
 	const char *repo = gitlab_repo_url(p), *project = gitlab_project(p);
 
+	/* the list is oldest first: past the cap, only the newest are taken */
+	size_t total = json_array_size(commits);
+	size_t first = total > KILN_MAX_HOOK_COMMITS ? total - KILN_MAX_HOOK_COMMITS : 0;
 	struct change *v = NULL;
-	size_t n = 0, i;
-	json_t *commit;
-	json_array_foreach(commits, i, commit)
-	{
+	size_t n = 0;
+	for (size_t i = first; i < total; i++) {
+		json_t *commit = json_array_get(commits, i);
 		if (!json_is_object(commit))
 			continue;
 		struct change *c = hook_push_change(&v, &n);
@@ -107,7 +110,7 @@ static int gitlab_push(json_t *p, const char *event, struct change **ret, size_t
 	}
 	*ret = v;
 	*ret_n = n;
-	return 0;
+	return hook_truncated(total, ret_err);
 }
 
 static int gitlab_merge_request(json_t *p, const char *event, struct change **ret, size_t *ret_n,

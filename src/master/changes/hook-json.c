@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/xalloc.h"
 
 const char *hook_jstr(json_t *obj, const char *key)
@@ -140,12 +141,14 @@ int hook_load_object(const char *body, size_t len, json_t **ret, char **ret_err)
 	return 0;
 }
 
-/* hook.h's (v, n) interface carries no capacity, so a capacity cannot be
- * trusted here: grow by one with the multiplication checked.  A webhook's
- * changes are few and its body is capped (KILN_MAX_HTTP_BODY). */
+/* hook.h's (v, n) interface carries no capacity: since only this function
+ * grows v (from NULL, 0), its capacity is n rounded up to a power of two,
+ * and v doubles when n reaches one (growing by one element each time made
+ * a push of thousands of commits copy the array thousands of times). */
 struct change *hook_push_change(struct change **v, size_t *n)
 {
-	*v = xreallocarray(*v, *n + 1, sizeof(**v));
+	if ((*n & (*n - 1)) == 0) /* 0 or a power of two: full */
+		*v = xreallocarray(*v, *n ? *n * 2 : 1, sizeof(**v));
 	struct change *c = &(*v)[(*n)++];
 	*c = (struct change){0};
 	return c;
@@ -157,4 +160,13 @@ bool hook_in_list(const char *name, const char *const *list)
 		if (!strcmp(name, list[i]))
 			return true;
 	return false;
+}
+
+int hook_truncated(size_t total, char **ret_err)
+{
+	if (total <= KILN_MAX_HOOK_COMMITS)
+		return 0;
+	*ret_err = xasprintf("push lists %zu commits: only the newest %u were taken", total,
+			     (unsigned)KILN_MAX_HOOK_COMMITS);
+	return HOOK_TRUNCATED;
 }

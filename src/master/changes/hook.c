@@ -1,10 +1,12 @@
 /*
  * POST /change_hook/DIALECT: the HTTP side of the change hooks.  Checks
- * that the dialect is enabled in master.lua (change_hook = {...}), the
- * bearer token (base, poller) or the provider's signature (HMAC-SHA256 of
- * the raw body for GitHub and Gitea, the shared token for GitLab), all in
- * constant time; parses (hook-*.c); stores the changes through
- * change_add(); answers once they are committed.
+ * that the dialect is enabled in master.lua (change_hook = {...}), refuses
+ * browsers' cross-site posts, then the bearer token (base, poller) or the
+ * provider's signature (HMAC-SHA256 of the raw body for GitHub and Gitea,
+ * the shared token for GitLab), all in constant time and with a backoff
+ * per address after failures (authlimit.h); refuses a delivery already
+ * processed (replays); parses (hook-*.c); stores the changes through
+ * change_add_list(); answers once they are committed.
  */
 #define LOG_SUBSYS "changes"
 
@@ -18,11 +20,14 @@
 
 #include <sodium.h>
 
+#include "common/clock.h"
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "config/config.h"
 #include "db/db.h"
+#include "master/authlimit.h"
 #include "master/changes/poller.h"
 #include "master/http.h"
 #include "master/master.h"
@@ -86,6 +91,22 @@ static bool hook_hmac_ok(const char *secret, const struct http_req *req, const c
 	return sodium_memcmp(want, got, sizeof(want)) == 0;
 }
 
+/* Does the dialect check a secret (else anyone may post)? */
+static bool hook_secret_set(const struct hook_dialect *d, const struct config_change_hook *h)
+{
+	switch (d->auth) {
+	case AUTH_TOKEN:
+		return h->token;
+	case AUTH_HMAC_GITHUB:
+		return h->github_secret;
+	case AUTH_HMAC_GITEA:
+		return h->gitea_secret;
+	case AUTH_GITLAB:
+		return h->gitlab_token;
+	}
+	return false;
+}
+
 /* 0 if allowed, else answers 401/403 and returns -1. */
 static int hook_check_auth(struct http_req *req, const struct hook_dialect *d,
 			   const struct config_change_hook *h)
@@ -141,6 +162,118 @@ static int hook_check_auth(struct http_req *req, const struct hook_dialect *d,
 		return 0;
 	}
 	return -1;
+}
+
+/* A browser's cross-site request: a page on any site can post a form here
+ * (no CORS preflight for form or text bodies), so a request that says it
+ * comes from another site (Sec-Fetch-Site), or whose Origin is not this
+ * host, is refused whatever its content type.  Providers send neither. */
+static bool hook_cross_site(const struct http_req *req)
+{
+	char v[HOOK_MAX_HEADER], host[HOOK_MAX_HEADER];
+	int n = http_req_header(req, "sec-fetch-site", v, sizeof(v));
+	if (n == -E2BIG || (n >= 0 && strcasecmp(v, "same-origin") && strcasecmp(v, "none")))
+		return true;
+	n = http_req_header(req, "origin", v, sizeof(v));
+	if (n == -ENOENT)
+		return false;
+	const char *o = n >= 0 ? strstr(v, "://") : NULL;
+	if (!o)
+		return true; /* "null" (a sandboxed page, a file) or malformed */
+	int hn = http_req_header(req, "host", host, sizeof(host));
+	return hn < 0 || strcasecmp(o + 3, host) != 0;
+}
+
+/* Deliveries already turned into changes, against replays of a captured
+ * signed request: its provider's delivery id and a digest of its body
+ * (the signatures cover the body only, so a replay may carry a new id).
+ * A ring of KILN_HOOK_SEEN_MAX, each remembered KILN_HOOK_SEEN_AGE s. */
+struct hook_seen {
+	unsigned char digest[16];
+	double at; /* clock_wall(); 0 = free */
+};
+static struct hook_seen hook_seen_ring[KILN_HOOK_SEEN_MAX];
+static size_t hook_seen_next;
+
+static const char *hook_delivery_header(const struct hook_dialect *d, size_t i)
+{
+	static const char *const github[] = {"x-github-delivery", NULL};
+	static const char *const gitea[] = {"x-gitea-delivery", "x-github-delivery", NULL};
+	/* Webhook-UUID is per request, Event-UUID per event (GitLab >= 16.x) */
+	static const char *const gitlab[] = {"x-gitlab-webhook-uuid", "x-gitlab-event-uuid", NULL};
+	const char *const *v = !strcmp(d->name, "github")   ? github
+			       : !strcmp(d->name, "gitea")  ? gitea
+			       : !strcmp(d->name, "gitlab") ? gitlab
+							    : NULL;
+	return v ? v[i] : NULL;
+}
+
+/* The keys of this delivery (dialect-tagged digests): 0, 1 or 2. */
+static size_t hook_seen_keys(const struct http_req *req, const struct hook_dialect *d,
+			     unsigned char keys[2][16])
+{
+	if (!hook_delivery_header(d, 0))
+		return 0; /* base, poller: no delivery identity */
+	size_t nk = 0;
+	crypto_generichash_state st;
+	char v[HOOK_MAX_HEADER];
+	for (size_t i = 0; hook_delivery_header(d, i); i++) {
+		int n = http_req_header(req, hook_delivery_header(d, i), v, sizeof(v));
+		if (n <= 0)
+			continue;
+		crypto_generichash_init(&st, NULL, 0, sizeof(keys[0]));
+		crypto_generichash_update(&st, (const unsigned char *)d->name, strlen(d->name) + 1);
+		crypto_generichash_update(&st, (const unsigned char *)"id", 3);
+		crypto_generichash_update(&st, (const unsigned char *)v, (size_t)n);
+		crypto_generichash_final(&st, keys[nk++], sizeof(keys[0]));
+		break;
+	}
+	crypto_generichash_init(&st, NULL, 0, sizeof(keys[0]));
+	crypto_generichash_update(&st, (const unsigned char *)d->name, strlen(d->name) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)"body", 5);
+	crypto_generichash_update(&st, (const unsigned char *)req->body, req->body_len);
+	crypto_generichash_final(&st, keys[nk++], sizeof(keys[0]));
+	return nk;
+}
+
+static bool hook_seen_has(const unsigned char keys[2][16], size_t nk, double now)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(hook_seen_ring); i++) {
+		const struct hook_seen *e = &hook_seen_ring[i];
+		if (e->at <= 0 || now - e->at > KILN_HOOK_SEEN_AGE)
+			continue;
+		for (size_t k = 0; k < nk; k++)
+			if (!memcmp(e->digest, keys[k], sizeof(e->digest)))
+				return true;
+	}
+	return false;
+}
+
+static void hook_seen_add(const unsigned char keys[2][16], size_t nk, double now)
+{
+	for (size_t k = 0; k < nk; k++) {
+		struct hook_seen *e = &hook_seen_ring[hook_seen_next];
+		hook_seen_next = (hook_seen_next + 1) % ARRAY_SIZE(hook_seen_ring);
+		memcpy(e->digest, keys[k], sizeof(e->digest));
+		e->at = now;
+	}
+}
+
+/* Logs a line about refused attempts from peer as the limiter says. */
+static void hook_log_refusal(const struct hook_dialect *d, const char *peer,
+			     const struct authlimit_note *note)
+{
+	if (!note->log)
+		return;
+	if (note->first)
+		log_warn("change hook '%s' refused for %s: bad token or signature (further "
+			 "failures from this address are summarised once a minute)",
+			 d->name, peer);
+	else
+		log_warn("change hook: %s: %u failed and %u refused attempt%s since the last "
+			 "report (backing off %llu s)",
+			 peer, note->failures, note->refused, note->refused == 1 ? "" : "s",
+			 (unsigned long long)((note->retry_ms + 999) / 1000));
 }
 
 static bool hook_enabled(const struct config_change_hook *h, const struct hook_dialect *d)
@@ -206,12 +339,49 @@ void change_hook_handle(struct http_req *req)
 		}
 		sodium_ready = true;
 	}
-	if (hook_check_auth(req, d, h) < 0) {
-		log_info("change hook '%s' refused (bad token or signature)", d->name);
+	if (hook_cross_site(req)) {
+		hook_reply(req, 403, "cross-site requests to change hooks are refused\n");
 		return;
 	}
+	/* a secret being guessed: a backoff per address after a few failures */
+	char peer[64];
+	http_req_peer(req, peer, sizeof(peer));
+	struct authlimit *al = authlimit_shared(AUTHLIMIT_HOOKS);
+	struct authlimit_note note;
+	bool guarded = hook_secret_set(d, h);
+	uint64_t wait = guarded ? authlimit_check(al, peer, clock_mono_ms(), &note) : 0;
+	if (wait > 0) {
+		hook_log_refusal(d, peer, &note);
+		unsigned secs = (unsigned)((wait + 999) / 1000);
+		hook_reply(req, 429, "too many failed attempts from this address; retry in %u s\n",
+			   secs);
+		http_reply_retry_after(req, secs);
+		return;
+	}
+	if (hook_check_auth(req, d, h) < 0) {
+		authlimit_failed(al, peer, clock_mono_ms(), &note);
+		hook_log_refusal(d, peer, &note);
+		return;
+	}
+	if (guarded)
+		authlimit_succeeded(al, peer);
 	if (!strcmp(d->name, "poller")) {
 		hook_poller(req);
+		return;
+	}
+
+	unsigned char keys[2][16];
+	size_t nkeys = hook_seen_keys(req, d, keys);
+	double now = clock_wall();
+	if (nkeys && hook_seen_has(keys, nkeys, now)) {
+		static double last_log;
+		if (now - last_log >= 60) {
+			log_warn("change hook '%s': a delivery already processed was sent again by "
+				 "%s (refused; such repeats are reported once a minute)",
+				 d->name, peer);
+			last_log = now;
+		}
+		hook_reply(req, 409, "duplicate delivery: already processed, nothing changed\n");
 		return;
 	}
 
@@ -260,12 +430,10 @@ void change_hook_handle(struct http_req *req)
 		hook_reply(req, 200, "ignored\n");
 		return;
 	}
+	if (r == HOOK_TRUNCATED)
+		log_warn("change hook '%s': %s", d->name, err);
 	size_t stored = 0;
-	for (size_t i = 0; i < n && r >= 0; i++) {
-		r = change_add(m, &v[i]);
-		if (r >= 0)
-			stored++;
-	}
+	r = change_add_list(m, v, n, &stored);
 	if (r >= 0)
 		r = db_flush(m->db);
 	change_list_free(v, n);
@@ -275,6 +443,8 @@ void change_hook_handle(struct http_req *req)
 		hook_reply(req, 500, "cannot store the changes\n");
 		return;
 	}
+	if (stored > 0)
+		hook_seen_add(keys, nkeys, now);
 	log_debug("change hook '%s': %zu change%s stored", d->name, stored, stored == 1 ? "" : "s");
 	/* Buildbot answers "1 change found" as text/html */
 	char text[64];

@@ -20,10 +20,12 @@
 
 /* Parsers return 0 with *ret and *ret_n (the changes, maybe none: a ping),
  * HOOK_IGNORED for a valid event that makes no change (an issue comment,
- * a closed pull request, a deleted branch), or KILN_EPARSE with *ret_err
+ * a closed pull request, a deleted branch), HOOK_TRUNCATED with the
+ * changes of a push listing more than KILN_MAX_HOOK_COMMITS commits (only
+ * the newest taken; *ret_err says so, owned), or KILN_EPARSE with *ret_err
  * (owned, one line) for malformed input or an unknown event type.  The
  * changes are freed with change_list_free(). */
-enum { HOOK_IGNORED = 1 };
+enum { HOOK_IGNORED = 1, HOOK_TRUNCATED = 2 };
 
 /* Buildbot's base dialect: form fields (application/x-www-form-urlencoded)
  * or one JSON object, with author (or who), committer, files (a JSON
@@ -60,7 +62,8 @@ int hook_parse_time(const char *s, double *ret);
 void hook_commit_files(struct change *c, json_t *commit);
 /* Loads body as a JSON object; KILN_EPARSE and *ret_err otherwise. */
 int hook_load_object(const char *body, size_t len, json_t **ret, char **ret_err);
-/* Appends a zeroed change to *v (growing it); returns it. */
+/* Appends a zeroed change to *v (growing it, amortised O(1)); returns it.
+ * *v must have been grown only by this function, from NULL and 0. */
 struct change *hook_push_change(struct change **v, size_t *n);
 /* GitHub-shaped push and pull_request payloads (GitHub and Gitea): p is
  * the payload object, event goes into the "event" property, src is the
@@ -69,6 +72,9 @@ int hook_github_push(json_t *p, const char *event, const char *src, struct chang
 		     size_t *ret_n, char **ret_err);
 int hook_github_pull(json_t *p, const char *event, const char *src, struct change **ret,
 		     size_t *ret_n, char **ret_err);
+/* What a push parser returns after taking the newest of total commits:
+ * 0, or HOOK_TRUNCATED with *ret_err saying so past KILN_MAX_HOOK_COMMITS. */
+int hook_truncated(size_t total, char **ret_err);
 /* Is name in the NULL-terminated list? */
 bool hook_in_list(const char *name, const char *const *list);
 

@@ -30,6 +30,7 @@
 #include "common/xalloc.h"
 #include "config/config.h"
 #include "db/db.h"
+#include "master/changes/change.h"
 #include "master/master.h"
 
 extern char **environ;
@@ -293,7 +294,7 @@ static void poller_finish(struct poller *p, bool ok)
 	if (ok) {
 		int r = 0;
 		size_t stored = 0;
-		for (size_t i = 0; i < p->npending && r >= 0; i++) {
+		for (size_t i = 0; i < p->npending; i++) {
 			if (!p->pending[i].project && p->cfg->project)
 				p->pending[i].project = xstrdup(p->cfg->project);
 			if (!p->pending[i].category && p->cfg->category)
@@ -305,10 +306,8 @@ static void poller_finish(struct poller *p, bool ok)
 					xasprintf(p->cfg->revlink, p->pending[i].revision);
 			if (!p->pending[i].repository)
 				p->pending[i].repository = xstrdup(p->cfg->repository);
-			r = change_add(m, &p->pending[i]);
-			if (r >= 0)
-				stored++;
 		}
+		r = change_add_list(m, p->pending, p->npending, &stored);
 		/* the state moves on only with its changes: one batch, one commit */
 		if (r >= 0)
 			r = db_state_set(m->db, p->state_key, p->state);

@@ -40,6 +40,7 @@ struct sched_one {
 	struct sched_pending *pending;  /* owned array, sorted by key (bsearch) */
 	size_t npending, pending_alloc; /* npending <= KILN_MAX_SCHED_BRANCHES */
 	bool pending_full_warned;       /* the cap's warning was logged since it last had room */
+	bool save_due;                  /* sched_save() deferred by a change batch */
 	double next_run;                /* timed: when next (sched_now), 0 = not set */
 	double last_run;
 	struct cron cron;
@@ -62,10 +63,12 @@ struct sched {
 	size_t nwaiters, waiters_alloc;
 	int64_t *failing; /* buildsets already reported failing (bounded) */
 	size_t nfailing, failing_alloc;
+	unsigned batch; /* sched_changes_begin() depth: saves and re-arming wait for the end */
 };
 
 /* sched.c */
-/* Writes one's state (current batch). */
+/* Writes one's state (current database batch); inside sched_changes_begin/end
+ * it only marks it due, and sched_changes_end() writes it once. */
 void sched_save(struct sched_one *o);
 /* Re-arms the timer for the earliest deadline of all schedulers. */
 void sched_arm(struct sched *s);

@@ -57,6 +57,11 @@ void sched_pending_release(struct sched_pending *p)
 void sched_save(struct sched_one *o)
 {
 	struct master *m = o->s->m;
+	if (o->s->batch > 0) {
+		o->save_due = true;
+		return;
+	}
+	o->save_due = false;
 	json_t *st = json_object();
 	json_object_set_new(st, "pending", sched_pending_to_json(o));
 	if (o->next_run > 0)
@@ -322,6 +327,23 @@ void sched_change_added(struct sched *s, const struct change *c)
 			break;
 		}
 	}
+	if (s->batch == 0)
+		sched_arm(s);
+}
+
+void sched_changes_begin(struct sched *s)
+{
+	if (s)
+		s->batch++;
+}
+
+void sched_changes_end(struct sched *s)
+{
+	if (!s || s->batch == 0 || --s->batch > 0)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->all[i].save_due)
+			sched_save(&s->all[i]);
 	sched_arm(s);
 }
 

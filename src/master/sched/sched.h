@@ -30,6 +30,12 @@ void sched_free(struct sched *s); /* NULL-safe */
 
 /* A change was stored (c->changeid set); called by change_add(). */
 void sched_change_added(struct sched *s, const struct change *c);
+/* Bracket the changes of one burst (one hook request, one poll): inside,
+ * each scheduler's state is written and the timer re-armed once, at the
+ * outermost sched_changes_end(), so N changes cost O(N), not O(N^2).
+ * Nests; NULL-safe. */
+void sched_changes_begin(struct sched *s);
+void sched_changes_end(struct sched *s);
 /* A buildset completed (for dependent schedulers and trigger steps).
  * results: the buildset's results, or RESULTS_NONE when the caller does not
  * know them (read the buildset then). */
