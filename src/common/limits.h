@@ -63,4 +63,10 @@
 /* Names */
 #define KILN_MAX_NAME 200 /* builder, worker, step names */
 
+/* API collections (issue 9: paging and streamed answers) */
+#define KILN_API_PAGE_DEFAULT 1000      /* rows in a collection answer without ?limit= */
+#define KILN_API_PAGE_MAX 10000         /* rows in one answer: a larger ?limit= is lowered */
+#define KILN_API_PIECE_ROWS 32          /* rows read per writeable callback (fewer if big) */
+#define KILN_API_PIECE_TEXT (16u << 20) /* text of one piece (one row may fill it) */
+
 #endif
