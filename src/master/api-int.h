@@ -137,6 +137,8 @@ int api_list_produce(void *ud, struct buf *out);
 void api_list_stream_free(void *ud);
 /* The most memory the stream holds (charged to the answer memory cap). */
 size_t api_list_stream_held(const struct api_list_stream *st);
+/* How many of its rows the stream has read so far (tests). */
+size_t api_list_stream_rows_read(const struct api_list_stream *st);
 
 /* Looks up one row: returns 1 and *ret_id (the value of idfield), 0 if
  * none, or a negative error (already answered).  Filters as field/value

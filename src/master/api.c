@@ -696,6 +696,11 @@ size_t api_list_stream_held(const struct api_list_stream *st)
 	return sizeof(*st) + st->nids * sizeof(*st->ids) + 2 * KILN_MAX_HTTP_RESPONSE_CHUNK;
 }
 
+size_t api_list_stream_rows_read(const struct api_list_stream *st)
+{
+	return st->next;
+}
+
 /* A collection: the page's ids now, the rows as the client reads. */
 static void api_list_page(struct api_ctx *ctx, enum db_resource res, const char *key,
 			  api_fix_fn fix, struct api_rspec *rs)
