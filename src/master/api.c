@@ -746,14 +746,14 @@ static void api_list_page(struct api_ctx *ctx, enum db_resource res, const char 
 	}
 	/* one piece: answered at once, with a Content-Length */
 	struct buf body;
-	buf_init(&body, KILN_API_PIECE_TEXT);
+	buf_init(&body, KILN_API_PIECE_TEXT + 4096); /* the piece and its envelope */
 	do
 		r = api_list_produce(st, &body);
-	while (r > 0);
+	while (r > 0 && buf_room(&body) > 0);
 	api_list_stream_free(st);
-	if (r < 0) {
+	if (r != 0) {
 		buf_release(&body);
-		api_reply_error(ctx, 500, "cannot encode JSON");
+		api_reply_error(ctx, 500, r > 0 ? "answer too large" : "cannot encode JSON");
 		return;
 	}
 	size_t len;

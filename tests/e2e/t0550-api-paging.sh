@@ -37,6 +37,7 @@ SELECT i, 'Ann <ann@example.org>', 'change ' || i || ' ' || substr(hex(zeroblob(
 COMMIT;
 SQL
 check "$NCHANGES changes stored" [ "$(sqlite3 "$M/state.sqlite" 'SELECT COUNT(*) FROM changes')" = $NCHANGES ]
+export KILN_LOOP_STATS=$TRASH/stats.json  # the loop's worst turn, written at exit
 check "master starts again" start_master "$M"
 
 # no limit: the default page, quickly
@@ -108,4 +109,11 @@ diag "$(cat "$TRASH/slow.out" | tail -n 3)"
 check "8 unread big pages: memory bounded, probes answered within 2 s" [ "$rc" = 0 ]
 check "still answers after they close" sh -c "curl -sS --max-time 5 '$URL/api/v2/changes?limit=1' | grep -q '\"total\": 1'"
 check "master stops cleanly" stop_pid "$MASTER_PID"
+# one whole answer of 100,000 changes held the loop 11 s; a piece is a few ms
+check "no loop turn took 1 s of CPU" /usr/bin/python3 - "$TRASH/stats.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(f"# worst loop turn {d['worst_ms']} ms ({d['worst_cpu_ms']} ms CPU), {d['turns']} turns")
+assert d["worst_cpu_ms"] < 1000, d
+PY
 done_testing
