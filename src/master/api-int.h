@@ -112,7 +112,9 @@ typedef void (*api_fix_fn)(struct api_ctx *ctx, const struct api_rspec *rs, json
 
 /* Parses the query for res, adds the path filters given as field/value
  * pairs (NULL-terminated), lists, and answers {"<key>": [...], "meta":
- * {...}}.  single: an entity URL (meta {}; 404 when empty). */
+ * {...}}: one page (api_page_limit), streamed when it has more than
+ * KILN_API_PIECE_ROWS items.  single: an entity URL (meta {}; 404 when
+ * empty). */
 void api_list(struct api_ctx *ctx, enum db_resource res, const char *key, bool single,
 	      api_fix_fn fix, const char *const *path_filters);
 
