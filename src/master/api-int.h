@@ -128,7 +128,9 @@ int64_t api_page_limit(int64_t asked);
  * page's ids (taken, malloc'd) and rs (moved into it: *rs is left empty);
  * ctx is copied and its req must outlive the stream.  api_list_produce is
  * its http_produce_fn: each call reads at most one piece of at most
- * KILN_API_PIECE_ROWS rows and appends at most out->max bytes; the text
+ * KILN_API_PIECE_ROWS rows, renders rows until about
+ * KILN_MAX_HTTP_RESPONSE_CHUNK bytes wait, and appends at most out->max
+ * bytes; the text
  * over all calls is what api_reply_json() would send for the whole page.
  * api_list_stream_free is its http_free_fn. */
 struct api_list_stream;

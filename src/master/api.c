@@ -502,9 +502,10 @@ enum api_list_phase { API_LIST_HEAD, API_LIST_ITEMS, API_LIST_DONE };
 /*
  * A collection answer being written: the page's ids were read when the
  * request came (db_list_ids, bounded by the page size), and each call of
- * the producer reads at most one piece of rows by id, renders them as the
- * whole document would show them, and hands out the text as the client
- * takes it.  The envelope is Buildbot's {"<key>": [...], "meta": {"total":
+ * the producer reads at most one piece of rows by id, renders rows as the
+ * whole document would show them until about one write's worth of text
+ * waits (the rest of the piece waits in st->batch), and hands the text out
+ * as the client takes it.  The envelope is Buildbot's {"<key>": [...], "meta": {"total":
  * N}} with the keys in sorted order, so "meta" comes first for keys that
  * sort after it (workers, steps, ...).
  */
@@ -517,7 +518,10 @@ struct api_list_stream {
 	bool skip_props, compact, meta_first;
 	int64_t *ids; /* owned */
 	size_t nids, next, emitted;
-	size_t rows;        /* rows per piece: KILN_API_PIECE_ROWS, fewer while rows are big */
+	size_t rows;        /* rows per read: KILN_API_PIECE_ROWS, fewer while rows are big */
+	json_t *batch;      /* owned: rows read and not all rendered yet, or NULL */
+	size_t batch_i;     /* of batch, the next row to render */
+	size_t batch_text;  /* bytes rendered from batch */
 	struct buf pending; /* text rendered and not handed out yet */
 	size_t pending_off; /* of pending, bytes handed out */
 	enum api_list_phase phase;
@@ -580,41 +584,50 @@ static int api_list_item(struct api_list_stream *st, json_t *item)
 	return r;
 }
 
-/* Reads the next piece of rows (one database read) into pending. */
-static int api_list_piece(struct api_list_stream *st)
+/* Reads the next piece of rows (one database read) into st->batch. */
+static int api_list_read(struct api_list_stream *st)
 {
 	static const char *const no_props[] = {"properties", NULL};
 	size_t n = st->nids - st->next;
 	if (n > st->rows)
 		n = st->rows;
-	json_t *items = NULL;
 	int r = db_list_rows(st->ctx.db, st->res, st->ids + st->next, n,
-			     st->skip_props ? no_props : NULL, &items);
+			     st->skip_props ? no_props : NULL, &st->batch);
 	if (r < 0) {
 		log_error("database error listing '%s': %s (%s)", st->ctx.req->path, err_str(r),
 			  db_errmsg(st->ctx.db));
 		return r;
 	}
 	st->next += n;
-	size_t i;
-	json_t *item;
-	json_array_foreach(items, i, item)
-	{
-		r = api_list_item(st, item);
-		if (r < 0)
-			break;
+	st->batch_i = 0;
+	st->batch_text = 0;
+	return 0;
+}
+
+/* Renders rows of the batch into pending until it holds a write's worth;
+ * the rest of the batch waits for the next call. */
+static int api_list_render(struct api_list_stream *st)
+{
+	while (st->batch_i < json_array_size(st->batch) &&
+	       st->pending.len - st->pending_off < KILN_MAX_HTTP_RESPONSE_CHUNK) {
+		size_t before = st->pending.len;
+		int r = api_list_item(st, json_array_get(st->batch, st->batch_i++));
+		if (r < 0) {
+			log_warn("item of '%s' over %u bytes or not encodable: answer cut",
+				 st->ctx.req->path, KILN_API_PIECE_TEXT);
+			return r;
+		}
+		st->batch_text += st->pending.len - before;
 	}
-	json_decref(items);
-	if (r < 0) {
-		log_warn("item of '%s' over %u bytes or not encodable: answer cut",
-			 st->ctx.req->path, KILN_API_PIECE_TEXT);
-		return r;
-	}
-	/* big rows: fewer per piece, so a piece stays near one write */
-	size_t text = st->pending.len - st->pending_off;
-	if (text > KILN_MAX_HTTP_RESPONSE_CHUNK && st->rows > 1)
+	if (st->batch_i < json_array_size(st->batch))
+		return 0;
+	json_decref(st->batch);
+	st->batch = NULL;
+	/* big rows: fewer per read, so a batch stays near one write */
+	if (st->batch_text > KILN_MAX_HTTP_RESPONSE_CHUNK && st->rows > 1)
 		st->rows /= 2;
-	else if (text < KILN_MAX_HTTP_RESPONSE_CHUNK / 4 && st->rows < KILN_API_PIECE_ROWS)
+	else if (st->batch_text < KILN_MAX_HTTP_RESPONSE_CHUNK / 4 &&
+		 st->rows < KILN_API_PIECE_ROWS)
 		st->rows = st->rows * 2 > KILN_API_PIECE_ROWS ? KILN_API_PIECE_ROWS : st->rows * 2;
 	return 0;
 }
@@ -642,11 +655,15 @@ int api_list_produce(void *ud, struct buf *out)
 		if (st->phase == API_LIST_HEAD) {
 			r = api_list_head(st);
 			st->phase = API_LIST_ITEMS;
-		} else if (st->next < st->nids) {
-			if (read)
-				return 1; /* one database read per call */
-			r = api_list_piece(st);
-			read = true;
+		} else if (st->batch || st->next < st->nids) {
+			if (!st->batch) {
+				if (read)
+					return 1; /* one database read per call */
+				r = api_list_read(st);
+				read = true;
+			}
+			if (r >= 0)
+				r = api_list_render(st);
 		} else {
 			r = api_list_tail(st);
 			st->phase = API_LIST_DONE;
@@ -662,6 +679,7 @@ void api_list_stream_free(void *ud)
 	if (!st)
 		return;
 	api_rspec_release(&st->rs);
+	json_decref(st->batch);
 	free(st->ids);
 	buf_release(&st->pending);
 	free(st);
