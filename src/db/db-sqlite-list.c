@@ -547,8 +547,47 @@ static uint64_t sqlite_list_skip_mask(const struct resource *rs, const char *con
 	return m;
 }
 
+/* The SELECT list: every rendered field of rs not in skipped, or only the id. */
+static int sqlite_list_add_columns(struct db *db, const struct resource *rs, uint64_t skipped,
+				   bool ids_only, struct buf *sql)
+{
+	if (ids_only)
+		return buf_addf(sql, "SELECT %s", rs->id) < 0 ? sqlite_list_too_long(db) : 0;
+	if (buf_adds(sql, "SELECT ") < 0)
+		return sqlite_list_too_long(db);
+	bool first = true;
+	for (size_t i = 0; i < rs->nfields; i++) {
+		if ((rs->fields[i].flags & F_FILTER_ONLY) || (i < 64 && (skipped >> i & 1)))
+			continue;
+		if (buf_addf(sql, "%s%s", first ? "" : ", ", rs->fields[i].expr) < 0)
+			return sqlite_list_too_long(db);
+		first = false;
+	}
+	if (first && buf_adds(sql, "NULL") < 0) /* every rendered field skipped */
+		return sqlite_list_too_long(db);
+	return 0;
+}
+
+/* One row of s as a JSON object: the tables list fields in name order, so
+ * its keys are inserted sorted and the API can dump them in insertion order. */
+static json_t *sqlite_list_render_row(sqlite3_stmt *s, const struct resource *rs, uint64_t skipped)
+{
+	json_t *o = json_object();
+	int col = 0;
+	for (size_t i = 0; i < rs->nfields; i++) {
+		const struct field *f = &rs->fields[i];
+		if (f->flags & F_FILTER_ONLY)
+			continue;
+		json_t *v = i < 64 && (skipped >> i & 1)
+				    ? json_null()
+				    : sqlite_list_column_value(s, col++, f->type);
+		json_object_set_new_nocheck(o, f->name, v);
+	}
+	return o;
+}
+
 static int sqlite_list_build(struct db *db, enum db_resource res, const struct db_query *q,
-			     const char *const *skip, const struct resource **ret_rs,
+			     const char *const *skip, bool ids_only, const struct resource **ret_rs,
 			     uint64_t *ret_skip, struct qbuild *qb, struct buf *sql)
 {
 	const struct resource *rs = sqlite_list_resource_get(res);
@@ -562,22 +601,13 @@ static int sqlite_list_build(struct db *db, enum db_resource res, const struct d
 		if (r < 0)
 			return r;
 	}
-	if (buf_adds(sql, "SELECT ") < 0)
-		return sqlite_list_too_long(db);
-	bool first = true;
-	for (size_t i = 0; i < rs->nfields; i++) {
-		if ((rs->fields[i].flags & F_FILTER_ONLY) || (i < 64 && (skipped >> i & 1)))
-			continue;
-		if (buf_addf(sql, "%s%s", first ? "" : ", ", rs->fields[i].expr) < 0)
-			return sqlite_list_too_long(db);
-		first = false;
-	}
-	if (first && buf_adds(sql, "NULL") < 0) /* every rendered field skipped */
-		return sqlite_list_too_long(db);
+	int r = sqlite_list_add_columns(db, rs, skipped, ids_only, sql);
+	if (r < 0)
+		return r;
 	if (buf_addf(sql, " FROM %s%s", rs->from, qb->where.ptr) < 0)
 		return sqlite_list_too_long(db);
 	static const struct db_query none = {.limit = -1};
-	int r = sqlite_list_add_order(db, rs, q ? q : &none, sql);
+	r = sqlite_list_add_order(db, rs, q ? q : &none, sql);
 	if (r < 0)
 		return r;
 	if (buf_adds(sql, " LIMIT ? OFFSET ?") < 0 || buf_error(&qb->where) < 0)
@@ -625,7 +655,7 @@ int db_list_skip(struct db *db, enum db_resource res, const struct db_query *q,
 	const struct resource *rs = NULL;
 	uint64_t skipped = 0;
 	json_t *items = NULL;
-	int r = sqlite_list_build(db, res, q, skip, &rs, &skipped, &qb, &sql);
+	int r = sqlite_list_build(db, res, q, skip, false, &rs, &skipped, &qb, &sql);
 	if (r < 0)
 		goto out;
 	/* Log counters of open logs live in memory until the batch commits. */
@@ -643,22 +673,8 @@ int db_list_skip(struct db *db, enum db_resource res, const struct db_query *q,
 	sqlite3_bind_int64(s, (int)qb.nbinds + 2, q ? q->offset : 0);
 	items = json_array();
 	int rc;
-	/* The tables list fields in name order, so each item's keys are
-	 * inserted sorted and the API can dump them in insertion order. */
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		json_t *o = json_object();
-		int col = 0;
-		for (size_t i = 0; i < rs->nfields; i++) {
-			const struct field *f = &rs->fields[i];
-			if (f->flags & F_FILTER_ONLY)
-				continue;
-			json_t *v = i < 64 && (skipped >> i & 1)
-					    ? json_null()
-					    : sqlite_list_column_value(s, col++, f->type);
-			json_object_set_new_nocheck(o, f->name, v);
-		}
-		json_array_append_new(items, o);
-	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(items, sqlite_list_render_row(s, rs, skipped));
 	if (rc != SQLITE_DONE) {
 		r = db_fail(db, "list");
 		goto reset;
@@ -679,6 +695,119 @@ reset:
 out:
 	json_decref(items);
 	sqlite_list_qb_release(&qb);
+	buf_release(&sql);
+	return r;
+}
+
+/* --- streamed listing: the ids first, then the rows a few at a time ------------ */
+
+int db_list_ids(struct db *db, enum db_resource res, const struct db_query *q, int64_t **ret_ids,
+		size_t *ret_n)
+{
+	struct qbuild qb = {0};
+	struct buf sql;
+	buf_init(&qb.where, DB_MAX_LIST_SQL);
+	buf_init(&sql, 2 * DB_MAX_LIST_SQL);
+	const struct resource *rs = NULL;
+	uint64_t skipped = 0;
+	int64_t *ids = NULL;
+	size_t n = 0, alloc = 0;
+	sqlite3_stmt *s = NULL;
+	int r = -EINVAL;
+	if (!q || q->limit < 0) {
+		r = db_failf(db, -EINVAL, "listing ids needs a limit");
+		goto out;
+	}
+	r = sqlite_list_build(db, res, q, NULL, true, &rs, &skipped, &qb, &sql);
+	if (r < 0)
+		goto out;
+	s = db_stmt_dynamic(db, sql.ptr);
+	if (!s) {
+		r = KILN_EDB;
+		goto out;
+	}
+	if ((r = sqlite_list_bind_all(db, s, &qb)) < 0)
+		goto out;
+	sqlite3_bind_int64(s, (int)qb.nbinds + 1, q->limit);
+	sqlite3_bind_int64(s, (int)qb.nbinds + 2, q->offset);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ARRAY_GROW(ids, n + 1, alloc);
+		ids[n++] = sqlite3_column_int64(s, 0);
+	}
+	if (rc != SQLITE_DONE) {
+		r = db_fail(db, "list ids");
+		goto out;
+	}
+	*ret_ids = TAKE_PTR(ids);
+	*ret_n = n;
+	r = 0;
+out:
+	db_stmt_resetp(&s);
+	free(ids);
+	sqlite_list_qb_release(&qb);
+	buf_release(&sql);
+	return r;
+}
+
+int db_list_rows(struct db *db, enum db_resource res, const int64_t *ids, size_t n,
+		 const char *const *skip, json_t **ret_items)
+{
+	const struct resource *rs = sqlite_list_resource_get(res);
+	if (!rs)
+		return db_failf(db, -EINVAL, "unknown resource %d", (int)res);
+	if (n == 0) {
+		*ret_items = json_array();
+		return 0;
+	}
+	if (n > DB_LIST_ROWS_MAX)
+		return db_failf(db, -EINVAL, "%zu rows asked at once (at most %d)", n,
+				DB_LIST_ROWS_MAX);
+	uint64_t skipped = sqlite_list_skip_mask(rs, skip);
+	struct buf sql;
+	buf_init(&sql, 2 * DB_MAX_LIST_SQL);
+	json_t *items = NULL;
+	sqlite3_stmt *s = NULL;
+	/* Each id paired with its position: rowid lookups, rows in the ids' order. */
+	int r = sqlite_list_add_columns(db, rs, skipped, false, &sql);
+	if (r >= 0 && buf_addf(&sql, " FROM %s JOIN (VALUES ", rs->from) < 0)
+		r = sqlite_list_too_long(db);
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		if (buf_addf(&sql, "%s(%zu, ?)", i ? ", " : "", i) < 0)
+			r = sqlite_list_too_long(db);
+	if (r >= 0 && buf_addf(&sql,
+			       ") AS kiln_page ON %s = kiln_page.column2 "
+			       "ORDER BY kiln_page.column1",
+			       rs->id) < 0)
+		r = sqlite_list_too_long(db);
+	if (r < 0)
+		goto out;
+	/* Log counters of open logs live in memory until the batch commits. */
+	if (res == DB_LOGS && db->in_txn && (r = db_log_sync_all(db)) < 0)
+		goto out;
+	s = db_stmt_dynamic(db, sql.ptr);
+	if (!s) {
+		r = KILN_EDB;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (sqlite3_bind_int64(s, (int)i + 1, ids[i]) != SQLITE_OK) {
+			r = db_fail(db, "bind");
+			goto out;
+		}
+	items = json_array();
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(items, sqlite_list_render_row(s, rs, skipped));
+	if (rc != SQLITE_DONE) {
+		r = db_fail(db, "list rows");
+		goto out;
+	}
+	*ret_items = TAKE_PTR(items);
+	r = 0;
+out:
+	db_stmt_resetp(&s);
+	json_decref(items);
 	buf_release(&sql);
 	return r;
 }
@@ -714,7 +843,7 @@ int db_list_explain(struct db *db, enum db_resource res, const struct db_query *
 	buf_init(&sql, 2 * DB_MAX_LIST_SQL);
 	const struct resource *rs = NULL;
 	uint64_t skipped;
-	int r = sqlite_list_build(db, res, q, NULL, &rs, &skipped, &qb, &sql);
+	int r = sqlite_list_build(db, res, q, NULL, false, &rs, &skipped, &qb, &sql);
 	if (r >= 0)
 		r = db_sql_explain(db, sql.ptr, ret_plan);
 	sqlite_list_qb_release(&qb);

@@ -293,6 +293,20 @@ int db_list(struct db *db, enum db_resource res, const struct db_query *q, json_
  * its place, so every item still has its keys in sorted order. */
 int db_list_skip(struct db *db, enum db_resource res, const struct db_query *q,
 		 const char *const *skip, json_t **ret_items, int64_t *ret_total);
+/* A collection read in pieces (the API streams big answers this way): the
+ * ids first, then the rows a few at a time by id, so no piece re-walks what
+ * came before it.  db_list_ids: the ids of the rows of res matching q (its
+ * filters, order, offset and limit, which must be >= 0: it bounds *ret_n),
+ * in q's order, into *ret_ids (malloc'd; NULL when none).  Same errors as
+ * db_list. */
+int db_list_ids(struct db *db, enum db_resource res, const struct db_query *q, int64_t **ret_ids,
+		size_t *ret_n);
+/* The rows of res with the ids ids[0..n) (n <= DB_LIST_ROWS_MAX), in that
+ * order and rendered as db_list_skip renders them; a row gone since its id
+ * was read is left out.  -EINVAL past DB_LIST_ROWS_MAX. */
+#define DB_LIST_ROWS_MAX 256
+int db_list_rows(struct db *db, enum db_resource res, const int64_t *ids, size_t n,
+		 const char *const *skip, json_t **ret_items);
 /* True if field is a listable field of res (for API validation). */
 bool db_field_known(enum db_resource res, const char *field);
 

@@ -20,6 +20,8 @@
 #include "db/db.h"
 #include "master/http.h"
 
+struct buf;
+
 #define API_MAX_SEGS 10
 
 struct api_route;
@@ -110,9 +112,37 @@ typedef void (*api_fix_fn)(struct api_ctx *ctx, const struct api_rspec *rs, json
 
 /* Parses the query for res, adds the path filters given as field/value
  * pairs (NULL-terminated), lists, and answers {"<key>": [...], "meta":
- * {...}}.  single: an entity URL (meta {}; 404 when empty). */
+ * {...}}: one page (api_page_limit), streamed when it has more than
+ * KILN_API_PIECE_ROWS items.  single: an entity URL (meta {}; 404 when
+ * empty). */
 void api_list(struct api_ctx *ctx, enum db_resource res, const char *key, bool single,
 	      api_fix_fn fix, const char *const *path_filters);
+
+/* Page size rules (docs/API.md "Paging"): no ?limit= gives
+ * KILN_API_PAGE_DEFAULT rows, a larger one than KILN_API_PAGE_MAX is
+ * lowered to it (Buildbot clients then see fewer items, with meta.total
+ * counting what was sent, as for any page). */
+int64_t api_page_limit(int64_t asked);
+
+/* A collection answer streamed as the client reads (api.c): built from the
+ * page's ids (taken, malloc'd) and rs (moved into it: *rs is left empty);
+ * ctx is copied and its req must outlive the stream.  api_list_produce is
+ * its http_produce_fn: each call reads at most one piece of at most
+ * KILN_API_PIECE_ROWS rows, renders rows until about
+ * KILN_MAX_HTTP_RESPONSE_CHUNK bytes wait, and appends at most out->max
+ * bytes; the text
+ * over all calls is what api_reply_json() would send for the whole page.
+ * api_list_stream_free is its http_free_fn. */
+struct api_list_stream;
+struct api_list_stream *api_list_stream_new(struct api_ctx *ctx, enum db_resource res,
+					    const char *key, api_fix_fn fix, bool skip_props,
+					    struct api_rspec *rs, int64_t *ids, size_t nids);
+int api_list_produce(void *ud, struct buf *out);
+void api_list_stream_free(void *ud);
+/* The most memory the stream holds (charged to the answer memory cap). */
+size_t api_list_stream_held(const struct api_list_stream *st);
+/* How many of its rows the stream has read so far (tests). */
+size_t api_list_stream_rows_read(const struct api_list_stream *st);
 
 /* Looks up one row: returns 1 and *ret_id (the value of idfield), 0 if
  * none, or a negative error (already answered).  Filters as field/value

@@ -11,6 +11,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 
@@ -484,6 +485,300 @@ static const char *api_blame_filter(struct api_ctx *ctx, enum db_resource res,
 	return NULL;
 }
 
+/* ---- collections: one page, streamed ------------------------------------------------ */
+
+_Static_assert(KILN_API_PIECE_ROWS <= DB_LIST_ROWS_MAX, "a piece is read in one db_list_rows");
+_Static_assert(KILN_API_PAGE_DEFAULT <= KILN_API_PAGE_MAX, "the default page fits the maximum");
+
+int64_t api_page_limit(int64_t asked)
+{
+	if (asked < 0)
+		return KILN_API_PAGE_DEFAULT;
+	return asked > KILN_API_PAGE_MAX ? KILN_API_PAGE_MAX : asked;
+}
+
+enum api_list_phase { API_LIST_HEAD, API_LIST_ITEMS, API_LIST_DONE };
+
+/*
+ * A collection answer being written: the page's ids were read when the
+ * request came (db_list_ids, bounded by the page size), and each call of
+ * the producer reads at most one piece of rows by id, renders rows as the
+ * whole document would show them until about one write's worth of text
+ * waits (the rest of the piece waits in st->batch), and hands the text out
+ * as the client takes it.  The envelope is Buildbot's {"<key>": [...], "meta": {"total":
+ * N}} with the keys in sorted order, so "meta" comes first for keys that
+ * sort after it (workers, steps, ...).
+ */
+struct api_list_stream {
+	struct api_ctx ctx; /* copy of the handler's; cap unused; req lives until we are freed */
+	struct api_rspec rs;
+	enum db_resource res;
+	const char *key; /* borrowed: static */
+	api_fix_fn fix;
+	bool skip_props, compact, meta_first;
+	int64_t *ids; /* owned */
+	size_t nids, next, emitted;
+	size_t rows;        /* rows per read: KILN_API_PIECE_ROWS, fewer while rows are big */
+	json_t *batch;      /* owned: rows read and not all rendered yet, or NULL */
+	size_t batch_i;     /* of batch, the next row to render */
+	size_t batch_text;  /* bytes rendered from batch */
+	struct buf pending; /* text rendered and not handed out yet */
+	size_t pending_off; /* of pending, bytes handed out */
+	enum api_list_phase phase;
+};
+
+static int api_list_head(struct api_list_stream *st)
+{
+	struct buf *b = &st->pending;
+	if (st->compact)
+		return st->meta_first ? buf_addf(b, "{\"meta\":{\"total\":%zu},\"%s\":[", st->nids,
+						 st->key)
+				      : buf_addf(b, "{\"%s\":[", st->key);
+	return st->meta_first
+		       ? buf_addf(b, "{\n  \"meta\": {\n    \"total\": %zu\n  },\n  \"%s\": [",
+				  st->nids, st->key)
+		       : buf_addf(b, "{\n  \"%s\": [", st->key);
+}
+
+static int api_list_tail(struct api_list_stream *st)
+{
+	struct buf *b = &st->pending;
+	if (st->compact)
+		return st->meta_first ? buf_adds(b, "]}")
+				      : buf_addf(b, "],\"meta\":{\"total\":%zu}}", st->emitted);
+	int r = buf_adds(b, st->emitted ? "\n  ]" : "]");
+	if (r < 0)
+		return r;
+	return st->meta_first
+		       ? buf_adds(b, "\n}")
+		       : buf_addf(b, ",\n  \"meta\": {\n    \"total\": %zu\n  }\n}", st->emitted);
+}
+
+/* One item as it reads inside the document: after its separator, and
+ * indented two levels when pretty (jansson escapes newlines in strings, so
+ * every '\n' of the dump is layout). */
+static int api_list_item(struct api_list_stream *st, json_t *item)
+{
+	struct buf *b = &st->pending;
+	if (st->fix)
+		st->fix(&st->ctx, &st->rs, item);
+	api_select_fields(item, &st->rs);
+	api_json_sort(item);
+	size_t len = 0;
+	_cleanup_free_ char *text =
+		api_dump(item, st->compact ? JSON_COMPACT : JSON_INDENT(2), &len);
+	if (!text)
+		return -EINVAL;
+	int r = st->compact ? buf_adds(b, st->emitted ? "," : "")
+			    : buf_adds(b, st->emitted ? ",\n    " : "\n    ");
+	for (const char *p = text, *end = text + len; r >= 0 && p < end;) {
+		const char *nl = st->compact ? NULL : memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		r = buf_add(b, p, n);
+		if (r >= 0 && nl)
+			r = buf_adds(b, "\n    ");
+		p += n + (nl ? 1 : 0);
+	}
+	if (r >= 0)
+		st->emitted++;
+	return r;
+}
+
+/* Reads the next piece of rows (one database read) into st->batch. */
+static int api_list_read(struct api_list_stream *st)
+{
+	static const char *const no_props[] = {"properties", NULL};
+	size_t n = st->nids - st->next;
+	if (n > st->rows)
+		n = st->rows;
+	int r = db_list_rows(st->ctx.db, st->res, st->ids + st->next, n,
+			     st->skip_props ? no_props : NULL, &st->batch);
+	if (r < 0) {
+		log_error("database error listing '%s': %s (%s)", st->ctx.req->path, err_str(r),
+			  db_errmsg(st->ctx.db));
+		return r;
+	}
+	st->next += n;
+	st->batch_i = 0;
+	st->batch_text = 0;
+	return 0;
+}
+
+/* Renders rows of the batch into pending until it holds a write's worth;
+ * the rest of the batch waits for the next call. */
+static int api_list_render(struct api_list_stream *st)
+{
+	while (st->batch_i < json_array_size(st->batch) &&
+	       st->pending.len - st->pending_off < KILN_MAX_HTTP_RESPONSE_CHUNK) {
+		size_t before = st->pending.len;
+		int r = api_list_item(st, json_array_get(st->batch, st->batch_i++));
+		if (r < 0) {
+			log_warn("item of '%s' over %u bytes or not encodable: answer cut",
+				 st->ctx.req->path, KILN_API_PIECE_TEXT);
+			return r;
+		}
+		st->batch_text += st->pending.len - before;
+	}
+	if (st->batch_i < json_array_size(st->batch))
+		return 0;
+	json_decref(st->batch);
+	st->batch = NULL;
+	/* big rows: fewer per read, so a batch stays near one write */
+	if (st->batch_text > KILN_MAX_HTTP_RESPONSE_CHUNK && st->rows > 1)
+		st->rows /= 2;
+	else if (st->batch_text < KILN_MAX_HTTP_RESPONSE_CHUNK / 4 &&
+		 st->rows < KILN_API_PIECE_ROWS)
+		st->rows = st->rows * 2 > KILN_API_PIECE_ROWS ? KILN_API_PIECE_ROWS : st->rows * 2;
+	return 0;
+}
+
+int api_list_produce(void *ud, struct buf *out)
+{
+	struct api_list_stream *st = ud;
+	bool read = false;
+
+	for (;;) {
+		size_t have = st->pending.len - st->pending_off;
+		if (have) {
+			size_t n = buf_room(out) < have ? buf_room(out) : have;
+			if (buf_add(out, st->pending.ptr + st->pending_off, n) < 0)
+				return -E2BIG;
+			st->pending_off += n;
+			if (n < have)
+				return 1; /* out is full */
+		}
+		buf_reset(&st->pending);
+		st->pending_off = 0;
+		if (st->phase == API_LIST_DONE)
+			return 0;
+		int r = 0;
+		if (st->phase == API_LIST_HEAD) {
+			r = api_list_head(st);
+			st->phase = API_LIST_ITEMS;
+		} else if (st->batch || st->next < st->nids) {
+			if (!st->batch) {
+				if (read)
+					return 1; /* one database read per call */
+				r = api_list_read(st);
+				read = true;
+			}
+			if (r >= 0)
+				r = api_list_render(st);
+		} else {
+			r = api_list_tail(st);
+			st->phase = API_LIST_DONE;
+		}
+		if (r < 0)
+			return r;
+	}
+}
+
+void api_list_stream_free(void *ud)
+{
+	struct api_list_stream *st = ud;
+	if (!st)
+		return;
+	api_rspec_release(&st->rs);
+	json_decref(st->batch);
+	free(st->ids);
+	buf_release(&st->pending);
+	free(st);
+}
+
+struct api_list_stream *api_list_stream_new(struct api_ctx *ctx, enum db_resource res,
+					    const char *key, api_fix_fn fix, bool skip_props,
+					    struct api_rspec *rs, int64_t *ids, size_t nids)
+{
+	struct api_list_stream *st = xmalloc(sizeof(*st));
+	*st = (struct api_list_stream){
+		.ctx = *ctx,
+		.rs = *rs,
+		.res = res,
+		.key = key,
+		.fix = fix,
+		.skip_props = skip_props,
+		.compact = api_wants_json(ctx),
+		.meta_first = strcmp(key, "meta") > 0,
+		.ids = ids,
+		.nids = nids,
+		.rows = KILN_API_PIECE_ROWS,
+	};
+	st->ctx.ncap = 0;
+	buf_init(&st->pending, KILN_API_PIECE_TEXT);
+	*rs = (struct api_rspec){.limit = -1};
+	return st;
+}
+
+size_t api_list_stream_held(const struct api_list_stream *st)
+{
+	return sizeof(*st) + st->nids * sizeof(*st->ids) + 2 * KILN_MAX_HTTP_RESPONSE_CHUNK;
+}
+
+size_t api_list_stream_rows_read(const struct api_list_stream *st)
+{
+	return st->next;
+}
+
+/* A collection: the page's ids now, the rows as the client reads. */
+static void api_list_page(struct api_ctx *ctx, enum db_resource res, const char *key,
+			  api_fix_fn fix, struct api_rspec *rs)
+{
+	struct db_query q = {
+		.filters = rs->filters,
+		.nfilters = rs->nfilters,
+		.order = rs->order,
+		.norder = rs->norder,
+		.limit = api_page_limit(rs->limit),
+		.offset = rs->offset,
+	};
+	/* builds' stored properties are shown only when ?property= asks; else
+	 * they are not even read (the fix function puts {} in their place). */
+	bool skip_props = res == DB_BUILDS && fix == api_builds_fix && rs->nprops == 0;
+	int64_t *ids = NULL;
+	size_t nids = 0;
+	int r = db_list_ids(ctx->db, res, &q, &ids, &nids);
+	if (r == -EINVAL) {
+		const char *bad = api_blame_filter(ctx, res, rs);
+		if (bad)
+			api_reply_errorf(ctx, 400, "invalid filter value for %s", bad);
+		else
+			api_reply_error(ctx, 400, "invalid filter value");
+		return;
+	}
+	if (r == KILN_EPARSE) {
+		api_reply_error(ctx, 400, db_errmsg(ctx->db));
+		return;
+	}
+	if (r < 0) {
+		api_reply_db_error(ctx, r);
+		return;
+	}
+	struct api_list_stream *st =
+		api_list_stream_new(ctx, res, key, fix, skip_props, rs, ids, nids);
+	const char *ctype =
+		st->compact ? "application/json; charset=utf-8" : "text/plain; charset=utf-8";
+	if (nids > KILN_API_PIECE_ROWS) {
+		http_reply_stream_held(ctx->req, 200, ctype, NULL, api_list_produce,
+				       api_list_stream_free, st, api_list_stream_held(st));
+		return;
+	}
+	/* one piece: answered at once, with a Content-Length */
+	struct buf body;
+	buf_init(&body, KILN_API_PIECE_TEXT + 4096); /* the piece and its envelope */
+	do
+		r = api_list_produce(st, &body);
+	while (r > 0 && buf_room(&body) > 0);
+	api_list_stream_free(st);
+	if (r != 0) {
+		buf_release(&body);
+		api_reply_error(ctx, 500, r > 0 ? "answer too large" : "cannot encode JSON");
+		return;
+	}
+	size_t len;
+	char *text = buf_detach(&body, &len);
+	http_reply_take(ctx->req, 200, ctype, text, len);
+}
+
 void api_list(struct api_ctx *ctx, enum db_resource res, const char *key, bool single,
 	      api_fix_fn fix, const char *const *path_filters)
 {
@@ -497,17 +792,20 @@ void api_list(struct api_ctx *ctx, enum db_resource res, const char *key, bool s
 	}
 	for (size_t i = 0; path_filters && path_filters[i]; i += 2)
 		api_rspec_add_eq(&rs, path_filters[i], path_filters[i + 1]);
+	if (!single) {
+		api_list_page(ctx, res, key, fix, &rs);
+		api_rspec_release(&rs);
+		return;
+	}
 
 	struct db_query q = {
 		.filters = rs.filters,
 		.nfilters = rs.nfilters,
 		.order = rs.order,
 		.norder = rs.norder,
-		.limit = rs.limit,
+		.limit = api_page_limit(rs.limit),
 		.offset = rs.offset,
 	};
-	/* builds' stored properties are shown only when ?property= asks; else
-	 * they are not even read (the fix function puts {} in their place). */
 	static const char *const no_props[] = {"properties", NULL};
 	bool skip_props = res == DB_BUILDS && fix == api_builds_fix && rs.nprops == 0;
 	json_t *items = NULL;
@@ -522,7 +820,7 @@ void api_list(struct api_ctx *ctx, enum db_resource res, const char *key, bool s
 		api_reply_error(ctx, 400, db_errmsg(ctx->db));
 	} else if (r < 0) {
 		api_reply_db_error(ctx, r);
-	} else if (single && json_array_size(items) == 0) {
+	} else if (json_array_size(items) == 0) {
 		api_not_found(ctx);
 	} else {
 		size_t i;
@@ -533,12 +831,9 @@ void api_list(struct api_ctx *ctx, enum db_resource res, const char *key, bool s
 				fix(ctx, &rs, item);
 			api_select_fields(item, &rs);
 		}
-		json_t *meta =
-			single ? json_object()
-			       : json_pack("{s:I}", "total", (json_int_t)json_array_size(items));
 		json_t *doc = json_object();
 		json_object_set_new(doc, key, items);
-		json_object_set_new(doc, "meta", meta);
+		json_object_set_new(doc, "meta", json_object());
 		items = NULL;
 		api_reply_json(ctx, 200, doc);
 	}
