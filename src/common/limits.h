@@ -86,6 +86,7 @@
 #define KILN_AUTH_FORGET_MS 900000       /* quiet time after which an address is forgotten */
 #define KILN_AUTH_LOG_EVERY_MS 60000     /* one summary log line per address per interval */
 #define KILN_AUTH_MAX_ADDRS 4096         /* addresses tracked (least recently seen evicted) */
+
 /* API collections (issue 9: paging and streamed answers) */
 #define KILN_API_PAGE_DEFAULT 1000      /* rows in a collection answer without ?limit= */
 #define KILN_API_PAGE_MAX 10000         /* rows in one answer: a larger ?limit= is lowered */
