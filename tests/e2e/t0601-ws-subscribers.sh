@@ -1,7 +1,7 @@
 #!/bin/bash
 # asan-too
-# /ws subscribers that never read (issue 9): 300 of them while 40 large
-# change events are published.  Past KILN_MAX_WS_EVENT_SUBSCRIBERS (256)
+# /ws subscribers that never read (issue 9): 300 of them while 100 large
+# change events (6 MB for each subscriber) are published.  Past KILN_MAX_WS_EVENT_SUBSCRIBERS (256)
 # the upgrade is refused with 503; each accepted one holds at most its
 # event queue (256 KiB), gets a resync, and is closed with 1008 when it
 # overflows again without reading; the master's peak RSS stays bounded,
@@ -20,6 +20,9 @@ rss() { awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/$MASTER_PID/status"; }
 hwm() { awk '/^VmHWM/ {print int($2 / 1024)}' "/proc/$MASTER_PID/status"; }
 BASE=$(rss)
 diag "master RSS at start: $BASE MiB"
+# under AddressSanitizer freed memory sits in its quarantine: no RSS bounds
+ASAN=; ldd "$KILN" 2>/dev/null | grep -q libasan && ASAN=1
+rss_check() { if [ -n "$ASAN" ]; then ok "$1 # SKIP AddressSanitizer build"; else check "$@"; fi; }
 
 cat > "$TRASH/crowd.py" <<'PY'
 import json, os, socket, struct, sys, time, urllib.request
@@ -91,21 +94,21 @@ for s in socks:
 print("closed %d" % closed, flush=True)
 PY
 
-coproc CROWD { timeout 300 /usr/bin/python3 "$TRASH/crowd.py" "$ADDR" 300 40 "$URL" 2>&1; }
+coproc CROWD { timeout 300 /usr/bin/python3 "$TRASH/crowd.py" "$ADDR" 300 100 "$URL" 2>&1; }
 e2e_track $CROWD_PID
 read -r -t 120 line <&"${CROWD[0]}"; diag "$line"
 check "256 subscribers accepted, the other 44 refused with 503" [ "$line" = "accepted 256 refused 44" ]
 read -r -t 200 line <&"${CROWD[0]}"; diag "$line"
-check "40 change events of 60 kB published" [ "$line" = "posted 40" ]
+check "100 change events of 60 kB published" [ "$line" = "posted 100" ]
 PEAK=$(hwm)
 diag "master peak RSS: $PEAK MiB (at start $BASE MiB)"
-check "peak RSS grew by less than 160 MiB" [ $((PEAK - BASE)) -lt 160 ]
+rss_check "peak RSS grew by less than 128 MiB" [ $((PEAK - BASE)) -lt 128 ]
 echo >&"${CROWD[1]}"
 read -r -t 120 line <&"${CROWD[0]}"; diag "$line"
 check "every non-reading subscriber was closed by the master" [ "$line" = "closed 256" ]
 check "the master logged why" [ "$(grep -c 'read nothing while' "$M/master.log")" = 256 ]
-subs_gone() { [ "$(grep -c 'malloc_trim after' "$M/master.log")" -ge 1 ] || true; [ "$(rss)" -lt $((BASE + 48)) ]; }
-check "memory given back: RSS within 48 MiB of the start" wait_for 30 subs_gone
+rss_back() { [ "$(rss)" -lt $((BASE + 48)) ]; }
+rss_check "memory given back: RSS within 48 MiB of the start" wait_for 30 rss_back
 diag "master RSS after: $(rss) MiB"
 cat > "$TRASH/one.py" <<'PY'
 import socket, sys
