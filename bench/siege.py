@@ -10,7 +10,7 @@ master, then while these stay open:
   read (receive buffer 4 KiB);
 - 1,000 slow HTTP connections to the API port: a third silent after connecting, a third
   sending a request's headers one byte every 5 s, a third sending a POST's declared
-  1,000-byte body one byte every 5 s.
+  1,000-byte body one byte every 5 s; one the master closes is opened again.
 
 Every wait has a timeout (connect, upgrade, each request: --timeout, default 10 s), so the
 scenario ends even when a master never answers; a request that timed out counts as the
@@ -161,46 +161,84 @@ def ws_upgrade_all(url, socks, timeout):
 
 
 class Trickler(threading.Thread):
-    """Keeps the slow connections slow: one byte each every TRICKLE_S seconds."""
+    """Keeps N slow connections open: a third silent, a third sending a request's headers
+    one byte every TRICKLE_S seconds, a third sending a POST's headers at once and then its
+    declared 1,000-byte body one byte every TRICKLE_S.  A connection the master closed (or
+    answered) is opened again on the next tick, as an attacker would."""
 
     def __init__(self, url, socks):
         super().__init__(daemon=True)
-        h, p = host_port(url)
-        n = len(socks)
+        self.addr = host_port(url)
+        h, p = self.addr
         self.stop_ev = threading.Event()
-        self.silent = socks[:n // 3]
-        self.heads = [[s, ('GET /api/v2/builders HTTP/1.1\r\nHost: %s:%d\r\nX-Slow: %s\r\n\r\n'
-                           % (h, p, 'x' * 4000)).encode()] for s in socks[n // 3:2 * n // 3]]
-        head = ('POST /api/v2/forceschedulers/force HTTP/1.1\r\nHost: %s:%d\r\n'
-                'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n'
-                % (h, p)).encode()
-        self.bodies = []
-        for s in socks[2 * n // 3:]:      # the headers at once, then the body slowly
-            try:
-                s.send(head)
-            except OSError:
-                pass
-            self.bodies.append([s, b' ' * 1000])
+        self.lock = threading.Lock()
+        self.reopened = 0
+        self.head = ('GET /api/v2/builders HTTP/1.1\r\nHost: %s:%d\r\nX-Slow: %s\r\n\r\n'
+                     % (h, p, 'x' * 4000)).encode()
+        self.post = ('POST /api/v2/forceschedulers/force HTTP/1.1\r\nHost: %s:%d\r\n'
+                     'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n'
+                     % (h, p)).encode()
+        n = len(socks)
+        self.slots = []   # [kind, sock, bytes still to send, bytes sent at once first]
+        for i, so in enumerate(socks):
+            kind = 'silent' if i < n // 3 else 'head' if i < 2 * n // 3 else 'body'
+            self.slots.append(self.fill([kind, so, b'', 0]))
+        self.tick()
 
-    def alive(self):
-        return sum(1 for s in self.silent + [x[0] for x in self.heads + self.bodies]
-                   if s.fileno() >= 0)
+    def fill(self, slot):
+        kind = slot[0]
+        slot[2] = b'' if kind == 'silent' else self.head if kind == 'head' else \
+            self.post + b' ' * 1000
+        slot[3] = len(self.post) if kind == 'body' else 1
+        return slot
+
+    @staticmethod
+    def alive(so):
+        try:
+            so.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            return False   # EOF, or the master answered: done with this one
+        except BlockingIOError:
+            return True
+        except OSError as e:
+            return e.errno == 107   # ENOTCONN: still connecting
+
+    def nalive(self):
+        with self.lock:
+            return sum(1 for sl in self.slots if self.alive(sl[1]))
+
+    def tick(self):
+        with self.lock:
+            for sl in self.slots:
+                if not self.alive(sl[1]):
+                    sl[1].close()
+                    so = socket.socket()
+                    so.setblocking(False)
+                    so.connect_ex(self.addr)
+                    sl[1] = so
+                    self.fill(sl)
+                    self.reopened += 1
+                    continue
+                if not sl[2]:
+                    continue
+                try:
+                    k = sl[1].send(sl[2][:sl[3]], socket.MSG_DONTWAIT)
+                    sl[2] = sl[2][k:]
+                    sl[3] = 1
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    pass   # reopened on the next tick
 
     def run(self):
         while not self.stop_ev.wait(TRICKLE_S):
-            for item in self.heads + self.bodies:
-                s, data = item
-                if s.fileno() < 0 or not data:
-                    continue
-                try:
-                    s.send(data[:1])
-                    item[1] = data[1:]
-                except OSError:
-                    s.close()
+            self.tick()
 
     def stop(self):
         self.stop_ev.set()
-        self.join(TRICKLE_S + 5)
+        self.join(TRICKLE_S + 30)
+        with self.lock:
+            for sl in self.slots:
+                sl[1].close()
 
 
 def pct(v, q):
@@ -227,6 +265,7 @@ def one(cls, args):
         res['quiet'] = summary(measure(s.url, args.get_n, args.force_n, args.timeout, dl))
         ws = ws_upgrade_all(s.url, connect_many(s.url, args.ws, args.timeout), args.timeout)
         slow = connect_many(s.url, args.slow, args.timeout)
+        nslow = len(slow)
         tr = Trickler(s.url, slow)
         tr.start()
         try:
@@ -234,12 +273,13 @@ def one(cls, args):
             r = measure(s.url, args.get_n, args.force_n, args.timeout, dl)
             res['siege'] = summary(r)
             res['siege']['ws_open'] = len(ws)
-            res['siege']['slow_open_at_start'] = len(slow)
-            res['siege']['slow_open_at_end'] = tr.alive()
+            res['siege']['slow_open_at_start'] = nslow
+            res['siege']['slow_open_at_end'] = tr.nalive()
+            res['siege']['slow_reopened'] = tr.reopened
             res['siege']['rss_mb'] = driver.proc_rss_kb(s.pid) / 1024
         finally:
             tr.stop()
-            for x in ws + slow:
+            for x in ws:
                 x.close()
     finally:
         s.stop()
@@ -247,11 +287,15 @@ def one(cls, args):
 
 
 def fmt(x):
-    return '—' if x is None else ('%.1f' % x if x < 100 else '%.0f' % x)
+    if x is None:
+        return '—'
+    if isinstance(x, int):
+        return str(x)
+    return '%.1f' % x if x < 100 else '%.0f' % x
 
 
 def ratio(k, b):
-    return '—' if not k or not b else '%.2f×' % (k / b)
+    return '—' if not k or not b else '%.3g×' % (k / b)
 
 
 def report(results, args):
@@ -260,7 +304,7 @@ def report(results, args):
          '/api/v2/builders` (%d) and of a `force` of `b0` (%d), per-request timeout %g s '
          '(a timed-out request counts as %g s), quiet and then with %d non-reading `/ws` '
          'clients and %d slow connections (⅓ silent, ⅓ slow headers, ⅓ slow bodies, one '
-         'byte every %g s) open. Ratio = Kiln ÷ Buildbot of the p99.'
+         'byte every %g s; re-opened when the master closes them) open. Ratio = Kiln ÷ Buildbot of the p99.'
          % (os.environ.get('KILN_BENCH_CMD', 'bench/run siege'),
             time.strftime('%Y-%m-%d'), args.get_n, args.force_n, args.timeout, args.timeout,
             args.ws, args.slow, TRICKLE_S), '',
@@ -278,7 +322,8 @@ def report(results, args):
                                                    b.get(ph, {}).get('timeouts', '—')))
     for key, what in (('ws_open', '/ws clients open'),
                       ('slow_open_at_start', 'slow connections open at the start'),
-                      ('slow_open_at_end', 'slow connections still open at the end'),
+                      ('slow_open_at_end', 'slow connections open at the end'),
+                      ('slow_reopened', 'slow connections the master closed (re-opened)'),
                       ('rss_mb', 'master RSS under siege (MB)')):
         L.append('| siege | %s | %s | %s | |' % (what, fmt(k.get('siege', {}).get(key)),
                                                  fmt(b.get('siege', {}).get(key))))
@@ -311,7 +356,17 @@ def main():
     ap.add_argument('--phase-timeout', type=float, default=300,
                     help='no new request is started after this many seconds of a phase')
     ap.add_argument('--keep', action='store_true')
+    ap.add_argument('--report-only', action='store_true',
+                    help='rewrite the docs/PERFORMANCE.md section from bench/results/siege.json')
     args, _ = ap.parse_known_args()
+    if args.report_only:
+        with open(os.path.join(driver.RESULTS, 'siege.json')) as f:
+            stored = json.load(f)
+        for k in ('slow', 'ws', 'get_n', 'force_n', 'timeout'):
+            setattr(args, k, stored['args'][k])
+        os.environ.setdefault('KILN_BENCH_CMD', stored['command'])
+        report({sy: v[-1] for sy, v in stored['samples'].items()}, args)
+        return
     driver.KILN, driver.TOOLS = args.kiln_build, args.tools
     driver.raise_nofile()
     driver.TMP = tempfile.mkdtemp(prefix='kiln-siege-')
