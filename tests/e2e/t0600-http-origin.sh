@@ -23,7 +23,7 @@ check "master starts" start_master "$M"
 ADDR=${URL#http://}
 
 cat > "$TRASH/probe.py" <<'PY'
-import json, socket, sys
+import json, re, socket, sys
 
 addr = sys.argv[1]
 host, port = addr.rsplit(":", 1)
@@ -40,14 +40,18 @@ def raw(method, path, headers, body=b""):
         lines.append("Connection: close")
         s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
         data = b""
-        while b"\r\n\r\n" not in data or (not data.startswith(b"HTTP/1.1 101") and
-                                           not data.endswith(b"}") and not data.endswith(b"\n")):
+        while True:  # the head, then Content-Length bytes of body (or EOF); a 101 has none
+            head, sep, rest = data.partition(b"\r\n\r\n")
+            if sep:
+                if head.startswith(b"HTTP/1.1 101"):
+                    break
+                m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+                if m and len(rest) >= int(m.group(1)):
+                    break
             chunk = s.recv(65536)
             if not chunk:
                 break
             data += chunk
-            if data.startswith(b"HTTP/1.1 101"):
-                break
         head, _, rest = data.partition(b"\r\n\r\n")
         return int(head.split(b" ")[1]), rest.decode(errors="replace")
     except (OSError, ValueError, IndexError) as e:
