@@ -90,6 +90,28 @@ static bool http_origin_is_ip(const struct http_origin_auth *a)
 	return inet_pton(a->ipv6 ? AF_INET6 : AF_INET, tmp, bin) == 1;
 }
 
+/* An IPv6 literal without brackets, alone or followed by ":port" (kiln's
+ * own client wrote its Host header so): an address, never a DNS name. */
+static bool http_origin_bare_ipv6(const char *host)
+{
+	char tmp[64];
+	unsigned char bin[16];
+	size_t n = strlen(host);
+
+	if (host[0] == '[' || !strchr(host, ':') || strchr(host, ':') == strrchr(host, ':') ||
+	    n >= sizeof(tmp))
+		return false;
+	memcpy(tmp, host, n + 1);
+	if (inet_pton(AF_INET6, tmp, bin) == 1)
+		return true;
+	char *colon = strrchr(tmp, ':');
+	int port;
+	if (!http_origin_port_parse(colon + 1, strlen(colon + 1), &port))
+		return false;
+	*colon = '\0';
+	return inet_pton(AF_INET6, tmp, bin) == 1;
+}
+
 static bool http_origin_name_eq(const struct http_origin_auth *a, const char *name, size_t n)
 {
 	if (n > 1 && name[n - 1] == '.')
@@ -142,6 +164,8 @@ bool http_origin_host_ok(const struct http_origin_cfg *cfg, const char *host)
 
 	if (!host || !*host)
 		return true; /* HTTP/1.0 without Host: no browser sends that */
+	if (http_origin_bare_ipv6(host))
+		return true;
 	if (!http_origin_auth_parse(host, strlen(host), &a))
 		return false;
 	if (http_origin_is_ip(&a) || http_origin_name_eq(&a, "localhost", 9))

@@ -19,6 +19,9 @@ TEST(host_ip_literals_and_localhost)
 	CHECK(http_origin_host_ok(&none, "10.1.2.3:80"));
 	CHECK(http_origin_host_ok(&none, "[::1]"));
 	CHECK(http_origin_host_ok(&none, "[::1]:8010"));
+	CHECK(http_origin_host_ok(&none, "::1"));      /* without brackets, as kiln's */
+	CHECK(http_origin_host_ok(&none, "::1:8010")); /* client once wrote it */
+	CHECK(http_origin_host_ok(&none, "fe80::1:80"));
 	CHECK(http_origin_host_ok(&none, "localhost"));
 	CHECK(http_origin_host_ok(&none, "LOCALHOST:8010"));
 	CHECK(http_origin_host_ok(&none, "localhost.:8010"));
@@ -46,6 +49,8 @@ TEST(host_malformed_refused)
 	CHECK(!http_origin_host_ok(&none, ":8010"));
 	CHECK(!http_origin_host_ok(&none, "a b"));
 	CHECK(!http_origin_host_ok(&none, "user@127.0.0.1"));
+	CHECK(!http_origin_host_ok(&none, "evil.example::1"));
+	CHECK(!http_origin_host_ok(&none, "a:b:c"));
 }
 
 TEST(host_configured_names)
