@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -234,6 +235,9 @@ static int http_ws_req_basic(struct lws *wsi, char *out, size_t outlen, const ch
 
 /* The subscriber cap was hit and said so in the log (one loop: no lock). */
 static bool http_ws_cap_logged;
+/* Host/Origin refusals: when one was last logged, how many since were not. */
+static uint64_t http_ws_refusals_logged_at;
+static size_t http_ws_refusals_quiet;
 
 /* {"error": msg} for a /ws refusal (jansson writes it; caller frees). */
 static char *http_ws_error_json(const char *msg)
@@ -277,10 +281,19 @@ enum http_origin_verdict http_ws_origin_verdict(struct http_conn *hc, bool state
 	if (http_ws_hdr(hc->wsi, 0, "sec-fetch-site:", site, sizeof(site)) < 0)
 		return HTTP_ORIGIN_CROSS_SITE;
 	enum http_origin_verdict v = http_origin_check(&oc, host, origin, site, state_changing);
-	if (v != HTTP_ORIGIN_OK)
-		log_info("refused a request with Host '%.100s' Origin '%.100s' Sec-Fetch-Site "
-			 "'%.30s': %s",
-			 host, origin, site, http_origin_verdict_str(v));
+	if (v == HTTP_ORIGIN_OK)
+		return v;
+	/* one line a second at most: refusals cost the sender nothing */
+	uint64_t now = uv_now(hc->srv->m->loop);
+	if (http_ws_refusals_logged_at && now - http_ws_refusals_logged_at < 1000) {
+		http_ws_refusals_quiet++;
+		return v;
+	}
+	log_info("refused a request with Host '%.100s' Origin '%.100s' Sec-Fetch-Site '%.30s': "
+		 "%s (%zu more refusals not logged)",
+		 host, origin, site, http_origin_verdict_str(v), http_ws_refusals_quiet);
+	http_ws_refusals_logged_at = now;
+	http_ws_refusals_quiet = 0;
 	return v;
 }
 
