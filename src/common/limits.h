@@ -30,7 +30,7 @@
 #define KILN_MAX_HTTP_CLIENT_BODY (256u << 20) /* what the kiln client reads */
 #define KILN_MAX_CLIENT_CONF (64u << 10)       /* ~/.config/kiln/client.conf */
 #define KILN_MAX_WS_EVENT_QUEUE                                                                    \
-	(4u << 20)                    /* undelivered /ws event bytes per browser, then resync */
+	(256u << 10)                  /* undelivered /ws event bytes per browser, then resync */
 #define KILN_MAX_WS_SUBSCRIPTIONS 256 /* startConsuming paths per /ws connection */
 #define KILN_MAX_WS_SUB_PATH 1024     /* length of one subscription path */
 
@@ -92,5 +92,14 @@
 #define KILN_API_PAGE_MAX 10000         /* rows in one answer: a larger ?limit= is lowered */
 #define KILN_API_PIECE_ROWS 32          /* rows read per writeable callback (fewer if big) */
 #define KILN_API_PIECE_TEXT (16u << 20) /* text of one piece (one row may fill it) */
+
+/* /ws subscribers, Host/Origin checks (issue 9, slice ws) */
+#define KILN_MAX_WS_EVENT_SUBSCRIBERS 256     /* browser /ws connections at once (then 503) */
+#define KILN_MAX_WS_EVENT_CONTROL (64u << 10) /* /ws control replies queued past the events */
+#define KILN_WS_EVENT_SNDBUF (64u << 10) /* kernel send buffer of a /ws socket (no autotuning) */
+#define KILN_WS_CLOSE_TIMEOUT_S 5 /* a closing WebSocket whose peer does not read, then dropped */
+#define KILN_TRIM_FREED_BYTES (4u << 20) /* /ws queue bytes freed before malloc_trim(0) runs */
+#define KILN_TRIM_DELAY_MS 1000          /* ... at most once per this (a timer) */
+#define KILN_MAX_HTTP_HOST_HDR 256       /* Host, Origin, Sec-Fetch-Site read for the checks */
 
 #endif

@@ -4,7 +4,9 @@
  * frames, and delivery with a bounded per-subscriber queue that ends in an
  * explicit "resync" event on overflow (DESIGN.md: no silent loss).
  * Frames are queued on the connection as droppable messages (wsconn.h), so
- * dropping a queue never drops a control reply.
+ * dropping a queue never drops a control reply.  A subscriber that
+ * overflows again without having read its resync is closed (1008), and
+ * the memory freed by such subscribers is handed back to the system.
  */
 #define LOG_SUBSYS "events"
 
@@ -20,6 +22,7 @@
 #include "db/db.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,10 @@ struct events_sub {
 	struct ws_conn *c; /* borrowed: http.c frees us before it */
 	char **paths;      /* owned, distinct */
 	size_t npaths, paths_alloc;
+	/* droppable bytes queued since the last resync, that resync included:
+	 * while the queue still holds all of them, nothing was read */
+	size_t since_resync;
+	bool resynced;
 	struct events_sub *prev, *next;
 };
 
@@ -36,6 +43,12 @@ struct events {
 	uint64_t seq;     /* last published */
 	size_t queue_cap; /* bytes of undelivered events per subscriber */
 	struct events_sub *subs;
+	size_t nsubs;
+	/* handing freed queue memory back (malloc_trim) from a timer */
+	uv_loop_t *loop; /* borrowed: learnt at the first publish */
+	uv_timer_t trim_timer;
+	bool trim_inited, trim_armed;
+	size_t freed; /* queue bytes freed since the last trim */
 };
 
 struct events *events_new(void)
@@ -49,13 +62,55 @@ struct events *events_new(void)
 	return ev;
 }
 
+static void events_trim_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
 void events_free(struct events *ev)
 {
 	if (!ev)
 		return;
 	for (struct events_sub *s = ev->subs; s; s = s->next)
 		s->ev = NULL;
-	free(ev);
+	if (ev->trim_inited)
+		uv_close((uv_handle_t *)&ev->trim_timer, events_trim_closed); /* frees ev */
+	else
+		free(ev);
+}
+
+size_t events_nsubs(const struct events *ev)
+{
+	return ev ? ev->nsubs : 0;
+}
+
+static void events_trim_fire(uv_timer_t *t)
+{
+	struct events *ev = t->data;
+	ev->trim_armed = false;
+	log_debug("malloc_trim after %zu bytes of /ws queues freed", ev->freed);
+	ev->freed = 0;
+	malloc_trim(0);
+}
+
+/* n bytes of subscriber queues were freed: once enough add up, glibc is
+ * asked to give its free pages back, from a timer so that a crowd leaving
+ * at once costs one trim (at most one per KILN_TRIM_DELAY_MS). */
+static void events_freed(struct events *ev, size_t n)
+{
+	if (!ev)
+		return;
+	ev->freed += n;
+	if (ev->freed < KILN_TRIM_FREED_BYTES || ev->trim_armed || !ev->loop)
+		return;
+	if (!ev->trim_inited) {
+		if (uv_timer_init(ev->loop, &ev->trim_timer) < 0)
+			return;
+		ev->trim_timer.data = ev;
+		ev->trim_inited = true;
+	}
+	if (uv_timer_start(&ev->trim_timer, events_trim_fire, KILN_TRIM_DELAY_MS, 0) == 0)
+		ev->trim_armed = true;
 }
 
 bool events_path_match(const char *path, const char *key)
@@ -86,17 +141,33 @@ static bool events_sub_wants(const struct events_sub *s, const char *key)
 
 /* The subscriber missed event seq: drop what it has not received yet and
  * tell it, so it refetches over REST instead of trusting a stream with a
- * hole in it. */
+ * hole in it.  If it has not even read the previous resync, it is not
+ * reading at all: it is closed instead of filling its queue again. */
 static void events_sub_overflow(struct events_sub *s, uint64_t seq)
 {
+	size_t queued = ws_conn_queued_droppable(s->c);
+	bool stuck = s->resynced && queued >= s->since_resync;
+
 	ws_conn_drop_droppable(s->c);
+	events_freed(s->ev, queued);
+	if (stuck) {
+		log_info("%s: /ws subscriber read nothing while %zu bytes of events were queued, "
+			 "closing",
+			 ws_conn_peer(s->c), queued);
+		ws_conn_close(s->c, 1008, "not reading: event queue full");
+		return;
+	}
 	char frame[96];
 	int n = snprintf(frame, sizeof(frame), "{\"k\":\"resync\",\"m\":{\"seq\":%llu}}",
 			 (unsigned long long)seq);
 	log_debug("%s: event queue over %zu bytes at seq %llu, resync", ws_conn_peer(s->c),
 		  s->ev->queue_cap, (unsigned long long)seq);
-	if (ws_conn_send_droppable(s->c, frame, (size_t)n) == -ENOBUFS)
-		ws_conn_close(s->c, 1008, "not reading");
+	if (ws_conn_send_droppable(s->c, frame, (size_t)n) == -ENOBUFS) {
+		ws_conn_close(s->c, 1008, "not reading: event queue full");
+		return;
+	}
+	s->resynced = true;
+	s->since_resync = (size_t)n;
 }
 
 uint64_t events_publish(struct master *m, const char *key, json_t *msg)
@@ -107,6 +178,7 @@ uint64_t events_publish(struct master *m, const char *key, json_t *msg)
 		return 0;
 	}
 	uint64_t seq = ++ev->seq;
+	ev->loop = m->loop;
 	if (!msg)
 		msg = json_object();
 	char *frame = NULL;
@@ -125,7 +197,9 @@ uint64_t events_publish(struct master *m, const char *key, json_t *msg)
 		int r = -ENOBUFS;
 		if (len <= ev->queue_cap && ws_conn_queued_droppable(s->c) <= ev->queue_cap - len)
 			r = ws_conn_send_droppable(s->c, frame, len);
-		if (r == -ENOBUFS)
+		if (r == 0)
+			s->since_resync += len;
+		else if (r == -ENOBUFS)
 			events_sub_overflow(s, seq);
 	}
 	free(frame);
@@ -194,6 +268,7 @@ struct events_sub *events_sub_new(struct events *ev, struct ws_conn *c)
 		if (ev->subs)
 			ev->subs->prev = s;
 		ev->subs = s;
+		ev->nsubs++;
 	}
 	return s;
 }
@@ -209,6 +284,10 @@ void events_sub_free(struct events_sub *s)
 			s->ev->subs = s->next;
 		if (s->next)
 			s->next->prev = s->prev;
+		s->ev->nsubs--;
+		/* its queue is freed with the connection right after this */
+		if (s->c)
+			events_freed(s->ev, ws_conn_queued(s->c));
 	}
 	for (size_t i = 0; i < s->npaths; i++)
 		free(s->paths[i]);

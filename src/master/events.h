@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <uv.h>
 
 struct master;
 struct events;
@@ -22,11 +23,19 @@ struct ws_conn;
 
 /* Creates the bus.  The per-subscriber queue cap is KILN_MAX_WS_EVENT_QUEUE,
  * or KILN_TEST_WS_EVENT_QUEUE (bytes, from the environment) when set: only
- * tests shrink it to provoke a resync. */
+ * tests shrink it to provoke a resync.  A subscriber over the cap gets a
+ * resync event; one that is over it again without having read anything
+ * since is closed with 1008 "not reading: event queue full".  Once
+ * KILN_TRIM_FREED_BYTES of queues were freed (drops, closed subscribers),
+ * a timer on the loop of the first publish calls malloc_trim(0). */
 struct events *events_new(void);
 /* Frees the bus; subscribers still attached are detached (their sockets
- * are not closed here: http.c owns them).  NULL is fine. */
+ * are not closed here: http.c owns them).  NULL is fine.  If the trim
+ * timer was ever started, the memory is freed by its close callback: run
+ * the loop after this (the master does, to close every handle). */
 void events_free(struct events *ev);
+/* Attached subscribers (http-ws.c refuses /ws past KILN_MAX_WS_EVENT_SUBSCRIBERS). */
+size_t events_nsubs(const struct events *ev);
 
 /* Publishes one event to every /ws subscriber with a matching path (the
  * frame is encoded once, copied into each queue).  Takes the caller's

@@ -21,6 +21,7 @@
 
 #include "common/buf.h"
 #include "common/limits.h"
+#include "master/http-origin.h"
 #include "master/http.h"
 #include "master/wsconn.h"
 #include "proto/sendq.h"
@@ -137,6 +138,9 @@ void http_ws_msg_free_all(struct ws_conn *c);
 void http_ws_notify_closed(struct ws_conn *c);
 /* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: accepts (0) or answers a refusal (1, or -1). */
 int http_ws_confirm_upgrade(struct http_conn *hc, const char *up);
+/* The Host/Origin/Sec-Fetch-Site verdict (http-origin.h) for hc's request;
+ * state_changing for POSTs and /ws upgrades.  Refusals are logged. */
+enum http_origin_verdict http_ws_origin_verdict(struct http_conn *hc, bool state_changing);
 int http_ws_on_receive(struct ws_conn *c, const void *in, size_t len);
 int http_ws_on_writeable(struct ws_conn *c);
 

@@ -10,6 +10,7 @@
 #include "master/authlimit.h"
 #include "master/events.h"
 #include "master/http-int.h"
+#include "master/http-origin.h"
 #include "master/master.h"
 
 #include "common/buf.h"
@@ -18,10 +19,14 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "config/config.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
+
+#include <jansson.h>
 
 void http_ws_msg_free_all(struct ws_conn *c)
 {
@@ -65,7 +70,21 @@ static struct ws_conn *http_ws_new(struct http_conn *hc, bool events)
 	c->events = events;
 	c->closed_done = true; /* until ops accept it */
 	buf_init(&c->rx, events ? KILN_MAX_HTTP_BODY : KILN_MAX_WS_FRAME);
-	proto_sendq_init(&c->sendq, KILN_MAX_WS_SENDQ, LWS_PRE);
+	/* a browser's queue: its events (capped in events.c) and a little room
+	 * for control replies, not a worker's 16 MiB */
+	proto_sendq_init(&c->sendq,
+			 events ? KILN_MAX_WS_EVENT_QUEUE + KILN_MAX_WS_EVENT_CONTROL
+				: KILN_MAX_WS_SENDQ,
+			 LWS_PRE);
+	if (events) {
+		/* The kernel's send buffer of a peer that does not read would
+		 * otherwise autotune to megabytes per subscriber (tcp_wmem), out
+		 * of sight of the event queue cap: fix it small. */
+		int fd = lws_get_socket_fd(hc->wsi);
+		int sz = KILN_WS_EVENT_SNDBUF;
+		if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0)
+			log_debug("cannot set SO_SNDBUF of a /ws socket: %s", strerror(errno));
+	}
 	if (lws_get_peer_simple(hc->wsi, c->peer, sizeof(c->peer)) == NULL)
 		snprintf(c->peer, sizeof(c->peer), "?");
 	else {
@@ -139,7 +158,8 @@ void ws_conn_close(struct ws_conn *c, int code, const char *reason)
 	c->close_code = code;
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason ? reason : "");
 	/* Queued messages still go out first, but a peer that does not read
-	 * cannot hold the connection open. */
+	 * cannot hold the connection open: lws drops it after the timeout. */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, KILN_WS_CLOSE_TIMEOUT_S);
 	lws_callback_on_writable(c->wsi);
 }
 
@@ -164,16 +184,20 @@ static int http_ws_refuse_upgrade(struct lws *wsi, unsigned status, const char *
 	size_t n = strlen(text);
 	const char *reason = status == 400   ? "Bad Request"
 			     : status == 401 ? "Unauthorized"
+			     : status == 403 ? "Forbidden"
 			     : status == 404 ? "Not Found"
 			     : status == 503 ? "Service Unavailable"
 					     : "Error";
+	/* the /ws refusals are JSON like the API's; the worker ones stay text */
+	bool json = text[0] == '{';
 
 	int k = snprintf((char *)p, (size_t)(end - p), "HTTP/1.1 %u %s\r\n", status, reason);
 	if (k < 0 || k >= end - p)
 		return -1;
 	p += k;
+	const char *ctype = json ? "application/json" : "text/plain; charset=utf-8";
 	if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-					 (unsigned char *)"text/plain; charset=utf-8", 25, &p,
+					 (const unsigned char *)ctype, (int)strlen(ctype), &p,
 					 end) ||
 	    (challenge && lws_add_http_header_by_name(
 				  wsi, (const unsigned char *)"www-authenticate:",
@@ -211,6 +235,70 @@ static int http_ws_req_basic(struct lws *wsi, char *out, size_t outlen, const ch
 	return r;
 }
 
+/* The subscriber cap was hit and said so in the log (one loop: no lock). */
+static bool http_ws_cap_logged;
+/* Host/Origin refusals: when one was last logged, how many since were not. */
+static uint64_t http_ws_refusals_logged_at;
+static size_t http_ws_refusals_quiet;
+
+/* {"error": msg} for a /ws refusal (jansson writes it; caller frees). */
+static char *http_ws_error_json(const char *msg)
+{
+	json_t *o = json_pack("{s:s}", "error", msg);
+	char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return t;
+}
+
+/* One request header into buf (NUL-terminated); "" when absent, -E2BIG when
+ * longer than the buffer. */
+static int http_ws_hdr(struct lws *wsi, enum lws_token_indexes tok, const char *custom, char *buf,
+		       size_t size)
+{
+	int n = custom ? lws_hdr_custom_length(wsi, custom, (int)strlen(custom))
+		       : lws_hdr_total_length(wsi, tok);
+	buf[0] = '\0';
+	if (n <= 0)
+		return 0;
+	if ((size_t)n >= size)
+		return -E2BIG;
+	int r = custom ? lws_hdr_custom_copy(wsi, buf, (int)size, custom, (int)strlen(custom))
+		       : lws_hdr_copy(wsi, buf, (int)size, tok);
+	if (r < 0)
+		buf[0] = '\0';
+	return 0;
+}
+
+enum http_origin_verdict http_ws_origin_verdict(struct http_conn *hc, bool state_changing)
+{
+	const struct config *cfg = hc->srv->m->cfg;
+	const struct http_origin_cfg oc = {.url = cfg->url, .listen_host = cfg->http.host};
+	char host[KILN_MAX_HTTP_HOST_HDR], origin[KILN_MAX_HTTP_HOST_HDR];
+	char site[KILN_MAX_HTTP_HOST_HDR];
+
+	if (http_ws_hdr(hc->wsi, WSI_TOKEN_HOST, NULL, host, sizeof(host)) < 0)
+		return HTTP_ORIGIN_BAD_HOST;
+	if (http_ws_hdr(hc->wsi, WSI_TOKEN_ORIGIN, NULL, origin, sizeof(origin)) < 0)
+		return HTTP_ORIGIN_BAD_ORIGIN;
+	if (http_ws_hdr(hc->wsi, 0, "sec-fetch-site:", site, sizeof(site)) < 0)
+		return HTTP_ORIGIN_CROSS_SITE;
+	enum http_origin_verdict v = http_origin_check(&oc, host, origin, site, state_changing);
+	if (v == HTTP_ORIGIN_OK)
+		return v;
+	/* one line a second at most: refusals cost the sender nothing */
+	uint64_t now = uv_now(hc->srv->m->loop);
+	if (http_ws_refusals_logged_at && now - http_ws_refusals_logged_at < 1000) {
+		http_ws_refusals_quiet++;
+		return v;
+	}
+	log_info("refused a request with Host '%.100s' Origin '%.100s' Sec-Fetch-Site '%.30s': "
+		 "%s (%zu more refusals not logged)",
+		 host, origin, site, http_origin_verdict_str(v), http_ws_refusals_quiet);
+	http_ws_refusals_logged_at = now;
+	http_ws_refusals_quiet = 0;
+	return v;
+}
+
 int http_ws_confirm_upgrade(struct http_conn *hc, const char *up)
 {
 	struct http_server *s = hc->srv;
@@ -226,6 +314,28 @@ int http_ws_confirm_upgrade(struct http_conn *hc, const char *up)
 		if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
 		    strcmp(uri, "/ws"))
 			return http_ws_refuse_upgrade(wsi, 404, NULL, "not found\n");
+		/* a page on another site must not read the event stream, nor a
+		 * rebound DNS name reach it */
+		enum http_origin_verdict v = http_ws_origin_verdict(hc, true);
+		const char *why = NULL;
+		unsigned status = 403;
+		if (v != HTTP_ORIGIN_OK) {
+			why = http_origin_verdict_str(v);
+		} else if (events_nsubs(s->m->events) >= KILN_MAX_WS_EVENT_SUBSCRIBERS) {
+			/* logged once per crowd, not once per refusal */
+			if (!http_ws_cap_logged)
+				log_warn("/ws subscribers at the cap (%u): refusing more",
+					 KILN_MAX_WS_EVENT_SUBSCRIBERS);
+			http_ws_cap_logged = true;
+			why = "too many /ws subscribers";
+			status = 503;
+		} else {
+			http_ws_cap_logged = false;
+		}
+		if (why) {
+			_cleanup_free_ char *body = http_ws_error_json(why);
+			return http_ws_refuse_upgrade(wsi, status, NULL, body ? body : "{}");
+		}
 		struct ws_conn *c = http_ws_new(hc, true);
 		c->sub = events_sub_new(s->m->events, c);
 		return 0;

@@ -128,6 +128,13 @@ static void http_dispatch(struct http_conn *hc)
 				"this is the kiln worker endpoint: connect with a WebSocket\n");
 		return;
 	}
+	/* DNS rebinding (Host) and cross-site form posts to the JSON-RPC or a
+	 * change hook (Origin, Sec-Fetch-Site): http-origin.h */
+	enum http_origin_verdict v = http_ws_origin_verdict(hc, hc->req.method == HTTP_POST);
+	if (v != HTTP_ORIGIN_OK) {
+		http_reply_error(hc, 403, http_origin_verdict_str(v));
+		return;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(http_routes); i++) {
 		const struct http_route *rt = &http_routes[i];
 		size_t n = strlen(rt->path);
