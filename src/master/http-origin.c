@@ -158,6 +158,12 @@ static bool http_origin_url_parse(const char *text, bool allow_path, struct http
 	return true;
 }
 
+static bool http_origin_wildcard(const char *listen_host)
+{
+	return listen_host && (!strcmp(listen_host, "0.0.0.0") || !strcmp(listen_host, "::") ||
+			       !strcmp(listen_host, "[::]") || !strcmp(listen_host, "*"));
+}
+
 bool http_origin_host_ok(const struct http_origin_cfg *cfg, const char *host)
 {
 	struct http_origin_auth a, u;
@@ -169,6 +175,10 @@ bool http_origin_host_ok(const struct http_origin_cfg *cfg, const char *host)
 	if (!http_origin_auth_parse(host, strlen(host), &a))
 		return false;
 	if (http_origin_is_ip(&a) || http_origin_name_eq(&a, "localhost", 9))
+		return true;
+	/* Listening on every address with no 'url': the master cannot know the
+	 * names it is reached by, so it takes them all (docs/CONFIG.md 'url'). */
+	if (http_origin_wildcard(cfg->listen_host) && (!cfg->url || !*cfg->url))
 		return true;
 	if (cfg->listen_host && *cfg->listen_host &&
 	    http_origin_name_eq(&a, cfg->listen_host, strlen(cfg->listen_host)))

@@ -26,7 +26,8 @@ enum http_origin_verdict {
 
 /* Whether a Host header value (borrowed; NULL or "" when the request has
  * none) is allowed: absent, an IP literal (with or without port, IPv6 in
- * brackets), "localhost", the host of cfg->url, or cfg->listen_host.
+ * brackets), "localhost", the host of cfg->url, or cfg->listen_host; any
+ * name when the listen host is a wildcard (0.0.0.0, ::) and no url is set.
  * Names compare without case and without a trailing dot. */
 bool http_origin_host_ok(const struct http_origin_cfg *cfg, const char *host);
 

@@ -107,6 +107,24 @@ TEST(origin_configured_url)
 	CHECK(!http_origin_origin_ok(&port, "10.0.0.1:8010", "http://build.example.org"));
 }
 
+TEST(host_wildcard_listen)
+{
+	/* on every address with no url, any name is the master's own; a url
+	 * (or a specific listen address) brings the check back */
+	const struct http_origin_cfg any4 = {.url = NULL, .listen_host = "0.0.0.0"};
+	const struct http_origin_cfg any6 = {.url = NULL, .listen_host = "::"};
+	const struct http_origin_cfg anyurl = {.url = "https://ci.example.org/",
+					       .listen_host = "0.0.0.0"};
+	CHECK(http_origin_host_ok(&any4, "buildhost.lan:8010"));
+	CHECK(http_origin_host_ok(&any6, "buildhost.lan"));
+	CHECK(!http_origin_host_ok(&anyurl, "evil.example"));
+	CHECK(http_origin_host_ok(&anyurl, "ci.example.org"));
+	CHECK(!http_origin_host_ok(&none, "buildhost.lan"));
+	/* the cross-site rules still hold there */
+	CHECK_INT(http_origin_check(&any4, "buildhost.lan:8010", "http://evil.example", NULL, true),
+		  HTTP_ORIGIN_BAD_ORIGIN);
+}
+
 TEST(check_whole_request)
 {
 	CHECK_INT(http_origin_check(&none, "evil.example:8010", NULL, NULL, false),
@@ -133,6 +151,7 @@ int main(void)
 	RUN(host_ip_literals_and_localhost);
 	RUN(host_rebinding_names_refused);
 	RUN(host_malformed_refused);
+	RUN(host_wildcard_listen);
 	RUN(host_configured_names);
 	RUN(origin_same_as_host);
 	RUN(origin_refused_forms);
