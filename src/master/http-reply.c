@@ -7,6 +7,7 @@
 #define LOG_SUBSYS "http"
 
 #include "master/http-int.h"
+#include "master/master.h"
 
 #include "common/buf.h"
 #include "common/err.h"
@@ -244,6 +245,8 @@ int http_on_writeable(struct http_conn *hc)
 
 	if (!r->active)
 		return 0;
+	/* progress: the write-stall deadline (http_conn_sweep) starts again */
+	hc->last_write = uv_now(hc->srv->m->loop);
 	if (!r->headers_sent) {
 		if (http_reply_write_headers(hc))
 			return -1;
