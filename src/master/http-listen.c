@@ -64,6 +64,8 @@ struct http_listener {
 	uv_timer_t tick;
 	bool polling;
 	bool at_fd_limit;
+	bool fd_limit_logged; /* this episode was logged */
+	uint64_t fd_limit_last_log;
 	bool closing;
 	unsigned open_handles;
 	struct http_pending *pending, *pending_tail;
@@ -466,9 +468,16 @@ static void http_listen_pause(struct http_listener *ln)
 		uv_poll_stop(&ln->poll);
 		ln->polling = false;
 	}
-	ln->n_fd_limit++;
 	if (!ln->at_fd_limit) {
+		ln->n_fd_limit++;
+		uint64_t now = http_listen_now(ln);
 		ln->at_fd_limit = true;
+		/* once, and at most once a minute when the limit comes and goes */
+		ln->fd_limit_logged = !ln->fd_limit_last_log ||
+				      now - ln->fd_limit_last_log >= HTTP_LISTEN_SUMMARY_MS;
+		if (!ln->fd_limit_logged)
+			return;
+		ln->fd_limit_last_log = now;
 		log_warn("%s listener: at the file-descriptor limit, not accepting until "
 			 "descriptors free up",
 			 ln->name);
@@ -499,7 +508,8 @@ static void http_listen_accept(struct http_listener *ln)
 	}
 	if (ln->at_fd_limit) {
 		ln->at_fd_limit = false;
-		log_info("%s listener: accepting again", ln->name);
+		if (ln->fd_limit_logged)
+			log_info("%s listener: accepting again", ln->name);
 	}
 	if (!ln->polling && !ln->closing &&
 	    uv_poll_start(&ln->poll, UV_READABLE, http_listen_on_accept) == 0)
@@ -521,7 +531,7 @@ static void http_listen_summary(struct http_listener *ln, uint64_t now)
 	if (!ln->n_evicted && !ln->n_expired && !ln->n_refused && !ln->n_fd_limit)
 		return;
 	log_warn("%s listener, last minute: %lu unfinished requests timed out, %lu evicted "
-		 "(per-address or total cap), %lu refused, %lu accepts stopped at the fd limit",
+		 "(per-address or total cap), %lu refused, %lu times at the fd limit",
 		 ln->name, ln->n_expired, ln->n_evicted, ln->n_refused, ln->n_fd_limit);
 	ln->n_evicted = ln->n_expired = ln->n_refused = ln->n_fd_limit = 0;
 }
