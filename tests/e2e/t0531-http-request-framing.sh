@@ -44,7 +44,8 @@ out=$(raw "$TRASH/chunked")
 diag "chunked: $out"
 check "chunked body answered 411 at once" [ "${out%% *}" = 411 ]
 
-printf 'POST /api/v2/forceschedulers/force HTTP/1.1\nHost: x\nContent-Type: application/json\nContent-Length: 2\nTransfer-Encoding: chunked\n\n2\n{}\n0\n\n' > "$TRASH/clte"
+# (lws let the length win and answered the request: 200 here)
+printf 'GET /api/v2/builders HTTP/1.1\nHost: x\nContent-Length: 0\nTransfer-Encoding: chunked\n\n0\n\n' > "$TRASH/clte"
 out=$(raw "$TRASH/clte")
 diag "content-length + chunked: $out"
 check "content-length with transfer-encoding refused 400" [ "${out%% *}" = 400 ]
