@@ -74,8 +74,11 @@
 #define KILN_MAX_HTTP_PENDING 4096        /* unfinished requests per listener (oldest evicted) */
 #define KILN_MAX_HTTP_PENDING_MEM (64u << 20) /* bytes they buffer, per listener (then 503) */
 #define KILN_HTTP_HEADER_POOL 128             /* lws header slots per listener */
-#define KILN_HTTP_ACCEPT_BATCH 64             /* accepts per loop wake-up */
-#define KILN_HTTP_LISTEN_BACKLOG 511          /* kernel queue of a listening socket */
-#define KILN_HTTP_LWS_LOG_PER_MIN 20          /* lws error lines logged per minute */
+#define KILN_HTTP_IDLE_MAX                                                                         \
+	64 /* idle keep-alive connections per listener (then close after answer) */
+#define KILN_HTTP_KEEPALIVE_HEADER_SECS 5 /* a keep-alive connection's next header block */
+#define KILN_HTTP_ACCEPT_BATCH 64         /* accepts per loop wake-up */
+#define KILN_HTTP_LISTEN_BACKLOG 511      /* kernel queue of a listening socket */
+#define KILN_HTTP_LWS_LOG_PER_MIN 20      /* lws error lines logged per minute */
 
 #endif

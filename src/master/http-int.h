@@ -93,6 +93,7 @@ struct http_conn {
 	/* deadlines (uv_now ms), checked by http_conn_sweep() */
 	uint64_t body_deadline; /* body of a keep-alive request read by lws */
 	uint64_t last_write;    /* last writeable callback of the answer */
+	bool idle;              /* keep-alive: an answer done, no request yet */
 	bool killed;            /* closing through lws */
 	char *prebody;          /* owned: body read by http-listen.c, for the first request */
 	size_t prebody_len;
@@ -107,6 +108,7 @@ struct http_server {
 	struct lws_vhost *vh_http, *vh_workers;
 	struct http_listener *ln_http, *ln_workers; /* http-listen.c */
 	struct http_conn *conns;                    /* every lws connection */
+	size_t nidle[2]; /* idle keep-alive connections: [0] http, [1] workers */
 	/* the body of the request being adopted (http_adopt) */
 	char *adopt_body;
 	size_t adopt_body_len;
@@ -134,8 +136,11 @@ void http_req_release(struct http_conn *hc);
 
 /* Closes through lws the non-upgraded connections of one listener whose
  * body deadline passed or whose answer has not been written to for
- * KILN_HTTP_WRITE_STALL_MS (now: uv_now). */
+ * KILN_HTTP_WRITE_STALL_MS.  now: uv_now. */
 void http_conn_sweep(struct http_server *s, bool workers, uint64_t now);
+/* Marks a connection idle (keep-alive, between requests) or not; counted in
+ * s->nidle. */
+void http_conn_set_idle(struct http_conn *hc, bool idle);
 /* Hands a connection whose request was read by http-listen.c to lws: fd
  * (lws owns it from here, also on failure), the header block (and any
  * pipelined bytes; no Content-Length) and the body (owned, NUL-terminated,

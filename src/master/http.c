@@ -48,7 +48,8 @@ void http_server_unref(struct http_server *s)
 
 /* lws's error lines are rate-limited: a flood of broken connections must
  * not become a flood of log lines.  Its "calling service" notes on every
- * adopted socket are noise (logged at its error level in 4.1.6). */
+ * adopted socket or reused header slot are noise (at its error level in
+ * 4.1.6). */
 static struct {
 	uint64_t window_start;
 	unsigned lines;
@@ -60,7 +61,7 @@ static void http_lws_log(int level, const char *line)
 	size_t n = strlen(line);
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
-	if (!(level & LLL_ERR) || strstr(line, "adopt_socket_readbuf")) {
+	if (!(level & LLL_ERR) || strstr(line, "calling service")) {
 		log_debug("lws: %.*s", (int)n, line);
 		return;
 	}
@@ -124,6 +125,7 @@ void http_req_release(struct http_conn *hc)
 static void http_conn_free(struct http_conn *hc)
 {
 	struct http_server *s = hc->srv;
+	http_conn_set_idle(hc, false);
 	if (hc->prev)
 		hc->prev->next = hc->next;
 	else
@@ -227,6 +229,7 @@ static int http_on_request(struct http_conn *hc, const char *in, size_t inlen)
 	http_resp_release(hc);
 	http_req_release(hc);
 	hc->in_request = true;
+	http_conn_set_idle(hc, false);
 	hc->path = xstrndup(in ? in : "/", in ? inlen : 1);
 	hc->ctype = http_hdr_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
 	hc->accept = http_hdr_dup(wsi, WSI_TOKEN_HTTP_ACCEPT);
@@ -346,6 +349,17 @@ static void http_conn_kill(struct http_conn *hc)
 	hc->killed = true;
 	/* lws owns the socket: it closes it on its next service */
 	lws_set_timeout(hc->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+void http_conn_set_idle(struct http_conn *hc, bool idle)
+{
+	if (hc->idle == idle)
+		return;
+	hc->idle = idle;
+	if (idle)
+		hc->srv->nidle[hc->workers]++;
+	else
+		hc->srv->nidle[hc->workers]--;
 }
 
 void http_conn_sweep(struct http_server *s, bool workers, uint64_t now)
@@ -543,6 +557,8 @@ static struct lws_vhost *http_vhost_new(struct lws_context *ctx, const char *nam
 	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.protocols = protocols;
 	info.keepalive_timeout = KILN_HTTP_KEEPALIVE_SECS;
+	/* a keep-alive connection's next header block, from its first byte */
+	info.timeout_secs_ah_idle = KILN_HTTP_KEEPALIVE_HEADER_SECS;
 	info.retry_and_idle_policy = idle_policy;
 	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
 	return lws_create_vhost(ctx, &info);

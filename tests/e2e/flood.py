@@ -2,7 +2,8 @@
 # its API (and its worker port) with fresh requests; used by t0530.
 # usage: flood.py HTTP_PORT WORKER_PORT SECONDS READY_FILE RESULT_FILE
 # Connections: silent, slow headers (one byte every 2 s), slow POST bodies
-# (one byte every 2 s), on both ports, from 40 loopback source addresses
+# (one byte every 2 s), keep-alive ones that trickle their second request
+# after a first answer, on both ports, from 40 loopback source addresses
 # plus some from 127.0.0.1 (the probes' own address).  A connection the
 # master closes is opened again, so the count stays at its target.
 import json, resource, select, socket, sys, time
@@ -11,7 +12,7 @@ hp, wp, dur, ready, result = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-PLAN = ([("http", "silent")] * 250 + [("http", "hdr")] * 250 + [("http", "body")] * 250 +
+PLAN = ([("http", "silent")] * 100 + [("http", "ka")] * 150 + [("http", "hdr")] * 250 + [("http", "body")] * 250 +
         [("workers", "silent")] * 100 + [("workers", "hdr")] * 50 + [("workers", "body")] * 50)
 SAME = [("http", "silent")] * 25 + [("http", "hdr")] * 25  # from 127.0.0.1
 conns = {}  # fd -> slot
@@ -37,10 +38,12 @@ def open_slot(s, now):
         return
     if s["kind"] == "hdr":
         k.send(b"GET /api/v2/builders HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    elif s["kind"] == "ka":
+        k.send(b"GET /api/v2/builders HTTP/1.1\r\nHost: x\r\n\r\n")
     elif s["kind"] == "body":
         k.send(b"POST /api/v2/forceschedulers/force HTTP/1.1\r\nHost: x\r\n"
                b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
-    s["sock"], s["next"] = k, now + 2
+    s["sock"], s["next"], s["answered"] = k, now + 2, False
     conns[k.fileno()] = s
     poller.register(k, select.POLLIN)
     stats["opened"] += 1
@@ -88,10 +91,18 @@ while time.monotonic() - start < dur:
         if not data:
             stats["closed_by_master"] += 1
             close_slot(s)
+        elif s["kind"] == "ka" and not s["answered"]:
+            # the first answer is in: start trickling the next request
+            s["answered"] = True
+            try:
+                s["sock"].send(b"GET /api/v2/builders HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            except OSError:
+                pass
     for s in slots:
         if s["sock"] is None:
             open_slot(s, now)
-        elif s["kind"] != "silent" and now >= s["next"]:
+        elif (s["kind"] != "silent" and (s["kind"] != "ka" or s["answered"]) and
+              now >= s["next"]):
             s["next"] = now + 2
             try:
                 s["sock"].send(b"a")
