@@ -48,8 +48,8 @@ void http_server_unref(struct http_server *s)
 
 /* lws's error lines are rate-limited: a flood of broken connections must
  * not become a flood of log lines.  Its "calling service" notes on every
- * adopted socket or reused header slot are noise (at its error level in
- * 4.1.6). */
+ * adopted socket or reused header slot, and its "deferring" notes when
+ * the header pool is busy, are noise (at its error level in 4.1.6). */
 static struct {
 	uint64_t window_start;
 	unsigned lines;
@@ -61,7 +61,8 @@ static void http_lws_log(int level, const char *line)
 	size_t n = strlen(line);
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
-	if (!(level & LLL_ERR) || strstr(line, "calling service")) {
+	if (!(level & LLL_ERR) || strstr(line, "calling service") ||
+	    strstr(line, "adopt_socket_readbuf")) {
 		log_debug("lws: %.*s", (int)n, line);
 		return;
 	}
