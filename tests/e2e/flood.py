@@ -4,7 +4,7 @@
 # Connections: silent, slow headers (one byte every 2 s), slow POST bodies
 # (one byte every 2 s), keep-alive ones that trickle their second request
 # after a first answer, on both ports, from 40 loopback source addresses
-# plus some from 127.0.0.1 (the probes' own address).  A connection the
+# plus 100 from 127.0.0.1 (the probes' own address, past its per-address cap).  A connection the
 # master closes is opened again, so the count stays at its target.
 import json, resource, select, socket, sys, time
 
@@ -12,9 +12,10 @@ hp, wp, dur, ready, result = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-PLAN = ([("http", "silent")] * 100 + [("http", "ka")] * 150 + [("http", "hdr")] * 250 + [("http", "body")] * 250 +
+PLAN = ([("http", "silent")] * 50 + [("http", "ka")] * 150 + [("http", "hdr")] * 250 + [("http", "body")] * 250 +
         [("workers", "silent")] * 100 + [("workers", "hdr")] * 50 + [("workers", "body")] * 50)
-SAME = [("http", "silent")] * 25 + [("http", "hdr")] * 25  # from 127.0.0.1
+# from 127.0.0.1: past the per-address cap, so the master keeps evicting them
+SAME = [("http", "silent")] * 50 + [("http", "hdr")] * 50
 conns = {}  # fd -> slot
 slots = []
 for i, (port, kind) in enumerate(PLAN):

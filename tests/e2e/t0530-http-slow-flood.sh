@@ -40,6 +40,7 @@ check "flood ran its course" wait_for 90 sh -c "! kill -0 $FLOOD 2>/dev/null"
 R=$TRASH/result.json
 if [ -s "$R" ]; then
     diag "$(jpy '{k: v for k, v in d.items() if "probes" not in k}' < "$R")"
+    diag "API probes: $(jpy '"%d, median %.3f s, max %.3f s" % (len(d["probes"]), sorted(p[1] for p in d["probes"] if p)[len(d["probes"]) // 2], max(p[1] for p in d["probes"] if p))' < "$R" 2>/dev/null)"
     diag "API probe latencies (s): $(jpy '" ".join("%.3f" % p[1] if p else "none" for p in d["probes"])' < "$R")"
     diag "worker-port probe latencies (s): $(jpy '" ".join("%.3f" % p[1] if p else "none" for p in d["worker_probes"])' < "$R")"
 fi
