@@ -283,6 +283,8 @@ static int http_pending_headers_done(struct http_pending *p)
 		return 1;
 	p->body_len = (size_t)cl;
 	p->state = PEND_BODY;
+	/* room for the body and the head of a pipelined request */
+	p->in.max = p->hdr_end + p->body_len + KILN_MAX_HTTP_HEADER;
 	p->deadline = http_listen_now(p->ln) + KILN_HTTP_BODY_TIMEOUT_MS;
 	if (expect && p->in.len == p->hdr_end) {
 		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";

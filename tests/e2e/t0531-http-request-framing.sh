@@ -68,6 +68,15 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Expect: 100-cont
     -H 'Content-Type: application/json' --data-binary '{"jsonrpc":"2.0","id":1,"method":"nosuch"}' \
     "$URL/api/v2/forceschedulers/force")
 check "POST with Expect: 100-continue answered ($code)" [ "$code" != 000 ] && [ "$code" != 411 ]
+# bodies up to 1 MiB are read whole; past it 413
+/usr/bin/python3 -c 'print("{\"pad\": \"" + "a" * 900000 + "\"}")' > "$TRASH/900k.json"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 -H 'Content-Type: application/json' \
+    --data-binary @"$TRASH/900k.json" "$URL/api/v2/forceschedulers/force")
+check "a 900 kB body is read and answered ($code)" [ "$code" = 400 ]
+/usr/bin/python3 -c 'print("a" * 1100000)' > "$TRASH/1m.txt"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 -H 'Content-Type: application/json' \
+    --data-binary @"$TRASH/1m.txt" "$URL/api/v2/forceschedulers/force")
+check "a body over 1 MiB answered 413 ($code)" [ "$code" = 413 ]
 check "master still running" kill -0 "$MASTER_PID"
 if [ "$E2E_FAILED" -ne 0 ]; then tail -20 "$M/master.log" | sed 's/^/# /'; fi
 done_testing
