@@ -1,8 +1,9 @@
 /*
  * The master's libwebsockets server on the libuv loop: the HTTP vhost
  * (routes to the REST API, the UI page and the /ws event socket) and the
- * worker vhost (Basic-authenticated WebSockets handed to wsconn.h ops).
- * Only http*.c speak lws; this file holds the context and listeners, the
+ * worker vhost (Basic-authenticated WebSockets handed to wsconn.h ops), one
+ * context each; http-listen.c accepts and hands complete requests over.
+ * Only http*.c speak lws; this file holds the contexts and vhosts, the
  * lws callback, request intake (body accumulation with caps) and routing,
  * and start/stop.  Responses are in http-reply.c, WebSockets in http-ws.c,
  * parsers in http-query.c (see http-int.h).
