@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "client/cmd.h"
@@ -122,6 +123,28 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
+/* Every connection costs a descriptor: the soft limit goes up to the hard
+ * one at start (the listeners stop accepting at the limit, see http.h). */
+static void master_raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warn_errno(-errno, "cannot read the file-descriptor limit");
+		return;
+	}
+	if (rl.rlim_cur == rl.rlim_max)
+		return;
+	rlim_t was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warn_errno(-errno, "cannot raise the file-descriptor limit from %llu",
+			       (unsigned long long)was);
+		return;
+	}
+	log_info("file-descriptor limit raised from %llu to %llu", (unsigned long long)was,
+		 (unsigned long long)rl.rlim_cur);
+}
+
 static int master_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -186,6 +209,7 @@ static int master_run(int argc, char **argv)
 		return 1;
 	}
 
+	master_raise_nofile();
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	m.loop = &loop;

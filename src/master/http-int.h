@@ -4,7 +4,8 @@
  * one part calls in another.  lws types stay inside these files; nothing
  * outside src/master/http*.c includes this.
  *
- *   http.c        listener/context, lws callback, request intake, start/stop
+ *   http.c        lws contexts, lws callback, request intake, start/stop
+ *   http-listen.c listening sockets: accept, request pre-read, caps, hand-over to lws
  *   http-query.c  query strings and the Basic authorization header (pure parsers)
  *   http-reply.c  responses: fixed and streamed bodies, the answer-memory cap
  *   http-ws.c     WebSocket connections (wsconn.h), upgrades, frames
@@ -15,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libwebsockets.h>
 #include <uv.h>
@@ -89,13 +91,29 @@ struct http_conn {
 	struct http_resp resp;
 	/* after a WebSocket upgrade */
 	struct ws_conn *ws;
+	/* deadlines (uv_now ms), checked by http_conn_sweep() */
+	uint64_t body_deadline; /* body of a keep-alive request read by lws */
+	uint64_t last_write;    /* last writeable callback of the answer */
+	bool idle;              /* keep-alive: an answer done, no request yet */
+	bool killed;            /* closing through lws */
+	char *prebody;          /* owned: body read by http-listen.c, for the first request */
+	size_t prebody_len;
+	struct http_conn *prev, *next; /* srv->conns */
 };
 
 struct http_server {
 	struct master *m;               /* borrowed */
 	const struct ws_conn_ops *wops; /* borrowed */
-	struct lws_context *ctx;
+	/* one context per listener: separate header pools */
+	struct lws_context *ctx_http, *ctx_workers;
 	struct lws_vhost *vh_http, *vh_workers;
+	struct http_listener *ln_http, *ln_workers; /* http-listen.c */
+	struct http_conn *conns;                    /* every lws connection */
+	size_t nidle[2]; /* idle keep-alive connections: [0] http, [1] workers */
+	/* the body of the request being adopted (http_adopt) */
+	char *adopt_body;
+	size_t adopt_body_len;
+	int adopt_fd;
 	int http_port, workers_port;
 	bool stopping;
 	unsigned refs; /* owner + one per live http_conn */
@@ -116,6 +134,32 @@ struct http_server {
 void http_server_unref(struct http_server *s);
 /* Frees the current request's parsed parts; the connection takes the next one. */
 void http_req_release(struct http_conn *hc);
+
+/* Closes through lws the non-upgraded connections of one listener whose
+ * body deadline passed or whose answer has not been written to for
+ * KILN_HTTP_WRITE_STALL_MS.  now: uv_now. */
+void http_conn_sweep(struct http_server *s, bool workers, uint64_t now);
+/* Marks a connection idle (keep-alive, between requests) or not; counted in
+ * s->nidle. */
+void http_conn_set_idle(struct http_conn *hc, bool idle);
+/* Hands a connection whose request was read by http-listen.c to lws: fd
+ * (lws owns it from here, also on failure), the header block (and any
+ * pipelined bytes; no Content-Length) and the body (owned, NUL-terminated,
+ * may be NULL), which becomes the request's body. */
+void http_adopt(struct http_server *s, struct lws_vhost *vh, int fd, const char *hdrs, size_t hlen,
+		char *body, size_t blen);
+
+/* ---- http-listen.c ---- */
+struct http_listener;
+/* Binds iface:port (numeric address; port 0 = any) and accepts on the
+ * server's loop; complete requests are adopted into vh.  -errno on error
+ * (nothing left open). */
+int http_listen_open(struct http_server *s, const char *name, const char *iface, int port,
+		     struct lws_vhost *vh, bool workers, struct http_listener **ret);
+int http_listen_port(const struct http_listener *ln);
+/* Stops accepting and drops unfinished requests; frees itself on the loop.
+ * NULL-safe. */
+void http_listen_close(struct http_listener *ln);
 
 /* ---- http-query.c ---- */
 /* a->name/value from one "name=value" fragment (url-decoded already) */

@@ -7,6 +7,7 @@
 #define LOG_SUBSYS "http"
 
 #include "master/http-int.h"
+#include "master/master.h"
 
 #include "common/buf.h"
 #include "common/err.h"
@@ -253,7 +254,14 @@ int http_on_writeable(struct http_conn *hc)
 
 	if (!r->active)
 		return 0;
+	/* progress: the write-stall deadline (http_conn_sweep) starts again */
+	hc->last_write = uv_now(hc->srv->m->loop);
 	if (!r->headers_sent) {
+		/* past KILN_HTTP_IDLE_MAX idle keep-alive connections this one
+		 * closes after its answer: an idle connection may trickle its
+		 * next request into a header slot */
+		if (hc->srv->nidle[hc->workers] >= KILN_HTTP_IDLE_MAX)
+			r->close_after = true;
 		if (http_reply_write_headers(hc))
 			return -1;
 		r->headers_sent = true;
@@ -289,12 +297,16 @@ int http_on_writeable(struct http_conn *hc)
 		return 0;
 	}
 complete:;
-	bool close_after = r->close_after;
+	/* the idle cap holds exactly: answers of connections that raced past
+	 * it at header time end with a close too (allowed after a complete
+	 * answer) */
+	bool close_after = r->close_after || hc->srv->nidle[hc->workers] >= KILN_HTTP_IDLE_MAX;
 	http_resp_release(hc);
 	http_req_release(hc);
 	if (close_after)
 		return -1;
 	if (lws_http_transaction_completed(hc->wsi))
 		return -1;
+	http_conn_set_idle(hc, true);
 	return 0;
 }

@@ -1,8 +1,9 @@
 /*
  * The master's libwebsockets server on the libuv loop: the HTTP vhost
  * (routes to the REST API, the UI page and the /ws event socket) and the
- * worker vhost (Basic-authenticated WebSockets handed to wsconn.h ops).
- * Only http*.c speak lws; this file holds the context and listeners, the
+ * worker vhost (Basic-authenticated WebSockets handed to wsconn.h ops), one
+ * context each; http-listen.c accepts and hands complete requests over.
+ * Only http*.c speak lws; this file holds the contexts and vhosts, the
  * lws callback, request intake (body accumulation with caps) and routing,
  * and start/stop.  Responses are in http-reply.c, WebSockets in http-ws.c,
  * parsers in http-query.c (see http-int.h).
@@ -14,6 +15,7 @@
 #include "master/master.h"
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -45,15 +47,41 @@ void http_server_unref(struct http_server *s)
 
 /* ---- lws log routing --------------------------------------------------------------- */
 
+/* lws's error lines are rate-limited: a flood of broken connections must
+ * not become a flood of log lines.  Its "calling service" notes on every
+ * adopted socket or reused header slot, and its "deferring" notes when
+ * the header pool is busy, are noise (at its error level in 4.1.6). */
+static struct {
+	uint64_t window_start;
+	unsigned lines;
+	unsigned long dropped;
+} http_lws_rate;
+
 static void http_lws_log(int level, const char *line)
 {
 	size_t n = strlen(line);
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
-	if (level & LLL_ERR)
-		log_warn("lws: %.*s", (int)n, line);
-	else
+	if (!(level & LLL_ERR) || strstr(line, "calling service") ||
+	    strstr(line, "adopt_socket_readbuf")) {
 		log_debug("lws: %.*s", (int)n, line);
+		return;
+	}
+	uint64_t now = clock_mono_ms();
+	if (now - http_lws_rate.window_start >= 60000) {
+		if (http_lws_rate.dropped)
+			log_warn("lws: %lu more error lines in the last minute not logged",
+				 http_lws_rate.dropped);
+		http_lws_rate.window_start = now;
+		http_lws_rate.lines = 0;
+		http_lws_rate.dropped = 0;
+	}
+	if (http_lws_rate.lines >= KILN_HTTP_LWS_LOG_PER_MIN) {
+		http_lws_rate.dropped++;
+		return;
+	}
+	http_lws_rate.lines++;
+	log_warn("lws: %.*s", (int)n, line);
 }
 
 /* ---- connections --------------------------------------------------------------------- */
@@ -69,6 +97,10 @@ static struct http_conn *http_conn_get(struct lws *wsi)
 	hc->wsi = wsi;
 	hc->workers = lws_get_vhost(wsi) == s->vh_workers;
 	buf_init(&hc->body, KILN_MAX_HTTP_BODY);
+	hc->next = s->conns;
+	if (s->conns)
+		s->conns->prev = hc;
+	s->conns = hc;
 	s->refs++;
 	/* Our own allocation survives lws re-binding the protocol on upgrade
 	 * and keep-alive (lws frees only what it allocated itself). */
@@ -87,6 +119,7 @@ void http_req_release(struct http_conn *hc)
 	hc->nargs = hc->args_alloc = 0;
 	buf_release(&hc->body);
 	hc->body_too_big = false;
+	hc->body_deadline = 0;
 	hc->in_request = false;
 	hc->req = (struct http_req){0};
 }
@@ -94,10 +127,18 @@ void http_req_release(struct http_conn *hc)
 static void http_conn_free(struct http_conn *hc)
 {
 	struct http_server *s = hc->srv;
+	http_conn_set_idle(hc, false);
+	if (hc->prev)
+		hc->prev->next = hc->next;
+	else
+		s->conns = hc->next;
+	if (hc->next)
+		hc->next->prev = hc->prev;
 	if (hc->ws)
 		http_ws_free(hc->ws);
 	http_resp_release(hc);
 	http_req_release(hc);
+	free(hc->prebody);
 	free(hc);
 	http_server_unref(s);
 }
@@ -207,10 +248,19 @@ static int http_on_request(struct http_conn *hc, const char *in, size_t inlen)
 	http_resp_release(hc);
 	http_req_release(hc);
 	hc->in_request = true;
+	http_conn_set_idle(hc, false);
 	hc->path = xstrndup(in ? in : "/", in ? inlen : 1);
 	hc->ctype = http_hdr_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
 	hc->accept = http_hdr_dup(wsi, WSI_TOKEN_HTTP_ACCEPT);
 	buf_init(&hc->body, KILN_MAX_HTTP_BODY);
+
+	/* a first request read by http-listen.c brings its body along */
+	_cleanup_free_ char *pre = TAKE_PTR(hc->prebody);
+	size_t prelen = hc->prebody_len;
+	if (!pre && s->adopt_body && lws_get_socket_fd(wsi) == s->adopt_fd) {
+		pre = TAKE_PTR(s->adopt_body);
+		prelen = s->adopt_body_len;
+	}
 
 	struct http_req *req = &hc->req;
 	req->m = s->m;
@@ -254,6 +304,14 @@ static int http_on_request(struct http_conn *hc, const char *in, size_t inlen)
 		http_reply_error(hc, 405, "method not allowed");
 		return 0;
 	}
+	if (pre) {
+		if (buf_add(&hc->body, pre, prelen) < 0) {
+			http_reply_error(hc, 413, "request body too large");
+			return 0;
+		}
+		req->body = hc->body.ptr;
+		req->body_len = hc->body.len;
+	}
 	if (req->method == HTTP_POST) {
 		char cl[32];
 		long long v;
@@ -270,6 +328,8 @@ static int http_on_request(struct http_conn *hc, const char *in, size_t inlen)
 			http_dispatch(hc);
 			return 0;
 		}
+		/* an absolute deadline: lws extends its own at every byte */
+		hc->body_deadline = uv_now(s->m->loop) + KILN_HTTP_BODY_TIMEOUT_MS;
 		return 0; /* wait for the body */
 	}
 	http_dispatch(hc);
@@ -297,6 +357,66 @@ static int http_on_body_done(struct http_conn *hc)
 	hc->req.body_len = hc->body.len;
 	http_dispatch(hc);
 	return 0;
+}
+
+/* ---- deadlines of lws-held requests --------------------------------------------------- */
+
+static void http_conn_kill(struct http_conn *hc)
+{
+	if (hc->killed)
+		return;
+	hc->killed = true;
+	/* lws owns the socket: it closes it on its next service */
+	lws_set_timeout(hc->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+void http_conn_set_idle(struct http_conn *hc, bool idle)
+{
+	if (hc->idle == idle)
+		return;
+	hc->idle = idle;
+	if (idle)
+		hc->srv->nidle[hc->workers]++;
+	else
+		hc->srv->nidle[hc->workers]--;
+}
+
+void http_conn_sweep(struct http_server *s, bool workers, uint64_t now)
+{
+	for (struct http_conn *hc = s->conns; hc; hc = hc->next) {
+		if (hc->workers != workers || hc->ws || hc->killed)
+			continue;
+		if (hc->resp.active) {
+			/* a client that stops reading its answer */
+			if (!hc->last_write)
+				hc->last_write = now;
+			else if (now - hc->last_write >= KILN_HTTP_WRITE_STALL_MS)
+				http_conn_kill(hc);
+			continue;
+		}
+		hc->last_write = 0;
+		if (hc->in_request && hc->body_deadline && now >= hc->body_deadline)
+			http_conn_kill(hc);
+	}
+}
+
+void http_adopt(struct http_server *s, struct lws_vhost *vh, int fd, const char *hdrs, size_t hlen,
+		char *body, size_t blen)
+{
+	/* with a free header slot lws handles the request inside the adopt
+	 * call (http_on_request takes the body from s); else later, from hc */
+	s->adopt_body = body;
+	s->adopt_body_len = blen;
+	s->adopt_fd = fd;
+	struct lws *wsi = lws_adopt_socket_vhost_readbuf(vh, fd, hdrs, hlen);
+	if (s->adopt_body && wsi) {
+		struct http_conn *hc = http_conn_get(wsi);
+		hc->prebody = TAKE_PTR(s->adopt_body);
+		hc->prebody_len = blen;
+	}
+	free(s->adopt_body);
+	s->adopt_body = NULL;
+	s->adopt_fd = -1;
 }
 
 /* ---- the lws callback ------------------------------------------------------------------ */
@@ -423,8 +543,29 @@ static const lws_retry_bo_t worker_idle_policy = {
 	.secs_since_valid_hangup = 180,
 };
 
-static struct lws_vhost *http_vhost_new(struct http_server *s, const char *name,
-					const struct config_listen *l,
+static struct lws_context *http_context_new(struct http_server *s, unsigned pool)
+{
+	struct lws_context_creation_info info;
+	void *foreign[1] = {s->m->loop};
+
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+		       LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
+	info.foreign_loops = foreign;
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.user = s;
+	/* room for a URI of KILN_MAX_HTTP_URI plus ordinary headers; the
+	 * header block is capped at this size before lws sees it */
+	info.max_http_header_data = (unsigned short)KILN_MAX_HTTP_HEADER;
+	info.max_http_header_pool = pool;
+	info.timeout_secs = 30;
+	return lws_create_context(&info);
+}
+
+/* Each listener has its own context (so its own header pool: a flood on
+ * one never blocks the other) and no lws listening socket: http-listen.c
+ * accepts and hands complete requests over. */
+static struct lws_vhost *http_vhost_new(struct lws_context *ctx, const char *name,
 					const struct lws_protocols *protocols,
 					const lws_retry_bo_t *idle_policy)
 {
@@ -432,20 +573,19 @@ static struct lws_vhost *http_vhost_new(struct http_server *s, const char *name,
 
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = name;
-	info.iface = http_iface(l->host);
-	info.port = l->port;
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.protocols = protocols;
-	info.keepalive_timeout = 30;
+	info.keepalive_timeout = KILN_HTTP_KEEPALIVE_SECS;
+	/* a keep-alive connection's next header block, from its first byte */
+	info.timeout_secs_ah_idle = KILN_HTTP_KEEPALIVE_HEADER_SECS;
 	info.retry_and_idle_policy = idle_policy;
 	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
-	return lws_create_vhost(s->ctx, &info);
+	return lws_create_vhost(ctx, &info);
 }
 
 int http_server_start(struct master *m, const struct ws_conn_ops *worker_ops,
 		      struct http_server **ret)
 {
-	struct lws_context_creation_info info;
-	void *foreign[1] = {m->loop};
 	struct http_server *s = xcalloc(1, sizeof(*s));
 	int r;
 
@@ -456,38 +596,36 @@ int http_server_start(struct master *m, const struct ws_conn_ops *worker_ops,
 	atomic_init(&s->reply_mem_peak, 0);
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, http_lws_log);
-	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
-		       LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
-	info.foreign_loops = foreign;
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.user = s;
-	/* room for a URI of KILN_MAX_HTTP_URI plus ordinary headers; longer
-	 * requests are dropped by lws itself */
-	info.max_http_header_data = (unsigned short)(KILN_MAX_HTTP_URI + 8192);
-	info.max_http_header_pool = 64;
-	info.timeout_secs = 30;
-	s->ctx = lws_create_context(&info);
-	if (!s->ctx) {
-		free(s);
-		return log_error_errno(-ENOMEM, "cannot create the lws context");
-	}
-
-	s->vh_http = http_vhost_new(s, "http", &m->cfg->http, http_protocols, NULL);
-	if (!s->vh_http) {
-		r = log_error_errno(-EADDRINUSE, "cannot listen for HTTP on '%s:%d'",
-				    http_iface(m->cfg->http.host), m->cfg->http.port);
+	s->ctx_http = http_context_new(s, KILN_HTTP_HEADER_POOL);
+	s->ctx_workers = s->ctx_http ? http_context_new(s, KILN_HTTP_HEADER_POOL) : NULL;
+	if (!s->ctx_workers) {
+		r = log_error_errno(-ENOMEM, "cannot create the lws contexts");
 		goto fail;
 	}
-	s->vh_workers = http_vhost_new(s, "workers", &m->cfg->workers, http_worker_protocols,
-				       &worker_idle_policy);
+	s->vh_http = http_vhost_new(s->ctx_http, "http", http_protocols, NULL);
+	s->vh_workers = s->vh_http ? http_vhost_new(s->ctx_workers, "workers",
+						    http_worker_protocols, &worker_idle_policy)
+				   : NULL;
 	if (!s->vh_workers) {
-		r = log_error_errno(-EADDRINUSE, "cannot listen for workers on '%s:%d'",
-				    http_iface(m->cfg->workers.host), m->cfg->workers.port);
+		r = log_error_errno(-ENOMEM, "cannot create the lws vhosts");
 		goto fail;
 	}
-	s->http_port = lws_get_vhost_listen_port(s->vh_http);
-	s->workers_port = lws_get_vhost_listen_port(s->vh_workers);
+	r = http_listen_open(s, "http", http_iface(m->cfg->http.host), m->cfg->http.port,
+			     s->vh_http, false, &s->ln_http);
+	if (r < 0) {
+		log_error_errno(r, "cannot listen for HTTP on '%s:%d'",
+				http_iface(m->cfg->http.host), m->cfg->http.port);
+		goto fail;
+	}
+	r = http_listen_open(s, "workers", http_iface(m->cfg->workers.host), m->cfg->workers.port,
+			     s->vh_workers, true, &s->ln_workers);
+	if (r < 0) {
+		log_error_errno(r, "cannot listen for workers on '%s:%d'",
+				http_iface(m->cfg->workers.host), m->cfg->workers.port);
+		goto fail;
+	}
+	s->http_port = http_listen_port(s->ln_http);
+	s->workers_port = http_listen_port(s->ln_workers);
 
 	r = http_write_ports(s);
 	if (r < 0) {
@@ -553,7 +691,10 @@ static void http_stop_tick(uv_timer_t *t)
 		if (s->nws && uv_now(t->loop) - s->stop_started < HTTP_STOP_GRACE_MS)
 			return;
 		s->destroying = true;
-		lws_context_destroy(s->ctx);
+		if (s->ctx_http)
+			lws_context_destroy(s->ctx_http);
+		if (s->ctx_workers)
+			lws_context_destroy(s->ctx_workers);
 		return;
 	}
 	s->closing_handles = 0;
@@ -561,8 +702,11 @@ static void http_stop_tick(uv_timer_t *t)
 	if (s->closing_handles)
 		return;
 	uv_timer_stop(t);
-	lws_context_destroy(s->ctx);
-	s->ctx = NULL;
+	if (s->ctx_http)
+		lws_context_destroy(s->ctx_http);
+	if (s->ctx_workers)
+		lws_context_destroy(s->ctx_workers);
+	s->ctx_http = s->ctx_workers = NULL;
 	uv_close((uv_handle_t *)t, http_stop_timer_closed);
 }
 
@@ -571,6 +715,10 @@ void http_server_stop(struct http_server *s)
 	if (!s || s->stopping)
 		return;
 	s->stopping = true;
+	/* no new connections; unfinished requests are dropped */
+	http_listen_close(s->ln_http);
+	http_listen_close(s->ln_workers);
+	s->ln_http = s->ln_workers = NULL;
 	/* Nothing reaches the engine after this returns. */
 	for (struct ws_conn *c = s->ws_list; c; c = c->next) {
 		http_ws_notify_closed(c);

@@ -1,7 +1,10 @@
 /*
- * The master's network front: one libwebsockets context on the master's
- * libuv loop with two vhosts, the HTTP API/UI listener (cfg->http) and the
- * worker WebSocket listener (cfg->workers).  No lws type crosses this
+ * The master's network front on the master's libuv loop: the HTTP API/UI
+ * listener (cfg->http) and the worker WebSocket listener (cfg->workers),
+ * each with its own libwebsockets context (own header pool).  The master
+ * accepts and reads each request itself (capped, absolute deadlines,
+ * per-address cap; docs/API.md "Limits") before lws sees it, and pauses
+ * accepting at the file-descriptor limit.  No lws type crosses this
  * header: handlers see a struct http_req and answer it with one of the
  * http_reply*() calls; workers are seen through wsconn.h.
  *
@@ -25,10 +28,11 @@ struct http_server;
 struct http_conn;
 
 /* Starts listening on m->cfg->http and m->cfg->workers (port 0 = any free
- * port), both on m->loop through one lws context.  Writes BASEDIR/ports
+ * port; numeric addresses or "localhost"), both on m->loop.  Writes BASEDIR/ports
  * with the lines "http HOST:PORT" and "workers HOST:PORT" (the real bound
  * ports) atomically (temp file + rename).  worker_ops is borrowed and must
- * outlive the server.  Errors: -EADDRINUSE / -EINVAL (cannot listen),
+ * outlive the server.  Errors: -errno of bind/listen (-EADDRINUSE ...),
+ * -EINVAL for an address that is not numeric, -ENOMEM (lws),
  * -errno writing the ports file; nothing is left running on error. */
 int http_server_start(struct master *m, const struct ws_conn_ops *worker_ops,
 		      struct http_server **ret);
