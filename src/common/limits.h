@@ -63,4 +63,8 @@
 /* Names */
 #define KILN_MAX_NAME 200 /* builder, worker, step names */
 
+/* Worker connection and log masking (issue 9, slice "worker") */
+#define KILN_WORKER_HANDSHAKE_SECS 30      /* a worker's connect + upgrade answer, then retry */
+#define KILN_WORKER_HANDSHAKE_MAX_SECS 600 /* KILN_WORKER_HANDSHAKE_TIMEOUT's upper bound */
+
 #endif
