@@ -36,11 +36,6 @@ struct logmask_stream {
 	size_t line_len;
 };
 
-struct logmask_ref {
-	unsigned char s; /* stream index */
-	uint64_t off;    /* stream offset */
-};
-
 struct logmask {
 	struct logmask_secret *sec;
 	size_t nsec;
@@ -52,8 +47,10 @@ struct logmask {
 	/* all streams in arrival order, from the first byte that may still
 	 * start a secret */
 	char *cc;
-	struct logmask_ref *cref;
+	unsigned char *cs; /* each byte's stream index */
 	size_t clen;
+	size_t ccount[LOGMASK_NSTREAMS];   /* bytes of each stream in cc */
+	uint64_t cfirst[LOGMASK_NSTREAMS]; /* the stream offset of the first (when ccount) */
 	logmask_emit_fn emit;
 	void *ud;
 };
@@ -112,7 +109,7 @@ struct logmask *logmask_new(const char *const *secrets, size_t n, logmask_emit_f
 		st->line = xmalloc(KILN_LOGMASK_MAX_LINE + LOGMASK_MARK_LEN);
 	}
 	m->cc = xmalloc(m->cap);
-	m->cref = xmalloc(xmul(m->cap, sizeof(*m->cref)));
+	m->cs = xmalloc(m->cap);
 	return m;
 }
 
@@ -130,7 +127,7 @@ void logmask_free(struct logmask *m)
 		free(m->st[s].line);
 	}
 	free(m->cc);
-	free(m->cref);
+	free(m->cs);
 	free(m);
 }
 
@@ -156,12 +153,21 @@ static int logmask_match_at(const char *t, size_t n, size_t p, const struct logm
 typedef void (*logmask_mark_fn)(struct logmask *m, void *ctx, size_t pos);
 
 /* Marks every match starting in t[from..n); returns the first start where a
- * secret may still match once more bytes come, n if none. */
-static size_t logmask_scan(struct logmask *m, const char *t, size_t n, size_t from,
-			   logmask_mark_fn mark, void *ctx)
+ * secret may still match once more bytes come, n if none.  With tags (the
+ * arrival order's stream of each byte), starts whose whole window lies in
+ * one stream are skipped: the stream's own scan saw the same bytes. */
+static size_t logmask_scan(struct logmask *m, const char *t, const unsigned char *tags, size_t n,
+			   size_t from, logmask_mark_fn mark, void *ctx)
 {
-	size_t undecided = n;
+	size_t undecided = n, seg_end = 0;
 	for (size_t p = from; p < n; p++) {
+		if (tags) {
+			if (p >= seg_end)
+				for (seg_end = p + 1; seg_end < n && tags[seg_end] == tags[p];)
+					seg_end++;
+			if (p + m->window < seg_end)
+				p = seg_end - m->window;
+		}
 		if (!m->first[(unsigned char)t[p]])
 			continue;
 		for (size_t i = 0; i < m->nsec; i++) {
@@ -187,9 +193,13 @@ static void logmask_mark_stream(struct logmask *m, void *ctx, size_t pos)
 static void logmask_mark_combined(struct logmask *m, void *ctx, size_t pos)
 {
 	(void)ctx;
-	struct logmask_stream *st = &m->st[m->cref[pos].s];
-	assert(m->cref[pos].off >= st->base && m->cref[pos].off - st->base < st->len);
-	st->masked[m->cref[pos].off - st->base] = 1;
+	unsigned char s = m->cs[pos];
+	uint64_t off = m->cfirst[s];
+	for (size_t i = 0; i < pos; i++)
+		off += m->cs[i] == s;
+	struct logmask_stream *st = &m->st[s];
+	assert(off >= st->base && off - st->base < st->len);
+	st->masked[off - st->base] = 1;
 }
 
 /* Emits st's complete lines; with partial, the rest of the line too. */
@@ -226,6 +236,26 @@ static void logmask_render(struct logmask *m, struct logmask_stream *st, char c,
 	st->in_run = false;
 }
 
+/* Appends final unmasked bytes, cut as logmask_render() would one at a time. */
+static void logmask_render_run(struct logmask *m, struct logmask_stream *st, const char *c,
+			       size_t n)
+{
+	while (n) {
+		if (st->line_len + LOGMASK_MARK_LEN > KILN_LOGMASK_MAX_LINE) {
+			logmask_emit_lines(m, st, false);
+			if (st->line_len + LOGMASK_MARK_LEN > KILN_LOGMASK_MAX_LINE)
+				logmask_emit_lines(m, st, true);
+		}
+		size_t room = KILN_LOGMASK_MAX_LINE - LOGMASK_MARK_LEN - st->line_len + 1;
+		size_t k = n < room ? n : room;
+		memcpy(st->line + st->line_len, c, k);
+		st->line_len += k;
+		c += k;
+		n -= k;
+		st->in_run = false;
+	}
+}
+
 /* Moves st's bytes before stream offset limit to its line buffer. */
 static void logmask_finalize(struct logmask *m, struct logmask_stream *st, uint64_t limit)
 {
@@ -233,8 +263,17 @@ static void logmask_finalize(struct logmask *m, struct logmask_stream *st, uint6
 		return;
 	size_t n = (size_t)(limit - st->base);
 	assert(n <= st->len);
-	for (size_t i = 0; i < n; i++)
-		logmask_render(m, st, st->c[i], st->masked[i]);
+	for (size_t i = 0; i < n;) {
+		if (st->masked[i]) {
+			logmask_render(m, st, st->c[i], true);
+			i++;
+			continue;
+		}
+		const unsigned char *q = memchr(st->masked + i, 1, n - i);
+		size_t j = q ? (size_t)(q - st->masked) : n;
+		logmask_render_run(m, st, st->c + i, j - i);
+		i = j;
+	}
 	memmove(st->c, st->c + n, st->len - n);
 	memmove(st->masked, st->masked + n, st->len - n);
 	st->len -= n;
@@ -247,28 +286,29 @@ static void logmask_settle(struct logmask *m, int s, size_t fresh, bool end)
 	struct logmask_stream *st = &m->st[s];
 	if (m->nsec && fresh) {
 		size_t from = (size_t)(st->hold - st->base);
-		st->hold =
-			st->base + logmask_scan(m, st->c, st->len, from, logmask_mark_stream, st);
-		size_t keep = logmask_scan(m, m->cc, m->clen, 0, logmask_mark_combined, NULL);
+		st->hold = st->base +
+			   logmask_scan(m, st->c, NULL, st->len, from, logmask_mark_stream, st);
+		size_t keep =
+			logmask_scan(m, m->cc, m->cs, m->clen, 0, logmask_mark_combined, NULL);
+		for (size_t i = 0; i < keep; i++) {
+			m->ccount[m->cs[i]]--;
+			m->cfirst[m->cs[i]]++;
+		}
 		memmove(m->cc, m->cc + keep, m->clen - keep);
-		memmove(m->cref, m->cref + keep, (m->clen - keep) * sizeof(*m->cref));
+		memmove(m->cs, m->cs + keep, m->clen - keep);
 		m->clen -= keep;
 	}
 	if (end || !m->nsec) {
 		m->clen = 0;
+		memset(m->ccount, 0, sizeof(m->ccount));
 		for (int t = 0; t < LOGMASK_NSTREAMS; t++)
 			m->st[t].hold = m->st[t].base + m->st[t].len;
 	}
 	for (int t = 0; t < LOGMASK_NSTREAMS; t++) {
 		struct logmask_stream *ts = &m->st[t];
 		uint64_t limit = ts->hold;
-		for (size_t i = 0; i < m->clen; i++) {
-			if (m->cref[i].s == t) {
-				if (m->cref[i].off < limit)
-					limit = m->cref[i].off;
-				break;
-			}
-		}
+		if (m->ccount[t] && m->cfirst[t] < limit)
+			limit = m->cfirst[t];
 		logmask_finalize(m, ts, limit);
 		logmask_emit_lines(m, ts, end);
 		if (end)
@@ -287,13 +327,15 @@ void logmask_feed(struct logmask *m, char stream, const char *data, size_t len)
 		assert(st->len + n <= m->cap && m->clen + n <= m->cap);
 		memcpy(st->c + st->len, data, n);
 		memset(st->masked + st->len, 0, n);
-		for (size_t i = 0; i < n; i++) {
-			m->cc[m->clen + i] = data[i];
-			m->cref[m->clen + i] =
-				(struct logmask_ref){(unsigned char)s, st->base + st->len + i};
+		if (m->nsec) {
+			if (!m->ccount[s])
+				m->cfirst[s] = st->base + st->len;
+			m->ccount[s] += n;
+			memcpy(m->cc + m->clen, data, n);
+			memset(m->cs + m->clen, s, n);
+			m->clen += n;
 		}
 		st->len += n;
-		m->clen += n;
 		logmask_settle(m, s, n, false);
 		data += n;
 		len -= n;
