@@ -120,4 +120,9 @@
 #define KILN_HTTP_LISTEN_BACKLOG 511      /* kernel queue of a listening socket */
 #define KILN_HTTP_LWS_LOG_PER_MIN 20      /* lws error lines logged per minute */
 
+/* Worker connection and log masking (issue 9, slice "worker") */
+#define KILN_WORKER_HANDSHAKE_SECS 30      /* a worker's connect + upgrade answer, then retry */
+#define KILN_WORKER_HANDSHAKE_MAX_SECS 600 /* KILN_WORKER_HANDSHAKE_TIMEOUT's upper bound */
+#define KILN_LOGMASK_MAX_LINE (16u << 10)  /* a stored log line held for its end, then cut */
+
 #endif

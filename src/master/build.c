@@ -21,6 +21,7 @@
 #include "db/db.h"
 #include "master/engine-int.h"
 #include "master/events.h"
+#include "master/logmask.h"
 #include "master/master.h"
 #include "master/sched/sched.h"
 #include "proto/msg.h"
@@ -151,43 +152,11 @@ static char *build_step_describe(const struct config_step *s)
 	return buf_detach(&out, NULL);
 }
 
-/* Replaces every secret's value in text with "<secret>" before it is stored:
- * secrets reach commands (tokens in environments) and must not reach logs.
- * Fails (text emptied) rather than leave a secret in place. */
-static int build_mask_secrets(const struct config *cfg, struct buf *text)
+/* logmask's output (secret values already masked: master/logmask.h): a
+ * stream character before each line, a missing final newline added. */
+static void build_log_store(void *ud, char stream, const char *text, size_t len)
 {
-	for (size_t i = 0; i < cfg->nsecrets; i++) {
-		const char *sec = cfg->secrets[i];
-		size_t sl = strlen(sec);
-		if (sl < 4 || !memmem(text->ptr, text->len, sec, sl))
-			continue;
-		struct buf out;
-		/* sl >= 4 and "<secret>" is 8 bytes: at most twice the text */
-		buf_init(&out, xmul(text->len, 2) + 64);
-		const char *p = text->ptr, *end = text->ptr + text->len, *hit;
-		int r = 0;
-		while (r >= 0 && (hit = memmem(p, (size_t)(end - p), sec, sl))) {
-			r = buf_add(&out, p, (size_t)(hit - p));
-			if (r >= 0)
-				r = buf_adds(&out, "<secret>");
-			p = hit + sl;
-		}
-		if (r >= 0)
-			r = buf_add(&out, p, (size_t)(end - p));
-		buf_release(text);
-		*text = out;
-		if (r < 0) {
-			buf_reset(text);
-			return r;
-		}
-	}
-	return 0;
-}
-
-/* Appends text to the stdio log with a stream character before each line;
- * a missing final newline is added. */
-static void build_log_lines(struct build *b, char stream, const char *text, size_t len)
-{
+	struct build *b = ud;
 	if (!b->logid || !len || b->db_failed)
 		return;
 	struct buf out;
@@ -208,16 +177,32 @@ static void build_log_lines(struct build *b, char stream, const char *text, size
 		p = nl + 1;
 	}
 	if (r >= 0)
-		r = build_mask_secrets(b->e->m->cfg, &out);
-	if (r < 0) {
-		/* never store a part that may hold an unmasked secret */
-		buf_reset(&out);
-		r = buf_adds(&out, "h[output dropped: too large to mask]\n");
-	}
-	if (r >= 0)
 		build_db_check(b, db_log_append(b->e->m->db, b->logid, out.ptr, out.len),
 			       "append to log");
 	buf_release(&out);
+}
+
+/* Output of the running step, in pieces as it arrives: secrets reach
+ * commands (tokens in environments) and must not reach logs, however the
+ * worker cut the output (logmask holds back what may begin a secret). */
+static void build_log_lines(struct build *b, char stream, const char *text, size_t len)
+{
+	if (!b->logid || !len || b->db_failed)
+		return;
+	if (!b->mask) {
+		const struct config *cfg = b->e->m->cfg;
+		b->mask = logmask_new((const char *const *)cfg->secrets, cfg->nsecrets,
+				      build_log_store, b);
+	}
+	logmask_feed(b->mask, stream, text, len);
+}
+
+/* Stores what the step's masker holds (a line of the master's own follows,
+ * or the step ends). */
+static void build_log_flush(struct build *b)
+{
+	if (b->mask)
+		logmask_flush(b->mask);
 }
 
 static void build_log_header(struct build *b, const char *fmt, ...)
@@ -234,8 +219,11 @@ static void build_log_header(struct build *b, const char *fmt, ...)
 		buf_reset(&t);
 		r = buf_adds(&t, "[header too long: dropped]");
 	}
-	if (r >= 0)
+	if (r >= 0) {
+		build_log_flush(b);
 		build_log_lines(b, 'h', t.ptr, t.len);
+		build_log_flush(b);
+	}
 	buf_release(&t);
 }
 
@@ -343,6 +331,9 @@ static void build_step_done(struct build *b, int results, const char *extra)
 	_cleanup_free_ char *state = results != RESULTS_SUCCESS
 					     ? xasprintf("%s (%s)", b->step_desc, rname)
 					     : xstrdup(b->step_desc);
+	build_log_flush(b);
+	logmask_free(b->mask);
+	b->mask = NULL;
 	if (b->logid)
 		build_db_check(b, db_log_finish(m->db, b->logid), "finish log");
 	build_db_check(b, db_step_finish(m->db, b->stepid, results, state, false, now),
@@ -957,6 +948,7 @@ void build_free(struct build *b)
 	if (b->w)
 		wconn_unref(b->w);
 	buf_release(&b->text);
+	logmask_free(b->mask);
 	free(b->stop_reason);
 	free(b->db_error);
 	free(b->step_desc);

@@ -123,6 +123,7 @@ struct build {
 	/* the running step */
 	const struct config_step *scfg;
 	int64_t stepid, logid;
+	struct logmask *mask; /* owned: the step's output masker (build.c) */
 	struct rcmd *cmd;
 	char *step_desc; /* owned: "'make test'" */
 	int rc;

@@ -157,10 +157,16 @@ static int shell_on_output(void *ud, int stream, const char *data, size_t len)
 	if (sh->timeout > 0 && !sh->killed)
 		uv_timer_again(&sh->t_timeout);
 	double t = clock_wall();
-	if (stream == PROC_STDOUT && sh->want_stdout)
+	/* the other stream's partial line goes first, so lines keep the order
+	 * the command wrote them in (the master masks secrets split across
+	 * stdout and stderr in that order) */
+	if (stream == PROC_STDOUT && sh->want_stdout) {
+		lines_cut_partial(&sh->err);
 		lines_feed(&sh->out, data, len, t);
-	else if (stream == PROC_STDERR && sh->want_stderr)
+	} else if (stream == PROC_STDERR && sh->want_stderr) {
+		lines_cut_partial(&sh->out);
 		lines_feed(&sh->err, data, len, t);
+	}
 	return 0;
 }
 

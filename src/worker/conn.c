@@ -5,6 +5,13 @@
  * reconnect timer.  Whole messages go to worker.c.  The master's name is
  * resolved on libuv's thread pool before each attempt (lws would call
  * getaddrinfo on the loop), and lws is handed the numeric address.
+ *
+ * Every attempt ends in exactly one of: established, or conn_attempt_failed()
+ * (logged, then the next address or the backoff timer).  lws reports a
+ * failed attempt through several callbacks depending on where it failed
+ * (CONNECTION_ERROR, CLOSED_CLIENT_HTTP, only WSI_DESTROY, or nothing when
+ * lws_client_connect_via_info() returns NULL), so each of them is handled,
+ * and our own deadline timer ends an attempt lws never reports on.
  */
 #define LOG_SUBSYS "conn"
 #include "worker/conn.h"
@@ -31,7 +38,13 @@
 struct conn {
 	uv_loop_t *loop;
 	struct lws_context *ctx;
-	struct lws *wsi;  /* the live session, or NULL */
+	struct lws *wsi;     /* the live session, or NULL */
+	struct lws *pending; /* the attempt being connected (when attempt_live), or NULL */
+	bool attempt_live;   /* an attempt is under way: it has not ended yet */
+	bool in_connect;     /* inside lws_client_connect_via_info() */
+	uv_timer_t deadline; /* the attempt's handshake deadline */
+	unsigned handshake_secs;
+	int handles_open; /* retry + deadline, until conn_free's closes finish */
 	struct worker *w; /* borrowed */
 	char *host;       /* owned */
 	char *hostport;   /* owned: Host header */
@@ -53,11 +66,16 @@ struct conn {
 	struct sockaddr_storage addrs[CONN_MAX_ADDRS];
 	size_t naddrs, next_addr;       /* this attempt's addresses; the next to try */
 	char numeric[INET6_ADDRSTRLEN]; /* the address being tried, as text, kept for lws */
-	bool timer_closed;              /* conn_free's close finished: free once not resolving */
+	bool timer_closed;              /* conn_free's closes finished: free once not resolving */
 };
 
 static void conn_schedule(struct conn *c);
 static void conn_on_next_addr(uv_timer_t *t);
+
+/* The connection lws calls back for: NULL from conn_free() on, because on a
+ * foreign loop lws may still close wsis (and call back) after the struct conn
+ * was freed.  One connection per process, as conn_dying_ctx below. */
+static struct conn *conn_current;
 
 int conn_send(struct conn *c, const void *data, size_t len)
 {
@@ -74,6 +92,49 @@ int conn_send(struct conn *c, const void *data, size_t len)
 int conn_host_send(void *ud, const void *data, size_t len)
 {
 	return conn_send(ud, data, len);
+}
+
+/* Ends the attempt under way (its failure was logged by the caller): on to
+ * the next address of this resolution (next_addr) on the next loop turn, or
+ * to the backoff timer.  lws may still call back about the attempt's wsi;
+ * conn_is_attempt() ignores it from now on. */
+static void conn_attempt_failed(struct conn *c, bool next_addr)
+{
+	c->attempt_live = false;
+	c->pending = NULL;
+	uv_timer_stop(&c->deadline);
+	if (c->stopping || c->up)
+		return;
+	if (next_addr && c->next_addr < c->naddrs && !uv_is_active((uv_handle_t *)&c->retry)) {
+		/* not from inside lws's callback: on the next loop turn */
+		uv_timer_start(&c->retry, conn_on_next_addr, 0, 0);
+		return;
+	}
+	conn_schedule(c);
+}
+
+/* Whether a callback's wsi is the attempt under way.  lws may call back
+ * inside lws_client_connect_via_info(), before it returned the wsi. */
+static bool conn_is_attempt(struct conn *c, struct lws *wsi)
+{
+	if (!c->attempt_live || !wsi || wsi == c->wsi)
+		return false;
+	if (c->in_connect && !c->pending)
+		c->pending = wsi;
+	return wsi == c->pending;
+}
+
+static void conn_on_deadline(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	if (c->stopping || !c->attempt_live)
+		return;
+	struct lws *wsi = c->pending;
+	log_warn("master %s at %s did not answer within %u s; giving up on this attempt",
+		 c->hostport, c->numeric, c->handshake_secs);
+	conn_attempt_failed(c, true);
+	if (wsi) /* closed on lws's next service; its callbacks are ignored */
+		lws_set_timeout(wsi, PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE, LWS_TO_KILL_ASYNC);
 }
 
 static void conn_lost(struct conn *c, const char *why)
@@ -96,7 +157,7 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 			 size_t len)
 {
 	struct conn *c = lws_context_user(lws_get_context(wsi));
-	if (!c)
+	if (!c || c != conn_current)
 		return 0;
 
 	switch (reason) {
@@ -109,8 +170,13 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		break;
 	}
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-		if (c->stopping)
+		if (c->stopping || !conn_is_attempt(c, wsi)) {
+			log_debug("late answer of an abandoned attempt closed");
 			return -1;
+		}
+		c->attempt_live = false;
+		c->pending = NULL;
+		uv_timer_stop(&c->deadline);
 		c->wsi = wsi;
 		c->up = true;
 		c->attached = false;
@@ -121,7 +187,12 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		break;
 
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
-		int status = wsi ? (int)lws_http_client_http_response(wsi) : 0;
+		if (!conn_is_attempt(c, wsi)) {
+			if (wsi && wsi == c->wsi)
+				conn_lost(c, in ? (const char *)in : "connection error");
+			break;
+		}
+		int status = (int)lws_http_client_http_response(wsi);
 		if (status == 401)
 			log_error("master %s refused the worker's name or password (HTTP 401)",
 				  c->hostport);
@@ -131,17 +202,32 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		else
 			log_warn("cannot connect to master %s at %s: %s", c->hostport, c->numeric,
 				 in ? (const char *)in : "connection failed");
-		if (c->wsi == wsi)
-			c->wsi = NULL;
-		if (!status && !c->up && !c->stopping && c->next_addr < c->naddrs &&
-		    !uv_is_active((uv_handle_t *)&c->retry)) {
-			/* not from inside lws's callback: on the next loop turn */
-			uv_timer_start(&c->retry, conn_on_next_addr, 0, 0);
-			break;
-		}
-		conn_lost(c, NULL);
+		/* another address only when this one gave no HTTP answer */
+		conn_attempt_failed(c, !status);
 		break;
 	}
+	case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+		/* lws's h1 role closed before the upgrade answer (its own timeout, a
+		 * peer hang-up) without CONNECTION_ERROR */
+		if (conn_is_attempt(c, wsi)) {
+			log_warn("connection to master %s at %s closed before the upgrade was "
+				 "answered",
+				 c->hostport, c->numeric);
+			conn_attempt_failed(c, true);
+		}
+		break;
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* the last word on every wsi: whatever ended it unreported ends here */
+		if (c->stopping)
+			break;
+		if (wsi && wsi == c->wsi) {
+			conn_lost(c, "connection destroyed");
+		} else if (conn_is_attempt(c, wsi)) {
+			log_warn("connection to master %s at %s ended during the handshake",
+				 c->hostport, c->numeric);
+			conn_attempt_failed(c, true);
+		}
+		break;
 	case LWS_CALLBACK_CLIENT_RECEIVE: {
 		if (wsi != c->wsi)
 			break;
@@ -189,8 +275,13 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		break;
 	}
 	case LWS_CALLBACK_CLIENT_CLOSED:
-		if (wsi == c->wsi)
+		if (wsi && wsi == c->wsi) {
 			conn_lost(c, "closed");
+		} else if (conn_is_attempt(c, wsi)) {
+			log_warn("master %s at %s closed the connection during the handshake",
+				 c->hostport, c->numeric);
+			conn_attempt_failed(c, true);
+		}
 		break;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		log_info("master closed the connection");
@@ -277,11 +368,23 @@ static bool conn_open_next(struct conn *c)
 		ci.ietf_version_or_minus_one = -1;
 		ci.retry_and_idle_policy = &c->policy;
 		log_debug("connecting to ws://%s/ at %s", c->hostport, c->numeric);
-		if (!lws_client_connect_via_info(&ci)) {
-			/* lws may already have called CONNECTION_ERROR, which moved on */
-			if (!uv_is_active((uv_handle_t *)&c->retry) && !c->up && !c->stopping)
-				conn_schedule(c);
+		c->pending = NULL;
+		c->attempt_live = true;
+		c->in_connect = true;
+		struct lws *wsi = lws_client_connect_via_info(&ci);
+		c->in_connect = false;
+		if (!c->attempt_live) /* it failed inside the call, and was handled there */
+			return true;
+		if (!wsi) {
+			log_warn("cannot connect to master %s at %s: lws could not start the "
+				 "connection",
+				 c->hostport, c->numeric);
+			conn_attempt_failed(c, true);
+			return true;
 		}
+		c->pending = wsi;
+		uv_timer_start(&c->deadline, conn_on_deadline, (uint64_t)c->handshake_secs * 1000,
+			       0);
 		return true;
 	}
 	return false;
@@ -424,6 +527,7 @@ int conn_new(uv_loop_t *loop, const struct conn_opts *o, struct worker *w, struc
 	c->policy.secs_since_valid_ping = (uint16_t)(o->ping_secs ? o->ping_secs : 30);
 	c->policy.secs_since_valid_hangup = (uint16_t)(o->hangup_secs ? o->hangup_secs : 90);
 	c->resolve = o->resolve ? o->resolve : conn_resolve_getaddrinfo;
+	c->handshake_secs = o->handshake_secs ? o->handshake_secs : KILN_WORKER_HANDSHAKE_SECS;
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, conn_lws_log);
 	struct lws_context_creation_info info;
@@ -434,6 +538,8 @@ int conn_new(uv_loop_t *loop, const struct conn_opts *o, struct worker *w, struc
 	info.options = LWS_SERVER_OPTION_LIBUV;
 	info.foreign_loops = foreign;
 	info.user = c;
+	/* lws's own wait for the upgrade answer ends after ours, which logs it */
+	info.timeout_secs = c->handshake_secs + 5;
 	info.gid = (gid_t)-1;
 	info.uid = (uid_t)-1;
 	c->ctx = lws_create_context(&info);
@@ -447,6 +553,10 @@ int conn_new(uv_loop_t *loop, const struct conn_opts *o, struct worker *w, struc
 	}
 	uv_timer_init(loop, &c->retry);
 	c->retry.data = c;
+	uv_timer_init(loop, &c->deadline);
+	c->deadline.data = c;
+	c->handles_open = 2;
+	conn_current = c;
 	conn_connect(c);
 	*ret = c;
 	return 0;
@@ -465,6 +575,8 @@ void conn_finish(void)
 static void conn_on_timer_closed(uv_handle_t *h)
 {
 	struct conn *c = h->data;
+	if (--c->handles_open > 0)
+		return;
 	c->timer_closed = true;
 	if (!c->resolving)
 		conn_free_now(c);
@@ -476,6 +588,9 @@ void conn_free(struct conn *c)
 		return;
 	c->stopping = true;
 	uv_timer_stop(&c->retry);
+	uv_timer_stop(&c->deadline);
+	c->attempt_live = false;
+	c->pending = NULL;
 	if (c->resolving)
 		(void)uv_cancel((uv_req_t *)&c->resolve_req); /* -EBUSY if running: wait */
 	/* the worker was told already or is being freed; no callbacks into it now */
@@ -483,7 +598,9 @@ void conn_free(struct conn *c)
 	c->wsi = NULL;
 	proto_sendq_release(&c->sendq);
 	lws_context_destroy(c->ctx);
+	conn_current = NULL;
 	conn_dying_ctx = c->ctx;
 	c->ctx = NULL;
 	uv_close((uv_handle_t *)&c->retry, conn_on_timer_closed);
+	uv_close((uv_handle_t *)&c->deadline, conn_on_timer_closed);
 }

@@ -2,8 +2,10 @@
  * kiln-worker's connection to the master: a libwebsockets client on the
  * worker's libuv loop (ws://HOST:PORT/, no subprotocol, HTTP Basic auth on
  * the upgrade), one binary frame per message, a send queue with backpressure
- * reported to the protocol engine, idle PING/hang-up, and reconnection with
- * capped exponential backoff and jitter (1 s, x1.5, 60 s cap).
+ * reported to the protocol engine, idle PING/hang-up, a deadline on each
+ * connection attempt (TCP connect and the HTTP upgrade answer), and
+ * reconnection with capped exponential backoff and jitter (1 s, x1.5, 60 s
+ * cap): every way an attempt or a session can end leads back to that loop.
  */
 #ifndef KILN_WORKER_CONN_H
 #define KILN_WORKER_CONN_H
@@ -36,6 +38,7 @@ struct conn_opts {
 	const char *password;
 	unsigned ping_secs;      /* idle before a WebSocket PING; 0 = 30 */
 	unsigned hangup_secs;    /* idle before giving up on the master; 0 = 90 */
+	unsigned handshake_secs; /* one attempt's connect + upgrade answer; 0 = limits.h's */
 	conn_resolve_fn resolve; /* NULL = conn_resolve_getaddrinfo (tests delay it) */
 };
 

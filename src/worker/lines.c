@@ -400,6 +400,12 @@ void lines_finish(struct lines *l)
 	l->in_bs = false;
 }
 
+void lines_cut_partial(struct lines *l)
+{
+	if (!l->esc_len && !l->in_bs && l->cur.len)
+		lines_newline(l, l->cur_time);
+}
+
 /* ---- batcher ------------------------------------------------------------------ */
 
 struct batch_item {

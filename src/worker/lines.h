@@ -40,6 +40,9 @@ void lines_release(struct lines *l);
 void lines_feed(struct lines *l, const void *data, size_t len, double t);
 /* End of stream: emits a held-back partial line with '\n' added. */
 void lines_finish(struct lines *l);
+/* Output arrived on another stream: emits a held-back partial line with
+ * '\n' added, unless a possible newline sequence is pending. */
+void lines_cut_partial(struct lines *l);
 
 /* Appends p[0..n) to out as valid UTF-8, each invalid byte replaced by U+FFFD
  * (at most 3n bytes).  Returns 0, or -E2BIG past out's cap (out is then

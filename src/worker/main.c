@@ -18,7 +18,9 @@
 #include <uv.h>
 
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/log.h"
+#include "common/str.h"
 #include "common/xalloc.h"
 #include "worker/conn.h"
 #include "worker/runner.h"
@@ -52,7 +54,10 @@ static void usage_start(FILE *f)
 {
 	fprintf(f, "usage: kiln-worker start DIR\n"
 		   "Runs the worker in the foreground, logging to stderr (level from KILN_LOG).\n"
-		   "KILN_WORKER_SEND_ENVIRON=1 reports the whole environment to the master.\n");
+		   "KILN_WORKER_SEND_ENVIRON=1 reports the whole environment to the master.\n"
+		   "KILN_WORKER_HANDSHAKE_TIMEOUT=SECS (1-600, default 30) bounds each connection\n"
+		   "attempt (TCP connect and the master's WebSocket answer); then the worker\n"
+		   "retries, waiting 1 s, then x1.5 each time up to 60 s (plus 0-20 %% jitter).\n");
 }
 
 static int write_if_missing(const char *path, const char *text)
@@ -255,6 +260,21 @@ static int cmd_start(int argc, char **argv)
 		wconf_release(&conf);
 		return 1;
 	}
+	unsigned handshake_secs = 0;
+	const char *hs = getenv("KILN_WORKER_HANDSHAKE_TIMEOUT");
+	if (hs && *hs) {
+		unsigned long long v;
+		if (str_to_u64((struct str){hs, strlen(hs)}, &v) < 0 || v < 1 ||
+		    v > KILN_WORKER_HANDSHAKE_MAX_SECS) {
+			fprintf(stderr,
+				"kiln-worker: bad KILN_WORKER_HANDSHAKE_TIMEOUT '%s': expected "
+				"seconds, 1 to %d\n",
+				hs, KILN_WORKER_HANDSHAKE_MAX_SECS);
+			wconf_release(&conf);
+			return 1;
+		}
+		handshake_secs = (unsigned)v;
+	}
 	if (conn_parse_master(conf.master, &host, &port) < 0) {
 		fprintf(stderr, "kiln-worker: bad master '%s' in %s/worker.conf\n", conf.master,
 			dir);
@@ -275,7 +295,11 @@ static int cmd_start(int argc, char **argv)
 	const char *se = getenv("KILN_WORKER_SEND_ENVIRON");
 	d.w->send_environ = conf.send_environ || (se && !strcmp(se, "1"));
 
-	struct conn_opts co = {.host = host, .port = port, .name = conf.name, .password = password};
+	struct conn_opts co = {.host = host,
+			       .port = port,
+			       .name = conf.name,
+			       .password = password,
+			       .handshake_secs = handshake_secs};
 	int r = conn_new(&d.loop, &co, d.w, &d.conn);
 	if (r < 0) {
 		log_error_errno(r, "cannot start the WebSocket client");

@@ -88,6 +88,29 @@ TEST(crlf_split_across_chunks)
 	buf_release(&g.all);
 }
 
+/* Output on the other stream ends a partial line (lines_cut_partial), so
+ * lines keep the order they were written in; a pending \r is left alone. */
+TEST(cut_partial_line_for_the_other_stream)
+{
+	struct got g = {0};
+	buf_init(&g.all, 1000);
+	struct lines l;
+	lines_init(&l, 100, got_emit, &g);
+	lines_cut_partial(&l); /* nothing held: nothing emitted */
+	CHECK_INT(g.n, 0);
+	lines_feed(&l, "half", 4, 1.0);
+	lines_cut_partial(&l);
+	CHECK_INT(g.n, 1);
+	lines_feed(&l, "rest\r", 5, 2.0);
+	lines_cut_partial(&l); /* "\r" may be the start of "\r\n" */
+	CHECK_INT(g.n, 1);
+	lines_feed(&l, "\nnext\n", 6, 3.0);
+	lines_finish(&l);
+	CHECK_STR(g.all.ptr, "half|rest|next|");
+	lines_release(&l);
+	buf_release(&g.all);
+}
+
 TEST(line_time_is_first_byte)
 {
 	struct got g = {0};
@@ -705,6 +728,7 @@ int main(void)
 	RUN(splits_lines_and_holds_partial);
 	RUN(normalises_newline_sequences);
 	RUN(crlf_split_across_chunks);
+	RUN(cut_partial_line_for_the_other_stream);
 	RUN(line_time_is_first_byte);
 	RUN(cuts_long_lines_at_utf8_boundaries);
 	RUN(repairs_invalid_utf8);

@@ -1,0 +1,54 @@
+/*
+ * Masking secret values in a step's output however it arrives in pieces
+ * (build.c's stdio log).  Pure: no loop, no I/O, no config.
+ *
+ * The guarantee: a secret's bytes are replaced by "<secret>" when they
+ * appear one after the other, with at most LOGMASK_MAX_GAP line terminators
+ * ('\r', '\n') between any two of them, either in one stream (what the
+ * command wrote to stdout, say, cut anywhere: kiln-worker's 4,096-byte line
+ * cuts, a lone '\r', raw buildbot-worker chunks) or in all streams in arrival
+ * order (half on stdout, half on stderr).  Each masked run of bytes within a
+ * line becomes one "<secret>"; line terminators are kept, so what is stored
+ * is line for line what arrived, less the secret.  The output does not
+ * depend on where the pieces were cut.
+ */
+#ifndef KILN_MASTER_LOGMASK_H
+#define KILN_MASTER_LOGMASK_H
+
+#include <stddef.h>
+
+struct logmask;
+
+/* Line terminators tolerated between two bytes of a secret ("\r\n" is two). */
+#define LOGMASK_MAX_GAP 2
+/* Secrets with fewer bytes than this (line terminators not counted) are not
+ * masked: they would mask ordinary words. */
+#define LOGMASK_MIN_SECRET 4
+/* What a masked run becomes. */
+#define LOGMASK_MARK "<secret>"
+
+/*
+ * Called with masked output of one stream, in that stream's order: whole
+ * lines (ending in '\n') or, when logmask_flush() runs or a line reaches
+ * KILN_LOGMASK_MAX_LINE bytes, the rest of a line without its '\n' (the
+ * stored log ends it there).  text is valid during the call only.
+ */
+typedef void (*logmask_emit_fn)(void *ud, char stream, const char *text, size_t len);
+
+/*
+ * A masker for the values secrets[0..n) (copied; values shorter than
+ * LOGMASK_MIN_SECRET are ignored) over the streams 'o', 'e' and 'h'.
+ * Holds back, per stream, the current partial line and the bytes that may
+ * still begin a secret (at most the longest secret's bytes and gaps).
+ */
+struct logmask *logmask_new(const char *const *secrets, size_t n, logmask_emit_fn emit, void *ud);
+/* Frees m without emitting what it holds (call logmask_flush first).  NULL-safe. */
+void logmask_free(struct logmask *m);
+/* Feeds one piece of output of stream ('o', 'e' or 'h'), in arrival order;
+ * emit is called for whatever is now decided. */
+void logmask_feed(struct logmask *m, char stream, const char *data, size_t len);
+/* End of the output (step end, or before the master writes a line of its
+ * own): decides and emits everything held, partial lines included. */
+void logmask_flush(struct logmask *m);
+
+#endif

@@ -1,0 +1,464 @@
+/*
+ * Unit tests for src/master/logmask.c: secrets masked however the output is
+ * cut (every offset, random splits, both streams, '\r', "\r\n", the line
+ * cap), and the output equal to masking the whole text at once.
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/limits.h"
+#include "common/xalloc.h"
+#include "master/logmask.h"
+#include "tap.h"
+
+/* What build.c would store, per stream: each piece, a '\n' added when it
+ * does not end in one; and all pieces in emission order with prefixes. */
+struct sink {
+	struct buf out[3];
+	struct buf stored;
+	size_t pieces;
+};
+
+static int sink_index(char s)
+{
+	return s == 'o' ? 0 : s == 'e' ? 1 : 2;
+}
+
+static void sink_emit(void *ud, char stream, const char *text, size_t len)
+{
+	struct sink *k = ud;
+	struct buf *b = &k->out[sink_index(stream)];
+	k->pieces++;
+	if (!len)
+		TAP_FAIL("empty piece emitted");
+	bool nl = len && text[len - 1] == '\n';
+	if (buf_add(b, text, len) < 0 || (!nl && buf_addch(b, '\n') < 0))
+		TAP_FAIL("sink full");
+	const char *p = text, *end = text + len;
+	while (p < end) {
+		const char *e = memchr(p, '\n', (size_t)(end - p));
+		size_t n = e ? (size_t)(e - p) : (size_t)(end - p);
+		if (buf_addch(&k->stored, stream) < 0 || buf_add(&k->stored, p, n) < 0 ||
+		    buf_addch(&k->stored, '\n') < 0)
+			TAP_FAIL("sink full");
+		p += n + (e ? 1 : 0);
+	}
+}
+
+static void sink_init(struct sink *k)
+{
+	for (int i = 0; i < 3; i++)
+		buf_init(&k->out[i], 16u << 20);
+	buf_init(&k->stored, 64u << 20);
+	k->pieces = 0;
+}
+
+static void sink_release(struct sink *k)
+{
+	for (int i = 0; i < 3; i++)
+		buf_release(&k->out[i]);
+	buf_release(&k->stored);
+}
+
+/* ---- the reference: the whole text at once, the guarantee written out ---- */
+
+static bool ref_term(char c)
+{
+	return c == '\r' || c == '\n';
+}
+
+/* Marks in masked[] (indices into idx[]'s targets) every gap-tolerant match. */
+static void ref_mark(const char *text, const size_t *idx, size_t k, const char *const *secrets,
+		     size_t nsec, unsigned char *masked)
+{
+	for (size_t p = 0; p < k; p++) {
+		for (size_t i = 0; i < nsec; i++) {
+			char v[8192];
+			size_t len = 0;
+			for (const char *s = secrets[i]; *s; s++)
+				if (!ref_term(*s))
+					v[len++] = *s;
+			if (len < LOGMASK_MIN_SECRET)
+				continue;
+			size_t pos[8192], q = p, j;
+			for (j = 0; j < len; j++) {
+				int gap = 0;
+				while (j > 0 && q < k && ref_term(text[idx[q]]) &&
+				       gap < LOGMASK_MAX_GAP) {
+					q++;
+					gap++;
+				}
+				if (q >= k || text[idx[q]] != v[j])
+					break;
+				pos[j] = q++;
+			}
+			if (j == len)
+				for (j = 0; j < len; j++)
+					masked[idx[pos[j]]] = 1;
+		}
+	}
+}
+
+/* The stored text of stream s: masked runs within a line become one mark. */
+static char *ref_render(const char *text, const char *streams, size_t n, const char *const *secrets,
+			size_t nsec, char s)
+{
+	unsigned char *masked = xcalloc(n + 1, 1);
+	size_t *idx = xmalloc((n + 1) * sizeof(*idx)), k = 0;
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	ref_mark(text, idx, n, secrets, nsec, masked); /* arrival order */
+	for (const char *x = "oeh"; *x; x++) {
+		k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (streams[i] == *x)
+				idx[k++] = i;
+		ref_mark(text, idx, k, secrets, nsec, masked);
+	}
+	struct buf out;
+	buf_init(&out, 16u << 20);
+	bool run = false;
+	int r = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (streams[i] != s)
+			continue;
+		if (masked[i] && !ref_term(text[i])) {
+			if (!run)
+				r |= buf_adds(&out, LOGMASK_MARK);
+			run = true;
+		} else {
+			r |= buf_addch(&out, text[i]);
+			run = false;
+		}
+	}
+	if (out.len && out.ptr[out.len - 1] != '\n')
+		r |= buf_addch(&out, '\n');
+	if (r < 0)
+		TAP_FAIL("reference full");
+	free(masked);
+	free(idx);
+	return buf_detach(&out, NULL);
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+/* Feeds text[0..n) with streams[i] the stream of byte i, cut at every cut[]
+ * (and where the stream changes), then flushes. */
+static void feed_cuts(struct logmask *m, const char *text, const char *streams, size_t n,
+		      const size_t *cuts, size_t ncuts)
+{
+	size_t start = 0, c = 0;
+	for (size_t i = 1; i <= n; i++) {
+		while (c < ncuts && cuts[c] < i)
+			c++;
+		bool cut = i == n || streams[i] != streams[start] || (c < ncuts && cuts[c] == i);
+		if (cut) {
+			logmask_feed(m, streams[start], text + start, i - start);
+			start = i;
+		}
+	}
+	logmask_flush(m);
+}
+
+/* True when no secret can be read in t, even across up to MAX_GAP terminators. */
+static bool no_secret_in(const char *t, const char *const *secrets, size_t nsec)
+{
+	size_t n = strlen(t);
+	unsigned char *masked = xcalloc(n + 1, 1);
+	size_t *idx = xmalloc((n + 1) * sizeof(*idx));
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	ref_mark(t, idx, n, secrets, nsec, masked);
+	bool ok = true;
+	for (size_t i = 0; i < n; i++)
+		ok = ok && !masked[i];
+	free(masked);
+	free(idx);
+	return ok;
+}
+
+/* The stored log's line texts joined, prefixes and newlines dropped: what a
+ * reader reassembles from consecutive lines of any streams. */
+static char *stored_joined(const struct buf *stored)
+{
+	char *j = xmalloc(stored->len + 1);
+	size_t n = 0;
+	bool bol = true;
+	for (size_t i = 0; i < stored->len; i++) {
+		char c = stored->ptr[i];
+		if (bol) {
+			bol = false; /* the stream character */
+			continue;
+		}
+		if (c == '\n')
+			bol = true;
+		else if (c != '\r')
+			j[n++] = c;
+	}
+	j[n] = '\0';
+	return j;
+}
+
+static bool check_against_ref(const char *text, const char *streams, size_t n,
+			      const char *const *secrets, size_t nsec, struct sink *k)
+{
+	bool ok = true;
+	for (int i = 0; i < 3; i++) {
+		char *want = ref_render(text, streams, n, secrets, nsec, "oeh"[i]);
+		if (strcmp(want, k->out[i].ptr)) {
+			TAP_FAIL("stream %c: got '%s', want '%s'", "oeh"[i], k -> out[i].ptr, want);
+			ok = false;
+		}
+		if (!no_secret_in(k->out[i].ptr, secrets, nsec)) {
+			TAP_FAIL("stream %c leaks: '%s'", "oeh"[i], k -> out[i].ptr);
+			ok = false;
+		}
+		free(want);
+	}
+	return ok;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static const char *const SECRETS[] = {"hunter2-TOKEN", "s3cr", "abc", "line1\nline2"};
+#define NSECRETS 4
+
+TEST(whole_text)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"a hunter2-TOKEN b\n", "a <secret> b\n"},
+		{"hunter2-TOKENhunter2-TOKEN\n", "<secret>\n"},
+		{"s3cr s3c abc\n", "<secret> s3c abc\n"}, /* "abc" is too short to mask */
+		{"hunter2\r\n-TOKEN\n", "<secret>\r\n<secret>\n"},
+		{"hunter2\r-TOKEN\n", "<secret>\r<secret>\n"},
+		{"hunter2\n\n\n-TOKEN\n", "hunter2\n\n\n-TOKEN\n"}, /* three terminators */
+		{"key: line1\nline2 end", "key: <secret>\n<secret> end\n"},
+		{"no newline at the end s3cr", "no newline at the end <secret>\n"},
+		{"hunter2-TOKE\n", "hunter2-TOKE\n"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sink k;
+		sink_init(&k);
+		struct logmask *m = logmask_new(SECRETS, NSECRETS, sink_emit, &k);
+		logmask_feed(m, 'o', cases[i].in, strlen(cases[i].in));
+		logmask_flush(m);
+		CHECK_STR(k.out[0].ptr, cases[i].out);
+		logmask_free(m);
+		sink_release(&k);
+	}
+}
+
+TEST(lines_go_out_at_once)
+{
+	/* a complete line that cannot begin a secret is not held back */
+	struct sink k;
+	sink_init(&k);
+	struct logmask *m = logmask_new(SECRETS, NSECRETS, sink_emit, &k);
+	logmask_feed(m, 'o', "hello\nwor", 9);
+	CHECK_STR(k.out[0].ptr, "hello\n");
+	logmask_feed(m, 'e', "warn\n", 5);
+	CHECK_STR(k.out[1].ptr, "warn\n");
+	/* a line ending in what may begin a secret waits for more */
+	logmask_feed(m, 'o', "ld hunter2\n", 11);
+	CHECK_STR(k.out[0].ptr, "hello\n");
+	logmask_feed(m, 'o', "x\n", 2);
+	CHECK_STR(k.out[0].ptr, "hello\nworld hunter2\nx\n");
+	logmask_flush(m);
+	logmask_free(m);
+	sink_release(&k);
+}
+
+TEST(every_offset_two_pieces)
+{
+	const char *pre = "some output before ", *post = " and after\n";
+	const char *sec = SECRETS[0];
+	char text[256];
+	int n = snprintf(text, sizeof(text), "%s%s%s", pre, sec, post);
+	size_t at = strlen(pre);
+	for (size_t off = 0; off <= strlen(sec); off++) {
+		for (int mode = 0; mode < 4; mode++) {
+			/* mode 0: one stream; 1: stdout then stderr; 2: a '\r' at the
+			 * cut; 3: "\r\n" at the cut, second half on stderr */
+			char t[300], streams[300];
+			size_t len = 0, cut = at + off;
+			for (size_t i = 0; i < (size_t)n; i++) {
+				if (i == cut && mode >= 2) {
+					t[len] = '\r';
+					streams[len++] = 'o';
+					if (mode == 3) {
+						t[len] = '\n';
+						streams[len++] = 'o';
+					}
+				}
+				t[len] = text[i];
+				streams[len++] = (mode == 1 || mode == 3) && i >= cut ? 'e' : 'o';
+			}
+			size_t cuts[1] = {cut};
+			struct sink k;
+			sink_init(&k);
+			struct logmask *m = logmask_new(SECRETS, NSECRETS, sink_emit, &k);
+			feed_cuts(m, t, streams, len, cuts, 1);
+			bool ok = check_against_ref(t, streams, len, SECRETS, NSECRETS, &k);
+			char *joined = stored_joined(&k.stored);
+			if (strstr(joined, sec) || strstr(k.stored.ptr, sec)) {
+				TAP_FAIL("offset %zu mode %d: stored log leaks: '%s'", off, mode,
+					 k.stored.ptr);
+				ok = false;
+			}
+			if (!strstr(k.stored.ptr, LOGMASK_MARK)) {
+				TAP_FAIL("offset %zu mode %d: nothing masked", off, mode);
+				ok = false;
+			}
+			free(joined);
+			logmask_free(m);
+			sink_release(&k);
+			if (!ok)
+				return;
+		}
+	}
+}
+
+TEST(random_splits)
+{
+	srand(12345);
+	static const char *const frag[] = {"hunter2-TOKEN", "hunter2", "-TOKEN", "s3cr", "s3",
+					   "line1\nline2",  "line1",   "x",      "y\n",  "\r",
+					   "\r\n",          "\n",      "abc",    "h"};
+	for (int iter = 0; iter < 3000; iter++) {
+		char text[2048], streams[2048];
+		size_t n = 0;
+		int nfrag = 1 + rand() % 40;
+		for (int f = 0; f < nfrag; f++) {
+			const char *s = frag[rand() % (int)(sizeof(frag) / sizeof(frag[0]))];
+			char stream = "ooe"[rand() % 3];
+			if (rand() % 20 == 0)
+				stream = 'h';
+			size_t sl = strlen(s);
+			for (size_t i = 0; i < sl && n < sizeof(text); i++) {
+				/* sometimes a terminator or a stream change inside a fragment */
+				if (i && rand() % 8 == 0 && n < sizeof(text) - 1) {
+					text[n] = "\r\n"[rand() % 2];
+					streams[n++] = stream;
+				}
+				if (i && rand() % 8 == 0)
+					stream = stream == 'o' ? 'e' : 'o';
+				text[n] = s[i];
+				streams[n++] = stream;
+			}
+		}
+		size_t cuts[64], ncuts = (size_t)(rand() % 12);
+		for (size_t c = 0; c < ncuts; c++)
+			cuts[c] = (size_t)rand() % (n + 1);
+		for (size_t a = 1; a < ncuts; a++) /* sorted */
+			for (size_t b = a; b > 0 && cuts[b - 1] > cuts[b]; b--) {
+				size_t t = cuts[b];
+				cuts[b] = cuts[b - 1];
+				cuts[b - 1] = t;
+			}
+		struct sink k;
+		sink_init(&k);
+		struct logmask *m = logmask_new(SECRETS, NSECRETS, sink_emit, &k);
+		feed_cuts(m, text, streams, n, cuts, ncuts);
+		bool ok = check_against_ref(text, streams, n, SECRETS, NSECRETS, &k);
+		logmask_free(m);
+		sink_release(&k);
+		if (!ok) {
+			TAP_FAIL("iteration %d", iter);
+			return;
+		}
+	}
+}
+
+TEST(byte_at_a_time_equals_whole)
+{
+	const char *t = "a hunter2-TO\rKEN b\nline1\r\nline2 s3\ncr hunter2-TOKEN";
+	size_t n = strlen(t);
+	struct sink whole, bytes;
+	sink_init(&whole);
+	sink_init(&bytes);
+	struct logmask *m = logmask_new(SECRETS, NSECRETS, sink_emit, &whole);
+	logmask_feed(m, 'o', t, n);
+	logmask_flush(m);
+	logmask_free(m);
+	m = logmask_new(SECRETS, NSECRETS, sink_emit, &bytes);
+	for (size_t i = 0; i < n; i++)
+		logmask_feed(m, 'o', t + i, 1);
+	logmask_flush(m);
+	logmask_free(m);
+	CHECK_STR(bytes.out[0].ptr, whole.out[0].ptr);
+	CHECK_STR(whole.out[0].ptr,
+		  "a <secret>\r<secret> b\n<secret>\r\n<secret> <secret>\n<secret> <secret>\n");
+	sink_release(&whole);
+	sink_release(&bytes);
+}
+
+TEST(long_lines_are_cut_and_stay_masked)
+{
+	/* a line over KILN_LOGMASK_MAX_LINE is emitted in parts; a secret
+	 * across the cut is masked all the same */
+	size_t n = KILN_LOGMASK_MAX_LINE * 3;
+	char *t = xmalloc(n + 1);
+	memset(t, 'x', n);
+	const char *sec = SECRETS[0];
+	size_t sl = strlen(sec);
+	for (size_t at = KILN_LOGMASK_MAX_LINE - 20; at < n - sl; at += KILN_LOGMASK_MAX_LINE - 3)
+		memcpy(t + at, sec, sl);
+	t[n - 1] = '\n';
+	t[n] = '\0';
+	for (size_t step = 1000; step <= n; step *= 7) {
+		struct sink k;
+		sink_init(&k);
+		struct logmask *m = logmask_new(SECRETS, NSECRETS, sink_emit, &k);
+		for (size_t i = 0; i < n; i += step)
+			logmask_feed(m, 'o', t + i, i + step < n ? step : n - i);
+		logmask_flush(m);
+		char *joined = stored_joined(&k.stored);
+		CHECK(!strstr(joined, sec));
+		CHECK(strstr(joined, LOGMASK_MARK) != NULL);
+		CHECK(k.pieces >= 3); /* cut: nothing waits for a line's end forever */
+		/* every stored line within the cap */
+		size_t longest = 0, cur = 0;
+		for (size_t i = 0; i < k.stored.len; i++) {
+			cur = k.stored.ptr[i] == '\n' ? 0 : cur + 1;
+			if (cur > longest)
+				longest = cur;
+		}
+		CHECK(longest <= KILN_LOGMASK_MAX_LINE + 1);
+		free(joined);
+		logmask_free(m);
+		sink_release(&k);
+	}
+	free(t);
+}
+
+TEST(no_secrets_passes_through)
+{
+	struct sink k;
+	sink_init(&k);
+	struct logmask *m = logmask_new(NULL, 0, sink_emit, &k);
+	logmask_feed(m, 'o', "abc\ndef", 7);
+	CHECK_STR(k.out[0].ptr, "abc\n");
+	logmask_feed(m, 'h', "header\n", 7);
+	logmask_flush(m);
+	CHECK_STR(k.out[0].ptr, "abc\ndef\n");
+	CHECK_STR(k.out[2].ptr, "header\n");
+	logmask_free(m);
+	logmask_free(NULL);
+	sink_release(&k);
+}
+
+int main(void)
+{
+	RUN(whole_text);
+	RUN(lines_go_out_at_once);
+	RUN(every_offset_two_pieces);
+	RUN(random_splits);
+	RUN(byte_at_a_time_equals_whole);
+	RUN(long_lines_are_cut_and_stay_masked);
+	RUN(no_secrets_passes_through);
+	return tap_done();
+}
