@@ -70,6 +70,11 @@ struct engine {
 	size_t *nworker_builders;
 	size_t **builder_workers; /* per cfg builder: indexes of its workers */
 	struct wconn **conn;      /* per cfg worker: its live connection or NULL */
+	/* cfg builder indexes sorted by name and by builder id (filled once
+	 * the ids are known): lookups by name or id are a binary search, not a
+	 * scan (100,000 builders made the scans quadratic at start) */
+	size_t *builder_by_name;
+	size_t *builder_by_id;
 	uint64_t next_command_id;
 	uv_idle_t kick; /* runs the distributor on the next loop turn */
 	bool kick_pending;
