@@ -63,4 +63,9 @@
 /* Names */
 #define KILN_MAX_NAME 200 /* builder, worker, step names */
 
+/* Slice "scale" (issue 9): an authenticated worker's protocol violations */
+#define KILN_WORKER_VIOLATION_WINDOW_MS 60000 /* window of the cap and of the log summary */
+#define KILN_MAX_WORKER_VIOLATIONS                                                                 \
+	1000 /* answers to requests never made, updates for unknown commands... per window */
+
 #endif

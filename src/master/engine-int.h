@@ -51,10 +51,17 @@ struct wconn {
 	bool nt;       /* worker reports system "nt" */
 	bool attached; /* attach sequence complete: may run builds */
 	bool closed;
-	bool linked;               /* in engine->workers */
-	bool probed;               /* a newcomer with its name is being decided on */
-	int running;               /* builds running here */
-	struct rcmd *cmds;         /* owned list */
+	bool linked;       /* in engine->workers */
+	bool probed;       /* a newcomer with its name is being decided on */
+	int running;       /* builds running here */
+	struct rcmd *cmds; /* owned list */
+	/* protocol violations (answers to requests never made, updates for
+	 * unknown commands, unknown ops) in the current window: the first is
+	 * logged, the rest counted and summarised; past the cap, disconnected */
+	uint64_t viol_window_ms;   /* start of the window (clock_mono_ms) */
+	unsigned viol_in_window;   /* counted in it */
+	unsigned viol_unlogged;    /* counted and not logged yet */
+	bool viol_closing;         /* disconnected for them: further messages are dropped */
 	struct wconn *next, *prev; /* in engine->workers */
 	int refs;
 };
