@@ -33,6 +33,19 @@ static void api_engine_error(struct api_ctx *ctx, json_t *id, int r)
 	api_rpc_reply_error(ctx, 500, id, -32603, err_str(r));
 }
 
+/* A configured builder's id: from the engine's index (a binary search; a
+ * database query per builder took 13 s over 100,000 builders), else from
+ * the database.  1 found, 0 not, negative on error. */
+static int api_force_builder_id(struct api_ctx *ctx, const char *name, int64_t *ret_id)
+{
+	if (!ctx->m->engine)
+		return api_builder_id(ctx, name, ret_id);
+	int64_t id = engine_builder_id(ctx->m->engine, name);
+	if (id > 0)
+		*ret_id = id;
+	return id > 0;
+}
+
 /* Collects the builder ids to force; answers errors itself (returns false). */
 static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 			       const struct config_scheduler *sc, int64_t **ret_ids, size_t *ret_n)
@@ -52,7 +65,7 @@ static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 		bool ok = false;
 		for (size_t i = 0; v > 0 && i < sc->nbuilders && !ok; i++) {
 			int64_t id;
-			int r = api_builder_id(ctx, sc->builders[i], &id);
+			int r = api_force_builder_id(ctx, sc->builders[i], &id);
 			if (r < 0)
 				return false;
 			ok = r > 0 && id == v;
@@ -76,7 +89,7 @@ static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 			bool known = false;
 			for (size_t k = 0; s && k < sc->nbuilders && !known; k++)
 				known = !strcmp(sc->builders[k], s);
-			int r = known ? api_builder_id(ctx, s, &ids[n]) : 0;
+			int r = known ? api_force_builder_id(ctx, s, &ids[n]) : 0;
 			if (r < 0) {
 				free(ids);
 				return false;
@@ -98,7 +111,7 @@ static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 		/* params {}: every builder of the scheduler, as Buildbot does */
 		ids = xcalloc(sc->nbuilders + 1, sizeof(*ids));
 		for (size_t i = 0; i < sc->nbuilders; i++) {
-			int r = api_builder_id(ctx, sc->builders[i], &ids[n]);
+			int r = api_force_builder_id(ctx, sc->builders[i], &ids[n]);
 			if (r < 0) {
 				free(ids);
 				return false;
