@@ -125,4 +125,9 @@
 #define KILN_WORKER_HANDSHAKE_MAX_SECS 600 /* KILN_WORKER_HANDSHAKE_TIMEOUT's upper bound */
 #define KILN_LOGMASK_MAX_LINE (16u << 10)  /* a stored log line held for its end, then cut */
 
+/* Slice "scale" (issue 9): an authenticated worker's protocol violations */
+#define KILN_WORKER_VIOLATION_WINDOW_MS 60000 /* window of the cap and of the log summary */
+#define KILN_MAX_WORKER_VIOLATIONS                                                                 \
+	1000 /* answers to requests never made, updates for unknown commands... per window */
+
 #endif

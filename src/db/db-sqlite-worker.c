@@ -4,6 +4,7 @@
  */
 #include "db/db-internal.h"
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/xalloc.h"
 
@@ -92,6 +93,24 @@ int db_worker_set_graceful(struct db *db, int64_t workerid, bool graceful)
 					   workerid, graceful, false));
 }
 
+/* ids as a JSON array text for json_each() (owned by the caller), or NULL
+ * past the cap, which cannot happen for ids of this size. */
+static char *sqlite_worker_id_list(const int64_t *ids, size_t n)
+{
+	struct buf b;
+	buf_init(&b, 32 + n * 24);
+	int r = buf_addch(&b, '[');
+	for (size_t i = 0; i < n && r >= 0; i++)
+		r = buf_addf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
+	if (r >= 0)
+		r = buf_addch(&b, ']');
+	if (r < 0) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_detach(&b, NULL);
+}
+
 static int sqlite_worker_set_configured(struct db *db, int64_t workerid, int64_t masterid,
 					const int64_t *builderids, size_t n)
 {
@@ -99,17 +118,10 @@ static int sqlite_worker_set_configured(struct db *db, int64_t workerid, int64_t
 	if (r <= 0)
 		return r < 0 ? r
 			     : db_failf(db, KILN_ENOTFOUND, "no worker %lld", (long long)workerid);
-	{
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_CONFIGURED_DEL,
-			"DELETE FROM configured_workers WHERE workerid = ?1 AND masterid = ?2");
-		if (!s)
-			return KILN_EDB;
-		sqlite3_bind_int64(s, 1, workerid);
-		sqlite3_bind_int64(s, 2, masterid);
-		if ((r = db_step_done(db, s, "configured workers")) < 0)
-			return r;
-	}
+	/* rows already there stay (a restart writes nothing); stale ones go last */
+	_cleanup_free_ char *list = sqlite_worker_id_list(builderids, n);
+	if (!list)
+		return db_failf(db, -ENOBUFS, "configured workers: id list too long");
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
 			db, ST_CONFIGURED_ADD,
@@ -123,7 +135,17 @@ static int sqlite_worker_set_configured(struct db *db, int64_t workerid, int64_t
 		if ((r = db_step_done(db, s, "configured workers")) < 0)
 			return r;
 	}
-	return 0;
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_CONFIGURED_DEL,
+			"DELETE FROM configured_workers WHERE workerid = ?1 AND masterid = ?2 "
+			"AND builderid NOT IN (SELECT value FROM json_each(?3))");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, workerid);
+	sqlite3_bind_int64(s, 2, masterid);
+	db_bind_text(s, 3, list);
+	r = db_step_done(db, s, "configured workers");
+	return r < 0 ? r : 0;
 }
 
 int db_worker_set_configured(struct db *db, int64_t workerid, int64_t masterid,

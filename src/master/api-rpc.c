@@ -34,6 +34,67 @@ static void api_engine_error(struct api_ctx *ctx, json_t *id, int r)
 	api_rpc_reply_error(ctx, 500, id, -32603, err_str(r));
 }
 
+/* A configured builder's id: from the engine's index (a binary search; a
+ * database query per builder took 13 s over 100,000 builders), else from
+ * the database.  1 found, 0 not, negative on error. */
+/* The scheduler's builder indexes sorted by name, so that a call naming
+ * thousands of builders of a scheduler with thousands more stays
+ * O(n log n); NULL (a plain scan) for a small scheduler. */
+static const struct config_scheduler *api_rpc_sort_sc;
+
+static int api_rpc_order_cmp(const void *a, const void *b)
+{
+	return strcmp(api_rpc_sort_sc->builders[*(const size_t *)a],
+		      api_rpc_sort_sc->builders[*(const size_t *)b]);
+}
+
+static size_t *api_rpc_sched_order(const struct config_scheduler *sc)
+{
+	if (sc->nbuilders <= 16)
+		return NULL;
+	size_t *order = xreallocarray(NULL, sc->nbuilders, sizeof(*order));
+	for (size_t i = 0; i < sc->nbuilders; i++)
+		order[i] = i;
+	api_rpc_sort_sc = sc;
+	qsort(order, sc->nbuilders, sizeof(*order), api_rpc_order_cmp);
+	api_rpc_sort_sc = NULL;
+	return order;
+}
+
+/* The index of builder name in sc (sc->nbuilders when it is not there). */
+static size_t api_rpc_sched_builder(const struct config_scheduler *sc, const size_t *order,
+				    const char *name)
+{
+	if (!order) {
+		size_t k = 0;
+		while (k < sc->nbuilders && strcmp(sc->builders[k], name))
+			k++;
+		return k;
+	}
+	size_t lo = 0, hi = sc->nbuilders;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(sc->builders[order[mid]], name);
+		if (c == 0)
+			return order[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return sc->nbuilders;
+}
+
+static int api_force_builder_id(struct api_ctx *ctx, const char *name, int64_t *ret_id)
+{
+	if (!ctx->m->engine)
+		return api_builder_id(ctx, name, ret_id);
+	int64_t id = engine_builder_id(ctx->m->engine, name);
+	if (id > 0)
+		*ret_id = id;
+	return id > 0;
+}
+
 /* Collects the builder ids to force; answers errors itself (returns false). */
 static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 			       const struct config_scheduler *sc, int64_t **ret_ids, size_t *ret_n)
@@ -62,7 +123,7 @@ static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 		bool ok = false;
 		for (size_t i = 0; v > 0 && i < sc->nbuilders && !ok; i++) {
 			int64_t id;
-			int r = api_builder_id(ctx, sc->builders[i], &id);
+			int r = api_force_builder_id(ctx, sc->builders[i], &id);
 			if (r < 0)
 				return false;
 			ok = r > 0 && id == v;
@@ -90,6 +151,7 @@ static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 		}
 		/* each builder once, however often it is named: one request each */
 		_cleanup_free_ bool *seen = xcalloc(sc->nbuilders + 1, sizeof(*seen));
+		_cleanup_free_ size_t *order = api_rpc_sched_order(sc);
 		size_t i;
 		json_t *name;
 		bool ok = json_array_size(names) > 0;
@@ -103,9 +165,7 @@ static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 						    "'builderNames' must be a list of strings");
 				return false;
 			}
-			size_t k = 0;
-			while (k < sc->nbuilders && strcmp(sc->builders[k], s))
-				k++;
+			size_t k = api_rpc_sched_builder(sc, order, s);
 			if (k == sc->nbuilders) {
 				ok = false; /* not this scheduler's */
 				break;
@@ -113,7 +173,7 @@ static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 			if (seen[k])
 				continue;
 			seen[k] = true;
-			int r = api_builder_id(ctx, s, &ids[n]);
+			int r = api_force_builder_id(ctx, s, &ids[n]);
 			if (r < 0) {
 				free(ids);
 				return false;
@@ -135,7 +195,7 @@ static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 		/* params {}: every builder of the scheduler, as Buildbot does */
 		ids = xcalloc(sc->nbuilders + 1, sizeof(*ids));
 		for (size_t i = 0; i < sc->nbuilders; i++) {
-			int r = api_builder_id(ctx, sc->builders[i], &ids[n]);
+			int r = api_force_builder_id(ctx, sc->builders[i], &ids[n]);
 			if (r < 0) {
 				free(ids);
 				return false;

@@ -51,10 +51,17 @@ struct wconn {
 	bool nt;       /* worker reports system "nt" */
 	bool attached; /* attach sequence complete: may run builds */
 	bool closed;
-	bool linked;               /* in engine->workers */
-	bool probed;               /* a newcomer with its name is being decided on */
-	int running;               /* builds running here */
-	struct rcmd *cmds;         /* owned list */
+	bool linked;       /* in engine->workers */
+	bool probed;       /* a newcomer with its name is being decided on */
+	int running;       /* builds running here */
+	struct rcmd *cmds; /* owned list */
+	/* protocol violations (answers to requests never made, updates for
+	 * unknown commands, unknown ops) in the current window: the first is
+	 * logged, the rest counted and summarised; past the cap, disconnected */
+	uint64_t viol_window_ms;   /* start of the window (clock_mono_ms) */
+	unsigned viol_in_window;   /* counted in it */
+	unsigned viol_unlogged;    /* counted and not logged yet */
+	bool viol_closing;         /* disconnected for them: further messages are dropped */
 	struct wconn *next, *prev; /* in engine->workers */
 	int refs;
 };
@@ -70,6 +77,11 @@ struct engine {
 	size_t *nworker_builders;
 	size_t **builder_workers; /* per cfg builder: indexes of its workers */
 	struct wconn **conn;      /* per cfg worker: its live connection or NULL */
+	/* cfg builder indexes sorted by name and by builder id (filled once
+	 * the ids are known): lookups by name or id are a binary search, not a
+	 * scan (100,000 builders made the scans quadratic at start) */
+	size_t *builder_by_name;
+	size_t *builder_by_id;
 	uint64_t next_command_id;
 	uv_idle_t kick; /* runs the distributor on the next loop turn */
 	bool kick_pending;

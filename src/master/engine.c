@@ -25,9 +25,18 @@ void engine_init_worker_ops(struct engine *e);
 
 int engine_builder_index(struct engine *e, int64_t builderid)
 {
-	for (size_t i = 0; i < e->m->cfg->nbuilders; i++)
-		if (e->builderids[i] == builderid)
-			return (int)i;
+	const size_t *by_id = e->builder_by_id;
+	size_t lo = 0, hi = by_id ? e->m->cfg->nbuilders : 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int64_t id = e->builderids[by_id[mid]];
+		if (id == builderid)
+			return (int)by_id[mid];
+		if (id < builderid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return -1;
 }
 
@@ -66,6 +75,45 @@ static int name_idx_cmp(const void *a, const void *b)
 	return strcmp(((const struct name_idx *)a)->name, ((const struct name_idx *)b)->name);
 }
 
+struct id_idx {
+	int64_t id;
+	size_t idx;
+};
+
+static int id_idx_cmp(const void *a, const void *b)
+{
+	int64_t x = ((const struct id_idx *)a)->id, y = ((const struct id_idx *)b)->id;
+	return (x > y) - (x < y);
+}
+
+/* Fills e->builder_by_name: cfg builder indexes in name order. */
+static void engine_index_builder_names(struct engine *e)
+{
+	const struct config *cfg = e->m->cfg;
+	struct name_idx *v = xcalloc(cfg->nbuilders + 1, sizeof(*v));
+	for (size_t i = 0; i < cfg->nbuilders; i++)
+		v[i] = (struct name_idx){cfg->builder[i].name, i};
+	qsort(v, cfg->nbuilders, sizeof(*v), name_idx_cmp);
+	e->builder_by_name = xcalloc(cfg->nbuilders + 1, sizeof(*e->builder_by_name));
+	for (size_t i = 0; i < cfg->nbuilders; i++)
+		e->builder_by_name[i] = v[i].idx;
+	free(v);
+}
+
+/* Fills e->builder_by_id once e->builderids is complete. */
+static void engine_index_builder_ids(struct engine *e)
+{
+	size_t n = e->m->cfg->nbuilders;
+	struct id_idx *v = xcalloc(n + 1, sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		v[i] = (struct id_idx){e->builderids[i], i};
+	qsort(v, n, sizeof(*v), id_idx_cmp);
+	e->builder_by_id = xcalloc(n + 1, sizeof(*e->builder_by_id));
+	for (size_t i = 0; i < n; i++)
+		e->builder_by_id[i] = v[i].idx;
+	free(v);
+}
+
 /* Resolves builder → workers and worker → builders once, by sorting the
  * worker names: O((W + B·w) log W) instead of a name scan per event. */
 static void engine_index_config(struct engine *e)
@@ -97,6 +145,7 @@ static void engine_index_config(struct engine *e)
 	}
 	free(alloc);
 	free(byname);
+	engine_index_builder_names(e);
 }
 
 static void engine_index_free(struct engine *e)
@@ -110,6 +159,8 @@ static void engine_index_free(struct engine *e)
 	free(e->nworker_builders);
 	free(e->builder_workers);
 	free(e->conn);
+	free(e->builder_by_name);
+	free(e->builder_by_id);
 }
 
 /* Fills a collapse_requests function's view of a request (strings
@@ -359,6 +410,7 @@ int engine_new(struct master *m, struct engine **ret)
 		if (r < 0)
 			goto fail;
 	}
+	engine_index_builder_ids(e);
 	for (size_t i = 0; i < m->cfg->nworkers; i++) {
 		const struct config_worker *w = &m->cfg->worker[i];
 		int64_t wid;
@@ -440,9 +492,19 @@ int engine_cancel_request(struct engine *e, int64_t brid, const char *reason)
 
 int64_t engine_builder_id(struct engine *e, const char *name)
 {
-	for (size_t i = 0; i < e->m->cfg->nbuilders; i++)
-		if (!strcmp(e->m->cfg->builder[i].name, name))
+	const struct config_builder *b = e->m->cfg->builder;
+	size_t lo = 0, hi = e->m->cfg->nbuilders;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		size_t i = e->builder_by_name[mid];
+		int c = strcmp(b[i].name, name);
+		if (c == 0)
 			return e->builderids[i];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return 0;
 }
 

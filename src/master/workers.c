@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -431,6 +432,49 @@ static void workers_attached_reply(void *ud, int status, const msgpack_object *r
 
 /* ------------------------------------------------------- incoming messages */
 
+/* Logs how many violations went unlogged, if any. */
+static void wconn_violation_summary(struct wconn *w)
+{
+	if (w->viol_unlogged == 0)
+		return;
+	log_warn("worker=%s %u more protocol violation(s) in the last %u s (not logged one by one)",
+		 w->cfg->name, w->viol_unlogged,
+		 (unsigned)((clock_mono_ms() - w->viol_window_ms + 999) / 1000));
+	w->viol_unlogged = 0;
+}
+
+/* One protocol violation by the worker (what: a description for the log).
+ * Logged in summary: the first of a window in full, the others as one count
+ * when the window ends (at the next violation or at the disconnect).  Past
+ * KILN_MAX_WORKER_VIOLATIONS in a window the worker is disconnected.
+ * Returns true when the connection is being closed for it. */
+static bool wconn_violation(struct wconn *w, const char *what)
+{
+	uint64_t now = clock_mono_ms();
+	if (w->viol_in_window == 0 || now - w->viol_window_ms >= KILN_WORKER_VIOLATION_WINDOW_MS) {
+		wconn_violation_summary(w);
+		w->viol_window_ms = now;
+		w->viol_in_window = 0;
+	}
+	if (++w->viol_in_window > KILN_MAX_WORKER_VIOLATIONS) {
+		wconn_violation_summary(w);
+		w->viol_closing = true;
+		char why[96];
+		snprintf(why, sizeof(why), "too many protocol violations (over %u in %u s)",
+			 (unsigned)KILN_MAX_WORKER_VIOLATIONS,
+			 (unsigned)(KILN_WORKER_VIOLATION_WINDOW_MS / 1000));
+		wconn_fail(w, why);
+		return true;
+	}
+	if (w->viol_in_window == 1)
+		log_warn(
+			"worker=%s protocol violation: %s (more are counted, logged once a minute)",
+			w->cfg->name, what);
+	else
+		w->viol_unlogged++;
+	return false;
+}
+
 static void workers_reply_error(struct wconn *w, int64_t seq, const char *msg)
 {
 	struct proto_enc enc;
@@ -486,11 +530,16 @@ static void wconn_message(void *ud, struct ws_conn *ws, const void *data, size_t
 		ws_conn_close(ws, 1002, "malformed message");
 		return;
 	}
+	if (w->viol_closing)
+		goto out; /* disconnected for its violations: what it still sent is dropped */
 	if (str_eq(msg.op, "response")) {
 		r = proto_session_handle_response(w->sess, &msg);
-		if (r < 0)
-			log_warn("worker=%s answered unknown request seq=%lld", w->cfg->name,
+		if (r < 0) {
+			char what[64];
+			snprintf(what, sizeof(what), "answered unknown request seq=%lld",
 				 (long long)msg.seq);
+			wconn_violation(w, what);
+		}
 		goto out;
 	}
 	if (!w->attached && !str_eq(msg.op, "update") && !str_eq(msg.op, "complete")) {
@@ -505,13 +554,15 @@ static void wconn_message(void *ud, struct ws_conn *ws, const void *data, size_t
 
 	if (str_eq(msg.op, "update")) {
 		if (!c) {
-			workers_reply_error(w, msg.seq, "unknown command_id");
+			if (!wconn_violation(w, "update for an unknown command_id"))
+				workers_reply_error(w, msg.seq, "unknown command_id");
 			goto out;
 		}
 		workers_handle_update(w, &msg, c);
 	} else if (str_eq(msg.op, "complete")) {
 		if (!c) {
-			workers_reply_error(w, msg.seq, "unknown command_id");
+			if (!wconn_violation(w, "complete for an unknown command_id"))
+				workers_reply_error(w, msg.seq, "unknown command_id");
 			goto out;
 		}
 		workers_reply_nil(w, msg.seq);
@@ -529,13 +580,16 @@ static void wconn_message(void *ud, struct ws_conn *ws, const void *data, size_t
 		   str_eq(msg.op, "update_upload_directory_write") ||
 		   str_eq(msg.op, "update_upload_directory_unpack") ||
 		   str_eq(msg.op, "update_read_file") || str_eq(msg.op, "update_read_file_close")) {
-		workers_reply_error(w, msg.seq,
-				    "file transfer is not supported by this master yet");
+		/* the master never asks for a transfer: nothing to answer to */
+		if (!wconn_violation(w, "file transfer message the master did not ask for"))
+			workers_reply_error(w, msg.seq,
+					    "file transfer is not supported by this master yet");
 	} else {
 		char buf[160];
 		snprintf(buf, sizeof(buf), "Command %.*s does not exist.", (int)msg.op.len,
 			 msg.op.p);
-		workers_reply_error(w, msg.seq, buf);
+		if (!wconn_violation(w, "unknown op"))
+			workers_reply_error(w, msg.seq, buf);
 	}
 out:
 	proto_msg_release(&msg);
@@ -758,6 +812,7 @@ static void wconn_closed(void *ud, struct ws_conn *ws)
 	}
 	if (e->conn[wi] == w)
 		e->conn[wi] = NULL;
+	wconn_violation_summary(w);
 	if (was_linked)
 		log_info("worker=%s disconnected", w->cfg->name);
 	else
