@@ -239,7 +239,8 @@ const char *http_origin_verdict_str(enum http_origin_verdict v)
 		return "Host header names a host this master does not serve (set 'url' in "
 		       "master.lua to the name clients use)";
 	case HTTP_ORIGIN_BAD_ORIGIN:
-		return "cross-origin request refused: Origin is neither this host nor the "
+		return "cross-origin (cross-site) request refused: Origin is neither this host nor "
+		       "the "
 		       "configured url";
 	case HTTP_ORIGIN_CROSS_SITE:
 		return "cross-site request refused (Sec-Fetch-Site: cross-site)";
