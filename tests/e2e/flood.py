@@ -38,11 +38,11 @@ def open_slot(s, now):
         k.close()
         return
     if s["kind"] == "hdr":
-        k.send(b"GET /api/v2/builders HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        k.send(b"GET /api/v2/builders HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
     elif s["kind"] == "ka":
-        k.send(b"GET /api/v2/builders HTTP/1.1\r\nHost: x\r\n\r\n")
+        k.send(b"GET /api/v2/builders HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     elif s["kind"] == "body":
-        k.send(b"POST /api/v2/forceschedulers/force HTTP/1.1\r\nHost: x\r\n"
+        k.send(b"POST /api/v2/forceschedulers/force HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
     s["sock"], s["next"], s["answered"] = k, now + 2, False
     conns[k.fileno()] = s
@@ -62,7 +62,7 @@ def probe(port, path):
     t0 = time.monotonic()
     try:
         k = socket.create_connection(("127.0.0.1", port), timeout=5)
-        k.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        k.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         got = k.recv(64)
         k.close()
     except OSError:
@@ -96,7 +96,7 @@ while time.monotonic() - start < dur:
             # the first answer is in: start trickling the next request
             s["answered"] = True
             try:
-                s["sock"].send(b"GET /api/v2/builders HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                s["sock"].send(b"GET /api/v2/builders HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
             except OSError:
                 pass
     for s in slots:
