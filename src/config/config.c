@@ -589,6 +589,8 @@ static int config_main(lua_State *L)
 		return lua_error(L);
 	}
 	ctx->insns = 0; /* parsing allocations do not count against the script */
+	ctx->step_rest = 0;
+	ctx->steps_unclocked = 0;
 	ctx->cpu_limit = KILN_CONFIG_CPU_SECONDS;
 	ctx->cpu_deadline = config_cpu_now() + ctx->cpu_limit;
 	lua_sethook(L, config_hook, LUA_MASKCOUNT, CONFIG_HOOK_EVERY);
@@ -730,6 +732,8 @@ int config_lua_run(struct config_lua *kl, lua_CFunction f, void *ud, char **ret_
 	ctx->aborted = false;
 	ctx->mem_error = false;
 	ctx->insns = 0;
+	ctx->step_rest = 0;
+	ctx->steps_unclocked = 0;
 	ctx->run_limit = CONFIG_CALL_INSNS;
 	ctx->cpu_limit = CONFIG_CALL_CPU_SECONDS;
 	ctx->cpu_deadline = config_cpu_now() + ctx->cpu_limit;
