@@ -48,8 +48,8 @@
 #define KILN_CONFIG_INSN_LIMIT (50000000L)
 #define KILN_MAX_SECRET_BYTES (4096)
 /* CPU time while loading: read by the instruction hook every 1000
- * instructions and by the charged library calls (patterns, string.rep,
- * table.*) every few thousand steps; other C calls are bounded by memory */
+ * instructions and by the charged library calls (patterns, table.*) every
+ * 4096 steps; other C calls only end by the memory cap (docs/CONFIG.md) */
 #define KILN_CONFIG_CPU_SECONDS (10)
 
 /* Change sources */
