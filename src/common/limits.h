@@ -41,11 +41,16 @@
 	(16u << 20) /* text in one /logs/N/contents reply (fewer lines past it) */
 
 /* Configuration */
-#define KILN_MAX_CONFIG_BYTES (4u << 20)   /* master.lua size */
-#define KILN_CONFIG_MEM_LIMIT (64u << 20)  /* Lua heap while loading */
-#define KILN_CONFIG_INSN_LIMIT (50000000L) /* Lua instructions while loading */
+#define KILN_MAX_CONFIG_BYTES (4u << 20)  /* master.lua size */
+#define KILN_CONFIG_MEM_LIMIT (64u << 20) /* Lua heap, loading and every later call */
+/* Lua instructions while loading; work inside library calls is charged too
+ * (KILN_LUA_STEPS_PER_INSN, allocation at 16 bytes an instruction) */
+#define KILN_CONFIG_INSN_LIMIT (50000000L)
 #define KILN_MAX_SECRET_BYTES (4096)
-#define KILN_CONFIG_CPU_SECONDS (10) /* CPU time while loading (C library calls included) */
+/* CPU time while loading: read by the instruction hook every 1000
+ * instructions and by the charged library calls (patterns, table.*) every
+ * 4096 steps; other C calls only end by the memory cap (docs/CONFIG.md) */
+#define KILN_CONFIG_CPU_SECONDS (10)
 
 /* Change sources */
 #define KILN_MAX_POLLER_OUTPUT (64u << 20)   /* stdout of one VCS tool run by a poller */
@@ -129,5 +134,12 @@
 #define KILN_WORKER_VIOLATION_WINDOW_MS 60000 /* window of the cap and of the log summary */
 #define KILN_MAX_WORKER_VIOLATIONS                                                                 \
 	1000 /* answers to requests never made, updates for unknown commands... per window */
+
+/* Lua sandbox: work inside C library calls, and what the master hands to
+ * master.lua's functions and patterns at run time (slice: lua) */
+#define KILN_LUA_STEPS_PER_INSN 4     /* pattern steps (or 1/4 table element) = 1 instruction */
+#define KILN_LUA_MAX_TEXT (64u << 10) /* one string given to a filter (comments); cut */
+#define KILN_LUA_MAX_FILES 10000      /* names in change.files given to a filter */
+#define KILN_LUA_MAX_FILES_BYTES (1u << 20) /* their total bytes; the rest is left out */
 
 #endif

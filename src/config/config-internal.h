@@ -34,6 +34,8 @@ struct config_ctx {
 	bool loaded;                 /* master.lua has run: declarations and settings refuse */
 	bool keep_lua;       /* a function or pattern was kept: the state outlives the load */
 	long long run_limit; /* instruction limit of the current run (load or call) */
+	unsigned step_rest;  /* library steps not yet a whole instruction (config_charge_steps) */
+	unsigned long steps_unclocked; /* library steps since the CPU clock was last read */
 };
 
 #define MT_SECRET "kiln.secret"
@@ -72,6 +74,14 @@ int config_raise(lua_State *L, const char *fmt, ...) __attribute__((format(print
 /* Same with an explicit line (0 = none). */
 int config_raise_at(lua_State *L, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Charges work done inside a C library function (pattern matching steps,
+ * elements moved or bytes written by string.rep and table.*), where no
+ * instruction hook runs, to the current run: KILN_LUA_STEPS_PER_INSN steps
+ * are one instruction, and the CPU clock is read every few thousand steps.
+ * Past either limit the run stops for good (an error pcall cannot catch)
+ * naming fname ("string.find") and the innermost master.lua line. */
+void config_charge_steps(lua_State *L, unsigned long steps, const char *fname);
 
 /* Counts n bytes of C memory against the load's memory limit; raises past it. */
 void config_charge(lua_State *L, size_t n);

@@ -3,10 +3,11 @@
  * Lua patterns, functions), file_is_important and collapse_requests
  * functions.  Each runs in the Lua state kept after loading (cfg->lua)
  * under its own budget (config_lua_run); one thread at a time, see
- * config.h.
+ * config.h.  What they are handed is capped (KILN_LUA_MAX_*).
  */
 #include "config/config-internal.h"
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/xalloc.h"
 
 #include <fnmatch.h>
@@ -14,33 +15,66 @@
 #include <stdbool.h>
 #include <string.h>
 
-static void config_runtime_push_str(lua_State *L, const char *key, const char *v)
+/* Pushes s (NULL: nil) cut to KILN_LUA_MAX_TEXT bytes at a UTF-8
+ * character boundary, so no filter works on more than that; sets *cut
+ * when it was cut. */
+static void config_runtime_push_text(lua_State *L, const char *s, bool *cut)
 {
-	if (v)
-		lua_pushstring(L, v);
-	else
+	if (!s) {
 		lua_pushnil(L);
+		return;
+	}
+	size_t len = strnlen(s, KILN_LUA_MAX_TEXT + 1);
+	if (len > KILN_LUA_MAX_TEXT) {
+		len = KILN_LUA_MAX_TEXT;
+		while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
+			len--;
+		*cut = true;
+	}
+	lua_pushlstring(L, s, len);
+}
+
+static void config_runtime_push_str(lua_State *L, const char *key, const char *v, bool *cut)
+{
+	config_runtime_push_text(L, v, cut);
 	lua_setfield(L, -2, key);
 }
 
+/* The change table a filter_fn or file_is_important function gets: each
+ * string cut at KILN_LUA_MAX_TEXT, files cut at KILN_LUA_MAX_FILES names
+ * or KILN_LUA_MAX_FILES_BYTES bytes, and truncated = true when anything
+ * was (docs/CONFIG.md). */
 static void config_runtime_push_change(lua_State *L, const struct config_change_view *c)
 {
+	bool cut = false;
 	lua_createtable(L, 0, 12);
-	config_runtime_push_str(L, "branch", c->branch);
-	config_runtime_push_str(L, "project", c->project);
-	config_runtime_push_str(L, "repository", c->repository);
-	config_runtime_push_str(L, "category", c->category);
-	config_runtime_push_str(L, "codebase", c->codebase);
-	config_runtime_push_str(L, "revision", c->revision);
-	config_runtime_push_str(L, "author", c->author);
-	config_runtime_push_str(L, "who", c->author);
-	config_runtime_push_str(L, "comments", c->comments);
-	lua_createtable(L, (int)(c->nfiles < 100000 ? c->nfiles : 100000), 0);
-	for (size_t i = 0; i < c->nfiles; i++) {
-		lua_pushstring(L, c->files[i]);
+	config_runtime_push_str(L, "branch", c->branch, &cut);
+	config_runtime_push_str(L, "project", c->project, &cut);
+	config_runtime_push_str(L, "repository", c->repository, &cut);
+	config_runtime_push_str(L, "category", c->category, &cut);
+	config_runtime_push_str(L, "codebase", c->codebase, &cut);
+	config_runtime_push_str(L, "revision", c->revision, &cut);
+	config_runtime_push_str(L, "author", c->author, &cut);
+	config_runtime_push_str(L, "who", c->author, &cut);
+	config_runtime_push_str(L, "comments", c->comments, &cut);
+	size_t n = c->nfiles < KILN_LUA_MAX_FILES ? c->nfiles : KILN_LUA_MAX_FILES;
+	if (n < c->nfiles)
+		cut = true;
+	lua_createtable(L, (int)n, 0);
+	size_t bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strnlen(c->files[i], KILN_LUA_MAX_FILES_BYTES + 1);
+		if (len > KILN_LUA_MAX_FILES_BYTES - bytes) {
+			cut = true; /* a name is never cut: the rest is left out */
+			break;
+		}
+		bytes += len;
+		lua_pushlstring(L, c->files[i], len);
 		lua_rawseti(L, -2, (lua_Integer)(i + 1));
 	}
 	lua_setfield(L, -2, "files");
+	lua_pushboolean(L, cut);
+	lua_setfield(L, -2, "truncated");
 }
 
 enum config_runtime_call_kind { CALL_VALUE_FN, CALL_PATTERN, CALL_CHANGE_FN, CALL_COLLAPSE };
@@ -58,33 +92,33 @@ struct config_runtime_call {
 
 static void config_runtime_push_request(lua_State *L, const struct config_request_view *r)
 {
+	bool cut = false;
 	lua_createtable(L, 0, 6);
 	lua_pushinteger(L, r->buildrequestid);
 	lua_setfield(L, -2, "buildrequestid");
-	config_runtime_push_str(L, "branch", r->branch);
-	config_runtime_push_str(L, "revision", r->revision);
-	config_runtime_push_str(L, "repository", r->repository);
-	config_runtime_push_str(L, "project", r->project);
-	config_runtime_push_str(L, "codebase", r->codebase);
+	config_runtime_push_str(L, "branch", r->branch, &cut);
+	config_runtime_push_str(L, "revision", r->revision, &cut);
+	config_runtime_push_str(L, "repository", r->repository, &cut);
+	config_runtime_push_str(L, "project", r->project, &cut);
+	config_runtime_push_str(L, "codebase", r->codebase, &cut);
 }
 
 static int config_runtime_call_main(lua_State *L)
 {
 	struct config_runtime_call *c = lua_touserdata(L, 1);
 	lua_settop(L, 0);
+	bool cut = false;
 	if (c->kind == CALL_PATTERN) {
+		/* the sandbox's string.find: its steps are charged (config-pattern.c) */
 		lua_getfield(L, LUA_REGISTRYINDEX, REG_FIND);
-		lua_pushstring(L, c->value ? c->value : "");
+		config_runtime_push_text(L, c->value ? c->value : "", &cut);
 		lua_pushstring(L, c->pattern);
 		lua_call(L, 2, 1);
 	} else {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn);
 		int nargs = 1;
 		if (c->kind == CALL_VALUE_FN) {
-			if (c->value)
-				lua_pushstring(L, c->value);
-			else
-				lua_pushnil(L);
+			config_runtime_push_text(L, c->value, &cut);
 		} else if (c->kind == CALL_CHANGE_FN) {
 			config_runtime_push_change(L, c->change);
 		} else {

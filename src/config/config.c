@@ -9,6 +9,7 @@
  */
 #define LOG_SUBSYS "config"
 #include "config/config-internal.h"
+#include "config/config-pattern.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/limits.h"
@@ -17,12 +18,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -133,8 +136,33 @@ static double config_cpu_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void config_hook(lua_State *L, lua_Debug *ar);
+
+/* Stops the current run for good: records "CHUNK:LINE: what" (line 0 =
+ * none), makes every further instruction raise it (even inside __close
+ * handlers) and raises it.  pcall cannot catch it (config_pcall_result). */
+static int config_abort(lua_State *L, int line, const char *what)
+{
+	struct config_ctx *ctx = config_ctx_of(L);
+	if (!ctx->aborted) {
+		ctx->aborted = true;
+		if (line > 0)
+			snprintf(ctx->abort_msg, sizeof(ctx->abort_msg), "%s:%d: %s",
+				 ctx->chunkname, line, what);
+		else
+			snprintf(ctx->abort_msg, sizeof(ctx->abort_msg), "%s: %s", ctx->chunkname,
+				 what);
+		lua_sethook(L, config_hook, LUA_MASKCOUNT, 1);
+	}
+	lua_pushstring(L, ctx->abort_msg);
+	return lua_error(L);
+}
+
 /* Every CONFIG_HOOK_EVERY instructions.  The CPU clock catches what the
- * count misses: C calls such as long string compares run between hooks. */
+ * count misses: work inside one VM instruction (comparing two long
+ * strings) is seen here, at most CONFIG_HOOK_EVERY instructions late.
+ * Library calls that loop (patterns, table.*) charge their own work
+ * through config_charge_steps instead, since no hook runs inside them. */
 static void config_hook(lua_State *L, lua_Debug *ar)
 {
 	struct config_ctx *ctx = config_ctx_of(L);
@@ -143,26 +171,40 @@ static void config_hook(lua_State *L, lua_Debug *ar)
 	bool over_cpu = !over_insns && config_cpu_now() > ctx->cpu_deadline;
 	if (!ctx->aborted && !over_insns && !over_cpu)
 		return;
-	if (!ctx->aborted) {
-		ctx->aborted = true;
-		char what[64];
-		if (over_insns)
-			snprintf(what, sizeof(what), "instruction limit exceeded (infinite loop?)");
-		else
-			snprintf(what, sizeof(what), "CPU time limit exceeded (%g s)",
-				 ctx->cpu_limit);
-		lua_getinfo(L, "l", ar);
-		if (ar->currentline > 0)
-			snprintf(ctx->abort_msg, sizeof(ctx->abort_msg), "%s:%d: %s",
-				 ctx->chunkname, ar->currentline, what);
-		else
-			snprintf(ctx->abort_msg, sizeof(ctx->abort_msg), "%s: %s", ctx->chunkname,
-				 what);
-		/* from now on every instruction raises, even inside __close handlers */
-		lua_sethook(L, config_hook, LUA_MASKCOUNT, 1);
+	char what[64];
+	if (over_insns)
+		snprintf(what, sizeof(what), "instruction limit exceeded (infinite loop?)");
+	else
+		snprintf(what, sizeof(what), "CPU time limit exceeded (%g s)", ctx->cpu_limit);
+	lua_getinfo(L, "l", ar);
+	config_abort(L, ar->currentline, what);
+}
+
+void config_charge_steps(lua_State *L, unsigned long steps, const char *fname)
+{
+	struct config_ctx *ctx = config_ctx_of(L);
+	unsigned long long total = ctx->step_rest + (unsigned long long)steps;
+	ctx->insns += (long long)(total / KILN_LUA_STEPS_PER_INSN);
+	ctx->step_rest = (unsigned)(total % KILN_LUA_STEPS_PER_INSN);
+	ctx->steps_unclocked += steps;
+	bool over_insns = ctx->insns > ctx->run_limit;
+	bool over_cpu = false;
+	if (!over_insns && ctx->steps_unclocked >= CONFIG_PATTERN_CHARGE_EVERY) {
+		ctx->steps_unclocked = 0;
+		over_cpu = config_cpu_now() > ctx->cpu_deadline;
 	}
-	lua_pushstring(L, ctx->abort_msg);
-	lua_error(L);
+	if (!ctx->aborted && !over_insns && !over_cpu)
+		return;
+	char what[128];
+	if (over_cpu)
+		snprintf(what, sizeof(what), "CPU time limit exceeded (%g s) in %s", ctx->cpu_limit,
+			 fname);
+	else
+		snprintf(what, sizeof(what),
+			 "instruction limit exceeded in %s (a pattern or size too costly for "
+			 "this input?)",
+			 fname);
+	config_abort(L, config_line(L), what);
 }
 
 /* pcall and xpcall, except that a hit limit is never caught: the script
@@ -265,6 +307,209 @@ static int config_getenv(lua_State *L)
 	return 1;
 }
 
+/* ---- library functions that loop in C ------------------------------------
+ * No instruction hook runs inside a C function, so those whose work grows
+ * with their arguments without allocating charge it (config_charge_steps):
+ * the table functions that walk a range (a __len or a range of 2^50 nils
+ * costs nothing to write) and the patterns (config-pattern.c).  string.rep
+ * is replaced because "" repeated 2^62 times loops forever in Lua's own;
+ * what it writes is allocated, so the memory cap bounds it. */
+
+/* Steps charged per element a table function reads or writes: one
+ * instruction, what the same loop written in Lua would cost at least. */
+#define CONFIG_ELEM_STEPS KILN_LUA_STEPS_PER_INSN
+
+/* Charges n elements (n counted from first to last, both included). */
+static void config_charge_range(lua_State *L, lua_Integer first, lua_Integer last,
+				unsigned long per, const char *fname)
+{
+	if (last < first)
+		return;
+	lua_Unsigned d = (lua_Unsigned)last - (lua_Unsigned)first; /* n - 1 */
+	unsigned long steps = d >= ULONG_MAX / per - 1 ? ULONG_MAX : (unsigned long)(d + 1) * per;
+	config_charge_steps(L, steps, fname);
+}
+
+/* string.rep(s, n, sep): Lua's loops n times even when s and sep are
+ * empty; this one returns "" then, and copies by doubling otherwise. */
+static int config_string_rep(lua_State *L)
+{
+	size_t len, lsep;
+	const char *s = luaL_checklstring(L, 1, &len);
+	lua_Integer n = luaL_checkinteger(L, 2);
+	const char *sep = luaL_optlstring(L, 3, "", &lsep);
+	if (n <= 0 || len + lsep == 0) {
+		lua_pushliteral(L, "");
+		return 1;
+	}
+	size_t unit = len + lsep;
+	if (unit < len || unit > (SIZE_MAX / 2) / (lua_Unsigned)n)
+		return luaL_error(L, "resulting string too large");
+	size_t total = (size_t)n * unit - lsep;
+	/* the allocation below is checked against the memory cap and counted
+	 * as work (config_alloc); doubling makes the copying as cheap as that */
+	luaL_Buffer b;
+	char *out = luaL_buffinitsize(L, &b, total);
+	memcpy(out, s, len);
+	if (total > len)
+		memcpy(out + len, sep, lsep);
+	/* the text repeats every 'unit' bytes: double what is written */
+	for (size_t done = total < unit ? total : unit; done < total;) {
+		size_t k = done < total - done ? done : total - done;
+		memcpy(out + done, out, k);
+		done += k;
+	}
+	luaL_pushresultsize(&b, total);
+	return 1;
+}
+
+/* table.concat(list, sep, i, j): the range is charged, then Lua's own runs
+ * with j fixed (so a __len is asked once). */
+static int config_table_concat(lua_State *L)
+{
+	lua_settop(L, 4);
+	lua_Integer i = luaL_optinteger(L, 3, 1);
+	lua_Integer j = lua_isnil(L, 4) ? luaL_len(L, 1) : luaL_checkinteger(L, 4);
+	config_charge_range(L, i, j, CONFIG_ELEM_STEPS, "table.concat");
+	lua_pushinteger(L, j);
+	lua_replace(L, 4);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, 4, 1);
+	return 1;
+}
+
+/* table.move(a1, f, e, t, a2): the e - f + 1 elements are charged first. */
+static int config_table_move(lua_State *L)
+{
+	lua_Integer f = luaL_checkinteger(L, 2);
+	lua_Integer e = luaL_checkinteger(L, 3);
+	config_charge_range(L, f, e, CONFIG_ELEM_STEPS, "table.move");
+	int n = lua_gettop(L);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, n, 1);
+	return 1;
+}
+
+/* Argument 1 must be a table or have a metatable (a proxy), as in Lua's. */
+static void config_table_check(lua_State *L, int nargs)
+{
+	if (lua_type(L, 1) != LUA_TTABLE && !lua_getmetatable(L, 1))
+		luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, nargs);
+}
+
+/* table.insert(list, [pos,] value), shifting list[pos..#list] up. */
+static int config_table_insert(lua_State *L)
+{
+	int nargs = lua_gettop(L);
+	config_table_check(L, nargs);
+	lua_Integer end = luaL_intop(+, luaL_len(L, 1), 1); /* the first free index */
+	lua_Integer pos = end;
+	if (nargs == 3) {
+		pos = luaL_checkinteger(L, 2);
+		luaL_argcheck(L, (lua_Unsigned)pos - 1u < (lua_Unsigned)end, 2,
+			      "position out of bounds");
+		config_charge_range(L, pos + 1, end, CONFIG_ELEM_STEPS, "table.insert");
+		for (lua_Integer i = end; i > pos; i--) {
+			lua_geti(L, 1, i - 1);
+			lua_seti(L, 1, i);
+		}
+	} else if (nargs != 2)
+		return luaL_error(L, "wrong number of arguments to 'insert'");
+	lua_seti(L, 1, pos);
+	return 0;
+}
+
+/* table.remove(list [, pos]), shifting list[pos+1..#list] down. */
+static int config_table_remove(lua_State *L)
+{
+	int nargs = lua_gettop(L);
+	config_table_check(L, nargs);
+	lua_Integer size = luaL_len(L, 1);
+	lua_Integer pos = luaL_optinteger(L, 2, size);
+	if (pos != size)
+		luaL_argcheck(L, (lua_Unsigned)pos - 1u <= (lua_Unsigned)size, 2,
+			      "position out of bounds");
+	config_charge_range(L, pos + 1, size, CONFIG_ELEM_STEPS, "table.remove");
+	lua_geti(L, 1, pos);
+	for (; pos < size; pos++) {
+		lua_geti(L, 1, pos + 1);
+		lua_seti(L, 1, pos);
+	}
+	lua_pushnil(L);
+	lua_seti(L, 1, pos);
+	return 1;
+}
+
+/* table.sort(list [, comp]): n log n comparisons are charged, then Lua's
+ * own sort runs on a plain copy of list[1..n] (so no __len or __index can
+ * make it walk more than was charged) and the result is written back. */
+static int config_table_sort(lua_State *L)
+{
+	config_table_check(L, 2);
+	lua_Integer n = luaL_len(L, 1);
+	if (n <= 1)
+		return 0;
+	luaL_argcheck(L, n < INT_MAX, 1, "array too big");
+	unsigned long log2n = 1;
+	while (log2n < 63 && ((lua_Integer)1 << log2n) < n)
+		log2n++;
+	config_charge_range(L, 1, n, CONFIG_ELEM_STEPS * (log2n + 2), "table.sort");
+	lua_createtable(L, (int)n, 0); /* 3: the copy */
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_geti(L, 1, i);
+		lua_rawseti(L, 3, i);
+	}
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushvalue(L, 3);
+	if (lua_isnil(L, 2))
+		lua_call(L, 1, 0);
+	else {
+		lua_pushvalue(L, 2);
+		lua_call(L, 2, 0);
+	}
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_rawgeti(L, 3, i);
+		lua_seti(L, 1, i);
+	}
+	return 0;
+}
+
+static const struct config_pattern_ops config_pattern_budget = {.charge = config_charge_steps};
+
+/* Puts the charged versions above in place of Lua's own. */
+static void config_cap_libs(lua_State *L)
+{
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+	lua_getfield(L, -1, LUA_STRLIBNAME);
+	config_pattern_register(L, -1, &config_pattern_budget);
+	lua_pushcfunction(L, config_string_rep);
+	lua_setfield(L, -2, "rep");
+	lua_pop(L, 1);
+
+	lua_getfield(L, -1, LUA_TABLIBNAME);
+	static const struct {
+		const char *name;
+		lua_CFunction f;
+	} wrapped[] = {
+		{"concat", config_table_concat},
+		{"move", config_table_move},
+		{"sort", config_table_sort},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(wrapped); i++) {
+		lua_getfield(L, -1, wrapped[i].name); /* Lua's own, as the upvalue */
+		lua_pushcclosure(L, wrapped[i].f, 1);
+		lua_setfield(L, -2, wrapped[i].name);
+	}
+	lua_pushcfunction(L, config_table_insert);
+	lua_setfield(L, -2, "insert");
+	lua_pushcfunction(L, config_table_remove);
+	lua_setfield(L, -2, "remove");
+	lua_pop(L, 2);
+}
+
 static void config_open_libs(lua_State *L)
 {
 	static const struct {
@@ -279,6 +524,7 @@ static void config_open_libs(lua_State *L)
 		luaL_requiref(L, libs[i].name, libs[i].open, 1);
 		lua_pop(L, 1);
 	}
+	config_cap_libs(L);
 
 	lua_pushglobaltable(L);
 	/* anything that reads files, loads code or reaches the collector */
@@ -343,6 +589,8 @@ static int config_main(lua_State *L)
 		return lua_error(L);
 	}
 	ctx->insns = 0; /* parsing allocations do not count against the script */
+	ctx->step_rest = 0;
+	ctx->steps_unclocked = 0;
 	ctx->cpu_limit = KILN_CONFIG_CPU_SECONDS;
 	ctx->cpu_deadline = config_cpu_now() + ctx->cpu_limit;
 	lua_sethook(L, config_hook, LUA_MASKCOUNT, CONFIG_HOOK_EVERY);
@@ -484,6 +732,8 @@ int config_lua_run(struct config_lua *kl, lua_CFunction f, void *ud, char **ret_
 	ctx->aborted = false;
 	ctx->mem_error = false;
 	ctx->insns = 0;
+	ctx->step_rest = 0;
+	ctx->steps_unclocked = 0;
 	ctx->run_limit = CONFIG_CALL_INSNS;
 	ctx->cpu_limit = CONFIG_CALL_CPU_SECONDS;
 	ctx->cpu_deadline = config_cpu_now() + ctx->cpu_limit;
@@ -514,14 +764,43 @@ int config_lua_run(struct config_lua *kl, lua_CFunction f, void *ud, char **ret_
 	return 0;
 }
 
+static const char *config_file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISBLK(mode))
+		return "a block device";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	return "not a file";
+}
+
 int config_load(const char *basedir, struct config **ret, char **ret_err)
 {
 	if (!basedir)
 		basedir = ".";
 	_cleanup_free_ char *path = xasprintf("%s/master.lua", basedir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* non-blocking: opening a FIFO must not wait for a writer; only a
+	 * regular file is read (a FIFO, /dev/zero or a directory never ends) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		*ret_err = xasprintf("cannot open '%s': %s", path, strerror(errno));
+		return KILN_ECONFIG;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		*ret_err = xasprintf("cannot stat '%s': %s", path, strerror(errno));
+		close(fd);
+		return KILN_ECONFIG;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		*ret_err = xasprintf("'%s' is not a regular file (it is %s)", path,
+				     config_file_kind(st.st_mode));
+		close(fd);
 		return KILN_ECONFIG;
 	}
 	struct buf b;
