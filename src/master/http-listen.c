@@ -458,7 +458,15 @@ static void http_listen_take(struct http_listener *ln, int fd, const struct sock
 		ln->pending = p;
 	ln->pending_tail = p;
 	ln->npending++;
-	if (uv_poll_start(&p->poll, UV_READABLE, http_pending_on_io) < 0)
+	if (uv_poll_start(&p->poll, UV_READABLE, http_pending_on_io) < 0) {
+		http_pending_free(p, true);
+		return;
+	}
+	/* A client that sent its request with the handshake (curl, a probe) is
+	 * served now: waiting for the poll would let the rest of this accept
+	 * batch, from a flooding neighbour on the same address, evict it
+	 * before a single byte of it was read. */
+	if (http_pending_read(p) < 0)
 		http_pending_free(p, true);
 }
 
