@@ -73,9 +73,8 @@ bool sched_force_text_ok(const char *v, size_t max)
 	return true;
 }
 
-/* A string field (or null/missing): its value in *ret (NULL when absent). */
-static int force_check_string(json_t *params, const char *name, size_t max, const char **ret,
-			      char **ret_err)
+int sched_param_string(json_t *params, const char *name, size_t max, bool text, const char **ret,
+		       char **ret_err)
 {
 	json_t *v = params ? json_object_get(params, name) : NULL;
 	*ret = NULL;
@@ -93,6 +92,10 @@ static int force_check_string(json_t *params, const char *name, size_t max, cons
 		*ret_err = xasprintf("'%s' contains a NUL character", name);
 		return -EINVAL;
 	}
+	if (text && !sched_force_text_ok(json_string_value(v), max)) {
+		*ret_err = xasprintf("'%s' contains control characters", name);
+		return -EINVAL;
+	}
 	*ret = json_string_value(v);
 	return 0;
 }
@@ -106,7 +109,7 @@ static int force_check_source(const struct config_scheduler *c, json_t *params,
 	const char *name = force_fields[f];
 	const char *v;
 	size_t max = f <= CONFIG_FORCE_REVISION ? KILN_FORCE_MAX_REF : KILN_FORCE_MAX_SOURCE;
-	int r = force_check_string(params, name, max, &v, ret_err);
+	int r = sched_param_string(params, name, max, false, &v, ret_err);
 	if (r < 0 || !v || !*v)
 		return r; /* missing or empty: the configured default */
 	if (!sched_force_text_ok(v, max)) {
@@ -218,11 +221,12 @@ int sched_force_check(const struct config_scheduler *c, json_t *params, char **r
 		*ret_err = xstrdup("'params' must be an object");
 		return -EINVAL;
 	}
-	if ((r = force_check_string(params, "reason", KILN_FORCE_MAX_REASON, &v, ret_err)) < 0)
+	if ((r = sched_param_string(params, "reason", KILN_FORCE_MAX_REASON, false, &v, ret_err)) <
+	    0)
 		return r;
 	static const char *const owners[] = {"username", "owner"};
 	for (size_t i = 0; i < ARRAY_SIZE(owners); i++) {
-		r = force_check_string(params, owners[i], KILN_FORCE_MAX_OWNER, &v, ret_err);
+		r = sched_param_string(params, owners[i], KILN_FORCE_MAX_OWNER, false, &v, ret_err);
 		if (r < 0)
 			return r;
 		if (v && !sched_force_text_ok(v, KILN_FORCE_MAX_OWNER)) {

@@ -28,28 +28,6 @@ static bool try_token_ok(const char *want, const char *got)
 	return wl == gl && sodium_memcmp(want, got, wl) == 0;
 }
 
-/* A string param (or null/missing) of at most max bytes; text: no control characters. */
-static int try_check_string(json_t *params, const char *name, size_t max, bool text, char **ret_err)
-{
-	json_t *v = json_object_get(params, name);
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v)) {
-		*ret_err = xasprintf("'%s' must be a string", name);
-		return -EINVAL;
-	}
-	if (json_string_length(v) > max) {
-		*ret_err = xasprintf("'%s' is longer than %zu bytes", name, max);
-		return -EINVAL;
-	}
-	if (strlen(json_string_value(v)) != json_string_length(v) ||
-	    (text && !sched_force_text_ok(json_string_value(v), max))) {
-		*ret_err = xasprintf("'%s' contains control characters", name);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 int sched_try_check(json_t *params, char **ret_err)
 {
 	static const struct {
@@ -73,8 +51,9 @@ int sched_try_check(json_t *params, char **ret_err)
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(strings); i++) {
-		int r = try_check_string(params, strings[i].name, strings[i].max, strings[i].text,
-					 ret_err);
+		const char *v;
+		int r = sched_param_string(params, strings[i].name, strings[i].max, strings[i].text,
+					   &v, ret_err);
 		if (r < 0)
 			return r;
 	}

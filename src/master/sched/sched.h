@@ -71,6 +71,12 @@ int sched_force_check(const struct config_scheduler *c, json_t *params, char **r
 bool sched_force_ref_ok(const char *v);
 /* At most max bytes, no control characters. */
 bool sched_force_text_ok(const char *v, size_t max);
+/* A string parameter of a force or try call (null or missing: *ret NULL):
+ * a string of at most max bytes without NUL and, when text, without
+ * control characters; *ret borrows from params.  -EINVAL with *ret_err
+ * (owned) naming the parameter. */
+int sched_param_string(json_t *params, const char *name, size_t max, bool text, const char **ret,
+		       char **ret_err);
 
 /* ---- trigger step (sched-trigger.c) ---- */
 /* Called when a triggered buildset completes (results final). */
