@@ -22,6 +22,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -573,31 +574,36 @@ static void http_listen_on_tick(uv_timer_t *t)
 
 /* ---- open / close ---------------------------------------------------------------------- */
 
+/* Binds iface (an address, or a name resolved once at start: the master
+ * blocks nowhere else on it) and port (0: any).  "::" is dual-stack. */
 static int http_listen_socket(const char *iface, int port, int *ret_fd, int *ret_port)
 {
+	struct addrinfo hints, *ai = NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	char serv[16];
+	snprintf(serv, sizeof(serv), "%d", port);
+	int g = getaddrinfo(iface, serv, &hints, &ai);
+	if (g != 0 || !ai) {
+		if (ai)
+			freeaddrinfo(ai);
+		return g == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
+	}
 	struct sockaddr_storage ss;
-	socklen_t sl;
+	socklen_t sl = (socklen_t)ai->ai_addrlen;
 	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, ai->ai_addr, ai->ai_addrlen < sizeof(ss) ? ai->ai_addrlen : sizeof(ss));
+	freeaddrinfo(ai);
 	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-	if (inet_pton(AF_INET, iface, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons((uint16_t)port);
-		sl = sizeof(*in4);
-	} else if (inet_pton(AF_INET6, iface, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		sl = sizeof(*in6);
-	} else {
-		return -EINVAL;
-	}
+
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	int one = 1;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    (ss.ss_family == AF_INET6 &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
 	    bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, KILN_HTTP_LISTEN_BACKLOG) < 0) {
 		int r = -errno;
 		close(fd);
