@@ -81,7 +81,7 @@ else:
     while time.monotonic() < end:
         line = request(password).split("\r\n")[0]
         if " 101 " in line or " 200 " in line:
-            print("ok")
+            print("# logged in")
             sys.exit(0)
         time.sleep(0.1)  # pacing between retries, not synchronisation
     print("still refused:", line)
