@@ -5,8 +5,9 @@
  * accepts such frames, so lws gets one end of a socketpair instead of the
  * client's socket, and this relay copies the bytes between the two on the
  * loop, unchanged, while it follows the frame headers of both directions.
- * Each direction has a fixed buffer; when it is full the side that fills
- * it is not read (the /ws queue caps of http-ws.c and events.c still see a
+ * Each direction has a buffer of KILN_WS_GUARD_BUF, held only while bytes
+ * wait in it (an idle connection holds none); when it is full the side
+ * that fills it is not read (the /ws queue caps of http-ws.c and events.c still see a
  * browser that does not read).
  */
 #define LOG_SUBSYS "http"
@@ -62,13 +63,32 @@ struct http_wsguard {
 	size_t c2l_off, c2l_len, l2c_off, l2c_len;
 	char peer[64];
 	struct http_wsguard *prev, *next; /* srv->wsguards */
-	unsigned char c2l[KILN_WS_GUARD_BUF], l2c[KILN_WS_GUARD_BUF];
+	/* KILN_WS_GUARD_BUF bytes each, held only while bytes wait in them */
+	unsigned char *c2l, *l2c;
 };
 
 static struct {
 	uint64_t next_log;
 	unsigned long refused;
 } http_wsguard_stats;
+
+/* Gives a direction its buffer when bytes are to wait in it. */
+static unsigned char *http_wsguard_buf(unsigned char **b)
+{
+	if (!*b)
+		*b = xmalloc(KILN_WS_GUARD_BUF);
+	return *b;
+}
+
+/* Lets a drained buffer go. */
+static void http_wsguard_drained(unsigned char **b, size_t *off, size_t len)
+{
+	if (len)
+		return;
+	*off = 0;
+	free(*b);
+	*b = NULL;
+}
 
 static size_t http_wsguard_hdr_need(const struct http_wsguard_frames *f)
 {
@@ -136,6 +156,8 @@ static void http_wsguard_handle_closed(uv_handle_t *h)
 	if (--g->handles)
 		return;
 	struct http_server *s = g->srv;
+	free(g->c2l);
+	free(g->l2c);
 	free(g);
 	http_server_unref(s);
 }
@@ -218,13 +240,14 @@ static void http_wsguard_refuse(struct http_wsguard *g)
 	if (whole > g->l2c_len)
 		whole = g->l2c_len;
 	g->l2c_len = whole;
+	http_wsguard_buf(&g->l2c);
 	size_t rlen = sizeof(http_wsguard_reason) - 1;
 	size_t flen = 4 + rlen;
-	if (g->l2c_off + g->l2c_len + flen > sizeof(g->l2c)) {
+	if (g->l2c_off + g->l2c_len + flen > KILN_WS_GUARD_BUF) {
 		memmove(g->l2c, g->l2c + g->l2c_off, g->l2c_len);
 		g->l2c_off = 0;
 	}
-	if (g->l2c_len + flen > sizeof(g->l2c)) {
+	if (g->l2c_len + flen > KILN_WS_GUARD_BUF) {
 		g->l2c_len = 0; /* full of whole frames: the close alone goes */
 		return;
 	}
@@ -241,6 +264,8 @@ static void http_wsguard_refuse(struct http_wsguard *g)
 
 static void http_wsguard_on_client(uv_poll_t *h, int status, int events);
 static void http_wsguard_on_lws(uv_poll_t *h, int status, int events);
+static void http_wsguard_write_client(struct http_wsguard *g);
+static void http_wsguard_write_lws(struct http_wsguard *g);
 
 /* Polls what each side can do now, and ends the relay when it is done. */
 static void http_wsguard_update(struct http_wsguard *g)
@@ -271,13 +296,13 @@ static void http_wsguard_update(struct http_wsguard *g)
 	int cev = 0, lev = 0;
 	if (!g->c_dead) {
 		/* closing: the client's input is read and dropped */
-		if (!g->c_eof && (g->closing || g->c2l_len < sizeof(g->c2l)))
+		if (!g->c_eof && (g->closing || g->c2l_len < KILN_WS_GUARD_BUF))
 			cev |= UV_READABLE;
 		if (g->l2c_len)
 			cev |= UV_WRITABLE;
 	}
 	if (g->l_open) {
-		if (!g->closing && g->l2c_len < sizeof(g->l2c))
+		if (!g->closing && g->l2c_len < KILN_WS_GUARD_BUF)
 			lev |= UV_READABLE;
 		if (g->c2l_len)
 			lev |= UV_WRITABLE;
@@ -311,7 +336,7 @@ static void http_wsguard_from_client(struct http_wsguard *g, const unsigned char
 	}
 	if (g->closing)
 		return;
-	memcpy(g->c2l + g->c2l_off + g->c2l_len, d, n);
+	memcpy(http_wsguard_buf(&g->c2l) + g->c2l_off + g->c2l_len, d, n);
 	g->c2l_len += n;
 }
 
@@ -330,8 +355,8 @@ static void http_wsguard_read_client(struct http_wsguard *g)
 			memmove(g->c2l, g->c2l + g->c2l_off, g->c2l_len);
 			g->c2l_off = 0;
 		}
-		dst = g->c2l + g->c2l_len;
-		room = sizeof(g->c2l) - g->c2l_len;
+		dst = http_wsguard_buf(&g->c2l) + g->c2l_len;
+		room = KILN_WS_GUARD_BUF - g->c2l_len;
 		if (!room)
 			return;
 	}
@@ -355,6 +380,8 @@ static void http_wsguard_read_client(struct http_wsguard *g)
 	g->c2l_len += (size_t)n;
 	if (http_wsguard_follow(&g->cf, dst, (size_t)n, true) < 0)
 		http_wsguard_refuse(g);
+	else if (g->l_open)
+		http_wsguard_write_lws(g); /* at once: the buffer is usually let go */
 }
 
 static void http_wsguard_write_client(struct http_wsguard *g)
@@ -371,8 +398,7 @@ static void http_wsguard_write_client(struct http_wsguard *g)
 	g->l2c_off += (size_t)n;
 	g->l2c_len -= (size_t)n;
 	g->l_out += (uint64_t)n;
-	if (!g->l2c_len)
-		g->l2c_off = 0;
+	http_wsguard_drained(&g->l2c, &g->l2c_off, g->l2c_len);
 }
 
 static void http_wsguard_on_client(uv_poll_t *h, int status, int events)
@@ -397,10 +423,10 @@ static void http_wsguard_read_lws(struct http_wsguard *g)
 		memmove(g->l2c, g->l2c + g->l2c_off, g->l2c_len);
 		g->l2c_off = 0;
 	}
-	size_t room = sizeof(g->l2c) - g->l2c_len;
+	size_t room = KILN_WS_GUARD_BUF - g->l2c_len;
 	if (!room)
 		return;
-	ssize_t n = recv(g->lfd, g->l2c + g->l2c_len, room, 0);
+	ssize_t n = recv(g->lfd, http_wsguard_buf(&g->l2c) + g->l2c_len, room, 0);
 	if (n < 0 && http_wsguard_again())
 		return;
 	if (n <= 0) {
@@ -411,6 +437,8 @@ static void http_wsguard_read_lws(struct http_wsguard *g)
 	}
 	http_wsguard_follow(&g->lf, g->l2c + g->l2c_len, (size_t)n, false);
 	g->l2c_len += (size_t)n;
+	if (!g->c_dead)
+		http_wsguard_write_client(g); /* at once: the buffer is usually let go */
 }
 
 static void http_wsguard_write_lws(struct http_wsguard *g)
@@ -425,8 +453,7 @@ static void http_wsguard_write_lws(struct http_wsguard *g)
 	}
 	g->c2l_off += (size_t)n;
 	g->c2l_len -= (size_t)n;
-	if (!g->c2l_len)
-		g->c2l_off = 0;
+	http_wsguard_drained(&g->c2l, &g->c2l_off, g->c2l_len);
 }
 
 static void http_wsguard_on_lws(uv_poll_t *h, int status, int events)
