@@ -287,7 +287,8 @@ static void http_wsguard_update(struct http_wsguard *g)
 					return;
 				}
 			}
-			if (g->c_shut && g->c_eof) {
+			/* the master's stop does not wait for the client's end */
+			if (g->c_shut && (g->c_eof || g->srv->stopping)) {
 				http_wsguard_free(g);
 				return;
 			}
