@@ -142,4 +142,7 @@
 #define KILN_LUA_MAX_FILES 10000      /* names in change.files given to a filter */
 #define KILN_LUA_MAX_FILES_BYTES (1u << 20) /* their total bytes; the rest is left out */
 
+/* Slice "mask" (issue 9): the relay that checks the masking of /ws client frames */
+#define KILN_WS_GUARD_BUF (64u << 10) /* bytes buffered per direction of one /ws connection */
+
 #endif

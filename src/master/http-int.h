@@ -9,6 +9,7 @@
  *   http-query.c  query strings and the Basic authorization header (pure parsers)
  *   http-reply.c  responses: fixed and streamed bodies, the answer-memory cap
  *   http-ws.c     WebSocket connections (wsconn.h), upgrades, frames
+ *   http-wsguard.c the /ws relay that closes on unmasked client frames
  */
 #ifndef KILN_MASTER_HTTP_INT_H
 #define KILN_MASTER_HTTP_INT_H
@@ -119,6 +120,7 @@ struct http_server {
 	unsigned refs; /* owner + one per live http_conn */
 	struct ws_conn *ws_list;
 	size_t nws;
+	struct http_wsguard *wsguards; /* http-wsguard.c, newest first */
 	uv_timer_t stop_timer;
 	uint64_t stop_started;
 	bool destroying; /* first lws_context_destroy() done */
@@ -187,5 +189,19 @@ int http_ws_confirm_upgrade(struct http_conn *hc, const char *up);
 enum http_origin_verdict http_ws_origin_verdict(struct http_conn *hc, bool state_changing);
 int http_ws_on_receive(struct ws_conn *c, const void *in, size_t len);
 int http_ws_on_writeable(struct ws_conn *c);
+
+/* ---- http-wsguard.c ---- */
+struct http_wsguard;
+/* Relays a /ws connection (the client's socket cfd, the request read; pre:
+ * the bytes after its header block) through a socketpair whose other end,
+ * *ret_lws_fd, goes to lws; closes with 1002 on an unmasked client frame.
+ * peer: the client's address for logs.  0, or -errno with cfd still the
+ * caller's. */
+int http_wsguard_open(struct http_server *s, int cfd, const char *peer, const void *pre,
+		      size_t prelen, int *ret_lws_fd);
+/* The client address behind lws_fd, if it is a relayed /ws socket. */
+bool http_wsguard_peer(const struct http_server *s, int lws_fd, char *buf, size_t size);
+/* The master stops: relays lws has not closed within a bound are ended. */
+void http_wsguard_stop_all(struct http_server *s);
 
 #endif

@@ -51,6 +51,7 @@ struct http_pending {
 	struct buf in;   /* header block, then the body (KILN_MAX_HTTP_HEADER + body) */
 	size_t hdr_end;  /* bytes of the header block (with its blank line) */
 	size_t body_len; /* Content-Length */
+	bool upgrade;    /* an Upgrade header */
 	struct http_pending *prev, *next; /* ln->pending, oldest first */
 };
 
@@ -280,6 +281,7 @@ static int http_pending_headers_done(struct http_pending *p)
 		http_pending_refuse(p, 413, "Payload Too Large", "request body too large");
 		return -1;
 	}
+	p->upgrade = upgrade;
 	if (upgrade || cl == 0)
 		return 1;
 	p->body_len = (size_t)cl;
@@ -293,6 +295,40 @@ static int http_pending_headers_done(struct http_pending *p)
 		(void)w; /* the client sends the body after its own wait anyway */
 	}
 	return 0;
+}
+
+/* The address of a pending connection, "addr:port" (IPv4 shown as such on
+ * a dual-stack socket), for logs. */
+static void http_pending_peer_str(const struct http_pending *p, char *buf, size_t size)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (p->peer.ss_family == AF_INET) {
+		const struct sockaddr_in *in4 = (const struct sockaddr_in *)&p->peer;
+		inet_ntop(AF_INET, &in4->sin_addr, a, sizeof(a));
+		port = ntohs(in4->sin_port);
+	} else if (p->peer.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&p->peer;
+		if (!inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a)))
+			snprintf(a, sizeof(a), "?");
+		port = ntohs(in6->sin6_port);
+	}
+	const char *shown = a;
+	if (!strncmp(a, "::ffff:", 7) && strchr(a, '.'))
+		shown = a + 7;
+	snprintf(buf, size, "%s:%d", shown, port);
+}
+
+/* A browser's /ws upgrade (http listener): its request target is /ws. */
+static bool http_pending_is_ws(const struct http_pending *p)
+{
+	const char *h = p->in.ptr;
+	const char *sp1 = memchr(h, ' ', p->hdr_end);
+	if (!p->upgrade || p->ln->workers || !sp1)
+		return false;
+	size_t left = p->hdr_end - (size_t)(sp1 + 1 - h);
+	return left > 3 && !memcmp(sp1 + 1, "/ws", 3) &&
+	       (sp1[4] == ' ' || sp1[4] == '?' || sp1[4] == '#');
 }
 
 /* The request is complete: the socket and its bytes go to lws.  lws 4.1.6
@@ -330,9 +366,30 @@ static void http_pending_adopt(struct http_pending *p)
 		body[p->body_len] = '\0';
 	}
 	int fd = p->fd;
+	bool ws = http_pending_is_ws(p);
+	char peer[INET6_ADDRSTRLEN + 8];
+	if (ws)
+		http_pending_peer_str(p, peer, sizeof(peer));
 	http_pending_unlink(p);
-	/* our poll handle lets go of the fd before lws polls it */
+	/* our poll handle lets go of the fd before lws (or the relay) polls it */
 	uv_close((uv_handle_t *)&p->poll, http_pending_closed);
+	if (ws) {
+		/* lws 4.1.6 takes unmasked client frames: the relay of
+		 * http-wsguard.c checks them (the bytes after the header block
+		 * are frames), lws gets the header block from its end */
+		size_t extra = p->in.len - hdr_end;
+		int lfd = -1;
+		int r = http_wsguard_open(ln->srv, fd, peer, h + hdr_end, extra, &lfd);
+		if (r < 0) {
+			log_debug("/ws relay for %s: %s", peer, strerror(-r));
+			close(fd);
+			buf_release(&hdrs);
+			free(body);
+			return;
+		}
+		fd = lfd;
+		hdrs.len -= extra;
+	}
 	http_adopt(ln->srv, ln->vh, fd, hdrs.ptr, hdrs.len, body, p->body_len);
 	buf_release(&hdrs);
 }
@@ -669,6 +726,8 @@ void http_listen_close(struct http_listener *ln)
 	if (!ln || ln->closing)
 		return;
 	ln->closing = true;
+	if (!ln->workers)
+		http_wsguard_stop_all(ln->srv);
 	while (ln->pending)
 		http_pending_free(ln->pending, true);
 	uv_close((uv_handle_t *)&ln->poll, http_listen_handle_closed);

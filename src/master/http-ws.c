@@ -85,7 +85,9 @@ static struct ws_conn *http_ws_new(struct http_conn *hc, bool events)
 		if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0)
 			log_debug("cannot set SO_SNDBUF of a /ws socket: %s", strerror(errno));
 	}
-	if (lws_get_peer_simple(hc->wsi, c->peer, sizeof(c->peer)) == NULL)
+	if (http_wsguard_peer(s, lws_get_socket_fd(hc->wsi), c->peer, sizeof(c->peer))) {
+		/* relayed (http-wsguard.c): lws sees a socketpair */
+	} else if (lws_get_peer_simple(hc->wsi, c->peer, sizeof(c->peer)) == NULL)
 		snprintf(c->peer, sizeof(c->peer), "?");
 	else {
 		/* an IPv4 peer on a dual-stack socket: show it as IPv4 */
