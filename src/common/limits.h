@@ -110,12 +110,12 @@
 /* HTTP front: listeners, slow and silent connections (slice: front) */
 #define KILN_MAX_HTTP_HEADER (KILN_MAX_HTTP_URI + 8192) /* request line + headers, then 431 */
 #define KILN_MAX_HTTP_HEADERS 48                        /* header lines per request, then 431 */
-#define KILN_HTTP_HEADER_TIMEOUT_MS 10000 /* whole header block, from accept (absolute) */
-#define KILN_HTTP_BODY_TIMEOUT_MS 30000   /* whole body, from the end of the headers */
-#define KILN_HTTP_WRITE_STALL_MS 30000    /* an answer nobody reads, then closed */
-#define KILN_HTTP_KEEPALIVE_SECS 30       /* idle keep-alive connection */
-#define KILN_MAX_HTTP_PENDING_PER_ADDR 64 /* unfinished requests per address (oldest evicted) */
-#define KILN_MAX_HTTP_PENDING 4096        /* unfinished requests per listener (oldest evicted) */
+#define KILN_HTTP_HEADER_TIMEOUT_MS 10000  /* whole header block, from accept (absolute) */
+#define KILN_HTTP_BODY_TIMEOUT_MS 30000    /* whole body, from the end of the headers */
+#define KILN_HTTP_WRITE_STALL_MS 30000     /* an answer nobody reads, then closed */
+#define KILN_HTTP_KEEPALIVE_SECS 30        /* idle keep-alive connection */
+#define KILN_MAX_HTTP_PENDING_PER_ADDR 256 /* unfinished requests per address (oldest evicted) */
+#define KILN_MAX_HTTP_PENDING 4096         /* unfinished requests per listener (oldest evicted) */
 #define KILN_MAX_HTTP_PENDING_MEM (64u << 20) /* bytes they buffer, per listener (then 503) */
 #define KILN_HTTP_HEADER_POOL 128             /* lws header slots per listener */
 #define KILN_HTTP_IDLE_MAX                                                                         \
