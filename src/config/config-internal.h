@@ -104,6 +104,15 @@ void config_builder_open(lua_State *L); /* builder {} (config-builder.c) */
 /* Deep-copies step src (a shell {} or scheduler step) into a builder's dst. */
 void config_step_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
 
+/* ---- the kinds of step (config-step-NAME.c; their table: config-step.c) ---- */
+int config_step_shell(lua_State *L);
+int config_step_trigger(lua_State *L);
+void config_step_trigger_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
+void config_step_trigger_release(struct config_step *s);
+int config_step_patch(lua_State *L);
+/* env = { NAME = value } of the step declaration at index 1 (a command step's key). */
+void config_step_env(lua_State *L, const char *what, struct config_step *step);
+
 /* ---- helpers shared by the declaration files (config-check.c) ---- */
 const char *dsl_typename(lua_State *L, int idx);
 /* Pushes t[key] (raw) and returns its type. */
@@ -147,8 +156,10 @@ bool config_sched_setting(lua_State *L, const char *key);
 /* builder { collapse_requests, cancel_superseded } of the builder just copied (table at 1). */
 void config_sched_builder(lua_State *L, const char *what, struct config_builder *b);
 /* Deep-copies the trigger fields of a step (dst starts as a shallow copy). */
-void config_sched_step_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
-void config_sched_step_release(struct config_step *s);
+/* t[key] = { name = value, ... } as properties (JSON text values). */
+void config_sched_props(lua_State *L, int t, const char *what, const char *key,
+			struct config_prop **ret, size_t *ret_n);
+void config_sched_strv_free(char **v, size_t n);
 void config_sched_release(struct config_scheduler *s);
 void config_prop_free(struct config_prop *p, size_t n);
 

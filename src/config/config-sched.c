@@ -1,7 +1,7 @@
 /*
  * The scheduler vocabulary of master.lua: force_scheduler, single_branch,
  * any_branch, periodic, nightly, triggerable, dependent, try_scheduler, the
- * trigger {} step, the builders' queue keys (collapse_requests,
+ * builders' queue keys (collapse_requests,
  * cancel_superseded) and the global collapse_requests.  Lua functions and
  * patterns given here stay in the kept Lua state; the master runs them
  * through config-runtime.c.  Lua never leaves src/config/.
@@ -93,7 +93,7 @@ static char *config_sched_json_scalar(lua_State *L, int idx, const char *what, c
 }
 
 /* t[key] = { name = value, ... } into props. */
-static void config_sched_props(lua_State *L, int t, const char *what, const char *key,
+void config_sched_props(lua_State *L, int t, const char *what, const char *key,
 			       struct config_prop **ret, size_t *ret_n)
 {
 	if (dsl_get(L, t, key) == LUA_TNIL) {
@@ -578,112 +578,6 @@ static int config_sched_declare(lua_State *L)
 	return 1;
 }
 
-/* ---- trigger { } step ------------------------------------------------------ */
-
-static int config_sched_trigger(lua_State *L)
-{
-	static const char *const keys[] = {"name",           "schedulers",       "wait_for_finish",
-					   "set_properties", DSL_STEP_FLAG_KEYS, NULL};
-	int line = config_line(L);
-	char what[256];
-	dsl_check_table_arg(L, "trigger");
-	dsl_what(L, what, sizeof(what), "trigger", NULL);
-	dsl_check_keys(L, 1, what, keys);
-	const char *name = dsl_opt_name(L, 1, what, "name");
-	if (dsl_get(L, 1, "schedulers") == LUA_TNIL)
-		return config_raise(L, "%s: 'schedulers' is required: schedulers = { \"t\" }",
-				    what);
-	int sl = lua_gettop(L);
-	size_t n = dsl_check_name_list(L, sl, what, "schedulers");
-	if (n == 0)
-		return config_raise(L, "%s: 'schedulers' must name at least one scheduler", what);
-	bool wait = dsl_opt_bool(L, 1, what, "wait_for_finish", false);
-	struct config_step flags = dsl_step_flags(L, what);
-
-	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 0);
-	*step = flags;
-	step->kind = CONFIG_STEP_TRIGGER;
-	step->wait_for_finish = wait;
-	step->line = line;
-	luaL_setmetatable(L, MT_STEP);
-	int ud = lua_gettop(L);
-	step->trigger_schedulers = dsl_new_strv(L, n);
-	dsl_fill_list(L, sl, step->trigger_schedulers, &step->ntrigger_schedulers, n);
-	config_sched_props(L, 1, what, "set_properties", &step->set_properties,
-			   &step->nset_properties);
-	step->name = config_strdup(L, name ? name : "trigger", strlen(name ? name : "trigger"));
-	lua_settop(L, ud);
-	return 1;
-}
-
-/* apply_patch { workdir = "build", tool = "patch" | "git" }: applies the
- * build's try patch there (a no-op, SKIPPED, in builds without one). */
-static int config_sched_apply_patch(lua_State *L)
-{
-	static const char *const keys[] = {"name", "workdir", "tool", "always_run", NULL};
-	int line = config_line(L);
-	char what[256];
-	if (lua_gettop(L) == 0)
-		lua_newtable(L);
-	dsl_check_table_arg(L, "apply_patch");
-	dsl_what(L, what, sizeof(what), "apply_patch", NULL);
-	dsl_check_keys(L, 1, what, keys);
-	const char *name = dsl_opt_name(L, 1, what, "name");
-	size_t wlen = 0;
-	const char *workdir = dsl_opt_string(L, 1, what, "workdir", &wlen);
-	if (workdir)
-		dsl_check_relpath(L, what, "workdir", workdir, wlen);
-	const char *tool = dsl_opt_string(L, 1, what, "tool", NULL);
-	if (tool && strcmp(tool, "patch") && strcmp(tool, "git"))
-		config_raise(L, "%s: 'tool' must be \"patch\" or \"git\" (got '%.40s')", what,
-			     tool);
-	bool always = dsl_opt_bool(L, 1, what, "always_run", false);
-	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 0);
-	*step = (struct config_step){
-		.kind = CONFIG_STEP_PATCH,
-		.halt_on_failure = true,
-		.flunk_on_failure = true,
-		.always_run = always,
-		.patch_with_git = tool && !strcmp(tool, "git"),
-		.timeout = 1200,
-		.line = line,
-	};
-	luaL_setmetatable(L, MT_STEP);
-	int ud = lua_gettop(L);
-	step->name = config_strdup(L, name ? name : "patch", strlen(name ? name : "patch"));
-	step->workdir = config_strdup(L, workdir ? workdir : "build", workdir ? wlen : 5);
-	lua_settop(L, ud);
-	return 1;
-}
-
-void config_sched_step_copy(lua_State *L, struct config_step *dst, const struct config_step *src)
-{
-	dst->trigger_schedulers = NULL;
-	dst->ntrigger_schedulers = 0;
-	dst->set_properties = NULL;
-	dst->nset_properties = 0;
-	if (src->trigger_schedulers) {
-		dst->trigger_schedulers = dsl_new_strv(L, src->ntrigger_schedulers);
-		for (size_t i = 0; i < src->ntrigger_schedulers; i++) {
-			dst->trigger_schedulers[i] = config_strdup(
-				L, src->trigger_schedulers[i], strlen(src->trigger_schedulers[i]));
-			dst->ntrigger_schedulers = i + 1;
-		}
-	}
-	if (src->nset_properties) {
-		config_charge(L, src->nset_properties * sizeof(struct config_prop));
-		dst->set_properties = xcalloc(src->nset_properties, sizeof(struct config_prop));
-		for (size_t i = 0; i < src->nset_properties; i++) {
-			struct config_prop *p = &dst->set_properties[i];
-			p->name = config_strdup(L, src->set_properties[i].name,
-						strlen(src->set_properties[i].name));
-			dst->nset_properties = i + 1;
-			p->value = config_strdup(L, src->set_properties[i].value,
-						 strlen(src->set_properties[i].value));
-		}
-	}
-}
-
 void config_prop_free(struct config_prop *p, size_t n)
 {
 	for (size_t i = 0; p && i < n; i++) {
@@ -693,19 +587,11 @@ void config_prop_free(struct config_prop *p, size_t n)
 	free(p);
 }
 
-static void config_sched_strv_free(char **v, size_t n)
+void config_sched_strv_free(char **v, size_t n)
 {
 	for (size_t i = 0; v && i < n; i++)
 		free(v[i]);
 	free(v);
-}
-
-void config_sched_step_release(struct config_step *s)
-{
-	config_sched_strv_free(s->trigger_schedulers, s->ntrigger_schedulers);
-	config_prop_free(s->set_properties, s->nset_properties);
-	s->trigger_schedulers = NULL;
-	s->set_properties = NULL;
 }
 
 static void config_sched_match_release(struct config_match *m)
@@ -809,10 +695,6 @@ void config_sched_open(lua_State *L)
 		lua_pushcclosure(L, config_sched_declare, 1);
 		lua_setfield(L, -2, config_sched_decls[i].decl);
 	}
-	lua_pushcfunction(L, config_sched_trigger);
-	lua_setfield(L, -2, "trigger");
-	lua_pushcfunction(L, config_sched_apply_patch);
-	lua_setfield(L, -2, "apply_patch");
 	lua_pop(L, 1);
 }
 

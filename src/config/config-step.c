@@ -1,8 +1,11 @@
 /*
- * shell { }: a build step as an opaque userdata master.lua can keep in a
- * local and list in several builders; builder { } copies it into the
- * builder's struct config_step (config_step_copy).  The result flags every
- * step kind shares are read here too (dsl_step_flags).
+ * Build steps on the config side: every kind's declaration (shell { },
+ * trigger { }, ...) makes an opaque userdata master.lua can keep in a local
+ * and list in several builders; builder { } deep-copies it into the
+ * builder's struct config_step (config_step_copy).  Each kind's declaration
+ * lives in its own config-step-NAME.c and has one line in
+ * config_step_decls[] here; the keys every kind shares (the result flags,
+ * env) are read here too.
  */
 #include "config/config-internal.h"
 #include "common/limits.h"
@@ -17,9 +20,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DSL_STEP_NAME_LEN 50
+/* One line per kind of step: its declaration in master.lua, and how its
+ * own fields are deep-copied into a builder and freed (NULL: it has none
+ * beyond the common ones).  The master's side is steps/step.c's table. */
+static const struct config_step_decl {
+	const char *name;
+	enum config_step_kind kind;
+	lua_CFunction declare;
+	void (*copy)(lua_State *L, struct config_step *dst, const struct config_step *src);
+	void (*release)(struct config_step *s);
+} config_step_decls[] = {
+	{"shell", CONFIG_STEP_SHELL, config_step_shell, NULL, NULL},
+	{"trigger", CONFIG_STEP_TRIGGER, config_step_trigger, config_step_trigger_copy,
+	 config_step_trigger_release},
+	{"apply_patch", CONFIG_STEP_PATCH, config_step_patch, NULL, NULL},
+};
 
-/* ---- shell { } ----------------------------------------------------------- */
+static const struct config_step_decl *config_step_decl_of(enum config_step_kind kind)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(config_step_decls); i++)
+		if (config_step_decls[i].kind == kind)
+			return &config_step_decls[i];
+	return NULL;
+}
+
+/* ---- the step userdata ---------------------------------------------------- */
 
 static int config_step_gc(lua_State *L)
 {
@@ -30,66 +55,9 @@ static int config_step_gc(lua_State *L)
 static int config_step_tostring(lua_State *L)
 {
 	struct config_step *s = lua_touserdata(L, 1);
-	lua_pushfstring(L, "shell{name=\"%s\"}", s->name ? s->name : "?");
+	const struct config_step_decl *d = config_step_decl_of(s->kind);
+	lua_pushfstring(L, "%s{name=\"%s\"}", d ? d->name : "step", s->name ? s->name : "?");
 	return 1;
-}
-
-/* Buildbot-like: the command's first words, shortened, '/' made '_'. */
-static char *config_step_default_name(lua_State *L, const struct config_step *s)
-{
-	char name[DSL_STEP_NAME_LEN + 8] = "";
-	size_t len = 0;
-	int words = 0;
-	const char *text = s->command;
-	char *const *argv = s->argv;
-	while (words < 3 && len < DSL_STEP_NAME_LEN) {
-		const char *w;
-		size_t wlen;
-		if (argv) {
-			if (!*argv)
-				break;
-			w = *argv++;
-			wlen = strlen(w);
-		} else {
-			text += strspn(text, " \t\r\n\v\f");
-			if (!*text)
-				break;
-			w = text;
-			wlen = strcspn(text, " \t\r\n\v\f");
-			text += wlen;
-		}
-		if (wlen == 0)
-			continue;
-		if (words ==
-		    0) { /* "/usr/bin/make" and "./configure" read better as their basename */
-			const char *slash = memrchr(w, '/', wlen);
-			if (slash && (size_t)(slash - w) + 1 < wlen) {
-				wlen -= (size_t)(slash - w) + 1;
-				w = slash + 1;
-			}
-		}
-		if (words++)
-			name[len++] = ' ';
-		for (size_t i = 0; i < wlen && len < DSL_STEP_NAME_LEN; i++) {
-			unsigned char c = (unsigned char)w[i];
-			name[len++] = c == '/' || c < 0x20 || c == 0x7f ? '_' : (char)c;
-		}
-	}
-	/* do not end inside a UTF-8 sequence */
-	if (len > 0) {
-		size_t lead = len - 1;
-		while (lead > 0 && ((unsigned char)name[lead] & 0xc0) == 0x80)
-			lead--;
-		unsigned char c = (unsigned char)name[lead];
-		size_t need = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-		if (lead + need > len)
-			len = lead;
-	}
-	while (len > 0 && name[len - 1] == ' ')
-		len--;
-	if (len == 0)
-		return config_strdup(L, "shell", 5);
-	return config_strdup(L, name, len);
 }
 
 static int config_step_env_cmp(const void *a, const void *b)
@@ -97,7 +65,7 @@ static int config_step_env_cmp(const void *a, const void *b)
 	return strcmp(((const struct config_env *)a)->name, ((const struct config_env *)b)->name);
 }
 
-static void config_step_shell_env(lua_State *L, const char *what, struct config_step *step)
+void config_step_env(lua_State *L, const char *what, struct config_step *step)
 {
 	if (dsl_get(L, 1, "env") == LUA_TNIL) {
 		lua_pop(L, 1);
@@ -162,48 +130,6 @@ static void config_step_shell_env(lua_State *L, const char *what, struct config_
 	lua_pop(L, 1);
 }
 
-static void config_step_shell_command(lua_State *L, const char *what, struct config_step *step)
-{
-	int type = dsl_get(L, 1, "command");
-	int t = lua_gettop(L);
-	if (type == LUA_TNIL)
-		config_raise(L, "%s: 'command' is required", what);
-	if (type == LUA_TSTRING) {
-		size_t len;
-		const char *s = dsl_check_string(L, t, what, "command", &len);
-		if (strspn(s, " \t\r\n\v\f") == len)
-			config_raise(L, "%s: 'command' must not be empty", what);
-		step->command = config_strdup(L, s, len);
-	} else if (type == LUA_TTABLE) {
-		size_t n = dsl_check_list(L, t, what, "command", "strings");
-		if (n == 0)
-			config_raise(L, "%s: 'command' must not be empty", what);
-		for (size_t i = 1; i <= n; i++) {
-			int et = lua_rawgeti(L, t, (lua_Integer)i);
-			size_t len = 1;
-			if (et != LUA_TNUMBER)
-				dsl_check_string(L, -1, what, "command", &len);
-			if (i == 1 && len == 0)
-				config_raise(L, "%s: 'command' must not start with an empty word",
-					     what);
-			lua_pop(L, 1);
-		}
-		config_charge(L, (n + 1) * sizeof(char *));
-		step->argv = xcalloc(n + 1, sizeof(char *));
-		for (size_t i = 0; i < n; i++) {
-			lua_rawgeti(L, t, (lua_Integer)(i + 1));
-			lua_pushvalue(L, -1); /* numbers: convert a copy, not the user's table */
-			size_t len;
-			const char *s = lua_tolstring(L, -1, &len);
-			step->argv[i] = config_strdup(L, s, len);
-			lua_pop(L, 2);
-		}
-	} else
-		config_raise(L, "%s: 'command' must be a string or a list of strings (got %s)",
-			     what, dsl_typename(L, t));
-	lua_pop(L, 1);
-}
-
 struct config_step dsl_step_flags(lua_State *L, const char *what)
 {
 	return (struct config_step){
@@ -214,46 +140,6 @@ struct config_step dsl_step_flags(lua_State *L, const char *what)
 	};
 }
 
-static int config_step_shell(lua_State *L)
-{
-	static const char *const keys[] = {
-		"name",     "command",          "env", "workdir", "timeout",
-		"max_time", DSL_STEP_FLAG_KEYS, NULL};
-	int line = config_line(L);
-	char what[256];
-
-	dsl_check_table_arg(L, "shell");
-	dsl_what(L, what, sizeof(what), "shell", NULL);
-	dsl_check_keys(L, 1, what, keys);
-	const char *name = dsl_opt_name(L, 1, what, "name");
-	size_t wlen;
-	const char *workdir = dsl_opt_string(L, 1, what, "workdir", &wlen);
-	if (workdir)
-		dsl_check_relpath(L, what, "workdir", workdir, wlen);
-	double timeout = dsl_opt_seconds(L, 1, what, "timeout", 1200);
-	double max_time = dsl_opt_seconds(L, 1, what, "max_time", 0);
-	struct config_step flags = dsl_step_flags(L, what);
-
-	/* the userdata owns the step from here: a raise frees it with __gc */
-	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 0);
-	*step = flags;
-	step->kind = CONFIG_STEP_SHELL;
-	step->timeout = timeout;
-	step->max_time = max_time;
-	step->line = line;
-	luaL_setmetatable(L, MT_STEP);
-	int ud = lua_gettop(L);
-
-	lua_settop(L, ud);
-	config_step_shell_command(L, what, step);
-	config_step_shell_env(L, what, step);
-	step->workdir = config_strdup(L, workdir ? workdir : "build", workdir ? wlen : 5);
-	step->name =
-		name ? config_strdup(L, name, strlen(name)) : config_step_default_name(L, step);
-	lua_settop(L, ud);
-	return 1;
-}
-
 /* Deep-copies a step declared with shell { } (or a scheduler step) into a builder. */
 void config_step_copy(lua_State *L, struct config_step *dst, const struct config_step *src)
 {
@@ -262,7 +148,9 @@ void config_step_copy(lua_State *L, struct config_step *dst, const struct config
 	dst->argv = NULL;
 	dst->env = NULL;
 	dst->nenv = 0;
-	config_sched_step_copy(L, dst, src); /* trigger fields (config-sched.c) */
+	const struct config_step_decl *d = config_step_decl_of(src->kind);
+	if (d && d->copy)
+		d->copy(L, dst, src);
 	dst->name = config_strdup(L, src->name, strlen(src->name));
 	dst->workdir = src->workdir ? config_strdup(L, src->workdir, strlen(src->workdir)) : NULL;
 	if (src->command)
@@ -303,7 +191,9 @@ void config_step_release(struct config_step *s)
 	}
 	free(s->env);
 	free(s->workdir);
-	config_sched_step_release(s);
+	const struct config_step_decl *d = config_step_decl_of(s->kind);
+	if (d && d->release)
+		d->release(s);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -319,5 +209,6 @@ void config_step_open(lua_State *L)
 	lua_pushboolean(L, 0);
 	lua_setfield(L, -2, "__metatable");
 	lua_pop(L, 1);
-	lua_register(L, "shell", config_step_shell);
+	for (size_t i = 0; i < ARRAY_SIZE(config_step_decls); i++)
+		lua_register(L, config_step_decls[i].name, config_step_decls[i].declare);
 }

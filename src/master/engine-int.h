@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <msgpack.h>
 #include <uv.h>
 
@@ -17,10 +18,12 @@
 #include "master/wsconn.h"
 
 struct config_builder;
+struct config_step;
 struct config_worker;
 struct proto_enc;
 struct proto_session;
 struct build;
+struct step;
 
 /* A remote command in flight on a worker (start_command .. complete). */
 struct rcmd_ops {
@@ -117,10 +120,6 @@ struct build {
 	size_t nmerged;
 	/* the buildset's first sourcestamp (owned; NULL when unset) */
 	char *ss_branch, *ss_revision, *ss_repository, *ss_project, *ss_codebase;
-	/* a trigger step waiting for its buildsets */
-	int64_t *trig_bsids; /* owned */
-	size_t ntrig, ntrig_left;
-	int trig_results;
 	size_t next_step;
 	int results;
 	bool terminate;
@@ -132,14 +131,10 @@ struct build {
 	char *stop_reason; /* owned */
 	struct buf text;   /* failed steps' summaries, for state_string */
 	bool text_full;    /* text reached its cap (ends " ...") */
-	/* the running step */
-	const struct config_step *scfg;
-	int64_t stepid, logid;
-	struct logmask *mask; /* owned: the step's output masker (build.c) */
-	struct rcmd *cmd;
-	char *step_desc; /* owned: "'make test'" */
-	int rc;
-	bool have_rc;
+	json_t *props;     /* owned: {"name": [value, "source"]}, as stored */
+	struct step *step; /* the running step (steps/step.h), NULL between steps */
+	/* the running step's interrupt deadline, or a database failure's
+	 * command abort on the next turn (steps/step.c) */
 	uv_timer_t interrupt_timer;
 	struct build *next;
 };
@@ -184,10 +179,17 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 struct db_buildset_info;
 bool build_same_line(const struct build *b, const struct db_buildset_info *bi);
 void build_stop(struct build *b, const char *reason);
+/* Checks a database write on b's path: a failure ends the build EXCEPTION
+ * (the running step's command is given up).  Returns r. */
+int build_db_check(struct build *b, int r, const char *what);
+/* Sets a build property (stored, and kept in b->props; consumes value). */
+void build_set_property(struct build *b, const char *name, json_t *value, const char *source);
+/* The running step s ended (steps/step.c): the results are combined and
+ * the next step starts.  state: the step's state string, may be NULL. */
+void build_step_ended(struct build *b, const struct config_step *s, int results, const char *state);
 /* Buildbot's computeResultAndTermination: the build's results after a step
  * of s ended step_results; sets *terminate when later steps (but
  * always_run ones) must not run. */
-struct config_step;
 int build_combine(const struct config_step *s, int step_results, int build_results,
 		  bool *terminate);
 /* The worker went away: the build ends RETRY. */

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "db/db.h"
 #include "master/engine-int.h"
+#include "master/steps/step.h"
 #include "master/engine.h"
 #include "master/master.h"
 #include "master/wsconn.h"
@@ -790,7 +791,7 @@ TEST(state_names_failed_steps_only)
 static bool build_has_cmd(void *arg)
 {
 	struct world *w = arg;
-	return w->e->builds && w->e->builds->cmd;
+	return w->e->builds && w->e->builds->step && w->e->builds->step->cmd;
 }
 
 /* Lost during the attach sequence: no build starts on it; the next worker runs it. */
@@ -893,7 +894,7 @@ TEST(interrupt_timeout_and_lost_during_interrupt)
 	fw_connect(&w, &a);
 	CHECK(run_until(build_has_cmd, &w, 2000));
 	char cid[24];
-	snprintf(cid, sizeof(cid), "%s", w.e->builds->cmd->id);
+	snprintf(cid, sizeof(cid), "%s", w.e->builds->step->cmd->id);
 	CHECK_INT(engine_stop_build(w.e, build_id(w.e->builds), "enough"), 0);
 	CHECK(wait_request(&w, brid));
 	CHECK_INT(a.interrupts, 1);
@@ -1082,8 +1083,8 @@ TEST(db_log_append_fails_mid_command)
 	CHECK(run_until(build_has_cmd, &w, 2000));
 	struct build *b = w.e->builds;
 	char cid[24];
-	snprintf(cid, sizeof(cid), "%s", b->cmd->id);
-	CHECK_INT(db_log_finish(w.m.db, b->logid), 0); /* later appends fail */
+	snprintf(cid, sizeof(cid), "%s", b->step->cmd->id);
+	CHECK_INT(db_log_finish(w.m.db, b->step->logid), 0); /* later appends fail */
 	fw_update(&a, cid, "stdout", "lost output\n", 0);
 	fw_update(&a, cid, "stdout", "more lost output\n", 0);
 	CHECK(wait_request(&w, brid));

@@ -1,0 +1,542 @@
+/*
+ * Running a step: its rows, its stdio log (masked), its remote commands,
+ * interrupts, and the table of step kinds (steps/step.h).
+ */
+#define LOG_SUBSYS "build"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "db/db.h"
+#include "master/engine-int.h"
+#include "master/events.h"
+#include "master/logmask.h"
+#include "master/master.h"
+#include "master/steps/step.h"
+#include "proto/msg.h"
+
+/* One line per kind of step, in enum config_step_kind's order. */
+static const struct step_kind *const step_kinds[] = {
+	[CONFIG_STEP_SHELL] = &step_kind_shell,
+	[CONFIG_STEP_TRIGGER] = &step_kind_trigger,
+	[CONFIG_STEP_PATCH] = &step_kind_patch,
+};
+
+const struct step_kind *step_kind_of(enum config_step_kind kind)
+{
+	if ((size_t)kind >= ARRAY_SIZE(step_kinds))
+		return NULL;
+	return step_kinds[kind];
+}
+
+static struct db *step_db(const struct step *st)
+{
+	return st->b->e->m->db;
+}
+
+/* ------------------------------------------------------------------ logs */
+
+/* logmask's output (secret values already masked: master/logmask.h): a
+ * stream character before each line, a missing final newline added. */
+static void step_log_store(void *ud, char stream, const char *text, size_t len)
+{
+	struct step *st = ud;
+	struct build *b = st->b;
+	if (!st->logid || !len || b->db_failed)
+		return;
+	struct buf out;
+	/* each line gains a stream character and at most one newline */
+	buf_init(&out, xmul(len, 3) + 16);
+	const char *p = text, *end = text + len;
+	int r = 0;
+	while (r >= 0 && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		r = buf_addch(&out, stream);
+		if (r >= 0)
+			r = buf_add(&out, p, n);
+		if (r >= 0)
+			r = buf_addch(&out, '\n');
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	if (r >= 0)
+		build_db_check(b, db_log_append(step_db(st), st->logid, out.ptr, out.len),
+			       "append to log");
+	buf_release(&out);
+}
+
+static struct logmask *step_new_mask(struct step *st, logmask_emit_fn sink, void *ud)
+{
+	const struct config *cfg = st->b->e->m->cfg;
+	return logmask_new((const char *const *)cfg->secrets, cfg->nsecrets, sink, ud);
+}
+
+/* Output in pieces as it arrives: secrets reach commands (tokens in
+ * environments) and must not reach logs, however the worker cut the
+ * output (logmask holds back what may begin a secret). */
+void step_log(struct step *st, char stream, const char *text, size_t len)
+{
+	if (!st->logid || !len || st->b->db_failed)
+		return;
+	if (!st->mask)
+		st->mask = step_new_mask(st, step_log_store, st);
+	logmask_feed(st->mask, stream, text, len);
+}
+
+/* Stores what the masker holds (a line of the master's own follows, or
+ * the step ends). */
+static void step_log_flush(struct step *st)
+{
+	if (st->mask)
+		logmask_flush(st->mask);
+}
+
+void step_log_header(struct step *st, const char *fmt, ...)
+{
+	struct buf t;
+	buf_init(&t, 1 << 16);
+	va_list ap;
+	va_start(ap, fmt);
+	int r = buf_vaddf(&t, fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		buf_reset(&t);
+		r = buf_adds(&t, "[header too long: dropped]");
+	}
+	if (r >= 0) {
+		step_log_flush(st);
+		step_log(st, 'h', t.ptr, t.len);
+		step_log_flush(st);
+	}
+	buf_release(&t);
+}
+
+int step_add_log(struct step *st, const char *name, char type, int64_t *ret_logid)
+{
+	return build_db_check(st->b, db_log_add(step_db(st), st->stepid, name, type, ret_logid),
+			      "add log");
+}
+
+/* The sink of a text log's masker: plain lines, no stream character. */
+struct step_text_sink {
+	struct step *st;
+	int64_t logid;
+	int r;
+};
+
+static void step_text_store(void *ud, char stream, const char *text, size_t len)
+{
+	(void)stream;
+	struct step_text_sink *k = ud;
+	if (k->r < 0 || !len)
+		return;
+	k->r = build_db_check(k->st->b, db_log_append(step_db(k->st), k->logid, text, len),
+			      "append to log");
+}
+
+int step_log_text(struct step *st, int64_t logid, const char *text, size_t len)
+{
+	if (st->b->db_failed)
+		return KILN_EDB;
+	struct step_text_sink k = {st, logid, 0};
+	struct logmask *mask = step_new_mask(st, step_text_store, &k);
+	logmask_feed(mask, 't', text, len);
+	logmask_flush(mask);
+	logmask_free(mask);
+	return k.r;
+}
+
+int step_log_close(struct step *st, int64_t logid)
+{
+	return build_db_check(st->b, db_log_finish(step_db(st), logid), "finish log");
+}
+
+void step_set_state(struct step *st, const char *text)
+{
+	build_db_check(st->b, db_step_set_state(step_db(st), st->stepid, text), "set step state");
+}
+
+void step_set_property(struct step *st, const char *name, json_t *value, const char *source)
+{
+	build_set_property(st->b, name, value, source);
+}
+
+void step_add_url(struct step *st, const char *name, const char *url)
+{
+	build_db_check(st->b, db_step_add_url(step_db(st), st->stepid, name, url), "add url");
+}
+
+/* ------------------------------------------------------- remote commands */
+
+static void step_cmd_update(void *ud, const char *key, const msgpack_object *value)
+{
+	struct step *st = ud;
+	char stream = 0;
+	if (!strcmp(key, "stdout"))
+		stream = 'o';
+	else if (!strcmp(key, "stderr"))
+		stream = 'e';
+	else if (!strcmp(key, "header"))
+		stream = 'h';
+	if (stream) {
+		/* a line-info triple [text, offsets, times], or plain text */
+		const msgpack_object *t = value;
+		if (value->type == MSGPACK_OBJECT_ARRAY && value->via.array.size >= 1)
+			t = &value->via.array.ptr[0];
+		struct str s;
+		if (proto_obj_str(t, &s))
+			step_log(st, stream, s.p, s.len);
+	} else if (!strcmp(key, "rc")) {
+		int64_t rc;
+		if (proto_obj_int(value, &rc)) {
+			st->rc = (int)rc;
+			st->have_rc = true;
+			step_log_header(st, "program finished with exit code %d", st->rc);
+		}
+	}
+	if (st->cmd_ops && st->cmd_ops->update)
+		st->cmd_ops->update(st, key, value);
+}
+
+static void step_cmd_complete(void *ud, int status, const char *failure)
+{
+	struct step *st = ud;
+	const struct step_cmd_ops *ops = st->cmd_ops;
+	st->cmd = NULL;
+	st->cmd_ops = NULL;
+	if (st->interrupting) {
+		st->interrupting = false;
+		uv_timer_stop(&st->b->interrupt_timer);
+	}
+	ops->done(st, status, failure);
+}
+
+static const struct rcmd_ops step_rcmd_ops = {step_cmd_update, step_cmd_complete};
+
+int step_command(struct step *st, const char *name, struct proto_enc *args, uint32_t nargs,
+		 const struct step_cmd_ops *ops)
+{
+	struct build *b = st->b;
+	st->rc = 0;
+	st->have_rc = false;
+	st->cmd_ops = ops;
+	int r = wconn_start_command(b->w, name, b->bcfg->name, args, nargs, &step_rcmd_ops, st,
+				    &st->cmd);
+	if (r < 0) {
+		st->cmd = NULL;
+		st->cmd_ops = NULL;
+		b->lost = b->lost || b->w->closed;
+		step_log_header(st, "cannot start the command on the worker: %s", err_str(r));
+	}
+	return r;
+}
+
+int step_unstarted_results(const struct step *st)
+{
+	return st->b->lost ? RESULTS_RETRY : RESULTS_EXCEPTION;
+}
+
+int step_command_results(struct step *st, int status, const char *failure)
+{
+	struct build *b = st->b;
+	if (status == -ECONNRESET) {
+		b->lost = true;
+		step_log_header(st, "connection to worker lost: %s", failure ? failure : "closed");
+		/* a build being stopped is not run again */
+		return b->stop_requested ? RESULTS_CANCELLED : RESULTS_RETRY;
+	}
+	if (status == KILN_ETIMEOUT) {
+		step_log_header(st, "worker did not confirm the interrupt; giving the command up");
+		return RESULTS_CANCELLED;
+	}
+	if (status < 0) {
+		step_log_header(st, "remote command failed: %s",
+				failure ? failure : err_str(status));
+		return RESULTS_EXCEPTION;
+	}
+	if (b->stop_requested)
+		return RESULTS_CANCELLED;
+	if (!st->have_rc) {
+		step_log_header(st, "command ended without an exit code");
+		return RESULTS_EXCEPTION;
+	}
+	return -1;
+}
+
+int step_rc_results(const struct step *st)
+{
+	return st->rc == 0 ? RESULTS_SUCCESS : RESULTS_FAILURE;
+}
+
+static void step_interrupt_timeout(uv_timer_t *t)
+{
+	struct build *b = t->data;
+	struct step *st = b->step;
+	if (!st || !st->cmd)
+		return;
+	log_warn("build=%lld worker=%s did not answer the interrupt in %.1f s",
+		 (long long)b->buildid, b->w->cfg->name, b->e->interrupt_timeout_ms / 1000.0);
+	struct rcmd *c = st->cmd;
+	wconn_forget_command(b->w, c);
+	st->interrupting = false;
+	step_cmd_complete(st, KILN_ETIMEOUT, NULL);
+}
+
+void step_interrupt(struct step *st, const char *why)
+{
+	struct build *b = st->b;
+	if (!st->cmd || st->interrupting)
+		return;
+	if (wconn_interrupt(b->w, st->cmd, b->bcfg->name, why) < 0)
+		return; /* connection closing: the command fails with it */
+	st->interrupting = true;
+	uv_timer_start(&b->interrupt_timer, step_interrupt_timeout, b->e->interrupt_timeout_ms, 0);
+}
+
+/* On a later turn after a database write failed while a command ran: the
+ * command is interrupted and given up, the step ends EXCEPTION. */
+static void step_db_abort(uv_timer_t *t)
+{
+	struct build *b = t->data;
+	struct step *st = b->step;
+	if (!st || !st->cmd || st->finished)
+		return;
+	struct rcmd *c = st->cmd;
+	st->cmd = NULL;
+	st->cmd_ops = NULL;
+	st->interrupting = false;
+	if (wconn_interrupt(b->w, c, b->bcfg->name, "the master cannot store the build") < 0)
+		log_debug("build=%lld cannot interrupt the command", (long long)b->buildid);
+	wconn_forget_command(b->w, c);
+	step_finish(st, RESULTS_EXCEPTION);
+}
+
+void step_db_failed(struct step *st)
+{
+	if (st->cmd)
+		uv_timer_start(&st->b->interrupt_timer, step_db_abort, 0, 0);
+}
+
+void step_stop(struct step *st, const char *why)
+{
+	if (st->finished)
+		return;
+	if (st->b->db_failed && st->cmd)
+		return; /* step_db_abort() is pending and gives the command up */
+	if (st->kind->interrupt)
+		st->kind->interrupt(st, why);
+	else
+		step_interrupt(st, why);
+}
+
+/* ------------------------------------------------------------ shell args */
+
+/* Packs one key of an args map and counts it, so the map header always
+ * matches what follows. */
+static void step_pack_key(struct proto_enc *a, const char *key, uint32_t *n)
+{
+	proto_pack_str(a, key);
+	(*n)++;
+}
+
+/* The sourcestamp as environment variables of commands (a convenience
+ * beside properties): KILN_BRANCH, KILN_REVISION, ... */
+static const char *const step_ss_env[] = {"KILN_BRANCH", "KILN_REVISION", "KILN_REPOSITORY",
+					  "KILN_PROJECT", "KILN_CODEBASE"};
+
+static const char *step_ss_value(const struct build *b, size_t i)
+{
+	const char *v[] = {b->ss_branch, b->ss_revision, b->ss_repository, b->ss_project,
+			   b->ss_codebase};
+	return v[i] && *v[i] ? v[i] : NULL;
+}
+
+static bool step_env_has(const struct config_step *s, const char *name)
+{
+	for (size_t i = 0; i < s->nenv; i++)
+		if (!strcmp(s->env[i].name, name))
+			return true;
+	return false;
+}
+
+int step_shell_args(struct step *st, char *const *argv, const char *command, const char *subdir,
+		    const char *stdin_text, size_t stdin_len, struct proto_enc *a,
+		    uint32_t *ret_nargs)
+{
+	const struct config_step *s = st->cfg;
+	struct build *b = st->b;
+	struct wconn *w = b->w;
+	uint32_t n = 0;
+	_cleanup_free_ char *wd =
+		wconn_path(w, b->bcfg->builddir, s->workdir ? s->workdir : "build", subdir);
+	_cleanup_free_ char *workdir = wd ? wconn_path(w, w->basedir, wd, NULL) : NULL;
+	if (!workdir)
+		return -ENAMETOOLONG;
+	step_pack_key(a, "workdir", &n);
+	proto_pack_str(a, workdir);
+	step_pack_key(a, "command", &n);
+	if (argv) {
+		uint32_t argc = 0;
+		while (argv[argc])
+			argc++;
+		proto_pack_array(a, argc);
+		for (uint32_t i = 0; i < argc; i++)
+			proto_pack_str(a, argv[i]);
+	} else {
+		proto_pack_str(a, command);
+	}
+	step_pack_key(a, "env", &n);
+	uint32_t nenv = (uint32_t)s->nenv;
+	for (size_t i = 0; i < ARRAY_SIZE(step_ss_env); i++)
+		if (step_ss_value(b, i) && !step_env_has(s, step_ss_env[i]))
+			nenv++;
+	proto_pack_map(a, nenv);
+	for (size_t i = 0; i < s->nenv; i++) {
+		proto_pack_str(a, s->env[i].name);
+		if (s->env[i].value)
+			proto_pack_str(a, s->env[i].value);
+		else
+			proto_pack_nil(a);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(step_ss_env); i++)
+		if (step_ss_value(b, i) && !step_env_has(s, step_ss_env[i])) {
+			proto_pack_str(a, step_ss_env[i]);
+			proto_pack_str(a, step_ss_value(b, i));
+		}
+	step_pack_key(a, "want_stdout", &n);
+	proto_pack_bool(a, true);
+	step_pack_key(a, "want_stderr", &n);
+	proto_pack_bool(a, true);
+	step_pack_key(a, "logfiles", &n);
+	proto_pack_map(a, 0);
+	step_pack_key(a, "timeout", &n);
+	if (s->timeout > 0)
+		proto_pack_int(a, (int64_t)ceil(s->timeout));
+	else
+		proto_pack_nil(a);
+	step_pack_key(a, "maxTime", &n);
+	if (s->max_time > 0)
+		proto_pack_int(a, (int64_t)ceil(s->max_time));
+	else
+		proto_pack_nil(a);
+	step_pack_key(a, "sigtermTime", &n);
+	proto_pack_nil(a);
+	step_pack_key(a, "usePTY", &n);
+	proto_pack_bool(a, false);
+	step_pack_key(a, "logEnviron", &n);
+	proto_pack_bool(a, false);
+	step_pack_key(a, "initial_stdin", &n);
+	if (stdin_text)
+		proto_pack_strn(a, stdin_text, stdin_len);
+	else
+		proto_pack_nil(a);
+	step_pack_key(a, "interruptSignal", &n);
+	proto_pack_str(a, "KILL");
+	*ret_nargs = n;
+	return 0;
+}
+
+/* ----------------------------------------------------------- life cycle */
+
+void step_begin(struct build *b, const struct config_step *s)
+{
+	struct master *m = b->e->m;
+	double now = clock_wall();
+	struct step *st = xcalloc(1, sizeof(*st));
+	st->b = b;
+	st->cfg = s;
+	st->kind = step_kind_of(s->kind);
+	b->step = st;
+	if (!st->kind) {
+		/* cannot happen: config only makes kinds the table has */
+		log_error("build=%lld step '%s': no such kind of step %d", (long long)b->buildid,
+			  s->name, (int)s->kind);
+		b->step = NULL;
+		free(st);
+		build_step_ended(b, s, RESULTS_EXCEPTION, "no such kind of step");
+		return;
+	}
+	st->desc = st->kind->describe ? st->kind->describe(st) : xasprintf("'%s'", st->kind->name);
+	int64_t number;
+	int r = build_db_check(b, db_step_add(m->db, b->buildid, s->name, &st->stepid, &number),
+			       "add step");
+	if (r < 0) {
+		b->step = NULL;
+		free(st->desc);
+		free(st);
+		build_step_ended(b, s, RESULTS_EXCEPTION, NULL);
+		return;
+	}
+	if (build_db_check(b, db_step_start(m->db, st->stepid, now), "start step") < 0 ||
+	    build_db_check(b, db_step_set_state(m->db, st->stepid, st->desc), "set step state") <
+		    0 ||
+	    build_db_check(b, db_log_add(m->db, st->stepid, "stdio", 's', &st->logid), "add log") <
+		    0) {
+		/* the step's output could not be stored: it does not run */
+		step_finish(st, RESULTS_EXCEPTION);
+		return;
+	}
+	st->kind->start(st);
+}
+
+static void step_release(struct step *st)
+{
+	if (st->kind && st->kind->free)
+		st->kind->free(st);
+	logmask_free(st->mask);
+	free(st->desc);
+	free(st);
+}
+
+void step_finish(struct step *st, int results)
+{
+	struct build *b = st->b;
+	struct master *m = b->e->m;
+	double now = clock_wall();
+	const struct config_step *s = st->cfg;
+	if (st->finished)
+		return;
+	st->finished = true;
+	if (b->db_failed)
+		results = db_results_worst(results, RESULTS_EXCEPTION);
+	const char *rname = db_results_name(results);
+	_cleanup_free_ char *state = results != RESULTS_SUCCESS
+					     ? xasprintf("%s (%s)", st->desc, rname)
+					     : xstrdup(st->desc);
+	step_log_flush(st);
+	if (st->logid)
+		build_db_check(b, db_log_finish(m->db, st->logid), "finish log");
+	build_db_check(b, db_step_finish(m->db, st->stepid, results, state, false, now),
+		       "finish step");
+	if (st->cmd) {
+		/* a kind ending its step with a command still running */
+		wconn_forget_command(b->w, st->cmd);
+		st->cmd = NULL;
+	}
+	if (st->interrupting)
+		uv_timer_stop(&b->interrupt_timer);
+	b->step = NULL;
+	step_release(st);
+	build_step_ended(b, s, results, state);
+}
+
+void step_free(struct step *st)
+{
+	if (!st)
+		return;
+	if (st->cmd)
+		wconn_forget_command(st->b->w, st->cmd);
+	st->b->step = NULL;
+	step_release(st);
+}

@@ -1,0 +1,154 @@
+/*
+ * Build steps: the interface every kind of step implements, and the
+ * services a kind uses while it runs (step.c).
+ *
+ * A step is an asynchronous sequence of remote commands and master-side
+ * actions.  build.c decides which step runs next; step_begin() stores the
+ * step's rows (the step, its "stdio" log) and calls its kind's start().
+ * From there the kind runs remote commands with step_command(), writes
+ * logs, sets properties and adds URLs, and ends the step with
+ * step_finish(), exactly once, at once or from a later callback.  The build
+ * then combines the step's results with Buildbot's rules (build.c) and
+ * starts the next one.
+ *
+ * Adding a kind of step touches one new file here, steps/step-NAME.c
+ * defining `const struct step_kind step_kind_NAME`, one line in
+ * step_kinds[] (step.c), the kind's config side in
+ * src/config/config-step-NAME.c (one line in that folder's table),
+ * docs/CONFIG.md and the tests (docs/ARCHITECTURE.md, "Steps").
+ *
+ * Everything runs on the master's loop thread.
+ */
+#ifndef KILN_STEP_H
+#define KILN_STEP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <msgpack.h>
+
+#include "config/config.h"
+
+struct build;
+struct logmask;
+struct proto_enc;
+struct rcmd;
+struct step;
+
+struct step_kind {
+	enum config_step_kind kind;
+	const char *name; /* as master.lua declares it: "shell" */
+	/* The step's description while it runs ("'make test'"); owned by the
+	 * caller.  NULL: the kind's name in quotes. */
+	char *(*describe)(const struct step *st);
+	/* Starts the step; it ends with step_finish(). */
+	void (*start)(struct step *st);
+	/* A stop was requested.  NULL: the running remote command is
+	 * interrupted (step_interrupt) and the step ends when it does. */
+	void (*interrupt)(struct step *st, const char *why);
+	/* Frees st->priv; NULL when the kind keeps none. */
+	void (*free)(struct step *st);
+};
+
+/* A running step. */
+struct step {
+	struct build *b;
+	const struct config_step *cfg; /* borrowed: the builder's config */
+	const struct step_kind *kind;
+	int64_t stepid;
+	int64_t logid;        /* its "stdio" log */
+	struct logmask *mask; /* owned: stdio's secret masker, made on first output */
+	char *desc;           /* owned: describe()'s text */
+	/* the remote command running, if any (step_command) */
+	struct rcmd *cmd;
+	const struct step_cmd_ops *cmd_ops;
+	int rc; /* its exit code, once have_rc */
+	bool have_rc;
+	bool interrupting; /* an interrupt was sent, the timer runs */
+	bool finished;
+	void *priv; /* the kind's own state */
+};
+
+/* The table of kinds (step.c); NULL for a kind without one. */
+const struct step_kind *step_kind_of(enum config_step_kind kind);
+
+/* ---- used by build.c ---- */
+/* Stores the step's rows and starts it; on failure it ends at once
+ * (EXCEPTION).  The build learns the end through build_step_ended(). */
+void step_begin(struct build *b, const struct config_step *s);
+/* A stop was requested while st runs. */
+void step_stop(struct step *st, const char *why);
+/* The build goes away while st runs: forgets its command, frees it. */
+void step_free(struct step *st);
+/* A database write failed during st: its command is given up, it ends
+ * EXCEPTION (on a later loop turn when a command runs). */
+void step_db_failed(struct step *st);
+
+/* ---- services for the kinds ---- */
+/* How a kind hears about its remote command.  The default update handling
+ * comes first: stdout/stderr/header go to the stdio log (masked), rc to
+ * st->rc; update (may be NULL) then sees every key, handled or not. */
+struct step_cmd_ops {
+	void (*update)(struct step *st, const char *key, const msgpack_object *value);
+	/* The command ended: status 0, KILN_EPROTO (the worker refused or
+	 * failed it, failure says why), -ECONNRESET (connection lost),
+	 * KILN_ETIMEOUT (the interrupt was not confirmed in time), other
+	 * negative errors.  st->cmd is NULL again. */
+	void (*done)(struct step *st, int status, const char *failure);
+};
+/* Runs remote command name with args (a map of nargs keys, consumed:
+ * the caller releases args).  0, or a negative error with a line in the
+ * log (the command did not start; ops are not called). */
+int step_command(struct step *st, const char *name, struct proto_enc *args, uint32_t nargs,
+		 const struct step_cmd_ops *ops);
+/* The results of a step whose command did not start (step_command() < 0):
+ * RETRY when the worker is gone, else EXCEPTION. */
+int step_unstarted_results(const struct step *st);
+/* The results of a command that ended with status, when that alone
+ * decides them: RETRY or CANCELLED for a lost connection, CANCELLED for a
+ * stop, EXCEPTION for a failure or a missing exit code (each with a line in
+ * the log).  Returns -1 when the command ran to its exit code (st->rc) and
+ * the kind decides. */
+int step_command_results(struct step *st, int status, const char *failure);
+/* Sends an interrupt for the running command and gives it up if the
+ * worker does not confirm it in time. */
+void step_interrupt(struct step *st, const char *why);
+
+/* A shell command's args, for step_command(st, "shell", ...): argv (NULL-
+ * terminated) or, when argv is NULL, command run by the shell; in the
+ * step's workdir (joined with subdir, may be NULL) under the builder's
+ * directory; the step's env, the build's KILN_* variables, stdin_text (may
+ * be NULL).  0, or -ENAMETOOLONG for a path past the cap. */
+int step_shell_args(struct step *st, char *const *argv, const char *command, const char *subdir,
+		    const char *stdin_text, size_t stdin_len, struct proto_enc *args,
+		    uint32_t *ret_nargs);
+/* The usual results of a command step from its exit code. */
+int step_rc_results(const struct step *st);
+
+/* Ends the step with results (db.h RESULTS_*); exactly once. */
+void step_finish(struct step *st, int results);
+/* Output into the stdio log: stream 'o', 'e' or 'h'; secrets masked. */
+void step_log(struct step *st, char stream, const char *text, size_t len);
+/* A header line of the master's own into stdio. */
+void step_log_header(struct step *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Adds another log to the step (type 's' stream, 't' text, 'h' html).
+ * 0 or a negative error (the build then ends EXCEPTION). */
+int step_add_log(struct step *st, const char *name, char type, int64_t *ret_logid);
+/* Appends text (lines without their stream character, masked) to a log
+ * made by step_add_log(), and finishes it. */
+int step_log_text(struct step *st, int64_t logid, const char *text, size_t len);
+int step_log_close(struct step *st, int64_t logid);
+/* The step's state string while it runs. */
+void step_set_state(struct step *st, const char *text);
+/* A build property set by the step (consumes value). */
+void step_set_property(struct step *st, const char *name, json_t *value, const char *source);
+/* A link shown with the step (Buildbot's step urls). */
+void step_add_url(struct step *st, const char *name, const char *url);
+
+/* ---- the kinds (step-*.c) ---- */
+extern const struct step_kind step_kind_shell;
+extern const struct step_kind step_kind_trigger;
+extern const struct step_kind step_kind_patch;
+
+#endif
