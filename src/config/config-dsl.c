@@ -104,6 +104,17 @@ static int config_dsl_setting(lua_State *L)
 		config_dsl_replace(&cfg->db_url, config_strdup(L, s, len));
 	} else if (config_sched_setting(L, key)) {
 		/* schedulers and queue settings (config-sched.c) */
+	} else if (!strcmp(key, "properties")) {
+		/* global properties: the first layer of every build's */
+		lua_settop(L, 3);
+		lua_newtable(L);
+		lua_pushvalue(L, 3);
+		lua_setfield(L, -2, "properties");
+		config_prop_free(cfg->props, cfg->nprops);
+		cfg->props = NULL;
+		cfg->nprops = 0;
+		config_sched_props(L, 4, "setting", "properties", &cfg->props, &cfg->nprops);
+		lua_settop(L, 3);
 	} else if (config_changes_setting(L, key)) {
 		/* change_hook (config-changes.c) */
 	} else
@@ -123,7 +134,7 @@ static int config_dsl_setting(lua_State *L)
 
 static int config_dsl_worker(lua_State *L)
 {
-	static const char *const keys[] = {"name", "password", "max_builds", NULL};
+	static const char *const keys[] = {"name", "password", "max_builds", "properties", NULL};
 	struct config *cfg = config_ctx_of(L)->cfg;
 	int line = config_line(L);
 	char what[256];
@@ -152,6 +163,7 @@ static int config_dsl_worker(lua_State *L)
 	*w = (struct config_worker){.max_builds = (int)max_builds, .line = line};
 	w->name = config_strdup(L, name, strlen(name));
 	w->password = config_strdup(L, sec->value, strlen(sec->value));
+	config_sched_props(L, 1, what, "properties", &w->props, &w->nprops);
 	dsl_register(L, REG_WORKERS, name, line);
 	lua_pushstring(L, name);
 	return 1;

@@ -110,8 +110,21 @@ int config_step_trigger(lua_State *L);
 void config_step_trigger_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
 void config_step_trigger_release(struct config_step *s);
 int config_step_patch(lua_State *L);
+int config_step_git(lua_State *L);
+void config_step_source_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
+void config_step_source_release(struct config_step *s);
 /* env = { NAME = value } of the step declaration at index 1 (a command step's key). */
 void config_step_env(lua_State *L, const char *what, struct config_step *step);
+/* t[arg].env = { NAME = value | secret(...) | false }, sorted by name. */
+void config_read_env(lua_State *L, int arg, const char *what, struct config_env **ret_env,
+		     size_t *ret_n);
+void config_env_free(struct config_env *env, size_t n);
+/* Keeps the function at idx in the registry: the state outlives the load. */
+int config_ref_fn(lua_State *L, int idx);
+/* A renderable at idx: a string, a number (as text) or a function. */
+void config_read_rstr(lua_State *L, int idx, const char *what, const char *key,
+		      struct config_rstr *out);
+void config_rstr_copy(lua_State *L, struct config_rstr *dst, const struct config_rstr *src);
 
 /* ---- helpers shared by the declaration files (config-check.c) ---- */
 const char *dsl_typename(lua_State *L, int idx);

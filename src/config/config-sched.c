@@ -94,7 +94,7 @@ static char *config_sched_json_scalar(lua_State *L, int idx, const char *what, c
 
 /* t[key] = { name = value, ... } into props. */
 void config_sched_props(lua_State *L, int t, const char *what, const char *key,
-			       struct config_prop **ret, size_t *ret_n)
+			struct config_prop **ret, size_t *ret_n)
 {
 	if (dsl_get(L, t, key) == LUA_TNIL) {
 		lua_pop(L, 1);

@@ -16,15 +16,16 @@ static char *config_step_shell_default_name(lua_State *L, const struct config_st
 	char name[DSL_STEP_NAME_LEN + 8] = "";
 	size_t len = 0;
 	int words = 0;
-	const char *text = s->command;
-	char *const *argv = s->argv;
+	const char *text = s->command.text ? s->command.text : "";
+	size_t arg = 0;
 	while (words < 3 && len < DSL_STEP_NAME_LEN) {
 		const char *w;
 		size_t wlen;
-		if (argv) {
-			if (!*argv)
+		if (s->argv) {
+			/* a function element has no words yet: the name stops there */
+			if (arg >= s->nargv || !s->argv[arg].text)
 				break;
-			w = *argv++;
+			w = s->argv[arg++].text;
 			wlen = strlen(w);
 		} else {
 			text += strspn(text, " \t\r\n\v\f");
@@ -68,6 +69,8 @@ static char *config_step_shell_default_name(lua_State *L, const struct config_st
 	return config_strdup(L, name, len);
 }
 
+/* command: a string, a list of strings, numbers and functions, or a
+ * function returning either when the step starts. */
 static void config_step_shell_command(lua_State *L, const char *what, struct config_step *step)
 {
 	int type = dsl_get(L, 1, "command");
@@ -79,7 +82,9 @@ static void config_step_shell_command(lua_State *L, const char *what, struct con
 		const char *s = dsl_check_string(L, t, what, "command", &len);
 		if (strspn(s, " \t\r\n\v\f") == len)
 			config_raise(L, "%s: 'command' must not be empty", what);
-		step->command = config_strdup(L, s, len);
+		config_read_rstr(L, t, what, "command", &step->command);
+	} else if (type == LUA_TFUNCTION) {
+		config_read_rstr(L, t, what, "command", &step->command);
 	} else if (type == LUA_TTABLE) {
 		size_t n = dsl_check_list(L, t, what, "command", "strings");
 		if (n == 0)
@@ -87,25 +92,25 @@ static void config_step_shell_command(lua_State *L, const char *what, struct con
 		for (size_t i = 1; i <= n; i++) {
 			int et = lua_rawgeti(L, t, (lua_Integer)i);
 			size_t len = 1;
-			if (et != LUA_TNUMBER)
+			if (et != LUA_TNUMBER && et != LUA_TFUNCTION)
 				dsl_check_string(L, -1, what, "command", &len);
 			if (i == 1 && len == 0)
 				config_raise(L, "%s: 'command' must not start with an empty word",
 					     what);
 			lua_pop(L, 1);
 		}
-		config_charge(L, (n + 1) * sizeof(char *));
-		step->argv = xcalloc(n + 1, sizeof(char *));
+		config_charge(L, n * sizeof(*step->argv));
+		step->argv = xcalloc(n, sizeof(*step->argv));
 		for (size_t i = 0; i < n; i++) {
 			lua_rawgeti(L, t, (lua_Integer)(i + 1));
-			lua_pushvalue(L, -1); /* numbers: convert a copy, not the user's table */
-			size_t len;
-			const char *s = lua_tolstring(L, -1, &len);
-			step->argv[i] = config_strdup(L, s, len);
-			lua_pop(L, 2);
+			config_read_rstr(L, lua_gettop(L), what, "command", &step->argv[i]);
+			step->nargv = i + 1;
+			lua_pop(L, 1);
 		}
 	} else
-		config_raise(L, "%s: 'command' must be a string or a list of strings (got %s)",
+		config_raise(L,
+			     "%s: 'command' must be a string, a list of strings or a function "
+			     "(got %s)",
 			     what, dsl_typename(L, t));
 	lua_pop(L, 1);
 }

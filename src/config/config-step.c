@@ -34,6 +34,8 @@ static const struct config_step_decl {
 	{"trigger", CONFIG_STEP_TRIGGER, config_step_trigger, config_step_trigger_copy,
 	 config_step_trigger_release},
 	{"apply_patch", CONFIG_STEP_PATCH, config_step_patch, NULL, NULL},
+	{"git", CONFIG_STEP_GIT, config_step_git, config_step_source_copy,
+	 config_step_source_release},
 };
 
 static const struct config_step_decl *config_step_decl_of(enum config_step_kind kind)
@@ -67,7 +69,13 @@ static int config_step_env_cmp(const void *a, const void *b)
 
 void config_step_env(lua_State *L, const char *what, struct config_step *step)
 {
-	if (dsl_get(L, 1, "env") == LUA_TNIL) {
+	config_read_env(L, 1, what, &step->env, &step->nenv);
+}
+
+void config_read_env(lua_State *L, int arg, const char *what, struct config_env **ret_env,
+		     size_t *ret_n)
+{
+	if (dsl_get(L, arg, "env") == LUA_TNIL) {
 		lua_pop(L, 1);
 		return;
 	}
@@ -82,7 +90,7 @@ void config_step_env(lua_State *L, const char *what, struct config_step *step)
 		n++;
 	}
 	config_charge(L, n * sizeof(struct config_env));
-	step->env = xcalloc(n ? n : 1, sizeof(struct config_env));
+	*ret_env = xcalloc(n ? n : 1, sizeof(struct config_env));
 	lua_pushnil(L);
 	while (lua_next(L, t)) {
 		if (lua_type(L, -2) != LUA_TSTRING)
@@ -112,21 +120,26 @@ void config_step_env(lua_State *L, const char *what, struct config_step *step)
 				break; /* false: unset on the worker */
 				       /* fall through */
 		default:
+			if (lua_type(L, -1) == LUA_TFUNCTION)
+				break; /* a renderable */
 			sec = luaL_testudata(L, -1, MT_SECRET);
 			if (!sec)
 				config_raise(L,
 					     "%s: env: '%.60s' must be a string, a number, "
-					     "secret(...) or false to unset (got %s)",
+					     "secret(...), a function or false to unset (got %s)",
 					     what, k, dsl_typename(L, -1));
 			v = sec->value;
 			vlen = strlen(v);
 		}
-		struct config_env *e = &step->env[step->nenv++];
+		struct config_env *e = &(*ret_env)[(*ret_n)++];
 		e->name = config_strdup(L, k, klen);
-		e->value = v ? config_strdup(L, v, vlen) : NULL;
+		if (lua_type(L, -1) == LUA_TFUNCTION)
+			e->value.fn = config_ref_fn(L, -1);
+		else
+			e->value.text = v ? config_strdup(L, v, vlen) : NULL;
 		lua_pop(L, 1);
 	}
-	qsort(step->env, step->nenv, sizeof(*step->env), config_step_env_cmp);
+	qsort(*ret_env, *ret_n, sizeof(**ret_env), config_step_env_cmp);
 	lua_pop(L, 1);
 }
 
@@ -140,12 +153,56 @@ struct config_step dsl_step_flags(lua_State *L, const char *what)
 	};
 }
 
+/* ---- renderables --------------------------------------------------------- */
+
+int config_ref_fn(lua_State *L, int idx)
+{
+	config_ctx_of(L)->keep_lua = true;
+	lua_pushvalue(L, idx);
+	return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+void config_read_rstr(lua_State *L, int idx, const char *what, const char *key,
+		      struct config_rstr *out)
+{
+	size_t len;
+	const char *s;
+	switch (lua_type(L, idx)) {
+	case LUA_TFUNCTION:
+		out->fn = config_ref_fn(L, idx);
+		return;
+	case LUA_TNUMBER:
+		lua_pushvalue(L, idx); /* numbers: convert a copy, not the user's table */
+		s = lua_tolstring(L, -1, &len);
+		out->text = config_strdup(L, s, len);
+		lua_pop(L, 1);
+		return;
+	default:
+		s = dsl_check_string(L, idx, what, key, &len);
+		if (strlen(s) != len)
+			config_raise(L, "%s: '%s' must not contain NUL bytes", what, key);
+		out->text = config_strdup(L, s, len);
+	}
+}
+
+void config_rstr_copy(lua_State *L, struct config_rstr *dst, const struct config_rstr *src)
+{
+	/* never shares src's text, even when the copy raises */
+	*dst = (struct config_rstr){.fn = src->fn};
+	if (src->text)
+		dst->text = config_strdup(L, src->text, strlen(src->text));
+}
+
+/* ---- copies into builders ------------------------------------------------- */
+
 /* Deep-copies a step declared with shell { } (or a scheduler step) into a builder. */
 void config_step_copy(lua_State *L, struct config_step *dst, const struct config_step *src)
 {
 	*dst = *src;
-	dst->name = dst->command = dst->workdir = NULL;
+	dst->name = dst->workdir = NULL;
+	dst->command.text = NULL;
 	dst->argv = NULL;
+	dst->nargv = 0;
 	dst->env = NULL;
 	dst->nenv = 0;
 	const struct config_step_decl *d = config_step_decl_of(src->kind);
@@ -153,16 +210,14 @@ void config_step_copy(lua_State *L, struct config_step *dst, const struct config
 		d->copy(L, dst, src);
 	dst->name = config_strdup(L, src->name, strlen(src->name));
 	dst->workdir = src->workdir ? config_strdup(L, src->workdir, strlen(src->workdir)) : NULL;
-	if (src->command)
-		dst->command = config_strdup(L, src->command, strlen(src->command));
+	config_rstr_copy(L, &dst->command, &src->command);
 	if (src->argv) {
-		size_t n = 0;
-		while (src->argv[n])
-			n++;
-		config_charge(L, (n + 1) * sizeof(char *));
-		dst->argv = xcalloc(n + 1, sizeof(char *));
-		for (size_t i = 0; i < n; i++)
-			dst->argv[i] = config_strdup(L, src->argv[i], strlen(src->argv[i]));
+		config_charge(L, src->nargv * sizeof(*dst->argv));
+		dst->argv = xcalloc(src->nargv ? src->nargv : 1, sizeof(*dst->argv));
+		for (size_t i = 0; i < src->nargv; i++) {
+			config_rstr_copy(L, &dst->argv[i], &src->argv[i]);
+			dst->nargv = i + 1;
+		}
 	}
 	if (src->nenv) {
 		config_charge(L, src->nenv * sizeof(struct config_env));
@@ -170,26 +225,28 @@ void config_step_copy(lua_State *L, struct config_step *dst, const struct config
 		for (size_t i = 0; i < src->nenv; i++) {
 			struct config_env *e = &dst->env[dst->nenv++];
 			e->name = config_strdup(L, src->env[i].name, strlen(src->env[i].name));
-			if (src->env[i].value)
-				e->value = config_strdup(L, src->env[i].value,
-							 strlen(src->env[i].value));
+			config_rstr_copy(L, &e->value, &src->env[i].value);
 		}
 	}
+}
+
+void config_env_free(struct config_env *env, size_t n)
+{
+	for (size_t i = 0; env && i < n; i++) {
+		free(env[i].name);
+		free(env[i].value.text);
+	}
+	free(env);
 }
 
 void config_step_release(struct config_step *s)
 {
 	free(s->name);
-	if (s->argv)
-		for (char **a = s->argv; *a; a++)
-			free(*a);
+	for (size_t i = 0; s->argv && i < s->nargv; i++)
+		free(s->argv[i].text);
 	free(s->argv);
-	free(s->command);
-	for (size_t i = 0; i < s->nenv; i++) {
-		free(s->env[i].name);
-		free(s->env[i].value);
-	}
-	free(s->env);
+	free(s->command.text);
+	config_env_free(s->env, s->nenv);
 	free(s->workdir);
 	const struct config_step_decl *d = config_step_decl_of(s->kind);
 	if (d && d->release)

@@ -852,6 +852,7 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->nworkers; i++) {
 		free(cfg->worker[i].name);
 		free(cfg->worker[i].password);
+		config_prop_free(cfg->worker[i].props, cfg->worker[i].nprops);
 	}
 	free(cfg->worker);
 	for (size_t i = 0; i < cfg->nbuilders; i++) {
@@ -861,6 +862,8 @@ void config_free(struct config *cfg)
 		config_strv_free(b->tags, b->ntags);
 		config_strv_free(b->workers, b->nworkers);
 		free(b->builddir);
+		config_prop_free(b->props, b->nprops);
+		config_env_free(b->env, b->nenv);
 		for (size_t k = 0; k < b->nsteps; k++)
 			config_step_release(&b->steps[k]);
 		free(b->steps);
@@ -870,6 +873,7 @@ void config_free(struct config *cfg)
 		config_sched_release(&cfg->scheduler[i]);
 	free(cfg->scheduler);
 	config_changes_release(cfg);
+	config_prop_free(cfg->props, cfg->nprops);
 	config_strv_free(cfg->secrets, cfg->nsecrets);
 	if (cfg->lua) {
 		/* steps and secrets owned by Lua userdata are freed by their __gc */

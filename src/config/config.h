@@ -42,28 +42,66 @@ struct config_listen {
 };
 
 struct config_worker {
-	char *name;     /* owned */
-	char *password; /* owned: from secret(), never from config text */
-	int max_builds; /* >= 1, default 1 */
-	int line;       /* where it was declared in master.lua */
+	char *name;                /* owned */
+	char *password;            /* owned: from secret(), never from config text */
+	int max_builds;            /* >= 1, default 1 */
+	int line;                  /* where it was declared in master.lua */
+	struct config_prop *props; /* owned: properties = { ... } (source "Worker") */
+	size_t nprops;
+};
+
+/* A string a step takes, rendered when the step starts (steps/step.c):
+ * plain text, or a Lua function of the build's properties
+ * (config_call_render).  Plain text is all a config without functions
+ * has, and text is then used as it is. */
+struct config_rstr {
+	char *text; /* owned: the text; NULL with fn (or an unset value) */
+	int fn;     /* Lua function reference; 0 = none */
 };
 
 enum config_step_kind {
-	CONFIG_STEP_SHELL,
-	CONFIG_STEP_TRIGGER,
-	CONFIG_STEP_PATCH /* config-sched.c */
+	CONFIG_STEP_SHELL,   /* config-step-shell.c */
+	CONFIG_STEP_TRIGGER, /* config-step-trigger.c */
+	CONFIG_STEP_PATCH,   /* config-step-patch.c */
+	CONFIG_STEP_GIT,     /* config-step-source.c */
+};
+
+/* How a source step gets its tree (Buildbot's mode and method). */
+enum config_source_mode { CONFIG_SOURCE_INCREMENTAL, CONFIG_SOURCE_FULL };
+enum config_source_method {
+	CONFIG_SOURCE_FRESH,   /* clean every untracked and ignored file, then update */
+	CONFIG_SOURCE_CLEAN,   /* clean untracked files (not ignored ones), then update */
+	CONFIG_SOURCE_CLOBBER, /* remove the tree, then clone */
+	CONFIG_SOURCE_COPY,    /* update a "source" tree beside it, copy it over */
+};
+
+/* A source step's own keys (git { }, config-step-source.c). */
+struct config_source {
+	struct config_rstr repourl; /* required */
+	struct config_rstr branch;  /* the default when the build's sourcestamp has none */
+	char *codebase;             /* owned: the sourcestamp it checks out; "" = the default */
+	enum config_source_mode mode;
+	enum config_source_method method; /* mode full only */
+	int shallow;                      /* depth of a shallow clone; 0 = full history */
+	bool submodules;
+	bool retry_fetch;   /* a failed fetch is tried once more */
+	double retry_delay; /* retry = { delay, repeats }: a failed clone ... */
+	int retry_repeats;  /* ... is removed and tried again this often */
 };
 
 struct config_env {
-	char *name;  /* owned */
-	char *value; /* owned; NULL = remove the variable on the worker */
+	char *name;               /* owned */
+	struct config_rstr value; /* text NULL and no fn = remove the variable on the worker */
 };
 
 struct config_step {
 	enum config_step_kind kind;
-	char *name;    /* owned; default: derived from the command (Buildbot-like) */
-	char **argv;   /* owned, NULL-terminated; set when command was a list */
-	char *command; /* owned; set when command was a string (run with /bin/sh -c) */
+	char *name; /* owned; default: derived from the command (Buildbot-like) */
+	/* the command: a list (argv, each element rendered), or one string run
+	 * with /bin/sh -c, or a function returning either (command.fn) */
+	struct config_rstr *argv; /* owned; NULL when command was not a list */
+	size_t nargv;
+	struct config_rstr command;
 	struct config_env *env;
 	size_t nenv;
 	char *workdir;         /* owned; relative to the builder's build dir; default "build" */
@@ -82,6 +120,8 @@ struct config_step {
 	size_t nset_properties;
 	/* apply_patch { } (CONFIG_STEP_PATCH): applies a try patch, if any */
 	bool patch_with_git; /* tool = "git" (git apply) instead of patch */
+	/* source steps (CONFIG_STEP_GIT) */
+	struct config_source *source; /* owned */
 };
 
 struct config_builder {
@@ -99,6 +139,12 @@ struct config_builder {
 	int collapse_requests; /* CONFIG_COLLAPSE_*: default: the global setting */
 	int collapse_fn;       /* a Lua function (CONFIG_COLLAPSE_FN), see config_call_collapse */
 	int cancel_superseded; /* CONFIG_SUPERSEDE_*; default none */
+	/* properties = { ... } (source "Builder") and env = { ... } under every
+	 * command step's own env (config-props.c) */
+	struct config_prop *props;
+	size_t nprops;
+	struct config_env *env;
+	size_t nenv;
 };
 
 /* ==== schedulers and queue (config-sched.c; the calls: config-runtime.c) ====== */
@@ -216,6 +262,17 @@ struct config_change_view {
 	size_t nfiles;
 };
 
+/* Calls the renderable function fn (struct config_rstr) with the build's
+ * properties: props is a JSON object {"name": [value, "source"], ...} and
+ * the function gets a table name -> value.  Its result comes back as JSON
+ * in *ret (a string, number, boolean, or a list of them), owned by the
+ * caller.  0, or KILN_ECONFIG with *ret_err (owned): the function failed,
+ * ran out of its budget, or returned something else.  One thread at a time
+ * (the master's loop thread). */
+struct json_t;
+int config_call_render(struct config *cfg, int fn, const struct json_t *props, struct json_t **ret,
+		       char **ret_err);
+
 /* Does the change pass the filter?  1 yes, 0 no, or KILN_ECONFIG with
  * *ret_err (owned) when a Lua function or pattern failed (the caller logs
  * it and treats the change as not matching).  Runs the kept Lua state with
@@ -294,6 +351,9 @@ struct config {
 	int collapse_fn;
 	struct config_lua *lua; /* owned: the Lua state kept for functions and patterns
 				   (NULL when the file has none); see config_filter_match */
+	/* ---- properties (config-props.c) ---- */
+	struct config_prop *props; /* owned: the global properties = { ... } */
+	size_t nprops;
 	/* ---- change sources and hooks (config-changes.c) ---- */
 	struct config_poller *poller;
 	size_t npollers, poller_alloc;

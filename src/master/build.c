@@ -289,6 +289,104 @@ void build_set_property(struct build *b, const char *name, json_t *value, const 
 	json_object_set_new(b->props, name, json_pack("[o,s]", value, source));
 }
 
+/* One layer of the build's properties, in memory (build_setup_properties
+ * stores them all); a later layer wins.  Consumes value. */
+static void build_prop_layer(struct build *b, const char *name, json_t *value, const char *source)
+{
+	json_object_set_new(b->props, name, json_pack("[o,s]", value, source));
+}
+
+static void build_prop_layer_config(struct build *b, const struct config_prop *p, size_t n,
+				    const char *source)
+{
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_loads(p[i].value, JSON_DECODE_ANY, NULL);
+		if (v)
+			build_prop_layer(b, p[i].name, v, source);
+	}
+}
+
+static json_t *build_opt_string(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* Buildbot's order, each layer over the one before: the global properties,
+ * the buildset's (its scheduler's, force parameters, trigger steps'), the
+ * builder's, the worker's, then the build's own; all stored at once. */
+static void build_setup_properties(struct build *b)
+{
+	struct master *m = b->e->m;
+	const struct config *cfg = m->cfg;
+	struct wconn *w = b->w;
+	build_prop_layer_config(b, cfg->props, cfg->nprops, "master.lua");
+	json_t *props = NULL;
+	if (db_buildset_properties(m->db, b->bsid, &props) == 0 && json_is_object(props)) {
+		const char *k;
+		json_t *v;
+		json_object_foreach(props, k, v)
+		{
+			if (json_is_array(v) && json_array_size(v) == 2)
+				build_prop_layer(b, k, json_incref(json_array_get(v, 0)),
+						 json_string_value(json_array_get(v, 1))
+							 ?: "Buildset");
+		}
+	}
+	json_decref(props);
+	build_prop_layer(b, "buildername", json_string(b->bcfg->name), "Builder");
+	build_prop_layer_config(b, b->bcfg->props, b->bcfg->nprops, "Builder");
+	build_prop_layer(b, "workername", json_string(w->cfg->name), "Worker");
+	build_prop_layer_config(b, w->cfg->props, w->cfg->nprops, "Worker");
+	build_prop_layer(b, "buildnumber", json_integer(b->number), "Build");
+	build_prop_layer(b, "branch", build_opt_string(b->ss_branch), "Build");
+	build_prop_layer(b, "revision", build_opt_string(b->ss_revision), "Build");
+	build_prop_layer(b, "repository", build_opt_string(b->ss_repository ?: ""), "Build");
+	build_prop_layer(b, "codebase", build_opt_string(b->ss_codebase ?: ""), "Build");
+	build_prop_layer(b, "project", build_opt_string(b->ss_project ?: ""), "Build");
+	_cleanup_free_ char *builddir = wconn_path(w, w->basedir, b->bcfg->builddir, NULL);
+	if (builddir)
+		build_prop_layer(b, "builddir", json_string(builddir), "Worker");
+	/* owners: the blamelist and the requests' owner, sorted (Buildbot's setupBuild) */
+	json_t *owners = NULL;
+	if (db_build_blamelist(m->db, b->buildid, &owners) == 0 && json_is_array(owners)) {
+		build_prop_layer(b, "blamelist", json_copy(owners), "Build");
+		json_t *owner = json_array_get(json_object_get(b->props, "owner"), 0);
+		if (json_is_string(owner)) {
+			size_t i;
+			json_t *o;
+			bool have = false;
+			json_array_foreach(owners, i, o) have = have || json_equal(o, owner);
+			if (!have)
+				json_array_append(owners, owner);
+		}
+		if (json_array_size(owners) > 1) {
+			/* sort: json has no sort; a few entries, insertion sort */
+			for (size_t i = 1; i < json_array_size(owners); i++)
+				for (size_t k = i; k > 0; k--) {
+					json_t *x = json_array_get(owners, k - 1);
+					json_t *y = json_array_get(owners, k);
+					if (strcmp(json_string_value(x), json_string_value(y)) <= 0)
+						break;
+					json_incref(x);
+					json_array_set(owners, k - 1, y);
+					json_array_set_new(owners, k, x);
+				}
+		}
+		if (json_array_size(owners))
+			build_prop_layer(b, "owners", json_incref(owners), "Build");
+	}
+	json_decref(owners);
+	const char *k;
+	json_t *v;
+	json_object_foreach(b->props, k, v)
+	{
+		build_db_check(b,
+			       db_build_set_property(m->db, b->buildid, k, json_array_get(v, 0),
+						     json_string_value(json_array_get(v, 1))),
+			       "set property");
+	}
+}
+
 bool build_same_line(const struct build *b, const struct db_buildset_info *bi)
 {
 	const char *mine[] = {b->ss_codebase, b->ss_repository, b->ss_project, b->ss_branch};
@@ -347,26 +445,7 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 		db_buildset_info_release(&bi);
 	}
 
-	/* properties: the buildset's, then the build's own */
-	json_t *props = NULL;
-	if (db_buildset_properties(m->db, bsid, &props) == 0 && json_is_object(props)) {
-		const char *k;
-		json_t *v;
-		json_object_foreach(props, k, v)
-		{
-			if (json_is_array(v) && json_array_size(v) == 2)
-				build_set_property(b, k, json_incref(json_array_get(v, 0)),
-						   json_string_value(json_array_get(v, 1))
-							   ?: "Buildset");
-		}
-	}
-	json_decref(props);
-	build_set_property(b, "buildername", json_string(b->bcfg->name), "Builder");
-	build_set_property(b, "buildnumber", json_integer(b->number), "Build");
-	build_set_property(b, "workername", json_string(w->cfg->name), "Worker");
-	_cleanup_free_ char *builddir = wconn_path(w, w->basedir, b->bcfg->builddir, NULL);
-	if (builddir)
-		build_set_property(b, "builddir", json_string(builddir), "Worker");
+	build_setup_properties(b);
 
 	/* Buildbot's first step: the worker is ready */
 	int64_t stepid, number;

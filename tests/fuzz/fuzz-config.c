@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!st->name)
 				abort();
 			if (st->kind == CONFIG_STEP_SHELL &&
-			    (!st->workdir || !st->argv == !st->command))
+			    (!st->workdir || !st->argv == !(st->command.text || st->command.fn)))
 				abort();
 			if (st->kind == CONFIG_STEP_PATCH && !st->workdir)
 				abort();

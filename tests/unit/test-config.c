@@ -101,11 +101,11 @@ TEST(sample_loads)
 	if (b) {
 		CHECK_INT(b->nsteps, 2);
 		CHECK_STR(b->steps[0].name, "greet");
-		CHECK_STR(b->steps[0].argv[0], "echo");
-		CHECK_STR(b->steps[0].argv[1], "hello from Kiln");
-		CHECK(b->steps[0].argv[2] == NULL);
+		CHECK_STR(b->steps[0].argv[0].text, "echo");
+		CHECK_STR(b->steps[0].argv[1].text, "hello from Kiln");
+		CHECK(b->steps[0].nargv == 2);
 		CHECK(b->steps[0].halt_on_failure);
-		CHECK_STR(b->steps[1].command, "uname -a && pwd");
+		CHECK_STR(b->steps[1].command.text, "uname -a && pwd");
 		CHECK_INT(b->steps[1].nenv, 1);
 		CHECK_INT((int)b->steps[1].timeout, 60);
 	}
@@ -170,7 +170,7 @@ TEST(declaration_defaults)
 	const struct config_step *s = &b->steps[0];
 	CHECK_INT(s->kind, CONFIG_STEP_SHELL);
 	CHECK_STR(s->name, "make -C src_x");
-	CHECK(s->command == NULL);
+	CHECK(s->command.text == NULL && !s->command.fn);
 	CHECK_INT(s->nenv, 0);
 	CHECK_STR(s->workdir, "build");
 	CHECK(s->timeout == 1200);
@@ -249,16 +249,16 @@ TEST(every_key_is_read)
 	for (size_t i = 0; i < b->nsteps; i++) {
 		const struct config_step *s = &b->steps[i];
 		CHECK_STR(s->name, "compile");
-		CHECK_STR(s->argv[2], "4");
+		CHECK_STR(s->argv[2].text, "4");
 		CHECK_INT(s->nenv, 4); /* sorted by name */
 		CHECK_STR(s->env[0].name, "CFLAGS");
-		CHECK_STR(s->env[0].value, "-O2");
+		CHECK_STR(s->env[0].value.text, "-O2");
 		CHECK_STR(s->env[1].name, "JOBS");
-		CHECK_STR(s->env[1].value, "4");
+		CHECK_STR(s->env[1].value.text, "4");
 		CHECK_STR(s->env[2].name, "TOKEN");
-		CHECK_STR(s->env[2].value, "pw-one");
+		CHECK_STR(s->env[2].value.text, "pw-one");
 		CHECK_STR(s->env[3].name, "UNSET_ME");
-		CHECK(s->env[3].value == NULL);
+		CHECK(s->env[3].value.text == NULL);
 		CHECK_STR(s->workdir, "build/sub");
 		CHECK(s->timeout == 0);
 		CHECK(s->max_time == 3600.5);
@@ -347,10 +347,11 @@ TEST(worker_errors)
 	CHECK_ERR("worker { password = secret(\"w1\") }",
 		  "master.lua:1: worker: 'name' is required");
 	CHECK_ERR("worker { nmae = \"w1\", password = secret(\"w1\") }",
-		  "master.lua:1: worker: unknown key 'nmae' (known: name, password, max_builds)");
+		  "master.lua:1: worker: unknown key 'nmae' (known: name, password, max_builds, "
+		  "properties)");
 	CHECK_ERR("worker { name = \"w1\", password = secret(\"w1\"), max_build = 2 }",
 		  "master.lua:1: worker 'w1': unknown key 'max_build' (known: name, password, "
-		  "max_builds)");
+		  "max_builds, properties)");
 	CHECK_ERR("worker { name = \"w1\", password = secret(\"w1\"), max_builds = 0 }",
 		  "master.lua:1: worker 'w1': 'max_builds' must be between 1 and 1000000 (got 0)");
 	CHECK_ERR("worker { name = \"w1\", password = secret(\"w1\"), max_builds = 1.5 }",
@@ -381,7 +382,7 @@ TEST(builder_errors)
 		W1 "builder { name = \"b\",\n  workers = { \"w1\" },\n  steps = { shell { command "
 		   "= \"make\" } },\n  tagz = { } }",
 		"master.lua:2: builder 'b': unknown key 'tagz' (known: name, workers, description, "
-		"tags, builddir, steps, collapse_requests, cancel_superseded)");
+		"tags, builddir, steps, collapse_requests, cancel_superseded, properties, env)");
 	CHECK_ERR(W1 "\n\nbuilder { name = \"b\", workers = { \"w9\" }, steps = { " STEP " } }\n",
 		  "master.lua:4: builder 'b': unknown worker 'w9' (declare it with worker { name = "
 		  "\"w9\", ... })");
@@ -432,8 +433,8 @@ TEST(step_errors)
 	CHECK_ERR("shell { command = { \"a\", {} } }",
 		  "master.lua:1: shell: 'command' must be a string (got table)");
 	CHECK_ERR("shell { command = true }",
-		  "master.lua:1: shell: 'command' must be a string or a list of strings (got "
-		  "boolean)");
+		  "master.lua:1: shell: 'command' must be a string, a list of strings or a "
+		  "function (got boolean)");
 	CHECK_ERR("shell { command = \"make\", timeout = -1 }",
 		  "master.lua:1: shell: 'timeout' must be between 0 and 31622400 seconds");
 	CHECK_ERR("shell { command = \"make\", max_time = \"1h\" }",
@@ -442,8 +443,8 @@ TEST(step_errors)
 		  "master.lua:1: shell 'c': 'halt_on_failure' must be true or false (got number)");
 	CHECK_ERR(
 		"shell { command = \"make\", env = { A = true } }",
-		"master.lua:1: shell: env: 'A' must be a string, a number, secret(...) or false to "
-		"unset (got boolean)");
+		"master.lua:1: shell: env: 'A' must be a string, a number, secret(...), a function "
+		"or false to unset (got boolean)");
 	CHECK_ERR("shell { command = \"make\", env = { \"x\" } }",
 		  "master.lua:1: shell: 'env' keys must be variable names (got number)");
 	CHECK_ERR("shell { command = \"make\", env = { [\"A=B\"] = \"x\" } }",
@@ -458,6 +459,44 @@ TEST(step_errors)
 		  "master.lua:1: shell 'a/b': 'name' must not contain '/' (got 'a/b')");
 	CHECK_ERR("shell { command = \"a\\0b\" }",
 		  "master.lua:1: shell: 'command' must not contain NUL bytes");
+}
+
+TEST(git_step)
+{
+	CHECK_ERR("git { }", "master.lua:1: git: 'repourl' is required: repourl = \"https://...\"");
+	CHECK_ERR("git { repourl = \"\" }", "master.lua:1: git: 'repourl' must not be empty");
+	CHECK_ERR(
+		"git { repourl = \"r\", mode = \"fast\" }",
+		"master.lua:1: git: 'mode' must be one of \"incremental\", \"full\" (got 'fast')");
+	CHECK_ERR("git { repourl = \"r\", method = \"clobber\" }",
+		  "master.lua:1: git: 'method' applies to mode = \"full\" only");
+	CHECK_ERR("git { repourl = \"r\", retry = { 1 } }",
+		  "master.lua:1: git: 'retry' must be { delay_seconds, repeats }");
+	CHECK_ERR("git { repourl = \"r\", retry = { 1, -1 } }",
+		  "master.lua:1: git: retry's repeats must be an integer from 0 to 100");
+	CHECK_ERR("git { repourl = \"r\", shallow = -2 }",
+		  "master.lua:1: git: 'shallow' must be between 0 and 1000000 (got -2)");
+	char *err = NULL;
+	struct config *cfg = load(W1 "builder { name = \"b\", workers = { \"w1\" }, steps = {\n"
+				     "  git { repourl = \"https://x/y.git\", mode = \"full\", "
+				     "method = \"copy\", shallow = true, retry = { 5, 2 }, "
+				     "codebase = \"cb\" } } }",
+				  &err);
+	CHECK(cfg != NULL);
+	if (cfg) {
+		const struct config_step *st = &cfg->builder[0].steps[0];
+		CHECK_INT(st->kind, CONFIG_STEP_GIT);
+		CHECK_STR(st->name, "git");
+		CHECK_STR(st->source->repourl.text, "https://x/y.git");
+		CHECK_INT(st->source->mode, CONFIG_SOURCE_FULL);
+		CHECK_INT(st->source->method, CONFIG_SOURCE_COPY);
+		CHECK_INT(st->source->shallow, 1);
+		CHECK_INT(st->source->retry_repeats, 2);
+		CHECK(st->source->retry_delay == 5);
+		CHECK_STR(st->source->codebase, "cb");
+		config_free(cfg);
+	}
+	free(err);
 }
 
 TEST(scheduler_errors)
@@ -816,6 +855,7 @@ int main(void)
 	RUN(worker_errors);
 	RUN(builder_errors);
 	RUN(step_errors);
+	RUN(git_step);
 	RUN(scheduler_errors);
 	RUN(sandbox_has_no_dangerous_libraries);
 	RUN(sandbox_limits);

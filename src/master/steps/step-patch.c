@@ -65,7 +65,6 @@ static void step_patch_start(struct step *st)
 	db_patch_data_release(&patch);
 	if (r < 0) {
 		proto_enc_release(&args);
-		step_log_header(st, "the step's working directory path is too long");
 		step_finish(st, RESULTS_EXCEPTION);
 		return;
 	}

@@ -5,30 +5,37 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/err.h"
 #include "common/xalloc.h"
 #include "db/db.h"
 #include "master/steps/step.h"
 #include "proto/msg.h"
 
-/* "'make test'" / "'sh -c ...'": the first words of the command, as
- * Buildbot describes a shell step. */
-static char *step_shell_describe(const struct step *st)
+static void step_shell_strv_free(char **v)
 {
-	const struct config_step *s = st->cfg;
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* "'make test'" / "'sh -c ...'": the first words of the command, as
+ * Buildbot describes a shell step.  argv NULL: command's words. */
+static char *step_shell_words(char *const *argv, const char *command)
+{
 	struct buf out;
 	buf_init(&out, 1024);
 	char *words[3] = {0};
 	size_t n = 0;
 	bool more = false;
-	if (s->argv) {
-		for (size_t i = 0; s->argv[i]; i++) {
+	if (argv) {
+		for (size_t i = 0; argv[i]; i++) {
 			if (n < 2)
-				words[n++] = xstrdup(s->argv[i]);
+				words[n++] = xstrdup(argv[i]);
 			else
 				more = true;
 		}
-	} else if (s->command) {
-		const char *p = s->command;
+	} else if (command) {
+		const char *p = command;
 		while (*p) {
 			while (*p == ' ' || *p == '\t' || *p == '\n')
 				p++;
@@ -65,6 +72,62 @@ static char *step_shell_describe(const struct step *st)
 	return buf_detach(&out, NULL);
 }
 
+/* Before rendering: the words the config has (a function: its name). */
+static char *step_shell_describe(const struct step *st)
+{
+	const struct config_step *s = st->cfg;
+	if (s->command.fn || (s->argv && (!s->nargv || s->argv[0].fn)))
+		return xasprintf("'%s'", s->name);
+	if (!s->argv)
+		return step_shell_words(NULL, s->command.text);
+	char *argv[3] = {s->argv[0].text, NULL, NULL};
+	if (s->nargv > 1)
+		argv[1] = s->argv[1].fn ? "..." : s->argv[1].text;
+	return step_shell_words(argv, NULL);
+}
+
+/* The rendered command: *ret_argv (NULL-terminated, owned) or *ret_cmd. */
+static int step_shell_render(struct step *st, char ***ret_argv, char **ret_cmd)
+{
+	const struct config_step *s = st->cfg;
+	*ret_argv = NULL;
+	*ret_cmd = NULL;
+	if (s->argv) {
+		char **argv = xcalloc(s->nargv + 1, sizeof(char *));
+		for (size_t i = 0; i < s->nargv; i++) {
+			_cleanup_free_ char *what = xasprintf("command[%zu]", i + 1);
+			int r = step_render(st, &s->argv[i], what, &argv[i]);
+			if (r < 0) {
+				step_shell_strv_free(argv);
+				return r;
+			}
+		}
+		*ret_argv = argv;
+		return 0;
+	}
+	json_t *v;
+	int r = step_render_json(st, &s->command, "command", &v);
+	if (r < 0)
+		return r;
+	if (json_is_array(v)) {
+		size_t n = json_array_size(v);
+		if (n == 0) {
+			step_log_header(st, "cannot render 'command': the function returned an "
+					    "empty list");
+			json_decref(v);
+			return KILN_ECONFIG;
+		}
+		char **argv = xcalloc(n + 1, sizeof(char *));
+		for (size_t i = 0; i < n; i++)
+			argv[i] = step_json_text(json_array_get(v, i));
+		*ret_argv = argv;
+	} else {
+		*ret_cmd = step_json_text(v);
+	}
+	json_decref(v);
+	return 0;
+}
+
 static void step_shell_done(struct step *st, int status, const char *failure)
 {
 	int results = step_command_results(st, status, failure);
@@ -76,13 +139,26 @@ static const struct step_cmd_ops step_shell_ops = {NULL, step_shell_done};
 static void step_shell_start(struct step *st)
 {
 	const struct config_step *s = st->cfg;
+	char **argv, *command;
+	int r = step_shell_render(st, &argv, &command);
+	if (r < 0) {
+		step_finish(st, RESULTS_EXCEPTION);
+		return;
+	}
+	if (s->command.fn || s->argv) {
+		/* the description from the rendered words */
+		char *desc = step_shell_words(argv, command);
+		step_set_description(st, desc);
+		free(desc);
+	}
 	struct proto_enc args;
 	proto_enc_init(&args);
 	uint32_t nargs;
-	int r = step_shell_args(st, s->argv, s->command, NULL, NULL, 0, &args, &nargs);
+	r = step_shell_args(st, argv, command, NULL, NULL, 0, &args, &nargs);
+	step_shell_strv_free(argv);
+	free(command);
 	if (r < 0) {
 		proto_enc_release(&args);
-		step_log_header(st, "the step's working directory path is too long");
 		step_finish(st, RESULTS_EXCEPTION);
 		return;
 	}

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
@@ -16,6 +17,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "config/config.h"
 #include "db/db.h"
 #include "master/engine-int.h"
 #include "master/events.h"
@@ -29,6 +31,7 @@ static const struct step_kind *const step_kinds[] = {
 	[CONFIG_STEP_SHELL] = &step_kind_shell,
 	[CONFIG_STEP_TRIGGER] = &step_kind_trigger,
 	[CONFIG_STEP_PATCH] = &step_kind_patch,
+	[CONFIG_STEP_GIT] = &step_kind_git,
 };
 
 const struct step_kind *step_kind_of(enum config_step_kind kind)
@@ -160,6 +163,13 @@ int step_log_text(struct step *st, int64_t logid, const char *text, size_t len)
 int step_log_close(struct step *st, int64_t logid)
 {
 	return build_db_check(st->b, db_log_finish(step_db(st), logid), "finish log");
+}
+
+void step_set_description(struct step *st, const char *desc)
+{
+	free(st->desc);
+	st->desc = xstrdup(desc);
+	step_set_state(st, desc);
 }
 
 void step_set_state(struct step *st, const char *text)
@@ -340,11 +350,88 @@ void step_stop(struct step *st, const char *why)
 		step_interrupt(st, why);
 }
 
+/* ------------------------------------------------------------ renderables */
+
+char *step_json_text(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		return xstrndup(json_string_value(v), json_string_length(v));
+	case JSON_INTEGER:
+		return xasprintf("%lld", (long long)json_integer_value(v));
+	case JSON_REAL: {
+		/* the shortest text that reads back as the same number, as Python */
+		double d = json_real_value(v);
+		char buf[64];
+		for (int prec = 1; prec <= 17; prec++) {
+			snprintf(buf, sizeof(buf), "%.*g", prec, d);
+			if (strtod(buf, NULL) == d)
+				break;
+		}
+		if (!strpbrk(buf, ".eni"))
+			return xasprintf("%s.0", buf);
+		return xstrdup(buf);
+	}
+	case JSON_TRUE:
+		return xstrdup("True");
+	case JSON_FALSE:
+		return xstrdup("False");
+	case JSON_NULL:
+		return xstrdup("None");
+	default: {
+		char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		return t ? t : xstrdup("");
+	}
+	}
+}
+
+int step_render_json(struct step *st, const struct config_rstr *r, const char *what, json_t **ret)
+{
+	*ret = NULL;
+	if (!r->fn) {
+		if (r->text)
+			*ret = json_string(r->text);
+		return 0;
+	}
+	struct build *b = st->b;
+	char *err = NULL;
+	int rc = config_call_render(b->e->m->cfg, r->fn, b->props, ret, &err);
+	if (rc < 0) {
+		step_log_header(st, "cannot render '%s': %s", what, err ? err : err_str(rc));
+		free(err);
+		return rc;
+	}
+	return 0;
+}
+
+int step_render(struct step *st, const struct config_rstr *r, const char *what, char **ret)
+{
+	*ret = NULL;
+	if (!r->fn) {
+		if (r->text)
+			*ret = xstrdup(r->text);
+		return 0;
+	}
+	json_t *v;
+	int rc = step_render_json(st, r, what, &v);
+	if (rc < 0)
+		return rc;
+	if (json_is_array(v)) {
+		step_log_header(
+			st, "cannot render '%s': the function returned a list, not a string", what);
+		json_decref(v);
+		return KILN_ECONFIG;
+	}
+	*ret = step_json_text(v);
+	json_decref(v);
+	return 0;
+}
+
 /* ------------------------------------------------------------ shell args */
 
 /* Packs one key of an args map and counts it, so the map header always
  * matches what follows. */
-static void step_pack_key(struct proto_enc *a, const char *key, uint32_t *n)
+void step_pack_key(struct proto_enc *a, const char *key, uint32_t *n)
 {
 	proto_pack_str(a, key);
 	(*n)++;
@@ -362,25 +449,58 @@ static const char *step_ss_value(const struct build *b, size_t i)
 	return v[i] && *v[i] ? v[i] : NULL;
 }
 
-static bool step_env_has(const struct config_step *s, const char *name)
+static bool step_env_has(const struct config_env *env, size_t n, const char *name)
 {
-	for (size_t i = 0; i < s->nenv; i++)
-		if (!strcmp(s->env[i].name, name))
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(env[i].name, name))
 			return true;
 	return false;
+}
+
+static int step_pack_env(struct step *st, struct proto_enc *a, const struct config_env *e)
+{
+	_cleanup_free_ char *what = xasprintf("env %s", e->name);
+	_cleanup_free_ char *v = NULL;
+	int r = step_render(st, &e->value, what, &v);
+	if (r < 0)
+		return r;
+	proto_pack_str(a, e->name);
+	if (v)
+		proto_pack_str(a, v);
+	else
+		proto_pack_nil(a);
+	return 0;
+}
+
+char *step_worker_path(struct step *st, const char *dir, const char *sub)
+{
+	struct build *b = st->b;
+	struct wconn *w = b->w;
+	if (!dir)
+		dir = st->cfg->workdir ? st->cfg->workdir : "build";
+	_cleanup_free_ char *wd = wconn_path(w, b->bcfg->builddir, dir, sub);
+	char *path = wd ? wconn_path(w, w->basedir, wd, NULL) : NULL;
+	if (!path)
+		step_log_header(st, "the step's working directory path is too long");
+	return path;
 }
 
 int step_shell_args(struct step *st, char *const *argv, const char *command, const char *subdir,
 		    const char *stdin_text, size_t stdin_len, struct proto_enc *a,
 		    uint32_t *ret_nargs)
 {
+	return step_shell_args_in(st, NULL, argv, command, subdir, stdin_text, stdin_len, a,
+				  ret_nargs);
+}
+
+int step_shell_args_in(struct step *st, const char *dir, char *const *argv, const char *command,
+		       const char *subdir, const char *stdin_text, size_t stdin_len,
+		       struct proto_enc *a, uint32_t *ret_nargs)
+{
 	const struct config_step *s = st->cfg;
 	struct build *b = st->b;
-	struct wconn *w = b->w;
 	uint32_t n = 0;
-	_cleanup_free_ char *wd =
-		wconn_path(w, b->bcfg->builddir, s->workdir ? s->workdir : "build", subdir);
-	_cleanup_free_ char *workdir = wd ? wconn_path(w, w->basedir, wd, NULL) : NULL;
+	_cleanup_free_ char *workdir = step_worker_path(st, dir, subdir);
 	if (!workdir)
 		return -ENAMETOOLONG;
 	step_pack_key(a, "workdir", &n);
@@ -396,21 +516,29 @@ int step_shell_args(struct step *st, char *const *argv, const char *command, con
 	} else {
 		proto_pack_str(a, command);
 	}
+	/* the step's env, then the builder's under it, then KILN_* under both */
+	const struct config_builder *bc = b->bcfg;
 	step_pack_key(a, "env", &n);
 	uint32_t nenv = (uint32_t)s->nenv;
+	for (size_t i = 0; i < bc->nenv; i++)
+		if (!step_env_has(s->env, s->nenv, bc->env[i].name))
+			nenv++;
 	for (size_t i = 0; i < ARRAY_SIZE(step_ss_env); i++)
-		if (step_ss_value(b, i) && !step_env_has(s, step_ss_env[i]))
+		if (step_ss_value(b, i) && !step_env_has(s->env, s->nenv, step_ss_env[i]) &&
+		    !step_env_has(bc->env, bc->nenv, step_ss_env[i]))
 			nenv++;
 	proto_pack_map(a, nenv);
-	for (size_t i = 0; i < s->nenv; i++) {
-		proto_pack_str(a, s->env[i].name);
-		if (s->env[i].value)
-			proto_pack_str(a, s->env[i].value);
-		else
-			proto_pack_nil(a);
-	}
+	int r = 0;
+	for (size_t i = 0; r >= 0 && i < s->nenv; i++)
+		r = step_pack_env(st, a, &s->env[i]);
+	for (size_t i = 0; r >= 0 && i < bc->nenv; i++)
+		if (!step_env_has(s->env, s->nenv, bc->env[i].name))
+			r = step_pack_env(st, a, &bc->env[i]);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < ARRAY_SIZE(step_ss_env); i++)
-		if (step_ss_value(b, i) && !step_env_has(s, step_ss_env[i])) {
+		if (step_ss_value(b, i) && !step_env_has(s->env, s->nenv, step_ss_env[i]) &&
+		    !step_env_has(bc->env, bc->nenv, step_ss_env[i])) {
 			proto_pack_str(a, step_ss_env[i]);
 			proto_pack_str(a, step_ss_value(b, i));
 		}

@@ -118,11 +118,36 @@ void step_interrupt(struct step *st, const char *why);
 /* A shell command's args, for step_command(st, "shell", ...): argv (NULL-
  * terminated) or, when argv is NULL, command run by the shell; in the
  * step's workdir (joined with subdir, may be NULL) under the builder's
- * directory; the step's env, the build's KILN_* variables, stdin_text (may
- * be NULL).  0, or -ENAMETOOLONG for a path past the cap. */
+ * directory; the step's env over the builder's (rendered), the build's
+ * KILN_* variables, stdin_text (may be NULL).  0, or a negative error with
+ * a line in the log (a path past the cap, an env value that did not
+ * render): the step should end EXCEPTION. */
 int step_shell_args(struct step *st, char *const *argv, const char *command, const char *subdir,
 		    const char *stdin_text, size_t stdin_len, struct proto_enc *args,
 		    uint32_t *ret_nargs);
+/* The same in dir, a path relative to the builder's directory (NULL: the
+ * step's workdir), joined with subdir. */
+int step_shell_args_in(struct step *st, const char *dir, char *const *argv, const char *command,
+		       const char *subdir, const char *stdin_text, size_t stdin_len,
+		       struct proto_enc *args, uint32_t *ret_nargs);
+/* The worker-side absolute path of dir (relative to the builder's
+ * directory; NULL: the step's workdir) joined with sub (may be NULL);
+ * NULL with a line in the log when it is too long.  Owned. */
+char *step_worker_path(struct step *st, const char *dir, const char *sub);
+/* Packs one key of a command's args map and counts it. */
+void step_pack_key(struct proto_enc *a, const char *key, uint32_t *n);
+
+/* Renders r (config.h struct config_rstr) with the build's properties
+ * into *ret (owned; NULL when r is an unset value).  what names the key in
+ * messages ("command").  0, or a negative error with a line in the log
+ * saying what failed: the step should then end EXCEPTION. */
+int step_render(struct step *st, const struct config_rstr *r, const char *what, char **ret);
+/* The same keeping the JSON value (a function may return a list). */
+int step_render_json(struct step *st, const struct config_rstr *r, const char *what, json_t **ret);
+/* A rendered scalar as the text a command gets: strings as they are,
+ * numbers and booleans as Python's str() writes them (Buildbot's
+ * rendering). Owned. */
+char *step_json_text(const json_t *v);
 /* The usual results of a command step from its exit code. */
 int step_rc_results(const struct step *st);
 
@@ -139,6 +164,9 @@ int step_add_log(struct step *st, const char *name, char type, int64_t *ret_logi
  * made by step_add_log(), and finishes it. */
 int step_log_text(struct step *st, int64_t logid, const char *text, size_t len);
 int step_log_close(struct step *st, int64_t logid);
+/* Replaces the step's description (st->desc, its state string while it
+ * runs and the base of its final one), e.g. once the command is rendered. */
+void step_set_description(struct step *st, const char *desc);
 /* The step's state string while it runs. */
 void step_set_state(struct step *st, const char *text);
 /* A build property set by the step (consumes value). */
@@ -150,5 +178,6 @@ void step_add_url(struct step *st, const char *name, const char *url);
 extern const struct step_kind step_kind_shell;
 extern const struct step_kind step_kind_trigger;
 extern const struct step_kind step_kind_patch;
+extern const struct step_kind step_kind_git;
 
 #endif

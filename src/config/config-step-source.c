@@ -1,0 +1,159 @@
+/*
+ * Source steps: git { repourl, branch, mode, method, shallow, submodules,
+ * retry_fetch, retry, codebase, ... } (steps/step-git.c runs it).  The
+ * keys follow Buildbot's Git step; repourl and branch may be renderables.
+ */
+#include "config/config-internal.h"
+#include "common/xalloc.h"
+
+#include <lauxlib.h>
+#include <math.h>
+#include <string.h>
+
+static const char *const config_source_modes[] = {"incremental", "full"};
+static const char *const config_source_methods[] = {"fresh", "clean", "clobber", "copy"};
+
+/* t[key] among the names in choices (its index), or def when unset. */
+static int config_source_choice(lua_State *L, const char *what, const char *key,
+				const char *const *choices, size_t n, int def)
+{
+	size_t len;
+	const char *s = dsl_opt_string(L, 1, what, key, &len);
+	if (!s)
+		return def;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s, choices[i]))
+			return (int)i;
+	char list[128] = "";
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(list);
+		snprintf(list + l, sizeof(list) - l, "%s\"%s\"", i ? ", " : "", choices[i]);
+	}
+	return config_raise(L, "%s: '%s' must be one of %s (got '%.40s')", what, key, list, s);
+}
+
+/* retry = { delay, repeats } */
+static void config_source_retry(lua_State *L, const char *what, struct config_source *src)
+{
+	if (dsl_get(L, 1, "retry") == LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	int t = lua_gettop(L);
+	if (lua_type(L, t) != LUA_TTABLE || luaL_len(L, t) != 2)
+		config_raise(L, "%s: 'retry' must be { delay_seconds, repeats }", what);
+	lua_rawgeti(L, t, 1);
+	lua_rawgeti(L, t, 2);
+	int isnum = 0;
+	double delay = lua_tonumberx(L, -2, &isnum);
+	if (!isnum || !isfinite(delay) || delay < 0 || delay > 3600)
+		config_raise(L, "%s: retry's delay must be 0 to 3600 seconds", what);
+	lua_Integer repeats = lua_tointegerx(L, -1, &isnum);
+	if (!isnum || repeats < 0 || repeats > 100)
+		config_raise(L, "%s: retry's repeats must be an integer from 0 to 100", what);
+	src->retry_delay = delay;
+	src->retry_repeats = (int)repeats;
+	lua_settop(L, t - 1);
+}
+
+int config_step_git(lua_State *L)
+{
+	static const char *const keys[] = {
+		"name",        "repourl",          "branch",     "mode",
+		"method",      "shallow",          "submodules", "retry",
+		"retry_fetch", "codebase",         "workdir",    "timeout",
+		"env",         DSL_STEP_FLAG_KEYS, NULL};
+	int line = config_line(L);
+	char what[256];
+	dsl_check_table_arg(L, "git");
+	dsl_what(L, what, sizeof(what), "git", NULL);
+	dsl_check_keys(L, 1, what, keys);
+	const char *name = dsl_opt_name(L, 1, what, "name");
+	size_t wlen = 0;
+	const char *workdir = dsl_opt_string(L, 1, what, "workdir", &wlen);
+	if (workdir)
+		dsl_check_relpath(L, what, "workdir", workdir, wlen);
+	int mode = config_source_choice(L, what, "mode", config_source_modes,
+					ARRAY_SIZE(config_source_modes), CONFIG_SOURCE_INCREMENTAL);
+	int method = config_source_choice(L, what, "method", config_source_methods,
+					  ARRAY_SIZE(config_source_methods), -1);
+	if (method >= 0 && mode != CONFIG_SOURCE_FULL)
+		config_raise(L, "%s: 'method' applies to mode = \"full\" only", what);
+	long long shallow = 0;
+	int st = dsl_get(L, 1, "shallow");
+	if (st == LUA_TBOOLEAN)
+		shallow = lua_toboolean(L, -1) ? 1 : 0;
+	lua_pop(L, 1);
+	if (st != LUA_TBOOLEAN)
+		shallow = dsl_opt_int(L, 1, what, "shallow", 0, 0, 1000000);
+	bool submodules = dsl_opt_bool(L, 1, what, "submodules", false);
+	bool retry_fetch = dsl_opt_bool(L, 1, what, "retry_fetch", false);
+	double timeout = dsl_opt_seconds(L, 1, what, "timeout", 1200);
+	size_t clen = 0;
+	const char *codebase = dsl_opt_string(L, 1, what, "codebase", &clen);
+	struct config_step flags = dsl_step_flags(L, what);
+
+	/* the userdata owns the step from here: a raise frees it with __gc */
+	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 0);
+	*step = flags;
+	step->kind = CONFIG_STEP_GIT;
+	step->timeout = timeout;
+	step->line = line;
+	luaL_setmetatable(L, MT_STEP);
+	int ud = lua_gettop(L);
+	config_charge(L, sizeof(struct config_source));
+	struct config_source *src = step->source = xcalloc(1, sizeof(*src));
+	src->mode = (enum config_source_mode)mode;
+	src->method = method >= 0 ? (enum config_source_method)method : CONFIG_SOURCE_FRESH;
+	src->shallow = (int)shallow;
+	src->submodules = submodules;
+	src->retry_fetch = retry_fetch;
+	src->codebase = config_strdup(L, codebase ? codebase : "", clen);
+	config_source_retry(L, what, src);
+	if (dsl_get(L, 1, "repourl") == LUA_TNIL)
+		config_raise(L, "%s: 'repourl' is required: repourl = \"https://...\"", what);
+	config_read_rstr(L, lua_gettop(L), what, "repourl", &src->repourl);
+	if (src->repourl.text && !src->repourl.text[0])
+		config_raise(L, "%s: 'repourl' must not be empty", what);
+	lua_settop(L, ud);
+	if (dsl_get(L, 1, "branch") != LUA_TNIL)
+		config_read_rstr(L, lua_gettop(L), what, "branch", &src->branch);
+	lua_settop(L, ud);
+	config_step_env(L, what, step);
+	step->workdir = config_strdup(L, workdir ? workdir : "build", workdir ? wlen : 5);
+	step->name = config_strdup(L, name ? name : "git", strlen(name ? name : "git"));
+	lua_settop(L, ud);
+	return 1;
+}
+
+void config_step_source_copy(lua_State *L, struct config_step *dst, const struct config_step *src)
+{
+	dst->source = NULL;
+	if (!src->source)
+		return;
+	config_charge(L, sizeof(struct config_source));
+	struct config_source *d = dst->source = xcalloc(1, sizeof(*d));
+	const struct config_source *s = src->source;
+	*d = (struct config_source){.mode = s->mode,
+				    .method = s->method,
+				    .shallow = s->shallow,
+				    .submodules = s->submodules,
+				    .retry_fetch = s->retry_fetch,
+				    .retry_delay = s->retry_delay,
+				    .retry_repeats = s->retry_repeats};
+	config_rstr_copy(L, &d->repourl, &s->repourl);
+	config_rstr_copy(L, &d->branch, &s->branch);
+	d->codebase = config_strdup(L, s->codebase, strlen(s->codebase));
+}
+
+void config_step_source_release(struct config_step *s)
+{
+	struct config_source *src = s->source;
+	if (!src)
+		return;
+	free(src->repourl.text);
+	free(src->branch.text);
+	free(src->codebase);
+	free(src);
+	s->source = NULL;
+}
