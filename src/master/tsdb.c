@@ -54,7 +54,8 @@ struct tsdb {
 	uint64_t drop_logged_ms;
 	bool drop_logged;
 	unsigned backoff_ms;
-	bool failing;      /* a failure was logged; the next connect says so */
+	uint64_t connected_ms; /* uv_now() when the connection came up */
+	bool failing;          /* a failure was logged; the next connect says so */
 	unsigned addr_idx; /* which resolved address to try: the next one after a failed connect */
 	bool stopping;
 };
@@ -195,6 +196,11 @@ static void tsdb_fail(struct tsdb *t, int r, const char *what)
 	else
 		log_debug("%s:%d: %s: %s", t->host, t->port, what, uv_strerror(r));
 	t->failing = true;
+	/* a connection that lived a while was a success: start the backoff over;
+	 * a store that hangs up at once is retried ever more slowly */
+	if (t->state == TSDB_CONNECTED &&
+	    uv_now(t->loop) - t->connected_ms >= KILN_TSDB_CONNECT_TIMEOUT_MS)
+		t->backoff_ms = KILN_TSDB_BACKOFF_FIRST_MS;
 	if (t->state == TSDB_CONNECTING)
 		t->addr_idx++; /* "localhost": ::1 refused, 127.0.0.1 next time */
 	uv_timer_stop(&t->timer);
@@ -258,7 +264,7 @@ static void tsdb_on_connect(uv_connect_t *req, int status)
 		return;
 	}
 	t->state = TSDB_CONNECTED;
-	t->backoff_ms = KILN_TSDB_BACKOFF_FIRST_MS;
+	t->connected_ms = uv_now(t->loop);
 	if (t->failing)
 		log_info("%s:%d: connected again", t->host, t->port);
 	else
@@ -297,7 +303,7 @@ static void tsdb_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo 
 	if (r == 0) {
 		t->tcp_open = true;
 		t->tcp.data = t;
-		uv_tcp_nodelay(&t->tcp, 1);
+		(void)uv_tcp_nodelay(&t->tcp, 1); /* lines go out at once; optional */
 		t->state = TSDB_CONNECTING;
 		t->conn.data = t;
 		r = uv_tcp_connect(&t->conn, &t->tcp, ai->ai_addr, tsdb_on_connect);
