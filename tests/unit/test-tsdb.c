@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/err.h"
@@ -404,8 +405,23 @@ TEST(full_queue_drops_oldest)
 	struct config_metrics_push cfg = {CONFIG_TSDB_GRAPHITE, "127.0.0.1", port, "kiln", 1};
 	struct tsdb *t = NULL;
 	CHECK_INT(tsdb_start(&loop, &cfg, &t), 0);
+	/* the daemon log (stderr) gets one line for the 5 drops, not 5 */
+	fflush(stderr);
+	int saved = dup(2);
+	FILE *logf = tmpfile();
+	dup2(fileno(logf), 2);
 	for (int i = 0; i < KILN_TSDB_MAX_QUEUE + 5; i++)
 		CHECK_INT(tsdb_record(t, "b", "n", i, i), 0);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(logf);
+	char line[512];
+	int full_lines = 0;
+	while (fgets(line, sizeof(line), logf))
+		full_lines += strstr(line, "queue full (10000 points): dropped 1 oldest") != NULL;
+	fclose(logf);
+	CHECK_INT(full_lines, 1);
 	CHECK_INT(tsdb_dropped(t), 5);
 	CHECK_INT(tsdb_queued(t), KILN_TSDB_MAX_QUEUE);
 
