@@ -82,7 +82,8 @@ struct warnscan {
 	struct buf log; /* the warnings log */
 	bool log_cut;
 	bool finished;
-	char *error; /* owned: the first limit error, or NULL */
+	char *error;   /* owned: the first limit error, or NULL */
+	char *scratch; /* owned: KILN_WARNSCAN_MAX_LINE + 1 bytes, the line being scanned */
 };
 
 static void *warnscan_malloc(PCRE2_SIZE n, void *ud)
@@ -384,6 +385,7 @@ struct warnscan *warnscan_new(const struct warnscan_config *c)
 	assert(s->md);
 	for (size_t i = 0; i < WARNSCAN_NSTREAMS; i++)
 		buf_init(&s->st[i].line, KILN_WARNSCAN_MAX_LINE);
+	s->scratch = xmalloc(KILN_WARNSCAN_MAX_LINE + 1);
 	s->pat_off = xcalloc(c->npat ? c->npat : 1, sizeof(bool));
 	s->supp_off = xcalloc(c->nsupp ? c->nsupp : 1, sizeof(bool));
 	/* room for the cut marker past the stored lines */
@@ -404,6 +406,7 @@ void warnscan_free(struct warnscan *s)
 	free(s->supp_off);
 	buf_release(&s->log);
 	free(s->error);
+	free(s->scratch);
 	free(s);
 }
 
@@ -548,9 +551,12 @@ static int warnscan_line(struct warnscan *s, const char *p, size_t n)
 	if (n > 0 && p[n - 1] == '\r')
 		n--;
 	s->lineno++;
-	/* a NUL-terminated copy: the suppression checks take the text's end from it */
-	_cleanup_free_ char *line = xstrndup(p, n);
-	n = strlen(line); /* a NUL byte ends the line for the patterns */
+	/* a NUL-terminated copy: the suppression checks take the text's end
+	 * from it, and a NUL byte ends the line for the patterns */
+	char *line = s->scratch;
+	memcpy(line, p, n);
+	line[n] = '\0';
+	n = strlen(line);
 	if (warnscan_directory(s, line, n))
 		return 0;
 	int r = 0;
