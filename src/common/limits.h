@@ -145,4 +145,24 @@
 /* Slice "mask" (issue 9): the relay that checks the masking of /ws client frames */
 #define KILN_WS_GUARD_BUF (64u << 10) /* bytes buffered per direction of one /ws connection */
 
+/* Slice "warn" (issue 10): warning counting (master/warnscan.c), metrics push (master/tsdb.c) */
+#define KILN_WARNSCAN_MAX_PATTERNS 64       /* warning patterns of one step */
+#define KILN_WARNSCAN_MAX_PATTERN_LEN 1024  /* bytes of one regex (pattern or suppression) */
+#define KILN_WARNSCAN_MAX_SUPPRESSIONS 1024 /* suppressions of one step (list + file) */
+#define KILN_WARNSCAN_MAX_SUPPRESSION_FILE (1u << 20) /* bytes of a suppression file parsed */
+#define KILN_WARNSCAN_MAX_LINE (16u << 10)            /* output line held for its end, then cut */
+#define KILN_WARNSCAN_MAX_LOG (1u << 20)              /* stored warnings log; the count goes on */
+#define KILN_WARNSCAN_MAX_DIRS 64                     /* make's Entering directory stack depth */
+#define KILN_WARNSCAN_MATCH_LIMIT 1000000             /* PCRE2 match() calls per line and pattern */
+#define KILN_WARNSCAN_DEPTH_LIMIT 100000              /* PCRE2 backtracking depth per match */
+#define KILN_WARNSCAN_HEAP_LIMIT_KIB 16384            /* PCRE2 backtracking heap per match (KiB) */
+#define KILN_TSDB_MAX_QUEUE 10000          /* points waiting to be sent (oldest dropped) */
+#define KILN_TSDB_MAX_LINE 1024            /* one formatted point, then refused */
+#define KILN_TSDB_MAX_INFLIGHT (64u << 10) /* bytes handed to one uv_write at a time */
+#define KILN_TSDB_BACKOFF_FIRST_MS 500     /* first reconnect delay (then doubles) */
+#define KILN_TSDB_BACKOFF_MAX_MS 60000     /* longest reconnect delay */
+#define KILN_TSDB_CONNECT_TIMEOUT_MS 10000 /* resolve + connect, then retry */
+#define KILN_TSDB_WRITE_STALL_MS 30000     /* a write the store does not read, then reconnect */
+#define KILN_TSDB_DROP_LOG_MS 60000        /* one "dropped N points" line per interval */
+
 #endif

@@ -117,6 +117,8 @@ static int config_dsl_setting(lua_State *L)
 		lua_settop(L, 3);
 	} else if (config_changes_setting(L, key)) {
 		/* change_hook (config-changes.c) */
+	} else if (config_tsdb_setting(L, key)) {
+		/* metrics_push (config-tsdb.c) */
 	} else
 		return config_raise(L,
 				    "unknown setting '%.60s' (declare your own variables with "

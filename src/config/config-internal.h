@@ -182,4 +182,8 @@ void config_changes_open(lua_State *L);
 /* The change_hook setting: true if key was handled (value at index 3). */
 bool config_changes_setting(lua_State *L, const char *key);
 void config_changes_release(struct config *cfg);
+
+/* ---- metrics push (config-tsdb.c) ---- */
+bool config_tsdb_setting(lua_State *L, const char *key); /* metrics_push: true if handled */
+void config_tsdb_release(struct config *cfg);
 #endif

@@ -358,6 +358,7 @@ struct config {
 	struct config_poller *poller;
 	size_t npollers, poller_alloc;
 	struct config_change_hook change_hook;
+	struct config_metrics_push *metrics_push; /* owned, NULL = none (config-tsdb.c) */
 };
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or
@@ -385,5 +386,18 @@ int config_parse_listen(const char *text, struct config_listen *ret);
 
 /* The commented sample master.lua written by `kiln create-master`. */
 extern const char config_sample[];
+
+/* ==== metrics push (config-tsdb.c; the client: master/tsdb.c) ================= */
+enum config_tsdb_protocol { CONFIG_TSDB_INFLUX, CONFIG_TSDB_GRAPHITE };
+
+/* metrics_push = { protocol = "influx"|"graphite", host = ..., port = N, prefix = ... } */
+struct config_metrics_push {
+	enum config_tsdb_protocol protocol;
+	char *host;   /* owned: a host name or a numeric address (resolved off the loop) */
+	int port;     /* 1-65535 */
+	char *prefix; /* owned: [A-Za-z0-9_][A-Za-z0-9_.-]*, default "kiln" */
+	int line;
+};
+/* ==== end of metrics push ======================================================= */
 
 #endif

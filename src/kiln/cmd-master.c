@@ -30,6 +30,7 @@
 #include "kiln/kiln.h"
 #include "master/engine.h"
 #include "master/events.h"
+#include "master/tsdb.h"
 #include "master/http.h"
 #include "master/loop-stall.h"
 #include "master/master.h"
@@ -244,6 +245,13 @@ static int master_run(int argc, char **argv)
 	r = pollers_start(&m, &m.pollers); /* logs its errors */
 	if (r < 0)
 		goto out;
+	if (m.cfg->metrics_push) {
+		r = tsdb_start(&loop, m.cfg->metrics_push, &m.tsdb);
+		if (r < 0) {
+			log_error_errno(r, "cannot start the metrics push");
+			goto out;
+		}
+	}
 	r = http_server_start(&m, engine_worker_ops(m.engine), &m.http); /* logs its errors */
 	if (r < 0)
 		goto out;
@@ -288,6 +296,8 @@ out:
 	db_close(m.db);
 	events_free(m.events);
 	m.events = NULL;
+	tsdb_stop(m.tsdb); /* freed by the uv_run below */
+	m.tsdb = NULL;
 	uv_signal_stop(&sigterm);
 	uv_signal_stop(&sigint);
 	uv_signal_stop(&sighup);
