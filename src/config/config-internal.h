@@ -110,6 +110,14 @@ int config_step_trigger(lua_State *L);
 void config_step_trigger_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
 void config_step_trigger_release(struct config_step *s);
 int config_step_patch(lua_State *L);
+/* A command step's declaration (shell's keys plus extra_keys, NULL-ended,
+ * which the caller reads): pushes the step userdata, at the top. */
+struct config_step *config_step_command_new(lua_State *L, const char *decl,
+					    enum config_step_kind kind,
+					    const char *const *extra_keys);
+int config_step_compile(lua_State *L);
+void config_step_compile_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
+void config_step_compile_release(struct config_step *s);
 int config_step_git(lua_State *L);
 void config_step_source_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
 void config_step_source_release(struct config_step *s);

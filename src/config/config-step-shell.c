@@ -115,17 +115,25 @@ static void config_step_shell_command(lua_State *L, const char *what, struct con
 	lua_pop(L, 1);
 }
 
-int config_step_shell(lua_State *L)
+struct config_step *config_step_command_new(lua_State *L, const char *decl,
+					    enum config_step_kind kind,
+					    const char *const *extra_keys)
 {
 	static const char *const keys[] = {
-		"name",     "command",          "env", "workdir", "timeout",
-		"max_time", DSL_STEP_FLAG_KEYS, NULL};
+		"name", "command", "env", "workdir", "timeout", "max_time", DSL_STEP_FLAG_KEYS};
+	const char *all[ARRAY_SIZE(keys) + 16];
+	size_t n = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		all[n++] = keys[i];
+	for (size_t i = 0; extra_keys && extra_keys[i] && n + 1 < ARRAY_SIZE(all); i++)
+		all[n++] = extra_keys[i];
+	all[n] = NULL;
 	int line = config_line(L);
 	char what[256];
 
-	dsl_check_table_arg(L, "shell");
-	dsl_what(L, what, sizeof(what), "shell", NULL);
-	dsl_check_keys(L, 1, what, keys);
+	dsl_check_table_arg(L, decl);
+	dsl_what(L, what, sizeof(what), decl, NULL);
+	dsl_check_keys(L, 1, what, all);
 	const char *name = dsl_opt_name(L, 1, what, "name");
 	size_t wlen;
 	const char *workdir = dsl_opt_string(L, 1, what, "workdir", &wlen);
@@ -138,7 +146,7 @@ int config_step_shell(lua_State *L)
 	/* the userdata owns the step from here: a raise frees it with __gc */
 	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 0);
 	*step = flags;
-	step->kind = CONFIG_STEP_SHELL;
+	step->kind = kind;
 	step->timeout = timeout;
 	step->max_time = max_time;
 	step->line = line;
@@ -152,5 +160,11 @@ int config_step_shell(lua_State *L)
 	step->name = name ? config_strdup(L, name, strlen(name))
 			  : config_step_shell_default_name(L, step);
 	lua_settop(L, ud);
+	return step;
+}
+
+int config_step_shell(lua_State *L)
+{
+	config_step_command_new(L, "shell", CONFIG_STEP_SHELL, NULL);
 	return 1;
 }

@@ -36,6 +36,8 @@ static const struct config_step_decl {
 	{"apply_patch", CONFIG_STEP_PATCH, config_step_patch, NULL, NULL},
 	{"git", CONFIG_STEP_GIT, config_step_git, config_step_source_copy,
 	 config_step_source_release},
+	{"compile", CONFIG_STEP_COMPILE, config_step_compile, config_step_compile_copy,
+	 config_step_compile_release},
 };
 
 static const struct config_step_decl *config_step_decl_of(enum config_step_kind kind)

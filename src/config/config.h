@@ -64,6 +64,22 @@ enum config_step_kind {
 	CONFIG_STEP_TRIGGER, /* config-step-trigger.c */
 	CONFIG_STEP_PATCH,   /* config-step-patch.c */
 	CONFIG_STEP_GIT,     /* config-step-source.c */
+	CONFIG_STEP_COMPILE, /* config-step-compile.c */
+};
+
+/* compile { }: how its output's warnings are counted (master/warnscan.h). */
+struct config_suppression {
+	char *file;      /* owned PCRE2 regex of the file, NULL = any */
+	char *warning;   /* owned PCRE2 regex of the text, NULL = any */
+	long start, end; /* line range, inclusive; 0, 0 = any line */
+};
+struct config_warnings {
+	char **patterns; /* owned PCRE2 regexes; none = the gcc/clang/ld defaults */
+	size_t npatterns;
+	struct config_suppression *supp; /* owned */
+	size_t nsupp;
+	long long max_warnings; /* over it: FAILURE (or WARNINGS); -1 = no limit */
+	bool over_warns;        /* over max_warnings gives WARNINGS, not FAILURE */
 };
 
 /* How a source step gets its tree (Buildbot's mode and method). */
@@ -122,6 +138,8 @@ struct config_step {
 	bool patch_with_git; /* tool = "git" (git apply) instead of patch */
 	/* source steps (CONFIG_STEP_GIT) */
 	struct config_source *source; /* owned */
+	/* compile { } (CONFIG_STEP_COMPILE) */
+	struct config_warnings *warnings; /* owned */
 };
 
 struct config_builder {

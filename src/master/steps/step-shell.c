@@ -73,7 +73,7 @@ static char *step_shell_words(char *const *argv, const char *command)
 }
 
 /* Before rendering: the words the config has (a function: its name). */
-static char *step_shell_describe(const struct step *st)
+char *step_shell_describe(const struct step *st)
 {
 	const struct config_step *s = st->cfg;
 	if (s->command.fn || (s->argv && (!s->nargv || s->argv[0].fn)))
@@ -136,14 +136,14 @@ static void step_shell_done(struct step *st, int status, const char *failure)
 
 static const struct step_cmd_ops step_shell_ops = {NULL, step_shell_done};
 
-static void step_shell_start(struct step *st)
+int step_shell_run(struct step *st, const struct step_cmd_ops *ops)
 {
 	const struct config_step *s = st->cfg;
 	char **argv, *command;
 	int r = step_shell_render(st, &argv, &command);
 	if (r < 0) {
 		step_finish(st, RESULTS_EXCEPTION);
-		return;
+		return r;
 	}
 	if (s->command.fn || s->argv) {
 		/* the description from the rendered words */
@@ -160,12 +160,18 @@ static void step_shell_start(struct step *st)
 	if (r < 0) {
 		proto_enc_release(&args);
 		step_finish(st, RESULTS_EXCEPTION);
-		return;
+		return r;
 	}
-	r = step_command(st, "shell", &args, nargs, &step_shell_ops);
+	r = step_command(st, "shell", &args, nargs, ops);
 	proto_enc_release(&args);
 	if (r < 0)
 		step_finish(st, step_unstarted_results(st));
+	return r;
+}
+
+static void step_shell_start(struct step *st)
+{
+	step_shell_run(st, &step_shell_ops);
 }
 
 const struct step_kind step_kind_shell = {

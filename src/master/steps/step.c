@@ -28,10 +28,9 @@
 
 /* One line per kind of step, in enum config_step_kind's order. */
 static const struct step_kind *const step_kinds[] = {
-	[CONFIG_STEP_SHELL] = &step_kind_shell,
-	[CONFIG_STEP_TRIGGER] = &step_kind_trigger,
-	[CONFIG_STEP_PATCH] = &step_kind_patch,
-	[CONFIG_STEP_GIT] = &step_kind_git,
+	[CONFIG_STEP_SHELL] = &step_kind_shell,     [CONFIG_STEP_TRIGGER] = &step_kind_trigger,
+	[CONFIG_STEP_PATCH] = &step_kind_patch,     [CONFIG_STEP_GIT] = &step_kind_git,
+	[CONFIG_STEP_COMPILE] = &step_kind_compile,
 };
 
 const struct step_kind *step_kind_of(enum config_step_kind kind)
@@ -154,7 +153,7 @@ int step_log_text(struct step *st, int64_t logid, const char *text, size_t len)
 		return KILN_EDB;
 	struct step_text_sink k = {st, logid, 0};
 	struct logmask *mask = step_new_mask(st, step_text_store, &k);
-	logmask_feed(mask, 't', text, len);
+	logmask_feed(mask, 'o', text, len);
 	logmask_flush(mask);
 	logmask_free(mask);
 	return k.r;

@@ -174,10 +174,19 @@ void step_set_property(struct step *st, const char *name, json_t *value, const c
 /* A link shown with the step (Buildbot's step urls). */
 void step_add_url(struct step *st, const char *name, const char *url);
 
+/* ---- shared by the command kinds (step-shell.c) ---- */
+/* Renders the step's command (argv or string), its env and workdir and
+ * starts it with ops.  0, or a negative error after which the step has
+ * ended (EXCEPTION, or RETRY when the worker is gone). */
+int step_shell_run(struct step *st, const struct step_cmd_ops *ops);
+/* The description of a command step before it is rendered. */
+char *step_shell_describe(const struct step *st);
+
 /* ---- the kinds (step-*.c) ---- */
 extern const struct step_kind step_kind_shell;
 extern const struct step_kind step_kind_trigger;
 extern const struct step_kind step_kind_patch;
 extern const struct step_kind step_kind_git;
+extern const struct step_kind step_kind_compile;
 
 #endif
