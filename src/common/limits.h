@@ -145,4 +145,9 @@
 /* Slice "mask" (issue 9): the relay that checks the masking of /ws client frames */
 #define KILN_WS_GUARD_BUF (64u << 10) /* bytes buffered per direction of one /ws connection */
 
+/* Slice "vcs" (issue 10): the bzr, darcs and cvs pollers */
+#define KILN_POLLER_CVS_WINDOW 60.0   /* seconds between files of one CVS commit without commitid */
+#define KILN_POLLER_CVS_OVERLAP 600.0 /* seconds re-read before the newest CVS revision seen */
+#define KILN_POLLER_CVS_MAX_SEEN 100000 /* CVS file revisions remembered against re-reporting */
+
 #endif
