@@ -7,7 +7,8 @@
 # paths relative to the module and the commit's date as revision (what cvs
 # -D takes); a removal is a change naming the removed file; a single_branch
 # scheduler builds on a kiln-worker; after a restart nothing is reported
-# twice (the re-read overlap is remembered) and the next commit is.
+# twice (the re-read overlap is remembered) and the next commit is; a
+# poller with a branch tag follows that branch only.
 . "$(dirname "$0")/lib.sh"
 require_cmd cvs
 export KILN_TEST_CLOCK=1 HOME=$TRASH
@@ -25,6 +26,8 @@ workers_listen = "127.0.0.1:0"
 worker { name = "w1", password = secret("w1") }
 builder { name = "b", workers = { "w1" }, steps = { shell { command = "echo built" } } }
 cvs_poller { name = "src", cvsroot = "$ROOT", module = "mod", interval = 3600, project = "p" }
+cvs_poller { name = "rel", cvsroot = "$ROOT", module = "mod", branch = "REL_1", interval = 3600,
+             project = "rel" }
 single_branch { name = "trunk", builders = { "b" }, tree_stable_timer = 1 }
 LUA
 printf 'w1-secret' > "$M/secrets/w1"
@@ -74,6 +77,20 @@ echo three >> "$TRASH/wc/sub/s.txt" && (cd "$TRASH/wc" && cvs -Q commit -m "thir
 poll
 check "the next commit is" wait_for 30 eval '[ "$(nchanges)" = 3 ]'
 check "its file" [ "$(api "changes?project=p&order=-changeid&limit=1" | jpy 'd["changes"][0]["files"]')" = '["sub/s.txt"]' ]
+
+(cd "$TRASH/wc" && cvs -Q tag -b REL_1 && cvs -Q update -r REL_1)
+echo b >> "$TRASH/wc/sub/s.txt" && (cd "$TRASH/wc" && cvs -Q commit -m "on the branch")
+rel_polled() { [ "$(api changesources/rel | jpy 'd["changesources"][0]["last_poll"]')" != None ]; }
+check "rel: first poll done" wait_for 30 rel_polled
+rpc changesources/rel '{"jsonrpc":"2.0","id":1,"method":"poll","params":{}}' >/dev/null
+poll
+check "rel: the branch commit" wait_for 30 eval '[ "$(api "changes?project=rel" | jpy "d[\"meta\"][\"total\"]")" = 1 ]'
+check "rel: its branch and file" [ "$(api "changes?project=rel" | jpy 'd["changes"][0]["branch"] + "|" + ",".join(d["changes"][0]["files"])')" = "REL_1|sub/s.txt" ]
+(cd "$TRASH/wc" && cvs -Q update -A) && echo t4 >> "$TRASH/wc/a2.txt"
+(cd "$TRASH/wc" && cvs -Q add a2.txt && cvs -Q commit -m "trunk again")
+poll
+check "the trunk poller: the trunk commit" wait_for 30 eval '[ "$(nchanges)" = 4 ]'
+check "... and not the branch's" [ "$(api "changes?project=p" | jpy '[c["comments"] for c in d["changes"] if c["comments"] == "on the branch"]')" = "[]" ]
 check "no crash in the log" sh -c "! grep -q 'AddressSanitizer\|runtime error' '$M/master.log'"
 check "master stops cleanly" stop_pid "$MASTER_PID"
 done_testing

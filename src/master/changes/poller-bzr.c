@@ -182,8 +182,8 @@ int poller_bzr_parse_log(const char *text, size_t len, struct change **ret, size
 			section = BZR_FILES;
 		} else if (!strcmp(l, "renamed:")) {
 			section = BZR_RENAMES;
-		} else if (ll && l[ll - 1] == ':') {
-			section = BZR_OTHER; /* a section of brz's we do not read */
+		} else if (*l && l[strlen(l) - 1] == ':') { /* strlen: the line may hold a NUL */
+			section = BZR_OTHER;                /* a section of brz's we do not read */
 		}
 	}
 	if (!have_rev)

@@ -150,6 +150,7 @@ static char *cvs_rel_path(const char *rcs, size_t n, const char *prefix, const c
 	if (n > 2 && rcs[n - 2] == ',' && rcs[n - 1] == 'v')
 		n -= 2;
 	_cleanup_free_ char *s = xstrndup(rcs, n);
+	n = strlen(s); /* the line may hold a NUL */
 	size_t pl = prefix ? strlen(prefix) : 0;
 	_cleanup_free_ char *mod = module ? xasprintf("/%s/", module) : NULL;
 	const char *m = mod ? strstr(s, mod) : NULL;
@@ -268,7 +269,8 @@ struct cvs_group {
 
 int poller_cvs_group(struct poller_cvs_rev *v, size_t n, struct change **ret, size_t *ret_n)
 {
-	qsort(v, n, sizeof(*v), cvs_cmp_when);
+	if (n) /* qsort(NULL, 0) is undefined */
+		qsort(v, n, sizeof(*v), cvs_cmp_when);
 	struct cvs_group *g = NULL;
 	size_t ng = 0, galloc = 0;
 	json_t *keys = json_object(); /* "i" commitid / "a" author 0x1f log -> group index */
@@ -363,7 +365,8 @@ static int cvs_step(struct poller *p, const struct poller_out *out, char ***ret)
 	size_t n;
 	if (poller_cvs_parse_rlog(out->text, out->len, prefix, cfg->module, &v, &n) < 0)
 		return poller_fail(p, "cannot parse the output of 'cvs rlog'");
-	qsort(v, n, sizeof(*v), cvs_cmp_when);
+	if (n) /* qsort(NULL, 0) is undefined */
+		qsort(v, n, sizeof(*v), cvs_cmp_when);
 	json_t *seen = json_object_get(state, "seen");
 	bool first = !json_is_number(last);
 	double newest = first ? clock_wall() : json_number_value(last);
