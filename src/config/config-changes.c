@@ -1,8 +1,8 @@
 /*
- * Change sources in master.lua: git_poller{}, hg_poller{}, svn_poller{}
- * and the change_hook setting (tokens and signature secrets of the
- * /change_hook/DIALECT endpoints).  Checked when declared (errors carry
- * the line) and copied into struct config (config.h "change sources").
+ * Change sources in master.lua: git_poller{}, hg_poller{}, svn_poller{},
+ * bzr_poller{}, darcs_poller{}, cvs_poller{} and the change_hook setting (tokens and signature
+ * secrets of the /change_hook/DIALECT endpoints).  Checked when declared (errors carry the line)
+ * and copied into struct config (config.h "change sources").
  */
 #include "config/config-internal.h"
 #include "common/limits.h"
@@ -14,9 +14,9 @@
 #define REG_CHANGESOURCES "kiln.changesources"
 
 static const char *const config_changes_poller_decl[] = {
-	[CONFIG_POLLER_GIT] = "git_poller",
-	[CONFIG_POLLER_HG] = "hg_poller",
-	[CONFIG_POLLER_SVN] = "svn_poller",
+	[CONFIG_POLLER_GIT] = "git_poller",     [CONFIG_POLLER_HG] = "hg_poller",
+	[CONFIG_POLLER_SVN] = "svn_poller",     [CONFIG_POLLER_BZR] = "bzr_poller",
+	[CONFIG_POLLER_DARCS] = "darcs_poller", [CONFIG_POLLER_CVS] = "cvs_poller",
 };
 
 /* t[key] as a secret's value (NULL when absent); raises on a plain string. */
@@ -56,6 +56,27 @@ static char *config_changes_default_name(lua_State *L, const char *repo, size_t 
 	return n;
 }
 
+/* cvs_poller's module: a path inside the repository, as `cvs rlog` takes it. */
+static void config_changes_check_module(lua_State *L, const char *what, const char *m, size_t len)
+{
+	bool dotdot = !strcmp(m, "..") || !strncmp(m, "../", 3) || strstr(m, "/../") ||
+		      (len >= 3 && !strcmp(m + len - 3, "/.."));
+	if (len == 0 || strlen(m) != len || m[0] == '-' || m[0] == '/' || dotdot ||
+	    strpbrk(m, "\n\r\t"))
+		config_raise(L, "%s: 'module' must be a path inside the repository (got '%.60s')",
+			     what, m);
+}
+
+/* A CVS tag: a letter, then letters, digits, '-' and '_'. */
+static void config_changes_check_cvs_tag(lua_State *L, const char *what, const char *t)
+{
+	bool ok = (t[0] >= 'a' && t[0] <= 'z') || (t[0] >= 'A' && t[0] <= 'Z');
+	for (const char *c = t; ok && *c; c++)
+		ok = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", *c);
+	if (!ok)
+		config_raise(L, "%s: 'branch' must be a CVS branch tag (got '%.60s')", what, t);
+}
+
 static int config_changes_poller(lua_State *L, enum config_poller_kind kind)
 {
 	static const char *const git_keys[] = {"name",     "repository", "branches", "tags",
@@ -64,9 +85,13 @@ static int config_changes_poller(lua_State *L, enum config_poller_kind kind)
 	static const char *const hg_keys[] = {"name",     "repository", "branches",
 					      "interval", "project",    "category",
 					      "codebase", "revlink",    NULL};
+	/* svn, bzr and darcs */
 	static const char *const svn_keys[] = {"name",     "repository", "branch",
 					       "interval", "project",    "category",
 					       "codebase", "revlink",    NULL};
+	static const char *const cvs_keys[] = {"name",     "cvsroot", "module",   "branch",
+					       "interval", "project", "category", "codebase",
+					       "revlink",  NULL};
 	const char *decl = config_changes_poller_decl[kind];
 	struct config *cfg = config_ctx_of(L)->cfg;
 	int line = config_line(L);
@@ -75,13 +100,22 @@ static int config_changes_poller(lua_State *L, enum config_poller_kind kind)
 	dsl_check_table_arg(L, decl);
 	dsl_what(L, what, sizeof(what), decl, NULL);
 	dsl_check_keys(L, 1, what,
-		       kind == CONFIG_POLLER_GIT  ? git_keys
-		       : kind == CONFIG_POLLER_HG ? hg_keys
-						  : svn_keys);
-	size_t rlen;
-	const char *repo = dsl_opt_string(L, 1, what, "repository", &rlen);
+		       kind == CONFIG_POLLER_GIT   ? git_keys
+		       : kind == CONFIG_POLLER_HG  ? hg_keys
+		       : kind == CONFIG_POLLER_CVS ? cvs_keys
+						   : svn_keys);
+	bool cvs = kind == CONFIG_POLLER_CVS;
+	size_t rlen, mlen = 0;
+	const char *repo = dsl_opt_string(L, 1, what, cvs ? "cvsroot" : "repository", &rlen);
 	if (!repo || rlen == 0)
-		return config_raise(L, "%s: 'repository' is required (a URL or a path)", what);
+		return config_raise(L, "%s: %s", what,
+				    cvs ? "'cvsroot' is required (as for cvs -d)"
+					: "'repository' is required (a URL or a path)");
+	const char *module = cvs ? dsl_opt_string(L, 1, what, "module", &mlen) : NULL;
+	if (cvs && !module)
+		return config_raise(L, "%s: 'module' is required (the module to poll)", what);
+	if (cvs)
+		config_changes_check_module(L, what, module, mlen);
 	const char *name = dsl_opt_name(L, 1, what, "name");
 	double interval = dsl_opt_seconds(L, 1, what, "interval", 60);
 	if (interval < 0.1)
@@ -92,7 +126,7 @@ static int config_changes_poller(lua_State *L, enum config_poller_kind kind)
 	bool all = false;
 	int branches = 0;
 	size_t nb = 0;
-	if (kind != CONFIG_POLLER_SVN) {
+	if (kind == CONFIG_POLLER_GIT || kind == CONFIG_POLLER_HG) {
 		int t = dsl_get(L, 1, "branches");
 		if (t == LUA_TSTRING && kind == CONFIG_POLLER_GIT &&
 		    !strcmp(lua_tostring(L, -1), "all")) {
@@ -119,7 +153,8 @@ static int config_changes_poller(lua_State *L, enum config_poller_kind kind)
 
 	char *default_name = NULL;
 	if (!name) {
-		default_name = config_changes_default_name(L, repo, rlen);
+		default_name = cvs ? config_changes_default_name(L, module, mlen)
+				   : config_changes_default_name(L, repo, rlen);
 		name = default_name;
 		snprintf(what, sizeof(what), "%s '%s'", decl, name);
 	}
@@ -146,8 +181,13 @@ static int config_changes_poller(lua_State *L, enum config_poller_kind kind)
 	p->category = config_changes_opt_copy(L, 1, what, "category");
 	p->codebase = config_changes_opt_copy(L, 1, what, "codebase");
 	p->revlink = config_changes_opt_copy(L, 1, what, "revlink");
-	if (kind == CONFIG_POLLER_SVN)
+	if (kind != CONFIG_POLLER_GIT && kind != CONFIG_POLLER_HG)
 		p->branch = config_changes_opt_copy(L, 1, what, "branch");
+	if (cvs) {
+		p->module = config_strdup(L, module, mlen);
+		if (p->branch)
+			config_changes_check_cvs_tag(L, what, p->branch);
+	}
 	if (p->revlink) {
 		const char *pct = strchr(p->revlink, '%');
 		if (!pct || pct[1] != 's' || strchr(pct + 2, '%'))
@@ -191,6 +231,21 @@ static int config_changes_svn_poller(lua_State *L)
 	return config_changes_poller(L, CONFIG_POLLER_SVN);
 }
 
+static int config_changes_bzr_poller(lua_State *L)
+{
+	return config_changes_poller(L, CONFIG_POLLER_BZR);
+}
+
+static int config_changes_darcs_poller(lua_State *L)
+{
+	return config_changes_poller(L, CONFIG_POLLER_DARCS);
+}
+
+static int config_changes_cvs_poller(lua_State *L)
+{
+	return config_changes_poller(L, CONFIG_POLLER_CVS);
+}
+
 void config_changes_open(lua_State *L)
 {
 	lua_newtable(L);
@@ -199,6 +254,9 @@ void config_changes_open(lua_State *L)
 		{"git_poller", config_changes_git_poller},
 		{"hg_poller", config_changes_hg_poller},
 		{"svn_poller", config_changes_svn_poller},
+		{"bzr_poller", config_changes_bzr_poller},
+		{"darcs_poller", config_changes_darcs_poller},
+		{"cvs_poller", config_changes_cvs_poller},
 		{NULL, NULL},
 	};
 	lua_pushglobaltable(L);
@@ -268,6 +326,7 @@ void config_changes_release(struct config *cfg)
 		free(p->codebase);
 		free(p->revlink);
 		free(p->branch);
+		free(p->module);
 	}
 	free(cfg->poller);
 	struct config_change_hook *h = &cfg->change_hook;

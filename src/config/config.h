@@ -315,13 +315,21 @@ const struct config_scheduler *config_find_scheduler(const struct config *cfg, c
 /* ==== end of schedulers and queue ============================================== */
 
 /* ==== change sources and change hooks (config-changes.c) ====================== */
-enum config_poller_kind { CONFIG_POLLER_GIT, CONFIG_POLLER_HG, CONFIG_POLLER_SVN };
+enum config_poller_kind {
+	CONFIG_POLLER_GIT,
+	CONFIG_POLLER_HG,
+	CONFIG_POLLER_SVN,
+	CONFIG_POLLER_BZR,
+	CONFIG_POLLER_DARCS,
+	CONFIG_POLLER_CVS,
+};
 
-/* git_poller { }, hg_poller { }, svn_poller { } */
+/* git_poller { }, hg_poller { }, svn_poller { }, bzr_poller { }, darcs_poller { },
+ * cvs_poller { } */
 struct config_poller {
 	enum config_poller_kind kind;
 	char *name;       /* owned; unique among change sources; default: the repository */
-	char *repository; /* owned: URL or path the VCS tool understands */
+	char *repository; /* owned: URL or path the VCS tool understands (cvs: the cvsroot) */
 	char **branches;  /* owned (git, hg); NULL with all_branches */
 	size_t nbranches;
 	bool all_branches; /* git: branches = "all" */
@@ -329,7 +337,9 @@ struct config_poller {
 	double interval;   /* seconds between polls, default 60 (> 0) */
 	char *project, *category, *codebase; /* owned, may be NULL: copied into changes */
 	char *revlink; /* owned, may be NULL: a format with one %s for the revision */
-	char *branch;  /* owned (svn): the branch name given to changes, may be NULL */
+	char *branch;  /* owned (svn, bzr, darcs): the branch name given to changes, may be
+			* NULL; (cvs): the branch tag followed (NULL: the default branch) */
+	char *module;  /* owned (cvs): the module polled */
 	int line;
 };
 

@@ -1,5 +1,5 @@
 /*
- * The polling engine shared by the git, hg and svn pollers (poller.h): a
+ * The polling engine shared by the git, hg, svn, bzr, darcs and cvs pollers (poller.h): a
  * timer per poller, each poll a sequence of child processes (common/proc.h:
  * stdout and stderr captured through pipes into capped buffers, a time limit
  * per step) driven by the VCS module, the last-seen revisions kept in the
@@ -36,9 +36,9 @@
 extern char **environ;
 
 static const struct poller_vcs *const poller_kinds[] = {
-	[CONFIG_POLLER_GIT] = &poller_git,
-	[CONFIG_POLLER_HG] = &poller_hg,
-	[CONFIG_POLLER_SVN] = &poller_svn,
+	[CONFIG_POLLER_GIT] = &poller_git,     [CONFIG_POLLER_HG] = &poller_hg,
+	[CONFIG_POLLER_SVN] = &poller_svn,     [CONFIG_POLLER_BZR] = &poller_bzr,
+	[CONFIG_POLLER_DARCS] = &poller_darcs, [CONFIG_POLLER_CVS] = &poller_cvs,
 };
 
 struct poller {
@@ -428,6 +428,7 @@ static char **pollers_env(void)
 					    "GIT_ASKPASS=/bin/true",
 					    "HGPLAIN=1",
 					    "SVN_EDITOR=/bin/false",
+					    "BRZ_LOG=/dev/null", /* no ~/.cache/breezy/brz.log */
 					    NULL};
 	size_t n = 0;
 	while (environ[n])

@@ -1,10 +1,10 @@
 /*
- * Polling change sources: one poller per git_poller/hg_poller/svn_poller in
- * master.lua.  Each polls on a timer (and on demand) by running the real
- * VCS tool as child processes on the loop (uv_spawn, output read through
- * pipes with a cap), keeps its last-seen revisions in the database's
- * object state, and turns new commits into changes.  A failing poller
- * logs one error per failure streak and retries with capped backoff.
+ * Polling change sources: one poller per git_poller/hg_poller/svn_poller/
+ * bzr_poller/darcs_poller/cvs_poller in master.lua.  Each polls on a timer (and on demand) by
+ * running the real VCS tool as child processes on the loop (uv_spawn, output read through pipes
+ * with a cap), keeps its last-seen revisions in the database's object state, and turns new commits
+ * into changes.  A failing poller logs one error per failure streak and retries with capped
+ * backoff.
  *
  * Adding a new VCS: a poller-NAME.c exporting a struct poller_vcs (below)
  * and one line in poller.c's table; the parsers are pure and unit-tested.
@@ -39,7 +39,7 @@ int pollers_poll(struct pollers *ps, const char *name);
  * "error": the streak's first error or null}] (new ref). */
 json_t *pollers_describe(struct pollers *ps);
 
-/* ---- for the VCS modules (poller-git.c, poller-hg.c, poller-svn.c) ---- */
+/* ---- for the VCS modules (poller-{git,hg,svn,bzr,darcs,cvs}.c) ---- */
 
 /* One step's result handed to the VCS module: the tool's exit status and
  * its stdout (capped; truncated = over the cap). */
@@ -59,11 +59,13 @@ struct poller_out {
  * (returns < 0 after poller_fail).  Where it is between steps lives in
  * poller_scratch(), which is emptied when a poll starts. */
 struct poller_vcs {
-	const char *kind; /* "git", "hg", "svn": also the changes' user identity kind */
+	const char *kind; /* "git", "hg", "svn", "bzr", "darcs", "cvs": also the changes' user
+			   * identity kind */
 	int (*step)(struct poller *p, const struct poller_out *out, char ***ret_argv);
 };
 
-extern const struct poller_vcs poller_git, poller_hg, poller_svn;
+extern const struct poller_vcs poller_git, poller_hg, poller_svn, poller_bzr, poller_darcs,
+	poller_cvs;
 
 /* Accessors for the VCS modules (poller.c). */
 const struct config_poller *poller_config(struct poller *p);
@@ -98,5 +100,43 @@ int poller_hg_parse_log(const char *text, size_t len, struct change **ret, size_
  * date, msg, paths made relative to prefix when they start with it). */
 int poller_svn_parse_log(const char *text, size_t len, const char *prefix, struct change **ret,
 			 size_t *ret_n);
+/* brz log --long -v -n1 output (LC_ALL=C, -Ooutput_encoding=utf-8): one
+ * change per revision, in the order given; revision = the revno, author =
+ * the first of "author:" or "committer:", files from the added/modified/
+ * removed/renamed (both names)/kind changed sections.  -EINVAL when a record
+ * has no revno. */
+int poller_bzr_parse_log(const char *text, size_t len, struct change **ret, size_t *ret_n);
+/* darcs log --xml-output --summary output: one change per <patch>, in the
+ * order given (darcs: newest first); revision = the patch hash, comments =
+ * name and long comment (darcs' "Ignore-this:" line dropped).  Control
+ * characters (darcs writes them raw, which is not XML) are read as '?'.
+ * -EINVAL on XML that does not parse or a patch without a hash. */
+int poller_darcs_parse_log(const char *text, size_t len, struct change **ret, size_t *ret_n);
+
+/* One file revision from cvs rlog. */
+struct poller_cvs_rev {
+	char *path;     /* owned: relative to the module */
+	char *rev;      /* owned: "1.4" */
+	char *author;   /* owned */
+	char *log;      /* owned */
+	char *commitid; /* owned, NULL when the server did not record one */
+	double when;    /* the revision's date (UTC seconds) */
+	bool dead;      /* state: dead (the file was removed) */
+};
+/* cvs rlog -N -S output: every revision listed, files' paths made relative
+ * to the module: PREFIX ("CVSROOT-PATH/MODULE/") stripped, else everything up
+ * to the first "/MODULE/"; "Attic/" dropped.  A revision starts at a
+ * separator line followed by "revision X" and "date: ..." (a log message
+ * holding all three is read as a revision: CVS's own format cannot tell).
+ * -EINVAL on an unreadable date.  Free with poller_cvs_revs_free(). */
+int poller_cvs_parse_rlog(const char *text, size_t len, const char *prefix, const char *module,
+			  struct poller_cvs_rev **ret, size_t *ret_n);
+void poller_cvs_revs_free(struct poller_cvs_rev *v, size_t n);
+/* Groups file revisions into commits (the revs are sorted by date in
+ * place): same commitid, or, for revisions without one, same author and
+ * log message within KILN_POLLER_CVS_WINDOW seconds of the group's
+ * previous file.  One change per commit, oldest first; revision = the
+ * commit's newest date as "YYYY-MM-DD HH:MM:SS +0000" (what cvs -D takes). */
+int poller_cvs_group(struct poller_cvs_rev *v, size_t n, struct change **ret, size_t *ret_n);
 
 #endif
