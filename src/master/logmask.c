@@ -51,10 +51,9 @@ struct logmask {
 	uint32_t bstart[257];
 	uint32_t *bidx;
 	/* a filter on the first two bytes: bit c0 * 256 + c1 is set when some
-	 * pattern starts with c0 then c1; any[c0] when a URL form starts with
-	 * c0 (its second byte may be anything a %XX starts with) */
+	 * pattern may start with c0 then c1 (a terminator may follow any c0 of a
+	 * pattern with gaps; a URL form's c0 may be followed by anything) */
 	uint8_t pair[65536 / 8];
-	bool any[256];
 	size_t *pos; /* scratch: the positions of one match */
 	size_t cap;  /* of each pending array: window + LOGMASK_SLICE */
 	struct logmask_stream st[LOGMASK_NSTREAMS];
@@ -202,6 +201,11 @@ static size_t logmask_span(const struct logmask_secret *sec)
 	return xmul(sec->len, sec->flags & LOGMASK_P_URL ? 3 : 1 + LOGMASK_MAX_GAP);
 }
 
+static void logmask_pair_set(struct logmask *m, unsigned c0, unsigned c1)
+{
+	m->pair[(c0 * 256 + c1) / 8] |= (uint8_t)(1u << (c1 % 8));
+}
+
 /* Indexes the patterns by the bytes they may start with. */
 static void logmask_index(struct logmask *m)
 {
@@ -222,10 +226,16 @@ static void logmask_index(struct logmask *m)
 	m->bidx = xmalloc(xmul(m->bstart[256] + 1, sizeof(*m->bidx)));
 	for (size_t i = 0; i < m->nsec; i++) {
 		const struct logmask_secret *sec = &m->sec[i];
-		unsigned c0 = (unsigned char)sec->v[0], c1 = (unsigned char)sec->v[1];
-		m->pair[(c0 * 256 + c1) / 8] |= (uint8_t)(1u << (c1 % 8));
-		if (sec->flags & LOGMASK_P_URL)
-			m->any[c0] = m->any['%'] = m->any['+'] = true;
+		unsigned c0 = (unsigned char)sec->v[0];
+		logmask_pair_set(m, c0, (unsigned char)sec->v[1]);
+		logmask_pair_set(m, c0, '\r');
+		logmask_pair_set(m, c0, '\n');
+		if (sec->flags & LOGMASK_P_URL) {
+			/* "%XX" or '+' may stand for the first byte too */
+			memset(m->pair + c0 * 32, 0xff, 32);
+			memset(m->pair + '%' * 32, 0xff, 32);
+			memset(m->pair + '+' * 32, 0xff, 32);
+		}
 	}
 	uint32_t fill[256];
 	memcpy(fill, m->bstart, sizeof(fill));
@@ -358,10 +368,9 @@ static size_t logmask_scan(struct logmask *m, const char *t, const unsigned char
 				p = seg_end - m->window;
 		}
 		unsigned char c = (unsigned char)t[p];
-		if (p + 1 < n && !m->any[c]) {
+		if (p + 1 < n) {
 			unsigned c1 = (unsigned char)t[p + 1];
-			if (!(m->pair[(c * 256u + c1) / 8] & (1u << (c1 % 8))) &&
-			    !logmask_is_term((char)c1))
+			if (!(m->pair[(c * 256u + c1) / 8] & (1u << (c1 % 8))))
 				continue;
 		}
 		if (m->bstart[c] == m->bstart[c + 1])
@@ -485,11 +494,22 @@ static void logmask_settle(struct logmask *m, int s, size_t fresh, bool end)
 		size_t from = (size_t)(st->hold - st->base);
 		st->hold = st->base +
 			   logmask_scan(m, st->c, NULL, st->len, from, logmask_mark_stream, st);
-		size_t keep =
-			logmask_scan(m, m->cc, m->cs, m->clen, 0, logmask_mark_combined, NULL);
-		for (size_t i = 0; i < keep; i++) {
-			m->ccount[m->cs[i]]--;
-			m->cfirst[m->cs[i]]++;
+		size_t keep;
+		if (m->ccount[s] == m->clen) {
+			/* one stream only: its own scan saw these very bytes, and
+			 * what it left undecided is what the combined one would */
+			keep = st->hold > m->cfirst[s] ? (size_t)(st->hold - m->cfirst[s]) : 0;
+			if (keep > m->clen)
+				keep = m->clen;
+			m->ccount[s] -= keep;
+			m->cfirst[s] += keep;
+		} else {
+			keep = logmask_scan(m, m->cc, m->cs, m->clen, 0, logmask_mark_combined,
+					    NULL);
+			for (size_t i = 0; i < keep; i++) {
+				m->ccount[m->cs[i]]--;
+				m->cfirst[m->cs[i]]++;
+			}
 		}
 		memmove(m->cc, m->cc + keep, m->clen - keep);
 		memmove(m->cs, m->cs + keep, m->clen - keep);
