@@ -168,5 +168,14 @@
 #define KILN_POLLER_CVS_WINDOW 60.0   /* seconds between files of one CVS commit without commitid */
 #define KILN_POLLER_CVS_OVERLAP 600.0 /* seconds re-read before the newest CVS revision seen */
 #define KILN_POLLER_CVS_MAX_SEEN 100000 /* CVS file revisions remembered against re-reporting */
+/* Slice "interp" (issue 10): Interpolate templates, secret masking, property bags */
+#define KILN_INTERP_MAX_OUT (1u << 20) /* one rendered template (or a list's total) */
+#define KILN_INTERP_MAX_DEPTH 16       /* templates nested in modifiers, then an error */
+#define KILN_INTERP_MAX_VALUE_DEPTH 64 /* lists/objects nested in a rendered value */
+#define KILN_LOGMASK_MAX_PATTERNS 1024 /* masked forms of all secrets (value, lines, encodings) */
+#define KILN_LOGMASK_MAX_SECRET (64u << 10) /* a secret's value masked (longer: its start) */
+#define KILN_PROPS_MAX 1024                 /* properties in one bag */
+#define KILN_PROPS_MAX_NAME 256             /* bytes of a property name or source */
+#define KILN_PROPS_MAX_VALUE (1u << 20)     /* a property's value as compact JSON */
 
 #endif

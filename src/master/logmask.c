@@ -1,9 +1,11 @@
 /*
- * Secret masking over a step's output pieces (logmask.h).  Each stream keeps
- * its undecided bytes (a secret may still start among them), and the
- * arrival-ordered tail of all streams is searched too; a byte is final once
- * neither search can still use it, then it is rendered into its stream's
- * line buffer and emitted a line at a time.
+ * Secret masking over a step's output pieces (logmask.h).  Each secret
+ * becomes a few patterns (its value, its lines, its base64 and URL-encoded
+ * forms), indexed by first byte.  Each stream keeps its undecided bytes (a
+ * pattern may still start among them), and the arrival-ordered tail of all
+ * streams is searched too; a byte is final once neither search can still
+ * use it, then it is rendered into its stream's line buffer and emitted a
+ * line at a time.
  */
 #include "master/logmask.h"
 
@@ -19,9 +21,14 @@
 #define LOGMASK_SLICE (16u << 10) /* input handled at a time: bounds the buffers */
 #define LOGMASK_MARK_LEN (sizeof(LOGMASK_MARK) - 1)
 
+/* Pattern flags */
+#define LOGMASK_P_GAPS (1u << 0) /* up to LOGMASK_MAX_GAP terminators between two bytes */
+#define LOGMASK_P_URL (1u << 1)  /* a byte may also be written %XX (either case), ' ' as '+' */
+
 struct logmask_secret {
-	char *v; /* owned: the value less its line terminators */
+	char *v; /* owned: the bytes to find */
 	size_t len;
+	unsigned flags;
 };
 
 struct logmask_stream {
@@ -39,8 +46,14 @@ struct logmask_stream {
 struct logmask {
 	struct logmask_secret *sec;
 	size_t nsec;
-	size_t window; /* the longest span a secret can cover, gaps included */
-	bool first[256];
+	size_t window; /* the longest span a pattern can cover, gaps included */
+	/* the patterns that may start with byte c: bidx[bstart[c]..bstart[c + 1]) */
+	uint32_t bstart[257];
+	uint32_t *bidx;
+	/* a filter on the first two bytes: bit c0 * 256 + c1 is set when some
+	 * pattern may start with c0 then c1 (a terminator may follow any c0 of a
+	 * pattern with gaps; a URL form's c0 may be followed by anything) */
+	uint8_t pair[65536 / 8];
 	size_t *pos; /* scratch: the positions of one match */
 	size_t cap;  /* of each pending array: window + LOGMASK_SLICE */
 	struct logmask_stream st[LOGMASK_NSTREAMS];
@@ -74,31 +87,189 @@ static int logmask_stream_index(char stream)
 	}
 }
 
+static const char logmask_b64_std[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Adds v[0..len) (copied) unless too short, a duplicate or past the cap. */
+static void logmask_add(struct logmask *m, size_t *alloc, const char *v, size_t len, unsigned flags)
+{
+	if (len < LOGMASK_MIN_SECRET || m->nsec >= KILN_LOGMASK_MAX_PATTERNS)
+		return;
+	for (size_t i = 0; i < m->nsec; i++)
+		if (m->sec[i].len == len && m->sec[i].flags == flags &&
+		    !memcmp(m->sec[i].v, v, len))
+			return;
+	ARRAY_GROW(m->sec, m->nsec + 1, *alloc);
+	char *copy = xmalloc(len + 1);
+	memcpy(copy, v, len);
+	copy[len] = '\0';
+	m->sec[m->nsec++] = (struct logmask_secret){copy, len, flags};
+}
+
+/*
+ * The base64 forms of v: its own encoding (padded), and for each of the
+ * three alignments at which v may sit inside a longer encoded text ("user:"
+ * before a token in a Basic auth header), the characters that depend on
+ * v's bytes alone, in the standard and the URL-safe alphabet.
+ */
+static void logmask_add_base64(struct logmask *m, size_t *alloc, const char *v, size_t len)
+{
+	size_t cap = (len + 2) / 3 * 4 + 8;
+	char *enc = xmalloc(cap);
+	unsigned char *in = xmalloc(len + 2);
+	for (size_t k = 0; k < 3; k++) {
+		memset(in, 0, k);
+		memcpy(in + k, v, len);
+		size_t n = k + len, o = 0;
+		for (size_t i = 0; i < n; i += 3) {
+			uint32_t w = (uint32_t)in[i] << 16;
+			if (i + 1 < n)
+				w |= (uint32_t)in[i + 1] << 8;
+			if (i + 2 < n)
+				w |= in[i + 2];
+			enc[o++] = logmask_b64_std[(w >> 18) & 63];
+			enc[o++] = logmask_b64_std[(w >> 12) & 63];
+			enc[o++] = i + 1 < n ? logmask_b64_std[(w >> 6) & 63] : '=';
+			enc[o++] = i + 2 < n ? logmask_b64_std[w & 63] : '=';
+		}
+		if (k == 0)
+			logmask_add(m, alloc, enc, o, LOGMASK_P_GAPS);
+		/* character i holds input bits [6i, 6i + 6): v's are [8k, 8n) */
+		size_t from = (8 * k + 5) / 6, to = 8 * n / 6;
+		if (to <= from)
+			continue;
+		logmask_add(m, alloc, enc + from, to - from, LOGMASK_P_GAPS);
+		for (size_t i = from; i < to; i++)
+			enc[i] = enc[i] == '+' ? '-' : enc[i] == '/' ? '_' : enc[i];
+		logmask_add(m, alloc, enc + from, to - from, LOGMASK_P_GAPS);
+	}
+	free(in);
+	free(enc);
+}
+
+static bool logmask_url_unreserved(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* The patterns of one secret value raw[0..raw_len): its value and lines
+ * (pass 0), its encodings (pass 1: dropped first when the cap is reached). */
+static void logmask_add_secret(struct logmask *m, size_t *alloc, const char *raw, size_t raw_len,
+			       int pass)
+{
+	if (raw_len > KILN_LOGMASK_MAX_SECRET)
+		raw_len = KILN_LOGMASK_MAX_SECRET;
+	/* the value as printed, line terminators anywhere (gaps) */
+	char *v = xmalloc(raw_len + 1);
+	size_t len = 0;
+	bool multi = false, url = false;
+	for (size_t j = 0; j < raw_len; j++) {
+		if (!logmask_is_term(raw[j]))
+			v[len++] = raw[j];
+		else
+			multi = true;
+		url = url || !logmask_url_unreserved((unsigned char)raw[j]);
+	}
+	if (len < LOGMASK_MIN_SECRET) { /* nor any form of it: short words stay */
+		free(v);
+		return;
+	}
+	if (pass == 0)
+		logmask_add(m, alloc, v, len, LOGMASK_P_GAPS);
+	free(v);
+	if (pass == 1) {
+		/* percent-encoded, whichever bytes the encoder chose to encode */
+		if (url)
+			logmask_add(m, alloc, raw, raw_len, LOGMASK_P_URL);
+		logmask_add_base64(m, alloc, raw, raw_len);
+		return;
+	}
+	/* each line alone (a command may print one line of a key) */
+	for (size_t j = 0; multi && j < raw_len;) {
+		size_t e = j;
+		while (e < raw_len && !logmask_is_term(raw[e]))
+			e++;
+		logmask_add(m, alloc, raw + j, e - j, LOGMASK_P_GAPS);
+		j = e + 1;
+	}
+}
+
+/* One pattern's longest span in the output. */
+static size_t logmask_span(const struct logmask_secret *sec)
+{
+	return xmul(sec->len, sec->flags & LOGMASK_P_URL ? 3 : 1 + LOGMASK_MAX_GAP);
+}
+
+static void logmask_pair_set(struct logmask *m, unsigned c0, unsigned c1)
+{
+	m->pair[(c0 * 256 + c1) / 8] |= (uint8_t)(1u << (c1 % 8));
+}
+
+/* Indexes the patterns by the bytes they may start with. */
+static void logmask_index(struct logmask *m)
+{
+	uint32_t count[256] = {0};
+	for (size_t i = 0; i < m->nsec; i++) {
+		const struct logmask_secret *sec = &m->sec[i];
+		count[(unsigned char)sec->v[0]]++;
+		if (sec->flags & LOGMASK_P_URL) {
+			if (sec->v[0] != '%')
+				count['%']++;
+			if (sec->v[0] == ' ')
+				count['+']++;
+		}
+	}
+	m->bstart[0] = 0;
+	for (int c = 0; c < 256; c++)
+		m->bstart[c + 1] = m->bstart[c] + count[c];
+	m->bidx = xmalloc(xmul(m->bstart[256] + 1, sizeof(*m->bidx)));
+	for (size_t i = 0; i < m->nsec; i++) {
+		const struct logmask_secret *sec = &m->sec[i];
+		unsigned c0 = (unsigned char)sec->v[0];
+		logmask_pair_set(m, c0, (unsigned char)sec->v[1]);
+		logmask_pair_set(m, c0, '\r');
+		logmask_pair_set(m, c0, '\n');
+		if (sec->flags & LOGMASK_P_URL) {
+			/* "%XX" or '+' may stand for the first byte too */
+			memset(m->pair + c0 * 32, 0xff, 32);
+			memset(m->pair + '%' * 32, 0xff, 32);
+			memset(m->pair + '+' * 32, 0xff, 32);
+		}
+	}
+	uint32_t fill[256];
+	memcpy(fill, m->bstart, sizeof(fill));
+	for (size_t i = 0; i < m->nsec; i++) {
+		const struct logmask_secret *sec = &m->sec[i];
+		m->bidx[fill[(unsigned char)sec->v[0]]++] = (uint32_t)i;
+		if (sec->flags & LOGMASK_P_URL) {
+			if (sec->v[0] != '%')
+				m->bidx[fill['%']++] = (uint32_t)i;
+			if (sec->v[0] == ' ')
+				m->bidx[fill['+']++] = (uint32_t)i;
+		}
+	}
+}
+
 struct logmask *logmask_new(const char *const *secrets, size_t n, logmask_emit_fn emit, void *ud)
 {
 	struct logmask *m = xcalloc(1, sizeof(*m));
 	m->emit = emit;
 	m->ud = ud;
-	size_t longest = 0, alloc = 0;
-	for (size_t i = 0; i < n; i++) {
-		size_t len = 0, raw = strlen(secrets[i]);
-		char *v = xmalloc(raw + 1);
-		for (size_t j = 0; j < raw; j++)
-			if (!logmask_is_term(secrets[i][j]))
-				v[len++] = secrets[i][j];
-		v[len] = '\0';
-		if (len < LOGMASK_MIN_SECRET) {
-			free(v);
-			continue;
-		}
-		ARRAY_GROW(m->sec, m->nsec + 1, alloc);
-		m->sec[m->nsec++] = (struct logmask_secret){v, len};
-		m->first[(unsigned char)v[0]] = true;
-		if (len > longest)
-			longest = len;
+	size_t alloc = 0, longest = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++)
+			logmask_add_secret(m, &alloc, secrets[i], strlen(secrets[i]), pass);
+	m->window = 0;
+	for (size_t i = 0; i < m->nsec; i++) {
+		size_t span = logmask_span(&m->sec[i]);
+		if (span > m->window)
+			m->window = span;
+		if (m->sec[i].len > longest)
+			longest = m->sec[i].len;
 	}
-	m->window = xmul(longest, 1 + LOGMASK_MAX_GAP);
-	m->pos = xmalloc(xmul(longest + 1, sizeof(*m->pos)));
+	logmask_index(m);
+	m->pos = xmalloc(xmul(xmul(longest, 3) + 1, sizeof(*m->pos)));
 	m->cap = m->window + LOGMASK_SLICE;
 	static const char names[LOGMASK_NSTREAMS] = {'o', 'e', 'h'};
 	for (int s = 0; s < LOGMASK_NSTREAMS; s++) {
@@ -120,6 +291,7 @@ void logmask_free(struct logmask *m)
 	for (size_t i = 0; i < m->nsec; i++)
 		free(m->sec[i].v);
 	free(m->sec);
+	free(m->bidx);
 	free(m->pos);
 	for (int s = 0; s < LOGMASK_NSTREAMS; s++) {
 		free(m->st[s].c);
@@ -131,22 +303,49 @@ void logmask_free(struct logmask *m)
 	free(m);
 }
 
-/* Whether sec matches t[p..n): 1 (positions in pos[0..sec->len)), 0 when t
- * ends before it could tell (more bytes may complete it), -1 if not. */
-static int logmask_match_at(const char *t, size_t n, size_t p, const struct logmask_secret *sec,
-			    size_t *pos)
+static int logmask_hex(char c)
 {
-	size_t k = p;
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Whether sec matches t[p..n): 1 (the bytes it covers in pos[0..*ret_npos),
+ * gaps not included), 0 when t ends before it could tell (more bytes may
+ * complete it), -1 if not. */
+static int logmask_match_at(const char *t, size_t n, size_t p, const struct logmask_secret *sec,
+			    size_t *pos, size_t *ret_npos)
+{
+	size_t k = p, np = 0;
+	bool gaps = sec->flags & LOGMASK_P_GAPS, url = sec->flags & LOGMASK_P_URL;
 	for (size_t j = 0; j < sec->len; j++) {
-		for (int gap = 0; j > 0 && gap < LOGMASK_MAX_GAP && k < n && logmask_is_term(t[k]);
+		for (int gap = 0;
+		     gaps && j > 0 && gap < LOGMASK_MAX_GAP && k < n && logmask_is_term(t[k]);
 		     gap++)
 			k++;
 		if (k >= n)
 			return 0;
-		if (t[k] != sec->v[j])
+		if (t[k] == sec->v[j] || (url && t[k] == '+' && sec->v[j] == ' ')) {
+			pos[np++] = k++;
+			continue;
+		}
+		if (!url || t[k] != '%')
 			return -1;
-		pos[j] = k++;
+		if (k + 1 >= n || (logmask_hex(t[k + 1]) >= 0 && k + 2 >= n))
+			return 0;
+		int hi = logmask_hex(t[k + 1]), lo = logmask_hex(t[k + 2]);
+		if (hi < 0 || lo < 0 || (unsigned char)sec->v[j] != (unsigned)(hi * 16 + lo))
+			return -1;
+		pos[np++] = k;
+		pos[np++] = k + 1;
+		pos[np++] = k + 2;
+		k += 3;
 	}
+	*ret_npos = np;
 	return 1;
 }
 
@@ -168,12 +367,19 @@ static size_t logmask_scan(struct logmask *m, const char *t, const unsigned char
 			if (p + m->window < seg_end)
 				p = seg_end - m->window;
 		}
-		if (!m->first[(unsigned char)t[p]])
+		unsigned char c = (unsigned char)t[p];
+		if (p + 1 < n) {
+			unsigned c1 = (unsigned char)t[p + 1];
+			if (!(m->pair[(c * 256u + c1) / 8] & (1u << (c1 % 8))))
+				continue;
+		}
+		if (m->bstart[c] == m->bstart[c + 1])
 			continue;
-		for (size_t i = 0; i < m->nsec; i++) {
-			int r = logmask_match_at(t, n, p, &m->sec[i], m->pos);
+		for (uint32_t b = m->bstart[c]; b < m->bstart[c + 1]; b++) {
+			size_t np = 0;
+			int r = logmask_match_at(t, n, p, &m->sec[m->bidx[b]], m->pos, &np);
 			if (r > 0) {
-				for (size_t j = 0; j < m->sec[i].len; j++)
+				for (size_t j = 0; j < np; j++)
 					mark(m, ctx, m->pos[j]);
 			} else if (r == 0 && undecided == n) {
 				undecided = p;
@@ -288,11 +494,22 @@ static void logmask_settle(struct logmask *m, int s, size_t fresh, bool end)
 		size_t from = (size_t)(st->hold - st->base);
 		st->hold = st->base +
 			   logmask_scan(m, st->c, NULL, st->len, from, logmask_mark_stream, st);
-		size_t keep =
-			logmask_scan(m, m->cc, m->cs, m->clen, 0, logmask_mark_combined, NULL);
-		for (size_t i = 0; i < keep; i++) {
-			m->ccount[m->cs[i]]--;
-			m->cfirst[m->cs[i]]++;
+		size_t keep;
+		if (m->ccount[s] == m->clen) {
+			/* one stream only: its own scan saw these very bytes, and
+			 * what it left undecided is what the combined one would */
+			keep = st->hold > m->cfirst[s] ? (size_t)(st->hold - m->cfirst[s]) : 0;
+			if (keep > m->clen)
+				keep = m->clen;
+			m->ccount[s] -= keep;
+			m->cfirst[s] += keep;
+		} else {
+			keep = logmask_scan(m, m->cc, m->cs, m->clen, 0, logmask_mark_combined,
+					    NULL);
+			for (size_t i = 0; i < keep; i++) {
+				m->ccount[m->cs[i]]--;
+				m->cfirst[m->cs[i]]++;
+			}
 		}
 		memmove(m->cc, m->cc + keep, m->clen - keep);
 		memmove(m->cs, m->cs + keep, m->clen - keep);

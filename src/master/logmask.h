@@ -11,6 +11,24 @@
  * line becomes one "<secret>"; line terminators are kept, so what is stored
  * is line for line what arrived, less the secret.  The output does not
  * depend on where the pieces were cut.
+ *
+ * What is looked for, per secret value (the first KILN_LOGMASK_MAX_SECRET
+ * bytes of it; a value shorter than LOGMASK_MIN_SECRET, terminators not
+ * counted, is not masked in any form):
+ *   - the value, its line terminators left out (a multi-line value printed
+ *     as it is, or with "\r\n" for "\n");
+ *   - each line of a multi-line value alone (LOGMASK_MIN_SECRET bytes or
+ *     more), as a command may print one line of a key;
+ *   - its percent-encoded form, when some byte is not unreserved (RFC 3986):
+ *     each byte as itself or %XX in either case, ' ' also as '+', so
+ *     whichever bytes an encoder chose to encode (no terminators between);
+ *   - its base64 encoding (padded), and, for each of the three alignments at
+ *     which it may sit inside a longer encoded text (the token after "user:"
+ *     in a Basic auth header), the characters that depend on its bytes alone,
+ *     in the standard and the URL-safe alphabet: the 1-2 characters that mix
+ *     its first or last bits with its neighbours' stay visible.
+ * The value's forms come first; past KILN_LOGMASK_MAX_PATTERNS forms of all
+ * secrets, the encodings of the last secrets are the ones left out.
  */
 #ifndef KILN_MASTER_LOGMASK_H
 #define KILN_MASTER_LOGMASK_H

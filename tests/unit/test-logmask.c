@@ -69,33 +69,130 @@ static bool ref_term(char c)
 	return c == '\r' || c == '\n';
 }
 
-/* Marks in masked[] (indices into idx[]'s targets) every gap-tolerant match. */
+/* What the masker must find for one secret, derived here independently of
+ * logmask.c: the value less its terminators, each line, the percent-encoded
+ * form (when some byte is not unreserved), the base64 encoding and, at each
+ * of the three alignments, the base64 characters that depend on the value
+ * alone (standard and URL-safe alphabets). */
+struct ref_pat {
+	char v[8192];
+	size_t len;
+	bool url; /* %XX or '+' accepted per byte, no gaps */
+};
+
+static size_t ref_npat;
+static struct ref_pat ref_pats[64];
+
+static void ref_pat_add(const char *v, size_t len, bool url)
+{
+	if (len < LOGMASK_MIN_SECRET || ref_npat >= sizeof(ref_pats) / sizeof(ref_pats[0]))
+		return;
+	memcpy(ref_pats[ref_npat].v, v, len);
+	ref_pats[ref_npat].len = len;
+	ref_pats[ref_npat++].url = url;
+}
+
+/* Base64 character i of k zero bytes then s[0..n): from its six bits. */
+static char ref_b64_char(const char *s, size_t n, size_t k, size_t i, bool urlsafe)
+{
+	const char *alpha =
+		urlsafe ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+			: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned v = 0;
+	for (size_t bit = 6 * i; bit < 6 * i + 6; bit++) {
+		size_t byte = bit / 8;
+		unsigned b = 0;
+		if (byte >= k && byte < k + n)
+			b = ((unsigned char)s[byte - k] >> (7 - bit % 8)) & 1;
+		v = v * 2 + b;
+	}
+	return alpha[v];
+}
+
+static void ref_patterns(const char *const *secrets, size_t nsec)
+{
+	ref_npat = 0;
+	for (size_t i = 0; i < nsec; i++) {
+		const char *s = secrets[i];
+		size_t n = strlen(s), len = 0;
+		char v[8192];
+		bool url = false;
+		for (size_t j = 0; j < n; j++) {
+			if (!ref_term(s[j]))
+				v[len++] = s[j];
+			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+				    "-._~",
+				    s[j]))
+				url = true;
+		}
+		if (len < LOGMASK_MIN_SECRET)
+			continue;
+		ref_pat_add(v, len, false);
+		for (const char *l = s; *l;) {
+			size_t e = strcspn(l, "\r\n");
+			ref_pat_add(l, e, false);
+			l += e + (l[e] ? 1 : 0);
+		}
+		if (url)
+			ref_pat_add(s, n, true);
+		/* the whole encoding, padded */
+		len = 0;
+		for (size_t c = 0; c < (n + 2) / 3 * 4; c++)
+			v[len++] = c * 6 < n * 8 ? ref_b64_char(s, n, 0, c, false) : '=';
+		ref_pat_add(v, len, false);
+		for (size_t k = 0; k < 3; k++)
+			for (int urlsafe = 0; urlsafe < 2; urlsafe++) {
+				len = 0;
+				for (size_t c = 0; 6 * c + 6 <= 8 * (k + n); c++)
+					if (6 * c >= 8 * k)
+						v[len++] = ref_b64_char(s, n, k, c, urlsafe);
+				ref_pat_add(v, len, false);
+			}
+	}
+}
+
+static int ref_hex(char c)
+{
+	const char *h = "0123456789abcdef0123456789ABCDEF", *p = c ? strchr(h, c) : NULL;
+	return p ? (int)((p - h) % 16) : -1;
+}
+
+/* Marks in masked[] (indices into idx[]'s targets) every match of a pattern
+ * of ref_patterns(): gap-tolerant, or byte/%XX/'+' for URL forms. */
 static void ref_mark(const char *text, const size_t *idx, size_t k, const char *const *secrets,
 		     size_t nsec, unsigned char *masked)
 {
+	ref_patterns(secrets, nsec);
 	for (size_t p = 0; p < k; p++) {
-		for (size_t i = 0; i < nsec; i++) {
-			char v[8192];
-			size_t len = 0;
-			for (const char *s = secrets[i]; *s; s++)
-				if (!ref_term(*s))
-					v[len++] = *s;
-			if (len < LOGMASK_MIN_SECRET)
-				continue;
-			size_t pos[8192], q = p, j;
-			for (j = 0; j < len; j++) {
+		for (size_t i = 0; i < ref_npat; i++) {
+			const struct ref_pat *pt = &ref_pats[i];
+			size_t pos[3 * 8192], np = 0, q = p, j;
+			for (j = 0; j < pt->len; j++) {
 				int gap = 0;
-				while (j > 0 && q < k && ref_term(text[idx[q]]) &&
+				while (!pt->url && j > 0 && q < k && ref_term(text[idx[q]]) &&
 				       gap < LOGMASK_MAX_GAP) {
 					q++;
 					gap++;
 				}
-				if (q >= k || text[idx[q]] != v[j])
+				if (q >= k)
 					break;
-				pos[j] = q++;
+				char c = text[idx[q]];
+				if (c == pt->v[j] || (pt->url && c == '+' && pt->v[j] == ' ')) {
+					pos[np++] = q++;
+					continue;
+				}
+				if (!pt->url || c != '%' || q + 2 >= k)
+					break;
+				int hi = ref_hex(text[idx[q + 1]]), lo = ref_hex(text[idx[q + 2]]);
+				if (hi < 0 || lo < 0 || (unsigned char)pt->v[j] != hi * 16 + lo)
+					break;
+				pos[np++] = q;
+				pos[np++] = q + 1;
+				pos[np++] = q + 2;
+				q += 3;
 			}
-			if (j == len)
-				for (j = 0; j < len; j++)
+			if (j == pt->len)
+				for (j = 0; j < np; j++)
 					masked[idx[pos[j]]] = 1;
 		}
 	}
@@ -222,8 +319,8 @@ static bool check_against_ref(const char *text, const char *streams, size_t n,
 
 /* ---- tests ---------------------------------------------------------------- */
 
-static const char *const SECRETS[] = {"hunter2-TOKEN", "s3cr", "abc", "line1\nline2"};
-#define NSECRETS 4
+static const char *const SECRETS[] = {"hunter2-TOKEN", "s3cr", "abc", "line1\nline2", "p@ss word!"};
+#define NSECRETS 5
 
 TEST(whole_text)
 {
@@ -239,6 +336,31 @@ TEST(whole_text)
 		{"key: line1\nline2 end", "key: <secret>\n<secret> end\n"},
 		{"no newline at the end s3cr", "no newline at the end <secret>\n"},
 		{"hunter2-TOKE\n", "hunter2-TOKE\n"},
+		/* each line of a multi-line secret alone */
+		{"got line2 and line1.\n", "got <secret> and <secret>.\n"},
+		{"lin\ne2\n", "<secret>\n<secret>\n"},
+		{"line\n", "line\n"},
+		/* base64: the value's own encoding, wrapped or not */
+		{"t: aHVudGVyMi1UT0tFTg==\n", "t: <secret>\n"},
+		{"aHVudGVyMi1U\nT0tFTg==\n", "<secret>\n<secret>\n"},
+		{"bGluZTEKbGluZTI=\n", "<secret>\n"},
+		{"cEBzcyB3b3JkIQ==\n", "<secret>\n"},
+		/* ... and inside a longer encoding, at each alignment, both alphabets */
+		{"Authorization: Basic dXNlcjpodW50ZXIyLVRPS0VO\n",
+		 "Authorization: Basic dXNlcjp<secret>\n"},
+		{"YWJodW50ZXIyLVRPS0VO\n", "YWJ<secret>\n"},
+		{"YWh1bnRlcjItVE9LRU4=\n", "YW<secret>4=\n"}, /* "4": the last bits and the end */
+		{"__5odW50ZXIyLVRPS0VO\n", "__5<secret>\n"},
+		/* too short to mask: nor its encodings (base64 of "abc") */
+		{"YWJj\n", "YWJj\n"},
+		/* percent-encoded, whatever the encoder chose, either hex case */
+		{"https://u:p%40ss%20word%21@host/\n", "https://u:<secret>@host/\n"},
+		{"p%40ss+word%21&x\n", "<secret>&x\n"},
+		{"p@ss%20word!\n", "<secret>\n"},
+		{"%70%40%73s word%21\n", "<secret>\n"},
+		{"line1%0aline2 line1%0Aline2\n", "<secret> <secret>\n"},
+		{"p%40ss%2word%21\n", "p%40ss%2word%21\n"},
+		{"p@ss word!\n", "<secret>\n"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct sink k;
@@ -265,8 +387,8 @@ TEST(lines_go_out_at_once)
 	/* a line ending in what may begin a secret waits for more */
 	logmask_feed(m, 'o', "ld hunter2\n", 11);
 	CHECK_STR(k.out[0].ptr, "hello\n");
-	logmask_feed(m, 'o', "x\n", 2);
-	CHECK_STR(k.out[0].ptr, "hello\nworld hunter2\nx\n");
+	logmask_feed(m, 'o', "#\n", 2);
+	CHECK_STR(k.out[0].ptr, "hello\nworld hunter2\n#\n");
 	logmask_flush(m);
 	logmask_free(m);
 	sink_release(&k);
@@ -325,9 +447,32 @@ TEST(every_offset_two_pieces)
 TEST(random_splits)
 {
 	srand(12345);
-	static const char *const frag[] = {"hunter2-TOKEN", "hunter2", "-TOKEN", "s3cr", "s3",
-					   "line1\nline2",  "line1",   "x",      "y\n",  "\r",
-					   "\r\n",          "\n",      "abc",    "h"};
+	static const char *const frag[] = {"hunter2-TOKEN",
+					   "hunter2",
+					   "-TOKEN",
+					   "s3cr",
+					   "s3",
+					   "line1\nline2",
+					   "line1",
+					   "x",
+					   "y\n",
+					   "\r",
+					   "\r\n",
+					   "\n",
+					   "abc",
+					   "h",
+					   "aHVudGVyMi1UT0tFTg==",
+					   "aHVudGVy",
+					   "Mi1UT0tFTg",
+					   "line1%0Aline2",
+					   "%0a",
+					   "%4",
+					   "%40",
+					   "p%40ss+word%21",
+					   "p@ss word!",
+					   "+",
+					   "p@ss",
+					   "dXNlcjpodW50ZXIyLVRPS0VO"};
 	for (int iter = 0; iter < 3000; iter++) {
 		char text[2048], streams[2048];
 		size_t n = 0;
@@ -451,6 +596,56 @@ TEST(no_secrets_passes_through)
 	sink_release(&k);
 }
 
+TEST(long_secret_masked_by_its_start)
+{
+	/* past KILN_LOGMASK_MAX_SECRET bytes, the start of the value is masked */
+	size_t n = KILN_LOGMASK_MAX_SECRET + 1000;
+	char *sec = xmalloc(n + 1);
+	unsigned x = 12345;
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		sec[i] = (char)('A' + (x >> 16) % 26);
+	}
+	sec[n] = '\0';
+	const char *secrets[] = {sec};
+	struct sink k;
+	sink_init(&k);
+	struct logmask *m = logmask_new(secrets, 1, sink_emit, &k);
+	logmask_feed(m, 'o', sec, n);
+	logmask_feed(m, 'o', "\n", 1);
+	logmask_flush(m);
+	char *want = xasprintf("%s%s\n", LOGMASK_MARK, sec + KILN_LOGMASK_MAX_SECRET);
+	CHECK(!strcmp(k.out[0].ptr, want));
+	free(want);
+	logmask_free(m);
+	sink_release(&k);
+	free(sec);
+}
+
+TEST(many_secrets_keep_their_values_first)
+{
+	/* more secrets than KILN_LOGMASK_MAX_PATTERNS forms: every value is
+	 * masked (encodings are what the cap drops) */
+	enum { N = KILN_LOGMASK_MAX_PATTERNS / 2 };
+	char **secrets = xcalloc(N, sizeof(*secrets));
+	for (int i = 0; i < N; i++)
+		secrets[i] = xasprintf("tok-%04d-%c", i, 'a' + i % 26);
+	struct sink k;
+	sink_init(&k);
+	struct logmask *m = logmask_new((const char *const *)secrets, N, sink_emit, &k);
+	for (int i = 0; i < N; i++) {
+		logmask_feed(m, 'o', secrets[i], strlen(secrets[i]));
+		logmask_feed(m, 'o', "\n", 1);
+	}
+	logmask_flush(m);
+	CHECK(strstr(k.out[0].ptr, "tok-") == NULL);
+	logmask_free(m);
+	sink_release(&k);
+	for (int i = 0; i < N; i++)
+		free(secrets[i]);
+	free(secrets);
+}
+
 int main(void)
 {
 	RUN(whole_text);
@@ -460,5 +655,7 @@ int main(void)
 	RUN(byte_at_a_time_equals_whole);
 	RUN(long_lines_are_cut_and_stay_masked);
 	RUN(no_secrets_passes_through);
+	RUN(long_secret_masked_by_its_start);
+	RUN(many_secrets_keep_their_values_first);
 	return tap_done();
 }
