@@ -145,4 +145,9 @@
 /* Slice "mask" (issue 9): the relay that checks the masking of /ws client frames */
 #define KILN_WS_GUARD_BUF (64u << 10) /* bytes buffered per direction of one /ws connection */
 
+/* Slice "multicb" (issue 10): several codebases per build */
+#define KILN_MAX_CODEBASES 64 /* codebases in one scheduler's map (sourcestamps per buildset) */
+#define KILN_MAX_CODEBASE_NAME 256    /* bytes of a codebase name (config or codebase_generator) */
+#define KILN_MAX_CODEBASE_REPOS 10000 /* entries of a codebase_generator table */
+
 #endif

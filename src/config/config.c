@@ -870,6 +870,7 @@ void config_free(struct config *cfg)
 		config_sched_release(&cfg->scheduler[i]);
 	free(cfg->scheduler);
 	config_changes_release(cfg);
+	config_codebase_release(cfg);
 	config_strv_free(cfg->secrets, cfg->nsecrets);
 	if (cfg->lua) {
 		/* steps and secrets owned by Lua userdata are freed by their __gc */
