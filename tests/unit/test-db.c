@@ -1754,6 +1754,20 @@ TEST(buildset_several_codebases)
 	CHECK_INT(json_array_size(l), 4);
 	json_decref(l);
 
+	/* a newer buildset of the same lines supersedes each older request once */
+	int64_t newer, newerbr;
+	bs.nsourcestamps = 3;
+	CHECK_INT(db_buildset_add(db, &bs, &bu, 1, &newer, &newerbr), 0);
+	int64_t *ids = NULL;
+	size_t nids = 0;
+	CHECK_INT(db_request_superseded(db, bu, newer, &ids, &nids), 0);
+	CHECK_INT(nids, 2);
+	if (nids == 2) {
+		CHECK_INT(ids[0], brid);
+		CHECK_INT(ids[1], onebr);
+	}
+	free(ids);
+
 	/* one sourcestamp per codebase: a second "lib" is refused, nothing stored */
 	struct db_sourcestamp dup[] = {{.codebase = "lib"}, {.codebase = "x"}, {.codebase = "lib"}};
 	bs.sourcestamps = dup;
@@ -1767,7 +1781,7 @@ TEST(buildset_several_codebases)
 	bs.nsourcestamps = 2;
 	CHECK_INT(db_buildset_add(db, &bs, &bu, 1, &bad, NULL), -EINVAL);
 	l = list(db, DB_BUILDSETS, NULL);
-	CHECK_INT(json_array_size(l), 2);
+	CHECK_INT(json_array_size(l), 3);
 	json_decref(l);
 	db_close(db);
 }
