@@ -8,13 +8,13 @@
  * Lifetime of the Lua state.  When master.lua keeps nothing callable, the
  * state is closed before config_load() returns.  When it stores functions
  * or Lua patterns the master calls later (change filters, file_is_important,
- * collapse_requests), the state is kept in cfg->lua and lives until
- * config_free(); the structs refer to those functions by opaque ints.  The
- * runtime calls (config_filter_match, config_change_important,
- * config_call_collapse) run in that state, each under its own budget (1
- * million instructions, 1 s of thread CPU) and the load's memory cap; they
- * cannot declare anything or set globals, but a function's upvalues persist
- * from one call to the next.
+ * collapse_requests, codebase_generator), the state is kept in cfg->lua and
+ * lives until config_free(); the structs refer to those functions by opaque
+ * ints.  The runtime calls (config_filter_match, config_change_important,
+ * config_call_collapse, config_codebase_generate) run in that state, each
+ * under its own budget (1 million instructions, 1 s of thread CPU) and the
+ * load's memory cap; they cannot declare anything or set globals, but a
+ * function's upvalues persist from one call to the next.
  *
  * Threading.  A struct config is built by one thread and then handed over.
  * The plain fields are read-only after loading and may be read from any
