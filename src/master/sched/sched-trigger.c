@@ -25,11 +25,12 @@ int sched_trigger_all(struct sched *s, const char *name, int64_t parent_buildid,
 	const struct config_scheduler *c = o->cfg;
 	_cleanup_free_ char *reason =
 		xasprintf("The Triggerable scheduler named '%s' triggered this build", c->name);
-	if (c->ncodebases || nss != 1)
-		/* the triggering build's sourcestamps win; the map fills the rest */
+	if (c->ncodebases || nss > 1)
+		/* the triggering build's sourcestamps win; the map fills the rest (without
+		 * a map, branch/repository/project/codebase apply to a lone sourcestamp only) */
 		return sched_add_buildset(o, reason, ss, nss, NULL, 0, properties, parent_buildid,
 					  c->priority, ret_bsid);
-	return sched_trigger(s, name, parent_buildid, ss, properties, ret_bsid);
+	return sched_trigger(s, name, parent_buildid, nss ? ss : NULL, properties, ret_bsid);
 }
 
 int sched_trigger(struct sched *s, const char *name, int64_t parent_buildid,
