@@ -799,6 +799,25 @@ TEST(codebase_generator)
 	config_free(cfg);
 }
 
+/* change_add() with a generator function: its name is stored; a failing
+ * function leaves the codebase empty and the change is still stored. */
+TEST(codebase_generator_in_change_add)
+{
+	struct fixture f;
+	if (fixture_open(&f, HEAD "codebase_generator = function(c)\n"
+				  "  if c.repository == 'git://bad' then return {} end\n"
+				  "  return (c.repository:gsub('^git://', '')) end\n") < 0)
+		return;
+	int64_t a = add_change_cb(&f, "git://app", NULL, "main", "r1");
+	CHECK_STR(change_codebase(&f, a), "app");
+	int64_t b = add_change_cb(&f, "git://bad", NULL, "main", "r2");
+	CHECK(b > 0);
+	CHECK_STR(change_codebase(&f, b), "");
+	int64_t c = add_change_cb(&f, "git://lib", "", "main", "r3");
+	CHECK_STR(change_codebase(&f, c), "lib");
+	fixture_close(&f);
+}
+
 #define MC_CONFIG                                                                                  \
 	HEAD "codebase_generator = { ['git://lib'] = 'lib', ['git://app'] = 'app' }\n"             \
 	     "single_branch { name = 'mc', builders = { 'b1' }, tree_stable_timer = 10,\n"         \
@@ -970,6 +989,7 @@ int main(void)
 	RUN(force_empty_fields_take_defaults);
 	RUN(codebase_config_errors);
 	RUN(codebase_generator);
+	RUN(codebase_generator_in_change_add);
 	RUN(codebases_single_branch);
 	RUN(codebases_timed_force_trigger);
 	char cmd[128];
