@@ -177,5 +177,9 @@
 #define KILN_PROPS_MAX 1024                 /* properties in one bag */
 #define KILN_PROPS_MAX_NAME 256             /* bytes of a property name or source */
 #define KILN_PROPS_MAX_VALUE (1u << 20)     /* a property's value as compact JSON */
+/* Slice "multicb" (issue 10): several codebases per build */
+#define KILN_MAX_CODEBASES 64 /* codebases in one scheduler's map (sourcestamps per buildset) */
+#define KILN_MAX_CODEBASE_NAME 256    /* bytes of a codebase name (config or codebase_generator) */
+#define KILN_MAX_CODEBASE_REPOS 10000 /* entries of a codebase_generator table */
 
 #endif

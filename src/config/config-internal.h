@@ -194,4 +194,18 @@ void config_changes_release(struct config *cfg);
 /* ---- metrics push (config-tsdb.c) ---- */
 bool config_tsdb_setting(lua_State *L, const char *key); /* metrics_push: true if handled */
 void config_tsdb_release(struct config *cfg);
+/* ---- several codebases (config-codebase.c) ---- */
+/* A scheduler's codebases = { NAME = { ... } } from the table at t (a force
+ * scheduler's list form is its allow list, left to config-sched.c). */
+void config_codebase_sched(lua_State *L, int t, const char *what, struct config_scheduler *s);
+void config_codebase_sched_release(struct config_scheduler *s);
+/* The table at idx has no list part: a codebases map, not an allow list. */
+bool config_codebase_is_map(lua_State *L, int idx);
+/* At most KILN_MAX_CODEBASE_NAME bytes, no NUL or control characters. */
+bool config_codebase_name_ok(const char *s, size_t len);
+/* The codebase_generator setting: true if key was handled (value at index 3). */
+bool config_codebase_setting(lua_State *L, const char *key);
+/* codebase_generator's table entry for repository: 1 and *ret (owned), or 0. */
+int config_codebase_lookup(const struct config_codebase_gen *g, const char *repository, char **ret);
+void config_codebase_release(struct config *cfg);
 #endif

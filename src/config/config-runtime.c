@@ -77,7 +77,14 @@ static void config_runtime_push_change(lua_State *L, const struct config_change_
 	lua_setfield(L, -2, "truncated");
 }
 
-enum config_runtime_call_kind { CALL_VALUE_FN, CALL_PATTERN, CALL_CHANGE_FN, CALL_COLLAPSE };
+enum config_runtime_call_kind {
+	CALL_VALUE_FN,
+	CALL_PATTERN,
+	CALL_CHANGE_FN,
+	CALL_COLLAPSE,
+	CALL_CHANGE_TEXT /* a function of the change returning a string or nil (codebase_generator)
+			  */
+};
 
 struct config_runtime_call {
 	enum config_runtime_call_kind kind;
@@ -88,6 +95,8 @@ struct config_runtime_call {
 	const char *builder;
 	const struct config_request_view *older, *newer;
 	bool result;
+	char *text;           /* CALL_CHANGE_TEXT: the string returned (owned), NULL for nil */
+	const char *bad_type; /* CALL_CHANGE_TEXT: the type returned when not a string or nil */
 };
 
 static void config_runtime_push_request(lua_State *L, const struct config_request_view *r)
@@ -119,7 +128,7 @@ static int config_runtime_call_main(lua_State *L)
 		int nargs = 1;
 		if (c->kind == CALL_VALUE_FN) {
 			config_runtime_push_text(L, c->value, &cut);
-		} else if (c->kind == CALL_CHANGE_FN) {
+		} else if (c->kind == CALL_CHANGE_FN || c->kind == CALL_CHANGE_TEXT) {
 			config_runtime_push_change(L, c->change);
 		} else {
 			lua_pushstring(L, c->builder);
@@ -128,6 +137,17 @@ static int config_runtime_call_main(lua_State *L)
 			nargs = 3;
 		}
 		lua_call(L, nargs, 1);
+	}
+	if (c->kind == CALL_CHANGE_TEXT) {
+		if (lua_type(L, -1) == LUA_TSTRING) {
+			size_t len;
+			const char *t = lua_tolstring(L, -1, &len);
+			if (config_codebase_name_ok(t, len))
+				c->text = xstrdup(t);
+			else
+				c->bad_type = "string too long or with control characters";
+		} else if (!lua_isnil(L, -1))
+			c->bad_type = luaL_typename(L, -1);
 	}
 	c->result = lua_toboolean(L, -1);
 	return 0;
@@ -220,4 +240,29 @@ int config_call_collapse(struct config *cfg, int fn, const char *builder,
 					   .older = older,
 					   .newer = newer};
 	return config_runtime_call(cfg, &call, ret_err);
+}
+
+int config_codebase_generate(struct config *cfg, const struct config_change_view *c, char **ret,
+			     char **ret_err)
+{
+	const struct config_codebase_gen *g = cfg->codebase_gen;
+	*ret = NULL;
+	if (!g)
+		return 0;
+	if (!g->fn)
+		return config_codebase_lookup(g, c->repository, ret);
+	struct config_runtime_call call = {.kind = CALL_CHANGE_TEXT, .fn = g->fn, .change = c};
+	int r = config_runtime_call(cfg, &call, ret_err);
+	if (r < 0)
+		return r;
+	if (call.bad_type) {
+		*ret_err = xasprintf("%s: codebase_generator must return a codebase name (a "
+				     "string of at most %u bytes without control characters) or "
+				     "nil (got %s)",
+				     cfg->lua->chunkname, (unsigned)KILN_MAX_CODEBASE_NAME,
+				     call.bad_type);
+		return KILN_ECONFIG;
+	}
+	*ret = call.text;
+	return call.text ? 1 : 0;
 }

@@ -352,8 +352,9 @@ static void config_sched_allow(lua_State *L, int t, const char *what, struct con
 {
 	for (size_t f = 0; f < CONFIG_FORCE_NFIELDS; f++) {
 		const char *key = config_sched_allow_keys[f];
-		if (dsl_get(L, t, key) == LUA_TNIL) {
-			lua_pop(L, 1);
+		if (dsl_get(L, t, key) == LUA_TNIL ||
+		    (f == CONFIG_FORCE_CODEBASE && config_codebase_is_map(L, -1))) {
+			lua_pop(L, 1); /* codebases = { NAME = {...} }: config-codebase.c */
 			continue;
 		}
 		int v = lua_gettop(L);
@@ -392,7 +393,8 @@ enum {
 	K_PARAMS = 1 << 5,
 	K_UPSTREAM = 1 << 6,
 	K_TOKEN = 1 << 7,
-	K_ALLOW = 1 << 8, /* branches, revisions, repositories, projects, codebases */
+	K_ALLOW = 1 << 8,     /* branches, revisions, repositories, projects, codebases */
+	K_CODEBASES = 1 << 9, /* codebases = { NAME = { ... } } (config-codebase.c) */
 };
 
 struct config_sched_decl {
@@ -402,12 +404,12 @@ struct config_sched_decl {
 };
 
 static const struct config_sched_decl config_sched_decls[] = {
-	{"force_scheduler", CONFIG_SCHED_FORCE, K_SOURCE | K_PARAMS | K_ALLOW},
-	{"single_branch", CONFIG_SCHED_SINGLE_BRANCH, K_FILTER | K_STABLE},
-	{"any_branch", CONFIG_SCHED_ANY_BRANCH, K_FILTER | K_STABLE},
-	{"periodic", CONFIG_SCHED_PERIODIC, K_SOURCE | K_PERIOD},
-	{"nightly", CONFIG_SCHED_NIGHTLY, K_SOURCE | K_CRON | K_FILTER},
-	{"triggerable", CONFIG_SCHED_TRIGGERABLE, K_SOURCE},
+	{"force_scheduler", CONFIG_SCHED_FORCE, K_SOURCE | K_PARAMS | K_ALLOW | K_CODEBASES},
+	{"single_branch", CONFIG_SCHED_SINGLE_BRANCH, K_FILTER | K_STABLE | K_CODEBASES},
+	{"any_branch", CONFIG_SCHED_ANY_BRANCH, K_FILTER | K_STABLE | K_CODEBASES},
+	{"periodic", CONFIG_SCHED_PERIODIC, K_SOURCE | K_PERIOD | K_CODEBASES},
+	{"nightly", CONFIG_SCHED_NIGHTLY, K_SOURCE | K_CRON | K_FILTER | K_CODEBASES},
+	{"triggerable", CONFIG_SCHED_TRIGGERABLE, K_SOURCE | K_CODEBASES},
 	{"dependent", CONFIG_SCHED_DEPENDENT, K_UPSTREAM},
 	{"try_scheduler", CONFIG_SCHED_TRY, K_TOKEN},
 };
@@ -453,6 +455,8 @@ static int config_sched_declare(lua_State *L)
 	if (d->keys & K_ALLOW)
 		for (size_t f = 0; f < CONFIG_FORCE_NFIELDS; f++)
 			keys[nk++] = config_sched_allow_keys[f];
+	else if (d->keys & K_CODEBASES)
+		keys[nk++] = "codebases"; /* config-codebase.c */
 	keys[nk] = NULL;
 
 	if (d->kind == CONFIG_SCHED_FORCE && lua_gettop(L) == 0)
@@ -554,6 +558,8 @@ static int config_sched_declare(lua_State *L)
 		config_sched_params(L, 1, what, s);
 	if (d->keys & K_ALLOW)
 		config_sched_allow(L, 1, what, s);
+	if (d->keys & K_CODEBASES)
+		config_codebase_sched(L, 1, what, s);
 	if (d->keys & K_UPSTREAM) {
 		const char *up = dsl_opt_name(L, 1, what, "upstream");
 		if (!up)
@@ -626,6 +632,7 @@ void config_sched_release(struct config_scheduler *s)
 	for (size_t f = 0; f < CONFIG_FORCE_NFIELDS; f++)
 		config_sched_strv_free(s->allowed[f], s->nallowed[f]);
 	free(s->upstream);
+	config_codebase_sched_release(s);
 	if (s->token)
 		explicit_bzero(s->token, strlen(s->token));
 	free(s->token);
@@ -651,6 +658,8 @@ static void config_sched_collapse_value(lua_State *L, int idx, const char *what,
 bool config_sched_setting(lua_State *L, const char *key)
 {
 	struct config *cfg = config_ctx_of(L)->cfg;
+	if (config_codebase_setting(L, key))
+		return true; /* codebase_generator (config-codebase.c) */
 	if (strcmp(key, "collapse_requests"))
 		return false;
 	config_sched_collapse_value(L, 3, "", &cfg->collapse_requests, &cfg->collapse_fn);

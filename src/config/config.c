@@ -875,6 +875,7 @@ void config_free(struct config *cfg)
 	config_changes_release(cfg);
 	config_prop_free(cfg->props, cfg->nprops);
 	config_tsdb_release(cfg);
+	config_codebase_release(cfg);
 	config_strv_free(cfg->secrets, cfg->nsecrets);
 	if (cfg->lua) {
 		/* steps and secrets owned by Lua userdata are freed by their __gc */

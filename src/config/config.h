@@ -8,13 +8,13 @@
  * Lifetime of the Lua state.  When master.lua keeps nothing callable, the
  * state is closed before config_load() returns.  When it stores functions
  * or Lua patterns the master calls later (change filters, file_is_important,
- * collapse_requests), the state is kept in cfg->lua and lives until
- * config_free(); the structs refer to those functions by opaque ints.  The
- * runtime calls (config_filter_match, config_change_important,
- * config_call_collapse) run in that state, each under its own budget (1
- * million instructions, 1 s of thread CPU) and the load's memory cap; they
- * cannot declare anything or set globals, but a function's upvalues persist
- * from one call to the next.
+ * collapse_requests, codebase_generator), the state is kept in cfg->lua and
+ * lives until config_free(); the structs refer to those functions by opaque
+ * ints.  The runtime calls (config_filter_match, config_change_important,
+ * config_call_collapse, config_codebase_generate) run in that state, each
+ * under its own budget (1 million instructions, 1 s of thread CPU) and the
+ * load's memory cap; they cannot declare anything or set globals, but a
+ * function's upvalues persist from one call to the next.
  *
  * Threading.  A struct config is built by one thread and then handed over.
  * The plain fields are read-only after loading and may be read from any
@@ -270,6 +270,10 @@ struct config_scheduler {
 	char *upstream; /* owned: scheduler whose successful buildsets trigger us */
 	/* try */
 	char *token; /* owned: from secret(...) */
+	/* codebases = { NAME = { ... } } (config-codebase.c): sorted by name; none:
+	 * the one sourcestamp above */
+	struct config_codebase *codebases; /* owned */
+	size_t ncodebases;
 };
 
 /* A change as Lua functions and filters see it (all borrowed). */
@@ -387,6 +391,8 @@ struct config {
 	size_t npollers, poller_alloc;
 	struct config_change_hook change_hook;
 	struct config_metrics_push *metrics_push; /* owned, NULL = none (config-tsdb.c) */
+	/* ---- several codebases (config-codebase.c) ---- */
+	struct config_codebase_gen *codebase_gen; /* owned: codebase_generator, NULL = none */
 };
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or
@@ -427,5 +433,38 @@ struct config_metrics_push {
 	int line;
 };
 /* ==== end of metrics push ======================================================= */
+/* ==== several codebases per build (config-codebase.c; the call: config-runtime.c) ==== */
+/* One codebase of a scheduler's codebases = { NAME = { repository = ...,
+ * branch = ..., revision = ... } } (Buildbot's codebases dict): the values
+ * its sourcestamp takes when a buildset has no change for it. */
+struct config_codebase {
+	char *name;                           /* owned: the codebase ("" allowed) */
+	char *repository, *branch, *revision; /* owned, NULL when not given */
+};
+
+/* codebase_generator = function(change) ... end, or a table
+ * { [repository] = codebase }: gives a change arriving without a codebase
+ * its codebase (Buildbot's codebaseGenerator). */
+struct config_codebase_repo {
+	char *repository, *codebase; /* owned */
+};
+struct config_codebase_gen {
+	int fn;                             /* Lua function reference, 0 = the table */
+	struct config_codebase_repo *repos; /* owned, sorted by repository */
+	size_t nrepos;
+};
+
+/* The codebase of change c by codebase_generator: 1 and *ret (owned), or
+ * 0 when there is no generator, the table has no entry for c's repository
+ * or the function returned nil; KILN_ECONFIG with *ret_err (owned, with the
+ * master.lua line) when the function failed or returned something other
+ * than a string of at most KILN_MAX_CODEBASE_NAME bytes without control
+ * characters.  Runs the kept Lua state: loop thread only, see the top. */
+int config_codebase_generate(struct config *cfg, const struct config_change_view *c, char **ret,
+			     char **ret_err);
+/* The entry for codebase name (NULL = "") in s->codebases, or NULL. */
+const struct config_codebase *config_scheduler_codebase(const struct config_scheduler *s,
+							const char *name);
+/* ==== end of several codebases per build ================================================ */
 
 #endif

@@ -208,6 +208,7 @@ enum db_stmt_id {
 	ST_SCHED_SET_COLLAPSED,
 	ST_SCHED_SUPERSEDED,
 	/* end of schedulers and queue */
+	ST_BS_SOURCESTAMPS, /* several codebases per buildset (db-sqlite-buildset.c) */
 	ST__MAX,
 };
 

@@ -237,7 +237,7 @@ int db_request_superseded(struct db *db, int64_t builderid, int64_t bsid, int64_
 {
 	_cleanup_stmt_ sqlite3_stmt *s =
 		db_stmt(db, ST_SCHED_SUPERSEDED,
-			"SELECT o.id FROM buildset_sourcestamps nx "
+			"SELECT DISTINCT o.id FROM buildset_sourcestamps nx "
 			"JOIN sourcestamps ns ON ns.id = nx.sourcestampid "
 			"JOIN buildrequests o INDEXED BY buildrequests_pending ON o.builderid = ?1 "
 			"AND o.complete = 0 AND o.claimed_at IS NULL AND o.buildsetid < ?2 "

@@ -150,6 +150,8 @@ struct db_buildset_new {
 
 /* Adds a buildset with one build request per builder, atomically.
  * ret_brids (caller's array of n) receives the request ids in order.
+ * The sourcestamps are stored in codebase order (see
+ * db_buildset_sourcestamps); two with the same codebase are -EINVAL.
  * -EINVAL if n == 0 (the buildset could never complete). */
 int db_buildset_add(struct db *db, const struct db_buildset_new *bs, const int64_t *builderids,
 		    size_t n, int64_t *ret_bsid, int64_t *ret_brids);
@@ -405,5 +407,19 @@ int db_request_set_collapsed(struct db *db, int64_t brid, int64_t buildid);
 int db_request_superseded(struct db *db, int64_t builderid, int64_t bsid, int64_t **ret_ids,
 			  size_t *ret_n);
 /* ==== end of schedulers and queue =================================================== */
+
+/* ==== several codebases per buildset (db-sqlite-buildset.c) ========================= */
+/* Every sourcestamp of buildset bsid, one per codebase, ordered by codebase
+ * (Buildbot's buildset "sourcestamps"; db_buildset_get's first sourcestamp
+ * is the first of these).  *ret is one allocation holding the array and
+ * its strings: free(*ret) releases all; NULL when *ret_n is 0.  Fields are
+ * never NULL except branch and revision (NULL when unset).
+ * KILN_ENOTFOUND if there is no such buildset. */
+int db_buildset_sourcestamps(struct db *db, int64_t bsid, struct db_sourcestamp **ret,
+			     size_t *ret_n);
+/* The sourcestamp of codebase in ss[0..n) (NULL codebase = ""), or NULL. */
+const struct db_sourcestamp *db_sourcestamp_find(const struct db_sourcestamp *ss, size_t n,
+						 const char *codebase);
+/* ==== end of several codebases per buildset ========================================= */
 
 #endif

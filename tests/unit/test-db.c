@@ -1679,6 +1679,113 @@ TEST(sourcestamp_patch_listed)
 	db_close(db);
 }
 
+/* A buildset with one sourcestamp per codebase: stored and read back in
+ * codebase order (db_buildset_sourcestamps, the API's list, the first one
+ * for db_buildset_get), a codebase named twice refused. */
+TEST(buildset_several_codebases)
+{
+	struct db *db = open_mem();
+	int64_t bu, bsid, brid, one, onebr;
+	CHECK_INT(db_builder_ensure(db, "b", NULL, NULL, &bu), 0);
+	struct db_sourcestamp ss[] = {
+		{.branch = "main",
+		 .revision = "r-lib",
+		 .repository = "git://lib",
+		 .codebase = "lib"},
+		{.branch = "dev", .repository = "git://app", .project = "p", .codebase = "app"},
+		{.revision = "r-zz", .codebase = "zz"},
+	};
+	struct db_buildset_new bs = {
+		.reason = "multi", .sourcestamps = ss, .nsourcestamps = 3, .submitted_at = 1};
+	CHECK_INT(db_buildset_add(db, &bs, &bu, 1, &bsid, &brid), 0);
+	bs.nsourcestamps = 1;
+	CHECK_INT(db_buildset_add(db, &bs, &bu, 1, &one, &onebr), 0);
+
+	struct db_sourcestamp *got = NULL;
+	size_t n = 0;
+	CHECK_INT(db_buildset_sourcestamps(db, bsid, &got, &n), 0);
+	CHECK_INT(n, 3);
+	if (n == 3) {
+		CHECK_STR(got[0].codebase, "app");
+		CHECK_STR(got[0].branch, "dev");
+		CHECK(got[0].revision == NULL);
+		CHECK_STR(got[0].repository, "git://app");
+		CHECK_STR(got[0].project, "p");
+		CHECK_STR(got[1].codebase, "lib");
+		CHECK_STR(got[1].revision, "r-lib");
+		CHECK_STR(got[1].project, "");
+		CHECK_STR(got[2].codebase, "zz");
+		CHECK(got[2].branch == NULL);
+		CHECK_STR(got[2].repository, "");
+		CHECK(db_sourcestamp_find(got, n, "lib") == &got[1]);
+		CHECK(db_sourcestamp_find(got, n, "nope") == NULL);
+	}
+	free(got);
+	CHECK_INT(db_buildset_sourcestamps(db, one, &got, &n), 0);
+	CHECK_INT(n, 1);
+	CHECK_STR(n ? got[0].codebase : "", "lib");
+	free(got);
+	got = (void *)1;
+	CHECK_INT(db_buildset_sourcestamps(db, 999, &got, &n), KILN_ENOTFOUND);
+	CHECK(got == NULL && n == 0);
+
+	/* existing callers see the first codebase */
+	struct db_buildset_info bi;
+	CHECK_INT(db_buildset_get(db, bsid, &bi), 0);
+	CHECK_INT(bi.nsourcestamps, 3);
+	CHECK_STR(bi.codebase, "app");
+	CHECK_STR(bi.branch, "dev");
+	db_buildset_info_release(&bi);
+
+	/* the API lists them all, in the same order, with Buildbot's keys */
+	json_t *l = list(db, DB_BUILDSETS, NULL);
+	json_t *sss = json_object_get(json_array_get(l, 0), "sourcestamps");
+	CHECK_INT(json_array_size(sss), 3);
+	static const char *const cbs[] = {"app", "lib", "zz"};
+	static const char *const keys[] = {"branch",  "codebase",   "created_at", "patch",
+					   "project", "repository", "revision",   "ssid"};
+	for (size_t i = 0; i < 3; i++) {
+		json_t *o = json_array_get(sss, i);
+		CHECK_STR(json_string_value(json_object_get(o, "codebase")), cbs[i]);
+		check_keys(o, keys, ARRAY_SIZE(keys));
+	}
+	json_decref(l);
+	l = list(db, DB_SOURCESTAMPS, NULL);
+	CHECK_INT(json_array_size(l), 4);
+	json_decref(l);
+
+	/* a newer buildset of the same lines supersedes each older request once */
+	int64_t newer, newerbr;
+	bs.nsourcestamps = 3;
+	CHECK_INT(db_buildset_add(db, &bs, &bu, 1, &newer, &newerbr), 0);
+	int64_t *ids = NULL;
+	size_t nids = 0;
+	CHECK_INT(db_request_superseded(db, bu, newer, &ids, &nids), 0);
+	CHECK_INT(nids, 2);
+	if (nids == 2) {
+		CHECK_INT(ids[0], brid);
+		CHECK_INT(ids[1], onebr);
+	}
+	free(ids);
+
+	/* one sourcestamp per codebase: a second "lib" is refused, nothing stored */
+	struct db_sourcestamp dup[] = {{.codebase = "lib"}, {.codebase = "x"}, {.codebase = "lib"}};
+	bs.sourcestamps = dup;
+	bs.nsourcestamps = 3;
+	int64_t bad = 0;
+	CHECK_INT(db_buildset_add(db, &bs, &bu, 1, &bad, NULL), -EINVAL);
+	CHECK(strstr(db_errmsg(db), "codebase 'lib'") != NULL);
+	/* NULL and "" are the same codebase */
+	struct db_sourcestamp dup2[] = {{.codebase = NULL}, {.codebase = ""}};
+	bs.sourcestamps = dup2;
+	bs.nsourcestamps = 2;
+	CHECK_INT(db_buildset_add(db, &bs, &bu, 1, &bad, NULL), -EINVAL);
+	l = list(db, DB_BUILDSETS, NULL);
+	CHECK_INT(json_array_size(l), 3);
+	json_decref(l);
+	db_close(db);
+}
+
 /* A filter whose SQL passes the cap is refused as too long, never run
  * with the WHERE clause the overflow emptied. */
 TEST(list_filter_too_long)
@@ -1964,6 +2071,7 @@ int main(void)
 	RUN(log_compress_off_loop);
 	RUN(log_50mb_throughput);
 	RUN(sourcestamp_patch_listed);
+	RUN(buildset_several_codebases);
 	RUN(list_filter_too_long);
 	RUN(list_filters_and_order);
 	RUN(list_other_resources);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/err.h"
 #include "common/xalloc.h"
 #include "config/config.h"
 #include "db/db.h"
@@ -618,6 +619,359 @@ TEST(force_empty_fields_take_defaults)
 	fixture_close(&f);
 }
 
+/* ---- several codebases ------------------------------------------------------------------ */
+
+static int64_t add_change_cb(struct fixture *f, const char *repository, const char *codebase,
+			     const char *branch, const char *rev)
+{
+	char *files[] = {"f.c"};
+	struct change c = {
+		.author = "Ann <ann@example.org>",
+		.comments = "c",
+		.files = files,
+		.nfiles = 1,
+		.branch = (char *)branch,
+		.revision = (char *)rev,
+		.repository = (char *)repository,
+		.codebase = (char *)codebase,
+	};
+	if (change_add(&f->m, &c) < 0) {
+		TAP_FAIL("change_add: %s", db_errmsg(f->m.db));
+		return 0;
+	}
+	if (c.codebase != codebase)
+		TAP_FAIL("change_add did not give the caller's codebase pointer back");
+	return c.changeid;
+}
+
+static size_t bs_nss(struct fixture *f, size_t i)
+{
+	json_t *b = buildsets(f);
+	size_t n = json_array_size(json_object_get(json_array_get(b, i), "sourcestamps"));
+	json_decref(b);
+	return n;
+}
+
+/* field of the sourcestamp of codebase cb in buildset i ("(none)": no such sourcestamp) */
+static const char *ss_field(struct fixture *f, size_t i, const char *cb, const char *field)
+{
+	static char out[4][128];
+	static unsigned k;
+	char *o = out[k++ % 4];
+	snprintf(o, 128, "(none)");
+	json_t *b = buildsets(f);
+	size_t x;
+	json_t *ss;
+	json_array_foreach(json_object_get(json_array_get(b, i), "sourcestamps"), x, ss)
+	{
+		if (strcmp(json_string_value(json_object_get(ss, "codebase")), cb))
+			continue;
+		const char *v = json_string_value(json_object_get(ss, field));
+		snprintf(o, 128, "%s", v ? v : "(null)");
+	}
+	json_decref(b);
+	return o;
+}
+
+/* the codebase change c was stored with */
+static const char *change_codebase(struct fixture *f, int64_t changeid)
+{
+	static char out[128];
+	json_t *items = NULL;
+	struct db_query q = {.limit = -1};
+	snprintf(out, sizeof(out), "(none)");
+	if (db_list(f->m.db, DB_CHANGES, &q, &items, NULL) < 0)
+		return out;
+	size_t i;
+	json_t *c;
+	json_array_foreach(items, i, c)
+	{
+		if (json_integer_value(json_object_get(c, "changeid")) == changeid)
+			snprintf(out, sizeof(out), "%s",
+				 json_string_value(json_object_get(c, "codebase")));
+	}
+	json_decref(items);
+	return out;
+}
+
+TEST(codebase_config_errors)
+{
+	CHECK_STR(load_err(HEAD "single_branch { name = 's', builders = { 'b1' },\n"
+				"  codebases = { 'app', 'lib' } }"),
+		  "master.lua:4: single_branch 's': 'codebases' must be a table { NAME = { "
+		  "repository = ..., branch = ..., revision = ... }, ... } (got a list)");
+	CHECK_STR(load_err(HEAD "any_branch { name = 's', builders = { 'b1' },\n"
+				"  codebases = { app = { repo = 'x' } } }"),
+		  "master.lua:4: any_branch 's': codebases['app']: unknown key 'repo' (known: "
+		  "repository, branch, revision)");
+	CHECK_STR(load_err(HEAD "periodic { name = 'p', builders = { 'b1' }, period = 60,\n"
+				"  codebase = 'app', codebases = { app = {} } }"),
+		  "master.lua:4: periodic 'p': 'codebase' cannot be used with 'codebases' (give "
+		  "it in the codebase's entry)");
+	CHECK_STR(load_err(HEAD "triggerable { name = 't', builders = { 'b1' },\n"
+				"  codebases = { app = 'x' } }"),
+		  "master.lua:4: triggerable 't': codebases['app'] must be a table { repository "
+		  "= ..., branch = ..., revision = ... } (got string)");
+	CHECK_STR(load_err(HEAD "nightly { name = 'n', builders = { 'b1' }, cron = '0 3 * * *',\n"
+				"  codebases = { ['a\\nb'] = {} } }"),
+		  "master.lua:4: nightly 'n': 'codebases': codebase 'a b' must be at most 256 "
+		  "bytes without control characters");
+	CHECK_STR(load_err(HEAD "dependent { name = 'd', builders = { 'b1' }, upstream = 'force',\n"
+				"  codebases = { app = {} } }"),
+		  "master.lua:4: dependent 'd': unknown key 'codebases' (known: name, builders, "
+		  "priority, properties, upstream)");
+	CHECK_STR(load_err(HEAD "\ncodebase_generator = 3"),
+		  "master.lua:5: 'codebase_generator' must be a function(change) or a table { "
+		  "[repository] = codebase } (got number)");
+	CHECK_STR(load_err(HEAD "codebase_generator = { 'app' }"),
+		  "master.lua:4: 'codebase_generator' must be a function(change) or a table { "
+		  "[repository] = codebase } (got a list)");
+	CHECK_STR(load_err(HEAD "codebase_generator = { ['git://a'] = 7 }"),
+		  "master.lua:4: codebase_generator: 'git://a' must be a string (got number)");
+	/* a force scheduler's list is still its allow list; a map its codebases */
+	CHECK_STR(load_err(HEAD
+			   "force_scheduler { name = 'f', codebases = { 'cb' } }\n"
+			   "force_scheduler { name = 'g', codebases = { cb = {}, [''] = {} } }\n"
+			   "codebase_generator = function(c) return nil end"),
+		  "ok");
+	struct config *cfg =
+		load(HEAD "force_scheduler { name = 'g', project = 'p',\n"
+			  "  codebases = { zz = { branch = 'z' }, [''] = {},\n"
+			  "    app = { repository = 'git://app', revision = 'v1' } } }");
+	if (!cfg)
+		return;
+	const struct config_scheduler *g = config_find_scheduler(cfg, "g");
+	CHECK_INT(g->ncodebases, 3);
+	CHECK_STR(g->codebases[0].name, "");
+	CHECK_STR(g->codebases[1].name, "app");
+	CHECK_STR(g->codebases[2].name, "zz");
+	CHECK(config_scheduler_codebase(g, "app") == &g->codebases[1]);
+	CHECK(config_scheduler_codebase(g, NULL) == &g->codebases[0]);
+	CHECK(config_scheduler_codebase(g, "nope") == NULL);
+	CHECK_STR(g->codebases[1].repository, "git://app");
+	CHECK_STR(g->codebases[1].revision, "v1");
+	CHECK(g->codebases[1].branch == NULL);
+	CHECK(g->allowed[CONFIG_FORCE_CODEBASE] == NULL);
+	config_free(cfg);
+}
+
+TEST(codebase_generator)
+{
+	struct config *cfg = load(HEAD "codebase_generator = function(c)\n"
+				       "  if c.repository == 'git://lib' then return 'lib' end\n"
+				       "  if c.repository == 'git://bad' then return 42 end\n"
+				       "  if c.repository == 'git://boom' then error('no') end\n"
+				       "  return nil end\n");
+	if (!cfg)
+		return;
+	struct config_change_view v = {.repository = "git://lib"};
+	char *cb = NULL, *err = NULL;
+	CHECK_INT(config_codebase_generate(cfg, &v, &cb, &err), 1);
+	CHECK_STR(cb ? cb : "(null)", "lib");
+	free(cb);
+	cb = NULL;
+	v.repository = "git://other";
+	CHECK_INT(config_codebase_generate(cfg, &v, &cb, &err), 0);
+	CHECK(cb == NULL);
+	v.repository = "git://bad";
+	CHECK_INT(config_codebase_generate(cfg, &v, &cb, &err), KILN_ECONFIG);
+	CHECK(err && strstr(err, "codebase_generator must return a codebase name") &&
+	      strstr(err, "(got number)"));
+	free(err);
+	err = NULL;
+	v.repository = "git://boom";
+	CHECK_INT(config_codebase_generate(cfg, &v, &cb, &err), KILN_ECONFIG);
+	CHECK(err && strstr(err, "master.lua:7:") && strstr(err, "no"));
+	free(err);
+	err = NULL;
+	config_free(cfg);
+
+	cfg = load(HEAD "codebase_generator = { ['git://lib'] = 'lib', ['git://app'] = '' }");
+	if (!cfg)
+		return;
+	v.repository = "git://lib";
+	CHECK_INT(config_codebase_generate(cfg, &v, &cb, &err), 1);
+	CHECK_STR(cb ? cb : "(null)", "lib");
+	free(cb);
+	cb = NULL;
+	v.repository = NULL;
+	CHECK_INT(config_codebase_generate(cfg, &v, &cb, &err), 0);
+	config_free(cfg);
+}
+
+/* change_add() with a generator function: its name is stored; a failing
+ * function leaves the codebase empty and the change is still stored. */
+TEST(codebase_generator_in_change_add)
+{
+	struct fixture f;
+	if (fixture_open(&f, HEAD "codebase_generator = function(c)\n"
+				  "  if c.repository == 'git://bad' then return {} end\n"
+				  "  return (c.repository:gsub('^git://', '')) end\n") < 0)
+		return;
+	int64_t a = add_change_cb(&f, "git://app", NULL, "main", "r1");
+	CHECK_STR(change_codebase(&f, a), "app");
+	int64_t b = add_change_cb(&f, "git://bad", NULL, "main", "r2");
+	CHECK(b > 0);
+	CHECK_STR(change_codebase(&f, b), "");
+	int64_t c = add_change_cb(&f, "git://lib", "", "main", "r3");
+	CHECK_STR(change_codebase(&f, c), "lib");
+	fixture_close(&f);
+}
+
+#define MC_CONFIG                                                                                  \
+	HEAD "codebase_generator = { ['git://lib'] = 'lib', ['git://app'] = 'app' }\n"             \
+	     "single_branch { name = 'mc', builders = { 'b1' }, tree_stable_timer = 10,\n"         \
+	     "  codebases = { app = { repository = 'git://app', branch = 'main' },\n"              \
+	     "                lib = { repository = 'git://lib', branch = 'stable',\n"              \
+	     "                        revision = 'lib-default' } } }\n"
+
+/* A change for one codebase builds it at its revision and the other at
+ * the map's defaults; changes for both in one tree-stable window build
+ * both; a change for another codebase is not this scheduler's. */
+TEST(codebases_single_branch)
+{
+	struct fixture f;
+	if (fixture_open(&f, MC_CONFIG) < 0)
+		return;
+	struct sched *s = f.m.sched;
+	int64_t c1 = add_change_cb(&f, "git://app", NULL, "main", "app1");
+	CHECK_STR(change_codebase(&f, c1), "app");
+	/* an explicit codebase is kept: the generator is for changes without one */
+	int64_t c2 = add_change_cb(&f, "git://lib", "other", "main", "x1");
+	CHECK_STR(change_codebase(&f, c2), "other");
+	CHECK_INT(sched_test_clock_advance(s, 11), 0);
+	CHECK_INT(nbuildsets(&f), 1);
+	CHECK_INT(bs_nss(&f, 0), 2);
+	CHECK_STR(ss_field(&f, 0, "app", "revision"), "app1");
+	CHECK_STR(ss_field(&f, 0, "app", "branch"), "main");
+	CHECK_STR(ss_field(&f, 0, "app", "repository"), "git://app");
+	CHECK_STR(ss_field(&f, 0, "lib", "revision"), "lib-default");
+	CHECK_STR(ss_field(&f, 0, "lib", "branch"), "stable");
+	CHECK_STR(ss_field(&f, 0, "lib", "repository"), "git://lib");
+	CHECK_STR(ss_field(&f, 0, "other", "revision"), "(none)");
+	/* alone, a change for a codebase outside the map builds nothing here */
+	add_change_cb(&f, "git://lib", "other", "main", "x2");
+	CHECK_INT(sched_test_clock_advance(s, 11), 0);
+	CHECK_INT(nbuildsets(&f), 1);
+
+	/* both codebases change in one window (restart in between): both built */
+	add_change_cb(&f, "git://lib", NULL, "stable", "lib2");
+	db_flush(f.m.db);
+	fixture_close(&f);
+	fixture_keep_db = true;
+	if (fixture_open(&f, MC_CONFIG) < 0)
+		return;
+	s = f.m.sched;
+	add_change_cb(&f, "git://app", NULL, "main", "app2");
+	add_change_cb(&f, "git://app", NULL, "main", "app3");
+	CHECK_INT(sched_test_clock_advance(s, 11), 0);
+	CHECK_INT(nbuildsets(&f), 2);
+	CHECK_INT(bs_nss(&f, 1), 2);
+	CHECK_STR(ss_field(&f, 1, "app", "revision"), "app3");
+	CHECK_STR(ss_field(&f, 1, "lib", "revision"), "lib2");
+	CHECK_STR(ss_field(&f, 1, "lib", "branch"), "stable");
+	fixture_close(&f);
+}
+
+TEST(codebases_timed_force_trigger)
+{
+	struct fixture f;
+	if (fixture_open(
+		    &f, HEAD
+		    "periodic { name = 'p', builders = { 'b1' }, period = 3600,\n"
+		    "  project = 'proj', codebases = { a = { branch = 'main' },\n"
+		    "  b = { repository = 'git://b', revision = 'bdef' } } }\n"
+		    "force_scheduler { name = 'f', builders = { 'b1' },\n"
+		    "  codebases = { [''] = { repository = 'git://app', branch = 'main' },\n"
+		    "                lib = { repository = 'git://lib', branch = 'main' } },\n"
+		    "  branches = { 'main', 'dev' } }\n"
+		    "triggerable { name = 't', builders = { 'b2' },\n"
+		    "  codebases = { lib = { branch = 'lib-main' }, doc = { branch = 'd' } } }\n"
+		    "dependent { name = 'down', builders = { 'b2' }, upstream = 't' }\n") < 0)
+		return;
+	struct sched *s = f.m.sched;
+	/* periodic: the map alone (its first run is at start) */
+	CHECK_INT(sched_test_clock_advance(s, 0), 0);
+	CHECK_INT(nbuildsets(&f), 1);
+	CHECK_INT(bs_nss(&f, 0), 2);
+	CHECK_STR(ss_field(&f, 0, "a", "branch"), "main");
+	CHECK_STR(ss_field(&f, 0, "a", "project"), "proj");
+	CHECK_STR(ss_field(&f, 0, "b", "revision"), "bdef");
+	CHECK_STR(ss_field(&f, 0, "b", "repository"), "git://b");
+
+	/* force: Buildbot's CodebaseParameter fields, FIELD for "" and lib_FIELD */
+	int64_t b1 = engine_builder_id(f.m.engine, "b1");
+	int64_t bsid, brid;
+	char *err = NULL;
+	json_t *p = json_pack("{s:s,s:s,s:s,s:s}", "revision", "abc", "lib_branch", "dev",
+			      "lib_revision", "def", "lib_repository", "");
+	CHECK_INT(sched_force(s, "f", p, &b1, 1, &bsid, &brid, &err), 0);
+	json_decref(p);
+	CHECK_INT(bs_nss(&f, 1), 2);
+	CHECK_STR(ss_field(&f, 1, "", "revision"), "abc");
+	CHECK_STR(ss_field(&f, 1, "", "branch"), "main");
+	CHECK_STR(ss_field(&f, 1, "", "repository"), "git://app");
+	CHECK_STR(ss_field(&f, 1, "lib", "branch"), "dev");
+	CHECK_STR(ss_field(&f, 1, "lib", "revision"), "def");
+	CHECK_STR(ss_field(&f, 1, "lib", "repository"), "git://lib");
+	/* the per-codebase fields are no properties */
+	json_t *props = NULL;
+	CHECK_INT(db_buildset_properties(f.m.db, bsid, &props), 0);
+	CHECK(json_object_get(props, "lib_branch") == NULL);
+	json_decref(props);
+	/* and they are checked like the plain ones */
+	p = json_pack("{s:s}", "lib_repository", "git://evil");
+	CHECK_INT(sched_force(s, "f", p, &b1, 1, &bsid, &brid, &err), -EINVAL);
+	CHECK_STR(err ? err : "", "'lib_repository' must be empty or the configured value (force "
+				  "scheduler 'f' sets no 'repositories')");
+	free(err);
+	err = NULL;
+	json_decref(p);
+	p = json_pack("{s:s}", "lib_branch", "feature");
+	CHECK_INT(sched_force(s, "f", p, &b1, 1, &bsid, &brid, &err), -EINVAL);
+	CHECK_STR(err ? err : "", "'lib_branch' is not allowed by force scheduler 'f'");
+	free(err);
+	err = NULL;
+	json_decref(p);
+	CHECK_INT(nbuildsets(&f), 2);
+
+	/* triggerable: the triggering build's sourcestamps pass through and win;
+	 * the map adds the codebases they lack */
+	struct db_sourcestamp given[] = {
+		{.codebase = "lib", .branch = "main", .revision = "l1"},
+		{.codebase = "", .branch = "main", .revision = "a1"},
+	};
+	CHECK_INT(sched_trigger_all(s, "t", 0, given, 2, NULL, &bsid), 0);
+	CHECK_INT(bs_nss(&f, 2), 3);
+	CHECK_STR(ss_field(&f, 2, "lib", "revision"), "l1");
+	CHECK_STR(ss_field(&f, 2, "lib", "branch"), "main");
+	CHECK_STR(ss_field(&f, 2, "", "revision"), "a1");
+	CHECK_STR(ss_field(&f, 2, "doc", "branch"), "d");
+	/* a codebase given twice is refused */
+	given[1].codebase = "lib";
+	CHECK_INT(sched_trigger_all(s, "t", 0, given, 2, NULL, &bsid), -EINVAL);
+	CHECK_INT(nbuildsets(&f), 3);
+
+	/* dependent: every sourcestamp of the upstream buildset */
+	struct db_request rq;
+	json_t *items = NULL;
+	struct db_query q = {.limit = -1};
+	db_list(f.m.db, DB_BUILDREQUESTS, &q, &items, NULL);
+	int64_t tbr = json_integer_value(json_object_get(
+		json_array_get(items, json_array_size(items) - 1), "buildrequestid"));
+	json_decref(items);
+	CHECK_INT(db_request_get(f.m.db, tbr, &rq), 0);
+	int64_t done = 0;
+	CHECK_INT(db_request_complete(f.m.db, tbr, RESULTS_SUCCESS, clock_wall(), &done), 0);
+	CHECK_INT(done, rq.buildsetid);
+	sched_buildset_completed(s, done, RESULTS_SUCCESS);
+	CHECK_INT(nbuildsets(&f), 4);
+	CHECK_INT(bs_nss(&f, 3), 3);
+	CHECK_STR(ss_field(&f, 3, "lib", "revision"), "l1");
+	CHECK_STR(ss_field(&f, 3, "doc", "branch"), "d");
+	fixture_close(&f);
+}
+
 int main(void)
 {
 	setenv("KILN_TEST_CLOCK", "1", 1);
@@ -633,6 +987,11 @@ int main(void)
 	RUN(collapse_query);
 	RUN(any_branch_cap);
 	RUN(force_empty_fields_take_defaults);
+	RUN(codebase_config_errors);
+	RUN(codebase_generator);
+	RUN(codebase_generator_in_change_add);
+	RUN(codebases_single_branch);
+	RUN(codebases_timed_force_trigger);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)

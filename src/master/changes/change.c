@@ -1,7 +1,8 @@
 /*
- * change_add(): the one door every change source goes through.  It stores
- * the change (with its sourcestamp and its author as a user object) in the
- * current database batch and hands it to the schedulers.
+ * change_add(): the one door every change source goes through.  It gives a
+ * change without a codebase the one codebase_generator names, stores it
+ * (with its sourcestamp and its author as a user object) in the current
+ * database batch and hands it to the schedulers.
  */
 #define LOG_SUBSYS "changes"
 
@@ -10,13 +11,42 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "config/config.h"
 #include "db/db.h"
 #include "master/changes/users.h"
 #include "master/events.h"
 #include "master/master.h"
 #include "master/sched/sched.h"
 
-int change_add(struct master *m, struct change *c)
+/* The codebase codebase_generator gives c (owned), or NULL: none configured,
+ * c has a codebase already, or the generator gave none or failed (logged). */
+static char *change_codebase(struct master *m, const struct change *c)
+{
+	if (!m->cfg || !m->cfg->codebase_gen || (c->codebase && *c->codebase))
+		return NULL;
+	struct config_change_view v = {
+		.branch = c->branch,
+		.project = c->project,
+		.repository = c->repository,
+		.category = c->category,
+		.revision = c->revision,
+		.author = c->author,
+		.comments = c->comments,
+		.files = (const char *const *)c->files,
+		.nfiles = c->nfiles,
+	};
+	char *cb = NULL, *err = NULL;
+	if (config_codebase_generate(m->cfg, &v, &cb, &err) < 0) {
+		log_warn("codebase_generator failed for a change of '%s' (its codebase stays "
+			 "empty): %s",
+			 c->repository ? c->repository : "", err);
+		free(err);
+		return NULL;
+	}
+	return cb;
+}
+
+static int change_add_one(struct master *m, struct change *c)
 {
 	struct users_who w;
 	users_parse_who(c->author, &w);
@@ -57,6 +87,19 @@ int change_add(struct master *m, struct change *c)
 	if (m->sched)
 		sched_change_added(m->sched, c);
 	return 0;
+}
+
+int change_add(struct master *m, struct change *c)
+{
+	/* the caller's fields are borrowed: a generated codebase is ours, and
+	 * the caller's pointer comes back before returning */
+	_cleanup_free_ char *gen = change_codebase(m, c);
+	char *given = c->codebase;
+	if (gen)
+		c->codebase = gen;
+	int r = change_add_one(m, c);
+	c->codebase = given;
+	return r;
 }
 
 int change_add_list(struct master *m, struct change *v, size_t n, size_t *ret_stored)

@@ -81,7 +81,36 @@ static void sched_set(char **field, const char *v)
 	*field = v ? xstrdup(v) : NULL;
 }
 
-static void sched_pending_add(struct sched_pending *p, const struct change *c)
+/* The entry of codebase in p->sources, added (in the map's order) if
+ * missing; NULL when the codebase is not in o's map. */
+static struct sched_source *sched_source_get(const struct sched_one *o, struct sched_pending *p,
+					     const char *codebase)
+{
+	const struct config_codebase *cb = config_scheduler_codebase(o->cfg, codebase);
+	if (!cb)
+		return NULL;
+	if (!p->sources)
+		p->sources = xcalloc(o->cfg->ncodebases, sizeof(*p->sources));
+	for (size_t i = 0; i < p->nsources; i++)
+		if (!strcmp(p->sources[i].codebase, cb->name))
+			return &p->sources[i];
+	/* p->nsources < ncodebases: each entry is a distinct codebase of the map */
+	struct sched_source *src = &p->sources[p->nsources++];
+	src->codebase = xstrdup(cb->name);
+	return src;
+}
+
+static void sched_source_set(struct sched_source *src, const char *branch, const char *revision,
+			     const char *repository, const char *project)
+{
+	sched_set(&src->branch, branch);
+	sched_set(&src->revision, revision);
+	sched_set(&src->repository, repository);
+	sched_set(&src->project, project);
+}
+
+static void sched_pending_add(const struct sched_one *o, struct sched_pending *p,
+			      const struct change *c)
 {
 	if (p->nchanges < SCHED_MAX_PENDING_CHANGES) {
 		ARRAY_GROW(p->changeids, p->nchanges + 1, p->changeids_alloc);
@@ -92,6 +121,32 @@ static void sched_pending_add(struct sched_pending *p, const struct change *c)
 	sched_set(&p->repository, c->repository);
 	sched_set(&p->project, c->project);
 	sched_set(&p->codebase, c->codebase);
+	struct sched_source *src = o->cfg->ncodebases ? sched_source_get(o, p, c->codebase) : NULL;
+	if (src)
+		sched_source_set(src, c->branch, c->revision, c->repository, c->project);
+}
+
+size_t sched_pending_sources(const struct sched_pending *p, struct db_sourcestamp *ret)
+{
+	if (!p->sources) {
+		ret[0] = (struct db_sourcestamp){
+			.branch = p->branch,
+			.revision = p->revision,
+			.repository = p->repository,
+			.project = p->project,
+			.codebase = p->codebase,
+		};
+		return 1;
+	}
+	for (size_t i = 0; i < p->nsources; i++)
+		ret[i] = (struct db_sourcestamp){
+			.branch = p->sources[i].branch,
+			.revision = p->sources[i].revision,
+			.repository = p->sources[i].repository,
+			.project = p->sources[i].project,
+			.codebase = p->sources[i].codebase,
+		};
+	return p->nsources;
 }
 
 static void sched_pending_remove(struct sched_one *o, struct sched_pending *p)
@@ -113,16 +168,12 @@ static const char *sched_kind_label(const struct sched_one *o)
 /* One buildset for the waiting changes of p, then p is gone. */
 static void sched_branch_fire(struct sched_one *o, struct sched_pending *p)
 {
-	struct db_sourcestamp ss = {
-		.branch = p->branch,
-		.revision = p->revision,
-		.repository = p->repository,
-		.project = p->project,
-		.codebase = p->codebase,
-	};
+	/* the newest change of each codebase; the map fills the others */
+	_cleanup_free_ struct db_sourcestamp *ss = xcalloc(p->nsources + 1, sizeof(*ss));
+	size_t nss = sched_pending_sources(p, ss);
 	_cleanup_free_ char *reason = xasprintf("The %s scheduler named '%s' triggered this build",
 						sched_kind_label(o), o->cfg->name);
-	sched_add_buildset(o, reason, &ss, p->changeids, p->nchanges, NULL, 0, o->cfg->priority,
+	sched_add_buildset(o, reason, ss, nss, p->changeids, p->nchanges, NULL, 0, o->cfg->priority,
 			   NULL);
 	sched_pending_remove(o, p);
 }
@@ -152,10 +203,17 @@ void sched_branch_change(struct sched_one *o, const struct change *c)
 	}
 	if (r == 0)
 		return;
+	if (o->cfg->ncodebases && !config_scheduler_codebase(o->cfg, c->codebase)) {
+		/* as Buildbot: a scheduler with codebases builds only those */
+		log_debug("scheduler '%s': change %lld is for codebase '%s', not one of its "
+			  "codebases",
+			  o->cfg->name, (long long)c->changeid, c->codebase ? c->codebase : "");
+		return;
+	}
 	if (o->cfg->kind == CONFIG_SCHED_NIGHTLY) {
 		/* only_if_changed: remember that something passed the filter */
 		struct sched_pending *p = sched_pending_get(o, ""); /* the only key: never NULL */
-		sched_pending_add(p, c);
+		sched_pending_add(o, p, c);
 		p->important = true;
 		sched_save(o);
 		return;
@@ -190,7 +248,7 @@ void sched_branch_change(struct sched_one *o, const struct change *c)
 		return;
 	}
 	if (important || !o->cfg->only_important)
-		sched_pending_add(p, c);
+		sched_pending_add(o, p, c);
 	if (important) {
 		p->important = true;
 		if (o->cfg->tree_stable <= 0) {
@@ -241,6 +299,19 @@ json_t *sched_pending_to_json(const struct sched_one *o)
 		sched_json_str(j, "repository", p->repository);
 		sched_json_str(j, "project", p->project);
 		sched_json_str(j, "codebase", p->codebase);
+		if (p->sources) {
+			json_t *srcs = json_array();
+			for (size_t k = 0; k < p->nsources; k++) {
+				const struct sched_source *src = &p->sources[k];
+				json_t *e = json_pack("{s:s}", "codebase", src->codebase);
+				sched_json_str(e, "branch", src->branch);
+				sched_json_str(e, "revision", src->revision);
+				sched_json_str(e, "repository", src->repository);
+				sched_json_str(e, "project", src->project);
+				json_array_append_new(srcs, e);
+			}
+			json_object_set_new(j, "sources", srcs);
+		}
 		json_array_append_new(arr, j);
 	}
 	return arr;
@@ -278,5 +349,20 @@ void sched_pending_from_json(struct sched_one *o, json_t *arr)
 		sched_set(&p->repository, json_string_value(json_object_get(j, "repository")));
 		sched_set(&p->project, json_string_value(json_object_get(j, "project")));
 		sched_set(&p->codebase, json_string_value(json_object_get(j, "codebase")));
+		/* per codebase: only those still in the map (it may have changed) */
+		size_t n;
+		json_t *e;
+		json_array_foreach(json_object_get(j, "sources"), n, e)
+		{
+			const char *cb = json_string_value(json_object_get(e, "codebase"));
+			struct sched_source *src =
+				cb && o->cfg->ncodebases ? sched_source_get(o, p, cb) : NULL;
+			if (src)
+				sched_source_set(
+					src, json_string_value(json_object_get(e, "branch")),
+					json_string_value(json_object_get(e, "revision")),
+					json_string_value(json_object_get(e, "repository")),
+					json_string_value(json_object_get(e, "project")));
+		}
 	}
 }

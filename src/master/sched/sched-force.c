@@ -1,6 +1,7 @@
 /*
  * force schedulers: Buildbot's force parameters (reason, username, the
- * sourcestamp overrides, priority) plus the scheduler's typed params
+ * sourcestamp overrides, per codebase with a codebases map as Buildbot's
+ * CodebaseParameter names them: "lib_branch", priority) plus the scheduler's typed params
  * (string, int, bool, choice) checked against their declaration and
  * turned into build properties.  Called by the JSON-RPC force call.
  * Every field is checked (type, size, allowed values) before anything is
@@ -100,13 +101,14 @@ int sched_param_string(json_t *params, const char *name, size_t max, bool text, 
 	return 0;
 }
 
-/* One sourcestamp field against the scheduler's allow list or the built-in rule. */
-static int force_check_source(const struct config_scheduler *c, json_t *params,
-			      enum config_force_field f, char **ret_err)
+/* One sourcestamp field, parameter name, against its default def, the
+ * scheduler's allow list or the built-in rule. */
+static int force_check_field(const struct config_scheduler *c, json_t *params,
+			     enum config_force_field f, const char *name, const char *def,
+			     char **ret_err)
 {
 	static const char *const defaults_only[CONFIG_FORCE_NFIELDS] = {NULL, NULL, "repositories",
 									"projects", "codebases"};
-	const char *name = force_fields[f];
 	const char *v;
 	size_t max = f <= CONFIG_FORCE_REVISION ? KILN_FORCE_MAX_REF : KILN_FORCE_MAX_SOURCE;
 	int r = sched_param_string(params, name, max, false, &v, ret_err);
@@ -116,11 +118,6 @@ static int force_check_source(const struct config_scheduler *c, json_t *params,
 		*ret_err = xasprintf("'%s' contains control characters", name);
 		return -EINVAL;
 	}
-	const char *def = f == CONFIG_FORCE_BRANCH       ? c->branch
-			  : f == CONFIG_FORCE_REPOSITORY ? c->repository
-			  : f == CONFIG_FORCE_PROJECT    ? c->project
-			  : f == CONFIG_FORCE_CODEBASE   ? c->codebase
-							 : NULL;
 	if (def && !strcmp(def, v))
 		return 0;
 	if (c->allowed[f]) {
@@ -143,6 +140,76 @@ static int force_check_source(const struct config_scheduler *c, json_t *params,
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* One sourcestamp field of a scheduler without codebases map. */
+static int force_check_source(const struct config_scheduler *c, json_t *params,
+			      enum config_force_field f, char **ret_err)
+{
+	const char *def = f == CONFIG_FORCE_BRANCH       ? c->branch
+			  : f == CONFIG_FORCE_REPOSITORY ? c->repository
+			  : f == CONFIG_FORCE_PROJECT    ? c->project
+			  : f == CONFIG_FORCE_CODEBASE   ? c->codebase
+							 : NULL;
+	return force_check_field(c, params, f, force_fields[f], def, ret_err);
+}
+
+/* The force call's parameter for field f of codebase cb: Buildbot's
+ * CodebaseParameter names them CODEBASE_FIELD ("lib_branch"), and just
+ * FIELD for the codebase "".  Owned. */
+static char *force_cb_param(const struct config_codebase *cb, enum config_force_field f)
+{
+	return *cb->name ? xasprintf("%s_%s", cb->name, force_fields[f]) : xstrdup(force_fields[f]);
+}
+
+/* The default of field f of codebase cb: the map's values, the scheduler's project. */
+static const char *force_cb_default(const struct config_scheduler *c,
+				    const struct config_codebase *cb, enum config_force_field f)
+{
+	return f == CONFIG_FORCE_BRANCH       ? cb->branch
+	       : f == CONFIG_FORCE_REVISION   ? cb->revision
+	       : f == CONFIG_FORCE_REPOSITORY ? cb->repository
+	       : f == CONFIG_FORCE_PROJECT    ? c->project
+					      : NULL;
+}
+
+/* The sourcestamp fields of a force call: per codebase with a map, else the plain ones. */
+static int force_check_sources(const struct config_scheduler *c, json_t *params, char **ret_err)
+{
+	int r;
+	if (!c->ncodebases) {
+		for (size_t f = 0; f < CONFIG_FORCE_NFIELDS; f++)
+			if ((r = force_check_source(c, params, f, ret_err)) < 0)
+				return r;
+		return 0;
+	}
+	/* "codebase" itself names no codebase of the map: empty or unset only */
+	if ((r = force_check_source(c, params, CONFIG_FORCE_CODEBASE, ret_err)) < 0)
+		return r;
+	for (size_t i = 0; i < c->ncodebases; i++)
+		for (size_t f = 0; f < CONFIG_FORCE_CODEBASE; f++) {
+			_cleanup_free_ char *name = force_cb_param(&c->codebases[i], f);
+			r = force_check_field(c, params, f, name,
+					      force_cb_default(c, &c->codebases[i], f), ret_err);
+			if (r < 0)
+				return r;
+		}
+	return 0;
+}
+
+/* key is a per-codebase sourcestamp field of c's map ("lib_branch"). */
+static bool force_codebase_param(const struct config_scheduler *c, const char *key)
+{
+	for (size_t i = 0; i < c->ncodebases; i++) {
+		const char *n = c->codebases[i].name;
+		size_t len = strlen(n);
+		if (!len || strncmp(key, n, len) || key[len] != '_')
+			continue;
+		for (size_t f = 0; f < CONFIG_FORCE_CODEBASE; f++)
+			if (!strcmp(key + len + 1, force_fields[f]))
+				return true;
+	}
+	return false;
 }
 
 /* Nesting of lists and objects in v: 0 for a scalar, more than max stops early. */
@@ -234,9 +301,8 @@ int sched_force_check(const struct config_scheduler *c, json_t *params, char **r
 			return -EINVAL;
 		}
 	}
-	for (size_t f = 0; f < CONFIG_FORCE_NFIELDS; f++)
-		if ((r = force_check_source(c, params, f, ret_err)) < 0)
-			return r;
+	if ((r = force_check_sources(c, params, ret_err)) < 0)
+		return r;
 	if (!params)
 		return 0;
 	size_t total = 0, nprops = 0;
@@ -244,7 +310,7 @@ int sched_force_check(const struct config_scheduler *c, json_t *params, char **r
 	json_t *val;
 	json_object_foreach(params, key, val)
 	{
-		if (force_reserved_name(key))
+		if (force_reserved_name(key) || force_codebase_param(c, key))
 			continue;
 		bool declared = false;
 		for (size_t i = 0; i < c->nparams && !declared; i++)
@@ -343,6 +409,40 @@ static int force_param(const struct config_param *p, json_t *params, json_t **re
 	return -EINVAL;
 }
 
+/* The sourcestamps of a checked force call (strings borrowed from params
+ * and c): one per codebase of the map (Buildbot's CodebaseParameter
+ * fields), or the plain fields' one.  Owned array. */
+static struct db_sourcestamp *force_sourcestamps(const struct config_scheduler *c, json_t *params)
+{
+	struct db_sourcestamp *ss = xcalloc(c->ncodebases + 1, sizeof(*ss));
+	if (!c->ncodebases) {
+		ss[0] = (struct db_sourcestamp){
+			.branch = force_source(params, "branch", c->branch),
+			.revision = force_source(params, "revision", NULL), /* none: the newest */
+			.repository = force_source(params, "repository", c->repository),
+			.project = force_source(params, "project", c->project),
+			.codebase = force_source(params, "codebase", c->codebase),
+		};
+		return ss;
+	}
+	for (size_t i = 0; i < c->ncodebases; i++) {
+		const struct config_codebase *cb = &c->codebases[i];
+		const char *v[CONFIG_FORCE_CODEBASE];
+		for (size_t f = 0; f < CONFIG_FORCE_CODEBASE; f++) {
+			_cleanup_free_ char *name = force_cb_param(cb, f);
+			v[f] = force_source(params, name, force_cb_default(c, cb, f));
+		}
+		ss[i] = (struct db_sourcestamp){
+			.branch = v[CONFIG_FORCE_BRANCH],
+			.revision = v[CONFIG_FORCE_REVISION],
+			.repository = v[CONFIG_FORCE_REPOSITORY],
+			.project = v[CONFIG_FORCE_PROJECT],
+			.codebase = cb->name,
+		};
+	}
+	return ss;
+}
+
 int sched_force(struct sched *s, const char *name, json_t *params, const int64_t *builderids,
 		size_t n, int64_t *ret_bsid, int64_t *ret_brids, char **ret_err)
 {
@@ -358,6 +458,7 @@ int sched_force(struct sched *s, const char *name, json_t *params, const int64_t
 	const char *reason = force_str(params, "reason", "force build");
 	const char *user = force_str(params, "username", "");
 	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ struct db_sourcestamp *ss = NULL;
 	json_t *props = json_object();
 	json_object_set_new(props, "owner", json_pack("[s,s]", user, "Force Build Form"));
 	json_object_set_new(props, "reason", json_pack("[s,s]", reason, "Force Build Form"));
@@ -375,10 +476,7 @@ int sched_force(struct sched *s, const char *name, json_t *params, const int64_t
 		json_t *val;
 		json_object_foreach(params, key, val)
 		{
-			bool reserved = false;
-			for (size_t i = 0; i < ARRAY_SIZE(force_reserved) && !reserved; i++)
-				reserved = !strcmp(force_reserved[i], key);
-			if (!reserved)
+			if (!force_reserved_name(key) && !force_codebase_param(c, key))
 				json_object_set_new(props, key,
 						    json_pack("[O,s]", val, "Force Build Form"));
 		}
@@ -399,16 +497,10 @@ int sched_force(struct sched *s, const char *name, json_t *params, const int64_t
 		}
 		priority = (int)x;
 	}
-	struct db_sourcestamp ss = {
-		.branch = force_source(params, "branch", c->branch),
-		.revision = force_source(params, "revision", NULL), /* no default: the newest */
-		.repository = force_source(params, "repository", c->repository),
-		.project = force_source(params, "project", c->project),
-		.codebase = force_source(params, "codebase", c->codebase),
-	};
+	ss = force_sourcestamps(c, params);
 	text = xasprintf("A build was forced by '%s': %s", user, reason);
-	r = sched_add_buildset_on(o, builderids, n, text, &ss, NULL, 0, props, 0, priority,
-				  ret_bsid, ret_brids);
+	r = sched_add_buildset_on(o, builderids, n, text, ss, c->ncodebases ? c->ncodebases : 1,
+				  NULL, 0, props, 0, priority, ret_bsid, ret_brids);
 out:
 	json_decref(props);
 	return r;

@@ -19,6 +19,11 @@
 struct config_scheduler;
 struct db_sourcestamp;
 
+/* One codebase's newest change in a pending entry (owned strings). */
+struct sched_source {
+	char *codebase, *branch, *revision, *repository, *project;
+};
+
 /* Changes waiting for one tree-stable timer (one per branch for any_branch;
  * one in all for single_branch and nightly). */
 struct sched_pending {
@@ -29,6 +34,10 @@ struct sched_pending {
 	size_t nchanges, changeids_alloc;
 	/* the newest change's source (owned) */
 	char *branch, *revision, *repository, *project, *codebase;
+	/* with a codebases map: the newest change's source per codebase, in the
+	 * map's order (at most KILN_MAX_CODEBASES; owned; NULL fields unset) */
+	struct sched_source *sources;
+	size_t nsources;
 };
 
 struct sched_one {
@@ -72,17 +81,28 @@ struct sched {
 void sched_save(struct sched_one *o);
 /* Re-arms the timer for the earliest deadline of all schedulers. */
 void sched_arm(struct sched *s);
-/* Creates a buildset for o's builders: reason, sourcestamp, changes to
- * link, extra properties (borrowed, may be NULL), parent build (0 none). */
+/* Creates a buildset for o's builders: reason, sourcestamps ss[0..nss)
+ * (merged with o's codebases map: sched_sourcestamps), changes to link,
+ * extra properties (borrowed, may be NULL), parent build (0 none). */
 int sched_add_buildset(struct sched_one *o, const char *reason, const struct db_sourcestamp *ss,
-		       const int64_t *changeids, size_t nchanges, json_t *extra_props,
+		       size_t nss, const int64_t *changeids, size_t nchanges, json_t *extra_props,
 		       int64_t parent_buildid, int priority, int64_t *ret_bsid);
 /* Same on chosen builders; ret_brids (may be NULL): caller's array of nbuilders. */
 int sched_add_buildset_on(struct sched_one *o, const int64_t *builderids, size_t nbuilders,
-			  const char *reason, const struct db_sourcestamp *ss,
+			  const char *reason, const struct db_sourcestamp *ss, size_t nss,
 			  const int64_t *changeids, size_t nchanges, json_t *extra_props,
 			  int64_t parent_buildid, int priority, int64_t *ret_bsid,
 			  int64_t *ret_brids);
+/* The sourcestamps of a buildset of o, as Buildbot's
+ * addBuildsetForSourceStampsWithDefaults makes them: without a codebases
+ * map, given[0..ngiven) as is (one empty sourcestamp when none); with one,
+ * one per codebase of the map (given's entry for that codebase, else the
+ * map's repository, branch and revision and o's project), then given's
+ * other codebases.  *ret (owned array; strings borrowed from given and
+ * o->cfg) holds the returned count, at least 1; -EINVAL if given names a
+ * codebase twice. */
+int sched_sourcestamps(const struct sched_one *o, const struct db_sourcestamp *given, size_t ngiven,
+		       struct db_sourcestamp **ret);
 struct sched_one *sched_find(struct sched *s, const char *name);
 void sched_pending_release(struct sched_pending *p);
 
@@ -90,6 +110,10 @@ void sched_pending_release(struct sched_pending *p);
 void sched_branch_change(struct sched_one *o, const struct change *c);
 void sched_branch_tick(struct sched_one *o, double now);
 json_t *sched_pending_to_json(const struct sched_one *o);
+/* p's sources as sourcestamps into ret (room for max(1, p->nsources);
+ * strings borrowed from p): one per codebase with a change when o has a
+ * codebases map, else the newest change's.  Returns how many. */
+size_t sched_pending_sources(const struct sched_pending *p, struct db_sourcestamp *ret);
 void sched_pending_from_json(struct sched_one *o, json_t *arr);
 
 /* sched-timed.c: periodic, nightly */

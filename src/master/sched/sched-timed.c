@@ -61,10 +61,19 @@ void sched_timed_tick(struct sched_one *o, double now)
 					  c->name)
 				: xasprintf("The Nightly scheduler named '%s' triggered this build",
 					    c->name);
-		if (p && p->revision && c->kind == CONFIG_SCHED_NIGHTLY && c->only_if_changed)
-			ss.revision = p->revision;
-		sched_add_buildset(o, reason, &ss, p ? p->changeids : NULL, p ? p->nchanges : 0,
-				   NULL, 0, c->priority, NULL);
+		/* with codebases, the map gives every sourcestamp: none of ours */
+		size_t nss = c->ncodebases ? 0 : 1;
+		_cleanup_free_ struct db_sourcestamp *changed = NULL;
+		if (p && c->kind == CONFIG_SCHED_NIGHTLY && c->only_if_changed) {
+			if (c->ncodebases) {
+				/* the newest change of each codebase that changed */
+				changed = xcalloc(p->nsources + 1, sizeof(*changed));
+				nss = sched_pending_sources(p, changed);
+			} else if (p->revision)
+				ss.revision = p->revision;
+		}
+		sched_add_buildset(o, reason, changed ? changed : &ss, nss, p ? p->changeids : NULL,
+				   p ? p->nchanges : 0, NULL, 0, c->priority, NULL);
 	}
 	for (size_t i = 0; i < o->npending; i++)
 		sched_pending_release(&o->pending[i]);

@@ -166,8 +166,8 @@ int sched_try(struct sched *s, const struct sched_try_job *job, int64_t *ret_bsi
 		xasprintf("'try' job by '%s'%s%s", job->who ? job->who : "",
 			  job->comment ? ": " : "", job->comment ? job->comment : "");
 	int64_t bsid;
-	int r = sched_add_buildset_on(o, ids, n, reason, &ss, NULL, 0, props, 0, o->cfg->priority,
-				      &bsid, NULL);
+	int r = sched_add_buildset_on(o, ids, n, reason, &ss, 1, NULL, 0, props, 0,
+				      o->cfg->priority, &bsid, NULL);
 	json_decref(props);
 	free(ids);
 	if (r < 0)

@@ -44,6 +44,14 @@ struct sched_one *sched_find(struct sched *s, const char *name)
 
 void sched_pending_release(struct sched_pending *p)
 {
+	for (size_t i = 0; i < p->nsources; i++) {
+		free(p->sources[i].codebase);
+		free(p->sources[i].branch);
+		free(p->sources[i].revision);
+		free(p->sources[i].repository);
+		free(p->sources[i].project);
+	}
+	free(p->sources);
 	free(p->key);
 	free(p->changeids);
 	free(p->branch);
@@ -178,16 +186,52 @@ static json_t *sched_props(struct sched_one *o, json_t *extra)
 }
 
 int sched_add_buildset(struct sched_one *o, const char *reason, const struct db_sourcestamp *ss,
-		       const int64_t *changeids, size_t nchanges, json_t *extra_props,
+		       size_t nss, const int64_t *changeids, size_t nchanges, json_t *extra_props,
 		       int64_t parent_buildid, int priority, int64_t *ret_bsid)
 {
-	return sched_add_buildset_on(o, o->builderids, o->nbuilders, reason, ss, changeids,
+	return sched_add_buildset_on(o, o->builderids, o->nbuilders, reason, ss, nss, changeids,
 				     nchanges, extra_props, parent_buildid, priority, ret_bsid,
 				     NULL);
 }
 
+static const char *sched_cb(const char *codebase)
+{
+	return codebase ? codebase : "";
+}
+
+int sched_sourcestamps(const struct sched_one *o, const struct db_sourcestamp *given, size_t ngiven,
+		       struct db_sourcestamp **ret)
+{
+	const struct config_scheduler *c = o->cfg;
+	for (size_t i = 0; i < ngiven; i++)
+		for (size_t k = i + 1; k < ngiven; k++)
+			if (!strcmp(sched_cb(given[i].codebase), sched_cb(given[k].codebase)))
+				return -EINVAL;
+	struct db_sourcestamp *v = xcalloc(c->ncodebases + ngiven + 1, sizeof(*v));
+	size_t n = 0;
+	for (size_t i = 0; i < c->ncodebases; i++) {
+		const struct config_codebase *cb = &c->codebases[i];
+		const struct db_sourcestamp *g = db_sourcestamp_find(given, ngiven, cb->name);
+		v[n++] = g ? *g
+			   : (struct db_sourcestamp){
+				     .codebase = cb->name,
+				     .repository = cb->repository,
+				     .branch = cb->branch,
+				     .revision = cb->revision,
+				     .project = c->project,
+			     };
+	}
+	for (size_t i = 0; i < ngiven; i++)
+		if (!c->ncodebases || !config_scheduler_codebase(c, given[i].codebase))
+			v[n++] = given[i];
+	if (n == 0)
+		n = 1; /* one empty sourcestamp: Kiln's buildsets always have one */
+	*ret = v;
+	return (int)n;
+}
+
 int sched_add_buildset_on(struct sched_one *o, const int64_t *builderids, size_t nbuilders,
-			  const char *reason, const struct db_sourcestamp *ss,
+			  const char *reason, const struct db_sourcestamp *ss, size_t nss,
 			  const int64_t *changeids, size_t nchanges, json_t *extra_props,
 			  int64_t parent_buildid, int priority, int64_t *ret_bsid,
 			  int64_t *ret_brids)
@@ -195,14 +239,20 @@ int sched_add_buildset_on(struct sched_one *o, const int64_t *builderids, size_t
 	struct master *m = o->s->m;
 	if (nbuilders == 0)
 		return KILN_ENOTFOUND;
-	struct db_sourcestamp empty = {0};
+	_cleanup_free_ struct db_sourcestamp *all = NULL;
+	int nall = sched_sourcestamps(o, ss, nss, &all);
+	if (nall < 0) {
+		log_error("scheduler '%s': a buildset names a codebase twice: not added",
+			  o->cfg->name);
+		return nall;
+	}
 	json_t *props = sched_props(o, extra_props);
 	struct db_buildset_new bs = {
 		.reason = reason,
 		.scheduler = o->cfg->name,
 		.properties = props,
-		.sourcestamps = ss ? ss : &empty,
-		.nsourcestamps = 1,
+		.sourcestamps = all,
+		.nsourcestamps = (size_t)nall,
 		.parent_buildid = parent_buildid,
 		.priority = priority,
 		.submitted_at = clock_wall(),

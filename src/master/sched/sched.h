@@ -86,6 +86,14 @@ typedef void (*sched_wait_fn)(void *ud, int64_t bsid, int results);
  * borrowed).  ret_bsid set on success. */
 int sched_trigger(struct sched *s, const char *name, int64_t parent_buildid,
 		  const struct db_sourcestamp *ss, json_t *properties, int64_t *ret_bsid);
+/* The same with every sourcestamp of the triggering build's buildset
+ * (ss[0..nss), borrowed; db_buildset_sourcestamps gives them): they pass
+ * through as given, and a codebases map on the scheduler adds its defaults
+ * for the codebases they lack (Buildbot's Trigger step).  With one
+ * sourcestamp and no map, exactly sched_trigger(). */
+int sched_trigger_all(struct sched *s, const char *name, int64_t parent_buildid,
+		      const struct db_sourcestamp *ss, size_t nss, json_t *properties,
+		      int64_t *ret_bsid);
 /* Calls fn(ud, bsid, results) once bsid completes; sched_unwait forgets
  * every wait registered with ud (the build went away). */
 void sched_wait(struct sched *s, int64_t bsid, sched_wait_fn fn, void *ud);
