@@ -145,4 +145,10 @@
 /* Slice "mask" (issue 9): the relay that checks the masking of /ws client frames */
 #define KILN_WS_GUARD_BUF (64u << 10) /* bytes buffered per direction of one /ws connection */
 
+/* Slice "artifacts" (issue 10): file transfers and the artifact store */
+#define KILN_TRANSFER_MAX_CHUNK (1u << 20) /* bytes per download answer (asked-for more: fewer) */
+#define KILN_TRANSFER_MAX_UPLOAD (16ull << 30) /* one upload when the step sets no maxsize */
+#define KILN_UNTAR_MAX_ENTRIES 100000          /* entries in one uploaded directory's tar */
+#define KILN_UNTAR_MAX_PATH 4096               /* one entry's path (or link target) */
+
 #endif

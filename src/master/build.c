@@ -383,7 +383,8 @@ static void build_shell_complete(void *ud, int status, const char *failure)
 	build_step_done(b, results, failure);
 }
 
-static const struct rcmd_ops shell_ops = {build_shell_update, build_shell_complete};
+static const struct rcmd_ops shell_ops = {.update = build_shell_update,
+					  .complete = build_shell_complete};
 
 /* Packs one key of an args map and counts it, so the map header always
  * matches what follows. */
