@@ -188,6 +188,13 @@ static int transfer_untar_check(struct archive_entry *e, const char *destdir, ch
 {
 	const char *name = archive_entry_pathname(e);
 	_cleanup_free_ char *rel = NULL;
+	/* the root itself: Python's tarfile (Buildbot's worker) names it "/",
+	 * tar(1) "./"; it is skipped, while any other absolute name is refused */
+	if (name && (!name[strspn(name, "/")] ||
+		     (transfer_relpath(name + strspn(name, "/"), &rel) == 0 && !*rel)))
+		return 1;
+	free(rel);
+	rel = NULL;
 	if (!name || transfer_relpath(name, &rel) < 0)
 		return (int)transfer_untar_fail(
 			ret_error, KILN_EPARSE,

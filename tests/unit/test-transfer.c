@@ -614,6 +614,13 @@ TEST(untar_hostile)
 		CHECK(access("/tmp/kiln-abs-escape", F_OK) < 0);
 		free(err);
 	}
+	/* the root entry as Python's tarfile names it ("/"): skipped */
+	size_t rn = tar_build(buf, "/", '5', NULL, 0);
+	_cleanup_free_ char *rdest = xasprintf("%s/hroot", tmpdir);
+	mkdir(rdest, 0755);
+	char *rerr = NULL;
+	CHECK_INT(transfer_untar_memory(buf, rn, rdest, 1 << 20, &rerr), 1);
+	free(rerr);
 	/* setuid bits dropped; links inside accepted */
 	size_t n = tar_build(buf, "d/inside", '2', "../ok.txt", 0);
 	_cleanup_free_ char *dest = xasprintf("%s/hok", tmpdir);
