@@ -451,9 +451,9 @@ int main(void)
 	setenv("KILN_SECRET_W1", "pw", 1);
 	uv_loop_init(&loop);
 	uv_timer_init(&loop, &fq_timer);
-	const char *lua =
-		"worker { name = 'w1', password = secret('w1') }\n"
-		"builder { name = 'b', workers = { 'w1' }, steps = { shell { command = 'true' } } }\n";
+	const char *lua = "worker { name = 'w1', password = secret('w1') }\n"
+			  "builder { name = 'b', workers = { 'w1' }, steps = { shell { command = "
+			  "'true' } } }\n";
 	char *err = NULL;
 	m.loop = &loop;
 	m.name = xstrdup("test:transfer");
