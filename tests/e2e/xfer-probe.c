@@ -190,6 +190,13 @@ static void probe_tick(uv_timer_t *t)
 		}
 }
 
+static void probe_close_walk(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -231,6 +238,9 @@ int main(int argc, char **argv)
 	db_close(m.db);
 	events_free(m.events);
 	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_walk(&loop, probe_close_walk, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
 	config_free(m.cfg);
 	free(m.basedir);
 	free(m.name);

@@ -52,7 +52,11 @@ static void fans_send(struct rcmd_answer *a, int status, const char *message, co
 	o->has_data = data != NULL;
 	o->len = len;
 	free(o->data);
-	o->data = data ? xmemdup(data, len ? len : 1) : NULL;
+	o->data = NULL;
+	if (data) {
+		o->data = xmalloc(len + 1);
+		memcpy(o->data, data, len);
+	}
 	free(f);
 }
 
