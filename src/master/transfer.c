@@ -811,8 +811,11 @@ int transfer_download_file_begin(uv_loop_t *loop, const char *path, const struct
 	if (fd < 0)
 		return -errno;
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		int r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	int r = fstat(fd, &st) < 0     ? -errno
+		: S_ISDIR(st.st_mode)  ? -EISDIR
+		: !S_ISREG(st.st_mode) ? -EINVAL
+				       : 0;
+	if (r < 0) {
 		close(fd);
 		return r;
 	}
