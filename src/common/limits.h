@@ -181,5 +181,10 @@
 #define KILN_MAX_CODEBASES 64 /* codebases in one scheduler's map (sourcestamps per buildset) */
 #define KILN_MAX_CODEBASE_NAME 256    /* bytes of a codebase name (config or codebase_generator) */
 #define KILN_MAX_CODEBASE_REPOS 10000 /* entries of a codebase_generator table */
+/* Slice "artifacts" (issue 10): file transfers and the artifact store */
+#define KILN_TRANSFER_MAX_CHUNK (1u << 20) /* bytes per download answer (asked-for more: fewer) */
+#define KILN_TRANSFER_MAX_UPLOAD (16ull << 30) /* one upload when the step sets no maxsize */
+#define KILN_UNTAR_MAX_ENTRIES 100000          /* entries in one uploaded directory's tar */
+#define KILN_UNTAR_MAX_PATH 4096               /* one entry's path (or link target) */
 
 #endif

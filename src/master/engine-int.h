@@ -24,6 +24,7 @@ struct proto_enc;
 struct proto_session;
 struct build;
 struct step;
+struct rcmd_answer;
 
 /* A remote command in flight on a worker (start_command .. complete). */
 struct rcmd_ops {
@@ -33,7 +34,35 @@ struct rcmd_ops {
 	 * (or the start_command was refused); other negative: connection lost
 	 * or the worker did not answer in time.  Last call. */
 	void (*complete)(void *ud, int status, const char *failure);
+	/* File transfers (slice "artifacts"), all optional: NULL refuses the
+	 * message with an is_exception answer.  Each handler gets the answer
+	 * token of the worker's message and must call rcmd_answer_send()
+	 * on it exactly once, at once or on a later loop turn (after the
+	 * chunk is on disk: the worker waits for it, which is the upload's
+	 * only backpressure).  'data' is borrowed for the call only. */
+	void (*write)(void *ud, const char *data, size_t len, struct rcmd_answer *a);
+	void (*close_writer)(void *ud, struct rcmd_answer *a);
+	void (*utime)(void *ud, double atime, double mtime, struct rcmd_answer *a);
+	void (*unpack)(void *ud, struct rcmd_answer *a);
+	/* download: answer with the next <= length bytes (empty: end of file) */
+	void (*read)(void *ud, size_t length, struct rcmd_answer *a);
+	void (*close_reader)(void *ud, struct rcmd_answer *a);
 };
+
+/* The answer owed to one worker transfer message (see rcmd_ops.write).
+ * send(a, status, message, data, len): status 0 answers with the bytes
+ * (bin; len 0 is an empty bin) when data is non-NULL, else nil; a negative
+ * status answers is_exception with message (or err_str(status)).  It frees
+ * a; after the connection closed it only frees it. */
+struct rcmd_answer {
+	void (*send)(struct rcmd_answer *a, int status, const char *message, const void *data,
+		     size_t len);
+};
+static inline void rcmd_answer_send(struct rcmd_answer *a, int status, const char *message,
+				    const void *data, size_t len)
+{
+	a->send(a, status, message, data, len);
+}
 
 struct rcmd {
 	char id[24];

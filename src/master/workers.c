@@ -284,7 +284,8 @@ static void workers_mkdir_complete(void *ud, int status, const char *failure)
 	wconn_unref(w);
 }
 
-static const struct rcmd_ops mkdir_ops = {workers_mkdir_update, workers_mkdir_complete};
+static const struct rcmd_ops mkdir_ops = {.update = workers_mkdir_update,
+					  .complete = workers_mkdir_complete};
 
 static void workers_attach_mkdir(struct wconn *w)
 {
@@ -518,6 +519,168 @@ static void workers_handle_update(struct wconn *w, const struct proto_msg *msg, 
 	}
 }
 
+/* ----------------------------------------------------------- file transfers */
+
+enum workers_xfer {
+	WORKERS_XFER_NONE,
+	WORKERS_XFER_WRITE,  /* update_upload_file_write, update_upload_directory_write */
+	WORKERS_XFER_CLOSE,  /* update_upload_file_close */
+	WORKERS_XFER_UTIME,  /* update_upload_file_utime */
+	WORKERS_XFER_UNPACK, /* update_upload_directory_unpack */
+	WORKERS_XFER_READ,   /* update_read_file */
+	WORKERS_XFER_RCLOSE, /* update_read_file_close */
+};
+
+static enum workers_xfer workers_transfer_op(struct str op)
+{
+	static const struct {
+		const char *op;
+		enum workers_xfer kind;
+	} ops[] = {
+		{"update_upload_file_write", WORKERS_XFER_WRITE},
+		{"update_upload_file_close", WORKERS_XFER_CLOSE},
+		{"update_upload_file_utime", WORKERS_XFER_UTIME},
+		{"update_upload_directory_write", WORKERS_XFER_WRITE},
+		{"update_upload_directory_unpack", WORKERS_XFER_UNPACK},
+		{"update_read_file", WORKERS_XFER_READ},
+		{"update_read_file_close", WORKERS_XFER_RCLOSE},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
+		if (str_eq(op, ops[i].op))
+			return ops[i].kind;
+	return WORKERS_XFER_NONE;
+}
+
+/* The answer owed to one transfer message: it holds the connection, so it
+ * may be sent on a later loop turn (or dropped if the connection closed). */
+struct workers_answer {
+	struct rcmd_answer a; /* first: the owner sees only this */
+	struct wconn *w;      /* referenced */
+	int64_t seq;
+};
+
+static void workers_answer_send(struct rcmd_answer *a, int status, const char *message,
+				const void *data, size_t len)
+{
+	struct workers_answer *wa = (struct workers_answer *)a;
+	struct wconn *w = wa->w;
+	if (!w->closed && w->ws) {
+		struct proto_enc enc;
+		proto_enc_init(&enc);
+		if (status < 0) {
+			proto_enc_response_error(&enc, wa->seq,
+						 message ? message : err_str(status));
+		} else if (data) {
+			/* the bytes themselves (Buildbot 3.7 answers nil here, and
+			 * its workers write empty files) */
+			proto_pack_map(&enc, 3);
+			proto_pack_str(&enc, "op");
+			proto_pack_str(&enc, "response");
+			proto_pack_str(&enc, "seq_number");
+			proto_pack_int(&enc, wa->seq);
+			proto_pack_str(&enc, "result");
+			proto_pack_bin(&enc, data, len);
+		} else {
+			proto_enc_response_nil(&enc, wa->seq);
+		}
+		wconn_send(w, &enc);
+		proto_enc_release(&enc);
+	}
+	wconn_unref(w);
+	free(wa);
+}
+
+/* Routes a transfer message to its command's owner, which answers it
+ * through the token (now or later).  A command whose owner expects no such
+ * message (no callback) gets an is_exception answer, like a bad message. */
+static void workers_handle_transfer(struct wconn *w, const struct proto_msg *msg, struct rcmd *c,
+				    enum workers_xfer kind)
+{
+	const struct rcmd_ops *ops = c->ops;
+	struct str data = {0};
+	double atime = 0, mtime = 0;
+	int64_t length = 0;
+	bool ok;
+	switch (kind) {
+	case WORKERS_XFER_WRITE:
+		ok = ops->write != NULL;
+		break;
+	case WORKERS_XFER_CLOSE:
+		ok = ops->close_writer != NULL;
+		break;
+	case WORKERS_XFER_UTIME:
+		ok = ops->utime != NULL;
+		break;
+	case WORKERS_XFER_UNPACK:
+		ok = ops->unpack != NULL;
+		break;
+	case WORKERS_XFER_READ:
+		ok = ops->read != NULL;
+		break;
+	case WORKERS_XFER_RCLOSE:
+		ok = ops->close_reader != NULL;
+		break;
+	default:
+		ok = false;
+	}
+	if (!ok) {
+		char why[160];
+		snprintf(why, sizeof(why), "command %s expects no %.*s", c->id, (int)msg->op.len,
+			 msg->op.p);
+		if (!wconn_violation(w, "file transfer message the command does not expect"))
+			workers_reply_error(w, msg->seq, why);
+		return;
+	}
+	const char *bad = NULL;
+	if (kind == WORKERS_XFER_WRITE) {
+		const msgpack_object *a = proto_map_get(msg->root, "args");
+		if (!a || !proto_obj_str(a, &data))
+			bad = "write without a bin chunk in args";
+	} else if (kind == WORKERS_XFER_UTIME) {
+		const msgpack_object *at = proto_map_get(msg->root, "access_time");
+		const msgpack_object *mt = proto_map_get(msg->root, "modified_time");
+		if (!at || !mt || !proto_obj_double(at, &atime) || !proto_obj_double(mt, &mtime))
+			bad = "utime without access_time and modified_time";
+	} else if (kind == WORKERS_XFER_READ) {
+		const msgpack_object *l = proto_map_get(msg->root, "length");
+		if (!l || !proto_obj_int(l, &length) || length <= 0)
+			bad = "read_file without a positive length";
+		else if (length > (int64_t)KILN_TRANSFER_MAX_CHUNK)
+			length = KILN_TRANSFER_MAX_CHUNK; /* the worker takes fewer bytes */
+	}
+	if (bad) {
+		workers_reply_error(w, msg->seq, bad);
+		return;
+	}
+	struct workers_answer *wa = xcalloc(1, sizeof(*wa));
+	wa->a.send = workers_answer_send;
+	wa->w = w;
+	wa->seq = msg->seq;
+	wconn_ref(w);
+	switch (kind) {
+	case WORKERS_XFER_WRITE:
+		ops->write(c->ud, data.p, data.len, &wa->a);
+		break;
+	case WORKERS_XFER_CLOSE:
+		ops->close_writer(c->ud, &wa->a);
+		break;
+	case WORKERS_XFER_UTIME:
+		ops->utime(c->ud, atime, mtime, &wa->a);
+		break;
+	case WORKERS_XFER_UNPACK:
+		ops->unpack(c->ud, &wa->a);
+		break;
+	case WORKERS_XFER_READ:
+		ops->read(c->ud, (size_t)length, &wa->a);
+		break;
+	case WORKERS_XFER_RCLOSE:
+		ops->close_reader(c->ud, &wa->a);
+		break;
+	default:
+		break;
+	}
+}
+
 static void wconn_message(void *ud, struct ws_conn *ws, const void *data, size_t len)
 {
 	struct wconn *w = ud;
@@ -574,16 +737,13 @@ static void wconn_message(void *ud, struct ws_conn *ws, const void *data, size_t
 		} else {
 			workers_command_finish(w, c, 0, NULL);
 		}
-	} else if (str_eq(msg.op, "update_upload_file_write") ||
-		   str_eq(msg.op, "update_upload_file_close") ||
-		   str_eq(msg.op, "update_upload_file_utime") ||
-		   str_eq(msg.op, "update_upload_directory_write") ||
-		   str_eq(msg.op, "update_upload_directory_unpack") ||
-		   str_eq(msg.op, "update_read_file") || str_eq(msg.op, "update_read_file_close")) {
-		/* the master never asks for a transfer: nothing to answer to */
-		if (!wconn_violation(w, "file transfer message the master did not ask for"))
-			workers_reply_error(w, msg.seq,
-					    "file transfer is not supported by this master yet");
+	} else if (workers_transfer_op(msg.op) != WORKERS_XFER_NONE) {
+		if (!c) {
+			if (!wconn_violation(w, "file transfer message for an unknown command_id"))
+				workers_reply_error(w, msg.seq, "unknown command_id");
+			goto out;
+		}
+		workers_handle_transfer(w, &msg, c, workers_transfer_op(msg.op));
 	} else {
 		char buf[160];
 		snprintf(buf, sizeof(buf), "Command %.*s does not exist.", (int)msg.op.len,

@@ -991,7 +991,7 @@ static void uaf_complete(void *ud, int status, const char *failure)
 	uaf_completes++;
 }
 
-static const struct rcmd_ops uaf_ops = {uaf_update, uaf_complete};
+static const struct rcmd_ops uaf_ops = {.update = uaf_update, .complete = uaf_complete};
 
 static bool dead_reaped(void *arg)
 {
