@@ -208,6 +208,16 @@ enum db_stmt_id {
 	ST_SCHED_SET_COLLAPSED,
 	ST_SCHED_SUPERSEDED,
 	/* end of schedulers and queue */
+	/* test results (db-sqlite-tests.c) */
+	ST_TESTS_SET_ADD,
+	ST_TESTS_SET_STEP,
+	ST_TESTS_SET_STATE,
+	ST_TESTS_SET_COMPLETE,
+	ST_TESTS_NAME,
+	ST_TESTS_PATH,
+	ST_TESTS_RESULT_ADD,
+	ST_TESTS_HISTORY,
+	/* end of test results */
 	ST__MAX,
 };
 
