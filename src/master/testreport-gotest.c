@@ -25,6 +25,7 @@ struct gotest_open {
 	char *pkg, *test; /* owned; test NULL for the package itself */
 	struct testreport_text out;
 	int64_t failed_tests; /* package: failed tests seen */
+	bool ran;             /* a "run" event came (not only output) */
 };
 
 struct gotest_state {
@@ -152,7 +153,16 @@ static int testreport_gotest_event(struct gotest_state *st, json_t *ev)
 		return 0;
 	}
 	if (strcmp(action, "run") == 0 || strcmp(action, "start") == 0) {
-		return testreport_gotest_find(st, pkg, test, true, &i) ? 0 : KILN_ETOOBIG;
+		struct gotest_open *o = testreport_gotest_find(st, pkg, test, true, &i);
+		if (!o)
+			return KILN_ETOOBIG;
+		o->ran = test != NULL;
+		return 0;
+	}
+	if (strcmp(action, "bench") == 0) { /* a benchmark's end (older go): not a test */
+		if (testreport_gotest_find(st, pkg, test, false, &i))
+			testreport_gotest_drop(st, i);
+		return 0;
 	}
 	int result;
 	if (strcmp(action, "pass") == 0)
@@ -220,12 +230,27 @@ static int testreport_gotest_finish(void *p)
 		return r;
 	if (st->events == 0)
 		return testreport_fail(st->tr, KILN_EPARSE, "no go test -json events");
-	for (size_t i = 0; i < st->nopen; i++)
-		if (st->open[i].test)
-			return testreport_fail(
-				st->tr, KILN_EPARSE,
-				"test '%.200s' never finished (the run stopped early?)",
-				st->open[i].test);
+	/* Tests that started and never ended (the test binary crashed or the
+	 * report was cut): each is a failure, and the report is an error. */
+	int64_t unfinished = 0;
+	const char *first = NULL;
+	for (size_t i = 0; i < st->nopen; i++) {
+		struct gotest_open *o = &st->open[i];
+		if (!o->ran)
+			continue;
+		testreport_text_add(&o->out, "[no result: the run stopped]", 28);
+		if ((r = testreport_gotest_record(st, o->pkg, o->test, RESULTS_FAILURE, -1,
+						  testreport_text_get(&o->out))) < 0)
+			return r;
+		if (!unfinished++)
+			first = o->test;
+	}
+	if (unfinished)
+		return testreport_fail(
+			st->tr, KILN_EPARSE,
+			"%lld test%s never finished, '%.200s' first (the run stopped "
+			"early?)",
+			(long long)unfinished, unfinished == 1 ? "" : "s", first);
 	return 0;
 }
 

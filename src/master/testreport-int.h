@@ -42,7 +42,7 @@ void testreport_text_init(struct testreport_text *t, size_t cap);
 void testreport_text_add(struct testreport_text *t, const char *s, size_t n);
 void testreport_text_reset(struct testreport_text *t);
 void testreport_text_release(struct testreport_text *t);
-/* The text, NUL-terminated, with the cut marker if it was cut. */
+/* The text, NUL-terminated (testreport_emit() marks a text over its cap). */
 const char *testreport_text_get(struct testreport_text *t);
 
 /* Sets the parser's error (the first one wins) and returns r. */

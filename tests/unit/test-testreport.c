@@ -411,8 +411,22 @@ TEST(gotest_errors)
 		"{\"Action\":\"run\",\"Package\":\"p\",\"Test\":\"TestA\"}\n";
 	CHECK_INT(parse(TESTREPORT_GOTEST, unfinished, strlen(unfinished), 0, &g, &err, NULL),
 		  KILN_EPARSE);
-	CHECK_STR(err, "test 'TestA' never finished (the run stopped early?)");
+	CHECK_STR(err, "1 test never finished, 'TestA' first (the run stopped early?)");
 	free(err);
+	/* ... and is a failed test; output alone is no test */
+	if (g.n == 1) {
+		CHECK_STR(g.v[0].name, "p.TestA");
+		CHECK_INT(g.v[0].result, RESULTS_FAILURE);
+		CHECK_STR(g.v[0].message, "[no result: the run stopped]");
+	} else {
+		TAP_FAIL("%zu records", g.n);
+	}
+	got_release(&g);
+	static const char late[] =
+		"{\"Action\":\"output\",\"Package\":\"p\",\"Test\":\"T\",\"Output\":\"x\"}\n"
+		"{\"Action\":\"bench\",\"Package\":\"p\",\"Test\":\"BenchmarkX\"}\n";
+	CHECK_INT(parse(TESTREPORT_GOTEST, late, strlen(late), 0, &g, &err, NULL), 0);
+	CHECK_INT(g.n, 0);
 	static const char noise[] = "warming up\nPASS\n";
 	CHECK_INT(parse(TESTREPORT_GOTEST, noise, strlen(noise), 0, &g, &err, NULL), KILN_EPARSE);
 	CHECK_STR(err, "no go test -json events");
