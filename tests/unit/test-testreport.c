@@ -258,7 +258,9 @@ TEST(tap13_yaml)
 	size_t len;
 	_cleanup_free_ char *data = read_sample("tap/tap13-yaml.tap", &len);
 	sample("tap/tap13-yaml.tap", TESTREPORT_TAP, 4, &g);
-	CHECK_INT(parse(TESTREPORT_TAP, data, len, 7, &(struct got){0}, NULL, &s), 0);
+	struct got g7 = {0};
+	CHECK_INT(parse(TESTREPORT_TAP, data, len, 7, &g7, NULL, &s), 0);
+	got_release(&g7);
 	CHECK_INT(s.total, 4);
 	CHECK_INT(s.passed, 1);
 	CHECK_INT(s.failed, 1);
