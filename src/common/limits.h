@@ -186,5 +186,18 @@
 #define KILN_TRANSFER_MAX_UPLOAD (16ull << 30) /* one upload when the step sets no maxsize */
 #define KILN_UNTAR_MAX_ENTRIES 100000          /* entries in one uploaded directory's tar */
 #define KILN_UNTAR_MAX_PATH 4096               /* one entry's path (or link target) */
+/* Slice "tests" (issue 10): test reports (TAP, JUnit XML, go test -json) and their storage */
+#define KILN_TESTREPORT_MAX_BYTES (1ull << 30)   /* one report's bytes (then an error) */
+#define KILN_TESTREPORT_MAX_TESTS 1000000        /* test records in one report (then an error) */
+#define KILN_TESTREPORT_MAX_NAME 1024            /* bytes of a test name (cut) */
+#define KILN_TESTREPORT_MAX_MESSAGE 4096         /* bytes of a test's message or output (cut) */
+#define KILN_TESTREPORT_MAX_FILE 512             /* bytes of a test's file path (cut) */
+#define KILN_TESTREPORT_MAX_LINE (1u << 20)      /* one TAP or go test -json line (then an error) */
+#define KILN_TESTREPORT_XML_MAX_DEPTH 64         /* JUnit element nesting (then an error) */
+#define KILN_TESTREPORT_XML_MAX_ATTR (64u << 10) /* one JUnit attribute value (then an error) */
+#define KILN_TESTREPORT_MAX_OPEN 10000   /* go tests or packages running at once (then an error) */
+#define KILN_TESTREPORT_TAP_MAX_DEPTH 16 /* TAP 14 subtest nesting (then an error) */
+#define KILN_TESTINGEST_BATCH 2000       /* test results per database write */
+#define KILN_TEST_HISTORY_MAX 1000       /* newest results a per-test history reads */
 
 #endif

@@ -209,6 +209,18 @@ enum db_stmt_id {
 	ST_SCHED_SUPERSEDED,
 	/* end of schedulers and queue */
 	ST_BS_SOURCESTAMPS, /* several codebases per buildset (db-sqlite-buildset.c) */
+	/* test results (db-sqlite-tests.c) */
+	ST_TESTS_SET_ADD,
+	ST_TESTS_SET_STEP,
+	ST_TESTS_SET_STATE,
+	ST_TESTS_SET_COMPLETE,
+	ST_TESTS_NAME_FIND,
+	ST_TESTS_NAME_ADD,
+	ST_TESTS_PATH_FIND,
+	ST_TESTS_PATH_ADD,
+	ST_TESTS_RESULT_ADD,
+	ST_TESTS_HISTORY,
+	/* end of test results */
 	ST__MAX,
 };
 

@@ -210,6 +210,35 @@ static const struct field changes_fields[] = {
 	 F_FILTER_ONLY},
 };
 
+/* test results (db-sqlite-tests.c); tests_skipped, results, message: Kiln's */
+static const struct field test_result_sets_fields[] = {
+	{"builderid", "t.builderid", F_INT, 0},
+	{"buildid", "t.buildid", F_INT, 0},
+	{"category", "t.category", F_TEXT, 0},
+	{"complete", "t.complete", F_BOOL, 0},
+	{"description", "t.description", F_TEXT, 0},
+	{"stepid", "t.stepid", F_INT, 0},
+	{"test_result_setid", "t.id", F_INT, 0},
+	{"tests_failed", "t.tests_failed", F_INT, 0},
+	{"tests_passed", "t.tests_passed", F_INT, 0},
+	{"tests_skipped", "t.tests_skipped", F_INT, 0},
+	{"value_unit", "t.value_unit", F_TEXT, 0},
+};
+
+static const struct field test_results_fields[] = {
+	{"builderid", "r.builderid", F_INT, 0},
+	{"duration_ns", "r.duration_ns", F_INT, 0},
+	{"line", "r.line", F_INT, 0},
+	{"message", "r.message", F_TEXT, 0},
+	{"results", "r.results", F_INT, 0},
+	{"test_code_path", "(SELECT path FROM test_code_paths WHERE id = r.test_code_pathid)",
+	 F_TEXT, 0},
+	{"test_name", "(SELECT name FROM test_names WHERE id = r.test_nameid)", F_TEXT, 0},
+	{"test_result_setid", "r.test_result_setid", F_INT, 0},
+	{"test_resultid", "r.id", F_INT, 0},
+	{"value", "r.value", F_TEXT, 0},
+};
+
 static const struct resource resources[] = {
 	[DB_MASTERS] = TABLE("masters m", "m.id", masters_fields),
 	[DB_BUILDERS] = TABLE("builders b", "b.id", builders_fields),
@@ -221,6 +250,8 @@ static const struct resource resources[] = {
 	[DB_LOGS] = TABLE("logs l", "l.id", logs_fields),
 	[DB_SOURCESTAMPS] = TABLE("sourcestamps ss", "ss.id", sourcestamps_fields),
 	[DB_CHANGES] = TABLE("changes c", "c.id", changes_fields),
+	[DB_TEST_RESULT_SETS] = TABLE("test_result_sets t", "t.id", test_result_sets_fields),
+	[DB_TEST_RESULTS] = TABLE("test_results r", "r.id", test_results_fields),
 };
 
 static const struct resource *sqlite_list_resource_get(enum db_resource res)

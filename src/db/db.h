@@ -242,7 +242,9 @@ enum db_resource {
 	DB_STEPS,
 	DB_LOGS,
 	DB_SOURCESTAMPS,
-	DB_CHANGES, /* changes section below */
+	DB_CHANGES,          /* changes section below */
+	DB_TEST_RESULT_SETS, /* test results section below */
+	DB_TEST_RESULTS,
 };
 
 enum db_op {
@@ -421,5 +423,58 @@ int db_buildset_sourcestamps(struct db *db, int64_t bsid, struct db_sourcestamp 
 const struct db_sourcestamp *db_sourcestamp_find(const struct db_sourcestamp *ss, size_t n,
 						 const char *codebase);
 /* ==== end of several codebases per buildset ========================================= */
+/* ==== test results (db-sqlite-tests.c) ============================================== */
+/* Buildbot's test result sets and results (3.7's data model).  A `test`
+ * step adds a set, adds its results in batches as the report is parsed,
+ * then completes it with the counts.  Listed through db_list
+ * (DB_TEST_RESULT_SETS filtered by builderid, buildid, stepid, complete;
+ * DB_TEST_RESULTS by test_result_setid, test_name, results...). */
+struct db_test_result_set_new {
+	int64_t builderid, buildid, stepid;
+	const char *description;           /* borrowed; NULL ok */
+	const char *category, *value_unit; /* borrowed; NULL = "pass_fail", "boolean" */
+};
+/* KILN_ENOTFOUND if the step is not stepid of buildid of builderid. */
+int db_test_result_set_add(struct db *db, const struct db_test_result_set_new *s,
+			   int64_t *ret_setid);
+
+struct db_test_result {
+	const char *test_name;      /* borrowed; NULL ok when test_code_path is set */
+	const char *test_code_path; /* borrowed; NULL ok */
+	int64_t line;               /* <= 0: none */
+	int64_t duration_ns;        /* < 0: none */
+	const char *value;          /* borrowed; NULL: from results ("1", "0", "skipped") */
+	int results;                /* RESULTS_SUCCESS, RESULTS_FAILURE or RESULTS_SKIPPED */
+	const char *message;        /* borrowed; NULL or "": none */
+};
+/* Adds n results to an incomplete set in one write (inside the loop
+ * turn's batch), names and code paths stored once per builder.
+ * KILN_ENOTFOUND: no such set; KILN_ESTATE: the set is complete; -EINVAL:
+ * a result with neither name nor code path. */
+int db_test_results_add(struct db *db, int64_t setid, const struct db_test_result *r, size_t n);
+/* Marks the set complete with its counts.  KILN_ESTATE if already complete. */
+int db_test_result_set_complete(struct db *db, int64_t setid, int64_t passed, int64_t failed,
+				int64_t skipped);
+
+/* A test's history on a builder (a Kiln extension), from its newest
+ * KILN_TEST_HISTORY_MAX results by build number.  Skipped results do not
+ * count.  0 in an id/number field: none. */
+struct db_test_history {
+	int64_t results_seen; /* results read (passed or failed) */
+	int last_results;     /* of the newest one; RESULTS_NONE if none */
+	int64_t last_buildid, last_number;
+	int64_t last_passing_buildid, last_passing_number;
+	/* the oldest build of the current failure streak (when the newest failed) */
+	int64_t first_failing_buildid, first_failing_number;
+	int64_t failing_builds; /* builds in that streak */
+	bool flaky;             /* passed and failed on the same revision */
+	char **flaky_revisions; /* owned, at most 10 */
+	size_t nflaky_revisions;
+};
+/* 0 and *ret (release it) even when the test was never seen (results_seen 0). */
+int db_test_history(struct db *db, int64_t builderid, const char *test_name,
+		    struct db_test_history *ret);
+void db_test_history_release(struct db_test_history *h);
+/* ==== end of test results =========================================================== */
 
 #endif

@@ -232,4 +232,13 @@ void api_force_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
 void api_build_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
 void api_request_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
 
+/* Test results (api-tests.c) */
+void api_test_result_sets_get(struct api_ctx *ctx);
+void api_test_result_set_get(struct api_ctx *ctx);
+void api_build_test_result_sets_get(struct api_ctx *ctx);
+void api_step_test_result_sets_get(struct api_ctx *ctx);
+void api_builder_test_result_sets_get(struct api_ctx *ctx);
+void api_test_results_get(struct api_ctx *ctx);
+void api_builder_test_history_get(struct api_ctx *ctx);
+
 #endif
