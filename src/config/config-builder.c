@@ -20,8 +20,8 @@
 static int config_builder_declare(lua_State *L)
 {
 	static const char *const keys[] = {
-		"name",  "workers",           "description",       "tags", "builddir",
-		"steps", "collapse_requests", "cancel_superseded", NULL};
+		"name",  "workers",           "description",       "tags",       "builddir",
+		"steps", "collapse_requests", "cancel_superseded", "regression", NULL};
 	struct config *cfg = config_ctx_of(L)->cfg;
 	int line = config_line(L);
 	char what[256];
@@ -99,7 +99,8 @@ static int config_builder_declare(lua_State *L)
 		config_step_copy(L, &b->steps[i], src);
 		lua_pop(L, 1);
 	}
-	config_sched_builder(L, what, b); /* queue keys (config-sched.c) */
+	config_sched_builder(L, what, b);         /* queue keys (config-sched.c) */
+	config_numbers_builder(L, what, b->name); /* regression (config-numbers.c) */
 	dsl_register(L, REG_BUILDERS, name, line);
 	lua_pushstring(L, name);
 	return 1;

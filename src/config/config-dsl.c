@@ -106,6 +106,8 @@ static int config_dsl_setting(lua_State *L)
 		/* schedulers and queue settings (config-sched.c) */
 	} else if (config_changes_setting(L, key)) {
 		/* change_hook (config-changes.c) */
+	} else if (config_numbers_setting(L, key)) {
+		/* regression thresholds (config-numbers.c) */
 	} else
 		return config_raise(L,
 				    "unknown setting '%.60s' (declare your own variables with "
