@@ -30,6 +30,7 @@
 #include "kiln/kiln.h"
 #include "master/engine.h"
 #include "master/events.h"
+#include "master/numbers.h"
 #include "master/http.h"
 #include "master/loop-stall.h"
 #include "master/master.h"
@@ -235,6 +236,7 @@ static int master_run(int argc, char **argv)
 		goto out;
 	}
 	m.events = events_new();
+	m.numbers = numbers_new();
 	r = engine_new(&m, &m.engine);
 	if (r < 0)
 		goto out;
@@ -288,6 +290,8 @@ out:
 	db_close(m.db);
 	events_free(m.events);
 	m.events = NULL;
+	numbers_free(m.numbers);
+	m.numbers = NULL;
 	uv_signal_stop(&sigterm);
 	uv_signal_stop(&sigint);
 	uv_signal_stop(&sighup);

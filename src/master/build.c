@@ -23,6 +23,7 @@
 #include "master/events.h"
 #include "master/logmask.h"
 #include "master/master.h"
+#include "master/numbers.h"
 #include "master/sched/sched.h"
 #include "proto/msg.h"
 
@@ -729,6 +730,7 @@ static void build_finish(struct build *b)
 		       "finish build");
 	b->finished = true;
 	events_publish_row(m, DB_BUILDS, "builds", "buildid", b->buildid, "finished");
+	numbers_build_finished(m, b->buildid); /* durations, ETA cache (numbers.h) */
 
 	int req_results = b->results;
 	sched_unwait(m->sched, b);

@@ -17,6 +17,7 @@ struct engine;
 struct sched;
 struct pollers;
 struct events;
+struct numbers;
 
 struct master {
 	uv_loop_t *loop;    /* borrowed: the process's one loop */
@@ -30,6 +31,7 @@ struct master {
 	struct sched *sched;      /* owned: schedulers (src/master/sched/) */
 	struct pollers *pollers;  /* owned: polling change sources (src/master/changes/) */
 	struct events *events;    /* owned: event bus for /ws (events.h) */
+	struct numbers *numbers;  /* owned: ETA medians (numbers.h); NULL: no ETA */
 	bool stopping;
 };
 
