@@ -303,11 +303,9 @@ int numbers_request_start(struct master *m, int64_t brid, double now, double *re
 	const struct config_builder *bc = numbers_builder_cfg(m, builderid);
 	if (!nb || !nb->known)
 		return 0;
-	/* slots: the builder's workers (1 if unknown); a running build
-	 * holds one until its ETA */
+	/* slots: the builder's workers (1 if unknown; bounded by the
+	 * configuration); a running build holds one until its ETA */
 	size_t nslots = bc && bc->nworkers ? bc->nworkers : 1;
-	if (nslots > KILN_ETA_MAX_STEPS)
-		nslots = KILN_ETA_MAX_STEPS;
 	double *slots = xcalloc(nslots, sizeof(*slots));
 	size_t nrun = 0;
 	if (db_builds_running_starts(m->db, builderid, nslots, slots, &nrun) < 0) {
