@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/xalloc.h"
 
 /* --- recording ----------------------------------------------------------------------- */
@@ -200,16 +201,20 @@ int db_builds_recent_success(struct db *db, int64_t builderid, size_t max, int64
 			     double *ret_durations, size_t *ret_n)
 {
 	/* builds_builderid_complete (builderid, complete, rowid) walks the
-	 * builder's finished builds newest first */
+	 * builder's finished builds newest first; only the last
+	 * KILN_ETA_SCAN_BUILDS are looked at, failed ones included, so a long
+	 * failing streak does not make this a scan of the builder's history */
 	_cleanup_stmt_ sqlite3_stmt *s =
 		db_stmt(db, ST_NUM_RECENT_SUCCESS,
-			"SELECT id, complete_at - started_at FROM builds "
-			"WHERE builderid = ?1 AND complete = 1 AND results IN (0, 1) "
-			"AND complete_at IS NOT NULL ORDER BY id DESC LIMIT ?2");
+			"SELECT id, d FROM (SELECT id, results, complete_at - started_at AS d "
+			"FROM builds WHERE builderid = ?1 AND complete = 1 ORDER BY id DESC "
+			"LIMIT ?3) WHERE results IN (0, 1) AND d IS NOT NULL ORDER BY id DESC "
+			"LIMIT ?2");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, builderid);
 	sqlite3_bind_int64(s, 2, (int64_t)max);
+	sqlite3_bind_int64(s, 3, KILN_ETA_SCAN_BUILDS);
 	size_t n = 0;
 	int r = 0;
 	while (n < max && (r = db_step_row(db, s, "recent builds")) == 1) {

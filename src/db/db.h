@@ -435,7 +435,8 @@ int db_numbers_names(struct db *db, int64_t builderid, int64_t limit, int64_t of
 		     json_t **ret_items, int64_t *ret_total);
 
 /* Durations for the ETA: the last max successful (SUCCESS or WARNINGS)
- * finished builds of builderid, newest first.  ret_ids and ret_durations
+ * finished builds of builderid among its last KILN_ETA_SCAN_BUILDS
+ * finished ones, newest first.  ret_ids and ret_durations
  * are the caller's arrays of max; *ret_n = how many were filled. */
 int db_builds_recent_success(struct db *db, int64_t builderid, size_t max, int64_t *ret_ids,
 			     double *ret_durations, size_t *ret_n);

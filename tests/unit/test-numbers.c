@@ -372,6 +372,24 @@ TEST(eta_from_recent_successful_builds)
 	db_close(f.db);
 }
 
+TEST(eta_looks_at_recent_builds_only)
+{
+	struct fx f;
+	fx_open(&f);
+	struct master m = {.db = f.db, .numbers = numbers_new()};
+	double eta = 0;
+	numbers_build_finished(&m, fx_build(&f, 1000, 1060, RESULTS_SUCCESS, 10));
+	for (int i = 0; i < KILN_ETA_SCAN_BUILDS - 1; i++)
+		numbers_build_finished(&m, fx_build(&f, 2000 + i, 2001 + i, RESULTS_FAILURE, 0));
+	CHECK_INT(numbers_build_eta(&m, f.builderid, 0, &eta), 1); /* 100th from the end */
+	CHECK(eta == 60);
+	/* one more failure: the success is past the bounded look-back */
+	numbers_build_finished(&m, fx_build(&f, 3000, 3001, RESULTS_FAILURE, 0));
+	CHECK_INT(numbers_build_eta(&m, f.builderid, 0, &eta), 0);
+	numbers_free(m.numbers);
+	db_close(f.db);
+}
+
 int main(void)
 {
 	setenv("KILN_SECRET_W1", "pw", 1);
@@ -382,5 +400,6 @@ int main(void)
 	RUN(build_finished_records_durations);
 	RUN(median_and_queue_math);
 	RUN(eta_from_recent_successful_builds);
+	RUN(eta_looks_at_recent_builds_only);
 	return tap_done();
 }
