@@ -199,5 +199,11 @@
 #define KILN_TESTREPORT_TAP_MAX_DEPTH 16 /* TAP 14 subtest nesting (then an error) */
 #define KILN_TESTINGEST_BATCH 2000       /* test results per database write */
 #define KILN_TEST_HISTORY_MAX 1000       /* newest results a per-test history reads */
+/* Slice "numbers" (issue 10): numbers over time and ETA */
+#define KILN_MAX_NUMBER_NAME 256         /* a number's name (step_duration:<step name> fits) */
+#define KILN_ETA_SAMPLES 10              /* recent successful builds a builder's ETA medians use */
+#define KILN_ETA_SCAN_BUILDS 100         /* finished builds looked at to find them (failures too) */
+#define KILN_ETA_MAX_STEPS 1000          /* step durations read per build for the ETA and numbers */
+#define KILN_ETA_MAX_BUILDERS (1u << 20) /* builder ids the ETA cache indexes (larger: no ETA) */
 
 #endif

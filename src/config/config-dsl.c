@@ -119,6 +119,8 @@ static int config_dsl_setting(lua_State *L)
 		/* change_hook (config-changes.c) */
 	} else if (config_tsdb_setting(L, key)) {
 		/* metrics_push (config-tsdb.c) */
+	} else if (config_numbers_setting(L, key)) {
+		/* regression thresholds (config-numbers.c) */
 	} else
 		return config_raise(L,
 				    "unknown setting '%.60s' (declare your own variables with "

@@ -167,6 +167,12 @@ bool dsl_registered(lua_State *L, const char *reg, const char *name);
 void dsl_check_table_arg(lua_State *L, const char *decl);
 void dsl_what(lua_State *L, char *what, size_t size, const char *decl, const char *name);
 
+/* ---- numbers over time (config-numbers.c) ---- */
+/* The global setting 'regression' (false: key is not it). */
+bool config_numbers_setting(lua_State *L, const char *key);
+/* A builder's 'regression' key, from the table at index 1. */
+void config_numbers_builder(lua_State *L, const char *what, const char *builder);
+
 /* ---- schedulers and queue (config-sched.c) ---- */
 /* Registers the scheduler declarations and trigger {}. */
 void config_sched_open(lua_State *L);

@@ -849,6 +849,7 @@ void config_free(struct config *cfg)
 	free(cfg->http.host);
 	free(cfg->workers.host);
 	free(cfg->db_url);
+	config_numbers_free(cfg->numbers);
 	for (size_t i = 0; i < cfg->nworkers; i++) {
 		free(cfg->worker[i].name);
 		free(cfg->worker[i].password);

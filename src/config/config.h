@@ -393,6 +393,8 @@ struct config {
 	struct config_metrics_push *metrics_push; /* owned, NULL = none (config-tsdb.c) */
 	/* ---- several codebases (config-codebase.c) ---- */
 	struct config_codebase_gen *codebase_gen; /* owned: codebase_generator, NULL = none */
+	/* ---- numbers over time (config-numbers.c) ---- */
+	struct config_numbers *numbers; /* owned; NULL: no regression thresholds */
 };
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or
@@ -466,5 +468,29 @@ int config_codebase_generate(struct config *cfg, const struct config_change_view
 const struct config_codebase *config_scheduler_codebase(const struct config_scheduler *s,
 							const char *name);
 /* ==== end of several codebases per build ================================================ */
+/* ==== numbers over time: regression thresholds (config-numbers.c) ============ */
+/* One threshold for the number NAME: the global `regression` setting's
+ * (builder NULL) or a builder's `regression` key.  A new value regresses
+ * when it exceeds the previous build's value by more than increase
+ * (absolute) or by more than increase_pct percent of it (only when the
+ * previous value is > 0); an absent threshold is NAN. */
+struct config_regression {
+	char *builder; /* owned; NULL: global */
+	char *name;    /* owned: the number's name */
+	double increase, increase_pct;
+	int line;
+};
+struct config_numbers {
+	struct config_regression *rules; /* owned */
+	size_t nrules, rules_alloc;
+};
+/* The threshold for name on builder: the builder's own, else the global
+ * one, else NULL.  cfg may be NULL. */
+const struct config_regression *config_regression_find(const struct config *cfg,
+						       const char *builder, const char *name);
+/* Whether going from old to now exceeds r (false if r is NULL). */
+bool config_regression_exceeded(const struct config_regression *r, double old, double now);
+void config_numbers_free(struct config_numbers *cn); /* NULL-safe */
+/* ==== end of numbers over time ================================================ */
 
 #endif

@@ -221,6 +221,22 @@ enum db_stmt_id {
 	ST_TESTS_RESULT_ADD,
 	ST_TESTS_HISTORY,
 	/* end of test results */
+	/* numbers over time (db-sqlite-numbers.c) */
+	ST_NUM_BUILD_OF,
+	ST_NUM_RECORD,
+	ST_NUM_PREVIOUS,
+	ST_NUM_SERIES,
+	ST_NUM_SERIES_ASC,
+	ST_NUM_SERIES_COUNT,
+	ST_NUM_NAMES,
+	ST_NUM_NAMES_COUNT,
+	ST_NUM_RECENT_SUCCESS,
+	ST_NUM_STEP_DURATIONS,
+	ST_NUM_BUILD_TIMES,
+	ST_NUM_RUNNING_STARTS,
+	ST_NUM_REQUEST_OF,
+	ST_NUM_QUEUE_POS,
+	/* end of numbers over time */
 	ST__MAX,
 };
 

@@ -476,5 +476,69 @@ int db_test_history(struct db *db, int64_t builderid, const char *test_name,
 		    struct db_test_history *ret);
 void db_test_history_release(struct db_test_history *h);
 /* ==== end of test results =========================================================== */
+/* ==== numbers over time (db-sqlite-numbers.c) ======================================= */
+/* Named numbers a build records (build_duration, step_duration:NAME,
+ * warnings, ...), kept as one series per builder and name.  Schema:
+ * migrations/0005-numbers.sql. */
+
+/* Records value for (builderid, name) in buildid (stepid 0: the whole
+ * build), recorded at when.  Batched like every write.  -EINVAL if name is
+ * empty or value is not finite; KILN_ENOTFOUND if the build does not exist
+ * or is not builderid's. */
+int db_number_record(struct db *db, int64_t builderid, int64_t buildid, int64_t stepid,
+		     const char *name, double value, double when);
+/* The latest value of the series recorded in a build before buildid (by
+ * build id, i.e. by build number): 1 and *ret_value, *ret_buildid; 0 if none. */
+int db_number_previous(struct db *db, int64_t builderid, const char *name, int64_t buildid,
+		       double *ret_value, int64_t *ret_buildid);
+/* A page of the series, newest build first (within a build: newest row
+ * first), or oldest first (by build number) with oldest_first: a JSON array (new reference) of
+ * {"buildid", "number" (the build's), "stepid" (or null), "value", "recorded_at" (seconds, float),
+ * "revision" (the build's first sourcestamp's, or null), "changeids" ([...] the changes its
+ * buildset builds)}.  limit < 0: none.  *ret_total (may be NULL): rows in the whole series. */
+int db_numbers_series(struct db *db, int64_t builderid, const char *name, bool oldest_first,
+		      int64_t limit, int64_t offset, json_t **ret_items, int64_t *ret_total);
+/* The names recorded for builderid, sorted: a JSON array of strings (new
+ * reference), at most limit (< 0: all) after offset; *ret_total (may be
+ * NULL): how many names in all. */
+int db_numbers_names(struct db *db, int64_t builderid, int64_t limit, int64_t offset,
+		     json_t **ret_items, int64_t *ret_total);
+
+/* Durations for the ETA: the last max successful (SUCCESS or WARNINGS)
+ * finished builds of builderid among its last KILN_ETA_SCAN_BUILDS
+ * finished ones, newest first.  ret_ids and ret_durations
+ * are the caller's arrays of max; *ret_n = how many were filled. */
+int db_builds_recent_success(struct db *db, int64_t builderid, size_t max, int64_t *ret_ids,
+			     double *ret_durations, size_t *ret_n);
+/* One finished step's duration (db_steps_durations). */
+struct db_step_duration {
+	int64_t stepid;
+	char *name; /* owned */
+	double duration;
+};
+/* The finished steps of buildid that started, in step order: *ret (owned
+ * array, free with db_step_durations_free) of *ret_n (at most max; more
+ * are left out). */
+int db_steps_durations(struct db *db, int64_t buildid, size_t max, struct db_step_duration **ret,
+		       size_t *ret_n);
+void db_step_durations_free(struct db_step_duration *d, size_t n);
+/* A build's builder, number, start, end (0 while running; float seconds) and
+ * results (RESULTS_NONE while running).  KILN_ENOTFOUND if none. */
+struct db_build_times {
+	int64_t builderid, number;
+	double started_at, complete_at;
+	int results;
+};
+int db_build_times(struct db *db, int64_t buildid, struct db_build_times *ret);
+/* Start times of builderid's running builds, at most max (the caller's
+ * array), oldest first; *ret_n = how many. */
+int db_builds_running_starts(struct db *db, int64_t builderid, size_t max, double *ret_starts,
+			     size_t *ret_n);
+/* How many unclaimed, incomplete requests of builderid come before brid in
+ * the queue's order (priority, then age, then id): 1 and *ret_pos, or 0 if
+ * brid is not such a request. */
+int db_request_queue_position(struct db *db, int64_t brid, int64_t *ret_builderid,
+			      int64_t *ret_pos);
+/* ==== end of numbers over time ====================================================== */
 
 #endif

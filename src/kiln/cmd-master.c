@@ -31,6 +31,7 @@
 #include "master/engine.h"
 #include "master/events.h"
 #include "master/tsdb.h"
+#include "master/numbers.h"
 #include "master/http.h"
 #include "master/loop-stall.h"
 #include "master/master.h"
@@ -236,6 +237,7 @@ static int master_run(int argc, char **argv)
 		goto out;
 	}
 	m.events = events_new();
+	m.numbers = numbers_new();
 	r = engine_new(&m, &m.engine);
 	if (r < 0)
 		goto out;
@@ -298,6 +300,8 @@ out:
 	m.events = NULL;
 	tsdb_stop(m.tsdb); /* freed by the uv_run below */
 	m.tsdb = NULL;
+	numbers_free(m.numbers);
+	m.numbers = NULL;
 	uv_signal_stop(&sigterm);
 	uv_signal_stop(&sigint);
 	uv_signal_stop(&sighup);

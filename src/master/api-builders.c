@@ -73,7 +73,7 @@ void api_builder_build_steps_get(struct api_ctx *ctx)
 		return;
 	snprintf(bid, sizeof(bid), "%" PRId64, buildid);
 	const char *sf[] = {"buildid", bid, NULL};
-	api_list(ctx, DB_STEPS, "steps", false, NULL, sf);
+	api_list(ctx, DB_STEPS, "steps", false, api_numbers_step_fix, sf);
 }
 
 void api_builder_requests_get(struct api_ctx *ctx)
@@ -82,7 +82,7 @@ void api_builder_requests_get(struct api_ctx *ctx)
 	if (!api_builder_resolve(ctx, id, sizeof(id)))
 		return;
 	const char *f[] = {"builderid", id, NULL};
-	api_list(ctx, DB_BUILDREQUESTS, "buildrequests", false, NULL, f);
+	api_list(ctx, DB_BUILDREQUESTS, "buildrequests", false, api_numbers_request_fix, f);
 }
 
 void api_builder_workers_get(struct api_ctx *ctx)

@@ -30,6 +30,7 @@ void api_builds_fix(struct api_ctx *ctx, const struct api_rspec *rs, json_t *ite
 		}
 	}
 	json_object_set_new(item, "properties", out);
+	api_numbers_build_fix(ctx, item); /* ETA of a running build (api-numbers.c) */
 }
 
 void api_builds_get(struct api_ctx *ctx)
@@ -69,7 +70,7 @@ void api_build_properties_get(struct api_ctx *ctx)
 void api_build_steps_get(struct api_ctx *ctx)
 {
 	const char *f[] = {"buildid", ctx->cap[0], NULL};
-	api_list(ctx, DB_STEPS, "steps", false, NULL, f);
+	api_list(ctx, DB_STEPS, "steps", false, api_numbers_step_fix, f);
 }
 
 static const char *api_step_key(const char *numname)
@@ -80,7 +81,7 @@ static const char *api_step_key(const char *numname)
 void api_build_step_get(struct api_ctx *ctx)
 {
 	const char *f[] = {"buildid", ctx->cap[0], api_step_key(ctx->cap[1]), ctx->cap[1], NULL};
-	api_list(ctx, DB_STEPS, "steps", true, NULL, f);
+	api_list(ctx, DB_STEPS, "steps", true, api_numbers_step_fix, f);
 }
 
 /* cap[0] = buildid, cap[1] = step number or name -> stepid text; 404 answered. */
@@ -147,7 +148,7 @@ void api_build_step_log_raw_get(struct api_ctx *ctx)
 void api_step_get(struct api_ctx *ctx)
 {
 	const char *f[] = {"stepid", ctx->cap[0], NULL};
-	api_list(ctx, DB_STEPS, "steps", true, NULL, f);
+	api_list(ctx, DB_STEPS, "steps", true, api_numbers_step_fix, f);
 }
 
 void api_step_logs_get(struct api_ctx *ctx)

@@ -227,6 +227,15 @@ void api_try_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
 void api_test_clock_get(struct api_ctx *ctx);
 void api_test_clock_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
 
+/* Numbers over time and ETA (api-numbers.c) */
+void api_builder_numbers_get(struct api_ctx *ctx);
+void api_builder_number_get(struct api_ctx *ctx);
+/* "eta" and "eta_at" on a running build (api_builds_fix calls it). */
+void api_numbers_build_fix(struct api_ctx *ctx, json_t *item);
+/* The same on a running step; "estimated_start" on a queued request. */
+void api_numbers_step_fix(struct api_ctx *ctx, const struct api_rspec *rs, json_t *item);
+void api_numbers_request_fix(struct api_ctx *ctx, const struct api_rspec *rs, json_t *item);
+
 /* JSON-RPC (api-rpc.c) */
 void api_force_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
 void api_build_rpc(struct api_ctx *ctx, struct api_rpc *rpc);

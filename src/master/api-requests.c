@@ -10,13 +10,13 @@
 
 void api_requests_get(struct api_ctx *ctx)
 {
-	api_list(ctx, DB_BUILDREQUESTS, "buildrequests", false, NULL, NULL);
+	api_list(ctx, DB_BUILDREQUESTS, "buildrequests", false, api_numbers_request_fix, NULL);
 }
 
 void api_request_get(struct api_ctx *ctx)
 {
 	const char *f[] = {"buildrequestid", ctx->cap[0], NULL};
-	api_list(ctx, DB_BUILDREQUESTS, "buildrequests", true, NULL, f);
+	api_list(ctx, DB_BUILDREQUESTS, "buildrequests", true, api_numbers_request_fix, f);
 }
 
 void api_request_builds_get(struct api_ctx *ctx)

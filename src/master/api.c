@@ -92,6 +92,17 @@ static const struct api_route api_routes[] = {
 	 NULL,
 	 {"builderid|buildername"},
 	 EP_BUILDER},
+	/* numbers over time (api-numbers.c): a Kiln extension */
+	{"builders/*/numbers",
+	 api_builder_numbers_get,
+	 NULL,
+	 {"builderid|buildername"},
+	 EP_BUILDER},
+	{"builders/*/numbers/*",
+	 api_builder_number_get,
+	 NULL,
+	 {"builderid|buildername", "name"},
+	 EP_BUILDER},
 
 	{"builds", api_builds_get, NULL, {NULL}, "/builds"},
 	{"builds/#", api_build_get, api_build_rpc, {"buildid"}, EP_BUILD},

@@ -22,6 +22,8 @@
 #include "master/engine-int.h"
 #include "master/events.h"
 #include "master/master.h"
+#include "master/numbers.h"
+#include "master/numbers.h"
 #include "master/sched/sched.h"
 #include "master/steps/step.h"
 
@@ -219,6 +221,8 @@ static void build_finish(struct build *b)
 		       "finish build");
 	b->finished = true;
 	events_publish_row(m, DB_BUILDS, "builds", "buildid", b->buildid, "finished");
+	numbers_build_finished(m, b->buildid); /* durations as numbers over time */
+	numbers_build_finished(m, b->buildid); /* durations, ETA cache (numbers.h) */
 
 	int req_results = b->results;
 	if (b->results == RESULTS_RETRY) {

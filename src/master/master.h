@@ -18,6 +18,7 @@ struct sched;
 struct pollers;
 struct events;
 struct tsdb;
+struct numbers;
 
 struct master {
 	uv_loop_t *loop;    /* borrowed: the process's one loop */
@@ -32,6 +33,7 @@ struct master {
 	struct pollers *pollers;  /* owned: polling change sources (src/master/changes/) */
 	struct events *events;    /* owned: event bus for /ws (events.h) */
 	struct tsdb *tsdb;        /* owned: metrics push (tsdb.h), NULL when not configured */
+	struct numbers *numbers;  /* owned: ETA medians (numbers.h); NULL: no ETA */
 	bool stopping;
 };
 

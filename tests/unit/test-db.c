@@ -112,7 +112,7 @@ static void fixture_make(struct db *db, struct fixture *f)
 }
 
 /* The number of the newest migration in src/db/migrations/. */
-#define DB_LAST_MIGRATION 4
+#define DB_LAST_MIGRATION 5
 
 /* --- open, migrations ------------------------------------------------------------- */
 
@@ -180,8 +180,9 @@ TEST(migrations_are_numbered)
 	size_t n;
 	const struct db_migration *m = db_migrations(&n);
 	CHECK(n >= 1);
+	/* increasing; a gap only while parallel branches each add theirs */
 	for (size_t i = 0; i < n; i++)
-		CHECK_INT(m[i].version, (int)i + 1);
+		CHECK(m[i].version > (i ? m[i - 1].version : 0));
 	CHECK_STR(m[0].name, "0001-initial");
 	CHECK(strstr(m[0].sql, "CREATE TABLE logchunks") != NULL);
 }

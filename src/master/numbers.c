@@ -1,0 +1,353 @@
+/*
+ * Numbers over time and ETA (numbers.h): recording a build's numbers with
+ * the regression check and its event, the built-in durations recorded at a
+ * build's end, and the per-builder cache of median durations the ETA of
+ * running builds, running steps and queued requests is computed from.
+ */
+#define LOG_SUBSYS "numbers"
+
+#include "master/numbers.h"
+
+#include "master/engine-int.h"
+#include "master/events.h"
+#include "master/master.h"
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "config/config.h"
+#include "db/db.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct numbers_step_median {
+	char *name; /* owned */
+	double median;
+};
+
+/* A builder's cached medians: read once, dropped when one of its builds
+ * finishes. */
+struct numbers_builder {
+	bool known;                        /* build_median is set (a successful build exists) */
+	double build_median;               /* seconds */
+	struct numbers_step_median *steps; /* owned, sorted by name */
+	size_t nsteps;
+};
+
+struct numbers {
+	struct numbers_builder **by_id; /* owned entries (NULL: not loaded), by builderid */
+	size_t nby_id;
+};
+
+struct numbers *numbers_new(void)
+{
+	return xcalloc(1, sizeof(struct numbers));
+}
+
+static void numbers_builder_free(struct numbers_builder *nb)
+{
+	if (!nb)
+		return;
+	for (size_t i = 0; i < nb->nsteps; i++)
+		free(nb->steps[i].name);
+	free(nb->steps);
+	free(nb);
+}
+
+void numbers_free(struct numbers *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->nby_id; i++)
+		numbers_builder_free(n->by_id[i]);
+	free(n->by_id);
+	free(n);
+}
+
+static int numbers_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+double numbers_median(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), numbers_cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double numbers_queue_start(double *slots, size_t nslots, int64_t pos, double median)
+{
+	qsort(slots, nslots, sizeof(*slots), numbers_cmp_double);
+	return slots[(size_t)pos % nslots] + (double)((size_t)pos / nslots) * median;
+}
+
+/* --- recording --------------------------------------------------------------------------- */
+
+static const struct config_builder *numbers_builder_cfg(struct master *m, int64_t builderid)
+{
+	if (!m->engine || !m->cfg)
+		return NULL;
+	int i = engine_builder_index(m->engine, builderid);
+	return i < 0 ? NULL : &m->cfg->builder[i];
+}
+
+static bool numbers_name_ok(const char *name)
+{
+	size_t len = name ? strlen(name) : 0;
+	if (len == 0 || len > KILN_MAX_NUMBER_NAME)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static void numbers_publish_regression(struct master *m, int64_t builderid, int64_t buildid,
+				       const char *name, double old_value, int64_t old_buildid,
+				       double value)
+{
+	struct db_build_times bt = {0};
+	json_t *blamelist = NULL;
+	if (db_build_times(m->db, buildid, &bt) < 0 ||
+	    db_build_blamelist(m->db, buildid, &blamelist) < 0) {
+		log_warn("build=%lld regression of '%s': %s", (long long)buildid, name,
+			 db_errmsg(m->db));
+		json_decref(blamelist);
+		blamelist = json_array();
+	}
+	json_t *msg =
+		json_pack("{s:I,s:I,s:I,s:s,s:f,s:f,s:I,s:o}", "builderid", (json_int_t)builderid,
+			  "buildid", (json_int_t)buildid, "number", (json_int_t)bt.number, "name",
+			  name, "old_value", old_value, "new_value", value, "old_buildid",
+			  (json_int_t)old_buildid, "blamelist", blamelist);
+	if (!msg) { /* a name that is not UTF-8 */
+		log_warn("build=%lld regression of a number whose name is not UTF-8",
+			 (long long)buildid);
+		return;
+	}
+	char key[KILN_MAX_NUMBER_NAME + 64];
+	int len = snprintf(key, sizeof(key), "numbers/%lld/", (long long)builderid);
+	for (const char *p = name; *p && (size_t)len < sizeof(key) - 1; p++)
+		key[len++] = *p == '/' ? '_' : *p;
+	snprintf(key + len, sizeof(key) - (size_t)len, "/regression");
+	log_info("build=%lld builder=%lld number '%s' regressed: %g -> %g", (long long)buildid,
+		 (long long)builderid, name, old_value, value);
+	events_publish(m, key, msg);
+}
+
+int numbers_record(struct master *m, int64_t builderid, int64_t buildid, int64_t stepid,
+		   const char *name, double value)
+{
+	if (!numbers_name_ok(name) || !isfinite(value))
+		return -EINVAL;
+	const struct config_builder *bc = numbers_builder_cfg(m, builderid);
+	const struct config_regression *rule =
+		config_regression_find(m->cfg, bc ? bc->name : NULL, name);
+	double old = 0;
+	int64_t old_buildid = 0;
+	int have_old = 0;
+	if (rule) {
+		have_old = db_number_previous(m->db, builderid, name, buildid, &old, &old_buildid);
+		if (have_old < 0)
+			return have_old;
+	}
+	int r = db_number_record(m->db, builderid, buildid, stepid, name, value, clock_wall());
+	if (r < 0)
+		return r;
+	if (have_old && config_regression_exceeded(rule, old, value)) {
+		numbers_publish_regression(m, builderid, buildid, name, old, old_buildid, value);
+		return 1;
+	}
+	return 0;
+}
+
+/* --- the ETA cache ----------------------------------------------------------------------- */
+
+static void numbers_forget(struct master *m, int64_t builderid)
+{
+	struct numbers *n = m->numbers;
+	if (!n || builderid <= 0 || (uint64_t)builderid >= n->nby_id)
+		return;
+	numbers_builder_free(n->by_id[builderid]);
+	n->by_id[builderid] = NULL;
+}
+
+struct numbers_sample {
+	const char *name; /* borrowed from the durations read */
+	double duration;
+};
+
+static int numbers_sample_cmp(const void *a, const void *b)
+{
+	const struct numbers_sample *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : numbers_cmp_double(&x->duration, &y->duration);
+}
+
+/* Step medians by name over the steps of the builds ids[0..nids). */
+static int numbers_load_steps(struct master *m, struct numbers_builder *nb, const int64_t *ids,
+			      size_t nids)
+{
+	struct db_step_duration *d[KILN_ETA_SAMPLES] = {0};
+	size_t nd[KILN_ETA_SAMPLES] = {0}, total = 0;
+	int r = 0;
+	for (size_t i = 0; i < nids && r >= 0; i++) {
+		r = db_steps_durations(m->db, ids[i], KILN_ETA_MAX_STEPS, &d[i], &nd[i]);
+		total += r >= 0 ? nd[i] : 0;
+	}
+	struct numbers_sample *all = r >= 0 && total ? xcalloc(total, sizeof(*all)) : NULL;
+	size_t k = 0;
+	for (size_t i = 0; all && i < nids; i++)
+		for (size_t j = 0; j < nd[i]; j++)
+			all[k++] = (struct numbers_sample){d[i][j].name, d[i][j].duration};
+	if (all)
+		qsort(all, total, sizeof(*all), numbers_sample_cmp);
+	size_t alloc = 0;
+	double v[KILN_ETA_SAMPLES * 4];
+	for (size_t i = 0; all && i < total;) {
+		size_t j = i, nv = 0;
+		for (; j < total && !strcmp(all[j].name, all[i].name); j++)
+			if (nv < ARRAY_SIZE(v))
+				v[nv++] = all[j].duration;
+		ARRAY_GROW(nb->steps, nb->nsteps + 1, alloc);
+		nb->steps[nb->nsteps++] = (struct numbers_step_median){
+			.name = xstrdup(all[i].name),
+			.median = numbers_median(v, nv),
+		};
+		i = j;
+	}
+	free(all);
+	for (size_t i = 0; i < nids; i++)
+		db_step_durations_free(d[i], nd[i]);
+	return r;
+}
+
+/* The builder's medians, read from the db on first use. */
+static struct numbers_builder *numbers_builder_get(struct master *m, int64_t builderid)
+{
+	struct numbers *n = m->numbers;
+	if (!n || builderid <= 0 || (uint64_t)builderid >= KILN_ETA_MAX_BUILDERS)
+		return NULL;
+	if ((uint64_t)builderid >= n->nby_id) {
+		size_t want = (size_t)builderid + 1, alloc = n->nby_id;
+		ARRAY_GROW(n->by_id, want, alloc);
+		memset(n->by_id + n->nby_id, 0, (alloc - n->nby_id) * sizeof(*n->by_id));
+		n->nby_id = alloc;
+	}
+	if (n->by_id[builderid])
+		return n->by_id[builderid];
+
+	int64_t ids[KILN_ETA_SAMPLES];
+	double durations[KILN_ETA_SAMPLES];
+	size_t nids = 0;
+	struct numbers_builder *nb = xcalloc(1, sizeof(*nb));
+	int r = db_builds_recent_success(m->db, builderid, KILN_ETA_SAMPLES, ids, durations, &nids);
+	if (r >= 0 && nids) {
+		nb->known = true;
+		nb->build_median = numbers_median(durations, nids);
+		r = numbers_load_steps(m, nb, ids, nids);
+	}
+	if (r < 0) { /* not cached: the next request tries again */
+		log_warn("builder=%lld ETA: %s", (long long)builderid, db_errmsg(m->db));
+		numbers_builder_free(nb);
+		return NULL;
+	}
+	n->by_id[builderid] = nb;
+	return nb;
+}
+
+int numbers_build_eta(struct master *m, int64_t builderid, double started_at, double *ret_eta_at)
+{
+	struct numbers_builder *nb = numbers_builder_get(m, builderid);
+	if (!nb || !nb->known)
+		return 0;
+	*ret_eta_at = started_at + nb->build_median;
+	return 1;
+}
+
+static int numbers_step_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct numbers_step_median *)elem)->name);
+}
+
+int numbers_step_eta(struct master *m, int64_t buildid, const char *step_name, double started_at,
+		     double *ret_eta_at)
+{
+	struct db_build_times bt;
+	if (!m->numbers || db_build_times(m->db, buildid, &bt) < 0)
+		return 0;
+	struct numbers_builder *nb = numbers_builder_get(m, bt.builderid);
+	if (!nb || !nb->nsteps)
+		return 0;
+	const struct numbers_step_median *sm =
+		bsearch(step_name, nb->steps, nb->nsteps, sizeof(*nb->steps), numbers_step_cmp);
+	if (!sm)
+		return 0;
+	*ret_eta_at = started_at + sm->median;
+	return 1;
+}
+
+int numbers_request_start(struct master *m, int64_t brid, double now, double *ret_start)
+{
+	int64_t builderid, pos;
+	if (!m->numbers || db_request_queue_position(m->db, brid, &builderid, &pos) <= 0)
+		return 0;
+	struct numbers_builder *nb = numbers_builder_get(m, builderid);
+	const struct config_builder *bc = numbers_builder_cfg(m, builderid);
+	if (!nb || !nb->known)
+		return 0;
+	/* slots: the builder's workers (1 if unknown; bounded by the
+	 * configuration); a running build holds one until its ETA */
+	size_t nslots = bc && bc->nworkers ? bc->nworkers : 1;
+	double *slots = xcalloc(nslots, sizeof(*slots));
+	size_t nrun = 0;
+	if (db_builds_running_starts(m->db, builderid, nslots, slots, &nrun) < 0) {
+		free(slots);
+		return 0;
+	}
+	for (size_t i = 0; i < nslots; i++)
+		slots[i] = i < nrun ? fmax(now, slots[i] + nb->build_median) : now;
+	*ret_start = numbers_queue_start(slots, nslots, pos, nb->build_median);
+	free(slots);
+	return 1;
+}
+
+/* --- the built-in numbers at a build's end ----------------------------------------------- */
+
+void numbers_build_finished(struct master *m, int64_t buildid)
+{
+	struct db_build_times bt;
+	int r = db_build_times(m->db, buildid, &bt);
+	if (r < 0) {
+		log_warn("build=%lld numbers: %s", (long long)buildid, db_errmsg(m->db));
+		return;
+	}
+	numbers_forget(m, bt.builderid);
+	if (bt.results == RESULTS_NONE)
+		return;
+	r = numbers_record(m, bt.builderid, buildid, 0, NUMBERS_BUILD_DURATION,
+			   fmax(0, bt.complete_at - bt.started_at));
+	struct db_step_duration *d = NULL;
+	size_t nd = 0;
+	if (r >= 0)
+		r = db_steps_durations(m->db, buildid, KILN_ETA_MAX_STEPS, &d, &nd);
+	for (size_t i = 0; r >= 0 && i < nd; i++) {
+		char name[KILN_MAX_NUMBER_NAME + 1];
+		int len = snprintf(name, sizeof(name), "%s%s", NUMBERS_STEP_DURATION, d[i].name);
+		if (len < 0 || (size_t)len >= sizeof(name))
+			continue; /* a step name too long for a number name */
+		r = numbers_record(m, bt.builderid, buildid, d[i].stepid, name,
+				   fmax(0, d[i].duration));
+	}
+	db_step_durations_free(d, nd);
+	if (r < 0)
+		log_warn("build=%lld numbers: %s", (long long)buildid,
+			 r == -EINVAL ? "invalid number" : db_errmsg(m->db));
+}
