@@ -21,7 +21,7 @@ static int config_builder_declare(lua_State *L)
 {
 	static const char *const keys[] = {
 		"name",  "workers",           "description",       "tags", "builddir",
-		"steps", "collapse_requests", "cancel_superseded", NULL};
+		"steps", "collapse_requests", "cancel_superseded", "locks", NULL};
 	struct config *cfg = config_ctx_of(L)->cfg;
 	int line = config_line(L);
 	char what[256];
@@ -100,6 +100,7 @@ static int config_builder_declare(lua_State *L)
 		lua_pop(L, 1);
 	}
 	config_sched_builder(L, what, b); /* queue keys (config-sched.c) */
+	config_lock_builder(L, what, b);  /* locks = { ... } (config-lock.c) */
 	dsl_register(L, REG_BUILDERS, name, line);
 	lua_pushstring(L, name);
 	return 1;

@@ -158,4 +158,14 @@ void config_changes_open(lua_State *L);
 /* The change_hook setting: true if key was handled (value at index 3). */
 bool config_changes_setting(lua_State *L, const char *key);
 void config_changes_release(struct config *cfg);
+
+/* ---- locks (config-lock.c; slice "locks") ---- */
+void config_lock_open(lua_State *L); /* master_lock, worker_lock, lock:access() */
+/* locks = { ... } of shell { } (table at 1) into s; deep copy into a builder */
+void config_lock_step(lua_State *L, const char *what, struct config_step *s);
+void config_lock_step_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
+/* locks = { ... } of builder { } (table at 1), after its steps are copied */
+void config_lock_builder(lua_State *L, const char *what, struct config_builder *b);
+void config_lock_finish(lua_State *L); /* max_count_for_worker names declared workers */
+void config_lock_release(struct config *cfg);
 #endif

@@ -218,7 +218,7 @@ static int config_step_shell(lua_State *L)
 {
 	static const char *const keys[] = {
 		"name",     "command",          "env", "workdir", "timeout",
-		"max_time", DSL_STEP_FLAG_KEYS, NULL};
+		"max_time", DSL_STEP_FLAG_KEYS, "locks", NULL};
 	int line = config_line(L);
 	char what[256];
 
@@ -247,6 +247,7 @@ static int config_step_shell(lua_State *L)
 	lua_settop(L, ud);
 	config_step_shell_command(L, what, step);
 	config_step_shell_env(L, what, step);
+	config_lock_step(L, what, step); /* locks = { ... } (config-lock.c) */
 	step->workdir = config_strdup(L, workdir ? workdir : "build", workdir ? wlen : 5);
 	step->name =
 		name ? config_strdup(L, name, strlen(name)) : config_step_default_name(L, step);
@@ -262,6 +263,7 @@ void config_step_copy(lua_State *L, struct config_step *dst, const struct config
 	dst->argv = NULL;
 	dst->env = NULL;
 	dst->nenv = 0;
+	config_lock_step_copy(L, dst, src); /* locks (config-lock.c) */
 	config_sched_step_copy(L, dst, src); /* trigger fields (config-sched.c) */
 	dst->name = config_strdup(L, src->name, strlen(src->name));
 	dst->workdir = src->workdir ? config_strdup(L, src->workdir, strlen(src->workdir)) : NULL;
@@ -303,6 +305,7 @@ void config_step_release(struct config_step *s)
 	}
 	free(s->env);
 	free(s->workdir);
+	free(s->locks); /* config-lock.c */
 	config_sched_step_release(s);
 	memset(s, 0, sizeof(*s));
 }

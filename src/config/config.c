@@ -864,12 +864,14 @@ void config_free(struct config *cfg)
 		for (size_t k = 0; k < b->nsteps; k++)
 			config_step_release(&b->steps[k]);
 		free(b->steps);
+		free(b->locks); /* config-lock.c */
 	}
 	free(cfg->builder);
 	for (size_t i = 0; i < cfg->nschedulers; i++)
 		config_sched_release(&cfg->scheduler[i]);
 	free(cfg->scheduler);
 	config_changes_release(cfg);
+	config_lock_release(cfg); /* config-lock.c */
 	config_strv_free(cfg->secrets, cfg->nsecrets);
 	if (cfg->lua) {
 		/* steps and secrets owned by Lua userdata are freed by their __gc */

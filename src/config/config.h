@@ -82,6 +82,9 @@ struct config_step {
 	size_t nset_properties;
 	/* apply_patch { } (CONFIG_STEP_PATCH): applies a try patch, if any */
 	bool patch_with_git; /* tool = "git" (git apply) instead of patch */
+	/* locks = { ... } (config-lock.c): taken around the step, sorted by lock */
+	struct config_lock_access *locks; /* owned */
+	size_t nlocks;
 };
 
 struct config_builder {
@@ -99,6 +102,9 @@ struct config_builder {
 	int collapse_requests; /* CONFIG_COLLAPSE_*: default: the global setting */
 	int collapse_fn;       /* a Lua function (CONFIG_COLLAPSE_FN), see config_call_collapse */
 	int cancel_superseded; /* CONFIG_SUPERSEDE_*; default none */
+	/* locks = { ... } (config-lock.c): taken for the whole build, sorted by lock */
+	struct config_lock_access *locks; /* owned */
+	size_t nlocks;
 };
 
 /* ==== schedulers and queue (config-sched.c; the calls: config-runtime.c) ====== */
@@ -298,6 +304,9 @@ struct config {
 	struct config_poller *poller;
 	size_t npollers, poller_alloc;
 	struct config_change_hook change_hook;
+	/* ---- locks (config-lock.c) ---- */
+	struct config_lock *lock; /* owned, in declaration order (the acquisition order) */
+	size_t nlocks, lock_alloc;
 };
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or
@@ -322,6 +331,40 @@ const struct config_builder *config_find_builder(const struct config *cfg, const
  * 0-65535) into *ret (ret->host owned; the caller frees it).  -EINVAL if
  * malformed. */
 int config_parse_listen(const char *text, struct config_listen *ret);
+
+/* ==== locks (config-lock.c; slice "locks") ===================================== */
+enum config_lock_kind { CONFIG_LOCK_MASTER, CONFIG_LOCK_WORKER };
+enum config_lock_mode { CONFIG_LOCK_COUNTING, CONFIG_LOCK_EXCLUSIVE };
+
+/* A worker_lock's max_count_for_worker entry. */
+struct config_lock_count {
+	char *worker; /* owned: a declared worker's name */
+	int max_count;
+};
+
+/* master_lock { } or worker_lock { }: names are unique across both kinds. */
+struct config_lock {
+	enum config_lock_kind kind;
+	char *name;    /* owned */
+	int max_count; /* 1..KILN_MAX_LOCK_COUNT, default 1 */
+	struct config_lock_count *per_worker; /* owned (worker locks), sorted by worker */
+	size_t nper_worker;
+	int line;
+};
+
+/* One lock in a builder's or a step's locks = { ... }: a lock (counting,
+ * one unit) or lock:access("exclusive") / lock:access("counting", N). */
+struct config_lock_access {
+	size_t lock; /* index in cfg->lock: also the global acquisition order */
+	enum config_lock_mode mode;
+	int count; /* units (counting); 1 (exclusive) */
+};
+
+/* max_count of lock l on worker (its max_count_for_worker entry, or
+ * max_count); worker NULL or a master lock: max_count. */
+int config_lock_max_count(const struct config_lock *l, const char *worker);
+const struct config_lock *config_find_lock(const struct config *cfg, const char *name);
+/* ==== end of locks ============================================================== */
 
 /* The commented sample master.lua written by `kiln create-master`. */
 extern const char config_sample[];
