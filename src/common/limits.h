@@ -146,9 +146,9 @@
 #define KILN_WS_GUARD_BUF (64u << 10) /* bytes buffered per direction of one /ws connection */
 
 /* Slice "locks" (issue 10): master and worker locks */
-#define KILN_MAX_LOCKS 10000           /* master_lock { } and worker_lock { } in one master.lua */
-#define KILN_MAX_LOCK_COUNT 1000000    /* a lock's max_count and an access's count */
-#define KILN_MAX_LOCKS_PER_SET 64      /* locks in one builder's or step's locks = { } */
-#define KILN_MAX_LOCK_DESCRIBE 1024    /* bytes of a "waiting for lock ..." state string */
+#define KILN_MAX_LOCKS 10000        /* master_lock { } and worker_lock { } in one master.lua */
+#define KILN_MAX_LOCK_COUNT 1000000 /* a lock's max_count and an access's count */
+#define KILN_MAX_LOCKS_PER_SET 64   /* locks in one builder's or step's locks = { } */
+#define KILN_MAX_LOCK_DESCRIBE 1024 /* bytes of a "waiting for lock ..." state string */
 
 #endif

@@ -20,7 +20,7 @@
 static int config_builder_declare(lua_State *L)
 {
 	static const char *const keys[] = {
-		"name",  "workers",           "description",       "tags", "builddir",
+		"name",  "workers",           "description",       "tags",  "builddir",
 		"steps", "collapse_requests", "cancel_superseded", "locks", NULL};
 	struct config *cfg = config_ctx_of(L)->cfg;
 	int line = config_line(L);

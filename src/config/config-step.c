@@ -217,7 +217,7 @@ struct config_step dsl_step_flags(lua_State *L, const char *what)
 static int config_step_shell(lua_State *L)
 {
 	static const char *const keys[] = {
-		"name",     "command",          "env", "workdir", "timeout",
+		"name",     "command",          "env",   "workdir", "timeout",
 		"max_time", DSL_STEP_FLAG_KEYS, "locks", NULL};
 	int line = config_line(L);
 	char what[256];
@@ -263,7 +263,7 @@ void config_step_copy(lua_State *L, struct config_step *dst, const struct config
 	dst->argv = NULL;
 	dst->env = NULL;
 	dst->nenv = 0;
-	config_lock_step_copy(L, dst, src); /* locks (config-lock.c) */
+	config_lock_step_copy(L, dst, src);  /* locks (config-lock.c) */
 	config_sched_step_copy(L, dst, src); /* trigger fields (config-sched.c) */
 	dst->name = config_strdup(L, src->name, strlen(src->name));
 	dst->workdir = src->workdir ? config_strdup(L, src->workdir, strlen(src->workdir)) : NULL;

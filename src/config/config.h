@@ -345,8 +345,8 @@ struct config_lock_count {
 /* master_lock { } or worker_lock { }: names are unique across both kinds. */
 struct config_lock {
 	enum config_lock_kind kind;
-	char *name;    /* owned */
-	int max_count; /* 1..KILN_MAX_LOCK_COUNT, default 1 */
+	char *name;                           /* owned */
+	int max_count;                        /* 1..KILN_MAX_LOCK_COUNT, default 1 */
 	struct config_lock_count *per_worker; /* owned (worker locks), sorted by worker */
 	size_t nper_worker;
 	int line;
