@@ -62,7 +62,6 @@ static void build_locks_give_up(struct build *b, int results)
 		b->step_locks = NULL;
 		b->next_step = b->step_locks_idx + 1;
 	}
-	b->e->lock_waiting--;
 	b->results = db_results_worst(b->results, results);
 	b->locks_resume(b);
 }
@@ -71,7 +70,6 @@ static void build_locks_give_up(struct build *b, int results)
 static void build_locks_held(void *ud)
 {
 	struct build *b = ud;
-	b->e->lock_waiting--;
 	log_info("build=%lld builder=%s got its locks", (long long)b->buildid, b->bcfg->name);
 	build_locks_db_check(b, db_build_set_state(b->e->m->db, b->buildid, "building"),
 			     "set state");
@@ -106,7 +104,6 @@ bool build_locks_take(struct build *b, void (*resume)(struct build *))
 	}
 	if (r == 1)
 		return true;
-	b->e->lock_waiting++;
 	build_locks_show_wait(b, b->locks);
 	/* a failed write: the build goes on to end EXCEPTION at once (no
 	 * step runs after one); freeing it gives the wait up */
@@ -140,7 +137,6 @@ bool build_locks_take_step(struct build *b, const struct config_step *s)
 		return true;
 	/* build_run_next comes back to this step once the locks are held */
 	b->next_step = idx;
-	b->e->lock_waiting++;
 	build_locks_show_wait(b, b->step_locks);
 	if (b->db_failed)
 		build_locks_give_up(b, RESULTS_EXCEPTION);
@@ -164,7 +160,7 @@ bool build_locks_stop(struct build *b)
 void build_locks_check_workers(struct engine *e)
 {
 	struct build *next;
-	for (struct build *b = e->builds; b && e->lock_waiting > 0; b = next) {
+	for (struct build *b = e->builds; b && locks_nwaiting(e->locks) > 0; b = next) {
 		next = b->next;
 		if (build_locks_waiting(b) && b->w->closed) {
 			log_info("build=%lld lost its worker while waiting for locks",
@@ -177,8 +173,6 @@ void build_locks_check_workers(struct engine *e)
 
 void build_locks_release_step(struct build *b)
 {
-	if (build_locks_waits(b->step_locks))
-		b->e->lock_waiting--;
 	locks_release(b->step_locks);
 	b->step_locks = NULL;
 }
@@ -186,8 +180,6 @@ void build_locks_release_step(struct build *b)
 void build_locks_release(struct build *b)
 {
 	build_locks_release_step(b);
-	if (build_locks_waits(b->locks))
-		b->e->lock_waiting--;
 	locks_release(b->locks);
 	b->locks = NULL;
 }

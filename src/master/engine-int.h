@@ -107,9 +107,8 @@ struct engine {
 	struct rcmd *dead_cmds;
 	uv_idle_t reap;
 	int handles_open; /* kick and reap; e is freed at 0 */
-	/* slice "locks": the lock manager (locks.h) and how many builds wait in it */
+	/* slice "locks": the lock manager (locks.h) */
 	struct lock_mgr *locks; /* owned */
-	int lock_waiting;
 };
 
 /* One running build (build.c). */

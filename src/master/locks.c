@@ -59,6 +59,7 @@ struct lock_mgr {
 	locks_notify_fn notify;
 	void *notify_ud;
 	struct lock_handle *ready, *ready_tail;
+	size_t nwaiting; /* handles not yet held whole */
 };
 
 struct lock_mgr *locks_new(const struct config_lock *defs, size_t ndefs, locks_notify_fn notify,
@@ -230,8 +231,10 @@ static void locks_wake(struct lock_mgr *m, struct lock_inst *inst)
 		struct lock_handle *h = s->h;
 		h->next++;
 		/* only grants below (queues of later locks): no release, no recursion */
-		if (locks_advance(h))
+		if (locks_advance(h)) {
+			m->nwaiting--;
 			locks_ready_push(m, h);
+		}
 	}
 }
 
@@ -322,7 +325,15 @@ int locks_acquire(struct lock_mgr *m, const struct config_lock_access *reqs, siz
 	h->cb = cb;
 	h->ud = ud;
 	*ret = h;
-	return locks_advance(h) ? 1 : 0;
+	if (locks_advance(h))
+		return 1;
+	m->nwaiting++;
+	return 0;
+}
+
+size_t locks_nwaiting(const struct lock_mgr *m)
+{
+	return m->nwaiting;
 }
 
 bool locks_held(const struct lock_handle *h)
@@ -336,6 +347,8 @@ void locks_cancel(struct lock_handle *h)
 		return;
 	struct lock_mgr *m = h->m;
 	locks_ready_unlink(m, h);
+	if (h->next < h->n)
+		m->nwaiting--;
 	bool any = false;
 	/* the queued slot first: the held ones are on other instances */
 	if (h->next < h->n && h->slots[h->next].queued) {

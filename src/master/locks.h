@@ -84,6 +84,8 @@ void locks_release(struct lock_handle *h);
 void locks_cancel(struct lock_handle *h);
 /* Is the whole set held (its callback may still be pending)? */
 bool locks_held(const struct lock_handle *h);
+/* How many sets wait (not yet held whole). */
+size_t locks_nwaiting(const struct lock_mgr *m);
 /* Calls the callbacks of the sets completed since the last call, in the
  * order they completed.  Run on a loop turn of its own (see the notify
  * hook); a callback may acquire, release or cancel anything. */

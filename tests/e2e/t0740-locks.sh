@@ -46,9 +46,10 @@ b("h", { "w1" }, { wx })
 b("r", { "w1", "w3" }, { wx })
 b("s1", { "w1" }, nil, { sl:access("exclusive") })
 b("s2", { "w1" }, nil, { sl:access("exclusive") })
+b("s3", { "w3" }, nil, { sl:access("exclusive") })
 LUA
 printf 'secret-%s' "$$" > "$M/secrets/w"
-for n in ex1 ex2 c1 c2 c3 p1 p2 q1 q2 q3 h r s1 s2; do mkfifo "$G/fifo-$n"; done
+for n in ex1 ex2 c1 c2 c3 p1 p2 q1 q2 q3 h r s1 s2 s3; do mkfifo "$G/fifo-$n"; done
 
 check "checkconfig accepts the locks" "$KILN" checkconfig "$M"
 check "master starts" start_master "$M"
@@ -110,6 +111,7 @@ check "every build succeeded" [ "$(api 'builds?complete=true' | jpy 'sorted(set(
 # the distributor skips a worker whose locks are taken: r prefers w1 (more
 # free slots) but h holds wx on w1, so r runs on w3
 start_worker "$TRASH/w3" w3 "$M/secrets/w"
+W3_PID=$WORKER_PID
 check "w3 attaches" wait_for 20 worker_connected w3
 rh=$(force h)
 check "h runs on w1 holding wx" wait_for 20 started h
@@ -139,6 +141,14 @@ check "the stopped waiting build ends CANCELLED" wait_for 20 build_results_is "$
 check "its state string says cancelled" [ "$(build_field "$s2b" state_string)" = "cancelled (e2e stop)" ]
 check "s1 still holds sl" [ "$(build_field "$s1b" complete)" = false ]
 check "s2's step never ran" [ "$(nstarted s2)" = 0 ]
+# a worker lost while its build waits for a lock: the build ends RETRY
+rs3=$(force s3)
+check "s3's build starts on w3" wait_for 20 has_build "$rs3"
+s3b=$(build_of_request "$rs3")
+check "and waits for sl" wait_for 20 state_is "$s3b" "$want"
+check "w3's worker stops" stop_pid "$W3_PID"
+check "the waiting build on the lost worker ends RETRY" wait_for 20 build_results_is "$s3b" 5
+check "its request is queued again" [ "$(api "buildrequests/$rs3" | jpy 'd["buildrequests"][0]["claimed"]')" = false ]
 rs2b=$(force s2)
 check "a new s2 build starts" wait_for 20 has_build "$rs2b"
 s2c=$(build_of_request "$rs2b")

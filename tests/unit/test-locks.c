@@ -70,8 +70,10 @@ TEST(counting_up_to_max_count)
 	CHECK_INT(take(m, counting(COMPILE, 1), NULL, 1, &h1), 1);
 	CHECK_INT(take(m, counting(COMPILE, 1), NULL, 2, &h2), 1);
 	CHECK(!locks_available(m, (struct config_lock_access[]){counting(COMPILE, 1)}, 1, NULL));
+	CHECK_INT(locks_nwaiting(m), 0);
 	CHECK_INT(take(m, counting(COMPILE, 1), NULL, 3, &h3), 0);
 	CHECK(!locks_held(h3));
+	CHECK_INT(locks_nwaiting(m), 1);
 	char *d = locks_describe_waiting(h3);
 	CHECK_STR(d, "waiting for lock 'compile' (counting; held by build 1 of builder 'x' and 1 "
 		     "more)");
@@ -80,6 +82,7 @@ TEST(counting_up_to_max_count)
 	locks_release(h2);
 	/* granted at once, called back only from locks_dispatch() */
 	CHECK(locks_held(h3));
+	CHECK_INT(locks_nwaiting(m), 0);
 	CHECK_INT(norder, 0);
 	CHECK_INT(notified, 1);
 	locks_dispatch(m);
@@ -237,14 +240,17 @@ TEST(cancel_while_waiting)
 	CHECK_INT(take(m, excl(LA), NULL, 1, &h), 1);
 	CHECK_INT(take(m, excl(LA), NULL, 2, &w), 0);
 	CHECK_INT(take(m, excl(LA), NULL, 3, &w2), 0);
+	CHECK_INT(locks_nwaiting(m), 2);
 	char *d = locks_describe_waiting(w2);
 	CHECK_STR(d, "waiting for lock 'A' (exclusive; held by build 1 of builder 'x')");
 	free(d);
 	locks_cancel(w);
+	CHECK_INT(locks_nwaiting(m), 1);
 	locks_release(h);
 	locks_dispatch(m);
 	CHECK_INT(norder, 1);
 	CHECK_INT(order[0], 3); /* the cancelled one is never called */
+	CHECK_INT(locks_nwaiting(m), 0);
 	locks_release(w2);
 	CHECK(locks_available(m, (struct config_lock_access[]){excl(LA)}, 1, NULL));
 	/* cancelled after being granted, before its callback ran */
@@ -253,6 +259,7 @@ TEST(cancel_while_waiting)
 	locks_release(h);
 	CHECK(locks_held(w));
 	locks_cancel(w);
+	CHECK_INT(locks_nwaiting(m), 0);
 	norder = 0;
 	locks_dispatch(m);
 	CHECK_INT(norder, 0);
