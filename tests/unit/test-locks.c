@@ -58,7 +58,7 @@ static struct config_lock_access excl(size_t lock)
 static int take(struct lock_mgr *m, struct config_lock_access a, const char *worker, int id,
 		struct lock_handle **h)
 {
-	char owner[32];
+	char owner[64];
 	snprintf(owner, sizeof(owner), "build %d of builder 'x'", id);
 	return locks_acquire(m, &a, 1, worker, owner, on_held, (void *)(long)id, h);
 }
