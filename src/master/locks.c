@@ -403,6 +403,7 @@ char *locks_describe_waiting(const struct lock_handle *h)
 			ahead++;
 		why = xasprintf("%zu waiting ahead", ahead);
 	}
-	/* name and worker <= 200 bytes, owner cut at 300: within KILN_MAX_LOCK_DESCRIBE */
+	/* name and worker <= 200 bytes, owner cut at 300, the rest < 100 */
+	_Static_assert(200 + 200 + 300 + 100 <= KILN_MAX_LOCK_DESCRIBE, "describe's bound");
 	return xasprintf("waiting for lock '%.200s'%s (%s; %s)", d->name, where, mode, why);
 }
