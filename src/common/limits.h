@@ -205,5 +205,10 @@
 #define KILN_ETA_SCAN_BUILDS 100         /* finished builds looked at to find them (failures too) */
 #define KILN_ETA_MAX_STEPS 1000          /* step durations read per build for the ETA and numbers */
 #define KILN_ETA_MAX_BUILDERS (1u << 20) /* builder ids the ETA cache indexes (larger: no ETA) */
+/* Slice "locks" (issue 10): master and worker locks */
+#define KILN_MAX_LOCKS 10000        /* master_lock { } and worker_lock { } in one master.lua */
+#define KILN_MAX_LOCK_COUNT 1000000 /* a lock's max_count and an access's count */
+#define KILN_MAX_LOCKS_PER_SET 64   /* locks in one builder's or step's locks = { } */
+#define KILN_MAX_LOCK_DESCRIBE 1024 /* bytes of a "waiting for lock ..." state string */
 
 #endif

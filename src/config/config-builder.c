@@ -20,9 +20,10 @@
 static int config_builder_declare(lua_State *L)
 {
 	static const char *const keys[] = {
-		"name",  "workers",           "description",       "tags",       "builddir",
-		"steps", "collapse_requests", "cancel_superseded", "properties", "env",
-		"regression", NULL};
+		"name",       "workers", "description",       "tags",
+		"builddir",   "steps",   "collapse_requests", "cancel_superseded",
+		"properties", "env",     "regression",        "locks",
+		NULL};
 	struct config *cfg = config_ctx_of(L)->cfg;
 	int line = config_line(L);
 	char what[256];
@@ -104,6 +105,7 @@ static int config_builder_declare(lua_State *L)
 	config_sched_props(L, 1, what, "properties", &b->props, &b->nprops);
 	config_read_env(L, 1, what, &b->env, &b->nenv);
 	config_numbers_builder(L, what, b->name); /* regression (config-numbers.c) */
+	config_lock_builder(L, what, b);          /* locks = { ... } (config-lock.c) */
 	dsl_register(L, REG_BUILDERS, name, line);
 	lua_pushstring(L, name);
 	return 1;

@@ -214,4 +214,13 @@ bool config_codebase_setting(lua_State *L, const char *key);
 /* codebase_generator's table entry for repository: 1 and *ret (owned), or 0. */
 int config_codebase_lookup(const struct config_codebase_gen *g, const char *repository, char **ret);
 void config_codebase_release(struct config *cfg);
+/* ---- locks (config-lock.c; slice "locks") ---- */
+void config_lock_open(lua_State *L); /* master_lock, worker_lock, lock:access() */
+/* locks = { ... } of shell { } (table at 1) into s; deep copy into a builder */
+void config_lock_step(lua_State *L, const char *what, struct config_step *s);
+void config_lock_step_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
+/* locks = { ... } of builder { } (table at 1), after its steps are copied */
+void config_lock_builder(lua_State *L, const char *what, struct config_builder *b);
+void config_lock_finish(lua_State *L); /* max_count_for_worker names declared workers */
+void config_lock_release(struct config *cfg);
 #endif

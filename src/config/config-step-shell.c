@@ -120,7 +120,8 @@ struct config_step *config_step_command_new(lua_State *L, const char *decl,
 					    const char *const *extra_keys)
 {
 	static const char *const keys[] = {
-		"name", "command", "env", "workdir", "timeout", "max_time", DSL_STEP_FLAG_KEYS};
+		"name",     "command",          "env",  "workdir", "timeout",
+		"max_time", DSL_STEP_FLAG_KEYS, "locks"};
 	const char *all[ARRAY_SIZE(keys) + 16];
 	size_t n = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
@@ -156,6 +157,7 @@ struct config_step *config_step_command_new(lua_State *L, const char *decl,
 	lua_settop(L, ud);
 	config_step_shell_command(L, what, step);
 	config_step_env(L, what, step);
+	config_lock_step(L, what, step); /* locks = { ... } (config-lock.c) */
 	step->workdir = config_strdup(L, workdir ? workdir : "build", workdir ? wlen : 5);
 	step->name = name ? config_strdup(L, name, strlen(name))
 			  : config_step_shell_default_name(L, step);

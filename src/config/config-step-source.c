@@ -120,6 +120,7 @@ int config_step_git(lua_State *L)
 		config_read_rstr(L, lua_gettop(L), what, "branch", &src->branch);
 	lua_settop(L, ud);
 	config_step_env(L, what, step);
+	config_lock_step(L, what, step); /* locks = { ... } (config-lock.c) */
 	step->workdir = config_strdup(L, workdir ? workdir : "build", workdir ? wlen : 5);
 	step->name = config_strdup(L, name ? name : "git", strlen(name ? name : "git"));
 	lua_settop(L, ud);

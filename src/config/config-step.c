@@ -207,9 +207,18 @@ void config_step_copy(lua_State *L, struct config_step *dst, const struct config
 	dst->nargv = 0;
 	dst->env = NULL;
 	dst->nenv = 0;
+	dst->locks = NULL; /* never shared with src, even when a copy below raises */
+	dst->nlocks = 0;
+	dst->source = NULL;
+	dst->warnings = NULL;
+	dst->trigger_schedulers = NULL;
+	dst->ntrigger_schedulers = 0;
+	dst->set_properties = NULL;
+	dst->nset_properties = 0;
 	const struct config_step_decl *d = config_step_decl_of(src->kind);
 	if (d && d->copy)
 		d->copy(L, dst, src);
+	config_lock_step_copy(L, dst, src); /* locks (config-lock.c) */
 	dst->name = config_strdup(L, src->name, strlen(src->name));
 	dst->workdir = src->workdir ? config_strdup(L, src->workdir, strlen(src->workdir)) : NULL;
 	config_rstr_copy(L, &dst->command, &src->command);
@@ -250,6 +259,7 @@ void config_step_release(struct config_step *s)
 	free(s->command.text);
 	config_env_free(s->env, s->nenv);
 	free(s->workdir);
+	free(s->locks); /* config-lock.c */
 	const struct config_step_decl *d = config_step_decl_of(s->kind);
 	if (d && d->release)
 		d->release(s);

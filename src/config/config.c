@@ -868,6 +868,7 @@ void config_free(struct config *cfg)
 		for (size_t k = 0; k < b->nsteps; k++)
 			config_step_release(&b->steps[k]);
 		free(b->steps);
+		free(b->locks); /* config-lock.c */
 	}
 	free(cfg->builder);
 	for (size_t i = 0; i < cfg->nschedulers; i++)
@@ -877,6 +878,7 @@ void config_free(struct config *cfg)
 	config_prop_free(cfg->props, cfg->nprops);
 	config_tsdb_release(cfg);
 	config_codebase_release(cfg);
+	config_lock_release(cfg); /* config-lock.c */
 	config_strv_free(cfg->secrets, cfg->nsecrets);
 	if (cfg->lua) {
 		/* steps and secrets owned by Lua userdata are freed by their __gc */

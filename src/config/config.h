@@ -140,6 +140,9 @@ struct config_step {
 	struct config_source *source; /* owned */
 	/* compile { } (CONFIG_STEP_COMPILE) */
 	struct config_warnings *warnings; /* owned */
+	/* locks = { ... } (config-lock.c): taken around the step, sorted by lock */
+	struct config_lock_access *locks; /* owned */
+	size_t nlocks;
 };
 
 struct config_builder {
@@ -163,6 +166,9 @@ struct config_builder {
 	size_t nprops;
 	struct config_env *env;
 	size_t nenv;
+	/* locks = { ... } (config-lock.c): taken for the whole build, sorted by lock */
+	struct config_lock_access *locks; /* owned */
+	size_t nlocks;
 };
 
 /* ==== schedulers and queue (config-sched.c; the calls: config-runtime.c) ====== */
@@ -395,6 +401,9 @@ struct config {
 	struct config_codebase_gen *codebase_gen; /* owned: codebase_generator, NULL = none */
 	/* ---- numbers over time (config-numbers.c) ---- */
 	struct config_numbers *numbers; /* owned; NULL: no regression thresholds */
+	/* ---- locks (config-lock.c) ---- */
+	struct config_lock *lock; /* owned, in declaration order (the acquisition order) */
+	size_t nlocks, lock_alloc;
 };
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or
@@ -419,6 +428,40 @@ const struct config_builder *config_find_builder(const struct config *cfg, const
  * 0-65535) into *ret (ret->host owned; the caller frees it).  -EINVAL if
  * malformed. */
 int config_parse_listen(const char *text, struct config_listen *ret);
+
+/* ==== locks (config-lock.c; slice "locks") ===================================== */
+enum config_lock_kind { CONFIG_LOCK_MASTER, CONFIG_LOCK_WORKER };
+enum config_lock_mode { CONFIG_LOCK_COUNTING, CONFIG_LOCK_EXCLUSIVE };
+
+/* A worker_lock's max_count_for_worker entry. */
+struct config_lock_count {
+	char *worker; /* owned: a declared worker's name */
+	int max_count;
+};
+
+/* master_lock { } or worker_lock { }: names are unique across both kinds. */
+struct config_lock {
+	enum config_lock_kind kind;
+	char *name;                           /* owned */
+	int max_count;                        /* 1..KILN_MAX_LOCK_COUNT, default 1 */
+	struct config_lock_count *per_worker; /* owned (worker locks), sorted by worker */
+	size_t nper_worker;
+	int line;
+};
+
+/* One lock in a builder's or a step's locks = { ... }: a lock (counting,
+ * one unit) or lock:access("exclusive") / lock:access("counting", N). */
+struct config_lock_access {
+	size_t lock; /* index in cfg->lock: also the global acquisition order */
+	enum config_lock_mode mode;
+	int count; /* units (counting); 1 (exclusive) */
+};
+
+/* max_count of lock l on worker (its max_count_for_worker entry, or
+ * max_count); worker NULL or a master lock: max_count. */
+int config_lock_max_count(const struct config_lock *l, const char *worker);
+const struct config_lock *config_find_lock(const struct config *cfg, const char *name);
+/* ==== end of locks ============================================================== */
 
 /* The commented sample master.lua written by `kiln create-master`. */
 extern const char config_sample[];

@@ -272,6 +272,7 @@ static void build_run_next(struct build *b)
 {
 	if (b->finished)
 		return;
+	build_locks_step_end(b); /* slice "locks": the step that ended lets its locks go */
 	if (b->stop_requested || b->lost || b->db_failed)
 		b->terminate = true;
 	while (b->next_step < b->bcfg->nsteps) {
@@ -280,6 +281,8 @@ static void build_run_next(struct build *b)
 		 * the database is gone */
 		if (b->terminate && !(s->always_run && !b->lost && !b->db_failed))
 			continue;
+		if (!build_locks_take_step(b, s)) /* slice "locks": waits for the step's locks */
+			return;
 		step_begin(b, s);
 		return;
 	}
@@ -466,7 +469,8 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 	w->running++;
 	b->next = e->builds;
 	e->builds = b;
-	build_run_next(b);
+	if (build_locks_take(b, build_run_next)) /* slice "locks": or wait for them */
+		build_run_next(b);
 	return b;
 }
 
@@ -477,6 +481,8 @@ void build_stop(struct build *b, const char *reason)
 	b->stop_requested = true;
 	b->stop_reason = xstrdup(reason && *reason ? reason : "stopped");
 	log_info("build=%lld stop requested: %s", (long long)b->buildid, b->stop_reason);
+	if (build_locks_stop(b)) /* slice "locks": waiting for locks: ends CANCELLED */
+		return;
 	if (b->step)
 		step_stop(b->step, b->stop_reason);
 	/* between steps: the next step will not start */
@@ -493,6 +499,7 @@ void build_free(struct build *b)
 	if (!b)
 		return;
 	step_free(b->step);
+	build_locks_release(b); /* slice "locks": every ending path frees the build */
 	if (b->w)
 		wconn_unref(b->w);
 	buf_release(&b->text);

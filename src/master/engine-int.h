@@ -25,6 +25,8 @@ struct proto_session;
 struct build;
 struct step;
 struct rcmd_answer;
+struct lock_mgr;    /* slice "locks" */
+struct lock_handle; /* slice "locks" */
 
 /* A remote command in flight on a worker (start_command .. complete). */
 struct rcmd_ops {
@@ -137,6 +139,8 @@ struct engine {
 	struct rcmd *dead_cmds;
 	uv_idle_t reap;
 	int handles_open; /* kick and reap; e is freed at 0 */
+	/* slice "locks": the lock manager (locks.h) */
+	struct lock_mgr *locks; /* owned */
 };
 
 /* One running build (build.c). */
@@ -166,6 +170,11 @@ struct build {
 	 * command abort on the next turn (steps/step.c) */
 	uv_timer_t interrupt_timer;
 	struct build *next;
+	/* slice "locks": the builder's and the current step's locks (build-locks.c) */
+	struct lock_handle *locks;             /* owned; NULL: none */
+	struct lock_handle *step_locks;        /* owned; NULL: none */
+	size_t step_locks_idx;                 /* the step (in bcfg->steps) they are for */
+	void (*locks_resume)(struct build *b); /* build_run_next, once a set is held */
 };
 
 /* engine.c */
@@ -228,5 +237,29 @@ int64_t build_id(const struct build *b);
 int64_t build_request_id(const struct build *b);
 struct wconn *build_worker(const struct build *b);
 int build_results(const struct build *b);
+
+/* build-locks.c (slice "locks"): the builder's locks of a build */
+/* Takes b's builder locks after the build started: true when the build may
+ * go on now (no locks, all held, or an error that ends it), false when it
+ * waits (state string "waiting for lock ..."; resume(b) runs once all are
+ * held, from locks_dispatch() on a later turn). */
+bool build_locks_take(struct build *b, void (*resume)(struct build *));
+bool build_locks_waiting(const struct build *b);
+/* A stop: a build waiting for its locks stops waiting and ends CANCELLED
+ * (through resume, no step run); true if so.  At shutdown it is left. */
+bool build_locks_stop(struct build *b);
+/* Builds waiting for locks on a worker that went away end RETRY. */
+void build_locks_check_workers(struct engine *e);
+/* build_run_next, before step s (b->next_step already past it): true to
+ * start it now (no locks, or held); false when it waits (b->next_step set
+ * back to s, state string "waiting for lock ...": build_run_next runs again
+ * once they are held). */
+struct config_step;
+bool build_locks_take_step(struct build *b, const struct config_step *s);
+/* build_run_next, first: the step that ended lets its locks go. */
+void build_locks_step_end(struct build *b);
+void build_locks_release_step(struct build *b);
+/* Releases (or gives up) all of b's locks; on every ending path (build_free). */
+void build_locks_release(struct build *b);
 
 #endif

@@ -18,6 +18,7 @@
 #include "db/db.h"
 #include "master/engine-int.h"
 #include "master/events.h"
+#include "master/locks.h"
 #include "master/master.h"
 #include "master/sched/sched.h"
 
@@ -57,6 +58,10 @@ static struct wconn *pick_worker(struct engine *e, size_t i)
 		if (!w || !w->attached || w->closed)
 			continue;
 		int free_slots = w->cfg->max_builds - w->running;
+		/* slice "locks": Buildbot's canStartBuild: skip a worker whose locks are taken */
+		if (free_slots > best_free && bc->nlocks &&
+		    !locks_available(e->locks, bc->locks, bc->nlocks, w->cfg->name))
+			continue;
 		if (free_slots > best_free) {
 			best = w;
 			best_free = free_slots;
@@ -326,7 +331,15 @@ static void kick_cb(uv_idle_t *h)
 	struct engine *e = h->data;
 	uv_idle_stop(h);
 	e->kick_pending = false;
+	locks_dispatch(e->locks);     /* slice "locks": builds whose locks came free go on */
+	build_locks_check_workers(e); /* slice "locks": or end if their worker went away */
 	engine_distribute(e);
+}
+
+/* slice "locks": locks were released: waiters and queued requests may go on */
+static void engine_locks_notify(void *ud)
+{
+	engine_kick(ud);
 }
 
 void engine_kick(struct engine *e)
@@ -393,6 +406,7 @@ int engine_new(struct master *m, struct engine **ret)
 	e->handles_open = 2;
 	e->interrupt_timeout_ms = ENGINE_INTERRUPT_TIMEOUT_MS;
 	e->dup_probe_ms = ENGINE_DUP_PROBE_MS;
+	e->locks = locks_new(m->cfg->lock, m->cfg->nlocks, engine_locks_notify, e); /* "locks" */
 	engine_init_worker_ops(e);
 
 	int r;
@@ -591,6 +605,7 @@ void engine_free(struct engine *e)
 	free(e->builderids);
 	engine_index_free(e);
 	free(e->retries);
+	locks_free(e->locks); /* slice "locks" */
 	engine_reap_commands(e);
 	/* the idle handles are embedded (their data is e): free after both are closed */
 	uv_close((uv_handle_t *)&e->kick, engine_free_cb);

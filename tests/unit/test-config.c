@@ -382,7 +382,7 @@ TEST(builder_errors)
 		W1 "builder { name = \"b\",\n  workers = { \"w1\" },\n  steps = { shell { command "
 		   "= \"make\" } },\n  tagz = { } }",
 		"master.lua:2: builder 'b': unknown key 'tagz' (known: name, workers, description, "
-		"tags, builddir, steps, collapse_requests, cancel_superseded, properties, env, regression)");
+		"tags, builddir, steps, collapse_requests, cancel_superseded, properties, env, regression, locks)");
 	CHECK_ERR(W1 "\n\nbuilder { name = \"b\", workers = { \"w9\" }, steps = { " STEP " } }\n",
 		  "master.lua:4: builder 'b': unknown worker 'w9' (declare it with worker { name = "
 		  "\"w9\", ... })");
@@ -454,7 +454,7 @@ TEST(step_errors)
 	CHECK_ERR("shell { command = \"make\", comand = \"x\" }",
 		  "master.lua:1: shell: unknown key 'comand' (known: name, command, env, workdir, "
 		  "timeout, max_time, halt_on_failure, flunk_on_failure, warn_on_failure, "
-		  "always_run)");
+		  "always_run, locks)");
 	CHECK_ERR("shell {\n  name = \"a/b\",\n  command = \"make\" }",
 		  "master.lua:1: shell 'a/b': 'name' must not contain '/' (got 'a/b')");
 	CHECK_ERR("shell { command = \"a\\0b\" }",

@@ -232,7 +232,7 @@ static void step_cmd_complete(void *ud, int status, const char *failure)
 }
 
 static const struct rcmd_ops step_rcmd_ops = {.update = step_cmd_update,
-					       .complete = step_cmd_complete};
+					      .complete = step_cmd_complete};
 
 int step_command(struct step *st, const char *name, struct proto_enc *args, uint32_t nargs,
 		 const struct step_cmd_ops *ops)
