@@ -40,6 +40,7 @@ struct config_ctx {
 
 #define MT_SECRET "kiln.secret"
 #define MT_STEP "kiln.step"
+#define MT_INTERP "kiln.interpolate"
 /* registry tables: declared name -> line */
 #define REG_WORKERS "kiln.workers"
 #define REG_BUILDERS "kiln.builders"
@@ -98,7 +99,11 @@ void config_dsl_finish(lua_State *L);
 void config_step_release(struct config_step *s);
 
 /* ---- the declarations' own files: each registers its globals ---- */
-void config_secret_open(lua_State *L);  /* secret() and its metatable (config-secret.c) */
+void config_secret_open(lua_State *L);
+/* Reads secret name[0..nlen) now (as secret() does) for %(secret:NAME)s in
+ * a template: kept in cfg->named_secrets and masked like every secret. */
+void config_secret_named(lua_State *L, const char *name,
+			 size_t nlen);  /* secret() and its metatable (config-secret.c) */
 void config_step_open(lua_State *L);    /* shell {} and the step metatable (config-step.c) */
 void config_builder_open(lua_State *L); /* builder {} (config-builder.c) */
 /* Deep-copies step src (a shell {} or scheduler step) into a builder's dst. */

@@ -83,7 +83,7 @@ static void config_step_shell_command(lua_State *L, const char *what, struct con
 		if (strspn(s, " \t\r\n\v\f") == len)
 			config_raise(L, "%s: 'command' must not be empty", what);
 		config_read_rstr(L, t, what, "command", &step->command);
-	} else if (type == LUA_TFUNCTION) {
+	} else if (type == LUA_TFUNCTION || luaL_testudata(L, t, MT_INTERP)) {
 		config_read_rstr(L, t, what, "command", &step->command);
 	} else if (type == LUA_TTABLE) {
 		size_t n = dsl_check_list(L, t, what, "command", "strings");
@@ -92,7 +92,8 @@ static void config_step_shell_command(lua_State *L, const char *what, struct con
 		for (size_t i = 1; i <= n; i++) {
 			int et = lua_rawgeti(L, t, (lua_Integer)i);
 			size_t len = 1;
-			if (et != LUA_TNUMBER && et != LUA_TFUNCTION)
+			if (et != LUA_TNUMBER && et != LUA_TFUNCTION &&
+			    !luaL_testudata(L, -1, MT_INTERP))
 				dsl_check_string(L, -1, what, "command", &len);
 			if (i == 1 && len == 0)
 				config_raise(L, "%s: 'command' must not start with an empty word",
@@ -108,10 +109,11 @@ static void config_step_shell_command(lua_State *L, const char *what, struct con
 			lua_pop(L, 1);
 		}
 	} else
-		config_raise(L,
-			     "%s: 'command' must be a string, a list of strings or a function "
-			     "(got %s)",
-			     what, dsl_typename(L, t));
+		config_raise(
+			L,
+			"%s: 'command' must be a string, a list of strings, interpolate(...) or a "
+			"function (got %s)",
+			what, dsl_typename(L, t));
 	lua_pop(L, 1);
 }
 

@@ -8,6 +8,7 @@
  * env) are read here too.
  */
 #include "config/config-internal.h"
+#include "common/interp.h"
 #include "common/limits.h"
 #include "common/str.h"
 #include "common/xalloc.h"
@@ -122,21 +123,22 @@ void config_read_env(lua_State *L, int arg, const char *what, struct config_env 
 				break; /* false: unset on the worker */
 				       /* fall through */
 		default:
-			if (lua_type(L, -1) == LUA_TFUNCTION)
+			if (lua_type(L, -1) == LUA_TFUNCTION || luaL_testudata(L, -1, MT_INTERP))
 				break; /* a renderable */
 			sec = luaL_testudata(L, -1, MT_SECRET);
 			if (!sec)
 				config_raise(L,
 					     "%s: env: '%.60s' must be a string, a number, "
-					     "secret(...), a function or false to unset (got %s)",
+					     "secret(...), interpolate(...), a function or false "
+					     "to unset (got %s)",
 					     what, k, dsl_typename(L, -1));
 			v = sec->value;
 			vlen = strlen(v);
 		}
 		struct config_env *e = &(*ret_env)[(*ret_n)++];
 		e->name = config_strdup(L, k, klen);
-		if (lua_type(L, -1) == LUA_TFUNCTION)
-			e->value.fn = config_ref_fn(L, -1);
+		if (lua_type(L, -1) == LUA_TFUNCTION || luaL_testudata(L, -1, MT_INTERP))
+			config_read_rstr(L, lua_gettop(L), what, "env", &e->value);
 		else
 			e->value.text = v ? config_strdup(L, v, vlen) : NULL;
 		lua_pop(L, 1);
@@ -164,14 +166,68 @@ int config_ref_fn(lua_State *L, int idx)
 	return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
+/* interpolate("template"): Buildbot's Interpolate, checked now, rendered
+ * when the step starts. */
+static int config_step_interpolate(lua_State *L)
+{
+	size_t len;
+	const char *t = dsl_check_string(L, 1, "interpolate", "template", &len);
+	if (strlen(t) != len)
+		return config_raise(L, "interpolate: the template must not contain NUL bytes");
+	if (len > KILN_INTERP_MAX_OUT)
+		return config_raise(L, "interpolate: the template is over %u bytes",
+				    (unsigned)KILN_INTERP_MAX_OUT);
+	char *err = NULL;
+	if (interp_check(t, len, &err) < 0) {
+		lua_pushfstring(L, "interpolate: %s", err ? err : "invalid template");
+		free(err);
+		return config_raise(L, "%s", lua_tostring(L, -1));
+	}
+	/* the secrets it names are read now (and masked from here on) */
+	for (const char *p = strstr(t, "%(secret:"); p; p = strstr(p + 1, "%(secret:")) {
+		const char *n = p + 9;
+		size_t nlen = strcspn(n, ":)");
+		if (nlen)
+			config_secret_named(L, n, nlen);
+	}
+	char **ud = lua_newuserdatauv(L, sizeof(char *), 0);
+	*ud = NULL;
+	luaL_setmetatable(L, MT_INTERP);
+	*ud = config_strdup(L, t, len);
+	return 1;
+}
+
+static int config_step_interp_gc(lua_State *L)
+{
+	char **ud = lua_touserdata(L, 1);
+	free(*ud);
+	*ud = NULL;
+	return 0;
+}
+
+static int config_step_interp_tostring(lua_State *L)
+{
+	char **ud = lua_touserdata(L, 1);
+	lua_pushfstring(L, "interpolate(\"%s\")", *ud ? *ud : "");
+	return 1;
+}
+
 void config_read_rstr(lua_State *L, int idx, const char *what, const char *key,
 		      struct config_rstr *out)
 {
 	size_t len;
 	const char *s;
+	char **tmpl;
 	switch (lua_type(L, idx)) {
 	case LUA_TFUNCTION:
 		out->fn = config_ref_fn(L, idx);
+		return;
+	case LUA_TUSERDATA:
+		tmpl = luaL_testudata(L, idx, MT_INTERP);
+		if (!tmpl)
+			break;
+		out->text = config_strdup(L, *tmpl, strlen(*tmpl));
+		out->interp = true;
 		return;
 	case LUA_TNUMBER:
 		lua_pushvalue(L, idx); /* numbers: convert a copy, not the user's table */
@@ -190,7 +246,7 @@ void config_read_rstr(lua_State *L, int idx, const char *what, const char *key,
 void config_rstr_copy(lua_State *L, struct config_rstr *dst, const struct config_rstr *src)
 {
 	/* never shares src's text, even when the copy raises */
-	*dst = (struct config_rstr){.fn = src->fn};
+	*dst = (struct config_rstr){.fn = src->fn, .interp = src->interp};
 	if (src->text)
 		dst->text = config_strdup(L, src->text, strlen(src->text));
 }
@@ -280,4 +336,15 @@ void config_step_open(lua_State *L)
 	lua_pop(L, 1);
 	for (size_t i = 0; i < ARRAY_SIZE(config_step_decls); i++)
 		lua_register(L, config_step_decls[i].name, config_step_decls[i].declare);
+	luaL_newmetatable(L, MT_INTERP);
+	lua_pushliteral(L, "interpolate");
+	lua_setfield(L, -2, "__name");
+	lua_pushcfunction(L, config_step_interp_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_pushcfunction(L, config_step_interp_tostring);
+	lua_setfield(L, -2, "__tostring");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
+	lua_pop(L, 1);
+	lua_register(L, "interpolate", config_step_interpolate);
 }

@@ -880,6 +880,14 @@ void config_free(struct config *cfg)
 	config_codebase_release(cfg);
 	config_lock_release(cfg); /* config-lock.c */
 	config_strv_free(cfg->secrets, cfg->nsecrets);
+	for (size_t i = 0; i < cfg->nnamed_secrets; i++) {
+		free(cfg->named_secrets[i].name);
+		if (cfg->named_secrets[i].value)
+			explicit_bzero(cfg->named_secrets[i].value,
+				       strlen(cfg->named_secrets[i].value));
+		free(cfg->named_secrets[i].value);
+	}
+	free(cfg->named_secrets);
 	if (cfg->lua) {
 		/* steps and secrets owned by Lua userdata are freed by their __gc */
 		lua_close(cfg->lua->L);

@@ -51,12 +51,13 @@ struct config_worker {
 };
 
 /* A string a step takes, rendered when the step starts (steps/step.c):
- * plain text, or a Lua function of the build's properties
- * (config_call_render).  Plain text is all a config without functions
- * has, and text is then used as it is. */
+ * plain text, a Buildbot Interpolate template (common/interp.h), or a Lua
+ * function of the build's properties (config_call_render).  Plain text is all a config without
+ * functions has, and text is then used as it is. */
 struct config_rstr {
-	char *text; /* owned: the text; NULL with fn (or an unset value) */
-	int fn;     /* Lua function reference; 0 = none */
+	char *text;  /* owned: the text or template; NULL with fn (or an unset value) */
+	int fn;      /* Lua function reference; 0 = none */
+	bool interp; /* text is a Buildbot Interpolate template (interpolate "...") */
 };
 
 enum config_step_kind {
@@ -290,6 +291,9 @@ struct config_change_view {
 	size_t nfiles;
 };
 
+/* The value of a secret an interpolate() template names, or NULL. */
+const char *config_secret_value(const struct config *cfg, const char *name);
+
 /* Calls the renderable function fn (struct config_rstr) with the build's
  * properties: props is a JSON object {"name": [value, "source"], ...} and
  * the function gets a table name -> value.  Its result comes back as JSON
@@ -384,6 +388,12 @@ struct config {
 	 * master can mask them in stored logs. */
 	char **secrets;
 	size_t nsecrets, secrets_alloc;
+	/* The secrets interpolate() templates name as %(secret:NAME)s, read
+	 * when the config loads (owned; config_secret_value). */
+	struct config_named_secret {
+		char *name, *value;
+	} * named_secrets;
+	size_t nnamed_secrets, named_secrets_alloc;
 	/* ---- schedulers and queue (config-sched.c) ---- */
 	int collapse_requests; /* global collapse_requests: CONFIG_COLLAPSE_NO/YES/FN */
 	int collapse_fn;

@@ -451,6 +451,10 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 		b->ss_codebase = TAKE_PTR(bi.codebase);
 		db_buildset_info_release(&bi);
 	}
+	if (db_buildset_sourcestamps(m->db, bsid, &b->ss_all, &b->nss_all) < 0) {
+		b->ss_all = NULL;
+		b->nss_all = 0;
+	}
 
 	build_setup_properties(b);
 
@@ -512,6 +516,7 @@ void build_free(struct build *b)
 	free(b->ss_repository);
 	free(b->ss_project);
 	free(b->ss_codebase);
+	free(b->ss_all);
 	uv_close((uv_handle_t *)&b->interrupt_timer, build_free_cb);
 }
 

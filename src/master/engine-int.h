@@ -153,6 +153,10 @@ struct build {
 	size_t nmerged;
 	/* the buildset's first sourcestamp (owned; NULL when unset) */
 	char *ss_branch, *ss_revision, *ss_repository, *ss_project, *ss_codebase;
+	/* every sourcestamp of the buildset, one per codebase (one allocation,
+	 * db_buildset_sourcestamps): %(src:CODEBASE:attr)s */
+	struct db_sourcestamp *ss_all;
+	size_t nss_all;
 	size_t next_step;
 	int results;
 	bool terminate;

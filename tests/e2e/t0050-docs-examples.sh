@@ -17,7 +17,7 @@ for i, block in enumerate(blocks):
     stubs, err = [], ""
     for _ in range(20):
         text = "\n".join(stubs) + "\n" + block if stubs else block
-        for name in re.findall(r'secret\("([^"]+)"\)', text):
+        for name in re.findall(r'secret\("([^"]+)"\)', text) + re.findall(r'%\(secret:([^:)]+)', text):
             with open(os.path.join(d, "secrets", name), "w") as f:
                 f.write("doc-secret-" + name)
         with open(os.path.join(d, "master.lua"), "w") as f:

@@ -12,7 +12,7 @@
 
 #include "common/err.h"
 #include "common/limits.h"
-#include "master/interp.h"
+#include "common/interp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -15,7 +15,7 @@
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
-#include "master/interp.h"
+#include "common/interp.h"
 #include "tap.h"
 
 /* clang-format off */

@@ -145,7 +145,7 @@ int step_shell_run(struct step *st, const struct step_cmd_ops *ops)
 		step_finish(st, RESULTS_EXCEPTION);
 		return r;
 	}
-	if (s->command.fn || s->argv) {
+	if (s->command.fn || s->command.interp || s->argv) {
 		/* the description from the rendered words */
 		char *desc = step_shell_words(argv, command);
 		step_set_description(st, desc);

@@ -59,20 +59,22 @@ static void step_trigger_start(struct step *st)
 			json_object_set_new(props, s->set_properties[i].name,
 					    json_pack("[o,s]", v, "Trigger"));
 	}
-	struct db_sourcestamp ss = {
-		.branch = b->ss_branch,
-		.revision = b->ss_revision,
-		.repository = b->ss_repository,
-		.project = b->ss_project,
-		.codebase = b->ss_codebase,
-	};
+	/* every sourcestamp of the build's buildset passes on (one per codebase) */
+	struct db_sourcestamp *ss = NULL;
+	size_t nss = 0;
+	if (db_buildset_sourcestamps(m->db, b->bsid, &ss, &nss) < 0) {
+		step_log_header(st, "cannot read the build's sourcestamps: %s", db_errmsg(m->db));
+		json_decref(props);
+		step_finish(st, RESULTS_EXCEPTION);
+		return;
+	}
 	t->bsids = xcalloc(s->ntrigger_schedulers, sizeof(*t->bsids));
 	t->results = RESULTS_SUCCESS;
 	int failed = 0;
 	for (size_t i = 0; i < s->ntrigger_schedulers; i++) {
 		int64_t bsid;
-		int r = m->sched ? sched_trigger(m->sched, s->trigger_schedulers[i], b->buildid,
-						 &ss, props, &bsid)
+		int r = m->sched ? sched_trigger_all(m->sched, s->trigger_schedulers[i], b->buildid,
+						     ss, nss, props, &bsid)
 				 : -ENOTCONN;
 		if (r < 0) {
 			step_log_header(st, "cannot trigger '%s': %s", s->trigger_schedulers[i],
@@ -85,6 +87,7 @@ static void step_trigger_start(struct step *st)
 		t->bsids[t->n++] = bsid;
 	}
 	json_decref(props);
+	free(ss);
 	if (failed || !s->wait_for_finish || t->n == 0) {
 		step_finish(st, failed ? RESULTS_EXCEPTION : RESULTS_SUCCESS);
 		return;

@@ -14,6 +14,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/interp.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -385,9 +386,82 @@ char *step_json_text(const json_t *v)
 	}
 }
 
+/* What %(kind:a[:b])s reads: the build's properties, its sourcestamps,
+ * the worker, the secrets master.lua named. */
+static int step_interp_get(void *ud, enum interp_kind kind, const char *a, const char *b,
+			   json_t **ret)
+{
+	struct step *st = ud;
+	struct build *bd = st->b;
+	const struct db_sourcestamp *ss;
+	const char *v = NULL;
+	switch (kind) {
+	case INTERP_PROP: {
+		json_t *p = json_object_get(bd->props, a);
+		if (!p)
+			return INTERP_MISSING;
+		*ret = json_incref(json_array_get(p, 0));
+		return *ret ? INTERP_FOUND : INTERP_MISSING;
+	}
+	case INTERP_SRC:
+		ss = db_sourcestamp_find(bd->ss_all, bd->nss_all, a);
+		if (!ss)
+			return INTERP_MISSING;
+		if (!strcmp(b, "branch"))
+			v = ss->branch;
+		else if (!strcmp(b, "revision"))
+			v = ss->revision;
+		else if (!strcmp(b, "repository"))
+			v = ss->repository;
+		else if (!strcmp(b, "project"))
+			v = ss->project;
+		else if (!strcmp(b, "codebase"))
+			v = ss->codebase;
+		break;
+	case INTERP_WORKER:
+		if (!strcmp(a, "basedir"))
+			v = bd->w->basedir;
+		else if (!strcmp(a, "system"))
+			v = bd->w->nt ? "nt" : "posix";
+		else if (!strcmp(a, "workername") || !strcmp(a, "name"))
+			v = bd->w->cfg->name;
+		break;
+	case INTERP_SECRET:
+		v = config_secret_value(bd->e->m->cfg, a);
+		break;
+	case INTERP_KW:
+		break; /* no keyword arguments in master.lua's interpolate() */
+	}
+	if (!v)
+		return INTERP_MISSING;
+	*ret = json_string(v);
+	return *ret ? INTERP_FOUND : INTERP_MISSING;
+}
+
 int step_render_json(struct step *st, const struct config_rstr *r, const char *what, json_t **ret)
 {
 	*ret = NULL;
+	if (r->interp) {
+		struct interp_lookup lk = {step_interp_get, st};
+		char *out = NULL, *err = NULL;
+		size_t len;
+		/* a missing value without a default fails the step (Buildbot renders "") */
+		int rc = interp_render(r->text, strlen(r->text), &lk, INTERP_STRICT, &out, &len,
+				       &err);
+		if (rc < 0) {
+			step_log_header(st, "cannot render '%s': %s", what,
+					err ? err : err_str(rc));
+			free(err);
+			return rc;
+		}
+		*ret = json_stringn(out, len);
+		free(out);
+		if (!*ret) {
+			step_log_header(st, "cannot render '%s': the result is not UTF-8", what);
+			return KILN_EPARSE;
+		}
+		return 0;
+	}
 	if (!r->fn) {
 		if (r->text)
 			*ret = json_string(r->text);
@@ -407,7 +481,7 @@ int step_render_json(struct step *st, const struct config_rstr *r, const char *w
 int step_render(struct step *st, const struct config_rstr *r, const char *what, char **ret)
 {
 	*ret = NULL;
-	if (!r->fn) {
+	if (!r->fn && !r->interp) {
 		if (r->text)
 			*ret = xstrdup(r->text);
 		return 0;

@@ -4,7 +4,7 @@
  * own, rendered when their branch is taken and only checked otherwise.
  * Values are written as Python's str() would, so outputs match Buildbot's.
  */
-#include "master/interp.h"
+#include "common/interp.h"
 
 #include <errno.h>
 #include <math.h>

@@ -41,8 +41,8 @@
  * property dictionary for "%s").  Buildbot's accident of accepting a
  * two-character ternary without a delimiter ("%(prop:x:?|ab)s") is an error.
  */
-#ifndef KILN_MASTER_INTERP_H
-#define KILN_MASTER_INTERP_H
+#ifndef KILN_COMMON_INTERP_H
+#define KILN_COMMON_INTERP_H
 
 #include <jansson.h>
 #include <stdbool.h>
