@@ -38,9 +38,11 @@ builder { name = "broken", workers = { "w1" }, steps = {
   git { repourl = "$TRASH/no-such-repo", retry = { 0, 2 }, codebase = "cb" } } }
 builder { name = "bb", workers = { "bbw" }, steps = { git { repourl = "$R", branch = "main" }, show } }
 force_scheduler { name = "force", builders = { "inc", "clobber", "fresh", "copy", "shallow", "broken", "bb" } }
+try_scheduler { name = "try", builders = { "inc" }, token = secret("try") }
 LUA
 printf 'secret-%s' "$$" > "$M/secrets/w1"
 printf 'bb-secret-%s' "$$" > "$M/secrets/bbw"
+printf 'try-token-%s' "$$" > "$M/secrets/try"
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
 check "worker attaches" wait_for 20 worker_connected w1
@@ -75,6 +77,20 @@ check "a forced older revision completes" wait_for 60 request_done "$br"
 b=$(build_of_request "$br")
 check "and checks that revision out" grep -q "^oone" <<<"$(log_text "$b" 2)"
 check "got_revision is that revision" [ "$(got_rev "$b")" = "[\"$REV1\", \"Git\"]" ]
+
+# a try build: the git step checks out the base revision and applies the patch
+git clone -q "$R" "$TRASH/dev"
+git -C "$TRASH/dev" config user.email t@example.org; git -C "$TRASH/dev" config user.name T
+echo "patched by try" > "$TRASH/dev/hello.txt"
+out=$(cd "$TRASH/dev" && "$KILN" try --master "$URL" --builders inc --try-token "try-token-$$" 2>&1)
+check "kiln try is accepted ($out)" grep -q '^buildset [0-9]*:' <<<"$out"
+bsid=$(sed -n 's/^buildset \([0-9]*\):.*/\1/p' <<<"$out")
+brid=$(api "buildrequests?buildsetid=$bsid" | jpy 'd["buildrequests"][0]["buildrequestid"]')
+check "the try build completes" wait_for 60 request_done "$brid"
+b=$(build_of_request "$brid")
+check "and succeeds" build_results_is "$b" 0
+check "the git step applied the patch" grep -q "^opatched by try" <<<"$(log_text "$b" 2)"
+check "with git apply, logged" grep -q "applying a [0-9]*-byte patch" <<<"$(log_text "$b" 1)"
 
 b=$(run fresh)
 check "fresh: first build" build_results_is "$b" 0
