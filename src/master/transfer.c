@@ -724,17 +724,19 @@ static void transfer_digest(struct transfer *t)
 		transfer_fail(t, -EIO, "cannot compute the upload's sha256");
 }
 
-static void transfer_close_writer(void *ud, struct rcmd_answer *a)
+/* The end of an upload's stream (a file's close, a tar's unpack): the
+ * digest is taken, the file closed off the loop, the answer sent then. */
+static void transfer_end_upload(struct transfer *t, struct rcmd_answer *a, enum transfer_kind kind,
+				const char *not_kind, const char *twice, const char *what)
 {
-	struct transfer *t = ud;
-	if (t->kind != TRANSFER_UP_FILE) {
-		transfer_answer_error(a, "this command is not a file upload");
+	if (t->kind != kind) {
+		transfer_answer_error(a, not_kind);
 		return;
 	}
 	if (transfer_busy(t, a))
 		return;
 	if (t->status < 0 || t->closed) {
-		transfer_answer_error(a, t->status < 0 ? t->error : "upload closed twice");
+		transfer_answer_error(a, t->status < 0 ? t->error : twice);
 		return;
 	}
 	t->closed = true;
@@ -743,33 +745,21 @@ static void transfer_close_writer(void *ud, struct rcmd_answer *a)
 	t->stage = TRANSFER_CLOSING;
 	int r = uv_fs_close(t->loop, &t->req, t->fd, transfer_fs_done);
 	if (r < 0) {
-		transfer_fail(t, r, "cannot close the upload: %s", err_str(r));
+		transfer_fail(t, r, "cannot close the %s: %s", what, err_str(r));
 		transfer_idle(t, NULL, 0);
 	}
 }
 
+static void transfer_close_writer(void *ud, struct rcmd_answer *a)
+{
+	transfer_end_upload(ud, a, TRANSFER_UP_FILE, "this command is not a file upload",
+			    "upload closed twice", "upload");
+}
+
 static void transfer_unpack(void *ud, struct rcmd_answer *a)
 {
-	struct transfer *t = ud;
-	if (t->kind != TRANSFER_UP_DIR) {
-		transfer_answer_error(a, "this command is not a directory upload");
-		return;
-	}
-	if (transfer_busy(t, a))
-		return;
-	if (t->status < 0 || t->closed) {
-		transfer_answer_error(a, t->status < 0 ? t->error : "directory unpacked twice");
-		return;
-	}
-	t->closed = true;
-	transfer_digest(t);
-	t->pending = a;
-	t->stage = TRANSFER_CLOSING;
-	int r = uv_fs_close(t->loop, &t->req, t->fd, transfer_fs_done);
-	if (r < 0) {
-		transfer_fail(t, r, "cannot close the tar: %s", err_str(r));
-		transfer_idle(t, NULL, 0);
-	}
+	transfer_end_upload(ud, a, TRANSFER_UP_DIR, "this command is not a directory upload",
+			    "directory unpacked twice", "tar");
 }
 
 /* keepstamp: the worker sends it after close (Buildbot 3.7's master failed
