@@ -309,3 +309,19 @@ void dsl_what(lua_State *L, char *what, size_t size, const char *decl, const cha
 	else
 		snprintf(what, size, "%s", decl);
 }
+
+void dsl_new_type(lua_State *L, const char *mt, const char *name, lua_CFunction gc,
+		  lua_CFunction tostring)
+{
+	luaL_newmetatable(L, mt);
+	lua_pushstring(L, name); /* the type name in Lua's own messages */
+	lua_setfield(L, -2, "__name");
+	if (gc) {
+		lua_pushcfunction(L, gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_pushcfunction(L, tostring);
+	lua_setfield(L, -2, "__tostring");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable"); /* getmetatable() cannot reach the value */
+}

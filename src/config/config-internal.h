@@ -140,6 +140,11 @@ void config_read_rstr(lua_State *L, int idx, const char *what, const char *key,
 void config_rstr_copy(lua_State *L, struct config_rstr *dst, const struct config_rstr *src);
 
 /* ---- helpers shared by the declaration files (config-check.c) ---- */
+/* Makes the metatable mt of an opaque userdata type (its __name, __gc when
+ * gc is not NULL, __tostring, and a hidden __metatable); leaves it on the
+ * stack for more fields. */
+void dsl_new_type(lua_State *L, const char *mt, const char *name, lua_CFunction gc,
+		  lua_CFunction tostring);
 const char *dsl_typename(lua_State *L, int idx);
 /* Pushes t[key] (raw) and returns its type. */
 int dsl_get(lua_State *L, int t, const char *key);

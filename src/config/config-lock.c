@@ -370,26 +370,14 @@ void config_lock_open(lua_State *L)
 	lua_newtable(L);
 	lua_setfield(L, LUA_REGISTRYINDEX, REG_LOCKS);
 
-	luaL_newmetatable(L, MT_LOCK);
-	lua_pushliteral(L, "lock");
-	lua_setfield(L, -2, "__name");
-	lua_createtable(L, 0, 1);
+	dsl_new_type(L, MT_LOCK, "lock", NULL, config_lock_tostring);
+	lua_createtable(L, 0, 1); /* lock:access("exclusive") */
 	lua_pushcfunction(L, config_lock_access);
 	lua_setfield(L, -2, "access");
 	lua_setfield(L, -2, "__index");
-	lua_pushcfunction(L, config_lock_tostring);
-	lua_setfield(L, -2, "__tostring");
-	lua_pushboolean(L, 0);
-	lua_setfield(L, -2, "__metatable");
 	lua_pop(L, 1);
 
-	luaL_newmetatable(L, MT_LOCK_ACCESS);
-	lua_pushliteral(L, "lock access");
-	lua_setfield(L, -2, "__name");
-	lua_pushcfunction(L, config_lock_access_tostring);
-	lua_setfield(L, -2, "__tostring");
-	lua_pushboolean(L, 0);
-	lua_setfield(L, -2, "__metatable");
+	dsl_new_type(L, MT_LOCK_ACCESS, "lock access", NULL, config_lock_access_tostring);
 	lua_pop(L, 1);
 
 	lua_register(L, "master_lock", config_lock_master);

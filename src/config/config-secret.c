@@ -191,15 +191,7 @@ static int config_secret_new(lua_State *L)
 
 void config_secret_open(lua_State *L)
 {
-	luaL_newmetatable(L, MT_SECRET);
-	lua_pushliteral(L, "secret"); /* the type name in Lua's own messages */
-	lua_setfield(L, -2, "__name");
-	lua_pushcfunction(L, config_secret_gc);
-	lua_setfield(L, -2, "__gc");
-	lua_pushcfunction(L, config_secret_tostring);
-	lua_setfield(L, -2, "__tostring");
-	lua_pushboolean(L, 0);
-	lua_setfield(L, -2, "__metatable"); /* getmetatable() cannot reach the value */
+	dsl_new_type(L, MT_SECRET, "secret", config_secret_gc, config_secret_tostring);
 	lua_pop(L, 1);
 	lua_register(L, "secret", config_secret_new);
 }

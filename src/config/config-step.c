@@ -324,27 +324,12 @@ void config_step_release(struct config_step *s)
 
 void config_step_open(lua_State *L)
 {
-	luaL_newmetatable(L, MT_STEP);
-	lua_pushliteral(L, "step");
-	lua_setfield(L, -2, "__name");
-	lua_pushcfunction(L, config_step_gc);
-	lua_setfield(L, -2, "__gc");
-	lua_pushcfunction(L, config_step_tostring);
-	lua_setfield(L, -2, "__tostring");
-	lua_pushboolean(L, 0);
-	lua_setfield(L, -2, "__metatable");
+	dsl_new_type(L, MT_STEP, "step", config_step_gc, config_step_tostring);
 	lua_pop(L, 1);
 	for (size_t i = 0; i < ARRAY_SIZE(config_step_decls); i++)
 		lua_register(L, config_step_decls[i].name, config_step_decls[i].declare);
-	luaL_newmetatable(L, MT_INTERP);
-	lua_pushliteral(L, "interpolate");
-	lua_setfield(L, -2, "__name");
-	lua_pushcfunction(L, config_step_interp_gc);
-	lua_setfield(L, -2, "__gc");
-	lua_pushcfunction(L, config_step_interp_tostring);
-	lua_setfield(L, -2, "__tostring");
-	lua_pushboolean(L, 0);
-	lua_setfield(L, -2, "__metatable");
+	dsl_new_type(L, MT_INTERP, "interpolate", config_step_interp_gc,
+		     config_step_interp_tostring);
 	lua_pop(L, 1);
 	lua_register(L, "interpolate", config_step_interpolate);
 }
