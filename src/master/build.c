@@ -83,6 +83,10 @@ int build_db_check(struct build *b, int r, const char *what)
 }
 
 static void build_run_next(struct build *b);
+static void build_run_next_cb(uv_timer_t *t);
+/* Steps that end as they start (skipped, set_property...) run this many
+ * in one loop turn, the rest on the next turns. */
+#define BUILD_STEPS_PER_TURN 64
 
 int build_combine(const struct config_step *s, int step_results, int build_results, bool *terminate)
 {
@@ -148,6 +152,12 @@ void build_step_ended(struct build *b, const struct config_step *s, int results,
 	log_debug("build=%lld step '%s' %s", (long long)b->buildid, s->name,
 		  db_results_name(results));
 	b->results = build_combine(s, results, b->results, &b->terminate);
+	if (b->starting) {
+		/* ended inside its own start: build_run_next's loop goes on, so a
+		 * long run of steps that end at once does not nest on the stack */
+		b->ended_at_start = true;
+		return;
+	}
 	build_run_next(b);
 }
 
@@ -221,7 +231,6 @@ static void build_finish(struct build *b)
 		       "finish build");
 	b->finished = true;
 	events_publish_row(m, DB_BUILDS, "builds", "buildid", b->buildid, "finished");
-	numbers_build_finished(m, b->buildid); /* durations as numbers over time */
 	numbers_build_finished(m, b->buildid); /* durations, ETA cache (numbers.h) */
 
 	int req_results = b->results;
@@ -270,23 +279,46 @@ static void build_finish(struct build *b)
 
 static void build_run_next(struct build *b)
 {
-	if (b->finished)
-		return;
-	build_locks_step_end(b); /* slice "locks": the step that ended lets its locks go */
-	if (b->stop_requested || b->lost || b->db_failed)
-		b->terminate = true;
-	while (b->next_step < b->bcfg->nsteps) {
-		const struct config_step *s = &b->bcfg->steps[b->next_step++];
-		/* always_run steps run after failures, not when the worker or
-		 * the database is gone */
-		if (b->terminate && !(s->always_run && !b->lost && !b->db_failed))
-			continue;
+	for (;;) {
+		if (b->finished)
+			return;
+		build_locks_step_end(b); /* slice "locks": the step that ended lets its locks go */
+		if (b->stop_requested || b->lost || b->db_failed)
+			b->terminate = true;
+		const struct config_step *s = NULL;
+		while (!s && b->next_step < b->bcfg->nsteps) {
+			s = &b->bcfg->steps[b->next_step++];
+			/* always_run steps run after failures, not when the worker or
+			 * the database is gone */
+			if (b->terminate && !(s->always_run && !b->lost && !b->db_failed))
+				s = NULL;
+		}
+		if (!s) {
+			build_finish(b);
+			return;
+		}
 		if (!build_locks_take_step(b, s)) /* slice "locks": waits for the step's locks */
 			return;
+		b->starting = true;
+		b->ended_at_start = false;
 		step_begin(b, s);
-		return;
+		b->starting = false;
+		if (!b->ended_at_start) {
+			b->ended_in_row = 0;
+			return; /* it runs: build_step_ended comes back here */
+		}
+		if (++b->ended_in_row >= BUILD_STEPS_PER_TURN) {
+			/* the others wait for the next loop turn */
+			b->ended_in_row = 0;
+			uv_timer_start(&b->interrupt_timer, build_run_next_cb, 0, 0);
+			return;
+		}
 	}
-	build_finish(b);
+}
+
+static void build_run_next_cb(uv_timer_t *t)
+{
+	build_run_next(t->data);
 }
 
 void build_set_property(struct build *b, const char *name, json_t *value, const char *source)

@@ -163,13 +163,16 @@ struct build {
 	bool lost; /* worker connection lost */
 	bool stop_requested;
 	bool finished;
-	bool db_failed;    /* a database write failed: the build ends EXCEPTION */
-	char *db_error;    /* owned: that failure, when no log could take it */
-	char *stop_reason; /* owned */
-	struct buf text;   /* failed steps' summaries, for state_string */
-	bool text_full;    /* text reached its cap (ends " ...") */
-	json_t *props;     /* owned: {"name": [value, "source"]}, as stored */
-	struct step *step; /* the running step (steps/step.h), NULL between steps */
+	bool db_failed;        /* a database write failed: the build ends EXCEPTION */
+	char *db_error;        /* owned: that failure, when no log could take it */
+	char *stop_reason;     /* owned */
+	struct buf text;       /* failed steps' summaries, for state_string */
+	bool text_full;        /* text reached its cap (ends " ...") */
+	json_t *props;         /* owned: {"name": [value, "source"]}, as stored */
+	struct step *step;     /* the running step (steps/step.h), NULL between steps */
+	bool starting;         /* inside step_begin() (build_run_next) */
+	bool ended_at_start;   /* and the step ended there */
+	unsigned ended_in_row; /* steps that ended at their start this loop turn */
 	/* the running step's interrupt deadline, or a database failure's
 	 * command abort on the next turn (steps/step.c) */
 	uv_timer_t interrupt_timer;

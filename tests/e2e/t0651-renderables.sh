@@ -26,6 +26,9 @@ builder { name = "bad", workers = { "w1" }, steps = {
 builder { name = "wrong", workers = { "w1" }, steps = {
   shell { name = "table", command = function(p) return { {} } end },
 } }
+local many = {}
+for i = 1, 5000 do many[i] = apply_patch { name = "p" .. i } end
+builder { name = "many", workers = { "w1" }, steps = many }
 builder { name = "loop", workers = { "w1" }, steps = {
   shell { name = "spin", command = function(p) while true do end end },
 } }
@@ -65,4 +68,12 @@ check "a function that never returns is stopped by its budget" wait_for 60 reque
 b=$(build_of_request "$br")
 check "ends EXCEPTION" build_results_is "$b" 4
 check "the master still answers" api builders >/dev/null
+
+# 5,000 steps that end as they start (no patch: SKIPPED) run one after the
+# other without nesting on the master's stack
+br=$(force many)
+check "a build of 5,000 steps that end at once completes" wait_for 120 request_done "$br"
+b=$(build_of_request "$br")
+check "it succeeds" build_results_is "$b" 0
+check "with all its steps" [ "$(api "builds/$b/steps?limit=1&offset=5000" | jpy 'd["steps"][0]["name"]')" = p5000 ]
 done_testing
