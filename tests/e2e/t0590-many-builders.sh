@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 require_cmd sqlite3
 
-N=100000
+N=50000 # 100,000 measured at issue 9; the step structs grew since and 100,000 no longer fit the 64 MiB config memory cap
 # Under the sanitizer build (scripts/check runs "asan-too" tests with
 # build-asan) every allocation and SQLite call is several times slower and
 # the worker's mkdir of N directories with it: the same paths are exercised
