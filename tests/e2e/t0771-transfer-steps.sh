@@ -47,6 +47,13 @@ check_worker() {
     B=$W/up-$w/build
     check "$w: transfers succeed" build_results_is "$b" 0
     check "$w: uploaded file equal" cmp -s "$B/src.bin" "$A/out/src.bin"
+    arts=$(api "builds/$b/artifacts" | jpy '[(a["name"], a["path"], a["size"], a["sha256"]) for a in d["artifacts"]]')
+    want=$(python3 -c 'import json,sys; print(json.dumps([["out/src.bin", sys.argv[1] + "/out/src.bin", 300000, sys.argv[2]]]))' "$b" "$(sha256sum < "$B/src.bin" | cut -d' ' -f1)")
+    check "$w: the upload is an artifact row with its size and sha256" [ "$arts" = "$want" ]
+    aid=$(api "builds/$b/artifacts" | jpy 'd["artifacts"][0]["artifactid"]')
+    sid=$(api "builds/$b/steps/2" | jpy 'd["steps"][0]["stepid"]')
+    urls=$(api "steps/$sid" | jpy 'd["steps"][0]["urls"]')
+    check "$w: the step links its download ($urls)" grep -q "/api/v2/artifacts/$aid/download" <<<"$urls"
     check "$w: upload mode 0640" [ "$(stat -c %a "$A/out/src.bin" 2>/dev/null)" = 640 ]
     check "$w: uploaded tree equal" diff -r "$B/tree" "$A/tree"
     check "$w: downloaded file equal" cmp -s "$M/dl-src.bin" "$B/got/dl.bin"
@@ -59,6 +66,7 @@ check_worker() {
     b=$(run "big-$w")
     check "$w: upload over maxsize is FAILURE" build_results_is "$b" 2
     check "$w: and leaves no file" [ ! -e "$M/artifacts/$b/big.bin" ]
+    check "$w: nor an artifact row" [ "$(api "builds/$b/artifacts" | jpy 'd["meta"]["total"]')" = 0 ]
     check "$w: no temporary file either" sh -c "! ls -A '$M/artifacts/$b' 2>/dev/null | grep -q ."
 
     b=$(run "esc-$w")

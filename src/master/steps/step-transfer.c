@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -39,6 +40,7 @@ struct step_xfer {
 	bool in_cb;         /* inside the transfer's complete callback */
 	bool upload;
 	char *dest; /* owned: the rendered masterdest (uploads) */
+	char *norm; /* owned: dest normalised (transfer_relpath) */
 	char *url;  /* owned: file_upload's rendered url, or NULL */
 };
 
@@ -172,6 +174,38 @@ static int step_xfer_results(struct step *st, int status, const char *failure,
 	return RESULTS_SUCCESS;
 }
 
+static void step_xfer_release(struct step_xfer *x)
+{
+	free(x->dest);
+	free(x->norm);
+	free(x->url);
+	free(x);
+}
+
+/* The uploaded file's artifact row and its link: 0, or the database's
+ * error (the build then ends EXCEPTION). */
+static int step_xfer_artifact(struct step *st, struct step_xfer *x,
+			      const struct transfer_result *res)
+{
+	struct build *b = st->b;
+	_cleanup_free_ char *path = xasprintf("%lld/%s", (long long)b->buildid, x->norm);
+	struct db_artifact a = {.buildid = b->buildid,
+				.stepid = st->stepid,
+				.name = x->norm,
+				.path = path,
+				.size = (int64_t)res->bytes,
+				.created_at = clock_wall()};
+	for (size_t i = 0; i < sizeof(res->sha256); i++)
+		snprintf(a.sha256 + 2 * i, 3, "%02x", res->sha256[i]);
+	int64_t id = 0;
+	int r = build_db_check(b, db_artifact_add(b->e->m->db, &a, &id), "add artifact");
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *url = xasprintf("/api/v2/artifacts/%lld/download", (long long)id);
+	step_add_url(st, x->norm, url);
+	return 0;
+}
+
 static void step_xfer_complete(void *ud, int status, const char *failure,
 			       const struct transfer_result *res)
 {
@@ -179,9 +213,7 @@ static void step_xfer_complete(void *ud, int status, const char *failure,
 	x->t = NULL; /* freed when this returns */
 	struct step *st = x->st;
 	if (!st) {
-		free(x->dest);
-		free(x->url);
-		free(x);
+		step_xfer_release(x);
 		return;
 	}
 	x->in_cb = true;
@@ -197,13 +229,13 @@ static void step_xfer_complete(void *ud, int status, const char *failure,
 				x->dest);
 		else
 			step_log_header(st, "%llu bytes sent", (unsigned long long)res->bytes);
-		if (x->url)
-			step_add_url(st, x->dest ? x->dest : st->cfg->name, x->url);
+		if (st->cfg->kind == CONFIG_STEP_FILE_UPLOAD && step_xfer_artifact(st, x, res) < 0)
+			results = RESULTS_EXCEPTION;
+		else if (x->url)
+			step_add_url(st, st->cfg->name, x->url);
 	}
 	step_finish(st, results); /* frees st, leaves x to us */
-	free(x->dest);
-	free(x->url);
-	free(x);
+	step_xfer_release(x);
 }
 
 static const struct transfer_cb step_xfer_cb = {step_xfer_update, step_xfer_complete};
@@ -279,8 +311,7 @@ static void step_xfer_upload(struct step *st, struct step_xfer *x)
 		step_finish(st, RESULTS_EXCEPTION);
 		return;
 	}
-	_cleanup_free_ char *norm = NULL;
-	if (transfer_relpath(x->dest, &norm) < 0) {
+	if (transfer_relpath(x->dest, &x->norm) < 0) {
 		step_log_header(st,
 				"masterdest '%s' leaves the build's artifact directory: it must "
 				"be a relative path without '..'",
@@ -304,11 +335,11 @@ static void step_xfer_upload(struct step *st, struct step_xfer *x)
 		return;
 	}
 	struct transfer_upload_opts o = {
-		.root = root, .dest = norm, .maxsize = c->maxsize, .mode = c->mode};
+		.root = root, .dest = x->norm, .maxsize = c->maxsize, .mode = c->mode};
 	r = dir ? transfer_upload_dir_begin(m->loop, &o, &step_xfer_cb, x, &x->t)
 		: transfer_upload_file_begin(m->loop, &o, &step_xfer_cb, x, &x->t);
 	if (r < 0) {
-		step_log_header(st, "cannot prepare the upload to '%s': %s", norm, err_str(r));
+		step_log_header(st, "cannot prepare the upload to '%s': %s", x->norm, err_str(r));
 		step_finish(st, RESULTS_EXCEPTION);
 		return;
 	}
@@ -486,9 +517,7 @@ static void step_xfer_free(struct step *st)
 	if (x->in_cb)
 		return; /* step_xfer_complete frees it */
 	if (!x->t) {
-		free(x->dest);
-		free(x->url);
-		free(x);
+		step_xfer_release(x);
 		return;
 	}
 	if (!x->rcmd_done) {
