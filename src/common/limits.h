@@ -211,4 +211,7 @@
 #define KILN_MAX_LOCKS_PER_SET 64   /* locks in one builder's or step's locks = { } */
 #define KILN_MAX_LOCK_DESCRIBE 1024 /* bytes of a "waiting for lock ..." state string */
 
+/* ---- slice "xfer2": transfer steps and artifacts ---- */
+#define KILN_ARTIFACTS_MAX_LIST 10000 /* rows one /builds/N/artifacts answer lists */
+
 #endif

@@ -123,6 +123,14 @@ struct config_step *config_step_command_new(lua_State *L, const char *decl,
 int config_step_compile(lua_State *L);
 void config_step_compile_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
 void config_step_compile_release(struct config_step *s);
+int config_step_file_upload(lua_State *L); /* config-step-transfer.c */
+int config_step_directory_upload(lua_State *L);
+int config_step_file_download(lua_State *L);
+int config_step_string_download(lua_State *L);
+int config_step_json_properties_download(lua_State *L);
+void config_step_transfer_copy(lua_State *L, struct config_step *dst,
+			       const struct config_step *src);
+void config_step_transfer_release(struct config_step *s);
 int config_step_git(lua_State *L);
 void config_step_source_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
 void config_step_source_release(struct config_step *s);

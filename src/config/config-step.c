@@ -39,6 +39,17 @@ static const struct config_step_decl {
 	 config_step_source_release},
 	{"compile", CONFIG_STEP_COMPILE, config_step_compile, config_step_compile_copy,
 	 config_step_compile_release},
+	{"file_upload", CONFIG_STEP_FILE_UPLOAD, config_step_file_upload, config_step_transfer_copy,
+	 config_step_transfer_release},
+	{"directory_upload", CONFIG_STEP_DIRECTORY_UPLOAD, config_step_directory_upload,
+	 config_step_transfer_copy, config_step_transfer_release},
+	{"file_download", CONFIG_STEP_FILE_DOWNLOAD, config_step_file_download,
+	 config_step_transfer_copy, config_step_transfer_release},
+	{"string_download", CONFIG_STEP_STRING_DOWNLOAD, config_step_string_download,
+	 config_step_transfer_copy, config_step_transfer_release},
+	{"json_properties_download", CONFIG_STEP_JSON_PROPERTIES_DOWNLOAD,
+	 config_step_json_properties_download, config_step_transfer_copy,
+	 config_step_transfer_release},
 };
 
 static const struct config_step_decl *config_step_decl_of(enum config_step_kind kind)
@@ -267,6 +278,7 @@ void config_step_copy(lua_State *L, struct config_step *dst, const struct config
 	dst->nlocks = 0;
 	dst->source = NULL;
 	dst->warnings = NULL;
+	dst->transfer = NULL;
 	dst->trigger_schedulers = NULL;
 	dst->ntrigger_schedulers = 0;
 	dst->set_properties = NULL;

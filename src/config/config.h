@@ -66,6 +66,23 @@ enum config_step_kind {
 	CONFIG_STEP_PATCH,   /* config-step-patch.c */
 	CONFIG_STEP_GIT,     /* config-step-source.c */
 	CONFIG_STEP_COMPILE, /* config-step-compile.c */
+	/* the file transfers (config-step-transfer.c) */
+	CONFIG_STEP_FILE_UPLOAD,
+	CONFIG_STEP_DIRECTORY_UPLOAD,
+	CONFIG_STEP_FILE_DOWNLOAD,
+	CONFIG_STEP_STRING_DOWNLOAD,
+	CONFIG_STEP_JSON_PROPERTIES_DOWNLOAD,
+};
+
+/* A transfer step's own keys (config-step-transfer.c). */
+struct config_transfer {
+	struct config_rstr src;     /* workersrc, mastersrc, or string_download's s */
+	struct config_rstr dest;    /* masterdest or workerdest */
+	struct config_rstr url;     /* file_upload: the link's URL; unset: the file's own */
+	unsigned long long maxsize; /* bytes; 0: no limit but the master's own */
+	int mode;                   /* permission bits, or -1 (none given) */
+	bool keepstamp;             /* file_upload: keep the file's times */
+	char compress[4];           /* directory_upload: "", "gz" or "bz2" */
 };
 
 /* compile { }: how its output's warnings are counted (master/warnscan.h). */
@@ -141,6 +158,8 @@ struct config_step {
 	struct config_source *source; /* owned */
 	/* compile { } (CONFIG_STEP_COMPILE) */
 	struct config_warnings *warnings; /* owned */
+	/* the transfer steps (CONFIG_STEP_FILE_UPLOAD...) */
+	struct config_transfer *transfer; /* owned */
 	/* locks = { ... } (config-lock.c): taken around the step, sorted by lock */
 	struct config_lock_access *locks; /* owned */
 	size_t nlocks;

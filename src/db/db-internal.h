@@ -237,6 +237,11 @@ enum db_stmt_id {
 	ST_NUM_REQUEST_OF,
 	ST_NUM_QUEUE_POS,
 	/* end of numbers over time */
+	/* slice "xfer2": artifacts (db-sqlite-artifacts.c) */
+	ST_ART_ADD,
+	ST_ART_GET,
+	ST_ART_OF_BUILD,
+	/* end of artifacts */
 	ST__MAX,
 };
 

@@ -541,4 +541,28 @@ int db_request_queue_position(struct db *db, int64_t brid, int64_t *ret_builderi
 			      int64_t *ret_pos);
 /* ==== end of numbers over time ====================================================== */
 
+/* ==== artifacts (db-sqlite-artifacts.c; slice "xfer2") ============================== */
+/* The files a build's upload steps stored, one row each; path is relative
+ * to BASEDIR/artifacts.  Schema: migrations/0006-artifacts.sql. */
+struct db_artifact {
+	int64_t artifactid, buildid, stepid; /* stepid 0: none */
+	char *name;                          /* owned */
+	char *path;                          /* owned: relative to BASEDIR/artifacts */
+	int64_t size;
+	char sha256[65]; /* lower-case hex */
+	double created_at;
+};
+/* Records an artifact (batched like every write): *ret_artifactid (may be
+ * NULL).  -EINVAL for an empty name or path, a negative size or a sha256
+ * that is not 64 hex digits. */
+int db_artifact_add(struct db *db, const struct db_artifact *a, int64_t *ret_artifactid);
+/* One artifact into *ret (release with db_artifact_release); KILN_ENOTFOUND. */
+int db_artifact_get(struct db *db, int64_t artifactid, struct db_artifact *ret);
+void db_artifact_release(struct db_artifact *a);
+/* A build's artifacts in id order: a JSON array (new reference) of
+ * {"artifactid", "buildid", "stepid" (or null), "name", "path", "size",
+ * "sha256", "created_at" (integer seconds)}, at most limit (< 0: all). */
+int db_artifacts_of_build(struct db *db, int64_t buildid, int64_t limit, json_t **ret_items);
+/* ==== end of artifacts ============================================================== */
+
 #endif

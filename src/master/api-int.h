@@ -190,6 +190,15 @@ void api_step_log_raw_get(struct api_ctx *ctx);
 void api_log_get(struct api_ctx *ctx);
 void api_log_contents_get(struct api_ctx *ctx);
 void api_log_raw_get(struct api_ctx *ctx);
+/* artifacts (api-artifacts.c) */
+void api_build_artifacts_get(struct api_ctx *ctx);
+void api_artifact_get(struct api_ctx *ctx);
+void api_artifact_download_get(struct api_ctx *ctx);
+/* Parses a Range header value h for a file of size bytes: 1 and the
+ * inclusive [*ret_first, *ret_last] for one satisfiable bytes range; 0 when
+ * the whole file is to be sent (no, several or malformed ranges: RFC 9110
+ * lets a server ignore them); -ERANGE when it cannot be satisfied (416). */
+int api_artifact_range_parse(const char *h, int64_t size, int64_t *ret_first, int64_t *ret_last);
 /* For a resolved logid (logs under steps): the same three answers. */
 void api_log_reply(struct api_ctx *ctx, int64_t logid);
 void api_log_contents_reply(struct api_ctx *ctx, int64_t logid);

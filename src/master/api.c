@@ -133,6 +133,18 @@ static const struct api_route api_routes[] = {
 	 {"buildid", "step_number|step_name", "log_slug"},
 	 EP_RAW},
 	{"builds/#/properties", api_build_properties_get, NULL, {"buildid"}, EP_PROPS},
+	/* artifacts (api-artifacts.c): a Kiln extension */
+	{"builds/#/artifacts",
+	 api_build_artifacts_get,
+	 NULL,
+	 {"buildid"},
+	 "/builds/n:buildid/artifacts"},
+	{"artifacts/#", api_artifact_get, NULL, {"artifactid"}, "/artifacts/n:artifactid"},
+	{"artifacts/#/download",
+	 api_artifact_download_get,
+	 NULL,
+	 {"artifactid"},
+	 "/artifacts/n:artifactid/download"},
 
 	{"steps/#", api_step_get, NULL, {"stepid"}, EP_STEP},
 	{"steps/#/logs", api_step_logs_get, NULL, {"stepid"}, EP_STEP},

@@ -32,6 +32,7 @@
 /* Headroom for the response headers we build (status, type, length,
  * disposition, auth challenge). */
 #define HTTP_HDR_SPACE 2048
+#define HTTP_REPLY_MAX_HEADERS 4 /* http_reply_header()'s per answer */
 /* How long a stopping server waits for WebSocket peers to answer the close. */
 #define HTTP_STOP_GRACE_MS 1000
 #define HTTP_STOP_POLL_MS 20
@@ -74,6 +75,9 @@ struct http_resp {
 	bool close_after;
 	size_t held;          /* bytes charged to srv->reply_mem for this answer */
 	unsigned retry_after; /* seconds for Retry-After (0: none): 503, 429 */
+	/* http_reply_header(): "name:" and value, owned */
+	char *xname[HTTP_REPLY_MAX_HEADERS], *xvalue[HTTP_REPLY_MAX_HEADERS];
+	size_t nx;
 };
 
 struct http_conn {

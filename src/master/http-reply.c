@@ -30,6 +30,10 @@ void http_resp_release(struct http_conn *hc)
 		resp->free_ud(resp->ud);
 	free(resp->ctype);
 	free(resp->disposition);
+	for (size_t i = 0; i < resp->nx; i++) {
+		free(resp->xname[i]);
+		free(resp->xvalue[i]);
+	}
 	free(resp->body);
 	*resp = (struct http_resp){0};
 }
@@ -103,6 +107,17 @@ void http_reply_retry_after(struct http_req *req, unsigned seconds)
 	struct http_conn *hc = req->conn;
 	if (hc->resp.active && !hc->resp.headers_sent && hc->resp.status != 503)
 		hc->resp.retry_after = seconds;
+}
+
+void http_reply_header(struct http_req *req, const char *name, const char *value)
+{
+	struct http_conn *hc = req->conn;
+	struct http_resp *r = &hc->resp;
+	if (!r->active || r->headers_sent || r->status == 503 || r->nx >= HTTP_REPLY_MAX_HEADERS)
+		return;
+	r->xname[r->nx] = xasprintf("%s:", name);
+	r->xvalue[r->nx] = xstrdup(value);
+	r->nx++;
 }
 
 void http_reply(struct http_req *req, int status, const char *content_type, const void *body,
@@ -194,6 +209,11 @@ static int http_reply_write_headers(struct http_conn *hc)
 	    lws_add_http_header_by_name(
 		    wsi, (const unsigned char *)"retry-after:", (unsigned char *)ra, ran, &p, end))
 		return -1;
+	for (size_t i = 0; i < r->nx; i++)
+		if (lws_add_http_header_by_name(wsi, (const unsigned char *)r->xname[i],
+						(unsigned char *)r->xvalue[i],
+						(int)strlen(r->xvalue[i]), &p, end))
+			return -1;
 	if (r->close_after && !r->produce &&
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (unsigned char *)"close", 5, &p,
 					 end))

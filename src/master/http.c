@@ -207,6 +207,7 @@ int http_req_header(const struct http_req *req, const char *name, char *buf, siz
 	enum lws_token_indexes tok = !strcmp(name, "authorization") ? WSI_TOKEN_HTTP_AUTHORIZATION
 				     : !strcmp(name, "origin")      ? WSI_TOKEN_ORIGIN
 				     : !strcmp(name, "host")        ? WSI_TOKEN_HOST
+				     : !strcmp(name, "range")       ? WSI_TOKEN_HTTP_RANGE
 								    : WSI_TOKEN_COUNT;
 	if (tok != WSI_TOKEN_COUNT) {
 		n = lws_hdr_total_length(wsi, tok);

@@ -98,6 +98,11 @@ void http_reply_take(struct http_req *req, int status, const char *content_type,
 
 /* After one of the replies above: adds Retry-After: seconds (429, 503). */
 void http_reply_retry_after(struct http_req *req, unsigned seconds);
+/* After any reply: adds the header "name: value" (name in lower case,
+ * without ':'; value a header-safe text the caller made); at most
+ * HTTP_REPLY_MAX_HEADERS (4) per answer, more are dropped, as they are on a
+ * 503 that replaced the answer. */
+void http_reply_header(struct http_req *req, const char *name, const char *value);
 
 /* Streams a body of unknown length (chunked on HTTP/1.1, keep-alive kept):
  * produce() is called from the writeable callbacks and appends the next

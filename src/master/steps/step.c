@@ -29,9 +29,16 @@
 
 /* One line per kind of step, in enum config_step_kind's order. */
 static const struct step_kind *const step_kinds[] = {
-	[CONFIG_STEP_SHELL] = &step_kind_shell,     [CONFIG_STEP_TRIGGER] = &step_kind_trigger,
-	[CONFIG_STEP_PATCH] = &step_kind_patch,     [CONFIG_STEP_GIT] = &step_kind_git,
+	[CONFIG_STEP_SHELL] = &step_kind_shell,
+	[CONFIG_STEP_TRIGGER] = &step_kind_trigger,
+	[CONFIG_STEP_PATCH] = &step_kind_patch,
+	[CONFIG_STEP_GIT] = &step_kind_git,
 	[CONFIG_STEP_COMPILE] = &step_kind_compile,
+	[CONFIG_STEP_FILE_UPLOAD] = &step_kind_file_upload,
+	[CONFIG_STEP_DIRECTORY_UPLOAD] = &step_kind_directory_upload,
+	[CONFIG_STEP_FILE_DOWNLOAD] = &step_kind_file_download,
+	[CONFIG_STEP_STRING_DOWNLOAD] = &step_kind_string_download,
+	[CONFIG_STEP_JSON_PROPERTIES_DOWNLOAD] = &step_kind_json_properties_download,
 };
 
 const struct step_kind *step_kind_of(enum config_step_kind kind)
@@ -251,6 +258,33 @@ int step_command(struct step *st, const char *name, struct proto_enc *args, uint
 		step_log_header(st, "cannot start the command on the worker: %s", err_str(r));
 	}
 	return r;
+}
+
+int step_command_owned(struct step *st, const char *name, struct proto_enc *args, uint32_t nargs,
+		       const struct rcmd_ops *rops, void *ud, const struct step_cmd_ops *ops)
+{
+	struct build *b = st->b;
+	st->rc = 0;
+	st->have_rc = false;
+	st->cmd_ops = ops;
+	int r = wconn_start_command(b->w, name, b->bcfg->name, args, nargs, rops, ud, &st->cmd);
+	if (r < 0) {
+		st->cmd = NULL;
+		st->cmd_ops = NULL;
+		b->lost = b->lost || b->w->closed;
+		step_log_header(st, "cannot start the command on the worker: %s", err_str(r));
+	}
+	return r;
+}
+
+void step_command_ended(struct step *st)
+{
+	st->cmd = NULL;
+	st->cmd_ops = NULL;
+	if (st->interrupting) {
+		st->interrupting = false;
+		uv_timer_stop(&st->b->interrupt_timer);
+	}
 }
 
 int step_unstarted_results(const struct step *st)

@@ -34,6 +34,7 @@ struct build;
 struct logmask;
 struct proto_enc;
 struct rcmd;
+struct rcmd_ops;
 struct step;
 
 struct step_kind {
@@ -102,6 +103,17 @@ struct step_cmd_ops {
  * log (the command did not start; ops are not called). */
 int step_command(struct step *st, const char *name, struct proto_enc *args, uint32_t nargs,
 		 const struct step_cmd_ops *ops);
+/* Runs remote command name whose messages go to an owner of their own
+ * (rops with ud: a file transfer, master/transfer.h), not to the stdio
+ * log.  Interrupts work as for step_command(); ops->done is called only
+ * when the step gives the command up (an interrupt not confirmed in time:
+ * KILN_ETIMEOUT), after which rops will not be called and the owner must
+ * be ended by the caller.  The owner's complete calls step_command_ended().
+ * 0, or a negative error with a line in the log (rops not called). */
+int step_command_owned(struct step *st, const char *name, struct proto_enc *args, uint32_t nargs,
+		       const struct rcmd_ops *rops, void *ud, const struct step_cmd_ops *ops);
+/* The command of step_command_owned() completed: st->cmd is NULL again. */
+void step_command_ended(struct step *st);
 /* The results of a step whose command did not start (step_command() < 0):
  * RETRY when the worker is gone, else EXCEPTION. */
 int step_unstarted_results(const struct step *st);
@@ -188,5 +200,10 @@ extern const struct step_kind step_kind_trigger;
 extern const struct step_kind step_kind_patch;
 extern const struct step_kind step_kind_git;
 extern const struct step_kind step_kind_compile;
+extern const struct step_kind step_kind_file_upload; /* step-transfer.c */
+extern const struct step_kind step_kind_directory_upload;
+extern const struct step_kind step_kind_file_download;
+extern const struct step_kind step_kind_string_download;
+extern const struct step_kind step_kind_json_properties_download;
 
 #endif
