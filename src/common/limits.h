@@ -211,4 +211,8 @@
 #define KILN_MAX_LOCKS_PER_SET 64   /* locks in one builder's or step's locks = { } */
 #define KILN_MAX_LOCK_DESCRIBE 1024 /* bytes of a "waiting for lock ..." state string */
 
+/* Slice "teststep" (issue 10): the test step */
+#define KILN_TEST_STEP_MAX_REPORTS 64  /* report files one test { } step reads */
+#define KILN_TEST_STEP_BLOCKSIZE 65536 /* bytes per upload chunk asked of the worker */
+
 #endif

@@ -123,6 +123,9 @@ struct config_step *config_step_command_new(lua_State *L, const char *decl,
 int config_step_compile(lua_State *L);
 void config_step_compile_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
 void config_step_compile_release(struct config_step *s);
+int config_step_test(lua_State *L);
+void config_step_test_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
+void config_step_test_release(struct config_step *s);
 int config_step_git(lua_State *L);
 void config_step_source_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
 void config_step_source_release(struct config_step *s);

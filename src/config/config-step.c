@@ -39,6 +39,8 @@ static const struct config_step_decl {
 	 config_step_source_release},
 	{"compile", CONFIG_STEP_COMPILE, config_step_compile, config_step_compile_copy,
 	 config_step_compile_release},
+	{"test", CONFIG_STEP_TEST, config_step_test, config_step_test_copy,
+	 config_step_test_release},
 };
 
 static const struct config_step_decl *config_step_decl_of(enum config_step_kind kind)

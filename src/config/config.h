@@ -66,6 +66,18 @@ enum config_step_kind {
 	CONFIG_STEP_PATCH,   /* config-step-patch.c */
 	CONFIG_STEP_GIT,     /* config-step-source.c */
 	CONFIG_STEP_COMPILE, /* config-step-compile.c */
+	CONFIG_STEP_TEST,    /* config-step-test.c */
+};
+
+/* test { }: where its test results come from (master/testreport.h).  The
+ * formats are names testreport_format_parse() takes ("auto", "tap",
+ * "junit", "gotest"). */
+struct config_test {
+	char *format;               /* owned: the stdout's format; NULL = stdout not parsed */
+	char **reports;             /* owned: report files relative to the workdir, read after */
+	size_t nreports;            /* the command */
+	char *report_format;        /* owned: the reports' format; default "auto" */
+	long long max_report_bytes; /* one report's cap (stdout's too) */
 };
 
 /* compile { }: how its output's warnings are counted (master/warnscan.h). */
@@ -141,6 +153,8 @@ struct config_step {
 	struct config_source *source; /* owned */
 	/* compile { } (CONFIG_STEP_COMPILE) */
 	struct config_warnings *warnings; /* owned */
+	/* test { } (CONFIG_STEP_TEST) */
+	struct config_test *test; /* owned */
 	/* locks = { ... } (config-lock.c): taken around the step, sorted by lock */
 	struct config_lock_access *locks; /* owned */
 	size_t nlocks;
