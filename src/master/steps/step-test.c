@@ -210,6 +210,8 @@ static void step_test_next(struct step *st)
 				    &step_test_upload_file);
 	proto_enc_release(&args);
 	if (r < 0) {
+		t->err = r;
+		t->errmsg = xstrdup("the upload did not start");
 		step_test_close(st, rel);
 		step_finish(st, step_unstarted_results(st));
 	}
