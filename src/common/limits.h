@@ -213,5 +213,8 @@
 
 /* ---- slice "xfer2": transfer steps and artifacts ---- */
 #define KILN_ARTIFACTS_MAX_LIST 10000 /* rows one /builds/N/artifacts answer lists */
+/* Slice "teststep" (issue 10): the test step */
+#define KILN_TEST_STEP_MAX_REPORTS 64  /* report files one test { } step reads */
+#define KILN_TEST_STEP_BLOCKSIZE 65536 /* bytes per upload chunk asked of the worker */
 
 #endif

@@ -131,6 +131,9 @@ int config_step_json_properties_download(lua_State *L);
 void config_step_transfer_copy(lua_State *L, struct config_step *dst,
 			       const struct config_step *src);
 void config_step_transfer_release(struct config_step *s);
+int config_step_test(lua_State *L);
+void config_step_test_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
+void config_step_test_release(struct config_step *s);
 int config_step_git(lua_State *L);
 void config_step_source_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
 void config_step_source_release(struct config_step *s);

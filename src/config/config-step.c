@@ -50,6 +50,8 @@ static const struct config_step_decl {
 	{"json_properties_download", CONFIG_STEP_JSON_PROPERTIES_DOWNLOAD,
 	 config_step_json_properties_download, config_step_transfer_copy,
 	 config_step_transfer_release},
+	{"test", CONFIG_STEP_TEST, config_step_test, config_step_test_copy,
+	 config_step_test_release},
 };
 
 static const struct config_step_decl *config_step_decl_of(enum config_step_kind kind)

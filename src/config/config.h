@@ -72,6 +72,7 @@ enum config_step_kind {
 	CONFIG_STEP_FILE_DOWNLOAD,
 	CONFIG_STEP_STRING_DOWNLOAD,
 	CONFIG_STEP_JSON_PROPERTIES_DOWNLOAD,
+	CONFIG_STEP_TEST, /* config-step-test.c */
 };
 
 /* A transfer step's own keys (config-step-transfer.c). */
@@ -83,6 +84,17 @@ struct config_transfer {
 	int mode;                   /* permission bits, or -1 (none given) */
 	bool keepstamp;             /* file_upload: keep the file's times */
 	char compress[4];           /* directory_upload: "", "gz" or "bz2" */
+};
+
+/* test { }: where its test results come from (master/testreport.h).  The
+ * formats are names testreport_format_parse() takes ("auto", "tap",
+ * "junit", "gotest"). */
+struct config_test {
+	char *format;               /* owned: the stdout's format; NULL = stdout not parsed */
+	char **reports;             /* owned: report files relative to the workdir, read after */
+	size_t nreports;            /* the command */
+	char *report_format;        /* owned: the reports' format; default "auto" */
+	long long max_report_bytes; /* one report's cap (stdout's too) */
 };
 
 /* compile { }: how its output's warnings are counted (master/warnscan.h). */
@@ -160,6 +172,8 @@ struct config_step {
 	struct config_warnings *warnings; /* owned */
 	/* the transfer steps (CONFIG_STEP_FILE_UPLOAD...) */
 	struct config_transfer *transfer; /* owned */
+	/* test { } (CONFIG_STEP_TEST) */
+	struct config_test *test; /* owned */
 	/* locks = { ... } (config-lock.c): taken around the step, sorted by lock */
 	struct config_lock_access *locks; /* owned */
 	size_t nlocks;

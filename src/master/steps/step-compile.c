@@ -63,6 +63,7 @@ static int step_compile_warnings(struct step *st)
 	json_t *old = json_array_get(json_object_get(st->b->props, "warnings-count"), 0);
 	json_int_t total = (json_int_t)n + (json_is_integer(old) ? json_integer_value(old) : 0);
 	step_set_property(st, "warnings-count", json_integer(total), "WarningCountingShellCommand");
+	step_record_number(st, "warnings", (double)n);
 	return warnscan_result(n, w->max_warnings,
 			       w->over_warns ? RESULTS_WARNINGS : RESULTS_FAILURE);
 }

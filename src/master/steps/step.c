@@ -24,7 +24,9 @@
 #include "master/events.h"
 #include "master/logmask.h"
 #include "master/master.h"
+#include "master/numbers.h"
 #include "master/steps/step.h"
+#include "master/tsdb.h"
 #include "proto/msg.h"
 
 /* One line per kind of step, in enum config_step_kind's order. */
@@ -39,6 +41,7 @@ static const struct step_kind *const step_kinds[] = {
 	[CONFIG_STEP_FILE_DOWNLOAD] = &step_kind_file_download,
 	[CONFIG_STEP_STRING_DOWNLOAD] = &step_kind_string_download,
 	[CONFIG_STEP_JSON_PROPERTIES_DOWNLOAD] = &step_kind_json_properties_download,
+	[CONFIG_STEP_TEST] = &step_kind_test,
 };
 
 const struct step_kind *step_kind_of(enum config_step_kind kind)
@@ -189,6 +192,25 @@ void step_set_property(struct step *st, const char *name, json_t *value, const c
 	build_set_property(st->b, name, value, source);
 }
 
+int step_record_number(struct step *st, const char *name, double value)
+{
+	struct build *b = st->b;
+	struct master *m = b->e->m;
+	int r = numbers_record(m, b->builderid, b->buildid, st->stepid, name, value);
+	if (r == -EINVAL) {
+		step_log_header(st, "cannot record number '%s' = %g: invalid name or value", name,
+				value);
+		return r;
+	}
+	if (r < 0)
+		return build_db_check(b, r, "record a number");
+	r = tsdb_record(m->tsdb, b->bcfg->name, name, value, clock_wall());
+	if (r < 0)
+		log_warn("build=%lld cannot push number '%s': %s", (long long)b->buildid, name,
+			 err_str(r));
+	return 0;
+}
+
 void step_add_url(struct step *st, const char *name, const char *url)
 {
 	build_db_check(st->b, db_step_add_url(step_db(st), st->stepid, name, url), "add url");
@@ -232,6 +254,7 @@ static void step_cmd_complete(void *ud, int status, const char *failure)
 	const struct step_cmd_ops *ops = st->cmd_ops;
 	st->cmd = NULL;
 	st->cmd_ops = NULL;
+	st->upload_ops = NULL;
 	if (st->interrupting) {
 		st->interrupting = false;
 		uv_timer_stop(&st->b->interrupt_timer);
@@ -239,8 +262,29 @@ static void step_cmd_complete(void *ud, int status, const char *failure)
 	ops->done(st, status, failure);
 }
 
+/* An upload's chunks go to the kind that asked for them; refused else. */
+static void step_cmd_write(void *ud, const char *data, size_t len, struct rcmd_answer *a)
+{
+	struct step *st = ud;
+	if (st->upload_ops)
+		st->upload_ops->write(st, data, len, a);
+	else
+		rcmd_answer_send(a, KILN_EPROTO, "no upload expected", NULL, 0);
+}
+
+static void step_cmd_close_writer(void *ud, struct rcmd_answer *a)
+{
+	struct step *st = ud;
+	if (st->upload_ops)
+		st->upload_ops->close_writer(st, a);
+	else
+		rcmd_answer_send(a, KILN_EPROTO, "no upload expected", NULL, 0);
+}
+
 static const struct rcmd_ops step_rcmd_ops = {.update = step_cmd_update,
-					      .complete = step_cmd_complete};
+					      .complete = step_cmd_complete,
+					      .write = step_cmd_write,
+					      .close_writer = step_cmd_close_writer};
 
 int step_command(struct step *st, const char *name, struct proto_enc *args, uint32_t nargs,
 		 const struct step_cmd_ops *ops)
@@ -285,6 +329,15 @@ void step_command_ended(struct step *st)
 		st->interrupting = false;
 		uv_timer_stop(&st->b->interrupt_timer);
 	}
+}
+
+int step_command_upload(struct step *st, const char *name, struct proto_enc *args, uint32_t nargs,
+			const struct step_cmd_ops *ops, const struct step_upload_ops *uops)
+{
+	int r = step_command(st, name, args, nargs, ops);
+	if (r >= 0)
+		st->upload_ops = uops;
+	return r;
 }
 
 int step_unstarted_results(const struct step *st)
@@ -360,6 +413,7 @@ static void step_db_abort(uv_timer_t *t)
 	struct rcmd *c = st->cmd;
 	st->cmd = NULL;
 	st->cmd_ops = NULL;
+	st->upload_ops = NULL;
 	st->interrupting = false;
 	if (wconn_interrupt(b->w, c, b->bcfg->name, "the master cannot store the build") < 0)
 		log_debug("build=%lld cannot interrupt the command", (long long)b->buildid);

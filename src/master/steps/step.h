@@ -35,6 +35,7 @@ struct logmask;
 struct proto_enc;
 struct rcmd;
 struct rcmd_ops;
+struct rcmd_answer;
 struct step;
 
 struct step_kind {
@@ -64,7 +65,8 @@ struct step {
 	/* the remote command running, if any (step_command) */
 	struct rcmd *cmd;
 	const struct step_cmd_ops *cmd_ops;
-	int rc; /* its exit code, once have_rc */
+	const struct step_upload_ops *upload_ops; /* step_command_upload()'s */
+	int rc;                                   /* its exit code, once have_rc */
 	bool have_rc;
 	bool interrupting; /* an interrupt was sent, the timer runs */
 	bool finished;
@@ -98,6 +100,14 @@ struct step_cmd_ops {
 	 * negative errors.  st->cmd is NULL again. */
 	void (*done)(struct step *st, int status, const char *failure);
 };
+/* How a kind hears about the file a command uploads (upload_file) as it
+ * arrives.  Each call must answer with rcmd_answer_send(a, ...) once
+ * (engine-int.h: 0 takes the chunk, an error stops the worker's upload);
+ * data is borrowed for the call. */
+struct step_upload_ops {
+	void (*write)(struct step *st, const char *data, size_t len, struct rcmd_answer *a);
+	void (*close_writer)(struct step *st, struct rcmd_answer *a);
+};
 /* Runs remote command name with args (a map of nargs keys, consumed:
  * the caller releases args).  0, or a negative error with a line in the
  * log (the command did not start; ops are not called). */
@@ -114,6 +124,10 @@ int step_command_owned(struct step *st, const char *name, struct proto_enc *args
 		       const struct rcmd_ops *rops, void *ud, const struct step_cmd_ops *ops);
 /* The command of step_command_owned() completed: st->cmd is NULL again. */
 void step_command_ended(struct step *st);
+/* The same for a command that uploads a file to the master (upload_file):
+ * its chunks go to uops.  Without it, chunks are refused. */
+int step_command_upload(struct step *st, const char *name, struct proto_enc *args, uint32_t nargs,
+			const struct step_cmd_ops *ops, const struct step_upload_ops *uops);
 /* The results of a step whose command did not start (step_command() < 0):
  * RETRY when the worker is gone, else EXCEPTION. */
 int step_unstarted_results(const struct step *st);
@@ -183,6 +197,12 @@ void step_set_description(struct step *st, const char *desc);
 void step_set_state(struct step *st, const char *text);
 /* A build property set by the step (consumes value). */
 void step_set_property(struct step *st, const char *name, json_t *value, const char *source);
+/* Records number name = value for the step's build (numbers.h: stored
+ * as a series of the builder, its regression threshold checked) and
+ * queues it to the time-series store when metrics_push is set (tsdb.h).
+ * 0, or a negative error with a line in the log: -EINVAL (a bad name or
+ * value: the step goes on), KILN_EDB (the build then ends EXCEPTION). */
+int step_record_number(struct step *st, const char *name, double value);
 /* A link shown with the step (Buildbot's step urls). */
 void step_add_url(struct step *st, const char *name, const char *url);
 
@@ -205,5 +225,6 @@ extern const struct step_kind step_kind_directory_upload;
 extern const struct step_kind step_kind_file_download;
 extern const struct step_kind step_kind_string_download;
 extern const struct step_kind step_kind_json_properties_download;
+extern const struct step_kind step_kind_test;
 
 #endif
