@@ -1,9 +1,11 @@
 /*
  * Source steps: git { repourl, branch, mode, method, shallow, submodules,
- * retry_fetch, retry, codebase, ... } (steps/step-git.c runs it).  The
- * keys follow Buildbot's Git step; repourl and branch may be renderables.
+ * retry_fetch, retry, codebase, ... } (steps/step-git.c runs it), hg { }
+ * and svn { } (step-hg.c, step-svn.c).  The keys follow Buildbot's Git,
+ * Mercurial and SVN steps; repourl and branch may be renderables.
  */
 #include "config/config-internal.h"
+#include "common/limits.h"
 #include "common/xalloc.h"
 
 #include <lauxlib.h>
@@ -56,17 +58,19 @@ static void config_source_retry(lua_State *L, const char *what, struct config_so
 	lua_settop(L, t - 1);
 }
 
-int config_step_git(lua_State *L)
+/* The keys every source step takes. */
+#define CONFIG_SOURCE_KEYS                                                                         \
+	"name", "repourl", "branch", "mode", "method", "codebase", "workdir", "timeout", "env",    \
+		DSL_STEP_FLAG_KEYS
+
+/* Declares a source step of kind: checks keys (NULL-terminated), reads the
+ * keys every source step shares into a new step userdata left on the stack
+ * (its index in *ret_ud).  methods: the methods this VCS has. */
+static struct config_source *config_source_new(lua_State *L, enum config_step_kind kind,
+					       const char *decl, const char *const *keys,
+					       const char *what, unsigned methods, int *ret_ud)
 {
-	static const char *const keys[] = {
-		"name",        "repourl",          "branch",     "mode",
-		"method",      "shallow",          "submodules", "retry",
-		"retry_fetch", "codebase",         "workdir",    "timeout",
-		"env",         DSL_STEP_FLAG_KEYS, NULL};
 	int line = config_line(L);
-	char what[256];
-	dsl_check_table_arg(L, "git");
-	dsl_what(L, what, sizeof(what), "git", NULL);
 	dsl_check_keys(L, 1, what, keys);
 	const char *name = dsl_opt_name(L, 1, what, "name");
 	size_t wlen = 0;
@@ -79,15 +83,9 @@ int config_step_git(lua_State *L)
 					  ARRAY_SIZE(config_source_methods), -1);
 	if (method >= 0 && mode != CONFIG_SOURCE_FULL)
 		config_raise(L, "%s: 'method' applies to mode = \"full\" only", what);
-	long long shallow = 0;
-	int st = dsl_get(L, 1, "shallow");
-	if (st == LUA_TBOOLEAN)
-		shallow = lua_toboolean(L, -1) ? 1 : 0;
-	lua_pop(L, 1);
-	if (st != LUA_TBOOLEAN)
-		shallow = dsl_opt_int(L, 1, what, "shallow", 0, 0, 1000000);
-	bool submodules = dsl_opt_bool(L, 1, what, "submodules", false);
-	bool retry_fetch = dsl_opt_bool(L, 1, what, "retry_fetch", false);
+	if (method >= 0 && !(methods & (1u << method)))
+		config_raise(L, "%s: %s has no method '%s'", what, decl,
+			     config_source_methods[method]);
 	double timeout = dsl_opt_seconds(L, 1, what, "timeout", 1200);
 	size_t clen = 0;
 	const char *codebase = dsl_opt_string(L, 1, what, "codebase", &clen);
@@ -96,7 +94,7 @@ int config_step_git(lua_State *L)
 	/* the userdata owns the step from here: a raise frees it with __gc */
 	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 0);
 	*step = flags;
-	step->kind = CONFIG_STEP_GIT;
+	step->kind = kind;
 	step->timeout = timeout;
 	step->line = line;
 	luaL_setmetatable(L, MT_STEP);
@@ -105,11 +103,7 @@ int config_step_git(lua_State *L)
 	struct config_source *src = step->source = xcalloc(1, sizeof(*src));
 	src->mode = (enum config_source_mode)mode;
 	src->method = method >= 0 ? (enum config_source_method)method : CONFIG_SOURCE_FRESH;
-	src->shallow = (int)shallow;
-	src->submodules = submodules;
-	src->retry_fetch = retry_fetch;
 	src->codebase = config_strdup(L, codebase ? codebase : "", clen);
-	config_source_retry(L, what, src);
 	if (dsl_get(L, 1, "repourl") == LUA_TNIL)
 		config_raise(L, "%s: 'repourl' is required: repourl = \"https://...\"", what);
 	config_read_rstr(L, lua_gettop(L), what, "repourl", &src->repourl);
@@ -122,7 +116,108 @@ int config_step_git(lua_State *L)
 	config_step_env(L, what, step);
 	config_lock_step(L, what, step); /* locks = { ... } (config-lock.c) */
 	step->workdir = config_strdup(L, workdir ? workdir : "build", workdir ? wlen : 5);
-	step->name = config_strdup(L, name ? name : "git", strlen(name ? name : "git"));
+	step->name = config_strdup(L, name ? name : decl, strlen(name ? name : decl));
+	lua_settop(L, ud);
+	*ret_ud = ud;
+	return src;
+}
+
+#define CONFIG_METHODS_ALL                                                                         \
+	((1u << CONFIG_SOURCE_FRESH) | (1u << CONFIG_SOURCE_CLEAN) |                               \
+	 (1u << CONFIG_SOURCE_CLOBBER) | (1u << CONFIG_SOURCE_COPY))
+
+int config_step_git(lua_State *L)
+{
+	static const char *const keys[] = {CONFIG_SOURCE_KEYS, "shallow", "submodules", "retry",
+					   "retry_fetch",      NULL};
+	char what[256];
+	dsl_check_table_arg(L, "git");
+	dsl_what(L, what, sizeof(what), "git", NULL);
+	long long shallow = 0;
+	int st = dsl_get(L, 1, "shallow");
+	if (st == LUA_TBOOLEAN)
+		shallow = lua_toboolean(L, -1) ? 1 : 0;
+	lua_pop(L, 1);
+	if (st != LUA_TBOOLEAN)
+		shallow = dsl_opt_int(L, 1, what, "shallow", 0, 0, 1000000);
+	bool submodules = dsl_opt_bool(L, 1, what, "submodules", false);
+	bool retry_fetch = dsl_opt_bool(L, 1, what, "retry_fetch", false);
+	int ud;
+	struct config_source *src =
+		config_source_new(L, CONFIG_STEP_GIT, "git", keys, what, CONFIG_METHODS_ALL, &ud);
+	src->shallow = (int)shallow;
+	src->submodules = submodules;
+	src->retry_fetch = retry_fetch;
+	config_source_retry(L, what, src);
+	lua_settop(L, ud);
+	return 1;
+}
+
+int config_step_hg(lua_State *L)
+{
+	static const char *const keys[] = {CONFIG_SOURCE_KEYS, "branch_type",
+					   "clobber_on_branch_change", NULL};
+	static const char *const types[] = {"dirname", "inrepo"};
+	char what[256];
+	dsl_check_table_arg(L, "hg");
+	dsl_what(L, what, sizeof(what), "hg", NULL);
+	dsl_check_keys(L, 1, what, keys);
+	int type = config_source_choice(L, what, "branch_type", types, ARRAY_SIZE(types), 0);
+	bool clobber = dsl_opt_bool(L, 1, what, "clobber_on_branch_change", true);
+	int ud;
+	struct config_source *src =
+		config_source_new(L, CONFIG_STEP_HG, "hg", keys, what,
+				  CONFIG_METHODS_ALL & ~(1u << CONFIG_SOURCE_COPY), &ud);
+	src->hg_inrepo = type == 1;
+	src->clobber_on_branch_change = clobber;
+	return 1;
+}
+
+/* password: secret(...) (its value, masked in logs) or a renderable */
+static void config_source_password(lua_State *L, const char *what, struct config_source *src)
+{
+	int top = lua_gettop(L);
+	if (dsl_get(L, 1, "password") == LUA_TNIL) {
+		lua_settop(L, top);
+		return;
+	}
+	struct dsl_secret *sec = luaL_testudata(L, -1, MT_SECRET);
+	if (sec)
+		src->password.text = config_strdup(L, sec->value, strlen(sec->value));
+	else
+		config_read_rstr(L, lua_gettop(L), what, "password", &src->password);
+	lua_settop(L, top);
+}
+
+int config_step_svn(lua_State *L)
+{
+	static const char *const keys[] = {CONFIG_SOURCE_KEYS, "username", "password", "extra_args",
+					   NULL};
+	char what[256];
+	dsl_check_table_arg(L, "svn");
+	dsl_what(L, what, sizeof(what), "svn", NULL);
+	dsl_check_keys(L, 1, what, keys);
+	int ud;
+	struct config_source *src =
+		config_source_new(L, CONFIG_STEP_SVN, "svn", keys, what, CONFIG_METHODS_ALL, &ud);
+	if (dsl_get(L, 1, "username") != LUA_TNIL)
+		config_read_rstr(L, lua_gettop(L), what, "username", &src->username);
+	lua_settop(L, ud);
+	config_source_password(L, what, src);
+	if (dsl_get(L, 1, "extra_args") != LUA_TNIL) {
+		int t = lua_gettop(L);
+		size_t n = dsl_check_list(L, t, what, "extra_args", "strings");
+		if (n > KILN_MAX_SOURCE_EXTRA_ARGS)
+			config_raise(L, "%s: at most %d 'extra_args'", what,
+				     KILN_MAX_SOURCE_EXTRA_ARGS);
+		for (size_t i = 1; i <= n; i++) {
+			lua_rawgeti(L, t, (lua_Integer)i);
+			dsl_check_string(L, -1, what, "extra_args", NULL);
+			lua_pop(L, 1);
+		}
+		src->extra_args = dsl_new_strv(L, n);
+		dsl_fill_list(L, t, src->extra_args, &src->nextra_args, n);
+	}
 	lua_settop(L, ud);
 	return 1;
 }
@@ -142,8 +237,20 @@ void config_step_source_copy(lua_State *L, struct config_step *dst, const struct
 				    .retry_fetch = s->retry_fetch,
 				    .retry_delay = s->retry_delay,
 				    .retry_repeats = s->retry_repeats};
+	d->hg_inrepo = s->hg_inrepo;
+	d->clobber_on_branch_change = s->clobber_on_branch_change;
 	config_rstr_copy(L, &d->repourl, &s->repourl);
 	config_rstr_copy(L, &d->branch, &s->branch);
+	config_rstr_copy(L, &d->username, &s->username);
+	config_rstr_copy(L, &d->password, &s->password);
+	if (s->nextra_args) {
+		d->extra_args = dsl_new_strv(L, s->nextra_args);
+		for (size_t i = 0; i < s->nextra_args; i++) {
+			d->extra_args[i] =
+				config_strdup(L, s->extra_args[i], strlen(s->extra_args[i]));
+			d->nextra_args = i + 1; /* counted as soon as owned */
+		}
+	}
 	d->codebase = config_strdup(L, s->codebase, strlen(s->codebase));
 }
 
@@ -154,6 +261,11 @@ void config_step_source_release(struct config_step *s)
 		return;
 	free(src->repourl.text);
 	free(src->branch.text);
+	free(src->username.text);
+	if (src->password.text)
+		explicit_bzero(src->password.text, strlen(src->password.text));
+	free(src->password.text);
+	config_sched_strv_free(src->extra_args, src->nextra_args);
 	free(src->codebase);
 	free(src);
 	s->source = NULL;

@@ -39,6 +39,9 @@ static const struct config_step_decl {
 	 config_step_source_release},
 	{"compile", CONFIG_STEP_COMPILE, config_step_compile, config_step_compile_copy,
 	 config_step_compile_release},
+	{"hg", CONFIG_STEP_HG, config_step_hg, config_step_source_copy, config_step_source_release},
+	{"svn", CONFIG_STEP_SVN, config_step_svn, config_step_source_copy,
+	 config_step_source_release},
 };
 
 static const struct config_step_decl *config_step_decl_of(enum config_step_kind kind)
