@@ -1,8 +1,9 @@
 /*
  * Source steps: git { repourl, branch, mode, method, shallow, submodules,
  * retry_fetch, retry, codebase, ... } (steps/step-git.c runs it), hg { }
- * and svn { } (step-hg.c, step-svn.c).  The keys follow Buildbot's Git,
- * Mercurial and SVN steps; repourl and branch may be renderables.
+ * svn { }, bzr { }, darcs { } and cvs { } (step-NAME.c).  The keys follow
+ * Buildbot's Git, Mercurial, SVN, Bzr, Darcs and CVS steps; repourl and
+ * branch may be renderables.
  */
 #include "config/config-internal.h"
 #include "common/limits.h"
@@ -65,10 +66,12 @@ static void config_source_retry(lua_State *L, const char *what, struct config_so
 
 /* Declares a source step of kind: checks keys (NULL-terminated), reads the
  * keys every source step shares into a new step userdata left on the stack
- * (its index in *ret_ud).  methods: the methods this VCS has. */
+ * (its index in *ret_ud).  methods: the methods this VCS has, def_method
+ * mode full's default; url_key: the required key read into repourl. */
 static struct config_source *config_source_new(lua_State *L, enum config_step_kind kind,
 					       const char *decl, const char *const *keys,
-					       const char *what, unsigned methods, int *ret_ud)
+					       const char *what, unsigned methods, int def_method,
+					       const char *url_key, int *ret_ud)
 {
 	int line = config_line(L);
 	dsl_check_keys(L, 1, what, keys);
@@ -102,13 +105,14 @@ static struct config_source *config_source_new(lua_State *L, enum config_step_ki
 	config_charge(L, sizeof(struct config_source));
 	struct config_source *src = step->source = xcalloc(1, sizeof(*src));
 	src->mode = (enum config_source_mode)mode;
-	src->method = method >= 0 ? (enum config_source_method)method : CONFIG_SOURCE_FRESH;
+	src->method = method >= 0 ? (enum config_source_method)method
+				  : (enum config_source_method)def_method;
 	src->codebase = config_strdup(L, codebase ? codebase : "", clen);
-	if (dsl_get(L, 1, "repourl") == LUA_TNIL)
-		config_raise(L, "%s: 'repourl' is required: repourl = \"https://...\"", what);
-	config_read_rstr(L, lua_gettop(L), what, "repourl", &src->repourl);
+	if (dsl_get(L, 1, url_key) == LUA_TNIL)
+		config_raise(L, "%s: '%s' is required: %s = \"...\"", what, url_key, url_key);
+	config_read_rstr(L, lua_gettop(L), what, url_key, &src->repourl);
 	if (src->repourl.text && !src->repourl.text[0])
-		config_raise(L, "%s: 'repourl' must not be empty", what);
+		config_raise(L, "%s: '%s' must not be empty", what, url_key);
 	lua_settop(L, ud);
 	if (dsl_get(L, 1, "branch") != LUA_TNIL)
 		config_read_rstr(L, lua_gettop(L), what, "branch", &src->branch);
@@ -144,7 +148,8 @@ int config_step_git(lua_State *L)
 	bool retry_fetch = dsl_opt_bool(L, 1, what, "retry_fetch", false);
 	int ud;
 	struct config_source *src =
-		config_source_new(L, CONFIG_STEP_GIT, "git", keys, what, CONFIG_METHODS_ALL, &ud);
+		config_source_new(L, CONFIG_STEP_GIT, "git", keys, what, CONFIG_METHODS_ALL,
+				  CONFIG_SOURCE_FRESH, "repourl", &ud);
 	src->shallow = (int)shallow;
 	src->submodules = submodules;
 	src->retry_fetch = retry_fetch;
@@ -167,7 +172,8 @@ int config_step_hg(lua_State *L)
 	int ud;
 	struct config_source *src =
 		config_source_new(L, CONFIG_STEP_HG, "hg", keys, what,
-				  CONFIG_METHODS_ALL & ~(1u << CONFIG_SOURCE_COPY), &ud);
+				  CONFIG_METHODS_ALL & ~(1u << CONFIG_SOURCE_COPY),
+				  CONFIG_SOURCE_FRESH, "repourl", &ud);
 	src->hg_inrepo = type == 1;
 	src->clobber_on_branch_change = clobber;
 	return 1;
@@ -199,7 +205,8 @@ int config_step_svn(lua_State *L)
 	dsl_check_keys(L, 1, what, keys);
 	int ud;
 	struct config_source *src =
-		config_source_new(L, CONFIG_STEP_SVN, "svn", keys, what, CONFIG_METHODS_ALL, &ud);
+		config_source_new(L, CONFIG_STEP_SVN, "svn", keys, what, CONFIG_METHODS_ALL,
+				  CONFIG_SOURCE_FRESH, "repourl", &ud);
 	if (dsl_get(L, 1, "username") != LUA_TNIL)
 		config_read_rstr(L, lua_gettop(L), what, "username", &src->username);
 	lua_settop(L, ud);
@@ -222,6 +229,62 @@ int config_step_svn(lua_State *L)
 	return 1;
 }
 
+int config_step_bzr(lua_State *L)
+{
+	static const char *const keys[] = {CONFIG_SOURCE_KEYS, "base_url", NULL};
+	char what[256];
+	dsl_check_table_arg(L, "bzr");
+	dsl_what(L, what, sizeof(what), "bzr", NULL);
+	dsl_check_keys(L, 1, what, keys);
+	bool has_url = dsl_get(L, 1, "repourl") != LUA_TNIL;
+	bool has_base = dsl_get(L, 1, "base_url") != LUA_TNIL;
+	lua_pop(L, 2);
+	if (has_url && has_base)
+		config_raise(L, "%s: 'repourl' and 'base_url' exclude each other", what);
+	int ud;
+	struct config_source *src =
+		config_source_new(L, CONFIG_STEP_BZR, "bzr", keys, what, CONFIG_METHODS_ALL,
+				  CONFIG_SOURCE_FRESH, has_base ? "base_url" : "repourl", &ud);
+	src->base_url = has_base;
+	return 1;
+}
+
+int config_step_darcs(lua_State *L)
+{
+	static const char *const keys[] = {CONFIG_SOURCE_KEYS, NULL};
+	char what[256];
+	dsl_check_table_arg(L, "darcs");
+	dsl_what(L, what, sizeof(what), "darcs", NULL);
+	int ud;
+	config_source_new(L, CONFIG_STEP_DARCS, "darcs", keys, what,
+			  (1u << CONFIG_SOURCE_CLOBBER) | (1u << CONFIG_SOURCE_COPY),
+			  CONFIG_SOURCE_COPY, "repourl", &ud);
+	return 1;
+}
+
+int config_step_cvs(lua_State *L)
+{
+	static const char *const keys[] = {CONFIG_SOURCE_KEYS, "cvsroot", "cvsmodule", NULL};
+	char what[256];
+	dsl_check_table_arg(L, "cvs");
+	dsl_what(L, what, sizeof(what), "cvs", NULL);
+	dsl_check_keys(L, 1, what, keys);
+	if (dsl_get(L, 1, "repourl") != LUA_TNIL)
+		config_raise(L, "%s: cvs takes 'cvsroot' and 'cvsmodule', not 'repourl'", what);
+	lua_pop(L, 1);
+	size_t mlen = 0;
+	const char *module = dsl_opt_string(L, 1, what, "cvsmodule", &mlen);
+	if (!module || !mlen || module[0] == '-' || strlen(module) != mlen)
+		config_raise(L, "%s: 'cvsmodule' is required: cvsmodule = \"proj\"", what);
+	int ud;
+	struct config_source *src =
+		config_source_new(L, CONFIG_STEP_CVS, "cvs", keys, what,
+				  (1u << CONFIG_SOURCE_CLOBBER) | (1u << CONFIG_SOURCE_COPY),
+				  CONFIG_SOURCE_CLOBBER, "cvsroot", &ud);
+	src->cvsmodule = config_strdup(L, module, mlen);
+	return 1;
+}
+
 void config_step_source_copy(lua_State *L, struct config_step *dst, const struct config_step *src)
 {
 	dst->source = NULL;
@@ -238,6 +301,9 @@ void config_step_source_copy(lua_State *L, struct config_step *dst, const struct
 				    .retry_delay = s->retry_delay,
 				    .retry_repeats = s->retry_repeats};
 	d->hg_inrepo = s->hg_inrepo;
+	d->base_url = s->base_url;
+	if (s->cvsmodule)
+		d->cvsmodule = config_strdup(L, s->cvsmodule, strlen(s->cvsmodule));
 	d->clobber_on_branch_change = s->clobber_on_branch_change;
 	config_rstr_copy(L, &d->repourl, &s->repourl);
 	config_rstr_copy(L, &d->branch, &s->branch);
@@ -262,6 +328,7 @@ void config_step_source_release(struct config_step *s)
 	free(src->repourl.text);
 	free(src->branch.text);
 	free(src->username.text);
+	free(src->cvsmodule);
 	if (src->password.text)
 		explicit_bzero(src->password.text, strlen(src->password.text));
 	free(src->password.text);

@@ -68,6 +68,9 @@ enum config_step_kind {
 	CONFIG_STEP_COMPILE, /* config-step-compile.c */
 	CONFIG_STEP_HG,      /* config-step-source.c */
 	CONFIG_STEP_SVN,     /* config-step-source.c */
+	CONFIG_STEP_BZR,     /* config-step-source.c */
+	CONFIG_STEP_DARCS,   /* config-step-source.c */
+	CONFIG_STEP_CVS,     /* config-step-source.c */
 };
 
 /* compile { }: how its output's warnings are counted (master/warnscan.h). */
@@ -113,6 +116,10 @@ struct config_source {
 	struct config_rstr username, password; /* unset: none */
 	char **extra_args;                     /* owned */
 	size_t nextra_args;
+	/* bzr { } */
+	bool base_url; /* repourl is base_url: the branch is joined to it */
+	/* cvs { }: repourl holds cvsroot */
+	char *cvsmodule; /* owned */
 };
 
 struct config_env {

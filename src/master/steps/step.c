@@ -32,7 +32,8 @@ static const struct step_kind *const step_kinds[] = {
 	[CONFIG_STEP_SHELL] = &step_kind_shell,     [CONFIG_STEP_TRIGGER] = &step_kind_trigger,
 	[CONFIG_STEP_PATCH] = &step_kind_patch,     [CONFIG_STEP_GIT] = &step_kind_git,
 	[CONFIG_STEP_COMPILE] = &step_kind_compile, [CONFIG_STEP_HG] = &step_kind_hg,
-	[CONFIG_STEP_SVN] = &step_kind_svn,
+	[CONFIG_STEP_SVN] = &step_kind_svn,         [CONFIG_STEP_BZR] = &step_kind_bzr,
+	[CONFIG_STEP_DARCS] = &step_kind_darcs,     [CONFIG_STEP_CVS] = &step_kind_cvs,
 };
 
 const struct step_kind *step_kind_of(enum config_step_kind kind)

@@ -260,5 +260,8 @@ extern const struct step_kind step_kind_git;
 extern const struct step_kind step_kind_compile;
 extern const struct step_kind step_kind_hg;
 extern const struct step_kind step_kind_svn;
+extern const struct step_kind step_kind_bzr;
+extern const struct step_kind step_kind_darcs;
+extern const struct step_kind step_kind_cvs;
 
 #endif
