@@ -76,13 +76,17 @@ static void step_darcs_next(struct step *st)
 			return;
 		}
 		/* in the builder's directory: darcs makes the tree itself */
-		const char *argv[] = {"clone",     "--lazy", s->revision ? "--to-hash" : s->repourl,
-				      s->revision, s->dir,   NULL,
-				      NULL};
+		const char *argv[8];
+		size_t n = 0;
+		argv[n++] = "clone";
+		argv[n++] = "--lazy";
 		if (s->revision) {
-			argv[4] = s->repourl;
-			argv[5] = s->dir;
+			argv[n++] = "--to-hash";
+			argv[n++] = s->revision;
 		}
+		argv[n++] = s->repourl;
+		argv[n++] = s->dir;
+		argv[n] = NULL;
 		step_darcs_run(st, DARCS_CLONE, "", argv);
 		return;
 	}
