@@ -41,29 +41,36 @@ static void source_done(struct step *st, int status, const char *failure);
 
 static const struct step_cmd_ops source_ops = {source_update, source_done};
 
-void source_run(struct step *st, const char *dir, const char *const *argv, const char *stdin_text,
-		size_t stdin_len)
+int source_shell(struct step *st, const char *dir, const char *const *argv, const char *subdir,
+		 const char *stdin_text, size_t stdin_len, const struct step_cmd_ops *ops)
 {
-	struct source *s = st->priv;
 	char *full[SOURCE_MAX_ARGV + 1];
 	size_t n = 0;
 	for (size_t i = 0; argv[i] && n < SOURCE_MAX_ARGV; i++)
 		full[n++] = (char *)argv[i];
 	full[n] = NULL;
-	const char *subdir = NULL;
-	if (s->phase == SOURCE_PATCH && s->patch.subdir && *s->patch.subdir)
-		subdir = s->patch.subdir;
 	struct proto_enc args;
 	proto_enc_init(&args);
 	uint32_t nargs;
 	int r = step_shell_args_in(st, dir, full, NULL, subdir, stdin_text, stdin_len, &args,
 				   &nargs);
 	if (r >= 0)
-		r = step_command(st, "shell", &args, nargs, &source_ops);
+		r = step_command(st, "shell", &args, nargs, ops);
 	proto_enc_release(&args);
 	if (r < 0)
 		step_finish(st,
 			    r == -ENAMETOOLONG ? RESULTS_EXCEPTION : step_unstarted_results(st));
+	return r;
+}
+
+void source_run(struct step *st, const char *dir, const char *const *argv, const char *stdin_text,
+		size_t stdin_len)
+{
+	struct source *s = st->priv;
+	const char *subdir = NULL;
+	if (s->phase == SOURCE_PATCH && s->patch.subdir && *s->patch.subdir)
+		subdir = s->patch.subdir;
+	(void)source_shell(st, dir, argv, subdir, stdin_text, stdin_len, &source_ops);
 }
 
 void source_collect(struct step *st)
@@ -74,10 +81,8 @@ void source_collect(struct step *st)
 	buf_reset(&s->out);
 }
 
-/* A file-system command on worker paths: one path (key1 "paths" packs it
- * as a list) and maybe a second. */
-static void source_fs(struct step *st, const char *name, const char *key1, const char *path1,
-		      const char *key2, const char *path2)
+int source_fs_cmd(struct step *st, const char *name, const char *key1, const char *path1,
+		  const char *key2, const char *path2, const struct step_cmd_ops *ops)
 {
 	struct proto_enc args;
 	proto_enc_init(&args);
@@ -96,10 +101,17 @@ static void source_fs(struct step *st, const char *name, const char *key1, const
 		step_pack_key(&args, "timeout", &n);
 		proto_pack_int(&args, 120);
 	}
-	int r = step_command(st, name, &args, n, &source_ops);
+	int r = step_command(st, name, &args, n, ops);
 	proto_enc_release(&args);
 	if (r < 0)
 		step_finish(st, step_unstarted_results(st));
+	return r;
+}
+
+static void source_fs(struct step *st, const char *name, const char *key1, const char *path1,
+		      const char *key2, const char *path2)
+{
+	(void)source_fs_cmd(st, name, key1, path1, key2, path2, &source_ops);
 }
 
 void source_rmdir(struct step *st, const char *dir)

@@ -184,6 +184,19 @@ int step_shell_run(struct step *st, const struct step_cmd_ops *ops);
 /* The description of a command step before it is rendered. */
 char *step_shell_describe(const struct step *st);
 
+/* ---- source steps (source.c) ----
+ * Shared by every source step, git's included: a "shell" command of argv
+ * (argv[0] the program, NULL-terminated, at most SOURCE_MAX_ARGV) in dir
+ * (relative to the builder's directory; NULL: the step's workdir) joined
+ * with subdir (may be NULL), and a file-system command (rmdir, cpdir,
+ * stat) on worker paths: key1 "paths" packs path1 as a list; key2 may be
+ * NULL.  Both return 0, or a negative error after which the step has
+ * ended (EXCEPTION, or RETRY when the worker is gone). */
+int source_shell(struct step *st, const char *dir, const char *const *argv, const char *subdir,
+		 const char *stdin_text, size_t stdin_len, const struct step_cmd_ops *ops);
+int source_fs_cmd(struct step *st, const char *name, const char *key1, const char *path1,
+		  const char *key2, const char *path2, const struct step_cmd_ops *ops);
+
 /* ---- source steps but git (source.c) ----
  * Adding a VCS: a steps/step-NAME.c with a struct source_vcs and a
  * step_kind whose start() is source_start(st, &its_vcs). */
