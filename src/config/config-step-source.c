@@ -109,7 +109,8 @@ static struct config_source *config_source_new(lua_State *L, enum config_step_ki
 				  : (enum config_source_method)def_method;
 	src->codebase = config_strdup(L, codebase ? codebase : "", clen);
 	if (dsl_get(L, 1, url_key) == LUA_TNIL)
-		config_raise(L, "%s: '%s' is required: %s = \"...\"", what, url_key, url_key);
+		config_raise(L, "%s: '%s' is required: %s = \"%s\"", what, url_key, url_key,
+			     strcmp(url_key, "repourl") ? "..." : "https://...");
 	config_read_rstr(L, lua_gettop(L), what, url_key, &src->repourl);
 	if (src->repourl.text && !src->repourl.text[0])
 		config_raise(L, "%s: '%s' must not be empty", what, url_key);
