@@ -210,6 +210,9 @@
 #define KILN_MAX_LOCK_COUNT 1000000 /* a lock's max_count and an access's count */
 #define KILN_MAX_LOCKS_PER_SET 64   /* locks in one builder's or step's locks = { } */
 #define KILN_MAX_LOCK_DESCRIBE 1024 /* bytes of a "waiting for lock ..." state string */
+/* Slice "vcsstep" (issue 10): source steps but git (master/steps/source.c) */
+#define KILN_MAX_SOURCE_OUTPUT 4096   /* stdout of a source step command it reads (revision, URL) */
+#define KILN_MAX_SOURCE_EXTRA_ARGS 16 /* svn { extra_args }: fits a VCS argv (SOURCE_MAX_ARGV) */
 
 /* ---- slice "xfer2": transfer steps and artifacts ---- */
 #define KILN_ARTIFACTS_MAX_LIST 10000 /* rows one /builds/N/artifacts answer lists */

@@ -135,6 +135,11 @@ int config_step_test(lua_State *L);
 void config_step_test_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
 void config_step_test_release(struct config_step *s);
 int config_step_git(lua_State *L);
+int config_step_hg(lua_State *L);
+int config_step_svn(lua_State *L);
+int config_step_bzr(lua_State *L);
+int config_step_darcs(lua_State *L);
+int config_step_cvs(lua_State *L);
 void config_step_source_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
 void config_step_source_release(struct config_step *s);
 /* env = { NAME = value } of the step declaration at index 1 (a command step's key). */

@@ -52,6 +52,15 @@ static const struct config_step_decl {
 	 config_step_transfer_release},
 	{"test", CONFIG_STEP_TEST, config_step_test, config_step_test_copy,
 	 config_step_test_release},
+	{"hg", CONFIG_STEP_HG, config_step_hg, config_step_source_copy, config_step_source_release},
+	{"svn", CONFIG_STEP_SVN, config_step_svn, config_step_source_copy,
+	 config_step_source_release},
+	{"bzr", CONFIG_STEP_BZR, config_step_bzr, config_step_source_copy,
+	 config_step_source_release},
+	{"darcs", CONFIG_STEP_DARCS, config_step_darcs, config_step_source_copy,
+	 config_step_source_release},
+	{"cvs", CONFIG_STEP_CVS, config_step_cvs, config_step_source_copy,
+	 config_step_source_release},
 };
 
 static const struct config_step_decl *config_step_decl_of(enum config_step_kind kind)

@@ -73,6 +73,11 @@ enum config_step_kind {
 	CONFIG_STEP_STRING_DOWNLOAD,
 	CONFIG_STEP_JSON_PROPERTIES_DOWNLOAD,
 	CONFIG_STEP_TEST, /* config-step-test.c */
+	CONFIG_STEP_HG, /* config-step-source.c */
+	CONFIG_STEP_SVN, /* config-step-source.c */
+	CONFIG_STEP_BZR, /* config-step-source.c */
+	CONFIG_STEP_DARCS, /* config-step-source.c */
+	CONFIG_STEP_CVS, /* config-step-source.c */
 };
 
 /* A transfer step's own keys (config-step-transfer.c). */
@@ -121,7 +126,7 @@ enum config_source_method {
 	CONFIG_SOURCE_COPY,    /* update a "source" tree beside it, copy it over */
 };
 
-/* A source step's own keys (git { }, config-step-source.c). */
+/* A source step's own keys (git { }, hg { }, svn { }, config-step-source.c). */
 struct config_source {
 	struct config_rstr repourl; /* required */
 	struct config_rstr branch;  /* the default when the build's sourcestamp has none */
@@ -133,6 +138,17 @@ struct config_source {
 	bool retry_fetch;   /* a failed fetch is tried once more */
 	double retry_delay; /* retry = { delay, repeats }: a failed clone ... */
 	int retry_repeats;  /* ... is removed and tried again this often */
+	/* hg { } */
+	bool hg_inrepo;                /* branch_type = "inrepo" (else "dirname") */
+	bool clobber_on_branch_change; /* default true */
+	/* svn { } */
+	struct config_rstr username, password; /* unset: none */
+	char **extra_args;                     /* owned */
+	size_t nextra_args;
+	/* bzr { } */
+	bool base_url; /* repourl is base_url: the branch is joined to it */
+	/* cvs { }: repourl holds cvsroot */
+	char *cvsmodule; /* owned */
 };
 
 struct config_env {
@@ -166,7 +182,7 @@ struct config_step {
 	size_t nset_properties;
 	/* apply_patch { } (CONFIG_STEP_PATCH): applies a try patch, if any */
 	bool patch_with_git; /* tool = "git" (git apply) instead of patch */
-	/* source steps (CONFIG_STEP_GIT) */
+	/* source steps (CONFIG_STEP_GIT, _HG, _SVN) */
 	struct config_source *source; /* owned */
 	/* compile { } (CONFIG_STEP_COMPILE) */
 	struct config_warnings *warnings; /* owned */

@@ -99,51 +99,19 @@ static const struct step_cmd_ops step_git_ops = {step_git_update, step_git_done}
 static void step_git_run(struct step *st, const char *dir, const char *const *argv,
 			 const char *stdin_text, size_t stdin_len)
 {
-	char *full[24] = {"git"};
+	const char *full[24] = {"git"};
 	size_t n = 1;
 	for (size_t i = 0; argv[i] && n + 1 < ARRAY_SIZE(full); i++)
-		full[n++] = (char *)argv[i];
+		full[n++] = argv[i];
 	full[n] = NULL;
-	struct proto_enc args;
-	proto_enc_init(&args);
-	uint32_t nargs;
-	int r = step_shell_args_in(st, dir, full, NULL, NULL, stdin_text, stdin_len, &args, &nargs);
-	if (r >= 0)
-		r = step_command(st, "shell", &args, nargs, &step_git_ops);
-	proto_enc_release(&args);
-	if (r < 0)
-		step_finish(st,
-			    r == -ENAMETOOLONG ? RESULTS_EXCEPTION : step_unstarted_results(st));
+	(void)source_shell(st, dir, full, NULL, stdin_text, stdin_len, &step_git_ops);
 }
 
 /* A file-system command (rmdir, cpdir, stat) on worker paths. */
 static void step_git_fs(struct step *st, const char *name, const char *key1, const char *path1,
 			const char *key2, const char *path2)
 {
-	struct proto_enc args;
-	proto_enc_init(&args);
-	uint32_t n = 0;
-	step_pack_key(&args, key1, &n);
-	if (!strcmp(key1, "paths")) {
-		proto_pack_array(&args, 1);
-		proto_pack_str(&args, path1);
-	} else {
-		proto_pack_str(&args, path1);
-	}
-	if (key2) {
-		step_pack_key(&args, key2, &n);
-		proto_pack_str(&args, path2);
-	}
-	step_pack_key(&args, "logEnviron", &n);
-	proto_pack_bool(&args, false);
-	if (strcmp(name, "stat")) {
-		step_pack_key(&args, "timeout", &n);
-		proto_pack_int(&args, 120);
-	}
-	int r = step_command(st, name, &args, n, &step_git_ops);
-	proto_enc_release(&args);
-	if (r < 0)
-		step_finish(st, step_unstarted_results(st));
+	(void)source_fs_cmd(st, name, key1, path1, key2, path2, &step_git_ops);
 }
 
 static void step_git_rmdir(struct step *st, const char *dir)

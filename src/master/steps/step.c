@@ -42,6 +42,11 @@ static const struct step_kind *const step_kinds[] = {
 	[CONFIG_STEP_STRING_DOWNLOAD] = &step_kind_string_download,
 	[CONFIG_STEP_JSON_PROPERTIES_DOWNLOAD] = &step_kind_json_properties_download,
 	[CONFIG_STEP_TEST] = &step_kind_test,
+	[CONFIG_STEP_HG] = &step_kind_hg,
+	[CONFIG_STEP_SVN] = &step_kind_svn,
+	[CONFIG_STEP_BZR] = &step_kind_bzr,
+	[CONFIG_STEP_DARCS] = &step_kind_darcs,
+	[CONFIG_STEP_CVS] = &step_kind_cvs,
 };
 
 const struct step_kind *step_kind_of(enum config_step_kind kind)

@@ -28,7 +28,9 @@
 #include <jansson.h>
 #include <msgpack.h>
 
+#include "common/buf.h"
 #include "config/config.h"
+#include "db/db.h"
 
 struct build;
 struct logmask;
@@ -214,6 +216,87 @@ int step_shell_run(struct step *st, const struct step_cmd_ops *ops);
 /* The description of a command step before it is rendered. */
 char *step_shell_describe(const struct step *st);
 
+/* ---- source steps (source.c) ----
+ * Shared by every source step, git's included: a "shell" command of argv
+ * (argv[0] the program, NULL-terminated, at most SOURCE_MAX_ARGV) in dir
+ * (relative to the builder's directory; NULL: the step's workdir) joined
+ * with subdir (may be NULL), and a file-system command (rmdir, cpdir,
+ * stat) on worker paths: key1 "paths" packs path1 as a list; key2 may be
+ * NULL.  Both return 0, or a negative error after which the step has
+ * ended (EXCEPTION, or RETRY when the worker is gone). */
+int source_shell(struct step *st, const char *dir, const char *const *argv, const char *subdir,
+		 const char *stdin_text, size_t stdin_len, const struct step_cmd_ops *ops);
+int source_fs_cmd(struct step *st, const char *name, const char *key1, const char *path1,
+		  const char *key2, const char *path2, const struct step_cmd_ops *ops);
+
+/* ---- source steps but git (source.c) ----
+ * Adding a VCS: a steps/step-NAME.c with a struct source_vcs and a
+ * step_kind whose start() is source_start(st, &its_vcs). */
+#define SOURCE_MAX_ARGV 32 /* arguments of one VCS command */
+enum source_phase {
+	SOURCE_COPY_RM,  /* method copy: rmdir WORKDIR (a failure is fine) */
+	SOURCE_VCS,      /* the VCS's own sequence (source_vcs.next) */
+	SOURCE_COPY,     /* method copy: cpdir source WORKDIR */
+	SOURCE_PATCH,    /* the try patch */
+	SOURCE_REVISION, /* the command printing got_revision */
+};
+struct source {
+	const struct source_vcs *vcs;
+	enum source_phase phase;
+	int state; /* the VCS's own, 0 when its sequence starts */
+	/* rendered, or from the build's sourcestamp; owned, NULL when unset */
+	char *repourl, *branch, *revision;
+	char *default_branch;          /* the step's own branch, rendered */
+	char *user, *password, *extra; /* owned; the VCS's (svn) */
+	const char *dir;               /* where the VCS runs: the workdir, or "source" (copy) */
+	bool full;                     /* mode full */
+	enum config_source_method method;
+	bool copy;      /* method copy, until the copy is made */
+	bool updatable; /* the VCS's to set */
+	struct db_patch_data patch;
+	struct buf out; /* stdout of the command after source_collect() */
+	bool collect, out_overflow;
+};
+struct source_vcs {
+	const char *tool;   /* the program, as logged: "hg" */
+	const char *source; /* got_revision's property source: "Mercurial" */
+	/* After rendering: the VCS's own settings into s (may change
+	 * s->repourl).  0, or a negative error with a line in the log. */
+	int (*prepare)(struct step *st);
+	/* Phase SOURCE_VCS: starts the next command from s->state (0 first;
+	 * later st->rc is the last command's exit code) or ends the
+	 * checkout with source_checked_out() or the step with step_finish(). */
+	void (*next)(struct step *st);
+	/* Starts the command printing the revision (after source_collect()),
+	 * or calls source_got() at once. */
+	void (*revision)(struct step *st);
+	/* Is the stripped stdout (len bytes) a revision? */
+	bool (*revision_ok)(const char *text, size_t len);
+	/* Fills argv (SOURCE_MAX_ARGV + 1) with the patch command for level
+	 * ("-p1"); NULL: patch(1) reading stdin. */
+	void (*patch_argv)(const char *level, const char **argv);
+};
+/* Renders the step's keys, takes the build's sourcestamp and patch, and
+ * starts vcs's sequence; st->priv becomes a struct source. */
+void source_start(struct step *st, const struct source_vcs *vcs);
+void source_free(struct step *st);
+char *source_describe(const struct step *st);
+/* Runs argv (argv[0] the program, NULL-terminated, at most
+ * SOURCE_MAX_ARGV) with "shell" in dir (relative to the builder's
+ * directory; NULL: the step's workdir); stdin_text may be NULL.  A command
+ * that cannot start ends the step. */
+void source_run(struct step *st, const char *dir, const char *const *argv, const char *stdin_text,
+		size_t stdin_len);
+/* The next command's stdout is kept in s->out (capped). */
+void source_collect(struct step *st);
+/* rmdir of dir (NULL: the workdir); stat of dir/sub. */
+void source_rmdir(struct step *st, const char *dir);
+void source_stat(struct step *st, const char *dir, const char *sub);
+/* The checkout is done: copy, patch, got_revision follow. */
+void source_checked_out(struct step *st);
+/* Sets got_revision and ends the step SUCCESS. */
+void source_got(struct step *st, const char *rev, size_t len);
+
 /* ---- the kinds (step-*.c) ---- */
 extern const struct step_kind step_kind_shell;
 extern const struct step_kind step_kind_trigger;
@@ -226,5 +309,10 @@ extern const struct step_kind step_kind_file_download;
 extern const struct step_kind step_kind_string_download;
 extern const struct step_kind step_kind_json_properties_download;
 extern const struct step_kind step_kind_test;
+extern const struct step_kind step_kind_hg;
+extern const struct step_kind step_kind_svn;
+extern const struct step_kind step_kind_bzr;
+extern const struct step_kind step_kind_darcs;
+extern const struct step_kind step_kind_cvs;
 
 #endif
