@@ -67,7 +67,8 @@ struct step {
 	bool have_rc;
 	bool interrupting; /* an interrupt was sent, the timer runs */
 	bool finished;
-	void *priv; /* the kind's own state */
+	bool fixed_desc; /* description = ... given: step_set_description() keeps it */
+	void *priv;      /* the kind's own state */
 };
 
 /* The table of kinds (step.c); NULL for a kind without one. */
@@ -148,7 +149,9 @@ int step_render_json(struct step *st, const struct config_rstr *r, const char *w
  * numbers and booleans as Python's str() writes them (Buildbot's
  * rendering). Owned. */
 char *step_json_text(const json_t *v);
-/* The usual results of a command step from its exit code. */
+/* The usual results of a command step from its exit code: the step's
+ * decode_rc when it has one (a code not in it: FAILURE), else 0 SUCCESS
+ * and anything else FAILURE. */
 int step_rc_results(const struct step *st);
 
 /* Ends the step with results (db.h RESULTS_*); exactly once. */
@@ -188,5 +191,8 @@ extern const struct step_kind step_kind_trigger;
 extern const struct step_kind step_kind_patch;
 extern const struct step_kind step_kind_git;
 extern const struct step_kind step_kind_compile;
+extern const struct step_kind step_kind_setprop; /* slice "misc" */
+extern const struct step_kind step_kind_propcmd;
+extern const struct step_kind step_kind_log;
 
 #endif
