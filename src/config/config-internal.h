@@ -161,8 +161,9 @@ struct config_step dsl_step_flags(lua_State *L, const char *what);
 #define DSL_STEP_FLAG_KEYS                                                                         \
 	"halt_on_failure", "flunk_on_failure", "warn_on_failure", "always_run", DSL_STEP_OPT_KEYS
 /* The options of every kind (slice "misc", config-step-props.c), read by
- * config_step_options() after the kind's declaration. */
-#define DSL_STEP_OPT_KEYS "do_step_if", "hide_step_if", "description", "description_done", "retry"
+ * config_step_options() after the kind's declaration; command steps also
+ * take retry and decode_rc (config_step_command_new's keys). */
+#define DSL_STEP_OPT_KEYS "do_step_if", "hide_step_if", "description", "description_done"
 void config_step_options(lua_State *L, const char *decl, struct config_step *s);
 void config_step_options_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
 void config_step_options_release(struct config_step *s);

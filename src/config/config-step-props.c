@@ -115,7 +115,9 @@ void config_step_options(lua_State *L, const char *decl, struct config_step *s)
 	config_props_bool_fn(L, what, "hide_step_if", &s->hide_fn, &s->hidden);
 	config_props_rstr(L, what, "description", &s->description);
 	config_props_rstr(L, what, "description_done", &s->description_done);
-	s->retry = (int)dsl_opt_int(L, 1, what, "retry", 0, 0, KILN_STEP_RETRY_MAX);
+	/* git { retry = { delay, repeats } } is the source step's own (Buildbot's) */
+	if (s->kind != CONFIG_STEP_GIT)
+		s->retry = (int)dsl_opt_int(L, 1, what, "retry", 0, 0, KILN_STEP_RETRY_MAX);
 	config_props_decode_rc(L, what, s);
 	lua_settop(L, top);
 }

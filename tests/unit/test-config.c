@@ -434,18 +434,17 @@ TEST(step_errors)
 	CHECK_ERR("shell { command = { \"a\", {} } }",
 		  "master.lua:1: shell: 'command' must be a string (got table)");
 	CHECK_ERR("shell { command = true }",
-		  "master.lua:1: shell: 'command' must be a string, a list of strings or a "
-		  "function (got boolean)");
+		  "master.lua:1: shell: 'command' must be a string, a list of strings, "
+		  "interpolate(...) or a function (got boolean)");
 	CHECK_ERR("shell { command = \"make\", timeout = -1 }",
 		  "master.lua:1: shell: 'timeout' must be between 0 and 31622400 seconds");
 	CHECK_ERR("shell { command = \"make\", max_time = \"1h\" }",
 		  "master.lua:1: shell: 'max_time' must be a number of seconds (got string)");
 	CHECK_ERR("shell { name = \"c\", command = \"make\", halt_on_failure = 1 }",
 		  "master.lua:1: shell 'c': 'halt_on_failure' must be true or false (got number)");
-	CHECK_ERR(
-		"shell { command = \"make\", env = { A = true } }",
-		"master.lua:1: shell: env: 'A' must be a string, a number, secret(...), a function "
-		"or false to unset (got boolean)");
+	CHECK_ERR("shell { command = \"make\", env = { A = true } }",
+		  "master.lua:1: shell: env: 'A' must be a string, a number, secret(...), "
+		  "interpolate(...), a function or false to unset (got boolean)");
 	CHECK_ERR("shell { command = \"make\", env = { \"x\" } }",
 		  "master.lua:1: shell: 'env' keys must be variable names (got number)");
 	CHECK_ERR("shell { command = \"make\", env = { [\"A=B\"] = \"x\" } }",
@@ -455,7 +454,8 @@ TEST(step_errors)
 	CHECK_ERR("shell { command = \"make\", comand = \"x\" }",
 		  "master.lua:1: shell: unknown key 'comand' (known: name, command, env, workdir, "
 		  "timeout, max_time, halt_on_failure, flunk_on_failure, warn_on_failure, "
-		  "always_run, locks)");
+		  "always_run, do_step_if, hide_step_if, description, description_done, locks, "
+		  "decode_rc, retry)");
 	CHECK_ERR("shell {\n  name = \"a/b\",\n  command = \"make\" }",
 		  "master.lua:1: shell 'a/b': 'name' must not contain '/' (got 'a/b')");
 	CHECK_ERR("shell { command = \"a\\0b\" }",
