@@ -171,6 +171,7 @@ int config_step_set_property(lua_State *L);
 int config_step_set_properties(lua_State *L);
 int config_step_propcmd(lua_State *L);
 int config_step_log(lua_State *L);
+int config_step_master_shell(lua_State *L);
 void config_step_props_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
 void config_step_props_release(struct config_step *s);
 long long dsl_opt_int(lua_State *L, int t, const char *what, const char *key, long long def,

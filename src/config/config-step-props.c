@@ -350,6 +350,22 @@ int config_step_log(lua_State *L)
 	return 1;
 }
 
+/* ---- master_shell { } -------------------------------------------------------- */
+
+/* Every key of shell { }; workdir is relative to the master's base
+ * directory, which is the default. */
+int config_step_master_shell(lua_State *L)
+{
+	struct config_step *step =
+		config_step_command_new(L, "master_shell", CONFIG_STEP_MASTERSHELL, NULL);
+	if (dsl_get(L, 1, "workdir") == LUA_TNIL) {
+		free(step->workdir);
+		step->workdir = NULL;
+	}
+	lua_pop(L, 1);
+	return 1;
+}
+
 /* ---- copies into builders --------------------------------------------------- */
 
 void config_step_props_copy(lua_State *L, struct config_step *dst, const struct config_step *src)

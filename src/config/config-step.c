@@ -48,6 +48,7 @@ static const struct config_step_decl {
 	 config_step_props_copy, config_step_props_release},
 	{"log", CONFIG_STEP_LOG, config_step_log, config_step_props_copy,
 	 config_step_props_release},
+	{"master_shell", CONFIG_STEP_MASTERSHELL, config_step_master_shell, NULL, NULL},
 };
 
 static const struct config_step_decl *config_step_decl_of(enum config_step_kind kind)

@@ -67,9 +67,10 @@ enum config_step_kind {
 	CONFIG_STEP_GIT,     /* config-step-source.c */
 	CONFIG_STEP_COMPILE, /* config-step-compile.c */
 	/* slice "misc" (config-step-props.c) */
-	CONFIG_STEP_SETPROP, /* set_property { }, set_properties { } */
-	CONFIG_STEP_PROPCMD, /* set_property_from_command { } */
-	CONFIG_STEP_LOG,     /* log { } */
+	CONFIG_STEP_SETPROP,     /* set_property { }, set_properties { } */
+	CONFIG_STEP_PROPCMD,     /* set_property_from_command { } */
+	CONFIG_STEP_LOG,         /* log { } */
+	CONFIG_STEP_MASTERSHELL, /* master_shell { } */
 };
 
 /* One property a set_property/set_properties step sets: a constant (json,

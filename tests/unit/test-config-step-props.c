@@ -158,6 +158,8 @@ TEST(call_fn_results)
 
 TEST(errors)
 {
+	struct config *cfg;
+	char *err;
 	setenv("KILN_SECRET_PW", "x", 1);
 	CHECK_ERR(W B("set_property { value = 1 }"),
 		  "master.lua:3: set_property: 'property' is required");
@@ -186,9 +188,21 @@ TEST(errors)
 	CHECK_ERR(W B("log { text = {} }"),
 		  "master.lua:3: log: 'text' must be a string, interpolate(...) or a function "
 		  "(got table)");
+	/* master_shell: workdir under the master's base directory, none by default */
+	cfg = load(W B("master_shell { command = \"a\" }, master_shell { command = \"b\", "
+		       "workdir = \"x\", retry = 1 }"),
+		   &err);
+	CHECK(cfg && cfg->builder[0].steps[0].kind == CONFIG_STEP_MASTERSHELL);
+	CHECK(cfg && cfg->builder[0].steps[0].workdir == NULL);
+	CHECK(cfg && cfg->builder[0].steps[1].workdir &&
+	      !strcmp(cfg->builder[0].steps[1].workdir, "x"));
+	if (!cfg)
+		free(err);
+	config_free(cfg);
+	CHECK_ERR(W B("master_shell { command = \"a\", workdir = \"../x\" }"),
+		  "master.lua:3: master_shell: 'workdir' must not contain '..' (got '../x')");
 	/* git's own retry = { delay, repeats } is not the step option */
-	char *err;
-	struct config *cfg = load(W B("git { repourl = \"x\", retry = { 1, 2 } }"), &err);
+	cfg = load(W B("git { repourl = \"x\", retry = { 1, 2 } }"), &err);
 	CHECK(cfg && cfg->builder[0].steps[0].retry == 0);
 	if (!cfg)
 		free(err);

@@ -29,10 +29,15 @@
 
 /* One line per kind of step, in enum config_step_kind's order. */
 static const struct step_kind *const step_kinds[] = {
-	[CONFIG_STEP_SHELL] = &step_kind_shell,     [CONFIG_STEP_TRIGGER] = &step_kind_trigger,
-	[CONFIG_STEP_PATCH] = &step_kind_patch,     [CONFIG_STEP_GIT] = &step_kind_git,
-	[CONFIG_STEP_COMPILE] = &step_kind_compile, [CONFIG_STEP_SETPROP] = &step_kind_setprop,
-	[CONFIG_STEP_PROPCMD] = &step_kind_propcmd, [CONFIG_STEP_LOG] = &step_kind_log,
+	[CONFIG_STEP_SHELL] = &step_kind_shell,
+	[CONFIG_STEP_TRIGGER] = &step_kind_trigger,
+	[CONFIG_STEP_PATCH] = &step_kind_patch,
+	[CONFIG_STEP_GIT] = &step_kind_git,
+	[CONFIG_STEP_COMPILE] = &step_kind_compile,
+	[CONFIG_STEP_SETPROP] = &step_kind_setprop,
+	[CONFIG_STEP_PROPCMD] = &step_kind_propcmd,
+	[CONFIG_STEP_LOG] = &step_kind_log,
+	[CONFIG_STEP_MASTERSHELL] = &step_kind_mastershell,
 };
 
 const struct step_kind *step_kind_of(enum config_step_kind kind)

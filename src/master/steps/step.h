@@ -184,6 +184,9 @@ void step_add_url(struct step *st, const char *name, const char *url);
 int step_shell_run(struct step *st, const struct step_cmd_ops *ops);
 /* The description of a command step before it is rendered. */
 char *step_shell_describe(const struct step *st);
+/* The step's command rendered: *ret_argv (NULL-terminated, owned) or
+ * *ret_cmd (owned).  0, or a negative error with a line in the log. */
+int step_shell_render(struct step *st, char ***ret_argv, char **ret_cmd);
 
 /* ---- the kinds (step-*.c) ---- */
 extern const struct step_kind step_kind_shell;
@@ -194,5 +197,6 @@ extern const struct step_kind step_kind_compile;
 extern const struct step_kind step_kind_setprop; /* slice "misc" */
 extern const struct step_kind step_kind_propcmd;
 extern const struct step_kind step_kind_log;
+extern const struct step_kind step_kind_mastershell;
 
 #endif
