@@ -220,4 +220,13 @@
 #define KILN_TEST_STEP_MAX_REPORTS 64  /* report files one test { } step reads */
 #define KILN_TEST_STEP_BLOCKSIZE 65536 /* bytes per upload chunk asked of the worker */
 
+/* Slice "misc" (issue 10): set_property, set_property_from_command, log, master_shell, options */
+#define KILN_DECODE_RC_MAX 256  /* entries in one step's decode_rc = { } */
+#define KILN_STEP_RETRY_MAX 100 /* a step's retry = N (each attempt is a step row) */
+#define KILN_SETPROP_MAX 1000   /* properties in one set_properties { } */
+/* stdout (and stderr) kept by set_property_from_command */
+#define KILN_PROPCMD_MAX_OUTPUT (1u << 20)
+/* one master_shell's output into its log (then it is killed) */
+#define KILN_MASTERSHELL_MAX_OUTPUT (64u << 20)
+
 #endif

@@ -179,7 +179,22 @@ bool dsl_opt_bool(lua_State *L, int t, const char *what, const char *key, bool d
  * into a zeroed step; the caller fills in the rest. */
 struct config_step dsl_step_flags(lua_State *L, const char *what);
 /* Those flags' keys, for a step kind's list of allowed keys. */
-#define DSL_STEP_FLAG_KEYS "halt_on_failure", "flunk_on_failure", "warn_on_failure", "always_run"
+#define DSL_STEP_FLAG_KEYS                                                                         \
+	"halt_on_failure", "flunk_on_failure", "warn_on_failure", "always_run", DSL_STEP_OPT_KEYS
+/* The options of every kind (slice "misc", config-step-props.c), read by
+ * config_step_options() after the kind's declaration; command steps also
+ * take retry and decode_rc (config_step_command_new's keys). */
+#define DSL_STEP_OPT_KEYS "do_step_if", "hide_step_if", "description", "description_done"
+void config_step_options(lua_State *L, const char *decl, struct config_step *s);
+void config_step_options_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
+void config_step_options_release(struct config_step *s);
+int config_step_set_property(lua_State *L);
+int config_step_set_properties(lua_State *L);
+int config_step_propcmd(lua_State *L);
+int config_step_log(lua_State *L);
+int config_step_master_shell(lua_State *L);
+void config_step_props_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
+void config_step_props_release(struct config_step *s);
 long long dsl_opt_int(lua_State *L, int t, const char *what, const char *key, long long def,
 		      long long min, long long max);
 double dsl_opt_seconds(lua_State *L, int t, const char *what, const char *key, double def);

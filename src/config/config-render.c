@@ -176,3 +176,133 @@ int config_call_render(struct config *cfg, int fn, const json_t *props, json_t *
 	*ret = c.result;
 	return 0;
 }
+
+/* ---- any function: config_call_fn (slice "misc") ------------------------ */
+
+struct config_fn_call {
+	int fn;
+	const json_t *args;
+	const json_t *props;
+	json_t *result;
+	char err[256];
+};
+
+/* The Lua value at idx as JSON, or NULL with err set. */
+static json_t *config_fn_value(lua_State *L, int idx, int depth, struct config_fn_call *c)
+{
+	int t = lua_type(L, idx);
+	if (t == LUA_TNIL)
+		return json_null();
+	if (t != LUA_TTABLE) {
+		struct config_render_call rc = {0};
+		json_t *v = config_render_scalar(L, idx, &rc);
+		if (!v)
+			snprintf(c->err, sizeof(c->err), "%s", rc.err);
+		return v;
+	}
+	if (depth > RENDER_MAX_DEPTH) {
+		snprintf(c->err, sizeof(c->err), "the function returned tables nested over %d deep",
+			 RENDER_MAX_DEPTH);
+		return NULL;
+	}
+	luaL_checkstack(L, 4, "function result");
+	idx = lua_absindex(L, idx);
+	lua_Integer n = luaL_len(L, idx);
+	if (n > 0) {
+		/* a sequence: a list */
+		if (n > KILN_LUA_MAX_FILES) {
+			snprintf(c->err, sizeof(c->err),
+				 "the function returned a list of over %u elements",
+				 (unsigned)KILN_LUA_MAX_FILES);
+			return NULL;
+		}
+		json_t *list = json_array();
+		for (lua_Integer i = 1; i <= n; i++) {
+			lua_rawgeti(L, idx, i);
+			json_t *v = config_fn_value(L, lua_gettop(L), depth + 1, c);
+			lua_pop(L, 1);
+			if (!v) {
+				json_decref(list);
+				return NULL;
+			}
+			json_array_append_new(list, v);
+		}
+		return list;
+	}
+	json_t *obj = json_object();
+	size_t count = 0;
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		json_t *v = NULL;
+		if (++count > KILN_LUA_MAX_FILES)
+			snprintf(c->err, sizeof(c->err),
+				 "the function returned a table of over %u entries",
+				 (unsigned)KILN_LUA_MAX_FILES);
+		else if (lua_type(L, -2) != LUA_TSTRING)
+			snprintf(c->err, sizeof(c->err),
+				 "the function returned a table with a %s key",
+				 luaL_typename(L, -2));
+		else
+			v = config_fn_value(L, lua_gettop(L), depth + 1, c);
+		if (!v) {
+			json_decref(obj);
+			return NULL;
+		}
+		json_object_set_new(obj, lua_tostring(L, -2), v);
+		lua_pop(L, 1);
+	}
+	return obj;
+}
+
+static int config_fn_main(lua_State *L)
+{
+	struct config_fn_call *c = lua_touserdata(L, 1);
+	lua_settop(L, 0);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn);
+	int nargs = 0;
+	size_t i;
+	const json_t *a;
+	json_array_foreach(c->args, i, a)
+	{
+		config_charge(L, 32);
+		config_render_push(L, a, 1);
+		nargs++;
+	}
+	if (c->props) {
+		const char *k;
+		const json_t *v;
+		lua_createtable(L, 0, (int)json_object_size(c->props));
+		json_object_foreach((json_t *)c->props, k, v)
+		{
+			config_charge(L, 32);
+			config_render_push(L, json_is_array(v) ? json_array_get(v, 0) : v, 1);
+			lua_setfield(L, -2, k);
+		}
+		nargs++;
+	}
+	lua_call(L, nargs, 1);
+	c->result = config_fn_value(L, lua_gettop(L), 1, c);
+	return 0;
+}
+
+int config_call_fn(struct config *cfg, int fn, const json_t *args, const json_t *props,
+		   json_t **ret, char **ret_err)
+{
+	*ret = NULL;
+	if (!cfg->lua || !fn) {
+		*ret_err = xstrdup("master.lua: no Lua state kept for functions");
+		return KILN_ECONFIG;
+	}
+	struct config_fn_call c = {.fn = fn, .args = args, .props = props};
+	int r = config_lua_run(cfg->lua, config_fn_main, &c, ret_err);
+	if (r < 0) {
+		json_decref(c.result);
+		return r;
+	}
+	if (!c.result) {
+		*ret_err = xstrdup(c.err[0] ? c.err : "the function failed");
+		return KILN_ECONFIG;
+	}
+	*ret = c.result;
+	return 0;
+}

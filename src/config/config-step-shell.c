@@ -122,8 +122,8 @@ struct config_step *config_step_command_new(lua_State *L, const char *decl,
 					    const char *const *extra_keys)
 {
 	static const char *const keys[] = {
-		"name",     "command",          "env",  "workdir", "timeout",
-		"max_time", DSL_STEP_FLAG_KEYS, "locks"};
+		"name",     "command",          "env",   "workdir",   "timeout",
+		"max_time", DSL_STEP_FLAG_KEYS, "locks", "decode_rc", "retry"};
 	const char *all[ARRAY_SIZE(keys) + 16];
 	size_t n = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)

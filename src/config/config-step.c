@@ -61,6 +61,16 @@ static const struct config_step_decl {
 	 config_step_source_release},
 	{"cvs", CONFIG_STEP_CVS, config_step_cvs, config_step_source_copy,
 	 config_step_source_release},
+	/* slice "misc" (config-step-props.c) */
+	{"set_property", CONFIG_STEP_SETPROP, config_step_set_property, config_step_props_copy,
+	 config_step_props_release},
+	{"set_properties", CONFIG_STEP_SETPROP, config_step_set_properties, config_step_props_copy,
+	 config_step_props_release},
+	{"set_property_from_command", CONFIG_STEP_PROPCMD, config_step_propcmd,
+	 config_step_props_copy, config_step_props_release},
+	{"log", CONFIG_STEP_LOG, config_step_log, config_step_props_copy,
+	 config_step_props_release},
+	{"master_shell", CONFIG_STEP_MASTERSHELL, config_step_master_shell, NULL, NULL},
 };
 
 static const struct config_step_decl *config_step_decl_of(enum config_step_kind kind)
@@ -69,6 +79,19 @@ static const struct config_step_decl *config_step_decl_of(enum config_step_kind 
 		if (config_step_decls[i].kind == kind)
 			return &config_step_decls[i];
 	return NULL;
+}
+
+/* A kind's declaration, then the options every kind takes (do_step_if,
+ * description, ...: config-step-props.c) from the same table. */
+static int config_step_declare(lua_State *L)
+{
+	const struct config_step_decl *d =
+		&config_step_decls[lua_tointeger(L, lua_upvalueindex(1))];
+	int n = d->declare(L);
+	struct config_step *s = luaL_testudata(L, -1, MT_STEP);
+	if (s)
+		config_step_options(L, d->name, s);
+	return n;
 }
 
 /* ---- the step userdata ---------------------------------------------------- */
@@ -294,6 +317,10 @@ void config_step_copy(lua_State *L, struct config_step *dst, const struct config
 	dst->ntrigger_schedulers = 0;
 	dst->set_properties = NULL;
 	dst->nset_properties = 0;
+	dst->description.text = dst->description_done.text = NULL;
+	dst->decode_rc = NULL;
+	dst->ndecode_rc = 0;
+	config_step_options_copy(L, dst, src); /* slice "misc" */
 	const struct config_step_decl *d = config_step_decl_of(src->kind);
 	if (d && d->copy)
 		d->copy(L, dst, src);
@@ -338,7 +365,8 @@ void config_step_release(struct config_step *s)
 	free(s->command.text);
 	config_env_free(s->env, s->nenv);
 	free(s->workdir);
-	free(s->locks); /* config-lock.c */
+	free(s->locks);                 /* config-lock.c */
+	config_step_options_release(s); /* slice "misc" */
 	const struct config_step_decl *d = config_step_decl_of(s->kind);
 	if (d && d->release)
 		d->release(s);
@@ -349,8 +377,11 @@ void config_step_open(lua_State *L)
 {
 	dsl_new_type(L, MT_STEP, "step", config_step_gc, config_step_tostring);
 	lua_pop(L, 1);
-	for (size_t i = 0; i < ARRAY_SIZE(config_step_decls); i++)
-		lua_register(L, config_step_decls[i].name, config_step_decls[i].declare);
+	for (size_t i = 0; i < ARRAY_SIZE(config_step_decls); i++) {
+		lua_pushinteger(L, (lua_Integer)i);
+		lua_pushcclosure(L, config_step_declare, 1);
+		lua_setglobal(L, config_step_decls[i].name);
+	}
 	dsl_new_type(L, MT_INTERP, "interpolate", config_step_interp_gc,
 		     config_step_interp_tostring);
 	lua_pop(L, 1);

@@ -78,6 +78,11 @@ enum config_step_kind {
 	CONFIG_STEP_BZR, /* config-step-source.c */
 	CONFIG_STEP_DARCS, /* config-step-source.c */
 	CONFIG_STEP_CVS, /* config-step-source.c */
+	/* slice "misc" (config-step-props.c) */
+	CONFIG_STEP_SETPROP,     /* set_property { }, set_properties { } */
+	CONFIG_STEP_PROPCMD,     /* set_property_from_command { } */
+	CONFIG_STEP_LOG,         /* log { } */
+	CONFIG_STEP_MASTERSHELL, /* master_shell { } */
 };
 
 /* A transfer step's own keys (config-step-transfer.c). */
@@ -100,6 +105,21 @@ struct config_test {
 	size_t nreports;            /* the command */
 	char *report_format;        /* owned: the reports' format; default "auto" */
 	long long max_report_bytes; /* one report's cap (stdout's too) */
+};
+
+/* One property a set_property/set_properties step sets: a constant (json,
+ * JSON text) or a renderable (value, rendered when the step runs). */
+struct config_step_prop {
+	char *name;               /* owned */
+	char *json;               /* owned JSON text, or NULL when value is a renderable */
+	struct config_rstr value; /* interpolate(...) or a function */
+};
+
+/* decode_rc = { [rc] = "success", ... }: an exit code and its results
+ * (Buildbot's numbers: 0 success ... 6 cancelled, as db.h RESULTS_*). */
+struct config_decode_rc {
+	long long rc;
+	int results;
 };
 
 /* compile { }: how its output's warnings are counted (master/warnscan.h). */
@@ -193,6 +213,26 @@ struct config_step {
 	/* locks = { ... } (config-lock.c): taken around the step, sorted by lock */
 	struct config_lock_access *locks; /* owned */
 	size_t nlocks;
+	/* slice "misc": options of every kind (config-step-props.c) */
+	int do_step_if_fn;              /* function(props) -> boolean; 0 = none */
+	bool skip;                      /* do_step_if = false */
+	int hide_fn;                    /* hide_step_if = function(results, props); 0 = none */
+	bool hidden;                    /* hide_step_if = true */
+	struct config_rstr description; /* the state string while it runs; unset = the kind's */
+	struct config_rstr description_done; /* ... and once done (results appended) */
+	int retry;                          /* a FAILURE/EXCEPTION runs again, this often at most */
+	struct config_decode_rc *decode_rc; /* owned; NULL: 0 success, else failure */
+	size_t ndecode_rc;
+	/* set_property { } / set_properties { } (CONFIG_STEP_SETPROP) */
+	struct config_step_prop *props; /* owned */
+	size_t nprops;
+	/* set_property_from_command { } (CONFIG_STEP_PROPCMD) */
+	char *property; /* owned: stdout (stripped) becomes it; NULL with extract */
+	char *extract;  /* owned PCRE2 regex: its named groups become properties */
+	int extract_fn; /* function(rc, stdout, stderr) -> { name = value } */
+	/* log { } (CONFIG_STEP_LOG) */
+	char *log_name; /* owned */
+	struct config_rstr log_text;
 };
 
 struct config_builder {
@@ -353,6 +393,13 @@ const char *config_secret_value(const struct config *cfg, const char *name);
 struct json_t;
 int config_call_render(struct config *cfg, int fn, const struct json_t *props, struct json_t **ret,
 		       char **ret_err);
+/* The same for any function: called with the values of args (a JSON array;
+ * NULL: none) then, when props is not NULL, the properties' table.  Its
+ * result in *ret (owned): a scalar, nil as null, a table with string keys
+ * as an object, a sequence as an array (nested at most 16 deep, at most
+ * KILN_LUA_MAX_FILES entries per table).  Errors as config_call_render. */
+int config_call_fn(struct config *cfg, int fn, const struct json_t *args,
+		   const struct json_t *props, struct json_t **ret, char **ret_err);
 
 /* Does the change pass the filter?  1 yes, 0 no, or KILN_ECONFIG with
  * *ret_err (owned) when a Lua function or pattern failed (the caller logs

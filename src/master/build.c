@@ -145,8 +145,31 @@ static void build_text_add(struct build *b, const char *summary, size_t len)
 		buf_reset(&b->text); /* cannot happen: the room was checked */
 }
 
+/* retry = N: a step that ended FAILURE or EXCEPTION (not a stop, a lost
+ * worker or a database failure) runs again, a new step row each time (its
+ * name gains _1, _2 ... as Buildbot names repeats); only the last attempt
+ * counts for the build. */
+static bool build_step_retry(struct build *b, const struct config_step *s, int results)
+{
+	if ((results != RESULTS_FAILURE && results != RESULTS_EXCEPTION) ||
+	    b->step_attempts >= s->retry || b->stop_requested || b->lost || b->db_failed ||
+	    !b->next_step || &b->bcfg->steps[b->next_step - 1] != s) {
+		b->step_attempts = 0;
+		return false;
+	}
+	b->step_attempts++;
+	b->next_step--; /* build_run_next() runs it again */
+	log_info("build=%lld step '%s' %s: attempt %d of %d", (long long)b->buildid, s->name,
+		 db_results_name(results), b->step_attempts + 1, s->retry + 1);
+	return true;
+}
+
 void build_step_ended(struct build *b, const struct config_step *s, int results, const char *state)
 {
+	if (build_step_retry(b, s, results)) {
+		build_run_next(b);
+		return;
+	}
 	if (state && build_step_in_summary(s, results))
 		build_text_add(b, state, strlen(state));
 	log_debug("build=%lld step '%s' %s", (long long)b->buildid, s->name,

@@ -182,6 +182,7 @@ struct build {
 	struct lock_handle *step_locks;        /* owned; NULL: none */
 	size_t step_locks_idx;                 /* the step (in bcfg->steps) they are for */
 	void (*locks_resume)(struct build *b); /* build_run_next, once a set is held */
+	int step_attempts; /* slice "misc": failed attempts of the step (its retry = N) */
 };
 
 /* engine.c */

@@ -87,7 +87,7 @@ char *step_shell_describe(const struct step *st)
 }
 
 /* The rendered command: *ret_argv (NULL-terminated, owned) or *ret_cmd. */
-static int step_shell_render(struct step *st, char ***ret_argv, char **ret_cmd)
+int step_shell_render(struct step *st, char ***ret_argv, char **ret_cmd)
 {
 	const struct config_step *s = st->cfg;
 	*ret_argv = NULL;

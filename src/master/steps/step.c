@@ -47,6 +47,10 @@ static const struct step_kind *const step_kinds[] = {
 	[CONFIG_STEP_BZR] = &step_kind_bzr,
 	[CONFIG_STEP_DARCS] = &step_kind_darcs,
 	[CONFIG_STEP_CVS] = &step_kind_cvs,
+	[CONFIG_STEP_SETPROP] = &step_kind_setprop,
+	[CONFIG_STEP_PROPCMD] = &step_kind_propcmd,
+	[CONFIG_STEP_LOG] = &step_kind_log,
+	[CONFIG_STEP_MASTERSHELL] = &step_kind_mastershell,
 };
 
 const struct step_kind *step_kind_of(enum config_step_kind kind)
@@ -182,6 +186,8 @@ int step_log_close(struct step *st, int64_t logid)
 
 void step_set_description(struct step *st, const char *desc)
 {
+	if (st->fixed_desc)
+		return; /* master.lua's description wins over the kind's */
 	free(st->desc);
 	st->desc = xstrdup(desc);
 	step_set_state(st, desc);
@@ -379,6 +385,14 @@ int step_command_results(struct step *st, int status, const char *failure)
 
 int step_rc_results(const struct step *st)
 {
+	const struct config_step *s = st->cfg;
+	if (s->decode_rc) {
+		/* Buildbot's decodeRC: a code it does not name fails the step */
+		for (size_t i = 0; i < s->ndecode_rc; i++)
+			if (s->decode_rc[i].rc == st->rc)
+				return s->decode_rc[i].results;
+		return RESULTS_FAILURE;
+	}
 	return st->rc == 0 ? RESULTS_SUCCESS : RESULTS_FAILURE;
 }
 
@@ -744,6 +758,60 @@ int step_shell_args_in(struct step *st, const char *dir, char *const *argv, cons
 
 /* ----------------------------------------------------------- life cycle */
 
+/* A boolean option given as a value (def) or a Lua function fn of args
+ * (may be NULL) and the build's properties: 1 true, 0 false, or a negative
+ * error with a line in the log (the value cannot be known). */
+static int step_opt_true(struct step *st, int fn, bool def, const json_t *args, const char *what)
+{
+	if (!fn)
+		return def;
+	struct build *b = st->b;
+	json_t *v = NULL;
+	char *err = NULL;
+	int r = config_call_fn(b->e->m->cfg, fn, args, b->props, &v, &err);
+	if (r < 0) {
+		step_log_header(st, "%s: %s", what, err ? err : err_str(r));
+		free(err);
+		return r;
+	}
+	/* Python's truth: false, nil, 0, "" and empty tables are false */
+	bool t = !(json_is_false(v) || json_is_null(v) ||
+		   (json_is_integer(v) && !json_integer_value(v)) ||
+		   (json_is_real(v) && json_real_value(v) == 0.0) ||
+		   (json_is_string(v) && !json_string_length(v)) ||
+		   (json_is_array(v) && !json_array_size(v)) ||
+		   (json_is_object(v) && !json_object_size(v)));
+	json_decref(v);
+	return t;
+}
+
+/* The step's state string once done: description_done (or the running
+ * description), with the results when not SUCCESS. */
+static char *step_done_state(struct step *st, int results)
+{
+	const struct config_step *s = st->cfg;
+	_cleanup_free_ char *done = NULL;
+	if ((s->description_done.text || s->description_done.fn) &&
+	    step_render(st, &s->description_done, "description_done", &done) < 0)
+		done = NULL; /* the line in the log says why; the description stays */
+	const char *base = done ? done : st->desc;
+	if (results == RESULTS_SUCCESS)
+		return xstrdup(base);
+	return xasprintf("%s (%s)", base, db_results_name(results));
+}
+
+/* hide_step_if: true, or a function of (results, properties). */
+static bool step_hidden(struct step *st, int results)
+{
+	const struct config_step *s = st->cfg;
+	if (!s->hide_fn)
+		return s->hidden;
+	json_t *args = json_pack("[s]", db_results_name(results));
+	int r = step_opt_true(st, s->hide_fn, false, args, "hide_step_if");
+	json_decref(args);
+	return r > 0;
+}
+
 void step_begin(struct build *b, const struct config_step *s)
 {
 	struct master *m = b->e->m;
@@ -782,6 +850,22 @@ void step_begin(struct build *b, const struct config_step *s)
 		step_finish(st, RESULTS_EXCEPTION);
 		return;
 	}
+	/* slice "misc": description = ..., do_step_if = ... */
+	if (s->description.text || s->description.fn) {
+		char *d = NULL;
+		if (step_render(st, &s->description, "description", &d) < 0) {
+			step_finish(st, RESULTS_EXCEPTION);
+			return;
+		}
+		step_set_description(st, d);
+		st->fixed_desc = true;
+		free(d);
+	}
+	int run = step_opt_true(st, s->do_step_if_fn, !s->skip, NULL, "do_step_if");
+	if (run <= 0) {
+		step_finish(st, run < 0 ? RESULTS_EXCEPTION : RESULTS_SKIPPED);
+		return;
+	}
 	st->kind->start(st);
 }
 
@@ -805,14 +889,12 @@ void step_finish(struct step *st, int results)
 	st->finished = true;
 	if (b->db_failed)
 		results = db_results_worst(results, RESULTS_EXCEPTION);
-	const char *rname = db_results_name(results);
-	_cleanup_free_ char *state = results != RESULTS_SUCCESS
-					     ? xasprintf("%s (%s)", st->desc, rname)
-					     : xstrdup(st->desc);
+	_cleanup_free_ char *state = step_done_state(st, results);
+	bool hidden = step_hidden(st, results);
 	step_log_flush(st);
 	if (st->logid)
 		build_db_check(b, db_log_finish(m->db, st->logid), "finish log");
-	build_db_check(b, db_step_finish(m->db, st->stepid, results, state, false, now),
+	build_db_check(b, db_step_finish(m->db, st->stepid, results, state, hidden, now),
 		       "finish step");
 	if (st->cmd) {
 		/* a kind ending its step with a command still running */

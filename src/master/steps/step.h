@@ -72,7 +72,8 @@ struct step {
 	bool have_rc;
 	bool interrupting; /* an interrupt was sent, the timer runs */
 	bool finished;
-	void *priv; /* the kind's own state */
+	bool fixed_desc; /* description = ... given: step_set_description() keeps it */
+	void *priv;      /* the kind's own state */
 };
 
 /* The table of kinds (step.c); NULL for a kind without one. */
@@ -176,7 +177,9 @@ int step_render_json(struct step *st, const struct config_rstr *r, const char *w
  * numbers and booleans as Python's str() writes them (Buildbot's
  * rendering). Owned. */
 char *step_json_text(const json_t *v);
-/* The usual results of a command step from its exit code. */
+/* The usual results of a command step from its exit code: the step's
+ * decode_rc when it has one (a code not in it: FAILURE), else 0 SUCCESS
+ * and anything else FAILURE. */
 int step_rc_results(const struct step *st);
 
 /* Ends the step with results (db.h RESULTS_*); exactly once. */
@@ -215,6 +218,9 @@ void step_add_url(struct step *st, const char *name, const char *url);
 int step_shell_run(struct step *st, const struct step_cmd_ops *ops);
 /* The description of a command step before it is rendered. */
 char *step_shell_describe(const struct step *st);
+/* The step's command rendered: *ret_argv (NULL-terminated, owned) or
+ * *ret_cmd (owned).  0, or a negative error with a line in the log. */
+int step_shell_render(struct step *st, char ***ret_argv, char **ret_cmd);
 
 /* ---- source steps (source.c) ----
  * Shared by every source step, git's included: a "shell" command of argv
@@ -314,5 +320,9 @@ extern const struct step_kind step_kind_svn;
 extern const struct step_kind step_kind_bzr;
 extern const struct step_kind step_kind_darcs;
 extern const struct step_kind step_kind_cvs;
+extern const struct step_kind step_kind_setprop; /* slice "misc" */
+extern const struct step_kind step_kind_propcmd;
+extern const struct step_kind step_kind_log;
+extern const struct step_kind step_kind_mastershell;
 
 #endif
