@@ -72,12 +72,12 @@ enum config_step_kind {
 	CONFIG_STEP_FILE_DOWNLOAD,
 	CONFIG_STEP_STRING_DOWNLOAD,
 	CONFIG_STEP_JSON_PROPERTIES_DOWNLOAD,
-	CONFIG_STEP_TEST, /* config-step-test.c */
-	CONFIG_STEP_HG, /* config-step-source.c */
-	CONFIG_STEP_SVN, /* config-step-source.c */
-	CONFIG_STEP_BZR, /* config-step-source.c */
+	CONFIG_STEP_TEST,  /* config-step-test.c */
+	CONFIG_STEP_HG,    /* config-step-source.c */
+	CONFIG_STEP_SVN,   /* config-step-source.c */
+	CONFIG_STEP_BZR,   /* config-step-source.c */
 	CONFIG_STEP_DARCS, /* config-step-source.c */
-	CONFIG_STEP_CVS, /* config-step-source.c */
+	CONFIG_STEP_CVS,   /* config-step-source.c */
 	/* slice "misc" (config-step-props.c) */
 	CONFIG_STEP_SETPROP,     /* set_property { }, set_properties { } */
 	CONFIG_STEP_PROPCMD,     /* set_property_from_command { } */
