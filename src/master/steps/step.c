@@ -303,11 +303,13 @@ static void step_logfile_refuse(struct step *st, const char *why, const struct s
 		shown[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
 	}
 	shown[n] = '\0';
-	if (++st->logfiles_refused == KILN_MAX_LOGFILE_REFUSED)
-		step_log_header(st, "log update refused: %s '%s' (further refusals not shown)", why,
-				shown);
+	const char *more = ++st->logfiles_refused == KILN_MAX_LOGFILE_REFUSED
+				   ? " (further refusals not shown)"
+				   : "";
+	if (name)
+		step_log_header(st, "log update refused: %s '%s'%s", why, shown, more);
 	else
-		step_log_header(st, "log update refused: %s '%s'", why, shown);
+		step_log_header(st, "log update refused: %s%s", why, more);
 }
 
 /* ["log", [name, [text, offsets, times]]] (or [name, text]) from the
