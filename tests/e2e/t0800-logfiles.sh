@@ -28,6 +28,9 @@ local steps = {
                  empty = "never-written.log" } },
   shell { name = "lazy", command = "echo lazy text > lazy.log", lazylogfiles = true,
     logfiles = { lazy = "lazy.log", never = "never.log" } },
+  -- 3.4 MB written just before the command exits: all of it is read at the end
+  shell { name = "big", command = "yes 0123456789abcdef | head -n 200000 > big.log",
+    logfiles = { big = "big.log" } },
 }
 builder { name = "lf", workers = { "w1" }, steps = steps }
 builder { name = "lfbb", workers = { "bbw" }, steps = steps }
@@ -96,6 +99,11 @@ run_builder() {
     check "$1: lazylogfiles: only the written file has a log" \
         [ "$(step_lognames "$b" 2)" = "lazy stdio" ]
     check "$1: with its text" [ "$(raw "$(step_logid "$b" 2 lazy)")" = "lazy text" ]
+    out=$(raw "$(step_logid "$b" 3 big)" | python3 -c 'import sys
+t = sys.stdin.read().split("\n")
+print(len(t), len(set(t)), t[0])')
+    check "$1: a file written just before the end is read whole ($out)" \
+        [ "$out" = "200000 1 0123456789abcdef" ]
 }
 
 check "worker attaches" wait_for 20 worker_connected w1
