@@ -229,4 +229,10 @@
 /* one master_shell's output into its log (then it is killed) */
 #define KILN_MASTERSHELL_MAX_OUTPUT (64u << 20)
 
+/* Slice "logfiles" (issue 10): logfiles = { } and lazylogfiles of command steps */
+#define KILN_MAX_LOGFILES 32        /* logfiles of one step (a log and a worker fd each) */
+#define KILN_MAX_LOGFILE_NAME 50    /* bytes of a logfile's name (Buildbot's slug column) */
+#define KILN_MAX_LOGFILE_PATH 1024  /* bytes of a logfile's path under the step's workdir */
+#define KILN_MAX_LOGFILE_REFUSED 10 /* lines about undeclared logs per step (then quiet) */
+
 #endif

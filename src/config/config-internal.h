@@ -255,6 +255,12 @@ bool config_codebase_setting(lua_State *L, const char *key);
 /* codebase_generator's table entry for repository: 1 and *ret (owned), or 0. */
 int config_codebase_lookup(const struct config_codebase_gen *g, const char *repository, char **ret);
 void config_codebase_release(struct config *cfg);
+/* ---- logfiles (config-step-shell.c; slice "logfiles") ---- */
+/* Deep-copies src's logfiles into dst (a shallow copy of src: its
+ * logfiles are never shared, even when the copy raises). */
+void config_step_logfiles_copy(lua_State *L, struct config_step *dst,
+			       const struct config_step *src);
+void config_step_logfiles_release(struct config_step *s);
 /* ---- locks (config-lock.c; slice "locks") ---- */
 void config_lock_open(lua_State *L); /* master_lock, worker_lock, lock:access() */
 /* locks = { ... } of shell { } (table at 1) into s; deep copy into a builder */

@@ -1,11 +1,15 @@
 /*
- * shell { command, env, workdir, timeout, max_time }: one command on the
- * worker (steps/step-shell.c runs it).
+ * shell { command, env, workdir, timeout, max_time, logfiles, lazylogfiles }:
+ * one command on the worker (steps/step-shell.c runs it); every command
+ * kind starts from config_step_command_new() and shares these keys.
  */
 #include "config/config-internal.h"
+#include "common/limits.h"
 #include "common/xalloc.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DSL_STEP_NAME_LEN 50
@@ -117,6 +121,192 @@ static void config_step_shell_command(lua_State *L, const char *what, struct con
 	lua_pop(L, 1);
 }
 
+/* ---- logfiles (slice "logfiles") ---------------------------------------------------- */
+
+/* A log's slug as the database makes it (db.c db_slugify): logs of one step
+ * must differ in it. */
+static void config_step_shell_slug(const char *name, char *out, size_t size)
+{
+	size_t i = 0;
+	for (; name[i] && i + 1 < size; i++) {
+		char c = name[i];
+		bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || c == '_' || c == '-';
+		out[i] = keep ? c : '_';
+	}
+	out[i] = '\0';
+}
+
+/* A logfile's name: 1..KILN_MAX_LOGFILE_NAME bytes of letters, digits,
+ * '.', '_', '-' and inner spaces. */
+static void config_step_shell_logname(lua_State *L, const char *what, const char *s, size_t len)
+{
+	if (len == 0)
+		config_raise(L, "%s: 'logfiles' names must not be empty", what);
+	if (len > KILN_MAX_LOGFILE_NAME)
+		config_raise(L, "%s: logfiles: the name '%.60s...' is longer than %d bytes", what,
+			     s, KILN_MAX_LOGFILE_NAME);
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
+			  (c == ' ' && i > 0 && i + 1 < len);
+		if (!ok)
+			config_raise(L,
+				     "%s: logfiles: the name '%.*s' may only hold letters, "
+				     "digits, '.', '_', '-' and inner spaces",
+				     what, (int)len, s);
+	}
+}
+
+/* A logfile's path: relative to the workdir, never out of it. */
+static void config_step_shell_logpath(lua_State *L, const char *what, const char *name,
+				      const char *s, size_t len)
+{
+	char key[KILN_MAX_LOGFILE_NAME + 16];
+	snprintf(key, sizeof(key), "logfiles.%s", name);
+	if (len > KILN_MAX_LOGFILE_PATH)
+		config_raise(L, "%s: '%s' is longer than %d bytes", what, key,
+			     KILN_MAX_LOGFILE_PATH);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			config_raise(L, "%s: '%s' must not contain control characters", what, key);
+	dsl_check_relpath(L, what, key, s, len);
+}
+
+/* One entry NAME = value (key at -2, value at -1) into lf. */
+static void config_step_shell_logfile(lua_State *L, const char *what, struct config_logfile *lf)
+{
+	if (lua_type(L, -2) != LUA_TSTRING)
+		config_raise(L, "%s: 'logfiles' keys must be log names (got %s)", what,
+			     luaL_typename(L, -2));
+	size_t nlen, flen = 0;
+	const char *name = lua_tolstring(L, -2, &nlen);
+	config_step_shell_logname(L, what, name, nlen);
+	lf->name = config_strdup(L, name, nlen);
+	int v = lua_gettop(L);
+	const char *file = NULL;
+	if (lua_type(L, v) == LUA_TSTRING) {
+		file = lua_tolstring(L, v, &flen);
+	} else if (lua_type(L, v) == LUA_TTABLE) {
+		char sub[320 + KILN_MAX_LOGFILE_NAME];
+		snprintf(sub, sizeof(sub), "%s: logfiles.%s", what, lf->name);
+		static const char *const keys[] = {"filename", "follow", NULL};
+		dsl_check_keys(L, v, sub, keys);
+		if (dsl_get(L, v, "filename") != LUA_TSTRING)
+			config_raise(L, "%s: 'filename' must be a string (got %s)", sub,
+				     dsl_typename(L, -1));
+		lua_pop(L, 1);
+		lf->follow = dsl_opt_bool(L, v, sub, "follow", false);
+		dsl_get(L, v, "filename");
+		file = lua_tolstring(L, -1, &flen); /* stays referenced by the table */
+		lua_pop(L, 1);
+	} else {
+		config_raise(L,
+			     "%s: 'logfiles.%s' must be a path or { filename = path, follow = "
+			     "bool } (got %s)",
+			     what, lf->name, dsl_typename(L, v));
+	}
+	config_step_shell_logpath(L, what, lf->name, file, flen);
+	lf->filename = config_strdup(L, file, flen);
+}
+
+static int config_step_shell_logfile_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct config_logfile *)a)->name,
+		      ((const struct config_logfile *)b)->name);
+}
+
+/* logfiles = { NAME = path | { filename, follow } } and lazylogfiles of
+ * the declaration at index 1.  Names are plain strings (not renderables);
+ * no two may share a log slug, nor take the step's own logs' ("stdio";
+ * "property changes" for set_property_from_command). */
+static void config_step_shell_logfiles(lua_State *L, const char *what, struct config_step *step)
+{
+	step->lazylogfiles = dsl_opt_bool(L, 1, what, "lazylogfiles", false);
+	if (dsl_get(L, 1, "logfiles") == LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	int t = lua_gettop(L);
+	if (lua_type(L, t) != LUA_TTABLE)
+		config_raise(L, "%s: 'logfiles' must be a table of NAME = path (got %s)", what,
+			     dsl_typename(L, t));
+	size_t n = 0;
+	lua_pushnil(L);
+	while (lua_next(L, t)) {
+		lua_pop(L, 1);
+		if (++n > KILN_MAX_LOGFILES)
+			config_raise(L, "%s: 'logfiles' has more than %d entries", what,
+				     KILN_MAX_LOGFILES);
+	}
+	config_charge(L, n * sizeof(*step->logfiles));
+	step->logfiles = xcalloc(n ? n : 1, sizeof(*step->logfiles));
+	lua_pushnil(L);
+	while (lua_next(L, t)) {
+		/* counted before it is filled: a raise frees what it holds */
+		config_step_shell_logfile(L, what, &step->logfiles[step->nlogfiles++]);
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	qsort(step->logfiles, step->nlogfiles, sizeof(*step->logfiles),
+	      config_step_shell_logfile_cmp);
+	const char *own[] = {"stdio",
+			     step->kind == CONFIG_STEP_PROPCMD ? "property changes" : NULL};
+	for (size_t i = 0; i < step->nlogfiles; i++) {
+		char si[KILN_MAX_LOGFILE_NAME + 1], sj[KILN_MAX_LOGFILE_NAME + 1];
+		config_step_shell_slug(step->logfiles[i].name, si, sizeof(si));
+		for (size_t j = 0; j < ARRAY_SIZE(own); j++) {
+			if (!own[j])
+				continue;
+			config_step_shell_slug(own[j], sj, sizeof(sj));
+			if (!strcmp(si, sj))
+				config_raise(L,
+					     "%s: logfiles: '%s' is the name of the step's own log",
+					     what, step->logfiles[i].name);
+		}
+		for (size_t j = 0; j < i; j++) {
+			config_step_shell_slug(step->logfiles[j].name, sj, sizeof(sj));
+			if (!strcmp(si, sj))
+				config_raise(L,
+					     "%s: logfiles: '%s' and '%s' would be the same log "
+					     "('%s')",
+					     what, step->logfiles[j].name, step->logfiles[i].name,
+					     si);
+		}
+	}
+}
+
+void config_step_logfiles_copy(lua_State *L, struct config_step *dst, const struct config_step *src)
+{
+	dst->logfiles = NULL;
+	dst->nlogfiles = 0;
+	if (!src->nlogfiles)
+		return;
+	config_charge(L, src->nlogfiles * sizeof(*dst->logfiles));
+	dst->logfiles = xcalloc(src->nlogfiles, sizeof(*dst->logfiles));
+	for (size_t i = 0; i < src->nlogfiles; i++) {
+		const struct config_logfile *s = &src->logfiles[i];
+		struct config_logfile *d = &dst->logfiles[dst->nlogfiles++];
+		d->follow = s->follow;
+		d->name = config_strdup(L, s->name, strlen(s->name));
+		d->filename = config_strdup(L, s->filename, strlen(s->filename));
+	}
+}
+
+void config_step_logfiles_release(struct config_step *s)
+{
+	for (size_t i = 0; s->logfiles && i < s->nlogfiles; i++) {
+		free(s->logfiles[i].name);
+		free(s->logfiles[i].filename);
+	}
+	free(s->logfiles);
+	s->logfiles = NULL;
+	s->nlogfiles = 0;
+}
+
+/* ---- the declaration ------------------------------------------------------------------ */
+
 struct config_step *config_step_command_new(lua_State *L, const char *decl,
 					    enum config_step_kind kind,
 					    const char *const *extra_keys)
@@ -124,10 +314,14 @@ struct config_step *config_step_command_new(lua_State *L, const char *decl,
 	static const char *const keys[] = {
 		"name",     "command",          "env",   "workdir",   "timeout",
 		"max_time", DSL_STEP_FLAG_KEYS, "locks", "decode_rc", "retry"};
-	const char *all[ARRAY_SIZE(keys) + 16];
+	/* files the worker tails: not for master_shell, which runs on the master */
+	static const char *const worker_keys[] = {"logfiles", "lazylogfiles"};
+	const char *all[ARRAY_SIZE(keys) + ARRAY_SIZE(worker_keys) + 16];
 	size_t n = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		all[n++] = keys[i];
+	for (size_t i = 0; kind != CONFIG_STEP_MASTERSHELL && i < ARRAY_SIZE(worker_keys); i++)
+		all[n++] = worker_keys[i];
 	for (size_t i = 0; extra_keys && extra_keys[i] && n + 1 < ARRAY_SIZE(all); i++)
 		all[n++] = extra_keys[i];
 	all[n] = NULL;
@@ -160,6 +354,7 @@ struct config_step *config_step_command_new(lua_State *L, const char *decl,
 	config_step_shell_command(L, what, step);
 	config_step_env(L, what, step);
 	config_lock_step(L, what, step); /* locks = { ... } (config-lock.c) */
+	config_step_shell_logfiles(L, what, step);
 	step->workdir = config_strdup(L, workdir ? workdir : "build", workdir ? wlen : 5);
 	step->name = name ? config_strdup(L, name, strlen(name))
 			  : config_step_shell_default_name(L, step);

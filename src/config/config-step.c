@@ -320,11 +320,14 @@ void config_step_copy(lua_State *L, struct config_step *dst, const struct config
 	dst->description.text = dst->description_done.text = NULL;
 	dst->decode_rc = NULL;
 	dst->ndecode_rc = 0;
+	dst->logfiles = NULL; /* slice "logfiles" */
+	dst->nlogfiles = 0;
 	config_step_options_copy(L, dst, src); /* slice "misc" */
 	const struct config_step_decl *d = config_step_decl_of(src->kind);
 	if (d && d->copy)
 		d->copy(L, dst, src);
-	config_lock_step_copy(L, dst, src); /* locks (config-lock.c) */
+	config_lock_step_copy(L, dst, src);     /* locks (config-lock.c) */
+	config_step_logfiles_copy(L, dst, src); /* slice "logfiles" (config-step-shell.c) */
 	dst->name = config_strdup(L, src->name, strlen(src->name));
 	dst->workdir = src->workdir ? config_strdup(L, src->workdir, strlen(src->workdir)) : NULL;
 	config_rstr_copy(L, &dst->command, &src->command);
@@ -365,8 +368,9 @@ void config_step_release(struct config_step *s)
 	free(s->command.text);
 	config_env_free(s->env, s->nenv);
 	free(s->workdir);
-	free(s->locks);                 /* config-lock.c */
-	config_step_options_release(s); /* slice "misc" */
+	free(s->locks);                  /* config-lock.c */
+	config_step_options_release(s);  /* slice "misc" */
+	config_step_logfiles_release(s); /* slice "logfiles" */
 	const struct config_step_decl *d = config_step_decl_of(s->kind);
 	if (d && d->release)
 		d->release(s);

@@ -176,6 +176,14 @@ struct config_env {
 	struct config_rstr value; /* text NULL and no fn = remove the variable on the worker */
 };
 
+/* logfiles = { NAME = "path" | { filename = "path", follow = bool } } of a
+ * command step (slice "logfiles"): a file the worker tails into log NAME. */
+struct config_logfile {
+	char *name;     /* owned: the log's name; not "stdio", unique by slug */
+	char *filename; /* owned: relative to the step's workdir, no ".." */
+	bool follow;    /* only what is appended after the command starts */
+};
+
 struct config_step {
 	enum config_step_kind kind;
 	char *name; /* owned; default: derived from the command (Buildbot-like) */
@@ -233,6 +241,10 @@ struct config_step {
 	/* log { } (CONFIG_STEP_LOG) */
 	char *log_name; /* owned */
 	struct config_rstr log_text;
+	/* slice "logfiles": logfiles = { }, lazylogfiles of command steps (config-step-shell.c) */
+	struct config_logfile *logfiles; /* owned, sorted by name */
+	size_t nlogfiles;
+	bool lazylogfiles; /* a logfile's log is made when its first text arrives */
 };
 
 struct config_builder {

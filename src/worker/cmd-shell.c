@@ -38,6 +38,7 @@ struct shell_logfile {
 	bool existed;
 	struct stat st0; /* at start: an unchanged old file is not this build's log */
 	int fd;
+	off_t drain_end; /* once the command ended: read up to here (its size then), -1 before */
 	struct lines lines;
 	struct shell *sh;
 };
@@ -58,6 +59,11 @@ struct shell {
 	uv_timer_t t_timeout, t_max, t_poll;
 	int open_handles;
 	bool released;
+	bool paused;         /* backpressure: no reading, logfiles included */
+	bool draining;       /* the process ended: logfiles are read to their end before rc */
+	int64_t exit_status; /* how it ended, kept while draining */
+	int term_signal;
+	bool gave_up;
 	void (*on_done)(struct cmd *c, int rc); /* plain runs: instead of rc/elapsed/complete */
 };
 
@@ -170,8 +176,12 @@ static int shell_on_output(void *ud, int stream, const char *data, size_t len)
 	return 0;
 }
 
-static void shell_poll_logs(struct shell *sh)
+/* Reads what the logfiles have, at most SHELL_LOG_READ_MAX each; once the
+ * command has ended, only up to each file's size then (a file a leftover
+ * process keeps writing still ends).  True if a file may have more. */
+static bool shell_poll_logs(struct shell *sh)
 {
+	bool more = false;
 	for (size_t i = 0; i < sh->nlogs; i++) {
 		struct shell_logfile *lf = &sh->logs[i];
 		if (lf->fd < 0) {
@@ -191,20 +201,43 @@ static void shell_poll_logs(struct shell *sh)
 			    st.st_size >= lf->st0.st_size)
 				(void)lseek(lf->fd, lf->st0.st_size, SEEK_SET);
 		}
+		off_t pos = 0;
+		if (sh->draining) {
+			struct stat st;
+			if (lf->drain_end < 0)
+				lf->drain_end = fstat(lf->fd, &st) == 0 ? st.st_size : 0;
+			pos = lseek(lf->fd, 0, SEEK_CUR);
+			if (pos < 0)
+				continue;
+		}
 		char tmp[16384];
 		size_t total = 0;
 		ssize_t n;
 		double t = clock_wall();
-		while (total < SHELL_LOG_READ_MAX && (n = read(lf->fd, tmp, sizeof(tmp))) > 0) {
+		while (total < SHELL_LOG_READ_MAX) {
+			size_t want = sizeof(tmp);
+			if (sh->draining) {
+				if (pos >= lf->drain_end)
+					break;
+				if ((off_t)want > lf->drain_end - pos)
+					want = (size_t)(lf->drain_end - pos);
+			}
+			n = read(lf->fd, tmp, want);
+			if (n <= 0)
+				break;
 			lines_feed(&lf->lines, tmp, (size_t)n, t);
 			total += (size_t)n;
+			pos += n;
 		}
+		if (total >= SHELL_LOG_READ_MAX)
+			more = true;
 	}
+	return more;
 }
 
 static void shell_on_poll(uv_timer_t *t)
 {
-	shell_poll_logs(t->data);
+	(void)shell_poll_logs(t->data);
 }
 
 /* ---- killing ------------------------------------------------------------------------- */
@@ -262,49 +295,53 @@ static void shell_abort(struct cmd *c)
 	}
 }
 
+static void shell_on_drain(uv_timer_t *t);
+
 static void shell_pause(struct cmd *c, bool paused)
 {
 	struct shell *sh = c->priv;
-	if (!sh || !sh->r)
+	if (!sh)
 		return;
-	proc_pause(sh->r, paused);
+	sh->paused = paused;
+	if (!sh->r && !sh->draining)
+		return;
+	if (sh->r)
+		proc_pause(sh->r, paused);
 	/* logfiles are output too: their tailing waits with the pipes, so the
 	 * send queue stays bounded by backpressure */
 	if (paused)
 		uv_timer_stop(&sh->t_poll);
+	else if (sh->draining)
+		uv_timer_start(&sh->t_poll, shell_on_drain, 0, 0);
 	else if (sh->nlogs)
 		uv_timer_start(&sh->t_poll, shell_on_poll, SHELL_LOG_POLL_MS, SHELL_LOG_POLL_MS);
 }
 
 /* ---- completion ------------------------------------------------------------------------ */
 
-static void shell_on_done(void *ud, int64_t exit_status, int term_signal, bool gave_up)
+/* The logfiles are read to their end: the rest of the output, rc, elapsed, complete. */
+static void shell_end(struct shell *sh)
 {
-	struct shell *sh = ud;
 	struct cmd *c = sh->c;
-	sh->r = NULL;
-	shell_stop_timers(sh);
-	if (!c)
-		return;
-	shell_poll_logs(sh);
+	sh->draining = false;
 	lines_finish(&sh->out);
 	lines_finish(&sh->err);
 	for (size_t i = 0; i < sh->nlogs; i++)
 		lines_finish(&sh->logs[i].lines);
 
 	int rc;
-	if (gave_up) {
+	if (sh->gave_up) {
 		cmd_add_text(c, "header", "SIGKILL failed to kill process\nusing fake rc=-1\n");
 		rc = -1;
-	} else if (term_signal > 0) {
+	} else if (sh->term_signal > 0) {
 		if (!sh->on_done) {
 			_cleanup_free_ char *h =
-				xasprintf("process killed by signal %d\n", term_signal);
+				xasprintf("process killed by signal %d\n", sh->term_signal);
 			cmd_add_text(c, "header", h);
 		}
 		rc = -1;
 	} else {
-		rc = (int)exit_status;
+		rc = (int)sh->exit_status;
 	}
 	if (sh->on_done) {
 		sh->on_done(c, rc);
@@ -316,6 +353,39 @@ static void shell_on_done(void *ud, int64_t exit_status, int term_signal, bool g
 	if (!c->interrupted)
 		cmd_add_double(c, "elapsed", cmd_elapsed(c));
 	cmd_finish(c, NULL);
+}
+
+/* Reads the logfiles in SHELL_LOG_READ_MAX steps, one per loop turn and
+ * never while paused (the send queue stays bounded), then ends. */
+static void shell_drain(struct shell *sh)
+{
+	if (shell_poll_logs(sh)) {
+		if (!sh->paused)
+			uv_timer_start(&sh->t_poll, shell_on_drain, 0, 0);
+		return; /* else shell_pause() resumes it */
+	}
+	shell_end(sh);
+}
+
+static void shell_on_drain(uv_timer_t *t)
+{
+	struct shell *sh = t->data;
+	if (sh->c && sh->draining)
+		shell_drain(sh);
+}
+
+static void shell_on_done(void *ud, int64_t exit_status, int term_signal, bool gave_up)
+{
+	struct shell *sh = ud;
+	sh->r = NULL;
+	shell_stop_timers(sh);
+	if (!sh->c)
+		return;
+	sh->exit_status = exit_status;
+	sh->term_signal = term_signal;
+	sh->gave_up = gave_up;
+	sh->draining = true;
+	shell_drain(sh);
 }
 
 /* ---- formatting ----------------------------------------------------------------------- */
@@ -396,6 +466,7 @@ static struct shell *shell_new(struct cmd *c)
 	sh->c = c;
 	sh->want_stdout = sh->want_stderr = true;
 	sh->interrupt_sig = SIGKILL;
+	sh->paused = c->w->paused;
 	size_t ml = c->w->settings.max_line_length;
 	lines_init(&sh->out, ml, shell_emit_stdout, sh);
 	lines_init(&sh->err, ml, shell_emit_stderr, sh);
@@ -554,6 +625,7 @@ static int shell_parse_logfiles(struct shell *sh, const msgpack_object *lfs)
 		free(file);
 		lf->follow = follow;
 		lf->fd = -1;
+		lf->drain_end = -1;
 		lf->existed = stat(lf->path, &lf->st0) == 0;
 		lines_init(&lf->lines, sh->c->w->settings.max_line_length, shell_emit_log, lf);
 	}
@@ -718,6 +790,7 @@ int cmd_spawn_simple(struct cmd *c, char **argv, const char *cwd, double timeout
 		env_release(&sh->env);
 		free(sh->workdir);
 		sh->killed = false;
+		sh->draining = false;
 	}
 	size_t n = 0;
 	while (argv[n])

@@ -67,13 +67,14 @@ static struct db *step_db(const struct step *st)
 
 /* ------------------------------------------------------------------ logs */
 
-/* logmask's output (secret values already masked: master/logmask.h): a
- * stream character before each line, a missing final newline added. */
-static void step_log_store(void *ud, char stream, const char *text, size_t len)
+/* logmask's output (secret values already masked: master/logmask.h) into
+ * stream log logid: a stream character before each line, a missing final
+ * newline added. */
+static void step_log_store_to(struct step *st, int64_t logid, char stream, const char *text,
+			      size_t len)
 {
-	struct step *st = ud;
 	struct build *b = st->b;
-	if (!st->logid || !len || b->db_failed)
+	if (!logid || !len || b->db_failed)
 		return;
 	struct buf out;
 	/* each line gains a stream character and at most one newline */
@@ -93,9 +94,15 @@ static void step_log_store(void *ud, char stream, const char *text, size_t len)
 		p = nl + 1;
 	}
 	if (r >= 0)
-		build_db_check(b, db_log_append(step_db(st), st->logid, out.ptr, out.len),
+		build_db_check(b, db_log_append(step_db(st), logid, out.ptr, out.len),
 			       "append to log");
 	buf_release(&out);
+}
+
+static void step_log_store(void *ud, char stream, const char *text, size_t len)
+{
+	struct step *st = ud;
+	step_log_store_to(st, st->logid, stream, text, len);
 }
 
 static struct logmask *step_new_mask(struct step *st, logmask_emit_fn sink, void *ud)
@@ -227,6 +234,140 @@ void step_add_url(struct step *st, const char *name, const char *url)
 	build_db_check(st->b, db_step_add_url(step_db(st), st->stepid, name, url), "add url");
 }
 
+/* ------------------------------------------------- logfiles (slice "logfiles") */
+
+/* One of cfg->logfiles while the step runs: the worker tails the file into
+ * `log` updates [name, [text, offsets, times]], stored as a stream log of
+ * stdout lines (Buildbot's addToLog), masked like stdio. */
+struct step_logfile {
+	struct step *st;
+	int64_t logid;        /* 0 until made (lazylogfiles: at its first text) */
+	struct logmask *mask; /* owned, made at the first text */
+};
+
+/* The first shell command of the step makes its logfiles' logs. */
+static int step_logfiles_open(struct step *st)
+{
+	const struct config_step *s = st->cfg;
+	if (st->logfiles || !s->nlogfiles)
+		return 0;
+	st->logfiles = xcalloc(s->nlogfiles, sizeof(*st->logfiles));
+	for (size_t i = 0; i < s->nlogfiles; i++)
+		st->logfiles[i].st = st;
+	for (size_t i = 0; !s->lazylogfiles && i < s->nlogfiles; i++) {
+		int r = step_add_log(st, s->logfiles[i].name, 's', &st->logfiles[i].logid);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* logfiles in start_command's args as Buildbot sends them: NAME = path, or
+ * NAME = {filename, follow} when following. */
+static void step_logfiles_pack(struct step *st, struct proto_enc *a)
+{
+	const struct config_step *s = st->cfg;
+	proto_pack_map(a, (uint32_t)s->nlogfiles);
+	for (size_t i = 0; i < s->nlogfiles; i++) {
+		const struct config_logfile *lf = &s->logfiles[i];
+		proto_pack_str(a, lf->name);
+		if (!lf->follow) {
+			proto_pack_str(a, lf->filename);
+			continue;
+		}
+		proto_pack_map(a, 2);
+		proto_pack_str(a, "filename");
+		proto_pack_str(a, lf->filename);
+		proto_pack_str(a, "follow");
+		proto_pack_bool(a, true);
+	}
+}
+
+static void step_logfile_store(void *ud, char stream, const char *text, size_t len)
+{
+	struct step_logfile *lf = ud;
+	step_log_store_to(lf->st, lf->logid, stream, text, len);
+}
+
+/* A `log` update the step cannot take: one header line each, the first
+ * KILN_MAX_LOGFILE_REFUSED times (a worker sending many is not a reason
+ * to grow stdio). */
+static void step_logfile_refuse(struct step *st, const char *why, const struct str *name)
+{
+	if (st->logfiles_refused >= KILN_MAX_LOGFILE_REFUSED)
+		return;
+	char shown[KILN_MAX_LOGFILE_NAME + 1];
+	size_t n = 0;
+	for (size_t i = 0; name && i < name->len && n + 1 < sizeof(shown); i++) {
+		unsigned char c = (unsigned char)name->p[i];
+		shown[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	shown[n] = '\0';
+	const char *more = ++st->logfiles_refused == KILN_MAX_LOGFILE_REFUSED
+				   ? " (further refusals not shown)"
+				   : "";
+	if (name)
+		step_log_header(st, "log update refused: %s '%s'%s", why, shown, more);
+	else
+		step_log_header(st, "log update refused: %s%s", why, more);
+}
+
+/* ["log", [name, [text, offsets, times]]] (or [name, text]) from the
+ * worker: text goes to the declared log of that name. */
+static void step_logfile_update(struct step *st, const msgpack_object *value)
+{
+	const struct config_step *s = st->cfg;
+	struct str name, text;
+	if (value->type != MSGPACK_OBJECT_ARRAY || value->via.array.size != 2 ||
+	    !proto_obj_str(&value->via.array.ptr[0], &name)) {
+		step_logfile_refuse(st, "not [name, text]", NULL);
+		return;
+	}
+	const msgpack_object *t = &value->via.array.ptr[1];
+	if (t->type == MSGPACK_OBJECT_ARRAY && t->via.array.size >= 1)
+		t = &t->via.array.ptr[0];
+	if (!proto_obj_str(t, &text)) {
+		step_logfile_refuse(st, "no text for log", &name);
+		return;
+	}
+	size_t i = 0;
+	while (i < s->nlogfiles && !(strlen(s->logfiles[i].name) == name.len &&
+				     !memcmp(s->logfiles[i].name, name.p, name.len)))
+		i++;
+	if (!st->logfiles || i == s->nlogfiles) {
+		step_logfile_refuse(st, "the step declares no log", &name);
+		return;
+	}
+	struct step_logfile *lf = &st->logfiles[i];
+	if (!text.len || st->b->db_failed)
+		return;
+	if (!lf->logid && step_add_log(st, s->logfiles[i].name, 's', &lf->logid) < 0)
+		return; /* the build ends EXCEPTION */
+	if (!lf->mask)
+		lf->mask = step_new_mask(st, step_logfile_store, lf);
+	logmask_feed(lf->mask, 'o', text.p, text.len);
+}
+
+/* The step ends: what the maskers hold is stored, the logs finished. */
+static void step_logfiles_close(struct step *st)
+{
+	for (size_t i = 0; st->logfiles && i < st->cfg->nlogfiles; i++) {
+		struct step_logfile *lf = &st->logfiles[i];
+		if (lf->mask)
+			logmask_flush(lf->mask);
+		if (lf->logid)
+			build_db_check(st->b, db_log_finish(step_db(st), lf->logid), "finish log");
+	}
+}
+
+static void step_logfiles_free(struct step *st)
+{
+	for (size_t i = 0; st->logfiles && i < st->cfg->nlogfiles; i++)
+		logmask_free(st->logfiles[i].mask);
+	free(st->logfiles);
+	st->logfiles = NULL;
+}
+
 /* ------------------------------------------------------- remote commands */
 
 static void step_cmd_update(void *ud, const char *key, const msgpack_object *value)
@@ -254,6 +395,8 @@ static void step_cmd_update(void *ud, const char *key, const msgpack_object *val
 			st->have_rc = true;
 			step_log_header(st, "program finished with exit code %d", st->rc);
 		}
+	} else if (!strcmp(key, "log")) {
+		step_logfile_update(st, value); /* slice "logfiles" */
 	}
 	if (st->cmd_ops && st->cmd_ops->update)
 		st->cmd_ops->update(st, key, value);
@@ -684,6 +827,9 @@ int step_shell_args_in(struct step *st, const char *dir, char *const *argv, cons
 	_cleanup_free_ char *workdir = step_worker_path(st, dir, subdir);
 	if (!workdir)
 		return -ENAMETOOLONG;
+	int r = step_logfiles_open(st); /* slice "logfiles" */
+	if (r < 0)
+		return r;
 	step_pack_key(a, "workdir", &n);
 	proto_pack_str(a, workdir);
 	step_pack_key(a, "command", &n);
@@ -709,7 +855,6 @@ int step_shell_args_in(struct step *st, const char *dir, char *const *argv, cons
 		    !step_env_has(bc->env, bc->nenv, step_ss_env[i]))
 			nenv++;
 	proto_pack_map(a, nenv);
-	int r = 0;
 	for (size_t i = 0; r >= 0 && i < s->nenv; i++)
 		r = step_pack_env(st, a, &s->env[i]);
 	for (size_t i = 0; r >= 0 && i < bc->nenv; i++)
@@ -728,7 +873,7 @@ int step_shell_args_in(struct step *st, const char *dir, char *const *argv, cons
 	step_pack_key(a, "want_stderr", &n);
 	proto_pack_bool(a, true);
 	step_pack_key(a, "logfiles", &n);
-	proto_pack_map(a, 0);
+	step_logfiles_pack(st, a);
 	step_pack_key(a, "timeout", &n);
 	if (s->timeout > 0)
 		proto_pack_int(a, (int64_t)ceil(s->timeout));
@@ -874,6 +1019,7 @@ static void step_release(struct step *st)
 	if (st->kind && st->kind->free)
 		st->kind->free(st);
 	logmask_free(st->mask);
+	step_logfiles_free(st); /* slice "logfiles" */
 	free(st->desc);
 	free(st);
 }
@@ -894,6 +1040,7 @@ void step_finish(struct step *st, int results)
 	step_log_flush(st);
 	if (st->logid)
 		build_db_check(b, db_log_finish(m->db, st->logid), "finish log");
+	step_logfiles_close(st); /* slice "logfiles" */
 	build_db_check(b, db_step_finish(m->db, st->stepid, results, state, hidden, now),
 		       "finish step");
 	if (st->cmd) {

@@ -39,6 +39,7 @@ struct rcmd;
 struct rcmd_ops;
 struct rcmd_answer;
 struct step;
+struct step_logfile;
 
 struct step_kind {
 	enum config_step_kind kind;
@@ -74,6 +75,9 @@ struct step {
 	bool finished;
 	bool fixed_desc; /* description = ... given: step_set_description() keeps it */
 	void *priv;      /* the kind's own state */
+	/* slice "logfiles": the logs of cfg->logfiles, in its order (step.c) */
+	struct step_logfile *logfiles; /* owned; NULL until the first shell command */
+	unsigned logfiles_refused;     /* `log` updates refused (undeclared names) */
 };
 
 /* The table of kinds (step.c); NULL for a kind without one. */
@@ -148,9 +152,13 @@ void step_interrupt(struct step *st, const char *why);
  * terminated) or, when argv is NULL, command run by the shell; in the
  * step's workdir (joined with subdir, may be NULL) under the builder's
  * directory; the step's env over the builder's (rendered), the build's
- * KILN_* variables, stdin_text (may be NULL).  0, or a negative error with
- * a line in the log (a path past the cap, an env value that did not
- * render): the step should end EXCEPTION. */
+ * KILN_* variables, stdin_text (may be NULL), the step's logfiles.  The
+ * first call makes the step's logfiles' logs (all of them, or with
+ * lazylogfiles none: each is made at its first text); `log` updates of the
+ * command go to them, masked, and a name the step did not declare is
+ * refused with a line in stdio.  0, or a negative error with a line in the
+ * log (a path past the cap, an env value that did not render, a log that
+ * could not be added): the step should end EXCEPTION. */
 int step_shell_args(struct step *st, char *const *argv, const char *command, const char *subdir,
 		    const char *stdin_text, size_t stdin_len, struct proto_enc *args,
 		    uint32_t *ret_nargs);
