@@ -229,4 +229,14 @@
 /* one master_shell's output into its log (then it is killed) */
 #define KILN_MASTERSHELL_MAX_OUTPUT (64u << 20)
 
+/* Slice "dispatch" (issue 10): next_worker, next_build, prioritize_builders */
+/* idle workers one next_worker call is offered (the others are not) */
+#define KILN_DISPATCH_MAX_WORKERS 1000
+/* queued requests one next_build call sees (the head of the queue) */
+#define KILN_DISPATCH_MAX_REQUESTS 100
+/* builders one prioritize_builders call orders (the others follow them) */
+#define KILN_DISPATCH_MAX_BUILDERS 1000
+/* a builder's failing function is logged once per this many seconds */
+#define KILN_DISPATCH_LOG_SECONDS 60
+
 #endif
