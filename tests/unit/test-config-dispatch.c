@@ -185,7 +185,8 @@ TEST(next_worker_results)
 	check_next_worker("return 3", KILN_ECONFIG, 0,
 			  "master.lua: next_worker of builder 'b' returned a number");
 	check_next_worker("return { 'w1' }", KILN_ECONFIG, 0,
-			  "master.lua: next_worker of builder 'b' returned a list");
+			  "master.lua: next_worker of builder 'b' returned a table (want a "
+			  "worker's name, an element of workers or nil)");
 	check_next_worker("error('boom')", KILN_ECONFIG, 0, "master.lua:3: boom");
 	check_next_worker("return workers.nope.name", KILN_ECONFIG, 0, "master.lua:3: attempt");
 	check_next_worker("while true do end", KILN_ECONFIG, 0,
