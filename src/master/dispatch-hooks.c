@@ -79,10 +79,21 @@ static void dispatch_hooks_log(struct engine *e, size_t slot, const char *builde
 
 /* ---- prioritize_builders ------------------------------------------------------ */
 
+/* Whether any attached worker has a free slot: when none has, the order
+ * cannot matter and the function is not called (a busy master queues
+ * buildsets and kicks the distributor far more often than builds end). */
+static bool dispatch_hooks_any_free(const struct engine *e)
+{
+	for (const struct wconn *w = e->workers; w; w = w->next)
+		if (w->attached && !w->closed && w->running < w->cfg->max_builds)
+			return true;
+	return false;
+}
+
 void dispatch_hooks_order_builders(struct engine *e, int64_t *ids, size_t n)
 {
 	struct master *m = e->m;
-	if (!m->cfg->prioritize_builders_fn || n < 2)
+	if (!m->cfg->prioritize_builders_fn || n < 2 || !dispatch_hooks_any_free(e))
 		return;
 	size_t max = n < KILN_DISPATCH_MAX_BUILDERS ? n : KILN_DISPATCH_MAX_BUILDERS;
 	struct config_dispatch_builder *bs = xcalloc(max + 1, sizeof(*bs));
