@@ -234,5 +234,14 @@
 #define KILN_MAX_LOGFILE_NAME 50    /* bytes of a logfile's name (Buildbot's slug column) */
 #define KILN_MAX_LOGFILE_PATH 1024  /* bytes of a logfile's path under the step's workdir */
 #define KILN_MAX_LOGFILE_REFUSED 10 /* lines about undeclared logs per step (then quiet) */
+/* Slice "dispatch" (issue 10): next_worker, next_build, prioritize_builders */
+/* idle workers one next_worker call is offered (the others are not) */
+#define KILN_DISPATCH_MAX_WORKERS 1000
+/* queued requests one next_build call sees (the head of the queue) */
+#define KILN_DISPATCH_MAX_REQUESTS 100
+/* builders one prioritize_builders call orders (the others follow them) */
+#define KILN_DISPATCH_MAX_BUILDERS 1000
+/* a builder's failing function is logged once per this many seconds */
+#define KILN_DISPATCH_LOG_SECONDS 60
 
 #endif

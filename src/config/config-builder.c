@@ -17,13 +17,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* slice "dispatch": next_worker / next_build = function ... end (the table at 1) */
+static int config_builder_fn(lua_State *L, const char *what, const char *key)
+{
+	int fn = 0;
+	int t = dsl_get(L, 1, key);
+	if (t == LUA_TFUNCTION)
+		fn = config_ref_fn(L, lua_gettop(L));
+	else if (t != LUA_TNIL)
+		config_raise(L, "%s: '%s' must be a function (got %s)", what, key,
+			     dsl_typename(L, -1));
+	lua_pop(L, 1);
+	return fn;
+}
+
 static int config_builder_declare(lua_State *L)
 {
-	static const char *const keys[] = {
-		"name",       "workers", "description",       "tags",
-		"builddir",   "steps",   "collapse_requests", "cancel_superseded",
-		"properties", "env",     "regression",        "locks",
-		NULL};
+	static const char *const keys[] = {"name",
+					   "workers",
+					   "description",
+					   "tags",
+					   "builddir",
+					   "steps",
+					   "collapse_requests",
+					   "cancel_superseded",
+					   "properties",
+					   "env",
+					   "regression",
+					   "locks",
+					   "next_worker",
+					   "next_build",
+					   NULL};
 	struct config *cfg = config_ctx_of(L)->cfg;
 	int line = config_line(L);
 	char what[256];
@@ -106,6 +130,8 @@ static int config_builder_declare(lua_State *L)
 	config_read_env(L, 1, what, &b->env, &b->nenv);
 	config_numbers_builder(L, what, b->name); /* regression (config-numbers.c) */
 	config_lock_builder(L, what, b);          /* locks = { ... } (config-lock.c) */
+	b->next_worker_fn = config_builder_fn(L, what, "next_worker"); /* slice "dispatch" */
+	b->next_build_fn = config_builder_fn(L, what, "next_build");
 	dsl_register(L, REG_BUILDERS, name, line);
 	lua_pushstring(L, name);
 	return 1;

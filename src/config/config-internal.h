@@ -270,4 +270,13 @@ void config_lock_step_copy(lua_State *L, struct config_step *dst, const struct c
 void config_lock_builder(lua_State *L, const char *what, struct config_builder *b);
 void config_lock_finish(lua_State *L); /* max_count_for_worker names declared workers */
 void config_lock_release(struct config *cfg);
+/* ---- dispatch hooks (config-dispatch.c; slice "dispatch") ---- */
+/* The prioritize_builders setting: true if key was handled (value at index 3). */
+bool config_dispatch_setting(lua_State *L, const char *key);
+/* Pushes JSON value v as a Lua value (config-render.c): objects and arrays
+ * as tables, nested at most 16 deep (deeper: nil), strings cut at
+ * KILN_LUA_MAX_TEXT; charged to the run's memory.  depth: 1 at the top. */
+struct json_t;
+void config_render_push(lua_State *L, const struct json_t *v, int depth);
+
 #endif

@@ -26,7 +26,7 @@ struct config_render_call {
 
 /* Pushes a JSON value as Lua: objects and arrays become tables, null nil;
  * strings cut at KILN_LUA_MAX_TEXT like every text a function gets. */
-static void config_render_push(lua_State *L, const json_t *v, int depth)
+void config_render_push(lua_State *L, const json_t *v, int depth)
 {
 	if (depth > RENDER_MAX_DEPTH) {
 		lua_pushnil(L);

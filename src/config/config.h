@@ -271,6 +271,9 @@ struct config_builder {
 	/* locks = { ... } (config-lock.c): taken for the whole build, sorted by lock */
 	struct config_lock_access *locks; /* owned */
 	size_t nlocks;
+	/* slice "dispatch" (config-dispatch.c): Lua functions; 0 = none (the default choice) */
+	int next_worker_fn; /* function(builder, workers, request) -> worker name */
+	int next_build_fn;  /* function(builder, requests) -> request id */
 };
 
 /* ==== schedulers and queue (config-sched.c; the calls: config-runtime.c) ====== */
@@ -522,6 +525,8 @@ struct config {
 	/* ---- locks (config-lock.c) ---- */
 	struct config_lock *lock; /* owned, in declaration order (the acquisition order) */
 	size_t nlocks, lock_alloc;
+	/* ---- slice "dispatch" (config-dispatch.c) ---- */
+	int prioritize_builders_fn; /* function(builders) -> builders reordered; 0 = none */
 };
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or
@@ -653,5 +658,59 @@ const struct config_regression *config_regression_find(const struct config *cfg,
 bool config_regression_exceeded(const struct config_regression *r, double old, double now);
 void config_numbers_free(struct config_numbers *cn); /* NULL-safe */
 /* ==== end of numbers over time ================================================ */
+
+/* ==== dispatch hooks (config-dispatch.c; slice "dispatch") ===================== */
+/* Buildbot's nextWorker, nextBuild and prioritizeBuilders as master.lua
+ * functions.  The engine calls these only when the function is configured
+ * (builder->next_worker_fn, ->next_build_fn, cfg->prioritize_builders_fn
+ * non-zero), on its loop thread, each call under the budget of every
+ * runtime call (top of this file).  What they are handed is capped
+ * (KILN_DISPATCH_MAX_*: entries past the cap are not offered).
+ *
+ * Each returns 1 and the chosen index (into the caller's array), 0 when the
+ * function returned nil (start nothing now), KILN_ENOTFOUND with *ret_err
+ * (owned) when it named something it was not offered (the caller logs it
+ * and treats it as nil, as Buildbot does), or KILN_ECONFIG with *ret_err
+ * (owned) when it failed, ran out of its budget or returned another type
+ * (the caller logs it and makes the default choice). */
+
+/* A queued build request as next_worker and next_build see it (borrowed). */
+struct config_dispatch_request {
+	long long buildrequestid, buildsetid;
+	int priority;
+	double submitted_at;             /* seconds since the epoch */
+	const char *reason;              /* the buildset's reason, may be NULL */
+	const struct json_t *properties; /* the buildset's {"name": [value, "source"]}, or NULL */
+};
+/* An idle worker offered to next_worker (borrowed). */
+struct config_dispatch_worker {
+	const struct config_worker *cfg; /* its name and properties */
+	int running;                     /* builds running on it (< cfg->max_builds) */
+};
+/* A builder with queued requests, as prioritize_builders sees it. */
+struct config_dispatch_builder {
+	const char *name; /* borrowed */
+	double oldest;    /* submitted_at of its oldest queued request */
+	int priority;     /* the highest priority among its queued requests */
+};
+/* b's next_worker with workers[0..n) and the request about to start:
+ * *ret_idx is the worker it named (by name or by returning the element). */
+int config_call_next_worker(struct config *cfg, const struct config_builder *b,
+			    const struct config_dispatch_worker *workers, size_t n,
+			    const struct config_dispatch_request *req, size_t *ret_idx,
+			    char **ret_err);
+/* b's next_build with reqs[0..n) (queue order): *ret_idx is the request it
+ * named (by id or by returning the element). */
+int config_call_next_build(struct config *cfg, const struct config_builder *b,
+			   const struct config_dispatch_request *reqs, size_t n, size_t *ret_idx,
+			   char **ret_err);
+/* prioritize_builders with bs[0..n) (the default order): fills ret_order
+ * (the caller's array of n) with every index once, those the function
+ * returned first in its order, then the others in their default order
+ * (names not offered and repeats are skipped).  0, or KILN_ECONFIG with
+ * *ret_err (ret_order then holds the default order).  nil = default. */
+int config_call_prioritize(struct config *cfg, const struct config_dispatch_builder *bs, size_t n,
+			   size_t *ret_order, char **ret_err);
+/* ==== end of dispatch hooks ===================================================== */
 
 #endif

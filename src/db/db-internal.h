@@ -153,6 +153,8 @@ enum db_stmt_id {
 	ST_BR_COMPLETE,
 	ST_BR_BS_RESULTS,
 	ST_BR_PENDING_BUILDERS,
+	ST_BR_QUEUED,          /* slice "dispatch" */
+	ST_BR_PENDING_SUMMARY, /* slice "dispatch" */
 	ST_BUILD_NEXT_NUMBER,
 	ST_BUILD_ADD,
 	ST_BUILD_SET_STATE,

@@ -208,3 +208,48 @@ int db_request_pending_builders(struct db *db, int64_t **ret_ids, size_t *ret_n)
 	*ret_n = n;
 	return 0;
 }
+
+/* slice "dispatch": the queue's head for next_build, summaries for
+ * prioritize_builders (master/dispatch-hooks.c) */
+int db_request_queued(struct db *db, int64_t builderid, size_t max, struct db_request *ret,
+		      size_t *ret_n)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+		db, ST_BR_QUEUED,
+		"SELECT " REQUEST_COLS " FROM buildrequests INDEXED BY buildrequests_pending "
+		"WHERE builderid = ?1 AND complete = 0 AND claimed_at IS NULL "
+		"ORDER BY priority DESC, submitted_at, id LIMIT ?2");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, builderid);
+	sqlite3_bind_int64(s, 2, (int64_t)max);
+	size_t n = 0;
+	int r = 0;
+	while (n < max && (r = db_step_row(db, s, "queued requests")) == 1)
+		sqlite_request_fill(s, &ret[n++]);
+	if (r < 0)
+		return r;
+	*ret_n = n;
+	return 0;
+}
+
+int db_request_pending_summary(struct db *db, int64_t builderid, int *ret_priority,
+			       double *ret_oldest)
+{
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_BR_PENDING_SUMMARY,
+			"SELECT MAX(priority), MIN(submitted_at) FROM buildrequests "
+			"INDEXED BY buildrequests_pending "
+			"WHERE builderid = ?1 AND complete = 0 AND claimed_at IS NULL");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, builderid);
+	int r = db_step_row(db, s, "pending summary");
+	if (r <= 0)
+		return r;
+	if (sqlite3_column_type(s, 1) == SQLITE_NULL)
+		return 0;
+	*ret_priority = sqlite3_column_int(s, 0);
+	*ret_oldest = sqlite3_column_double(s, 1);
+	return 1;
+}

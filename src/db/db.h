@@ -182,6 +182,15 @@ int db_request_complete(struct db *db, int64_t brid, int results, double when,
 			int64_t *ret_bsid_done);
 /* Builder ids that have at least one unclaimed incomplete request. */
 int db_request_pending_builders(struct db *db, int64_t **ret_ids, size_t *ret_n);
+/* slice "dispatch": the first max unclaimed, incomplete requests of
+ * builderid in db_request_next's order (one index range, no sort) into
+ * ret[0..*ret_n) (the caller's array of max). */
+int db_request_queued(struct db *db, int64_t builderid, size_t max, struct db_request *ret,
+		      size_t *ret_n);
+/* slice "dispatch": the highest priority and the oldest submitted_at among
+ * builderid's unclaimed, incomplete requests: 1, or 0 when it has none. */
+int db_request_pending_summary(struct db *db, int64_t builderid, int *ret_priority,
+			       double *ret_oldest);
 
 /* --- builds, steps, logs --------------------------------------------------------- */
 /* number = previous highest number of the builder + 1. */

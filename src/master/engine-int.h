@@ -28,6 +28,8 @@ struct rcmd_answer;
 struct lock_mgr;    /* slice "locks" */
 struct lock_handle; /* slice "locks" */
 
+struct dispatch_hooks; /* slice "dispatch" */
+
 /* A remote command in flight on a worker (start_command .. complete). */
 struct rcmd_ops {
 	/* one [key, value] pair of an update, in order */
@@ -141,6 +143,8 @@ struct engine {
 	int handles_open; /* kick and reap; e is freed at 0 */
 	/* slice "locks": the lock manager (locks.h) */
 	struct lock_mgr *locks; /* owned */
+	/* slice "dispatch": the distributor's Lua hooks (dispatch-hooks.h) */
+	struct dispatch_hooks *hooks; /* owned */
 };
 
 /* One running build (build.c). */

@@ -16,6 +16,7 @@
 #include "common/xalloc.h"
 #include "config/config.h"
 #include "db/db.h"
+#include "master/dispatch-hooks.h"
 #include "master/engine-int.h"
 #include "master/events.h"
 #include "master/locks.h"
@@ -284,21 +285,28 @@ static void engine_distribute(struct engine *e)
 		log_error("cannot list queued requests: %s", db_errmsg(m->db));
 		return;
 	}
+	dispatch_hooks_order_builders(e, ids, n); /* prioritize_builders, if any */
 	for (size_t k = 0; k < n; k++) {
 		int i = engine_builder_index(e, ids[k]);
 		if (i < 0)
 			continue; /* a builder no longer configured */
+		const struct config_builder *bc = &m->cfg->builder[i];
 		for (;;) {
 			struct wconn *w = pick_worker(e, (size_t)i);
 			if (!w)
 				break;
 			struct db_request req;
-			r = db_request_next(m->db, ids[k], &req);
+			r = bc->next_build_fn ? dispatch_hooks_next_build(e, (size_t)i, &req)
+					      : db_request_next(m->db, ids[k], &req);
 			if (r <= 0) {
 				if (r < 0)
 					log_error("cannot read the queue: %s", db_errmsg(m->db));
 				break;
 			}
+			/* next_worker may pick another idle worker, or none for now */
+			if (bc->next_worker_fn &&
+			    !dispatch_hooks_next_worker(e, (size_t)i, &req, &w))
+				break;
 			r = db_request_claim(m->db, req.buildrequestid, m->masterid, clock_wall());
 			if (r == -EBUSY)
 				continue;
@@ -407,6 +415,7 @@ int engine_new(struct master *m, struct engine **ret)
 	e->interrupt_timeout_ms = ENGINE_INTERRUPT_TIMEOUT_MS;
 	e->dup_probe_ms = ENGINE_DUP_PROBE_MS;
 	e->locks = locks_new(m->cfg->lock, m->cfg->nlocks, engine_locks_notify, e); /* "locks" */
+	e->hooks = dispatch_hooks_new(m->cfg->nbuilders); /* slice "dispatch" */
 	engine_init_worker_ops(e);
 
 	int r;
@@ -605,7 +614,8 @@ void engine_free(struct engine *e)
 	free(e->builderids);
 	engine_index_free(e);
 	free(e->retries);
-	locks_free(e->locks); /* slice "locks" */
+	locks_free(e->locks);          /* slice "locks" */
+	dispatch_hooks_free(e->hooks); /* slice "dispatch" */
 	engine_reap_commands(e);
 	/* the idle handles are embedded (their data is e): free after both are closed */
 	uv_close((uv_handle_t *)&e->kick, engine_free_cb);

@@ -383,7 +383,7 @@ TEST(builder_errors)
 		   "= \"make\" } },\n  tagz = { } }",
 		"master.lua:2: builder 'b': unknown key 'tagz' (known: name, workers, description, "
 		"tags, builddir, steps, collapse_requests, cancel_superseded, properties, env, "
-		"regression, locks)");
+		"regression, locks, next_worker, next_build)");
 	CHECK_ERR(W1 "\n\nbuilder { name = \"b\", workers = { \"w9\" }, steps = { " STEP " } }\n",
 		  "master.lua:4: builder 'b': unknown worker 'w9' (declare it with worker { name = "
 		  "\"w9\", ... })");

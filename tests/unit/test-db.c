@@ -359,6 +359,62 @@ TEST(request_order_priority_then_age)
 }
 
 /* Dispatch cost does not grow with the queue: 20,000 queued requests. */
+/* slice "dispatch": the head of a builder's queue (next_build) and its
+ * summary (prioritize_builders) */
+TEST(request_queued_and_summary)
+{
+	struct db *db = open_mem();
+	int64_t m, b, other;
+	CHECK_INT(db_master_register(db, "m", &m), 0);
+	CHECK_INT(db_builder_ensure(db, "b", NULL, NULL, &b), 0);
+	CHECK_INT(db_builder_ensure(db, "other", NULL, NULL, &other), 0);
+	struct db_request q[8];
+	size_t n = 99;
+	int prio = 0;
+	double oldest = 0;
+	CHECK_INT(db_request_queued(db, b, 8, q, &n), 0);
+	CHECK_INT(n, 0);
+	CHECK_INT(db_request_pending_summary(db, b, &prio, &oldest), 0);
+	struct {
+		int prio;
+		double at;
+		int64_t brid;
+	} reqs[] = {{0, 100, 0}, {5, 300, 0}, {5, 200, 0}, {0, 50, 0}, {-1, 10, 0}};
+	for (size_t i = 0; i < ARRAY_SIZE(reqs); i++) {
+		struct db_buildset_new bs = {
+			.reason = "r", .priority = reqs[i].prio, .submitted_at = reqs[i].at};
+		int64_t bsid;
+		CHECK_INT(db_buildset_add(db, &bs, &b, 1, &bsid, &reqs[i].brid), 0);
+	}
+	struct db_buildset_new bs = {.reason = "r", .priority = 100, .submitted_at = 1};
+	int64_t bsid, obrid;
+	CHECK_INT(db_buildset_add(db, &bs, &other, 1, &bsid, &obrid), 0);
+	/* db_request_next's order, capped at max */
+	CHECK_INT(db_request_queued(db, b, 3, q, &n), 0);
+	CHECK_INT(n, 3);
+	CHECK_INT(q[0].buildrequestid, reqs[2].brid);
+	CHECK_INT(q[1].buildrequestid, reqs[1].brid);
+	CHECK_INT(q[2].buildrequestid, reqs[3].brid);
+	CHECK_INT(q[0].priority, 5);
+	CHECK(q[2].submitted_at == 50);
+	CHECK_INT(db_request_pending_summary(db, b, &prio, &oldest), 1);
+	CHECK_INT(prio, 5);
+	CHECK(oldest == 10);
+	/* claimed requests are not queued */
+	CHECK_INT(db_request_claim(db, reqs[2].brid, m, 500), 0);
+	CHECK_INT(db_request_claim(db, reqs[4].brid, m, 500), 0);
+	CHECK_INT(db_request_queued(db, b, 8, q, &n), 0);
+	CHECK_INT(n, 3);
+	CHECK_INT(q[0].buildrequestid, reqs[1].brid);
+	CHECK_INT(q[2].buildrequestid, reqs[0].brid);
+	CHECK_INT(db_request_pending_summary(db, b, &prio, &oldest), 1);
+	CHECK_INT(prio, 5);
+	CHECK(oldest == 50);
+	CHECK_INT(db_request_pending_summary(db, other, &prio, &oldest), 1);
+	CHECK_INT(prio, 100);
+	db_close(db);
+}
+
 TEST(request_next_with_deep_queue)
 {
 	uv_loop_t loop;
@@ -2054,6 +2110,7 @@ int main(void)
 	RUN(results_names_and_worst);
 	RUN(masters_builders_workers);
 	RUN(request_order_priority_then_age);
+	RUN(request_queued_and_summary); /* slice "dispatch" */
 	RUN(request_next_with_deep_queue);
 	RUN(claims_race_between_connections);
 	RUN(buildset_completes_with_worst_results);
