@@ -72,17 +72,21 @@ enum config_step_kind {
 	CONFIG_STEP_FILE_DOWNLOAD,
 	CONFIG_STEP_STRING_DOWNLOAD,
 	CONFIG_STEP_JSON_PROPERTIES_DOWNLOAD,
-	CONFIG_STEP_TEST, /* config-step-test.c */
-	CONFIG_STEP_HG, /* config-step-source.c */
-	CONFIG_STEP_SVN, /* config-step-source.c */
-	CONFIG_STEP_BZR, /* config-step-source.c */
+	CONFIG_STEP_TEST,  /* config-step-test.c */
+	CONFIG_STEP_HG,    /* config-step-source.c */
+	CONFIG_STEP_SVN,   /* config-step-source.c */
+	CONFIG_STEP_BZR,   /* config-step-source.c */
 	CONFIG_STEP_DARCS, /* config-step-source.c */
-	CONFIG_STEP_CVS, /* config-step-source.c */
+	CONFIG_STEP_CVS,   /* config-step-source.c */
 	/* slice "misc" (config-step-props.c) */
 	CONFIG_STEP_SETPROP,     /* set_property { }, set_properties { } */
 	CONFIG_STEP_PROPCMD,     /* set_property_from_command { } */
 	CONFIG_STEP_LOG,         /* log { } */
 	CONFIG_STEP_MASTERSHELL, /* master_shell { } */
+	/* slice "measure" (config-step-measure.c) */
+	CONFIG_STEP_TREE_SIZE,   /* tree_size { } */
+	CONFIG_STEP_DEB_BUILD,   /* deb_build { } */
+	CONFIG_STEP_DEB_LINTIAN, /* deb_lintian { } */
 };
 
 /* A transfer step's own keys (config-step-transfer.c). */
@@ -233,6 +237,23 @@ struct config_step {
 	/* log { } (CONFIG_STEP_LOG) */
 	char *log_name; /* owned */
 	struct config_rstr log_text;
+	/* slice "measure": numbers = { NAME = ... } on the kinds running commands
+	 * (config-step-props.c), recorded as the step ends (steps/step-numbers.c) */
+	struct config_number *numbers; /* owned, sorted by name */
+	size_t nnumbers;
+};
+
+/* One entry of a step's numbers = { }: where the number NAME comes from. */
+enum config_number_source {
+	CONFIG_NUMBER_REGEX, /* a PCRE2 regex over stdout lines: group 1 of the last match */
+	CONFIG_NUMBER_FILE,  /* { file = "path" }: a file's content, relative to the workdir */
+	CONFIG_NUMBER_FN,    /* function(props) returning the number */
+};
+struct config_number {
+	char *name; /* owned */
+	enum config_number_source source;
+	char *text; /* owned: the regex or the file; NULL for a function */
+	int fn;     /* Lua function reference (CONFIG_NUMBER_FN) */
 };
 
 struct config_builder {
