@@ -243,5 +243,12 @@
 #define KILN_DISPATCH_MAX_BUILDERS 1000
 /* a builder's failing function is logged once per this many seconds */
 #define KILN_DISPATCH_LOG_SECONDS 60
+/* Slice "measure" (issue 10): tree_size, deb_build, deb_lintian, numbers = { } */
+#define KILN_STEP_NUMBERS_MAX 64   /* entries in one step's numbers = { } */
+#define KILN_NUMSCAN_MAX_LINE 4096 /* bytes of a stdout line a numbers regex scans (rest cut) */
+#define KILN_NUMSCAN_MAX_VALUE 128 /* bytes of a captured value kept (longer: not a number) */
+#define KILN_NUMBERS_FILE_MAX (64u << 10) /* bytes of a numbers file read from the worker */
+#define KILN_TREESIZE_MAX_OUTPUT 4096     /* bytes of du's stdout kept by tree_size */
+#define KILN_DEB_MAX_ARGS 64              /* deb_build's args, deb_lintian's suppress_tags */
 
 #endif

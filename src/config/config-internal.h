@@ -184,7 +184,7 @@ struct config_step dsl_step_flags(lua_State *L, const char *what);
 /* The options of every kind (slice "misc", config-step-props.c), read by
  * config_step_options() after the kind's declaration; command steps also
  * take retry and decode_rc (config_step_command_new's keys). */
-#define DSL_STEP_OPT_KEYS "do_step_if", "hide_step_if", "description", "description_done"
+#define DSL_STEP_OPT_KEYS "do_step_if", "hide_step_if", "description", "description_done", "numbers"
 void config_step_options(lua_State *L, const char *decl, struct config_step *s);
 void config_step_options_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
 void config_step_options_release(struct config_step *s);
@@ -195,6 +195,10 @@ int config_step_log(lua_State *L);
 int config_step_master_shell(lua_State *L);
 void config_step_props_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
 void config_step_props_release(struct config_step *s);
+/* slice "measure" (config-step-measure.c) */
+int config_step_tree_size(lua_State *L);
+int config_step_deb_build(lua_State *L);
+int config_step_deb_lintian(lua_State *L);
 long long dsl_opt_int(lua_State *L, int t, const char *what, const char *key, long long def,
 		      long long min, long long max);
 double dsl_opt_seconds(lua_State *L, int t, const char *what, const char *key, double def);

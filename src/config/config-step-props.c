@@ -4,6 +4,7 @@
  * steps/step-setprop.c, step-propcmd.c, step-log.c), and the options every
  * kind takes (do_step_if, hide_step_if, description, description_done,
  * retry, decode_rc), read after a kind's declaration by config-step.c.
+ * Slice "measure" adds the numbers = { } option here.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
@@ -14,6 +15,7 @@
 #include <jansson.h>
 #include <lauxlib.h>
 #include <pcre2.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Buildbot's results names, in their numbers' order (db.h RESULTS_*). */
@@ -102,6 +104,164 @@ static void config_props_decode_rc(lua_State *L, const char *what, struct config
 	lua_pop(L, 1);
 }
 
+/* ---- numbers = { NAME = regex | { file = PATH } | function } (slice "measure") ---- */
+
+/* Kinds that run no command on a worker have no output nor workdir. */
+static bool config_props_numbers_kind(enum config_step_kind k)
+{
+	return k != CONFIG_STEP_SETPROP && k != CONFIG_STEP_LOG && k != CONFIG_STEP_TRIGGER;
+}
+
+/* A regex with at least one capture group; raises naming it. */
+static void config_props_number_re(lua_State *L, const char *what, const char *name, const char *re,
+				   size_t len)
+{
+	if (len == 0 || len > KILN_WARNSCAN_MAX_PATTERN_LEN)
+		config_raise(L, "%s: numbers: '%s': the regex must be 1 to %u bytes long", what,
+			     name, (unsigned)KILN_WARNSCAN_MAX_PATTERN_LEN);
+	int code;
+	PCRE2_SIZE off;
+	pcre2_code *c = pcre2_compile((PCRE2_SPTR)re, len, PCRE2_NEVER_UTF, &code, &off, NULL);
+	if (!c) {
+		PCRE2_UCHAR msg[160];
+		pcre2_get_error_message(code, msg, sizeof(msg));
+		config_raise(L,
+			     "%s: numbers: '%s': '%.60s' is not a valid regular expression: %s "
+			     "at offset %zu",
+			     what, name, re, (const char *)msg, (size_t)off);
+	}
+	uint32_t groups = 0;
+	pcre2_pattern_info(c, PCRE2_INFO_CAPTURECOUNT, &groups);
+	pcre2_code_free(c);
+	if (groups < 1)
+		config_raise(L,
+			     "%s: numbers: '%s': the regex '%.60s' needs a capture group (the "
+			     "number)",
+			     what, name, re);
+}
+
+/* The value at the top of the stack into n (its name already set). */
+static void config_props_number(lua_State *L, const char *what, const struct config_step *s,
+				struct config_number *n)
+{
+	static const char *const keys[] = {"file", NULL};
+	int v = lua_gettop(L);
+	size_t len;
+	const char *t;
+	switch (lua_type(L, v)) {
+	case LUA_TSTRING:
+		t = lua_tolstring(L, v, &len);
+		config_props_number_re(L, what, n->name, t, len);
+		n->source = CONFIG_NUMBER_REGEX;
+		n->text = config_strdup(L, t, len);
+		return;
+	case LUA_TFUNCTION:
+		n->source = CONFIG_NUMBER_FN;
+		n->fn = config_ref_fn(L, v);
+		return;
+	case LUA_TTABLE: {
+		char fwhat[300];
+		snprintf(fwhat, sizeof(fwhat), "%s: numbers: '%s'", what, n->name);
+		dsl_check_keys(L, v, fwhat, keys);
+		if (dsl_get(L, v, "file") != LUA_TSTRING)
+			config_raise(L, "%s: 'file' must be a path (got %s)", fwhat,
+				     dsl_typename(L, -1));
+		t = lua_tolstring(L, -1, &len);
+		if (len == 0 || strlen(t) != len)
+			config_raise(L, "%s: 'file' must be a path", fwhat);
+		dsl_check_relpath(L, fwhat, "file", t, len);
+		if (s->kind == CONFIG_STEP_MASTERSHELL)
+			config_raise(L, "%s: master_shell has no worker to read a file on", fwhat);
+		n->source = CONFIG_NUMBER_FILE;
+		n->text = config_strdup(L, t, len);
+		lua_settop(L, v);
+		return;
+	}
+	default:
+		config_raise(L,
+			     "%s: numbers: '%s' must be a regex, { file = \"path\" } or a "
+			     "function (got %s)",
+			     what, n->name, dsl_typename(L, v));
+	}
+}
+
+static int config_props_number_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct config_number *)a)->name,
+		      ((const struct config_number *)b)->name);
+}
+
+static void config_props_numbers(lua_State *L, const char *what, struct config_step *s)
+{
+	if (dsl_get(L, 1, "numbers") == LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	int t = lua_gettop(L);
+	if (!config_props_numbers_kind(s->kind))
+		config_raise(L, "%s: 'numbers' needs a step that runs a command", what);
+	if (lua_type(L, t) != LUA_TTABLE)
+		config_raise(L,
+			     "%s: 'numbers' must be a table { NAME = regex | { file = ... } | "
+			     "function } (got %s)",
+			     what, dsl_typename(L, t));
+	size_t n = 0;
+	lua_pushnil(L);
+	while (lua_next(L, t)) {
+		lua_pop(L, 1);
+		if (++n > KILN_STEP_NUMBERS_MAX)
+			config_raise(L, "%s: 'numbers' has over %u entries", what,
+				     (unsigned)KILN_STEP_NUMBERS_MAX);
+	}
+	if (n == 0)
+		config_raise(L, "%s: 'numbers' must not be empty", what);
+	config_charge(L, n * sizeof(*s->numbers));
+	s->numbers = xcalloc(n, sizeof(*s->numbers));
+	lua_pushnil(L);
+	while (lua_next(L, t)) {
+		if (lua_type(L, -2) != LUA_TSTRING)
+			config_raise(L, "%s: 'numbers' keys must be names", what);
+		size_t klen;
+		const char *k = lua_tolstring(L, -2, &klen);
+		dsl_check_name(L, what, "numbers", k, klen);
+		struct config_number *e = &s->numbers[s->nnumbers++];
+		e->name = config_strdup(L, k, klen);
+		config_props_number(L, what, s, e);
+		lua_pop(L, 1);
+	}
+	qsort(s->numbers, s->nnumbers, sizeof(*s->numbers), config_props_number_cmp);
+	lua_pop(L, 1);
+}
+
+static void config_props_numbers_copy(lua_State *L, struct config_step *dst,
+				      const struct config_step *src)
+{
+	if (!src->numbers)
+		return;
+	config_charge(L, src->nnumbers * sizeof(*dst->numbers));
+	dst->numbers = xcalloc(src->nnumbers, sizeof(*dst->numbers));
+	for (size_t i = 0; i < src->nnumbers; i++) {
+		const struct config_number *q = &src->numbers[i];
+		struct config_number *p = &dst->numbers[dst->nnumbers++];
+		p->source = q->source;
+		p->fn = q->fn;
+		p->name = config_strdup(L, q->name, strlen(q->name));
+		if (q->text)
+			p->text = config_strdup(L, q->text, strlen(q->text));
+	}
+}
+
+static void config_props_numbers_release(struct config_step *s)
+{
+	for (size_t i = 0; s->numbers && i < s->nnumbers; i++) {
+		free(s->numbers[i].name);
+		free(s->numbers[i].text);
+	}
+	free(s->numbers);
+	s->numbers = NULL;
+	s->nnumbers = 0;
+}
+
 void config_step_options(lua_State *L, const char *decl, struct config_step *s)
 {
 	char what[256];
@@ -119,11 +279,15 @@ void config_step_options(lua_State *L, const char *decl, struct config_step *s)
 	if (s->kind != CONFIG_STEP_GIT)
 		s->retry = (int)dsl_opt_int(L, 1, what, "retry", 0, 0, KILN_STEP_RETRY_MAX);
 	config_props_decode_rc(L, what, s);
+	config_props_numbers(L, what, s); /* slice "measure" */
 	lua_settop(L, top);
 }
 
 void config_step_options_copy(lua_State *L, struct config_step *dst, const struct config_step *src)
 {
+	/* never shared with src, even when a copy below raises */
+	dst->numbers = NULL;
+	dst->nnumbers = 0;
 	config_rstr_copy(L, &dst->description, &src->description);
 	config_rstr_copy(L, &dst->description_done, &src->description_done);
 	if (src->decode_rc) {
@@ -132,6 +296,7 @@ void config_step_options_copy(lua_State *L, struct config_step *dst, const struc
 		memcpy(dst->decode_rc, src->decode_rc, src->ndecode_rc * sizeof(*dst->decode_rc));
 		dst->ndecode_rc = src->ndecode_rc;
 	}
+	config_props_numbers_copy(L, dst, src); /* slice "measure" */
 }
 
 void config_step_options_release(struct config_step *s)
@@ -139,6 +304,7 @@ void config_step_options_release(struct config_step *s)
 	free(s->description.text);
 	free(s->description_done.text);
 	free(s->decode_rc);
+	config_props_numbers_release(s); /* slice "measure" */
 }
 
 /* ---- set_property { } / set_properties { } -------------------------------- */

@@ -71,6 +71,10 @@ static const struct config_step_decl {
 	{"log", CONFIG_STEP_LOG, config_step_log, config_step_props_copy,
 	 config_step_props_release},
 	{"master_shell", CONFIG_STEP_MASTERSHELL, config_step_master_shell, NULL, NULL},
+	/* slice "measure" (config-step-measure.c) */
+	{"tree_size", CONFIG_STEP_TREE_SIZE, config_step_tree_size, NULL, NULL},
+	{"deb_build", CONFIG_STEP_DEB_BUILD, config_step_deb_build, NULL, NULL},
+	{"deb_lintian", CONFIG_STEP_DEB_LINTIAN, config_step_deb_lintian, NULL, NULL},
 };
 
 static const struct config_step_decl *config_step_decl_of(enum config_step_kind kind)

@@ -83,6 +83,10 @@ enum config_step_kind {
 	CONFIG_STEP_PROPCMD,     /* set_property_from_command { } */
 	CONFIG_STEP_LOG,         /* log { } */
 	CONFIG_STEP_MASTERSHELL, /* master_shell { } */
+	/* slice "measure" (config-step-measure.c) */
+	CONFIG_STEP_TREE_SIZE,   /* tree_size { } */
+	CONFIG_STEP_DEB_BUILD,   /* deb_build { } */
+	CONFIG_STEP_DEB_LINTIAN, /* deb_lintian { } */
 };
 
 /* A transfer step's own keys (config-step-transfer.c). */
@@ -245,6 +249,23 @@ struct config_step {
 	struct config_logfile *logfiles; /* owned, sorted by name */
 	size_t nlogfiles;
 	bool lazylogfiles; /* a logfile's log is made when its first text arrives */
+	/* slice "measure": numbers = { NAME = ... } on the kinds running commands
+	 * (config-step-props.c), recorded as the step ends (steps/step-numbers.c) */
+	struct config_number *numbers; /* owned, sorted by name */
+	size_t nnumbers;
+};
+
+/* One entry of a step's numbers = { }: where the number NAME comes from. */
+enum config_number_source {
+	CONFIG_NUMBER_REGEX, /* a PCRE2 regex over stdout lines: group 1 of the last match */
+	CONFIG_NUMBER_FILE,  /* { file = "path" }: a file's content, relative to the workdir */
+	CONFIG_NUMBER_FN,    /* function(props) returning the number */
+};
+struct config_number {
+	char *name; /* owned */
+	enum config_number_source source;
+	char *text; /* owned: the regex or the file; NULL for a function */
+	int fn;     /* Lua function reference (CONFIG_NUMBER_FN) */
 };
 
 struct config_builder {

@@ -231,7 +231,7 @@ TEST(errors)
 	CHECK_ERR(W B("set_property { property = \"a\", value = 1, retry = 1 }"),
 		  "master.lua:3: set_property: unknown key 'retry' (known: name, property, value, "
 		  "halt_on_failure, flunk_on_failure, warn_on_failure, always_run, do_step_if, "
-		  "hide_step_if, description, description_done)");
+		  "hide_step_if, description, description_done, numbers)");
 }
 
 int main(void)

@@ -454,8 +454,8 @@ TEST(step_errors)
 	CHECK_ERR("shell { command = \"make\", comand = \"x\" }",
 		  "master.lua:1: shell: unknown key 'comand' (known: name, command, env, workdir, "
 		  "timeout, max_time, halt_on_failure, flunk_on_failure, warn_on_failure, "
-		  "always_run, do_step_if, hide_step_if, description, description_done, locks, "
-		  "decode_rc, retry, logfiles, lazylogfiles)");
+		  "always_run, do_step_if, hide_step_if, description, description_done, numbers, "
+		  "locks, decode_rc, retry, logfiles, lazylogfiles)");
 	CHECK_ERR("shell {\n  name = \"a/b\",\n  command = \"make\" }",
 		  "master.lua:1: shell 'a/b': 'name' must not contain '/' (got 'a/b')");
 	CHECK_ERR("shell { command = \"a\\0b\" }",

@@ -51,6 +51,9 @@ static const struct step_kind *const step_kinds[] = {
 	[CONFIG_STEP_PROPCMD] = &step_kind_propcmd,
 	[CONFIG_STEP_LOG] = &step_kind_log,
 	[CONFIG_STEP_MASTERSHELL] = &step_kind_mastershell,
+	[CONFIG_STEP_TREE_SIZE] = &step_kind_tree_size, /* slice "measure" */
+	[CONFIG_STEP_DEB_BUILD] = &step_kind_deb_build,
+	[CONFIG_STEP_DEB_LINTIAN] = &step_kind_deb_lintian,
 };
 
 const struct step_kind *step_kind_of(enum config_step_kind kind)
@@ -116,6 +119,8 @@ static struct logmask *step_new_mask(struct step *st, logmask_emit_fn sink, void
  * output (logmask holds back what may begin a secret). */
 void step_log(struct step *st, char stream, const char *text, size_t len)
 {
+	if (stream == 'o')
+		step_numbers_feed(st, text, len); /* slice "measure" */
 	if (!st->logid || !len || st->b->db_failed)
 		return;
 	if (!st->mask)
@@ -595,7 +600,7 @@ void step_stop(struct step *st, const char *why)
 		return;
 	if (st->b->db_failed && st->cmd)
 		return; /* step_db_abort() is pending and gives the command up */
-	if (st->kind->interrupt)
+	if (st->kind->interrupt && !step_numbers_busy(st))
 		st->kind->interrupt(st, why);
 	else
 		step_interrupt(st, why);
@@ -1018,6 +1023,7 @@ static void step_release(struct step *st)
 {
 	if (st->kind && st->kind->free)
 		st->kind->free(st);
+	step_numbers_free(st);
 	logmask_free(st->mask);
 	step_logfiles_free(st); /* slice "logfiles" */
 	free(st->desc);
@@ -1032,6 +1038,8 @@ void step_finish(struct step *st, int results)
 	const struct config_step *s = st->cfg;
 	if (st->finished)
 		return;
+	if (step_numbers_collect(st, results))
+		return; /* slice "measure": files are read first, then this again */
 	st->finished = true;
 	if (b->db_failed)
 		results = db_results_worst(results, RESULTS_EXCEPTION);

@@ -78,6 +78,8 @@ struct step {
 	/* slice "logfiles": the logs of cfg->logfiles, in its order (step.c) */
 	struct step_logfile *logfiles; /* owned; NULL until the first shell command */
 	unsigned logfiles_refused;     /* `log` updates refused (undeclared names) */
+	/* owned: numbers = { } (slice "measure", step-numbers.c), or NULL */
+	struct step_numbers *numbers;
 };
 
 /* The table of kinds (step.c); NULL for a kind without one. */
@@ -311,6 +313,18 @@ void source_checked_out(struct step *st);
 /* Sets got_revision and ends the step SUCCESS. */
 void source_got(struct step *st, const char *rev, size_t len);
 
+/* ---- numbers = { } of the command kinds (slice "measure", step-numbers.c) ----
+ * step.c calls these; a kind never does. */
+/* A piece of the step's stdout, for its regexes. */
+void step_numbers_feed(struct step *st, const char *text, size_t len);
+/* From step_finish(st, results): true when files are being read from the
+ * worker and step_finish(st, results) follows once they are; false when
+ * the numbers are recorded (or there are none) and the step ends now. */
+bool step_numbers_collect(struct step *st, int results);
+/* A file is being read: a stop interrupts that upload, not the kind. */
+bool step_numbers_busy(const struct step *st);
+void step_numbers_free(struct step *st);
+
 /* ---- the kinds (step-*.c) ---- */
 extern const struct step_kind step_kind_shell;
 extern const struct step_kind step_kind_trigger;
@@ -332,5 +346,8 @@ extern const struct step_kind step_kind_setprop; /* slice "misc" */
 extern const struct step_kind step_kind_propcmd;
 extern const struct step_kind step_kind_log;
 extern const struct step_kind step_kind_mastershell;
+extern const struct step_kind step_kind_tree_size; /* slice "measure": step-treesize.c */
+extern const struct step_kind step_kind_deb_build; /* step-deb.c */
+extern const struct step_kind step_kind_deb_lintian;
 
 #endif
