@@ -229,4 +229,10 @@
 /* one master_shell's output into its log (then it is killed) */
 #define KILN_MASTERSHELL_MAX_OUTPUT (64u << 20)
 
+/* Slice "artcli" (issue 10): artifact retention and the artifact CLI */
+#define KILN_ARTIFACTS_MAX_KEEP_DAYS 36500       /* artifacts = { keep_days } (100 years) */
+#define KILN_ARTIFACTS_MAX_KEEP_BUILDS 100000000 /* artifacts = { keep_builds } */
+#define KILN_RETENTION_BATCH 1000  /* oldest artifact rows one retention pass reads and judges */
+#define KILN_RETENTION_INTERVAL_S 3600 /* seconds between periodic retention passes */
+
 #endif

@@ -121,6 +121,8 @@ static int config_dsl_setting(lua_State *L)
 		/* metrics_push (config-tsdb.c) */
 	} else if (config_numbers_setting(L, key)) {
 		/* regression thresholds (config-numbers.c) */
+	} else if (config_artifacts_setting(L, key)) {
+		/* artifact retention (config-artifacts.c) */
 	} else
 		return config_raise(L,
 				    "unknown setting '%.60s' (declare your own variables with "
