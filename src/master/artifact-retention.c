@@ -74,7 +74,8 @@ struct artifact_retention {
 	struct db_artifact_file *files; /* owned */
 	size_t nfiles;
 	size_t failed;
-	bool more; /* after the job: read the next batch */
+	bool more;      /* after the job: read the next batch */
+	bool files_due; /* rows deleted: their files go on the next timer */
 };
 
 static void artifact_retention_maybe_free(struct artifact_retention *r)
@@ -136,6 +137,21 @@ static void artifact_retention_job(uv_work_t *w)
 
 static void artifact_retention_batch(struct artifact_retention *r);
 static void artifact_retention_end(struct artifact_retention *r);
+static void artifact_retention_next_cb(uv_timer_t *t);
+
+/* Continues on a later callback of the 'next' timer; a timer that cannot
+ * start (never, while the handle is open) ends the pass. */
+static void artifact_retention_later(struct artifact_retention *r, uint64_t ms)
+{
+	int rr = uv_timer_start(&r->next, artifact_retention_next_cb, ms, 0);
+	if (rr < 0) {
+		log_warn_errno(rr, "cannot schedule the artifact retention");
+		r->busy = r->again = r->more = r->files_due = false;
+		db_artifact_files_free(r->files, r->nfiles);
+		r->files = NULL;
+		r->nfiles = 0;
+	}
+}
 
 static void artifact_retention_job_done(uv_work_t *w, int status)
 {
@@ -154,10 +170,14 @@ static void artifact_retention_job_done(uv_work_t *w, int status)
 	artifact_retention_end(r);
 }
 
+static void artifact_retention_files(struct artifact_retention *r);
+
 static void artifact_retention_next_cb(uv_timer_t *t)
 {
 	struct artifact_retention *r = t->data;
-	if (r->busy)
+	if (r->files_due)
+		artifact_retention_files(r);
+	else if (r->busy)
 		artifact_retention_batch(r);
 	else
 		artifact_retention_kick(r);
@@ -168,7 +188,7 @@ static void artifact_retention_end(struct artifact_retention *r)
 {
 	if (r->more) {
 		r->more = false;
-		uv_timer_start(&r->next, artifact_retention_next_cb, 0, 0);
+		artifact_retention_later(r, 0);
 		return;
 	}
 	if (r->deleted)
@@ -177,7 +197,7 @@ static void artifact_retention_end(struct artifact_retention *r)
 	r->busy = false;
 	if (r->again) {
 		r->again = false;
-		uv_timer_start(&r->next, artifact_retention_next_cb, 0, 0);
+		artifact_retention_later(r, 0);
 	}
 }
 
@@ -202,16 +222,10 @@ static void artifact_retention_batch(struct artifact_retention *r)
 	}
 	if (rr >= 0 && k > 0)
 		rr = db_artifacts_delete(db, ids, k, &r->files, &r->nfiles);
-	/* the rows are gone for good before any file is */
-	if (rr >= 0 && k > 0)
-		rr = db_flush(db);
 	free(rows);
 	free(ids);
 	if (rr < 0) {
 		log_warn_errno(rr, "cannot delete old artifacts: %s", db_errmsg(db));
-		db_artifact_files_free(r->files, r->nfiles);
-		r->files = NULL;
-		r->nfiles = 0;
 		r->more = false;
 		artifact_retention_end(r);
 		return;
@@ -222,9 +236,21 @@ static void artifact_retention_batch(struct artifact_retention *r)
 		artifact_retention_end(r);
 		return;
 	}
+	/* the rows must be gone for good before any file is: the files wait
+	 * for a later loop turn, after the db's check handle committed this
+	 * one's batch (a failed commit stops the master first).  1 ms, not 0:
+	 * a timer started from a timer callback with 0 may run in this turn */
+	r->files_due = true;
+	artifact_retention_later(r, 1);
+}
+
+/* The files of the rows deleted on an earlier turn, to the thread pool. */
+static void artifact_retention_files(struct artifact_retention *r)
+{
+	r->files_due = false;
 	r->work.data = r;
-	rr = uv_queue_work(r->m->loop, &r->work, artifact_retention_job,
-			   artifact_retention_job_done);
+	int rr = uv_queue_work(r->m->loop, &r->work, artifact_retention_job,
+			       artifact_retention_job_done);
 	if (rr < 0) {
 		log_warn_errno(rr, "cannot remove the files of %zu deleted artifacts", r->nfiles);
 		db_artifact_files_free(r->files, r->nfiles);
