@@ -161,17 +161,21 @@ int db_artifacts_oldest(struct db *db, int64_t after_id, size_t max, struct db_a
 	return 0;
 }
 
-int db_artifacts_usage(struct db *db, int64_t keep_builds, int64_t *ret_bytes,
-		       int64_t *ret_keep_from_buildid)
+int db_artifacts_usage(struct db *db, int64_t after_id, int64_t keep_builds, int64_t *ret_bytes,
+		       int64_t *ret_max_id, int64_t *ret_keep_from_buildid)
 {
 	_cleanup_stmt_ sqlite3_stmt *t =
-		db_stmt(db, ST_ART_TOTAL, "SELECT COALESCE(SUM(size), 0) FROM artifacts");
+		db_stmt(db, ST_ART_TOTAL,
+			"SELECT COALESCE(SUM(size), 0), COALESCE(MAX(id), ?1) FROM artifacts "
+			"WHERE id > ?1");
 	if (!t)
 		return KILN_EDB;
+	sqlite3_bind_int64(t, 1, after_id);
 	int r = db_step_row(db, t, "artifact bytes");
 	if (r < 0)
 		return r;
 	int64_t bytes = r ? sqlite3_column_int64(t, 0) : 0;
+	int64_t max_id = r ? sqlite3_column_int64(t, 1) : after_id;
 	int64_t from = 0;
 	if (keep_builds > 0) {
 		_cleanup_stmt_ sqlite3_stmt *k =
@@ -187,6 +191,7 @@ int db_artifacts_usage(struct db *db, int64_t keep_builds, int64_t *ret_bytes,
 		from = r ? sqlite3_column_int64(k, 0) : 0;
 	}
 	*ret_bytes = bytes;
+	*ret_max_id = max_id;
 	*ret_keep_from_buildid = from;
 	return 0;
 }

@@ -577,11 +577,13 @@ struct db_artifact_age {
  * into the caller's array; *ret_n = how many. */
 int db_artifacts_oldest(struct db *db, int64_t after_id, size_t max, struct db_artifact_age *ret,
 			size_t *ret_n);
-/* The bytes all artifacts hold, and the lowest build id among the newest
- * keep_builds builds having artifacts (0 when there are fewer, or
- * keep_builds <= 0): artifacts of lower build ids are past keep_builds. */
-int db_artifacts_usage(struct db *db, int64_t keep_builds, int64_t *ret_bytes,
-		       int64_t *ret_keep_from_buildid);
+/* The bytes the artifacts with an id above after_id hold (0: all; a range
+ * of the primary key, so a caller keeping the total reads only what is
+ * new), the highest id (after_id when none), and the lowest build id among
+ * the newest keep_builds builds having artifacts (0 when there are fewer,
+ * or keep_builds <= 0): artifacts of lower build ids are past keep_builds. */
+int db_artifacts_usage(struct db *db, int64_t after_id, int64_t keep_builds, int64_t *ret_bytes,
+		       int64_t *ret_max_id, int64_t *ret_keep_from_buildid);
 /* A file or directory a deletion left unused (no remaining row names it). */
 struct db_artifact_file {
 	char *path; /* owned: relative to BASEDIR/artifacts */

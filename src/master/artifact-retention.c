@@ -66,6 +66,11 @@ struct artifact_retention {
 	bool stopping; /* artifact_retention_stop() was called */
 	bool working;  /* the thread-pool job is in flight */
 	struct artifact_retention_state st;
+	/* the total kept between passes: the bytes of the rows up to known_id
+	 * (a pass adds the newer rows' bytes, a range of the primary key, so
+	 * it never sums the whole table again); only retention deletes rows */
+	bool known;
+	int64_t known_id;
 	int64_t after_id; /* the pass's position: the last row read */
 	size_t deleted;   /* this pass so far */
 	int64_t freed;
@@ -211,6 +216,10 @@ static void artifact_retention_batch(struct artifact_retention *r)
 	size_t n = 0, k = 0;
 	bool more = false;
 	int rr = db_artifacts_oldest(db, r->after_id, KILN_RETENTION_BATCH, rows, &n);
+	/* rows stored since the pass began are not in its total: the next one's */
+	size_t all = n;
+	while (n > 0 && rows[n - 1].artifactid > r->known_id)
+		n--;
 	if (rr >= 0 && n > 0) {
 		k = artifact_retention_pick(&r->policy, &r->st, rows, n, ids, &more);
 		r->after_id = rows[n - 1].artifactid;
@@ -226,12 +235,13 @@ static void artifact_retention_batch(struct artifact_retention *r)
 	free(ids);
 	if (rr < 0) {
 		log_warn_errno(rr, "cannot delete old artifacts: %s", db_errmsg(db));
+		r->known = false; /* the picker counted deletions that were undone */
 		r->more = false;
 		artifact_retention_end(r);
 		return;
 	}
 	r->deleted += k;
-	r->more = more && n == KILN_RETENTION_BATCH;
+	r->more = more && n == KILN_RETENTION_BATCH && all == n;
 	if (r->nfiles == 0) {
 		artifact_retention_end(r);
 		return;
@@ -265,12 +275,16 @@ static void artifact_retention_files(struct artifact_retention *r)
 /* A new pass: the totals once, then batches from the oldest row. */
 static void artifact_retention_pass(struct artifact_retention *r)
 {
-	int rr = db_artifacts_usage(r->m->db, r->policy.keep_builds, &r->st.total_bytes,
-				    &r->st.keep_from_buildid);
+	int64_t added = 0, max_id = 0;
+	int rr = db_artifacts_usage(r->m->db, r->known ? r->known_id : 0, r->policy.keep_builds,
+				    &added, &max_id, &r->st.keep_from_buildid);
 	if (rr < 0) {
 		log_warn_errno(rr, "cannot read the artifacts' usage: %s", db_errmsg(r->m->db));
 		return;
 	}
+	r->st.total_bytes = (r->known ? r->st.total_bytes : 0) + added;
+	r->known = true;
+	r->known_id = max_id;
 	r->st.now = clock_wall();
 	r->busy = true;
 	r->after_id = 0;

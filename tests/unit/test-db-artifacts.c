@@ -166,14 +166,22 @@ TEST(retention_queries)
 	CHECK_INT(db_artifacts_oldest(f.db, 0, 2, rows, &n), 0);
 	CHECK_INT(n, 2);
 
-	int64_t bytes = 0, from = -1;
-	CHECK_INT(db_artifacts_usage(f.db, 1, &bytes, &from), 0);
+	int64_t bytes = 0, from = -1, max_id = -1;
+	CHECK_INT(db_artifacts_usage(f.db, 0, 1, &bytes, &max_id, &from), 0);
 	CHECK_INT(bytes, 1187);
+	CHECK_INT(max_id, id[4]);
 	CHECK_INT(from, b2);
-	CHECK_INT(db_artifacts_usage(f.db, 2, &bytes, &from), 0);
+	CHECK_INT(db_artifacts_usage(f.db, 0, 2, &bytes, &max_id, &from), 0);
 	CHECK_INT(from, b1);
-	CHECK_INT(db_artifacts_usage(f.db, 3, &bytes, &from), 0);
+	CHECK_INT(db_artifacts_usage(f.db, 0, 3, &bytes, &max_id, &from), 0);
 	CHECK_INT(from, 0);
+	/* only what is above after_id: the new rows of a kept total */
+	CHECK_INT(db_artifacts_usage(f.db, id[2], 0, &bytes, &max_id, &from), 0);
+	CHECK_INT(bytes, 1007);
+	CHECK_INT(max_id, id[4]);
+	CHECK_INT(db_artifacts_usage(f.db, id[4], 0, &bytes, &max_id, &from), 0);
+	CHECK_INT(bytes, 0);
+	CHECK_INT(max_id, id[4]);
 
 	/* the first a.bin row: its file is still the second's */
 	struct db_artifact_file *files = NULL;
@@ -199,7 +207,7 @@ TEST(retention_queries)
 	if (nf == 1)
 		CHECK_STR(files[0].path, "1/tree/inner.bin");
 	db_artifact_files_free(files, nf);
-	CHECK_INT(db_artifacts_usage(f.db, 0, &bytes, &from), 0);
+	CHECK_INT(db_artifacts_usage(f.db, 0, 0, &bytes, &max_id, &from), 0);
 	CHECK_INT(bytes, 1000);
 	CHECK_INT(from, 0);
 	db_close(f.db);
