@@ -70,5 +70,7 @@ extern const struct cmd cmd_workers;
 extern const struct cmd cmd_stop_build;
 extern const struct cmd cmd_try;
 extern const struct cmd cmd_sendchange;
+extern const struct cmd cmd_artifacts; /* cmd-artifacts.c */
+extern const struct cmd cmd_artifact;
 
 #endif

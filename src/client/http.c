@@ -381,3 +381,101 @@ out:
 	free(url);
 	return r;
 }
+
+/* ---- streamed downloads (slice "artcli": kiln artifact) ---------------------------- */
+
+struct http_stream {
+	CURL *h;
+	http_sink_fn sink;
+	void *ud;
+	long status;    /* read at the first piece of the body */
+	int sink_err;   /* the sink's error, which stopped the transfer */
+	struct buf err; /* a non-2xx answer's body: its message */
+};
+
+static size_t http_on_stream(char *p, size_t size, size_t nmemb, void *userdata)
+{
+	struct http_stream *s = userdata;
+	size_t n = size * nmemb;
+
+	if (!s->status)
+		curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &s->status);
+	if (s->status < 200 || s->status > 299) {
+		/* sticky overflow: a long error answer keeps its start */
+		(void)!buf_add(&s->err, p, n);
+		return n;
+	}
+	int r = s->sink(s->ud, s->status, p, n);
+	if (r < 0) {
+		s->sink_err = r;
+		return 0; /* curl fails with CURLE_WRITE_ERROR */
+	}
+	return n;
+}
+
+int http_get_stream(struct http_client *c, const char *path, long long range_from,
+		    http_sink_fn sink, void *ud)
+{
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hdrs = NULL;
+	CURL *h = http_handle(c);
+	struct http_stream s = {.h = h, .sink = sink, .ud = ud};
+	char *url = xasprintf("%s%s", c->base, path), *auth = NULL, *range = NULL;
+	long status = 0;
+	int r;
+
+	buf_init(&s.err, KILN_MAX_HTTP_CLIENT_ERROR_BODY);
+	if (c->token) {
+		auth = xasprintf("Authorization: Bearer %s", c->token);
+		hdrs = curl_slist_append(hdrs, auth);
+	}
+	if (range_from > 0) {
+		range = xasprintf("Range: bytes=%lld-", range_from);
+		hdrs = curl_slist_append(hdrs, range);
+	}
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_on_stream);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, HTTP_CONNECT_TIMEOUT_MS);
+	/* no total timeout: a big artifact takes what it takes; a stall may not */
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, HTTP_STALL_SECONDS);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "kiln/" KILN_VERSION);
+
+	CURLcode rc = curl_easy_perform(h);
+	if (rc == CURLE_WRITE_ERROR && s.sink_err < 0) {
+		r = s.sink_err; /* the sink said why */
+		goto out;
+	}
+	if (rc != CURLE_OK) {
+		r = http_transport_error(c, rc, errbuf, path);
+		goto out;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 200 && status <= 299) {
+		r = (int)status;
+		goto out;
+	}
+	json_t *j = json_loadb(s.err.ptr, s.err.len, 0, NULL);
+	const char *msg = j ? http_api_message(j) : NULL;
+	r = status == 404                    ? KILN_ENOTFOUND
+	    : status == 401 || status == 403 ? KILN_EAUTH
+	    : status == 416                  ? -ERANGE
+					     : -EIO;
+	if (msg)
+		http_client_set_error(c, "%s (HTTP %ld for '%s')", msg, status, path);
+	else
+		http_client_set_error(c, "master answered HTTP %ld for '%s'", status, path);
+	json_decref(j);
+out:
+	curl_slist_free_all(hdrs);
+	buf_release(&s.err);
+	free(auth);
+	free(range);
+	free(url);
+	return r;
+}

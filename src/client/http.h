@@ -85,6 +85,23 @@ int http_rpc(struct http_client *c, const char *path, const char *method, json_t
 int http_post_text(struct http_client *c, const char *path, const char *content_type,
 		   const char *body, size_t len, char **ret_text);
 
+/*
+ * A streamed GET's receiver: called with each piece of a 2xx body in
+ * order, status the HTTP status (200 or 206).  Returns 0, or a negative
+ * code that stops the transfer and becomes http_get_stream()'s result.
+ */
+typedef int (*http_sink_fn)(void *ud, long status, const void *data, size_t len);
+
+/*
+ * GET base + 'path' streaming the body to sink, a piece at a time (never
+ * held whole, so no cap: the sink bounds what it keeps).  range_from > 0
+ * asks for "Range: bytes=FROM-"; the master may still answer 200 with the
+ * whole body.  Returns the HTTP status (2xx) or a negative code as above;
+ * -ERANGE for 416 (range_from at or past the end).
+ */
+int http_get_stream(struct http_client *c, const char *path, long long range_from,
+		    http_sink_fn sink, void *ud);
+
 /* URL-escapes s for a path segment or query value; caller frees. */
 char *http_escape(const char *s);
 

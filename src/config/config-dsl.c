@@ -123,6 +123,8 @@ static int config_dsl_setting(lua_State *L)
 		/* regression thresholds (config-numbers.c) */
 	} else if (config_dispatch_setting(L, key)) {
 		/* prioritize_builders (config-dispatch.c) */
+	} else if (config_artifacts_setting(L, key)) {
+		/* artifact retention (config-artifacts.c) */
 	} else
 		return config_raise(L,
 				    "unknown setting '%.60s' (declare your own variables with "

@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct config;
 
@@ -548,6 +549,11 @@ struct config {
 	size_t nlocks, lock_alloc;
 	/* ---- slice "dispatch" (config-dispatch.c) ---- */
 	int prioritize_builders_fn; /* function(builders) -> builders reordered; 0 = none */
+	/* ---- artifact retention (config-artifacts.c; slice "artcli") ---- */
+	/* artifacts = { max_bytes, keep_days, keep_builds }: 0 = no such limit */
+	uint64_t artifacts_max_bytes;    /* total bytes of stored artifacts */
+	double artifacts_keep_days;      /* days an artifact is kept */
+	long long artifacts_keep_builds; /* builds (the newest having artifacts) kept */
 };
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or
@@ -567,6 +573,11 @@ void config_free(struct config *cfg); /* NULL-safe */
 
 const struct config_worker *config_find_worker(const struct config *cfg, const char *name);
 const struct config_builder *config_find_builder(const struct config *cfg, const char *name);
+
+/* Parses a size: decimal digits, optional blanks and a unit (B, kB or KB,
+ * MB, GB, TB: powers of 1000; KiB, MiB, GiB, TiB: powers of 1024), e.g.
+ * "10 GiB" (slice "artcli").  -EINVAL if malformed, -ERANGE past 2^64. */
+int config_parse_bytes(const char *s, uint64_t *ret);
 
 /* Parses "HOST:PORT" or "[V6]:PORT" (HOST numeric or "localhost", PORT
  * 0-65535) into *ret (ret->host owned; the caller frees it).  -EINVAL if

@@ -243,6 +243,12 @@ enum db_stmt_id {
 	ST_ART_ADD,
 	ST_ART_GET,
 	ST_ART_OF_BUILD,
+	ST_ART_OLDEST, /* slice "artcli": retention */
+	ST_ART_TOTAL,
+	ST_ART_KEEP_FROM,
+	ST_ART_DEL,
+	ST_ART_PATH_USED,
+	ST_ART_DIR_USED,
 	/* end of artifacts */
 	ST__MAX,
 };

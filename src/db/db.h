@@ -560,10 +560,12 @@ struct db_artifact {
 	int64_t size;
 	char sha256[65]; /* lower-case hex */
 	double created_at;
+	char *dir; /* owned, NULL for a file: a directory_upload's extracted directory,
+		    * relative to BASEDIR/artifacts (path is then its tar) */
 };
 /* Records an artifact (batched like every write): *ret_artifactid (may be
  * NULL).  -EINVAL for an empty name or path, a negative size or a sha256
- * that is not 64 hex digits. */
+ * that is not 64 hex digits; dir (may be NULL) is stored too. */
 int db_artifact_add(struct db *db, const struct db_artifact *a, int64_t *ret_artifactid);
 /* One artifact into *ret (release with db_artifact_release); KILN_ENOTFOUND. */
 int db_artifact_get(struct db *db, int64_t artifactid, struct db_artifact *ret);
@@ -572,6 +574,37 @@ void db_artifact_release(struct db_artifact *a);
  * {"artifactid", "buildid", "stepid" (or null), "name", "path", "size",
  * "sha256", "created_at" (integer seconds)}, at most limit (< 0: all). */
 int db_artifacts_of_build(struct db *db, int64_t buildid, int64_t limit, json_t **ret_items);
+
+/* Retention (slice "artcli"; master/artifact-retention.c).  What the
+ * picker judges of one artifact. */
+struct db_artifact_age {
+	int64_t artifactid, buildid, size;
+	double created_at;
+	bool build_done; /* its build finished: nothing writes in its directory any more */
+};
+/* Up to max artifacts with an id above after_id, oldest (lowest id) first,
+ * into the caller's array; *ret_n = how many. */
+int db_artifacts_oldest(struct db *db, int64_t after_id, size_t max, struct db_artifact_age *ret,
+			size_t *ret_n);
+/* The bytes the artifacts with an id above after_id hold (0: all; a range
+ * of the primary key, so a caller keeping the total reads only what is
+ * new), the highest id (after_id when none), and the lowest build id among
+ * the newest keep_builds builds having artifacts (0 when there are fewer,
+ * or keep_builds <= 0): artifacts of lower build ids are past keep_builds. */
+int db_artifacts_usage(struct db *db, int64_t after_id, int64_t keep_builds, int64_t *ret_bytes,
+		       int64_t *ret_max_id, int64_t *ret_keep_from_buildid);
+/* A file or directory a deletion left unused (no remaining row names it). */
+struct db_artifact_file {
+	char *path; /* owned: relative to BASEDIR/artifacts */
+	bool dir;   /* an extracted directory: removed with its contents */
+};
+/* Deletes the rows of ids (missing ones are skipped) in one write and
+ * returns, in *ret (free with db_artifact_files_free), the files and
+ * directories no remaining row of their build names, which the caller
+ * removes from disk once the deletion is committed. */
+int db_artifacts_delete(struct db *db, const int64_t *ids, size_t n, struct db_artifact_file **ret,
+			size_t *ret_n);
+void db_artifact_files_free(struct db_artifact_file *f, size_t n);
 /* ==== end of artifacts ============================================================== */
 
 #endif

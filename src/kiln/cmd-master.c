@@ -28,6 +28,7 @@
 #include "config/config.h"
 #include "db/db.h"
 #include "kiln/kiln.h"
+#include "master/artifact-retention.h"
 #include "master/engine.h"
 #include "master/events.h"
 #include "master/tsdb.h"
@@ -254,6 +255,11 @@ static int master_run(int argc, char **argv)
 			goto out;
 		}
 	}
+	r = artifact_retention_start(&m, &m.retention); /* slice "artcli" */
+	if (r < 0) {
+		log_error_errno(r, "cannot start the artifact retention");
+		goto out;
+	}
 	r = http_server_start(&m, engine_worker_ops(m.engine), &m.http); /* logs its errors */
 	if (r < 0)
 		goto out;
@@ -290,6 +296,8 @@ out:
 		http_server_stop(m.http);
 		m.http = NULL;
 	}
+	artifact_retention_stop(m.retention); /* freed by the uv_run below */
+	m.retention = NULL;
 	pollers_stop(m.pollers);
 	m.pollers = NULL;
 	sched_free(m.sched);

@@ -12,8 +12,9 @@
 #include <string.h>
 
 static const struct cmd *const cmds[] = {
-	&cmd_master, &cmd_create_master, &cmd_checkconfig, &cmd_force, &cmd_builds,
-	&cmd_logs,   &cmd_workers,       &cmd_stop_build,  &cmd_try,   &cmd_sendchange,
+	&cmd_master, &cmd_create_master, &cmd_checkconfig, &cmd_force,
+	&cmd_builds, &cmd_logs,          &cmd_workers,     &cmd_stop_build,
+	&cmd_try,    &cmd_sendchange,    &cmd_artifacts,   &cmd_artifact, /* slice "artcli" */
 };
 
 static void kiln_usage(FILE *f)

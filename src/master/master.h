@@ -19,6 +19,7 @@ struct pollers;
 struct events;
 struct tsdb;
 struct numbers;
+struct artifact_retention;
 
 struct master {
 	uv_loop_t *loop;    /* borrowed: the process's one loop */
@@ -34,6 +35,7 @@ struct master {
 	struct events *events;    /* owned: event bus for /ws (events.h) */
 	struct tsdb *tsdb;        /* owned: metrics push (tsdb.h), NULL when not configured */
 	struct numbers *numbers;  /* owned: ETA medians (numbers.h); NULL: no ETA */
+	struct artifact_retention *retention; /* owned (artifact-retention.h), NULL: keep all */
 	bool stopping;
 };
 

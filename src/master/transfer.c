@@ -47,6 +47,7 @@ enum transfer_stage {
 	TRANSFER_UTIME,     /* keepstamp */
 	TRANSFER_UNTAR,     /* directory: extraction on the thread pool */
 	TRANSFER_UNLINKING, /* directory: the tar once extracted */
+	TRANSFER_ARCHIVING, /* directory: the tar once extracted, kept (opts.archive) */
 	TRANSFER_READING,   /* download: the next chunk */
 };
 
@@ -58,6 +59,7 @@ struct transfer {
 	uv_file fd;       /* -1 when closed */
 	char *tmp;        /* owned: upload's temporary file, NULL once renamed or removed */
 	char *final;      /* owned: upload's destination (file, or directory) */
+	char *archive;    /* owned: directory upload's kept tar, or NULL */
 	uint64_t max;     /* bytes accepted */
 	uint64_t bytes;   /* received or sent */
 	uint64_t off;     /* download: next offset */
@@ -399,6 +401,7 @@ static void transfer_free(struct transfer *t)
 		unlink(t->tmp);
 	free(t->tmp);
 	free(t->final);
+	free(t->archive);
 	free(t->data);
 	free(t->untar_error);
 	free(t->c_failure);
@@ -429,6 +432,7 @@ static void transfer_finish(struct transfer *t)
 	if (t->kind == TRANSFER_UP_FILE || t->kind == TRANSFER_UP_DIR) {
 		memcpy(res.sha256, t->digest, sizeof(res.sha256));
 		res.path = t->done ? t->final : NULL;
+		res.archive = t->done ? t->archive : NULL;
 	}
 	res.entries = t->entries > 0 ? (uint64_t)t->entries : 0;
 	t->cb.complete(t->ud, t->c_status, t->c_failure, &res);
@@ -472,8 +476,11 @@ static int transfer_upload_begin(uv_loop_t *loop, enum transfer_kind kind,
 				 const struct transfer_upload_opts *o, const struct transfer_cb *cb,
 				 void *ud, struct transfer **ret)
 {
-	_cleanup_free_ char *rel = NULL;
+	_cleanup_free_ char *rel = NULL, *arel = NULL;
 	if (transfer_relpath(o->dest, &rel) < 0 || (kind == TRANSFER_UP_FILE && !*rel))
+		return KILN_EPARSE;
+	if (kind == TRANSFER_UP_DIR && o->archive &&
+	    (transfer_relpath(o->archive, &arel) < 0 || !*arel))
 		return KILN_EPARSE;
 	/* the root without symlinks: extraction refuses to go through any */
 	_cleanup_free_ char *root = realpath(o->root, NULL);
@@ -493,6 +500,10 @@ static int transfer_upload_begin(uv_loop_t *loop, enum transfer_kind kind,
 		}
 	} else {
 		r = fsutil_mkdir_p(t->final, 0755);
+		if (r >= 0 && arel) {
+			t->archive = xasprintf("%s/%s", root, arel);
+			r = fsutil_mkdir_parents(t->archive, 0755);
+		}
 		if (r >= 0)
 			r = transfer_mkstemp(root, &t->tmp, &t->fd);
 	}
@@ -623,8 +634,16 @@ static void transfer_untar_after(uv_work_t *w, int status)
 	else if (t->entries < 0)
 		transfer_fail(t, (int)t->entries, "%s",
 			      t->untar_error ? t->untar_error : "cannot extract the tar");
+	int r;
+	if (t->status == 0 && t->archive) {
+		t->stage = TRANSFER_ARCHIVING;
+		r = uv_fs_rename(t->loop, &t->req, t->tmp, t->archive, transfer_fs_done);
+		if (r >= 0)
+			return;
+		transfer_fail(t, r, "cannot keep the tar: %s", err_str(r));
+	}
 	t->stage = TRANSFER_UNLINKING;
-	int r = uv_fs_unlink(t->loop, &t->req, t->tmp, transfer_fs_done);
+	r = uv_fs_unlink(t->loop, &t->req, t->tmp, transfer_fs_done);
 	if (r < 0)
 		transfer_idle(t, NULL, 0); /* transfer_free() unlinks it */
 }
@@ -687,6 +706,15 @@ static void transfer_fs_next(struct transfer *t, ssize_t r)
 	case TRANSFER_UTIME:
 		if (r < 0)
 			transfer_fail(t, rr, "cannot set the upload's times: %s", err_str(rr));
+		break;
+	case TRANSFER_ARCHIVING:
+		if (r < 0) {
+			transfer_fail(t, rr, "cannot keep the tar: %s", err_str(rr));
+			break; /* transfer_free() removes the temporary file */
+		}
+		free(t->tmp);
+		t->tmp = NULL;
+		t->done = true;
 		break;
 	case TRANSFER_UNLINKING:
 		free(t->tmp);

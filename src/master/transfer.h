@@ -40,6 +40,8 @@ struct transfer_result {
 	unsigned char sha256[32]; /* uploads: of the bytes received */
 	const char *path;         /* borrowed: the upload's final absolute path */
 	uint64_t entries;         /* directory upload: entries extracted */
+	const char *archive;      /* borrowed: directory upload with opts.archive, done:
+				   * the kept tar's absolute path */
 };
 
 struct transfer_cb {
@@ -55,11 +57,13 @@ struct transfer_cb {
 
 /* Where an upload goes: dest, relative, inside root. */
 struct transfer_upload_opts {
-	const char *root; /* borrowed: an existing directory (BASEDIR/artifacts/BUILDID) */
-	const char *dest; /* borrowed: relative path under root; '..' and absolute refused */
-	uint64_t maxsize; /* bytes the master accepts (file; or directory: tar and extracted
-			   * total); 0: KILN_TRANSFER_MAX_UPLOAD */
-	int mode;         /* file upload: permission bits to apply, or -1 (0644) */
+	const char *root;    /* borrowed: an existing directory (BASEDIR/artifacts/BUILDID) */
+	const char *dest;    /* borrowed: relative path under root; '..' and absolute refused */
+	uint64_t maxsize;    /* bytes the master accepts (file; or directory: tar and extracted
+			      * total); 0: KILN_TRANSFER_MAX_UPLOAD */
+	int mode;            /* file upload: permission bits to apply, or -1 (0644) */
+	const char *archive; /* borrowed, directory upload: relative path under root where the
+			      * tar is kept once extracted (NULL: it is removed) */
 };
 
 /* The rcmd_ops of every transfer; the command's ud is the struct transfer. */
@@ -73,7 +77,8 @@ int transfer_upload_file_begin(uv_loop_t *loop, const struct transfer_upload_opt
 			       const struct transfer_cb *cb, void *ud, struct transfer **ret);
 /* An upload_directory owner: the tar stream (plain, gzip or bzip2) goes to
  * a temporary file in root; on unpack it is extracted under root/dest by
- * transfer_untar_file() on the thread pool, then removed. */
+ * transfer_untar_file() on the thread pool, then moved to root/archive
+ * (o->archive set; KILN_EPARSE if it is not a relative path) or removed. */
 int transfer_upload_dir_begin(uv_loop_t *loop, const struct transfer_upload_opts *o,
 			      const struct transfer_cb *cb, void *ud, struct transfer **ret);
 /* A download_file owner reading path (opened now: -ENOENT etc. before any

@@ -47,9 +47,10 @@ check_worker() {
     B=$W/up-$w/build
     check "$w: transfers succeed" build_results_is "$b" 0
     check "$w: uploaded file equal" cmp -s "$B/src.bin" "$A/out/src.bin"
-    arts=$(api "builds/$b/artifacts" | jpy '[(a["name"], a["path"], a["size"], a["sha256"]) for a in d["artifacts"]]')
+    arts=$(api "builds/$b/artifacts" | jpy '[(a["name"], a["path"], a["size"], a["sha256"]) for a in d["artifacts"] if a["name"] != "tree.tar.gz"]')
     want=$(python3 -c 'import json,sys; print(json.dumps([["out/src.bin", sys.argv[1] + "/out/src.bin", 300000, sys.argv[2]]]))' "$b" "$(sha256sum < "$B/src.bin" | cut -d' ' -f1)")
     check "$w: the upload is an artifact row with its size and sha256" [ "$arts" = "$want" ]
+    check "$w: the directory's tar is an artifact row too" [ "$(api "builds/$b/artifacts" | jpy '[a["name"] for a in d["artifacts"]]')" = '["out/src.bin", "tree.tar.gz"]' ]
     aid=$(api "builds/$b/artifacts" | jpy 'd["artifacts"][0]["artifactid"]')
     sid=$(api "builds/$b/steps/2" | jpy 'd["steps"][0]["stepid"]')
     urls=$(api "steps/$sid" | jpy 'd["steps"][0]["urls"]')

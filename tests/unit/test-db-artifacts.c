@@ -117,9 +117,133 @@ TEST(add_refuses_bad_rows)
 	db_close(f.db);
 }
 
+/* Retention's queries (slice "artcli"): the oldest rows with their build's
+ * state, the usage and the keep_builds threshold, and deletions returning
+ * only the files and directories no remaining row needs. */
+TEST(retention_queries)
+{
+	struct fx f;
+	fx_open(&f);
+	int64_t b1 = f.buildid, id[6];
+	struct db_artifact a = art(&f, "1/a.bin", 100);
+	CHECK_INT(db_artifact_add(f.db, &a, &id[0]), 0);
+	a = art(&f, "1/a.bin", 50); /* uploaded again to the same place */
+	CHECK_INT(db_artifact_add(f.db, &a, &id[1]), 0);
+	a = art(&f, "1/tree.tar.gz", 30);
+	a.dir = "1/tree";
+	CHECK_INT(db_artifact_add(f.db, &a, &id[2]), 0);
+	a = art(&f, "1/tree/inner.bin", 7); /* a file inside the directory */
+	CHECK_INT(db_artifact_add(f.db, &a, &id[3]), 0);
+	CHECK_INT(db_build_finish(f.db, b1, 0, "done", 3), 0);
+	/* a second build, still running */
+	int64_t masterid, builderid, workerid, bsid, brid, b2, number;
+	CHECK_INT(db_master_register(f.db, "host:/b", &masterid), 0);
+	CHECK_INT(db_builder_ensure(f.db, "b", NULL, NULL, &builderid), 0);
+	CHECK_INT(db_worker_ensure(f.db, "w", &workerid), 0);
+	struct db_sourcestamp ss = {.branch = "main", .codebase = ""};
+	struct db_buildset_new bs = {
+		.reason = "t", .sourcestamps = &ss, .nsourcestamps = 1, .submitted_at = 1};
+	CHECK_INT(db_buildset_add(f.db, &bs, &builderid, 1, &bsid, &brid), 0);
+	CHECK_INT(db_request_claim(f.db, brid, masterid, 2), 0);
+	CHECK_INT(db_build_add(f.db, builderid, brid, workerid, masterid, 2, &b2, &number), 0);
+	a = art(&f, "2/c.bin", 1000);
+	a.buildid = b2;
+	a.stepid = 0;
+	CHECK_INT(db_artifact_add(f.db, &a, &id[4]), 0);
+
+	struct db_artifact_age rows[8];
+	size_t n = 0;
+	CHECK_INT(db_artifacts_oldest(f.db, 0, 8, rows, &n), 0);
+	CHECK_INT(n, 5);
+	CHECK_INT(rows[0].artifactid, id[0]);
+	CHECK_INT(rows[0].size, 100);
+	CHECK(rows[0].build_done);
+	CHECK_INT(rows[4].buildid, b2);
+	CHECK(!rows[4].build_done);
+	CHECK_INT(db_artifacts_oldest(f.db, id[2], 8, rows, &n), 0);
+	CHECK_INT(n, 2);
+	CHECK_INT(rows[0].artifactid, id[3]);
+	CHECK_INT(db_artifacts_oldest(f.db, 0, 2, rows, &n), 0);
+	CHECK_INT(n, 2);
+
+	int64_t bytes = 0, from = -1, max_id = -1;
+	CHECK_INT(db_artifacts_usage(f.db, 0, 1, &bytes, &max_id, &from), 0);
+	CHECK_INT(bytes, 1187);
+	CHECK_INT(max_id, id[4]);
+	CHECK_INT(from, b2);
+	CHECK_INT(db_artifacts_usage(f.db, 0, 2, &bytes, &max_id, &from), 0);
+	CHECK_INT(from, b1);
+	CHECK_INT(db_artifacts_usage(f.db, 0, 3, &bytes, &max_id, &from), 0);
+	CHECK_INT(from, 0);
+	/* only what is above after_id: the new rows of a kept total */
+	CHECK_INT(db_artifacts_usage(f.db, id[2], 0, &bytes, &max_id, &from), 0);
+	CHECK_INT(bytes, 1007);
+	CHECK_INT(max_id, id[4]);
+	CHECK_INT(db_artifacts_usage(f.db, id[4], 0, &bytes, &max_id, &from), 0);
+	CHECK_INT(bytes, 0);
+	CHECK_INT(max_id, id[4]);
+
+	/* the first a.bin row: its file is still the second's */
+	struct db_artifact_file *files = NULL;
+	size_t nf = 9;
+	CHECK_INT(db_artifacts_delete(f.db, &id[0], 1, &files, &nf), 0);
+	CHECK_INT(nf, 0);
+	db_artifact_files_free(files, nf);
+	struct db_artifact g = {0};
+	CHECK_INT(db_artifact_get(f.db, id[0], &g), KILN_ENOTFOUND);
+	/* the tar goes, its directory stays while inner.bin's row needs it */
+	CHECK_INT(db_artifacts_delete(f.db, &id[1], 2, &files, &nf), 0);
+	CHECK_INT(nf, 2);
+	if (nf == 2) {
+		CHECK_STR(files[0].path, "1/a.bin");
+		CHECK(!files[0].dir);
+		CHECK_STR(files[1].path, "1/tree.tar.gz");
+	}
+	db_artifact_files_free(files, nf);
+	/* an id deleted twice is skipped */
+	int64_t two[2] = {id[3], id[0]};
+	CHECK_INT(db_artifacts_delete(f.db, two, 2, &files, &nf), 0);
+	CHECK_INT(nf, 1);
+	if (nf == 1)
+		CHECK_STR(files[0].path, "1/tree/inner.bin");
+	db_artifact_files_free(files, nf);
+	CHECK_INT(db_artifacts_usage(f.db, 0, 0, &bytes, &max_id, &from), 0);
+	CHECK_INT(bytes, 1000);
+	CHECK_INT(from, 0);
+	db_close(f.db);
+}
+
+/* A directory artifact's directory is handed out once no row needs it. */
+TEST(retention_dir_freed)
+{
+	struct fx f;
+	fx_open(&f);
+	int64_t id;
+	struct db_artifact a = art(&f, "1/tree.tar", 30);
+	a.dir = "1/tree";
+	CHECK_INT(db_artifact_add(f.db, &a, &id), 0);
+	struct db_artifact g = {0};
+	CHECK_INT(db_artifact_get(f.db, id, &g), 0);
+	CHECK_STR(g.dir, "1/tree");
+	db_artifact_release(&g);
+	struct db_artifact_file *files = NULL;
+	size_t nf = 0;
+	CHECK_INT(db_artifacts_delete(f.db, &id, 1, &files, &nf), 0);
+	CHECK_INT(nf, 2);
+	if (nf == 2) {
+		CHECK_STR(files[0].path, "1/tree.tar");
+		CHECK_STR(files[1].path, "1/tree");
+		CHECK(files[1].dir);
+	}
+	db_artifact_files_free(files, nf);
+	db_close(f.db);
+}
+
 int main(void)
 {
 	RUN(add_get_list);
 	RUN(add_refuses_bad_rows);
+	RUN(retention_queries);
+	RUN(retention_dir_freed);
 	return tap_done();
 }

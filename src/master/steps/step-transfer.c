@@ -4,8 +4,10 @@
  * one shape (render the paths, make a master/transfer.h owner, run
  * upload_file, upload_directory or download_file with it, read the results
  * from the worker's rc and the master's side), so they live in one file.
- * Uploads land under BASEDIR/artifacts/BUILDID (masterdest may not leave it);
- * worker paths are relative to the step's workdir.
+ * Uploads land under BASEDIR/artifacts/BUILDID (masterdest may not leave it)
+ * and become artifact rows (a directory's: the tar the worker sent, kept
+ * beside the extracted directory); worker paths are relative to the step's
+ * workdir.
  */
 #define LOG_SUBSYS "build"
 
@@ -21,6 +23,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "db/db.h"
+#include "master/artifact-retention.h"
 #include "master/engine-int.h"
 #include "master/master.h"
 #include "master/steps/step.h"
@@ -39,9 +42,10 @@ struct step_xfer {
 	bool rcmd_done;     /* the worker's command will call no more */
 	bool in_cb;         /* inside the transfer's complete callback */
 	bool upload;
-	char *dest; /* owned: the rendered masterdest (uploads) */
-	char *norm; /* owned: dest normalised (transfer_relpath) */
-	char *url;  /* owned: file_upload's rendered url, or NULL */
+	char *dest;    /* owned: the rendered masterdest (uploads) */
+	char *norm;    /* owned: dest normalised (transfer_relpath) */
+	char *url;     /* owned: file_upload's rendered url, or NULL */
+	char *archive; /* owned: directory_upload's kept tar, relative to the build's root */
 };
 
 /* ---------------------------------------------------- the command's ops */
@@ -179,22 +183,31 @@ static void step_xfer_release(struct step_xfer *x)
 	free(x->dest);
 	free(x->norm);
 	free(x->url);
+	free(x->archive);
 	free(x);
 }
 
-/* The uploaded file's artifact row and its link: 0, or the database's
- * error (the build then ends EXCEPTION). */
+/* The uploaded file's (or directory's tar's) artifact row and its link,
+ * then a retention pass: 0, or the database's error (the build then ends
+ * EXCEPTION). */
 static int step_xfer_artifact(struct step *st, struct step_xfer *x,
 			      const struct transfer_result *res)
 {
 	struct build *b = st->b;
-	_cleanup_free_ char *path = xasprintf("%lld/%s", (long long)b->buildid, x->norm);
+	bool dir = x->archive != NULL;
+	const char *name = dir ? x->archive : x->norm;
+	_cleanup_free_ char *path = xasprintf("%lld/%s", (long long)b->buildid, name);
+	_cleanup_free_ char *dpath = !dir ? NULL
+				     : *x->norm
+					     ? xasprintf("%lld/%s", (long long)b->buildid, x->norm)
+					     : xasprintf("%lld", (long long)b->buildid);
 	struct db_artifact a = {.buildid = b->buildid,
 				.stepid = st->stepid,
-				.name = x->norm,
+				.name = (char *)name,
 				.path = path,
 				.size = (int64_t)res->bytes,
-				.created_at = clock_wall()};
+				.created_at = clock_wall(),
+				.dir = dpath};
 	for (size_t i = 0; i < sizeof(res->sha256); i++)
 		snprintf(a.sha256 + 2 * i, 3, "%02x", res->sha256[i]);
 	int64_t id = 0;
@@ -202,7 +215,8 @@ static int step_xfer_artifact(struct step *st, struct step_xfer *x,
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *url = xasprintf("/api/v2/artifacts/%lld/download", (long long)id);
-	step_add_url(st, x->norm, url);
+	step_add_url(st, name, url);
+	artifact_retention_kick(b->e->m->retention);
 	return 0;
 }
 
@@ -229,7 +243,7 @@ static void step_xfer_complete(void *ud, int status, const char *failure,
 				x->dest);
 		else
 			step_log_header(st, "%llu bytes sent", (unsigned long long)res->bytes);
-		if (st->cfg->kind == CONFIG_STEP_FILE_UPLOAD && step_xfer_artifact(st, x, res) < 0)
+		if (x->upload && step_xfer_artifact(st, x, res) < 0)
 			results = RESULTS_EXCEPTION;
 		else if (x->url)
 			step_add_url(st, st->cfg->name, x->url);
@@ -334,8 +348,14 @@ static void step_xfer_upload(struct step *st, struct step_xfer *x)
 		step_finish(st, RESULTS_EXCEPTION);
 		return;
 	}
-	struct transfer_upload_opts o = {
-		.root = root, .dest = x->norm, .maxsize = c->maxsize, .mode = c->mode};
+	if (dir) /* the tar the worker sent is kept as the directory's artifact */
+		x->archive = xasprintf("%s.tar%s%s", *x->norm ? x->norm : "directory",
+				       c->compress[0] ? "." : "", c->compress);
+	struct transfer_upload_opts o = {.root = root,
+					 .dest = x->norm,
+					 .maxsize = c->maxsize,
+					 .mode = c->mode,
+					 .archive = x->archive};
 	r = dir ? transfer_upload_dir_begin(m->loop, &o, &step_xfer_cb, x, &x->t)
 		: transfer_upload_file_begin(m->loop, &o, &step_xfer_cb, x, &x->t);
 	if (r < 0) {

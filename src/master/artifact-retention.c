@@ -1,0 +1,355 @@
+/*
+ * Artifact retention (see artifact-retention.h): the picker, and the
+ * runner that applies it in passes of KILN_RETENTION_BATCH rows: rows are
+ * deleted and committed on the loop thread, then the files they left
+ * unused are removed on the thread pool.  docs/CONFIG.md "artifacts".
+ */
+#define LOG_SUBSYS "retention"
+
+#include "master/artifact-retention.h"
+#include "master/master.h"
+#include "master/transfer.h"
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "config/config.h"
+#include "db/db.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+size_t artifact_retention_pick(const struct artifact_retention_policy *p,
+			       struct artifact_retention_state *st,
+			       const struct db_artifact_age *rows, size_t n, int64_t *ret_ids,
+			       bool *ret_more)
+{
+	double cutoff = p->keep_days > 0 ? st->now - p->keep_days * 86400.0 : -INFINITY;
+	/* the cap as a signed count: anything past INT64_MAX is never reached */
+	int64_t cap = p->max_bytes > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)p->max_bytes;
+	size_t k = 0;
+	bool last = false;
+	for (size_t i = 0; i < n; i++) {
+		const struct db_artifact_age *a = &rows[i];
+		bool old = a->created_at < cutoff;
+		bool past = st->keep_from_buildid > 0 && a->buildid < st->keep_from_buildid;
+		bool over = p->max_bytes > 0 && st->total_bytes > cap;
+		last = old || past || over;
+		if (!last || !a->build_done)
+			continue; /* a running build's files may still be written */
+		ret_ids[k++] = a->artifactid;
+		st->total_bytes -= a->size;
+	}
+	*ret_more = last;
+	return k;
+}
+
+/* ------------------------------------------------------------- the runner */
+
+struct artifact_retention {
+	struct master *m; /* borrowed */
+	struct artifact_retention_policy policy;
+	uv_timer_t tick; /* periodic passes */
+	uv_timer_t next; /* the next batch, or a pass asked for meanwhile */
+	int open_handles;
+	bool busy;     /* a pass is under way */
+	bool again;    /* kicked during a pass: one more after it */
+	bool stopping; /* artifact_retention_stop() was called */
+	bool working;  /* the thread-pool job is in flight */
+	struct artifact_retention_state st;
+	/* the total kept between passes: the bytes of the rows up to known_id
+	 * (a pass adds the newer rows' bytes, a range of the primary key, so
+	 * it never sums the whole table again); only retention deletes rows */
+	bool known;
+	int64_t known_id;
+	int64_t after_id; /* the pass's position: the last row read */
+	size_t deleted;   /* this pass so far */
+	int64_t freed;
+	/* the thread-pool job: files to remove, and what failed */
+	uv_work_t work;
+	struct db_artifact_file *files; /* owned */
+	size_t nfiles;
+	size_t failed;
+	bool more;      /* after the job: read the next batch */
+	bool files_due; /* rows deleted: their files go on the next timer */
+};
+
+static void artifact_retention_maybe_free(struct artifact_retention *r)
+{
+	if (r->stopping && !r->working && r->open_handles == 0) {
+		db_artifact_files_free(r->files, r->nfiles);
+		free(r);
+	}
+}
+
+static void artifact_retention_closed(uv_handle_t *h)
+{
+	struct artifact_retention *r = h->data;
+	r->open_handles--;
+	artifact_retention_maybe_free(r);
+}
+
+/* nftw's callback: one entry, children first; links are not followed. */
+static int artifact_retention_rm_entry(const char *path, const struct stat *sb, int flag,
+				       struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	int r = flag == FTW_DP ? rmdir(path) : unlink(path);
+	/* a failure is left in place; the caller checks the top */
+	(void)r;
+	return 0;
+}
+
+/* On the thread pool: removes each unused file (or extracted directory),
+ * then the directories that held it while they are empty, up to the
+ * artifacts root. */
+static void artifact_retention_job(uv_work_t *w)
+{
+	struct artifact_retention *r = w->data;
+	r->failed = 0;
+	for (size_t i = 0; i < r->nfiles; i++) {
+		const struct db_artifact_file *f = &r->files[i];
+		_cleanup_free_ char *rel = NULL;
+		/* rows are written by the master, but a path never leaves the root */
+		if (transfer_relpath(f->path, &rel) < 0 || !*rel) {
+			r->failed++;
+			continue;
+		}
+		_cleanup_free_ char *full = xasprintf("%s/artifacts/%s", r->m->basedir, rel);
+		int rr = f->dir ? nftw(full, artifact_retention_rm_entry, 16, FTW_DEPTH | FTW_PHYS)
+				: unlink(full);
+		if ((rr < 0 && errno != ENOENT) || (f->dir && access(full, F_OK) == 0))
+			r->failed++;
+		for (char *slash = strrchr(rel, '/'); slash; slash = strrchr(rel, '/')) {
+			*slash = '\0';
+			free(full);
+			full = xasprintf("%s/artifacts/%s", r->m->basedir, rel);
+			if (rmdir(full) < 0)
+				break; /* not empty (or gone): its parents are not either */
+		}
+	}
+}
+
+static void artifact_retention_batch(struct artifact_retention *r);
+static void artifact_retention_end(struct artifact_retention *r);
+static void artifact_retention_next_cb(uv_timer_t *t);
+
+/* Continues on a later callback of the 'next' timer; a timer that cannot
+ * start (never, while the handle is open) ends the pass. */
+static void artifact_retention_later(struct artifact_retention *r, uint64_t ms)
+{
+	int rr = uv_timer_start(&r->next, artifact_retention_next_cb, ms, 0);
+	if (rr < 0) {
+		log_warn_errno(rr, "cannot schedule the artifact retention");
+		r->busy = r->again = r->more = r->files_due = false;
+		db_artifact_files_free(r->files, r->nfiles);
+		r->files = NULL;
+		r->nfiles = 0;
+	}
+}
+
+static void artifact_retention_job_done(uv_work_t *w, int status)
+{
+	struct artifact_retention *r = w->data;
+	r->working = false;
+	if (status < 0 || r->failed)
+		log_warn("%zu of %zu artifact files could not be removed%s", r->failed, r->nfiles,
+			 status < 0 ? " (job cancelled)" : "");
+	db_artifact_files_free(r->files, r->nfiles);
+	r->files = NULL;
+	r->nfiles = 0;
+	if (r->stopping) {
+		artifact_retention_maybe_free(r);
+		return;
+	}
+	artifact_retention_end(r);
+}
+
+static void artifact_retention_files(struct artifact_retention *r);
+
+static void artifact_retention_next_cb(uv_timer_t *t)
+{
+	struct artifact_retention *r = t->data;
+	if (r->files_due)
+		artifact_retention_files(r);
+	else if (r->busy)
+		artifact_retention_batch(r);
+	else
+		artifact_retention_kick(r);
+}
+
+/* The pass is over, or goes on with the next batch on a later turn. */
+static void artifact_retention_end(struct artifact_retention *r)
+{
+	if (r->more) {
+		r->more = false;
+		artifact_retention_later(r, 0);
+		return;
+	}
+	if (r->deleted)
+		log_info("deleted %zu artifacts (%" PRId64 " bytes); %" PRId64 " bytes remain",
+			 r->deleted, r->freed, r->st.total_bytes);
+	r->busy = false;
+	if (r->again) {
+		r->again = false;
+		artifact_retention_later(r, 0);
+	}
+}
+
+/* One batch on the loop thread: read, pick, delete and commit, then hand
+ * the files to the thread pool. */
+static void artifact_retention_batch(struct artifact_retention *r)
+{
+	struct db *db = r->m->db;
+	struct db_artifact_age *rows = xreallocarray(NULL, KILN_RETENTION_BATCH, sizeof(*rows));
+	int64_t *ids = xreallocarray(NULL, KILN_RETENTION_BATCH, sizeof(*ids));
+	size_t n = 0, k = 0;
+	bool more = false;
+	int rr = db_artifacts_oldest(db, r->after_id, KILN_RETENTION_BATCH, rows, &n);
+	/* rows stored since the pass began are not in its total: the next one's */
+	size_t all = n;
+	while (n > 0 && rows[n - 1].artifactid > r->known_id)
+		n--;
+	if (rr >= 0 && n > 0) {
+		k = artifact_retention_pick(&r->policy, &r->st, rows, n, ids, &more);
+		r->after_id = rows[n - 1].artifactid;
+		for (size_t i = 0, j = 0; i < n && j < k; i++)
+			if (rows[i].artifactid == ids[j]) {
+				r->freed += rows[i].size;
+				j++;
+			}
+	}
+	if (rr >= 0 && k > 0)
+		rr = db_artifacts_delete(db, ids, k, &r->files, &r->nfiles);
+	free(rows);
+	free(ids);
+	if (rr < 0) {
+		log_warn_errno(rr, "cannot delete old artifacts: %s", db_errmsg(db));
+		r->known = false; /* the picker counted deletions that were undone */
+		r->more = false;
+		artifact_retention_end(r);
+		return;
+	}
+	r->deleted += k;
+	r->more = more && n == KILN_RETENTION_BATCH && all == n;
+	if (r->nfiles == 0) {
+		artifact_retention_end(r);
+		return;
+	}
+	/* the rows must be gone for good before any file is: the files wait
+	 * for a later loop turn, after the db's check handle committed this
+	 * one's batch (a failed commit stops the master first).  1 ms, not 0:
+	 * a timer started from a timer callback with 0 may run in this turn */
+	r->files_due = true;
+	artifact_retention_later(r, 1);
+}
+
+/* The files of the rows deleted on an earlier turn, to the thread pool. */
+static void artifact_retention_files(struct artifact_retention *r)
+{
+	r->files_due = false;
+	r->work.data = r;
+	int rr = uv_queue_work(r->m->loop, &r->work, artifact_retention_job,
+			       artifact_retention_job_done);
+	if (rr < 0) {
+		log_warn_errno(rr, "cannot remove the files of %zu deleted artifacts", r->nfiles);
+		db_artifact_files_free(r->files, r->nfiles);
+		r->files = NULL;
+		r->nfiles = 0;
+		artifact_retention_end(r);
+		return;
+	}
+	r->working = true;
+}
+
+/* A new pass: the totals once, then batches from the oldest row. */
+static void artifact_retention_pass(struct artifact_retention *r)
+{
+	int64_t added = 0, max_id = 0;
+	int rr = db_artifacts_usage(r->m->db, r->known ? r->known_id : 0, r->policy.keep_builds,
+				    &added, &max_id, &r->st.keep_from_buildid);
+	if (rr < 0) {
+		log_warn_errno(rr, "cannot read the artifacts' usage: %s", db_errmsg(r->m->db));
+		return;
+	}
+	r->st.total_bytes = (r->known ? r->st.total_bytes : 0) + added;
+	r->known = true;
+	r->known_id = max_id;
+	r->st.now = clock_wall();
+	r->busy = true;
+	r->after_id = 0;
+	r->deleted = 0;
+	r->freed = 0;
+	artifact_retention_batch(r);
+}
+
+void artifact_retention_kick(struct artifact_retention *r)
+{
+	if (!r || r->stopping)
+		return;
+	if (r->busy) {
+		r->again = true;
+		return;
+	}
+	artifact_retention_pass(r);
+}
+
+static void artifact_retention_tick_cb(uv_timer_t *t)
+{
+	artifact_retention_kick(t->data);
+}
+
+int artifact_retention_start(struct master *m, struct artifact_retention **ret)
+{
+	const struct config *cfg = m->cfg;
+	*ret = NULL;
+	if (!cfg->artifacts_max_bytes && !(cfg->artifacts_keep_days > 0) &&
+	    cfg->artifacts_keep_builds <= 0)
+		return 0;
+	struct artifact_retention *r = xcalloc(1, sizeof(*r));
+	r->m = m;
+	r->policy = (struct artifact_retention_policy){.max_bytes = cfg->artifacts_max_bytes,
+						       .keep_days = cfg->artifacts_keep_days,
+						       .keep_builds = cfg->artifacts_keep_builds};
+	int rr = uv_timer_init(m->loop, &r->tick);
+	if (rr < 0) {
+		free(r);
+		return rr;
+	}
+	r->tick.data = r;
+	r->open_handles++;
+	rr = uv_timer_init(m->loop, &r->next);
+	if (rr >= 0) {
+		r->next.data = r;
+		r->open_handles++;
+		rr = uv_timer_start(&r->tick, artifact_retention_tick_cb, 0,
+				    KILN_RETENTION_INTERVAL_S * 1000ull);
+	}
+	if (rr < 0) {
+		artifact_retention_stop(r);
+		return rr;
+	}
+	*ret = r;
+	return 0;
+}
+
+void artifact_retention_stop(struct artifact_retention *r)
+{
+	if (!r || r->stopping)
+		return;
+	r->stopping = true;
+	if (!uv_is_closing((uv_handle_t *)&r->tick))
+		uv_close((uv_handle_t *)&r->tick, artifact_retention_closed);
+	if (r->open_handles > 1 && !uv_is_closing((uv_handle_t *)&r->next))
+		uv_close((uv_handle_t *)&r->next, artifact_retention_closed);
+}
