@@ -157,10 +157,10 @@ LUA
 }
 
 # the steps of build "all" and the results each must have, in order
-AS_STEPS="worker_preparation:0 git:0 hg:0 svn:0 bzr:0 darcs:0 cvs:0 shell-list:0 mkfiles:0
-patch:0 shell-string:0 compile:1 test:0 SetProperty:0 SetProperties:0 version:0 log:0
-upload-empty:0 upload-nul:0 upload-big:0 upload-dir:0 download-empty:0 download-nul:0
-download-big:0 string_download:0 json_properties_download:0 master-shell:0 trigger:0"
+AS_STEPS=(worker_preparation:0 git:0 hg:0 svn:0 bzr:0 darcs:0 cvs:0 shell-list:0 mkfiles:0
+    patch:0 shell-string:0 compile:1 test:0 SetProperty:0 SetProperties:0 version:0 log:0
+    upload-empty:0 upload-nul:0 upload-big:0 upload-dir:0 download-empty:0 download-nul:0
+    download-big:0 string_download:0 json_properties_download:0 master-shell:0 trigger:0)
 
 # same_file A B: both exist and hold the same bytes (an empty one too)
 same_file() { [ -f "$1" ] && [ -f "$2" ] && cmp -s "$1" "$2"; }
@@ -188,9 +188,9 @@ allsteps_check() {
     # every step, in order, with its results
     local got want
     got=$(api "builds/$b/steps" | jpy '" ".join("%s:%s" % (s["name"], s["results"]) for s in d["steps"])')
-    want=$(echo $AS_STEPS)
+    want="${AS_STEPS[*]}"
     check "the build ran every step kind, in order" [ -n "$got" ]
-    for sr in $want; do
+    for sr in "${AS_STEPS[@]}"; do
         check "step ${sr%%:*} ends ${sr##*:}" grep -qw -- "$sr" <<<"$got"
     done
     [ "$got" = "$want" ] || diag "steps: $got"
@@ -220,7 +220,7 @@ allsteps_check() {
     check "apply_patch: the patch applied in its workdir" file_is "$B/patched/try-added.txt" "added by try"
 
     # shell: argv kept whole as a list, /bin/sh -c with an interpolated string
-    out=$(log_text "$b" 7)
+    out=$(steplog shell-list stdio)
     check "shell (list): each argument whole" grep -q "^o\[one two\]$" <<<"$out"
     check "shell (list): a quote and an empty argument" grep -qz "o\[x'y\]"$'\n'"o\[\]" <<<"$out"
     check "shell (string, interpolated)" file_is "$B/build/shell.txt" "build 1 of all on w1"
@@ -270,12 +270,12 @@ print(json.dumps([[n, len(open(p, "rb").read()), hashlib.sha256(open(p, "rb").re
     out=$(python3 -c 'import json,sys
 d = json.load(open(sys.argv[1])); p = d["properties"]; s = d["sourcestamps"]
 print(p["buildername"], p["stage"], p["version"], p["jobs"], [x["revision"] for x in s if x["codebase"] == ""])' \
-        "$B/build/down/props.json" 2>&1)
+        "$B/build/down/props.json" 2>&1 | tail -n 1)
     check "json_properties_download: properties and sourcestamps ($out)" [ "$out" = "all all-stage 1.4.2 3 ['$AS_GIT_REV']" ]
 
     # master_shell ran on the master with an interpolated environment
     check "master_shell: wrote in the master's directory" file_is "$AS_M/master-shell.txt" all-stage
-    check "master_shell: its output in its log" grep -q "^oran on the master$" <<<"$(log_text "$b" 26)"
+    check "master_shell: its output in its log" grep -q "^oran on the master$" <<<"$(steplog master-shell stdio)"
 
     # trigger: the triggered build ran on the same worker, with the properties given
     local tb
