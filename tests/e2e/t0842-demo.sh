@@ -27,7 +27,7 @@ D=$(sed -n 's/^demo: stopped; files left in //p' <<<"$out")
 check "the demo says where its files are ($D)" test -n "$D" -a -d "$D"
 A=$D/master/artifacts/1/hello
 size=$(sed -n 's/^artifact: .*(hello, \([0-9]*\) bytes)$/\1/p' <<<"$out")
-check "the artifact is the program, its size as printed" [ "$(stat -c %s "$A" 2>/dev/null)" = "$size" ]
+check "the artifact is the program, its size as printed ($size)" test -n "$size" -a "$(stat -c %s "$A" 2>/dev/null)" = "$size"
 check "and it runs" [ "$("$A" 2>&1)" = "hello, kiln" ]
 check "the worker built that same program" cmp -s "$A" "$D/worker/hello/build/hello"
 # (the bracket keeps the pattern from matching the shell that runs pgrep)
