@@ -286,4 +286,8 @@ print(p["buildername"], p["stage"], p["version"], p["jobs"], [x["revision"] for 
     local tbs
     tbs=$(api "buildrequests/$(build_field "$tb" buildrequestid)" | jpy 'd["buildrequests"][0]["buildsetid"]')
     check "trigger: its buildset names the triggering build" [ "$(api "buildsets/$tbs" | jpy 'd["buildsets"][0]["parent_buildid"]')" = "$b" ]
+
+    out=$(grep -E '^[^ ]+ (error|warn) ' "$AS_M/master.log" | grep -v ': warnings$')
+    [ -z "$out" ] || diag "$out"
+    check "the master logged no error or warning" [ -z "$out" ]
 }

@@ -17,4 +17,5 @@ buildbot-worker start --nodaemon "$W" >"$W.log" 2>&1 &
 e2e_track $!
 check "buildbot-worker attaches" wait_for 40 worker_connected w1
 allsteps_check "$W"
+check "buildbot-worker logged no traceback" sh -c "! cat '$W.log' '$W/twistd.log' 2>/dev/null | grep -q Traceback"
 done_testing
