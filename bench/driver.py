@@ -1387,7 +1387,7 @@ def loopcopy_s(src):
     os.unlink(dest)
     if not ok:
         raise RuntimeError('loopcopy: copy differs')
-    return json.loads(out)['seconds']
+    return json.loads(out)
 
 
 def sc_upload(cls, rep):
@@ -1403,9 +1403,11 @@ def sc_upload(cls, rep):
     try:
         ev = WsEvents(s.url, ['builds/*/finished'])
         wait_builds(ev, [s.api.force(['b0'])[0]], 120)              # warm-up
-        raws, ups, cpus, rss0, rssmax, rss1 = [], [], [], [], [], []
+        raws, rawcpus, ups, cpus, rss0, rssmax, rss1 = [], [], [], [], [], [], []
         for _ in range(n):
-            raws.append(loopcopy_s(src))
+            lc = loopcopy_s(src)
+            raws.append(lc['seconds'])
+            rawcpus.append(lc['cpu_s'])
             ev.forget()
             before = proc_rss_kb(s.pid) / 1024
             peak = [before]
@@ -1439,7 +1441,8 @@ def sc_upload(cls, rep):
                 'upload_vs_raw': [r / u for r, u in zip(raws, ups)],
                 'upload_mb_per_s': [size / u for u in ups],
                 'loopcopy_mb_per_s': [size / r for r in raws],
-                'upload_cpu_s': cpus, 'upload_rss_before_mb': rss0,
+                'upload_cpu_s': cpus, 'loopcopy_cpu_s': rawcpus,
+                'upload_rss_before_mb': rss0,
                 'upload_rss_peak_mb': rssmax, 'upload_rss_after_mb': rss1,
                 'upload_rss_growth_mb': [b - a for a, b in zip(rss0, rssmax)]}
     finally:
@@ -1743,6 +1746,7 @@ METRICS = {
     'upload_mb_per_s': ('upload', 'MB/s', True),
     'loopcopy_mb_per_s': ('raw loopback copy', 'MB/s', True),
     'upload_cpu_s': ('master CPU per upload', 's', False),
+    'loopcopy_cpu_s': ('CPU of the raw copy (both processes)', 's', False),
     'upload_rss_before_mb': ('master RSS before the upload', 'MB', False),
     'upload_rss_peak_mb': ('master RSS, highest sample during the upload (every 20 ms)', 'MB',
                            False),
@@ -2008,7 +2012,7 @@ def keep_marked(text, path):
 
 
 EXTRA_METRICS = {}
-NO_RATIO = {'steps20_builds', 'p20_vs_p1', 'loopcopy_s', 'loopcopy_mb_per_s', 'junit_mb',
+NO_RATIO = {'steps20_builds', 'p20_vs_p1', 'loopcopy_s', 'loopcopy_cpu_s', 'loopcopy_mb_per_s', 'junit_mb',
             'builds_measured', 'log_builds', 'force_call_ms', 'queued', 'changes_n', 'api_builds_total', 'num_lines', 'raw_mb', 'pipeline_s'}
 NOTES = {
     'ceiling': ['The ceiling is what this machine can do at all: Kiln\'s throughput is '
