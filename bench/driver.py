@@ -1583,6 +1583,24 @@ def reps_for(scn, system):
     return ARGS.reps
 
 
+def carry_over(res, skipped):
+    """Keeps the samples of systems left out by --systems from the stored results of the
+    scenario (e.g. a Kiln-only rerun keeps Buildbot's rows), naming where they came from."""
+    p = os.path.join(RESULTS, res['scenario'] + '.json')
+    if not skipped or not os.path.exists(p):
+        return
+    with open(p) as f:
+        old = json.load(f)
+    kept = [sy for sy in skipped if old.get('samples', {}).get(sy)]
+    for sy in kept:
+        res['samples'][sy] = old['samples'][sy]
+        res['reps'][sy] = old.get('reps', {}).get(sy, 0)
+    if kept:
+        res['command'] += ' (%s rows from: %s, %s)' % (
+            ', '.join(sy.capitalize() for sy in kept),
+            old['command'].split(' (')[0], old['date'][:16])
+
+
 def run_scenario(scn):
     fn, systems = SCENARIOS[scn]
     samples = {sy: {} for sy in systems}
@@ -1605,6 +1623,7 @@ def run_scenario(scn):
            'command': os.environ.get('KILN_BENCH_CMD', 'bench/run'), 'seconds': now() - t0,
            'reps': {sy: reps_for(scn, sy) for sy in systems}, 'samples': samples,
            'loadavg': [load0, os.getloadavg()[0]]}
+    carry_over(res, [sy for sy in systems if sy != 'machine' and sy not in ARGS.systems])
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, scn + '.json'), 'w') as f:
         json.dump(res, f, indent=1)
