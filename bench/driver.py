@@ -1403,7 +1403,7 @@ def sc_upload(cls, rep):
     try:
         ev = WsEvents(s.url, ['builds/*/finished'])
         wait_builds(ev, [s.api.force(['b0'])[0]], 120)              # warm-up
-        raws, rawcpus, ups, cpus, rss0, rssmax, rss1 = [], [], [], [], [], [], []
+        raws, rawcpus, ups, cpus, wcpus, rss0, rssmax, rss1 = [], [], [], [], [], [], [], []
         for _ in range(n):
             lc = loopcopy_s(src)
             raws.append(lc['seconds'])
@@ -1418,11 +1418,13 @@ def sc_upload(cls, rep):
                     peak.append(proc_rss_kb(s.pid) / 1024)
             th = threading.Thread(target=sample, daemon=True)
             th.start()
-            cpu0, t0 = proc_cpu(s.pid), now()
+            wpid = s.worker_pids()[0]
+            cpu0, wcpu0, t0 = proc_cpu(s.pid), proc_cpu(wpid), now()
             brid = s.api.force(['upload1g'])[0]
             m = wait_builds(ev, [brid], ARGS.upload_timeout)[brid]
             ups.append(now() - t0)
             cpus.append(proc_cpu(s.pid) - cpu0)
+            wcpus.append(proc_cpu(wpid) - wcpu0)
             stop.set()
             th.join()
             rss0.append(before)
@@ -1441,7 +1443,9 @@ def sc_upload(cls, rep):
                 'upload_vs_raw': [r / u for r, u in zip(raws, ups)],
                 'upload_mb_per_s': [size / u for u in ups],
                 'loopcopy_mb_per_s': [size / r for r in raws],
-                'upload_cpu_s': cpus, 'loopcopy_cpu_s': rawcpus,
+                'upload_cpu_s': cpus, 'upload_worker_cpu_s': wcpus,
+                'upload_total_cpu_s': [a + b for a, b in zip(cpus, wcpus)],
+                'loopcopy_cpu_s': rawcpus,
                 'upload_rss_before_mb': rss0,
                 'upload_rss_peak_mb': rssmax, 'upload_rss_after_mb': rss1,
                 'upload_rss_growth_mb': [b - a for a, b in zip(rss0, rssmax)]}
@@ -1765,6 +1769,8 @@ METRICS = {
     'upload_mb_per_s': ('upload', 'MB/s', True),
     'loopcopy_mb_per_s': ('raw loopback copy', 'MB/s', True),
     'upload_cpu_s': ('master CPU per upload', 's', False),
+    'upload_worker_cpu_s': ('worker CPU per upload', 's', False),
+    'upload_total_cpu_s': ('master + worker CPU per upload', 's', False),
     'loopcopy_cpu_s': ('CPU of the raw copy (both processes)', 's', False),
     'upload_rss_before_mb': ('master RSS before the upload', 'MB', False),
     'upload_rss_peak_mb': ('master RSS, highest sample during the upload (every 20 ms)', 'MB',
