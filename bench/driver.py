@@ -1891,11 +1891,20 @@ def targets(res):
         v is not None and v <= 2, 's')
     v = med(res, 'junit', 'kiln', 'junit_ingest_wall_s')
     add('100,000 JUnit test cases ingested ≤ 2 s (wall)', v, v is not None and v <= 2, 's')
-    v = med(res, 'logmask', 'kiln', 'mask_wall_overhead_pct')
-    add('secret masking adds ≤ 10 % to the 50 MB log step (wall)', v,
+    # masking: medians over all builds of all repetitions (single builds swing with the load)
+    w0, w5 = med(res, 'logmask', 'kiln', 'mask_step_none_s'), med(res, 'logmask', 'kiln',
+                                                                   'mask_step_5_s')
+    c0, c5 = med(res, 'logmask', 'kiln', 'mask_cpu_none_s'), med(res, 'logmask', 'kiln',
+                                                                  'mask_cpu_5_s')
+    alone = med(res, 'logmask', 'kiln', 'mask_alone_5_s')
+    v = 100 * (w5 / w0 - 1) if w0 and w5 else None
+    add('secret masking adds ≤ 10 % to the 50 MB log step (wall, medians of all builds)', v,
         v is not None and v <= 10, '%')
-    v = med(res, 'logmask', 'kiln', 'mask_cpu_added_pct')
-    add('secret masking: added master CPU ≤ 10 % of the log step\'s time', v,
+    v = 100 * (c5 - c0) / w0 if w0 and c0 is not None and c5 is not None else None
+    add('secret masking: added master CPU ≤ 10 % of the log step\'s time (medians)', v,
+        v is not None and v <= 10, '%')
+    v = 100 * alone / w0 if w0 and alone is not None else None
+    add('secret masking: the masker\'s own CPU on 50 MB ≤ 10 % of the log step\'s time', v,
         v is not None and v <= 10, '%')
     return rows
 
