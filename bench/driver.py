@@ -326,7 +326,8 @@ def ev_build(kind, brid):
 class Kiln:
     name = 'kiln'
 
-    def __init__(self, tag, nworkers=1, maxbuilds=10, builders_for_workers=True, changes=None):
+    def __init__(self, tag, nworkers=1, maxbuilds=10, builders_for_workers=True, changes=None,
+                 extra=None):
         self.dir = tempfile.mkdtemp(prefix='kiln-%s-' % tag, dir=TMP)
         self.mdir = os.path.join(self.dir, 'master')
         os.makedirs(os.path.join(self.mdir, 'secrets'))
@@ -345,6 +346,20 @@ class Kiln:
         if changes == 'sb':
             lua.append('single_branch { name = "sb", builders = { "b0" }, '
                        'change_filter = { branch = "main" } }')
+        extra = extra or {}
+        if 'steps20' in extra:
+            lua += STEPS20_LUA
+        if 'upload' in extra:
+            lua.append('builder { name = "upload1g", workers = ws, steps = {')
+            lua.append('  file_upload { workersrc = %s, masterdest = "big.bin" } } }'
+                       % json.dumps(extra['upload']))
+        if 'junit' in extra:       # the same copy, as a plain shell step and as a test step
+            cp = '{ "cp", %s, "junit.xml" }' % json.dumps(extra['junit'])
+            lua.append('builder { name = "junitcp", workers = ws, steps = {')
+            lua.append('  shell { name = "junit", command = %s } } }' % cp)
+            lua.append('builder { name = "junit100k", workers = ws, steps = {')
+            lua.append('  test { name = "junit", command = %s, reports = { "junit.xml" }, '
+                       'report_format = "junit" } } }' % cp)
         with open(os.path.join(self.mdir, 'master.lua'), 'w') as f:
             f.write('\n'.join(lua) + '\n')
         self.db = os.path.join(self.mdir, 'state.sqlite')
@@ -418,6 +433,20 @@ class Kiln:
         self.proc = None
 
 
+# `steps20`: p1 is one shell step, p20 twenty steps using properties and interpolate();
+# bench/buildbot-master.cfg (BB_STEPS20) declares the same two builders with Interpolate.
+STEPS20_ECHO = 'interpolate("echo %(prop:buildnumber)s %(prop:branch:-none)s")'
+STEPS20_LUA = [
+    'builder { name = "p1", workers = ws, steps = {',
+    '  shell { name = "echo", command = %s } } }' % STEPS20_ECHO,
+    'local p20 = { set_property { property = "stage", '
+    'value = interpolate("s-%(prop:buildnumber)s") } }',
+    'for i = 0, 17 do p20[#p20 + 1] = shell { name = "echo" .. i, command = interpolate('
+    '"echo %(prop:buildnumber)s %(prop:branch:-none)s %(prop:stage)s") } end',
+    'p20[#p20 + 1] = shell { name = "env", command = "echo $BN $STAGE", env = {',
+    '  BN = interpolate("%(prop:buildnumber)s"), STAGE = interpolate("%(prop:stage:-none)s") } }',
+    'builder { name = "p20", workers = ws, steps = p20 }']
+
 BB_TEMPLATE = None
 
 
@@ -454,7 +483,7 @@ def bb_template():
 class Buildbot:
     name = 'buildbot'
 
-    def __init__(self, tag, nworkers=1, maxbuilds=10, changes=None):
+    def __init__(self, tag, nworkers=1, maxbuilds=10, changes=None, extra=None):
         root = bb_template()
         self.stub = os.path.join(root, 'stubwww')
         self.dir = tempfile.mkdtemp(prefix='bb-%s-' % tag, dir=TMP)
@@ -468,7 +497,9 @@ class Buildbot:
                         BB_WWW_PORT=str(self.www_port), BB_MP_PORT=str(self.mp_port),
                         BB_PB_PORT=str(self.pb_port), BB_NBUILDERS='10',
                         BB_CHANGE_HOOK='1' if changes else '0',
-                        BB_SB='1' if changes == 'sb' else '0')
+                        BB_SB='1' if changes == 'sb' else '0',
+                        BB_STEPS20='1' if 'steps20' in (extra or {}) else '0',
+                        BB_UPLOAD_SRC=(extra or {}).get('upload', ''))
         self.db = os.path.join(self.mdir, 'state.sqlite')
         self.url = 'http://127.0.0.1:%d' % self.www_port
         self.proc = None
@@ -539,8 +570,8 @@ class Buildbot:
 SYSTEMS = {'kiln': Kiln, 'buildbot': Buildbot}
 
 
-def up(cls, tag, nworkers=1, maxbuilds=10, start_workers=1, changes=None):
-    s = cls(tag, nworkers=nworkers, maxbuilds=maxbuilds, changes=changes)
+def up(cls, tag, nworkers=1, maxbuilds=10, start_workers=1, changes=None, extra=None):
+    s = cls(tag, nworkers=nworkers, maxbuilds=maxbuilds, changes=changes, extra=extra)
     s.start()
     for i in range(start_workers):
         s.start_worker(i)
@@ -1263,6 +1294,267 @@ def sc_changes(cls, rep):
         s.stop()
 
 
+# ---------------------------------------------------------------- issue 10
+
+def wait_builds(ev, brids, timeout, ok=(0,)):
+    """Waits for the builds/N/finished event of every request in BRIDS (one shared
+    deadline); returns {brid: message}.  A build whose results are not in OK fails."""
+    end = now() + timeout
+    out = {}
+    for b in brids:
+        m = ev.wait(ev_build('finished', b), max(0.1, end - now()))[2]
+        if m.get('results') not in ok:
+            raise RuntimeError('build of request %d: results %s' % (b, m.get('results')))
+        out[b] = m
+    return out
+
+
+def step_log_text(api, buildid, stepname):
+    """The stdio log of step STEPNAME of build BUILDID (every chunk, as served)."""
+    st = [x for x in api.get('builds/%d/steps' % buildid)['steps'] if x['name'] == stepname][0]
+    lg = [x for x in api.get('steps/%d/logs' % st['stepid'])['logs'] if x['slug'] == 'stdio'][0]
+    d = api.get('logs/%d/contents' % lg['logid'])
+    return ''.join(c['content'] for c in d['logchunks'])
+
+
+def steps20_series(s, ev, name, n):
+    """Forces N builds of builder NAME at once and waits for all of them: (master CPU s,
+    wall s, the last build's finished message)."""
+    ev.forget()
+    cpu0, t0 = proc_cpu(s.pid), now()
+    brids = [s.api.force([name])[0] for _ in range(n)]
+    done = wait_builds(ev, brids, ARGS.steps_timeout)
+    return proc_cpu(s.pid) - cpu0, now() - t0, done[brids[-1]]
+
+
+def sc_steps20(cls, rep):
+    """Master CPU per build of a one-step build (p1) and of a 20-step build with
+    properties and interpolate() (p20), builds forced at once, one worker (max_builds
+    10), completions from /ws events; after 2 warm-up builds of each."""
+    n = ARGS.steps_n if cls is Kiln else ARGS.bb_steps_n
+    s = up(cls, 'steps20', maxbuilds=10, extra={'steps20': True})
+    ev = None
+    try:
+        ev = WsEvents(s.url, ['builds/*/finished'])
+        for name in ('p1', 'p20'):
+            steps20_series(s, ev, name, 2)                          # warm-up
+        c1, w1, _ = steps20_series(s, ev, 'p1', n)
+        c20, w20, m = steps20_series(s, ev, 'p20', n)
+        # the properties were rendered (not passed through as text)
+        num = m['number']
+        for step, want in (('echo17', ' s-%d' % num),
+                           ('env', '%d s-%d' % (num, num))):
+            text = step_log_text(s.api, m['buildid'], step)
+            if want not in text:
+                raise RuntimeError('steps20: %s log lacks %r: %r' % (step, want, text[:300]))
+        return {'p1_cpu_ms': [c1 / n * 1000], 'p20_cpu_ms': [c20 / n * 1000],
+                'p20_vs_p1': [c20 / c1 if c1 > 0 else None],
+                'p1_wall_ms': [w1 / n * 1000], 'p20_wall_ms': [w20 / n * 1000],
+                'steps20_builds': [n]}
+    finally:
+        if ev:
+            ev.close()
+        s.stop()
+
+
+def upload_source():
+    """ARGS.upload_mb MiB of random-looking bytes (a 1 MiB random block repeated with a
+    counter, so no two MiB are alike), made once per run."""
+    path = os.path.join(TMP, 'upload-src.bin')
+    if not os.path.exists(path):
+        block = bytearray(os.urandom(1 << 20))
+        with open(path, 'wb') as f:
+            for i in range(ARGS.upload_mb):
+                block[:8] = i.to_bytes(8, 'little')
+                f.write(block)
+    return path
+
+
+def same_tail(a, b, n=1 << 20):
+    if os.path.getsize(a) != os.path.getsize(b):
+        return False
+    with open(a, 'rb') as fa, open(b, 'rb') as fb:
+        fa.seek(-n, 2)
+        fb.seek(-n, 2)
+        return fa.read() == fb.read()
+
+
+def loopcopy_s(src):
+    dest = os.path.join(TMP, 'loopcopy.bin')
+    out = subprocess.run([os.path.join(TOOLS, 'loopcopy'), src, dest], check=True,
+                         capture_output=True, text=True).stdout
+    ok = same_tail(src, dest)
+    os.unlink(dest)
+    if not ok:
+        raise RuntimeError('loopcopy: copy differs')
+    return json.loads(out)
+
+
+def sc_upload(cls, rep):
+    """A build whose one step is a file upload of ARGS.upload_mb MiB from the worker to the
+    master (Kiln: file_upload; Buildbot: FileUpload, both 256 KiB blocks), force →
+    finished from /ws events, against the raw loopback copy of the same file
+    (bench/loopcopy.c) timed right before each upload; the master's RSS is sampled every
+    20 ms during the upload."""
+    src = upload_source()
+    n = ARGS.upload_n if cls is Kiln else 1
+    s = up(cls, 'upload', extra={'upload': src})
+    ev = None
+    try:
+        ev = WsEvents(s.url, ['builds/*/finished'])
+        wait_builds(ev, [s.api.force(['b0'])[0]], 120)              # warm-up
+        raws, rawcpus, ups, cpus, wcpus, rss0, rssmax, rss1 = [], [], [], [], [], [], [], []
+        for _ in range(n):
+            lc = loopcopy_s(src)
+            raws.append(lc['seconds'])
+            rawcpus.append(lc['cpu_s'])
+            ev.forget()
+            before = proc_rss_kb(s.pid) / 1024
+            peak = [before]
+            stop = threading.Event()
+
+            def sample():
+                while not stop.wait(0.02):
+                    peak.append(proc_rss_kb(s.pid) / 1024)
+            th = threading.Thread(target=sample, daemon=True)
+            th.start()
+            wpid = s.worker_pids()[0]
+            cpu0, wcpu0, t0 = proc_cpu(s.pid), proc_cpu(wpid), now()
+            brid = s.api.force(['upload1g'])[0]
+            m = wait_builds(ev, [brid], ARGS.upload_timeout)[brid]
+            ups.append(now() - t0)
+            cpus.append(proc_cpu(s.pid) - cpu0)
+            wcpus.append(proc_cpu(wpid) - wcpu0)
+            stop.set()
+            th.join()
+            rss0.append(before)
+            rssmax.append(max(peak))
+            rss1.append(proc_rss_kb(s.pid) / 1024)
+            if cls is Kiln:
+                dest = os.path.join(s.mdir, 'artifacts', str(m['buildid']), 'big.bin')
+            else:
+                dest = os.path.join(s.mdir, 'upload', '%d.bin' % m['number'])
+            ok = same_tail(src, dest)
+            os.unlink(dest)                  # 1 GiB each: keep the disk free
+            if not ok:
+                raise RuntimeError('upload: %s differs from the source' % dest)
+        size = ARGS.upload_mb * (1 << 20) / 1e6
+        return {'upload_s': ups, 'loopcopy_s': raws,
+                'upload_vs_raw': [r / u for r, u in zip(raws, ups)],
+                'upload_mb_per_s': [size / u for u in ups],
+                'loopcopy_mb_per_s': [size / r for r in raws],
+                'upload_cpu_s': cpus, 'upload_worker_cpu_s': wcpus,
+                'upload_total_cpu_s': [a + b for a, b in zip(cpus, wcpus)],
+                'loopcopy_cpu_s': rawcpus,
+                'upload_rss_before_mb': rss0,
+                'upload_rss_peak_mb': rssmax, 'upload_rss_after_mb': rss1,
+                'upload_rss_growth_mb': [b - a for a, b in zip(rss0, rssmax)]}
+    finally:
+        if ev:
+            ev.close()
+        s.stop()
+
+
+def junit_file(n):
+    """A pytest-shaped JUnit file of N test cases (the shape of bench/testreport-bench.c:
+    5 % failing with a traceback, 3 % skipped), made once per run."""
+    path = os.path.join(TMP, 'junit-%d.xml' % n)
+    if os.path.exists(path):
+        return path
+    out = ['<?xml version="1.0" encoding="utf-8"?><testsuites>'
+           '<testsuite name="pytest" errors="0">']
+    for i in range(n):
+        t = ('<testcase classname="tests.test_mod%d" name="test_case_%d" time="0.%03d">'
+             % (i // 100, i, i % 1000))
+        if i % 20 == 7:
+            t += ('<failure message="AssertionError: assert %d == %d">def test_case_%d():\n'
+                  '&gt;       assert f(%d) == %d\nE       AssertionError\n\n'
+                  'tests/test_mod%d.py:%d: AssertionError</failure>'
+                  % (i, i + 1, i, i, i + 1, i // 100, 10 + i % 90))
+        elif i % 33 == 5:
+            t += ('<skipped type="pytest.skip" message="needs a GPU">tests/test_gpu.py:3: '
+                  'needs a GPU</skipped>')
+        out.append(t + '</testcase>')
+    out.append('</testsuite></testsuites>')
+    with open(path, 'w') as f:
+        f.write('\n'.join(out) + '\n')
+    return path
+
+
+def sc_junit(cls, rep):
+    """Kiln only (Buildbot 3.7 has no JUnit parser): (1) bench/testreport-bench.c, the
+    parser alone and the parser + testingest.c into a fresh SQLite file, in one process;
+    (2) end to end: a `test` step whose command copies a 100,000-case JUnit file into its
+    workdir and whose `reports` names it, against the same build with a plain `shell` step
+    doing the copy: force → finished and master CPU per build."""
+    out = subprocess.run([os.path.join(TOOLS, 'testreport-bench'), str(ARGS.junit_n)],
+                         capture_output=True, text=True)
+    if out.returncode not in (0, 2):          # 2: over the 2 s wall budget (still a sample)
+        raise RuntimeError('testreport-bench: %s' % out.stderr[-500:])
+    j = json.loads([x for x in out.stdout.splitlines()
+                    if x.startswith('testreport-bench ')][0].split(' ', 1)[1])
+    r = {'junit_mb': [j['mb']], 'junit_parse_cpu_s': [j['parse_cpu_s']],
+         'junit_parse_wall_s': [j['parse_wall_s']], 'junit_ingest_cpu_s': [j['ingest_cpu_s']],
+         'junit_ingest_wall_s': [j['ingest_wall_s']]}
+    path = junit_file(ARGS.junit_n)
+    s = Kiln('junit', extra={'junit': path})
+    s.start()
+    ev = None
+    try:
+        s.start_worker(0)
+        wait_until('worker attached', lambda: s.connected() >= 1, 120, 0.02, load_share=0.2)
+        ev = WsEvents(s.url, ['builds/*/finished'])
+        wait_builds(ev, [s.api.force(['junitcp'])[0]], 120)        # warm-up
+        walls = {'junit100k': [], 'junitcp': []}
+        cpus = {'junit100k': [], 'junitcp': []}
+        for _ in range(ARGS.junit_reps):
+            for name in ('junitcp', 'junit100k'):
+                ev.forget()
+                cpu0, t0 = proc_cpu(s.pid), now()
+                brid = s.api.force([name])[0]
+                # 5 % of the cases fail: the test step ends FAILURE (2)
+                m = wait_builds(ev, [brid], 600, ok=(0, 2))[brid]
+                walls[name].append(now() - t0)
+                cpus[name].append(proc_cpu(s.pid) - cpu0)
+        sets = s.api.get('builds/%d/test_result_sets' % m['buildid'])['test_result_sets']
+        total = sum((x.get('tests_passed') or 0) + (x.get('tests_failed') or 0) +
+                    (x.get('tests_skipped') or 0) for x in sets)
+        if total != ARGS.junit_n:
+            raise RuntimeError('junit: %d test results stored, not %d' % (total, ARGS.junit_n))
+        base = statistics.median(walls['junitcp'])
+        cbase = statistics.median(cpus['junitcp'])
+        r.update({'junit_step_s': walls['junit100k'], 'junit_cp_s': walls['junitcp'],
+                  'junit_step_extra_s': [w - base for w in walls['junit100k']],
+                  'junit_step_cpu_s': cpus['junit100k'],
+                  'junit_step_extra_cpu_s': [c - cbase for c in cpus['junit100k']]})
+        return r
+    finally:
+        if ev:
+            ev.close()
+        s.stop()
+
+
+def sc_logmask(cls, rep):
+    """Kiln only: bench/logmask.sh (the masker alone, then two masters side by side, one
+    with five secrets, on the 50 MB log step)."""
+    out = subprocess.run(['sh', os.path.join(BENCH, 'logmask.sh'), KILN,
+                          str(ARGS.logmask_reps)], capture_output=True, text=True,
+                         timeout=3600)
+    if out.returncode != 0:
+        raise RuntimeError('logmask.sh: %s' % (out.stderr[-500:] or out.stdout[-500:]))
+    lines = {x.split(' ', 1)[0]: json.loads(x.split(' ', 1)[1])
+             for x in out.stdout.splitlines() if x.startswith('logmask-bench')}
+    mb, e2e = lines['logmask-bench'], lines['logmask-bench-e2e']
+    none, sec = e2e['none'], e2e['secrets']
+    return {'mask_alone_none_s': [mb['s_nosecret']], 'mask_alone_5_s': [mb['s_5secrets']],
+            'mask_step_none_s': none['wall'], 'mask_step_5_s': sec['wall'],
+            'mask_cpu_none_s': none['cpu'], 'mask_cpu_5_s': sec['cpu'],
+            'mask_wall_overhead_pct': [100 * e2e['overhead']],
+            'mask_cpu_added_pct': [100 * (statistics.median(sec['cpu']) -
+                                          statistics.median(none['cpu'])) /
+                                   statistics.median(none['wall'])]}
+
+
 SCENARIOS = {
     'ceiling': (sc_ceiling, ['machine']),
     'idle': (sc_idle, ['kiln', 'buildbot']),
@@ -1276,10 +1568,15 @@ SCENARIOS = {
     'queue': (sc_queue, ['kiln', 'buildbot']),
     'changes': (sc_changes, ['kiln', 'buildbot']),
     'callgrind': (sc_callgrind, ['kiln']),
+    'steps20': (sc_steps20, ['kiln', 'buildbot']),
+    'upload': (sc_upload, ['kiln', 'buildbot']),
+    'junit': (sc_junit, ['kiln']),
+    'logmask': (sc_logmask, ['kiln']),
 }
-BB_REPS = {'throughput': 1, 'log50m': 1, 'workers': 1, 'api': 1, 'queue': 1}
+BB_REPS = {'throughput': 1, 'log50m': 1, 'workers': 1, 'api': 1, 'queue': 1, 'steps20': 1,
+           'upload': 1}
 ORDER = ['ceiling', 'idle', 'latency', 'client', 'throughput', 'log50m', 'stall', 'workers',
-         'api', 'queue', 'changes', 'callgrind']
+         'api', 'queue', 'changes', 'callgrind', 'steps20', 'upload', 'junit', 'logmask']
 
 
 def reps_for(scn, system):
@@ -1288,6 +1585,24 @@ def reps_for(scn, system):
     if scn == 'callgrind':
         return 1
     return ARGS.reps
+
+
+def carry_over(res, skipped):
+    """Keeps the samples of systems left out by --systems from the stored results of the
+    scenario (e.g. a Kiln-only rerun keeps Buildbot's rows), naming where they came from."""
+    p = os.path.join(RESULTS, res['scenario'] + '.json')
+    if not skipped or not os.path.exists(p):
+        return
+    with open(p) as f:
+        old = json.load(f)
+    kept = [sy for sy in skipped if old.get('samples', {}).get(sy)]
+    for sy in kept:
+        res['samples'][sy] = old['samples'][sy]
+        res['reps'][sy] = old.get('reps', {}).get(sy, 0)
+    if kept:
+        res['command'] += ' (%s rows from: %s, %s)' % (
+            ', '.join(sy.capitalize() for sy in kept),
+            old['command'].split(' (')[0], old['date'][:16])
 
 
 def run_scenario(scn):
@@ -1312,6 +1627,7 @@ def run_scenario(scn):
            'command': os.environ.get('KILN_BENCH_CMD', 'bench/run'), 'seconds': now() - t0,
            'reps': {sy: reps_for(scn, sy) for sy in systems}, 'samples': samples,
            'loadavg': [load0, os.getloadavg()[0]]}
+    carry_over(res, [sy for sy in systems if sy != 'machine' and sy not in ARGS.systems])
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, scn + '.json'), 'w') as f:
         json.dump(res, f, indent=1)
@@ -1439,6 +1755,54 @@ METRICS = {
     'rss_changes_before_mb': ('master RSS before the changes (hook only, no worker)', 'MB',
                               False),
     'rss_changes_mb': ('master RSS after the changes', 'MB', False),
+    # steps20 (issue 10)
+    'p1_cpu_ms': ('master CPU per build, 1 step (`p1`)', 'ms', False),
+    'p20_cpu_ms': ('master CPU per build, 20 steps with properties (`p20`)', 'ms', False),
+    'p20_vs_p1': ('20-step ÷ 1-step master CPU per build', '×', False),
+    'p1_wall_ms': ('wall time per build, 1 step (builds forced at once)', 'ms', False),
+    'p20_wall_ms': ('wall time per build, 20 steps (builds forced at once)', 'ms', False),
+    'steps20_builds': ('builds of each builder per repetition', '', True),
+    # upload (issue 10)
+    'upload_s': ('1 GiB upload build, force → finished', 's', False),
+    'loopcopy_s': ('raw loopback copy of the same file (bench/loopcopy.c)', 's', False),
+    'upload_vs_raw': ('upload speed ÷ raw loopback copy speed', '×', True),
+    'upload_mb_per_s': ('upload', 'MB/s', True),
+    'loopcopy_mb_per_s': ('raw loopback copy', 'MB/s', True),
+    'upload_cpu_s': ('master CPU per upload', 's', False),
+    'upload_worker_cpu_s': ('worker CPU per upload', 's', False),
+    'upload_total_cpu_s': ('master + worker CPU per upload', 's', False),
+    'loopcopy_cpu_s': ('CPU of the raw copy (both processes)', 's', False),
+    'upload_rss_before_mb': ('master RSS before the upload', 'MB', False),
+    'upload_rss_peak_mb': ('master RSS, highest sample during the upload (every 20 ms)', 'MB',
+                           False),
+    'upload_rss_after_mb': ('master RSS after the upload', 'MB', False),
+    'upload_rss_growth_mb': ('master RSS growth during the upload (peak − before)', 'MB',
+                             False),
+    # junit (issue 10)
+    'junit_mb': ('JUnit file (100,000 test cases)', 'MB', True),
+    'junit_parse_cpu_s': ('parse alone (`testreport.c`), CPU', 's', False),
+    'junit_parse_wall_s': ('parse alone, wall', 's', False),
+    'junit_ingest_cpu_s': ('parse + store (`testingest.c` → SQLite), CPU', 's', False),
+    'junit_ingest_wall_s': ('parse + store, wall', 's', False),
+    'junit_step_s': ('build: `test` step copying and ingesting the file, force → finished',
+                     's', False),
+    'junit_cp_s': ('build: `shell` step doing the same copy only, force → finished', 's',
+                   False),
+    'junit_step_extra_s': ('ingest through the step: test build − copy-only build (wall)', 's',
+                           False),
+    'junit_step_cpu_s': ('master CPU for the `test` build', 's', False),
+    'junit_step_extra_cpu_s': ('master CPU for the ingest (test build − copy-only build)', 's',
+                               False),
+    # logmask (issue 10)
+    'mask_alone_none_s': ('50 MB through the masker alone, no secret (CPU)', 's', False),
+    'mask_alone_5_s': ('50 MB through the masker alone, 5 secrets (CPU)', 's', False),
+    'mask_step_none_s': ('50 MB log step, no secret: force → finished', 's', False),
+    'mask_step_5_s': ('50 MB log step, 5 secrets: force → finished', 's', False),
+    'mask_cpu_none_s': ('master CPU per 50 MB log build, no secret', 's', False),
+    'mask_cpu_5_s': ('master CPU per 50 MB log build, 5 secrets', 's', False),
+    'mask_wall_overhead_pct': ('masking: added wall time (medians)', '%', False),
+    'mask_cpu_added_pct': ('masking: added master CPU ÷ the step\'s wall time (medians)', '%',
+                           False),
 }
 
 
@@ -1512,6 +1876,36 @@ def targets(res):
     v = med(res, 'changes', 'kiln', 'changes_per_s')
     add('≥ 5,000 changes/s through the change hook', v, v is not None and v >= 5000,
         'changes/s')
+    # issue 10
+    v = med(res, 'steps20', 'kiln', 'p20_vs_p1')
+    add('20-step build with properties: master CPU ≤ 2× a 1-step build\'s', v,
+        v is not None and v <= 2, '×')
+    v = med(res, 'upload', 'kiln', 'upload_vs_raw')
+    add('1 GiB upload ≥ 80 % of a raw loopback copy\'s speed', v,
+        v is not None and v >= 0.8, '× the copy')
+    v = med(res, 'upload', 'kiln', 'upload_rss_growth_mb')
+    add('master RSS flat during the 1 GiB upload (peak − before ≤ 10 MB)', v,
+        v is not None and v <= 10, 'MB')
+    v = med(res, 'junit', 'kiln', 'junit_ingest_cpu_s')
+    add('100,000 JUnit test cases ingested ≤ 2 s (CPU of parse + store)', v,
+        v is not None and v <= 2, 's')
+    v = med(res, 'junit', 'kiln', 'junit_ingest_wall_s')
+    add('100,000 JUnit test cases ingested ≤ 2 s (wall)', v, v is not None and v <= 2, 's')
+    # masking: medians over all builds of all repetitions (single builds swing with the load)
+    w0, w5 = med(res, 'logmask', 'kiln', 'mask_step_none_s'), med(res, 'logmask', 'kiln',
+                                                                   'mask_step_5_s')
+    c0, c5 = med(res, 'logmask', 'kiln', 'mask_cpu_none_s'), med(res, 'logmask', 'kiln',
+                                                                  'mask_cpu_5_s')
+    alone = med(res, 'logmask', 'kiln', 'mask_alone_5_s')
+    v = 100 * (w5 / w0 - 1) if w0 and w5 else None
+    add('secret masking adds ≤ 10 % to the 50 MB log step (wall, medians of all builds)', v,
+        v is not None and v <= 10, '%')
+    v = 100 * (c5 - c0) / w0 if w0 and c0 is not None and c5 is not None else None
+    add('secret masking: added master CPU ≤ 10 % of the log step\'s time (medians)', v,
+        v is not None and v <= 10, '%')
+    v = 100 * alone / w0 if w0 and alone is not None else None
+    add('secret masking: the masker\'s own CPU on 50 MB ≤ 10 % of the log step\'s time', v,
+        v is not None and v <= 10, '%')
     return rows
 
 
@@ -1595,7 +1989,7 @@ def write_report():
         if notes:
             L += [''] + notes
         L.append('')
-    L += ['## Targets (issues 4 and 5)', '', '| target | Kiln (median) | |', '|---|---|---|']
+    L += ['## Targets (issues 4, 5 and 10)', '', '| target | Kiln (median) | |', '|---|---|---|']
     for text, val, ok in targets(res):
         L.append('| %s | %s | %s |' % (text, val, '–' if ok is None else
                                          ('met' if ok else '**missed**')))
@@ -1629,13 +2023,31 @@ def write_report():
             L.append('| %s | `%s` |' % (fmt(ir), fn))
         L.append('')
     L += PROFILE_NOTES
-    with open(os.path.join(SRC, 'docs', 'PERFORMANCE.md'), 'w') as f:
-        f.write('\n'.join(L).rstrip() + '\n')
+    path = os.path.join(SRC, 'docs', 'PERFORMANCE.md')
+    text = keep_marked('\n'.join(L).rstrip() + '\n', path)
+    with open(path, 'w') as f:
+        f.write(text)
     log('wrote docs/PERFORMANCE.md')
 
 
+MARKED = re.compile(r'(<!-- (\w+): written by [^>]*-->\n).*?(<!-- /\2 -->)', re.S)
+
+
+def keep_marked(text, path):
+    """TEXT with each section between `<!-- NAME: written by ... -->` and `<!-- /NAME -->`
+    (siege.py's, eta.py's) replaced by that section as it stands in PATH, so regenerating
+    the report keeps what the other scripts wrote."""
+    try:
+        with open(path) as f:
+            old = {m.group(2): m.group(0) for m in MARKED.finditer(f.read())}
+    except OSError:
+        return text
+    return MARKED.sub(lambda m: old.get(m.group(2), m.group(0)), text)
+
+
 EXTRA_METRICS = {}
-NO_RATIO = {'builds_measured', 'log_builds', 'force_call_ms', 'queued', 'changes_n', 'api_builds_total', 'num_lines', 'raw_mb', 'pipeline_s'}
+NO_RATIO = {'steps20_builds', 'p20_vs_p1', 'loopcopy_s', 'loopcopy_cpu_s', 'loopcopy_mb_per_s', 'junit_mb',
+            'builds_measured', 'log_builds', 'force_call_ms', 'queued', 'changes_n', 'api_builds_total', 'num_lines', 'raw_mb', 'pipeline_s'}
 NOTES = {
     'ceiling': ['The ceiling is what this machine can do at all: Kiln\'s throughput is '
                 'compared with the spawn rate, its 50 MB log step with the bare pipeline.'],
@@ -1722,6 +2134,50 @@ NOTES = {
                 'last answer; CPU is the master\'s utime+stime over the run. The load generator\'s '
                 '4 threads and the master share the machine\'s cores, so changes/s moves with '
                 'whatever else runs; CPU per change is the steadier figure.'],
+    'steps20': ['Issue 10: one worker (`max_builds = 10`); builder `p1` is one shell step '
+                '`interpolate("echo %(prop:buildnumber)s %(prop:branch:-none)s")`, builder '
+                '`p20` is a `set_property` (`stage` = `interpolate("s-%(prop:buildnumber)s")`), '
+                '18 shell steps `interpolate("echo %(prop:buildnumber)s %(prop:branch:-none)s '
+                '%(prop:stage)s")` and one shell step `echo $BN $STAGE` with `env` rendered '
+                'from properties; Buildbot runs the same steps with `util.Interpolate`, '
+                '`SetProperty` and `ShellCommand(logEnviron=False)` '
+                '(`bench/buildbot-master.cfg`, `BB_STEPS20`). Per repetition: 2 warm-up builds '
+                'of each, then N builds of `p1` forced at once (Kiln 100, Buildbot 10; '
+                '`--steps-n`, `--bb-steps-n`), waited for by their `builds/N/finished` events '
+                'on `/ws`, then N of `p20`; master CPU = utime+stime of the master process '
+                '(`/proc/PID/stat`) over each series ÷ N, force calls included. The last `p20` '
+                'build\'s logs are checked for the rendered values.'],
+    'upload': ['Issue 10: a builder whose one step uploads a 1 GiB file (random bytes, '
+               'absolute `workersrc` in the throwaway directory) from the worker to the master '
+               '(Kiln `file_upload`, Buildbot `FileUpload`; both 256 KiB blocks, one in flight, '
+               'msgpack over WebSocket on loopback). Each sample: the raw loopback copy first '
+               '(`bench/loopcopy.c`: one process reads the file in 256 KiB blocks into a TCP '
+               'socket on 127.0.0.1, the other writes what arrives to a file, no fsync, as the '
+               'master does none), then force → the build\'s `finished` event on `/ws`. The '
+               'uploaded file is checked (size and last MiB) and removed. RSS is the master\'s '
+               'VmRSS sampled every 20 ms from `/proc/PID/status` during the upload. Kiln 2 '
+               'uploads per repetition (`--upload-n`), Buildbot 1.'],
+    'junit': ['Issue 10, Kiln only (Buildbot 3.7 has no JUnit parser). (1) '
+              '`bench/testreport-bench.c` (built by `bench/run` against `build-bench`\'s '
+              'static libraries): a pytest-shaped JUnit file of 100,000 test cases (5 % '
+              'failing with a traceback, 3 % skipped) fed in 64 KiB pieces to the parser '
+              'alone, then through `testingest.c` into a fresh SQLite file (one `test_names` '
+              'and one `test_results` row per case, batches of 2,000). (2) End to end, one '
+              'master and one `kiln-worker`: a `test` step whose command copies the same file '
+              'into its workdir and whose `reports = { "junit.xml" }` streams it to the master '
+              '(FAILURE: 5 % of the cases fail), against a build whose `shell` step does the '
+              'same copy only; the difference is the ingest through the step. The stored '
+              'results are counted back from `test_result_sets`.'],
+    'logmask': ['Issue 10, Kiln only: `bench/logmask.sh BUILD 3`. (1) '
+                '`bench/logmask-bench.c`: 50 MB of compiler-like output through `logmask.c` '
+                'alone in 64 KiB pieces, best of 3, CPU time. (2) Two masters side by side, '
+                'one with no secret and one with five (a token, a password with URL-encodable '
+                'bytes, an access key, a URL with credentials, a 3-line private key), each '
+                'masked with its lines, percent-encoded and base64 forms; a shell step prints '
+                '50 MB of the same kind of output (the secrets in it); builds alternate between '
+                'the masters (3 each after a warm-up), `kiln force --wait`. Added wall time = '
+                'median with ÷ median without − 1; added CPU = the master\'s extra CPU per '
+                'build ÷ the no-secret build\'s wall time.'],
     'idle': ['Ready: from `exec` of the master to the ports file (Kiln only) and to the first '
              '200 answer of `GET /api/v2`. RSS is VmRSS after 3 s idle with one worker '
              'attached; CPU over the next 5 s.'],
@@ -1767,6 +2223,19 @@ def main():
     ap.add_argument('--changes-n', type=int, default=10000,
                     help='changes posted per repetition (Kiln) in `changes`')
     ap.add_argument('--bb-changes-n', type=int, default=500)
+    ap.add_argument('--steps-n', type=int, default=100,
+                    help='steps20: builds of each builder per repetition (Kiln)')
+    ap.add_argument('--bb-steps-n', type=int, default=10)
+    ap.add_argument('--steps-timeout', type=float, default=900)
+    ap.add_argument('--upload-mb', type=int, default=1024, help='upload: MiB uploaded')
+    ap.add_argument('--upload-n', type=int, default=2,
+                    help='upload: uploads per repetition (Kiln; Buildbot 1)')
+    ap.add_argument('--upload-timeout', type=float, default=900)
+    ap.add_argument('--junit-n', type=int, default=100000, help='junit: test cases')
+    ap.add_argument('--junit-reps', type=int, default=2,
+                    help='junit: end-to-end builds of each kind per repetition')
+    ap.add_argument('--logmask-reps', type=int, default=3,
+                    help='logmask: builds per master (bench/logmask.sh REPS)')
     ap.add_argument('--kiln-build', required=True)
     ap.add_argument('--tools', required=True)
     ap.add_argument('--buildtype', default='?')

@@ -108,7 +108,8 @@ res = {}
 for k in ('none', 'secrets'):
     w = [float(r[1]) for r in rows if r[0] == k]
     c = [float(r[2]) for r in rows if r[0] == k]
-    res[k] = {'wall_s': statistics.median(w), 'master_cpu_s': statistics.median(c), 'n': len(w)}
+    res[k] = {'wall_s': statistics.median(w), 'master_cpu_s': statistics.median(c), 'n': len(w),
+              'wall': w, 'cpu': c}
 o = res['secrets']['wall_s'] / res['none']['wall_s'] - 1
 print("50 MB log step, force -> finished (median of %d): no secret %.2f s, 5 secrets %.2f s (%+.0f%%)"
       % (res['none']['n'], res['none']['wall_s'], res['secrets']['wall_s'], 100 * o))

@@ -4,7 +4,8 @@
  * test cases (default 100,000; 5 % failing with a traceback, 3 % skipped),
  * then (1) parses it alone and (2) ingests it through testingest.c into a
  * fresh SQLite file, fed in 64 KiB pieces as a worker's upload would be.
- * Prints wall and CPU time for each.  Not a test gate; build by hand
+ * Prints wall and CPU time for each, and one JSON line ("testreport-bench
+ * {...}").  Not a test gate; built and run by `bench/run junit`, or by hand
  * against a build dir's static libraries, e.g.
  *   cc -O2 -Isrc -o /tmp/testreport-bench bench/testreport-bench.c \
  *      build/src/master/libkiln-master.a build/src/db/libkiln-db.a \
@@ -63,6 +64,7 @@ static void bench_report(struct buf *b, int n)
 
 static int bench_count(void *ud, const struct testreport_record *rec)
 {
+	(void)rec;
 	(*(long *)ud)++;
 	return 0;
 }
@@ -88,8 +90,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	testreport_free(tr);
-	printf("parse only:       %.3f s wall, %.3f s CPU\n", bench_now(CLOCK_MONOTONIC) - w0,
-	       bench_now(CLOCK_PROCESS_CPUTIME_ID) - c0);
+	double parse_wall = bench_now(CLOCK_MONOTONIC) - w0;
+	double parse_cpu = bench_now(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	printf("parse only:       %.3f s wall, %.3f s CPU\n", parse_wall, parse_cpu);
 
 	/* 2. parse and store in a fresh SQLite file */
 	char dir[] = "/tmp/kiln-testreport-bench-XXXXXX";
@@ -129,6 +132,9 @@ int main(int argc, char **argv)
 	double cpu = bench_now(CLOCK_PROCESS_CPUTIME_ID) - c0;
 	char *sum = testreport_summary_text(&s);
 	printf("parse and store:  %.3f s wall, %.3f s CPU (%s)\n", wall, cpu, sum);
+	printf("testreport-bench {\"n\": %d, \"mb\": %.2f, \"parse_wall_s\": %.4f, "
+	       "\"parse_cpu_s\": %.4f, \"ingest_wall_s\": %.4f, \"ingest_cpu_s\": %.4f}\n",
+	       n, b.len / 1e6, parse_wall, parse_cpu, wall, cpu);
 	free(sum);
 	db_close(db);
 	char cmd[128];

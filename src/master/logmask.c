@@ -31,16 +31,21 @@ struct logmask_secret {
 	unsigned flags;
 };
 
+/* The pending and line buffers grow as bytes arrive (up to cap and
+ * KILN_LOGMASK_MAX_LINE + the mark): a masker is made per step log, most
+ * of which see a few lines on one or two streams. */
 struct logmask_stream {
 	char name;
 	char *c;               /* owned: pending bytes, not final yet */
 	unsigned char *masked; /* owned: per pending byte */
 	size_t len;
+	size_t c_alloc, masked_alloc;
 	uint64_t base; /* stream offset of c[0] */
 	uint64_t hold; /* stream offset from which a secret may still start */
 	bool in_run;   /* the last rendered byte was masked */
 	char *line;    /* owned: rendered, final, not emitted yet */
 	size_t line_len;
+	size_t line_alloc;
 };
 
 struct logmask {
@@ -62,6 +67,7 @@ struct logmask {
 	char *cc;
 	unsigned char *cs; /* each byte's stream index */
 	size_t clen;
+	size_t cc_alloc, cs_alloc;
 	size_t ccount[LOGMASK_NSTREAMS];   /* bytes of each stream in cc */
 	uint64_t cfirst[LOGMASK_NSTREAMS]; /* the stream offset of the first (when ccount) */
 	logmask_emit_fn emit;
@@ -272,15 +278,8 @@ struct logmask *logmask_new(const char *const *secrets, size_t n, logmask_emit_f
 	m->pos = xmalloc(xmul(xmul(longest, 3) + 1, sizeof(*m->pos)));
 	m->cap = m->window + LOGMASK_SLICE;
 	static const char names[LOGMASK_NSTREAMS] = {'o', 'e', 'h'};
-	for (int s = 0; s < LOGMASK_NSTREAMS; s++) {
-		struct logmask_stream *st = &m->st[s];
-		st->name = names[s];
-		st->c = xmalloc(m->cap);
-		st->masked = xmalloc(m->cap);
-		st->line = xmalloc(KILN_LOGMASK_MAX_LINE + LOGMASK_MARK_LEN);
-	}
-	m->cc = xmalloc(m->cap);
-	m->cs = xmalloc(m->cap);
+	for (int s = 0; s < LOGMASK_NSTREAMS; s++)
+		m->st[s].name = names[s];
 	return m;
 }
 
@@ -430,6 +429,8 @@ static void logmask_render(struct logmask *m, struct logmask_stream *st, char c,
 		if (st->line_len + LOGMASK_MARK_LEN > KILN_LOGMASK_MAX_LINE)
 			logmask_emit_lines(m, st, true); /* a line this long is cut here */
 	}
+	/* at most KILN_LOGMASK_MAX_LINE + LOGMASK_MARK_LEN: the cut above */
+	ARRAY_GROW(st->line, st->line_len + LOGMASK_MARK_LEN, st->line_alloc);
 	if (masked && !logmask_is_term(c)) {
 		if (!st->in_run) {
 			memcpy(st->line + st->line_len, LOGMASK_MARK, LOGMASK_MARK_LEN);
@@ -454,6 +455,7 @@ static void logmask_render_run(struct logmask *m, struct logmask_stream *st, con
 		}
 		size_t room = KILN_LOGMASK_MAX_LINE - LOGMASK_MARK_LEN - st->line_len + 1;
 		size_t k = n < room ? n : room;
+		ARRAY_GROW(st->line, st->line_len + k, st->line_alloc);
 		memcpy(st->line + st->line_len, c, k);
 		st->line_len += k;
 		c += k;
@@ -542,12 +544,16 @@ void logmask_feed(struct logmask *m, char stream, const char *data, size_t len)
 		size_t n = len < LOGMASK_SLICE ? len : LOGMASK_SLICE;
 		/* settle() leaves at most window bytes in each array */
 		assert(st->len + n <= m->cap && m->clen + n <= m->cap);
+		ARRAY_GROW(st->c, st->len + n, st->c_alloc);
+		ARRAY_GROW(st->masked, st->len + n, st->masked_alloc);
 		memcpy(st->c + st->len, data, n);
 		memset(st->masked + st->len, 0, n);
 		if (m->nsec) {
 			if (!m->ccount[s])
 				m->cfirst[s] = st->base + st->len;
 			m->ccount[s] += n;
+			ARRAY_GROW(m->cc, m->clen + n, m->cc_alloc);
+			ARRAY_GROW(m->cs, m->clen + n, m->cs_alloc);
 			memcpy(m->cc + m->clen, data, n);
 			memset(m->cs + m->clen, s, n);
 			m->clen += n;

@@ -3,6 +3,7 @@
  * cut (every offset, random splits, both streams, '\r', "\r\n", the line
  * cap), and the output equal to masking the whole text at once.
  */
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -654,6 +655,35 @@ TEST(many_secrets_keep_their_values_first)
 	free(secrets);
 }
 
+TEST(small_output_allocates_little)
+{
+	/* a masker is made per step log: a line or two must not cost every
+	 * stream's full pending and line buffers (~180 KiB each, which made
+	 * master CPU per step mostly malloc and page faults) */
+	enum { N = 200 };
+	const char *secrets[] = {"hunter2-TOKEN"};
+	struct logmask *ms[N];
+	struct sink k;
+	sink_init(&k);
+	size_t before = mallinfo2().uordblks;
+	for (int i = 0; i < N; i++) {
+		ms[i] = logmask_new(secrets, 1, sink_emit, &k);
+		logmask_feed(ms[i], 'o', "hello hunter2-TOKEN\n", 20);
+		logmask_feed(ms[i], 'h', "header\n", 7);
+	}
+	size_t used = mallinfo2().uordblks - before;
+	if (!used) /* a sanitizer's allocator: glibc's counters do not see it */
+		printf("# small_output_allocates_little: no malloc statistics here\n");
+	CHECK(used / N < 32 * 1024);
+	for (int i = 0; i < N; i++) {
+		logmask_flush(ms[i]);
+		logmask_free(ms[i]);
+	}
+	CHECK(strstr(k.out[0].ptr, "hunter2") == NULL);
+	CHECK(strstr(k.out[0].ptr, "hello " LOGMASK_MARK "\n") != NULL);
+	sink_release(&k);
+}
+
 int main(void)
 {
 	RUN(whole_text);
@@ -665,5 +695,6 @@ int main(void)
 	RUN(no_secrets_passes_through);
 	RUN(long_secret_masked_by_its_start);
 	RUN(many_secrets_keep_their_values_first);
+	RUN(small_output_allocates_little);
 	return tap_done();
 }
