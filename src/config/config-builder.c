@@ -31,6 +31,25 @@ static int config_builder_fn(lua_State *L, const char *what, const char *key)
 	return fn;
 }
 
+/* Whether the (checked) name list at idx is prev's worker list: builders
+ * declared in a loop mostly name the same workers, and 100,000 copies of
+ * a list of four names are 5 MB of the memory cap (docs/PERFORMANCE.md). */
+static bool config_builder_same_list(lua_State *L, int idx, size_t n,
+				     const struct config_builder *prev)
+{
+	if (prev->nworkers != n)
+		return false;
+	bool same = true;
+	for (size_t i = 0; same && i < n; i++) {
+		lua_rawgeti(L, idx, (lua_Integer)(i + 1));
+		size_t len;
+		const char *s = lua_tolstring(L, -1, &len);
+		same = strlen(prev->workers[i]) == len && !memcmp(prev->workers[i], s, len);
+		lua_pop(L, 1);
+	}
+	return same;
+}
+
 static int config_builder_declare(lua_State *L)
 {
 	static const char *const keys[] = {"name",
@@ -112,8 +131,13 @@ static int config_builder_declare(lua_State *L)
 		b->description = config_strdup(L, description, dlen);
 	b->builddir =
 		builddir ? config_strdup(L, builddir, blen) : config_strdup(L, name, strlen(name));
-	b->workers = dsl_new_strv(L, nworkers);
-	dsl_fill_list(L, workers, b->workers, &b->nworkers, nworkers);
+	if (cfg->nbuilders > 1 && config_builder_same_list(L, workers, nworkers, b - 1)) {
+		b->workers = b[-1].workers; /* config_free frees a run of them once */
+		b->nworkers = nworkers;
+	} else {
+		b->workers = dsl_new_strv(L, nworkers);
+		dsl_fill_list(L, workers, b->workers, &b->nworkers, nworkers);
+	}
 	b->tags = dsl_new_strv(L, ntags);
 	dsl_fill_list(L, tags, b->tags, &b->ntags, ntags);
 	config_charge(L, nsteps * sizeof(struct config_step));

@@ -218,24 +218,32 @@ size_t dsl_check_list(lua_State *L, int idx, const char *what, const char *key, 
 	return (size_t)n;
 }
 
-/* A list of names, no repeats; pushes nothing.  Returns n (may be 0). */
+static int dsl_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A list of names, no repeats; pushes nothing.  Returns n (may be 0).
+ * Repeats are found by sorting pointers to the names (held by the list)
+ * in a userdata: 8 bytes a name, where a table of them took 30 to 45 and
+ * 100,000 builders in a force scheduler's list were 4 MB of the cap. */
 size_t dsl_check_name_list(lua_State *L, int idx, const char *what, const char *key)
 {
 	idx = lua_absindex(L, idx);
 	size_t n = dsl_check_list(L, idx, what, key, "names");
-	lua_newtable(L); /* seen */
+	const char **v = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*v), 0);
 	for (size_t i = 1; i <= n; i++) {
 		lua_rawgeti(L, idx, (lua_Integer)i);
 		size_t len;
 		const char *s = dsl_check_string(L, -1, what, key, &len);
 		dsl_check_name(L, what, key, s, len);
-		lua_pushvalue(L, -1);
-		if (lua_rawget(L, -3) != LUA_TNIL)
-			config_raise(L, "%s: '%s' lists '%.60s' twice", what, key, s);
+		v[i - 1] = s; /* the list keeps the string alive */
 		lua_pop(L, 1);
-		lua_pushboolean(L, 1);
-		lua_rawset(L, -3);
 	}
+	qsort(v, n, sizeof(*v), dsl_name_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (!strcmp(v[i - 1], v[i]))
+			config_raise(L, "%s: '%s' lists '%.60s' twice", what, key, v[i]);
 	lua_pop(L, 1);
 	return n;
 }

@@ -23,6 +23,7 @@ struct config_ctx {
 	const char *chunkname; /* borrowed: "master.lua" */
 	const char *basedir;   /* borrowed, may be NULL: secrets then come from the environment */
 	size_t mem_used;       /* Lua heap plus C copies made while loading */
+	size_t c_charged;      /* of which C copies (config_charge), for config-step.c */
 	size_t mem_limit;
 	long long insns;     /* Lua instructions run (plus allocation work), see config.c */
 	double cpu_deadline; /* thread CPU seconds at which the current run stops */

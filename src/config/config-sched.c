@@ -754,6 +754,8 @@ void config_sched_finish(lua_State *L)
 		const struct config_builder *b = &cfg->builder[i];
 		for (size_t k = 0; k < b->nsteps; k++) {
 			const struct config_step *st = &b->steps[k];
+			if (st->kind != CONFIG_STEP_TRIGGER)
+				continue; /* the trigger fields share storage with others */
 			for (size_t j = 0; j < st->ntrigger_schedulers; j++) {
 				const struct config_scheduler *t =
 					config_find_scheduler(cfg, st->trigger_schedulers[j]);

@@ -16,6 +16,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,18 +92,34 @@ static int config_step_declare(lua_State *L)
 {
 	const struct config_step_decl *d =
 		&config_step_decls[lua_tointeger(L, lua_upvalueindex(1))];
+	struct config_ctx *ctx = config_ctx_of(L);
+	size_t charged = ctx->c_charged;
 	int n = d->declare(L);
 	struct config_step *s = luaL_testudata(L, -1, MT_STEP);
-	if (s)
+	if (s) {
 		config_step_options(L, d->name, s);
+		/* all of it owned by the step: given back by config_step_gc */
+		charged = ctx->c_charged - charged;
+		s->decl_charged = charged > UINT_MAX ? UINT_MAX : (unsigned)charged;
+	}
 	return n;
 }
 
 /* ---- the step userdata ---------------------------------------------------- */
 
+/* A declaration no longer reachable: its C copies leave the load's count
+ * too, so a step declared per builder (and copied into it) is charged
+ * once, not twice. */
 static int config_step_gc(lua_State *L)
 {
-	config_step_release(lua_touserdata(L, 1));
+	struct config_step *s = lua_touserdata(L, 1);
+	struct config_ctx *ctx = config_ctx_of(L);
+	size_t n = s->decl_charged;
+	if (n <= ctx->c_charged && n <= ctx->mem_used) {
+		ctx->c_charged -= n;
+		ctx->mem_used -= n;
+	}
+	config_step_release(s);
 	return 0;
 }
 
@@ -306,6 +323,7 @@ void config_rstr_copy(lua_State *L, struct config_rstr *dst, const struct config
 void config_step_copy(lua_State *L, struct config_step *dst, const struct config_step *src)
 {
 	*dst = *src;
+	dst->decl_charged = 0; /* charged below, for the config's lifetime */
 	dst->name = dst->workdir = NULL;
 	dst->command.text = NULL;
 	dst->argv = NULL;
@@ -314,13 +332,12 @@ void config_step_copy(lua_State *L, struct config_step *dst, const struct config
 	dst->nenv = 0;
 	dst->locks = NULL; /* never shared with src, even when a copy below raises */
 	dst->nlocks = 0;
-	dst->source = NULL;
-	dst->warnings = NULL;
-	dst->transfer = NULL;
-	dst->trigger_schedulers = NULL;
+	dst->source = NULL;             /* the kind's own pointer (one union with warnings, ...) */
+	dst->trigger_schedulers = NULL; /* the kind's own fields (a union, config.h) */
 	dst->ntrigger_schedulers = 0;
 	dst->set_properties = NULL;
 	dst->nset_properties = 0;
+	dst->property = dst->extract = NULL;
 	dst->description.text = dst->description_done.text = NULL;
 	dst->decode_rc = NULL;
 	dst->ndecode_rc = 0;

@@ -70,6 +70,12 @@ static void *config_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 void config_charge(lua_State *L, size_t n)
 {
 	struct config_ctx *ctx = config_ctx_of(L);
+	/* Lua garbage counts until it is collected: collect it all before
+	 * refusing, as Lua does before it refuses an allocation of its own
+	 * (an emergency collection).  Without it a load whose live memory
+	 * fits failed on the garbage of the declarations already copied. */
+	if (n > ctx->mem_limit - ctx->mem_used)
+		lua_gc(L, LUA_GCCOLLECT);
 	if (n > ctx->mem_limit - ctx->mem_used) {
 		ctx->aborted = true;
 		snprintf(ctx->abort_msg, sizeof(ctx->abort_msg),
@@ -79,12 +85,25 @@ void config_charge(lua_State *L, size_t n)
 		lua_error(L);
 	}
 	ctx->mem_used += n;
+	ctx->c_charged += n;
 }
 
 char *config_strdup(lua_State *L, const char *s, size_t len)
 {
 	config_charge(L, len + 1);
 	return xstrndup(s, len);
+}
+
+/* The generational collector: master.lua makes a few tables per
+ * declaration (the declaration's table, its lists, a step userdata) that
+ * die as soon as builder { } has copied them, while what it keeps (names,
+ * the registries) only grows.  Young garbage is then collected in small
+ * minor cycles instead of letting the heap double before each incremental
+ * cycle: at 100,000 builders the Lua heap peaks at about 13 MB instead of
+ * 20 MB (docs/PERFORMANCE.md), which the memory cap counts. */
+static void config_gc_mode(lua_State *L)
+{
+	lua_gc(L, LUA_GCGEN, 0, 0);
 }
 
 /* The innermost line of master.lua on the stack: level 0 is the C function
@@ -659,6 +678,8 @@ int config_load_string(const char *chunkname, const char *text, size_t len, cons
 		.run_limit = KILN_CONFIG_INSN_LIMIT,
 	};
 	lua_State *L = lua_newstate(config_alloc, ctx);
+	if (L)
+		config_gc_mode(L);
 	if (!L) {
 		config_free(ctx->cfg);
 		free(kl->chunkname);
@@ -861,7 +882,8 @@ void config_free(struct config *cfg)
 		free(b->name);
 		free(b->description);
 		config_strv_free(b->tags, b->ntags);
-		config_strv_free(b->workers, b->nworkers);
+		if (i == 0 || b->workers != b[-1].workers) /* shared with the one before */
+			config_strv_free(b->workers, b->nworkers);
 		free(b->builddir);
 		config_prop_free(b->props, b->nprops);
 		config_env_free(b->env, b->nenv);

@@ -191,6 +191,7 @@ struct config_logfile {
 
 struct config_step {
 	enum config_step_kind kind;
+	int line;
 	char *name; /* owned; default: derived from the command (Buildbot-like) */
 	/* the command: a list (argv, each element rendered), or one string run
 	 * with /bin/sh -c, or a function returning either (command.fn) */
@@ -199,50 +200,60 @@ struct config_step {
 	struct config_rstr command;
 	struct config_env *env;
 	size_t nenv;
-	char *workdir;         /* owned; relative to the builder's build dir; default "build" */
-	double timeout;        /* seconds without output before kill; default 1200; 0 = none */
-	double max_time;       /* seconds in total; 0 = none */
+	char *workdir;   /* owned; relative to the builder's build dir; default "build" */
+	double timeout;  /* seconds without output before kill; default 1200; 0 = none */
+	double max_time; /* seconds in total; 0 = none */
+	/* The scalars side by side (no padding between them: with 100,000
+	 * builders every byte here is 100 kB of the config's memory cap). */
 	bool halt_on_failure;  /* default false */
 	bool flunk_on_failure; /* default true */
 	bool warn_on_failure;  /* default false */
 	bool always_run;       /* default false */
-	int line;
-	/* trigger { } (CONFIG_STEP_TRIGGER, config-sched.c) */
-	char **trigger_schedulers; /* owned names of triggerable schedulers */
-	size_t ntrigger_schedulers;
-	bool wait_for_finish;               /* default false */
-	struct config_prop *set_properties; /* owned */
-	size_t nset_properties;
-	/* apply_patch { } (CONFIG_STEP_PATCH): applies a try patch, if any */
-	bool patch_with_git; /* tool = "git" (git apply) instead of patch */
-	/* source steps (CONFIG_STEP_GIT, _HG, _SVN) */
-	struct config_source *source; /* owned */
-	/* compile { } (CONFIG_STEP_COMPILE) */
-	struct config_warnings *warnings; /* owned */
-	/* the transfer steps (CONFIG_STEP_FILE_UPLOAD...) */
-	struct config_transfer *transfer; /* owned */
-	/* test { } (CONFIG_STEP_TEST) */
-	struct config_test *test; /* owned */
+	bool wait_for_finish;  /* trigger { }: default false */
+	bool patch_with_git;   /* apply_patch { }: tool = "git" (git apply) instead of patch */
+	bool skip;             /* do_step_if = false */
+	bool hidden;           /* hide_step_if = true */
+	int do_step_if_fn;     /* function(props) -> boolean; 0 = none */
+	int hide_fn;           /* hide_step_if = function(results, props); 0 = none */
+	int retry;             /* a FAILURE/EXCEPTION runs again, this often at most */
+	/* C memory the declaration charged to the load (config-step.c): given
+	 * back when its userdata is collected; 0 in a builder's copy */
+	unsigned decl_charged;
 	/* locks = { ... } (config-lock.c): taken around the step, sorted by lock */
 	struct config_lock_access *locks; /* owned */
 	size_t nlocks;
 	/* slice "misc": options of every kind (config-step-props.c) */
-	int do_step_if_fn;              /* function(props) -> boolean; 0 = none */
-	bool skip;                      /* do_step_if = false */
-	int hide_fn;                    /* hide_step_if = function(results, props); 0 = none */
-	bool hidden;                    /* hide_step_if = true */
 	struct config_rstr description; /* the state string while it runs; unset = the kind's */
 	struct config_rstr description_done; /* ... and once done (results appended) */
-	int retry;                          /* a FAILURE/EXCEPTION runs again, this often at most */
-	struct config_decode_rc *decode_rc; /* owned; NULL: 0 success, else failure */
+	struct config_decode_rc *decode_rc;  /* owned; NULL: 0 success, else failure */
 	size_t ndecode_rc;
-	/* set_property { } / set_properties { } (CONFIG_STEP_SETPROP) */
-	struct config_step_prop *props; /* owned */
-	size_t nprops;
-	/* set_property_from_command { } (CONFIG_STEP_PROPCMD) */
-	char *property; /* owned: stdout (stripped) becomes it; NULL with extract */
-	char *extract;  /* owned PCRE2 regex: its named groups become properties */
-	int extract_fn; /* function(rc, stdout, stderr) -> { name = value } */
+	/* One kind's own fields: only the member of step->kind is set (read
+	 * them only for that kind); the others are zero bytes of the same
+	 * storage. */
+	union {
+		struct config_source *source;     /* owned: CONFIG_STEP_GIT, _HG, _SVN, ... */
+		struct config_warnings *warnings; /* owned: compile { } (CONFIG_STEP_COMPILE) */
+		struct config_transfer *transfer; /* owned: CONFIG_STEP_FILE_UPLOAD... */
+		struct config_test *test;         /* owned: test { } (CONFIG_STEP_TEST) */
+	};
+	union {
+		/* trigger { } (CONFIG_STEP_TRIGGER, config-sched.c) */
+		struct {
+			char **trigger_schedulers; /* owned names of triggerable schedulers */
+			size_t ntrigger_schedulers;
+			struct config_prop *set_properties; /* owned */
+			size_t nset_properties;
+		};
+		/* set_property { } / set_properties { } (CONFIG_STEP_SETPROP) and
+		 * set_property_from_command { } (CONFIG_STEP_PROPCMD); zero in log { } */
+		struct {
+			struct config_step_prop *props; /* owned */
+			size_t nprops;
+			char *property; /* owned: stdout (stripped) becomes it; NULL with extract */
+			char *extract;  /* owned PCRE2 regex: its named groups become properties */
+			int extract_fn; /* function(rc, stdout, stderr) -> { name = value } */
+		};
+	};
 	/* log { } (CONFIG_STEP_LOG) */
 	char *log_name; /* owned */
 	struct config_rstr log_text;
@@ -274,7 +285,8 @@ struct config_builder {
 	char *description; /* owned, may be NULL */
 	char **tags;       /* owned */
 	size_t ntags;
-	char **workers; /* owned names; each names a declared worker */
+	char **workers; /* owned names; each names a declared worker; the same
+			 * pointer as the previous builder's when its list is equal */
 	size_t nworkers;
 	char *builddir; /* owned; default = name */
 	struct config_step *steps;

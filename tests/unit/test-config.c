@@ -799,6 +799,120 @@ TEST(print_and_long_error_lines)
 }
 
 /* Many declarations: the arrays grow (ARRAY_GROW) and keep every entry. */
+/* slice "shrink": what a load's memory cap counts (config.c, config-step.c) */
+static void config_test_fits(const char *what, const char *text)
+{
+	char *err = NULL;
+	struct config *cfg = load(text, &err);
+	if (!cfg)
+		printf("# %s: %s\n", what, err ? err : "?");
+	CHECK(cfg != NULL);
+	free(err);
+	config_free(cfg);
+}
+
+TEST(mem_cap_counts_live_memory)
+{
+	/* a step declared per builder: its copy in the builder stays, the
+	 * declaration goes: 400 x 100 kB counted once (40 MB), not twice */
+	config_test_fits("a step per builder",
+			 W1 "for i = 1, 400 do\n"
+			    "  builder { name = 'b' .. i, workers = { 'w1' }, steps = {\n"
+			    "    shell { command = string.rep('x', 100000) .. i } } }\n"
+			    "end\n");
+	/* 48 MB kept, then 2,000 builders whose declarations leave Lua
+	 * garbage (10 kB each) and C copies: the garbage is collected before
+	 * a copy is refused (config_charge), as Lua collects before refusing
+	 * an allocation of its own */
+	config_test_fits(
+		"garbage before a copy",
+		W1 "local keep = {}\n"
+		   "for i = 1, 48 do keep[i] = string.rep('k', 1 << 20) .. i end\n"
+		   "for i = 1, 2000 do builder { name = 'b' .. i, workers = { 'w1' }, steps = {\n"
+		   "  shell { command = string.rep('c', 5000) .. i } } } end\n");
+	/* what stays live still counts: the cap holds */
+	CHECK_ERR(W1
+		  "local keep = {} for i = 1, 45 do keep[i] = string.rep('x', 1 << 20) .. i end\n"
+		  "builder { name = 'b', workers = { 'w1' }, steps = { shell { command = 'true' } "
+		  "},\n"
+		  "          description = string.rep('y', 20 << 20) }\n",
+		  "master.lua: memory limit exceeded (64 MiB)");
+}
+
+TEST(shared_worker_lists)
+{
+	char *err = NULL;
+	struct config *cfg =
+		load(W1 "worker { name = 'w2', password = secret('w1') }\n"
+			"local ws = { 'w1', 'w2' }\n"
+			"for i = 1, 3 do builder { name = 'b' .. i, workers = ws, steps = "
+			"{ shell { command = 'true' } } } end\n"
+			"builder { name = 'c', workers = { 'w2', 'w1' }, steps = "
+			"{ shell { command = 'true' } } }\n"
+			"builder { name = 'd', workers = { 'w2' }, steps = "
+			"{ shell { command = 'true' } } }\n",
+		     &err);
+	CHECK(cfg != NULL);
+	if (!cfg) {
+		printf("# %s\n", err);
+		free(err);
+		return;
+	}
+	/* equal lists in a row: one copy (freed once by config_free, which
+	 * the sanitizer build checks); another order or length: their own */
+	CHECK(cfg->builder[1].workers == cfg->builder[0].workers);
+	CHECK(cfg->builder[2].workers == cfg->builder[0].workers);
+	CHECK(cfg->builder[3].workers != cfg->builder[2].workers);
+	CHECK_STR(cfg->builder[3].workers[0], "w2");
+	CHECK_STR(cfg->builder[3].workers[1], "w1");
+	CHECK(cfg->builder[4].workers != cfg->builder[3].workers);
+	CHECK_INT(cfg->builder[4].nworkers, 1);
+	CHECK_STR(cfg->builder[2].workers[1], "w2");
+	config_free(cfg);
+}
+
+TEST(name_list_repeats)
+{
+	CHECK_ERR(
+		W1
+		"builder { name = 'b', workers = { 'w1' }, steps = { shell { command = 'x' } } }\n"
+		"force_scheduler { name = 'f', builders = { 'b', 'c', 'b' } }\n",
+		"master.lua:3: force_scheduler 'f': 'builders' lists 'b' twice");
+	CHECK_ERR(W1 "builder { name = 'b', workers = { 'w1', 'w1' }, steps = { shell { command = "
+		     "'x' } } }\n",
+		  "master.lua:2: builder 'b': 'workers' lists 'w1' twice");
+}
+
+TEST(step_kind_fields)
+{
+	/* a trigger's fields share storage with set_property's: neither
+	 * leaks into the other in a builder's copy */
+	char *err = NULL;
+	struct config *cfg = load(W1 "triggerable { name = 't', builders = { 'b' } }\n"
+				     "builder { name = 'b', workers = { 'w1' }, steps = {\n"
+				     "  set_property { property = 'p', value = 'v' },\n"
+				     "  trigger { schedulers = { 't' } },\n"
+				     "  shell { command = 'true' } } }\n",
+				  &err);
+	CHECK(cfg != NULL);
+	if (!cfg) {
+		printf("# %s\n", err);
+		free(err);
+		return;
+	}
+	const struct config_builder *b = &cfg->builder[0];
+	CHECK(b->steps[0].kind == CONFIG_STEP_SETPROP);
+	CHECK_INT(b->steps[0].nprops, 1);
+	CHECK_STR(b->steps[0].props[0].name, "p");
+	CHECK(b->steps[1].kind == CONFIG_STEP_TRIGGER);
+	CHECK_INT(b->steps[1].ntrigger_schedulers, 1);
+	CHECK_STR(b->steps[1].trigger_schedulers[0], "t");
+	CHECK(b->steps[2].source == NULL && b->steps[2].props == NULL);
+	CHECK(b->steps[0].decl_charged == 0);
+	CHECK(sizeof(struct config_step) <= 256);
+	config_free(cfg);
+}
+
 TEST(many_declarations)
 {
 	char *text = xstrdup("");
@@ -862,6 +976,10 @@ int main(void)
 	RUN(sandbox_limits);
 	RUN(sandbox_cpu_limit);
 	RUN(print_and_long_error_lines);
+	RUN(mem_cap_counts_live_memory);
+	RUN(shared_worker_lists);
+	RUN(name_list_repeats);
+	RUN(step_kind_fields);
 	RUN(many_declarations);
 	RUN(secrets_from_files_and_environment);
 	RUN(load_from_directory);
