@@ -253,8 +253,8 @@
 /* Slice "artcli" (issue 10): artifact retention and the artifact CLI */
 #define KILN_ARTIFACTS_MAX_KEEP_DAYS 36500       /* artifacts = { keep_days } (100 years) */
 #define KILN_ARTIFACTS_MAX_KEEP_BUILDS 100000000 /* artifacts = { keep_builds } */
-#define KILN_RETENTION_BATCH 1000  /* oldest artifact rows one retention pass reads and judges */
-#define KILN_RETENTION_INTERVAL_S 3600 /* seconds between periodic retention passes */
+#define KILN_RETENTION_BATCH 1000 /* oldest artifact rows one retention pass reads and judges */
+#define KILN_RETENTION_INTERVAL_S 3600              /* seconds between periodic retention passes */
 #define KILN_MAX_HTTP_CLIENT_ERROR_BODY (64u << 10) /* an error answer to kiln artifact kept */
 
 #endif

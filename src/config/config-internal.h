@@ -24,6 +24,7 @@ struct config_ctx {
 	const char *basedir;   /* borrowed, may be NULL: secrets then come from the environment */
 	size_t mem_used;       /* Lua heap plus C copies made while loading */
 	size_t c_charged;      /* of which C copies (config_charge), for config-step.c */
+	size_t c_at_collect;   /* c_charged after the last config_collect_if_tight */
 	size_t mem_limit;
 	long long insns;     /* Lua instructions run (plus allocation work), see config.c */
 	double cpu_deadline; /* thread CPU seconds at which the current run stops */
@@ -87,6 +88,7 @@ void config_charge_steps(lua_State *L, unsigned long steps, const char *fname);
 
 /* Counts n bytes of C memory against the load's memory limit; raises past it. */
 void config_charge(lua_State *L, size_t n);
+void config_collect_if_tight(lua_State *L);
 /* A charged copy of s[0..len) (C memory, freed with the config). */
 char *config_strdup(lua_State *L, const char *s, size_t len);
 
@@ -196,6 +198,8 @@ int config_step_log(lua_State *L);
 int config_step_master_shell(lua_State *L);
 void config_step_props_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
 void config_step_props_release(struct config_step *s);
+void config_step_log_copy(lua_State *L, struct config_step *dst, const struct config_step *src);
+void config_step_log_release(struct config_step *s);
 /* slice "measure" (config-step-measure.c) */
 int config_step_tree_size(lua_State *L);
 int config_step_deb_build(lua_State *L);

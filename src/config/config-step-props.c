@@ -205,6 +205,7 @@ static void config_props_numbers(lua_State *L, const char *what, struct config_s
 			     "%s: 'numbers' must be a table { NAME = regex | { file = ... } | "
 			     "function } (got %s)",
 			     what, dsl_typename(L, t));
+	_Static_assert(KILN_STEP_NUMBERS_MAX <= 65535, "config_step.nnumbers is an unsigned short");
 	size_t n = 0;
 	lua_pushnil(L);
 	while (lua_next(L, t)) {
@@ -538,8 +539,7 @@ void config_step_props_copy(lua_State *L, struct config_step *dst, const struct 
 {
 	dst->props = NULL;
 	dst->nprops = 0;
-	dst->property = dst->extract = dst->log_name = NULL;
-	dst->log_text.text = NULL;
+	dst->property = dst->extract = NULL;
 	if (src->props) {
 		config_charge(L, (src->nprops + 1) * sizeof(*dst->props));
 		dst->props = xcalloc(src->nprops + 1, sizeof(*dst->props));
@@ -556,6 +556,11 @@ void config_step_props_copy(lua_State *L, struct config_step *dst, const struct 
 		dst->property = config_strdup(L, src->property, strlen(src->property));
 	if (src->extract)
 		dst->extract = config_strdup(L, src->extract, strlen(src->extract));
+}
+
+void config_step_log_copy(lua_State *L, struct config_step *dst, const struct config_step *src)
+{
+	dst->log_name = dst->log_text.text = NULL; /* never src's, even when a copy raises */
 	if (src->log_name)
 		dst->log_name = config_strdup(L, src->log_name, strlen(src->log_name));
 	config_rstr_copy(L, &dst->log_text, &src->log_text);
@@ -571,6 +576,10 @@ void config_step_props_release(struct config_step *s)
 	free(s->props);
 	free(s->property);
 	free(s->extract);
+}
+
+void config_step_log_release(struct config_step *s)
+{
 	free(s->log_name);
 	free(s->log_text.text);
 }

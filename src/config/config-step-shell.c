@@ -232,6 +232,7 @@ static void config_step_shell_logfiles(lua_State *L, const char *what, struct co
 	if (lua_type(L, t) != LUA_TTABLE)
 		config_raise(L, "%s: 'logfiles' must be a table of NAME = path (got %s)", what,
 			     dsl_typename(L, t));
+	_Static_assert(KILN_MAX_LOGFILES <= 65535, "config_step.nlogfiles is an unsigned short");
 	size_t n = 0;
 	lua_pushnil(L);
 	while (lua_next(L, t)) {

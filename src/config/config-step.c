@@ -69,8 +69,7 @@ static const struct config_step_decl {
 	 config_step_props_release},
 	{"set_property_from_command", CONFIG_STEP_PROPCMD, config_step_propcmd,
 	 config_step_props_copy, config_step_props_release},
-	{"log", CONFIG_STEP_LOG, config_step_log, config_step_props_copy,
-	 config_step_props_release},
+	{"log", CONFIG_STEP_LOG, config_step_log, config_step_log_copy, config_step_log_release},
 	{"master_shell", CONFIG_STEP_MASTERSHELL, config_step_master_shell, NULL, NULL},
 	/* slice "measure" (config-step-measure.c) */
 	{"tree_size", CONFIG_STEP_TREE_SIZE, config_step_tree_size, NULL, NULL},
@@ -93,6 +92,7 @@ static int config_step_declare(lua_State *L)
 	const struct config_step_decl *d =
 		&config_step_decls[lua_tointeger(L, lua_upvalueindex(1))];
 	struct config_ctx *ctx = config_ctx_of(L);
+	config_collect_if_tight(L);
 	size_t charged = ctx->c_charged;
 	int n = d->declare(L);
 	struct config_step *s = luaL_testudata(L, -1, MT_STEP);

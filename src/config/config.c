@@ -88,6 +88,25 @@ void config_charge(lua_State *L, size_t n)
 	ctx->c_charged += n;
 }
 
+/* Lua's emergency collection, when its own allocation would pass the cap,
+ * runs no finalizers: the C copies of dead step declarations (given back
+ * by their __gc) would still count and a load whose live memory fits
+ * could fail on them.  Before a declaration, once the load is within an
+ * eighth of its cap, collect fully (finalizers too), but only when C
+ * copies grew by a sixteenth of the cap since the last time: a load whose
+ * live memory really is near the cap does not collect at every step. */
+void config_collect_if_tight(lua_State *L)
+{
+	struct config_ctx *ctx = config_ctx_of(L);
+	if (ctx->mem_used < ctx->mem_limit - ctx->mem_limit / 8)
+		return;
+	if (ctx->c_charged < ctx->c_at_collect + ctx->mem_limit / 16 &&
+	    ctx->c_charged >= ctx->c_at_collect)
+		return;
+	lua_gc(L, LUA_GCCOLLECT);
+	ctx->c_at_collect = ctx->c_charged;
+}
+
 char *config_strdup(lua_State *L, const char *s, size_t len)
 {
 	config_charge(L, len + 1);

@@ -245,7 +245,7 @@ struct config_step {
 			size_t nset_properties;
 		};
 		/* set_property { } / set_properties { } (CONFIG_STEP_SETPROP) and
-		 * set_property_from_command { } (CONFIG_STEP_PROPCMD); zero in log { } */
+		 * set_property_from_command { } (CONFIG_STEP_PROPCMD) */
 		struct {
 			struct config_step_prop *props; /* owned */
 			size_t nprops;
@@ -253,18 +253,22 @@ struct config_step {
 			char *extract;  /* owned PCRE2 regex: its named groups become properties */
 			int extract_fn; /* function(rc, stdout, stderr) -> { name = value } */
 		};
+		/* log { } (CONFIG_STEP_LOG) */
+		struct {
+			char *log_name; /* owned */
+			struct config_rstr log_text;
+		};
 	};
-	/* log { } (CONFIG_STEP_LOG) */
-	char *log_name; /* owned */
-	struct config_rstr log_text;
-	/* slice "logfiles": logfiles = { }, lazylogfiles of command steps (config-step-shell.c) */
+	/* slice "logfiles": logfiles = { }, lazylogfiles of command steps
+	 * (config-step-shell.c); slice "measure": numbers = { NAME = ... } on
+	 * the kinds running commands (config-step-props.c), recorded as the
+	 * step ends (steps/step-numbers.c). The counts are capped far below
+	 * USHRT_MAX (KILN_MAX_LOGFILES, KILN_STEP_NUMBERS_MAX). */
 	struct config_logfile *logfiles; /* owned, sorted by name */
-	size_t nlogfiles;
+	struct config_number *numbers;   /* owned, sorted by name */
+	unsigned short nlogfiles;
+	unsigned short nnumbers;
 	bool lazylogfiles; /* a logfile's log is made when its first text arrives */
-	/* slice "measure": numbers = { NAME = ... } on the kinds running commands
-	 * (config-step-props.c), recorded as the step ends (steps/step-numbers.c) */
-	struct config_number *numbers; /* owned, sorted by name */
-	size_t nnumbers;
 };
 
 /* One entry of a step's numbers = { }: where the number NAME comes from. */

@@ -235,7 +235,7 @@ TEST(errors)
 		  "master.lua:3: master_shell: unknown key 'logfiles' (known: name, command, env, "
 		  "workdir, timeout, max_time, halt_on_failure, flunk_on_failure, "
 		  "warn_on_failure, always_run, do_step_if, hide_step_if, description, "
-		  "description_done, locks, decode_rc, retry)");
+		  "description_done, numbers, locks, decode_rc, retry)");
 }
 
 int main(void)

@@ -174,11 +174,12 @@ TEST(errors)
 		  "master.lua:3: tree_size: 'command' is not a key of tree_size");
 	CHECK_ERR(W B("tree_size { dir = \"../x\" }"),
 		  "master.lua:3: tree_size: 'dir' must not contain '..' (got '../x')");
-	CHECK_ERR(W B("tree_size { size = 1 }"),
-		  "master.lua:3: tree_size: unknown key 'size' (known: name, command, env, "
-		  "workdir, timeout, max_time, halt_on_failure, flunk_on_failure, "
-		  "warn_on_failure, always_run, do_step_if, hide_step_if, description, "
-		  "description_done, numbers, locks, decode_rc, retry, dir)");
+	CHECK_ERR(
+		W B("tree_size { size = 1 }"),
+		"master.lua:3: tree_size: unknown key 'size' (known: name, command, env, "
+		"workdir, timeout, max_time, halt_on_failure, flunk_on_failure, "
+		"warn_on_failure, always_run, do_step_if, hide_step_if, description, "
+		"description_done, numbers, locks, decode_rc, retry, logfiles, lazylogfiles, dir)");
 	CHECK_ERR(W B("deb_build { command = \"debuild\", args = { \"-b\" } }"),
 		  "master.lua:3: deb_build: give 'command' or 'args', not both");
 	CHECK_ERR(W B("deb_build { args = \"-b\" }"),
