@@ -98,10 +98,10 @@ void config_charge(lua_State *L, size_t n)
 void config_collect_if_tight(lua_State *L)
 {
 	struct config_ctx *ctx = config_ctx_of(L);
-	if (ctx->mem_used < ctx->mem_limit - ctx->mem_limit / 8)
-		return;
-	if (ctx->c_charged < ctx->c_at_collect + ctx->mem_limit / 16 &&
-	    ctx->c_charged >= ctx->c_at_collect)
+	if (ctx->c_charged < ctx->c_at_collect)
+		ctx->c_at_collect = ctx->c_charged; /* finalizers gave some back */
+	if (ctx->mem_used < ctx->mem_limit - ctx->mem_limit / 8 ||
+	    ctx->c_charged - ctx->c_at_collect < ctx->mem_limit / 16)
 		return;
 	lua_gc(L, LUA_GCCOLLECT);
 	ctx->c_at_collect = ctx->c_charged;
