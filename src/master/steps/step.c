@@ -473,7 +473,10 @@ bool step_cmd_update_common(struct step *st, const char *key, const msgpack_obje
 static void step_cmd_update(void *ud, const char *key, const msgpack_object *value)
 {
 	struct step *st = ud;
-	if (!step_cmd_update_common(st, key, value, true) && !strcmp(key, "log"))
+	/* an upload_file reading a file for the step is not a program: its rc
+	 * is kept, but no "program finished" line follows the step's own */
+	bool rc_line = !st->upload_ops;
+	if (!step_cmd_update_common(st, key, value, rc_line) && !strcmp(key, "log"))
 		step_logfile_update(st, value); /* slice "logfiles" */
 	if (st->cmd_ops && st->cmd_ops->update)
 		st->cmd_ops->update(st, key, value);

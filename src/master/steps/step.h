@@ -135,7 +135,9 @@ int step_command_owned(struct step *st, const char *name, struct proto_enc *args
 /* The command of step_command_owned() completed: st->cmd is NULL again. */
 void step_command_ended(struct step *st);
 /* The same for a command that uploads a file to the master (upload_file):
- * its chunks go to uops.  Without it, chunks are refused. */
+ * its chunks go to uops.  Without it, chunks are refused.  Its rc is kept
+ * in st->rc without a "program finished" line in the log (a file read for
+ * the step, not the step's program). */
 int step_command_upload(struct step *st, const char *name, struct proto_enc *args, uint32_t nargs,
 			const struct step_cmd_ops *ops, const struct step_upload_ops *uops);
 /* The results of a step whose command did not start (step_command() < 0):
