@@ -112,6 +112,15 @@ static bool config_props_numbers_kind(enum config_step_kind k)
 	return k != CONFIG_STEP_SETPROP && k != CONFIG_STEP_LOG && k != CONFIG_STEP_TRIGGER;
 }
 
+/* The transfers run a command in a workdir, but it writes no stdout for a
+ * regex to search. */
+static bool config_props_numbers_no_stdout(enum config_step_kind k)
+{
+	return k == CONFIG_STEP_FILE_UPLOAD || k == CONFIG_STEP_DIRECTORY_UPLOAD ||
+	       k == CONFIG_STEP_FILE_DOWNLOAD || k == CONFIG_STEP_STRING_DOWNLOAD ||
+	       k == CONFIG_STEP_JSON_PROPERTIES_DOWNLOAD;
+}
+
 /* A regex with at least one capture group; raises naming it. */
 static void config_props_number_re(lua_State *L, const char *what, const char *name, const char *re,
 				   size_t len)
@@ -140,9 +149,10 @@ static void config_props_number_re(lua_State *L, const char *what, const char *n
 			     what, name, re);
 }
 
-/* The value at the top of the stack into n (its name already set). */
-static void config_props_number(lua_State *L, const char *what, const struct config_step *s,
-				struct config_number *n)
+/* The value at the top of the stack into n (its name already set); decl is
+ * the step's kind as master.lua declares it. */
+static void config_props_number(lua_State *L, const char *decl, const char *what,
+				const struct config_step *s, struct config_number *n)
 {
 	static const char *const keys[] = {"file", NULL};
 	int v = lua_gettop(L);
@@ -151,6 +161,11 @@ static void config_props_number(lua_State *L, const char *what, const struct con
 	switch (lua_type(L, v)) {
 	case LUA_TSTRING:
 		t = lua_tolstring(L, v, &len);
+		if (config_props_numbers_no_stdout(s->kind))
+			config_raise(L,
+				     "%s: numbers: '%s': %s has no stdout to search: give "
+				     "{ file = \"path\" } or a function",
+				     what, n->name, decl);
 		config_props_number_re(L, what, n->name, t, len);
 		n->source = CONFIG_NUMBER_REGEX;
 		n->text = config_strdup(L, t, len);
@@ -191,7 +206,8 @@ static int config_props_number_cmp(const void *a, const void *b)
 		      ((const struct config_number *)b)->name);
 }
 
-static void config_props_numbers(lua_State *L, const char *what, struct config_step *s)
+static void config_props_numbers(lua_State *L, const char *decl, const char *what,
+				 struct config_step *s)
 {
 	if (dsl_get(L, 1, "numbers") == LUA_TNIL) {
 		lua_pop(L, 1);
@@ -227,7 +243,7 @@ static void config_props_numbers(lua_State *L, const char *what, struct config_s
 		dsl_check_name(L, what, "numbers", k, klen);
 		struct config_number *e = &s->numbers[s->nnumbers++];
 		e->name = config_strdup(L, k, klen);
-		config_props_number(L, what, s, e);
+		config_props_number(L, decl, what, s, e);
 		lua_pop(L, 1);
 	}
 	qsort(s->numbers, s->nnumbers, sizeof(*s->numbers), config_props_number_cmp);
@@ -280,7 +296,7 @@ void config_step_options(lua_State *L, const char *decl, struct config_step *s)
 	if (s->kind != CONFIG_STEP_GIT)
 		s->retry = (int)dsl_opt_int(L, 1, what, "retry", 0, 0, KILN_STEP_RETRY_MAX);
 	config_props_decode_rc(L, what, s);
-	config_props_numbers(L, what, s); /* slice "measure" */
+	config_props_numbers(L, decl, what, s); /* slice "measure" */
 	lua_settop(L, top);
 }
 

@@ -174,41 +174,56 @@ static void config_step_shell_logpath(lua_State *L, const char *what, const char
 	dsl_check_relpath(L, what, key, s, len);
 }
 
+/* The path at idx into lf->filename: a plain path (checked now),
+ * interpolate(...) or a function (checked once rendered). */
+static void config_step_shell_logfile_path(lua_State *L, const char *what, const char *sub,
+					   struct config_logfile *lf, int idx)
+{
+	char key[KILN_MAX_LOGFILE_NAME + 16];
+	snprintf(key, sizeof(key), "logfiles.%s", lf->name);
+	if (lua_type(L, idx) == LUA_TFUNCTION || luaL_testudata(L, idx, MT_INTERP)) {
+		config_read_rstr(L, idx, what, key, &lf->filename);
+		return;
+	}
+	if (lua_type(L, idx) != LUA_TSTRING)
+		config_raise(
+			L, "%s: 'filename' must be a path, interpolate(...) or a function (got %s)",
+			sub, dsl_typename(L, idx));
+	size_t flen;
+	const char *file = lua_tolstring(L, idx, &flen);
+	config_step_shell_logpath(L, what, lf->name, file, flen);
+	lf->filename.text = config_strdup(L, file, flen);
+}
+
 /* One entry NAME = value (key at -2, value at -1) into lf. */
 static void config_step_shell_logfile(lua_State *L, const char *what, struct config_logfile *lf)
 {
 	if (lua_type(L, -2) != LUA_TSTRING)
 		config_raise(L, "%s: 'logfiles' keys must be log names (got %s)", what,
 			     luaL_typename(L, -2));
-	size_t nlen, flen = 0;
+	size_t nlen;
 	const char *name = lua_tolstring(L, -2, &nlen);
 	config_step_shell_logname(L, what, name, nlen);
 	lf->name = config_strdup(L, name, nlen);
 	int v = lua_gettop(L);
-	const char *file = NULL;
-	if (lua_type(L, v) == LUA_TSTRING) {
-		file = lua_tolstring(L, v, &flen);
+	char sub[320 + KILN_MAX_LOGFILE_NAME];
+	snprintf(sub, sizeof(sub), "%s: logfiles.%s", what, lf->name);
+	if (lua_type(L, v) == LUA_TSTRING || lua_type(L, v) == LUA_TFUNCTION ||
+	    luaL_testudata(L, v, MT_INTERP)) {
+		config_step_shell_logfile_path(L, what, sub, lf, v);
 	} else if (lua_type(L, v) == LUA_TTABLE) {
-		char sub[320 + KILN_MAX_LOGFILE_NAME];
-		snprintf(sub, sizeof(sub), "%s: logfiles.%s", what, lf->name);
 		static const char *const keys[] = {"filename", "follow", NULL};
 		dsl_check_keys(L, v, sub, keys);
-		if (dsl_get(L, v, "filename") != LUA_TSTRING)
-			config_raise(L, "%s: 'filename' must be a string (got %s)", sub,
-				     dsl_typename(L, -1));
-		lua_pop(L, 1);
 		lf->follow = dsl_opt_bool(L, v, sub, "follow", false);
 		dsl_get(L, v, "filename");
-		file = lua_tolstring(L, -1, &flen); /* stays referenced by the table */
+		config_step_shell_logfile_path(L, what, sub, lf, lua_gettop(L));
 		lua_pop(L, 1);
 	} else {
 		config_raise(L,
-			     "%s: 'logfiles.%s' must be a path or { filename = path, follow = "
-			     "bool } (got %s)",
+			     "%s: 'logfiles.%s' must be a path, interpolate(...), a function or "
+			     "{ filename = path, follow = bool } (got %s)",
 			     what, lf->name, dsl_typename(L, v));
 	}
-	config_step_shell_logpath(L, what, lf->name, file, flen);
-	lf->filename = config_strdup(L, file, flen);
 }
 
 static int config_step_shell_logfile_cmp(const void *a, const void *b)
@@ -218,7 +233,8 @@ static int config_step_shell_logfile_cmp(const void *a, const void *b)
 }
 
 /* logfiles = { NAME = path | { filename, follow } } and lazylogfiles of
- * the declaration at index 1.  Names are plain strings (not renderables);
+ * the declaration at index 1; a path may be a renderable.  Names are plain
+ * strings (not renderables);
  * no two may share a log slug, nor take the step's own logs' ("stdio";
  * "property changes" for set_property_from_command). */
 static void config_step_shell_logfiles(lua_State *L, const char *what, struct config_step *step)
@@ -291,7 +307,7 @@ void config_step_logfiles_copy(lua_State *L, struct config_step *dst, const stru
 		struct config_logfile *d = &dst->logfiles[dst->nlogfiles++];
 		d->follow = s->follow;
 		d->name = config_strdup(L, s->name, strlen(s->name));
-		d->filename = config_strdup(L, s->filename, strlen(s->filename));
+		config_rstr_copy(L, &d->filename, &s->filename);
 	}
 }
 
@@ -299,7 +315,7 @@ void config_step_logfiles_release(struct config_step *s)
 {
 	for (size_t i = 0; s->logfiles && i < s->nlogfiles; i++) {
 		free(s->logfiles[i].name);
-		free(s->logfiles[i].filename);
+		free(s->logfiles[i].filename.text);
 	}
 	free(s->logfiles);
 	s->logfiles = NULL;

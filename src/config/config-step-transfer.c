@@ -60,14 +60,13 @@ static int config_xfer_mode(lua_State *L, const char *what)
 
 static int config_xfer_declare(lua_State *L, const struct config_xfer_decl *d)
 {
-	const char *keys[16];
+	/* the flags and the options every kind takes (DSL_STEP_FLAG_KEYS: read
+	 * by config_step_options), then the kind's own */
+	static const char *const common[] = {"name", "workdir", DSL_STEP_FLAG_KEYS};
+	const char *keys[ARRAY_SIZE(common) + 8];
 	size_t nk = 0;
-	keys[nk++] = "name";
-	keys[nk++] = "workdir";
-	keys[nk++] = "halt_on_failure";
-	keys[nk++] = "flunk_on_failure";
-	keys[nk++] = "warn_on_failure";
-	keys[nk++] = "always_run";
+	for (size_t i = 0; i < ARRAY_SIZE(common); i++)
+		keys[nk++] = common[i];
 	if (d->src_key)
 		keys[nk++] = d->src_key;
 	keys[nk++] = d->dest_key;

@@ -184,9 +184,11 @@ struct config_env {
 /* logfiles = { NAME = "path" | { filename = "path", follow = bool } } of a
  * command step (slice "logfiles"): a file the worker tails into log NAME. */
 struct config_logfile {
-	char *name;     /* owned: the log's name; not "stdio", unique by slug */
-	char *filename; /* owned: relative to the step's workdir, no ".." */
-	bool follow;    /* only what is appended after the command starts */
+	char *name; /* owned: the log's name; not "stdio", unique by slug */
+	/* relative to the step's workdir, no "..": plain text checked here, a
+	 * renderable checked once rendered at step start (steps/step.c) */
+	struct config_rstr filename;
+	bool follow; /* only what is appended after the command starts */
 };
 
 struct config_step {

@@ -8,6 +8,7 @@
 #include "common/limits.h"
 #include "config/config.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,13 +70,13 @@ TEST(copied_sorted_every_command_kind)
 	CHECK_INT(s->nlogfiles, 3);
 	if (s->nlogfiles == 3) {
 		CHECK_STR(s->logfiles[0].name, "a b.c-d_e");
-		CHECK_STR(s->logfiles[0].filename, "x");
+		CHECK_STR(s->logfiles[0].filename.text, "x");
 		CHECK(!s->logfiles[0].follow);
 		CHECK_STR(s->logfiles[1].name, "side");
-		CHECK_STR(s->logfiles[1].filename, "side.log");
+		CHECK_STR(s->logfiles[1].filename.text, "side.log");
 		CHECK(!s->logfiles[1].follow);
 		CHECK_STR(s->logfiles[2].name, "trace");
-		CHECK_STR(s->logfiles[2].filename, "out/trace.log");
+		CHECK_STR(s->logfiles[2].filename.text, "out/trace.log");
 		CHECK(s->logfiles[2].follow);
 	}
 	for (size_t i = 1; i < 4; i++) {
@@ -83,7 +84,7 @@ TEST(copied_sorted_every_command_kind)
 		CHECK(!b->steps[i].lazylogfiles);
 	}
 	CHECK_INT(b->steps[1].kind, CONFIG_STEP_COMPILE);
-	CHECK_STR(b->steps[1].logfiles[0].filename, "c.log");
+	CHECK_STR(b->steps[1].logfiles[0].filename.text, "c.log");
 	CHECK_INT(b->steps[2].kind, CONFIG_STEP_TEST);
 	CHECK_STR(b->steps[2].logfiles[0].name, "t");
 	CHECK_INT(b->steps[3].kind, CONFIG_STEP_PROPCMD);
@@ -96,7 +97,7 @@ TEST(copied_sorted_every_command_kind)
 	if (b2->steps[0].nlogfiles == 3) {
 		CHECK(b2->steps[0].logfiles != s->logfiles);
 		CHECK(b2->steps[0].logfiles[2].name != s->logfiles[2].name);
-		CHECK_STR(b2->steps[0].logfiles[2].filename, "out/trace.log");
+		CHECK_STR(b2->steps[0].logfiles[2].filename.text, "out/trace.log");
 		CHECK(b2->steps[0].lazylogfiles);
 	}
 	config_free(cfg);
@@ -210,10 +211,17 @@ TEST(errors)
 	CHECK_ERR(W B("shell { command = \"m\", logfiles = { l = \"a\\tb\" } }"),
 		  "master.lua:3: shell: 'logfiles.l' must not contain control characters");
 	CHECK_ERR(W B("shell { command = \"m\", logfiles = { l = 3 } }"),
-		  "master.lua:3: shell: 'logfiles.l' must be a path or { filename = path, "
-		  "follow = bool } (got number)");
+		  "master.lua:3: shell: 'logfiles.l' must be a path, interpolate(...), a function "
+		  "or { filename = path, follow = bool } (got number)");
 	CHECK_ERR(W B("shell { command = \"m\", logfiles = { l = { follow = true } } }"),
-		  "master.lua:3: shell: logfiles.l: 'filename' must be a string (got nil)");
+		  "master.lua:3: shell: logfiles.l: 'filename' must be a path, interpolate(...) or "
+		  "a function (got nil)");
+	CHECK_ERR(W B("shell { command = \"m\", logfiles = { l = { filename = { \"a\" } } } }"),
+		  "master.lua:3: shell: logfiles.l: 'filename' must be a path, interpolate(...) or "
+		  "a function (got table)");
+	/* a renderable template is checked as Interpolate when declared */
+	CHECK_ERR(W B("shell { command = \"m\", logfiles = { l = interpolate(\"%(prop:x\") } }"),
+		  "master.lua:3: interpolate: unterminated '%(' at offset 0");
 	CHECK_ERR(W B("shell { command = \"m\", logfiles = { l = { filename = \"f\", follow = "
 		      "1 } } }"),
 		  "master.lua:3: shell: logfiles.l: 'follow' must be true or false (got "
@@ -238,9 +246,65 @@ TEST(errors)
 		  "description_done, numbers, locks, decode_rc, retry)");
 }
 
+/* interpolate(...) and functions as paths: kept unrendered (step.c renders
+ * them at step start and checks the result), copied into every builder. */
+TEST(renderable_paths)
+{
+	char *err;
+	struct config *cfg =
+		load(W "local s = shell { command = \"make\", logfiles = {\n"
+		       "  i = interpolate(\"out/%(prop:buildnumber)s.log\"),\n"
+		       "  f = function(p) return \"fn-\" .. p.flavour .. \".log\" end,\n"
+		       "  t = { filename = interpolate(\"../%(prop:x)s\"), follow = true },\n"
+		       "  p = \"plain.log\" } }\n"
+		       "builder { name = \"b\", workers = { \"w1\" }, steps = { s } }\n"
+		       "builder { name = \"b2\", workers = { \"w1\" }, steps = { s } }\n",
+		     &err);
+	CHECK(cfg != NULL);
+	if (!cfg) {
+		TAP_FAIL("%s", err);
+		free(err);
+		return;
+	}
+	for (int k = 0; k < 2; k++) {
+		const struct config_step *s = &config_find_builder(cfg, k ? "b2" : "b")->steps[0];
+		CHECK_INT(s->nlogfiles, 4);
+		if (s->nlogfiles != 4)
+			continue;
+		/* sorted by name: f, i, p, t */
+		CHECK_STR(s->logfiles[0].name, "f");
+		CHECK(s->logfiles[0].filename.fn != 0);
+		CHECK(s->logfiles[0].filename.text == NULL);
+		CHECK_STR(s->logfiles[1].filename.text, "out/%(prop:buildnumber)s.log");
+		CHECK(s->logfiles[1].filename.interp);
+		CHECK_STR(s->logfiles[2].filename.text, "plain.log");
+		CHECK(!s->logfiles[2].filename.interp && !s->logfiles[2].filename.fn);
+		/* '..' in a template is only known once rendered */
+		CHECK_STR(s->logfiles[3].filename.text, "../%(prop:x)s");
+		CHECK(s->logfiles[3].filename.interp);
+		CHECK(s->logfiles[3].follow);
+	}
+	const struct config_step *s = &config_find_builder(cfg, "b")->steps[0];
+	const struct config_step *s2 = &config_find_builder(cfg, "b2")->steps[0];
+	if (s->nlogfiles == 4 && s2->nlogfiles == 4) {
+		CHECK(s->logfiles[1].filename.text != s2->logfiles[1].filename.text);
+		/* the function is the same one, called with the build's properties */
+		json_t *props = json_pack("{s:[s,s]}", "flavour", "debug", "Builder");
+		json_t *r = NULL;
+		char *e = NULL;
+		CHECK_INT(config_call_render(cfg, s2->logfiles[0].filename.fn, props, &r, &e), 0);
+		CHECK(json_is_string(r) && !strcmp(json_string_value(r), "fn-debug.log"));
+		json_decref(r);
+		json_decref(props);
+		free(e);
+	}
+	config_free(cfg);
+}
+
 int main(void)
 {
 	RUN(copied_sorted_every_command_kind);
+	RUN(renderable_paths);
 	RUN(limits);
 	RUN(errors);
 	return tap_done();

@@ -7,10 +7,13 @@
 #include "tap.h"
 #include "common/err.h"
 #include "common/limits.h"
+#include "common/xalloc.h"
 #include "config/config.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static struct config *load(const char *text, char **err)
 {
@@ -167,6 +170,81 @@ TEST(numbers)
 	config_free(cfg);
 }
 
+/* The transfers and apply_patch take numbers too; a transfer writes no
+ * stdout, so its numbers come from files and functions only. */
+TEST(numbers_transfers_patch)
+{
+	struct config *cfg = load_ok(
+		W B("file_upload { workersrc = \"a\", masterdest = \"a\", numbers = {\n"
+		    "  lines = { file = \"a.lines\" }, twice = function(p) return 2 end } },\n"
+		    "directory_upload { workersrc = \"d\", masterdest = \"d\",\n"
+		    "  numbers = { n = { file = \"d.count\" } } },\n"
+		    "file_download { mastersrc = \"m\", workerdest = \"m\",\n"
+		    "  numbers = { f = function(p) return 1 end } },\n"
+		    "string_download { s = \"x\", workerdest = \"x\", numbers = { s = { file = "
+		    "\"x\" } },\n"
+		    "  description = \"writing x\", do_step_if = function(p) return true end },\n"
+		    "json_properties_download { workerdest = \"p.json\",\n"
+		    "  numbers = { j = { file = \"p.json\" } } },\n"
+		    "apply_patch { numbers = { hunks = \"^Hunk #(\\\\d+) succeeded\",\n"
+		    "  rej = { file = \"x.rej\" } } }"));
+	if (!cfg)
+		return;
+	const struct config_step *s = cfg->builder[0].steps;
+	CHECK_INT(cfg->builder[0].nsteps, 6);
+	CHECK_INT(s[0].kind, CONFIG_STEP_FILE_UPLOAD);
+	CHECK_INT(s[0].nnumbers, 2);
+	if (s[0].nnumbers == 2) {
+		CHECK_STR(s[0].numbers[0].name, "lines");
+		CHECK_INT(s[0].numbers[0].source, CONFIG_NUMBER_FILE);
+		CHECK_STR(s[0].numbers[0].text, "a.lines");
+		CHECK_INT(s[0].numbers[1].source, CONFIG_NUMBER_FN);
+	}
+	CHECK_INT(s[1].nnumbers, 1);
+	CHECK_INT(s[2].nnumbers, 1);
+	CHECK_INT(s[3].nnumbers, 1);
+	/* the options every kind takes reach the transfers too */
+	CHECK_STR(s[3].description.text, "writing x");
+	CHECK(s[3].do_step_if_fn != 0);
+	CHECK_INT(s[4].nnumbers, 1);
+	CHECK_INT(s[5].kind, CONFIG_STEP_PATCH);
+	CHECK_INT(s[5].nnumbers, 2);
+	if (s[5].nnumbers == 2) {
+		CHECK_INT(s[5].numbers[0].source, CONFIG_NUMBER_REGEX);
+		CHECK_STR(s[5].numbers[0].text, "^Hunk #(\\d+) succeeded");
+		CHECK_INT(s[5].numbers[1].source, CONFIG_NUMBER_FILE);
+	}
+	config_free(cfg);
+
+	/* no stdout to search: refused, naming the kind */
+	static const char *const decls[] = {
+		"file_upload { workersrc = \"a\", masterdest = \"a\",",
+		"directory_upload { workersrc = \"a\", masterdest = \"a\",",
+		"file_download { mastersrc = \"a\", workerdest = \"a\",",
+		"string_download { s = \"a\", workerdest = \"a\",",
+		"json_properties_download { workerdest = \"a\",",
+	};
+	static const char *const kinds[] = {"file_upload", "directory_upload", "file_download",
+					    "string_download", "json_properties_download"};
+	for (size_t i = 0; i < ARRAY_SIZE(decls); i++) {
+		char text[1024], want[512];
+		snprintf(text, sizeof(text),
+			 W "builder { name = \"b\", workers = { \"w1\" }, steps = {\n"
+			   "%s numbers = { size = \"^size (\\\\d+)\" } }\n} }\n",
+			 decls[i]);
+		snprintf(want, sizeof(want),
+			 "master.lua:3: %s '%s': numbers: 'size': %s has no stdout to search: give "
+			 "{ file = \"path\" } or a function",
+			 kinds[i], kinds[i], kinds[i]);
+		CHECK_ERR(text, want);
+	}
+	CHECK_ERR(W B("file_upload { workersrc = \"a\", masterdest = \"a\", numbers = { n = { "
+		      "file = \"../n\" } } }"),
+		  "master.lua:3: file_upload 'file_upload': numbers: 'n': 'file' must not contain "
+		  "'..' (got "
+		  "'../n')");
+}
+
 TEST(errors)
 {
 	setenv("KILN_SECRET_PW", "x", 1);
@@ -250,6 +328,7 @@ int main(void)
 	RUN(deb_build);
 	RUN(deb_lintian);
 	RUN(numbers);
+	RUN(numbers_transfers_patch);
 	RUN(errors);
 	return tap_done();
 }

@@ -227,7 +227,7 @@ TEST(errors)
 		  "master.lua:3: shell 'make': 'decode_rc' must not be empty");
 	CHECK_ERR(W B("apply_patch { retry = 1 }"),
 		  "master.lua:3: apply_patch: unknown key 'retry' (known: name, workdir, tool, "
-		  "always_run)");
+		  "always_run, numbers)");
 	CHECK_ERR(W B("set_property { property = \"a\", value = 1, retry = 1 }"),
 		  "master.lua:3: set_property: unknown key 'retry' (known: name, property, value, "
 		  "halt_on_failure, flunk_on_failure, warn_on_failure, always_run, do_step_if, "

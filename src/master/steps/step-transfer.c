@@ -32,6 +32,8 @@
 
 /* Buildbot's transfer steps' default block size. */
 #define STEP_XFER_BLOCKSIZE 262144
+/* The built-in number of an upload: + the step's name, the artifact's bytes. */
+#define STEP_XFER_SIZE_NUMBER "artifact_size:"
 
 /* The transfer's owner: outlives the step when the build goes away while
  * the master's side still has a write in flight (it is freed by the
@@ -40,7 +42,6 @@ struct step_xfer {
 	struct step *st;    /* NULL once the step is gone */
 	struct transfer *t; /* until its complete callback */
 	bool rcmd_done;     /* the worker's command will call no more */
-	bool in_cb;         /* inside the transfer's complete callback */
 	bool upload;
 	char *dest;    /* owned: the rendered masterdest (uploads) */
 	char *norm;    /* owned: dest normalised (transfer_relpath) */
@@ -127,27 +128,13 @@ static const struct step_cmd_ops step_xfer_cmd_ops = {.done = step_xfer_given_up
 
 /* ------------------------------------------------------ the transfer's cb */
 
+/* stderr and header into stdio, rc kept; a transfer's end is not a program's
+ * ("program finished" is not logged). */
 static void step_xfer_update(void *ud, const char *key, const msgpack_object *value)
 {
 	struct step_xfer *x = ud;
-	struct step *st = x->st;
-	if (!st)
-		return;
-	char stream = !strcmp(key, "stderr") ? 'e' : !strcmp(key, "header") ? 'h' : 0;
-	if (stream) {
-		const msgpack_object *t = value;
-		if (value->type == MSGPACK_OBJECT_ARRAY && value->via.array.size >= 1)
-			t = &value->via.array.ptr[0];
-		struct str s;
-		if (proto_obj_str(t, &s))
-			step_log(st, stream, s.p, s.len);
-	} else if (!strcmp(key, "rc")) {
-		int64_t rc;
-		if (proto_obj_int(value, &rc)) {
-			st->rc = (int)rc;
-			st->have_rc = true;
-		}
-	}
+	if (x->st)
+		step_cmd_update_common(x->st, key, value, false);
 }
 
 /* Buildbot's rules: the master's own failure first (over maxsize is the
@@ -187,9 +174,9 @@ static void step_xfer_release(struct step_xfer *x)
 	free(x);
 }
 
-/* The uploaded file's (or directory's tar's) artifact row and its link,
- * then a retention pass: 0, or the database's error (the build then ends
- * EXCEPTION). */
+/* The uploaded file's (or directory's tar's) artifact row, its link and
+ * its size as the number artifact_size:STEP, then a retention pass: 0, or
+ * the database's error (the build then ends EXCEPTION). */
 static int step_xfer_artifact(struct step *st, struct step_xfer *x,
 			      const struct transfer_result *res)
 {
@@ -216,6 +203,10 @@ static int step_xfer_artifact(struct step *st, struct step_xfer *x,
 		return r;
 	_cleanup_free_ char *url = xasprintf("/api/v2/artifacts/%lld/download", (long long)id);
 	step_add_url(st, name, url);
+	_cleanup_free_ char *num = xasprintf(STEP_XFER_SIZE_NUMBER "%s", st->cfg->name);
+	r = step_record_number(st, num, (double)res->bytes);
+	if (r < 0 && r != -EINVAL) /* a name too long is a line in the log, no more */
+		return r;
 	artifact_retention_kick(b->e->m->retention);
 	return 0;
 }
@@ -230,7 +221,6 @@ static void step_xfer_complete(void *ud, int status, const char *failure,
 		step_xfer_release(x);
 		return;
 	}
-	x->in_cb = true;
 	int results = step_xfer_results(st, status, failure, res);
 	if (x->upload && res->path && results != RESULTS_SUCCESS &&
 	    st->cfg->kind == CONFIG_STEP_FILE_UPLOAD && unlink(res->path) < 0)
@@ -248,7 +238,11 @@ static void step_xfer_complete(void *ud, int status, const char *failure,
 		else if (x->url)
 			step_add_url(st, st->cfg->name, x->url);
 	}
-	step_finish(st, results); /* frees st, leaves x to us */
+	/* x is done with; the step may outlive this call (its numbers' files
+	 * are read before it ends), so it no longer holds x */
+	st->priv = NULL;
+	x->st = NULL;
+	step_finish(st, results);
 	step_xfer_release(x);
 }
 
@@ -534,8 +528,6 @@ static void step_xfer_free(struct step *st)
 	if (!x)
 		return;
 	x->st = NULL;
-	if (x->in_cb)
-		return; /* step_xfer_complete frees it */
 	if (!x->t) {
 		step_xfer_release(x);
 		return;

@@ -246,19 +246,78 @@ void step_add_url(struct step *st, const char *name, const char *url)
  * stdout lines (Buildbot's addToLog), masked like stdio. */
 struct step_logfile {
 	struct step *st;
+	char *path;           /* owned: the filename, rendered at step start */
 	int64_t logid;        /* 0 until made (lazylogfiles: at its first text) */
 	struct logmask *mask; /* owned, made at the first text */
 };
+
+/* A rendered logfile path, as checkconfig checks a plain one: not empty,
+ * at most KILN_MAX_LOGFILE_PATH bytes, no control characters, relative to
+ * the workdir, no '..' component.  0, or KILN_ECONFIG with a line in the
+ * log naming the log and the path. */
+static int step_logfile_path_check(struct step *st, const char *name, const char *path)
+{
+	size_t len = strlen(path);
+	const char *why = NULL;
+	if (!len)
+		why = "is empty";
+	else if (len > KILN_MAX_LOGFILE_PATH)
+		why = "is too long";
+	for (size_t i = 0; !why && i < len; i++)
+		if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
+			why = "holds control characters";
+	if (why) {
+		step_log_header(st, "logfiles.%s: the rendered path %s", name, why);
+		return KILN_ECONFIG;
+	}
+	if (path[0] == '/')
+		why = "must be relative to the step's workdir";
+	for (const char *p = path; !why && *p;) {
+		size_t seg = strcspn(p, "/");
+		if (seg == 2 && p[0] == '.' && p[1] == '.')
+			why = "must not contain '..'";
+		p += seg + (p[seg] == '/');
+	}
+	if (why) {
+		step_log_header(st, "logfiles.%s: the rendered path '%.200s' %s", name, path, why);
+		return KILN_ECONFIG;
+	}
+	return 0;
+}
+
+/* At step start: the logfiles' paths rendered (interpolate() or a function
+ * of the build's properties) and checked.  0, or a negative error with a
+ * line in the log (the step then ends EXCEPTION). */
+static int step_logfiles_render(struct step *st)
+{
+	const struct config_step *s = st->cfg;
+	if (!s->nlogfiles)
+		return 0;
+	st->logfiles = xcalloc(s->nlogfiles, sizeof(*st->logfiles));
+	for (size_t i = 0; i < s->nlogfiles; i++) {
+		struct step_logfile *lf = &st->logfiles[i];
+		const char *name = s->logfiles[i].name;
+		lf->st = st;
+		_cleanup_free_ char *what = xasprintf("logfiles.%s", name);
+		int r = step_render(st, &s->logfiles[i].filename, what, &lf->path);
+		if (r < 0)
+			return r;
+		if (!lf->path)
+			lf->path = xstrdup("");
+		r = step_logfile_path_check(st, name, lf->path);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
 
 /* The first shell command of the step makes its logfiles' logs. */
 static int step_logfiles_open(struct step *st)
 {
 	const struct config_step *s = st->cfg;
-	if (st->logfiles || !s->nlogfiles)
+	if (st->logfiles_open || !s->nlogfiles)
 		return 0;
-	st->logfiles = xcalloc(s->nlogfiles, sizeof(*st->logfiles));
-	for (size_t i = 0; i < s->nlogfiles; i++)
-		st->logfiles[i].st = st;
+	st->logfiles_open = true;
 	for (size_t i = 0; !s->lazylogfiles && i < s->nlogfiles; i++) {
 		int r = step_add_log(st, s->logfiles[i].name, 's', &st->logfiles[i].logid);
 		if (r < 0)
@@ -275,14 +334,15 @@ static void step_logfiles_pack(struct step *st, struct proto_enc *a)
 	proto_pack_map(a, (uint32_t)s->nlogfiles);
 	for (size_t i = 0; i < s->nlogfiles; i++) {
 		const struct config_logfile *lf = &s->logfiles[i];
+		const char *path = st->logfiles[i].path;
 		proto_pack_str(a, lf->name);
 		if (!lf->follow) {
-			proto_pack_str(a, lf->filename);
+			proto_pack_str(a, path);
 			continue;
 		}
 		proto_pack_map(a, 2);
 		proto_pack_str(a, "filename");
-		proto_pack_str(a, lf->filename);
+		proto_pack_str(a, path);
 		proto_pack_str(a, "follow");
 		proto_pack_bool(a, true);
 	}
@@ -339,7 +399,7 @@ static void step_logfile_update(struct step *st, const msgpack_object *value)
 	while (i < s->nlogfiles && !(strlen(s->logfiles[i].name) == name.len &&
 				     !memcmp(s->logfiles[i].name, name.p, name.len)))
 		i++;
-	if (!st->logfiles || i == s->nlogfiles) {
+	if (!st->logfiles_open || i == s->nlogfiles) {
 		step_logfile_refuse(st, "the step declares no log", &name);
 		return;
 	}
@@ -356,7 +416,7 @@ static void step_logfile_update(struct step *st, const msgpack_object *value)
 /* The step ends: what the maskers hold is stored, the logs finished. */
 static void step_logfiles_close(struct step *st)
 {
-	for (size_t i = 0; st->logfiles && i < st->cfg->nlogfiles; i++) {
+	for (size_t i = 0; st->logfiles_open && i < st->cfg->nlogfiles; i++) {
 		struct step_logfile *lf = &st->logfiles[i];
 		if (lf->mask)
 			logmask_flush(lf->mask);
@@ -367,17 +427,19 @@ static void step_logfiles_close(struct step *st)
 
 static void step_logfiles_free(struct step *st)
 {
-	for (size_t i = 0; st->logfiles && i < st->cfg->nlogfiles; i++)
+	for (size_t i = 0; st->logfiles && i < st->cfg->nlogfiles; i++) {
 		logmask_free(st->logfiles[i].mask);
+		free(st->logfiles[i].path);
+	}
 	free(st->logfiles);
 	st->logfiles = NULL;
 }
 
 /* ------------------------------------------------------- remote commands */
 
-static void step_cmd_update(void *ud, const char *key, const msgpack_object *value)
+bool step_cmd_update_common(struct step *st, const char *key, const msgpack_object *value,
+			    bool rc_line)
 {
-	struct step *st = ud;
 	char stream = 0;
 	if (!strcmp(key, "stdout"))
 		stream = 'o';
@@ -393,16 +455,29 @@ static void step_cmd_update(void *ud, const char *key, const msgpack_object *val
 		struct str s;
 		if (proto_obj_str(t, &s))
 			step_log(st, stream, s.p, s.len);
-	} else if (!strcmp(key, "rc")) {
+		return true;
+	}
+	if (!strcmp(key, "rc")) {
 		int64_t rc;
 		if (proto_obj_int(value, &rc)) {
 			st->rc = (int)rc;
 			st->have_rc = true;
-			step_log_header(st, "program finished with exit code %d", st->rc);
+			if (rc_line)
+				step_log_header(st, "program finished with exit code %d", st->rc);
 		}
-	} else if (!strcmp(key, "log")) {
-		step_logfile_update(st, value); /* slice "logfiles" */
+		return true;
 	}
+	return false;
+}
+
+static void step_cmd_update(void *ud, const char *key, const msgpack_object *value)
+{
+	struct step *st = ud;
+	/* an upload_file reading a file for the step is not a program: its rc
+	 * is kept, but no "program finished" line follows the step's own */
+	bool rc_line = !st->upload_ops;
+	if (!step_cmd_update_common(st, key, value, rc_line) && !strcmp(key, "log"))
+		step_logfile_update(st, value); /* slice "logfiles" */
 	if (st->cmd_ops && st->cmd_ops->update)
 		st->cmd_ops->update(st, key, value);
 }
@@ -1014,6 +1089,10 @@ void step_begin(struct build *b, const struct config_step *s)
 	int run = step_opt_true(st, s->do_step_if_fn, !s->skip, NULL, "do_step_if");
 	if (run <= 0) {
 		step_finish(st, run < 0 ? RESULTS_EXCEPTION : RESULTS_SKIPPED);
+		return;
+	}
+	if (step_logfiles_render(st) < 0) { /* slice "logfiles" */
+		step_finish(st, RESULTS_EXCEPTION);
 		return;
 	}
 	st->kind->start(st);

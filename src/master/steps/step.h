@@ -76,7 +76,8 @@ struct step {
 	bool fixed_desc; /* description = ... given: step_set_description() keeps it */
 	void *priv;      /* the kind's own state */
 	/* slice "logfiles": the logs of cfg->logfiles, in its order (step.c) */
-	struct step_logfile *logfiles; /* owned; NULL until the first shell command */
+	struct step_logfile *logfiles; /* owned; rendered at step start, NULL without */
+	bool logfiles_open;            /* their logs made (the first shell command) */
 	unsigned logfiles_refused;     /* `log` updates refused (undeclared names) */
 	/* owned: numbers = { } (slice "measure", step-numbers.c), or NULL */
 	struct step_numbers *numbers;
@@ -134,7 +135,9 @@ int step_command_owned(struct step *st, const char *name, struct proto_enc *args
 /* The command of step_command_owned() completed: st->cmd is NULL again. */
 void step_command_ended(struct step *st);
 /* The same for a command that uploads a file to the master (upload_file):
- * its chunks go to uops.  Without it, chunks are refused. */
+ * its chunks go to uops.  Without it, chunks are refused.  Its rc is kept
+ * in st->rc without a "program finished" line in the log (a file read for
+ * the step, not the step's program). */
 int step_command_upload(struct step *st, const char *name, struct proto_enc *args, uint32_t nargs,
 			const struct step_cmd_ops *ops, const struct step_upload_ops *uops);
 /* The results of a step whose command did not start (step_command() < 0):
@@ -146,6 +149,14 @@ int step_unstarted_results(const struct step *st);
  * the log).  Returns -1 when the command ran to its exit code (st->rc) and
  * the kind decides. */
 int step_command_results(struct step *st, int status, const char *failure);
+/* The keys of a remote command's update that every command handles alike,
+ * for an owner of its own (step_command_owned) and for step_command():
+ * stdout, stderr and header go to the stdio log (masked), rc to st->rc and
+ * st->have_rc, with the header line "program finished with exit code N"
+ * when rc_line.  true when key was one of those (handled), false for any
+ * other key. */
+bool step_cmd_update_common(struct step *st, const char *key, const msgpack_object *value,
+			    bool rc_line);
 /* Sends an interrupt for the running command and gives it up if the
  * worker does not confirm it in time. */
 void step_interrupt(struct step *st, const char *why);
