@@ -1,10 +1,10 @@
 /*
  * What the source steps share that needs no worker (steps/source.c):
  * got_revision merged per codebase as Buildbot's updateSourceProperty
- * does (and rendered as %(prop:got_revision)s shows it), the refusal when
- * steps with and without a codebase meet, and the revision-number check of
- * svn and bzr.  The checkouts themselves are tested end to end (t079x,
- * t0850).
+ * does (and rendered as %(prop:got_revision)s shows it), steps with and
+ * without a codebase in one build (kept under the key ""), and the
+ * revision-number check of svn and bzr.  The checkouts themselves are
+ * tested end to end (t079x, t0850).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -65,20 +65,32 @@ TEST(codebases_merge_in_step_order)
 	json_decref(c);
 }
 
-TEST(kinds_do_not_mix)
+/* Buildbot asserts here; Kiln keeps both under the key "" */
+TEST(with_and_without_codebase)
 {
 	json_t *s = json_string("abc");
-	json_t *d = json_pack("{s:s}", "app", "a1");
-	CHECK(source_revision_merge(s, "lib", "l1", 2) == NULL);
-	CHECK(source_revision_merge(d, "", "x", 1) == NULL);
-	json_t *n = json_integer(5); /* a user's property of that name */
-	CHECK(source_revision_merge(n, "lib", "l1", 2) == NULL);
-	json_t *r = source_revision_merge(n, "", "x", 1);
+	json_t *d = source_revision_merge(s, "lib", "l1", 2);
+	char *text = py_str(d);
+	CHECK_STR(text, "{'': 'abc', 'lib': 'l1'}");
+	free(text);
+	json_t *e = source_revision_merge(d, "", "x", 1);
+	text = py_str(e);
+	CHECK_STR(text, "{'': 'x', 'lib': 'l1'}");
+	free(text);
+	/* a user's property of that name that is neither: replaced */
+	json_t *n = json_integer(5);
+	json_t *r = source_revision_merge(n, "lib", "l1", 2);
+	text = py_str(r);
+	CHECK_STR(text, "{'lib': 'l1'}");
+	free(text);
+	json_decref(r);
+	r = source_revision_merge(n, "", "x", 1);
 	CHECK_STR(json_string_value(r), "x");
 	json_decref(r);
 	json_decref(n);
 	json_decref(s);
 	json_decref(d);
+	json_decref(e);
 }
 
 TEST(revno)
@@ -96,7 +108,7 @@ int main(void)
 {
 	RUN(no_codebase_sets_a_string);
 	RUN(codebases_merge_in_step_order);
-	RUN(kinds_do_not_mix);
+	RUN(with_and_without_codebase);
 	RUN(revno);
 	return tap_done();
 }

@@ -194,33 +194,25 @@ bool source_revno_ok(const char *text, size_t len)
 
 json_t *source_revision_merge(json_t *old, const char *codebase, const char *rev, size_t len)
 {
+	if (json_is_object(old)) {
+		json_t *v = json_copy(old);
+		json_object_set_new(v, codebase, json_stringn(rev, len));
+		return v;
+	}
 	if (!*codebase)
-		return json_is_object(old) ? NULL : json_stringn(rev, len);
-	if (old && !json_is_object(old))
-		return NULL;
-	json_t *v = old ? json_copy(old) : json_object();
+		return json_stringn(rev, len);
+	json_t *v = json_object();
+	if (json_is_string(old)) /* a step without a codebase set it */
+		json_object_set(v, "", old);
 	json_object_set_new(v, codebase, json_stringn(rev, len));
 	return v;
 }
 
 void source_finish_revision(struct step *st, const char *source, const char *rev, size_t len)
 {
-	const char *cb = st->cfg->source->codebase;
 	json_t *old = json_array_get(json_object_get(st->b->props, "got_revision"), 0);
-	json_t *v = source_revision_merge(old, cb, rev, len);
-	if (!v) {
-		if (*cb)
-			step_log_header(st,
-					"cannot add codebase '%s' to got_revision: it is not a "
-					"dict of codebases (a step without a codebase set it)",
-					cb);
-		else
-			step_log_header(st, "cannot set got_revision: steps with a codebase set "
-					    "it (give this step one too)");
-		step_finish(st, RESULTS_EXCEPTION);
-		return;
-	}
-	step_set_property(st, "got_revision", v, source);
+	step_set_property(st, "got_revision",
+			  source_revision_merge(old, st->cfg->source->codebase, rev, len), source);
 	step_finish(st, RESULTS_SUCCESS);
 }
 

@@ -261,14 +261,14 @@ int source_patch(struct step *st, struct db_patch_data *ret);
 /* Sets got_revision = rev (len bytes) with source and ends the step
  * SUCCESS, as Buildbot's updateSourceProperty: a step with a codebase adds
  * { CODEBASE = rev } to the dict the build's earlier source steps made, a
- * step without one sets a string.  When the two meet (a string and a
- * codebase, or a dict and none) the step ends EXCEPTION with a line in the
- * log (Buildbot's assertion). */
+ * step without one sets a string (source_revision_merge). */
 void source_finish_revision(struct step *st, const char *source, const char *rev, size_t len);
-/* got_revision's next value (a new reference) from old (its value so far,
- * borrowed; NULL when unset): rev for codebase "", else a copy of the dict
- * old with codebase = rev added (a new dict when old is NULL).  NULL when
- * the two kinds meet (old a dict for "", old not a dict for a codebase). */
+/* got_revision's next value (a new reference) from old, its value so far
+ * (borrowed; NULL when unset): a dict old is copied with codebase = rev
+ * added; otherwise rev for codebase "", else a new dict { codebase = rev }.
+ * Buildbot asserts when steps with and without a codebase meet; Kiln keeps
+ * both: a string old (the codebase-less step's) goes under the key "" of
+ * the dict, and a codebase-less step after a dict sets its "" key. */
 json_t *source_revision_merge(json_t *old, const char *codebase, const char *rev, size_t len);
 
 /* ---- source steps but git (source.c) ----
