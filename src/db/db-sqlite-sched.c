@@ -61,16 +61,18 @@ int db_buildset_set_patch(struct db *db, int64_t bsid, const struct db_patch *p)
 	return WRITE(sqlite_sched_buildset_set_patch(db, bsid, p));
 }
 
-int db_buildset_patch(struct db *db, int64_t bsid, struct db_patch_data *ret)
+int db_buildset_patch(struct db *db, int64_t bsid, const char *codebase, struct db_patch_data *ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *s =
 		db_stmt(db, ST_SCHED_PATCH_GET,
 			"SELECT p.patchlevel, p.body, p.subdir FROM buildset_sourcestamps x "
 			"JOIN sourcestamps ss ON ss.id = x.sourcestampid "
-			"JOIN patches p ON p.id = ss.patchid WHERE x.buildsetid = ?1 LIMIT 1");
+			"JOIN patches p ON p.id = ss.patchid WHERE x.buildsetid = ?1 "
+			"AND (?2 IS NULL OR ss.codebase = ?2) LIMIT 1");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, bsid);
+	db_bind_text(s, 2, codebase);
 	int r = db_step_row(db, s, "buildset patch");
 	if (r <= 0)
 		return r;

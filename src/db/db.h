@@ -380,15 +380,16 @@ struct db_patch {
 };
 /* Stores a patch and attaches it to the (single) sourcestamp of bsid. */
 int db_buildset_set_patch(struct db *db, int64_t bsid, const struct db_patch *p);
-/* The patch of bsid's sourcestamp: 1 and *ret (ret->body: owned copy,
- * NUL-terminated, len bytes; subdir owned or NULL), 0 if it has none. */
+/* The patch of bsid's sourcestamp of codebase (NULL: any of them): 1 and
+ * *ret (ret->body: owned copy, NUL-terminated, len bytes; subdir owned or
+ * NULL), 0 if it has none. */
 struct db_patch_data {
 	int level;
 	char *body;
 	size_t len;
 	char *subdir;
 };
-int db_buildset_patch(struct db *db, int64_t bsid, struct db_patch_data *ret);
+int db_buildset_patch(struct db *db, int64_t bsid, const char *codebase, struct db_patch_data *ret);
 void db_patch_data_release(struct db_patch_data *p);
 
 /* A buildset with its first sourcestamp (owned strings, NULL when absent). */

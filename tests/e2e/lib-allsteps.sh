@@ -210,10 +210,8 @@ allsteps_check() {
     # source steps: each tree checked out; the try patch applied by git
     check "git: the base revision checked out" file_is "$B/git/VERSION" 1.4.2
     check "git: the try patch applied" file_is "$B/git/try-added.txt" "added by try"
-    # got_revision is not checked: each source step of a named codebase sets it
-    # to {CODEBASE: rev} in place of the one before (src/master/steps/source.c,
-    # source_set_revision), where Buildbot's Source.updateSourceProperty adds
-    # its codebase to the dict; with six source steps only cvs's is left.
+    # got_revision is not checked here: t0850 checks it per codebase (git's,
+    # without a codebase, is the dict's "" entry: source_revision_merge).
     for v in hg svn bzr darcs cvs; do
         check "$v: the tree checked out" file_is "$B/$v/hello.txt" "$v one"
     done

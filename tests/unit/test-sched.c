@@ -464,10 +464,14 @@ TEST(collapse_query)
 		CHECK_INT(ids[0], br[0]);
 	free(ids);
 	struct db_patch_data pd;
-	CHECK_INT(db_buildset_patch(db, bs[3], &pd), 1);
+	CHECK_INT(db_buildset_patch(db, bs[3], NULL, &pd), 1);
 	CHECK_INT(pd.len, 1);
 	db_patch_data_release(&pd);
-	CHECK_INT(db_buildset_patch(db, bs[0], &pd), 0);
+	/* by codebase: the patched sourcestamp's ("") has it, another has not */
+	CHECK_INT(db_buildset_patch(db, bs[3], "", &pd), 1);
+	db_patch_data_release(&pd);
+	CHECK_INT(db_buildset_patch(db, bs[3], "lib", &pd), 0);
+	CHECK_INT(db_buildset_patch(db, bs[0], NULL, &pd), 0);
 	fixture_close(&f);
 }
 

@@ -1,10 +1,12 @@
 /*
- * What every source step but git shares (steps/step.h, "source steps"):
- * rendering the repository and the build's branch and revision, running
- * the VCS program and the file-system commands (stat, rmdir, cpdir) on the
- * worker, method copy's "source" tree, the try patch applied after the
- * checkout, and got_revision.  Each VCS (step-hg.c, step-svn.c, ...) is a
- * struct source_vcs whose next() drives its own checkout sequence.
+ * What the source steps share (steps/step.h, "source steps"): rendering
+ * the repository and taking the branch and revision of the sourcestamp of
+ * the step's codebase, that sourcestamp's try patch, got_revision merged
+ * per codebase, and running commands on the worker (git's included).
+ * Every step but git also shares its sequence's frame: each VCS
+ * (step-hg.c, step-svn.c, ...) is a struct source_vcs whose next() drives
+ * its own checkout, and source.c runs method copy's "source" tree, the
+ * patch and the revision command around it.
  */
 #define LOG_SUBSYS "build"
 
@@ -134,13 +136,84 @@ void source_stat(struct step *st, const char *dir, const char *sub)
 	source_fs(st, "stat", "path", path, NULL, NULL);
 }
 
-/* got_revision, keyed by codebase when the step names one (Buildbot). */
-static void source_set_revision(struct step *st, const char *rev, size_t len)
+void source_run_vcs(struct step *st, int state, const char *dir, const char *const *argv)
 {
 	struct source *s = st->priv;
-	const char *cb = st->cfg->source->codebase;
-	json_t *v = json_stringn(rev, len);
-	step_set_property(st, "got_revision", *cb ? json_pack("{s:o}", cb, v) : v, s->vcs->source);
+	const char *full[SOURCE_MAX_ARGV + 1] = {s->vcs->tool};
+	size_t n = 1;
+	if (s->vcs->option)
+		full[n++] = s->vcs->option;
+	for (size_t i = 0; argv[i] && n < SOURCE_MAX_ARGV; i++)
+		full[n++] = argv[i];
+	full[n] = NULL;
+	s->state = state;
+	source_run(st, dir, full, NULL, 0);
+}
+
+void source_clobber(struct step *st, int rmdir_state)
+{
+	struct source *s = st->priv;
+	s->state = rmdir_state;
+	source_rmdir(st, s->dir);
+}
+
+void source_look(struct step *st, const char *marker, int stat_state, int rmdir_state)
+{
+	struct source *s = st->priv;
+	if (s->full && s->method == CONFIG_SOURCE_CLOBBER) {
+		source_clobber(st, rmdir_state);
+		return;
+	}
+	s->state = stat_state;
+	source_stat(st, s->dir, marker);
+}
+
+bool source_exited_ok(struct step *st, int results)
+{
+	if (st->rc == 0)
+		return true;
+	step_finish(st, results);
+	return false;
+}
+
+void source_vcs_done(struct step *st)
+{
+	if (source_exited_ok(st, RESULTS_FAILURE))
+		source_checked_out(st);
+}
+
+bool source_revno_ok(const char *text, size_t len)
+{
+	if (!len || len > 20)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (text[i] < '0' || text[i] > '9')
+			return false;
+	return true;
+}
+
+json_t *source_revision_merge(json_t *old, const char *codebase, const char *rev, size_t len)
+{
+	if (json_is_object(old)) {
+		json_t *v = json_copy(old);
+		json_object_set_new(v, codebase, json_stringn(rev, len));
+		return v;
+	}
+	if (!*codebase)
+		return json_stringn(rev, len);
+	json_t *v = json_object();
+	if (json_is_string(old)) /* a step without a codebase set it */
+		json_object_set(v, "", old);
+	json_object_set_new(v, codebase, json_stringn(rev, len));
+	return v;
+}
+
+void source_finish_revision(struct step *st, const char *source, const char *rev, size_t len)
+{
+	json_t *old = json_array_get(json_object_get(st->b->props, "got_revision"), 0);
+	step_set_property(st, "got_revision",
+			  source_revision_merge(old, st->cfg->source->codebase, rev, len), source);
+	step_finish(st, RESULTS_SUCCESS);
 }
 
 static void source_revision(struct step *st)
@@ -182,8 +255,8 @@ void source_checked_out(struct step *st)
 
 void source_got(struct step *st, const char *rev, size_t len)
 {
-	source_set_revision(st, rev, len);
-	step_finish(st, RESULTS_SUCCESS);
+	struct source *s = st->priv;
+	source_finish_revision(st, s->vcs->source, rev, len);
 }
 
 static void source_done(struct step *st, int status, const char *failure)
@@ -239,45 +312,67 @@ static void source_done(struct step *st, int status, const char *failure)
 	}
 }
 
-/* s->branch, s->revision from the build's sourcestamp when it is this
- * step's codebase. */
-static void source_stamp(struct step *st, struct source *s)
+/* The build's sourcestamp of the step's codebase, or NULL. */
+static const struct db_sourcestamp *source_sourcestamp(const struct step *st)
+{
+	const struct build *b = st->b;
+	return db_sourcestamp_find(b->ss_all, b->nss_all, st->cfg->source->codebase);
+}
+
+int source_render(struct step *st, char **ret_repourl, char **ret_branch, char **ret_default,
+		  char **ret_revision)
+{
+	const struct config_source *src = st->cfg->source;
+	_cleanup_free_ char *repourl = NULL, *branch = NULL, *def = NULL, *revision = NULL;
+	if (step_render(st, &src->repourl, "repourl", &repourl) < 0 ||
+	    step_render(st, &src->branch, "branch", &branch) < 0)
+		return -1;
+	def = branch ? xstrdup(branch) : NULL;
+	const struct db_sourcestamp *ss = source_sourcestamp(st);
+	if (ss && ss->branch && *ss->branch) {
+		free(branch);
+		branch = xstrdup(ss->branch);
+	}
+	if (ss && ss->revision && *ss->revision)
+		revision = xstrdup(ss->revision);
+	if (branch && !*branch) {
+		free(branch);
+		branch = NULL;
+	}
+	/* a name the tool would take for an option is refused */
+	if ((branch && branch[0] == '-') || (revision && revision[0] == '-')) {
+		step_log_header(st, "refusing a branch or revision that starts with '-'");
+		return -1;
+	}
+	*ret_repourl = TAKE_PTR(repourl);
+	*ret_branch = TAKE_PTR(branch);
+	if (ret_default)
+		*ret_default = TAKE_PTR(def);
+	*ret_revision = TAKE_PTR(revision);
+	return 0;
+}
+
+int source_patch(struct step *st, struct db_patch_data *ret)
 {
 	struct build *b = st->b;
-	const char *cb = b->ss_codebase ? b->ss_codebase : "";
-	if (strcmp(cb, st->cfg->source->codebase))
-		return;
-	if (b->ss_branch && *b->ss_branch) {
-		free(s->branch);
-		s->branch = xstrdup(b->ss_branch);
+	int r = db_buildset_patch(b->e->m->db, b->bsid, st->cfg->source->codebase, ret);
+	if (r < 0) {
+		log_error("build=%lld cannot read the patch: %s", (long long)b->buildid,
+			  db_errmsg(b->e->m->db));
+		step_log_header(st, "cannot read the build's patch");
 	}
-	if (b->ss_revision && *b->ss_revision)
-		s->revision = xstrdup(b->ss_revision);
+	return r;
 }
 
 void source_start(struct step *st, const struct source_vcs *vcs)
 {
-	struct build *b = st->b;
 	const struct config_source *src = st->cfg->source;
 	struct source *s = xcalloc(1, sizeof(*s));
 	st->priv = s;
 	s->vcs = vcs;
 	buf_init(&s->out, KILN_MAX_SOURCE_OUTPUT);
 	step_set_state(st, "updating");
-	if (step_render(st, &src->repourl, "repourl", &s->repourl) < 0 ||
-	    step_render(st, &src->branch, "branch", &s->branch) < 0) {
-		step_finish(st, RESULTS_EXCEPTION);
-		return;
-	}
-	s->default_branch = s->branch ? xstrdup(s->branch) : NULL;
-	source_stamp(st, s);
-	if (s->branch && !*s->branch) {
-		free(s->branch);
-		s->branch = NULL;
-	}
-	/* a name the tool would take for an option is refused */
-	if ((s->branch && s->branch[0] == '-') || (s->revision && s->revision[0] == '-')) {
-		step_log_header(st, "refusing a branch or revision that starts with '-'");
+	if (source_render(st, &s->repourl, &s->branch, &s->default_branch, &s->revision) < 0) {
 		step_finish(st, RESULTS_EXCEPTION);
 		return;
 	}
@@ -290,9 +385,7 @@ void source_start(struct step *st, const struct source_vcs *vcs)
 		step_finish(st, RESULTS_EXCEPTION);
 		return;
 	}
-	int r = db_buildset_patch(b->e->m->db, b->bsid, &s->patch);
-	if (r < 0) {
-		step_log_header(st, "cannot read the build's patch");
+	if (source_patch(st, &s->patch) < 0) {
 		step_finish(st, RESULTS_EXCEPTION);
 		return;
 	}

@@ -14,7 +14,6 @@
  * there, and its fresh/clean run clean-tree's two options the other way
  * round; Kiln's methods mean what they mean for git.
  */
-#include <ctype.h>
 #include <string.h>
 
 #include "common/xalloc.h"
@@ -30,30 +29,11 @@ enum step_bzr_state {
 	BZR_UPDATE,   /* bzr update */
 };
 
-static void step_bzr_run(struct step *st, enum step_bzr_state state, const char *const *argv)
-{
-	struct source *s = st->priv;
-	const char *full[SOURCE_MAX_ARGV + 1] = {"bzr"};
-	size_t n = 1;
-	for (size_t i = 0; argv[i] && n < SOURCE_MAX_ARGV; i++)
-		full[n++] = argv[i];
-	full[n] = NULL;
-	s->state = state;
-	source_run(st, s->dir, full, NULL, 0);
-}
-
-static void step_bzr_clobber(struct step *st)
-{
-	struct source *s = st->priv;
-	s->state = BZR_RMDIR;
-	source_rmdir(st, s->dir);
-}
-
 static void step_bzr_update(struct step *st)
 {
 	struct source *s = st->priv;
 	const char *argv[] = {"update", s->revision ? "-r" : NULL, s->revision, NULL};
-	step_bzr_run(st, BZR_UPDATE, argv);
+	source_run_vcs(st, BZR_UPDATE, s->dir, argv);
 }
 
 static void step_bzr_next(struct step *st)
@@ -61,16 +41,11 @@ static void step_bzr_next(struct step *st)
 	struct source *s = st->priv;
 	switch ((enum step_bzr_state)s->state) {
 	case BZR_START:
-		if (s->full && s->method == CONFIG_SOURCE_CLOBBER) {
-			step_bzr_clobber(st);
-			return;
-		}
-		s->state = BZR_STAT;
-		source_stat(st, s->dir, ".bzr");
+		source_look(st, ".bzr", BZR_STAT, BZR_RMDIR);
 		return;
 	case BZR_STAT:
 		if (st->rc != 0) {
-			step_bzr_clobber(st);
+			source_clobber(st, BZR_RMDIR);
 			return;
 		}
 		if (s->full &&
@@ -78,35 +53,26 @@ static void step_bzr_next(struct step *st)
 			const char *argv[] = {"clean-tree", "--unknown", "--force",
 					      s->method == CONFIG_SOURCE_FRESH ? "--ignored" : NULL,
 					      NULL};
-			step_bzr_run(st, BZR_CLEAN, argv);
+			source_run_vcs(st, BZR_CLEAN, s->dir, argv);
 			return;
 		}
 		step_bzr_update(st);
 		return;
 	case BZR_CLEAN:
-		if (st->rc != 0) {
-			step_finish(st, RESULTS_FAILURE);
-			return;
-		}
-		step_bzr_update(st);
+		if (source_exited_ok(st, RESULTS_FAILURE))
+			step_bzr_update(st);
 		return;
 	case BZR_RMDIR: {
-		if (st->rc != 0) {
-			step_finish(st, RESULTS_EXCEPTION);
+		if (!source_exited_ok(st, RESULTS_EXCEPTION))
 			return;
-		}
 		const char *argv[] = {"checkout",  s->repourl, ".", s->revision ? "-r" : NULL,
 				      s->revision, NULL};
-		step_bzr_run(st, BZR_CHECKOUT, argv);
+		source_run_vcs(st, BZR_CHECKOUT, s->dir, argv);
 		return;
 	}
 	case BZR_CHECKOUT:
 	case BZR_UPDATE:
-		if (st->rc != 0) {
-			step_finish(st, RESULTS_FAILURE);
-			return;
-		}
-		source_checked_out(st);
+		source_vcs_done(st);
 		return;
 	}
 }
@@ -131,20 +97,10 @@ static int step_bzr_prepare(struct step *st)
 
 static void step_bzr_revision(struct step *st)
 {
+	struct source *s = st->priv;
 	const char *argv[] = {"version-info", "--custom", "--template={revno}", NULL};
 	source_collect(st);
-	step_bzr_run(st, BZR_START, argv);
-}
-
-/* a revision number */
-static bool step_bzr_revision_ok(const char *text, size_t len)
-{
-	if (!len || len > 20)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!isdigit((unsigned char)text[i]))
-			return false;
-	return true;
+	source_run_vcs(st, BZR_START, s->dir, argv);
 }
 
 static const struct source_vcs step_bzr_vcs = {
@@ -153,7 +109,7 @@ static const struct source_vcs step_bzr_vcs = {
 	.prepare = step_bzr_prepare,
 	.next = step_bzr_next,
 	.revision = step_bzr_revision,
-	.revision_ok = step_bzr_revision_ok,
+	.revision_ok = source_revno_ok,
 };
 
 static void step_bzr_start(struct step *st)

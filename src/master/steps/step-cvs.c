@@ -30,26 +30,6 @@ enum step_cvs_state {
 	CVS_UPDATE,   /* cvs update */
 };
 
-static void step_cvs_run(struct step *st, enum step_cvs_state state, const char *dir,
-			 const char *const *argv)
-{
-	struct source *s = st->priv;
-	const char *full[SOURCE_MAX_ARGV + 1] = {"cvs"};
-	size_t n = 1;
-	for (size_t i = 0; argv[i] && n < SOURCE_MAX_ARGV; i++)
-		full[n++] = argv[i];
-	full[n] = NULL;
-	s->state = state;
-	source_run(st, dir, full, NULL, 0);
-}
-
-static void step_cvs_clobber(struct step *st)
-{
-	struct source *s = st->priv;
-	s->state = CVS_RMDIR;
-	source_rmdir(st, s->dir);
-}
-
 /* [-r BRANCH] [-D DATE] into argv from n; the new count */
 static size_t step_cvs_rev_args(const struct source *s, const char **argv, size_t n)
 {
@@ -72,16 +52,11 @@ static void step_cvs_next(struct step *st)
 	size_t n = 0;
 	switch ((enum step_cvs_state)s->state) {
 	case CVS_START:
-		if (s->full && s->method == CONFIG_SOURCE_CLOBBER) {
-			step_cvs_clobber(st);
-			return;
-		}
-		s->state = CVS_STAT;
-		source_stat(st, s->dir, "CVS");
+		source_look(st, "CVS", CVS_STAT, CVS_RMDIR);
 		return;
 	case CVS_STAT:
 		if (st->rc != 0) {
-			step_cvs_clobber(st);
+			source_clobber(st, CVS_RMDIR);
 			return;
 		}
 		argv[n++] = "-z3";
@@ -89,13 +64,11 @@ static void step_cvs_next(struct step *st)
 		argv[n++] = "-dP";
 		n = step_cvs_rev_args(s, argv, n);
 		argv[n] = NULL;
-		step_cvs_run(st, CVS_UPDATE, s->dir, argv);
+		source_run_vcs(st, CVS_UPDATE, s->dir, argv);
 		return;
 	case CVS_RMDIR:
-		if (st->rc != 0) {
-			step_finish(st, RESULTS_EXCEPTION);
+		if (!source_exited_ok(st, RESULTS_EXCEPTION))
 			return;
-		}
 		argv[n++] = "-d";
 		argv[n++] = s->repourl;
 		argv[n++] = "-z3";
@@ -106,15 +79,11 @@ static void step_cvs_next(struct step *st)
 		argv[n++] = st->cfg->source->cvsmodule;
 		argv[n] = NULL;
 		/* in the builder's directory: cvs makes WORKDIR itself */
-		step_cvs_run(st, CVS_CHECKOUT, "", argv);
+		source_run_vcs(st, CVS_CHECKOUT, "", argv);
 		return;
 	case CVS_CHECKOUT:
 	case CVS_UPDATE:
-		if (st->rc != 0) {
-			step_finish(st, RESULTS_FAILURE);
-			return;
-		}
-		source_checked_out(st);
+		source_vcs_done(st);
 		return;
 	}
 }

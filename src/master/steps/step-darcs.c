@@ -29,52 +29,25 @@ enum step_darcs_state {
 	DARCS_PULL,  /* darcs pull */
 };
 
-static void step_darcs_run(struct step *st, enum step_darcs_state state, const char *dir,
-			   const char *const *argv)
-{
-	struct source *s = st->priv;
-	const char *full[SOURCE_MAX_ARGV + 1] = {"darcs"};
-	size_t n = 1;
-	for (size_t i = 0; argv[i] && n < SOURCE_MAX_ARGV; i++)
-		full[n++] = argv[i];
-	full[n] = NULL;
-	s->state = state;
-	source_run(st, dir, full, NULL, 0);
-}
-
-static void step_darcs_clobber(struct step *st)
-{
-	struct source *s = st->priv;
-	s->state = DARCS_RMDIR;
-	source_rmdir(st, s->dir);
-}
-
 static void step_darcs_next(struct step *st)
 {
 	struct source *s = st->priv;
 	switch ((enum step_darcs_state)s->state) {
 	case DARCS_START:
-		if (s->full && s->method == CONFIG_SOURCE_CLOBBER) {
-			step_darcs_clobber(st);
-			return;
-		}
-		s->state = DARCS_STAT;
-		source_stat(st, s->dir, "_darcs");
+		source_look(st, "_darcs", DARCS_STAT, DARCS_RMDIR);
 		return;
 	case DARCS_STAT: {
 		if (st->rc != 0 || s->revision) {
-			step_darcs_clobber(st);
+			source_clobber(st, DARCS_RMDIR);
 			return;
 		}
 		const char *argv[] = {"pull", "--all", "--verbose", NULL};
-		step_darcs_run(st, DARCS_PULL, s->dir, argv);
+		source_run_vcs(st, DARCS_PULL, s->dir, argv);
 		return;
 	}
 	case DARCS_RMDIR: {
-		if (st->rc != 0) {
-			step_finish(st, RESULTS_EXCEPTION);
+		if (!source_exited_ok(st, RESULTS_EXCEPTION))
 			return;
-		}
 		/* in the builder's directory: darcs makes the tree itself */
 		const char *argv[8];
 		size_t n = 0;
@@ -87,16 +60,12 @@ static void step_darcs_next(struct step *st)
 		argv[n++] = s->repourl;
 		argv[n++] = s->dir;
 		argv[n] = NULL;
-		step_darcs_run(st, DARCS_CLONE, "", argv);
+		source_run_vcs(st, DARCS_CLONE, "", argv);
 		return;
 	}
 	case DARCS_CLONE:
 	case DARCS_PULL:
-		if (st->rc != 0) {
-			step_finish(st, RESULTS_FAILURE);
-			return;
-		}
-		source_checked_out(st);
+		source_vcs_done(st);
 		return;
 	}
 }
@@ -106,7 +75,7 @@ static void step_darcs_revision(struct step *st)
 	struct source *s = st->priv;
 	const char *argv[] = {"changes", "--max-count=1", NULL};
 	source_collect(st);
-	step_darcs_run(st, DARCS_START, s->dir, argv);
+	source_run_vcs(st, DARCS_START, s->dir, argv);
 }
 
 /* the last patch's header: "patch HASH ..." */

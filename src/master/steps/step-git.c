@@ -351,12 +351,7 @@ static void step_git_next(struct step *st)
 			step_finish(st, RESULTS_FAILURE);
 			return;
 		}
-		json_t *rev = json_stringn(g->out.ptr, len);
-		const char *cb = src->codebase;
-		/* as Buildbot: keyed by codebase when the step names one */
-		step_set_property(st, "got_revision", *cb ? json_pack("{s:o}", cb, rev) : rev,
-				  "Git");
-		step_finish(st, RESULTS_SUCCESS);
+		source_finish_revision(st, "Git", g->out.ptr, len);
 		return;
 	}
 	}
@@ -394,14 +389,12 @@ static void step_git_done(struct step *st, int status, const char *failure)
 
 static void step_git_start(struct step *st)
 {
-	struct build *b = st->b;
 	const struct config_source *src = st->cfg->source;
 	struct step_git *g = xcalloc(1, sizeof(*g));
 	st->priv = g;
 	buf_init(&g->out, 4096);
 	step_set_state(st, "updating");
-	if (step_render(st, &src->repourl, "repourl", &g->repourl) < 0 ||
-	    step_render(st, &src->branch, "branch", &g->branch) < 0) {
+	if (source_render(st, &g->repourl, &g->branch, NULL, &g->revision) < 0) {
 		step_finish(st, RESULTS_EXCEPTION);
 		return;
 	}
@@ -410,29 +403,7 @@ static void step_git_start(struct step *st)
 		step_finish(st, RESULTS_EXCEPTION);
 		return;
 	}
-	/* the build's sourcestamp, when it is this step's codebase */
-	const char *cb = b->ss_codebase ? b->ss_codebase : "";
-	if (!strcmp(cb, src->codebase)) {
-		if (b->ss_branch && *b->ss_branch) {
-			free(g->branch);
-			g->branch = xstrdup(b->ss_branch);
-		}
-		if (b->ss_revision && *b->ss_revision)
-			g->revision = xstrdup(b->ss_revision);
-	}
-	if (g->branch && !*g->branch) {
-		free(g->branch);
-		g->branch = NULL;
-	}
-	/* a name git would take for an option is refused (argv has "--" where it can) */
-	if ((g->branch && g->branch[0] == '-') || (g->revision && g->revision[0] == '-')) {
-		step_log_header(st, "refusing a branch or revision that starts with '-'");
-		step_finish(st, RESULTS_EXCEPTION);
-		return;
-	}
-	int r = db_buildset_patch(b->e->m->db, b->bsid, &g->patch);
-	if (r < 0) {
-		step_log_header(st, "cannot read the build's patch");
+	if (source_patch(st, &g->patch) < 0) {
 		step_finish(st, RESULTS_EXCEPTION);
 		return;
 	}

@@ -51,20 +51,7 @@ static const char *step_hg_update_branch(struct step *st)
 
 static void step_hg_run(struct step *st, enum step_hg_state state, const char *const *argv)
 {
-	const char *full[SOURCE_MAX_ARGV + 1] = {"hg", "--verbose"};
-	size_t n = 2;
-	for (size_t i = 0; argv[i] && n < SOURCE_MAX_ARGV; i++)
-		full[n++] = argv[i];
-	full[n] = NULL;
-	step_hg_src(st)->state = state;
-	source_run(st, step_hg_src(st)->dir, full, NULL, 0);
-}
-
-static void step_hg_clobber(struct step *st)
-{
-	struct source *s = step_hg_src(st);
-	s->state = HG_RMDIR;
-	source_rmdir(st, s->dir);
+	source_run_vcs(st, state, step_hg_src(st)->dir, argv);
 }
 
 /* pull and update take the revision, else inrepo's branch */
@@ -103,7 +90,7 @@ static void step_hg_branch_check(struct step *st, const char *current)
 	if (!step_hg_same(current, want) && st->cfg->source->clobber_on_branch_change) {
 		step_log_header(st, "the tree is on branch '%s', not '%s': clobbering",
 				current ? current : "", want ? want : "");
-		step_hg_clobber(st);
+		source_clobber(st, HG_RMDIR);
 		return;
 	}
 	step_hg_update(st);
@@ -114,16 +101,11 @@ static void step_hg_next(struct step *st)
 	struct source *s = step_hg_src(st);
 	switch ((enum step_hg_state)s->state) {
 	case HG_START:
-		if (s->full && s->method == CONFIG_SOURCE_CLOBBER) {
-			step_hg_clobber(st);
-			return;
-		}
-		s->state = HG_STAT;
-		source_stat(st, s->dir, ".hg");
+		source_look(st, ".hg", HG_STAT, HG_RMDIR);
 		return;
 	case HG_STAT:
 		if (st->rc != 0) {
-			step_hg_clobber(st);
+			source_clobber(st, HG_RMDIR);
 			return;
 		}
 		if (s->full) {
@@ -135,35 +117,24 @@ static void step_hg_next(struct step *st)
 		}
 		step_hg_pull(st);
 		return;
-	case HG_RMDIR:
-		if (st->rc != 0) {
-			step_finish(st, RESULTS_EXCEPTION);
+	case HG_RMDIR: {
+		if (!source_exited_ok(st, RESULTS_EXCEPTION))
 			return;
-		}
-		{
-			const char *argv[] = {"clone", "--noupdate", s->repourl, ".", NULL};
-			step_hg_run(st, HG_CLONE, argv);
-		}
+		const char *argv[] = {"clone", "--noupdate", s->repourl, ".", NULL};
+		step_hg_run(st, HG_CLONE, argv);
 		return;
+	}
 	case HG_CLONE:
-		if (st->rc != 0) {
-			step_finish(st, RESULTS_FAILURE);
-			return;
-		}
-		step_hg_update(st);
+		if (source_exited_ok(st, RESULTS_FAILURE))
+			step_hg_update(st);
 		return;
 	case HG_PURGE:
-		if (st->rc != 0) {
-			step_finish(st, RESULTS_FAILURE);
-			return;
-		}
-		step_hg_pull(st);
+		if (source_exited_ok(st, RESULTS_FAILURE))
+			step_hg_pull(st);
 		return;
 	case HG_PULL:
-		if (st->rc != 0) {
-			step_finish(st, RESULTS_FAILURE);
+		if (!source_exited_ok(st, RESULTS_FAILURE))
 			return;
-		}
 		if (st->cfg->source->hg_inrepo) {
 			const char *argv[] = {"identify", "--branch", NULL};
 			source_collect(st);
@@ -186,11 +157,7 @@ static void step_hg_next(struct step *st)
 		return;
 	}
 	case HG_UPDATE:
-		if (st->rc != 0) {
-			step_finish(st, RESULTS_FAILURE);
-			return;
-		}
-		source_checked_out(st);
+		source_vcs_done(st);
 		return;
 	}
 }
@@ -232,6 +199,7 @@ static void step_hg_patch_argv(const char *level, const char **argv)
 
 static const struct source_vcs step_hg_vcs = {
 	.tool = "hg",
+	.option = "--verbose",
 	.source = "Mercurial",
 	.prepare = step_hg_prepare,
 	.next = step_hg_next,

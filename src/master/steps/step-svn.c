@@ -50,36 +50,29 @@ static void step_svn_run_x(struct step *st, enum step_svn_state state, const cha
 {
 	struct source *s = step_svn_src(st);
 	const struct config_source *src = st->cfg->source;
-	const char *full[SOURCE_MAX_ARGV + 1] = {"svn"};
-	size_t n = 1;
-	for (size_t i = 0; argv[i] && n < SOURCE_MAX_ARGV; i++)
-		full[n++] = argv[i];
+	const size_t max = SOURCE_MAX_ARGV - 1; /* and "svn" */
+	const char *args[SOURCE_MAX_ARGV] = {NULL};
+	size_t n = 0;
+	for (size_t i = 0; argv[i] && n < max; i++)
+		args[n++] = argv[i];
 	const char *tail[] = {"--non-interactive", "--no-auth-cache", s->user ? "--username" : NULL,
 			      s->user};
-	for (size_t i = 0; i < ARRAY_SIZE(tail) && n < SOURCE_MAX_ARGV; i++)
+	for (size_t i = 0; i < ARRAY_SIZE(tail) && n < max; i++)
 		if (tail[i])
-			full[n++] = tail[i];
-	if (s->password && n + 2 <= SOURCE_MAX_ARGV) {
-		full[n++] = "--password";
-		full[n++] = s->password;
+			args[n++] = tail[i];
+	if (s->password && n + 2 <= max) {
+		args[n++] = "--password";
+		args[n++] = s->password;
 	}
-	for (size_t i = 0; extra && i < src->nextra_args && n < SOURCE_MAX_ARGV; i++)
-		full[n++] = src->extra_args[i];
-	full[n] = NULL;
-	s->state = state;
-	source_run(st, s->dir, full, NULL, 0);
+	for (size_t i = 0; extra && i < src->nextra_args && n < max; i++)
+		args[n++] = src->extra_args[i];
+	args[n] = NULL;
+	source_run_vcs(st, state, s->dir, args);
 }
 
 static void step_svn_run(struct step *st, enum step_svn_state state, const char *const *argv)
 {
 	step_svn_run_x(st, state, argv, true);
-}
-
-static void step_svn_clobber(struct step *st)
-{
-	struct source *s = step_svn_src(st);
-	s->state = SVN_RMDIR;
-	source_rmdir(st, s->dir);
 }
 
 static void step_svn_update(struct step *st)
@@ -109,16 +102,11 @@ static void step_svn_next(struct step *st)
 	struct source *s = step_svn_src(st);
 	switch ((enum step_svn_state)s->state) {
 	case SVN_START:
-		if (s->full && s->method == CONFIG_SOURCE_CLOBBER) {
-			step_svn_clobber(st);
-			return;
-		}
-		s->state = SVN_STAT;
-		source_stat(st, s->dir, ".svn");
+		source_look(st, ".svn", SVN_STAT, SVN_RMDIR);
 		return;
 	case SVN_STAT: {
 		if (st->rc != 0) {
-			step_svn_clobber(st);
+			source_clobber(st, SVN_RMDIR);
 			return;
 		}
 		const char *argv[] = {"info", "--show-item", "url", NULL};
@@ -131,7 +119,7 @@ static void step_svn_next(struct step *st)
 		if (st->rc != 0 || s->out_overflow || !step_svn_same_url(s)) {
 			step_log_header(st, "no working copy of '%s' there: clobbering",
 					s->repourl);
-			step_svn_clobber(st);
+			source_clobber(st, SVN_RMDIR);
 			return;
 		}
 		if (s->full) {
@@ -142,10 +130,8 @@ static void step_svn_next(struct step *st)
 		step_svn_update(st);
 		return;
 	case SVN_REVERT: {
-		if (st->rc != 0) {
-			step_finish(st, RESULTS_FAILURE);
+		if (!source_exited_ok(st, RESULTS_FAILURE))
 			return;
-		}
 		const char *argv[] = {"cleanup", "--remove-unversioned",
 				      s->method == CONFIG_SOURCE_FRESH ? "--remove-ignored" : NULL,
 				      NULL};
@@ -153,17 +139,12 @@ static void step_svn_next(struct step *st)
 		return;
 	}
 	case SVN_CLEANUP:
-		if (st->rc != 0) {
-			step_finish(st, RESULTS_FAILURE);
-			return;
-		}
-		step_svn_update(st);
+		if (source_exited_ok(st, RESULTS_FAILURE))
+			step_svn_update(st);
 		return;
 	case SVN_RMDIR: {
-		if (st->rc != 0) {
-			step_finish(st, RESULTS_EXCEPTION);
+		if (!source_exited_ok(st, RESULTS_EXCEPTION))
 			return;
-		}
 		const char *argv[] = {"checkout",  s->repourl,
 				      ".",         s->revision ? "--revision" : NULL,
 				      s->revision, NULL};
@@ -172,11 +153,7 @@ static void step_svn_next(struct step *st)
 	}
 	case SVN_CHECKOUT:
 	case SVN_UPDATE:
-		if (st->rc != 0) {
-			step_finish(st, RESULTS_FAILURE);
-			return;
-		}
-		source_checked_out(st);
+		source_vcs_done(st);
 		return;
 	}
 }
@@ -210,24 +187,13 @@ static void step_svn_revision(struct step *st)
 	step_svn_run_x(st, SVN_START, argv, false);
 }
 
-/* a revision number */
-static bool step_svn_revision_ok(const char *text, size_t len)
-{
-	if (!len || len > 20)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!isdigit((unsigned char)text[i]))
-			return false;
-	return true;
-}
-
 static const struct source_vcs step_svn_vcs = {
 	.tool = "svn",
 	.source = "SVN",
 	.prepare = step_svn_prepare,
 	.next = step_svn_next,
 	.revision = step_svn_revision,
-	.revision_ok = step_svn_revision_ok,
+	.revision_ok = source_revno_ok,
 };
 
 static void step_svn_start(struct step *st)

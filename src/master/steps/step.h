@@ -255,6 +255,32 @@ int source_shell(struct step *st, const char *dir, const char *const *argv, cons
 		 const char *stdin_text, size_t stdin_len, const struct step_cmd_ops *ops);
 int source_fs_cmd(struct step *st, const char *name, const char *key1, const char *path1,
 		  const char *key2, const char *path2, const struct step_cmd_ops *ops);
+/* Renders the step's repourl and branch, then takes the branch and
+ * revision of the build's sourcestamp of the step's codebase (Buildbot's
+ * getSourceStamp(codebase); none: the step's own values).  An empty branch
+ * is NULL.  *ret_* owned, NULL when unset; ret_default (may be NULL) gets
+ * the step's own branch.  0, or -1 with a line in the log (a renderable
+ * failed, a branch or revision starts with '-'): the step should end
+ * EXCEPTION. */
+int source_render(struct step *st, char **ret_repourl, char **ret_branch, char **ret_default,
+		  char **ret_revision);
+/* The try patch of the sourcestamp of the step's codebase (Buildbot
+ * applies only its own codebase's): 1 and *ret, 0 when that sourcestamp
+ * has none or the build has no sourcestamp of that codebase, or a
+ * negative error with a line in the log (the step should end EXCEPTION). */
+int source_patch(struct step *st, struct db_patch_data *ret);
+/* Sets got_revision = rev (len bytes) with source and ends the step
+ * SUCCESS, as Buildbot's updateSourceProperty: a step with a codebase adds
+ * { CODEBASE = rev } to the dict the build's earlier source steps made, a
+ * step without one sets a string (source_revision_merge). */
+void source_finish_revision(struct step *st, const char *source, const char *rev, size_t len);
+/* got_revision's next value (a new reference) from old, its value so far
+ * (borrowed; NULL when unset): a dict old is copied with codebase = rev
+ * added; otherwise rev for codebase "", else a new dict { codebase = rev }.
+ * Buildbot asserts when steps with and without a codebase meet; Kiln keeps
+ * both: a string old (the codebase-less step's) goes under the key "" of
+ * the dict, and a codebase-less step after a dict sets its "" key. */
+json_t *source_revision_merge(json_t *old, const char *codebase, const char *rev, size_t len);
 
 /* ---- source steps but git (source.c) ----
  * Adding a VCS: a steps/step-NAME.c with a struct source_vcs and a
@@ -286,6 +312,7 @@ struct source {
 };
 struct source_vcs {
 	const char *tool;   /* the program, as logged: "hg" */
+	const char *option; /* an option every command takes first ("--verbose"), or NULL */
 	const char *source; /* got_revision's property source: "Mercurial" */
 	/* After rendering: the VCS's own settings into s (may change
 	 * s->repourl).  0, or a negative error with a line in the log. */
@@ -314,14 +341,30 @@ char *source_describe(const struct step *st);
  * that cannot start ends the step. */
 void source_run(struct step *st, const char *dir, const char *const *argv, const char *stdin_text,
 		size_t stdin_len);
+/* Runs the VCS's tool (and its option) with argv (NULL-terminated) in
+ * dir as source_run() does; s->state becomes state. */
+void source_run_vcs(struct step *st, int state, const char *dir, const char *const *argv);
 /* The next command's stdout is kept in s->out (capped). */
 void source_collect(struct step *st);
 /* rmdir of dir (NULL: the workdir); stat of dir/sub. */
 void source_rmdir(struct step *st, const char *dir);
 void source_stat(struct step *st, const char *dir, const char *sub);
+/* rmdir of s->dir before a fresh checkout; s->state becomes rmdir_state. */
+void source_clobber(struct step *st, int rmdir_state);
+/* A sequence's first command: with mode full and method clobber
+ * source_clobber(), else stat of s->dir/marker (the VCS's own directory:
+ * ".hg"), s->state becoming stat_state. */
+void source_look(struct step *st, const char *marker, int stat_state, int rmdir_state);
+/* true when the last command exited 0; else ends the step with results. */
+bool source_exited_ok(struct step *st, int results);
+/* The VCS's last command (checkout, update) ended: FAILURE unless it
+ * exited 0, else source_checked_out(). */
+void source_vcs_done(struct step *st);
+/* Is text (len bytes) a revision number (decimal digits, at most 20)? */
+bool source_revno_ok(const char *text, size_t len);
 /* The checkout is done: copy, patch, got_revision follow. */
 void source_checked_out(struct step *st);
-/* Sets got_revision and ends the step SUCCESS. */
+/* Sets got_revision (source_finish_revision) and ends the step. */
 void source_got(struct step *st, const char *rev, size_t len);
 
 /* ---- numbers = { } of the command kinds (slice "measure", step-numbers.c) ----
