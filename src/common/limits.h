@@ -257,4 +257,9 @@
 #define KILN_RETENTION_INTERVAL_S 3600              /* seconds between periodic retention passes */
 #define KILN_MAX_HTTP_CLIENT_ERROR_BODY (64u << 10) /* an error answer to kiln artifact kept */
 
+/* Slice "perfsteps" (issue 10): the database cost of a step */
+/* a finished log's last chunk shorter than this is stored uncompressed (zstd would
+ * cost a thread-pool job and a second commit per step for a few bytes saved) */
+#define KILN_LOG_RAW_TAIL_BYTES 4096
+
 #endif

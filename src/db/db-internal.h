@@ -268,6 +268,20 @@ int db_write_end(struct db *db, int r);
 			w_r_ = db_write_end(db, (body));                                           \
 		w_r_;                                                                              \
 	})
+/* The same without the savepoint, for a body that runs at most one
+ * modifying statement (and any reads): SQLite undoes a failed statement
+ * by itself, and the two savepoint statements cost more than a small
+ * UPDATE.  If SQLite rolled back the whole transaction (I/O error, disk
+ * full), the batch is dropped as db_write_end does. */
+int db_write1_begin(struct db *db);
+int db_write1_end(struct db *db, int r);
+#define WRITE1(body)                                                                               \
+	({                                                                                         \
+		int w_r_ = db_write1_begin(db);                                                    \
+		if (w_r_ >= 0)                                                                     \
+			w_r_ = db_write1_end(db, (body));                                          \
+		w_r_;                                                                              \
+	})
 
 /* Helpers the entity files share (db-sqlite.c). */
 /* Runs an UPDATE that must touch one row: KILN_ENOTFOUND if it touched none. */

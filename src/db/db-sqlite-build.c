@@ -83,7 +83,7 @@ static int sqlite_build_set_state(struct db *db, int64_t buildid, const char *st
 
 int db_build_set_state(struct db *db, int64_t buildid, const char *state_string)
 {
-	return WRITE(sqlite_build_set_state(db, buildid, state_string));
+	return WRITE1(sqlite_build_set_state(db, buildid, state_string));
 }
 
 static int sqlite_build_finish(struct db *db, int64_t buildid, int results,
@@ -111,7 +111,7 @@ static int sqlite_build_finish(struct db *db, int64_t buildid, int results,
 int db_build_finish(struct db *db, int64_t buildid, int results, const char *state_string,
 		    double when)
 {
-	return WRITE(sqlite_build_finish(db, buildid, results, state_string, when));
+	return WRITE1(sqlite_build_finish(db, buildid, results, state_string, when));
 }
 
 static int sqlite_build_set_property(struct db *db, int64_t buildid, const char *name,
@@ -141,5 +141,5 @@ int db_build_set_property(struct db *db, int64_t buildid, const char *name, json
 		value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : xstrdup("null");
 	if (!text)
 		return db_failf(db, -EINVAL, "property '%s' cannot be encoded", name);
-	return WRITE(sqlite_build_set_property(db, buildid, name, text, source));
+	return WRITE1(sqlite_build_set_property(db, buildid, name, text, source));
 }

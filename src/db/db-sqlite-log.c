@@ -271,7 +271,7 @@ static void sqlite_log_zjob_after(uv_work_t *req, int status)
 	db->zjobs--;
 	/* A chunk left uncompressed (failure, db closing) still reads right. */
 	if (status == 0 && j->frame && !db->closing) {
-		int r = WRITE(sqlite_log_zjob_apply(db, j));
+		int r = WRITE1(sqlite_log_zjob_apply(db, j));
 		if (r < 0)
 			log_debug("log chunk %lld stays uncompressed: %s", (long long)j->rowid,
 				  db->errmsg);
@@ -479,7 +479,12 @@ int db_log_append(struct db *db, int64_t logid, const char *text, size_t len)
 		return db_failf(db, KILN_ESTATE, "log %lld is finished", (long long)logid);
 	if (len == 0 || t->truncated)
 		return 0;
-	r = db_write_begin(db);
+	/* Lines that stay in the tail chunk (the common case) only join the
+	 * batch: no statement runs before its commit writes the tail. */
+	bool in_memory = t->text.len < KILN_LOG_CHUNK_BYTES &&
+			 len < KILN_LOG_CHUNK_BYTES - t->text.len - 1 &&
+			 t->bytes + len < db->log_cap;
+	r = in_memory ? db_write1_begin(db) : db_write_begin(db);
 	if (r < 0)
 		return r;
 	r = sqlite_log_append(db, t, text, len);
@@ -487,7 +492,22 @@ int db_log_append(struct db *db, int64_t logid, const char *text, size_t len)
 		/* The memory tail may be ahead of the table: reload it later. */
 		sqlite_log_tail_forget(db, t);
 	}
-	return db_write_end(db, r);
+	return in_memory ? db_write1_end(db, r) : db_write_end(db, r);
+}
+
+/* The finished log's counters, and its end, in one statement. */
+static int sqlite_log_write_finish(struct db *db, struct db_log_tail *t)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(db, ST_LOG_FINISH,
+						 "UPDATE logs SET num_lines = ?2, bytes = ?3, "
+						 "truncated = ?4, complete = 1 WHERE id = ?1");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, t->logid);
+	sqlite3_bind_int64(s, 2, t->num_lines);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)t->bytes);
+	sqlite3_bind_int(s, 4, t->truncated);
+	return db_step_done(db, s, "finish log");
 }
 
 int db_log_finish_locked(struct db *db, int64_t logid)
@@ -496,19 +516,15 @@ int db_log_finish_locked(struct db *db, int64_t logid)
 	int r = sqlite_log_tail_get(db, logid, &t);
 	if (r < 0 || !t)
 		return r;
-	r = sqlite_log_tail_close_chunk(db, t);
+	if (t->text.len >= KILN_LOG_RAW_TAIL_BYTES)
+		r = sqlite_log_tail_close_chunk(db, t);
+	else if (t->text.len && (t->dirty || !t->rowid))
+		/* A short last chunk stays as it is: compressing a few lines
+		 * costs more (a job, a second commit) than the bytes it saves,
+		 * and an uncompressed chunk reads the same. */
+		r = sqlite_log_tail_write_row(db, t, t->text.ptr, t->text.len, false);
 	if (r >= 0)
-		r = sqlite_log_tail_write_counts(db, t);
-	if (r >= 0) {
-		_cleanup_stmt_ sqlite3_stmt *s =
-			db_stmt(db, ST_LOG_FINISH, "UPDATE logs SET complete = 1 WHERE id = ?1");
-		if (!s)
-			r = KILN_EDB;
-		else {
-			sqlite3_bind_int64(s, 1, logid);
-			r = db_step_done(db, s, "finish log");
-		}
-	}
+		r = sqlite_log_write_finish(db, t);
 	sqlite_log_tail_forget(db, t);
 	return r;
 }
@@ -521,8 +537,8 @@ int db_log_finish(struct db *db, int64_t logid)
 	return db_write_end(db, db_log_finish_locked(db, logid));
 }
 
-static int sqlite_log_add(struct db *db, int64_t stepid, const char *name, const char *slug,
-			  char type, int64_t *ret)
+static int sqlite_log_insert(struct db *db, int64_t stepid, const char *name, const char *slug,
+			     char type, int64_t *ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *s =
 		db_stmt(db, ST_LOG_ADD,
@@ -548,6 +564,20 @@ static int sqlite_log_add(struct db *db, int64_t stepid, const char *name, const
 	return 0;
 }
 
+/* The empty in-memory tail of a log just added in the open batch, so that
+ * its first append reads nothing (a rollback drops it with the row). */
+static void sqlite_log_tail_new(struct db *db, int64_t logid, char type)
+{
+	if (!db->in_txn)
+		return; /* committed already (no loop): the first append loads it */
+	struct db_log_tail *t = xcalloc(1, sizeof(*t));
+	t->logid = logid;
+	t->type = type;
+	buf_init(&t->text, SIZE_MAX / 2);
+	t->next = db->tails;
+	db->tails = t;
+}
+
 int db_log_add(struct db *db, int64_t stepid, const char *name, char type, int64_t *ret_logid)
 {
 	if (type != 's' && type != 't' && type != 'h')
@@ -556,13 +586,12 @@ int db_log_add(struct db *db, int64_t stepid, const char *name, char type, int64
 		return db_failf(db, -EINVAL, "log name is empty");
 	_cleanup_free_ char *slug = db_slugify(name);
 	int64_t id = 0;
-	int r = db_write_begin(db);
+	int r = WRITE1(sqlite_log_insert(db, stepid, name, slug, type, &id));
 	if (r < 0)
 		return r;
-	r = db_write_end(db, sqlite_log_add(db, stepid, name, slug, type, &id));
-	if (r >= 0)
-		*ret_logid = id;
-	return r;
+	sqlite_log_tail_new(db, id, type);
+	*ret_logid = id;
+	return 0;
 }
 
 int db_log_get(struct db *db, int64_t logid, struct db_log_info *ret)

@@ -55,7 +55,7 @@ int db_number_record(struct db *db, int64_t builderid, int64_t buildid, int64_t 
 		return db_failf(db, -EINVAL, "number name is empty");
 	if (!isfinite(value))
 		return db_failf(db, -EINVAL, "number '%s' is not finite", name);
-	return WRITE(sqlite_numbers_record(db, builderid, buildid, stepid, name, value, when));
+	return WRITE1(sqlite_numbers_record(db, builderid, buildid, stepid, name, value, when));
 }
 
 /* --- reading -------------------------------------------------------------------------- */

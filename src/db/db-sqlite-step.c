@@ -24,13 +24,18 @@ static int sqlite_step_name_taken(struct db *db, int64_t buildid, const char *na
 	return db_step_row(db, s, "step name");
 }
 
-static int sqlite_step_add(struct db *db, int64_t buildid, const char *name, int64_t *ret_stepid,
-			   int64_t *ret_number)
+/* started_at: 0 for a step not started yet (NULL); state_string NULL: ''. */
+static int sqlite_step_add(struct db *db, int64_t buildid, const char *name, double started_at,
+			   const char *state_string, int64_t *ret_stepid, int64_t *ret_number)
 {
-	int r = db_build_exists(db, buildid);
-	if (r <= 0)
-		return r < 0 ? r
-			     : db_failf(db, KILN_ENOTFOUND, "no build %lld", (long long)buildid);
+	int r;
+	_cleanup_free_ char *unique = xstrdup(name);
+	for (int i = 1; (r = sqlite_step_name_taken(db, buildid, unique)) == 1; i++) {
+		free(unique);
+		unique = xasprintf("%s_%d", name, i);
+	}
+	if (r < 0)
+		return r;
 	int64_t number;
 	{
 		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
@@ -43,24 +48,28 @@ static int sqlite_step_add(struct db *db, int64_t buildid, const char *name, int
 			return r < 0 ? r : KILN_EDB;
 		number = sqlite3_column_int64(s, 0);
 	}
-	_cleanup_free_ char *unique = xstrdup(name);
-	for (int i = 1; (r = sqlite_step_name_taken(db, buildid, unique)) == 1; i++) {
-		free(unique);
-		unique = xasprintf("%s_%d", name, i);
-	}
-	if (r < 0)
-		return r;
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-		db, ST_STEP_ADD, "INSERT INTO steps (number, name, buildid) VALUES (?1, ?2, ?3)");
+	/* The build's existence is the foreign key's check. */
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_STEP_ADD,
+			"INSERT INTO steps (number, name, buildid, started_at, state_string) "
+			"VALUES (?1, ?2, ?3, ?4, ?5)");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, number);
 	db_bind_text(s, 2, unique);
 	sqlite3_bind_int64(s, 3, buildid);
-	if ((r = db_step_done(db, s, "add step")) < 0)
-		return r;
-	*ret_stepid = sqlite3_last_insert_rowid(db->h);
+	if (started_at > 0)
+		sqlite3_bind_double(s, 4, started_at);
+	else
+		sqlite3_bind_null(s, 4);
+	db_bind_text(s, 5, state_string ? state_string : "");
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		if (sqlite3_extended_errcode(db->h) == SQLITE_CONSTRAINT_FOREIGNKEY)
+			return db_failf(db, KILN_ENOTFOUND, "no build %lld", (long long)buildid);
+		return db_fail(db, "add step");
+	}
 	*ret_number = number;
+	*ret_stepid = sqlite3_last_insert_rowid(db->h);
 	return 0;
 }
 
@@ -70,10 +79,25 @@ int db_step_add(struct db *db, int64_t buildid, const char *name, int64_t *ret_s
 	if (!name || !*name)
 		return db_failf(db, -EINVAL, "step name is empty");
 	int64_t id = 0, number = 0;
-	int r = WRITE(sqlite_step_add(db, buildid, name, &id, &number));
+	int r = WRITE1(sqlite_step_add(db, buildid, name, 0, NULL, &id, &number));
 	if (r >= 0) {
 		if (ret_stepid)
 			*ret_stepid = id;
+		if (ret_number)
+			*ret_number = number;
+	}
+	return r;
+}
+
+int db_step_begin(struct db *db, int64_t buildid, const char *name, double when,
+		  const char *state_string, int64_t *ret_stepid, int64_t *ret_number)
+{
+	if (!name || !*name)
+		return db_failf(db, -EINVAL, "step name is empty");
+	int64_t id = 0, number = 0;
+	int r = WRITE1(sqlite_step_add(db, buildid, name, when, state_string, &id, &number));
+	if (r >= 0) {
+		*ret_stepid = id;
 		if (ret_number)
 			*ret_number = number;
 	}
@@ -93,7 +117,7 @@ static int sqlite_step_start(struct db *db, int64_t stepid, double when)
 
 int db_step_start(struct db *db, int64_t stepid, double when)
 {
-	return WRITE(sqlite_step_start(db, stepid, when));
+	return WRITE1(sqlite_step_start(db, stepid, when));
 }
 
 static int sqlite_step_set_state(struct db *db, int64_t stepid, const char *state_string)
@@ -109,7 +133,7 @@ static int sqlite_step_set_state(struct db *db, int64_t stepid, const char *stat
 
 int db_step_set_state(struct db *db, int64_t stepid, const char *state_string)
 {
-	return WRITE(sqlite_step_set_state(db, stepid, state_string));
+	return WRITE1(sqlite_step_set_state(db, stepid, state_string));
 }
 
 static int sqlite_step_finish(struct db *db, int64_t stepid, int results, const char *state_string,
@@ -139,7 +163,7 @@ static int sqlite_step_finish(struct db *db, int64_t stepid, int results, const 
 int db_step_finish(struct db *db, int64_t stepid, int results, const char *state_string,
 		   bool hidden, double when)
 {
-	return WRITE(sqlite_step_finish(db, stepid, results, state_string, hidden, when));
+	return WRITE1(sqlite_step_finish(db, stepid, results, state_string, hidden, when));
 }
 
 static int sqlite_step_add_url(struct db *db, int64_t stepid, const char *name, const char *url)
@@ -158,5 +182,5 @@ static int sqlite_step_add_url(struct db *db, int64_t stepid, const char *name, 
 
 int db_step_add_url(struct db *db, int64_t stepid, const char *name, const char *url)
 {
-	return WRITE(sqlite_step_add_url(db, stepid, name, url));
+	return WRITE1(sqlite_step_add_url(db, stepid, name, url));
 }

@@ -372,6 +372,27 @@ int db_write_end(struct db *db, int r)
 	return r;
 }
 
+int db_write1_begin(struct db *db)
+{
+	return db_txn_begin(db);
+}
+
+int db_write1_end(struct db *db, int r)
+{
+	if (db->savepoint_depth > 0)
+		return r; /* inside a db_write_begin: that write decides */
+	if (r < 0) {
+		/* SQLite undid the failed statement, or the whole transaction
+		 * (then autocommit is back on): the batch is gone with it. */
+		if (!db->loop || (db->in_txn && sqlite3_get_autocommit(db->h)))
+			db_txn_rollback(db);
+		return r;
+	}
+	if (!db->loop)
+		return db_flush(db);
+	return r;
+}
+
 /* --- open / close --------------------------------------------------------------- */
 
 static int db_pragma(struct db *db, const char *sql)

@@ -207,6 +207,10 @@ int db_build_set_property(struct db *db, int64_t buildid, const char *name, json
 int db_step_add(struct db *db, int64_t buildid, const char *name, int64_t *ret_stepid,
 		int64_t *ret_number);
 int db_step_start(struct db *db, int64_t stepid, double when);
+/* db_step_add and db_step_start with db_step_set_state in one statement: a
+ * step as it starts (each step of a build costs its writes, so one). */
+int db_step_begin(struct db *db, int64_t buildid, const char *name, double when,
+		  const char *state_string, int64_t *ret_stepid, int64_t *ret_number);
 int db_step_set_state(struct db *db, int64_t stepid, const char *state_string);
 int db_step_finish(struct db *db, int64_t stepid, int results, const char *state_string,
 		   bool hidden, double when);
@@ -225,7 +229,8 @@ int db_log_add(struct db *db, int64_t stepid, const char *name, char type, int64
  * 's' logs, no prefix otherwise), then further text is dropped (returns 0).
  * Returns KILN_ESTATE if finished, KILN_ENOTFOUND if no such log. */
 int db_log_append(struct db *db, int64_t logid, const char *text, size_t len);
-/* Compresses the tail chunk and marks the log complete; 0 if already complete. */
+/* Writes the tail chunk and marks the log complete; 0 if already complete.
+ * The tail is compressed unless shorter than KILN_LOG_RAW_TAIL_BYTES. */
 int db_log_finish(struct db *db, int64_t logid);
 struct db_log_info {
 	int64_t logid, stepid, num_lines;

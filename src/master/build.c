@@ -516,10 +516,10 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 	/* Buildbot's first step: the worker is ready */
 	int64_t stepid, number;
 	if (build_db_check(b,
-			   db_step_add(m->db, b->buildid, "worker_preparation", &stepid, &number),
+			   db_step_begin(m->db, b->buildid, "worker_preparation", now, NULL,
+					 &stepid, &number),
 			   "add step") == 0) {
 		_cleanup_free_ char *st = xasprintf("worker %s ready", w->cfg->name);
-		build_db_check(b, db_step_start(m->db, stepid, now), "start step");
 		build_db_check(b, db_step_finish(m->db, stepid, RESULTS_SUCCESS, st, false, now),
 			       "finish step");
 	}

@@ -1533,6 +1533,163 @@ TEST(log_compress_off_loop)
 	free(url);
 }
 
+/* --- the cost of a step (slice "perfsteps") ------------------------------------ */
+
+/* Checks that log lg holds exactly want. */
+static void check_log_text(struct db *db, int64_t lg, const char *want)
+{
+	struct buf out;
+	buf_init(&out, 1u << 20);
+	int64_t count = 0;
+	CHECK_INT(db_log_read(db, lg, 0, 1000, &out, &count), 0);
+	CHECK_STR(out.ptr, want);
+	buf_release(&out);
+}
+
+/* A step as it starts is one write: its row with its number, a unique name,
+ * started_at and state; a missing build leaves nothing. */
+TEST(step_begin_one_write)
+{
+	struct db *db = open_mem();
+	struct fixture f;
+	fixture_make(db, &f);
+	int64_t s0, s1, s2, num;
+	CHECK_INT(db_step_begin(db, f.buildid, "compile", 1003.5, "'make all'", &s0, &num), 0);
+	CHECK_INT(num, 0);
+	CHECK_INT(db_step_begin(db, f.buildid, "compile", 1004.5, NULL, &s1, &num), 0);
+	CHECK_INT(num, 1);
+	CHECK_INT(db_step_begin(db, 999, "compile", 1005, "x", &s2, NULL), KILN_ENOTFOUND);
+	CHECK_INT(db_step_begin(db, f.buildid, "", 1005, "x", &s2, NULL), -EINVAL);
+	json_t *l = list(db, DB_STEPS, NULL);
+	CHECK_INT(json_array_size(l), 2);
+	json_t *o = json_array_get(l, 0);
+	CHECK_STR(json_string_value(json_object_get(o, "name")), "compile");
+	CHECK_STR(json_string_value(json_object_get(o, "state_string")), "'make all'");
+	CHECK_INT(jint(o, "started_at"), 1003);
+	CHECK(json_is_false(json_object_get(o, "complete")));
+	o = json_array_get(l, 1);
+	CHECK_STR(json_string_value(json_object_get(o, "name")), "compile_1");
+	CHECK_STR(json_string_value(json_object_get(o, "state_string")), "");
+	CHECK_INT(jint(o, "stepid"), s1);
+	json_decref(l);
+	db_close(db);
+}
+
+/* A write of one statement has no savepoint: when it fails on a loop, SQLite
+ * undoes that statement only, and the rest of the batch still commits. */
+TEST(write1_failure_keeps_batch)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	char *url;
+	struct db *db = open_file(&loop, &url);
+	struct fixture f;
+	fixture_make(db, &f);
+	int64_t s0, lg, lg2;
+	CHECK_INT(db_step_begin(db, f.buildid, "a", 1003, "running", &s0, NULL), 0);
+	CHECK_INT(db_log_add(db, s0, "stdio", 's', &lg), 0);
+	CHECK(db->in_txn);
+	CHECK_INT(db_log_add(db, s0, "stdio", 's', &lg2), -EEXIST);                     /* UNIQUE */
+	CHECK_INT(db_step_set_state(db, 999, "x"), KILN_ENOTFOUND);                     /* no row */
+	CHECK_INT(db_step_begin(db, 999, "b", 1003, NULL, &lg2, NULL), KILN_ENOTFOUND); /* FK */
+	CHECK(db->in_txn); /* the batch is still open */
+	CHECK_INT(db_log_append(db, lg, "ohello\n", 7), 0);
+	CHECK_INT(db_step_set_state(db, s0, "still running"), 0);
+	uv_run(&loop, UV_RUN_NOWAIT); /* the check handle commits the batch */
+	CHECK(!db->in_txn);
+	db_close(db);
+	loop_drain(&loop);
+	CHECK_INT(uv_loop_close(&loop), 0);
+
+	/* Another open sees everything written around the failures. */
+	CHECK_INT(db_open(NULL, url, tmpdir, &db), 0);
+	json_t *l = list(db, DB_STEPS, NULL);
+	CHECK_INT(json_array_size(l), 1);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(l, 0), "state_string")),
+		  "still running");
+	json_decref(l);
+	check_log_text(db, lg, "ohello\n");
+	db_close(db);
+	free(url);
+}
+
+/* A log added on a loop has its tail in memory at once: its first append
+ * reads no row.  A rolled-back batch drops it with the row. */
+TEST(log_add_starts_tail)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct db *db = open_file(&loop, NULL);
+	struct fixture f;
+	fixture_make(db, &f);
+	int64_t s0, lg;
+	CHECK_INT(db_step_begin(db, f.buildid, "a", 1003, NULL, &s0, NULL), 0);
+	CHECK_INT(db_log_add(db, s0, "stdio", 's', &lg), 0);
+	CHECK(db->tails != NULL && db->tails->logid == lg && db->tails->num_lines == 0);
+	CHECK_INT(db_log_append(db, lg, "oone\notwo\n", 10), 0);
+	struct db_log_info li;
+	CHECK_INT(db_log_get(db, lg, &li), 0);
+	CHECK_INT(li.num_lines, 2);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	CHECK(!db->in_txn);
+	check_log_text(db, lg, "oone\notwo\n");
+	db_close(db);
+	loop_drain(&loop);
+	CHECK_INT(uv_loop_close(&loop), 0);
+}
+
+/* A finished log's short last chunk is stored as it is, in the finishing
+ * write (no compression job, no second commit); a long one is compressed. */
+TEST(log_short_tail_stays_raw)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct db *db = open_file(&loop, NULL);
+	int64_t lg = make_log(db, 's');
+	CHECK_INT(db_log_append(db, lg, "oecho 1 none\n", 13), 0);
+	CHECK_INT(db_log_append(db, lg, "hprogram finished with exit code 0\n", 35), 0);
+	CHECK_INT(db_log_finish(db, lg), 0);
+	CHECK_INT(db->zjobs, 0);
+	wait_zjobs(&loop, db);
+	CHECK_INT(chunks_where(db, lg, 1), 0);
+	CHECK_INT(chunks_where(db, lg, 0), 1);
+	struct db_log_info li;
+	CHECK_INT(db_log_get(db, lg, &li), 0);
+	CHECK(li.complete);
+	CHECK_INT(li.num_lines, 2);
+	check_log_text(db, lg, "oecho 1 none\nhprogram finished with exit code 0\n");
+
+	/* just under the threshold: raw; at it: compressed (off the loop) */
+	struct buf text;
+	buf_init(&text, 1u << 20);
+	int64_t lg2 = make_log(db, 't'), lg3 = make_log(db, 't');
+	while (text.len + 100 < KILN_LOG_RAW_TAIL_BYTES)
+		CHECK_INT(buf_adds(&text, "0123456789012345678901234567890123456789012345678\n"),
+			  0);
+	CHECK_INT(db_log_append(db, lg2, text.ptr, text.len), 0);
+	while (text.len < KILN_LOG_RAW_TAIL_BYTES)
+		CHECK_INT(buf_adds(&text, "0123456789012345678901234567890123456789012345678\n"),
+			  0);
+	CHECK_INT(db_log_append(db, lg3, text.ptr, text.len), 0);
+	CHECK_INT(db_log_finish(db, lg2), 0);
+	CHECK_INT(db_log_finish(db, lg3), 0);
+	wait_zjobs(&loop, db);
+	CHECK_INT(chunks_where(db, lg2, 0), 1);
+	CHECK_INT(chunks_where(db, lg3, 0), 0);
+	CHECK_INT(chunks_where(db, lg3, 1), 1);
+	int64_t count;
+	struct buf out;
+	buf_init(&out, 1u << 20);
+	CHECK_INT(db_log_read(db, lg3, 0, 1000, &out, &count), 0);
+	CHECK_INT(out.len, text.len);
+	CHECK(memcmp(out.ptr, text.ptr, text.len) == 0);
+	buf_release(&out);
+	buf_release(&text);
+	db_close(db);
+	loop_drain(&loop);
+	CHECK_INT(uv_loop_close(&loop), 0);
+}
+
 TEST(log_50mb_throughput)
 {
 	uv_loop_t loop;
@@ -2127,6 +2284,10 @@ int main(void)
 	RUN(log_cap_marker);
 	RUN(log_batched_on_loop);
 	RUN(log_compress_off_loop);
+	RUN(step_begin_one_write);
+	RUN(write1_failure_keeps_batch);
+	RUN(log_add_starts_tail);
+	RUN(log_short_tail_stays_raw);
 	RUN(log_50mb_throughput);
 	RUN(sourcestamp_patch_listed);
 	RUN(buildset_several_codebases);

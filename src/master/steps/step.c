@@ -1056,9 +1056,9 @@ void step_begin(struct build *b, const struct config_step *s)
 		return;
 	}
 	st->desc = st->kind->describe ? st->kind->describe(st) : xasprintf("'%s'", st->kind->name);
-	int64_t number;
-	int r = build_db_check(b, db_step_add(m->db, b->buildid, s->name, &st->stepid, &number),
-			       "add step");
+	int r = build_db_check(
+		b, db_step_begin(m->db, b->buildid, s->name, now, st->desc, &st->stepid, NULL),
+		"add step");
 	if (r < 0) {
 		b->step = NULL;
 		free(st->desc);
@@ -1066,11 +1066,8 @@ void step_begin(struct build *b, const struct config_step *s)
 		build_step_ended(b, s, RESULTS_EXCEPTION, NULL);
 		return;
 	}
-	if (build_db_check(b, db_step_start(m->db, st->stepid, now), "start step") < 0 ||
-	    build_db_check(b, db_step_set_state(m->db, st->stepid, st->desc), "set step state") <
-		    0 ||
-	    build_db_check(b, db_log_add(m->db, st->stepid, "stdio", 's', &st->logid), "add log") <
-		    0) {
+	if (build_db_check(b, db_log_add(m->db, st->stepid, "stdio", 's', &st->logid), "add log") <
+	    0) {
 		/* the step's output could not be stored: it does not run */
 		step_finish(st, RESULTS_EXCEPTION);
 		return;
