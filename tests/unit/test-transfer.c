@@ -2,7 +2,8 @@
  * Unit tests of src/master/transfer.c on a real libuv loop and real files:
  * uploads in chunks, mode and keepstamp, writes answered ahead of the disk
  * within their caps (backpressure past them, a pipelining worker, too many
- * unanswered writes refused, a failed write reported on the next answer),
+ * unanswered writes refused, a failed write reported on the next answer, a
+ * utime held until the queued blocks are on disk),
  * maxsize enforced by the master, downloads that
  * answer with bytes and an empty bin at the end, directory uploads from
  * tar(1) streams (plain, gzip, bzip2) and hostile tar streams built here.
@@ -360,6 +361,44 @@ TEST(upload_answered_ahead_then_backpressure)
 		free(a[i].data);
 	free(c.data);
 	free(data);
+}
+
+/* A utime (keepstamp before close) while blocks are queued waits for them:
+ * a write after it would move the mtime again. */
+TEST(upload_utime_waits_for_queued_blocks)
+{
+	struct owner o = {0};
+	struct transfer *t = NULL;
+	struct transfer_upload_opts uo = {.root = tmpdir, .dest = "ut/f.bin", .mode = -1};
+	CHECK_INT(transfer_upload_file_begin(&loop, &uo, &owner_cb, &o, &t), 0);
+	if (!t)
+		return;
+	char blk[5000];
+	memset(blk, 'u', sizeof(blk));
+	struct ans a[3], u = {0}, c = {0};
+	memset(a, 0, sizeof(a));
+	for (unsigned i = 0; i < 3; i++) {
+		ops->write(t, blk, sizeof(blk), ans_new(&a[i]));
+		CHECK(a[i].answered && a[i].status == 0);
+	}
+	ops->utime(t, 1000000000.0, 1111111111.0, ans_new(&u));
+	CHECK(!u.answered); /* held until the blocks are on disk */
+	CHECK(run_until(&u.answered));
+	CHECK_INT(u.status, 0);
+	ops->close_writer(t, ans_new(&c));
+	CHECK(run_until(&c.answered));
+	CHECK_INT(c.status, 0);
+	ops->complete(t, 0, NULL);
+	CHECK(o.completed && o.res.done);
+	struct stat st;
+	_cleanup_free_ char *dest = path_in("ut/f.bin");
+	CHECK_INT(stat(dest, &st), 0);
+	CHECK_INT(st.st_size, 3 * sizeof(blk));
+	CHECK_INT(st.st_mtime, 1111111111);
+	for (unsigned i = 0; i < 3; i++)
+		free(a[i].data);
+	free(u.data);
+	free(c.data);
 }
 
 /* Big blocks: the bytes answered ahead stay under KILN_UPLOAD_AHEAD_BYTES. */
@@ -862,6 +901,7 @@ int main(void)
 	RUN(upload_file_chunks_mode_keepstamp);
 	RUN(upload_over_maxsize_refused);
 	RUN(upload_answered_ahead_then_backpressure);
+	RUN(upload_utime_waits_for_queued_blocks);
 	RUN(upload_ahead_bytes_capped);
 	RUN(upload_too_many_unanswered_refused);
 	RUN(upload_write_error_on_next_answer);
