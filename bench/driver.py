@@ -2149,8 +2149,10 @@ NOTES = {
                 'build\'s logs are checked for the rendered values.'],
     'upload': ['Issue 10: a builder whose one step uploads a 1 GiB file (random bytes, '
                'absolute `workersrc` in the throwaway directory) from the worker to the master '
-               '(Kiln `file_upload`, Buildbot `FileUpload`; both 256 KiB blocks, one in flight, '
-               'msgpack over WebSocket on loopback). Each sample: the raw loopback copy first '
+               '(Kiln `file_upload`, Buildbot `FileUpload`; both 256 KiB blocks, msgpack over '
+               'WebSocket on loopback; `kiln-worker` keeps 4 writes in flight and Kiln\'s master '
+               'answers each once queued while ≤ 2 MiB wait for the disk, Buildbot\'s worker '
+               'waits for each answer). Each sample: the raw loopback copy first '
                '(`bench/loopcopy.c`: one process reads the file in 256 KiB blocks into a TCP '
                'socket on 127.0.0.1, the other writes what arrives to a file, no fsync, as the '
                'master does none), then force → the build\'s `finished` event on `/ws`. The '

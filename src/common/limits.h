@@ -262,4 +262,14 @@
  * cost a thread-pool job and a second commit per step for a few bytes saved) */
 #define KILN_LOG_RAW_TAIL_BYTES 4096
 
+/* Slice "perfupload" (issue 10): upload blocks between the worker and the disk */
+/* bytes, then blocks, of one upload answered before they are on disk */
+#define KILN_UPLOAD_AHEAD_BYTES (2u << 20)
+#define KILN_UPLOAD_AHEAD_BLOCKS 8
+/* writes of one upload awaiting answers, and their bytes: one more fails it */
+#define KILN_UPLOAD_MAX_UNANSWERED 8
+#define KILN_UPLOAD_MAX_UNANSWERED_BYTES (8u << 20)
+/* kiln-worker: upload writes it sends before awaiting the first answer */
+#define KILN_WORKER_UPLOAD_WINDOW 4
+
 #endif

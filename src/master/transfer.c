@@ -2,8 +2,12 @@
  * The master's side of file transfers (see transfer.h): one struct transfer
  * owns an upload_file, upload_directory or download_file command.  Disk
  * work runs as libuv fs requests or on the thread pool, one at a time per
- * transfer, and the worker's message is answered when it is done: the
- * worker's stop-and-wait then bounds what the master holds to one chunk.
+ * transfer.  An upload's blocks go through a bounded ring: a write is
+ * answered as soon as its block is queued while the blocks answered ahead
+ * of the disk stay under KILN_UPLOAD_AHEAD_*, later when they do not (the
+ * worker waits for its answers: that is the backpressure); a failed write
+ * is reported on the next answer or on close.  Other messages are answered
+ * once their fs request is done.
  */
 #define LOG_SUBSYS "transfer"
 
@@ -40,7 +44,6 @@ enum transfer_kind {
 /* the fs request in flight, which says what its callback continues with */
 enum transfer_stage {
 	TRANSFER_IDLE,
-	TRANSFER_WRITING,   /* a chunk hashed and written on the thread pool */
 	TRANSFER_CLOSING,   /* upload closed by the worker: the fd */
 	TRANSFER_CHMOD,     /* then the mode */
 	TRANSFER_RENAMING,  /* then into place */
@@ -49,6 +52,28 @@ enum transfer_stage {
 	TRANSFER_UNLINKING, /* directory: the tar once extracted */
 	TRANSFER_ARCHIVING, /* directory: the tar once extracted, kept (opts.archive) */
 	TRANSFER_READING,   /* download: the next chunk */
+};
+
+/* one upload block between its write message and its write(2) */
+struct transfer_block {
+	char *data; /* owned, cap bytes, kept for the ring slot's next block */
+	size_t cap;
+	size_t len;
+	struct rcmd_answer *answer; /* owed to the worker, or NULL once answered */
+};
+
+#define TRANSFER_RING (KILN_UPLOAD_AHEAD_BLOCKS + KILN_UPLOAD_MAX_UNANSWERED)
+
+/* a close, unpack or utime that came while blocks were still queued */
+struct transfer_held {
+	enum {
+		TRANSFER_HELD_NONE,
+		TRANSFER_HELD_CLOSE,
+		TRANSFER_HELD_UNPACK,
+		TRANSFER_HELD_UTIME
+	} op;
+	struct rcmd_answer *answer;
+	double atime, mtime;
 };
 
 struct transfer {
@@ -65,12 +90,20 @@ struct transfer {
 	uint64_t off;     /* download: next offset */
 	int64_t entries;  /* directory: extracted */
 	int mode;         /* file upload: -1 or permission bits */
-	char *data;       /* owned: download's string, or the chunk being written or read */
+	char *data;       /* owned: download's string, or the chunk being read */
 	size_t data_len;  /* the string's length */
 	size_t chunk_cap; /* allocated size of data when it holds a chunk */
-	size_t chunk_len; /* bytes of the chunk being written */
-	int job_err;      /* the thread-pool write's error */
-	EVP_MD_CTX *sha;  /* owned: OpenSSL's SHA-256 (SHA-NI where the CPU has it) */
+	/* upload: blocks q_head .. q_head + q_len - 1 (mod TRANSFER_RING) are
+	 * queued in order; the first q_answered of them were answered (answers
+	 * go out in order), q_ahead bytes in all; q_owed bytes await answers */
+	struct transfer_block q[TRANSFER_RING];
+	unsigned q_head, q_len, q_answered;
+	size_t q_ahead, q_owed;
+	unsigned job_n; /* blocks from q_head the thread-pool job writes */
+	bool writing;   /* that job is in flight */
+	int job_err;    /* the thread-pool write's error */
+	struct transfer_held held;
+	EVP_MD_CTX *sha; /* owned: OpenSSL's SHA-256 (SHA-NI where the CPU has it) */
 	unsigned char digest[32];
 	uv_fs_t req;
 	uv_work_t work;
@@ -403,6 +436,8 @@ static void transfer_free(struct transfer *t)
 	free(t->final);
 	free(t->archive);
 	free(t->data);
+	for (size_t i = 0; i < ARRAY_SIZE(t->q); i++)
+		free(t->q[i].data); /* their answers were sent (transfer_finish) */
 	free(t->untar_error);
 	free(t->c_failure);
 	free(t->error);
@@ -415,8 +450,28 @@ void transfer_abort(struct transfer *t)
 		transfer_free(t);
 }
 
+static void transfer_answer_held(struct transfer *t, const char *msg);
+
+/* Drops the queued blocks (none being written), answering those still owed
+ * an answer with msg: after a failure, or when the command ended. */
+static void transfer_queue_drop(struct transfer *t, const char *msg)
+{
+	for (; t->q_len; t->q_len--, t->q_head = (t->q_head + 1) % TRANSFER_RING) {
+		struct transfer_block *b = &t->q[t->q_head];
+		if (b->answer)
+			transfer_answer_error(b->answer, msg);
+		b->answer = NULL;
+	}
+	t->q_answered = 0;
+	t->q_ahead = t->q_owed = 0;
+}
+
 static void transfer_finish(struct transfer *t)
 {
+	/* what a worker that did not wait is still owed (its connection is
+	 * usually gone: then the answers are only freed) */
+	transfer_queue_drop(t, t->error ? t->error : "the command ended");
+	transfer_answer_held(t, t->error ? t->error : "the command ended");
 	struct transfer_result res = {0};
 	res.status = t->status;
 	res.error = t->error;
@@ -452,7 +507,7 @@ static void transfer_idle(struct transfer *t, const void *data, size_t len)
 		else
 			rcmd_answer_send(a, 0, NULL, data, len);
 	}
-	if (t->completed)
+	if (t->completed && !t->writing)
 		transfer_finish(t);
 }
 
@@ -529,50 +584,144 @@ int transfer_upload_dir_begin(uv_loop_t *loop, const struct transfer_upload_opts
 
 static void transfer_fs_done(uv_fs_t *req);
 
-/* On the thread pool: hashing and the write(2) of one chunk never run on
- * the loop thread.  (libsodium's portable SHA-256 ran at a third of a
- * raw copy's speed; OpenSSL's uses the CPU's SHA instructions.) */
+/* On the thread pool: hashing and the write(2) of the blocks queued when
+ * the job started never run on the loop thread, which meanwhile only
+ * appends blocks to other ring slots and answers.  (libsodium's portable
+ * SHA-256 ran at a third of a raw copy's speed; OpenSSL's uses the CPU's
+ * SHA instructions.) */
 static void transfer_write_job(uv_work_t *w)
 {
 	struct transfer *t = w->data;
 	t->job_err = 0;
-	if (EVP_DigestUpdate(t->sha, t->data, t->chunk_len) != 1) {
-		t->job_err = -EIO;
-		return;
-	}
-	size_t done = 0;
-	while (done < t->chunk_len) {
-		ssize_t n = write(t->fd, t->data + done, t->chunk_len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			t->job_err = n < 0 ? -errno : -EIO;
+	for (unsigned i = 0; i < t->job_n; i++) {
+		const struct transfer_block *b = &t->q[(t->q_head + i) % TRANSFER_RING];
+		if (EVP_DigestUpdate(t->sha, b->data, b->len) != 1) {
+			t->job_err = -EIO;
 			return;
 		}
-		done += (size_t)n;
+		size_t done = 0;
+		while (done < b->len) {
+			ssize_t n = write(t->fd, b->data + done, b->len - done);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				t->job_err = n < 0 ? -errno : -EIO;
+				return;
+			}
+			done += (size_t)n;
+		}
 	}
 }
+
+/* Answers the oldest blocks still owed one while the blocks answered ahead
+ * of the disk stay under their caps: the worker may then send more. */
+static void transfer_queue_answer(struct transfer *t)
+{
+	while (t->q_answered < t->q_len && t->q_answered < KILN_UPLOAD_AHEAD_BLOCKS) {
+		struct transfer_block *b = &t->q[(t->q_head + t->q_answered) % TRANSFER_RING];
+		if (t->q_ahead + b->len > KILN_UPLOAD_AHEAD_BYTES)
+			break; /* answered once written (or once enough is) */
+		t->q_answered++;
+		t->q_ahead += b->len;
+		t->q_owed -= b->len;
+		struct rcmd_answer *a = b->answer;
+		b->answer = NULL;
+		rcmd_answer_send(a, 0, NULL, NULL, 0);
+	}
+}
+
+static void transfer_write_after(uv_work_t *w, int status);
+
+/* Starts the job writing every queued block, unless one runs already. */
+static void transfer_queue_kick(struct transfer *t)
+{
+	if (t->writing || !t->q_len || t->status < 0 || t->completed)
+		return;
+	t->job_n = t->q_len;
+	t->writing = true;
+	t->work.data = t;
+	int r = uv_queue_work(t->loop, &t->work, transfer_write_job, transfer_write_after);
+	if (r < 0) {
+		t->writing = false;
+		transfer_fail(t, r, "cannot write the upload: %s", err_str(r));
+		transfer_queue_drop(t, t->error);
+	}
+}
+
+static void transfer_held_run(struct transfer *t);
 
 static void transfer_write_after(uv_work_t *w, int status)
 {
 	struct transfer *t = w->data;
+	t->writing = false;
 	if (status < 0)
 		transfer_fail(t, status, "cannot write the upload: %s", err_str(status));
 	else if (t->job_err < 0)
 		transfer_fail(t, t->job_err, "cannot write the upload: %s", err_str(t->job_err));
-	transfer_idle(t, NULL, 0);
+	/* the blocks written leave the ring; one still owed its answer gets it */
+	for (unsigned i = 0; i < t->job_n; i++) {
+		struct transfer_block *b = &t->q[t->q_head];
+		if (b->answer) {
+			if (t->status < 0)
+				transfer_answer_error(b->answer, t->error);
+			else
+				rcmd_answer_send(b->answer, 0, NULL, NULL, 0);
+			b->answer = NULL;
+			t->q_owed -= b->len;
+		} else {
+			t->q_answered--;
+			t->q_ahead -= b->len;
+		}
+		t->q_head = (t->q_head + 1) % TRANSFER_RING;
+		t->q_len--;
+	}
+	t->job_n = 0;
+	if (t->status < 0 || t->completed)
+		transfer_queue_drop(t, t->status < 0 ? t->error : "the command ended");
+	else
+		transfer_queue_answer(t);
+	transfer_queue_kick(t);
+	if (t->writing)
+		return;
+	if (t->held.op != TRANSFER_HELD_NONE)
+		transfer_held_run(t);
+	else if (t->completed && t->stage == TRANSFER_IDLE)
+		transfer_finish(t);
 }
 
+/* True (and a is answered) when a message came while another is being
+ * served: the worker did not wait for its answer. */
 static bool transfer_busy(struct transfer *t, struct rcmd_answer *a)
 {
-	if (t->stage == TRANSFER_IDLE)
+	if (t->stage == TRANSFER_IDLE && t->held.op == TRANSFER_HELD_NONE)
 		return false;
-	/* stop-and-wait broken: the worker did not wait for its answer */
 	transfer_fail(t, KILN_EPROTO,
 		      "the worker sent a transfer message before its last was "
 		      "answered");
 	transfer_answer_error(a, t->error);
 	return true;
+}
+
+/* A close, unpack or utime while blocks are queued waits for them. */
+static bool transfer_hold(struct transfer *t, int op, struct rcmd_answer *a, double atime,
+			  double mtime)
+{
+	if (!t->q_len)
+		return false;
+	t->held.op = op;
+	t->held.answer = a;
+	t->held.atime = atime;
+	t->held.mtime = mtime;
+	return true;
+}
+
+static void transfer_answer_held(struct transfer *t, const char *msg)
+{
+	if (t->held.op == TRANSFER_HELD_NONE)
+		return;
+	t->held.op = TRANSFER_HELD_NONE;
+	transfer_answer_error(t->held.answer, msg);
+	t->held.answer = NULL;
 }
 
 static void transfer_write(void *ud, const char *data, size_t len, struct rcmd_answer *a)
@@ -582,42 +731,54 @@ static void transfer_write(void *ud, const char *data, size_t len, struct rcmd_a
 		transfer_answer_error(a, "this command is a download");
 		return;
 	}
-	if (transfer_busy(t, a))
-		return;
 	if (t->status < 0) {
 		transfer_answer_error(a, t->error);
 		return;
 	}
-	if (t->closed) {
+	if (t->closed || t->held.op != TRANSFER_HELD_NONE) {
 		transfer_answer_error(a, "write after the upload was closed");
 		return;
 	}
+	if (transfer_busy(t, a))
+		return;
 	if (len > t->max - t->bytes) {
 		transfer_fail(t, KILN_ETOOBIG, "upload over its maximum size of %llu bytes",
 			      (unsigned long long)t->max);
 		transfer_answer_error(a, t->error);
 		return;
 	}
-	if (len == 0) {
+	unsigned owed = t->q_len - t->q_answered;
+	if (owed >= KILN_UPLOAD_MAX_UNANSWERED ||
+	    (owed && len > KILN_UPLOAD_MAX_UNANSWERED_BYTES - t->q_owed) ||
+	    t->q_len >= TRANSFER_RING) {
+		transfer_fail(t, KILN_EPROTO,
+			      "the worker sent more than %u writes (or %u bytes) without "
+			      "waiting for their answers",
+			      (unsigned)KILN_UPLOAD_MAX_UNANSWERED,
+			      (unsigned)KILN_UPLOAD_MAX_UNANSWERED_BYTES);
+		transfer_answer_error(a, t->error);
+		return;
+	}
+	if (len == 0 && !t->q_len) {
+		/* nothing to write (else it is answered in its turn) */
 		rcmd_answer_send(a, 0, NULL, NULL, 0);
 		return;
 	}
-	if (len > t->chunk_cap) {
-		free(t->data);
-		t->data = xmalloc(len);
-		t->chunk_cap = len;
+	struct transfer_block *b = &t->q[(t->q_head + t->q_len) % TRANSFER_RING];
+	if (len > b->cap) {
+		free(b->data);
+		b->data = xmalloc(len);
+		b->cap = len;
 	}
-	memcpy(t->data, data, len);
+	if (len)
+		memcpy(b->data, data, len);
+	b->len = len;
+	b->answer = a;
+	t->q_len++;
+	t->q_owed += len;
 	t->bytes += len;
-	t->chunk_len = len;
-	t->pending = a;
-	t->stage = TRANSFER_WRITING;
-	t->work.data = t;
-	int r = uv_queue_work(t->loop, &t->work, transfer_write_job, transfer_write_after);
-	if (r < 0) {
-		transfer_fail(t, r, "cannot write the upload: %s", err_str(r));
-		transfer_idle(t, NULL, 0);
-	}
+	transfer_queue_answer(t);
+	transfer_queue_kick(t);
 }
 
 static void transfer_untar_job(uv_work_t *w)
@@ -767,6 +928,9 @@ static void transfer_end_upload(struct transfer *t, struct rcmd_answer *a, enum 
 		transfer_answer_error(a, t->status < 0 ? t->error : twice);
 		return;
 	}
+	if (transfer_hold(t, kind == TRANSFER_UP_FILE ? TRANSFER_HELD_CLOSE : TRANSFER_HELD_UNPACK,
+			  a, 0, 0))
+		return; /* once the blocks before it are on disk */
 	t->closed = true;
 	transfer_digest(t);
 	t->pending = a;
@@ -810,6 +974,8 @@ static void transfer_utime(void *ud, double atime, double mtime, struct rcmd_ans
 		transfer_answer_error(a, t->error);
 		return;
 	}
+	if (transfer_hold(t, TRANSFER_HELD_UTIME, a, atime, mtime))
+		return; /* a write after it would move the mtime again */
 	t->pending = a;
 	t->stage = TRANSFER_UTIME;
 	int r = t->done ? uv_fs_utime(t->loop, &t->req, t->final, atime, mtime, transfer_fs_done)
@@ -923,9 +1089,38 @@ static void transfer_complete(void *ud, int status, const char *failure)
 	t->completed = true;
 	t->c_status = status;
 	t->c_failure = xstrdup_or_null(failure);
-	if (t->stage == TRANSFER_IDLE)
+	if (t->stage == TRANSFER_IDLE && !t->writing)
 		transfer_finish(t);
-	/* else: when the request in flight ends (transfer_idle) */
+	/* else: when the request or the write in flight ends (transfer_idle,
+	 * transfer_write_after) */
+}
+
+/* Serves the close, unpack or utime held while blocks were queued, now that
+ * they are on disk (or failed, which its answer then says). */
+static void transfer_held_run(struct transfer *t)
+{
+	if (t->completed) {
+		transfer_answer_held(t, t->error ? t->error : "the command ended");
+		if (t->stage == TRANSFER_IDLE)
+			transfer_finish(t);
+		return;
+	}
+	struct transfer_held h = t->held;
+	t->held.op = TRANSFER_HELD_NONE;
+	t->held.answer = NULL;
+	switch (h.op) {
+	case TRANSFER_HELD_CLOSE:
+		transfer_close_writer(t, h.answer);
+		break;
+	case TRANSFER_HELD_UNPACK:
+		transfer_unpack(t, h.answer);
+		break;
+	case TRANSFER_HELD_UTIME:
+		transfer_utime(t, h.atime, h.mtime, h.answer);
+		break;
+	default:
+		break;
+	}
 }
 
 static const struct rcmd_ops transfer_ops = {

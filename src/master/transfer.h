@@ -2,9 +2,11 @@
  * The master's side of the worker protocol's file transfers (upload_file,
  * upload_directory, download_file): a struct transfer is the owner of one
  * such remote command.  Its rcmd_ops (transfer_rcmd_ops) stream an upload to
- * a temporary file with libuv's fs requests (a chunk is answered only once
- * it is written, so a worker never has more than one chunk in flight), move
- * it into place on close, extract a directory's tar on a thread-pool thread,
+ * a temporary file on the thread pool (a chunk is answered once queued while
+ * the bytes answered ahead of the disk stay under KILN_UPLOAD_AHEAD_*, else
+ * once written; a worker may keep several writes in flight, up to
+ * KILN_UPLOAD_MAX_UNANSWERED; a close waits for the queued chunks), move it
+ * into place on close, extract a directory's tar on a thread-pool thread,
  * and answer a download's reads from a file or from memory.
  *
  * Typical use (a step, on the loop thread):

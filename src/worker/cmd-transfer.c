@@ -1,9 +1,11 @@
 /*
  * File transfer commands (PROTOCOL.md §3.9): upload_file, upload_directory
  * (a tar made by a child `tar`, then streamed) and download_file.  All are
- * worker-driven stop-and-wait loops: one chunk request, wait for its reply,
- * next chunk.  Reads and writes are at most one block, so the loop is never
- * held for long.
+ * worker-driven loops: an upload keeps up to KILN_WORKER_UPLOAD_WINDOW
+ * writes in flight (a master takes them in order: Buildbot's writes each at
+ * once, Kiln's queues them) and sends its close once all are answered; a
+ * download is stop-and-wait.  Reads and writes are at most one block, so
+ * the loop is never held for long.
  */
 #define LOG_SUBSYS "xfer"
 #include <errno.h>
@@ -14,6 +16,7 @@
 
 #include "common/err.h"
 #include "common/fsutil.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "worker/worker.h"
@@ -36,6 +39,9 @@ struct xfer {
 	const char *op_write, *op_close; /* upload ops */
 	char *chunk;                     /* owned, blocksize */
 	size_t chunk_len;
+	unsigned inflight; /* upload: writes sent, not yet answered */
+	bool eof;          /* upload: nothing more to send (end, interrupt, maxsize) */
+	char *failure;     /* owned, upload: a write's failure, reported once none is in flight */
 };
 
 static void xfer_free(struct xfer *x)
@@ -52,6 +58,7 @@ static void xfer_free(struct xfer *x)
 	free(x->tmpdir);
 	free(x->path);
 	free(x->chunk);
+	free(x->failure);
 	free(x);
 }
 
@@ -101,8 +108,6 @@ static char *xfer_failure(int status, const msgpack_object *result)
 }
 
 /* ---- upload (file and directory) ------------------------------------------------------------ */
-
-static void up_send_next(struct xfer *x);
 
 static void up_pack_chunk(struct proto_enc *e, void *ud)
 {
@@ -162,29 +167,22 @@ static void up_on_close(void *ud, int status, const msgpack_object *result)
 	up_finish(x);
 }
 
-static void up_on_write(void *ud, int status, const msgpack_object *result)
-{
-	struct xfer *x = ud;
-	if (status < 0) {
-		_cleanup_free_ char *f = xfer_failure(status, result);
-		xfer_end(x, 1, NULL, f);
-		return;
-	}
-	up_send_next(x);
-}
-
 static void up_send_close(struct xfer *x)
 {
 	if (cmd_request(x->c, x->op_close, 0, NULL, up_on_close, x) < 0)
 		xfer_end(x, 1, NULL, "cannot send close");
 }
 
-static void up_send_next(struct xfer *x)
+static void up_on_write(void *ud, int status, const msgpack_object *result);
+
+/* Reads and sends the next block: 1 sent, 0 nothing more to send (x->eof),
+ * < 0 not sent (x->failure says why). */
+static int up_send_block(struct xfer *x)
 {
 	size_t want = x->blocksize;
 	if (x->fd < 0 || x->c->interrupted) {
-		up_send_close(x);
-		return;
+		x->eof = true;
+		return 0;
 	}
 	if (x->maxsize >= 0) {
 		uint64_t left = (uint64_t)x->maxsize - x->moved;
@@ -193,8 +191,8 @@ static void up_send_next(struct xfer *x)
 			char probe;
 			if (read(x->fd, &probe, 1) > 0)
 				x->truncated = true;
-			up_send_close(x);
-			return;
+			x->eof = true;
+			return 0;
 		}
 		if (left < want)
 			want = (size_t)left;
@@ -204,13 +202,41 @@ static void up_send_next(struct xfer *x)
 		n = read(x->fd, x->chunk, want);
 	while (n < 0 && errno == EINTR);
 	if (n <= 0) {
-		up_send_close(x);
-		return;
+		x->eof = true;
+		return 0;
 	}
 	x->chunk_len = (size_t)n;
 	x->moved += (uint64_t)n;
-	if (cmd_request(x->c, x->op_write, 1, up_pack_chunk, up_on_write, x) < 0)
-		xfer_end(x, 1, NULL, "cannot send data");
+	if (cmd_request(x->c, x->op_write, 1, up_pack_chunk, up_on_write, x) < 0) {
+		x->failure = xstrdup("cannot send data");
+		return -EIO;
+	}
+	x->inflight++;
+	return 1;
+}
+
+/* Keeps the window of writes full; the close (or the failure) once the last
+ * write is answered, so no reply ever comes for a finished command. */
+static void up_pump(struct xfer *x)
+{
+	while (!x->failure && !x->eof && x->inflight < KILN_WORKER_UPLOAD_WINDOW)
+		if (up_send_block(x) < 0)
+			break;
+	if (x->inflight)
+		return;
+	if (x->failure)
+		xfer_end(x, 1, NULL, x->failure);
+	else
+		up_send_close(x);
+}
+
+static void up_on_write(void *ud, int status, const msgpack_object *result)
+{
+	struct xfer *x = ud;
+	x->inflight--;
+	if (status < 0 && !x->failure)
+		x->failure = xfer_failure(status, result);
+	up_pump(x);
 }
 
 static void up_begin(struct xfer *x, const char *src)
@@ -224,7 +250,7 @@ static void up_begin(struct xfer *x, const char *src)
 	}
 	_cleanup_free_ char *h = xasprintf("sending %s\n", x->path);
 	cmd_add_text(x->c, "header", h);
-	up_send_next(x);
+	up_pump(x);
 }
 
 static int up_file_start(struct cmd *c, const msgpack_object *args, char **ret_err)

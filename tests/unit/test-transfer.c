@@ -1,7 +1,10 @@
 /*
  * Unit tests of src/master/transfer.c on a real libuv loop and real files:
- * uploads in chunks (answered only once written), mode and keepstamp,
- * maxsize enforced by the master, stop-and-wait violations, downloads that
+ * uploads in chunks, mode and keepstamp, writes answered ahead of the disk
+ * within their caps (backpressure past them, a pipelining worker, too many
+ * unanswered writes refused, a failed write reported on the next answer, a
+ * utime held until the queued blocks are on disk),
+ * maxsize enforced by the master, downloads that
  * answer with bytes and an empty bin at the end, directory uploads from
  * tar(1) streams (plain, gzip, bzip2) and hostile tar streams built here.
  */
@@ -9,7 +12,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -156,7 +161,7 @@ static size_t count_files(const char *dir)
 
 static const struct rcmd_ops *ops;
 
-/* one write, answered once on disk */
+/* one write, and its answer (at once, or once on disk) */
 static void do_write(struct transfer *t, const char *data, size_t len, struct ans *a)
 {
 	ops->write(t, data, len, ans_new(a));
@@ -280,7 +285,7 @@ TEST(upload_over_maxsize_refused)
 	CHECK(run_until(&a.answered));
 	CHECK(a.status < 0);
 	ops->complete(t, KILN_EPROTO, "worker gave up");
-	CHECK(o.completed);
+	CHECK(run_until(&o.completed)); /* once the first chunk's write ended */
 	CHECK_INT(o.res.status, KILN_ETOOBIG);
 	CHECK(!o.res.done);
 	_cleanup_free_ char *dir = path_in("max");
@@ -288,27 +293,239 @@ TEST(upload_over_maxsize_refused)
 	free(a.data);
 }
 
-TEST(upload_without_waiting_refused)
+/* a block of 'len' bytes numbered n (no two blocks alike) */
+static void block_fill(char *p, size_t len, unsigned n)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (char)(i * 13 + n * 7 + (i >> 9));
+}
+
+/* Writes answered ahead of the disk up to KILN_UPLOAD_AHEAD_BLOCKS, then
+ * held until blocks are written (backpressure); then a worker keeping
+ * KILN_WORKER_UPLOAD_WINDOW writes in flight; close waits for the disk. */
+TEST(upload_answered_ahead_then_backpressure)
 {
 	struct owner o = {0};
 	struct transfer *t = NULL;
-	struct transfer_upload_opts uo = {.root = tmpdir, .dest = "sw.bin", .mode = -1};
+	struct transfer_upload_opts uo = {.root = tmpdir, .dest = "ahead/f.bin", .mode = -1};
 	CHECK_INT(transfer_upload_file_begin(&loop, &uo, &owner_cb, &o, &t), 0);
 	if (!t)
 		return;
-	struct ans a1 = {0}, a2 = {0};
-	ops->write(t, "abc", 3, ans_new(&a1));
-	ops->write(t, "def", 3, ans_new(&a2)); /* before the first was answered */
-	CHECK(a2.answered && a2.status < 0);
-	CHECK(run_until(&a1.answered));
-	/* the command ends while nothing is in flight: finished at once */
+	enum { BLK = 1000, NB = 64, WIN = KILN_WORKER_UPLOAD_WINDOW };
+	char *data = xmalloc((size_t)BLK * NB);
+	for (unsigned i = 0; i < NB; i++)
+		block_fill(data + (size_t)i * BLK, BLK, i);
+	struct ans a[NB];
+	memset(a, 0, sizeof(a));
+	/* the loop does not run: no block reaches the disk meanwhile */
+	unsigned sent = 0;
+	for (; sent < KILN_UPLOAD_AHEAD_BLOCKS; sent++) {
+		ops->write(t, data + (size_t)sent * BLK, BLK, ans_new(&a[sent]));
+		CHECK(a[sent].answered && a[sent].status == 0);
+	}
+	ops->write(t, data + (size_t)sent * BLK, BLK, ans_new(&a[sent]));
+	CHECK(!a[sent].answered); /* past the cap: once blocks are written */
+	CHECK(run_until(&a[sent].answered));
+	CHECK_INT(a[sent].status, 0);
+	sent++;
+	/* the rest with WIN writes in flight, answers awaited oldest first */
+	unsigned acked = sent;
+	while (acked < NB) {
+		while (sent < NB && sent - acked < WIN) {
+			ops->write(t, data + (size_t)sent * BLK, BLK, ans_new(&a[sent]));
+			sent++;
+		}
+		CHECK(run_until(&a[acked].answered));
+		CHECK_INT(a[acked].status, 0);
+		if (!a[acked].answered)
+			break;
+		acked++;
+	}
+	struct ans c = {0};
+	ops->close_writer(t, ans_new(&c));
+	CHECK(run_until(&c.answered));
+	CHECK_INT(c.status, 0);
+	_cleanup_free_ char *dest = path_in("ahead/f.bin");
+	size_t len = 0;
+	_cleanup_free_ char *got = read_file(dest, &len); /* in place once close is answered */
+	CHECK(got && len == (size_t)BLK * NB && memcmp(got, data, len) == 0);
+	ops->complete(t, 0, NULL);
+	CHECK(o.completed);
+	CHECK_INT(o.res.status, 0);
+	CHECK(o.res.done);
+	CHECK_INT(o.res.bytes, (size_t)BLK * NB);
+	unsigned char want[32];
+	crypto_hash_sha256(want, (unsigned char *)data, (size_t)BLK * NB);
+	CHECK(memcmp(want, o.res.sha256, 32) == 0);
+	for (unsigned i = 0; i < NB; i++)
+		free(a[i].data);
+	free(c.data);
+	free(data);
+}
+
+/* A utime (keepstamp before close) while blocks are queued waits for them:
+ * a write after it would move the mtime again. */
+TEST(upload_utime_waits_for_queued_blocks)
+{
+	struct owner o = {0};
+	struct transfer *t = NULL;
+	struct transfer_upload_opts uo = {.root = tmpdir, .dest = "ut/f.bin", .mode = -1};
+	CHECK_INT(transfer_upload_file_begin(&loop, &uo, &owner_cb, &o, &t), 0);
+	if (!t)
+		return;
+	char blk[5000];
+	memset(blk, 'u', sizeof(blk));
+	struct ans a[3], u = {0}, c = {0};
+	memset(a, 0, sizeof(a));
+	for (unsigned i = 0; i < 3; i++) {
+		ops->write(t, blk, sizeof(blk), ans_new(&a[i]));
+		CHECK(a[i].answered && a[i].status == 0);
+	}
+	ops->utime(t, 1000000000.0, 1111111111.0, ans_new(&u));
+	CHECK(!u.answered); /* held until the blocks are on disk */
+	CHECK(run_until(&u.answered));
+	CHECK_INT(u.status, 0);
+	ops->close_writer(t, ans_new(&c));
+	CHECK(run_until(&c.answered));
+	CHECK_INT(c.status, 0);
+	ops->complete(t, 0, NULL);
+	CHECK(o.completed && o.res.done);
+	struct stat st;
+	_cleanup_free_ char *dest = path_in("ut/f.bin");
+	CHECK_INT(stat(dest, &st), 0);
+	CHECK_INT(st.st_size, 3 * sizeof(blk));
+	CHECK_INT(st.st_mtime, 1111111111);
+	for (unsigned i = 0; i < 3; i++)
+		free(a[i].data);
+	free(u.data);
+	free(c.data);
+}
+
+/* Big blocks: the bytes answered ahead stay under KILN_UPLOAD_AHEAD_BYTES. */
+TEST(upload_ahead_bytes_capped)
+{
+	struct owner o = {0};
+	struct transfer *t = NULL;
+	struct transfer_upload_opts uo = {.root = tmpdir, .dest = "aheadb.bin", .mode = -1};
+	CHECK_INT(transfer_upload_file_begin(&loop, &uo, &owner_cb, &o, &t), 0);
+	if (!t)
+		return;
+	size_t blk = KILN_UPLOAD_AHEAD_BYTES / 2;
+	char *data = xcalloc(1, blk);
+	struct ans a[3];
+	memset(a, 0, sizeof(a));
+	ops->write(t, data, blk, ans_new(&a[0]));
+	ops->write(t, data, blk, ans_new(&a[1]));
+	ops->write(t, data, blk, ans_new(&a[2]));
+	CHECK(a[0].answered && a[1].answered);
+	CHECK(!a[2].answered);
+	CHECK(run_until(&a[2].answered));
+	CHECK_INT(a[2].status, 0);
+	struct ans c = {0};
+	ops->close_writer(t, ans_new(&c));
+	CHECK(run_until(&c.answered));
+	CHECK_INT(c.status, 0);
+	ops->complete(t, 0, NULL);
+	CHECK(o.completed && o.res.done);
+	CHECK_INT(o.res.bytes, 3 * blk);
+	struct stat st;
+	_cleanup_free_ char *dest = path_in("aheadb.bin");
+	CHECK_INT(stat(dest, &st), 0);
+	CHECK_INT(st.st_size, 3 * blk);
+	for (unsigned i = 0; i < 3; i++)
+		free(a[i].data);
+	free(c.data);
+	free(data);
+}
+
+/* A worker that does not wait: past KILN_UPLOAD_MAX_UNANSWERED writes
+ * awaiting their answers the upload fails, and nothing is put in place. */
+TEST(upload_too_many_unanswered_refused)
+{
+	struct owner o = {0};
+	struct transfer *t = NULL;
+	struct transfer_upload_opts uo = {.root = tmpdir, .dest = "sw/f.bin", .mode = -1};
+	CHECK_INT(transfer_upload_file_begin(&loop, &uo, &owner_cb, &o, &t), 0);
+	if (!t)
+		return;
+	enum { N = KILN_UPLOAD_AHEAD_BLOCKS + KILN_UPLOAD_MAX_UNANSWERED };
+	struct ans a[N + 1];
+	memset(a, 0, sizeof(a));
+	for (unsigned i = 0; i < N; i++)
+		ops->write(t, "abc", 3, ans_new(&a[i]));
+	CHECK(a[N - 1].answered == false);
+	ops->write(t, "def", 3, ans_new(&a[N])); /* one too many */
+	CHECK(a[N].answered && a[N].status < 0);
+	CHECK(strstr(a[N].msg, "without waiting") != NULL);
+	/* those awaiting answers get the failure once the write in flight ends */
+	CHECK(run_until(&a[N - 1].answered));
+	CHECK(a[N - 1].status < 0);
+	struct ans c = {0};
+	ops->close_writer(t, ans_new(&c));
+	CHECK(c.answered && c.status < 0);
 	ops->complete(t, -ECONNRESET, "connection lost");
 	CHECK(o.completed);
 	CHECK_INT(o.res.status, KILN_EPROTO);
-	_cleanup_free_ char *p = path_in("sw.bin");
-	CHECK(access(p, F_OK) < 0);
-	free(a1.data);
-	free(a2.data);
+	CHECK(!o.res.done);
+	_cleanup_free_ char *dir = path_in("sw");
+	CHECK_INT(count_files(dir), 0);
+	for (unsigned i = 0; i <= N; i++)
+		free(a[i].data);
+	free(c.data);
+}
+
+/* A write that fails on disk after its block was answered: the next answer
+ * and the close say so, and nothing is put in place. */
+TEST(upload_write_error_on_next_answer)
+{
+	struct owner o = {0};
+	struct transfer *t = NULL;
+	struct transfer_upload_opts uo = {.root = tmpdir, .dest = "efbig/f.bin", .mode = -1};
+	CHECK_INT(transfer_upload_file_begin(&loop, &uo, &owner_cb, &o, &t), 0);
+	if (!t)
+		return;
+	/* write(2) fails with EFBIG past 10,000 bytes of any file */
+	struct rlimit old, lim;
+	CHECK_INT(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 10000;
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK_INT(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	char blk[4000];
+	memset(blk, 'e', sizeof(blk));
+	struct ans a[4];
+	memset(a, 0, sizeof(a));
+	for (unsigned i = 0; i < 4; i++) {
+		ops->write(t, blk, sizeof(blk), ans_new(&a[i]));
+		CHECK(a[i].answered && a[i].status == 0); /* queued, not yet written */
+	}
+	/* the worker goes on once the blocks are on disk (or failed) */
+	bool any_error = false;
+	for (unsigned i = 0; i < 8 && !any_error; i++) {
+		struct ans n = {0};
+		ops->write(t, blk, sizeof(blk), ans_new(&n));
+		CHECK(run_until(&n.answered));
+		any_error = n.status < 0;
+		if (any_error)
+			CHECK(strstr(n.msg, "cannot write the upload") != NULL);
+		free(n.data);
+	}
+	CHECK(any_error);
+	struct ans c = {0};
+	ops->close_writer(t, ans_new(&c));
+	CHECK(run_until(&c.answered));
+	CHECK(c.status < 0);
+	CHECK_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	ops->complete(t, KILN_EPROTO, "worker gave up");
+	CHECK(run_until(&o.completed));
+	CHECK_INT(o.res.status, -EFBIG);
+	CHECK(!o.res.done);
+	_cleanup_free_ char *dir = path_in("efbig");
+	CHECK_INT(count_files(dir), 0);
+	for (unsigned i = 0; i < 4; i++)
+		free(a[i].data);
+	free(c.data);
 }
 
 TEST(upload_lost_mid_write)
@@ -345,7 +562,7 @@ TEST(upload_complete_without_close)
 	struct ans a = {0};
 	do_write(t, "abc", 3, &a);
 	ops->complete(t, 0, NULL);
-	CHECK(o.completed);
+	CHECK(run_until(&o.completed));
 	CHECK(o.res.status < 0);
 	CHECK(!o.res.done);
 	free(a.data);
@@ -495,7 +712,7 @@ static void upload_dir_from(const char *tarfile, const char *dest, uint64_t maxs
 	ops->unpack(t, ans_new(unpack));
 	CHECK(run_until(&unpack->answered));
 	ops->complete(t, 0, NULL);
-	CHECK(o->completed);
+	CHECK(run_until(&o->completed)); /* at once, or once the write in flight ended */
 }
 
 TEST(upload_dir_real_tar)
@@ -683,7 +900,11 @@ int main(void)
 	RUN(upload_dest_escapes_refused);
 	RUN(upload_file_chunks_mode_keepstamp);
 	RUN(upload_over_maxsize_refused);
-	RUN(upload_without_waiting_refused);
+	RUN(upload_answered_ahead_then_backpressure);
+	RUN(upload_utime_waits_for_queued_blocks);
+	RUN(upload_ahead_bytes_capped);
+	RUN(upload_too_many_unanswered_refused);
+	RUN(upload_write_error_on_next_answer);
 	RUN(upload_lost_mid_write);
 	RUN(upload_complete_without_close);
 	RUN(abort_removes_temp);
