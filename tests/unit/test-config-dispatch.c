@@ -5,47 +5,13 @@
  * indexes, nil, "not offered" or a failure the engine falls back from.
  */
 #include "tap.h"
+#include "config-test.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "config/config.h"
 
 #include <jansson.h>
 #include <stdlib.h>
-
-static struct config *load(const char *text, char **err)
-{
-	struct config *cfg = NULL;
-	*err = NULL;
-	int r = config_load_string("master.lua", text, strlen(text), NULL, &cfg, err);
-	if (r < 0) {
-		CHECK_INT(r, KILN_ECONFIG);
-		return NULL;
-	}
-	return cfg;
-}
-
-static struct config *load_ok(const char *text)
-{
-	char *err;
-	struct config *cfg = load(text, &err);
-	if (!cfg) {
-		TAP_FAIL("config did not load: %s", err);
-		free(err);
-	}
-	return cfg;
-}
-
-#define CHECK_ERR(text, want)                                                                      \
-	do {                                                                                       \
-		char *err_;                                                                        \
-		struct config *cfg_ = load((text), &err_);                                         \
-		if (cfg_) {                                                                        \
-			TAP_FAIL("config loaded, wanted error '%s'", (want));                      \
-			config_free(cfg_);                                                         \
-		} else                                                                             \
-			CHECK_STR(err_, (want));                                                   \
-		free(err_);                                                                        \
-	} while (0)
 
 #define W                                                                                          \
 	"worker { name = \"w1\", password = secret(\"pw\") }\n"                                    \
@@ -59,13 +25,13 @@ static struct config *load_ok(const char *text)
 TEST(keys_are_read)
 {
 	setenv("KILN_SECRET_PW", "x", 1);
-	struct config *cfg =
-		load_ok(W B("next_worker = function(b, w, r) return nil end, next_build = "
-			    "function(b, r) return nil end") "builder { name = \"plain\", workers "
-							     "= { \"w1\" }, steps = { shell { "
-							     "command = \"x\" } } }\n"
-							     "prioritize_builders = function(bs) "
-							     "return bs end\n");
+	struct config *cfg = CONFIG_TEST_LOAD_OK(
+		W B("next_worker = function(b, w, r) return nil end, next_build = "
+		    "function(b, r) return nil end") "builder { name = \"plain\", workers "
+						     "= { \"w1\" }, steps = { shell { "
+						     "command = \"x\" } } }\n"
+						     "prioritize_builders = function(bs) "
+						     "return bs end\n");
 	if (!cfg)
 		return;
 	const struct config_builder *b = config_find_builder(cfg, "b");
@@ -79,7 +45,7 @@ TEST(keys_are_read)
 	config_free(cfg);
 
 	/* none configured: nothing kept, zero cost at dispatch */
-	cfg = load_ok(W B(""));
+	cfg = CONFIG_TEST_LOAD_OK(W B(""));
 	if (!cfg)
 		return;
 	CHECK_INT(cfg->prioritize_builders_fn, 0);
@@ -112,7 +78,7 @@ static struct config *with_next_worker(const char *body)
 	if (asprintf(&text, W B("next_worker = function(builder, workers, request) %s end"), body) <
 	    0)
 		return NULL;
-	struct config *cfg = load_ok(text);
+	struct config *cfg = CONFIG_TEST_LOAD_OK(text);
 	free(text);
 	return cfg;
 }
@@ -237,7 +203,7 @@ static struct config *with_next_build(const char *body)
 	char *text = NULL;
 	if (asprintf(&text, W B("next_build = function(builder, requests) %s end"), body) < 0)
 		return NULL;
-	struct config *cfg = load_ok(text);
+	struct config *cfg = CONFIG_TEST_LOAD_OK(text);
 	free(text);
 	return cfg;
 }
@@ -307,7 +273,7 @@ static struct config *with_prioritize(const char *body)
 	char *text = NULL;
 	if (asprintf(&text, W B("") "prioritize_builders = function(builders) %s end", body) < 0)
 		return NULL;
-	struct config *cfg = load_ok(text);
+	struct config *cfg = CONFIG_TEST_LOAD_OK(text);
 	free(text);
 	return cfg;
 }
