@@ -100,6 +100,23 @@ static int call_next_worker(struct config *cfg, const struct config_dispatch_wor
 	return r;
 }
 
+/* Checks what a dispatch function (what, with the Lua body) returned: r is
+ * want, the index is want_idx when r == 1, an error starts with want_err,
+ * and a result that is not an error leaves no message. */
+static void check_call_result(const char *what, const char *body, int r, int want, size_t idx,
+			      size_t want_idx, const char *err, const char *want_err)
+{
+	if (r != want)
+		TAP_FAIL("%s '%s': got %d (%s), want %d", what, body, r, err ? err : "", want);
+	if (want == 1 && idx != want_idx)
+		TAP_FAIL("%s '%s': index %zu, want %zu", what, body, idx, want_idx);
+	if (want_err && (!err || strncmp(err, want_err, strlen(want_err))))
+		TAP_FAIL("%s '%s': error '%s', want '%s...'", what, body, err ? err : "(none)",
+			 want_err);
+	if (want >= 0 && err)
+		TAP_FAIL("%s '%s': an error message with %d: %s", what, body, r, err);
+}
+
 /* Checks next_worker with body over w1 and w2: the result code, the index
  * (r == 1) and, for errors, the start of the message. */
 static void check_next_worker(const char *body, int want, size_t want_idx, const char *want_err)
@@ -111,15 +128,7 @@ static void check_next_worker(const char *body, int want, size_t want_idx, const
 	size_t idx = 99;
 	char *err;
 	int r = call_next_worker(cfg, ws, 2, &idx, &err);
-	if (r != want)
-		TAP_FAIL("next_worker '%s': got %d (%s), want %d", body, r, err ? err : "", want);
-	if (want == 1)
-		CHECK_INT(idx, want_idx);
-	if (want_err && (!err || strncmp(err, want_err, strlen(want_err))))
-		TAP_FAIL("next_worker '%s': error '%s', want '%s...'", body, err ? err : "(none)",
-			 want_err);
-	if (want >= 0 && err)
-		TAP_FAIL("an error message with %d: %s", r, err);
+	check_call_result("next_worker", body, r, want, idx, want_idx, err, want_err);
 	free(err);
 	config_free(cfg);
 }
@@ -226,13 +235,7 @@ static void check_next_build(const char *body, size_t n, int want, size_t want_i
 	size_t idx = 999;
 	char *err = NULL;
 	int r = config_call_next_build(cfg, &cfg->builder[0], reqs, n, &idx, &err);
-	if (r != want)
-		TAP_FAIL("next_build '%s': got %d (%s), want %d", body, r, err ? err : "", want);
-	if (want == 1)
-		CHECK_INT(idx, want_idx);
-	if (want_err && (!err || strncmp(err, want_err, strlen(want_err))))
-		TAP_FAIL("next_build '%s': error '%s', want '%s...'", body, err ? err : "(none)",
-			 want_err);
+	check_call_result("next_build", body, r, want, idx, want_idx, err, want_err);
 	free(err);
 	json_decref(props);
 	free(reqs);
