@@ -2,8 +2,9 @@
 # Helpers for end-to-end tests that force builds on real workers and read
 # what their steps did.  Sourced after lib.sh:
 #
-#   start_master_w1 DIR          starts the master on DIR and a kiln-worker w1
-#                                (password DIR/secrets/w1); two test points
+#   start_master_w1 DIR [SECS]   starts the master on DIR and a kiln-worker w1
+#                                (password DIR/secrets/w1) attaching within
+#                                SECS (20); two test points
 #   force_build BUILDER [SECS]   forces BUILDER, waits (at most SECS, 60) for
 #                                the request to complete; prints the build id
 #   lacks PATTERN TEXT           true when no line of TEXT matches PATTERN
@@ -13,11 +14,11 @@
 #                                creates and starts a buildbot-worker 3.7
 #                                speaking Kiln's protocol to this master
 
-# start_master_w1 DIR: the usual start of a test with one kiln-worker
+# start_master_w1 DIR [SECONDS]: the usual start of a test with one kiln-worker
 start_master_w1() {
     check "master starts" start_master "$1"
     start_worker "$TRASH/w1" w1 "$1/secrets/w1"
-    check "worker attaches" wait_for 20 worker_connected w1
+    check "worker attaches" wait_for "${2:-20}" worker_connected w1
 }
 
 # force_build BUILDER [SECONDS]: forces BUILDER and prints its build's id once
