@@ -8,6 +8,7 @@
 # work (FAILURE with git's error in the log), and a try patch applied by the
 # step.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-vcsstep.sh"
 require_cmd git
 
 R=$TRASH/repo
@@ -17,13 +18,8 @@ echo one > "$R/hello.txt"; echo '*.o' > "$R/.gitignore"
 git -C "$R" add -A; git -C "$R" commit -qm one
 REV1=$(git -C "$R" rev-parse HEAD)
 
-M=$TRASH/master
-new_master "$M" <<LUA
-http = { listen = "127.0.0.1:0" }
-workers_listen = "127.0.0.1:0"
-worker { name = "w1", password = secret("w1"), max_builds = 4 }
+vcsstep_master <<LUA
 worker { name = "bbw", password = secret("bbw") }
-local show = shell { name = "show", command = "cat hello.txt; ls -a" }
 builder { name = "inc", workers = { "w1" }, steps = { git { repourl = "$R", branch = "main" }, show } }
 builder { name = "clobber", workers = { "w1" }, steps = {
   git { repourl = "$R", mode = "full", method = "clobber" }, show } }
@@ -40,22 +36,9 @@ builder { name = "bb", workers = { "bbw" }, steps = { git { repourl = "$R", bran
 force_scheduler { name = "force", builders = { "inc", "clobber", "fresh", "copy", "shallow", "broken", "bb" } }
 try_scheduler { name = "try", builders = { "inc" }, token = secret("try") }
 LUA
-printf 'secret-%s' "$$" > "$M/secrets/w1"
-printf 'bb-secret-%s' "$$" > "$M/secrets/bbw"
-printf 'try-token-%s' "$$" > "$M/secrets/try"
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+vcsstep_start
 
-lacks() { ! grep -q "$1" <<<"$2"; }
-got_rev() { api "builds/$1/properties" | jpy "d['properties'][0]['got_revision']"; }
-run() { # run BUILDER: forces it and prints the build id once done
-    local br; br=$(force "$1") || return 1
-    wait_for 60 request_done "$br" || return 1
-    build_of_request "$br"
-}
-
-b=$(run inc)
+b=$(force_build inc)
 check "a first incremental build clones and succeeds" build_results_is "$b" 0
 check "got_revision is the repository's HEAD, source Git ($(got_rev "$b"))" [ "$(got_rev "$b")" = "[\"$REV1\", \"Git\"]" ]
 check "the tree is there" grep -q "^oone" <<<"$(log_text "$b" 2)"
@@ -64,15 +47,14 @@ check "the step says update" [ "$(api "builds/$b/steps/1" | jpy 'd["steps"][0]["
 echo two > "$R/hello.txt"; git -C "$R" commit -qam two
 REV2=$(git -C "$R" rev-parse HEAD)
 touch "$TRASH/w1/inc/build/untracked.txt"
-b=$(run inc)
+b=$(force_build inc)
 check "an incremental update succeeds" build_results_is "$b" 0
 check "it has the new commit" grep -q "^otwo" <<<"$(log_text "$b" 2)"
 check "got_revision moved ($(got_rev "$b"))" [ "$(got_rev "$b")" = "[\"$REV2\", \"Git\"]" ]
 check "incremental keeps untracked files" grep -q "^ountracked.txt" <<<"$(log_text "$b" 2)"
 check "it fetched, not cloned" grep -q "fetch -f -t" <<<"$(log_text "$b" 1)"
 
-bid=$(api builders/inc | jpy 'd["builders"][0]["builderid"]')
-br=$(rpc forceschedulers/force "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"force\",\"params\":{\"builderid\":\"$bid\",\"revision\":\"$REV1\",\"branch\":\"main\"}}" | jpy 'list(d["result"][1].values())[0]')
+br=$(force_revision inc "\"revision\":\"$REV1\",\"branch\":\"main\"")
 check "a forced older revision completes" wait_for 60 request_done "$br"
 b=$(build_of_request "$br")
 check "and checks that revision out" grep -q "^oone" <<<"$(log_text "$b" 2)"
@@ -92,48 +74,34 @@ check "and succeeds" build_results_is "$b" 0
 check "the git step applied the patch" grep -q "^opatched by try" <<<"$(log_text "$b" 2)"
 check "with git apply, logged" grep -q "applying a [0-9]*-byte patch" <<<"$(log_text "$b" 1)"
 
-b=$(run fresh)
-check "fresh: first build" build_results_is "$b" 0
-touch "$TRASH/w1/fresh/build/untracked.txt" "$TRASH/w1/fresh/build/ignored.o"
-b=$(run fresh)
-check "fresh: second build succeeds" build_results_is "$b" 0
-check "fresh removes untracked and ignored files" lacks 'untracked.txt\|ignored.o' "$(log_text "$b" 2)"
+fresh_twice fresh untracked
 check "fresh ran git clean -x" grep -q "clean -f -f -d -x" <<<"$(log_text "$b" 1)"
 
-b=$(run clobber)
-touch "$TRASH/w1/clobber/build/marker"
-b=$(run clobber)
-check "clobber: second build succeeds" build_results_is "$b" 0
-check "clobber removed the tree" lacks marker "$(log_text "$b" 2)"
+clobber_twice clobber
 
-b=$(run copy)
+b=$(force_build copy)
 check "copy: the build succeeds" build_results_is "$b" 0
 check "copy: the source tree beside the workdir" [ -d "$TRASH/w1/copy/source/.git" ]
 check "copy: the workdir is a copy" grep -q "^otwo" <<<"$(log_text "$b" 2)"
 
-b=$(run shallow)
+b=$(force_build shallow)
 check "shallow: the build succeeds" build_results_is "$b" 0
 check "shallow: one commit of history" grep -q "^o1$" <<<"$(log_text "$b" 2)"
 
-b=$(run broken)
+b=$(force_build broken)
 check "an unreachable repository ends FAILURE" build_results_is "$b" 2
 out=$(log_text "$b" 1)
 check "the clone was tried three times" [ "$(grep -c 'clone failed: retrying' <<<"$out")" = 2 ]
 check "git's own error is in the log" grep -q "does not exist\|not a git repository\|Could not read" <<<"$out"
 
-if command -v buildbot-worker >/dev/null; then
+if have_buildbot_worker; then
     W=$TRASH/bbworker
-    buildbot-worker create-worker -q --protocol msgpack_experimental_v7 "$W" "${WADDR%:*}:${WADDR##*:}" \
-        bbw "$(cat "$M/secrets/bbw")" >/dev/null
-    buildbot-worker start --nodaemon "$W" >"$W.log" 2>&1 &
-    e2e_track $!
+    start_buildbot_worker "$W" bbw "$M/secrets/bbw"
     check "buildbot-worker attaches" wait_for 40 worker_connected bbw
-    b=$(run bb)
+    b=$(force_build bb)
     check "the git step on buildbot-worker succeeds" build_results_is "$b" 0
     check "with the tree and got_revision" [ "$(got_rev "$b")" = "[\"$REV2\", \"Git\"]" ]
-    b=$(run bb)
+    b=$(force_build bb)
     check "and updates incrementally there" grep -q "fetch -f -t" <<<"$(log_text "$b" 1)"
-else
-    not_ok "buildbot-worker is not installed (scripts/install-deps installs it)"
 fi
 done_testing

@@ -6,6 +6,7 @@
 # suppressions drop theirs, a clean compile is SUCCESS, a failing compiler
 # FAILURE; checkconfig names a bad pattern.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-build.sh"
 require_cmd gcc
 
 SRC=$TRASH/src
@@ -42,15 +43,12 @@ builder { name = "pattern", workers = { "w1" }, steps = {
   compile { name = "second", command = "echo 'LINT: z'", warning_patterns = { "^LINT:" } } } }
 LUA
 printf 'secret-%s' "$$" > "$M/secrets/w1"
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+start_master_w1 "$M"
 
-run() { local br; br=$(force "$1") || return 1; wait_for 60 request_done "$br" || return 1; build_of_request "$br"; }
 wcount() { api "builds/$1/properties" | jpy "d['properties'][0].get('warnings-count')"; }
 logs() { api "builds/$1/steps/${2:-1}" >/dev/null; sid=$(api "builds/$1/steps/${2:-1}" | jpy 'd["steps"][0]["stepid"]'); api "steps/$sid/logs" | jpy '",".join(l["name"] for l in d["logs"])'; }
 
-b=$(run warns)
+b=$(force_build warns)
 check "gcc's warnings make the step WARNINGS" build_results_is "$b" 1
 check "warnings-count is 2 ($(wcount "$b"))" [ "$(wcount "$b")" = '[2, "WarningCountingShellCommand"]' ]
 check "a 'warnings (2)' log beside stdio ($(logs "$b"))" [ "$(logs "$b")" = "stdio,warnings (2)" ]
@@ -59,16 +57,16 @@ lid=$(api "steps/$sid/logs" | jpy '[l["logid"] for l in d["logs"] if l["name"].s
 wl=$(api "logs/$lid/contents" | jpy '"".join(c["content"] for c in d["logchunks"])')
 check "it holds the warning lines" grep -q "warn.c:3:.*unused" <<<"$wl"
 
-check "past max_warnings: FAILURE" build_results_is "$(run over)" 2
-check "past max_warnings with over_max warnings: WARNINGS" build_results_is "$(run over-warns)" 1
-b=$(run suppressed)
+check "past max_warnings: FAILURE" build_results_is "$(force_build over)" 2
+check "past max_warnings with over_max warnings: WARNINGS" build_results_is "$(force_build over-warns)" 1
+b=$(force_build suppressed)
 check "a suppression drops its warning ($(wcount "$b"))" [ "$(wcount "$b")" = '[1, "WarningCountingShellCommand"]' ]
-b=$(run clean)
+b=$(force_build clean)
 check "a clean compile is SUCCESS" build_results_is "$b" 0
 check "with warnings-count 0" [ "$(wcount "$b")" = '[0, "WarningCountingShellCommand"]' ]
 check "and no warnings log" [ "$(logs "$b")" = stdio ]
-check "a failing compiler is FAILURE" build_results_is "$(run broken)" 2
-b=$(run pattern)
+check "a failing compiler is FAILURE" build_results_is "$(force_build broken)" 2
+b=$(force_build pattern)
 check "own patterns replace the defaults, counts add up over steps ($(wcount "$b"))" [ "$(wcount "$b")" = '[3, "WarningCountingShellCommand"]' ]
 
 mkdir -p "$TRASH/bad"

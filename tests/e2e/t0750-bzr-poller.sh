@@ -8,6 +8,7 @@
 # builds it on a kiln-worker, and a history rewrite (uncommit + new commit)
 # yields one change for the new tip.  The state survives a restart.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-poller.sh"
 require_cmd brz
 export KILN_TEST_CLOCK=1 HOME=$TRASH BRZ_LOG=/dev/null
 
@@ -28,15 +29,8 @@ single_branch { name = "trunk", builders = { "b" }, change_filter = { branch = "
                 tree_stable_timer = 1 }
 LUA
 printf 'w1-secret' > "$M/secrets/w1"
-checkconfig() { "$KILN" checkconfig "$M" >/dev/null; }
 check "checkconfig accepts bzr_poller" checkconfig
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 30 worker_connected w1
-last_poll() { api changesources/src | jpy 'd["changesources"][0]["last_poll"]'; }
-polled() { [ "$(last_poll)" != None ]; }
-poll() { rpc changesources/src '{"jsonrpc":"2.0","id":1,"method":"poll","params":{}}' >/dev/null; }
-nchanges() { api "changes?project=p" | jpy 'd["meta"]["total"]'; }
+start_master_w1 "$M" 30
 check "first poll done" wait_for 30 polled
 check "no change from the first poll" [ "$(nchanges)" = 0 ]
 
@@ -60,9 +54,7 @@ assert a["revlink"] == "https://bzr.example/r2", a
 assert b["revision"] == "3" and b["author"] == "Ann Dev <ann@example.org>", b
 assert b["comments"] == "third" and b["files"] == ["b.txt"], b
 PY
-advance() { rpc _test/clock "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"advance\",\"params\":{\"seconds\":$1}}" >/dev/null; }
 advance 2
-build_done() { [ "$(api 'builds?complete=true' | jpy 'd["meta"]["total"]')" -ge 1 ]; }
 check "a build ran" wait_for 60 build_done
 bid=$(api 'builds?order=-buildid&limit=1' | jpy 'd["builds"][0]["buildid"]')
 check "build succeeded" [ "$(build_field "$bid" results)" = 0 ]

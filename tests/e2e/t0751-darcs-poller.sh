@@ -9,6 +9,7 @@
 # kiln-worker.  The state survives a restart, and a removed copy is made
 # again without reporting old patches twice.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-poller.sh"
 require_cmd darcs
 export KILN_TEST_CLOCK=1 HOME=$TRASH
 
@@ -28,14 +29,8 @@ darcs_poller { name = "src", repository = "$SRC", branch = "main", interval = 36
 any_branch { name = "all", builders = { "b" }, tree_stable_timer = 1 }
 LUA
 printf 'w1-secret' > "$M/secrets/w1"
-checkconfig() { "$KILN" checkconfig "$M" >/dev/null; }
 check "checkconfig accepts darcs_poller" checkconfig
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 30 worker_connected w1
-polled() { [ "$(api changesources/src | jpy 'd["changesources"][0]["last_poll"]')" != None ]; }
-poll() { rpc changesources/src '{"jsonrpc":"2.0","id":1,"method":"poll","params":{}}' >/dev/null; }
-nchanges() { api "changes?project=p" | jpy 'd["meta"]["total"]'; }
+start_master_w1 "$M" 30
 check "first poll done" wait_for 30 polled
 check "no change from the first poll" [ "$(nchanges)" = 0 ]
 
@@ -60,9 +55,7 @@ assert b["author"] == "Carol <carol@example.org>" and b["comments"] == "third: m
 assert sorted(b["files"]) == ["a.txt", "b.txt"], b["files"]
 assert len(b["revision"]) == 40 and b["revision"] != a["revision"], b
 PY
-advance() { rpc _test/clock "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"advance\",\"params\":{\"seconds\":$1}}" >/dev/null; }
 advance 2
-build_done() { [ "$(api 'builds?complete=true' | jpy 'd["meta"]["total"]')" -ge 1 ]; }
 check "a build ran" wait_for 60 build_done
 bid=$(api 'builds?order=-buildid&limit=1' | jpy 'd["builds"][0]["buildid"]')
 check "build succeeded" [ "$(build_field "$bid" results)" = 0 ]

@@ -10,6 +10,7 @@
 # twice (the re-read overlap is remembered) and the next commit is; a
 # poller with a branch tag follows that branch only.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-poller.sh"
 require_cmd cvs
 export KILN_TEST_CLOCK=1 HOME=$TRASH
 
@@ -31,14 +32,8 @@ cvs_poller { name = "rel", cvsroot = "$ROOT", module = "mod", branch = "REL_1", 
 single_branch { name = "trunk", builders = { "b" }, tree_stable_timer = 1 }
 LUA
 printf 'w1-secret' > "$M/secrets/w1"
-checkconfig() { "$KILN" checkconfig "$M" >/dev/null; }
 check "checkconfig accepts cvs_poller" checkconfig
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 30 worker_connected w1
-polled() { [ "$(api changesources/src | jpy 'd["changesources"][0]["last_poll"]')" != None ]; }
-poll() { rpc changesources/src '{"jsonrpc":"2.0","id":1,"method":"poll","params":{}}' >/dev/null; }
-nchanges() { api "changes?project=p" | jpy 'd["meta"]["total"]'; }
+start_master_w1 "$M" 30
 check "first poll done" wait_for 30 polled
 check "no change from the first poll" [ "$(nchanges)" = 0 ]
 
@@ -61,9 +56,7 @@ assert b["comments"] == "remove a" and b["files"] == ["a.txt"], b
 assert b["revision"] >= a["revision"], (a, b)
 PY
 check "the author is the committing user" [ "$(api "changes?project=p&limit=1" | jpy 'd["changes"][0]["author"]')" = "$(id -un)" ]
-advance() { rpc _test/clock "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"advance\",\"params\":{\"seconds\":$1}}" >/dev/null; }
 advance 2
-build_done() { [ "$(api 'builds?complete=true' | jpy 'd["meta"]["total"]')" -ge 1 ]; }
 check "a build ran" wait_for 60 build_done
 bid=$(api 'builds?order=-buildid&limit=1' | jpy 'd["builds"][0]["buildid"]')
 check "build succeeded" [ "$(build_field "$bid" results)" = 0 ]
@@ -80,11 +73,10 @@ check "its file" [ "$(api "changes?project=p&order=-changeid&limit=1" | jpy 'd["
 
 (cd "$TRASH/wc" && cvs -Q tag -b REL_1 && cvs -Q update -r REL_1)
 echo b >> "$TRASH/wc/sub/s.txt" && (cd "$TRASH/wc" && cvs -Q commit -m "on the branch")
-rel_polled() { [ "$(api changesources/rel | jpy 'd["changesources"][0]["last_poll"]')" != None ]; }
-check "rel: first poll done" wait_for 30 rel_polled
-rpc changesources/rel '{"jsonrpc":"2.0","id":1,"method":"poll","params":{}}' >/dev/null
+check "rel: first poll done" wait_for 30 polled rel
+poll rel
 poll
-check "rel: the branch commit" wait_for 30 eval '[ "$(api "changes?project=rel" | jpy "d[\"meta\"][\"total\"]")" = 1 ]'
+check "rel: the branch commit" wait_for 30 eval '[ "$(nchanges rel)" = 1 ]'
 check "rel: its branch and file" [ "$(api "changes?project=rel" | jpy 'd["changes"][0]["branch"] + "|" + ",".join(d["changes"][0]["files"])')" = "REL_1|sub/s.txt" ]
 (cd "$TRASH/wc" && cvs -Q update -A) && echo t4 >> "$TRASH/wc/a2.txt"
 (cd "$TRASH/wc" && cvs -Q add a2.txt && cvs -Q commit -m "trunk again")

@@ -8,6 +8,7 @@
 # /api/v2/sourcestamps in Buildbot's shape; a force call sets a codebase's
 # revision with Buildbot's CODEBASE_revision field; the builds run.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-poller.sh"
 
 export GIT_AUTHOR_NAME="Ann Dev" GIT_AUTHOR_EMAIL=ann@example.org
 export GIT_COMMITTER_NAME="Ann Dev" GIT_COMMITTER_EMAIL=ann@example.org
@@ -39,21 +40,17 @@ force_scheduler { name = "force", builders = { "b" }, codebases = {
 } }
 LUA
 printf 'w1-secret' > "$M/secrets/w1"
-check "checkconfig accepts codebases and codebase_generator" sh -c "'$KILN' checkconfig '$M' >/dev/null"
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 30 worker_connected w1
-polled() { [ "$(api "changesources/$1" | jpy 'd["changesources"][0]["last_poll"] is not None')" = true ]; }
+check "checkconfig accepts codebases and codebase_generator" checkconfig
+start_master_w1 "$M" 30
 check "first polls done" wait_for 30 eval 'polled app && polled lib'
 
 nbuildsets() { api buildsets | jpy 'd["meta"]["total"]'; }
-builds_done() { [ "$(api 'builds?complete=true' | jpy 'd["meta"]["total"]')" -ge "$1" ]; }
 # ss BSID CODEBASE FIELD: a field of the buildset's sourcestamp for CODEBASE
 ss() { api "buildsets/$1" | jpy "[s['$3'] for s in d['buildsets'][0]['sourcestamps'] if s['codebase'] == '$2'][0]"; }
 
 echo two >> "$APP/a.txt" && git -C "$APP" commit -qam "app change"
 arev=$(git -C "$APP" rev-parse HEAD)
-rpc changesources/app '{"jsonrpc":"2.0","id":1,"method":"poll","params":{}}' >/dev/null
+poll app
 check "the app commit gives a buildset" wait_for 30 eval '[ "$(nbuildsets)" = 1 ]'
 check "its change has codebase 'app' (codebase_generator)" \
     [ "$(api "changes?revision=$arev" | jpy 'd["changes"][0]["codebase"]')" = app ]
@@ -65,12 +62,12 @@ check "lib at the map's defaults (no revision: the newest)" \
     [ "$(ss 1 lib revision)|$(ss 1 lib branch)|$(ss 1 lib repository)" = "null|main|$LIB" ]
 check "sourcestamps in Buildbot's shape" \
     [ "$(api buildsets/1 | jpy '",".join(sorted(d["buildsets"][0]["sourcestamps"][1]))')" = branch,codebase,created_at,patch,project,repository,revision,ssid ]
-check "a build of the buildset ran" wait_for 60 builds_done 1
+check "a build of the buildset ran" wait_for 60 build_done 1
 check "and succeeded" [ "$(api 'builds?order=buildid&limit=1' | jpy 'd["builds"][0]["results"]')" = 0 ]
 
 echo three >> "$LIB/a.txt" && git -C "$LIB" commit -qam "lib change"
 lrev=$(git -C "$LIB" rev-parse HEAD)
-rpc changesources/lib '{"jsonrpc":"2.0","id":1,"method":"poll","params":{}}' >/dev/null
+poll lib
 check "the lib commit gives a second buildset" wait_for 30 eval '[ "$(nbuildsets)" = 2 ]'
 check "lib at its commit, app at the default" \
     [ "$(ss 2 lib revision)|$(ss 2 app revision)" = "$lrev|null" ]
@@ -84,7 +81,7 @@ check "the forced buildset has lib at the given revision" [ "$(ss 3 lib revision
 out=$(rpc forceschedulers/force "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"force\",\"params\":{\"builderid\":\"$bid\",\"lib_repository\":\"https://evil.example/x.git\"}}")
 check "a per-codebase repository other than the map's is refused" \
     [ "$(echo "$out" | jpy 'd["error"]["message"]')" = "'lib_repository' must be empty or the configured value (force scheduler 'force' sets no 'repositories')" ]
-check "every build ran" wait_for 60 builds_done 3
+check "every build ran" wait_for 60 build_done 3
 check "no crash in the log" sh -c "! grep -q 'AddressSanitizer\|runtime error' '$M/master.log'"
 check "master stops cleanly" stop_pid "$MASTER_PID"
 done_testing

@@ -8,6 +8,7 @@
 # no file; a masterdest rendered outside the artifact directory is
 # EXCEPTION with a message saying so; checkconfig refuses a plain one.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-build.sh"
 
 M=$TRASH/master
 new_master "$M" <<'LUA'
@@ -38,11 +39,9 @@ printf 'xfer-secret-%s' "$$" > "$M/secrets/w1"
 head -c 200000 /dev/urandom > "$M/dl-src.bin"
 check "master starts" start_master "$M"
 
-run() { local br; br=$(force "$1") || return 1; wait_for 90 request_done "$br" || return 1; build_of_request "$br"; }
-
 check_worker() {
     w=$1 W=$2
-    b=$(run "up-$w")
+    b=$(force_build "up-$w" 90)
     A=$M/artifacts/$b
     B=$W/up-$w/build
     check "$w: transfers succeed" build_results_is "$b" 0
@@ -64,13 +63,13 @@ check_worker() {
     pj=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["properties"]["buildername"], d["properties"]["buildnumber"], type(d["sourcestamps"]).__name__)' "$B/props.json" 2>&1)
     check "$w: properties JSON downloaded ($pj)" [ "$pj" = "up-$w $n list" ]
 
-    b=$(run "big-$w")
+    b=$(force_build "big-$w" 90)
     check "$w: upload over maxsize is FAILURE" build_results_is "$b" 2
     check "$w: and leaves no file" [ ! -e "$M/artifacts/$b/big.bin" ]
     check "$w: nor an artifact row" [ "$(api "builds/$b/artifacts" | jpy 'd["meta"]["total"]')" = 0 ]
     check "$w: no temporary file either" sh -c "! ls -A '$M/artifacts/$b' 2>/dev/null | grep -q ."
 
-    b=$(run "esc-$w")
+    b=$(force_build "esc-$w" 90)
     check "$w: masterdest leaving the artifacts is EXCEPTION" build_results_is "$b" 4
     check "$w: the log says why" grep -q "masterdest '../esc-$w.bin' leaves the build's artifact directory" <<<"$(log_text "$b" 2)"
     check "$w: nothing written outside" [ ! -e "$M/artifacts/esc-$w.bin" ]
@@ -80,16 +79,11 @@ start_worker "$TRASH/w1" w1 "$M/secrets/w1"
 check "kiln-worker attaches" wait_for 20 worker_connected w1
 check_worker w1 "$TRASH/w1"
 
-if command -v buildbot-worker >/dev/null; then
+if have_buildbot_worker; then
     W=$TRASH/bbw
-    buildbot-worker create-worker -q --protocol msgpack_experimental_v7 "$W" "${WADDR%:*}:${WADDR##*:}" \
-        bbw "$(cat "$M/secrets/w1")" >/dev/null
-    buildbot-worker start --nodaemon "$W" >"$W.log" 2>&1 &
-    e2e_track $!
+    start_buildbot_worker "$W" bbw "$M/secrets/w1"
     check "buildbot-worker attaches" wait_for 40 worker_connected bbw
     check_worker bbw "$W"
-else
-    not_ok "buildbot-worker is not installed (scripts/install-deps installs it)"
 fi
 
 mkdir -p "$TRASH/bad"

@@ -9,6 +9,7 @@
 # FAILURE with a message, a missing report too; the master keeps serving.
 # The same reports through Debian's buildbot-worker.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-build.sh"
 
 FIX=$TRASH/fix
 mkdir -p "$FIX"
@@ -81,11 +82,8 @@ b("warns", compile { command = "echo 'a.c:1:1: warning: x [-Wfoo]'; echo 'a.c:2:
 LUA
 printf 'secret-%s' "$$" > "$M/secrets/w1"
 printf 'bb-secret-%s' "$$" > "$M/secrets/bbw"
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+start_master_w1 "$M"
 
-run() { local br; br=$(force "$1") || return 1; wait_for 60 request_done "$br" || return 1; build_of_request "$br"; }
 state() { api "builds/$1/steps/${2:-1}" | jpy 'd["steps"][0]["state_string"]'; }
 step_results() { api "builds/$1/steps/${2:-1}" | jpy 'd["steps"][0]["results"]'; }
 prop() { api "builds/$1/properties" | jpy "d['properties'][0].get('$2')"; }
@@ -96,7 +94,7 @@ results_of() {
 }
 number() { api "builders/$1/numbers/$2" | jpy "d['numbers'][0]['value'] if d['numbers'] else None"; }
 
-b=$(run tap)
+b=$(force_build tap)
 check "TAP on stdout with a failing test: FAILURE" build_results_is "$b" 2
 check "state string '4 tests, 1 failed, 1 skipped (failure)' ($(state "$b"))" [ "$(state "$b")" = "4 tests, 1 failed, 1 skipped (failure)" ]
 check "one complete set 'stdout' ($(sets "$b"))" [ "$(sets "$b")" = '[["stdout", 2, 1, 1, true]]' ]
@@ -111,62 +109,57 @@ check "number tests_failed" [ "$(number tap tests_failed)" = 1.0 -o "$(number ta
 check "number tests_skipped" [ "$(number tap tests_skipped)" = 1.0 -o "$(number tap tests_skipped)" = 1 ]
 check "the stdio log still holds the output" grep -q "building the suite" <<<"$(log_text "$b" 1)"
 
-b=$(run pass)
+b=$(force_build pass)
 check "passing TAP (format auto) with a skip: SUCCESS" build_results_is "$b" 0
 check "state '2 tests, 0 failed, 1 skipped' ($(state "$b"))" [ "$(state "$b")" = "2 tests, 0 failed, 1 skipped" ]
 
-b=$(run junit)
+b=$(force_build junit)
 check "a pytest JUnit report read from the worker: FAILURE (one failed)" build_results_is "$b" 2
 check "its set ($(sets "$b"))" [ "$(sets "$b")" = '[["reports/junit.xml", 2, 1, 1, true]]' ]
 r=$(results_of "$b")
 check "its results ($r)" [ "$r" = '[["tests.test_calc.test_add", "1"], ["tests.test_calc.test_sub", "0"], ["tests.test_calc.test_skip", "skipped"], ["tests.test_calc.test_mul", "1"]]' ]
 check "state ($(state "$b"))" [ "$(state "$b")" = "4 tests, 1 failed, 1 skipped (failure)" ]
 
-b=$(run gotest)
+b=$(force_build gotest)
 check "go test -json replayed: SUCCESS" build_results_is "$b" 0
 check "state ($(state "$b"))" [ "$(state "$b")" = "2 tests, 0 failed, 1 skipped" ]
 
-b=$(run both)
+b=$(force_build both)
 check "stdout and a report: two sets ($(sets "$b"))" [ "$(sets "$b")" = '[["stdout", 2, 1, 1, true], ["reports/junit.xml", 2, 1, 1, true]]' ]
 check "the summary adds them up ($(state "$b"))" [ "$(state "$b")" = "8 tests, 2 failed, 2 skipped (failure)" ]
 
-b=$(run bad)
+b=$(force_build bad)
 check "a malformed JUnit file: FAILURE" build_results_is "$b" 2
 diag "$(log_text "$b" 1 | grep -a "report")"
 check "with a message in the log" grep -q "bad test report 'r.xml': " <<<"$(log_text "$b" 1)"
-b=$(run binary)
+b=$(force_build binary)
 check "a binary report: FAILURE" build_results_is "$b" 2
 diag "$(log_text "$b" 1 | grep -a "report")"
 check "with a message in the log" grep -q "bad test report 'r.out': " <<<"$(log_text "$b" 1)"
-b=$(run huge)
+b=$(force_build huge)
 check "a report over max_report_bytes: FAILURE" build_results_is "$b" 2
 check "with a message in the log" grep -q "bad test report 'r.xml': the report is larger than max_report_bytes (20000)" <<<"$(log_text "$b" 1)"
-b=$(run missing)
+b=$(force_build missing)
 check "a missing report: FAILURE" build_results_is "$b" 2
 diag "$(log_text "$b" 1 | grep -a "report\|open")"
 check "with a message in the log" grep -q "bad test report 'none.xml': the worker could not send the file" <<<"$(log_text "$b" 1)"
-b=$(run rcfail)
+b=$(force_build rcfail)
 check "passing tests but a failing command: FAILURE" build_results_is "$b" 2
 check "the master keeps serving" [ "$(api builders/tap | jpy 'd["builders"][0]["name"]')" = tap ]
 
-b=$(run warns)
+b=$(force_build warns)
 check "compile records its warnings as a number ($(number warns warnings))" [ "$(number warns warnings)" = 2.0 -o "$(number warns warnings)" = 2 ]
 
-if command -v buildbot-worker >/dev/null; then
+if have_buildbot_worker; then
     W=$TRASH/bbworker
-    buildbot-worker create-worker -q --protocol msgpack_experimental_v7 "$W" "${WADDR%:*}:${WADDR##*:}" \
-        bbw "$(cat "$M/secrets/bbw")" >/dev/null
-    buildbot-worker start --nodaemon "$W" >"$W.log" 2>&1 &
-    e2e_track $!
+    start_buildbot_worker "$W" bbw "$M/secrets/bbw"
     check "buildbot-worker attaches" wait_for 40 worker_connected bbw
-    b=$(run bb-junit)
+    b=$(force_build bb-junit)
     check "buildbot-worker: the JUnit report is read ($(sets "$b"))" [ "$(sets "$b")" = '[["reports/junit.xml", 2, 1, 1, true]]' ]
     check "buildbot-worker: FAILURE with its summary ($(state "$b"))" [ "$(state "$b")" = "4 tests, 1 failed, 1 skipped (failure)" ]
-    b=$(run bb-bad)
+    b=$(force_build bb-bad)
     check "buildbot-worker: a malformed report is FAILURE" build_results_is "$b" 2
     check "with a message in the log" grep -q "bad test report 'r.xml': " <<<"$(log_text "$b" 1)"
-else
-    not_ok "buildbot-worker is not installed (scripts/install-deps installs it)"
 fi
 
 mkdir -p "$TRASH/badcfg"

@@ -8,6 +8,7 @@
 # applied with hg import, and an unreachable repository (FAILURE with hg's
 # error in the log).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-vcsstep.sh"
 require_cmd hg
 export HGUSER="T <t@example.org>" HGPLAIN=1
 
@@ -20,13 +21,8 @@ hg -R "$R" branch -q stable; echo stable > "$R/hello.txt"; hg -R "$R" commit -qm
 STABLE=$(hg -R "$R" log -r . --template '{node}')
 hg -R "$R" update -q default
 
-M=$TRASH/master
-new_master "$M" <<LUA
-http = { listen = "127.0.0.1:0" }
-workers_listen = "127.0.0.1:0"
-worker { name = "w1", password = secret("w1"), max_builds = 4 }
+vcsstep_master <<LUA
 worker { name = "bbw", password = secret("bbw") }
-local show = shell { name = "show", command = "cat hello.txt; ls -a" }
 builder { name = "inc", workers = { "w1" }, steps = { hg { repourl = "$R" }, show } }
 builder { name = "clobber", workers = { "w1" }, steps = {
   hg { repourl = "$R", mode = "full", method = "clobber" }, show } }
@@ -40,22 +36,9 @@ builder { name = "bb", workers = { "bbw" }, steps = { hg { repourl = "$R" }, sho
 force_scheduler { name = "force", builders = { "inc", "clobber", "fresh", "inrepo", "broken", "bb" } }
 try_scheduler { name = "try", builders = { "tryb" }, token = secret("try") }
 LUA
-printf 'secret-%s' "$$" > "$M/secrets/w1"
-printf 'bb-secret-%s' "$$" > "$M/secrets/bbw"
-printf 'try-token-%s' "$$" > "$M/secrets/try"
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+vcsstep_start
 
-lacks() { ! grep -q "$1" <<<"$2"; }
-got_rev() { api "builds/$1/properties" | jpy "d['properties'][0]['got_revision']"; }
-run() { # run BUILDER: forces it and prints the build id once done
-    local br; br=$(force "$1") || return 1
-    wait_for 60 request_done "$br" || return 1
-    build_of_request "$br"
-}
-
-b=$(run inc)
+b=$(force_build inc)
 check "a first incremental build clones and succeeds" build_results_is "$b" 0
 check "got_revision is the repository's tip, source Mercurial ($(got_rev "$b"))" [ "$(got_rev "$b")" = "[\"$REV1\", \"Mercurial\"]" ]
 check "the tree is there" grep -q "^oone" <<<"$(log_text "$b" 2)"
@@ -65,7 +48,7 @@ check "the step says update" [ "$(api "builds/$b/steps/1" | jpy 'd["steps"][0]["
 echo two > "$R/hello.txt"; hg -R "$R" commit -qm two
 REV2=$(hg -R "$R" log -r . --template '{node}')
 touch "$TRASH/w1/inc/build/untracked.txt"
-b=$(run inc)
+b=$(force_build inc)
 check "an incremental update succeeds" build_results_is "$b" 0
 check "it has the new commit" grep -q "^otwo" <<<"$(log_text "$b" 2)"
 check "got_revision moved ($(got_rev "$b"))" [ "$(got_rev "$b")" = "[\"$REV2\", \"Mercurial\"]" ]
@@ -73,60 +56,42 @@ check "incremental keeps untracked files" grep -q "^ountracked.txt" <<<"$(log_te
 out=$(log_text "$b" 1)
 check "it pulled and updated, not cloned" [ "$(grep -c 'hg --verbose pull' <<<"$out")" -ge 1 ] && lacks "clone" "$out"
 
-bid=$(api builders/inc | jpy 'd["builders"][0]["builderid"]')
-br=$(rpc forceschedulers/force "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"force\",\"params\":{\"builderid\":\"$bid\",\"revision\":\"$REV1\"}}" | jpy 'list(d["result"][1].values())[0]')
+br=$(force_revision inc "\"revision\":\"$REV1\"")
 check "a forced older revision completes" wait_for 60 request_done "$br"
 b=$(build_of_request "$br")
 check "and checks that revision out" grep -q "^oone" <<<"$(log_text "$b" 2)"
 check "got_revision is that revision" [ "$(got_rev "$b")" = "[\"$REV1\", \"Mercurial\"]" ]
 
-b=$(run fresh)
-check "fresh: first build" build_results_is "$b" 0
-touch "$TRASH/w1/fresh/build/untracked.txt" "$TRASH/w1/fresh/build/ignored.o"
-b=$(run fresh)
-check "fresh: second build succeeds" build_results_is "$b" 0
-check "fresh removes untracked and ignored files" lacks 'untracked.txt\|ignored.o' "$(log_text "$b" 2)"
+fresh_twice fresh untracked
 check "fresh ran hg purge --all" grep -q "purge --all" <<<"$(log_text "$b" 1)"
 
-b=$(run clobber)
-touch "$TRASH/w1/clobber/build/marker"
-b=$(run clobber)
-check "clobber: second build succeeds" build_results_is "$b" 0
-check "clobber removed the tree" lacks marker "$(log_text "$b" 2)"
+clobber_twice clobber
 
-b=$(run inrepo)
+b=$(force_build inrepo)
 check "inrepo: the build succeeds" build_results_is "$b" 0
 check "inrepo: on the named branch" grep -q "^ostable" <<<"$(log_text "$b" 2)"
 check "inrepo: got_revision is the branch head" [ "$(got_rev "$b")" = "[\"$STABLE\", \"Mercurial\"]" ]
 
-b=$(run broken)
+b=$(force_build broken)
 check "an unreachable repository ends FAILURE" build_results_is "$b" 2
 check "hg's own error is in the log" grep -q "abort: repository .*not found" <<<"$(log_text "$b" 1)"
 check "no got_revision" [ "$(api "builds/$b/properties" | jpy "'got_revision' in d['properties'][0]")" = false ]
 
-diff=$(printf -- '--- a/hello.txt\n+++ b/hello.txt\n@@ -1,1 +1,1 @@\n-two\n+two, patched\n' | base64 -w0)
-res=$(rpc tryschedulers/try "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"try\",\"params\":{\"token\":\"try-token-$$\",\"revision\":\"$REV2\",\"repository\":\"$R\",\"patch_base64\":\"$diff\",\"patch_level\":1}}")
-bsid=$(jpy 'd["result"]["bsid"]' <<<"$res")
-br=$(api "buildrequests?buildsetid=$bsid" | jpy 'd["buildrequests"][0]["buildrequestid"]')
+br=$(try_patch "$R" "$REV2")
 check "a try build completes" wait_for 60 request_done "$br"
 b=$(build_of_request "$br")
 check "it succeeds" build_results_is "$b" 0
 check "with the patch applied by hg import" grep -q "^otwo, patched" <<<"$(log_text "$b" 2)"
 check "hg import ran" grep -q "import --no-commit -p1 -" <<<"$(log_text "$b" 1)"
 
-if command -v buildbot-worker >/dev/null; then
+if have_buildbot_worker; then
     W=$TRASH/bbworker
-    buildbot-worker create-worker -q --protocol msgpack_experimental_v7 "$W" "${WADDR%:*}:${WADDR##*:}" \
-        bbw "$(cat "$M/secrets/bbw")" >/dev/null
-    buildbot-worker start --nodaemon "$W" >"$W.log" 2>&1 &
-    e2e_track $!
+    start_buildbot_worker "$W" bbw "$M/secrets/bbw"
     check "buildbot-worker attaches" wait_for 40 worker_connected bbw
-    b=$(run bb)
+    b=$(force_build bb)
     check "the hg step on buildbot-worker succeeds" build_results_is "$b" 0
     check "with the tree and got_revision" [ "$(got_rev "$b")" = "[\"$REV2\", \"Mercurial\"]" ]
-    b=$(run bb)
+    b=$(force_build bb)
     check "and updates incrementally there" grep -q "hg --verbose pull" <<<"$(log_text "$b" 1)"
-else
-    not_ok "buildbot-worker is not installed (scripts/install-deps installs it)"
 fi
 done_testing

@@ -6,6 +6,7 @@
 # with methods clobber and fresh, base_url + branch, and an unreachable
 # repository (FAILURE with bzr's error in the log).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-vcsstep.sh"
 require_cmd bzr
 export BRZ_EMAIL="T <t@example.org>" BZR_EMAIL="T <t@example.org>"
 
@@ -15,12 +16,7 @@ bzr init -q "$R"
 echo one > "$R/hello.txt"; echo '*.o' > "$R/.bzrignore"
 bzr add -q "$R/hello.txt" "$R/.bzrignore"; bzr commit -q -m one "$R"
 
-M=$TRASH/master
-new_master "$M" <<LUA
-http = { listen = "127.0.0.1:0" }
-workers_listen = "127.0.0.1:0"
-worker { name = "w1", password = secret("w1"), max_builds = 4 }
-local show = shell { name = "show", command = "cat hello.txt; ls -a" }
+vcsstep_master <<LUA
 builder { name = "inc", workers = { "w1" }, steps = { bzr { repourl = "$R" }, show } }
 builder { name = "clobber", workers = { "w1" }, steps = {
   bzr { repourl = "$R", mode = "full", method = "clobber" }, show } }
@@ -29,20 +25,9 @@ builder { name = "base", workers = { "w1" }, steps = { bzr { base_url = "$TRASH/
 builder { name = "broken", workers = { "w1" }, steps = { bzr { repourl = "$TRASH/no-such-branch" } } }
 force_scheduler { name = "force", builders = { "inc", "clobber", "fresh", "base", "broken" } }
 LUA
-printf 'secret-%s' "$$" > "$M/secrets/w1"
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+vcsstep_start
 
-lacks() { ! grep -q "$1" <<<"$2"; }
-got_rev() { api "builds/$1/properties" | jpy "d['properties'][0]['got_revision']"; }
-run() { # run BUILDER: forces it and prints the build id once done
-    local br; br=$(force "$1") || return 1
-    wait_for 60 request_done "$br" || return 1
-    build_of_request "$br"
-}
-
-b=$(run inc)
+b=$(force_build inc)
 check "a first incremental build checks out and succeeds" build_results_is "$b" 0
 check "got_revision is the revno, source Bzr ($(got_rev "$b"))" [ "$(got_rev "$b")" = '["1", "Bzr"]' ]
 check "the tree is there" grep -q "^oone" <<<"$(log_text "$b" 2)"
@@ -50,39 +35,29 @@ check "it checked out" grep -q "bzr checkout $R \." <<<"$(log_text "$b" 1)"
 
 echo two > "$R/hello.txt"; bzr commit -q -m two "$R"
 touch "$TRASH/w1/inc/build/untracked.txt"
-b=$(run inc)
+b=$(force_build inc)
 check "an incremental update succeeds" build_results_is "$b" 0
 check "it has the new commit" grep -q "^otwo" <<<"$(log_text "$b" 2)"
 check "got_revision moved ($(got_rev "$b"))" [ "$(got_rev "$b")" = '["2", "Bzr"]' ]
 check "incremental keeps unknown files" grep -q "^ountracked.txt" <<<"$(log_text "$b" 2)"
 check "it updated" grep -q "bzr update" <<<"$(log_text "$b" 1)"
 
-bid=$(api builders/inc | jpy 'd["builders"][0]["builderid"]')
-br=$(rpc forceschedulers/force "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"force\",\"params\":{\"builderid\":\"$bid\",\"revision\":\"1\"}}" | jpy 'list(d["result"][1].values())[0]')
+br=$(force_revision inc "\"revision\":\"1\"")
 check "a forced older revision completes" wait_for 60 request_done "$br"
 b=$(build_of_request "$br")
 check "and checks that revision out" grep -q "^oone" <<<"$(log_text "$b" 2)"
 check "got_revision is that revision" [ "$(got_rev "$b")" = '["1", "Bzr"]' ]
 
-b=$(run fresh)
-check "fresh: first build" build_results_is "$b" 0
-touch "$TRASH/w1/fresh/build/untracked.txt" "$TRASH/w1/fresh/build/ignored.o"
-b=$(run fresh)
-check "fresh: second build succeeds" build_results_is "$b" 0
-check "fresh removes unknown and ignored files" lacks 'untracked.txt\|ignored.o' "$(log_text "$b" 2)"
+fresh_twice fresh unknown
 check "with clean-tree" grep -q "clean-tree --unknown --force --ignored" <<<"$(log_text "$b" 1)"
 
-b=$(run clobber)
-touch "$TRASH/w1/clobber/build/marker"
-b=$(run clobber)
-check "clobber: second build succeeds" build_results_is "$b" 0
-check "clobber removed the tree" lacks marker "$(log_text "$b" 2)"
+clobber_twice clobber
 
-b=$(run base)
+b=$(force_build base)
 check "base_url + branch: the build succeeds" build_results_is "$b" 0
 check "from the joined URL" grep -q "bzr checkout $TRASH/branches/trunk \." <<<"$(log_text "$b" 1)"
 
-b=$(run broken)
+b=$(force_build broken)
 check "an unreachable repository ends FAILURE" build_results_is "$b" 2
 check "bzr's own error is in the log" grep -q "ERROR: Not a branch" <<<"$(log_text "$b" 1)"
 done_testing

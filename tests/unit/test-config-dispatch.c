@@ -5,47 +5,13 @@
  * indexes, nil, "not offered" or a failure the engine falls back from.
  */
 #include "tap.h"
+#include "config-test.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "config/config.h"
 
 #include <jansson.h>
 #include <stdlib.h>
-
-static struct config *load(const char *text, char **err)
-{
-	struct config *cfg = NULL;
-	*err = NULL;
-	int r = config_load_string("master.lua", text, strlen(text), NULL, &cfg, err);
-	if (r < 0) {
-		CHECK_INT(r, KILN_ECONFIG);
-		return NULL;
-	}
-	return cfg;
-}
-
-static struct config *load_ok(const char *text)
-{
-	char *err;
-	struct config *cfg = load(text, &err);
-	if (!cfg) {
-		TAP_FAIL("config did not load: %s", err);
-		free(err);
-	}
-	return cfg;
-}
-
-#define CHECK_ERR(text, want)                                                                      \
-	do {                                                                                       \
-		char *err_;                                                                        \
-		struct config *cfg_ = load((text), &err_);                                         \
-		if (cfg_) {                                                                        \
-			TAP_FAIL("config loaded, wanted error '%s'", (want));                      \
-			config_free(cfg_);                                                         \
-		} else                                                                             \
-			CHECK_STR(err_, (want));                                                   \
-		free(err_);                                                                        \
-	} while (0)
 
 #define W                                                                                          \
 	"worker { name = \"w1\", password = secret(\"pw\") }\n"                                    \
@@ -59,13 +25,13 @@ static struct config *load_ok(const char *text)
 TEST(keys_are_read)
 {
 	setenv("KILN_SECRET_PW", "x", 1);
-	struct config *cfg =
-		load_ok(W B("next_worker = function(b, w, r) return nil end, next_build = "
-			    "function(b, r) return nil end") "builder { name = \"plain\", workers "
-							     "= { \"w1\" }, steps = { shell { "
-							     "command = \"x\" } } }\n"
-							     "prioritize_builders = function(bs) "
-							     "return bs end\n");
+	struct config *cfg = CONFIG_TEST_LOAD_OK(
+		W B("next_worker = function(b, w, r) return nil end, next_build = "
+		    "function(b, r) return nil end") "builder { name = \"plain\", workers "
+						     "= { \"w1\" }, steps = { shell { "
+						     "command = \"x\" } } }\n"
+						     "prioritize_builders = function(bs) "
+						     "return bs end\n");
 	if (!cfg)
 		return;
 	const struct config_builder *b = config_find_builder(cfg, "b");
@@ -79,7 +45,7 @@ TEST(keys_are_read)
 	config_free(cfg);
 
 	/* none configured: nothing kept, zero cost at dispatch */
-	cfg = load_ok(W B(""));
+	cfg = CONFIG_TEST_LOAD_OK(W B(""));
 	if (!cfg)
 		return;
 	CHECK_INT(cfg->prioritize_builders_fn, 0);
@@ -112,7 +78,7 @@ static struct config *with_next_worker(const char *body)
 	if (asprintf(&text, W B("next_worker = function(builder, workers, request) %s end"), body) <
 	    0)
 		return NULL;
-	struct config *cfg = load_ok(text);
+	struct config *cfg = CONFIG_TEST_LOAD_OK(text);
 	free(text);
 	return cfg;
 }
@@ -134,6 +100,23 @@ static int call_next_worker(struct config *cfg, const struct config_dispatch_wor
 	return r;
 }
 
+/* Checks what a dispatch function (what, with the Lua body) returned: r is
+ * want, the index is want_idx when r == 1, an error starts with want_err,
+ * and a result that is not an error leaves no message. */
+static void check_call_result(const char *what, const char *body, int r, int want, size_t idx,
+			      size_t want_idx, const char *err, const char *want_err)
+{
+	if (r != want)
+		TAP_FAIL("%s '%s': got %d (%s), want %d", what, body, r, err ? err : "", want);
+	if (want == 1 && idx != want_idx)
+		TAP_FAIL("%s '%s': index %zu, want %zu", what, body, idx, want_idx);
+	if (want_err && (!err || strncmp(err, want_err, strlen(want_err))))
+		TAP_FAIL("%s '%s': error '%s', want '%s...'", what, body, err ? err : "(none)",
+			 want_err);
+	if (want >= 0 && err)
+		TAP_FAIL("%s '%s': an error message with %d: %s", what, body, r, err);
+}
+
 /* Checks next_worker with body over w1 and w2: the result code, the index
  * (r == 1) and, for errors, the start of the message. */
 static void check_next_worker(const char *body, int want, size_t want_idx, const char *want_err)
@@ -145,15 +128,7 @@ static void check_next_worker(const char *body, int want, size_t want_idx, const
 	size_t idx = 99;
 	char *err;
 	int r = call_next_worker(cfg, ws, 2, &idx, &err);
-	if (r != want)
-		TAP_FAIL("next_worker '%s': got %d (%s), want %d", body, r, err ? err : "", want);
-	if (want == 1)
-		CHECK_INT(idx, want_idx);
-	if (want_err && (!err || strncmp(err, want_err, strlen(want_err))))
-		TAP_FAIL("next_worker '%s': error '%s', want '%s...'", body, err ? err : "(none)",
-			 want_err);
-	if (want >= 0 && err)
-		TAP_FAIL("an error message with %d: %s", r, err);
+	check_call_result("next_worker", body, r, want, idx, want_idx, err, want_err);
 	free(err);
 	config_free(cfg);
 }
@@ -237,7 +212,7 @@ static struct config *with_next_build(const char *body)
 	char *text = NULL;
 	if (asprintf(&text, W B("next_build = function(builder, requests) %s end"), body) < 0)
 		return NULL;
-	struct config *cfg = load_ok(text);
+	struct config *cfg = CONFIG_TEST_LOAD_OK(text);
 	free(text);
 	return cfg;
 }
@@ -260,13 +235,7 @@ static void check_next_build(const char *body, size_t n, int want, size_t want_i
 	size_t idx = 999;
 	char *err = NULL;
 	int r = config_call_next_build(cfg, &cfg->builder[0], reqs, n, &idx, &err);
-	if (r != want)
-		TAP_FAIL("next_build '%s': got %d (%s), want %d", body, r, err ? err : "", want);
-	if (want == 1)
-		CHECK_INT(idx, want_idx);
-	if (want_err && (!err || strncmp(err, want_err, strlen(want_err))))
-		TAP_FAIL("next_build '%s': error '%s', want '%s...'", body, err ? err : "(none)",
-			 want_err);
+	check_call_result("next_build", body, r, want, idx, want_idx, err, want_err);
 	free(err);
 	json_decref(props);
 	free(reqs);
@@ -307,7 +276,7 @@ static struct config *with_prioritize(const char *body)
 	char *text = NULL;
 	if (asprintf(&text, W B("") "prioritize_builders = function(builders) %s end", body) < 0)
 		return NULL;
-	struct config *cfg = load_ok(text);
+	struct config *cfg = CONFIG_TEST_LOAD_OK(text);
 	free(text);
 	return cfg;
 }

@@ -7,6 +7,7 @@
  * a limit that does not hold kills it, which fails the run.
  */
 #include "tap.h"
+#include "config-test.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
@@ -27,37 +28,6 @@ static double test_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static struct config *test_load(const char *text, char **err)
-{
-	struct config *cfg = NULL;
-	*err = NULL;
-	if (config_load_string("master.lua", text, strlen(text), NULL, &cfg, err) < 0)
-		return NULL;
-	return cfg;
-}
-
-/* Loading text fails with an error that contains want. */
-#define CHECK_LOAD_ERR(text, want)                                                                 \
-	do {                                                                                       \
-		char *e_;                                                                          \
-		struct config *c_ = test_load(text, &e_);                                          \
-		CHECK(c_ == NULL);                                                                 \
-		if (!e_ || !strstr(e_, want))                                                      \
-			TAP_FAIL("error '%s' lacks '%s'", e_ ? e_ : "(none)", want);               \
-		config_free(c_);                                                                   \
-		free(e_);                                                                          \
-	} while (0)
-
-#define CHECK_LOAD_OK(text)                                                                        \
-	do {                                                                                       \
-		char *e_;                                                                          \
-		struct config *c_ = test_load(text, &e_);                                          \
-		if (!c_)                                                                           \
-			TAP_FAIL("load failed: %s", e_ ? e_ : "(no message)");                     \
-		config_free(c_);                                                                   \
-		free(e_);                                                                          \
-	} while (0)
-
 /* The pattern of the issue: (.-)(.-)(.-)x on 512 KiB backtracks for
  * hours inside one string.find; the load stops within its budget. */
 TEST(load_pattern_budget)
@@ -77,56 +47,59 @@ TEST(load_pattern_budget)
 		char *text = xasprintf("local s = string.rep('a', 512 * 1024)\nlocal r = %s\n",
 				       calls[i]);
 		double t0 = test_now();
-		CHECK_LOAD_ERR(text, want[i]);
+		CHECK_ERR_HAS(text, want[i]);
 		double secs = test_now() - t0;
 		printf("# %s: %.2f s\n", calls[i], secs);
 		CHECK(secs < 30); /* the CPU budget is 10 s; this machine may be loaded */
 		free(text);
 	}
 	/* the patterns still work */
-	CHECK_LOAD_OK("assert(('key = value'):match('(%w+)%s*=%s*(%w+)') == 'key')\n"
-		      "assert(select(2, ('a,b,c'):gsub(',', ';')) == 2)\n"
-		      "assert(string.find(string.rep('a', 1 << 20) .. 'b', 'ab') == 1 << 20)\n");
+	config_free(CONFIG_TEST_LOAD_OK(
+		"assert(('key = value'):match('(%w+)%s*=%s*(%w+)') == 'key')\n"
+		"assert(select(2, ('a,b,c'):gsub(',', ';')) == 2)\n"
+		"assert(string.find(string.rep('a', 1 << 20) .. 'b', 'ab') == 1 << 20)\n"));
 }
 
 TEST(library_loops_are_charged)
 {
 	/* Lua's string.rep loops 2^62 times copying nothing */
-	CHECK_LOAD_OK("assert(string.rep('', 1 << 62) == '')\n"
-		      "assert(string.rep('', 1 << 62, '') == '')\n"
-		      "assert(string.rep('ab', 3, ',') == 'ab,ab,ab')\n"
-		      "assert(string.rep('ab', 1) == 'ab' and string.rep('x', 0) == '')\n"
-		      "assert(#string.rep('abc', 100000, '--') == 499998)\n");
-	CHECK_LOAD_ERR("local s = string.rep('x', 1 << 40)", "memory limit exceeded");
+	config_free(CONFIG_TEST_LOAD_OK(
+		"assert(string.rep('', 1 << 62) == '')\n"
+		"assert(string.rep('', 1 << 62, '') == '')\n"
+		"assert(string.rep('ab', 3, ',') == 'ab,ab,ab')\n"
+		"assert(string.rep('ab', 1) == 'ab' and string.rep('x', 0) == '')\n"
+		"assert(#string.rep('abc', 100000, '--') == 499998)\n"));
+	CHECK_ERR_HAS("local s = string.rep('x', 1 << 40)", "memory limit exceeded");
 	/* ranges of nils, or a lying __len, cost nothing to walk but time */
-	CHECK_LOAD_ERR("table.move({}, 1, 1 << 50, 2)",
-		       "master.lua:1: instruction limit exceeded in table.move");
-	CHECK_LOAD_ERR("local t = setmetatable({}, { __len = function() return 1 << 50 end })\n"
-		       "table.insert(t, 1, 'x')",
-		       "master.lua:2: instruction limit exceeded in table.insert");
-	CHECK_LOAD_ERR("local t = setmetatable({}, { __len = function() return 1 << 50 end })\n"
-		       "table.remove(t, 1)",
-		       "master.lua:2: instruction limit exceeded in table.remove");
-	CHECK_LOAD_ERR("local t = setmetatable({}, { __index = table.concat })\n"
-		       "table.concat(t, '', 1, 1 << 50)",
-		       "master.lua:2: instruction limit exceeded in table.concat");
-	CHECK_LOAD_ERR("local t = setmetatable({}, { __len = function() return (1 << 31) - 2 "
-		       "end, __index = rawlen, __newindex = rawequal })\n"
-		       "table.sort(t)",
-		       "master.lua:2: instruction limit exceeded in table.sort");
+	CHECK_ERR_HAS("table.move({}, 1, 1 << 50, 2)",
+		      "master.lua:1: instruction limit exceeded in table.move");
+	CHECK_ERR_HAS("local t = setmetatable({}, { __len = function() return 1 << 50 end })\n"
+		      "table.insert(t, 1, 'x')",
+		      "master.lua:2: instruction limit exceeded in table.insert");
+	CHECK_ERR_HAS("local t = setmetatable({}, { __len = function() return 1 << 50 end })\n"
+		      "table.remove(t, 1)",
+		      "master.lua:2: instruction limit exceeded in table.remove");
+	CHECK_ERR_HAS("local t = setmetatable({}, { __index = table.concat })\n"
+		      "table.concat(t, '', 1, 1 << 50)",
+		      "master.lua:2: instruction limit exceeded in table.concat");
+	CHECK_ERR_HAS("local t = setmetatable({}, { __len = function() return (1 << 31) - 2 "
+		      "end, __index = rawlen, __newindex = rawequal })\n"
+		      "table.sort(t)",
+		      "master.lua:2: instruction limit exceeded in table.sort");
 	/* and they still do what Lua's do */
-	CHECK_LOAD_OK("local t = { 3, 1, 2 }\n"
-		      "table.sort(t) assert(table.concat(t, ',') == '1,2,3')\n"
-		      "table.sort(t, function(a, b) return a > b end)\n"
-		      "assert(table.concat(t, ',') == '3,2,1')\n"
-		      "table.insert(t, 'x') table.insert(t, 1, 'y')\n"
-		      "assert(table.concat(t, ',') == 'y,3,2,1,x')\n"
-		      "assert(table.remove(t) == 'x' and table.remove(t, 1) == 'y')\n"
-		      "assert(table.concat(t, ',', 2) == '2,1' and table.concat({}) == '')\n"
-		      "assert(table.concat(table.move({ 1, 2, 3 }, 1, 3, 2), ',') == '1,1,2,3')\n"
-		      "assert(not pcall(table.insert, t, 9, 'z'))\n"
-		      "assert(not pcall(table.insert, t, 1, 2, 3))\n"
-		      "assert(table.remove({}) == nil)\n");
+	config_free(CONFIG_TEST_LOAD_OK(
+		"local t = { 3, 1, 2 }\n"
+		"table.sort(t) assert(table.concat(t, ',') == '1,2,3')\n"
+		"table.sort(t, function(a, b) return a > b end)\n"
+		"assert(table.concat(t, ',') == '3,2,1')\n"
+		"table.insert(t, 'x') table.insert(t, 1, 'y')\n"
+		"assert(table.concat(t, ',') == 'y,3,2,1,x')\n"
+		"assert(table.remove(t) == 'x' and table.remove(t, 1) == 'y')\n"
+		"assert(table.concat(t, ',', 2) == '2,1' and table.concat({}) == '')\n"
+		"assert(table.concat(table.move({ 1, 2, 3 }, 1, 3, 2), ',') == '1,1,2,3')\n"
+		"assert(not pcall(table.insert, t, 9, 'z'))\n"
+		"assert(not pcall(table.insert, t, 1, 2, 3))\n"
+		"assert(table.remove({}) == nil)\n"));
 }
 
 /* A change with 512 KiB of comments and 20,000 files. */
@@ -161,19 +134,15 @@ static void test_free_change(char *comments, char **files)
 TEST(filter_pattern_budget)
 {
 	char *err;
-	struct config *cfg = test_load(
+	struct config *cfg = CONFIG_TEST_LOAD_OK(
 		W1 B1
 		"single_branch { name = 'f', builders = { 'b' }, change_filter = {\n"
 		"  filter_fn = function(c) return string.find(c.comments, '(.-)(.-)(.-)x') end"
 		" } }\n"
 		"single_branch { name = 'p', builders = { 'b' }, change_filter = {\n"
-		"  branch_re = '(.-)(.-)(.-)x' } }\n",
-		&err);
-	if (!cfg) {
-		TAP_FAIL("load: %s", err);
-		free(err);
+		"  branch_re = '(.-)(.-)(.-)x' } }\n");
+	if (!cfg)
 		return;
-	}
 	char *comments, **files;
 	struct config_change_view c = test_big_change(&comments, &files);
 	const struct config_scheduler *f = config_find_scheduler(cfg, "f");
@@ -221,13 +190,10 @@ TEST(filter_input_caps)
 		      "end } }\n",
 		(unsigned)KILN_LUA_MAX_TEXT, (unsigned)KILN_LUA_MAX_FILES,
 		(unsigned)KILN_LUA_MAX_TEXT - 1);
-	struct config *cfg = test_load(text, &err);
+	struct config *cfg = CONFIG_TEST_LOAD_OK(text);
 	free(text);
-	if (!cfg) {
-		TAP_FAIL("load: %s", err);
-		free(err);
+	if (!cfg)
 		return;
-	}
 	char *comments, **files;
 	struct config_change_view c = test_big_change(&comments, &files);
 	err = NULL;

@@ -4,35 +4,12 @@
  * every checkconfig error with its line.
  */
 #include "tap.h"
+#include "config-test.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "config/config.h"
 
 #include <stdlib.h>
-
-static struct config *load(const char *text, char **err)
-{
-	struct config *cfg = NULL;
-	*err = NULL;
-	int r = config_load_string("master.lua", text, strlen(text), NULL, &cfg, err);
-	if (r < 0) {
-		CHECK_INT(r, KILN_ECONFIG);
-		return NULL;
-	}
-	return cfg;
-}
-
-#define CHECK_ERR(text, want)                                                                      \
-	do {                                                                                       \
-		char *err_;                                                                        \
-		struct config *cfg_ = load((text), &err_);                                         \
-		if (cfg_) {                                                                        \
-			TAP_FAIL("config loaded, wanted error '%s'", (want));                      \
-			config_free(cfg_);                                                         \
-		} else                                                                             \
-			CHECK_STR(err_, (want));                                                   \
-		free(err_);                                                                        \
-	} while (0)
 
 #define W                                                                                          \
 	"worker { name = \"w1\", password = secret(\"pw\") }\n"                                    \
@@ -44,25 +21,19 @@ static struct config *load(const char *text, char **err)
 TEST(declarations_are_copied)
 {
 	setenv("KILN_SECRET_PW", "x", 1);
-	char *err;
-	struct config *cfg =
-		load(W "local compile = master_lock { name = \"compile\", max_count = 2 }\n"
-		       "local disk = worker_lock { name = \"disk\", max_count_for_worker = { w2 = "
-		       "3, w1 = 2 } }\n"
-		       "local one = master_lock { name = \"one\" }\n"
-		       "builder { name = \"b\", workers = { \"w1\" },\n"
-		       "  locks = { \"one\", compile:access(\"exclusive\") },\n"
-		       "  steps = { shell { command = \"make\", locks = { "
-		       "disk:access(\"counting\", 2) } } } }\n"
-		       "builder { name = \"c\", workers = { \"w1\" },\n"
-		       "  steps = { shell { command = \"make\", locks = { compile } } } }\n",
-		     &err);
-	CHECK(cfg != NULL);
-	if (!cfg) {
-		printf("# %s\n", err);
-		free(err);
+	struct config *cfg = CONFIG_TEST_LOAD_OK(
+		W "local compile = master_lock { name = \"compile\", max_count = 2 }\n"
+		  "local disk = worker_lock { name = \"disk\", max_count_for_worker = { w2 = "
+		  "3, w1 = 2 } }\n"
+		  "local one = master_lock { name = \"one\" }\n"
+		  "builder { name = \"b\", workers = { \"w1\" },\n"
+		  "  locks = { \"one\", compile:access(\"exclusive\") },\n"
+		  "  steps = { shell { command = \"make\", locks = { "
+		  "disk:access(\"counting\", 2) } } } }\n"
+		  "builder { name = \"c\", workers = { \"w1\" },\n"
+		  "  steps = { shell { command = \"make\", locks = { compile } } } }\n");
+	if (!cfg)
 		return;
-	}
 	CHECK_INT(cfg->nlocks, 3);
 	CHECK_STR(cfg->lock[0].name, "compile");
 	CHECK_INT(cfg->lock[0].kind, CONFIG_LOCK_MASTER);

@@ -5,36 +5,13 @@
  * checkconfig error with its line.
  */
 #include "tap.h"
+#include "config-test.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "config/config.h"
 
 #include <jansson.h>
 #include <stdlib.h>
-
-static struct config *load(const char *text, char **err)
-{
-	struct config *cfg = NULL;
-	*err = NULL;
-	int r = config_load_string("master.lua", text, strlen(text), NULL, &cfg, err);
-	if (r < 0) {
-		CHECK_INT(r, KILN_ECONFIG);
-		return NULL;
-	}
-	return cfg;
-}
-
-#define CHECK_ERR(text, want)                                                                      \
-	do {                                                                                       \
-		char *err_;                                                                        \
-		struct config *cfg_ = load((text), &err_);                                         \
-		if (cfg_) {                                                                        \
-			TAP_FAIL("config loaded, wanted error '%s'", (want));                      \
-			config_free(cfg_);                                                         \
-		} else                                                                             \
-			CHECK_STR(err_, (want));                                                   \
-		free(err_);                                                                        \
-	} while (0)
 
 #define W "worker { name = \"w1\", password = secret(\"pw\") }\n"
 #define B(step) "builder { name = \"b\", workers = { \"w1\" }, steps = {\n" step "\n} }\n"
@@ -43,7 +20,7 @@ TEST(steps_are_copied)
 {
 	setenv("KILN_SECRET_PW", "x", 1);
 	char *err;
-	struct config *cfg = load(
+	struct config *cfg = CONFIG_TEST_LOAD_OK(
 		W "local sp = set_property { property = \"a\", value = \"x\", description = "
 		  "\"setting\", hide_step_if = true }\n"
 		  "builder { name = \"b\", workers = { \"w1\" }, steps = { sp,\n"
@@ -55,14 +32,9 @@ TEST(steps_are_copied)
 		  " log { name = \"notes\", text = interpolate(\"%(prop:a)s\"), do_step_if = false "
 		  "},\n"
 		  " shell { command = \"make\", do_step_if = function(p) return true end, "
-		  "description_done = function(p) return 'd' end } } }\n",
-		&err);
-	CHECK(cfg != NULL);
-	if (!cfg) {
-		TAP_FAIL("%s", err);
-		free(err);
+		  "description_done = function(p) return 'd' end } } }\n");
+	if (!cfg)
 		return;
-	}
 	const struct config_builder *b = config_find_builder(cfg, "b");
 	CHECK_INT(b->nsteps, 6);
 	const struct config_step *s = b->steps;
@@ -115,17 +87,13 @@ TEST(call_fn_results)
 {
 	setenv("KILN_SECRET_PW", "x", 1);
 	char *err;
-	struct config *cfg = load(
+	struct config *cfg = CONFIG_TEST_LOAD_OK(
 		W B("set_property_from_command { command = \"v\", extract_fn = function(rc, o, e) "
 		    "if rc == 1 then return { o, e } elseif rc == 2 then return { [true] = 1 } "
 		    "elseif rc == 3 then error('bad') end return { rc = rc, out = o, n = { 1, 2 } "
-		    "} end }"),
-		&err);
-	CHECK(cfg != NULL);
-	if (!cfg) {
-		free(err);
+		    "} end }"));
+	if (!cfg)
 		return;
-	}
 	int fn = cfg->builder[0].steps[0].extract_fn;
 	CHECK(fn != 0);
 	json_t *r = NULL;
@@ -159,7 +127,6 @@ TEST(call_fn_results)
 TEST(errors)
 {
 	struct config *cfg;
-	char *err;
 	setenv("KILN_SECRET_PW", "x", 1);
 	CHECK_ERR(W B("set_property { value = 1 }"),
 		  "master.lua:3: set_property: 'property' is required");
@@ -189,23 +156,19 @@ TEST(errors)
 		  "master.lua:3: log: 'text' must be a string, interpolate(...) or a function "
 		  "(got table)");
 	/* master_shell: workdir under the master's base directory, none by default */
-	cfg = load(W B("master_shell { command = \"a\" }, master_shell { command = \"b\", "
-		       "workdir = \"x\", retry = 1 }"),
-		   &err);
+	cfg = CONFIG_TEST_LOAD_OK(
+		W B("master_shell { command = \"a\" }, master_shell { command = \"b\", "
+		    "workdir = \"x\", retry = 1 }"));
 	CHECK(cfg && cfg->builder[0].steps[0].kind == CONFIG_STEP_MASTERSHELL);
 	CHECK(cfg && cfg->builder[0].steps[0].workdir == NULL);
 	CHECK(cfg && cfg->builder[0].steps[1].workdir &&
 	      !strcmp(cfg->builder[0].steps[1].workdir, "x"));
-	if (!cfg)
-		free(err);
 	config_free(cfg);
 	CHECK_ERR(W B("master_shell { command = \"a\", workdir = \"../x\" }"),
 		  "master.lua:3: master_shell: 'workdir' must not contain '..' (got '../x')");
 	/* git's own retry = { delay, repeats } is not the step option */
-	cfg = load(W B("git { repourl = \"x\", retry = { 1, 2 } }"), &err);
+	cfg = CONFIG_TEST_LOAD_OK(W B("git { repourl = \"x\", retry = { 1, 2 } }"));
 	CHECK(cfg && cfg->builder[0].steps[0].retry == 0);
-	if (!cfg)
-		free(err);
 	config_free(cfg);
 	CHECK_ERR(W B("shell { command = \"make\", do_step_if = 1 }"),
 		  "master.lua:3: shell 'make': 'do_step_if' must be a boolean or a function "

@@ -4,6 +4,7 @@
  * both forms, renderable paths, and the errors checkconfig shows.
  */
 #include "tap.h"
+#include "config-test.h"
 
 #include "common/err.h"
 #include "config/config.h"
@@ -11,50 +12,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HEAD                                                                                       \
+/* a builder b on worker w1 with these steps */
+#define B(steps)                                                                                   \
 	"worker { name = 'w1', password = secret('w1') }\n"                                        \
-	"builder { name = 'b', workers = { 'w1' }, steps = { "
-
-static struct config *load(const char *steps, char **err)
-{
-	char text[2048];
-	snprintf(text, sizeof(text), HEAD "%s } }\n", steps);
-	struct config *cfg = NULL;
-	*err = NULL;
-	if (config_load_string("master.lua", text, strlen(text), "/tmp", &cfg, err) < 0)
-		return NULL;
-	return cfg;
-}
-
-/* The load fails with an error containing want. */
-static bool fails_with(const char *steps, const char *want)
-{
-	char *err = NULL;
-	struct config *cfg = load(steps, &err);
-	bool ok = !cfg && err && strstr(err, want);
-	if (!ok)
-		printf("# got '%s', want '%s'\n", err ? err : "(loaded)", want);
-	config_free(cfg);
-	free(err);
-	return ok;
-}
+	"builder { name = 'b', workers = { 'w1' }, steps = { " steps " } }\n"
 
 TEST(kinds_and_defaults)
 {
-	char *err = NULL;
-	struct config *cfg = load(
-		"file_upload { workersrc = 'a.bin', masterdest = 'out/a.bin', mode = '0640', "
-		"  keepstamp = true, maxsize = 1000, url = 'http://x/a' },"
-		"directory_upload { workersrc = 'tree', masterdest = 'tree', compress = 'bz2' },"
-		"file_download { mastersrc = 'm.bin', workerdest = 'w.bin', mode = 384 },"
-		"string_download { s = interpolate('%(prop:buildername)s'), workerdest = 's' },"
-		"json_properties_download { workerdest = 'p.json', name = 'props' }",
-		&err);
-	if (!cfg) {
-		TAP_FAIL("load: %s", err);
-		free(err);
+	struct config *cfg = CONFIG_TEST_LOAD_OK(
+		B("file_upload { workersrc = 'a.bin', masterdest = 'out/a.bin', mode = '0640', "
+		  "  keepstamp = true, maxsize = 1000, url = 'http://x/a' },"
+		  "directory_upload { workersrc = 'tree', masterdest = 'tree', compress = 'bz2' },"
+		  "file_download { mastersrc = 'm.bin', workerdest = 'w.bin', mode = 384 },"
+		  "string_download { s = interpolate('%(prop:buildername)s'), workerdest = 's' },"
+		  "json_properties_download { workerdest = 'p.json', name = 'props' }"));
+	if (!cfg)
 		return;
-	}
 	const struct config_builder *b = &cfg->builder[0];
 	CHECK_INT(b->nsteps, 5);
 	const struct config_step *s = b->steps;
@@ -81,32 +54,32 @@ TEST(kinds_and_defaults)
 	CHECK(!s[4].transfer->src.text);
 	CHECK_STR(s[4].transfer->dest.text, "p.json");
 	config_free(cfg);
-	free(err);
 }
 
 TEST(errors)
 {
-	CHECK(fails_with("file_upload { masterdest = 'x' }", "'workersrc' is required"));
-	CHECK(fails_with("file_upload { workersrc = 'x' }", "'masterdest' is required"));
-	CHECK(fails_with("file_upload { workersrc = 'x', masterdest = '/etc/x' }",
-			 "'masterdest' must be a relative path"));
-	CHECK(fails_with("directory_upload { workersrc = 'x', masterdest = 'a/../../x' }",
-			 "'masterdest' must not contain '..'"));
-	CHECK(fails_with("file_upload { workersrc = 'x', masterdest = 'y', mode = '0999' }",
-			 "'mode' must be permission bits"));
-	CHECK(fails_with("file_upload { workersrc = 'x', masterdest = 'y', mode = 5000 }",
-			 "'mode' must be permission bits"));
-	CHECK(fails_with("directory_upload { workersrc = 'x', masterdest = 'y', compress = 'xz' }",
-			 "'compress' must be \"gz\" or \"bz2\""));
-	CHECK(fails_with("string_download { s = 'x', workerdest = 'y', maxsize = 5 }", "maxsize"));
-	CHECK(fails_with("file_download { mastersrc = 'x', workerdest = 'y', keepstamp = true }",
-			 "keepstamp"));
-	CHECK(fails_with("file_upload { workersrc = 'x', masterdest = 'y', maxsize = 0 }",
-			 "maxsize"));
+	CHECK_ERR_HAS(B("file_upload { masterdest = 'x' }"), "'workersrc' is required");
+	CHECK_ERR_HAS(B("file_upload { workersrc = 'x' }"), "'masterdest' is required");
+	CHECK_ERR_HAS(B("file_upload { workersrc = 'x', masterdest = '/etc/x' }"),
+		      "'masterdest' must be a relative path");
+	CHECK_ERR_HAS(B("directory_upload { workersrc = 'x', masterdest = 'a/../../x' }"),
+		      "'masterdest' must not contain '..'");
+	CHECK_ERR_HAS(B("file_upload { workersrc = 'x', masterdest = 'y', mode = '0999' }"),
+		      "'mode' must be permission bits");
+	CHECK_ERR_HAS(B("file_upload { workersrc = 'x', masterdest = 'y', mode = 5000 }"),
+		      "'mode' must be permission bits");
+	CHECK_ERR_HAS(B("directory_upload { workersrc = 'x', masterdest = 'y', compress = 'xz' }"),
+		      "'compress' must be \"gz\" or \"bz2\"");
+	CHECK_ERR_HAS(B("string_download { s = 'x', workerdest = 'y', maxsize = 5 }"), "maxsize");
+	CHECK_ERR_HAS(B("file_download { mastersrc = 'x', workerdest = 'y', keepstamp = true }"),
+		      "keepstamp");
+	CHECK_ERR_HAS(B("file_upload { workersrc = 'x', masterdest = 'y', maxsize = 0 }"),
+		      "maxsize");
 }
 
 int main(void)
 {
+	config_test_basedir = "/tmp";
 	setenv("KILN_SECRET_W1", "pw", 1);
 	RUN(kinds_and_defaults);
 	RUN(errors);

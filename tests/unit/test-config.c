@@ -5,6 +5,7 @@
  * (`kiln checkconfig` / `create-master` are tested in test-kiln.c).
  */
 #include "tap.h"
+#include "config-test.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -19,52 +20,6 @@
 #include <unistd.h>
 
 static char tmpdir[] = "/tmp/kiln-test-config-XXXXXX";
-
-/* Loads text; returns the config or NULL with *err set (caller frees). */
-static struct config *load_in(const char *basedir, const char *text, char **err)
-{
-	struct config *cfg = NULL;
-	*err = NULL;
-	int r = config_load_string("master.lua", text, strlen(text), basedir, &cfg, err);
-	if (r < 0) {
-		CHECK_INT(r, KILN_ECONFIG);
-		CHECK(*err != NULL);
-		return NULL;
-	}
-	CHECK(*err == NULL);
-	return cfg;
-}
-
-static struct config *load(const char *text, char **err)
-{
-	return load_in(tmpdir, text, err);
-}
-
-/* The error text for a config that must fail. */
-#define CHECK_ERR(text, want)                                                                      \
-	do {                                                                                       \
-		char *err_;                                                                        \
-		struct config *cfg_ = load((text), &err_);                                         \
-		if (cfg_) {                                                                        \
-			TAP_FAIL("config loaded, wanted error '%s'", (want));                      \
-			config_free(cfg_);                                                         \
-		} else                                                                             \
-			CHECK_STR(err_, (want));                                                   \
-		free(err_);                                                                        \
-	} while (0)
-
-/* The error must start with want (for messages that carry OS text). */
-#define CHECK_ERR_PREFIX(text, want)                                                               \
-	do {                                                                                       \
-		char *err_;                                                                        \
-		struct config *cfg_ = load((text), &err_);                                         \
-		if (cfg_) {                                                                        \
-			TAP_FAIL("config loaded, wanted error '%s...'", (want));                   \
-			config_free(cfg_);                                                         \
-		} else if (strncmp(err_, (want), strlen(want)))                                    \
-			TAP_FAIL("error '%s' does not start with '%s'", err_, (want));             \
-		free(err_);                                                                        \
-	} while (0)
 
 static void write_file(const char *dir, const char *name, const char *text, mode_t mode)
 {
@@ -83,14 +38,9 @@ static void write_file(const char *dir, const char *name, const char *text, mode
 
 TEST(sample_loads)
 {
-	char *err;
-	struct config *cfg = load(config_sample, &err);
-	CHECK(cfg != NULL);
-	if (!cfg) {
-		printf("# %s\n", err);
-		free(err);
+	struct config *cfg = CONFIG_TEST_LOAD_OK(config_sample);
+	if (!cfg)
 		return;
-	}
 	CHECK_STR(cfg->title, "Kiln");
 	CHECK_INT(cfg->nworkers, 1);
 	CHECK_STR(cfg->worker[0].name, "worker1");
@@ -124,9 +74,7 @@ TEST(sample_loads)
 
 TEST(empty_config_has_defaults)
 {
-	char *err;
-	struct config *cfg = load("", &err);
-	CHECK(cfg != NULL);
+	struct config *cfg = CONFIG_TEST_LOAD_OK("");
 	if (!cfg)
 		return;
 	CHECK_STR(cfg->title, "Kiln");
@@ -145,18 +93,13 @@ TEST(empty_config_has_defaults)
 
 TEST(declaration_defaults)
 {
-	char *err;
-	struct config *cfg = load(
-		W1 "builder { name = \"b\", workers = { \"w1\" },\n"
-		   "  steps = { shell { command = { \"make\", \"-C\", \"src/x\", \"all\" } },\n"
-		   "            shell { command = \"  ./configure --prefix=/usr  && make\" } } }\n",
-		&err);
-	CHECK(cfg != NULL);
-	if (!cfg) {
-		printf("# %s\n", err);
-		free(err);
+	struct config *cfg = CONFIG_TEST_LOAD_OK(
+		W1
+		"builder { name = \"b\", workers = { \"w1\" },\n"
+		"  steps = { shell { command = { \"make\", \"-C\", \"src/x\", \"all\" } },\n"
+		"            shell { command = \"  ./configure --prefix=/usr  && make\" } } }\n");
+	if (!cfg)
 		return;
-	}
 	CHECK_INT(cfg->worker[0].max_builds, 1);
 	CHECK_INT(cfg->worker[0].line, 1);
 	const struct config_builder *b = &cfg->builder[0];
@@ -195,8 +138,7 @@ TEST(declaration_defaults)
 
 TEST(every_key_is_read)
 {
-	char *err;
-	struct config *cfg = load(
+	struct config *cfg = CONFIG_TEST_LOAD_OK(
 		"title = \"My CI\"\n"
 		"title_url = \"https://example.org/\"\n"
 		"url = \"http://ci.example.org:8010/\"\n"
@@ -217,14 +159,9 @@ TEST(every_key_is_read)
 		"compile } }\n"
 		"force_scheduler { name = \"go\", builders = { b } }\n"
 		"force_scheduler { name = \"all\" }\n"
-		"assert(title == \"My CI\" and http.listen == \"0.0.0.0:0\")\n",
-		&err);
-	CHECK(cfg != NULL);
-	if (!cfg) {
-		printf("# %s\n", err);
-		free(err);
+		"assert(title == \"My CI\" and http.listen == \"0.0.0.0:0\")\n");
+	if (!cfg)
 		return;
-	}
 	CHECK_STR(cfg->title, "My CI");
 	CHECK_STR(cfg->title_url, "https://example.org/");
 	CHECK_STR(cfg->url, "http://ci.example.org:8010/");
@@ -477,13 +414,11 @@ TEST(git_step)
 		  "master.lua:1: git: retry's repeats must be an integer from 0 to 100");
 	CHECK_ERR("git { repourl = \"r\", shallow = -2 }",
 		  "master.lua:1: git: 'shallow' must be between 0 and 1000000 (got -2)");
-	char *err = NULL;
-	struct config *cfg = load(W1 "builder { name = \"b\", workers = { \"w1\" }, steps = {\n"
-				     "  git { repourl = \"https://x/y.git\", mode = \"full\", "
-				     "method = \"copy\", shallow = true, retry = { 5, 2 }, "
-				     "codebase = \"cb\" } } }",
-				  &err);
-	CHECK(cfg != NULL);
+	struct config *cfg =
+		CONFIG_TEST_LOAD_OK(W1 "builder { name = \"b\", workers = { \"w1\" }, steps = {\n"
+				       "  git { repourl = \"https://x/y.git\", mode = \"full\", "
+				       "method = \"copy\", shallow = true, retry = { 5, 2 }, "
+				       "codebase = \"cb\" } } }");
 	if (cfg) {
 		const struct config_step *st = &cfg->builder[0].steps[0];
 		CHECK_INT(st->kind, CONFIG_STEP_GIT);
@@ -497,7 +432,6 @@ TEST(git_step)
 		CHECK_STR(st->source->codebase, "cb");
 		config_free(cfg);
 	}
-	free(err);
 }
 
 TEST(scheduler_errors)
@@ -526,30 +460,23 @@ TEST(scheduler_errors)
 TEST(sandbox_has_no_dangerous_libraries)
 {
 	setenv("KILN_TEST_VAR", "v", 1);
-	char *err;
-	struct config *cfg =
-		load("assert(io == nil and debug == nil and package == nil)\n"
-		     "assert(require == nil and dofile == nil and loadfile == nil)\n"
-		     "assert(load == nil and collectgarbage == nil)\n"
-		     "assert(os.execute == nil and os.remove == nil and os.rename == nil)\n"
-		     "assert(os.exit == nil and os.tmpname == nil)\n"
-		     "assert(os.getenv('KILN_TEST_VAR') == 'v' and os.getenv('KILN_NOPE') == nil)\n"
-		     "assert(string.dump == nil and coroutine == nil)\n"
-		     "assert(type(os.time()) == 'number' and math.max(1, 2) == 2)\n"
-		     "assert(utf8.char(72) == 'H' and table.concat({'a','b'}) == 'ab')\n"
-		     "assert(tostring(secret('w1')) == 'secret(\"w1\")')\n"
-		     "assert(getmetatable(secret('w1')) == false)\n"
-		     "print('hello', 1)\n"
-		     "local ok, e = pcall(error, 'x')\n"
-		     "assert(not ok and e == 'x')\n"
-		     "assert(select(2, xpcall(function() error('y', 0) end, function(m) return m "
-		     ".. '!' end)) == 'y!')\n",
-		     &err);
-	CHECK(cfg != NULL);
-	if (!cfg) {
-		printf("# %s\n", err);
-		free(err);
-	}
+	struct config *cfg = CONFIG_TEST_LOAD_OK(
+		"assert(io == nil and debug == nil and package == nil)\n"
+		"assert(require == nil and dofile == nil and loadfile == nil)\n"
+		"assert(load == nil and collectgarbage == nil)\n"
+		"assert(os.execute == nil and os.remove == nil and os.rename == nil)\n"
+		"assert(os.exit == nil and os.tmpname == nil)\n"
+		"assert(os.getenv('KILN_TEST_VAR') == 'v' and os.getenv('KILN_NOPE') == nil)\n"
+		"assert(string.dump == nil and coroutine == nil)\n"
+		"assert(type(os.time()) == 'number' and math.max(1, 2) == 2)\n"
+		"assert(utf8.char(72) == 'H' and table.concat({'a','b'}) == 'ab')\n"
+		"assert(tostring(secret('w1')) == 'secret(\"w1\")')\n"
+		"assert(getmetatable(secret('w1')) == false)\n"
+		"print('hello', 1)\n"
+		"local ok, e = pcall(error, 'x')\n"
+		"assert(not ok and e == 'x')\n"
+		"assert(select(2, xpcall(function() error('y', 0) end, function(m) return m "
+		".. '!' end)) == 'y!')\n");
 	config_free(cfg);
 	CHECK_ERR("io.open('/etc/passwd')",
 		  "master.lua:1: attempt to index a nil value (global 'io')");
@@ -605,19 +532,14 @@ TEST(sandbox_cpu_limit)
 	/* a function the master calls later has its own, smaller budget, and
 	 * the message names that one */
 	char *err;
-	struct config *cfg =
-		load("worker { name = 'w', password = secret('w1') }\n"
-		     "builder { name = 'b', workers = { 'w' }, steps = { " STEP " } }\n"
-		     "local s, t = string.rep('x', 1 << 24), string.rep('x', 1 << 24)\n"
-		     "single_branch { name = 's', builders = { 'b' }, change_filter = {\n"
-		     "  filter_fn = function(c) while true do local same = (s == t) end end } }\n",
-		     &err);
-	CHECK(cfg != NULL);
-	if (!cfg) {
-		printf("# %s\n", err);
-		free(err);
+	struct config *cfg = CONFIG_TEST_LOAD_OK(
+		"worker { name = 'w', password = secret('w1') }\n"
+		"builder { name = 'b', workers = { 'w' }, steps = { " STEP " } }\n"
+		"local s, t = string.rep('x', 1 << 24), string.rep('x', 1 << 24)\n"
+		"single_branch { name = 's', builders = { 'b' }, change_filter = {\n"
+		"  filter_fn = function(c) while true do local same = (s == t) end end } }\n");
+	if (!cfg)
 		return;
-	}
 	const struct config_scheduler *sc = config_find_scheduler(cfg, "s");
 	struct config_change_view c = {.branch = "main"};
 	err = NULL;
@@ -639,30 +561,23 @@ TEST(secrets_from_files_and_environment)
 	setenv("KILN_SECRET_FROM_ENV_1", "env-value\n", 1);
 	setenv("KILN_SECRET_W1", "file-wins", 1);
 
-	char *err;
-	struct config *cfg = load("worker { name = 'a', password = secret('nl') }\n"
-				  "worker { name = 'b', password = secret('from-env.1') }\n"
-				  "worker { name = 'c', password = secret('w1') }\n",
-				  &err);
-	CHECK(cfg != NULL);
+	struct config *cfg =
+		CONFIG_TEST_LOAD_OK("worker { name = 'a', password = secret('nl') }\n"
+				    "worker { name = 'b', password = secret('from-env.1') }\n"
+				    "worker { name = 'c', password = secret('w1') }\n");
 	if (cfg) {
 		CHECK_STR(cfg->worker[0].password, "with-newline");
 		CHECK_STR(cfg->worker[1].password, "env-value");
 		CHECK_STR(cfg->worker[2].password, "pw-one");
 		CHECK_INT(cfg->nsecrets, 3);
 		config_free(cfg);
-	} else {
-		printf("# %s\n", err);
-		free(err);
 	}
 
 	/* without a base directory only the environment counts */
-	cfg = load_in(NULL, "worker { name = 'c', password = secret('w1') }", &err);
-	CHECK(cfg != NULL);
+	cfg = CONFIG_TEST_LOAD_OK_IN(NULL, "worker { name = 'c', password = secret('w1') }");
 	if (cfg)
 		CHECK_STR(cfg->worker[0].password, "file-wins");
 	config_free(cfg);
-	free(err);
 
 	char *want =
 		xasprintf("master.lua:2: secret 'missing' not found: no file "
@@ -737,7 +652,7 @@ static char *load_log(const char *text)
 	close(fd);
 	log_set_level(LOG_DEBUG);
 	char *err;
-	struct config *cfg = load(text, &err);
+	struct config *cfg = config_test_load(text, &err);
 	log_set_level(LOG_INFO);
 	fflush(stderr);
 	dup2(saved, 2);
@@ -776,7 +691,7 @@ TEST(print_and_long_error_lines)
 
 	/* a long error message is cut at 1024 bytes and marked */
 	char *err;
-	struct config *cfg = load("error(string.rep('x', 5000), 0)", &err);
+	struct config *cfg = config_test_load("error(string.rep('x', 5000), 0)", &err);
 	CHECK(cfg == NULL);
 	if (!cfg) {
 		CHECK_INT(strlen(err), 12 + 1024 + 3);
@@ -802,12 +717,9 @@ TEST(print_and_long_error_lines)
 /* slice "shrink": what a load's memory cap counts (config.c, config-step.c) */
 static void config_test_fits(const char *what, const char *text)
 {
-	char *err = NULL;
-	struct config *cfg = load(text, &err);
+	struct config *cfg = CONFIG_TEST_LOAD_OK(text);
 	if (!cfg)
-		printf("# %s: %s\n", what, err ? err : "?");
-	CHECK(cfg != NULL);
-	free(err);
+		printf("# that was: %s\n", what);
 	config_free(cfg);
 }
 
@@ -841,23 +753,17 @@ TEST(mem_cap_counts_live_memory)
 
 TEST(shared_worker_lists)
 {
-	char *err = NULL;
-	struct config *cfg =
-		load(W1 "worker { name = 'w2', password = secret('w1') }\n"
-			"local ws = { 'w1', 'w2' }\n"
-			"for i = 1, 3 do builder { name = 'b' .. i, workers = ws, steps = "
-			"{ shell { command = 'true' } } } end\n"
-			"builder { name = 'c', workers = { 'w2', 'w1' }, steps = "
-			"{ shell { command = 'true' } } }\n"
-			"builder { name = 'd', workers = { 'w2' }, steps = "
-			"{ shell { command = 'true' } } }\n",
-		     &err);
-	CHECK(cfg != NULL);
-	if (!cfg) {
-		printf("# %s\n", err);
-		free(err);
+	struct config *cfg = CONFIG_TEST_LOAD_OK(
+		W1 "worker { name = 'w2', password = secret('w1') }\n"
+		   "local ws = { 'w1', 'w2' }\n"
+		   "for i = 1, 3 do builder { name = 'b' .. i, workers = ws, steps = "
+		   "{ shell { command = 'true' } } } end\n"
+		   "builder { name = 'c', workers = { 'w2', 'w1' }, steps = "
+		   "{ shell { command = 'true' } } }\n"
+		   "builder { name = 'd', workers = { 'w2' }, steps = "
+		   "{ shell { command = 'true' } } }\n");
+	if (!cfg)
 		return;
-	}
 	/* equal lists in a row: one copy (freed once by config_free, which
 	 * the sanitizer build checks); another order or length: their own */
 	CHECK(cfg->builder[1].workers == cfg->builder[0].workers);
@@ -887,19 +793,14 @@ TEST(step_kind_fields)
 {
 	/* a trigger's fields share storage with set_property's: neither
 	 * leaks into the other in a builder's copy */
-	char *err = NULL;
-	struct config *cfg = load(W1 "triggerable { name = 't', builders = { 'b' } }\n"
-				     "builder { name = 'b', workers = { 'w1' }, steps = {\n"
-				     "  set_property { property = 'p', value = 'v' },\n"
-				     "  trigger { schedulers = { 't' } },\n"
-				     "  shell { command = 'true' } } }\n",
-				  &err);
-	CHECK(cfg != NULL);
-	if (!cfg) {
-		printf("# %s\n", err);
-		free(err);
+	struct config *cfg =
+		CONFIG_TEST_LOAD_OK(W1 "triggerable { name = 't', builders = { 'b' } }\n"
+				       "builder { name = 'b', workers = { 'w1' }, steps = {\n"
+				       "  set_property { property = 'p', value = 'v' },\n"
+				       "  trigger { schedulers = { 't' } },\n"
+				       "  shell { command = 'true' } } }\n");
+	if (!cfg)
 		return;
-	}
 	const struct config_builder *b = &cfg->builder[0];
 	CHECK(b->steps[0].kind == CONFIG_STEP_SETPROP);
 	CHECK_INT(b->steps[0].nprops, 1);
@@ -926,15 +827,10 @@ TEST(many_declarations)
 		free(text);
 		text = t;
 	}
-	char *err;
-	struct config *cfg = load(text, &err);
+	struct config *cfg = CONFIG_TEST_LOAD_OK(text);
 	free(text);
-	CHECK(cfg != NULL);
-	if (!cfg) {
-		printf("# %s\n", err);
-		free(err);
+	if (!cfg)
 		return;
-	}
 	CHECK_INT(cfg->nworkers, 200);
 	CHECK_INT(cfg->nbuilders, 200);
 	CHECK_INT(cfg->nschedulers, 200);
@@ -954,6 +850,7 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
+	config_test_basedir = tmpdir;
 	char *secrets = xasprintf("%s/secrets", tmpdir);
 	mkdir(secrets, 0700);
 	write_file(secrets, "w1", "pw-one\n", 0600);
