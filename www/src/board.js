@@ -204,9 +204,9 @@ function Row({ b, data }) {
     <td class="name"><a href=${href}>${b.name}</a>
       ${(b.tags ?? []).map((t) => html` <a class="tag" href=${`/?tag=${encodeURIComponent(t)}`}>${t}</a>`)}</td>
     <td class="last">${last
-      ? html`<${Result} results=${last.results} />
-          <span title=${when(last.complete_at)} data-number=${last.number}>#${last.number} · ${ago(last.complete_at)}</span>
-          <span class="dim"> ${last.state_string}</span>`
+      ? html`<${Result} results=${last.results} />${' '}<span title=${when(last.complete_at)}
+          data-number=${last.number}>#${last.number} · ${ago(last.complete_at)}</span>${' '}<span
+          class="dim">${last.state_string}</span>`
       : html`<span class="dim">no builds yet</span>`}</td>
     <td class="now">${running.map((r) => html`<${Running} build=${r} step=${data.steps.get(r.buildid)} />`)}</td>
     <td class="queue" data-queue=${queued}>${queued ? `${queued} queued` : ''}</td>
