@@ -60,6 +60,16 @@ try {
   });
   await step('hello shows its last result, success #1', () =>
     row('hello').locator('td.last [data-result="success"]').waitFor(T));
+  // the browser's own timing of that first load (a measurement, not a test point)
+  const timing = await page.evaluate(() => {
+    const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+    const api = performance.getEntriesByType('resource').filter((r) => r.name.includes('/api/v2/'));
+    return { fcp: fcp && Math.round(fcp.startTime), requests: api.length,
+      dataMs: Math.round(Math.max(0, ...api.map((r) => r.responseEnd))),
+      bytes: performance.getEntriesByType('resource').reduce((n, r) => n + r.transferSize, 0) };
+  });
+  console.log(`# first load: first contentful paint ${timing.fcp} ms, board data by ${timing.dataMs} ms ` +
+    `(${timing.requests} API requests), ${timing.bytes} bytes transferred after the page`);
   await step('broken shows failure and is listed first (broken first)', async () => {
     await row('broken').locator('td.last [data-result="failure"]').waitFor(T);
     const first = await page.locator('tbody tr').first().getAttribute('data-builder');
