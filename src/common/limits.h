@@ -256,6 +256,9 @@
 #define KILN_RETENTION_BATCH 1000 /* oldest artifact rows one retention pass reads and judges */
 #define KILN_RETENTION_INTERVAL_S 3600              /* seconds between periodic retention passes */
 #define KILN_MAX_HTTP_CLIENT_ERROR_BODY (64u << 10) /* an error answer to kiln artifact kept */
+/* Slice "www" (issue 11): the web UI served from memory (src/master/www.c) */
+#define KILN_WWW_MAX_HEADER 1024 /* Accept-Encoding, If-None-Match bytes read (more: ignored) */
+#define KILN_WWW_MAX_INDEX (1u << 20) /* index.html with the configured title (then 500) */
 
 /* Slice "perfsteps" (issue 10): the database cost of a step */
 /* a finished log's last chunk shorter than this is stored uncompressed (zstd would

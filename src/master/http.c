@@ -152,7 +152,6 @@ static const struct http_route {
 } http_routes[] = {
 	{"/api/v2", true, api_handle},
 	{"/change_hook", true, change_hook_handle},
-	{"/", false, www_handle},
 };
 
 static void http_dispatch(struct http_conn *hc)
@@ -192,7 +191,10 @@ static void http_dispatch(struct http_conn *hc)
 		http_reply_error(hc, 400, "/ws needs a WebSocket upgrade");
 		return;
 	}
-	http_reply_error(hc, 404, "not found");
+	/* the web UI's pages and assets, or its 404 (www.c) */
+	www_handle(&hc->req);
+	if (!hc->resp.active)
+		http_reply_error(hc, 500, "no response");
 }
 
 int http_req_header(const struct http_req *req, const char *name, char *buf, size_t size)
@@ -208,7 +210,10 @@ int http_req_header(const struct http_req *req, const char *name, char *buf, siz
 				     : !strcmp(name, "origin")      ? WSI_TOKEN_ORIGIN
 				     : !strcmp(name, "host")        ? WSI_TOKEN_HOST
 				     : !strcmp(name, "range")       ? WSI_TOKEN_HTTP_RANGE
-								    : WSI_TOKEN_COUNT;
+				     : !strcmp(name, "accept-encoding")
+					     ? WSI_TOKEN_HTTP_ACCEPT_ENCODING
+				     : !strcmp(name, "if-none-match") ? WSI_TOKEN_HTTP_IF_NONE_MATCH
+								      : WSI_TOKEN_COUNT;
 	if (tok != WSI_TOKEN_COUNT) {
 		n = lws_hdr_total_length(wsi, tok);
 		if (n <= 0)

@@ -21,7 +21,7 @@ check "the warning count is printed" has '^warnings: 1$'
 check "with the warning itself" has "src/greet.c:[0-9]*:[0-9]*: warning: unused variable .spare."
 check "the TAP summary is printed" has '^tests:    4 tests, 0 failed, 1 skipped$'
 check "the artifact's URL is printed" has '^artifact: http://127\.0\.0\.1:[0-9]*/api/v2/artifacts/1/download   (hello, [0-9]* bytes)$'
-check "the web UI URL is printed" has '^web UI:   not built yet (http://127\.0\.0\.1:[0-9]*/ is a placeholder page)$'
+check "the web UI URL is printed" has '^web UI:   http://127\.0\.0\.1:[0-9]*/   (the status board)$'
 
 D=$(sed -n 's/^demo: stopped; files left in //p' <<<"$out")
 check "the demo says where its files are ($D)" test -n "$D" -a -d "$D"

@@ -1,0 +1,81 @@
+// The app shell and its router: hash-free paths handled with the History
+// API (a reload of any view's URL gets index.html from the master: its
+// first segment is listed in www_views[] in src/master/www.c).
+//
+// Adding a view: a component in its own file, one line in ROUTES below,
+// its first path segment in www_views[] (www.c), and a browser test.
+import { useEffect, useState } from 'preact/hooks';
+import { html } from './util.js';
+import { onStatus } from './live.js';
+import { Board } from './board.js';
+import { Builder } from './builder.js';
+
+const ROUTES = [
+  { re: /^\/$/, view: Board },
+  { re: /^\/builders\/([^/]+)$/, view: Builder },
+];
+
+export function navigate(url) {
+  history.pushState(null, '', url);
+  dispatchEvent(new PopStateEvent('popstate'));
+}
+
+// Same-origin links that are ours navigate without a reload.
+document.addEventListener('click', (ev) => {
+  const a = ev.target.closest?.('a[href^="/"]');
+  if (!a || a.target || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey)
+    return;
+  if (a.getAttribute('href').startsWith('/api/')) return;
+  ev.preventDefault();
+  navigate(a.getAttribute('href'));
+});
+
+function useLocation() {
+  const [loc, setLoc] = useState(location.pathname + location.search);
+  useEffect(() => {
+    const fn = () => setLoc(location.pathname + location.search);
+    addEventListener('popstate', fn);
+    return () => removeEventListener('popstate', fn);
+  }, []);
+  return loc;
+}
+
+function Connection() {
+  const [st, setSt] = useState(null);
+  useEffect(() => onStatus(setSt), []);
+  if (!st) return null;
+  const text = st.online ? 'live' : st.everOnline ? 'offline: reconnecting' : 'connecting';
+  return html`<span id="conn" class=${st.online ? 'conn on' : 'conn off'} role="status"
+    data-online=${st.online ? 'yes' : 'no'}>${text}</span>`;
+}
+
+// the master's title and title_url (master.lua), filled into index.html by www.c
+const TITLE = document.body.dataset.title || 'Kiln';
+const TITLE_URL = document.body.dataset.titleUrl || '';
+
+export function App() {
+  const loc = useLocation();
+  const path = loc.split('?')[0];
+  let view = null;
+  let args = [];
+  for (const r of ROUTES) {
+    const m = r.re.exec(path);
+    if (m) {
+      view = r.view;
+      args = m.slice(1).map(decodeURIComponent);
+      break;
+    }
+  }
+  return html`
+    <header class="top">
+      <a class="brand" href="/">${TITLE}</a>
+      ${TITLE_URL && html`<a class="dim" href=${TITLE_URL} target="_blank" rel="noopener">project</a>`}
+      <nav><a href="/">Status board</a></nav>
+      <${Connection} />
+    </header>
+    <main>
+      ${view
+        ? html`<${view} key=${path} args=${args} />`
+        : html`<p class="error">No such page: <code>${path}</code>. <a href="/">Status board</a></p>`}
+    </main>`;
+}
