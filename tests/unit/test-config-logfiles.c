@@ -3,6 +3,7 @@
  * src/config/config-step-shell.c): what is copied into builders for every
  * command kind, and every checkconfig error with its line.
  */
+#include "config-test.h"
 #include "tap.h"
 #include "common/err.h"
 #include "common/limits.h"
@@ -13,30 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct config *load(const char *text, char **err)
-{
-	struct config *cfg = NULL;
-	*err = NULL;
-	int r = config_load_string("master.lua", text, strlen(text), NULL, &cfg, err);
-	if (r < 0) {
-		CHECK_INT(r, KILN_ECONFIG);
-		return NULL;
-	}
-	return cfg;
-}
-
-#define CHECK_ERR(text, want)                                                                      \
-	do {                                                                                       \
-		char *err_;                                                                        \
-		struct config *cfg_ = load((text), &err_);                                         \
-		if (cfg_) {                                                                        \
-			TAP_FAIL("config loaded, wanted error '%s'", (want));                      \
-			config_free(cfg_);                                                         \
-		} else                                                                             \
-			CHECK_STR(err_, (want));                                                   \
-		free(err_);                                                                        \
-	} while (0)
-
 #define W "worker { name = \"w1\", password = secret(\"pw\") }\n"
 #define B(step) "builder { name = \"b\", workers = { \"w1\" }, steps = {\n" step "\n} }\n"
 
@@ -45,7 +22,7 @@ TEST(copied_sorted_every_command_kind)
 	char *err;
 	setenv("KILN_SECRET_PW", "x", 1);
 	/* one declaration listed in two builders: each gets its own copy */
-	struct config *cfg = load(
+	struct config *cfg = config_test_load(
 		W "local s = shell { command = \"make\", lazylogfiles = true, logfiles = {\n"
 		  "  trace = { filename = \"out/trace.log\", follow = true },\n"
 		  "  side = \"side.log\", [\"a b.c-d_e\"] = { filename = \"x\" } } }\n"
@@ -114,7 +91,7 @@ TEST(limits)
 		n += (size_t)snprintf(text + n, sizeof(text) - n, " l%d = \"f%d\",", i, i);
 	snprintf(text + n, sizeof(text) - n, " } }\n} }\n");
 	char *err;
-	struct config *cfg = load(text, &err);
+	struct config *cfg = config_test_load(text, &err);
 	CHECK(cfg != NULL);
 	if (cfg)
 		CHECK_INT(config_find_builder(cfg, "b")->steps[0].nlogfiles, KILN_MAX_LOGFILES);
@@ -134,7 +111,7 @@ TEST(limits)
 	name[KILN_MAX_LOGFILE_NAME] = '\0';
 	snprintf(text, sizeof(text), W B("shell { command = \"m\", logfiles = { %s = \"f\" } }"),
 		 name);
-	cfg = load(text, &err);
+	cfg = config_test_load(text, &err);
 	CHECK(cfg != NULL);
 	config_free(cfg);
 	free(err);
@@ -155,7 +132,7 @@ TEST(limits)
 	path[KILN_MAX_LOGFILE_PATH] = '\0';
 	snprintf(text, sizeof(text), W B("shell { command = \"m\", logfiles = { l = \"%s\" } }"),
 		 path);
-	cfg = load(text, &err);
+	cfg = config_test_load(text, &err);
 	CHECK(cfg != NULL);
 	config_free(cfg);
 	free(err);
@@ -251,15 +228,15 @@ TEST(errors)
 TEST(renderable_paths)
 {
 	char *err;
-	struct config *cfg =
-		load(W "local s = shell { command = \"make\", logfiles = {\n"
-		       "  i = interpolate(\"out/%(prop:buildnumber)s.log\"),\n"
-		       "  f = function(p) return \"fn-\" .. p.flavour .. \".log\" end,\n"
-		       "  t = { filename = interpolate(\"../%(prop:x)s\"), follow = true },\n"
-		       "  p = \"plain.log\" } }\n"
-		       "builder { name = \"b\", workers = { \"w1\" }, steps = { s } }\n"
-		       "builder { name = \"b2\", workers = { \"w1\" }, steps = { s } }\n",
-		     &err);
+	struct config *cfg = config_test_load(
+		W "local s = shell { command = \"make\", logfiles = {\n"
+		  "  i = interpolate(\"out/%(prop:buildnumber)s.log\"),\n"
+		  "  f = function(p) return \"fn-\" .. p.flavour .. \".log\" end,\n"
+		  "  t = { filename = interpolate(\"../%(prop:x)s\"), follow = true },\n"
+		  "  p = \"plain.log\" } }\n"
+		  "builder { name = \"b\", workers = { \"w1\" }, steps = { s } }\n"
+		  "builder { name = \"b2\", workers = { \"w1\" }, steps = { s } }\n",
+		&err);
 	CHECK(cfg != NULL);
 	if (!cfg) {
 		TAP_FAIL("%s", err);

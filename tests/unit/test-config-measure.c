@@ -4,6 +4,7 @@
  * command step (config-step-props.c): the commands written, what is copied
  * into builders, and every checkconfig error with its line.
  */
+#include "config-test.h"
 #include "tap.h"
 #include "common/err.h"
 #include "common/limits.h"
@@ -14,30 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static struct config *load(const char *text, char **err)
-{
-	struct config *cfg = NULL;
-	*err = NULL;
-	int r = config_load_string("master.lua", text, strlen(text), NULL, &cfg, err);
-	if (r < 0) {
-		CHECK_INT(r, KILN_ECONFIG);
-		return NULL;
-	}
-	return cfg;
-}
-
-#define CHECK_ERR(text, want)                                                                      \
-	do {                                                                                       \
-		char *err_;                                                                        \
-		struct config *cfg_ = load((text), &err_);                                         \
-		if (cfg_) {                                                                        \
-			TAP_FAIL("config loaded, wanted error '%s'", (want));                      \
-			config_free(cfg_);                                                         \
-		} else                                                                             \
-			CHECK_STR(err_, (want));                                                   \
-		free(err_);                                                                        \
-	} while (0)
 
 #define W "worker { name = \"w1\", password = secret(\"pw\") }\n"
 #define B(step) "builder { name = \"b\", workers = { \"w1\" }, steps = {\n" step "\n} }\n"
@@ -57,7 +34,7 @@ static const char *argv_text(const struct config_step *s)
 static struct config *load_ok(const char *text)
 {
 	char *err;
-	struct config *cfg = load(text, &err);
+	struct config *cfg = config_test_load(text, &err);
 	if (!cfg) {
 		TAP_FAIL("config did not load: %s", err ? err : "?");
 		free(err);
