@@ -192,18 +192,23 @@ static int sqlite_log_tail_write_row(struct db *db, struct db_log_tail *t, const
 	return r;
 }
 
-static int sqlite_log_tail_write_counts(struct db *db, struct db_log_tail *t)
+/* The log's counters; complete: and its end, in the same statement. */
+static int sqlite_log_tail_write_counts(struct db *db, struct db_log_tail *t, bool complete)
 {
 	_cleanup_stmt_ sqlite3_stmt *s =
-		db_stmt(db, ST_LOG_UPDATE_COUNTS,
-			"UPDATE logs SET num_lines = ?2, bytes = ?3, truncated = ?4 WHERE id = ?1");
+		complete ? db_stmt(db, ST_LOG_FINISH,
+				   "UPDATE logs SET num_lines = ?2, bytes = ?3, truncated = ?4, "
+				   "complete = 1 WHERE id = ?1")
+			 : db_stmt(db, ST_LOG_UPDATE_COUNTS,
+				   "UPDATE logs SET num_lines = ?2, bytes = ?3, truncated = ?4 "
+				   "WHERE id = ?1");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, t->logid);
 	sqlite3_bind_int64(s, 2, t->num_lines);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)t->bytes);
 	sqlite3_bind_int(s, 4, t->truncated);
-	return db_step_done(db, s, "log counts");
+	return db_step_done(db, s, complete ? "finish log" : "log counts");
 }
 
 /* --- compression off the loop ------------------------------------------------------ */
@@ -293,7 +298,7 @@ static int sqlite_log_tail_close_async(struct db *db, struct db_log_tail *t)
 		return 1;
 	int r = sqlite_log_tail_write_row(db, t, t->text.ptr, t->text.len, false);
 	if (r >= 0)
-		r = sqlite_log_tail_write_counts(db, t);
+		r = sqlite_log_tail_write_counts(db, t, false);
 	if (r < 0) {
 		ZSTD_freeCCtx(zc);
 		return r;
@@ -335,7 +340,7 @@ static int sqlite_log_tail_close_chunk(struct db *db, struct db_log_tail *t)
 	/* The counters go with every closed chunk, so the table is consistent
 	 * at each chunk boundary even if this batch later loses its tail. */
 	if (r >= 0)
-		r = sqlite_log_tail_write_counts(db, t);
+		r = sqlite_log_tail_write_counts(db, t, false);
 	if (r < 0)
 		return r;
 	t->first_line = t->num_lines;
@@ -353,7 +358,7 @@ static int sqlite_log_tail_sync(struct db *db, struct db_log_tail *t)
 	if (t->text.len)
 		r = sqlite_log_tail_write_row(db, t, t->text.ptr, t->text.len, false);
 	if (r >= 0)
-		r = sqlite_log_tail_write_counts(db, t);
+		r = sqlite_log_tail_write_counts(db, t, false);
 	if (r >= 0)
 		t->dirty = false;
 	return r;
@@ -495,21 +500,6 @@ int db_log_append(struct db *db, int64_t logid, const char *text, size_t len)
 	return in_memory ? db_write1_end(db, r) : db_write_end(db, r);
 }
 
-/* The finished log's counters, and its end, in one statement. */
-static int sqlite_log_write_finish(struct db *db, struct db_log_tail *t)
-{
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(db, ST_LOG_FINISH,
-						 "UPDATE logs SET num_lines = ?2, bytes = ?3, "
-						 "truncated = ?4, complete = 1 WHERE id = ?1");
-	if (!s)
-		return KILN_EDB;
-	sqlite3_bind_int64(s, 1, t->logid);
-	sqlite3_bind_int64(s, 2, t->num_lines);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)t->bytes);
-	sqlite3_bind_int(s, 4, t->truncated);
-	return db_step_done(db, s, "finish log");
-}
-
 int db_log_finish_locked(struct db *db, int64_t logid)
 {
 	struct db_log_tail *t;
@@ -524,7 +514,7 @@ int db_log_finish_locked(struct db *db, int64_t logid)
 		 * and an uncompressed chunk reads the same. */
 		r = sqlite_log_tail_write_row(db, t, t->text.ptr, t->text.len, false);
 	if (r >= 0)
-		r = sqlite_log_write_finish(db, t);
+		r = sqlite_log_tail_write_counts(db, t, true);
 	sqlite_log_tail_forget(db, t);
 	return r;
 }

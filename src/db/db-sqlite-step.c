@@ -76,17 +76,7 @@ static int sqlite_step_add(struct db *db, int64_t buildid, const char *name, dou
 int db_step_add(struct db *db, int64_t buildid, const char *name, int64_t *ret_stepid,
 		int64_t *ret_number)
 {
-	if (!name || !*name)
-		return db_failf(db, -EINVAL, "step name is empty");
-	int64_t id = 0, number = 0;
-	int r = WRITE1(sqlite_step_add(db, buildid, name, 0, NULL, &id, &number));
-	if (r >= 0) {
-		if (ret_stepid)
-			*ret_stepid = id;
-		if (ret_number)
-			*ret_number = number;
-	}
-	return r;
+	return db_step_begin(db, buildid, name, 0, NULL, ret_stepid, ret_number);
 }
 
 int db_step_begin(struct db *db, int64_t buildid, const char *name, double when,
@@ -97,7 +87,8 @@ int db_step_begin(struct db *db, int64_t buildid, const char *name, double when,
 	int64_t id = 0, number = 0;
 	int r = WRITE1(sqlite_step_add(db, buildid, name, when, state_string, &id, &number));
 	if (r >= 0) {
-		*ret_stepid = id;
+		if (ret_stepid)
+			*ret_stepid = id;
 		if (ret_number)
 			*ret_number = number;
 	}
