@@ -75,3 +75,25 @@ int str_utf8_sanitize(struct buf *b, const void *s, size_t n)
 	}
 	return 0;
 }
+
+enum str_relpath str_relpath_check(const char *s, size_t len, size_t max, bool controls)
+{
+	if (len == 0)
+		return STR_RELPATH_EMPTY;
+	if (len > max)
+		return STR_RELPATH_TOO_LONG;
+	for (size_t i = 0; controls && i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return STR_RELPATH_CONTROL;
+	if (s[0] == '/')
+		return STR_RELPATH_ABSOLUTE;
+	for (size_t i = 0; i < len;) {
+		size_t seg = 0;
+		while (i + seg < len && s[i + seg] != '/')
+			seg++;
+		if (seg == 2 && s[i] == '.' && s[i + 1] == '.')
+			return STR_RELPATH_DOTDOT;
+		i += seg + 1;
+	}
+	return STR_RELPATH_OK;
+}

@@ -33,6 +33,18 @@ struct buf;
  * or -E2BIG past b's cap (b is then failed and empty, as buf.h does). */
 int str_utf8_sanitize(struct buf *b, const void *s, size_t n) __attribute__((warn_unused_result));
 
+/* What is wrong with s[0..len) as a path relative to a directory that it
+ * must stay inside: checked in this order, the first problem found. */
+enum str_relpath {
+	STR_RELPATH_OK,
+	STR_RELPATH_EMPTY,
+	STR_RELPATH_TOO_LONG, /* over max bytes */
+	STR_RELPATH_CONTROL,  /* a control character (only with controls) */
+	STR_RELPATH_ABSOLUTE, /* starts with '/' */
+	STR_RELPATH_DOTDOT,   /* a ".." component */
+};
+enum str_relpath str_relpath_check(const char *s, size_t len, size_t max, bool controls);
+
 /* Parses a non-negative decimal integer that fills the whole view. */
 int str_to_u64(struct str s, unsigned long long *ret);
 /* Parses a whole C string as a signed 64-bit integer; -EINVAL / -ERANGE. */

@@ -126,20 +126,22 @@ const char *dsl_req_name(lua_State *L, int t, const char *what, const char *key)
 /* A relative path that stays inside the worker's directory. */
 void dsl_check_relpath(lua_State *L, const char *what, const char *key, const char *s, size_t len)
 {
-	if (len == 0)
+	switch (str_relpath_check(s, len, DSL_MAX_PATH, false)) {
+	case STR_RELPATH_OK:
+	case STR_RELPATH_CONTROL: /* not checked here */
+		return;
+	case STR_RELPATH_EMPTY:
 		config_raise(L, "%s: '%s' must not be empty", what, key);
-	if (len > DSL_MAX_PATH)
+		return;
+	case STR_RELPATH_TOO_LONG:
 		config_raise(L, "%s: '%s' is longer than %d bytes", what, key, DSL_MAX_PATH);
-	if (s[0] == '/')
+		return;
+	case STR_RELPATH_ABSOLUTE:
 		config_raise(L, "%s: '%s' must be a relative path (got '%.60s')", what, key, s);
-	for (const char *p = s; *p;) {
-		size_t seg = strcspn(p, "/");
-		if (seg == 2 && p[0] == '.' && p[1] == '.')
-			config_raise(L, "%s: '%s' must not contain '..' (got '%.60s')", what, key,
-				     s);
-		p += seg;
-		if (*p)
-			p++;
+		return;
+	case STR_RELPATH_DOTDOT:
+		config_raise(L, "%s: '%s' must not contain '..' (got '%.60s')", what, key, s);
+		return;
 	}
 }
 

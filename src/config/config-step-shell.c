@@ -5,6 +5,7 @@
  */
 #include "config/config-internal.h"
 #include "common/limits.h"
+#include "common/str.h"
 #include "common/xalloc.h"
 
 #include <lauxlib.h>
@@ -165,12 +166,12 @@ static void config_step_shell_logpath(lua_State *L, const char *what, const char
 {
 	char key[KILN_MAX_LOGFILE_NAME + 16];
 	snprintf(key, sizeof(key), "logfiles.%s", name);
-	if (len > KILN_MAX_LOGFILE_PATH)
+	enum str_relpath why = str_relpath_check(s, len, KILN_MAX_LOGFILE_PATH, true);
+	if (why == STR_RELPATH_TOO_LONG)
 		config_raise(L, "%s: '%s' is longer than %d bytes", what, key,
 			     KILN_MAX_LOGFILE_PATH);
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			config_raise(L, "%s: '%s' must not contain control characters", what, key);
+	if (why == STR_RELPATH_CONTROL)
+		config_raise(L, "%s: '%s' must not contain control characters", what, key);
 	dsl_check_relpath(L, what, key, s, len);
 }
 

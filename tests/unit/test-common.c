@@ -169,6 +169,24 @@ TEST(err_names_both_kinds)
 	CHECK_STR(err_str(KILN_EPROTO), "protocol error");
 }
 
+TEST(str_relpath_check_finds_the_first_problem)
+{
+#define RP(s, ctl) str_relpath_check((s), sizeof(s) - 1, 16, (ctl))
+	CHECK_INT(RP("a/b.log", true), STR_RELPATH_OK);
+	CHECK_INT(RP("a/..b/c..", true), STR_RELPATH_OK);
+	CHECK_INT(RP("", true), STR_RELPATH_EMPTY);
+	CHECK_INT(RP("0123456789abcdefg", true), STR_RELPATH_TOO_LONG);
+	CHECK_INT(RP("a\tb", true), STR_RELPATH_CONTROL);
+	CHECK_INT(RP("a\0b", true), STR_RELPATH_CONTROL);
+	CHECK_INT(RP("a\tb", false), STR_RELPATH_OK);
+	CHECK_INT(RP("/etc/x", true), STR_RELPATH_ABSOLUTE);
+	CHECK_INT(RP("..", true), STR_RELPATH_DOTDOT);
+	CHECK_INT(RP("a/../../x", true), STR_RELPATH_DOTDOT);
+	CHECK_INT(RP("a/..", true), STR_RELPATH_DOTDOT);
+	CHECK_INT(RP("a\0/..", false), STR_RELPATH_DOTDOT); /* the whole length, past a NUL */
+#undef RP
+}
+
 TEST(xasprintf_formats)
 {
 	char *s = xasprintf("%s=%d", "a", 1);
@@ -406,6 +424,7 @@ int main(void)
 	RUN(str_utf8_sanitize_replaces_invalid);
 	RUN(str_parses_numbers_strictly);
 	RUN(err_names_both_kinds);
+	RUN(str_relpath_check_finds_the_first_problem);
 	RUN(xasprintf_formats);
 	RUN(proc_captures_output_and_exit);
 	RUN(proc_capture_caps);

@@ -17,6 +17,7 @@
 #include "common/interp.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/str.h"
 #include "common/xalloc.h"
 #include "config/config.h"
 #include "db/db.h"
@@ -257,32 +258,32 @@ struct step_logfile {
  * log naming the log and the path. */
 static int step_logfile_path_check(struct step *st, const char *name, const char *path)
 {
-	size_t len = strlen(path);
 	const char *why = NULL;
-	if (!len)
+	switch (str_relpath_check(path, strlen(path), KILN_MAX_LOGFILE_PATH, true)) {
+	case STR_RELPATH_OK:
+		return 0;
+	case STR_RELPATH_EMPTY:
 		why = "is empty";
-	else if (len > KILN_MAX_LOGFILE_PATH)
+		break;
+	case STR_RELPATH_TOO_LONG:
 		why = "is too long";
-	for (size_t i = 0; !why && i < len; i++)
-		if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
-			why = "holds control characters";
-	if (why) {
-		step_log_header(st, "logfiles.%s: the rendered path %s", name, why);
+		break;
+	case STR_RELPATH_CONTROL:
+		why = "holds control characters";
+		break;
+	case STR_RELPATH_ABSOLUTE:
+		step_log_header(st,
+				"logfiles.%s: the rendered path '%.200s' must be relative to "
+				"the step's workdir",
+				name, path);
+		return KILN_ECONFIG;
+	case STR_RELPATH_DOTDOT:
+		step_log_header(st, "logfiles.%s: the rendered path '%.200s' must not contain '..'",
+				name, path);
 		return KILN_ECONFIG;
 	}
-	if (path[0] == '/')
-		why = "must be relative to the step's workdir";
-	for (const char *p = path; !why && *p;) {
-		size_t seg = strcspn(p, "/");
-		if (seg == 2 && p[0] == '.' && p[1] == '.')
-			why = "must not contain '..'";
-		p += seg + (p[seg] == '/');
-	}
-	if (why) {
-		step_log_header(st, "logfiles.%s: the rendered path '%.200s' %s", name, path, why);
-		return KILN_ECONFIG;
-	}
-	return 0;
+	step_log_header(st, "logfiles.%s: the rendered path %s", name, why);
+	return KILN_ECONFIG;
 }
 
 /* At step start: the logfiles' paths rendered (interpolate() or a function
