@@ -165,12 +165,17 @@ void http_reply_text(struct http_conn *hc, int status, const char *text)
 }
 
 /* {"error": "..."} as Buildbot writes it (compact with spaces). */
-void http_reply_error(struct http_conn *hc, int status, const char *msg)
+void http_reply_errmsg(struct http_req *req, int status, const char *msg)
 {
 	json_t *o = json_pack("{s:s}", "error", msg);
 	char *s = json_dumps(o, 0);
 	json_decref(o);
-	http_reply_take(&hc->req, status, "text/plain; charset=utf-8", s, strlen(s));
+	http_reply_take(req, status, "text/plain; charset=utf-8", s, strlen(s));
+}
+
+void http_reply_error(struct http_conn *hc, int status, const char *msg)
+{
+	http_reply_errmsg(&hc->req, status, msg);
 }
 
 static int http_reply_write_headers(struct http_conn *hc)

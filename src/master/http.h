@@ -96,6 +96,9 @@ void http_reply(struct http_req *req, int status, const char *content_type, cons
 void http_reply_take(struct http_req *req, int status, const char *content_type, char *body,
 		     size_t len);
 
+/* Answers {"error": "msg"} (Buildbot's error body, as text/plain). */
+void http_reply_errmsg(struct http_req *req, int status, const char *msg);
+
 /* After one of the replies above: adds Retry-After: seconds (429, 503). */
 void http_reply_retry_after(struct http_req *req, unsigned seconds);
 /* After any reply: adds the header "name: value" (name in lower case,

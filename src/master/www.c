@@ -258,11 +258,6 @@ int www_index_render(const char *title, const char *title_url, struct buf *out,
 
 /* ---- the handler --------------------------------------------------------------------- */
 
-static void www_reply_error(struct http_req *req, int status, const char *json)
-{
-	http_reply(req, status, "text/plain; charset=utf-8", json, strlen(json));
-}
-
 /* index.html, rendered with the configured title: identity only (a few
  * hundred bytes), its ETag the hash of what is sent. */
 static void www_reply_index(struct http_req *req)
@@ -277,7 +272,7 @@ static void www_reply_index(struct http_req *req)
 	if (r < 0) {
 		buf_release(&b);
 		/* only a title of hundreds of KiB gets here: say so rather than cut the page */
-		www_reply_error(req, 500, "{\"error\": \"page too large (the configured title)\"}");
+		http_reply_errmsg(req, 500, "page too large (the configured title)");
 		return;
 	}
 	if (http_req_header(req, "if-none-match", hdr, sizeof(hdr)) >= 0 &&
@@ -300,11 +295,11 @@ void www_handle(struct http_req *req)
 	char hdr[KILN_WWW_MAX_HEADER + 1];
 
 	if (!a) {
-		www_reply_error(req, 404, "{\"error\": \"not found\"}");
+		http_reply_errmsg(req, 404, "not found");
 		return;
 	}
 	if (req->method != HTTP_GET) {
-		www_reply_error(req, 405, "{\"error\": \"method not allowed\"}");
+		http_reply_errmsg(req, 405, "method not allowed");
 		return;
 	}
 	if (a == &www_assets[0]) {
