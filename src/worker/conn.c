@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <libwebsockets.h>
-#include <malloc.h>
 #include <netdb.h>
 #include <stdint.h>
 #include <string.h>
@@ -524,11 +523,6 @@ int conn_new(uv_loop_t *loop, const struct conn_opts *o, struct worker *w, struc
 	c->auth = xasprintf("Basic %s", b64);
 	buf_init(&c->rx, KILN_MAX_WS_FRAME);
 	proto_sendq_init(&c->sendq, SIZE_MAX, LWS_PRE);
-	/* an upload's messages (a block each, encoded then queued) are
-	 * allocated and freed at a high rate: glibc's default would mmap or
-	 * trim and fault them in again each time (a third of the worker's CPU) */
-	(void)mallopt(M_MMAP_THRESHOLD, KILN_MAX_WS_FRAME);
-	(void)mallopt(M_TRIM_THRESHOLD, 4 * KILN_MAX_WS_FRAME);
 	c->delay = CONN_BACKOFF_FIRST;
 	c->policy.secs_since_valid_ping = (uint16_t)(o->ping_secs ? o->ping_secs : 30);
 	c->policy.secs_since_valid_hangup = (uint16_t)(o->hangup_secs ? o->hangup_secs : 90);
