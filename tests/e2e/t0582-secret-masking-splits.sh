@@ -7,6 +7,7 @@
 # (what a reader would reassemble) contain the secret.  The same steps run on
 # kiln-worker and, when installed, on Buildbot's worker (raw output chunks).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-build.sh"
 require_cmd python3
 
 M=$TRASH/master
@@ -83,10 +84,7 @@ check "kiln-worker attaches" wait_for 20 worker_connected w1
 check_builder leaky two-writes line-cut lone-cr stdout-stderr whole
 if command -v buildbot-worker >/dev/null; then
     W=$TRASH/bbworker
-    buildbot-worker create-worker -q --protocol msgpack_experimental_v7 "$W" "${WADDR%:*}:${WADDR##*:}" \
-        bbw "$(cat "$M/secrets/bbw")" >/dev/null
-    buildbot-worker start --nodaemon "$W" >"$W.log" 2>&1 &
-    e2e_track $!
+    start_buildbot_worker "$W" bbw "$M/secrets/bbw"
     check "buildbot-worker attaches" wait_for 40 worker_connected bbw
     check_builder leaky-bb two-writes lone-cr whole
 else

@@ -9,6 +9,7 @@
 # log is made only for a file that was written; a secret written to a logfile
 # is masked as in stdio.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-build.sh"
 require_cmd python3
 
 M=$TRASH/master
@@ -111,10 +112,7 @@ run_builder lf "$TRASH/w1/lf/build"
 
 if command -v buildbot-worker >/dev/null; then
     W=$TRASH/bbworker
-    buildbot-worker create-worker -q --protocol msgpack_experimental_v7 "$W" "${WADDR%:*}:${WADDR##*:}" \
-        bbw "$(cat "$M/secrets/bbw")" >/dev/null
-    buildbot-worker start --nodaemon "$W" >"$W.log" 2>&1 &
-    e2e_track $!
+    start_buildbot_worker "$W" bbw "$M/secrets/bbw"
     check "buildbot-worker attaches" wait_for 40 worker_connected bbw
     run_builder lfbb "$W/lfbb/build"
 else

@@ -9,6 +9,7 @@
 # (no match, not a number, a missing or oversized file, a function
 # returning text) are lines in the step's log and leave the step SUCCESS.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-build.sh"
 
 M=$TRASH/master
 new_master "$M" <<'LUA'
@@ -92,10 +93,7 @@ check "no property then" [ "$(prop "$b" tree-size-KiB)" = null ]
 
 if command -v buildbot-worker >/dev/null; then
     W=$TRASH/bbworker
-    buildbot-worker create-worker -q --protocol msgpack_experimental_v7 "$W" "${WADDR%:*}:${WADDR##*:}" \
-        bbw "$(cat "$M/secrets/bbw")" >/dev/null
-    buildbot-worker start --nodaemon "$W" >"$W.log" 2>&1 &
-    e2e_track $!
+    start_buildbot_worker "$W" bbw "$M/secrets/bbw"
     check "buildbot-worker attaches" wait_for 40 worker_connected bbw
     measure bb-measure "$W" buildbot-worker
 else

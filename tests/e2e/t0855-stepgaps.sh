@@ -10,6 +10,7 @@
 # absolute one ends its step EXCEPTION with a clear line, before its
 # command runs. checkconfig refuses a regex on a transfer, naming the kind.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-build.sh"
 require_cmd python3 git patch
 
 export GIT_AUTHOR_NAME=Tester GIT_AUTHOR_EMAIL=t@example.org
@@ -136,10 +137,7 @@ bad bad "$TRASH/w1" kiln-worker
 
 if command -v buildbot-worker >/dev/null; then
     W=$TRASH/bbworker
-    buildbot-worker create-worker -q --protocol msgpack_experimental_v7 "$W" "${WADDR%:*}:${WADDR##*:}" \
-        bbw "$(cat "$M/secrets/bbw")" >/dev/null
-    buildbot-worker start --nodaemon "$W" >"$W.log" 2>&1 &
-    e2e_track $!
+    start_buildbot_worker "$W" bbw "$M/secrets/bbw"
     check "buildbot-worker attaches" wait_for 40 worker_connected bbw
     gaps tbb "$W" buildbot-worker
     bad badbb "$W" buildbot-worker
