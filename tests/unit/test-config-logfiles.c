@@ -19,10 +19,9 @@
 
 TEST(copied_sorted_every_command_kind)
 {
-	char *err;
 	setenv("KILN_SECRET_PW", "x", 1);
 	/* one declaration listed in two builders: each gets its own copy */
-	struct config *cfg = config_test_load(
+	struct config *cfg = CONFIG_TEST_LOAD_OK(
 		W "local s = shell { command = \"make\", lazylogfiles = true, logfiles = {\n"
 		  "  trace = { filename = \"out/trace.log\", follow = true },\n"
 		  "  side = \"side.log\", [\"a b.c-d_e\"] = { filename = \"x\" } } }\n"
@@ -32,14 +31,9 @@ TEST(copied_sorted_every_command_kind)
 		  " set_property_from_command { command = \"v\", property = \"v\",\n"
 		  "   logfiles = { p = \"p.log\" } },\n"
 		  " shell { command = \"plain\" } } }\n"
-		  "builder { name = \"b2\", workers = { \"w1\" }, steps = { s } }\n",
-		&err);
-	CHECK(cfg != NULL);
-	if (!cfg) {
-		TAP_FAIL("%s", err);
-		free(err);
+		  "builder { name = \"b2\", workers = { \"w1\" }, steps = { s } }\n");
+	if (!cfg)
 		return;
-	}
 	const struct config_builder *b = config_find_builder(cfg, "b");
 	CHECK_INT(b->nsteps, 5);
 	const struct config_step *s = &b->steps[0];
@@ -227,22 +221,16 @@ TEST(errors)
  * them at step start and checks the result), copied into every builder. */
 TEST(renderable_paths)
 {
-	char *err;
-	struct config *cfg = config_test_load(
+	struct config *cfg = CONFIG_TEST_LOAD_OK(
 		W "local s = shell { command = \"make\", logfiles = {\n"
 		  "  i = interpolate(\"out/%(prop:buildnumber)s.log\"),\n"
 		  "  f = function(p) return \"fn-\" .. p.flavour .. \".log\" end,\n"
 		  "  t = { filename = interpolate(\"../%(prop:x)s\"), follow = true },\n"
 		  "  p = \"plain.log\" } }\n"
 		  "builder { name = \"b\", workers = { \"w1\" }, steps = { s } }\n"
-		  "builder { name = \"b2\", workers = { \"w1\" }, steps = { s } }\n",
-		&err);
-	CHECK(cfg != NULL);
-	if (!cfg) {
-		TAP_FAIL("%s", err);
-		free(err);
+		  "builder { name = \"b2\", workers = { \"w1\" }, steps = { s } }\n");
+	if (!cfg)
 		return;
-	}
 	for (int k = 0; k < 2; k++) {
 		const struct config_step *s = &config_find_builder(cfg, k ? "b2" : "b")->steps[0];
 		CHECK_INT(s->nlogfiles, 4);
