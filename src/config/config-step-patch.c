@@ -12,8 +12,8 @@
  * build's try patch there (a no-op, SKIPPED, in builds without one). */
 int config_step_patch(lua_State *L)
 {
-	static const char *const keys[] = {"name",       "workdir", "tool",
-					   "always_run", "numbers", NULL};
+	static const char *const keys[] = {"name",       "workdir",         "tool",
+					   "always_run", DSL_STEP_OPT_KEYS, NULL};
 	int line = config_line(L);
 	char what[256];
 	if (lua_gettop(L) == 0)

@@ -24,7 +24,7 @@ worker { name = "w1", password = secret("w1") }
 builder { name = "tryb", workers = { "w1" }, steps = {
   shell { name = "checkout", command =
     "rm -rf src && git clone -q \"$KILN_REPOSITORY\" src && cd src && git checkout -q \"$KILN_REVISION\"" },
-  apply_patch { workdir = "build/src" },
+  apply_patch { workdir = "build/src", description_done = "patched" },
   shell { name = "show", command = "cat hello.txt", workdir = "build/src" },
 } }
 try_scheduler { name = "try", builders = { "tryb" }, token = secret("try") }
@@ -55,6 +55,9 @@ check "the try build completes" wait_for 60 request_done "$br"
 b=$(build_of_request "$br")
 check "it succeeds" [ "$(build_field "$b" results)" = 0 ]
 check "the patched file was built" grep -qx 'oline two, patched' <<<"$(log_text "$b" 3)"
+check "apply_patch takes description_done" [ "$(api "builds/$b/steps/2" | jpy 'd["steps"][0]["state_string"]')" = patched ]
+lid=$(api "builds/$b/steps/2/logs/patch" | jpy 'd["logs"][0]["logid"]')
+check "and adds Buildbot's patch log with the diff" grep -q '^+line two, patched' <<<"$(curl -s "$URL/api/v2/logs/$lid/raw")"
 
 # a patch that does not apply: FAILURE with patch's own words
 bad=$(printf -- '--- a/hello.txt\n+++ b/hello.txt\n@@ -1,2 +1,2 @@\n-no such line\n+replacement\n line two\n' | base64 -w0)

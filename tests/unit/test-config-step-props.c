@@ -190,7 +190,16 @@ TEST(errors)
 		  "master.lua:3: shell 'make': 'decode_rc' must not be empty");
 	CHECK_ERR(W B("apply_patch { retry = 1 }"),
 		  "master.lua:3: apply_patch: unknown key 'retry' (known: name, workdir, tool, "
-		  "always_run, numbers)");
+		  "always_run, do_step_if, hide_step_if, description, description_done, numbers)");
+	/* apply_patch takes the options of every step */
+	cfg = CONFIG_TEST_LOAD_OK(
+		W B("apply_patch { do_step_if = false, hide_step_if = true, "
+		    "description = \"patching\", description_done = \"patched\" }"));
+	CHECK(cfg && cfg->builder[0].steps[0].kind == CONFIG_STEP_PATCH);
+	CHECK(cfg && cfg->builder[0].steps[0].skip && cfg->builder[0].steps[0].hidden);
+	CHECK(cfg && cfg->builder[0].steps[0].description.text &&
+	      !strcmp(cfg->builder[0].steps[0].description.text, "patching"));
+	config_free(cfg);
 	CHECK_ERR(W B("set_property { property = \"a\", value = 1, retry = 1 }"),
 		  "master.lua:3: set_property: unknown key 'retry' (known: name, property, value, "
 		  "halt_on_failure, flunk_on_failure, warn_on_failure, always_run, do_step_if, "

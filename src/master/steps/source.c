@@ -249,6 +249,7 @@ void source_checked_out(struct step *st)
 	if (s->vcs->patch_argv)
 		s->vcs->patch_argv(level, argv);
 	step_log_header(st, "applying a %zu-byte patch", s->patch.len);
+	source_patch_log(st, s->patch.body, s->patch.len);
 	s->phase = SOURCE_PATCH;
 	source_run(st, NULL, argv, s->patch.body, s->patch.len);
 }
@@ -329,6 +330,11 @@ int source_render(struct step *st, char **ret_repourl, char **ret_branch, char *
 		return -1;
 	def = branch ? xstrdup(branch) : NULL;
 	const struct db_sourcestamp *ss = source_sourcestamp(st);
+	if (!ss && src->codebase && *src->codebase)
+		step_log_header(st,
+				"the build has no sourcestamp of codebase '%s': checking out the "
+				"step's own branch at its head",
+				src->codebase);
 	if (ss && ss->branch && *ss->branch) {
 		free(branch);
 		branch = xstrdup(ss->branch);
@@ -350,6 +356,15 @@ int source_render(struct step *st, char **ret_repourl, char **ret_branch, char *
 		*ret_default = TAKE_PTR(def);
 	*ret_revision = TAKE_PTR(revision);
 	return 0;
+}
+
+void source_patch_log(struct step *st, const char *body, size_t len)
+{
+	int64_t logid;
+	if (step_add_log(st, "patch", 't', &logid) < 0)
+		return;
+	if (step_log_text(st, logid, body, len) >= 0)
+		step_log_close(st, logid);
 }
 
 int source_patch(struct step *st, struct db_patch_data *ret)

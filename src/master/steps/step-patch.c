@@ -58,6 +58,7 @@ static void step_patch_start(struct step *st)
 		argv[k++] = "--batch";
 	}
 	step_log_header(st, "applying a %zu-byte patch with '%s %s'", patch.len, argv[0], level);
+	source_patch_log(st, patch.body, patch.len);
 	struct proto_enc args;
 	proto_enc_init(&args);
 	uint32_t nargs;

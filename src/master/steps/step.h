@@ -269,6 +269,10 @@ int source_render(struct step *st, char **ret_repourl, char **ret_branch, char *
  * has none or the build has no sourcestamp of that codebase, or a
  * negative error with a line in the log (the step should end EXCEPTION). */
 int source_patch(struct step *st, struct db_patch_data *ret);
+/* Buildbot's "patch" log: the diff a build applies, as a text log of the
+ * step (secrets masked); a failure to store it ends the build as any log's
+ * does. */
+void source_patch_log(struct step *st, const char *body, size_t len);
 /* Sets got_revision = rev (len bytes) with source and ends the step
  * SUCCESS, as Buildbot's updateSourceProperty: a step with a codebase adds
  * { CODEBASE = rev } to the dict the build's earlier source steps made, a
