@@ -411,7 +411,7 @@ static const struct config_sched_decl config_sched_decls[] = {
 	{"nightly", CONFIG_SCHED_NIGHTLY, K_SOURCE | K_CRON | K_FILTER | K_CODEBASES},
 	{"triggerable", CONFIG_SCHED_TRIGGERABLE, K_SOURCE | K_CODEBASES},
 	{"dependent", CONFIG_SCHED_DEPENDENT, K_UPSTREAM},
-	{"try_scheduler", CONFIG_SCHED_TRY, K_TOKEN},
+	{"try_scheduler", CONFIG_SCHED_TRY, K_TOKEN | K_CODEBASES},
 };
 
 static int config_sched_declare(lua_State *L)

@@ -42,17 +42,19 @@ static int sqlite_sched_buildset_set_patch(struct db *db, int64_t bsid, const st
 	}
 	_cleanup_stmt_ sqlite3_stmt *s =
 		db_stmt(db, ST_SCHED_SS_SET_PATCH,
-			"UPDATE sourcestamps SET patchid = ?2 WHERE id IN "
+			"UPDATE sourcestamps SET patchid = ?2 WHERE codebase = ?3 AND id IN "
 			"(SELECT sourcestampid FROM buildset_sourcestamps WHERE buildsetid = ?1)");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, bsid);
 	sqlite3_bind_int64(s, 2, patchid);
+	db_bind_text(s, 3, p->codebase ? p->codebase : "");
 	if ((r = db_step_done(db, s, "attach patch")) < 0)
 		return r;
 	if (db_changes(db) == 0)
-		return db_failf(db, KILN_ENOTFOUND, "no sourcestamp for buildset %lld",
-				(long long)bsid);
+		return db_failf(db, KILN_ENOTFOUND,
+				"no sourcestamp of codebase '%s' in buildset %lld",
+				p->codebase ? p->codebase : "", (long long)bsid);
 	return 0;
 }
 

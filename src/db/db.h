@@ -382,8 +382,11 @@ struct db_patch {
 	const char *body; /* borrowed, len bytes */
 	size_t len;
 	const char *subdir, *author, *comment; /* borrowed; NULL ok */
+	const char *codebase;                  /* borrowed; NULL is "" */
 };
-/* Stores a patch and attaches it to the (single) sourcestamp of bsid. */
+/* Stores a patch and attaches it to bsid's sourcestamp of p->codebase
+ * (a scheduler with a codebases map adds the others, unpatched);
+ * KILN_ENOTFOUND when bsid has none of that codebase. */
 int db_buildset_set_patch(struct db *db, int64_t bsid, const struct db_patch *p);
 /* The patch of bsid's sourcestamp of codebase (NULL: any of them): 1 and
  * *ret (ret->body: owned copy, NUL-terminated, len bytes; subdir owned or

@@ -51,7 +51,8 @@ force_scheduler { name = "cb", builders = { "both" }, codebases = {
   lib = { repository = "$LIB" },
 } }
 force_scheduler { name = "force", builders = { "mixed", "mixed2" } }
-try_scheduler { name = "try", builders = { "both" }, token = secret("try") }
+try_scheduler { name = "try", builders = { "both" }, token = secret("try"), codebases = {
+  app = { repository = "$APP" }, lib = { repository = "$LIB" } } }
 LUA
 printf 'secret-%s' "$$" > "$M/secrets/w1"
 printf 'try-token-%s' "$$" > "$M/secrets/try"
@@ -98,6 +99,14 @@ check "the hg step applied it" grep -q "import --no-commit -p1 -" <<<"$(log_text
 check "the git step did not" lacks "applying\|git apply" "$(log_text "$b" 1)"
 check "got_revision has both codebases" \
     [ "$(got_rev "$b" | jpy "d[0] == {'app': '$AREV', 'lib': '$LREV2'}")" = true ]
+bs=$(api "builds/$b" | jpy 'd["builds"][0]["buildrequestid"]')
+bs=$(api "buildrequests/$bs" | jpy 'd["buildrequests"][0]["buildsetid"]')
+check "the patch is on lib's sourcestamp only, app's is the map's default" \
+    [ "$(api "buildsets/$bs" | jpy '" ".join(sorted("%s=%s" % (s["codebase"], s["patch"] is not None) for s in d["buildsets"][0]["sourcestamps"]))')" = "app=False lib=True" ]
+logs=$(api "builds/$b/steps/3/logs" | jpy '",".join(l["name"] for l in d["logs"])')
+check "the hg step has Buildbot's patch log ($logs)" [ "$logs" = "stdio,patch" ]
+lid=$(api "builds/$b/steps/3/logs/patch" | jpy 'd["logs"][0]["logid"]')
+check "holding the diff" grep -q '^+lib-two, patched' <<<"$(curl -s "$URL/api/v2/logs/$lid/raw")"
 
 # a try patch of codebase app: applied by git only
 br=$(try_patch app "$AREV" '--- a/a.txt\n+++ b/a.txt\n@@ -1,1 +1,1 @@\n-app-one\n+app-one, patched\n')
@@ -114,6 +123,8 @@ check "the hg step did not" lacks "applying\|import" "$(log_text "$b" 3)"
 b=$(done_build "$(force mixed)")
 check "a codebase step after one without succeeds ($(step_results "$b"))" \
     [ "$(step_results "$b")" = "worker_preparation=0,git=0,hg=0" ]
+check "the hg step says the build has no sourcestamp of its codebase" \
+    grep -q "no sourcestamp of codebase 'lib'" <<<"$(log_text "$b" 2)"
 check "got_revision keeps both, git's under ''" \
     [ "$(got_rev "$b" | jpy "d == [{'': '$AREV', 'lib': '$LREV2'}, 'Mercurial']")" = true ]
 b=$(done_build "$(force mixed2)")

@@ -179,6 +179,7 @@ int sched_try(struct sched *s, const struct sched_try_job *job, int64_t *ret_bsi
 		.subdir = job->patch_subdir,
 		.author = job->who,
 		.comment = job->comment,
+		.codebase = job->codebase,
 	};
 	r = db_buildset_set_patch(s->m->db, bsid, &p);
 	if (r < 0) {
