@@ -14,7 +14,7 @@ import { followLog } from './log-live.js';
 const LINE_PX = 18; // fixed line height: app.css .log-line says the same
 const PAGE = 500; // lines per /contents request
 const MAX_PAGES = 40; // pages kept (LRU): 20,000 lines
-const MARGIN = 100; // lines rendered above and below the visible ones
+const MARGIN = 40; // lines rendered above and below the visible ones
 const MAX_FETCHES = 3; // page requests in flight
 const MAX_PX = 1.5e7; // tallest spacer (browsers cap element heights): then scaled
 
