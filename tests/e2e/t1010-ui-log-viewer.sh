@@ -5,7 +5,7 @@
 # colours opens at its tail, coloured, virtualised; #L deep links survive a
 # reload; search finds next and previous; a log opened mid-run (its lines
 # written as the browser test opens gate files) shows every line once, in
-# order, and stops following when scrolled up.
+# order, and stops following when scrolled up; the log events on /ws.
 . "$(dirname "$0")/lib.sh"
 
 CHROMIUM=${KILN_CHROMIUM:-/usr/bin/chromium}
@@ -27,7 +27,9 @@ builder { name = "colors", workers = { "w1" },
 -- line i is written once the file slow-i exists (bounded wait: the browser test opens them)
 builder { name = "slow", workers = { "w1" },
   steps = { shell { name = "drip", command = "for i in \$(seq 1 12); do j=0; while [ ! -e '$TRASH/slow-'\$i ] && [ \$j -lt 2400 ]; do sleep 0.05; j=\$((j+1)); done; echo \"slow line \$i\"; done" } } }
-force_scheduler { name = "force", builders = { "colors", "slow" } }
+builder { name = "short", workers = { "w1" },
+  steps = { shell { name = "two", command = "echo a; echo b" } } }
+force_scheduler { name = "force", builders = { "colors", "slow", "short" } }
 LUA
 printf 'secret-%s' "$$" > "$M/secrets/w1"
 check "master starts" start_master "$M"

@@ -25,20 +25,23 @@ async function step(desc, fn) {
     ok(true, desc);
   } catch (e) {
     ok(false, desc);
-    console.log(`# ${String(e.message).split('\n').slice(0, 3).join(' | ')}`);
+    console.log(`# ${String(e.message).split('\n').slice(0, 3).join(' | ')}${e.cause ? ` (${e.cause})` : ''}`);
   }
 }
+// GETs through playwright's client (node's fetch reuses keep-alive connections
+// the master may have closed as idle meanwhile)
+let page = null;
 async function api(path) {
-  const r = await fetch(`${BASE}/api/v2/${path}`);
-  if (!r.ok) throw new Error(`${path}: ${r.status}`);
+  const r = await page.request.get(`${BASE}/api/v2/${path}`);
+  if (!r.ok()) throw new Error(`${path}: ${r.status()}`);
   return r.json();
 }
 async function force(builder) {
   const body = { jsonrpc: '2.0', id: 1, method: 'force', params: { builderNames: [builder], reason: 'ui test' } };
-  const r = await fetch(`${BASE}/api/v2/forceschedulers/force`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  const r = await page.request.post(`${BASE}/api/v2/forceschedulers/force`, {
+    headers: { 'Content-Type': 'application/json' }, data: JSON.stringify(body),
   });
-  if (!r.ok) throw new Error(`force ${builder}: ${r.status} ${await r.text()}`);
+  if (!r.ok()) throw new Error(`force ${builder}: ${r.status()} ${await r.text()}`);
 }
 
 setTimeout(() => {
@@ -48,7 +51,7 @@ setTimeout(() => {
 
 const args = process.getuid?.() === 0 ? ['--no-sandbox'] : [];
 const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
-const page = await browser.newPage({ viewport: { width: 1000, height: 640 } });
+page = await browser.newPage({ viewport: { width: 1000, height: 640 } });
 const errors = [];
 page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
 page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
@@ -169,6 +172,44 @@ try {
   await page.emulateMedia({ colorScheme: 'dark' });
   await page.screenshot({ path: `${TRASH}/log-viewer-dark.png` });
   await page.emulateMedia({ colorScheme: 'light' });
+
+  await step('/ws: logs/N/new, append and finished, each with the log as the API renders it', async () => {
+    const got = page.evaluate(() => new Promise((resolve, reject) => {
+      const ws = new WebSocket(`ws://${location.host}/ws`);
+      const evs = [];
+      const guard = setTimeout(() => reject(new Error(`no finished event: ${JSON.stringify(evs)}`)), 30000);
+      ws.onopen = () => ws.send(JSON.stringify({ cmd: 'startConsuming', path: 'logs/*/*', _id: 1 }));
+      ws.onmessage = (e) => {
+        const m = JSON.parse(e.data);
+        if (m._id === 1) window.kilnLogEvents = true;
+        if (!m.k) return;
+        evs.push(m);
+        if (m.k.endsWith('/finished')) {
+          clearTimeout(guard);
+          ws.close();
+          resolve(evs);
+        }
+      };
+    }));
+    await page.waitForFunction(() => window.kilnLogEvents, null, T);
+    await force('short');
+    const evs = await got;
+    const id = evs[0].m.logid;
+    const kinds = evs.map((e) => e.k.replace(`logs/${id}/`, ''));
+    if (kinds[0] !== 'new' || kinds.at(-1) !== 'finished' || kinds.length < 3 ||
+        kinds.slice(1, -1).some((k) => k !== 'append'))
+      throw new Error(`events ${evs.map((e) => e.k).join(' ')}`);
+    if (evs[0].m.num_lines !== 0 || evs[0].m.complete !== false || evs[0].m.name !== 'stdio')
+      throw new Error(`new: ${JSON.stringify(evs[0].m)}`);
+    const counts = evs.slice(1, -1).map((e) => e.m.num_lines);
+    if (counts.some((c, k) => c < (counts[k - 1] ?? 1)))
+      throw new Error(`num_lines of the appends: ${counts}`);
+    const rest = (await api(`logs/${id}`)).logs[0];
+    if (JSON.stringify(evs.at(-1).m) !== JSON.stringify(rest) || rest.complete !== true)
+      throw new Error(`finished ${JSON.stringify(evs.at(-1).m)} vs ${JSON.stringify(rest)}`);
+    const text = (await api(`logs/${id}/contents`)).logchunks[0].content;
+    if (!text.includes('oa\nob\n')) throw new Error(`contents ${JSON.stringify(text)}`);
+  });
 
   // a running log: opened before its lines exist, each line gated by a file
   await force('slow');
