@@ -275,4 +275,9 @@
 /* kiln-worker: upload writes it sends before awaiting the first answer */
 #define KILN_WORKER_UPLOAD_WINDOW 4
 
+/* Slice "uilog" (issue 11): the log viewer's search (api-logs.c, db_log_search) */
+#define KILN_LOG_SEARCH_MAX_QUERY 1024 /* bytes of a search's q (more: 400) */
+/* decompressed log text one search request scans (then "continue_from"): a few ms */
+#define KILN_LOG_SEARCH_SCAN_BYTES (8u << 20)
+
 #endif

@@ -725,3 +725,185 @@ int db_log_read(struct db *db, int64_t logid, int64_t first_line, int64_t max_li
 	*ret_count = count;
 	return 0;
 }
+
+/* --- searching (slice "uilog") ------------------------------------------------------- */
+
+static inline unsigned char sqlite_log_fold(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* memmem, ASCII letters folded when icase. */
+static const char *sqlite_log_find(const char *h, size_t hn, const char *n, size_t nn, bool icase)
+{
+	if (nn == 0 || hn < nn)
+		return NULL;
+	if (!icase)
+		return memmem(h, hn, n, nn);
+	const unsigned char *hp = (const unsigned char *)h, *np = (const unsigned char *)n;
+	unsigned char f0 = sqlite_log_fold(np[0]);
+	for (size_t i = 0; i + nn <= hn; i++) {
+		if (sqlite_log_fold(hp[i]) != f0)
+			continue;
+		size_t j = 1;
+		while (j < nn && sqlite_log_fold(hp[i + j]) == sqlite_log_fold(np[j]))
+			j++;
+		if (j == nn)
+			return h + i;
+	}
+	return NULL;
+}
+
+struct sqlite_log_search {
+	const char *needle;
+	size_t nlen;
+	bool icase, backward, strip;
+	int64_t from;
+	uint64_t scanned;
+};
+
+/* The first match in [s, e) that does not begin on a line's stream
+ * character ('s' logs), or NULL.  base is the chunk's first byte (s >= base). */
+static const char *sqlite_log_search_first(const struct sqlite_log_search *q, const char *base,
+					   const char *s, const char *e)
+{
+	const char *p = s;
+	while (p < e) {
+		const char *m = sqlite_log_find(p, (size_t)(e - p), q->needle, q->nlen, q->icase);
+		if (!m)
+			return NULL;
+		if (!q->strip || (m != base && m[-1] != '\n'))
+			return m;
+		p = m + 1;
+	}
+	return NULL;
+}
+
+/* Searches the lines of one chunk (first line cf, text [p, p+n)) that are
+ * in range (forward: from on; backward: up to from).  *ret_line gets the
+ * match's line number, or -1. */
+static void sqlite_log_search_chunk(struct sqlite_log_search *q, const char *p, size_t n,
+				    int64_t cf, int64_t *ret_line)
+{
+	const char *end = p + n, *s = p, *e = end;
+	int64_t first = cf;
+	*ret_line = -1;
+	if (!p || n == 0)
+		return;
+	if (!q->backward) {
+		for (; first < q->from && s < end; first++) {
+			const char *nl = memchr(s, '\n', (size_t)(end - s));
+			s = nl ? nl + 1 : end;
+		}
+	} else {
+		e = p;
+		for (int64_t i = cf; i <= q->from && e < end; i++) {
+			const char *nl = memchr(e, '\n', (size_t)(end - e));
+			e = nl ? nl + 1 : end;
+		}
+	}
+	if (s >= e)
+		return;
+	q->scanned += (uint64_t)(e - s);
+	const char *m = sqlite_log_search_first(q, p, s, e);
+	if (m && q->backward) {
+		/* the last match: the lines are few (a chunk), matches cheap */
+		const char *last = m;
+		while ((m = sqlite_log_search_first(q, p, last + 1, e)))
+			last = m;
+		m = last;
+	}
+	if (!m)
+		return;
+	int64_t line = first;
+	for (const char *c = s; c < m && (c = memchr(c, '\n', (size_t)(m - c))); c++)
+		line++;
+	*ret_line = line;
+}
+
+int db_log_search(struct db *db, int64_t logid, const char *needle, size_t nlen, unsigned flags,
+		  int64_t from, uint64_t max_scan, int64_t *ret_line, int64_t *ret_next)
+{
+	if (!needle || nlen == 0 || memchr(needle, '\n', nlen))
+		return db_failf(db, -EINVAL, "search text is empty or has a newline");
+	if (from < 0)
+		return db_failf(db, -EINVAL, "negative line");
+	struct log_row row;
+	int r = sqlite_log_row_get(db, logid, &row);
+	if (r < 0)
+		return r;
+	struct sqlite_log_search q = {
+		.needle = needle,
+		.nlen = nlen,
+		.icase = (flags & DB_LOG_SEARCH_ICASE) != 0,
+		.backward = (flags & DB_LOG_SEARCH_BACKWARD) != 0,
+		.strip = row.type == 's',
+		.from = from,
+	};
+	struct db_log_tail *t = sqlite_log_tail_find(db, logid);
+	/* as in db_log_read: lines from the tail's first line on are in memory */
+	int64_t table_to = t ? t->first_line : INT64_MAX;
+	int64_t line = -1, next = -1;
+
+	if (q.backward && t && from >= t->first_line) {
+		sqlite_log_search_chunk(&q, t->text.ptr, t->text.len, t->first_line, &line);
+		if (line >= 0)
+			goto found;
+	}
+	if (q.backward ? true : from < table_to) {
+		_cleanup_stmt_ sqlite3_stmt *s =
+			q.backward ? db_stmt(db, ST_LOG_SEARCH_BACK,
+					     "SELECT first_line, last_line, compressed, content "
+					     "FROM logchunks WHERE logid = ?1 AND first_line <= ?2 "
+					     "AND first_line < ?3 ORDER BY first_line DESC")
+				   : db_stmt(db, ST_LOG_SEARCH_FWD,
+					     "SELECT first_line, last_line, compressed, content "
+					     "FROM logchunks WHERE logid = ?1 AND first_line >= "
+					     "COALESCE((SELECT first_line FROM logchunks WHERE "
+					     "logid = ?1 "
+					     "AND first_line <= ?2 ORDER BY first_line DESC LIMIT "
+					     "1), 0) "
+					     "AND first_line < ?3 ORDER BY first_line");
+		if (!s)
+			return KILN_EDB;
+		sqlite3_bind_int64(s, 1, logid);
+		sqlite3_bind_int64(s, 2, from);
+		sqlite3_bind_int64(s, 3, table_to);
+		int rc;
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			int64_t cf = sqlite3_column_int64(s, 0);
+			int64_t cl = sqlite3_column_int64(s, 1);
+			if (!q.backward && cl < from)
+				continue;
+			if (q.scanned >= max_scan) {
+				/* the cap: the caller goes on from here */
+				next = q.backward ? (cl < from ? cl : from) : cf > from ? cf : from;
+				goto found;
+			}
+			const void *blob = sqlite3_column_blob(s, 3);
+			size_t n = (size_t)sqlite3_column_bytes(s, 3);
+			const char *text = blob;
+			if (sqlite3_column_int(s, 2)) {
+				r = sqlite_log_chunk_decompress(db, blob, n, &text, &n);
+				if (r < 0)
+					return r;
+			}
+			sqlite_log_search_chunk(&q, text, n, cf, &line);
+			if (line >= 0)
+				goto found;
+		}
+		if (rc != SQLITE_DONE)
+			return db_fail(db, "search log chunks");
+	}
+	if (!q.backward && t && from < t->num_lines) {
+		if (q.scanned >= max_scan && t->text.len) {
+			next = from > t->first_line ? from : t->first_line;
+			goto found;
+		}
+		sqlite_log_search_chunk(&q, t->text.ptr, t->text.len, t->first_line, &line);
+	}
+found:
+	*ret_line = line;
+	*ret_next = line >= 0 ? -1 : next;
+	return 0;
+}

@@ -244,6 +244,20 @@ int db_log_get(struct db *db, int64_t logid, struct db_log_info *ret);
  * cap is reached (out then holds whole lines up to the cap, *ret_count set). */
 int db_log_read(struct db *db, int64_t logid, int64_t first_line, int64_t max_lines,
 		struct buf *out, int64_t *ret_count);
+/* Finds the first line at or after from (DB_LOG_SEARCH_BACKWARD: the last
+ * line at or before from) whose text contains needle (nlen bytes, no '\n';
+ * DB_LOG_SEARCH_ICASE folds ASCII letters; an 's' log's stream characters
+ * are not part of the text).  Reads the log a chunk at a time and stops
+ * before the next chunk once max_scan bytes were scanned: then *ret_line =
+ * -1 and *ret_next = the line to search on from (same direction).  Found:
+ * *ret_line = its line, *ret_next = -1; the whole range without a match:
+ * both -1.  -EINVAL (empty needle, newline, from < 0), KILN_ENOTFOUND. */
+enum db_log_search_flags {
+	DB_LOG_SEARCH_ICASE = 1 << 0,
+	DB_LOG_SEARCH_BACKWARD = 1 << 1,
+};
+int db_log_search(struct db *db, int64_t logid, const char *needle, size_t nlen, unsigned flags,
+		  int64_t from, uint64_t max_scan, int64_t *ret_line, int64_t *ret_next);
 
 /* --- generic listing for the REST API ---------------------------------------------- */
 enum db_resource {

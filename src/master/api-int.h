@@ -190,6 +190,7 @@ void api_step_log_raw_get(struct api_ctx *ctx);
 void api_log_get(struct api_ctx *ctx);
 void api_log_contents_get(struct api_ctx *ctx);
 void api_log_raw_get(struct api_ctx *ctx);
+void api_log_search_get(struct api_ctx *ctx); /* slice "uilog": a Kiln extension */
 /* artifacts (api-artifacts.c) */
 void api_build_artifacts_get(struct api_ctx *ctx);
 void api_artifact_get(struct api_ctx *ctx);

@@ -1,13 +1,14 @@
 /*
  * /api/v2/logs/...: log metadata, line ranges as Buildbot "logchunks",
- * and the raw download.  Both bodies are streamed page by page from the
- * database (db_log_read), so a 50 MB log never sits whole in the master's
+ * the raw download, and a search (a Kiln extension for the log viewer).  Both bodies are streamed
+ * page by page from the database (db_log_read), so a 50 MB log never sits whole in the master's
  * memory: the logchunks JSON is written as its envelope around the escaped
  * content, one page of lines at a time.
  */
 #define LOG_SUBSYS "api"
 
 #include "master/api-int.h"
+#include "master/api-logs.h"
 #include "master/master.h"
 
 #include "common/buf.h"
@@ -411,4 +412,108 @@ void api_log_raw_get(struct api_ctx *ctx)
 		return;
 	}
 	api_log_raw_reply(ctx, id);
+}
+
+/* ---- search (slice "uilog") -------------------------------------------------------------- */
+
+int api_log_search_parse(const char *q, const char *from, const char *dir, const char *icase,
+			 struct api_log_search_args *ret, const char **ret_err)
+{
+	struct api_log_search_args a = {.from = -1};
+	long long v;
+
+	if (!q || !*q) {
+		*ret_err = "missing search text 'q'";
+		return -EINVAL;
+	}
+	a.q = q;
+	a.qlen = strlen(q);
+	if (a.qlen > KILN_LOG_SEARCH_MAX_QUERY) {
+		*ret_err = "search text 'q' is too long";
+		return -EINVAL;
+	}
+	if (strchr(q, '\n')) {
+		*ret_err = "search text 'q' has a newline";
+		return -EINVAL;
+	}
+	if (from) {
+		if (str_to_i64(from, &v) < 0 || v < 0) {
+			*ret_err = "invalid 'from'";
+			return -EINVAL;
+		}
+		a.from = v;
+	}
+	if (dir && strcmp(dir, "next")) {
+		if (strcmp(dir, "prev")) {
+			*ret_err = "'dir' is not next or prev";
+			return -EINVAL;
+		}
+		a.backward = true;
+	}
+	if (icase) {
+		if (!strcmp(icase, "1") || !strcmp(icase, "true")) {
+			a.icase = true;
+		} else if (strcmp(icase, "0") && strcmp(icase, "false")) {
+			*ret_err = "'icase' is not 1, true, 0 or false";
+			return -EINVAL;
+		}
+	}
+	*ret = a;
+	return 0;
+}
+
+/* {"matches": [{"line": N}] or [], "meta": {"continue_from": LINE or null}}:
+ * one search step, bounded by KILN_LOG_SEARCH_SCAN_BYTES of log text, so a
+ * request never holds the loop for long; the viewer asks again from
+ * continue_from until it gets a match or null. */
+static void api_log_search_reply(struct api_ctx *ctx, int64_t logid)
+{
+	struct api_log_search_args a;
+	const char *err = NULL;
+	if (api_log_search_parse(http_req_arg(ctx->req, "q"), http_req_arg(ctx->req, "from"),
+				 http_req_arg(ctx->req, "dir"), http_req_arg(ctx->req, "icase"), &a,
+				 &err) < 0) {
+		api_reply_error(ctx, 400, err);
+		return;
+	}
+	struct db_log_info info;
+	if (api_log_info(ctx, logid, &info) < 0)
+		return;
+
+	int64_t line = -1, next = -1, from = a.from;
+	if (a.backward && (from < 0 || from >= info.num_lines))
+		from = info.num_lines - 1;
+	if (from < 0)
+		from = 0;
+	bool empty = a.backward ? info.num_lines == 0 : from >= info.num_lines;
+	if (!empty) {
+		unsigned flags = (a.icase ? DB_LOG_SEARCH_ICASE : 0) |
+				 (a.backward ? DB_LOG_SEARCH_BACKWARD : 0);
+		int r = db_log_search(ctx->db, logid, a.q, a.qlen, flags, from,
+				      KILN_LOG_SEARCH_SCAN_BYTES, &line, &next);
+		if (r < 0) {
+			api_reply_db_error(ctx, r);
+			return;
+		}
+	}
+	json_t *matches = json_array();
+	if (line >= 0)
+		json_array_append_new(matches, json_pack("{s:I}", "line", (json_int_t)line));
+	json_t *doc = json_pack("{s:o,s:{s:o}}", "matches", matches, "meta", "continue_from",
+				next >= 0 ? json_integer(next) : json_null());
+	if (!doc) {
+		api_reply_error(ctx, 500, "cannot encode JSON");
+		return;
+	}
+	api_reply_json(ctx, 200, doc);
+}
+
+void api_log_search_get(struct api_ctx *ctx)
+{
+	long long id;
+	if (str_to_i64(ctx->cap[0], &id) < 0) {
+		api_invalid_path(ctx);
+		return;
+	}
+	api_log_search_reply(ctx, id);
 }

@@ -159,6 +159,7 @@ static const struct api_route api_routes[] = {
 	{"logs/#", api_log_get, NULL, {"logid"}, EP_LOG},
 	{"logs/#/contents", api_log_contents_get, NULL, {"logid"}, EP_LOGCHUNKS},
 	{"logs/#/raw", api_log_raw_get, NULL, {"logid"}, EP_RAW},
+	{"logs/#/search", api_log_search_get, NULL, {"logid"}, "/logs/n:logid/search"}, /* uilog */
 
 	{"workers", api_workers_get, NULL, {NULL}, "/workers"},
 	{"workers/*", api_worker_get, NULL, {"workerid|name"}, EP_WORKER},

@@ -139,6 +139,14 @@ static bool events_sub_wants(const struct events_sub *s, const char *key)
 	return false;
 }
 
+bool events_wanted(const struct events *ev, const char *key)
+{
+	for (const struct events_sub *s = ev ? ev->subs : NULL; s; s = s->next)
+		if (events_sub_wants(s, key))
+			return true;
+	return false;
+}
+
 /* The subscriber missed event seq: drop what it has not received yet and
  * tell it, so it refetches over REST instead of trusting a stream with a
  * hole in it.  If it has not even read the previous resync, it is not

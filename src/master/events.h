@@ -36,6 +36,9 @@ struct events *events_new(void);
 void events_free(struct events *ev);
 /* Attached subscribers (http-ws.c refuses /ws past KILN_MAX_WS_EVENT_SUBSCRIBERS). */
 size_t events_nsubs(const struct events *ev);
+/* Whether a subscriber's path matches key (false for a NULL bus): lets a
+ * frequent publisher skip building an event nobody wants (events-logs.c). */
+bool events_wanted(const struct events *ev, const char *key);
 
 /* Publishes one event to every /ws subscriber with a matching path (the
  * frame is encoded once, copied into each queue).  Takes the caller's

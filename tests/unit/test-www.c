@@ -97,6 +97,10 @@ TEST(routes)
 	CHECK(www_asset_find("/builders/hello") == index);
 	CHECK(www_asset_find("/builders/hello/builds") == index);
 	CHECK(www_asset_find("/buildersx") == NULL);
+	CHECK(www_asset_find("/logs/12") == index); /* slice "uilog" */
+	CHECK(www_asset_find("/logs") == index);
+	CHECK(www_asset_find("/logsx/1") == NULL);
+	CHECK(www_asset_find("/builders/b/builds/3/steps/compile/logs/stdio") == index);
 	CHECK(www_asset_find("/nosuch") == NULL);
 	CHECK(www_asset_find("") == NULL);
 	CHECK(www_asset_find("/assets/") == NULL);

@@ -9,10 +9,13 @@ import { html } from './util.js';
 import { onStatus } from './live.js';
 import { Board } from './board.js';
 import { Builder } from './builder.js';
+import { Log, StepLog } from './log.js'; // slice "uilog"
 
 const ROUTES = [
   { re: /^\/$/, view: Board },
   { re: /^\/builders\/([^/]+)$/, view: Builder },
+  { re: /^\/logs\/(\d+)$/, view: Log }, // slice "uilog"
+  { re: /^\/builders\/([^/]+)\/builds\/(\d+)\/steps\/([^/]+)\/logs\/([^/]+)$/, view: StepLog },
 ];
 
 export function navigate(url) {

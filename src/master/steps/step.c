@@ -22,6 +22,7 @@
 #include "config/config.h"
 #include "db/db.h"
 #include "master/engine-int.h"
+#include "master/events-logs.h"
 #include "master/events.h"
 #include "master/logmask.h"
 #include "master/master.h"
@@ -100,6 +101,7 @@ static void step_log_store_to(struct step *st, int64_t logid, char stream, const
 	if (r >= 0)
 		build_db_check(b, db_log_append(step_db(st), logid, out.ptr, out.len),
 			       "append to log");
+	events_log(b->e->m, logid, EVENTS_LOG_APPEND); /* slice "uilog" */
 	buf_release(&out);
 }
 
@@ -159,8 +161,11 @@ void step_log_header(struct step *st, const char *fmt, ...)
 
 int step_add_log(struct step *st, const char *name, char type, int64_t *ret_logid)
 {
-	return build_db_check(st->b, db_log_add(step_db(st), st->stepid, name, type, ret_logid),
-			      "add log");
+	int r = build_db_check(st->b, db_log_add(step_db(st), st->stepid, name, type, ret_logid),
+			       "add log");
+	if (r >= 0)
+		events_log(st->b->e->m, *ret_logid, EVENTS_LOG_NEW); /* slice "uilog" */
+	return r;
 }
 
 /* The sink of a text log's masker: plain lines, no stream character. */
@@ -178,6 +183,7 @@ static void step_text_store(void *ud, char stream, const char *text, size_t len)
 		return;
 	k->r = build_db_check(k->st->b, db_log_append(step_db(k->st), k->logid, text, len),
 			      "append to log");
+	events_log(k->st->b->e->m, k->logid, EVENTS_LOG_APPEND); /* slice "uilog" */
 }
 
 int step_log_text(struct step *st, int64_t logid, const char *text, size_t len)
@@ -194,7 +200,9 @@ int step_log_text(struct step *st, int64_t logid, const char *text, size_t len)
 
 int step_log_close(struct step *st, int64_t logid)
 {
-	return build_db_check(st->b, db_log_finish(step_db(st), logid), "finish log");
+	int r = build_db_check(st->b, db_log_finish(step_db(st), logid), "finish log");
+	events_log(st->b->e->m, logid, EVENTS_LOG_FINISHED); /* slice "uilog" */
+	return r;
 }
 
 void step_set_description(struct step *st, const char *desc)
@@ -421,8 +429,10 @@ static void step_logfiles_close(struct step *st)
 		struct step_logfile *lf = &st->logfiles[i];
 		if (lf->mask)
 			logmask_flush(lf->mask);
-		if (lf->logid)
+		if (lf->logid) {
 			build_db_check(st->b, db_log_finish(step_db(st), lf->logid), "finish log");
+			events_log(st->b->e->m, lf->logid, EVENTS_LOG_FINISHED); /* "uilog" */
+		}
 	}
 }
 
@@ -1073,6 +1083,7 @@ void step_begin(struct build *b, const struct config_step *s)
 		step_finish(st, RESULTS_EXCEPTION);
 		return;
 	}
+	events_log(m, st->logid, EVENTS_LOG_NEW); /* slice "uilog" */
 	/* slice "misc": description = ..., do_step_if = ... */
 	if (s->description.text || s->description.fn) {
 		char *d = NULL;
@@ -1123,8 +1134,10 @@ void step_finish(struct step *st, int results)
 	_cleanup_free_ char *state = step_done_state(st, results);
 	bool hidden = step_hidden(st, results);
 	step_log_flush(st);
-	if (st->logid)
+	if (st->logid) {
 		build_db_check(b, db_log_finish(m->db, st->logid), "finish log");
+		events_log(m, st->logid, EVENTS_LOG_FINISHED); /* slice "uilog" */
+	}
 	step_logfiles_close(st); /* slice "logfiles" */
 	build_db_check(b, db_step_finish(m->db, st->stepid, results, state, hidden, now),
 		       "finish step");
