@@ -97,6 +97,13 @@ TEST(routes)
 	CHECK(www_asset_find("/builders/hello") == index);
 	CHECK(www_asset_find("/builders/hello/builds") == index);
 	CHECK(www_asset_find("/buildersx") == NULL);
+	/* slice "uiclassic" */
+	CHECK(www_asset_find("/waterfall") == index);
+	CHECK(www_asset_find("/console") == index);
+	CHECK(www_asset_find("/grid") == index);
+	CHECK(www_asset_find("/force") == index);
+	CHECK(www_asset_find("/force/force") == index);
+	CHECK(www_asset_find("/gridx") == NULL);
 	CHECK(www_asset_find("/nosuch") == NULL);
 	CHECK(www_asset_find("") == NULL);
 	CHECK(www_asset_find("/assets/") == NULL);

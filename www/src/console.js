@@ -1,0 +1,216 @@
+// The console (/console): changes (rows, newest first: revision, author,
+// comments) x builders (columns); each cell is the result of the builder's
+// latest build of that change's revision.  Both axes are virtualised.  Also
+// the pieces the waterfall and the grid share with it: the URL filters
+// (?name=&tag=&branch=), the builder list and the change x build matrix.
+import { useEffect, useReducer, useRef } from 'preact/hooks';
+import { html, resultName, when } from './util.js';
+import { get } from './api.js';
+import { listen, isOnline } from './live.js';
+import { useViewport, span } from './virtual.js';
+
+export const CHANGES_PAGE = 50; // changes read at once ("older changes" reads the next page)
+const BUILDS_PAGE = 2000; // builds read to fill the cells of those changes
+
+// ---- filters kept in the URL -------------------------------------------------------
+
+export function readFilters() {
+  const q = new URLSearchParams(location.search);
+  return { name: q.get('name') ?? '', tag: q.get('tag') ?? '', branch: q.get('branch') ?? '' };
+}
+
+export function setFilter(key, value) {
+  const q = new URLSearchParams(location.search);
+  if (value) q.set(key, value);
+  else q.delete(key);
+  const s = q.toString();
+  history.replaceState(null, '', s ? `${location.pathname}?${s}` : location.pathname);
+  dispatchEvent(new PopStateEvent('popstate'));
+}
+
+export function builderMatches(b, f) {
+  return (!f.tag || (b.tags ?? []).includes(f.tag)) &&
+    (!f.name || b.name.toLowerCase().includes(f.name.toLowerCase()));
+}
+
+export function Filters({ f, tags }) {
+  return html`<form class="filters" onSubmit=${(e) => e.preventDefault()}>
+    <label>Builder <input type="search" name="name" value=${f.name}
+      onInput=${(e) => setFilter('name', e.currentTarget.value)} /></label>
+    <label>Tag <select name="tag" value=${f.tag} onChange=${(e) => setFilter('tag', e.currentTarget.value)}>
+      <option value="">any</option>
+      ${tags.map((t) => html`<option value=${t}>${t}</option>`)}
+    </select></label>
+    <label>Branch <input type="search" name="branch" value=${f.branch}
+      onChange=${(e) => setFilter('branch', e.currentTarget.value)} /></label>
+  </form>`;
+}
+
+export function loadBuilders() {
+  return get('builders?field=builderid&field=name&field=tags', 'builders')
+    .then((bs) => bs.sort((a, b) => a.name.localeCompare(b.name)));
+}
+
+export const buildHref = (builder, b) =>
+  `/builders/${encodeURIComponent(builder?.name ?? b.builderid)}/builds/${b.number}`;
+
+export const stateName = (b) => (b.complete ? resultName(b.results) : 'running');
+
+// ---- changes x builds ----------------------------------------------------------------
+
+const BUILD_Q = 'field=buildid&field=builderid&field=number&field=results&field=complete' +
+  '&field=started_at&field=complete_at&field=state_string&field=properties' +
+  '&property=revision&property=branch';
+const revOf = (b) => b.properties?.revision?.[0] ?? null;
+
+// The changes of one branch (or all), newest first, and for each the latest
+// build per builder of its revision; kept current from /ws events.
+export class Matrix {
+  constructor(changed, branch) {
+    this.changed = changed;
+    this.branch = branch;
+    this.builders = [];
+    this.changes = [];
+    this.byRev = new Map(); // revision -> Map(builderid -> build)
+    this.more = false;
+    this.loaded = false;
+    this.error = null;
+    this.seq = 0;
+  }
+
+  start() {
+    const off = listen((k, m) => this.onEvent(k, m));
+    if (isOnline()) this.load();
+    return off;
+  }
+
+  async load(extra = 0) {
+    const seq = ++this.seq;
+    try {
+      const n = Math.max(CHANGES_PAGE, this.changes.length + extra);
+      const br = this.branch ? `&branch=${encodeURIComponent(this.branch)}` : '';
+      const [builders, changes, builds] = await Promise.all([
+        loadBuilders(),
+        get(`changes?order=-changeid&limit=${n + 1}${br}&field=changeid&field=revision&field=author` +
+          '&field=comments&field=branch&field=when_timestamp&field=revlink', 'changes'),
+        get(`builds?order=-buildid&limit=${BUILDS_PAGE}&${BUILD_Q}`, 'builds'),
+      ]);
+      if (seq !== this.seq) return;
+      this.builders = builders;
+      this.more = changes.length > n;
+      this.changes = changes.slice(0, n);
+      this.byRev = new Map();
+      for (const b of builds.reverse()) this.addBuild(b); // oldest first: the latest wins
+      this.loaded = true;
+      this.error = null;
+    } catch (e) {
+      this.error = e.message;
+    }
+    this.changed();
+  }
+
+  addBuild(b) {
+    const rev = revOf(b);
+    if (rev == null) return;
+    let m = this.byRev.get(rev);
+    if (!m) this.byRev.set(rev, (m = new Map()));
+    const prev = m.get(b.builderid);
+    if (!prev || prev.buildid <= b.buildid) m.set(b.builderid, b);
+  }
+
+  cell(change, builderid) {
+    return change.revision == null ? undefined : this.byRev.get(change.revision)?.get(builderid);
+  }
+
+  async onEvent(k, m) {
+    if (k === 'refetch') return this.load();
+    const [coll, , verb] = k.split('/');
+    if (coll === 'changes' && verb === 'new') return this.load();
+    if (coll !== 'builds' || !m || (verb !== 'new' && verb !== 'finished')) return undefined;
+    try {
+      // the event carries no properties: the build's revision is read once
+      const [b] = await get(`builds/${m.buildid}?${BUILD_Q}`, 'builds');
+      if (b) this.addBuild(b);
+      this.changed();
+    } catch {
+      // the next event or refetch catches up
+    }
+    return undefined;
+  }
+}
+
+export function useMatrix(branch) {
+  const [, bump] = useReducer((n) => n + 1, 0);
+  const ref = useRef(null);
+  if (!ref.current || ref.current.branch !== branch) ref.current = new Matrix(bump, branch);
+  const data = ref.current;
+  useEffect(() => data.start(), [data]);
+  return data;
+}
+
+export function Cell({ b, builder, rev, x, y, w, h }) {
+  const style = `left:${x}px;top:${y}px;width:${w}px;height:${h}px`;
+  if (!b) return html`<span class="cell none" style=${style} data-builder=${builder?.name} data-revision=${rev}></span>`;
+  const st = stateName(b);
+  return html`<a class=${`cell r-${st}`} style=${style} href=${buildHref(builder, b)}
+    data-builder=${builder?.name} data-revision=${rev} data-state=${st}
+    title=${`${builder?.name ?? ''} #${b.number}: ${st}${b.state_string ? ` (${b.state_string})` : ''}`}>
+    <span class="sr">${builder?.name} #${b.number} ${st}</span></a>`;
+}
+
+export function firstLine(s) {
+  return (s ?? '').split('\n', 1)[0];
+}
+
+// ---- the console view ---------------------------------------------------------------
+
+const ROW_H = 28;
+const COL_W = 28;
+const HEAD_H = 140; // the builders' names, written vertically
+const INFO_W = 360; // revision, author, comments
+
+export function Console() {
+  const f = readFilters();
+  const data = useMatrix(f.branch);
+  const box = useRef(null);
+  const vp = useViewport(box);
+  const shown = data.builders.filter((b) => builderMatches(b, f));
+  const tags = [...new Set(data.builders.flatMap((b) => b.tags ?? []))].sort();
+  const [c0, c1] = span(vp.x, vp.w - INFO_W, shown.length, COL_W);
+  const [r0, r1] = span(vp.y, vp.h - HEAD_H, data.changes.length, ROW_H);
+  const cols = shown.slice(c0, c1);
+  const rows = data.changes.slice(r0, r1);
+  const width = INFO_W + shown.length * COL_W;
+  const height = HEAD_H + data.changes.length * ROW_H;
+
+  return html`<section class="classic console">
+    <h1>Console</h1>
+    <${Filters} f=${f} tags=${tags} />
+    ${data.error && html`<p class="error" role="alert">Cannot load: ${data.error}</p>`}
+    ${!data.loaded && !data.error && html`<p class="dim">Loading…</p>`}
+    ${data.loaded && data.changes.length === 0 && html`<p class="dim">No changes yet.</p>`}
+    <div class="vbox" ref=${box} data-rows=${data.changes.length} data-cols=${shown.length}>
+      <div class="vplane" style=${`width:${width}px;height:${height}px`}>
+        <div class="vhead" style=${`height:${HEAD_H}px;width:${width}px`}>
+          ${cols.map((b, i) => html`<a class="colname" key=${b.builderid}
+            style=${`left:${INFO_W + (c0 + i) * COL_W}px;width:${COL_W}px;height:${HEAD_H}px`}
+            href=${`/builders/${encodeURIComponent(b.name)}`} title=${b.name}>${b.name}</a>`)}
+        </div>
+        ${rows.map((c, i) => {
+          const y = HEAD_H + (r0 + i) * ROW_H;
+          return html`<div class="vrow" key=${c.changeid} data-change=${c.changeid}
+              data-revision=${c.revision} style=${`top:${y}px;height:${ROW_H}px;width:${width}px`}>
+            <div class="info" style=${`width:${INFO_W}px`}
+              title=${`${c.author}\n${when(c.when_timestamp)}\n\n${c.comments}`}>
+              <code>${(c.revision ?? '').slice(0, 10)}</code> <span class="who">${c.author}</span>
+              <span class="dim">${firstLine(c.comments)}</span>
+            </div>
+            ${cols.map((b, j) => html`<${Cell} key=${b.builderid} b=${data.cell(c, b.builderid)}
+              builder=${b} rev=${c.revision} x=${INFO_W + (c0 + j) * COL_W + 3} y=${4} w=${COL_W - 6} h=${ROW_H - 8} />`)}
+          </div>`;
+        })}
+      </div>
+    </div>
+    ${data.more && html`<p><button type="button" onClick=${() => data.load(CHANGES_PAGE)}>Older changes</button></p>`}
+  </section>`;
+}

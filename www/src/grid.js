@@ -1,0 +1,54 @@
+// The grid (/grid): builders (rows) x recent changes (columns, newest at
+// the left); each cell is the builder's latest build of that change's
+// revision.  The console's data (changes x builds, console.js), transposed;
+// both axes virtualised; filters in the URL (?name=&tag=&branch=).
+import { useRef } from 'preact/hooks';
+import { html, when } from './util.js';
+import { useViewport, span } from './virtual.js';
+import { readFilters, builderMatches, Filters, useMatrix, Cell, firstLine, CHANGES_PAGE } from './console.js';
+
+const ROW_H = 26;
+const COL_W = 64;
+const HEAD_H = 44; // revision and author of each change
+const NAME_W = 200;
+
+export function Grid() {
+  const f = readFilters();
+  const data = useMatrix(f.branch);
+  const box = useRef(null);
+  const vp = useViewport(box);
+  const shown = data.builders.filter((b) => builderMatches(b, f));
+  const tags = [...new Set(data.builders.flatMap((b) => b.tags ?? []))].sort();
+  const [r0, r1] = span(vp.y, vp.h - HEAD_H, shown.length, ROW_H);
+  const [c0, c1] = span(vp.x, vp.w - NAME_W, data.changes.length, COL_W);
+  const cols = data.changes.slice(c0, c1);
+  const width = NAME_W + data.changes.length * COL_W;
+  const height = HEAD_H + shown.length * ROW_H;
+
+  return html`<section class="classic grid">
+    <h1>Grid</h1>
+    <${Filters} f=${f} tags=${tags} />
+    ${data.error && html`<p class="error" role="alert">Cannot load: ${data.error}</p>`}
+    ${!data.loaded && !data.error && html`<p class="dim">Loading…</p>`}
+    ${data.loaded && data.changes.length === 0 && html`<p class="dim">No changes yet.</p>`}
+    <div class="vbox" ref=${box} data-rows=${shown.length} data-cols=${data.changes.length}>
+      <div class="vplane" style=${`width:${width}px;height:${height}px`}>
+        <div class="vhead" style=${`height:${HEAD_H}px;width:${width}px`}>
+          ${cols.map((c, i) => html`<span class="colchange" key=${c.changeid} data-change=${c.changeid}
+            style=${`left:${NAME_W + (c0 + i) * COL_W}px;width:${COL_W}px;height:${HEAD_H}px`}
+            title=${`${c.revision ?? ''}\n${c.author}\n${when(c.when_timestamp)}\n\n${firstLine(c.comments)}`}>
+            <code>${(c.revision ?? '?').slice(0, 7)}</code><br /><span class="dim">${(c.author ?? '').split(' <')[0]}</span>
+          </span>`)}
+        </div>
+        ${shown.slice(r0, r1).map((b, i) => html`<div class="vrow" key=${b.builderid} data-builder=${b.name}
+            style=${`top:${HEAD_H + (r0 + i) * ROW_H}px;height:${ROW_H}px;width:${width}px`}>
+          <div class="info" style=${`width:${NAME_W}px`}>
+            <a href=${`/builders/${encodeURIComponent(b.name)}`}>${b.name}</a></div>
+          ${cols.map((c, j) => html`<${Cell} key=${c.changeid} b=${data.cell(c, b.builderid)} builder=${b}
+            rev=${c.revision} x=${NAME_W + (c0 + j) * COL_W + 4} y=${4} w=${COL_W - 8} h=${ROW_H - 8} />`)}
+        </div>`)}
+      </div>
+    </div>
+    ${data.more && html`<p><button type="button" onClick=${() => data.load(CHANGES_PAGE)}>Older changes</button></p>`}
+  </section>`;
+}

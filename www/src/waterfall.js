@@ -1,0 +1,228 @@
+// The waterfall (/waterfall): builders as columns, time flowing down (the
+// newest at the top), each build a block as tall as it lasted (long idle
+// gaps are shortened), coloured by its result; a running build reaches up
+// to "now" and grows.  Builds come in bounded pages of one request for all
+// builders ("older builds" reads the next page); columns and blocks are
+// virtualised; /ws events keep it current.  Hovering or focusing a block
+// shows its steps (read once, on demand); clicking opens the build page.
+import { useEffect, useReducer, useRef, useState } from 'preact/hooks';
+import { html, span as dur, when } from './util.js';
+import { get } from './api.js';
+import { listen, isOnline } from './live.js';
+import { useViewport, span } from './virtual.js';
+import { readFilters, builderMatches, Filters, loadBuilders, buildHref, stateName } from './console.js';
+
+const PAGE = 500; // builds read at once
+const COL_W = 110;
+const HEAD_H = 36;
+const TIME_W = 70; // the time labels at the left
+const PX_PER_S = 0.5; // a minute is 30 px ...
+const MAX_GAP_PX = 48; // ... but an idle stretch is at most this tall ...
+const MIN_H = 18; // ... and two distinct times at least this far apart (a block's number fits)
+const TICK_MS = 5000; // running builds grow this often (only while some run and the tab is seen)
+const FIELDS = ['buildid', 'builderid', 'number', 'results', 'complete', 'started_at', 'complete_at',
+  'state_string', 'properties'].map((f) => `field=${f}`).join('&') + '&property=branch';
+
+class Falls {
+  constructor(changed) {
+    this.changed = changed;
+    this.builders = [];
+    this.builds = new Map(); // buildid -> build
+    this.oldest = null; // started_at of the oldest build read (the next page starts below it)
+    this.more = false;
+    this.loaded = false;
+    this.error = null;
+    this.seq = 0;
+    this.timer = null;
+  }
+
+  start() {
+    const off = listen((k, m) => this.onEvent(k, m));
+    const vis = () => this.tick();
+    document.addEventListener('visibilitychange', vis);
+    if (isOnline()) this.load();
+    return () => {
+      off();
+      document.removeEventListener('visibilitychange', vis);
+      clearInterval(this.timer);
+      this.timer = null;
+    };
+  }
+
+  // Running builds grow: a timer re-lays them out every few seconds, armed only while
+  // some run and the tab is visible; nothing runs otherwise (no polling, no animation).
+  tick() {
+    const want = !document.hidden && [...this.builds.values()].some((b) => !b.complete);
+    if (want && !this.timer) this.timer = setInterval(() => this.changed(), TICK_MS);
+    else if (!want && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  update() {
+    this.tick();
+    this.changed();
+  }
+
+  async load() {
+    const seq = ++this.seq;
+    try {
+      const [builders, recent, running] = await Promise.all([
+        loadBuilders(),
+        get(`builds?order=-started_at&limit=${PAGE + 1}&${FIELDS}`, 'builds'),
+        get(`builds?complete=false&${FIELDS}`, 'builds'),
+      ]);
+      if (seq !== this.seq) return;
+      this.builders = builders;
+      this.more = recent.length > PAGE;
+      const page = recent.slice(0, PAGE);
+      this.builds = new Map([...page, ...running].map((b) => [b.buildid, b]));
+      this.oldest = page.length ? page[page.length - 1].started_at : null;
+      this.loaded = true;
+      this.error = null;
+    } catch (e) {
+      this.error = e.message;
+    }
+    this.update();
+  }
+
+  async older() {
+    if (this.oldest == null) return;
+    try {
+      const page = await get(`builds?order=-started_at&limit=${PAGE + 1}&started_at__lt=${this.oldest}` +
+        `&${FIELDS}`, 'builds');
+      this.more = page.length > PAGE;
+      for (const b of page.slice(0, PAGE)) this.builds.set(b.buildid, b);
+      if (page.length) this.oldest = page[Math.min(page.length, PAGE) - 1].started_at;
+    } catch (e) {
+      this.error = e.message;
+    }
+    this.update();
+  }
+
+  onEvent(k, m) {
+    if (k === 'refetch') return this.load();
+    const [coll, , verb] = k.split('/');
+    if (coll !== 'builds' || !m || (verb !== 'new' && verb !== 'finished')) return undefined;
+    const prev = this.builds.get(m.buildid);
+    this.builds.set(m.buildid, { ...prev, ...m, properties: prev?.properties ?? m.properties });
+    if (!this.builders.some((b) => b.builderid === m.builderid)) return this.load(); // new builder
+    this.update();
+    return undefined;
+  }
+}
+
+// The time axis: each distinct start or end time (newest first) gets a y;
+// the distance between two is their time apart, at least MIN_H (so short
+// builds do not overlap) and at most MAX_GAP_PX (long idle stretches).
+function timeAxis(builds, now) {
+  const ts = new Set([now]);
+  for (const b of builds) {
+    ts.add(b.started_at);
+    ts.add(b.complete ? b.complete_at ?? now : now);
+  }
+  const times = [...ts].filter((t) => t != null).sort((a, b) => b - a);
+  const y = new Map();
+  let at = 0;
+  for (let i = 0; i < times.length; i++) {
+    if (i) at += Math.max(MIN_H, Math.min(MAX_GAP_PX, (times[i - 1] - times[i]) * PX_PER_S));
+    y.set(times[i], at);
+  }
+  return { y, times, height: at + MIN_H };
+}
+
+function Steps({ build }) {
+  const [steps, setSteps] = useState(null);
+  useEffect(() => {
+    let alive = true;
+    get(`builds/${build.buildid}/steps?field=number&field=name&field=results&field=complete` +
+      '&field=started_at&field=complete_at&field=state_string', 'steps')
+      .then((s) => alive && setSteps(s), () => alive && setSteps([]));
+    return () => {
+      alive = false;
+    };
+  }, [build.buildid, build.complete]);
+  if (!steps) return html`<p class="dim">Loading steps…</p>`;
+  return html`<ol class="steps">${steps.map((s) => html`<li key=${s.number}
+    class=${`s-${stateName(s)}`}>${s.name}${' '}<span class="dim">${s.state_string}${
+    s.started_at != null ? ` · ${dur((s.complete_at ?? Date.now() / 1000) - s.started_at)}` : ''}</span></li>`)}</ol>`;
+}
+
+export function Waterfall() {
+  const [, bump] = useReducer((n) => n + 1, 0);
+  const ref = useRef(null);
+  if (!ref.current) ref.current = new Falls(bump);
+  const data = ref.current;
+  useEffect(() => data.start(), []);
+  const [hover, setHover] = useState(null);
+  const box = useRef(null);
+  const vp = useViewport(box);
+  const f = readFilters();
+
+  const shown = data.builders.filter((b) => builderMatches(b, f));
+  const tags = [...new Set(data.builders.flatMap((b) => b.tags ?? []))].sort();
+  const col = new Map(shown.map((b, i) => [b.builderid, i]));
+  const builds = [...data.builds.values()].filter((b) => col.has(b.builderid) &&
+    (!f.branch || b.properties?.branch?.[0] === f.branch));
+  const now = Date.now() / 1000;
+  const axis = timeAxis(builds, now);
+  const [c0, c1] = span(vp.x, vp.w - TIME_W, shown.length, COL_W, 1);
+  const top = vp.y - HEAD_H;
+  const bottom = vp.y + vp.h;
+  const blocks = [];
+  for (const b of builds) {
+    const c = col.get(b.builderid);
+    if (c < c0 || c >= c1) continue;
+    const y0 = HEAD_H + axis.y.get(b.complete ? b.complete_at ?? now : now);
+    const y1 = Math.max(y0 + MIN_H, HEAD_H + axis.y.get(b.started_at));
+    if (y1 < top || y0 > bottom) continue;
+    blocks.push({ b, x: TIME_W + c * COL_W + 2, y: y0, h: y1 - y0 });
+  }
+  // a time label every ~80 px of the visible stretch
+  const labels = [];
+  let lastY = -Infinity;
+  for (const t of axis.times) {
+    const y = HEAD_H + axis.y.get(t);
+    if (y - lastY < 80 || y < top || y > bottom) continue;
+    labels.push({ t, y });
+    lastY = y;
+  }
+  const width = TIME_W + shown.length * COL_W;
+  const height = HEAD_H + axis.height;
+  const byId = new Map(shown.map((b) => [b.builderid, b]));
+
+  return html`<section class="classic waterfall">
+    <h1>Waterfall</h1>
+    <${Filters} f=${f} tags=${tags} />
+    ${data.error && html`<p class="error" role="alert">Cannot load: ${data.error}</p>`}
+    ${!data.loaded && !data.error && html`<p class="dim">Loading…</p>`}
+    <div class="vbox" ref=${box} data-builds=${builds.length} data-cols=${shown.length}>
+      <div class="vplane" style=${`width:${width}px;height:${height}px`}>
+        <div class="vhead" style=${`height:${HEAD_H}px;width:${width}px`}>
+          ${shown.slice(c0, c1).map((b, i) => html`<a class="colname" key=${b.builderid}
+            style=${`left:${TIME_W + (c0 + i) * COL_W}px;width:${COL_W}px;height:${HEAD_H}px`}
+            href=${`/builders/${encodeURIComponent(b.name)}`} title=${b.name}>${b.name}</a>`)}
+        </div>
+        ${labels.map((l) => html`<span class="tlabel" key=${l.t} style=${`top:${l.y}px;width:${TIME_W}px`}
+          title=${when(l.t)}>${new Date(l.t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}</span>`)}
+        ${blocks.map(({ b, x, y, h }) => {
+          const st = stateName(b);
+          const builder = byId.get(b.builderid);
+          return html`<a class=${`block r-${st}`} key=${b.buildid} href=${buildHref(builder, b)}
+            style=${`left:${x}px;top:${y}px;width:${COL_W - 4}px;height:${h}px`}
+            data-builder=${builder.name} data-number=${b.number} data-state=${st}
+            title=${`${builder.name} #${b.number}: ${st} · ${b.state_string ?? ''}`}
+            onMouseEnter=${() => setHover(b.buildid)} onFocus=${() => setHover(b.buildid)}>#${b.number}</a>`;
+        })}
+      </div>
+    </div>
+    ${data.more && html`<p><button type="button" onClick=${() => data.older()}>Older builds</button></p>`}
+    ${hover != null && data.builds.has(hover) && html`<aside class="wf-detail" aria-live="polite">
+      <strong>${byId.get(data.builds.get(hover).builderid)?.name} #${data.builds.get(hover).number}</strong>
+      <span class="dim"> ${when(data.builds.get(hover).started_at)}</span>
+      <button type="button" class="close" onClick=${() => setHover(null)} aria-label="close">×</button>
+      <${Steps} build=${data.builds.get(hover)} />
+    </aside>`}
+  </section>`;
+}
