@@ -1,0 +1,182 @@
+// Browser half of tests/e2e/t1030-ui-classic-views.sh: the waterfall, the
+// console and the grid in Debian's Chromium (playwright-core) against a real
+// master.  Prints "ok - ..." / "not ok - ..." lines and "# ..." diagnostics;
+// every wait is a bounded playwright wait on the page.
+//
+// Environment: URL (the master), TRASH (gates, screenshots), WWW (www/, for
+// playwright-core), CHROMIUM (the browser), KILN (the kiln binary: sendchange).
+import { createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+
+const { URL: BASE, TRASH, WWW, CHROMIUM, KILN } = process.env;
+const require = createRequire(`${WWW}/package.json`);
+const { chromium } = require('playwright-core');
+
+const T = { timeout: 20000 };
+const NBUILDERS = 303;
+let failed = 0;
+function ok(cond, desc) {
+  if (!cond) failed++;
+  console.log(`${cond ? 'ok' : 'not ok'} - ${desc}`);
+}
+async function step(desc, fn) {
+  try {
+    await fn();
+    ok(true, desc);
+  } catch (e) {
+    ok(false, desc);
+    console.log(`# ${String(e.message).split('\n').slice(0, 3).join(' | ')}`);
+  }
+}
+function expect(cond, what) {
+  if (!cond) throw new Error(what);
+}
+async function force(builder) {
+  const body = { jsonrpc: '2.0', id: 1, method: 'force', params: { builderNames: [builder], reason: 'ui test' } };
+  const r = await fetch(`${BASE}/api/v2/forceschedulers/force`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
+  if (!r.ok) throw new Error(`force ${builder}: ${r.status} ${await r.text()}`);
+}
+function sendchange(rev, who, comments) {
+  execFileSync(KILN, ['sendchange', '--master', BASE, '--token', 'hooktoken', '--branch', 'main',
+    '--who', who, '--revision', rev, '-c', comments], { env: { ...process.env, KILN_CLIENT_CONF: `${TRASH}/none.conf` } });
+}
+
+setTimeout(() => {
+  console.log('not ok - the browser test finished within 280 s');
+  process.exit(1);
+}, 280000).unref();
+
+const args = process.getuid?.() === 0 ? ['--no-sandbox'] : [];
+const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
+const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
+const errors = [];
+page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+
+const block = (builder, n) => page.locator(`.waterfall .block[data-builder="${builder}"][data-number="${n}"]`);
+const mark = () => page.evaluate(() => { window.__noReload = 1; });
+const notReloaded = async () => expect(await page.evaluate(() => window.__noReload === 1), 'the page was reloaded');
+try {
+  // ---- waterfall ----
+  await step('the waterfall loads and its /ws stream is live', async () => {
+    const resp = await page.goto(`${BASE}/waterfall`);
+    expect(resp.status() === 200, `GET /waterfall answered ${resp.status()}`);
+    await page.locator('#conn[data-online="yes"]').waitFor(T);
+  });
+  await step('alpha #1 and #2 are success blocks, beta #2 a failure block', async () => {
+    await block('alpha', 1).and(page.locator('[data-state="success"]')).waitFor(T);
+    await block('alpha', 2).and(page.locator('[data-state="success"]')).waitFor(T);
+    await block('beta', 2).and(page.locator('[data-state="failure"]')).waitFor(T);
+  });
+  await step('a block links to its build page', async () => {
+    const href = await block('beta', 2).getAttribute('href');
+    expect(href === '/builders/beta/builds/2', `href ${href}`);
+  });
+  await step(`columns are virtualised: ${NBUILDERS} builders, only the visible ones in the DOM`, async () => {
+    await page.locator(`.waterfall .vbox[data-cols="${NBUILDERS}"]`).waitFor(T);
+    const n = await page.locator('.waterfall .colname').count();
+    expect(n > 3 && n < 30, `${n} column headers in the DOM`);
+    await page.locator('.waterfall .vbox').evaluate((el) => { el.scrollLeft = el.scrollWidth; });
+    await page.locator('.waterfall .colname', { hasText: 'many-300' }).waitFor(T);
+    expect(await page.locator('.waterfall .colname', { hasText: 'alpha' }).count() === 0, 'alpha still rendered');
+    await page.locator('.waterfall .vbox').evaluate((el) => { el.scrollLeft = 0; });
+    await page.locator('.waterfall .colname', { hasText: 'alpha' }).waitFor(T);
+  });
+  await mark();
+  await step('a forced build of gamma appears running without a reload', async () => {
+    await force('gamma');
+    await block('gamma', 1).and(page.locator('[data-state="running"]')).waitFor(T);
+    await notReloaded();
+  });
+  await step('hovering it shows its steps (wait)', async () => {
+    await block('gamma', 1).hover();
+    await page.locator('.wf-detail .steps li', { hasText: 'wait' }).waitFor(T);
+  });
+  await page.screenshot({ path: `${TRASH}/classic-waterfall-running.png` });
+  await step('... and finished (success) once its gate opens, still without a reload', async () => {
+    writeFileSync(`${TRASH}/gate-1`, '');
+    await block('gamma', 1).and(page.locator('[data-state="success"]')).waitFor(T);
+    await notReloaded();
+  });
+  await page.screenshot({ path: `${TRASH}/classic-waterfall.png` });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: `${TRASH}/classic-waterfall-dark.png` });
+  await page.emulateMedia({ colorScheme: 'light' });
+  await step('a name filter is in the URL and survives a reload', async () => {
+    await page.goto(`${BASE}/waterfall?name=alp`);
+    await page.locator('.waterfall .vbox[data-cols="1"]').waitFor(T);
+    await block('alpha', 2).waitFor(T);
+    expect(await page.locator('.waterfall .block[data-builder="beta"]').count() === 0, 'beta shown');
+    expect(await page.locator('input[name="name"]').inputValue() === 'alp', 'the field lost the filter');
+  });
+
+  // ---- console ----
+  await step('the console shows the changes, newest first', async () => {
+    await page.goto(`${BASE}/console`);
+    await page.locator('.console .vrow[data-revision="bbb2220000"]').waitFor(T);
+    const revs = await page.locator('.console .vrow').evaluateAll((rs) => rs.map((r) => r.dataset.revision));
+    expect(revs.join(' ') === 'bbb2220000 aaa1110000', `rows ${revs.join(' ')}`);
+    await page.locator('.console .vrow[data-revision="bbb2220000"] .info', { hasText: 'Bo Coder' }).waitFor(T);
+  });
+  await step('... with each builder\'s result of each change', async () => {
+    const cell = (rev, b) => page.locator(`.console .cell[data-revision="${rev}"][data-builder="${b}"]`);
+    await cell('bbb2220000', 'alpha').and(page.locator('[data-state="success"]')).waitFor(T);
+    await cell('bbb2220000', 'beta').and(page.locator('[data-state="failure"]')).waitFor(T);
+    await cell('aaa1110000', 'alpha').and(page.locator('[data-state="success"]')).waitFor(T);
+    expect(await cell('bbb2220000', 'gamma').and(page.locator('.none')).count() === 1, 'gamma has a build of bbb222');
+  });
+  await step('... virtualised: not all builder columns are in the DOM', async () => {
+    const n = await page.locator('.console .colname').count();
+    expect(n > 3 && n < 60, `${n} column headers`);
+  });
+  await page.screenshot({ path: `${TRASH}/classic-console.png` });
+  await mark();
+  await step('a change sent while the console is open appears within 1 s, without a reload', async () => {
+    sendchange('ccc3330000', 'Cy <cy@example.org>', 'Third change');
+    const t0 = Date.now();
+    await page.locator('.console .vrow[data-revision="ccc3330000"]').waitFor(T);
+    const ms = Date.now() - t0;
+    console.log(`# the change appeared ${ms} ms after sendchange returned`);
+    expect(ms <= 1000, `${ms} ms`);
+    await notReloaded();
+  });
+  await step('... and its builds fill its row as they finish', async () => {
+    await page.locator('.console .cell[data-revision="ccc3330000"][data-builder="beta"][data-state="failure"]').waitFor(T);
+    await page.locator('.console .cell[data-revision="ccc3330000"][data-builder="alpha"][data-state="success"]').waitFor(T);
+  });
+
+  // ---- grid ----
+  await step('the grid shows builders x changes', async () => {
+    await page.goto(`${BASE}/grid`);
+    await page.locator(`.grid .vbox[data-rows="${NBUILDERS}"][data-cols="3"]`).waitFor(T);
+    await page.locator('.grid .cell[data-builder="alpha"][data-revision="bbb2220000"][data-state="success"]').waitFor(T);
+    await page.locator('.grid .cell[data-builder="beta"][data-revision="aaa1110000"][data-state="failure"]').waitFor(T);
+    const first = await page.locator('.grid .colchange').first().getAttribute('data-change');
+    const ids = await page.locator('.grid .colchange').evaluateAll((cs) => cs.map((c) => Number(c.dataset.change)));
+    expect(Number(first) === Math.max(...ids), 'the newest change is not first');
+  });
+  await step('... rows virtualised: not all builders are in the DOM', async () => {
+    const n = await page.locator('.grid .vrow').count();
+    expect(n > 3 && n < 60, `${n} rows`);
+  });
+  await page.screenshot({ path: `${TRASH}/classic-grid.png` });
+  await step('a tag filter in the URL survives a reload (tag=c: alpha, gamma)', async () => {
+    await page.goto(`${BASE}/grid?tag=c`);
+    await page.locator('.grid .vbox[data-rows="2"]').waitFor(T);
+    await page.reload();
+    await page.locator('.grid .vbox[data-rows="2"]').waitFor(T);
+    const names = await page.locator('.grid .vrow').evaluateAll((rs) => rs.map((r) => r.dataset.builder));
+    expect(names.join(' ') === 'alpha gamma', names.join(' '));
+  });
+  await step('a branch filter with no changes shows none', async () => {
+    await page.goto(`${BASE}/console?branch=nosuch`);
+    await page.locator('.console', { hasText: 'No changes yet.' }).waitFor(T);
+  });
+  ok(errors.length === 0, `no console errors (${errors.length}: ${errors.slice(0, 3).join(' | ')})`);
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);
