@@ -9,14 +9,22 @@ import { get } from './api.js';
 import { listen, isOnline } from './live.js';
 import { useViewport, span } from './virtual.js';
 
-export const CHANGES_PAGE = 50; // changes read at once ("older changes" reads the next page)
+const CHANGES_PAGE = 50; // changes read at once ("older changes" reads the next page)
+const MAX_CHANGES_PAGE = 500; // ?limit=N: 1 to this
 const BUILDS_PAGE = 2000; // builds read to fill the cells of those changes
 
 // ---- filters kept in the URL -------------------------------------------------------
 
 export function readFilters() {
   const q = new URLSearchParams(location.search);
-  return { name: q.get('name') ?? '', tag: q.get('tag') ?? '', branch: q.get('branch') ?? '' };
+  return { name: q.get('name') ?? '', tag: q.get('tag') ?? '', branch: q.get('branch') ?? '',
+    limit: q.get('limit') ?? '' };
+}
+
+// ?limit=N of a view: its page size, def when absent or not a number, capped at max
+export function pageSize(text, def, max) {
+  const n = Number.parseInt(text, 10);
+  return Number.isFinite(n) && n > 0 ? Math.min(n, max) : def;
 }
 
 export function setFilter(key, value) {
@@ -66,9 +74,10 @@ const revOf = (b) => b.properties?.revision?.[0] ?? null;
 // The changes of one branch (or all), newest first, and for each the latest
 // build per builder of its revision; kept current from /ws events.
 export class Matrix {
-  constructor(changed, branch) {
+  constructor(changed, branch, page) {
     this.changed = changed;
     this.branch = branch;
+    this.page = page;
     this.builders = [];
     this.changes = [];
     this.byRev = new Map(); // revision -> Map(builderid -> build)
@@ -87,7 +96,7 @@ export class Matrix {
   async load(extra = 0) {
     const seq = ++this.seq;
     try {
-      const n = Math.max(CHANGES_PAGE, this.changes.length + extra);
+      const n = Math.max(this.page, this.changes.length + extra);
       const br = this.branch ? `&branch=${encodeURIComponent(this.branch)}` : '';
       const [builders, changes, builds] = await Promise.all([
         loadBuilders(),
@@ -139,10 +148,12 @@ export class Matrix {
   }
 }
 
-export function useMatrix(branch) {
+export function useMatrix(f) {
   const [, bump] = useReducer((n) => n + 1, 0);
   const ref = useRef(null);
-  if (!ref.current || ref.current.branch !== branch) ref.current = new Matrix(bump, branch);
+  const page = pageSize(f.limit, CHANGES_PAGE, MAX_CHANGES_PAGE);
+  if (!ref.current || ref.current.branch !== f.branch || ref.current.page !== page)
+    ref.current = new Matrix(bump, f.branch, page);
   const data = ref.current;
   useEffect(() => data.start(), [data]);
   return data;
@@ -171,7 +182,7 @@ const INFO_W = 360; // revision, author, comments
 
 export function Console() {
   const f = readFilters();
-  const data = useMatrix(f.branch);
+  const data = useMatrix(f);
   const box = useRef(null);
   const vp = useViewport(box);
   const shown = data.builders.filter((b) => builderMatches(b, f));
@@ -211,6 +222,6 @@ export function Console() {
         })}
       </div>
     </div>
-    ${data.more && html`<p><button type="button" onClick=${() => data.load(CHANGES_PAGE)}>Older changes</button></p>`}
+    ${data.more && html`<p><button type="button" onClick=${() => data.load(data.page)}>Older changes</button></p>`}
   </section>`;
 }

@@ -5,7 +5,7 @@
 import { useRef } from 'preact/hooks';
 import { html, when } from './util.js';
 import { useViewport, span } from './virtual.js';
-import { readFilters, builderMatches, Filters, useMatrix, Cell, firstLine, CHANGES_PAGE } from './console.js';
+import { readFilters, builderMatches, Filters, useMatrix, Cell, firstLine } from './console.js';
 
 const ROW_H = 26;
 const COL_W = 64;
@@ -14,7 +14,7 @@ const NAME_W = 200;
 
 export function Grid() {
   const f = readFilters();
-  const data = useMatrix(f.branch);
+  const data = useMatrix(f);
   const box = useRef(null);
   const vp = useViewport(box);
   const shown = data.builders.filter((b) => builderMatches(b, f));
@@ -49,6 +49,6 @@ export function Grid() {
         </div>`)}
       </div>
     </div>
-    ${data.more && html`<p><button type="button" onClick=${() => data.load(CHANGES_PAGE)}>Older changes</button></p>`}
+    ${data.more && html`<p><button type="button" onClick=${() => data.load(data.page)}>Older changes</button></p>`}
   </section>`;
 }

@@ -10,9 +10,10 @@ import { html, span as dur, when } from './util.js';
 import { get } from './api.js';
 import { listen, isOnline } from './live.js';
 import { useViewport, span } from './virtual.js';
-import { readFilters, builderMatches, Filters, loadBuilders, buildHref, stateName } from './console.js';
+import { readFilters, builderMatches, Filters, loadBuilders, buildHref, stateName, pageSize } from './console.js';
 
-const PAGE = 500; // builds read at once
+const PAGE = 500; // builds read at once (?limit=N: 1 to MAX_PAGE)
+const MAX_PAGE = 2000;
 const COL_W = 110;
 const HEAD_H = 36;
 const TIME_W = 70; // the time labels at the left
@@ -24,8 +25,9 @@ const FIELDS = ['buildid', 'builderid', 'number', 'results', 'complete', 'starte
   'state_string', 'properties'].map((f) => `field=${f}`).join('&') + '&property=branch';
 
 class Falls {
-  constructor(changed) {
+  constructor(changed, page) {
     this.changed = changed;
+    this.page = page;
     this.builders = [];
     this.builds = new Map(); // buildid -> build
     this.oldest = null; // started_at of the oldest build read (the next page starts below it)
@@ -70,13 +72,13 @@ class Falls {
     try {
       const [builders, recent, running] = await Promise.all([
         loadBuilders(),
-        get(`builds?order=-started_at&limit=${PAGE + 1}&${FIELDS}`, 'builds'),
+        get(`builds?order=-started_at&limit=${this.page + 1}&${FIELDS}`, 'builds'),
         get(`builds?complete=false&${FIELDS}`, 'builds'),
       ]);
       if (seq !== this.seq) return;
       this.builders = builders;
-      this.more = recent.length > PAGE;
-      const page = recent.slice(0, PAGE);
+      this.more = recent.length > this.page;
+      const page = recent.slice(0, this.page);
       this.builds = new Map([...page, ...running].map((b) => [b.buildid, b]));
       this.oldest = page.length ? page[page.length - 1].started_at : null;
       this.loaded = true;
@@ -87,14 +89,19 @@ class Falls {
     this.update();
   }
 
+  // the next page: n builds started before the oldest one read; asked as "at or before"
+  // (the same second can hold several builds), with room for those already read
   async older() {
     if (this.oldest == null) return;
     try {
-      const page = await get(`builds?order=-started_at&limit=${PAGE + 1}&started_at__lt=${this.oldest}` +
-        `&${FIELDS}`, 'builds');
-      this.more = page.length > PAGE;
-      for (const b of page.slice(0, PAGE)) this.builds.set(b.buildid, b);
-      if (page.length) this.oldest = page[Math.min(page.length, PAGE) - 1].started_at;
+      const n = this.page;
+      const same = [...this.builds.values()].filter((b) => b.started_at === this.oldest).length;
+      const page = await get(`builds?order=-started_at&limit=${n + same + 1}` +
+        `&started_at__le=${this.oldest}&${FIELDS}`, 'builds');
+      const fresh = page.filter((b) => !this.builds.has(b.buildid)).slice(0, n);
+      for (const b of fresh) this.builds.set(b.buildid, b);
+      this.more = page.length > n + same;
+      if (fresh.length) this.oldest = fresh[fresh.length - 1].started_at;
     } catch (e) {
       this.error = e.message;
     }
@@ -152,13 +159,13 @@ function Steps({ build }) {
 export function Waterfall() {
   const [, bump] = useReducer((n) => n + 1, 0);
   const ref = useRef(null);
-  if (!ref.current) ref.current = new Falls(bump);
+  const f = readFilters();
+  if (!ref.current) ref.current = new Falls(bump, pageSize(f.limit, PAGE, MAX_PAGE));
   const data = ref.current;
   useEffect(() => data.start(), []);
   const [hover, setHover] = useState(null);
   const box = useRef(null);
   const vp = useViewport(box);
-  const f = readFilters();
 
   const shown = data.builders.filter((b) => builderMatches(b, f));
   const tags = [...new Set(data.builders.flatMap((b) => b.tags ?? []))].sort();

@@ -175,6 +175,34 @@ try {
     await page.goto(`${BASE}/console?branch=nosuch`);
     await page.locator('.console', { hasText: 'No changes yet.' }).waitFor(T);
   });
+  await step('?limit=1 pages the console: the newest change, then the next one on "Older changes"', async () => {
+    await page.goto(`${BASE}/console?limit=1`);
+    await page.locator('.console .vbox[data-rows="1"]').waitFor(T);
+    await page.locator('.console .vrow[data-revision="ccc3330000"]').waitFor(T);
+    await page.getByRole('button', { name: 'Older changes' }).click();
+    await page.locator('.console .vbox[data-rows="2"]').waitFor(T);
+    await page.locator('.console .vrow[data-revision="bbb2220000"]').waitFor(T);
+  });
+  await step('?limit=2 pages the waterfall: two builds, two more on "Older builds"', async () => {
+    await page.goto(`${BASE}/waterfall?limit=2`);
+    await page.locator('.waterfall .vbox[data-builds="2"]').waitFor(T);
+    await page.getByRole('button', { name: 'Older builds' }).click();
+    await page.locator('.waterfall .vbox[data-builds="4"]').waitFor(T);
+  });
+  await step('an idle waterfall uses no CPU (main-thread task time over 3 s)', async () => {
+    await page.goto(`${BASE}/waterfall`);
+    await page.locator('#conn[data-online="yes"]').waitFor(T);
+    await block('gamma', 1).waitFor(T);
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Performance.enable');
+    const busy = async () => (await cdp.send('Performance.getMetrics')).metrics
+      .find((m) => m.name === 'TaskDuration').value;
+    const t0 = await busy();
+    await page.waitForTimeout(3000); // a measurement window, not a synchronisation
+    const ms = (await busy() - t0) * 1000;
+    console.log(`# idle waterfall: ${ms.toFixed(1)} ms of main-thread tasks in 3 s`);
+    expect(ms < 30, `${ms.toFixed(1)} ms`);
+  });
   ok(errors.length === 0, `no console errors (${errors.length}: ${errors.slice(0, 3).join(' | ')})`);
 } finally {
   await browser.close();
