@@ -69,7 +69,7 @@ export const stateName = (b) => (b.complete ? resultName(b.results) : 'running')
 const BUILD_Q = 'field=buildid&field=builderid&field=number&field=results&field=complete' +
   '&field=started_at&field=complete_at&field=state_string&field=properties' +
   '&property=revision&property=branch';
-const revOf = (b) => b.properties?.revision?.[0] ?? null;
+const revOf = (b) => b.properties?.revision?.[0] || null; // "": none
 
 // The changes of one branch (or all), newest first, and for each the latest
 // build per builder of its revision; kept current from /ws events.
@@ -81,6 +81,9 @@ export class Matrix {
     this.builders = [];
     this.changes = [];
     this.byRev = new Map(); // revision -> Map(builderid -> build)
+    this.revOf = new Map(); // buildid -> its revision (read once per build)
+    this.live = null;
+    this.stale = false;
     this.more = false;
     this.loaded = false;
     this.error = null;
@@ -89,12 +92,20 @@ export class Matrix {
 
   start() {
     const off = listen((k, m) => this.onEvent(k, m));
+    // a hidden tab does nothing: events only mark it stale, and it reloads once seen
+    const vis = () => !document.hidden && this.stale && this.load();
+    document.addEventListener('visibilitychange', vis);
     if (isOnline()) this.load();
-    return off;
+    return () => {
+      off();
+      document.removeEventListener('visibilitychange', vis);
+    };
   }
 
   async load(extra = 0) {
     const seq = ++this.seq;
+    this.stale = false;
+    this.live = []; // builds read from events while this load runs: applied again after it
     try {
       const n = Math.max(this.page, this.changes.length + extra);
       const br = this.branch ? `&branch=${encodeURIComponent(this.branch)}` : '';
@@ -109,7 +120,10 @@ export class Matrix {
       this.more = changes.length > n;
       this.changes = changes.slice(0, n);
       this.byRev = new Map();
+      this.revOf = new Map();
       for (const b of builds.reverse()) this.addBuild(b); // oldest first: the latest wins
+      for (const b of this.live) this.addBuild(b);
+      this.live = null;
       this.loaded = true;
       this.error = null;
     } catch (e) {
@@ -120,30 +134,44 @@ export class Matrix {
 
   addBuild(b) {
     const rev = revOf(b);
+    this.revOf.set(b.buildid, rev);
     if (rev == null) return;
     let m = this.byRev.get(rev);
     if (!m) this.byRev.set(rev, (m = new Map()));
     const prev = m.get(b.builderid);
-    if (!prev || prev.buildid <= b.buildid) m.set(b.builderid, b);
+    if (prev && (prev.buildid > b.buildid || (prev.buildid === b.buildid && prev.complete))) return;
+    m.set(b.builderid, b);
   }
 
   cell(change, builderid) {
-    return change.revision == null ? undefined : this.byRev.get(change.revision)?.get(builderid);
+    return change.revision ? this.byRev.get(change.revision)?.get(builderid) : undefined;
   }
 
   async onEvent(k, m) {
+    if (document.hidden) {
+      this.stale = true;
+      return undefined;
+    }
     if (k === 'refetch') return this.load();
     const [coll, , verb] = k.split('/');
     if (coll === 'changes' && verb === 'new') return this.load();
     if (coll !== 'builds' || !m || (verb !== 'new' && verb !== 'finished')) return undefined;
-    try {
-      // the event carries no properties: the build's revision is read once
-      const [b] = await get(`builds/${m.buildid}?${BUILD_Q}`, 'builds');
-      if (b) this.addBuild(b);
-      this.changed();
-    } catch {
-      // the next event or refetch catches up
+    let b = null;
+    const rev = this.revOf.get(m.buildid);
+    if (rev !== undefined) {
+      b = { ...m, properties: { revision: [rev, 'Build'] } };
+    } else {
+      try {
+        // the event carries no properties: a build's revision is read once
+        [b] = await get(`builds/${m.buildid}?${BUILD_Q}`, 'builds');
+      } catch {
+        return undefined; // the next event or refetch catches up
+      }
     }
+    if (!b) return undefined;
+    this.live?.push(b);
+    this.addBuild(b);
+    this.changed();
     return undefined;
   }
 }

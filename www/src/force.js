@@ -1,7 +1,9 @@
 // The force forms: /force lists every force scheduler, /force/NAME is its
 // form, generated from the scheduler's fields in /api/v2/forceschedulers
 // (Buildbot's field list: nested groups, text, int, bool, list, username).
-// /force/NAME?builder=B forces only builder B (the builder page links it).
+// /force/NAME?builder=B forces only builder B; /force?builder=B lists the
+// schedulers that force B, or is the form when only one does (the link for a
+// builder page's "Force" button).
 // Submitting calls the JSON-RPC "force"; a refused value's message is shown
 // next to its field (the error's data, or Buildbot's {"field": "message"}
 // object as its message); on success the page goes to the forced builder.
@@ -168,15 +170,18 @@ export function Force({ args: [name] }) {
   const { list, error } = st;
   if (error) return html`<section class="force-page"><h1>Force</h1><p class="error" role="alert">${error}</p></section>`;
   if (!list) return html`<section class="force-page"><h1>Force</h1><p class="dim">Loading…</p></section>`;
-  if (!name) {
-    return html`<section class="force-page"><h1>Force a build</h1>
-      ${list.length === 0 && html`<p class="dim">No force scheduler is configured.</p>`}
-      <ul class="force-list">${list.map((s) => html`<li key=${s.name} data-scheduler=${s.name}>
-        <a href=${`/force/${encodeURIComponent(s.name)}`}>${s.label || s.name}</a>
+  // /force?builder=B: the schedulers that force B; the form itself when there is one
+  const mine = only ? list.filter((s) => s.builder_names.includes(only)) : list;
+  if (!name && mine.length !== 1) {
+    const q = only ? `?builder=${encodeURIComponent(only)}` : '';
+    return html`<section class="force-page"><h1>Force a build${only ? ` of ${only}` : ''}</h1>
+      ${mine.length === 0 && html`<p class="dim">No force scheduler ${only ? `forces ${only}` : 'is configured'}.</p>`}
+      <ul class="force-list">${mine.map((s) => html`<li key=${s.name} data-scheduler=${s.name}>
+        <a href=${`/force/${encodeURIComponent(s.name)}${q}`}>${s.label || s.name}</a>
         <span class="dim"> ${s.builder_names.join(', ')}</span></li>`)}</ul>
     </section>`;
   }
-  const sched = list[0];
+  const sched = name ? list[0] : mine[0];
   const bad = only && !sched.builder_names.includes(only);
   return html`<section class="force-page"><h1>${sched.label || sched.name}</h1>
     ${bad ? html`<p class="error" role="alert">Builder <code>${only}</code> is not forced by ${sched.name}.</p>`

@@ -5,7 +5,7 @@
 // builders ("older builds" reads the next page); columns and blocks are
 // virtualised; /ws events keep it current.  Hovering or focusing a block
 // shows its steps (read once, on demand); clicking opens the build page.
-import { useEffect, useReducer, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useReducer, useRef, useState } from 'preact/hooks';
 import { html, span as dur, when } from './util.js';
 import { get } from './api.js';
 import { listen, isOnline } from './live.js';
@@ -36,11 +36,17 @@ class Falls {
     this.error = null;
     this.seq = 0;
     this.timer = null;
+    this.stale = false;
+    this.live = null;
+    this.version = 0; // bumped by every change of the builds or of "now": the layout's key
   }
 
   start() {
     const off = listen((k, m) => this.onEvent(k, m));
-    const vis = () => this.tick();
+    const vis = () => {
+      if (!document.hidden && this.stale) this.load();
+      this.tick();
+    };
     document.addEventListener('visibilitychange', vis);
     if (isOnline()) this.load();
     return () => {
@@ -55,7 +61,12 @@ class Falls {
   // some run and the tab is visible; nothing runs otherwise (no polling, no animation).
   tick() {
     const want = !document.hidden && [...this.builds.values()].some((b) => !b.complete);
-    if (want && !this.timer) this.timer = setInterval(() => this.changed(), TICK_MS);
+    if (want && !this.timer) {
+      this.timer = setInterval(() => {
+        this.version++;
+        this.changed();
+      }, TICK_MS);
+    }
     else if (!want && this.timer) {
       clearInterval(this.timer);
       this.timer = null;
@@ -63,12 +74,15 @@ class Falls {
   }
 
   update() {
+    this.version++;
     this.tick();
     this.changed();
   }
 
   async load() {
     const seq = ++this.seq;
+    this.stale = false;
+    this.live = []; // events that arrive while this load runs: applied again after it
     try {
       const [builders, recent, running] = await Promise.all([
         loadBuilders(),
@@ -80,6 +94,8 @@ class Falls {
       this.more = recent.length > this.page;
       const page = recent.slice(0, this.page);
       this.builds = new Map([...page, ...running].map((b) => [b.buildid, b]));
+      for (const m of this.live) this.merge(m);
+      this.live = null;
       this.oldest = page.length ? page[page.length - 1].started_at : null;
       this.loaded = true;
       this.error = null;
@@ -108,14 +124,36 @@ class Falls {
     this.update();
   }
 
-  onEvent(k, m) {
+  // an event's build over what is known of it (a finished build is never made running again)
+  merge(m) {
+    const prev = this.builds.get(m.buildid);
+    if (prev?.complete && !m.complete) return prev;
+    this.builds.set(m.buildid, { ...prev, ...m, properties: prev?.properties ?? {} });
+    return prev;
+  }
+
+  async onEvent(k, m) {
+    if (document.hidden) {
+      this.stale = true; // a hidden tab does nothing: it reloads once seen
+      return undefined;
+    }
     if (k === 'refetch') return this.load();
     const [coll, , verb] = k.split('/');
     if (coll !== 'builds' || !m || (verb !== 'new' && verb !== 'finished')) return undefined;
-    const prev = this.builds.get(m.buildid);
-    this.builds.set(m.buildid, { ...prev, ...m, properties: prev?.properties ?? m.properties });
     if (!this.builders.some((b) => b.builderid === m.builderid)) return this.load(); // new builder
+    this.live?.push(m);
+    const prev = this.merge(m);
     this.update();
+    if (prev?.properties?.branch) return undefined;
+    try {
+      // the event carries no properties: the branch (for ?branch=) is read once per build
+      const [b] = await get(`builds/${m.buildid}?field=properties&property=branch`, 'builds');
+      const cur = this.builds.get(m.buildid);
+      if (b && cur) this.builds.set(m.buildid, { ...cur, properties: b.properties });
+      this.update();
+    } catch {
+      // shown without its branch until the next load
+    }
     return undefined;
   }
 }
@@ -139,13 +177,28 @@ function timeAxis(builds, now) {
   return { y, times, height: at + MIN_H };
 }
 
+// the steps of finished builds, read once (the oldest forgotten past STEPS_CACHE)
+const STEPS_CACHE = 200;
+const stepsCache = new Map();
+
 function Steps({ build }) {
-  const [steps, setSteps] = useState(null);
+  const [steps, setSteps] = useState(() => stepsCache.get(build.buildid) ?? null);
   useEffect(() => {
     let alive = true;
+    const known = stepsCache.get(build.buildid);
+    if (known) {
+      setSteps(known);
+      return undefined;
+    }
     get(`builds/${build.buildid}/steps?field=number&field=name&field=results&field=complete` +
       '&field=started_at&field=complete_at&field=state_string', 'steps')
-      .then((s) => alive && setSteps(s), () => alive && setSteps([]));
+      .then((s) => {
+        if (build.complete) {
+          stepsCache.set(build.buildid, s);
+          if (stepsCache.size > STEPS_CACHE) stepsCache.delete(stepsCache.keys().next().value);
+        }
+        if (alive) setSteps(s);
+      }, () => alive && setSteps([]));
     return () => {
       alive = false;
     };
@@ -169,11 +222,14 @@ export function Waterfall() {
 
   const shown = data.builders.filter((b) => builderMatches(b, f));
   const tags = [...new Set(data.builders.flatMap((b) => b.tags ?? []))].sort();
-  const col = new Map(shown.map((b, i) => [b.builderid, i]));
-  const builds = [...data.builds.values()].filter((b) => col.has(b.builderid) &&
-    (!f.branch || b.properties?.branch?.[0] === f.branch));
-  const now = Date.now() / 1000;
-  const axis = timeAxis(builds, now);
+  // the layout changes with the data and the filters, not while scrolling
+  const { col, builds, now, axis } = useMemo(() => {
+    const col = new Map(shown.map((b, i) => [b.builderid, i]));
+    const builds = [...data.builds.values()].filter((b) => col.has(b.builderid) &&
+      (!f.branch || b.properties?.branch?.[0] === f.branch));
+    const now = Date.now() / 1000;
+    return { col, builds, now, axis: timeAxis(builds, now) };
+  }, [data.version, data.builders, f.name, f.tag, f.branch]);
   const [c0, c1] = span(vp.x, vp.w - TIME_W, shown.length, COL_W, 1);
   const top = vp.y - HEAD_H;
   const bottom = vp.y + vp.h;

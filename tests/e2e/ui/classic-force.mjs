@@ -113,6 +113,17 @@ try {
     await page.locator('.force-page .error', { hasText: 'hello' }).waitFor(T);
     expect(await page.locator('form.force').count() === 0, 'a form for it');
   });
+  await step('/force?builder=other lists the two schedulers that force it, linked for it', async () => {
+    await page.goto(`${BASE}/force?builder=other`);
+    await page.locator('.force-list li[data-scheduler="quick"] a[href="/force/quick?builder=other"]').waitFor(T);
+    await page.locator('.force-list li[data-scheduler="release"] a[href="/force/release?builder=other"]').waitFor(T);
+  });
+  await step('/force?builder=hello is the form of the only scheduler that forces it', async () => {
+    await page.goto(`${BASE}/force?builder=hello`);
+    await page.locator('form.force[data-scheduler="release"]').waitFor(T);
+    expect(await page.locator('input[name="builder"][value="hello"]').isChecked(), 'hello unchecked');
+    expect(!(await page.locator('input[name="builder"][value="other"]').isChecked()), 'other checked');
+  });
   await page.emulateMedia({ colorScheme: 'dark' });
   await page.goto(`${BASE}/force/release`);
   await page.locator('form.force').waitFor(T);

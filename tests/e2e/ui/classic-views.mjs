@@ -189,7 +189,7 @@ try {
     await page.getByRole('button', { name: 'Older builds' }).click();
     await page.locator('.waterfall .vbox[data-builds="4"]').waitFor(T);
   });
-  await step('an idle waterfall uses no CPU (main-thread task time over 3 s)', async () => {
+  await step('an idle waterfall uses no CPU (main-thread task time in 3 s, the quieter of two windows)', async () => {
     await page.goto(`${BASE}/waterfall`);
     await page.locator('#conn[data-online="yes"]').waitFor(T);
     await block('gamma', 1).waitFor(T);
@@ -197,10 +197,16 @@ try {
     await cdp.send('Performance.enable');
     const busy = async () => (await cdp.send('Performance.getMetrics')).metrics
       .find((m) => m.name === 'TaskDuration').value;
-    const t0 = await busy();
-    await page.waitForTimeout(3000); // a measurement window, not a synchronisation
-    const ms = (await busy() - t0) * 1000;
-    console.log(`# idle waterfall: ${ms.toFixed(1)} ms of main-thread tasks in 3 s`);
+    // two 3 s measurement windows (not synchronisation): the quieter one counts, so a
+    // one-off browser task (a GC, say) is not taken for the page's own work
+    const windows = [];
+    for (let i = 0; i < 2; i++) {
+      const t0 = await busy();
+      await page.waitForTimeout(3000);
+      windows.push((await busy() - t0) * 1000);
+    }
+    const ms = Math.min(...windows);
+    console.log(`# idle waterfall: ${windows.map((w) => w.toFixed(1)).join(' and ')} ms of main-thread tasks in 3 s`);
     expect(ms < 30, `${ms.toFixed(1)} ms`);
   });
   ok(errors.length === 0, `no console errors (${errors.length}: ${errors.slice(0, 3).join(' | ')})`);
