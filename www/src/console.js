@@ -187,15 +187,22 @@ export function useMatrix(f) {
   return data;
 }
 
+// A cell with a build: a link to it, coloured by its state.  An empty cell is
+// no element at all (the row's background draws the column lines), so a
+// screen of 1,000 builders holds only the cells that have something to show.
 export function Cell({ b, builder, rev, x, y, w, h }) {
-  const style = `left:${x}px;top:${y}px;width:${w}px;height:${h}px`;
-  if (!b) return html`<span class="cell none" style=${style} data-builder=${builder?.name} data-revision=${rev}></span>`;
+  if (!b) return null;
   const st = stateName(b);
-  return html`<a class=${`cell r-${st}`} style=${style} href=${buildHref(builder, b)}
-    data-builder=${builder?.name} data-revision=${rev} data-state=${st}
-    title=${`${builder?.name ?? ''} #${b.number}: ${st}${b.state_string ? ` (${b.state_string})` : ''}`}>
-    <span class="sr">${builder?.name} #${b.number} ${st}</span></a>`;
+  const label = `${builder?.name ?? ''} #${b.number}: ${st}${b.state_string ? ` (${b.state_string})` : ''}`;
+  return html`<a class=${`cell r-${st}`} style=${`left:${x}px;top:${y}px;width:${w}px;height:${h}px`}
+    href=${buildHref(builder, b)} data-builder=${builder?.name} data-revision=${rev} data-state=${st}
+    title=${label} aria-label=${label}></a>`;
 }
+
+// the column lines of a row of cells: a background, not elements
+export const colLines = (x0, colW) => `background-image:linear-gradient(to right, transparent ${colW - 1}px,` +
+  ` var(--line) ${colW - 1}px);background-size:${colW}px 100%;background-position:${x0}px 0;` +
+  'background-repeat:repeat-x';
 
 export function firstLine(s) {
   return (s ?? '').split('\n', 1)[0];
@@ -238,14 +245,18 @@ export function Console() {
         ${rows.map((c, i) => {
           const y = HEAD_H + (r0 + i) * ROW_H;
           return html`<div class="vrow" key=${c.changeid} data-change=${c.changeid}
-              data-revision=${c.revision} style=${`top:${y}px;height:${ROW_H}px;width:${width}px`}>
+              data-revision=${c.revision}
+              style=${`top:${y}px;height:${ROW_H}px;width:${width}px;${colLines(INFO_W, COL_W)}`}>
             <div class="info" style=${`width:${INFO_W}px`}
               title=${`${c.author}\n${when(c.when_timestamp)}\n\n${c.comments}`}>
               <code>${(c.revision ?? '').slice(0, 10)}</code> <span class="who">${c.author}</span>
               <span class="dim">${firstLine(c.comments)}</span>
             </div>
-            ${cols.map((b, j) => html`<${Cell} key=${b.builderid} b=${data.cell(c, b.builderid)}
-              builder=${b} rev=${c.revision} x=${INFO_W + (c0 + j) * COL_W + 3} y=${4} w=${COL_W - 6} h=${ROW_H - 8} />`)}
+            ${cols.map((b, j) => {
+              const x = data.cell(c, b.builderid);
+              return x && html`<${Cell} key=${b.builderid} b=${x} builder=${b} rev=${c.revision}
+                x=${INFO_W + (c0 + j) * COL_W + 3} y=${4} w=${COL_W - 6} h=${ROW_H - 8} />`;
+            })}
           </div>`;
         })}
       </div>

@@ -5,7 +5,7 @@
 import { useRef } from 'preact/hooks';
 import { html, when } from './util.js';
 import { useViewport, span } from './virtual.js';
-import { readFilters, builderMatches, Filters, useMatrix, Cell, firstLine } from './console.js';
+import { readFilters, builderMatches, Filters, useMatrix, Cell, colLines, firstLine } from './console.js';
 
 const ROW_H = 26;
 const COL_W = 64;
@@ -41,11 +41,14 @@ export function Grid() {
           </span>`)}
         </div>
         ${shown.slice(r0, r1).map((b, i) => html`<div class="vrow" key=${b.builderid} data-builder=${b.name}
-            style=${`top:${HEAD_H + (r0 + i) * ROW_H}px;height:${ROW_H}px;width:${width}px`}>
+            style=${`top:${HEAD_H + (r0 + i) * ROW_H}px;height:${ROW_H}px;width:${width}px;${colLines(NAME_W, COL_W)}`}>
           <div class="info" style=${`width:${NAME_W}px`}>
             <a href=${`/builders/${encodeURIComponent(b.name)}`}>${b.name}</a></div>
-          ${cols.map((c, j) => html`<${Cell} key=${c.changeid} b=${data.cell(c, b.builderid)} builder=${b}
-            rev=${c.revision} x=${NAME_W + (c0 + j) * COL_W + 4} y=${4} w=${COL_W - 8} h=${ROW_H - 8} />`)}
+          ${cols.map((c, j) => {
+            const x = data.cell(c, b.builderid);
+            return x && html`<${Cell} key=${c.changeid} b=${x} builder=${b} rev=${c.revision}
+              x=${NAME_W + (c0 + j) * COL_W + 4} y=${4} w=${COL_W - 8} h=${ROW_H - 8} />`;
+          })}
         </div>`)}
       </div>
     </div>
