@@ -56,6 +56,35 @@ const errors = [];
 page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
 page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
 
+// the page's timers and animation frames, counted (the idle test: none while nothing changes)
+await page.addInitScript(() => {
+  const t = { intervals: new Set(), timeouts: 0, frames: 0 };
+  window.__timers = t;
+  const si = window.setInterval;
+  const ci = window.clearInterval;
+  const st = window.setTimeout;
+  const raf = window.requestAnimationFrame;
+  window.setInterval = (...a) => {
+    const id = si(...a);
+    t.intervals.add(id);
+    return id;
+  };
+  window.clearInterval = (id) => {
+    t.intervals.delete(id);
+    ci(id);
+  };
+  window.setTimeout = (...a) => {
+    t.timeouts++;
+    return st(...a);
+  };
+  window.requestAnimationFrame = (f) => {
+    t.frames++;
+    return raf(f);
+  };
+});
+const timers = () => page.evaluate(() => ({ intervals: window.__timers.intervals.size,
+  timeouts: window.__timers.timeouts, frames: window.__timers.frames }));
+
 const block = (builder, n) => page.locator(`.waterfall .block[data-builder="${builder}"][data-number="${n}"]`);
 const mark = () => page.evaluate(() => { window.__noReload = 1; });
 const notReloaded = async () => expect(await page.evaluate(() => window.__noReload === 1), 'the page was reloaded');
@@ -90,6 +119,8 @@ try {
     await force('gamma');
     await block('gamma', 1).and(page.locator('[data-state="running"]')).waitFor(T);
     await notReloaded();
+    const t = await timers();
+    expect(t.intervals === 1, `${t.intervals} interval timers while a build runs (want 1: its growth)`);
   });
   await step('hovering it shows its steps (wait)', async () => {
     await block('gamma', 1).hover();
@@ -100,6 +131,8 @@ try {
     writeFileSync(`${TRASH}/gate-1`, '');
     await block('gamma', 1).and(page.locator('[data-state="success"]')).waitFor(T);
     await notReloaded();
+    const t = await timers();
+    expect(t.intervals === 0, `${t.intervals} interval timers left once nothing runs`);
   });
   await page.screenshot({ path: `${TRASH}/classic-waterfall.png` });
   await page.emulateMedia({ colorScheme: 'dark' });
@@ -189,7 +222,7 @@ try {
     await page.getByRole('button', { name: 'Older builds' }).click();
     await page.locator('.waterfall .vbox[data-builds="4"]').waitFor(T);
   });
-  await step('an idle waterfall uses no CPU (main-thread task time in 3 s, the quieter of two windows)', async () => {
+  await step('an idle waterfall uses no CPU: no timer, timeout or frame, and main-thread task time in 3 s', async () => {
     await page.goto(`${BASE}/waterfall`);
     await page.locator('#conn[data-online="yes"]').waitFor(T);
     await block('gamma', 1).waitFor(T);
@@ -199,13 +232,17 @@ try {
       .find((m) => m.name === 'TaskDuration').value;
     // two 3 s measurement windows (not synchronisation): the quieter one counts, so a
     // one-off browser task (a GC, say) is not taken for the page's own work
+    const t0 = await timers();
     const windows = [];
     for (let i = 0; i < 2; i++) {
-      const t0 = await busy();
+      const b0 = await busy();
       await page.waitForTimeout(3000);
-      windows.push((await busy() - t0) * 1000);
+      windows.push((await busy() - b0) * 1000);
     }
     const ms = Math.min(...windows);
+    const t1 = await timers();
+    expect(t1.intervals === 0 && t1.timeouts === t0.timeouts && t1.frames === t0.frames,
+      `timers while idle: ${JSON.stringify(t0)} -> ${JSON.stringify(t1)}`);
     console.log(`# idle waterfall: ${windows.map((w) => w.toFixed(1)).join(' and ')} ms of main-thread tasks in 3 s`);
     expect(ms < 30, `${ms.toFixed(1)} ms`);
   });
