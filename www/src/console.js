@@ -215,18 +215,24 @@ const COL_W = 28;
 const HEAD_H = 140; // the builders' names, written vertically
 const INFO_W = 360; // revision, author, comments
 
+// the width of a sticky first column: its full width, or at most 40 % of a narrow screen
+export function narrowed(full, screen) {
+  return screen ? Math.min(full, Math.max(100, Math.round(screen * 0.4))) : full;
+}
+
 export function Console() {
   const f = readFilters();
   const data = useMatrix(f);
   const box = useRef(null);
   const vp = useViewport(box);
+  const infoW = narrowed(INFO_W, vp.w); // a phone keeps room for the cells
   const shown = data.builders.filter((b) => builderMatches(b, f));
   const tags = [...new Set(data.builders.flatMap((b) => b.tags ?? []))].sort();
-  const [c0, c1] = span(vp.x, vp.w - INFO_W, shown.length, COL_W);
+  const [c0, c1] = span(vp.x, vp.w - infoW, shown.length, COL_W);
   const [r0, r1] = span(vp.y, vp.h - HEAD_H, data.changes.length, ROW_H);
   const cols = shown.slice(c0, c1);
   const rows = data.changes.slice(r0, r1);
-  const width = INFO_W + shown.length * COL_W;
+  const width = infoW + shown.length * COL_W;
   const height = HEAD_H + data.changes.length * ROW_H;
 
   return html`<section class="classic console">
@@ -239,15 +245,15 @@ export function Console() {
       <div class="vplane" style=${`width:${width}px;height:${height}px`}>
         <div class="vhead" style=${`height:${HEAD_H}px;width:${width}px`}>
           ${cols.map((b, i) => html`<a class="colname" key=${b.builderid}
-            style=${`left:${INFO_W + (c0 + i) * COL_W}px;width:${COL_W}px;height:${HEAD_H}px`}
+            style=${`left:${infoW + (c0 + i) * COL_W}px;width:${COL_W}px;height:${HEAD_H}px`}
             href=${`/builders/${encodeURIComponent(b.name)}`} title=${b.name}>${b.name}</a>`)}
         </div>
         ${rows.map((c, i) => {
           const y = HEAD_H + (r0 + i) * ROW_H;
           return html`<div class="vrow" key=${c.changeid} data-change=${c.changeid}
               data-revision=${c.revision}
-              style=${`top:${y}px;height:${ROW_H}px;width:${width}px;${colLines(INFO_W, COL_W)}`}>
-            <div class="info" style=${`width:${INFO_W}px`}
+              style=${`top:${y}px;height:${ROW_H}px;width:${width}px;${colLines(infoW, COL_W)}`}>
+            <div class="info" style=${`width:${infoW}px`}
               title=${`${c.author}\n${when(c.when_timestamp)}\n\n${c.comments}`}>
               <code>${(c.revision ?? '').slice(0, 10)}</code> <span class="who">${c.author}</span>
               <span class="dim">${firstLine(c.comments)}</span>
@@ -255,7 +261,7 @@ export function Console() {
             ${cols.map((b, j) => {
               const x = data.cell(c, b.builderid);
               return x && html`<${Cell} key=${b.builderid} b=${x} builder=${b} rev=${c.revision}
-                x=${INFO_W + (c0 + j) * COL_W + 3} y=${4} w=${COL_W - 6} h=${ROW_H - 8} />`;
+                x=${infoW + (c0 + j) * COL_W + 3} y=${4} w=${COL_W - 6} h=${ROW_H - 8} />`;
             })}
           </div>`;
         })}

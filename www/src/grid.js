@@ -5,7 +5,7 @@
 import { useRef } from 'preact/hooks';
 import { html, when } from './util.js';
 import { useViewport, span } from './virtual.js';
-import { readFilters, builderMatches, Filters, useMatrix, Cell, colLines, firstLine } from './console.js';
+import { readFilters, builderMatches, Filters, useMatrix, Cell, colLines, firstLine, narrowed } from './console.js';
 
 const ROW_H = 26;
 const COL_W = 64;
@@ -17,12 +17,13 @@ export function Grid() {
   const data = useMatrix(f);
   const box = useRef(null);
   const vp = useViewport(box);
+  const nameW = narrowed(NAME_W, vp.w); // a phone keeps room for the cells
   const shown = data.builders.filter((b) => builderMatches(b, f));
   const tags = [...new Set(data.builders.flatMap((b) => b.tags ?? []))].sort();
   const [r0, r1] = span(vp.y, vp.h - HEAD_H, shown.length, ROW_H);
-  const [c0, c1] = span(vp.x, vp.w - NAME_W, data.changes.length, COL_W);
+  const [c0, c1] = span(vp.x, vp.w - nameW, data.changes.length, COL_W);
   const cols = data.changes.slice(c0, c1);
-  const width = NAME_W + data.changes.length * COL_W;
+  const width = nameW + data.changes.length * COL_W;
   const height = HEAD_H + shown.length * ROW_H;
 
   return html`<section class="classic grid">
@@ -35,19 +36,19 @@ export function Grid() {
       <div class="vplane" style=${`width:${width}px;height:${height}px`}>
         <div class="vhead" style=${`height:${HEAD_H}px;width:${width}px`}>
           ${cols.map((c, i) => html`<span class="colchange" key=${c.changeid} data-change=${c.changeid}
-            style=${`left:${NAME_W + (c0 + i) * COL_W}px;width:${COL_W}px;height:${HEAD_H}px`}
+            style=${`left:${nameW + (c0 + i) * COL_W}px;width:${COL_W}px;height:${HEAD_H}px`}
             title=${`${c.revision ?? ''}\n${c.author}\n${when(c.when_timestamp)}\n\n${firstLine(c.comments)}`}>
             <code>${(c.revision ?? '?').slice(0, 7)}</code><br /><span class="dim">${(c.author ?? '').split(' <')[0]}</span>
           </span>`)}
         </div>
         ${shown.slice(r0, r1).map((b, i) => html`<div class="vrow" key=${b.builderid} data-builder=${b.name}
-            style=${`top:${HEAD_H + (r0 + i) * ROW_H}px;height:${ROW_H}px;width:${width}px;${colLines(NAME_W, COL_W)}`}>
-          <div class="info" style=${`width:${NAME_W}px`}>
+            style=${`top:${HEAD_H + (r0 + i) * ROW_H}px;height:${ROW_H}px;width:${width}px;${colLines(nameW, COL_W)}`}>
+          <div class="info" style=${`width:${nameW}px`}>
             <a href=${`/builders/${encodeURIComponent(b.name)}`}>${b.name}</a></div>
           ${cols.map((c, j) => {
             const x = data.cell(c, b.builderid);
             return x && html`<${Cell} key=${c.changeid} b=${x} builder=${b} rev=${c.revision}
-              x=${NAME_W + (c0 + j) * COL_W + 4} y=${4} w=${COL_W - 8} h=${ROW_H - 8} />`;
+              x=${nameW + (c0 + j) * COL_W + 4} y=${4} w=${COL_W - 8} h=${ROW_H - 8} />`;
           })}
         </div>`)}
       </div>

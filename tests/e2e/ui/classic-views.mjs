@@ -246,6 +246,21 @@ try {
     console.log(`# idle waterfall: ${windows.map((w) => w.toFixed(1)).join(' and ')} ms of main-thread tasks in 3 s`);
     expect(ms < 30, `${ms.toFixed(1)} ms`);
   });
+  await step('on a phone (390 px) the views fit the screen, their first column leaves room for the cells', async () => {
+    await page.setViewportSize({ width: 390, height: 800 });
+    for (const v of ['waterfall', 'console', 'grid']) {
+      await page.goto(`${BASE}/${v}`);
+      await page.locator(`.${v} .vbox[data-cols]`).waitFor(T);
+      const w = await page.evaluate(() => document.documentElement.scrollWidth);
+      expect(w <= 390, `/${v} is ${w} px wide`);
+      const info = await page.locator(`.${v} .vrow .info`).first().boundingBox().catch(() => null);
+      expect(!info || info.width <= 160, `/${v}: its first column takes ${info?.width} px of 390`);
+      if (v === 'console') {
+        await page.locator('.console .cell').first().waitFor(T);
+        await page.screenshot({ path: `${TRASH}/classic-console-phone.png` });
+      }
+    }
+  });
   ok(errors.length === 0, `no console errors (${errors.length}: ${errors.slice(0, 3).join(' | ')})`);
 } finally {
   await browser.close();
