@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 
 const { URL: BASE, TRASH, WWW, CHROMIUM, KILN } = process.env;
 const require = createRequire(`${WWW}/package.json`);
@@ -32,12 +33,22 @@ async function step(desc, fn) {
 function expect(cond, what) {
   if (!cond) throw new Error(what);
 }
-async function force(builder) {
-  const body = { jsonrpc: '2.0', id: 1, method: 'force', params: { builderNames: [builder], reason: 'ui test' } };
-  const r = await fetch(`${BASE}/api/v2/forceschedulers/force`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+// JSON-RPC force on a fresh connection (fetch's pooled keep-alive socket may have been
+// closed by the master while idle, and a POST is not retried)
+function force(builder) {
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'force',
+    params: { builderNames: [builder], reason: 'ui test' } });
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${BASE}/api/v2/forceschedulers/force`, { method: 'POST', agent: false,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`force ${builder}: ${res.statusCode} ${text}`))));
+    });
+    req.on('error', reject);
+    req.setTimeout(15000, () => req.destroy(new Error(`force ${builder}: timeout`)));
+    req.end(body);
   });
-  if (!r.ok) throw new Error(`force ${builder}: ${r.status} ${await r.text()}`);
 }
 function sendchange(rev, who, comments) {
   execFileSync(KILN, ['sendchange', '--master', BASE, '--token', 'hooktoken', '--branch', 'main',
@@ -138,6 +149,39 @@ try {
   await page.emulateMedia({ colorScheme: 'dark' });
   await page.screenshot({ path: `${TRASH}/classic-waterfall-dark.png` });
   await page.emulateMedia({ colorScheme: 'light' });
+  await step('a hidden tab does nothing: a build that finishes meanwhile makes no request, and shows once the tab is seen', async () => {
+    const apiCount = () => page.evaluate(() =>
+      performance.getEntriesByType('resource').filter((r) => r.name.includes('/api/v2/')).length);
+    await page.evaluate(() => {
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    const before = await apiCount();
+    await force('alpha');
+    // bounded wait on the API (the page is "hidden": it must not be the one to tell)
+    const end = Date.now() + 20000;
+    let last = '';
+    for (;;) {
+      try {
+        const r = await fetch(`${BASE}/api/v2/builders/alpha/builds?order=-number&limit=1`);
+        const [b] = (await r.json()).builds;
+        if (b?.number === 3 && b.complete) break;
+        last = JSON.stringify(b);
+      } catch (e) {
+        last = `${e.message} ${e.cause?.message ?? ''}`;
+      }
+      if (Date.now() > end) throw new Error(`alpha #3 did not finish: ${last}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(await block('alpha', 3).count() === 0, 'the hidden page drew alpha #3');
+    expect(await apiCount() === before, 'the hidden page made API requests');
+    await page.evaluate(() => {
+      delete document.hidden; // back to the prototype's getter
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    await block('alpha', 3).and(page.locator('[data-state="success"]')).waitFor(T);
+    await notReloaded();
+  });
   await step('a name filter is in the URL and survives a reload', async () => {
     await page.goto(`${BASE}/waterfall?name=alp`);
     await page.locator('.waterfall .vbox[data-cols="1"]').waitFor(T);
