@@ -232,6 +232,9 @@ void api_changesource_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
 struct config_scheduler;
 /* The typed params of a force scheduler as Buildbot-shaped form fields. */
 json_t *api_force_params_json(const struct config_scheduler *sc);
+json_t *api_force_error_fields(const struct config_scheduler *sc, const char *err);
+void api_force_reply_invalid(struct api_ctx *ctx, json_t *id, const struct config_scheduler *sc,
+			     const char *err);
 void api_tryschedulers_get(struct api_ctx *ctx);
 void api_try_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
 void api_test_clock_get(struct api_ctx *ctx);

@@ -251,8 +251,8 @@ void api_force_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 	if (r >= 0)
 		r = db_flush(ctx->db); /* the answer acknowledges a stored buildset */
 	if (r == -EINVAL) {
-		/* a parameter failed its declaration's checks */
-		api_rpc_reply_error(ctx, 400, rpc->id, -32602, err ? err : "invalid parameters");
+		/* a parameter failed its declaration's checks: error.data names it */
+		api_force_reply_invalid(ctx, rpc->id, sc, err);
 	} else if (r < 0) {
 		log_warn("force '%s' failed: %s", sc->name, err_str(r));
 		api_engine_error(ctx, rpc->id, r);

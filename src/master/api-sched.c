@@ -1,6 +1,7 @@
 /*
  * API endpoints of the schedulers: the typed parameters in the
- * /forceschedulers description, POST /api/v2/tryschedulers/{name} (method
+ * /forceschedulers description, the field a refused force call is about
+ * (error.data), POST /api/v2/tryschedulers/{name} (method
  * "try": a patch from `kiln try`, authenticated by the scheduler's token)
  * and the test clock POST /api/v2/_test/clock (only with KILN_TEST_CLOCK=1).
  */
@@ -66,6 +67,59 @@ json_t *api_force_params_json(const struct config_scheduler *sc)
 	for (size_t i = 0; i < sc->nparams; i++)
 		json_array_append_new(fields, api_param_json(&sc->params[i]));
 	return fields;
+}
+
+/*
+ * The form field a force validation message is about, for a form that
+ * shows it next to that field: {"<field>": "<message>"} (the object
+ * Buildbot's force answers carry as the error's message), or NULL when the
+ * message names no field.  sched-force.c's messages start with the field's
+ * quoted name, or with a typed parameter's label, which is mapped back to
+ * the parameter's name (the key the form and the force call use).
+ */
+json_t *api_force_error_fields(const struct config_scheduler *sc, const char *err)
+{
+	if (!err || err[0] != '\'')
+		return NULL;
+	const char *end = strchr(err + 1, '\'');
+	if (!end || end == err + 1)
+		return NULL;
+	_cleanup_free_ char *name = xstrndup(err + 1, (size_t)(end - err - 1));
+	const char *field = name;
+	bool is_name = false;
+	for (size_t i = 0; sc && i < sc->nparams && !is_name; i++)
+		is_name = !strcmp(sc->params[i].name, name);
+	for (size_t i = 0; sc && i < sc->nparams && !is_name; i++) {
+		const char *label = sc->params[i].label;
+		if (label && !strcmp(label, name)) {
+			field = sc->params[i].name;
+			break;
+		}
+	}
+	json_t *msg = json_string(err);
+	json_t *fields = json_object();
+	if (!msg || json_object_set_new(fields, field, msg) < 0) {
+		json_decref(fields);
+		return NULL; /* not UTF-8: no field to name */
+	}
+	return fields;
+}
+
+void api_force_reply_invalid(struct api_ctx *ctx, json_t *id, const struct config_scheduler *sc,
+			     const char *err)
+{
+	const char *msg = err ? err : "invalid parameters";
+	json_t *doc = api_rpc_error_doc(id, -32602, msg);
+	json_t *fields = api_force_error_fields(sc, err);
+	if (fields)
+		json_object_set_new(json_object_get(doc, "error"), "data", fields);
+	char *s = json_dumps(doc, 0);
+	json_decref(doc);
+	if (!s) {
+		api_rpc_reply_error(ctx, 400, id, -32602, msg);
+		return;
+	}
+	http_reply_take(ctx->req, 400, "application/json", s, strlen(s));
 }
 
 /* ---- try ------------------------------------------------------------------------------- */

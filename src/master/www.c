@@ -30,6 +30,11 @@
 static const char *const www_views[] = {
 	"builders", /* builder pages (and step log links, slice "uilog") */
 	"logs",     /* slice "uilog" */
+	/* slice "uiclassic": the classic views and the force forms */
+	"waterfall",
+	"console",
+	"grid",
+	"force",
 };
 
 const struct www_asset *www_asset_table(size_t *ret_n)

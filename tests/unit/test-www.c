@@ -101,6 +101,13 @@ TEST(routes)
 	CHECK(www_asset_find("/logs") == index);
 	CHECK(www_asset_find("/logsx/1") == NULL);
 	CHECK(www_asset_find("/builders/b/builds/3/steps/compile/logs/stdio") == index);
+	/* slice "uiclassic" */
+	CHECK(www_asset_find("/waterfall") == index);
+	CHECK(www_asset_find("/console") == index);
+	CHECK(www_asset_find("/grid") == index);
+	CHECK(www_asset_find("/force") == index);
+	CHECK(www_asset_find("/force/force") == index);
+	CHECK(www_asset_find("/gridx") == NULL);
 	CHECK(www_asset_find("/nosuch") == NULL);
 	CHECK(www_asset_find("") == NULL);
 	CHECK(www_asset_find("/assets/") == NULL);

@@ -10,12 +10,21 @@ import { onStatus } from './live.js';
 import { Board } from './board.js';
 import { Builder } from './builder.js';
 import { Log, StepLog } from './log.js'; // slice "uilog"
+import { Waterfall } from './waterfall.js';
+import { Console } from './console.js';
+import { Grid } from './grid.js';
+import { Force } from './force.js';
 
 const ROUTES = [
   { re: /^\/$/, view: Board },
   { re: /^\/builders\/([^/]+)$/, view: Builder },
   { re: /^\/logs\/(\d+)$/, view: Log }, // slice "uilog"
   { re: /^\/builders\/([^/]+)\/builds\/(\d+)\/steps\/([^/]+)\/logs\/([^/]+)$/, view: StepLog },
+  { re: /^\/waterfall$/, view: Waterfall },
+  { re: /^\/console$/, view: Console },
+  { re: /^\/grid$/, view: Grid },
+  { re: /^\/force$/, view: Force },
+  { re: /^\/force\/([^/]+)$/, view: Force },
 ];
 
 export function navigate(url) {
@@ -73,7 +82,9 @@ export function App() {
     <header class="top">
       <a class="brand" href="/">${TITLE}</a>
       ${TITLE_URL && html`<a class="dim" href=${TITLE_URL} target="_blank" rel="noopener">project</a>`}
-      <nav><a href="/">Status board</a></nav>
+      <nav><a href="/">Status board</a>
+        <a href="/waterfall">Waterfall</a> <a href="/console">Console</a> <a href="/grid">Grid</a>
+        <a href="/force">Force</a></nav>
       <${Connection} />
     </header>
     <main>

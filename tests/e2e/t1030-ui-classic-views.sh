@@ -1,0 +1,91 @@
+#!/bin/bash
+# Buildbot's three classic views in a real browser (tests/e2e/ui/classic-views.mjs:
+# Debian's Chromium through playwright-core) against a real master and
+# kiln-worker: changes sent with `kiln sendchange` build on two builders,
+# 300 more builders test the virtualisation.  The waterfall shows the
+# builds, a forced build running and then finished without a reload, its
+# steps on hover, and a filter that survives a reload; the console and the
+# grid show each change's results per builder, and a change sent while the
+# console is open appears within a second.  Also the REST query the
+# waterfall relies on: builds of several builders in a time window, one
+# request.
+. "$(dirname "$0")/lib.sh"
+
+CHROMIUM=${KILN_CHROMIUM:-/usr/bin/chromium}
+require_cmd node curl
+[ -x "$CHROMIUM" ] || skip_all "'$CHROMIUM' is not installed (scripts/install-deps)"
+[ -d "$KILN_SRC/www/node_modules/playwright-core" ] ||
+    skip_all "www/node_modules is missing (scripts/install-deps runs npm ci)"
+
+M=$TRASH/master
+new_master "$M" <<LUA
+http = { listen = "127.0.0.1:0" }
+workers_listen = "127.0.0.1:0"
+change_hook = { token = secret("hook") }
+worker { name = "w1", password = secret("w1") }
+builder { name = "alpha", workers = { "w1" }, tags = { "c" },
+  steps = { shell { name = "compile", command = "echo built" } } }
+builder { name = "beta", workers = { "w1" }, tags = { "py" },
+  steps = { shell { name = "test", command = "echo broken; exit 1" } } }
+-- build N waits (bounded) for the file gate-N: the browser test opens it
+builder { name = "gamma", workers = { "w1" }, tags = { "c" },
+  steps = { shell { name = "wait", command = interpolate("i=0; while [ ! -e '$TRASH/gate-%(prop:buildnumber)s' ] && [ \$i -lt 1200 ]; do sleep 0.05; i=\$((i+1)); done; test -e '$TRASH/gate-%(prop:buildnumber)s'") } } }
+for i = 1, 300 do
+  builder { name = string.format("many-%03d", i), workers = { "w1" }, tags = { "many" },
+    steps = { shell { name = "s", command = "true" } } }
+end
+single_branch { name = "main", builders = { "alpha", "beta" }, change_filter = { branch = "main" } }
+force_scheduler { name = "force", builders = { "alpha", "beta", "gamma" } }
+LUA
+printf 'secret-%s' "$$" > "$M/secrets/w1"
+printf 'hooktoken' > "$M/secrets/hook"
+check "master starts" start_master "$M"
+start_worker "$TRASH/w1" w1 "$M/secrets/w1"
+check "worker attaches" wait_for 20 worker_connected w1
+
+export KILN_CLIENT_CONF=$TRASH/none.conf
+unset KILN_TOKEN KILN_URL
+send() { "$KILN" sendchange --master "$URL" --token hooktoken --branch main "$@" >/dev/null; }
+done_builds() { [ "$(api 'builds?complete=true&field=buildid' | jpy 'len(d["builds"])')" = "$1" ]; }
+check "change aaa111 sent" send --who "Ann Dev <ann@example.org>" --revision aaa1110000 -c "First change"
+check "... alpha and beta build it" wait_for 60 done_builds 2
+check "change bbb222 sent" send --who "Bo Coder <bo@example.org>" --revision bbb2220000 -c "Second change"
+check "... alpha and beta build it" wait_for 60 done_builds 4
+
+# the waterfall's query: builds of several builders in a time window, newest first, one page
+t0=$(api 'builds?order=started_at&limit=1' | jpy 'd["builds"][0]["started_at"]')
+a=$(api 'builders/alpha' | jpy 'd["builders"][0]["builderid"]')
+b=$(api 'builders/beta' | jpy 'd["builders"][0]["builderid"]')
+out=$(api "builds?builderid__in=$a&builderid__in=$b&started_at__ge=$t0&order=-started_at&limit=3&field=builderid&field=number")
+check "builds of two builders in a window: one bounded page ($out)" /usr/bin/python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])["builds"]
+assert len(d) == 3, d
+assert {x["builderid"] for x in d} <= {int(sys.argv[2]), int(sys.argv[3])}, d
+' "$out" "$a" "$b"
+out=$(api "builds?builderid__in=$a&builderid__in=$b&started_at__lt=$t0&field=number")
+check "... nothing of theirs started before the window ($out)" \
+    [ "$(jpy 'len(d["builds"])' <<<"$out")" = 0 ]
+
+URL=$URL TRASH=$TRASH WWW=$KILN_SRC/www CHROMIUM=$CHROMIUM KILN=$KILN \
+    node "$KILN_SRC/tests/e2e/ui/classic-views.mjs" >"$TRASH/ui.out" 2>"$TRASH/ui.err" &
+NODE_PID=$!
+e2e_track $NODE_PID
+wait_for 300 sh -c "! kill -0 $NODE_PID 2>/dev/null"
+wait "$NODE_PID" 2>/dev/null
+while IFS= read -r line; do
+    case $line in
+        'ok - '*) ok "ui: ${line#ok - }" ;;
+        'not ok - '*) not_ok "ui: ${line#not ok - }" ;;
+        '#'*) echo "$line" ;;
+    esac
+done <"$TRASH/ui.out"
+check "the browser test printed its points" grep -q '^ok - ' "$TRASH/ui.out"
+if [ -s "$TRASH/ui.err" ]; then sed 's/^/# node: /' "$TRASH/ui.err" | head -n 20; fi
+ART=$KILN_BUILD/test-artifacts/$E2E_NAME
+rm -f "$ART"/classic-*.png
+mkdir -p "$ART" && cp "$TRASH"/classic-*.png "$ART/" 2>/dev/null
+for v in waterfall console grid; do
+    check "screenshot saved ($ART/classic-$v.png)" test -s "$ART/classic-$v.png"
+done
+done_testing
