@@ -207,6 +207,20 @@ uint64_t events_publish(struct master *m, const char *key, json_t *msg)
 	return seq;
 }
 
+bool events_wanted(const struct master *m, const char *key)
+{
+	const struct events *ev = m ? m->events : NULL;
+	for (const struct events_sub *s = ev ? ev->subs : NULL; s; s = s->next)
+		if (events_sub_wants(s, key))
+			return true;
+	return false;
+}
+
+uint64_t events_count(struct master *m)
+{
+	return m && m->events ? ++m->events->seq : 0;
+}
+
 uint64_t events_publish_row(struct master *m, int res, const char *collection, const char *idfield,
 			    int64_t id, const char *event)
 {

@@ -45,6 +45,13 @@ size_t events_nsubs(const struct events *ev);
  * NULL (nothing is published). */
 uint64_t events_publish(struct master *m, const char *key, json_t *msg);
 
+/* Whether any /ws subscriber consumes a path matching key: a publisher
+ * checks this before building an event's JSON (cheap: no allocation). */
+bool events_wanted(const struct master *m, const char *key);
+/* Numbers an event nobody listens to without publishing it (sequence
+ * numbers count every event); returns its number, 0 when m has no bus. */
+uint64_t events_count(struct master *m);
+
 /* Publishes "COLLECTION/ID/EVENT" (e.g. "builds", "new") with the row as
  * db_list(res) renders it with the filter IDFIELD=ID (builds' properties
  * as {}, as Buildbot's events carry them).  Reads from the current batch,
