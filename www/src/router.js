@@ -9,10 +9,15 @@ import { html } from './util.js';
 import { onStatus } from './live.js';
 import { Board } from './board.js';
 import { Builder } from './builder.js';
+import { Builders } from './builders.js';
+import { Build } from './build.js';
 
 const ROUTES = [
   { re: /^\/$/, view: Board },
   { re: /^\/builders\/([^/]+)$/, view: Builder },
+  { re: /^\/builders$/, view: Builders },
+  { re: /^\/builders\/([^/]+)\/builds\/(\d+)$/, view: Build },
+  { re: /^\/builds\/(\d+)$/, view: Build },
 ];
 
 export function navigate(url) {
@@ -70,7 +75,7 @@ export function App() {
     <header class="top">
       <a class="brand" href="/">${TITLE}</a>
       ${TITLE_URL && html`<a class="dim" href=${TITLE_URL} target="_blank" rel="noopener">project</a>`}
-      <nav><a href="/">Status board</a></nav>
+      <nav><a href="/">Status board</a> <a href="/builders">Builders</a></nav>
       <${Connection} />
     </header>
     <main>
