@@ -140,5 +140,6 @@ export function Builder({ args: [key] }) {
     <p class="pager">${pg > 0 && html`<a href=${pg > 1 ? `${base}?page=${pg - 1}` : base}>Newer</a> `}
       ${more && html`<a href=${`${base}?page=${pg + 1}`} data-next="yes">Older</a>`}</p>
     ${builder && html`<${Charts} builder=${builder} version=${version} />`}
+    <p><a href="/">Back to the status board</a></p>
   </section>`;
 }
