@@ -219,6 +219,11 @@ export function Build({ args: [key, number] }) {
       const res = await call(`builds/${b.buildid}`, method, method === 'stop' ? { reason: 'stopped from the web UI' } : {});
       if (method === 'rebuild') rebuilt.current = Object.values(res?.[1] ?? {})[0] ?? null;
       setSt((s) => ({ ...s, note: method === 'rebuild' ? { bsid: res?.[0] } : { text: `${what} asked` } }));
+      if (method === 'rebuild' && rebuilt.current) {
+        // its build may have started (even ended) before this answer came: read it once
+        const [nb] = await get(`builds?buildrequestid=${rebuilt.current}&order=-buildid&limit=1`, 'builds');
+        if (nb) setSt((s) => (s.note?.build?.complete ? s : { ...s, note: { ...s.note, build: nb } }));
+      }
     } catch (e) {
       setSt((s) => ({ ...s, note: { text: `${what} failed: ${e.message}`, bad: true } }));
     }

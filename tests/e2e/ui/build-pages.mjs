@@ -181,9 +181,11 @@ try {
   });
 
   // ---- stop, and the board's current step from step events ----
-  await force('gated');
   await step('the status board shows the running build\'s current step (step events)', async () => {
     await page.goto(`${BASE}/`);
+    await page.locator('#conn[data-online="yes"]').waitFor(T);
+    await page.locator('tr[data-builder="gated"]').waitFor(T);
+    await force('gated'); // after the load: only step events can tell the board its step
     await page.locator('tr[data-builder="gated"] .running .step').getByText('wait').waitFor(T);
   });
   await step('stop ends a running build from its page', async () => {
