@@ -2,7 +2,8 @@
 # The builders list, builder page and build page of the web UI (slice
 # "uibuild") in a real browser (tests/e2e/ui/build-pages.mjs: Debian's
 # Chromium through playwright-core) against a real master and kiln-worker:
-# builders filtered by name and tag in the URL; a builder whose steps record
+# 1,205 builders listed with only the rows in view rendered, filtered by
+# name and tag in the URL; a builder whose steps record
 # a number over several builds, charted (uPlot loaded only there, from its
 # own chunk), a hovered point naming its build; a build with a failing test
 # report (and that test's history), properties with their sources, an
@@ -43,6 +44,11 @@ builder { name = "gated", workers = { "w1" }, steps = {
 -- its worker never connects: its requests stay queued (the queue's cancel button)
 worker { name = "w2", password = secret("w1") }
 builder { name = "orphan", workers = { "w2" }, steps = { shell { name = "x", command = "true" } } }
+-- a crowd for the virtual list (sorted after the others)
+for i = 1, 1200 do
+  builder { name = string.format("zz-bulk%04d", i), workers = { "w1" }, tags = { "bulk" },
+    steps = { shell { name = "x", command = "true" } } }
+end
 triggerable { name = "child", builders = { "child" } }
 force_scheduler { name = "force", builders = { "measured", "tested", "gated", "orphan" } }
 LUA

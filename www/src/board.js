@@ -8,6 +8,7 @@ import { useEffect, useReducer, useRef } from 'preact/hooks';
 import { html, Result, ago, when, span, now } from './util.js';
 import { get, eachLimited } from './api.js';
 import { listen, onStatus, isOnline } from './live.js';
+import { getAll, lastBuilds } from './builders.js';
 
 // finished builds' fields (running ones are read whole: ETA fields cannot be picked)
 const BUILD_FIELDS = ['buildid', 'builderid', 'number', 'results', 'complete', 'started_at',
@@ -78,14 +79,14 @@ class BoardData {
   }
 
   async fetchAll() {
-    const [builders, running, lastBuilds, queue, workers] = await Promise.all([
-      get('builders?field=builderid&field=name&field=tags&field=description', 'builders'),
+    const [[builders, lasts], running, queue, workers] = await Promise.all([
+      getAll('builders?field=builderid&field=name&field=tags&field=description', 'builders').then(
+        async (bs) => [bs, await lastBuilds(bs.length, `complete=true&${fields(BUILD_FIELDS)}`)]),
       get('builds?complete=false', 'builds'),
-      get(`lastbuilds?complete=true&${fields(BUILD_FIELDS)}`, 'builds'),
       get('buildrequests?claimed=false&complete=false&field=buildrequestid&field=builderid', 'buildrequests'),
       get('workers?field=workerid&field=name&field=connected_to&field=paused', 'workers'),
     ]);
-    const last = new Map(lastBuilds.map((b) => [b.builderid, b]));
+    const last = new Map(lasts.map((b) => [b.builderid, b]));
     this.builders = builders.sort((a, b) => a.name.localeCompare(b.name));
     this.last = last;
     this.running = new Map(running.map((b) => [b.buildid, b]));

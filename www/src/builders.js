@@ -13,6 +13,27 @@ const OVERSCAN = 10; // rows rendered beyond the visible ones, each side
 const LAST_FIELDS = ['buildid', 'builderid', 'number', 'results', 'complete_at', 'state_string']
   .map((f) => `field=${f}`).join('&');
 
+const PAGE = 1000; // rows per request (the API's default page)
+
+// Every row of a collection: the API answers a page at a time.
+export async function getAll(path, key) {
+  const sep = path.includes('?') ? '&' : '?';
+  const all = [];
+  for (let offset = 0; ; offset += PAGE) {
+    const rows = await get(`${path}${sep}limit=${PAGE}&offset=${offset}`, key);
+    all.push(...rows);
+    if (rows.length < PAGE) return all;
+  }
+}
+
+// The last build of each of n builders matching query (lastbuilds pages over builders).
+export async function lastBuilds(n, query) {
+  const pages = [];
+  for (let offset = 0; offset < n; offset += PAGE)
+    pages.push(get(`lastbuilds?${query}&limit=${PAGE}&offset=${offset}`, 'builds'));
+  return (await Promise.all(pages)).flat();
+}
+
 function query() {
   const q = new URLSearchParams(location.search);
   return { tag: q.get('tag') ?? '', name: q.get('name') ?? '' };
@@ -33,13 +54,12 @@ function useBuilders() {
     let alive = true;
     const load = async () => {
       try {
-        const [builders, lastBuilds] = await Promise.all([
-          get('builders?field=builderid&field=name&field=tags&field=description', 'builders'),
-          get(`lastbuilds?complete=true&${LAST_FIELDS}`, 'builds'),
-        ]);
+        const builders = await getAll('builders?field=builderid&field=name&field=tags&field=description',
+          'builders');
+        const last = await lastBuilds(builders.length, `complete=true&${LAST_FIELDS}`);
         builders.sort((a, b) => a.name.localeCompare(b.name));
         if (alive) {
-          setData({ builders, last: new Map(lastBuilds.map((b) => [b.builderid, b])),
+          setData({ builders, last: new Map(last.map((b) => [b.builderid, b])),
             loaded: true, error: null });
         }
       } catch (e) {
