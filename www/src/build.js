@@ -197,16 +197,19 @@ export function Build({ args: [key, number] }) {
       }
     });
     load();
-    // durations of running steps tick while the tab is visible
-    const tick = setInterval(() => {
-      if (!document.hidden && alive) setSt((s) => (s.data && !s.data.build.complete ? { ...s } : s));
-    }, 1000);
     return () => {
       alive = false;
       off();
-      clearInterval(tick);
     };
   }, [key, number]);
+
+  // durations of running steps tick, only while the build runs and the tab is visible
+  const running = st.data != null && !st.data.build.complete;
+  useEffect(() => {
+    if (!running) return undefined;
+    const tick = setInterval(() => !document.hidden && setSt((s) => ({ ...s })), 1000);
+    return () => clearInterval(tick);
+  }, [running]);
 
   const { data, error, note } = st;
   if (!data) {
