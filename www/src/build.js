@@ -43,12 +43,16 @@ async function loadBuild(key, number) {
   const failures = new Map();
   await eachLimited(sets.filter((s) => s.tests_failed > 0), 4, async (s) => failures.set(s.test_result_setid,
     await get(`test_result_sets/${s.test_result_setid}/results?value=0&limit=${FAILED_SHOWN}`, 'test_results')));
+  // the build that triggered this one (its buildset's parent_buildid)
+  const [req] = await get(`buildrequests/${build.buildrequestid}?field=buildsetid`, 'buildrequests');
+  const [bset] = req ? await get(`buildsets/${req.buildsetid}?field=parent_buildid`, 'buildsets') : [];
+  const parent = bset?.parent_buildid ?? null;
   let triggered = [];
   if (children.length) {
     const reqs = await get(`buildrequests?${ids('buildsetid', children.map((b) => b.bsid))}`, 'buildrequests');
     if (reqs.length) triggered = await get(`builds?${ids('buildrequestid', reqs.map((r) => r.buildrequestid))}`, 'builds');
   }
-  return { build, builder, steps, logs, changes, sets, failures, artifacts, triggered };
+  return { build, builder, steps, logs, changes, sets, failures, artifacts, triggered, parent };
 }
 
 function Steps({ steps, logs }) {
@@ -237,6 +241,8 @@ export function Build({ args: [key, number] }) {
     <h1><a href=${bhref}>${builder.name}</a> #${b.number}
       ${b.complete ? html`<${Result} results=${b.results} />` : html`<span class="badge r-running" data-live="yes">running</span>`}</h1>
     ${error && html`<p class="error" role="alert">${error}</p>`}
+    ${data.parent && html`<p class="parent">Triggered by <a href=${`/builds/${data.parent}`}
+      data-parent=${data.parent}>build ${data.parent}</a></p>`}
     <p class="summary"><span>${b.state_string}</span>
       <span title=${when(b.started_at)}>started ${ago(b.started_at)}</span>
       <span>took ${span((b.complete_at ?? t) - b.started_at)}</span></p>

@@ -165,11 +165,15 @@ try {
     const r = await fetch(`${BASE}${await a.getAttribute('href')}`);
     expect(r.ok && (await r.text()) === 'hello', 'download');
   });
+  const child = (await api('builders/child/builds')).builds[0];
   await step('the build it triggered is listed and links to it', async () => {
-    const child = (await api('builders/child/builds')).builds[0];
     await page.locator(`li[data-triggered="${child.buildid}"] [data-result="success"]`).waitFor(T);
   });
   await page.screenshot({ path: `${TRASH}/build.png`, fullPage: true });
+  await step('the triggered build links back to the build that triggered it', async () => {
+    await page.goto(`${BASE}/builds/${child.buildid}`);
+    await page.locator(`a[data-parent="${tested.buildid}"]`).waitFor(T);
+  });
   await step('/builds/ID renders the same build', async () => {
     await page.goto(`${BASE}/builds/${tested.buildid}`);
     await page.locator(`section.build[data-buildid="${tested.buildid}"] li[data-step="unit"]`).waitFor(T);
