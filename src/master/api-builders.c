@@ -6,11 +6,14 @@
 #include "master/api-int.h"
 #include "master/master.h"
 
+#include "common/err.h"
 #include "common/xalloc.h"
 #include "config/config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void api_builders_get(struct api_ctx *ctx)
@@ -172,4 +175,94 @@ void api_forceschedulers_get(struct api_ctx *ctx)
 void api_forcescheduler_get(struct api_ctx *ctx)
 {
 	api_forceschedulers_reply(ctx, ctx->cap[0]);
+}
+
+/* ---- last builds: one request for every builder's latest build (slice "uibuild") ---- */
+
+/* Keeps only the fields rs selects (all when it selects none). */
+static void api_builders_pick(json_t *item, const struct api_rspec *rs)
+{
+	if (!rs->nfields)
+		return;
+	const char *key;
+	json_t *val;
+	void *tmp;
+	json_object_foreach_safe(item, tmp, key, val)
+	{
+		bool keep = false;
+		for (size_t i = 0; i < rs->nfields && !keep; i++)
+			keep = !strcmp(rs->fields[i], key);
+		if (!keep)
+			json_object_del(item, key);
+	}
+}
+
+/* The highest-numbered build of builderid matching rs's filters into
+ * *ret (new reference; NULL when it has none). */
+static int api_builders_last(struct api_ctx *ctx, const struct api_rspec *rs, int64_t builderid,
+			     json_t **ret)
+{
+	char id[24];
+	snprintf(id, sizeof(id), "%" PRId64, builderid);
+	const char *vals[] = {id};
+	struct db_filter *f = xcalloc(rs->nfilters + 1, sizeof(*f));
+	if (rs->nfilters)
+		memcpy(f, rs->filters, rs->nfilters * sizeof(*f));
+	f[rs->nfilters] = (struct db_filter){
+		.field = "builderid", .op = DB_OP_EQ, .values = vals, .nvalues = 1};
+	static const char *const order[] = {"-number"};
+	static const char *const no_props[] = {"properties", NULL};
+	struct db_query q = {.filters = f,
+			     .nfilters = rs->nfilters + 1,
+			     .order = order,
+			     .norder = 1,
+			     .limit = 1};
+	json_t *items = NULL;
+	int r = db_list_skip(ctx->db, DB_BUILDS, &q, no_props, &items, NULL);
+	free(f);
+	*ret = r < 0 ? NULL : json_incref(json_array_get(items, 0));
+	json_decref(items);
+	return r;
+}
+
+void api_lastbuilds_get(struct api_ctx *ctx)
+{
+	struct api_rspec rs;
+	char *err = NULL;
+	int r = api_rspec_parse(DB_BUILDS, ctx->req->args, ctx->req->nargs, false, &rs, &err);
+	if (r < 0) {
+		api_reply_error(ctx, 400, err);
+		free(err);
+		return;
+	}
+	static const char *const by_id[] = {"builderid"};
+	struct db_query bq = {.order = by_id,
+			      .norder = 1,
+			      .limit = api_page_limit(rs.limit),
+			      .offset = rs.offset};
+	int64_t *ids = NULL;
+	size_t n = 0;
+	r = db_list_ids(ctx->db, DB_BUILDERS, &bq, &ids, &n);
+	json_t *list = json_array();
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		json_t *b = NULL;
+		r = api_builders_last(ctx, &rs, ids[i], &b);
+		if (!b)
+			continue;
+		json_object_set_new(b, "properties", json_object());
+		api_builders_pick(b, &rs);
+		json_array_append_new(list, b);
+	}
+	free(ids);
+	if (r == -EINVAL || r == KILN_EPARSE) {
+		api_reply_errorf(ctx, 400, "invalid filter: %s", db_errmsg(ctx->db));
+		json_decref(list);
+	} else if (r < 0) {
+		api_reply_db_error(ctx, r);
+		json_decref(list);
+	} else {
+		json_t *meta = json_pack("{s:I}", "total", (json_int_t)json_array_size(list));
+		api_reply_json(ctx, 200, json_pack("{s:o,s:o}", "builds", list, "meta", meta));
+	}
+	api_rspec_release(&rs);
 }

@@ -167,6 +167,9 @@ void api_builder_build_get(struct api_ctx *ctx);
 void api_builder_build_steps_get(struct api_ctx *ctx);
 void api_builder_requests_get(struct api_ctx *ctx);
 void api_builder_workers_get(struct api_ctx *ctx);
+/* GET lastbuilds: every builder's highest-numbered build matching the
+ * query's builds filters, one request (slice "uibuild", docs/API.md) */
+void api_lastbuilds_get(struct api_ctx *ctx);
 void api_forceschedulers_get(struct api_ctx *ctx);
 void api_forcescheduler_get(struct api_ctx *ctx);
 
@@ -252,6 +255,8 @@ void api_numbers_request_fix(struct api_ctx *ctx, const struct api_rspec *rs, js
 /* JSON-RPC (api-rpc.c) */
 void api_force_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
 void api_build_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
+/* "rebuild" on builds/ID: a new buildset copying the build's (api-builds.c) */
+void api_build_rebuild_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
 void api_request_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
 
 /* Test results (api-tests.c) */

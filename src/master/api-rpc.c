@@ -274,6 +274,10 @@ void api_force_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 void api_build_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 {
 	long long id;
+	if (!strcmp(rpc->method, "rebuild")) { /* slice "uibuild" */
+		api_build_rebuild_rpc(ctx, rpc);
+		return;
+	}
 	if (strcmp(rpc->method, "stop")) {
 		char *msg = xasprintf("action: %s is not supported", rpc->method);
 		api_rpc_reply_error(ctx, 501, rpc->id, -32601, msg);

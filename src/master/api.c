@@ -70,6 +70,7 @@ struct api_route {
 
 static const struct api_route api_routes[] = {
 	{"builders", api_builders_get, NULL, {NULL}, "/builders"},
+	{"lastbuilds", api_lastbuilds_get, NULL, {NULL}, "/lastbuilds"}, /* slice "uibuild" */
 	{"builders/*", api_builder_get, NULL, {"builderid|buildername"}, EP_BUILDER},
 	{"builders/*/builds", api_builder_builds_get, NULL, {"builderid|buildername"}, EP_BUILDER},
 	{"builders/*/builds/#",

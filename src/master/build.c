@@ -21,6 +21,7 @@
 #include "db/db.h"
 #include "master/engine-int.h"
 #include "master/events.h"
+#include "master/events-steps.h"
 #include "master/master.h"
 #include "master/numbers.h"
 #include "master/numbers.h"
@@ -519,9 +520,11 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 			   db_step_begin(m->db, b->buildid, "worker_preparation", now, NULL,
 					 &stepid, &number),
 			   "add step") == 0) {
+		events_step_started(m, b->buildid, stepid); /* slice "uibuild" */
 		_cleanup_free_ char *st = xasprintf("worker %s ready", w->cfg->name);
 		build_db_check(b, db_step_finish(m->db, stepid, RESULTS_SUCCESS, st, false, now),
 			       "finish step");
+		events_step_finished(m, b->buildid, stepid); /* slice "uibuild" */
 	}
 	log_info("build=%lld builder=%s number=%lld started on worker=%s", (long long)b->buildid,
 		 b->bcfg->name, (long long)b->number, w->cfg->name);

@@ -26,7 +26,7 @@ void events_log(struct master *m, int64_t logid, enum events_log_kind kind)
 		return;
 	char key[64];
 	snprintf(key, sizeof(key), "logs/%" PRId64 "/%s", logid, events_log_names[kind]);
-	if (!events_wanted(m->events, key))
+	if (!events_wanted(m, key))
 		return;
 	events_publish_row(m, DB_LOGS, "logs", "logid", logid, events_log_names[kind]);
 }

@@ -139,14 +139,6 @@ static bool events_sub_wants(const struct events_sub *s, const char *key)
 	return false;
 }
 
-bool events_wanted(const struct events *ev, const char *key)
-{
-	for (const struct events_sub *s = ev ? ev->subs : NULL; s; s = s->next)
-		if (events_sub_wants(s, key))
-			return true;
-	return false;
-}
-
 /* The subscriber missed event seq: drop what it has not received yet and
  * tell it, so it refetches over REST instead of trusting a stream with a
  * hole in it.  If it has not even read the previous resync, it is not
@@ -213,6 +205,20 @@ uint64_t events_publish(struct master *m, const char *key, json_t *msg)
 	free(frame);
 	json_decref(msg);
 	return seq;
+}
+
+bool events_wanted(const struct master *m, const char *key)
+{
+	const struct events *ev = m ? m->events : NULL;
+	for (const struct events_sub *s = ev ? ev->subs : NULL; s; s = s->next)
+		if (events_sub_wants(s, key))
+			return true;
+	return false;
+}
+
+uint64_t events_count(struct master *m)
+{
+	return m && m->events ? ++m->events->seq : 0;
 }
 
 uint64_t events_publish_row(struct master *m, int res, const char *collection, const char *idfield,

@@ -36,9 +36,6 @@ struct events *events_new(void);
 void events_free(struct events *ev);
 /* Attached subscribers (http-ws.c refuses /ws past KILN_MAX_WS_EVENT_SUBSCRIBERS). */
 size_t events_nsubs(const struct events *ev);
-/* Whether a subscriber's path matches key (false for a NULL bus): lets a
- * frequent publisher skip building an event nobody wants (events-logs.c). */
-bool events_wanted(const struct events *ev, const char *key);
 
 /* Publishes one event to every /ws subscriber with a matching path (the
  * frame is encoded once, copied into each queue).  Takes the caller's
@@ -47,6 +44,13 @@ bool events_wanted(const struct events *ev, const char *key);
  * 1; every event is numbered, listened to or not), or 0 when m->events is
  * NULL (nothing is published). */
 uint64_t events_publish(struct master *m, const char *key, json_t *msg);
+
+/* Whether any /ws subscriber consumes a path matching key: a publisher
+ * checks this before building an event's JSON (cheap: no allocation). */
+bool events_wanted(const struct master *m, const char *key);
+/* Numbers an event nobody listens to without publishing it (sequence
+ * numbers count every event); returns its number, 0 when m has no bus. */
+uint64_t events_count(struct master *m);
 
 /* Publishes "COLLECTION/ID/EVENT" (e.g. "builds", "new") with the row as
  * db_list(res) renders it with the filter IDFIELD=ID (builds' properties

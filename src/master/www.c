@@ -30,6 +30,7 @@
 static const char *const www_views[] = {
 	"builders", /* builder pages (and step log links, slice "uilog") */
 	"logs",     /* slice "uilog" */
+	"builds",   /* slice "uibuild": build pages */
 	/* slice "uiclassic": the classic views and the force forms */
 	"waterfall",
 	"console",

@@ -1,18 +1,19 @@
 // The status board ("what is broken now"), the default page: every
 // builder's last result however old, its running builds with their current
 // step and ETA, its queue length, the offline workers; filtered by tag and
-// name (kept in the URL: /?tag=T&name=N).  Data: REST, then /ws events.
+// name (kept in the URL: /?tag=T&name=N).  Data: REST (every builder's last
+// build in one request: /api/v2/lastbuilds), then /ws events (builds,
+// requests, and step events for the current step of each running build).
 import { useEffect, useReducer, useRef } from 'preact/hooks';
 import { html, Result, ago, when, span, now } from './util.js';
 import { get, eachLimited } from './api.js';
 import { listen, onStatus, isOnline } from './live.js';
+import { getAll, lastBuilds } from './builders.js';
 
 // finished builds' fields (running ones are read whole: ETA fields cannot be picked)
 const BUILD_FIELDS = ['buildid', 'builderid', 'number', 'results', 'complete', 'started_at',
   'complete_at', 'state_string'];
 const fields = (names) => names.map((f) => `field=${f}`).join('&');
-const RECENT_BUILDS = 500; // finished builds read at once; older builders are asked one by one
-const STEP_POLL_MS = 3000; // current steps of running builds (no step events on /ws yet)
 const WORKER_POLL_MS = 15000; // workers' connections (no worker events on /ws yet)
 const BAD = new Set([2, 4, 5]); // failure, exception, retry
 
@@ -43,7 +44,6 @@ class BoardData {
     ];
     if (isOnline()) this.load();
     const timers = [
-      setInterval(() => this.running.size && !document.hidden && this.pollSteps(), STEP_POLL_MS),
       setInterval(() => !document.hidden && this.pollWorkers(), WORKER_POLL_MS),
       // "5m ago" and progress bars: every second while builds run, else every 30 s
       setInterval(() => (this.running.size || ++this.ticks % 30 === 0) && this.changed(), 1000),
@@ -79,29 +79,22 @@ class BoardData {
   }
 
   async fetchAll() {
-    const [builders, running, recent, queue, workers] = await Promise.all([
-      get('builders?field=builderid&field=name&field=tags&field=description', 'builders'),
+    const [[builders, lasts], running, queue, workers] = await Promise.all([
+      getAll('builders?field=builderid&field=name&field=tags&field=description', 'builders').then(
+        async (bs) => [bs, await lastBuilds(bs.length, `complete=true&${fields(BUILD_FIELDS)}`)]),
       get('builds?complete=false', 'builds'),
-      get(`builds?complete=true&order=-buildid&limit=${RECENT_BUILDS}&${fields(BUILD_FIELDS)}`, 'builds'),
       get('buildrequests?claimed=false&complete=false&field=buildrequestid&field=builderid', 'buildrequests'),
       get('workers?field=workerid&field=name&field=connected_to&field=paused', 'workers'),
     ]);
-    const last = new Map();
-    for (const b of recent) if (!last.has(b.builderid)) last.set(b.builderid, b);
-    // builders whose last build is older than the recent ones: one request each
-    const older = builders.filter((b) => !last.has(b.builderid));
-    await eachLimited(older, 6, async (b) => {
-      const [lb] = await get(`builders/${b.builderid}/builds?complete=true&order=-number&limit=1&` +
-        fields(BUILD_FIELDS), 'builds');
-      if (lb) last.set(b.builderid, lb);
-    });
+    const last = new Map(lasts.map((b) => [b.builderid, b]));
     this.builders = builders.sort((a, b) => a.name.localeCompare(b.name));
     this.last = last;
     this.running = new Map(running.map((b) => [b.buildid, b]));
     this.queue = new Map(queue.map((r) => [r.buildrequestid, r]));
     this.workers = workers;
     this.steps = new Map();
-    await this.pollSteps();
+    // the current step of builds already running; then step events keep it
+    await eachLimited([...this.running.keys()], 6, (id) => this.loadStep(id));
   }
 
   onEvent(k, m) {
@@ -117,6 +110,13 @@ class BoardData {
   apply(k, m) {
     const [coll, , verb] = k.split('/');
     if (!m) return;
+    if (coll === 'builds' && verb === 'steps') {
+      // builds/B/steps/S/new|started|finished: the newest step is the current one
+      const cur = this.steps.get(m.buildid);
+      if (this.running.has(m.buildid) && (!cur || cur.number <= m.number))
+        this.steps.set(m.buildid, m);
+      return;
+    }
     if (coll === 'builds') {
       if (!this.builders.some((b) => b.builderid === m.builderid)) {
         this.load(); // a builder this page has not seen: the configuration changed
@@ -124,7 +124,6 @@ class BoardData {
       }
       if (verb === 'new') {
         this.running.set(m.buildid, m);
-        this.pollStep(m.buildid);
       } else if (verb === 'finished') {
         this.running.delete(m.buildid);
         this.steps.delete(m.buildid);
@@ -137,7 +136,7 @@ class BoardData {
     }
   }
 
-  async pollStep(buildid) {
+  async loadStep(buildid) {
     try {
       const [s] = await get(`builds/${buildid}/steps?complete=false&order=-number&limit=1`, 'steps');
       if (!this.running.has(buildid)) return;
@@ -145,12 +144,8 @@ class BoardData {
       else this.steps.delete(buildid);
       this.changed();
     } catch {
-      // the next poll tries again; the connection banner tells about outages
+      // the step events that follow fill it in; the banner tells about outages
     }
-  }
-
-  pollSteps() {
-    return eachLimited([...this.running.keys()], 6, (id) => this.pollStep(id));
   }
 
   async pollWorkers() {
@@ -188,7 +183,7 @@ function Running({ build, step }) {
   }
   return html`<div class="running" data-running=${build.number}>
     <span class="badge r-running">running</span>
-    <a href=${`/builders/${build.builderid}`}>#${build.number}</a>
+    <a href=${`/builders/${build.builderid}/builds/${build.number}`}>#${build.number}</a>
     <span class="step">${step ? step.name : 'starting'}</span> ${eta}
     <span class="dim">${span(t - build.started_at)}</span>
   </div>`;

@@ -14,6 +14,8 @@ import { Waterfall } from './waterfall.js';
 import { Console } from './console.js';
 import { Grid } from './grid.js';
 import { Force } from './force.js';
+import { Builders } from './builders.js';
+import { Build } from './build.js';
 
 const ROUTES = [
   { re: /^\/$/, view: Board },
@@ -25,6 +27,9 @@ const ROUTES = [
   { re: /^\/grid$/, view: Grid },
   { re: /^\/force$/, view: Force },
   { re: /^\/force\/([^/]+)$/, view: Force },
+  { re: /^\/builders$/, view: Builders },
+  { re: /^\/builders\/([^/]+)\/builds\/(\d+)$/, view: Build },
+  { re: /^\/builds\/(\d+)$/, view: Build },
 ];
 
 export function navigate(url) {
@@ -82,7 +87,7 @@ export function App() {
     <header class="top">
       <a class="brand" href="/">${TITLE}</a>
       ${TITLE_URL && html`<a class="dim" href=${TITLE_URL} target="_blank" rel="noopener">project</a>`}
-      <nav><a href="/">Status board</a>
+      <nav><a href="/">Status board</a> <a href="/builders">Builders</a>
         <a href="/waterfall">Waterfall</a> <a href="/console">Console</a> <a href="/grid">Grid</a>
         <a href="/force">Force</a></nav>
       <${Connection} />

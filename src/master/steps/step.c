@@ -24,6 +24,7 @@
 #include "master/engine-int.h"
 #include "master/events-logs.h"
 #include "master/events.h"
+#include "master/events-steps.h"
 #include "master/logmask.h"
 #include "master/master.h"
 #include "master/numbers.h"
@@ -1077,6 +1078,7 @@ void step_begin(struct build *b, const struct config_step *s)
 		build_step_ended(b, s, RESULTS_EXCEPTION, NULL);
 		return;
 	}
+	events_step_started(m, b->buildid, st->stepid); /* slice "uibuild" */
 	if (build_db_check(b, db_log_add(m->db, st->stepid, "stdio", 's', &st->logid), "add log") <
 	    0) {
 		/* the step's output could not be stored: it does not run */
@@ -1141,6 +1143,7 @@ void step_finish(struct step *st, int results)
 	step_logfiles_close(st); /* slice "logfiles" */
 	build_db_check(b, db_step_finish(m->db, st->stepid, results, state, hidden, now),
 		       "finish step");
+	events_step_finished(m, b->buildid, st->stepid); /* slice "uibuild" */
 	if (st->cmd) {
 		/* a kind ending its step with a command still running */
 		wconn_forget_command(b->w, st->cmd);
