@@ -2,11 +2,11 @@
 // virtual scrolling over a log of any size (fixed line height, only the
 // visible lines and a margin in the DOM, lines fetched in pages from
 // /contents as they scroll into view, an LRU of pages), ANSI colours as
-// spans (anser, visible lines only), opens at the tail and follows a running
+// spans (ansi.js, visible lines only), opens at the tail and follows a running
 // log (log-live.js), #L123 deep links, and server-side search (/search).
 import { useEffect, useRef, useState } from 'preact/hooks';
-import Anser from 'anser';
 import { html } from './util.js';
+import { ansiToJson } from './ansi.js';
 import { get } from './api.js';
 import { listen } from './live.js';
 import { followLog } from './log-live.js';
@@ -42,7 +42,7 @@ function colour(cls, truecolor) {
 // One line's text as spans (never innerHTML: the text is data).
 function Ansi({ text }) {
   if (!text.includes('\x1b')) return text;
-  const parts = Anser.ansiToJson(text, { json: true, remove_empty: true, use_classes: true });
+  const parts = ansiToJson(text);
   return parts.map((p) => {
     const [fc, fs] = colour(p.fg, p.fg_truecolor);
     const [bc, bs] = colour(p.bg, p.bg_truecolor);
