@@ -52,6 +52,10 @@ struct db_cached_stmt {
 
 #define DB_LIST_CACHE 32
 
+/* Builds whose next step number a connection remembers (running builds
+ * interleave their steps; a miss costs one index seek). */
+#define DB_STEP_NEXT_SLOTS 32
+
 struct db {
 	sqlite3 *h;
 	uv_loop_t *loop;  /* borrowed; NULL: autocommit per call */
@@ -90,7 +94,12 @@ struct db {
 	ZSTD_CCtx *zpool[4]; /* contexts for those jobs, free ones (loop thread); its size
 			      * caps the chunks compressed off the loop at once */
 	int zpool_n;
-	uint64_t commits;        /* batch commits attempted since open */
+	uint64_t commits; /* batch commits attempted since open */
+	/* slice "steps20": the number of the next step of recent builds, slot
+	 * buildid % DB_STEP_NEXT_SLOTS (db-sqlite-step.c); buildid 0: empty */
+	struct {
+		int64_t buildid, number;
+	} step_next[DB_STEP_NEXT_SLOTS];
 	uint64_t fail_commit_at; /* KILN_TEST_FAIL_COMMIT: fail that commit (0: never) */
 };
 

@@ -221,6 +221,7 @@ static void db_txn_rollback(struct db *db)
 	memcpy(db->errmsg, saved, sizeof(saved));
 	db->in_txn = false;
 	db->savepoint_depth = 0;
+	memset(db->step_next, 0, sizeof(db->step_next)); /* its steps may be gone */
 	db_log_drop_all(db);
 	db_batch_stop_handles(db);
 }

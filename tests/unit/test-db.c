@@ -1575,6 +1575,64 @@ TEST(step_begin_one_write)
 	db_close(db);
 }
 
+/* Step numbers are remembered per build (slice "steps20": no MAX() per
+ * step): builds whose steps interleave keep their own sequences, and a
+ * rolled-back batch takes its numbers back with it. */
+TEST(step_numbers_interleaved_and_rolled_back)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	CHECK_INT(setenv("KILN_TEST_FAIL_COMMIT", "2", 1), 0);
+	char *url;
+	struct db *db = open_file(&loop, &url);
+	CHECK_INT(unsetenv("KILN_TEST_FAIL_COMMIT"), 0);
+	struct commit_err e = {0};
+	db_set_commit_error_cb(db, on_commit_error_rec, &e);
+	int64_t mid, bu, b[3], st, num;
+	CHECK_INT(db_master_register(db, "m1", &mid), 0);
+	CHECK_INT(db_builder_ensure(db, "b", NULL, NULL, &bu), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(db_build_add(db, bu, 0, 0, mid, 1, &b[i], NULL), 0);
+	/* 3 builds, 2 rounds: each build's numbers are 0, 1 */
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 3; i++) {
+			CHECK_INT(db_step_begin(db, b[i], "s", 1000, NULL, &st, &num), 0);
+			CHECK_INT(num, round);
+		}
+	}
+	/* a failed step of a build sharing b[0]'s slot leaves b[0]'s number; a
+	 * step of a name the build has takes the next number and a suffix */
+	CHECK_INT(db_step_begin(db, b[0] + DB_STEP_NEXT_SLOTS, "s", 1000, NULL, &st, &num),
+		  KILN_ENOTFOUND);
+	CHECK_INT(db_step_begin(db, b[0], "s", 1000, NULL, &st, &num), 0);
+	CHECK_INT(num, 2);
+	uv_run(&loop, UV_RUN_ONCE); /* commit 1 */
+	CHECK_INT(e.calls, 0);
+	/* commit 2 fails: the steps it held are gone, and so are their numbers */
+	CHECK_INT(db_step_begin(db, b[1], "t", 1000, NULL, &st, &num), 0);
+	CHECK_INT(num, 2);
+	CHECK_INT(db_step_begin(db, b[1], "u", 1000, NULL, &st, &num), 0);
+	CHECK_INT(num, 3);
+	uv_run(&loop, UV_RUN_ONCE);
+	CHECK_INT(e.calls, 1);
+	CHECK_INT(db_step_begin(db, b[1], "t", 1000, NULL, &st, &num), 0);
+	CHECK_INT(num, 2);
+	char bid[32];
+	snprintf(bid, sizeof(bid), "%lld", (long long)b[1]);
+	const char *vals[] = {bid};
+	struct db_filter f = {"buildid", DB_OP_EQ, vals, 1};
+	struct db_query q = {.filters = &f, .nfilters = 1, .limit = -1};
+	json_t *l = list(db, DB_STEPS, &q);
+	CHECK_INT(json_array_size(l), 3);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(l, 1), "name")), "s_1");
+	CHECK_STR(json_string_value(json_object_get(json_array_get(l, 2), "name")), "t");
+	json_decref(l);
+	db_close(db);
+	loop_drain(&loop);
+	CHECK_INT(uv_loop_close(&loop), 0);
+	free(url);
+}
+
 /* A write of one statement has no savepoint: when it fails on a loop, SQLite
  * undoes that statement only, and the rest of the batch still commits. */
 TEST(write1_failure_keeps_batch)
@@ -2285,6 +2343,7 @@ int main(void)
 	RUN(log_batched_on_loop);
 	RUN(log_compress_off_loop);
 	RUN(step_begin_one_write);
+	RUN(step_numbers_interleaved_and_rolled_back);
 	RUN(write1_failure_keeps_batch);
 	RUN(log_add_starts_tail);
 	RUN(log_short_tail_stays_raw);
