@@ -275,4 +275,10 @@
 /* kiln-worker: upload writes it sends before awaiting the first answer */
 #define KILN_WORKER_UPLOAD_WINDOW 4
 
+/* Slice "steps20" (issue 10): group commit of the database's batches (src/db) */
+/* a batch whose turn wrote stays open for the next turn, up to this many turns
+ * and this long (loop time): bounds how late other processes see a write */
+#define KILN_DB_GROUP_TURNS 16
+#define KILN_DB_GROUP_MS 10
+
 #endif
