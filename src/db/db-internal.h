@@ -241,6 +241,7 @@ enum db_stmt_id {
 	ST_TESTS_HISTORY,
 	/* end of test results */
 	/* numbers over time (db-sqlite-numbers.c) */
+	ST_NUM_BUILD_OF,
 	ST_NUM_RECORD,
 	ST_NUM_PREVIOUS,
 	ST_NUM_SERIES,

@@ -17,15 +17,26 @@
 
 /* --- recording ----------------------------------------------------------------------- */
 
-/* One statement: the row is inserted only if buildid is a build of
- * builderid (the foreign keys check the step). */
 static int sqlite_numbers_record(struct db *db, int64_t builderid, int64_t buildid, int64_t stepid,
 				 const char *name, double value, double when)
 {
+	{
+		_cleanup_stmt_ sqlite3_stmt *s =
+			db_stmt(db, ST_NUM_BUILD_OF, "SELECT builderid FROM builds WHERE id = ?1");
+		if (!s)
+			return KILN_EDB;
+		sqlite3_bind_int64(s, 1, buildid);
+		int r = db_step_row(db, s, "number's build");
+		if (r < 0)
+			return r;
+		if (r == 0 || sqlite3_column_int64(s, 0) != builderid)
+			return db_failf(db, KILN_ENOTFOUND, "no build %lld of builder %lld",
+					(long long)buildid, (long long)builderid);
+	}
 	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
 		db, ST_NUM_RECORD,
 		"INSERT INTO numbers (builderid, buildid, stepid, name, value, recorded_at) "
-		"SELECT ?1, ?2, ?3, ?4, ?5, ?6 FROM builds WHERE id = ?2 AND builderid = ?1");
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, builderid);
@@ -34,13 +45,7 @@ static int sqlite_numbers_record(struct db *db, int64_t builderid, int64_t build
 	db_bind_text(s, 4, name);
 	sqlite3_bind_double(s, 5, value);
 	sqlite3_bind_double(s, 6, when);
-	int r = db_step_done(db, s, "record number");
-	if (r < 0)
-		return r;
-	if (db_changes(db) == 0)
-		return db_failf(db, KILN_ENOTFOUND, "no build %lld of builder %lld",
-				(long long)buildid, (long long)builderid);
-	return 0;
+	return db_step_done(db, s, "record number");
 }
 
 int db_number_record(struct db *db, int64_t builderid, int64_t buildid, int64_t stepid,
