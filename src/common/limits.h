@@ -279,5 +279,10 @@
 #define KILN_LOG_SEARCH_MAX_QUERY 1024 /* bytes of a search's q (more: 400) */
 /* decompressed log text one search request scans (then "continue_from"): a few ms */
 #define KILN_LOG_SEARCH_SCAN_BYTES (8u << 20)
+/* Slice "steps20" (issue 10): group commit of the database's batches (src/db) */
+/* a batch whose turn wrote stays open for the next turn, up to this many turns
+ * and this long (loop time): bounds how late other processes see a write */
+#define KILN_DB_GROUP_TURNS 16
+#define KILN_DB_GROUP_MS 10
 
 #endif

@@ -52,12 +52,24 @@ struct db_cached_stmt {
 
 #define DB_LIST_CACHE 32
 
+/* Builds whose next step number a connection remembers (running builds
+ * interleave their steps; a miss costs one index seek). */
+#define DB_STEP_NEXT_SLOTS 32
+/* The loop handles of a struct db (check, idle, prepare). */
+#define DB_LOOP_HANDLES 3
+
 struct db {
 	sqlite3 *h;
 	uv_loop_t *loop;  /* borrowed; NULL: autocommit per call */
 	uv_check_t check; /* commits the batch after the loop turn */
 	uv_idle_t idle;   /* keeps the poll phase from blocking while a batch is open */
-	int handles_open;
+	/* group commit (slice "steps20"): where a turn's I/O callbacks begin */
+	uv_prepare_t prepare;
+	int handles_open;           /* of check, idle, prepare: DB_LOOP_HANDLES, or 0 */
+	uint64_t writes;            /* write calls since open */
+	uint64_t writes_at_prepare; /* writes when the turn's poll phase began */
+	unsigned batch_turns;       /* turns the open batch was kept open past */
+	uint64_t batch_start_ms;    /* uv_now() when it began */
 	bool in_txn;
 	int savepoint_depth;
 	char errmsg[512];
@@ -90,7 +102,12 @@ struct db {
 	ZSTD_CCtx *zpool[4]; /* contexts for those jobs, free ones (loop thread); its size
 			      * caps the chunks compressed off the loop at once */
 	int zpool_n;
-	uint64_t commits;        /* batch commits attempted since open */
+	uint64_t commits; /* batch commits attempted since open */
+	/* slice "steps20": the number of the next step of recent builds, slot
+	 * buildid % DB_STEP_NEXT_SLOTS (db-sqlite-step.c); buildid 0: empty */
+	struct {
+		int64_t buildid, number;
+	} step_next[DB_STEP_NEXT_SLOTS];
 	uint64_t fail_commit_at; /* KILN_TEST_FAIL_COMMIT: fail that commit (0: never) */
 };
 

@@ -276,7 +276,11 @@ static void sqlite_log_zjob_after(uv_work_t *req, int status)
 	db->zjobs--;
 	/* A chunk left uncompressed (failure, db closing) still reads right. */
 	if (status == 0 && j->frame && !db->closing) {
+		/* the database's own housekeeping: not a sign that the loop keeps
+		 * writing, so it does not keep the batch open (group commit) */
+		uint64_t w = db->writes;
 		int r = WRITE1(sqlite_log_zjob_apply(db, j));
+		db->writes_at_prepare += db->writes - w;
 		if (r < 0)
 			log_debug("log chunk %lld stays uncompressed: %s", (long long)j->rowid,
 				  db->errmsg);

@@ -24,31 +24,35 @@ static int sqlite_step_name_taken(struct db *db, int64_t buildid, const char *na
 	return db_step_row(db, s, "step name");
 }
 
-/* started_at: 0 for a step not started yet (NULL); state_string NULL: ''. */
-static int sqlite_step_add(struct db *db, int64_t buildid, const char *name, double started_at,
-			   const char *state_string, int64_t *ret_stepid, int64_t *ret_number)
+/* The number the next step of buildid takes: MAX + 1, read once per build;
+ * then db->step_next (forgotten at a rollback, db_txn_rollback, and at a
+ * failed insert) follows the steps this connection adds, the only writer
+ * of a running build's steps. */
+static int sqlite_step_next_number(struct db *db, int64_t buildid, int64_t *ret)
 {
-	int r;
-	_cleanup_free_ char *unique = xstrdup(name);
-	for (int i = 1; (r = sqlite_step_name_taken(db, buildid, unique)) == 1; i++) {
-		free(unique);
-		unique = xasprintf("%s_%d", name, i);
+	size_t slot = (uint64_t)buildid % DB_STEP_NEXT_SLOTS;
+	if (db->step_next[slot].buildid == buildid) {
+		*ret = db->step_next[slot].number;
+		return 0;
 	}
-	if (r < 0)
-		return r;
-	int64_t number;
-	{
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_STEP_NEXT_NUMBER,
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_STEP_NEXT_NUMBER,
 			"SELECT COALESCE(MAX(number) + 1, 0) FROM steps WHERE buildid = ?1");
-		if (!s)
-			return KILN_EDB;
-		sqlite3_bind_int64(s, 1, buildid);
-		if ((r = db_step_row(db, s, "step number")) <= 0)
-			return r < 0 ? r : KILN_EDB;
-		number = sqlite3_column_int64(s, 0);
-	}
-	/* The build's existence is the foreign key's check. */
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, buildid);
+	int r = db_step_row(db, s, "step number");
+	if (r <= 0)
+		return r < 0 ? r : KILN_EDB;
+	*ret = sqlite3_column_int64(s, 0);
+	return 0;
+}
+
+/* One INSERT: the build's existence is the foreign key's check, a name the
+ * build has already is UNIQUE (buildid, name)'s.  1 if the name is taken. */
+static int sqlite_step_insert(struct db *db, int64_t buildid, int64_t number, const char *name,
+			      double started_at, const char *state_string, int64_t *ret_stepid)
+{
 	_cleanup_stmt_ sqlite3_stmt *s =
 		db_stmt(db, ST_STEP_ADD,
 			"INSERT INTO steps (number, name, buildid, started_at, state_string) "
@@ -56,7 +60,7 @@ static int sqlite_step_add(struct db *db, int64_t buildid, const char *name, dou
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, number);
-	db_bind_text(s, 2, unique);
+	db_bind_text(s, 2, name);
 	sqlite3_bind_int64(s, 3, buildid);
 	if (started_at > 0)
 		sqlite3_bind_double(s, 4, started_at);
@@ -64,12 +68,49 @@ static int sqlite_step_add(struct db *db, int64_t buildid, const char *name, dou
 		sqlite3_bind_null(s, 4);
 	db_bind_text(s, 5, state_string ? state_string : "");
 	if (sqlite3_step(s) != SQLITE_DONE) {
-		if (sqlite3_extended_errcode(db->h) == SQLITE_CONSTRAINT_FOREIGNKEY)
+		int e = sqlite3_extended_errcode(db->h);
+		if (e == SQLITE_CONSTRAINT_FOREIGNKEY)
 			return db_failf(db, KILN_ENOTFOUND, "no build %lld", (long long)buildid);
+		if (e == SQLITE_CONSTRAINT_UNIQUE && sqlite_step_name_taken(db, buildid, name) == 1)
+			return 1;
 		return db_fail(db, "add step");
 	}
-	*ret_number = number;
 	*ret_stepid = sqlite3_last_insert_rowid(db->h);
+	return 0;
+}
+
+/* started_at: 0 for a step not started yet (NULL); state_string NULL: ''.
+ * A name the build has already gets the first free "_N" suffix. */
+static int sqlite_step_add(struct db *db, int64_t buildid, const char *name, double started_at,
+			   const char *state_string, int64_t *ret_stepid, int64_t *ret_number)
+{
+	int64_t number;
+	int r = sqlite_step_next_number(db, buildid, &number);
+	if (r < 0)
+		return r;
+	r = sqlite_step_insert(db, buildid, number, name, started_at, state_string, ret_stepid);
+	if (r == 1) {
+		_cleanup_free_ char *unique = NULL;
+		for (int i = 1;
+		     (r = sqlite_step_name_taken(db, buildid, unique ? unique : name)) == 1; i++) {
+			free(unique);
+			unique = xasprintf("%s_%d", name, i);
+		}
+		if (r >= 0)
+			r = sqlite_step_insert(db, buildid, number, unique, started_at,
+					       state_string, ret_stepid);
+		if (r == 1)
+			r = db_failf(db, KILN_EDB, "add step: name '%s' taken", unique);
+	}
+	size_t slot = (uint64_t)buildid % DB_STEP_NEXT_SLOTS;
+	if (r < 0) {
+		if (db->step_next[slot].buildid == buildid)
+			db->step_next[slot].buildid = 0;
+		return r;
+	}
+	db->step_next[slot].buildid = buildid;
+	db->step_next[slot].number = number + 1;
+	*ret_number = number;
 	return 0;
 }
 

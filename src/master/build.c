@@ -23,7 +23,7 @@
 #include "master/events.h"
 #include "master/events-steps.h"
 #include "master/master.h"
-#include "master/numbers.h"
+#include "master/logmask.h"
 #include "master/numbers.h"
 #include "master/sched/sched.h"
 #include "master/steps/step.h"
@@ -575,6 +575,7 @@ void build_free(struct build *b)
 	free(b->ss_project);
 	free(b->ss_codebase);
 	free(b->ss_all);
+	logmask_set_free(b->maskset); /* after step_free: its maskers use it */
 	uv_close((uv_handle_t *)&b->interrupt_timer, build_free_cb);
 }
 

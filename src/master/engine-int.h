@@ -187,6 +187,9 @@ struct build {
 	size_t step_locks_idx;                 /* the step (in bcfg->steps) they are for */
 	void (*locks_resume)(struct build *b); /* build_run_next, once a set is held */
 	int step_attempts; /* slice "misc": failed attempts of the step (its retry = N) */
+	/* slice "steps20": the secrets' patterns every log masker of the build
+	 * shares (master/logmask.h), made at its first log (steps/step.c) */
+	struct logmask_set *maskset; /* owned; NULL: not made yet */
 };
 
 /* engine.c */

@@ -48,10 +48,13 @@ struct logmask_stream {
 	size_t line_alloc;
 };
 
-struct logmask {
+/* The patterns of a list of secrets, indexed: made once, shared by the
+ * maskers of every log that masks the same secrets (logmask.h). */
+struct logmask_set {
 	struct logmask_secret *sec;
 	size_t nsec;
-	size_t window; /* the longest span a pattern can cover, gaps included */
+	size_t window;  /* the longest span a pattern can cover, gaps included */
+	size_t longest; /* the longest pattern */
 	/* the patterns that may start with byte c: bidx[bstart[c]..bstart[c + 1]) */
 	uint32_t bstart[257];
 	uint32_t *bidx;
@@ -59,8 +62,13 @@ struct logmask {
 	 * pattern may start with c0 then c1 (a terminator may follow any c0 of a
 	 * pattern with gaps; a URL form's c0 may be followed by anything) */
 	uint8_t pair[65536 / 8];
-	size_t *pos; /* scratch: the positions of one match */
-	size_t cap;  /* of each pending array: window + LOGMASK_SLICE */
+	size_t cap; /* of each pending array: window + LOGMASK_SLICE */
+};
+
+struct logmask {
+	const struct logmask_set *set;
+	struct logmask_set *own_set; /* made by logmask_new(), else NULL */
+	size_t *pos;                 /* scratch: the positions of one match */
 	struct logmask_stream st[LOGMASK_NSTREAMS];
 	/* all streams in arrival order, from the first byte that may still
 	 * start a secret */
@@ -97,7 +105,8 @@ static const char logmask_b64_std[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Adds v[0..len) (copied) unless too short, a duplicate or past the cap. */
-static void logmask_add(struct logmask *m, size_t *alloc, const char *v, size_t len, unsigned flags)
+static void logmask_add(struct logmask_set *m, size_t *alloc, const char *v, size_t len,
+			unsigned flags)
 {
 	if (len < LOGMASK_MIN_SECRET || m->nsec >= KILN_LOGMASK_MAX_PATTERNS)
 		return;
@@ -118,7 +127,7 @@ static void logmask_add(struct logmask *m, size_t *alloc, const char *v, size_t 
  * before a token in a Basic auth header), the characters that depend on
  * v's bytes alone, in the standard and the URL-safe alphabet.
  */
-static void logmask_add_base64(struct logmask *m, size_t *alloc, const char *v, size_t len)
+static void logmask_add_base64(struct logmask_set *m, size_t *alloc, const char *v, size_t len)
 {
 	size_t cap = (len + 2) / 3 * 4 + 8;
 	char *enc = xmalloc(cap);
@@ -161,8 +170,8 @@ static bool logmask_url_unreserved(unsigned char c)
 
 /* The patterns of one secret value raw[0..raw_len): its value and lines
  * (pass 0), its encodings (pass 1: dropped first when the cap is reached). */
-static void logmask_add_secret(struct logmask *m, size_t *alloc, const char *raw, size_t raw_len,
-			       int pass)
+static void logmask_add_secret(struct logmask_set *m, size_t *alloc, const char *raw,
+			       size_t raw_len, int pass)
 {
 	if (raw_len > KILN_LOGMASK_MAX_SECRET)
 		raw_len = KILN_LOGMASK_MAX_SECRET;
@@ -207,13 +216,13 @@ static size_t logmask_span(const struct logmask_secret *sec)
 	return xmul(sec->len, sec->flags & LOGMASK_P_URL ? 3 : 1 + LOGMASK_MAX_GAP);
 }
 
-static void logmask_pair_set(struct logmask *m, unsigned c0, unsigned c1)
+static void logmask_pair_set(struct logmask_set *m, unsigned c0, unsigned c1)
 {
 	m->pair[(c0 * 256 + c1) / 8] |= (uint8_t)(1u << (c1 % 8));
 }
 
 /* Indexes the patterns by the bytes they may start with. */
-static void logmask_index(struct logmask *m)
+static void logmask_index(struct logmask_set *m)
 {
 	uint32_t count[256] = {0};
 	for (size_t i = 0; i < m->nsec; i++) {
@@ -257,29 +266,60 @@ static void logmask_index(struct logmask *m)
 	}
 }
 
-struct logmask *logmask_new(const char *const *secrets, size_t n, logmask_emit_fn emit, void *ud)
+struct logmask_set *logmask_set_new(const char *const *secrets, size_t n)
 {
-	struct logmask *m = xcalloc(1, sizeof(*m));
-	m->emit = emit;
-	m->ud = ud;
-	size_t alloc = 0, longest = 0;
+	struct logmask_set *ks = xcalloc(1, sizeof(*ks));
+	size_t alloc = 0;
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < n; i++)
-			logmask_add_secret(m, &alloc, secrets[i], strlen(secrets[i]), pass);
-	m->window = 0;
-	for (size_t i = 0; i < m->nsec; i++) {
-		size_t span = logmask_span(&m->sec[i]);
-		if (span > m->window)
-			m->window = span;
-		if (m->sec[i].len > longest)
-			longest = m->sec[i].len;
+			logmask_add_secret(ks, &alloc, secrets[i], strlen(secrets[i]), pass);
+	for (size_t i = 0; i < ks->nsec; i++) {
+		size_t span = logmask_span(&ks->sec[i]);
+		if (span > ks->window)
+			ks->window = span;
+		if (ks->sec[i].len > ks->longest)
+			ks->longest = ks->sec[i].len;
 	}
-	logmask_index(m);
-	m->pos = xmalloc(xmul(xmul(longest, 3) + 1, sizeof(*m->pos)));
-	m->cap = m->window + LOGMASK_SLICE;
+	logmask_index(ks);
+	ks->cap = ks->window + LOGMASK_SLICE;
+	return ks;
+}
+
+void logmask_set_free(struct logmask_set *ks)
+{
+	if (!ks)
+		return;
+	for (size_t i = 0; i < ks->nsec; i++)
+		free(ks->sec[i].v);
+	free(ks->sec);
+	free(ks->bidx);
+	free(ks);
+}
+
+bool logmask_set_empty(const struct logmask_set *ks)
+{
+	return ks->nsec == 0;
+}
+
+struct logmask *logmask_new_shared(const struct logmask_set *ks, logmask_emit_fn emit, void *ud)
+{
+	struct logmask *m = xcalloc(1, sizeof(*m));
+	m->set = ks;
+	m->emit = emit;
+	m->ud = ud;
+	if (ks->nsec)
+		m->pos = xmalloc(xmul(xmul(ks->longest, 3) + 1, sizeof(*m->pos)));
 	static const char names[LOGMASK_NSTREAMS] = {'o', 'e', 'h'};
 	for (int s = 0; s < LOGMASK_NSTREAMS; s++)
 		m->st[s].name = names[s];
+	return m;
+}
+
+struct logmask *logmask_new(const char *const *secrets, size_t n, logmask_emit_fn emit, void *ud)
+{
+	struct logmask_set *ks = logmask_set_new(secrets, n);
+	struct logmask *m = logmask_new_shared(ks, emit, ud);
+	m->own_set = ks;
 	return m;
 }
 
@@ -287,10 +327,7 @@ void logmask_free(struct logmask *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->nsec; i++)
-		free(m->sec[i].v);
-	free(m->sec);
-	free(m->bidx);
+	logmask_set_free(m->own_set);
 	free(m->pos);
 	for (int s = 0; s < LOGMASK_NSTREAMS; s++) {
 		free(m->st[s].c);
@@ -363,20 +400,21 @@ static size_t logmask_scan(struct logmask *m, const char *t, const unsigned char
 			if (p >= seg_end)
 				for (seg_end = p + 1; seg_end < n && tags[seg_end] == tags[p];)
 					seg_end++;
-			if (p + m->window < seg_end)
-				p = seg_end - m->window;
+			if (p + m->set->window < seg_end)
+				p = seg_end - m->set->window;
 		}
 		unsigned char c = (unsigned char)t[p];
 		if (p + 1 < n) {
 			unsigned c1 = (unsigned char)t[p + 1];
-			if (!(m->pair[(c * 256u + c1) / 8] & (1u << (c1 % 8))))
+			if (!(m->set->pair[(c * 256u + c1) / 8] & (1u << (c1 % 8))))
 				continue;
 		}
-		if (m->bstart[c] == m->bstart[c + 1])
+		if (m->set->bstart[c] == m->set->bstart[c + 1])
 			continue;
-		for (uint32_t b = m->bstart[c]; b < m->bstart[c + 1]; b++) {
+		for (uint32_t b = m->set->bstart[c]; b < m->set->bstart[c + 1]; b++) {
 			size_t np = 0;
-			int r = logmask_match_at(t, n, p, &m->sec[m->bidx[b]], m->pos, &np);
+			int r = logmask_match_at(t, n, p, &m->set->sec[m->set->bidx[b]], m->pos,
+						 &np);
 			if (r > 0) {
 				for (size_t j = 0; j < np; j++)
 					mark(m, ctx, m->pos[j]);
@@ -492,7 +530,7 @@ static void logmask_finalize(struct logmask *m, struct logmask_stream *st, uint6
 static void logmask_settle(struct logmask *m, int s, size_t fresh, bool end)
 {
 	struct logmask_stream *st = &m->st[s];
-	if (m->nsec && fresh) {
+	if (m->set->nsec && fresh) {
 		size_t from = (size_t)(st->hold - st->base);
 		st->hold = st->base +
 			   logmask_scan(m, st->c, NULL, st->len, from, logmask_mark_stream, st);
@@ -517,7 +555,7 @@ static void logmask_settle(struct logmask *m, int s, size_t fresh, bool end)
 		memmove(m->cs, m->cs + keep, m->clen - keep);
 		m->clen -= keep;
 	}
-	if (end || !m->nsec) {
+	if (end || !m->set->nsec) {
 		m->clen = 0;
 		memset(m->ccount, 0, sizeof(m->ccount));
 		for (int t = 0; t < LOGMASK_NSTREAMS; t++)
@@ -543,12 +581,12 @@ void logmask_feed(struct logmask *m, char stream, const char *data, size_t len)
 	while (len) {
 		size_t n = len < LOGMASK_SLICE ? len : LOGMASK_SLICE;
 		/* settle() leaves at most window bytes in each array */
-		assert(st->len + n <= m->cap && m->clen + n <= m->cap);
+		assert(st->len + n <= m->set->cap && m->clen + n <= m->set->cap);
 		ARRAY_GROW(st->c, st->len + n, st->c_alloc);
 		ARRAY_GROW(st->masked, st->len + n, st->masked_alloc);
 		memcpy(st->c + st->len, data, n);
 		memset(st->masked + st->len, 0, n);
-		if (m->nsec) {
+		if (m->set->nsec) {
 			if (!m->ccount[s])
 				m->cfirst[s] = st->base + st->len;
 			m->ccount[s] += n;

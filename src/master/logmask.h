@@ -33,9 +33,11 @@
 #ifndef KILN_MASTER_LOGMASK_H
 #define KILN_MASTER_LOGMASK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct logmask;
+struct logmask_set;
 
 /* Line terminators tolerated between two bytes of a secret ("\r\n" is two). */
 #define LOGMASK_MAX_GAP 2
@@ -60,6 +62,20 @@ typedef void (*logmask_emit_fn)(void *ud, char stream, const char *text, size_t 
  * still begin a secret (at most the longest secret's bytes and gaps).
  */
 struct logmask *logmask_new(const char *const *secrets, size_t n, logmask_emit_fn emit, void *ud);
+
+/*
+ * The same in two parts, so that the patterns of a list of secrets (its
+ * values' forms, indexed: the costly part) are made once and shared by many
+ * maskers, e.g. every log of a build.  A set is immutable once made; it
+ * must outlive the maskers made from it.
+ */
+struct logmask_set *logmask_set_new(const char *const *secrets, size_t n);
+/* NULL-safe. */
+void logmask_set_free(struct logmask_set *ks);
+/* Whether ks has no pattern (no secret, or all too short): its maskers only
+ * cut lines, and a caller may skip masking altogether. */
+bool logmask_set_empty(const struct logmask_set *ks);
+struct logmask *logmask_new_shared(const struct logmask_set *ks, logmask_emit_fn emit, void *ud);
 /* Frees m without emitting what it holds (call logmask_flush first).  NULL-safe. */
 void logmask_free(struct logmask *m);
 /* Feeds one piece of output of stream ('o', 'e' or 'h'), in arrival order;

@@ -1575,6 +1575,162 @@ TEST(step_begin_one_write)
 	db_close(db);
 }
 
+/* Group commit (slice "steps20"): writes made by a turn's I/O callbacks (here
+ * an async handle's) keep the batch open while the next turns write too, up
+ * to KILN_DB_GROUP_TURNS turns; the first turn without such writes commits
+ * it.  A failed grouped commit is reported as a per-turn one was. */
+struct group_writer {
+	struct db *db;
+	uv_async_t async;
+	int n;     /* masters registered */
+	int turns; /* turns left that write (and wake the next) */
+};
+
+static void group_writer_cb(uv_async_t *h)
+{
+	struct group_writer *g = h->data;
+	char name[32];
+	int64_t id;
+	snprintf(name, sizeof(name), "g%d", ++g->n);
+	CHECK_INT(db_master_register(g->db, name, &id), 0);
+	if (--g->turns > 0)
+		uv_async_send(&g->async);
+}
+
+TEST(group_commit_across_writing_turns)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	CHECK_INT(setenv("KILN_TEST_FAIL_COMMIT", "3", 1), 0);
+	char *url;
+	struct db *db = open_file(&loop, &url);
+	CHECK_INT(unsetenv("KILN_TEST_FAIL_COMMIT"), 0);
+	struct commit_err e = {0};
+	db_set_commit_error_cb(db, on_commit_error_rec, &e);
+	struct db *other = NULL;
+	CHECK_INT(db_open(NULL, url, tmpdir, &other), 0);
+	struct group_writer g = {.db = db};
+	uv_async_init(&loop, &g.async, group_writer_cb);
+	g.async.data = &g;
+
+	/* UV_RUN_NOWAIT: the async handle keeps the loop alive, and a turn
+	 * with nothing to do must not block */
+	/* one writing turn: still open after it, committed after a quiet one */
+	g.turns = 1;
+	uv_async_send(&g.async);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	CHECK_INT(g.n, 1);
+	CHECK(db->in_txn);
+	CHECK(count_masters(other, 0));
+	uv_run(&loop, UV_RUN_NOWAIT);
+	CHECK(!db->in_txn);
+	CHECK(count_masters(other, 1)); /* commit 1 */
+
+	/* writing turn after turn: committed within KILN_DB_GROUP_TURNS turns
+	 * (or KILN_DB_GROUP_MS, whichever first), not after every turn */
+	g.turns = 3 * KILN_DB_GROUP_TURNS;
+	uv_async_send(&g.async);
+	int turns = 0, commits = 0, longest = 0, run = 0;
+	while (g.turns > 0 && turns < 10 * KILN_DB_GROUP_TURNS) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		turns++;
+		run++;
+		if (!db->in_txn) {
+			commits++;
+			longest = run > longest ? run : longest;
+			run = 0;
+		}
+	}
+	CHECK_INT(g.turns, 0);
+	CHECK(commits >= 1);    /* commit 2, at least */
+	CHECK(commits < turns); /* grouped */
+	CHECK(longest <= KILN_DB_GROUP_TURNS);
+	uv_run(&loop, UV_RUN_NOWAIT); /* the quiet turn: the rest */
+	CHECK(!db->in_txn);
+	CHECK(count_masters(other, 1 + 3 * KILN_DB_GROUP_TURNS) || e.calls == 1);
+
+	/* a grouped commit that fails is rolled back and reported once */
+	int before = e.calls;
+	int64_t id;
+	if (before == 0) {
+		/* commit 3 not reached yet (at most 2 grouped commits above) */
+		g.turns = 2;
+		uv_async_send(&g.async);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		uv_run(&loop, UV_RUN_NOWAIT);
+	}
+	CHECK_INT(e.calls, 1);
+	CHECK(strstr(e.msg, "KILN_TEST_FAIL_COMMIT") != NULL);
+	CHECK(!db->in_txn);
+	CHECK_INT(db_master_register(db, "after", &id), 0);
+	CHECK_INT(db_flush(db), 0);
+	uv_close((uv_handle_t *)&g.async, NULL);
+	db_close(db);
+	db_close(other);
+	loop_drain(&loop);
+	CHECK_INT(uv_loop_close(&loop), 0);
+	free(url);
+}
+
+/* Step numbers are remembered per build (slice "steps20": no MAX() per
+ * step): builds whose steps interleave keep their own sequences, and a
+ * rolled-back batch takes its numbers back with it. */
+TEST(step_numbers_interleaved_and_rolled_back)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	CHECK_INT(setenv("KILN_TEST_FAIL_COMMIT", "2", 1), 0);
+	char *url;
+	struct db *db = open_file(&loop, &url);
+	CHECK_INT(unsetenv("KILN_TEST_FAIL_COMMIT"), 0);
+	struct commit_err e = {0};
+	db_set_commit_error_cb(db, on_commit_error_rec, &e);
+	int64_t mid, bu, b[3], st, num;
+	CHECK_INT(db_master_register(db, "m1", &mid), 0);
+	CHECK_INT(db_builder_ensure(db, "b", NULL, NULL, &bu), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(db_build_add(db, bu, 0, 0, mid, 1, &b[i], NULL), 0);
+	/* 3 builds, 2 rounds: each build's numbers are 0, 1 */
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 3; i++) {
+			CHECK_INT(db_step_begin(db, b[i], "s", 1000, NULL, &st, &num), 0);
+			CHECK_INT(num, round);
+		}
+	}
+	/* a failed step of a build sharing b[0]'s slot leaves b[0]'s number; a
+	 * step of a name the build has takes the next number and a suffix */
+	CHECK_INT(db_step_begin(db, b[0] + DB_STEP_NEXT_SLOTS, "s", 1000, NULL, &st, &num),
+		  KILN_ENOTFOUND);
+	CHECK_INT(db_step_begin(db, b[0], "s", 1000, NULL, &st, &num), 0);
+	CHECK_INT(num, 2);
+	uv_run(&loop, UV_RUN_ONCE); /* commit 1 */
+	CHECK_INT(e.calls, 0);
+	/* commit 2 fails: the steps it held are gone, and so are their numbers */
+	CHECK_INT(db_step_begin(db, b[1], "t", 1000, NULL, &st, &num), 0);
+	CHECK_INT(num, 2);
+	CHECK_INT(db_step_begin(db, b[1], "u", 1000, NULL, &st, &num), 0);
+	CHECK_INT(num, 3);
+	uv_run(&loop, UV_RUN_ONCE);
+	CHECK_INT(e.calls, 1);
+	CHECK_INT(db_step_begin(db, b[1], "t", 1000, NULL, &st, &num), 0);
+	CHECK_INT(num, 2);
+	char bid[32];
+	snprintf(bid, sizeof(bid), "%lld", (long long)b[1]);
+	const char *vals[] = {bid};
+	struct db_filter f = {"buildid", DB_OP_EQ, vals, 1};
+	struct db_query q = {.filters = &f, .nfilters = 1, .limit = -1};
+	json_t *l = list(db, DB_STEPS, &q);
+	CHECK_INT(json_array_size(l), 3);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(l, 1), "name")), "s_1");
+	CHECK_STR(json_string_value(json_object_get(json_array_get(l, 2), "name")), "t");
+	json_decref(l);
+	db_close(db);
+	loop_drain(&loop);
+	CHECK_INT(uv_loop_close(&loop), 0);
+	free(url);
+}
+
 /* A write of one statement has no savepoint: when it fails on a loop, SQLite
  * undoes that statement only, and the rest of the batch still commits. */
 TEST(write1_failure_keeps_batch)
@@ -2285,6 +2441,8 @@ int main(void)
 	RUN(log_batched_on_loop);
 	RUN(log_compress_off_loop);
 	RUN(step_begin_one_write);
+	RUN(step_numbers_interleaved_and_rolled_back);
+	RUN(group_commit_across_writing_turns);
 	RUN(write1_failure_keeps_batch);
 	RUN(log_add_starts_tail);
 	RUN(log_short_tail_stays_raw);

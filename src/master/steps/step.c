@@ -112,10 +112,17 @@ static void step_log_store(void *ud, char stream, const char *text, size_t len)
 	step_log_store_to(st, st->logid, stream, text, len);
 }
 
+/* A masker for one log: the build's secrets' patterns (the master's
+ * config, the same for its whole life) are made once, at its first log,
+ * and shared by all its logs' maskers (logmask_new_shared). */
 static struct logmask *step_new_mask(struct step *st, logmask_emit_fn sink, void *ud)
 {
-	const struct config *cfg = st->b->e->m->cfg;
-	return logmask_new((const char *const *)cfg->secrets, cfg->nsecrets, sink, ud);
+	struct build *b = st->b;
+	if (!b->maskset) {
+		const struct config *cfg = b->e->m->cfg;
+		b->maskset = logmask_set_new((const char *const *)cfg->secrets, cfg->nsecrets);
+	}
+	return logmask_new_shared(b->maskset, sink, ud);
 }
 
 /* Output in pieces as it arrives: secrets reach commands (tokens in
@@ -1058,6 +1065,7 @@ void step_begin(struct build *b, const struct config_step *s)
 	st->cfg = s;
 	st->kind = step_kind_of(s->kind);
 	b->step = st;
+
 	if (!st->kind) {
 		/* cannot happen: config only makes kinds the table has */
 		log_error("build=%lld step '%s': no such kind of step %d", (long long)b->buildid,
