@@ -275,4 +275,12 @@
 /* kiln-worker: upload writes it sends before awaiting the first answer */
 #define KILN_WORKER_UPLOAD_WINDOW 4
 
+/* ---- slice "upload" (issue 10: the 1 GiB upload's speed) ---- */
+/* kiln master: allocations from this size up are mmapped (glibc's default
+ * 128 KiB, adjusted at run time, made an upload's 256 KiB message buffers
+ * mmap, fault in and unmap once per block) */
+#define KILN_MASTER_MMAP_THRESHOLD (1u << 20)
+/* kiln master: free heap kept at the top before it is given back */
+#define KILN_MASTER_TRIM_THRESHOLD (4u << 20)
+
 #endif

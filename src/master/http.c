@@ -491,6 +491,7 @@ static const struct lws_protocols http_protocols[] = {
  * sends to the rx size. */
 #define WORKER_RX_BUFFER 8192
 #define WORKER_TX_PACKET 65536
+#define WORKER_SERV_BUF WORKER_RX_BUFFER
 
 static const struct lws_protocols http_worker_protocols[] = {
 	/* protocols[0]: the Buildbot worker names no subprotocol */
@@ -549,7 +550,7 @@ static const lws_retry_bo_t worker_idle_policy = {
 	.secs_since_valid_hangup = 180,
 };
 
-static struct lws_context *http_context_new(struct http_server *s, unsigned pool)
+static struct lws_context *http_context_new(struct http_server *s, unsigned pool, unsigned serv_buf)
 {
 	struct lws_context_creation_info info;
 	void *foreign[1] = {s->m->loop};
@@ -565,6 +566,7 @@ static struct lws_context *http_context_new(struct http_server *s, unsigned pool
 	info.max_http_header_data = (unsigned short)KILN_MAX_HTTP_HEADER;
 	info.max_http_header_pool = pool;
 	info.timeout_secs = 30;
+	info.pt_serv_buf_size = serv_buf;
 	return lws_create_context(&info);
 }
 
@@ -602,8 +604,9 @@ int http_server_start(struct master *m, const struct ws_conn_ops *worker_ops,
 	atomic_init(&s->reply_mem_peak, 0);
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, http_lws_log);
-	s->ctx_http = http_context_new(s, KILN_HTTP_HEADER_POOL);
-	s->ctx_workers = s->ctx_http ? http_context_new(s, KILN_HTTP_HEADER_POOL) : NULL;
+	s->ctx_http = http_context_new(s, KILN_HTTP_HEADER_POOL, 0);
+	s->ctx_workers =
+		s->ctx_http ? http_context_new(s, KILN_HTTP_HEADER_POOL, WORKER_SERV_BUF) : NULL;
 	if (!s->ctx_workers) {
 		r = log_error_errno(-ENOMEM, "cannot create the lws contexts");
 		goto fail;
