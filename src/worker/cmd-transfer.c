@@ -35,6 +35,7 @@ struct xfer {
 	bool keepstamp;
 	bool truncated;
 	bool failed_open;
+	int read_errno; /* upload: the read that failed (ends it as the end of the file would) */
 	struct stat st;
 	const char *op_write, *op_close; /* upload ops */
 	size_t chunk_len;                /* download: the bytes asked for */
@@ -120,6 +121,10 @@ static void up_finish(struct xfer *x)
 	if (x->failed_open) {
 		_cleanup_free_ char *m = xasprintf("Cannot open file '%s' for upload\n", x->path);
 		xfer_end(x, 1, m, NULL);
+	} else if (x->read_errno) {
+		_cleanup_free_ char *m = xasprintf("Cannot read file '%s' for upload: %s\n",
+						   x->path, strerror(x->read_errno));
+		xfer_end(x, 1, m, NULL);
 	} else if (x->truncated) {
 		xfer_end(x, 1, "Maximum filesize reached, truncating file\n", NULL);
 	} else if (x->c->interrupted) {
@@ -198,8 +203,9 @@ static int up_send_block(struct xfer *x)
 		return (int)n;
 	}
 	if (n < 0) {
-		x->failure = xasprintf("cannot read '%s': %s", x->path, strerror((int)-n));
-		return (int)n;
+		x->read_errno = (int)-n;
+		x->eof = true;
+		return 0;
 	}
 	x->moved += (uint64_t)n;
 	x->inflight++;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FM_MAX_HELD 64
@@ -373,6 +374,26 @@ TEST(upload_reads_blocks_into_the_message_in_place)
 	}
 }
 
+/* A read that fails (a directory opens, then read(2) says EISDIR) ends the
+ * upload as a failed step (rc 1), not as a complete, empty file, and not as
+ * a protocol failure. */
+TEST(upload_read_error_is_rc_1)
+{
+	struct fm f;
+	fm_init_host(&f, &fm_inplace_host);
+	fm_msgs_new = fm_msgs_sent = fm_msgs_freed = 0;
+	_cleanup_free_ char *path = xasprintf("%s/adir", dir);
+	CHECK_INT(mkdir(path, 0755), 0);
+	fm_start_upload(&f, "20", path, 4096);
+	CHECK(fm_run_until(&f, &f.completed));
+	CHECK_INT(f.writes, 0);
+	CHECK_INT(fm_msgs_sent, 0);
+	CHECK_INT(fm_msgs_freed, fm_msgs_new);
+	CHECK_STR(f.failure, "");
+	CHECK_INT(f.rc, 1);
+	fm_release(&f);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -380,6 +401,7 @@ int main(void)
 	RUN(upload_keeps_a_window_of_writes);
 	RUN(upload_failed_write_ends_after_the_window_drains);
 	RUN(upload_reads_blocks_into_the_message_in_place);
+	RUN(upload_read_error_is_rc_1);
 	_cleanup_free_ char *rm = xasprintf("rm -rf '%s'", dir);
 	if (system(rm) != 0)
 		return 1;
