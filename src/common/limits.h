@@ -284,5 +284,12 @@
  * and this long (loop time): bounds how late other processes see a write */
 #define KILN_DB_GROUP_TURNS 16
 #define KILN_DB_GROUP_MS 10
+/* ---- slice "upload" (issue 10: the 1 GiB upload's speed) ---- */
+/* kiln master: allocations from this size up are mmapped (glibc's default
+ * 128 KiB, adjusted at run time, made an upload's 256 KiB message buffers
+ * mmap, fault in and unmap once per block) */
+#define KILN_MASTER_MMAP_THRESHOLD (1u << 20)
+/* kiln master: free heap kept at the top before it is given back */
+#define KILN_MASTER_TRIM_THRESHOLD (4u << 20)
 
 #endif

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "client/cmd.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "config/config.h"
@@ -188,6 +190,12 @@ static int master_run(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
+
+	/* an upload's messages (256 KiB blocks) are allocated and freed at a high
+	 * rate: glibc's default would mmap and unmap (or trim) them and fault
+	 * their pages in again for every block */
+	(void)mallopt(M_MMAP_THRESHOLD, KILN_MASTER_MMAP_THRESHOLD);
+	(void)mallopt(M_TRIM_THRESHOLD, KILN_MASTER_TRIM_THRESHOLD);
 
 	int lock_fd = master_lock_basedir(real);
 	if (lock_fd < 0)

@@ -396,9 +396,14 @@ int http_ws_on_receive(struct ws_conn *c, const void *in, size_t len)
 
 	if (c->closing)
 		return 0;
-	if (c->rx.len == 0)
+	int r = 0;
+	if (c->rx.len == 0) {
 		c->rx_binary = lws_frame_is_binary(wsi);
-	if (buf_add(&c->rx, in, len) < 0) {
+		/* room for the whole frame at once (an upload's block): no chain of
+		 * reallocations copying it as its fragments arrive */
+		r = buf_grow(&c->rx, len + lws_remaining_packet_payload(wsi));
+	}
+	if (r < 0 || buf_add(&c->rx, in, len) < 0) {
 		static const char why[] = "message too big";
 		log_warn("%s: message over %zu bytes, closing", c->peer, c->rx.max);
 		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,

@@ -34,29 +34,46 @@ void proto_sendq_release(struct proto_sendq *q)
 	q->queued_droppable = 0;
 }
 
-int proto_sendq_push(struct proto_sendq *q, const void *data, size_t len, unsigned flags)
+struct proto_sendq_msg *proto_sendq_msg_new(const struct proto_sendq *q, size_t len)
 {
 	struct proto_sendq_msg *m;
 
-	if (len > q->max || q->queued > q->max - len)
-		return -ENOBUFS;
 	if (len > SIZE_MAX - sizeof(*m) - q->headroom)
-		return -ENOBUFS; /* only reachable without a cap */
+		abort(); /* no such allocation can succeed: as xmalloc's failure */
 	m = xmalloc(sizeof(*m) + q->headroom + len);
 	m->next = NULL;
 	m->len = len;
+	m->flags = 0;
+	return m;
+}
+
+int proto_sendq_push_msg(struct proto_sendq *q, struct proto_sendq_msg *m, unsigned flags)
+{
+	if (m->len > q->max || q->queued > q->max - m->len)
+		return -ENOBUFS;
+	m->next = NULL;
 	m->flags = flags;
-	if (len)
-		memcpy(m->data + q->headroom, data, len);
 	if (q->tail)
 		q->tail->next = m;
 	else
 		q->head = m;
 	q->tail = m;
-	q->queued += len;
+	q->queued += m->len;
 	if (flags & PROTO_SENDQ_DROPPABLE)
-		q->queued_droppable += len;
+		q->queued_droppable += m->len;
 	return 0;
+}
+
+int proto_sendq_push(struct proto_sendq *q, const void *data, size_t len, unsigned flags)
+{
+	if (len > q->max || q->queued > q->max - len)
+		return -ENOBUFS;
+	if (len > SIZE_MAX - sizeof(struct proto_sendq_msg) - q->headroom)
+		return -ENOBUFS; /* only reachable without a cap */
+	struct proto_sendq_msg *m = proto_sendq_msg_new(q, len);
+	if (len)
+		memcpy(m->data + q->headroom, data, len);
+	return proto_sendq_push_msg(q, m, flags);
 }
 
 struct proto_sendq_msg *proto_sendq_peek(const struct proto_sendq *q)

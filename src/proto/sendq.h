@@ -16,6 +16,9 @@
 enum proto_sendq_flags {
 	/* proto_sendq_drop_droppable() may discard it while unsent (browser events) */
 	PROTO_SENDQ_DROPPABLE = 1 << 0,
+	/* the payload is a whole WebSocket frame already (kiln-worker's uploads):
+	 * the transport writes it as it is */
+	PROTO_SENDQ_FRAMED = 1 << 1,
 };
 
 struct proto_sendq_msg {
@@ -43,6 +46,15 @@ void proto_sendq_release(struct proto_sendq *q);
 /* Appends a copy of data[0..len) with flags (enum proto_sendq_flags).
  * -ENOBUFS, with nothing queued, if queued + len would pass the cap. */
 int proto_sendq_push(struct proto_sendq *q, const void *data, size_t len, unsigned flags)
+	__attribute__((warn_unused_result));
+/* A message of len payload bytes (proto_sendq_payload(), the queue's
+ * headroom before them) for the caller to fill in place, not queued: then
+ * proto_sendq_push_msg() or free().  Its len may be lowered before the push. */
+struct proto_sendq_msg *proto_sendq_msg_new(const struct proto_sendq *q, size_t len);
+/* Appends m (from proto_sendq_msg_new() on this queue) without copying it:
+ * the queue owns it from now on.  -ENOBUFS, m still the caller's, if
+ * queued + m->len would pass the cap. */
+int proto_sendq_push_msg(struct proto_sendq *q, struct proto_sendq_msg *m, unsigned flags)
 	__attribute__((warn_unused_result));
 /* The oldest message (borrowed: valid until it is shifted, dropped or the
  * queue released), or NULL when the queue is empty. */

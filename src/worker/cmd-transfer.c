@@ -35,13 +35,13 @@ struct xfer {
 	bool keepstamp;
 	bool truncated;
 	bool failed_open;
+	int read_errno; /* upload: the read that failed (ends it as the end of the file would) */
 	struct stat st;
 	const char *op_write, *op_close; /* upload ops */
-	char *chunk;                     /* owned, blocksize */
-	size_t chunk_len;
-	unsigned inflight; /* upload: writes sent, not yet answered */
-	bool eof;          /* upload: nothing more to send (end, interrupt, maxsize) */
-	char *failure;     /* owned, upload: a write's failure, reported once none is in flight */
+	size_t chunk_len;                /* download: the bytes asked for */
+	unsigned inflight;               /* upload: writes sent, not yet answered */
+	bool eof;      /* upload: nothing more to send (end, interrupt, maxsize) */
+	char *failure; /* owned, upload: a write's failure, reported once none is in flight */
 };
 
 static void xfer_free(struct xfer *x)
@@ -57,7 +57,6 @@ static void xfer_free(struct xfer *x)
 	free(x->tarpath);
 	free(x->tmpdir);
 	free(x->path);
-	free(x->chunk);
 	free(x->failure);
 	free(x);
 }
@@ -83,7 +82,6 @@ static struct xfer *xfer_new(struct cmd *c, const msgpack_object *args, size_t d
 		x->blocksize = XFER_MAX_BLOCK;
 	x->maxsize = proto_obj_int(proto_map_get(args, "maxsize"), &v) && v >= 0 ? v : -1;
 	(void)proto_obj_bool(proto_map_get(args, "keepstamp"), &x->keepstamp);
-	x->chunk = xmalloc(x->blocksize);
 	c->data = x;
 	return x;
 }
@@ -109,13 +107,6 @@ static char *xfer_failure(int status, const msgpack_object *result)
 
 /* ---- upload (file and directory) ------------------------------------------------------------ */
 
-static void up_pack_chunk(struct proto_enc *e, void *ud)
-{
-	struct xfer *x = ud;
-	proto_pack_str(e, "args");
-	proto_pack_bin(e, x->chunk, x->chunk_len);
-}
-
 static void up_pack_utime(struct proto_enc *e, void *ud)
 {
 	struct xfer *x = ud;
@@ -129,6 +120,10 @@ static void up_finish(struct xfer *x)
 {
 	if (x->failed_open) {
 		_cleanup_free_ char *m = xasprintf("Cannot open file '%s' for upload\n", x->path);
+		xfer_end(x, 1, m, NULL);
+	} else if (x->read_errno) {
+		_cleanup_free_ char *m = xasprintf("Cannot read file '%s' for upload: %s\n",
+						   x->path, strerror(x->read_errno));
 		xfer_end(x, 1, m, NULL);
 	} else if (x->truncated) {
 		xfer_end(x, 1, "Maximum filesize reached, truncating file\n", NULL);
@@ -197,20 +192,22 @@ static int up_send_block(struct xfer *x)
 		if (left < want)
 			want = (size_t)left;
 	}
-	ssize_t n;
-	do
-		n = read(x->fd, x->chunk, want);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0) {
+	/* read straight into the message (cmd_request_read): no copy of the block */
+	ssize_t n = cmd_request_read(x->c, x->op_write, x->fd, want, up_on_write, x);
+	if (n == 0) {
 		x->eof = true;
 		return 0;
 	}
-	x->chunk_len = (size_t)n;
-	x->moved += (uint64_t)n;
-	if (cmd_request(x->c, x->op_write, 1, up_pack_chunk, up_on_write, x) < 0) {
+	if (n == -ENOTCONN || n == -EBUSY) {
 		x->failure = xstrdup("cannot send data");
-		return -EIO;
+		return (int)n;
 	}
+	if (n < 0) {
+		x->read_errno = (int)-n;
+		x->eof = true;
+		return 0;
+	}
+	x->moved += (uint64_t)n;
 	x->inflight++;
 	return 1;
 }

@@ -6,8 +6,12 @@
  */
 #define LOG_SUBSYS "worker"
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "common/clock.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "worker/worker-int.h"
@@ -171,6 +175,92 @@ int cmd_request(struct cmd *c, const char *op, uint32_t nfields,
 	worker_send(w, &e);
 	proto_enc_release(&e);
 	return 0;
+}
+
+/* The head of a write request up to its bin header for n bytes: the
+ * session's map header, op and seq_number (the format proto_session_request()
+ * documents), then command_id and the "args" key. */
+static void cmd_pack_write_head(struct proto_enc *e, const char *op, int64_t seq, const char *id,
+				size_t n)
+{
+	proto_pack_map(e, 2 + 2);
+	proto_pack_str(e, "op");
+	proto_pack_str(e, op);
+	proto_pack_str(e, "seq_number");
+	proto_pack_int(e, seq);
+	proto_pack_str(e, "command_id");
+	proto_pack_str(e, id);
+	proto_pack_str(e, "args");
+	msgpack_pack_bin(&e->pk, n);
+}
+
+static void cmd_msg_free(struct worker *w, void *msg)
+{
+	if (w->host->msg_free)
+		w->host->msg_free(w->host_ud, msg);
+	else
+		free(msg);
+}
+
+ssize_t cmd_request_read(struct cmd *c, const char *op, int fd, size_t want, proto_reply_fn fn,
+			 void *ud)
+{
+	struct worker *w = c->w;
+	if (c->detached || !w->connected)
+		return -ENOTCONN;
+	if (proto_session_pending(w->session) >= KILN_MAX_PENDING_REQUESTS)
+		return -EBUSY;
+	/* the head's length for a full block: the data is read right after it */
+	struct proto_enc e;
+	proto_enc_init(&e);
+	cmd_pack_write_head(&e, op, proto_session_next_seq(w->session), c->id, want);
+	size_t head = e.sb.size;
+	proto_enc_reset(&e);
+
+	unsigned char *p;
+	void *msg;
+	if (w->host->msg_new)
+		msg = w->host->msg_new(w->host_ud, head + want, &p);
+	else
+		msg = p = xmalloc(head + want);
+	ssize_t n;
+	do
+		n = read(fd, p + head, want);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		int r = n < 0 ? -errno : 0;
+		cmd_msg_free(w, msg);
+		proto_enc_release(&e);
+		return r;
+	}
+	int64_t seq = proto_session_request(w->session, &e, op, 2, fn, ud);
+	if (seq < 0) { /* not reached: checked above, and nothing ran since */
+		cmd_msg_free(w, msg);
+		proto_enc_release(&e);
+		return (int)seq;
+	}
+	proto_pack_str(&e, "command_id");
+	proto_pack_str(&e, c->id);
+	proto_pack_str(&e, "args");
+	msgpack_pack_bin(&e.pk, (size_t)n);
+	/* a short read may shorten the bin header, never lengthen it */
+	if (e.sb.size > head)
+		abort();
+	if (e.sb.size < head)
+		memmove(p + e.sb.size, p + head, (size_t)n);
+	memcpy(p, e.sb.data, e.sb.size);
+	size_t len = e.sb.size + (size_t)n;
+	proto_enc_release(&e);
+	int r;
+	if (w->host->msg_send) {
+		r = w->host->msg_send(w->host_ud, msg, len);
+	} else {
+		r = w->host->send(w->host_ud, p, len);
+		free(msg);
+	}
+	if (r < 0) /* the connection is going: the reply fails with it */
+		log_debug("dropped a message: not connected");
+	return n;
 }
 
 char *cmd_arg_str(const msgpack_object *args, const char *key)

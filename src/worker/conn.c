@@ -21,6 +21,8 @@
 #include <netdb.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "common/buf.h"
 #include "common/err.h"
@@ -30,6 +32,7 @@
 #include "common/xalloc.h"
 #include "proto/sendq.h"
 #include "worker/worker.h"
+#include "worker/wsframe.h"
 
 #define CONN_BACKOFF_FIRST 1.0
 #define CONN_BACKOFF_FACTOR 1.5
@@ -67,6 +70,8 @@ struct conn {
 	size_t naddrs, next_addr;       /* this attempt's addresses; the next to try */
 	char numeric[INET6_ADDRSTRLEN]; /* the address being tried, as text, kept for lws */
 	bool timer_closed;              /* conn_free's closes finished: free once not resolving */
+	unsigned char keys[256];        /* masking keys for conn_msg_send's frames, 4 bytes each */
+	size_t keys_left;               /* unused bytes at the end of keys */
 };
 
 static void conn_schedule(struct conn *c);
@@ -87,6 +92,88 @@ int conn_send(struct conn *c, const void *data, size_t len)
 	lws_callback_on_writable(c->wsi);
 	worker_sendq_changed(c->w, c->sendq.queued);
 	return 0;
+}
+
+/* A fresh masking key: RFC 6455 5.3 wants it unpredictable (for browsers'
+ * scripts; kiln-worker runs none), so getrandom(2) 64 keys at a time, and
+ * should that fail, lws's source and then the clock. */
+static void conn_mask_key(struct conn *c, unsigned char key[4])
+{
+	if (c->keys_left < 4) {
+		ssize_t n = getrandom(c->keys, sizeof(c->keys), GRND_NONBLOCK);
+		if (n != (ssize_t)sizeof(c->keys) &&
+		    lws_get_random(c->ctx, c->keys, sizeof(c->keys)) != sizeof(c->keys)) {
+			struct timespec ts;
+			(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+			uint64_t x =
+				(uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u ^ (uint64_t)ts.tv_sec;
+			for (size_t i = 0; i < sizeof(c->keys); i++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				c->keys[i] = (unsigned char)x;
+			}
+		}
+		c->keys_left = sizeof(c->keys);
+	}
+	c->keys_left -= 4;
+	memcpy(key, c->keys + c->keys_left, 4);
+}
+
+void *conn_msg_new(struct conn *c, size_t cap, unsigned char **ret_payload)
+{
+	struct proto_sendq_msg *m = proto_sendq_msg_new(&c->sendq, WSFRAME_MAX_HEADER + cap);
+	*ret_payload = proto_sendq_payload(&c->sendq, m) + WSFRAME_MAX_HEADER;
+	return m;
+}
+
+void conn_msg_free(void *msg)
+{
+	free(msg);
+}
+
+int conn_msg_send(struct conn *c, void *msg, size_t len)
+{
+	struct proto_sendq_msg *m = msg;
+	if (!c->up || !c->wsi) {
+		free(m);
+		return -ENOTCONN;
+	}
+	unsigned char *frame = proto_sendq_payload(&c->sendq, m);
+	unsigned char *p = frame + WSFRAME_MAX_HEADER;
+	size_t hl = wsframe_header_len(len);
+	if (hl < WSFRAME_MAX_HEADER) {
+		/* under 64 KiB: the shorter header, so the frame moves up to meet it */
+		memmove(frame + hl, p, len);
+		p = frame + hl;
+	}
+	unsigned char key[4];
+	conn_mask_key(c, key);
+	(void)wsframe_header(frame, len, key);
+	wsframe_mask(p, len, key);
+	m->len = hl + len;
+	int r = proto_sendq_push_msg(&c->sendq, m, PROTO_SENDQ_FRAMED);
+	if (r < 0) {
+		free(m);
+		return r;
+	}
+	lws_callback_on_writable(c->wsi);
+	worker_sendq_changed(c->w, c->sendq.queued);
+	return 0;
+}
+
+void *conn_host_msg_new(void *ud, size_t cap, unsigned char **ret_payload)
+{
+	return conn_msg_new(ud, cap, ret_payload);
+}
+
+int conn_host_msg_send(void *ud, void *msg, size_t len)
+{
+	return conn_msg_send(ud, msg, len);
+}
+
+void conn_host_msg_free(void *ud, void *msg)
+{
+	(void)ud;
+	conn_msg_free(msg);
 }
 
 int conn_host_send(void *ud, const void *data, size_t len)
@@ -263,7 +350,10 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		struct proto_sendq_msg *m = proto_sendq_peek(&c->sendq);
 		if (!m)
 			break;
-		int n = lws_write(wsi, proto_sendq_payload(&c->sendq, m), m->len, LWS_WRITE_BINARY);
+		/* a frame conn_msg_send() made goes out as it is (lws adds nothing) */
+		enum lws_write_protocol wp =
+			(m->flags & PROTO_SENDQ_FRAMED) ? LWS_WRITE_RAW : LWS_WRITE_BINARY;
+		int n = lws_write(wsi, proto_sendq_payload(&c->sendq, m), m->len, wp);
 		if (n < 0 || (size_t)n < m->len) {
 			log_warn("write to master failed");
 			return -1;

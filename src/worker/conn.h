@@ -49,6 +49,16 @@ int conn_new(uv_loop_t *loop, const struct conn_opts *o, struct worker *w, struc
  * own: each change is reported to worker_sendq_changed(), which pauses
  * command output (KILN_WORKER_SENDQ_PAUSE).  -ENOTCONN when no session is up. */
 int conn_send(struct conn *c, const void *data, size_t len);
+/* A message built in place (an upload's block): cap bytes at *ret_payload
+ * to fill, with room in front for its WebSocket header.  Then
+ * conn_msg_send() or conn_msg_free(). */
+void *conn_msg_new(struct conn *c, size_t cap, unsigned char **ret_payload);
+/* Frames its first len payload bytes itself (a masked binary frame, the
+ * key from getrandom(2), masked 8 bytes at a time: wsframe.h) and queues
+ * the frame, which lws then writes raw.  Takes msg, also on failure
+ * (-ENOTCONN when no session is up). */
+int conn_msg_send(struct conn *c, void *msg, size_t len);
+void conn_msg_free(void *msg);
 /* Closes the connection and starts destroying the lws context; run the loop
  * afterwards to let handles close, then call conn_finish().  A resolution
  * still running on the thread pool is cancelled if it has not started, else
@@ -60,6 +70,9 @@ void conn_finish(void);
 
 /* The worker_host glue: ud is the struct conn. */
 int conn_host_send(void *ud, const void *data, size_t len);
+void *conn_host_msg_new(void *ud, size_t cap, unsigned char **ret_payload);
+int conn_host_msg_send(void *ud, void *msg, size_t len);
+void conn_host_msg_free(void *ud, void *msg);
 
 /* Parses "HOST:PORT", "ws://HOST:PORT[/]" or "[v6]:PORT".  *ret_host is owned by the caller. */
 int conn_parse_master(const char *s, char **ret_host, int *ret_port);

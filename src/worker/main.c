@@ -197,6 +197,30 @@ static int daemon_send(void *ud, const void *data, size_t len)
 	return d->conn ? conn_send(d->conn, data, len) : -ENOTCONN;
 }
 
+/* An upload's block, read into the message in place (worker.h's msg_new). */
+static void *daemon_msg_new(void *ud, size_t cap, unsigned char **ret_payload)
+{
+	struct daemon *d = ud;
+	if (d->conn)
+		return conn_msg_new(d->conn, cap, ret_payload);
+	return *ret_payload = xmalloc(cap); /* never sent: daemon_msg_send frees it */
+}
+
+static int daemon_msg_send(void *ud, void *msg, size_t len)
+{
+	struct daemon *d = ud;
+	if (d->conn)
+		return conn_msg_send(d->conn, msg, len);
+	free(msg);
+	return -ENOTCONN;
+}
+
+static void daemon_msg_free(void *ud, void *msg)
+{
+	(void)ud;
+	conn_msg_free(msg);
+}
+
 static void daemon_stop(struct daemon *d)
 {
 	if (d->stopping)
@@ -229,7 +253,13 @@ static void daemon_on_signal(uv_signal_t *s, int signum)
 	daemon_stop(s->data);
 }
 
-static const struct worker_host daemon_host = {daemon_send, daemon_shutdown};
+static const struct worker_host daemon_host = {
+	.send = daemon_send,
+	.shutdown = daemon_shutdown,
+	.msg_new = daemon_msg_new,
+	.msg_send = daemon_msg_send,
+	.msg_free = daemon_msg_free,
+};
 
 static int cmd_start(int argc, char **argv)
 {

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "proto/msg.h"
@@ -24,6 +25,14 @@ struct worker_host {
 	int (*send)(void *ud, const void *data, size_t len);
 	/* The master sent `shutdown` (already answered): stop the process soon. */
 	void (*shutdown)(void *ud);
+	/* Optional, all three or none (then a message built in place goes
+	 * through send: one copy more).  msg_new: a message buffer with cap
+	 * bytes at *ret_payload for the caller to fill; msg_send queues its
+	 * first len bytes and takes the buffer (freed on failure too); msg_free
+	 * drops one never sent. */
+	void *(*msg_new)(void *ud, size_t cap, unsigned char **ret_payload);
+	int (*msg_send)(void *ud, void *msg, size_t len);
+	void (*msg_free)(void *ud, void *msg);
 };
 
 struct worker_settings {
@@ -123,6 +132,16 @@ void cmd_finish(struct cmd *c, const char *failure);
  */
 int cmd_request(struct cmd *c, const char *op, uint32_t nfields,
 		void (*pack)(struct proto_enc *e, void *ud), proto_reply_fn fn, void *ud);
+/*
+ * An upload's write without copying its data: reads up to want bytes of fd
+ * straight into the message {op, seq_number, command_id, args: <bin>} (the
+ * host's buffer) and sends it; fn gets the reply as with cmd_request().
+ * Returns the bytes read and sent (> 0), 0 at the end of the file, or < 0
+ * (the read's -errno, or not connected, too many pending): on <= 0 nothing
+ * was sent and fn is not called.
+ */
+ssize_t cmd_request_read(struct cmd *c, const char *op, int fd, size_t want, proto_reply_fn fn,
+			 void *ud);
 
 /* The command table (worker.c); cmd-*.c define the entries. */
 extern const struct cmd_type cmd_shell, cmd_mkdir, cmd_rmdir, cmd_cpdir, cmd_stat, cmd_glob,

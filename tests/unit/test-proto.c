@@ -502,6 +502,33 @@ TEST(sendq_cap)
 	proto_sendq_release(&q);
 }
 
+/* A message filled in place: pushed without a copy, its lowered len counted,
+ * flags kept (PROTO_SENDQ_FRAMED), and refused past the cap (then still the
+ * caller's to free). */
+TEST(sendq_message_filled_in_place)
+{
+	struct proto_sendq q;
+	proto_sendq_init(&q, 10, 4);
+	struct proto_sendq_msg *m = proto_sendq_msg_new(&q, 8);
+	unsigned char *p = proto_sendq_payload(&q, m);
+	memcpy(p, "abcdef", 6);
+	m->len = 6;
+	CHECK_INT(proto_sendq_push_msg(&q, m, PROTO_SENDQ_FRAMED), 0);
+	CHECK_INT(q.queued, 6);
+	struct proto_sendq_msg *big = proto_sendq_msg_new(&q, 5);
+	CHECK_INT(proto_sendq_push_msg(&q, big, 0), -ENOBUFS);
+	CHECK_INT(q.queued, 6);
+	free(big);
+	struct proto_sendq_msg *h = proto_sendq_peek(&q);
+	CHECK(h == m);
+	CHECK(proto_sendq_payload(&q, h) == p && !memcmp(p, "abcdef", 6));
+	CHECK(h->flags & PROTO_SENDQ_FRAMED);
+	proto_sendq_shift(&q);
+	CHECK(proto_sendq_empty(&q));
+	CHECK_INT(q.queued, 0);
+	proto_sendq_release(&q);
+}
+
 TEST(sendq_droppable_accounting_and_discard)
 {
 	struct proto_sendq q;
@@ -577,6 +604,7 @@ int main(void)
 	RUN(session_reentrant_fail_all);
 	RUN(sendq_keeps_order_and_headroom);
 	RUN(sendq_cap);
+	RUN(sendq_message_filled_in_place);
 	RUN(sendq_droppable_accounting_and_discard);
 	RUN(sendq_release_frees_all);
 	return tap_done();

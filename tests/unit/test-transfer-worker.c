@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FM_MAX_HELD 64
@@ -123,11 +124,66 @@ static void fm_shutdown(void *ud)
 	(void)ud;
 }
 
-static const struct worker_host fm_host = {fm_send, fm_shutdown};
+static const struct worker_host fm_host = {.send = fm_send, .shutdown = fm_shutdown};
+
+/* A host that lets the worker build messages in place (as conn.c does): a
+ * guard byte after each buffer's cap must stay untouched. */
+static unsigned fm_msgs_new, fm_msgs_sent, fm_msgs_freed;
+
+struct fm_msg {
+	size_t cap;
+	unsigned char data[];
+};
+
+static void *fm_msg_new(void *ud, size_t cap, unsigned char **ret_payload)
+{
+	(void)ud;
+	struct fm_msg *m = xmalloc(sizeof(*m) + cap + 1);
+	m->cap = cap;
+	m->data[cap] = 0xa5;
+	fm_msgs_new++;
+	*ret_payload = m->data;
+	return m;
+}
+
+static int fm_msg_send(void *ud, void *msg, size_t len)
+{
+	struct fm_msg *m = msg;
+	CHECK(len <= m->cap);
+	CHECK_INT(m->data[m->cap], 0xa5);
+	fm_msgs_sent++;
+	int r = fm_send(ud, m->data, len);
+	free(m);
+	return r;
+}
+
+static void fm_msg_free(void *ud, void *msg)
+{
+	(void)ud;
+	struct fm_msg *m = msg;
+	CHECK_INT(m->data[m->cap], 0xa5);
+	fm_msgs_freed++;
+	free(m);
+}
+
+static const struct worker_host fm_inplace_host = {
+	.send = fm_send,
+	.shutdown = fm_shutdown,
+	.msg_new = fm_msg_new,
+	.msg_send = fm_msg_send,
+	.msg_free = fm_msg_free,
+};
 
 static char dir[] = "/tmp/kiln-test-transfer-worker.XXXXXX";
 
+static void fm_init_host(struct fm *f, const struct worker_host *host);
+
 static void fm_init(struct fm *f)
+{
+	fm_init_host(f, &fm_host);
+}
+
+static void fm_init_host(struct fm *f, const struct worker_host *host)
 {
 	memset(f, 0, sizeof(*f));
 	f->rc = -99;
@@ -136,7 +192,7 @@ static void fm_init(struct fm *f)
 	f->deliver.data = f;
 	buf_init(&f->up, 64u << 20);
 	buf_init(&f->answers, 1u << 20);
-	f->w = worker_new(&f->loop, dir, &fm_host, f);
+	f->w = worker_new(&f->loop, dir, host, f);
 	worker_connected(f->w);
 }
 
@@ -275,12 +331,77 @@ TEST(upload_failed_write_ends_after_the_window_drains)
 	fm_release(&f);
 }
 
+/* Blocks read straight into the host's message buffers: full blocks with
+ * every bin header form (bin8 under 256 bytes, bin16, bin32 from 64 KiB),
+ * and a short last block whose header is shorter than a full block's (the
+ * data moves up to meet it); the end of the file is found without sending
+ * anything, and its unused buffer goes back through msg_free. */
+TEST(upload_reads_blocks_into_the_message_in_place)
+{
+	static const struct {
+		int64_t block;
+		size_t size;
+	} cases[] = {
+		{100000, 300000 + 200}, /* bin32 blocks, then a bin8 one */
+		{70000, 140000},        /* an exact multiple: the probe at the end sends nothing */
+		{300, 3 * 300 + 44},    /* bin16 blocks, then bin8 */
+		{200, 1000 + 7},        /* bin8 throughout */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fm f;
+		fm_init_host(&f, &fm_inplace_host);
+		fm_msgs_new = fm_msgs_sent = fm_msgs_freed = 0;
+		_cleanup_free_ char *name = xasprintf("p%zu.bin", i);
+		_cleanup_free_ char *path = make_file(name, cases[i].size);
+		_cleanup_free_ char *id = xasprintf("%zu", 10 + i);
+		fm_start_upload(&f, id, path, cases[i].block);
+		while (f.nheld || !f.closed) {
+			if (!f.nheld && !fm_run_until(&f, &f.closed))
+				break;
+			fm_answer_write(&f, NULL);
+		}
+		CHECK(fm_run_until(&f, &f.completed));
+		size_t nb = (cases[i].size + (size_t)cases[i].block - 1) / (size_t)cases[i].block;
+		CHECK_INT(f.writes, nb);
+		CHECK_INT(fm_msgs_sent, nb);
+		CHECK_INT(fm_msgs_new, fm_msgs_sent + fm_msgs_freed);
+		CHECK_INT(fm_msgs_freed, 1); /* the read that found the end */
+		CHECK_STR(f.failure, "");
+		CHECK_INT(f.rc, 0);
+		CHECK_INT(f.up.len, cases[i].size);
+		CHECK(same_as_file(&f.up, path));
+		fm_release(&f);
+	}
+}
+
+/* A read that fails (a directory opens, then read(2) says EISDIR) ends the
+ * upload as a failed step (rc 1), not as a complete, empty file, and not as
+ * a protocol failure. */
+TEST(upload_read_error_is_rc_1)
+{
+	struct fm f;
+	fm_init_host(&f, &fm_inplace_host);
+	fm_msgs_new = fm_msgs_sent = fm_msgs_freed = 0;
+	_cleanup_free_ char *path = xasprintf("%s/adir", dir);
+	CHECK_INT(mkdir(path, 0755), 0);
+	fm_start_upload(&f, "20", path, 4096);
+	CHECK(fm_run_until(&f, &f.completed));
+	CHECK_INT(f.writes, 0);
+	CHECK_INT(fm_msgs_sent, 0);
+	CHECK_INT(fm_msgs_freed, fm_msgs_new);
+	CHECK_STR(f.failure, "");
+	CHECK_INT(f.rc, 1);
+	fm_release(&f);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
 		return 1;
 	RUN(upload_keeps_a_window_of_writes);
 	RUN(upload_failed_write_ends_after_the_window_drains);
+	RUN(upload_reads_blocks_into_the_message_in_place);
+	RUN(upload_read_error_is_rc_1);
 	_cleanup_free_ char *rm = xasprintf("rm -rf '%s'", dir);
 	if (system(rm) != 0)
 		return 1;

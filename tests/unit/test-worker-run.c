@@ -115,7 +115,7 @@ static void fake_shutdown(void *ud)
 	f->shutdowns++;
 }
 
-static const struct worker_host fake_host = {fake_send, fake_shutdown};
+static const struct worker_host fake_host = {.send = fake_send, .shutdown = fake_shutdown};
 
 static void fake_init(struct fake *f)
 {
