@@ -283,5 +283,7 @@
 #define KILN_BADGE_MAX_TEXT 128           /* bytes of ?left_text= (more: 400) */
 #define KILN_BADGE_BRANCH_SCAN 200        /* a builder's latest builds searched for ?branch= */
 #define KILN_BADGE_MAX_AGE_S 30           /* Cache-Control max-age of a badge */
+#define KILN_WORKER_SEEN_INTERVAL_S                                                                \
+	60 /* a connected worker's last_seen is written at most this often */
 
 #endif

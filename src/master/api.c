@@ -161,7 +161,7 @@ static const struct api_route api_routes[] = {
 	{"logs/#/raw", api_log_raw_get, NULL, {"logid"}, EP_RAW},
 
 	{"workers", api_workers_get, NULL, {NULL}, "/workers"},
-	{"workers/*", api_worker_get, NULL, {"workerid|name"}, EP_WORKER},
+	{"workers/*", api_worker_get, api_worker_rpc, {"workerid|name"}, EP_WORKER},
 	{"workers/*/builds", api_worker_builds_get, NULL, {"workerid|name"}, EP_WORKER},
 
 	{"buildrequests", api_requests_get, NULL, {NULL}, "/buildrequests"},
