@@ -97,6 +97,9 @@ TEST(routes)
 	CHECK(www_asset_find("/builders/hello") == index);
 	CHECK(www_asset_find("/builders/hello/builds") == index);
 	CHECK(www_asset_find("/buildersx") == NULL);
+	CHECK(www_asset_find("/workers") == index); /* slice "uimisc" */
+	CHECK(www_asset_find("/workers/w1") == index);
+	CHECK(www_asset_find("/workersx") == NULL);
 	CHECK(www_asset_find("/nosuch") == NULL);
 	CHECK(www_asset_find("") == NULL);
 	CHECK(www_asset_find("/assets/") == NULL);
