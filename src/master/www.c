@@ -27,7 +27,7 @@
 
 /* First path segments of the UI's views (www/src/router.js): a reload of
  * "/builders/hello" must get index.html, not a 404.  "/" is the board. */
-static const char *const www_views[] = {"builders", "workers" /* slice "uimisc" */};
+static const char *const www_views[] = {"builders", "workers", "requests" /* slice "uimisc" */};
 
 const struct www_asset *www_asset_table(size_t *ret_n)
 {

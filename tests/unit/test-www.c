@@ -100,6 +100,7 @@ TEST(routes)
 	CHECK(www_asset_find("/workers") == index); /* slice "uimisc" */
 	CHECK(www_asset_find("/workers/w1") == index);
 	CHECK(www_asset_find("/workersx") == NULL);
+	CHECK(www_asset_find("/requests") == index);
 	CHECK(www_asset_find("/nosuch") == NULL);
 	CHECK(www_asset_find("") == NULL);
 	CHECK(www_asset_find("/assets/") == NULL);

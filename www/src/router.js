@@ -10,12 +10,14 @@ import { onStatus } from './live.js';
 import { Board } from './board.js';
 import { Builder } from './builder.js';
 import { Workers, Worker } from './workers.js'; // slice "uimisc"
+import { Requests } from './requests.js'; // slice "uimisc"
 
 const ROUTES = [
   { re: /^\/$/, view: Board },
   { re: /^\/builders\/([^/]+)$/, view: Builder },
   { re: /^\/workers$/, view: Workers }, // slice "uimisc"
   { re: /^\/workers\/([^/]+)$/, view: Worker },
+  { re: /^\/requests$/, view: Requests },
 ];
 
 export function navigate(url) {
@@ -73,7 +75,7 @@ export function App() {
     <header class="top">
       <a class="brand" href="/">${TITLE}</a>
       ${TITLE_URL && html`<a class="dim" href=${TITLE_URL} target="_blank" rel="noopener">project</a>`}
-      <nav><a href="/">Status board</a> <a href="/workers">Workers</a></nav>
+      <nav><a href="/">Status board</a> <a href="/workers">Workers</a> <a href="/requests">Queue</a></nav>
       <${Connection} />
     </header>
     <main>
