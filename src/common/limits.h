@@ -291,5 +291,15 @@
 #define KILN_MASTER_MMAP_THRESHOLD (1u << 20)
 /* kiln master: free heap kept at the top before it is given back */
 #define KILN_MASTER_TRIM_THRESHOLD (4u << 20)
+/* Slice "uimisc" (issue 11): badges, Atom feeds, workers' last seen */
+#define KILN_FEEDS_MAX_ENTRIES 20         /* builds in one Atom feed (Buildbot 0.8's default) */
+#define KILN_FEEDS_MAX_BYTES (256u << 10) /* one feed document (then 500) */
+#define KILN_FEEDS_MAX_URL 4096           /* the feed's own URL with ?builder= (then 500) */
+#define KILN_FEEDS_MAX_AGE_S 30           /* Cache-Control max-age of a feed */
+#define KILN_BADGE_MAX_TEXT 128           /* bytes of ?left_text= (more: 400) */
+#define KILN_BADGE_BRANCH_SCAN 200        /* a builder's latest builds searched for ?branch= */
+#define KILN_BADGE_MAX_AGE_S 30           /* Cache-Control max-age of a badge */
+#define KILN_WORKER_SEEN_INTERVAL_S                                                                \
+	60 /* a connected worker's last_seen is written at most this often */
 
 #endif

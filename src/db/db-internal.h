@@ -154,6 +154,8 @@ enum db_stmt_id {
 	ST_WORKER_SET_PAUSED,
 	ST_WORKER_SET_GRACEFUL,
 	ST_WORKER_EXISTS,
+	ST_WORKER_SET_LAST_SEEN, /* slice "uimisc" */
+	ST_WORKER_PAUSED,        /* slice "uimisc" */
 	ST_CONFIGURED_DEL,
 	ST_CONFIGURED_ADD,
 	ST_SS_ADD,

@@ -86,6 +86,7 @@ static const struct field workers_fields[] = {
 	 "ELSE json_array(json_object('masterid', w.masterid)) END",
 	 F_JSON, 0},
 	{"graceful", "w.graceful", F_BOOL, 0},
+	{"last_seen", "w.last_seen", F_TIME, 0}, /* slice "uimisc" */
 	{"name", "w.name", F_TEXT, 0},
 	{"paused", "w.paused", F_BOOL, 0},
 	{"workerid", "w.id", F_INT, 0},

@@ -153,3 +153,34 @@ int db_worker_set_configured(struct db *db, int64_t workerid, int64_t masterid,
 {
 	return WRITE(sqlite_worker_set_configured(db, workerid, masterid, builderids, n));
 }
+
+/* --- last seen and the pause flag (slice "uimisc") -------------------------------- */
+
+static int sqlite_worker_set_last_seen(struct db *db, int64_t workerid, double when)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(db, ST_WORKER_SET_LAST_SEEN,
+						 "UPDATE workers SET last_seen = ?1 WHERE id = ?2");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_double(s, 1, when);
+	sqlite3_bind_int64(s, 2, workerid);
+	return db_update_one(db, s, "worker last seen");
+}
+
+int db_worker_set_last_seen(struct db *db, int64_t workerid, double when)
+{
+	return WRITE1(sqlite_worker_set_last_seen(db, workerid, when));
+}
+
+int db_worker_paused(struct db *db, int64_t workerid, bool *ret_paused)
+{
+	int r = db_exists(db, ST_WORKER_EXISTS, "SELECT 1 FROM workers WHERE id = ?1", workerid);
+	if (r <= 0)
+		return r;
+	r = db_exists(db, ST_WORKER_PAUSED, "SELECT 1 FROM workers WHERE id = ?1 AND paused != 0",
+		      workerid);
+	if (r < 0)
+		return r;
+	*ret_paused = r > 0;
+	return 1;
+}

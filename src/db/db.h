@@ -130,6 +130,11 @@ int db_worker_set_graceful(struct db *db, int64_t workerid, bool graceful);
 /* Replaces the builders this worker is configured for on masterid. */
 int db_worker_set_configured(struct db *db, int64_t workerid, int64_t masterid,
 			     const int64_t *builderids, size_t n);
+/* slice "uimisc": when the master last heard from the worker (Unix seconds;
+ * "last_seen" in the workers' rows). */
+int db_worker_set_last_seen(struct db *db, int64_t workerid, double when);
+/* slice "uimisc": 1 and *ret_paused (its stored pause flag), 0 if no such worker. */
+int db_worker_paused(struct db *db, int64_t workerid, bool *ret_paused);
 
 /* --- buildsets and build requests --------------------------------------------- */
 struct db_sourcestamp {

@@ -210,6 +210,8 @@ void api_log_raw_reply(struct api_ctx *ctx, int64_t logid);
 
 void api_workers_get(struct api_ctx *ctx);
 void api_worker_get(struct api_ctx *ctx);
+/* slice "uimisc": JSON-RPC pause and unpause on /workers/ID (api-workers.c) */
+void api_worker_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
 void api_worker_builds_get(struct api_ctx *ctx);
 void api_masters_get(struct api_ctx *ctx);
 void api_master_get(struct api_ctx *ctx);

@@ -1,11 +1,20 @@
 /*
  * /api/v2/workers/... (by id or name, and the builds a worker ran) and
- * /api/v2/masters/....
+ * /api/v2/masters/...; JSON-RPC pause and unpause of a worker.
  */
 #include "master/api-int.h"
+#include "master/engine-int.h"
+#include "master/events-workers.h"
+#include "master/master.h"
+
+#include "common/err.h"
+#include "common/xalloc.h"
+#include "config/config.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 void api_workers_get(struct api_ctx *ctx)
 {
@@ -46,4 +55,59 @@ void api_master_get(struct api_ctx *ctx)
 {
 	const char *f[] = {"masterid", ctx->cap[0], NULL};
 	api_list(ctx, DB_MASTERS, "masters", true, NULL, f);
+}
+
+/* ---- JSON-RPC pause / unpause (slice "uimisc") ------------------------------------- */
+
+/* The live connection of the configured worker named name, or NULL. */
+static struct wconn *api_workers_conn(struct engine *e, const char *name)
+{
+	const struct config *cfg = e->m->cfg;
+	for (size_t i = 0; i < cfg->nworkers; i++)
+		if (!strcmp(cfg->worker[i].name, name))
+			return e->conn[i];
+	return NULL;
+}
+
+/* Buildbot's worker control actions: "pause" (no new builds start on it;
+ * running ones go on) and "unpause".  The flag is stored, so it outlives
+ * the connection and a restart.  "stop" and "kill" answer 501. */
+void api_worker_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
+{
+	bool pause = !strcmp(rpc->method, "pause");
+	if (!pause && strcmp(rpc->method, "unpause")) {
+		char *msg = xasprintf("action: %s is not supported", rpc->method);
+		api_rpc_reply_error(ctx, 501, rpc->id, -32601, msg);
+		free(msg);
+		return;
+	}
+	const char *f[] = {api_is_num(ctx->cap[0]) ? "workerid" : "name", ctx->cap[0], NULL};
+	json_t *rows = NULL;
+	int r = api_fetch(ctx, DB_WORKERS, f, &rows);
+	json_t *row = r >= 0 ? json_array_get(rows, 0) : NULL;
+	if (r >= 0 && !row) {
+		json_decref(rows);
+		api_rpc_reply_error(ctx, 404, rpc->id, -32602, "no such worker");
+		return;
+	}
+	int64_t workerid = row ? json_integer_value(json_object_get(row, "workerid")) : 0;
+	const char *name = row ? json_string_value(json_object_get(row, "name")) : NULL;
+	if (r >= 0)
+		r = db_worker_set_paused(ctx->db, workerid, pause);
+	if (r >= 0)
+		r = db_flush(ctx->db);
+	if (r < 0) {
+		json_decref(rows);
+		api_rpc_reply_error(ctx, 500, rpc->id, -32603, err_str(r));
+		return;
+	}
+	struct engine *e = ctx->m->engine;
+	struct wconn *w = e && name ? api_workers_conn(e, name) : NULL;
+	if (w)
+		w->paused = pause;
+	json_decref(rows);
+	events_worker(ctx->m, workerid, "state_updated", false, NULL);
+	if (e && !pause)
+		engine_kick(e);
+	api_rpc_reply_result(ctx, rpc->id, json_null());
 }

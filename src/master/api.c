@@ -163,7 +163,7 @@ static const struct api_route api_routes[] = {
 	{"logs/#/search", api_log_search_get, NULL, {"logid"}, "/logs/n:logid/search"}, /* uilog */
 
 	{"workers", api_workers_get, NULL, {NULL}, "/workers"},
-	{"workers/*", api_worker_get, NULL, {"workerid|name"}, EP_WORKER},
+	{"workers/*", api_worker_get, api_worker_rpc, {"workerid|name"}, EP_WORKER},
 	{"workers/*/builds", api_worker_builds_get, NULL, {"workerid|name"}, EP_WORKER},
 
 	{"buildrequests", api_requests_get, NULL, {NULL}, "/buildrequests"},

@@ -231,7 +231,8 @@ int dispatch_hooks_next_worker(struct engine *e, size_t i, const struct db_reque
 	/* the workers the engine could choose from (pick_worker's rules) */
 	for (size_t k = 0; k < bc->nworkers && n < max; k++) {
 		struct wconn *c = e->conn[e->builder_workers[i][k]];
-		if (!c || !c->attached || c->closed || c->running >= c->cfg->max_builds)
+		if (!c || !c->attached || c->closed || c->paused ||
+		    c->running >= c->cfg->max_builds)
 			continue;
 		if (bc->nlocks && !locks_available(e->locks, bc->locks, bc->nlocks, c->cfg->name))
 			continue;

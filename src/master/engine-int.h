@@ -98,6 +98,8 @@ struct wconn {
 	unsigned viol_in_window;   /* counted in it */
 	unsigned viol_unlogged;    /* counted and not logged yet */
 	bool viol_closing;         /* disconnected for them: further messages are dropped */
+	bool paused;               /* slice "uimisc": paused (JSON-RPC pause): no new builds */
+	uint64_t seen_ms;          /* slice "uimisc": clock_mono_ms of its last last_seen write */
 	struct wconn *next, *prev; /* in engine->workers */
 	int refs;
 };

@@ -56,7 +56,7 @@ static struct wconn *pick_worker(struct engine *e, size_t i)
 	int best_free = 0;
 	for (size_t k = 0; k < bc->nworkers; k++) {
 		struct wconn *w = e->conn[e->builder_workers[i][k]];
-		if (!w || !w->attached || w->closed)
+		if (!w || !w->attached || w->closed || w->paused) /* paused: slice "uimisc" */
 			continue;
 		int free_slots = w->cfg->max_builds - w->running;
 		/* slice "locks": Buildbot's canStartBuild: skip a worker whose locks are taken */

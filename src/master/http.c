@@ -10,7 +10,9 @@
  */
 #define LOG_SUBSYS "http"
 
+#include "master/badges.h"
 #include "master/events.h"
+#include "master/feeds.h"
 #include "master/http-int.h"
 #include "master/master.h"
 
@@ -152,6 +154,8 @@ static const struct http_route {
 } http_routes[] = {
 	{"/api/v2", true, api_handle},
 	{"/change_hook", true, change_hook_handle},
+	{"/badges", true, badges_handle}, /* slice "uimisc": badges.h */
+	{"/feeds", true, feeds_handle},   /* slice "uimisc": feeds.h */
 };
 
 static void http_dispatch(struct http_conn *hc)

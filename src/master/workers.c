@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "db/db.h"
 #include "master/engine-int.h"
+#include "master/events-workers.h"
 #include "master/master.h"
 #include "proto/msg.h"
 #include "proto/session.h"
@@ -260,6 +261,9 @@ static void workers_attach_done(struct wconn *w)
 	int r = db_worker_set_connected(m->db, w->workerid, m->masterid);
 	if (r < 0)
 		log_error("worker=%s cannot record connection: %s", w->cfg->name, db_errmsg(m->db));
+	bool paused = false; /* slice "uimisc": a pause outlives the connection */
+	w->paused = db_worker_paused(m->db, w->workerid, &paused) > 0 && paused;
+	events_worker(m, w->workerid, "connected", true, &w->seen_ms);
 	engine_kick(w->e);
 }
 
@@ -695,6 +699,8 @@ static void wconn_message(void *ud, struct ws_conn *ws, const void *data, size_t
 	}
 	if (w->viol_closing)
 		goto out; /* disconnected for its violations: what it still sent is dropped */
+	if (w->attached)  /* its last_seen, at most once a minute (slice "uimisc") */
+		events_worker(w->e->m, w->workerid, NULL, false, &w->seen_ms);
 	if (str_eq(msg.op, "response")) {
 		r = proto_session_handle_response(w->sess, &msg);
 		if (r < 0) {
@@ -987,6 +993,8 @@ static void wconn_closed(void *ud, struct ws_conn *ws)
 		if (!other && db_worker_set_connected(e->m->db, w->workerid, 0) < 0)
 			log_error("worker=%s cannot record disconnection: %s", w->cfg->name,
 				  db_errmsg(e->m->db));
+		if (!other)
+			events_worker(e->m, w->workerid, "disconnected", true, &w->seen_ms);
 	}
 	wconn_unref(w);
 	engine_kick(e);

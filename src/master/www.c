@@ -36,6 +36,8 @@ static const char *const www_views[] = {
 	"console",
 	"grid",
 	"force",
+	"workers",  /* slice "uimisc" */
+	"requests",
 };
 
 const struct www_asset *www_asset_table(size_t *ret_n)

@@ -112,7 +112,7 @@ static void fixture_make(struct db *db, struct fixture *f)
 }
 
 /* The number of the newest migration in src/db/migrations/. */
-#define DB_LAST_MIGRATION 7
+#define DB_LAST_MIGRATION 8
 
 /* --- open, migrations ------------------------------------------------------------- */
 
@@ -229,6 +229,13 @@ TEST(masters_builders_workers)
 	CHECK_INT(db_worker_set_paused(db, w1, true), 0);
 	CHECK_INT(db_worker_set_graceful(db, w1, false), 0);
 	CHECK_INT(db_worker_set_paused(db, 999, true), KILN_ENOTFOUND);
+	/* slice "uimisc": the stored pause flag and last seen */
+	bool paused = false;
+	CHECK_INT(db_worker_paused(db, w1, &paused), 1);
+	CHECK(paused);
+	CHECK_INT(db_worker_paused(db, 999, &paused), 0);
+	CHECK_INT(db_worker_set_last_seen(db, w1, 1234.7), 0);
+	CHECK_INT(db_worker_set_last_seen(db, 999, 1.0), KILN_ENOTFOUND);
 	int64_t bs[] = {b2, b1};
 	CHECK_INT(db_worker_set_configured(db, w1, m1, bs, 2), 0);
 	CHECK_INT(db_worker_set_configured(db, w1, m1, bs, 2), 0); /* replaces, no duplicates */
@@ -259,9 +266,11 @@ TEST(masters_builders_workers)
 	json_t *workers = list(db, DB_WORKERS, NULL);
 	CHECK_INT(json_array_size(workers), 1);
 	json_t *w = json_array_get(workers, 0);
-	static const char *const wkeys[] = {"configured_on", "connected_to", "graceful",  "name",
-					    "paused",        "workerid",     "workerinfo"};
-	check_keys(w, wkeys, 7);
+	static const char *const wkeys[] = {"configured_on", "connected_to", "graceful",
+					    "last_seen",     "name",         "paused",
+					    "workerid",      "workerinfo"};
+	check_keys(w, wkeys, 8);
+	CHECK_INT(jint(w, "last_seen"), 1234);
 	json_t *conf = json_object_get(w, "configured_on");
 	CHECK_INT(json_array_size(conf), 2);
 	CHECK_INT(jint(json_array_get(conf, 0), "builderid"), b1);

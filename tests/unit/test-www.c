@@ -113,6 +113,10 @@ TEST(routes)
 	CHECK(www_asset_find("/builds") == index);
 	CHECK(www_asset_find("/buildsx") == NULL);
 	CHECK(www_asset_find("/assets/chunk.0000000000000000.js") == NULL);
+	CHECK(www_asset_find("/workers") == index); /* slice "uimisc" */
+	CHECK(www_asset_find("/workers/w1") == index);
+	CHECK(www_asset_find("/workersx") == NULL);
+	CHECK(www_asset_find("/requests") == index);
 	CHECK(www_asset_find("/nosuch") == NULL);
 	CHECK(www_asset_find("") == NULL);
 	CHECK(www_asset_find("/assets/") == NULL);

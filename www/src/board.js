@@ -14,7 +14,6 @@ import { getAll, lastBuilds } from './builders.js';
 const BUILD_FIELDS = ['buildid', 'builderid', 'number', 'results', 'complete', 'started_at',
   'complete_at', 'state_string'];
 const fields = (names) => names.map((f) => `field=${f}`).join('&');
-const WORKER_POLL_MS = 15000; // workers' connections (no worker events on /ws yet)
 const BAD = new Set([2, 4, 5]); // failure, exception, retry
 
 class BoardData {
@@ -44,7 +43,6 @@ class BoardData {
     ];
     if (isOnline()) this.load();
     const timers = [
-      setInterval(() => !document.hidden && this.pollWorkers(), WORKER_POLL_MS),
       // "5m ago" and progress bars: every second while builds run, else every 30 s
       setInterval(() => (this.running.size || ++this.ticks % 30 === 0) && this.changed(), 1000),
     ];
@@ -84,7 +82,7 @@ class BoardData {
         async (bs) => [bs, await lastBuilds(bs.length, `complete=true&${fields(BUILD_FIELDS)}`)]),
       get('builds?complete=false', 'builds'),
       get('buildrequests?claimed=false&complete=false&field=buildrequestid&field=builderid', 'buildrequests'),
-      get('workers?field=workerid&field=name&field=connected_to&field=paused', 'workers'),
+      get('workers?field=workerid&field=name&field=connected_to&field=paused&field=last_seen', 'workers'),
     ]);
     const last = new Map(lasts.map((b) => [b.builderid, b]));
     this.builders = builders.sort((a, b) => a.name.localeCompare(b.name));
@@ -110,6 +108,7 @@ class BoardData {
   apply(k, m) {
     const [coll, , verb] = k.split('/');
     if (!m) return;
+    if (coll === 'workers') return this.pollWorkers(); // connected, disconnected, paused
     if (coll === 'builds' && verb === 'steps') {
       // builds/B/steps/S/new|started|finished: the newest step is the current one
       const cur = this.steps.get(m.buildid);
@@ -150,7 +149,7 @@ class BoardData {
 
   async pollWorkers() {
     try {
-      this.workers = await get('workers?field=workerid&field=name&field=connected_to&field=paused',
+      this.workers = await get('workers?field=workerid&field=name&field=connected_to&field=paused&field=last_seen',
         'workers');
       this.changed();
     } catch {
@@ -237,7 +236,9 @@ export function Board() {
       <span class=${offline.length ? 'bad' : ''}>${offline.length} of ${data.workers.length} workers offline</span>
     </p>
     ${offline.length > 0 && html`<p class="offline-workers">Offline: ${offline.map((w) =>
-      html`<span class="worker" data-worker=${w.name}>${w.name}</span> `)}</p>`}
+      html`<a class="worker" data-worker=${w.name} href=${`/workers/${encodeURIComponent(w.name)}`}
+        title=${w.last_seen ? `last seen ${when(w.last_seen)}` : 'never connected'}>${w.name}</a>
+        <span class="since">${w.last_seen ? `(last seen ${ago(w.last_seen)})` : '(never seen)'}</span> `)}</p>`}
     <form class="filters" onSubmit=${(e) => e.preventDefault()}>
       <label>Name <input type="search" name="name" value=${name}
         onInput=${(e) => setQuery(tag, e.currentTarget.value)} /></label>

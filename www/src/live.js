@@ -3,7 +3,7 @@
 // with capped exponential backoff and jitter, and after every (re)connect
 // and every "resync" it tells listeners to refetch what they show: events
 // missed while offline are never silently lost.
-const PATHS = ['builds/*/*', 'buildrequests/*/*', 'changes/*/*', 'builds/*/steps/*/*'];
+const PATHS = ['builds/*/*', 'buildrequests/*/*', 'changes/*/*', 'builds/*/steps/*/*', 'workers/*/*'];
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 15000;
 

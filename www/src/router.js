@@ -16,6 +16,8 @@ import { Grid } from './grid.js';
 import { Force } from './force.js';
 import { Builders } from './builders.js';
 import { Build } from './build.js';
+import { Workers, Worker } from './workers.js'; // slice "uimisc"
+import { Requests } from './requests.js'; // slice "uimisc"
 
 const ROUTES = [
   { re: /^\/$/, view: Board },
@@ -30,6 +32,9 @@ const ROUTES = [
   { re: /^\/builders$/, view: Builders },
   { re: /^\/builders\/([^/]+)\/builds\/(\d+)$/, view: Build },
   { re: /^\/builds\/(\d+)$/, view: Build },
+  { re: /^\/workers$/, view: Workers }, // slice "uimisc"
+  { re: /^\/workers\/([^/]+)$/, view: Worker },
+  { re: /^\/requests$/, view: Requests },
 ];
 
 export function navigate(url) {
@@ -89,7 +94,7 @@ export function App() {
       ${TITLE_URL && html`<a class="dim" href=${TITLE_URL} target="_blank" rel="noopener">project</a>`}
       <nav><a href="/">Status board</a> <a href="/builders">Builders</a>
         <a href="/waterfall">Waterfall</a> <a href="/console">Console</a> <a href="/grid">Grid</a>
-        <a href="/force">Force</a></nav>
+        <a href="/force">Force</a> <a href="/workers">Workers</a> <a href="/requests">Queue</a></nav>
       <${Connection} />
     </header>
     <main>
