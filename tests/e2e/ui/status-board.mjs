@@ -78,6 +78,8 @@ try {
   await step('the worker that never connected is listed offline, the connected one is not', async () => {
     await page.locator('.offline-workers [data-worker="spare"]').waitFor(T);
     if (await page.locator('[data-worker="w1"]').count()) throw new Error('w1 listed offline');
+    const txt = await page.locator('.offline-workers').innerText();
+    if (!/spare\s*\(never seen\)/.test(txt)) throw new Error(`offline list says: ${txt}`);
   });
 
   await page.evaluate(() => { window.kilnNoReload = 1; });
