@@ -333,7 +333,7 @@ static bool http_pending_is_ws(const struct http_pending *p)
 
 /* The request is complete: the socket and its bytes go to lws.  lws 4.1.6
  * spins when an adopted read buffer holds a body, so lws gets the header
- * block without Content-Length (and without Expect, answered already) and
+ * block with "Content-Length: 0" (and without Expect, answered already) and
  * the body reaches the request through http_adopt(). */
 static void http_pending_adopt(struct http_pending *p)
 {
@@ -346,10 +346,16 @@ static void http_pending_adopt(struct http_pending *p)
 	for (size_t off = 0; off < hdr_end;) {
 		const char *eol = memchr(h + off, '\n', hdr_end - off);
 		size_t len = (size_t)(eol + 1 - (h + off)), skip;
-		if (!(off && (http_pending_hdr_is(h + off, len, "content-length", &skip) ||
-			      http_pending_hdr_is(h + off, len, "expect", &skip))) &&
-		    buf_add(&hdrs, h + off, len) < 0)
+		if (off && http_pending_hdr_is(h + off, len, "content-length", &skip)) {
+			/* an explicit 0, not none: a POST without a length is
+			 * read by lws up to the close, so the next request on the
+			 * connection would be taken for its body */
+			if (buf_add(&hdrs, "Content-Length: 0\r\n", 19) < 0)
+				break;
+		} else if (!(off && http_pending_hdr_is(h + off, len, "expect", &skip)) &&
+			   buf_add(&hdrs, h + off, len) < 0) {
 			break;
+		}
 		off += len;
 	}
 	/* pipelined bytes after the body are the next request */

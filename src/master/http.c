@@ -332,9 +332,12 @@ static int http_on_request(struct http_conn *hc, const char *in, size_t inlen)
 			http_reply_error(hc, 413, "request body too large");
 			return 0;
 		}
-		if (cln <= 0 && !lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING)) {
-			/* no length and not chunked: there is no body to wait for
-			 * (curl -X POST), and lws would never call us again */
+		if ((cln > 0 && v == 0) ||
+		    (cln <= 0 && !lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING))) {
+			/* a length of 0 (what http-listen.c gives lws when it
+			 * read the body itself: it is in pre), or no length and
+			 * not chunked: there is no body to wait for, and lws
+			 * would never call us again */
 			http_dispatch(hc);
 			return 0;
 		}
