@@ -36,7 +36,7 @@ static const char *const www_views[] = {
 	"console",
 	"grid",
 	"force",
-	"workers",  /* slice "uimisc" */
+	"workers", /* slice "uimisc" */
 	"requests",
 };
 
