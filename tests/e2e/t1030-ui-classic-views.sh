@@ -10,12 +10,7 @@
 # waterfall relies on: builds of several builders in a time window, one
 # request.
 . "$(dirname "$0")/lib.sh"
-
-CHROMIUM=${KILN_CHROMIUM:-/usr/bin/chromium}
-require_cmd node curl
-[ -x "$CHROMIUM" ] || skip_all "'$CHROMIUM' is not installed (scripts/install-deps)"
-[ -d "$KILN_SRC/www/node_modules/playwright-core" ] ||
-    skip_all "www/node_modules is missing (scripts/install-deps runs npm ci)"
+. "$(dirname "$0")/lib-ui.sh"
 
 M=$TRASH/master
 new_master "$M" <<LUA
@@ -67,25 +62,6 @@ out=$(api "builds?builderid__in=$a&builderid__in=$b&started_at__lt=$t0&field=num
 check "... nothing of theirs started before the window ($out)" \
     [ "$(jpy 'len(d["builds"])' <<<"$out")" = 0 ]
 
-URL=$URL TRASH=$TRASH WWW=$KILN_SRC/www CHROMIUM=$CHROMIUM KILN=$KILN \
-    node "$KILN_SRC/tests/e2e/ui/classic-views.mjs" >"$TRASH/ui.out" 2>"$TRASH/ui.err" &
-NODE_PID=$!
-e2e_track $NODE_PID
-wait_for 300 sh -c "! kill -0 $NODE_PID 2>/dev/null"
-wait "$NODE_PID" 2>/dev/null
-while IFS= read -r line; do
-    case $line in
-        'ok - '*) ok "ui: ${line#ok - }" ;;
-        'not ok - '*) not_ok "ui: ${line#not ok - }" ;;
-        '#'*) echo "$line" ;;
-    esac
-done <"$TRASH/ui.out"
-check "the browser test printed its points" grep -q '^ok - ' "$TRASH/ui.out"
-if [ -s "$TRASH/ui.err" ]; then sed 's/^/# node: /' "$TRASH/ui.err" | head -n 20; fi
-ART=$KILN_BUILD/test-artifacts/$E2E_NAME
-rm -f "$ART"/classic-*.png
-mkdir -p "$ART" && cp "$TRASH"/classic-*.png "$ART/" 2>/dev/null
-for v in waterfall console grid; do
-    check "screenshot saved ($ART/classic-$v.png)" test -s "$ART/classic-$v.png"
-done
+ui_run classic-views.mjs 300 KILN="$KILN"
+ui_screenshots 'classic-*.png' classic-waterfall.png classic-console.png classic-grid.png
 done_testing
