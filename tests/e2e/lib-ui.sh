@@ -2,10 +2,14 @@
 # The shell half shared by the browser tests (t1000, t1010, t1020, t1030,
 # t1031, t1042, t1043): each runs a script of tests/e2e/ui/ (built on
 # ui/harness.mjs) in Debian's Chromium through playwright-core against the
-# test's master.  Sourced after lib.sh; skips the test (skip_all) when node,
-# curl, the browser or www/node_modules are missing:
+# test's master.  Sourced after lib.sh (it sources lib-build.sh: its
+# start_master_w1 starts the master and kiln-worker w1); skips the test
+# (skip_all) when node, curl, the browser or www/node_modules are missing:
 #
 #   CHROMIUM                the browser (KILN_CHROMIUM, or /usr/bin/chromium)
+#   ui_master               writes $M/master.lua (M=$TRASH/master): both
+#                           listeners on port 0, then the test's Lua from
+#                           stdin; and the secret w1 (secret-$$)
 #   ui_start SCRIPT [VAR=VALUE...]
 #                           starts `node tests/e2e/ui/SCRIPT` in the
 #                           background (URL, TRASH, WWW, CHROMIUM and the
@@ -26,12 +30,26 @@
 #                           $E2E_NAME (they outlive the trash directory),
 #                           then a test point per NAME: it was saved
 #                           ("screenshots saved" for one NAME)
+. "$(dirname "${BASH_SOURCE[0]}")/lib-build.sh"
 
 CHROMIUM=${KILN_CHROMIUM:-/usr/bin/chromium}
 require_cmd node curl
 [ -x "$CHROMIUM" ] || skip_all "'$CHROMIUM' is not installed (scripts/install-deps)"
 [ -d "$KILN_SRC/www/node_modules/playwright-core" ] ||
     skip_all "www/node_modules is missing (scripts/install-deps runs npm ci)"
+
+M=$TRASH/master
+
+ui_master() {
+    {
+        cat <<'LUA'
+http = { listen = "127.0.0.1:0" }
+workers_listen = "127.0.0.1:0"
+LUA
+        cat
+    } | new_master "$M"
+    printf 'secret-%s' "$$" > "$M/secrets/w1"
+}
 
 ui_start() {
     local script=$1

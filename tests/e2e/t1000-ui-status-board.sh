@@ -29,9 +29,7 @@ builder { name = "broken", workers = { "w1" }, tags = { "c" },
 force_scheduler { name = "force", builders = { "hello", "broken" } }
 LUA
 printf 'secret-%s' "$$" > "$M/secrets/w1"
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+start_master_w1 "$M"
 
 # ---- HTTP: what the master serves ----
 hdrs() { curl -sS --max-time 10 -o "$TRASH/body" -D - "$@" | tr -d '\r'; }

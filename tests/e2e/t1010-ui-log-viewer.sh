@@ -10,10 +10,7 @@
 . "$(dirname "$0")/lib-ui.sh"
 
 LINES=30000
-M=$TRASH/master
-new_master "$M" <<LUA
-http = { listen = "127.0.0.1:0" }
-workers_listen = "127.0.0.1:0"
+ui_master <<LUA
 worker { name = "w1", password = secret("w1") }
 -- $LINES coloured lines; "needle-N" on lines 5000, 15000 and 25000 of the output
 -- (spelt "nee" "dle" in the command, which the log's header shows)
@@ -26,10 +23,7 @@ builder { name = "short", workers = { "w1" },
   steps = { shell { name = "two", command = "echo a; echo b" } } }
 force_scheduler { name = "force", builders = { "colors", "slow", "short" } }
 LUA
-printf 'secret-%s' "$$" > "$M/secrets/w1"
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+start_master_w1 "$M"
 
 br=$(force colors)
 check "colors #1 completes" wait_for 120 request_done "$br"

@@ -14,10 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ui.sh"
 
-M=$TRASH/master
-new_master "$M" <<LUA
-http = { listen = "127.0.0.1:0" }
-workers_listen = "127.0.0.1:0"
+ui_master <<LUA
 worker { name = "w1", password = secret("w1"), max_builds = 4 }
 builder { name = "measured", workers = { "w1" }, tags = { "perf" }, steps = {
   shell { name = "bench", command = interpolate("echo score: %(prop:buildnumber)s7"),
@@ -47,10 +44,7 @@ end
 triggerable { name = "child", builders = { "child" } }
 force_scheduler { name = "force", builders = { "measured", "tested", "gated", "orphan" } }
 LUA
-printf 'secret-%s' "$$" > "$M/secrets/w1"
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+start_master_w1 "$M"
 
 for n in 1 2 3; do
     br=$(force measured)

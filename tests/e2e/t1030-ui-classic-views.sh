@@ -12,10 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ui.sh"
 
-M=$TRASH/master
-new_master "$M" <<LUA
-http = { listen = "127.0.0.1:0" }
-workers_listen = "127.0.0.1:0"
+ui_master <<LUA
 change_hook = { token = secret("hook") }
 worker { name = "w1", password = secret("w1") }
 builder { name = "alpha", workers = { "w1" }, tags = { "c" },
@@ -32,11 +29,8 @@ end
 single_branch { name = "main", builders = { "alpha", "beta" }, change_filter = { branch = "main" } }
 force_scheduler { name = "force", builders = { "alpha", "beta", "gamma" } }
 LUA
-printf 'secret-%s' "$$" > "$M/secrets/w1"
 printf 'hooktoken' > "$M/secrets/hook"
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+start_master_w1 "$M"
 
 export KILN_CLIENT_CONF=$TRASH/none.conf
 unset KILN_TOKEN KILN_URL

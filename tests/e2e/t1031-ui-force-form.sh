@@ -10,10 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ui.sh"
 
-M=$TRASH/master
-new_master "$M" <<LUA
-http = { listen = "127.0.0.1:0" }
-workers_listen = "127.0.0.1:0"
+ui_master <<LUA
 worker { name = "w1", password = secret("w1") }
 -- build N waits (bounded) for the file gate-N: the browser test opens it
 builder { name = "hello", workers = { "w1" },
@@ -27,10 +24,7 @@ force_scheduler { name = "release", builders = { "hello", "other" }, params = {
 } }
 force_scheduler { name = "quick", builders = { "other" } }
 LUA
-printf 'secret-%s' "$$" > "$M/secrets/w1"
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+start_master_w1 "$M"
 
 # ---- the API: the refused field, machine-readable ----
 out=$(rpc forceschedulers/release '{"jsonrpc":"2.0","id":1,"method":"force","params":{"builderNames":["hello"],"jobs":99,"note":"n"}}')

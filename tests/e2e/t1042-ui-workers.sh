@@ -9,10 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ui.sh"
 
-M=$TRASH/master
-new_master "$M" <<LUA
-http = { listen = "127.0.0.1:0" }
-workers_listen = "127.0.0.1:0"
+ui_master <<LUA
 worker { name = "w1", password = secret("w1") }
 worker { name = "w2", password = secret("w1") }
 worker { name = "never", password = secret("w1") }
@@ -22,7 +19,6 @@ builder { name = "other", workers = { "w2" }, steps = { shell { command = "echo 
 builder { name = "slow", workers = { "w1" },
   steps = { shell { command = "i=0; while [ ! -e '$TRASH/gate' ] && [ \$i -lt 1200 ]; do sleep 0.05; i=\$((i+1)); done; test -e '$TRASH/gate'" } } }
 LUA
-printf 'secret-%s' "$$" > "$M/secrets/w1"
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
 W1_PID=$WORKER_PID

@@ -8,17 +8,13 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ui.sh"
 
-M=$TRASH/master
-new_master "$M" <<LUA
-http = { listen = "127.0.0.1:0" }
-workers_listen = "127.0.0.1:0"
+ui_master <<LUA
 worker { name = "w1", password = secret("w1") }
 builder { name = "hello", workers = { "w1" }, steps = { shell { command = "echo hello" } } }
 -- waits (bounded) for the file gate, which the browser test writes
 builder { name = "slow", workers = { "w1" },
   steps = { shell { command = "i=0; while [ ! -e '$TRASH/gate' ] && [ \$i -lt 1200 ]; do sleep 0.05; i=\$((i+1)); done; test -e '$TRASH/gate'" } } }
 LUA
-printf 'secret-%s' "$$" > "$M/secrets/w1"
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
 check "w1 attaches" wait_for 20 worker_connected w1
