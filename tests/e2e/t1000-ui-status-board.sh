@@ -7,12 +7,7 @@
 # results, a forced build seen running and finished without a reload,
 # filters and deep links, and a master restart shown "offline" then caught up.
 . "$(dirname "$0")/lib.sh"
-
-CHROMIUM=${KILN_CHROMIUM:-/usr/bin/chromium}
-require_cmd node curl
-[ -x "$CHROMIUM" ] || skip_all "'$CHROMIUM' is not installed (scripts/install-deps)"
-[ -d "$KILN_SRC/www/node_modules/playwright-core" ] ||
-    skip_all "www/node_modules is missing (scripts/install-deps runs npm ci)"
+. "$(dirname "$0")/lib-ui.sh"
 
 # fixed ports: the page and the worker must find the restarted master where they left it
 PORT=$(free_port)
@@ -34,9 +29,7 @@ builder { name = "broken", workers = { "w1" }, tags = { "c" },
 force_scheduler { name = "force", builders = { "hello", "broken" } }
 LUA
 printf 'secret-%s' "$$" > "$M/secrets/w1"
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+start_master_w1 "$M"
 
 # ---- HTTP: what the master serves ----
 hdrs() { curl -sS --max-time 10 -o "$TRASH/body" -D - "$@" | tr -d '\r'; }
@@ -82,32 +75,16 @@ br=$(force broken)
 check "broken #1 completes" wait_for 60 request_done "$br"
 
 # ---- the browser ----
-URL=$URL TRASH=$TRASH WWW=$KILN_SRC/www CHROMIUM=$CHROMIUM \
-    node "$KILN_SRC/tests/e2e/ui/status-board.mjs" >"$TRASH/ui.out" 2>"$TRASH/ui.err" &
-NODE_PID=$!
-e2e_track $NODE_PID
+ui_start status-board.mjs
 # the browser test asks for the restart once it has checked the rest
 # (or ends early: then there is nothing to restart for)
-wait_for 200 sh -c "test -e '$TRASH/restart-now' || ! kill -0 $NODE_PID 2>/dev/null"
+wait_for 200 sh -c "test -e '$TRASH/restart-now' || ! kill -0 $UI_PID 2>/dev/null"
 if [ -e "$TRASH/restart-now" ]; then
     check "master stops (SIGTERM)" stop_pid "$MASTER_PID"
     check "master starts again on the same port" start_master "$M"
     check "... at the same URL ($URL)" [ "$URL" = "http://127.0.0.1:$PORT" ]
 fi
-wait_for 120 sh -c "! kill -0 $NODE_PID 2>/dev/null"
-wait "$NODE_PID" 2>/dev/null
-while IFS= read -r line; do
-    case $line in
-        'ok - '*) ok "ui: ${line#ok - }" ;;
-        'not ok - '*) not_ok "ui: ${line#not ok - }" ;;
-        '#'*) echo "$line" ;;
-    esac
-done <"$TRASH/ui.out"
-check "the browser test printed its points" grep -q '^ok - ' "$TRASH/ui.out"
-if [ -s "$TRASH/ui.err" ]; then sed 's/^/# node: /' "$TRASH/ui.err" | head -n 20; fi
+ui_finish 120
 # the screenshots outlive the trash directory: test artefacts in the build dir
-ART=$KILN_BUILD/test-artifacts/$E2E_NAME
-rm -f "$ART"/status-board*.png
-mkdir -p "$ART" && cp "$TRASH"/status-board*.png "$ART/" 2>/dev/null
-check "screenshots saved ($ART/status-board.png)" test -s "$ART/status-board.png"
+ui_screenshots 'status-board*.png' status-board.png
 done_testing

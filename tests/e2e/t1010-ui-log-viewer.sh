@@ -7,18 +7,10 @@
 # written as the browser test opens gate files) shows every line once, in
 # order, and stops following when scrolled up; the log events on /ws.
 . "$(dirname "$0")/lib.sh"
-
-CHROMIUM=${KILN_CHROMIUM:-/usr/bin/chromium}
-require_cmd node curl
-[ -x "$CHROMIUM" ] || skip_all "'$CHROMIUM' is not installed (scripts/install-deps)"
-[ -d "$KILN_SRC/www/node_modules/playwright-core" ] ||
-    skip_all "www/node_modules is missing (scripts/install-deps runs npm ci)"
+. "$(dirname "$0")/lib-ui.sh"
 
 LINES=30000
-M=$TRASH/master
-new_master "$M" <<LUA
-http = { listen = "127.0.0.1:0" }
-workers_listen = "127.0.0.1:0"
+ui_master <<LUA
 worker { name = "w1", password = secret("w1") }
 -- $LINES coloured lines; "needle-N" on lines 5000, 15000 and 25000 of the output
 -- (spelt "nee" "dle" in the command, which the log's header shows)
@@ -31,10 +23,7 @@ builder { name = "short", workers = { "w1" },
   steps = { shell { name = "two", command = "echo a; echo b" } } }
 force_scheduler { name = "force", builders = { "colors", "slow", "short" } }
 LUA
-printf 'secret-%s' "$$" > "$M/secrets/w1"
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+start_master_w1 "$M"
 
 br=$(force colors)
 check "colors #1 completes" wait_for 120 request_done "$br"
@@ -88,25 +77,8 @@ code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$URL/logs/$LOGID")
 check "a log's page (/logs/$LOGID) gets index.html ($code)" [ "$code" = 200 ]
 
 # ---- the browser ----
-URL=$URL TRASH=$TRASH WWW=$KILN_SRC/www CHROMIUM=$CHROMIUM LOGID=$LOGID NLINES=$nlines \
-    node "$KILN_SRC/tests/e2e/ui/log-viewer.mjs" >"$TRASH/ui.out" 2>"$TRASH/ui.err" &
-NODE_PID=$!
-e2e_track $NODE_PID
-wait_for 280 sh -c "! kill -0 $NODE_PID 2>/dev/null"
-wait "$NODE_PID" 2>/dev/null
-while IFS= read -r line; do
-    case $line in
-        'ok - '*) ok "ui: ${line#ok - }" ;;
-        'not ok - '*) not_ok "ui: ${line#not ok - }" ;;
-        '#'*) echo "$line" ;;
-    esac
-done <"$TRASH/ui.out"
-check "the browser test printed its points" grep -q '^ok - ' "$TRASH/ui.out"
-if [ -s "$TRASH/ui.err" ]; then sed 's/^/# node: /' "$TRASH/ui.err" | head -n 20; fi
+ui_run log-viewer.mjs 280 LOGID="$LOGID" NLINES="$nlines"
 # let the slow build end whatever the browser test did
 for i in $(seq 1 12); do touch "$TRASH/slow-$i"; done
-ART=$KILN_BUILD/test-artifacts/$E2E_NAME
-rm -f "$ART"/log-viewer*.png
-mkdir -p "$ART" && cp "$TRASH"/log-viewer*.png "$ART/" 2>/dev/null
-check "screenshots saved ($ART/log-viewer.png)" test -s "$ART/log-viewer.png"
+ui_screenshots 'log-viewer*.png' log-viewer.png
 done_testing

@@ -12,17 +12,9 @@
 # finishing without a reload; a build blocked on a gate file stopped from
 # its page; the status board showing the running step from /ws step events.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-ui.sh"
 
-CHROMIUM=${KILN_CHROMIUM:-/usr/bin/chromium}
-require_cmd node curl
-[ -x "$CHROMIUM" ] || skip_all "'$CHROMIUM' is not installed (scripts/install-deps)"
-[ -d "$KILN_SRC/www/node_modules/playwright-core" ] ||
-    skip_all "www/node_modules is missing (scripts/install-deps runs npm ci)"
-
-M=$TRASH/master
-new_master "$M" <<LUA
-http = { listen = "127.0.0.1:0" }
-workers_listen = "127.0.0.1:0"
+ui_master <<LUA
 worker { name = "w1", password = secret("w1"), max_builds = 4 }
 builder { name = "measured", workers = { "w1" }, tags = { "perf" }, steps = {
   shell { name = "bench", command = interpolate("echo score: %(prop:buildnumber)s7"),
@@ -52,10 +44,7 @@ end
 triggerable { name = "child", builders = { "child" } }
 force_scheduler { name = "force", builders = { "measured", "tested", "gated", "orphan" } }
 LUA
-printf 'secret-%s' "$$" > "$M/secrets/w1"
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+start_master_w1 "$M"
 
 for n in 1 2 3; do
     br=$(force measured)
@@ -68,22 +57,6 @@ check "tested #1 completes" wait_for 60 request_done "$br"
 check "... and the build it triggered" wait_for 60 sh -c \
     "[ \"\$(curl -sS '$URL/api/v2/builders/child/builds?complete=true' | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"builds\"]))')\" = 1 ]"
 
-URL=$URL TRASH=$TRASH WWW=$KILN_SRC/www CHROMIUM=$CHROMIUM \
-    timeout 300 node "$KILN_SRC/tests/e2e/ui/build-pages.mjs" >"$TRASH/ui.out" 2>"$TRASH/ui.err" &
-NODE_PID=$!
-e2e_track $NODE_PID
-wait "$NODE_PID"
-while IFS= read -r line; do
-    case $line in
-        'ok - '*) ok "ui: ${line#ok - }" ;;
-        'not ok - '*) not_ok "ui: ${line#not ok - }" ;;
-        '#'*) echo "$line" ;;
-    esac
-done <"$TRASH/ui.out"
-check "the browser test printed its points" grep -q '^ok - ' "$TRASH/ui.out"
-if [ -s "$TRASH/ui.err" ]; then sed 's/^/# node: /' "$TRASH/ui.err" | head -n 20; fi
-ART=$KILN_BUILD/test-artifacts/$E2E_NAME
-rm -f "$ART"/*.png
-mkdir -p "$ART" && cp "$TRASH"/*.png "$ART/" 2>/dev/null
-check "screenshots saved ($ART/build.png)" test -s "$ART/build.png"
+ui_run build-pages.mjs 300
+ui_screenshots '*.png' build.png
 done_testing

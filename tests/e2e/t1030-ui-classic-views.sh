@@ -10,17 +10,9 @@
 # waterfall relies on: builds of several builders in a time window, one
 # request.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-ui.sh"
 
-CHROMIUM=${KILN_CHROMIUM:-/usr/bin/chromium}
-require_cmd node curl
-[ -x "$CHROMIUM" ] || skip_all "'$CHROMIUM' is not installed (scripts/install-deps)"
-[ -d "$KILN_SRC/www/node_modules/playwright-core" ] ||
-    skip_all "www/node_modules is missing (scripts/install-deps runs npm ci)"
-
-M=$TRASH/master
-new_master "$M" <<LUA
-http = { listen = "127.0.0.1:0" }
-workers_listen = "127.0.0.1:0"
+ui_master <<LUA
 change_hook = { token = secret("hook") }
 worker { name = "w1", password = secret("w1") }
 builder { name = "alpha", workers = { "w1" }, tags = { "c" },
@@ -37,11 +29,8 @@ end
 single_branch { name = "main", builders = { "alpha", "beta" }, change_filter = { branch = "main" } }
 force_scheduler { name = "force", builders = { "alpha", "beta", "gamma" } }
 LUA
-printf 'secret-%s' "$$" > "$M/secrets/w1"
 printf 'hooktoken' > "$M/secrets/hook"
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+start_master_w1 "$M"
 
 export KILN_CLIENT_CONF=$TRASH/none.conf
 unset KILN_TOKEN KILN_URL
@@ -67,25 +56,6 @@ out=$(api "builds?builderid__in=$a&builderid__in=$b&started_at__lt=$t0&field=num
 check "... nothing of theirs started before the window ($out)" \
     [ "$(jpy 'len(d["builds"])' <<<"$out")" = 0 ]
 
-URL=$URL TRASH=$TRASH WWW=$KILN_SRC/www CHROMIUM=$CHROMIUM KILN=$KILN \
-    node "$KILN_SRC/tests/e2e/ui/classic-views.mjs" >"$TRASH/ui.out" 2>"$TRASH/ui.err" &
-NODE_PID=$!
-e2e_track $NODE_PID
-wait_for 300 sh -c "! kill -0 $NODE_PID 2>/dev/null"
-wait "$NODE_PID" 2>/dev/null
-while IFS= read -r line; do
-    case $line in
-        'ok - '*) ok "ui: ${line#ok - }" ;;
-        'not ok - '*) not_ok "ui: ${line#not ok - }" ;;
-        '#'*) echo "$line" ;;
-    esac
-done <"$TRASH/ui.out"
-check "the browser test printed its points" grep -q '^ok - ' "$TRASH/ui.out"
-if [ -s "$TRASH/ui.err" ]; then sed 's/^/# node: /' "$TRASH/ui.err" | head -n 20; fi
-ART=$KILN_BUILD/test-artifacts/$E2E_NAME
-rm -f "$ART"/classic-*.png
-mkdir -p "$ART" && cp "$TRASH"/classic-*.png "$ART/" 2>/dev/null
-for v in waterfall console grid; do
-    check "screenshot saved ($ART/classic-$v.png)" test -s "$ART/classic-$v.png"
-done
+ui_run classic-views.mjs 300 KILN="$KILN"
+ui_screenshots 'classic-*.png' classic-waterfall.png classic-console.png classic-grid.png
 done_testing

@@ -8,17 +8,9 @@
 # to the offending fields, and a good submission that starts a build the
 # next page shows running and then finished without a reload.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-ui.sh"
 
-CHROMIUM=${KILN_CHROMIUM:-/usr/bin/chromium}
-require_cmd node curl
-[ -x "$CHROMIUM" ] || skip_all "'$CHROMIUM' is not installed (scripts/install-deps)"
-[ -d "$KILN_SRC/www/node_modules/playwright-core" ] ||
-    skip_all "www/node_modules is missing (scripts/install-deps runs npm ci)"
-
-M=$TRASH/master
-new_master "$M" <<LUA
-http = { listen = "127.0.0.1:0" }
-workers_listen = "127.0.0.1:0"
+ui_master <<LUA
 worker { name = "w1", password = secret("w1") }
 -- build N waits (bounded) for the file gate-N: the browser test opens it
 builder { name = "hello", workers = { "w1" },
@@ -32,10 +24,7 @@ force_scheduler { name = "release", builders = { "hello", "other" }, params = {
 } }
 force_scheduler { name = "quick", builders = { "other" } }
 LUA
-printf 'secret-%s' "$$" > "$M/secrets/w1"
-check "master starts" start_master "$M"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+start_master_w1 "$M"
 
 # ---- the API: the refused field, machine-readable ----
 out=$(rpc forceschedulers/release '{"jsonrpc":"2.0","id":1,"method":"force","params":{"builderNames":["hello"],"jobs":99,"note":"n"}}')
@@ -64,21 +53,7 @@ assert f["sign"]["type"] == "bool" and f["sign"]["default"] is True
 ' "$fs"
 
 # ---- the browser ----
-URL=$URL TRASH=$TRASH WWW=$KILN_SRC/www CHROMIUM=$CHROMIUM \
-    node "$KILN_SRC/tests/e2e/ui/classic-force.mjs" >"$TRASH/ui.out" 2>"$TRASH/ui.err" &
-NODE_PID=$!
-e2e_track $NODE_PID
-wait_for 200 sh -c "! kill -0 $NODE_PID 2>/dev/null"
-wait "$NODE_PID" 2>/dev/null
-while IFS= read -r line; do
-    case $line in
-        'ok - '*) ok "ui: ${line#ok - }" ;;
-        'not ok - '*) not_ok "ui: ${line#not ok - }" ;;
-        '#'*) echo "$line" ;;
-    esac
-done <"$TRASH/ui.out"
-check "the browser test printed its points" grep -q '^ok - ' "$TRASH/ui.out"
-if [ -s "$TRASH/ui.err" ]; then sed 's/^/# node: /' "$TRASH/ui.err" | head -n 20; fi
+ui_run classic-force.mjs 200
 check "one buildset, from the good submission" [ "$(api buildsets | jpy 'd["meta"]["total"]')" = 1 ]
 bid=$(api 'builds?order=-buildid&limit=1' | jpy 'd["builds"][0]["buildid"]')
 props=$(api "builds/$bid?property=*" | jpy 'd["builds"][0]["properties"]')
@@ -89,8 +64,5 @@ assert p["jobs"][0] == 8 and p["note"][0] == "ship it", p
 assert p["flavour"][0] == "minimal" and p["sign"][0] is False, p
 assert p["owner"][0] == "Fay", p
 ' "$props"
-ART=$KILN_BUILD/test-artifacts/$E2E_NAME
-rm -f "$ART"/force-*.png
-mkdir -p "$ART" && cp "$TRASH"/force-*.png "$ART/" 2>/dev/null
-check "screenshots saved ($ART/force-form-errors.png)" test -s "$ART/force-form-errors.png"
+ui_screenshots 'force-*.png' force-form-errors.png
 done_testing

@@ -7,17 +7,9 @@
 # the worker's own page (deep link, reload), and "last seen" after the
 # worker disconnects.  Screenshots under BUILD/test-artifacts/.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-ui.sh"
 
-CHROMIUM=${KILN_CHROMIUM:-/usr/bin/chromium}
-require_cmd node curl
-[ -x "$CHROMIUM" ] || skip_all "'$CHROMIUM' is not installed (scripts/install-deps)"
-[ -d "$KILN_SRC/www/node_modules/playwright-core" ] ||
-    skip_all "www/node_modules is missing (scripts/install-deps runs npm ci)"
-
-M=$TRASH/master
-new_master "$M" <<LUA
-http = { listen = "127.0.0.1:0" }
-workers_listen = "127.0.0.1:0"
+ui_master <<LUA
 worker { name = "w1", password = secret("w1") }
 worker { name = "w2", password = secret("w1") }
 worker { name = "never", password = secret("w1") }
@@ -27,7 +19,6 @@ builder { name = "other", workers = { "w2" }, steps = { shell { command = "echo 
 builder { name = "slow", workers = { "w1" },
   steps = { shell { command = "i=0; while [ ! -e '$TRASH/gate' ] && [ \$i -lt 1200 ]; do sleep 0.05; i=\$((i+1)); done; test -e '$TRASH/gate'" } } }
 LUA
-printf 'secret-%s' "$$" > "$M/secrets/w1"
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
 W1_PID=$WORKER_PID
@@ -35,28 +26,12 @@ start_worker "$TRASH/w2" w2 "$M/secrets/w1"
 check "w1 attaches" wait_for 20 worker_connected w1
 check "w2 attaches" wait_for 20 worker_connected w2
 
-URL=$URL TRASH=$TRASH WWW=$KILN_SRC/www CHROMIUM=$CHROMIUM \
-    node "$KILN_SRC/tests/e2e/ui/misc-workers.mjs" >"$TRASH/ui.out" 2>"$TRASH/ui.err" &
-NODE_PID=$!
-e2e_track $NODE_PID
+ui_start misc-workers.mjs
 # the browser test asks for w1 to stop once it watches the list
-wait_for 200 sh -c "test -e '$TRASH/stop-w1' || ! kill -0 $NODE_PID 2>/dev/null"
+wait_for 200 sh -c "test -e '$TRASH/stop-w1' || ! kill -0 $UI_PID 2>/dev/null"
 if [ -e "$TRASH/stop-w1" ]; then
     check "w1 stops (SIGTERM)" stop_pid "$W1_PID"
 fi
-wait_for 120 sh -c "! kill -0 $NODE_PID 2>/dev/null"
-wait "$NODE_PID" 2>/dev/null
-while IFS= read -r line; do
-    case $line in
-        'ok - '*) ok "ui: ${line#ok - }" ;;
-        'not ok - '*) not_ok "ui: ${line#not ok - }" ;;
-        '#'*) echo "$line" ;;
-    esac
-done <"$TRASH/ui.out"
-check "the browser test printed its points" grep -q '^ok - ' "$TRASH/ui.out"
-if [ -s "$TRASH/ui.err" ]; then sed 's/^/# node: /' "$TRASH/ui.err" | head -n 20; fi
-ART=$KILN_BUILD/test-artifacts/$E2E_NAME
-rm -f "$ART"/worker*.png
-mkdir -p "$ART" && cp "$TRASH"/worker*.png "$ART/" 2>/dev/null
-check "screenshots saved ($ART/workers.png)" test -s "$ART/workers.png"
+ui_finish 120
+ui_screenshots 'worker*.png' workers.png
 done_testing

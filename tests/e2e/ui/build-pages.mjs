@@ -5,71 +5,15 @@
 //
 // Environment: URL (the master), TRASH (screenshots), WWW (www/, for
 // playwright-core), CHROMIUM (the browser binary).
-import { createRequire } from 'node:module';
-import http from 'node:http';
+import { BASE, TRASH, T, ok, step, expect, deadline, api, force, launch, run } from './harness.mjs';
 
-const { URL: BASE, TRASH, WWW, CHROMIUM } = process.env;
-const require = createRequire(`${WWW}/package.json`);
-const { chromium } = require('playwright-core');
+deadline(280);
 
-const T = { timeout: 20000 };
-let failed = 0;
-function ok(cond, desc) {
-  if (!cond) failed++;
-  console.log(`${cond ? 'ok' : 'not ok'} - ${desc}`);
-}
-async function step(desc, fn) {
-  try {
-    await fn();
-    ok(true, desc);
-  } catch (e) {
-    ok(false, desc);
-    console.log(`# ${String(e.message).split('\n').slice(0, 3).join(' | ')}`);
-  }
-}
-async function api(path) {
-  const r = await fetch(`${BASE}/api/v2/${path}`);
-  if (!r.ok) throw new Error(`${path}: ${r.status}`);
-  return r.json();
-}
-// POSTs go on a connection of their own (agent: false): the master does not
-// answer a request that follows a POST on a kept-alive connection (see the
-// lead's report), and fetch() would reuse that connection for the next GET
-function force(builder) {
-  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'force',
-    params: { builderNames: [builder], reason: 'ui test' } });
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${BASE}/api/v2/forceschedulers/force`, {
-      method: 'POST', agent: false, timeout: 10000,
-      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
-    }, (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`force ${builder}: ${res.statusCode}`))));
-    });
-    req.on('timeout', () => req.destroy(new Error(`force ${builder}: timeout`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-const expect = (cond, what) => {
-  if (!cond) throw new Error(what);
-};
-
-setTimeout(() => {
-  console.log('not ok - the browser test finished within 280 s');
-  process.exit(1);
-}, 280000).unref();
-
-const args = process.getuid?.() === 0 ? ['--no-sandbox'] : [];
-const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
-const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
-const errors = [];
+const { browser, page, errors } = await launch({ width: 1100, height: 800 });
 const chunks = [];
-page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
 page.on('request', (r) => /\/assets\/chunk\./.test(r.url()) && chunks.push(r.url()));
 
-try {
+await run(browser, async () => {
   // ---- /builders ----
   await step('/builders lists every builder with its last build', async () => {
     await page.goto(`${BASE}/builders`);
@@ -208,7 +152,4 @@ try {
     await page.locator('li[data-step="wait"] [data-result="cancelled"]').waitFor(T);
   });
   ok(errors.length === 0, `no console errors (${errors.join(' | ')})`);
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+});

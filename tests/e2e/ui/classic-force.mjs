@@ -5,49 +5,17 @@
 //
 // Environment: URL (the master), TRASH (gates, screenshots), WWW (www/, for
 // playwright-core), CHROMIUM (the browser).
-import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
+import { BASE, TRASH, T, ok, step, expect, deadline, launch, run } from './harness.mjs';
 
-const { URL: BASE, TRASH, WWW, CHROMIUM } = process.env;
-const require = createRequire(`${WWW}/package.json`);
-const { chromium } = require('playwright-core');
+deadline(180);
 
-const T = { timeout: 20000 };
-let failed = 0;
-function ok(cond, desc) {
-  if (!cond) failed++;
-  console.log(`${cond ? 'ok' : 'not ok'} - ${desc}`);
-}
-async function step(desc, fn) {
-  try {
-    await fn();
-    ok(true, desc);
-  } catch (e) {
-    ok(false, desc);
-    console.log(`# ${String(e.message).split('\n').slice(0, 3).join(' | ')}`);
-  }
-}
-function expect(cond, what) {
-  if (!cond) throw new Error(what);
-}
-
-setTimeout(() => {
-  console.log('not ok - the browser test finished within 180 s');
-  process.exit(1);
-}, 180000).unref();
-
-const args = process.getuid?.() === 0 ? ['--no-sandbox'] : [];
-const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
-const page = await browser.newPage({ viewport: { width: 900, height: 900 } });
-const errors = [];
 // the browser itself logs every non-2xx answer ("Failed to load resource"):
 // the refused force calls are expected, anything else is an error
-page.on('console', (m) => m.type() === 'error' &&
-  !/status of 400 \(Bad Request\)/.test(m.text()) && errors.push(m.text()));
-page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+const { browser, page, errors } = await launch({ width: 900, height: 900 }, /status of 400 \(Bad Request\)/);
 
 const field = (name) => page.locator(`.force .field[data-field="${name}"]`);
-try {
+await run(browser, async () => {
   await step('/force lists both force schedulers with links to their forms', async () => {
     const resp = await page.goto(`${BASE}/force`);
     expect(resp.status() === 200, `GET /force answered ${resp.status()}`);
@@ -129,7 +97,4 @@ try {
   await page.locator('form.force').waitFor(T);
   await page.screenshot({ path: `${TRASH}/force-form-dark.png`, fullPage: true });
   ok(errors.length === 0, `no console errors (${errors.length}: ${errors.slice(0, 3).join(' | ')})`);
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+});

@@ -5,67 +5,20 @@
 //
 // Environment: URL (the master), TRASH (gates, screenshots), WWW (www/, for
 // playwright-core), CHROMIUM (the browser), KILN (the kiln binary: sendchange).
-import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import http from 'node:http';
+import { BASE, TRASH, T, ok, step, expect, deadline, force, launch, run } from './harness.mjs';
 
-const { URL: BASE, TRASH, WWW, CHROMIUM, KILN } = process.env;
-const require = createRequire(`${WWW}/package.json`);
-const { chromium } = require('playwright-core');
-
-const T = { timeout: 20000 };
+const { KILN } = process.env;
 const NBUILDERS = 303;
-let failed = 0;
-function ok(cond, desc) {
-  if (!cond) failed++;
-  console.log(`${cond ? 'ok' : 'not ok'} - ${desc}`);
-}
-async function step(desc, fn) {
-  try {
-    await fn();
-    ok(true, desc);
-  } catch (e) {
-    ok(false, desc);
-    console.log(`# ${String(e.message).split('\n').slice(0, 3).join(' | ')}`);
-  }
-}
-function expect(cond, what) {
-  if (!cond) throw new Error(what);
-}
-// JSON-RPC force on a fresh connection (fetch's pooled keep-alive socket may have been
-// closed by the master while idle, and a POST is not retried)
-function force(builder) {
-  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'force',
-    params: { builderNames: [builder], reason: 'ui test' } });
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${BASE}/api/v2/forceschedulers/force`, { method: 'POST', agent: false,
-      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
-      let text = '';
-      res.on('data', (d) => { text += d; });
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`force ${builder}: ${res.statusCode} ${text}`))));
-    });
-    req.on('error', reject);
-    req.setTimeout(15000, () => req.destroy(new Error(`force ${builder}: timeout`)));
-    req.end(body);
-  });
-}
 function sendchange(rev, who, comments) {
   execFileSync(KILN, ['sendchange', '--master', BASE, '--token', 'hooktoken', '--branch', 'main',
     '--who', who, '--revision', rev, '-c', comments], { env: { ...process.env, KILN_CLIENT_CONF: `${TRASH}/none.conf` } });
 }
 
-setTimeout(() => {
-  console.log('not ok - the browser test finished within 280 s');
-  process.exit(1);
-}, 280000).unref();
+deadline(280);
 
-const args = process.getuid?.() === 0 ? ['--no-sandbox'] : [];
-const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
-const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
-const errors = [];
-page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+const { browser, page, errors } = await launch({ width: 1100, height: 700 });
 
 // the page's timers and animation frames, counted (the idle test: none while nothing changes)
 await page.addInitScript(() => {
@@ -99,7 +52,7 @@ const timers = () => page.evaluate(() => ({ intervals: window.__timers.intervals
 const block = (builder, n) => page.locator(`.waterfall .block[data-builder="${builder}"][data-number="${n}"]`);
 const mark = () => page.evaluate(() => { window.__noReload = 1; });
 const notReloaded = async () => expect(await page.evaluate(() => window.__noReload === 1), 'the page was reloaded');
-try {
+await run(browser, async () => {
   // ---- waterfall ----
   await step('the waterfall loads and its /ws stream is live', async () => {
     const resp = await page.goto(`${BASE}/waterfall`);
@@ -306,7 +259,4 @@ try {
     }
   });
   ok(errors.length === 0, `no console errors (${errors.length}: ${errors.slice(0, 3).join(' | ')})`);
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+});

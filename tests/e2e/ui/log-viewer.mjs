@@ -5,63 +5,22 @@
 //
 // Environment: URL (the master), TRASH (gates slow-N, screenshots), WWW
 // (www/), CHROMIUM, LOGID and NLINES (the finished coloured log).
-import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
+import { BASE, TRASH, T, ok, step, deadline, api, force, launch, run } from './harness.mjs';
 
-const { URL: BASE, TRASH, WWW, CHROMIUM, LOGID, NLINES } = process.env;
-const require = createRequire(`${WWW}/package.json`);
-const { chromium } = require('playwright-core');
-
-const T = { timeout: 20000 };
+const { LOGID, NLINES } = process.env;
 const SLOW = 12; // lines of the "slow" builder's step
-let failed = 0;
-function ok(cond, desc) {
-  if (!cond) failed++;
-  console.log(`${cond ? 'ok' : 'not ok'} - ${desc}`);
-}
-async function step(desc, fn) {
-  try {
-    await fn();
-    ok(true, desc);
-  } catch (e) {
-    ok(false, desc);
-    console.log(`# ${String(e.message).split('\n').slice(0, 3).join(' | ')}${e.cause ? ` (${e.cause})` : ''}`);
-  }
-}
-// GETs through playwright's client (node's fetch reuses keep-alive connections
-// the master may have closed as idle meanwhile)
-let page = null;
-async function api(path) {
-  const r = await page.request.get(`${BASE}/api/v2/${path}`);
-  if (!r.ok()) throw new Error(`${path}: ${r.status()}`);
-  return r.json();
-}
-async function force(builder) {
-  const body = { jsonrpc: '2.0', id: 1, method: 'force', params: { builderNames: [builder], reason: 'ui test' } };
-  const r = await page.request.post(`${BASE}/api/v2/forceschedulers/force`, {
-    headers: { 'Content-Type': 'application/json' }, data: JSON.stringify(body),
-  });
-  if (!r.ok()) throw new Error(`force ${builder}: ${r.status()} ${await r.text()}`);
-}
 
-setTimeout(() => {
-  console.log('not ok - the browser test finished within 260 s');
-  process.exit(1);
-}, 260000).unref();
+deadline(260);
 
-const args = process.getuid?.() === 0 ? ['--no-sandbox'] : [];
-const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
-page = await browser.newPage({ viewport: { width: 1000, height: 640 } });
-const errors = [];
-page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+const { browser, page, errors } = await launch({ width: 1000, height: 640 });
 
 const n = +NLINES;
 // the line (1-based, as shown) of output line 30000: the log's header comes first
 const tailLine = (await api(`logs/${LOGID}/search?q=line%2030000`)).matches[0].line + 1;
 const line = (no) => page.locator(`.log-line[data-line="${no}"]`);
 const lineText = (no) => line(no).locator('.log-text').textContent();
-try {
+await run(browser, async () => {
   await step('the long log opens at its tail (its last line shown), the page is live', async () => {
     // the page notes when the last line first shows its text (performance.now())
     await page.addInitScript((last) => {
@@ -276,9 +235,4 @@ try {
   });
   await page.screenshot({ path: `${TRASH}/log-viewer-live.png` });
   ok(errors.length === 0, `no console errors (${errors.join(' | ')})`);
-} catch (e) {
-  ok(false, `the browser test ran to its end: ${e.message}`);
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+});

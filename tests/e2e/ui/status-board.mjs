@@ -6,53 +6,18 @@
 // Environment: URL (the master), TRASH (the test's directory: gates,
 // screenshots, the restart request), WWW (www/, for playwright-core),
 // CHROMIUM (the browser binary).
-import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
-
-const { URL: BASE, TRASH, WWW, CHROMIUM } = process.env;
-const require = createRequire(`${WWW}/package.json`);
-const { chromium } = require('playwright-core');
-
-const T = { timeout: 20000 }; // one UI step: generous on a loaded machine
-let failed = 0;
-function ok(cond, desc) {
-  if (!cond) failed++;
-  console.log(`${cond ? 'ok' : 'not ok'} - ${desc}`);
-}
-// step(desc, fn): one test point from a bounded wait (a timeout is a failure)
-async function step(desc, fn) {
-  try {
-    await fn();
-    ok(true, desc);
-  } catch (e) {
-    ok(false, desc);
-    console.log(`# ${String(e.message).split('\n').slice(0, 3).join(' | ')}`);
-  }
-}
-async function force(builder) {
-  const body = { jsonrpc: '2.0', id: 1, method: 'force', params: { builderNames: [builder], reason: 'ui test' } };
-  const r = await fetch(`${BASE}/api/v2/forceschedulers/force`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
-  });
-  if (!r.ok) throw new Error(`force ${builder}: ${r.status} ${await r.text()}`);
-}
+import { BASE, TRASH, T, ok, step, deadline, force, launch, run } from './harness.mjs';
 
 // a hard stop even if the browser hangs; the shell's own guard is longer
-setTimeout(() => {
-  console.log('not ok - the browser test finished within 240 s');
-  process.exit(1);
-}, 240000).unref();
+deadline(240);
 
-const args = process.getuid?.() === 0 ? ['--no-sandbox'] : [];
-const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
-const page = await browser.newPage({ viewport: { width: 1100, height: 600 } });
-let phase = 'normal';
-const errors = { normal: [], offline: [], after: [] };
-page.on('console', (m) => m.type() === 'error' && errors[phase].push(m.text()));
-page.on('pageerror', (e) => errors[phase].push(`pageerror: ${e.message}`));
+// the console errors of the first phase are checked before the master
+// restarts; those while it is away are expected and dropped (errors emptied)
+const { browser, page, errors } = await launch({ width: 1100, height: 600 });
 
 const row = (name) => page.locator(`tr[data-builder="${name}"]`);
-try {
+await run(browser, async () => {
   await step('the board loads and its /ws stream is live', async () => {
     const resp = await page.goto(`${BASE}/`);
     if (resp.status() !== 200) throw new Error(`GET / answered ${resp.status()}`);
@@ -133,27 +98,21 @@ try {
   await page.screenshot({ path: `${TRASH}/status-board-dark.png`, fullPage: true });
   await page.emulateMedia({ colorScheme: 'light' });
   console.log(`# screenshots: ${TRASH}/status-board.png ${TRASH}/status-board-dark.png`);
-  ok(errors.normal.length === 0, `no console errors (${errors.normal.join(' | ')})`);
+  ok(errors.length === 0, `no console errors (${errors.join(' | ')})`);
 
   // the master restarts: the page says offline, then catches up by itself
-  phase = 'offline';
   writeFileSync(`${TRASH}/restart-now`, '');
   await step('a stopped master shows "offline"', () =>
     page.locator('#conn[data-online="no"]', { hasText: 'offline' }).waitFor({ timeout: 60000 }));
   await page.screenshot({ path: `${TRASH}/status-board-offline.png`, fullPage: true });
   await step('the restarted master is reconnected to', () =>
     page.locator('#conn[data-online="yes"]').waitFor({ timeout: 60000 }));
-  phase = 'after';
+  errors.length = 0;
   await page.evaluate(() => { window.kilnNoReload = 3; });
   await force('broken');
   await step('events reach the page after the reconnect (broken #2 finished)', async () => {
     await row('broken').locator('td.last [data-number="2"]').waitFor({ timeout: 60000 });
     if ((await page.evaluate(() => window.kilnNoReload)) !== 3) throw new Error('the page reloaded');
   });
-  ok(errors.after.length === 0, `no console errors after the reconnect (${errors.after.join(' | ')})`);
-} catch (e) {
-  ok(false, `the browser test ran to its end: ${e.message}`);
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+  ok(errors.length === 0, `no console errors after the reconnect (${errors.join(' | ')})`);
+});
