@@ -237,8 +237,7 @@ export function Board() {
     </p>
     ${offline.length > 0 && html`<p class="offline-workers">Offline: ${offline.map((w) =>
       html`<a class="worker" data-worker=${w.name} href=${`/workers/${encodeURIComponent(w.name)}`}
-        title=${w.last_seen ? `last seen ${when(w.last_seen)}` : 'never connected'}>${w.name}</a>
-        <span class="since">${w.last_seen ? `(last seen ${ago(w.last_seen)})` : '(never seen)'}</span> `)}</p>`}
+        title=${w.last_seen ? `last seen ${when(w.last_seen)}` : 'never connected'}>${w.name}</a>${' '}<span class="since">${w.last_seen ? `(last seen ${ago(w.last_seen)})` : '(never seen)'}</span> `)}</p>`}
     <form class="filters" onSubmit=${(e) => e.preventDefault()}>
       <label>Name <input type="search" name="name" value=${name}
         onInput=${(e) => setQuery(tag, e.currentTarget.value)} /></label>

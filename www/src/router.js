@@ -19,6 +19,13 @@ import { Build } from './build.js';
 import { Workers, Worker } from './workers.js'; // slice "uimisc"
 import { Requests } from './requests.js'; // slice "uimisc"
 
+// The header's links (spaced by app.css: .top nav a)
+const NAV = [
+  ['/', 'Status board'], ['/builders', 'Builders'], ['/waterfall', 'Waterfall'],
+  ['/console', 'Console'], ['/grid', 'Grid'], ['/force', 'Force'], ['/workers', 'Workers'],
+  ['/requests', 'Queue'],
+];
+
 const ROUTES = [
   { re: /^\/$/, view: Board },
   { re: /^\/builders\/([^/]+)$/, view: Builder },
@@ -92,9 +99,7 @@ export function App() {
     <header class="top">
       <a class="brand" href="/">${TITLE}</a>
       ${TITLE_URL && html`<a class="dim" href=${TITLE_URL} target="_blank" rel="noopener">project</a>`}
-      <nav><a href="/">Status board</a> <a href="/builders">Builders</a>
-        <a href="/waterfall">Waterfall</a> <a href="/console">Console</a> <a href="/grid">Grid</a>
-        <a href="/force">Force</a> <a href="/workers">Workers</a> <a href="/requests">Queue</a></nav>
+      <nav>${NAV.map(([href, text]) => html`<a href=${href}>${text}</a>`)}</nav>
       <${Connection} />
     </header>
     <main>
