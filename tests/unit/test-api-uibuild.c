@@ -137,6 +137,88 @@ TEST(lastbuilds)
 	json_decref(d);
 }
 
+/* The master's database belongs to its loop thread (a batch its writes
+ * opened is committed there in a later turn): the client thread runs its
+ * own reads and writes of it there, with on_loop(), and waits for them. */
+static uv_async_t run_async;
+static pthread_mutex_t run_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t run_cv = PTHREAD_COND_INITIALIZER;
+static void (*run_fn)(void);
+static bool run_done;
+
+static void on_run(uv_async_t *a)
+{
+	(void)a;
+	pthread_mutex_lock(&run_mu);
+	void (*fn)(void) = run_fn;
+	pthread_mutex_unlock(&run_mu);
+	if (fn)
+		fn();
+	pthread_mutex_lock(&run_mu);
+	run_fn = NULL;
+	run_done = true;
+	pthread_cond_signal(&run_cv);
+	pthread_mutex_unlock(&run_mu);
+}
+
+static void on_loop(void (*fn)(void))
+{
+	pthread_mutex_lock(&run_mu);
+	run_fn = fn;
+	run_done = false;
+	pthread_mutex_unlock(&run_mu);
+	uv_async_send(&run_async);
+	pthread_mutex_lock(&run_mu);
+	while (!run_done)
+		pthread_cond_wait(&run_cv, &run_mu);
+	pthread_mutex_unlock(&run_mu);
+}
+
+/* rebuild's checks of the database, on the loop thread */
+static int64_t rb_bsid, rb_brid, rb_buildid;
+
+static void rebuild_check_db(void)
+{
+	/* the new buildset: reason and scheduler, same sourcestamps and properties */
+	struct db_buildset_info bi = {0};
+	CHECK_INT(db_buildset_get(master.db, rb_bsid, &bi), 0);
+	CHECK_STR(bi.reason, "rebuild");
+	CHECK_STR(bi.scheduler, "rebuild");
+	CHECK_INT(bi.nsourcestamps, 2);
+	db_buildset_info_release(&bi);
+	struct db_sourcestamp *a = NULL, *b = NULL;
+	size_t na = 0, nb = 0;
+	CHECK_INT(db_buildset_sourcestamps(master.db, bs_b0_1, &a, &na), 0);
+	CHECK_INT(db_buildset_sourcestamps(master.db, rb_bsid, &b, &nb), 0);
+	CHECK_INT(na, nb);
+	for (size_t i = 0; i < na && i < nb; i++) {
+		CHECK_STR(a[i].codebase, b[i].codebase);
+		CHECK_STR(a[i].revision ? a[i].revision : "-", b[i].revision ? b[i].revision : "-");
+		CHECK_STR(a[i].repository, b[i].repository);
+	}
+	free(a);
+	free(b);
+	json_t *pa = NULL, *pb = NULL;
+	CHECK_INT(db_buildset_properties(master.db, bs_b0_1, &pa), 0);
+	CHECK_INT(db_buildset_properties(master.db, rb_bsid, &pb), 0);
+	CHECK(json_equal(pa, pb) && json_object_size(pa) == 2);
+	json_decref(pa);
+	json_decref(pb);
+	/* one queued request on the same builder */
+	struct db_request rq = {0};
+	CHECK_INT(db_request_get(master.db, rb_brid, &rq), 0);
+	CHECK_INT(rq.builderid, b0);
+	CHECK_INT(rq.buildsetid, rb_bsid);
+	CHECK(!rq.claimed && !rq.complete);
+
+	/* a build of the copy lists the same changes */
+	int64_t number;
+	CHECK_INT(db_build_add(master.db, b0, rb_brid, 0, master.masterid, 1795377100, &rb_buildid,
+			       &number),
+		  0);
+	CHECK_INT(db_flush(master.db), 0);
+}
+
 TEST(rebuild)
 {
 	char path[64];
@@ -154,44 +236,10 @@ TEST(rebuild)
 	CHECK_INT(json_integer_value(json_object_get(d, "id")), 5);
 	json_decref(d);
 
-	/* the new buildset: reason and scheduler, same sourcestamps and properties */
-	struct db_buildset_info bi = {0};
-	CHECK_INT(db_buildset_get(master.db, bsid, &bi), 0);
-	CHECK_STR(bi.reason, "rebuild");
-	CHECK_STR(bi.scheduler, "rebuild");
-	CHECK_INT(bi.nsourcestamps, 2);
-	db_buildset_info_release(&bi);
-	struct db_sourcestamp *a = NULL, *b = NULL;
-	size_t na = 0, nb = 0;
-	CHECK_INT(db_buildset_sourcestamps(master.db, bs_b0_1, &a, &na), 0);
-	CHECK_INT(db_buildset_sourcestamps(master.db, bsid, &b, &nb), 0);
-	CHECK_INT(na, nb);
-	for (size_t i = 0; i < na && i < nb; i++) {
-		CHECK_STR(a[i].codebase, b[i].codebase);
-		CHECK_STR(a[i].revision ? a[i].revision : "-", b[i].revision ? b[i].revision : "-");
-		CHECK_STR(a[i].repository, b[i].repository);
-	}
-	free(a);
-	free(b);
-	json_t *pa = NULL, *pb = NULL;
-	CHECK_INT(db_buildset_properties(master.db, bs_b0_1, &pa), 0);
-	CHECK_INT(db_buildset_properties(master.db, bsid, &pb), 0);
-	CHECK(json_equal(pa, pb) && json_object_size(pa) == 2);
-	json_decref(pa);
-	json_decref(pb);
-	/* one queued request on the same builder */
-	struct db_request rq = {0};
-	CHECK_INT(db_request_get(master.db, brid, &rq), 0);
-	CHECK_INT(rq.builderid, b0);
-	CHECK_INT(rq.buildsetid, bsid);
-	CHECK(!rq.claimed && !rq.complete);
-
-	/* a build of the copy lists the same changes */
-	int64_t buildid, number;
-	CHECK_INT(db_build_add(master.db, b0, brid, 0, master.masterid, 1795377100, &buildid,
-			       &number),
-		  0);
-	CHECK_INT(db_flush(master.db), 0);
+	rb_bsid = bsid;
+	rb_brid = brid;
+	on_loop(rebuild_check_db);
+	int64_t buildid = rb_buildid;
 	snprintf(path, sizeof(path), "builds/%lld/changes", (long long)buildid);
 	d = get_ok(path);
 	json_t *ch = json_object_get(d, "changes");
@@ -273,6 +321,7 @@ static void fill_db(struct db *db, int64_t masterid)
 static void on_done(uv_async_t *a)
 {
 	uv_close((uv_handle_t *)a, NULL);
+	uv_close((uv_handle_t *)&run_async, NULL);
 	http_server_stop(srv);
 	db_close(master.db);
 	master.db = NULL;
@@ -314,6 +363,7 @@ int main(void)
 	}
 	http_port = http_server_http_port(srv);
 	uv_async_init(&loop, &done_async, on_done);
+	uv_async_init(&loop, &run_async, on_run);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	pthread_create(&th, NULL, client_main, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
