@@ -69,8 +69,8 @@ function ChangesFilter({ q }) {
     navigate(changesHref({ branch: f.get('branch').trim(), author: f.get('author').trim(), page: 0 }));
   };
   return html`<form class="filters" onSubmit=${submit}>
-    <label>Branch <input name="branch" value=${q.branch} /></label>
-    <label>Author <input name="author" value=${q.author} /></label>
+    <label>Branch <input name="branch" defaultValue=${q.branch} /></label>
+    <label>Author <input name="author" defaultValue=${q.author} /></label>
     <button type="submit">Filter</button>
     ${(q.branch || q.author) && html`<a href="/changes">all changes</a>`}
   </form>`;
