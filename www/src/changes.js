@@ -11,6 +11,8 @@ import { listen } from './live.js';
 import { navigate } from './router.js';
 
 const PAGE = 50;
+// a build's own events (new, finished), not its steps'
+const BUILD_EVENT = /^builds\/\d+\/[a-z_]+$/;
 const LIST_FIELDS = ['changeid', 'revision', 'author', 'when_timestamp', 'branch', 'repository', 'comments'];
 
 // data loaded by load(), reloaded when wants(key) says an event concerns it
@@ -149,7 +151,7 @@ export function Change({ args }) {
       get('builders?field=builderid&field=name', 'builders'),
     ]);
     return { change: changes[0], builds, names: new Map(builders.map((b) => [b.builderid, b.name])) };
-  }, (k) => k.startsWith(`changes/${id}/`) || k.startsWith('builds/'), [id]);
+  }, (k) => k.startsWith(`changes/${id}/`) || BUILD_EVENT.test(k), [id]);
 
   if (error && !data) return html`<p class="error" role="alert">${error}</p>`;
   if (!data) return html`<p class="dim">loading</p>`;
