@@ -153,10 +153,13 @@ await run(browser, async () => {
     expect(r2.status === 200, `force once enabled: ${r2.status} ${JSON.stringify(r2.json)}`);
   });
 
-  await step('a phone\'s width: the list still shows revision, author and comments', async () => {
+  await step('a phone\'s width: revision, author, when and comments fit, branch and repository are hidden', async () => {
     await page.setViewportSize({ width: 390, height: 800 });
     await page.goto(`${BASE}/changes`);
     await rows.first().waitFor(T);
+    const last = await rows.first().locator('td').last().boundingBox();
+    expect(last && last.x + last.width <= 390, `the comments cell ends at ${last && last.x + last.width} px`);
+    expect(!(await rows.first().locator('td').nth(4).isVisible()), 'the repository column is shown');
     await page.screenshot({ path: `${TRASH}/ui-changes-phone.png`, fullPage: false });
   });
 
