@@ -146,6 +146,11 @@ static const struct field builds_fields[] = {
 	{"started_at", "b.started_at", F_TIME, 0},
 	{"state_string", "b.state_string", F_TEXT, 0},
 	{"workerid", "b.workerid", F_INT, 0},
+	/* the builds made from a change: those of the buildsets it is linked to */
+	{"changeid",
+	 "b.buildrequestid IN (SELECT br.id FROM buildrequests br JOIN buildset_changes bc ON "
+	 "bc.buildsetid = br.buildsetid WHERE bc.changeid IN (@@))",
+	 F_INT, F_FILTER_ONLY},
 };
 
 static const struct field steps_fields[] = {

@@ -90,3 +90,11 @@ void api_changesource_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 	}
 	api_rpc_reply_result(ctx, rpc->id, json_null());
 }
+
+/* GET /changes/N/builds (a Kiln extension, slice "uichanges"): the builds of
+ * the buildsets the change is linked to, as /builds answers them. */
+void api_change_builds_get(struct api_ctx *ctx)
+{
+	const char *f[] = {"changeid", ctx->cap[0], NULL};
+	api_list(ctx, DB_BUILDS, "builds", false, api_builds_fix, f);
+}

@@ -232,6 +232,11 @@ void api_build_changes_get(struct api_ctx *ctx);
 void api_changesources_get(struct api_ctx *ctx);
 void api_changesource_get(struct api_ctx *ctx);
 void api_changesource_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
+/* slice "uichanges": /changes/N/builds, /schedulers, JSON-RPC "enable" */
+void api_change_builds_get(struct api_ctx *ctx);
+void api_schedulers_get(struct api_ctx *ctx);
+void api_scheduler_get(struct api_ctx *ctx);
+void api_scheduler_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
 
 /* Schedulers (api-sched.c) */
 struct config_scheduler;

@@ -279,3 +279,120 @@ void api_test_clock_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 		api_rpc_reply_result(ctx, rpc->id,
 				     json_pack("{s:f}", "now", sched_now(ctx->m->sched)));
 }
+
+/* ---- /schedulers and JSON-RPC "enable" (slice "uichanges") ----------------------------- */
+
+/* The declaration master.lua names a scheduler's kind with. */
+static const char *api_sched_kind(enum config_scheduler_kind k)
+{
+	static const char *const names[] = {
+		[CONFIG_SCHED_FORCE] = "force_scheduler",
+		[CONFIG_SCHED_SINGLE_BRANCH] = "single_branch",
+		[CONFIG_SCHED_ANY_BRANCH] = "any_branch",
+		[CONFIG_SCHED_PERIODIC] = "periodic",
+		[CONFIG_SCHED_NIGHTLY] = "nightly",
+		[CONFIG_SCHED_TRIGGERABLE] = "triggerable",
+		[CONFIG_SCHED_DEPENDENT] = "dependent",
+		[CONFIG_SCHED_TRY] = "try_scheduler",
+	};
+	return (size_t)k < ARRAY_SIZE(names) && names[k] ? names[k] : "unknown";
+}
+
+/* Buildbot's scheduler row (schedulerid, name, enabled, master) plus Kiln's
+ * kind and builder_names; schedulerid is the 1-based place in master.lua. */
+static json_t *api_sched_row(struct api_ctx *ctx, size_t i, json_t *master)
+{
+	const struct config_scheduler *sc = sched_config(ctx->m->sched, i);
+	json_t *names = json_array();
+	for (size_t k = 0; k < sc->nbuilders; k++)
+		json_array_append_new(names, json_string(sc->builders[k]));
+	return json_pack("{s:I,s:s,s:b,s:O,s:s,s:o}", "schedulerid", (json_int_t)i + 1, "name",
+			 sc->name, "enabled", sched_enabled(ctx->m->sched, i), "master",
+			 master ? master : json_null(), "kind", api_sched_kind(sc->kind),
+			 "builder_names", names);
+}
+
+/* This master's row (masters/N), NULL when it cannot be read. */
+static json_t *api_sched_master(struct api_ctx *ctx)
+{
+	json_t *masters = NULL;
+	char mid[32];
+	snprintf(mid, sizeof(mid), "%lld", (long long)ctx->m->masterid);
+	const char *f[] = {"masterid", mid, NULL};
+	if (api_fetch(ctx, DB_MASTERS, f, &masters) < 0)
+		return NULL;
+	json_t *m = json_incref(json_array_get(masters, 0));
+	json_decref(masters);
+	return m;
+}
+
+/* The index of the scheduler a path names (its schedulerid or its name). */
+static int api_sched_index(struct api_ctx *ctx, const char *idname, size_t *ret)
+{
+	size_t n = sched_count(ctx->m->sched);
+	if (api_is_num(idname)) {
+		unsigned long long id = strtoull(idname, NULL, 10);
+		if (id < 1 || id > n)
+			return KILN_ENOTFOUND;
+		*ret = (size_t)id - 1;
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(sched_config(ctx->m->sched, i)->name, idname)) {
+			*ret = i;
+			return 0;
+		}
+	return KILN_ENOTFOUND;
+}
+
+void api_schedulers_get(struct api_ctx *ctx)
+{
+	json_t *master = api_sched_master(ctx);
+	json_t *list = json_array();
+	for (size_t i = 0; i < sched_count(ctx->m->sched); i++)
+		json_array_append_new(list, api_sched_row(ctx, i, master));
+	json_decref(master);
+	json_t *meta = json_pack("{s:I}", "total", (json_int_t)json_array_size(list));
+	api_reply_json(ctx, 200, json_pack("{s:o,s:o}", "schedulers", list, "meta", meta));
+}
+
+void api_scheduler_get(struct api_ctx *ctx)
+{
+	size_t i;
+	if (api_sched_index(ctx, ctx->cap[0], &i) < 0) {
+		api_not_found(ctx);
+		return;
+	}
+	json_t *master = api_sched_master(ctx);
+	json_t *row = api_sched_row(ctx, i, master);
+	json_decref(master);
+	api_reply_json(ctx, 200, json_pack("{s:[o],s:{}}", "schedulers", row, "meta"));
+}
+
+/* POST /schedulers/ID {"method": "enable", "params": {"enabled": BOOL}}. */
+void api_scheduler_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
+{
+	if (strcmp(rpc->method, "enable")) {
+		char *msg = xasprintf("action: %s is not supported", rpc->method);
+		api_rpc_reply_error(ctx, 501, rpc->id, -32601, msg);
+		free(msg);
+		return;
+	}
+	json_t *en = json_object_get(rpc->params, "enabled");
+	if (!json_is_boolean(en)) {
+		api_rpc_reply_error(ctx, 400, rpc->id, -32602, "'enabled' must be true or false");
+		return;
+	}
+	size_t i;
+	if (api_sched_index(ctx, ctx->cap[0], &i) < 0) {
+		api_rpc_reply_error(ctx, 404, rpc->id, -32602, "no such scheduler");
+		return;
+	}
+	int r = sched_set_enabled(ctx->m->sched, i, json_is_true(en));
+	if (r >= 0)
+		r = db_flush(ctx->db); /* acknowledged only once stored */
+	if (r < 0)
+		api_rpc_reply_error(ctx, 500, rpc->id, -32603, err_str(r));
+	else
+		api_rpc_reply_result(ctx, rpc->id, json_null());
+}

@@ -180,6 +180,13 @@ static const struct api_route api_routes[] = {
 	{"changes", api_changes_get, NULL, {NULL}, "/changes"},
 	{"changes/#", api_change_get, NULL, {"changeid"}, EP_CHANGE},
 	{"builds/#/changes", api_build_changes_get, NULL, {"buildid"}, EP_BUILD},
+	{"changes/#/builds", api_change_builds_get, NULL, {"changeid"}, EP_CHANGE}, /* uichanges */
+	{"schedulers", api_schedulers_get, NULL, {NULL}, "/schedulers"},            /* uichanges */
+	{"schedulers/*",
+	 api_scheduler_get,
+	 api_scheduler_rpc,
+	 {"schedulerid|name"},
+	 "/schedulers/n:schedulerid,/schedulers/i:name"},
 	{"changesources", api_changesources_get, NULL, {NULL}, "/changesources"},
 	{"changesources/*",
 	 api_changesource_get,

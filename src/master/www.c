@@ -38,6 +38,8 @@ static const char *const www_views[] = {
 	"force",
 	"workers", /* slice "uimisc" */
 	"requests",
+	"changes", /* slice "uichanges" */
+	"schedulers",
 };
 
 const struct www_asset *www_asset_table(size_t *ret_n)

@@ -117,6 +117,10 @@ TEST(routes)
 	CHECK(www_asset_find("/workers/w1") == index);
 	CHECK(www_asset_find("/workersx") == NULL);
 	CHECK(www_asset_find("/requests") == index);
+	CHECK(www_asset_find("/changes") == index); /* slice "uichanges" */
+	CHECK(www_asset_find("/changes/7") == index);
+	CHECK(www_asset_find("/changesx") == NULL);
+	CHECK(www_asset_find("/schedulers") == index);
 	CHECK(www_asset_find("/nosuch") == NULL);
 	CHECK(www_asset_find("") == NULL);
 	CHECK(www_asset_find("/assets/") == NULL);

@@ -18,12 +18,15 @@ import { Builders } from './builders.js';
 import { Build } from './build.js';
 import { Workers, Worker } from './workers.js'; // slice "uimisc"
 import { Requests } from './requests.js'; // slice "uimisc"
+import { Changes, Change } from './changes.js'; // slice "uichanges"
+import { Schedulers } from './schedulers.js'; // slice "uichanges"
 
 // The header's links (spaced by app.css: .top nav a)
 const NAV = [
   ['/', 'Status board'], ['/builders', 'Builders'], ['/waterfall', 'Waterfall'],
   ['/console', 'Console'], ['/grid', 'Grid'], ['/force', 'Force'], ['/workers', 'Workers'],
   ['/requests', 'Queue'],
+  ['/changes', 'Changes'], ['/schedulers', 'Schedulers'], // slice "uichanges"
 ];
 
 const ROUTES = [
@@ -42,6 +45,9 @@ const ROUTES = [
   { re: /^\/workers$/, view: Workers }, // slice "uimisc"
   { re: /^\/workers\/([^/]+)$/, view: Worker },
   { re: /^\/requests$/, view: Requests },
+  { re: /^\/changes$/, view: Changes }, // slice "uichanges"
+  { re: /^\/changes\/(\d+)$/, view: Change },
+  { re: /^\/schedulers$/, view: Schedulers },
 ];
 
 export function navigate(url) {

@@ -449,6 +449,10 @@ int sched_force(struct sched *s, const char *name, json_t *params, const int64_t
 	struct sched_one *o = sched_find(s, name);
 	if (!o || o->cfg->kind != CONFIG_SCHED_FORCE)
 		return KILN_ENOTFOUND;
+	if (o->disabled) {
+		*ret_err = xasprintf("the scheduler %s is disabled", name);
+		return -EINVAL; /* a 400 with this message, like a refused value */
+	}
 	const struct config_scheduler *c = o->cfg;
 	if (json_is_null(params))
 		params = NULL;

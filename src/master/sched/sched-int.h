@@ -53,6 +53,7 @@ struct sched_one {
 	double next_run;                /* timed: when next (sched_now), 0 = not set */
 	double last_run;
 	struct cron cron;
+	bool disabled; /* JSON-RPC "enable" false: makes no buildsets (slice "uichanges") */
 };
 
 struct sched_waiter {

@@ -76,6 +76,8 @@ void sched_save(struct sched_one *o)
 		json_object_set_new(st, "next_run", json_real(o->next_run));
 	if (o->last_run > 0)
 		json_object_set_new(st, "last_run", json_real(o->last_run));
+	if (o->disabled)
+		json_object_set_new(st, "enabled", json_false());
 	if (db_state_set(m->db, o->state_name, st) < 0)
 		log_error("scheduler '%s': cannot store its state: %s", o->cfg->name,
 			  db_errmsg(m->db));
@@ -99,6 +101,7 @@ static void sched_load(struct sched_one *o)
 	sched_pending_from_json(o, json_object_get(st, "pending"));
 	o->next_run = json_number_value(json_object_get(st, "next_run"));
 	o->last_run = json_number_value(json_object_get(st, "last_run"));
+	o->disabled = json_is_false(json_object_get(st, "enabled"));
 	json_decref(st);
 }
 
@@ -237,6 +240,10 @@ int sched_add_buildset_on(struct sched_one *o, const int64_t *builderids, size_t
 			  int64_t *ret_brids)
 {
 	struct master *m = o->s->m;
+	if (o->disabled) {
+		log_info("scheduler '%s' is disabled: no buildset (%s)", o->cfg->name, reason);
+		return KILN_ESTATE;
+	}
 	if (nbuilders == 0)
 		return KILN_ENOTFOUND;
 	_cleanup_free_ struct db_sourcestamp *all = NULL;
@@ -367,6 +374,8 @@ void sched_change_added(struct sched *s, const struct change *c)
 		return;
 	for (size_t i = 0; i < s->n; i++) {
 		struct sched_one *o = &s->all[i];
+		if (o->disabled)
+			continue; /* a disabled scheduler does not watch changes */
 		switch (o->cfg->kind) {
 		case CONFIG_SCHED_SINGLE_BRANCH:
 		case CONFIG_SCHED_ANY_BRANCH:
@@ -465,4 +474,34 @@ void sched_unwait(struct sched *s, void *ud)
 			s->waiters[i] = s->waiters[--s->nwaiters];
 		else
 			i++;
+}
+
+/* ---- enabled (slice "uichanges") ------------------------------------------------------- */
+
+size_t sched_count(const struct sched *s)
+{
+	return s ? s->n : 0;
+}
+
+const struct config_scheduler *sched_config(const struct sched *s, size_t i)
+{
+	return s && i < s->n ? s->all[i].cfg : NULL;
+}
+
+bool sched_enabled(const struct sched *s, size_t i)
+{
+	return s && i < s->n && !s->all[i].disabled;
+}
+
+int sched_set_enabled(struct sched *s, size_t i, bool enabled)
+{
+	if (!s || i >= s->n)
+		return KILN_ENOTFOUND;
+	struct sched_one *o = &s->all[i];
+	if (o->disabled == !enabled)
+		return 0;
+	o->disabled = !enabled;
+	log_info("scheduler '%s' %s", o->cfg->name, enabled ? "enabled" : "disabled");
+	sched_save(o);
+	return 0;
 }

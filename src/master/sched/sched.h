@@ -121,4 +121,17 @@ int sched_try(struct sched *s, const struct sched_try_job *job, int64_t *ret_bsi
  * and revision shaped like refs.  -EINVAL with *ret_err (owned) naming it. */
 int sched_try_check(json_t *params, char **ret_err);
 
+/* ---- enabled (slice "uichanges": /api/v2/schedulers) ---- */
+/* How many schedulers are configured; the i-th's configuration (0-based, the
+ * order of master.lua; NULL past the end) and whether it is enabled. */
+size_t sched_count(const struct sched *s);
+const struct config_scheduler *sched_config(const struct sched *s, size_t i);
+bool sched_enabled(const struct sched *s, size_t i);
+/* Enables or disables the i-th scheduler.  A disabled scheduler makes no
+ * buildset: it ignores changes, its timers pass without building, and force,
+ * try and trigger calls on it are refused.  Kept in its stored state (the
+ * current database batch), so it survives a restart.  KILN_ENOTFOUND past
+ * the end. */
+int sched_set_enabled(struct sched *s, size_t i, bool enabled);
+
 #endif
