@@ -1,13 +1,16 @@
 /*
  * /api/v2/workers/... (by id or name, and the builds a worker ran) and
- * /api/v2/masters/...; JSON-RPC pause and unpause of a worker.
+ * /api/v2/masters/...; JSON-RPC pause, unpause, stop (graceful) and kill of a worker.
  */
+#define LOG_SUBSYS "api"
+
 #include "master/api-int.h"
 #include "master/engine-int.h"
 #include "master/events-workers.h"
 #include "master/master.h"
 
 #include "common/err.h"
+#include "common/log.h"
 #include "common/xalloc.h"
 #include "config/config.h"
 
@@ -57,7 +60,7 @@ void api_master_get(struct api_ctx *ctx)
 	api_list(ctx, DB_MASTERS, "masters", true, NULL, f);
 }
 
-/* ---- JSON-RPC pause / unpause (slice "uimisc") ------------------------------------- */
+/* ---- JSON-RPC pause / unpause (slice "uimisc"), stop / kill (slice "workerctl") ---- */
 
 /* The live connection of the configured worker named name, or NULL. */
 static struct wconn *api_workers_conn(struct engine *e, const char *name)
@@ -69,16 +72,34 @@ static struct wconn *api_workers_conn(struct engine *e, const char *name)
 	return NULL;
 }
 
-/* Buildbot's worker control actions: "pause" (no new builds start on it;
- * running ones go on) and "unpause".  The flag is stored, so it outlives
- * the connection and a restart.  "stop" and "kill" answer 501. */
+enum api_worker_action { API_WORKER_PAUSE, API_WORKER_UNPAUSE, API_WORKER_STOP, API_WORKER_KILL };
+
+/* Buildbot's worker control actions (data/workers.py control()):
+ * - "pause" (no new builds start on it; running ones go on) and "unpause":
+ *   the flag is stored, so it outlives the connection and a restart;
+ * - "stop": graceful; nothing new starts on it, its running builds finish,
+ *   then it is sent `shutdown`.  Its "graceful" flag is stored and shown
+ *   until it connects again;
+ * - "kill": `shutdown` and the connection closed now; its running builds
+ *   end RETRY (lost connection) as in Buildbot.
+ * stop and kill on a worker that is not connected do nothing (Buildbot:
+ * "no remote; worker is already shut down").  params may carry "reason"
+ * (a string; it is logged). */
 void api_worker_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 {
-	bool pause = !strcmp(rpc->method, "pause");
-	if (!pause && strcmp(rpc->method, "unpause")) {
+	static const char *const names[] = {"pause", "unpause", "stop", "kill"};
+	size_t act = 0;
+	while (act < ARRAY_SIZE(names) && strcmp(rpc->method, names[act]))
+		act++;
+	if (act == ARRAY_SIZE(names)) {
 		char *msg = xasprintf("action: %s is not supported", rpc->method);
 		api_rpc_reply_error(ctx, 501, rpc->id, -32601, msg);
 		free(msg);
+		return;
+	}
+	json_t *reason = json_object_get(rpc->params, "reason");
+	if (reason && !json_is_string(reason) && !json_is_null(reason)) {
+		api_rpc_reply_error(ctx, 400, rpc->id, -32602, "'reason' must be a string");
 		return;
 	}
 	const char *f[] = {api_is_num(ctx->cap[0]) ? "workerid" : "name", ctx->cap[0], NULL};
@@ -92,8 +113,15 @@ void api_worker_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 	}
 	int64_t workerid = row ? json_integer_value(json_object_get(row, "workerid")) : 0;
 	const char *name = row ? json_string_value(json_object_get(row, "name")) : NULL;
-	if (r >= 0)
+	struct engine *e = ctx->m->engine;
+	struct wconn *w = e && name ? api_workers_conn(e, name) : NULL;
+	if (w && (w->closed || !w->ws))
+		w = NULL;
+	bool pause = act == API_WORKER_PAUSE;
+	if (r >= 0 && act <= API_WORKER_UNPAUSE)
 		r = db_worker_set_paused(ctx->db, workerid, pause);
+	else if (r >= 0 && act == API_WORKER_STOP && w)
+		r = db_worker_set_graceful(ctx->db, workerid, true);
 	if (r >= 0)
 		r = db_flush(ctx->db);
 	if (r < 0) {
@@ -101,13 +129,23 @@ void api_worker_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 		api_rpc_reply_error(ctx, 500, rpc->id, -32603, err_str(r));
 		return;
 	}
-	struct engine *e = ctx->m->engine;
-	struct wconn *w = e && name ? api_workers_conn(e, name) : NULL;
-	if (w)
-		w->paused = pause;
+	const char *why = json_string_value(reason);
+	if (act >= API_WORKER_STOP)
+		log_info("worker=%s %s requested%s%.200s%s", name, names[act], why ? " ('" : "",
+			 why ? why : "", why ? "')" : "");
+	bool changed = act <= API_WORKER_UNPAUSE;
+	if (w && act <= API_WORKER_UNPAUSE) {
+		w->paused = pause || w->graceful; /* a stopping worker stays closed to new builds */
+	} else if (w && act == API_WORKER_STOP) {
+		changed = !w->graceful;
+		wconn_stop_gracefully(w);
+	} else if (w && act == API_WORKER_KILL) {
+		wconn_kill(w); /* workers/N/disconnected follows when it has closed */
+	}
 	json_decref(rows);
-	events_worker(ctx->m, workerid, "state_updated", false, NULL);
-	if (e && !pause)
+	if (changed)
+		events_worker(ctx->m, workerid, "state_updated", false, NULL);
+	if (e && act == API_WORKER_UNPAUSE)
 		engine_kick(e);
 	api_rpc_reply_result(ctx, rpc->id, json_null());
 }

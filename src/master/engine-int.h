@@ -102,6 +102,12 @@ struct wconn {
 	uint64_t seen_ms;          /* slice "uimisc": clock_mono_ms of its last last_seen write */
 	struct wconn *next, *prev; /* in engine->workers */
 	int refs;
+	/* slice "workerctl": JSON-RPC stop (graceful: paused is held true too, so
+	 * nothing new starts; `shutdown` is sent once running is 0) and kill */
+	bool graceful;
+	bool shutdown_sent;
+	/* owned: closes the connection if the worker does not drop it itself */
+	void *stop_guard;
 };
 
 struct engine {
@@ -224,6 +230,15 @@ void wconn_forget_command(struct wconn *w, struct rcmd *c);
  * result would pass KILN_MAX_WORKER_PATH. */
 char *wconn_path(const struct wconn *w, const char *a, const char *b, const char *c);
 void wconn_disconnect_all(struct engine *e);
+/* slice "workerctl": Buildbot's worker control.  wconn_stop_gracefully:
+ * no new build starts on w; once its running builds have ended it is sent
+ * `shutdown` (at once when idle), and closed if it has not dropped the
+ * connection itself KILN_WORKER_SHUTDOWN_GUARD_MS later.  wconn_kill: sends
+ * `shutdown` and closes the connection now (its builds end RETRY).
+ * wconn_build_done: engine_build_done's notice that w has one build less. */
+void wconn_stop_gracefully(struct wconn *w);
+void wconn_kill(struct wconn *w);
+void wconn_build_done(struct wconn *w);
 
 /* build.c */
 /* merged: requests collapsed into this build, already claimed (copied). */

@@ -367,8 +367,10 @@ void engine_build_done(struct engine *e, struct build *b)
 			break;
 		}
 	struct wconn *w = build_worker(b);
-	if (w)
+	if (w) {
 		w->running--;
+		wconn_build_done(w); /* slice "workerctl": a stopping worker shuts down when idle */
+	}
 	build_free(b);
 	engine_kick(e);
 }

@@ -263,6 +263,13 @@ static void workers_attach_done(struct wconn *w)
 		log_error("worker=%s cannot record connection: %s", w->cfg->name, db_errmsg(m->db));
 	bool paused = false; /* slice "uimisc": a pause outlives the connection */
 	w->paused = db_worker_paused(m->db, w->workerid, &paused) > 0 && paused;
+	/* slice "workerctl": a worker stopped gracefully (or killed) earlier
+	 * comes back as a normal worker, as in Buildbot (attached() resets it) */
+	if (!w->graceful && db_worker_set_graceful(m->db, w->workerid, false) < 0)
+		log_error("worker=%s cannot reset its graceful flag: %s", w->cfg->name,
+			  db_errmsg(m->db));
+	if (w->graceful)
+		w->paused = true;
 	events_worker(m, w->workerid, "connected", true, &w->seen_ms);
 	engine_kick(w->e);
 }
@@ -761,6 +768,121 @@ out:
 	proto_msg_release(&msg);
 }
 
+/* ------------------------------------ graceful stop and kill (slice "workerctl") */
+
+/* After `shutdown` a worker drops the connection itself (Buildbot's 0.2 s
+ * after its answer, Kiln's likewise); one that has not this long after a
+ * graceful stop's `shutdown` is closed by the master. */
+#define KILN_WORKER_SHUTDOWN_GUARD_MS 10000
+
+struct wconn_guard {
+	uv_timer_t timer;
+	struct wconn *w; /* referenced until the handle is closed */
+};
+
+static void wconn_guard_closed(uv_handle_t *h)
+{
+	struct wconn_guard *g = h->data;
+	wconn_unref(g->w);
+	free(g);
+}
+
+static void wconn_guard_stop(struct wconn *w)
+{
+	struct wconn_guard *g = w->stop_guard;
+	if (!g)
+		return;
+	w->stop_guard = NULL;
+	uv_timer_stop(&g->timer);
+	uv_close((uv_handle_t *)&g->timer, wconn_guard_closed);
+}
+
+static void wconn_guard_fire(uv_timer_t *t)
+{
+	struct wconn_guard *g = t->data;
+	struct wconn *w = g->w;
+	if (!w->closed && w->ws) {
+		log_warn("worker=%s still connected %u s after shutdown; closing the connection",
+			 w->cfg->name, (unsigned)(KILN_WORKER_SHUTDOWN_GUARD_MS / 1000));
+		ws_conn_close(w->ws, 1000, "worker shut down");
+	}
+	wconn_guard_stop(w);
+}
+
+static void wconn_shutdown_reply(void *ud, int status, const msgpack_object *result)
+{
+	struct wconn *w = ud;
+	(void)result;
+	if (!w->closed)
+		log_info("worker=%s answered shutdown%s", w->cfg->name,
+			 status == 0 ? "" : " with an error");
+	wconn_unref(w);
+}
+
+/* Sends `shutdown` once.  Returns false if it could not be sent. */
+static bool wconn_send_shutdown(struct wconn *w)
+{
+	if (w->shutdown_sent)
+		return true;
+	w->shutdown_sent = true;
+	int r = wconn_request_simple(w, "shutdown", wconn_shutdown_reply, NULL, NULL);
+	if (r < 0)
+		log_warn("worker=%s cannot send shutdown: %s", w->cfg->name, err_str(r));
+	return r >= 0;
+}
+
+/* Buildbot's maybeShutdown: a gracefully stopping worker with no build left
+ * is sent `shutdown`; the guard closes it if it stays. */
+static void wconn_maybe_shutdown(struct wconn *w)
+{
+	if (!w->graceful || w->running > 0 || w->shutdown_sent || w->closed || !w->ws)
+		return;
+	log_info("worker=%s stopping gracefully: idle, sending shutdown", w->cfg->name);
+	if (!wconn_send_shutdown(w)) {
+		ws_conn_close(w->ws, 1000, "worker shut down");
+		return;
+	}
+	struct wconn_guard *g = xcalloc(1, sizeof(*g));
+	uv_timer_init(w->e->m->loop, &g->timer);
+	g->timer.data = g;
+	g->w = w;
+	wconn_ref(w);
+	w->stop_guard = g;
+	uv_timer_start(&g->timer, wconn_guard_fire, KILN_WORKER_SHUTDOWN_GUARD_MS, 0);
+}
+
+void wconn_stop_gracefully(struct wconn *w)
+{
+	if (w->closed || !w->ws)
+		return;
+	if (!w->graceful) {
+		w->graceful = true;
+		w->paused = true; /* the distributor skips it from now on */
+		log_info("worker=%s stopping gracefully: %d build(s) to finish", w->cfg->name,
+			 w->running);
+	}
+	wconn_maybe_shutdown(w);
+}
+
+void wconn_kill(struct wconn *w)
+{
+	if (w->closed || !w->ws)
+		return;
+	log_info("worker=%s killed: sending shutdown and closing (%d running build(s) end RETRY)",
+		 w->cfg->name, w->running);
+	w->paused = true;
+	/* queued messages go out before the close frame: the worker reads
+	 * `shutdown` and exits rather than reconnecting */
+	wconn_send_shutdown(w);
+	if (w->ws)
+		ws_conn_close(w->ws, 1000, "worker killed");
+}
+
+void wconn_build_done(struct wconn *w)
+{
+	wconn_maybe_shutdown(w);
+}
+
 /* ----------------------------------------------------------- connections */
 
 static int wconn_authenticate(void *ctx, const char *name, const char *password, void **ret_ud)
@@ -979,6 +1101,7 @@ static void wconn_closed(void *ud, struct ws_conn *ws)
 	if (e->conn[wi] == w)
 		e->conn[wi] = NULL;
 	wconn_violation_summary(w);
+	wconn_guard_stop(w);
 	if (was_linked)
 		log_info("worker=%s disconnected", w->cfg->name);
 	else

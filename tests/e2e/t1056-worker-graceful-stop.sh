@@ -1,0 +1,101 @@
+#!/bin/bash
+# Worker control (slice "workerctl"): JSON-RPC "stop" on /api/v2/workers/ID
+# is Buildbot's graceful shutdown.  A kiln-worker running a long build
+# (held by a gate file) is asked to stop: it shows "graceful" at once, a
+# request queued meanwhile does not start on it, the running build finishes
+# SUCCESS once the gate opens, then the master sends `shutdown` and the
+# worker process exits.  Started again, it is a normal worker that runs the
+# waiting request.  The same with a real buildbot-worker when installed.
+. "$(dirname "$0")/lib.sh"
+
+require_cmd curl python3
+M=$TRASH/master
+GATE=$TRASH/gate
+new_master "$M" <<LUA
+http = { listen = "127.0.0.1:0" }
+workers_listen = "127.0.0.1:0"
+worker { name = "w1", password = secret("w1") }
+worker { name = "bbw", password = secret("w1") }
+builder { name = "long", workers = { "w1" }, steps = {
+  shell { command = "echo started; while [ ! -e '$GATE' ]; do sleep 0.1; done; echo finished" } } }
+builder { name = "quick", workers = { "w1" }, steps = { shell { command = "echo quick" } } }
+builder { name = "bblong", workers = { "bbw" }, steps = {
+  shell { command = "while [ ! -e '$GATE.bb' ]; do sleep 0.1; done; echo bb-finished" } } }
+builder { name = "bbquick", workers = { "bbw" }, steps = { shell { command = "echo bbquick" } } }
+LUA
+printf 'secret-%s' "$$" > "$M/secrets/w1"
+check "master starts" start_master "$M"
+
+start_worker "$TRASH/w1" w1 "$M/secrets/w1"
+W1_PID=$WORKER_PID
+check "w1 attaches" wait_for 20 worker_connected w1
+
+field() { api "workers/$1" | jpy "d['workers'][0]['$2']"; }
+worker_gone() { [ "$(field "$1" connected_to)" = "[]" ]; }
+build_running() { [ -n "$(build_of_request "$1")" ]; }
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+check "w1 is not graceful to start with" [ "$(field w1 graceful)" = false ]
+
+br=$(force long)
+check "the long build starts on w1" wait_for 30 build_running "$br"
+b=$(build_of_request "$br")
+
+r=$(rpc workers/w1 '{"jsonrpc":"2.0","id":1,"method":"stop","params":{"reason":"e2e"}}')
+check "stop answers a result ($r)" grep -q '"result": *null' <<<"$r"
+check "w1 shows graceful" [ "$(field w1 graceful)" = true ]
+check "... and is still connected while its build runs" worker_connected w1
+brq=$(force quick)
+check "a request queued now stays unclaimed" \
+    [ "$(api "buildrequests/$brq" | jpy 'd["buildrequests"][0]["claimed"]')" = false ]
+r=$(rpc workers/w1 '{"jsonrpc":"2.0","id":2,"method":"unpause","params":{}}')
+check "unpause during the stop answers a result" grep -q '"result": *null' <<<"$r"
+r=$(rpc workers/w1 '{"jsonrpc":"2.0","id":3,"method":"stop","params":{}}')
+check "a second stop is harmless" grep -q '"result": *null' <<<"$r"
+check "the long build is still running" [ "$(build_field "$b" complete)" = false ]
+
+touch "$GATE"
+check "the running build finishes" wait_for 60 request_done "$br"
+check "... SUCCESS" build_results_is "$b" 0
+check "then w1 is disconnected" wait_for 20 worker_gone w1
+check "... and its process exited (shutdown honoured)" wait_for 20 pid_gone "$W1_PID"
+check "the queued request never started on w1" request_has_builds "$brq" 0
+check "the master sent shutdown when w1 was idle" \
+    grep -q "worker=w1 stopping gracefully: idle, sending shutdown" "$M/master.log"
+
+start_worker "$TRASH/w1" w1 "$M/secrets/w1"
+check "w1 started again attaches" wait_for 20 worker_connected w1
+check "... as a normal worker (not graceful)" [ "$(field w1 graceful)" = false ]
+check "... and runs the waiting request" wait_for 60 request_done "$brq"
+check "... SUCCESS" build_results_is "$(build_of_request "$brq")" 0
+
+# stop on an idle worker: shutdown at once
+r=$(rpc workers/w1 '{"jsonrpc":"2.0","id":4,"method":"stop","params":{}}')
+check "stop on idle w1 answers a result" grep -q '"result": *null' <<<"$r"
+check "idle w1 disconnects" wait_for 20 worker_gone w1
+check "... and exits" wait_for 20 pid_gone "$WORKER_PID"
+
+# ---- a real buildbot-worker ----
+if command -v buildbot-worker >/dev/null; then
+    W=$TRASH/bbworker
+    buildbot-worker create-worker -q --protocol msgpack_experimental_v7 "$W" \
+        "${WADDR%:*}:${WADDR##*:}" bbw "$(cat "$M/secrets/w1")" >/dev/null
+    buildbot-worker start --nodaemon "$W" >"$W.log" 2>&1 &
+    BB_PID=$!
+    e2e_track $BB_PID
+    check "buildbot-worker attaches" wait_for 40 worker_connected bbw
+    br=$(force bblong)
+    check "its long build starts" wait_for 30 build_running "$br"
+    b=$(build_of_request "$br")
+    r=$(rpc workers/bbw '{"jsonrpc":"2.0","id":5,"method":"stop","params":{}}')
+    check "stop on buildbot-worker answers a result" grep -q '"result": *null' <<<"$r"
+    brq=$(force bbquick)
+    touch "$GATE.bb"
+    check "buildbot-worker's build finishes SUCCESS" wait_for 60 request_done "$br"
+    check "... SUCCESS" build_results_is "$b" 0
+    check "buildbot-worker disconnects" wait_for 30 worker_gone bbw
+    check "... and its process exits" wait_for 30 pid_gone "$BB_PID"
+    check "the request queued meanwhile did not start on it" request_has_builds "$brq" 0
+else
+    ok "buildbot-worker not installed # SKIP"
+fi
+done_testing
