@@ -1,7 +1,8 @@
 // The workers (/workers) and one worker (/workers/NAME): connected or not,
 // paused, its info (os, version, admin, host from the worker), its current builds, when the
-// master last heard from it, and pause / unpause buttons (JSON-RPC on
-// /api/v2/workers/ID).  Refreshed on /ws workers/* and builds/* events.
+// master last heard from it, and pause / unpause, "Stop gracefully" and "Kill" buttons
+// (JSON-RPC on /api/v2/workers/ID; Kill asks first).  Refreshed on /ws workers/* and
+// builds/* events.
 import { useEffect, useState } from 'preact/hooks';
 import { html, ago, when } from './util.js';
 import { get } from './api.js';
@@ -45,8 +46,17 @@ function useWorkersData(load) {
   return state;
 }
 
-function workersState(w) {
+function workersPlural(n, what) {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
+// running: the worker's running builds (a graceful stop waits for them)
+function workersState(w, running = 0) {
   if (w.connected_to.length === 0) return html`<span class="badge r-offline" data-state="offline">offline</span>`;
+  if (w.graceful) {
+    return html`<span class="badge r-paused" data-state="stopping">${running
+      ? `stopping: finishing ${workersPlural(running, 'build')}` : 'stopping'}</span>`;
+  }
   if (w.paused) return html`<span class="badge r-paused" data-state="paused">paused</span>`;
   return html`<span class="badge r-success" data-state="connected">connected</span>`;
 }
@@ -73,6 +83,39 @@ function PauseButton({ w }) {
   return html`<button type="button" class="pause" disabled=${busy} onClick=${click}
     aria-label=${`${w.paused ? 'unpause' : 'pause'} ${w.name}`}>${w.paused ? 'Unpause' : 'Pause'}</button>
     ${error && html` <span class="error" role="alert">${error}</span>`}`;
+}
+
+// "Stop gracefully" (Buildbot's stop: running builds finish, nothing new
+// starts, then the worker is shut down) and "Kill" (shut down now: running
+// builds end RETRY), which asks first.  Only for a connected worker.
+function StopKill({ w }) {
+  const [busy, setBusy] = useState(false);
+  const [confirming, setConfirming] = useState(false);
+  const [error, setError] = useState(null);
+  if (w.connected_to.length === 0) return null;
+  const call = async (method) => {
+    setBusy(true);
+    setError(null);
+    setConfirming(false);
+    try {
+      await workersRpc(`workers/${w.workerid}`, method);
+    } catch (e) {
+      setError(e.message);
+    }
+    setBusy(false);
+  };
+  return html`<span class="workerctl">
+    ${!w.graceful && html` <button type="button" class="stop" disabled=${busy}
+      onClick=${() => call('stop')} aria-label=${`stop ${w.name} gracefully`}
+      title="finish the running builds, start no new one, then shut the worker down">Stop gracefully</button>`}
+    ${confirming
+      ? html` <span class="confirm" role="group" aria-label=${`confirm kill ${w.name}`}>Kill ${w.name} now? Its running builds end (retry).
+        <button type="button" class="kill-yes" disabled=${busy} onClick=${() => call('kill')}
+          aria-label=${`yes, kill ${w.name}`}>Kill now</button>
+        <button type="button" class="kill-no" onClick=${() => setConfirming(false)}>Cancel</button></span>`
+      : html` <button type="button" class="kill" disabled=${busy} onClick=${() => setConfirming(true)}
+          aria-label=${`kill ${w.name}`} title="disconnect the worker now">Kill</button>`}
+    ${error && html` <span class="error" role="alert">${error}</span>`}</span>`;
 }
 
 function BuildLinks({ builds }) {
@@ -110,11 +153,11 @@ export function Workers() {
       <thead><tr><th>Worker</th><th>State</th><th>Last seen</th><th>System</th><th>Builds</th><th></th></tr></thead>
       <tbody>${workers.map((w) => html`<tr key=${w.workerid} data-worker=${w.name}>
         <td><a href=${`/workers/${encodeURIComponent(w.name)}`}>${w.name}</a></td>
-        <td>${workersState(w)}</td>
+        <td>${workersState(w, data.byWorker.get(w.workerid)?.length ?? 0)}</td>
         <td><${LastSeen} w=${w} /></td>
         <td class="dim">${[w.workerinfo?.os_pretty_name ?? w.workerinfo?.system, w.workerinfo?.version].filter(Boolean).join(' · ')}</td>
         <td><${BuildLinks} builds=${data.byWorker.get(w.workerid) ?? []} /></td>
-        <td><${PauseButton} w=${w} /></td>
+        <td><${PauseButton} w=${w} /><${StopKill} w=${w} /></td>
       </tr>`)}</tbody>
     </table>
   </section>`;
@@ -138,7 +181,7 @@ export function Worker({ args: [key] }) {
   return html`<section class="worker">
     <h1>${w ? w.name : key}</h1>
     ${error && html`<p class="error" role="alert">${error}</p>`}
-    ${w && html`<p class="summary">${workersState(w)} last seen <${LastSeen} w=${w} /> <${PauseButton} w=${w} /></p>
+    ${w && html`<p class="summary">${workersState(w, data.builds.filter((b) => !b.complete).length)} last seen <${LastSeen} w=${w} /> <${PauseButton} w=${w} /><${StopKill} w=${w} /></p>
     <table class="info"><tbody>${INFO_KEYS.filter((k) => w.workerinfo?.[k] != null).map((k) => html`
       <tr key=${k} data-info=${k}><th>${k}</th><td>${String(w.workerinfo[k])}</td></tr>`)}</tbody></table>
     <h2>Current builds</h2>
