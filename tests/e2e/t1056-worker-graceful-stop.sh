@@ -5,7 +5,8 @@
 # request queued meanwhile does not start on it, the running build finishes
 # SUCCESS once the gate opens, then the master sends `shutdown` and the
 # worker process exits.  Started again, it is a normal worker that runs the
-# waiting request.  The same with a real buildbot-worker when installed.
+# waiting request.  The same with a real buildbot-worker when installed,
+# and "kill" on it (disconnected at once, its build RETRY, its process exits).
 . "$(dirname "$0")/lib.sh"
 
 require_cmd curl python3
@@ -22,6 +23,8 @@ builder { name = "quick", workers = { "w1" }, steps = { shell { command = "echo 
 builder { name = "bblong", workers = { "bbw" }, steps = {
   shell { command = "while [ ! -e '$GATE.bb' ]; do sleep 0.1; done; echo bb-finished" } } }
 builder { name = "bbquick", workers = { "bbw" }, steps = { shell { command = "echo bbquick" } } }
+builder { name = "bbkill", workers = { "bbw" }, steps = {
+  shell { command = "i=0; while [ ! -e '$GATE.bk' ] && [ \$i -lt 1200 ]; do sleep 0.05; i=\$((i+1)); done" } } }
 LUA
 printf 'secret-%s' "$$" > "$M/secrets/w1"
 check "master starts" start_master "$M"
@@ -95,6 +98,22 @@ if command -v buildbot-worker >/dev/null; then
     check "buildbot-worker disconnects" wait_for 30 worker_gone bbw
     check "... and its process exits" wait_for 30 pid_gone "$BB_PID"
     check "the request queued meanwhile did not start on it" request_has_builds "$brq" 0
+
+    # kill: the connection closes now and the running build ends RETRY
+    rpc buildrequests/$brq '{"jsonrpc":"2.0","id":6,"method":"cancel","params":{}}' >/dev/null
+    buildbot-worker start --nodaemon "$W" >>"$W.log" 2>&1 &
+    BB_PID=$!
+    e2e_track $BB_PID
+    check "buildbot-worker started again attaches" wait_for 40 worker_connected bbw
+    br=$(force bbkill)
+    check "a build runs on it" wait_for 30 build_running "$br"
+    b=$(build_of_request "$br")
+    r=$(rpc workers/bbw '{"jsonrpc":"2.0","id":7,"method":"kill","params":{"reason":"e2e"}}')
+    check "kill answers a result" grep -q '"result": *null' <<<"$r"
+    check "buildbot-worker is disconnected at once" wait_for 20 worker_gone bbw
+    check "... its process exits (it honoured shutdown)" wait_for 30 pid_gone "$BB_PID"
+    check "... and its build ended RETRY" wait_for 20 build_results_is "$b" 5
+    touch "$GATE.bk"
 else
     ok "buildbot-worker not installed # SKIP"
 fi
