@@ -100,7 +100,7 @@ if command -v buildbot-worker >/dev/null; then
     check "the request queued meanwhile did not start on it" request_has_builds "$brq" 0
 
     # kill: the connection closes now and the running build ends RETRY
-    rpc buildrequests/$brq '{"jsonrpc":"2.0","id":6,"method":"cancel","params":{}}' >/dev/null
+    rpc "buildrequests/$brq" '{"jsonrpc":"2.0","id":6,"method":"cancel","params":{}}' >/dev/null
     buildbot-worker start --nodaemon "$W" >>"$W.log" 2>&1 &
     BB_PID=$!
     e2e_track $BB_PID
