@@ -870,6 +870,7 @@ void wconn_kill(struct wconn *w)
 		return;
 	log_info("worker=%s killed: sending shutdown and closing (%d running build(s) end RETRY)",
 		 w->cfg->name, w->running);
+	w->graceful = true; /* in memory only: an unpause cannot reopen it while it closes */
 	w->paused = true;
 	/* queued messages go out before the close frame: the worker reads
 	 * `shutdown` and exits rather than reconnecting */
