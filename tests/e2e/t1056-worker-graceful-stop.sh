@@ -1,4 +1,5 @@
 #!/bin/bash
+# asan-too
 # Worker control (slice "workerctl"): JSON-RPC "stop" on /api/v2/workers/ID
 # is Buildbot's graceful shutdown.  A kiln-worker running a long build
 # (held by a gate file) is asked to stop: it shows "graceful" at once, a
