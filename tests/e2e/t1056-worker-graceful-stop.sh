@@ -8,6 +8,8 @@
 # worker process exits.  Started again, it is a normal worker that runs the
 # waiting request.  The same with a real buildbot-worker when installed,
 # and "kill" on it (disconnected at once, its build RETRY, its process exits).
+# A (python3) worker that answers shutdown but stays is closed by the master
+# 10 s later.
 . "$(dirname "$0")/lib.sh"
 
 require_cmd curl python3
@@ -18,6 +20,7 @@ http = { listen = "127.0.0.1:0" }
 workers_listen = "127.0.0.1:0"
 worker { name = "w1", password = secret("w1") }
 worker { name = "bbw", password = secret("w1") }
+worker { name = "deaf", password = secret("w1") }
 builder { name = "long", workers = { "w1" }, steps = {
   shell { command = "echo started; while [ ! -e '$GATE' ]; do sleep 0.1; done; echo finished" } } }
 builder { name = "quick", workers = { "w1" }, steps = { shell { command = "echo quick" } } }
@@ -77,6 +80,47 @@ r=$(rpc workers/w1 '{"jsonrpc":"2.0","id":4,"method":"stop","params":{}}')
 check "stop on idle w1 answers a result" grep -q '"result": *null' <<<"$r"
 check "idle w1 disconnects" wait_for 20 worker_gone w1
 check "... and exits" wait_for 20 pid_gone "$WORKER_PID"
+
+# ---- a worker that answers shutdown but stays: the master closes it ----
+if /usr/bin/python3 -c 'import msgpack, websockets' 2>/dev/null; then
+    cat > "$TRASH/deaf.py" <<'PY'
+# deaf.py HOST:PORT NAME PASSWORD: attaches (no builder: no mkdir), answers
+# every request, shutdown included, and never closes; prints each op, and
+# "closed" when the master closes the connection.
+import asyncio, base64, sys
+import msgpack, websockets
+
+async def main():
+    addr, name, password = sys.argv[1:4]
+    auth = base64.b64encode(("%s:%s" % (name, password)).encode()).decode()
+    async with websockets.connect("ws://%s/" % addr,
+                                  extra_headers={"Authorization": "Basic " + auth},
+                                  compression=None, open_timeout=10) as ws:
+        try:
+            while True:
+                msg = msgpack.unpackb(await asyncio.wait_for(ws.recv(), 60), raw=False)
+                print(msg.get("op"), flush=True)
+                result = None
+                if msg.get("op") == "get_worker_info":
+                    result = {"basedir": "/nonexistent/deaf", "system": "posix"}
+                await ws.send(msgpack.packb({"op": "response", "seq_number": msg["seq_number"],
+                                             "result": result}))
+        except websockets.ConnectionClosed:
+            print("closed", flush=True)
+asyncio.run(main())
+PY
+    /usr/bin/python3 "$TRASH/deaf.py" "$WADDR" deaf "$(cat "$M/secrets/w1")" >"$TRASH/deaf.out" 2>"$TRASH/deaf.err" &
+    e2e_track $!
+    check "a worker that ignores shutdown attaches" wait_for 20 worker_connected deaf
+    rpc workers/deaf '{"jsonrpc":"2.0","id":8,"method":"stop","params":{}}' >/dev/null
+    check "it is sent shutdown at once (idle)" wait_for 20 grep -qx shutdown "$TRASH/deaf.out"
+    check "... and still connected just after" worker_connected deaf
+    check "the master closes it 10 s later" wait_for 40 grep -qx closed "$TRASH/deaf.out"
+    check "... shown disconnected" wait_for 20 worker_gone deaf
+    check "... and says why in its log" grep -q "worker=deaf still connected 10 s after shutdown" "$M/master.log"
+else
+    ok "python3 msgpack or websockets not installed # SKIP"
+fi
 
 # ---- a real buildbot-worker ----
 if command -v buildbot-worker >/dev/null; then
