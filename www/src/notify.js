@@ -184,6 +184,7 @@ function onEvent(key, m) {
     return;
   }
   if (!m || !/^builds\/\d+\/finished$/.test(key)) return;
+  if (!Object.values(watches).some((w) => w.id === m.builderid)) return;
   watches = read(); // another tab may have announced it already
   const name = Object.keys(watches).find((k) => watches[k].id === m.builderid);
   if (!name) return;
