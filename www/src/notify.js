@@ -293,8 +293,6 @@ export function WatchPanel() {
     <summary>Watched${names.length ? ` (${names.length})` : ''}</summary>
     <div class="watch-box" onClick=${close}>
       <h2>Watched builders</h2>
-      <p class="dim">A notification when a watched builder's build finishes with another result than the
-        one before (or after every build).</p>
       <${PermissionNote} watching=${names.length > 0} />
       ${names.length
         ? html`<ul>${names.map((n) => html`<li key=${n} data-watch=${n}>

@@ -179,8 +179,15 @@ await run(browser, async () => {
     expect(t.length === 5 && t[4] === 'flip: failure (build 7)', `notifications: ${t.join(' | ')}`);
     broken(false);
   });
-  await step('Unwatch in the panel empties the list (and the storage)', async () => {
+  await step('on a phone\'s width the open panel fits the screen', async () => {
+    await page.setViewportSize({ width: 390, height: 700 });
     await page.locator('#watched summary').click();
+    const box = await page.locator('#watched .watch-box').boundingBox();
+    expect(box && box.x >= 0 && box.x + box.width <= 390, `panel at ${JSON.stringify(box)}`);
+    await page.screenshot({ path: `${TRASH}/notify-phone.png` });
+    await page.setViewportSize({ width: 1100, height: 700 });
+  });
+  await step('Unwatch in the panel empties the list (and the storage)', async () => {
     await page.getByRole('button', { name: 'unwatch flip' }).click();
     await page.locator('#watched', { hasText: 'No builder is watched' }).waitFor(T);
     await page.locator('.watch[data-watching="no"]').waitFor(T);
