@@ -228,6 +228,10 @@ export function startWatcher() {
     watches = read();
     changed();
   });
+  // the permission changed in the browser's site settings: say so at once
+  navigator.permissions?.query({ name: 'notifications' }).then((st) => {
+    st.onchange = changed;
+  }, () => {});
   changed();
 }
 

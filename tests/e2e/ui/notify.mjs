@@ -217,7 +217,7 @@ await run(browser, async () => {
   }
 
   // ---- the real API, permission granted by the browser context ----
-  await step('with the real Notification API and the permission granted, Watch shows no warning', async () => {
+  await step('with the real Notification API and the permission granted, Watch shows no warning; revoked, it says so', async () => {
     const ctx = await browser.newContext();
     await ctx.grantPermissions(['notifications'], { origin: BASE });
     const p = await ctx.newPage();
@@ -227,6 +227,8 @@ await run(browser, async () => {
     await p.locator('.watch[data-watching="yes"]').waitFor(T);
     await synced(p, 1);
     expect(await p.locator('.watch-note').count() === 0, 'a warning is shown');
+    await ctx.clearPermissions(); // as if revoked in the site settings: said at once
+    await p.locator('.watch .watch-note[data-permission="default"]', { hasText: 'not allowed yet' }).waitFor(T);
     await ctx.close();
   });
 });
