@@ -282,7 +282,8 @@ export function WatchToggle({ builder }) {
       disabled=${!w && permission() === 'missing'} onClick=${click}
       title="Notify me when this builder's builds finish">${w ? 'Watching' : 'Watch'}</button>
     ${w && html`<${ModeSelect} name=${builder.name} mode=${w.mode} />`}
-    <${PermissionNote} watching=${!!w} /></span>`;
+    <${PermissionNote} watching=${!!w} />
+    ${problem && html`<span class="error" role="alert">${problem}</span>`}</span>`;
 }
 
 // The header's "Watched" panel: the watched builders, their modes, the
