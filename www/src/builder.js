@@ -8,6 +8,7 @@ import { get, eachLimited } from './api.js';
 import { listen } from './live.js';
 import { call } from './build.js';
 import { navigate } from './router.js';
+import { WatchToggle } from './notify.js'; // slice "notify"
 
 const RECENT = 25; // builds per page
 const CHARTS_MAX = 12; // series charted (the rest are listed by name)
@@ -118,6 +119,7 @@ export function Builder({ args: [key] }) {
   };
   return html`<section class="builder">
     <h1>${builder ? builder.name : key}</h1>
+    ${builder && html`<p class="actions"><${WatchToggle} builder=${builder} /></p>`}
     ${error && html`<p class="error" role="alert">${error}</p>`}
     ${builder?.description && html`<p>${builder.description}</p>`}
     <p class="summary"><span data-queued=${queue.length}>${queue.length} queued</span>

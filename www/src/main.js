@@ -4,5 +4,7 @@ import './app.css';
 import { render } from 'preact';
 import { html } from './util.js';
 import { App } from './router.js';
+import { startWatcher } from './notify.js'; // slice "notify"
 
 render(html`<${App} />`, document.getElementById('app'));
+startWatcher(); // browser notifications for watched builders (slice "notify")

@@ -20,6 +20,7 @@ import { Workers, Worker } from './workers.js'; // slice "uimisc"
 import { Requests } from './requests.js'; // slice "uimisc"
 import { Changes, Change } from './changes.js'; // slice "uichanges"
 import { Schedulers } from './schedulers.js'; // slice "uichanges"
+import { WatchPanel } from './notify.js'; // slice "notify"
 
 // The header's links (spaced by app.css: .top nav a)
 const NAV = [
@@ -106,6 +107,7 @@ export function App() {
       <a class="brand" href="/">${TITLE}</a>
       ${TITLE_URL && html`<a class="dim" href=${TITLE_URL} target="_blank" rel="noopener">project</a>`}
       <nav>${NAV.map(([href, text]) => html`<a href=${href}>${text}</a>`)}</nav>
+      <${WatchPanel} />
       <${Connection} />
     </header>
     <main>
