@@ -7,7 +7,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { html, ago, when, Result } from './util.js';
 import { get } from './api.js';
-import { listen } from './live.js';
+import { listen, newest } from './live.js';
 import { navigate } from './router.js';
 
 const PAGE = 50;
@@ -20,12 +20,14 @@ function useChangesData(load, wants, deps) {
   const [state, setState] = useState({ data: null, error: null });
   useEffect(() => {
     let alive = true;
+    const take = newest();
     const run = async () => {
+      const current = take();
       try {
         const data = await load();
-        if (alive) setState({ data, error: null });
+        if (alive && current()) setState({ data, error: null });
       } catch (e) {
-        if (alive) setState((s) => ({ ...s, error: e.message }));
+        if (alive && current()) setState((s) => ({ ...s, error: e.message }));
       }
     };
     const off = listen((k) => {

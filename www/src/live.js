@@ -72,6 +72,20 @@ export function listen(fn) {
   return () => listeners.delete(fn);
 }
 
+// newest(): a ticket machine for overlapping refetches.  Each load takes a
+// ticket (const current = take()) and applies its answer only while
+// current() holds, i.e. no later load started meanwhile: two events in a
+// row start two fetches whose answers can arrive in either order, and the
+// older answer must not overwrite the newer one (it would hide what the
+// second event announced until the next event).
+export function newest() {
+  let n = 0;
+  return () => {
+    const mine = ++n;
+    return () => mine === n;
+  };
+}
+
 export function onStatus(fn) {
   statusListeners.add(fn);
   fn(status);

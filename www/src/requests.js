@@ -6,7 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { html, ago, when, span, now } from './util.js';
 import { get } from './api.js';
-import { listen } from './live.js';
+import { listen, newest } from './live.js';
 
 async function requestsCancel(brid) {
   const r = await fetch(`/api/v2/buildrequests/${brid}`, {
@@ -41,16 +41,18 @@ export function Requests() {
   const [state, setState] = useState({ reqs: null, names: new Map(), error: null });
   useEffect(() => {
     let alive = true;
+    const take = newest();
     const load = async () => {
+      const current = take();
       try {
         const filter = builder && /^\d+$/.test(builder) ? `&builderid=${builder}` : '';
         const [reqs, builders] = await Promise.all([
           get(`buildrequests?claimed=false&complete=false&order=-priority&order=submitted_at${filter}`, 'buildrequests'),
           get('builders?field=builderid&field=name', 'builders'),
         ]);
-        if (alive) setState({ reqs, names: new Map(builders.map((b) => [b.builderid, b.name])), error: null });
+        if (alive && current()) setState({ reqs, names: new Map(builders.map((b) => [b.builderid, b.name])), error: null });
       } catch (e) {
-        if (alive) setState((s) => ({ ...s, error: e.message }));
+        if (alive && current()) setState((s) => ({ ...s, error: e.message }));
       }
     };
     const off = listen((k) => {

@@ -6,7 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { html } from './util.js';
 import { get } from './api.js';
-import { listen } from './live.js';
+import { listen, newest } from './live.js';
 
 async function schedulersEnable(id, enabled) {
   const r = await fetch(`/api/v2/schedulers/${id}`, {
@@ -40,12 +40,14 @@ function EnableButton({ s, reload }) {
 
 export function Schedulers() {
   const [state, setState] = useState({ list: null, error: null });
+  const [take] = useState(newest);
   const load = async () => {
+    const current = take();
     try {
       const list = await get('schedulers', 'schedulers');
-      setState({ list, error: null });
+      if (current()) setState({ list, error: null });
     } catch (e) {
-      setState((s) => ({ ...s, error: e.message }));
+      if (current()) setState((s) => ({ ...s, error: e.message }));
     }
   };
   useEffect(() => listen((k) => {

@@ -6,7 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { html, ago, when } from './util.js';
 import { get } from './api.js';
-import { listen } from './live.js';
+import { listen, newest } from './live.js';
 
 const RECENT = 25;
 
@@ -26,12 +26,14 @@ function useWorkersData(load) {
   const [state, setState] = useState({ data: null, error: null });
   useEffect(() => {
     let alive = true;
+    const take = newest();
     const run = async () => {
+      const current = take();
       try {
         const data = await load();
-        if (alive) setState({ data, error: null });
+        if (alive && current()) setState({ data, error: null });
       } catch (e) {
-        if (alive) setState((s) => ({ ...s, error: e.message }));
+        if (alive && current()) setState((s) => ({ ...s, error: e.message }));
       }
     };
     const off = listen((k) => {
