@@ -106,11 +106,13 @@ check "... and one at least every second while it prints ($maxgap s)" \
 # the rate limit: one per 250 ms at most, plus the first one
 limit=$(python3 -c "print(int(($t_end - $t_start) / 0.25) + 2)")
 check "rate limited: $n events for 200 lines in $dur s (at most $limit)" [ "$n" -le "$limit" ]
-close=$(python3 -c "
+# (times are when this client read them: a loaded machine can deliver two
+# at once, so the spacing is reported, the count above is the check)
+mingap=$(python3 -c "
 import sys
 t = [float(x) for x in sys.argv[1:]]
-print(sum(1 for a, b in zip(t, t[1:]) if b - a < 0.15))" $upd)
-check "no two updated events of the step closer than 150 ms ($close)" [ "$close" = 0 ]
+print('%.3f' % min(b - a for a, b in zip(t, t[1:])))" $upd)
+diag "the shortest gap between two of them, as received: $mingap s"
 check "no steps/S/updated events: that path was not subscribed to" \
     sh -c "! grep -q ' steps/[0-9]*/updated' '$TRASH/ev.out'"
 
