@@ -67,6 +67,8 @@ async def main():
                     break
                 continue
             print("%.3f %s %s %s" % (time.monotonic() - t0, k, m["name"], m["complete"]))
+            if k.endswith("/started"):
+                print("LAG %s %.3f" % (m["name"], time.time() - m["started_at"]))
             if k.endswith("/updated") and m["name"] == "talk":
                 upd = m
         print("KEYS", " ".join(sorted(upd)))
@@ -120,6 +122,7 @@ k=$(sed -n 's/^KEYS //p' "$TRASH/ev.out")
 r=$(sed -n 's/^REST //p' "$TRASH/ev.out")
 check "the updated event is the step entity as REST renders it ($k)" [ -n "$k" -a "$k" = "$r" ]
 check "... of a running step" grep -q ' talk False$' <<<"$(grep '/updated talk' "$TRASH/ev.out" | tail -n 1)"
+diag "started events read $(awk '$1 == "LAG" {printf "%s %s s, ", $2, $3}' "$TRASH/ev.out")after their step's started_at"
 diag "talk's state string: $(sed -n 's/^STATE //p' "$TRASH/ev.out")"
 
 q=$(awk '$3 == "quiet" && $2 ~ /\/updated$/' "$TRASH/ev.out" | grep -c .)
