@@ -40,14 +40,14 @@ await page.addInitScript(() => {
     return raf(f);
   };
   window.kilnIntervals = () => live.size;
-  // when the page's /ws received step "wait"'s started event (the lag split in two)
+  // when the page's /ws received step "wait"'s first event (new; the lag split in two)
   window.kilnWsWait = 0;
   const WS = window.WebSocket;
   window.WebSocket = class extends WS {
     constructor(...a) {
       super(...a);
       this.addEventListener('message', (ev) => {
-        if (!window.kilnWsWait && /\/started"/.test(ev.data) && /"name":"wait"/.test(ev.data)) {
+        if (!window.kilnWsWait && /\/(new|started)"/.test(ev.data) && /"name":"wait"/.test(ev.data)) {
           window.kilnWsWait = Date.now();
         }
       });
@@ -242,6 +242,16 @@ await run(browser, async () => {
   await step('the updates touched only the running build\'s row', async () => {
     const t = await page.evaluate(() => [...window.kilnTouched]);
     expect(t.length === 1 && t[0] === 'b0999', `touched ${t.join(' ')}`);
+  });
+  await step('the build page shows the running step with its state string', async () => {
+    const b = await waitStep();
+    await page.goto(`${BASE}/builders/b0999/builds/1`);
+    await page.locator('li[data-step="wait"] .r-running').waitFor(T);
+    await page.locator('li[data-step="wait"]', { hasText: b.state_string }).waitFor(T);
+    await page.goBack();
+    await page.locator('.vtable[data-rows="1000"]').waitFor(T);
+    await page.evaluate(() => scrollTo(0, document.documentElement.scrollHeight));
+    await row('b0999').locator('[data-running="1"]').waitFor(T);
   });
   writeFileSync(`${TRASH}/gate`, '');
   await step('it is shown finished (success #1) without a reload', async () => {
