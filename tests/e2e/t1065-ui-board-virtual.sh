@@ -43,5 +43,5 @@ n=$(api 'builders?field=builderid' | jpy 'd["meta"]["total"]')
 check "the master has 1,000 builders ($n)" [ "$n" = 1000 ]
 
 ui_run board-virtual.mjs 240
-ui_screenshots 'board-virtual*.png' board-virtual.png
+ui_screenshots 'board-virtual*.png' board-virtual.png board-virtual-running.png
 done_testing

@@ -253,6 +253,7 @@ await run(browser, async () => {
     await page.evaluate(() => scrollTo(0, document.documentElement.scrollHeight));
     await row('b0999').locator('[data-running="1"]').waitFor(T);
   });
+  await page.screenshot({ path: `${TRASH}/board-virtual-running.png` });
   writeFileSync(`${TRASH}/gate`, '');
   await step('it is shown finished (success #1) without a reload', async () => {
     await row('b0999').locator('td.last [data-number="1"]').waitFor(T);
