@@ -6,7 +6,8 @@
 # rows in the DOM, b0500 first (broken first), a scroll sweep that always
 # shows rows, the last builder at the bottom, j/k/arrows and Enter, the
 # name and tag filters, and a build forced on b0999 updated live in its row
-# (its current step within 1 s, its state string; no other row touched;
+# (its current step within 1 s, its state string; no other row touched,
+# b0998 and b1000 next to it showing "Ns ago" of builds of theirs;
 # one timer while it runs, none after).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ui.sh"
@@ -39,6 +40,11 @@ br=$(force b0001)
 check "b0001 #1 completes" wait_for 60 request_done "$br"
 br=$(force b0500)
 check "b0500 #1 completes (failure)" wait_for 60 request_done "$br"
+# finished builds next to b0999, whose "Ns ago" would change if their rows were redrawn
+for b in b0998 b1000; do
+    br=$(force $b)
+    check "$b #1 completes" wait_for 60 request_done "$br"
+done
 n=$(api 'builders?field=builderid' | jpy 'd["meta"]["total"]')
 check "the master has 1,000 builders ($n)" [ "$n" = 1000 ]
 
