@@ -22,6 +22,7 @@ worker { name = "w1", password = secret("w1") }
 builder { name = "chatty", workers = { "w1" }, steps = {
   shell { name = "talk", command = "i=0; while [ \$i -lt 200 ]; do echo line \$i; i=\$((i+1)); sleep 0.015; done" },
   shell { name = "quiet", command = "sleep 1" },
+  shell { name = "rendered", command = interpolate("sleep 0.%(prop:buildnumber)s") },
 } }
 force_scheduler { name = "force", builders = { "chatty" } }
 LUA
@@ -67,6 +68,8 @@ async def main():
                     break
                 continue
             print("%.3f %s %s %s" % (time.monotonic() - t0, k, m["name"], m["complete"]))
+            if m["name"] == "rendered" and not m["complete"]:
+                print("RSTATE %s %s" % (k.rsplit("/", 1)[1], m["state_string"]))
             if k.endswith("/started"):
                 print("LAG %s %.3f" % (m["name"], time.time() - m["started_at"]))
             if k.endswith("/updated") and m["name"] == "talk":
@@ -125,6 +128,11 @@ check "... of a running step" grep -q ' talk False$' <<<"$(grep '/updated talk' 
 diag "started events read $(awk '$1 == "LAG" {printf "%s %s s, ", $2, $3}' "$TRASH/ev.out")after their step's started_at"
 diag "talk's state string: $(sed -n 's/^STATE //p' "$TRASH/ev.out")"
 
+# a description rendered when the command is (interpolate): the state string
+# changes once the step runs, and an updated event carries it
+check "an updated event carries a step's new state string ('sleep 0.1')" \
+    grep -q "^RSTATE updated 'sleep 0.1'\$" "$TRASH/ev.out"
+diag "rendered: $(grep '^RSTATE' "$TRASH/ev.out" | cut -d' ' -f2- | tr '\n' '|')"
 q=$(awk '$3 == "quiet" && $2 ~ /\/updated$/' "$TRASH/ev.out" | grep -c .)
 # its header lines (command, exit code) are output too: a few events, no stream
 check "a step that prints nothing sends only a few updated events ($q)" [ "$q" -le 4 ]
