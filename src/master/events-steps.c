@@ -11,10 +11,15 @@
 #include "master/events.h"
 #include "master/master.h"
 
+#include "common/clock.h"
 #include "common/log.h"
+#include "common/xalloc.h"
 #include "db/db.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+
+#include <uv.h>
 
 int events_step_key(char *out, size_t n, bool under_build, int64_t buildid, int64_t stepid,
 		    const char *event)
@@ -85,4 +90,118 @@ void events_step_finished(struct master *m, int64_t buildid, int64_t stepid)
 {
 	static const char *const ev[] = {"finished"};
 	events_steps_publish(m, buildid, stepid, ev, 1);
+}
+
+/* ------------------------------------------------ "updated", rate limited */
+
+/* One step that sent an "updated" event: when, and whether another waits.
+ * Kept in a small hash by stepid; only steps that changed while someone
+ * listened have one, and step_release forgets them. */
+struct step_upd {
+	struct step_upd *next;
+	struct master *m;
+	int64_t buildid, stepid;
+	uint64_t last_ms; /* when the last one was sent */
+	bool pending;     /* a change since then, not sent yet */
+	bool timer_on;    /* timer initialised (closed when forgotten) */
+	uv_timer_t timer;
+};
+
+#define STEP_UPD_BUCKETS 256
+static struct step_upd *step_upd_tab[STEP_UPD_BUCKETS];
+
+static struct step_upd **step_upd_slot(const struct master *m, int64_t stepid)
+{
+	struct step_upd **p = &step_upd_tab[(uint64_t)stepid % STEP_UPD_BUCKETS];
+	while (*p && ((*p)->m != m || (*p)->stepid != stepid))
+		p = &(*p)->next;
+	return p;
+}
+
+static uint64_t step_upd_now(const struct master *m)
+{
+	return m->loop ? uv_now(m->loop) : clock_mono_ms();
+}
+
+static void (*step_upd_sink)(struct master *m, int64_t buildid, int64_t stepid);
+
+void events_step_updated_sink(void (*fn)(struct master *m, int64_t buildid, int64_t stepid))
+{
+	step_upd_sink = fn;
+}
+
+static void step_upd_send(struct step_upd *u)
+{
+	static const char *const ev[] = {"updated"};
+	u->pending = false;
+	u->last_ms = step_upd_now(u->m);
+	if (step_upd_sink)
+		step_upd_sink(u->m, u->buildid, u->stepid);
+	else
+		events_steps_publish(u->m, u->buildid, u->stepid, ev, 1);
+}
+
+static void step_upd_due(uv_timer_t *t)
+{
+	struct step_upd *u = t->data;
+	if (u->pending)
+		step_upd_send(u);
+}
+
+static void step_upd_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void events_step_updated(struct master *m, int64_t buildid, int64_t stepid)
+{
+	if (!m || !m->events || events_nsubs(m->events) == 0)
+		return;
+	char k1[96], k2[96];
+	events_step_key(k1, sizeof(k1), true, buildid, stepid, "updated");
+	events_step_key(k2, sizeof(k2), false, buildid, stepid, "updated");
+	if (!events_wanted(m, k1) && !events_wanted(m, k2))
+		return;
+	struct step_upd **p = step_upd_slot(m, stepid);
+	struct step_upd *u = *p;
+	if (!u) {
+		u = xcalloc(1, sizeof(*u));
+		u->m = m;
+		u->buildid = buildid;
+		u->stepid = stepid;
+		*p = u;
+		step_upd_send(u);
+		return;
+	}
+	uint64_t now = step_upd_now(m);
+	if (now - u->last_ms >= KILN_STEP_UPDATED_MIN_MS) {
+		step_upd_send(u);
+		return;
+	}
+	if (u->pending)
+		return; /* coalesced into the one already waiting */
+	u->pending = true;
+	if (!m->loop)
+		return;
+	if (!u->timer_on) {
+		uv_timer_init(m->loop, &u->timer);
+		u->timer.data = u;
+		u->timer_on = true;
+	}
+	uv_timer_start(&u->timer, step_upd_due, u->last_ms + KILN_STEP_UPDATED_MIN_MS - now, 0);
+}
+
+void events_step_forget(struct master *m, int64_t stepid)
+{
+	struct step_upd **p = step_upd_slot(m, stepid);
+	struct step_upd *u = *p;
+	if (!u)
+		return;
+	*p = u->next;
+	if (u->timer_on) {
+		uv_timer_stop(&u->timer);
+		uv_close((uv_handle_t *)&u->timer, step_upd_closed);
+	} else {
+		free(u);
+	}
 }

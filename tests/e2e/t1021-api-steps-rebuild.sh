@@ -64,6 +64,8 @@ async def main():
                 if k.endswith("/finished"):
                     break
                 continue
+            if k.endswith("/updated"):  # slice "board": progress, t1055
+                continue
             print(k, m["name"], m["complete"], m["results"], m["buildid"], m["stepid"])
             last = m
         rest = http("steps/%d" % last["stepid"])["steps"][0]

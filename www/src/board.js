@@ -1,36 +1,53 @@
 // The status board ("what is broken now"), the default page: every
 // builder's last result however old, its running builds with their current
-// step and ETA, its queue length, the offline workers; filtered by tag and
-// name (kept in the URL: /?tag=T&name=N).  Data: REST (every builder's last
+// step (and that step's state string, live) and ETA, its queue length, the
+// offline workers; filtered by tag and name (kept in the URL:
+// /?tag=T&name=N), broken builders first.  Data: REST (every builder's last
 // build in one request: /api/v2/lastbuilds), then /ws events (builds,
-// requests, and step events for the current step of each running build).
-import { useEffect, useReducer, useRef } from 'preact/hooks';
+// requests, and step events for the current step of each running build,
+// "updated" ones included).
+//
+// Built for a thousand builders: only the rows in view (plus a margin) are
+// in the DOM (vtable.js, on the window's scroll); each row is drawn from a
+// per-builder view object that an event replaces only for the builder it
+// concerns, and rows re-render only when theirs changed.  Nothing runs while
+// nothing changes: the one timer (durations, ETA bars) ticks only while
+// builds run and the tab is visible.  Keys: j / ArrowDown and k / ArrowUp
+// move the selection, Enter opens the selected builder.
+import { Component } from 'preact';
+import { useEffect, useReducer, useRef, useState } from 'preact/hooks';
 import { html, Result, ago, when, span, now } from './util.js';
 import { get, eachLimited } from './api.js';
 import { listen, onStatus, isOnline } from './live.js';
 import { getAll, lastBuilds } from './builders.js';
+import { useWindowRows, useRowHeight, scrollRowIntoView } from './vtable.js';
 
 // finished builds' fields (running ones are read whole: ETA fields cannot be picked)
 const BUILD_FIELDS = ['buildid', 'builderid', 'number', 'results', 'complete', 'started_at',
   'complete_at', 'state_string'];
 const fields = (names) => names.map((f) => `field=${f}`).join('&');
 const BAD = new Set([2, 4, 5]); // failure, exception, retry
+const ROW_PX = 37; // a row's height until one is measured (app.css: .board-table tr)
 
 class BoardData {
   constructor(changed) {
     this.changed = changed;
     this.builders = [];
+    this.byId = new Map(); // builderid -> builder
     this.last = new Map(); // builderid -> last finished build
     this.running = new Map(); // buildid -> running build
     this.steps = new Map(); // buildid -> its running step
     this.queue = new Map(); // buildrequestid -> unclaimed request
+    this.views = new Map(); // builderid -> { last, running, steps, queued }: a row's data, cached
     this.workers = [];
     this.loaded = false;
     this.error = null;
     this.loading = null; // promise while a load runs
     this.again = false; // another load was asked for while one ran
     this.pending = []; // events that arrived during a load
-    this.ticks = 0;
+    this.order = 0; // bumped when the rows' order or set may have changed (results, builders)
+    this.tick = 0; // bumped each second while builds run: their durations
+    this.timer = null;
   }
 
   start() {
@@ -41,15 +58,50 @@ class BoardData {
         if (!s.online && s.retryAt && !this.loaded && !this.loading) this.load();
       }),
     ];
+    const vis = () => {
+      this.clock();
+      if (!document.hidden) this.changed(); // "5m ago" caught up once
+    };
+    document.addEventListener('visibilitychange', vis);
     if (isOnline()) this.load();
-    const timers = [
-      // "5m ago" and progress bars: every second while builds run, else every 30 s
-      setInterval(() => (this.running.size || ++this.ticks % 30 === 0) && this.changed(), 1000),
-    ];
     return () => {
       offs.forEach((f) => f());
-      timers.forEach(clearInterval);
+      document.removeEventListener('visibilitychange', vis);
+      clearInterval(this.timer);
+      this.timer = null;
     };
+  }
+
+  // the one timer: every second while builds run and the tab is visible
+  clock() {
+    const want = this.running.size > 0 && !document.hidden;
+    if (want && !this.timer) {
+      this.timer = setInterval(() => {
+        this.tick++;
+        this.changed();
+      }, 1000);
+    } else if (!want && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  // a row's data: the same object until an event concerns that builder
+  view(builderid) {
+    let v = this.views.get(builderid);
+    if (!v) {
+      const running = [];
+      for (const r of this.running.values()) if (r.builderid === builderid) running.push(r);
+      let queued = 0;
+      for (const r of this.queue.values()) if (r.builderid === builderid) queued++;
+      v = { last: this.last.get(builderid), running, steps: running.map((r) => this.steps.get(r.buildid)), queued };
+      this.views.set(builderid, v);
+    }
+    return v;
+  }
+
+  touch(builderid) {
+    this.views.delete(builderid);
   }
 
   async load() {
@@ -69,6 +121,9 @@ class BoardData {
     const pending = this.pending;
     this.pending = [];
     for (const [k, m] of pending) this.apply(k, m);
+    this.views.clear();
+    this.order++;
+    this.clock();
     this.changed();
     if (this.again) {
       this.again = false;
@@ -86,11 +141,13 @@ class BoardData {
     ]);
     const last = new Map(lasts.map((b) => [b.builderid, b]));
     this.builders = builders.sort((a, b) => a.name.localeCompare(b.name));
+    this.byId = new Map(builders.map((b) => [b.builderid, b]));
     this.last = last;
     this.running = new Map(running.map((b) => [b.buildid, b]));
     this.queue = new Map(queue.map((r) => [r.buildrequestid, r]));
     this.workers = workers;
     this.steps = new Map();
+    this.views.clear();
     // the current step of builds already running; then step events keep it
     await eachLimited([...this.running.keys()], 6, (id) => this.loadStep(id));
   }
@@ -101,25 +158,30 @@ class BoardData {
       return;
     }
     if (this.loading) this.pending.push([k, m]);
-    else this.apply(k, m);
-    this.changed();
+    else if (this.apply(k, m) !== false) this.changed();
   }
 
+  // applies one event; false when it changed nothing shown
   apply(k, m) {
     const [coll, , verb] = k.split('/');
-    if (!m) return;
-    if (coll === 'workers') return this.pollWorkers(); // connected, disconnected, paused
+    if (!m) return false;
+    if (coll === 'workers') {
+      this.pollWorkers(); // connected, disconnected, paused
+      return false;
+    }
     if (coll === 'builds' && verb === 'steps') {
-      // builds/B/steps/S/new|started|finished: the newest step is the current one
+      // builds/B/steps/S/new|started|updated|finished: the newest step is the current one
+      const build = this.running.get(m.buildid);
       const cur = this.steps.get(m.buildid);
-      if (this.running.has(m.buildid) && (!cur || cur.number <= m.number))
-        this.steps.set(m.buildid, m);
-      return;
+      if (!build || (cur && cur.number > m.number)) return false;
+      this.steps.set(m.buildid, m);
+      this.touch(build.builderid);
+      return true;
     }
     if (coll === 'builds') {
-      if (!this.builders.some((b) => b.builderid === m.builderid)) {
+      if (!this.byId.has(m.builderid)) {
         this.load(); // a builder this page has not seen: the configuration changed
-        return;
+        return false;
       }
       if (verb === 'new') {
         this.running.set(m.buildid, m);
@@ -127,20 +189,37 @@ class BoardData {
         this.running.delete(m.buildid);
         this.steps.delete(m.buildid);
         const prev = this.last.get(m.builderid);
-        if (!prev || prev.buildid <= m.buildid) this.last.set(m.builderid, m);
+        if (!prev || prev.buildid <= m.buildid) {
+          if (BAD.has(prev?.results) !== BAD.has(m.results)) this.order++;
+          this.last.set(m.builderid, m);
+        }
+      } else {
+        return false;
       }
-    } else if (coll === 'buildrequests') {
-      if (verb === 'new' && !m.claimed && !m.complete) this.queue.set(m.buildrequestid, m);
-      else if (verb === 'claimed' || verb === 'complete') this.queue.delete(m.buildrequestid);
+      this.touch(m.builderid);
+      this.clock();
+      return true;
     }
+    if (coll === 'buildrequests') {
+      if (verb === 'new' && !m.claimed && !m.complete) this.queue.set(m.buildrequestid, m);
+      else if ((verb === 'claimed' || verb === 'complete') && this.queue.has(m.buildrequestid)) {
+        m = this.queue.get(m.buildrequestid);
+        this.queue.delete(m.buildrequestid);
+      } else return false;
+      this.touch(m.builderid);
+      return true;
+    }
+    return false;
   }
 
   async loadStep(buildid) {
     try {
       const [s] = await get(`builds/${buildid}/steps?complete=false&order=-number&limit=1`, 'steps');
-      if (!this.running.has(buildid)) return;
-      if (s) this.steps.set(buildid, s);
-      else this.steps.delete(buildid);
+      const build = this.running.get(buildid);
+      if (!build) return;
+      const cur = this.steps.get(buildid);
+      if (s && (!cur || cur.number <= s.number)) this.steps.set(buildid, s);
+      this.touch(build.builderid);
       this.changed();
     } catch {
       // the step events that follow fill it in; the banner tells about outages
@@ -172,7 +251,7 @@ function setQuery(tag, name) {
   dispatchEvent(new PopStateEvent('popstate'));
 }
 
-function Running({ build, step }) {
+function Running({ build, step, more }) {
   const t = now();
   let eta = null;
   if (build.eta_at != null && build.started_at != null && build.eta_at > build.started_at) {
@@ -183,28 +262,114 @@ function Running({ build, step }) {
   return html`<div class="running" data-running=${build.number}>
     <span class="badge r-running">running</span>
     <a href=${`/builders/${build.builderid}/builds/${build.number}`}>#${build.number}</a>
-    <span class="step">${step ? step.name : 'starting'}</span> ${eta}
+    <span class="step">${step ? step.name : 'starting'}</span>
+    ${step?.state_string && html`<span class="dim state" title=${step.state_string}>${step.state_string}</span>`}
+    ${eta}
     <span class="dim">${span(t - build.started_at)}</span>
+    ${more > 0 && html`<span class="dim more">+${more} running</span>`}
   </div>`;
 }
 
-function Row({ b, data }) {
-  const last = data.last.get(b.builderid);
-  const running = [...data.running.values()].filter((r) => r.builderid === b.builderid);
-  let queued = 0;
-  for (const r of data.queue.values()) if (r.builderid === b.builderid) queued++;
-  const href = `/builders/${encodeURIComponent(b.name)}`;
-  return html`<tr data-builder=${b.name} class=${last && BAD.has(last.results) ? 'bad' : ''}>
-    <td class="name"><a href=${href}>${b.name}</a>
-      ${(b.tags ?? []).map((t) => html` <a class="tag" href=${`/?tag=${encodeURIComponent(t)}`}>${t}</a>`)}</td>
-    <td class="last">${last
-      ? html`<${Result} results=${last.results} />${' '}<span title=${when(last.complete_at)}
-          data-number=${last.number}>#${last.number} · ${ago(last.complete_at)}</span>${' '}<span
-          class="dim">${last.state_string}</span>`
-      : html`<span class="dim">no builds yet</span>`}</td>
-    <td class="now">${running.map((r) => html`<${Running} build=${r} step=${data.steps.get(r.buildid)} />`)}</td>
-    <td class="queue" data-queue=${queued}>${queued ? `${queued} queued` : ''}</td>
-  </tr>`;
+// One builder's row: re-rendered only when its view object (replaced by
+// the events that concern it), its selection or, while it runs builds, the
+// second's tick changed.
+class Row extends Component {
+  shouldComponentUpdate(n) {
+    const p = this.props;
+    return p.b !== n.b || p.v !== n.v || p.sel !== n.sel || p.tick !== n.tick;
+  }
+
+  render({ b, v, sel }) {
+    const { last, running, steps, queued } = v;
+    const href = `/builders/${encodeURIComponent(b.name)}`;
+    const cls = `${last && BAD.has(last.results) ? 'bad' : ''}${sel ? ' sel' : ''}`;
+    return html`<tr data-builder=${b.name} class=${cls} aria-selected=${sel ? 'true' : undefined}>
+      <td class="name"><a href=${href}>${b.name}</a>
+        ${(b.tags ?? []).map((t) => html` <a class="tag" href=${`/?tag=${encodeURIComponent(t)}`}>${t}</a>`)}</td>
+      <td class="last">${last
+        ? html`<${Result} results=${last.results} />${' '}<span title=${when(last.complete_at)}
+            data-number=${last.number}>#${last.number} · ${ago(last.complete_at)}</span>${' '}<span
+            class="dim">${last.state_string}</span>`
+        : html`<span class="dim">no builds yet</span>`}</td>
+      <td class="now">${running.length > 0 &&
+        html`<${Running} build=${running[0]} step=${steps[0]} more=${running.length - 1} />`}</td>
+      <td class="queue" data-queue=${queued}>${queued ? `${queued} queued` : ''}</td>
+    </tr>`;
+  }
+}
+
+function navigate(url) {
+  history.pushState(null, '', url);
+  dispatchEvent(new PopStateEvent('popstate'));
+}
+
+// the rows shown, in order: filtered, broken first, then by name (cached
+// until the builders, a result's badness or the filter change)
+function useShown(data, tag, name) {
+  const memo = useRef({ key: null, rows: [] });
+  const key = `${data.order}\u0000${tag}\u0000${name}`;
+  if (memo.current.key !== key) {
+    const needle = name.toLowerCase();
+    const bad = (b) => BAD.has(data.last.get(b.builderid)?.results);
+    const rows = data.builders.filter((b) => (!tag || (b.tags ?? []).includes(tag)) &&
+      (!needle || b.name.toLowerCase().includes(needle)));
+    rows.sort((a, b) => bad(b) - bad(a)); // stable: by name within each group
+    memo.current = { key, rows };
+  }
+  return memo.current.rows;
+}
+
+function Rows({ data, shown }) {
+  const wrap = useRef(null);
+  const body = useRef(null);
+  const head = useRef(null);
+  const rowH = useRowHeight(body, ROW_PX);
+  const { first, end, top, bottom } = useWindowRows(wrap, shown.length, rowH);
+  const [selId, setSel] = useState(null);
+  const selAt = selId == null ? -1 : shown.findIndex((b) => b.builderid === selId);
+
+  // j / k / arrows move, Enter opens; not while typing in the filters
+  const keys = useRef(null);
+  keys.current = (ev) => {
+    if (ev.defaultPrevented || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    if (ev.target.closest?.('a, input, select, textarea, button, [contenteditable]')) return;
+    if (!shown.length) return;
+    const headH = head.current?.offsetHeight ?? 0;
+    // nothing selected yet: the first key selects the first row in view
+    const inView = () => Math.min(shown.length - 1,
+      Math.max(0, Math.ceil((-(wrap.current?.getBoundingClientRect().top ?? 0)) / rowH)));
+    let to = null;
+    if (ev.key === 'j' || ev.key === 'ArrowDown') to = selAt < 0 ? inView() : Math.min(shown.length - 1, selAt + 1);
+    else if (ev.key === 'k' || ev.key === 'ArrowUp') to = selAt < 0 ? inView() : Math.max(0, selAt - 1);
+    else if (ev.key === 'Enter' && selAt >= 0) {
+      ev.preventDefault();
+      navigate(`/builders/${encodeURIComponent(shown[selAt].name)}`);
+      return;
+    } else return;
+    ev.preventDefault();
+    setSel(shown[to].builderid);
+    scrollRowIntoView(wrap, to, rowH, headH);
+  };
+  useEffect(() => {
+    const on = (ev) => keys.current(ev);
+    document.addEventListener('keydown', on);
+    return () => document.removeEventListener('keydown', on);
+  }, []);
+
+  const rows = [];
+  for (let i = first; i < end; i++) {
+    const b = shown[i];
+    const v = data.view(b.builderid);
+    rows.push(html`<${Row} key=${b.builderid} b=${b} v=${v} sel=${i === selAt}
+      tick=${v.running.length ? data.tick : 0} />`);
+  }
+  return html`<div class="vtable" ref=${wrap} style=${`padding-top:${top}px;padding-bottom:${bottom}px`}
+      data-rows=${shown.length} data-first=${first}>
+    <table class="builders board-table">
+      <thead ref=${head}><tr><th>Builder</th><th>Last result</th><th>Now</th><th>Queue</th></tr></thead>
+      <tbody ref=${body}>${rows}</tbody>
+    </table>
+  </div>`;
 }
 
 export function Board() {
@@ -215,15 +380,14 @@ export function Board() {
   useEffect(() => data.start(), []);
   const { tag, name } = useQuery();
 
-  const tags = [...new Set(data.builders.flatMap((b) => b.tags ?? []))].sort();
-  const needle = name.toLowerCase();
-  const shown = data.builders.filter((b) => (!tag || (b.tags ?? []).includes(tag)) &&
-    (!needle || b.name.toLowerCase().includes(needle)));
-  // broken first: what needs a look is at the top
-  const bad = (b) => BAD.has(data.last.get(b.builderid)?.results);
-  shown.sort((a, b) => bad(b) - bad(a));
+  const shown = useShown(data, tag, name);
+  const tags = useRef({ order: -1, list: [] });
+  if (tags.current.order !== data.order) {
+    tags.current = { order: data.order, list: [...new Set(data.builders.flatMap((b) => b.tags ?? []))].sort() };
+  }
   const offline = data.workers.filter((w) => !w.connected_to?.length);
-  const failing = data.builders.filter(bad).length;
+  let failing = 0;
+  for (const l of data.last.values()) if (BAD.has(l.results) && data.byId.has(l.builderid)) failing++;
 
   return html`<section class="board">
     <h1>Status board</h1>
@@ -243,15 +407,12 @@ export function Board() {
         onInput=${(e) => setQuery(tag, e.currentTarget.value)} /></label>
       <label>Tag <select name="tag" value=${tag} onChange=${(e) => setQuery(e.currentTarget.value, name)}>
         <option value="">any</option>
-        ${tags.map((t) => html`<option value=${t}>${t}</option>`)}
+        ${tags.current.list.map((t) => html`<option value=${t}>${t}</option>`)}
       </select></label>
+      <span class="dim keys">j/k or ↑/↓ to move, Enter to open</span>
     </form>
     ${!data.loaded && !data.error ? html`<p class="dim">Loading…</p>` : html`
-    <table class="builders">
-      <thead><tr><th>Builder</th><th>Last result</th><th>Now</th><th>Queue</th></tr></thead>
-      <tbody>${shown.map((b) => html`<${Row} key=${b.builderid} b=${b} data=${data} />`)}</tbody>
-    </table>
+    <${Rows} data=${data} shown=${shown} />
     ${shown.length === 0 && html`<p class="dim">No builder matches.</p>`}`}
   </section>`;
 }
-

@@ -167,13 +167,14 @@ export function Build({ args: [key, number] }) {
       }
     };
     // a step event: that step replaced in place, its logs (re)read
-    const stepEvent = async (m) => {
+    const stepEvent = async (m, verb) => {
       setSt((s) => {
         if (!s.data) return s;
         const steps = s.data.steps.filter((x) => x.stepid !== m.stepid).concat([m])
           .sort((a, b) => a.number - b.number);
         return { ...s, data: { ...s.data, steps } };
       });
+      if (verb === 'updated') return; // state string, progress: no new log (slice "board")
       try {
         const logs = await get(`steps/${m.stepid}/logs`, 'logs');
         if (alive) {
@@ -194,7 +195,7 @@ export function Build({ args: [key, number] }) {
         setSt((s) => ({ ...s, note: { ...s.note, build: m } }));
       }
       if (Number(p[1]) === buildid) {
-        if (p[2] === 'steps') stepEvent(m);
+        if (p[2] === 'steps') stepEvent(m, p[4]);
         else load(); // new, finished: results, tests, artifacts, properties
       } else if (p.length === 3 && watchOthers) {
         load(); // a build it triggered may have started or ended

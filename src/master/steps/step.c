@@ -103,6 +103,8 @@ static void step_log_store_to(struct step *st, int64_t logid, char stream, const
 		build_db_check(b, db_log_append(step_db(st), logid, out.ptr, out.len),
 			       "append to log");
 	events_log(b->e->m, logid, EVENTS_LOG_APPEND); /* slice "uilog" */
+	/* slice "board": output grew, the step's "updated" event */
+	events_step_updated(b->e->m, b->buildid, st->stepid);
 	buf_release(&out);
 }
 
@@ -225,6 +227,7 @@ void step_set_description(struct step *st, const char *desc)
 void step_set_state(struct step *st, const char *text)
 {
 	build_db_check(st->b, db_step_set_state(step_db(st), st->stepid, text), "set step state");
+	events_step_updated(st->b->e->m, st->b->buildid, st->stepid); /* slice "board" */
 }
 
 void step_set_property(struct step *st, const char *name, json_t *value, const char *source)
@@ -254,6 +257,7 @@ int step_record_number(struct step *st, const char *name, double value)
 void step_add_url(struct step *st, const char *name, const char *url)
 {
 	build_db_check(st->b, db_step_add_url(step_db(st), st->stepid, name, url), "add url");
+	events_step_updated(st->b->e->m, st->b->buildid, st->stepid); /* slice "board" */
 }
 
 /* ------------------------------------------------- logfiles (slice "logfiles") */
@@ -1119,6 +1123,7 @@ void step_begin(struct build *b, const struct config_step *s)
 
 static void step_release(struct step *st)
 {
+	events_step_forget(st->b->e->m, st->stepid); /* slice "board" */
 	if (st->kind && st->kind->free)
 		st->kind->free(st);
 	step_numbers_free(st);
