@@ -1,17 +1,16 @@
 // The console (/console): changes (rows, newest first: revision, author,
 // comments) x builders (columns); each cell is the result of the builder's
-// latest build of that change's revision.  Both axes are virtualised.  Also
+// latest build made from that change.  Both axes are virtualised.  Also
 // the pieces the waterfall and the grid share with it: the URL filters
 // (?name=&tag=&branch=), the builder list and the change x build matrix.
 import { useEffect, useReducer, useRef } from 'preact/hooks';
 import { html, resultName, when } from './util.js';
-import { get } from './api.js';
+import { get, ApiError } from './api.js';
 import { listen, isOnline } from './live.js';
 import { useViewport, span } from './virtual.js';
 
 const CHANGES_PAGE = 50; // changes read at once ("older changes" reads the next page)
 const MAX_CHANGES_PAGE = 500; // ?limit=N: 1 to this
-const BUILDS_PAGE = 2000; // builds read to fill the cells of those changes
 
 // ---- filters kept in the URL -------------------------------------------------------
 
@@ -66,13 +65,42 @@ export const stateName = (b) => (b.complete ? resultName(b.results) : 'running')
 
 // ---- changes x builds ----------------------------------------------------------------
 
-const BUILD_Q = 'field=buildid&field=builderid&field=number&field=results&field=complete' +
-  '&field=started_at&field=complete_at&field=state_string&field=properties' +
-  '&property=revision&property=branch';
-const revOf = (b) => b.properties?.revision?.[0] || null; // "": none
+// A cell is the latest build made from the change (change -> buildsets ->
+// buildrequests -> builds), never a match on the revision string: two
+// changes with one revision on two branches, or a forced build of no change,
+// never land in the wrong cell.  The builds of a whole page of changes come
+// in one request (/changes/builds, docs/API.md), only the cells that have one.
+const CELLS_IDS = 500; // changeids per /changes/builds request (the API's cap)
+const KNOWN_BUILDS = 5000; // buildid -> its changeids, remembered for live events
+const CELLS_TIMEOUT_MS = 15000;
+
+// GET /api/v2/PATH as a whole document (rows and meta); counts requests and bytes
+async function getBody(path, stats) {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), CELLS_TIMEOUT_MS);
+  try {
+    const r = await fetch(`/api/v2/${path}`, { headers: { Accept: 'application/json' }, signal: ctl.signal });
+    const text = await r.text();
+    stats.requests++;
+    stats.bytes += text.length;
+    let body = null;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // reported below
+    }
+    if (!r.ok) throw new ApiError(body?.error ?? `${r.status} ${r.statusText}`);
+    if (!Array.isArray(body?.builds)) throw new ApiError(`${path}: no 'builds' list in the answer`);
+    return body;
+  } catch (e) {
+    throw e instanceof ApiError ? e : new ApiError(`${path}: ${e.message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 // The changes of one branch (or all), newest first, and for each the latest
-// build per builder of its revision; kept current from /ws events.
+// build per builder made from it; kept current from /ws events.
 export class Matrix {
   constructor(changed, branch, page) {
     this.changed = changed;
@@ -80,14 +108,15 @@ export class Matrix {
     this.page = page;
     this.builders = [];
     this.changes = [];
-    this.byRev = new Map(); // revision -> Map(builderid -> build)
-    this.revOf = new Map(); // buildid -> its revision (read once per build)
+    this.cells = new Map(); // changeid -> Map(builderid -> build)
+    this.changesOf = new Map(); // buildid -> [changeid] (read once per build)
     this.live = null;
     this.stale = false;
     this.more = false;
     this.loaded = false;
     this.error = null;
     this.seq = 0;
+    this.stats = { requests: 0, bytes: 0 }; // of the last load (bench/, tests)
   }
 
   start() {
@@ -102,27 +131,54 @@ export class Matrix {
     };
   }
 
+  // the cells of changeids, newest change first; a cut answer (more than
+  // the API's row cap) goes on from its last, possibly partial, change
+  async loadCells(ids) {
+    const rows = [];
+    for (let i = 0; i < ids.length; i += CELLS_IDS) {
+      let part = ids.slice(i, i + CELLS_IDS);
+      while (part.length) {
+        const body = await getBody(`changes/builds?changeid=${part.join(',')}`, this.stats);
+        const got = body.builds;
+        if (!body.meta?.truncated || got.length === 0) {
+          rows.push(...got);
+          break;
+        }
+        const last = got[got.length - 1].changeid;
+        rows.push(...got.filter((r) => r.changeid !== last));
+        part = part.filter((id) => id <= last);
+        if (got.every((r) => r.changeid === last)) {
+          rows.push(...got); // one change fills a whole answer: keep what came
+          part = part.filter((id) => id < last);
+        }
+      }
+    }
+    return rows;
+  }
+
   async load(extra = 0) {
     const seq = ++this.seq;
     this.stale = false;
     this.live = []; // builds read from events while this load runs: applied again after it
+    this.stats = { requests: 0, bytes: 0 };
     try {
       const n = Math.max(this.page, this.changes.length + extra);
       const br = this.branch ? `&branch=${encodeURIComponent(this.branch)}` : '';
-      const [builders, changes, builds] = await Promise.all([
+      const [builders, changes] = await Promise.all([
         loadBuilders(),
         get(`changes?order=-changeid&limit=${n + 1}${br}&field=changeid&field=revision&field=author` +
           '&field=comments&field=branch&field=when_timestamp&field=revlink', 'changes'),
-        get(`builds?order=-buildid&limit=${BUILDS_PAGE}&${BUILD_Q}`, 'builds'),
       ]);
+      if (seq !== this.seq) return;
+      const shown = changes.slice(0, n);
+      const rows = shown.length ? await this.loadCells(shown.map((c) => c.changeid)) : [];
       if (seq !== this.seq) return;
       this.builders = builders;
       this.more = changes.length > n;
-      this.changes = changes.slice(0, n);
-      this.byRev = new Map();
-      this.revOf = new Map();
-      for (const b of builds.reverse()) this.addBuild(b); // oldest first: the latest wins
-      for (const b of this.live) this.addBuild(b);
+      this.changes = shown;
+      this.cells = new Map();
+      for (const r of rows) this.setCell(r.changeid, r);
+      for (const [b, ids] of this.live) for (const id of ids) this.setCell(id, b);
       this.live = null;
       this.loaded = true;
       this.error = null;
@@ -132,19 +188,16 @@ export class Matrix {
     this.changed();
   }
 
-  addBuild(b) {
-    const rev = revOf(b);
-    this.revOf.set(b.buildid, rev);
-    if (rev == null) return;
-    let m = this.byRev.get(rev);
-    if (!m) this.byRev.set(rev, (m = new Map()));
+  setCell(changeid, b) {
+    let m = this.cells.get(changeid);
+    if (!m) this.cells.set(changeid, (m = new Map()));
     const prev = m.get(b.builderid);
     if (prev && (prev.buildid > b.buildid || (prev.buildid === b.buildid && prev.complete))) return;
     m.set(b.builderid, b);
   }
 
   cell(change, builderid) {
-    return change.revision ? this.byRev.get(change.revision)?.get(builderid) : undefined;
+    return this.cells.get(change.changeid)?.get(builderid);
   }
 
   async onEvent(k, m) {
@@ -156,22 +209,29 @@ export class Matrix {
     const [coll, , verb] = k.split('/');
     if (coll === 'changes' && verb === 'new') return this.load();
     if (coll !== 'builds' || !m || (verb !== 'new' && verb !== 'finished')) return undefined;
-    let b = null;
-    const rev = this.revOf.get(m.buildid);
-    if (rev !== undefined) {
-      b = { ...m, properties: { revision: [rev, 'Build'] } };
-    } else {
+    let ids = this.changesOf.get(m.buildid);
+    if (!ids) {
       try {
-        // the event carries no properties: a build's revision is read once
-        [b] = await get(`builds/${m.buildid}?${BUILD_Q}`, 'builds');
+        // the event names no change: a build's changes are read once
+        const cs = await get(`builds/${m.buildid}/changes?field=changeid`, 'changes');
+        ids = cs.map((c) => c.changeid);
       } catch {
         return undefined; // the next event or refetch catches up
       }
+      if (this.changesOf.size >= KNOWN_BUILDS) this.changesOf.clear();
+      this.changesOf.set(m.buildid, ids);
     }
-    if (!b) return undefined;
-    this.live?.push(b);
-    this.addBuild(b);
-    this.changed();
+    const b = { buildid: m.buildid, builderid: m.builderid, number: m.number, results: m.results,
+      complete: m.complete, started_at: m.started_at, complete_at: m.complete_at,
+      state_string: m.state_string };
+    this.live?.push([b, ids]);
+    let hit = false;
+    for (const id of ids) {
+      if (!this.cells.has(id) && !this.changes.some((c) => c.changeid === id)) continue;
+      this.setCell(id, b);
+      hit = true;
+    }
+    if (hit) this.changed();
     return undefined;
   }
 }
@@ -190,12 +250,13 @@ export function useMatrix(f) {
 // A cell with a build: a link to it, coloured by its state.  An empty cell is
 // no element at all (the row's background draws the column lines), so a
 // screen of 1,000 builders holds only the cells that have something to show.
-export function Cell({ b, builder, rev, x, y, w, h }) {
+export function Cell({ b, builder, rev, change, x, y, w, h }) {
   if (!b) return null;
   const st = stateName(b);
   const label = `${builder?.name ?? ''} #${b.number}: ${st}${b.state_string ? ` (${b.state_string})` : ''}`;
   return html`<a class=${`cell r-${st}`} style=${`left:${x}px;top:${y}px;width:${w}px;height:${h}px`}
-    href=${buildHref(builder, b)} data-builder=${builder?.name} data-revision=${rev} data-state=${st}
+    href=${buildHref(builder, b)} data-builder=${builder?.name} data-revision=${rev}
+    data-change=${change} data-buildid=${b.buildid} data-state=${st}
     title=${label} aria-label=${label}></a>`;
 }
 
@@ -254,13 +315,14 @@ export function Console() {
               data-revision=${c.revision}
               style=${`top:${y}px;height:${ROW_H}px;width:${width}px;${colLines(infoW, COL_W)}`}>
             <div class="info" style=${`width:${infoW}px`}
-              title=${`${c.author}\n${when(c.when_timestamp)}\n\n${c.comments}`}>
-              <code>${(c.revision ?? '').slice(0, 10)}</code> <span class="who">${c.author}</span>
-              <span class="dim">${firstLine(c.comments)}</span>
+              title=${`${c.author}\n${c.branch ?? ''}\n${when(c.when_timestamp)}\n\n${c.comments}`}>
+              <a class="chg" href=${`/changes/${c.changeid}`}><code>${(c.revision ?? '').slice(0, 10)}</code>${' '}
+              ${c.branch ? html`<span class="dim">${c.branch}</span> ` : ''}<span class="who">${c.author}</span>${' '}
+              <span class="dim">${firstLine(c.comments)}</span></a>
             </div>
             ${cols.map((b, j) => {
               const x = data.cell(c, b.builderid);
-              return x && html`<${Cell} key=${b.builderid} b=${x} builder=${b} rev=${c.revision}
+              return x && html`<${Cell} key=${b.builderid} b=${x} builder=${b} rev=${c.revision} change=${c.changeid}
                 x=${infoW + (c0 + j) * COL_W + 3} y=${4} w=${COL_W - 6} h=${ROW_H - 8} />`;
             })}
           </div>`;
