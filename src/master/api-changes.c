@@ -10,6 +10,7 @@
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/str.h"
+#include "common/xalloc.h"
 #include "master/changes/poller.h"
 #include "master/master.h"
 
@@ -145,14 +146,28 @@ static bool api_cells_parse_ids(struct api_ctx *ctx, const char *text, int64_t *
  * a build are sent. */
 void api_changes_builds_get(struct api_ctx *ctx)
 {
+	static const char *const known[] = {"changeid",   "buildid",     "builderid",
+					    "number",     "results",     "complete",
+					    "started_at", "complete_at", "state_string"};
 	int64_t ids[API_CELLS_MAX_CHANGES];
-	size_t n = 0;
+	bool want[ARRAY_SIZE(known)] = {false};
+	size_t n = 0, nfields = 0;
 	int64_t limit = KILN_API_PAGE_MAX;
 	for (size_t i = 0; i < ctx->req->nargs; i++) {
 		const char *name = ctx->req->args[i].name, *value = ctx->req->args[i].value;
 		if (!strcmp(name, "changeid")) {
 			if (!api_cells_parse_ids(ctx, value, ids, &n, API_CELLS_MAX_CHANGES))
 				return;
+		} else if (!strcmp(name, "field")) {
+			size_t k = 0;
+			while (k < ARRAY_SIZE(known) && strcmp(known[k], value))
+				k++;
+			if (k == ARRAY_SIZE(known)) {
+				api_reply_errorf(ctx, 400, "no such field '%.64s'", value);
+				return;
+			}
+			nfields += !want[k];
+			want[k] = true;
 		} else if (!strcmp(name, "limit")) {
 			long long v;
 			if (str_to_i64(value, &v) < 0 || v < 0) {
@@ -176,7 +191,15 @@ void api_changes_builds_get(struct api_ctx *ctx)
 		api_reply_db_error(ctx, r);
 		return;
 	}
-	size_t total = json_array_size(list);
+	size_t total = json_array_size(list), i;
+	json_t *row;
+	if (nfields) /* ?field=: only those keys, as Buildbot's field selection */
+		json_array_foreach(list, i, row)
+		{
+			for (size_t k = 0; k < ARRAY_SIZE(known); k++)
+				if (!want[k])
+					json_object_del(row, known[k]);
+		}
 	api_reply_json(ctx, 200,
 		       json_pack("{s:o,s:{s:I,s:b}}", "builds", list, "meta", "total",
 				 (json_int_t)total, "truncated", truncated));

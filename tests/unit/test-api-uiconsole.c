@@ -155,6 +155,15 @@ TEST(cells_shape)
 	CHECK_STR(got, want);
 	json_decref(d);
 
+	/* ?field= keeps only those keys (the console's small answer) */
+	snprintf(path, sizeof(path), "changes/builds?changeid=%lld&field=changeid&field=buildid",
+		 (long long)change2);
+	d = get_ok(path);
+	json_t *only = json_array_get(json_object_get(d, "builds"), 0);
+	CHECK_INT(json_object_size(only), 2);
+	CHECK_INT(json_integer_value(json_object_get(only, "buildid")), both);
+	json_decref(d);
+
 	d = get_ok("changes/builds?changeid=999");
 	CHECK_INT(json_array_size(json_object_get(d, "builds")), 0);
 	json_decref(d);
@@ -202,6 +211,7 @@ TEST(cells_bad_input)
 	check_400("changes/builds?changeid=1&limit=x", "invalid limit");
 	check_400("changes/builds?changeid=1&limit=-2", "invalid limit");
 	check_400("changes/builds?changeid=1&branch=main", "unrecognized query parameter 'branch'");
+	check_400("changes/builds?changeid=1&field=properties", "no such field 'properties'");
 	/* still answering */
 	json_t *d = get_ok("changes/builds?changeid=1");
 	CHECK(json_is_array(json_object_get(d, "builds")));
