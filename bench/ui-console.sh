@@ -59,12 +59,16 @@ IDS=$(api 'changes?order=-changeid&limit=50&field=changeid' |
     python3 -c 'import json,sys; print(",".join(str(c["changeid"]) for c in json.load(sys.stdin)["changes"]))')
 # warm once, then measure
 api "changes/builds?changeid=$IDS" >/dev/null
+F='&field=changeid&field=buildid&field=builderid&field=number&field=results&field=complete'
 CELLS=$(curl -sS -o /dev/null -H 'Accept: application/json' -w '%{size_download} %{time_total}' \
+    "$URL/api/v2/changes/builds?changeid=$IDS$F")
+ALL=$(curl -sS -o /dev/null -H 'Accept: application/json' -w '%{size_download} %{time_total}' \
     "$URL/api/v2/changes/builds?changeid=$IDS")
 OLDQ='builds?order=-buildid&limit=2000&field=buildid&field=builderid&field=number&field=results&field=complete&field=started_at&field=complete_at&field=state_string&field=properties&property=revision&property=branch'
 api "$OLDQ" >/dev/null
 OLD=$(curl -sS -o /dev/null -H 'Accept: application/json' -w '%{size_download} %{time_total}' "$URL/api/v2/$OLDQ")
-echo "ui-console: /changes/builds for the newest 50 changes: $CELLS (bytes, s)"
+echo "ui-console: /changes/builds for the newest 50 changes, the console's fields: $CELLS (bytes, s)"
+echo "ui-console: ... every field: $ALL (bytes, s)"
 echo "ui-console: before, the newest 2,000 builds with properties: $OLD (bytes, s)"
 
 URL=$URL WWW=$SRC/www CHROMIUM=$CHROMIUM node "$SRC/bench/ui-console.mjs" >"$DIR/out" 2>"$DIR/err" ||

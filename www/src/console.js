@@ -71,6 +71,8 @@ export const stateName = (b) => (b.complete ? resultName(b.results) : 'running')
 // never land in the wrong cell.  The builds of a whole page of changes come
 // in one request (/changes/builds, docs/API.md), only the cells that have one.
 const CELLS_IDS = 500; // changeids per /changes/builds request (the API's cap)
+const CELLS_ROWS = 10000; // rows in one /changes/builds answer (the API's cap)
+const CELLS_PARALLEL = 3; // /changes/builds requests in flight
 const KNOWN_BUILDS = 5000; // buildid -> its changeids, remembered for live events
 const CELLS_TIMEOUT_MS = 15000;
 // what a cell shows: about 95 bytes of JSON per build (state_string and times are
@@ -135,26 +137,33 @@ export class Matrix {
     };
   }
 
-  // the cells of changeids, newest change first; a cut answer (more than
-  // the API's row cap) goes on from its last, possibly partial, change
+  // the cells of changeids (newest first), in answers within the API's row
+  // cap: a cut answer shows how many cells a change has, and the changes
+  // left are then asked in groups that fit, CELLS_PARALLEL at a time
   async loadCells(ids) {
     const rows = [];
-    for (let i = 0; i < ids.length; i += CELLS_IDS) {
-      let part = ids.slice(i, i + CELLS_IDS);
-      while (part.length) {
-        const body = await getBody(`changes/builds?changeid=${part.join(',')}${CELL_Q}`, this.stats);
-        const got = body.builds;
-        if (!body.meta?.truncated || got.length === 0) {
-          rows.push(...got);
-          break;
-        }
-        const last = got[got.length - 1].changeid;
-        rows.push(...got.filter((r) => r.changeid !== last));
-        part = part.filter((id) => id <= last);
-        if (got.every((r) => r.changeid === last)) {
-          rows.push(...got); // one change fills a whole answer: keep what came
-          part = part.filter((id) => id < last);
-        }
+    const one = async (part) => {
+      const body = await getBody(`changes/builds?changeid=${part.join(',')}${CELL_Q}`, this.stats);
+      const got = body.builds;
+      if (!body.meta?.truncated || got.length === 0) {
+        rows.push(...got);
+        return { rest: [], per: 0 };
+      }
+      const last = got[got.length - 1].changeid; // rows come by change, newest first
+      if (got.every((r) => r.changeid === last)) {
+        rows.push(...got); // one change fills a whole answer: keep what came
+        return { rest: part.filter((id) => id < last), per: got.length };
+      }
+      const done = got.filter((r) => r.changeid !== last); // the last change may be partial
+      rows.push(...done);
+      return { rest: part.filter((id) => id <= last), per: done.length / new Set(done.map((r) => r.changeid)).size };
+    };
+    const queue = [];
+    for (let i = 0; i < ids.length; i += CELLS_IDS) queue.push(ids.slice(i, i + CELLS_IDS));
+    while (queue.length) {
+      for (const { rest, per } of await Promise.all(queue.splice(0, CELLS_PARALLEL).map(one))) {
+        const size = Math.max(1, Math.floor((0.8 * CELLS_ROWS) / Math.max(per, 1)));
+        for (let j = 0; j < rest.length; j += size) queue.push(rest.slice(j, j + size));
       }
     }
     return rows;
