@@ -74,6 +74,8 @@ const CELLS_IDS = 500; // changeids per /changes/builds request (the API's cap)
 const CELLS_ROWS = 10000; // rows in one /changes/builds answer (the API's cap)
 const CELLS_PARALLEL = 3; // /changes/builds requests in flight
 const KNOWN_BUILDS = 5000; // buildid -> its changeids, remembered for live events
+const LIVE_BATCH_MS = 50; // new builds' events gathered before reading their changes
+const LIVE_ONE_BY_ONE = 20; // more new builds at once: a reload
 const CELLS_TIMEOUT_MS = 15000;
 // what a cell shows: about 95 bytes of JSON per build (state_string and times are
 // left out; a live event brings them for the builds that change while shown)
@@ -116,6 +118,8 @@ export class Matrix {
     this.changes = [];
     this.cells = new Map(); // changeid -> Map(builderid -> build)
     this.changesOf = new Map(); // buildid -> [changeid] (read once per build)
+    this.pending = new Map(); // buildid -> build: events waiting for flush()
+    this.timer = null;
     this.live = null;
     this.stale = false;
     this.more = false;
@@ -133,6 +137,8 @@ export class Matrix {
     if (isOnline()) this.load();
     return () => {
       off();
+      clearTimeout(this.timer);
+      this.timer = null;
       document.removeEventListener('visibilitychange', vis);
     };
   }
@@ -190,7 +196,11 @@ export class Matrix {
       this.more = changes.length > n;
       this.changes = shown;
       this.cells = new Map();
-      for (const r of rows) this.setCell(r.changeid, r);
+      this.changesOf = new Map(); // the shown changes a build is the cell of: its events need no request
+      for (const r of rows) {
+        this.setCell(r.changeid, r);
+        this.changesOf.set(r.buildid, [...(this.changesOf.get(r.buildid) ?? []), r.changeid]);
+      }
       for (const [b, ids] of this.live) for (const id of ids) this.setCell(id, b);
       this.live = null;
       this.loaded = true;
@@ -222,21 +232,16 @@ export class Matrix {
     const [coll, , verb] = k.split('/');
     if (coll === 'changes' && verb === 'new') return this.load();
     if (coll !== 'builds' || !m || (verb !== 'new' && verb !== 'finished')) return undefined;
-    let ids = this.changesOf.get(m.buildid);
-    if (!ids) {
-      try {
-        // the event names no change: a build's changes are read once
-        const cs = await get(`builds/${m.buildid}/changes?field=changeid`, 'changes');
-        ids = cs.map((c) => c.changeid);
-      } catch {
-        return undefined; // the next event or refetch catches up
-      }
-      if (this.changesOf.size >= KNOWN_BUILDS) this.changesOf.clear();
-      this.changesOf.set(m.buildid, ids);
-    }
     const b = { buildid: m.buildid, builderid: m.builderid, number: m.number, results: m.results,
       complete: m.complete, started_at: m.started_at, complete_at: m.complete_at,
       state_string: m.state_string };
+    const ids = this.changesOf.get(m.buildid);
+    if (ids) this.apply(b, ids);
+    else this.queue(b);
+    return undefined;
+  }
+
+  apply(b, ids) {
     this.live?.push([b, ids]);
     let hit = false;
     for (const id of ids) {
@@ -245,7 +250,33 @@ export class Matrix {
       hit = true;
     }
     if (hit) this.changed();
-    return undefined;
+  }
+
+  // Builds seen for the first time: the event names no change, so a build's
+  // changes are read once (/builds/N/changes), gathered for LIVE_BATCH_MS;
+  // a burst (a change built on hundreds of builders) reloads instead, in as
+  // many requests as a load whatever the number of builds.
+  queue(b) {
+    this.pending.set(b.buildid, b);
+    if (!this.timer) this.timer = setTimeout(() => this.flush(), LIVE_BATCH_MS);
+  }
+
+  async flush() {
+    this.timer = null;
+    const bs = [...this.pending.values()];
+    this.pending.clear();
+    if (this.changesOf.size + bs.length > KNOWN_BUILDS) this.changesOf.clear();
+    if (bs.length > LIVE_ONE_BY_ONE) return this.load();
+    await Promise.all(bs.map(async (x) => {
+      try {
+        const cs = await get(`builds/${x.buildid}/changes?field=changeid`, 'changes');
+        const ids = cs.map((c) => c.changeid);
+        this.changesOf.set(x.buildid, ids);
+        this.apply(x, ids);
+      } catch {
+        // the next event or refetch catches up
+      }
+    }));
   }
 }
 

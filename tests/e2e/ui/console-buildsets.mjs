@@ -7,15 +7,17 @@
 // wait is a bounded playwright wait on the page.
 //
 // Environment: URL (the master), TRASH (gates, screenshots), WWW, CHROMIUM,
-// VIEW (console or grid), FORCED (the buildid of the build of no change).
+// VIEW (console or grid), FORCED (the buildid of the build of no change),
+// KILN (the kiln binary: sendchange).
 import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { BASE, TRASH, T, step, expect, ok, deadline, launch, run, api, httpJson } from './harness.mjs';
 
 const VIEW = process.env.VIEW ?? 'console';
 const FORCED = Number(process.env.FORCED);
 deadline(180);
 
-const { browser, page, errors } = await launch({ width: 1100, height: 700 });
+const { browser, page, errors } = await launch({ width: 1600, height: 1400 }); // all 33 builders in view
 const cell = (change, builder) => page.locator(`.${VIEW} .cell[data-change="${change}"][data-builder="${builder}"]`);
 const apiUrls = [];
 page.on('request', (r) => r.url().includes('/api/v2/') && apiUrls.push(r.url().slice(r.url().indexOf('/api/v2/') + 8)));
@@ -52,7 +54,7 @@ await run(browser, async () => {
     await cell(main.changeid, 'beta').and(page.locator('[data-state="success"]')).waitFor(T);
     await cell(main.changeid, 'gamma').and(page.locator('[data-state="success"]')).waitFor(T);
     const n = await page.locator(`.${VIEW} .cell`).count();
-    expect(n === 6, `${n} cells, not the 6 builds of the two changes`);
+    expect(n === 66, `${n} cells, not the 66 builds of the two changes`);
     expect(await page.locator(`.${VIEW} .cell[data-buildid="${FORCED}"]`).count() === 0,
       `the build forced with no change (${FORCED}) is in a change's cell`);
   });
@@ -78,8 +80,31 @@ await run(browser, async () => {
   });
   await page.screenshot({ path: `${TRASH}/${VIEW}-buildsets.png` });
 
-  await step('a new build of a shown change appears running within 1 s, then finished, without a reload', async () => {
+  await step('a change built on 33 builders at once: its row and all its cells appear live, then finished', async () => {
     await page.evaluate(() => { window.__noReload = 1; });
+    const before = apiUrls.length;
+    execFileSync(process.env.KILN, ['sendchange', '--master', BASE, '--token', 'hooktoken', '--branch', 'main',
+      '--who', 'Cy <cy@example.org>', '--revision', 'new00000', '-c', 'Third'],
+    { env: { ...process.env, KILN_CLIENT_CONF: `${TRASH}/none.conf` } });
+    const [c3] = (await api('changes?order=-changeid&limit=1')).changes;
+    expect(c3.revision === 'new00000', `newest change ${c3.revision}`);
+    const cells3 = page.locator(`.${VIEW} .cell[data-change="${c3.changeid}"]`);
+    // gamma waits for its gate: the other 32 finish
+    await page.waitForFunction(([v, id]) => document.querySelectorAll(
+      `.${v} .cell[data-change="${id}"][data-state="success"]`).length === 32, [VIEW, c3.changeid], T);
+    const g = cell(c3.changeid, 'gamma');
+    await g.and(page.locator('[data-state="running"]')).waitFor(T);
+    const [gb] = (await api(`changes/${c3.changeid}/builds?builderid=${(await api('builders/gamma')).builders[0].builderid}`)).builds;
+    writeFileSync(`${TRASH}/gate-${gb.number}`, '');
+    await g.and(page.locator(`[data-state="success"][data-buildid="${gb.buildid}"]`)).waitFor(T);
+    expect(await cells3.count() === 33, `${await cells3.count()} cells for the third change`);
+    const one = apiUrls.slice(before).filter((u) => /^builds\/\d+\/changes/.test(u)).length;
+    const again = apiUrls.slice(before).filter((u) => u.startsWith('changes/builds?')).length;
+    console.log(`# 33 new builds: ${one} /builds/N/changes and ${again} /changes/builds requests`);
+    expect(await page.evaluate(() => window.__noReload === 1), 'the page was reloaded');
+  });
+
+  await step('a new build of a shown change appears running within 1 s, then finished, without a reload', async () => {
     const old = want[main.changeid].gamma.buildid;
     const r = await httpJson('POST', `builds/${old}`, { jsonrpc: '2.0', id: 1, method: 'rebuild', params: {} });
     expect(r.status === 200, `rebuild: ${r.status} ${JSON.stringify(r.json)}`);
