@@ -73,6 +73,7 @@ export const stateName = (b) => (b.complete ? resultName(b.results) : 'running')
 const CELLS_IDS = 500; // changeids per /changes/builds request (the API's cap)
 const CELLS_ROWS = 10000; // rows in one /changes/builds answer (the API's cap)
 const CELLS_PARALLEL = 3; // /changes/builds requests in flight
+const CELLS_URL = 6000; // characters of changeids in one request
 const KNOWN_BUILDS = 5000; // buildid -> its changeids, remembered for live events
 const LIVE_BATCH_MS = 50; // new builds' events gathered before reading their changes
 const LIVE_ONE_BY_ONE = 20; // more new builds at once: a reload
@@ -165,7 +166,14 @@ export class Matrix {
       return { rest: part.filter((id) => id <= last), per: done.length / new Set(done.map((r) => r.changeid)).size };
     };
     const queue = [];
-    for (let i = 0; i < ids.length; i += CELLS_IDS) queue.push(ids.slice(i, i + CELLS_IDS));
+    for (let i = 0; i < ids.length;) {
+      // at most CELLS_IDS ids and CELLS_URL characters of them (the master's URI cap is 8 KB)
+      let j = i;
+      for (let len = 0; j < ids.length && j - i < CELLS_IDS && len + String(ids[j]).length < CELLS_URL; j++)
+        len += String(ids[j]).length + 1;
+      queue.push(ids.slice(i, j));
+      i = j;
+    }
     while (queue.length) {
       for (const { rest, per } of await Promise.all(queue.splice(0, CELLS_PARALLEL).map(one))) {
         const size = Math.max(1, Math.floor((0.8 * CELLS_ROWS) / Math.max(per, 1)));
