@@ -323,3 +323,83 @@ int db_state_set(struct db *db, const char *name, json_t *value)
 		return db_failf(db, -EINVAL, "state '%s' cannot be encoded", name);
 	return WRITE(sqlite_changes_state_set(db, name, text));
 }
+
+/* --- the builds of a page of changes (slice "console") -------------------------------- */
+
+/* change -> buildset_changes -> buildsets -> buildrequests -> builds; the
+ * latest build (highest id) of each (change, builder): SQLite takes the
+ * bare columns of a MAX() aggregate from the row holding the maximum. */
+#define SQLITE_CHANGES_CELLS_SQL                                                                   \
+	"SELECT bc.changeid, MAX(b.id), b.builderid, b.number, b.results, b.complete, "            \
+	"b.started_at, b.complete_at, b.state_string "                                             \
+	"FROM json_each(?1) j JOIN buildset_changes bc ON bc.changeid = j.value "                  \
+	"JOIN buildrequests br ON br.buildsetid = bc.buildsetid "                                  \
+	"JOIN builds b ON b.buildrequestid = br.id "                                               \
+	"GROUP BY bc.changeid, b.builderid ORDER BY bc.changeid DESC, b.builderid LIMIT ?2"
+
+static json_t *sqlite_changes_cell_row(sqlite3_stmt *s)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "changeid", json_integer(sqlite3_column_int64(s, 0)));
+	json_object_set_new(o, "buildid", json_integer(sqlite3_column_int64(s, 1)));
+	json_object_set_new(o, "builderid", json_integer(sqlite3_column_int64(s, 2)));
+	json_object_set_new(o, "number", json_integer(sqlite3_column_int64(s, 3)));
+	json_object_set_new(o, "results",
+			    sqlite3_column_type(s, 4) == SQLITE_NULL
+				    ? json_null()
+				    : json_integer(sqlite3_column_int64(s, 4)));
+	json_object_set_new(o, "complete", json_boolean(sqlite3_column_int(s, 5)));
+	for (int c = 6; c <= 7; c++)
+		json_object_set_new(
+			o, c == 6 ? "started_at" : "complete_at",
+			sqlite3_column_type(s, c) == SQLITE_NULL
+				? json_null()
+				: json_integer((json_int_t)sqlite3_column_double(s, c)));
+	const char *st = (const char *)sqlite3_column_text(s, 8);
+	json_object_set_new(o, "state_string", json_string(st ? st : ""));
+	return o;
+}
+
+int db_changes_cells(struct db *db, const int64_t *changeids, size_t n, int64_t max_rows,
+		     json_t **ret, bool *ret_truncated)
+{
+	*ret = NULL;
+	*ret_truncated = false;
+	if (max_rows < 0)
+		return -EINVAL;
+	json_t *ids = json_array();
+	for (size_t i = 0; i < n; i++) {
+		if (changeids[i] <= 0) {
+			json_decref(ids);
+			return -EINVAL;
+		}
+		json_array_append_new(ids, json_integer(changeids[i]));
+	}
+	char *text = json_dumps(ids, JSON_COMPACT);
+	json_decref(ids);
+	if (!text)
+		return -ENOMEM;
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt_dynamic(db, SQLITE_CHANGES_CELLS_SQL);
+	if (!s) {
+		free(text);
+		return KILN_EDB;
+	}
+	sqlite3_bind_text(s, 1, text, -1, SQLITE_TRANSIENT);
+	free(text);
+	sqlite3_bind_int64(s, 2, max_rows + 1);
+	json_t *list = json_array();
+	int r;
+	while ((r = db_step_row(db, s, "change builds")) == 1) {
+		if ((int64_t)json_array_size(list) == max_rows) {
+			*ret_truncated = true;
+			continue;
+		}
+		json_array_append_new(list, sqlite_changes_cell_row(s));
+	}
+	if (r < 0) {
+		json_decref(list);
+		return r;
+	}
+	*ret = list;
+	return 0;
+}

@@ -635,4 +635,16 @@ int db_artifacts_delete(struct db *db, const int64_t *ids, size_t n, struct db_a
 void db_artifact_files_free(struct db_artifact_file *f, size_t n);
 /* ==== end of artifacts ============================================================== */
 
+/* ==== console and grid (slice "console") ============================================ */
+/* The latest build (highest id) of each (change, builder) among the builds
+ * of the n changes changeids (change -> buildset_changes -> buildrequests ->
+ * builds), newest change first, then by builderid: a JSON array (new
+ * reference) of {"changeid", "buildid", "builderid", "number", "results"
+ * (or null), "complete", "started_at", "complete_at" (seconds or null),
+ * "state_string"}, at most max_rows; *ret_truncated when there were more.
+ * -EINVAL if a changeid is not positive or max_rows < 0. */
+int db_changes_cells(struct db *db, const int64_t *changeids, size_t n, int64_t max_rows,
+		     json_t **ret, bool *ret_truncated);
+/* ==== end of console and grid ======================================================= */
+
 #endif

@@ -8,7 +8,9 @@
 #include "master/api-int.h"
 
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/str.h"
+#include "common/xalloc.h"
 #include "master/changes/poller.h"
 #include "master/master.h"
 
@@ -97,4 +99,108 @@ void api_change_builds_get(struct api_ctx *ctx)
 {
 	const char *f[] = {"changeid", ctx->cap[0], NULL};
 	api_list(ctx, DB_BUILDS, "builds", false, api_builds_fix, f);
+}
+
+/* ---- GET /changes/builds (slice "console") ----------------------------------------------- */
+
+#define API_CELLS_MAX_CHANGES 500 /* changeids in one request */
+#define API_CELLS_ID_TEXT 20      /* digits of one id */
+
+/* Adds the comma-separated ids of text to ids (*n of at most max);
+ * 400 answered and false on a bad or one too many id. */
+static bool api_cells_parse_ids(struct api_ctx *ctx, const char *text, int64_t *ids, size_t *n,
+				size_t max)
+{
+	const char *p = text;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		char one[API_CELLS_ID_TEXT + 1];
+		long long v = 0;
+		if (len == 0 || len > API_CELLS_ID_TEXT) {
+			api_reply_errorf(ctx, 400,
+					 "invalid changeid '%.*s': not a positive integer",
+					 (int)(len > 40 ? 40 : len), p);
+			return false;
+		}
+		memcpy(one, p, len);
+		one[len] = '\0';
+		if (!api_is_num(one) || str_to_i64(one, &v) < 0 || v <= 0) {
+			api_reply_errorf(ctx, 400, "invalid changeid '%s': not a positive integer",
+					 one);
+			return false;
+		}
+		if (*n == max) {
+			api_reply_errorf(ctx, 400, "too many changeids: at most %zu", max);
+			return false;
+		}
+		ids[(*n)++] = v;
+		if (!p[len])
+			return true;
+		p += len + 1;
+	}
+}
+
+/* GET /changes/builds?changeid=1,2,3 (a Kiln extension for the console and
+ * the grid): for each (change, builder), the latest build made from the
+ * change, in one answer for a whole page of changes.  Only cells that have
+ * a build are sent. */
+void api_changes_builds_get(struct api_ctx *ctx)
+{
+	static const char *const known[] = {"changeid",   "buildid",     "builderid",
+					    "number",     "results",     "complete",
+					    "started_at", "complete_at", "state_string"};
+	int64_t ids[API_CELLS_MAX_CHANGES];
+	bool want[ARRAY_SIZE(known)] = {false};
+	size_t n = 0, nfields = 0;
+	int64_t limit = KILN_API_PAGE_MAX;
+	for (size_t i = 0; i < ctx->req->nargs; i++) {
+		const char *name = ctx->req->args[i].name, *value = ctx->req->args[i].value;
+		if (!strcmp(name, "changeid")) {
+			if (!api_cells_parse_ids(ctx, value, ids, &n, API_CELLS_MAX_CHANGES))
+				return;
+		} else if (!strcmp(name, "field")) {
+			size_t k = 0;
+			while (k < ARRAY_SIZE(known) && strcmp(known[k], value))
+				k++;
+			if (k == ARRAY_SIZE(known)) {
+				api_reply_errorf(ctx, 400, "no such field '%.64s'", value);
+				return;
+			}
+			nfields += !want[k];
+			want[k] = true;
+		} else if (!strcmp(name, "limit")) {
+			long long v;
+			if (str_to_i64(value, &v) < 0 || v < 0) {
+				api_reply_error(ctx, 400, "invalid limit");
+				return;
+			}
+			limit = v < KILN_API_PAGE_MAX ? v : KILN_API_PAGE_MAX;
+		} else {
+			api_reply_errorf(ctx, 400, "unrecognized query parameter '%s'", name);
+			return;
+		}
+	}
+	if (n == 0) {
+		api_reply_error(ctx, 400, "missing changeid: give changeid=ID[,ID...]");
+		return;
+	}
+	json_t *list = NULL;
+	bool truncated = false;
+	int r = db_changes_cells(ctx->db, ids, n, limit, &list, &truncated);
+	if (r < 0) {
+		api_reply_db_error(ctx, r);
+		return;
+	}
+	size_t total = json_array_size(list), i;
+	json_t *row;
+	if (nfields) /* ?field=: only those keys, as Buildbot's field selection */
+		json_array_foreach(list, i, row)
+		{
+			for (size_t k = 0; k < ARRAY_SIZE(known); k++)
+				if (!want[k])
+					json_object_del(row, known[k]);
+		}
+	api_reply_json(ctx, 200,
+		       json_pack("{s:o,s:{s:I,s:b}}", "builds", list, "meta", "total",
+				 (json_int_t)total, "truncated", truncated));
 }

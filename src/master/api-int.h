@@ -237,6 +237,8 @@ void api_change_builds_get(struct api_ctx *ctx);
 void api_schedulers_get(struct api_ctx *ctx);
 void api_scheduler_get(struct api_ctx *ctx);
 void api_scheduler_rpc(struct api_ctx *ctx, struct api_rpc *rpc);
+/* slice "console": GET /changes/builds?changeid=1,2 (api-changes.c) */
+void api_changes_builds_get(struct api_ctx *ctx);
 
 /* Schedulers (api-sched.c) */
 struct config_scheduler;

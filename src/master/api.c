@@ -178,6 +178,7 @@ static const struct api_route api_routes[] = {
 	{"sourcestamps/#", api_sourcestamp_get, NULL, {"ssid"}, EP_SSTAMP},
 
 	{"changes", api_changes_get, NULL, {NULL}, "/changes"},
+	{"changes/builds", api_changes_builds_get, NULL, {NULL}, "/changes/builds"}, /* console */
 	{"changes/#", api_change_get, NULL, {"changeid"}, EP_CHANGE},
 	{"builds/#/changes", api_build_changes_get, NULL, {"buildid"}, EP_BUILD},
 	{"changes/#/builds", api_change_builds_get, NULL, {"changeid"}, EP_CHANGE}, /* uichanges */

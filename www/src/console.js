@@ -1,17 +1,16 @@
 // The console (/console): changes (rows, newest first: revision, author,
 // comments) x builders (columns); each cell is the result of the builder's
-// latest build of that change's revision.  Both axes are virtualised.  Also
+// latest build made from that change.  Both axes are virtualised.  Also
 // the pieces the waterfall and the grid share with it: the URL filters
 // (?name=&tag=&branch=), the builder list and the change x build matrix.
 import { useEffect, useReducer, useRef } from 'preact/hooks';
 import { html, resultName, when } from './util.js';
-import { get } from './api.js';
+import { get, ApiError } from './api.js';
 import { listen, isOnline } from './live.js';
 import { useViewport, span } from './virtual.js';
 
 const CHANGES_PAGE = 50; // changes read at once ("older changes" reads the next page)
 const MAX_CHANGES_PAGE = 500; // ?limit=N: 1 to this
-const BUILDS_PAGE = 2000; // builds read to fill the cells of those changes
 
 // ---- filters kept in the URL -------------------------------------------------------
 
@@ -66,13 +65,51 @@ export const stateName = (b) => (b.complete ? resultName(b.results) : 'running')
 
 // ---- changes x builds ----------------------------------------------------------------
 
-const BUILD_Q = 'field=buildid&field=builderid&field=number&field=results&field=complete' +
-  '&field=started_at&field=complete_at&field=state_string&field=properties' +
-  '&property=revision&property=branch';
-const revOf = (b) => b.properties?.revision?.[0] || null; // "": none
+// A cell is the latest build made from the change (change -> buildsets ->
+// buildrequests -> builds), never a match on the revision string: two
+// changes with one revision on two branches, or a forced build of no change,
+// never land in the wrong cell.  The builds of a whole page of changes come
+// in one request (/changes/builds, docs/API.md), only the cells that have one.
+const CELLS_IDS = 500; // changeids per /changes/builds request (the API's cap)
+const CELLS_ROWS = 10000; // rows in one /changes/builds answer (the API's cap)
+const CELLS_PARALLEL = 3; // /changes/builds requests in flight
+const CELLS_URL = 6000; // characters of changeids in one request
+const KNOWN_BUILDS = 5000; // buildid -> its changeids, remembered for live events
+const LIVE_BATCH_MS = 50; // new builds' events gathered before reading their changes
+const LIVE_ONE_BY_ONE = 20; // more new builds at once: a reload
+const CELLS_TIMEOUT_MS = 15000;
+// what a cell shows: about 95 bytes of JSON per build (state_string and times are
+// left out; a live event brings them for the builds that change while shown)
+const CELL_Q = ['changeid', 'buildid', 'builderid', 'number', 'results', 'complete']
+  .map((f) => `&field=${f}`).join('');
+
+// GET /api/v2/PATH as a whole document (rows and meta); counts requests and bytes
+async function getBody(path, stats) {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), CELLS_TIMEOUT_MS);
+  try {
+    const r = await fetch(`/api/v2/${path}`, { headers: { Accept: 'application/json' }, signal: ctl.signal });
+    const text = await r.text();
+    stats.requests++;
+    stats.bytes += text.length;
+    let body = null;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // reported below
+    }
+    if (!r.ok) throw new ApiError(body?.error ?? `${r.status} ${r.statusText}`);
+    if (!Array.isArray(body?.builds)) throw new ApiError(`${path}: no 'builds' list in the answer`);
+    return body;
+  } catch (e) {
+    throw e instanceof ApiError ? e : new ApiError(`${path}: ${e.message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 // The changes of one branch (or all), newest first, and for each the latest
-// build per builder of its revision; kept current from /ws events.
+// build per builder made from it; kept current from /ws events.
 export class Matrix {
   constructor(changed, branch, page) {
     this.changed = changed;
@@ -80,14 +117,17 @@ export class Matrix {
     this.page = page;
     this.builders = [];
     this.changes = [];
-    this.byRev = new Map(); // revision -> Map(builderid -> build)
-    this.revOf = new Map(); // buildid -> its revision (read once per build)
+    this.cells = new Map(); // changeid -> Map(builderid -> build)
+    this.changesOf = new Map(); // buildid -> [changeid] (read once per build)
+    this.pending = new Map(); // buildid -> build: events waiting for flush()
+    this.timer = null;
     this.live = null;
     this.stale = false;
     this.more = false;
     this.loaded = false;
     this.error = null;
     this.seq = 0;
+    this.stats = { requests: 0, bytes: 0 }; // of the last load (bench/, tests)
   }
 
   start() {
@@ -98,31 +138,78 @@ export class Matrix {
     if (isOnline()) this.load();
     return () => {
       off();
+      clearTimeout(this.timer);
+      this.timer = null;
       document.removeEventListener('visibilitychange', vis);
     };
+  }
+
+  // the cells of changeids (newest first), in answers within the API's row
+  // cap: a cut answer shows how many cells a change has, and the changes
+  // left are then asked in groups that fit, CELLS_PARALLEL at a time
+  async loadCells(ids) {
+    const rows = [];
+    const one = async (part) => {
+      const body = await getBody(`changes/builds?changeid=${part.join(',')}${CELL_Q}`, this.stats);
+      const got = body.builds;
+      if (!body.meta?.truncated || got.length === 0) {
+        rows.push(...got);
+        return { rest: [], per: 0 };
+      }
+      const last = got[got.length - 1].changeid; // rows come by change, newest first
+      if (got.every((r) => r.changeid === last)) {
+        rows.push(...got); // one change fills a whole answer: keep what came
+        return { rest: part.filter((id) => id < last), per: got.length };
+      }
+      const done = got.filter((r) => r.changeid !== last); // the last change may be partial
+      rows.push(...done);
+      return { rest: part.filter((id) => id <= last), per: done.length / new Set(done.map((r) => r.changeid)).size };
+    };
+    const queue = [];
+    for (let i = 0; i < ids.length;) {
+      // at most CELLS_IDS ids and CELLS_URL characters of them (the master's URI cap is 8 KB)
+      let j = i;
+      for (let len = 0; j < ids.length && j - i < CELLS_IDS && len + String(ids[j]).length < CELLS_URL; j++)
+        len += String(ids[j]).length + 1;
+      queue.push(ids.slice(i, j));
+      i = j;
+    }
+    while (queue.length) {
+      for (const { rest, per } of await Promise.all(queue.splice(0, CELLS_PARALLEL).map(one))) {
+        const size = Math.max(1, Math.floor((0.8 * CELLS_ROWS) / Math.max(per, 1)));
+        for (let j = 0; j < rest.length; j += size) queue.push(rest.slice(j, j + size));
+      }
+    }
+    return rows;
   }
 
   async load(extra = 0) {
     const seq = ++this.seq;
     this.stale = false;
     this.live = []; // builds read from events while this load runs: applied again after it
+    this.stats = { requests: 0, bytes: 0 };
     try {
       const n = Math.max(this.page, this.changes.length + extra);
       const br = this.branch ? `&branch=${encodeURIComponent(this.branch)}` : '';
-      const [builders, changes, builds] = await Promise.all([
+      const [builders, changes] = await Promise.all([
         loadBuilders(),
         get(`changes?order=-changeid&limit=${n + 1}${br}&field=changeid&field=revision&field=author` +
           '&field=comments&field=branch&field=when_timestamp&field=revlink', 'changes'),
-        get(`builds?order=-buildid&limit=${BUILDS_PAGE}&${BUILD_Q}`, 'builds'),
       ]);
+      if (seq !== this.seq) return;
+      const shown = changes.slice(0, n);
+      const rows = shown.length ? await this.loadCells(shown.map((c) => c.changeid)) : [];
       if (seq !== this.seq) return;
       this.builders = builders;
       this.more = changes.length > n;
-      this.changes = changes.slice(0, n);
-      this.byRev = new Map();
-      this.revOf = new Map();
-      for (const b of builds.reverse()) this.addBuild(b); // oldest first: the latest wins
-      for (const b of this.live) this.addBuild(b);
+      this.changes = shown;
+      this.cells = new Map();
+      this.changesOf = new Map(); // the shown changes a build is the cell of: its events need no request
+      for (const r of rows) {
+        this.setCell(r.changeid, r);
+        this.changesOf.set(r.buildid, [...(this.changesOf.get(r.buildid) ?? []), r.changeid]);
+      }
+      for (const [b, ids] of this.live) for (const id of ids) this.setCell(id, b);
       this.live = null;
       this.loaded = true;
       this.error = null;
@@ -132,19 +219,16 @@ export class Matrix {
     this.changed();
   }
 
-  addBuild(b) {
-    const rev = revOf(b);
-    this.revOf.set(b.buildid, rev);
-    if (rev == null) return;
-    let m = this.byRev.get(rev);
-    if (!m) this.byRev.set(rev, (m = new Map()));
+  setCell(changeid, b) {
+    let m = this.cells.get(changeid);
+    if (!m) this.cells.set(changeid, (m = new Map()));
     const prev = m.get(b.builderid);
     if (prev && (prev.buildid > b.buildid || (prev.buildid === b.buildid && prev.complete))) return;
     m.set(b.builderid, b);
   }
 
   cell(change, builderid) {
-    return change.revision ? this.byRev.get(change.revision)?.get(builderid) : undefined;
+    return this.cells.get(change.changeid)?.get(builderid);
   }
 
   async onEvent(k, m) {
@@ -156,23 +240,51 @@ export class Matrix {
     const [coll, , verb] = k.split('/');
     if (coll === 'changes' && verb === 'new') return this.load();
     if (coll !== 'builds' || !m || (verb !== 'new' && verb !== 'finished')) return undefined;
-    let b = null;
-    const rev = this.revOf.get(m.buildid);
-    if (rev !== undefined) {
-      b = { ...m, properties: { revision: [rev, 'Build'] } };
-    } else {
-      try {
-        // the event carries no properties: a build's revision is read once
-        [b] = await get(`builds/${m.buildid}?${BUILD_Q}`, 'builds');
-      } catch {
-        return undefined; // the next event or refetch catches up
-      }
-    }
-    if (!b) return undefined;
-    this.live?.push(b);
-    this.addBuild(b);
-    this.changed();
+    const b = { buildid: m.buildid, builderid: m.builderid, number: m.number, results: m.results,
+      complete: m.complete, started_at: m.started_at, complete_at: m.complete_at,
+      state_string: m.state_string };
+    const ids = this.changesOf.get(m.buildid);
+    if (ids) this.apply(b, ids);
+    else this.queue(b);
     return undefined;
+  }
+
+  apply(b, ids) {
+    this.live?.push([b, ids]);
+    let hit = false;
+    for (const id of ids) {
+      if (!this.cells.has(id) && !this.changes.some((c) => c.changeid === id)) continue;
+      this.setCell(id, b);
+      hit = true;
+    }
+    if (hit) this.changed();
+  }
+
+  // Builds seen for the first time: the event names no change, so a build's
+  // changes are read once (/builds/N/changes), gathered for LIVE_BATCH_MS;
+  // a burst (a change built on hundreds of builders) reloads instead, in as
+  // many requests as a load whatever the number of builds.
+  queue(b) {
+    this.pending.set(b.buildid, b);
+    if (!this.timer) this.timer = setTimeout(() => this.flush(), LIVE_BATCH_MS);
+  }
+
+  async flush() {
+    this.timer = null;
+    const bs = [...this.pending.values()];
+    this.pending.clear();
+    if (this.changesOf.size + bs.length > KNOWN_BUILDS) this.changesOf.clear();
+    if (bs.length > LIVE_ONE_BY_ONE) return this.load();
+    await Promise.all(bs.map(async (x) => {
+      try {
+        const cs = await get(`builds/${x.buildid}/changes?field=changeid`, 'changes');
+        const ids = cs.map((c) => c.changeid);
+        this.changesOf.set(x.buildid, ids);
+        this.apply(x, ids);
+      } catch {
+        // the next event or refetch catches up
+      }
+    }));
   }
 }
 
@@ -190,12 +302,13 @@ export function useMatrix(f) {
 // A cell with a build: a link to it, coloured by its state.  An empty cell is
 // no element at all (the row's background draws the column lines), so a
 // screen of 1,000 builders holds only the cells that have something to show.
-export function Cell({ b, builder, rev, x, y, w, h }) {
+export function Cell({ b, builder, rev, change, x, y, w, h }) {
   if (!b) return null;
   const st = stateName(b);
   const label = `${builder?.name ?? ''} #${b.number}: ${st}${b.state_string ? ` (${b.state_string})` : ''}`;
   return html`<a class=${`cell r-${st}`} style=${`left:${x}px;top:${y}px;width:${w}px;height:${h}px`}
-    href=${buildHref(builder, b)} data-builder=${builder?.name} data-revision=${rev} data-state=${st}
+    href=${buildHref(builder, b)} data-builder=${builder?.name} data-revision=${rev}
+    data-change=${change} data-buildid=${b.buildid} data-state=${st}
     title=${label} aria-label=${label}></a>`;
 }
 
@@ -254,13 +367,14 @@ export function Console() {
               data-revision=${c.revision}
               style=${`top:${y}px;height:${ROW_H}px;width:${width}px;${colLines(infoW, COL_W)}`}>
             <div class="info" style=${`width:${infoW}px`}
-              title=${`${c.author}\n${when(c.when_timestamp)}\n\n${c.comments}`}>
-              <code>${(c.revision ?? '').slice(0, 10)}</code> <span class="who">${c.author}</span>
-              <span class="dim">${firstLine(c.comments)}</span>
+              title=${`${c.author}\n${c.branch ?? ''}\n${when(c.when_timestamp)}\n\n${c.comments}`}>
+              <a class="chg" href=${`/changes/${c.changeid}`}><code>${(c.revision ?? '').slice(0, 10)}</code>${' '}
+              ${c.branch ? html`<span class="dim">${c.branch}</span> ` : ''}<span class="who">${c.author}</span>${' '}
+              <span class="dim">${firstLine(c.comments)}</span></a>
             </div>
             ${cols.map((b, j) => {
               const x = data.cell(c, b.builderid);
-              return x && html`<${Cell} key=${b.builderid} b=${x} builder=${b} rev=${c.revision}
+              return x && html`<${Cell} key=${b.builderid} b=${x} builder=${b} rev=${c.revision} change=${c.changeid}
                 x=${infoW + (c0 + j) * COL_W + 3} y=${4} w=${COL_W - 6} h=${ROW_H - 8} />`;
             })}
           </div>`;

@@ -1,6 +1,6 @@
 // The grid (/grid): builders (rows) x recent changes (columns, newest at
-// the left); each cell is the builder's latest build of that change's
-// revision.  The console's data (changes x builds, console.js), transposed;
+// the left); each cell is the builder's latest build made from that
+// change.  The console's data (changes x builds, console.js), transposed;
 // both axes virtualised; filters in the URL (?name=&tag=&branch=).
 import { useRef } from 'preact/hooks';
 import { html, when } from './util.js';
@@ -35,11 +35,12 @@ export function Grid() {
     <div class="vbox" ref=${box} data-rows=${shown.length} data-cols=${data.changes.length}>
       <div class="vplane" style=${`width:${width}px;height:${height}px`}>
         <div class="vhead" style=${`height:${HEAD_H}px;width:${width}px`}>
-          ${cols.map((c, i) => html`<span class="colchange" key=${c.changeid} data-change=${c.changeid}
+          ${cols.map((c, i) => html`<a class="colchange" key=${c.changeid} data-change=${c.changeid}
+            href=${`/changes/${c.changeid}`}
             style=${`left:${nameW + (c0 + i) * COL_W}px;width:${COL_W}px;height:${HEAD_H}px`}
             title=${`${c.revision ?? ''}\n${c.author}\n${when(c.when_timestamp)}\n\n${firstLine(c.comments)}`}>
             <code>${(c.revision ?? '?').slice(0, 7)}</code><br /><span class="dim">${(c.author ?? '').split(' <')[0]}</span>
-          </span>`)}
+          </a>`)}
         </div>
         ${shown.slice(r0, r1).map((b, i) => html`<div class="vrow" key=${b.builderid} data-builder=${b.name}
             style=${`top:${HEAD_H + (r0 + i) * ROW_H}px;height:${ROW_H}px;width:${width}px;${colLines(nameW, COL_W)}`}>
@@ -47,7 +48,7 @@ export function Grid() {
             <a href=${`/builders/${encodeURIComponent(b.name)}`}>${b.name}</a></div>
           ${cols.map((c, j) => {
             const x = data.cell(c, b.builderid);
-            return x && html`<${Cell} key=${c.changeid} b=${x} builder=${b} rev=${c.revision}
+            return x && html`<${Cell} key=${c.changeid} b=${x} builder=${b} rev=${c.revision} change=${c.changeid}
               x=${nameW + (c0 + j) * COL_W + 4} y=${4} w=${COL_W - 8} h=${ROW_H - 8} />`;
           })}
         </div>`)}
