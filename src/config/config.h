@@ -799,17 +799,17 @@ enum config_smtp_tls {
 
 /* reporter { kind = "email", ... } (config-reporter-email.c) */
 struct config_reporter_email {
-	char *from;              /* owned: the envelope and From: address */
-	char **to;               /* owned: extra recipients, every mail */
+	char *from; /* owned: the envelope and From: address */
+	char **to;  /* owned: extra recipients, every mail */
 	size_t nto;
-	bool blamelist;          /* also mail the changes' authors (addresses only) */
-	char *smtp_host;         /* owned */
-	int smtp_port;           /* default 25 (465 with smtps) */
+	bool blamelist;  /* also mail the changes' authors (addresses only) */
+	char *smtp_host; /* owned */
+	int smtp_port;   /* default 25 (465 with smtps) */
 	enum config_smtp_tls tls;
-	char *smtp_user;         /* owned, NULL: no login */
-	char *smtp_password;     /* owned: from secret(...), NULL: no login */
-	int log_lines;           /* tail of the failing step's log; 0: none */
-	char *subject;           /* owned: prefix of the subject, default "[kiln]" */
+	char *smtp_user;     /* owned, NULL: no login */
+	char *smtp_password; /* owned: from secret(...), NULL: no login */
+	int log_lines;       /* tail of the failing step's log; 0: none */
+	char *subject;       /* owned: prefix of the subject, default "[kiln]" */
 };
 
 struct config_reporter {
@@ -820,9 +820,9 @@ struct config_reporter {
 	/* its outbound queue (master/curl-uv.h) */
 	size_t max_messages;
 	uint64_t max_bytes;
-	double timeout;     /* seconds per attempt */
-	unsigned attempts;  /* tries of a message, the first included */
-	double backoff;     /* seconds before the second attempt (doubles) */
+	double timeout;                     /* seconds per attempt */
+	unsigned attempts;                  /* tries of a message, the first included */
+	double backoff;                     /* seconds before the second attempt (doubles) */
 	struct config_reporter_email email; /* kind EMAIL */
 };
 const char *config_report_mode_name(enum config_report_mode mode);
