@@ -1,0 +1,90 @@
+#!/usr/bin/python3
+# An SMTP sink on loopback for tests/e2e/t1210-email-reporter.sh.
+#   smtp-sink.py PORTFILE OUTDIR           aiosmtpd (a real SMTP server): every
+#                                          message goes to OUTDIR/mail-NNNN.json
+#                                          as {"mail_from", "rcpt_tos", "data"}
+#   smtp-sink.py PORTFILE OUTDIR --silent  accepts connections, never answers
+#                                          (counts them in OUTDIR/accepted)
+# The port is picked by binding port 0 and written to PORTFILE once the
+# server listens.
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def publish(portfile, port):
+    tmp = portfile + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%d\n" % port)
+    os.rename(tmp, portfile)
+
+
+def silent(portfile, outdir):
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    publish(portfile, srv.getsockname()[1])
+    held = []
+    n = 0
+    while True:
+        c, _ = srv.accept()
+        held.append(c)  # kept open, never read or written
+        n += 1
+        with open(os.path.join(outdir, "accepted"), "w") as f:
+            f.write("%d\n" % n)
+
+
+class Handler:
+    def __init__(self, outdir):
+        self.outdir = outdir
+        self.n = 0
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.n += 1
+            n = self.n
+        data = envelope.original_content or envelope.content
+        if isinstance(data, bytes):
+            data = data.decode("utf-8", "replace")
+        rec = {"mail_from": envelope.mail_from, "rcpt_tos": list(envelope.rcpt_tos), "data": data}
+        path = os.path.join(self.outdir, "mail-%04d.json" % n)
+        with open(path + ".tmp", "w") as f:
+            json.dump(rec, f)
+        os.rename(path + ".tmp", path)
+        return "250 OK"
+
+
+def sink(portfile, outdir):
+    from aiosmtpd.controller import Controller
+
+    port = free_port()
+    ctl = Controller(Handler(outdir), hostname="127.0.0.1", port=port)
+    ctl.start()
+    publish(portfile, port)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        ctl.stop()
+
+
+if __name__ == "__main__":
+    portfile, outdir = sys.argv[1], sys.argv[2]
+    os.makedirs(outdir, exist_ok=True)
+    if "--silent" in sys.argv[3:]:
+        silent(portfile, outdir)
+    else:
+        sink(portfile, outdir)
