@@ -14,6 +14,11 @@
 
 struct curl_uv_api curl_uv_api;
 
+static void curl_uv_sock_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
 static struct {
 	CURLcode (*global_init)(long flags);
 	CURL *(*easy_init)(void);
@@ -59,6 +64,7 @@ struct curl_uv {
 	CURLM *multi;
 	uv_timer_t timer;
 	struct curl_uv_queue *queues;
+	struct curl_uv_sock *socks; /* watched now (closed by curl_uv_free if left) */
 };
 
 /* One socket curl watches. */
@@ -66,7 +72,17 @@ struct curl_uv_sock {
 	uv_poll_t poll;
 	struct curl_uv *cu;
 	curl_socket_t fd;
+	struct curl_uv_sock *next, **prevp; /* in cu->socks */
 };
+
+static void curl_uv_sock_close(struct curl_uv_sock *s)
+{
+	*s->prevp = s->next;
+	if (s->next)
+		s->next->prevp = s->prevp;
+	uv_poll_stop(&s->poll);
+	uv_close((uv_handle_t *)&s->poll, curl_uv_sock_closed);
+}
 
 #define CURL_UV_LOAD(field, sym)                                                                   \
 	do {                                                                                       \
@@ -139,11 +155,6 @@ int curl_uv_transient(CURLcode rc, long response_code, int smtp)
 static void curl_uv_check_done(struct curl_uv *cu);
 static void curl_uv_queue_kick(struct curl_uv_queue *q);
 
-static void curl_uv_sock_closed(uv_handle_t *h)
-{
-	free(h->data);
-}
-
 static void curl_uv_on_poll(uv_poll_t *p, int status, int events)
 {
 	struct curl_uv_sock *s = p->data;
@@ -166,8 +177,7 @@ static int curl_uv_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp
 	struct curl_uv_sock *s = socketp;
 	if (what == CURL_POLL_REMOVE) {
 		if (s) {
-			uv_poll_stop(&s->poll);
-			uv_close((uv_handle_t *)&s->poll, curl_uv_sock_closed);
+			curl_uv_sock_close(s);
 			cfn.multi_assign(cu->multi, fd, NULL);
 		}
 		return 0;
@@ -181,6 +191,11 @@ static int curl_uv_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp
 			return -1; /* curl fails the transfer */
 		}
 		s->poll.data = s;
+		s->next = cu->socks;
+		if (s->next)
+			s->next->prevp = &s->next;
+		s->prevp = &cu->socks;
+		cu->socks = s;
 		cfn.multi_assign(cu->multi, fd, s);
 	}
 	int ev = 0;
@@ -478,6 +493,8 @@ void curl_uv_free(struct curl_uv *cu)
 		uv_close((uv_handle_t *)&q->retry, curl_uv_queue_closed);
 	}
 	cfn.multi_cleanup(cu->multi);
+	while (cu->socks) /* curl closed them: no callback may reach the freed multi */
+		curl_uv_sock_close(cu->socks);
 	uv_timer_stop(&cu->timer);
 	uv_close((uv_handle_t *)&cu->timer, curl_uv_closed);
 }

@@ -59,7 +59,7 @@ single_branch { name = "main", builders = { "app" }, change_filter = { branch = 
 force_scheduler { name = "force", builders = { "app" } }
 reporter { kind = "email", name = "failing", mode = "failing", builders = { "app" },
   from = "kiln@example.org", to = { "team@example.org" }, blamelist = true, log_lines = 5,
-  subject = "[kïln]", smtp = { host = "127.0.0.1", port = $SPORT } }
+  subject = "[kïln ✓ café ünïcödé prüfung]", smtp = { host = "127.0.0.1", port = $SPORT } }
 reporter { kind = "email", name = "change", mode = "change", branches = { "main" },
   from = "kiln@example.org", to = { "watch@example.org", "lead@example.org" },
   blamelist = false, smtp = { host = "127.0.0.1", port = $SPORT } }
@@ -123,6 +123,9 @@ for r in recs:
     assert "Build page: " + url in text, text
     assert 'href="%s"' % url in html, html
     assert "\r\n" in r["data"], "no CRLF"
+    head = r["data"].split("\r\n\r\n")[0].split("\r\n")
+    assert all(len(l) <= 78 for l in head), "header line over 78: %r" % head
+    assert all(ord(c) < 128 for c in "".join(head)), "8-bit header"
     if "failure" in subj:
         assert "tail-line-9" in text and "token=<secret>" in text, text
         assert "token=&lt;secret&gt;" in html, html
@@ -134,9 +137,9 @@ for r in recs:
         assert "Blamelist: Ann Dev <ann@example.org>" in text, text
         assert "Revision: abc123" in text, text
 want = [
-    (("team@example.org", "ann@example.org"), "[kïln] failure: app #1 (main)"),
+    (("team@example.org", "ann@example.org"), "[kïln ✓ café ünïcödé prüfung] failure: app #1 (main)"),
     (("watch@example.org", "lead@example.org"), "[kiln] success: app #2 (main)"),
-    (("team@example.org", "bob@example.org"), "[kïln] failure: app #4 (main)"),
+    (("team@example.org", "bob@example.org"), "[kïln ✓ café ünïcödé prüfung] failure: app #4 (main)"),
     (("watch@example.org", "lead@example.org"), "[kiln] failure: app #4 (main)"),
 ]
 assert sorted(got) == sorted(want), "got %r" % got

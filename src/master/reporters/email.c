@@ -83,12 +83,13 @@ static int email_header_value(struct buf *out, const char *s)
 	size_t n = strlen(s), i = 0;
 	int r = 0;
 	while (i < n && r >= 0) {
-		/* 45 bytes are 60 base64 characters: with "=?UTF-8?B?" and "?=", 72 */
-		size_t k = n - i > 45 ? 45 : n - i;
+		/* 36 bytes are 48 base64 characters: with "=?UTF-8?B?" and "?=", 60,
+		 * so that "Subject: " and the first word fit in 78 */
+		size_t k = n - i > 36 ? 36 : n - i;
 		while (k > 0 && i + k < n && (((unsigned char)s[i + k]) & 0xc0) == 0x80)
 			k--; /* do not cut inside a character */
 		if (k == 0)
-			k = n - i > 45 ? 45 : n - i;
+			k = n - i > 36 ? 36 : n - i;
 		if (i > 0)
 			r = buf_add(out, "\r\n ", 3);
 		r = r < 0 ? r : buf_adds(out, "=?UTF-8?B?");
