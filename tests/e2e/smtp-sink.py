@@ -3,6 +3,9 @@
 #   smtp-sink.py PORTFILE OUTDIR           aiosmtpd (a real SMTP server): every
 #                                          message goes to OUTDIR/mail-NNNN.json
 #                                          as {"mail_from", "rcpt_tos", "data"}
+#   smtp-sink.py PORTFILE OUTDIR --fail-first N
+#                                          the same, but the first N messages get
+#                                          "451 4.3.0 try again later" after DATA
 #   smtp-sink.py PORTFILE OUTDIR --silent  accepts connections, never answers
 #                                          (counts them in OUTDIR/accepted)
 # The port is picked by binding port 0 and written to PORTFILE once the
@@ -47,13 +50,20 @@ def silent(portfile, outdir):
 
 
 class Handler:
-    def __init__(self, outdir):
+    def __init__(self, outdir, fail_first=0):
         self.outdir = outdir
+        self.fail_first = fail_first
+        self.refused = 0
         self.n = 0
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
+            if self.refused < self.fail_first:
+                self.refused += 1
+                with open(os.path.join(self.outdir, "refused"), "w") as f:
+                    f.write("%d\n" % self.refused)
+                return "451 4.3.0 try again later"
             self.n += 1
             n = self.n
         data = envelope.original_content or envelope.content
@@ -67,11 +77,11 @@ class Handler:
         return "250 OK"
 
 
-def sink(portfile, outdir):
+def sink(portfile, outdir, fail_first):
     from aiosmtpd.controller import Controller
 
     port = free_port()
-    ctl = Controller(Handler(outdir), hostname="127.0.0.1", port=port)
+    ctl = Controller(Handler(outdir, fail_first), hostname="127.0.0.1", port=port)
     ctl.start()
     publish(portfile, port)
     try:
@@ -87,4 +97,6 @@ if __name__ == "__main__":
     if "--silent" in sys.argv[3:]:
         silent(portfile, outdir)
     else:
-        sink(portfile, outdir)
+        args = sys.argv[3:]
+        fail_first = int(args[args.index("--fail-first") + 1]) if "--fail-first" in args else 0
+        sink(portfile, outdir, fail_first)

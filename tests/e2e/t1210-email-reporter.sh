@@ -158,6 +158,10 @@ e2e_track $!
 check "the silent server listens" wait_for 20 test -s "$TRASH/silent.port"
 DPORT=$(cat "$TRASH/silent.port")
 CLOSED=$(free_port)
+/usr/bin/python3 "$SINK" "$TRASH/flaky.port" "$TRASH/flaky" --fail-first 1 &
+e2e_track $!
+check "a sink that refuses the first mail with 451 listens" wait_for 20 test -s "$TRASH/flaky.port"
+FPORT=$(cat "$TRASH/flaky.port")
 N=$TRASH/dead
 new_master "$N" <<LUA
 http = { listen = "127.0.0.1:0" }
@@ -171,6 +175,9 @@ reporter { kind = "email", name = "silent", mode = "all", from = "k@example.org"
 reporter { kind = "email", name = "closed", mode = "all", from = "k@example.org",
   to = "a@example.org", smtp = { host = "127.0.0.1", port = $CLOSED },
   queue = { attempts = 2, backoff = 0.2 } }
+reporter { kind = "email", name = "flaky", mode = "all", from = "k@example.org",
+  to = "a@example.org", smtp = { host = "127.0.0.1", port = $FPORT },
+  queue = { attempts = 3, backoff = 0.2 } }
 LUA
 printf 'w2-pass-%s' "$$" > "$N/secrets/w2"
 check "a master with dead SMTP servers starts" start_master "$N"
@@ -194,6 +201,11 @@ check "the silent server: the attempt times out and is retried" wait_for 20 grep
     "reporter 'silent': attempt 1 failed (Timeout was reached): retrying in 500 ms" "$N/master.log"
 check "then dropped with its reason" wait_for 20 grep -q \
     "reporter 'silent': message dropped after 2 attempts: Timeout was reached" "$N/master.log"
+check "a 451 reply is retried" wait_for 20 grep -q \
+    "reporter 'flaky': attempt 1 failed (.*451.*): retrying in 200 ms" "$N/master.log"
+check "and the second attempt delivers it" wait_for 20 grep -q \
+    "reporter 'flaky': message sent (attempt 2)" "$N/master.log"
+check "the sink refused one and got one" sh -c "[ \$(cat '$TRASH/flaky/refused') = 1 ] && [ \$(ls '$TRASH/flaky' | grep -c json\$) = 1 ]"
 check "two attempts reached the silent server" [ "$(cat "$TRASH/silent/accepted")" = 2 ]
 check "the master still answers" sh -c "curl -sS --max-time 5 $URL/api/v2/builders | grep -q builderid"
 stop_pid "$MASTER_PID"
