@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 extern const struct reporter_kind reporter_kind_email;
 
 static const struct reporter_kind *const reporter_kinds[] = {
@@ -226,6 +228,7 @@ void reporters_on_build_finished(struct reporters *rs, json_t *row)
 	struct master *m = rs->m;
 	if (m->stopping)
 		return; /* interrupted by our own shutdown: retried after the restart */
+	uint64_t t0 = uv_hrtime();
 	int results = (int)json_integer_value(json_object_get(row, "results"));
 	if (results == RESULTS_RETRY)
 		return; /* lost its worker or the master: it runs again */
@@ -297,6 +300,8 @@ void reporters_on_build_finished(struct reporters *rs, json_t *row)
 		r->reported++;
 		r->kind->build_finished(r, &rb);
 	}
+	log_debug("build=%lld: reporters took %.0f us", (long long)buildid,
+		  (double)(uv_hrtime() - t0) / 1e3);
 	buf_release(&url);
 	json_decref(blame);
 	json_decref(full);
