@@ -55,8 +55,13 @@ builder { name = "app", workers = { "w1" }, steps = {
   shell { name = "make test", env = { TOK = secret("tok") },
     command = { "sh", "-c", "for i in 1 2 3 4 5 6 7 8 9; do echo tail-line-\$i; done; echo \"token=\$TOK\"; exit \$(cat '$TRASH/rc')" } },
 } }
+builder { name = "sleepy", workers = { "w1" }, steps = {
+  shell { name = "sleep", command = { "sleep", "60" } },
+} }
 single_branch { name = "main", builders = { "app" }, change_filter = { branch = "main" } }
-force_scheduler { name = "force", builders = { "app" } }
+force_scheduler { name = "force", builders = { "app", "sleepy" } }
+reporter { kind = "email", name = "everything", mode = "all", builders = { "sleepy" },
+  from = "kiln@example.org", to = "all@example.org", smtp = { host = "127.0.0.1", port = $SPORT } }
 reporter { kind = "email", name = "failing", mode = "failing", builders = { "app" },
   from = "kiln@example.org", to = { "team@example.org" }, blamelist = true, log_lines = 5,
   subject = "[kïln ✓ café ünïcödé prüfung]", smtp = { host = "127.0.0.1", port = $SPORT } }
@@ -149,8 +154,15 @@ rc=$?
 sed 's/^/# /' "$TRASH/check.out"
 check "the mails are exactly the expected ones (recipients, subjects, bodies, masking)" [ $rc = 0 ]
 check "the master never logged the secret" sh -c "! grep -q 's3cr3t-value-$$' '$M/master.log'"
+
+# a build interrupted by the master's own shutdown is not reported
+force sleepy >/dev/null
+sleepy_running() { [ "$(api builders/sleepy/builds | jpy 'len(d["builds"])')" = 1 ]; }
+check "the sleepy build runs" wait_for 30 sleepy_running
 stop_pid "$MASTER_PID"
 check "the master stops cleanly" [ $? = 0 ]
+check "nothing was queued for the interrupted build" sh -c "! grep -q 'mail not sent' '$M/master.log'"
+check "and the sink still has four mails" [ "$(mails)" = 4 ]
 
 # ---- a server that accepts and never answers, and a closed port ---------------
 /usr/bin/python3 "$SINK" "$TRASH/silent.port" "$TRASH/silent" --silent &
