@@ -5,6 +5,8 @@
 #include "tap.h"
 #include "config/config.h"
 #include "db/db.h"
+#include "master/events.h"
+#include "master/master.h"
 #include "master/reporters/reporters.h"
 
 #include <string.h>
@@ -105,8 +107,41 @@ TEST(results_names)
 	CHECK_STR(reporters_results_name(99), "unknown");
 }
 
+/* The in-process listener the reporters use (events.c). */
+static int heard;
+static int64_t heard_id;
+static void on_event(void *ud, const char *key, json_t *msg)
+{
+	heard++;
+	heard_id = json_integer_value(json_object_get(msg, "buildid"));
+	CHECK(ud == &heard);
+}
+
+TEST(event_listener)
+{
+	struct master m = {0};
+	m.events = events_new();
+	CHECK(!events_wanted(&m, "builds/3/finished"));
+	events_listen(m.events, "builds/*/finished", on_event, &heard);
+	CHECK(events_wanted(&m, "builds/3/finished"));
+	CHECK(!events_wanted(&m, "builds/3/new"));
+	CHECK_INT(events_publish(&m, "builds/3/new", json_pack("{s:i}", "buildid", 3)), 1);
+	CHECK_INT(heard, 0);
+	CHECK_INT(events_publish(&m, "builds/3/finished", json_pack("{s:i}", "buildid", 3)), 2);
+	CHECK_INT(heard, 1);
+	CHECK_INT(heard_id, 3);
+	events_unlisten(m.events, on_event, &heard);
+	events_publish(&m, "builds/4/finished", NULL);
+	CHECK_INT(heard, 1);
+	CHECK(!events_wanted(&m, "builds/4/finished"));
+	/* events_free drops listeners still attached */
+	events_listen(m.events, "builds/*/finished", on_event, &heard);
+	events_free(m.events);
+}
+
 int main(void)
 {
+	RUN(event_listener);
 	RUN(modes);
 	RUN(builders_tags_branches);
 	RUN(results_names);
