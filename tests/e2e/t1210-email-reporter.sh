@@ -1,4 +1,5 @@
 #!/bin/bash
+# asan-too
 # The email reporter (issue 12) against a real SMTP server (aiosmtpd on
 # loopback): a real master and kiln-worker build failing and passing; the
 # exact mails received are checked (mode failing: one for each failure and
