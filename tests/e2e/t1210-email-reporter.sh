@@ -101,7 +101,7 @@ check "the change mail for build 2 is sent" wait_for 20 sh -c "[ \$(grep -c 'mai
 change "Ann Dev <ann@example.org>" abc125
 check "build 3 (success) completes" wait_for 60 build_done 3
 echo 1 > "$TRASH/rc"
-change "Bob <bob@example.org>" abc126
+change "Bob <bob@example.org>" "rev-s3cr3t-value-$$"  # a secret in the summary: masked
 check "build 4 (failure) completes" wait_for 60 build_done 4
 check "four mails in all were sent" wait_for 20 sh -c "[ \$(grep -c 'mail sent to' '$M/master.log') = 4 ]"
 check "and the sink has exactly four" [ "$(mails)" = 4 ]
@@ -139,6 +139,8 @@ for r in recs:
         assert "tail-line-2" not in text, "more than log_lines lines: " + text
         assert "The last 5 lines of step 'make test'" in text, text
         assert "=?UTF-8?B?" in r["data"].split("\n\n")[0] or "=?UTF-8?B?" in r["data"].split("\r\n\r\n")[0], "subject not RFC 2047"
+    if num == "4":
+        assert "Revision: rev-<secret>" in text, text
     if num == "1":
         assert "Blamelist: Ann Dev <ann@example.org>" in text, text
         assert "Revision: abc123" in text, text

@@ -149,6 +149,16 @@ static void email_mask_emit(void *ud, char stream, const char *text, size_t len)
 	}
 }
 
+/* Copies src into dst with the config's secrets masked (logmask.h). */
+static void email_mask(struct master *m, const struct buf *src, struct buf *dst)
+{
+	struct logmask *mk = logmask_new((const char *const *)m->cfg->secrets, m->cfg->nsecrets,
+					 email_mask_emit, dst);
+	logmask_feed(mk, 'o', src->ptr, src->len);
+	logmask_flush(mk);
+	logmask_free(mk);
+}
+
 /* The bare address of an author "Ann <ann@example.org>" (or "ann@example.org"). */
 static bool email_author_address(const char *who, char *out, size_t size)
 {
@@ -216,10 +226,13 @@ static int email_compose(struct email *e, const struct report_build *rb,
 	struct master *m = e->r->m;
 	int r;
 
-	/* the failing step's log tail, masked again (defence in depth) */
-	struct buf tail, masked;
+	/* the summary and the failing step's log tail, masked (the log is
+	 * stored masked: again here, as defence in depth) */
+	struct buf tail, masked, sum, msum;
 	buf_init(&tail, EMAIL_MAX_LOG_TAIL);
 	buf_init(&masked, EMAIL_MAX_LOG_TAIL + 4096);
+	buf_init(&sum, 64 << 10);
+	buf_init(&msum, (64 << 10) + 4096);
 	char *step = NULL;
 	int have_tail = 0;
 	if (ec->log_lines > 0 && rb->results != RESULTS_SUCCESS) {
@@ -229,26 +242,34 @@ static int email_compose(struct email *e, const struct report_build *rb,
 				 (long long)rb->buildid, db_errmsg(m->db));
 			have_tail = 0;
 		}
-		if (have_tail > 0) {
-			struct logmask *mk =
-				logmask_new((const char *const *)m->cfg->secrets, m->cfg->nsecrets,
-					    email_mask_emit, &masked);
-			logmask_feed(mk, 'o', tail.ptr, tail.len);
-			logmask_flush(mk);
-			logmask_free(mk);
-		}
+		if (have_tail > 0)
+			email_mask(m, &tail, &masked);
 	}
+	r = email_summary(&sum, rb);
+	if (r >= 0)
+		email_mask(m, &sum, &msum);
 
 	char subject[1024];
 	snprintf(subject, sizeof(subject), "%s %s: %s #%lld%s%s%s", ec->subject,
 		 email_results_word(rb->results), rb->builder, (long long)rb->number,
 		 rb->branch ? " (" : "", rb->branch ? rb->branch : "", rb->branch ? ")" : "");
+	struct buf subj, msubj;
+	buf_init(&subj, sizeof(subject));
+	buf_init(&msubj, sizeof(subject) + 4096);
+	if (buf_adds(&subj, subject) >= 0)
+		email_mask(m, &subj, &msubj);
+	while (msubj.len && msubj.ptr[msubj.len - 1] == '\n')
+		buf_setlen(&msubj, msubj.len - 1);
+	snprintf(subject, sizeof(subject), "%s", msubj.ptr);
+	buf_release(&subj);
+	buf_release(&msubj);
 
 	/* text part */
 	struct buf text, html;
 	buf_init(&text, EMAIL_MAX_MESSAGE / 2);
 	buf_init(&html, EMAIL_MAX_MESSAGE / 2);
-	r = email_summary(&text, rb);
+	if (r >= 0)
+		r = buf_add(&text, msum.ptr, msum.len);
 	if (r >= 0 && have_tail > 0)
 		r = buf_addf(&text, "\nThe last %d lines of step '%s' (stdio):\n\n%s",
 			     ec->log_lines, step, masked.ptr);
@@ -268,14 +289,8 @@ static int email_compose(struct email *e, const struct report_build *rb,
 		r = email_html_escape(&html, rb->url, strlen(rb->url));
 	if (r >= 0)
 		r = buf_adds(&html, "\">Build page</a></p>\n<pre>");
-	if (r >= 0) {
-		struct buf sum;
-		buf_init(&sum, 64 << 10);
-		r = email_summary(&sum, rb);
-		if (r >= 0)
-			r = email_html_escape(&html, sum.ptr, sum.len);
-		buf_release(&sum);
-	}
+	if (r >= 0)
+		r = email_html_escape(&html, msum.ptr, msum.len);
 	if (r >= 0)
 		r = buf_adds(&html, "</pre>\n");
 	if (r >= 0 && have_tail > 0) {
@@ -338,6 +353,8 @@ static int email_compose(struct email *e, const struct report_build *rb,
 	buf_release(&html);
 	buf_release(&tail);
 	buf_release(&masked);
+	buf_release(&sum);
+	buf_release(&msum);
 	free(step);
 	return r;
 }
