@@ -2,7 +2,8 @@
 # An SMTP sink on loopback for tests/e2e/t1210-email-reporter.sh.
 #   smtp-sink.py PORTFILE OUTDIR           aiosmtpd (a real SMTP server): every
 #                                          message goes to OUTDIR/mail-NNNN.json
-#                                          as {"mail_from", "rcpt_tos", "data"}
+#                                          as {"mail_from", "rcpt_tos", "data"};
+#                                          recipients nobody@... get 550
 #   smtp-sink.py PORTFILE OUTDIR --fail-first N
 #                                          the same, but the first N messages get
 #                                          "451 4.3.0 try again later" after DATA
@@ -56,6 +57,12 @@ class Handler:
         self.refused = 0
         self.n = 0
         self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("nobody@"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:

@@ -380,6 +380,10 @@ static int email_setup(void *ud, void *priv, CURL *h, struct curl_slist **ret_li
 	c->easy_setopt(h, CURLOPT_MAIL_FROM, from);
 	c->easy_setopt(h, CURLOPT_MAIL_RCPT, list);
 	c->easy_setopt(h, CURLOPT_UPLOAD, 1L);
+	/* CURLOPT_MAIL_RCPT_ALLOWFAILS (7.69; spelt ALLLOWFAILS before 8.2): a
+	 * refused recipient (an author's stale address) does not cost the others
+	 * their mail; the transfer fails only when every one is refused */
+	c->easy_setopt(h, (CURLoption)290, 1L);
 	if (ec->tls == CONFIG_SMTP_TLS_STARTTLS)
 		c->easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
 	else if (ec->tls == CONFIG_SMTP_TLS_REQUIRED || ec->tls == CONFIG_SMTP_TLS_SMTPS)
