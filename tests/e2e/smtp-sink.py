@@ -7,6 +7,9 @@
 #   smtp-sink.py PORTFILE OUTDIR --fail-first N
 #                                          the same, but the first N messages get
 #                                          "451 4.3.0 try again later" after DATA
+#   smtp-sink.py PORTFILE OUTDIR --auth USER:PASS
+#                                          the same, and a login is required
+#                                          (AUTH PLAIN/LOGIN, allowed without TLS)
 #   smtp-sink.py PORTFILE OUTDIR --silent  accepts connections, never answers
 #                                          (counts them in OUTDIR/accepted)
 # The port is picked by binding port 0 and written to PORTFILE once the
@@ -17,6 +20,9 @@ import socket
 import sys
 import threading
 import time
+import warnings
+
+warnings.simplefilter("ignore")  # aiosmtpd warns about AUTH without TLS: loopback only
 
 
 def free_port():
@@ -84,11 +90,25 @@ class Handler:
         return "250 OK"
 
 
-def sink(portfile, outdir, fail_first):
+def sink(portfile, outdir, fail_first, auth):
     from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
 
+    kw = {}
+    if auth:
+        user, password = auth.split(":", 1)
+
+        def check(server, session, envelope, mechanism, data):
+            ok = isinstance(data, LoginPassword) and data.login.decode() == user and \
+                data.password.decode() == password
+            if not ok:
+                with open(os.path.join(outdir, "auth-failed"), "a") as f:
+                    f.write("1\n")
+            return AuthResult(success=ok, handled=False)
+
+        kw = dict(authenticator=check, auth_required=True, auth_require_tls=False)
     port = free_port()
-    ctl = Controller(Handler(outdir, fail_first), hostname="127.0.0.1", port=port)
+    ctl = Controller(Handler(outdir, fail_first), hostname="127.0.0.1", port=port, **kw)
     ctl.start()
     publish(portfile, port)
     try:
@@ -106,4 +126,5 @@ if __name__ == "__main__":
     else:
         args = sys.argv[3:]
         fail_first = int(args[args.index("--fail-first") + 1]) if "--fail-first" in args else 0
-        sink(portfile, outdir, fail_first)
+        auth = args[args.index("--auth") + 1] if "--auth" in args else None
+        sink(portfile, outdir, fail_first, auth)

@@ -178,6 +178,10 @@ CLOSED=$(free_port)
 e2e_track $!
 check "a sink that refuses the first mail with 451 listens" wait_for 20 test -s "$TRASH/flaky.port"
 FPORT=$(cat "$TRASH/flaky.port")
+/usr/bin/python3 "$SINK" "$TRASH/auth.port" "$TRASH/auth" --auth "kiln:smtp-pass-$$" &
+e2e_track $!
+check "a sink that requires a login listens" wait_for 20 test -s "$TRASH/auth.port"
+APORT=$(cat "$TRASH/auth.port")
 N=$TRASH/dead
 new_master "$N" <<LUA
 http = { listen = "127.0.0.1:0" }
@@ -194,7 +198,15 @@ reporter { kind = "email", name = "closed", mode = "all", from = "k@example.org"
 reporter { kind = "email", name = "flaky", mode = "all", from = "k@example.org",
   to = "a@example.org", smtp = { host = "127.0.0.1", port = $FPORT },
   queue = { attempts = 3, backoff = 0.2 } }
+reporter { kind = "email", name = "login", mode = "all", from = "k@example.org",
+  to = "a@example.org", smtp = { host = "127.0.0.1", port = $APORT, user = "kiln",
+  password = secret("smtp") } }
+reporter { kind = "email", name = "badlogin", mode = "all", from = "k@example.org",
+  to = "a@example.org", smtp = { host = "127.0.0.1", port = $APORT, user = "kiln",
+  password = secret("wrong") }, queue = { attempts = 3, backoff = 0.2 } }
 LUA
+printf 'smtp-pass-%s' "$$" > "$N/secrets/smtp"
+printf 'not-the-pass-%s' "$$" > "$N/secrets/wrong"
 printf 'w2-pass-%s' "$$" > "$N/secrets/w2"
 check "a master with dead SMTP servers starts" start_master "$N"
 start_worker "$TRASH/w2" w2 "$N/secrets/w2"
@@ -222,6 +234,12 @@ check "a 451 reply is retried" wait_for 20 grep -q \
 check "and the second attempt delivers it" wait_for 20 grep -q \
     "reporter 'flaky': message sent (attempt 2)" "$N/master.log"
 check "the sink refused one and got one" sh -c "[ \$(cat '$TRASH/flaky/refused') = 1 ] && [ \$(ls '$TRASH/flaky' | grep -c json\$) = 1 ]"
+check "the login from secret(\"smtp\") is accepted and the mail delivered" wait_for 20 sh -c \
+    "ls '$TRASH/auth' | grep -q 'json\$' && grep -q \"reporter 'login': message sent (attempt 1)\" '$N/master.log'"
+check "a refused login is dropped at once (not retried)" wait_for 20 grep -q \
+    "reporter 'badlogin': message dropped after 1 attempt: Login denied" "$N/master.log"
+check "the sink saw one failed login" [ "$(wc -l < "$TRASH/auth/auth-failed")" = 1 ]
+check "the SMTP password never reached the log" sh -c "! grep -q 'pass-$$' '$N/master.log'"
 check "two attempts reached the silent server" [ "$(cat "$TRASH/silent/accepted")" = 2 ]
 check "the master still answers" sh -c "curl -sS --max-time 5 $URL/api/v2/builders | grep -q builderid"
 stop_pid "$MASTER_PID"
