@@ -8,6 +8,7 @@
  * straight into struct config.
  */
 #include "config/config-internal.h"
+#include "config/config-reporter.h"
 #include "common/limits.h"
 #include "common/str.h"
 #include "common/xalloc.h"
@@ -194,6 +195,8 @@ void config_dsl_open(lua_State *L)
 	config_sched_open(L);   /* schedulers, trigger {} (config-sched.c) */
 	config_changes_open(L); /* git_poller, hg_poller, svn_poller (config-changes.c) */
 	config_lock_open(L);    /* master_lock, worker_lock (config-lock.c) */
+	/* reporter { } (config-reporter.c) */
+	config_reporter_open(L);
 
 	/* settings live in a side table: reads fall through to it, writes are checked */
 	lua_pushglobaltable(L);
@@ -224,6 +227,8 @@ void config_dsl_finish(lua_State *L)
 
 	config_sched_finish(L); /* scheduler references, the implicit force scheduler */
 	config_lock_finish(L);  /* max_count_for_worker's workers (config-lock.c) */
+	/* reporters' builders (config-reporter.c) */
+	config_reporter_finish(L);
 
 	if (cfg->http.port != 0 && cfg->http.port == cfg->workers.port &&
 	    !strcmp(cfg->http.host, cfg->workers.host))

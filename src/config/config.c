@@ -9,6 +9,7 @@
  */
 #define LOG_SUBSYS "config"
 #include "config/config-internal.h"
+#include "config/config-reporter.h"
 #include "config/config-pattern.h"
 #include "common/buf.h"
 #include "common/err.h"
@@ -920,6 +921,8 @@ void config_free(struct config *cfg)
 	config_tsdb_release(cfg);
 	config_codebase_release(cfg);
 	config_lock_release(cfg); /* config-lock.c */
+	/* reporters (config-reporter.c) */
+	config_reporter_release(cfg);
 	config_strv_free(cfg->secrets, cfg->nsecrets);
 	for (size_t i = 0; i < cfg->nnamed_secrets; i++) {
 		free(cfg->named_secrets[i].name);

@@ -572,6 +572,9 @@ struct config {
 	uint64_t artifacts_max_bytes;    /* total bytes of stored artifacts */
 	double artifacts_keep_days;      /* days an artifact is kept */
 	long long artifacts_keep_builds; /* builds (the newest having artifacts) kept */
+	/* ---- reporters (config-reporter.c; the senders: master/reporters/) ---- */
+	struct config_reporter *reporter; /* owned, in declaration order */
+	size_t nreporters, reporter_alloc;
 };
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or
@@ -762,5 +765,67 @@ int config_call_next_build(struct config *cfg, const struct config_builder *b,
 int config_call_prioritize(struct config *cfg, const struct config_dispatch_builder *bs, size_t n,
 			   size_t *ret_order, char **ret_err);
 /* ==== end of dispatch hooks ===================================================== */
+
+/* ==== reporters (config-reporter*.c; the senders: master/reporters/) ========== */
+enum config_reporter_kind { CONFIG_REPORTER_EMAIL };
+
+/* The result modes of a filter (flags): which finished builds are reported. */
+enum config_report_mode {
+	CONFIG_REPORT_ALL = 1 << 0,       /* every build */
+	CONFIG_REPORT_FAILING = 1 << 1,   /* FAILURE */
+	CONFIG_REPORT_PROBLEM = 1 << 2,   /* FAILURE after a build that did not fail */
+	CONFIG_REPORT_CHANGE = 1 << 3,    /* a result other than the previous build's */
+	CONFIG_REPORT_WARNINGS = 1 << 4,  /* WARNINGS */
+	CONFIG_REPORT_EXCEPTION = 1 << 5, /* EXCEPTION */
+	CONFIG_REPORT_PASSING = 1 << 6,   /* SUCCESS */
+};
+
+/* The one filter model of every reporter: a build passes when its builder
+ * matches builders (names or fnmatch globs; none: every builder), has one
+ * of tags (none: any), its branch matches branches (globs; none: any), and
+ * one of modes picks its result. */
+struct config_report_filter {
+	char **builders, **tags, **branches; /* owned */
+	size_t nbuilders, ntags, nbranches;
+	unsigned modes; /* enum config_report_mode flags; default FAILING */
+};
+
+enum config_smtp_tls {
+	CONFIG_SMTP_TLS_NONE,     /* plain SMTP */
+	CONFIG_SMTP_TLS_STARTTLS, /* STARTTLS when offered */
+	CONFIG_SMTP_TLS_REQUIRED, /* STARTTLS or the message is not sent */
+	CONFIG_SMTP_TLS_SMTPS,    /* TLS from the first byte (port 465) */
+};
+
+/* reporter { kind = "email", ... } (config-reporter-email.c) */
+struct config_reporter_email {
+	char *from; /* owned: the envelope and From: address */
+	char **to;  /* owned: extra recipients, every mail */
+	size_t nto;
+	bool blamelist;  /* also mail the changes' authors (addresses only) */
+	char *smtp_host; /* owned */
+	int smtp_port;   /* default 25 (465 with smtps) */
+	enum config_smtp_tls tls;
+	char *smtp_user;     /* owned, NULL: no login */
+	char *smtp_password; /* owned: from secret(...), NULL: no login */
+	int log_lines;       /* tail of the failing step's log; 0: none */
+	char *subject;       /* owned: prefix of the subject, default "[kiln]" */
+};
+
+struct config_reporter {
+	enum config_reporter_kind kind;
+	char *name; /* owned: unique among reporters; default the kind's name */
+	int line;
+	struct config_report_filter filter;
+	/* its outbound queue (master/curl-uv.h) */
+	size_t max_messages;
+	uint64_t max_bytes;
+	double timeout;                     /* seconds per attempt */
+	unsigned attempts;                  /* tries of a message, the first included */
+	double backoff;                     /* seconds before the second attempt (doubles) */
+	struct config_reporter_email email; /* kind EMAIL */
+};
+const char *config_report_mode_name(enum config_report_mode mode);
+/* ==== end of reporters ========================================================== */
 
 #endif

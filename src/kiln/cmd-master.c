@@ -34,6 +34,7 @@
 #include "master/engine.h"
 #include "master/events.h"
 #include "master/tsdb.h"
+#include "master/reporters/reporters.h"
 #include "master/numbers.h"
 #include "master/http.h"
 #include "master/loop-stall.h"
@@ -268,6 +269,9 @@ static int master_run(int argc, char **argv)
 		log_error_errno(r, "cannot start the artifact retention");
 		goto out;
 	}
+	r = reporters_start(&m, &m.reporters); /* slice "email": logs its errors */
+	if (r < 0)
+		goto out;
 	r = http_server_start(&m, engine_worker_ops(m.engine), &m.http); /* logs its errors */
 	if (r < 0)
 		goto out;
@@ -304,6 +308,8 @@ out:
 		http_server_stop(m.http);
 		m.http = NULL;
 	}
+	reporters_stop(m.reporters); /* queued mail dropped (logged); freed by the uv_run below */
+	m.reporters = NULL;
 	artifact_retention_stop(m.retention); /* freed by the uv_run below */
 	m.retention = NULL;
 	pollers_stop(m.pollers);

@@ -48,7 +48,15 @@ struct events {
 	uv_loop_t *loop; /* borrowed: learnt at the first publish */
 	uv_timer_t trim_timer;
 	bool trim_inited, trim_armed;
-	size_t freed; /* queue bytes freed since the last trim */
+	size_t freed;                      /* queue bytes freed since the last trim */
+	struct events_listener *listeners; /* in-process (events_listen) */
+};
+
+struct events_listener {
+	struct events_listener *next;
+	char *path; /* owned */
+	events_listener_fn fn;
+	void *ud;
 };
 
 struct events *events_new(void)
@@ -73,6 +81,8 @@ void events_free(struct events *ev)
 		return;
 	for (struct events_sub *s = ev->subs; s; s = s->next)
 		s->ev = NULL;
+	while (ev->listeners)
+		events_unlisten(ev, ev->listeners->fn, ev->listeners->ud);
 	if (ev->trim_inited)
 		uv_close((uv_handle_t *)&ev->trim_timer, events_trim_closed); /* frees ev */
 	else
@@ -203,6 +213,9 @@ uint64_t events_publish(struct master *m, const char *key, json_t *msg)
 			events_sub_overflow(s, seq);
 	}
 	free(frame);
+	for (struct events_listener *l = ev->listeners; l; l = l->next)
+		if (events_path_match(l->path, key))
+			l->fn(l->ud, key, msg);
 	json_decref(msg);
 	return seq;
 }
@@ -213,7 +226,32 @@ bool events_wanted(const struct master *m, const char *key)
 	for (const struct events_sub *s = ev ? ev->subs : NULL; s; s = s->next)
 		if (events_sub_wants(s, key))
 			return true;
+	for (const struct events_listener *l = ev ? ev->listeners : NULL; l; l = l->next)
+		if (events_path_match(l->path, key))
+			return true;
 	return false;
+}
+
+void events_listen(struct events *ev, const char *path, events_listener_fn fn, void *ud)
+{
+	struct events_listener *l = xcalloc(1, sizeof(*l));
+	l->path = xstrdup(path);
+	l->fn = fn;
+	l->ud = ud;
+	l->next = ev->listeners;
+	ev->listeners = l;
+}
+
+void events_unlisten(struct events *ev, events_listener_fn fn, void *ud)
+{
+	for (struct events_listener **p = ev ? &ev->listeners : NULL; p && *p; p = &(*p)->next)
+		if ((*p)->fn == fn && (*p)->ud == ud) {
+			struct events_listener *l = *p;
+			*p = l->next;
+			free(l->path);
+			free(l);
+			return;
+		}
 }
 
 uint64_t events_count(struct master *m)
@@ -229,9 +267,7 @@ uint64_t events_publish_row(struct master *m, int res, const char *collection, c
 		return 0;
 	char key[160];
 	snprintf(key, sizeof(key), "%s/%lld/%s", collection, (long long)id, event);
-	bool wanted = false;
-	for (struct events_sub *s = ev->subs; s && !wanted; s = s->next)
-		wanted = events_sub_wants(s, key);
+	bool wanted = events_wanted(m, key); /* /ws subscribers or listeners */
 	if (!wanted) /* still numbered: sequence numbers count every event */
 		return events_publish(m, key, NULL);
 

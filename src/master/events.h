@@ -89,4 +89,14 @@ size_t events_sub_npaths(const struct events_sub *s);
 /* Detaches and frees; NULL is fine. */
 void events_sub_free(struct events_sub *s);
 
+/* In-process listeners (the reporters, master/reporters/): fn(ud, key, msg)
+ * for every published event whose key matches path (events_path_match),
+ * after the /ws subscribers got it; msg is borrowed for the call.  A
+ * listener makes events_publish_row read its row as a subscriber does.
+ * Loop thread only; events_free drops the listeners left. */
+typedef void (*events_listener_fn)(void *ud, const char *key, json_t *msg);
+void events_listen(struct events *ev, const char *path, events_listener_fn fn, void *ud);
+/* Removes the listener with fn and ud; NULL ev is fine. */
+void events_unlisten(struct events *ev, events_listener_fn fn, void *ud);
+
 #endif

@@ -20,6 +20,7 @@ struct events;
 struct tsdb;
 struct numbers;
 struct artifact_retention;
+struct reporters;
 
 struct master {
 	uv_loop_t *loop;    /* borrowed: the process's one loop */
@@ -37,6 +38,7 @@ struct master {
 	struct numbers *numbers;  /* owned: ETA medians (numbers.h); NULL: no ETA */
 	struct artifact_retention *retention; /* owned (artifact-retention.h), NULL: keep all */
 	bool stopping;
+	struct reporters *reporters; /* owned (reporters/reporters.h), NULL: none */
 };
 
 #endif

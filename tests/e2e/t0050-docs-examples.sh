@@ -5,11 +5,14 @@
 # get stub declarations, added one error at a time.
 . "$(dirname "$0")/lib.sh"
 
-/usr/bin/python3 - "$KILN" "$KILN_SRC/docs/CONFIG.md" "$TRASH" <<'PY'
+/usr/bin/python3 - "$KILN" "$KILN_SRC/docs/CONFIG.md" "$TRASH" "$KILN_SRC/docs/REPORTERS.md" <<'PY'
 import os, re, subprocess, sys
 
 kiln, doc, trash = sys.argv[1:4]
 blocks = re.findall(r"```lua\n(.*?)```", open(doc).read(), re.S)
+# slice "email": docs/REPORTERS.md's blocks too (named CONFIG.md's block N+i below)
+for extra in sys.argv[4:]:
+    blocks += re.findall(r"```lua\n(.*?)```", open(extra).read(), re.S)
 n = 0
 for i, block in enumerate(blocks):
     d = os.path.join(trash, "b%d" % i)

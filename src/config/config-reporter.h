@@ -1,0 +1,31 @@
+/*
+ * reporter { kind = ..., ... } inside src/config/: the declaration's common
+ * keys (config-reporter.c: name, the filter, the queue) and one reader per
+ * kind (config-reporter-KIND.c), listed in config-reporter.c's table.
+ */
+#ifndef KILN_CONFIG_REPORTER_H
+#define KILN_CONFIG_REPORTER_H
+
+#include "config/config.h"
+
+#include <lua.h>
+
+/* Registers reporter { } (config-dsl.c calls it once per state). */
+void config_reporter_open(lua_State *L);
+/* After master.lua ran: builder names that are not globs must be declared. */
+void config_reporter_finish(lua_State *L);
+void config_reporter_release(struct config *cfg);
+
+/* A kind's own keys, read from the table at index 1 into r (the common
+ * fields already set); what names the declaration for messages. */
+void config_reporter_email(lua_State *L, const char *what, struct config_reporter *r);
+void config_reporter_email_release(struct config_reporter *r);
+/* The keys email takes besides the common ones (NULL-terminated). */
+extern const char *const config_reporter_email_keys[];
+
+/* Checks an e-mail address (local@domain, printable ASCII, no <>, spaces
+ * or quotes, at most 254 bytes); raises naming what and key. */
+void config_reporter_check_address(lua_State *L, const char *what, const char *key, const char *s,
+				   size_t len);
+
+#endif

@@ -1,0 +1,370 @@
+/*
+ * The reporters' table of kinds, the one filter model, and the listener on
+ * the event bus that turns "builds/N/finished" into a struct report_build
+ * (reporters.h).
+ */
+#define LOG_SUBSYS "report"
+#include "master/reporters/reporters.h"
+#include "master/curl-uv.h"
+#include "master/events.h"
+#include "master/master.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "db/db.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+extern const struct reporter_kind reporter_kind_email;
+
+static const struct reporter_kind *const reporter_kinds[] = {
+	&reporter_kind_email,
+};
+
+struct reporters {
+	struct master *m;
+	struct curl_uv *cu; /* owned */
+	struct reporter *r; /* owned, one per cfg->reporter */
+	size_t n;
+};
+
+#define REPORTERS_MAX_BLAMELIST 64
+
+const char *reporters_results_name(int results)
+{
+	static const char *const names[] = {"success",   "warnings", "failure",  "skipped",
+					    "exception", "retry",    "cancelled"};
+	if (results >= 0 && (size_t)results < ARRAY_SIZE(names))
+		return names[results];
+	return "unknown";
+}
+
+static bool reporters_glob_any(char *const *globs, size_t n, const char *s)
+{
+	if (n == 0)
+		return true;
+	if (!s)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (fnmatch(globs[i], s, 0) == 0)
+			return true;
+	return false;
+}
+
+bool reporters_filter_match(const struct config_report_filter *f, const struct report_build *rb)
+{
+	if (!reporters_glob_any(f->builders, f->nbuilders, rb->builder))
+		return false;
+	if (!reporters_glob_any(f->branches, f->nbranches, rb->branch))
+		return false;
+	if (f->ntags) {
+		bool any = false;
+		for (size_t i = 0; i < f->ntags && !any; i++)
+			for (size_t k = 0; k < rb->ntags && !any; k++)
+				any = !strcmp(f->tags[i], rb->tags[k]);
+		if (!any)
+			return false;
+	}
+	unsigned m = f->modes;
+	int r = rb->results, p = rb->prev_results;
+	if (m & CONFIG_REPORT_ALL)
+		return true;
+	if ((m & CONFIG_REPORT_FAILING) && r == RESULTS_FAILURE)
+		return true;
+	if ((m & CONFIG_REPORT_PASSING) && r == RESULTS_SUCCESS)
+		return true;
+	if ((m & CONFIG_REPORT_WARNINGS) && r == RESULTS_WARNINGS)
+		return true;
+	if ((m & CONFIG_REPORT_EXCEPTION) && r == RESULTS_EXCEPTION)
+		return true;
+	/* problem: a failure after a build that did not fail (or none before) */
+	if ((m & CONFIG_REPORT_PROBLEM) && r == RESULTS_FAILURE && p != RESULTS_FAILURE)
+		return true;
+	/* change: the result differs from the previous build's */
+	if ((m & CONFIG_REPORT_CHANGE) && p != RESULTS_NONE && r != p)
+		return true;
+	return false;
+}
+
+/* ---- gathering a build --------------------------------------------------- */
+
+/* The first row of res with field = id, or NULL (new reference). */
+static json_t *reporters_row(struct master *m, enum db_resource res, const char *field, int64_t id)
+{
+	char ids[24];
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	const char *vals[] = {ids};
+	struct db_filter f = {.field = field, .op = DB_OP_EQ, .values = vals, .nvalues = 1};
+	struct db_query q = {.filters = &f, .nfilters = 1, .limit = 1};
+	json_t *items = NULL;
+	if (db_list(m->db, res, &q, &items, NULL) < 0)
+		return NULL;
+	json_t *row = json_incref(json_array_get(items, 0));
+	json_decref(items);
+	return row;
+}
+
+/* The results of the builder's latest complete build before number (RETRY
+ * builds skipped: they were run again), RESULTS_NONE if none. */
+static int reporters_prev_results(struct master *m, int64_t builderid, int64_t number)
+{
+	char bid[24], num[24];
+	snprintf(bid, sizeof(bid), "%lld", (long long)builderid);
+	snprintf(num, sizeof(num), "%lld", (long long)number);
+	const char *vb[] = {bid}, *vn[] = {num}, *vc[] = {"true"};
+	struct db_filter f[] = {
+		{.field = "builderid", .op = DB_OP_EQ, .values = vb, .nvalues = 1},
+		{.field = "number", .op = DB_OP_LT, .values = vn, .nvalues = 1},
+		{.field = "complete", .op = DB_OP_EQ, .values = vc, .nvalues = 1},
+	};
+	const char *order[] = {"-number"};
+	struct db_query q = {.filters = f, .nfilters = 3, .order = order, .norder = 1, .limit = 20};
+	json_t *items = NULL;
+	int prev = RESULTS_NONE;
+	if (db_list(m->db, DB_BUILDS, &q, &items, NULL) < 0) {
+		log_warn("cannot read the previous build of builder %lld: %s", (long long)builderid,
+			 db_errmsg(m->db));
+		return RESULTS_NONE;
+	}
+	size_t i;
+	json_t *b;
+	json_array_foreach(items, i, b)
+	{
+		int r = (int)json_integer_value(json_object_get(b, "results"));
+		if (r != RESULTS_RETRY) {
+			prev = r;
+			break;
+		}
+	}
+	json_decref(items);
+	return prev;
+}
+
+/* A property's value as a string, or NULL. */
+static const char *reporters_prop(json_t *props, const char *name)
+{
+	json_t *v = json_array_get(json_object_get(props, name), 0);
+	return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : NULL;
+}
+
+int reporters_log_tail(struct master *m, int64_t buildid, int max_lines, struct buf *out,
+		       char **ret_step)
+{
+	char ids[24];
+	snprintf(ids, sizeof(ids), "%lld", (long long)buildid);
+	const char *vals[] = {ids};
+	struct db_filter f = {.field = "buildid", .op = DB_OP_EQ, .values = vals, .nvalues = 1};
+	struct db_query q = {.filters = &f, .nfilters = 1, .limit = -1};
+	json_t *steps = NULL;
+	if (db_list(m->db, DB_STEPS, &q, &steps, NULL) < 0)
+		return -EIO;
+	json_t *failed = NULL, *s;
+	size_t i;
+	json_array_foreach(steps, i, s)
+	{
+		json_t *res = json_object_get(s, "results");
+		if (json_is_integer(res) && (json_integer_value(res) == RESULTS_FAILURE ||
+					     json_integer_value(res) == RESULTS_EXCEPTION)) {
+			failed = s;
+			break;
+		}
+	}
+	if (!failed) {
+		json_decref(steps);
+		return 0;
+	}
+	int64_t stepid = json_integer_value(json_object_get(failed, "stepid"));
+	json_t *log = reporters_row(m, DB_LOGS, "stepid", stepid); /* the first: stdio */
+	int r = 0;
+	if (log && max_lines > 0) {
+		int64_t logid = json_integer_value(json_object_get(log, "logid"));
+		struct db_log_info li;
+		if (db_log_get(m->db, logid, &li) < 0) {
+			r = -EIO;
+			goto out;
+		}
+		int64_t first = li.num_lines > max_lines ? li.num_lines - max_lines : 0;
+		struct buf raw;
+		buf_init(&raw, out->max);
+		int64_t count = 0;
+		r = db_log_read(m->db, logid, first, max_lines, &raw, &count);
+		if (r == -E2BIG)
+			r = 0; /* whole lines up to the cap */
+		if (r >= 0) {
+			/* 's' logs: each line starts with its stream character */
+			const char *p = raw.ptr, *end = raw.ptr + raw.len;
+			while (p < end && r >= 0) {
+				const char *nl = memchr(p, '\n', (size_t)(end - p));
+				const char *e = nl ? nl + 1 : end;
+				const char *t = li.type == 's' && e > p ? p + 1 : p;
+				if (buf_room(out) < (size_t)(e - t))
+					break;
+				r = buf_add(out, t, (size_t)(e - t));
+				p = e;
+			}
+			if (r >= 0)
+				r = 1;
+		}
+		buf_release(&raw);
+	}
+	if (r >= 0 && ret_step)
+		*ret_step = xstrdup(json_string_value(json_object_get(failed, "name")) ?: "?");
+	if (r >= 0 && !log)
+		r = 0;
+out:
+	json_decref(log);
+	json_decref(steps);
+	return r;
+}
+
+void reporters_on_build_finished(struct reporters *rs, json_t *row)
+{
+	struct master *m = rs->m;
+	if (m->stopping)
+		return; /* interrupted by our own shutdown: retried after the restart */
+	uint64_t t0 = uv_hrtime();
+	int results = (int)json_integer_value(json_object_get(row, "results"));
+	if (results == RESULTS_RETRY)
+		return; /* lost its worker or the master: it runs again */
+	int64_t buildid = json_integer_value(json_object_get(row, "buildid"));
+	int64_t builderid = json_integer_value(json_object_get(row, "builderid"));
+	int64_t number = json_integer_value(json_object_get(row, "number"));
+
+	json_t *brow = reporters_row(m, DB_BUILDERS, "builderid", builderid);
+	const char *bname = json_string_value(json_object_get(brow, "name"));
+	const struct config_builder *bc = bname ? config_find_builder(m->cfg, bname) : NULL;
+	/* the row the event carries has properties {}: read them */
+	json_t *full = reporters_row(m, DB_BUILDS, "buildid", buildid);
+	json_t *props = json_object_get(full, "properties");
+
+	json_t *blame = NULL;
+	if (db_build_blamelist(m->db, buildid, &blame) < 0)
+		blame = NULL;
+	const char *authors[REPORTERS_MAX_BLAMELIST];
+	size_t nauthors = 0;
+	size_t i;
+	json_t *a;
+	json_array_foreach(blame, i, a)
+	{
+		if (json_is_string(a) && nauthors < REPORTERS_MAX_BLAMELIST)
+			authors[nauthors++] = json_string_value(a);
+	}
+
+	struct buf url;
+	buf_init(&url, 4096);
+	const char *base = m->cfg->url;
+	int ur;
+	if (base && *base) {
+		size_t n = strlen(base);
+		while (n && base[n - 1] == '/')
+			n--;
+		ur = buf_add(&url, base, n);
+	} else
+		ur = buf_addf(&url, "http://%s:%d",
+			      m->cfg->http.host && *m->cfg->http.host ? m->cfg->http.host
+								      : "localhost",
+			      m->cfg->http.port);
+	if (ur >= 0)
+		ur = buf_addf(&url, "/builders/%lld/builds/%lld", (long long)builderid,
+			      (long long)number);
+
+	const char *rev = reporters_prop(props, "got_revision");
+	struct report_build rb = {
+		.buildid = buildid,
+		.builderid = builderid,
+		.number = number,
+		.builder = bname ? bname : "?",
+		.tags = bc ? (const char *const *)bc->tags : NULL,
+		.ntags = bc ? bc->ntags : 0,
+		.branch = reporters_prop(props, "branch"),
+		.revision = rev ? rev : reporters_prop(props, "revision"),
+		.results = results,
+		.prev_results = reporters_prev_results(m, builderid, number),
+		.state_string = json_string_value(json_object_get(row, "state_string")) ?: "",
+		.url = ur >= 0 ? url.ptr : "",
+		.blamelist = authors,
+		.nblamelist = nauthors,
+		.started_at = (double)json_integer_value(json_object_get(row, "started_at")),
+		.complete_at = (double)json_integer_value(json_object_get(row, "complete_at")),
+	};
+	for (size_t k = 0; k < rs->n; k++) {
+		struct reporter *r = &rs->r[k];
+		if (!reporters_filter_match(&r->cfg->filter, &rb))
+			continue;
+		r->reported++;
+		r->kind->build_finished(r, &rb);
+	}
+	log_debug("build=%lld: reporters took %.0f us", (long long)buildid,
+		  (double)(uv_hrtime() - t0) / 1e3);
+	buf_release(&url);
+	json_decref(blame);
+	json_decref(full);
+	json_decref(brow);
+}
+
+static void reporters_listener(void *ud, const char *key, json_t *msg)
+{
+	reporters_on_build_finished(ud, msg);
+}
+
+int reporters_start(struct master *m, struct reporters **ret)
+{
+	*ret = NULL;
+	if (!m->cfg->nreporters)
+		return 0;
+	struct reporters *rs = xcalloc(1, sizeof(*rs));
+	rs->m = m;
+	const char *why = NULL;
+	int r = curl_uv_new(m->loop, &rs->cu, &why);
+	if (r < 0) {
+		log_error("reporters: %s", why ? why : "cannot set up libcurl");
+		free(rs);
+		return r;
+	}
+	rs->r = xcalloc(m->cfg->nreporters, sizeof(*rs->r));
+	for (size_t i = 0; i < m->cfg->nreporters; i++) {
+		struct reporter *rp = &rs->r[i];
+		rp->m = m;
+		rp->cfg = &m->cfg->reporter[i];
+		for (size_t k = 0; k < ARRAY_SIZE(reporter_kinds); k++)
+			if (reporter_kinds[k]->kind == rp->cfg->kind)
+				rp->kind = reporter_kinds[k];
+		if (!rp->kind) {
+			log_error("reporter '%s': unknown kind", rp->cfg->name);
+			rs->n = i;
+			reporters_stop(rs);
+			return -EINVAL;
+		}
+		r = rp->kind->start(rp, rs->cu);
+		if (r < 0) {
+			log_error_errno(r, "reporter '%s': cannot start", rp->cfg->name);
+			rs->n = i;
+			reporters_stop(rs);
+			return r;
+		}
+		rs->n = i + 1;
+		log_info("reporter '%s' (%s) ready", rp->cfg->name, rp->kind->name);
+	}
+	events_listen(m->events, "builds/*/finished", reporters_listener, rs);
+	*ret = rs;
+	return 0;
+}
+
+void reporters_stop(struct reporters *rs)
+{
+	if (!rs)
+		return;
+	events_unlisten(rs->m->events, reporters_listener, rs);
+	curl_uv_free(rs->cu); /* drops queued messages (logged) */
+	for (size_t i = 0; i < rs->n; i++)
+		if (rs->r[i].kind->stop)
+			rs->r[i].kind->stop(&rs->r[i]);
+	free(rs->r);
+	free(rs);
+}

@@ -1,0 +1,94 @@
+/*
+ * Reporters: tell people and other systems about finished builds (email
+ * today; IRC, commit statuses, HTTP push later).  One file per kind here
+ * (reporters/KIND.c exporting `const struct reporter_kind reporter_kind_KIND`),
+ * one line in reporter_kinds[] (reporters.c), the config side in
+ * src/config/config-reporter-KIND.c (docs/REPORTERS.md).
+ *
+ * reporters.c listens to "builds/ * /finished" on the event bus (events.h,
+ * in-process listener), so a build's completion is never delayed: the
+ * listener gathers what every kind needs (struct report_build) from the
+ * database on the loop thread, asks the one filter model whether the
+ * reporter wants it, and the kind queues its message on its own capped
+ * outbound queue (curl-uv.h): sending happens later on the loop, never
+ * blocking it.  Builds ended by the master's own shutdown (RETRY, or while
+ * the master is stopping) are never reported.
+ */
+#ifndef KILN_MASTER_REPORTERS_H
+#define KILN_MASTER_REPORTERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "config/config.h"
+
+struct master;
+struct reporters;
+struct reporter;
+struct curl_uv;
+struct buf;
+
+/* What reporters know about one finished build (all borrowed for the call). */
+struct report_build {
+	int64_t buildid, builderid, number;
+	const char *builder;     /* its name */
+	const char *const *tags; /* the builder's tags */
+	size_t ntags;
+	const char *branch;       /* the "branch" property, NULL if none */
+	const char *revision;     /* the "got_revision" or "revision" property, or NULL */
+	int results;              /* RESULTS_* (db.h) */
+	int prev_results;         /* the builder's previous complete build, RESULTS_NONE: none */
+	const char *state_string; /* "failed 'make test'" */
+	const char *url;          /* the build's page in the web UI */
+	const char *const *blamelist; /* authors of its changes ("Ann <ann@example.org>") */
+	size_t nblamelist;
+	double started_at, complete_at; /* Unix seconds */
+};
+
+struct reporter_kind {
+	enum config_reporter_kind kind;
+	const char *name;
+	/* Sets up r->priv (and its queue on cu).  0, or negative: logged, the
+	 * master does not start. */
+	int (*start)(struct reporter *r, struct curl_uv *cu);
+	/* A build the filter picked: queue its message; never blocks. */
+	void (*build_finished)(struct reporter *r, const struct report_build *rb);
+	/* Frees r->priv (the queue goes with curl_uv_free). */
+	void (*stop)(struct reporter *r);
+};
+
+struct reporter {
+	struct master *m;                  /* borrowed */
+	const struct config_reporter *cfg; /* borrowed: m->cfg */
+	const struct reporter_kind *kind;
+	void *priv;
+	uint64_t reported; /* builds handed to build_finished */
+};
+
+/* Starts every configured reporter (nothing, and no libcurl, when there are
+ * none).  0 and *ret (NULL when none), or negative (logged). */
+int reporters_start(struct master *m, struct reporters **ret);
+/* Stops listening, drops what is queued (logged), frees; run the loop
+ * afterwards (handles close).  NULL-safe. */
+void reporters_stop(struct reporters *rs);
+
+/* The one filter model: does f want this build?  Pure. */
+bool reporters_filter_match(const struct config_report_filter *f, const struct report_build *rb);
+/* "success", "warnings", "failure", ... for RESULTS_* */
+const char *reporters_results_name(int results);
+
+/* Appends to out the last max_lines lines of the stdio log of the build's
+ * first failed step (FAILURE or EXCEPTION), stream characters removed; the
+ * lines are as stored, so secrets are masked already.  *ret_step (owned)
+ * names the step.  1 done, 0 no failed step or no log, negative: db error
+ * or out's cap (out then holds whole lines up to it). */
+int reporters_log_tail(struct master *m, int64_t buildid, int max_lines, struct buf *out,
+		       char **ret_step);
+
+/* Handles one build's row as the listener does (tests call it directly). */
+void reporters_on_build_finished(struct reporters *rs, json_t *row);
+
+#endif
