@@ -518,8 +518,14 @@ bool step_cmd_update_common(struct step *st, const char *key, const msgpack_obje
 		if (proto_obj_int(value, &rc)) {
 			st->rc = (int)rc;
 			st->have_rc = true;
-			if (rc_line)
-				step_log_header(st, "program finished with exit code %d", st->rc);
+			if (rc_line) { /* every command's: no 64 KiB buffer, one format */
+				char line[64];
+				int n = snprintf(line, sizeof(line),
+						 "program finished with exit code %d", st->rc);
+				step_log_flush(st);
+				step_log(st, 'h', line, (size_t)n);
+				step_log_flush(st);
+			}
 		}
 		return true;
 	}
