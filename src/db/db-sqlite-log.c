@@ -525,13 +525,6 @@ int db_log_finish_locked(struct db *db, int64_t logid)
 
 int db_log_finish(struct db *db, int64_t logid)
 {
-	/* A short tail in memory (the common end of a step's log): its row
-	 * and the counters, no chunk to close, so no savepoint (WRITE1): the
-	 * row's INSERT or UPDATE cannot break a constraint, and an I/O error
-	 * drops the whole batch either way. */
-	struct db_log_tail *t = sqlite_log_tail_find(db, logid);
-	if (t && t->text.len < KILN_LOG_RAW_TAIL_BYTES && db->in_txn)
-		return WRITE1(db_log_finish_locked(db, logid));
 	int r = db_write_begin(db);
 	if (r < 0)
 		return r;
