@@ -17,22 +17,27 @@
 
 /* --- recording ----------------------------------------------------------------------- */
 
-static int sqlite_numbers_record(struct db *db, int64_t builderid, int64_t buildid, int64_t stepid,
+/* 0 if buildid is a build of builderid, else KILN_ENOTFOUND (or an error). */
+static int sqlite_numbers_build_check(struct db *db, int64_t builderid, int64_t buildid)
+{
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_NUM_BUILD_OF, "SELECT builderid FROM builds WHERE id = ?1");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, buildid);
+	int r = db_step_row(db, s, "number's build");
+	if (r < 0)
+		return r;
+	if (r == 0 || sqlite3_column_int64(s, 0) != builderid)
+		return db_failf(db, KILN_ENOTFOUND, "no build %lld of builder %lld",
+				(long long)buildid, (long long)builderid);
+	return 0;
+}
+
+/* The INSERT of one number (the build checked by the caller). */
+static int sqlite_numbers_insert(struct db *db, int64_t builderid, int64_t buildid, int64_t stepid,
 				 const char *name, double value, double when)
 {
-	{
-		_cleanup_stmt_ sqlite3_stmt *s =
-			db_stmt(db, ST_NUM_BUILD_OF, "SELECT builderid FROM builds WHERE id = ?1");
-		if (!s)
-			return KILN_EDB;
-		sqlite3_bind_int64(s, 1, buildid);
-		int r = db_step_row(db, s, "number's build");
-		if (r < 0)
-			return r;
-		if (r == 0 || sqlite3_column_int64(s, 0) != builderid)
-			return db_failf(db, KILN_ENOTFOUND, "no build %lld of builder %lld",
-					(long long)buildid, (long long)builderid);
-	}
 	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
 		db, ST_NUM_RECORD,
 		"INSERT INTO numbers (builderid, buildid, stepid, name, value, recorded_at) "
@@ -48,6 +53,26 @@ static int sqlite_numbers_record(struct db *db, int64_t builderid, int64_t build
 	return db_step_done(db, s, "record number");
 }
 
+static int sqlite_numbers_record(struct db *db, int64_t builderid, int64_t buildid, int64_t stepid,
+				 const char *name, double value, double when)
+{
+	int r = sqlite_numbers_build_check(db, builderid, buildid);
+	if (r < 0)
+		return r;
+	return sqlite_numbers_insert(db, builderid, buildid, stepid, name, value, when);
+}
+
+/* The build looked up once for all of them, one prepared INSERT each. */
+static int sqlite_numbers_record_many(struct db *db, int64_t builderid, int64_t buildid,
+				      const struct db_number_rec *v, size_t n, double when)
+{
+	int r = sqlite_numbers_build_check(db, builderid, buildid);
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = sqlite_numbers_insert(db, builderid, buildid, v[i].stepid, v[i].name,
+					  v[i].value, when);
+	return r;
+}
+
 int db_number_record(struct db *db, int64_t builderid, int64_t buildid, int64_t stepid,
 		     const char *name, double value, double when)
 {
@@ -56,6 +81,23 @@ int db_number_record(struct db *db, int64_t builderid, int64_t buildid, int64_t 
 	if (!isfinite(value))
 		return db_failf(db, -EINVAL, "number '%s' is not finite", name);
 	return WRITE1(sqlite_numbers_record(db, builderid, buildid, stepid, name, value, when));
+}
+
+int db_numbers_record_many(struct db *db, int64_t builderid, int64_t buildid,
+			   const struct db_number_rec *v, size_t n, double when)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i].name || !*v[i].name)
+			return db_failf(db, -EINVAL, "number name is empty");
+		if (!isfinite(v[i].value))
+			return db_failf(db, -EINVAL, "number '%s' is not finite", v[i].name);
+	}
+	if (n == 0)
+		return 0;
+	if (n == 1)
+		return WRITE1(sqlite_numbers_record(db, builderid, buildid, v[0].stepid, v[0].name,
+						    v[0].value, when));
+	return WRITE(sqlite_numbers_record_many(db, builderid, buildid, v, n, when));
 }
 
 /* --- reading -------------------------------------------------------------------------- */

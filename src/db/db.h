@@ -646,5 +646,16 @@ void db_artifact_files_free(struct db_artifact_file *f, size_t n);
 int db_changes_cells(struct db *db, const int64_t *changeids, size_t n, int64_t max_rows,
 		     json_t **ret, bool *ret_truncated);
 /* ==== end of console and grid ======================================================= */
+/* slice "steps20": several numbers of one build at once (the built-in
+ * durations at a build's end), checked as db_number_record checks one;
+ * the build is looked up once, and either all are recorded or none
+ * (-EINVAL naming the first bad one, KILN_ENOTFOUND, or an error). */
+struct db_number_rec {
+	int64_t stepid; /* 0: the whole build */
+	const char *name;
+	double value;
+};
+int db_numbers_record_many(struct db *db, int64_t builderid, int64_t buildid,
+			   const struct db_number_rec *v, size_t n, double when);
 
 #endif

@@ -252,6 +252,35 @@ void events_unlisten(struct events *ev, events_listener_fn fn, void *ud)
 			free(l);
 			return;
 		}
+/* Whether path could match some key of pattern's shape: both have the same
+ * segments, a "*" of either matches any one, others must be equal. */
+static bool events_path_could_match(const char *path, const char *pattern)
+{
+	for (;;) {
+		const char *pe = strchr(path, '/'), *qe = strchr(pattern, '/');
+		size_t pl = pe ? (size_t)(pe - path) : strlen(path);
+		size_t ql = qe ? (size_t)(qe - pattern) : strlen(pattern);
+		bool star = (pl == 1 && path[0] == '*') || (ql == 1 && pattern[0] == '*');
+		if (!star && (pl != ql || memcmp(path, pattern, pl)))
+			return false;
+		if (!pe || !qe)
+			return !pe && !qe;
+		path = pe + 1;
+		pattern = qe + 1;
+	}
+}
+
+bool events_wanted_like(const struct master *m, const char *pattern)
+{
+	const struct events *ev = m ? m->events : NULL;
+	for (const struct events_sub *s = ev ? ev->subs : NULL; s; s = s->next)
+		for (size_t i = 0; i < s->npaths; i++)
+			if (events_path_could_match(s->paths[i], pattern))
+				return true;
+	for (const struct events_listener *l = ev ? ev->listeners : NULL; l; l = l->next)
+		if (events_path_could_match(l->path, pattern))
+			return true;
+	return false;
 }
 
 uint64_t events_count(struct master *m)

@@ -48,6 +48,12 @@ uint64_t events_publish(struct master *m, const char *key, json_t *msg);
 /* Whether any /ws subscriber consumes a path matching key: a publisher
  * checks this before building an event's JSON (cheap: no allocation). */
 bool events_wanted(const struct master *m, const char *key);
+/* Whether some /ws subscriber's path could match a key of pattern's shape,
+ * where a "*" segment of pattern stands for any value (an id, an event
+ * name), e.g. "logs/" "*" "/" "*" for every log event.  False means no key of
+ * that shape is wanted, so a publisher can skip building keys and JSON
+ * (still counting its events, events_count). */
+bool events_wanted_like(const struct master *m, const char *pattern);
 /* Numbers an event nobody listens to without publishing it (sequence
  * numbers count every event); returns its number, 0 when m has no bus. */
 uint64_t events_count(struct master *m);

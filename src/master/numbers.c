@@ -321,6 +321,42 @@ int numbers_request_start(struct master *m, int64_t brid, double now, double *re
 
 /* --- the built-in numbers at a build's end ----------------------------------------------- */
 
+/* One of the numbers a build's end records, with its regression check. */
+struct numbers_end {
+	char name[KILN_MAX_NUMBER_NAME + 1];
+	const struct config_regression *rule;
+	double old;
+	int64_t old_buildid;
+	int have_old;
+};
+
+/* numbers_record for all of v[0..n) at once: the previous values of the
+ * numbers with a rule are read first (builds before this one), then one
+ * write records them all, then the regressions are published. */
+static int numbers_record_end(struct master *m, int64_t builderid, int64_t buildid,
+			      struct db_number_rec *v, struct numbers_end *x, size_t n)
+{
+	const struct config_builder *bc = numbers_builder_cfg(m, builderid);
+	for (size_t i = 0; i < n; i++) {
+		x[i].rule = config_regression_find(m->cfg, bc ? bc->name : NULL, v[i].name);
+		x[i].have_old = 0;
+		if (x[i].rule) {
+			x[i].have_old = db_number_previous(m->db, builderid, v[i].name, buildid,
+							   &x[i].old, &x[i].old_buildid);
+			if (x[i].have_old < 0)
+				return x[i].have_old;
+		}
+	}
+	int r = db_numbers_record_many(m->db, builderid, buildid, v, n, clock_wall());
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (x[i].have_old && config_regression_exceeded(x[i].rule, x[i].old, v[i].value))
+			numbers_publish_regression(m, builderid, buildid, v[i].name, x[i].old,
+						   x[i].old_buildid, v[i].value);
+	return 0;
+}
+
 void numbers_build_finished(struct master *m, int64_t buildid)
 {
 	struct db_build_times bt;
@@ -332,20 +368,43 @@ void numbers_build_finished(struct master *m, int64_t buildid)
 	numbers_forget(m, bt.builderid);
 	if (bt.results == RESULTS_NONE)
 		return;
-	r = numbers_record(m, bt.builderid, buildid, 0, NUMBERS_BUILD_DURATION,
-			   fmax(0, bt.complete_at - bt.started_at));
 	struct db_step_duration *d = NULL;
 	size_t nd = 0;
-	if (r >= 0)
-		r = db_steps_durations(m->db, buildid, KILN_ETA_MAX_STEPS, &d, &nd);
-	for (size_t i = 0; r >= 0 && i < nd; i++) {
-		char name[KILN_MAX_NUMBER_NAME + 1];
-		int len = snprintf(name, sizeof(name), "%s%s", NUMBERS_STEP_DURATION, d[i].name);
-		if (len < 0 || (size_t)len >= sizeof(name))
-			continue; /* a step name too long for a number name */
-		r = numbers_record(m, bt.builderid, buildid, d[i].stepid, name,
-				   fmax(0, d[i].duration));
+	r = db_steps_durations(m->db, buildid, KILN_ETA_MAX_STEPS, &d, &nd);
+	if (r < 0) { /* build_duration alone, as before the steps are read */
+		nd = 0;
+		d = NULL;
 	}
+	/* build_duration, then step_duration:NAME of each step in order, up
+	 * to the first invalid one (a name too long is skipped) */
+	struct db_number_rec *v = xcalloc(nd + 1, sizeof(*v));
+	struct numbers_end *x = xcalloc(nd + 1, sizeof(*x));
+	size_t n = 0;
+	int bad = 0;
+	snprintf(x[0].name, sizeof(x[0].name), "%s", NUMBERS_BUILD_DURATION);
+	v[n++] = (struct db_number_rec){0, x[0].name, fmax(0, bt.complete_at - bt.started_at)};
+	if (!isfinite(v[0].value)) {
+		bad = -EINVAL;
+		n = 0;
+	}
+	for (size_t i = 0; !bad && i < nd; i++) {
+		int len = snprintf(x[n].name, sizeof(x[n].name), "%s%s", NUMBERS_STEP_DURATION,
+				   d[i].name);
+		if (len < 0 || (size_t)len >= sizeof(x[n].name))
+			continue; /* a step name too long for a number name */
+		double value = fmax(0, d[i].duration);
+		if (!numbers_name_ok(x[n].name) || !isfinite(value)) {
+			bad = -EINVAL;
+			break;
+		}
+		v[n] = (struct db_number_rec){d[i].stepid, x[n].name, value};
+		n++;
+	}
+	int w = n ? numbers_record_end(m, bt.builderid, buildid, v, x, n) : 0;
+	if (w < 0 || r >= 0)
+		r = w < 0 ? w : bad;
+	free(v);
+	free(x);
 	db_step_durations_free(d, nd);
 	if (r < 0)
 		log_warn("build=%lld numbers: %s", (long long)buildid,

@@ -2418,6 +2418,62 @@ TEST(list_uses_indexes)
 	db_close(db);
 }
 
+/* slice "steps20": the numbers of a build's end in one write, the build
+ * looked up once; all or none. */
+TEST(numbers_record_many_all_or_none)
+{
+	struct db *db = open_mem();
+	struct fixture f;
+	fixture_make(db, &f);
+	int64_t s0;
+	CHECK_INT(db_step_begin(db, f.buildid, "compile", 1003.5, "x", &s0, NULL), 0);
+	struct db_number_rec v[] = {
+		{0, "build_duration", 12.5},
+		{s0, "step_duration:compile", 3.25},
+		{s0, "warnings", 7},
+	};
+	CHECK_INT(db_numbers_record_many(db, f.builderid, f.buildid, v, 3, 2000), 0);
+	json_t *items = NULL;
+	int64_t total = 0;
+	CHECK_INT(db_numbers_series(db, f.builderid, "step_duration:compile", false, -1, 0, &items,
+				    &total),
+		  0);
+	CHECK_INT(total, 1);
+	json_t *p = json_array_get(items, 0);
+	CHECK(json_real_value(json_object_get(p, "value")) == 3.25);
+	CHECK_INT(jint(p, "stepid"), s0);
+	CHECK(json_real_value(json_object_get(p, "recorded_at")) == 2000);
+	json_decref(items);
+	CHECK_INT(
+		db_numbers_series(db, f.builderid, "build_duration", false, -1, 0, &items, &total),
+		0);
+	CHECK_INT(total, 1);
+	CHECK(json_is_null(json_object_get(json_array_get(items, 0), "stepid")));
+	json_decref(items);
+
+	/* a bad one anywhere: nothing is recorded */
+	struct db_number_rec bad[] = {{0, "a", 1}, {0, "", 2}};
+	CHECK_INT(db_numbers_record_many(db, f.builderid, f.buildid, bad, 2, 2001), -EINVAL);
+	bad[1] = (struct db_number_rec){0, "b", NAN};
+	CHECK_INT(db_numbers_record_many(db, f.builderid, f.buildid, bad, 2, 2001), -EINVAL);
+	/* not this builder's build: nothing either */
+	bad[1] = (struct db_number_rec){0, "b", 2};
+	CHECK_INT(db_numbers_record_many(db, f.builderid + 99, f.buildid, bad, 2, 2001),
+		  KILN_ENOTFOUND);
+	CHECK_INT(db_numbers_record_many(db, f.builderid, f.buildid + 99, bad, 1, 2001),
+		  KILN_ENOTFOUND);
+	CHECK_INT(db_numbers_series(db, f.builderid, "a", false, -1, 0, &items, &total), 0);
+	CHECK_INT(total, 0);
+	json_decref(items);
+	/* one alone, and none at all */
+	CHECK_INT(db_numbers_record_many(db, f.builderid, f.buildid, bad, 1, 2002), 0);
+	CHECK_INT(db_numbers_record_many(db, f.builderid, f.buildid, NULL, 0, 2002), 0);
+	CHECK_INT(db_numbers_series(db, f.builderid, "a", false, -1, 0, &items, &total), 0);
+	CHECK_INT(total, 1);
+	json_decref(items);
+	db_close(db);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "%s/kiln-test-db-XXXXXX",
@@ -2462,6 +2518,7 @@ int main(void)
 	RUN(list_filters_and_order);
 	RUN(list_other_resources);
 	RUN(list_uses_indexes);
+	RUN(numbers_record_many_all_or_none); /* slice "steps20" */
 	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", tmpdir);

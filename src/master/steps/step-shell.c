@@ -2,6 +2,7 @@
  * shell { }: one command on the worker; its exit code decides the step
  * (0 SUCCESS, anything else FAILURE).
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include "common/buf.h"
@@ -72,10 +73,63 @@ static char *step_shell_words(char *const *argv, const char *command)
 	return buf_detach(&out, NULL);
 }
 
-/* Before rendering: the words the config has (a function: its name). */
+/* A shell step's command rendered by step_shell_describe() (before its
+ * row is inserted, so the row holds the rendered words from the start)
+ * and taken by step_shell_run() of the same step, which then needs no
+ * second render nor an UPDATE of the state.  One at a time: step_begin
+ * calls start right after describe; a stash left by a step that did not
+ * start (skipped, a failed insert) is dropped by the next describe or run
+ * (the step, its config and its build must all match). */
+static struct {
+	const struct step *st;
+	const struct config_step *cfg;
+	const struct build *b;
+	char **argv;
+	char *command;
+} step_shell_pre;
+
+static void step_shell_pre_forget(void)
+{
+	step_shell_strv_free(step_shell_pre.argv);
+	free(step_shell_pre.command);
+	memset(&step_shell_pre, 0, sizeof(step_shell_pre));
+}
+
+/* Whether rendering the command is free of effects (interpolate() and
+ * plain text, no Lua function) and changes the words describe gives. */
+static bool step_shell_prerender_ok(const struct step *st)
+{
+	const struct config_step *s = st->cfg;
+	if (st->kind != &step_kind_shell || s->command.fn)
+		return false;
+	if (!s->argv)
+		return s->command.interp;
+	for (size_t i = 0; i < s->nargv; i++)
+		if (s->argv[i].fn)
+			return false;
+	return s->nargv > 0;
+}
+
+/* Before rendering: the words the config has (a function: its name); for
+ * a plain shell step whose command is interpolate() or a list, the words
+ * of the rendered command (rendered here once, see step_shell_pre). */
 char *step_shell_describe(const struct step *st)
 {
 	const struct config_step *s = st->cfg;
+	step_shell_pre_forget();
+	if (step_shell_prerender_ok(st)) {
+		char **argv, *command;
+		/* interpolate() only reads the build; a failure logs nothing
+		 * here (no log yet) and is rendered again, logged, at start */
+		if (step_shell_render((struct step *)st, &argv, &command) == 0) {
+			step_shell_pre.st = st;
+			step_shell_pre.cfg = st->cfg;
+			step_shell_pre.b = st->b;
+			step_shell_pre.argv = argv;
+			step_shell_pre.command = command;
+			return step_shell_words(argv, command);
+		}
+	}
 	if (s->command.fn || (s->argv && (!s->nargv || s->argv[0].fn)))
 		return xasprintf("'%s'", s->name);
 	if (!s->argv)
@@ -140,12 +194,23 @@ int step_shell_run(struct step *st, const struct step_cmd_ops *ops)
 {
 	const struct config_step *s = st->cfg;
 	char **argv, *command;
-	int r = step_shell_render(st, &argv, &command);
+	int r = 0;
+	bool pre = step_shell_pre.st == st && step_shell_pre.cfg == st->cfg &&
+		   step_shell_pre.b == st->b && (step_shell_pre.argv || step_shell_pre.command);
+	if (pre) { /* rendered by step_shell_describe: the row has its words */
+		argv = step_shell_pre.argv;
+		command = step_shell_pre.command;
+		step_shell_pre.argv = NULL;
+		step_shell_pre.command = NULL;
+	}
+	step_shell_pre_forget();
+	if (!pre)
+		r = step_shell_render(st, &argv, &command);
 	if (r < 0) {
 		step_finish(st, RESULTS_EXCEPTION);
 		return r;
 	}
-	if (s->command.fn || s->command.interp || s->argv) {
+	if (!pre && (s->command.fn || s->command.interp || s->argv)) {
 		/* the description from the rendered words */
 		char *desc = step_shell_words(argv, command);
 		step_set_description(st, desc);

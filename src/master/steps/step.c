@@ -71,6 +71,43 @@ static struct db *step_db(const struct step *st)
 	return st->b->e->m->db;
 }
 
+/* Log events (events-logs.c) only when a /ws path could want one: a log
+ * event is not numbered when nobody wants it, and its key is not worth
+ * building then (every append calls this). */
+static void step_event_log(struct master *m, int64_t logid, enum events_log_kind kind)
+{
+	if (events_wanted_like(m, "logs/*/*"))
+		events_log(m, logid, kind); /* slice "uilog" */
+}
+
+/* Step events (events-steps.c), their keys and row built only when a /ws
+ * path could want one; else only their sequence numbers move (n events
+ * under two keys each), as events-steps.c does when nobody listens. */
+static bool step_events_wanted(struct master *m)
+{
+	return events_wanted_like(m, "builds/*/steps/*/*") || events_wanted_like(m, "steps/*/*");
+}
+
+static void step_event_started(struct master *m, int64_t buildid, int64_t stepid)
+{
+	if (step_events_wanted(m)) {
+		events_step_started(m, buildid, stepid); /* slice "uibuild" */
+		return;
+	}
+	for (int i = 0; i < 4; i++)
+		events_count(m);
+}
+
+static void step_event_finished(struct master *m, int64_t buildid, int64_t stepid)
+{
+	if (step_events_wanted(m)) {
+		events_step_finished(m, buildid, stepid); /* slice "uibuild" */
+		return;
+	}
+	for (int i = 0; i < 2; i++)
+		events_count(m);
+}
+
 /* ------------------------------------------------------------------ logs */
 
 /* logmask's output (secret values already masked: master/logmask.h) into
@@ -102,8 +139,8 @@ static void step_log_store_to(struct step *st, int64_t logid, char stream, const
 	if (r >= 0)
 		build_db_check(b, db_log_append(step_db(st), logid, out.ptr, out.len),
 			       "append to log");
-	events_log(b->e->m, logid, EVENTS_LOG_APPEND); /* slice "uilog" */
-	/* slice "board": output grew, the step's "updated" event */
+	step_event_log(b->e->m, logid, EVENTS_LOG_APPEND);
+	/* output grew: the step's "updated" event (rate limited) */
 	events_step_updated(b->e->m, b->buildid, st->stepid);
 	buf_release(&out);
 }
@@ -174,7 +211,7 @@ int step_add_log(struct step *st, const char *name, char type, int64_t *ret_logi
 	int r = build_db_check(st->b, db_log_add(step_db(st), st->stepid, name, type, ret_logid),
 			       "add log");
 	if (r >= 0)
-		events_log(st->b->e->m, *ret_logid, EVENTS_LOG_NEW); /* slice "uilog" */
+		step_event_log(st->b->e->m, *ret_logid, EVENTS_LOG_NEW);
 	return r;
 }
 
@@ -193,7 +230,7 @@ static void step_text_store(void *ud, char stream, const char *text, size_t len)
 		return;
 	k->r = build_db_check(k->st->b, db_log_append(step_db(k->st), k->logid, text, len),
 			      "append to log");
-	events_log(k->st->b->e->m, k->logid, EVENTS_LOG_APPEND); /* slice "uilog" */
+	step_event_log(k->st->b->e->m, k->logid, EVENTS_LOG_APPEND);
 }
 
 int step_log_text(struct step *st, int64_t logid, const char *text, size_t len)
@@ -211,7 +248,7 @@ int step_log_text(struct step *st, int64_t logid, const char *text, size_t len)
 int step_log_close(struct step *st, int64_t logid)
 {
 	int r = build_db_check(st->b, db_log_finish(step_db(st), logid), "finish log");
-	events_log(st->b->e->m, logid, EVENTS_LOG_FINISHED); /* slice "uilog" */
+	step_event_log(st->b->e->m, logid, EVENTS_LOG_FINISHED);
 	return r;
 }
 
@@ -485,8 +522,14 @@ bool step_cmd_update_common(struct step *st, const char *key, const msgpack_obje
 		if (proto_obj_int(value, &rc)) {
 			st->rc = (int)rc;
 			st->have_rc = true;
-			if (rc_line)
-				step_log_header(st, "program finished with exit code %d", st->rc);
+			if (rc_line) { /* every command's: no 64 KiB buffer, one format */
+				char line[64];
+				int n = snprintf(line, sizeof(line),
+						 "program finished with exit code %d", st->rc);
+				step_log_flush(st);
+				step_log(st, 'h', line, (size_t)n);
+				step_log_flush(st);
+			}
 		}
 		return true;
 	}
@@ -1090,14 +1133,14 @@ void step_begin(struct build *b, const struct config_step *s)
 		build_step_ended(b, s, RESULTS_EXCEPTION, NULL);
 		return;
 	}
-	events_step_started(m, b->buildid, st->stepid); /* slice "uibuild" */
+	step_event_started(m, b->buildid, st->stepid);
 	if (build_db_check(b, db_log_add(m->db, st->stepid, "stdio", 's', &st->logid), "add log") <
 	    0) {
 		/* the step's output could not be stored: it does not run */
 		step_finish(st, RESULTS_EXCEPTION);
 		return;
 	}
-	events_log(m, st->logid, EVENTS_LOG_NEW); /* slice "uilog" */
+	step_event_log(m, st->logid, EVENTS_LOG_NEW);
 	/* slice "misc": description = ..., do_step_if = ... */
 	if (s->description.text || s->description.fn) {
 		char *d = NULL;
@@ -1151,12 +1194,12 @@ void step_finish(struct step *st, int results)
 	step_log_flush(st);
 	if (st->logid) {
 		build_db_check(b, db_log_finish(m->db, st->logid), "finish log");
-		events_log(m, st->logid, EVENTS_LOG_FINISHED); /* slice "uilog" */
+		step_event_log(m, st->logid, EVENTS_LOG_FINISHED);
 	}
 	step_logfiles_close(st); /* slice "logfiles" */
 	build_db_check(b, db_step_finish(m->db, st->stepid, results, state, hidden, now),
 		       "finish step");
-	events_step_finished(m, b->buildid, st->stepid); /* slice "uibuild" */
+	step_event_finished(m, b->buildid, st->stepid);
 	if (st->cmd) {
 		/* a kind ending its step with a command still running */
 		wconn_forget_command(b->w, st->cmd);
