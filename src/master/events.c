@@ -252,6 +252,8 @@ void events_unlisten(struct events *ev, events_listener_fn fn, void *ud)
 			free(l);
 			return;
 		}
+}
+
 /* Whether path could match some key of pattern's shape: both have the same
  * segments, a "*" of either matches any one, others must be equal. */
 static bool events_path_could_match(const char *path, const char *pattern)
