@@ -15,7 +15,7 @@
 #include <sodium.h>
 
 #include "common/err.h"
-#include "db/db.h"
+#include "db/db-internal.h"
 
 static struct db *db;
 
@@ -165,6 +165,12 @@ TEST(add_update_remove)
 	CHECK_INT(other, user_of(c2));
 }
 
+/* SQL run behind the db_user_* calls: its primary result code */
+static int sql(const char *text)
+{
+	return sqlite3_exec(db->h, text, NULL, NULL, NULL) & 0xff;
+}
+
 TEST(password)
 {
 	char hash[crypto_pwhash_STRBYTES];
@@ -204,9 +210,20 @@ TEST(password)
 	free(text);
 	json_decref(items);
 
-	/* the schema itself refuses a plain password written behind the API */
+	/* the calls refuse a plain password however long */
 	struct db_user_set sneak = {.bb_password = "plain-text-password-but-quite-long-yes"};
 	CHECK_INT(db_user_update(db, uid, &sneak), -EINVAL);
+
+	/* and so does the schema, for a write that skips these calls */
+	CHECK(sql("UPDATE users SET bb_password = 'plain' WHERE identifier = 'gina'") ==
+	      SQLITE_CONSTRAINT);
+	CHECK(sql("UPDATE users SET bb_password = '$argon2id$v=19$m=65536,t=2,p=1$x$y' "
+		  "WHERE identifier = 'gina'") == SQLITE_OK);
+	CHECK(sql("UPDATE users SET bb_username = 'x' WHERE identifier = 'bob'") == SQLITE_OK);
+	CHECK(sqlite3_changes(db->h) == 1);
+	/* bb_username is unique */
+	CHECK(sql("UPDATE users SET bb_username = 'gina' WHERE identifier = 'bob'") ==
+	      SQLITE_CONSTRAINT);
 
 	/* removing the username removes the password */
 	struct db_user_set nouser = {.bb_username = ""};
