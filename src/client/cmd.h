@@ -72,5 +72,6 @@ extern const struct cmd cmd_try;
 extern const struct cmd cmd_sendchange;
 extern const struct cmd cmd_artifacts; /* cmd-artifacts.c */
 extern const struct cmd cmd_artifact;
+extern const struct cmd cmd_user; /* cmd-users.c (slice "users") */
 
 #endif

@@ -245,6 +245,34 @@ static const struct field test_results_fields[] = {
 	{"value", "r.value", F_TEXT, 0},
 };
 
+/* users (db-sqlite-users.c, slice "users"): bb_password is never rendered,
+ * only whether there is one */
+static const struct field users_fields[] = {
+	{"bb_username", "u.bb_username", F_TEXT, 0},
+	{"email", "u.email", F_TEXT, 0},
+	{"full_name", "u.full_name", F_TEXT, 0},
+	{"has_password", "(u.bb_password IS NOT NULL)", F_BOOL, 0},
+	{"identifier", "u.identifier", F_TEXT, 0},
+	{"identities",
+	 "(SELECT json_group_array(json_object('attr_type', attr_type, 'attr_data', attr_data)) "
+	 "FROM (SELECT attr_type, attr_data FROM users_info WHERE userid = u.id "
+	 "ORDER BY attr_type, attr_data))",
+	 F_JSON, 0},
+	{"uid", "u.id", F_INT, 0},
+	{"attr_data", "u.id IN (SELECT userid FROM users_info WHERE attr_data IN (@@))", F_TEXT,
+	 F_FILTER_ONLY},
+	{"attr_type", "u.id IN (SELECT userid FROM users_info WHERE attr_type IN (@@))", F_TEXT,
+	 F_FILTER_ONLY},
+	/* the authors of a change, of the changes a build builds (its blamelist) */
+	{"changeid", "u.id IN (SELECT userid FROM change_users WHERE changeid IN (@@))", F_INT,
+	 F_FILTER_ONLY},
+	{"buildid",
+	 "u.id IN (SELECT cu.userid FROM builds b JOIN buildrequests br ON br.id = "
+	 "b.buildrequestid JOIN buildset_changes bc ON bc.buildsetid = br.buildsetid "
+	 "JOIN change_users cu ON cu.changeid = bc.changeid WHERE b.id IN (@@))",
+	 F_INT, F_FILTER_ONLY},
+};
+
 static const struct resource resources[] = {
 	[DB_MASTERS] = TABLE("masters m", "m.id", masters_fields),
 	[DB_BUILDERS] = TABLE("builders b", "b.id", builders_fields),
@@ -258,6 +286,7 @@ static const struct resource resources[] = {
 	[DB_CHANGES] = TABLE("changes c", "c.id", changes_fields),
 	[DB_TEST_RESULT_SETS] = TABLE("test_result_sets t", "t.id", test_result_sets_fields),
 	[DB_TEST_RESULTS] = TABLE("test_results r", "r.id", test_results_fields),
+	[DB_USERS] = TABLE("users u", "u.id", users_fields), /* slice "users" */
 };
 
 static const struct resource *sqlite_list_resource_get(enum db_resource res)

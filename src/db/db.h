@@ -278,6 +278,7 @@ enum db_resource {
 	DB_CHANGES,          /* changes section below */
 	DB_TEST_RESULT_SETS, /* test results section below */
 	DB_TEST_RESULTS,
+	DB_USERS, /* users section below (slice "users") */
 };
 
 enum db_op {
@@ -657,5 +658,59 @@ struct db_number_rec {
 };
 int db_numbers_record_many(struct db *db, int64_t builderid, int64_t buildid,
 			   const struct db_number_rec *v, size_t n, double when);
+/* ==== users (db-sqlite-users.c, slice "users") ======================================= */
+/* User objects as Buildbot models them (docs/USERS.md): a uid, a unique
+ * identifier (the first "who" seen, or the name an administrator gave),
+ * optional credentials (bb_username, unique; bb_password, only ever an
+ * argon2id hash string from crypto_pwhash_str) and identities
+ * (attr_type, attr_data), each identity naming one user at most.  Changes
+ * create users as they are stored (db_change_add); these calls are the
+ * administrator's.  Listed as DB_USERS through db_list. */
+#define DB_USER_TEXT_MAX 255 /* bytes of identifier, bb_username, attr_data */
+#define DB_USER_TYPE_MAX 64  /* bytes of attr_type: letters, digits, '_', '-', '.' */
+#define DB_USER_INFO_MAX 32  /* identities in one add or update */
+
+struct db_user_info {
+	const char *attr_type, *attr_data; /* borrowed */
+};
+
+/* What db_user_add sets, or db_user_update changes.  All borrowed.
+ * identifier: required to add; NULL leaves it.  bb_username: NULL leaves
+ * it (none when adding), "" removes it (and the password).  bb_password:
+ * an argon2id hash string ("$argon2id$..."), anything else is -EINVAL;
+ * NULL leaves it, "" removes it; it needs a bb_username.  info: adding,
+ * the identities; updating, each replaces the user's identities of its
+ * attr_type, and an empty attr_data removes them. */
+struct db_user_set {
+	const char *identifier, *bb_username, *bb_password;
+	const struct db_user_info *info;
+	size_t ninfo;
+};
+
+/* Errors (db_errmsg names the field): -EINVAL for a missing, empty, too
+ * long or control-character value or a password that is not a hash;
+ * -EEXIST when the identifier, bb_username or an identity is another
+ * user's; KILN_ENOTFOUND for no such uid. */
+int db_user_add(struct db *db, const struct db_user_set *u, int64_t *ret_uid);
+int db_user_update(struct db *db, int64_t uid, const struct db_user_set *u);
+/* Removes the user, its identities and its links to changes (the changes
+ * stay; their authors are text). */
+int db_user_remove(struct db *db, int64_t uid);
+/* 1 and *ret_uid for the user with that identifier / bb_username /
+ * identity, 0 if none. */
+int db_user_by_identifier(struct db *db, const char *identifier, int64_t *ret_uid);
+int db_user_by_username(struct db *db, const char *bb_username, int64_t *ret_uid);
+int db_user_by_ident(struct db *db, const char *attr_type, const char *attr_data, int64_t *ret_uid);
+/* 1 and *ret_hash (malloc'd) if the user has a password hash, 0 if not
+ * (for authentication: the hash never leaves the master). */
+int db_user_password_hash(struct db *db, int64_t uid, char **ret_hash);
+/* The interested users of a build, for reporters: the users linked to the
+ * changes its buildset builds (the blamelist) plus extras[0..nextras),
+ * each an identifier or the attr_data of an identity (unknown ones are
+ * skipped); distinct, ascending, in *ret_uids (malloc'd, NULL when none).
+ * KILN_ENOTFOUND if there is no such build. */
+int db_build_interested_users(struct db *db, int64_t buildid, const char *const *extras,
+			      size_t nextras, int64_t **ret_uids, size_t *ret_n);
+/* ==== end of users ================================================================== */
 
 #endif

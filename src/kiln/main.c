@@ -15,6 +15,7 @@ static const struct cmd *const cmds[] = {
 	&cmd_master, &cmd_create_master, &cmd_checkconfig, &cmd_force,
 	&cmd_builds, &cmd_logs,          &cmd_workers,     &cmd_stop_build,
 	&cmd_try,    &cmd_sendchange,    &cmd_artifacts,   &cmd_artifact, /* slice "artcli" */
+	&cmd_user,                                                        /* slice "users" */
 };
 
 static void kiln_usage(FILE *f)

@@ -277,4 +277,12 @@ void api_builder_test_result_sets_get(struct api_ctx *ctx);
 void api_test_results_get(struct api_ctx *ctx);
 void api_builder_test_history_get(struct api_ctx *ctx);
 
+/* Users (api-users.c, slice "users") */
+void api_users_get(struct api_ctx *ctx);
+void api_users_rpc(struct api_ctx *ctx, struct api_rpc *rpc); /* "add" */
+void api_user_get(struct api_ctx *ctx);
+void api_user_rpc(struct api_ctx *ctx, struct api_rpc *rpc); /* "update", "remove" */
+void api_change_users_get(struct api_ctx *ctx);
+void api_build_users_get(struct api_ctx *ctx); /* the blamelist's users */
+
 #endif

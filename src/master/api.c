@@ -234,6 +234,15 @@ static const struct api_route api_routes[] = {
 	 {"builderid|buildername"},
 	 EP_BUILDER},
 	{"_test/clock", api_test_clock_get, api_test_clock_rpc, {NULL}, "/_test/clock"},
+	/* users (api-users.c, slice "users"): Kiln's, in Buildbot's conventions */
+	{"users", api_users_get, api_users_rpc, {NULL}, "/users"},
+	{"users/*",
+	 api_user_get,
+	 api_user_rpc,
+	 {"uid|identifier"},
+	 "/users/n:uid,/users/i:identifier"},
+	{"changes/#/users", api_change_users_get, NULL, {"changeid"}, EP_CHANGE},
+	{"builds/#/users", api_build_users_get, NULL, {"buildid"}, EP_BUILD},
 };
 
 bool api_is_num(const char *s);
