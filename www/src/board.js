@@ -213,6 +213,7 @@ export function Board() {
   if (!ref.current) ref.current = new BoardData(bump);
   const data = ref.current;
   useEffect(() => data.start(), []);
+  useEffect(() => { if (data.loaded) performance.mark('kiln:data'); }, [data.loaded]); // bench/ui.mjs
   const { tag, name } = useQuery();
 
   const tags = [...new Set(data.builders.flatMap((b) => b.tags ?? []))].sort();

@@ -103,6 +103,8 @@ function Row({ b, last }) {
 
 export function Builders() {
   const data = useBuilders();
+  // bench/ui.mjs: the moment the list is shown
+  useEffect(() => { if (data.loaded) performance.mark('kiln:data'); }, [data.loaded]);
   const { tag, name } = query();
   const box = useRef(null);
   const [top, setTop] = useState(0);
