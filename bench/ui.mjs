@@ -9,6 +9,9 @@
 //    at the end of the run (after the idle period);
 //  - js_css_bytes (transfer) and js_css_decoded_bytes: the scripts and style
 //    sheets; page_bytes: everything the page loaded (document included);
+//  - api_done_ms: the end of the last /api/v2/ answer that began before the
+//    data mark; cpu_to_data_ms: the tab's main-thread work (CDP TaskDuration)
+//    from its start to just after the mark (what a loaded machine stretches);
 //  - idle_cpu_ms: CDP Performance.getMetrics TaskDuration over IDLE_S seconds
 //    after the data mark (the tab's main-thread work while nothing happens).
 // Environment: URL, WWW, CHROMIUM, VIEWS (JSON [[name, path], ...]), RUNS, IDLE_S.
@@ -52,7 +55,7 @@ try {
         window.kilnFcp != null, null, T);
       const task = async () => (await cdp.send('Performance.getMetrics')).metrics
         .find((m) => m.name === 'TaskDuration').value;
-      const c0 = await task();
+      const c0 = await task(); // also the tab's main-thread work from its start to its data
       await page.waitForTimeout(IDLE_S * 1000); // the measured idle period itself
       const c1 = await task();
       const r = await page.evaluate(() => {
@@ -64,6 +67,9 @@ try {
         return {
           fcp_ms: window.kilnFcp,
           data_ms: performance.getEntriesByName('kiln:data')[0].startTime,
+          // the last answer the view had before its data was shown
+          api_done_ms: Math.max(0, ...api.filter((e) => e.startTime <
+            performance.getEntriesByName('kiln:data')[0].startTime).map((e) => e.responseEnd)),
           api_requests: api.length,
           api_transfer_bytes: sum(api, 'transferSize'),
           api_decoded_bytes: sum(api, 'decodedBodySize'),
@@ -75,14 +81,16 @@ try {
         };
       });
       r.idle_cpu_ms = (c1 - c0) * 1000;
+      r.cpu_to_data_ms = c0 * 1000;
       runs.push(r);
-      console.log(`# ${name} run ${rep + 1}: fcp ${Math.round(r.fcp_ms)} ms, data ${Math.round(r.data_ms)} ms, ` +
+      console.log(`# ${name} run ${rep + 1}: fcp ${Math.round(r.fcp_ms)} ms, data ${Math.round(r.data_ms)} ms ` +
+        `(API done ${Math.round(r.api_done_ms)} ms, tab CPU ${Math.round(r.cpu_to_data_ms)} ms), ` +
         `${r.api_requests} API requests (${r.api_transfer_bytes} B transferred, ${r.api_decoded_bytes} B decoded), ` +
         `JS+CSS ${r.js_css_bytes} B, idle CPU ${r.idle_cpu_ms.toFixed(1)} ms / ${IDLE_S} s`);
       await ctx.close();
     }
     const v = { path };
-    for (const k of ['fcp_ms', 'data_ms', 'api_requests', 'api_transfer_bytes', 'api_decoded_bytes',
+    for (const k of ['fcp_ms', 'data_ms', 'api_done_ms', 'cpu_to_data_ms', 'api_requests', 'api_transfer_bytes', 'api_decoded_bytes',
       'js_css_bytes', 'js_css_decoded_bytes', 'page_bytes', 'idle_cpu_ms', 'dom_nodes'])
       v[k] = Math.round(median(runs.map((r) => r[k])) * 10) / 10;
     v.data_ms_all = runs.map((r) => Math.round(r.data_ms));

@@ -1,5 +1,5 @@
 #!/bin/sh
-# bench/ui.sh [--quick] [--runs N] [--builders N] [--builds N] [--idle S] [--out FILE] [BUILD_DIR]
+# bench/ui.sh [--quick] [--runs N] [--builders N] [--builds N] [--idle S] [--out FILE] [--keep] [BUILD_DIR]
 # The web UI's views at scale (issue 11): one master with N builders (default
 # 1,000, each with 1-2 tags) is started once to write its schema and its
 # builders, stopped, and bench/ui-seed.py writes the builds straight into its
@@ -14,12 +14,13 @@
 # run and the load average.  Writes --out (bench/results/ui.json) and the
 # markdown table beside it (.md), and prints both.  --quick: 20 builders,
 # 200 builds, 1 run, 1 s idle, --out in the throwaway directory unless given
-# (tests/e2e/t1068-bench-ui-quick.sh).  Never a test gate (t1068 only checks
+# (tests/e2e/t1068-bench-ui-quick.sh).  --keep: the throwaway directory (the
+# seeded master's, under $TMPDIR) is kept for a look afterwards.  Never a test gate (t1068 only checks
 # that it works).
 set -eu
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=
-RUNS=3 NBUILDERS=1000 NBUILDS=100000 IDLE=10 OUT= QUICK=0
+RUNS=3 NBUILDERS=1000 NBUILDS=100000 IDLE=10 OUT='' QUICK=0 KEEP=0
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) QUICK=1 RUNS=1 NBUILDERS=20 NBUILDS=200 IDLE=1 ;;
@@ -28,6 +29,7 @@ while [ $# -gt 0 ]; do
         --builds) NBUILDS=$2; shift ;;
         --idle) IDLE=$2; shift ;;
         --out) OUT=$2; shift ;;
+        --keep) KEEP=1 ;;
         -h|--help) sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         -*) echo "ui.sh: unknown option $1" >&2; exit 2 ;;
         *) BUILD=$1 ;;
@@ -57,7 +59,11 @@ stop_master() {
     wait "$MPID" 2>/dev/null || true
     MPID=
 }
-cleanup() { stop_master; [ "$QUICK" = 1 ] && [ "$OUT" = "$DIR/ui.json" ] || rm -rf "$DIR"; }
+cleanup() {
+    stop_master
+    if [ "$KEEP" = 1 ]; then echo "ui: kept $DIR (the master's directory: $DIR/m)"
+    elif [ "$QUICK" = 0 ] || [ "$OUT" != "$DIR/ui.json" ]; then rm -rf "$DIR"; fi
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -129,11 +135,11 @@ out = sys.argv[1]
 with open(out, "w") as f:
     json.dump(doc, f, indent=1)
     f.write("\n")
-rows = ["| view | first paint (ms) | data shown (ms) | API requests | API bytes transferred / decoded | JS+CSS bytes transferred / decoded | page bytes | tab CPU idle (ms per %d s) |" % $IDLE,
-        "|---|---|---|---|---|---|---|---|"]
+rows = ["| view | first paint (ms) | data shown (ms) | last API answer (ms) | tab CPU to data (ms) | API requests | API bytes transferred / decoded | JS+CSS bytes transferred / decoded | page bytes | tab CPU idle (ms per %d s) |" % $IDLE,
+        "|---|---|---|---|---|---|---|---|---|---|"]
 for name, v in views.items():
-    rows.append("| %s \`%s\` | %d | %d | %d | %s / %s | %s / %s | %s | %.1f |" % (
-        name, v["path"], v["fcp_ms"], v["data_ms"], v["api_requests"],
+    rows.append("| %s \`%s\` | %d | %d | %d | %d | %d | %s / %s | %s / %s | %s | %.1f |" % (
+        name, v["path"], v["fcp_ms"], v["data_ms"], v["api_done_ms"], v["cpu_to_data_ms"], v["api_requests"],
         format(int(v["api_transfer_bytes"]), ","), format(int(v["api_decoded_bytes"]), ","),
         format(int(v["js_css_bytes"]), ","), format(int(v["js_css_decoded_bytes"]), ","),
         format(int(v["page_bytes"]), ","), v["idle_cpu_ms"]))

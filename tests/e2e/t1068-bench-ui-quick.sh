@@ -38,6 +38,14 @@ PY
 )
     check "view $v: every number > 0${bad:+ (bad: $bad)}" [ -z "$bad" ]
 done
+# /builders reads the builder list once: the refetch that follows the /ws
+# subscription rereads only the last builds (www/src/builders.js)
+n=$(/usr/bin/python3 -c "
+import json
+p = json.load(open('$OUT'))['views']['builders']['api_paths']
+print(sum(x.startswith('/api/v2/builders?') for x in p), sum(x.startswith('/api/v2/lastbuilds?') for x in p))")
+check "/builders: one builders request, lastbuilds at most twice ($n)" \
+    grep -qE '^1 [12]$' <<<"$n"
 check "the run's load average and master CPU are recorded" /usr/bin/python3 -c "
 import json, sys
 d = json.load(open('$OUT'))
