@@ -121,8 +121,11 @@ c['db'] = {'db_url': 'sqlite:///state.sqlite'}
 
 
 def get(url):
+    # Accept as the 3.7 UI's $http sends it: Buildbot answers compact JSON
+    # only when the request accepts application/json (else indented text)
+    req = urllib.request.Request(url, headers={'Accept': 'application/json, text/plain, */*'})
     t = time.time()
-    with urllib.request.urlopen(url, timeout=120) as r:
+    with urllib.request.urlopen(req, timeout=120) as r:
         body = r.read()
     return time.time() - t, body
 

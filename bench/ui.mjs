@@ -9,9 +9,11 @@
 //    at the end of the run (after the idle period);
 //  - js_css_bytes (transfer) and js_css_decoded_bytes: the scripts and style
 //    sheets; page_bytes: everything the page loaded (document included);
-//  - api_done_ms: the end of the last /api/v2/ answer that began before the
-//    data mark; cpu_to_data_ms: the tab's main-thread work (CDP TaskDuration)
+//  - api_done_ms: the end of the last /api/v2/ answer that arrived before
+//    the data mark; cpu_to_data_ms: the tab's main-thread work (CDP TaskDuration)
 //    from its start to just after the mark (what a loaded machine stretches);
+//  - serial_ms: after the browser runs, the view's API requests (those of
+//    its first run) again from node, one after another, medians of 3 summed;
 //  - idle_cpu_ms: CDP Performance.getMetrics TaskDuration over IDLE_S seconds
 //    after the data mark (the tab's main-thread work while nothing happens).
 // Environment: URL, WWW, CHROMIUM, VIEWS (JSON [[name, path], ...]), RUNS, IDLE_S.
@@ -67,9 +69,9 @@ try {
         return {
           fcp_ms: window.kilnFcp,
           data_ms: performance.getEntriesByName('kiln:data')[0].startTime,
-          // the last answer the view had before its data was shown
-          api_done_ms: Math.max(0, ...api.filter((e) => e.startTime <
-            performance.getEntriesByName('kiln:data')[0].startTime).map((e) => e.responseEnd)),
+          // the last API answer that arrived before the data was shown
+          api_done_ms: Math.max(0, ...api.map((e) => e.responseEnd).filter((t) =>
+            t <= performance.getEntriesByName('kiln:data')[0].startTime)),
           api_requests: api.length,
           api_transfer_bytes: sum(api, 'transferSize'),
           api_decoded_bytes: sum(api, 'decodedBodySize'),
@@ -99,5 +101,21 @@ try {
   }
 } finally {
   await browser.close();
+}
+// The same API requests again outside the browser, one after another (as
+// bench/ui-buildbot.py times Buildbot's): the server's share, median of 3.
+for (const v of Object.values(out)) {
+  let ms = 0;
+  for (const p of v.api_paths) {
+    const ts = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      const r = await fetch(`${BASE}${p}`, { headers: { Accept: 'application/json' } });
+      await r.arrayBuffer();
+      ts.push(performance.now() - t0);
+    }
+    ms += median(ts);
+  }
+  v.serial_ms = Math.round(ms * 10) / 10;
 }
 console.log(`ui-json ${JSON.stringify(out)}`);

@@ -135,11 +135,12 @@ out = sys.argv[1]
 with open(out, "w") as f:
     json.dump(doc, f, indent=1)
     f.write("\n")
-rows = ["| view | first paint (ms) | data shown (ms) | last API answer (ms) | tab CPU to data (ms) | API requests | API bytes transferred / decoded | JS+CSS bytes transferred / decoded | page bytes | tab CPU idle (ms per %d s) |" % $IDLE,
+rows = ["| view | first paint (ms) | data shown (ms) | last API answer (ms) | tab CPU to data (ms) | API requests (ms one after another, outside the browser) | API bytes transferred / decoded | JS+CSS bytes transferred / decoded | page bytes | tab CPU idle (ms per %d s) |" % $IDLE,
         "|---|---|---|---|---|---|---|---|---|---|"]
 for name, v in views.items():
-    rows.append("| %s \`%s\` | %d | %d | %d | %d | %d | %s / %s | %s / %s | %s | %.1f |" % (
+    rows.append("| %s \`%s\` | %d | %d | %d | %d | %d (%d) | %s / %s | %s / %s | %s | %.1f |" % (
         name, v["path"], v["fcp_ms"], v["data_ms"], v["api_done_ms"], v["cpu_to_data_ms"], v["api_requests"],
+        v["serial_ms"],
         format(int(v["api_transfer_bytes"]), ","), format(int(v["api_decoded_bytes"]), ","),
         format(int(v["js_css_bytes"]), ","), format(int(v["js_css_decoded_bytes"]), ","),
         format(int(v["page_bytes"]), ","), v["idle_cpu_ms"]))
