@@ -14,7 +14,8 @@ newest round, up to --running, are running: their master is a second,
 active master row, so the bench master's start-up recovery (which only
 finishes its own master's builds) leaves them running.  --queued unclaimed
 requests wait at the end.  Rows are written straight into the tables of
-src/db/migrations/*.sql, in one transaction (about 10 s for 100,000 builds).
+src/db/migrations/*.sql, in one transaction (7-50 s for 100,000 builds on a
+shared 2-core machine).
 """
 import argparse
 import random

@@ -2,7 +2,8 @@
 # bench/ui.sh --quick (issue 11's UI benchmark, its small scenario: 20
 # builders, 200 builds seeded by bench/ui-seed.py, one run of each view in
 # Debian's Chromium): it works, and its JSON has every view with its numbers
-# (first paint, data shown, API requests and bytes, JS/CSS bytes, page bytes)
+# (first paint, data shown, last API answer, tab CPU, API requests, bytes and
+# their time outside the browser, JS/CSS bytes, page bytes)
 # above zero.  Times are not checked: this is not a performance gate.
 . "$(dirname "$0")/lib.sh"
 CHROMIUM=${KILN_CHROMIUM:-/usr/bin/chromium}
@@ -23,7 +24,7 @@ check "... and the markdown table beside it" grep -q '^| board `/` |' "$TRASH/ui
 check "it seeded 20 builders and 200 builds" grep -q '^ui-seed: 20 builders, 200 builds' "$TRASH/bench.out"
 
 VIEWS="board builders builder waterfall console grid build"
-KEYS="fcp_ms data_ms api_requests api_transfer_bytes api_decoded_bytes js_css_bytes js_css_decoded_bytes page_bytes"
+KEYS="fcp_ms data_ms api_done_ms cpu_to_data_ms api_requests api_transfer_bytes api_decoded_bytes serial_ms js_css_bytes js_css_decoded_bytes page_bytes"
 for v in $VIEWS; do
     bad=$(/usr/bin/python3 - "$OUT" "$v" $KEYS <<'PY' 2>&1
 import json, sys
