@@ -816,6 +816,76 @@ out:
 	return r;
 }
 
+/* --- every builder's last build in one statement (the API's lastbuilds) --------- */
+
+int db_list_last_builds(struct db *db, const struct db_query *q, const char *const *skip,
+			json_t **ret_items)
+{
+	const struct resource *rs = sqlite_list_resource_get(DB_BUILDS);
+	struct qbuild qb = {0};
+	struct buf sql;
+	buf_init(&qb.where, DB_MAX_LIST_SQL);
+	buf_init(&sql, 2 * DB_MAX_LIST_SQL);
+	uint64_t skipped = sqlite_list_skip_mask(rs, skip);
+	json_t *items = NULL;
+	int r = 0;
+	if (q->offset < 0 || q->limit < 0) {
+		r = db_failf(db, -EINVAL, "invalid limit or offset");
+		goto out;
+	}
+	for (size_t i = 0; i < q->nfilters && r >= 0; i++)
+		r = sqlite_list_add_filter(db, rs, &qb, &q->filters[i]);
+	if (r < 0 || (r = sqlite_list_add_columns(db, rs, skipped, false, &sql)) < 0)
+		goto out;
+	/* The page of builders (?1, ?2) first, then for each the id of its
+	 * highest-numbered build matching the filters (their binds are ?3..):
+	 * one seek into builds' (builderid, number) index per builder. */
+	if (buf_addf(&sql,
+		     " FROM (SELECT id FROM builders ORDER BY id LIMIT ?1 OFFSET ?2) x "
+		     "JOIN builds b ON b.id = (SELECT b.id FROM builds b%s%s b.builderid = x.id "
+		     "ORDER BY b.number DESC, b.id DESC LIMIT 1) ORDER BY x.id",
+		     qb.where.ptr ? qb.where.ptr : "", qb.where.len ? " AND" : " WHERE") < 0 ||
+	    buf_error(&qb.where) < 0) {
+		r = sqlite_list_too_long(db);
+		goto out;
+	}
+	sqlite3_stmt *s = db_stmt_dynamic(db, sql.ptr);
+	if (!s) {
+		r = KILN_EDB;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, q->limit);
+	sqlite3_bind_int64(s, 2, q->offset);
+	for (size_t i = 0; i < qb.nbinds; i++) {
+		int rc = qb.binds[i].is_text ? sqlite3_bind_text(s, (int)i + 3, qb.binds[i].s, -1,
+								 SQLITE_STATIC)
+					     : sqlite3_bind_int64(s, (int)i + 3, qb.binds[i].i);
+		if (rc != SQLITE_OK) {
+			r = db_fail(db, "bind");
+			goto reset;
+		}
+	}
+	items = json_array();
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(items, sqlite_list_render_row(s, rs, skipped));
+	if (rc != SQLITE_DONE) {
+		r = db_fail(db, "last builds");
+		goto reset;
+	}
+	*ret_items = items;
+	items = NULL;
+	r = 0;
+reset:
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+out:
+	json_decref(items);
+	sqlite_list_qb_release(&qb);
+	buf_release(&sql);
+	return r;
+}
+
 int db_list_rows(struct db *db, enum db_resource res, const int64_t *ids, size_t n,
 		 const char *const *skip, json_t **ret_items)
 {

@@ -345,6 +345,12 @@ int db_list_ids(struct db *db, enum db_resource res, const struct db_query *q, i
 #define DB_LIST_ROWS_MAX 256
 int db_list_rows(struct db *db, enum db_resource res, const int64_t *ids, size_t n,
 		 const char *const *skip, json_t **ret_items);
+/* The API's lastbuilds: for each builder of the page q->limit/q->offset of
+ * builders by id, its highest-numbered build matching q's builds filters
+ * (builders without one are left out), rendered as db_list_skip renders
+ * builds, in builder id order, in one statement.  Same errors as db_list. */
+int db_list_last_builds(struct db *db, const struct db_query *q, const char *const *skip,
+			json_t **ret_items);
 /* True if field is a listable field of res (for API validation). */
 bool db_field_known(enum db_resource res, const char *field);
 

@@ -378,6 +378,7 @@ export function Board() {
   if (!ref.current) ref.current = new BoardData(bump);
   const data = ref.current;
   useEffect(() => data.start(), []);
+  useEffect(() => { if (data.loaded) performance.mark('kiln:data'); }, [data.loaded]); // bench/ui.mjs
   const { tag, name } = useQuery();
 
   const shown = useShown(data, tag, name);

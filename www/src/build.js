@@ -216,6 +216,7 @@ export function Build({ args: [key, number] }) {
     return () => clearInterval(tick);
   }, [running]);
 
+  useEffect(() => { if (st.data) performance.mark('kiln:data'); }, [st.data?.build.buildid]); // bench/ui.mjs
   const { data, error, note } = st;
   if (!data) {
     return html`<section class="build"><h1>Build</h1>

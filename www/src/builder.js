@@ -107,6 +107,7 @@ export function Builder({ args: [key] }) {
     };
   }, [key, pg]);
 
+  useEffect(() => { if (state.builder) performance.mark('kiln:data'); }, [state.builder]); // bench/ui.mjs
   const { builder, builds, queue, workers, more, error, version } = state;
   const t = now();
   const base = builder ? `/builders/${encodeURIComponent(builder.name)}` : '';

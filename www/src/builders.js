@@ -15,14 +15,16 @@ const LAST_FIELDS = ['buildid', 'builderid', 'number', 'results', 'complete_at',
 
 const PAGE = 1000; // rows per request (the API's default page)
 
-// Every row of a collection: the API answers a page at a time.
+// Every row of a collection: the API answers a page at a time.  One row
+// more than a page is asked for, so a collection of exactly N pages ends
+// without a request for an empty page after it (1,000 builders: one request).
 export async function getAll(path, key) {
   const sep = path.includes('?') ? '&' : '?';
   const all = [];
   for (let offset = 0; ; offset += PAGE) {
-    const rows = await get(`${path}${sep}limit=${PAGE}&offset=${offset}`, key);
-    all.push(...rows);
-    if (rows.length < PAGE) return all;
+    const rows = await get(`${path}${sep}limit=${PAGE + 1}&offset=${offset}`, key);
+    all.push(...rows.slice(0, PAGE));
+    if (rows.length <= PAGE) return all;
   }
 }
 
@@ -48,27 +50,58 @@ function setQuery(tag, name) {
   dispatchEvent(new PopStateEvent('popstate'));
 }
 
+const BUILDERS_Q = 'builders?field=builderid&field=name&field=tags&field=description';
+
 function useBuilders() {
   const [data, setData] = useState({ builders: [], last: new Map(), loaded: false, error: null });
   useEffect(() => {
     let alive = true;
-    const load = async () => {
-      try {
-        const builders = await getAll('builders?field=builderid&field=name&field=tags&field=description',
-          'builders');
-        const last = await lastBuilds(builders.length, `complete=true&${LAST_FIELDS}`);
-        builders.sort((a, b) => a.name.localeCompare(b.name));
-        if (alive) {
-          setData({ builders, last: new Map(last.map((b) => [b.builderid, b])),
-            loaded: true, error: null });
+    let builders = null; // the list as last read
+    let loading = null;
+    let again = false; // false, or 'last' / 'all': what to load once the running load ends
+    const load = async (all) => {
+      if (loading) {
+        again = all || again === 'all' ? 'all' : 'last';
+        return;
+      }
+      loading = (async () => {
+        try {
+          if (all || !builders) {
+            builders = await getAll(BUILDERS_Q, 'builders');
+            builders.sort((a, b) => a.name.localeCompare(b.name));
+          }
+          const last = await lastBuilds(builders.length, `complete=true&${LAST_FIELDS}`);
+          if (alive) {
+            setData({ builders, last: new Map(last.map((b) => [b.builderid, b])),
+              loaded: true, error: null });
+          }
+        } catch (e) {
+          if (alive) setData((d) => ({ ...d, error: e.message }));
         }
-      } catch (e) {
-        if (alive) setData((d) => ({ ...d, error: e.message }));
+      })();
+      await loading;
+      loading = null;
+      if (again) {
+        // a refetch asked for while this load ran: events since its
+        // requests went out may be missing from it
+        const a = again === 'all';
+        again = false;
+        load(a);
       }
     };
+    let subscribed = false;
     const off = listen((k, m) => {
-      if (k === 'refetch') load();
-      else if (/^builds\/\d+\/finished$/.test(k) && m) {
+      // the first refetch (/ws subscribed, just after the first load began)
+      // rereads the last builds only; later ones (a reconnect: the master
+      // may have a new configuration) everything
+      if (k === 'refetch') {
+        load(subscribed);
+        subscribed = true;
+      } else if (/^builds\/\d+\/finished$/.test(k) && m) {
+        if (builders && !builders.some((b) => b.builderid === m.builderid)) {
+          load(true); // a builder this page has not seen: the configuration changed
+          return;
+        }
         setData((d) => {
           const prev = d.last.get(m.builderid);
           if (prev && prev.number > m.number) return d;
@@ -78,7 +111,7 @@ function useBuilders() {
         });
       }
     });
-    load();
+    load(true);
     return () => {
       alive = false;
       off();
@@ -103,6 +136,8 @@ function Row({ b, last }) {
 
 export function Builders() {
   const data = useBuilders();
+  // bench/ui.mjs: the moment the list is shown
+  useEffect(() => { if (data.loaded) performance.mark('kiln:data'); }, [data.loaded]);
   const { tag, name } = query();
   const box = useRef(null);
   const [top, setTop] = useState(0);

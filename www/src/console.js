@@ -296,6 +296,7 @@ export function useMatrix(f) {
     ref.current = new Matrix(bump, f.branch, page);
   const data = ref.current;
   useEffect(() => data.start(), [data]);
+  useEffect(() => { if (data.loaded) performance.mark('kiln:data'); }, [data, data.loaded]); // bench/ui.mjs
   return data;
 }
 

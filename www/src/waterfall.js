@@ -216,6 +216,7 @@ export function Waterfall() {
   if (!ref.current) ref.current = new Falls(bump, pageSize(f.limit, PAGE, MAX_PAGE));
   const data = ref.current;
   useEffect(() => data.start(), []);
+  useEffect(() => { if (data.loaded) performance.mark('kiln:data'); }, [data.loaded]); // bench/ui.mjs
   const [hover, setHover] = useState(null);
   const box = useRef(null);
   const vp = useViewport(box);
