@@ -9,80 +9,35 @@
  * client thread with libcurl.
  */
 #include "tap.h"
+#include "api-harness.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
-#include <uv.h>
 
-#include "common/buf.h"
 #include "common/err.h"
 #include "common/xalloc.h"
 #include "config/config.h"
 #include "db/db.h"
-#include "master/http.h"
 #include "master/master.h"
-#include "master/wsconn.h"
 
-static int http_port;
-static char basedir[256];
-static uv_async_t done_async;
-static struct http_server *srv;
-static struct master master;
 static int64_t change1, change2, build1;
 static char hash[crypto_pwhash_STRBYTES], weak[crypto_pwhash_STRBYTES];
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
-{
-	return buf_add(ud, p, size * n) < 0 ? 0 : size * n;
-}
-
-/* GET (body NULL) or JSON-RPC POST; the raw answer in *text (may be NULL). */
-static json_t *call_text(const char *path, const char *body, long *status, char **text)
-{
-	char url[512];
-	struct buf b;
-	buf_init(&b, 16u << 20);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v2/%s", http_port, path);
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = NULL;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	if (body) {
-		h = curl_slist_append(h, "Content-Type: application/json");
-		h = curl_slist_append(h, "Expect:");
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	}
-	if (curl_easy_perform(c) != CURLE_OK)
-		TAP_FAIL("%s: no answer", path);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	json_t *j = json_loadb(b.ptr ? b.ptr : "", b.len, 0, NULL);
-	if (text)
-		*text = xstrndup(b.ptr ? b.ptr : "", b.len);
-	buf_release(&b);
-	return j;
-}
-
+/* GET (body NULL) or JSON-RPC POST; NULL if the answer is not JSON. */
 static json_t *call(const char *path, const char *body, long *status)
 {
-	return call_text(path, body, status, NULL);
+	return api_call(path, body, API_MAY_FAIL, status, NULL);
 }
 
 static json_t *get_ok(const char *path)
 {
 	long st = 0;
 	char *text = NULL;
-	json_t *j = call_text(path, NULL, &st, &text);
+	json_t *j = api_call(path, NULL, API_MAY_FAIL, &st, &text);
 	if (st != 200 || !j)
 		TAP_FAIL("%s: status %ld", path, st);
 	/* no answer ever carries a password or its hash */
@@ -91,49 +46,14 @@ static json_t *get_ok(const char *path)
 	return j;
 }
 
-/* The master's database belongs to its loop thread: the client thread
- * reads it there, with on_loop(), and waits. */
-static uv_async_t run_async;
-static pthread_mutex_t run_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t run_cv = PTHREAD_COND_INITIALIZER;
-static void (*run_fn)(void);
-static bool run_done;
-
-static void on_run(uv_async_t *a)
-{
-	(void)a;
-	pthread_mutex_lock(&run_mu);
-	void (*fn)(void) = run_fn;
-	pthread_mutex_unlock(&run_mu);
-	if (fn)
-		fn();
-	pthread_mutex_lock(&run_mu);
-	run_fn = NULL;
-	run_done = true;
-	pthread_cond_signal(&run_cv);
-	pthread_mutex_unlock(&run_mu);
-}
-
-static void on_loop(void (*fn)(void))
-{
-	pthread_mutex_lock(&run_mu);
-	run_fn = fn;
-	run_done = false;
-	pthread_mutex_unlock(&run_mu);
-	uv_async_send(&run_async);
-	pthread_mutex_lock(&run_mu);
-	while (!run_done)
-		pthread_cond_wait(&run_cv, &run_mu);
-	pthread_mutex_unlock(&run_mu);
-}
-
-/* the stored hash of user hash_uid verifies "s3cret" and is the one sent */
+/* on the loop thread (api_on_loop): the stored hash of user hash_uid verifies "s3cret" and is the
+ * one sent */
 static int64_t hash_uid;
 
 static void check_hash(void)
 {
 	char *stored = NULL;
-	CHECK_INT(db_user_password_hash(master.db, hash_uid, &stored), 1);
+	CHECK_INT(db_user_password_hash(api_master.db, hash_uid, &stored), 1);
 	CHECK(stored && crypto_pwhash_str_verify(stored, "s3cret", 6) == 0);
 	CHECK(stored && !strcmp(stored, hash));
 	free(stored);
@@ -147,17 +67,6 @@ static json_t *users(json_t *doc)
 static const char *ustr(json_t *doc, size_t i, const char *k)
 {
 	return json_string_value(json_object_get(json_array_get(users(doc), i), k));
-}
-
-static int64_t rpc_code(json_t *d)
-{
-	return json_integer_value(json_object_get(json_object_get(d, "error"), "code"));
-}
-
-static const char *rpc_msg(json_t *d)
-{
-	const char *m = json_string_value(json_object_get(json_object_get(d, "error"), "message"));
-	return m ? m : "";
 }
 
 static json_t *rpc(const char *path, const char *method, const char *params, long *st)
@@ -273,7 +182,7 @@ TEST(add_update_remove)
 	json_decref(d);
 	/* the hash is stored as given, and verifies */
 	hash_uid = uid;
-	on_loop(check_hash);
+	api_on_loop(check_hash);
 
 	/* refusals: each names the problem and changes nothing */
 	struct {
@@ -313,10 +222,10 @@ TEST(add_update_remove)
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		d = rpc(bad[i].path, bad[i].method, bad[i].params, &st);
-		if (st != bad[i].status || !strstr(rpc_msg(d), bad[i].msg))
+		if (st != bad[i].status || !strstr(api_rpc_msg(d), bad[i].msg))
 			TAP_FAIL("%s %s %s: %ld %s", bad[i].path, bad[i].method, bad[i].params, st,
-				 rpc_msg(d));
-		CHECK_INT(rpc_code(d), bad[i].status == 501 ? -32601 : -32602);
+				 api_rpc_msg(d));
+		CHECK_INT(api_rpc_code(d), bad[i].status == 501 ? -32601 : -32602);
 		json_decref(d);
 	}
 	/* a hash with costs below libsodium's interactive limits is refused */
@@ -331,7 +240,7 @@ TEST(add_update_remove)
 	d = get_ok("users/bob");
 	CHECK_STR(ustr(d, 0, "identifier"), "bob"); /* nothing was renamed */
 	json_decref(d);
-	on_loop(check_hash); /* nor the password changed */
+	api_on_loop(check_hash); /* nor the password changed */
 
 	/* update by identifier: rename, replace an identity, clear the username */
 	d = rpc("users/carol", "update",
@@ -360,13 +269,10 @@ TEST(add_update_remove)
 	json_decref(d);
 }
 
-static void *client_main(void *arg)
+static void client(void)
 {
-	(void)arg;
 	RUN(shapes);
 	RUN(add_update_remove);
-	uv_async_send(&done_async);
-	return NULL;
 }
 
 static int64_t add_change(struct db *db, const char *who, const char *src, const char *email,
@@ -409,29 +315,18 @@ static void fill_db(struct db *db, int64_t masterid)
 		TAP_FAIL("flush: %s", db_errmsg(db));
 }
 
-static void on_done(uv_async_t *a)
+static int setup(struct master *m)
 {
-	uv_close((uv_handle_t *)a, NULL);
-	uv_close((uv_handle_t *)&run_async, NULL);
-	http_server_stop(srv);
-	db_close(master.db);
-	master.db = NULL;
+	fill_db(m->db, m->masterid);
+	return 0;
 }
-
-static int t_auth(void *ctx, const char *name, const char *password, void **ret_ud)
-{
-	return KILN_EAUTH;
-}
-
-static const struct ws_conn_ops test_ops = {.authenticate = t_auth};
 
 int main(void)
 {
-	uv_loop_t loop;
-	struct config cfg = {0};
-	pthread_t th;
+	struct api_harness h = {
+		.name = "users", .timeout_s = 120, .setup = setup, .client = client};
 
-	alarm(120);
+	alarm(120); /* the hashing included */
 	if (sodium_init() < 0 ||
 	    crypto_pwhash_str(hash, "s3cret", 6, crypto_pwhash_OPSLIMIT_INTERACTIVE,
 			      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0 ||
@@ -440,38 +335,5 @@ int main(void)
 		printf("Bail out! crypto_pwhash_str\n");
 		return 1;
 	}
-	snprintf(basedir, sizeof(basedir), "/tmp/kiln-test-api-users-XXXXXX");
-	if (!mkdtemp(basedir))
-		return 1;
-	uv_loop_init(&loop);
-	cfg.http.host = "127.0.0.1";
-	cfg.workers.host = "127.0.0.1";
-	master.loop = &loop;
-	master.basedir = basedir;
-	master.name = "test:/users";
-	master.cfg = &cfg;
-	if (db_open(&loop, "sqlite:state.sqlite", basedir, &master.db) < 0) {
-		printf("Bail out! db_open: %s\n", db_open_errmsg());
-		return 1;
-	}
-	db_master_register(master.db, master.name, &master.masterid);
-	fill_db(master.db, master.masterid);
-	if (http_server_start(&master, &test_ops, &srv) < 0) {
-		printf("Bail out! http_server_start failed\n");
-		return 1;
-	}
-	http_port = http_server_http_port(srv);
-	uv_async_init(&loop, &done_async, on_done);
-	uv_async_init(&loop, &run_async, on_run);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	pthread_create(&th, NULL, client_main, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	pthread_join(th, NULL);
-	curl_global_cleanup();
-	int lr = uv_loop_close(&loop);
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", basedir);
-	if (system(cmd) != 0)
-		printf("# cannot remove %s\n", basedir);
-	return tap_done() || lr != 0;
+	return API_HARNESS_MAIN(&h);
 }
