@@ -10,73 +10,32 @@
  * checks run in a client thread with libcurl.
  */
 #include "tap.h"
+#include "api-harness.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
-#include <uv.h>
 
-#include "common/buf.h"
 #include "common/err.h"
 #include "common/xalloc.h"
 #include "config/config.h"
 #include "db/db.h"
-#include "master/http.h"
 #include "master/master.h"
-#include "master/wsconn.h"
 
-static int http_port;
-static char basedir[256];
-static uv_async_t done_async;
-static struct http_server *srv;
-static struct master master;
 static int64_t b0, b1, b2, change1, change2, change3;
 static int64_t old_a, new_a, forced, other_branch, both, running;
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
-{
-	return buf_add(ud, p, size * n) < 0 ? 0 : size * n;
-}
-
-/* GET path; the answer parsed, *status set. */
+/* GET path, asking for compact JSON; the answer parsed, *status set. */
 static json_t *call(const char *path, long *status)
 {
-	size_t ulen = strlen(path) + 64;
-	char *url = xmalloc(ulen);
-	struct buf b;
-	buf_init(&b, 16u << 20);
-	snprintf(url, ulen, "http://127.0.0.1:%d/api/v2/%s", http_port, path);
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	if (curl_easy_perform(c) != CURLE_OK)
-		TAP_FAIL("%s: no answer", path);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	free(url);
-	json_t *j = json_loadb(b.ptr ? b.ptr : "", b.len, 0, NULL);
-	if (!j)
-		TAP_FAIL("%s: not JSON: %.200s", path, b.ptr ? b.ptr : "");
-	buf_release(&b);
-	return j;
+	return api_call(path, NULL, API_ACCEPT_JSON, status, NULL);
 }
 
 static json_t *get_ok(const char *path)
 {
-	long st = 0;
-	json_t *j = call(path, &st);
-	if (st != 200)
-		TAP_FAIL("%s: status %ld", path, st);
-	return j;
+	return api_get_ok_as(path, API_ACCEPT_JSON);
 }
 
 /* "changeid:builderid=buildid ..." of an answer, in order */
@@ -218,14 +177,11 @@ TEST(cells_bad_input)
 	json_decref(d);
 }
 
-static void *client_main(void *arg)
+static void client(void)
 {
-	(void)arg;
 	RUN(cells_shape);
 	RUN(cells_caps);
 	RUN(cells_bad_input);
-	uv_async_send(&done_async);
-	return NULL;
 }
 
 /* one buildset on builder with changes[0..nchanges) (revision rev), claimed,
@@ -285,59 +241,14 @@ static void fill_db(struct db *db, int64_t masterid)
 		TAP_FAIL("flush: %s", db_errmsg(db));
 }
 
-static void on_done(uv_async_t *a)
+static int setup(struct master *m)
 {
-	uv_close((uv_handle_t *)a, NULL);
-	http_server_stop(srv);
-	db_close(master.db);
-	master.db = NULL;
+	fill_db(m->db, m->masterid);
+	return 0;
 }
-
-static int t_auth(void *ctx, const char *name, const char *password, void **ret_ud)
-{
-	return KILN_EAUTH;
-}
-
-static const struct ws_conn_ops test_ops = {.authenticate = t_auth};
 
 int main(void)
 {
-	uv_loop_t loop;
-	struct config cfg = {0};
-	pthread_t th;
-
-	alarm(60);
-	snprintf(basedir, sizeof(basedir), "/tmp/kiln-test-api-uiconsole-XXXXXX");
-	if (!mkdtemp(basedir))
-		return 1;
-	uv_loop_init(&loop);
-	cfg.http.host = "127.0.0.1";
-	cfg.workers.host = "127.0.0.1";
-	master.loop = &loop;
-	master.basedir = basedir;
-	master.name = "test:/uiconsole";
-	master.cfg = &cfg;
-	if (db_open(&loop, "sqlite:state.sqlite", basedir, &master.db) < 0) {
-		printf("Bail out! db_open: %s\n", db_open_errmsg());
-		return 1;
-	}
-	db_master_register(master.db, master.name, &master.masterid);
-	fill_db(master.db, master.masterid);
-	if (http_server_start(&master, &test_ops, &srv) < 0) {
-		printf("Bail out! http_server_start failed\n");
-		return 1;
-	}
-	http_port = http_server_http_port(srv);
-	uv_async_init(&loop, &done_async, on_done);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	pthread_create(&th, NULL, client_main, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	pthread_join(th, NULL);
-	curl_global_cleanup();
-	int lr = uv_loop_close(&loop);
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", basedir);
-	if (system(cmd) != 0)
-		printf("# cannot remove %s\n", basedir);
-	return tap_done() || lr != 0;
+	struct api_harness h = {.name = "uiconsole", .setup = setup, .client = client};
+	return API_HARNESS_MAIN(&h);
 }
