@@ -9,81 +9,26 @@
  * end to end (t1056, t1058).
  */
 #include "tap.h"
+#include "api-harness.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
-#include <uv.h>
 
-#include "common/buf.h"
 #include "common/err.h"
 #include "common/xalloc.h"
 #include "config/config.h"
 #include "db/db.h"
-#include "master/http.h"
 #include "master/master.h"
-#include "master/wsconn.h"
 
-static int http_port;
-static char basedir[256];
-static uv_async_t done_async;
-static struct http_server *srv;
-static struct master master;
 static int64_t w1;
-
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
-{
-	return buf_add(ud, p, size * n) < 0 ? 0 : size * n;
-}
 
 /* GET (body NULL) or JSON-RPC POST, cross-site when cross; the answer
  * parsed, *status set. */
 static json_t *call(const char *path, const char *body, bool cross, long *status)
 {
-	char url[512];
-	struct buf b;
-	buf_init(&b, 1u << 20);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v2/%s", http_port, path);
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = NULL;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	if (body) {
-		h = curl_slist_append(h, "Content-Type: application/json");
-		h = curl_slist_append(h, "Expect:");
-		if (cross) {
-			h = curl_slist_append(h, "Origin: http://evil.example");
-			h = curl_slist_append(h, "Sec-Fetch-Site: cross-site");
-		}
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	}
-	if (curl_easy_perform(c) != CURLE_OK)
-		TAP_FAIL("%s: no answer", path);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	json_t *j = json_loadb(b.ptr ? b.ptr : "", b.len, 0, NULL);
-	if (!j)
-		TAP_FAIL("%s: not JSON: %.200s", path, b.ptr ? b.ptr : "");
-	buf_release(&b);
-	return j;
-}
-
-static int64_t rpc_code(json_t *d)
-{
-	return json_integer_value(json_object_get(json_object_get(d, "error"), "code"));
-}
-
-static const char *rpc_msg(json_t *d)
-{
-	const char *s = json_string_value(json_object_get(json_object_get(d, "error"), "message"));
-	return s ? s : "";
+	return api_call(path, body, cross ? API_CROSS_SITE : 0, status, NULL);
 }
 
 /* w1's "graceful" and "paused" as the API shows them */
@@ -111,8 +56,8 @@ TEST(bad_params)
 			 actions[i]);
 		json_t *d = call("workers/w1", body, false, &st);
 		CHECK_INT(st, 400);
-		CHECK_INT(rpc_code(d), -32602);
-		CHECK_STR(rpc_msg(d), "'reason' must be a string");
+		CHECK_INT(api_rpc_code(d), -32602);
+		CHECK_STR(api_rpc_msg(d), "'reason' must be a string");
 		json_decref(d);
 
 		snprintf(body, sizeof(body),
@@ -147,12 +92,12 @@ TEST(unknown_worker)
 			 actions[i]);
 		json_t *d = call("workers/nosuch", body, false, &st);
 		CHECK_INT(st, 404);
-		CHECK_INT(rpc_code(d), -32602);
-		CHECK_STR(rpc_msg(d), "no such worker");
+		CHECK_INT(api_rpc_code(d), -32602);
+		CHECK_STR(api_rpc_msg(d), "no such worker");
 		json_decref(d);
 		d = call("workers/99", body, false, &st);
 		CHECK_INT(st, 404);
-		CHECK_STR(rpc_msg(d), "no such worker");
+		CHECK_STR(api_rpc_msg(d), "no such worker");
 		json_decref(d);
 	}
 	/* an action Buildbot does not have */
@@ -161,8 +106,8 @@ TEST(unknown_worker)
 			 "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"shutdown\",\"params\":{}}",
 			 false, &st);
 	CHECK_INT(st, 501);
-	CHECK_INT(rpc_code(d), -32601);
-	CHECK_STR(rpc_msg(d), "action: shutdown is not supported");
+	CHECK_INT(api_rpc_code(d), -32601);
+	CHECK_STR(api_rpc_msg(d), "action: shutdown is not supported");
 	json_decref(d);
 }
 
@@ -215,77 +160,25 @@ TEST(not_connected)
 	CHECK(!p);
 }
 
-static void *client_main(void *arg)
+static void client(void)
 {
-	(void)arg;
 	RUN(bad_params);
 	RUN(unknown_worker);
 	RUN(refused_cross_site);
 	RUN(not_connected);
-	uv_async_send(&done_async);
-	return NULL;
 }
 
-static void on_done(uv_async_t *a)
+static int setup(struct master *m)
 {
-	uv_close((uv_handle_t *)a, NULL);
-	http_server_stop(srv);
-	db_close(master.db);
-	master.db = NULL;
+	if (db_worker_ensure(m->db, "w1", &w1) < 0 || db_flush(m->db) < 0) {
+		printf("Bail out! worker: %s\n", db_errmsg(m->db));
+		return -1;
+	}
+	return 0;
 }
-
-static int t_auth(void *ctx, const char *name, const char *password, void **ret_ud)
-{
-	(void)ctx;
-	(void)name;
-	(void)password;
-	(void)ret_ud;
-	return KILN_EAUTH;
-}
-
-static const struct ws_conn_ops test_ops = {.authenticate = t_auth};
 
 int main(void)
 {
-	uv_loop_t loop;
-	struct config cfg = {0};
-	pthread_t th;
-
-	alarm(60);
-	snprintf(basedir, sizeof(basedir), "/tmp/kiln-test-api-workers-stop-XXXXXX");
-	if (!mkdtemp(basedir))
-		return 1;
-	uv_loop_init(&loop);
-	cfg.http.host = "127.0.0.1";
-	cfg.workers.host = "127.0.0.1";
-	master.loop = &loop;
-	master.basedir = basedir;
-	master.name = "test:/workers-stop";
-	master.cfg = &cfg;
-	if (db_open(&loop, "sqlite:state.sqlite", basedir, &master.db) < 0) {
-		printf("Bail out! db_open: %s\n", db_open_errmsg());
-		return 1;
-	}
-	db_master_register(master.db, master.name, &master.masterid);
-	if (db_worker_ensure(master.db, "w1", &w1) < 0 || db_flush(master.db) < 0) {
-		printf("Bail out! worker: %s\n", db_errmsg(master.db));
-		return 1;
-	}
-	if (http_server_start(&master, &test_ops, &srv) < 0) {
-		printf("Bail out! http_server_start failed\n");
-		return 1;
-	}
-	http_port = http_server_http_port(srv);
-	uv_async_init(&loop, &done_async, on_done);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	pthread_create(&th, NULL, client_main, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	pthread_join(th, NULL);
-	curl_global_cleanup();
-	int lr = uv_loop_close(&loop);
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", basedir);
-	if (system(cmd) != 0)
-		printf("# cannot remove %s\n", basedir);
-	return tap_done() || lr != 0;
+	struct api_harness h = {.name = "workers-stop", .setup = setup, .client = client};
+	return API_HARNESS_MAIN(&h);
 }
