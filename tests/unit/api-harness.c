@@ -23,13 +23,13 @@
 #include "master/wsconn.h"
 
 struct master api_master;
-int api_http_port;
+char api_basedir[256];
+struct http_server *api_srv;
+int api_http_port, api_workers_port;
 
 static const struct api_harness *harness;
 static void (*mark_failed)(void);
-static char basedir[256];
-static struct http_server *srv;
-static uv_async_t done_async, run_async;
+static uv_async_t done_async, run_async, stop_async;
 static pthread_mutex_t run_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t run_cv = PTHREAD_COND_INITIALIZER;
 static void (*run_fn)(void);
@@ -150,13 +150,25 @@ void api_on_loop(void (*fn)(void))
 	pthread_mutex_unlock(&run_mu);
 }
 
+static void on_stop(uv_async_t *a)
+{
+	(void)a;
+	http_server_stop(api_srv);
+}
+
+void api_stop_server(void)
+{
+	uv_async_send(&stop_async);
+}
+
 static void on_done(uv_async_t *a)
 {
 	if (harness->teardown)
 		harness->teardown(&api_master);
 	uv_close((uv_handle_t *)a, NULL);
 	uv_close((uv_handle_t *)&run_async, NULL);
-	http_server_stop(srv);
+	uv_close((uv_handle_t *)&stop_async, NULL);
+	http_server_stop(api_srv); /* no-op if already stopping */
 	db_close(api_master.db);
 	api_master.db = NULL;
 }
@@ -191,40 +203,44 @@ int api_harness_main(const struct api_harness *h, void (*failed)(void), int (*do
 	harness = h;
 	mark_failed = failed;
 	alarm(h->timeout_s ? h->timeout_s : 60);
-	snprintf(basedir, sizeof(basedir), "/tmp/kiln-test-api-%s-XXXXXX", h->name);
-	if (!mkdtemp(basedir))
+	snprintf(api_basedir, sizeof(api_basedir), "/tmp/kiln-test-api-%s-XXXXXX", h->name);
+	if (!mkdtemp(api_basedir))
 		return 1;
 	snprintf(name, sizeof(name), "test:/%s", h->name);
 	uv_loop_init(&loop);
 	cfg->http.host = "127.0.0.1";
 	cfg->workers.host = "127.0.0.1";
 	api_master.loop = &loop;
-	api_master.basedir = basedir;
+	api_master.basedir = api_basedir;
 	api_master.name = name;
 	api_master.cfg = cfg;
-	if (db_open(&loop, "sqlite:state.sqlite", basedir, &api_master.db) < 0) {
+	if (db_open(&loop, "sqlite:state.sqlite", api_basedir, &api_master.db) < 0) {
 		printf("Bail out! db_open: %s\n", db_open_errmsg());
 		return 1;
 	}
 	db_master_register(api_master.db, api_master.name, &api_master.masterid);
 	if (h->setup && h->setup(&api_master) < 0)
 		return 1;
-	if (http_server_start(&api_master, &test_ops, &srv) < 0) {
+	if (http_server_start(&api_master, h->ops ? h->ops : &test_ops, &api_srv) < 0) {
 		printf("Bail out! http_server_start failed\n");
 		return 1;
 	}
-	api_http_port = http_server_http_port(srv);
+	api_http_port = http_server_http_port(api_srv);
+	api_workers_port = http_server_workers_port(api_srv);
 	uv_async_init(&loop, &done_async, on_done);
 	uv_async_init(&loop, &run_async, on_run);
+	uv_async_init(&loop, &stop_async, on_stop);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	pthread_create(&th, NULL, client_main, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	pthread_join(th, NULL);
 	curl_global_cleanup();
 	int lr = uv_loop_close(&loop);
+	if (lr != 0)
+		printf("# uv_loop_close: %s\n", uv_strerror(lr));
 	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", basedir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", api_basedir);
 	if (system(cmd) != 0)
-		printf("# cannot remove %s\n", basedir);
+		printf("# cannot remove %s\n", api_basedir);
 	return done() || lr != 0;
 }

@@ -27,10 +27,14 @@
 struct config;
 struct db;
 struct master;
+struct http_server;
+struct ws_conn_ops;
 
 struct api_harness {
 	/* basedir /tmp/kiln-test-api-NAME-XXXXXX, master name "test:/NAME" */
 	const char *name;
+	/* the worker listener's ops; NULL: every worker is refused */
+	const struct ws_conn_ops *ops;
 	/* the process's alarm(); 0: 60 seconds */
 	unsigned timeout_s;
 	/* the master's config (its http and workers hosts are set to
@@ -45,9 +49,16 @@ struct api_harness {
 	void (*teardown)(struct master *m);
 };
 
-/* The running master and its HTTP port (set before setup / client run). */
+/* The running master, its basedir (set before setup runs), its HTTP
+ * server and ports (before client runs). */
 extern struct master api_master;
-extern int api_http_port;
+extern struct http_server *api_srv;
+extern char api_basedir[256];
+extern int api_http_port, api_workers_port;
+
+/* Asks the loop thread to stop the HTTP server (http_server_stop) and
+ * returns at once. */
+void api_stop_server(void);
 
 /* Runs the harness; returns main()'s exit status (tap_done() included). */
 int api_harness_main(const struct api_harness *h, void (*mark_failed)(void), int (*done)(void));

@@ -6,6 +6,7 @@
  * thread; every check runs in the client thread.
  */
 #include "tap.h"
+#include "api-harness.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,12 +36,7 @@
 #define BIG_LINES 50000
 #define BIG_WIDTH 100
 
-static int http_port, workers_port;
-static char basedir[256];
 static int64_t big_logid, small_logid, text_logid;
-static uv_async_t stop_async, done_async;
-static struct http_server *srv;
-static struct master master;
 
 /* ---- worker ops used by the worker listener ---------------------------------------- */
 
@@ -121,7 +117,7 @@ static void req(struct resp *r, const char *method, const char *path, const char
 
 	memset(r, 0, sizeof(*r));
 	buf_init(&r->body, 64u << 20);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port ? port : http_port, path);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port ? port : api_http_port, path);
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
@@ -191,15 +187,15 @@ static json_t *body_json(struct resp *r)
 TEST(ports_file)
 {
 	char path[300], text[200], want[200];
-	snprintf(path, sizeof(path), "%s/ports", basedir);
+	snprintf(path, sizeof(path), "%s/ports", api_basedir);
 	FILE *f = fopen(path, "r");
 	CHECK(f != NULL);
 	size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
 	text[n] = '\0';
 	if (f)
 		fclose(f);
-	snprintf(want, sizeof(want), "http 127.0.0.1:%d\nworkers 127.0.0.1:%d\n", http_port,
-		 workers_port);
+	snprintf(want, sizeof(want), "http 127.0.0.1:%d\nworkers 127.0.0.1:%d\n", api_http_port,
+		 api_workers_port);
 	CHECK_STR(text, want);
 }
 
@@ -552,13 +548,13 @@ TEST(log_contents_stream_under_cap)
 	snprintf(path, sizeof(path), "/api/v2/logs/%lld/contents", (long long)big_logid);
 
 	/* alone: a 5 MB answer is streamed, never held whole */
-	http_server_set_reply_mem_max(srv, KILN_MAX_HTTP_REPLY_MEM);
+	http_server_set_reply_mem_max(api_srv, KILN_MAX_HTTP_REPLY_MEM);
 	get(&r, path);
 	CHECK_INT(r.status, 200);
 	CHECK(r.chunked);
 	CHECK(big_contents_ok(&r));
 	buf_release(&r.body);
-	size_t peak = http_server_reply_mem_peak(srv);
+	size_t peak = http_server_reply_mem_peak(api_srv);
 	if (peak > (1u << 20))
 		TAP_FAIL("one contents reply held %zu bytes", peak);
 	/* the same bytes with Accept: application/json, compact */
@@ -572,12 +568,12 @@ TEST(log_contents_stream_under_cap)
 	/* many at once under a small cap: each is whole or a clear 503 */
 	enum { N = 10 };
 	size_t cap = 1u << 20;
-	http_server_set_reply_mem_max(srv, cap);
+	http_server_set_reply_mem_max(api_srv, cap);
 	CURLM *multi = curl_multi_init();
 	CURL *easy[N];
 	static struct resp rs[N];
 	char url[200];
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", http_port, path);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", api_http_port, path);
 	for (int i = 0; i < N; i++) {
 		memset(&rs[i], 0, sizeof(rs[i]));
 		buf_init(&rs[i].body, 64u << 20);
@@ -620,20 +616,20 @@ TEST(log_contents_stream_under_cap)
 	CHECK_INT(whole + busy, N);
 	CHECK(whole >= 1);
 	printf("# %d whole, %d busy; peak %zu of %zu bytes\n", whole, busy,
-	       http_server_reply_mem_peak(srv), cap);
-	peak = http_server_reply_mem_peak(srv);
+	       http_server_reply_mem_peak(api_srv), cap);
+	peak = http_server_reply_mem_peak(api_srv);
 	if (peak > cap)
 		TAP_FAIL("answers held %zu bytes, cap %zu", peak, cap);
 
 	/* a cap too small for any answer: 503 for a fixed body and a stream alike */
-	http_server_set_reply_mem_max(srv, 100);
+	http_server_set_reply_mem_max(api_srv, 100);
 	get(&r, path);
 	CHECK(busy_ok(&r));
 	buf_release(&r.body);
 	get(&r, "/api/v2/masters/1");
 	CHECK(busy_ok(&r));
 	buf_release(&r.body);
-	http_server_set_reply_mem_max(srv, KILN_MAX_HTTP_REPLY_MEM);
+	http_server_set_reply_mem_max(api_srv, KILN_MAX_HTTP_REPLY_MEM);
 	get(&r, "/api/v2/masters/1");
 	CHECK_INT(r.status, 200);
 	buf_release(&r.body);
@@ -823,7 +819,7 @@ TEST(caps_and_keepalive)
 	buf_release(&r.body);
 
 	/* the worker port answers plain HTTP with 404 */
-	req(&r, "GET", "/", NULL, NULL, 0, NULL, workers_port);
+	req(&r, "GET", "/", NULL, NULL, 0, NULL, api_workers_port);
 	CHECK_INT(r.status, 404);
 	buf_release(&r.body);
 }
@@ -991,21 +987,21 @@ TEST(worker_listener_auth)
 	/* Refusals answer an HTTP/1.1 upgrade in HTTP/1.1 (buildbot-worker reports a
 	 * 1.0 answer as "Unsupported HTTP version", hiding the password error). */
 	char st[200];
-	int fd = ws_connect(workers_port, "/", NULL, st, sizeof(st));
+	int fd = ws_connect(api_workers_port, "/", NULL, st, sizeof(st));
 	CHECK_STR(st, "HTTP/1.1 401 Unauthorized");
 	CHECK(strcasestr(ws_last_head, "www-authenticate: Basic") != NULL);
 	CHECK(ws_refusal_body_is(fd, "authentication required\n"));
 	close(fd);
-	fd = ws_connect(workers_port, "/", "Basic dzA6d3Jvbmc=" /* w0:wrong */, st, sizeof(st));
+	fd = ws_connect(api_workers_port, "/", "Basic dzA6d3Jvbmc=" /* w0:wrong */, st, sizeof(st));
 	CHECK_STR(st, "HTTP/1.1 401 Unauthorized");
 	CHECK(ws_refusal_body_is(fd, "authentication required\n"));
 	close(fd);
-	fd = ws_connect(workers_port, "/", "Bearer abc", st, sizeof(st));
+	fd = ws_connect(api_workers_port, "/", "Bearer abc", st, sizeof(st));
 	CHECK_STR(st, "HTTP/1.1 400 Bad Request");
 	CHECK(ws_refusal_body_is(fd, "only Basic authorization is supported\n"));
 	close(fd);
 	int before = ops_opened;
-	fd = ws_connect(workers_port, "/any/path", "Basic dzA6c2VjcmV0" /* w0:secret */, st,
+	fd = ws_connect(api_workers_port, "/any/path", "Basic dzA6c2VjcmV0" /* w0:secret */, st,
 			sizeof(st));
 	CHECK_STR(st, "HTTP/1.1 101 Switching Protocols");
 
@@ -1031,7 +1027,7 @@ TEST(worker_listener_auth)
 
 	/* a close asked by the ops: queued messages first, then the close frame */
 	int closed0 = ops_closed;
-	int fd2 = ws_connect(workers_port, "/", "Basic dzA6c2VjcmV0", st, sizeof(st));
+	int fd2 = ws_connect(api_workers_port, "/", "Basic dzA6c2VjcmV0", st, sizeof(st));
 	ws_send_frame(fd2, 2, true, "close-me", 8);
 	CHECK_INT(ws_recv_frame(fd2, &in), 2);
 	CHECK_STR(in.ptr, "bye");
@@ -1062,7 +1058,7 @@ TEST(event_socket_ping)
 	char st[200];
 	struct buf in;
 	buf_init(&in, 1u << 20);
-	int fd = ws_connect(http_port, "/ws", NULL, st, sizeof(st));
+	int fd = ws_connect(api_http_port, "/ws", NULL, st, sizeof(st));
 	CHECK_STR(st, "HTTP/1.1 101 Switching Protocols");
 	const char *ping = "{\"cmd\":\"ping\",\"_id\":1}";
 	ws_send_frame(fd, 1, true, ping, strlen(ping));
@@ -1073,7 +1069,7 @@ TEST(event_socket_ping)
 	CHECK_INT(ws_recv_frame(fd, &in), 1);
 	CHECK(strstr(in.ptr, "\"code\":404") != NULL);
 	close(fd);
-	fd = ws_connect(http_port, "/elsewhere", NULL, st, sizeof(st));
+	fd = ws_connect(api_http_port, "/elsewhere", NULL, st, sizeof(st));
 	CHECK(strstr(st, " 404 ") != NULL);
 	close(fd);
 	buf_release(&in);
@@ -1085,9 +1081,9 @@ TEST(stop_closes_websockets)
 	struct buf in;
 	buf_init(&in, 1u << 20);
 	int closed_before = ops_closed;
-	int fd = ws_connect(workers_port, "/", "Basic dzA6c2VjcmV0", st, sizeof(st));
+	int fd = ws_connect(api_workers_port, "/", "Basic dzA6c2VjcmV0", st, sizeof(st));
 	CHECK_STR(st, "HTTP/1.1 101 Switching Protocols");
-	uv_async_send(&stop_async);
+	api_stop_server();
 	CHECK_INT(ws_recv_frame(fd, &in), 8);
 	CHECK_INT(close_code(&in), 1001);
 	CHECK_INT(ops_closed, closed_before + 1); /* called inside http_server_stop */
@@ -1095,7 +1091,7 @@ TEST(stop_closes_websockets)
 	buf_release(&in);
 }
 
-static void *client_main(void *arg)
+static void client(void)
 {
 	shared_easy = curl_easy_init();
 	RUN(ports_file);
@@ -1113,8 +1109,6 @@ static void *client_main(void *arg)
 	RUN(event_socket_ping);
 	curl_easy_cleanup(shared_easy);
 	RUN(stop_closes_websockets);
-	uv_async_send(&done_async);
-	return NULL;
 }
 
 /* ---- fixture ------------------------------------------------------------------------------ */
@@ -1202,71 +1196,27 @@ static void fill_db(struct db *db, int64_t masterid)
 		TAP_FAIL("flush: %s", db_errmsg(db));
 }
 
-static void on_stop(uv_async_t *a)
+static int setup(struct master *m)
 {
-	http_server_stop(srv);
-}
-
-static void on_done(uv_async_t *a)
-{
-	uv_close((uv_handle_t *)&stop_async, NULL);
-	uv_close((uv_handle_t *)&done_async, NULL);
-	http_server_stop(srv); /* no-op if already stopping */
-	db_close(master.db);
-	master.db = NULL;
+	fill_db(m->db, m->masterid);
+	return 0;
 }
 
 int main(void)
 {
-	uv_loop_t loop;
 	struct config cfg = {0};
 	char *builders[] = {"b0", "b1"};
 	struct config_scheduler sched = {
 		.kind = CONFIG_SCHED_FORCE, .name = "force", .builders = builders, .nbuilders = 2};
-	pthread_t th;
 
-	alarm(120);
-	snprintf(basedir, sizeof(basedir), "/tmp/kiln-test-api-XXXXXX");
-	if (!mkdtemp(basedir))
-		return 1;
-	uv_loop_init(&loop);
 	cfg.title = "Test & Co";
-	cfg.http.host = "127.0.0.1";
-	cfg.workers.host = "127.0.0.1";
 	cfg.scheduler = &sched;
 	cfg.nschedulers = 1;
-
-	master.loop = &loop;
-	master.basedir = basedir;
-	master.name = "test:/base";
-	master.cfg = &cfg;
-	if (db_open(&loop, "sqlite:state.sqlite", basedir, &master.db) < 0) {
-		printf("Bail out! db_open: %s\n", db_open_errmsg());
-		return 1;
-	}
-	db_master_register(master.db, master.name, &master.masterid);
-	fill_db(master.db, master.masterid);
-
-	if (http_server_start(&master, &test_ops, &srv) < 0) {
-		printf("Bail out! http_server_start failed\n");
-		return 1;
-	}
-	http_port = http_server_http_port(srv);
-	workers_port = http_server_workers_port(srv);
-	uv_async_init(&loop, &stop_async, on_stop);
-	uv_async_init(&loop, &done_async, on_done);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	pthread_create(&th, NULL, client_main, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	pthread_join(th, NULL);
-	curl_global_cleanup();
-	int lr = uv_loop_close(&loop);
-	if (lr != 0)
-		printf("# uv_loop_close: %s\n", uv_strerror(lr));
-
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", basedir);
-	if (system(cmd) != 0)
-		printf("# cannot remove %s\n", basedir);
-	return tap_done() || lr != 0;
+	struct api_harness h = {.name = "base",
+				.cfg = &cfg,
+				.ops = &test_ops,
+				.timeout_s = 120,
+				.setup = setup,
+				.client = client};
+	return API_HARNESS_MAIN(&h);
 }
