@@ -219,6 +219,8 @@ int api_harness_main(const struct api_harness *h, void (*failed)(void), int (*do
 		return 1;
 	}
 	db_master_register(api_master.db, api_master.name, &api_master.masterid);
+	if (h->fill_db)
+		h->fill_db(api_master.db, api_master.masterid);
 	if (h->setup && h->setup(&api_master) < 0)
 		return 1;
 	if (http_server_start(&api_master, h->ops ? h->ops : &test_ops, &api_srv) < 0) {

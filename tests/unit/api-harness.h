@@ -41,7 +41,9 @@ struct api_harness {
 	 * 127.0.0.1); NULL: an empty one */
 	struct config *cfg;
 	/* main thread, after the database is open and the master registered,
-	 * before the HTTP server starts; < 0 bails out (it says why) */
+	 * before the HTTP server starts: fill_db(db, masterid), then setup
+	 * (< 0 bails out; it says why) */
+	void (*fill_db)(struct db *db, int64_t masterid);
 	int (*setup)(struct master *m);
 	/* the test points, on the client thread */
 	void (*client)(void);

@@ -262,7 +262,6 @@ static void teardown(struct master *m)
 
 static int setup(struct master *m)
 {
-	fill_db(m->db, m->masterid);
 	if (sched_new(m, &m->sched) < 0) {
 		printf("Bail out! sched_new failed\n");
 		return -1;
@@ -290,6 +289,7 @@ int main(void)
 	cfg.nschedulers = ARRAY_SIZE(scheds);
 	struct api_harness h = {.name = "uichanges",
 				.cfg = &cfg,
+				.fill_db = fill_db,
 				.setup = setup,
 				.client = client,
 				.teardown = teardown};

@@ -241,14 +241,8 @@ static void fill_db(struct db *db, int64_t masterid)
 		TAP_FAIL("flush: %s", db_errmsg(db));
 }
 
-static int setup(struct master *m)
-{
-	fill_db(m->db, m->masterid);
-	return 0;
-}
-
 int main(void)
 {
-	struct api_harness h = {.name = "uiconsole", .setup = setup, .client = client};
+	struct api_harness h = {.name = "uiconsole", .fill_db = fill_db, .client = client};
 	return API_HARNESS_MAIN(&h);
 }

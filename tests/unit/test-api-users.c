@@ -315,16 +315,10 @@ static void fill_db(struct db *db, int64_t masterid)
 		TAP_FAIL("flush: %s", db_errmsg(db));
 }
 
-static int setup(struct master *m)
-{
-	fill_db(m->db, m->masterid);
-	return 0;
-}
-
 int main(void)
 {
 	struct api_harness h = {
-		.name = "users", .timeout_s = 120, .setup = setup, .client = client};
+		.name = "users", .timeout_s = 120, .fill_db = fill_db, .client = client};
 
 	alarm(120); /* the hashing included */
 	if (sodium_init() < 0 ||

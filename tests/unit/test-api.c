@@ -1196,12 +1196,6 @@ static void fill_db(struct db *db, int64_t masterid)
 		TAP_FAIL("flush: %s", db_errmsg(db));
 }
 
-static int setup(struct master *m)
-{
-	fill_db(m->db, m->masterid);
-	return 0;
-}
-
 int main(void)
 {
 	struct config cfg = {0};
@@ -1216,7 +1210,7 @@ int main(void)
 				.cfg = &cfg,
 				.ops = &test_ops,
 				.timeout_s = 120,
-				.setup = setup,
+				.fill_db = fill_db,
 				.client = client};
 	return API_HARNESS_MAIN(&h);
 }
