@@ -122,6 +122,30 @@ const char *api_rpc_msg(json_t *d)
 	return m ? m : "";
 }
 
+int64_t api_add_build(struct db *db, int64_t masterid, int64_t builder, const int64_t *changes,
+		      size_t nchanges, const char *branch, const char *scheduler, double t,
+		      int results)
+{
+	struct db_sourcestamp ss[] = {{branch, "abc", "https://x/app", "", ""}};
+	struct db_buildset_new bs = {.reason = "test",
+				     .scheduler = scheduler,
+				     .sourcestamps = ss,
+				     .nsourcestamps = 1,
+				     .submitted_at = t};
+	int64_t bsid, brid, buildid, number;
+	if (db_buildset_add(db, &bs, &builder, 1, &bsid, &brid) < 0)
+		fail("buildset: %s", db_errmsg(db));
+	if (nchanges && db_buildset_add_changes(db, bsid, changes, nchanges) < 0)
+		fail("changes: %s", db_errmsg(db));
+	db_request_claim(db, brid, masterid, t);
+	db_build_add(db, builder, brid, 0, masterid, t, &buildid, &number);
+	if (results >= 0) {
+		db_build_finish(db, buildid, results, "done", t + 1);
+		db_request_complete(db, brid, results, t + 1, NULL);
+	}
+	return buildid;
+}
+
 static void on_run(uv_async_t *a)
 {
 	(void)a;

@@ -18,6 +18,7 @@
 #define KILN_TESTS_API_HARNESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -99,6 +100,13 @@ json_t *api_get_ok_as(const char *path, int flags);
 /* A JSON-RPC error answer's code and message ("" if none). */
 int64_t api_rpc_code(json_t *d);
 const char *api_rpc_msg(json_t *d);
+
+/* Adds one buildset of scheduler on builder at branch (revision "abc") with
+ * changes[0..nchanges), claimed and built by masterid at t, finished at
+ * t + 1 with results (< 0: still running); returns the buildid. */
+int64_t api_add_build(struct db *db, int64_t masterid, int64_t builder, const int64_t *changes,
+		      size_t nchanges, const char *branch, const char *scheduler, double t,
+		      int results);
 
 /* Runs fn on the loop thread (which owns the master's database) and waits
  * for it: the client thread's reads and writes of the database. */

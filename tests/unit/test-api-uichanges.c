@@ -199,28 +199,6 @@ static void client(void)
 	RUN(enable);
 }
 
-/* one buildset on builder with changes[0..nchanges), claimed, built, finished */
-static int64_t add_build(struct db *db, int64_t masterid, int64_t builder, const int64_t *changes,
-			 size_t nchanges, double t)
-{
-	struct db_sourcestamp ss[] = {{"main", "abc", "https://x/app", "", ""}};
-	struct db_buildset_new bs = {.reason = "test",
-				     .scheduler = "force",
-				     .sourcestamps = ss,
-				     .nsourcestamps = 1,
-				     .submitted_at = t};
-	int64_t bsid, brid, buildid, number;
-	if (db_buildset_add(db, &bs, &builder, 1, &bsid, &brid) < 0)
-		TAP_FAIL("buildset: %s", db_errmsg(db));
-	if (nchanges && db_buildset_add_changes(db, bsid, changes, nchanges) < 0)
-		TAP_FAIL("changes: %s", db_errmsg(db));
-	db_request_claim(db, brid, masterid, t);
-	db_build_add(db, builder, brid, 0, masterid, t, &buildid, &number);
-	db_build_finish(db, buildid, 0, "done", t + 1);
-	db_request_complete(db, brid, 0, t + 1, NULL);
-	return buildid;
-}
-
 /* change1 built twice (b0, b1), change2 once with change1 (b0), a build of no change */
 static void fill_db(struct db *db, int64_t masterid)
 {
@@ -238,10 +216,10 @@ static void fill_db(struct db *db, int64_t masterid)
 	cn.revision = "def";
 	if (db_change_add(db, &cn, &change2, &ssid) < 0)
 		TAP_FAIL("change: %s", db_errmsg(db));
-	build_a = add_build(db, masterid, b0, &change1, 1, now);
-	add_build(db, masterid, b0, NULL, 0, now + 1);
-	build_b = add_build(db, masterid, b1, &change1, 1, now + 2);
-	build_c = add_build(db, masterid, b0, &change2, 1, now + 3);
+	build_a = api_add_build(db, masterid, b0, &change1, 1, "main", "force", now, 0);
+	api_add_build(db, masterid, b0, NULL, 0, "main", "force", now + 1, 0);
+	build_b = api_add_build(db, masterid, b1, &change1, 1, "main", "force", now + 2, 0);
+	build_c = api_add_build(db, masterid, b0, &change2, 1, "main", "force", now + 3, 0);
 	if (db_flush(db) < 0)
 		TAP_FAIL("flush: %s", db_errmsg(db));
 }

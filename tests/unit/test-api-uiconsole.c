@@ -184,31 +184,6 @@ static void client(void)
 	RUN(cells_bad_input);
 }
 
-/* one buildset on builder with changes[0..nchanges) (revision rev), claimed,
- * built, finished with results (< 0: still running) */
-static int64_t add_build(struct db *db, int64_t masterid, int64_t builder, const int64_t *changes,
-			 size_t nchanges, const char *branch, double t, int results)
-{
-	struct db_sourcestamp ss[] = {{branch, "abc", "https://x/app", "", ""}};
-	struct db_buildset_new bs = {.reason = "test",
-				     .scheduler = "s",
-				     .sourcestamps = ss,
-				     .nsourcestamps = 1,
-				     .submitted_at = t};
-	int64_t bsid, brid, buildid, number;
-	if (db_buildset_add(db, &bs, &builder, 1, &bsid, &brid) < 0)
-		TAP_FAIL("buildset: %s", db_errmsg(db));
-	if (nchanges && db_buildset_add_changes(db, bsid, changes, nchanges) < 0)
-		TAP_FAIL("changes: %s", db_errmsg(db));
-	db_request_claim(db, brid, masterid, t);
-	db_build_add(db, builder, brid, 0, masterid, t, &buildid, &number);
-	if (results >= 0) {
-		db_build_finish(db, buildid, results, "done", t + 1);
-		db_request_complete(db, brid, results, t + 1, NULL);
-	}
-	return buildid;
-}
-
 static void fill_db(struct db *db, int64_t masterid)
 {
 	double now = 1795377000;
@@ -230,13 +205,13 @@ static void fill_db(struct db *db, int64_t masterid)
 	cn.revision = "def";
 	if (db_change_add(db, &cn, &change3, &ssid) < 0)
 		TAP_FAIL("change: %s", db_errmsg(db));
-	old_a = add_build(db, masterid, b0, &change1, 1, "main", now, 2);
-	new_a = add_build(db, masterid, b0, &change1, 1, "main", now + 2, 0);
-	forced = add_build(db, masterid, b0, NULL, 0, "main", now + 4, 2); /* no change */
-	other_branch = add_build(db, masterid, b1, &change2, 1, "release", now + 5, 2);
+	old_a = api_add_build(db, masterid, b0, &change1, 1, "main", "s", now, 2);
+	new_a = api_add_build(db, masterid, b0, &change1, 1, "main", "s", now + 2, 0);
+	forced = api_add_build(db, masterid, b0, NULL, 0, "main", "s", now + 4, 2); /* no change */
+	other_branch = api_add_build(db, masterid, b1, &change2, 1, "release", "s", now + 5, 2);
 	int64_t two[] = {change1, change2};
-	both = add_build(db, masterid, b1, two, 2, "main", now + 6, 0);
-	running = add_build(db, masterid, b2, &change3, 1, "main", now + 8, -1);
+	both = api_add_build(db, masterid, b1, two, 2, "main", "s", now + 6, 0);
+	running = api_add_build(db, masterid, b2, &change3, 1, "main", "s", now + 8, -1);
 	if (db_flush(db) < 0)
 		TAP_FAIL("flush: %s", db_errmsg(db));
 }
