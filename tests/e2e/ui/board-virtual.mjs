@@ -236,6 +236,17 @@ await run(browser, async () => {
   await step('a timer (durations) runs while the build runs, one', async () => {
     await page.waitForFunction(() => window.kilnIntervals() === 1, null, T);
   });
+  await step('GET /api/v2/steps?complete=false (the board\'s one request for the running steps) ' +
+    'answers b0999\'s step "wait", filtered from its build on', async () => {
+    const s = await waitStep();
+    const all = (await api('steps?complete=false')).steps;
+    const from = (await api(`steps?complete=false&buildid__ge=${s.buildid}&order=buildid&field=buildid&field=name`)).steps;
+    const after = (await api(`steps?complete=false&buildid__ge=${s.buildid + 1}`)).steps;
+    expect(all.length === 1 && all[0].stepid === s.stepid && all[0].complete === false, `all: ${JSON.stringify(all)}`);
+    expect(from.length === 1 && from[0].name === 'wait' && Object.keys(from[0]).sort().join() === 'buildid,name',
+      `from: ${JSON.stringify(from)}`);
+    expect(after.length === 0, `after: ${JSON.stringify(after)}`);
+  });
   await step('a board opened while b0999 runs shows its current step, in at most 6 API requests ' +
     '(the running steps in one, each URL once)', async () => {
     const p2 = await browser.newPage();
