@@ -157,6 +157,13 @@ void api_build_step_log_raw_get(struct api_ctx *ctx)
 		api_log_raw_reply(ctx, logid);
 }
 
+/* Kiln extension: every build's steps, filtered and paged like any list (the status board
+ * reads the running builds' current steps in one request: ?complete=false). */
+void api_steps_get(struct api_ctx *ctx)
+{
+	api_list(ctx, DB_STEPS, "steps", false, api_numbers_step_fix, NULL);
+}
+
 void api_step_get(struct api_ctx *ctx)
 {
 	const char *f[] = {"stepid", ctx->cap[0], NULL};

@@ -185,6 +185,7 @@ void api_build_step_log_contents_get(struct api_ctx *ctx);
 void api_build_step_log_raw_get(struct api_ctx *ctx);
 void api_build_properties_get(struct api_ctx *ctx);
 void api_step_get(struct api_ctx *ctx);
+void api_steps_get(struct api_ctx *ctx);
 void api_step_logs_get(struct api_ctx *ctx);
 void api_step_log_get(struct api_ctx *ctx);
 void api_step_log_contents_get(struct api_ctx *ctx);

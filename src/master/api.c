@@ -106,6 +106,7 @@ static const struct api_route api_routes[] = {
 	 EP_BUILDER},
 
 	{"builds", api_builds_get, NULL, {NULL}, "/builds"},
+	{"steps", api_steps_get, NULL, {NULL}, "/steps"},
 	{"builds/#", api_build_get, api_build_rpc, {"buildid"}, EP_BUILD},
 	{"builds/#/steps", api_build_steps_get, NULL, {"buildid"}, EP_BUILD},
 	{"builds/#/steps/*",

@@ -3,7 +3,8 @@
 // step (and that step's state string, live) and ETA, its queue length, the
 // offline workers; filtered by tag and name (kept in the URL:
 // /?tag=T&name=N), broken builders first.  Data: REST (every builder's last
-// build in one request: /api/v2/lastbuilds), then /ws events (builds,
+// build in one request: /api/v2/lastbuilds; the running builds' current
+// steps in one: /api/v2/steps?complete=false), then /ws events (builds,
 // requests, and step events for the current step of each running build,
 // "updated" ones included).
 //
@@ -17,17 +18,29 @@
 import { Component } from 'preact';
 import { useEffect, useReducer, useRef, useState } from 'preact/hooks';
 import { html, Result, ago, when, span, now } from './util.js';
-import { get, eachLimited } from './api.js';
-import { listen, onStatus, isOnline } from './live.js';
+import { get } from './api.js';
+import { listen } from './live.js';
+import { subscribed } from './catchup.js';
 import { getAll, lastBuilds } from './builders.js';
 import { useWindowRows, useRowHeight, scrollRowIntoView } from './vtable.js';
 
 // finished builds' fields (running ones are read whole: ETA fields cannot be picked)
 const BUILD_FIELDS = ['buildid', 'builderid', 'number', 'results', 'complete', 'started_at',
   'complete_at', 'state_string'];
+// the fields of a running step the board shows or keeps up to date
+const STEP_FIELDS = ['stepid', 'buildid', 'number', 'name', 'state_string', 'complete', 'started_at'];
 const fields = (names) => names.map((f) => `field=${f}`).join('&');
 const BAD = new Set([2, 4, 5]); // failure, exception, retry
 const ROW_PX = 37; // a row's height until one is measured (app.css: .board-table tr)
+
+// the running steps of the running builds `rb`, in one request: steps not
+// complete from the oldest running build on, in build order (the index on
+// steps' buildid serves both, so not all the steps of history are scanned)
+async function runningSteps(rb) {
+  if (!rb.length) return [];
+  const min = Math.min(...rb.map((b) => b.buildid));
+  return get(`steps?complete=false&buildid__ge=${min}&order=buildid&${fields(STEP_FIELDS)}`, 'steps');
+}
 
 class BoardData {
   constructor(changed) {
@@ -53,18 +66,18 @@ class BoardData {
   start() {
     const offs = [
       listen((k, m) => this.onEvent(k, m)),
-      onStatus((s) => {
-        // never online yet and the first connect failed: show what REST has
-        if (!s.online && s.retryAt && !this.loaded && !this.loading) this.load();
-      }),
     ];
     const vis = () => {
       this.clock();
       if (!document.hidden) this.changed(); // "5m ago" caught up once
     };
     document.addEventListener('visibilitychange', vis);
-    if (isOnline()) this.load();
+    // loaded at once, in parallel with the /ws connect: the builder list at
+    // once, what events change once /ws is subscribed (catchup.js), once
+    this.gate = subscribed();
+    this.load();
     return () => {
+      this.gate.close();
       offs.forEach((f) => f());
       document.removeEventListener('visibilitychange', vis);
       clearInterval(this.timer);
@@ -132,12 +145,17 @@ class BoardData {
   }
 
   async fetchAll() {
-    const [[builders, lasts], running, queue, workers] = await Promise.all([
+    // the builder list at once (no event changes it), the rest once /ws is
+    // subscribed (catchup.js): 6 requests at most, in 2 rounds
+    const sub = this.gate.wait;
+    const after = (f) => sub.then(f);
+    const [[builders, lasts], [running, steps], queue, workers] = await Promise.all([
       getAll('builders?field=builderid&field=name&field=tags&field=description', 'builders').then(
-        async (bs) => [bs, await lastBuilds(bs.length, `complete=true&${fields(BUILD_FIELDS)}`)]),
-      get('builds?complete=false', 'builds'),
-      get('buildrequests?claimed=false&complete=false&field=buildrequestid&field=builderid', 'buildrequests'),
-      get('workers?field=workerid&field=name&field=connected_to&field=paused&field=last_seen', 'workers'),
+        async (bs) => [bs, await after(() => lastBuilds(bs.length, `complete=true&${fields(BUILD_FIELDS)}`))]),
+      after(() => get('builds?complete=false', 'builds')).then(async (rb) => [rb, await runningSteps(rb)]),
+      after(() => get('buildrequests?claimed=false&complete=false&field=buildrequestid&field=builderid',
+        'buildrequests')),
+      after(() => get('workers?field=workerid&field=name&field=connected_to&field=paused&field=last_seen', 'workers')),
     ]);
     const last = new Map(lasts.map((b) => [b.builderid, b]));
     this.builders = builders.sort((a, b) => a.name.localeCompare(b.name));
@@ -147,14 +165,18 @@ class BoardData {
     this.queue = new Map(queue.map((r) => [r.buildrequestid, r]));
     this.workers = workers;
     this.steps = new Map();
+    for (const s of steps) {
+      // the current step of builds already running (the newest of each); then step events keep it
+      const cur = this.steps.get(s.buildid);
+      if (this.running.has(s.buildid) && (!cur || cur.number < s.number)) this.steps.set(s.buildid, s);
+    }
     this.views.clear();
-    // the current step of builds already running; then step events keep it
-    await eachLimited([...this.running.keys()], 6, (id) => this.loadStep(id));
   }
 
   onEvent(k, m) {
     if (k === 'refetch') {
-      this.load();
+      // the first subscription only lets the first load go on (catchup.js)
+      if (!this.gate.takeAck()) this.load();
       return;
     }
     if (this.loading) this.pending.push([k, m]);
@@ -210,20 +232,6 @@ class BoardData {
       return true;
     }
     return false;
-  }
-
-  async loadStep(buildid) {
-    try {
-      const [s] = await get(`builds/${buildid}/steps?complete=false&order=-number&limit=1`, 'steps');
-      const build = this.running.get(buildid);
-      if (!build) return;
-      const cur = this.steps.get(buildid);
-      if (s && (!cur || cur.number <= s.number)) this.steps.set(buildid, s);
-      this.touch(build.builderid);
-      this.changed();
-    } catch {
-      // the step events that follow fill it in; the banner tells about outages
-    }
   }
 
   async pollWorkers() {

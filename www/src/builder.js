@@ -6,6 +6,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { html, Result, ago, when, span, now } from './util.js';
 import { get, eachLimited } from './api.js';
 import { listen } from './live.js';
+import { subscribed } from './catchup.js';
 import { call } from './build.js';
 import { navigate } from './router.js';
 import { WatchToggle } from './notify.js'; // slice "notify"
@@ -19,8 +20,9 @@ function page() {
   return Number.isInteger(p) && p > 0 ? p : 0;
 }
 
-async function loadBuilder(key, pg) {
-  const [builder] = await get(`builders/${encodeURIComponent(key)}`, 'builders');
+// the builder at once, its builds, queue and workers once `sub` resolves (/ws subscribed)
+async function loadBuilder(key, pg, sub) {
+  const [[builder]] = await Promise.all([get(`builders/${encodeURIComponent(key)}`, 'builders'), sub]);
   const id = builder.builderid;
   const [builds, queue, workers] = await Promise.all([
     get(`builders/${id}/builds?order=-number&limit=${RECENT + 1}&offset=${pg * RECENT}`, 'builds'),
@@ -86,9 +88,14 @@ export function Builder({ args: [key] }) {
   useEffect(() => {
     let builderid = null;
     let alive = true;
+    // loaded once, in parallel with the /ws connect: the builder at once,
+    // what events change once /ws is subscribed (catchup.js); the first
+    // "refetch" only lets that load go on, later ones (reconnects, resyncs)
+    // reload
+    const gate = subscribed();
     const load = async (finished) => {
       try {
-        const d = await loadBuilder(key, pg);
+        const d = await loadBuilder(key, pg, gate.wait);
         builderid = d.builder.builderid;
         if (alive) setState((s) => ({ ...d, error: null, version: s.version + (finished ? 1 : 0) }));
       } catch (e) {
@@ -96,13 +103,15 @@ export function Builder({ args: [key] }) {
       }
     };
     const off = listen((k, m) => {
-      if (k === 'refetch') load(true);
-      else if (m && (m.builderid === builderid || builderid === null) && !/\/steps\//.test(k))
+      if (k === 'refetch') {
+        if (!gate.takeAck()) load(true);
+      } else if (m && (m.builderid === builderid || builderid === null) && !/\/steps\//.test(k))
         load(/^builds\/\d+\/finished$/.test(k));
     });
-    load(false); // and again once /ws is subscribed (refetch): nothing falls between
+    load(false);
     return () => {
       alive = false;
+      gate.close();
       off();
     };
   }, [key, pg]);

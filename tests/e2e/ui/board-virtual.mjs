@@ -236,6 +236,40 @@ await run(browser, async () => {
   await step('a timer (durations) runs while the build runs, one', async () => {
     await page.waitForFunction(() => window.kilnIntervals() === 1, null, T);
   });
+  await step('GET /api/v2/steps?complete=false (the board\'s one request for the running steps) ' +
+    'answers b0999\'s step "wait", filtered from its build on', async () => {
+    const s = await waitStep();
+    const all = (await api('steps?complete=false')).steps;
+    const from = (await api(`steps?complete=false&buildid__ge=${s.buildid}&order=buildid&field=buildid&field=name`)).steps;
+    const after = (await api(`steps?complete=false&buildid__ge=${s.buildid + 1}`)).steps;
+    expect(all.length === 1 && all[0].stepid === s.stepid && all[0].complete === false, `all: ${JSON.stringify(all)}`);
+    expect(from.length === 1 && from[0].name === 'wait' && Object.keys(from[0]).sort().join() === 'buildid,name',
+      `from: ${JSON.stringify(from)}`);
+    expect(after.length === 0, `after: ${JSON.stringify(after)}`);
+  });
+  await step('a board opened while b0999 runs shows its current step, in at most 6 API requests ' +
+    '(the running steps in one, each URL once)', async () => {
+    const p2 = await browser.newPage();
+    const urls = [];
+    p2.on('request', (r) => {
+      const u = r.url();
+      if (u.includes('/api/v2/')) urls.push(u.slice(u.indexOf('/api/v2/') + 8));
+    });
+    try {
+      await p2.goto(`${BASE}/?name=b0999`);
+      await p2.locator('tr[data-builder="b0999"] .running .step', { hasText: 'wait' }).waitFor(T);
+      // the first "refetch" (subscribed) is handled before the page shows online:
+      // a second load would have started by now
+      await p2.locator('#conn[data-online="yes"]').waitFor(T);
+      console.log(`# board load: ${urls.length} API requests: ${urls.join(' ')}`);
+      expect(urls.length <= 6, `${urls.length} requests`);
+      expect(urls.filter((u) => /(^|\/)steps\b/.test(u)).length === 1 && urls.some((u) => /^steps\?/.test(u)),
+        'the running steps not read in one /steps request');
+      expect(new Set(urls).size === urls.length, 'a URL was requested twice');
+    } finally {
+      await p2.close();
+    }
+  });
   const running = await busyMs(3000);
   console.log(`# while b0999 runs (a line every 0.2 s, the duration ticking): ${running.toFixed(1)} ms of ` +
     'main-thread tasks in 3 s');

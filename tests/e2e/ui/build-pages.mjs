@@ -12,6 +12,11 @@ deadline(280);
 const { browser, page, errors } = await launch({ width: 1100, height: 800 });
 const chunks = [];
 page.on('request', (r) => /\/assets\/chunk\./.test(r.url()) && chunks.push(r.url()));
+let apiUrls = null; // the API requests made while set to []
+page.on('request', (r) => {
+  const u = r.url();
+  if (apiUrls && u.includes('/api/v2/')) apiUrls.push(u.slice(u.indexOf('/api/v2/') + 8));
+});
 
 await run(browser, async () => {
   // ---- /builders ----
@@ -47,11 +52,20 @@ await run(browser, async () => {
 
   // ---- builder page with charts ----
   await step('the builder page lists its builds and charts its numbers', async () => {
+    apiUrls = [];
     await page.goto(`${BASE}/builders/measured`);
     await page.locator('tr[data-build="3"]').waitFor(T);
     await page.locator('[data-chart="score"] canvas').first().waitFor(T);
     await page.locator('[data-chart="build_duration"] canvas').first().waitFor(T);
+    await page.locator('#conn[data-online="yes"]').waitFor(T);
     expect(chunks.length === 1, `chunks loaded: ${chunks.length}`);
+  });
+  await step('... loading each of its API URLs once (no second load after the /ws subscription)', async () => {
+    const urls = apiUrls;
+    apiUrls = null;
+    console.log(`# builder page: ${urls.length} API requests: ${urls.join(' ')}`);
+    const twice = urls.filter((u, i) => urls.indexOf(u) !== i);
+    expect(urls.length > 0 && twice.length === 0, `requested twice: ${twice.join(' ')}`);
   });
   await step('hovering a point of the chart names its build and links to it', async () => {
     const over = page.locator('[data-chart="score"] .u-over');
