@@ -26,6 +26,21 @@ export async function get(path, key) {
 }
 
 // Runs fn over items with at most n calls in flight.
+const ALL_PAGE = 1000; // rows per request (the API's default page)
+
+// Every row of a collection: the API answers a page at a time.  One row
+// more than a page is asked for, so a collection of exactly N pages ends
+// without a request for an empty page after it (1,000 builders: one request).
+export async function getAll(path, key) {
+  const sep = path.includes('?') ? '&' : '?';
+  const all = [];
+  for (let offset = 0; ; offset += ALL_PAGE) {
+    const rows = await get(`${path}${sep}limit=${ALL_PAGE + 1}&offset=${offset}`, key);
+    all.push(...rows.slice(0, ALL_PAGE));
+    if (rows.length <= ALL_PAGE) return all;
+  }
+}
+
 export async function eachLimited(items, n, fn) {
   let next = 0;
   const worker = async () => {

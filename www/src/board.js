@@ -21,7 +21,8 @@ import { html, Result, ago, when, span, now } from './util.js';
 import { get } from './api.js';
 import { listen } from './live.js';
 import { subscribed } from './catchup.js';
-import { getAll, lastBuilds } from './builders.js';
+import { lastBuilds } from './builders.js';
+import { getAll } from './api.js';
 import { useWindowRows, useRowHeight, scrollRowIntoView } from './vtable.js';
 
 // finished builds' fields (running ones are read whole: ETA fields cannot be picked)

@@ -5,7 +5,7 @@
 // arriving on /ws update their row.
 import { useEffect, useReducer, useRef, useState } from 'preact/hooks';
 import { html, Result, ago, when } from './util.js';
-import { get } from './api.js';
+import { get, getAll } from './api.js';
 import { listen } from './live.js';
 
 const ROW_PX = 34; // fixed row height: what makes the list virtual
@@ -14,19 +14,6 @@ const LAST_FIELDS = ['buildid', 'builderid', 'number', 'results', 'complete_at',
   .map((f) => `field=${f}`).join('&');
 
 const PAGE = 1000; // rows per request (the API's default page)
-
-// Every row of a collection: the API answers a page at a time.  One row
-// more than a page is asked for, so a collection of exactly N pages ends
-// without a request for an empty page after it (1,000 builders: one request).
-export async function getAll(path, key) {
-  const sep = path.includes('?') ? '&' : '?';
-  const all = [];
-  for (let offset = 0; ; offset += PAGE) {
-    const rows = await get(`${path}${sep}limit=${PAGE + 1}&offset=${offset}`, key);
-    all.push(...rows.slice(0, PAGE));
-    if (rows.length <= PAGE) return all;
-  }
-}
 
 // The last build of each of n builders matching query (lastbuilds pages over builders).
 export async function lastBuilds(n, query) {

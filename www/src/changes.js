@@ -6,7 +6,7 @@
 // change's builds); nothing polls.
 import { useEffect, useState } from 'preact/hooks';
 import { html, ago, when, Result } from './util.js';
-import { get } from './api.js';
+import { get, getAll } from './api.js';
 import { listen, newest } from './live.js';
 import { navigate } from './router.js';
 
@@ -150,7 +150,7 @@ export function Change({ args }) {
     const [changes, builds, builders] = await Promise.all([
       get(`changes/${id}`, 'changes'),
       get(`changes/${id}/builds?order=buildid`, 'builds'),
-      get('builders?field=builderid&field=name', 'builders'),
+      getAll('builders?field=builderid&field=name', 'builders'),
     ]);
     return { change: changes[0], builds, names: new Map(builders.map((b) => [b.builderid, b.name])) };
   }, (k) => k.startsWith(`changes/${id}/`) || BUILD_EVENT.test(k), [id]);

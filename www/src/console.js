@@ -5,7 +5,7 @@
 // (?name=&tag=&branch=), the builder list and the change x build matrix.
 import { useEffect, useReducer, useRef } from 'preact/hooks';
 import { html, resultName, when } from './util.js';
-import { get, ApiError } from './api.js';
+import { get, getAll, ApiError } from './api.js';
 import { listen, isOnline } from './live.js';
 import { useViewport, span } from './virtual.js';
 
@@ -54,7 +54,7 @@ export function Filters({ f, tags }) {
 }
 
 export function loadBuilders() {
-  return get('builders?field=builderid&field=name&field=tags', 'builders')
+  return getAll('builders?field=builderid&field=name&field=tags', 'builders')
     .then((bs) => bs.sort((a, b) => a.name.localeCompare(b.name)));
 }
 

@@ -5,7 +5,7 @@
 // buildrequests/* events; a deep link may filter by builder (?builder=ID).
 import { useEffect, useState } from 'preact/hooks';
 import { html, ago, when, span, now } from './util.js';
-import { get } from './api.js';
+import { get, getAll } from './api.js';
 import { listen, newest } from './live.js';
 
 async function requestsCancel(brid) {
@@ -48,7 +48,7 @@ export function Requests() {
         const filter = builder && /^\d+$/.test(builder) ? `&builderid=${builder}` : '';
         const [reqs, builders] = await Promise.all([
           get(`buildrequests?claimed=false&complete=false&order=-priority&order=submitted_at${filter}`, 'buildrequests'),
-          get('builders?field=builderid&field=name', 'builders'),
+          getAll('builders?field=builderid&field=name', 'builders'),
         ]);
         if (alive && current()) setState({ reqs, names: new Map(builders.map((b) => [b.builderid, b.name])), error: null });
       } catch (e) {

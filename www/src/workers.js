@@ -5,7 +5,7 @@
 // builds/* events.
 import { useEffect, useState } from 'preact/hooks';
 import { html, ago, when } from './util.js';
-import { get } from './api.js';
+import { get, getAll } from './api.js';
 import { listen, newest } from './live.js';
 
 const RECENT = 25;
@@ -130,7 +130,7 @@ async function workersLoadAll() {
   const [workers, running, builders] = await Promise.all([
     get('workers', 'workers'),
     get('builds?complete=false', 'builds'),
-    get('builders?field=builderid&field=name', 'builders'),
+    getAll('builders?field=builderid&field=name', 'builders'),
   ]);
   const names = new Map(builders.map((b) => [b.builderid, b.name]));
   const byWorker = new Map();
@@ -172,7 +172,7 @@ export function Worker({ args: [key] }) {
     const [w] = await get(`workers/${encodeURIComponent(key)}`, 'workers');
     const [builds, builders] = await Promise.all([
       get(`workers/${w.workerid}/builds?order=-buildid&limit=${RECENT}`, 'builds'),
-      get('builders?field=builderid&field=name', 'builders'),
+      getAll('builders?field=builderid&field=name', 'builders'),
     ]);
     const names = new Map(builders.map((b) => [b.builderid, b.name]));
     for (const b of builds) b.buildername = names.get(b.builderid);
