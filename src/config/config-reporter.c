@@ -29,6 +29,8 @@ static const struct config_reporter_kind_desc {
 } config_reporter_kinds[] = {
 	{"email", CONFIG_REPORTER_EMAIL, config_reporter_email_keys, config_reporter_email,
 	 config_reporter_email_release},
+	{"irc", CONFIG_REPORTER_IRC, config_reporter_irc_keys, config_reporter_irc,
+	 config_reporter_irc_release},
 };
 
 static const char *const config_reporter_common_keys[] = {
@@ -189,7 +191,8 @@ static int config_reporter_decl(lua_State *L)
 		if (!strcmp(kname, config_reporter_kinds[i].name))
 			kd = &config_reporter_kinds[i];
 	if (!kd)
-		return config_raise(L, "reporter: unknown kind '%.60s' (known: \"email\")", kname);
+		return config_raise(L, "reporter: unknown kind '%.60s' (known: \"email\", \"irc\")",
+				    kname);
 	lua_pop(L, 1);
 
 	const char *name = dsl_opt_name(L, 1, "reporter", "name");

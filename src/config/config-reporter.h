@@ -23,6 +23,10 @@ void config_reporter_email_release(struct config_reporter *r);
 /* The keys email takes besides the common ones (NULL-terminated). */
 extern const char *const config_reporter_email_keys[];
 
+void config_reporter_irc(lua_State *L, const char *what, struct config_reporter *r);
+void config_reporter_irc_release(struct config_reporter *r);
+extern const char *const config_reporter_irc_keys[];
+
 /* Checks an e-mail address (local@domain, printable ASCII, no <>, spaces
  * or quotes, at most 254 bytes); raises naming what and key. */
 void config_reporter_check_address(lua_State *L, const char *what, const char *key, const char *s,

@@ -767,7 +767,7 @@ int config_call_prioritize(struct config *cfg, const struct config_dispatch_buil
 /* ==== end of dispatch hooks ===================================================== */
 
 /* ==== reporters (config-reporter*.c; the senders: master/reporters/) ========== */
-enum config_reporter_kind { CONFIG_REPORTER_EMAIL };
+enum config_reporter_kind { CONFIG_REPORTER_EMAIL, CONFIG_REPORTER_IRC };
 
 /* The result modes of a filter (flags): which finished builds are reported. */
 enum config_report_mode {
@@ -812,6 +812,19 @@ struct config_reporter_email {
 	char *subject;       /* owned: prefix of the subject, default "[kiln]" */
 };
 
+/* reporter { kind = "irc", ... } (config-reporter-irc.c) */
+struct config_reporter_irc {
+	char *host;      /* owned */
+	int port;        /* default 6667 */
+	char *nick;      /* owned */
+	char **channels; /* owned: "#ci" */
+	size_t nchannels;
+	char *password;   /* owned: the server's PASS, from secret(...), NULL: none */
+	double rate;      /* lines per second sent (default 1) */
+	int burst;        /* lines sent at once after a quiet spell (default 4) */
+	bool allow_force; /* "NICK: force BUILDER" and "stop" (default false) */
+};
+
 struct config_reporter {
 	enum config_reporter_kind kind;
 	char *name; /* owned: unique among reporters; default the kind's name */
@@ -824,6 +837,7 @@ struct config_reporter {
 	unsigned attempts;                  /* tries of a message, the first included */
 	double backoff;                     /* seconds before the second attempt (doubles) */
 	struct config_reporter_email email; /* kind EMAIL */
+	struct config_reporter_irc irc;     /* kind IRC */
 };
 const char *config_report_mode_name(enum config_report_mode mode);
 /* ==== end of reporters ========================================================== */

@@ -22,9 +22,11 @@
 #include <uv.h>
 
 extern const struct reporter_kind reporter_kind_email;
+extern const struct reporter_kind reporter_kind_irc;
 
 static const struct reporter_kind *const reporter_kinds[] = {
 	&reporter_kind_email,
+	&reporter_kind_irc,
 };
 
 struct reporters {
