@@ -2,7 +2,8 @@
 """A small IRC client for t1220: joins CHANNEL on the ngircd whose port is
 in PORT_FILE, appends every line it receives to LOG, and says in CHANNEL
 each new line appended to SAY (lines written while disconnected are said
-after the next join).  Reconnects when the server goes away.  Runs until
+after the next join); LOG.t has the same lines, each after the time it
+was received (seconds, monotonic clock).  Reconnects when the server goes away.  Runs until
 killed.
 
 usage: irc-client.py PORT_FILE LOG SAY NICK CHANNEL
@@ -15,11 +16,13 @@ import time
 
 port_file, log_path, say_path, nick, channel = sys.argv[1:6]
 log = open(log_path, "a", buffering=1)
+tlog = open(log_path + ".t", "a", buffering=1)
 said = 0  # bytes of SAY already sent
 
 
 def note(s):
     log.write(s + "\n")
+    tlog.write("%.3f %s\n" % (time.monotonic(), s))
 
 
 while True:

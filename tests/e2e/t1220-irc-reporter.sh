@@ -104,7 +104,7 @@ single_branch { name = "main", builders = { "hello" }, change_filter = { branch 
 force_scheduler { name = "force", builders = { "hello" } }
 reporter { kind = "irc", name = "chat", host = "127.0.0.1", port = $IPORT, nick = "kiln",
   channels = { "#ci" }, notify = { "failing", "passing" }, allow_force = true,
-  rate = 2, burst = 3, queue = { backoff = 0.5, timeout = 5 } }
+  rate = 1, burst = 2, queue = { backoff = 0.5, timeout = 5 } }
 LUA
 printf 'w1-pass-%s' "$$" > "$M/secrets/w1"
 printf 'hook-%s' "$$" > "$M/secrets/hook"
@@ -151,6 +151,23 @@ check "and build 3 runs to its end" wait_for 60 build_done 3
 check "announced: build #3 success" wait_for 20 said "PRIVMSG #ci :hello: build #3 success"
 check "no line the bot sent was over 512 bytes" sh -c \
     "! awk '/^RECV :kiln_!/ && length(\$0) - 5 > 510' '$TRASH/client.log' | grep -q ."
+
+echo "kiln: i am ann" >> "$TRASH/say"
+check "i am: says nothing is stored" wait_for 20 said \
+    "PRIVMSG #ci :i am: not supported: Kiln stores no IRC identities (nothing was saved)"
+echo "kiln: stop hello" >> "$TRASH/say"
+check "stop with nothing running" wait_for 20 said "PRIVMSG #ci :hello: 0 running builds stopped"
+
+# the rate limit: 8 answers at once leave at 1 line/s after a burst of 2
+# (ngircd alone would pass them at about 3 lines/s)
+for i in 1 2 3 4 5 6 7 8; do echo "kiln: help $i"; done >> "$TRASH/say"
+helps() { grep -c "^RECV :kiln_!.* PRIVMSG #ci :commands:" "$TRASH/client.log"; }
+check "the 8 answers arrive" wait_for 30 sh -c "[ \$(grep -c '^RECV :kiln_!.* PRIVMSG #ci :commands:' '$TRASH/client.log') = 9 ]"
+span=$(grep "^[0-9.]* RECV :kiln_!.* PRIVMSG #ci :commands:" "$TRASH/client.log.t" | tail -n 8 |
+    awk 'NR == 1 {a = $1} {b = $1} END {printf "%.2f", b - a}')
+diag "8 answers took ${span}s from the first to the last"
+check "the 8 answers are spread by the rate limit (>= 5 s)" \
+    /usr/bin/python3 -c "import sys; sys.exit(0 if $span >= 5 else 1)"
 
 # notify off: no announcement for build 4
 echo "kiln: notify off" >> "$TRASH/say"

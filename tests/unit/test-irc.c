@@ -1,12 +1,17 @@
 /*
  * The IRC reporter's pure pieces (src/master/reporters/irc-proto.c): the
  * line parser, the nick of a prefix, commands addressed to the bot, the
- * 512-byte line builder and the token-bucket rate limiter.
+ * 512-byte line builder and the token-bucket rate limiter; and what
+ * reporter { kind = "irc" } copies (src/config/config-reporter-irc.c) with
+ * its errors.
  */
 #include "tap.h"
+#include "config-test.h"
+#include "config/config.h"
 #include "master/reporters/irc.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int parse(const char *s, struct irc_msg *m)
@@ -138,8 +143,85 @@ TEST(bucket)
 	CHECK(!irc_bucket_take(&b, 30000));
 }
 
+#define W "worker { name = \"w1\", password = secret(\"pw\") }\n"
+#define B                                                                                          \
+	"builder { name = \"app\", workers = { \"w1\" }, steps = { shell { command = \"make\" } "  \
+	"} }\n"
+
+TEST(config)
+{
+	setenv("KILN_SECRET_PW", "x", 1);
+	setenv("KILN_SECRET_IRC", "hunter2", 1);
+	struct config *cfg = CONFIG_TEST_LOAD_OK(
+		W B
+		"reporter { kind = \"irc\", host = \"irc.example.org\", channels = \"#ci\" }\n"
+		"reporter { kind = \"irc\", name = \"chat\", host = \"127.0.0.1\", port = 6697,\n"
+		"  nick = \"ci-bot\", channels = { \"#a\", \"&b\" }, password = secret(\"irc\"),\n"
+		"  notify = { \"failing\", \"passing\" }, builders = { \"app\" }, rate = 0.5,\n"
+		"  burst = 2, allow_force = true }\n");
+	if (!cfg)
+		return;
+	CHECK_INT(cfg->nreporters, 2);
+	const struct config_reporter *r = &cfg->reporter[0];
+	CHECK_INT(r->kind, CONFIG_REPORTER_IRC);
+	CHECK_STR(r->name, "irc");
+	CHECK_STR(r->irc.host, "irc.example.org");
+	CHECK_INT(r->irc.port, 6667);
+	CHECK_STR(r->irc.nick, "kiln");
+	CHECK_INT(r->irc.nchannels, 1);
+	CHECK_STR(r->irc.channels[0], "#ci");
+	CHECK(r->irc.password == NULL);
+	CHECK(r->irc.rate == 1);
+	CHECK_INT(r->irc.burst, 4);
+	CHECK(!r->irc.allow_force);
+	CHECK_INT(r->filter.modes, CONFIG_REPORT_FAILING);
+	r = &cfg->reporter[1];
+	CHECK_STR(r->name, "chat");
+	CHECK_INT(r->irc.port, 6697);
+	CHECK_STR(r->irc.nick, "ci-bot");
+	CHECK_INT(r->irc.nchannels, 2);
+	CHECK_STR(r->irc.channels[1], "&b");
+	CHECK_STR(r->irc.password, "hunter2");
+	CHECK(r->irc.rate == 0.5);
+	CHECK_INT(r->irc.burst, 2);
+	CHECK(r->irc.allow_force);
+	CHECK_INT(r->filter.modes, CONFIG_REPORT_FAILING | CONFIG_REPORT_PASSING);
+	CHECK_INT(r->filter.nbuilders, 1);
+	config_free(cfg);
+
+#define R "reporter { kind = \"irc\", "
+	CHECK_ERR(W B R "channels = \"#ci\" }",
+		  "master.lua:3: reporter 'irc': 'host' is required: host = \"irc.example.org\"");
+	CHECK_ERR(W B R "host = \"a b\", channels = \"#ci\" }",
+		  "master.lua:3: reporter 'irc': 'host' must be a host name or a numeric address "
+		  "(letters, digits, '.', '-', '_', ':'), got 'a b'");
+	CHECK_ERR_HAS(W B R "host = \"h\", channels = { \"#a b\" } }",
+		      "master.lua:3: reporter 'irc': channels[1] must be a channel name");
+	CHECK_ERR_HAS(W B R "host = \"h\", channels = { } }",
+		      "master.lua:3: reporter 'irc': 'channels' must list 1 to 16 channels");
+	CHECK_ERR_HAS(W B R "host = \"h\", channels = \"#ci\", nick = \"a b\" }",
+		      "master.lua:3: reporter 'irc': 'nick' must be an IRC nick");
+	CHECK_ERR_HAS(W B R "host = \"h\", channels = \"#ci\", port = 0 }", "'port'");
+	CHECK_ERR(W B R "host = \"h\", channels = \"#ci\", password = \"p\" }",
+		  "master.lua:3: reporter 'irc': 'password' must come from secret(...): "
+		  "password = secret(\"irc\")");
+	CHECK_ERR(W B R "host = \"h\", channels = \"#ci\", notify = \"all\", mode = \"all\" }",
+		  "master.lua:3: reporter 'irc': give 'notify' or 'mode', not both (they are the "
+		  "same filter)");
+	CHECK_ERR_HAS(W B R "host = \"h\", channels = \"#ci\", notify = { \"often\" } }",
+		      "reporter 'irc': 'notify': unknown mode 'often'");
+	CHECK_ERR(W B R "host = \"h\", channels = \"#ci\", rate = 0 }",
+		  "master.lua:3: reporter 'irc': 'rate' must be more than 0 and at most 100 lines "
+		  "per second");
+	CHECK_ERR_HAS(W B R "host = \"h\", channels = \"#ci\", burst = 0 }", "'burst'");
+	CHECK_ERR_HAS(W B R "host = \"h\", channels = \"#ci\", colour = true }",
+		      "unknown key 'colour'");
+#undef R
+}
+
 int main(void)
 {
+	RUN(config);
 	RUN(parse);
 	RUN(prefix_and_addressed);
 	RUN(format);
