@@ -5,7 +5,8 @@
 # a passing one, gets answers to "kiln: help", "kiln: status", "kiln: last
 # hello" and "kiln: force hello" (which starts a build); then ngircd is
 # killed and started again: the bot reconnects and rejoins, and the API
-# answers promptly all along.  Also: checkconfig's errors for bad keys, and
+# answers promptly all along, as it does while another reporter's server
+# accepts and never answers (registration times out, retried).  Also: checkconfig's errors for bad keys, and
 # a nick already taken (the bot takes the alternative).
 . "$(dirname "$0")/lib.sh"
 require_cmd curl ngircd
@@ -89,6 +90,20 @@ check "a client holds the nick kiln" wait_for 20 grep -q JOINED "$TRASH/hold.log
 e2e_track $!
 check "the watcher joins #ci" wait_for 20 grep -q JOINED "$TRASH/client.log"
 
+# a server that accepts connections and never says a word
+/usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+conns = []
+while True:
+    c, _ = s.accept(); conns.append(c)
+' "$TRASH/silent.port" &
+e2e_track $!
+check "a silent server listens" wait_for 20 test -s "$TRASH/silent.port"
+SPORT=$(cat "$TRASH/silent.port")
+
 M=$TRASH/master
 echo 1 > "$TRASH/rc"
 new_master "$M" <<LUA
@@ -105,6 +120,8 @@ force_scheduler { name = "force", builders = { "hello" } }
 reporter { kind = "irc", name = "chat", host = "127.0.0.1", port = $IPORT, nick = "kiln",
   channels = { "#ci" }, notify = { "failing", "passing" }, allow_force = true,
   rate = 1, burst = 2, queue = { backoff = 0.5, timeout = 5 } }
+reporter { kind = "irc", name = "silent", host = "127.0.0.1", port = $SPORT,
+  channels = { "#ci" }, queue = { backoff = 0.5, timeout = 1 } }
 LUA
 printf 'w1-pass-%s' "$$" > "$M/secrets/w1"
 printf 'hook-%s' "$$" > "$M/secrets/hook"
@@ -113,6 +130,9 @@ check "master starts" start_master "$M"
 check "the bot takes the alternative nick and joins #ci" wait_for 20 sh -c \
     "grep -q \"registered as kiln_\" '$M/master.log' && grep -q 'joined #ci' '$M/master.log'"
 check "the watcher sees it join" wait_for 10 grep -q "^RECV :kiln_!.* JOIN :\?#ci" "$TRASH/client.log"
+check "the silent server: registration times out, and the bot tries again" wait_for 20 sh -c \
+    "grep -q \"reporter 'silent': disconnected from 127.0.0.1:$SPORT: registration timed out\" '$M/master.log' &&
+     grep -q \"reporter 'silent': reconnecting in\" '$M/master.log'"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
 check "worker attaches" wait_for 20 worker_connected w1
 BID=$(api builders/hello | jpy 'd["builders"][0]["builderid"]')

@@ -16,6 +16,8 @@
  *   JOIN and PONG lines go at once.  Every line is at most 512 bytes with its
  *   CRLF (irc_format).  Unsent bytes in the socket above 64 KiB: the
  *   connection is dropped (the server does not read).
+ * - Commands are ignored while the queue is half full (a flood of commands
+ *   never pushes announcements out).
  * - Incoming lines are capped (IRC_MAX_IN_LINE); a longer one is skipped.
  * - Nick in use (433, 432, 436) while registering: NICK_, then NICK2, NICK3...
  */
@@ -79,7 +81,7 @@ struct irc {
 
 	struct irc_line *head, *tail; /* PRIVMSGs waiting */
 	size_t nq, qbytes;
-	uint64_t dropped;
+	uint64_t dropped, ignored;
 	struct irc_bucket bucket;
 };
 
@@ -647,6 +649,16 @@ static void irc_command(struct irc *irc, const char *who, const char *target, co
 {
 	int ch = irc_channel_index(irc, target);
 	const char *to = ch >= 0 ? target : who;
+	/* a flood of commands must not push the announcements out of the
+	 * queue: past half of it, commands are ignored */
+	size_t half = irc->r->cfg->max_messages / 2;
+	if (irc->nq >= (half ? half : 1)) {
+		if (irc->ignored++ % 100 == 0)
+			log_warn("reporter '%s': queue half full: ignored a command from %s "
+				 "(%" PRIu64 " so far)",
+				 irc->r->cfg->name, who, irc->ignored);
+		return;
+	}
 	char word[32], arg[128];
 	word[0] = arg[0] = '\0';
 	if (sscanf(cmd, "%31s %127s", word, arg) < 1)
