@@ -1,4 +1,5 @@
 #!/bin/bash
+# asan-too
 # The IRC reporter (issue 12) against a real IRC server (ngircd, Debian's
 # package) on loopback, with a real master and kiln-worker: a Python client
 # in #ci sees the announcements of a failing build (with its blamelist) and
