@@ -213,9 +213,11 @@ check "the API answers within 0.5 s while the server is down" \
 check "the bot retries with backoff" wait_for 20 sh -c \
     "[ \$(grep -c \"reporter 'chat': reconnecting in\" '$M/master.log') -ge 2 ]"
 joins=$(grep -c 'joined #ci' "$M/master.log")
+t0=$(date +%s%N)
 KEEP_PORT=1 check "ngircd starts again on the same port" start_ngircd
-check "the bot reconnects and rejoins #ci" wait_for 30 sh -c \
+check "the bot reconnects and rejoins #ci" wait_for 40 sh -c \
     "[ \$(grep -c 'joined #ci' '$M/master.log') -gt $joins ]"
+diag "rejoined $(( ($(date +%s%N) - t0) / 1000000 )) ms after ngircd was started again"
 check "the watcher is back in #ci" wait_for 20 sh -c "[ \$(grep -c JOINED '$TRASH/client.log') -ge 2 ]"
 echo "kiln: last hello" >> "$TRASH/say"
 check "the bot answers after the restart" wait_for 30 said "PRIVMSG #ci :hello: last build #4 success"
