@@ -94,7 +94,7 @@ check "force without a token still works (no logins yet)" [ "$(status /api/v2/fo
 "$KILN" token list --token "$AD" > "$TRASH/list.txt" 2>&1; rc=$?
 check "list: exit 0" [ "$rc" = 0 ]
 check "list: the tokens, their scopes and states" sh -c "grep -Eq '^1 +ci +- +sendchange .* active\$' '$TRASH/list.txt' && grep -Eq '^2 +forcer +- +force,stop ' '$TRASH/list.txt'"
-check "list: last used set for the used ones" sh -c "! grep -E '^1 ' '$TRASH/list.txt' | grep -q ' - +- +active'"
+check "last_used_at: set for the used tokens, null for the unused one" [ "$(curl -s -H "Authorization: Bearer $AD" "$URL/api/v2/tokens" | jpy '[t["last_used_at"] is not None for t in d["tokens"]]')" = '[true, true, true, false]' ]
 out=$("$KILN" token revoke 1 --token "$AD" 2>&1); rc=$?
 check "revoke: exit 0 ($out)" sh -c "[ $rc = 0 ] && [ '$out' = 'revoked token 1' ]"
 check "revoke again: already" [ "$("$KILN" token revoke 1 --token "$AD" 2>&1)" = "already revoked token 1" ]
