@@ -121,5 +121,5 @@ for t in "$SC" "$FO" "$AD" "$VI"; do
 done
 check "master.log names the refusals" grep -q "API token refused for .*was revoked" "$M/master.log"
 
-stop_pid "$MASTER_PID"
+check "master stops cleanly" stop_pid "$MASTER_PID"
 done_testing
