@@ -73,5 +73,7 @@ extern const struct cmd cmd_sendchange;
 extern const struct cmd cmd_artifacts; /* cmd-artifacts.c */
 extern const struct cmd cmd_artifact;
 extern const struct cmd cmd_user; /* cmd-users.c (slice "users") */
+/* cmd-token.c (slice "tokens") */
+extern const struct cmd cmd_token;
 
 #endif

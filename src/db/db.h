@@ -719,4 +719,61 @@ int db_build_interested_users(struct db *db, int64_t buildid, const char *const 
 			      size_t nextras, int64_t **ret_uids, size_t *ret_n);
 /* ==== end of users ================================================================== */
 
+/* ==== API tokens (db-sqlite-tokens.c, slice "tokens") ============================== */
+/* Scoped, revocable API tokens (docs/AUTH.md): 32 random bytes shown once
+ * as "kiln_" + base64url (48 characters); only their SHA-256 is stored. */
+#define DB_TOKEN_PREFIX "kiln_"
+#define DB_TOKEN_TEXT_LEN 48 /* "kiln_" + 43 base64url characters */
+#define DB_TOKEN_HASH_BYTES 32
+#define DB_TOKEN_NAME_MAX 128 /* bytes of a token's name */
+#define DB_TOKENS_MAX 10000   /* tokens kept (revoked ones count) */
+
+enum db_token_scope {
+	DB_SCOPE_FORCE = 1u << 0,
+	DB_SCOPE_STOP = 1u << 1,
+	DB_SCOPE_CANCEL = 1u << 2,
+	DB_SCOPE_SENDCHANGE = 1u << 3,
+	DB_SCOPE_TRY = 1u << 4,
+	DB_SCOPE_PUSH = 1u << 5,
+	DB_SCOPE_ADMIN = 1u << 6,
+	DB_SCOPE_VIEW = 1u << 7,
+};
+
+struct db_token {
+	int64_t id, uid; /* uid 0: no user */
+	char name[DB_TOKEN_NAME_MAX + 1];
+	unsigned scopes;                                          /* DB_SCOPE_* */
+	int64_t created_at, last_used_at, revoked_at, expires_at; /* 0: never / none */
+};
+
+/* "force,sendchange" -> bits; -EINVAL (*ret_bad: the unknown name's
+ * start, or NULL for an empty list) on an unknown or empty list. */
+int db_token_scopes_parse(const char *text, unsigned *ret, const char **ret_bad);
+/* bits -> "force,sendchange" into out (at most n bytes, always terminated). */
+void db_token_scopes_format(unsigned scopes, char *out, size_t n);
+/* A new token: out gets its text (DB_TOKEN_TEXT_LEN + 1 bytes), hash its
+ * SHA-256.  libsodium must be initialised. */
+void db_token_generate(char out[DB_TOKEN_TEXT_LEN + 1], unsigned char hash[DB_TOKEN_HASH_BYTES]);
+/* Stores a token by its hash.  uid 0: no user (else KILN_ENOTFOUND if no
+ * such user); expires_at 0: never.  -EINVAL (db_errmsg says why) for a bad
+ * name or no scopes, -ENOSPC past DB_TOKENS_MAX. */
+int db_token_add(struct db *db, int64_t uid, const char *name,
+		 const unsigned char hash[DB_TOKEN_HASH_BYTES], unsigned scopes, int64_t now,
+		 int64_t expires_at, int64_t *ret_id);
+/* Revokes token id: 1, or 0 if it was already revoked; KILN_ENOTFOUND. */
+int db_token_revoke(struct db *db, int64_t id, int64_t now);
+/* Every token, by id (*ret malloc'd, NULL when none); never their hashes. */
+int db_token_list(struct db *db, struct db_token **ret, size_t *ret_n);
+/*
+ * Verifies a presented token (the text after "Bearer "): finds it by its
+ * SHA-256 (compared in constant time), checks it is not revoked nor
+ * expired and holds every scope of need.  0 and *ret (may be NULL) when
+ * valid; KILN_EAUTH (unknown, malformed, revoked, expired: HTTP 401) or
+ * -EPERM (a scope missing: 403), db_errmsg saying which without the
+ * token.  Updates last_used_at at most once a minute per token.
+ */
+int db_token_verify(struct db *db, const char *token, unsigned need, int64_t now,
+		    struct db_token *ret);
+/* ==== end of API tokens ============================================================= */
+
 #endif

@@ -16,6 +16,7 @@ static const struct cmd *const cmds[] = {
 	&cmd_builds, &cmd_logs,          &cmd_workers,     &cmd_stop_build,
 	&cmd_try,    &cmd_sendchange,    &cmd_artifacts,   &cmd_artifact, /* slice "artcli" */
 	&cmd_user,                                                        /* slice "users" */
+	&cmd_token,                                                       /* slice "tokens" */
 };
 
 static void kiln_usage(FILE *f)

@@ -7,6 +7,7 @@
 #define LOG_SUBSYS "api"
 
 #include "master/api-int.h"
+#include "master/apitoken.h" /* slice "tokens" */
 #include "master/master.h"
 
 #include "common/buf.h"
@@ -244,6 +245,9 @@ static const struct api_route api_routes[] = {
 	 "/users/n:uid,/users/i:identifier"},
 	{"changes/#/users", api_change_users_get, NULL, {"changeid"}, EP_CHANGE},
 	{"builds/#/users", api_build_users_get, NULL, {"buildid"}, EP_BUILD},
+	/* API tokens (api-tokens.c, slice "tokens"): Kiln's */
+	{"tokens", api_tokens_get, api_tokens_rpc, {NULL}, "/tokens"},
+	{"tokens/#", api_not_found, api_token_rpc, {"tokenid"}, "/tokens/n:tokenid"},
 };
 
 bool api_is_num(const char *s);
@@ -984,7 +988,7 @@ static void api_handle_post(struct api_ctx *ctx, const struct api_route *rt, boo
 		char *msg = xasprintf("action: %s is not supported", rpc.method);
 		api_rpc_reply_error(ctx, 501, rpc.id, -32601, msg);
 		free(msg);
-	} else {
+	} else if (apitoken_rpc_gate(ctx, &rpc) == 0) { /* a presented API token (slice "tokens") */
 		rt->rpc(ctx, &rpc);
 	}
 	api_rpc_release(&rpc);

@@ -27,6 +27,7 @@
 #include "common/xalloc.h"
 #include "config/config.h"
 #include "db/db.h"
+#include "master/apitoken.h" /* slice "tokens" */
 #include "master/authlimit.h"
 #include "master/changes/poller.h"
 #include "master/http.h"
@@ -115,6 +116,12 @@ static int hook_check_auth(struct http_req *req, const struct hook_dialect *d,
 	int n;
 	switch (d->auth) {
 	case AUTH_TOKEN:
+		/* an API token with the sendchange scope, besides the shared token */
+		if ((n = apitoken_check(req, DB_SCOPE_SENDCHANGE, NULL, v, sizeof(v))) != 0) {
+			if (n < 0)
+				hook_reply(req, n == -EPERM ? 403 : 401, "%s\n", v);
+			return n < 0 ? -1 : 0;
+		}
 		if (!h->token)
 			return 0;
 		n = http_req_header(req, "authorization", v, sizeof(v));

@@ -1,0 +1,46 @@
+/*
+ * API tokens at the master's doors (slice "tokens", docs/AUTH.md): the
+ * check of an "Authorization: Bearer kiln_..." header that the change
+ * hooks and the API's control calls use, and /api/v2/tokens (api-tokens.c).
+ */
+#ifndef KILN_MASTER_APITOKEN_H
+#define KILN_MASTER_APITOKEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "db/db.h"
+
+struct http_req;
+struct api_ctx;
+struct api_rpc;
+
+/*
+ * The request's API token, if it presents one ("Authorization: Bearer
+ * kiln_..."): 0 when it presents none (no header, another scheme, or a
+ * bearer value that is not a Kiln token, such as the shared change_hook
+ * token); 1 when it is valid and holds every scope of need (*ret, may be
+ * NULL, filled); KILN_EAUTH (answer 401: unknown, revoked, expired) or
+ * -EPERM (403: a scope missing), with the reason in why (never the token).
+ * Refusals are logged with the client's address.
+ */
+int apitoken_check(const struct http_req *req, unsigned need, struct db_token *ret, char *why,
+		   size_t whylen);
+
+/* Is the request's bearer value equal to secret (constant time)? */
+bool apitoken_bearer_is(const struct http_req *req, const char *secret);
+
+/* The scope a JSON-RPC method on the API needs (force, stop, ...; admin
+ * for anything it does not know). */
+unsigned apitoken_method_scope(const char *method);
+
+/* The API's JSON-RPC gate (api.c): 0 to go on, -1 after answering a
+ * presented token's refusal (401/403). */
+int apitoken_rpc_gate(struct api_ctx *ctx, struct api_rpc *rpc);
+
+/* /api/v2/tokens (api-tokens.c) */
+void api_tokens_get(struct api_ctx *ctx);
+void api_tokens_rpc(struct api_ctx *ctx, struct api_rpc *rpc); /* "add" */
+void api_token_rpc(struct api_ctx *ctx, struct api_rpc *rpc);  /* "revoke" */
+
+#endif
