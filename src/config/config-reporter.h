@@ -23,6 +23,13 @@ void config_reporter_email_release(struct config_reporter *r);
 /* The keys email takes besides the common ones (NULL-terminated). */
 extern const char *const config_reporter_email_keys[];
 
+/* kinds http, slack, mattermost, matrix (config-reporter-http.c) */
+void config_reporter_http(lua_State *L, const char *what, struct config_reporter *r);
+void config_reporter_http_release(struct config_reporter *r);
+extern const char *const config_reporter_http_keys[];
+extern const char *const config_reporter_webhook_keys[];
+extern const char *const config_reporter_matrix_keys[];
+
 /* Checks an e-mail address (local@domain, printable ASCII, no <>, spaces
  * or quotes, at most 254 bytes); raises naming what and key. */
 void config_reporter_check_address(lua_State *L, const char *what, const char *key, const char *s,
