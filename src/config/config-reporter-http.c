@@ -44,6 +44,17 @@ static bool config_http_url_ok(const char *s, size_t len)
 	return true;
 }
 
+/* A secret's value that may stand in for a URL: one word. */
+static bool config_http_token_ok(const char *s, size_t len)
+{
+	if (len == 0 || len > CONFIG_HTTP_MAX_URL || strlen(s) != len)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] == 0x7f)
+			return false;
+	return true;
+}
+
 /* t[key]: a string or a secret(...); *ret_secret says which.  NULL if absent. */
 static const char *config_http_string_or_secret(lua_State *L, int t, const char *what,
 						const char *key, bool *ret_secret, size_t *ret_len)
@@ -224,7 +235,9 @@ void config_reporter_http(lua_State *L, const char *what, struct config_reporter
 				     "%s: 'url' must come from secret(...): an incoming webhook's "
 				     "URL is its credential (url = secret(\"webhook\"))",
 				     what);
-		if (!config_http_url_ok(url, len))
+		/* http(s) is checked when the reporter starts (http.c): checkconfig
+		 * may run with stand-in secrets */
+		if (!config_http_url_ok(url, len) && !config_http_token_ok(url, len))
 			config_raise(
 				L,
 				"%s: 'url' (a secret) must be an http:// or https:// URL of at "

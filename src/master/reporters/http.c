@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -471,6 +472,14 @@ out:
 static int http_start(struct reporter *r, struct curl_uv *cu)
 {
 	const struct config_reporter *rc = r->cfg;
+	const char *u = rc->http.url;
+	if (strncasecmp(u, "http://", 7) && strncasecmp(u, "https://", 8)) {
+		/* a secret's value (config-reporter-http.c): never shown */
+		log_error("reporter '%s': its URL (from secret(...)) is not an http:// or "
+			  "https:// URL",
+			  rc->name);
+		return -EINVAL;
+	}
 	struct http_rep *hr = xcalloc(1, sizeof(*hr));
 	hr->r = r;
 	char name[300];
