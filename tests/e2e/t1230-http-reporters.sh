@@ -45,7 +45,8 @@ http = { listen = "127.0.0.1:0" }
 workers_listen = "127.0.0.1:0"
 worker { name = "w1", password = secret("w1") }
 builder { name = "app", workers = { "w1" }, tags = { "release" }, steps = {
-  shell { name = "make test", command = { "sh", "-c", "exit \$(cat '$TRASH/rc')" } },
+  shell { name = "make test", env = { TOK = secret("tok") },
+    command = { "sh", "-c", "exit \$(cat '$TRASH/rc')" } },
 } }
 force_scheduler { name = "force", builders = { "app" } }
 reporter { kind = "http", name = "push", mode = "all", url = "http://127.0.0.1:$P/push/kiln",
@@ -64,8 +65,12 @@ printf 'Bearer push-auth-%s' "$$" > "$M/secrets/push_auth"
 printf 'http://127.0.0.1:%s/services/T0/B0/slack-tok-%s' "$P" "$$" > "$M/secrets/slack"
 printf 'http://127.0.0.1:%s/hooks/mm-tok-%s' "$P" "$$" > "$M/secrets/mm"
 printf 'syt-matrix-tok-%s' "$$" > "$M/secrets/matrix"
+printf 's3cr3t-value-%s' "$$" > "$M/secrets/tok"
 check "checkconfig accepts the reporters" "$KILN" checkconfig "$M"
+# debug level: the listener's time per build is logged, and more lines may leak
+export KILN_LOG=debug
 check "master starts" start_master "$M"
+unset KILN_LOG
 check "the reporters are ready" wait_for 10 grep -q "reporter 'room' (matrix) ready" "$M/master.log"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
 check "worker attaches" wait_for 20 worker_connected w1
@@ -77,7 +82,8 @@ force app >/dev/null
 check "build 1 (failure) completes" wait_for 60 build_done 1
 check "its four messages are delivered (after the retries)" wait_for 30 delivered 1 4
 echo 0 > "$TRASH/rc"
-force app >/dev/null
+# build 2 on a branch named like a secret: masked in every body, before signing
+rpc forceschedulers/force "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"force\",\"params\":{\"builderNames\":[\"app\"],\"branch\":\"s3cr3t-value-$$\"}}" >/dev/null
 check "build 2 (success) completes" wait_for 60 build_done 2
 check "its three messages are delivered (slack: failing only)" wait_for 30 delivered 2 3
 BID=$(api builders/app | jpy 'd["builders"][0]["builderid"]')
@@ -120,6 +126,8 @@ for r, n, res in ((push[1], 1, 2), (push[2], 2, 0)):
     assert b["url"] == url(n) and b["complete"] is True and b["blamelist"] == [], b
     assert b["builderid"] == int(bid) and isinstance(b["buildid"], int), b
     assert b["prev_results"] == (None if n == 1 else 2), b
+    if n == 2:
+        assert b["branch"] == "<secret>" and b["properties"]["branch"][0] == "<secret>", b
     for k in ("started_at", "complete_at", "state_string", "properties", "workerid"):
         assert k in b, (k, b)
 
@@ -142,7 +150,8 @@ mm = of("/hooks/")
 assert [r["status"] for r in mm] == [200, 200], mm
 texts = [json.loads(r["body"])["text"] for r in mm]
 assert texts[0].startswith("Kiln: [app #1](%s) failure" % url(1)), texts
-assert texts[1].startswith("Kiln: [app #2](%s) success" % url(2)), texts
+assert texts[1].startswith("Kiln: [app #2](%s) success (<secret>)" % url(2)), texts
+assert not any("s3cr3t-value-" in r["body"] for r in reqs), "a secret in a body"
 assert all(r["path"] == "/hooks/mm-tok-" + pid for r in mm)
 
 # matrix: PUT, 500 then 200 on the same transaction, a new one for build 2
@@ -164,7 +173,8 @@ PY
 rc=$?
 sed 's/^/# /' "$TRASH/check.out"
 check "the requests are exactly the expected ones (methods, paths, headers, bodies, signature, retries)" [ $rc = 0 ]
-for s in "slack-tok-$$" "mm-tok-$$" "syt-matrix-tok-$$" "hmac-key-$$" "push-auth-$$"; do
+grep -o 'reporters took [0-9]* us' "$M/master.log" | sed 's/^/# listener: /'
+for s in "s3cr3t-value-$$" "slack-tok-$$" "mm-tok-$$" "syt-matrix-tok-$$" "hmac-key-$$" "push-auth-$$"; do
     check "master.log never shows the secret ${s%-$$}" sh -c "! grep -q '$s' '$M/master.log'"
 done
 stop_pid "$MASTER_PID"
