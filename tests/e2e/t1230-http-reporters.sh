@@ -179,4 +179,20 @@ for s in "s3cr3t-value-$$" "slack-tok-$$" "mm-tok-$$" "syt-matrix-tok-$$" "hmac-
 done
 stop_pid "$MASTER_PID"
 check "the master stops cleanly" [ $? = 0 ]
+
+# a webhook secret that is not an http(s) URL: checkconfig cannot know (it
+# may run with stand-in secrets), the master refuses to start, never showing it
+N=$TRASH/badurl
+new_master "$N" <<'LUA'
+http = { listen = "127.0.0.1:0" }
+workers_listen = "127.0.0.1:0"
+reporter { kind = "slack", name = "team", url = secret("slack") }
+LUA
+printf 'ftp-not-a-webhook-%s' "$$" > "$N/secrets/slack"
+timeout 20 "$KILN" master -d "$N" 2>>"$N/master.log"
+rc=$?
+check "the master does not start (exit $rc)" sh -c "[ $rc != 0 ] && [ $rc != 124 ]"
+check "it names the reporter and the problem" grep -q \
+    "reporter 'team': its URL (from secret(...)) is not an http:// or https:// URL" "$N/master.log"
+check "without showing the secret" sh -c "! grep -q 'not-a-webhook' '$N/master.log'"
 done_testing
