@@ -452,7 +452,8 @@ static void http_build_finished(struct reporter *r, const struct report_build *r
 	int rc = http_reporter_body(r->cfg, rb, row, &body);
 	json_decref(row);
 	if (rc < 0) {
-		log_warn("build=%lld: reporter '%s': message over %u bytes: not sent",
+		log_warn("build=%lld: reporter '%s': cannot compose the message (over %u bytes, or "
+			 "a field not UTF-8): not sent",
 			 (long long)rb->buildid, r->cfg->name, HTTP_MAX_BODY);
 		goto out;
 	}
