@@ -102,6 +102,7 @@ def of(prefix):
 url = lambda n: "http://ci.example.org:8010/builders/%s/builds/%d" % (bid, n)
 for r in reqs:
     assert r["headers"].get("Content-Type") == "application/json", r
+    assert r["headers"].get("User-Agent") == "Kiln" and "Expect" not in r["headers"], r
     assert int(r["headers"]["Content-Length"]) == len(r["body"].encode()), r
     json.loads(r["body"])
 print("requests:", [(r["method"], r["path"].split("/")[1], r["status"]) for r in reqs])

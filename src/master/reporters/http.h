@@ -36,7 +36,7 @@ struct http_msg {
 	size_t len;                          /* of the body */
 	char *url;                           /* owned */
 	char signature[HTTP_SIGNATURE_SIZE]; /* "" when unsigned */
-	size_t reply;                        /* bytes of the response read (capped) */
+	size_t reply;                        /* bytes of the reply's body (discarded) */
 };
 /* A new message for a body of len bytes (signed when cfg has a key); a
  * matrix transaction id is "kiln-BUILDID-" and 16 random hex digits. */
