@@ -220,6 +220,17 @@ void config_reporter_http(lua_State *L, const char *what, struct config_reporter
 				     "%s: 'url' must be an http:// or https:// URL of at most %d "
 				     "bytes without spaces",
 				     what, CONFIG_HTTP_MAX_URL);
+		if (!secret) {
+			/* user:password@ in plain text: a credential in master.lua */
+			const char *auth = strstr(url, "://") + 3;
+			size_t alen = strcspn(auth, "/?#");
+			if (memchr(auth, '@', alen))
+				config_raise(L,
+					     "%s: 'url' holds a login (user:password@): give it "
+					     "as url = secret(\"NAME\"), never plain text in "
+					     "master.lua",
+					     what);
+		}
 		h->url = config_strdup(L, url, len);
 		h->url_secret = secret;
 		h->hmac_key = config_http_secret(L, what, "secret", false, "secret(\"hook-key\")");

@@ -240,6 +240,8 @@ TEST(config_errors)
 		{"reporter { kind = \"http\" }", "'url' is required"},
 		{"reporter { kind = \"http\", url = \"ftp://x/\" }",
 		 "must be an http:// or https://"},
+		{"reporter { kind = \"http\", url = \"https://u:pw@x/h\" }",
+		 "'url' holds a login (user:password@)"},
 		{"reporter { kind = \"http\", url = \"http://x/\", secret = \"plain\" }",
 		 "'secret' must come from secret(...)"},
 		{"reporter { kind = \"http\", url = \"http://x/\", headers = { Authorization = "
