@@ -4,7 +4,7 @@
 # request as DIR/req-NNNN.json (method, path, headers, body, arrival time,
 # the status it answered).  SCRIPT is JSON: {"PATH-PREFIX": [[STATUS,
 # {"Header": "value"}], ...]}: the first requests to a prefix get those
-# answers in turn, later ones 200 {}.
+# answers in turn, later ones 200 {}; a status 0 never answers (60 s).
 #   http-sink.py PORTFILE DIR SCRIPT
 import json, os, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +43,9 @@ class H(BaseHTTPRequestHandler):
             with open(tmp, "w") as f:
                 json.dump(rec, f)
             os.rename(tmp, os.path.join(outdir, "req-%04d.json" % seen["n"]))
+        if status == 0:  # a peer that accepted and never answers
+            time.sleep(60)
+            return
         out = b"{}" if status < 300 else b'{"error":"try later"}'
         self.send_response(status)
         for k, v in headers.items():

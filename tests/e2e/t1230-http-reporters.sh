@@ -32,7 +32,8 @@ check "checkconfig refuses a credential header in plain text" checkconfig_says "
 
 # ---- the services ------------------------------------------------------------
 /usr/bin/python3 "$SINK" "$TRASH/http.port" "$TRASH/req" \
-    '{"/push/": [[500, {}]], "/services/": [[429, {"Retry-After": "2"}]], "/_matrix/": [[500, {}]]}' &
+    '{"/push/": [[500, {}]], "/services/": [[429, {"Retry-After": "2"}]], "/_matrix/": [[500, {}]],
+      "/hang/": [[0, {}], [0, {}]]}' &
 e2e_track $!
 check "the HTTP sink listens" wait_for 20 test -s "$TRASH/http.port"
 P=$(cat "$TRASH/http.port")
@@ -56,6 +57,8 @@ reporter { kind = "http", name = "push", mode = "all", url = "http://127.0.0.1:$
 reporter { kind = "slack", name = "slack", mode = "failing", url = secret("slack"),
   username = "kiln", channel = "#ci", queue = { attempts = 3, backoff = 0.1 } }
 reporter { kind = "mattermost", name = "mm", mode = "all", url = secret("mm") }
+reporter { kind = "http", name = "hang", mode = "failing", url = "http://127.0.0.1:$P/hang/kiln",
+  queue = { timeout = 1, attempts = 2, backoff = 0.2 } }
 reporter { kind = "matrix", name = "room", mode = "all", homeserver = "http://127.0.0.1:$P/",
   room = "!room:example.org", token = secret("matrix"), queue = { attempts = 3, backoff = 0.2 } }
 LUA
@@ -80,7 +83,21 @@ delivered() { [ "$(grep -c "build=$1: reporter '.*': delivered" "$M/master.log")
 
 force app >/dev/null
 check "build 1 (failure) completes" wait_for 60 build_done 1
+# while the "hang" reporter's peer accepted and never answers (1 s per attempt)
+check "the hanging peer got the first attempt" wait_for 10 grep -q '"/hang/kiln"' -r "$TRASH/req"
+worst=0
+for i in 1 2 3 4 5 6 7 8 9 10; do
+    t=$(curl -sS -o /dev/null -w '%{time_total}' --max-time 5 "$URL/api/v2/builders")
+    worst=$(/usr/bin/python3 -c "print(max($worst, $t))")
+done
+diag "worst API answer while a webhook hangs: ${worst}s"
+check "the API answers promptly meanwhile (worst ${worst}s < 0.5s)" \
+    /usr/bin/python3 -c "import sys; sys.exit(0 if $worst < 0.5 else 1)"
 check "its four messages are delivered (after the retries)" wait_for 30 delivered 1 4
+check "the hanging peer: each attempt times out, then the message is dropped" wait_for 20 grep -q \
+    "reporter 'hang': message dropped after 2 attempts: Timeout was reached" "$M/master.log"
+check "and the failure is logged for its build" grep -q \
+    "build=1: reporter 'hang': not delivered: Timeout was reached" "$M/master.log"
 echo 0 > "$TRASH/rc"
 # build 2 on a branch named like a secret: masked in every body, before signing
 rpc forceschedulers/force "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"force\",\"params\":{\"builderNames\":[\"app\"],\"branch\":\"s3cr3t-value-$$\"}}" >/dev/null
@@ -97,6 +114,9 @@ check "the 429's Retry-After: 2 was honoured" grep -q \
 import glob, hashlib, hmac, json, sys
 d, bid, pid, port = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 reqs = [json.load(open(p)) for p in sorted(glob.glob(d + "/req-*.json"))]
+hang = [r for r in reqs if r["path"] == "/hang/kiln"]
+assert len(hang) == 2 and hang[0]["body"] == hang[1]["body"], hang  # two attempts, build 1 only
+reqs = [r for r in reqs if r["path"] != "/hang/kiln"]
 def of(prefix):
     return sorted([r for r in reqs if r["path"].startswith(prefix)], key=lambda r: r["time"])
 url = lambda n: "http://ci.example.org:8010/builders/%s/builds/%d" % (bid, n)
