@@ -31,6 +31,14 @@ static const struct config_reporter_kind_desc {
 	 config_reporter_email_release},
 	{"irc", CONFIG_REPORTER_IRC, config_reporter_irc_keys, config_reporter_irc,
 	 config_reporter_irc_release},
+	{"http", CONFIG_REPORTER_HTTP, config_reporter_http_keys, config_reporter_http,
+	 config_reporter_http_release},
+	{"slack", CONFIG_REPORTER_SLACK, config_reporter_webhook_keys, config_reporter_http,
+	 config_reporter_http_release},
+	{"mattermost", CONFIG_REPORTER_MATTERMOST, config_reporter_webhook_keys,
+	 config_reporter_http, config_reporter_http_release},
+	{"matrix", CONFIG_REPORTER_MATRIX, config_reporter_matrix_keys, config_reporter_http,
+	 config_reporter_http_release},
 };
 
 static const char *const config_reporter_common_keys[] = {
@@ -191,7 +199,9 @@ static int config_reporter_decl(lua_State *L)
 		if (!strcmp(kname, config_reporter_kinds[i].name))
 			kd = &config_reporter_kinds[i];
 	if (!kd)
-		return config_raise(L, "reporter: unknown kind '%.60s' (known: \"email\", \"irc\")",
+		return config_raise(L,
+				    "reporter: unknown kind '%.60s' (known: \"email\", \"irc\", \"http\", "
+				    "\"slack\", \"mattermost\", \"matrix\")",
 				    kname);
 	lua_pop(L, 1);
 

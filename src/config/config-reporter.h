@@ -26,6 +26,12 @@ extern const char *const config_reporter_email_keys[];
 void config_reporter_irc(lua_State *L, const char *what, struct config_reporter *r);
 void config_reporter_irc_release(struct config_reporter *r);
 extern const char *const config_reporter_irc_keys[];
+/* kinds http, slack, mattermost, matrix (config-reporter-http.c) */
+void config_reporter_http(lua_State *L, const char *what, struct config_reporter *r);
+void config_reporter_http_release(struct config_reporter *r);
+extern const char *const config_reporter_http_keys[];
+extern const char *const config_reporter_webhook_keys[];
+extern const char *const config_reporter_matrix_keys[];
 
 /* Checks an e-mail address (local@domain, printable ASCII, no <>, spaces
  * or quotes, at most 254 bytes); raises naming what and key. */

@@ -767,7 +767,14 @@ int config_call_prioritize(struct config *cfg, const struct config_dispatch_buil
 /* ==== end of dispatch hooks ===================================================== */
 
 /* ==== reporters (config-reporter*.c; the senders: master/reporters/) ========== */
-enum config_reporter_kind { CONFIG_REPORTER_EMAIL, CONFIG_REPORTER_IRC };
+enum config_reporter_kind {
+	CONFIG_REPORTER_EMAIL,
+	CONFIG_REPORTER_IRC,
+	CONFIG_REPORTER_HTTP, /* config-reporter-http.c: http, slack, mattermost, matrix */
+	CONFIG_REPORTER_SLACK,
+	CONFIG_REPORTER_MATTERMOST,
+	CONFIG_REPORTER_MATRIX,
+};
 
 /* The result modes of a filter (flags): which finished builds are reported. */
 enum config_report_mode {
@@ -825,6 +832,22 @@ struct config_reporter_irc {
 	bool allow_force; /* "NICK: force BUILDER" and "stop" (default false) */
 };
 
+/* reporter { kind = "http" | "slack" | "mattermost" | "matrix", ... }
+ * (config-reporter-http.c) */
+struct config_reporter_http {
+	char *url;       /* owned: http: the POST target; slack, mattermost: the webhook (a
+			  * secret); matrix: the homeserver's base URL */
+	bool url_secret; /* url came from secret(...): never logged */
+	char **header_names, **header_values; /* owned: http's extra headers */
+	size_t nheaders;
+	char *hmac_key; /* owned, http: secret(...) signing the body, NULL: unsigned */
+	char *token;    /* owned, matrix: the access token (secret) */
+	char *room;     /* owned, matrix: "!id:server" */
+	char *username; /* owned, slack/mattermost: NULL: the hook's own */
+	char *channel;  /* owned, slack/mattermost: NULL: the hook's own */
+	char *icon_url; /* owned, slack/mattermost, NULL: none */
+};
+
 struct config_reporter {
 	enum config_reporter_kind kind;
 	char *name; /* owned: unique among reporters; default the kind's name */
@@ -838,6 +861,7 @@ struct config_reporter {
 	double backoff;                     /* seconds before the second attempt (doubles) */
 	struct config_reporter_email email; /* kind EMAIL */
 	struct config_reporter_irc irc;     /* kind IRC */
+	struct config_reporter_http http;   /* kinds HTTP, SLACK, MATTERMOST, MATRIX */
 };
 const char *config_report_mode_name(enum config_report_mode mode);
 /* ==== end of reporters ========================================================== */

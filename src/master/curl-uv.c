@@ -334,6 +334,10 @@ static void curl_uv_transfer_done(struct curl_uv_queue *q, CURLcode rc)
 	char *scheme = NULL;
 	cfn.easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &code);
 	cfn.easy_getinfo(q->easy, CURLINFO_SCHEME, &scheme);
+	/* HTTP 429 or 503 with Retry-After: that long before the next attempt */
+	curl_off_t retry_after = 0;
+	if (code == 429 || code == 503)
+		cfn.easy_getinfo(q->easy, CURLINFO_RETRY_AFTER, &retry_after);
 	int smtp = scheme && (!strcasecmp(scheme, "smtp") || !strcasecmp(scheme, "smtps"));
 	cfn.multi_remove_handle(q->cu->multi, q->easy);
 	cfn.easy_cleanup(q->easy);
@@ -358,6 +362,8 @@ static void curl_uv_transfer_done(struct curl_uv_queue *q, CURLcode rc)
 		if (curl_uv_transient(rc, code, smtp) && j->attempts < q->lim.max_attempts) {
 			unsigned shift = j->attempts - 1 > 6 ? 6 : j->attempts - 1;
 			uint64_t delay = q->lim.backoff_ms << shift;
+			if (retry_after > 0) /* the server's wish, at most an hour */
+				delay = (uint64_t)(retry_after > 3600 ? 3600 : retry_after) * 1000;
 			log_warn("%s: attempt %u failed (%s): retrying in %llu ms", q->name,
 				 j->attempts, why, (unsigned long long)delay);
 			q->st.retries++;
