@@ -199,10 +199,11 @@ static int config_reporter_decl(lua_State *L)
 		if (!strcmp(kname, config_reporter_kinds[i].name))
 			kd = &config_reporter_kinds[i];
 	if (!kd)
-		return config_raise(L,
-				    "reporter: unknown kind '%.60s' (known: \"email\", \"irc\", \"http\", "
-				    "\"slack\", \"mattermost\", \"matrix\")",
-				    kname);
+		return config_raise(
+			L,
+			"reporter: unknown kind '%.60s' (known: \"email\", \"irc\", \"http\", "
+			"\"slack\", \"mattermost\", \"matrix\")",
+			kname);
 	lua_pop(L, 1);
 
 	const char *name = dsl_opt_name(L, 1, "reporter", "name");

@@ -84,7 +84,8 @@ TEST(errors)
 	CHECK_ERR(W "reporter { from = \"a@b.c\" }\n",
 		  "master.lua:2: reporter: 'kind' is required: kind = \"email\"");
 	CHECK_ERR(W "reporter { kind = \"pigeon\" }\n",
-		  "master.lua:2: reporter: unknown kind 'pigeon' (known: \"email\", \"irc\", \"http\", "
+		  "master.lua:2: reporter: unknown kind 'pigeon' (known: \"email\", \"irc\", "
+		  "\"http\", "
 		  "\"slack\", \"mattermost\", \"matrix\")");
 	CHECK_ERR(
 		W "reporter { kind = \"email\", " SMTP " }\n",

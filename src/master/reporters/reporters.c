@@ -27,8 +27,8 @@ extern const struct reporter_kind reporter_kind_http, reporter_kind_slack, repor
 	reporter_kind_matrix;
 
 static const struct reporter_kind *const reporter_kinds[] = {
-	&reporter_kind_email,      &reporter_kind_irc,         &reporter_kind_http,
-	&reporter_kind_slack,      &reporter_kind_mattermost, &reporter_kind_matrix,
+	&reporter_kind_email, &reporter_kind_irc,        &reporter_kind_http,
+	&reporter_kind_slack, &reporter_kind_mattermost, &reporter_kind_matrix,
 };
 
 struct reporters {
