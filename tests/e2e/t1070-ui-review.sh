@@ -1,0 +1,50 @@
+#!/bin/bash
+# The acceptance review of the web UI against issue 11 (slice "uireview"):
+# tests/e2e/ui/review.mjs drives every view in Debian's Chromium through
+# playwright-core against a real master and kiln-worker with real builds (ANSI
+# colours, warnings, a TAP report with a failure, an artifact, a trigger, a
+# change from sendchange, a request queued for a worker that never connects)
+# and checks what the review found broken: on a phone's width (390 px) no view
+# is wider than the screen, every table's header cells line up with its data
+# cells (a rule meant for the status board hid the 4th header of every table),
+# and the header's links fit in a few lines.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-ui.sh"
+
+ui_master <<'LUA'
+change_hook = { token = secret("hook") }
+worker { name = "w1", password = secret("w1"), max_builds = 4 }
+builder { name = "colors", workers = { "w1" }, tags = { "ui" }, steps = {
+  shell { name = "ansi", command = "for i in $(seq 1 300); do printf '\\033[31mred %d\\033[0m \\033[1;32mgreen\\033[0m plain\\n' $i; done; echo needle here" },
+  compile { name = "build", command = "echo 'a.c:1:2: warning: unused x'; true" },
+  shell { name = "mk", command = "echo hi > out.txt" },
+  file_upload { workersrc = "out.txt", masterdest = "dist/out.txt" },
+  trigger { schedulers = { "child" } },
+  test { name = "unit", format = "tap",
+         command = "printf 'TAP version 13\\n1..2\\nok 1 - adds\\nnot ok 2 - divides\\n'" },
+} }
+builder { name = "child", workers = { "w1" }, tags = { "ui" }, steps = {
+  shell { name = "c", command = "echo child" } } }
+-- its worker never connects: its request stays queued
+worker { name = "w2", password = secret("w1") }
+builder { name = "orphan", workers = { "w2" }, steps = { shell { name = "x", command = "true" } } }
+triggerable { name = "child", builders = { "child" } }
+any_branch { name = "all", builders = { "colors" } }
+force_scheduler { name = "force", builders = { "colors", "orphan" },
+  params = { { name = "jobs", type = "int", label = "Jobs", default = 4, min = 1, max = 64 } } }
+LUA
+printf 'hooktoken' > "$M/secrets/hook"
+start_master_w1 "$M"
+
+export KILN_CLIENT_CONF=$TRASH/none.conf
+unset KILN_TOKEN KILN_URL
+check "change sent" "$KILN" sendchange --master "$URL" --token hooktoken --branch main \
+    --who "Ann Dev <ann@example.org>" --revision abc1def -c "Fix the divider" a.c
+done_builds() { [ "$(api 'builds?complete=true&field=buildid' | jpy 'len(d["builds"])')" = "$1" ]; }
+check "... colors builds it, and the child it triggers" wait_for 60 done_builds 2
+br=$(force orphan)
+check "orphan's request is queued ($br)" test -n "$br"
+
+ui_run review.mjs 240
+ui_screenshots 'review-*.png' review-phone-board.png
+done_testing
