@@ -7,7 +7,11 @@
 # and checks what the review found broken: on a phone's width (390 px) no view
 # is wider than the screen, every table's header cells line up with its data
 # cells (a rule meant for the status board hid the 4th header of every table),
-# and the header's links fit in a few lines.
+# and the header's links fit in a few lines; the header's theme button
+# switches light / dark / auto and keeps the choice across a reload; a builder
+# with more than 12 recorded numbers charts its duration, warnings and test
+# counts (the per-step durations are the ones left out); every page links the
+# Atom feeds for feed readers.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ui.sh"
 
@@ -46,5 +50,5 @@ br=$(force orphan)
 check "orphan's request is queued ($br)" test -n "$br"
 
 ui_run review.mjs 240
-ui_screenshots 'review-*.png' review-phone-board.png
+ui_screenshots 'review-*.png' review-phone-board.png review-dark-builder.png
 done_testing

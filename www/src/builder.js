@@ -41,7 +41,11 @@ function Charts({ builder, version }) {
     const undo = [];
     (async () => {
       try {
-        const names = (await get(`builders/${builder.builderid}/numbers`, 'numbers')).map((n) => n.name);
+        // the build's duration, warnings and test counts before the per-step durations: a
+        // builder with many steps must not push them past CHARTS_MAX
+        const rank = (n) => (n === 'build_duration' ? 0 : /^(warnings|tests_)/.test(n) ? 1 : /^step_duration:/.test(n) ? 3 : 2);
+        const names = (await get(`builders/${builder.builderid}/numbers`, 'numbers')).map((n) => n.name)
+          .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
         if (!alive) return;
         setState({ names, error: null });
         if (!names.length) return;

@@ -51,5 +51,46 @@ await run(browser, async () => {
     });
     if (v === '/') await page.screenshot({ path: `${TRASH}/review-phone-board.png` });
   }
+
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  const look = () => page.evaluate(() => [document.documentElement.dataset.theme ?? 'auto',
+    getComputedStyle(document.body).backgroundColor]);
+  await step('the theme button: light on a dark system, then dark, kept across a reload, then auto', async () => {
+    await page.goto(`${BASE}/builders/colors`);
+    await page.locator('#conn[data-online="yes"]').waitFor(T);
+    let [t, bg] = await look();
+    expect(t === 'auto' && bg === 'rgb(15, 20, 25)', `at first: ${t} ${bg}`);
+    await page.locator('button.theme').click();
+    [t, bg] = await look();
+    expect(t === 'light' && bg === 'rgb(255, 255, 255)', `after one click: ${t} ${bg}`);
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.locator('button.theme').click();
+    [t, bg] = await look();
+    expect(t === 'dark' && bg === 'rgb(15, 20, 25)', `after two clicks: ${t} ${bg}`);
+    await page.reload();
+    await page.locator('button.theme[data-theme="dark"]').waitFor(T);
+    [t, bg] = await look();
+    expect(t === 'dark' && bg === 'rgb(15, 20, 25)', `after a reload: ${t} ${bg}`);
+    await page.screenshot({ path: `${TRASH}/review-dark-builder.png` });
+    await page.locator('button.theme').click();
+    [t, bg] = await look();
+    expect(t === 'auto' && bg === 'rgb(255, 255, 255)', `after three clicks (light system): ${t} ${bg}`);
+  });
+  await step('the builder page charts build_duration, warnings and test counts before step durations', async () => {
+    const names = await api(`builders/${b.builderid}/numbers`);
+    expect(names.numbers.length > 12, `${names.numbers.length} numbers recorded: too few to test the cap`);
+    for (const n of ['build_duration', 'warnings', 'tests_failed', 'tests_total'])
+      await page.locator(`figure.chart[data-chart="${n}"] canvas`).first().waitFor(T);
+  });
+  await step('every page links the Atom feeds of builds and failures, and they answer', async () => {
+    const hrefs = await page.evaluate(() =>
+      [...document.querySelectorAll('link[rel=alternate][type="application/atom+xml"]')].map((l) => l.getAttribute('href')));
+    expect(hrefs.join() === '/feeds/builds.atom,/feeds/failures.atom', `links: ${hrefs}`);
+    for (const h of hrefs) {
+      const r = await page.request.get(`${BASE}${h}`);
+      expect(r.status() === 200 && (await r.text()).includes('<feed'), `${h}: ${r.status()}`);
+    }
+  });
   ok(errors.length === 0, `no console errors (${errors.join(' | ')})`);
 });
