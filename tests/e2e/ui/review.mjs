@@ -29,6 +29,7 @@ async function phoneLayout() {
       }
     }
     return { width: document.documentElement.scrollWidth, view: innerWidth,
+      height: document.documentElement.scrollHeight, viewH: innerHeight,
       header: document.querySelector('header.top').offsetHeight, bad };
   });
 }
@@ -48,6 +49,8 @@ await run(browser, async () => {
       expect(l.width <= l.view, `the page is ${l.width} px wide on a ${l.view} px screen`);
       expect(l.bad.length === 0, l.bad.join('; '));
       expect(l.header <= 120, `the header is ${l.header} px high`);
+      // the log scrolls inside its own box, which fits under the header
+      if (v.includes('/logs/')) expect(l.height <= l.viewH, `the log page is ${l.height} px high on a ${l.viewH} px screen`);
     });
     if (v === '/') await page.screenshot({ path: `${TRASH}/review-phone-board.png` });
   }
@@ -77,9 +80,16 @@ await run(browser, async () => {
     [t, bg] = await look();
     expect(t === 'auto' && bg === 'rgb(255, 255, 255)', `after three clicks (light system): ${t} ${bg}`);
   });
+  await step('desktop: the log view fits the window (one scrollbar, the log\'s own)', async () => {
+    await page.goto(`${BASE}/builders/colors/builds/${b.number}/steps/ansi/logs/stdio`);
+    await page.locator('.log-line', { hasText: 'needle here' }).waitFor(T);
+    const [h, vh] = await page.evaluate(() => [document.documentElement.scrollHeight, innerHeight]);
+    expect(h <= vh, `the log page is ${h} px high in a ${vh} px window`);
+  });
   await step('the builder page charts build_duration, warnings and test counts before step durations', async () => {
     const names = await api(`builders/${b.builderid}/numbers`);
     expect(names.numbers.length > 12, `${names.numbers.length} numbers recorded: too few to test the cap`);
+    await page.goto(`${BASE}/builders/colors`);
     for (const n of ['build_duration', 'warnings', 'tests_failed', 'tests_total'])
       await page.locator(`figure.chart[data-chart="${n}"] canvas`).first().waitFor(T);
   });
