@@ -12,11 +12,20 @@
 # with more than 12 recorded numbers charts its duration, warnings and test
 # counts (the per-step durations are the ones left out); every page links the
 # Atom feeds for feed readers; the log view fits the window below the header
-# (it did not: a second scrollbar, 37 px more on a phone).
+# (it did not: a second scrollbar, 37 px more on a phone); a build started
+# while the status board is open shows its progress bar and ETA (the /ws
+# event has no ETA: the board showed none until a reload).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ui.sh"
 
-ui_master <<'LUA'
+{
+cat <<LUA
+-- build N waits (bounded) for the file gate-N: the browser test opens it
+builder { name = "gated", workers = { "w1" }, steps = {
+  shell { name = "wait", command = interpolate("i=0; while [ ! -e '$TRASH/gate-%(prop:buildnumber)s' ] && [ \$i -lt 1200 ]; do sleep 0.05; i=\$((i+1)); done") },
+} }
+LUA
+cat <<'LUA'
 change_hook = { token = secret("hook") }
 worker { name = "w1", password = secret("w1"), max_builds = 4 }
 builder { name = "colors", workers = { "w1" }, tags = { "ui" }, steps = {
@@ -35,9 +44,10 @@ worker { name = "w2", password = secret("w1") }
 builder { name = "orphan", workers = { "w2" }, steps = { shell { name = "x", command = "true" } } }
 triggerable { name = "child", builders = { "child" } }
 any_branch { name = "all", builders = { "colors" } }
-force_scheduler { name = "force", builders = { "colors", "orphan" },
+force_scheduler { name = "force", builders = { "colors", "orphan", "gated" },
   params = { { name = "jobs", type = "int", label = "Jobs", default = 4, min = 1, max = 64 } } }
 LUA
+} | ui_master
 printf 'hooktoken' > "$M/secrets/hook"
 start_master_w1 "$M"
 
@@ -47,6 +57,8 @@ check "change sent" "$KILN" sendchange --master "$URL" --token hooktoken --branc
     --who "Ann Dev <ann@example.org>" --revision abc1def -c "Fix the divider" a.c
 done_builds() { [ "$(api 'builds?complete=true&field=buildid' | jpy 'len(d["builds"])')" = "$1" ]; }
 check "... colors builds it, and the child it triggers" wait_for 60 done_builds 2
+: > "$TRASH/gate-1"
+check "gated #1 finishes (its duration: the ETA of the next)" test -n "$(force_build gated)"
 br=$(force orphan)
 check "orphan's request is queued ($br)" test -n "$br"
 

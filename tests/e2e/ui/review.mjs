@@ -5,7 +5,8 @@
 //
 // Environment: URL, TRASH (screenshots), WWW (www/, for playwright-core),
 // CHROMIUM.
-import { BASE, TRASH, T, ok, step, expect, deadline, api, launch, run } from './harness.mjs';
+import { writeFileSync } from 'node:fs';
+import { BASE, TRASH, T, ok, step, expect, deadline, api, force, launch, run } from './harness.mjs';
 
 deadline(200);
 
@@ -59,6 +60,18 @@ await run(browser, async () => {
   await page.emulateMedia({ colorScheme: 'dark' });
   const look = () => page.evaluate(() => [document.documentElement.dataset.theme ?? 'auto',
     getComputedStyle(document.body).backgroundColor]);
+  await step('a build started while the status board is open shows its progress and ETA', async () => {
+    await page.goto(`${BASE}/`);
+    await page.locator('#conn[data-online="yes"]').waitFor(T);
+    await page.locator('tr[data-builder="gated"]').waitFor(T);
+    await force('gated');
+    const row = page.locator('tr[data-builder="gated"]');
+    await row.locator('.badge.r-running').waitFor(T);
+    await row.locator('progress').waitFor(T);
+    await row.getByText(/ETA|overdue/).waitFor(T);
+    writeFileSync(`${TRASH}/gate-2`, '');
+    await row.locator('progress').waitFor({ state: 'detached', timeout: 60000 });
+  });
   await step('the theme button: light on a dark system, then dark, kept across a reload, then auto', async () => {
     await page.goto(`${BASE}/builders/colors`);
     await page.locator('#conn[data-online="yes"]').waitFor(T);
