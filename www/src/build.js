@@ -114,7 +114,7 @@ function Tests({ build, sets, failures }) {
   const ordered = [...sets].sort((a, b) => (b.tests_failed > 0) - (a.tests_failed > 0));
   return html`${ordered.map((s) => html`<div class="testset" key=${s.test_result_setid}
       data-failed=${s.tests_failed}>
-    <p><b>${s.description}</b> <span class=${s.tests_failed ? 'bad' : 'dim'}>${s.tests_failed} failed</span>,
+    <p><b>${s.description}</b> <span class=${s.tests_failed ? 'bad' : 'dim'}>${s.tests_failed} failed</span>,${' '}
       ${s.tests_passed} passed, ${s.tests_skipped ?? 0} skipped</p>
     <ul class="failed">${(failures.get(s.test_result_setid) ?? []).map((r) =>
       html`<${FailedTest} key=${r.test_resultid} builderid=${build.builderid} r=${r} />`)}</ul>
@@ -240,7 +240,7 @@ export function Build({ args: [key, number] }) {
   const t = now();
   const bhref = `/builders/${encodeURIComponent(builder.name)}`;
   return html`<section class="build" data-buildid=${b.buildid}>
-    <h1><a href=${bhref}>${builder.name}</a> #${b.number}
+    <h1><a href=${bhref}>${builder.name}</a> #${b.number}${' '}
       ${b.complete ? html`<${Result} results=${b.results} />` : html`<span class="badge r-running" data-live="yes">running</span>`}</h1>
     ${error && html`<p class="error" role="alert">${error}</p>`}
     ${data.parent && html`<p class="parent">Triggered by <a href=${`/builds/${data.parent}`}

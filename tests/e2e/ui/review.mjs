@@ -60,6 +60,14 @@ await run(browser, async () => {
   await page.emulateMedia({ colorScheme: 'dark' });
   const look = () => page.evaluate(() => [document.documentElement.dataset.theme ?? 'auto',
     getComputedStyle(document.body).backgroundColor]);
+  await step('the build page: words spaced ("colors #1 failure", "1 failed, 1 passed")', async () => {
+    await page.goto(`${BASE}/builds/${b.buildid}`);
+    await page.locator('.testset').waitFor(T);
+    const h1 = (await page.locator('main h1').innerText()).replace(/\s+/g, ' ').trim();
+    expect(h1 === `colors #${b.number} failure`, `the title reads '${h1}'`);
+    const sum = (await page.locator('.testset p').first().innerText()).replace(/\s+/g, ' ');
+    expect(sum.includes('1 failed, 1 passed, 0 skipped'), `the test summary reads '${sum}'`);
+  });
   await step('a build started while the status board is open shows its progress and ETA', async () => {
     await page.goto(`${BASE}/`);
     await page.locator('#conn[data-online="yes"]').waitFor(T);
