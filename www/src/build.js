@@ -82,7 +82,7 @@ function Changes({ changes }) {
   const blame = [...new Set(changes.map((c) => c.author))];
   return html`<p class="blamelist">Blamelist: ${blame.map((a) => html`<span class="who">${a}</span> `)}</p>
     <ul class="changes">${changes.map((c) => html`<li key=${c.changeid}>
-      <code>${(c.revision ?? '').slice(0, 12)}</code> ${c.comments.split('\n')[0]}
+      <a href=${`/changes/${c.changeid}`}><code>${(c.revision ?? '').slice(0, 12) || `change ${c.changeid}`}</code></a> ${c.comments.split('\n')[0]}${' '}
       <span class="dim">${c.author} · ${c.branch ?? ''}</span></li>`)}</ul>`;
 }
 

@@ -68,6 +68,17 @@ await run(browser, async () => {
     const sum = (await page.locator('.testset p').first().innerText()).replace(/\s+/g, ' ');
     expect(sum.includes('1 failed, 1 passed, 0 skipped'), `the test summary reads '${sum}'`);
   });
+  await step('the build of a change: its blamelist, the change spaced and linked to its page', async () => {
+    const [c] = (await api('changes/1')).changes;
+    const [cb] = (await api('builders/colors/builds?order=number&limit=1')).builds;
+    await page.goto(`${BASE}/builds/${cb.buildid}`);
+    const li = page.locator('ul.changes li').first();
+    await li.waitFor(T);
+    const text = (await li.innerText()).replace(/\s+/g, ' ').trim();
+    expect(text === `abc1def Fix the divider ${c.author} · main`, `the change reads '${text}'`);
+    await li.locator('a[href="/changes/1"]').click();
+    await page.locator('main h1', { hasText: 'abc1def' }).waitFor(T);
+  });
   await step('a build started while the status board is open shows its progress and ETA', async () => {
     await page.goto(`${BASE}/`);
     await page.locator('#conn[data-online="yes"]').waitFor(T);
