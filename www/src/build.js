@@ -51,6 +51,13 @@ async function loadBuild(key, number) {
   if (children.length) {
     const reqs = await get(`buildrequests?${ids('buildsetid', children.map((b) => b.bsid))}`, 'buildrequests');
     if (reqs.length) triggered = await get(`builds?${ids('buildrequestid', reqs.map((r) => r.buildrequestid))}`, 'builds');
+    // named as everywhere else ("child #3"): their builders' names, one request
+    const bids = [...new Set(triggered.map((b) => b.builderid))];
+    if (bids.length) {
+      const names = new Map((await get(`builders?${ids('builderid', bids)}&field=builderid&field=name`, 'builders'))
+        .map((x) => [x.builderid, x.name]));
+      triggered = triggered.map((b) => ({ ...b, builderName: names.get(b.builderid) }));
+    }
   }
   return { build, builder, steps, logs, changes, sets, failures, artifacts, triggered, parent };
 }
@@ -133,7 +140,8 @@ function Triggered({ builds }) {
   return html`<h2>Triggered builds</h2><ul class="triggered">${builds.map((b) => html`<li key=${b.buildid}
       data-triggered=${b.buildid}>
     ${b.complete ? html`<${Result} results=${b.results} />` : html`<span class="badge r-running">running</span>`}
-    <a href=${`/builds/${b.buildid}`}>build ${b.buildid}</a> <span class="dim">${b.state_string}</span></li>`)}</ul>`;
+    <a href=${b.builderName ? `/builders/${encodeURIComponent(b.builderName)}/builds/${b.number}` : `/builds/${b.buildid}`}>${
+      b.builderName ? `${b.builderName} #${b.number}` : `build ${b.buildid}`}</a> <span class="dim">${b.state_string}</span></li>`)}</ul>`;
 }
 
 export function Build({ args: [key, number] }) {

@@ -60,13 +60,18 @@ await run(browser, async () => {
   await page.emulateMedia({ colorScheme: 'dark' });
   const look = () => page.evaluate(() => [document.documentElement.dataset.theme ?? 'auto',
     getComputedStyle(document.body).backgroundColor]);
-  await step('the build page: words spaced ("colors #1 failure", "1 failed, 1 passed")', async () => {
+  await step('the build page: words spaced ("colors #1 failure", "1 failed, 1 passed"), the triggered build named "child #1"', async () => {
     await page.goto(`${BASE}/builds/${b.buildid}`);
     await page.locator('.testset').waitFor(T);
     const h1 = (await page.locator('main h1').innerText()).replace(/\s+/g, ' ').trim();
     expect(h1 === `colors #${b.number} failure`, `the title reads '${h1}'`);
     const sum = (await page.locator('.testset p').first().innerText()).replace(/\s+/g, ' ');
     expect(sum.includes('1 failed, 1 passed, 0 skipped'), `the test summary reads '${sum}'`);
+    const [child] = (await api('builders/child/builds?order=-number&limit=1')).builds;
+    const trig = page.locator(`li[data-triggered="${child.buildid}"] a`);
+    const [tt, th] = [await trig.innerText(), await trig.getAttribute('href')];
+    expect(tt === `child #${child.number}` && th === `/builders/child/builds/${child.number}`,
+      `the triggered build reads '${tt}' (${th})`);
   });
   await step('the build of a change: its blamelist, the change spaced and linked to its page', async () => {
     const [c] = (await api('changes/1')).changes;
