@@ -84,6 +84,12 @@ await run(browser, async () => {
     await li.locator('a[href="/changes/1"]').click();
     await page.locator('main h1', { hasText: 'abc1def' }).waitFor(T);
   });
+  await step('the queue says "unknown" for a request with no expected start (orphan: never built)', async () => {
+    await page.goto(`${BASE}/requests`);
+    const cell = page.locator('.requests-table tbody tr td').nth(4);
+    await cell.waitFor(T);
+    expect((await cell.innerText()) === 'unknown', `the cell reads '${await cell.innerText()}'`);
+  });
   await step('a build started while the status board is open shows its progress and ETA', async () => {
     await page.goto(`${BASE}/`);
     await page.locator('#conn[data-online="yes"]').waitFor(T);
