@@ -47,6 +47,13 @@ async function loadBuild(key, number) {
   const [req] = await get(`buildrequests/${build.buildrequestid}?field=buildsetid`, 'buildrequests');
   const [bset] = req ? await get(`buildsets/${req.buildsetid}?field=parent_buildid`, 'buildsets') : [];
   const parent = bset?.parent_buildid ?? null;
+  // named as everywhere else ("colors #3")
+  let parentName = null;
+  if (parent != null) {
+    const [pb] = await get(`builds/${parent}?field=builderid&field=number`, 'builds');
+    const [pbr] = pb ? await get(`builders/${pb.builderid}?field=name`, 'builders') : [];
+    if (pbr) parentName = [pbr.name, pb.number];
+  }
   let triggered = [];
   if (children.length) {
     const reqs = await get(`buildrequests?${ids('buildsetid', children.map((b) => b.bsid))}`, 'buildrequests');
@@ -59,7 +66,7 @@ async function loadBuild(key, number) {
       triggered = triggered.map((b) => ({ ...b, builderName: names.get(b.builderid) }));
     }
   }
-  return { build, builder, steps, logs, changes, sets, failures, artifacts, triggered, parent };
+  return { build, builder, steps, logs, changes, sets, failures, artifacts, triggered, parent, parentName };
 }
 
 function Steps({ steps, logs }) {
@@ -251,8 +258,9 @@ export function Build({ args: [key, number] }) {
     <h1><a href=${bhref}>${builder.name}</a> #${b.number}${' '}
       ${b.complete ? html`<${Result} results=${b.results} />` : html`<span class="badge r-running" data-live="yes">running</span>`}</h1>
     ${error && html`<p class="error" role="alert">${error}</p>`}
-    ${data.parent && html`<p class="parent">Triggered by <a href=${`/builds/${data.parent}`}
-      data-parent=${data.parent}>build ${data.parent}</a></p>`}
+    ${data.parent && html`<p class="parent">Triggered by <a href=${data.parentName
+      ? `/builders/${encodeURIComponent(data.parentName[0])}/builds/${data.parentName[1]}` : `/builds/${data.parent}`}
+      data-parent=${data.parent}>${data.parentName ? `${data.parentName[0]} #${data.parentName[1]}` : `build ${data.parent}`}</a></p>`}
     <p class="summary"><span>${b.state_string}</span>
       <span title=${when(b.started_at)}>started ${ago(b.started_at)}</span>
       <span>took ${span((b.complete_at ?? t) - b.started_at)}</span></p>

@@ -60,7 +60,7 @@ await run(browser, async () => {
   await page.emulateMedia({ colorScheme: 'dark' });
   const look = () => page.evaluate(() => [document.documentElement.dataset.theme ?? 'auto',
     getComputedStyle(document.body).backgroundColor]);
-  await step('the build page: words spaced ("colors #1 failure", "1 failed, 1 passed"), the triggered build named "child #1"', async () => {
+  await step('the build page: words spaced ("colors #1 failure", "1 failed, 1 passed"), the triggered build named "child #1", and it "colors #1"', async () => {
     await page.goto(`${BASE}/builds/${b.buildid}`);
     await page.locator('.testset').waitFor(T);
     const h1 = (await page.locator('main h1').innerText()).replace(/\s+/g, ' ').trim();
@@ -72,6 +72,12 @@ await run(browser, async () => {
     const [tt, th] = [await trig.innerText(), await trig.getAttribute('href')];
     expect(tt === `child #${child.number}` && th === `/builders/child/builds/${child.number}`,
       `the triggered build reads '${tt}' (${th})`);
+    await trig.click();
+    const up = page.locator(`a[data-parent="${b.buildid}"]`);
+    await up.waitFor(T);
+    const [ut, uh] = [await up.innerText(), await up.getAttribute('href')];
+    expect(ut === `colors #${b.number}` && uh === `/builders/colors/builds/${b.number}`,
+      `the child says it was triggered by '${ut}' (${uh})`);
   });
   await step('the build of a change: its blamelist, the change spaced and linked to its page', async () => {
     const [c] = (await api('changes/1')).changes;
