@@ -14,7 +14,11 @@
 # Atom feeds for feed readers; the log view fits the window below the header
 # (it did not: a second scrollbar, 37 px more on a phone); a build started
 # while the status board is open shows its progress bar and ETA (the /ws
-# event has no ETA: the board showed none until a reload).
+# event has no ETA: the board showed none until a reload); two builds of one
+# builder running at once are side by side on the waterfall (one hid the
+# other); the build page spaces its words and names its changes, triggered
+# and triggering builds ("child #1", not "build 6"); the queue says
+# "unknown" for a request with no expected start.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ui.sh"
 

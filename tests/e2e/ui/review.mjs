@@ -105,8 +105,22 @@ await run(browser, async () => {
     await row.locator('.badge.r-running').waitFor(T);
     await row.locator('progress').waitFor(T);
     await row.getByText(/ETA|overdue/).waitFor(T);
+  });
+  await step('the waterfall shows two builds of one builder running at once side by side (one hid the other)', async () => {
+    await force('gated');
+    await page.goto(`${BASE}/waterfall`);
+    const box = async (n) => {
+      const el = page.locator(`.waterfall a.block[data-builder="gated"][data-number="${n}"]`);
+      await el.waitFor(T);
+      return el.boundingBox();
+    };
+    const [a, c] = [await box(2), await box(3)];
+    const apart = a.x + a.width <= c.x || c.x + c.width <= a.x || a.y + a.height <= c.y || c.y + c.height <= a.y;
+    expect(apart, `gated #2 ${JSON.stringify(a)} and #3 ${JSON.stringify(c)} overlap`);
+    await page.screenshot({ path: `${TRASH}/review-waterfall.png` });
     writeFileSync(`${TRASH}/gate-2`, '');
-    await row.locator('progress').waitFor({ state: 'detached', timeout: 60000 });
+    writeFileSync(`${TRASH}/gate-3`, '');
+    await page.locator('.waterfall a.block[data-builder="gated"][data-number="3"][data-state="success"]').waitFor({ timeout: 60000 });
   });
   await step('the theme button: light on a dark system, then dark, kept across a reload, then auto', async () => {
     await page.goto(`${BASE}/builders/colors`);
