@@ -36,6 +36,13 @@ async function loadBuilder(key, pg, sub) {
 function Charts({ builder, version }) {
   const box = useRef(null);
   const [state, setState] = useState({ names: [], error: null });
+  // uPlot paints with the theme's colours: drawn again when the header's button changes it
+  const [theme, setTheme] = useState(0);
+  useEffect(() => {
+    const f = () => setTheme((n) => n + 1);
+    addEventListener('kiln-theme', f);
+    return () => removeEventListener('kiln-theme', f);
+  }, []);
   useEffect(() => {
     let alive = true;
     const undo = [];
@@ -75,7 +82,7 @@ function Charts({ builder, version }) {
       alive = false;
       undo.forEach((f) => f());
     };
-  }, [builder.builderid, version]);
+  }, [builder.builderid, version, theme]);
   if (!state.names.length && !state.error) return null;
   return html`<h2>Numbers</h2>
     ${state.error && html`<p class="error">${state.error}</p>`}

@@ -113,6 +113,7 @@ function ThemeButton() {
     }
     applyTheme(next);
     setT(next);
+    dispatchEvent(new Event('kiln-theme')); // the charts (builder.js) repaint
   };
   return html`<button type="button" class="theme" data-theme=${t} onClick=${click}
     title=${`theme: ${t} (click for ${next})`} aria-label=${`theme ${t}, switch to ${next}`}>${

@@ -122,14 +122,18 @@ await run(browser, async () => {
     writeFileSync(`${TRASH}/gate-3`, '');
     await page.locator('.waterfall a.block[data-builder="gated"][data-number="3"][data-state="success"]').waitFor({ timeout: 60000 });
   });
-  await step('the theme button: light on a dark system, then dark, kept across a reload, then auto', async () => {
+  await step('the theme button: light on a dark system (charts repainted), then dark, kept across a reload, then auto', async () => {
     await page.goto(`${BASE}/builders/colors`);
     await page.locator('#conn[data-online="yes"]').waitFor(T);
     let [t, bg] = await look();
     expect(t === 'auto' && bg === 'rgb(15, 20, 25)', `at first: ${t} ${bg}`);
+    // the charts are painted again in the new theme's colours: new canvases
+    await page.locator('figure.chart canvas').first().waitFor(T);
+    await page.evaluate(() => document.querySelectorAll('figure.chart canvas').forEach((c) => { c.dataset.old = '1'; }));
     await page.locator('button.theme').click();
     [t, bg] = await look();
     expect(t === 'light' && bg === 'rgb(255, 255, 255)', `after one click: ${t} ${bg}`);
+    await page.locator('figure.chart canvas:not([data-old])').first().waitFor(T);
     await page.emulateMedia({ colorScheme: 'light' });
     await page.locator('button.theme').click();
     [t, bg] = await look();
