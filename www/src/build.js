@@ -47,12 +47,26 @@ async function loadBuild(key, number) {
   const [req] = await get(`buildrequests/${build.buildrequestid}?field=buildsetid`, 'buildrequests');
   const [bset] = req ? await get(`buildsets/${req.buildsetid}?field=parent_buildid`, 'buildsets') : [];
   const parent = bset?.parent_buildid ?? null;
+  // named as everywhere else ("colors #3")
+  let parentName = null;
+  if (parent != null) {
+    const [pb] = await get(`builds/${parent}?field=builderid&field=number`, 'builds');
+    const [pbr] = pb ? await get(`builders/${pb.builderid}?field=name`, 'builders') : [];
+    if (pbr) parentName = [pbr.name, pb.number];
+  }
   let triggered = [];
   if (children.length) {
     const reqs = await get(`buildrequests?${ids('buildsetid', children.map((b) => b.bsid))}`, 'buildrequests');
     if (reqs.length) triggered = await get(`builds?${ids('buildrequestid', reqs.map((r) => r.buildrequestid))}`, 'builds');
+    // named as everywhere else ("child #3"): their builders' names, one request
+    const bids = [...new Set(triggered.map((b) => b.builderid))];
+    if (bids.length) {
+      const names = new Map((await get(`builders?${ids('builderid', bids)}&field=builderid&field=name`, 'builders'))
+        .map((x) => [x.builderid, x.name]));
+      triggered = triggered.map((b) => ({ ...b, builderName: names.get(b.builderid) }));
+    }
   }
-  return { build, builder, steps, logs, changes, sets, failures, artifacts, triggered, parent };
+  return { build, builder, steps, logs, changes, sets, failures, artifacts, triggered, parent, parentName };
 }
 
 function Steps({ steps, logs }) {
@@ -82,7 +96,7 @@ function Changes({ changes }) {
   const blame = [...new Set(changes.map((c) => c.author))];
   return html`<p class="blamelist">Blamelist: ${blame.map((a) => html`<span class="who">${a}</span> `)}</p>
     <ul class="changes">${changes.map((c) => html`<li key=${c.changeid}>
-      <code>${(c.revision ?? '').slice(0, 12)}</code> ${c.comments.split('\n')[0]}
+      <a href=${`/changes/${c.changeid}`}><code>${(c.revision ?? '').slice(0, 12) || `change ${c.changeid}`}</code></a> ${c.comments.split('\n')[0]}${' '}
       <span class="dim">${c.author} · ${c.branch ?? ''}</span></li>`)}</ul>`;
 }
 
@@ -114,7 +128,7 @@ function Tests({ build, sets, failures }) {
   const ordered = [...sets].sort((a, b) => (b.tests_failed > 0) - (a.tests_failed > 0));
   return html`${ordered.map((s) => html`<div class="testset" key=${s.test_result_setid}
       data-failed=${s.tests_failed}>
-    <p><b>${s.description}</b> <span class=${s.tests_failed ? 'bad' : 'dim'}>${s.tests_failed} failed</span>,
+    <p><b>${s.description}</b> <span class=${s.tests_failed ? 'bad' : 'dim'}>${s.tests_failed} failed</span>,${' '}
       ${s.tests_passed} passed, ${s.tests_skipped ?? 0} skipped</p>
     <ul class="failed">${(failures.get(s.test_result_setid) ?? []).map((r) =>
       html`<${FailedTest} key=${r.test_resultid} builderid=${build.builderid} r=${r} />`)}</ul>
@@ -133,7 +147,8 @@ function Triggered({ builds }) {
   return html`<h2>Triggered builds</h2><ul class="triggered">${builds.map((b) => html`<li key=${b.buildid}
       data-triggered=${b.buildid}>
     ${b.complete ? html`<${Result} results=${b.results} />` : html`<span class="badge r-running">running</span>`}
-    <a href=${`/builds/${b.buildid}`}>build ${b.buildid}</a> <span class="dim">${b.state_string}</span></li>`)}</ul>`;
+    <a href=${b.builderName ? `/builders/${encodeURIComponent(b.builderName)}/builds/${b.number}` : `/builds/${b.buildid}`}>${
+      b.builderName ? `${b.builderName} #${b.number}` : `build ${b.buildid}`}</a> <span class="dim">${b.state_string}</span></li>`)}</ul>`;
 }
 
 export function Build({ args: [key, number] }) {
@@ -240,11 +255,12 @@ export function Build({ args: [key, number] }) {
   const t = now();
   const bhref = `/builders/${encodeURIComponent(builder.name)}`;
   return html`<section class="build" data-buildid=${b.buildid}>
-    <h1><a href=${bhref}>${builder.name}</a> #${b.number}
+    <h1><a href=${bhref}>${builder.name}</a> #${b.number}${' '}
       ${b.complete ? html`<${Result} results=${b.results} />` : html`<span class="badge r-running" data-live="yes">running</span>`}</h1>
     ${error && html`<p class="error" role="alert">${error}</p>`}
-    ${data.parent && html`<p class="parent">Triggered by <a href=${`/builds/${data.parent}`}
-      data-parent=${data.parent}>build ${data.parent}</a></p>`}
+    ${data.parent && html`<p class="parent">Triggered by <a href=${data.parentName
+      ? `/builders/${encodeURIComponent(data.parentName[0])}/builds/${data.parentName[1]}` : `/builds/${data.parent}`}
+      data-parent=${data.parent}>${data.parentName ? `${data.parentName[0]} #${data.parentName[1]}` : `build ${data.parent}`}</a></p>`}
     <p class="summary"><span>${b.state_string}</span>
       <span title=${when(b.started_at)}>started ${ago(b.started_at)}</span>
       <span>took ${span((b.complete_at ?? t) - b.started_at)}</span></p>

@@ -36,12 +36,23 @@ async function loadBuilder(key, pg, sub) {
 function Charts({ builder, version }) {
   const box = useRef(null);
   const [state, setState] = useState({ names: [], error: null });
+  // uPlot paints with the theme's colours: drawn again when the header's button changes it
+  const [theme, setTheme] = useState(0);
+  useEffect(() => {
+    const f = () => setTheme((n) => n + 1);
+    addEventListener('kiln-theme', f);
+    return () => removeEventListener('kiln-theme', f);
+  }, []);
   useEffect(() => {
     let alive = true;
     const undo = [];
     (async () => {
       try {
-        const names = (await get(`builders/${builder.builderid}/numbers`, 'numbers')).map((n) => n.name);
+        // the build's duration, warnings and test counts before the per-step durations: a
+        // builder with many steps must not push them past CHARTS_MAX
+        const rank = (n) => (n === 'build_duration' ? 0 : /^(warnings|tests_)/.test(n) ? 1 : /^step_duration:/.test(n) ? 3 : 2);
+        const names = (await get(`builders/${builder.builderid}/numbers`, 'numbers')).map((n) => n.name)
+          .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
         if (!alive) return;
         setState({ names, error: null });
         if (!names.length) return;
@@ -71,7 +82,7 @@ function Charts({ builder, version }) {
       alive = false;
       undo.forEach((f) => f());
     };
-  }, [builder.builderid, version]);
+  }, [builder.builderid, version, theme]);
   if (!state.names.length && !state.error) return null;
   return html`<h2>Numbers</h2>
     ${state.error && html`<p class="error">${state.error}</p>`}

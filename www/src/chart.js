@@ -45,7 +45,8 @@ export function drawChart(el, { title, unit, points, time = false, navigate }) {
     scales: { x: { time } },
     // build numbers are whole: ticks at 1, 2, 5, 10, ... builds apart
     axes: [time ? axis : { ...axis, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1e4, 2e4, 5e4, 1e5] },
-      { ...axis, size: 60 }],
+      // uPlot's own labels round tiny values (steps of 0.0001 s) to "0": 3 significant digits
+      { ...axis, size: 60, values: (_u, ticks) => ticks.map((v) => String(+v.toPrecision(3))) }],
     cursor: { points: { size: 8 } },
     series: [{}, { label: title, stroke: line, width: 2, points: { show: points.length < 60, size: 5, fill: line } }],
     hooks: {

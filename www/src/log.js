@@ -320,6 +320,10 @@ export function LogView({ logid, title }) {
         if (r.line !== undefined) {
           s.match = r.line;
           s.follow = false;
+          // the match's line is the URL's (#L...): a reload or a copied link opens there
+          s.highlight = null;
+          u.hash = `#L${r.line + 1}`;
+          history.replaceState(null, '', u);
           s.pendingJump = r.line;
           s.searching = `match at line ${r.line + 1}`;
           redraw();

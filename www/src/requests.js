@@ -79,7 +79,7 @@ export function Requests() {
         <td><a href=${`/builders/${r.builderid}`}>${names.get(r.builderid) ?? r.builderid}</a></td>
         <td title=${when(r.submitted_at)}>${ago(r.submitted_at)}</td>
         <td>${r.priority}</td>
-        <td class="dim">${r.estimated_start == null ? '' : r.estimated_start <= t ? 'now' : `in ${span(r.estimated_start - t)}`}</td>
+        <td class="dim">${r.estimated_start == null ? 'unknown' : r.estimated_start <= t ? 'now' : `in ${span(r.estimated_start - t)}`}</td>
         <td><${CancelButton} brid=${r.buildrequestid} /></td>
       </tr>`)}</tbody>
     </table>

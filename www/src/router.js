@@ -85,6 +85,41 @@ function Connection() {
     data-online=${st.online ? 'yes' : 'no'}>${text}</span>`;
 }
 
+// The theme: the system's (auto), light or dark; the choice is kept in
+// localStorage and set as <html data-theme> (app.css)
+const THEMES = ['auto', 'light', 'dark'];
+function storedTheme() {
+  try {
+    const t = localStorage.getItem('kiln-theme');
+    return THEMES.includes(t) ? t : 'auto';
+  } catch {
+    return 'auto';
+  }
+}
+function applyTheme(t) {
+  if (t === 'auto') delete document.documentElement.dataset.theme;
+  else document.documentElement.dataset.theme = t;
+}
+applyTheme(storedTheme());
+
+function ThemeButton() {
+  const [t, setT] = useState(storedTheme);
+  const next = THEMES[(THEMES.indexOf(t) + 1) % THEMES.length];
+  const click = () => {
+    try {
+      localStorage.setItem('kiln-theme', next);
+    } catch {
+      // private mode: the choice lasts until the page is left
+    }
+    applyTheme(next);
+    setT(next);
+    dispatchEvent(new Event('kiln-theme')); // the charts (builder.js) repaint
+  };
+  return html`<button type="button" class="theme" data-theme=${t} onClick=${click}
+    title=${`theme: ${t} (click for ${next})`} aria-label=${`theme ${t}, switch to ${next}`}>${
+    t === 'auto' ? '◐ auto' : t === 'light' ? '☀ light' : '☾ dark'}</button>`;
+}
+
 // the master's title and title_url (master.lua), filled into index.html by www.c
 const TITLE = document.body.dataset.title || 'Kiln';
 const TITLE_URL = document.body.dataset.titleUrl || '';
@@ -108,6 +143,7 @@ export function App() {
       ${TITLE_URL && html`<a class="dim" href=${TITLE_URL} target="_blank" rel="noopener">project</a>`}
       <nav>${NAV.map(([href, text]) => html`<a href=${href}>${text}</a>`)}</nav>
       <${WatchPanel} />
+      <${ThemeButton} />
       <${Connection} />
     </header>
     <main>

@@ -224,12 +224,44 @@ export function Waterfall() {
   const shown = data.builders.filter((b) => builderMatches(b, f));
   const tags = [...new Set(data.builders.flatMap((b) => b.tags ?? []))].sort();
   // the layout changes with the data and the filters, not while scrolling
-  const { col, builds, now, axis } = useMemo(() => {
+  const { col, builds, now, axis, lanes } = useMemo(() => {
     const col = new Map(shown.map((b, i) => [b.builderid, i]));
     const builds = [...data.builds.values()].filter((b) => col.has(b.builderid) &&
       (!f.branch || b.properties?.branch?.[0] === f.branch));
     const now = Date.now() / 1000;
-    return { col, builds, now, axis: timeAxis(builds, now) };
+    const axis = timeAxis(builds, now);
+    // builds of one builder that overlap (run at once, or in the same second: times are whole
+    // seconds) share its column side by side, one lane each, instead of hiding each other
+    const lanes = new Map();
+    const byCol = new Map();
+    for (const b of builds) {
+      const y0 = axis.y.get(b.complete ? b.complete_at ?? now : now);
+      const y1 = Math.max(y0 + MIN_H, axis.y.get(b.started_at));
+      const l = byCol.get(b.builderid) ?? [];
+      l.push({ b, y0, y1 });
+      byCol.set(b.builderid, l);
+    }
+    for (const l of byCol.values()) {
+      l.sort((p, q) => p.y0 - q.y0 || q.b.buildid - p.b.buildid);
+      let ends = []; // per lane of the current cluster of overlapping builds: its bottom
+      let cl = [];
+      const close = () => cl.forEach((e) => { e.n = ends.length; });
+      for (const e of l) {
+        if (!ends.some((y) => y > e.y0)) {
+          close();
+          ends = [];
+          cl = [];
+        }
+        let i = ends.findIndex((y) => y <= e.y0);
+        if (i < 0) i = ends.push(0) - 1;
+        ends[i] = e.y1;
+        e.lane = i;
+        cl.push(e);
+        lanes.set(e.b.buildid, e);
+      }
+      close();
+    }
+    return { col, builds, now, axis, lanes };
   }, [data.version, data.builders, f.name, f.tag, f.branch]);
   const [c0, c1] = span(vp.x, vp.w - TIME_W, shown.length, COL_W, 1);
   const top = vp.y - HEAD_H;
@@ -241,7 +273,9 @@ export function Waterfall() {
     const y0 = HEAD_H + axis.y.get(b.complete ? b.complete_at ?? now : now);
     const y1 = Math.max(y0 + MIN_H, HEAD_H + axis.y.get(b.started_at));
     if (y1 < top || y0 > bottom) continue;
-    blocks.push({ b, x: TIME_W + c * COL_W + 2, y: y0, h: y1 - y0 });
+    const { lane, n } = lanes.get(b.buildid);
+    const w = (COL_W - 4) / n;
+    blocks.push({ b, x: TIME_W + c * COL_W + 2 + lane * w, w, y: y0, h: y1 - y0 });
   }
   // a time label every ~80 px of the visible stretch
   const labels = [];
@@ -270,11 +304,11 @@ export function Waterfall() {
         </div>
         ${labels.map((l) => html`<span class="tlabel" key=${l.t} style=${`top:${l.y}px;width:${TIME_W}px`}
           title=${when(l.t)}>${new Date(l.t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}</span>`)}
-        ${blocks.map(({ b, x, y, h }) => {
+        ${blocks.map(({ b, x, w, y, h }) => {
           const st = stateName(b);
           const builder = byId.get(b.builderid);
           return html`<a class=${`block r-${st}`} key=${b.buildid} href=${buildHref(builder, b)}
-            style=${`left:${x}px;top:${y}px;width:${COL_W - 4}px;height:${h}px`}
+            style=${`left:${x}px;top:${y}px;width:${w}px;height:${h}px`}
             data-builder=${builder.name} data-number=${b.number} data-state=${st}
             title=${`${builder.name} #${b.number}: ${st} · ${b.state_string ?? ''}`}
             onMouseEnter=${() => setHover(b.buildid)} onFocus=${() => setHover(b.buildid)}>#${b.number}</a>`;

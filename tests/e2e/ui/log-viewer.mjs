@@ -113,15 +113,19 @@ await run(browser, async () => {
     await page.click('.log-search button:text("prev")');
     await status.filter({ hasText: 'no earlier match' }).waitFor(T);
   });
-  await step('search: the query lives in the URL and survives a reload; ignore case works', async () => {
+  await step('search: the query and the match\'s line (#L) live in the URL and survive a reload; ignore case works', async () => {
     await page.fill('.log-search input[type=search]', 'NEEDLE-25000');
     await page.check('.log-search input[type=checkbox]');
     await page.press('.log-search input[type=search]', 'Enter');
     await page.locator('.log-line.log-match .log-text', { hasText: 'needle-25000' }).waitFor(T);
     if (!page.url().includes('q=NEEDLE-25000') || !page.url().includes('icase=1')) throw new Error(page.url());
+    // the match's line is the link's (#L...), not the line clicked before (slice "uireview")
+    const m = await matchLine();
+    if (!page.url().endsWith(`#L${m}`)) throw new Error(`match at line ${m}, url ${page.url()}`);
     await page.reload();
     const v = await page.inputValue('.log-search input[type=search]');
     if (v !== 'NEEDLE-25000') throw new Error(`after reload the box says '${v}'`);
+    await page.locator(`.log-line.log-hl[data-line="${m}"] .log-text`, { hasText: 'needle-25000' }).waitFor(T);
   });
   await step('a step log link (/builders/colors/builds/1/steps/long/logs/stdio) shows the same log', async () => {
     await page.goto(`${BASE}/builders/colors/builds/1/steps/long/logs/stdio`);
