@@ -511,16 +511,23 @@ static int sqlite_list_add_order(struct db *db, const struct resource *rs, const
 	return 0;
 }
 
-static int sqlite_list_bind_all(struct db *db, sqlite3_stmt *s, const struct qbuild *qb)
+/* Binds the filters' values to parameters first, first + 1, ... */
+static int sqlite_list_bind_from(struct db *db, sqlite3_stmt *s, const struct qbuild *qb, int first)
 {
 	for (size_t i = 0; i < qb->nbinds; i++) {
-		int rc = qb->binds[i].is_text ? sqlite3_bind_text(s, (int)i + 1, qb->binds[i].s, -1,
-								  SQLITE_STATIC)
-					      : sqlite3_bind_int64(s, (int)i + 1, qb->binds[i].i);
+		int rc = qb->binds[i].is_text
+				 ? sqlite3_bind_text(s, (int)i + first, qb->binds[i].s, -1,
+						     SQLITE_STATIC)
+				 : sqlite3_bind_int64(s, (int)i + first, qb->binds[i].i);
 		if (rc != SQLITE_OK)
 			return db_fail(db, "bind");
 	}
 	return 0;
+}
+
+static int sqlite_list_bind_all(struct db *db, sqlite3_stmt *s, const struct qbuild *qb)
+{
+	return sqlite_list_bind_from(db, s, qb, 1);
 }
 
 /* --- SQL functions ---------------------------------------------------------------- */
@@ -652,6 +659,23 @@ static json_t *sqlite_list_render_row(sqlite3_stmt *s, const struct resource *rs
 	return o;
 }
 
+/* Steps s to its end, each row rendered into *ret_items (a new array);
+ * what names the query in an error. */
+static int sqlite_list_collect(struct db *db, sqlite3_stmt *s, const struct resource *rs,
+			       uint64_t skipped, const char *what, json_t **ret_items)
+{
+	json_t *items = json_array();
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(items, sqlite_list_render_row(s, rs, skipped));
+	if (rc != SQLITE_DONE) {
+		json_decref(items);
+		return db_fail(db, what);
+	}
+	*ret_items = items;
+	return 0;
+}
+
 static int sqlite_list_build(struct db *db, enum db_resource res, const struct db_query *q,
 			     const char *const *skip, bool ids_only, const struct resource **ret_rs,
 			     uint64_t *ret_skip, struct qbuild *qb, struct buf *sql)
@@ -737,14 +761,8 @@ int db_list_skip(struct db *db, enum db_resource res, const struct db_query *q,
 		goto reset;
 	sqlite3_bind_int64(s, (int)qb.nbinds + 1, q && q->limit >= 0 ? q->limit : -1);
 	sqlite3_bind_int64(s, (int)qb.nbinds + 2, q ? q->offset : 0);
-	items = json_array();
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(items, sqlite_list_render_row(s, rs, skipped));
-	if (rc != SQLITE_DONE) {
-		r = db_fail(db, "list");
+	if ((r = sqlite_list_collect(db, s, rs, skipped, "list", &items)) < 0)
 		goto reset;
-	}
 	/* Done with s before the count: preparing the count may evict a
 	 * cached statement. */
 	sqlite3_reset(s);
@@ -827,7 +845,6 @@ int db_list_last_builds(struct db *db, const struct db_query *q, const char *con
 	buf_init(&qb.where, DB_MAX_LIST_SQL);
 	buf_init(&sql, 2 * DB_MAX_LIST_SQL);
 	uint64_t skipped = sqlite_list_skip_mask(rs, skip);
-	json_t *items = NULL;
 	int r = 0;
 	if (q->offset < 0 || q->limit < 0) {
 		r = db_failf(db, -EINVAL, "invalid limit or offset");
@@ -856,31 +873,13 @@ int db_list_last_builds(struct db *db, const struct db_query *q, const char *con
 	}
 	sqlite3_bind_int64(s, 1, q->limit);
 	sqlite3_bind_int64(s, 2, q->offset);
-	for (size_t i = 0; i < qb.nbinds; i++) {
-		int rc = qb.binds[i].is_text ? sqlite3_bind_text(s, (int)i + 3, qb.binds[i].s, -1,
-								 SQLITE_STATIC)
-					     : sqlite3_bind_int64(s, (int)i + 3, qb.binds[i].i);
-		if (rc != SQLITE_OK) {
-			r = db_fail(db, "bind");
-			goto reset;
-		}
-	}
-	items = json_array();
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(items, sqlite_list_render_row(s, rs, skipped));
-	if (rc != SQLITE_DONE) {
-		r = db_fail(db, "last builds");
-		goto reset;
-	}
-	*ret_items = items;
-	items = NULL;
-	r = 0;
-reset:
+	/* the filters' binds follow the page's ?1 and ?2 */
+	r = sqlite_list_bind_from(db, s, &qb, 3);
+	if (r >= 0)
+		r = sqlite_list_collect(db, s, rs, skipped, "last builds", ret_items);
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 out:
-	json_decref(items);
 	sqlite_list_qb_release(&qb);
 	buf_release(&sql);
 	return r;
@@ -902,7 +901,6 @@ int db_list_rows(struct db *db, enum db_resource res, const int64_t *ids, size_t
 	uint64_t skipped = sqlite_list_skip_mask(rs, skip);
 	struct buf sql;
 	buf_init(&sql, 2 * DB_MAX_LIST_SQL);
-	json_t *items = NULL;
 	sqlite3_stmt *s = NULL;
 	/* Each id paired with its position: rowid lookups, rows in the ids' order. */
 	int r = sqlite_list_add_columns(db, rs, skipped, false, &sql);
@@ -931,19 +929,9 @@ int db_list_rows(struct db *db, enum db_resource res, const int64_t *ids, size_t
 			r = db_fail(db, "bind");
 			goto out;
 		}
-	items = json_array();
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(items, sqlite_list_render_row(s, rs, skipped));
-	if (rc != SQLITE_DONE) {
-		r = db_fail(db, "list rows");
-		goto out;
-	}
-	*ret_items = TAKE_PTR(items);
-	r = 0;
+	r = sqlite_list_collect(db, s, rs, skipped, "list rows", ret_items);
 out:
 	db_stmt_resetp(&s);
-	json_decref(items);
 	buf_release(&sql);
 	return r;
 }
