@@ -39,19 +39,6 @@ void config_reporter_check_address(lua_State *L, const char *what, const char *k
 			     what, key, CONFIG_EMAIL_MAX_ADDRESS, s);
 }
 
-static bool config_email_host_ok(const char *s, size_t len)
-{
-	if (len == 0 || len > 253)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      strchr(".-_:", c)))
-			return false;
-	}
-	return true;
-}
-
 /* smtp = { host = "127.0.0.1", port = 25, tls = "starttls", user = "ci", password = secret("smtp")
  * } */
 static void config_email_smtp(lua_State *L, const char *what, struct config_reporter_email *e)
@@ -71,7 +58,7 @@ static void config_email_smtp(lua_State *L, const char *what, struct config_repo
 	const char *host = dsl_opt_string(L, s, swhat, "host", &len);
 	if (!host)
 		config_raise(L, "%s: 'host' is required (a host name or address)", swhat);
-	if (!config_email_host_ok(host, len))
+	if (!config_reporter_host_ok(host, len))
 		config_raise(
 			L,
 			"%s: 'host' must be a host name or a numeric address (letters, digits, "

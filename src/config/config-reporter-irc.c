@@ -23,19 +23,6 @@ const char *const config_reporter_irc_keys[] = {
 	"notify", "rate", "burst", "allow_force", NULL,
 };
 
-static bool config_irc_host_ok(const char *s, size_t len)
-{
-	if (len == 0 || len > 253)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      strchr(".-_:", c)))
-			return false;
-	}
-	return true;
-}
-
 /* RFC 2812's nick: a letter or one of []\`_^{|} first, then those, digits and '-'. */
 static bool config_irc_nick_ok(const char *s, size_t len)
 {
@@ -120,7 +107,7 @@ void config_reporter_irc(lua_State *L, const char *what, struct config_reporter 
 	const char *host = dsl_opt_string(L, 1, what, "host", &len);
 	if (!host)
 		config_raise(L, "%s: 'host' is required: host = \"irc.example.org\"", what);
-	if (!config_irc_host_ok(host, len))
+	if (!config_reporter_host_ok(host, len))
 		config_raise(L,
 			     "%s: 'host' must be a host name or a numeric address (letters, "
 			     "digits, '.', '-', '_', ':'), got '%.60s'",

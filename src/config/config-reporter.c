@@ -307,3 +307,16 @@ void config_reporter_release(struct config *cfg)
 	cfg->reporter = NULL;
 	cfg->nreporters = 0;
 }
+
+bool config_reporter_host_ok(const char *s, size_t len)
+{
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr(".-_:", c)))
+			return false;
+	}
+	return true;
+}

@@ -16,6 +16,10 @@ void config_reporter_open(lua_State *L);
 void config_reporter_finish(lua_State *L);
 void config_reporter_release(struct config *cfg);
 
+/* A host name or address a reporter connects to: 1..253 bytes of letters,
+ * digits, '.', '-', '_' and ':' (an IPv6 address). */
+bool config_reporter_host_ok(const char *s, size_t len);
+
 /* A kind's own keys, read from the table at index 1 into r (the common
  * fields already set); what names the declaration for messages. */
 void config_reporter_email(lua_State *L, const char *what, struct config_reporter *r);
