@@ -466,16 +466,7 @@ static int email_start(struct reporter *r, struct curl_uv *cu)
 	e->url = xasprintf("%s://%s%s%s:%d",
 			   rc->email.tls == CONFIG_SMTP_TLS_SMTPS ? "smtps" : "smtp", v6 ? "[" : "",
 			   host, v6 ? "]" : "", rc->email.smtp_port);
-	char name[300];
-	snprintf(name, sizeof(name), "reporter '%s'", rc->name);
-	struct curl_uv_queue_limits lim = {
-		.max_jobs = rc->max_messages,
-		.max_bytes = (size_t)rc->max_bytes,
-		.timeout_ms = (uint64_t)(rc->timeout * 1000),
-		.max_attempts = rc->attempts,
-		.backoff_ms = (uint64_t)(rc->backoff * 1000),
-	};
-	e->q = curl_uv_queue_new(cu, name, &lim, &email_ops, e);
+	e->q = reporters_queue_new(r, cu, &email_ops, e);
 	r->priv = e;
 	return 0;
 }

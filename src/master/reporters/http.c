@@ -482,16 +482,7 @@ static int http_start(struct reporter *r, struct curl_uv *cu)
 	}
 	struct http_rep *hr = xcalloc(1, sizeof(*hr));
 	hr->r = r;
-	char name[300];
-	snprintf(name, sizeof(name), "reporter '%s'", rc->name);
-	struct curl_uv_queue_limits lim = {
-		.max_jobs = rc->max_messages,
-		.max_bytes = (size_t)rc->max_bytes,
-		.timeout_ms = (uint64_t)(rc->timeout * 1000),
-		.max_attempts = rc->attempts,
-		.backoff_ms = (uint64_t)(rc->backoff * 1000),
-	};
-	hr->q = curl_uv_queue_new(cu, name, &lim, &http_ops, hr);
+	hr->q = reporters_queue_new(r, cu, &http_ops, hr);
 	r->priv = hr;
 	return 0;
 }

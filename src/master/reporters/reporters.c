@@ -372,3 +372,19 @@ void reporters_stop(struct reporters *rs)
 	free(rs->r);
 	free(rs);
 }
+
+struct curl_uv_queue *reporters_queue_new(struct reporter *r, struct curl_uv *cu,
+					  const struct curl_uv_queue_ops *ops, void *ud)
+{
+	const struct config_reporter *rc = r->cfg;
+	char name[300];
+	snprintf(name, sizeof(name), "reporter '%s'", rc->name);
+	struct curl_uv_queue_limits lim = {
+		.max_jobs = rc->max_messages,
+		.max_bytes = (size_t)rc->max_bytes,
+		.timeout_ms = (uint64_t)(rc->timeout * 1000),
+		.max_attempts = rc->attempts,
+		.backoff_ms = (uint64_t)(rc->backoff * 1000),
+	};
+	return curl_uv_queue_new(cu, name, &lim, ops, ud);
+}

@@ -29,6 +29,8 @@ struct master;
 struct reporters;
 struct reporter;
 struct curl_uv;
+struct curl_uv_queue;
+struct curl_uv_queue_ops;
 struct buf;
 
 /* What reporters know about one finished build (all borrowed for the call). */
@@ -87,6 +89,11 @@ const char *reporters_results_name(int results);
  * or out's cap (out then holds whole lines up to it). */
 int reporters_log_tail(struct master *m, int64_t buildid, int max_lines, struct buf *out,
 		       char **ret_step);
+
+/* r's outbound queue on cu, named "reporter 'NAME'", with the caps,
+ * timeout, attempts and backoff of its configuration. */
+struct curl_uv_queue *reporters_queue_new(struct reporter *r, struct curl_uv *cu,
+					  const struct curl_uv_queue_ops *ops, void *ud);
 
 /* Handles one build's row as the listener does (tests call it directly). */
 void reporters_on_build_finished(struct reporters *rs, json_t *row);
