@@ -124,16 +124,7 @@ static void api_numbers_eta_set(json_t *item, int known, double eta_at, double n
 
 void api_numbers_build_fix(struct api_ctx *ctx, json_t *item)
 {
-	if (!ctx->m->numbers || json_is_true(json_object_get(item, "complete")))
-		return;
-	json_t *started = json_object_get(item, "started_at");
-	json_t *builderid = json_object_get(item, "builderid");
-	if (!json_is_number(started) || !json_is_integer(builderid))
-		return;
-	double eta_at = 0;
-	int known = numbers_build_eta(ctx->m, json_integer_value(builderid),
-				      json_number_value(started), &eta_at);
-	api_numbers_eta_set(item, known, eta_at, clock_wall());
+	numbers_build_eta_fields(ctx->m, item);
 }
 
 void api_numbers_step_fix(struct api_ctx *ctx, const struct api_rspec *rs, json_t *item)

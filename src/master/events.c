@@ -12,6 +12,7 @@
 
 #include "master/events.h"
 #include "master/master.h"
+#include "master/numbers.h"
 #include "master/wsconn.h"
 
 #include "common/err.h"
@@ -316,8 +317,10 @@ uint64_t events_publish_row(struct master *m, int res, const char *collection, c
 	}
 	json_t *row = json_incref(json_array_get(items, 0));
 	json_decref(items);
-	if (res == DB_BUILDS)
+	if (res == DB_BUILDS) {
 		json_object_set_new(row, "properties", json_object());
+		numbers_build_eta_fields(m, row); /* as GET builds: a board shows it at once */
+	}
 	return events_publish(m, key, row);
 }
 

@@ -272,6 +272,22 @@ int numbers_build_eta(struct master *m, int64_t builderid, double started_at, do
 	return 1;
 }
 
+void numbers_build_eta_fields(struct master *m, json_t *build)
+{
+	if (!m->numbers || json_is_true(json_object_get(build, "complete")))
+		return;
+	json_t *started = json_object_get(build, "started_at");
+	json_t *builderid = json_object_get(build, "builderid");
+	if (!json_is_number(started) || !json_is_integer(builderid))
+		return;
+	double eta_at = 0;
+	int known = numbers_build_eta(m, json_integer_value(builderid), json_number_value(started),
+				      &eta_at);
+	json_object_set_new(build, "eta",
+			    known ? json_real(fmax(0, eta_at - clock_wall())) : json_null());
+	json_object_set_new(build, "eta_at", known ? json_real(eta_at) : json_null());
+}
+
 static int numbers_step_cmp(const void *key, const void *elem)
 {
 	return strcmp(key, ((const struct numbers_step_median *)elem)->name);

@@ -11,6 +11,7 @@
 #define KILN_NUMBERS_H
 
 #include <stddef.h>
+#include <jansson.h>
 #include <stdint.h>
 
 struct master;
@@ -52,6 +53,11 @@ void numbers_build_finished(struct master *m, int64_t buildid);
  * Medians are read from the db once per builder and cached until one of
  * its builds finishes. */
 int numbers_build_eta(struct master *m, int64_t builderid, double started_at, double *ret_eta_at);
+/* Sets "eta" (seconds left, 0 when overdue) and "eta_at" (epoch seconds),
+ * or null for both when unknown, on build, a running build as the API
+ * renders it; a finished build, or no m->numbers, is left as it is.  The
+ * API's builds and their /ws events both carry them this way. */
+void numbers_build_eta_fields(struct master *m, json_t *build);
 /* The same for a running step named step_name of buildid (median over the
  * steps of that name in the same builds). */
 int numbers_step_eta(struct master *m, int64_t buildid, const char *step_name, double started_at,

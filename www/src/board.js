@@ -208,8 +208,6 @@ class BoardData {
       }
       if (verb === 'new') {
         this.running.set(m.buildid, m);
-        // the event has no ETA (only GET builds computes it): one read per started build
-        if (m.eta_at === undefined) this.readEta(m.buildid);
       } else if (verb === 'finished') {
         this.running.delete(m.buildid);
         this.steps.delete(m.buildid);
@@ -235,19 +233,6 @@ class BoardData {
       return true;
     }
     return false;
-  }
-
-  async readEta(id) {
-    try {
-      const [b] = await get(`builds/${id}`, 'builds'); // whole: ETA fields cannot be picked
-      const cur = this.running.get(id);
-      if (!b || !cur || b.complete || b.eta_at == null) return;
-      this.running.set(id, { ...cur, eta_at: b.eta_at });
-      this.touch(b.builderid);
-      this.changed();
-    } catch {
-      // as above: the next (re)load reads it
-    }
   }
 
   async pollWorkers() {
