@@ -419,3 +419,9 @@ void ws_waiter_release(struct ws_waiter *w)
 	ws_close(w->ws);
 	w->ws = NULL;
 }
+
+/* kiln watch (slice "watch"): its loop polls the socket beside the terminal */
+int ws_fd(const struct ws_client *ws)
+{
+	return ws->fd;
+}

@@ -76,4 +76,7 @@ void ws_waiter_open(struct ws_waiter *w, const char *base, const char *token,
 void ws_waiter_wait(struct ws_waiter *w, uint64_t deadline_ms);
 void ws_waiter_release(struct ws_waiter *w);
 
+/* The socket, for a caller's own poll(); then ws_wait(ws, 0) reads what came. */
+int ws_fd(const struct ws_client *ws);
+
 #endif
