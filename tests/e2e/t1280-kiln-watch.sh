@@ -96,6 +96,10 @@ check "y: the status line says it forced" wait_for 10 on_screen "forced a build 
 total_is() { [ "$(builder_total "$1")" = "$2" ]; }
 check "... the master has a build of 'bad'" wait_for 30 total_is bad 1
 check "... and its row turns failure" wait_for 30 on_screen '^ bad +failure +#1 .* F$'
+# colours: capture-pane -e keeps the SGR codes
+check "success is green, failure red" sh -c \
+    "tmux -L $SOCK capture-pane -e -p -t watch | grep -E '^.*gated.*\[32msuccess' >/dev/null &&
+     tmux -L $SOCK capture-pane -e -p -t watch | grep -E '^.*bad.*\[31mfailure' >/dev/null"
 
 # select 'gated' (j), force it from the shell, stop it with s + y
 T send-keys -t watch j
@@ -103,6 +107,16 @@ check "j moves the selection: the pane shows gated's builds" wait_for 10 on_scre
 BR2=$(force gated)
 check "a second gated build runs" wait_for 30 on_screen '^ gated +running +#2'
 check "the pane shows the running build's steps" wait_for 10 on_screen '^-- gated #2: steps'
+# gated has a finished build now: the running one has an eta_at, shown as a bar
+check "the row shows progress from eta_at" \
+    wait_for 10 on_screen '^ gated +running +#2 +wait-gate +\[[#.]{10}\] +([0-9]+% [0-9a-z]+ left|overdue [0-9a-z.]+) '
+# no busy loop: the view's CPU time while the screen only ticks its clock
+# (this sleep is the measurement's window; it synchronises nothing)
+WATCH_PID=$(pgrep -P "$(T display-message -p -t watch '#{pane_pid}')" kiln | head -n1)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$WATCH_PID/stat"; }
+C0=$(cpu_ticks); sleep 3; C1=$(cpu_ticks)
+diag "watch used $((C1 - C0)) clock ticks of CPU in 3 s with one build running"
+check "... and stays idle meanwhile (under 0.3 s of CPU in 3 s)" [ $((C1 - C0)) -lt 30 ]
 T send-keys -t watch s
 check "s asks to stop the running build" wait_for 10 on_screen 'stop build #2 \(id [0-9]+\)\? \(y/n\)'
 T send-keys -t watch y
@@ -146,6 +160,15 @@ check "the header says disconnected" wait_for 20 on_screen '\[disconnected'
 check "master restarts" start_master "$M"
 check "the view reconnects" wait_for 40 on_screen "kiln watch  $URL  \[connected\]"
 check "... with the builds read again" wait_for 10 on_screen '^ bad +failure +#1'
+
+# --no-color, in a second window: the same screen without colour codes
+T new-window -t watch -n plain "env TERM=screen-256color '$KILN' watch --no-color --url '$URL'; exec cat"
+plain_ok() {
+    T capture-pane -p -t watch:plain | grep -qE '^ bad +failure +#1' &&
+        ! T capture-pane -e -p -t watch:plain | grep -qE $'\e\\[(3[0-7]|38;5;[0-9]+)m'
+}
+check "--no-color: the builders without a colour code" wait_for 20 plain_ok
+T kill-window -t watch:plain
 
 T send-keys -t watch q
 check "q exits with status 0" wait_for 10 on_screen '^watch-exited-0$'
