@@ -8,7 +8,8 @@
  * One loop: poll() on the terminal and the /ws socket with a timeout that
  * is the earliest of the next clock tick, a scheduled re-read and a
  * reconnection attempt.  /ws events only wake the view up (ws.h): the
- * state is re-read over REST, at most every WATCH_MIN_REFRESH_MS, so a
+ * state is re-read over REST, at most every WATCH_MIN_REFRESH_MS (more
+ * apart when a re-read is slow: watch_plan_refresh()), so a
  * burst of events costs one re-read and a lost one costs nothing.
  * Without /ws (an https master, a broken socket) the view re-reads every
  * WATCH_POLL_MS and tries /ws again with a doubling backoff, showing
@@ -34,6 +35,7 @@
 #include <unistd.h>
 
 #define WATCH_MIN_REFRESH_MS 400    /* events closer than this share one re-read */
+#define WATCH_REFRESH_DUTY 4        /* ... and at least 4x the last re-read's time apart */
 #define WATCH_IDLE_REFRESH_MS 10000 /* re-read this often even without events */
 #define WATCH_POLL_MS 2000          /* re-read this often without /ws */
 #define WATCH_BACKOFF_MIN_MS 500
@@ -93,9 +95,10 @@ struct watch_ui {
 	bool api_ok;
 	char api_error[160];
 	unsigned backoff_ms;
-	uint64_t reconnect_at; /* 0: none planned */
-	uint64_t refresh_at;   /* 0: none planned */
-	uint64_t last_refresh;
+	uint64_t reconnect_at;    /* 0: none planned */
+	uint64_t refresh_at;      /* 0: none planned */
+	uint64_t last_refresh;    /* when the last re-read ended */
+	uint64_t last_refresh_ms; /* how long it took */
 	bool quit;
 };
 
@@ -275,23 +278,32 @@ static void watch_read_pane(struct watch_ui *ui)
 /* Re-reads everything now. */
 static void watch_refresh(struct watch_ui *ui)
 {
+	uint64_t start = clock_mono_ms();
 	int r = watch_read_state(ui->c, &ui->st);
 
-	ui->last_refresh = clock_mono_ms();
 	ui->refresh_at = 0;
 	ui->api_ok = r >= 0;
-	if (r < 0) {
+	if (r < 0)
 		snprintf(ui->api_error, sizeof(ui->api_error), "%s", http_client_error(ui->c));
-		return;
-	}
-	ui->api_error[0] = '\0';
-	watch_read_pane(ui);
+	else
+		ui->api_error[0] = '\0';
+	if (r >= 0)
+		watch_read_pane(ui);
+	ui->last_refresh = clock_mono_ms();
+	ui->last_refresh_ms = ui->last_refresh - start;
 }
 
-/* Plans a re-read soon, at most one per WATCH_MIN_REFRESH_MS. */
+/*
+ * Plans a re-read soon: WATCH_MIN_REFRESH_MS after the last one, or four
+ * times as long as it took, so a busy master (many running builds, slow
+ * answers) spends at most a fifth of the time answering this view.
+ */
 static void watch_plan_refresh(struct watch_ui *ui)
 {
-	uint64_t at = ui->last_refresh + WATCH_MIN_REFRESH_MS, now = clock_mono_ms();
+	uint64_t gap = ui->last_refresh_ms * WATCH_REFRESH_DUTY;
+	if (gap < WATCH_MIN_REFRESH_MS)
+		gap = WATCH_MIN_REFRESH_MS;
+	uint64_t at = ui->last_refresh + gap, now = clock_mono_ms();
 	if (at < now)
 		at = now;
 	if (!ui->refresh_at || at < ui->refresh_at)
@@ -395,8 +407,22 @@ static void watch_force(struct watch_ui *ui, const struct watch_builder *w)
 static void watch_stop(struct watch_ui *ui, long long buildid, long long number)
 {
 	_cleanup_free_ char *path = xasprintf("/api/v2/builds/%lld", buildid);
-	json_t *params = json_pack("{s:s}", "reason", "stopped from kiln watch");
+	json_t *params, *build;
 
+	/* the API answers a stop of a finished build with success: look first */
+	if (http_get_list(ui->c, path, "builds", &build) >= 0) {
+		const json_t *b = json_array_get(build, 0);
+		bool done = cli_json_bool(b, "complete", false);
+		long long results = cli_json_int(b, "results", -1);
+		json_decref(build);
+		if (done) {
+			watch_message(ui, "build #%lld already ended: %s", number,
+				      cli_result_name(results));
+			watch_plan_refresh(ui);
+			return;
+		}
+	}
+	params = json_pack("{s:s}", "reason", "stopped from kiln watch");
 	if (http_rpc(ui->c, path, "stop", params, NULL) < 0)
 		watch_message(ui, "cannot stop build %lld: %s", buildid, http_client_error(ui->c));
 	else
