@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#define WATCH_BAR_MAX 128 /* the widest progress bar */
+
 void watch_state_release(struct watch_state *s)
 {
 	for (size_t i = 0; i < s->n; i++)
@@ -172,13 +174,13 @@ char watch_result_mark(long long results)
 int watch_format_progress(double now, double started, double eta_at, int bar_width, char *out,
 			  size_t n)
 {
-	char dur[32], bar[130];
+	char dur[32], bar[WATCH_BAR_MAX + 4]; /* '[', the bar, ']', ' ', NUL */
 	int pct, fill, w = bar_width;
 
 	if (n == 0)
 		return -1;
-	if (w > 128)
-		w = 128;
+	if (w > WATCH_BAR_MAX)
+		w = WATCH_BAR_MAX;
 	if (w < 0)
 		w = 0;
 	if (eta_at <= 0 || started <= 0 || eta_at <= started) {
