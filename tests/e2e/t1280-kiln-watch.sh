@@ -80,7 +80,9 @@ BR=$(force gated)
 check "forced from another shell: the row turns running, with its step" \
     wait_for 30 on_screen '^ gated +running +#1 +wait-gate +running '
 check "the build ends when released" release
+T0=$(date +%s%N)
 check "... and the row turns success with a mark" wait_for 30 on_screen '^ gated +success +#1 .* s$'
+diag "from the step's release to the row saying success: $((($(date +%s%N) - T0) / 1000000)) ms"
 check "the request is complete" wait_for 10 request_done "$BR"
 
 # 'bad' is selected (the first row): f + n does nothing, f + y forces it
