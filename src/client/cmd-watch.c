@@ -142,10 +142,8 @@ static void watch_read_steps(struct http_client *c, struct watch_state *st)
 				   w->running.buildid) < 0)
 			continue;
 		const json_t *s = watch_current_step(json_object_get(steps, "steps"));
-		if (s) {
+		if (s)
 			snprintf(w->step, sizeof(w->step), "%s", cli_json_str(s, "name", "?"));
-			w->step_eta_at = cli_json_num(s, "eta_at", 0);
-		}
 		json_decref(steps);
 	}
 }
@@ -165,7 +163,8 @@ static int watch_read_state(struct http_client *c, struct watch_state *ret)
 	json_t *list;
 	int r;
 
-	r = http_get_list(c, "/api/v2/builders", "builders", &list);
+	/* every builder kept (WATCH_MAX_BUILDERS), not the API's default page */
+	r = http_get_list(c, "/api/v2/builders?limit=10000", "builders", &list);
 	if (r < 0)
 		return r;
 	watch_state_set_builders(&st, list);
