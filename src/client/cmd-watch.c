@@ -52,8 +52,9 @@ static const char watch_options[] =
 	"  --once            print one plain-text snapshot and exit (no curses)\n"
 	"  --no-color        no colours (also when $NO_COLOR is set)\n"
 	"  --filter TEXT     show only builders whose name contains TEXT\n"
-	"keys: up/down/j/k select, Enter details, Esc/Backspace back, f force,\n"
-	"      s stop the running build, / filter, r refresh, q quit\n";
+	"  (keys)            up/down/j/k select, Enter details, Esc/Backspace back,\n"
+	"                    f force, s stop the running build, / filter, r refresh,\n"
+	"                    q quit\n";
 
 struct watch_args {
 	bool once;
