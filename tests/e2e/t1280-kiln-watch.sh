@@ -1,4 +1,5 @@
 #!/bin/bash
+# asan-too
 # `kiln watch` in a real terminal: tmux on a private socket (120x40) runs
 # it against a real master and kiln-worker.  The screen shows the builders;
 # a build forced from another shell turns its row running, then success; `f`
