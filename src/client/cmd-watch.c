@@ -699,8 +699,9 @@ static void watch_draw(struct watch_ui *ui)
 			ui->top = row;
 		if (row >= ui->top + (size_t)list_rows)
 			ui->top = row - (size_t)list_rows + 1;
-		if (ui->top > n)
-			ui->top = 0;
+		/* a taller window (or a shorter list) shows from the top again */
+		if (ui->top + (size_t)list_rows > n)
+			ui->top = n > (size_t)list_rows ? n - (size_t)list_rows : 0;
 		for (size_t k = ui->top; k < n && k < ui->top + (size_t)list_rows; k++)
 			watch_draw_row(ui, &c, list_top + (int)(k - ui->top), &ui->st.b[idx[k]],
 				       k == row, now);

@@ -153,9 +153,15 @@ check "Esc goes back to the list" wait_for 10 on_screen '^ BUILDER +LAST'
 T resize-window -t watch -x 80 -y 20
 check "after a resize the screen is redrawn at 80x20" wait_for 10 sh -c \
     "tmux -L $SOCK capture-pane -p -t watch | awk 'NR==1 && length(\$0)==79 && /[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\$/ {h=1} NR==20 && /q quit/ {s=1} END {exit !(h && s)}'"
+T resize-window -t watch -x 16 -y 3
+check "a 16x3 window still gets a (clipped) header" wait_for 10 sh -c \
+    "tmux -L $SOCK capture-pane -p -t watch | head -n1 | grep -qx ' kiln watch  htt'"
+T send-keys -t watch j k Enter Escape
 T resize-window -t watch -x 120 -y 40
 check "... and again at 120x40" wait_for 10 sh -c \
     "tmux -L $SOCK capture-pane -p -t watch | awk 'NR==1 && length(\$0)==119 {h=1} NR==40 && /q quit/ {s=1} END {exit !(h && s)}'"
+check "... showing every builder again (the list scrolled in the tiny window)" wait_for 10 sh -c \
+    "tmux -L $SOCK capture-pane -p -t watch | grep -cE '^ (bad|gated|quick) ' | grep -qx 3"
 
 # the master goes away and comes back on the same port
 check "master stops" stop_pid "$MASTER_PID"
