@@ -888,8 +888,12 @@ static int watch_loop(struct watch_ui *ui)
 		}
 		/* keys, and KEY_RESIZE after SIGWINCH (poll was interrupted) */
 		while ((ch = getch()) != ERR) {
-			if (ch == KEY_RESIZE)
-				continue; /* the next draw uses the new LINES/COLS */
+			if (ch == KEY_RESIZE) {
+				/* the next draw uses the new LINES/COLS, scrolled only as
+				 * far as the selection needs */
+				ui->top = 0;
+				continue;
+			}
 			watch_key(ui, ch);
 			if (ui->quit)
 				return CLI_EXIT_OK;

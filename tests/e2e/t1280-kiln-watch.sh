@@ -24,6 +24,7 @@ builder { name = "gated", workers = { "w1" }, steps = {
 } }
 builder { name = "quick", workers = { "w1" }, steps = { shell { name = "hi", command = "true" } } }
 builder { name = "bad", workers = { "w1" }, steps = { shell { name = "boom", command = "false" } } }
+$(for i in $(seq -w 1 40); do echo "builder { name = \"zz$i\", workers = { \"w1\" }, steps = { shell { name = \"s\", command = \"true\" } } }"; done)
 LUA
 printf 'e2e-secret-%s' "$$" > "$M/secrets/w1"
 
@@ -43,7 +44,8 @@ ONCE=$("$KILN" watch --once --url "$URL" 2>&1)
 diag "once: $(echo "$ONCE" | sed -n 2,5p | tr '\n' '|')"
 check "--once: a header naming the master" [ "$(echo "$ONCE" | head -n1 | cut -c1-$((13 + ${#URL})))" = "kiln watch  $URL " ]
 check "--once: a table of the three builders, idle" \
-    [ "$(echo "$ONCE" | awk 'NR>2 {print $1 "=" $2}' | tr '\n' ' ')" = "bad=idle gated=idle quick=idle " ]
+    [ "$(echo "$ONCE" | awk 'NR>2 && $1 !~ /^zz/ {print $1 "=" $2}' | tr '\n' ' ')" = "bad=idle gated=idle quick=idle " ]
+check "--once: and the 40 others" [ "$(echo "$ONCE" | grep -c '^zz[0-9][0-9] ')" = 40 ]
 check "--once --filter" [ "$("$KILN" watch --once --filter UIC --url "$URL" | awk 'NR>2 {print $1}')" = quick ]
 check "without a terminal (and without --once): a clear error, exit 1" \
     sh -c "'$KILN' watch --url '$URL' </dev/null >'$TRASH/notty.out' 2>&1; [ \$? = 1 ] && grep -q 'needs a terminal' '$TRASH/notty.out'"
@@ -163,6 +165,14 @@ check "... and again at 120x40" wait_for 10 sh -c \
 check "... showing every builder again (the list scrolled in the tiny window)" wait_for 10 sh -c \
     "tmux -L $SOCK capture-pane -p -t watch | grep -cE '^ (bad|gated|quick) ' | grep -qx 3"
 
+# 43 builders, 24 list rows: the list scrolls with the selection
+T send-keys -t watch G
+check "G selects the last builder, scrolled into view" wait_for 10 sh -c \
+    "s=\$(tmux -L $SOCK capture-pane -p -t watch); echo \"\$s\" | grep -qE '^-- zz40: recent builds' && echo \"\$s\" | grep -qE '^ zz40 ' && ! echo \"\$s\" | grep -qE '^ bad '"
+T send-keys -t watch g
+check "g goes back to the first" wait_for 10 sh -c \
+    "s=\$(tmux -L $SOCK capture-pane -p -t watch); echo \"\$s\" | grep -qE '^-- bad: recent builds' && echo \"\$s\" | grep -qE '^ bad ' && ! echo \"\$s\" | grep -qE '^ zz40 '"
+
 # the master goes away and comes back on the same port
 check "master stops" stop_pid "$MASTER_PID"
 check "the header says disconnected" wait_for 20 on_screen '\[disconnected'
@@ -186,7 +196,7 @@ check "q exits with status 0" wait_for 10 on_screen '^watch-exited-0$'
 ONCE=$("$KILN" watch --once --url "$URL")
 diag "once: $(echo "$ONCE" | sed -n 3,5p | tr '\n' '|')"
 check "--once shows each builder's last result and marks" \
-    [ "$(echo "$ONCE" | awk 'NR>2 {print $1 "=" $2 "=" $3 "=" $NF}' | tr '\n' ' ')" = "bad=failure=#1=F gated=cancelled=#2=Cs quick=idle=-=- " ]
+    [ "$(echo "$ONCE" | awk 'NR>2 && $1 !~ /^zz/ {print $1 "=" $2 "=" $3 "=" $NF}' | tr '\n' ' ')" = "bad=failure=#1=F gated=cancelled=#2=Cs quick=idle=-=- " ]
 
 T kill-server
 check "master stops cleanly" stop_pid "$MASTER_PID"
