@@ -933,6 +933,16 @@ static int watch_option(void *state, int opt, const char *arg)
 	return CLI_EXIT_OK;
 }
 
+static void watch_ui_release(struct watch_ui *ui)
+{
+	ws_close(ui->ws);
+	ui->ws = NULL;
+	watch_state_release(&ui->st);
+	json_decref(ui->pane_builds);
+	json_decref(ui->pane_steps);
+	ui->pane_builds = ui->pane_steps = NULL;
+}
+
 static int watch_exec(void *state, struct http_client *c)
 {
 	struct watch_args *a = state;
@@ -950,14 +960,18 @@ static int watch_exec(void *state, struct http_client *c)
 	/* the first read before curses: an unreachable master is a plain error */
 	watch_refresh(&ui);
 	if (!ui.api_ok) {
-		watch_state_release(&ui.st);
-		json_decref(ui.pane_builds);
-		json_decref(ui.pane_steps);
+		watch_ui_release(&ui);
 		return cli_fail(c);
 	}
 	setlocale(LC_ALL, "");
-	if (!initscr())
-		return cli_error("cannot start curses on this terminal");
+	/* newterm, not initscr: an unknown or dumb TERM is an error here, not an exit */
+	const char *term = getenv("TERM");
+	SCREEN *scr = term && *term && strcmp(term, "dumb") ? newterm(NULL, stdout, stdin) : NULL;
+	if (!scr) {
+		watch_ui_release(&ui);
+		return cli_error("cannot drive terminal '%s' (TERM) with curses; use --once",
+				 term ? term : "");
+	}
 	struct sigaction sa = {.sa_handler = watch_on_signal};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -976,10 +990,8 @@ static int watch_exec(void *state, struct http_client *c)
 	r = watch_loop(&ui);
 
 	endwin();
-	ws_close(ui.ws);
-	watch_state_release(&ui.st);
-	json_decref(ui.pane_builds);
-	json_decref(ui.pane_steps);
+	delscreen(scr);
+	watch_ui_release(&ui);
 	return r;
 }
 

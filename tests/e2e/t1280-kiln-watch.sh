@@ -5,7 +5,8 @@
 # a build forced from another shell turns its row running, then success; `f`
 # + `y` forces the selected builder (checked over the API), `f` + `n` does
 # not; `s` + `y` stops a running build; `/` filters; Enter opens the
-# builder's details; a resized window is redrawn; the master going away
+# builder's details; a resized window is redrawn (a tiny one too) and a long
+# list scrolls; --no-color has no colour codes, TERM=dumb is a clear error; the master going away
 # shows "disconnected" and its return "connected"; `q` exits 0.  `--once`
 # prints a plain snapshot.  Every wait polls capture-pane with a deadline.
 . "$(dirname "$0")/lib.sh"
@@ -188,6 +189,12 @@ plain_ok() {
 }
 check "--no-color: the builders without a colour code" wait_for 20 plain_ok
 T kill-window -t watch:plain
+# a terminal curses cannot drive: an error naming it, exit 1, the terminal left alone
+T new-window -t watch -n dumb "env TERM=dumb '$KILN' watch --url '$URL'; echo dumb-exited-\$?; exec cat"
+check "TERM=dumb: a clear error and exit 1" wait_for 20 sh -c \
+    "tmux -L $SOCK capture-pane -p -t watch:dumb | grep -q \"cannot drive terminal 'dumb'\" &&
+     tmux -L $SOCK capture-pane -p -t watch:dumb | grep -qx 'dumb-exited-1'"
+T kill-window -t watch:dumb
 
 T send-keys -t watch q
 check "q exits with status 0" wait_for 10 on_screen '^watch-exited-0$'
