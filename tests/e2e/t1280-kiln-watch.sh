@@ -5,10 +5,11 @@
 # a build forced from another shell turns its row running, then success; `f`
 # + `y` forces the selected builder (checked over the API), `f` + `n` does
 # not; `s` + `y` stops a running build; `/` filters; Enter opens the
-# builder's details; a resized window is redrawn (a tiny one too) and a long
-# list scrolls; --no-color has no colour codes, TERM=dumb is a clear error; the master going away
-# shows "disconnected" and its return "connected"; `q` exits 0.  `--once`
-# prints a plain snapshot.  Every wait polls capture-pane with a deadline.
+# builder's details; a resized window is redrawn (a tiny one too) and a
+# long list scrolls; --no-color has no colour codes, TERM=dumb is a clear
+# error; the master going away shows "disconnected" and its return
+# "connected"; `q` exits 0.  `--once` prints a plain snapshot.  Every wait
+# polls capture-pane with a deadline.
 . "$(dirname "$0")/lib.sh"
 require_cmd tmux
 
