@@ -473,7 +473,7 @@ static void watch_put(int y, int x, const char *s, attr_t a)
 
 static void watch_draw_header(struct watch_ui *ui)
 {
-	char clock[32], line[512];
+	char clock[32], line[512], counts[64];
 	const char *conn;
 	char connbuf[64];
 	uint64_t now = clock_mono_ms();
@@ -496,7 +496,14 @@ static void watch_draw_header(struct watch_ui *ui)
 	attron(h);
 	mvhline(0, 0, ' ', COLS);
 	attroff(h);
+	size_t running = 0;
+	for (size_t i = 0; i < ui->st.n; i++)
+		running += ui->st.b[i].running.buildid > 0;
+	snprintf(counts, sizeof(counts), "  %zu builders, %zu running", ui->st.n, running);
 	snprintf(line, sizeof(line), " kiln watch  %s  [%s]", ui->c->base, conn);
+	/* the counts only where they leave room for the clock */
+	if (strlen(line) + strlen(counts) + strlen(clock) + 2 <= (size_t)COLS)
+		snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s", counts);
 	watch_put(0, 0, line, h | A_BOLD);
 	int x = COLS - (int)strlen(clock) - 1;
 	if (x > (int)strlen(line) + 1)

@@ -84,6 +84,7 @@ check "... and the keys on the status line" on_screen "j/k select .* q quit"
 BR=$(force gated)
 check "forced from another shell: the row turns running, with its step" \
     wait_for 30 on_screen '^ gated +running +#1 +wait-gate +running '
+check "... and the header counts it" on_screen '\[connected\]  43 builders, 1 running'
 check "the build ends when released" release
 T0=$(date +%s%N)
 check "... and the row turns success with a mark" wait_for 30 on_screen '^ gated +success +#1 .* s$'
