@@ -826,10 +826,13 @@ struct config_reporter_email {
 	char *smtp_host; /* owned */
 	int smtp_port;   /* default 25 (465 with smtps) */
 	enum config_smtp_tls tls;
-	char *smtp_user;     /* owned, NULL: no login */
-	char *smtp_password; /* owned: from secret(...), NULL: no login */
-	int log_lines;       /* tail of the failing step's log; 0: none */
-	char *subject;       /* owned: prefix of the subject, default "[kiln]" */
+	char *smtp_user;         /* owned, NULL: no login */
+	char *smtp_password;     /* owned: from secret(...), NULL: no login */
+	int log_lines;           /* tail of the failing step's log; 0: none */
+	char *subject;           /* owned: prefix of the subject, default "[kiln]" */
+	char **extra_recipients; /* owned: users (identifier or identity) always mailed ("alerts")
+				  */
+	size_t nextra_recipients;
 };
 
 /* reporter { kind = "irc", ... } (config-reporter-irc.c) */

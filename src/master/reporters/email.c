@@ -422,6 +422,78 @@ static const struct curl_uv_queue_ops email_ops = {
 
 /* ---- the kind ---------------------------------------------------------------- */
 
+/* The build's interested users (docs/USERS.md; slice "alerts"): with
+ * blamelist = true the users of its changes' authors, and the configured
+ * extra_recipients; each is mailed at its user object's 'email', else its
+ * first 'email' identity. */
+static void email_add_users(struct reporter *r, const struct report_build *rb,
+			    struct email_msg *msg)
+{
+	const struct config_reporter_email *ec = &r->cfg->email;
+	struct db *db = r->m->db;
+	if (!ec->blamelist && !ec->nextra_recipients)
+		return;
+	int64_t *uids = NULL, *blame = NULL;
+	size_t n = 0, nblame = 0;
+	if (db_build_interested_users(db, rb->buildid, (const char *const *)ec->extra_recipients,
+				      ec->nextra_recipients, &uids, &n) < 0 ||
+	    (!ec->blamelist && n &&
+	     db_build_interested_users(db, rb->buildid, NULL, 0, &blame, &nblame) < 0)) {
+		log_warn("build=%lld: reporter '%s': cannot read the interested users: %s",
+			 (long long)rb->buildid, r->cfg->name, db_errmsg(db));
+		goto out;
+	}
+	char ids[EMAIL_MAX_RCPT][24];
+	const char *vals[EMAIL_MAX_RCPT];
+	size_t nv = 0;
+	for (size_t i = 0; i < n && nv < EMAIL_MAX_RCPT; i++) {
+		bool authors_only = false;
+		for (size_t k = 0; k < nblame && !authors_only; k++)
+			authors_only = blame[k] == uids[i]; /* blamelist = false: not these */
+		if (authors_only)
+			continue;
+		snprintf(ids[nv], sizeof(ids[nv]), "%lld", (long long)uids[i]);
+		vals[nv] = ids[nv];
+		nv++;
+	}
+	if (!nv)
+		goto out;
+	struct db_filter f = {.field = "uid", .op = DB_OP_EQ, .values = vals, .nvalues = nv};
+	struct db_query q = {.filters = &f, .nfilters = 1, .limit = -1};
+	json_t *users = NULL, *u;
+	if (db_list(db, DB_USERS, &q, &users, NULL) < 0) {
+		log_warn("build=%lld: reporter '%s': cannot read the users: %s",
+			 (long long)rb->buildid, r->cfg->name, db_errmsg(db));
+		goto out;
+	}
+	size_t i;
+	json_array_foreach(users, i, u)
+	{
+		char a[EMAIL_MAX_ADDRESS + 1];
+		const char *col = json_string_value(json_object_get(u, "email"));
+		if (col && email_author_address(col, a, sizeof(a))) {
+			email_add_rcpt(msg, a);
+			continue;
+		}
+		size_t k;
+		json_t *id;
+		json_array_foreach(json_object_get(u, "identities"), k, id)
+		{
+			const char *t = json_string_value(json_object_get(id, "attr_type"));
+			const char *d = json_string_value(json_object_get(id, "attr_data"));
+			if (t && d && !strcmp(t, "email") &&
+			    email_author_address(d, a, sizeof(a))) {
+				email_add_rcpt(msg, a);
+				break;
+			}
+		}
+	}
+	json_decref(users);
+out:
+	free(uids);
+	free(blame);
+}
+
 static void email_build_finished(struct reporter *r, const struct report_build *rb)
 {
 	struct email *e = r->priv;
@@ -436,6 +508,7 @@ static void email_build_finished(struct reporter *r, const struct report_build *
 			if (email_author_address(rb->blamelist[i], a, sizeof(a)))
 				email_add_rcpt(msg, a);
 		}
+	email_add_users(r, rb, msg);
 	if (!msg->nrcpt) {
 		log_info("build=%lld: reporter '%s': nobody to mail (no 'to', no author address)",
 			 (long long)rb->buildid, r->cfg->name);
