@@ -490,6 +490,7 @@ enum config_poller_kind {
 	CONFIG_POLLER_BZR,
 	CONFIG_POLLER_DARCS,
 	CONFIG_POLLER_CVS,
+	CONFIG_POLLER_MAILDIR, /* maildir_source { } (slice "alerts"): commit mails */
 };
 
 /* git_poller { }, hg_poller { }, svn_poller { }, bzr_poller { }, darcs_poller { },
@@ -509,6 +510,7 @@ struct config_poller {
 			* NULL; (cvs): the branch tag followed (NULL: the default branch) */
 	char *module;  /* owned (cvs): the module polled */
 	int line;
+	uint64_t max_size; /* maildir: bytes of one mail at most (default 1 MiB) */
 };
 
 /* change_hook = { token = ..., github = { secret = ... }, ... }: the
