@@ -14,9 +14,10 @@
 #define REG_CHANGESOURCES "kiln.changesources"
 
 static const char *const config_changes_poller_decl[] = {
-	[CONFIG_POLLER_GIT] = "git_poller",     [CONFIG_POLLER_HG] = "hg_poller",
-	[CONFIG_POLLER_SVN] = "svn_poller",     [CONFIG_POLLER_BZR] = "bzr_poller",
-	[CONFIG_POLLER_DARCS] = "darcs_poller", [CONFIG_POLLER_CVS] = "cvs_poller",
+	[CONFIG_POLLER_GIT] = "git_poller",         [CONFIG_POLLER_HG] = "hg_poller",
+	[CONFIG_POLLER_SVN] = "svn_poller",         [CONFIG_POLLER_BZR] = "bzr_poller",
+	[CONFIG_POLLER_DARCS] = "darcs_poller",     [CONFIG_POLLER_CVS] = "cvs_poller",
+	[CONFIG_POLLER_MAILDIR] = "maildir_source", /* slice "alerts" */
 };
 
 /* t[key] as a secret's value (NULL when absent); raises on a plain string. */
@@ -92,6 +93,10 @@ static int config_changes_poller(lua_State *L, enum config_poller_kind kind)
 	static const char *const cvs_keys[] = {"name",     "cvsroot", "module",   "branch",
 					       "interval", "project", "category", "codebase",
 					       "revlink",  NULL};
+	/* maildir_source { maildir = DIR, ... } (slice "alerts") */
+	static const char *const maildir_keys[] = {"name",     "maildir",  "branch",
+						   "interval", "project",  "category",
+						   "codebase", "max_size", NULL};
 	const char *decl = config_changes_poller_decl[kind];
 	struct config *cfg = config_ctx_of(L)->cfg;
 	int line = config_line(L);
@@ -100,17 +105,28 @@ static int config_changes_poller(lua_State *L, enum config_poller_kind kind)
 	dsl_check_table_arg(L, decl);
 	dsl_what(L, what, sizeof(what), decl, NULL);
 	dsl_check_keys(L, 1, what,
-		       kind == CONFIG_POLLER_GIT   ? git_keys
-		       : kind == CONFIG_POLLER_HG  ? hg_keys
-		       : kind == CONFIG_POLLER_CVS ? cvs_keys
-						   : svn_keys);
+		       kind == CONFIG_POLLER_GIT       ? git_keys
+		       : kind == CONFIG_POLLER_HG      ? hg_keys
+		       : kind == CONFIG_POLLER_CVS     ? cvs_keys
+		       : kind == CONFIG_POLLER_MAILDIR ? maildir_keys
+						       : svn_keys);
 	bool cvs = kind == CONFIG_POLLER_CVS;
 	size_t rlen, mlen = 0;
-	const char *repo = dsl_opt_string(L, 1, what, cvs ? "cvsroot" : "repository", &rlen);
+	bool maildir = kind == CONFIG_POLLER_MAILDIR;
+	const char *repo = dsl_opt_string(L, 1, what,
+					  cvs       ? "cvsroot"
+					  : maildir ? "maildir"
+						    : "repository",
+					  &rlen);
 	if (!repo || rlen == 0)
-		return config_raise(L, "%s: %s", what,
-				    cvs ? "'cvsroot' is required (as for cvs -d)"
-					: "'repository' is required (a URL or a path)");
+		return config_raise(
+			L, "%s: %s", what,
+			cvs       ? "'cvsroot' is required (as for cvs -d)"
+			: maildir ? "'maildir' is required (a directory with new/ and cur/)"
+				  : "'repository' is required (a URL or a path)");
+	if (maildir && (repo[0] != '/' || strlen(repo) != rlen))
+		return config_raise(L, "%s: 'maildir' must be an absolute path (got '%.60s')", what,
+				    repo);
 	const char *module = cvs ? dsl_opt_string(L, 1, what, "module", &mlen) : NULL;
 	if (cvs && !module)
 		return config_raise(L, "%s: 'module' is required (the module to poll)", what);
@@ -208,12 +224,34 @@ static int config_changes_poller(lua_State *L, enum config_poller_kind kind)
 		p->branches[0] = config_strdup(L, "default", 7);
 		p->nbranches = 1;
 	}
+	if (maildir) {
+		p->max_size = 1 << 20;
+		int t = dsl_get(L, 1, "max_size");
+		uint64_t v = 0;
+		if (t == LUA_TNUMBER && lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0)
+			v = (uint64_t)lua_tointeger(L, -1);
+		else if (t == LUA_TSTRING && config_parse_bytes(lua_tostring(L, -1), &v) < 0)
+			v = 0;
+		if (t != LUA_TNIL && (v == 0 || v > (4u << 20)))
+			return config_raise(L,
+					    "%s: 'max_size' must be a size such as \"256 KiB\" of "
+					    "at most 4 MiB",
+					    what);
+		if (v)
+			p->max_size = v;
+		lua_pop(L, 1);
+	}
 	lua_getfield(L, LUA_REGISTRYINDEX, REG_CHANGESOURCES);
 	lua_pushinteger(L, line);
 	lua_setfield(L, -2, p->name);
 	lua_pop(L, 1);
 	lua_pushstring(L, p->name);
 	return 1;
+}
+
+static int config_changes_maildir_source(lua_State *L)
+{
+	return config_changes_poller(L, CONFIG_POLLER_MAILDIR);
 }
 
 static int config_changes_git_poller(lua_State *L)
@@ -257,6 +295,7 @@ void config_changes_open(lua_State *L)
 		{"bzr_poller", config_changes_bzr_poller},
 		{"darcs_poller", config_changes_darcs_poller},
 		{"cvs_poller", config_changes_cvs_poller},
+		{"maildir_source", config_changes_maildir_source}, /* slice "alerts" */
 		{NULL, NULL},
 	};
 	lua_pushglobaltable(L);

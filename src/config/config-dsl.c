@@ -141,9 +141,53 @@ static int config_dsl_setting(lua_State *L)
 
 /* ---- worker { } ---------------------------------------------------------- */
 
+/* notify_on_missing = { "ops@example.org" } (or one string), missing_timeout
+ * = 3600: Buildbot's names; the alert: master/reporters/alerts.c. */
+static void config_dsl_worker_missing(lua_State *L, const char *what, struct config_worker *w)
+{
+	w->missing_timeout = dsl_opt_seconds(L, 1, what, "missing_timeout", 3600);
+	if (!(w->missing_timeout > 0 && w->missing_timeout <= 30 * 86400))
+		config_raise(L, "%s: 'missing_timeout' must be more than 0 and at most 30 days",
+			     what);
+	int t = dsl_get(L, 1, "notify_on_missing");
+	if (t == LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	size_t n = 1;
+	if (t == LUA_TTABLE)
+		n = dsl_check_list(L, -1, what, "notify_on_missing", "addresses");
+	else if (t != LUA_TSTRING)
+		config_raise(L,
+			     "%s: 'notify_on_missing' must be an address or a list of addresses: "
+			     "notify_on_missing = { \"ops@example.org\" } (got %s)",
+			     what, dsl_typename(L, -1));
+	if (n > 64)
+		config_raise(L, "%s: 'notify_on_missing' lists more than 64 addresses", what);
+	config_charge(L, (n + 1) * sizeof(char *));
+	w->notify_on_missing = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 1; i <= n; i++) {
+		if (t == LUA_TTABLE)
+			lua_rawgeti(L, -1, (lua_Integer)i);
+		else
+			lua_pushvalue(L, -1);
+		if (lua_type(L, -1) != LUA_TSTRING)
+			config_raise(L, "%s: notify_on_missing[%zu] must be a string (got %s)",
+				     what, i, dsl_typename(L, -1));
+		size_t len;
+		const char *a = lua_tolstring(L, -1, &len);
+		config_reporter_check_address(L, what, "notify_on_missing", a, len);
+		w->notify_on_missing[w->nnotify_on_missing++] = config_strdup(L, a, len);
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+}
+
 static int config_dsl_worker(lua_State *L)
 {
-	static const char *const keys[] = {"name", "password", "max_builds", "properties", NULL};
+	static const char *const keys[] = {"name",       "password",          "max_builds",
+					   "properties", "notify_on_missing", "missing_timeout",
+					   NULL};
 	struct config *cfg = config_ctx_of(L)->cfg;
 	int line = config_line(L);
 	char what[256];
@@ -173,6 +217,7 @@ static int config_dsl_worker(lua_State *L)
 	w->name = config_strdup(L, name, strlen(name));
 	w->password = config_strdup(L, sec->value, strlen(sec->value));
 	config_sched_props(L, 1, what, "properties", &w->props, &w->nprops);
+	config_dsl_worker_missing(L, what, w);
 	dsl_register(L, REG_WORKERS, name, line);
 	lua_pushstring(L, name);
 	return 1;

@@ -17,7 +17,7 @@
 #define CONFIG_EMAIL_MAX_SUBJECT 128
 
 const char *const config_reporter_email_keys[] = {
-	"from", "to", "blamelist", "smtp", "log_lines", "subject", NULL,
+	"from", "to", "blamelist", "smtp", "log_lines", "subject", "extra_recipients", NULL,
 };
 
 void config_reporter_check_address(lua_State *L, const char *what, const char *key, const char *s,
@@ -111,6 +111,39 @@ static void config_email_smtp(lua_State *L, const char *what, struct config_repo
 	lua_pop(L, 1);
 }
 
+/* extra_recipients = { "ann", "bob@example.org" }: users (an identifier or
+ * an identity's value) told about every build, mailed at their user
+ * object's address (slice "alerts"; docs/USERS.md). */
+static void config_email_extra_recipients(lua_State *L, const char *what,
+					  struct config_reporter_email *e)
+{
+	if (dsl_get(L, 1, "extra_recipients") == LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	size_t n = dsl_check_list(L, -1, what, "extra_recipients", "users");
+	if (n > CONFIG_EMAIL_MAX_TO)
+		config_raise(L, "%s: 'extra_recipients' lists more than %d users", what,
+			     CONFIG_EMAIL_MAX_TO);
+	for (size_t i = 1; i <= n; i++) {
+		lua_rawgeti(L, -1, (lua_Integer)i);
+		size_t len = 0;
+		const char *u = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+		bool ok = u && len > 0 && len <= 255 && strlen(u) == len;
+		for (size_t k = 0; ok && k < len; k++)
+			ok = (unsigned char)u[k] >= 0x20 && u[k] != 0x7f;
+		if (!ok)
+			config_raise(L,
+				     "%s: extra_recipients[%zu] must be a user's identifier or an "
+				     "identity (1 to 255 bytes, no control characters)",
+				     what, i);
+		lua_pop(L, 1);
+	}
+	e->extra_recipients = dsl_new_strv(L, n);
+	dsl_fill_list(L, -1, e->extra_recipients, &e->nextra_recipients, n);
+	lua_pop(L, 1);
+}
+
 void config_reporter_email(lua_State *L, const char *what, struct config_reporter *r)
 {
 	struct config_reporter_email *e = &r->email;
@@ -149,7 +182,8 @@ void config_reporter_email(lua_State *L, const char *what, struct config_reporte
 	}
 	lua_pop(L, 1);
 	e->blamelist = dsl_opt_bool(L, 1, what, "blamelist", true);
-	if (!e->nto && !e->blamelist)
+	config_email_extra_recipients(L, what, e);
+	if (!e->nto && !e->blamelist && !e->nextra_recipients)
 		config_raise(L, "%s: nobody to mail: give 'to' or keep blamelist = true", what);
 	e->log_lines = (int)dsl_opt_int(L, 1, what, "log_lines", 40, 0, CONFIG_EMAIL_MAX_LOG_LINES);
 	const char *subject = dsl_opt_string(L, 1, what, "subject", &len);
@@ -170,6 +204,9 @@ void config_reporter_email_release(struct config_reporter *r)
 	for (size_t i = 0; i < e->nto; i++)
 		free(e->to[i]);
 	free(e->to);
+	for (size_t i = 0; i < e->nextra_recipients; i++)
+		free(e->extra_recipients[i]);
+	free(e->extra_recipients);
 	free(e->smtp_host);
 	free(e->smtp_user);
 	if (e->smtp_password)

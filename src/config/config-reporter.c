@@ -39,10 +39,14 @@ static const struct config_reporter_kind_desc {
 	 config_reporter_http, config_reporter_http_release},
 	{"matrix", CONFIG_REPORTER_MATRIX, config_reporter_matrix_keys, config_reporter_http,
 	 config_reporter_http_release},
+	{"telegram", CONFIG_REPORTER_TELEGRAM, config_reporter_telegram_keys, config_reporter_chat,
+	 config_reporter_chat_release},
+	{"zulip", CONFIG_REPORTER_ZULIP, config_reporter_zulip_keys, config_reporter_chat,
+	 config_reporter_chat_release},
 };
 
 static const char *const config_reporter_common_keys[] = {
-	"kind", "name", "mode", "builders", "tags", "branches", "queue", NULL,
+	"kind", "name", "mode", "builders", "tags", "branches", "queue", "events", NULL,
 };
 
 static const struct {
@@ -184,6 +188,55 @@ static void config_reporter_queue(lua_State *L, const char *what, struct config_
 	lua_pop(L, 2);
 }
 
+/* events = { "builds", "worker_missing", "regression" }: what the reporter
+ * hears about (default { "builds" }; slice "alerts"). */
+static unsigned config_reporter_events(lua_State *L, const char *what)
+{
+	static const struct {
+		const char *name;
+		unsigned flag;
+	} names[] = {
+		{"builds", CONFIG_REPORT_EVENT_BUILDS},
+		{"worker_missing", CONFIG_REPORT_EVENT_WORKER_MISSING},
+		{"regression", CONFIG_REPORT_EVENT_REGRESSION},
+	};
+	int t = dsl_get(L, 1, "events");
+	if (t == LUA_TNIL) {
+		lua_pop(L, 1);
+		return CONFIG_REPORT_EVENT_BUILDS;
+	}
+	if (t == LUA_TSTRING) {
+		lua_newtable(L);
+		lua_insert(L, -2);
+		lua_rawseti(L, -2, 1);
+	} else if (t != LUA_TTABLE)
+		config_raise(L,
+			     "%s: 'events' must be a list: events = { \"builds\", "
+			     "\"worker_missing\", \"regression\" } (got %s)",
+			     what, dsl_typename(L, -1));
+	size_t n = dsl_check_list(L, -1, what, "events", "strings");
+	if (n == 0)
+		config_raise(L, "%s: 'events' must not be an empty list", what);
+	unsigned ev = 0;
+	for (size_t i = 1; i <= n; i++) {
+		lua_rawgeti(L, -1, (lua_Integer)i);
+		const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+		unsigned f = 0;
+		for (size_t k = 0; s && k < ARRAY_SIZE(names); k++)
+			if (!strcmp(s, names[k].name))
+				f = names[k].flag;
+		if (!f)
+			config_raise(L,
+				     "%s: events[%zu] must be \"builds\", \"worker_missing\" or "
+				     "\"regression\" (got '%.60s')",
+				     what, i, s ? s : dsl_typename(L, -1));
+		ev |= f;
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	return ev;
+}
+
 static int config_reporter_decl(lua_State *L)
 {
 	struct config *cfg = config_ctx_of(L)->cfg;
@@ -202,7 +255,7 @@ static int config_reporter_decl(lua_State *L)
 		return config_raise(
 			L,
 			"reporter: unknown kind '%.60s' (known: \"email\", \"irc\", \"http\", "
-			"\"slack\", \"mattermost\", \"matrix\")",
+			"\"slack\", \"mattermost\", \"matrix\", \"telegram\", \"zulip\")",
 			kname);
 	lua_pop(L, 1);
 
@@ -243,6 +296,7 @@ static int config_reporter_decl(lua_State *L)
 	config_reporter_list(L, what, "tags", &r->filter.tags, &r->filter.ntags);
 	config_reporter_list(L, what, "branches", &r->filter.branches, &r->filter.nbranches);
 	config_reporter_queue(L, what, r);
+	r->events = config_reporter_events(L, what);
 	kd->read(L, what, r);
 
 	lua_getfield(L, LUA_REGISTRYINDEX, REG_REPORTERS);

@@ -37,6 +37,12 @@ extern const char *const config_reporter_http_keys[];
 extern const char *const config_reporter_webhook_keys[];
 extern const char *const config_reporter_matrix_keys[];
 
+/* kinds telegram, zulip (config-reporter-chat.c; slice "alerts") */
+void config_reporter_chat(lua_State *L, const char *what, struct config_reporter *r);
+void config_reporter_chat_release(struct config_reporter *r);
+extern const char *const config_reporter_telegram_keys[];
+extern const char *const config_reporter_zulip_keys[];
+
 /* Checks an e-mail address (local@domain, printable ASCII, no <>, spaces
  * or quotes, at most 254 bytes); raises naming what and key. */
 void config_reporter_check_address(lua_State *L, const char *what, const char *key, const char *s,

@@ -895,6 +895,9 @@ void config_free(struct config *cfg)
 		free(cfg->worker[i].name);
 		free(cfg->worker[i].password);
 		config_prop_free(cfg->worker[i].props, cfg->worker[i].nprops);
+		for (size_t k = 0; k < cfg->worker[i].nnotify_on_missing; k++)
+			free(cfg->worker[i].notify_on_missing[k]);
+		free(cfg->worker[i].notify_on_missing);
 	}
 	free(cfg->worker);
 	for (size_t i = 0; i < cfg->nbuilders; i++) {

@@ -49,6 +49,9 @@ struct config_worker {
 	int line;                  /* where it was declared in master.lua */
 	struct config_prop *props; /* owned: properties = { ... } (source "Worker") */
 	size_t nprops;
+	char **notify_on_missing; /* owned: addresses mailed when it goes missing ("alerts") */
+	size_t nnotify_on_missing;
+	double missing_timeout; /* seconds disconnected before it is missing (default 3600) */
 };
 
 /* A string a step takes, rendered when the step starts (steps/step.c):
@@ -487,6 +490,7 @@ enum config_poller_kind {
 	CONFIG_POLLER_BZR,
 	CONFIG_POLLER_DARCS,
 	CONFIG_POLLER_CVS,
+	CONFIG_POLLER_MAILDIR, /* maildir_source { } (slice "alerts"): commit mails */
 };
 
 /* git_poller { }, hg_poller { }, svn_poller { }, bzr_poller { }, darcs_poller { },
@@ -506,6 +510,7 @@ struct config_poller {
 			* NULL; (cvs): the branch tag followed (NULL: the default branch) */
 	char *module;  /* owned (cvs): the module polled */
 	int line;
+	uint64_t max_size; /* maildir: bytes of one mail at most (default 1 MiB) */
 };
 
 /* change_hook = { token = ..., github = { secret = ... }, ... }: the
@@ -774,6 +779,16 @@ enum config_reporter_kind {
 	CONFIG_REPORTER_SLACK,
 	CONFIG_REPORTER_MATTERMOST,
 	CONFIG_REPORTER_MATRIX,
+	CONFIG_REPORTER_TELEGRAM, /* config-reporter-chat.c (slice "alerts") */
+	CONFIG_REPORTER_ZULIP,    /* config-reporter-chat.c (slice "alerts") */
+};
+
+/* What a reporter hears about besides finished builds (events = { ... },
+ * flags; slice "alerts": master/reporters/alerts.c). */
+enum config_report_event {
+	CONFIG_REPORT_EVENT_BUILDS = 1 << 0,         /* finished builds (the default) */
+	CONFIG_REPORT_EVENT_WORKER_MISSING = 1 << 1, /* a worker gone missing_timeout s */
+	CONFIG_REPORT_EVENT_REGRESSION = 1 << 2,     /* a number's regression */
 };
 
 /* The result modes of a filter (flags): which finished builds are reported. */
@@ -813,10 +828,13 @@ struct config_reporter_email {
 	char *smtp_host; /* owned */
 	int smtp_port;   /* default 25 (465 with smtps) */
 	enum config_smtp_tls tls;
-	char *smtp_user;     /* owned, NULL: no login */
-	char *smtp_password; /* owned: from secret(...), NULL: no login */
-	int log_lines;       /* tail of the failing step's log; 0: none */
-	char *subject;       /* owned: prefix of the subject, default "[kiln]" */
+	char *smtp_user;         /* owned, NULL: no login */
+	char *smtp_password;     /* owned: from secret(...), NULL: no login */
+	int log_lines;           /* tail of the failing step's log; 0: none */
+	char *subject;           /* owned: prefix of the subject, default "[kiln]" */
+	char **extra_recipients; /* owned: users (identifier or identity) always mailed ("alerts")
+				  */
+	size_t nextra_recipients;
 };
 
 /* reporter { kind = "irc", ... } (config-reporter-irc.c) */
@@ -848,6 +866,16 @@ struct config_reporter_http {
 	char *icon_url; /* owned, slack/mattermost, NULL: none */
 };
 
+/* reporter { kind = "telegram" | "zulip", ... } (config-reporter-chat.c) */
+struct config_reporter_chat {
+	char *url;     /* owned: the API's base URL ("https://api.telegram.org") */
+	char *token;   /* owned, secret: telegram's bot token, zulip's API key */
+	char *chat_id; /* owned, telegram: "-1001234" or "@channel" */
+	char *email;   /* owned, zulip: the bot's address (basic auth's user) */
+	char *stream;  /* owned, zulip */
+	char *topic;   /* owned, zulip: NULL: the builder's name */
+};
+
 struct config_reporter {
 	enum config_reporter_kind kind;
 	char *name; /* owned: unique among reporters; default the kind's name */
@@ -862,6 +890,8 @@ struct config_reporter {
 	struct config_reporter_email email; /* kind EMAIL */
 	struct config_reporter_irc irc;     /* kind IRC */
 	struct config_reporter_http http;   /* kinds HTTP, SLACK, MATTERMOST, MATRIX */
+	unsigned events;                    /* enum config_report_event flags (slice "alerts") */
+	struct config_reporter_chat chat;   /* kinds TELEGRAM, ZULIP (slice "alerts") */
 };
 const char *config_report_mode_name(enum config_report_mode mode);
 /* ==== end of reporters ========================================================== */

@@ -86,7 +86,7 @@ TEST(errors)
 	CHECK_ERR(W "reporter { kind = \"pigeon\" }\n",
 		  "master.lua:2: reporter: unknown kind 'pigeon' (known: \"email\", \"irc\", "
 		  "\"http\", "
-		  "\"slack\", \"mattermost\", \"matrix\")");
+		  "\"slack\", \"mattermost\", \"matrix\", \"telegram\", \"zulip\")");
 	CHECK_ERR(
 		W "reporter { kind = \"email\", " SMTP " }\n",
 		"master.lua:2: reporter 'email': 'from' is required: from = \"kiln@example.org\"");

@@ -271,7 +271,7 @@ TEST(config_errors)
 		 "= "
 		 "\"t\" }",
 		 "'token' must come from secret(...)"},
-		{"reporter { kind = \"telegram\" }", "unknown kind 'telegram'"},
+		{"reporter { kind = \"pigeon\" }", "unknown kind 'pigeon'"},
 	};
 	setenv("KILN_SECRET_SLACK", "http://127.0.0.1:9/services/T0/B0/XXXX", 1);
 	setenv("KILN_SECRET_MATRIX", "syt_token", 1);

@@ -36,9 +36,10 @@
 extern char **environ;
 
 static const struct poller_vcs *const poller_kinds[] = {
-	[CONFIG_POLLER_GIT] = &poller_git,     [CONFIG_POLLER_HG] = &poller_hg,
-	[CONFIG_POLLER_SVN] = &poller_svn,     [CONFIG_POLLER_BZR] = &poller_bzr,
-	[CONFIG_POLLER_DARCS] = &poller_darcs, [CONFIG_POLLER_CVS] = &poller_cvs,
+	[CONFIG_POLLER_GIT] = &poller_git,         [CONFIG_POLLER_HG] = &poller_hg,
+	[CONFIG_POLLER_SVN] = &poller_svn,         [CONFIG_POLLER_BZR] = &poller_bzr,
+	[CONFIG_POLLER_DARCS] = &poller_darcs,     [CONFIG_POLLER_CVS] = &poller_cvs,
+	[CONFIG_POLLER_MAILDIR] = &poller_maildir, /* slice "alerts" */
 };
 
 struct poller {
@@ -109,7 +110,8 @@ json_t *poller_scratch(struct poller *p)
 void poller_emit(struct poller *p, struct change *c)
 {
 	ARRAY_GROW(p->pending, p->npending + 1, p->pending_alloc);
-	c->src = p->vcs->kind;
+	if (!c->src) /* the maildir source sets each mail's own (git, hg, svn) */
+		c->src = p->vcs->kind;
 	p->pending[p->npending++] = *c;
 	*c = (struct change){0};
 }

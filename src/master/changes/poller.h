@@ -66,6 +66,7 @@ struct poller_vcs {
 
 extern const struct poller_vcs poller_git, poller_hg, poller_svn, poller_bzr, poller_darcs,
 	poller_cvs;
+extern const struct poller_vcs poller_maildir; /* poller-maildir.c (slice "alerts") */
 
 /* Accessors for the VCS modules (poller.c). */
 const struct config_poller *poller_config(struct poller *p);

@@ -422,6 +422,78 @@ static const struct curl_uv_queue_ops email_ops = {
 
 /* ---- the kind ---------------------------------------------------------------- */
 
+/* The build's interested users (docs/USERS.md; slice "alerts"): with
+ * blamelist = true the users of its changes' authors, and the configured
+ * extra_recipients; each is mailed at its user object's 'email', else its
+ * first 'email' identity. */
+static void email_add_users(struct reporter *r, const struct report_build *rb,
+			    struct email_msg *msg)
+{
+	const struct config_reporter_email *ec = &r->cfg->email;
+	struct db *db = r->m->db;
+	if (!ec->blamelist && !ec->nextra_recipients)
+		return;
+	int64_t *uids = NULL, *blame = NULL;
+	size_t n = 0, nblame = 0;
+	if (db_build_interested_users(db, rb->buildid, (const char *const *)ec->extra_recipients,
+				      ec->nextra_recipients, &uids, &n) < 0 ||
+	    (!ec->blamelist && n &&
+	     db_build_interested_users(db, rb->buildid, NULL, 0, &blame, &nblame) < 0)) {
+		log_warn("build=%lld: reporter '%s': cannot read the interested users: %s",
+			 (long long)rb->buildid, r->cfg->name, db_errmsg(db));
+		goto out;
+	}
+	char ids[EMAIL_MAX_RCPT][24];
+	const char *vals[EMAIL_MAX_RCPT];
+	size_t nv = 0;
+	for (size_t i = 0; i < n && nv < EMAIL_MAX_RCPT; i++) {
+		bool authors_only = false;
+		for (size_t k = 0; k < nblame && !authors_only; k++)
+			authors_only = blame[k] == uids[i]; /* blamelist = false: not these */
+		if (authors_only)
+			continue;
+		snprintf(ids[nv], sizeof(ids[nv]), "%lld", (long long)uids[i]);
+		vals[nv] = ids[nv];
+		nv++;
+	}
+	if (!nv)
+		goto out;
+	struct db_filter f = {.field = "uid", .op = DB_OP_EQ, .values = vals, .nvalues = nv};
+	struct db_query q = {.filters = &f, .nfilters = 1, .limit = -1};
+	json_t *users = NULL, *u;
+	if (db_list(db, DB_USERS, &q, &users, NULL) < 0) {
+		log_warn("build=%lld: reporter '%s': cannot read the users: %s",
+			 (long long)rb->buildid, r->cfg->name, db_errmsg(db));
+		goto out;
+	}
+	size_t i;
+	json_array_foreach(users, i, u)
+	{
+		char a[EMAIL_MAX_ADDRESS + 1];
+		const char *col = json_string_value(json_object_get(u, "email"));
+		if (col && email_author_address(col, a, sizeof(a))) {
+			email_add_rcpt(msg, a);
+			continue;
+		}
+		size_t k;
+		json_t *id;
+		json_array_foreach(json_object_get(u, "identities"), k, id)
+		{
+			const char *t = json_string_value(json_object_get(id, "attr_type"));
+			const char *d = json_string_value(json_object_get(id, "attr_data"));
+			if (t && d && !strcmp(t, "email") &&
+			    email_author_address(d, a, sizeof(a))) {
+				email_add_rcpt(msg, a);
+				break;
+			}
+		}
+	}
+	json_decref(users);
+out:
+	free(uids);
+	free(blame);
+}
+
 static void email_build_finished(struct reporter *r, const struct report_build *rb)
 {
 	struct email *e = r->priv;
@@ -436,6 +508,7 @@ static void email_build_finished(struct reporter *r, const struct report_build *
 			if (email_author_address(rb->blamelist[i], a, sizeof(a)))
 				email_add_rcpt(msg, a);
 		}
+	email_add_users(r, rb, msg);
 	if (!msg->nrcpt) {
 		log_info("build=%lld: reporter '%s': nobody to mail (no 'to', no author address)",
 			 (long long)rb->buildid, r->cfg->name);
@@ -454,6 +527,72 @@ static void email_build_finished(struct reporter *r, const struct report_build *
 	}
 	(void)curl_uv_submit(e->q, body.ptr, body.len, msg); /* failures are logged there */
 	buf_release(&body);
+}
+
+/* An alert (alerts.c; slice "alerts"): one text/plain mail to the
+ * reporter's 'to' (unless a->rcpt_only), a->rcpt and, for a regression with
+ * blamelist = true, the build's authors. */
+static void email_alert(struct reporter *r, const struct report_alert *a)
+{
+	struct email *e = r->priv;
+	const struct config_reporter_email *ec = &r->cfg->email;
+	struct email_msg *msg = xcalloc(1, sizeof(*msg));
+	msg->buildid = a->id;
+	for (size_t i = 0; i < ec->nto && !a->rcpt_only; i++)
+		email_add_rcpt(msg, ec->to[i]);
+	for (size_t i = 0; i < a->nrcpt; i++)
+		email_add_rcpt(msg, a->rcpt[i]);
+	for (size_t i = 0; ec->blamelist && !a->rcpt_only && i < a->nblamelist; i++) {
+		char addr[EMAIL_MAX_ADDRESS + 1];
+		if (email_author_address(a->blamelist[i], addr, sizeof(addr)))
+			email_add_rcpt(msg, addr);
+	}
+	if (!msg->nrcpt) {
+		log_info("%s: reporter '%s': nobody to mail", a->subject, r->cfg->name);
+		email_msg_free(msg);
+		return;
+	}
+	struct buf out, text, masked;
+	buf_init(&out, EMAIL_MAX_MESSAGE);
+	buf_init(&text, EMAIL_MAX_MESSAGE / 2);
+	buf_init(&masked, EMAIL_MAX_MESSAGE / 2 + 4096);
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	const char *dom = strchr(ec->from, '@');
+	char subject[1024];
+	snprintf(subject, sizeof(subject), "%s %s", ec->subject, a->subject);
+	int rc = buf_adds(&text, a->text);
+	if (rc >= 0)
+		email_mask(r->m, &text, &masked);
+	rc = rc < 0 ? rc : buf_addf(&out, "Date: %s\r\nFrom: %s\r\nTo: ", date, ec->from);
+	for (size_t i = 0; i < msg->nrcpt && rc >= 0; i++)
+		rc = buf_addf(&out, "%s%s", i ? ",\r\n " : "", msg->rcpt[i]);
+	rc = rc < 0 ? rc : buf_adds(&out, "\r\nSubject: ");
+	rc = rc < 0 ? rc : email_header_value(&out, subject);
+	rc = rc < 0 ? rc
+		    : buf_addf(&out,
+			       "\r\nMessage-ID: <kiln.alert.%lld.%lld%s>\r\nX-Kiln-Event: %s\r\n"
+			       "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+			       "Content-Transfer-Encoding: base64\r\n\r\n",
+			       (long long)a->id, (long long)now, dom ? dom : "@kiln",
+			       a->event == CONFIG_REPORT_EVENT_REGRESSION ? "regression"
+									  : "worker_missing");
+	buf_reset(&text);
+	rc = rc < 0 ? rc : email_crlf(&text, masked.ptr, masked.len);
+	rc = rc < 0 ? rc : email_base64(&out, (const unsigned char *)text.ptr, text.len, 76);
+	rc = rc < 0 ? rc : buf_adds(&out, "\r\n");
+	if (rc < 0) {
+		log_warn("%s: reporter '%s': message over %u bytes: not sent", a->subject,
+			 r->cfg->name, EMAIL_MAX_MESSAGE);
+		email_msg_free(msg);
+	} else
+		(void)curl_uv_submit(e->q, out.ptr, out.len, msg); /* failures logged there */
+	buf_release(&out);
+	buf_release(&text);
+	buf_release(&masked);
 }
 
 static int email_start(struct reporter *r, struct curl_uv *cu)
@@ -487,4 +626,5 @@ const struct reporter_kind reporter_kind_email = {
 	.start = email_start,
 	.build_finished = email_build_finished,
 	.stop = email_stop,
+	.alert = email_alert,
 };

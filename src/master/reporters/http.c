@@ -469,6 +469,50 @@ out:
 	buf_release(&masked);
 }
 
+/* An alert (alerts.c; slice "alerts"): http POSTs the event's JSON
+ * ({"event": "worker_missing" | "regression", ...}); slack and mattermost
+ * a {"text"} with the subject and its page; matrix a room message. */
+static void http_alert(struct reporter *r, const struct report_alert *a)
+{
+	struct http_rep *hr = r->priv;
+	struct master *m = r->m;
+	json_t *o;
+	char *line = xasprintf("Kiln: %s %s", a->subject, a->url);
+	switch (r->cfg->kind) {
+	case CONFIG_REPORTER_HTTP:
+		o = json_deep_copy(a->data);
+		break;
+	case CONFIG_REPORTER_MATRIX:
+		o = json_pack("{s:s, s:s}", "msgtype", "m.text", "body", line + 6);
+		break;
+	default:
+		o = json_pack("{s:s}", "text", line);
+		if (o && r->cfg->http.username)
+			json_object_set_new(o, "username", json_string(r->cfg->http.username));
+		if (o && r->cfg->http.channel)
+			json_object_set_new(o, "channel", json_string(r->cfg->http.channel));
+	}
+	free(line);
+	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(o);
+	if (!s || strlen(s) > HTTP_MAX_BODY) {
+		log_warn("%s: reporter '%s': cannot compose the alert", a->subject, r->cfg->name);
+		free(s);
+		return;
+	}
+	struct buf masked;
+	buf_init(&masked, HTTP_MAX_BODY + 4096);
+	struct logmask *mk = logmask_new((const char *const *)m->cfg->secrets, m->cfg->nsecrets,
+					 http_mask_emit, &masked);
+	logmask_feed(mk, 'o', s, strlen(s));
+	logmask_flush(mk);
+	logmask_free(mk);
+	free(s);
+	struct http_msg *msg = http_reporter_msg_new(r->cfg, a->id, masked.ptr, masked.len);
+	(void)curl_uv_submit(hr->q, masked.ptr, masked.len, msg); /* failures logged there */
+	buf_release(&masked);
+}
+
 static int http_start(struct reporter *r, struct curl_uv *cu)
 {
 	const struct config_reporter *rc = r->cfg;
@@ -499,6 +543,7 @@ const struct reporter_kind reporter_kind_http = {
 	.start = http_start,
 	.build_finished = http_build_finished,
 	.stop = http_stop,
+	.alert = http_alert,
 };
 const struct reporter_kind reporter_kind_slack = {
 	.kind = CONFIG_REPORTER_SLACK,
@@ -506,6 +551,7 @@ const struct reporter_kind reporter_kind_slack = {
 	.start = http_start,
 	.build_finished = http_build_finished,
 	.stop = http_stop,
+	.alert = http_alert,
 };
 const struct reporter_kind reporter_kind_mattermost = {
 	.kind = CONFIG_REPORTER_MATTERMOST,
@@ -513,6 +559,7 @@ const struct reporter_kind reporter_kind_mattermost = {
 	.start = http_start,
 	.build_finished = http_build_finished,
 	.stop = http_stop,
+	.alert = http_alert,
 };
 const struct reporter_kind reporter_kind_matrix = {
 	.kind = CONFIG_REPORTER_MATRIX,
@@ -520,4 +567,5 @@ const struct reporter_kind reporter_kind_matrix = {
 	.start = http_start,
 	.build_finished = http_build_finished,
 	.stop = http_stop,
+	.alert = http_alert,
 };

@@ -26,9 +26,12 @@ extern const struct reporter_kind reporter_kind_irc;
 extern const struct reporter_kind reporter_kind_http, reporter_kind_slack, reporter_kind_mattermost,
 	reporter_kind_matrix;
 
+extern const struct reporter_kind reporter_kind_telegram, reporter_kind_zulip; /* "alerts" */
+
 static const struct reporter_kind *const reporter_kinds[] = {
-	&reporter_kind_email, &reporter_kind_irc,        &reporter_kind_http,
-	&reporter_kind_slack, &reporter_kind_mattermost, &reporter_kind_matrix,
+	&reporter_kind_email,    &reporter_kind_irc,        &reporter_kind_http,
+	&reporter_kind_slack,    &reporter_kind_mattermost, &reporter_kind_matrix,
+	&reporter_kind_telegram, &reporter_kind_zulip,
 };
 
 struct reporters {
@@ -36,6 +39,7 @@ struct reporters {
 	struct curl_uv *cu; /* owned */
 	struct reporter *r; /* owned, one per cfg->reporter */
 	size_t n;
+	struct alerts *alerts; /* owned (alerts.c) */
 };
 
 #define REPORTERS_MAX_BLAMELIST 64
@@ -262,18 +266,7 @@ void reporters_on_build_finished(struct reporters *rs, json_t *row)
 
 	struct buf url;
 	buf_init(&url, 4096);
-	const char *base = m->cfg->url;
-	int ur;
-	if (base && *base) {
-		size_t n = strlen(base);
-		while (n && base[n - 1] == '/')
-			n--;
-		ur = buf_add(&url, base, n);
-	} else
-		ur = buf_addf(&url, "http://%s:%d",
-			      m->cfg->http.host && *m->cfg->http.host ? m->cfg->http.host
-								      : "localhost",
-			      m->cfg->http.port);
+	int ur = reporters_base_url(m, &url);
 	if (ur >= 0)
 		ur = buf_addf(&url, "/builders/%lld/builds/%lld", (long long)builderid,
 			      (long long)number);
@@ -299,6 +292,8 @@ void reporters_on_build_finished(struct reporters *rs, json_t *row)
 	};
 	for (size_t k = 0; k < rs->n; k++) {
 		struct reporter *r = &rs->r[k];
+		if (!(r->cfg->events & CONFIG_REPORT_EVENT_BUILDS))
+			continue;
 		if (!reporters_filter_match(&r->cfg->filter, &rb))
 			continue;
 		r->reported++;
@@ -310,6 +305,67 @@ void reporters_on_build_finished(struct reporters *rs, json_t *row)
 	json_decref(blame);
 	json_decref(full);
 	json_decref(brow);
+}
+
+int reporters_base_url(struct master *m, struct buf *out)
+{
+	const char *base = m->cfg->url;
+	if (base && *base) {
+		size_t n = strlen(base);
+		while (n && base[n - 1] == '/')
+			n--;
+		return buf_add(out, base, n);
+	}
+	return buf_addf(out, "http://%s:%d",
+			m->cfg->http.host && *m->cfg->http.host ? m->cfg->http.host : "localhost",
+			m->cfg->http.port);
+}
+
+void reporters_alert(struct reporters *rs, const struct report_alert *a)
+{
+	if (!rs || rs->m->stopping)
+		return;
+	/* the one email reporter that mails a->rcpt */
+	struct reporter *mailer = NULL;
+	for (size_t k = 0; k < rs->n && !mailer; k++)
+		if (rs->r[k].cfg->kind == CONFIG_REPORTER_EMAIL &&
+		    (rs->r[k].cfg->events & a->event))
+			mailer = &rs->r[k];
+	for (size_t k = 0; k < rs->n && !mailer && a->nrcpt; k++)
+		if (rs->r[k].cfg->kind == CONFIG_REPORTER_EMAIL)
+			mailer = &rs->r[k];
+	if (a->nrcpt && !mailer)
+		log_warn("%s: no email reporter to mail it to %s", a->subject, a->rcpt[0]);
+	for (size_t k = 0; k < rs->n; k++) {
+		struct reporter *r = &rs->r[k];
+		const struct config_report_filter *f = &r->cfg->filter;
+		bool wants = (r->cfg->events & a->event) != 0;
+		if (wants && a->builder) {
+			/* builders and tags apply to a builder's alert; modes and branches
+			 * are about build results */
+			struct report_build rb = {.builder = a->builder,
+						  .tags = a->tags,
+						  .ntags = a->ntags,
+						  .results = RESULTS_SUCCESS,
+						  .prev_results = RESULTS_NONE};
+			struct config_report_filter g = *f;
+			g.nbranches = 0;
+			g.modes = CONFIG_REPORT_ALL;
+			wants = reporters_filter_match(&g, &rb);
+		}
+		if (r != mailer && !wants)
+			continue;
+		if (!r->kind->alert) {
+			log_debug("reporter '%s' (%s) sends no alerts", r->cfg->name,
+				  r->kind->name);
+			continue;
+		}
+		struct report_alert one = *a;
+		if (r != mailer)
+			one.nrcpt = 0, one.rcpt = NULL;
+		one.rcpt_only = r == mailer && !wants; /* a->rcpt only, not its 'to' */
+		r->kind->alert(r, &one);
+	}
 }
 
 static void reporters_listener(void *ud, const char *key, json_t *msg)
@@ -356,6 +412,7 @@ int reporters_start(struct master *m, struct reporters **ret)
 		log_info("reporter '%s' (%s) ready", rp->cfg->name, rp->kind->name);
 	}
 	events_listen(m->events, "builds/*/finished", reporters_listener, rs);
+	rs->alerts = alerts_start(m, rs);
 	*ret = rs;
 	return 0;
 }
@@ -365,6 +422,7 @@ void reporters_stop(struct reporters *rs)
 	if (!rs)
 		return;
 	events_unlisten(rs->m->events, reporters_listener, rs);
+	alerts_stop(rs->alerts);
 	curl_uv_free(rs->cu); /* drops queued messages (logged) */
 	for (size_t i = 0; i < rs->n; i++)
 		if (rs->r[i].kind->stop)

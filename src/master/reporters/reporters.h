@@ -50,6 +50,26 @@ struct report_build {
 	double started_at, complete_at; /* Unix seconds */
 };
 
+/* An alert (slice "alerts", master/reporters/alerts.c): a worker gone
+ * missing or a number's regression, for the reporters whose events = { }
+ * lists it.  All borrowed for the call. */
+struct report_alert {
+	unsigned event;      /* CONFIG_REPORT_EVENT_WORKER_MISSING or _REGRESSION */
+	int64_t id;          /* for log lines: the workerid or the buildid */
+	const char *builder; /* regression: the builder (the filter's builders, tags) */
+	const char *const *tags;
+	size_t ntags;
+	const char *subject;     /* one line: "worker 'w1' is missing" */
+	const char *text;        /* plain text, lines ending in \n */
+	const char *url;         /* the worker's or the build's page */
+	const char *const *rcpt; /* mail: addresses besides the reporter's 'to' */
+	size_t nrcpt;
+	bool rcpt_only; /* mail: rcpt alone, not the reporter's 'to' (events lacks it) */
+	const char *const *blamelist; /* regression: the build's authors */
+	size_t nblamelist;
+	json_t *data; /* the event as the http kind POSTs it */
+};
+
 struct reporter_kind {
 	enum config_reporter_kind kind;
 	const char *name;
@@ -60,6 +80,8 @@ struct reporter_kind {
 	void (*build_finished)(struct reporter *r, const struct report_build *rb);
 	/* Frees r->priv (the queue goes with curl_uv_free). */
 	void (*stop)(struct reporter *r);
+	/* An alert for this reporter (NULL: the kind sends none); never blocks. */
+	void (*alert)(struct reporter *r, const struct report_alert *a);
 };
 
 struct reporter {
@@ -94,6 +116,19 @@ int reporters_log_tail(struct master *m, int64_t buildid, int max_lines, struct 
  * timeout, attempts and backoff of its configuration. */
 struct curl_uv_queue *reporters_queue_new(struct reporter *r, struct curl_uv *cu,
 					  const struct curl_uv_queue_ops *ops, void *ud);
+
+/* Alerts (alerts.c): listens to workers' disconnections and the numbers'
+ * regressions; NULL-safe stop (run the loop afterwards: timers close). */
+struct alerts;
+struct alerts *alerts_start(struct master *m, struct reporters *rs);
+void alerts_stop(struct alerts *a);
+/* Hands a to every reporter whose events and filter want it; the
+ * addresses a->rcpt go through the first email reporter that wants it (or
+ * the first email reporter when none lists the event). */
+void reporters_alert(struct reporters *rs, const struct report_alert *a);
+/* The web UI's base URL (the 'url' setting, or http:// + http.listen),
+ * without a trailing '/'; into out. */
+int reporters_base_url(struct master *m, struct buf *out);
 
 /* Handles one build's row as the listener does (tests call it directly). */
 void reporters_on_build_finished(struct reporters *rs, json_t *row);
