@@ -157,6 +157,12 @@ void events_step_updated(struct master *m, int64_t buildid, int64_t stepid)
 {
 	if (!m || !m->events || events_nsubs(m->events) == 0)
 		return;
+	/* Every append of output comes here: when no subscriber's or
+	 * listener's path could match an "updated" key of any step, no key is
+	 * formatted (the event is not numbered when unwanted either). */
+	if (!events_wanted_like(m, "builds/*/steps/*/updated") &&
+	    !events_wanted_like(m, "steps/*/updated"))
+		return;
 	char k1[96], k2[96];
 	events_step_key(k1, sizeof(k1), true, buildid, stepid, "updated");
 	events_step_key(k2, sizeof(k2), false, buildid, stepid, "updated");

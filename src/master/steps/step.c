@@ -119,30 +119,31 @@ static void step_log_store_to(struct step *st, int64_t logid, char stream, const
 	struct build *b = st->b;
 	if (!logid || !len || b->db_failed)
 		return;
-	struct buf out;
-	/* each line gains a stream character and at most one newline */
-	buf_init(&out, xmul(len, 3) + 16);
-	const char *p = text, *end = text + len;
-	int r = 0;
-	while (r >= 0 && p < end) {
+	/* Each line gains a stream character, and a last line without one its
+	 * newline: sized once (lines counted first), then filled in place. */
+	const char *end = text + len;
+	size_t lines = 0;
+	for (const char *q = text; q < end && (q = memchr(q, '\n', (size_t)(end - q))); q++)
+		lines++;
+	bool open_end = end[-1] != '\n';
+	size_t n = len + lines + (open_end ? 2 : 0);
+	char *out = xmalloc(n), *o = out;
+	for (const char *p = text; p < end;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		r = buf_addch(&out, stream);
-		if (r >= 0)
-			r = buf_add(&out, p, n);
-		if (r >= 0)
-			r = buf_addch(&out, '\n');
-		if (!nl)
-			break;
-		p = nl + 1;
+		size_t k = nl ? (size_t)(nl + 1 - p) : (size_t)(end - p);
+		*o++ = stream;
+		memcpy(o, p, k);
+		o += k;
+		p += k;
 	}
-	if (r >= 0)
-		build_db_check(b, db_log_append(step_db(st), logid, out.ptr, out.len),
-			       "append to log");
+	if (open_end)
+		*o++ = '\n';
+	build_db_check(b, db_log_append(step_db(st), logid, out, (size_t)(o - out)),
+		       "append to log");
+	free(out);
 	step_event_log(b->e->m, logid, EVENTS_LOG_APPEND);
 	/* output grew: the step's "updated" event (rate limited) */
 	events_step_updated(b->e->m, b->buildid, st->stepid);
-	buf_release(&out);
 }
 
 static void step_log_store(void *ud, char stream, const char *text, size_t len)
