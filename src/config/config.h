@@ -774,6 +774,12 @@ enum config_reporter_kind {
 	CONFIG_REPORTER_SLACK,
 	CONFIG_REPORTER_MATTERMOST,
 	CONFIG_REPORTER_MATRIX,
+	/* commit statuses (config-reporter-statuses.c, slice "statuses") */
+	CONFIG_REPORTER_GITHUB,
+	CONFIG_REPORTER_GITLAB,
+	CONFIG_REPORTER_GITEA,
+	CONFIG_REPORTER_BITBUCKET,
+	CONFIG_REPORTER_GERRIT,
 };
 
 /* The result modes of a filter (flags): which finished builds are reported. */
@@ -848,6 +854,20 @@ struct config_reporter_http {
 	char *icon_url; /* owned, slack/mattermost, NULL: none */
 };
 
+/* reporter { kind = "github" | "gitlab" | "gitea" | "bitbucket" | "gerrit", ... }
+ * (config-reporter-statuses.c, slice "statuses") */
+struct config_reporter_status {
+	char *base_url; /* owned: the API's base URL, no trailing '/' */
+	char *token;    /* owned secret: the API token (NULL: user/password) */
+	char *user;     /* owned: HTTP basic login (bitbucket, gerrit), NULL: none */
+	char *password; /* owned secret: with user */
+	char *owner;    /* owned: owner / workspace / project key, NULL: from the URL */
+	char *repo;     /* owned: repository (gitlab: project id or path), NULL: the URL's */
+	char *context;  /* owned: the status's context ("{builder}" replaced) */
+	char *label;    /* owned, gerrit: the label voted (default "Verified") */
+	bool server;    /* bitbucket: Bitbucket Server / Data Center */
+};
+
 struct config_reporter {
 	enum config_reporter_kind kind;
 	char *name; /* owned: unique among reporters; default the kind's name */
@@ -862,6 +882,8 @@ struct config_reporter {
 	struct config_reporter_email email; /* kind EMAIL */
 	struct config_reporter_irc irc;     /* kind IRC */
 	struct config_reporter_http http;   /* kinds HTTP, SLACK, MATTERMOST, MATRIX */
+	/* kinds GITHUB ... GERRIT (slice "statuses") */
+	struct config_reporter_status status;
 };
 const char *config_report_mode_name(enum config_report_mode mode);
 /* ==== end of reporters ========================================================== */

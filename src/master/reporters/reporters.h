@@ -60,6 +60,9 @@ struct reporter_kind {
 	void (*build_finished)(struct reporter *r, const struct report_build *rb);
 	/* Frees r->priv (the queue goes with curl_uv_free). */
 	void (*stop)(struct reporter *r);
+	/* Optional: a build the filter's builders, tags and branches pick has
+	 * started (rb->results RESULTS_NONE; commit statuses' "pending"). */
+	void (*build_started)(struct reporter *r, const struct report_build *rb);
 };
 
 struct reporter {
@@ -97,5 +100,7 @@ struct curl_uv_queue *reporters_queue_new(struct reporter *r, struct curl_uv *cu
 
 /* Handles one build's row as the listener does (tests call it directly). */
 void reporters_on_build_finished(struct reporters *rs, json_t *row);
+/* The same for a build that started ("builds/N/new"; slice "statuses"). */
+void reporters_on_build_started(struct reporters *rs, json_t *row);
 
 #endif
