@@ -633,7 +633,11 @@ static void statuses_event(struct reporter *r, const struct report_build *rb, bo
 	if (bsid && db_buildset_properties(m->db, bsid, &bsprops) < 0)
 		bsprops = NULL;
 	char t1[32], t2[32];
-	struct statuses_event ev = {.rb = rb, .started = started};
+	/* at a build's start its properties are not written yet: the sourcestamp's */
+	struct report_build rbs = *rb;
+	if (!rbs.branch && have_bi && bi.branch && *bi.branch)
+		rbs.branch = bi.branch;
+	struct statuses_event ev = {.rb = &rbs, .started = started};
 	ev.sha = rb->revision;
 	if (!ev.sha && have_bi && bi.revision && *bi.revision)
 		ev.sha = bi.revision;
