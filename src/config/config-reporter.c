@@ -43,6 +43,17 @@ static const struct config_reporter_kind_desc {
 	 config_reporter_chat_release},
 	{"zulip", CONFIG_REPORTER_ZULIP, config_reporter_zulip_keys, config_reporter_chat,
 	 config_reporter_chat_release},
+	/* commit statuses (slice "statuses") */
+	{"github", CONFIG_REPORTER_GITHUB, config_reporter_github_keys, config_reporter_status,
+	 config_reporter_status_release},
+	{"gitlab", CONFIG_REPORTER_GITLAB, config_reporter_gitlab_keys, config_reporter_status,
+	 config_reporter_status_release},
+	{"gitea", CONFIG_REPORTER_GITEA, config_reporter_gitea_keys, config_reporter_status,
+	 config_reporter_status_release},
+	{"bitbucket", CONFIG_REPORTER_BITBUCKET, config_reporter_bitbucket_keys,
+	 config_reporter_status, config_reporter_status_release},
+	{"gerrit", CONFIG_REPORTER_GERRIT, config_reporter_gerrit_keys, config_reporter_status,
+	 config_reporter_status_release},
 };
 
 static const char *const config_reporter_common_keys[] = {

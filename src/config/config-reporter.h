@@ -42,6 +42,14 @@ void config_reporter_chat(lua_State *L, const char *what, struct config_reporter
 void config_reporter_chat_release(struct config_reporter *r);
 extern const char *const config_reporter_telegram_keys[];
 extern const char *const config_reporter_zulip_keys[];
+/* kinds github, gitlab, gitea, bitbucket, gerrit (config-reporter-statuses.c) */
+void config_reporter_status(lua_State *L, const char *what, struct config_reporter *r);
+void config_reporter_status_release(struct config_reporter *r);
+extern const char *const config_reporter_github_keys[];
+extern const char *const config_reporter_gitlab_keys[];
+extern const char *const config_reporter_gitea_keys[];
+extern const char *const config_reporter_bitbucket_keys[];
+extern const char *const config_reporter_gerrit_keys[];
 
 /* Checks an e-mail address (local@domain, printable ASCII, no <>, spaces
  * or quotes, at most 254 bytes); raises naming what and key. */

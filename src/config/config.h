@@ -781,6 +781,12 @@ enum config_reporter_kind {
 	CONFIG_REPORTER_MATRIX,
 	CONFIG_REPORTER_TELEGRAM, /* config-reporter-chat.c (slice "alerts") */
 	CONFIG_REPORTER_ZULIP,    /* config-reporter-chat.c (slice "alerts") */
+	/* commit statuses (config-reporter-statuses.c, slice "statuses") */
+	CONFIG_REPORTER_GITHUB,
+	CONFIG_REPORTER_GITLAB,
+	CONFIG_REPORTER_GITEA,
+	CONFIG_REPORTER_BITBUCKET,
+	CONFIG_REPORTER_GERRIT,
 };
 
 /* What a reporter hears about besides finished builds (events = { ... },
@@ -874,6 +880,18 @@ struct config_reporter_chat {
 	char *email;   /* owned, zulip: the bot's address (basic auth's user) */
 	char *stream;  /* owned, zulip */
 	char *topic;   /* owned, zulip: NULL: the builder's name */
+/* reporter { kind = "github" | "gitlab" | "gitea" | "bitbucket" | "gerrit", ... }
+ * (config-reporter-statuses.c, slice "statuses") */
+struct config_reporter_status {
+	char *base_url; /* owned: the API's base URL, no trailing '/' */
+	char *token;    /* owned secret: the API token (NULL: user/password) */
+	char *user;     /* owned: HTTP basic login (bitbucket, gerrit), NULL: none */
+	char *password; /* owned secret: with user */
+	char *owner;    /* owned: owner / workspace / project key, NULL: from the URL */
+	char *repo;     /* owned: repository (gitlab: project id or path), NULL: the URL's */
+	char *context;  /* owned: the status's context ("{builder}" replaced) */
+	char *label;    /* owned, gerrit: the label voted (default "Verified") */
+	bool server;    /* bitbucket: Bitbucket Server / Data Center */
 };
 
 struct config_reporter {
@@ -892,6 +910,8 @@ struct config_reporter {
 	struct config_reporter_http http;   /* kinds HTTP, SLACK, MATTERMOST, MATRIX */
 	unsigned events;                    /* enum config_report_event flags (slice "alerts") */
 	struct config_reporter_chat chat;   /* kinds TELEGRAM, ZULIP (slice "alerts") */
+	/* kinds GITHUB ... GERRIT (slice "statuses") */
+	struct config_reporter_status status;
 };
 const char *config_report_mode_name(enum config_report_mode mode);
 /* ==== end of reporters ========================================================== */

@@ -776,4 +776,34 @@ int db_token_verify(struct db *db, const char *token, unsigned need, int64_t now
 		    struct db_token *ret);
 /* ==== end of API tokens ============================================================= */
 
+/* ==== outbound statuses (db-sqlite-outbound.c, slice "statuses") ================== */
+/* The commit-status reporters' persistent queue (migrations/0011-outbound.sql,
+ * docs/REPORTERS.md): rows per reporter name, sent oldest first. */
+struct db_outbound {
+	int64_t id;
+	char *skey, *state, *path, *body; /* owned */
+	int64_t created_at;
+	int attempts;
+	int64_t next_at; /* epoch ms: not tried before */
+};
+void db_outbound_release(struct db_outbound *o);
+/* Queues a status unless state is the last one queued for (reporter, skey):
+ * 1 queued, 0 the same state again (nothing written).  Past max_rows rows
+ * of the reporter, the oldest are deleted: *ret_dropped counts them. */
+int db_outbound_add(struct db *db, const char *reporter, const char *skey, const char *state,
+		    const char *path, const char *body, int64_t now, size_t max_rows,
+		    int64_t *ret_dropped);
+/* The reporter's oldest row: 1 and *ret (release it), 0 none. */
+int db_outbound_next(struct db *db, const char *reporter, struct db_outbound *ret);
+/* Rows waiting for the reporter (tests, logs). */
+int db_outbound_count(struct db *db, const char *reporter, int64_t *ret);
+/* The peer took it (or refused it for good): deleted. */
+int db_outbound_delete(struct db *db, int64_t id);
+/* Another attempt failed: attempts + 1, not tried before next_at (epoch ms). */
+int db_outbound_retry(struct db *db, int64_t id, int64_t next_at);
+/* Forgets the last state of (reporter, skey) if it is state (a status the
+ * peer refused: the same state may be sent again later). */
+int db_outbound_forget(struct db *db, const char *reporter, const char *skey, const char *state);
+/* ==== end of outbound statuses ====================================================== */
+
 #endif

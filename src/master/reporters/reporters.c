@@ -32,6 +32,15 @@ static const struct reporter_kind *const reporter_kinds[] = {
 	&reporter_kind_email,    &reporter_kind_irc,        &reporter_kind_http,
 	&reporter_kind_slack,    &reporter_kind_mattermost, &reporter_kind_matrix,
 	&reporter_kind_telegram, &reporter_kind_zulip,
+/* commit statuses (slice "statuses") */
+extern const struct reporter_kind reporter_kind_github, reporter_kind_gitlab, reporter_kind_gitea,
+	reporter_kind_bitbucket, reporter_kind_gerrit;
+
+static const struct reporter_kind *const reporter_kinds[] = {
+	&reporter_kind_email,     &reporter_kind_irc,        &reporter_kind_http,
+	&reporter_kind_slack,     &reporter_kind_mattermost, &reporter_kind_matrix,
+	&reporter_kind_github,    &reporter_kind_gitlab,     &reporter_kind_gitea,
+	&reporter_kind_bitbucket, &reporter_kind_gerrit,
 };
 
 struct reporters {
@@ -231,13 +240,14 @@ out:
 	return r;
 }
 
-void reporters_on_build_finished(struct reporters *rs, json_t *row)
+static void reporters_on_build(struct reporters *rs, json_t *row, bool started)
 {
 	struct master *m = rs->m;
 	if (m->stopping)
 		return; /* interrupted by our own shutdown: retried after the restart */
 	uint64_t t0 = uv_hrtime();
-	int results = (int)json_integer_value(json_object_get(row, "results"));
+	int results =
+		started ? RESULTS_NONE : (int)json_integer_value(json_object_get(row, "results"));
 	if (results == RESULTS_RETRY)
 		return; /* lost its worker or the master: it runs again */
 	int64_t buildid = json_integer_value(json_object_get(row, "buildid"));
@@ -282,7 +292,8 @@ void reporters_on_build_finished(struct reporters *rs, json_t *row)
 		.branch = reporters_prop(props, "branch"),
 		.revision = rev ? rev : reporters_prop(props, "revision"),
 		.results = results,
-		.prev_results = reporters_prev_results(m, builderid, number),
+		.prev_results =
+			started ? RESULTS_NONE : reporters_prev_results(m, builderid, number),
 		.state_string = json_string_value(json_object_get(row, "state_string")) ?: "",
 		.url = ur >= 0 ? url.ptr : "",
 		.blamelist = authors,
@@ -294,6 +305,14 @@ void reporters_on_build_finished(struct reporters *rs, json_t *row)
 		struct reporter *r = &rs->r[k];
 		if (!(r->cfg->events & CONFIG_REPORT_EVENT_BUILDS))
 			continue;
+		if (started) {
+			/* builders, tags and branches: the result is not known yet */
+			struct config_report_filter f = r->cfg->filter;
+			f.modes = CONFIG_REPORT_ALL;
+			if (r->kind->build_started && reporters_filter_match(&f, &rb))
+				r->kind->build_started(r, &rb);
+			continue;
+		}
 		if (!reporters_filter_match(&r->cfg->filter, &rb))
 			continue;
 		r->reported++;
@@ -366,11 +385,24 @@ void reporters_alert(struct reporters *rs, const struct report_alert *a)
 		one.rcpt_only = r == mailer && !wants; /* a->rcpt only, not its 'to' */
 		r->kind->alert(r, &one);
 	}
+void reporters_on_build_finished(struct reporters *rs, json_t *row)
+{
+	reporters_on_build(rs, row, false);
+}
+
+void reporters_on_build_started(struct reporters *rs, json_t *row)
+{
+	reporters_on_build(rs, row, true);
 }
 
 static void reporters_listener(void *ud, const char *key, json_t *msg)
 {
 	reporters_on_build_finished(ud, msg);
+}
+
+static void reporters_listener_new(void *ud, const char *key, json_t *msg)
+{
+	reporters_on_build_started(ud, msg);
 }
 
 int reporters_start(struct master *m, struct reporters **ret)
@@ -413,6 +445,11 @@ int reporters_start(struct master *m, struct reporters **ret)
 	}
 	events_listen(m->events, "builds/*/finished", reporters_listener, rs);
 	rs->alerts = alerts_start(m, rs);
+	for (size_t i = 0; i < rs->n; i++)
+		if (rs->r[i].kind->build_started) {
+			events_listen(m->events, "builds/*/new", reporters_listener_new, rs);
+			break;
+		}
 	*ret = rs;
 	return 0;
 }
@@ -423,6 +460,7 @@ void reporters_stop(struct reporters *rs)
 		return;
 	events_unlisten(rs->m->events, reporters_listener, rs);
 	alerts_stop(rs->alerts);
+	events_unlisten(rs->m->events, reporters_listener_new, rs);
 	curl_uv_free(rs->cu); /* drops queued messages (logged) */
 	for (size_t i = 0; i < rs->n; i++)
 		if (rs->r[i].kind->stop)

@@ -82,6 +82,9 @@ struct reporter_kind {
 	void (*stop)(struct reporter *r);
 	/* An alert for this reporter (NULL: the kind sends none); never blocks. */
 	void (*alert)(struct reporter *r, const struct report_alert *a);
+	/* Optional: a build the filter's builders, tags and branches pick has
+	 * started (rb->results RESULTS_NONE; commit statuses' "pending"). */
+	void (*build_started)(struct reporter *r, const struct report_build *rb);
 };
 
 struct reporter {
@@ -132,5 +135,7 @@ int reporters_base_url(struct master *m, struct buf *out);
 
 /* Handles one build's row as the listener does (tests call it directly). */
 void reporters_on_build_finished(struct reporters *rs, json_t *row);
+/* The same for a build that started ("builds/N/new"; slice "statuses"). */
+void reporters_on_build_started(struct reporters *rs, json_t *row);
 
 #endif

@@ -1,0 +1,109 @@
+#!/bin/bash
+# asan-too
+# The commit statuses' persistent outbound queue (issue 12, slice
+# "statuses"): with the peer (tests/e2e/statuses-peer.py) down, a build's
+# statuses are retried with backoff and kept in the database; the master
+# is restarted, the peer comes up on the same port, and the statuses
+# arrive once each, in order.  Then rate limits: a 429 with Retry-After: 2
+# is not retried before 2 s, and after a 201 with X-RateLimit-Remaining: 0
+# nothing is sent before X-RateLimit-Reset.  A 422 drops the status with a
+# logged error and the queue goes on.
+. "$(dirname "$0")/lib.sh"
+require_cmd git
+
+PEER=$KILN_SRC/tests/e2e/statuses-peer.py
+G=$TRASH/repo
+git init -q "$G" && git -C "$G" -c user.name=Ann -c user.email=ann@example.org \
+    commit -q --allow-empty -m first
+SHA=$(git -C "$G" rev-parse HEAD)
+P=$(free_port)
+
+M=$TRASH/master
+new_master "$M" <<LUA
+url = "http://ci.example.org/"
+http = { listen = "127.0.0.1:0" }
+workers_listen = "127.0.0.1:0"
+worker { name = "w1", password = secret("w1") }
+builder { name = "app", workers = { "w1" }, steps = { shell { command = "true" } } }
+builder { name = "lim", workers = { "w1" }, steps = { shell { command = "true" } } }
+force_scheduler { name = "force", builders = { "app", "lim" }, revisions = { "*" },
+  repositories = { "https://github.com/acme/*" } }
+reporter { kind = "github", name = "gh", builders = { "app" }, url = "http://127.0.0.1:$P/gh",
+  token = secret("gh"), queue = { backoff = 0.1, timeout = 5 } }
+reporter { kind = "gitea", name = "gt", builders = { "lim" }, url = "http://127.0.0.1:$P/gt",
+  token = secret("gt"), queue = { backoff = 0.1, timeout = 5 } }
+LUA
+printf 'w1-pass-%s' "$$" > "$M/secrets/w1"
+printf 'ghp_%s' "$$" > "$M/secrets/gh"
+printf 'gt_%s' "$$" > "$M/secrets/gt"
+check "checkconfig accepts the reporters" "$KILN" checkconfig "$M"
+check "master starts (the peer is down)" start_master "$M"
+start_worker "$TRASH/w1" w1 "$M/secrets/w1"
+check "worker attaches" wait_for 20 worker_connected w1
+
+build_done() { [ "$(api "builders/$1/builds?number=$2" | jpy 'd["builds"][0]["complete"]')" = true ]; }
+force_rev() {
+    rpc forceschedulers/force "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"force\",\"params\":{\"builderNames\":[\"$1\"],\"revision\":\"$SHA\",\"repository\":\"https://github.com/acme/widget\"}}" >/dev/null
+}
+force_rev app
+check "build app #1 completes" wait_for 60 build_done app 1
+check "the unreachable peer: attempts retried with backoff" wait_for 20 grep -q \
+    "reporter 'gh': status pending for acme/widget|$SHA|kiln/app: attempt 2 failed" "$M/master.log"
+stop_pid "$WORKER_PID"
+check "the master is stopped with the statuses queued" stop_pid "$MASTER_PID"
+check "two statuses are kept for the next start" grep -q \
+    "reporter 'gh': 2 statuses kept for the next start" "$M/master.log"
+
+# the peer comes up on the master's port; its script: the rate limits below
+/usr/bin/python3 "$PEER" "$TRASH/peer.port" "$TRASH/req" \
+    '{"/gt/": [[429, {"Retry-After": "2"}], [201, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "@+3"}], [422, {}]]}' "$P" &
+e2e_track $!
+check "the peer listens on the same port" wait_for 20 test -s "$TRASH/peer.port"
+check "master restarts" start_master "$M"
+check "it finds the statuses waiting" grep -q "reporter 'gh': 2 statuses waiting from before" "$M/master.log"
+nreq() { ls "$TRASH/req" 2>/dev/null | grep -c '^req-'; }
+check "the two statuses arrive" wait_for 30 sh -c "[ \$(ls '$TRASH/req' | grep -c '^req-') -ge 2 ]"
+check "the queue is empty again" wait_for 10 grep -q "reporter 'gh': status success sent for" "$M/master.log"
+/usr/bin/python3 - "$TRASH/req" "$SHA" > "$TRASH/check.out" 2>&1 <<'PY'
+import glob, json, sys
+d, sha = sys.argv[1:3]
+reqs = [json.load(open(p)) for p in sorted(glob.glob(d + "/req-*.json"))]
+assert [r["path"] for r in reqs] == ["/gh/repos/acme/widget/statuses/" + sha] * 2, reqs
+assert [json.loads(r["body"])["state"] for r in reqs] == ["pending", "success"], reqs
+print("pending then success, once each")
+PY
+rc=$?
+sed 's/^/# /' "$TRASH/check.out"
+check "they arrived once each, in order" test "$rc" = 0
+
+# rate limits, on the gitea reporter (a worker attaches to the new master)
+start_worker "$TRASH/w1b" w1 "$M/secrets/w1"
+check "worker attaches again" wait_for 30 worker_connected w1
+force_rev lim
+check "build lim #1 completes" wait_for 60 build_done lim 1
+check "the 429 is logged with its wait" wait_for 20 grep -q \
+    "reporter 'gt': rate limited (reply 429): status pending" "$M/master.log"
+check "the rate limit's reset is logged" wait_for 20 grep -q \
+    "reporter 'gt': rate limit reached: nothing sent for" "$M/master.log"
+check "the third answer (422) drops the status with an error" wait_for 20 grep -q \
+    "reporter 'gt': status success for acme/widget|$SHA|kiln/lim refused (reply 422): dropped" "$M/master.log"
+/usr/bin/python3 - "$TRASH/req" > "$TRASH/check2.out" 2>&1 <<'PY'
+import glob, json, sys
+reqs = [json.load(open(p)) for p in sorted(glob.glob(sys.argv[1] + "/req-*.json"))]
+gt = [r for r in reqs if r["path"].startswith("/gt/")]
+assert [r["status"] for r in gt] == [429, 201, 422], [(r["status"], r["body"]) for r in gt]
+assert [json.loads(r["body"])["state"] for r in gt] == ["pending", "pending", "success"], gt
+wait1 = gt[1]["time"] - gt[0]["time"]
+reset = int(gt[1]["answer_headers"]["X-RateLimit-Reset"])
+print("429 then retried after %.2f s (Retry-After: 2)" % wait1)
+print("remaining 0, reset %d: next request at %.2f (%.2f s after the reset)" % (reset, gt[2]["time"], gt[2]["time"] - reset))
+assert wait1 >= 1.95, wait1
+assert gt[2]["time"] >= reset - 0.01, (gt[2]["time"], reset)
+PY
+rc=$?
+sed 's/^/# /' "$TRASH/check2.out"
+check "no request before Retry-After nor before the reset" test "$rc" = 0
+check "the master is still running" kill -0 "$MASTER_PID"
+stop_pid "$WORKER_PID"
+stop_pid "$MASTER_PID"
+done_testing
