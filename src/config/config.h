@@ -880,6 +880,8 @@ struct config_reporter_chat {
 	char *email;   /* owned, zulip: the bot's address (basic auth's user) */
 	char *stream;  /* owned, zulip */
 	char *topic;   /* owned, zulip: NULL: the builder's name */
+};
+
 /* reporter { kind = "github" | "gitlab" | "gitea" | "bitbucket" | "gerrit", ... }
  * (config-reporter-statuses.c, slice "statuses") */
 struct config_reporter_status {

@@ -27,20 +27,16 @@ extern const struct reporter_kind reporter_kind_http, reporter_kind_slack, repor
 	reporter_kind_matrix;
 
 extern const struct reporter_kind reporter_kind_telegram, reporter_kind_zulip; /* "alerts" */
-
-static const struct reporter_kind *const reporter_kinds[] = {
-	&reporter_kind_email,    &reporter_kind_irc,        &reporter_kind_http,
-	&reporter_kind_slack,    &reporter_kind_mattermost, &reporter_kind_matrix,
-	&reporter_kind_telegram, &reporter_kind_zulip,
 /* commit statuses (slice "statuses") */
 extern const struct reporter_kind reporter_kind_github, reporter_kind_gitlab, reporter_kind_gitea,
 	reporter_kind_bitbucket, reporter_kind_gerrit;
 
 static const struct reporter_kind *const reporter_kinds[] = {
-	&reporter_kind_email,     &reporter_kind_irc,        &reporter_kind_http,
-	&reporter_kind_slack,     &reporter_kind_mattermost, &reporter_kind_matrix,
-	&reporter_kind_github,    &reporter_kind_gitlab,     &reporter_kind_gitea,
-	&reporter_kind_bitbucket, &reporter_kind_gerrit,
+	&reporter_kind_email,    &reporter_kind_irc,        &reporter_kind_http,
+	&reporter_kind_slack,    &reporter_kind_mattermost, &reporter_kind_matrix,
+	&reporter_kind_telegram, &reporter_kind_zulip,      &reporter_kind_github,
+	&reporter_kind_gitlab,   &reporter_kind_gitea,      &reporter_kind_bitbucket,
+	&reporter_kind_gerrit,
 };
 
 struct reporters {
@@ -385,6 +381,8 @@ void reporters_alert(struct reporters *rs, const struct report_alert *a)
 		one.rcpt_only = r == mailer && !wants; /* a->rcpt only, not its 'to' */
 		r->kind->alert(r, &one);
 	}
+}
+
 void reporters_on_build_finished(struct reporters *rs, json_t *row)
 {
 	reporters_on_build(rs, row, false);
