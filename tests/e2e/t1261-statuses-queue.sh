@@ -26,9 +26,11 @@ workers_listen = "127.0.0.1:0"
 worker { name = "w1", password = secret("w1") }
 builder { name = "app", workers = { "w1" }, steps = { shell { command = "true" } } }
 builder { name = "lim", workers = { "w1" }, steps = { shell { command = "true" } } }
-force_scheduler { name = "force", builders = { "app", "lim" }, revisions = { "*" },
+builder { name = "slow", workers = { "w1" }, steps = { shell { command = { "sh", "-c",
+  "test -e '$TRASH/second' || { touch '$TRASH/second'; sleep 120; }" } } } }
+force_scheduler { name = "force", builders = { "app", "lim", "slow" }, revisions = { "*" },
   repositories = { "https://github.com/acme/*" } }
-reporter { kind = "github", name = "gh", builders = { "app" }, url = "http://127.0.0.1:$P/gh",
+reporter { kind = "github", name = "gh", builders = { "app", "slow" }, url = "http://127.0.0.1:$P/gh",
   token = secret("gh"), queue = { backoff = 0.1, timeout = 5 } }
 reporter { kind = "gitea", name = "gt", builders = { "lim" }, url = "http://127.0.0.1:$P/gt",
   token = secret("gt"), queue = { backoff = 0.1, timeout = 5 } }
@@ -103,6 +105,34 @@ PY
 rc=$?
 sed 's/^/# /' "$TRASH/check2.out"
 check "no request before Retry-After nor before the reset" test "$rc" = 0
+
+# a build interrupted by the master's own restart: its pending status went
+# out; nothing more until its rerun ends (the rerun's pending is the same
+# state: not sent again)
+force_rev slow
+check "the slow build runs" wait_for 60 test -e "$TRASH/second"
+slow_reqs() { grep -l '"kiln/slow' "$TRASH"/req/req-*.json 2>/dev/null | wc -l; }
+check "its pending status arrives" wait_for 20 sh -c "[ \$(grep -l '\"kiln/slow' '$TRASH'/req/req-*.json 2>/dev/null | wc -l) = 1 ]"
+check "the master stops during the build" stop_pid "$MASTER_PID"
+stop_pid "$WORKER_PID"
+check "the interrupted build sent nothing more" test "$(slow_reqs)" = 1
+check "master restarts again" start_master "$M"
+start_worker "$TRASH/w1c" w1 "$M/secrets/w1"
+check "worker attaches to it" wait_for 30 worker_connected w1
+check "the rerun's pending is found already sent" wait_for 60 grep -q \
+    "reporter 'gh': status pending for acme/widget|$SHA|kiln/slow already sent" "$M/master.log"
+check "the rerun's success arrives" wait_for 60 sh -c "[ \$(grep -l '\"kiln/slow' '$TRASH'/req/req-*.json | wc -l) = 2 ]"
+/usr/bin/python3 - "$TRASH/req" > "$TRASH/check3.out" 2>&1 <<'PY'
+import glob, json, sys
+reqs = [json.load(open(p)) for p in sorted(glob.glob(sys.argv[1] + "/req-*.json"))]
+slow = [json.loads(r["body"]) for r in reqs if '"kiln/slow"' in r["body"]]
+assert [b["state"] for b in slow] == ["pending", "success"], slow
+assert slow[1]["target_url"].endswith("/builds/2"), slow  # the rerun's page
+print("slow: pending (build 1), success (its rerun, build 2)")
+PY
+rc=$?
+sed 's/^/# /' "$TRASH/check3.out"
+check "the interrupted build got its final status from its rerun only" test "$rc" = 0
 check "the master is still running" kill -0 "$MASTER_PID"
 stop_pid "$WORKER_PID"
 stop_pid "$MASTER_PID"
