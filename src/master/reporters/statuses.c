@@ -492,15 +492,20 @@ static void statuses_done(void *ud, void *priv, enum curl_uv_outcome outcome, co
 			 r->cfg->name, rp.code, row->state, row->skey, (long long)(at - now));
 		dr = db_outbound_retry(db, row->id, at);
 		break;
-	case STATUSES_RETRY:
+	case STATUSES_RETRY: {
+		char why[128];
+		if (rp.code)
+			snprintf(why, sizeof(why), "reply %ld", rp.code);
+		else
+			snprintf(why, sizeof(why), "%s", err ? err : "no reply");
 		sr->retried++;
 		log_warn("reporter '%s': status %s for %s: attempt %d failed (%s): retrying in "
 			 "%lld ms",
-			 r->cfg->name, row->state, row->skey, row->attempts + 1,
-			 rp.code ? "server error" : (err ? err : "no reply"),
+			 r->cfg->name, row->state, row->skey, row->attempts + 1, why,
 			 (long long)(at - now));
 		dr = db_outbound_retry(db, row->id, at);
 		break;
+	}
 	}
 	if (dr < 0)
 		log_warn("reporter '%s': outbound queue: %s", r->cfg->name, db_errmsg(db));
