@@ -108,6 +108,9 @@ def of(prefix):
     for r in rs:
         assert r["method"] == "POST", r
         assert r["headers"]["Content-Type"] == "application/json", r
+        names = r["header_names"]
+        assert len(names) == len(set(names)), names  # no header twice
+        assert "expect" not in names, names
     return rs, [json.loads(r["body"]) for r in rs]
 def basic(r):
     return base64.b64decode(r["headers"]["Authorization"].split(" ", 1)[1]).decode()

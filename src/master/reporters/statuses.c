@@ -427,12 +427,10 @@ static int statuses_setup(void *ud, void *priv, CURL *h, struct curl_slist **ret
 	struct statuses_msg *msg = priv;
 	const struct curl_uv_api *c = &curl_uv_api;
 	struct curl_slist *l = c->slist_append(NULL, "Content-Type: application/json");
-	if (l)
-		l = statuses_header(l, "Expect", "", "");
-	if (l)
-		l = statuses_header(l, "Accept", "", "application/json");
-	if (l)
-		l = sr->sk->auth(sr->r->cfg, h, l);
+	struct curl_slist *l2 = l ? c->slist_append(l, "Expect:") : NULL; /* no 100-continue */
+	if (!l2)
+		c->slist_free_all(l);
+	l = l2 ? sr->sk->auth(sr->r->cfg, h, l2) : NULL;
 	*ret_list = l;
 	if (!l)
 		return -ENOMEM;
