@@ -30,12 +30,15 @@ extern const struct reporter_kind reporter_kind_http, reporter_kind_slack, repor
 extern const struct reporter_kind reporter_kind_github, reporter_kind_gitlab, reporter_kind_gitea,
 	reporter_kind_bitbucket, reporter_kind_gerrit;
 
+/* one line per appended kind (slices merge): not re-flowed */
+/* clang-format off */
 static const struct reporter_kind *const reporter_kinds[] = {
-	&reporter_kind_email,     &reporter_kind_irc,        &reporter_kind_http,
-	&reporter_kind_slack,     &reporter_kind_mattermost, &reporter_kind_matrix,
-	&reporter_kind_github,    &reporter_kind_gitlab,     &reporter_kind_gitea,
-	&reporter_kind_bitbucket, &reporter_kind_gerrit,
+	&reporter_kind_email, &reporter_kind_irc,        &reporter_kind_http,
+	&reporter_kind_slack, &reporter_kind_mattermost, &reporter_kind_matrix,
+	&reporter_kind_github, &reporter_kind_gitlab, &reporter_kind_gitea, /* slice "statuses" */
+	&reporter_kind_bitbucket, &reporter_kind_gerrit,                    /* slice "statuses" */
 };
+/* clang-format on */
 
 struct reporters {
 	struct master *m;
