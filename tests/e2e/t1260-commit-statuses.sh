@@ -58,7 +58,7 @@ reporter { kind = "github", url = "http://127.0.0.1:$P/gh/api/v3", token = secre
 reporter { kind = "gitlab", url = "http://127.0.0.1:$P/gl", token = secret("gl"),
   context = "kiln/{builder}/check" }
 reporter { kind = "gitea", url = "http://127.0.0.1:$P/gt", token = secret("gt"),
-  owner = "team", repo = "widget-mirror" }
+  owner = "team", repo = "widget-mirror", branches = { "main" } }
 reporter { kind = "bitbucket", name = "bbc", url = "http://127.0.0.1:$P/bbc",
   user = "kiln-bot", password = secret("bb_app") }
 reporter { kind = "bitbucket", name = "bbs", server = true, url = "http://127.0.0.1:$P/bbs",
