@@ -48,6 +48,7 @@ class H(BaseHTTPRequestHandler):
                        for k, v in headers.items()}
             rec = {"method": self.command, "path": self.path,
                    "headers": {k: v for k, v in self.headers.items()},
+                   "header_names": [k.lower() for k in self.headers.keys()],
                    "body": body.decode("utf-8", "replace"), "time": now,
                    "status": status, "answer_headers": headers}
             tmp = os.path.join(outdir, ".tmp")

@@ -3,8 +3,8 @@
 # The commit statuses' persistent outbound queue (issue 12, slice
 # "statuses"): with the peer (tests/e2e/statuses-peer.py) down, a build's
 # statuses are retried with backoff and kept in the database; the master
-# is restarted, the peer comes up on the same port, and the statuses
-# arrive once each, in order.  Then rate limits: a 429 with Retry-After: 2
+# is restarted, the peer comes up on the same port (answering a 500
+# first), and the statuses arrive once each, in order.  Then rate limits: a 429 with Retry-After: 2
 # is not retried before 2 s, and after a 201 with X-RateLimit-Remaining: 0
 # nothing is sent before X-RateLimit-Reset.  A 422 drops the status with a
 # logged error and the queue goes on.
@@ -26,9 +26,11 @@ workers_listen = "127.0.0.1:0"
 worker { name = "w1", password = secret("w1") }
 builder { name = "app", workers = { "w1" }, steps = { shell { command = "true" } } }
 builder { name = "lim", workers = { "w1" }, steps = { shell { command = "true" } } }
-force_scheduler { name = "force", builders = { "app", "lim" }, revisions = { "*" },
+builder { name = "slow", workers = { "w1" }, steps = { shell { command = { "sh", "-c",
+  "test -e '$TRASH/second' || { touch '$TRASH/second'; sleep 120; }" } } } }
+force_scheduler { name = "force", builders = { "app", "lim", "slow" }, revisions = { "*" },
   repositories = { "https://github.com/acme/*" } }
-reporter { kind = "github", name = "gh", builders = { "app" }, url = "http://127.0.0.1:$P/gh",
+reporter { kind = "github", name = "gh", builders = { "app", "slow" }, url = "http://127.0.0.1:$P/gh",
   token = secret("gh"), queue = { backoff = 0.1, timeout = 5 } }
 reporter { kind = "gitea", name = "gt", builders = { "lim" }, url = "http://127.0.0.1:$P/gt",
   token = secret("gt"), queue = { backoff = 0.1, timeout = 5 } }
@@ -56,25 +58,27 @@ check "two statuses are kept for the next start" grep -q \
 
 # the peer comes up on the master's port; its script: the rate limits below
 /usr/bin/python3 "$PEER" "$TRASH/peer.port" "$TRASH/req" \
-    '{"/gt/": [[429, {"Retry-After": "2"}], [201, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "@+3"}], [422, {}]]}' "$P" &
+    '{"/gh/": [[500, {}]], "/gt/": [[429, {"Retry-After": "2"}], [201, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "@+3"}], [422, {}]]}' "$P" &
 e2e_track $!
 check "the peer listens on the same port" wait_for 20 test -s "$TRASH/peer.port"
 check "master restarts" start_master "$M"
 check "it finds the statuses waiting" grep -q "reporter 'gh': 2 statuses waiting from before" "$M/master.log"
 nreq() { ls "$TRASH/req" 2>/dev/null | grep -c '^req-'; }
-check "the two statuses arrive" wait_for 30 sh -c "[ \$(ls '$TRASH/req' | grep -c '^req-') -ge 2 ]"
+check "the two statuses arrive (the first after a 500)" wait_for 30 sh -c "[ \$(ls '$TRASH/req' | grep -c '^req-') -ge 3 ]"
 check "the queue is empty again" wait_for 10 grep -q "reporter 'gh': status success sent for" "$M/master.log"
 /usr/bin/python3 - "$TRASH/req" "$SHA" > "$TRASH/check.out" 2>&1 <<'PY'
 import glob, json, sys
 d, sha = sys.argv[1:3]
 reqs = [json.load(open(p)) for p in sorted(glob.glob(d + "/req-*.json"))]
-assert [r["path"] for r in reqs] == ["/gh/repos/acme/widget/statuses/" + sha] * 2, reqs
-assert [json.loads(r["body"])["state"] for r in reqs] == ["pending", "success"], reqs
-print("pending then success, once each")
+assert [r["path"] for r in reqs] == ["/gh/repos/acme/widget/statuses/" + sha] * 3, reqs
+assert [(json.loads(r["body"])["state"], r["status"]) for r in reqs] == [("pending", 500), ("pending", 201), ("success", 201)], reqs
+print("pending (500, retried), then success: each delivered once, in order")
 PY
 rc=$?
 sed 's/^/# /' "$TRASH/check.out"
 check "they arrived once each, in order" test "$rc" = 0
+check "the 500 was retried with backoff" grep -q \
+    "reporter 'gh': status pending for acme/widget|$SHA|kiln/app: attempt [0-9]* failed (reply 500): retrying in" "$M/master.log"
 
 # rate limits, on the gitea reporter (a worker attaches to the new master)
 start_worker "$TRASH/w1b" w1 "$M/secrets/w1"
@@ -103,6 +107,34 @@ PY
 rc=$?
 sed 's/^/# /' "$TRASH/check2.out"
 check "no request before Retry-After nor before the reset" test "$rc" = 0
+
+# a build interrupted by the master's own restart: its pending status went
+# out; nothing more until its rerun ends (the rerun's pending is the same
+# state: not sent again)
+force_rev slow
+check "the slow build runs" wait_for 60 test -e "$TRASH/second"
+slow_reqs() { grep -l '"kiln/slow' "$TRASH"/req/req-*.json 2>/dev/null | wc -l; }
+check "its pending status arrives" wait_for 20 sh -c "[ \$(grep -l '\"kiln/slow' '$TRASH'/req/req-*.json 2>/dev/null | wc -l) = 1 ]"
+check "the master stops during the build" stop_pid "$MASTER_PID"
+stop_pid "$WORKER_PID"
+check "the interrupted build sent nothing more" test "$(slow_reqs)" = 1
+check "master restarts again" start_master "$M"
+start_worker "$TRASH/w1c" w1 "$M/secrets/w1"
+check "worker attaches to it" wait_for 30 worker_connected w1
+check "the rerun's pending is found already sent" wait_for 60 grep -q \
+    "reporter 'gh': status pending for acme/widget|$SHA|kiln/slow already sent" "$M/master.log"
+check "the rerun's success arrives" wait_for 60 sh -c "[ \$(grep -l '\"kiln/slow' '$TRASH'/req/req-*.json | wc -l) = 2 ]"
+/usr/bin/python3 - "$TRASH/req" > "$TRASH/check3.out" 2>&1 <<'PY'
+import glob, json, sys
+reqs = [json.load(open(p)) for p in sorted(glob.glob(sys.argv[1] + "/req-*.json"))]
+slow = [json.loads(r["body"]) for r in reqs if '"kiln/slow"' in r["body"]]
+assert [b["state"] for b in slow] == ["pending", "success"], slow
+assert slow[1]["target_url"].endswith("/builds/2"), slow  # the rerun's page
+print("slow: pending (build 1), success (its rerun, build 2)")
+PY
+rc=$?
+sed 's/^/# /' "$TRASH/check3.out"
+check "the interrupted build got its final status from its rerun only" test "$rc" = 0
 check "the master is still running" kill -0 "$MASTER_PID"
 stop_pid "$WORKER_PID"
 stop_pid "$MASTER_PID"

@@ -31,6 +31,8 @@ extern const struct reporter_kind reporter_kind_telegram, reporter_kind_zulip; /
 extern const struct reporter_kind reporter_kind_github, reporter_kind_gitlab, reporter_kind_gitea,
 	reporter_kind_bitbucket, reporter_kind_gerrit;
 
+/* one line per appended kind (slices merge): not re-flowed */
+/* clang-format off */
 static const struct reporter_kind *const reporter_kinds[] = {
 	&reporter_kind_email,    &reporter_kind_irc,        &reporter_kind_http,
 	&reporter_kind_slack,    &reporter_kind_mattermost, &reporter_kind_matrix,
@@ -38,6 +40,7 @@ static const struct reporter_kind *const reporter_kinds[] = {
 	&reporter_kind_gitlab,   &reporter_kind_gitea,      &reporter_kind_bitbucket,
 	&reporter_kind_gerrit,
 };
+/* clang-format on */
 
 struct reporters {
 	struct master *m;
@@ -278,6 +281,17 @@ static void reporters_on_build(struct reporters *rs, json_t *row, bool started)
 			      (long long)number);
 
 	const char *rev = reporters_prop(props, "got_revision");
+	/* a build that just started has no properties yet: its sourcestamp's
+	 * branch and revision (the filter's branches need the branch) */
+	struct db_buildset_info bi = {0};
+	bool have_bi = false;
+	if (started) {
+		int64_t brid = json_integer_value(json_object_get(full, "buildrequestid"));
+		json_t *br = reporters_row(m, DB_BUILDREQUESTS, "buildrequestid", brid);
+		int64_t bsid = json_integer_value(json_object_get(br, "buildsetid"));
+		have_bi = bsid && db_buildset_get(m->db, bsid, &bi) == 0;
+		json_decref(br);
+	}
 	struct report_build rb = {
 		.buildid = buildid,
 		.builderid = builderid,
@@ -297,6 +311,10 @@ static void reporters_on_build(struct reporters *rs, json_t *row, bool started)
 		.started_at = (double)json_integer_value(json_object_get(row, "started_at")),
 		.complete_at = (double)json_integer_value(json_object_get(row, "complete_at")),
 	};
+	if (have_bi && !rb.branch && bi.branch && *bi.branch)
+		rb.branch = bi.branch;
+	if (have_bi && !rb.revision && bi.revision && *bi.revision)
+		rb.revision = bi.revision;
 	for (size_t k = 0; k < rs->n; k++) {
 		struct reporter *r = &rs->r[k];
 		if (!(r->cfg->events & CONFIG_REPORT_EVENT_BUILDS))
@@ -317,6 +335,8 @@ static void reporters_on_build(struct reporters *rs, json_t *row, bool started)
 	log_debug("build=%lld: reporters took %.0f us", (long long)buildid,
 		  (double)(uv_hrtime() - t0) / 1e3);
 	buf_release(&url);
+	if (have_bi)
+		db_buildset_info_release(&bi);
 	json_decref(blame);
 	json_decref(full);
 	json_decref(brow);

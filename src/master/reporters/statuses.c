@@ -427,12 +427,10 @@ static int statuses_setup(void *ud, void *priv, CURL *h, struct curl_slist **ret
 	struct statuses_msg *msg = priv;
 	const struct curl_uv_api *c = &curl_uv_api;
 	struct curl_slist *l = c->slist_append(NULL, "Content-Type: application/json");
-	if (l)
-		l = statuses_header(l, "Expect", "", "");
-	if (l)
-		l = statuses_header(l, "Accept", "", "application/json");
-	if (l)
-		l = sr->sk->auth(sr->r->cfg, h, l);
+	struct curl_slist *l2 = l ? c->slist_append(l, "Expect:") : NULL; /* no 100-continue */
+	if (!l2)
+		c->slist_free_all(l);
+	l = l2 ? sr->sk->auth(sr->r->cfg, h, l2) : NULL;
 	*ret_list = l;
 	if (!l)
 		return -ENOMEM;
@@ -492,15 +490,20 @@ static void statuses_done(void *ud, void *priv, enum curl_uv_outcome outcome, co
 			 r->cfg->name, rp.code, row->state, row->skey, (long long)(at - now));
 		dr = db_outbound_retry(db, row->id, at);
 		break;
-	case STATUSES_RETRY:
+	case STATUSES_RETRY: {
+		char why[128];
+		if (rp.code)
+			snprintf(why, sizeof(why), "reply %ld", rp.code);
+		else
+			snprintf(why, sizeof(why), "%s", err ? err : "no reply");
 		sr->retried++;
 		log_warn("reporter '%s': status %s for %s: attempt %d failed (%s): retrying in "
 			 "%lld ms",
-			 r->cfg->name, row->state, row->skey, row->attempts + 1,
-			 rp.code ? "server error" : (err ? err : "no reply"),
+			 r->cfg->name, row->state, row->skey, row->attempts + 1, why,
 			 (long long)(at - now));
 		dr = db_outbound_retry(db, row->id, at);
 		break;
+	}
 	}
 	if (dr < 0)
 		log_warn("reporter '%s': outbound queue: %s", r->cfg->name, db_errmsg(db));
