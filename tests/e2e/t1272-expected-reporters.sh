@@ -45,22 +45,28 @@ def push(package, host):
         assert r.status == 202, r.status
 
 
-async def next_event(ws, deadline):
+async def next_event(ws, deadline, prefix):
     while True:
         m = json.loads(await asyncio.wait_for(ws.recv(), deadline))
-        if "k" in m:
+        if m.get("k", "").startswith(prefix):
             return m
 
 
 async def main():
     async with websockets.connect(WS, open_timeout=10) as ws:
-        await ws.send(json.dumps({"cmd": "startConsuming", "path": "expected_reporters/*/*", "_id": 1}))
-        r = json.loads(await asyncio.wait_for(ws.recv(), 10))
-        assert r["code"] == 200, r
-        m = await next_event(ws, 60)
+        for i, path in enumerate(["expected_reporters/*/*", "builds/*/*"]):
+            await ws.send(json.dumps({"cmd": "startConsuming", "path": path, "_id": i}))
+            r = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert r["code"] == 200, r
+        m = await next_event(ws, 60, "expected_reporters/")
         print("event", m["k"], m["m"]["package"], m["m"]["host"], m["m"]["quiet"], flush=True)
         push("nightly", "box1")
-        m = await next_event(ws, 60)
+        # the pushed build's events come before the reporter's "back"
+        m = await next_event(ws, 60, "builds/")
+        print("build", m["k"].split("/")[2], m["m"]["complete"], flush=True)
+        m = await next_event(ws, 60, "builds/")
+        print("build", m["k"].split("/")[2], m["m"]["complete"], m["m"]["results"], flush=True)
+        m = await next_event(ws, 60, "expected_reporters/")
         print("event", m["k"], m["m"]["package"], m["m"]["host"], m["m"]["quiet"], flush=True)
 
 asyncio.run(main())
@@ -68,7 +74,8 @@ PY
 timeout 120 /usr/bin/python3 "$TRASH/watch.py" "$URL" "$PT" > "$TRASH/events" 2>&1
 cat "$TRASH/events" | sed 's/^/# /'
 check "quiet: an event on /ws" [ "$(sed -n 1p "$TRASH/events")" = "event expected_reporters/1/quiet nightly box1 True" ]
-check "back: an event after a push" [ "$(sed -n 2p "$TRASH/events")" = "event expected_reporters/1/back nightly box1 False" ]
+check "the pushed build's new and finished events on /ws (a whole bag is stored in one write: new already complete)" [ "$(sed -n 2,3p "$TRASH/events" | tr '\n' ' ')" = "build new True build finished True 0 " ]
+check "back: an event after a push" [ "$(sed -n 4p "$TRASH/events")" = "event expected_reporters/1/back nightly box1 False" ]
 check "quiet: a log line" grep -q "expected reporter package=nightly host=box1 has not pushed for" "$M/master.log"
 check "back: a log line" grep -q "expected reporter package=nightly host=box1 is back" "$M/master.log"
 check "the one with a long interval was not reported" sh -c "! grep -q 'package=other' '$M/master.log'"
