@@ -329,8 +329,14 @@ static json_t *push_step_json(const char *name, char **argv, int status, double 
 	}
 	json_t *st = json_pack("{s:s,s:i,s:o,s:f,s:f}", "name", name, "status", status, "cmd", cmd,
 			       "started_at", t0, "finished_at", t1);
-	if (out->cut)
-		push_keep(out, "", 0);
+	static const char note[] = "\n[kiln push: the rest of this output was cut at 200 KiB]\n";
+	struct push_capture *cs[2] = {out, err};
+	for (int i = 0; i < 2; i++)
+		if (cs[i]->cut) { /* a note past the cap: the master's default cap has room */
+			cs[i]->p = xrealloc(cs[i]->p, cs[i]->n + sizeof(note));
+			memcpy(cs[i]->p + cs[i]->n, note, sizeof(note));
+			cs[i]->n += sizeof(note) - 1;
+		}
 	json_object_set_new(st, "stdout", push_text(out));
 	json_object_set_new(st, "stderr", push_text(err));
 	return st;
