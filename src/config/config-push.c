@@ -33,6 +33,7 @@ void config_push_defaults(struct config_push *p)
 	p->max_log_bytes = 256u << 10;
 	p->per_minute = 600;
 	p->max_results = 10000;
+	p->open_timeout = 3600;
 }
 
 static void config_push_expected_free(struct config_push *p)
@@ -48,8 +49,9 @@ static void config_push_expected_free(struct config_push *p)
 
 static void config_push_caps(lua_State *L)
 {
-	static const char *const keys[] = {"max_body_bytes", "max_steps",   "max_log_bytes",
-					   "per_minute",     "max_results", NULL};
+	static const char *const keys[] = {
+		"max_body_bytes", "max_steps", "max_log_bytes", "per_minute", "max_results",
+		"open_timeout",   NULL};
 	static const char *const what = "push";
 	if (lua_type(L, 3) != LUA_TTABLE)
 		config_raise(L, "'push' must be a table: push = { max_body_bytes = 1048576, "
@@ -67,6 +69,9 @@ static void config_push_caps(lua_State *L)
 						 (long long)d.max_log_bytes, 1, KILN_MAX_HTTP_BODY);
 	p->per_minute = dsl_opt_int(L, 3, what, "per_minute", d.per_minute, 1, 1000000);
 	p->max_results = dsl_opt_int(L, 3, what, "max_results", d.max_results, 1, 100000000);
+	p->open_timeout = dsl_opt_seconds(L, 3, what, "open_timeout", d.open_timeout);
+	if (p->open_timeout < 1)
+		config_raise(L, "push: 'open_timeout' must be at least 1 second");
 }
 
 static void config_push_expected(lua_State *L)

@@ -533,6 +533,7 @@ struct config_push {
 	uint64_t max_log_bytes;  /* stdout or stderr of one step */
 	long long per_minute;    /* pushes per token per minute (then 429) */
 	long long max_results;   /* stored submissions per token and package (then 429) */
+	double open_timeout;     /* seconds an open submission may go without an update */
 	struct config_expected_reporter *expected; /* owned */
 	size_t nexpected;
 };

@@ -54,6 +54,7 @@ struct push_job {
 	struct push_bag bag;
 	unsigned char hash[32]; /* JOB_NEW of an open submission: its update token's */
 	double at;
+	bool abandoned; /* JOB_FINISH of the idle sweep: results exception */
 };
 
 struct push_open {
@@ -62,6 +63,7 @@ struct push_open {
 	int64_t nsteps; /* accepted so far (queued included) */
 	int results;    /* stored so far */
 	bool finishing; /* a finish is queued: nothing more is accepted */
+	double last;    /* when it was opened or last appended to */
 };
 
 struct push_rate {
@@ -283,8 +285,13 @@ static int push_store_finish(struct db *db, struct push_store *s)
 	if (b->nsteps && b->steps[b->nsteps - 1].finished_at)
 		end = b->steps[b->nsteps - 1].finished_at;
 	int results = s->results == RESULTS_NONE ? RESULTS_SUCCESS : s->results;
-	_cleanup_free_ char *state = xasprintf(
-		"%s", results == RESULTS_SUCCESS ? "build successful" : push_results_name(results));
+	if (s->j->abandoned)
+		results = db_results_worst(results, RESULTS_EXCEPTION);
+	_cleanup_free_ char *state =
+		s->j->abandoned
+			? xasprintf("abandoned: no update for %.0f s", s->p->caps.open_timeout)
+			: xasprintf("%s", results == RESULTS_SUCCESS ? "build successful"
+								     : push_results_name(results));
 	s->results = results;
 	return db_build_finish(db, s->buildid, results, state, end);
 }
@@ -548,10 +555,31 @@ static void push_expect_heard(struct push *p, const char *package, const char *h
 	}
 }
 
+/* Open submissions idle for push.open_timeout are finished as abandoned. */
+static void push_sweep_open(struct push *p, double now)
+{
+	for (size_t i = 0; i < p->nopen; i++) {
+		struct push_open *o = &p->open[i];
+		if (o->finishing || !o->buildid || now - o->last <= p->caps.open_timeout)
+			continue;
+		o->finishing = true;
+		log_warn("push %" PRId64 " abandoned: no update for %.0f s (push.open_timeout)",
+			 o->id, now - o->last);
+		struct push_job *j = xcalloc(1, sizeof(*j));
+		j->kind = JOB_FINISH;
+		j->id = o->id;
+		j->tokenid = o->tokenid;
+		j->at = now;
+		j->abandoned = true;
+		push_enqueue(p, j);
+	}
+}
+
 static void push_watch(uv_timer_t *t)
 {
 	struct push *p = t->data;
 	double now = clock_wall();
+	push_sweep_open(p, now);
 	for (size_t i = 0; i < p->nexpect; i++) {
 		struct push_expect *e = &p->expect[i];
 		if (e->quiet || now - e->last <= e->cfg->interval)
@@ -576,19 +604,19 @@ void push_start(struct master *m)
 	else if (n > 0)
 		log_info("%d pushed results left open by the previous run are finished", n);
 	const struct config_push *cp = m->cfg ? m->cfg->push : NULL;
-	if (!cp || !cp->nexpected || !p->timers)
+	if (!p->timers)
 		return;
-	double now = clock_wall(), min_iv = 1e9;
-	p->expect = xcalloc(cp->nexpected, sizeof(*p->expect));
-	p->nexpect = cp->nexpected;
-	for (size_t i = 0; i < cp->nexpected; i++) {
+	double now = clock_wall(), min_iv = p->caps.open_timeout;
+	size_t nexp = cp ? cp->nexpected : 0;
+	p->expect = xcalloc(nexp + 1, sizeof(*p->expect));
+	p->nexpect = nexp;
+	for (size_t i = 0; i < nexp; i++) {
 		struct push_expect *e = &p->expect[i];
 		e->cfg = &cp->expected[i];
 		double last = 0;
 		int quiet = 0;
 		if (db_push_expected_get(m->db, e->cfg->package, e->cfg->host, &last, &quiet) < 0)
 			log_error("cannot read expected reporter state: %s", db_errmsg(m->db));
-		/* the master's start counts as heard: it could not listen before */
 		/* never heard of: the master's start counts as heard */
 		e->last = last > 0 ? fmin(last, now) : now;
 		e->quiet = quiet;
@@ -596,7 +624,9 @@ void push_start(struct master *m)
 	}
 	uint64_t every = (uint64_t)fmax(100, fmin(30000, min_iv * 1000 / 4));
 	uv_timer_start(&p->watch, push_watch, every, every);
-	log_info("expecting %zu reporters (checked every %" PRIu64 " ms)", p->nexpect, every);
+	if (p->nexpect)
+		log_info("expecting %zu reporters (checked every %" PRIu64 " ms)", p->nexpect,
+			 every);
 }
 
 void push_stop(void)
@@ -775,6 +805,7 @@ static void push_post_new(struct push *p, struct api_ctx *ctx)
 		ARRAY_GROW(p->open, p->nopen + 1, p->open_alloc);
 		struct push_open *o = &p->open[p->nopen++];
 		*o = (struct push_open){.id = j->id,
+					.last = now,
 					.tokenid = tok.id,
 					.nsteps = (int64_t)bag.nsteps,
 					.results = RESULTS_NONE};
@@ -878,6 +909,7 @@ static void push_post_more(struct push *p, struct api_ctx *ctx, int64_t id, bool
 	}
 	o->nsteps += (int64_t)bag.nsteps;
 	o->finishing = finish;
+	o->last = now;
 	struct push_job *j = xcalloc(1, sizeof(*j));
 	j->kind = finish ? JOB_FINISH : JOB_STEPS;
 	j->id = id;

@@ -15,7 +15,7 @@ http = { listen = "127.0.0.1:0" }
 workers_listen = "127.0.0.1:0"
 change_hook = { token = secret("hook") }
 push = { max_body_bytes = 65536, max_steps = 5, max_log_bytes = 4096, per_minute = 40,
-         max_results = 12 }
+         max_results = 12, open_timeout = 8 }
 LUA
 printf sekrit > "$M/secrets/hook"
 check "master starts" start_master "$M"
@@ -74,6 +74,17 @@ check "finished: build complete, success" wait_for 20 build_results_is "$B2" 0
 code=$(post "push/$P2/steps" "$PT" '{"steps": []}' -H "X-Kiln-Update-Token: $UT")
 check "append after finish: 409 ($code)" [ "$code" = 409 ]
 
+# ---- an open push left idle past push.open_timeout (8 s) is finished as abandoned --------------
+code=$(post push "$PT" '{"client": {"package": "kiln", "host": "idle"}, "finished": false, "steps": [{"name": "a", "status": 0}]}')
+P3=$(body 'd["pushid"]'); UT3=$(body 'd["update_token"]')
+check "idle push opened ($code)" [ "$code" = 202 ]
+check "idle push stored" wait_for 20 push_state_is "$P3" stored
+B3=$(api "push/$P3" | jpy 'd["buildid"]')
+check "abandoned after 8 s: build finished with exception (4)" wait_for 60 build_results_is "$B3" 4
+check "its state says so" [ "$(build_field "$B3" state_string)" = "abandoned: no update for 8 s" ]
+code=$(post "push/$P3/steps" "$PT" "{\"update_token\": \"$UT3\", \"steps\": []}")
+check "then it takes no more steps: 409 ($code)" [ "$code" = 409 ]
+
 # ---- refusals: nothing stored -------------------------------------------------------------------
 n0=$(builds_total)
 code=$(post push "$PT" '{"client": {"package": "kiln"}, "steps": []}')
@@ -104,7 +115,7 @@ check "nothing of those was stored" [ "$(builds_total)" = "$n0" ]
 
 # ---- queries ------------------------------------------------------------------------------------
 api "push/latest?package=kiln" > "$TRASH/l"
-check "latest per package and host: ci-arm and ci-x86" [ "$(jpy '[[p["host"], p["pushid"]] for p in d["pushes"]]' < "$TRASH/l")" = "[[\"ci-arm\", $ID], [\"ci-x86\", $P2]]" ]
+check "latest per package and host: ci-arm, ci-x86, idle" [ "$(jpy '[[p["host"], p["pushid"]] for p in d["pushes"]]' < "$TRASH/l")" = "[[\"ci-arm\", $ID], [\"ci-x86\", $P2], [\"idle\", $P3]]" ]
 check "latest by tag: only ci-arm" [ "$(api 'push/latest?tag=nightly' | jpy '[p["host"] for p in d["pushes"]]')" = '["ci-arm"]' ]
 check "check, same revision: no build" [ "$(api 'push/check?package=kiln&host=ci-arm&revision=abc123' | jpy 'd["should_build"]')" = false ]
 check "check, another revision: build" [ "$(api 'push/check?package=kiln&host=ci-arm&revision=def456' | jpy 'd["should_build"]')" = true ]
