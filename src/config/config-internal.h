@@ -221,6 +221,8 @@ void dsl_what(lua_State *L, char *what, size_t size, const char *decl, const cha
 /* The global setting 'regression' (false: key is not it). */
 bool config_numbers_setting(lua_State *L, const char *key);
 bool config_artifacts_setting(lua_State *L, const char *key); /* artifacts = { } */
+bool config_push_setting(lua_State *L, const char *key);      /* push, expected_reporters */
+void config_push_release(struct config *cfg);                 /* config-push.c */
 /* A builder's 'regression' key, from the table at index 1. */
 void config_numbers_builder(lua_State *L, const char *what, const char *builder);
 

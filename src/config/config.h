@@ -527,6 +527,24 @@ struct config_change_hook {
 };
 /* ==== end of change sources ====================================================== */
 
+/* ---- results pushed from outside (config-push.c; slice "push", docs/PUSH.md) ---- */
+struct config_expected_reporter {
+	char *package, *host; /* owned */
+	double interval;      /* seconds */
+};
+struct config_push {
+	uint64_t max_body_bytes; /* a POST /api/v2/push body */
+	long long max_steps;     /* steps per bag (and per submission) */
+	uint64_t max_log_bytes;  /* stdout or stderr of one step */
+	long long per_minute;    /* pushes per token per minute (then 429) */
+	long long max_results;   /* stored submissions per token and package (then 429) */
+	double open_timeout;     /* seconds an open submission may go without an update */
+	struct config_expected_reporter *expected; /* owned */
+	size_t nexpected;
+};
+/* The caps when master.lua sets none. */
+void config_push_defaults(struct config_push *p);
+
 struct config {
 	char *title;                  /* owned; default "Kiln" */
 	char *title_url;              /* owned, may be NULL */
@@ -580,6 +598,7 @@ struct config {
 	/* ---- reporters (config-reporter.c; the senders: master/reporters/) ---- */
 	struct config_reporter *reporter; /* owned, in declaration order */
 	size_t nreporters, reporter_alloc;
+	struct config_push *push; /* owned, NULL: default caps, none expected (config-push.c) */
 };
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or

@@ -805,5 +805,48 @@ int db_outbound_retry(struct db *db, int64_t id, int64_t next_at);
  * peer refused: the same state may be sent again later). */
 int db_outbound_forget(struct db *db, const char *reporter, const char *skey, const char *state);
 /* ==== end of outbound statuses ====================================================== */
+/* ==== results pushed from outside (slice "push", db-sqlite-push.c; docs/PUSH.md) ===== */
+/* Runs fn(db, ud) as one write: every write call it makes is undone when it
+ * returns a negative code (a pushed bag is stored whole or not at all). */
+int db_push_atomic(struct db *db, int (*fn)(struct db *db, void *ud), void *ud);
+struct db_push_row {
+	int64_t id, tokenid, builderid, buildid;
+	const char *package, *host, *arch, *revision; /* borrowed; arch, revision may be NULL */
+	const char *tags;                             /* ",a,b," (borrowed) */
+	const char *state;                            /* "stored" or "failed" */
+	const char *reason;                           /* may be NULL */
+	bool finished;
+	int results; /* RESULTS_NONE while open */
+	int64_t nsteps;
+	const unsigned char *update_hash; /* 32 bytes or NULL */
+	double created_at, finished_at;   /* finished_at 0: none */
+};
+int db_push_insert(struct db *db, const struct db_push_row *row);
+/* After an append or a finish: steps count, results, finished (clears the
+ * update hash) and times. */
+int db_push_update(struct db *db, int64_t id, int64_t nsteps, int results, bool finished,
+		   double now);
+/* The highest submission id (0 when none). */
+int db_push_max_id(struct db *db, int64_t *ret);
+/* Stored submissions of tokenid for package. */
+int db_push_count(struct db *db, int64_t tokenid, const char *package, int64_t *ret);
+/* At start: submissions left open by a previous run are marked finished
+ * (their builds were finished by db_master_recover); returns how many. */
+int db_push_close_open(struct db *db, double now);
+/* One submission as the API renders it (new reference): KILN_ENOTFOUND. */
+int db_push_get(struct db *db, int64_t id, json_t **ret);
+/* The update hash of an open submission: 1 and hash, 0 if finished or absent. */
+int db_push_open_hash(struct db *db, int64_t id, unsigned char hash[32], int64_t *ret_tokenid);
+/* The latest stored submission per package and host matching the filters
+ * (each may be NULL), as a JSON array ordered by package, host (at most
+ * limit rows). */
+int db_push_latest(struct db *db, const char *package, const char *host, const char *tag,
+		   int64_t limit, json_t **ret);
+/* Expected reporters' state: 1 and the values, 0 when none is stored. */
+int db_push_expected_get(struct db *db, const char *package, const char *host, double *ret_last,
+			 int *ret_quiet);
+int db_push_expected_set(struct db *db, const char *package, const char *host, double last,
+			 int quiet);
+/* ==== end of results pushed from outside ============================================ */
 
 #endif

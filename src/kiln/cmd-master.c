@@ -41,6 +41,7 @@
 #include "master/master.h"
 #include "master/sched/sched.h"
 #include "master/changes/poller.h"
+#include "master/push.h" /* slice "push" */
 
 /* What master_run() shares with its signal and commit-error callbacks. */
 struct master_state {
@@ -272,6 +273,7 @@ static int master_run(int argc, char **argv)
 	r = reporters_start(&m, &m.reporters); /* slice "email": logs its errors */
 	if (r < 0)
 		goto out;
+	push_start(&m); /* slice "push": logs its errors */
 	r = http_server_start(&m, engine_worker_ops(m.engine), &m.http); /* logs its errors */
 	if (r < 0)
 		goto out;
@@ -309,6 +311,7 @@ out:
 		m.http = NULL;
 	}
 	reporters_stop(m.reporters); /* queued mail dropped (logged); freed by the uv_run below */
+	push_stop();                 /* slice "push": freed by the uv_run below */
 	m.reporters = NULL;
 	artifact_retention_stop(m.retention); /* freed by the uv_run below */
 	m.retention = NULL;

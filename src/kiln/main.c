@@ -18,6 +18,7 @@ static const struct cmd *const cmds[] = {
 	&cmd_user,                                                        /* slice "users" */
 	&cmd_token,                                                       /* slice "tokens" */
 	&cmd_watch,                                                       /* slice "watch" */
+	&cmd_push,                                                        /* slice "push" */
 };
 
 static void kiln_usage(FILE *f)

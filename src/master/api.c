@@ -9,6 +9,7 @@
 #include "master/api-int.h"
 #include "master/apitoken.h" /* slice "tokens" */
 #include "master/master.h"
+#include "master/push.h" /* slice "push" */
 
 #include "common/buf.h"
 #include "common/err.h"
@@ -248,6 +249,10 @@ static const struct api_route api_routes[] = {
 	/* API tokens (api-tokens.c, slice "tokens"): Kiln's */
 	{"tokens", api_tokens_get, api_tokens_rpc, {NULL}, "/tokens"},
 	{"tokens/#", api_not_found, api_token_rpc, {"tokenid"}, "/tokens/n:tokenid"},
+	/* results pushed from outside (push.c, slice "push"): a Kiln extension */
+	{"push/check", api_push_check_get, NULL, {NULL}, "/push/check"},
+	{"push/latest", api_push_latest_get, NULL, {NULL}, "/push/latest"},
+	{"push/#", api_push_get, NULL, {"pushid"}, "/push/n:pushid"},
 };
 
 bool api_is_num(const char *s);
@@ -1005,6 +1010,8 @@ void api_handle(struct http_req *req)
 	const struct api_route *rt = root ? NULL : api_route_find(&ctx, segs);
 	ctx.route = rt;
 
+	if (req->method == HTTP_POST && push_api_post(&ctx)) /* slice "push": a raw JSON bag */
+		return;
 	if (req->method == HTTP_POST) {
 		api_handle_post(&ctx, rt, rt != NULL);
 		return;

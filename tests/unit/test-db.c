@@ -112,7 +112,7 @@ static void fixture_make(struct db *db, struct fixture *f)
 }
 
 /* The number of the newest migration in src/db/migrations/. */
-#define DB_LAST_MIGRATION 11 /* 0011-outbound.sql, slice "statuses" */
+#define DB_LAST_MIGRATION 12 /* 0012-push.sql, slice "push" */
 
 /* --- open, migrations ------------------------------------------------------------- */
 
