@@ -42,6 +42,11 @@ bool auth_anonymous_control(struct master *m);
  * request may go on, else answers 401 and returns -1. */
 int auth_hook_open(struct http_req *req);
 
+/* Is the request a session (with its X-Kiln-CSRF on a POST) of a user
+ * with the admin role?  (api-tokens.c: an administrator's session manages
+ * tokens like an admin token.) */
+bool auth_admin_session(struct http_req *req);
+
 /* Pure helpers (tests/unit/test-session.c). */
 /* The CSRF token of a session cookie value: base64url of
  * SHA-256("kiln-csrf:" + cookie), AUTH_SESSION_TEXT_LEN + 1 bytes. */
