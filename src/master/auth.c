@@ -658,6 +658,11 @@ static struct authlimit *auth_limiter(int which)
 	if (!al[which]) {
 		struct authlimit_cfg cfg;
 		authlimit_cfg_default(&cfg);
+		/* a person retyping a password waits a few seconds anyway: the
+		 * first window is 5 s (not the workers' 1 s), then doubles */
+		if (cfg.first_ms < AUTH_LOGIN_FIRST_MS)
+			cfg.first_ms =
+				AUTH_LOGIN_FIRST_MS < cfg.max_ms ? AUTH_LOGIN_FIRST_MS : cfg.max_ms;
 		al[which] = authlimit_new(&cfg);
 	}
 	return al[which];

@@ -21,6 +21,7 @@ struct api_rpc;
 #define AUTH_SESSION_TEXT_LEN 43    /* 32 bytes, unpadded base64url */
 #define AUTH_PASSWORD_MAX 1024      /* bytes of a password a login may carry */
 #define AUTH_HTPASSWD_MAX (1 << 20) /* bytes of the htpasswd file read */
+#define AUTH_LOGIN_FIRST_MS 5000    /* first refusal window after the free failed logins */
 
 /* /auth/login, /auth/logout, /auth/me (http.c's route table). */
 void auth_handle(struct http_req *req);

@@ -127,6 +127,36 @@ check "from another address the same username is still held back: 429 ($st)" [ "
 st=$(login hp hp-pass --interface 127.0.0.2)
 check "another user from that address logs in: 200 ($st)" [ "$st" = 200 ]
 
+# ---- anonymous_read = false: a second master ------------------------------------------
+M2=$TRASH/master2
+new_master "$M2" <<'LUA'
+http = { listen = "127.0.0.1:0" }
+workers_listen = "127.0.0.1:0"
+change_hook = { token = secret("hook") }
+auth = { anonymous_read = false, htpasswd = "users.htpasswd" }
+LUA
+printf sekrit > "$M2/secrets/hook"
+echo 'hp:$2y$05$abcdefghijklmnopqrstuuCtiJr2FHsnOqjmtKGYqTW1lV7HIxHYq' > "$M2/users.htpasswd"
+URL1=$URL
+check "a master with anonymous_read = false starts" start_master "$M2"
+code() { curl -s -o "$TRASH/body" -w '%{http_code}' --max-time 10 "$@"; }
+check "an anonymous GET under /api/v2: 401" [ "$(code "$URL/api/v2/builders")" = 401 ]
+check "saying a login is needed" grep -q "login required" "$TRASH/body"
+check "the UI's page and /auth/me stay readable" sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' '$URL/')\" = 200 ] && [ \"\$(curl -s -o /dev/null -w '%{http_code}' '$URL/auth/me')\" = 200 ]"
+ws() { curl -s -o /dev/null -w '%{http_code}' --max-time 3 -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "$@" "$URL/ws"; }
+check "an anonymous /ws upgrade: 401" [ "$(ws)" = 401 ]
+login hp hp-pass >/dev/null; R=$(cookie_of)
+check "with a session: the GET answers" [ "$(code -H "Cookie: kiln_session=$R" "$URL/api/v2/builders")" = 200 ]
+check "and /ws upgrades (101)" [ "$(ws -H "Cookie: kiln_session=$R")" = 101 ]
+tok() { curl -s -H 'Authorization: Bearer sekrit' -H 'Content-Type: application/json' \
+    -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"add\",\"params\":{\"name\":\"$1\",\"scopes\":\"$1\"}}" \
+    "$URL/api/v2/tokens" | jpy 'd["result"]["token"]'; }
+VT=$(tok view); FT=$(tok force)
+check "a token without view: 403" [ "$(code -H "Authorization: Bearer $FT" "$URL/api/v2/builders")" = 403 ]
+check "a token with view: 200" [ "$(code -H "Authorization: Bearer $VT" "$URL/api/v2/builders")" = 200 ]
+URL=$URL1
+
 # ---- nothing secret in the log --------------------------------------------------------
 check "the log names failed logins" grep -q "failed login for 'ann'" "$M/master.log"
 check "no password in master.log" sh -c "! grep -q -e ann-s3cret-pw -e hp-pass -e wrong1 '$M/master.log'"
