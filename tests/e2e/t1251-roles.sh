@@ -1,4 +1,5 @@
 #!/bin/bash
+# asan-too
 # Roles end to end (slice "weblogin", docs/AUTH.md) on a real master and
 # worker: every control call (force, rebuild, stop, cancel, worker
 # pause/kill/stop, scheduler enable, token add/revoke, user add/remove,
