@@ -486,6 +486,9 @@ int auth_rpc_gate(struct api_ctx *ctx, struct api_rpc *rpc, const char *route)
 		api_rpc_reply_error(ctx, 403, rpc->id, -32001, why);
 		return -1;
 	}
+	/* a login is never worth less than no login */
+	if (who.kind == AUTH_SESSION && auth_anonymous_control(m))
+		return 0;
 	char **b = NULL;
 	size_t nb = 0;
 	unsigned role = auth_call_role(ctx, rpc, route, &b, &nb);
@@ -562,7 +565,8 @@ static json_t *auth_can(struct master *m, const struct auth_who *who)
 	json_t *can = json_object();
 	static const unsigned roles[] = {CONFIG_ROLE_FORCE, CONFIG_ROLE_STOP, CONFIG_ROLE_CANCEL};
 	bool anon = who->kind == AUTH_ANON;
-	bool all = who->kind == AUTH_SHARED || (anon && auth_anonymous_control(m));
+	bool all = who->kind == AUTH_SHARED ||
+		   ((anon || who->kind == AUTH_SESSION) && auth_anonymous_control(m));
 	unsigned full = all    ? AUTH_ROLES_ALL
 			: anon ? 0
 			       : auth_roles_full(m, who->uid, who->username);
