@@ -128,6 +128,8 @@ static int config_dsl_setting(lua_State *L)
 		/* artifact retention (config-artifacts.c) */
 	} else if (config_push_setting(L, key)) {
 		/* push caps, expected_reporters (config-push.c, slice "push") */
+	} else if (config_auth_setting(L, key)) {
+		/* web login and roles (config-auth.c, slice "weblogin") */
 	} else
 		return config_raise(L,
 				    "unknown setting '%.60s' (declare your own variables with "

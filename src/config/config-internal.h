@@ -291,4 +291,8 @@ bool config_dispatch_setting(lua_State *L, const char *key);
 struct json_t;
 void config_render_push(lua_State *L, const struct json_t *v, int depth);
 
+/* ---- web login and roles (config-auth.c, slice "weblogin") ---- */
+bool config_auth_setting(lua_State *L, const char *key); /* auth = { } */
+void config_auth_release(struct config *cfg);
+
 #endif

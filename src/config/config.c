@@ -927,6 +927,7 @@ void config_free(struct config *cfg)
 	/* reporters (config-reporter.c) */
 	config_reporter_release(cfg);
 	config_push_release(cfg); /* config-push.c (slice "push") */
+	config_auth_release(cfg); /* config-auth.c (slice "weblogin") */
 	config_strv_free(cfg->secrets, cfg->nsecrets);
 	for (size_t i = 0; i < cfg->nnamed_secrets; i++) {
 		free(cfg->named_secrets[i].name);

@@ -599,6 +599,8 @@ struct config {
 	struct config_reporter *reporter; /* owned, in declaration order */
 	size_t nreporters, reporter_alloc;
 	struct config_push *push; /* owned, NULL: default caps, none expected (config-push.c) */
+	/* ---- web login and roles (config-auth.c; slice "weblogin") ---- */
+	struct config_auth *auth; /* owned; NULL: master.lua sets no auth = { } */
 };
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or
@@ -936,5 +938,40 @@ struct config_reporter {
 };
 const char *config_report_mode_name(enum config_report_mode mode);
 /* ==== end of reporters ========================================================== */
+
+/* ---- web login and roles (config-auth.c, slice "weblogin"; docs/CONFIG.md "auth") ---- */
+enum config_role {
+	CONFIG_ROLE_ADMIN = 1u << 0,
+	CONFIG_ROLE_FORCE = 1u << 1,
+	CONFIG_ROLE_STOP = 1u << 2,
+	CONFIG_ROLE_CANCEL = 1u << 3,
+	CONFIG_ROLE_VIEW = 1u << 4,
+};
+
+/* roles = { { role = "force", users = {...}, builders = {...} }, ... } */
+struct config_auth_rule {
+	unsigned role; /* one CONFIG_ROLE_* */
+	char **users;  /* owned: user names, "*" any logged-in user */
+	size_t nusers;
+	char **builders; /* owned: glob patterns (fnmatch); none: every builder */
+	size_t nbuilders;
+	int line;
+};
+
+struct config_auth {
+	bool anonymous_read;       /* default true */
+	int anonymous_control;     /* -1 unset (off: auth is configured), 0, 1 */
+	char *htpasswd;            /* owned: path (relative to the basedir), NULL: none */
+	long long session_max_age; /* seconds a session lives at most (default 7 days) */
+	long long session_idle; /* seconds without a request that end it (default 1 day; 0 none) */
+	struct config_auth_rule *rule; /* owned */
+	size_t nrules;
+};
+
+/* "admin" -> CONFIG_ROLE_ADMIN ...; 0 for an unknown name. */
+unsigned config_role_parse(const char *name, size_t len);
+/* "admin,force" -> bits; -1 when a name is unknown. */
+int config_roles_parse_list(const char *text, unsigned *ret);
+const char *config_role_name(unsigned role);
 
 #endif

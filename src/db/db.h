@@ -848,5 +848,39 @@ int db_push_expected_get(struct db *db, const char *package, const char *host, d
 int db_push_expected_set(struct db *db, const char *package, const char *host, double last,
 			 int quiet);
 /* ==== end of results pushed from outside ============================================ */
+/* ==== web sessions (db-sqlite-sessions.c, slice "weblogin") ========================= */
+/* Web login sessions (docs/AUTH.md): the browser holds 32 random bytes in
+ * the kiln_session cookie; only their SHA-256 is stored.  uid 0: a user of
+ * master.lua's htpasswd file (username names it). */
+#define DB_SESSION_HASH_BYTES 32
+#define DB_SESSIONS_MAX 10000 /* sessions kept; past it the oldest goes */
+#define DB_ROLES_TEXT_MAX 128 /* bytes of users.roles */
+
+struct db_session {
+	int64_t id, uid; /* uid 0: not a database user */
+	char username[DB_USER_TEXT_MAX + 1];
+	int64_t created_at, last_seen_at, expires_at;
+};
+
+/* Stores a new session (expired ones are deleted first, and the oldest
+ * when DB_SESSIONS_MAX are kept). */
+int db_session_add(struct db *db, const unsigned char hash[DB_SESSION_HASH_BYTES], int64_t uid,
+		   const char *username, int64_t now, int64_t expires_at, int64_t *ret_id);
+/* The live session with that hash (constant-time compare): 1 and *ret, or
+ * 0 when unknown, past expires_at or idle longer than idle_s (0: no idle
+ * limit; such a session is deleted).  Notes the use (last_seen_at) when
+ * it is older than a minute or half of idle_s. */
+int db_session_get(struct db *db, const unsigned char hash[DB_SESSION_HASH_BYTES], int64_t now,
+		   int64_t idle_s, struct db_session *ret);
+/* Deletes the session with that hash: 1, or 0 when there was none. */
+int db_session_delete(struct db *db, const unsigned char hash[DB_SESSION_HASH_BYTES]);
+/* Users that can log in (a bb_username and a password hash). */
+int db_login_users_count(struct db *db, int64_t *ret_n);
+/* bb_username and roles of uid into username and roles ("" when unset):
+ * 1, or 0 when there is no such user. */
+int db_user_login(struct db *db, int64_t uid, char *username, size_t un, char *roles, size_t rn);
+/* Sets users.roles of uid (NULL or "": none); KILN_ENOTFOUND. */
+int db_user_set_roles(struct db *db, int64_t uid, const char *roles);
+/* ==== end of web sessions =========================================================== */
 
 #endif

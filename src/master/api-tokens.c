@@ -11,6 +11,7 @@
 #define LOG_SUBSYS "api"
 
 #include "master/apitoken.h"
+#include "master/auth.h" /* slice "weblogin" */
 
 #include <errno.h>
 #include <inttypes.h>
@@ -40,7 +41,8 @@ static int api_tokens_allowed(struct api_ctx *ctx, json_t *id, bool rpc)
 	const char *hook = ctx->m->cfg ? ctx->m->cfg->change_hook.token : NULL;
 	int status = r == -EPERM ? 403 : 401;
 	if (r == 0) {
-		if (!hook || apitoken_bearer_is(ctx->req, hook))
+		if (!hook || apitoken_bearer_is(ctx->req, hook) ||
+		    auth_admin_session(ctx->req)) /* slice "weblogin" */
 			return 0;
 		snprintf(why, sizeof(why),
 			 "managing API tokens needs an admin token or the change_hook token "

@@ -8,6 +8,7 @@
 
 #include "master/api-int.h"
 #include "master/apitoken.h" /* slice "tokens" */
+#include "master/auth.h"     /* slice "weblogin" */
 #include "master/master.h"
 #include "master/push.h" /* slice "push" */
 
@@ -993,8 +994,11 @@ static void api_handle_post(struct api_ctx *ctx, const struct api_route *rt, boo
 		char *msg = xasprintf("action: %s is not supported", rpc.method);
 		api_rpc_reply_error(ctx, 501, rpc.id, -32601, msg);
 		free(msg);
-	} else if (apitoken_rpc_gate(ctx, &rpc) == 0) { /* a presented API token (slice "tokens") */
-		rt->rpc(ctx, &rpc);
+	} else if (auth_rpc_gate(ctx, &rpc, rt->pattern) == 0) { /* slice "weblogin": auth.h */
+		if (!strcmp(rt->pattern, "users/*") && !strcmp(rpc.method, "roles"))
+			auth_user_roles_rpc(ctx, &rpc);
+		else
+			rt->rpc(ctx, &rpc);
 	}
 	api_rpc_release(&rpc);
 }
@@ -1014,6 +1018,12 @@ void api_handle(struct http_req *req)
 		return;
 	if (req->method == HTTP_POST) {
 		api_handle_post(&ctx, rt, rt != NULL);
+		return;
+	}
+	char why[256]; /* slice "weblogin": auth.anonymous_read = false */
+	int status = auth_read_check(req, why, sizeof(why));
+	if (status) {
+		api_reply_error(&ctx, status, why);
 		return;
 	}
 	if (root)

@@ -101,14 +101,3 @@ unsigned apitoken_method_scope(const char *method)
 			return map[i].scope;
 	return DB_SCOPE_ADMIN;
 }
-
-int apitoken_rpc_gate(struct api_ctx *ctx, struct api_rpc *rpc)
-{
-	char why[256];
-	int r = apitoken_check(ctx->req, apitoken_method_scope(rpc->method), NULL, why,
-			       sizeof(why));
-	if (r >= 0)
-		return 0;
-	api_rpc_reply_error(ctx, r == -EPERM ? 403 : 401, rpc->id, -32001, why);
-	return -1;
-}

@@ -34,9 +34,8 @@ bool apitoken_bearer_is(const struct http_req *req, const char *secret);
  * for anything it does not know). */
 unsigned apitoken_method_scope(const char *method);
 
-/* The API's JSON-RPC gate (api.c): 0 to go on, -1 after answering a
- * presented token's refusal (401/403). */
-int apitoken_rpc_gate(struct api_ctx *ctx, struct api_rpc *rpc);
+/* The API's JSON-RPC gate is auth_rpc_gate() (auth.h, slice "weblogin"):
+ * tokens, sessions and roles together. */
 
 /* /api/v2/tokens (api-tokens.c) */
 void api_tokens_get(struct api_ctx *ctx);

@@ -7,6 +7,7 @@
  */
 #define LOG_SUBSYS "http"
 
+#include "master/auth.h" /* slice "weblogin" */
 #include "master/authlimit.h"
 #include "master/events.h"
 #include "master/http-int.h"
@@ -333,6 +334,13 @@ int http_ws_confirm_upgrade(struct http_conn *hc, const char *up)
 			status = 503;
 		} else {
 			http_ws_cap_logged = false;
+		}
+		char awhy[256]; /* slice "weblogin": auth.anonymous_read = false (auth.h) */
+		struct http_req areq = {.m = s->m, .method = HTTP_GET, .path = "/ws", .conn = hc};
+		int ast = why ? 0 : auth_read_check(&areq, awhy, sizeof(awhy));
+		if (ast) {
+			why = awhy;
+			status = (unsigned)ast;
 		}
 		if (why) {
 			_cleanup_free_ char *body = http_ws_error_json(why);

@@ -10,6 +10,7 @@
  */
 #define LOG_SUBSYS "http"
 
+#include "master/auth.h" /* slice "weblogin" */
 #include "master/badges.h"
 #include "master/events.h"
 #include "master/feeds.h"
@@ -156,6 +157,8 @@ static const struct http_route {
 	{"/change_hook", true, change_hook_handle},
 	{"/badges", true, badges_handle}, /* slice "uimisc": badges.h */
 	{"/feeds", true, feeds_handle},   /* slice "uimisc": feeds.h */
+	/* slice "weblogin": auth.h */
+	{"/auth", true, auth_handle},
 };
 
 static void http_dispatch(struct http_conn *hc)
@@ -217,6 +220,7 @@ int http_req_header(const struct http_req *req, const char *name, char *buf, siz
 				     : !strcmp(name, "accept-encoding")
 					     ? WSI_TOKEN_HTTP_ACCEPT_ENCODING
 				     : !strcmp(name, "if-none-match") ? WSI_TOKEN_HTTP_IF_NONE_MATCH
+				     : !strcmp(name, "cookie")        ? WSI_TOKEN_HTTP_COOKIE
 								      : WSI_TOKEN_COUNT;
 	if (tok != WSI_TOKEN_COUNT) {
 		n = lws_hdr_total_length(wsi, tok);

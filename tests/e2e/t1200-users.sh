@@ -24,6 +24,7 @@ new_master "$M" <<LUA
 http = { listen = "127.0.0.1:0" }
 workers_listen = "127.0.0.1:0"
 change_hook = { }
+auth = { anonymous_control = true } -- control stays open once carol can log in (docs/AUTH.md)
 git_poller { name = "proj", repository = "$SRC", branches = { "main" }, interval = 3600, project = "proj" }
 LUA
 check "master starts" start_master "$M"

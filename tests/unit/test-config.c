@@ -844,6 +844,83 @@ TEST(many_declarations)
 	config_free(cfg);
 }
 
+/* auth = { } (slice "weblogin"): defaults, every key, every error. */
+TEST(auth_setting)
+{
+	struct config *cfg = CONFIG_TEST_LOAD_OK("title = \"x\"");
+	if (cfg) {
+		CHECK(cfg->auth == NULL);
+		config_free(cfg);
+	}
+	cfg = CONFIG_TEST_LOAD_OK("auth = { }");
+	if (cfg) {
+		CHECK(cfg->auth != NULL && cfg->auth->anonymous_read);
+		CHECK_INT(cfg->auth->anonymous_control, -1);
+		CHECK_INT(cfg->auth->session_max_age, 7 * 86400);
+		CHECK_INT(cfg->auth->session_idle, 86400);
+		CHECK(cfg->auth->htpasswd == NULL && cfg->auth->nrules == 0);
+		config_free(cfg);
+	}
+	cfg = CONFIG_TEST_LOAD_OK(
+		"auth = { anonymous_read = false, anonymous_control = true, htpasswd = \"h.txt\",\n"
+		"  session_max_age = 3600, session_idle = 0,\n"
+		"  roles = { { role = \"admin\", users = { \"ann\" } },\n"
+		"    { role = \"force\", users = { \"bob\", \"*\" }, builders = { \"linux-*\", "
+		"\"b?\" } } } }");
+	if (cfg) {
+		const struct config_auth *a = cfg->auth;
+		CHECK(!a->anonymous_read);
+		CHECK_INT(a->anonymous_control, 1);
+		CHECK_STR(a->htpasswd, "h.txt");
+		CHECK_INT(a->session_max_age, 3600);
+		CHECK_INT(a->session_idle, 0);
+		CHECK_INT(a->nrules, 2);
+		if (a->nrules == 2) {
+			CHECK_INT(a->rule[0].role, CONFIG_ROLE_ADMIN);
+			CHECK_INT(a->rule[0].nusers, 1);
+			CHECK_INT(a->rule[0].nbuilders, 0);
+			CHECK_INT(a->rule[1].role, CONFIG_ROLE_FORCE);
+			CHECK_STR(a->rule[1].users[1], "*");
+			CHECK_STR(a->rule[1].builders[1], "b?");
+			CHECK_INT(a->rule[1].line, 4); /* the assignment's last line */
+		}
+		config_free(cfg);
+	}
+	CHECK_ERR("auth = true", "master.lua:1: 'auth' must be a table: auth = { anonymous_read = "
+				 "true, htpasswd = \"users.htpasswd\", roles = { { role = "
+				 "\"force\", users = { \"ann\" } } } }");
+	CHECK_ERR_HAS("auth = { anonymus_read = true }", "auth: unknown key 'anonymus_read'");
+	CHECK_ERR("auth = { anonymous_control = 1 }",
+		  "master.lua:1: auth: 'anonymous_control' must be true or false (got number)");
+	CHECK_ERR("auth = { htpasswd = \"\" }",
+		  "master.lua:1: auth: 'htpasswd' must be a file path");
+	CHECK_ERR_HAS("auth = { session_max_age = 0 }", "'session_max_age' must be between 1 and");
+	CHECK_ERR("\nauth = { roles = { { role = \"boss\", users = { \"a\" } } } }",
+		  "master.lua:2: auth: roles[1]: unknown role 'boss' (admin, force, stop, cancel "
+		  "or view)");
+	CHECK_ERR("auth = { roles = { { role = \"stop\" } } }",
+		  "master.lua:1: auth: roles[1]: 'users' is required (a list of names)");
+	CHECK_ERR("auth = { roles = { { users = { \"a\" } } } }",
+		  "master.lua:1: auth: roles[1]: 'role' is required (admin, force, stop, cancel or "
+		  "view)");
+	CHECK_ERR(
+		"auth = { roles = { { role = \"admin\", users = { \"a\" }, builders = { \"x\" } } "
+		"} }",
+		"master.lua:1: auth: roles[1]: 'builders' applies to force, stop and cancel only");
+	CHECK_ERR("auth = { roles = { \"force\" } }",
+		  "master.lua:1: auth: roles[1] must be a table { role = \"force\", users = { ... "
+		  "}, builders = { ... } } (got string)");
+	CHECK_ERR("auth = { roles = { { role = \"force\", users = { } } } }",
+		  "master.lua:1: auth: roles[1]: 'users' must not be empty");
+	unsigned bits = 0;
+	CHECK_INT(config_roles_parse_list("force,stop", &bits), 0);
+	CHECK_INT(bits, CONFIG_ROLE_FORCE | CONFIG_ROLE_STOP);
+	CHECK_INT(config_roles_parse_list("", &bits), 0);
+	CHECK_INT(bits, 0);
+	CHECK_INT(config_roles_parse_list("force,root", &bits), -1);
+	CHECK_STR(config_role_name(CONFIG_ROLE_CANCEL), "cancel");
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir)) {
@@ -881,6 +958,7 @@ int main(void)
 	RUN(secrets_from_files_and_environment);
 	RUN(load_from_directory);
 	RUN(parse_listen);
+	RUN(auth_setting); /* slice "weblogin" */
 
 	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)

@@ -14,6 +14,7 @@ import { Waterfall } from './waterfall.js';
 import { Console } from './console.js';
 import { Grid } from './grid.js';
 import { Force } from './force.js';
+import { Auth } from './auth.js'; // slice "weblogin"
 import { Builders } from './builders.js';
 import { Build } from './build.js';
 import { Workers, Worker } from './workers.js'; // slice "uimisc"
@@ -145,6 +146,7 @@ export function App() {
       <${WatchPanel} />
       <${ThemeButton} />
       <${Connection} />
+      <${Auth} />
     </header>
     <main>
       ${view

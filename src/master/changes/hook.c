@@ -28,6 +28,7 @@
 #include "config/config.h"
 #include "db/db.h"
 #include "master/apitoken.h" /* slice "tokens" */
+#include "master/auth.h"     /* slice "weblogin" */
 #include "master/authlimit.h"
 #include "master/changes/poller.h"
 #include "master/http.h"
@@ -123,7 +124,7 @@ static int hook_check_auth(struct http_req *req, const struct hook_dialect *d,
 			return n < 0 ? -1 : 0;
 		}
 		if (!h->token)
-			return 0;
+			return auth_hook_open(req); /* slice "weblogin": auth.h */
 		n = http_req_header(req, "authorization", v, sizeof(v));
 		if (n == -ENOENT) {
 			hook_reply(req, 401,

@@ -1,0 +1,905 @@
+/*
+ * Web login, sessions, CSRF and roles (auth.h; docs/AUTH.md).
+ *
+ * Who a request is: an API token ("Authorization: Bearer kiln_..."), the
+ * shared change_hook token (an administrator's), a session (the
+ * kiln_session cookie: 32 random bytes, stored hashed by db_session_*), or
+ * nobody.  What it may do: a token its scopes (and, when it belongs to a
+ * user and master.lua has auth = { }, that user's roles too); a session
+ * its user's roles, from users.roles and auth.roles (per builder for
+ * force, stop and cancel), and only with the X-Kiln-CSRF header; nobody
+ * what auth.anonymous_read / anonymous_control allow.
+ *
+ * Passwords are checked on the loop (argon2id interactive, or bcrypt);
+ * failed logins open a backoff per address and per username (authlimit.h),
+ * so a client cannot make the loop hash more than a few a second.  Neither
+ * a password nor a session or token is ever logged.
+ */
+#define LOG_SUBSYS "auth"
+
+#include "master/auth.h"
+
+#include <crypt.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/str.h"
+#include "common/xalloc.h"
+#include "config/config.h"
+#include "master/api-int.h"
+#include "master/apitoken.h"
+#include "master/authlimit.h"
+#include "master/http.h"
+#include "master/master.h"
+
+#define AUTH_ROLES_ALL                                                                             \
+	(CONFIG_ROLE_ADMIN | CONFIG_ROLE_FORCE | CONFIG_ROLE_STOP | CONFIG_ROLE_CANCEL |           \
+	 CONFIG_ROLE_VIEW)
+
+enum auth_kind { AUTH_ANON, AUTH_TOKEN, AUTH_SHARED, AUTH_SESSION };
+
+struct auth_who {
+	enum auth_kind kind;
+	int64_t uid;
+	char username[DB_USER_TEXT_MAX + 1];
+	char cookie[AUTH_SESSION_TEXT_LEN + 1]; /* AUTH_SESSION: the cookie's value */
+	struct db_token token;                  /* AUTH_TOKEN */
+};
+
+/* ---- pure helpers ---------------------------------------------------------------------- */
+
+static bool auth_sodium(void)
+{
+	static bool ready;
+	if (!ready && sodium_init() >= 0)
+		ready = true;
+	return ready;
+}
+
+void auth_csrf_of(const char *cookie, char out[AUTH_SESSION_TEXT_LEN + 1])
+{
+	crypto_hash_sha256_state st;
+	unsigned char h[32];
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const unsigned char *)"kiln-csrf:", 10);
+	crypto_hash_sha256_update(&st, (const unsigned char *)cookie, strlen(cookie));
+	crypto_hash_sha256_final(&st, h);
+	sodium_bin2base64(out, AUTH_SESSION_TEXT_LEN + 1, h, sizeof(h),
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+int auth_cookie_value(const char *header, char *out, size_t n)
+{
+	size_t klen = strlen(AUTH_COOKIE);
+	for (const char *p = header; p && *p;) {
+		while (*p == ' ' || *p == ';' || *p == '\t')
+			p++;
+		size_t len = strcspn(p, ";");
+		if (len > klen && !strncmp(p, AUTH_COOKIE, klen) && p[klen] == '=') {
+			size_t vlen = len - klen - 1;
+			while (vlen && (p[klen + 1 + vlen - 1] == ' '))
+				vlen--;
+			if (vlen == 0 || vlen >= n)
+				return -1;
+			memcpy(out, p + klen + 1, vlen);
+			out[vlen] = '\0';
+			return 0;
+		}
+		p += len;
+	}
+	return -1;
+}
+
+void auth_set_cookie(const char *value, long long max_age, bool secure, char *out, size_t n)
+{
+	snprintf(out, n, "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Lax%s", AUTH_COOKIE,
+		 value ? value : "", value ? max_age : 0, secure ? "; Secure" : "");
+}
+
+int auth_htpasswd_line(const char *line, size_t len, const char *user, char *hash, size_t n)
+{
+	size_t ulen = strlen(user);
+	while (len && (line[len - 1] == '\r' || line[len - 1] == ' '))
+		len--;
+	if (len <= ulen + 1 || line[ulen] != ':' || strncmp(line, user, ulen))
+		return 0;
+	size_t hlen = len - ulen - 1;
+	if (hlen >= n)
+		return 0;
+	memcpy(hash, line + ulen + 1, hlen);
+	hash[hlen] = '\0';
+	return 1;
+}
+
+int auth_password_ok(const char *hash, const char *password)
+{
+	if (!auth_sodium())
+		return 0;
+	if (!strncmp(hash, "$argon2id$", 10))
+		return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0;
+	if (!strncmp(hash, "$2y$", 4) || !strncmp(hash, "$2b$", 4) || !strncmp(hash, "$2a$", 4)) {
+		struct crypt_data *cd = xcalloc(1, sizeof(*cd));
+		/* crypt_rn, not crypt_r: ASan intercepts crypt_r, and its interceptor
+		 * would then be all a sanitized build links (libcrypt dropped) */
+		const char *got = crypt_rn(password, hash, cd, (int)sizeof(*cd));
+		int ok = got && got[0] == '$' && strlen(got) == strlen(hash) &&
+			 sodium_memcmp(got, hash, strlen(hash)) == 0;
+		sodium_memzero(cd, sizeof(*cd));
+		free(cd);
+		return ok;
+	}
+	return 0;
+}
+
+/* ---- configuration --------------------------------------------------------------------- */
+
+static const struct config_auth *auth_cfg(struct master *m)
+{
+	return m->cfg ? m->cfg->auth : NULL;
+}
+
+bool auth_anonymous_control(struct master *m)
+{
+	const struct config_auth *a = auth_cfg(m);
+	if (a && a->anonymous_control >= 0)
+		return a->anonymous_control;
+	if (a)
+		return false;
+	int64_t n = 0;
+	if (db_login_users_count(m->db, &n) < 0)
+		return false; /* fail closed */
+	return n == 0;
+}
+
+static bool auth_anonymous_read(struct master *m)
+{
+	const struct config_auth *a = auth_cfg(m);
+	return !a || a->anonymous_read;
+}
+
+static bool auth_secure(struct master *m)
+{
+	return m->cfg && m->cfg->url && !strncasecmp(m->cfg->url, "https://", 8);
+}
+
+static long long auth_max_age(struct master *m)
+{
+	const struct config_auth *a = auth_cfg(m);
+	return a ? a->session_max_age : 7 * 86400;
+}
+
+static long long auth_idle(struct master *m)
+{
+	const struct config_auth *a = auth_cfg(m);
+	return a ? a->session_idle : 86400;
+}
+
+/* The roles username (uid, 0: htpasswd) holds for every builder; into
+ * *ret_db the part users.roles gives. */
+static unsigned auth_roles_full(struct master *m, int64_t uid, const char *username)
+{
+	unsigned bits = 0;
+	if (uid) {
+		char name[DB_USER_TEXT_MAX + 1], roles[DB_ROLES_TEXT_MAX + 1];
+		if (db_user_login(m->db, uid, name, sizeof(name), roles, sizeof(roles)) == 1) {
+			unsigned b = 0;
+			if (config_roles_parse_list(roles, &b) == 0)
+				bits |= b;
+		}
+	}
+	const struct config_auth *a = auth_cfg(m);
+	for (size_t i = 0; a && i < a->nrules; i++) {
+		const struct config_auth_rule *r = &a->rule[i];
+		if (r->nbuilders)
+			continue;
+		for (size_t k = 0; k < r->nusers; k++)
+			if (!strcmp(r->users[k], "*") || !strcmp(r->users[k], username))
+				bits |= r->role;
+	}
+	if (bits & CONFIG_ROLE_ADMIN)
+		bits |= AUTH_ROLES_ALL;
+	return bits | CONFIG_ROLE_VIEW; /* a login reads */
+}
+
+static bool auth_rule_has_user(const struct config_auth_rule *r, const char *username)
+{
+	for (size_t k = 0; k < r->nusers; k++)
+		if (!strcmp(r->users[k], "*") || !strcmp(r->users[k], username))
+			return true;
+	return false;
+}
+
+/* May username hold role on builder (NULL: on some builder)? */
+static bool auth_user_may(struct master *m, int64_t uid, const char *username, unsigned role,
+			  const char *builder)
+{
+	if (auth_roles_full(m, uid, username) & role)
+		return true;
+	const struct config_auth *a = auth_cfg(m);
+	for (size_t i = 0; a && i < a->nrules; i++) {
+		const struct config_auth_rule *r = &a->rule[i];
+		if (r->role != role || !r->nbuilders || !auth_rule_has_user(r, username))
+			continue;
+		if (!builder)
+			return true;
+		for (size_t k = 0; k < r->nbuilders; k++)
+			if (fnmatch(r->builders[k], builder, 0) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* ---- who is asking -------------------------------------------------------------------- */
+
+/* Fills who; 0, or an error (KILN_EAUTH / -EPERM for a refused token,
+ * the reason in why). */
+static int auth_identify(struct http_req *req, struct auth_who *who, char *why, size_t whylen)
+{
+	struct master *m = req->m;
+	*who = (struct auth_who){.kind = AUTH_ANON};
+	int r = apitoken_check(req, 0, &who->token, why, whylen);
+	if (r < 0)
+		return r;
+	if (r == 1) {
+		who->kind = AUTH_TOKEN;
+		who->uid = who->token.uid;
+		if (who->uid)
+			db_user_login(m->db, who->uid, who->username, sizeof(who->username), NULL,
+				      0);
+		return 0;
+	}
+	const char *hook = m->cfg ? m->cfg->change_hook.token : NULL;
+	if (hook && apitoken_bearer_is(req, hook)) {
+		who->kind = AUTH_SHARED;
+		snprintf(who->username, sizeof(who->username), "(change_hook token)");
+		return 0;
+	}
+	char hdr[4096];
+	if (http_req_header(req, "cookie", hdr, sizeof(hdr)) < 0 ||
+	    auth_cookie_value(hdr, who->cookie, sizeof(who->cookie)) < 0)
+		return 0;
+	unsigned char raw[32], hash[32];
+	size_t rawlen = 0;
+	if (strlen(who->cookie) != AUTH_SESSION_TEXT_LEN || !auth_sodium() ||
+	    sodium_base642bin(raw, sizeof(raw), who->cookie, strlen(who->cookie), NULL, &rawlen,
+			      NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+	    rawlen != sizeof(raw)) {
+		who->cookie[0] = '\0';
+		return 0;
+	}
+	crypto_hash_sha256(hash, raw, sizeof(raw));
+	sodium_memzero(raw, sizeof(raw));
+	struct db_session s;
+	r = db_session_get(m->db, hash, (int64_t)clock_wall(), auth_idle(m), &s);
+	if (r != 1) {
+		who->cookie[0] = '\0';
+		return 0;
+	}
+	who->kind = AUTH_SESSION;
+	who->uid = s.uid;
+	snprintf(who->username, sizeof(who->username), "%s", s.username);
+	return 0;
+}
+
+/* Does the request carry the session's CSRF token (constant time)? */
+static bool auth_csrf_ok(struct http_req *req, const struct auth_who *who)
+{
+	char got[128], want[AUTH_SESSION_TEXT_LEN + 1];
+	int n = http_req_header(req, AUTH_CSRF_HEADER, got, sizeof(got));
+	if (n != AUTH_SESSION_TEXT_LEN)
+		return false;
+	auth_csrf_of(who->cookie, want);
+	return sodium_memcmp(got, want, AUTH_SESSION_TEXT_LEN) == 0;
+}
+
+/* ---- what a call needs ---------------------------------------------------------------- */
+
+/* The role a JSON-RPC call needs and the builders it acts on (*ret_b,
+ * malloc'd names; *ret_nb 0 when the call is not a builder's). */
+static unsigned auth_call_role(struct api_ctx *ctx, struct api_rpc *rpc, const char *route,
+			       char ***ret_b, size_t *ret_nb)
+{
+	const char *meth = rpc->method;
+	*ret_b = NULL;
+	*ret_nb = 0;
+	unsigned role = CONFIG_ROLE_ADMIN;
+	const char *idfield = NULL;
+	enum db_resource res = DB_BUILDS;
+	if (!strcmp(route, "forceschedulers/*") && !strcmp(meth, "force"))
+		role = CONFIG_ROLE_FORCE;
+	else if (!strcmp(route, "tryschedulers/*") && !strcmp(meth, "try"))
+		role = CONFIG_ROLE_FORCE;
+	else if (!strcmp(route, "builds/#") && !strcmp(meth, "rebuild"))
+		role = CONFIG_ROLE_FORCE, idfield = "buildid";
+	else if (!strcmp(route, "builds/#") && !strcmp(meth, "stop"))
+		role = CONFIG_ROLE_STOP, idfield = "buildid";
+	else if (!strcmp(route, "buildrequests/#") && !strcmp(meth, "cancel"))
+		role = CONFIG_ROLE_CANCEL, idfield = "buildrequestid", res = DB_BUILDREQUESTS;
+	else
+		return role;
+
+	char **v = NULL;
+	size_t n = 0;
+	if (idfield) {
+		const char *f[] = {idfield, ctx->cap[0], NULL};
+		json_t *items = NULL;
+		if (api_fetch(ctx, res, f, &items) >= 0 && json_array_size(items) == 1) {
+			char bid[32];
+			snprintf(bid, sizeof(bid), "%lld",
+				 (long long)json_integer_value(
+					 json_object_get(json_array_get(items, 0), "builderid")));
+			const char *g[] = {"builderid", bid, NULL};
+			json_t *b = NULL;
+			if (api_fetch(ctx, DB_BUILDERS, g, &b) >= 0 && json_array_size(b) == 1) {
+				const char *name = json_string_value(
+					json_object_get(json_array_get(b, 0), "name"));
+				if (name) {
+					v = xcalloc(1, sizeof(*v));
+					v[n++] = xstrdup(name);
+				}
+			}
+			json_decref(b);
+		}
+		json_decref(items);
+	} else {
+		/* a scheduler's: the builders named in the call, else all of them */
+		const struct config *cfg = ctx->m->cfg;
+		const struct config_scheduler *sc = NULL;
+		for (size_t i = 0; cfg && i < cfg->nschedulers && !sc; i++)
+			if (!strcmp(cfg->scheduler[i].name, ctx->cap[0]))
+				sc = &cfg->scheduler[i];
+		json_t *names = json_object_get(rpc->params, "builderNames");
+		json_t *bid = json_object_get(rpc->params, "builderid");
+		if (json_is_array(names) && json_array_size(names) > 0 &&
+		    json_array_size(names) <= 10000) {
+			size_t i;
+			json_t *x;
+			v = xcalloc(json_array_size(names), sizeof(*v));
+			json_array_foreach(names, i, x) v[n++] =
+				xstrdup(json_is_string(x) ? json_string_value(x) : "");
+		} else if (json_is_integer(bid) || json_is_string(bid)) {
+			char idtext[32];
+			if (json_is_integer(bid))
+				snprintf(idtext, sizeof(idtext), "%lld",
+					 (long long)json_integer_value(bid));
+			else
+				snprintf(idtext, sizeof(idtext), "%.20s", json_string_value(bid));
+			const char *g[] = {"builderid", idtext, NULL};
+			json_t *b = NULL;
+			v = xcalloc(1, sizeof(*v));
+			const char *name = NULL;
+			if (api_fetch(ctx, DB_BUILDERS, g, &b) >= 0 && json_array_size(b) == 1)
+				name = json_string_value(
+					json_object_get(json_array_get(b, 0), "name"));
+			v[n++] = xstrdup(name ? name : "");
+			json_decref(b);
+		} else if (sc && sc->nbuilders) {
+			v = xcalloc(sc->nbuilders, sizeof(*v));
+			for (size_t i = 0; i < sc->nbuilders; i++)
+				v[n++] = xstrdup(sc->builders[i]);
+		}
+	}
+	*ret_b = v;
+	*ret_nb = n;
+	return role;
+}
+
+static void auth_strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* May the user hold role on every builder of b (or, with none, at all)?
+ * The first refused builder into *ret_bad. */
+static bool auth_user_may_all(struct master *m, int64_t uid, const char *username, unsigned role,
+			      char **b, size_t nb, const char **ret_bad)
+{
+	*ret_bad = NULL;
+	if (nb == 0)
+		return role == CONFIG_ROLE_ADMIN ? (auth_roles_full(m, uid, username) & role) != 0
+						 : auth_user_may(m, uid, username, role, NULL);
+	for (size_t i = 0; i < nb; i++)
+		if (!auth_user_may(m, uid, username, role, b[i])) {
+			*ret_bad = b[i];
+			return false;
+		}
+	return true;
+}
+
+static void auth_refuse_log(struct http_req *req, const char *why)
+{
+	char peer[64];
+	http_req_peer(req, peer, sizeof(peer));
+	log_warn("control call refused for %s on %s: %s", peer, req->path, why);
+}
+
+/* A try API token stands for the scheduler's own token (docs/AUTH.md). */
+static void auth_try_token(struct api_ctx *ctx, struct api_rpc *rpc)
+{
+	const struct config *cfg = ctx->m->cfg;
+	for (size_t i = 0; cfg && i < cfg->nschedulers; i++) {
+		const struct config_scheduler *sc = &cfg->scheduler[i];
+		if (sc->kind == CONFIG_SCHED_TRY && !strcmp(sc->name, ctx->cap[0]) && sc->token &&
+		    json_is_object(rpc->params))
+			json_object_set_new(rpc->params, "token", json_string(sc->token));
+	}
+}
+
+int auth_rpc_gate(struct api_ctx *ctx, struct api_rpc *rpc, const char *route)
+{
+	struct master *m = ctx->m;
+	struct auth_who who;
+	char why[512];
+	int r = auth_identify(ctx->req, &who, why, sizeof(why));
+	if (r < 0) {
+		api_rpc_reply_error(ctx, r == -EPERM ? 403 : 401, rpc->id, -32001, why);
+		return -1;
+	}
+	if (who.kind == AUTH_SHARED)
+		return 0;
+	if (who.kind == AUTH_ANON) {
+		if (auth_anonymous_control(m))
+			return 0;
+		/* a try scheduler checks its own token (params "token") as before */
+		if (!strcmp(route, "tryschedulers/*") && !strcmp(rpc->method, "try"))
+			return 0;
+		snprintf(why, sizeof(why),
+			 "login required: control calls need a session (POST /auth/login) or an "
+			 "API token");
+		auth_refuse_log(ctx->req, why);
+		api_rpc_reply_error(ctx, 401, rpc->id, -32001, why);
+		return -1;
+	}
+	if (who.kind == AUTH_TOKEN) {
+		unsigned need = apitoken_method_scope(rpc->method);
+		if ((who.token.scopes & need) != need) {
+			char sc[128];
+			db_token_scopes_format(need & ~who.token.scopes, sc, sizeof(sc));
+			snprintf(why, sizeof(why), "token %lld '%s' lacks the scope %s",
+				 (long long)who.token.id, who.token.name, sc);
+			auth_refuse_log(ctx->req, why);
+			api_rpc_reply_error(ctx, 403, rpc->id, -32001, why);
+			return -1;
+		}
+		if (!who.uid || !auth_cfg(m)) {
+			if (!strcmp(rpc->method, "try") && !strcmp(route, "tryschedulers/*"))
+				auth_try_token(ctx, rpc);
+			return 0;
+		}
+	} else if (!auth_csrf_ok(ctx->req, &who)) {
+		snprintf(why, sizeof(why),
+			 "missing or wrong X-Kiln-CSRF header (a session's control calls carry "
+			 "the csrf value of GET /auth/me)");
+		auth_refuse_log(ctx->req, why);
+		api_rpc_reply_error(ctx, 403, rpc->id, -32001, why);
+		return -1;
+	}
+	/* a login is never worth less than no login */
+	if (who.kind == AUTH_SESSION && auth_anonymous_control(m))
+		return 0;
+	char **b = NULL;
+	size_t nb = 0;
+	unsigned role = auth_call_role(ctx, rpc, route, &b, &nb);
+	const char *bad = NULL;
+	bool ok = auth_user_may_all(m, who.uid, who.username, role, b, nb, &bad);
+	if (!ok) {
+		if (bad)
+			snprintf(why, sizeof(why),
+				 "user '%s' lacks the role %s on builder '%.100s'", who.username,
+				 config_role_name(role), bad);
+		else
+			snprintf(why, sizeof(why), "user '%s' lacks the role %s", who.username,
+				 config_role_name(role));
+		auth_refuse_log(ctx->req, why);
+		api_rpc_reply_error(ctx, 403, rpc->id, -32001, why);
+	}
+	auth_strv_free(b, nb);
+	if (ok && who.kind == AUTH_TOKEN && !strcmp(rpc->method, "try") &&
+	    !strcmp(route, "tryschedulers/*"))
+		auth_try_token(ctx, rpc);
+	return ok ? 0 : -1;
+}
+
+int auth_read_check(struct http_req *req, char *why, size_t whylen)
+{
+	if (auth_anonymous_read(req->m))
+		return 0;
+	struct auth_who who;
+	int r = auth_identify(req, &who, why, whylen);
+	if (r < 0)
+		return r == -EPERM ? 403 : 401;
+	if (who.kind == AUTH_SHARED || who.kind == AUTH_SESSION)
+		return 0;
+	if (who.kind == AUTH_TOKEN) {
+		if (who.token.scopes & (DB_SCOPE_VIEW | DB_SCOPE_ADMIN))
+			return 0;
+		snprintf(why, whylen, "token %lld '%s' lacks the scope view",
+			 (long long)who.token.id, who.token.name);
+		return 403;
+	}
+	snprintf(why, whylen, "login required: reading needs a session or an API token with view");
+	return 401;
+}
+
+int auth_hook_open(struct http_req *req)
+{
+	if (auth_anonymous_control(req->m))
+		return 0;
+	http_reply(req, 401, "text/plain; charset=utf-8",
+		   "this change hook needs 'Authorization: Bearer TOKEN' (an API token with "
+		   "sendchange)\n",
+		   strlen("this change hook needs 'Authorization: Bearer TOKEN' (an API token "
+			  "with sendchange)\n"));
+	return -1;
+}
+
+/* ---- /auth/... ------------------------------------------------------------------------ */
+
+static void auth_reply_json(struct http_req *req, int status, json_t *doc)
+{
+	char *s = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(doc);
+	if (!s) {
+		http_reply_errmsg(req, 500, "cannot encode JSON");
+		return;
+	}
+	http_reply_take(req, status, "application/json", s, strlen(s));
+	http_reply_header(req, "cache-control", "no-store");
+}
+
+/* The roles and builder patterns a user holds, for /auth/me and the UI. */
+static json_t *auth_can(struct master *m, const struct auth_who *who)
+{
+	json_t *can = json_object();
+	static const unsigned roles[] = {CONFIG_ROLE_FORCE, CONFIG_ROLE_STOP, CONFIG_ROLE_CANCEL};
+	bool anon = who->kind == AUTH_ANON;
+	bool all = who->kind == AUTH_SHARED ||
+		   ((anon || who->kind == AUTH_SESSION) && auth_anonymous_control(m));
+	unsigned full = all    ? AUTH_ROLES_ALL
+			: anon ? 0
+			       : auth_roles_full(m, who->uid, who->username);
+	if (who->kind == AUTH_TOKEN) {
+		unsigned t = 0, s = who->token.scopes;
+		t |= s & DB_SCOPE_ADMIN ? CONFIG_ROLE_ADMIN : 0;
+		t |= s & DB_SCOPE_FORCE ? CONFIG_ROLE_FORCE : 0;
+		t |= s & DB_SCOPE_STOP ? CONFIG_ROLE_STOP : 0;
+		t |= s & DB_SCOPE_CANCEL ? CONFIG_ROLE_CANCEL : 0;
+		full = who->uid && auth_cfg(m) ? full & t : t;
+	}
+	json_object_set_new(can, "admin", json_boolean(full & CONFIG_ROLE_ADMIN));
+	json_object_set_new(
+		can, "view",
+		json_boolean(!anon || auth_anonymous_read(m) || (full & CONFIG_ROLE_VIEW)));
+	const struct config_auth *a = auth_cfg(m);
+	for (size_t i = 0; i < ARRAY_SIZE(roles); i++) {
+		json_t *pats = json_array();
+		if (full & roles[i]) {
+			json_array_append_new(pats, json_string("*"));
+		} else if (!anon && who->kind != AUTH_TOKEN) {
+			for (size_t k = 0; a && k < a->nrules; k++) {
+				const struct config_auth_rule *r = &a->rule[k];
+				if (r->role != roles[i] || !auth_rule_has_user(r, who->username))
+					continue;
+				for (size_t j = 0; j < r->nbuilders; j++)
+					json_array_append_new(pats, json_string(r->builders[j]));
+			}
+		}
+		json_object_set_new(can, config_role_name(roles[i]), pats);
+	}
+	return can;
+}
+
+static json_t *auth_me_doc(struct master *m, const struct auth_who *who)
+{
+	json_t *user = json_null();
+	json_t *csrf = json_null();
+	if (who->kind == AUTH_SESSION) {
+		char c[AUTH_SESSION_TEXT_LEN + 1];
+		auth_csrf_of(who->cookie, c);
+		csrf = json_string(c);
+	}
+	if (who->kind != AUTH_ANON) {
+		user = json_object();
+		json_object_set_new(user, "username", json_string(who->username));
+		json_object_set_new(user, "uid", who->uid ? json_integer(who->uid) : json_null());
+		json_object_set_new(user, "via",
+				    json_string(who->kind == AUTH_SESSION ? "session"
+						: who->kind == AUTH_TOKEN ? "token"
+									  : "shared"));
+	}
+	json_t *doc = json_object();
+	json_object_set_new(doc, "user", user);
+	json_object_set_new(doc, "csrf", csrf);
+	json_object_set_new(doc, "can", auth_can(m, who));
+	json_object_set_new(doc, "anonymous_read", json_boolean(auth_anonymous_read(m)));
+	json_object_set_new(doc, "anonymous_control", json_boolean(auth_anonymous_control(m)));
+	return doc;
+}
+
+/* The htpasswd file's hash for user into hash: 1, 0 (none), <0 error. */
+static int auth_htpasswd_find(struct master *m, const char *user, char *hash, size_t n)
+{
+	const struct config_auth *a = auth_cfg(m);
+	if (!a || !a->htpasswd)
+		return 0;
+	_cleanup_free_ char *path = a->htpasswd[0] == '/'
+					    ? xstrdup(a->htpasswd)
+					    : xasprintf("%s/%s", m->basedir, a->htpasswd);
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		log_warn("cannot open htpasswd file '%s': %s", path, strerror(errno));
+		return -errno;
+	}
+	char line[1024];
+	size_t total = 0;
+	int found = 0;
+	while (!found && total < AUTH_HTPASSWD_MAX && fgets(line, sizeof(line), f)) {
+		size_t len = strlen(line);
+		total += len;
+		if (len && line[len - 1] == '\n')
+			line[--len] = '\0';
+		found = auth_htpasswd_line(line, len, user, hash, n);
+	}
+	fclose(f);
+	sodium_memzero(line, sizeof(line));
+	return found;
+}
+
+/* Two limiters: per client address and per username. */
+static struct authlimit *auth_limiter(int which)
+{
+	static struct authlimit *al[2];
+	if (!al[which]) {
+		struct authlimit_cfg cfg;
+		authlimit_cfg_default(&cfg);
+		/* a person retyping a password waits a few seconds anyway: the
+		 * first window is 5 s (not the workers' 1 s), then doubles */
+		if (cfg.first_ms < AUTH_LOGIN_FIRST_MS)
+			cfg.first_ms =
+				AUTH_LOGIN_FIRST_MS < cfg.max_ms ? AUTH_LOGIN_FIRST_MS : cfg.max_ms;
+		al[which] = authlimit_new(&cfg);
+	}
+	return al[which];
+}
+
+static int auth_login_params(struct http_req *req, char *user, size_t un, char *pass, size_t pn)
+{
+	const char *u = NULL, *p = NULL;
+	json_t *doc = NULL;
+	struct http_arg *args = NULL;
+	size_t nargs = 0;
+	int r = -EINVAL;
+	if (!strncmp(req->content_type, "application/json", 16)) {
+		doc = json_loadb(req->body, req->body_len, 0, NULL);
+		u = json_string_value(json_object_get(doc, "username"));
+		p = json_string_value(json_object_get(doc, "password"));
+	} else if (!strncmp(req->content_type, "application/x-www-form-urlencoded", 33)) {
+		if (http_query_parse(req->body, req->body_len, 16, &args, &nargs) == 0)
+			for (size_t i = 0; i < nargs; i++) {
+				if (!strcmp(args[i].name, "username"))
+					u = args[i].value;
+				else if (!strcmp(args[i].name, "password"))
+					p = args[i].value;
+			}
+	}
+	if (u && p && *u && strlen(u) < un && strlen(p) < pn) {
+		snprintf(user, un, "%s", u);
+		snprintf(pass, pn, "%s", p);
+		r = 0;
+		for (const char *c = user; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				r = -EINVAL;
+	}
+	if (doc) {
+		/* the password's copy inside jansson's document goes too */
+		if (p)
+			sodium_memzero((char *)p, strlen(p));
+		json_decref(doc);
+	}
+	if (args) {
+		for (size_t i = 0; i < nargs; i++)
+			sodium_memzero(args[i].value, strlen(args[i].value));
+		http_args_free(args, nargs);
+	}
+	return r;
+}
+
+static void auth_login(struct http_req *req)
+{
+	struct master *m = req->m;
+	char user[DB_USER_TEXT_MAX + 1], pass[AUTH_PASSWORD_MAX + 1];
+	if (auth_login_params(req, user, sizeof(user), pass, sizeof(pass)) < 0) {
+		http_reply_errmsg(
+			req, 400,
+			"POST /auth/login takes 'username' and 'password' (JSON or a form; "
+			"a username of at most 255 bytes, a password of at most 1024)");
+		return;
+	}
+	char peer[64], ukey[DB_USER_TEXT_MAX + 8];
+	http_req_peer(req, peer, sizeof(peer));
+	snprintf(ukey, sizeof(ukey), "user:%s", user);
+	uint64_t now = clock_mono_ms();
+	uint64_t wa = authlimit_check(auth_limiter(0), peer, now, NULL);
+	uint64_t wu = authlimit_check(auth_limiter(1), ukey, now, NULL);
+	uint64_t wait = wa > wu ? wa : wu;
+	if (wait) {
+		sodium_memzero(pass, sizeof(pass));
+		log_warn(
+			"login for '%s' from %s refused: too many failed logins (retry in %llu ms)",
+			user, peer, (unsigned long long)wait);
+		http_reply_errmsg(req, 429, "too many failed logins: try again later");
+		http_reply_retry_after(req, (unsigned)((wait + 999) / 1000));
+		return;
+	}
+	int64_t uid = 0;
+	int ok = 0;
+	char hash[512];
+	int r = db_user_by_username(m->db, user, &uid);
+	if (r == 1) {
+		char *h = NULL;
+		if (db_user_password_hash(m->db, uid, &h) == 1)
+			ok = auth_password_ok(h, pass);
+		free(h);
+	} else if (r == 0) {
+		uid = 0;
+		if (auth_htpasswd_find(m, user, hash, sizeof(hash)) == 1)
+			ok = auth_password_ok(hash, pass);
+	}
+	sodium_memzero(pass, sizeof(pass));
+	if (!ok) {
+		authlimit_failed(auth_limiter(0), peer, now, NULL);
+		authlimit_failed(auth_limiter(1), ukey, now, NULL);
+		log_warn("failed login for '%s' from %s", user, peer);
+		http_reply_errmsg(req, 401, "wrong username or password");
+		return;
+	}
+	authlimit_succeeded(auth_limiter(0), peer);
+	authlimit_succeeded(auth_limiter(1), ukey);
+
+	unsigned char raw[32], sh[32];
+	char cookie[AUTH_SESSION_TEXT_LEN + 1];
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(cookie, sizeof(cookie), raw, sizeof(raw),
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	crypto_hash_sha256(sh, raw, sizeof(raw));
+	sodium_memzero(raw, sizeof(raw));
+	int64_t wall = (int64_t)clock_wall();
+	long long age = auth_max_age(m);
+	r = db_session_add(m->db, sh, uid, user, wall, wall + age, NULL);
+	if (r >= 0)
+		r = db_flush(m->db);
+	if (r < 0) {
+		log_error("cannot store a session: %s (%s)", err_str(r), db_errmsg(m->db));
+		http_reply_errmsg(req, 500, "cannot store the session");
+		return;
+	}
+	log_info("login for '%s' from %s", user, peer);
+	struct auth_who who = {.kind = AUTH_SESSION, .uid = uid};
+	snprintf(who.username, sizeof(who.username), "%s", user);
+	snprintf(who.cookie, sizeof(who.cookie), "%s", cookie);
+	char sc[256];
+	auth_set_cookie(cookie, age, auth_secure(m), sc, sizeof(sc));
+	sodium_memzero(cookie, sizeof(cookie));
+	auth_reply_json(req, 200, auth_me_doc(m, &who));
+	http_reply_header(req, "set-cookie", sc);
+}
+
+static void auth_logout(struct http_req *req)
+{
+	struct master *m = req->m;
+	struct auth_who who;
+	char why[256];
+	auth_identify(req, &who, why, sizeof(why));
+	if (who.kind == AUTH_SESSION) {
+		if (!auth_csrf_ok(req, &who)) {
+			http_reply_errmsg(req, 403, "missing or wrong X-Kiln-CSRF header");
+			return;
+		}
+		unsigned char raw[32], sh[32];
+		size_t rawlen = 0;
+		if (sodium_base642bin(raw, sizeof(raw), who.cookie, strlen(who.cookie), NULL,
+				      &rawlen, NULL,
+				      sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
+		    rawlen == sizeof(raw)) {
+			crypto_hash_sha256(sh, raw, sizeof(raw));
+			db_session_delete(m->db, sh);
+			db_flush(m->db);
+		}
+		sodium_memzero(raw, sizeof(raw));
+		char peer[64];
+		http_req_peer(req, peer, sizeof(peer));
+		log_info("logout for '%s' from %s", who.username, peer);
+	}
+	char sc[256];
+	auth_set_cookie(NULL, 0, auth_secure(m), sc, sizeof(sc));
+	auth_reply_json(req, 200, json_pack("{s:b}", "logged_out", who.kind == AUTH_SESSION));
+	http_reply_header(req, "set-cookie", sc);
+}
+
+static void auth_me(struct http_req *req)
+{
+	struct auth_who who;
+	char why[256];
+	int r = auth_identify(req, &who, why, sizeof(why));
+	if (r < 0) {
+		http_reply_errmsg(req, r == -EPERM ? 403 : 401, why);
+		return;
+	}
+	auth_reply_json(req, 200, auth_me_doc(req->m, &who));
+}
+
+void auth_handle(struct http_req *req)
+{
+	const char *p = req->path + strlen("/auth");
+	bool post = req->method == HTTP_POST;
+	if (!strcmp(p, "/login") && post)
+		auth_login(req);
+	else if (!strcmp(p, "/logout") && post)
+		auth_logout(req);
+	else if (!strcmp(p, "/me") && (req->method == HTTP_GET || req->method == HTTP_HEAD))
+		auth_me(req);
+	else if (!strcmp(p, "/login") || !strcmp(p, "/logout") || !strcmp(p, "/me"))
+		http_reply_errmsg(req, 405,
+				  "method not allowed here: POST /auth/login, POST "
+				  "/auth/logout, GET /auth/me");
+	else
+		http_reply_errmsg(req, 404, "no such page: /auth/login, /auth/logout, /auth/me");
+}
+
+void auth_user_roles_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
+{
+	const char *roles = json_string_value(json_object_get(rpc->params, "roles"));
+	unsigned bits = 0;
+	if (!roles || config_roles_parse_list(roles, &bits) < 0) {
+		api_rpc_reply_error(ctx, 400, rpc->id, -32602,
+				    "'roles' must be a comma list of admin, force, stop, cancel, "
+				    "view (\"\" for none)");
+		return;
+	}
+	long long uid = 0;
+	int r = 0;
+	if (str_to_i64(ctx->cap[0], &uid) < 0) {
+		int64_t u = 0;
+		r = db_user_by_identifier(ctx->db, ctx->cap[0], &u);
+		uid = r == 1 ? u : 0;
+	}
+	if (r >= 0 && uid > 0)
+		r = db_user_set_roles(ctx->db, uid, roles);
+	else if (r >= 0)
+		r = KILN_ENOTFOUND;
+	if (r >= 0)
+		r = db_flush(ctx->db);
+	if (r == KILN_ENOTFOUND) {
+		api_rpc_reply_error(ctx, 404, rpc->id, -32602, "no such user");
+		return;
+	}
+	if (r < 0) {
+		api_rpc_reply_error(ctx, 500, rpc->id, -32603, db_errmsg(ctx->db));
+		return;
+	}
+	log_info("roles of user %lld set to '%s'", uid, roles);
+	api_rpc_reply_result(ctx, rpc->id, json_null());
+}
+
+bool auth_admin_session(struct http_req *req)
+{
+	struct auth_who who;
+	char why[256];
+	if (auth_identify(req, &who, why, sizeof(why)) < 0 || who.kind != AUTH_SESSION)
+		return false;
+	if (req->method == HTTP_POST && !auth_csrf_ok(req, &who))
+		return false;
+	return (auth_roles_full(req->m, who.uid, who.username) & CONFIG_ROLE_ADMIN) != 0;
+}
