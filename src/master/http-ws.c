@@ -148,11 +148,12 @@ static void http_ws_bulk_on_poll(uv_poll_t *h, int status, int events)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
 		if (n <= 0) {
-			/* lws closes it (CLOSED, then ops->closed) */
+			/* lws reads the end (or the error) itself and closes as
+			 * usual: CLOSED, then ops->closed */
 			log_debug("%s: connection %s", c->peer,
 				  n == 0 ? "closed" : strerror(errno));
 			http_ws_bulk_stop(b);
-			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+			lws_rx_flow_control(c->wsi, 1);
 			return;
 		}
 		got = true;
@@ -170,7 +171,7 @@ static void http_ws_bulk_on_poll(uv_poll_t *h, int status, int events)
 	if (status < 0) {
 		log_debug("%s: poll error %s", c->peer, uv_strerror(status));
 		http_ws_bulk_stop(b);
-		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+		lws_rx_flow_control(c->wsi, 1); /* lws meets the error and closes */
 		return;
 	}
 	if (got)
@@ -223,10 +224,9 @@ static void http_ws_bulk_try(struct ws_conn *c, const unsigned char *in, size_t 
 		s->ws_bulk_buf = xmalloc(HTTP_WS_BULK_READ);
 	r = uv_poll_start(&b->poll, UV_READABLE, http_ws_bulk_on_poll);
 	if (r < 0) {
-		/* lws still reads; but wsbulk's state would be wrong from here */
-		log_warn("%s: cannot poll its socket: %s; closing", c->peer, uv_strerror(r));
+		/* nothing was read yet: lws goes on reading it */
+		log_debug("%s: no direct reads: %s", c->peer, uv_strerror(r));
 		http_ws_bulk_release(c);
-		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 		return;
 	}
 	lws_rx_flow_control(c->wsi, 0); /* lws reads no more (applied on return) */
