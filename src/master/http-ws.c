@@ -621,8 +621,10 @@ int http_ws_on_receive(struct ws_conn *c, const void *in, size_t len)
 		log_warn("%s: lws read a socket read directly; closing", c->peer);
 		return -1;
 	}
-	if (c->closing)
+	if (c->closing) {
+		c->rx_frame_left = 0; /* not followed: nothing learnt from it */
 		return 0;
+	}
 	int r = 0;
 	size_t left = lws_remaining_packet_payload(wsi);
 	if (c->rx.len == 0) {
