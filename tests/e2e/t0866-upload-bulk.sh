@@ -106,4 +106,7 @@ check "the master still answers the API" sh -c "curl -sS --max-time 10 '$URL/api
 b=$(force_build small 60)
 check "and still runs builds" build_results_is "$b" 0
 check "master still running" kill -0 "$MASTER_PID"
+# kiln-worker and buildbot-worker are still attached, read by the master itself
+check "the master stops cleanly with them attached" stop_pid "$MASTER_PID"
+check "no sanitizer or lws complaint in its log" lacks "Sanitizer\|runtime error\|lws read a socket" "$(cat "$M/master.log")"
 done_testing
