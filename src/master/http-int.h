@@ -29,6 +29,9 @@
 #include "master/wsconn.h"
 #include "proto/sendq.h"
 
+/* lws's read size on worker sockets (rx buffer and the workers context's
+ * serv_buf, http.c): http-ws.c finds a frame's header in that buffer. */
+#define HTTP_WORKER_READ 16384
 /* Headroom for the response headers we build (status, type, length,
  * disposition, auth challenge). */
 #define HTTP_HDR_SPACE 2048
@@ -56,6 +59,8 @@ struct ws_conn {
 	struct events_sub *sub;   /* browser /ws socket: its subscriptions (events.c) */
 	char peer[64];
 	struct ws_conn *prev, *next; /* srv->ws_list */
+	struct http_ws_bulk *bulk;   /* worker: its frames read by http-ws.c, not lws */
+	uint64_t rx_frame_left;      /* lws_remaining_packet_payload() after the last RECEIVE */
 };
 
 struct http_resp {
@@ -134,6 +139,12 @@ struct http_server {
 	_Atomic size_t reply_mem_peak;
 	size_t closing_handles;
 	char scratch[KILN_MAX_HTTP_URI + 1];
+	/* http-ws.c's direct reads of workers' frames: lws's read buffer for
+	 * worker sockets as seen in RECEIVE (learnt, NULL until then; 1 once
+	 * seen to move: then never used), and the read buffer (allocated at
+	 * the first upload, shared: reads are handled at once on the loop) */
+	const unsigned char *ws_lws_rxbuf;
+	unsigned char *ws_bulk_buf;
 };
 
 /* ---- http.c ---- */

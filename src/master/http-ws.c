@@ -13,6 +13,7 @@
 #include "master/http-int.h"
 #include "master/http-origin.h"
 #include "master/master.h"
+#include "master/wsbulk.h"
 
 #include "common/buf.h"
 #include "common/clock.h"
@@ -23,11 +24,231 @@
 #include "config/config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <jansson.h>
+
+/*
+ * Direct reads of a worker's frames.  lws 4.1.6 reads a worker's socket
+ * HTTP_WORKER_READ bytes at a time and unmasks payloads byte by byte: most
+ * of the master's CPU in an upload.  So once a worker sends a big binary
+ * frame, http-ws.c reads that connection itself for the rest of its life:
+ * lws's reading is switched off (lws_rx_flow_control), a uv_poll on a dup of
+ * the socket reads up to HTTP_WS_BULK_READ bytes at a time and wsbulk.c
+ * parses the frames, unmasking 8 bytes at a time into the message buffer.
+ * Pings are answered here, a close frame echoed, a malformed frame closes
+ * with 1002; writing stays lws's.  The switch happens inside a frame, in the
+ * RECEIVE callback of its first bytes: there lws has used all it read (more
+ * payload is to come), and the frame's header, key included, lies just
+ * before those bytes in lws's read buffer (whose address is learnt from a
+ * RECEIVE that continues a frame: such one starts that buffer).
+ */
+#define HTTP_WS_BULK_MIN (64u << 10)   /* payload still to come in the frame */
+#define HTTP_WS_BULK_READ (256u << 10) /* one recv() */
+#define HTTP_WS_BULK_TURN (2u << 20)   /* bytes read per poll callback, then the loop */
+
+struct http_ws_bulk {
+	uv_poll_t poll;
+	int fd;            /* dup of the socket (lws keeps the original) */
+	struct ws_conn *c; /* NULL once the connection is freed */
+	struct wsbulk p;
+	bool stopped; /* closing: nothing more is read */
+	bool pong_due;
+	unsigned char pong[WSBULK_CTL_MAX];
+	size_t pong_len;
+};
+
+static void http_ws_bulk_closed(uv_handle_t *h)
+{
+	struct http_ws_bulk *b = h->data;
+	close(b->fd);
+	free(b);
+}
+
+static void http_ws_bulk_release(struct ws_conn *c)
+{
+	struct http_ws_bulk *b = c->bulk;
+	if (!b)
+		return;
+	c->bulk = NULL;
+	b->c = NULL;
+	uv_close((uv_handle_t *)&b->poll, http_ws_bulk_closed);
+}
+
+static void http_ws_bulk_stop(struct http_ws_bulk *b)
+{
+	if (!b->stopped)
+		uv_poll_stop(&b->poll);
+	b->stopped = true;
+}
+
+/* A message is complete in c->rx: to the worker ops, then the buffer is
+ * emptied (its memory freed after a big one). */
+static void http_ws_deliver(struct ws_conn *c, bool binary)
+{
+	if (binary && !c->closed_done && c->ops && c->ops->message)
+		c->ops->message(c->ud, c, c->rx.ptr, c->rx.len);
+	buf_reset(&c->rx);
+}
+
+static void http_ws_bulk_event(struct ws_conn *c, struct http_ws_bulk *b, enum wsbulk_event ev)
+{
+	switch (ev) {
+	case WSBULK_MESSAGE:
+		http_ws_deliver(c, b->p.msg_binary);
+		break;
+	case WSBULK_PING:
+		memcpy(b->pong, b->p.ctl, b->p.ctl_len);
+		b->pong_len = b->p.ctl_len;
+		b->pong_due = true;
+		lws_callback_on_writable(c->wsi);
+		break;
+	case WSBULK_PONG:
+	case WSBULK_MORE:
+		break;
+	case WSBULK_CLOSE: {
+		unsigned code = b->p.close_code;
+		bool echo =
+			code >= 1000 && code < 5000 && code != 1005 && code != 1006 && code != 1015;
+		ws_conn_close(c, echo ? (int)code : code == 1005 ? 1000 : 1002, "");
+		http_ws_bulk_stop(b);
+		break;
+	}
+	case WSBULK_ERROR:
+		log_warn("%s: bad WebSocket frame: %s; closing", c->peer, b->p.why);
+		ws_conn_close(c, LWS_CLOSE_STATUS_PROTOCOL_ERR, b->p.why);
+		http_ws_bulk_stop(b);
+		break;
+	case WSBULK_TOOBIG:
+		log_warn("%s: message over %zu bytes, closing", c->peer, c->rx.max);
+		ws_conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
+		http_ws_bulk_stop(b);
+		break;
+	}
+}
+
+static void http_ws_bulk_on_poll(uv_poll_t *h, int status, int events)
+{
+	struct http_ws_bulk *b = h->data;
+	struct ws_conn *c = b->c;
+	(void)events;
+	if (!c || b->stopped)
+		return;
+	struct http_server *s = c->srv;
+	size_t turn = 0;
+	bool got = false;
+	while (status >= 0 && turn < HTTP_WS_BULK_TURN && !c->closing && !b->stopped) {
+		ssize_t n = recv(b->fd, s->ws_bulk_buf, HTTP_WS_BULK_READ, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			/* lws reads the end (or the error) itself and closes as
+			 * usual: CLOSED, then ops->closed */
+			log_debug("%s: connection %s", c->peer,
+				  n == 0 ? "closed" : strerror(errno));
+			http_ws_bulk_stop(b);
+			lws_rx_flow_control(c->wsi, 1);
+			return;
+		}
+		got = true;
+		turn += (size_t)n;
+		const unsigned char *p = s->ws_bulk_buf;
+		size_t left = (size_t)n;
+		while (left && !c->closing && !b->stopped) {
+			enum wsbulk_event ev;
+			size_t k = wsbulk_parse(&b->p, p, left, &c->rx, &ev);
+			p += k;
+			left -= k;
+			http_ws_bulk_event(c, b, ev);
+		}
+	}
+	if (status < 0) {
+		log_debug("%s: poll error %s", c->peer, uv_strerror(status));
+		http_ws_bulk_stop(b);
+		lws_rx_flow_control(c->wsi, 1); /* lws meets the error and closes */
+		return;
+	}
+	if (got)
+		lws_validity_confirmed(c->wsi); /* lws sees none of this traffic */
+	if (c->closing)
+		http_ws_bulk_stop(b);
+	else if (!b->p.in_msg && c->rx.cap > (256u << 10))
+		buf_release(&c->rx); /* between messages: not a big message's memory */
+}
+
+/* In the RECEIVE callback of a frame's first bytes (in, len), with more to
+ * come: takes the connection's reading over when the frame is a big binary
+ * one whose header is found before in. */
+static void http_ws_bulk_try(struct ws_conn *c, const unsigned char *in, size_t len, size_t left)
+{
+	struct http_server *s = c->srv;
+	const unsigned char *rxbuf = s->ws_lws_rxbuf;
+	if (c->events || c->bulk || c->closing || s->stopping || left < HTTP_WS_BULK_MIN ||
+	    !rxbuf || rxbuf == (const unsigned char *)1 || c->rx.len != len ||
+	    !lws_frame_is_binary(c->wsi))
+		return;
+	uint64_t total = (uint64_t)len + left;
+	size_t hl = total >= 65536 ? 14 : total >= 126 ? 8 : 6;
+	/* the header must lie in lws's buffer, before the payload */
+	if ((uintptr_t)in < (uintptr_t)rxbuf + hl ||
+	    (uintptr_t)in + len > (uintptr_t)rxbuf + HTTP_WORKER_READ)
+		return;
+	struct wsbulk_frame f;
+	const char *why = NULL;
+	if (wsbulk_header(in - hl, hl, &f, &why) != (int)hl || f.len != total ||
+	    f.opcode != WSBULK_OP_BINARY)
+		return;
+	int fd = fcntl(lws_get_socket_fd(c->wsi), F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	struct http_ws_bulk *b = xcalloc(1, sizeof(*b));
+	b->fd = fd;
+	int r = uv_poll_init(s->m->loop, &b->poll, fd);
+	if (r < 0) {
+		log_debug("%s: no direct reads: %s", c->peer, uv_strerror(r));
+		close(fd);
+		free(b);
+		return;
+	}
+	b->poll.data = b;
+	b->c = c;
+	c->bulk = b;
+	wsbulk_resume(&b->p, &f, len);
+	if (!s->ws_bulk_buf)
+		s->ws_bulk_buf = xmalloc(HTTP_WS_BULK_READ);
+	r = uv_poll_start(&b->poll, UV_READABLE, http_ws_bulk_on_poll);
+	if (r < 0) {
+		/* nothing was read yet: lws goes on reading it */
+		log_debug("%s: no direct reads: %s", c->peer, uv_strerror(r));
+		http_ws_bulk_release(c);
+		return;
+	}
+	lws_rx_flow_control(c->wsi, 0); /* lws reads no more (applied on return) */
+	log_info("%s: reading its frames directly from here on (a frame of %llu bytes)", c->peer,
+		 (unsigned long long)total);
+}
+
+/* Learns lws's read buffer for worker sockets: a RECEIVE continuing a frame
+ * whose last RECEIVE left payload to come starts a fresh read. */
+static void http_ws_learn_rxbuf(struct ws_conn *c, const unsigned char *in)
+{
+	struct http_server *s = c->srv;
+	if (c->events || !c->rx_frame_left || s->ws_lws_rxbuf == (const unsigned char *)1)
+		return;
+	if (!s->ws_lws_rxbuf) {
+		s->ws_lws_rxbuf = in;
+	} else if (s->ws_lws_rxbuf != in) {
+		log_info("lws's read buffer moved: worker frames are read by lws only");
+		s->ws_lws_rxbuf = (const unsigned char *)1;
+	}
+}
 
 void http_ws_msg_free_all(struct ws_conn *c)
 {
@@ -48,6 +269,7 @@ void http_ws_free(struct ws_conn *c)
 {
 	struct http_server *s = c->srv;
 	http_ws_notify_closed(c);
+	http_ws_bulk_release(c);
 	events_sub_free(c->sub);
 	c->sub = NULL;
 	if (c->prev)
@@ -402,14 +624,22 @@ int http_ws_on_receive(struct ws_conn *c, const void *in, size_t len)
 {
 	struct lws *wsi = c->wsi;
 
-	if (c->closing)
+	if (c->bulk) {
+		/* lws was told not to read: two readers would garble the stream */
+		log_warn("%s: lws read a socket read directly; closing", c->peer);
+		return -1;
+	}
+	if (c->closing) {
+		c->rx_frame_left = 0; /* not followed: nothing learnt from it */
 		return 0;
+	}
 	int r = 0;
+	size_t left = lws_remaining_packet_payload(wsi);
 	if (c->rx.len == 0) {
 		c->rx_binary = lws_frame_is_binary(wsi);
 		/* room for the whole frame at once (an upload's block): no chain of
 		 * reallocations copying it as its fragments arrive */
-		r = buf_grow(&c->rx, len + lws_remaining_packet_payload(wsi));
+		r = buf_grow(&c->rx, len + left);
 	}
 	if (r < 0 || buf_add(&c->rx, in, len) < 0) {
 		static const char why[] = "message too big";
@@ -418,15 +648,24 @@ int http_ws_on_receive(struct ws_conn *c, const void *in, size_t len)
 				 sizeof(why) - 1);
 		return -1;
 	}
+	if (!c->events) {
+		http_ws_learn_rxbuf(c, in);
+		bool first = !c->rx_frame_left;
+		c->rx_frame_left = left;
+		if (first && left)
+			http_ws_bulk_try(c, in, len, left);
+		if (c->bulk)
+			return 0;
+	}
 	if (!lws_is_final_fragment(wsi))
 		return 0;
 	if (c->events) {
 		if (!c->rx_binary && c->sub)
 			events_sub_message(c->sub, c->rx.ptr, c->rx.len);
-	} else if (c->rx_binary && !c->closed_done && c->ops->message) {
-		c->ops->message(c->ud, c, c->rx.ptr, c->rx.len);
+		buf_reset(&c->rx);
+	} else {
+		http_ws_deliver(c, c->rx_binary);
 	}
-	buf_reset(&c->rx);
 	if (c->rx.cap > (256u << 10))
 		buf_release(&c->rx); /* don't keep a big message's memory around */
 	return 0;
@@ -436,6 +675,17 @@ int http_ws_on_writeable(struct ws_conn *c)
 {
 	struct proto_sendq_msg *m = proto_sendq_peek(&c->sendq);
 
+	if (c->bulk && c->bulk->pong_due && !c->srv->stopping) {
+		/* the answer to a ping http-ws.c read (lws saw none) */
+		unsigned char frame[LWS_PRE + WSBULK_CTL_MAX];
+		memcpy(frame + LWS_PRE, c->bulk->pong, c->bulk->pong_len);
+		c->bulk->pong_due = false;
+		if (lws_write(c->wsi, frame + LWS_PRE, c->bulk->pong_len, LWS_WRITE_PONG) < 0)
+			return -1;
+		if (m || c->closing)
+			lws_callback_on_writable(c->wsi);
+		return 0;
+	}
 	if (m && !c->srv->stopping) {
 		size_t len = m->len;
 		int w = lws_write(c->wsi, proto_sendq_payload(&c->sendq, m), len,

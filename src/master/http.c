@@ -45,6 +45,7 @@ void http_server_unref(struct http_server *s)
 {
 	if (--s->refs)
 		return;
+	free(s->ws_bulk_buf);
 	free(s);
 }
 
@@ -504,7 +505,7 @@ static const struct lws_protocols http_protocols[] = {
  * 1.1 s at lws's default 4 KiB read.  Messages are reassembled in our own
  * capped buf.  tx_packet_size is set because 0 would limit sends to the rx
  * size. */
-#define WORKER_RX_BUFFER 16384
+#define WORKER_RX_BUFFER HTTP_WORKER_READ
 #define WORKER_TX_PACKET 65536
 #define WORKER_SERV_BUF WORKER_RX_BUFFER /* one per context: the read size's other bound */
 

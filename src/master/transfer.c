@@ -2,7 +2,8 @@
  * The master's side of file transfers (see transfer.h): one struct transfer
  * owns an upload_file, upload_directory or download_file command.  Disk
  * work runs as libuv fs requests or on the thread pool, one at a time per
- * transfer.  An upload's blocks go through a bounded ring: a write is
+ * transfer (an upload's blocks: their hash and their write as two jobs at
+ * once).  An upload's blocks go through a bounded ring: a write is
  * answered as soon as its block is queued while the blocks answered ahead
  * of the disk stay under KILN_UPLOAD_AHEAD_*, later when they do not (the
  * worker waits for its answers: that is the backpressure); a failed write
@@ -99,9 +100,12 @@ struct transfer {
 	struct transfer_block q[TRANSFER_RING];
 	unsigned q_head, q_len, q_answered;
 	size_t q_ahead, q_owed;
-	unsigned job_n; /* blocks from q_head the thread-pool job writes */
-	bool writing;   /* that job is in flight */
+	unsigned job_n; /* blocks from q_head the thread-pool jobs write and hash */
+	bool writing;   /* those jobs are in flight */
+	unsigned jobs;  /* ... how many of the two are */
 	int job_err;    /* the thread-pool write's error */
+	int hash_err;   /* the thread-pool hash's error */
+	uv_work_t hwork;
 	struct transfer_held held;
 	EVP_MD_CTX *sha; /* owned: OpenSSL's SHA-256 (SHA-NI where the CPU has it) */
 	unsigned char digest[32];
@@ -584,21 +588,31 @@ int transfer_upload_dir_begin(uv_loop_t *loop, const struct transfer_upload_opts
 
 static void transfer_fs_done(uv_fs_t *req);
 
-/* On the thread pool: hashing and the write(2) of the blocks queued when
- * the job started never run on the loop thread, which meanwhile only
- * appends blocks to other ring slots and answers.  (libsodium's portable
- * SHA-256 ran at a third of a raw copy's speed; OpenSSL's uses the CPU's
- * SHA instructions.) */
+/* On the thread pool, two jobs over the same blocks at once: the hash and
+ * the write(2) of the blocks queued when they started never run on the
+ * loop thread, which meanwhile only appends blocks to other ring slots and
+ * answers; the blocks leave the ring once both are done.  (libsodium's
+ * portable SHA-256 ran at a third of a raw copy's speed; OpenSSL's uses the
+ * CPU's SHA instructions.) */
+static void transfer_hash_job(uv_work_t *w)
+{
+	struct transfer *t = w->data;
+	t->hash_err = 0;
+	for (unsigned i = 0; i < t->job_n; i++) {
+		const struct transfer_block *b = &t->q[(t->q_head + i) % TRANSFER_RING];
+		if (EVP_DigestUpdate(t->sha, b->data, b->len) != 1) {
+			t->hash_err = -EIO;
+			return;
+		}
+	}
+}
+
 static void transfer_write_job(uv_work_t *w)
 {
 	struct transfer *t = w->data;
 	t->job_err = 0;
 	for (unsigned i = 0; i < t->job_n; i++) {
 		const struct transfer_block *b = &t->q[(t->q_head + i) % TRANSFER_RING];
-		if (EVP_DigestUpdate(t->sha, b->data, b->len) != 1) {
-			t->job_err = -EIO;
-			return;
-		}
 		size_t done = 0;
 		while (done < b->len) {
 			ssize_t n = write(t->fd, b->data + done, b->len - done);
@@ -640,12 +654,21 @@ static void transfer_queue_kick(struct transfer *t)
 	t->job_n = t->q_len;
 	t->writing = true;
 	t->work.data = t;
+	t->hwork.data = t;
+	t->hash_err = 0;
 	int r = uv_queue_work(t->loop, &t->work, transfer_write_job, transfer_write_after);
 	if (r < 0) {
 		t->writing = false;
 		transfer_fail(t, r, "cannot write the upload: %s", err_str(r));
 		transfer_queue_drop(t, t->error);
+		return;
 	}
+	t->jobs = 1;
+	r = uv_queue_work(t->loop, &t->hwork, transfer_hash_job, transfer_write_after);
+	if (r < 0) /* reported when the write is done; nothing more is queued */
+		t->hash_err = r;
+	else
+		t->jobs = 2;
 }
 
 static void transfer_held_run(struct transfer *t);
@@ -653,11 +676,15 @@ static void transfer_held_run(struct transfer *t);
 static void transfer_write_after(uv_work_t *w, int status)
 {
 	struct transfer *t = w->data;
-	t->writing = false;
 	if (status < 0)
 		transfer_fail(t, status, "cannot write the upload: %s", err_str(status));
-	else if (t->job_err < 0)
+	if (--t->jobs)
+		return; /* the other job (hash or write) still runs */
+	t->writing = false;
+	if (t->job_err < 0)
 		transfer_fail(t, t->job_err, "cannot write the upload: %s", err_str(t->job_err));
+	else if (t->hash_err < 0)
+		transfer_fail(t, t->hash_err, "cannot hash the upload: %s", err_str(t->hash_err));
 	/* the blocks written leave the ring; one still owed its answer gets it */
 	for (unsigned i = 0; i < t->job_n; i++) {
 		struct transfer_block *b = &t->q[t->q_head];
