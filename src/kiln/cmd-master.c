@@ -39,6 +39,7 @@
 #include "master/numbers.h"
 #include "master/http.h"
 #include "master/loop-stall.h"
+#include "master/metrics.h"
 #include "master/master.h"
 #include "master/sched/sched.h"
 #include "master/changes/poller.h"
@@ -281,6 +282,7 @@ int master_serve(const char *basedir_arg, int *ready_fd)
 		goto out;
 	}
 	m.events = events_new();
+	metrics_start(&m); /* counts from here on (/metrics) */
 	m.numbers = numbers_new();
 	r = engine_new(&m, &m.engine);
 	if (r < 0)
@@ -354,6 +356,7 @@ out:
 	if (m.engine)
 		engine_free(m.engine);
 	db_close(m.db);
+	metrics_stop(&m);
 	events_free(m.events);
 	m.events = NULL;
 	tsdb_stop(m.tsdb); /* freed by the uv_run below */

@@ -15,6 +15,7 @@
 #include "master/feeds.h"
 #include "master/http-int.h"
 #include "master/master.h"
+#include "master/metrics.h" /* slice "operator" */
 
 #include "common/buf.h"
 #include "common/clock.h"
@@ -156,6 +157,7 @@ static const struct http_route {
 	{"/change_hook", true, change_hook_handle},
 	{"/badges", true, badges_handle}, /* slice "uimisc": badges.h */
 	{"/feeds", true, feeds_handle},   /* slice "uimisc": feeds.h */
+	{.path = "/metrics", .fn = metrics_handle},
 };
 
 static void http_dispatch(struct http_conn *hc)
