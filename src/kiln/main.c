@@ -17,7 +17,7 @@ static const struct cmd *const cmds[] = {
 	&cmd_try,    &cmd_sendchange,    &cmd_artifacts,   &cmd_artifact, /* slice "artcli" */
 	&cmd_user,                                                        /* slice "users" */
 	&cmd_token,                                                       /* slice "tokens" */
-	&cmd_start,  &cmd_stop,          &cmd_restart,                    /* slice "operator" */
+	&cmd_start,  &cmd_stop,          &cmd_restart,     &cmd_status,   /* slice "operator" */
 };
 
 static void kiln_usage(FILE *f)

@@ -73,6 +73,20 @@ check "a second ok build completes" wait_for 60 request_done "$b4"
 check "scrape 3 parses" scrape s3
 check "two successes counted" [ "$(val s3 'kiln_builds_finished_total{result="success"}')" = 2 ]
 
+# kiln status: the summary from /metrics and the API, by base directory and by URL
+"$KILN" status "$M" > "$TRASH/status.out" 2>&1
+rc=$?
+diag "$(sed 's/^/  /' "$TRASH/status.out")"
+check "kiln status BASEDIR exits 0 (got $rc)" [ "$rc" = 0 ]
+check "... shows the worker" grep -q '^workers: *1 connected' "$TRASH/status.out"
+check "... the queue with its builder" grep -qF '1 requests queued (we"ird 1)' "$TRASH/status.out"
+check "... the results" grep -q '^finished: *2 success, 1 failure' "$TRASH/status.out"
+check "... the last builds" grep -qE '^  bad +#1 +FAILURE' "$TRASH/status.out"
+check "... and the up-since line" grep -q '^up since: *20[0-9-]* ' "$TRASH/status.out"
+check "kiln status --url works too" sh -c "'$KILN' status --url '$URL' | grep -q '^workers: *1 connected'"
+"$KILN" status --url http://127.0.0.1:1 > /dev/null 2>&1
+check "kiln status on no master: status 1" [ $? = 1 ]
+
 # the checker itself rejects what it should
 bad_text() { printf '%b' "$1" | /usr/bin/python3 "$KILN_SRC/tests/e2e/prom-check.py" >/dev/null 2>&1; }
 rejects() { ! bad_text "$1"; }
