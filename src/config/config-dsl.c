@@ -126,6 +126,8 @@ static int config_dsl_setting(lua_State *L)
 		/* prioritize_builders (config-dispatch.c) */
 	} else if (config_artifacts_setting(L, key)) {
 		/* artifact retention (config-artifacts.c) */
+	} else if (config_log_setting(L, key)) {
+		/* log_format (config-log.c, slice "operator") */
 	} else
 		return config_raise(L,
 				    "unknown setting '%.60s' (declare your own variables with "

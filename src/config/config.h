@@ -575,6 +575,8 @@ struct config {
 	/* ---- reporters (config-reporter.c; the senders: master/reporters/) ---- */
 	struct config_reporter *reporter; /* owned, in declaration order */
 	size_t nreporters, reporter_alloc;
+	/* ---- log_format (config-log.c; slice "operator") ---- */
+	bool log_json; /* log_format = "json": one JSON object per line (common/log.h) */
 };
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or

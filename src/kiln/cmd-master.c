@@ -254,6 +254,8 @@ int master_serve(const char *basedir_arg, int *ready_fd)
 		return 1;
 	}
 
+	if (m.cfg->log_json) /* log_format = "json" (common/log.h) */
+		log_set_format(LOG_FORMAT_JSON);
 	master_raise_nofile();
 	uv_loop_t loop;
 	uv_loop_init(&loop);

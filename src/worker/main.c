@@ -37,8 +37,9 @@ static void usage(FILE *f)
 	fprintf(f, "usage: kiln-worker create DIR --master HOST:PORT --name NAME\n"
 		   "                          (--password PASS | --password-file FILE) "
 		   "[--send-environ]\n"
-		   "       kiln-worker start [--daemon] [--timeout SECS] DIR\n"
-		   "       kiln-worker stop|restart [--timeout SECS] DIR\n"
+		   "       kiln-worker start [--daemon] [--timeout SECS] [--log-format F] DIR\n"
+		   "       kiln-worker stop [--timeout SECS] DIR\n"
+		   "       kiln-worker restart [--timeout SECS] [--log-format F] DIR\n"
 		   "       kiln-worker --help | --version\n");
 }
 
@@ -58,8 +59,10 @@ static void usage_create(FILE *f)
 
 static void usage_start(FILE *f)
 {
-	fprintf(f, "usage: kiln-worker start [--daemon] [--timeout SECS] DIR\n"
-		   "Runs the worker in the foreground, logging to stderr (level from KILN_LOG).\n"
+	fprintf(f, "usage: kiln-worker start [--daemon] [--timeout SECS] [--log-format text|json] "
+		   "DIR\n"
+		   "Runs the worker in the foreground, logging to stderr (level from KILN_LOG;\n"
+		   "--log-format json: one JSON object per line, docs/OPERATIONS.md).\n"
 		   "--daemon: runs it in the background instead, its log appended to\n"
 		   "DIR/worker.log, and returns once it has started (its connection to the\n"
 		   "master begun), or prints why it failed (waits up to --timeout, default\n"
@@ -76,7 +79,7 @@ static void usage_start(FILE *f)
 static void usage_stop(FILE *f, const char *verb)
 {
 	fprintf(f,
-		"usage: kiln-worker %s [--timeout SECS] DIR\n"
+		"usage: kiln-worker %s [--timeout SECS]%s DIR\n"
 		"%sStops the worker whose pid is in DIR/worker.pid: SIGTERM (running\n"
 		"commands are killed, as a lost connection does), then waits up to --timeout\n"
 		"(default 60 s) for it to exit.  A stale pid file (no live worker holds it)\n"
@@ -84,7 +87,8 @@ static void usage_stop(FILE *f, const char *verb)
 		"Exit status: 0 done, 1 failed (still running after --timeout, or the\n"
 		"start failed), 2 usage, 3 not running (stop), 4 not started within\n"
 		"--timeout (restart).\n",
-		verb, strcmp(verb, "restart") ? "" : "stop (if running), then start --daemon.\n");
+		verb, strcmp(verb, "restart") ? "" : " [--log-format text|json]",
+		strcmp(verb, "restart") ? "" : "stop (if running), then start --daemon.\n");
 }
 
 static int write_if_missing(const char *path, const char *text)
@@ -335,6 +339,7 @@ static int parse_daemon_opts(const char *verb, int argc, char **argv, bool *daem
 	static const struct option opts[] = {
 		{"daemon", no_argument, NULL, 'D'},
 		{"timeout", required_argument, NULL, 't'},
+		{"log-format", required_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -353,6 +358,16 @@ static int parse_daemon_opts(const char *verb, int argc, char **argv, bool *daem
 			if (*timeout < 0) {
 				fprintf(stderr,
 					"kiln-worker: bad --timeout '%s': seconds, 1 to 86400\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'L':
+			if (!strcmp(verb, "stop"))
+				goto bad;
+			if (log_set_format_name(optarg) < 0) {
+				fprintf(stderr,
+					"kiln-worker: bad --log-format '%s': 'text' or 'json'\n",
 					optarg);
 				return 2;
 			}
