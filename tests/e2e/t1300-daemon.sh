@@ -1,4 +1,5 @@
 #!/bin/bash
+# asan-too
 # `kiln start|stop|restart` and `kiln-worker start --daemon|stop|restart`:
 # start returns once the daemon is ready (the master's listeners bound: the
 # API answers at once, no wait), a second start is refused, a bad
