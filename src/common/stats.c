@@ -32,3 +32,9 @@ void stats_api_request_done(uint64_t *t0)
 {
 	stats_hist_observe(&stats.api_request, (double)(stats_now_ns() - *t0) / 1e9);
 }
+
+void stats_build_finished(int results)
+{
+	stats.builds_finished[results >= 0 && results < STATS_NRESULTS - 1 ? results
+									   : STATS_NRESULTS - 1]++;
+}

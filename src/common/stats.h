@@ -21,15 +21,21 @@ struct stats_hist {
 	double sum; /* seconds */
 };
 
+/* builds finished by results: 0..6 (SUCCESS .. CANCELLED), then any other */
+#define STATS_NRESULTS 8
+
 struct stats {
-	uint64_t log_bytes;            /* build log bytes accepted for storage */
-	struct stats_hist db_commit;   /* batch commits (db_flush) */
-	struct stats_hist api_request; /* /api/v2 handlers, on the loop */
+	uint64_t builds_finished[STATS_NRESULTS]; /* by results (stats_build_finished) */
+	uint64_t log_bytes;                       /* build log bytes accepted for storage */
+	struct stats_hist db_commit;              /* batch commits (db_flush) */
+	struct stats_hist api_request;            /* /api/v2 handlers, on the loop */
 };
 
 extern struct stats stats; /* loop thread only */
 
 void stats_hist_observe(struct stats_hist *h, double secs);
+/* Counts a finished build (results as stored). */
+void stats_build_finished(int results);
 /* CLOCK_MONOTONIC in nanoseconds */
 uint64_t stats_now_ns(void);
 /* Observes the seconds since *t0 (from stats_now_ns) into the API histogram:

@@ -12,8 +12,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -21,7 +19,6 @@
 #include "config/config.h"
 #include "db/db.h"
 #include "master/engine.h"
-#include "master/events.h"
 #include "master/http.h"
 #include "master/master.h"
 
@@ -32,10 +29,9 @@
 
 struct metrics {
 	double start_time;
-	uint64_t builds_finished[METRICS_NRESULTS];
 };
 
-static const char *const result_names[METRICS_NRESULTS] = {
+static const char *const result_names[STATS_NRESULTS] = {
 	"success", "warnings", "failure", "skipped", "exception", "retry", "cancelled", "other",
 };
 
@@ -79,9 +75,9 @@ int metrics_render(const struct metrics_snapshot *s, struct buf *out)
 {
 	head(out, "kiln_builds_finished_total", "counter",
 	     "Builds finished since the master started, by result.");
-	for (size_t i = 0; i < METRICS_NRESULTS; i++)
+	for (size_t i = 0; i < STATS_NRESULTS; i++)
 		(void)!buf_addf(out, "kiln_builds_finished_total{result=\"%s\"} %llu\n",
-				result_names[i], (unsigned long long)s->builds_finished[i]);
+				result_names[i], (unsigned long long)s->stats.builds_finished[i]);
 	head(out, "kiln_builds_running", "gauge", "Builds running now.");
 	(void)!buf_addf(out, "kiln_builds_running %llu\n", (unsigned long long)s->builds_running);
 	uint64_t queued = 0;
@@ -133,28 +129,15 @@ int metrics_render(const struct metrics_snapshot *s, struct buf *out)
 	return buf_error(out);
 }
 
-static void on_build_finished(void *ud, const char *key, json_t *msg)
-{
-	struct metrics *mt = ud;
-	(void)key;
-	json_t *res = json_object_get(msg, "results");
-	json_int_t r = json_is_integer(res) ? json_integer_value(res) : -1;
-	mt->builds_finished[r >= 0 && r < METRICS_NRESULTS - 1 ? r : METRICS_NRESULTS - 1]++;
-}
-
 void metrics_start(struct master *m)
 {
 	struct metrics *mt = xcalloc(1, sizeof(*mt));
 	mt->start_time = clock_wall();
 	m->metrics = mt;
-	events_listen(m->events, "builds/*/finished", on_build_finished, mt);
 }
 
 void metrics_stop(struct master *m)
 {
-	if (!m->metrics)
-		return;
-	events_unlisten(m->events, on_build_finished, m->metrics);
 	free(m->metrics);
 	m->metrics = NULL;
 }
@@ -214,7 +197,6 @@ void metrics_handle(struct http_req *req)
 	struct metrics_snapshot s = {0};
 	s.start_time = m->metrics->start_time;
 	s.now = clock_wall();
-	memcpy(s.builds_finished, m->metrics->builds_finished, sizeof(s.builds_finished));
 	s.builds_running = m->engine ? engine_running_builds(m->engine) : 0;
 	s.workers_connected = m->engine ? engine_connected_workers(m->engine) : 0;
 	s.stats = stats;

@@ -1,9 +1,9 @@
 /*
  * GET /metrics (slice "operator"): the master's numbers in the Prometheus
  * text exposition format, version 0.0.4 (docs/OPERATIONS.md lists them).
- * Counters are kept where things happen (common/stats.h; builds by result
- * here, from the builds/N/finished events) and only read and formatted when
- * a scrape asks: a build costs an increment.  Same access as the API's
+ * Counters are kept where things happen (common/stats.h: a build's end, a
+ * database commit, a log append, an API request) and only read and
+ * formatted when a scrape asks: a build costs an increment.  Same access as the API's
  * reads (anonymous GET).
  */
 #ifndef KILN_MASTER_METRICS_H
@@ -18,9 +18,6 @@ struct buf;
 struct master;
 struct http_req;
 
-/* results 0..6 (SUCCESS .. CANCELLED), then any other value */
-#define METRICS_NRESULTS 8
-
 struct metrics_builder {
 	const char *name; /* borrowed */
 	uint64_t queued;  /* unclaimed, incomplete requests */
@@ -28,9 +25,8 @@ struct metrics_builder {
 
 /* Everything one scrape shows (metrics_render's input: pure, unit-tested). */
 struct metrics_snapshot {
-	double start_time;                          /* Unix seconds */
-	double now;                                 /* Unix seconds */
-	uint64_t builds_finished[METRICS_NRESULTS]; /* by results */
+	double start_time; /* Unix seconds */
+	double now;        /* Unix seconds */
 	uint64_t builds_running;
 	uint64_t workers_connected;
 	const struct metrics_builder *builders; /* per configured builder */
@@ -45,7 +41,7 @@ int metrics_render(const struct metrics_snapshot *s, struct buf *out);
 /* Appends a label value escaped as the format wants (\\ \" \n). */
 int metrics_label_escape(struct buf *out, const char *v);
 
-/* Starts counting (listens to m->events); sets m->metrics.  NULL-safe free. */
+/* Notes the start time; sets m->metrics.  metrics_stop frees it (NULL-safe). */
 void metrics_start(struct master *m);
 void metrics_stop(struct master *m);
 

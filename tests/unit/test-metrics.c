@@ -25,7 +25,6 @@ TEST(render_values)
 	struct metrics_snapshot s = {
 		.start_time = 1000,
 		.now = 1061.5,
-		.builds_finished = {5, 0, 2, 0, 0, 0, 0, 1},
 		.builds_running = 4,
 		.workers_connected = 7,
 		.builders = bs,
@@ -36,6 +35,9 @@ TEST(render_values)
 		.max_fds = -1,
 	};
 	s.stats.log_bytes = 12345;
+	s.stats.builds_finished[0] = 5;
+	s.stats.builds_finished[2] = 2;
+	s.stats.builds_finished[7] = 1;
 	struct buf b;
 	buf_init(&b, 1 << 20);
 	CHECK_INT(metrics_render(&s, &b), 0);
@@ -90,6 +92,18 @@ TEST(histogram_cumulative)
 	buf_release(&b);
 }
 
+TEST(builds_finished)
+{
+	struct stats was = stats;
+	stats_build_finished(0);
+	stats_build_finished(6);
+	stats_build_finished(-1); /* not a result: counted as other */
+	stats_build_finished(99);
+	CHECK_INT((int)(stats.builds_finished[0] - was.builds_finished[0]), 1);
+	CHECK_INT((int)(stats.builds_finished[6] - was.builds_finished[6]), 1);
+	CHECK_INT((int)(stats.builds_finished[7] - was.builds_finished[7]), 2);
+}
+
 TEST(render_cap)
 {
 	struct metrics_snapshot s = {.max_fds = -1};
@@ -103,6 +117,7 @@ int main(void)
 {
 	RUN(render_values);
 	RUN(histogram_cumulative);
+	RUN(builds_finished);
 	RUN(render_cap);
 	return tap_done();
 }
