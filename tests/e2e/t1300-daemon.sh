@@ -154,4 +154,10 @@ check "and it stops" [ $? = 0 ]
 
 "$KILN" start --timeout nope "$M" 2>/dev/null
 check "a bad --timeout is a usage error (status 2)" [ $? = 2 ]
+"$KILN_WORKER" stop --daemon "$W" 2>/dev/null
+check "kiln-worker stop --daemon is a usage error (status 2)" [ $? = 2 ]
+for v in start stop restart; do
+    check "kiln $v --help documents the exit statuses" sh -c "'$KILN' $v --help | grep -q '^Exit status: 0 done'"
+    check "kiln-worker $v --help" sh -c "'$KILN_WORKER' $v --help | grep -q '^usage: kiln-worker $v'"
+done
 done_testing
