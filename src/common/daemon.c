@@ -39,6 +39,28 @@ int daemon_parse_timeout(const char *s)
 	return (int)v;
 }
 
+/* Closes every descriptor above stderr but keep: the daemon holds nothing
+ * of its launcher's (a pipe the launcher's caller reads, a lock). */
+static void close_inherited(int keep)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	int fds[256];
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && n < sizeof(fds) / sizeof(fds[0])) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		if (*end || end == e->d_name || fd <= 2 || fd == keep || fd == dirfd(d))
+			continue;
+		fds[n++] = (int)fd;
+	}
+	closedir(d);
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+}
+
 /* Prints what the daemon appended to its log from offset 'from' (its last
  * DAEMON_ERRLOG_MAX bytes) on stderr. */
 static void print_log_since(const char *logpath, off_t from)
@@ -100,6 +122,7 @@ int daemon_launch(const char *what, const char *logpath, unsigned timeout_s, int
 			_exit(1);
 		close(nul);
 		close(logfd);
+		close_inherited(p[1]);
 		*ret_ready_fd = p[1];
 		return -1;
 	}

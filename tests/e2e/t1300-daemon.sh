@@ -40,6 +40,15 @@ MPID=$(cat "$M/pid")
 check "the daemon left our session" [ "$(ps -o sid= -p "$MPID" | tr -d ' ')" != "$(ps -o sid= -p $$ | tr -d ' ')" ]
 check "... and has no controlling terminal" [ "$(ps -o tty= -p "$MPID" | tr -d ' ')" = "?" ]
 check "its log goes to BASEDIR/master.log" grep -q "running (1 builders" "$M/master.log"
+check "its stdin is /dev/null" [ "$(readlink /proc/$MPID/fd/0)" = /dev/null ]
+# started with a pipe on fd 7: the daemon does not keep it, so a reader of it sees its end
+{ "$KILN" restart "$M" 7>&1 >/dev/null 2>&1; } | timeout 30 cat > /dev/null
+rc=${PIPESTATUS[1]}
+check "the daemon keeps none of its launcher's descriptors (reader status $rc)" [ "$rc" = 0 ]
+track_pidfile "$M/pid"
+MPID=$(cat "$M/pid")
+URL="http://$(master_addr "$M" http)"
+WADDR=$(master_addr "$M" workers)
 
 "$KILN" start "$M" 2> "$TRASH/start2.err"
 rc=$?
