@@ -77,5 +77,6 @@ extern const struct cmd cmd_user; /* cmd-users.c (slice "users") */
 extern const struct cmd cmd_token;
 extern const struct cmd cmd_watch; /* cmd-watch.c (slice "watch") */
 extern const struct cmd cmd_push;  /* cmd-push.c (slice "push") */
+extern const struct cmd cmd_status; /* cmd-status.c (slice "operator") */
 
 #endif

@@ -130,6 +130,8 @@ static int config_dsl_setting(lua_State *L)
 		/* push caps, expected_reporters (config-push.c, slice "push") */
 	} else if (config_auth_setting(L, key)) {
 		/* web login and roles (config-auth.c, slice "weblogin") */
+	} else if (config_log_setting(L, key)) {
+		/* log_format (config-log.c, slice "operator") */
 	} else
 		return config_raise(L,
 				    "unknown setting '%.60s' (declare your own variables with "

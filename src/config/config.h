@@ -601,6 +601,8 @@ struct config {
 	struct config_push *push; /* owned, NULL: default caps, none expected (config-push.c) */
 	/* ---- web login and roles (config-auth.c; slice "weblogin") ---- */
 	struct config_auth *auth; /* owned; NULL: master.lua sets no auth = { } */
+	/* ---- log_format (config-log.c; slice "operator") ---- */
+	bool log_json; /* log_format = "json": one JSON object per line (common/log.h) */
 };
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or

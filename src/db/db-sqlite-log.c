@@ -16,6 +16,7 @@
 
 #define LOG_SUBSYS "db"
 #include "common/log.h"
+#include "common/stats.h" /* slice "operator" */
 
 #define DB_LOG_ZSTD_LEVEL 3
 
@@ -500,6 +501,8 @@ int db_log_append(struct db *db, int64_t logid, const char *text, size_t len)
 	if (r < 0) {
 		/* The memory tail may be ahead of the table: reload it later. */
 		sqlite_log_tail_forget(db, t);
+	} else {
+		stats.log_bytes += len; /* slice "operator": /metrics */
 	}
 	return in_memory ? db_write1_end(db, r) : db_write_end(db, r);
 }

@@ -20,6 +20,7 @@
 
 #define LOG_SUBSYS "db"
 #include "common/log.h"
+#include "common/stats.h" /* slice "operator" */
 
 #define DB_BUSY_TIMEOUT_MS 5000
 /* A checkpoint job starts after a commit leaves at least this many WAL
@@ -362,6 +363,7 @@ int db_flush(struct db *db)
 {
 	if (!db->in_txn)
 		return 0;
+	uint64_t t0 = stats_now_ns(); /* slice "operator": /metrics */
 	int r = db_log_sync_all(db);
 	if (r >= 0 && db->fail_commit_at && ++db->commits == db->fail_commit_at)
 		r = db_failf(db, KILN_EDB,
@@ -374,6 +376,7 @@ int db_flush(struct db *db)
 		return r;
 	}
 	db->in_txn = false;
+	stats_hist_observe(&stats.db_commit, (double)(stats_now_ns() - t0) / 1e9);
 	db_batch_stop_handles(db);
 	db_ckpt_maybe_start(db);
 	return 0;

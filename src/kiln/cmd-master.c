@@ -23,6 +23,7 @@
 
 #include "client/cmd.h"
 #include "common/clock.h"
+#include "common/daemon.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -38,6 +39,7 @@
 #include "master/numbers.h"
 #include "master/http.h"
 #include "master/loop-stall.h"
+#include "master/metrics.h"
 #include "master/master.h"
 #include "master/sched/sched.h"
 #include "master/changes/poller.h"
@@ -47,6 +49,7 @@
 struct master_state {
 	struct master *m;
 	bool commit_failed; /* a batch was rolled back: stop without writing more */
+	uv_check_t drain;   /* clean stop (SIGUSR1): stops once no build runs */
 };
 
 /*
@@ -91,9 +94,31 @@ static int master_lock_basedir(const char *basedir)
 	return fd;
 }
 
+/* Clean stop: after every loop turn, stop once the running builds are done. */
+static void master_on_drain_check(uv_check_t *h)
+{
+	struct master_state *st = h->data;
+	if (st->m->stopping || engine_running_builds(st->m->engine) > 0)
+		return;
+	log_info("clean stop: no build running, stopping");
+	uv_check_stop(h);
+	st->m->stopping = true;
+	uv_stop(st->m->loop);
+}
+
 static void master_on_signal(uv_signal_t *h, int signum)
 {
 	struct master_state *st = h->data;
+	if (signum == SIGUSR1) {
+		if (st->m->draining || st->m->stopping)
+			return;
+		st->m->draining = true;
+		log_info("SIGUSR1: clean stop, no new builds start; stopping once the %zu running "
+			 "build(s) finish",
+			 engine_running_builds(st->m->engine));
+		uv_check_start(&st->drain, master_on_drain_check);
+		return;
+	}
 	if (signum == SIGHUP) {
 		/* a HUP from a closing terminal or a reload habit must not kill builds */
 		log_warn("SIGHUP: reconfig is not implemented yet, ignored");
@@ -172,8 +197,11 @@ static int master_run(int argc, char **argv)
 			       "Runs the master in the foreground; logs go to stderr.\n"
 			       "BASEDIR/pid holds its pid and a lock: a second master on the\n"
 			       "same BASEDIR exits with status 1 and touches nothing.\n"
-			       "SIGTERM/SIGINT stop it cleanly; SIGHUP is ignored (reconfig is\n"
-			       "not implemented yet).  A failed database commit stops it with\n"
+			       "SIGTERM/SIGINT stop it cleanly (running builds are interrupted\n"
+			       "and retried at the next start); SIGUSR1 is a clean stop: no new\n"
+			       "build starts and it stops once the running ones finish.\n"
+			       "SIGHUP is ignored (reconfig is not implemented yet).  A failed "
+			       "database commit stops it with\n"
 			       "status 1; the next start recovers from the database.\n"
 			       "At exit it logs the event loop's worst stall; with\n"
 			       "KILN_LOOP_STATS=FILE set it also writes them to FILE as JSON.\n"
@@ -185,7 +213,12 @@ static int master_run(int argc, char **argv)
 	}
 	if (optind < argc)
 		basedir_arg = argv[optind];
+	int no_ready = -1;
+	return master_serve(basedir_arg, &no_ready);
+}
 
+int master_serve(const char *basedir_arg, int *ready_fd)
+{
 	char real[PATH_MAX];
 	if (!realpath(basedir_arg, real)) {
 		fprintf(stderr, "kiln master: cannot open base directory '%s': %s\n", basedir_arg,
@@ -222,16 +255,20 @@ static int master_run(int argc, char **argv)
 		return 1;
 	}
 
+	if (m.cfg->log_json) /* log_format = "json" (common/log.h) */
+		log_set_format(LOG_FORMAT_JSON);
 	master_raise_nofile();
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	m.loop = &loop;
 	int status = 1;
-	uv_signal_t sigterm, sigint, sighup;
+	uv_signal_t sigterm, sigint, sighup, sigusr1;
 	uv_signal_init(&loop, &sigterm);
 	uv_signal_init(&loop, &sigint);
 	uv_signal_init(&loop, &sighup);
-	sigterm.data = sigint.data = sighup.data = &st;
+	uv_signal_init(&loop, &sigusr1);
+	uv_check_init(&loop, &st.drain);
+	sigterm.data = sigint.data = sighup.data = sigusr1.data = st.drain.data = &st;
 	/* ignored from here on, not only once the loop runs */
 	uv_signal_start(&sighup, master_on_signal, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);
@@ -248,6 +285,7 @@ static int master_run(int argc, char **argv)
 		goto out;
 	}
 	m.events = events_new();
+	metrics_start(&m); /* counts from here on (/metrics) */
 	m.numbers = numbers_new();
 	r = engine_new(&m, &m.engine);
 	if (r < 0)
@@ -279,8 +317,10 @@ static int master_run(int argc, char **argv)
 		goto out;
 	uv_signal_start(&sigterm, master_on_signal, SIGTERM);
 	uv_signal_start(&sigint, master_on_signal, SIGINT);
+	uv_signal_start(&sigusr1, master_on_signal, SIGUSR1);
 	log_info("master '%s' running (%zu builders, %zu workers)", m.name, m.cfg->nbuilders,
 		 m.cfg->nworkers);
+	daemon_ready(ready_fd); /* `kiln start`: the listeners are bound */
 
 	r = loop_stall_start(&loop);
 	if (r < 0)
@@ -321,6 +361,7 @@ out:
 	if (m.engine)
 		engine_free(m.engine);
 	db_close(m.db);
+	metrics_stop(&m);
 	events_free(m.events);
 	m.events = NULL;
 	tsdb_stop(m.tsdb); /* freed by the uv_run below */
@@ -330,6 +371,8 @@ out:
 	uv_signal_stop(&sigterm);
 	uv_signal_stop(&sigint);
 	uv_signal_stop(&sighup);
+	uv_signal_stop(&sigusr1);
+	uv_check_stop(&st.drain);
 	/* close frames go out, lws finishes its destroy, handles close */
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_walk(&loop, close_walk_cb, NULL);

@@ -12,5 +12,13 @@ struct cmd;
 extern const struct cmd cmd_master;        /* cmd-master.c */
 extern const struct cmd cmd_create_master; /* cmd-checkconfig.c */
 extern const struct cmd cmd_checkconfig;   /* cmd-checkconfig.c */
+extern const struct cmd cmd_start;         /* cmd-daemon.c */
+extern const struct cmd cmd_stop;          /* cmd-daemon.c */
+extern const struct cmd cmd_restart;       /* cmd-daemon.c */
+
+/* Runs the master on basedir until it stops (cmd-master.c); *ready_fd, when
+ * not -1, is the readiness pipe of `kiln start` (common/daemon.h).  Returns
+ * the exit status. */
+int master_serve(const char *basedir, int *ready_fd);
 
 #endif

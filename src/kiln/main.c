@@ -19,6 +19,7 @@ static const struct cmd *const cmds[] = {
 	&cmd_token,                                                       /* slice "tokens" */
 	&cmd_watch,                                                       /* slice "watch" */
 	&cmd_push,                                                        /* slice "push" */
+	&cmd_start,  &cmd_stop,          &cmd_restart,     &cmd_status,   /* slice "operator" */
 };
 
 static void kiln_usage(FILE *f)

@@ -16,6 +16,7 @@
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/stats.h" /* slice "operator" */
 #include "common/xalloc.h"
 
 #include <errno.h>
@@ -1005,6 +1006,8 @@ static void api_handle_post(struct api_ctx *ctx, const struct api_route *rt, boo
 
 void api_handle(struct http_req *req)
 {
+	__attribute__((cleanup(stats_api_request_done))) uint64_t t0 =
+		stats_now_ns(); /* slice "operator" */
 	struct api_ctx ctx = {.req = req, .m = req->m, .db = req->m->db};
 	const char *path = req->path + strlen("/api/v2");
 	bool root = *path == '\0';

@@ -16,6 +16,7 @@
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/stats.h" /* slice "operator" */
 #include "common/xalloc.h"
 #include "config/config.h"
 #include "db/db.h"
@@ -254,6 +255,7 @@ static void build_finish(struct build *b)
 	build_db_check(b, db_build_finish(m->db, b->buildid, b->results, state, now),
 		       "finish build");
 	b->finished = true;
+	stats_build_finished(b->results); /* slice "operator": /metrics */
 	events_publish_row(m, DB_BUILDS, "builds", "buildid", b->buildid, "finished");
 	numbers_build_finished(m, b->buildid); /* durations, ETA cache (numbers.h) */
 

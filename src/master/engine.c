@@ -278,7 +278,7 @@ static void engine_distribute(struct engine *e)
 	struct master *m = e->m;
 	int64_t *ids = NULL;
 	size_t n = 0;
-	if (e->stopping || !e->workers)
+	if (e->stopping || !e->workers || m->draining) /* draining: slice "operator" */
 		return;
 	int r = db_request_pending_builders(m->db, &ids, &n);
 	if (r < 0) {
@@ -622,4 +622,22 @@ void engine_free(struct engine *e)
 	/* the idle handles are embedded (their data is e): free after both are closed */
 	uv_close((uv_handle_t *)&e->kick, engine_free_cb);
 	uv_close((uv_handle_t *)&e->reap, engine_free_cb);
+}
+
+/* slice "operator": `kiln stop --clean` waits for these to finish */
+size_t engine_running_builds(const struct engine *e)
+{
+	size_t n = 0;
+	for (const struct build *b = e->builds; b; b = b->next)
+		n++;
+	return n;
+}
+
+/* slice "operator": /metrics' kiln_workers_connected (attached ones) */
+size_t engine_connected_workers(const struct engine *e)
+{
+	size_t n = 0;
+	for (const struct wconn *w = e->workers; w; w = w->next)
+		n += w->attached && !w->closed;
+	return n;
 }

@@ -39,4 +39,8 @@ int64_t engine_builder_id(struct engine *e, const char *name);
 void engine_buildset_added(struct engine *e, int64_t bsid, const int64_t *builderids, size_t n,
 			   bool from_changes);
 
+/* slice "operator": builds running now; workers attached now */
+size_t engine_running_builds(const struct engine *e);
+size_t engine_connected_workers(const struct engine *e);
+
 #endif

@@ -16,6 +16,7 @@
 #include "master/feeds.h"
 #include "master/http-int.h"
 #include "master/master.h"
+#include "master/metrics.h" /* slice "operator" */
 
 #include "common/buf.h"
 #include "common/clock.h"
@@ -160,6 +161,7 @@ static const struct http_route {
 	{"/feeds", true, feeds_handle},   /* slice "uimisc": feeds.h */
 	/* slice "weblogin": auth.h */
 	{"/auth", true, auth_handle},
+	{.path = "/metrics", .fn = metrics_handle},
 };
 
 static void http_dispatch(struct http_conn *hc)

@@ -21,6 +21,7 @@ struct tsdb;
 struct numbers;
 struct artifact_retention;
 struct reporters;
+struct metrics;
 
 struct master {
 	uv_loop_t *loop;    /* borrowed: the process's one loop */
@@ -39,6 +40,8 @@ struct master {
 	struct artifact_retention *retention; /* owned (artifact-retention.h), NULL: keep all */
 	bool stopping;
 	struct reporters *reporters; /* owned (reporters/reporters.h), NULL: none */
+	bool draining;               /* slice "operator": clean stop, no new builds start */
+	struct metrics *metrics;     /* slice "operator": owned (metrics.h), /metrics */
 };
 
 #endif

@@ -11,6 +11,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "common/daemon.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -35,9 +37,13 @@ static void usage(FILE *f)
 	fprintf(f, "usage: kiln-worker create DIR --master HOST:PORT --name NAME\n"
 		   "                          (--password PASS | --password-file FILE) "
 		   "[--send-environ]\n"
-		   "       kiln-worker start DIR\n"
+		   "       kiln-worker start [--daemon] [--timeout SECS] [--log-format F] DIR\n"
+		   "       kiln-worker stop [--timeout SECS] DIR\n"
+		   "       kiln-worker restart [--timeout SECS] [--log-format F] DIR\n"
 		   "       kiln-worker --help | --version\n");
 }
+
+static int worker_run(const char *dir, int *ready_fd, int *lock_fd);
 
 static void usage_create(FILE *f)
 {
@@ -53,12 +59,36 @@ static void usage_create(FILE *f)
 
 static void usage_start(FILE *f)
 {
-	fprintf(f, "usage: kiln-worker start DIR\n"
-		   "Runs the worker in the foreground, logging to stderr (level from KILN_LOG).\n"
+	fprintf(f, "usage: kiln-worker start [--daemon] [--timeout SECS] [--log-format text|json] "
+		   "DIR\n"
+		   "Runs the worker in the foreground, logging to stderr (level from KILN_LOG;\n"
+		   "--log-format json: one JSON object per line, docs/OPERATIONS.md).\n"
+		   "--daemon: runs it in the background instead, its log appended to\n"
+		   "DIR/worker.log, and returns once it has started (its connection to the\n"
+		   "master begun), or prints why it failed (waits up to --timeout, default\n"
+		   "60 s).  DIR/worker.pid holds its pid and a lock: a second worker on DIR\n"
+		   "exits with status 1.\n"
 		   "KILN_WORKER_SEND_ENVIRON=1 reports the whole environment to the master.\n"
 		   "KILN_WORKER_HANDSHAKE_TIMEOUT=SECS (1-600, default 30) bounds each connection\n"
 		   "attempt (TCP connect and the master's WebSocket answer); then the worker\n"
-		   "retries, waiting 1 s, then x1.5 each time up to 60 s (plus 0-20 %% jitter).\n");
+		   "retries, waiting 1 s, then x1.5 each time up to 60 s (plus 0-20 %% jitter).\n"
+		   "Exit status of --daemon: 0 started, 1 failed, 2 usage, 4 not started\n"
+		   "within --timeout (left running).\n");
+}
+
+static void usage_stop(FILE *f, const char *verb)
+{
+	fprintf(f,
+		"usage: kiln-worker %s [--timeout SECS]%s DIR\n"
+		"%sStops the worker whose pid is in DIR/worker.pid: SIGTERM (running\n"
+		"commands are killed, as a lost connection does), then waits up to --timeout\n"
+		"(default 60 s) for it to exit.  A stale pid file (no live worker holds it)\n"
+		"is reported and removed.\n"
+		"Exit status: 0 done, 1 failed (still running after --timeout, or the\n"
+		"start failed), 2 usage, 3 not running (stop), 4 not started within\n"
+		"--timeout (restart).\n",
+		verb, strcmp(verb, "restart") ? "" : " [--log-format text|json]",
+		strcmp(verb, "restart") ? "" : "stop (if running), then start --daemon.\n");
 }
 
 static int write_if_missing(const char *path, const char *text)
@@ -261,19 +291,178 @@ static const struct worker_host daemon_host = {
 	.msg_free = daemon_msg_free,
 };
 
+/*
+ * Locks DIR/worker.pid (flock, held for the life of the process) and writes
+ * our pid into it, as the master does with BASEDIR/pid.  Prints the error;
+ * returns the locked fd or -1.
+ */
+static int worker_lock_dir(const char *dir)
+{
+	_cleanup_free_ char *path = xasprintf("%s/worker.pid", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "kiln-worker: cannot open '%s': %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		char text[32] = "";
+		ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+		text[n > 0 ? n : 0] = '\0';
+		text[strcspn(text, "\r\n")] = '\0';
+		if (errno == EWOULDBLOCK)
+			fprintf(stderr,
+				"kiln-worker: worker directory '%s' is in use by a running worker "
+				"(pid %s); not starting\n",
+				dir, *text ? text : "unknown, still starting");
+		else
+			fprintf(stderr, "kiln-worker: cannot lock '%s': %s\n", path,
+				strerror(errno));
+		close(fd);
+		return -1;
+	}
+	char pid[32];
+	int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+		fprintf(stderr, "kiln-worker: cannot write '%s': %s\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int worker_serve(const char *dir, int *ready_fd);
+
+/* The options of start/stop/restart; returns -1 to go on, or an exit status. */
+static int parse_daemon_opts(const char *verb, int argc, char **argv, bool *daemon, int *timeout,
+			     const char **dir)
+{
+	static const struct option opts[] = {
+		{"daemon", no_argument, NULL, 'D'},
+		{"timeout", required_argument, NULL, 't'},
+		{"log-format", required_argument, NULL, 'L'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	bool start = !strcmp(verb, "start");
+	int o;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'D':
+			if (!start)
+				goto bad;
+			*daemon = true;
+			break;
+		case 't':
+			*timeout = daemon_parse_timeout(optarg);
+			if (*timeout < 0) {
+				fprintf(stderr,
+					"kiln-worker: bad --timeout '%s': seconds, 1 to 86400\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'L':
+			if (!strcmp(verb, "stop"))
+				goto bad;
+			if (log_set_format_name(optarg) < 0) {
+				fprintf(stderr,
+					"kiln-worker: bad --log-format '%s': 'text' or 'json'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			if (start)
+				usage_start(stdout);
+			else
+				usage_stop(stdout, verb);
+			return 0;
+		default:
+			goto bad;
+		}
+	}
+	if (optind == argc - 1) {
+		*dir = argv[optind];
+		return -1;
+	}
+	fprintf(stderr, "kiln-worker: %s needs exactly one DIR\n", verb);
+bad:
+	if (start)
+		usage_start(stderr);
+	else
+		usage_stop(stderr, verb);
+	return 2;
+}
+
+/* kiln-worker start --daemon DIR (and the second half of restart) */
+static int worker_launch(const char *dir, int timeout)
+{
+	_cleanup_free_ char *pidpath = xasprintf("%s/worker.pid", dir);
+	_cleanup_free_ char *logpath = xasprintf("%s/worker.log", dir);
+	pid_t pid;
+	int p = daemon_pidfile_probe("kiln-worker", pidpath, false, &pid);
+	if (p != 0) {
+		if (p > 0)
+			fprintf(stderr,
+				"kiln-worker: a worker is already running in '%s' (pid %ld); not "
+				"starting\n",
+				dir, (long)pid);
+		return 1;
+	}
+	int ready_fd;
+	int r = daemon_launch("kiln-worker", logpath, (unsigned)timeout, &ready_fd);
+	if (r >= 0)
+		return r;
+	exit(worker_serve(dir, &ready_fd)); /* the daemon */
+}
+
+static int cmd_stop(const char *verb, int argc, char **argv)
+{
+	bool daemon = false;
+	int timeout = DAEMON_DEFAULT_TIMEOUT;
+	const char *dir = NULL;
+	int r = parse_daemon_opts(verb, argc, argv, &daemon, &timeout, &dir);
+	if (r >= 0)
+		return r;
+	_cleanup_free_ char *pidpath = xasprintf("%s/worker.pid", dir);
+	r = daemon_stop_pidfile("kiln-worker", pidpath, SIGTERM, (unsigned)timeout, false);
+	if (!strcmp(verb, "stop") || (r != DAEMON_EXIT_OK && r != DAEMON_EXIT_NOT_RUNNING))
+		return r;
+	return worker_launch(dir, timeout);
+}
+
 static int cmd_start(int argc, char **argv)
 {
-	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		usage_start(stdout);
-		return 0;
-	}
-	if (argc != 2 || argv[1][0] == '-') {
-		fprintf(stderr, "kiln-worker: start needs exactly one DIR\n");
-		usage_start(stderr);
-		return 2;
-	}
-	const char *dir = argv[1];
+	bool daemon = false;
+	int timeout = DAEMON_DEFAULT_TIMEOUT;
+	const char *dir = NULL;
+	int r = parse_daemon_opts("start", argc, argv, &daemon, &timeout, &dir);
+	if (r >= 0)
+		return r;
+	if (daemon)
+		return worker_launch(dir, timeout);
+	int no_ready = -1;
+	return worker_serve(dir, &no_ready);
+}
+
+static int worker_serve(const char *dir, int *ready_fd)
+{
 	log_init_from_env();
+	int lock_fd = -1;
+	int rc = worker_run(dir, ready_fd, &lock_fd);
+	if (lock_fd >= 0) {
+		/* still ours (locked): a stale pid file would only mislead */
+		_cleanup_free_ char *pidpath = xasprintf("%s/worker.pid", dir);
+		unlink(pidpath);
+		close(lock_fd);
+	}
+	return rc;
+}
+
+/* Runs the worker until it stops; *lock_fd: DIR/worker.pid once locked. */
+static int worker_run(const char *dir, int *ready_fd, int *lock_fd)
+{
 
 	struct wconf conf;
 	char *err = NULL;
@@ -309,6 +498,11 @@ static int cmd_start(int argc, char **argv)
 	if (conn_parse_master(conf.master, &host, &port) < 0) {
 		fprintf(stderr, "kiln-worker: bad master '%s' in %s/worker.conf\n", conf.master,
 			dir);
+		wconf_release(&conf);
+		return 1;
+	}
+	*lock_fd = worker_lock_dir(dir); /* a valid directory: one worker on it */
+	if (*lock_fd < 0) {
 		wconf_release(&conf);
 		return 1;
 	}
@@ -355,6 +549,7 @@ static int cmd_start(int argc, char **argv)
 	log_info("kiln-worker %s starting in %s, master %s:%d, name '%s'", KILN_VERSION,
 		 d.w->basedir, host, port, conf.name);
 	wconf_release(&conf);
+	daemon_ready(ready_fd); /* `start --daemon`: started, connecting */
 
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 	conn_finish();
@@ -384,6 +579,8 @@ int main(int argc, char **argv)
 		return cmd_create(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "start"))
 		return cmd_start(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "stop") || !strcmp(argv[1], "restart"))
+		return cmd_stop(argv[1], argc - 1, argv + 1);
 	fprintf(stderr, "kiln-worker: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;
