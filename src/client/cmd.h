@@ -75,8 +75,8 @@ extern const struct cmd cmd_artifact;
 extern const struct cmd cmd_user; /* cmd-users.c (slice "users") */
 /* cmd-token.c (slice "tokens") */
 extern const struct cmd cmd_token;
-extern const struct cmd cmd_watch; /* cmd-watch.c (slice "watch") */
-extern const struct cmd cmd_push;  /* cmd-push.c (slice "push") */
+extern const struct cmd cmd_watch;  /* cmd-watch.c (slice "watch") */
+extern const struct cmd cmd_push;   /* cmd-push.c (slice "push") */
 extern const struct cmd cmd_status; /* cmd-status.c (slice "operator") */
 
 #endif
