@@ -154,14 +154,15 @@ static const struct http_route {
 	const char *path;
 	bool prefix; /* path itself or path + "/..." */
 	void (*fn)(struct http_req *req);
+	bool read; /* build data read outside /api/v2: auth_read_check() first */
 } http_routes[] = {
-	{"/api/v2", true, api_handle},
-	{"/change_hook", true, change_hook_handle},
-	{"/badges", true, badges_handle}, /* slice "uimisc": badges.h */
-	{"/feeds", true, feeds_handle},   /* slice "uimisc": feeds.h */
+	{"/api/v2", true, api_handle, false}, /* checks reads itself (JSON-RPC posts differ) */
+	{"/change_hook", true, change_hook_handle, false},
+	{"/badges", true, badges_handle, true}, /* slice "uimisc": badges.h */
+	{"/feeds", true, feeds_handle, true},   /* slice "uimisc": feeds.h */
 	/* slice "weblogin": auth.h */
-	{"/auth", true, auth_handle},
-	{.path = "/metrics", .fn = metrics_handle},
+	{"/auth", true, auth_handle, false},
+	{.path = "/metrics", .fn = metrics_handle, .read = true},
 };
 
 static void http_dispatch(struct http_conn *hc)
@@ -191,6 +192,12 @@ static void http_dispatch(struct http_conn *hc)
 		if (strncmp(path, rt->path, n))
 			continue;
 		if (path[n] == '\0' || (rt->prefix && path[n] == '/')) {
+			char why[256];
+			int st = rt->read ? auth_read_check(&hc->req, why, sizeof(why)) : 0;
+			if (st) {
+				http_reply_error(hc, st, why);
+				return;
+			}
 			rt->fn(&hc->req);
 			if (!hc->resp.active) /* a handler bug must not hang the client */
 				http_reply_error(hc, 500, "no response");

@@ -148,6 +148,10 @@ ws() { curl -s -o /dev/null -w '%{http_code}' --max-time 3 -H 'Connection: Upgra
 check "an anonymous /ws upgrade: 401" [ "$(ws)" = 401 ]
 login hp hp-pass >/dev/null; R=$(cookie_of)
 check "with a session: the GET answers" [ "$(code -H "Cookie: kiln_session=$R" "$URL/api/v2/builders")" = 200 ]
+for p in /metrics /feeds/builds.atom /badges/nosuch.svg; do
+    check "an anonymous GET $p: 401" [ "$(code "$URL$p")" = 401 ]
+done
+check "with a session /metrics answers" [ "$(code -H "Cookie: kiln_session=$R" "$URL/metrics")" = 200 ]
 check "and /ws upgrades (101)" [ "$(ws -H "Cookie: kiln_session=$R")" = 101 ]
 tok() { curl -s -H 'Authorization: Bearer sekrit' -H 'Content-Type: application/json' \
     -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"add\",\"params\":{\"name\":\"$1\",\"scopes\":\"$1\"}}" \
