@@ -210,6 +210,7 @@ static unsigned config_reporter_events(lua_State *L, const char *what)
 		{"builds", CONFIG_REPORT_EVENT_BUILDS},
 		{"worker_missing", CONFIG_REPORT_EVENT_WORKER_MISSING},
 		{"regression", CONFIG_REPORT_EVENT_REGRESSION},
+		{"reporter_quiet", CONFIG_REPORT_EVENT_REPORTER_QUIET},
 	};
 	int t = dsl_get(L, 1, "events");
 	if (t == LUA_TNIL) {
@@ -223,7 +224,7 @@ static unsigned config_reporter_events(lua_State *L, const char *what)
 	} else if (t != LUA_TTABLE)
 		config_raise(L,
 			     "%s: 'events' must be a list: events = { \"builds\", "
-			     "\"worker_missing\", \"regression\" } (got %s)",
+			     "\"worker_missing\", \"regression\", \"reporter_quiet\" } (got %s)",
 			     what, dsl_typename(L, -1));
 	size_t n = dsl_check_list(L, -1, what, "events", "strings");
 	if (n == 0)
@@ -238,8 +239,8 @@ static unsigned config_reporter_events(lua_State *L, const char *what)
 				f = names[k].flag;
 		if (!f)
 			config_raise(L,
-				     "%s: events[%zu] must be \"builds\", \"worker_missing\" or "
-				     "\"regression\" (got '%.60s')",
+				     "%s: events[%zu] must be \"builds\", \"worker_missing\", "
+				     "\"regression\" or \"reporter_quiet\" (got '%.60s')",
 				     what, i, s ? s : dsl_typename(L, -1));
 		ev |= f;
 		lua_pop(L, 1);

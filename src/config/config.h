@@ -818,6 +818,7 @@ enum config_report_event {
 	CONFIG_REPORT_EVENT_BUILDS = 1 << 0,         /* finished builds (the default) */
 	CONFIG_REPORT_EVENT_WORKER_MISSING = 1 << 1, /* a worker gone missing_timeout s */
 	CONFIG_REPORT_EVENT_REGRESSION = 1 << 2,     /* a number's regression */
+	CONFIG_REPORT_EVENT_REPORTER_QUIET = 1 << 3, /* an expected pusher quiet, or back */
 };
 
 /* The result modes of a filter (flags): which finished builds are reported. */

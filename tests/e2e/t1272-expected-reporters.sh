@@ -8,8 +8,15 @@
 . "$(dirname "$0")/lib.sh"
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || skip_all "python3-websockets is not installed"
 
+/usr/bin/python3 "$KILN_SRC/tests/e2e/http-sink.py" "$TRASH/http.port" "$TRASH/req" '{}' &
+e2e_track $!
+check "the HTTP sink listens" wait_for 20 test -s "$TRASH/http.port"
+P=$(cat "$TRASH/http.port")
+
 M=$TRASH/master
-new_master "$M" <<'LUA'
+new_master "$M" <<LUA
+reporter { kind = "http", name = "alerts", url = "http://127.0.0.1:$P/alerts",
+  events = { "reporter_quiet" } }
 http = { listen = "127.0.0.1:0" }
 workers_listen = "127.0.0.1:0"
 change_hook = { token = secret("hook") }
@@ -79,6 +86,24 @@ check "back: an event after a push" [ "$(sed -n 4p "$TRASH/events")" = "event ex
 check "quiet: a log line" grep -q "expected reporter package=nightly host=box1 has not pushed for" "$M/master.log"
 check "back: a log line" grep -q "expected reporter package=nightly host=box1 is back" "$M/master.log"
 check "the one with a long interval was not reported" sh -c "! grep -q 'package=other' '$M/master.log'"
+sink_event() { # EVENT: a request to the sink whose JSON body has that event for nightly on box1
+    /usr/bin/python3 - "$TRASH/req" "$1" <<'PY'
+import glob, json, sys
+for f in sorted(glob.glob(sys.argv[1] + "/req-*.json")):
+    r = json.load(open(f))
+    try:
+        b = json.loads(r["body"])
+    except ValueError:
+        continue
+    d = b.get("data", b) if isinstance(b, dict) else {}
+    if r["path"] == "/alerts" and sys.argv[2] in (b.get("event"), d.get("event")) \
+            and "nightly" in r["body"] and "box1" in r["body"]:
+        sys.exit(0)
+sys.exit(1)
+PY
+}
+check "quiet: the reporter with events = { \"reporter_quiet\" } got it" wait_for 20 sink_event reporter_quiet
+check "back: and the return" wait_for 20 sink_event reporter_back
 check "master stops cleanly" stop_pid "$MASTER_PID"
 # the state survives a restart: quiet again after the interval, logged once
 check "master restarts" start_master "$M"

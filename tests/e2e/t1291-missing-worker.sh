@@ -35,7 +35,7 @@ reporter { kind = "email", from = "k@example.org", smtp = { host = "127.0.0.1" }
   events = { "worker_gone" } }
 LUA
 check "checkconfig refuses an unknown event" checkconfig_says "$B" \
-    "master.lua:1: reporter 'email': events[1] must be \"builds\", \"worker_missing\" or \"regression\""
+    "master.lua:1: reporter 'email': events[1] must be \"builds\", \"worker_missing\", \"regression\" or \"reporter_quiet\""
 
 /usr/bin/python3 "$KILN_SRC/tests/e2e/smtp-sink.py" "$TRASH/smtp.port" "$TRASH/mail" &
 e2e_track $!

@@ -13,6 +13,9 @@
  *   worker is away starts counting at the next disconnection.
  * - regression: a number regressed ("numbers/BUILDERID/NAME/regression",
  *   published by numbers.c): the number, its old and new value, the build.
+ * - reporter_quiet: an expected pusher (expected_reporters, push.c) has not
+ *   pushed within its interval ("expected_reporters/N/quiet"), or pushes
+ *   again after that ("expected_reporters/N/back").
  */
 #define LOG_SUBSYS "report"
 #include "master/reporters/reporters.h"
@@ -243,6 +246,62 @@ static void alerts_on_regression(void *ud, const char *key, json_t *msg)
 	json_decref(items);
 }
 
+static void alerts_on_reporter(void *ud, const char *key, json_t *msg)
+{
+	struct alerts *a = ud;
+	struct master *m = a->m;
+	const char *ev = strrchr(key, '/');
+	const char *package = json_string_value(json_object_get(msg, "package"));
+	const char *host = json_string_value(json_object_get(msg, "host"));
+	if (!ev || !package || !host || m->stopping)
+		return;
+	bool back = !strcmp(ev, "/back");
+	double interval = json_number_value(json_object_get(msg, "interval"));
+	json_t *lastj = json_object_get(msg, "last_push");
+	char when[64] = "never";
+	if (json_is_integer(lastj)) {
+		time_t t = (time_t)json_integer_value(lastj);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	}
+	struct buf url, subject, text;
+	buf_init(&url, 4096);
+	buf_init(&subject, 1024);
+	buf_init(&text, 16384);
+	int r = reporters_base_url(m, &url);
+	r = r < 0 ? r : buf_adds(&url, "/builders");
+	r = r < 0 ? r
+		  : buf_addf(&subject, "expected reporter %s on %s %s", package, host,
+			     back ? "is back" : "is quiet");
+	r = r < 0 ? r
+		  : buf_addf(&text,
+			     "Package: %s\nHost: %s\nExpected every: %.0f s\nLast push: %s\n",
+			     package, host, interval, when);
+	if (r < 0) {
+		log_warn("cannot compose the expected-reporter alert of %s on %s", package, host);
+		goto out;
+	}
+	json_t *data = json_deep_copy(msg);
+	json_object_set_new(data, "event", json_string(back ? "reporter_back" : "reporter_quiet"));
+	json_object_set_new(data, "url", json_string(url.ptr));
+	struct report_alert al = {
+		.event = CONFIG_REPORT_EVENT_REPORTER_QUIET,
+		.id = json_integer_value(json_object_get(msg, "reporterid")),
+		.subject = subject.ptr,
+		.text = text.ptr,
+		.url = url.ptr,
+		.data = data,
+	};
+	a->sent++;
+	reporters_alert(a->rs, &al);
+	json_decref(data);
+out:
+	buf_release(&url);
+	buf_release(&subject);
+	buf_release(&text);
+}
+
 struct alerts *alerts_start(struct master *m, struct reporters *rs)
 {
 	struct alerts *a = xcalloc(1, sizeof(*a));
@@ -258,6 +317,10 @@ struct alerts *alerts_start(struct master *m, struct reporters *rs)
 	}
 	if (a->wanted & CONFIG_REPORT_EVENT_REGRESSION)
 		events_listen(m->events, "numbers/*/*/regression", alerts_on_regression, a);
+	if (a->wanted & CONFIG_REPORT_EVENT_REPORTER_QUIET) {
+		events_listen(m->events, "expected_reporters/*/quiet", alerts_on_reporter, a);
+		events_listen(m->events, "expected_reporters/*/back", alerts_on_reporter, a);
+	}
 	return a;
 }
 
@@ -276,6 +339,8 @@ void alerts_stop(struct alerts *a)
 	for (int i = 0; i < 2; i++)
 		events_unlisten(a->m->events, alerts_on_worker, a);
 	events_unlisten(a->m->events, alerts_on_regression, a);
+	for (int i = 0; i < 2; i++)
+		events_unlisten(a->m->events, alerts_on_reporter, a);
 	while (a->workers) {
 		struct alerts_worker *w = a->workers;
 		a->workers = w->next;
