@@ -348,7 +348,9 @@ struct numbers_end {
 
 /* numbers_record for all of v[0..n) at once: the previous values of the
  * numbers with a rule are read first (builds before this one), then one
- * write records them all, then the regressions are published. */
+ * write records those that are stored (not step_duration:NAME, which the db
+ * serves from the steps table: DB_NUMBERS_STEP_DURATION), then the
+ * regressions are published. */
 static int numbers_record_end(struct master *m, int64_t builderid, int64_t buildid,
 			      struct db_number_rec *v, struct numbers_end *x, size_t n)
 {
@@ -363,7 +365,11 @@ static int numbers_record_end(struct master *m, int64_t builderid, int64_t build
 				return x[i].have_old;
 		}
 	}
-	int r = db_numbers_record_many(m->db, builderid, buildid, v, n, clock_wall());
+	size_t nstored = 0;
+	while (nstored < n &&
+	       strncmp(v[nstored].name, DB_NUMBERS_STEP_DURATION, strlen(DB_NUMBERS_STEP_DURATION)))
+		nstored++; /* build_duration, first (v's order) */
+	int r = db_numbers_record_many(m->db, builderid, buildid, v, nstored, clock_wall());
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++)
