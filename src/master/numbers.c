@@ -379,6 +379,25 @@ static int numbers_record_end(struct master *m, int64_t builderid, int64_t build
 	return 0;
 }
 
+/* Whether a regression rule may apply to a step_duration:NAME of builderid. */
+static bool numbers_step_rules(struct master *m, int64_t builderid)
+{
+	const struct config_numbers *cn = m->cfg ? m->cfg->numbers : NULL;
+	const struct config_builder *bc = NULL;
+	for (size_t i = 0; cn && i < cn->nrules; i++) {
+		const struct config_regression *rule = &cn->rules[i];
+		if (strncmp(rule->name, NUMBERS_STEP_DURATION, strlen(NUMBERS_STEP_DURATION)))
+			continue;
+		if (!rule->builder)
+			return true;
+		if (!bc)
+			bc = numbers_builder_cfg(m, builderid);
+		if (bc && !strcmp(rule->builder, bc->name))
+			return true;
+	}
+	return false;
+}
+
 void numbers_build_finished(struct master *m, int64_t buildid)
 {
 	struct db_build_times bt;
@@ -392,7 +411,10 @@ void numbers_build_finished(struct master *m, int64_t buildid)
 		return;
 	struct db_step_duration *d = NULL;
 	size_t nd = 0;
-	r = db_steps_durations(m->db, buildid, KILN_ETA_MAX_STEPS, &d, &nd);
+	/* the step durations are not stored (the db serves them from the steps
+	 * table): they are read only for a regression rule on one of them */
+	if (numbers_step_rules(m, bt.builderid))
+		r = db_steps_durations(m->db, buildid, KILN_ETA_MAX_STEPS, &d, &nd);
 	if (r < 0) { /* build_duration alone, as before the steps are read */
 		nd = 0;
 		d = NULL;
