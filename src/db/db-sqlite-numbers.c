@@ -102,18 +102,74 @@ int db_numbers_record_many(struct db *db, int64_t builderid, int64_t buildid,
 
 /* --- reading -------------------------------------------------------------------------- */
 
+/* The points of one series (builderid ?1, name ?2), as (buildid, id,
+ * stepid, value, recorded_at): the rows recorded, and for step_duration:NAME
+ * (?5 = NAME, else NULL) the step durations served from the steps table
+ * (db.h "numbers: step durations"): one point per build that recorded its
+ * build_duration (i.e. whose end numbers_build_finished handled), for its
+ * step NAME if that step started and finished, among the build's first
+ * KILN_ETA_MAX_STEPS such steps, and the number's name fits
+ * KILN_MAX_NUMBER_NAME; the point's id and recorded_at are the
+ * build_duration row's.  A build from before this (a step_duration row of
+ * that step recorded) keeps its recorded row instead.  The SQL spells the
+ * two limits out (checked below). */
+_Static_assert(KILN_MAX_NUMBER_NAME == 256, "SQL_NUMBERS_POINTS, SQL_NUMBERS_NAMES say 256");
+_Static_assert(KILN_ETA_MAX_STEPS == 1000, "SQL_NUMBERS_POINTS, SQL_NUMBERS_NAMES say 1000");
+/* Step s among its build's first KILN_ETA_MAX_STEPS started and finished
+ * steps (the count only for a step numbered past that). */
+#define SQL_NUMBERS_STEP_FINISHED                                                                  \
+	"s.complete = 1 AND s.started_at IS NOT NULL AND s.complete_at IS NOT NULL "               \
+	"AND (s.number < 1000 OR (SELECT COUNT(*) FROM steps s2 WHERE s2.buildid = s.buildid "     \
+	"AND s2.number < s.number AND s2.complete = 1 AND s2.started_at IS NOT NULL "              \
+	"AND s2.complete_at IS NOT NULL) < 1000) "
+#define SQL_NUMBERS_POINTS                                                                         \
+	"WITH pts(buildid, id, stepid, value, recorded_at) AS ("                                   \
+	"SELECT n.buildid, n.id, n.stepid, n.value, n.recorded_at FROM numbers n "                 \
+	"WHERE n.builderid = ?1 AND n.name = ?2 "                                                  \
+	"UNION ALL "                                                                               \
+	"SELECT bd.buildid, bd.id, s.id, max(0, s.complete_at - s.started_at), bd.recorded_at "    \
+	"FROM numbers bd JOIN steps s ON s.buildid = bd.buildid AND s.name = ?5 "                  \
+	"WHERE ?5 IS NOT NULL AND length(CAST(?2 AS BLOB)) <= 256 "                                \
+	"AND bd.builderid = ?1 AND bd.name = 'build_duration' AND " SQL_NUMBERS_STEP_FINISHED      \
+	"AND NOT EXISTS (SELECT 1 FROM numbers o WHERE o.builderid = ?1 AND o.name = ?2 "          \
+	"AND o.buildid = bd.buildid AND o.stepid = s.id)) "
+
+/* NAME if name is step_duration:NAME (served from the steps table), else NULL. */
+static const char *sqlite_numbers_step_name(const char *name)
+{
+	size_t len = strlen(DB_NUMBERS_STEP_DURATION);
+	return name && !strncmp(name, DB_NUMBERS_STEP_DURATION, len) && name[len] ? name + len
+										  : NULL;
+}
+
+static void sqlite_numbers_bind_step(sqlite3_stmt *s, const char *name)
+{
+	const char *step = sqlite_numbers_step_name(name);
+	if (step)
+		db_bind_text(s, 5, step);
+	else
+		sqlite3_bind_null(s, 5);
+}
+
 int db_number_previous(struct db *db, int64_t builderid, const char *name, int64_t buildid,
 		       double *ret_value, int64_t *ret_buildid)
 {
 	_cleanup_stmt_ sqlite3_stmt *s =
-		db_stmt(db, ST_NUM_PREVIOUS,
-			"SELECT value, buildid FROM numbers WHERE builderid = ?1 AND name = ?2 "
-			"AND buildid < ?3 ORDER BY buildid DESC, id DESC LIMIT 1");
+		sqlite_numbers_step_name(name)
+			? db_stmt_dynamic(db, SQL_NUMBERS_POINTS
+					  "SELECT value, buildid FROM pts WHERE buildid < ?3 "
+					  "ORDER BY buildid DESC, id DESC LIMIT 1")
+			: db_stmt(db, ST_NUM_PREVIOUS,
+				  "SELECT value, buildid FROM numbers WHERE builderid = ?1 AND "
+				  "name = ?2 AND buildid < ?3 ORDER BY buildid DESC, id DESC LIMIT "
+				  "1");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, builderid);
 	db_bind_text(s, 2, name);
 	sqlite3_bind_int64(s, 3, buildid);
+	if (sqlite_numbers_step_name(name))
+		sqlite_numbers_bind_step(s, name);
 	int r = db_step_row(db, s, "previous number");
 	if (r == 1) {
 		*ret_value = sqlite3_column_double(s, 0);
@@ -129,8 +185,10 @@ static int sqlite_numbers_count(struct db *db, int id, const char *sql, int64_t 
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, builderid);
-	if (name)
+	if (name) {
 		db_bind_text(s, 2, name);
+		sqlite_numbers_bind_step(s, name);
+	}
 	int r = db_step_row(db, s, "count numbers");
 	if (r == 1)
 		*ret_total = sqlite3_column_int64(s, 0);
@@ -140,27 +198,26 @@ static int sqlite_numbers_count(struct db *db, int id, const char *sql, int64_t 
 /* The revision is the build's first sourcestamp's; the changes are those
  * its buildset builds (as /builds/N/changes lists them). */
 #define SQL_NUMBERS_SERIES(dir)                                                                    \
-	"SELECT n.buildid, b.number, n.stepid, n.value, n.recorded_at, "                           \
-	"(SELECT ss.revision FROM buildrequests br "                                               \
-	" JOIN buildset_sourcestamps bss ON bss.buildsetid = br.buildsetid "                       \
-	" JOIN sourcestamps ss ON ss.id = bss.sourcestampid "                                      \
-	" WHERE br.id = b.buildrequestid ORDER BY ss.id LIMIT 1), "                                \
-	"(SELECT json_group_array(changeid) FROM (SELECT bc.changeid FROM buildrequests br "       \
-	" JOIN buildset_changes bc ON bc.buildsetid = br.buildsetid "                              \
-	" WHERE br.id = b.buildrequestid ORDER BY bc.changeid)) "                                  \
-	"FROM numbers n JOIN builds b ON b.id = n.buildid "                                        \
-	"WHERE n.builderid = ?1 AND n.name = ?2 "                                                  \
-	"ORDER BY n.buildid " dir ", n.id " dir " LIMIT ?3 OFFSET ?4"
+	SQL_NUMBERS_POINTS "SELECT n.buildid, b.number, n.stepid, n.value, n.recorded_at, "        \
+			   "(SELECT ss.revision FROM buildrequests br "                            \
+			   " JOIN buildset_sourcestamps bss ON bss.buildsetid = br.buildsetid "    \
+			   " JOIN sourcestamps ss ON ss.id = bss.sourcestampid "                   \
+			   " WHERE br.id = b.buildrequestid ORDER BY ss.id LIMIT 1), "             \
+			   "(SELECT json_group_array(changeid) FROM (SELECT bc.changeid FROM "     \
+			   "buildrequests br "                                                     \
+			   " JOIN buildset_changes bc ON bc.buildsetid = br.buildsetid "           \
+			   " WHERE br.id = b.buildrequestid ORDER BY bc.changeid)) "               \
+			   "FROM pts n JOIN builds b ON b.id = n.buildid "                         \
+			   "ORDER BY n.buildid " dir ", n.id " dir " LIMIT ?3 OFFSET ?4"
 
 int db_numbers_series(struct db *db, int64_t builderid, const char *name, bool oldest_first,
 		      int64_t limit, int64_t offset, json_t **ret_items, int64_t *ret_total)
 {
 	int64_t total = 0;
 	int r;
-	if (ret_total && (r = sqlite_numbers_count(
-				  db, ST_NUM_SERIES_COUNT,
-				  "SELECT COUNT(*) FROM numbers WHERE builderid = ?1 AND name = ?2",
-				  builderid, name, &total)) < 0)
+	if (ret_total && (r = sqlite_numbers_count(db, ST_NUM_SERIES_COUNT,
+						   SQL_NUMBERS_POINTS "SELECT COUNT(*) FROM pts",
+						   builderid, name, &total)) < 0)
 		return r;
 	_cleanup_stmt_ sqlite3_stmt *s =
 		oldest_first ? db_stmt(db, ST_NUM_SERIES_ASC, SQL_NUMBERS_SERIES("ASC"))
@@ -171,6 +228,7 @@ int db_numbers_series(struct db *db, int64_t builderid, const char *name, bool o
 	db_bind_text(s, 2, name);
 	sqlite3_bind_int64(s, 3, limit < 0 ? -1 : limit);
 	sqlite3_bind_int64(s, 4, offset < 0 ? 0 : offset);
+	sqlite_numbers_bind_step(s, name);
 	json_t *items = json_array();
 	while ((r = db_step_row(db, s, "number series")) == 1) {
 		const char *rev = (const char *)sqlite3_column_text(s, 5);
@@ -205,20 +263,28 @@ int db_numbers_series(struct db *db, int64_t builderid, const char *name, bool o
 	return 0;
 }
 
+/* The names of builderid's series: those recorded, and step_duration:NAME
+ * of every step that SQL_NUMBERS_POINTS serves (UNION: distinct). */
+#define SQL_NUMBERS_NAMES                                                                          \
+	"WITH nm(name) AS (SELECT name FROM numbers WHERE builderid = ?1 UNION "                   \
+	"SELECT '" DB_NUMBERS_STEP_DURATION "' || s.name FROM numbers bd "                         \
+	"JOIN steps s ON s.buildid = bd.buildid "                                                  \
+	"WHERE bd.builderid = ?1 AND bd.name = 'build_duration' "                                  \
+	"AND length(CAST('" DB_NUMBERS_STEP_DURATION "' || s.name AS BLOB)) <= 256 "               \
+	"AND " SQL_NUMBERS_STEP_FINISHED ") "
+
 int db_numbers_names(struct db *db, int64_t builderid, int64_t limit, int64_t offset,
 		     json_t **ret_items, int64_t *ret_total)
 {
 	int64_t total = 0;
 	int r;
-	if (ret_total && (r = sqlite_numbers_count(
-				  db, ST_NUM_NAMES_COUNT,
-				  "SELECT COUNT(DISTINCT name) FROM numbers WHERE builderid = ?1",
-				  builderid, NULL, &total)) < 0)
+	if (ret_total && (r = sqlite_numbers_count(db, ST_NUM_NAMES_COUNT,
+						   SQL_NUMBERS_NAMES "SELECT COUNT(*) FROM nm",
+						   builderid, NULL, &total)) < 0)
 		return r;
 	_cleanup_stmt_ sqlite3_stmt *s =
 		db_stmt(db, ST_NUM_NAMES,
-			"SELECT DISTINCT name FROM numbers WHERE builderid = ?1 ORDER BY name "
-			"LIMIT ?2 OFFSET ?3");
+			SQL_NUMBERS_NAMES "SELECT name FROM nm ORDER BY name LIMIT ?2 OFFSET ?3");
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, builderid);

@@ -883,4 +883,12 @@ int db_user_login(struct db *db, int64_t uid, char *username, size_t un, char *r
 int db_user_set_roles(struct db *db, int64_t uid, const char *roles);
 /* ==== end of web sessions =========================================================== */
 
+/* ==== numbers: step durations (db-sqlite-numbers.c) ================================ */
+/* step_duration:NAME is not stored: its series (db_numbers_series,
+ * db_numbers_names, db_number_previous) is served from the steps table
+ * (started_at, complete_at) for the builds whose build_duration was
+ * recorded; rows recorded under such a name before that are still served. */
+#define DB_NUMBERS_STEP_DURATION "step_duration:"
+/* ==== end of numbers: step durations ================================================ */
+
 #endif

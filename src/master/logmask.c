@@ -578,6 +578,19 @@ void logmask_feed(struct logmask *m, char stream, const char *data, size_t len)
 	int s = logmask_stream_index(stream);
 	assert(s >= 0);
 	struct logmask_stream *st = &m->st[s];
+	if (!m->set->nsec) {
+		/* nothing to find (slice "perfsteps2"): no byte is ever held back,
+		 * so the bytes go straight to the line buffer, cut and emitted as
+		 * settle() would, a slice at a time (st->len is always 0 here) */
+		while (len) {
+			size_t n = len < LOGMASK_SLICE ? len : LOGMASK_SLICE;
+			logmask_render_run(m, st, data, n);
+			logmask_emit_lines(m, st, false);
+			data += n;
+			len -= n;
+		}
+		return;
+	}
 	while (len) {
 		size_t n = len < LOGMASK_SLICE ? len : LOGMASK_SLICE;
 		/* settle() leaves at most window bytes in each array */

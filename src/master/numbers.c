@@ -348,7 +348,9 @@ struct numbers_end {
 
 /* numbers_record for all of v[0..n) at once: the previous values of the
  * numbers with a rule are read first (builds before this one), then one
- * write records them all, then the regressions are published. */
+ * write records those that are stored (not step_duration:NAME, which the db
+ * serves from the steps table: DB_NUMBERS_STEP_DURATION), then the
+ * regressions are published. */
 static int numbers_record_end(struct master *m, int64_t builderid, int64_t buildid,
 			      struct db_number_rec *v, struct numbers_end *x, size_t n)
 {
@@ -363,7 +365,11 @@ static int numbers_record_end(struct master *m, int64_t builderid, int64_t build
 				return x[i].have_old;
 		}
 	}
-	int r = db_numbers_record_many(m->db, builderid, buildid, v, n, clock_wall());
+	size_t nstored = 0;
+	while (nstored < n &&
+	       strncmp(v[nstored].name, DB_NUMBERS_STEP_DURATION, strlen(DB_NUMBERS_STEP_DURATION)))
+		nstored++; /* build_duration, first (v's order) */
+	int r = db_numbers_record_many(m->db, builderid, buildid, v, nstored, clock_wall());
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++)
@@ -371,6 +377,25 @@ static int numbers_record_end(struct master *m, int64_t builderid, int64_t build
 			numbers_publish_regression(m, builderid, buildid, v[i].name, x[i].old,
 						   x[i].old_buildid, v[i].value);
 	return 0;
+}
+
+/* Whether a regression rule may apply to a step_duration:NAME of builderid. */
+static bool numbers_step_rules(struct master *m, int64_t builderid)
+{
+	const struct config_numbers *cn = m->cfg ? m->cfg->numbers : NULL;
+	const struct config_builder *bc = NULL;
+	for (size_t i = 0; cn && i < cn->nrules; i++) {
+		const struct config_regression *rule = &cn->rules[i];
+		if (strncmp(rule->name, NUMBERS_STEP_DURATION, strlen(NUMBERS_STEP_DURATION)))
+			continue;
+		if (!rule->builder)
+			return true;
+		if (!bc)
+			bc = numbers_builder_cfg(m, builderid);
+		if (bc && !strcmp(rule->builder, bc->name))
+			return true;
+	}
+	return false;
 }
 
 void numbers_build_finished(struct master *m, int64_t buildid)
@@ -386,7 +411,10 @@ void numbers_build_finished(struct master *m, int64_t buildid)
 		return;
 	struct db_step_duration *d = NULL;
 	size_t nd = 0;
-	r = db_steps_durations(m->db, buildid, KILN_ETA_MAX_STEPS, &d, &nd);
+	/* the step durations are not stored (the db serves them from the steps
+	 * table): they are read only for a regression rule on one of them */
+	if (numbers_step_rules(m, bt.builderid))
+		r = db_steps_durations(m->db, buildid, KILN_ETA_MAX_STEPS, &d, &nd);
 	if (r < 0) { /* build_duration alone, as before the steps are read */
 		nd = 0;
 		d = NULL;

@@ -81,6 +81,29 @@ check "the series: newest build first, with build number, value, time, changes" 
     [ "$(echo "$S" | jpy "[(p['buildid'], p['number'], p['value'] > 0, p['recorded_at'] > 0, p['changeids'], p['name']) for p in d['numbers']] == [($B2, 2, True, True, [], 'build_duration'), ($B1, 1, True, True, [], 'build_duration')] and d['meta']['total'] == 2")" = true ]
 check "?order=number gives the oldest first" \
     [ "$(api 'builders/timed/numbers/build_duration?order=number&limit=1' | jpy 'd["numbers"][0]["number"]')" = 1 ]
+# slice "perfsteps2": step_duration:NAME is served from the steps table (no row
+# stored): the same shape as before, the step's id, the value its times give, and the
+# build_duration's recording time (one write recorded them all before)
+SD=$(api builders/timed/numbers/step_duration:work)
+W1=$(api "builds/$B1/steps/work" | jpy 'd["steps"][0]["stepid"]')
+W2=$(api "builds/$B2/steps/work" | jpy 'd["steps"][0]["stepid"]')
+diag "step series: $(echo "$SD" | jpy '[(p["buildid"], p["stepid"], p["value"]) for p in d["numbers"]]')"
+check "step_duration:work: one point per build, newest first, each with its step's id" \
+    [ "$(echo "$SD" | jpy "[(p['buildid'], p['number'], p['stepid'], p['name'], p['changeids']) for p in d['numbers']] == [($B2, 2, $W2, 'step_duration:work', []), ($B1, 1, $W1, 'step_duration:work', [])] and d['meta']['total'] == 2")" = true ]
+check "... with the same fields as build_duration's points" \
+    [ "$(echo "$SD" | jpy "sorted(d['numbers'][0]) == sorted($(echo "$S" | jpy 'sorted(d["numbers"][0])'))")" = true ]
+api "builds/$B2/steps/work" > "$TRASH/w2.json"; api "builds/$B1/steps/work" > "$TRASH/w1.json"
+echo "$S" > "$TRASH/bd.json"; echo "$SD" > "$TRASH/sd.json"
+check "... value = the step's complete_at - started_at (whole seconds in the API), recorded_at = build_duration's" \
+    [ "$(/usr/bin/python3 -c "
+import json
+ld = lambda n: json.load(open('$TRASH/' + n + '.json'))
+sd, bd = ld('sd')['numbers'], ld('bd')['numbers']
+st = [ld('w2')['steps'][0], ld('w1')['steps'][0]]
+print(len(sd) == 2 and all(abs(p['value'] - (s['complete_at'] - s['started_at'])) <= 1
+      and p['recorded_at'] == b['recorded_at'] for p, s, b in zip(sd, st, bd)))")" = True ]
+check "... ?order=number&limit=1&offset=1 pages it" \
+    [ "$(api 'builders/timed/numbers/step_duration:work?order=number&limit=1&offset=1' | jpy '[p["buildid"] for p in d["numbers"]]')" = "[$B2]" ]
 check "a bad ?limit= is a 400" \
     [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/api/v2/builders/timed/numbers/build_duration?limit=x")" = 400 ]
 check "an unknown builder is a 404" \

@@ -2474,6 +2474,124 @@ TEST(numbers_record_many_all_or_none)
 	db_close(db);
 }
 
+/* slice "perfsteps2": step_duration:NAME is not stored but served from the
+ * steps table, for the builds whose build_duration was recorded; a row
+ * recorded under that name before (an older master) is served instead. */
+TEST(numbers_step_duration_from_steps)
+{
+	struct db *db = open_mem();
+	struct fixture f;
+	fixture_make(db, &f);
+	int64_t s0, s1, s2, s3;
+	CHECK_INT(db_step_begin(db, f.buildid, "compile", 1002, "x", &s0, NULL), 0);
+	CHECK_INT(db_step_finish(db, s0, RESULTS_SUCCESS, "ok", false, 1005.5), 0);
+	CHECK_INT(db_step_begin(db, f.buildid, "test", 1006, "x", &s1, NULL), 0);
+	CHECK_INT(db_step_finish(db, s1, RESULTS_FAILURE, "ok", false, 1005), 0); /* clock */
+	CHECK_INT(db_step_add(db, f.buildid, "never", &s2, NULL), 0);
+	CHECK_INT(db_step_finish(db, s2, RESULTS_SKIPPED, "skipped", false, 1007), 0);
+	CHECK_INT(db_step_begin(db, f.buildid, "running", 1007, "x", &s3, NULL), 0);
+	json_t *items = NULL;
+	int64_t total = -1;
+	/* no build_duration yet (the build's end not handled): nothing */
+	CHECK_INT(db_numbers_series(db, f.builderid, "step_duration:compile", false, -1, 0, &items,
+				    &total),
+		  0);
+	CHECK_INT(total, 0);
+	CHECK_INT((int64_t)json_array_size(items), 0);
+	json_decref(items);
+	CHECK_INT(db_numbers_names(db, f.builderid, -1, 0, &items, &total), 0);
+	CHECK_INT(total, 0);
+	json_decref(items);
+
+	struct db_number_rec v[] = {{0, "build_duration", 12.5}};
+	CHECK_INT(db_numbers_record_many(db, f.builderid, f.buildid, v, 1, 2000), 0);
+	CHECK_INT(db_numbers_series(db, f.builderid, "step_duration:compile", false, -1, 0, &items,
+				    &total),
+		  0);
+	CHECK_INT(total, 1);
+	CHECK_INT((int64_t)json_array_size(items), 1);
+	json_t *p = json_array_get(items, 0);
+	CHECK(json_real_value(json_object_get(p, "value")) == 3.5);
+	CHECK_INT(jint(p, "stepid"), s0);
+	CHECK_INT(jint(p, "buildid"), f.buildid);
+	CHECK_INT(jint(p, "number"), f.number);
+	CHECK(json_real_value(json_object_get(p, "recorded_at")) == 2000);
+	CHECK(json_is_string(json_object_get(p, "revision")));
+	CHECK(json_is_array(json_object_get(p, "changeids")));
+	json_decref(items);
+	/* a clock that went back: 0, as recorded before */
+	CHECK_INT(db_numbers_series(db, f.builderid, "step_duration:test", true, -1, 0, &items,
+				    &total),
+		  0);
+	CHECK_INT(total, 1);
+	CHECK(json_real_value(json_object_get(json_array_get(items, 0), "value")) == 0);
+	json_decref(items);
+	/* not started, not finished, unknown, the bare prefix: no point */
+	const char *none[] = {"step_duration:never", "step_duration:running", "step_duration:x",
+			      "step_duration:", "compile"};
+	for (size_t i = 0; i < ARRAY_SIZE(none); i++) {
+		CHECK_INT(db_numbers_series(db, f.builderid, none[i], false, -1, 0, &items, &total),
+			  0);
+		CHECK_INT(total, 0);
+		CHECK_INT((int64_t)json_array_size(items), 0);
+		json_decref(items);
+	}
+	CHECK_INT(db_numbers_names(db, f.builderid, -1, 0, &items, &total), 0);
+	CHECK_INT(total, 3);
+	char *names = json_dumps(items, JSON_COMPACT);
+	CHECK_STR(names, "[\"build_duration\",\"step_duration:compile\",\"step_duration:test\"]");
+	free(names);
+	json_decref(items);
+	CHECK_INT(db_numbers_names(db, f.builderid, 1, 1, &items, &total), 0);
+	CHECK_INT(total, 3);
+	CHECK_STR(json_string_value(json_array_get(items, 0)), "step_duration:compile");
+	json_decref(items);
+
+	/* a second build: previous values and pages over both */
+	int64_t b2, n2, t0;
+	CHECK_INT(db_build_add(db, f.builderid, f.brid, f.workerid, f.masterid, 2001, &b2, &n2), 0);
+	CHECK_INT(db_step_begin(db, b2, "compile", 2002, "x", &t0, NULL), 0);
+	CHECK_INT(db_step_finish(db, t0, RESULTS_SUCCESS, "ok", false, 2003), 0);
+	double old = 0;
+	int64_t old_build = 0;
+	CHECK_INT(
+		db_number_previous(db, f.builderid, "step_duration:compile", b2, &old, &old_build),
+		1);
+	CHECK(old == 3.5);
+	CHECK_INT(old_build, f.buildid);
+	CHECK_INT(db_number_previous(db, f.builderid, "step_duration:compile", f.buildid, &old,
+				     &old_build),
+		  0);
+	CHECK_INT(db_numbers_record_many(db, f.builderid, b2, v, 1, 3000), 0);
+	CHECK_INT(db_numbers_series(db, f.builderid, "step_duration:compile", false, 1, 0, &items,
+				    &total),
+		  0);
+	CHECK_INT(total, 2);
+	CHECK_INT((int64_t)json_array_size(items), 1);
+	CHECK_INT(jint(json_array_get(items, 0), "buildid"), b2);
+	CHECK(json_real_value(json_object_get(json_array_get(items, 0), "value")) == 1);
+	json_decref(items);
+	CHECK_INT(db_numbers_series(db, f.builderid, "step_duration:compile", true, 1, 1, &items,
+				    &total),
+		  0);
+	CHECK_INT(jint(json_array_get(items, 0), "buildid"), b2);
+	json_decref(items);
+
+	/* a row an older master recorded for that step is served instead */
+	struct db_number_rec old_row[] = {{s1, "step_duration:test", 9.25}};
+	CHECK_INT(db_numbers_record_many(db, f.builderid, f.buildid, old_row, 1, 2000), 0);
+	CHECK_INT(db_numbers_series(db, f.builderid, "step_duration:test", false, -1, 0, &items,
+				    &total),
+		  0);
+	CHECK_INT(total, 1);
+	CHECK(json_real_value(json_object_get(json_array_get(items, 0), "value")) == 9.25);
+	json_decref(items);
+	CHECK_INT(db_numbers_names(db, f.builderid, -1, 0, &items, &total), 0);
+	CHECK_INT(total, 3);
+	json_decref(items);
+	db_close(db);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "%s/kiln-test-db-XXXXXX",
@@ -2518,7 +2636,8 @@ int main(void)
 	RUN(list_filters_and_order);
 	RUN(list_other_resources);
 	RUN(list_uses_indexes);
-	RUN(numbers_record_many_all_or_none); /* slice "steps20" */
+	RUN(numbers_record_many_all_or_none);  /* slice "steps20" */
+	RUN(numbers_step_duration_from_steps); /* slice "perfsteps2" */
 	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", tmpdir);

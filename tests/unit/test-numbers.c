@@ -293,6 +293,57 @@ TEST(build_finished_records_durations)
 	db_close(f.db);
 }
 
+/* slice "perfsteps2": the step durations are served from the steps table,
+ * not stored: the same points (stepid, value, build number, the end's
+ * recording time), the names listed, and a step's regression rule still
+ * finds the previous build's value. */
+TEST(build_finished_step_durations_from_steps)
+{
+	struct fx f;
+	fx_open(&f);
+	struct master m = {.db = f.db, .numbers = numbers_new()};
+	m.cfg = load("regression = { [\"step_duration:compile\"] = { increase = 5 } }");
+	int64_t b1 = fx_build(&f, 1000, 1060, RESULTS_SUCCESS, 20);
+	numbers_build_finished(&m, b1);
+	int64_t b2 = fx_build(&f, 2000, 2060, RESULTS_SUCCESS, 30);
+	double old = 0;
+	int64_t old_build = 0;
+	CHECK_INT(db_number_previous(f.db, f.builderid, "step_duration:compile", b2, &old,
+				     &old_build),
+		  1);
+	CHECK(old == 20);
+	CHECK_INT(old_build, b1);
+	numbers_build_finished(&m, b2);
+	int64_t total;
+	json_t *bd = series(&f, NUMBERS_BUILD_DURATION, false, -1, 0, &total);
+	CHECK_INT(total, 2);
+	json_t *s = series(&f, "step_duration:compile", false, -1, 0, &total);
+	CHECK_INT(total, 2);
+	CHECK_INT((int64_t)json_array_size(s), 2);
+	for (size_t i = 0; i < 2; i++) {
+		json_t *p = json_array_get(s, i), *q = json_array_get(bd, i);
+		CHECK_INT(json_object_size(p), json_object_size(q));
+		CHECK_INT(json_integer_value(json_object_get(p, "buildid")), i ? b1 : b2);
+		CHECK_INT(json_integer_value(json_object_get(p, "number")),
+			  json_integer_value(json_object_get(q, "number")));
+		CHECK(json_is_integer(json_object_get(p, "stepid")));
+		CHECK(json_real_value(json_object_get(p, "value")) == (i ? 20 : 30));
+		CHECK(json_real_value(json_object_get(p, "recorded_at")) ==
+		      json_real_value(json_object_get(q, "recorded_at")));
+		CHECK(json_equal(json_object_get(p, "revision"), json_object_get(q, "revision")));
+	}
+	json_decref(s);
+	json_decref(bd);
+	json_t *names = NULL;
+	CHECK_INT(db_numbers_names(f.db, f.builderid, -1, 0, &names, &total), 0);
+	CHECK_INT(total, 3);
+	CHECK_STR(json_string_value(json_array_get(names, 2)), "step_duration:test");
+	json_decref(names);
+	numbers_free(m.numbers);
+	config_free(m.cfg);
+	db_close(f.db);
+}
+
 TEST(median_and_queue_math)
 {
 	double a[] = {5, 1, 3};
@@ -398,6 +449,7 @@ int main(void)
 	RUN(regression_config);
 	RUN(record_detects_regression);
 	RUN(build_finished_records_durations);
+	RUN(build_finished_step_durations_from_steps); /* slice "perfsteps2" */
 	RUN(median_and_queue_math);
 	RUN(eta_from_recent_successful_builds);
 	RUN(eta_looks_at_recent_builds_only);
