@@ -354,5 +354,15 @@ int db_bind_id(sqlite3_stmt *s, int i, int64_t id);
 int db_step_done(struct db *db, sqlite3_stmt *s, const char *what);
 /* Steps a query: 1 with a row, 0 when done, or db_fail(what). */
 int db_step_row(struct db *db, sqlite3_stmt *s, const char *what);
+/* Steps a one-number query ("SELECT count(*) ..."): *ret = its first
+ * column, 0 when no row or NULL.  0, or db_fail(what). */
+static inline int db_step_int64(struct db *db, sqlite3_stmt *s, const char *what, int64_t *ret)
+{
+	int r = db_step_row(db, s, what);
+	if (r < 0)
+		return r;
+	*ret = r == 1 && sqlite3_column_type(s, 0) != SQLITE_NULL ? sqlite3_column_int64(s, 0) : 0;
+	return 0;
+}
 
 #endif

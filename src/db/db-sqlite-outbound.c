@@ -138,11 +138,7 @@ int db_outbound_count(struct db *db, const char *reporter, int64_t *ret)
 	if (!s)
 		return KILN_EDB;
 	db_bind_text(s, 1, reporter);
-	int r = db_step_row(db, s, "count statuses");
-	if (r < 0)
-		return r;
-	*ret = sqlite3_column_int64(s, 0);
-	return 0;
+	return db_step_int64(db, s, "count statuses", ret);
 }
 
 static int outbound_delete(struct db *db, int64_t id)

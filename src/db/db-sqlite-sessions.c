@@ -149,11 +149,7 @@ int db_login_users_count(struct db *db, int64_t *ret_n)
 		    "NOT NULL");
 	if (!s)
 		return KILN_EDB;
-	int r = db_step_row(db, s, "count login users");
-	if (r < 0)
-		return r;
-	*ret_n = sqlite3_column_int64(s, 0);
-	return 0;
+	return db_step_int64(db, s, "count login users", ret_n);
 }
 
 int db_user_login(struct db *db, int64_t uid, char *username, size_t un, char *roles, size_t rn)

@@ -10,18 +10,12 @@
 # API promptly while the mail times out, is retried, and is dropped with
 # the reason logged.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-reporters.sh"
 require_cmd curl
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null ||
     skip_all "python3-aiosmtpd is not installed (scripts/install-deps)"
 
 SINK=$KILN_SRC/tests/e2e/smtp-sink.py
-
-# checkconfig_says DIR TEXT: checkconfig fails with TEXT on its output
-checkconfig_says() {
-    out=$("$KILN" checkconfig "$1" 2>&1); rc=$?
-    diag "checkconfig: exit $rc: $out"
-    [ "$rc" != 0 ] && printf '%s' "$out" | grep -qF "$2"
-}
 
 B=$TRASH/bad
 new_master "$B" <<'LUA'
@@ -38,10 +32,7 @@ check "checkconfig refuses a password that is not a secret" checkconfig_says "$B
     "master.lua:1: reporter 'email': smtp: 'password' must come from secret(...)"
 
 # ---- the sink ---------------------------------------------------------------
-/usr/bin/python3 "$SINK" "$TRASH/smtp.port" "$TRASH/mail" &
-e2e_track $!
-check "the SMTP sink listens" wait_for 20 test -s "$TRASH/smtp.port"
-SPORT=$(cat "$TRASH/smtp.port")
+smtp_sink
 
 M=$TRASH/master
 echo 1 > "$TRASH/rc"

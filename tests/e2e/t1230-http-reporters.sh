@@ -9,15 +9,9 @@
 # for (not the 0.1 s backoff), a matrix retry reusing its transaction id,
 # and no webhook URL, token or key in master.log.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-reporters.sh"
 require_cmd curl
 
-SINK=$KILN_SRC/tests/e2e/http-sink.py
-
-checkconfig_says() {
-    out=$("$KILN" checkconfig "$1" 2>&1); rc=$?
-    diag "checkconfig: exit $rc: $out"
-    [ "$rc" != 0 ] && printf '%s' "$out" | grep -qF "$2"
-}
 B=$TRASH/bad
 new_master "$B" <<'LUA'
 reporter { kind = "slack", url = "https://hooks.slack.com/services/T0/B0/XXXX" }
@@ -31,12 +25,9 @@ check "checkconfig refuses a credential header in plain text" checkconfig_says "
     "master.lua:1: reporter 'http': headers: 'Authorization' looks like a credential"
 
 # ---- the services ------------------------------------------------------------
-/usr/bin/python3 "$SINK" "$TRASH/http.port" "$TRASH/req" \
+http_peer http-sink.py sink \
     '{"/push/": [[500, {}]], "/services/": [[429, {"Retry-After": "2"}]], "/_matrix/": [[500, {}]],
-      "/hang/": [[0, {}], [0, {}]]}' &
-e2e_track $!
-check "the HTTP sink listens" wait_for 20 test -s "$TRASH/http.port"
-P=$(cat "$TRASH/http.port")
+      "/hang/": [[0, {}], [0, {}]]}'
 
 M=$TRASH/master
 echo 1 > "$TRASH/rc"

@@ -10,15 +10,9 @@
 # new (same state twice is never sent), the tokens never in master.log,
 # and checkconfig's errors.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-reporters.sh"
 require_cmd git
 
-PEER=$KILN_SRC/tests/e2e/statuses-peer.py
-
-checkconfig_says() {
-    out=$("$KILN" checkconfig "$1" 2>&1); rc=$?
-    diag "checkconfig: exit $rc: $out"
-    [ "$rc" != 0 ] && printf '%s' "$out" | grep -qF "$2"
-}
 B=$TRASH/bad
 new_master "$B" <<'LUA'
 reporter { kind = "github", token = "ghp_plain" }
@@ -38,10 +32,7 @@ git init -q "$G" && git -C "$G" -c user.name=Ann -c user.email=ann@example.org \
 SHA=$(git -C "$G" rev-parse HEAD)
 check "the git repository has a commit" test ${#SHA} = 40
 
-/usr/bin/python3 "$PEER" "$TRASH/peer.port" "$TRASH/req" '{}' &
-e2e_track $!
-check "the peer listens" wait_for 20 test -s "$TRASH/peer.port"
-P=$(cat "$TRASH/peer.port")
+http_peer statuses-peer.py peer '{}'
 
 M=$TRASH/master
 new_master "$M" <<LUA

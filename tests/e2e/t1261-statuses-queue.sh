@@ -9,9 +9,9 @@
 # nothing is sent before X-RateLimit-Reset.  A 422 drops the status with a
 # logged error and the queue goes on.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-reporters.sh"
 require_cmd git
 
-PEER=$KILN_SRC/tests/e2e/statuses-peer.py
 G=$TRASH/repo
 git init -q "$G" && git -C "$G" -c user.name=Ann -c user.email=ann@example.org \
     commit -q --allow-empty -m first
@@ -57,10 +57,8 @@ check "two statuses are kept for the next start" grep -q \
     "reporter 'gh': 2 statuses kept for the next start" "$M/master.log"
 
 # the peer comes up on the master's port; its script: the rate limits below
-/usr/bin/python3 "$PEER" "$TRASH/peer.port" "$TRASH/req" \
-    '{"/gh/": [[500, {}]], "/gt/": [[429, {"Retry-After": "2"}], [201, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "@+3"}], [422, {}]]}' "$P" &
-e2e_track $!
-check "the peer listens on the same port" wait_for 20 test -s "$TRASH/peer.port"
+http_peer statuses-peer.py peer \
+    '{"/gh/": [[500, {}]], "/gt/": [[429, {"Retry-After": "2"}], [201, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "@+3"}], [422, {}]]}' "$P"
 check "master restarts" start_master "$M"
 check "it finds the statuses waiting" grep -q "reporter 'gh': 2 statuses waiting from before" "$M/master.log"
 nreq() { ls "$TRASH/req" 2>/dev/null | grep -c '^req-'; }

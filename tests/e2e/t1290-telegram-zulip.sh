@@ -9,15 +9,9 @@
 # content with basic auth email:api_key), a 500 retried after the backoff,
 # a secret masked in the text, and no token or key in master.log.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-reporters.sh"
 require_cmd curl
 
-SINK=$KILN_SRC/tests/e2e/http-sink.py
-
-checkconfig_says() {
-    out=$("$KILN" checkconfig "$1" 2>&1); rc=$?
-    diag "checkconfig: exit $rc: $out"
-    [ "$rc" != 0 ] && printf '%s' "$out" | grep -qF "$2"
-}
 B=$TRASH/bad
 new_master "$B" <<'LUA'
 reporter { kind = "telegram", token = "123:abc", chat_id = -100 }
@@ -37,10 +31,7 @@ echo k > "$B/secrets/z"
 check "checkconfig wants an http(s) zulip site" checkconfig_says "$B" \
     "master.lua:1: reporter 'zulip': 'site' must be an http:// or https:// URL"
 
-/usr/bin/python3 "$SINK" "$TRASH/http.port" "$TRASH/req" '{"/bot": [[500, {}]]}' &
-e2e_track $!
-check "the HTTP sink listens" wait_for 20 test -s "$TRASH/http.port"
-P=$(cat "$TRASH/http.port")
+http_peer http-sink.py sink '{"/bot": [[500, {}]]}'
 
 M=$TRASH/master
 echo 1 > "$TRASH/rc"

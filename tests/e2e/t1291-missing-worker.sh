@@ -10,14 +10,10 @@
 # repeated while it stays away; back and gone again: one more of each; w2
 # (missing_timeout 20) back in time: nothing; checkconfig's errors.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-reporters.sh"
 require_cmd curl
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || skip_all "no python3-aiosmtpd"
 
-checkconfig_says() {
-    out=$("$KILN" checkconfig "$1" 2>&1); rc=$?
-    diag "checkconfig: exit $rc: $out"
-    [ "$rc" != 0 ] && printf '%s' "$out" | grep -qF "$2"
-}
 B=$TRASH/bad
 new_master "$B" <<'LUA'
 worker { name = "w1", password = secret("w1"), notify_on_missing = { "not an address" } }
@@ -37,13 +33,8 @@ LUA
 check "checkconfig refuses an unknown event" checkconfig_says "$B" \
     "master.lua:1: reporter 'email': events[1] must be \"builds\", \"worker_missing\" or \"regression\""
 
-/usr/bin/python3 "$KILN_SRC/tests/e2e/smtp-sink.py" "$TRASH/smtp.port" "$TRASH/mail" &
-e2e_track $!
-/usr/bin/python3 "$KILN_SRC/tests/e2e/http-sink.py" "$TRASH/http.port" "$TRASH/req" '{}' &
-e2e_track $!
-check "the SMTP sink listens" wait_for 20 test -s "$TRASH/smtp.port"
-check "the HTTP sink listens" wait_for 20 test -s "$TRASH/http.port"
-SPORT=$(cat "$TRASH/smtp.port") P=$(cat "$TRASH/http.port")
+smtp_sink
+http_peer http-sink.py sink '{}'
 
 M=$TRASH/master
 new_master "$M" <<LUA

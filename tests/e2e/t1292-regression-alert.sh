@@ -10,16 +10,12 @@
 # without the event gets the builds only; a zulip reporter whose builders
 # filter excludes the builder gets nothing.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-reporters.sh"
 require_cmd curl
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || skip_all "no python3-aiosmtpd"
 
-/usr/bin/python3 "$KILN_SRC/tests/e2e/smtp-sink.py" "$TRASH/smtp.port" "$TRASH/mail" &
-e2e_track $!
-/usr/bin/python3 "$KILN_SRC/tests/e2e/http-sink.py" "$TRASH/http.port" "$TRASH/req" '{}' &
-e2e_track $!
-check "the SMTP sink listens" wait_for 20 test -s "$TRASH/smtp.port"
-check "the HTTP sink listens" wait_for 20 test -s "$TRASH/http.port"
-SPORT=$(cat "$TRASH/smtp.port") P=$(cat "$TRASH/http.port")
+smtp_sink
+http_peer http-sink.py sink '{}'
 
 M=$TRASH/master
 echo 3 > "$TRASH/warnings"

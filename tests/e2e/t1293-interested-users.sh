@@ -8,6 +8,7 @@
 # kiln-worker, changes from sendchange, users edited with `kiln user`.
 # With blamelist = false, the authors' users are not mailed.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-reporters.sh"
 require_cmd curl
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || skip_all "no python3-aiosmtpd"
 
@@ -20,10 +21,7 @@ out=$("$KILN" checkconfig "$B" 2>&1)
 check "checkconfig refuses an empty extra_recipients entry ($out)" \
     sh -c "printf '%s' \"\$1\" | grep -qF \"master.lua:1: reporter 'email': extra_recipients[1] must be a user's identifier\"" _ "$out"
 
-/usr/bin/python3 "$KILN_SRC/tests/e2e/smtp-sink.py" "$TRASH/smtp.port" "$TRASH/mail" &
-e2e_track $!
-check "the SMTP sink listens" wait_for 20 test -s "$TRASH/smtp.port"
-SPORT=$(cat "$TRASH/smtp.port")
+smtp_sink
 
 M=$TRASH/master
 new_master "$M" <<LUA

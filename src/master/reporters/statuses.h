@@ -96,6 +96,16 @@ struct curl_slist *statuses_header(struct curl_slist *l, const char *name, const
 void statuses_basic_auth(CURL *h, const char *user, const char *password);
 /* The JSON object o as compact text into q->body; 0 or -E2BIG. */
 int statuses_body(struct statuses_req *q, json_t *o);
+/* The end of a kind's request: r (statuses_body's) and q's caps -> 1, or
+ * -E2BIG with *why = too_long (static). */
+int statuses_finish(struct statuses_req *q, int r, const char **why, const char *too_long);
+/* The request of github and gitea:
+ *   POST PREFIX/repos/OWNER/REPO/statuses/SHA
+ *   {"state", "target_url", "description", "context"}
+ * (prefix: "" for GitHub, "/api/v1" for Gitea). */
+int statuses_repos_request(const char *prefix, const struct config_reporter *cfg,
+			   const struct statuses_event *ev, struct statuses_req *q,
+			   const char **why);
 
 /* The rate-limit and retry rules (pure): what to do with a reply. */
 enum statuses_verdict {
