@@ -124,9 +124,7 @@ void config_reporter_chat(lua_State *L, const char *what, struct config_reporter
 void config_reporter_chat_release(struct config_reporter *r)
 {
 	struct config_reporter_chat *c = &r->chat;
-	if (c->token)
-		explicit_bzero(c->token, strlen(c->token));
-	free(c->token);
+	config_reporter_free_secret(c->token);
 	free(c->url);
 	free(c->chat_id);
 	free(c->email);

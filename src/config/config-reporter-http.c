@@ -296,25 +296,18 @@ void config_reporter_http(lua_State *L, const char *what, struct config_reporter
 	}
 }
 
-static void config_http_free_secret(char *s)
-{
-	if (s)
-		explicit_bzero(s, strlen(s));
-	free(s);
-}
-
 void config_reporter_http_release(struct config_reporter *r)
 {
 	struct config_reporter_http *h = &r->http;
-	config_http_free_secret(h->url);
+	config_reporter_free_secret(h->url);
 	for (size_t i = 0; i < h->nheaders; i++) {
 		free(h->header_names[i]);
-		config_http_free_secret(h->header_values[i]);
+		config_reporter_free_secret(h->header_values[i]);
 	}
 	free(h->header_names);
 	free(h->header_values);
-	config_http_free_secret(h->hmac_key);
-	config_http_free_secret(h->token);
+	config_reporter_free_secret(h->hmac_key);
+	config_reporter_free_secret(h->token);
 	free(h->room);
 	free(h->username);
 	free(h->channel);

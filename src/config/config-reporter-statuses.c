@@ -194,20 +194,13 @@ void config_reporter_status(lua_State *L, const char *what, struct config_report
 	}
 }
 
-static void config_status_free_secret(char *s)
-{
-	if (s)
-		explicit_bzero(s, strlen(s));
-	free(s);
-}
-
 void config_reporter_status_release(struct config_reporter *r)
 {
 	struct config_reporter_status *st = &r->status;
 	free(st->base_url);
-	config_status_free_secret(st->token);
+	config_reporter_free_secret(st->token);
 	free(st->user);
-	config_status_free_secret(st->password);
+	config_reporter_free_secret(st->password);
 	free(st->owner);
 	free(st->repo);
 	free(st->context);

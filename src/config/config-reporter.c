@@ -373,6 +373,13 @@ void config_reporter_release(struct config *cfg)
 	cfg->nreporters = 0;
 }
 
+void config_reporter_free_secret(char *s)
+{
+	if (s)
+		explicit_bzero(s, strlen(s));
+	free(s);
+}
+
 bool config_reporter_host_ok(const char *s, size_t len)
 {
 	if (len == 0 || len > 253)

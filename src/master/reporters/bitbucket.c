@@ -59,7 +59,7 @@ static struct curl_slist *bitbucket_auth(const struct config_reporter *cfg, CURL
 					 struct curl_slist *l)
 {
 	if (cfg->status.token)
-		return statuses_header(l, "Authorization", "Bearer ", cfg->status.token);
+		return reporters_curl_header(l, "Authorization", "Bearer ", cfg->status.token);
 	statuses_basic_auth(h, cfg->status.user, cfg->status.password);
 	return l;
 }

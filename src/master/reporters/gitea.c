@@ -16,7 +16,7 @@ static int gitea_request(const struct config_reporter *cfg, const struct statuse
 static struct curl_slist *gitea_auth(const struct config_reporter *cfg, CURL *h,
 				     struct curl_slist *l)
 {
-	return statuses_header(l, "Authorization", "token ", cfg->status.token);
+	return reporters_curl_header(l, "Authorization", "token ", cfg->status.token);
 }
 
 const struct statuses_kind statuses_gitea = {.request = gitea_request, .auth = gitea_auth};

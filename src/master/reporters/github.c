@@ -17,11 +17,11 @@ static int github_request(const struct config_reporter *cfg, const struct status
 static struct curl_slist *github_auth(const struct config_reporter *cfg, CURL *h,
 				      struct curl_slist *l)
 {
-	l = statuses_header(l, "Authorization", "Bearer ", cfg->status.token);
+	l = reporters_curl_header(l, "Authorization", "Bearer ", cfg->status.token);
 	if (l)
-		l = statuses_header(l, "Accept", "", "application/vnd.github+json");
+		l = reporters_curl_header(l, "Accept", "", "application/vnd.github+json");
 	if (l)
-		l = statuses_header(l, "X-GitHub-Api-Version", "", "2022-11-28");
+		l = reporters_curl_header(l, "X-GitHub-Api-Version", "", "2022-11-28");
 	return l;
 }
 

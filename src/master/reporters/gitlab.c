@@ -49,7 +49,7 @@ static int gitlab_request(const struct config_reporter *cfg, const struct status
 static struct curl_slist *gitlab_auth(const struct config_reporter *cfg, CURL *h,
 				      struct curl_slist *l)
 {
-	return statuses_header(l, "PRIVATE-TOKEN", "", cfg->status.token);
+	return reporters_curl_header(l, "PRIVATE-TOKEN", "", cfg->status.token);
 }
 
 const struct statuses_kind statuses_gitlab = {.request = gitlab_request, .auth = gitlab_auth};

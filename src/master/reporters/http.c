@@ -336,24 +336,13 @@ static int http_setup(void *ud, void *priv, CURL *h, struct curl_slist **ret_lis
 	const struct config_reporter *cfg = hr->r->cfg;
 	const struct curl_uv_api *c = &curl_uv_api;
 	struct curl_slist *list = reporters_curl_headers("application/json");
-	if (msg->signature[0]) {
-		char sig[HTTP_SIGNATURE_SIZE + 32];
-		snprintf(sig, sizeof(sig), "X-Kiln-Signature: %s", msg->signature);
-		list = c->slist_append(list, sig);
-	}
-	for (size_t i = 0; i < cfg->http.nheaders; i++) {
-		char *line =
-			xasprintf("%s: %s", cfg->http.header_names[i], cfg->http.header_values[i]);
-		list = c->slist_append(list, line);
-		explicit_bzero(line, strlen(line));
-		free(line);
-	}
-	if (cfg->kind == CONFIG_REPORTER_MATRIX) {
-		char *line = xasprintf("Authorization: Bearer %s", cfg->http.token);
-		list = c->slist_append(list, line);
-		explicit_bzero(line, strlen(line));
-		free(line);
-	}
+	if (list && msg->signature[0])
+		list = reporters_curl_header(list, "X-Kiln-Signature", "", msg->signature);
+	for (size_t i = 0; list && i < cfg->http.nheaders; i++)
+		list = reporters_curl_header(list, cfg->http.header_names[i], "",
+					     cfg->http.header_values[i]);
+	if (list && cfg->kind == CONFIG_REPORTER_MATRIX)
+		list = reporters_curl_header(list, "Authorization", "Bearer ", cfg->http.token);
 	*ret_list = list;
 	if (!list)
 		return -ENOMEM;

@@ -518,6 +518,20 @@ struct curl_slist *reporters_curl_headers(const char *content_type)
 	return l2;
 }
 
+struct curl_slist *reporters_curl_header(struct curl_slist *l, const char *name, const char *prefix,
+					 const char *value)
+{
+	char *line = xasprintf("%s: %s%s", name, prefix, value);
+	struct curl_slist *n = curl_uv_api.slist_append(l, line);
+	explicit_bzero(line, strlen(line));
+	free(line);
+	if (!n) {
+		curl_uv_api.slist_free_all(l);
+		return NULL;
+	}
+	return n;
+}
+
 /* The reply's body: counted (if ud) and discarded (nothing is kept; the
  * attempt's timeout bounds how long it may take). */
 static size_t reporters_discard(char *p, size_t size, size_t n, void *ud)

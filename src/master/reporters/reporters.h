@@ -132,6 +132,11 @@ int reporters_percent_encode(struct buf *out, const char *s, bool form);
 /* A header list "Content-Type: content_type", "Expect:" (no 100-continue
  * round trip), or NULL (nothing left allocated). */
 struct curl_slist *reporters_curl_headers(const char *content_type);
+/* The header line "NAME: PREFIXVALUE" ("Authorization: Bearer TOKEN")
+ * appended to l (the line is wiped after the copy); NULL (l freed) when it
+ * cannot be. */
+struct curl_slist *reporters_curl_header(struct curl_slist *l, const char *name, const char *prefix,
+					 const char *value);
 /* On the easy handle h (a CURL *): the URL, the header list, the user
  * agent "Kiln", a POST of post_len bytes (negative: the caller sets the
  * method), and a reply body that is discarded, its size counted into

@@ -238,20 +238,6 @@ int statuses_segment(struct buf *out, const char *s)
 	return buf_error(out);
 }
 
-struct curl_slist *statuses_header(struct curl_slist *l, const char *name, const char *prefix,
-				   const char *value)
-{
-	char *line = xasprintf("%s: %s%s", name, prefix, value);
-	struct curl_slist *n = curl_uv_api.slist_append(l, line);
-	explicit_bzero(line, strlen(line));
-	free(line);
-	if (!n) {
-		curl_uv_api.slist_free_all(l);
-		return NULL;
-	}
-	return n;
-}
-
 void statuses_basic_auth(CURL *h, const char *user, const char *password)
 {
 	curl_uv_api.easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);

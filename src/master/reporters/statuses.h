@@ -88,10 +88,6 @@ int statuses_context(const struct config_reporter *cfg, const struct report_buil
 void statuses_description(const struct statuses_event *ev, char *out, size_t n);
 /* s percent-encoded as one path segment (unreserved characters kept). */
 int statuses_segment(struct buf *out, const char *s);
-/* "Authorization: Bearer TOKEN"-like header line appended to l (the
- * line is wiped after the copy). */
-struct curl_slist *statuses_header(struct curl_slist *l, const char *name, const char *prefix,
-				   const char *value);
 /* HTTP basic login user:password on h. */
 void statuses_basic_auth(CURL *h, const char *user, const char *password);
 /* The JSON object o as compact text into q->body; 0 or -E2BIG. */
