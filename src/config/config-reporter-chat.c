@@ -35,11 +35,7 @@ static char *config_chat_url(lua_State *L, const char *what, const char *key, co
 		len = strlen(def);
 	}
 	size_t skip = !strncasecmp(s, "http://", 7) ? 7 : !strncasecmp(s, "https://", 8) ? 8 : 0;
-	bool ok = skip && len > skip && s[skip] != '/' && len <= CONFIG_CHAT_MAX_URL &&
-		  strlen(s) == len;
-	for (size_t i = 0; ok && i < len; i++)
-		ok = (unsigned char)s[i] > 0x20 && (unsigned char)s[i] != 0x7f;
-	if (!ok)
+	if (!config_reporter_url_ok(s, len, CONFIG_CHAT_MAX_URL, true))
 		config_raise(L,
 			     "%s: '%s' must be an http:// or https:// URL of at most %d bytes "
 			     "without spaces",
