@@ -83,11 +83,7 @@ static void chat_done(void *ud, void *priv, enum curl_uv_outcome outcome, const 
 {
 	struct chat *ch = ud;
 	struct chat_msg *msg = priv;
-	if (outcome == CURL_UV_SENT)
-		log_info("id=%lld: reporter '%s': delivered", (long long)msg->id, ch->r->cfg->name);
-	else
-		log_warn("id=%lld: reporter '%s': not delivered: %s", (long long)msg->id,
-			 ch->r->cfg->name, err ? err : "dropped");
+	reporters_log_outcome(ch->r, "id", msg->id, outcome == CURL_UV_SENT, err);
 }
 
 static const struct curl_uv_queue_ops chat_ops = {

@@ -357,12 +357,7 @@ static void http_done(void *ud, void *priv, enum curl_uv_outcome outcome, const 
 {
 	struct http_rep *hr = ud;
 	struct http_msg *msg = priv;
-	if (outcome == CURL_UV_SENT)
-		log_info("build=%lld: reporter '%s': delivered", (long long)msg->buildid,
-			 hr->r->cfg->name);
-	else
-		log_warn("build=%lld: reporter '%s': not delivered: %s", (long long)msg->buildid,
-			 hr->r->cfg->name, err ? err : "dropped");
+	reporters_log_outcome(hr->r, "build", msg->buildid, outcome == CURL_UV_SENT, err);
 }
 
 static const struct curl_uv_queue_ops http_ops = {

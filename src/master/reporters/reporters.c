@@ -532,6 +532,16 @@ struct curl_slist *reporters_curl_header(struct curl_slist *l, const char *name,
 	return n;
 }
 
+void reporters_log_outcome(const struct reporter *r, const char *idname, int64_t id, bool sent,
+			   const char *err)
+{
+	if (sent)
+		log_info("%s=%lld: reporter '%s': delivered", idname, (long long)id, r->cfg->name);
+	else
+		log_warn("%s=%lld: reporter '%s': not delivered: %s", idname, (long long)id,
+			 r->cfg->name, err ? err : "dropped");
+}
+
 /* The reply's body: counted (if ud) and discarded (nothing is kept; the
  * attempt's timeout bounds how long it may take). */
 static size_t reporters_discard(char *p, size_t size, size_t n, void *ud)

@@ -137,6 +137,10 @@ struct curl_slist *reporters_curl_headers(const char *content_type);
  * cannot be. */
 struct curl_slist *reporters_curl_header(struct curl_slist *l, const char *name, const char *prefix,
 					 const char *value);
+/* Logs how a message of r ended: "IDNAME=ID: reporter 'NAME': delivered"
+ * (sent), else "... not delivered: ERR" (err NULL: "dropped"). */
+void reporters_log_outcome(const struct reporter *r, const char *idname, int64_t id, bool sent,
+			   const char *err);
 /* On the easy handle h (a CURL *): the URL, the header list, the user
  * agent "Kiln", a POST of post_len bytes (negative: the caller sets the
  * method), and a reply body that is discarded, its size counted into
