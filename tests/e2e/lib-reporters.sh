@@ -28,3 +28,20 @@ smtp_sink() {
     check "the SMTP sink listens" wait_for 20 test -s "$TRASH/smtp.port"
     SPORT=$(cat "$TRASH/smtp.port")
 }
+
+# reporters_up M NAME KIND [LOG]: checkconfig accepts M; the master starts
+# (with KILN_LOG=LOG when given); its reporter NAME (KIND: the one
+# started last) is ready; the worker w1 (password in M/secrets/w1) attaches.
+reporters_up() {
+    check "checkconfig accepts the reporters" "$KILN" checkconfig "$1"
+    if [ -n "${4:-}" ]; then
+        export KILN_LOG=$4
+        check "master starts" start_master "$1"
+        unset KILN_LOG
+    else
+        check "master starts" start_master "$1"
+    fi
+    check "the reporters are ready" wait_for 10 grep -q "reporter '$2' ($3) ready" "$1/master.log"
+    start_worker "$TRASH/w1" w1 "$1/secrets/w1"
+    check "worker attaches" wait_for 20 worker_connected w1
+}

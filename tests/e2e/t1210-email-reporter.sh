@@ -64,11 +64,7 @@ LUA
 printf 'w1-pass-%s' "$$" > "$M/secrets/w1"
 printf 'hook-%s' "$$" > "$M/secrets/hook"
 printf 's3cr3t-value-%s' "$$" > "$M/secrets/tok"
-check "checkconfig accepts the reporters" "$KILN" checkconfig "$M"
-check "master starts" start_master "$M"
-check "the reporters are ready" wait_for 10 grep -q "reporter 'change' (email) ready" "$M/master.log"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+reporters_up "$M" change email
 
 # build_done N: build number N of app is complete
 build_done() { [ "$(api "builders/app/builds?number=$1" | jpy 'd["builds"][0]["complete"]')" = true ]; }

@@ -60,14 +60,8 @@ printf 'http://127.0.0.1:%s/services/T0/B0/slack-tok-%s' "$P" "$$" > "$M/secrets
 printf 'http://127.0.0.1:%s/hooks/mm-tok-%s' "$P" "$$" > "$M/secrets/mm"
 printf 'syt-matrix-tok-%s' "$$" > "$M/secrets/matrix"
 printf 's3cr3t-value-%s' "$$" > "$M/secrets/tok"
-check "checkconfig accepts the reporters" "$KILN" checkconfig "$M"
 # debug level: the listener's time per build is logged, and more lines may leak
-export KILN_LOG=debug
-check "master starts" start_master "$M"
-unset KILN_LOG
-check "the reporters are ready" wait_for 10 grep -q "reporter 'room' (matrix) ready" "$M/master.log"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+reporters_up "$M" room matrix debug
 
 build_done() { [ "$(api "builders/app/builds?number=$1" | jpy 'd["builds"][0]["complete"]')" = true ]; }
 delivered() { [ "$(grep -c "build=$1: reporter '.*': delivered" "$M/master.log")" = "$2" ]; }

@@ -65,14 +65,8 @@ printf 'bb-app-pw%s' "$$" > "$M/secrets/bb_app"
 printf 'bbs-tok%s' "$$" > "$M/secrets/bbs"
 printf 'gerrit-pw%s' "$$" > "$M/secrets/gerrit"
 echo 1 > "$TRASH/rc"
-check "checkconfig accepts the reporters" "$KILN" checkconfig "$M"
 # debug level: the listener's time per build start and end is logged
-export KILN_LOG=debug
-check "master starts" start_master "$M"
-unset KILN_LOG
-check "the reporters are ready" wait_for 10 grep -q "reporter 'gerrit' (gerrit) ready" "$M/master.log"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+reporters_up "$M" gerrit gerrit debug
 
 build_done() { [ "$(api "builders/app/builds?number=$1" | jpy 'd["builds"][0]["complete"]')" = true ]; }
 nreq() { ls "$TRASH/req" 2>/dev/null | grep -c '^req-'; }

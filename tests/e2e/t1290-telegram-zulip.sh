@@ -55,13 +55,7 @@ printf 'w1-pass-%s' "$$" > "$M/secrets/w1"
 printf '123456:tg-tok-%s' "$$" > "$M/secrets/tg"
 printf 'zulip-key-%s' "$$" > "$M/secrets/zulip"
 printf 's3cr3t-value-%s' "$$" > "$M/secrets/tok"
-check "checkconfig accepts the reporters" "$KILN" checkconfig "$M"
-export KILN_LOG=debug
-check "master starts" start_master "$M"
-unset KILN_LOG
-check "the reporters are ready" wait_for 10 grep -q "reporter 'zu' (zulip) ready" "$M/master.log"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+reporters_up "$M" zu zulip debug
 
 build_done() { [ "$(api "builders/app/builds?number=$1" | jpy 'd["builds"][0]["complete"]')" = true ]; }
 nreq() { [ "$(ls "$TRASH/req" 2>/dev/null | grep -c '^req-')" = "$1" ]; }
