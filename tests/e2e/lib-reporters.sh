@@ -45,3 +45,15 @@ reporters_up() {
     start_worker "$TRASH/w1" w1 "$1/secrets/w1"
     check "worker attaches" wait_for 20 worker_connected w1
 }
+
+# check_py DESC ARG... <<'PY' ... PY: runs the Python script on stdin with
+# the ARGs (its output shown as diagnostics); the point DESC passes when it
+# exits 0.
+check_py() {
+    d_=$1
+    shift
+    /usr/bin/python3 - "$@" > "$TRASH/check.out" 2>&1
+    rc_=$?
+    sed 's/^/# /' "$TRASH/check.out"
+    check "$d_" [ $rc_ = 0 ]
+}
