@@ -1,6 +1,6 @@
-# Shared by the reporter tests (t1210 t1220 t1230 t1260 t1261 t1290-t1292):
-# checkconfig's refusals and the recording HTTP peers (httppeer.py).
-# Sourced after lib.sh.
+# Shared by the reporter tests (t1210 t1220 t1230 t1260 t1261 t1290-t1293),
+# sourced after lib.sh: checkconfig_says, http_peer (the recording HTTP
+# peers, httppeer.py), smtp_sink, reporters_up and check_py.
 
 # checkconfig_says DIR TEXT: checkconfig refuses DIR's master.lua, saying TEXT.
 checkconfig_says() {
