@@ -35,11 +35,7 @@ static char *config_chat_url(lua_State *L, const char *what, const char *key, co
 		len = strlen(def);
 	}
 	size_t skip = !strncasecmp(s, "http://", 7) ? 7 : !strncasecmp(s, "https://", 8) ? 8 : 0;
-	bool ok = skip && len > skip && s[skip] != '/' && len <= CONFIG_CHAT_MAX_URL &&
-		  strlen(s) == len;
-	for (size_t i = 0; ok && i < len; i++)
-		ok = (unsigned char)s[i] > 0x20 && (unsigned char)s[i] != 0x7f;
-	if (!ok)
+	if (!config_reporter_url_ok(s, len, CONFIG_CHAT_MAX_URL, true))
 		config_raise(L,
 			     "%s: '%s' must be an http:// or https:// URL of at most %d bytes "
 			     "without spaces",
@@ -124,9 +120,7 @@ void config_reporter_chat(lua_State *L, const char *what, struct config_reporter
 void config_reporter_chat_release(struct config_reporter *r)
 {
 	struct config_reporter_chat *c = &r->chat;
-	if (c->token)
-		explicit_bzero(c->token, strlen(c->token));
-	free(c->token);
+	config_reporter_free_secret(c->token);
 	free(c->url);
 	free(c->chat_id);
 	free(c->email);

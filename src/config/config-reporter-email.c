@@ -209,8 +209,6 @@ void config_reporter_email_release(struct config_reporter *r)
 	free(e->extra_recipients);
 	free(e->smtp_host);
 	free(e->smtp_user);
-	if (e->smtp_password)
-		explicit_bzero(e->smtp_password, strlen(e->smtp_password));
-	free(e->smtp_password);
+	config_reporter_free_secret(e->smtp_password);
 	free(e->subject);
 }

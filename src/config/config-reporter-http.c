@@ -24,26 +24,6 @@ const char *const config_reporter_http_keys[] = {"url", "secret", "headers", NUL
 const char *const config_reporter_webhook_keys[] = {"url", "username", "channel", "icon_url", NULL};
 const char *const config_reporter_matrix_keys[] = {"homeserver", "room", "token", NULL};
 
-/* An http(s) URL without spaces or control characters. */
-static bool config_http_url_ok(const char *s, size_t len)
-{
-	if (len > CONFIG_HTTP_MAX_URL || strlen(s) != len)
-		return false;
-	size_t skip;
-	if (!strncasecmp(s, "http://", 7))
-		skip = 7;
-	else if (!strncasecmp(s, "https://", 8))
-		skip = 8;
-	else
-		return false;
-	if (len == skip || s[skip] == '/')
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] == 0x7f)
-			return false;
-	return true;
-}
-
 /* A secret's value that may stand in for a URL: one word. */
 static bool config_http_token_ok(const char *s, size_t len)
 {
@@ -215,7 +195,7 @@ void config_reporter_http(lua_State *L, const char *what, struct config_reporter
 				     "%s: 'url' is required: url = \"https://ci.example.org/hook\" "
 				     "(or secret(\"NAME\") when it holds a token)",
 				     what);
-		if (!config_http_url_ok(url, len))
+		if (!config_reporter_url_ok(url, len, CONFIG_HTTP_MAX_URL, true))
 			config_raise(L,
 				     "%s: 'url' must be an http:// or https:// URL of at most %d "
 				     "bytes without spaces",
@@ -248,7 +228,8 @@ void config_reporter_http(lua_State *L, const char *what, struct config_reporter
 				     what);
 		/* http(s) is checked when the reporter starts (http.c): checkconfig
 		 * may run with stand-in secrets */
-		if (!config_http_url_ok(url, len) && !config_http_token_ok(url, len))
+		if (!config_reporter_url_ok(url, len, CONFIG_HTTP_MAX_URL, true) &&
+		    !config_http_token_ok(url, len))
 			config_raise(
 				L,
 				"%s: 'url' (a secret) must be an http:// or https:// URL of at "
@@ -267,7 +248,7 @@ void config_reporter_http(lua_State *L, const char *what, struct config_reporter
 				     "%s: 'homeserver' is required: homeserver = "
 				     "\"https://matrix.example.org\"",
 				     what);
-		if (!config_http_url_ok(hs, len))
+		if (!config_reporter_url_ok(hs, len, CONFIG_HTTP_MAX_URL, true))
 			config_raise(L,
 				     "%s: 'homeserver' must be an http:// or https:// URL of at "
 				     "most %d bytes without spaces",
@@ -296,25 +277,18 @@ void config_reporter_http(lua_State *L, const char *what, struct config_reporter
 	}
 }
 
-static void config_http_free_secret(char *s)
-{
-	if (s)
-		explicit_bzero(s, strlen(s));
-	free(s);
-}
-
 void config_reporter_http_release(struct config_reporter *r)
 {
 	struct config_reporter_http *h = &r->http;
-	config_http_free_secret(h->url);
+	config_reporter_free_secret(h->url);
 	for (size_t i = 0; i < h->nheaders; i++) {
 		free(h->header_names[i]);
-		config_http_free_secret(h->header_values[i]);
+		config_reporter_free_secret(h->header_values[i]);
 	}
 	free(h->header_names);
 	free(h->header_values);
-	config_http_free_secret(h->hmac_key);
-	config_http_free_secret(h->token);
+	config_reporter_free_secret(h->hmac_key);
+	config_reporter_free_secret(h->token);
 	free(h->room);
 	free(h->username);
 	free(h->channel);

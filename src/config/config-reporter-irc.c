@@ -197,7 +197,5 @@ void config_reporter_irc_release(struct config_reporter *r)
 	for (size_t i = 0; i < c->nchannels; i++)
 		free(c->channels[i]);
 	free(c->channels);
-	if (c->password)
-		explicit_bzero(c->password, strlen(c->password));
-	free(c->password);
+	config_reporter_free_secret(c->password);
 }

@@ -25,25 +25,6 @@ const char *const config_reporter_bitbucket_keys[] = {
 	"url", "token", "user", "password", "owner", "repo", "context", "server", NULL};
 const char *const config_reporter_gerrit_keys[] = {"url", "user", "password", "label", NULL};
 
-static bool config_status_url_ok(const char *s, size_t len)
-{
-	if (len > CONFIG_STATUS_MAX_URL || strlen(s) != len)
-		return false;
-	size_t skip;
-	if (!strncasecmp(s, "http://", 7))
-		skip = 7;
-	else if (!strncasecmp(s, "https://", 8))
-		skip = 8;
-	else
-		return false;
-	if (len == skip || s[skip] == '/' || memchr(s + skip, '@', len - skip))
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] == 0x7f)
-			return false;
-	return true;
-}
-
 /* t[key] = secret("NAME"): one word; a plain string is refused. */
 static char *config_status_secret(lua_State *L, const char *what, const char *key)
 {
@@ -125,7 +106,7 @@ void config_reporter_status(lua_State *L, const char *what, struct config_report
 	const char *url = dsl_opt_string(L, 1, what, "url", &len);
 	if (!url && !def)
 		config_raise(L, "%s: 'url' is required: url = \"https://git.example.org\"", what);
-	if (url && !config_status_url_ok(url, len))
+	if (url && !config_reporter_url_ok(url, len, CONFIG_STATUS_MAX_URL, false))
 		config_raise(L,
 			     "%s: 'url' must be an http:// or https:// URL of at most %d bytes, "
 			     "without spaces or a login",
@@ -194,20 +175,13 @@ void config_reporter_status(lua_State *L, const char *what, struct config_report
 	}
 }
 
-static void config_status_free_secret(char *s)
-{
-	if (s)
-		explicit_bzero(s, strlen(s));
-	free(s);
-}
-
 void config_reporter_status_release(struct config_reporter *r)
 {
 	struct config_reporter_status *st = &r->status;
 	free(st->base_url);
-	config_status_free_secret(st->token);
+	config_reporter_free_secret(st->token);
 	free(st->user);
-	config_status_free_secret(st->password);
+	config_reporter_free_secret(st->password);
 	free(st->owner);
 	free(st->repo);
 	free(st->context);

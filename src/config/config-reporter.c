@@ -14,6 +14,7 @@
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define REG_REPORTERS "kiln.reporters"
 /* At most this many reporters, and entries in one filter list. */
@@ -372,6 +373,32 @@ void config_reporter_release(struct config *cfg)
 	free(cfg->reporter);
 	cfg->reporter = NULL;
 	cfg->nreporters = 0;
+}
+
+bool config_reporter_url_ok(const char *s, size_t len, size_t max, bool userinfo)
+{
+	if (len > max || strlen(s) != len)
+		return false;
+	size_t skip;
+	if (!strncasecmp(s, "http://", 7))
+		skip = 7;
+	else if (!strncasecmp(s, "https://", 8))
+		skip = 8;
+	else
+		return false;
+	if (len == skip || s[skip] == '/' || (!userinfo && memchr(s + skip, '@', len - skip)))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+void config_reporter_free_secret(char *s)
+{
+	if (s)
+		explicit_bzero(s, strlen(s));
+	free(s);
 }
 
 bool config_reporter_host_ok(const char *s, size_t len)

@@ -20,6 +20,13 @@ void config_reporter_release(struct config *cfg);
  * digits, '.', '-', '_' and ':' (an IPv6 address). */
 bool config_reporter_host_ok(const char *s, size_t len);
 
+/* An http:// or https:// URL with a host, of at most max bytes, without
+ * spaces or control characters; userinfo: "user@" allowed before the
+ * host. */
+bool config_reporter_url_ok(const char *s, size_t len, size_t max, bool userinfo);
+/* Wipes a secret's text (NULL-safe) and frees it. */
+void config_reporter_free_secret(char *s);
+
 /* A kind's own keys, read from the table at index 1 into r (the common
  * fields already set); what names the declaration for messages. */
 void config_reporter_email(lua_State *L, const char *what, struct config_reporter *r);

@@ -15,6 +15,7 @@
 #include <zstd.h>
 
 #include "common/buf.h"
+#include "common/err.h"
 #include "db/db.h"
 
 /* The embedded migrations (migrations.c, generated from migrations/NNNN-*.sql). */
@@ -354,5 +355,25 @@ int db_bind_id(sqlite3_stmt *s, int i, int64_t id);
 int db_step_done(struct db *db, sqlite3_stmt *s, const char *what);
 /* Steps a query: 1 with a row, 0 when done, or db_fail(what). */
 int db_step_row(struct db *db, sqlite3_stmt *s, const char *what);
+/* Runs sql (a statement that returns no rows) with v bound to ?1: 0, or
+ * KILN_EDB / db_fail(what). */
+static inline int db_exec_int64(struct db *db, const char *sql, int64_t v, const char *what)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt_dynamic(db, sql);
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, v);
+	return db_step_done(db, s, what);
+}
+/* Steps a one-number query ("SELECT count(*) ..."): *ret = its first
+ * column, 0 when no row or NULL.  0, or db_fail(what). */
+static inline int db_step_int64(struct db *db, sqlite3_stmt *s, const char *what, int64_t *ret)
+{
+	int r = db_step_row(db, s, what);
+	if (r < 0)
+		return r;
+	*ret = r == 1 && sqlite3_column_type(s, 0) != SQLITE_NULL ? sqlite3_column_int64(s, 0) : 0;
+	return 0;
+}
 
 #endif

@@ -138,20 +138,12 @@ int db_outbound_count(struct db *db, const char *reporter, int64_t *ret)
 	if (!s)
 		return KILN_EDB;
 	db_bind_text(s, 1, reporter);
-	int r = db_step_row(db, s, "count statuses");
-	if (r < 0)
-		return r;
-	*ret = sqlite3_column_int64(s, 0);
-	return 0;
+	return db_step_int64(db, s, "count statuses", ret);
 }
 
 static int outbound_delete(struct db *db, int64_t id)
 {
-	_cleanup_stmt_ sqlite3_stmt *s = db_stmt_dynamic(db, "DELETE FROM outbound WHERE id = ?1");
-	if (!s)
-		return KILN_EDB;
-	sqlite3_bind_int64(s, 1, id);
-	return db_step_done(db, s, "delete status");
+	return db_exec_int64(db, "DELETE FROM outbound WHERE id = ?1", id, "delete status");
 }
 
 int db_outbound_delete(struct db *db, int64_t id)

@@ -83,22 +83,13 @@ int db_push_update(struct db *db, int64_t id, int64_t nsteps, int results, bool 
 	return WRITE1(push_update(db, id, nsteps, results, finished, now));
 }
 
-static int push_one_int(struct db *db, sqlite3_stmt *s, const char *what, int64_t *ret)
-{
-	int r = db_step_row(db, s, what);
-	if (r < 0)
-		return r;
-	*ret = r == 1 && sqlite3_column_type(s, 0) != SQLITE_NULL ? sqlite3_column_int64(s, 0) : 0;
-	return 0;
-}
-
 int db_push_max_id(struct db *db, int64_t *ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *s =
 		db_stmt_dynamic(db, "SELECT max(id) FROM push_submissions");
 	if (!s)
 		return KILN_EDB;
-	return push_one_int(db, s, "find the last push", ret);
+	return db_step_int64(db, s, "find the last push", ret);
 }
 
 int db_push_count(struct db *db, int64_t tokenid, const char *package, int64_t *ret)
@@ -109,7 +100,7 @@ int db_push_count(struct db *db, int64_t tokenid, const char *package, int64_t *
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, tokenid);
 	db_bind_text(s, 2, package);
-	return push_one_int(db, s, "count pushes", ret);
+	return db_step_int64(db, s, "count pushes", ret);
 }
 
 static int push_close_open(struct db *db, double now)

@@ -19,26 +19,16 @@
 static int session_add(struct db *db, const unsigned char *hash, int64_t uid, const char *username,
 		       int64_t now, int64_t expires_at, int64_t *ret_id)
 {
-	int r;
-	{
-		_cleanup_stmt_ sqlite3_stmt *d =
-			db_stmt_dynamic(db, "DELETE FROM sessions WHERE expires_at <= ?1");
-		if (!d)
-			return KILN_EDB;
-		sqlite3_bind_int64(d, 1, now);
-		if ((r = db_step_done(db, d, "delete expired sessions")) < 0)
-			return r;
-	}
-	{
-		_cleanup_stmt_ sqlite3_stmt *d = db_stmt_dynamic(
-			db, "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions ORDER BY "
-			    "last_seen_at DESC, id DESC LIMIT -1 OFFSET ?1)");
-		if (!d)
-			return KILN_EDB;
-		sqlite3_bind_int64(d, 1, DB_SESSIONS_MAX - 1);
-		if ((r = db_step_done(db, d, "delete old sessions")) < 0)
-			return r;
-	}
+	int r = db_exec_int64(db, "DELETE FROM sessions WHERE expires_at <= ?1", now,
+			      "delete expired sessions");
+	if (r < 0)
+		return r;
+	r = db_exec_int64(db,
+			  "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions ORDER BY "
+			  "last_seen_at DESC, id DESC LIMIT -1 OFFSET ?1)",
+			  DB_SESSIONS_MAX - 1, "delete old sessions");
+	if (r < 0)
+		return r;
 	_cleanup_stmt_ sqlite3_stmt *s = db_stmt_dynamic(
 		db, "INSERT INTO sessions (hash, uid, username, created_at, last_seen_at, "
 		    "expires_at) VALUES (?1, ?2, ?3, ?4, ?4, ?5)");
@@ -70,11 +60,7 @@ int db_session_add(struct db *db, const unsigned char hash[DB_SESSION_HASH_BYTES
 
 static int session_delete_id(struct db *db, int64_t id)
 {
-	_cleanup_stmt_ sqlite3_stmt *d = db_stmt_dynamic(db, "DELETE FROM sessions WHERE id = ?1");
-	if (!d)
-		return KILN_EDB;
-	sqlite3_bind_int64(d, 1, id);
-	return db_step_done(db, d, "delete session");
+	return db_exec_int64(db, "DELETE FROM sessions WHERE id = ?1", id, "delete session");
 }
 
 int db_session_get(struct db *db, const unsigned char hash[DB_SESSION_HASH_BYTES], int64_t now,
@@ -149,11 +135,7 @@ int db_login_users_count(struct db *db, int64_t *ret_n)
 		    "NOT NULL");
 	if (!s)
 		return KILN_EDB;
-	int r = db_step_row(db, s, "count login users");
-	if (r < 0)
-		return r;
-	*ret_n = sqlite3_column_int64(s, 0);
-	return 0;
+	return db_step_int64(db, s, "count login users", ret_n);
 }
 
 int db_user_login(struct db *db, int64_t uid, char *username, size_t un, char *roles, size_t rn)

@@ -10,14 +10,9 @@
 # accepts and never answers (registration times out, retried).  Also: checkconfig's errors for bad keys, and
 # a nick already taken (the bot takes the alternative).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-reporters.sh"
 require_cmd curl ngircd
 
-# checkconfig_says DIR TEXT: checkconfig fails with TEXT on its output
-checkconfig_says() {
-    out=$("$KILN" checkconfig "$1" 2>&1); rc=$?
-    diag "checkconfig: exit $rc: $out"
-    [ "$rc" != 0 ] && printf '%s' "$out" | grep -qF "$2"
-}
 B=$TRASH/bad
 new_master "$B" <<'LUA'
 reporter { kind = "irc", host = "127.0.0.1", channels = { "ci" } }

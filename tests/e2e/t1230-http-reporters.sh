@@ -9,15 +9,9 @@
 # for (not the 0.1 s backoff), a matrix retry reusing its transaction id,
 # and no webhook URL, token or key in master.log.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-reporters.sh"
 require_cmd curl
 
-SINK=$KILN_SRC/tests/e2e/http-sink.py
-
-checkconfig_says() {
-    out=$("$KILN" checkconfig "$1" 2>&1); rc=$?
-    diag "checkconfig: exit $rc: $out"
-    [ "$rc" != 0 ] && printf '%s' "$out" | grep -qF "$2"
-}
 B=$TRASH/bad
 new_master "$B" <<'LUA'
 reporter { kind = "slack", url = "https://hooks.slack.com/services/T0/B0/XXXX" }
@@ -31,12 +25,9 @@ check "checkconfig refuses a credential header in plain text" checkconfig_says "
     "master.lua:1: reporter 'http': headers: 'Authorization' looks like a credential"
 
 # ---- the services ------------------------------------------------------------
-/usr/bin/python3 "$SINK" "$TRASH/http.port" "$TRASH/req" \
+http_peer http-sink.py sink \
     '{"/push/": [[500, {}]], "/services/": [[429, {"Retry-After": "2"}]], "/_matrix/": [[500, {}]],
-      "/hang/": [[0, {}], [0, {}]]}' &
-e2e_track $!
-check "the HTTP sink listens" wait_for 20 test -s "$TRASH/http.port"
-P=$(cat "$TRASH/http.port")
+      "/hang/": [[0, {}], [0, {}]]}'
 
 M=$TRASH/master
 echo 1 > "$TRASH/rc"
@@ -69,14 +60,8 @@ printf 'http://127.0.0.1:%s/services/T0/B0/slack-tok-%s' "$P" "$$" > "$M/secrets
 printf 'http://127.0.0.1:%s/hooks/mm-tok-%s' "$P" "$$" > "$M/secrets/mm"
 printf 'syt-matrix-tok-%s' "$$" > "$M/secrets/matrix"
 printf 's3cr3t-value-%s' "$$" > "$M/secrets/tok"
-check "checkconfig accepts the reporters" "$KILN" checkconfig "$M"
 # debug level: the listener's time per build is logged, and more lines may leak
-export KILN_LOG=debug
-check "master starts" start_master "$M"
-unset KILN_LOG
-check "the reporters are ready" wait_for 10 grep -q "reporter 'room' (matrix) ready" "$M/master.log"
-start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+reporters_up "$M" room matrix debug
 
 build_done() { [ "$(api "builders/app/builds?number=$1" | jpy 'd["builds"][0]["complete"]')" = true ]; }
 delivered() { [ "$(grep -c "build=$1: reporter '.*': delivered" "$M/master.log")" = "$2" ]; }
@@ -110,7 +95,7 @@ check "the 500 was retried after the 0.2 s backoff" grep -q \
 check "the 429's Retry-After: 2 was honoured" grep -q \
     "reporter 'slack': attempt 1 failed (reply 429): retrying in 2000 ms" "$M/master.log"
 
-/usr/bin/python3 - "$TRASH/req" "$BID" "$$" "$P" > "$TRASH/check.out" 2>&1 <<'PY'
+check_py "the requests are exactly the expected ones (methods, paths, headers, bodies, signature, retries)" "$TRASH/req" "$BID" "$$" "$P" <<'PY'
 import glob, hashlib, hmac, json, sys
 d, bid, pid, port = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 reqs = [json.load(open(p)) for p in sorted(glob.glob(d + "/req-*.json"))]
@@ -191,9 +176,6 @@ assert b["formatted_body"].startswith('<a href="%s">app #1</a> <b>failure</b>' %
 assert json.loads(mx[2]["body"])["body"].startswith("app #2 success")
 print("requests ok")
 PY
-rc=$?
-sed 's/^/# /' "$TRASH/check.out"
-check "the requests are exactly the expected ones (methods, paths, headers, bodies, signature, retries)" [ $rc = 0 ]
 grep -o 'reporters took [0-9]* us' "$M/master.log" | sed 's/^/# listener: /'
 for s in "s3cr3t-value-$$" "slack-tok-$$" "mm-tok-$$" "syt-matrix-tok-$$" "hmac-key-$$" "push-auth-$$"; do
     check "master.log never shows the secret ${s%-$$}" sh -c "! grep -q '$s' '$M/master.log'"

@@ -8,6 +8,7 @@
 # kiln-worker, changes from sendchange, users edited with `kiln user`.
 # With blamelist = false, the authors' users are not mailed.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-reporters.sh"
 require_cmd curl
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || skip_all "no python3-aiosmtpd"
 
@@ -20,10 +21,7 @@ out=$("$KILN" checkconfig "$B" 2>&1)
 check "checkconfig refuses an empty extra_recipients entry ($out)" \
     sh -c "printf '%s' \"\$1\" | grep -qF \"master.lua:1: reporter 'email': extra_recipients[1] must be a user's identifier\"" _ "$out"
 
-/usr/bin/python3 "$KILN_SRC/tests/e2e/smtp-sink.py" "$TRASH/smtp.port" "$TRASH/mail" &
-e2e_track $!
-check "the SMTP sink listens" wait_for 20 test -s "$TRASH/smtp.port"
-SPORT=$(cat "$TRASH/smtp.port")
+smtp_sink
 
 M=$TRASH/master
 new_master "$M" <<LUA
@@ -66,7 +64,7 @@ change bob r2
 check "build 2 (by 'bob' again) completes" wait_for 60 build_done 2
 check "two more mails" wait_for 20 nmails 4
 
-/usr/bin/python3 - "$TRASH/mail" > "$TRASH/check.out" 2>&1 <<'PY'
+check_py "the recipients are exactly the interested users' addresses" "$TRASH/mail" <<'PY'
 import email, email.policy, glob, json, sys
 got = []
 for p in sorted(glob.glob(sys.argv[1] + "/mail-*.json")):
@@ -84,9 +82,6 @@ want = sorted([
 assert got == want, (got, want)
 print("recipients ok")
 PY
-rc=$?
-sed 's/^/# /' "$TRASH/check.out"
-check "the recipients are exactly the interested users' addresses" [ $rc = 0 ]
 stop_pid "$MASTER_PID"
 check "the master stops cleanly" [ $? = 0 ]
 done_testing

@@ -48,6 +48,19 @@ static inline struct config *config_test_load(const char *text, char **err)
 	return config_test_load_in(config_test_basedir, text, err);
 }
 
+/* The error of loading text (from config_test_basedir), owned, or
+ * "(loaded)" when it loads. */
+static inline char *config_test_error(const char *text)
+{
+	char *err = NULL;
+	struct config *cfg = config_test_load(text, &err);
+	if (cfg) {
+		config_free(cfg);
+		return strdup("(loaded)");
+	}
+	return err;
+}
+
 /* The config of text that must load (from basedir), or NULL after failing
  * the test with the error (at the caller's line). */
 #define CONFIG_TEST_LOAD_OK_IN(basedir, text)                                                      \

@@ -6,6 +6,7 @@
  * CRLF lines, folded headers, and what is refused with which reason.
  */
 #include "tap.h"
+#include "change-test.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -17,35 +18,12 @@
 #include "master/changes/change.h"
 #include "master/changes/mailparse.h"
 
-static char *fixture(const char *name, size_t *ret_len)
-{
-	_cleanup_free_ char *path = xasprintf("%s/mailparse/%s", KILN_CORPUS_DIR, name);
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		TAP_FAIL("cannot open '%s'", path);
-		return NULL;
-	}
-	char *s = xmalloc(1 << 20);
-	size_t n = fread(s, 1, (1 << 20) - 1, f);
-	fclose(f);
-	s[n] = '\0';
-	*ret_len = n;
-	return s;
-}
-
-static bool has_file(const struct change *c, const char *path)
-{
-	for (size_t i = 0; i < c->nfiles; i++)
-		if (!strcmp(c->files[i], path))
-			return true;
-	return false;
-}
-
 /* Parses fixture name into *c; 0 or the parser's error. */
 static int parse_fixture(const char *name, struct change *c, enum mailparse_kind *kind)
 {
 	size_t len = 0;
-	_cleanup_free_ char *text = fixture(name, &len);
+	_cleanup_free_ char *rel = xasprintf("mailparse/%s", name);
+	_cleanup_free_ char *text = change_test_fixture(rel, &len);
 	const char *why = NULL;
 	if (!text)
 		return -ENOENT;
@@ -68,7 +46,8 @@ TEST(git_post_receive)
 	CHECK_STR(c.author, "Ann Dev <ann@example.org>");
 	CHECK_STR(c.comments, "Fix the frobnicator\n\nIt dropped every other frob.");
 	CHECK_INT(c.nfiles, 2);
-	CHECK(has_file(&c, "src/frob.c") && has_file(&c, "tests/test-frob.c"));
+	CHECK(change_test_has_file(&c, "src/frob.c") &&
+	      change_test_has_file(&c, "tests/test-frob.c"));
 	CHECK(c.when == 1796291940.0); /* 10:59 +0100 */
 	change_release(&c);
 }
@@ -86,7 +65,7 @@ TEST(git_patch)
 	CHECK_STR(c.comments, "Teach the parser about tabs\n\nTabs in the input were read as "
 			      "one space each.\n\nSigned-off-by: Bob Builder <bob@example.org>");
 	CHECK_INT(c.nfiles, 2);
-	CHECK(has_file(&c, "src/parse.c") && has_file(&c, "README"));
+	CHECK(change_test_has_file(&c, "src/parse.c") && change_test_has_file(&c, "README"));
 	CHECK(c.when == 1796297400.0);
 	change_release(&c);
 }
@@ -104,7 +83,8 @@ TEST(hg_notify)
 	CHECK_STR(c.author, "Carol Hg <carol@example.org>");
 	CHECK_STR(c.comments, "Make the cache expire\n\nEntries older than a day are dropped.");
 	CHECK_INT(c.nfiles, 2);
-	CHECK(has_file(&c, "cache/store.py") && has_file(&c, "docs/cache.txt"));
+	CHECK(change_test_has_file(&c, "cache/store.py") &&
+	      change_test_has_file(&c, "docs/cache.txt"));
 	CHECK(c.when == 1796299200.0);
 	change_release(&c);
 }
@@ -122,8 +102,8 @@ TEST(svn_commit_email)
 	/* quoted-printable decoded */
 	CHECK_STR(c.comments, "Rename the option \xe2\x80\x94 old name still read");
 	CHECK_INT(c.nfiles, 3);
-	CHECK(has_file(&c, "src/opts.c") && has_file(&c, "doc/opts.txt") &&
-	      has_file(&c, "doc/old.txt"));
+	CHECK(change_test_has_file(&c, "src/opts.c") && change_test_has_file(&c, "doc/opts.txt") &&
+	      change_test_has_file(&c, "doc/old.txt"));
 	CHECK(c.when == 1796302800.0);
 	change_release(&c);
 }
@@ -140,8 +120,9 @@ TEST(svnnotify)
 	CHECK_STR(c.branch, "branches/fast");
 	CHECK_STR(c.comments, "Speed up the indexer");
 	CHECK_INT(c.nfiles, 3);
-	CHECK(has_file(&c, "index/build.c") && has_file(&c, "index/build.h") &&
-	      has_file(&c, "index/cache.c"));
+	CHECK(change_test_has_file(&c, "index/build.c") &&
+	      change_test_has_file(&c, "index/build.h") &&
+	      change_test_has_file(&c, "index/cache.c"));
 	CHECK(c.when == 1796306400.0);
 	change_release(&c);
 }

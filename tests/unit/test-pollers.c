@@ -6,6 +6,7 @@
  * also the seed of the parser's fuzz corpus (tests/fuzz/corpus/poller-VCS/).
  */
 #include "tap.h"
+#include "change-test.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,35 +19,10 @@
 #include "master/changes/change.h"
 #include "master/changes/poller.h"
 
-/* A corpus file (KILN_CORPUS_DIR is set by meson), owned; NULL if missing. */
-static char *fixture(const char *name, size_t *ret_len)
-{
-	_cleanup_free_ char *path = xasprintf("%s/%s", KILN_CORPUS_DIR, name);
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		TAP_FAIL("cannot open '%s'", path);
-		return NULL;
-	}
-	char *s = xmalloc(1 << 20);
-	size_t n = fread(s, 1, (1 << 20) - 1, f);
-	fclose(f);
-	s[n] = '\0';
-	*ret_len = n;
-	return s;
-}
-
-static bool has_file(const struct change *c, const char *path)
-{
-	for (size_t i = 0; i < c->nfiles; i++)
-		if (!strcmp(c->files[i], path))
-			return true;
-	return false;
-}
-
 TEST(bzr_real_log)
 {
 	size_t len;
-	_cleanup_free_ char *text = fixture("poller-bzr/01-brz-log-long", &len);
+	_cleanup_free_ char *text = change_test_fixture("poller-bzr/01-brz-log-long", &len);
 	struct change *v = NULL;
 	size_t n = 0;
 	CHECK_INT(text ? poller_bzr_parse_log(text, len, &v, &n) : -1, 0);
@@ -62,7 +38,7 @@ TEST(bzr_real_log)
 				 "------------------------------------------------------------\n"
 				 "revno: 99");
 	CHECK_INT(v[0].nfiles, 3);
-	CHECK(has_file(&v[0], "d") && has_file(&v[0], "d/sp ace.txt"));
+	CHECK(change_test_has_file(&v[0], "d") && change_test_has_file(&v[0], "d/sp ace.txt"));
 	CHECK_INT((long long)v[0].when, 1796226189);
 	/* --author: the apparent author, the committer kept apart */
 	CHECK_STR(v[1].author, "Bob <bob@example.org>");
@@ -70,14 +46,14 @@ TEST(bzr_real_log)
 	CHECK_INT((long long)v[1].when, 1796226190);
 	/* a rename names both paths; a file in two sections once */
 	CHECK_INT(v[1].nfiles, 3);
-	CHECK(has_file(&v[1], "d/sp ace.txt") && has_file(&v[1], "d/moved.txt") &&
-	      has_file(&v[1], "a.txt"));
+	CHECK(change_test_has_file(&v[1], "d/sp ace.txt") &&
+	      change_test_has_file(&v[1], "d/moved.txt") && change_test_has_file(&v[1], "a.txt"));
 	CHECK_STR(v[2].comments, "third: remove");
 	CHECK_STR(v[3].comments, "ünïcode message ✓");
 	CHECK_STR(v[3].files[0], "ü.txt");
 	/* kind markers (symlink @, executable *) and "(symlink => directory)" dropped */
-	CHECK(has_file(&v[4], "sym") && has_file(&v[4], "ex.sh"));
-	CHECK(has_file(&v[5], "sym") && has_file(&v[5], "ex.sh"));
+	CHECK(change_test_has_file(&v[4], "sym") && change_test_has_file(&v[4], "ex.sh"));
+	CHECK(change_test_has_file(&v[5], "sym") && change_test_has_file(&v[5], "ex.sh"));
 	CHECK_STR(v[6].revision, "7");
 	CHECK_STR(v[6].comments, ""); /* brz's "(no message)" */
 	CHECK_INT(v[6].nfiles, 0);
@@ -120,7 +96,7 @@ TEST(bzr_edge_cases)
 TEST(darcs_real_log)
 {
 	size_t len;
-	_cleanup_free_ char *text = fixture("poller-darcs/01-darcs-log-xml", &len);
+	_cleanup_free_ char *text = change_test_fixture("poller-darcs/01-darcs-log-xml", &len);
 	struct change *v = NULL;
 	size_t n = 0;
 	CHECK_INT(text ? poller_darcs_parse_log(text, len, &v, &n) : -1, 0);
@@ -135,11 +111,12 @@ TEST(darcs_real_log)
 	CHECK_STR(v[0].comments, "fourth"); /* the Ignore-this line dropped */
 	CHECK_INT((long long)v[0].when, 1796226278);
 	CHECK_INT(v[0].nfiles, 3);
-	CHECK(has_file(&v[0], "b.txt") && has_file(&v[0], "q\"u<o>t&e'.txt") &&
-	      has_file(&v[0], "n<e>w&.txt"));
+	CHECK(change_test_has_file(&v[0], "b.txt") &&
+	      change_test_has_file(&v[0], "q\"u<o>t&e'.txt") &&
+	      change_test_has_file(&v[0], "n<e>w&.txt"));
 	CHECK_STR(v[1].comments, "third");
 	CHECK_INT(v[1].nfiles, 2);
-	CHECK(has_file(&v[1], "a.txt") && has_file(&v[1], "b.txt"));
+	CHECK(change_test_has_file(&v[1], "a.txt") && change_test_has_file(&v[1], "b.txt"));
 	/* the raw control characters darcs writes are read as '?' */
 	CHECK_STR(v[2].author, "Bob Ü <bob@example.org>");
 	CHECK_STR(v[2].comments, "second ✓ ?\nbody line\n?ctrl");
@@ -185,7 +162,7 @@ TEST(darcs_edge_cases)
 TEST(cvs_real_rlog)
 {
 	size_t len;
-	_cleanup_free_ char *text = fixture("poller-cvs/01-cvs-rlog", &len);
+	_cleanup_free_ char *text = change_test_fixture("poller-cvs/01-cvs-rlog", &len);
 	struct poller_cvs_rev *r = NULL;
 	size_t n = 0;
 	CHECK_INT(
@@ -221,7 +198,8 @@ TEST(cvs_real_rlog)
 		CHECK_INT(c[0].nfiles, 2);
 		CHECK_STR(c[1].revision, "2026-12-02 15:45:27 +0000");
 		CHECK_INT(c[1].nfiles, 2);
-		CHECK(has_file(&c[1], "a.txt") && has_file(&c[1], "sub/sp ace.txt"));
+		CHECK(change_test_has_file(&c[1], "a.txt") &&
+		      change_test_has_file(&c[1], "sub/sp ace.txt"));
 		CHECK_STR(c[2].comments, "remove a");
 		CHECK_STR(c[2].files[0], "a.txt");
 		CHECK_INT((long long)c[2].when, 1796226328);
@@ -268,7 +246,7 @@ TEST(cvs_grouping_without_commitid)
 	if (nc == 4) {
 		CHECK_STR(c[0].author, "ann");
 		CHECK_INT(c[0].nfiles, 2);
-		CHECK(has_file(&c[0], "a.c") && has_file(&c[0], "b.c"));
+		CHECK(change_test_has_file(&c[0], "a.c") && change_test_has_file(&c[0], "b.c"));
 		CHECK_INT((long long)c[0].when, (long long)(1000 + KILN_POLLER_CVS_WINDOW));
 		CHECK_STR(c[1].author, "bob");
 		CHECK_STR(c[2].comments, "other");

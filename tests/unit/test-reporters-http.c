@@ -50,14 +50,9 @@ static struct config *load(const char *reporter)
 
 static char *load_err(const char *reporter)
 {
-	char text[4096], *err = NULL;
+	char text[4096];
 	snprintf(text, sizeof(text), "%s%s\n", base, reporter);
-	struct config *cfg = config_test_load(text, &err);
-	if (cfg) {
-		config_free(cfg);
-		return xstrdup("(loaded)");
-	}
-	return err;
+	return config_test_error(text);
 }
 
 static json_t *body_of(const struct config_reporter *rc, const struct report_build *rb, json_t *row)

@@ -52,18 +52,14 @@ static int bitbucket_request(const struct config_reporter *cfg, const struct sta
 					   q->state, "name", name, "url", ev->rb->url,
 					   "description", desc));
 	buf_release(&ctx);
-	if (r < 0 || buf_error(&q->path) || buf_error(&q->key)) {
-		*why = "the status is too long";
-		return -E2BIG;
-	}
-	return 1;
+	return statuses_finish(q, r, why, "the status is too long");
 }
 
 static struct curl_slist *bitbucket_auth(const struct config_reporter *cfg, CURL *h,
 					 struct curl_slist *l)
 {
 	if (cfg->status.token)
-		return statuses_header(l, "Authorization", "Bearer ", cfg->status.token);
+		return reporters_curl_header(l, "Authorization", "Bearer ", cfg->status.token);
 	statuses_basic_auth(h, cfg->status.user, cfg->status.password);
 	return l;
 }

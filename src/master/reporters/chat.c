@@ -44,16 +44,7 @@ int chat_html_escape(struct buf *out, const char *s)
 int chat_form_add(struct buf *out, const char *name, const char *value)
 {
 	int r = buf_addf(out, "%s%s=", out->len ? "&" : "", name);
-	for (const unsigned char *p = (const unsigned char *)value; *p && r >= 0; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-._~", *p))
-			r = buf_addch(out, (char)*p);
-		else if (*p == ' ')
-			r = buf_addch(out, '+');
-		else
-			r = buf_addf(out, "%%%02X", *p);
-	}
-	return r;
+	return r < 0 ? r : reporters_percent_encode(out, value, true);
 }
 
 static void chat_secret_free(char *s)
@@ -73,37 +64,18 @@ static void chat_msg_free(void *priv)
 	free(msg);
 }
 
-static size_t chat_discard(char *p, size_t size, size_t n, void *ud)
-{
-	(void)p;
-	size_t *got = ud;
-	*got += size * n;
-	return size * n;
-}
-
 static int chat_setup(void *ud, void *priv, CURL *h, struct curl_slist **ret_list)
 {
 	(void)ud;
 	struct chat_msg *msg = priv;
 	const struct curl_uv_api *c = &curl_uv_api;
-	char ct[128];
-	snprintf(ct, sizeof(ct), "Content-Type: %s", msg->content_type);
-	struct curl_slist *list = c->slist_append(NULL, ct);
-	if (list)
-		list = c->slist_append(list, "Expect:");
+	struct curl_slist *list = reporters_curl_headers(msg->content_type);
 	if (list && msg->header)
 		list = c->slist_append(list, msg->header);
 	*ret_list = list;
 	if (!list)
 		return -ENOMEM;
-	c->easy_setopt(h, CURLOPT_URL, msg->url);
-	c->easy_setopt(h, CURLOPT_HTTPHEADER, list);
-	c->easy_setopt(h, CURLOPT_USERAGENT, "Kiln");
-	c->easy_setopt(h, CURLOPT_POST, 1L);
-	c->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)msg->len);
-	msg->reply = 0;
-	c->easy_setopt(h, CURLOPT_WRITEFUNCTION, chat_discard);
-	c->easy_setopt(h, CURLOPT_WRITEDATA, &msg->reply);
+	reporters_curl_setup(h, msg->url, list, (long long)msg->len, &msg->reply);
 	return 0;
 }
 
@@ -111,11 +83,7 @@ static void chat_done(void *ud, void *priv, enum curl_uv_outcome outcome, const 
 {
 	struct chat *ch = ud;
 	struct chat_msg *msg = priv;
-	if (outcome == CURL_UV_SENT)
-		log_info("id=%lld: reporter '%s': delivered", (long long)msg->id, ch->r->cfg->name);
-	else
-		log_warn("id=%lld: reporter '%s': not delivered: %s", (long long)msg->id,
-			 ch->r->cfg->name, err ? err : "dropped");
+	reporters_log_outcome(ch->r, "id", msg->id, outcome == CURL_UV_SENT, err);
 }
 
 static const struct curl_uv_queue_ops chat_ops = {

@@ -138,6 +138,17 @@ static int email_crlf(struct buf *out, const char *s, size_t n)
 	return r;
 }
 
+/* Now as a Date: header's value ("Tue, 01 Dec 2026 10:00:00 +0000") into
+ * out; returns now. */
+static time_t email_date(char *out, size_t n)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(out, n, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	return now;
+}
+
 static void email_mask_emit(void *ud, char stream, const char *text, size_t len)
 {
 	struct buf *b = ud;
@@ -305,10 +316,7 @@ static int email_compose(struct email *e, const struct report_build *rb,
 
 	/* headers */
 	char date[64];
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	time_t now = email_date(date, sizeof(date));
 	const char *dom = strchr(ec->from, '@');
 	char boundary[96];
 	snprintf(boundary, sizeof(boundary), "=_kiln_%lld_%lld", (long long)rb->buildid,
@@ -557,10 +565,7 @@ static void email_alert(struct reporter *r, const struct report_alert *a)
 	buf_init(&text, EMAIL_MAX_MESSAGE / 2);
 	buf_init(&masked, EMAIL_MAX_MESSAGE / 2 + 4096);
 	char date[64];
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	time_t now = email_date(date, sizeof(date));
 	const char *dom = strchr(ec->from, '@');
 	char subject[1024];
 	snprintf(subject, sizeof(subject), "%s %s", ec->subject, a->subject);

@@ -46,11 +46,7 @@ static int gerrit_request(const struct config_reporter *cfg, const struct status
 	json_t *labels = json_object();
 	json_object_set_new(labels, cfg->status.label, json_integer(strtol(q->state, NULL, 10)));
 	int r = statuses_body(q, json_pack("{s:s, s:o}", "message", msg, "labels", labels));
-	if (r < 0 || buf_error(&q->path) || buf_error(&q->key)) {
-		*why = "the review is too long";
-		return -E2BIG;
-	}
-	return 1;
+	return statuses_finish(q, r, why, "the review is too long");
 }
 
 static struct curl_slist *gerrit_auth(const struct config_reporter *cfg, CURL *h,

@@ -43,17 +43,13 @@ static int gitlab_request(const struct config_reporter *cfg, const struct status
 		json_object_set_new(o, "ref", json_string(ev->rb->branch));
 	int r = statuses_body(q, o);
 	buf_release(&ctx);
-	if (r < 0 || buf_error(&q->path) || buf_error(&q->key)) {
-		*why = "the status is too long";
-		return -E2BIG;
-	}
-	return 1;
+	return statuses_finish(q, r, why, "the status is too long");
 }
 
 static struct curl_slist *gitlab_auth(const struct config_reporter *cfg, CURL *h,
 				      struct curl_slist *l)
 {
-	return statuses_header(l, "PRIVATE-TOKEN", "", cfg->status.token);
+	return reporters_curl_header(l, "PRIVATE-TOKEN", "", cfg->status.token);
 }
 
 const struct statuses_kind statuses_gitlab = {.request = gitlab_request, .auth = gitlab_auth};

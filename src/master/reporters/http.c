@@ -289,20 +289,6 @@ void http_reporter_sign(const char *key, const void *body, size_t len,
 
 /* ---- messages ----------------------------------------------------------------- */
 
-/* s percent-encoded as one path segment (RFC 3986 unreserved kept). */
-static int http_path_segment(struct buf *out, const char *s)
-{
-	int r = 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p && r >= 0; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-._~", *p))
-			r = buf_addch(out, (char)*p);
-		else
-			r = buf_addf(out, "%%%02X", *p);
-	}
-	return r;
-}
-
 struct http_msg *http_reporter_msg_new(const struct config_reporter *cfg, int64_t buildid,
 				       const char *body, size_t len)
 {
@@ -319,7 +305,7 @@ struct http_msg *http_reporter_msg_new(const struct config_reporter *cfg, int64_
 		struct buf u;
 		buf_init(&u, 8192);
 		int r = buf_addf(&u, "%s/_matrix/client/v3/rooms/", cfg->http.url);
-		r = r < 0 ? r : http_path_segment(&u, cfg->http.room);
+		r = r < 0 ? r : reporters_percent_encode(&u, cfg->http.room, false);
 		r = r < 0 ? r : buf_addf(&u, "/send/m.room.message/%s", txn);
 		msg->url = r < 0 ? xstrdup("") : buf_detach(&u, NULL);
 		buf_release(&u);
@@ -343,57 +329,27 @@ void http_reporter_msg_free(void *priv)
 
 /* ---- the queue's callbacks ------------------------------------------------------ */
 
-/* The reply's body: counted and discarded (nothing is kept; the attempt's
- * timeout bounds how long it may take). */
-static size_t http_discard(char *p, size_t size, size_t n, void *ud)
-{
-	size_t *got = ud;
-	*got += size * n;
-	return size * n;
-}
-
 static int http_setup(void *ud, void *priv, CURL *h, struct curl_slist **ret_list)
 {
 	struct http_rep *hr = ud;
 	struct http_msg *msg = priv;
 	const struct config_reporter *cfg = hr->r->cfg;
 	const struct curl_uv_api *c = &curl_uv_api;
-	struct curl_slist *list = NULL;
-	list = c->slist_append(list, "Content-Type: application/json");
-	list = c->slist_append(list, "Expect:"); /* no 100-continue round trip */
-	if (msg->signature[0]) {
-		char sig[HTTP_SIGNATURE_SIZE + 32];
-		snprintf(sig, sizeof(sig), "X-Kiln-Signature: %s", msg->signature);
-		list = c->slist_append(list, sig);
-	}
-	for (size_t i = 0; i < cfg->http.nheaders; i++) {
-		char *line =
-			xasprintf("%s: %s", cfg->http.header_names[i], cfg->http.header_values[i]);
-		list = c->slist_append(list, line);
-		explicit_bzero(line, strlen(line));
-		free(line);
-	}
-	if (cfg->kind == CONFIG_REPORTER_MATRIX) {
-		char *line = xasprintf("Authorization: Bearer %s", cfg->http.token);
-		list = c->slist_append(list, line);
-		explicit_bzero(line, strlen(line));
-		free(line);
-	}
+	struct curl_slist *list = reporters_curl_headers("application/json");
+	if (list && msg->signature[0])
+		list = reporters_curl_header(list, "X-Kiln-Signature", "", msg->signature);
+	for (size_t i = 0; list && i < cfg->http.nheaders; i++)
+		list = reporters_curl_header(list, cfg->http.header_names[i], "",
+					     cfg->http.header_values[i]);
+	if (list && cfg->kind == CONFIG_REPORTER_MATRIX)
+		list = reporters_curl_header(list, "Authorization", "Bearer ", cfg->http.token);
 	*ret_list = list;
 	if (!list)
 		return -ENOMEM;
-	c->easy_setopt(h, CURLOPT_URL, msg->url);
-	c->easy_setopt(h, CURLOPT_HTTPHEADER, list);
-	c->easy_setopt(h, CURLOPT_USERAGENT, "Kiln");
-	if (cfg->kind == CONFIG_REPORTER_MATRIX)
+	bool put = cfg->kind == CONFIG_REPORTER_MATRIX;
+	reporters_curl_setup(h, msg->url, list, put ? -1 : (long long)msg->len, &msg->reply);
+	if (put)
 		c->easy_setopt(h, CURLOPT_UPLOAD, 1L); /* PUT, INFILESIZE set by the queue */
-	else {
-		c->easy_setopt(h, CURLOPT_POST, 1L);
-		c->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)msg->len);
-	}
-	msg->reply = 0;
-	c->easy_setopt(h, CURLOPT_WRITEFUNCTION, http_discard);
-	c->easy_setopt(h, CURLOPT_WRITEDATA, &msg->reply);
 	return 0;
 }
 
@@ -401,12 +357,7 @@ static void http_done(void *ud, void *priv, enum curl_uv_outcome outcome, const 
 {
 	struct http_rep *hr = ud;
 	struct http_msg *msg = priv;
-	if (outcome == CURL_UV_SENT)
-		log_info("build=%lld: reporter '%s': delivered", (long long)msg->buildid,
-			 hr->r->cfg->name);
-	else
-		log_warn("build=%lld: reporter '%s': not delivered: %s", (long long)msg->buildid,
-			 hr->r->cfg->name, err ? err : "dropped");
+	reporters_log_outcome(hr->r, "build", msg->buildid, outcome == CURL_UV_SENT, err);
 }
 
 static const struct curl_uv_queue_ops http_ops = {
@@ -424,27 +375,13 @@ static void http_mask_emit(void *ud, char stream, const char *text, size_t len)
 		log_warn("masked body over its cap"); /* cannot happen: checked through buf_room */
 }
 
-/* The build's row as /api/v2/builds has it (properties included), or NULL. */
-static json_t *http_build_row(struct master *m, int64_t buildid)
-{
-	char ids[24];
-	snprintf(ids, sizeof(ids), "%lld", (long long)buildid);
-	const char *vals[] = {ids};
-	struct db_filter f = {.field = "buildid", .op = DB_OP_EQ, .values = vals, .nvalues = 1};
-	struct db_query q = {.filters = &f, .nfilters = 1, .limit = 1};
-	json_t *items = NULL;
-	if (db_list(m->db, DB_BUILDS, &q, &items, NULL) < 0)
-		return NULL;
-	json_t *row = json_incref(json_array_get(items, 0));
-	json_decref(items);
-	return row;
-}
-
 static void http_build_finished(struct reporter *r, const struct report_build *rb)
 {
 	struct http_rep *hr = r->priv;
 	struct master *m = r->m;
-	json_t *row = r->cfg->kind == CONFIG_REPORTER_HTTP ? http_build_row(m, rb->buildid) : NULL;
+	json_t *row = r->cfg->kind == CONFIG_REPORTER_HTTP
+			      ? reporters_row(m, DB_BUILDS, "buildid", rb->buildid)
+			      : NULL;
 	struct buf body, masked;
 	buf_init(&body, HTTP_MAX_BODY);
 	buf_init(&masked, HTTP_MAX_BODY + 4096);

@@ -110,8 +110,7 @@ bool reporters_filter_match(const struct config_report_filter *f, const struct r
 
 /* ---- gathering a build --------------------------------------------------- */
 
-/* The first row of res with field = id, or NULL (new reference). */
-static json_t *reporters_row(struct master *m, enum db_resource res, const char *field, int64_t id)
+json_t *reporters_row(struct master *m, enum db_resource res, const char *field, int64_t id)
 {
 	char ids[24];
 	snprintf(ids, sizeof(ids), "%lld", (long long)id);
@@ -485,6 +484,90 @@ void reporters_stop(struct reporters *rs)
 			rs->r[i].kind->stop(&rs->r[i]);
 	free(rs->r);
 	free(rs);
+}
+
+bool reporters_unreserved(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("-._~", c));
+}
+
+int reporters_percent_encode(struct buf *out, const char *s, bool form)
+{
+	int r = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p && r >= 0; p++) {
+		if (reporters_unreserved((char)*p))
+			r = buf_addch(out, (char)*p);
+		else if (form && *p == ' ')
+			r = buf_addch(out, '+');
+		else
+			r = buf_addf(out, "%%%02X", *p);
+	}
+	return r;
+}
+
+struct curl_slist *reporters_curl_headers(const char *content_type)
+{
+	const struct curl_uv_api *c = &curl_uv_api;
+	char ct[128];
+	snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+	struct curl_slist *l = c->slist_append(NULL, ct);
+	struct curl_slist *l2 = l ? c->slist_append(l, "Expect:") : NULL;
+	if (!l2 && l)
+		c->slist_free_all(l);
+	return l2;
+}
+
+struct curl_slist *reporters_curl_header(struct curl_slist *l, const char *name, const char *prefix,
+					 const char *value)
+{
+	char *line = xasprintf("%s: %s%s", name, prefix, value);
+	struct curl_slist *n = curl_uv_api.slist_append(l, line);
+	explicit_bzero(line, strlen(line));
+	free(line);
+	if (!n) {
+		curl_uv_api.slist_free_all(l);
+		return NULL;
+	}
+	return n;
+}
+
+void reporters_log_outcome(const struct reporter *r, const char *idname, int64_t id, bool sent,
+			   const char *err)
+{
+	if (sent)
+		log_info("%s=%lld: reporter '%s': delivered", idname, (long long)id, r->cfg->name);
+	else
+		log_warn("%s=%lld: reporter '%s': not delivered: %s", idname, (long long)id,
+			 r->cfg->name, err ? err : "dropped");
+}
+
+/* The reply's body: counted (if ud) and discarded (nothing is kept; the
+ * attempt's timeout bounds how long it may take). */
+static size_t reporters_discard(char *p, size_t size, size_t n, void *ud)
+{
+	(void)p;
+	size_t *got = ud;
+	if (got)
+		*got += size * n;
+	return size * n;
+}
+
+void reporters_curl_setup(void *h, const char *url, struct curl_slist *list, long long post_len,
+			  size_t *reply)
+{
+	const struct curl_uv_api *c = &curl_uv_api;
+	c->easy_setopt(h, CURLOPT_URL, url);
+	c->easy_setopt(h, CURLOPT_HTTPHEADER, list);
+	c->easy_setopt(h, CURLOPT_USERAGENT, "Kiln");
+	if (post_len >= 0) {
+		c->easy_setopt(h, CURLOPT_POST, 1L);
+		c->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)post_len);
+	}
+	if (reply)
+		*reply = 0;
+	c->easy_setopt(h, CURLOPT_WRITEFUNCTION, reporters_discard);
+	c->easy_setopt(h, CURLOPT_WRITEDATA, reply);
 }
 
 struct curl_uv_queue *reporters_queue_new(struct reporter *r, struct curl_uv *cu,

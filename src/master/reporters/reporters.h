@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "config/config.h"
+#include "db/db.h"
 
 struct master;
 struct reporters;
@@ -31,6 +32,7 @@ struct reporter;
 struct curl_uv;
 struct curl_uv_queue;
 struct curl_uv_queue_ops;
+struct curl_slist;
 struct buf;
 
 /* What reporters know about one finished build (all borrowed for the call). */
@@ -120,6 +122,32 @@ int reporters_log_tail(struct master *m, int64_t buildid, int max_lines, struct 
 struct curl_uv_queue *reporters_queue_new(struct reporter *r, struct curl_uv *cu,
 					  const struct curl_uv_queue_ops *ops, void *ud);
 
+/* ---- a reporter's HTTP request (chat.c, http.c, statuses.c) ------------ */
+/* An RFC 3986 unreserved character: letters, digits, "-._~". */
+bool reporters_unreserved(char c);
+/* s percent-encoded (RFC 3986 unreserved characters kept; form: ' ' as
+ * '+', as application/x-www-form-urlencoded has it).  0, or negative:
+ * out's cap. */
+int reporters_percent_encode(struct buf *out, const char *s, bool form);
+/* A header list "Content-Type: content_type", "Expect:" (no 100-continue
+ * round trip), or NULL (nothing left allocated). */
+struct curl_slist *reporters_curl_headers(const char *content_type);
+/* The header line "NAME: PREFIXVALUE" ("Authorization: Bearer TOKEN")
+ * appended to l (the line is wiped after the copy); NULL (l freed) when it
+ * cannot be. */
+struct curl_slist *reporters_curl_header(struct curl_slist *l, const char *name, const char *prefix,
+					 const char *value);
+/* Logs how a message of r ended: "IDNAME=ID: reporter 'NAME': delivered"
+ * (sent), else "... not delivered: ERR" (err NULL: "dropped"). */
+void reporters_log_outcome(const struct reporter *r, const char *idname, int64_t id, bool sent,
+			   const char *err);
+/* On the easy handle h (a CURL *): the URL, the header list, the user
+ * agent "Kiln", a POST of post_len bytes (negative: the caller sets the
+ * method), and a reply body that is discarded, its size counted into
+ * *reply (if not NULL; set to 0 here). */
+void reporters_curl_setup(void *h, const char *url, struct curl_slist *list, long long post_len,
+			  size_t *reply);
+
 /* Alerts (alerts.c): listens to workers' disconnections and the numbers'
  * regressions; NULL-safe stop (run the loop afterwards: timers close). */
 struct alerts;
@@ -132,6 +160,9 @@ void reporters_alert(struct reporters *rs, const struct report_alert *a);
 /* The web UI's base URL (the 'url' setting, or http:// + http.listen),
  * without a trailing '/'; into out. */
 int reporters_base_url(struct master *m, struct buf *out);
+
+/* The first row of res with field = id, or NULL (new reference). */
+json_t *reporters_row(struct master *m, enum db_resource res, const char *field, int64_t id);
 
 /* Handles one build's row as the listener does (tests call it directly). */
 void reporters_on_build_finished(struct reporters *rs, json_t *row);

@@ -51,12 +51,6 @@ void statuses_req_release(struct statuses_req *q)
 	buf_release(&q->key);
 }
 
-static bool statuses_unreserved(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       strchr("-._~", c);
-}
-
 int statuses_repo_path(const char *url, char *out, size_t n)
 {
 	if (!url || !*url || n == 0)
@@ -94,7 +88,7 @@ int statuses_repo_path(const char *url, char *out, size_t n)
 			    (seg == 2 && p[i - 1] == '.' && p[i - 2] == '.'))
 				return -EINVAL;
 			seg = 0;
-		} else if (!statuses_unreserved(p[i]))
+		} else if (!reporters_unreserved(p[i]))
 			return -EINVAL;
 		else
 			seg++;
@@ -240,27 +234,8 @@ void statuses_description(const struct statuses_event *ev, char *out, size_t n)
 
 int statuses_segment(struct buf *out, const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (statuses_unreserved((char)*p))
-			(void)!buf_addch(out, (char)*p);
-		else
-			(void)!buf_addf(out, "%%%02X", *p);
-	}
+	(void)reporters_percent_encode(out, s, false);
 	return buf_error(out);
-}
-
-struct curl_slist *statuses_header(struct curl_slist *l, const char *name, const char *prefix,
-				   const char *value)
-{
-	char *line = xasprintf("%s: %s%s", name, prefix, value);
-	struct curl_slist *n = curl_uv_api.slist_append(l, line);
-	explicit_bzero(line, strlen(line));
-	free(line);
-	if (!n) {
-		curl_uv_api.slist_free_all(l);
-		return NULL;
-	}
-	return n;
 }
 
 void statuses_basic_auth(CURL *h, const char *user, const char *password)
@@ -281,6 +256,43 @@ int statuses_body(struct statuses_req *q, json_t *o)
 	int r = buf_adds(&q->body, s);
 	free(s);
 	return r;
+}
+
+int statuses_finish(struct statuses_req *q, int r, const char **why, const char *too_long)
+{
+	if (r < 0 || buf_error(&q->path) || buf_error(&q->key)) {
+		*why = too_long;
+		return -E2BIG;
+	}
+	return 1;
+}
+
+int statuses_repos_request(const char *prefix, const struct config_reporter *cfg,
+			   const struct statuses_event *ev, struct statuses_req *q,
+			   const char **why)
+{
+	char owner[256], repo[256], desc[STATUSES_MAX_DESCRIPTION + 1];
+	if (!statuses_sha_ok(ev->sha)) {
+		*why = "the build has no revision";
+		return 0;
+	}
+	if (statuses_owner_repo(cfg, ev->repository, owner, sizeof(owner), repo, sizeof(repo)) <
+	    0) {
+		*why = "no owner/repo: the repository URL is not https://HOST/OWNER/REPO or "
+		       "git@HOST:OWNER/REPO (or set owner and repo)";
+		return ev->repository ? -EINVAL : 0;
+	}
+	q->state = statuses_state(cfg->kind, ev->started, ev->rb->results);
+	struct buf ctx;
+	buf_init(&ctx, 1024);
+	(void)statuses_context(cfg, ev->rb, &ctx);
+	statuses_description(ev, desc, sizeof(desc));
+	(void)!buf_addf(&q->path, "%s/repos/%s/%s/statuses/%s", prefix, owner, repo, ev->sha);
+	(void)!buf_addf(&q->key, "%s/%s|%s|%s", owner, repo, ev->sha, ctx.ptr);
+	int r = statuses_body(q, json_pack("{s:s, s:s, s:s, s:s}", "state", q->state, "target_url",
+					   ev->rb->url, "description", desc, "context", ctx.ptr));
+	buf_release(&ctx);
+	return statuses_finish(q, r, why, "the status is too long");
 }
 
 #define STATUSES_HOUR_MS (3600 * 1000LL)
@@ -416,32 +428,19 @@ static size_t statuses_on_header(char *p, size_t size, size_t n, void *ud)
 	return len;
 }
 
-static size_t statuses_discard(char *p, size_t size, size_t n, void *ud)
-{
-	return size * n;
-}
-
 static int statuses_setup(void *ud, void *priv, CURL *h, struct curl_slist **ret_list)
 {
 	struct statuses_rep *sr = ud;
 	struct statuses_msg *msg = priv;
 	const struct curl_uv_api *c = &curl_uv_api;
-	struct curl_slist *l = c->slist_append(NULL, "Content-Type: application/json");
-	struct curl_slist *l2 = l ? c->slist_append(l, "Expect:") : NULL; /* no 100-continue */
-	if (!l2)
-		c->slist_free_all(l);
-	l = l2 ? sr->sk->auth(sr->r->cfg, h, l2) : NULL;
+	struct curl_slist *l = reporters_curl_headers("application/json");
+	l = l ? sr->sk->auth(sr->r->cfg, h, l) : NULL;
 	*ret_list = l;
 	if (!l)
 		return -ENOMEM;
-	c->easy_setopt(h, CURLOPT_URL, msg->url);
-	c->easy_setopt(h, CURLOPT_HTTPHEADER, l);
-	c->easy_setopt(h, CURLOPT_USERAGENT, "Kiln");
-	c->easy_setopt(h, CURLOPT_POST, 1L);
-	c->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(msg->row.body));
+	reporters_curl_setup(h, msg->url, l, (long long)strlen(msg->row.body), NULL);
 	c->easy_setopt(h, CURLOPT_HEADERFUNCTION, statuses_on_header);
 	c->easy_setopt(h, CURLOPT_HEADERDATA, msg);
-	c->easy_setopt(h, CURLOPT_WRITEFUNCTION, statuses_discard);
 	c->easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	return 0;
 }
@@ -606,29 +605,14 @@ static const char *statuses_prop(json_t *props, const char *name, char *tmp, siz
 	return NULL;
 }
 
-static json_t *statuses_row(struct master *m, enum db_resource res, const char *field, int64_t id)
-{
-	char ids[24];
-	snprintf(ids, sizeof(ids), "%lld", (long long)id);
-	const char *vals[] = {ids};
-	struct db_filter f = {.field = field, .op = DB_OP_EQ, .values = vals, .nvalues = 1};
-	struct db_query q = {.filters = &f, .nfilters = 1, .limit = 1};
-	json_t *items = NULL;
-	if (db_list(m->db, res, &q, &items, NULL) < 0)
-		return NULL;
-	json_t *row = json_incref(json_array_get(items, 0));
-	json_decref(items);
-	return row;
-}
-
 static void statuses_event(struct reporter *r, const struct report_build *rb, bool started)
 {
 	struct statuses_rep *sr = r->priv;
 	struct master *m = r->m;
-	json_t *build = statuses_row(m, DB_BUILDS, "buildid", rb->buildid);
+	json_t *build = reporters_row(m, DB_BUILDS, "buildid", rb->buildid);
 	json_t *props = json_object_get(build, "properties");
 	int64_t brid = json_integer_value(json_object_get(build, "buildrequestid"));
-	json_t *br = statuses_row(m, DB_BUILDREQUESTS, "buildrequestid", brid);
+	json_t *br = reporters_row(m, DB_BUILDREQUESTS, "buildrequestid", brid);
 	int64_t bsid = json_integer_value(json_object_get(br, "buildsetid"));
 	struct db_buildset_info bi = {0};
 	bool have_bi = bsid && db_buildset_get(m->db, bsid, &bi) == 0;

@@ -88,14 +88,20 @@ int statuses_context(const struct config_reporter *cfg, const struct report_buil
 void statuses_description(const struct statuses_event *ev, char *out, size_t n);
 /* s percent-encoded as one path segment (unreserved characters kept). */
 int statuses_segment(struct buf *out, const char *s);
-/* "Authorization: Bearer TOKEN"-like header line appended to l (the
- * line is wiped after the copy). */
-struct curl_slist *statuses_header(struct curl_slist *l, const char *name, const char *prefix,
-				   const char *value);
 /* HTTP basic login user:password on h. */
 void statuses_basic_auth(CURL *h, const char *user, const char *password);
 /* The JSON object o as compact text into q->body; 0 or -E2BIG. */
 int statuses_body(struct statuses_req *q, json_t *o);
+/* The end of a kind's request: r (statuses_body's) and q's caps -> 1, or
+ * -E2BIG with *why = too_long (static). */
+int statuses_finish(struct statuses_req *q, int r, const char **why, const char *too_long);
+/* The request of github and gitea:
+ *   POST PREFIX/repos/OWNER/REPO/statuses/SHA
+ *   {"state", "target_url", "description", "context"}
+ * (prefix: "" for GitHub, "/api/v1" for Gitea). */
+int statuses_repos_request(const char *prefix, const struct config_reporter *cfg,
+			   const struct statuses_event *ev, struct statuses_req *q,
+			   const char **why);
 
 /* The rate-limit and retry rules (pure): what to do with a reply. */
 enum statuses_verdict {
