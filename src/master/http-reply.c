@@ -105,7 +105,10 @@ void http_reply_take(struct http_req *req, int status, const char *content_type,
 void http_reply_retry_after(struct http_req *req, unsigned seconds)
 {
 	struct http_conn *hc = req->conn;
-	if (hc->resp.active && !hc->resp.headers_sent && hc->resp.status != 503)
+	/* a 503 of the answer-memory cap keeps its own (1 s); a handler's own
+	 * 503 (no Retry-After yet) takes this one */
+	if (hc->resp.active && !hc->resp.headers_sent &&
+	    (hc->resp.status != 503 || !hc->resp.retry_after))
 		hc->resp.retry_after = seconds;
 }
 
