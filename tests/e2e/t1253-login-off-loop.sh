@@ -100,5 +100,22 @@ check "after 4 clients left mid-check, a login works again" [ $? = 0 ]
 check "the master is alive" kill -0 "$MASTER_PID"
 check "and answers" sh -c "curl -sf --max-time 10 '$URL/api/v2/builders' >/dev/null"
 
+# ---- equal timing: an unknown username costs what a wrong password costs -------------------
+# (3 of each, alternated, from 127.0.0.2 and .3: under the 5 free failures of the backoff)
+t_wrong=0 t_unknown=0
+for i in 1 2 3; do
+    a=$(curl -s -o /dev/null -w '%{time_total}' --max-time 20 --interface 127.0.0.2 -H 'Content-Type: application/json' \
+        -d "{\"username\":\"ann\",\"password\":\"nope$i\"}" "$URL/auth/login")
+    b=$(curl -s -o /dev/null -w '%{time_total}' --max-time 20 --interface 127.0.0.3 -H 'Content-Type: application/json' \
+        -d "{\"username\":\"nobody$i\",\"password\":\"nope$i\"}" "$URL/auth/login")
+    t_wrong=$(python3 -c "print($t_wrong + $a)"); t_unknown=$(python3 -c "print($t_unknown + $b)")
+done
+diag "3 wrong passwords: $t_wrong s, 3 unknown usernames: $t_unknown s"
+# the old code answered an unknown name in ~1 ms against ~200 ms for a wrong password
+check "an unknown username takes at least half as long as a wrong password" \
+    python3 -c "import sys; sys.exit(0 if $t_unknown >= 0.5 * $t_wrong else 1)"
+check "both are 401 with the same text" sh -c "curl -s --max-time 20 --interface 127.0.0.3 -H 'Content-Type: application/json' \
+    -d '{\"username\":\"nobody9\",\"password\":\"x\"}' '$URL/auth/login' | grep -q 'wrong username or password'"
+
 check "no password in master.log" sh -c "! grep -q -e ann-s3cret-pw -e wrong-pw '$M/master.log'"
 done_testing
