@@ -6,9 +6,11 @@
 # stalled the loop ~0.2 s per login, serialised); the logins are still right
 # (200 + session, a wrong password 401); past 4 checks in flight a login is
 # 503 with Retry-After; a client that leaves before its check ends does not
-# hurt the master; an unknown username costs what a wrong password costs.
+# hurt the master; an unknown username costs what a wrong password costs;
+# a new password ends the user's sessions, as its removal does; `kiln user
+# add|update --roles`.
 . "$(dirname "$0")/lib.sh"
-require_cmd curl python3
+require_cmd curl python3 sqlite3
 
 M=$TRASH/master
 new_master "$M" <<'LUA'
@@ -116,6 +118,43 @@ check "an unknown username takes at least half as long as a wrong password" \
     python3 -c "import sys; sys.exit(0 if $t_unknown >= 0.5 * $t_wrong else 1)"
 check "both are 401 with the same text" sh -c "curl -s --max-time 20 --interface 127.0.0.3 -H 'Content-Type: application/json' \
     -d '{\"username\":\"nobody9\",\"password\":\"x\"}' '$URL/auth/login' | grep -q 'wrong username or password'"
+
+# ---- a new password ends the user's sessions; --roles; removal ----------------------------
+DB=$M/state.sqlite
+cookie_login() { curl -s -D "$TRASH/h" -o "$TRASH/body" --max-time 20 --interface "$3" -H 'Content-Type: application/json' \
+    -d "{\"username\":\"$1\",\"password\":\"$2\"}" "$URL/auth/login" >/dev/null
+    tr -d '\r' < "$TRASH/h" | sed -n 's/^[Ss]et-[Cc]ookie: kiln_session=\([^;]*\).*/\1/p'; }
+me() { curl -s --max-time 10 -H "Cookie: kiln_session=$1" "$URL/auth/me"; }
+C=$(cookie_login ann ann-s3cret-pw 127.0.0.4)
+check "ann has a session" [ "$(me "$C" | jpy 'd["user"]["username"]')" = ann ]
+printf 'ann-new-pw\n' > "$TRASH/pw2"
+out=$("$KILN" user update ann --token sekrit --password-file "$TRASH/pw2" 2>&1)
+check "kiln user update ann --password-file ($out)" [ $? = 0 ]
+check "her sessions ended: the cookie is anonymous now" [ "$(me "$C" | jpy 'd["user"]')" = null ]
+check "no session row of hers is left" [ "$(sqlite3 "$DB" 'SELECT count(*) FROM sessions WHERE uid = 1')" = 0 ]
+check "the log says so" grep -q "user 1: password or username changed, [0-9]* session(s) ended" "$M/master.log"
+C=$(cookie_login ann ann-new-pw 127.0.0.4)
+check "the new password logs in" [ "$(me "$C" | jpy 'd["user"]["username"]')" = ann ]
+out=$("$KILN" user update ann --token sekrit --info email=ann@example.org 2>&1)
+check "an update without a new password or username keeps her session ($out)" \
+    [ "$(me "$C" | jpy 'd["user"]["username"]')" = ann ]
+
+printf 'bob-pw\n' > "$TRASH/pw3"
+out=$("$KILN" user add --token sekrit --identifier bob --username bob --password-file "$TRASH/pw3" --roles force,stop 2>&1 | tr "\n" " ")
+check "kiln user add --roles force,stop ($out)" sh -c "echo '$out' | grep -q 'roles of user 2: force,stop'"
+check "users.roles is stored" [ "$(sqlite3 "$DB" 'SELECT roles FROM users WHERE id = 2')" = force,stop ]
+B=$(cookie_login bob bob-pw 127.0.0.4)
+check "bob may force and stop everywhere, is no admin" \
+    [ "$(me "$B" | jpy '[d["can"]["force"], d["can"]["stop"], d["can"]["cancel"], d["can"]["admin"]]')" = '[["*"], ["*"], [], false]' ]
+out=$("$KILN" user update bob --token sekrit --roles admin,force 2>&1)
+check "kiln user update bob --roles admin,force ($out)" [ $? = 0 ]
+check "bob is an admin now (his session kept)" [ "$(me "$B" | jpy 'd["can"]["admin"]')" = true ]
+out=$("$KILN" user update bob --token sekrit --roles admin,bogus 2>&1)
+check "an unknown role is refused with the master's message ($out)" \
+    sh -c "[ $? != 0 ] && echo '$out' | grep -q 'comma list of admin'"
+"$KILN" user remove bob --token sekrit >/dev/null 2>&1
+check "removing bob ends his session" [ "$(me "$B" | jpy 'd["user"]')" = null ]
+check "no session row of his is left" [ "$(sqlite3 "$DB" 'SELECT count(*) FROM sessions WHERE uid = 2')" = 0 ]
 
 check "no password in master.log" sh -c "! grep -q -e ann-s3cret-pw -e wrong-pw '$M/master.log'"
 done_testing
