@@ -446,7 +446,11 @@ int auth_rpc_gate(struct api_ctx *ctx, struct api_rpc *rpc, const char *route)
 	char why[512];
 	int r = auth_identify(ctx->req, &who, why, sizeof(why));
 	if (r < 0) {
-		api_rpc_reply_error(ctx, r == -EPERM ? 403 : 401, rpc->id, -32001, why);
+		api_rpc_reply_error(ctx,
+				    r == -EPERM    ? 403
+				    : r == -EAGAIN ? 429
+						   : 401,
+				    rpc->id, -32001, why);
 		return -1;
 	}
 	if (who.kind == AUTH_SHARED)
@@ -521,7 +525,7 @@ int auth_read_check(struct http_req *req, char *why, size_t whylen)
 	struct auth_who who;
 	int r = auth_identify(req, &who, why, whylen);
 	if (r < 0)
-		return r == -EPERM ? 403 : 401;
+		return r == -EPERM ? 403 : r == -EAGAIN ? 429 : 401;
 	if (who.kind == AUTH_SHARED || who.kind == AUTH_SESSION)
 		return 0;
 	if (who.kind == AUTH_TOKEN) {
@@ -959,7 +963,7 @@ static void auth_me(struct http_req *req)
 	char why[256];
 	int r = auth_identify(req, &who, why, sizeof(why));
 	if (r < 0) {
-		http_reply_errmsg(req, r == -EPERM ? 403 : 401, why);
+		http_reply_errmsg(req, r == -EPERM ? 403 : r == -EAGAIN ? 429 : 401, why);
 		return;
 	}
 	auth_reply_json(req, 200, auth_me_doc(req->m, &who));

@@ -116,6 +116,7 @@ struct http_conn {
 	struct http_conn *prev, *next; /* srv->conns */
 	/* http_req_defer(): the answer comes later (slice "authhard") */
 	struct http_deferred *deferred;
+	unsigned throttle_s; /* http_req_throttle(): 401/403 become 429, Retry-After */
 };
 
 struct http_server {

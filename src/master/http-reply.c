@@ -40,10 +40,19 @@ void http_resp_release(struct http_conn *hc)
 
 /* ---- HTTP responses ------------------------------------------------------------------ */
 
+void http_req_throttle(struct http_req *req, unsigned seconds)
+{
+	req->conn->throttle_s = seconds ? seconds : 1;
+}
+
 static void http_reply_begin(struct http_conn *hc, int status, const char *ctype)
 {
 	http_resp_release(hc);
 	hc->resp.active = true;
+	if (hc->throttle_s && (status == 401 || status == 403 || status == 429)) {
+		status = 429;
+		hc->resp.retry_after = hc->throttle_s;
+	}
 	hc->resp.status = status;
 	hc->resp.ctype = xstrdup_or_null(ctype);
 	lws_callback_on_writable(hc->wsi);

@@ -128,6 +128,7 @@ void http_req_release(struct http_conn *hc)
 	buf_release(&hc->body);
 	hc->body_too_big = false;
 	hc->body_deadline = 0;
+	hc->throttle_s = 0;
 	hc->in_request = false;
 	hc->req = (struct http_req){0};
 }

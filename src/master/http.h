@@ -136,6 +136,12 @@ struct http_deferred *http_req_defer(struct http_req *req);
 struct http_req *http_deferred_req(struct http_deferred *d);
 void http_deferred_end(struct http_deferred *d);
 
+/* The request was held back by a backoff (slice "authhard": API tokens,
+ * apitoken.c): whatever 401 or 403 its handler answers is sent as 429 with
+ * Retry-After: seconds instead, so every caller of a shared check answers
+ * alike. */
+void http_req_throttle(struct http_req *req, unsigned seconds);
+
 /* The value of query argument name (first occurrence) or NULL. */
 const char *http_req_arg(const struct http_req *req, const char *name);
 /* Copies the value of request header name (lower case, without ':', e.g.

@@ -8,7 +8,7 @@
 # 503 with Retry-After; a client that leaves before its check ends does not
 # hurt the master; an unknown username costs what a wrong password costs;
 # a new password ends the user's sessions, as its removal does; `kiln user
-# add|update --roles`.
+# add|update --roles`; unknown API tokens count per address and end in 429.
 . "$(dirname "$0")/lib.sh"
 require_cmd curl python3 sqlite3
 
@@ -155,6 +155,35 @@ check "an unknown role is refused with the master's message ($out)" \
 "$KILN" user remove bob --token sekrit >/dev/null 2>&1
 check "removing bob ends his session" [ "$(me "$B" | jpy 'd["user"]')" = null ]
 check "no session row of his is left" [ "$(sqlite3 "$DB" 'SELECT count(*) FROM sessions WHERE uid = 2')" = 0 ]
+
+# ---- API token brute force: unknown tokens count per address, then 429 ----------------------
+T=$(curl -s -H 'Authorization: Bearer sekrit' -H 'Content-Type: application/json' \
+    -d '{"jsonrpc":"2.0","id":1,"method":"add","params":{"name":"adm","scopes":"admin"}}' \
+    "$URL/api/v2/tokens" | jpy 'd["result"]["token"]')
+check "an admin token is made" sh -c "echo '$T' | grep -Eq '^kiln_[A-Za-z0-9_-]{43}\$'"
+# tokcall ADDR TOKEN: status of a control call (scheduler enable) with that bearer token
+tokcall() { curl -s -D "$TRASH/th" -o "$TRASH/tbody" -w '%{http_code}' --max-time 10 --interface "$1" \
+    -H "Authorization: Bearer $2" -H 'Content-Type: application/json' \
+    -d '{"jsonrpc":"2.0","id":1,"method":"revoke","params":{}}' "$URL/api/v2/tokens/999"; }
+check "the valid token is accepted from 127.0.0.5 (404: no token 999)" [ "$(tokcall 127.0.0.5 "$T")" = 404 ]
+codes=""
+for i in 1 2 3 4 5 6 7; do
+    codes="$codes $(tokcall 127.0.0.5 kiln_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA$i)"
+done
+diag "unknown tokens from 127.0.0.5:$codes"
+check "the first unknown tokens are 401, then 429 (${codes# })" \
+    sh -c "echo '$codes' | grep -Eq '^ 401 401 401 401 401 .*429'"
+check "with Retry-After" grep -qi '^retry-after: [1-9]' "$TRASH/th"
+check "naming the backoff" grep -q "too many failed API token checks" "$TRASH/tbody"
+check "while the window is open the valid token from that address is held back too: 429" \
+    [ "$(tokcall 127.0.0.5 "$T")" = 429 ]
+st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --interface 127.0.0.5 -H "Authorization: Bearer $T" "$URL/auth/me")
+check "/auth/me from there: 429 ($st)" [ "$st" = 429 ]
+st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --interface 127.0.0.5 -H "Authorization: Bearer $T" \
+    -d 'comments=x' "$URL/change_hook/base")
+check "a change hook from there: 429 ($st)" [ "$st" = 429 ]
+check "another address is not held back: the valid token works (404)" [ "$(tokcall 127.0.0.6 "$T")" = 404 ]
+check "an unknown token from there is a plain 401" [ "$(tokcall 127.0.0.6 kiln_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB)" = 401 ]
 
 check "no password in master.log" sh -c "! grep -q -e ann-s3cret-pw -e wrong-pw '$M/master.log'"
 done_testing
