@@ -71,9 +71,9 @@ check "3 right logins 200 (with a cookie), the wrong one 401" \
     [ "$(echo "$r" | jpy 'sorted(d["status"])')" = '[200, 200, 200, 401]' ]
 worst=$(echo "$r" | jpy 'd["get_max_ms"]'); gets=$(echo "$r" | jpy 'd["gets"]')
 # the old code: each GET behind a login waited for its whole check (>= 200 ms,
-# several checks serialised: 400-900 ms measured); off the loop it is a few ms
-check "GET /api/v2/builders answered within 150 ms while the logins ran (worst $worst ms over $gets GETs)" \
-    [ "$worst" -lt 150 ]
+# several checks serialised: 690-930 ms measured); off the loop 10-70 ms (120-200 under ASan)
+check "GET /api/v2/builders answered within 300 ms while the logins ran (worst $worst ms over $gets GETs)" \
+    [ "$worst" -lt 300 ]
 check "and was answered several times meanwhile ($gets)" [ "$gets" -ge 3 ]
 
 # ---- the cap: past 4 checks in flight, 503 with Retry-After ----------------------------
