@@ -89,9 +89,11 @@ int apitoken_check(const struct http_req *req, unsigned need, struct db_token *r
 	if (r == 0)
 		return 1;
 	snprintf(why, whylen, "%s", r == KILN_EAUTH || r == -EPERM ? db_errmsg(db) : err_str(r));
-	/* a valid token lacking a scope is no guess; a success does not reset
-	 * the count (one valid token must not buy unlimited guesses) */
-	if (r != -EPERM)
+	/* only an unknown (or malformed) token is a guess: a revoked or expired
+	 * one ("token N '...' was revoked") was real, and a valid token lacking
+	 * a scope is no guess; a success does not reset the count (one valid
+	 * token must not buy unlimited guesses) */
+	if (r == KILN_EAUTH && strncmp(why, "token ", 6))
 		authlimit_failed(al, peer, clock_mono_ms(), NULL);
 	log_warn("API token refused for %s on %s: %s", peer, req->path, why);
 	return r == -EPERM ? -EPERM : KILN_EAUTH;
