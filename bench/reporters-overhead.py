@@ -6,8 +6,9 @@ usage: bench/reporters-overhead.py [BUILD_DIR] [--n 200]
 
 For each of two configurations, starts a throwaway master and a kiln-worker
 (loopback, port 0, max_builds 4), forces N builds of a one-step builder (`true`)
-on a GitHub repository, waits until all are complete and, with reporters,
-until every reporter's messages have arrived at the local sinks, and reads
+on a GitHub repository in batches of 40, each batch complete and, with
+reporters, every one of its messages received by the local sinks before the
+next is forced (the reporters' queues hold 100 messages), and reads
 the master's CPU time (utime + stime from /proc/PID/stat) before the first
 force and after the last delivery:
 
@@ -40,6 +41,7 @@ worker_bin = os.path.abspath(os.path.join(build, "src/worker/kiln-worker"))
 tmp = tempfile.mkdtemp(prefix="kiln-reporters-bench.")
 procs = []
 TICK = os.sysconf("SC_CLK_TCK")
+BATCH = 40
 
 
 def wait(cond, secs, what):
@@ -101,6 +103,37 @@ def run(name, reporters, sport, hport):
     before_mail, before_req = count(sinks["mail"], "mail-"), count(sinks["req"], "req-")
     t0, c0 = time.time(), cpu_s(m.pid)
     c = http.client.HTTPConnection(*addr.rsplit(":", 1), timeout=30)
+
+    def done(k):
+        b = get(addr, "/api/v2/builds")["builds"]
+        return sum(1 for x in b if x["complete"]) >= k
+
+    # per build: 1 mail, 1 http, 1 slack, and a github "success" status (its
+    # "pending" may be coalesced with it while queued)
+    def delivered(k):
+        if count(sinks["mail"], "mail-") - before_mail < k:
+            return False
+        got = {"/push/": 0, "/services/": 0, "/gh/": 0}
+        for f in os.listdir(sinks["req"]):
+            if not f.startswith("req-"):
+                continue  # the sink's file being written
+            t = open(os.path.join(sinks["req"], f)).read()
+            for p in got:
+                if '"path": "' + p in t and (p != "/gh/" or "success" in t):
+                    got[p] += 1
+        return all(v - before[p] >= k for p, v in got.items())
+
+    before = {"/push/": 0, "/services/": 0, "/gh/": 0}
+    if reporters:
+        for f in os.listdir(sinks["req"]):
+            if not f.startswith("req-"):
+                continue  # the sink's file being written
+            t = open(os.path.join(sinks["req"], f)).read()
+            for p in before:
+                if '"path": "' + p in t and (p != "/gh/" or "success" in t):
+                    before[p] += 1
+    # batches of BATCH builds, each delivered before the next is forced: the
+    # reporters' queues (100 messages) never drop anything
     for i in range(n):
         # one revision per build: its commit statuses are not coalesced with another's
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "force", "params": {
@@ -112,25 +145,10 @@ def run(name, reporters, sport, hport):
         r.read()
         if r.status != 200:
             sys.exit("force answered %d" % r.status)
-
-    def done():
-        b = get(addr, "/api/v2/builds")["builds"]
-        return sum(1 for x in b if x["complete"]) >= n
-    wait(done, 600, "%d builds" % n)
-    if reporters:
-        # per build: 1 mail, 1 http, 1 slack, and a github "success" status
-        # (its "pending" may be coalesced with it while queued)
-        def delivered():
-            if count(sinks["mail"], "mail-") - before_mail < n:
-                return False
-            k = {"/push/": 0, "/services/": 0, "/gh/": 0}
-            for f in os.listdir(sinks["req"]):
-                t = open(os.path.join(sinks["req"], f)).read()
-                for p in k:
-                    if '"path": "' + p in t and (p != "/gh/" or "success" in t):
-                        k[p] += 1
-            return all(v >= n for v in k.values())
-        wait(delivered, 600, "the reporters' messages")
+        if (i + 1) % BATCH == 0 or i + 1 == n:
+            wait(lambda: done(i + 1), 600, "%d builds" % (i + 1))
+            if reporters:
+                wait(lambda: delivered(i + 1), 600, "the reporters' messages")
     t1, c1 = time.time(), cpu_s(m.pid)
     for p in (w, m):
         p.terminate()
