@@ -26,6 +26,8 @@ static const char users_options[] =
 	"  -p, --password-file F     read the password from F's first line (- for stdin);\n"
 	"                            it is hashed here (argon2id), only the hash is sent\n"
 	"      --no-password         remove the password (update)\n"
+	"  -r, --roles LIST          the user's roles for every builder: a comma list of\n"
+	"                            admin, force, stop, cancel, view (\"\" for none)\n"
 	"  -I, --info TYPE=VALUE     an identity (git, hg, svn, email, irc, ...); repeat;\n"
 	"                            update: replaces the user's TYPE identities, TYPE=\n"
 	"                            removes them\n"
@@ -37,6 +39,7 @@ static const char users_options[] =
 	"  list                      a table of the users\n";
 
 enum { USERS_OPT_NO_PASSWORD = 1000 };
+#define USERS_ROLES_MAX 128 /* bytes of --roles (the master's users.roles cap) */
 
 static const struct option users_longopts[] = {
 	{"identifier", required_argument, NULL, 'i'},
@@ -44,6 +47,7 @@ static const struct option users_longopts[] = {
 	{"password-file", required_argument, NULL, 'p'},
 	{"no-password", no_argument, NULL, USERS_OPT_NO_PASSWORD},
 	{"info", required_argument, NULL, 'I'},
+	{"roles", required_argument, NULL, 'r'},
 	{0},
 };
 
@@ -52,6 +56,7 @@ struct users_args {
 	const char *identifier, *username; /* borrowed: argv */
 	const char *password_file;         /* borrowed: argv */
 	bool no_password;
+	const char *roles; /* borrowed: argv; --roles (slice "authhard") */
 	const char **info; /* borrowed: argv; "TYPE=VALUE" */
 	size_t ninfo;
 };
@@ -71,6 +76,12 @@ static int users_option(void *state, int opt, const char *arg)
 		break;
 	case USERS_OPT_NO_PASSWORD:
 		a->no_password = true;
+		break;
+	case 'r':
+		if (strlen(arg) > USERS_ROLES_MAX)
+			return cli_usage_error(&cmd_user, "--roles: at most %d bytes",
+					       USERS_ROLES_MAX);
+		a->roles = arg;
 		break;
 	case 'I':
 		if (!strchr(arg, '=') || arg[0] == '=')
@@ -101,8 +112,8 @@ static int users_args(void *state, int argc, char **argv)
 		return cli_usage_error(&cmd_user, "unexpected argument '%s'", argv[1 + takes_user]);
 	a->user = takes_user ? argv[1] : NULL;
 	bool writes = !strcmp(a->sub, "add") || !strcmp(a->sub, "update");
-	if (!writes &&
-	    (a->identifier || a->username || a->password_file || a->no_password || a->ninfo))
+	if (!writes && (a->identifier || a->username || a->password_file || a->no_password ||
+			a->ninfo || a->roles))
 		return cli_usage_error(&cmd_user, "%s takes no options but --url and --token",
 				       a->sub);
 	if (!strcmp(a->sub, "add") && !a->identifier)
@@ -112,7 +123,7 @@ static int users_args(void *state, int argc, char **argv)
 	if (a->password_file && a->no_password)
 		return cli_usage_error(&cmd_user, "--password-file and --no-password together");
 	if (!strcmp(a->sub, "update") && !a->identifier && !a->username && !a->password_file &&
-	    !a->no_password && !a->ninfo)
+	    !a->no_password && !a->ninfo && !a->roles)
 		return cli_usage_error(&cmd_user, "update: nothing to change");
 	return CLI_EXIT_OK;
 }
@@ -263,6 +274,22 @@ static int users_list(struct http_client *c)
 	return CLI_EXIT_OK;
 }
 
+/* --roles: JSON-RPC "roles" on /api/v2/users/UID (the master checks the
+ * list).  CLI_EXIT_OK, or an error printed. */
+static int users_set_roles(struct http_client *c, long long uid, const char *roles)
+{
+	char *path = xasprintf("/api/v2/users/%lld", uid);
+	json_t *p = json_pack("{s:s}", "roles", roles);
+	int r = http_rpc(c, path, "roles", p, NULL);
+	json_decref(p);
+	free(path);
+	if (r < 0)
+		return cli_error("cannot set the roles of user %lld: %s", uid,
+				 http_client_error(c));
+	printf("roles of user %lld: %s\n", uid, *roles ? roles : "(none)");
+	return CLI_EXIT_OK;
+}
+
 static int users_exec(void *state, struct http_client *c)
 {
 	const struct users_args *a = state;
@@ -277,9 +304,10 @@ static int users_exec(void *state, struct http_client *c)
 		if (r < 0)
 			return cli_error("cannot add user '%s': %s", a->identifier,
 					 http_client_error(c));
-		printf("added user %lld '%s'\n", cli_json_int(res, "uid", 0), a->identifier);
+		long long nuid = cli_json_int(res, "uid", 0);
+		printf("added user %lld '%s'\n", nuid, a->identifier);
 		json_decref(res);
-		return CLI_EXIT_OK;
+		return a->roles ? users_set_roles(c, nuid, a->roles) : CLI_EXIT_OK;
 	}
 	json_t *u = users_get(c, a->user);
 	if (!u)
@@ -295,6 +323,10 @@ static int users_exec(void *state, struct http_client *c)
 	json_t *p = update ? users_params(a) : json_object();
 	if (!p)
 		return CLI_EXIT_FAIL;
+	if (update && a->roles && !json_object_size(p)) { /* --roles alone */
+		json_decref(p);
+		return users_set_roles(c, uid, a->roles);
+	}
 	char *path = xasprintf("/api/v2/users/%lld", uid);
 	int r = http_rpc(c, path, a->sub, p, NULL);
 	free(path);
@@ -302,7 +334,7 @@ static int users_exec(void *state, struct http_client *c)
 	if (r < 0)
 		return cli_error("cannot %s user %lld: %s", a->sub, uid, http_client_error(c));
 	printf("%s user %lld\n", update ? "updated" : "removed", uid);
-	return CLI_EXIT_OK;
+	return update && a->roles ? users_set_roles(c, uid, a->roles) : CLI_EXIT_OK;
 }
 
 const struct cmd cmd_user = {
@@ -310,7 +342,7 @@ const struct cmd cmd_user = {
 	.usage = "add|update|remove|show|list [USER] [options]",
 	.summary = "manage user objects (identities, login name, password)",
 	.flags = CMD_MASTER,
-	.optstring = "i:u:p:I:",
+	.optstring = "i:u:p:I:r:",
 	.options = users_longopts,
 	.options_help = users_options,
 	.state_size = sizeof(struct users_args),

@@ -16,6 +16,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "db/db-sessions-user.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -215,6 +216,14 @@ void api_user_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 		if (!api_users_params(ctx, rpc, false, &u, info))
 			return;
 		r = db_user_update(ctx->db, uid, &u);
+		/* a new password (or username) ends the user's sessions (docs/AUTH.md) */
+		if (r >= 0 && (u.bb_password || u.bb_username)) {
+			r = db_sessions_delete_user(ctx->db, uid);
+			if (r > 0)
+				log_info("user %" PRId64
+					 ": password or username changed, %d session(s) ended",
+					 uid, r);
+		}
 	} else {
 		if (json_object_size(rpc->params)) {
 			api_users_bad(ctx, rpc->id, "%s", "remove takes no parameters");

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "master/api-int.h"
+#include "master/authlimit.h"
 #include "master/http.h"
 #include "master/master.h"
 
@@ -62,14 +63,38 @@ int apitoken_check(const struct http_req *req, unsigned need, struct db_token *r
 		snprintf(why, whylen, "cannot initialise libsodium");
 		return KILN_EAUTH;
 	}
+	/* brute force: unknown, revoked or expired tokens count per address
+	 * (slice "authhard"); past the free failures every token from there is
+	 * refused unchecked, 429 with Retry-After (http_req_throttle) */
+	char peer[64];
+	http_req_peer(req, peer, sizeof(peer));
+	struct authlimit *al = authlimit_shared(AUTHLIMIT_TOKENS);
+	struct authlimit_note note;
+	uint64_t wait = authlimit_check(al, peer, clock_mono_ms(), &note);
+	if (wait) {
+		sodium_memzero(v, sizeof(v));
+		unsigned s = (unsigned)((wait + 999) / 1000);
+		snprintf(why, whylen, "too many failed API token checks from %s: retry in %u s",
+			 peer, s);
+		if (note.log)
+			log_warn("API token refused for %s on %s: %s (%u refused since the last "
+				 "line)",
+				 peer, req->path, why, note.refused);
+		http_req_throttle((struct http_req *)req, s);
+		return -EAGAIN;
+	}
 	struct db *db = req->m->db;
 	int r = db_token_verify(db, v, need, (int64_t)clock_wall(), ret);
 	sodium_memzero(v, sizeof(v));
 	if (r == 0)
 		return 1;
 	snprintf(why, whylen, "%s", r == KILN_EAUTH || r == -EPERM ? db_errmsg(db) : err_str(r));
-	char peer[64];
-	http_req_peer(req, peer, sizeof(peer));
+	/* only an unknown (or malformed) token is a guess: a revoked or expired
+	 * one ("token N '...' was revoked") was real, and a valid token lacking
+	 * a scope is no guess; a success does not reset the count (one valid
+	 * token must not buy unlimited guesses) */
+	if (r == KILN_EAUTH && strncmp(why, "token ", 6))
+		authlimit_failed(al, peer, clock_mono_ms(), NULL);
 	log_warn("API token refused for %s on %s: %s", peer, req->path, why);
 	return r == -EPERM ? -EPERM : KILN_EAUTH;
 }

@@ -22,7 +22,11 @@ struct api_rpc;
  * token); 1 when it is valid and holds every scope of need (*ret, may be
  * NULL, filled); KILN_EAUTH (answer 401: unknown, revoked, expired) or
  * -EPERM (403: a scope missing), with the reason in why (never the token).
- * Refusals are logged with the client's address.
+ * Refusals are logged with the client's address.  Unknown (and
+ * malformed) tokens count per address (authlimit AUTHLIMIT_TOKENS, slice
+ * "authhard"); while the address's window is open the token is not looked
+ * at: -EAGAIN, and the request is throttled (http_req_throttle: its 401 or
+ * 403 answer goes out as 429 with Retry-After).
  */
 int apitoken_check(const struct http_req *req, unsigned need, struct db_token *ret, char *why,
 		   size_t whylen);

@@ -20,6 +20,7 @@
 #include "master/auth.h"
 
 #include <crypt.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 
 #include <jansson.h>
 #include <sodium.h>
+#include <uv.h>
 
 #include "common/clock.h"
 #include "common/err.h"
@@ -444,7 +446,11 @@ int auth_rpc_gate(struct api_ctx *ctx, struct api_rpc *rpc, const char *route)
 	char why[512];
 	int r = auth_identify(ctx->req, &who, why, sizeof(why));
 	if (r < 0) {
-		api_rpc_reply_error(ctx, r == -EPERM ? 403 : 401, rpc->id, -32001, why);
+		api_rpc_reply_error(ctx,
+				    r == -EPERM    ? 403
+				    : r == -EAGAIN ? 429
+						   : 401,
+				    rpc->id, -32001, why);
 		return -1;
 	}
 	if (who.kind == AUTH_SHARED)
@@ -519,7 +525,7 @@ int auth_read_check(struct http_req *req, char *why, size_t whylen)
 	struct auth_who who;
 	int r = auth_identify(req, &who, why, whylen);
 	if (r < 0)
-		return r == -EPERM ? 403 : 401;
+		return r == -EPERM ? 403 : r == -EAGAIN ? 429 : 401;
 	if (who.kind == AUTH_SHARED || who.kind == AUTH_SESSION)
 		return 0;
 	if (who.kind == AUTH_TOKEN) {
@@ -650,11 +656,29 @@ static int auth_htpasswd_find(struct master *m, const char *user, char *hash, si
 		total += len;
 		if (len && line[len - 1] == '\n')
 			line[--len] = '\0';
-		found = auth_htpasswd_line(line, len, user, hash, n);
+		if (user) {
+			found = auth_htpasswd_line(line, len, user, hash, n);
+		} else {
+			/* any user's line (the dummy hash for unknown names) */
+			const char *c = memchr(line, ':', len);
+			if (c && c > line) {
+				_cleanup_free_ char *u = xstrndup(line, (size_t)(c - line));
+				found = auth_htpasswd_line(line, len, u, hash, n);
+			}
+		}
 	}
 	fclose(f);
 	sodium_memzero(line, sizeof(line));
 	return found;
+}
+
+/* Database users that can log in, 0 on error. */
+static int64_t auth_login_users(struct master *m)
+{
+	int64_t n = 0;
+	if (db_login_users_count(m->db, &n) < 0)
+		return 0;
+	return n;
 }
 
 /* Two limiters: per client address and per username. */
@@ -716,57 +740,76 @@ static int auth_login_params(struct http_req *req, char *user, size_t un, char *
 	return r;
 }
 
-static void auth_login(struct http_req *req)
+/* A login's password check on the thread pool (uv_queue_work): only what
+ * the job reads and writes lives here; the loop owns everything else. */
+struct auth_login_job {
+	uv_work_t work;
+	struct master *m;
+	struct http_deferred *d;
+	char *hash; /* owned: the stored hash, or the dummy's (NULL: the dummy argon2id) */
+	bool known; /* the user exists and has a hash: ok counts */
+	int ok;     /* the job's verdict */
+	int64_t uid;
+	uint64_t now;
+	char user[DB_USER_TEXT_MAX + 1];
+	char ukey[DB_USER_TEXT_MAX + 8];
+	char peer[64];
+	char pass[AUTH_PASSWORD_MAX + 1];
+};
+
+static unsigned auth_login_inflight; /* loop thread only */
+
+/* The dummy argon2id hash an unknown username is checked against, made once
+ * (on a pool thread, at the first such login) with `kiln user`'s limits. */
+static char auth_dummy_hash[crypto_pwhash_STRBYTES];
+static bool auth_dummy_ok;
+static pthread_once_t auth_dummy_once = PTHREAD_ONCE_INIT;
+
+static void auth_dummy_make(void)
 {
-	struct master *m = req->m;
-	char user[DB_USER_TEXT_MAX + 1], pass[AUTH_PASSWORD_MAX + 1];
-	if (auth_login_params(req, user, sizeof(user), pass, sizeof(pass)) < 0) {
-		http_reply_errmsg(
-			req, 400,
-			"POST /auth/login takes 'username' and 'password' (JSON or a form; "
-			"a username of at most 255 bytes, a password of at most 1024)");
-		return;
+	unsigned char pw[16];
+	randombytes_buf(pw, sizeof(pw));
+	auth_dummy_ok = crypto_pwhash_str(auth_dummy_hash, (const char *)pw, sizeof(pw),
+					  crypto_pwhash_OPSLIMIT_INTERACTIVE,
+					  crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0;
+	sodium_memzero(pw, sizeof(pw));
+}
+
+static void auth_login_work(uv_work_t *w)
+{
+	struct auth_login_job *j = w->data;
+	const char *hash = j->hash;
+	if (!hash) {
+		pthread_once(&auth_dummy_once, auth_dummy_make);
+		hash = auth_dummy_ok ? auth_dummy_hash : "";
 	}
-	char peer[64], ukey[DB_USER_TEXT_MAX + 8];
-	http_req_peer(req, peer, sizeof(peer));
-	snprintf(ukey, sizeof(ukey), "user:%s", user);
-	uint64_t now = clock_mono_ms();
-	uint64_t wa = authlimit_check(auth_limiter(0), peer, now, NULL);
-	uint64_t wu = authlimit_check(auth_limiter(1), ukey, now, NULL);
-	uint64_t wait = wa > wu ? wa : wu;
-	if (wait) {
-		sodium_memzero(pass, sizeof(pass));
-		log_warn(
-			"login for '%s' from %s refused: too many failed logins (retry in %llu ms)",
-			user, peer, (unsigned long long)wait);
-		http_reply_errmsg(req, 429, "too many failed logins: try again later");
-		http_reply_retry_after(req, (unsigned)((wait + 999) / 1000));
-		return;
+	int ok = auth_password_ok(hash, j->pass);
+	j->ok = j->known && ok;
+	sodium_memzero(j->pass, sizeof(j->pass));
+}
+
+static void auth_login_job_free(struct auth_login_job *j)
+{
+	if (j->hash) {
+		sodium_memzero(j->hash, strlen(j->hash));
+		free(j->hash);
 	}
-	int64_t uid = 0;
-	int ok = 0;
-	char hash[512];
-	int r = db_user_by_username(m->db, user, &uid);
-	if (r == 1) {
-		char *h = NULL;
-		if (db_user_password_hash(m->db, uid, &h) == 1)
-			ok = auth_password_ok(h, pass);
-		free(h);
-	} else if (r == 0) {
-		uid = 0;
-		if (auth_htpasswd_find(m, user, hash, sizeof(hash)) == 1)
-			ok = auth_password_ok(hash, pass);
-	}
-	sodium_memzero(pass, sizeof(pass));
-	if (!ok) {
-		authlimit_failed(auth_limiter(0), peer, now, NULL);
-		authlimit_failed(auth_limiter(1), ukey, now, NULL);
-		log_warn("failed login for '%s' from %s", user, peer);
+	sodium_memzero(j, sizeof(*j));
+	free(j);
+}
+
+static void auth_login_finish(struct auth_login_job *j, struct http_req *req)
+{
+	struct master *m = j->m;
+	if (!j->ok) {
+		authlimit_failed(auth_limiter(0), j->peer, j->now, NULL);
+		authlimit_failed(auth_limiter(1), j->ukey, j->now, NULL);
+		log_warn("failed login for '%s' from %s", j->user, j->peer);
 		http_reply_errmsg(req, 401, "wrong username or password");
 		return;
 	}
-	authlimit_succeeded(auth_limiter(0), peer);
-	authlimit_succeeded(auth_limiter(1), ukey);
+	authlimit_succeeded(auth_limiter(0), j->peer);
+	authlimit_succeeded(auth_limiter(1), j->ukey);
 
 	unsigned char raw[32], sh[32];
 	char cookie[AUTH_SESSION_TEXT_LEN + 1];
@@ -777,7 +820,7 @@ static void auth_login(struct http_req *req)
 	sodium_memzero(raw, sizeof(raw));
 	int64_t wall = (int64_t)clock_wall();
 	long long age = auth_max_age(m);
-	r = db_session_add(m->db, sh, uid, user, wall, wall + age, NULL);
+	int r = db_session_add(m->db, sh, j->uid, j->user, wall, wall + age, NULL);
 	if (r >= 0)
 		r = db_flush(m->db);
 	if (r < 0) {
@@ -785,15 +828,101 @@ static void auth_login(struct http_req *req)
 		http_reply_errmsg(req, 500, "cannot store the session");
 		return;
 	}
-	log_info("login for '%s' from %s", user, peer);
-	struct auth_who who = {.kind = AUTH_SESSION, .uid = uid};
-	snprintf(who.username, sizeof(who.username), "%s", user);
+	log_info("login for '%s' from %s", j->user, j->peer);
+	struct auth_who who = {.kind = AUTH_SESSION, .uid = j->uid};
+	snprintf(who.username, sizeof(who.username), "%s", j->user);
 	snprintf(who.cookie, sizeof(who.cookie), "%s", cookie);
 	char sc[256];
 	auth_set_cookie(cookie, age, auth_secure(m), sc, sizeof(sc));
 	sodium_memzero(cookie, sizeof(cookie));
 	auth_reply_json(req, 200, auth_me_doc(m, &who));
 	http_reply_header(req, "set-cookie", sc);
+}
+
+static void auth_login_after(uv_work_t *w, int status)
+{
+	struct auth_login_job *j = w->data;
+	auth_login_inflight--;
+	/* NULL: the client left (or the master stops): nothing to answer, and
+	 * the database may be closing */
+	struct http_req *req = http_deferred_req(j->d);
+	if (req && status == 0)
+		auth_login_finish(j, req);
+	else if (req)
+		http_reply_errmsg(req, 503, "the password check was cancelled");
+	http_deferred_end(j->d);
+	auth_login_job_free(j);
+}
+
+static void auth_login(struct http_req *req)
+{
+	struct master *m = req->m;
+	if (auth_login_inflight >= AUTH_LOGIN_INFLIGHT_MAX) {
+		http_reply_errmsg(req, 503,
+				  "too many logins being checked at once: try again in a second");
+		http_reply_retry_after(req, 1);
+		return;
+	}
+	struct auth_login_job *j = xcalloc(1, sizeof(*j));
+	if (auth_login_params(req, j->user, sizeof(j->user), j->pass, sizeof(j->pass)) < 0) {
+		auth_login_job_free(j);
+		http_reply_errmsg(
+			req, 400,
+			"POST /auth/login takes 'username' and 'password' (JSON or a form; "
+			"a username of at most 255 bytes, a password of at most 1024)");
+		return;
+	}
+	http_req_peer(req, j->peer, sizeof(j->peer));
+	snprintf(j->ukey, sizeof(j->ukey), "user:%s", j->user);
+	j->now = clock_mono_ms();
+	uint64_t wa = authlimit_check(auth_limiter(0), j->peer, j->now, NULL);
+	uint64_t wu = authlimit_check(auth_limiter(1), j->ukey, j->now, NULL);
+	uint64_t wait = wa > wu ? wa : wu;
+	if (wait) {
+		log_warn(
+			"login for '%s' from %s refused: too many failed logins (retry in %llu ms)",
+			j->user, j->peer, (unsigned long long)wait);
+		auth_login_job_free(j);
+		http_reply_errmsg(req, 429, "too many failed logins: try again later");
+		http_reply_retry_after(req, (unsigned)((wait + 999) / 1000));
+		return;
+	}
+	/* The hash is looked up here (the database is the loop's); an unknown
+	 * username, or one without a usable hash, is checked against a dummy
+	 * hash of the same kind so that it costs what a wrong password costs
+	 * (docs/AUTH.md "Equal timing"). */
+	char hash[512];
+	int r = db_user_by_username(m->db, j->user, &j->uid);
+	if (r == 1) {
+		char *h = NULL;
+		if (db_user_password_hash(m->db, j->uid, &h) == 1 && h && *h) {
+			j->hash = h;
+			j->known = true;
+		} else {
+			free(h);
+		}
+	} else if (r == 0) {
+		j->uid = 0;
+		if (auth_htpasswd_find(m, j->user, hash, sizeof(hash)) == 1) {
+			j->hash = xstrdup(hash);
+			j->known = true;
+		} else if (auth_htpasswd_find(m, NULL, hash, sizeof(hash)) == 1 &&
+			   auth_login_users(m) == 0) {
+			/* only htpasswd users: a hash of theirs (bcrypt, say) is
+			 * the dummy of the same kind and cost */
+			j->hash = xstrdup(hash);
+		}
+		sodium_memzero(hash, sizeof(hash));
+	}
+	j->m = m;
+	j->work.data = j;
+	j->d = http_req_defer(req);
+	if (uv_queue_work(m->loop, &j->work, auth_login_work, auth_login_after) < 0) {
+		http_deferred_end(j->d); /* answers 500 */
+		auth_login_job_free(j);
+		return;
+	}
+	auth_login_inflight++;
 }
 
 static void auth_logout(struct http_req *req)
@@ -834,7 +963,7 @@ static void auth_me(struct http_req *req)
 	char why[256];
 	int r = auth_identify(req, &who, why, sizeof(why));
 	if (r < 0) {
-		http_reply_errmsg(req, r == -EPERM ? 403 : 401, why);
+		http_reply_errmsg(req, r == -EPERM ? 403 : r == -EAGAIN ? 429 : 401, why);
 		return;
 	}
 	auth_reply_json(req, 200, auth_me_doc(req->m, &who));

@@ -2,7 +2,8 @@
  * Web login, sessions, CSRF and roles (slice "weblogin"; docs/AUTH.md):
  * /auth/login, /auth/logout and /auth/me, and the gates every control call
  * (JSON-RPC under /api/v2, the sendchange hooks) and, with anonymous_read
- * off, every read passes.  Everything here runs on the loop thread.
+ * off, every read passes.  Everything here runs on the loop thread but a
+ * login's password check (thread pool, its answer deferred: slice "authhard").
  */
 #ifndef KILN_MASTER_AUTH_H
 #define KILN_MASTER_AUTH_H
@@ -22,6 +23,9 @@ struct api_rpc;
 #define AUTH_PASSWORD_MAX 1024      /* bytes of a password a login may carry */
 #define AUTH_HTPASSWD_MAX (1 << 20) /* bytes of the htpasswd file read */
 #define AUTH_LOGIN_FIRST_MS 5000    /* first refusal window after the free failed logins */
+/* Password checks on the thread pool at once; past it a login is 503 with
+ * Retry-After: 1 (slice "authhard") */
+#define AUTH_LOGIN_INFLIGHT_MAX 4
 
 /* /auth/login, /auth/logout, /auth/me (http.c's route table). */
 void auth_handle(struct http_req *req);

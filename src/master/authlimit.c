@@ -207,7 +207,7 @@ void authlimit_succeeded(struct authlimit *al, const char *addr)
 
 struct authlimit *authlimit_shared(enum authlimit_kind kind)
 {
-	static struct authlimit *shared[2];
+	static struct authlimit *shared[AUTHLIMIT_KINDS];
 	if (!shared[kind]) {
 		struct authlimit_cfg cfg;
 		authlimit_cfg_default(&cfg);

@@ -62,9 +62,14 @@ void authlimit_succeeded(struct authlimit *al, const char *addr);
 /* Addresses tracked now (tests). */
 size_t authlimit_count(const struct authlimit *al);
 
-/* The process's two limiters (created on first use with the defaults; on
- * the loop thread only): worker logins and change hook secrets. */
-enum authlimit_kind { AUTHLIMIT_WORKERS, AUTHLIMIT_HOOKS };
+/* The process's shared limiters (created on first use with the defaults; on
+ * the loop thread only): worker logins, change hook secrets, API tokens. */
+enum authlimit_kind {
+	AUTHLIMIT_WORKERS,
+	AUTHLIMIT_HOOKS,
+	AUTHLIMIT_TOKENS, /* unknown API tokens per address (apitoken.c, slice "authhard") */
+	AUTHLIMIT_KINDS
+};
 struct authlimit *authlimit_shared(enum authlimit_kind kind);
 
 #endif

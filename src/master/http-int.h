@@ -85,6 +85,11 @@ struct http_resp {
 	size_t nx;
 };
 
+/* http_req_defer() (http.h): the answer of a request given later */
+struct http_deferred {
+	struct http_conn *hc; /* NULL once the request is gone (closed, replaced) */
+};
+
 struct http_conn {
 	struct http_server *srv;
 	struct lws *wsi;
@@ -109,6 +114,9 @@ struct http_conn {
 	char *prebody;          /* owned: body read by http-listen.c, for the first request */
 	size_t prebody_len;
 	struct http_conn *prev, *next; /* srv->conns */
+	/* http_req_defer(): the answer comes later (slice "authhard") */
+	struct http_deferred *deferred;
+	unsigned throttle_s; /* http_req_throttle(): 401/403 become 429, Retry-After */
 };
 
 struct http_server {

@@ -40,10 +40,19 @@ void http_resp_release(struct http_conn *hc)
 
 /* ---- HTTP responses ------------------------------------------------------------------ */
 
+void http_req_throttle(struct http_req *req, unsigned seconds)
+{
+	req->conn->throttle_s = seconds ? seconds : 1;
+}
+
 static void http_reply_begin(struct http_conn *hc, int status, const char *ctype)
 {
 	http_resp_release(hc);
 	hc->resp.active = true;
+	if (hc->throttle_s && (status == 401 || status == 403 || status == 429)) {
+		status = 429;
+		hc->resp.retry_after = hc->throttle_s;
+	}
 	hc->resp.status = status;
 	hc->resp.ctype = xstrdup_or_null(ctype);
 	lws_callback_on_writable(hc->wsi);
@@ -105,7 +114,10 @@ void http_reply_take(struct http_req *req, int status, const char *content_type,
 void http_reply_retry_after(struct http_req *req, unsigned seconds)
 {
 	struct http_conn *hc = req->conn;
-	if (hc->resp.active && !hc->resp.headers_sent && hc->resp.status != 503)
+	/* a 503 of the answer-memory cap keeps its own (1 s); a handler's own
+	 * 503 (no Retry-After yet) takes this one */
+	if (hc->resp.active && !hc->resp.headers_sent &&
+	    (hc->resp.status != 503 || !hc->resp.retry_after))
 		hc->resp.retry_after = seconds;
 }
 

@@ -115,6 +115,10 @@ static struct http_conn *http_conn_get(struct lws *wsi)
 
 void http_req_release(struct http_conn *hc)
 {
+	if (hc->deferred) { /* the deferred answer finds no request any more */
+		hc->deferred->hc = NULL;
+		hc->deferred = NULL;
+	}
 	free(hc->path);
 	http_args_free(hc->args, hc->nargs);
 	free(hc->ctype);
@@ -125,6 +129,7 @@ void http_req_release(struct http_conn *hc)
 	buf_release(&hc->body);
 	hc->body_too_big = false;
 	hc->body_deadline = 0;
+	hc->throttle_s = 0;
 	hc->in_request = false;
 	hc->req = (struct http_req){0};
 }
@@ -199,7 +204,7 @@ static void http_dispatch(struct http_conn *hc)
 				return;
 			}
 			rt->fn(&hc->req);
-			if (!hc->resp.active) /* a handler bug must not hang the client */
+			if (!hc->resp.active && !hc->deferred) /* a handler bug must not hang */
 				http_reply_error(hc, 500, "no response");
 			return;
 		}
@@ -212,6 +217,36 @@ static void http_dispatch(struct http_conn *hc)
 	www_handle(&hc->req);
 	if (!hc->resp.active)
 		http_reply_error(hc, 500, "no response");
+}
+
+/* ---- deferred answers (slice "authhard") ---- */
+
+struct http_deferred *http_req_defer(struct http_req *req)
+{
+	struct http_conn *hc = req->conn;
+	struct http_deferred *d = xmalloc(sizeof(*d));
+	d->hc = hc;
+	hc->deferred = d;
+	hc->body_deadline = 0; /* the body is in: no read deadline while we work */
+	return d;
+}
+
+struct http_req *http_deferred_req(struct http_deferred *d)
+{
+	if (!d->hc || d->hc->srv->stopping || d->hc->killed)
+		return NULL;
+	return &d->hc->req;
+}
+
+void http_deferred_end(struct http_deferred *d)
+{
+	struct http_conn *hc = d->hc;
+	if (hc) {
+		hc->deferred = NULL;
+		if (!hc->resp.active && !hc->srv->stopping && !hc->killed)
+			http_reply_error(hc, 500, "no response");
+	}
+	free(d);
 }
 
 int http_req_header(const struct http_req *req, const char *name, char *buf, size_t size)
@@ -365,7 +400,7 @@ static int http_on_request(struct http_conn *hc, const char *in, size_t inlen)
 
 static int http_on_body(struct http_conn *hc, const void *in, size_t len)
 {
-	if (!hc->in_request || hc->resp.active)
+	if (!hc->in_request || hc->resp.active || hc->deferred)
 		return 0;
 	if (!hc->body_too_big && buf_add(&hc->body, in, len) < 0)
 		hc->body_too_big = true;
@@ -374,7 +409,9 @@ static int http_on_body(struct http_conn *hc, const void *in, size_t len)
 
 static int http_on_body_done(struct http_conn *hc)
 {
-	if (!hc->in_request || hc->resp.active)
+	/* deferred: dispatched already (lws reports the end of an empty body
+	 * after the request itself) */
+	if (!hc->in_request || hc->resp.active || hc->deferred)
 		return 0;
 	if (hc->body_too_big) {
 		http_reply_error(hc, 413, "request body too large");

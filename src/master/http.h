@@ -124,6 +124,24 @@ void http_reply_stream_held(struct http_req *req, int status, const char *conten
 			    const char *disposition, http_produce_fn produce, http_free_fn free_ud,
 			    void *ud, size_t held);
 
+/* A deferred answer (slice "authhard"): a handler that answers later (after
+ * thread-pool work) calls http_req_defer() and returns without a reply.
+ * Later, on the loop, http_deferred_req() gives the request back, or NULL
+ * when the connection closed meanwhile or the server is stopping (then the
+ * database may be gone: touch nothing); answer it with one http_reply*()
+ * and call http_deferred_end() in every case (it answers 500 if nothing
+ * was).  Request headers stay readable while deferred. */
+struct http_deferred;
+struct http_deferred *http_req_defer(struct http_req *req);
+struct http_req *http_deferred_req(struct http_deferred *d);
+void http_deferred_end(struct http_deferred *d);
+
+/* The request was held back by a backoff (slice "authhard": API tokens,
+ * apitoken.c): whatever 401 or 403 its handler answers is sent as 429 with
+ * Retry-After: seconds instead, so every caller of a shared check answers
+ * alike. */
+void http_req_throttle(struct http_req *req, unsigned seconds);
+
 /* The value of query argument name (first occurrence) or NULL. */
 const char *http_req_arg(const struct http_req *req, const char *name);
 /* Copies the value of request header name (lower case, without ':', e.g.
