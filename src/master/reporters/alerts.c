@@ -73,6 +73,15 @@ static struct alerts_worker *alerts_worker_get(struct alerts *a, int64_t workeri
 	return w;
 }
 
+/* A wall time as the alerts' texts show it: "2026-12-03 14:27:17 UTC". */
+static void alerts_utc(double when, char *out, size_t n)
+{
+	time_t t = (time_t)when;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, n, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
 static void alerts_missing_fire(uv_timer_t *t)
 {
 	struct alerts_worker *w = t->data;
@@ -83,10 +92,7 @@ static void alerts_missing_fire(uv_timer_t *t)
 		return;
 	const struct config_worker *wc = config_find_worker(m->cfg, w->name);
 	char when[64];
-	time_t since = (time_t)w->since;
-	struct tm tm;
-	gmtime_r(&since, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	alerts_utc(w->since, when, sizeof(when));
 	struct buf url, subject, text;
 	buf_init(&url, 4096);
 	buf_init(&subject, 1024);
@@ -259,12 +265,8 @@ static void alerts_on_reporter(void *ud, const char *key, json_t *msg)
 	double interval = json_number_value(json_object_get(msg, "interval"));
 	json_t *lastj = json_object_get(msg, "last_push");
 	char when[64] = "never";
-	if (json_is_integer(lastj)) {
-		time_t t = (time_t)json_integer_value(lastj);
-		struct tm tm;
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
-	}
+	if (json_is_integer(lastj))
+		alerts_utc((double)json_integer_value(lastj), when, sizeof(when));
 	struct buf url, subject, text;
 	buf_init(&url, 4096);
 	buf_init(&subject, 1024);
