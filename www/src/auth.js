@@ -26,8 +26,8 @@ export function Auth() {
   }, []);
   if (!me) return null;
   if (me.user)
-    return html`<button type="button" class="theme auth"
+    return html`<button type="button" class="auth"
       onClick=${() => fetch('/auth/logout', { method: 'POST' }).then(() => location.reload())}>Log out ${me.user.username}</button>`;
-  return html`<button type="button" class="theme auth"
+  return html`<button type="button" class="auth"
     onClick=${() => import('./login.js').then((m) => setForm(() => m.makeLogin(html, useState)))}>Log in</button>${Form && html`<${Form} />`}`;
 }
