@@ -1,7 +1,7 @@
 /*
  * Running a daemon in the background and stopping it, the way
  * `buildbot start|stop` do: `kiln start|stop|restart BASEDIR` and
- * `kiln-worker start --daemon|stop|restart DIR` (docs/OPERATIONS.md).
+ * `kiln-worker start --daemon|stop|restart DIR` (docs/OPERATING.md).
  *
  * Start: the launching process forks, the child calls setsid() and forks
  * again; the grandchild is the daemon, with stdin on /dev/null and stdout
@@ -25,7 +25,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* Exit statuses of the start/stop/restart verbs (docs/OPERATIONS.md). */
+/* Exit statuses of the start/stop/restart verbs (docs/OPERATING.md). */
 enum {
 	DAEMON_EXIT_OK = 0,          /* started and ready / stopped */
 	DAEMON_EXIT_FAILED = 1,      /* start failed, or did not stop in time */

@@ -3,7 +3,7 @@
  * subsystem and message.  Build output is data and never goes here.
  * Level from KILN_LOG (debug|info|warn|error), default info.
  *
- * Two formats (slice "operator"; docs/OPERATIONS.md "Logs"):
+ * Two formats (slice "operator"; docs/OPERATING.md "Logs"):
  *   text  2026-01-02T03:04:05.678Z info  master: build=12 builder=b ...: message
  *   json  {"ts":"2026-01-02T03:04:05.678Z","level":"info","subsys":"master",
  *          "msg":"build=12 builder=b ...","build":12,"builder":"b"}

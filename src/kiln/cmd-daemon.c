@@ -1,7 +1,7 @@
 /*
  * `kiln start|stop|restart BASEDIR`: the master as a background daemon, the
  * way `buildbot start|stop|restart` run one (common/daemon.h has the
- * mechanics, docs/OPERATIONS.md the whole story).  start forks the master
+ * mechanics, docs/OPERATING.md the whole story).  start forks the master
  * (its log appended to BASEDIR/master.log) and returns once its HTTP and
  * worker listeners are bound, or prints why it failed; stop signals the pid
  * in BASEDIR/pid (SIGTERM, or SIGUSR1 for --clean) and waits for it to exit.

@@ -1,6 +1,6 @@
 /*
  * GET /metrics (slice "operator"): the master's numbers in the Prometheus
- * text exposition format, version 0.0.4 (docs/OPERATIONS.md lists them).
+ * text exposition format, version 0.0.4 (docs/OPERATING.md lists them).
  * Counters are kept where things happen (common/stats.h: a build's end, a
  * database commit, a log append, an API request) and only read and
  * formatted when a scrape asks: a build costs an increment.  Same access as the API's

@@ -62,7 +62,7 @@ static void usage_start(FILE *f)
 	fprintf(f, "usage: kiln-worker start [--daemon] [--timeout SECS] [--log-format text|json] "
 		   "DIR\n"
 		   "Runs the worker in the foreground, logging to stderr (level from KILN_LOG;\n"
-		   "--log-format json: one JSON object per line, docs/OPERATIONS.md).\n"
+		   "--log-format json: one JSON object per line, docs/OPERATING.md).\n"
 		   "--daemon: runs it in the background instead, its log appended to\n"
 		   "DIR/worker.log, and returns once it has started (its connection to the\n"
 		   "master begun), or prints why it failed (waits up to --timeout, default\n"
