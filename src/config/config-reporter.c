@@ -200,19 +200,38 @@ static void config_reporter_queue(lua_State *L, const char *what, struct config_
 	lua_pop(L, 2);
 }
 
-/* events = { "builds", "worker_missing", "regression" }: what the reporter
- * hears about (default { "builds" }; slice "alerts"). */
+/* events = { "builds", "worker_missing", "regression", ... }: what the
+ * reporter hears about (default { "builds" }; slice "alerts").  The error
+ * texts list the names of this table. */
+static const struct {
+	const char *name;
+	unsigned flag;
+} reporter_event_names[] = {
+	{"builds", CONFIG_REPORT_EVENT_BUILDS},
+	{"worker_missing", CONFIG_REPORT_EVENT_WORKER_MISSING},
+	{"regression", CONFIG_REPORT_EVENT_REGRESSION},
+	{"reporter_quiet", CONFIG_REPORT_EVENT_REPORTER_QUIET},
+};
+
+/* The event names quoted and joined: sep between them, last before the
+ * final one ("\"a\", \"b\" or \"c\""). */
+static void reporter_event_list(char *out, size_t size, const char *sep, const char *last)
+{
+	size_t n = ARRAY_SIZE(reporter_event_names), len = 0;
+	out[0] = '\0';
+	for (size_t k = 0; k < n && len < size; k++) {
+		int w = snprintf(out + len, size - len, "%s\"%s\"",
+				 k == 0 ? "" : (k + 1 == n ? last : sep),
+				 reporter_event_names[k].name);
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+}
+
 static unsigned config_reporter_events(lua_State *L, const char *what)
 {
-	static const struct {
-		const char *name;
-		unsigned flag;
-	} names[] = {
-		{"builds", CONFIG_REPORT_EVENT_BUILDS},
-		{"worker_missing", CONFIG_REPORT_EVENT_WORKER_MISSING},
-		{"regression", CONFIG_REPORT_EVENT_REGRESSION},
-		{"reporter_quiet", CONFIG_REPORT_EVENT_REPORTER_QUIET},
-	};
+	char list[160];
 	int t = dsl_get(L, 1, "events");
 	if (t == LUA_TNIL) {
 		lua_pop(L, 1);
@@ -222,11 +241,11 @@ static unsigned config_reporter_events(lua_State *L, const char *what)
 		lua_newtable(L);
 		lua_insert(L, -2);
 		lua_rawseti(L, -2, 1);
-	} else if (t != LUA_TTABLE)
-		config_raise(L,
-			     "%s: 'events' must be a list: events = { \"builds\", "
-			     "\"worker_missing\", \"regression\", \"reporter_quiet\" } (got %s)",
-			     what, dsl_typename(L, -1));
+	} else if (t != LUA_TTABLE) {
+		reporter_event_list(list, sizeof(list), ", ", ", ");
+		config_raise(L, "%s: 'events' must be a list: events = { %s } (got %s)", what, list,
+			     dsl_typename(L, -1));
+	}
 	size_t n = dsl_check_list(L, -1, what, "events", "strings");
 	if (n == 0)
 		config_raise(L, "%s: 'events' must not be an empty list", what);
@@ -235,14 +254,14 @@ static unsigned config_reporter_events(lua_State *L, const char *what)
 		lua_rawgeti(L, -1, (lua_Integer)i);
 		const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
 		unsigned f = 0;
-		for (size_t k = 0; s && k < ARRAY_SIZE(names); k++)
-			if (!strcmp(s, names[k].name))
-				f = names[k].flag;
-		if (!f)
-			config_raise(L,
-				     "%s: events[%zu] must be \"builds\", \"worker_missing\", "
-				     "\"regression\" or \"reporter_quiet\" (got '%.60s')",
-				     what, i, s ? s : dsl_typename(L, -1));
+		for (size_t k = 0; s && k < ARRAY_SIZE(reporter_event_names); k++)
+			if (!strcmp(s, reporter_event_names[k].name))
+				f = reporter_event_names[k].flag;
+		if (!f) {
+			reporter_event_list(list, sizeof(list), ", ", " or ");
+			config_raise(L, "%s: events[%zu] must be %s (got '%.60s')", what, i, list,
+				     s ? s : dsl_typename(L, -1));
+		}
 		ev |= f;
 		lua_pop(L, 1);
 	}

@@ -874,6 +874,9 @@ int db_session_get(struct db *db, const unsigned char hash[DB_SESSION_HASH_BYTES
 		   int64_t idle_s, struct db_session *ret);
 /* Deletes the session with that hash: 1, or 0 when there was none. */
 int db_session_delete(struct db *db, const unsigned char hash[DB_SESSION_HASH_BYTES]);
+/* Deletes every session of database user uid (a password change ends them):
+ * the number deleted, or <0. */
+int db_sessions_delete_user(struct db *db, int64_t uid);
 /* Users that can log in (a bb_username and a password hash). */
 int db_login_users_count(struct db *db, int64_t *ret_n);
 /* bb_username and roles of uid into username and roles ("" when unset):

@@ -16,7 +16,6 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xalloc.h"
-#include "db/db-sessions-user.h"
 
 #include <errno.h>
 #include <inttypes.h>
