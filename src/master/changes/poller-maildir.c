@@ -1,12 +1,15 @@
 /*
  * maildir_source { } (slice "alerts"): commit mails delivered into a
  * maildir become changes.  A poll (every 'interval' seconds, and on demand
- * like the other pollers) reads at most MAILDIR_MAX_PER_POLL mails from
+ * like the other pollers) reads the MAILDIR_MAX_PER_POLL first mails of
  * MAILDIR/new/ in name order (maildir names start with the delivery time),
  * each at most max_size bytes, parses it (mailparse.c: git, hg or svn
  * commit mails) and moves it to cur/ (NAME:2,S) when it became a change,
  * or to bad/ (created when needed) with the reason logged.  Nothing runs
- * as a child process: the reads are small, capped, local files.
+ * as a child process: the reads are capped local files, done on the loop.
+ * So that one poll never holds the loop long, it stops reading once it read
+ * MAILDIR_MAX_BYTES_PER_POLL and polls again at the next loop turn for the
+ * rest (a 4 MiB mail is the most one turn reads past that).
  */
 #define LOG_SUBSYS "changes"
 #include "master/changes/mailparse.h"
@@ -25,11 +28,7 @@
 #include <unistd.h>
 
 #define MAILDIR_MAX_PER_POLL 200
-
-static int maildir_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
+#define MAILDIR_MAX_BYTES_PER_POLL (4u << 20)
 
 /* Moves DIR/new/NAME to DIR/SUB/NAME+suffix; logs a failure. */
 static void maildir_move(const struct config_poller *cfg, const char *name, const char *sub,
@@ -108,23 +107,38 @@ static int maildir_step(struct poller *p, const struct poller_out *out, char ***
 	size_t n = 0;
 	bool more = false;
 	struct dirent *de;
+	/* the MAILDIR_MAX_PER_POLL smallest names, kept sorted */
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
 		if (n == MAILDIR_MAX_PER_POLL) {
 			more = true; /* the rest at the next poll */
-			break;
+			if (strcmp(de->d_name, names[n - 1]) >= 0)
+				continue;
+			free(names[--n]);
 		}
-		names[n++] = xstrdup(de->d_name);
+		size_t at = n;
+		while (at > 0 && strcmp(de->d_name, names[at - 1]) < 0)
+			at--;
+		memmove(names + at + 1, names + at, (n - at) * sizeof(names[0]));
+		names[at] = xstrdup(de->d_name);
+		n++;
 	}
 	closedir(d);
-	qsort(names, n, sizeof(names[0]), maildir_cmp);
+	uint64_t read_bytes = 0;
 	for (size_t i = 0; i < n; i++) {
+		if (read_bytes >= MAILDIR_MAX_BYTES_PER_POLL) {
+			more = true; /* this poll read enough: the rest at the next turn */
+			free(names[i]);
+			continue;
+		}
 		char *path = xasprintf("%s/%s", newdir, names[i]);
 		char *text = NULL;
 		size_t len = 0;
 		int r = maildir_read(path, cfg->max_size, &text, &len);
 		free(path);
+		if (r == 0)
+			read_bytes += len;
 		if (r == -ENOENT) { /* taken by another reader */
 			free(names[i]);
 			continue;
@@ -161,10 +175,10 @@ static int maildir_step(struct poller *p, const struct poller_out *out, char ***
 		free(names[i]);
 	}
 	free(newdir);
-	if (more)
-		log_info("maildir_source '%s': more than %d mails waiting: the rest at the next "
-			 "poll",
-			 cfg->name, MAILDIR_MAX_PER_POLL);
+	if (more) {
+		log_debug("maildir_source '%s': more mails waiting: polling again", cfg->name);
+		poller_again(p);
+	}
 	return 0;
 }
 

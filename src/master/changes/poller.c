@@ -116,6 +116,11 @@ void poller_emit(struct poller *p, struct change *c)
 	*c = (struct change){0};
 }
 
+void poller_again(struct poller *p)
+{
+	p->again = true;
+}
+
 int poller_fail(struct poller *p, const char *fmt, ...)
 {
 	va_list ap;
@@ -417,6 +422,10 @@ static void poller_schedule(struct poller *p, double seconds)
 	if (p->stopping)
 		return;
 	uint64_t ms = (uint64_t)(seconds * 1000);
+	/* at least 1 ms: a 0 ms timer started from a timer callback runs in the
+	 * same timer phase, so "poll again at once" would starve I/O */
+	if (ms == 0)
+		ms = 1;
 	uv_timer_start(&p->timer, poller_on_timer, ms, 0);
 }
 

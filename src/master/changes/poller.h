@@ -78,6 +78,9 @@ json_t *poller_state(struct poller *p);
 json_t *poller_scratch(struct poller *p);
 /* Queues a change (fields owned by the poller from now on; src set by kind). */
 void poller_emit(struct poller *p, struct change *c);
+/* Polls once more as soon as this poll ends (at the next loop turn): for a
+ * module that left work for later to keep each poll short. */
+void poller_again(struct poller *p);
 /* Records why the poll failed (formatted); returns KILN_ESTATE. */
 int poller_fail(struct poller *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A NULL-terminated argv (owned) from the arguments (copied). */
