@@ -23,6 +23,7 @@
 #include "master/engine-int.h"
 #include "master/events-workers.h"
 #include "master/master.h"
+#include "master/steps/step.h"
 #include "proto/msg.h"
 #include "proto/session.h"
 
@@ -402,6 +403,7 @@ static void workers_attach_settings(struct wconn *w)
 
 struct away_timer {
 	uv_timer_t timer;
+	uint64_t since_ms; /* clock_mono_ms of the loss */
 };
 
 static void workers_away_timer_closed(uv_handle_t *h)
@@ -490,6 +492,7 @@ static bool workers_hold(struct wconn *w)
 	struct away_timer *t = xcalloc(1, sizeof(*t));
 	uv_timer_init(e->m->loop, &t->timer);
 	t->timer.data = w;
+	t->since_ms = clock_mono_ms();
 	w->away_timer = t;
 	w->away = true;
 	w->away_next = e->away;
@@ -536,6 +539,8 @@ static bool workers_ids_have(const msgpack_object *ids, const char *id)
 static void workers_rebind(struct wconn *o, struct wconn *n, const msgpack_object *ids)
 {
 	struct engine *e = n->e;
+	const struct away_timer *t = o->away_timer;
+	double away_s = t ? (double)(clock_mono_ms() - t->since_ms) / 1000.0 : 0;
 	workers_away_unlink(o);
 	unsigned kept = 0, lost = 0;
 	for (struct rcmd **pp = &o->cmds; *pp;) {
@@ -556,6 +561,13 @@ static void workers_rebind(struct wconn *o, struct wconn *n, const msgpack_objec
 			wconn_unref(o);
 			o->running--;
 			n->running++;
+			/* one header line in the running step's log, none in its output */
+			if (b->step && b->step->cmd &&
+			    wconn_find_command(n, str_from(b->step->cmd->id)))
+				step_log_header(
+					b->step,
+					"worker reconnected after %.1f s away; the command went on",
+					away_s);
 		}
 	/* what the worker runs and the master no longer follows (a step gave
 	 * it up meanwhile) is stopped */

@@ -28,7 +28,7 @@ release() { timeout 20 sh -c "echo go > '$1'"; }
 
 S=$TRASH/step
 mkdir -p "$S"
-mkfifo "$S/f1" "$S/f2" "$S/g1"
+mkfifo "$S/f1" "$S/f2" "$S/g1" "$S/h1"
 
 # ---- within the grace -------------------------------------------------------
 M=$TRASH/master
@@ -42,7 +42,10 @@ builder { name = "lines", workers = { "w1" }, steps = {
     "for i in 4 5 6; do echo line-\$i; done; touch $S/part2; read x < $S/f2; " ..
     "for i in 7 8 9; do echo line-\$i; done" } },
 } }
-force_scheduler { name = "force", builders = { "lines" } }
+builder { name = "stop", workers = { "w1" }, steps = {
+  shell { name = "block", command = { "sh", "-c", "echo \$\$ > $S/spid; read x < $S/h1" } },
+} }
+force_scheduler { name = "force", builders = { "lines", "stop" } }
 LUA
 printf 'e2e-secret-%s' "$$" > "$M/secrets/w1"
 check "master starts" start_master "$M"
@@ -78,6 +81,23 @@ check "one build only (no RETRY)" request_has_builds "$br" 1
 got=$(log_text "$b" 1 | grep '^oline-' | tr '\n' ' ')
 check "every line once, in order" [ "$got" = "oline-1 oline-2 oline-3 oline-4 oline-5 oline-6 oline-7 oline-8 oline-9 " ]
 [ "$got" = "oline-1 oline-2 oline-3 oline-4 oline-5 oline-6 oline-7 oline-8 oline-9 " ] || diag "log: $got"
+check "the step's log notes the reconnection once, as a header" \
+    [ "$(log_text "$b" 1 | grep -c '^hworker reconnected after .* s away; the command went on')" = 1 ]
+
+# ---- a stop asked while the worker is away is applied on its return ----------
+br=$(force stop)
+check "blocking build starts" wait_for 30 has_build
+check "its command runs" wait_for 30 test -s "$S/spid"
+spid=$(cat "$S/spid")
+check "proxy cuts the connection again" proxy "$P1" cut
+check "master holds the command again" \
+    wait_for 20 grep -q "worker=w1 lost with 1 command(s) running: holding them 60 s" "$M/master.log"
+check "stop is accepted while the worker is away" \
+    [ "$(rpc "builds/$b" '{"jsonrpc":"2.0","id":2,"method":"stop","params":{"reason":"e2e stop"}}' | jpy 'd["result"]')" = null ]
+check "proxy lets connections through again" proxy "$P1" open
+check "the stopped build ends CANCELLED" wait_for 30 build_results_is "$b" 6
+check "its command was killed" wait_for 20 sh -c "! kill -0 $spid 2>/dev/null"
+check "no RETRY for it" request_has_builds "$br" 1
 
 # ---- past a short grace -----------------------------------------------------
 M2=$TRASH/master2
