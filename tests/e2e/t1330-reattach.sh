@@ -1,4 +1,5 @@
 #!/bin/bash
+# asan-too
 # Re-attach (docs/PROTOCOL.md "Re-attach"): a kiln-worker whose connection
 # drops (a TCP proxy the test controls cuts it) and comes back within the
 # master's workers_reattach_grace takes its running command back: the build

@@ -1,4 +1,5 @@
 #!/bin/bash
+# asan-too
 # Re-attach is a Kiln extension: Debian's buildbot-worker 3.7 does not
 # advertise it, so a cut connection (a TCP proxy the test controls) keeps
 # Buildbot's semantics: the running build ends RETRY at once, the retried
