@@ -100,6 +100,17 @@ check "the stopped build ends CANCELLED" wait_for 30 build_results_is "$b" 6
 check "its command was killed" wait_for 20 sh -c "! kill -0 $spid 2>/dev/null"
 check "no RETRY for it" request_has_builds "$br" 1
 
+# ---- the master stops while it holds a worker's command -----------------------
+rm -f "$S/spid"
+br=$(force stop)
+check "another blocking build starts" wait_for 30 test -s "$S/spid"
+check "proxy cuts the connection a third time" proxy "$P1" cut
+three_holds() { [ "$(grep -c 'worker=w1 lost with 1 command(s) running' "$M/master.log")" -ge 3 ]; }
+check "master holds the command" wait_for 20 three_holds
+stop_pid "$MASTER_PID"
+check "master stops cleanly while holding it" [ $? = 0 ]
+check "no sanitizer report" sh -c "! grep -qE 'Sanitizer|runtime error' '$M/master.log'"
+
 # ---- past a short grace -----------------------------------------------------
 M2=$TRASH/master2
 new_master "$M2" <<LUA
