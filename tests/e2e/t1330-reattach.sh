@@ -55,7 +55,8 @@ P1=$CPORT
 "$KILN_WORKER" create "$TRASH/w" --master "127.0.0.1:$PPORT" --name w1 \
     --password-file "$M/secrets/w1" >/dev/null
 "$KILN_WORKER" start "$TRASH/w" 2>>"$TRASH/w.log" &
-e2e_track $!
+WPID=$!
+e2e_track $WPID
 check "worker attaches through the proxy" wait_for 30 worker_connected w1
 
 br=$(force lines)
@@ -100,13 +101,29 @@ check "the stopped build ends CANCELLED" wait_for 30 build_results_is "$b" 6
 check "its command was killed" wait_for 20 sh -c "! kill -0 $spid 2>/dev/null"
 check "no RETRY for it" request_has_builds "$br" 1
 
-# ---- the master stops while it holds a worker's command -----------------------
+# ---- a worker that died comes back without the command: RETRY at once -----------
 rm -f "$S/spid"
 br=$(force stop)
-check "another blocking build starts" wait_for 30 test -s "$S/spid"
-check "proxy cuts the connection a third time" proxy "$P1" cut
+check "another blocking build starts" wait_for 30 has_build
+check "its command runs" wait_for 30 test -s "$S/spid"
+spid=$(cat "$S/spid")
+rm -f "$S/spid"
+kill -KILL "$WPID"
 three_holds() { [ "$(grep -c 'worker=w1 lost with 1 command(s) running' "$M/master.log")" -ge 3 ]; }
-check "master holds the command" wait_for 20 three_holds
+check "master holds the dead worker's command" wait_for 20 three_holds
+kill "$spid" 2>/dev/null # the dead worker's orphan (kill -9 left it no chance)
+"$KILN_WORKER" start "$TRASH/w" 2>>"$TRASH/w.log" &
+WPID=$!
+e2e_track $WPID
+check "the restarted worker comes back without it" \
+    wait_for 30 grep -q "worker=w1 re-attached from .*: 0 command(s) continue, some were lost" "$M/master.log"
+check "the build ends RETRY at once" wait_for 10 build_results_is "$b" 5
+
+# ---- the master stops while it holds a worker's command -----------------------
+check "the retried build runs" wait_for 30 test -s "$S/spid"
+check "proxy cuts the connection a third time" proxy "$P1" cut
+four_holds() { [ "$(grep -c 'worker=w1 lost with 1 command(s) running' "$M/master.log")" -ge 4 ]; }
+check "master holds the command" wait_for 20 four_holds
 stop_pid "$MASTER_PID"
 check "master stops cleanly while holding it" [ $? = 0 ]
 check "no sanitizer report" sh -c "! grep -qE 'Sanitizer|runtime error' '$M/master.log'"
