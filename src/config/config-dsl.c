@@ -132,6 +132,8 @@ static int config_dsl_setting(lua_State *L)
 		/* web login and roles (config-auth.c, slice "weblogin") */
 	} else if (config_log_setting(L, key)) {
 		/* log_format (config-log.c, slice "operator") */
+	} else if (config_workers_setting(L, key)) {
+		/* workers_reattach_grace, workers_keepalive (config-workers.c, slice "reattach") */
 	} else
 		return config_raise(L,
 				    "unknown setting '%.60s' (declare your own variables with "

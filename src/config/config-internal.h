@@ -253,6 +253,8 @@ void config_changes_release(struct config *cfg);
 /* ---- metrics push (config-tsdb.c) ---- */
 bool config_tsdb_setting(lua_State *L, const char *key); /* metrics_push: true if handled */
 bool config_log_setting(lua_State *L, const char *key);  /* log_format (slice "operator") */
+/* workers_reattach_grace, workers_keepalive (config-workers.c; slice "reattach") */
+bool config_workers_setting(lua_State *L, const char *key);
 void config_tsdb_release(struct config *cfg);
 /* ---- several codebases (config-codebase.c) ---- */
 /* A scheduler's codebases = { NAME = { ... } } from the table at t (a force

@@ -603,7 +603,22 @@ struct config {
 	struct config_auth *auth; /* owned; NULL: master.lua sets no auth = { } */
 	/* ---- log_format (config-log.c; slice "operator") ---- */
 	bool log_json; /* log_format = "json": one JSON object per line (common/log.h) */
+	/* ---- worker connections (config-workers.c; slice "reattach") ---- */
+	bool workers_reattach_set;      /* workers_reattach_grace was given */
+	int workers_reattach_grace;     /* seconds; 0 disables; see config_reattach_grace() */
+	int workers_keepalive_interval; /* seconds of silence before a PING; 0 = 60 */
+	int workers_keepalive_timeout;  /* seconds without valid traffic before hang-up; 0 = 180 */
 };
+
+/* slice "reattach": the defaults applied (docs/CONFIG.md, "Worker disconnects") */
+#define CONFIG_REATTACH_GRACE_DEFAULT 60
+#define CONFIG_KEEPALIVE_INTERVAL_DEFAULT 60
+#define CONFIG_KEEPALIVE_TIMEOUT_DEFAULT 180
+static inline int config_reattach_grace(const struct config *cfg)
+{
+	return cfg->workers_reattach_set ? cfg->workers_reattach_grace
+					 : CONFIG_REATTACH_GRACE_DEFAULT;
+}
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or
  * the environment).  Returns 0 and *ret (free with config_free), or

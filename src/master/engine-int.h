@@ -74,6 +74,11 @@ struct rcmd {
 	void *ud;
 	bool dead;         /* finished or forgotten: unlinked, freed on a later turn */
 	struct rcmd *next; /* in w->cmds, or in engine->dead_cmds once dead */
+	/* slice "reattach": messages (update/complete) received for it, and an
+	 * interrupt asked while its worker was away (sent on its return) */
+	uint64_t nrecv;
+	bool interrupt_held;
+	bool transfer; /* a file transfer: its requests die with the connection */
 };
 
 /* One worker connection. */
@@ -108,6 +113,12 @@ struct wconn {
 	bool shutdown_sent;
 	/* owned: closes the connection if the worker does not drop it itself */
 	void *stop_guard;
+	/* slice "reattach" (workers.c): the worker advertised kiln_reattach;
+	 * away: closed, its commands held for the grace (in engine->away) */
+	bool can_reattach;
+	bool away;
+	void *away_timer; /* owned while away */
+	struct wconn *away_next;
 };
 
 struct engine {
@@ -153,6 +164,9 @@ struct engine {
 	struct lock_mgr *locks; /* owned */
 	/* slice "dispatch": the distributor's Lua hooks (dispatch-hooks.h) */
 	struct dispatch_hooks *hooks; /* owned */
+	/* slice "reattach": closed connections whose commands wait for their
+	 * worker to come back (workers.c), each referenced */
+	struct wconn *away;
 };
 
 /* One running build (build.c). */

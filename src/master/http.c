@@ -604,13 +604,24 @@ static int http_write_ports(struct http_server *s)
 	return r;
 }
 
-/* Workers are pinged after a minute of silence and dropped when nothing at
- * all came back for three: a half-open TCP connection must not hold a
- * build forever (its build then ends RETRY). */
-static const lws_retry_bo_t worker_idle_policy = {
+/* Workers are pinged after workers_keepalive.interval seconds of silence
+ * (default 60) and dropped when nothing at all came back for its timeout
+ * (default 180): a half-open TCP connection must not hold a build forever
+ * (its build is then held for the re-attach grace, or ends RETRY).  Set from
+ * the configuration when the server starts (lws keeps the pointer). */
+static lws_retry_bo_t worker_idle_policy = {
 	.secs_since_valid_ping = 60,
 	.secs_since_valid_hangup = 180,
 };
+
+static void worker_idle_policy_set(const struct config *cfg)
+{
+	int ping = cfg->workers_keepalive_interval, hangup = cfg->workers_keepalive_timeout;
+	worker_idle_policy.secs_since_valid_ping =
+		(uint16_t)(ping > 0 ? ping : CONFIG_KEEPALIVE_INTERVAL_DEFAULT);
+	worker_idle_policy.secs_since_valid_hangup =
+		(uint16_t)(hangup > 0 ? hangup : CONFIG_KEEPALIVE_TIMEOUT_DEFAULT);
+}
 
 static struct lws_context *http_context_new(struct http_server *s, unsigned pool, unsigned serv_buf)
 {
@@ -673,6 +684,7 @@ int http_server_start(struct master *m, const struct ws_conn_ops *worker_ops,
 		r = log_error_errno(-ENOMEM, "cannot create the lws contexts");
 		goto fail;
 	}
+	worker_idle_policy_set(m->cfg);
 	s->vh_http = http_vhost_new(s->ctx_http, "http", http_protocols, NULL);
 	s->vh_workers = s->vh_http ? http_vhost_new(s->ctx_workers, "workers",
 						    http_worker_protocols, &worker_idle_policy)

@@ -23,6 +23,7 @@
 #include "master/engine-int.h"
 #include "master/events-workers.h"
 #include "master/master.h"
+#include "master/steps/step.h"
 #include "proto/msg.h"
 #include "proto/session.h"
 
@@ -149,6 +150,9 @@ int wconn_start_command(struct wconn *w, const char *name, const char *builder_n
 	snprintf(c->id, sizeof(c->id), "%llu", (unsigned long long)w->e->next_command_id++);
 	c->ops = ops;
 	c->ud = ud;
+	c->transfer = !strcmp(name, "upload_file") || !strcmp(name, "upload_directory") ||
+		      !strcmp(name, "download_file") || !strcmp(name, "uploadFile") ||
+		      !strcmp(name, "uploadDirectory") || !strcmp(name, "downloadFile");
 
 	struct start_ctx *sc = xcalloc(1, sizeof(*sc));
 	sc->w = w;
@@ -201,6 +205,12 @@ static void workers_ignore_reply(void *ud, int status, const msgpack_object *res
 
 int wconn_interrupt(struct wconn *w, struct rcmd *c, const char *builder_name, const char *why)
 {
+	if (w->away) {
+		/* slice "reattach": sent when the worker comes back; at the
+		 * grace's end the command fails with the connection anyway */
+		c->interrupt_held = true;
+		return 0;
+	}
 	if (!w->ws || w->closed)
 		return -EPIPE;
 	struct proto_enc enc;
@@ -380,6 +390,267 @@ static void workers_attach_settings(struct wconn *w)
 	proto_enc_release(&enc);
 }
 
+/* ------------------------------------------- re-attach (slice "reattach") */
+
+/* docs/PROTOCOL.md "Re-attach": a worker that advertised kiln_reattach and
+ * loses its connection with commands running is kept "away": closed, its
+ * commands (not file transfers) and builds held for workers_reattach_grace
+ * seconds.  When it connects again in time, its attach sequence gets a
+ * kiln_reattach request naming the held commands; it answers with those it
+ * still has, then sends what they produced meanwhile.  They move to the new
+ * connection with their builds; the others fail as a lost connection does
+ * (the build ends RETRY). */
+
+struct away_timer {
+	uv_timer_t timer;
+	uint64_t since_ms; /* clock_mono_ms of the loss */
+};
+
+static void workers_away_timer_closed(uv_handle_t *h)
+{
+	free(h); /* the first member of its struct away_timer (data is the wconn) */
+}
+
+/* The away connection of cfg's worker, if any. */
+static struct wconn *workers_find_away(struct engine *e, const struct config_worker *cfg)
+{
+	for (struct wconn *o = e->away; o; o = o->away_next)
+		if (!strcmp(o->cfg->name, cfg->name))
+			return o;
+	return NULL;
+}
+
+/* Takes o out of the away list (its reference stays with the caller). */
+static void workers_away_unlink(struct wconn *o)
+{
+	for (struct wconn **pp = &o->e->away; *pp; pp = &(*pp)->away_next)
+		if (*pp == o) {
+			*pp = o->away_next;
+			break;
+		}
+	o->away_next = NULL;
+	o->away = false;
+	struct away_timer *t = o->away_timer;
+	o->away_timer = NULL;
+	if (t) {
+		uv_timer_stop(&t->timer);
+		uv_close((uv_handle_t *)&t->timer, workers_away_timer_closed);
+	}
+}
+
+static bool workers_rcmd_is_transfer(const struct rcmd *c)
+{
+	return c->transfer;
+}
+
+/* The grace ran out: the held commands fail as a lost connection (RETRY). */
+static void workers_away_fire(uv_timer_t *t)
+{
+	struct wconn *o = t->data;
+	struct engine *e = o->e;
+	unsigned n = 0;
+	for (struct rcmd *c = o->cmds; c; c = c->next)
+		n++;
+	log_warn("worker=%s did not come back within %d s: %u held command(s) fail", o->cfg->name,
+		 config_reattach_grace(e->m->cfg), n);
+	workers_away_unlink(o);
+	while (o->cmds)
+		workers_command_finish(o, o->cmds, -ECONNRESET,
+				       "connection lost (the worker did not come back in time)");
+	wconn_unref(o);
+	engine_kick(e);
+}
+
+/* At a connection's loss: keeps w away if its worker can come back for
+ * its commands.  Returns true when it does (w is then referenced by the
+ * away list); the file transfers among its commands fail at once. */
+static bool workers_hold(struct wconn *w)
+{
+	struct engine *e = w->e;
+	int grace = config_reattach_grace(e->m->cfg);
+	if (!w->can_reattach || grace <= 0 || e->stopping || w->graceful || w->viol_closing ||
+	    !w->cmds)
+		return false;
+	bool again = true;
+	while (again) { /* a completion may change the list: start over */
+		again = false;
+		for (struct rcmd *c = w->cmds; c; c = c->next)
+			if (workers_rcmd_is_transfer(c)) {
+				workers_command_finish(w, c, -ECONNRESET, "connection lost");
+				again = true;
+				break;
+			}
+	}
+	if (!w->cmds)
+		return false;
+	unsigned n = 0;
+	for (struct rcmd *c = w->cmds; c; c = c->next)
+		n++;
+	log_warn("worker=%s lost with %u command(s) running: holding them %d s for it to come "
+		 "back",
+		 w->cfg->name, n, grace);
+	struct away_timer *t = xcalloc(1, sizeof(*t));
+	uv_timer_init(e->m->loop, &t->timer);
+	t->timer.data = w;
+	t->since_ms = clock_mono_ms();
+	w->away_timer = t;
+	w->away = true;
+	w->away_next = e->away;
+	e->away = w;
+	wconn_ref(w);
+	uv_timer_start(&t->timer, workers_away_fire, (uint64_t)grace * 1000, 0);
+	return true;
+}
+
+/* Sends interrupt_command for a command id the master no longer follows. */
+static void workers_interrupt_id(struct wconn *w, struct str id, const char *why)
+{
+	struct proto_enc enc;
+	proto_enc_init(&enc);
+	int64_t seq = proto_session_request(w->sess, &enc, "interrupt_command", 3,
+					    workers_ignore_reply, w);
+	if (seq < 0) {
+		proto_enc_release(&enc);
+		return;
+	}
+	wconn_ref(w);
+	proto_pack_str(&enc, "command_id");
+	proto_pack_strn(&enc, id.p, id.len);
+	proto_pack_str(&enc, "builder_name");
+	proto_pack_str(&enc, "");
+	proto_pack_str(&enc, "why");
+	proto_pack_str(&enc, why);
+	wconn_send(w, &enc);
+	proto_enc_release(&enc);
+}
+
+static bool workers_ids_have(const msgpack_object *ids, const char *id)
+{
+	for (uint32_t i = 0; ids && i < ids->via.array.size; i++) {
+		struct str s;
+		if (proto_obj_str(&ids->via.array.ptr[i], &s) && str_eq(s, id))
+			return true;
+	}
+	return false;
+}
+
+/* The new connection n takes o's commands the worker still has (ids) and
+ * every build of o; the other commands fail. */
+static void workers_rebind(struct wconn *o, struct wconn *n, const msgpack_object *ids)
+{
+	struct engine *e = n->e;
+	const struct away_timer *t = o->away_timer;
+	double away_s = t ? (double)(clock_mono_ms() - t->since_ms) / 1000.0 : 0;
+	workers_away_unlink(o);
+	unsigned kept = 0, lost = 0;
+	for (struct rcmd **pp = &o->cmds; *pp;) {
+		struct rcmd *c = *pp;
+		if (workers_ids_have(ids, c->id)) {
+			*pp = c->next;
+			c->next = n->cmds;
+			n->cmds = c;
+			kept++;
+		} else {
+			pp = &c->next;
+		}
+	}
+	for (struct build *b = e->builds; b; b = b->next)
+		if (b->w == o) {
+			b->w = n;
+			wconn_ref(n);
+			wconn_unref(o);
+			o->running--;
+			n->running++;
+			/* one header line in the running step's log, none in its output */
+			if (b->step && b->step->cmd &&
+			    wconn_find_command(n, str_from(b->step->cmd->id)))
+				step_log_header(
+					b->step,
+					"worker reconnected after %.1f s away; the command went on",
+					away_s);
+		}
+	/* what the worker runs and the master no longer follows (a step gave
+	 * it up meanwhile) is stopped */
+	for (uint32_t i = 0; ids && i < ids->via.array.size; i++) {
+		struct str s;
+		if (proto_obj_str(&ids->via.array.ptr[i], &s) && !wconn_find_command(n, s))
+			workers_interrupt_id(n, s, "the master gave the command up");
+	}
+	for (struct rcmd *c = n->cmds; c; c = c->next)
+		if (c->interrupt_held) {
+			c->interrupt_held = false;
+			if (wconn_interrupt(n, c, NULL, "stopped while the worker was away") < 0)
+				log_debug("worker=%s cannot send a held interrupt", n->cfg->name);
+		}
+	while (o->cmds) {
+		workers_command_finish(o, o->cmds, -ECONNRESET,
+				       "connection lost (the worker no longer has the command)");
+		lost++;
+	}
+	log_info("worker=%s re-attached from %s: %u command(s) continue%s", n->cfg->name,
+		 n->ws ? ws_conn_peer(n->ws) : "?", kept, lost ? ", some were lost" : "");
+	(void)lost;
+	wconn_unref(o);
+}
+
+static void workers_reattach_reply(void *ud, int status, const msgpack_object *result)
+{
+	struct wconn *w = ud;
+	if (w->closed)
+		goto out;
+	if (status != 0) {
+		wconn_fail(w, "kiln_reattach refused");
+		goto out;
+	}
+	const msgpack_object *ids = result && result->type == MSGPACK_OBJECT_ARRAY ? result : NULL;
+	struct wconn *o = workers_find_away(w->e, w->cfg);
+	if (o) {
+		workers_rebind(o, w, ids);
+	} else {
+		/* nothing held any more (the grace ran out meanwhile) */
+		for (uint32_t i = 0; ids && i < ids->via.array.size; i++) {
+			struct str s;
+			if (proto_obj_str(&ids->via.array.ptr[i], &s))
+				workers_interrupt_id(w, s, "the master gave the command up");
+		}
+	}
+	if (!w->closed)
+		workers_attach_settings(w);
+out:
+	wconn_unref(w);
+}
+
+/* kiln_reattach {grace, commands: {id: messages received}} to a worker
+ * that advertised the capability; its answer continues the attach. */
+static void workers_attach_reattach(struct wconn *w)
+{
+	struct engine *e = w->e;
+	struct wconn *o = workers_find_away(e, w->cfg);
+	uint32_t n = 0;
+	for (struct rcmd *c = o ? o->cmds : NULL; c; c = c->next)
+		n++;
+	struct proto_enc enc;
+	proto_enc_init(&enc);
+	int64_t seq =
+		proto_session_request(w->sess, &enc, "kiln_reattach", 2, workers_reattach_reply, w);
+	if (seq < 0) {
+		proto_enc_release(&enc);
+		wconn_fail(w, "cannot send kiln_reattach");
+		return;
+	}
+	wconn_ref(w);
+	proto_pack_str(&enc, "grace");
+	proto_pack_int(&enc, config_reattach_grace(e->m->cfg));
+	proto_pack_str(&enc, "commands");
+	proto_pack_map(&enc, n);
+	for (struct rcmd *c = o ? o->cmds : NULL; c; c = c->next) {
+		proto_pack_str(&enc, c->id);
+		proto_pack_int(&enc, (int64_t)c->nrecv);
+	}
+	wconn_send(w, &enc);
+	proto_enc_release(&enc);
+}
+
 static void workers_info_reply(void *ud, int status, const msgpack_object *result)
 {
 	struct wconn *w = ud;
@@ -421,7 +692,12 @@ static void workers_info_reply(void *ud, int status, const msgpack_object *resul
 	if (db_worker_set_info(m->db, w->workerid, info) < 0)
 		log_error("worker=%s cannot store worker info: %s", w->cfg->name, db_errmsg(m->db));
 	json_decref(info);
-	workers_attach_settings(w);
+	int64_t cap = 0;
+	w->can_reattach = proto_obj_int(proto_map_get(result, "kiln_reattach"), &cap) && cap == 1;
+	if (w->can_reattach)
+		workers_attach_reattach(w);
+	else
+		workers_attach_settings(w);
 out:
 	wconn_unref(w);
 }
@@ -692,6 +968,19 @@ static void workers_handle_transfer(struct wconn *w, const struct proto_msg *msg
 	}
 }
 
+/* slice "reattach": the messages received for c, which a re-attaching
+ * worker resumes after (kiln_n: the worker's own number of the message). */
+static void workers_count_message(const struct proto_msg *msg, struct rcmd *c)
+{
+	int64_t n;
+	if (proto_obj_int(proto_map_get(msg->root, "kiln_n"), &n) && n >= 0) {
+		if ((uint64_t)n + 1 > c->nrecv)
+			c->nrecv = (uint64_t)n + 1;
+	} else {
+		c->nrecv++;
+	}
+}
+
 static void wconn_message(void *ud, struct ws_conn *ws, const void *data, size_t len)
 {
 	struct wconn *w = ud;
@@ -734,6 +1023,7 @@ static void wconn_message(void *ud, struct ws_conn *ws, const void *data, size_t
 				workers_reply_error(w, msg.seq, "unknown command_id");
 			goto out;
 		}
+		workers_count_message(&msg, c);
 		workers_handle_update(w, &msg, c);
 	} else if (str_eq(msg.op, "complete")) {
 		if (!c) {
@@ -741,6 +1031,7 @@ static void wconn_message(void *ud, struct ws_conn *ws, const void *data, size_t
 				workers_reply_error(w, msg.seq, "unknown command_id");
 			goto out;
 		}
+		workers_count_message(&msg, c);
 		workers_reply_nil(w, msg.seq);
 		const msgpack_object *a = proto_map_get(msg.root, "args");
 		if (a && !proto_obj_nil(a)) {
@@ -1107,9 +1398,11 @@ static void wconn_closed(void *ud, struct ws_conn *ws)
 		log_info("worker=%s disconnected", w->cfg->name);
 	else
 		log_debug("worker=%s connection closed before it was accepted", w->cfg->name);
-	/* fail commands first (builds end RETRY), then pending requests */
-	while (w->cmds)
-		workers_command_finish(w, w->cmds, -ECONNRESET, "connection lost");
+	/* fail commands first (builds end RETRY), then pending requests; a
+	 * worker that can re-attach keeps them for its grace (slice "reattach") */
+	if (!(was_attached && workers_hold(w)))
+		while (w->cmds)
+			workers_command_finish(w, w->cmds, -ECONNRESET, "connection lost");
 	proto_session_fail_all(w->sess, -ECONNRESET);
 	if (was_attached) {
 		/* a replacing connection may already be attached */
@@ -1126,6 +1419,14 @@ static void wconn_closed(void *ud, struct ws_conn *ws)
 
 void wconn_disconnect_all(struct engine *e)
 {
+	/* the builds are gone: what the away connections held is forgotten */
+	while (e->away) {
+		struct wconn *o = e->away;
+		workers_away_unlink(o);
+		while (o->cmds)
+			wconn_forget_command(o, o->cmds);
+		wconn_unref(o);
+	}
 	for (struct wconn *w = e->workers; w; w = w->next)
 		if (w->ws)
 			ws_conn_close(w->ws, 1001, "master shutting down");

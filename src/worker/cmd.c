@@ -21,6 +21,16 @@ static void cmd_batch_flush(void *ud)
 {
 	struct cmd *c = ud;
 	struct worker *w = c->w;
+	if (c->rc && !c->detached) {
+		/* held across drops: buffered until the master acknowledges it */
+		struct proto_enc a;
+		proto_enc_init(&a);
+		batch_pack(&c->batch, &a);
+		worker_retain_push(w, c, false, a.sb.data, a.sb.size);
+		proto_enc_release(&a);
+		worker_update_pause(w);
+		return;
+	}
 	if (c->detached || !w->connected) {
 		batch_clear(&c->batch);
 		return;
@@ -133,7 +143,17 @@ void cmd_finish(struct cmd *c, const char *failure)
 	c->finished = true;
 	cmd_flush(c);
 	struct worker *w = c->w;
-	if (!c->detached && w->connected) {
+	if (c->rc && !c->detached) {
+		struct proto_enc a;
+		proto_enc_init(&a);
+		proto_pack_str(&a, failure); /* NULL packs nil */
+		worker_retain_push(w, c, true, a.sb.data, a.sb.size);
+		proto_enc_release(&a);
+		if (c->rc) {
+			c->rc->cmd = NULL;
+			c->rc = NULL;
+		}
+	} else if (!c->detached && w->connected) {
 		struct proto_enc e;
 		proto_enc_init(&e);
 		if (proto_session_request(w->session, &e, "complete", 2, NULL, NULL) >= 0) {

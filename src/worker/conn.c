@@ -539,6 +539,10 @@ static void conn_schedule(struct conn *c)
 	c->delay *= CONN_BACKOFF_FACTOR;
 	if (c->delay > CONN_BACKOFF_MAX)
 		c->delay = CONN_BACKOFF_MAX;
+	/* slice "reattach": while it holds commands for a master's grace the
+	 * worker tries at least every 5 s, to be back before the grace ends */
+	if (c->w && c->w->resync && d > 5.0)
+		d = 5.0;
 	log_info("reconnecting in %.1f s", d);
 	uv_timer_start(&c->retry, conn_on_retry, (uint64_t)(d * 1000), 0);
 }

@@ -160,7 +160,7 @@ void worker_info_reply(struct worker *w, int64_t seq)
 	uint32_t nf2 = worker_info_files(w, &files);
 	uint32_t no2 = worker_info_os_release(&os);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	proto_pack_map(&e, nf2 + no2 + 7);
+	proto_pack_map(&e, nf2 + no2 + 8);
 	msgpack_sbuffer_write(&e.sb, files.sb.data, files.sb.size);
 	msgpack_sbuffer_write(&e.sb, os.sb.data, os.sb.size);
 	proto_pack_str(&e, "environ");
@@ -181,6 +181,10 @@ void worker_info_reply(struct worker *w, int64_t seq)
 	}
 	proto_pack_str(&e, "delete_leftover_dirs");
 	proto_pack_int(&e, 0);
+	/* Kiln's extension (docs/PROTOCOL.md "Re-attach"): a Kiln master then
+	 * sends kiln_reattach; Buildbot's keeps it as one more info property */
+	proto_pack_str(&e, "kiln_reattach");
+	proto_pack_int(&e, 1);
 	proto_enc_release(&files);
 	proto_enc_release(&os);
 	worker_send(w, &e);

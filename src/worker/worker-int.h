@@ -6,6 +6,8 @@
 #ifndef KILN_WORKER_WORKER_INT_H
 #define KILN_WORKER_WORKER_INT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/str.h"
@@ -21,6 +23,12 @@ void worker_send(struct worker *w, struct proto_enc *e);
 /* Pauses or resumes every command's output from the send queue and the
  * unanswered-request count. */
 void worker_update_pause(struct worker *w);
+
+/* Buffers (and sends, when connected and not resynchronising) one message
+ * of a command that has a re-attach record: an update's packed args
+ * (complete false) or a complete's packed failure. */
+void worker_retain_push(struct worker *w, struct cmd *c, bool complete, const void *data,
+			size_t len);
 
 /* cmd.c */
 /* A new command in w's list with its batch and flush timer; builder is

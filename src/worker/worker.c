@@ -30,6 +30,13 @@ static const struct cmd_type *const worker_cmd_table[] = {
 	&cmd_download_file,
 };
 
+/* The commands that may outlive a connection: not the file transfers, whose
+ * requests die with it. */
+static bool worker_cmd_holdable(const struct cmd_type *t)
+{
+	return t != &cmd_upload_file && t != &cmd_upload_directory && t != &cmd_download_file;
+}
+
 /* ---- sending ------------------------------------------------------------------- */
 
 void worker_send(struct worker *w, struct proto_enc *e)
@@ -132,6 +139,10 @@ static void worker_op_start_command(struct worker *w, const struct proto_msg *m)
 
 	struct cmd *c =
 		cmd_new(w, type, id, proto_obj_strdup(proto_map_get(m->root, "builder_name")));
+	if (w->grace_ms > 0 && worker_cmd_holdable(type)) {
+		c->rc = retain_cmd_new(&w->retain, c->id);
+		c->rc->cmd = c;
+	}
 	log_info("command %s: %s%s%s", c->id, type->name, c->builder ? " for builder " : "",
 		 c->builder ? c->builder : "");
 
@@ -144,6 +155,9 @@ static void worker_op_start_command(struct worker *w, const struct proto_msg *m)
 		free(err);
 		c->finished = true;
 		batch_clear(&c->batch);
+		if (c->rc)
+			retain_cmd_free(&w->retain, c->rc);
+		c->rc = NULL;
 		cmd_destroy(c);
 		return;
 	}
@@ -194,6 +208,200 @@ static void worker_op_settings(struct worker *w, const struct proto_msg *m)
 	worker_reply_nil(w, m->seq);
 }
 
+/* ---- re-attach (docs/PROTOCOL.md "Re-attach") ------------------------------------ */
+
+struct retain_ack {
+	struct worker *w;
+	uint64_t index;
+	char id[]; /* the command_id */
+};
+
+/* The master answered one buffered message: it and the ones before it are
+ * delivered. */
+static void worker_retain_ack(void *ud, int status, const msgpack_object *result)
+{
+	struct retain_ack *a = ud;
+	(void)result;
+	if (status == 0) {
+		struct retain_cmd *rc = retain_cmd_find(&a->w->retain, a->id, strlen(a->id));
+		if (rc) {
+			retain_drop_below(&a->w->retain, rc, a->index + 1);
+			if (retain_cmd_spent(rc))
+				retain_cmd_free(&a->w->retain, rc);
+		}
+	}
+	free(a);
+}
+
+/* Sends one buffered message: {op, seq_number, command_id, args, kiln_n}. */
+static void worker_retain_send(struct worker *w, struct retain_cmd *rc,
+			       const struct retain_entry *e)
+{
+	size_t idlen = strlen(rc->id);
+	struct retain_ack *a = xmalloc(sizeof(*a) + idlen + 1);
+	a->w = w;
+	a->index = e->index;
+	memcpy(a->id, rc->id, idlen + 1);
+	struct proto_enc enc;
+	proto_enc_init(&enc);
+	if (proto_session_request(w->session, &enc, e->complete ? "complete" : "update", 3,
+				  worker_retain_ack, a) < 0) {
+		log_warn("command %s: master is not answering; message %llu kept for later", rc->id,
+			 (unsigned long long)e->index);
+		free(a);
+		proto_enc_release(&enc);
+		return;
+	}
+	proto_pack_str(&enc, "command_id");
+	proto_pack_str(&enc, rc->id);
+	proto_pack_str(&enc, "args");
+	msgpack_sbuffer_write(&enc.sb, (const char *)e->data, e->len);
+	proto_pack_str(&enc, "kiln_n");
+	proto_pack_int(&enc, (int64_t)e->index);
+	worker_send(w, &enc);
+	proto_enc_release(&enc);
+}
+
+/* Forgets one record; its command, if still running, is killed and sends
+ * nothing more. */
+static void worker_retain_discard(struct worker *w, struct retain_cmd *rc, const char *why)
+{
+	struct cmd *c = rc->cmd;
+	if (c) {
+		c->rc = NULL;
+		c->detached = true;
+		batch_clear(&c->batch);
+		if (!c->finished && c->type->abort) {
+			log_info("command %s: %s, killing it", c->id, why);
+			c->type->abort(c);
+		}
+	}
+	retain_cmd_free(&w->retain, rc);
+}
+
+static void worker_resync_end(struct worker *w)
+{
+	w->resync = false;
+	w->retain_overflow = false;
+	uv_timer_stop(w->grace_timer);
+}
+
+/* The grace ran out (or the buffer filled) before a master took the
+ * commands back: they die as they would have at the drop. */
+static void worker_grace_fire(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+	if (!w->resync)
+		return;
+	const char *why = w->retain_overflow ? "the re-attach buffer is full"
+					     : "the master did not take it back in time";
+	while (w->retain.cmds)
+		worker_retain_discard(w, w->retain.cmds, why);
+	worker_resync_end(w);
+}
+
+void worker_retain_push(struct worker *w, struct cmd *c, bool complete, const void *data,
+			size_t len)
+{
+	struct retain_cmd *rc = c->rc;
+	if (w->retain_overflow)
+		return; /* all held commands are being given up */
+	int64_t idx = retain_add(&w->retain, rc, complete, data, len);
+	if (idx < 0) {
+		if (w->resync) {
+			log_warn("re-attach buffer over %zu bytes: giving the held commands up",
+				 w->retain.cap);
+			w->retain_overflow = true;
+			/* on the next turn: this may run inside the command's own callbacks */
+			uv_timer_start(w->grace_timer, worker_grace_fire, 0, 0);
+			return;
+		}
+		/* connected and the master not answering: this command no longer
+		 * survives a drop, its messages go out as Buildbot's do */
+		log_warn("command %s: re-attach buffer full; it will not survive a disconnect",
+			 c->id);
+		c->rc = NULL;
+		rc->cmd = NULL;
+		if (!w->connected)
+			return;
+		struct proto_enc e;
+		proto_enc_init(&e);
+		if (proto_session_request(w->session, &e, complete ? "complete" : "update", 2, NULL,
+					  NULL) >= 0) {
+			proto_pack_str(&e, "command_id");
+			proto_pack_str(&e, c->id);
+			proto_pack_str(&e, "args");
+			msgpack_sbuffer_write(&e.sb, data, len);
+			worker_send(w, &e);
+		}
+		proto_enc_release(&e);
+		/* its record still holds what was sent before: it goes once acknowledged */
+		rc->done = true;
+		if (retain_cmd_spent(rc))
+			retain_cmd_free(&w->retain, rc);
+		return;
+	}
+	if (w->connected && !w->resync)
+		worker_retain_send(w, rc, rc->tail);
+}
+
+/* kiln_reattach {grace, commands: {command_id: messages received}}: the
+ * grace for this connection, and which held commands the master still
+ * has.  Answered with the ids taken back; their buffered messages from the
+ * master's count on follow, then they stream live again. */
+static void worker_op_reattach(struct worker *w, const struct proto_msg *m)
+{
+	int64_t grace = 0;
+	if (!proto_obj_int(proto_map_get(m->root, "grace"), &grace) || grace < 0)
+		grace = 0;
+	if (grace > 86400)
+		grace = 86400;
+	w->grace_ms = (uint64_t)grace * 1000;
+	const msgpack_object *held = proto_map_get(m->root, "commands");
+	if (held && held->type != MSGPACK_OBJECT_MAP)
+		held = NULL;
+	/* the records the master does not hold are dropped first */
+	struct retain_cmd *next;
+	uint32_t kept = 0;
+	for (struct retain_cmd *rc = w->retain.cmds; rc; rc = next) {
+		next = rc->next;
+		const msgpack_object *n = NULL;
+		if (held && w->resync && !w->retain_overflow)
+			n = proto_map_get(held, rc->id);
+		int64_t count;
+		if (!n || !proto_obj_int(n, &count) || count < 0) {
+			worker_retain_discard(w, rc, "the master does not hold it");
+			continue;
+		}
+		retain_drop_below(&w->retain, rc, (uint64_t)count);
+		if (retain_cmd_spent(rc)) {
+			retain_cmd_free(&w->retain, rc);
+			continue;
+		}
+		kept++;
+	}
+	struct proto_enc e;
+	proto_enc_init(&e);
+	proto_pack_map(&e, 3);
+	proto_pack_str(&e, "op");
+	proto_pack_str(&e, "response");
+	proto_pack_str(&e, "seq_number");
+	proto_pack_int(&e, m->seq);
+	proto_pack_str(&e, "result");
+	proto_pack_array(&e, kept);
+	for (struct retain_cmd *rc = w->retain.cmds; rc; rc = rc->next)
+		proto_pack_str(&e, rc->id);
+	worker_send(w, &e);
+	proto_enc_release(&e);
+	if (kept)
+		log_info("re-attached: %u command(s) continue", (unsigned)kept);
+	worker_resync_end(w);
+	for (struct retain_cmd *rc = w->retain.cmds; rc; rc = rc->next)
+		for (struct retain_entry *en = rc->head; en; en = en->next)
+			worker_retain_send(w, rc, en);
+	worker_update_pause(w);
+}
+
 /* ---- dispatch ------------------------------------------------------------------ */
 
 int worker_handle_message(struct worker *w, const void *data, size_t len)
@@ -220,6 +428,8 @@ int worker_handle_message(struct worker *w, const void *data, size_t len)
 		worker_op_start_command(w, &m);
 	} else if (str_eq(m.op, "interrupt_command")) {
 		worker_op_interrupt(w, &m);
+	} else if (str_eq(m.op, "kiln_reattach")) {
+		worker_op_reattach(w, &m);
 	} else if (str_eq(m.op, "shutdown")) {
 		log_info("master asked the worker to shut down");
 		worker_reply_nil(w, m.seq);
@@ -253,6 +463,10 @@ struct worker *worker_new(uv_loop_t *loop, const char *basedir, const struct wor
 	w->host_ud = host_ud;
 	worker_settings_default(&w->settings);
 	w->session = proto_session_new();
+	retain_init(&w->retain, 0);
+	w->grace_timer = xcalloc(1, sizeof(*w->grace_timer));
+	uv_timer_init(loop, w->grace_timer);
+	w->grace_timer->data = w;
 	return w;
 }
 
@@ -261,6 +475,7 @@ void worker_connected(struct worker *w)
 	proto_session_free(w->session);
 	w->session = proto_session_new();
 	worker_settings_default(&w->settings);
+	w->grace_ms = 0; /* until this master's kiln_reattach says otherwise */
 	w->connected = true;
 	w->sendq = 0;
 	worker_update_pause(w);
@@ -269,22 +484,45 @@ void worker_connected(struct worker *w)
 void worker_disconnected(struct worker *w)
 {
 	w->connected = false;
+	bool hold = w->grace_ms > 0 || w->resync;
 	/* detach first, so nothing a failing callback does reaches the wire */
 	for (struct cmd *c = w->cmds; c; c = c->next) {
+		if (hold && c->rc && !c->finished)
+			continue; /* held: its output is buffered (worker_retain_push) */
+		if (c->rc) {
+			c->rc->cmd = NULL;
+			c->rc = NULL;
+		}
 		c->detached = true;
 		batch_clear(&c->batch);
 	}
+	if (!hold)
+		retain_release(&w->retain);
 	proto_session_fail_all(w->session, -ECONNRESET);
+	if (hold && w->retain.cmds && !w->resync) {
+		w->resync = true;
+		log_info("connection lost: holding %zu command(s) for %llu s", worker_nheld(w),
+			 (unsigned long long)(w->grace_ms / 1000));
+		uv_timer_start(w->grace_timer, worker_grace_fire, w->grace_ms, 0);
+	}
 	struct cmd *next;
 	for (struct cmd *c = w->cmds; c; c = next) {
 		next = c->next;
-		if (!c->finished && c->type->abort) {
+		if (!c->finished && c->type->abort && c->detached) {
 			log_info("command %s: connection lost, killing it", c->id);
 			c->type->abort(c);
 		}
 	}
 	w->sendq = 0;
 	worker_update_pause(w);
+}
+
+size_t worker_nheld(const struct worker *w)
+{
+	size_t n = 0;
+	for (struct retain_cmd *rc = w->retain.cmds; rc; rc = rc->next)
+		n++;
+	return n;
 }
 
 size_t worker_ncmds(const struct worker *w)
@@ -295,11 +533,21 @@ size_t worker_ncmds(const struct worker *w)
 	return n;
 }
 
+static void worker_grace_timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
 void worker_free(struct worker *w)
 {
 	if (!w)
 		return;
+	w->grace_ms = 0;
+	w->resync = false;
 	worker_disconnected(w);
+	retain_release(&w->retain);
+	uv_timer_stop(w->grace_timer);
+	uv_close((uv_handle_t *)w->grace_timer, worker_grace_timer_closed);
 	/* commands still waiting for their processes: forget them (their runners kill
 	 * the groups and free themselves) */
 	struct cmd *next;

@@ -16,6 +16,7 @@
 #include "proto/msg.h"
 #include "proto/session.h"
 #include "worker/lines.h"
+#include "worker/retain.h"
 
 #define WORKER_FLUSH_MS 100 /* output reaches the master within this (Buildbot: 5 s) */
 #define WORKER_VERSION "3.7.0-kiln-" KILN_VERSION
@@ -53,6 +54,16 @@ struct worker {
 	struct cmd *cmds; /* running commands (owned, list) */
 	bool paused;      /* output reading paused for backpressure */
 	size_t sendq;     /* bytes the transport has queued */
+	/* re-attach (docs/PROTOCOL.md "Re-attach"): grace_ms is what the
+	 * master's kiln_reattach said for this connection (0: Buildbot's
+	 * semantics, commands die with the connection); resync: commands are
+	 * held across a drop, their messages buffered in retain until the next
+	 * master's kiln_reattach, or killed when grace_timer fires first */
+	uint64_t grace_ms;
+	bool resync;
+	bool retain_overflow; /* the buffer passed its cap while held: give them up */
+	struct retain retain;
+	uv_timer_t *grace_timer; /* owned */
 };
 
 /* Creates the engine for basedir (made absolute).  No allocation on the loop yet. */
@@ -65,7 +76,10 @@ void worker_free(struct worker *w);
 /* A new connection is up: fresh seq numbers, default settings. */
 void worker_connected(struct worker *w);
 /* The connection is gone: pending requests fail, running commands are killed
- * and will send nothing more (Buildbot's worker does the same). */
+ * and will send nothing more (Buildbot's worker does the same), unless the
+ * master granted a re-attach grace: then the commands that can be held keep
+ * running, their messages buffered, until a master's kiln_reattach or the
+ * grace's end. */
 void worker_disconnected(struct worker *w);
 /* Handles one incoming message.  Returns 0, or KILN_EPROTO if it was not a
  * valid message (the caller may log it; Buildbot drops such messages). */
@@ -73,6 +87,8 @@ int worker_handle_message(struct worker *w, const void *data, size_t len);
 /* The transport's queue size changed: pauses or resumes command output. */
 void worker_sendq_changed(struct worker *w, size_t queued_bytes);
 size_t worker_ncmds(const struct worker *w);
+/* Commands with a re-attach record (running or with messages undelivered). */
+size_t worker_nheld(const struct worker *w);
 
 /* ---- for commands (cmd-*.c) ------------------------------------------------- */
 
@@ -103,9 +119,10 @@ struct cmd {
 	bool finished;     /* cmd_finish done */
 	bool detached;     /* connection lost: send nothing */
 	bool interrupted;
-	void *priv; /* owned by the command type (the process helper's for
-		     * commands using cmd_spawn_simple) */
-	void *data; /* owned by the command type, beside priv */
+	struct retain_cmd *rc; /* its re-attach record, NULL when it has none */
+	void *priv;            /* owned by the command type (the process helper's for
+				* commands using cmd_spawn_simple) */
+	void *data;            /* owned by the command type, beside priv */
 	struct cmd *next;
 };
 

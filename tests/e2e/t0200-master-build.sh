@@ -11,6 +11,8 @@ new_master "$M" <<'LUA'
 title = "e2e"
 http = { listen = "127.0.0.1:0" }
 workers_listen = "127.0.0.1:0"
+-- the worker killed below must end its build RETRY at once, not after a re-attach grace
+workers_reattach_grace = 0
 worker { name = "w1", password = secret("w1"), max_builds = 2 }
 builder { name = "ok", workers = { "w1" }, steps = {
   shell { name = "hello", command = { "sh", "-c", "echo hello-from-kiln; echo to-stderr >&2" } },

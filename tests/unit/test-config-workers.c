@@ -1,0 +1,81 @@
+/*
+ * workers_reattach_grace and workers_keepalive (src/config/config-workers.c,
+ * slice "reattach"): defaults, values kept, and every error with its line.
+ */
+#include "tap.h"
+#include "config-test.h"
+#include "config/config.h"
+
+#include <stdlib.h>
+
+#define W "worker { name = \"w1\", password = secret(\"pw\") }\n"
+
+TEST(defaults)
+{
+	struct config *cfg = CONFIG_TEST_LOAD_OK(W);
+	if (!cfg)
+		return;
+	CHECK_INT(config_reattach_grace(cfg), 60);
+	CHECK_INT(cfg->workers_keepalive_interval, 0); /* the master applies 60 */
+	CHECK_INT(cfg->workers_keepalive_timeout, 0);  /* and 180 */
+	config_free(cfg);
+}
+
+TEST(values)
+{
+	struct config *cfg = CONFIG_TEST_LOAD_OK(
+		W
+		"workers_reattach_grace = 0\nworkers_keepalive = { interval = 1, timeout = 3 }\n");
+	if (!cfg)
+		return;
+	CHECK_INT(config_reattach_grace(cfg), 0);
+	CHECK_INT(cfg->workers_keepalive_interval, 1);
+	CHECK_INT(cfg->workers_keepalive_timeout, 3);
+	config_free(cfg);
+	cfg = CONFIG_TEST_LOAD_OK(
+		W "workers_reattach_grace = 2\nworkers_keepalive = { timeout = 90 }\n");
+	if (!cfg)
+		return;
+	CHECK_INT(config_reattach_grace(cfg), 2);
+	CHECK_INT(cfg->workers_keepalive_interval, 60);
+	CHECK_INT(cfg->workers_keepalive_timeout, 90);
+	config_free(cfg);
+}
+
+TEST(errors)
+{
+	CHECK_ERR(W "workers_reattach_grace = -1\n",
+		  "master.lua:2: 'workers_reattach_grace' must be a whole number of seconds from 0 "
+		  "to 86400 (got -1)");
+	CHECK_ERR(W "workers_reattach_grace = 1.5\n",
+		  "master.lua:2: 'workers_reattach_grace' must be a whole number of seconds from 0 "
+		  "to 86400 (got 1.5)");
+	CHECK_ERR(
+		W "workers_reattach_grace = \"60\"\n",
+		"master.lua:2: 'workers_reattach_grace' must be a number of seconds (got string)");
+	CHECK_ERR(W "workers_keepalive = 60\n",
+		  "master.lua:2: 'workers_keepalive' must be a table: workers_keepalive = { "
+		  "interval = 60, timeout = 180 } (got number)");
+	CHECK_ERR(W "workers_keepalive = { interval = 0 }\n",
+		  "master.lua:2: 'workers_keepalive.interval' must be a whole number of seconds "
+		  "from 1 to 36000 (got 0)");
+	CHECK_ERR(
+		W "workers_keepalive = { timeout = 1e9 }\n",
+		"master.lua:2: 'workers_keepalive.timeout' must be a whole number of seconds from "
+		"2 to 36000 (got 1e+09)");
+	CHECK_ERR(W "workers_keepalive = { interval = 10, timeout = 10 }\n",
+		  "master.lua:2: 'workers_keepalive': timeout (10 s) must be longer than interval "
+		  "(10 s): a PING needs time to be answered");
+	char *e = config_test_error(W "workers_keepalive = { interval = 1, timout = 3 }\n");
+	CHECK(e && strstr(e, "master.lua:2:") && strstr(e, "timout"));
+	free(e);
+}
+
+int main(void)
+{
+	setenv("KILN_SECRET_PW", "x", 1);
+	RUN(defaults);
+	RUN(values);
+	RUN(errors);
+	return tap_done();
+}
