@@ -74,6 +74,11 @@ int wsbulk_header(const unsigned char *h, size_t have, struct wsbulk_frame *f, c
 void wsbulk_unmask(unsigned char *dst, const unsigned char *src, size_t n,
 		   const unsigned char key[4], uint64_t phase)
 {
+	if (!(key[0] | key[1] | key[2] | key[3])) {
+		if (dst != src && n)
+			memmove(dst, src, n);
+		return;
+	}
 	unsigned char k8[8];
 	for (unsigned i = 0; i < 8; i++)
 		k8[i] = key[(phase + i) & 3];
