@@ -1,4 +1,5 @@
 #!/bin/bash
+# asan-too
 # Uploads read by the master straight into the message buffer (http-ws.c,
 # wsbulk_direct_room) with the masking keys RFC 6455 lets a client pick:
 # kiln-worker's all-zero keys for big frames (neither side then passes over
