@@ -41,7 +41,9 @@
  * frame, http-ws.c reads that connection itself for the rest of its life:
  * lws's reading is switched off (lws_rx_flow_control), a uv_poll on a dup of
  * the socket reads up to HTTP_WS_BULK_READ bytes at a time and wsbulk.c
- * parses the frames, unmasking 8 bytes at a time into the message buffer.
+ * parses the frames, unmasking 8 bytes at a time into the message buffer
+ * (a data frame's payload is received straight into it and unmasked in
+ * place, not at all for an all-zero key: HTTP_WS_BULK_TAIL).
  * Pings are answered here, a close frame echoed, a malformed frame closes
  * with 1002; writing stays lws's.  The switch happens inside a frame, in the
  * RECEIVE callback of its first bytes: there lws has used all it read (more
