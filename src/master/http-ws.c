@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -40,7 +41,9 @@
  * frame, http-ws.c reads that connection itself for the rest of its life:
  * lws's reading is switched off (lws_rx_flow_control), a uv_poll on a dup of
  * the socket reads up to HTTP_WS_BULK_READ bytes at a time and wsbulk.c
- * parses the frames, unmasking 8 bytes at a time into the message buffer.
+ * parses the frames, unmasking 8 bytes at a time into the message buffer
+ * (a data frame's payload is received straight into it and unmasked in
+ * place, not at all for an all-zero key: HTTP_WS_BULK_TAIL).
  * Pings are answered here, a close frame echoed, a malformed frame closes
  * with 1002; writing stays lws's.  The switch happens inside a frame, in the
  * RECEIVE callback of its first bytes: there lws has used all it read (more
@@ -51,6 +54,12 @@
 #define HTTP_WS_BULK_MIN (64u << 10)   /* payload still to come in the frame */
 #define HTTP_WS_BULK_READ (256u << 10) /* one recv() */
 #define HTTP_WS_BULK_TURN (2u << 20)   /* bytes read per poll callback, then the loop */
+/* Inside a data frame's payload the bytes are received straight into the
+ * message buffer (wsbulk_direct_room), with at most this many after them
+ * into the staging buffer: the next frame's header and a little payload.
+ * After a big frame the staging read is this small too, so that the next
+ * block's payload mostly goes straight in; after small ones, a full one. */
+#define HTTP_WS_BULK_TAIL (4u << 10)
 
 struct http_ws_bulk {
 	uv_poll_t poll;
@@ -132,6 +141,23 @@ static void http_ws_bulk_event(struct ws_conn *c, struct http_ws_bulk *b, enum w
 	}
 }
 
+/* One read of the socket: the rest of the data frame under way straight
+ * into the message buffer (direct bytes), what follows into the staging
+ * buffer. */
+static ssize_t http_ws_bulk_recv(struct http_ws_bulk *b, struct ws_conn *c, size_t direct)
+{
+	unsigned char *stage = c->srv->ws_bulk_buf;
+	struct iovec iov[2];
+	int n = 0;
+	if (direct)
+		iov[n++] = (struct iovec){.iov_base = c->rx.ptr + c->rx.len, .iov_len = direct};
+	bool big = direct || b->p.f.len >= HTTP_WS_BULK_MIN;
+	iov[n++] = (struct iovec){.iov_base = stage,
+				  .iov_len = big ? HTTP_WS_BULK_TAIL : HTTP_WS_BULK_READ};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+	return recvmsg(b->fd, &mh, MSG_DONTWAIT);
+}
+
 static void http_ws_bulk_on_poll(uv_poll_t *h, int status, int events)
 {
 	struct http_ws_bulk *b = h->data;
@@ -143,7 +169,8 @@ static void http_ws_bulk_on_poll(uv_poll_t *h, int status, int events)
 	size_t turn = 0;
 	bool got = false;
 	while (status >= 0 && turn < HTTP_WS_BULK_TURN && !c->closing && !b->stopped) {
-		ssize_t n = recv(b->fd, s->ws_bulk_buf, HTTP_WS_BULK_READ, MSG_DONTWAIT);
+		size_t direct = wsbulk_direct_room(&b->p, &c->rx);
+		ssize_t n = http_ws_bulk_recv(b, c, direct);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -159,8 +186,15 @@ static void http_ws_bulk_on_poll(uv_poll_t *h, int status, int events)
 		}
 		got = true;
 		turn += (size_t)n;
-		const unsigned char *p = s->ws_bulk_buf;
 		size_t left = (size_t)n;
+		if (direct) {
+			/* the payload straight in: unmasked in place (or not at all) */
+			if (direct > left)
+				direct = left;
+			left -= direct;
+			http_ws_bulk_event(c, b, wsbulk_direct_done(&b->p, &c->rx, direct));
+		}
+		const unsigned char *p = s->ws_bulk_buf;
 		while (left && !c->closing && !b->stopped) {
 			enum wsbulk_event ev;
 			size_t k = wsbulk_parse(&b->p, p, left, &c->rx, &ev);

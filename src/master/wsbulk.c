@@ -74,6 +74,11 @@ int wsbulk_header(const unsigned char *h, size_t have, struct wsbulk_frame *f, c
 void wsbulk_unmask(unsigned char *dst, const unsigned char *src, size_t n,
 		   const unsigned char key[4], uint64_t phase)
 {
+	if (!(key[0] | key[1] | key[2] | key[3])) {
+		if (dst != src && n)
+			memmove(dst, src, n);
+		return;
+	}
 	unsigned char k8[8];
 	for (unsigned i = 0; i < 8; i++)
 		k8[i] = key[(phase + i) & 3];
@@ -218,4 +223,24 @@ size_t wsbulk_parse(struct wsbulk *p, const unsigned char *in, size_t len, struc
 			return used;
 	}
 	return used;
+}
+
+size_t wsbulk_direct_room(const struct wsbulk *p, const struct buf *msg)
+{
+	if (p->dead || !p->in_frame || p->f.opcode >= WSBULK_OP_CLOSE || !p->left ||
+	    msg->cap <= msg->len + 1)
+		return 0;
+	size_t room = msg->cap - msg->len - 1; /* buf.h: the NUL after the data */
+	return p->left < room ? (size_t)p->left : room;
+}
+
+enum wsbulk_event wsbulk_direct_done(struct wsbulk *p, struct buf *msg, size_t n)
+{
+	unsigned char *at = (unsigned char *)msg->ptr + msg->len;
+	wsbulk_unmask(at, at, n, p->f.key, p->off);
+	msg->len += n;
+	msg->ptr[msg->len] = '\0';
+	p->left -= n;
+	p->off += n;
+	return p->left ? WSBULK_MORE : wsbulk_frame_end(p);
 }

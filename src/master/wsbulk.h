@@ -81,7 +81,9 @@ void wsbulk_init(struct wsbulk *p);
  * control frame final and at most 125 bytes, a length under 2^63. */
 int wsbulk_header(const unsigned char *h, size_t have, struct wsbulk_frame *f, const char **why);
 
-/* dst[i] = src[i] ^ key[(phase + i) % 4], 8 bytes at a time; dst may be src. */
+/* dst[i] = src[i] ^ key[(phase + i) % 4], 8 bytes at a time; dst may be src.
+ * An all-zero key (kiln-worker's for big frames: RFC 6455 leaves the key to
+ * the client) makes it a copy, or nothing in place. */
 void wsbulk_unmask(unsigned char *dst, const unsigned char *src, size_t n,
 		   const unsigned char key[4], uint64_t phase);
 
@@ -96,5 +98,18 @@ void wsbulk_resume(struct wsbulk *p, const struct wsbulk_frame *f, uint64_t seen
  * message accepted. */
 size_t wsbulk_parse(struct wsbulk *p, const unsigned char *in, size_t len, struct buf *msg,
 		    enum wsbulk_event *ev);
+
+/* Direct reads (no staging copy): how many payload bytes the caller may
+ * receive straight into msg's tail (msg->ptr + msg->len) now: the rest of
+ * the data frame under way, within the room wsbulk_parse() (or the reader
+ * wsbulk_resume() continues) made for it; 0 between frames, in a control
+ * frame or once parsing stopped. */
+size_t wsbulk_direct_room(const struct wsbulk *p, const struct buf *msg);
+
+/* The n bytes (n <= wsbulk_direct_room()) now at msg's tail were received
+ * there as they came, masked: unmasks them in place and counts them in.
+ * Returns WSBULK_MESSAGE when they completed the message, else
+ * WSBULK_MORE. */
+enum wsbulk_event wsbulk_direct_done(struct wsbulk *p, struct buf *msg, size_t n);
 
 #endif

@@ -145,8 +145,9 @@ int conn_msg_send(struct conn *c, void *msg, size_t len)
 		memmove(frame + hl, p, len);
 		p = frame + hl;
 	}
-	unsigned char key[4];
-	conn_mask_key(c, key);
+	unsigned char key[4] = {0, 0, 0, 0};
+	if (len < WSFRAME_ZERO_KEY_MIN)
+		conn_mask_key(c, key);
 	(void)wsframe_header(frame, len, key);
 	wsframe_mask(p, len, key);
 	m->len = hl + len;

@@ -54,7 +54,8 @@ int conn_send(struct conn *c, const void *data, size_t len);
  * conn_msg_send() or conn_msg_free(). */
 void *conn_msg_new(struct conn *c, size_t cap, unsigned char **ret_payload);
 /* Frames its first len payload bytes itself (a masked binary frame, the
- * key from getrandom(2), masked 8 bytes at a time: wsframe.h) and queues
+ * key from getrandom(2), masked 8 bytes at a time: wsframe.h; an all-zero
+ * key, no masking pass, from WSFRAME_ZERO_KEY_MIN bytes on) and queues
  * the frame, which lws then writes raw.  Takes msg, also on failure
  * (-ENOTCONN when no session is up). */
 int conn_msg_send(struct conn *c, void *msg, size_t len);

@@ -38,6 +38,8 @@ size_t wsframe_header(unsigned char *out, uint64_t len, const unsigned char key[
 
 void wsframe_mask(unsigned char *p, size_t len, const unsigned char key[4])
 {
+	if (!(key[0] | key[1] | key[2] | key[3]))
+		return; /* XOR with zeros */
 	unsigned char k8[8];
 	memcpy(k8, key, 4);
 	memcpy(k8 + 4, key, 4);

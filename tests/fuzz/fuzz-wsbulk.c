@@ -4,10 +4,13 @@
  * its first byte, is parsed as a worker's byte stream into a 64 KiB-capped
  * message buffer; every event must leave the parser's state consistent
  * (a control payload within 125 bytes, a message within the cap, parsing
- * stopped after an error).
+ * stopped after an error); an odd first byte also has the payloads
+ * received straight into the message buffer (wsbulk_direct_room), as
+ * http-ws.c does.
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "master/wsbulk.h"
 
@@ -28,6 +31,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (off < size) {
 		size_t k = size - off < step ? size - off : step;
 		const unsigned char *in = data + off;
+		size_t direct = (data[-1] & 1) ? wsbulk_direct_room(&p, &msg) : 0;
+		if (direct) {
+			/* an odd first byte: reads as http-ws.c does them, the
+			 * payload straight into the message buffer */
+			if (direct > k)
+				direct = k;
+			if (msg.len + direct >= msg.cap)
+				abort(); /* no room was made for it */
+			memcpy(msg.ptr + msg.len, in, direct);
+			enum wsbulk_event ev = wsbulk_direct_done(&p, &msg, direct);
+			if (ev != WSBULK_MORE && ev != WSBULK_MESSAGE)
+				abort();
+			if (ev == WSBULK_MESSAGE)
+				buf_reset(&msg);
+			in += direct;
+			k -= direct;
+			off += direct;
+		}
 		while (k) {
 			enum wsbulk_event ev;
 			size_t used = wsbulk_parse(&p, in, k, &msg, &ev);

@@ -59,10 +59,25 @@ TEST(mask_matches_the_rfc_at_every_length_and_alignment)
 	}
 }
 
+TEST(zero_key_header_and_no_pass)
+{
+	static const unsigned char zero[4] = {0, 0, 0, 0};
+	unsigned char h[WSFRAME_MAX_HEADER], p[50], was[50];
+	CHECK_INT(wsframe_header(h, WSFRAME_ZERO_KEY_MIN, zero), 14);
+	CHECK(h[0] == 0x82 && h[1] == 0xff); /* still a masked frame, as RFC 6455 wants */
+	CHECK(h[10] == 0 && h[11] == 0 && h[12] == 0 && h[13] == 0);
+	for (size_t i = 0; i < sizeof(p); i++)
+		p[i] = (unsigned char)(i * 13 + 1);
+	memcpy(was, p, sizeof(p));
+	wsframe_mask(p, sizeof(p), zero);
+	CHECK(memcmp(p, was, sizeof(p)) == 0);
+}
+
 int main(void)
 {
 	RUN(header_lengths_take_the_shortest_form);
 	RUN(header_bytes);
 	RUN(mask_matches_the_rfc_at_every_length_and_alignment);
+	RUN(zero_key_header_and_no_pass);
 	return tap_done();
 }

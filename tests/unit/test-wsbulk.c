@@ -2,7 +2,9 @@
  * The master's own WebSocket frame reader (src/master/wsbulk.c): headers of
  * every length form and each malformation, the 8-byte unmasking at every
  * phase, streams cut at every size (fragmented messages with a ping between
- * fragments, pong, text, close), the message cap and a resume inside a frame.
+ * fragments, pong, text, close), the message cap and a resume inside a frame;
+ * the direct reads (payload received straight into the message buffer, as
+ * http-ws.c does) with all-zero and random keys, in reads of every size.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -306,6 +308,140 @@ TEST(resume_inside_a_frame)
 	}
 }
 
+TEST(unmask_zero_key)
+{
+	static const unsigned char zero[4] = {0, 0, 0, 0};
+	unsigned char src[41], dst[41];
+	fill(src, sizeof(src), 5);
+	for (unsigned phase = 0; phase < 4; phase++) {
+		memset(dst, 0xaa, sizeof(dst));
+		wsbulk_unmask(dst, src, sizeof(src), zero, phase);
+		CHECK(!memcmp(dst, src, sizeof(src)));
+		wsbulk_unmask(dst, dst, sizeof(dst), zero, phase); /* in place: nothing */
+		CHECK(!memcmp(dst, src, sizeof(src)));
+	}
+}
+
+/* What http-ws.c does with one read of `got` bytes from s: the part that
+ * fits the data frame under way straight into msg's tail, at most `tail`
+ * more through wsbulk_parse(); returns the bytes taken and counts events. */
+static size_t read_direct(struct wsbulk *p, const unsigned char *s, size_t got, size_t tail,
+			  struct buf *msg, struct seen *z, enum wsbulk_event *last)
+{
+	size_t direct = wsbulk_direct_room(p, msg);
+	size_t took = 0;
+	if (direct) {
+		if (direct > got)
+			direct = got;
+		memcpy(msg->ptr + msg->len, s, direct); /* recvmsg()'s first iovec */
+		enum wsbulk_event ev = wsbulk_direct_done(p, msg, direct);
+		*last = ev;
+		if (ev == WSBULK_MESSAGE && z->messages < 8) {
+			z->lens[z->messages] = msg->len;
+			z->data[z->messages] = malloc(msg->len + 1);
+			memcpy(z->data[z->messages], msg->ptr, msg->len);
+			z->messages++;
+			buf_reset(msg);
+		}
+		took = direct;
+		got -= direct;
+	}
+	if (got > tail)
+		got = tail;
+	struct seen zz = {0};
+	if (got)
+		*last = feed(p, s + took, got, got, msg, &zz);
+	for (int i = 0; i < zz.messages && z->messages < 8; i++) {
+		z->lens[z->messages] = zz.lens[i];
+		z->data[z->messages++] = zz.data[i];
+	}
+	z->pings += zz.pings;
+	return took + got;
+}
+
+TEST(direct_reads_any_key)
+{
+	static unsigned char a[262151], b1[70000], b2[1000], c[100000], s[440000];
+	fill(a, sizeof(a), 11);
+	fill(b1, sizeof(b1), 12);
+	fill(b2, sizeof(b2), 13);
+	fill(c, sizeof(c), 14);
+	const unsigned char zero[4] = {0, 0, 0, 0}, k3[4] = {0xff, 1, 0x80, 7};
+	size_t n = 0;
+	n += frame(s + n, 0x82, a, sizeof(a), zero);
+	n += frame(s + n, 0x02, b1, sizeof(b1), k3); /* fragment 1, random key */
+	n += frame(s + n, 0x89, (const unsigned char *)"hi", 2, zero);
+	n += frame(s + n, 0x80, b2, sizeof(b2), zero); /* last fragment, zero key */
+	n += frame(s + n, 0x82, c, sizeof(c), key);
+	n += frame(s + n, 0x82, NULL, 0, zero);
+	size_t reads[] = {1, 7, 14, 4096, 65536, 262144, 1 << 20, 0};
+	size_t tails[] = {1, 14, 4096, 1 << 20};
+	for (size_t t = 0; t < sizeof(reads) / sizeof(reads[0]); t++)
+		for (size_t u = 0; u < sizeof(tails) / sizeof(tails[0]); u++) {
+			struct wsbulk p;
+			wsbulk_init(&p);
+			struct buf msg;
+			buf_init(&msg, 1 << 20);
+			struct seen z = {0};
+			enum wsbulk_event last = WSBULK_MORE;
+			unsigned seed = 3;
+			size_t off = 0, rounds = 0;
+			while (off < n && rounds++ < 4 * n) {
+				size_t got = reads[t];
+				if (!got) {
+					seed = seed * 1103515245u + 12345u;
+					got = 1 + (seed >> 16) % 300000;
+				}
+				if (got > n - off)
+					got = n - off;
+				off += read_direct(&p, s + off, got, tails[u], &msg, &z, &last);
+			}
+			CHECK(off == n);
+			CHECK_INT(last, WSBULK_MESSAGE);
+			CHECK_INT(z.messages, 4);
+			CHECK_INT(z.pings, 1);
+			CHECK(z.lens[0] == sizeof(a) && !memcmp(z.data[0], a, sizeof(a)));
+			CHECK(z.lens[1] == sizeof(b1) + sizeof(b2) &&
+			      !memcmp(z.data[1], b1, sizeof(b1)) &&
+			      !memcmp(z.data[1] + sizeof(b1), b2, sizeof(b2)));
+			CHECK(z.lens[2] == sizeof(c) && !memcmp(z.data[2], c, sizeof(c)));
+			CHECK(z.lens[3] == 0);
+			if (tap_cur_failed)
+				printf("# at read %zu tail %zu\n", reads[t], tails[u]);
+			seen_free(&z);
+			buf_release(&msg);
+		}
+}
+
+TEST(direct_room_only_in_data_payload)
+{
+	static unsigned char s[200];
+	const unsigned char x[100] = {0};
+	struct wsbulk p;
+	struct buf msg;
+	buf_init(&msg, 1000);
+	wsbulk_init(&p);
+	CHECK(wsbulk_direct_room(&p, &msg) == 0); /* between frames */
+	size_t n = frame(s, 0x89, x, 100, key);   /* a ping: its payload is not the message's */
+	enum wsbulk_event ev;
+	CHECK(wsbulk_parse(&p, s, 14, &msg, &ev) == 14); /* header and 8 bytes */
+	CHECK(wsbulk_direct_room(&p, &msg) == 0);
+	CHECK(wsbulk_parse(&p, s + 14, n - 14, &msg, &ev) == n - 14);
+	CHECK_INT(ev, WSBULK_PING);
+	n = frame(s, 0x82, x, 100, key);
+	CHECK(wsbulk_parse(&p, s, 10, &msg, &ev) == 10); /* header and 4 bytes */
+	CHECK(wsbulk_direct_room(&p, &msg) == 96);
+	s[n] = 0xf2; /* then a malformed header: room is 0 once parsing stopped */
+	s[n + 1] = 0x80;
+	CHECK(wsbulk_parse(&p, s + 10, n - 8, &msg, &ev) == n - 10);
+	CHECK_INT(ev, WSBULK_MESSAGE);
+	CHECK(wsbulk_direct_room(&p, &msg) == 0); /* between frames again */
+	CHECK(wsbulk_parse(&p, s + n, 2, &msg, &ev) == 2);
+	CHECK_INT(ev, WSBULK_ERROR);
+	CHECK(wsbulk_direct_room(&p, &msg) == 0);
+	buf_release(&msg);
+}
+
 int main(void)
 {
 	RUN(unmask_every_phase_and_length);
@@ -315,5 +451,8 @@ int main(void)
 	RUN(message_cap);
 	RUN(sequence_errors);
 	RUN(resume_inside_a_frame);
+	RUN(unmask_zero_key);
+	RUN(direct_reads_any_key);
+	RUN(direct_room_only_in_data_payload);
 	return tap_done();
 }
