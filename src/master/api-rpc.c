@@ -128,6 +128,14 @@ static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 				return false;
 			ok = r > 0 && id == v;
 		}
+		if (!ok && v > 0 && !engine_builder_configured(ctx->m->engine, v)) {
+			/* slice "reconfig": e.g. removed by a reconfig */
+			char *msg = xasprintf("builder %lld is not configured on this master",
+					      (long long)v);
+			api_rpc_reply_error(ctx, 400, rpc->id, -32602, msg);
+			free(msg);
+			return false;
+		}
 		if (!ok) {
 			api_rpc_reply_error(
 				ctx, 500, rpc->id, -32603,

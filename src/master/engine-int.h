@@ -108,6 +108,10 @@ struct wconn {
 	bool shutdown_sent;
 	/* owned: closes the connection if the worker does not drop it itself */
 	void *stop_guard;
+	/* slice "reconfig": its worker left the configuration: no new build; the
+	 * connection is closed once its running builds end (cfg still points
+	 * into the retired generation that declared it) */
+	bool removed;
 };
 
 struct engine {
@@ -153,13 +157,24 @@ struct engine {
 	struct lock_mgr *locks; /* owned */
 	/* slice "dispatch": the distributor's Lua hooks (dispatch-hooks.h) */
 	struct dispatch_hooks *hooks; /* owned */
+	/* slice "reconfig": the generation whose lock declarations e->locks
+	 * borrows (referenced; a reconfig may not change them), and the
+	 * generations a reconfig replaced that removed workers' connections may
+	 * still point into (referenced; engine_reconfig_gc drops them) */
+	struct config *cfg_locks;
+	struct engine_retired {
+		struct config *cfg;
+		uint64_t at_ms; /* clock_mono_ms when replaced */
+	} * retired;
+	size_t nretired, retired_alloc;
 };
 
 /* One running build (build.c). */
 struct build {
 	struct engine *e;
-	const struct config_builder *bcfg; /* borrowed: m->cfg */
-	struct wconn *w;                   /* referenced */
+	const struct config_builder *bcfg; /* borrowed: lives in cfg */
+	struct config *cfg; /* slice "reconfig": referenced: the generation it started with */
+	struct wconn *w;    /* referenced */
 	int64_t buildid, number, brid, bsid, builderid;
 	int64_t *merged; /* owned: requests collapsed into this build (claimed) */
 	size_t nmerged;
@@ -211,6 +226,12 @@ int engine_builder_index(struct engine *e, int64_t builderid);
 void engine_build_done(struct engine *e, struct build *b);
 /* Takes a dead command; it is freed on a later loop turn. */
 void engine_defer_free_command(struct engine *e, struct rcmd *c);
+/* slice "reconfig": drops the retired generations nothing points into any
+ * more (engine_reconfig_release: all of them, at engine_free); a removed
+ * worker's last build ended: its connection is closed. */
+void engine_reconfig_gc(struct engine *e);
+void engine_reconfig_release(struct engine *e);
+void engine_reconfig_worker_idle(struct wconn *w);
 
 /* workers.c */
 void wconn_ref(struct wconn *w);
