@@ -167,6 +167,8 @@ struct engine {
 		uint64_t at_ms; /* clock_mono_ms when replaced */
 	} * retired;
 	size_t nretired, retired_alloc;
+	int64_t *removed_ids; /* builders reconfigs removed (engine_builder_removed) */
+	size_t nremoved_ids, removed_ids_alloc;
 };
 
 /* One running build (build.c). */

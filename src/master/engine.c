@@ -622,6 +622,7 @@ void engine_free(struct engine *e)
 	free(e->builderids);
 	engine_index_free(e, e->m->cfg);
 	engine_reconfig_release(e); /* slice "reconfig": retired generations */
+	free(e->removed_ids);
 	config_unref(e->cfg_locks);
 	free(e->retries);
 	locks_free(e->locks);          /* slice "locks" */
@@ -656,6 +657,8 @@ size_t engine_connected_workers(const struct engine *e)
  * authenticated against it but not yet linked (not in e->workers, so not
  * re-pointed) may still point into it for the rest of its handshake. */
 #define ENGINE_RETIRED_MIN_MS 10000
+/* removed builders remembered for a clear refusal of their forces */
+#define ENGINE_MAX_REMOVED_IDS 100000
 
 static bool engine_cfg_holds_worker(const struct config *cfg, const struct config_worker *cw)
 {
@@ -816,6 +819,10 @@ int engine_reconfig(struct engine *e, struct config *ncfg, char **ret_err)
 			log_error("builder=%s cannot be unregistered: %s", old->builder[i].name,
 				  db_errmsg(m->db));
 		engine_builder_event(m, old_ids[i], old->builder[i].name, "stopped");
+		if (e->nremoved_ids < ENGINE_MAX_REMOVED_IDS) {
+			ARRAY_GROW(e->removed_ids, e->nremoved_ids + 1, e->removed_ids_alloc);
+			e->removed_ids[e->nremoved_ids++] = old_ids[i];
+		}
 	}
 	for (size_t j = 0; j < ncfg->nbuilders; j++) {
 		bool added = bmap[j] == SIZE_MAX;
@@ -886,7 +893,12 @@ fail:
 	return r;
 }
 
-bool engine_builder_configured(struct engine *e, int64_t builderid)
+bool engine_builder_removed(struct engine *e, int64_t builderid)
 {
-	return e && engine_builder_index(e, builderid) >= 0;
+	if (!e || engine_builder_index(e, builderid) >= 0)
+		return false;
+	for (size_t i = 0; i < e->nremoved_ids; i++)
+		if (e->removed_ids[i] == builderid)
+			return true;
+	return false;
 }

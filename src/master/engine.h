@@ -53,8 +53,9 @@ void engine_buildset_added(struct engine *e, int64_t bsid, const int64_t *builde
 struct config;
 int engine_reconfig(struct engine *e, struct config *ncfg, char **ret_err);
 
-/* slice "reconfig": whether builderid is one of the configured builders. */
-bool engine_builder_configured(struct engine *e, int64_t builderid);
+/* slice "reconfig": whether builderid is a builder a reconfig removed (and
+ * none added again since). */
+bool engine_builder_removed(struct engine *e, int64_t builderid);
 
 /* slice "operator": builds running now; workers attached now */
 size_t engine_running_builds(const struct engine *e);
