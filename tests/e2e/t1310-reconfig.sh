@@ -1,4 +1,5 @@
 #!/bin/bash
+# asan-too
 # Live reconfiguration (`kiln reconfig`, SIGHUP): builders, workers and
 # schedulers added, removed and changed while builds run; a bad master.lua
 # is refused with its line and the old configuration stays.

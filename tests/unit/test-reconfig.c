@@ -119,6 +119,32 @@ out:
 	config_free(b);
 }
 
+TEST(change_sources_and_kinds)
+{
+	/* a poller's interval is a change; a scheduler under the same name but
+	 * of another kind is one removed and one added */
+	struct config *a = load(W1 B(
+		"a", "make") "git_poller { name = \"p\", repository = \"/r\", interval = 60 }\n"
+			     "force_scheduler { name = \"s\", builders = { \"a\" } }\n");
+	struct config *b = load(W1 B(
+		"a", "make") "git_poller { name = \"p\", repository = \"/r\", interval = 120 }\n"
+			     "periodic { name = \"s\", builders = { \"a\" }, period = 60 }\n");
+	if (!a || !b)
+		goto out;
+	struct config_diff d;
+	config_diff(a, b, &d);
+	CHECK_INT(d.pollers.total, 1);
+	CHECK_INT(d.pollers.changed, 1);
+	/* s as a periodic, and the default "force" b gets having no force_scheduler */
+	CHECK_INT(d.schedulers.added, 2);
+	CHECK_INT(d.schedulers.removed, 1);
+	CHECK_INT(d.schedulers.changed, 0);
+	CHECK_INT(d.builders.changed, 0);
+out:
+	config_free(a);
+	config_free(b);
+}
+
 TEST(references)
 {
 	struct config *a = load(W1 B("a", "make"));
@@ -140,6 +166,7 @@ int main(void)
 	RUN(added_removed_and_kinds);
 	RUN(key_order_is_not_a_change);
 	RUN(match_names);
+	RUN(change_sources_and_kinds);
 	RUN(references);
 	return tap_done();
 }
