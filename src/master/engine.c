@@ -667,6 +667,17 @@ static bool engine_cfg_holds_worker(const struct config *cfg, const struct confi
 
 void engine_reconfig_gc(struct engine *e)
 {
+	if (e->nretired == 0)
+		return;
+	/* a connection authenticated against a replaced generation but linked
+	 * after the reconfig: it was not re-pointed; closed, it logs in again
+	 * against the current one */
+	for (struct wconn *w = e->workers; w; w = w->next)
+		if (!w->removed && !engine_cfg_holds_worker(e->m->cfg, w->cfg)) {
+			w->removed = true;
+			w->paused = true;
+			engine_reconfig_worker_idle(w);
+		}
 	uint64_t now = clock_mono_ms();
 	size_t k = 0;
 	for (size_t i = 0; i < e->nretired; i++) {
