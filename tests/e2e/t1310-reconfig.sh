@@ -104,9 +104,31 @@ cp "$TRASH/good.lua" "$M/master.lua"
 cat >> "$M/master.lua" <<'LUA'
 builder { name = "hup", workers = { "w1" }, steps = { shell { command = "echo hup" } } }
 LUA
-kill -HUP "$MASTER_PID"
 hup_listed() { [ "$(api builders/hup | jpy 'len(d["builders"][0]["masterids"])' 2>/dev/null)" = 1 ]; }
+# a /ws subscriber sees the new builder start (Buildbot's builders/ID/started)
+cat > "$TRASH/wsb.py" <<'PY'
+import asyncio, json, sys
+import websockets
+
+async def main():
+    url, ready = sys.argv[1], sys.argv[2]
+    async with websockets.connect("ws://" + url.split("://", 1)[1] + "/ws", open_timeout=10) as ws:
+        await ws.send(json.dumps({"cmd": "startConsuming", "path": "builders/*/started", "_id": 1}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 20))["code"] == 200
+        open(ready, "w").close()
+        print(await asyncio.wait_for(ws.recv(), 60))
+
+asyncio.run(main())
+PY
+/usr/bin/python3 "$TRASH/wsb.py" "$URL" "$TRASH/ws-ready" > "$TRASH/ws-out" 2>&1 &
+WSPID=$!
+e2e_track $WSPID
+check "the /ws subscriber is ready" wait_for 20 test -e "$TRASH/ws-ready"
+kill -HUP "$MASTER_PID"
 check "SIGHUP applies the config" wait_for 30 hup_listed
+check "the subscriber got the started event" wait_for 30 sh -c "! kill -0 $WSPID 2>/dev/null"
+diag "$(cat "$TRASH/ws-out")"
+check "... of builder hup" grep -q '"builders/[0-9]*/started".*"name": *"hup"' "$TRASH/ws-out"
 check "the verdict file says so" wait_for 20 grep -q '3 builders (+1 -0 ~0)' "$M/reconfig.result"
 check "the master still runs" kill -0 "$MASTER_PID"
 stop_pid "$MASTER_PID"
