@@ -162,6 +162,9 @@ struct engine {
 	 * generations a reconfig replaced that removed workers' connections may
 	 * still point into (referenced; engine_reconfig_gc drops them) */
 	struct config *cfg_locks;
+	/* the generation the running reporters were started with (referenced:
+	 * their kinds keep pointers into its declarations; engine_pin_reporters) */
+	struct config *cfg_reporters;
 	struct engine_retired {
 		struct config *cfg;
 		uint64_t at_ms; /* clock_mono_ms when replaced */

@@ -414,7 +414,8 @@ int engine_new(struct master *m, struct engine **ret)
 	e->m = m;
 	e->builderids = xcalloc(m->cfg->nbuilders + 1, sizeof(*e->builderids));
 	engine_index_config(e, m->cfg);
-	e->cfg_locks = config_ref(m->cfg); /* slice "reconfig": e->locks borrows its locks */
+	e->cfg_locks = config_ref(m->cfg);     /* slice "reconfig": e->locks borrows its locks */
+	e->cfg_reporters = config_ref(m->cfg); /* slice "reconfig": and the reporters theirs */
 	uv_idle_init(m->loop, &e->kick);
 	e->kick.data = e;
 	uv_idle_init(m->loop, &e->reap);
@@ -624,6 +625,7 @@ void engine_free(struct engine *e)
 	engine_reconfig_release(e); /* slice "reconfig": retired generations */
 	free(e->removed_ids);
 	config_unref(e->cfg_locks);
+	config_unref(e->cfg_reporters);
 	free(e->retries);
 	locks_free(e->locks);          /* slice "locks" */
 	dispatch_hooks_free(e->hooks); /* slice "dispatch" */
@@ -912,4 +914,11 @@ bool engine_builder_removed(struct engine *e, int64_t builderid)
 		if (e->removed_ids[i] == builderid)
 			return true;
 	return false;
+}
+
+void engine_pin_reporters(struct engine *e, struct config *cfg)
+{
+	struct config *old = e->cfg_reporters;
+	e->cfg_reporters = config_ref(cfg);
+	config_unref(old);
 }

@@ -53,6 +53,11 @@ void engine_buildset_added(struct engine *e, int64_t bsid, const int64_t *builde
 struct config;
 int engine_reconfig(struct engine *e, struct config *ncfg, char **ret_err);
 
+/* slice "reconfig": the reporters now run on cfg's declarations: it stays
+ * alive (referenced) until they are restarted again or the engine is freed
+ * (after reporters_stop). */
+void engine_pin_reporters(struct engine *e, struct config *cfg);
+
 /* slice "reconfig": whether builderid is a builder a reconfig removed (and
  * none added again since). */
 bool engine_builder_removed(struct engine *e, int64_t builderid);

@@ -146,6 +146,8 @@ int reconfig_run(struct master *m, char **ret_message)
 	bool rchanged = d.reporters.added || d.reporters.removed || d.reporters.changed;
 	if (reporters_reconfig(m, &m->reporters, rchanged) < 0)
 		log_error("reporters: not all could start");
+	if (rchanged) /* unchanged ones keep pointers into the generation they started with */
+		engine_pin_reporters(m->engine, m->cfg);
 	if (db_flush(m->db) < 0)
 		log_error("cannot store the reconfig: %s", db_errmsg(m->db));
 
