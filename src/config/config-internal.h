@@ -68,6 +68,10 @@ struct config_lua {
 int config_lua_run(struct config_lua *kl, lua_CFunction f, void *ud, char **ret_err);
 
 struct config_ctx *config_ctx_of(lua_State *L);
+/* slice "reconfig" (config-fp.c): before config_dsl_open() notes the
+ * globals there are; after it wraps the new ones to fingerprint declarations */
+void config_fp_begin(lua_State *L);
+void config_fp_wrap(lua_State *L);
 /* The innermost master.lua line on the call stack, 0 if none. */
 int config_line(lua_State *L);
 

@@ -150,7 +150,7 @@ static int config_lock_declare(lua_State *L, enum config_lock_kind kind)
 		config_lock_per_worker_fill(L, per, nper, l);
 	dsl_register(L, REG_LOCKS, name, line);
 
-	struct config_lock_ud *ud = lua_newuserdatauv(L, sizeof(*ud), 0);
+	struct config_lock_ud *ud = lua_newuserdatauv(L, sizeof(*ud), 1 /* fp (config-fp.c) */);
 	ud->lock = (size_t)(l - cfg->lock);
 	luaL_setmetatable(L, MT_LOCK);
 	return 1;

@@ -179,7 +179,7 @@ static int config_secret_new(lua_State *L)
 	char buf[KILN_MAX_SECRET_BYTES + 2];
 	size_t len = config_secret_read(L, name, nlen, buf, sizeof(buf));
 
-	struct dsl_secret *s = lua_newuserdatauv(L, sizeof(*s), 0);
+	struct dsl_secret *s = lua_newuserdatauv(L, sizeof(*s), 1 /* fp (config-fp.c) */);
 	*s = (struct dsl_secret){0};
 	luaL_setmetatable(L, MT_SECRET);
 	s->name = config_strdup(L, name, nlen);

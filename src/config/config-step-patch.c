@@ -31,7 +31,7 @@ int config_step_patch(lua_State *L)
 		config_raise(L, "%s: 'tool' must be \"patch\" or \"git\" (got '%.40s')", what,
 			     tool);
 	bool always = dsl_opt_bool(L, 1, what, "always_run", false);
-	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 0);
+	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 1 /* fp (config-fp.c) */);
 	*step = (struct config_step){
 		.kind = CONFIG_STEP_PATCH,
 		.halt_on_failure = true,

@@ -375,7 +375,7 @@ static struct config_step *config_props_new(lua_State *L, const char *decl,
 	dsl_what(L, what, wsize, decl, NULL);
 	dsl_check_keys(L, 1, what, keys);
 	struct config_step flags = dsl_step_flags(L, what);
-	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 0);
+	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 1 /* fp (config-fp.c) */);
 	*step = flags;
 	step->kind = kind;
 	step->line = line;

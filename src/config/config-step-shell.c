@@ -359,7 +359,7 @@ struct config_step *config_step_command_new(lua_State *L, const char *decl,
 	struct config_step flags = dsl_step_flags(L, what);
 
 	/* the userdata owns the step from here: a raise frees it with __gc */
-	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 0);
+	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 1 /* fp (config-fp.c) */);
 	*step = flags;
 	step->kind = kind;
 	step->timeout = timeout;

@@ -95,7 +95,7 @@ static struct config_source *config_source_new(lua_State *L, enum config_step_ki
 	struct config_step flags = dsl_step_flags(L, what);
 
 	/* the userdata owns the step from here: a raise frees it with __gc */
-	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 0);
+	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 1 /* fp (config-fp.c) */);
 	*step = flags;
 	step->kind = kind;
 	step->timeout = timeout;

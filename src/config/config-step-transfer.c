@@ -107,7 +107,7 @@ static int config_xfer_declare(lua_State *L, const struct config_xfer_decl *d)
 				     what, compress);
 	}
 
-	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 0);
+	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 1 /* fp (config-fp.c) */);
 	*step = flags;
 	step->kind = d->kind;
 	step->line = line;

@@ -30,7 +30,7 @@ int config_step_trigger(lua_State *L)
 	bool wait = dsl_opt_bool(L, 1, what, "wait_for_finish", false);
 	struct config_step flags = dsl_step_flags(L, what);
 
-	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 0);
+	struct config_step *step = lua_newuserdatauv(L, sizeof(*step), 1 /* fp (config-fp.c) */);
 	*step = flags;
 	step->kind = CONFIG_STEP_TRIGGER;
 	step->wait_for_finish = wait;

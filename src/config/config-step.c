@@ -256,7 +256,7 @@ static int config_step_interpolate(lua_State *L)
 		if (nlen)
 			config_secret_named(L, n, nlen);
 	}
-	char **ud = lua_newuserdatauv(L, sizeof(char *), 0);
+	char **ud = lua_newuserdatauv(L, sizeof(char *), 1 /* fp (config-fp.c) */);
 	*ud = NULL;
 	luaL_setmetatable(L, MT_INTERP);
 	*ud = config_strdup(L, t, len);

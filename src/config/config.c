@@ -618,7 +618,9 @@ static int config_main(lua_State *L)
 	lua_pop(L, 1);
 
 	config_open_libs(L);
+	config_fp_begin(L); /* slice "reconfig": fingerprints (config-fp.c) */
 	config_dsl_open(L);
+	config_fp_wrap(L);
 
 	lua_pushfstring(L, "=%s", ctx->chunkname);
 	int r = luaL_loadbufferx(L, chunk->text, chunk->len, lua_tostring(L, -1), "t");
@@ -673,6 +675,7 @@ static struct config *config_new_defaults(void)
 	cfg->http = (struct config_listen){xstrdup("127.0.0.1"), 8010};
 	cfg->workers = (struct config_listen){xstrdup("127.0.0.1"), 9989};
 	cfg->db_url = xstrdup("sqlite:state.sqlite");
+	cfg->refs = 1; /* slice "reconfig": the loader's reference (config_unref) */
 	return cfg;
 }
 

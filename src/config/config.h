@@ -52,6 +52,7 @@ struct config_worker {
 	char **notify_on_missing; /* owned: addresses mailed when it goes missing ("alerts") */
 	size_t nnotify_on_missing;
 	double missing_timeout; /* seconds disconnected before it is missing (default 3600) */
+	uint64_t fp;            /* slice "reconfig": fingerprint of its declaration (config-fp.c) */
 };
 
 /* A string a step takes, rendered when the step starts (steps/step.c):
@@ -317,6 +318,7 @@ struct config_builder {
 	/* slice "dispatch" (config-dispatch.c): Lua functions; 0 = none (the default choice) */
 	int next_worker_fn; /* function(builder, workers, request) -> worker name */
 	int next_build_fn;  /* function(builder, requests) -> request id */
+	uint64_t fp;        /* slice "reconfig": fingerprint of its declaration (config-fp.c) */
 };
 
 /* ==== schedulers and queue (config-sched.c; the calls: config-runtime.c) ====== */
@@ -428,6 +430,7 @@ struct config_scheduler {
 	 * the one sourcestamp above */
 	struct config_codebase *codebases; /* owned */
 	size_t ncodebases;
+	uint64_t fp; /* slice "reconfig": fingerprint of its declaration (config-fp.c) */
 };
 
 /* A change as Lua functions and filters see it (all borrowed). */
@@ -511,6 +514,7 @@ struct config_poller {
 	char *module;  /* owned (cvs): the module polled */
 	int line;
 	uint64_t max_size; /* maildir: bytes of one mail at most (default 1 MiB) */
+	uint64_t fp;       /* slice "reconfig": fingerprint of its declaration (config-fp.c) */
 };
 
 /* change_hook = { token = ..., github = { secret = ... }, ... }: the
@@ -608,6 +612,9 @@ struct config {
 	int workers_reattach_grace;     /* seconds; 0 disables; see config_reattach_grace() */
 	int workers_keepalive_interval; /* seconds of silence before a PING; 0 = 60 */
 	int workers_keepalive_timeout;  /* seconds without valid traffic before hang-up; 0 = 180 */
+	/* ---- slice "reconfig" (config-fp.c) ---- */
+	int refs;            /* holders: 1 at load; config_unref() frees at 0 */
+	uint64_t generation; /* set by the master: 1 at start, +1 per reconfig */
 };
 
 /* slice "reattach": the defaults applied (docs/CONFIG.md, "Worker disconnects") */
@@ -634,6 +641,45 @@ int config_load(const char *basedir, struct config **ret, char **ret_err);
 int config_load_string(const char *chunkname, const char *text, size_t len, const char *basedir,
 		       struct config **ret, char **ret_err);
 void config_free(struct config *cfg); /* NULL-safe */
+
+/* ==== generations and differences (config-fp.c; slice "reconfig") ============= */
+/* A loaded config is one generation, immutable once loaded and shared by
+ * whoever holds a reference (the master's current one, each running build).
+ * config_ref() adds a holder and returns cfg; config_unref() drops one and
+ * frees the config with the last (NULL-safe).  Loop thread only. */
+struct config *config_ref(struct config *cfg);
+void config_unref(struct config *cfg);
+
+/* Every builder, worker, scheduler, change source and reporter carries the
+ * fingerprint of its declaration (fp): a hash of the arguments master.lua
+ * gave it, steps, secrets and other declared values included by theirs, a
+ * function by its compiled code.  Equal fingerprints: the same declaration
+ * (a function's upvalues and a secret file's content are not looked at). */
+struct config_diff_count {
+	size_t total;   /* in the new config */
+	size_t added;   /* names only in the new config */
+	size_t removed; /* names only in the old one */
+	size_t changed; /* in both, with another declaration */
+};
+struct config_diff {
+	struct config_diff_count builders, workers, schedulers, pollers, reporters;
+	bool locks_changed; /* the lock declarations differ (names, kinds, counts, order) */
+};
+/* What changes from old to new (matched by name; schedulers and reporters
+ * by name and kind: another kind counts as removed and added). */
+void config_diff(const struct config *old, const struct config *new_cfg, struct config_diff *d);
+/* Matches names: for each new[j], map[j] = the index i with old[i] equal to
+ * it, or SIZE_MAX.  n log n; names unique within each list.  The names are
+ * read through old_get(old_v, i) and get(new_v, j), each v an array. */
+typedef const char *(*config_name_fn)(const void *v, size_t i);
+void config_match_names(const void *old_v, size_t nold, config_name_fn old_get, const void *new_v,
+			size_t nnew, config_name_fn get, size_t *map);
+const char *config_builder_name_at(const void *v, size_t i);
+const char *config_worker_name_at(const void *v, size_t i);
+const char *config_scheduler_name_at(const void *v, size_t i);
+const char *config_poller_name_at(const void *v, size_t i);
+const char *config_reporter_name_at(const void *v, size_t i);
+/* ==== end of generations ======================================================== */
 
 const struct config_worker *config_find_worker(const struct config *cfg, const char *name);
 const struct config_builder *config_find_builder(const struct config *cfg, const char *name);
@@ -953,6 +999,7 @@ struct config_reporter {
 	struct config_reporter_chat chat;   /* kinds TELEGRAM, ZULIP (slice "alerts") */
 	/* kinds GITHUB ... GERRIT (slice "statuses") */
 	struct config_reporter_status status;
+	uint64_t fp; /* slice "reconfig": fingerprint of its declaration (config-fp.c) */
 };
 const char *config_report_mode_name(enum config_report_mode mode);
 /* ==== end of reporters ========================================================== */

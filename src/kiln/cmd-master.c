@@ -43,7 +43,8 @@
 #include "master/master.h"
 #include "master/sched/sched.h"
 #include "master/changes/poller.h"
-#include "master/push.h" /* slice "push" */
+#include "master/push.h"     /* slice "push" */
+#include "master/reconfig.h" /* slice "reconfig" */
 
 /* What master_run() shares with its signal and commit-error callbacks. */
 struct master_state {
@@ -120,8 +121,12 @@ static void master_on_signal(uv_signal_t *h, int signum)
 		return;
 	}
 	if (signum == SIGHUP) {
-		/* a HUP from a closing terminal or a reload habit must not kill builds */
-		log_warn("SIGHUP: reconfig is not implemented yet, ignored");
+		/* slice "reconfig": load master.lua again and apply the difference;
+		 * the verdict is logged and written to BASEDIR/reconfig.result */
+		if (st->m->stopping || !st->m->engine)
+			return;
+		log_info("SIGHUP: reconfig");
+		(void)reconfig_run(st->m, NULL);
 		return;
 	}
 	if (st->m->stopping)
@@ -200,9 +205,10 @@ static int master_run(int argc, char **argv)
 			       "SIGTERM/SIGINT stop it cleanly (running builds are interrupted\n"
 			       "and retried at the next start); SIGUSR1 is a clean stop: no new\n"
 			       "build starts and it stops once the running ones finish.\n"
-			       "SIGHUP is ignored (reconfig is not implemented yet).  A failed "
-			       "database commit stops it with\n"
-			       "status 1; the next start recovers from the database.\n"
+			       "SIGHUP loads master.lua again and applies the difference (`kiln\n"
+			       "reconfig` sends it and prints the verdict).  A failed database\n"
+			       "commit stops it with status 1; the next start recovers from the\n"
+			       "database.\n"
 			       "At exit it logs the event loop's worst stall; with\n"
 			       "KILN_LOOP_STATS=FILE set it also writes them to FILE as JSON.\n"
 			       "KILN_LOG=debug|info|warn|error sets the log level.\n");
@@ -246,6 +252,8 @@ int master_serve(const char *basedir_arg, int *ready_fd)
 	_cleanup_free_ char *err = NULL;
 	_cleanup_free_ char *pidfile = xasprintf("%s/pid", m.basedir);
 	int r = config_load(m.basedir, &m.cfg, &err);
+	if (r == 0)
+		m.cfg->generation = 1; /* slice "reconfig": +1 per reconfig */
 	if (r < 0) {
 		fprintf(stderr, "%s\n", err ? err : "master.lua: cannot load");
 		unlink(pidfile);
@@ -383,7 +391,7 @@ out:
 	unlink(pidfile);
 	close(lock_fd);
 	log_info("master stopped");
-	config_free(m.cfg);
+	config_unref(m.cfg); /* slice "reconfig": the master's reference */
 	free(m.basedir);
 	free(m.name);
 	return status;

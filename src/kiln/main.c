@@ -18,8 +18,8 @@ static const struct cmd *const cmds[] = {
 	&cmd_user,                                                        /* slice "users" */
 	&cmd_token,                                                       /* slice "tokens" */
 	&cmd_watch,                                                       /* slice "watch" */
-	&cmd_push,                                                        /* slice "push" */
-	&cmd_start,  &cmd_stop,          &cmd_restart,     &cmd_status,   /* slice "operator" */
+	&cmd_push,   &cmd_reconfig, /* slice "push"; slice "reconfig" */
+	&cmd_start,  &cmd_stop,          &cmd_restart,     &cmd_status, /* slice "operator" */
 };
 
 static void kiln_usage(FILE *f)

@@ -128,6 +128,15 @@ static bool api_force_builders(struct api_ctx *ctx, struct api_rpc *rpc,
 				return false;
 			ok = r > 0 && id == v;
 		}
+		if (!ok && v > 0 && engine_builder_removed(ctx->m->engine, v)) {
+			/* slice "reconfig" (others: Buildbot's answer below) */
+			char *msg = xasprintf("builder %lld was removed from the configuration: it "
+					      "takes no new builds",
+					      (long long)v);
+			api_rpc_reply_error(ctx, 400, rpc->id, -32602, msg);
+			free(msg);
+			return false;
+		}
 		if (!ok) {
 			api_rpc_reply_error(
 				ctx, 500, rpc->id, -32603,

@@ -472,6 +472,7 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 	struct build *b = xcalloc(1, sizeof(*b));
 	b->e = e;
 	b->bcfg = &m->cfg->builder[builder_idx];
+	b->cfg = config_ref(m->cfg); /* slice "reconfig": kept until build_free */
 	b->builderid = e->builderids[builder_idx];
 	b->w = w;
 	wconn_ref(w);
@@ -578,6 +579,8 @@ void build_free(struct build *b)
 	free(b->ss_codebase);
 	free(b->ss_all);
 	logmask_set_free(b->maskset); /* after step_free: its maskers use it */
+	config_unref(b->cfg);         /* slice "reconfig": may free a replaced generation */
+	b->cfg = NULL;
 	uv_close((uv_handle_t *)&b->interrupt_timer, build_free_cb);
 }
 

@@ -119,6 +119,10 @@ struct wconn {
 	bool away;
 	void *away_timer; /* owned while away */
 	struct wconn *away_next;
+	/* slice "reconfig": its worker left the configuration: no new build; the
+	 * connection is closed once its running builds end (cfg still points
+	 * into the retired generation that declared it) */
+	bool removed;
 };
 
 struct engine {
@@ -167,13 +171,29 @@ struct engine {
 	/* slice "reattach": closed connections whose commands wait for their
 	 * worker to come back (workers.c), each referenced */
 	struct wconn *away;
+	/* slice "reconfig": the generation whose lock declarations e->locks
+	 * borrows (referenced; a reconfig may not change them), and the
+	 * generations a reconfig replaced that removed workers' connections may
+	 * still point into (referenced; engine_reconfig_gc drops them) */
+	struct config *cfg_locks;
+	/* the generation the running reporters were started with (referenced:
+	 * their kinds keep pointers into its declarations; engine_pin_reporters) */
+	struct config *cfg_reporters;
+	struct engine_retired {
+		struct config *cfg;
+		uint64_t at_ms; /* clock_mono_ms when replaced */
+	} * retired;
+	size_t nretired, retired_alloc;
+	int64_t *removed_ids; /* builders reconfigs removed (engine_builder_removed) */
+	size_t nremoved_ids, removed_ids_alloc;
 };
 
 /* One running build (build.c). */
 struct build {
 	struct engine *e;
-	const struct config_builder *bcfg; /* borrowed: m->cfg */
-	struct wconn *w;                   /* referenced */
+	const struct config_builder *bcfg; /* borrowed: lives in cfg */
+	struct config *cfg; /* slice "reconfig": referenced: the generation it started with */
+	struct wconn *w;    /* referenced */
 	int64_t buildid, number, brid, bsid, builderid;
 	int64_t *merged; /* owned: requests collapsed into this build (claimed) */
 	size_t nmerged;
@@ -225,6 +245,12 @@ int engine_builder_index(struct engine *e, int64_t builderid);
 void engine_build_done(struct engine *e, struct build *b);
 /* Takes a dead command; it is freed on a later loop turn. */
 void engine_defer_free_command(struct engine *e, struct rcmd *c);
+/* slice "reconfig": drops the retired generations nothing points into any
+ * more (engine_reconfig_release: all of them, at engine_free); a removed
+ * worker's last build ended: its connection is closed. */
+void engine_reconfig_gc(struct engine *e);
+void engine_reconfig_release(struct engine *e);
+void engine_reconfig_worker_idle(struct wconn *w);
 
 /* workers.c */
 void wconn_ref(struct wconn *w);

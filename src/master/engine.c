@@ -8,6 +8,7 @@
 #define LOG_SUBSYS "engine"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/clock.h"
@@ -44,7 +45,13 @@ int engine_builder_index(struct engine *e, int64_t builderid)
 
 size_t engine_worker_index(const struct engine *e, const struct config_worker *cw)
 {
-	return (size_t)(cw - e->m->cfg->worker);
+	const struct config *cfg = e->m->cfg;
+	/* slice "reconfig": a worker removed by a reconfig keeps its old
+	 * generation's entry until it disconnects: it maps to the spare slot
+	 * past the end (no builders, never picked) */
+	if (cw < cfg->worker || cw >= cfg->worker + cfg->nworkers)
+		return cfg->nworkers;
+	return (size_t)(cw - cfg->worker);
 }
 
 /* The attached worker for builder i with the most free capacity, or NULL:
@@ -93,9 +100,8 @@ static int id_idx_cmp(const void *a, const void *b)
 }
 
 /* Fills e->builder_by_name: cfg builder indexes in name order. */
-static void engine_index_builder_names(struct engine *e)
+static void engine_index_builder_names(struct engine *e, const struct config *cfg)
 {
-	const struct config *cfg = e->m->cfg;
 	struct name_idx *v = xcalloc(cfg->nbuilders + 1, sizeof(*v));
 	for (size_t i = 0; i < cfg->nbuilders; i++)
 		v[i] = (struct name_idx){cfg->builder[i].name, i};
@@ -107,9 +113,8 @@ static void engine_index_builder_names(struct engine *e)
 }
 
 /* Fills e->builder_by_id once e->builderids is complete. */
-static void engine_index_builder_ids(struct engine *e)
+static void engine_index_builder_ids(struct engine *e, size_t n)
 {
-	size_t n = e->m->cfg->nbuilders;
 	struct id_idx *v = xcalloc(n + 1, sizeof(*v));
 	for (size_t i = 0; i < n; i++)
 		v[i] = (struct id_idx){e->builderids[i], i};
@@ -122,9 +127,8 @@ static void engine_index_builder_ids(struct engine *e)
 
 /* Resolves builder → workers and worker → builders once, by sorting the
  * worker names: O((W + B·w) log W) instead of a name scan per event. */
-static void engine_index_config(struct engine *e)
+static void engine_index_config(struct engine *e, const struct config *cfg)
 {
-	const struct config *cfg = e->m->cfg;
 	struct name_idx *byname = xcalloc(cfg->nworkers + 1, sizeof(*byname));
 	for (size_t i = 0; i < cfg->nworkers; i++)
 		byname[i] = (struct name_idx){cfg->worker[i].name, i};
@@ -151,12 +155,11 @@ static void engine_index_config(struct engine *e)
 	}
 	free(alloc);
 	free(byname);
-	engine_index_builder_names(e);
+	engine_index_builder_names(e, cfg);
 }
 
-static void engine_index_free(struct engine *e)
+static void engine_index_free(struct engine *e, const struct config *cfg)
 {
-	const struct config *cfg = e->m->cfg;
 	for (size_t i = 0; e->worker_builders && i < cfg->nworkers; i++)
 		free(e->worker_builders[i]);
 	for (size_t i = 0; e->builder_workers && i < cfg->nbuilders; i++)
@@ -339,6 +342,7 @@ static void kick_cb(uv_idle_t *h)
 	struct engine *e = h->data;
 	uv_idle_stop(h);
 	e->kick_pending = false;
+	engine_reconfig_gc(e);        /* slice "reconfig": generations no longer used */
 	locks_dispatch(e->locks);     /* slice "locks": builds whose locks came free go on */
 	build_locks_check_workers(e); /* slice "locks": or end if their worker went away */
 	engine_distribute(e);
@@ -370,6 +374,7 @@ void engine_build_done(struct engine *e, struct build *b)
 	if (w) {
 		w->running--;
 		wconn_build_done(w); /* slice "workerctl": a stopping worker shuts down when idle */
+		engine_reconfig_worker_idle(w); /* slice "reconfig": a removed worker goes */
 	}
 	build_free(b);
 	engine_kick(e);
@@ -408,7 +413,9 @@ int engine_new(struct master *m, struct engine **ret)
 	struct engine *e = xcalloc(1, sizeof(*e));
 	e->m = m;
 	e->builderids = xcalloc(m->cfg->nbuilders + 1, sizeof(*e->builderids));
-	engine_index_config(e);
+	engine_index_config(e, m->cfg);
+	e->cfg_locks = config_ref(m->cfg);     /* slice "reconfig": e->locks borrows its locks */
+	e->cfg_reporters = config_ref(m->cfg); /* slice "reconfig": and the reporters theirs */
 	uv_idle_init(m->loop, &e->kick);
 	e->kick.data = e;
 	uv_idle_init(m->loop, &e->reap);
@@ -435,7 +442,7 @@ int engine_new(struct master *m, struct engine **ret)
 		if (r < 0)
 			goto fail;
 	}
-	engine_index_builder_ids(e);
+	engine_index_builder_ids(e, m->cfg->nbuilders);
 	for (size_t i = 0; i < m->cfg->nworkers; i++) {
 		const struct config_worker *w = &m->cfg->worker[i];
 		int64_t wid;
@@ -614,7 +621,11 @@ void engine_free(struct engine *e)
 	if (!e)
 		return;
 	free(e->builderids);
-	engine_index_free(e);
+	engine_index_free(e, e->m->cfg);
+	engine_reconfig_release(e); /* slice "reconfig": retired generations */
+	free(e->removed_ids);
+	config_unref(e->cfg_locks);
+	config_unref(e->cfg_reporters);
 	free(e->retries);
 	locks_free(e->locks);          /* slice "locks" */
 	dispatch_hooks_free(e->hooks); /* slice "dispatch" */
@@ -640,4 +651,274 @@ size_t engine_connected_workers(const struct engine *e)
 	for (const struct wconn *w = e->workers; w; w = w->next)
 		n += w->attached && !w->closed;
 	return n;
+}
+
+/* ---- slice "reconfig": a new configuration generation -------------------- */
+
+/* A retired generation is kept at least this long: a worker connection
+ * authenticated against it but not yet linked (not in e->workers, so not
+ * re-pointed) may still point into it for the rest of its handshake. */
+#define ENGINE_RETIRED_MIN_MS 10000
+/* removed builders remembered for a clear refusal of their forces */
+#define ENGINE_MAX_REMOVED_IDS 100000
+
+static bool engine_cfg_holds_worker(const struct config *cfg, const struct config_worker *cw)
+{
+	return cw >= cfg->worker && cw < cfg->worker + cfg->nworkers;
+}
+
+void engine_reconfig_gc(struct engine *e)
+{
+	if (e->nretired == 0)
+		return;
+	/* a connection authenticated against a replaced generation but linked
+	 * after the reconfig: it was not re-pointed; closed, it logs in again
+	 * against the current one */
+	for (struct wconn *w = e->workers; w; w = w->next)
+		if (!w->removed && !engine_cfg_holds_worker(e->m->cfg, w->cfg)) {
+			w->removed = true;
+			w->paused = true;
+			engine_reconfig_worker_idle(w);
+		}
+	uint64_t now = clock_mono_ms();
+	size_t k = 0;
+	for (size_t i = 0; i < e->nretired; i++) {
+		struct engine_retired *r = &e->retired[i];
+		bool used = now - r->at_ms < ENGINE_RETIRED_MIN_MS;
+		for (const struct wconn *w = e->workers; !used && w; w = w->next)
+			used = engine_cfg_holds_worker(r->cfg, w->cfg);
+		for (const struct build *b = e->builds; !used && b; b = b->next)
+			used = b->w && engine_cfg_holds_worker(r->cfg, b->w->cfg);
+		if (used)
+			e->retired[k++] = *r;
+		else
+			config_unref(r->cfg);
+	}
+	e->nretired = k;
+}
+
+void engine_reconfig_release(struct engine *e)
+{
+	for (size_t i = 0; i < e->nretired; i++)
+		config_unref(e->retired[i].cfg);
+	free(e->retired);
+	e->retired = NULL;
+	e->nretired = e->retired_alloc = 0;
+}
+
+void engine_reconfig_worker_idle(struct wconn *w)
+{
+	if (!w->removed || w->running > 0 || w->closed || !w->ws)
+		return;
+	log_info("worker=%s removed from the configuration: disconnecting", w->cfg->name);
+	ws_conn_close(w->ws, 1000, "worker removed from the configuration");
+}
+
+static char *engine_tags_json(const struct config_builder *b)
+{
+	json_t *tags = json_array();
+	for (size_t k = 0; k < b->ntags; k++)
+		json_array_append_new(tags, json_string(b->tags[k]));
+	char *text = json_dumps(tags, JSON_COMPACT);
+	json_decref(tags);
+	return text;
+}
+
+/* Buildbot's "builders/ID/started" and ".../stopped" of a builder list change. */
+static void engine_builder_event(struct master *m, int64_t id, const char *name, const char *ev)
+{
+	char key[64];
+	snprintf(key, sizeof(key), "builders/%lld/%s", (long long)id, ev);
+	if (!events_wanted(m, key))
+		return;
+	events_publish(m, key,
+		       json_pack("{s:I,s:I,s:s}", "builderid", (json_int_t)id, "masterid",
+				 (json_int_t)m->masterid, "name", name));
+}
+
+int engine_reconfig(struct engine *e, struct config *ncfg, char **ret_err)
+{
+	struct master *m = e->m;
+	struct config *old = m->cfg;
+	int r = 0;
+
+	/* 1. the database: every failure leaves memory as it was */
+	size_t *bmap = xcalloc(ncfg->nbuilders + 1, sizeof(*bmap)); /* new -> old index */
+	config_match_names(old->builder, old->nbuilders, config_builder_name_at, ncfg->builder,
+			   ncfg->nbuilders, config_builder_name_at, bmap);
+	int64_t *ids = xcalloc(ncfg->nbuilders + 1, sizeof(*ids));
+	bool *kept = xcalloc(old->nbuilders + 1, sizeof(*kept));
+	for (size_t j = 0; j < ncfg->nbuilders; j++) {
+		const struct config_builder *b = &ncfg->builder[j];
+		size_t i = bmap[j];
+		if (i != SIZE_MAX)
+			kept[i] = true;
+		if (i != SIZE_MAX && old->builder[i].fp == b->fp) {
+			ids[j] = e->builderids[i];
+			continue;
+		}
+		/* new, or changed (its description and tags may be) */
+		_cleanup_free_ char *tags = engine_tags_json(b);
+		r = db_builder_ensure(m->db, b->name, b->description, tags, &ids[j]);
+		if (r < 0) {
+			*ret_err = xasprintf("cannot register builder '%s': %s", b->name,
+					     db_errmsg(m->db));
+			goto fail;
+		}
+	}
+	size_t *wmap = xcalloc(ncfg->nworkers + 1, sizeof(*wmap));
+	config_match_names(old->worker, old->nworkers, config_worker_name_at, ncfg->worker,
+			   ncfg->nworkers, config_worker_name_at, wmap);
+	int64_t *wids = xcalloc(ncfg->nworkers + 1, sizeof(*wids));
+	for (size_t j = 0; j < ncfg->nworkers; j++) {
+		r = db_worker_ensure(m->db, ncfg->worker[j].name, &wids[j]);
+		if (r < 0) {
+			*ret_err = xasprintf("cannot register worker '%s': %s",
+					     ncfg->worker[j].name, db_errmsg(m->db));
+			free(wmap);
+			free(wids);
+			goto fail;
+		}
+	}
+
+	/* 2. the new tables (allocation only) */
+	int64_t *old_ids = e->builderids;
+	size_t **old_wb = e->worker_builders, *old_nwb = e->nworker_builders;
+	size_t **old_bw = e->builder_workers;
+	struct wconn **old_conn = e->conn;
+	size_t *old_by_name = e->builder_by_name, *old_by_id = e->builder_by_id;
+	e->builderids = ids;
+	engine_index_config(e, ncfg);
+	engine_index_builder_ids(e, ncfg->nbuilders);
+
+	/* 3. the swap: from here on nothing fails */
+	m->cfg = ncfg;
+	size_t *winv = xcalloc(old->nworkers + 1, sizeof(*winv)); /* old -> new index */
+	for (size_t i = 0; i <= old->nworkers; i++)
+		winv[i] = SIZE_MAX;
+	for (size_t j = 0; j < ncfg->nworkers; j++)
+		if (wmap[j] != SIZE_MAX)
+			winv[wmap[j]] = j;
+	bool old_pinned = false; /* a connection still points into old */
+	for (struct wconn *w = e->workers, *next; w; w = next) {
+		next = w->next;
+		if (!engine_cfg_holds_worker(old, w->cfg))
+			continue; /* removed by an earlier reconfig */
+		size_t i = (size_t)(w->cfg - old->worker);
+		size_t j = winv[i];
+		if (j != SIZE_MAX) {
+			/* the same worker: its new declaration (max_builds, properties,
+			 * password: checked at its next login) */
+			w->cfg = &ncfg->worker[j];
+			if (old_conn[i] == w)
+				e->conn[j] = w;
+			continue;
+		}
+		old_pinned = true;
+		if (!w->removed) {
+			w->removed = true;
+			w->paused = true; /* the distributor never sees it again anyway */
+			log_info("worker=%s removed from the configuration (%d build(s) to finish)",
+				 w->cfg->name, w->running);
+		}
+		engine_reconfig_worker_idle(w);
+	}
+	/* builders: this master's, or no master's any more (Buildbot shows a
+	 * removed builder with masterids empty; its queued requests stay) */
+	for (size_t i = 0; i < old->nbuilders; i++) {
+		if (kept[i])
+			continue;
+		if (db_builder_set_masters(m->db, old_ids[i], NULL, 0) < 0)
+			log_error("builder=%s cannot be unregistered: %s", old->builder[i].name,
+				  db_errmsg(m->db));
+		engine_builder_event(m, old_ids[i], old->builder[i].name, "stopped");
+		if (e->nremoved_ids < ENGINE_MAX_REMOVED_IDS) {
+			ARRAY_GROW(e->removed_ids, e->nremoved_ids + 1, e->removed_ids_alloc);
+			e->removed_ids[e->nremoved_ids++] = old_ids[i];
+		}
+	}
+	for (size_t j = 0; j < ncfg->nbuilders; j++) {
+		bool added = bmap[j] == SIZE_MAX;
+		if (!added && old->builder[bmap[j]].fp == ncfg->builder[j].fp)
+			continue;
+		if (db_builder_set_masters(m->db, ids[j], &m->masterid, 1) < 0)
+			log_error("builder=%s cannot be registered: %s", ncfg->builder[j].name,
+				  db_errmsg(m->db));
+		if (added)
+			engine_builder_event(m, ids[j], ncfg->builder[j].name, "started");
+		else
+			events_publish_row(m, DB_BUILDERS, "builders", "builderid", ids[j],
+					   "update");
+	}
+	for (size_t j = 0; j < ncfg->nworkers; j++) {
+		size_t nb = e->nworker_builders[j];
+		int64_t *bids = xcalloc(nb + 1, sizeof(*bids));
+		for (size_t k = 0; k < nb; k++)
+			bids[k] = e->builderids[e->worker_builders[j][k]];
+		if (db_worker_set_configured(m->db, wids[j], m->masterid, bids, nb) < 0)
+			log_error("worker=%s cannot be registered: %s", ncfg->worker[j].name,
+				  db_errmsg(m->db));
+		free(bids);
+	}
+	for (size_t i = 0; i < old->nworkers; i++) {
+		int64_t wid;
+		if (winv[i] != SIZE_MAX)
+			continue;
+		if (db_worker_ensure(m->db, old->worker[i].name, &wid) < 0 ||
+		    db_worker_set_configured(m->db, wid, m->masterid, NULL, 0) < 0)
+			log_error("worker=%s cannot be unregistered: %s", old->worker[i].name,
+				  db_errmsg(m->db));
+	}
+	/* the distributor's hooks keep per-builder slots: new ones for the new builders */
+	dispatch_hooks_free(e->hooks);
+	e->hooks = dispatch_hooks_new(ncfg->nbuilders);
+
+	/* the old tables go */
+	for (size_t i = 0; old_wb && i < old->nworkers; i++)
+		free(old_wb[i]);
+	for (size_t i = 0; old_bw && i < old->nbuilders; i++)
+		free(old_bw[i]);
+	free(old_wb);
+	free(old_nwb);
+	free(old_bw);
+	free(old_conn);
+	free(old_by_name);
+	free(old_by_id);
+	free(old_ids);
+	free(winv);
+	free(wmap);
+	free(wids);
+	free(bmap);
+	free(kept);
+	/* the master's reference moves to the new generation; removed workers'
+	 * connections keep the old one until they are gone */
+	if (old_pinned || old->nworkers) {
+		ARRAY_GROW(e->retired, e->nretired + 1, e->retired_alloc);
+		e->retired[e->nretired++] = (struct engine_retired){old, clock_mono_ms()};
+	} else
+		config_unref(old);
+	engine_kick(e);
+	return 0;
+fail:
+	free(ids);
+	free(bmap);
+	free(kept);
+	return r;
+}
+
+bool engine_builder_removed(struct engine *e, int64_t builderid)
+{
+	if (!e || engine_builder_index(e, builderid) >= 0)
+		return false;
+	for (size_t i = 0; i < e->nremoved_ids; i++)
+		if (e->removed_ids[i] == builderid)
+			return true;
+	return false;
+}
+
+void engine_pin_reporters(struct engine *e, struct config *cfg)
+{
+	struct config *old = e->cfg_reporters;
+	e->cfg_reporters = config_ref(cfg);
+	config_unref(old);
 }

@@ -39,6 +39,29 @@ int64_t engine_builder_id(struct engine *e, const char *name);
 void engine_buildset_added(struct engine *e, int64_t bsid, const int64_t *builderids, size_t n,
 			   bool from_changes);
 
+/* slice "reconfig": makes ncfg (loaded, checked) the configuration.  First
+ * the database: builders and workers new to it are registered as at
+ * start-up; a failure there returns negative with *ret_err (owned) and
+ * nothing changed (m->cfg, the engine's tables).  Then, without failing:
+ * the engine's tables are rebuilt by name, connected workers stay
+ * connected (re-pointed to their new declaration; a removed one takes no
+ * new build and is disconnected once its builds end), removed builders
+ * lose this master in the database (their queued requests stay), and
+ * m->cfg becomes ncfg, whose reference the engine takes over; the old
+ * generation loses the master's reference (running builds hold their own).
+ * The caller checks beforehand that the lock declarations are unchanged. */
+struct config;
+int engine_reconfig(struct engine *e, struct config *ncfg, char **ret_err);
+
+/* slice "reconfig": the reporters now run on cfg's declarations: it stays
+ * alive (referenced) until they are restarted again or the engine is freed
+ * (after reporters_stop). */
+void engine_pin_reporters(struct engine *e, struct config *cfg);
+
+/* slice "reconfig": whether builderid is a builder a reconfig removed (and
+ * none added again since). */
+bool engine_builder_removed(struct engine *e, int64_t builderid);
+
 /* slice "operator": builds running now; workers attached now */
 size_t engine_running_builds(const struct engine *e);
 size_t engine_connected_workers(const struct engine *e);

@@ -461,6 +461,39 @@ static char **pollers_env(void)
 	return env;
 }
 
+/* One poller for cp, its first poll at once. */
+static struct poller *poller_create(struct pollers *ps, const struct config_poller *cp, int id,
+				    const char *dir)
+{
+	struct master *m = ps->m;
+	struct poller *p = xcalloc(1, sizeof(*p));
+	p->ps = ps;
+	p->cfg = cp;
+	p->vcs = poller_kinds[cp->kind];
+	p->id = id;
+	p->workdir = xasprintf("%s/%s", dir, cp->name);
+	p->state_key = xasprintf("poller:%s", cp->name);
+	p->scratch = json_object();
+	proc_capture_init(&p->cap, KILN_MAX_POLLER_OUTPUT, KILN_MAX_POLLER_STDERR);
+	json_t *st = NULL;
+	int r = db_state_get(m->db, p->state_key, &st);
+	if (r < 0)
+		log_warn("poller '%s': cannot read its stored state (starting afresh): %s",
+			 cp->name, db_errmsg(m->db));
+	p->state = json_is_object(st) ? st : json_object();
+	if (st && !json_is_object(st))
+		json_decref(st);
+	uv_timer_init(m->loop, &p->timer);
+	uv_timer_init(m->loop, &p->step_timer);
+	p->timer.data = p->step_timer.data = p;
+	p->handles = 2;
+	ps->live++;
+	poller_schedule(p, 0);
+	log_info("poller '%s': %s %s every %g s", cp->name, p->vcs->kind, cp->repository,
+		 cp->interval);
+	return p;
+}
+
 int pollers_start(struct master *m, struct pollers **ret)
 {
 	struct pollers *ps = xcalloc(1, sizeof(*ps));
@@ -474,35 +507,74 @@ int pollers_start(struct master *m, struct pollers **ret)
 		return log_error_errno(mr, "cannot create '%s'", dir);
 	ps->env = pollers_env();
 	ps->v = xcalloc(m->cfg->npollers, sizeof(*ps->v));
-	for (size_t i = 0; i < m->cfg->npollers; i++) {
-		const struct config_poller *cp = &m->cfg->poller[i];
-		struct poller *p = xcalloc(1, sizeof(*p));
-		p->ps = ps;
-		p->cfg = cp;
-		p->vcs = poller_kinds[cp->kind];
-		p->id = (int)i + 1;
-		p->workdir = xasprintf("%s/%s", dir, cp->name);
-		p->state_key = xasprintf("poller:%s", cp->name);
-		p->scratch = json_object();
-		proc_capture_init(&p->cap, KILN_MAX_POLLER_OUTPUT, KILN_MAX_POLLER_STDERR);
-		json_t *st = NULL;
-		int r = db_state_get(m->db, p->state_key, &st);
-		if (r < 0)
-			log_warn("poller '%s': cannot read its stored state (starting afresh): %s",
-				 cp->name, db_errmsg(m->db));
-		p->state = json_is_object(st) ? st : json_object();
-		if (st && !json_is_object(st))
-			json_decref(st);
-		uv_timer_init(m->loop, &p->timer);
-		uv_timer_init(m->loop, &p->step_timer);
-		p->timer.data = p->step_timer.data = p;
-		p->handles = 2;
-		ps->v[ps->n++] = p;
-		ps->live++;
-		poller_schedule(p, 0);
-		log_info("poller '%s': %s %s every %g s", cp->name, p->vcs->kind, cp->repository,
-			 cp->interval);
+	for (size_t i = 0; i < m->cfg->npollers; i++)
+		ps->v[ps->n++] = poller_create(ps, &m->cfg->poller[i], (int)i + 1, dir);
+	return 0;
+}
+
+/* slice "reconfig": stops one poller (its running tool killed, what it
+ * found in this poll dropped: its stored state has what it had seen). */
+static void poller_stop_one(struct poller *p)
+{
+	p->stopping = true;
+	if (p->child) {
+		proc_abandon(p->child);
+		p->child = NULL;
 	}
+	uv_close((uv_handle_t *)&p->timer, poller_handle_closed);
+	uv_close((uv_handle_t *)&p->step_timer, poller_handle_closed);
+}
+
+static const char *poller_name_at(const void *v, size_t i)
+{
+	return ((struct poller *const *)v)[i]->cfg->name;
+}
+
+int pollers_reconfig(struct pollers *ps, const struct config *ncfg)
+{
+	struct master *m = ps->m;
+	size_t n = ncfg->npollers;
+	_cleanup_free_ char *dir = xasprintf("%s/pollers", m->basedir);
+	if (n > 0) {
+		int mr = fsutil_mkdir_p(dir, 0755);
+		if (mr < 0)
+			return log_error_errno(mr, "cannot create '%s'", dir);
+	}
+	if (n > 0 && !ps->env)
+		ps->env = pollers_env();
+	size_t *map = xcalloc(n + 1, sizeof(*map));
+	bool *kept = xcalloc(ps->n + 1, sizeof(*kept));
+	config_match_names(ps->v, ps->n, poller_name_at, ncfg->poller, n, config_poller_name_at,
+			   map);
+	struct poller **v = xcalloc(n + 1, sizeof(*v));
+	int next_id = 0;
+	for (size_t i = 0; i < ps->n; i++)
+		if (ps->v[i]->id > next_id)
+			next_id = ps->v[i]->id;
+	for (size_t j = 0; j < n; j++) {
+		const struct config_poller *cp = &ncfg->poller[j];
+		size_t i = map[j];
+		if (i != SIZE_MAX && ps->v[i]->cfg->kind == cp->kind &&
+		    ps->v[i]->cfg->fp == cp->fp) {
+			/* the same change source: its state and timer go on */
+			v[j] = ps->v[i];
+			v[j]->cfg = cp;
+			kept[i] = true;
+			continue;
+		}
+		/* new or changed: started afresh from its stored state */
+		v[j] = poller_create(ps, cp, i != SIZE_MAX ? ps->v[i]->id : ++next_id, dir);
+	}
+	for (size_t i = 0; i < ps->n; i++)
+		if (!kept[i]) {
+			log_info("poller '%s': stopped by the reconfig", ps->v[i]->cfg->name);
+			poller_stop_one(ps->v[i]);
+		}
+	free(ps->v);
+	ps->v = v;
+	ps->n = n;
+	free(map);
+	free(kept);
 	return 0;
 }
 

@@ -30,6 +30,14 @@ int pollers_start(struct master *m, struct pollers **ret);
 /* Kills running tools and frees everything (close callbacks run on the
  * loop: keep running it afterwards).  NULL-safe. */
 void pollers_stop(struct pollers *ps);
+/* slice "reconfig": takes ncfg's change sources, matched by name: one with
+ * the same declaration goes on untouched (its state, its timer, a poll in
+ * progress); a changed one is stopped and started again, and a new one
+ * started, each from its stored state (the revisions it has seen, so no
+ * change comes twice); a removed one is stopped.  Negative only when the
+ * pollers' directory cannot be made (nothing changed then). */
+struct config;
+int pollers_reconfig(struct pollers *ps, const struct config *ncfg);
 /* Polls NAME now (or every poller when name is NULL).  Returns the number
  * of pollers triggered, KILN_ENOTFOUND if there is no such poller.  A poll
  * already running is not doubled: one more runs right after it. */

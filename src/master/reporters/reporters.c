@@ -486,6 +486,30 @@ void reporters_stop(struct reporters *rs)
 	free(rs);
 }
 
+/* slice "reconfig" */
+int reporters_reconfig(struct master *m, struct reporters **rs, bool changed)
+{
+	if (!changed && *rs) {
+		/* the same reporters: their queues go on with the new declarations */
+		for (size_t i = 0; i < (*rs)->n; i++) {
+			struct reporter *rp = &(*rs)->r[i];
+			for (size_t k = 0; k < m->cfg->nreporters; k++)
+				if (!strcmp(m->cfg->reporter[k].name, rp->cfg->name)) {
+					rp->cfg = &m->cfg->reporter[k];
+					break;
+				}
+		}
+		return 0;
+	}
+	if (!changed)
+		return 0;
+	if (*rs)
+		log_info("reporters: restarted by the reconfig (queued messages dropped)");
+	reporters_stop(*rs);
+	*rs = NULL;
+	return reporters_start(m, rs);
+}
+
 bool reporters_unreserved(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

@@ -103,6 +103,12 @@ int reporters_start(struct master *m, struct reporters **ret);
 /* Stops listening, drops what is queued (logged), frees; run the loop
  * afterwards (handles close).  NULL-safe. */
 void reporters_stop(struct reporters *rs);
+/* slice "reconfig": after m->cfg became a new generation.  changed false
+ * (no reporter added, removed or changed): the running reporters take
+ * their new declarations, their queues go on.  changed: all are stopped
+ * (queued messages dropped, logged) and the new ones started; negative
+ * when one cannot start (logged; *rs then NULL: none run). */
+int reporters_reconfig(struct master *m, struct reporters **rs, bool changed);
 
 /* The one filter model: does f want this build?  Pure. */
 bool reporters_filter_match(const struct config_report_filter *f, const struct report_build *rb);

@@ -293,6 +293,26 @@ int sched_add_buildset_on(struct sched_one *o, const int64_t *builderids, size_t
 	return 0;
 }
 
+/* o's builder ids and cron from o->cfg (again after a reconfig). */
+static void sched_one_configure(struct sched_one *o)
+{
+	struct master *m = o->s->m;
+	free(o->builderids);
+	o->nbuilders = 0;
+	o->builderids = xcalloc(o->cfg->nbuilders + 1, sizeof(*o->builderids));
+	for (size_t k = 0; k < o->cfg->nbuilders; k++) {
+		int64_t id = m->engine ? engine_builder_id(m->engine, o->cfg->builders[k]) : 0;
+		if (id > 0)
+			o->builderids[o->nbuilders++] = id;
+	}
+	o->cron = (struct cron){0};
+	if (o->cfg->cron) {
+		char err[160];
+		if (cron_parse(o->cfg->cron, &o->cron, err, sizeof(err)) < 0)
+			log_error("scheduler '%s': cron: %s", o->cfg->name, err);
+	}
+}
+
 int sched_new(struct master *m, struct sched **ret)
 {
 	struct sched *s = xcalloc(1, sizeof(*s));
@@ -316,18 +336,7 @@ int sched_new(struct master *m, struct sched **ret)
 		o->s = s;
 		o->cfg = &m->cfg->scheduler[i];
 		o->state_name = xasprintf("sched:%s", o->cfg->name);
-		o->builderids = xcalloc(o->cfg->nbuilders + 1, sizeof(*o->builderids));
-		for (size_t k = 0; k < o->cfg->nbuilders; k++) {
-			int64_t id =
-				m->engine ? engine_builder_id(m->engine, o->cfg->builders[k]) : 0;
-			if (id > 0)
-				o->builderids[o->nbuilders++] = id;
-		}
-		if (o->cfg->cron) {
-			char err[160];
-			if (cron_parse(o->cfg->cron, &o->cron, err, sizeof(err)) < 0)
-				log_error("scheduler '%s': cron: %s", o->cfg->name, err);
-		}
+		sched_one_configure(o);
 		sched_load(o);
 		if (o->cfg->kind == CONFIG_SCHED_PERIODIC || o->cfg->kind == CONFIG_SCHED_NIGHTLY)
 			sched_timed_start(o, now);
@@ -344,6 +353,8 @@ int sched_new(struct master *m, struct sched **ret)
 	return 0;
 }
 
+static void sched_one_release(struct sched_one *o);
+
 static void sched_free_cb(uv_handle_t *h)
 {
 	free(h->data);
@@ -353,19 +364,88 @@ void sched_free(struct sched *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->n; i++) {
-		struct sched_one *o = &s->all[i];
-		for (size_t k = 0; k < o->npending; k++)
-			sched_pending_release(&o->pending[k]);
-		free(o->pending);
-		free(o->builderids);
-		free(o->state_name);
-	}
+	for (size_t i = 0; i < s->n; i++)
+		sched_one_release(&s->all[i]);
 	free(s->all);
 	free(s->waiters);
 	free(s->failing);
 	uv_timer_stop(&s->timer);
 	uv_close((uv_handle_t *)&s->timer, sched_free_cb);
+}
+
+static void sched_one_release(struct sched_one *o)
+{
+	for (size_t k = 0; k < o->npending; k++)
+		sched_pending_release(&o->pending[k]);
+	free(o->pending);
+	free(o->builderids);
+	free(o->state_name);
+}
+
+static const char *sched_one_name_at(const void *v, size_t i)
+{
+	return ((const struct sched_one *)v)[i].cfg->name;
+}
+
+void sched_reconfig(struct sched *s, const struct config *ncfg)
+{
+	struct master *m = s->m;
+	size_t n = ncfg->nschedulers;
+	struct sched_one *all = xcalloc(n + 1, sizeof(*all));
+	size_t *map = xcalloc(n + 1, sizeof(*map));
+	bool *moved = xcalloc(s->n + 1, sizeof(*moved));
+	config_match_names(s->all, s->n, sched_one_name_at, ncfg->scheduler, n,
+			   config_scheduler_name_at, map);
+	double now = sched_now(s);
+	for (size_t j = 0; j < n; j++) {
+		const struct config_scheduler *c = &ncfg->scheduler[j];
+		struct sched_one *o = &all[j];
+		size_t i = map[j];
+		bool timed = c->kind == CONFIG_SCHED_PERIODIC || c->kind == CONFIG_SCHED_NIGHTLY;
+		if (i != SIZE_MAX && s->all[i].cfg->kind == c->kind) {
+			/* the same scheduler: its runtime state goes on */
+			if (s->all[i].save_due)
+				sched_save(&s->all[i]);
+			*o = s->all[i];
+			moved[i] = true;
+			bool same = o->cfg->fp == c->fp;
+			o->cfg = c;
+			sched_one_configure(o);
+			if (!same && timed) {
+				/* changed: the next run from its stored last run and the
+				 * new period or cron, as a restart would compute it */
+				o->next_run = 0;
+				sched_timed_start(o, now);
+			}
+			if (!same)
+				log_info("scheduler '%s': changed by the reconfig", c->name);
+			continue;
+		}
+		/* new (or another kind under the name): from its stored state */
+		o->s = s;
+		o->cfg = c;
+		o->state_name = xasprintf("sched:%s", c->name);
+		sched_one_configure(o);
+		sched_load(o);
+		if (timed)
+			sched_timed_start(o, now);
+		log_info("scheduler '%s': added by the reconfig", c->name);
+	}
+	for (size_t i = 0; i < s->n; i++)
+		if (!moved[i]) {
+			log_info("scheduler '%s': removed by the reconfig (its state stays stored)",
+				 s->all[i].cfg->name);
+			if (s->all[i].save_due)
+				sched_save(&s->all[i]);
+			sched_one_release(&s->all[i]);
+		}
+	free(s->all);
+	s->all = all;
+	s->n = n;
+	free(map);
+	free(moved);
+	(void)m;
+	sched_arm(s);
 }
 
 void sched_change_added(struct sched *s, const struct change *c)

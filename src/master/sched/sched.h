@@ -27,6 +27,15 @@ struct db_sourcestamp;
 /* Builds the configured schedulers and restores their stored state. */
 int sched_new(struct master *m, struct sched **ret);
 void sched_free(struct sched *s); /* NULL-safe */
+/* slice "reconfig": takes ncfg's schedulers (m->cfg is ncfg already and the
+ * engine knows its builders), matched by name and kind: one whose
+ * declaration is the same keeps everything (pending tree-stable timers,
+ * the next periodic or nightly run); a changed one keeps its state and
+ * computes its next timed run again from its last run; a new one starts
+ * from its stored state (a scheduler named so before); a removed one stops
+ * (its stored state stays).  Cannot fail. */
+struct config;
+void sched_reconfig(struct sched *s, const struct config *ncfg);
 
 /* A change was stored (c->changeid set); called by change_add(). */
 void sched_change_added(struct sched *s, const struct change *c);

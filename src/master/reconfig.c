@@ -1,0 +1,176 @@
+/*
+ * Live reconfiguration: load, check, apply, report (reconfig.h).
+ */
+#define LOG_SUBSYS "reconfig"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "config/config.h"
+#include "db/db.h"
+#include "master/changes/poller.h"
+#include "master/engine.h"
+#include "master/master.h"
+#include "master/reconfig.h"
+#include "master/reporters/reporters.h"
+#include "master/sched/sched.h"
+
+/* a message cut at its buffer's cap is still sent, shorter */
+#define BUF_IGNORE(x)                                                                              \
+	do {                                                                                       \
+		if ((x) < 0)                                                                       \
+			break;                                                                     \
+	} while (0)
+
+static uint64_t reconfig_seq; /* this process's reconfigs (one master per process) */
+
+static void reconfig_write_result(struct master *m, uint64_t seq, bool ok, const char *message)
+{
+	json_t *o = json_pack("{s:I,s:I,s:b,s:s}", "pid", (json_int_t)getpid(), "seq",
+			      (json_int_t)seq, "ok", ok, "message", message);
+	char *text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	_cleanup_free_ char *path = xasprintf("%s/%s", m->basedir, RECONFIG_RESULT_FILE);
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	bool done = false;
+	if (fd >= 0) {
+		size_t len = strlen(text);
+		done = write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1;
+		done = close(fd) == 0 && done;
+		done = done && rename(tmp, path) == 0;
+		if (!done)
+			unlink(tmp);
+	}
+	if (!done)
+		log_error_errno(-errno, "cannot write '%s'", path);
+	free(text);
+}
+
+static void reconfig_count(struct buf *b, const char *what, const struct config_diff_count *c)
+{
+	BUF_IGNORE(buf_addf(b, "%s%zu %s (+%zu -%zu ~%zu)", b->len ? ", " : "", c->total, what,
+			    c->added, c->removed, c->changed));
+}
+
+static bool str_differ(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
+}
+
+/* Settings read only at start: named in the verdict, applied at the next start. */
+static void reconfig_restart_only(const struct config *o, const struct config *n, struct buf *b)
+{
+	const char *names[8];
+	size_t k = 0;
+	if (str_differ(o->http.host, n->http.host) || o->http.port != n->http.port)
+		names[k++] = "http";
+	if (str_differ(o->workers.host, n->workers.host) || o->workers.port != n->workers.port)
+		names[k++] = "workers_listen";
+	if (str_differ(o->db_url, n->db_url))
+		names[k++] = "db_url";
+	if ((o->metrics_push == NULL) != (n->metrics_push == NULL))
+		names[k++] = "metrics_push";
+	if (o->artifacts_max_bytes != n->artifacts_max_bytes ||
+	    o->artifacts_keep_days != n->artifacts_keep_days ||
+	    o->artifacts_keep_builds != n->artifacts_keep_builds)
+		names[k++] = "artifacts";
+	if (o->log_json != n->log_json)
+		names[k++] = "log_format";
+	for (size_t i = 0; i < k; i++)
+		BUF_IGNORE(buf_addf(b, "%s%s", i ? ", " : "; at the next start only: ", names[i]));
+}
+
+int reconfig_run(struct master *m, char **ret_message)
+{
+	uint64_t seq = ++reconfig_seq;
+	uint64_t t0 = clock_mono_ms();
+	struct config *ncfg = NULL;
+	char *err = NULL;
+	int r = config_load(m->basedir, &ncfg, &err);
+	struct config_diff d;
+	if (r == 0) {
+		config_diff(m->cfg, ncfg, &d);
+		if (d.locks_changed) {
+			err = xstrdup(
+				"master.lua: the lock declarations changed: a reconfig cannot "
+				"change locks (restart the master)");
+			r = KILN_ECONFIG;
+		}
+	}
+	if (r == 0 && ncfg->npollers > 0) {
+		/* what the change sources need, made before anything changes */
+		_cleanup_free_ char *dir = xasprintf("%s/pollers", m->basedir);
+		int mr = fsutil_mkdir_p(dir, 0755);
+		if (mr < 0) {
+			err = xasprintf("cannot create '%s': %s", dir, err_str(mr));
+			r = mr;
+		}
+	}
+	struct buf note;
+	buf_init(&note, 1024);
+	if (r == 0)
+		reconfig_restart_only(m->cfg, ncfg, &note);
+	if (r == 0) {
+		ncfg->generation = m->cfg->generation + 1;
+		r = engine_reconfig(m->engine, ncfg, &err); /* m->cfg = ncfg from here on */
+	}
+	if (r < 0) {
+		buf_release(&note);
+		config_unref(ncfg);
+		char *msg = xasprintf("%s", err ? err : "master.lua: cannot load");
+		log_error("reconfig refused, the configuration stays as it was: %s", msg);
+		reconfig_write_result(m, seq, false, msg);
+		free(err);
+		if (ret_message)
+			*ret_message = msg;
+		else
+			free(msg);
+		return r < 0 ? r : KILN_ECONFIG;
+	}
+	if (m->sched)
+		sched_reconfig(m->sched, m->cfg);
+	if (m->pollers && pollers_reconfig(m->pollers, m->cfg) < 0)
+		log_error("change sources: not all could start");
+	bool rchanged = d.reporters.added || d.reporters.removed || d.reporters.changed;
+	if (reporters_reconfig(m, &m->reporters, rchanged) < 0)
+		log_error("reporters: not all could start");
+	if (rchanged) /* unchanged ones keep pointers into the generation they started with */
+		engine_pin_reporters(m->engine, m->cfg);
+	if (db_flush(m->db) < 0)
+		log_error("cannot store the reconfig: %s", db_errmsg(m->db));
+
+	struct buf b;
+	buf_init(&b, 4096);
+	reconfig_count(&b, "builders", &d.builders);
+	reconfig_count(&b, "workers", &d.workers);
+	reconfig_count(&b, "schedulers", &d.schedulers);
+	reconfig_count(&b, "change sources", &d.pollers);
+	reconfig_count(&b, "reporters", &d.reporters);
+	BUF_IGNORE(buf_addf(&b, "; generation %llu in %llu ms%.*s",
+			    (unsigned long long)m->cfg->generation,
+			    (unsigned long long)(clock_mono_ms() - t0), (int)note.len,
+			    note.len ? note.ptr : ""));
+	buf_release(&note);
+	char *summary = buf_detach(&b, NULL);
+	char *msg = xasprintf("reconfig done: %s", summary ? summary : "");
+	free(summary);
+	log_info("%s", msg);
+	reconfig_write_result(m, seq, true, msg);
+	if (ret_message)
+		*ret_message = msg;
+	else
+		free(msg);
+	return 0;
+}
