@@ -21,4 +21,7 @@ extern const struct cmd cmd_restart;       /* cmd-daemon.c */
  * the exit status. */
 int master_serve(const char *basedir, int *ready_fd);
 
+/* `kiln upgrade-master` (cmd-upgrade.c, slice "package") */
+extern const struct cmd cmd_upgrd;
+
 #endif
