@@ -55,6 +55,16 @@ for f in /usr/bin/kiln /usr/bin/kiln-worker /lib/systemd/system/kiln-master@.ser
 done
 check "it depends on adduser and libcurl4 (dlopened)" sh -c 'dpkg-deb -f "$1" Depends | grep -q adduser && dpkg-deb -f "$1" Depends | grep -q libcurl4' _ "$DEB"
 
+if command -v lintian >/dev/null 2>&1; then
+    CH=$(ls "$TRASH"/kiln_*.changes | head -n 1)
+    timeout 600 lintian --fail-on error --tag-display-limit 0 "$CH" > "$TRASH/lintian.out" 2>&1
+    rc=$?
+    check "lintian finds no error (status $rc)" [ "$rc" = 0 ]
+    grep -E '^[EWI]: ' "$TRASH/lintian.out" | sed 's/^/# lintian: /' | head -n 20
+else
+    ok "# SKIP lintian is not installed (scripts/install-deps): package not linted"
+fi
+
 had_varlib=""
 [ -d /var/lib/kiln ] && had_varlib=1
 DEBIAN_FRONTEND=noninteractive dpkg -i "$DEB" > "$TRASH/install.log" 2>&1
