@@ -473,28 +473,52 @@ static int db_read_user_version(struct db *db)
 	return v;
 }
 
-/* Applies every pending migration in one transaction, recording the version
- * in PRAGMA user_version.  The version is re-read under the write lock so two
- * processes opening a new file together do not both migrate. */
-static int db_migrate(struct db *db)
+/* The version of the newest embedded migration. */
+int db_schema_latest(void)
 {
 	size_t n;
 	const struct db_migration *m = db_migrations(&n);
-	int latest = n ? m[n - 1].version : 0;
+	return n ? m[n - 1].version : 0;
+}
+
+/* Refuses a schema newer than this binary knows (a later kiln migrated it):
+ * running on it could lose or corrupt what the newer migrations added. */
+static int db_check_not_newer(struct db *db, int v)
+{
+	int latest = db_schema_latest();
+	if (v > latest)
+		return db_failf(db, KILN_EDB,
+				"database schema version %d is newer than this kiln %s knows "
+				"(schema version %d): run the kiln that upgraded it (or a newer "
+				"one), or restore the backup taken before the upgrade",
+				v, KILN_VERSION, latest);
+	return 0;
+}
+
+/* Applies every pending migration in one transaction, recording the version
+ * in PRAGMA user_version.  The version is re-read under the write lock so two
+ * processes opening a new file together do not both migrate.  applied (may
+ * be NULL) is called after each migration ran, inside the transaction.
+ * Returns how many were applied, or an error (then none was kept). */
+static int db_migrate(struct db *db, db_migration_fn applied, void *ud)
+{
+	size_t n;
+	const struct db_migration *m = db_migrations(&n);
+	int latest = db_schema_latest();
 	int v = db_read_user_version(db);
 	if (v < 0)
 		return v;
-	if (v > latest)
-		return db_failf(db, KILN_EDB,
-				"database schema version %d is newer than this kiln (%d)", v,
-				latest);
+	int r = db_check_not_newer(db, v);
+	if (r < 0)
+		return r;
 	if (v == latest)
 		return 0;
-	int r = db_pragma(db, "BEGIN IMMEDIATE");
+	r = db_pragma(db, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
 	v = db_read_user_version(db);
-	r = v < 0 ? v : 0;
+	r = v < 0 ? v : db_check_not_newer(db, v);
+	int count = 0;
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		if (m[i].version <= v)
 			continue;
@@ -503,6 +527,10 @@ static int db_migrate(struct db *db)
 			r = db_failf(db, KILN_EDB, "migration %s: %s", m[i].name,
 				     err ? err : "error");
 			sqlite3_free(err);
+		} else {
+			count++;
+			if (applied)
+				applied(m[i].version, m[i].name, ud);
 		}
 	}
 	if (r >= 0) {
@@ -514,7 +542,13 @@ static int db_migrate(struct db *db)
 		r = db_pragma(db, "COMMIT");
 	if (r < 0)
 		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
-	return r;
+	return r < 0 ? r : count;
+}
+
+int db_upgrade(struct db *db, db_migration_fn applied, void *ud)
+{
+	int r = db_flush(db);
+	return r < 0 ? r : db_migrate(db, applied, ud);
 }
 
 /* "sqlite:PATH", "sqlite::memory:", and Buildbot's "sqlite:///rel" /
@@ -607,6 +641,12 @@ static int db_test_fail_commit(uint64_t *ret)
 
 int db_open(uv_loop_t *loop, const char *url, const char *basedir, struct db **ret)
 {
+	return db_open_flags(loop, url, basedir, 0, ret);
+}
+
+int db_open_flags(uv_loop_t *loop, const char *url, const char *basedir, unsigned flags,
+		  struct db **ret)
+{
 	open_errmsg[0] = '\0';
 	uv_once(&db_global_once, db_global_init);
 	_cleanup_free_ char *path = NULL;
@@ -643,8 +683,12 @@ int db_open(uv_loop_t *loop, const char *url, const char *basedir, struct db **r
 		r = db_pragma(db, "PRAGMA foreign_keys = ON");
 	if (r >= 0)
 		r = db_list_init_sql(db);
-	if (r >= 0)
-		r = db_migrate(db);
+	if (r >= 0 && (flags & DB_OPEN_NO_MIGRATE)) {
+		int v = db_read_user_version(db);
+		r = v < 0 ? v : db_check_not_newer(db, v);
+	} else if (r >= 0) {
+		r = db_migrate(db, NULL, NULL);
+	}
 	if (r >= 0) {
 		db->zc = ZSTD_createCCtx();
 		db->zd = ZSTD_createDCtx();

@@ -894,4 +894,23 @@ int db_user_set_roles(struct db *db, int64_t uid, const char *roles);
 #define DB_NUMBERS_STEP_DURATION "step_duration:"
 /* ==== end of numbers: step durations ================================================ */
 
+/* ==== schema versions and explicit upgrades (slice "package") ==================== */
+/* db_open() without applying pending migrations (`kiln upgrade-master`
+ * applies them itself, printing each); a schema newer than this binary is
+ * still refused. */
+#define DB_OPEN_NO_MIGRATE (1u << 0)
+int db_open_flags(uv_loop_t *loop, const char *url, const char *basedir, unsigned flags,
+		  struct db **ret);
+/* The schema version of the newest migration built into this binary. */
+int db_schema_latest(void);
+/* Called after each migration that db_upgrade() applied (inside its
+ * transaction): its number and name ("0012-push"). */
+typedef void (*db_migration_fn)(int version, const char *name, void *userdata);
+/* Applies the pending migrations in one transaction: how many (0: the
+ * schema was current), or an error (then none is kept: the file is as it
+ * was).  A schema newer than this binary is refused (KILN_EDB, db_errmsg()
+ * names both versions). */
+int db_upgrade(struct db *db, db_migration_fn applied, void *userdata);
+/* ==== end of schema versions ========================================================= */
+
 #endif

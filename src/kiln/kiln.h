@@ -22,4 +22,7 @@ extern const struct cmd cmd_reconfig;      /* cmd-daemon.c (slice "reconfig") */
  * the exit status. */
 int master_serve(const char *basedir, int *ready_fd);
 
+/* `kiln upgrade-master` (cmd-upgrade.c, slice "package") */
+extern const struct cmd cmd_upgrd;
+
 #endif

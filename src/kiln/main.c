@@ -20,6 +20,7 @@ static const struct cmd *const cmds[] = {
 	&cmd_watch,                                                       /* slice "watch" */
 	&cmd_push,   &cmd_reconfig, /* slice "push"; slice "reconfig" */
 	&cmd_start,  &cmd_stop,          &cmd_restart,     &cmd_status, /* slice "operator" */
+	&cmd_upgrd,                                                     /* slice "package" */
 };
 
 static void kiln_usage(FILE *f)
