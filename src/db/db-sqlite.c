@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "common/err.h"
 #include "common/limits.h"
@@ -57,8 +58,10 @@ const char *db_open_errmsg(void)
 
 int db_fail(struct db *db, const char *what)
 {
-	snprintf(db->errmsg, sizeof(db->errmsg), "%s: %s (%d)", what, sqlite3_errmsg(db->h),
-		 sqlite3_extended_errcode(db->h));
+	int ext = sqlite3_extended_errcode(db->h);
+	/* SQLite reports ENOSPC as SQLITE_FULL; an I/O error under it too */
+	db->disk_full = (ext & 0xff) == SQLITE_FULL || sqlite3_system_errno(db->h) == ENOSPC;
+	snprintf(db->errmsg, sizeof(db->errmsg), "%s: %s (%d)", what, sqlite3_errmsg(db->h), ext);
 	log_debug("%s", db->errmsg);
 	return KILN_EDB;
 }
@@ -208,9 +211,7 @@ static void db_on_check(uv_check_t *h)
 		db->batch_turns++;
 		return;
 	}
-	int r = db_flush(db);
-	if (r < 0 && db->commit_error_fn)
-		db->commit_error_fn(db, r, db->errmsg, db->commit_error_ud);
+	(void)db_flush(db); /* a failure goes to the commit error callback */
 }
 
 static void db_on_idle(uv_idle_t *h)
@@ -223,6 +224,10 @@ static int db_txn_begin(struct db *db)
 	if (db->in_txn) {
 		db->writes++;
 		return 0;
+	}
+	if (db->refuse_writes) { /* a full disk: see db_refuse_writes() */
+		db->disk_full = true;
+		return db_failf(db, KILN_EDB, "database write failed: database or disk is full");
 	}
 	int r = tx_exec(db, ST_TX_BEGIN, "BEGIN IMMEDIATE");
 	if (r < 0)
@@ -373,6 +378,9 @@ int db_flush(struct db *db)
 		r = tx_exec(db, ST_TX_COMMIT, "COMMIT");
 	if (r < 0) {
 		db_txn_rollback(db);
+		/* the batch held every write of the turn, not only the caller's */
+		if (db->loop && db->commit_error_fn)
+			db->commit_error_fn(db, r, db->errmsg, db->commit_error_ud);
 		return r;
 	}
 	db->in_txn = false;
@@ -696,9 +704,7 @@ void db_close(struct db *db)
 {
 	if (!db)
 		return;
-	int r = db_flush(db);
-	if (r < 0 && db->commit_error_fn)
-		db->commit_error_fn(db, r, db->errmsg, db->commit_error_ud);
+	(void)db_flush(db); /* a failure goes to the commit error callback */
 	db->closing = true;
 	db_ckpt_stop(db);
 	db_release_sqlite(db);
@@ -721,6 +727,32 @@ void db_set_commit_error_cb(struct db *db, db_commit_error_fn fn, void *userdata
 {
 	db->commit_error_fn = fn;
 	db->commit_error_ud = userdata;
+}
+
+bool db_disk_full(struct db *db)
+{
+	return db && db->disk_full;
+}
+
+void db_refuse_writes(struct db *db, bool on)
+{
+	db->refuse_writes = on;
+}
+
+int db_free_bytes(struct db *db, uint64_t *ret_bytes)
+{
+	const char *file = db->h ? sqlite3_db_filename(db->h, "main") : NULL;
+	if (!file || !*file)
+		return -ENOENT; /* in memory */
+	_cleanup_free_ char *dir = xstrdup(file);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	struct statvfs sv;
+	if (statvfs(slash ? dir : ".", &sv) < 0)
+		return -errno;
+	*ret_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	return 0;
 }
 
 void db_set_log_cap(struct db *db, uint64_t max_bytes)
