@@ -5,7 +5,8 @@
  * cleanly on SIGTERM/SIGINT (running builds recorded as interrupted).
  * BASEDIR/pid is locked first, so one base directory has one master; a
  * failed database commit stops the master at once (memory never runs
- * ahead of disk).
+ * ahead of disk), except on a full disk: then it holds, serving reads, and
+ * execs itself once space returns (docs/OPERATING.md, "Disk full").
  */
 #define LOG_SUBSYS "master"
 

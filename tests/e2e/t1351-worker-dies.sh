@@ -1,5 +1,4 @@
 #!/bin/bash
-# asan-too
 # A build whose worker dies on it three times ends EXCEPTION instead of
 # killing workers forever: a real kiln-worker is killed with SIGKILL while
 # the step runs, restarted, and killed again; each lost build is RETRY and

@@ -1,5 +1,4 @@
 #!/bin/bash
-# asan-too
 # kill -9 of the master, then a restart, with scheduler timers pending
 # (t0450 covers the change stream, queued requests and a tree-stable wait):
 # a periodic scheduler killed between two runs and a nightly (cron) one
