@@ -37,7 +37,8 @@ MOUNTED="$DBFS"
 mount -t tmpfs -o size=8m kiln-t1350 "$ARTFS" 2>/dev/null || skip_all "cannot mount a second tmpfs"
 MOUNTED="$ARTFS $DBFS"
 
-BIG=$TRASH/big # while it exists, builder "log" writes ~6 MB of log
+BIG=$TRASH/big # while it exists, builder "log" writes ~6 MB of log once GO exists
+GO=$TRASH/go
 HP=$(free_port); WP=$(free_port) # fixed: the worker reconnects after the master's restart
 new_master "$M" <<LUA
 http = { listen = "127.0.0.1:$HP" }
@@ -50,7 +51,7 @@ builder { name = "up", workers = { "w1" }, steps = {
   file_upload { workersrc = "out.bin", masterdest = "out.bin" },
 } }
 builder { name = "log", workers = { "w1" }, steps = {
-  shell { name = "talk", command = "if [ -e '$BIG' ]; then head -c 4500000 /dev/urandom | base64; fi; echo done" },
+  shell { name = "talk", command = "if [ -e '$BIG' ]; then i=0; while [ ! -e '$GO' ] && [ \$i -lt 2400 ]; do sleep 0.05; i=\$((i+1)); done; head -c 4500000 /dev/urandom | base64; fi; echo done" },
 } }
 builder { name = "quick", workers = { "w1" }, steps = { shell { command = "echo quick" } } }
 LUA
@@ -101,11 +102,16 @@ check "... its file is whole (3000000 bytes)" [ "$(stat -c %s "$ARTFS/$b/out.bin
 
 # ---- 2. the database's disk is full
 PID0=$MASTER_PID
-check "the database tmpfs is filled to ENOSPC" fill "$DBFS"
 touch "$BIG"
-# the WAL may still have room for a while: large logs until a commit fails
+brlog=$(force log) # acknowledged before the disk fills; its step waits for GO
+check "a build that will write a large log runs" wait_for 60 request_has_builds "$brlog" 1
+check "the database tmpfs is filled to ENOSPC" fill "$DBFS"
+touch "$GO"
+# its log fills the disk; the WAL may still have had room: more large logs
+# until a commit fails
 full_logged() { grep -q 'database write failed: database or disk is full' "$M/master.log"; }
-for i in 1 2 3 4; do
+wait_for 60 full_logged
+for i in 1 2 3; do
     full_logged && break
     force log >/dev/null 2>&1 # refused once the disk is full
     wait_for 60 full_logged
@@ -136,6 +142,8 @@ check "a change is acknowledged again" [ "$(post r4)" = 200 ]
 br=$(force quick)
 check "a new build runs and finishes" wait_for 120 request_done "$br"
 check "... SUCCESS" [ "$(results_of "$br")" = 0 ]
+check "the build whose log filled the disk is retried and completes (no hang)" \
+    wait_for 120 request_done "$brlog"
 check "every request completes (the interrupted ones retried)" \
     wait_for 180 sh -c "[ \"\$(curl -s '$URL/api/v2/buildrequests?complete=false' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"meta\"][\"total\"])')\" = 0 ]"
 check "every acknowledged change is stored" /usr/bin/python3 - "$URL" "$ACKED" <<'PY'
