@@ -417,7 +417,7 @@ int master_serve(const char *basedir_arg, int *ready_fd)
 	status = 0;
 
 out:
-	if (st.commit_failed) {
+	if (st.commit_failed || st.disk_hold) { /* a stop while holding: the same */
 		/*
 		 * No teardown: stopping builds, closing worker connections and
 		 * closing the database would all write on top of the rolled-back
@@ -426,7 +426,8 @@ out:
 		 */
 		if (st.reexec) /* slice "faults": space is back after a full disk */
 			return master_reexec(m.basedir);
-		log_error("master stopped after a failed database commit");
+		log_error("master stopped after a failed database commit%s",
+			  st.disk_hold ? " (the disk is full)" : "");
 		return 1;
 	}
 	if (m.engine)
