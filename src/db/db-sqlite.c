@@ -265,6 +265,15 @@ static void db_txn_rollback(struct db *db)
 	db_batch_stop_handles(db);
 }
 
+/* A batch on the loop was rolled back as a whole (a failed COMMIT, or SQLite
+ * ending the transaction itself, as SQLITE_FULL may): it held every write of
+ * the turn, not only the caller's, so the master must hear of it. */
+static void db_batch_lost(struct db *db, int r)
+{
+	if (db->loop && db->commit_error_fn)
+		db->commit_error_fn(db, r, db->errmsg, db->commit_error_ud);
+}
+
 /* --- checkpoints ---------------------------------------------------------------- */
 
 /* Called by SQLite after each commit on the loop's connection.  Setting it
@@ -378,9 +387,7 @@ int db_flush(struct db *db)
 		r = tx_exec(db, ST_TX_COMMIT, "COMMIT");
 	if (r < 0) {
 		db_txn_rollback(db);
-		/* the batch held every write of the turn, not only the caller's */
-		if (db->loop && db->commit_error_fn)
-			db->commit_error_fn(db, r, db->errmsg, db->commit_error_ud);
+		db_batch_lost(db, r);
 		return r;
 	}
 	db->in_txn = false;
@@ -419,11 +426,14 @@ int db_write_end(struct db *db, int r)
 			k = tx_exec(db, ST_TX_RELEASE, "RELEASE w");
 		if (k < 0 || !db->loop)
 			db_txn_rollback(db);
+		if (k < 0)
+			db_batch_lost(db, r); /* the transaction is gone */
 		return r;
 	}
 	int k = tx_exec(db, ST_TX_RELEASE, "RELEASE w");
 	if (k < 0) {
 		db_txn_rollback(db);
+		db_batch_lost(db, k);
 		return k;
 	}
 	if (!db->loop)
@@ -443,8 +453,12 @@ int db_write1_end(struct db *db, int r)
 	if (r < 0) {
 		/* SQLite undid the failed statement, or the whole transaction
 		 * (then autocommit is back on): the batch is gone with it. */
-		if (!db->loop || (db->in_txn && sqlite3_get_autocommit(db->h)))
+		if (!db->loop || (db->in_txn && sqlite3_get_autocommit(db->h))) {
+			bool lost = db->loop != NULL;
 			db_txn_rollback(db);
+			if (lost)
+				db_batch_lost(db, r);
+		}
 		return r;
 	}
 	if (!db->loop)
