@@ -69,6 +69,7 @@ int db_fail(struct db *db, const char *what)
 int db_failf(struct db *db, int r, const char *fmt, ...)
 {
 	va_list ap;
+	db->disk_full = false; /* not SQLite's error: see db_txn_begin for the refusal */
 	va_start(ap, fmt);
 	vsnprintf(db->errmsg, sizeof(db->errmsg), fmt, ap);
 	va_end(ap);
@@ -226,8 +227,9 @@ static int db_txn_begin(struct db *db)
 		return 0;
 	}
 	if (db->refuse_writes) { /* a full disk: see db_refuse_writes() */
+		int r = db_failf(db, KILN_EDB, "database write failed: database or disk is full");
 		db->disk_full = true;
-		return db_failf(db, KILN_EDB, "database write failed: database or disk is full");
+		return r;
 	}
 	int r = tx_exec(db, ST_TX_BEGIN, "BEGIN IMMEDIATE");
 	if (r < 0)
@@ -255,9 +257,11 @@ static void db_txn_rollback(struct db *db)
 	/* Keep the first error's text: the rollback's own is less useful. */
 	char saved[sizeof(db->errmsg)];
 	memcpy(saved, db->errmsg, sizeof(saved));
+	bool full = db->disk_full;
 	if (sqlite3_get_autocommit(db->h) == 0)
 		tx_exec(db, ST_TX_ROLLBACK, "ROLLBACK");
 	memcpy(db->errmsg, saved, sizeof(saved));
+	db->disk_full = full;
 	db->in_txn = false;
 	db->savepoint_depth = 0;
 	memset(db->step_next, 0, sizeof(db->step_next)); /* its steps may be gone */

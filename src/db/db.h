@@ -99,8 +99,9 @@ void db_set_commit_error_cb(struct db *db, db_commit_error_fn fn, void *userdata
  * (in-memory log tails dropped and reloaded), and the error (KILN_EDB,
  * db_errmsg() "COMMIT: disk I/O error (injected ...)") goes where a real
  * one goes: to the commit error callback (whoever commits), and as
- * db_flush()'s return value when it is called.  Later commits succeed.  Unset, empty: no effect;
- * anything but a positive integer: db_open() fails with -EINVAL. */
+ * db_flush()'s return value when it is called.  Later commits succeed.
+ * Unset, empty: no effect; anything but a positive integer: db_open()
+ * fails with -EINVAL. */
 /* A full disk (slice "faults"): true when the last failure was SQLite's
  * SQLITE_FULL or an ENOSPC under it (db_errmsg says "database or disk is
  * full").  db_refuse_writes(db, true) makes every later write fail at once,

@@ -138,11 +138,6 @@ static void master_on_signal(uv_signal_t *h, int signum)
 	uv_stop(st->m->loop);
 }
 
-/*
- * A batch commit failed and was rolled back: what memory holds is now ahead
- * of the database.  Stop at once; the teardown then writes nothing more and
- * the next start recovers from what was stored (running builds retried).
- */
 /* Free space needed on the database's file system before the master resumes. */
 #define MASTER_DISK_RESUME_BYTES (4u << 20)
 #define MASTER_DISK_PROBE_FIRST_MS 500
@@ -219,6 +214,11 @@ static int master_reexec(const char *basedir)
 	return 1;
 }
 
+/*
+ * A batch commit failed and was rolled back: what memory holds is now ahead
+ * of the database.  Stop at once; the teardown then writes nothing more and
+ * the next start recovers from what was stored (running builds retried).
+ */
 static void master_on_commit_error(struct db *db, int r, const char *errmsg, void *userdata)
 {
 	struct master_state *st = userdata;
