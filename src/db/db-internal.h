@@ -110,6 +110,8 @@ struct db {
 		int64_t buildid, number;
 	} step_next[DB_STEP_NEXT_SLOTS];
 	uint64_t fail_commit_at; /* KILN_TEST_FAIL_COMMIT: fail that commit (0: never) */
+	bool disk_full;          /* the last failure was a full disk (slice "faults") */
+	bool refuse_writes;      /* db_refuse_writes(): every write fails at once */
 };
 
 /* Errors: sets db->errmsg from sqlite's message and returns KILN_EDB. */

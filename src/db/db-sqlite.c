@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "common/err.h"
 #include "common/limits.h"
@@ -57,8 +58,10 @@ const char *db_open_errmsg(void)
 
 int db_fail(struct db *db, const char *what)
 {
-	snprintf(db->errmsg, sizeof(db->errmsg), "%s: %s (%d)", what, sqlite3_errmsg(db->h),
-		 sqlite3_extended_errcode(db->h));
+	int ext = sqlite3_extended_errcode(db->h);
+	/* SQLite reports ENOSPC as SQLITE_FULL; an I/O error under it too */
+	db->disk_full = (ext & 0xff) == SQLITE_FULL || sqlite3_system_errno(db->h) == ENOSPC;
+	snprintf(db->errmsg, sizeof(db->errmsg), "%s: %s (%d)", what, sqlite3_errmsg(db->h), ext);
 	log_debug("%s", db->errmsg);
 	return KILN_EDB;
 }
@@ -66,6 +69,7 @@ int db_fail(struct db *db, const char *what)
 int db_failf(struct db *db, int r, const char *fmt, ...)
 {
 	va_list ap;
+	db->disk_full = false; /* not SQLite's error: see db_txn_begin for the refusal */
 	va_start(ap, fmt);
 	vsnprintf(db->errmsg, sizeof(db->errmsg), fmt, ap);
 	va_end(ap);
@@ -208,9 +212,7 @@ static void db_on_check(uv_check_t *h)
 		db->batch_turns++;
 		return;
 	}
-	int r = db_flush(db);
-	if (r < 0 && db->commit_error_fn)
-		db->commit_error_fn(db, r, db->errmsg, db->commit_error_ud);
+	(void)db_flush(db); /* a failure goes to the commit error callback */
 }
 
 static void db_on_idle(uv_idle_t *h)
@@ -223,6 +225,11 @@ static int db_txn_begin(struct db *db)
 	if (db->in_txn) {
 		db->writes++;
 		return 0;
+	}
+	if (db->refuse_writes) { /* a full disk: see db_refuse_writes() */
+		int r = db_failf(db, KILN_EDB, "database write failed: database or disk is full");
+		db->disk_full = true;
+		return r;
 	}
 	int r = tx_exec(db, ST_TX_BEGIN, "BEGIN IMMEDIATE");
 	if (r < 0)
@@ -250,14 +257,25 @@ static void db_txn_rollback(struct db *db)
 	/* Keep the first error's text: the rollback's own is less useful. */
 	char saved[sizeof(db->errmsg)];
 	memcpy(saved, db->errmsg, sizeof(saved));
+	bool full = db->disk_full;
 	if (sqlite3_get_autocommit(db->h) == 0)
 		tx_exec(db, ST_TX_ROLLBACK, "ROLLBACK");
 	memcpy(db->errmsg, saved, sizeof(saved));
+	db->disk_full = full;
 	db->in_txn = false;
 	db->savepoint_depth = 0;
 	memset(db->step_next, 0, sizeof(db->step_next)); /* its steps may be gone */
 	db_log_drop_all(db);
 	db_batch_stop_handles(db);
+}
+
+/* A batch on the loop was rolled back as a whole (a failed COMMIT, or SQLite
+ * ending the transaction itself, as SQLITE_FULL may): it held every write of
+ * the turn, not only the caller's, so the master must hear of it. */
+static void db_batch_lost(struct db *db, int r)
+{
+	if (db->loop && db->commit_error_fn)
+		db->commit_error_fn(db, r, db->errmsg, db->commit_error_ud);
 }
 
 /* --- checkpoints ---------------------------------------------------------------- */
@@ -373,6 +391,7 @@ int db_flush(struct db *db)
 		r = tx_exec(db, ST_TX_COMMIT, "COMMIT");
 	if (r < 0) {
 		db_txn_rollback(db);
+		db_batch_lost(db, r);
 		return r;
 	}
 	db->in_txn = false;
@@ -411,11 +430,14 @@ int db_write_end(struct db *db, int r)
 			k = tx_exec(db, ST_TX_RELEASE, "RELEASE w");
 		if (k < 0 || !db->loop)
 			db_txn_rollback(db);
+		if (k < 0)
+			db_batch_lost(db, r); /* the transaction is gone */
 		return r;
 	}
 	int k = tx_exec(db, ST_TX_RELEASE, "RELEASE w");
 	if (k < 0) {
 		db_txn_rollback(db);
+		db_batch_lost(db, k);
 		return k;
 	}
 	if (!db->loop)
@@ -435,8 +457,12 @@ int db_write1_end(struct db *db, int r)
 	if (r < 0) {
 		/* SQLite undid the failed statement, or the whole transaction
 		 * (then autocommit is back on): the batch is gone with it. */
-		if (!db->loop || (db->in_txn && sqlite3_get_autocommit(db->h)))
+		if (!db->loop || (db->in_txn && sqlite3_get_autocommit(db->h))) {
+			bool lost = db->loop != NULL;
 			db_txn_rollback(db);
+			if (lost)
+				db_batch_lost(db, r);
+		}
 		return r;
 	}
 	if (!db->loop)
@@ -740,9 +766,7 @@ void db_close(struct db *db)
 {
 	if (!db)
 		return;
-	int r = db_flush(db);
-	if (r < 0 && db->commit_error_fn)
-		db->commit_error_fn(db, r, db->errmsg, db->commit_error_ud);
+	(void)db_flush(db); /* a failure goes to the commit error callback */
 	db->closing = true;
 	db_ckpt_stop(db);
 	db_release_sqlite(db);
@@ -765,6 +789,32 @@ void db_set_commit_error_cb(struct db *db, db_commit_error_fn fn, void *userdata
 {
 	db->commit_error_fn = fn;
 	db->commit_error_ud = userdata;
+}
+
+bool db_disk_full(struct db *db)
+{
+	return db && db->disk_full;
+}
+
+void db_refuse_writes(struct db *db, bool on)
+{
+	db->refuse_writes = on;
+}
+
+int db_free_bytes(struct db *db, uint64_t *ret_bytes)
+{
+	const char *file = db->h ? sqlite3_db_filename(db->h, "main") : NULL;
+	if (!file || !*file)
+		return -ENOENT; /* in memory */
+	_cleanup_free_ char *dir = xstrdup(file);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	struct statvfs sv;
+	if (statvfs(slash ? dir : ".", &sv) < 0)
+		return -errno;
+	*ret_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	return 0;
 }
 
 void db_set_log_cap(struct db *db, uint64_t max_bytes)

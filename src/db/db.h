@@ -85,9 +85,11 @@ void db_close(struct db *db);
 int db_flush(struct db *db);
 const char *db_errmsg(struct db *db);
 int db_schema_version(struct db *db);
-/* Called (on the loop) when a batch committed by the loop's check handle
- * fails and is rolled back: there is no caller to return the error to, so
- * the master logs it here.  errmsg is borrowed for the call. */
+/* Called (on the loop) when a batch commit fails and is rolled back: by the
+ * loop's check handle (no caller to return the error to), by db_close(),
+ * and by a db_flush() call too (its caller also gets the error, but the
+ * batch held other callers' writes of the turn: the master must know they
+ * are gone).  errmsg is borrowed for the call. */
 typedef void (*db_commit_error_fn)(struct db *db, int r, const char *errmsg, void *userdata);
 void db_set_commit_error_cb(struct db *db, db_commit_error_fn fn, void *userdata);
 /* Test hook, fault injection: with KILN_TEST_FAIL_COMMIT=N in the
@@ -96,10 +98,19 @@ void db_set_commit_error_cb(struct db *db, db_commit_error_fn fn, void *userdata
  * not the migrations) fails as a disk error would: the batch is rolled back
  * (in-memory log tails dropped and reloaded), and the error (KILN_EDB,
  * db_errmsg() "COMMIT: disk I/O error (injected ...)") goes where a real
- * one goes: to the commit error callback when the loop's check handle
- * commits (or db_close() flushes), as db_flush()'s return value when it is
- * called.  Later commits succeed.  Unset, empty: no effect; anything but a
- * positive integer: db_open() fails with -EINVAL. */
+ * one goes: to the commit error callback (whoever commits), and as
+ * db_flush()'s return value when it is called.  Later commits succeed.
+ * Unset, empty: no effect; anything but a positive integer: db_open()
+ * fails with -EINVAL. */
+/* A full disk (slice "faults"): true when the last failure was SQLite's
+ * SQLITE_FULL or an ENOSPC under it (db_errmsg says "database or disk is
+ * full").  db_refuse_writes(db, true) makes every later write fail at once,
+ * before it touches the file ("database write failed: database or disk is
+ * full", KILN_EDB); reads go on.  db_free_bytes() gives the space left to
+ * an unprivileged user on the file system of the database file. */
+bool db_disk_full(struct db *db);
+void db_refuse_writes(struct db *db, bool on);
+int db_free_bytes(struct db *db, uint64_t *ret_bytes);
 /* Lowers the per-log byte cap (default KILN_MAX_LOG_BYTES), e.g. from config. */
 void db_set_log_cap(struct db *db, uint64_t max_bytes);
 

@@ -5,7 +5,8 @@
  * cleanly on SIGTERM/SIGINT (running builds recorded as interrupted).
  * BASEDIR/pid is locked first, so one base directory has one master; a
  * failed database commit stops the master at once (memory never runs
- * ahead of disk).
+ * ahead of disk), except on a full disk: then it holds, serving reads, and
+ * execs itself once space returns (docs/OPERATING.md, "Disk full").
  */
 #define LOG_SUBSYS "master"
 
@@ -51,6 +52,12 @@ struct master_state {
 	struct master *m;
 	bool commit_failed; /* a batch was rolled back: stop without writing more */
 	uv_check_t drain;   /* clean stop (SIGUSR1): stops once no build runs */
+	/* slice "faults": a full disk holds the master (reads served, writes
+	 * refused) until space returns, then it execs itself again */
+	bool disk_hold;
+	bool reexec;
+	uint64_t space_wait_ms; /* the probe's back-off */
+	uv_timer_t space_timer;
 };
 
 /*
@@ -136,6 +143,82 @@ static void master_on_signal(uv_signal_t *h, int signum)
 	uv_stop(st->m->loop);
 }
 
+/* Free space needed on the database's file system before the master resumes. */
+#define MASTER_DISK_RESUME_BYTES (4u << 20)
+#define MASTER_DISK_PROBE_FIRST_MS 500
+#define MASTER_DISK_PROBE_MAX_MS 10000
+
+static void master_on_space_timer(uv_timer_t *h)
+{
+	struct master_state *st = h->data;
+	uint64_t free_bytes = 0;
+	int r = db_free_bytes(st->m->db, &free_bytes);
+	if (r >= 0 && free_bytes >= MASTER_DISK_RESUME_BYTES) {
+		log_info("disk space is back (%llu bytes free): restarting from the database",
+			 (unsigned long long)free_bytes);
+		st->reexec = true;
+		st->commit_failed = true; /* no teardown: it would write */
+		st->m->stopping = true;
+		uv_stop(st->m->loop);
+		return;
+	}
+	if (r < 0)
+		log_warn_errno(r, "cannot read the database's free space");
+	else
+		log_debug("disk still full (%llu bytes free)", (unsigned long long)free_bytes);
+	st->space_wait_ms *= 2;
+	if (st->space_wait_ms > MASTER_DISK_PROBE_MAX_MS)
+		st->space_wait_ms = MASTER_DISK_PROBE_MAX_MS;
+	uv_timer_start(h, master_on_space_timer, st->space_wait_ms, 0);
+}
+
+/*
+ * The disk under the database is full: the rolled-back batch means memory
+ * is ahead of the database, as for any failed commit, but a restart would
+ * only fail again.  The master holds instead: every later write fails at
+ * once with "database write failed: database or disk is full" (the API's
+ * writes answer an error, reads are served), and a timer with back-off
+ * watches the free space; once there is room it execs itself, and the new
+ * process recovers from the database as after any stop (running builds
+ * retried).  Same pid, same base directory lock (taken again after exec).
+ */
+static void master_disk_hold(struct master_state *st, struct db *db, const char *errmsg)
+{
+	db_refuse_writes(db, true);
+	if (st->disk_hold)
+		return;
+	st->disk_hold = true;
+	uint64_t free_bytes = 0;
+	const char *file = st->m->cfg->db_url;
+	(void)db_free_bytes(db, &free_bytes);
+	log_error("database write failed: database or disk is full (%s, %llu bytes free): %s; "
+		  "holding: reads are served, writes refused; the master restarts from the "
+		  "database once %u bytes are free",
+		  file, (unsigned long long)free_bytes, errmsg ? errmsg : "?",
+		  MASTER_DISK_RESUME_BYTES);
+	st->space_wait_ms = MASTER_DISK_PROBE_FIRST_MS;
+	uv_timer_init(st->m->loop, &st->space_timer);
+	st->space_timer.data = st;
+	uv_timer_start(&st->space_timer, master_on_space_timer, st->space_wait_ms, 0);
+}
+
+/* After a disk-full hold: the same program, as `kiln master -d BASEDIR`. */
+static int master_reexec(const char *basedir)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0) {
+		log_error("cannot restart: /proc/self/exe: %s", strerror(errno));
+		return 1;
+	}
+	self[n] = '\0';
+	char *argv[] = {self, "master", "-d", (char *)basedir, NULL};
+	log_info("restarting: %s master -d %s", self, basedir);
+	execv(self, argv);
+	log_error("cannot restart: exec %s: %s", self, strerror(errno));
+	return 1;
+}
+
 /*
  * A batch commit failed and was rolled back: what memory holds is now ahead
  * of the database.  Stop at once; the teardown then writes nothing more and
@@ -144,7 +227,10 @@ static void master_on_signal(uv_signal_t *h, int signum)
 static void master_on_commit_error(struct db *db, int r, const char *errmsg, void *userdata)
 {
 	struct master_state *st = userdata;
-	(void)db;
+	if (db_disk_full(db) && !st->commit_failed) {
+		master_disk_hold(st, db, errmsg);
+		return;
+	}
 	log_error("database commit failed and was rolled back: %s (%s); stopping, a restart "
 		  "recovers from the database",
 		  errmsg ? errmsg : "?", err_str(r));
@@ -339,14 +425,17 @@ int master_serve(const char *basedir_arg, int *ready_fd)
 	status = 0;
 
 out:
-	if (st.commit_failed) {
+	if (st.commit_failed || st.disk_hold) { /* a stop while holding: the same */
 		/*
 		 * No teardown: stopping builds, closing worker connections and
 		 * closing the database would all write on top of the rolled-back
 		 * batch.  The process exit drops the connections and the lock;
 		 * the next start's recovery marks running builds for retry.
 		 */
-		log_error("master stopped after a failed database commit");
+		if (st.reexec) /* slice "faults": space is back after a full disk */
+			return master_reexec(m.basedir);
+		log_error("master stopped after a failed database commit%s",
+			  st.disk_hold ? " (the disk is full)" : "");
 		return 1;
 	}
 	if (m.engine)

@@ -31,6 +31,11 @@ static const char *api_param_str(json_t *params, const char *name, const char *d
 
 static void api_engine_error(struct api_ctx *ctx, json_t *id, int r)
 {
+	if (r == KILN_EDB && db_disk_full(ctx->db)) { /* slice "faults": say which error */
+		api_rpc_reply_error(ctx, 500, id, -32603,
+				    "database write failed: database or disk is full");
+		return;
+	}
 	api_rpc_reply_error(ctx, 500, id, -32603, err_str(r));
 }
 

@@ -250,6 +250,14 @@ static void build_finish(struct build *b)
 									    : RESULTS_RETRY);
 	if (b->db_failed)
 		b->results = db_results_worst(b->results, RESULTS_EXCEPTION);
+	/* slice "faults": the MAX_BUILD_RETRIES-th lost worker of a request
+	 * ends its build EXCEPTION, and its state says why */
+	int retries = b->results == RESULTS_RETRY ? build_retry_count(e, b->brid) : 0;
+	if (retries >= MAX_BUILD_RETRIES) {
+		b->results = RESULTS_EXCEPTION;
+		free(b->stop_reason);
+		b->stop_reason = xasprintf("worker lost %d times: giving up", retries);
+	}
 
 	_cleanup_free_ char *state = build_state_string(b);
 	build_db_check(b, db_build_finish(m->db, b->buildid, b->results, state, now),
@@ -261,21 +269,17 @@ static void build_finish(struct build *b)
 
 	int req_results = b->results;
 	if (b->results == RESULTS_RETRY) {
-		int n = build_retry_count(e, b->brid);
-		if (n < MAX_BUILD_RETRIES) {
-			build_db_check(b, db_request_unclaim(m->db, b->brid), "requeue request");
-			for (size_t i = 0; i < b->nmerged; i++) {
-				build_db_check(b, db_request_unclaim(m->db, b->merged[i]),
-					       "requeue request");
-				build_db_check(b, db_request_set_collapsed(m->db, b->merged[i], 0),
-					       "unlink a collapsed request");
-			}
-			req_results = RESULTS_NONE;
-		} else {
-			log_warn("build=%lld request %lld lost its worker %d times: giving up",
-				 (long long)b->buildid, (long long)b->brid, n);
-			req_results = RESULTS_EXCEPTION;
+		build_db_check(b, db_request_unclaim(m->db, b->brid), "requeue request");
+		for (size_t i = 0; i < b->nmerged; i++) {
+			build_db_check(b, db_request_unclaim(m->db, b->merged[i]),
+				       "requeue request");
+			build_db_check(b, db_request_set_collapsed(m->db, b->merged[i], 0),
+				       "unlink a collapsed request");
 		}
+		req_results = RESULTS_NONE;
+	} else if (retries >= MAX_BUILD_RETRIES) {
+		log_warn("build=%lld request %lld lost its worker %d times: giving up",
+			 (long long)b->buildid, (long long)b->brid, retries);
 	}
 	if (req_results != RESULTS_NONE) {
 		build_retry_forget(e, b->brid);

@@ -18,7 +18,7 @@
 start_master_w1() {
     check "master starts" start_master "$1"
     start_worker "$TRASH/w1" w1 "$1/secrets/w1"
-    check "worker attaches" wait_for "${2:-20}" worker_connected w1
+    check "worker attaches" wait_for "${2:-60}" worker_connected w1
 }
 
 # force_build BUILDER [SECONDS]: forces BUILDER and prints its build's id once

@@ -16,7 +16,7 @@ checkconfig_says() {
 http_peer() {
     /usr/bin/python3 "$KILN_SRC/tests/e2e/$1" "$TRASH/$2.port" "$TRASH/req" "$3" ${4:+"$4"} &
     e2e_track $!
-    check "the $2 listens" wait_for 20 test -s "$TRASH/$2.port"
+    check "the $2 listens" wait_for 60 test -s "$TRASH/$2.port"
     P=$(cat "$TRASH/$2.port")
 }
 
@@ -25,7 +25,7 @@ http_peer() {
 smtp_sink() {
     /usr/bin/python3 "$KILN_SRC/tests/e2e/smtp-sink.py" "$TRASH/smtp.port" "$TRASH/mail" &
     e2e_track $!
-    check "the SMTP sink listens" wait_for 20 test -s "$TRASH/smtp.port"
+    check "the SMTP sink listens" wait_for 60 test -s "$TRASH/smtp.port"
     SPORT=$(cat "$TRASH/smtp.port")
 }
 
@@ -41,9 +41,9 @@ reporters_up() {
     else
         check "master starts" start_master "$1"
     fi
-    check "the reporters are ready" wait_for 10 grep -q "reporter '$2' ($3) ready" "$1/master.log"
+    check "the reporters are ready" wait_for 30 grep -q "reporter '$2' ($3) ready" "$1/master.log"
     start_worker "$TRASH/w1" w1 "$1/secrets/w1"
-    check "worker attaches" wait_for 20 worker_connected w1
+    check "worker attaches" wait_for 60 worker_connected w1
 }
 
 # check_py DESC ARG... <<'PY' ... PY: runs the Python script on stdin with

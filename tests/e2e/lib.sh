@@ -104,7 +104,7 @@ start_master() {
     "$KILN" master -d "$1" 2>>"$1/master.log" &
     MASTER_PID=$!
     e2e_track $MASTER_PID
-    if ! wait_for 20 test -s "$1/ports"; then
+    if ! wait_for 60 test -s "$1/ports"; then
         diag "master did not start:"; sed 's/^/# /' "$1/master.log" | tail -n 20
         return 1
     fi
@@ -115,7 +115,7 @@ start_master() {
 # stop_pid PID: SIGTERM and a bounded wait; returns the exit status
 stop_pid() {
     kill -TERM "$1" 2>/dev/null
-    wait_for 20 sh -c "! kill -0 $1 2>/dev/null"
+    wait_for 60 sh -c "! kill -0 $1 2>/dev/null"
     wait "$1" 2>/dev/null
 }
 

@@ -36,7 +36,7 @@ printf 'e2e-secret-%s' "$$" > "$M/secrets/w1"
 check "master starts and writes its ports" start_master "$M"
 check "pid file holds the master's pid" [ "$(cat "$M/pid")" = "$MASTER_PID" ]
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 # a successful build, output stored with stream prefixes
 br=$(force ok)
@@ -66,17 +66,17 @@ check "warn_on_failure gives WARNINGS" [ "$(build_field "$b" results)" = 1 ]
 
 # stop a running build
 br=$(force sleepy)
-check "sleepy build starts" wait_for 20 request_has_builds "$br" 1
+check "sleepy build starts" wait_for 60 request_has_builds "$br" 1
 b=$(build_of_request "$br")
 check "stop is accepted" [ "$(rpc "builds/$b" '{"jsonrpc":"2.0","id":2,"method":"stop","params":{"reason":"e2e stop"}}' | jpy 'd["result"]')" = null ]
-check "stopped build ends CANCELLED" wait_for 20 build_results_is "$b" 6
+check "stopped build ends CANCELLED" wait_for 60 build_results_is "$b" 6
 
 # the worker dies mid-build: RETRY, and the request runs again when it is back
 br=$(force sleepy)
-check "build starts before the worker dies" wait_for 20 request_has_builds "$br" 1
+check "build starts before the worker dies" wait_for 60 request_has_builds "$br" 1
 b=$(build_of_request "$br")
 kill -KILL "$WORKER_PID"
-check "lost worker makes the build RETRY" wait_for 20 build_results_is "$b" 5
+check "lost worker makes the build RETRY" wait_for 60 build_results_is "$b" 5
 check "request is queued again" [ "$(api "buildrequests/$br" | jpy 'd["buildrequests"][0]["claimed"]')" = false ]
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
 check "request runs again on the returning worker" wait_for 30 request_has_builds "$br" 2
@@ -93,7 +93,7 @@ check "interrupted build's state says why" sh -c "curl -s $URL/api/v2/builds/$b2
 stop_pid "$WORKER_PID"
 sed -i "s/^master = .*/master = $WADDR/" "$TRASH/w1/worker.conf"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches to the restarted master" wait_for 20 worker_connected w1
-check "the interrupted request runs again" wait_for 20 request_has_builds "$br" 3
+check "worker attaches to the restarted master" wait_for 60 worker_connected w1
+check "the interrupted request runs again" wait_for 60 request_has_builds "$br" 3
 
 done_testing

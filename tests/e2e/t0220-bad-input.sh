@@ -71,7 +71,7 @@ check "and the master's peak RSS grew by less than 96 MiB ($before -> $after kB)
 
 # the master still serves everyone else: a real worker builds
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "a real worker still attaches" wait_for 20 worker_connected w1
+check "a real worker still attaches" wait_for 60 worker_connected w1
 br=$(force ok)
 check "and builds" wait_for 30 request_done "$br"
 check "to SUCCESS" [ "$(build_field "$(build_of_request "$br")" results)" = 0 ]

@@ -18,10 +18,10 @@ LUA
 printf 'w1-secret' > "$M/secrets/w1"
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 br=$(force big)
-check "build starts" wait_for 20 request_has_builds "$br" 1
+check "build starts" wait_for 60 request_has_builds "$br" 1
 b=$(build_of_request "$br")
 log_lines_so_far() {
     sid=$(api "builds/$b/steps/1" | jpy 'd["steps"][0]["stepid"]') &&

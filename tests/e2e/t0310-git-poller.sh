@@ -46,18 +46,18 @@ polled() { [ "$(api "changesources/$1" | jpy 'd["changesources"][0]["last_poll"]
 poll() { rpc "changesources/$1" '{"jsonrpc":"2.0","id":1,"method":"poll","params":{}}' >/dev/null; }
 last_poll() { api "changesources/$1" | jpy 'd["changesources"][0]["last_poll"] or 0'; }
 
-check "first poll of proj done" wait_for 20 polled proj
-check "first poll of mainonly done" wait_for 20 polled mainonly
+check "first poll of proj done" wait_for 60 polled proj
+check "first poll of mainonly done" wait_for 60 polled mainonly
 check "first poll made no changes (no flood)" [ "$(total)" = 0 ]
 check "changesources lists the pollers" [ "$(api changesources | jpy 'd["meta"]["total"]')" = 3 ]
 
 # the broken poller: one error line per streak, the API answers meanwhile
-check "broken poller reported failing" wait_for 20 sh -c "[ \"\$(curl -s '$URL/api/v2/changesources/broken' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"changesources\"][0][\"failing\"])')\" = True ]"
+check "broken poller reported failing" wait_for 60 sh -c "[ \"\$(curl -s '$URL/api/v2/changesources/broken' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"changesources\"][0][\"failing\"])')\" = True ]"
 t0=$(date +%s%N)
 for i in 1 2 3 4 5; do api masters >/dev/null; done
 t1=$(date +%s%N)
 check "API answers while a poller fails ($(( (t1 - t0) / 5000000 )) ms per call)" [ $(( (t1 - t0) / 5000000 )) -lt 500 ]
-check "it keeps retrying" wait_for 20 sh -c "[ \$(grep -c 'missing.git' '$TRASH/git-calls') -ge 3 ]"
+check "it keeps retrying" wait_for 60 sh -c "[ \$(grep -c 'missing.git' '$TRASH/git-calls') -ge 3 ]"
 check "one error line for the whole streak" [ "$(grep -c "poller 'broken':.*retrying" "$M/master.log")" = 1 ]
 git init -q --bare "$TRASH/missing.git"
 git -C "$SRC" push -q "$TRASH/missing.git" main
@@ -73,8 +73,8 @@ git -C "$SRC" checkout -q main
 : > "$TRASH/git-calls"
 before=$(last_poll proj)
 poll proj
-check "poll proj" wait_for 20 sh -c "[ \"\$(curl -s '$URL/api/v2/changesources/proj' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"changesources\"][0][\"last_poll\"] or 0)')\" != '$before' ] || [ \"\$(curl -s '$URL/api/v2/changes' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"meta\"][\"total\"])')\" = 3 ]"
-check "three changes from proj" wait_for 20 sh -c "[ \"\$(curl -s '$URL/api/v2/changes?project=proj' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"meta\"][\"total\"])')\" = 3 ]"
+check "poll proj" wait_for 60 sh -c "[ \"\$(curl -s '$URL/api/v2/changesources/proj' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"changesources\"][0][\"last_poll\"] or 0)')\" != '$before' ] || [ \"\$(curl -s '$URL/api/v2/changes' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"meta\"][\"total\"])')\" = 3 ]"
+check "three changes from proj" wait_for 60 sh -c "[ \"\$(curl -s '$URL/api/v2/changes?project=proj' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"meta\"][\"total\"])')\" = 3 ]"
 api "changes?project=proj&order=changeid" > "$TRASH/changes.json"
 check "changes carry author, branch, files and comments" /usr/bin/python3 - "$TRASH/changes.json" "$SRC" <<'PY'
 import json, sys
@@ -94,7 +94,7 @@ assert r["parent_changeids"] == [f["changeid"]], (r, f)
 PY
 check "one fetch, one for-each-ref, one log for that poll" [ "$(grep -c "pollers/proj " "$TRASH/git-calls")" = 3 ]
 poll mainonly
-check "mainonly sees only main" wait_for 20 sh -c "[ \"\$(curl -s '$URL/api/v2/changes?repository=$SRC' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"meta\"][\"total\"])')\" = 4 ]"
+check "mainonly sees only main" wait_for 60 sh -c "[ \"\$(curl -s '$URL/api/v2/changes?repository=$SRC' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"meta\"][\"total\"])')\" = 4 ]"
 
 # 1,000 branches: still one git process per poll step
 git -C "$SRC" for-each-ref --format='%(objectname)' refs/heads/main > /dev/null
@@ -122,7 +122,7 @@ check "no duplicate revisions" [ "$(api 'changes?project=proj' | jpy 'len(set(c[
 before=$(total)
 echo four >> "$SRC/a.txt" && git -C "$SRC" commit -qam "via the poller hook"
 check "/change_hook/poller?poller=proj: 200" [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/change_hook/poller?poller=proj")" = 200 ]
-check "the poll it triggered found the commit" wait_for 20 sh -c "curl -s '$URL/api/v2/changes?project=proj' | grep -q 'via the poller hook'"
+check "the poll it triggered found the commit" wait_for 60 sh -c "curl -s '$URL/api/v2/changes?project=proj' | grep -q 'via the poller hook'"
 check "/change_hook/poller?poller=nosuch: 404" [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/change_hook/poller?poller=nosuch")" = 404 ]
 
 check "no crash in the log" sh -c "! grep -q 'AddressSanitizer\|runtime error' '$M/master.log'"

@@ -84,9 +84,9 @@ assert c["comments"] == "trunk work <&>" and c["revision"] == "3", c
 assert c["revlink"] == "https://svn.example/r3", c
 PY
 
-check "svnbad: one error line" wait_for 20 sh -c "[ \$(grep -c \"poller 'svnbad':.*retrying\" '$M/master.log') = 1 ]"
+check "svnbad: one error line" wait_for 60 sh -c "[ \$(grep -c \"poller 'svnbad':.*retrying\" '$M/master.log') = 1 ]"
 check "API answers meanwhile" [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$URL/api/v2/changes")" = 200 ]
-check "it keeps retrying" wait_for 20 sh -c "[ \$(curl -s '$URL/api/v2/changesources/svnbad' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"changesources\"][0][\"failures\"])') -ge 3 ]"
+check "it keeps retrying" wait_for 60 sh -c "[ \$(curl -s '$URL/api/v2/changesources/svnbad' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"changesources\"][0][\"failures\"])') -ge 3 ]"
 check "still one error line after the retries" [ "$(grep -c "poller 'svnbad':.*retrying" "$M/master.log")" = 1 ]
 check "no crash in the log" sh -c "! grep -q 'AddressSanitizer\|runtime error' '$M/master.log'"
 check "master stops cleanly" stop_pid "$MASTER_PID"

@@ -45,7 +45,7 @@ nbuildsets() { api buildsets | jpy 'd["meta"]["total"]'; }
 advance 60
 check "no build while the tree is not stable (60 of 120 s)" [ "$(nbuildsets)" = 0 ]
 advance 61
-check "a buildset once the tree is stable" wait_for 20 eval '[ "$(nbuildsets)" = 1 ]'
+check "a buildset once the tree is stable" wait_for 60 eval '[ "$(nbuildsets)" = 1 ]'
 build_done() { [ "$(api 'builds?complete=true' | jpy 'd["meta"]["total"]')" -ge 1 ]; }
 check "a build ran" wait_for 60 build_done
 bid=$(api 'builds?order=-buildid&limit=1' | jpy 'd["builds"][0]["buildid"]')

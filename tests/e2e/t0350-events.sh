@@ -31,7 +31,7 @@ export KILN_TEST_WS_EVENT_QUEUE=3000
 check "master starts" start_master "$M"
 unset KILN_TEST_WS_EVENT_QUEUE
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 cat > "$TRASH/wsev.py" <<'PY'
 import asyncio, json, sys, urllib.request

@@ -70,7 +70,7 @@ dbs=$(jpy 'd["result"][0]' <<<"$res")
 dbr=$(jpy 'list(d["result"][1].values())[0]' <<<"$res")
 check "a force with empty fields is accepted ($res)" [ -n "$dbr" ]
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 check "the forced build completes" wait_for 60 request_done "$dbr"
 ss=$(api "buildsets/$dbs" | jpy '[d["buildsets"][0]["sourcestamps"][0][k] for k in ("branch", "repository", "project", "revision")]')
 check "its sourcestamp has the configured defaults ($ss)" [ "$ss" = '["release-1", "https://example.org/kiln.git", "kiln", ""]' ]

@@ -31,7 +31,7 @@ printf 'hook-token' > "$M/secrets/hook"
 printf 'secret-%s' "$$" > "$M/secrets/w1"
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 change() { # BRANCH REVISION FILE
     curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Authorization: Bearer hook-token' \

@@ -33,7 +33,7 @@ LUA
 printf 'secret-%s' "$$" > "$M/secrets/w1"
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 br=$(force parent)
 check "parent completes" wait_for 60 request_done "$br"
@@ -52,10 +52,10 @@ check "and succeeds whatever the triggered build does" [ "$(build_field "$(build
 
 # dependent: the 'force' buildsets of parent (failed) and fire (succeeded) already ran
 ndown() { api "builds?builderid=$(api builders/down | jpy 'd["builders"][0]["builderid"]')" | jpy 'd["meta"]["total"]'; }
-check "dependent ran after the succeeding upstream buildset only" wait_for 20 sh -c "[ \"\$(curl -s '$URL/api/v2/buildsets' | /usr/bin/python3 -c 'import json,sys; print(len([b for b in json.load(sys.stdin)[\"buildsets\"] if \"Dependent\" in b[\"reason\"]]))')\" = 1 ]"
+check "dependent ran after the succeeding upstream buildset only" wait_for 60 sh -c "[ \"\$(curl -s '$URL/api/v2/buildsets' | /usr/bin/python3 -c 'import json,sys; print(len([b for b in json.load(sys.stdin)[\"buildsets\"] if \"Dependent\" in b[\"reason\"]]))')\" = 1 ]"
 br=$(force up)
 check "upstream completes" wait_for 60 request_done "$br"
-check "its success starts the dependent again" wait_for 20 sh -c "[ \"\$(curl -s '$URL/api/v2/buildsets' | /usr/bin/python3 -c 'import json,sys; print(len([b for b in json.load(sys.stdin)[\"buildsets\"] if \"Dependent\" in b[\"reason\"]]))')\" = 2 ]"
+check "its success starts the dependent again" wait_for 60 sh -c "[ \"\$(curl -s '$URL/api/v2/buildsets' | /usr/bin/python3 -c 'import json,sys; print(len([b for b in json.load(sys.stdin)[\"buildsets\"] if \"Dependent\" in b[\"reason\"]]))')\" = 2 ]"
 check "dependent builds run" wait_for 30 sh -c "[ \"\$(curl -s '$URL/api/v2/builds?complete=true' | /usr/bin/python3 -c 'import json,sys; print(len([b for b in json.load(sys.stdin)[\"builds\"] if b[\"results\"] == 0]))')\" -ge 5 ]"
 
 done_testing

@@ -33,7 +33,7 @@ printf 'secret-%s' "$$" > "$M/secrets/w1"
 printf 'try-token-%s' "$$" > "$M/secrets/try"
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 # a developer's clone with local changes on top of origin/main
 git clone -q "$UP" "$TRASH/dev"

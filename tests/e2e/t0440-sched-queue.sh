@@ -54,7 +54,7 @@ check "cancel of a queued request answers null" [ "$(rpc "buildrequests/$p4" '{"
 check "the cancelled request is complete and CANCELLED" [ "$(api "buildrequests/$p4" | jpy '[d["buildrequests"][0]["complete"], d["buildrequests"][0]["results"]]')" = '[true, 6]' ]
 
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 check "col requests all complete" wait_for 30 sh -c "[ \"\$(curl -s '$URL/api/v2/buildrequests?complete=false' | /usr/bin/python3 -c 'import json,sys; print(len([r for r in json.load(sys.stdin)[\"buildrequests\"] if r[\"builderid\"] != $(api builders/run | jpy 'd["builders"][0]["builderid"]')]))')\" = 0 ]"
 colid=$(api builders/col | jpy 'd["builders"][0]["builderid"]')
 check "one build for the three collapsed requests" [ "$(api "builds?builderid=$colid" | jpy 'd["meta"]["total"]')" = 1 ]
@@ -67,10 +67,10 @@ check "prio: the higher priority ran first" [ "$(api "builds?builderid=$bid&orde
 # cancel_superseded = "running": a newer change stops the running build
 change long l1 >/dev/null
 runid=$(api builders/run | jpy 'd["builders"][0]["builderid"]')
-check "the long build starts" wait_for 20 sh -c "[ \"\$(curl -s '$URL/api/v2/builds?builderid=$runid' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"meta\"][\"total\"])')\" = 1 ]"
+check "the long build starts" wait_for 60 sh -c "[ \"\$(curl -s '$URL/api/v2/builds?builderid=$runid' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"meta\"][\"total\"])')\" = 1 ]"
 lb=$(api "builds?builderid=$runid" | jpy 'd["builds"][0]["buildid"]')
 change long l2 >/dev/null
-check "a newer change cancels the running build" wait_for 20 build_results_is "$lb" 6
-check "and the newer one builds" wait_for 20 sh -c "[ \"\$(curl -s '$URL/api/v2/builds?builderid=$runid' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"meta\"][\"total\"])')\" = 2 ]"
+check "a newer change cancels the running build" wait_for 60 build_results_is "$lb" 6
+check "and the newer one builds" wait_for 60 sh -c "[ \"\$(curl -s '$URL/api/v2/builds?builderid=$runid' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"meta\"][\"total\"])')\" = 2 ]"
 
 done_testing

@@ -67,8 +67,8 @@ check "requests are all still queued" [ "$(api 'buildrequests?complete=false' | 
 
 # 3. killed with builds running
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
-check "builds are running" wait_for 20 sh -c "[ \"\$(curl -s 'http://127.0.0.1:$HP/api/v2/builds?complete=false' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"meta\"][\"total\"])')\" -ge 1 ]"
+check "worker attaches" wait_for 60 worker_connected w1
+check "builds are running" wait_for 60 sh -c "[ \"\$(curl -s 'http://127.0.0.1:$HP/api/v2/builds?complete=false' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"meta\"][\"total\"])')\" -ge 1 ]"
 check "kill -9 with builds running, restart" restart
 post_changes 41 45
 

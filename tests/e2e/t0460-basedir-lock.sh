@@ -21,13 +21,13 @@ check "master starts" start_master "$M"
 FIRST=$MASTER_PID
 check "pid file names the first master" [ "$(cat "$M/pid")" = "$FIRST" ]
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 br=$(force b)
-check "build starts" wait_for 20 request_has_builds "$br" 1
+check "build starts" wait_for 60 request_has_builds "$br" 1
 b=$(build_of_request "$br")
 step_running() { [ "$(api "builds/$b/steps/1" | jpy 'd["steps"][0]["started_at"] is not None and not d["steps"][0]["complete"]')" = true ]; }
-check "the waiting step runs" wait_for 20 step_running
+check "the waiting step runs" wait_for 60 step_running
 
 state() {
     api "builds/$b" | jpy '[d["builds"][0][k] for k in ("complete", "results", "state_string")]'

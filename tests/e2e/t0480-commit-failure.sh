@@ -32,7 +32,7 @@ KILN_TEST_FAIL_COMMIT=${FAIL_AT:-60} start_master "$M"
 check "master starts with KILN_TEST_FAIL_COMMIT" [ -n "$MASTER_PID" ]
 FIRST=$MASTER_PID
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 br=$(force b)
 check "build request created ($br)" [ -n "$br" ]
 

@@ -22,7 +22,7 @@ check "master starts" start_master "$M"
 PORT=${WADDR##*:}
 WADDR="localhost:$PORT"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker given 'localhost:$PORT' attaches" wait_for 20 worker_connected w1
+check "worker given 'localhost:$PORT' attaches" wait_for 60 worker_connected w1
 check "worker logged the connection under the name" \
     grep -q "connected to master localhost:$PORT" "$TRASH/w1.log"
 br=$(force hello)
@@ -50,12 +50,12 @@ asyncio.run(main())
 PY
     $PY "$TRASH/host.py" "$FPORT" "$TRASH/hosts" 2>"$TRASH/host.err" &
     e2e_track $!
-    check "fake master listening" wait_for 10 bash -c "echo > /dev/tcp/127.0.0.1/$FPORT"
+    check "fake master listening" wait_for 30 bash -c "echo > /dev/tcp/127.0.0.1/$FPORT"
     "$KILN_WORKER" create "$TRASH/w2" --master "localhost:$FPORT" --name w2 --password p >/dev/null
     "$KILN_WORKER" start "$TRASH/w2" 2>"$TRASH/w2.log" &
     W2=$!
     e2e_track $W2
-    check "Host header is 'localhost:$FPORT'" wait_for 20 grep -q "^host=localhost:$FPORT\$" "$TRASH/hosts"
+    check "Host header is 'localhost:$FPORT'" wait_for 60 grep -q "^host=localhost:$FPORT\$" "$TRASH/hosts"
     stop_pid "$W2"
 else
     diag "python3-websockets missing: Host header check skipped"

@@ -14,7 +14,7 @@ LUA
 ( ulimit -Sn 64 && ulimit -Hn 128 && exec "$KILN" master -d "$M" ) 2>>"$M/master.log" &
 MASTER_PID=$!
 e2e_track $MASTER_PID
-check "master starts under a hard limit of 128" wait_for 20 test -s "$M/ports"
+check "master starts under a hard limit of 128" wait_for 60 test -s "$M/ports"
 URL="http://$(master_addr "$M" http)"
 HP=${URL##*:}
 check "soft limit raised to the hard limit" \

@@ -94,7 +94,7 @@ for s in socks:  # the status line only: the master has begun each answer
 peak, lat = before, []
 for k in range(5):  # probes while the eight stay connected, unread
     t = time.monotonic()
-    with urllib.request.urlopen(f"http://{host}:{port}/api/v2/masters", timeout=2) as r:
+    with urllib.request.urlopen(f"http://{host}:{port}/api/v2/masters", timeout=10) as r:  # a guard: a blocked loop never answers
         assert r.status == 200 and b'"masters"' in r.read()
     lat.append(round((time.monotonic() - t) * 1000))
     peak = max(peak, rss_kb())

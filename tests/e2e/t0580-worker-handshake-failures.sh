@@ -58,7 +58,7 @@ PY
 $PY "$TRASH/fake.py" "$PORT" "$TRASH/events" 2>"$TRASH/fake.err" &
 FAKE=$!
 e2e_track $FAKE
-check "fake master listening" wait_for 10 grep -q '^listening$' "$TRASH/events"
+check "fake master listening" wait_for 30 grep -q '^listening$' "$TRASH/events"
 
 printf 'e2e-secret-%s' "$$" > "$TRASH/pw"
 "$KILN_WORKER" create "$TRASH/w1" --master "127.0.0.1:$PORT" --name w1 --password-file "$TRASH/pw" >/dev/null
@@ -71,7 +71,7 @@ check "worker retries after an unanswered handshake" wait_for 30 accepts 2
 check "and again after a second one" wait_for 30 accepts 3
 check "worker retries after a garbage answer" wait_for 30 accepts 4
 check "worker retries after an HTTP error answer" wait_for 30 accepts 5
-check "fake master closed its listener" wait_for 10 grep -q '^closed$' "$TRASH/events"
+check "fake master closed its listener" wait_for 30 grep -q '^closed$' "$TRASH/events"
 check "handshake deadline logged" grep -q 'did not answer within 2 s' "$TRASH/w1.log"
 check "HTTP error logged" grep -q 'HTTP 503' "$TRASH/w1.log"
 hangup_logged() { [ "$(grep -c 'reconnecting in' "$TRASH/w1.log")" -ge 5 ]; }

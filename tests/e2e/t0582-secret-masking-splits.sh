@@ -80,7 +80,7 @@ check_builder() {
         for n in 1 2 3 4 5; do log_text "$b" "$n" | cut -c1-200 | sed "s/^/# step $n: /"; done
     fi
 }
-check "kiln-worker attaches" wait_for 20 worker_connected w1
+check "kiln-worker attaches" wait_for 60 worker_connected w1
 check_builder leaky two-writes line-cut lone-cr stdout-stderr whole
 if command -v buildbot-worker >/dev/null; then
     W=$TRASH/bbworker

@@ -24,7 +24,7 @@ printf 'secret-%s' "$$" > "$M/secrets/w1"
 printf 'deploy-token-%s' "$$" > "$M/secrets/deploy"
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 br=$(force i)
 check "the build completes" wait_for 60 request_done "$br"

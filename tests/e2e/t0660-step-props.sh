@@ -32,7 +32,7 @@ LUA
 printf 'secret-%s' "$$" > "$M/secrets/w1"
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 br=$(force p)
 check "the build completes" wait_for 60 request_done "$br"

@@ -22,7 +22,7 @@ printf 'e2e-secret-%s' "$$" > "$M/secrets/w1"
 
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 br=$(force unit)
 check "request completes" wait_for 30 request_done "$br"
 b=$(build_of_request "$br")

@@ -33,7 +33,7 @@ check "checkconfig: an unknown protocol is refused" checkconfig_says "$B" \
 python3 "$KILN_SRC/tests/e2e/tsdb-store.py" "$TRASH/store.port" "$TRASH/events" --hang-up-first &
 STORE_PID=$!
 e2e_track $STORE_PID
-check "the store listens" wait_for 20 test -s "$TRASH/store.port"
+check "the store listens" wait_for 60 test -s "$TRASH/store.port"
 SPORT=$(cat "$TRASH/store.port")
 
 M=$TRASH/master
@@ -44,12 +44,12 @@ metrics_push = { protocol = "graphite", host = "localhost", port = $SPORT, prefi
 LUA
 check "checkconfig accepts metrics_push" "$KILN" checkconfig "$M"
 check "master starts" start_master "$M"
-check "the master connects to the store" wait_for 20 grep -qx "conn 1" "$TRASH/events"
-check "after the store hangs up it connects again" wait_for 20 grep -qx "conn 2" "$TRASH/events"
-check "the master logs the lost connection" wait_for 20 grep -q "tsdb: localhost:$SPORT: connection lost" "$M/master.log"
+check "the master connects to the store" wait_for 60 grep -qx "conn 1" "$TRASH/events"
+check "after the store hangs up it connects again" wait_for 60 grep -qx "conn 2" "$TRASH/events"
+check "the master logs the lost connection" wait_for 60 grep -q "tsdb: localhost:$SPORT: connection lost" "$M/master.log"
 
 kill -TERM "$STORE_PID"; wait "$STORE_PID" 2>/dev/null
-check "the store is gone: the master notices" wait_for 20 sh -c "[ \$(grep -c 'tsdb: localhost:$SPORT: connection lost' '$M/master.log') = 2 ]"
+check "the store is gone: the master notices" wait_for 60 sh -c "[ \$(grep -c 'tsdb: localhost:$SPORT: connection lost' '$M/master.log') = 2 ]"
 check "the master serves the API while the store is down" api_answers
 check "the master is still running" kill -0 "$MASTER_PID"
 stop_pid "$MASTER_PID"
@@ -65,7 +65,7 @@ workers_listen = "127.0.0.1:0"
 metrics_push = { protocol = "influx", host = "127.0.0.1", port = $DEAD }
 LUA
 check "a master whose store is down starts" start_master "$N"
-check "it logs the refusal once" wait_for 20 grep -q "tsdb: 127.0.0.1:$DEAD: cannot connect: connection refused; retrying with backoff" "$N/master.log"
+check "it logs the refusal once" wait_for 60 grep -q "tsdb: 127.0.0.1:$DEAD: cannot connect: connection refused; retrying with backoff" "$N/master.log"
 check "it answers the API meanwhile" api_answers
 stop_pid "$MASTER_PID"
 check "and stops cleanly" [ $? = 0 ]

@@ -25,7 +25,7 @@ printf 'e2e-secret-%s' "$$" > "$M/secrets/w1"
 
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 # /ws subscriber for regression events: prints READY once subscribed, then
 # the first event's key and message, and exits (bounded)
@@ -52,7 +52,7 @@ PY
 /usr/bin/python3 "$TRASH/wsnum.py" "$URL" > "$TRASH/ws.out" 2>&1 &
 WS_PID=$!
 e2e_track $WS_PID
-check "a /ws client subscribes to numbers/*/*/regression" wait_for 20 grep -q READY "$TRASH/ws.out"
+check "a /ws client subscribes to numbers/*/*/regression" wait_for 60 grep -q READY "$TRASH/ws.out"
 
 # release: lets one waiting 'work' step finish (blocks until a step opens the fifo)
 release() { timeout 30 sh -c "echo go > '$FIFO'"; }
@@ -114,9 +114,9 @@ check "a finished build has no eta" [ "$(api "builds/$B2" | jpy '"eta" in d["bui
 BR3=$(force timed)
 build_started() { [ -n "$(build_of_request "$1")" ]; }
 step_started() { [ "$(api "builds/$1/steps/work" | jpy 'd["steps"][0]["started_at"] is not None')" = true ]; }
-check "a third build starts" wait_for 20 build_started "$BR3"
+check "a third build starts" wait_for 60 build_started "$BR3"
 B3=$(build_of_request "$BR3")
-check "... and holds at its 'work' step" wait_for 20 step_started "$B3"
+check "... and holds at its 'work' step" wait_for 60 step_started "$B3"
 BUILD=$(api "builds/$B3")
 diag "running: $(echo "$BUILD" | jpy '{k: d["builds"][0][k] for k in ("started_at", "eta", "eta_at")}')"
 check "a running build has eta (seconds left) and eta_at (started_at + median)" \

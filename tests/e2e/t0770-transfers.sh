@@ -27,7 +27,7 @@ LUA
     "$PROBE" "$M" >"$M/probe.out" 2>"$M/probe.log" &
     ppid=$!
     e2e_track $ppid
-    wait_for 20 test -s "$M/ports" || { diag "probe did not start"; return 1; }
+    wait_for 60 test -s "$M/ports" || { diag "probe did not start"; return 1; }
     WADDR=$(master_addr "$M" workers)
     W=$TRASH/w-$kind
     mkdir -p "$W/xfer/tree/sub/deeper"

@@ -76,7 +76,7 @@ check_worker() {
 }
 
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "kiln-worker attaches" wait_for 20 worker_connected w1
+check "kiln-worker attaches" wait_for 60 worker_connected w1
 check_worker w1 "$TRASH/w1"
 
 if have_buildbot_worker; then

@@ -107,7 +107,7 @@ print(len(t), len(set(t)), t[0])')
         [ "$out" = "200000 1 0123456789abcdef" ]
 }
 
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 run_builder lf "$TRASH/w1/lf/build"
 
 if command -v buildbot-worker >/dev/null; then

@@ -166,7 +166,7 @@ check "master starts" start_master "$M"
 /usr/bin/python3 "$TRASH/fakeworker.py" "$WADDR" fake "$(cat "$M/secrets/fake")" \
     >"$TRASH/fake.log" 2>&1 &
 e2e_track $!
-check "the fake worker attaches" wait_for 20 worker_connected fake
+check "the fake worker attaches" wait_for 60 worker_connected fake
 br=$(force b)
 check "the build completes" wait_for 60 request_done "$br"
 b=$(build_of_request "$br")

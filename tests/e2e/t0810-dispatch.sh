@@ -93,30 +93,30 @@ A1=$(force pa); B1=$(force pb); A2=$(force pa); B2=$(force pb)
 start_worker "$TRASH/w1" w1 "$M/secrets/w"
 start_worker "$TRASH/w2" w2 "$M/secrets/w"
 both() { worker_connected w1 && worker_connected w2; }
-check "w1 and w2 attach" wait_for 20 both
+check "w1 and w2 attach" wait_for 60 both
 
 # next_worker picks w2 although the default (most free slots, then the
 # builder's order) would take w1
 P1=$(force pick)
-check "pick: the build runs" wait_for 20 request_done "$P1"
+check "pick: the build runs" wait_for 60 request_done "$P1"
 check "pick: on w2, the worker next_worker named" [ "$(worker_of "$P1")" = "$(wid w2)" ]
 P2=$(force_with pick ',"want":"w1"')
-check "pick: want=w1 runs" wait_for 20 request_done "$P2"
+check "pick: want=w1 runs" wait_for 60 request_done "$P2"
 check "pick: on w1 (the function reads the request's properties)" [ "$(worker_of "$P2")" = "$(wid w1)" ]
 
 # nil holds a request: it stays queued (unclaimed, no build) while later
 # requests run, until a request with 'release' changes the function's answer
 H=$(force_with held ',"hold":"yes"')
 P3=$(force pick)
-check "a later request runs meanwhile" wait_for 20 request_done "$P3"
+check "a later request runs meanwhile" wait_for 60 request_done "$P3"
 check "held: still unclaimed" [ "$(claimed "$H")" = false ]
 check "held: no build" [ -z "$(build_of_request "$H")" ]
 G=$(force ghost)
-check "a name not offered is logged" wait_for 20 logged "builder=ghost next_worker named no idle worker (starting none): master.lua: next_worker of builder 'ghost' returned 'nobody', which is not one of the idle workers it was offered"
+check "a name not offered is logged" wait_for 60 logged "builder=ghost next_worker named no idle worker (starting none): master.lua: next_worker of builder 'ghost' returned 'nobody', which is not one of the idle workers it was offered"
 check "ghost: its request stays queued" [ "$(claimed "$G")" = false ]
 R=$(force_with releaser ',"release":"yes"')
-check "releaser runs" wait_for 20 request_done "$R"
-check "held: runs once released" wait_for 20 request_done "$H"
+check "releaser runs" wait_for 60 request_done "$R"
+check "held: runs once released" wait_for 60 request_done "$H"
 check "held: its build came after the releaser's" [ "$(build_of_request "$H")" -gt "$(build_of_request "$R")" ]
 check "held: built once" request_has_builds "$H" 1
 
@@ -137,10 +137,10 @@ check "pb's requests in their own order" [ "$(brids_of pb)" = "$B1 $B2" ]
 
 # failures: the default choice, logged once per builder and function
 X1=$(force broken)
-check "broken next_worker: the build runs anyway" wait_for 20 request_done "$X1"
+check "broken next_worker: the build runs anyway" wait_for 60 request_done "$X1"
 check "on the default worker (w1)" [ "$(worker_of "$X1")" = "$(wid w1)" ]
 X2=$(force broken)
-check "broken: a second build runs" wait_for 20 request_done "$X2"
+check "broken: a second build runs" wait_for 60 request_done "$X2"
 check "its failure is logged" logged "builder=broken next_worker failed (the default worker): master.lua:"
 check "once (per minute at most)" [ "$(nlogged "builder=broken next_worker failed")" = 1 ]
 check "prioritize_builders' failure is logged" logged "builder=* prioritize_builders failed (default order): master.lua:"

@@ -86,7 +86,7 @@ LUA
 printf 'secret-%s' "$$" > "$M/secrets/w1"
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 run() { local br; br=$(force "$1") || return 1; wait_for 300 request_done "$br" || return 1; build_of_request "$br"; }
 state() { api "builds/$1/steps/$2" | jpy 'd["steps"][0]["state_string"]'; }

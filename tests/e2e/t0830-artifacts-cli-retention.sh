@@ -34,7 +34,7 @@ conf 'keep_builds = 2'
 printf 'art-secret-%s' "$$" > "$M/secrets/w1"
 check "master starts" start_master "$M"
 start_worker "$W" w1 "$M/secrets/w1"
-check "kiln-worker attaches" wait_for 20 worker_connected w1
+check "kiln-worker attaches" wait_for 60 worker_connected w1
 export KILN_URL=$URL
 
 run() { local br; br=$(force up) || return 1; wait_for 90 request_done "$br" || return 1; build_of_request "$br"; }
@@ -97,7 +97,7 @@ check "and /download too" [ "$(status_of "artifacts/$A1/download")" = 404 ]
 check "with Buildbot's error shape" grep -q "^not found while getting from endpoint for /artifacts/n:artifactid" <<<"$(api "artifacts/$A1" | jpy 'd["error"]')"
 out=$("$KILN" artifact "$A1" -o "$TRASH/x" 2>&1); rc=$?
 check "kiln artifact says so ($out)" exits_with "$rc" 1 "no artifact $A1" "$out"
-check "build 1's files and directory are removed" wait_for 20 test ! -e "$M/artifacts/$b1"
+check "build 1's files and directory are removed" wait_for 60 test ! -e "$M/artifacts/$b1"
 check "builds 2 and 3 keep theirs" sh -c "[ -n '$(ids_of "$b2")' ] && [ -n '$(ids_of "$b3")' ]"
 set -- $(ids_of "$b2"); A2=$1
 "$KILN" artifact "$A2" -o "$TRASH/a2.bin"
@@ -134,7 +134,7 @@ set -- $(ids_of "$b3"); A3=$1
 curl -s --max-time 60 --limit-rate 30k -o "$TRASH/slow.bin" "$URL/api/v2/artifacts/$A3/download" &
 CURL_PID=$!
 e2e_track $CURL_PID
-check "the slow download has started" wait_for 20 test -s "$TRASH/slow.bin"
+check "the slow download has started" wait_for 60 test -s "$TRASH/slow.bin"
 b4=$(run); keep "$b4"
 check "build 4 succeeds" build_results_is "$b4" 0
 check "build 3's a.bin was deleted meanwhile" [ "$(status_of "artifacts/$A3")" = 404 ]

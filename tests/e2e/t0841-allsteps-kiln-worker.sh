@@ -8,6 +8,6 @@
 
 allsteps_setup || { done_testing; exit 1; }
 start_worker "$TRASH/w1" w1 "$AS_M/secrets/w1"
-check "kiln-worker attaches" wait_for 20 worker_connected w1
+check "kiln-worker attaches" wait_for 60 worker_connected w1
 allsteps_check "$TRASH/w1"
 done_testing

@@ -131,7 +131,7 @@ bad() {
 }
 
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 gaps t "$TRASH/w1" kiln-worker
 bad bad "$TRASH/w1" kiln-worker
 

@@ -28,7 +28,7 @@ printf 'e2e-secret-%s' "$$" > "$M/secrets/w1"
 
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 cat > "$TRASH/rowonce.py" <<'PY'
 import asyncio, json, os, sys, urllib.request
@@ -133,7 +133,7 @@ B=$(awk '{print $1}' "$TRASH/rowonce.out")
 N=$(awk '{print $2}' "$TRASH/rowonce.out")
 numbers_of() { api "builders/b/numbers" | jpy '[n["name"] for n in d["numbers"]]'; }
 check "the build's numbers: build_duration and each step's duration" \
-	wait_for 20 sh -c "[ \"\$(curl -sS --max-time 10 '$URL/api/v2/builders/b/numbers' | /usr/bin/python3 -c 'import json,sys; print(sorted(n[\"name\"] for n in json.load(sys.stdin)[\"numbers\"]))')\" = \"['build_duration', 'step_duration:argv', 'step_duration:skipped', 'step_duration:wait', 'step_duration:worker_preparation']\" ]"
+	wait_for 60 sh -c "[ \"\$(curl -sS --max-time 10 '$URL/api/v2/builders/b/numbers' | /usr/bin/python3 -c 'import json,sys; print(sorted(n[\"name\"] for n in json.load(sys.stdin)[\"numbers\"]))')\" = \"['build_duration', 'step_duration:argv', 'step_duration:skipped', 'step_duration:wait', 'step_duration:worker_preparation']\" ]"
 diag "numbers: $(numbers_of)"
 check "step_duration:wait belongs to build $B (number $N)" \
 	[ "$(api "builders/b/numbers/step_duration:wait" | jpy '[p["buildid"] for p in d["numbers"]]')" = "[$B]" ]

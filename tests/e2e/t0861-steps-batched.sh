@@ -44,11 +44,11 @@ log_complete() {
 
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 # 1. the API while the build runs
 BR=$(force b)
-check "a build starts" wait_for 20 sh -c "[ -n \"\$(curl -s '$URL/api/v2/builds?buildrequestid=$BR' | /usr/bin/python3 -c 'import json,sys; b=json.load(sys.stdin)[\"builds\"]; print(b[0][\"buildid\"] if b else \"\")')\" ]"
+check "a build starts" wait_for 60 sh -c "[ -n \"\$(curl -s '$URL/api/v2/builds?buildrequestid=$BR' | /usr/bin/python3 -c 'import json,sys; b=json.load(sys.stdin)[\"builds\"]; print(b[0][\"buildid\"] if b else \"\")')\" ]"
 B=$(build_of_request "$BR")
 check "the running step shows in the API: started, not complete" \
     wait_for 30 step_is "$B" wait "s['started_at'] and s['complete'] is False and s['results'] is None"
@@ -70,7 +70,7 @@ check "... the last step's output stored" log_has "$B" after after
 
 # 2. SIGKILL while a step runs
 BR2=$(force b)
-check "a second build starts" wait_for 20 sh -c "[ \"\$(curl -s '$URL/api/v2/builds?buildrequestid=$BR2' | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"builds\"]))')\" = 1 ]"
+check "a second build starts" wait_for 60 sh -c "[ \"\$(curl -s '$URL/api/v2/builds?buildrequestid=$BR2' | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"builds\"]))')\" = 1 ]"
 B2=$(build_of_request "$BR2")
 check "... and runs its waiting step" \
     wait_for 30 step_is "$B2" wait "s['started_at'] and s['complete'] is False"

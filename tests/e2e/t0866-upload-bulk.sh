@@ -43,7 +43,7 @@ fds_at_most() { [ "$(fds)" -le "$1" ]; }
 not_success() { [ "$(build_field "$1" results)" != 0 ]; }
 
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "kiln-worker attaches" wait_for 20 worker_connected w1
+check "kiln-worker attaches" wait_for 60 worker_connected w1
 b=$(force_build up-w1 180)
 check "kiln-worker: the upload succeeds" build_results_is "$b" 0
 check "kiln-worker: the file arrived byte for byte" same_file "$M/artifacts/$b/big.bin"
@@ -65,7 +65,7 @@ PASS=$(cat "$M/secrets/w1")
 # interleave: pings between fragments and between writes, a log line
 $PROBE pw1 "$PASS" interleave "$SRC" > "$TRASH/pw1.out" 2>&1 &
 e2e_track $!
-check "probe attaches" wait_for 20 worker_connected pw1
+check "probe attaches" wait_for 60 worker_connected pw1
 n0=$(bulk_lines)
 b=$(force_build up-pw1 180)
 check "probe: the upload succeeds" build_results_is "$b" 0
@@ -78,28 +78,28 @@ check "probe: the master read its frames itself" [ "$(bulk_lines)" -gt "$n0" ]
 # malformed: a reserved bit set mid-transfer
 $PROBE pw2 "$PASS" malformed "$SRC" > "$TRASH/pw2.out" 2>&1 &
 e2e_track $!
-check "probe 2 attaches" wait_for 20 worker_connected pw2
+check "probe 2 attaches" wait_for 60 worker_connected pw2
 br=$(force up-pw2)
 check "malformed frame: the build ends" wait_for 120 build_done "$br"
 b=$(build_of_request "$br")
 check "malformed frame: not a success ($(build_field "$b" results))" not_success "$b"
-check "malformed frame: closed with 1002" wait_for 20 grep -qx "closed 1002" "$TRASH/pw2.out"
+check "malformed frame: closed with 1002" wait_for 60 grep -qx "closed 1002" "$TRASH/pw2.out"
 check "malformed frame: the master says why" grep -q "bad WebSocket frame: reserved bits set" "$M/master.log"
-check "malformed frame: no temporary file left" wait_for 20 no_tmp
-check "malformed frame: the worker is gone" wait_for 20 worker_gone pw2
+check "malformed frame: no temporary file left" wait_for 60 no_tmp
+check "malformed frame: the worker is gone" wait_for 60 worker_gone pw2
 
 # disconnect: the connection dropped in the middle of a write's frame
 fd0=$(fds)
 $PROBE pw3 "$PASS" disconnect "$SRC" > "$TRASH/pw3.out" 2>&1 &
 e2e_track $!
-check "probe 3 attaches" wait_for 20 worker_connected pw3
+check "probe 3 attaches" wait_for 60 worker_connected pw3
 br=$(force up-pw3)
 check "disconnect: the build ends" wait_for 120 build_done "$br"
 b=$(build_of_request "$br")
 check "disconnect: not a success ($(build_field "$b" results))" not_success "$b"
 check "disconnect: the probe did drop mid-frame" grep -qx "disconnected" "$TRASH/pw3.out"
-check "disconnect: no temporary file left" wait_for 20 no_tmp
-check "disconnect: no descriptor left (had $fd0)" wait_for 20 fds_at_most "$fd0"
+check "disconnect: no temporary file left" wait_for 60 no_tmp
+check "disconnect: no descriptor left (had $fd0)" wait_for 60 fds_at_most "$fd0"
 
 # the master still serves: the API, and a build on kiln-worker
 check "the master still answers the API" sh -c "curl -sS --max-time 10 '$URL/api/v2/workers' | grep -q '\"w1\"'"

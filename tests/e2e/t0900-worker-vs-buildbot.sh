@@ -192,16 +192,16 @@ W2=$TRASH/worker2
 "$KILN_WORKER" start "$W2" 2>"$TRASH/worker2.log" &
 W2PID=$!
 e2e_track $W2PID
-check "401 logged for a wrong password" wait_for 20 grep -q 'HTTP 401' "$TRASH/worker2.log"
+check "401 logged for a wrong password" wait_for 60 grep -q 'HTTP 401' "$TRASH/worker2.log"
 check "worker with a wrong password keeps retrying" kill -0 $W2PID
 kill -TERM $W2PID
-check "SIGTERM stops kiln-worker" wait_for 10 sh -c "! kill -0 $W2PID"
+check "SIGTERM stops kiln-worker" wait_for 30 sh -c "! kill -0 $W2PID"
 
 # master-initiated shutdown (REST 'kill' on the worker)
 WID=$(curl -sf "$API/workers" | $PY -c 'import json,sys; print(json.load(sys.stdin)["workers"][0]["workerid"])')
 check "kill the worker through REST" curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
     -d '{"jsonrpc":"2.0","id":1,"method":"kill","params":{}}' "$API/workers/$WID"
-check "kiln-worker exits after 'shutdown'" wait_for 20 sh -c "! kill -0 $WPID"
+check "kiln-worker exits after 'shutdown'" wait_for 60 sh -c "! kill -0 $WPID"
 
 if [ "$E2E_FAILED" -ne 0 ]; then
     diag "--- worker log tail"; tail -30 "$TRASH/worker.log" | sed 's/^/# /'

@@ -39,20 +39,20 @@ asyncio.run(main())
 PY
 $PY "$TRASH/master.py" "$PORT" "$TRASH/events" 2>"$TRASH/master.err" &
 e2e_track $!
-check "fake master listening" wait_for 10 bash -c "echo > /dev/tcp/127.0.0.1/$PORT"
+check "fake master listening" wait_for 30 bash -c "echo > /dev/tcp/127.0.0.1/$PORT"
 
 "$KILN_WORKER" create "$TRASH/w" --master "127.0.0.1:$PORT" --name w1 --password 'p:w' >/dev/null
 "$KILN_WORKER" start "$TRASH/w" 2>"$TRASH/worker.log" &
 WPID=$!
 e2e_track $WPID
 third() { grep -q '^conn 3 ' "$TRASH/events"; }
-check "worker reconnected twice after being dropped" wait_for 20 third
+check "worker reconnected twice after being dropped" wait_for 60 third
 check "Basic auth carries name:password" grep -q '^conn 1 auth=w1:p:w$' "$TRASH/events"
 check "each session answers seq 0" test "$(grep -c '^reply op=response seq=0 result=None$' "$TRASH/events")" -ge 2
 check "unknown op gets is_exception" grep -q "^bogus exc=True result=Command bogus does not exist.$" "$TRASH/events"
 check "reconnect scheduled with backoff" grep -q 'reconnecting in' "$TRASH/worker.log"
 kill -TERM $WPID
-check "worker stops on SIGTERM" wait_for 10 sh -c "! kill -0 $WPID"
+check "worker stops on SIGTERM" wait_for 30 sh -c "! kill -0 $WPID"
 if [ "$E2E_FAILED" -ne 0 ]; then
     sed 's/^/# /' "$TRASH/events" "$TRASH/master.err"; tail -20 "$TRASH/worker.log" | sed 's/^/# /'
 fi

@@ -27,7 +27,7 @@ LUA
 printf 'e2e-secret-%s' "$$" > "$M/secrets/w1"
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 cat > "$TRASH/steps.py" <<'PY'
 # Subscribes to step events, forces builder "two" once subscribed, prints

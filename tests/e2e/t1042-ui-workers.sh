@@ -23,8 +23,8 @@ check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
 W1_PID=$WORKER_PID
 start_worker "$TRASH/w2" w2 "$M/secrets/w1"
-check "w1 attaches" wait_for 20 worker_connected w1
-check "w2 attaches" wait_for 20 worker_connected w2
+check "w1 attaches" wait_for 60 worker_connected w1
+check "w2 attaches" wait_for 60 worker_connected w2
 
 ui_start misc-workers.mjs
 # the browser test asks for w1 to stop once it watches the list

@@ -17,7 +17,7 @@ builder { name = "slow", workers = { "w1" },
 LUA
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "w1 attaches" wait_for 20 worker_connected w1
+check "w1 attaches" wait_for 60 worker_connected w1
 
 ui_run misc-requests.mjs 240
 ui_screenshots 'requests*.png' requests.png

@@ -61,7 +61,7 @@ check "/schedulers/2 is force" [ "$(api schedulers/2 | jpy 'd["schedulers"][0]["
 check "/schedulers/9 is 404" [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/api/v2/schedulers/9")" = 404 ]
 
 # periodic: runs at start, then every 600 s of the test clock
-check "the periodic scheduler runs at start" wait_for 20 nbs_is every 1
+check "the periodic scheduler runs at start" wait_for 60 nbs_is every 1
 
 # force: refused while disabled
 check "disable the force scheduler" [ "$(enable force false)" = 200 ]
@@ -81,7 +81,7 @@ check "disable sb" [ "$(enable sb false)" = 200 ]
 check "change one sent while sb is disabled" send --who "Ann <ann@example.org>" --revision aaa111 -c "ignored"
 check "enable sb" [ "$(enable sb true)" = 200 ]
 check "change two sent" send --who "Bo <bo@example.org>" --revision bbb222 -c "built" a.c
-check "sb builds once" wait_for 20 nbs_is sb 1
+check "sb builds once" wait_for 60 nbs_is sb 1
 bs=$(of_sched sb | jpy 'd[0]["bsid"]')
 check "its buildset holds change two only" [ "$(api "changes?bsid=$bs" | jpy '[c["revision"] for c in d["changes"]]')" = '["bbb222"]' ]
 check "one change per revision stored" [ "$(api changes | jpy 'len(d["changes"])')" = 2 ]

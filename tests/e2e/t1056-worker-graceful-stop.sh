@@ -35,7 +35,7 @@ check "master starts" start_master "$M"
 
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
 W1_PID=$WORKER_PID
-check "w1 attaches" wait_for 20 worker_connected w1
+check "w1 attaches" wait_for 60 worker_connected w1
 
 field() { api "workers/$1" | jpy "d['workers'][0]['$2']"; }
 worker_gone() { [ "$(field "$1" connected_to)" = "[]" ]; }
@@ -63,14 +63,14 @@ check "the long build is still running" [ "$(build_field "$b" complete)" = false
 touch "$GATE"
 check "the running build finishes" wait_for 60 request_done "$br"
 check "... SUCCESS" build_results_is "$b" 0
-check "then w1 is disconnected" wait_for 20 worker_gone w1
-check "... and its process exited (shutdown honoured)" wait_for 20 pid_gone "$W1_PID"
+check "then w1 is disconnected" wait_for 60 worker_gone w1
+check "... and its process exited (shutdown honoured)" wait_for 60 pid_gone "$W1_PID"
 check "the queued request never started on w1" request_has_builds "$brq" 0
 check "the master sent shutdown when w1 was idle" \
     grep -q "worker=w1 stopping gracefully: idle, sending shutdown" "$M/master.log"
 
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "w1 started again attaches" wait_for 20 worker_connected w1
+check "w1 started again attaches" wait_for 60 worker_connected w1
 check "... as a normal worker (not graceful)" [ "$(field w1 graceful)" = false ]
 check "... and runs the waiting request" wait_for 60 request_done "$brq"
 check "... SUCCESS" build_results_is "$(build_of_request "$brq")" 0
@@ -78,8 +78,8 @@ check "... SUCCESS" build_results_is "$(build_of_request "$brq")" 0
 # stop on an idle worker: shutdown at once
 r=$(rpc workers/w1 '{"jsonrpc":"2.0","id":4,"method":"stop","params":{}}')
 check "stop on idle w1 answers a result" grep -q '"result": *null' <<<"$r"
-check "idle w1 disconnects" wait_for 20 worker_gone w1
-check "... and exits" wait_for 20 pid_gone "$WORKER_PID"
+check "idle w1 disconnects" wait_for 60 worker_gone w1
+check "... and exits" wait_for 60 pid_gone "$WORKER_PID"
 
 # ---- a worker that answers shutdown but stays: the master closes it ----
 if /usr/bin/python3 -c 'import msgpack, websockets' 2>/dev/null; then
@@ -111,12 +111,12 @@ asyncio.run(main())
 PY
     /usr/bin/python3 "$TRASH/deaf.py" "$WADDR" deaf "$(cat "$M/secrets/w1")" >"$TRASH/deaf.out" 2>"$TRASH/deaf.err" &
     e2e_track $!
-    check "a worker that ignores shutdown attaches" wait_for 20 worker_connected deaf
+    check "a worker that ignores shutdown attaches" wait_for 60 worker_connected deaf
     rpc workers/deaf '{"jsonrpc":"2.0","id":8,"method":"stop","params":{}}' >/dev/null
-    check "it is sent shutdown at once (idle)" wait_for 20 grep -qx shutdown "$TRASH/deaf.out"
+    check "it is sent shutdown at once (idle)" wait_for 60 grep -qx shutdown "$TRASH/deaf.out"
     check "... and still connected just after" worker_connected deaf
     check "the master closes it 10 s later" wait_for 40 grep -qx closed "$TRASH/deaf.out"
-    check "... shown disconnected" wait_for 20 worker_gone deaf
+    check "... shown disconnected" wait_for 60 worker_gone deaf
     check "... and says why in its log" grep -q "worker=deaf still connected 10 s after shutdown" "$M/master.log"
 else
     ok "python3 msgpack or websockets not installed # SKIP"
@@ -155,9 +155,9 @@ if command -v buildbot-worker >/dev/null; then
     b=$(build_of_request "$br")
     r=$(rpc workers/bbw '{"jsonrpc":"2.0","id":7,"method":"kill","params":{"reason":"e2e"}}')
     check "kill answers a result" grep -q '"result": *null' <<<"$r"
-    check "buildbot-worker is disconnected at once" wait_for 20 worker_gone bbw
+    check "buildbot-worker is disconnected at once" wait_for 60 worker_gone bbw
     check "... its process exits (it honoured shutdown)" wait_for 30 pid_gone "$BB_PID"
-    check "... and its build ended RETRY" wait_for 20 build_results_is "$b" 5
+    check "... and its build ended RETRY" wait_for 60 build_results_is "$b" 5
     touch "$GATE.bk"
 else
     ok "buildbot-worker not installed # SKIP"

@@ -20,7 +20,7 @@ builder { name = "other", workers = { "w1" }, steps = { shell { command = "test 
 LUA
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "w1 attaches" wait_for 20 worker_connected w1
+check "w1 attaches" wait_for 60 worker_connected w1
 
 ui_run notify.mjs 240
 ui_screenshots 'notify*.png' notify-builder.png notify-panel.png notify-panel-dark.png notify-phone.png \

@@ -24,13 +24,13 @@ start_worker "$TRASH/w1" w1 "$M/secrets/w1"
 W1_PID=$WORKER_PID
 start_worker "$TRASH/w2" w2 "$M/secrets/w1"
 W2_PID=$WORKER_PID
-check "w1 attaches" wait_for 20 worker_connected w1
-check "w2 attaches" wait_for 20 worker_connected w2
+check "w1 attaches" wait_for 60 worker_connected w1
+check "w2 attaches" wait_for 60 worker_connected w2
 
 ui_run worker-ctl.mjs 200
 pid_gone() { ! kill -0 "$1" 2>/dev/null; }
-check "killed w1's process exited (it honoured shutdown)" wait_for 20 pid_gone "$W1_PID"
-check "stopped w2's process exited" wait_for 20 pid_gone "$W2_PID"
+check "killed w1's process exited (it honoured shutdown)" wait_for 60 pid_gone "$W1_PID"
+check "stopped w2's process exited" wait_for 60 pid_gone "$W2_PID"
 check "the master log says w1 was killed" grep -q "worker=w1 killed" "$M/master.log"
 ui_screenshots 'workerctl*.png' workerctl-stopping.png workerctl-killed.png
 done_testing

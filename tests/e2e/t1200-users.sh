@@ -58,11 +58,11 @@ check "bob: the bare svn username" [ "$(user_json bob | jpy '[(i["attr_type"], i
 
 # a real git poller: the commit's "Name <email>" as the git identity
 polled() { [ "$(api changesources/proj | jpy 'd["changesources"][0]["last_poll"] is not None')" = true ]; }
-check "first poll done" wait_for 20 polled
+check "first poll done" wait_for 60 polled
 echo two >> "$SRC/a.txt"
 git -C "$SRC" commit -qam "second"
 rpc changesources/proj '{"jsonrpc":"2.0","id":1,"method":"poll","params":{}}' >/dev/null
-check "the poller's change stored" wait_for 20 sh -c "[ \"\$(curl -s '$URL/api/v2/changes?project=proj' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"meta\"][\"total\"])')\" = 1 ]"
+check "the poller's change stored" wait_for 60 sh -c "[ \"\$(curl -s '$URL/api/v2/changes?project=proj' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"meta\"][\"total\"])')\" = 1 ]"
 check "its author is a user with the git identity" [ "$(api 'users?attr_type=git&attr_data=Ann%20Dev%20%3Cann@example.org%3E' | jpy 'd["users"][0]["email"]')" = ann@example.org ]
 check "three users" [ "$(users_total)" = 3 ]
 

@@ -143,7 +143,9 @@ code() { curl -s -o "$TRASH/body" -w '%{http_code}' --max-time 10 "$@"; }
 check "an anonymous GET under /api/v2: 401" [ "$(code "$URL/api/v2/builders")" = 401 ]
 check "saying a login is needed" grep -q "login required" "$TRASH/body"
 check "the UI's page and /auth/me stay readable" sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' '$URL/')\" = 200 ] && [ \"\$(curl -s -o /dev/null -w '%{http_code}' '$URL/auth/me')\" = 200 ]"
-ws() { curl -s -o /dev/null -w '%{http_code}' --max-time 3 -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+# an upgraded (101) connection stays open: --max-time ends curl then, so it
+# is generous (a late 101 under load would print 000)
+ws() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
     -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "$@" "$URL/ws"; }
 check "an anonymous /ws upgrade: 401" [ "$(ws)" = 401 ]
 login hp hp-pass >/dev/null; R=$(cookie_of)

@@ -18,7 +18,7 @@ require_cmd curl sqlite3 strings
 e2e_track $!
 /usr/bin/python3 "$KILN_SRC/tests/e2e/http-sink.py" "$TRASH/http.port" "$TRASH/req" '{}' &
 e2e_track $!
-check "the sinks listen" wait_for 20 sh -c "test -s '$TRASH/smtp.port' && test -s '$TRASH/http.port'"
+check "the sinks listen" wait_for 60 sh -c "test -s '$TRASH/smtp.port' && test -s '$TRASH/http.port'"
 SPORT=$(cat "$TRASH/smtp.port"); HPORT=$(cat "$TRASH/http.port")
 
 M=$TRASH/master
@@ -61,7 +61,7 @@ curl -s -D "$TRASH/h" -o "$TRASH/login.json" --max-time 20 -H 'Content-Type: app
 COOKIE=$(tr -d '\r' < "$TRASH/h" | sed -n 's/^[Ss]et-[Cc]ookie: kiln_session=\([^;]*\).*/\1/p')
 check "ann logs in" [ ${#COOKIE} = 43 ]
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 # /ws: every message while the build runs
 cat > "$TRASH/ws.py" <<'PY'
@@ -83,14 +83,14 @@ asyncio.run(main())
 PY
 /usr/bin/python3 "$TRASH/ws.py" "$URL" "$TRASH/ws.out" "$TRASH/ws.ready" &
 WSPID=$!; e2e_track $WSPID
-check "the /ws listener subscribed" wait_for 20 test -s "$TRASH/ws.ready"
+check "the /ws listener subscribed" wait_for 60 test -s "$TRASH/ws.ready"
 
 BID=$(curl -s --max-time 10 -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     -d '{"jsonrpc":"2.0","id":1,"method":"force","params":{"builderNames":["app"],"reason":"secrets"}}' \
     "$URL/api/v2/forceschedulers/force" | jpy 'list(d["result"][1].values())[0]')
 build_done() { [ "$(api builds/1 | jpy 'd["builds"][0]["complete"]' 2>/dev/null)" = true ]; }
 check "the build forced by token completes" wait_for 60 build_done
-check "its step saw the secret (masked in the log)" wait_for 20 sh -c \
+check "its step saw the secret (masked in the log)" wait_for 60 sh -c \
     "curl -s '$URL/api/v2/builds/1/steps/1/logs/stdio/raw' | grep -q 'token=<secret>'"
 check "the http reporter delivered" wait_for 30 sh -c "ls '$TRASH/req' 2>/dev/null | grep -q ."
 check "the mail was sent" wait_for 30 sh -c "ls '$TRASH/mail' 2>/dev/null | grep -q json"

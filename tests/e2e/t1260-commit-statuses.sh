@@ -151,7 +151,7 @@ PY
 # the same state is not sent twice
 force_rev "git@github.com:acme/widget.git"
 check "build 2 (failure again) completes" wait_for 60 build_done 2
-check "gerrit's -1 is found already sent" wait_for 20 grep -q \
+check "gerrit's -1 is found already sent" wait_for 60 grep -q \
     "reporter 'gerrit': status -1 for 4242|$SHA|Verified already sent" "$M/master.log"
 check "the ten other statuses arrive" wait_for 30 sh -c "[ \$(ls '$TRASH/req' | grep -c '^req-') -ge 21 ]"
 check "and none went to gerrit" test "$(grep -l '"/gr/' "$TRASH"/req/req-*.json | wc -l)" = 1

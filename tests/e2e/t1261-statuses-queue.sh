@@ -41,7 +41,7 @@ printf 'gt_%s' "$$" > "$M/secrets/gt"
 check "checkconfig accepts the reporters" "$KILN" checkconfig "$M"
 check "master starts (the peer is down)" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 build_done() { [ "$(api "builders/$1/builds?number=$2" | jpy 'd["builds"][0]["complete"]')" = true ]; }
 force_rev() {
@@ -49,7 +49,7 @@ force_rev() {
 }
 force_rev app
 check "build app #1 completes" wait_for 60 build_done app 1
-check "the unreachable peer: attempts retried with backoff" wait_for 20 grep -q \
+check "the unreachable peer: attempts retried with backoff" wait_for 60 grep -q \
     "reporter 'gh': status pending for acme/widget|$SHA|kiln/app: attempt 2 failed" "$M/master.log"
 stop_pid "$WORKER_PID"
 check "the master is stopped with the statuses queued" stop_pid "$MASTER_PID"
@@ -63,7 +63,7 @@ check "master restarts" start_master "$M"
 check "it finds the statuses waiting" grep -q "reporter 'gh': 2 statuses waiting from before" "$M/master.log"
 nreq() { ls "$TRASH/req" 2>/dev/null | grep -c '^req-'; }
 check "the two statuses arrive (the first after a 500)" wait_for 30 sh -c "[ \$(ls '$TRASH/req' | grep -c '^req-') -ge 3 ]"
-check "the queue is empty again" wait_for 10 grep -q "reporter 'gh': status success sent for" "$M/master.log"
+check "the queue is empty again" wait_for 30 grep -q "reporter 'gh': status success sent for" "$M/master.log"
 check_py "they arrived once each, in order" "$TRASH/req" "$SHA" <<'PY'
 import glob, json, sys
 d, sha = sys.argv[1:3]
@@ -80,11 +80,11 @@ start_worker "$TRASH/w1b" w1 "$M/secrets/w1"
 check "worker attaches again" wait_for 30 worker_connected w1
 force_rev lim
 check "build lim #1 completes" wait_for 60 build_done lim 1
-check "the 429 is logged with its wait" wait_for 20 grep -q \
+check "the 429 is logged with its wait" wait_for 60 grep -q \
     "reporter 'gt': rate limited (reply 429): status pending" "$M/master.log"
-check "the rate limit's reset is logged" wait_for 20 grep -q \
+check "the rate limit's reset is logged" wait_for 60 grep -q \
     "reporter 'gt': rate limit reached: nothing sent for" "$M/master.log"
-check "the third answer (422) drops the status with an error" wait_for 20 grep -q \
+check "the third answer (422) drops the status with an error" wait_for 60 grep -q \
     "reporter 'gt': status success for acme/widget|$SHA|kiln/lim refused (reply 422): dropped" "$M/master.log"
 check_py "no request before Retry-After nor before the reset" "$TRASH/req" <<'PY'
 import glob, json, sys
@@ -106,7 +106,7 @@ PY
 force_rev slow
 check "the slow build runs" wait_for 60 test -e "$TRASH/second"
 slow_reqs() { grep -l '"kiln/slow' "$TRASH"/req/req-*.json 2>/dev/null | wc -l; }
-check "its pending status arrives" wait_for 20 sh -c "[ \$(grep -l '\"kiln/slow' '$TRASH'/req/req-*.json 2>/dev/null | wc -l) = 1 ]"
+check "its pending status arrives" wait_for 60 sh -c "[ \$(grep -l '\"kiln/slow' '$TRASH'/req/req-*.json 2>/dev/null | wc -l) = 1 ]"
 check "the master stops during the build" stop_pid "$MASTER_PID"
 stop_pid "$WORKER_PID"
 check "the interrupted build sent nothing more" test "$(slow_reqs)" = 1

@@ -42,7 +42,7 @@ code=$(post push "$PT" "$bag")
 check "push: 202 ($code $(cat "$TRASH/body"))" [ "$code" = 202 ]
 ID=$(body 'd["pushid"]')
 check "push: a status URL" [ "$(body 'd["status_url"]')" = "/api/v2/push/$ID" ]
-check "push: stored (status URL)" wait_for 20 push_state_is "$ID" stored
+check "push: stored (status URL)" wait_for 60 push_state_is "$ID" stored
 api "push/$ID" > "$TRASH/st"
 BID=$(jpy 'd["buildid"]' < "$TRASH/st")
 check "status: build, 2 steps, failure (results 2)" [ "$(jpy '[d["nsteps"], d["results"], d["finished"], d["package"], d["host"], d["tags"]]' < "$TRASH/st")" = '[2, 2, true, "kiln", "ci-arm", ["nightly", "arm"]]' ]
@@ -60,17 +60,17 @@ check "client info as properties (source push)" sh -c "echo '$props' | grep -q '
 code=$(post push "$PT" '{"client": {"package": "kiln", "host": "ci-x86"}, "finished": false, "steps": [{"name": "build", "status": "success", "stdout": "built\n"}]}')
 check "open push: 202 with an update token" sh -c "[ $code = 202 ] && echo \"\$0\" | grep -q '^kpu_'" "$(body 'd["update_token"]')"
 P2=$(body 'd["pushid"]'); UT=$(body 'd["update_token"]')
-check "open push stored, not finished" wait_for 20 sh -c "[ \"\$(curl -s $URL/api/v2/push/$P2 | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[\"state\"], d[\"finished\"])')\" = 'stored False' ]"
+check "open push stored, not finished" wait_for 60 sh -c "[ \"\$(curl -s $URL/api/v2/push/$P2 | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[\"state\"], d[\"finished\"])')\" = 'stored False' ]"
 B2=$(api "push/$P2" | jpy 'd["buildid"]')
 check "its build is running" [ "$(build_field "$B2" complete)" = false ]
 code=$(post "push/$P2/steps" "$PT" '{"steps": [{"name": "test", "status": 0}]}' -H "X-Kiln-Update-Token: kpu_wrong")
 check "append with a wrong update token: 401 ($code)" [ "$code" = 401 ]
 code=$(post "push/$P2/steps" "$PT" "{\"update_token\": \"$UT\", \"steps\": [{\"name\": \"test\", \"status\": 0, \"stdout\": \"ok\\n\"}]}")
 check "append: 202 ($code $(cat "$TRASH/body"))" [ "$code" = 202 ]
-check "the appended step appears" wait_for 20 sh -c "[ \"\$(curl -s $URL/api/v2/builds/$B2/steps | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"steps\"]))')\" = 2 ]"
+check "the appended step appears" wait_for 60 sh -c "[ \"\$(curl -s $URL/api/v2/builds/$B2/steps | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"steps\"]))')\" = 2 ]"
 code=$(post "push/$P2/finish" "$PT" '' -H "X-Kiln-Update-Token: $UT")
 check "finish: 202 ($code $(cat "$TRASH/body"))" [ "$code" = 202 ]
-check "finished: build complete, success" wait_for 20 build_results_is "$B2" 0
+check "finished: build complete, success" wait_for 60 build_results_is "$B2" 0
 code=$(post "push/$P2/steps" "$PT" '{"steps": []}' -H "X-Kiln-Update-Token: $UT")
 check "append after finish: 409 ($code)" [ "$code" = 409 ]
 
@@ -78,7 +78,7 @@ check "append after finish: 409 ($code)" [ "$code" = 409 ]
 code=$(post push "$PT" '{"client": {"package": "kiln", "host": "idle"}, "finished": false, "steps": [{"name": "a", "status": 0}]}')
 P3=$(body 'd["pushid"]'); UT3=$(body 'd["update_token"]')
 check "idle push opened ($code)" [ "$code" = 202 ]
-check "idle push stored" wait_for 20 push_state_is "$P3" stored
+check "idle push stored" wait_for 60 push_state_is "$P3" stored
 B3=$(api "push/$P3" | jpy 'd["buildid"]')
 check "abandoned after 8 s: build finished with exception (4)" wait_for 60 build_results_is "$B3" 4
 check "its state says so" [ "$(build_field "$B3" state_string)" = "abandoned: no update for 8 s" ]

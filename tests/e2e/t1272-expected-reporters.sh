@@ -10,7 +10,7 @@
 
 /usr/bin/python3 "$KILN_SRC/tests/e2e/http-sink.py" "$TRASH/http.port" "$TRASH/req" '{}' &
 e2e_track $!
-check "the HTTP sink listens" wait_for 20 test -s "$TRASH/http.port"
+check "the HTTP sink listens" wait_for 60 test -s "$TRASH/http.port"
 P=$(cat "$TRASH/http.port")
 
 M=$TRASH/master
@@ -102,8 +102,8 @@ for f in sorted(glob.glob(sys.argv[1] + "/req-*.json")):
 sys.exit(1)
 PY
 }
-check "quiet: the reporter with events = { \"reporter_quiet\" } got it" wait_for 20 sink_event reporter_quiet
-check "back: and the return" wait_for 20 sink_event reporter_back
+check "quiet: the reporter with events = { \"reporter_quiet\" } got it" wait_for 60 sink_event reporter_quiet
+check "back: and the return" wait_for 60 sink_event reporter_back
 check "master stops cleanly" stop_pid "$MASTER_PID"
 # the state survives a restart: quiet again after the interval, logged once
 check "master restarts" start_master "$M"

@@ -60,8 +60,8 @@ check "master starts" start_master "$M"
 unset KILN_LOG
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"; W1=$WORKER_PID
 start_worker "$TRASH/w2" w2 "$M/secrets/w2"; W2=$WORKER_PID
-check "w1 attaches" wait_for 20 worker_connected w1
-check "w2 attaches" wait_for 20 worker_connected w2
+check "w1 attaches" wait_for 60 worker_connected w1
+check "w2 attaches" wait_for 60 worker_connected w2
 
 nmails() { [ "$(ls "$TRASH/mail" 2>/dev/null | grep -c '^mail-.*\.json$')" = "$1" ]; }
 nreqs() { [ "$(ls "$TRASH/req" 2>/dev/null | grep -c '^req-.*\.json$')" = "$1" ]; }
@@ -70,10 +70,10 @@ alerts() { grep -c "worker=$1 missing: disconnected" "$M/master.log"; }
 stop_pid "$W1"; stop_pid "$W2"
 T0=$(date +%s.%N)
 worker_gone() { ! worker_connected "$1"; }
-check "w1 is seen disconnected" wait_for 20 worker_gone w1
+check "w1 is seen disconnected" wait_for 60 worker_gone w1
 start_worker "$TRASH/w2" w2 "$M/secrets/w2"; W2=$WORKER_PID
-check "w2 is back" wait_for 20 worker_connected w2
-check "w2 came back within its missing_timeout: no alert" wait_for 10 grep -q \
+check "w2 is back" wait_for 60 worker_connected w2
+check "w2 came back within its missing_timeout: no alert" wait_for 30 grep -q \
     "worker=w2 back within its missing_timeout: no alert" "$M/master.log"
 check "w1's alert: one mail" wait_for 30 nmails 1
 T1=$(date +%s.%N)
@@ -97,7 +97,7 @@ check "one alert for w1 so far" [ "$(alerts w1)" = 1 ]
 
 # back, then gone again: one more alert
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"; W1=$WORKER_PID
-check "w1 is back" wait_for 20 worker_connected w1
+check "w1 is back" wait_for 60 worker_connected w1
 check "still one alert for w1 while it was away (not repeated)" [ "$(alerts w1)" = 1 ]
 stop_pid "$W1"
 check "w1 gone again: a second mail" wait_for 30 nmails 2

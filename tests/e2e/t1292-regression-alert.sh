@@ -48,7 +48,7 @@ printf 'http://127.0.0.1:%s/services/x' "$P" > "$M/secrets/slack"
 check "checkconfig accepts it" "$KILN" checkconfig "$M"
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 build_done() { [ "$(api "builders/app/builds?number=$1" | jpy 'd["builds"][0]["complete"]')" = true ]; }
 change() {
@@ -60,13 +60,13 @@ nreqs() { [ "$(ls "$TRASH/req" 2>/dev/null | grep -c '^req-.*\.json$')" = "$1" ]
 
 change "Ann Dev <ann@example.org>" abc1
 check "build 1 (3 warnings) completes" wait_for 60 build_done 1
-check "slack got build 1" wait_for 20 nreqs 1
+check "slack got build 1" wait_for 60 nreqs 1
 echo 7 > "$TRASH/warnings"
 change "Bob <bob@example.org>" abc2
 check "build 2 (7 warnings) completes" wait_for 60 build_done 2
-check "the regression is logged" wait_for 20 grep -q "number 'warnings' regressed: 3 -> 7" "$M/master.log"
-check "one mail" wait_for 20 nmails 1
-check "slack (build 2), http and telegram (the regression): four requests in all" wait_for 20 nreqs 4
+check "the regression is logged" wait_for 60 grep -q "number 'warnings' regressed: 3 -> 7" "$M/master.log"
+check "one mail" wait_for 60 nmails 1
+check "slack (build 2), http and telegram (the regression): four requests in all" wait_for 60 nreqs 4
 BID=$(api builders/app | jpy 'd["builders"][0]["builderid"]')
 B2=$(api "builders/app/builds?number=2" | jpy 'd["builds"][0]["buildid"]')
 

@@ -44,7 +44,7 @@ check "checkconfig accepts it" "$KILN" checkconfig "$M"
 check "master starts" start_master "$M"
 export KILN_URL=$URL
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 check "kiln user add carol (an email identity)" sh -c \
     "'$KILN' user add --identifier carol --info email=carol@example.org >/dev/null"
 
@@ -57,12 +57,12 @@ nmails() { [ "$(ls "$TRASH/mail" 2>/dev/null | grep -c '^mail-.*\.json$')" = "$1
 
 change bob r1
 check "build 1 (by 'bob', no address) completes" wait_for 60 build_done 1
-check "two mails for it" wait_for 20 nmails 2
+check "two mails for it" wait_for 60 nmails 2
 check "bob's user gets an email identity" sh -c \
     "'$KILN' user update bob --info email=bob@corp.example.org >/dev/null"
 change bob r2
 check "build 2 (by 'bob' again) completes" wait_for 60 build_done 2
-check "two more mails" wait_for 20 nmails 4
+check "two more mails" wait_for 60 nmails 4
 
 check_py "the recipients are exactly the interested users' addresses" "$TRASH/mail" <<'PY'
 import email, email.policy, glob, json, sys

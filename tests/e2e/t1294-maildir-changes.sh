@@ -37,15 +37,15 @@ printf 'w1-pass-%s' "$$" > "$M/secrets/w1"
 check "checkconfig accepts it" "$KILN" checkconfig "$M"
 check "master starts" start_master "$M"
 start_worker "$TRASH/w1" w1 "$M/secrets/w1"
-check "worker attaches" wait_for 20 worker_connected w1
+check "worker attaches" wait_for 60 worker_connected w1
 
 # deliver NAME FILE: as an MDA does (write into tmp/, rename into new/)
 deliver() { cp "$2" "$MD/tmp/$1" && mv "$MD/tmp/$1" "$MD/new/$1"; }
 nchanges() { [ "$(api changes | jpy 'd["meta"]["total"]')" = "$1" ]; }
 
 deliver 1764750001.M1P1.host "$CORPUS/git-push.eml"
-check "the git push mail becomes a change" wait_for 20 nchanges 1
-check "and leaves new/ for cur/ (NAME:2,S)" wait_for 10 test -f "$MD/cur/1764750001.M1P1.host:2,S"
+check "the git push mail becomes a change" wait_for 60 nchanges 1
+check "and leaves new/ for cur/ (NAME:2,S)" wait_for 30 test -f "$MD/cur/1764750001.M1P1.host:2,S"
 check "the scheduler builds it" wait_for 60 sh -c \
     "[ \"\$(curl -s '$URL/api/v2/builders/app/builds' | /usr/bin/python3 -c 'import json,sys; b=json.load(sys.stdin)[\"builds\"]; print(len(b) and b[0][\"complete\"])')\" = True ]"
 
@@ -55,11 +55,11 @@ printf 'From: a@example.org\nSubject: lunch?\n\nPizza at noon.\n' > "$TRASH/junk
 deliver 1764750004.M4P1.host "$TRASH/junk"
 { cat "$CORPUS/git-patch.eml"; head -c 9000 /dev/zero | tr '\0' x; } > "$TRASH/big"
 deliver 1764750005.M5P1.host "$TRASH/big"
-check "the hg and svn mails become changes" wait_for 20 nchanges 3
-check "the junk mail goes to bad/" wait_for 10 test -f "$MD/bad/1764750004.M4P1.host"
+check "the hg and svn mails become changes" wait_for 60 nchanges 3
+check "the junk mail goes to bad/" wait_for 30 test -f "$MD/bad/1764750004.M4P1.host"
 check "with its reason logged" grep -q \
     "maildir_source 'mail': 1764750004.M4P1.host moved to bad/: not a commit mail (no git, hg or svn markers)" "$M/master.log"
-check "the mail over max_size goes to bad/" wait_for 10 test -f "$MD/bad/1764750005.M5P1.host"
+check "the mail over max_size goes to bad/" wait_for 30 test -f "$MD/bad/1764750005.M5P1.host"
 check "with its reason logged" grep -q "1764750005.M5P1.host moved to bad/: over max_size" "$M/master.log"
 check "new/ is empty" sh -c "[ -z \"\$(ls '$MD/new')\" ]"
 

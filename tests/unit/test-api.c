@@ -6,6 +6,7 @@
  * thread; every check runs in the client thread.
  */
 #include "tap.h"
+#include "wait.h" /* slice "faults": TEST_GUARD_MS */
 #include "api-harness.h"
 
 #include <arpa/inet.h>
@@ -1034,7 +1035,7 @@ TEST(worker_listener_auth)
 	CHECK_INT(ws_recv_frame(fd2, &in), 8);
 	CHECK_INT(close_code(&in), 4000);
 	close(fd2);
-	for (int i = 0; i < 500 && ops_closed == closed0; i++)
+	for (int i = 0; i < TEST_GUARD_MS / 10 && ops_closed == closed0; i++)
 		usleep(10000); /* bounded: the loop thread counts fd2's close */
 	CHECK_INT(ops_closed, closed0 + 1);
 
@@ -1047,7 +1048,7 @@ TEST(worker_listener_auth)
 	CHECK_INT(ws_recv_frame(fd, &in), 8);
 	CHECK_INT(close_code(&in), 1009);
 	close(fd);
-	for (int i = 0; i < 500 && ops_closed == closed_before; i++)
+	for (int i = 0; i < TEST_GUARD_MS / 10 && ops_closed == closed_before; i++)
 		usleep(10000); /* bounded wait for the loop thread to notice */
 	CHECK_INT(ops_closed, closed_before + 1);
 	buf_release(&in);

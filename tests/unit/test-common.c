@@ -2,6 +2,7 @@
  * Unit tests for src/common: bounded buffers, number parsing, error names.
  */
 #include "tap.h"
+#include "wait.h" /* slice "faults": TEST_GUARD_MS */
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -254,7 +255,7 @@ static bool proc_run_until(uv_loop_t *loop, const bool *flag, unsigned ms)
 
 static void proc_loop_finish(uv_loop_t *loop)
 {
-	uint64_t end = clock_mono_ms() + 5000;
+	uint64_t end = clock_mono_ms() + TEST_GUARD_MS;
 	while (uv_run(loop, UV_RUN_NOWAIT) && clock_mono_ms() < end)
 		usleep(1000); /* bounded: handle closes */
 	CHECK_INT(uv_loop_close(loop), 0);
@@ -277,7 +278,7 @@ TEST(proc_captures_output_and_exit)
 	proc_capture_init(&t.cap, 1000, 1000);
 	struct proc *p;
 	CHECK_INT(proc_run(&loop, "printf out; printf err >&2; exit 3", &t, 0, &p), 0);
-	CHECK(proc_run_until(&loop, &t.done, 10000));
+	CHECK(proc_run_until(&loop, &t.done, TEST_GUARD_MS));
 	CHECK_INT(t.status, 3);
 	CHECK_INT(t.sig, 0);
 	CHECK_STR(t.cap.out.ptr, "out");
@@ -302,7 +303,7 @@ TEST(proc_capture_caps)
 	proc_capture_init(&t.cap, 1000, 1000);
 	struct proc *p;
 	CHECK_INT(proc_run(&loop, "exec yes", &t, 0, &p), 0);
-	CHECK(proc_run_until(&loop, &t.done, 10000));
+	CHECK(proc_run_until(&loop, &t.done, TEST_GUARD_MS));
 	CHECK(proc_capture_out_over(&t.cap));
 	CHECK_INT(t.cap.out.len, 0);
 	CHECK_INT(t.sig, SIGKILL);
@@ -313,7 +314,7 @@ TEST(proc_capture_caps)
 	struct proc_rec t2 = {0};
 	proc_capture_init(&t2.cap, 1000, 4);
 	CHECK_INT(proc_run(&loop, "printf abcdefgh >&2", &t2, 0, &p), 0);
-	CHECK(proc_run_until(&loop, &t2.done, 10000));
+	CHECK(proc_run_until(&loop, &t2.done, TEST_GUARD_MS));
 	CHECK_INT(t2.status, 0);
 	CHECK_STR(t2.cap.err.ptr, "abcd");
 	CHECK(t2.cap.err_cut);
@@ -332,15 +333,15 @@ TEST(proc_kills_the_group_and_bounds_the_drain)
 	proc_capture_init(&t.cap, 1000, 1000);
 	struct proc *p;
 	CHECK_INT(proc_run(&loop, "sleep 30 & echo started; wait", &t, 0, &p), 0);
-	CHECK(proc_run_until(&loop, &t.started, 10000));
+	CHECK(proc_run_until(&loop, &t.started, TEST_GUARD_MS));
 	pid_t pgid = proc_pid(p);
 	uint64_t t0 = clock_mono_ms();
 	proc_kill(p, SIGTERM, 5);
-	CHECK(proc_run_until(&loop, &t.done, 10000));
+	CHECK(proc_run_until(&loop, &t.done, TEST_GUARD_MS));
 	CHECK_INT(t.sig, SIGTERM);
 	CHECK(clock_mono_ms() - t0 < 5000); /* no SIGKILL escalation was needed */
 	/* the orphaned sleep comes back to us (subreaper): gone once reaped */
-	uint64_t end = clock_mono_ms() + 5000;
+	uint64_t end = clock_mono_ms() + TEST_GUARD_MS;
 	while (kill(-pgid, 0) == 0 && clock_mono_ms() < end) {
 		(void)waitpid(-1, NULL, WNOHANG);
 		usleep(10000);
@@ -352,9 +353,9 @@ TEST(proc_kills_the_group_and_bounds_the_drain)
 	CHECK_INT(proc_run(&loop, "sleep 30 & echo started; exit 0", &t2, 200, &p), 0);
 	pgid = proc_pid(p);
 	t0 = clock_mono_ms();
-	CHECK(proc_run_until(&loop, &t2.done, 10000));
+	CHECK(proc_run_until(&loop, &t2.done, TEST_GUARD_MS));
 	CHECK_INT(t2.status, 0);
-	CHECK(clock_mono_ms() - t0 < 10000);
+	CHECK(clock_mono_ms() - t0 < 15000); /* the drain's 200 ms, not the sleep's 30 s */
 	CHECK(t2.started);
 	(void)kill(-pgid, SIGKILL); /* the straggler */
 	proc_loop_finish(&loop);

@@ -154,7 +154,7 @@ TEST(filter_pattern_budget)
 	free(err);
 	double secs = test_now() - t0;
 	printf("# filter_fn stopped in %.3f s\n", secs);
-	CHECK(secs < 5);
+	CHECK(secs < 15); /* an instruction budget: seconds only on a loaded machine */
 
 	/* a branch_re pattern runs under the same budget (on a long branch) */
 	const struct config_scheduler *p = config_find_scheduler(cfg, "p");
@@ -167,7 +167,7 @@ TEST(filter_pattern_budget)
 	free(err);
 	secs = test_now() - t0;
 	printf("# branch_re stopped in %.3f s\n", secs);
-	CHECK(secs < 5);
+	CHECK(secs < 15); /* an instruction budget: seconds only on a loaded machine */
 	test_free_change(comments, files);
 	config_free(cfg);
 }

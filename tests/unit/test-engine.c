@@ -7,6 +7,7 @@
  * as the real transport does.  Every wait is bounded.
  */
 #include "tap.h"
+#include "wait.h" /* slice "faults": TEST_GUARD_MS */
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
@@ -419,7 +420,7 @@ static bool fw_gone(void *arg)
 static bool wait_gone(struct world *w, struct fworker *fw)
 {
 	struct gone_wait g = {w, fw};
-	return run_until(fw_gone, &g, 5000);
+	return run_until(fw_gone, &g, TEST_GUARD_MS);
 }
 
 struct int_wait {
@@ -436,7 +437,7 @@ static bool int_reached(void *arg)
 static bool wait_int(const int *p, int want)
 {
 	struct int_wait iw = {p, want};
-	return run_until(int_reached, &iw, 5000);
+	return run_until(int_reached, &iw, TEST_GUARD_MS);
 }
 
 static void fw_connect(struct world *w, struct fworker *fw)
@@ -494,7 +495,7 @@ static int request_results(struct world *w, int64_t brid)
 static bool wait_request(struct world *w, int64_t brid)
 {
 	struct req_wait rw = {w, brid};
-	return run_until(request_complete, &rw, 5000);
+	return run_until(request_complete, &rw, TEST_GUARD_MS);
 }
 
 /* the latest build of a request: results (-1 unfinished) and state string */
@@ -805,7 +806,7 @@ TEST(lost_during_attach)
 	struct fworker a = {.hold_attach = true};
 	fw_connect(&w, &a);
 	CHECK(wait_int(&a.info_asked, 1));
-	CHECK(run_until(fq_empty, NULL, 5000));
+	CHECK(run_until(fq_empty, NULL, TEST_GUARD_MS));
 	CHECK(!((struct wconn *)a.ud)->attached);
 	CHECK(w.e->builds == NULL);
 	fw_drop(&a);
@@ -841,7 +842,7 @@ TEST(lost_between_steps_and_mid_command)
 
 	struct fworker b = {.plan = {PLAN_HANG}, .nplan = 1};
 	fw_connect(&w, &b);
-	CHECK(run_until(build_has_cmd, &w, 2000));
+	CHECK(run_until(build_has_cmd, &w, TEST_GUARD_MS));
 	fw_drop(&b);
 	CHECK(wait_gone(&w, &b));
 	CHECK_INT(builds_of(&w, brid), 2);
@@ -870,7 +871,7 @@ TEST(retry_limit)
 		fws[i].plan[0] = PLAN_HANG;
 		fws[i].nplan = 1;
 		fw_connect(&w, &fws[i]);
-		CHECK(run_until(build_has_cmd, &w, 2000));
+		CHECK(run_until(build_has_cmd, &w, TEST_GUARD_MS));
 		fw_drop(&fws[i]);
 		CHECK(wait_gone(&w, &fws[i]));
 	}
@@ -892,7 +893,7 @@ TEST(interrupt_timeout_and_lost_during_interrupt)
 	int64_t brid = request(&w, "b");
 	struct fworker a = {.plan = {PLAN_HANG, PLAN_HANG}, .nplan = 2};
 	fw_connect(&w, &a);
-	CHECK(run_until(build_has_cmd, &w, 2000));
+	CHECK(run_until(build_has_cmd, &w, TEST_GUARD_MS));
 	char cid[24];
 	snprintf(cid, sizeof(cid), "%s", w.e->builds->step->cmd->id);
 	CHECK_INT(engine_stop_build(w.e, build_id(w.e->builds), "enough"), 0);
@@ -911,7 +912,7 @@ TEST(interrupt_timeout_and_lost_during_interrupt)
 
 	/* lost while the interrupt is pending: CANCELLED, not run again */
 	brid = request(&w, "b");
-	CHECK(run_until(build_has_cmd, &w, 2000));
+	CHECK(run_until(build_has_cmd, &w, TEST_GUARD_MS));
 	w.e->interrupt_timeout_ms = 60000;
 	CHECK_INT(engine_stop_build(w.e, build_id(w.e->builds), "stop"), 0);
 	CHECK(wait_int(&a.interrupts, 2));
@@ -938,11 +939,11 @@ TEST(duplicate_worker)
 		return;
 	struct fworker a = {0}, b = {0}, c = {0}, d = {0};
 	fw_connect(&w, &a);
-	CHECK(run_until(fw_attached, &a, 2000));
+	CHECK(run_until(fw_attached, &a, TEST_GUARD_MS));
 	int prints = a.prints;
 	/* the first answers the probe: the newcomer is refused, told why */
 	fw_connect(&w, &b);
-	CHECK(run_until(fw_closed, &b, 2000));
+	CHECK(run_until(fw_closed, &b, TEST_GUARD_MS));
 	CHECK_INT(a.prints, prints + 1);
 	CHECK_INT(b.prints, 1); /* the refusal */
 	CHECK(fw_attached(&a));
@@ -950,14 +951,14 @@ TEST(duplicate_worker)
 	/* an error answer is still an answer */
 	a.print_error = true;
 	fw_connect(&w, &d);
-	CHECK(run_until(fw_closed, &d, 2000));
+	CHECK(run_until(fw_closed, &d, TEST_GUARD_MS));
 	CHECK(fw_attached(&a));
 	/* the first stops answering: after the probe timeout it is dropped */
 	a.mute = true;
 	w.e->dup_probe_ms = 50;
 	fw_connect(&w, &c);
-	CHECK(run_until(fw_closed, &a, 2000));
-	CHECK(run_until(fw_attached, &c, 2000));
+	CHECK(run_until(fw_closed, &a, TEST_GUARD_MS));
+	CHECK(run_until(fw_attached, &c, TEST_GUARD_MS));
 	CHECK(w.e->conn[0] == c.ud);
 	/* and builds run on the newcomer */
 	int64_t brid = request(&w, "b");
@@ -1007,7 +1008,7 @@ TEST(update_handler_finishes_its_command)
 		return;
 	struct fworker a = {.plan = {PLAN_HANG}, .nplan = 1};
 	fw_connect(&w, &a);
-	CHECK(run_until(fw_attached, &a, 2000));
+	CHECK(run_until(fw_attached, &a, TEST_GUARD_MS));
 	struct wconn *wc = a.ud;
 	struct proto_enc args;
 	proto_enc_init(&args);
@@ -1026,7 +1027,7 @@ TEST(update_handler_finishes_its_command)
 	}
 	fq_push(&a, &enc);
 	proto_enc_release(&enc);
-	CHECK(run_until(fq_empty, NULL, 5000));
+	CHECK(run_until(fq_empty, NULL, TEST_GUARD_MS));
 	CHECK_INT(uaf_updates, 1);
 	CHECK_INT(uaf_completes, 0);
 	CHECK_INT(uaf_dead_seen, 1);
@@ -1035,7 +1036,7 @@ TEST(update_handler_finishes_its_command)
 	fw_update(&a, cid, "stdout", "late\n", 0);
 	CHECK(wait_int(&a.errors, errors + 1));
 	CHECK_INT(uaf_updates, 1);
-	CHECK(run_until(dead_reaped, &w, 5000)); /* freed on a later turn */
+	CHECK(run_until(dead_reaped, &w, TEST_GUARD_MS)); /* freed on a later turn */
 	world_close(&w);
 }
 
@@ -1080,7 +1081,7 @@ TEST(db_log_append_fails_mid_command)
 	struct fworker a = {.plan = {PLAN_HANG}, .nplan = 1};
 	fw_connect(&w, &a);
 	int64_t brid = request(&w, "b");
-	CHECK(run_until(build_has_cmd, &w, 2000));
+	CHECK(run_until(build_has_cmd, &w, TEST_GUARD_MS));
 	struct build *b = w.e->builds;
 	char cid[24];
 	snprintf(cid, sizeof(cid), "%s", b->step->cmd->id);
@@ -1113,7 +1114,7 @@ TEST(retry_list_bounded)
 	int64_t brid = request(&w, "b");
 	struct fworker a = {.plan = {PLAN_HANG}, .nplan = 1};
 	fw_connect(&w, &a);
-	CHECK(run_until(build_has_cmd, &w, 2000));
+	CHECK(run_until(build_has_cmd, &w, TEST_GUARD_MS));
 	fw_drop(&a);
 	CHECK(wait_gone(&w, &a));
 	CHECK_INT(w.e->nretries, KILN_MAX_RETRY_ENTRIES);

@@ -8,6 +8,7 @@
  * download's data, unlike Buildbot 3.7's master).
  */
 #include "tap.h"
+#include "wait.h" /* slice "faults": TEST_GUARD_MS */
 #include "common/err.h"
 #include "common/xalloc.h"
 #include "config/config.h"
@@ -238,7 +239,7 @@ static enum rkind answer(int64_t seq)
 	uv_timer_t guard;
 	uv_timer_init(&loop, &guard);
 	timed_out = false;
-	uv_timer_start(&guard, guard_fired, 10000, 0);
+	uv_timer_start(&guard, guard_fired, TEST_GUARD_MS, 0);
 	while (replies[seq].kind == R_NONE && !timed_out)
 		uv_run(&loop, UV_RUN_ONCE);
 	uv_close((uv_handle_t *)&guard, NULL);

@@ -7,6 +7,7 @@
  * still in flight were answered (no reply ever reaches a finished command).
  */
 #include "tap.h"
+#include "wait.h" /* slice "faults": TEST_GUARD_MS */
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/limits.h"
@@ -224,10 +225,10 @@ static void fm_answer_write(struct fm *f, const char *error)
 	proto_enc_release(&e);
 }
 
-/* Runs the loop until *flag, bounded by 10 s. */
+/* Runs the loop until *flag, bounded by TEST_GUARD_MS. */
 static bool fm_run_until(struct fm *f, const bool *flag)
 {
-	uint64_t end = clock_mono_ms() + 10000;
+	uint64_t end = clock_mono_ms() + TEST_GUARD_MS;
 	while (!*flag && clock_mono_ms() < end)
 		uv_run(&f->loop, UV_RUN_NOWAIT);
 	return *flag;

@@ -26,6 +26,7 @@
 #include "master/engine-int.h"
 #include "master/transfer.h"
 #include "tap.h"
+#include "wait.h" /* slice "faults": TEST_GUARD_MS */
 
 static uv_loop_t loop;
 static char tmpdir[] = "/tmp/kiln-test-transfer.XXXXXX";
@@ -115,13 +116,13 @@ static void guard_fired(uv_timer_t *t)
 	timed_out = true;
 }
 
-/* runs the loop until *flag, bounded by 10 s */
+/* runs the loop until *flag, bounded by TEST_GUARD_MS */
 static bool run_until(const bool *flag)
 {
 	uv_timer_t guard;
 	uv_timer_init(&loop, &guard);
 	timed_out = false;
-	uv_timer_start(&guard, guard_fired, 10000, 0);
+	uv_timer_start(&guard, guard_fired, TEST_GUARD_MS, 0);
 	while (!*flag && !timed_out)
 		uv_run(&loop, UV_RUN_ONCE);
 	uv_close((uv_handle_t *)&guard, NULL);

@@ -416,7 +416,7 @@ TEST(catastrophic_pattern)
 	double t0 = now_s();
 	CHECK_INT(warnscan_feed(s, 'o', l, n + 2), KILN_ETOOBIG);
 	double dt = now_s() - t0;
-	CHECK(dt < 1.0);
+	CHECK(dt < 5.0); /* unbounded backtracking would take far longer; generous for load */
 	printf("# catastrophic pattern cut off after %.1f ms\n", dt * 1e3);
 	const char *e = warnscan_error(s);
 	CHECK(e && strstr(e, "warning pattern 1: match limit exceeded on output line 1"));

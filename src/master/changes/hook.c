@@ -448,7 +448,8 @@ void change_hook_handle(struct http_req *req)
 	if (r < 0) {
 		log_error("change hook '%s': cannot store changes: %s (%s)", d->name,
 			  db_errmsg(m->db), err_str(r));
-		hook_reply(req, 500, "cannot store the changes\n");
+		hook_reply(req, 500, "cannot store the changes%s\n",
+			   db_disk_full(m->db) ? ": database or disk is full" : ""); /* "faults" */
 		return;
 	}
 	if (stored > 0)

@@ -38,7 +38,7 @@ export const { URL: BASE, TRASH, WWW, CHROMIUM } = process.env;
 const require = createRequire(`${WWW}/package.json`);
 const { chromium } = require('playwright-core');
 
-export const T = { timeout: 20000 }; // one UI step: generous on a loaded machine
+export const T = { timeout: 60000 }; // one UI step: a guard, generous on a loaded machine
 export let failed = 0;
 
 export function ok(cond, desc) {
