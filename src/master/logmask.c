@@ -385,10 +385,15 @@ static int logmask_match_at(const char *t, size_t n, size_t p, const struct logm
 		}
 		if (!url || t[k] != '%')
 			return -1;
-		if (k + 1 >= n || (logmask_hex(t[k + 1]) >= 0 && k + 2 >= n))
+		if (k + 1 >= n)
 			return 0;
-		int hi = logmask_hex(t[k + 1]), lo = logmask_hex(t[k + 2]);
-		if (hi < 0 || lo < 0 || (unsigned char)sec->v[j] != (unsigned)(hi * 16 + lo))
+		int hi = logmask_hex(t[k + 1]);
+		if (hi < 0)
+			return -1; /* before reading t[k + 2], which may be past the end */
+		if (k + 2 >= n)
+			return 0;
+		int lo = logmask_hex(t[k + 2]);
+		if (lo < 0 || (unsigned char)sec->v[j] != (unsigned)(hi * 16 + lo))
 			return -1;
 		pos[np++] = k;
 		pos[np++] = k + 1;
