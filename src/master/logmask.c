@@ -63,7 +63,13 @@ struct logmask_set {
 	 * pattern with gaps; a URL form's c0 may be followed by anything) */
 	uint8_t pair[65536 / 8];
 	size_t cap; /* of each pending array: window + LOGMASK_SLICE */
+	/* slice "steps": the bytes a pattern may start with, when there are at
+	 * most LOGMASK_FIRST_MAX of them (nfirst; -1: more), so that a scan
+	 * jumps between their occurrences with memchr */
+	unsigned char first[4];
+	int nfirst;
 };
+#define LOGMASK_FIRST_MAX 4
 
 struct logmask {
 	const struct logmask_set *set;
@@ -236,8 +242,16 @@ static void logmask_index(struct logmask_set *m)
 		}
 	}
 	m->bstart[0] = 0;
-	for (int c = 0; c < 256; c++)
+	m->nfirst = 0;
+	for (int c = 0; c < 256; c++) {
 		m->bstart[c + 1] = m->bstart[c] + count[c];
+		if (count[c] && m->nfirst >= 0) {
+			if (m->nfirst < LOGMASK_FIRST_MAX)
+				m->first[m->nfirst++] = (unsigned char)c;
+			else
+				m->nfirst = -1;
+		}
+	}
 	m->bidx = xmalloc(xmul(m->bstart[256] + 1, sizeof(*m->bidx)));
 	for (size_t i = 0; i < m->nsec; i++) {
 		const struct logmask_secret *sec = &m->sec[i];
@@ -371,10 +385,15 @@ static int logmask_match_at(const char *t, size_t n, size_t p, const struct logm
 		}
 		if (!url || t[k] != '%')
 			return -1;
-		if (k + 1 >= n || (logmask_hex(t[k + 1]) >= 0 && k + 2 >= n))
+		if (k + 1 >= n)
 			return 0;
-		int hi = logmask_hex(t[k + 1]), lo = logmask_hex(t[k + 2]);
-		if (hi < 0 || lo < 0 || (unsigned char)sec->v[j] != (unsigned)(hi * 16 + lo))
+		int hi = logmask_hex(t[k + 1]);
+		if (hi < 0)
+			return -1; /* before reading t[k + 2], which may be past the end */
+		if (k + 2 >= n)
+			return 0;
+		int lo = logmask_hex(t[k + 2]);
+		if (lo < 0 || (unsigned char)sec->v[j] != (unsigned)(hi * 16 + lo))
 			return -1;
 		pos[np++] = k;
 		pos[np++] = k + 1;
@@ -395,7 +414,30 @@ static size_t logmask_scan(struct logmask *m, const char *t, const unsigned char
 			   size_t from, logmask_mark_fn mark, void *ctx)
 {
 	size_t undecided = n, seg_end = 0;
+	/* slice "steps": with few first bytes and one stream, jump to the next
+	 * byte a pattern may start with (the bytes skipped would fail the
+	 * bstart test below); next[k]: the next occurrence of first[k] at or
+	 * after the position it was searched from, n if none */
+	const struct logmask_set *set = m->set;
+	int nf = tags ? -1 : set->nfirst;
+	size_t next[LOGMASK_FIRST_MAX];
+	bool searched[LOGMASK_FIRST_MAX] = {false};
 	for (size_t p = from; p < n; p++) {
+		if (nf >= 0) {
+			size_t q = n;
+			for (int k = 0; k < nf; k++) {
+				if (!searched[k] || (next[k] < p && next[k] < n)) {
+					const char *f = memchr(t + p, set->first[k], n - p);
+					next[k] = f ? (size_t)(f - t) : n;
+					searched[k] = true;
+				}
+				if (next[k] < q)
+					q = next[k];
+			}
+			if (q >= n)
+				break;
+			p = q;
+		}
 		if (tags) {
 			if (p >= seg_end)
 				for (seg_end = p + 1; seg_end < n && tags[seg_end] == tags[p];)
