@@ -130,7 +130,7 @@ static void step_numbers_fn(struct step *st, const struct config_number *c)
 	struct build *b = st->b;
 	json_t *v = NULL;
 	char *err = NULL;
-	int r = config_call_fn(b->e->m->cfg, c->fn, NULL, b->props, &v, &err);
+	int r = config_call_fn(b->cfg, c->fn, NULL, b->props, &v, &err);
 	if (r < 0) {
 		step_log_header(st, "numbers: '%s': %s", c->name, err ? err : err_str(r));
 		free(err);

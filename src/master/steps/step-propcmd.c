@@ -82,7 +82,7 @@ static int step_propcmd_extract(struct step *st, int results)
 		json_array_append_new(args, json_stringn(c->err.ptr, c->err.len));
 		char *err = NULL;
 		int rc = json_array_size(args) == 3
-				 ? config_call_fn(b->e->m->cfg, s->extract_fn, args, NULL, &r, &err)
+				 ? config_call_fn(b->cfg, s->extract_fn, args, NULL, &r, &err)
 				 : KILN_EPARSE;
 		json_decref(args);
 		if (rc < 0) {

@@ -159,7 +159,7 @@ static struct logmask *step_new_mask(struct step *st, logmask_emit_fn sink, void
 {
 	struct build *b = st->b;
 	if (!b->maskset) {
-		const struct config *cfg = b->e->m->cfg;
+		const struct config *cfg = b->cfg;
 		b->maskset = logmask_set_new((const char *const *)cfg->secrets, cfg->nsecrets);
 	}
 	return logmask_new_shared(b->maskset, sink, ud);
@@ -824,7 +824,7 @@ static int step_interp_get(void *ud, enum interp_kind kind, const char *a, const
 			v = bd->w->cfg->name;
 		break;
 	case INTERP_SECRET:
-		v = config_secret_value(bd->e->m->cfg, a);
+		v = config_secret_value(bd->cfg, a);
 		break;
 	case INTERP_KW:
 		break; /* no keyword arguments in master.lua's interpolate() */
@@ -866,7 +866,7 @@ int step_render_json(struct step *st, const struct config_rstr *r, const char *w
 	}
 	struct build *b = st->b;
 	char *err = NULL;
-	int rc = config_call_render(b->e->m->cfg, r->fn, b->props, ret, &err);
+	int rc = config_call_render(b->cfg, r->fn, b->props, ret, &err);
 	if (rc < 0) {
 		step_log_header(st, "cannot render '%s': %s", what, err ? err : err_str(rc));
 		free(err);
@@ -1060,7 +1060,7 @@ static int step_opt_true(struct step *st, int fn, bool def, const json_t *args, 
 	struct build *b = st->b;
 	json_t *v = NULL;
 	char *err = NULL;
-	int r = config_call_fn(b->e->m->cfg, fn, args, b->props, &v, &err);
+	int r = config_call_fn(b->cfg, fn, args, b->props, &v, &err);
 	if (r < 0) {
 		step_log_header(st, "%s: %s", what, err ? err : err_str(r));
 		free(err);
