@@ -603,6 +603,16 @@ struct config {
 	struct config_auth *auth; /* owned; NULL: master.lua sets no auth = { } */
 	/* ---- log_format (config-log.c; slice "operator") ---- */
 	bool log_json; /* log_format = "json": one JSON object per line (common/log.h) */
+	/* ---- retention = { } (config-retention.c; slice "retention") ---- */
+	/* days (fractions allowed), 0 = no such limit; artifacts: artifacts_* above */
+	double retention_builds_keep_days;
+	long long retention_builds_keep_per_builder; /* 0: no count limit */
+	double retention_logs_keep_days;
+	double retention_logs_success_keep_days;
+	double retention_changes_keep_days;
+	double retention_test_results_keep_days;
+	double retention_numbers_keep_days;
+	double retention_interval_s; /* seconds between passes (default 600) */
 };
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or
