@@ -13,6 +13,7 @@
 #include "db/db-internal.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -639,6 +640,42 @@ int db_retention_batch(struct db *db, const struct db_retention_policy *p,
 	counts->rows = counts->builds + counts->logs + counts->test_results + counts->numbers +
 		       counts->changes;
 	return r;
+}
+
+int db_retention_run(struct db *db, const struct db_retention_policy *p, bool dry_run,
+		     struct db_retention_counts *counts, struct db_artifact_file **files,
+		     size_t *nfiles)
+{
+	struct db_retention_pass st = {0};
+	struct ret_ctx x = {
+		.db = db,
+		.p = p,
+		.st = &st,
+		.c = counts,
+		.rows_left = SIZE_MAX,
+		.deadline_ms = 1e300, /* no time limit: nothing else waits */
+	};
+	int r = db_write_begin(db);
+	if (r < 0)
+		return r;
+	int rr;
+	while ((rr = ret_batch(&x)) > 0)
+		x.rows_left = SIZE_MAX;
+	counts->rows = counts->builds + counts->logs + counts->test_results + counts->numbers +
+		       counts->changes;
+	/* a dry run counts inside the transaction, then undoes it all */
+	r = db_write_end(db, rr < 0 ? rr : dry_run ? -ECANCELED : 0);
+	if (rr < 0 || dry_run) {
+		db_artifact_files_free(x.files, x.nfiles);
+		return rr < 0 ? rr : 0;
+	}
+	if (r < 0) {
+		db_artifact_files_free(x.files, x.nfiles);
+		return r;
+	}
+	*files = x.files;
+	*nfiles = x.nfiles;
+	return 0;
 }
 
 int db_file_bytes(struct db *db, int64_t *ret)

@@ -928,6 +928,13 @@ int db_retention_batch(struct db *db, const struct db_retention_policy *p,
 		       struct db_retention_pass *st, size_t max_rows, double budget_ms,
 		       struct db_retention_counts *counts, struct db_artifact_file **files,
 		       size_t *nfiles);
+/* The whole purge in one transaction, without a time limit (`kiln
+ * cleanupdb`, the master not running).  dry_run: counts, then undoes it
+ * all (no files returned).  The files of deleted artifact rows go to
+ * *files / *nfiles (set; free with db_artifact_files_free). */
+int db_retention_run(struct db *db, const struct db_retention_policy *p, bool dry_run,
+		     struct db_retention_counts *counts, struct db_artifact_file **files,
+		     size_t *nfiles);
 /* The database file's size in bytes (page_count * page_size), and VACUUM
  * (no loop: `kiln cleanupdb`). */
 int db_file_bytes(struct db *db, int64_t *ret);

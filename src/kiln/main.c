@@ -20,6 +20,7 @@ static const struct cmd *const cmds[] = {
 	&cmd_watch,                                                       /* slice "watch" */
 	&cmd_push,                                                        /* slice "push" */
 	&cmd_start,  &cmd_stop,          &cmd_restart,     &cmd_status,   /* slice "operator" */
+	&cmd_purge,                                                       /* slice "retention" */
 };
 
 static void kiln_usage(FILE *f)
