@@ -45,13 +45,13 @@ db=$M/state.sqlite
 count() { sqlite3 "$db" "SELECT count(*) FROM builds"; }
 size0=$(stat -c %s "$db")
 out=$("$KILN" cleanupdb "$M" --dry-run 2>&1); rc=$?
-diag "$out"
+diag "$(tr "\n" " " <<<"$out")"
 check "--dry-run succeeds" [ "$rc" = 0 ]
 check "--dry-run says what would go" grep -q "would purge 2 builds" <<<"$out"
 check "--dry-run changes nothing" [ "$(count)" = 3 ]
 check "--dry-run leaves the files" test -e "$M/artifacts/$b1"
 out=$("$KILN" cleanupdb "$M" 2>&1); rc=$?
-diag "$out"
+diag "$(tr "\n" " " <<<"$out")"
 check "cleanupdb succeeds" [ "$rc" = 0 ]
 check "it purged the 2 oldest builds" grep -q "purged 2 builds (2 build requests, 2 buildsets" <<<"$out"
 check "one build row is left" [ "$(count)" = 1 ]
