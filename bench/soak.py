@@ -23,6 +23,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -33,11 +34,7 @@ http = {{ listen = "127.0.0.1:0" }}
 workers_listen = "127.0.0.1:0"
 worker {{ name = "w1", password = secret("w") }}
 worker {{ name = "w2", password = secret("w") }}
-retention = {{
-  builds = {{ keep_per_builder = {keep} }},
-  logs = {{ keep_days = 30, success_keep_days = {log_keep_days} }},
-  interval = {interval},
-}}
+{retention}
 builder {{ name = "plain", workers = {{ "w1", "w2" }}, steps = {{
   shell {{ command = "head -c {log_bytes} /dev/zero | tr '\\\\0' x | fold -w 100" }},
 }} }}
@@ -45,6 +42,13 @@ builder {{ name = "art", workers = {{ "w1", "w2" }}, steps = {{
   shell {{ command = "head -c {log_bytes} /dev/zero | tr '\\\\0' y | fold -w 100; head -c 65536 /dev/urandom > a.bin" }},
   file_upload {{ workersrc = "a.bin", masterdest = "a.bin" }},
 }} }}
+"""
+RETENTION = """
+retention = {{
+  builds = {{ keep_per_builder = {keep} }},
+  logs = {{ keep_days = 30, success_keep_days = {log_keep_days} }},
+  interval = {interval},
+}}
 """
 
 
@@ -107,6 +111,8 @@ def main():
     ap.add_argument('--queue', type=int, default=4)
     ap.add_argument('--sample', type=int, default=500)
     ap.add_argument('--out', help='write the samples here as JSON')
+    ap.add_argument('--keep-dir', action='store_true', help='keep the throwaway directory')
+    ap.add_argument('--no-retention', action='store_true', help='the baseline: keep everything')
     a = ap.parse_args()
     kiln = os.path.abspath(os.path.join(a.build, 'kiln'))
     kworker = os.path.abspath(os.path.join(a.build, 'src/worker/kiln-worker'))
@@ -116,8 +122,9 @@ def main():
     with open(os.path.join(base, 'secrets', 'w'), 'w') as f:
         f.write('soak-pw')
     with open(os.path.join(base, 'master.lua'), 'w') as f:
-        f.write(CONF.format(keep=a.keep, log_keep_days=a.log_keep_days, interval=a.interval,
-                            log_bytes=a.log_kib * 1024))
+        retention = '' if a.no_retention else RETENTION.format(
+            keep=a.keep, log_keep_days=a.log_keep_days, interval=a.interval)
+        f.write(CONF.format(retention=retention, log_bytes=a.log_kib * 1024))
     procs = {}
     log = open(os.path.join(base, 'master.log'), 'a')
     procs['master'] = subprocess.Popen([kiln, 'master', '-d', base], stderr=log)
@@ -160,8 +167,14 @@ def main():
             if done - last_sample >= a.sample:
                 last_sample = done
                 size = sum(os.path.getsize(p) for p in (db, db + '-wal') if os.path.exists(p))
+                wal = os.path.getsize(db + '-wal') if os.path.exists(db + '-wal') else 0
+                ro = sqlite3.connect('file:%s?mode=ro' % db, uri=True, timeout=10)
+                logical = (ro.execute('PRAGMA page_count').fetchone()[0] *
+                           ro.execute('PRAGMA page_size').fetchone()[0])
+                ro.close()
                 s = {'t': round(time.time() - t0, 1), 'builds': done,
                      'rss_kib': rss_kib(procs['master'].pid), 'db_bytes': size,
+                     'wal_bytes': wal, 'db_logical_bytes': logical,
                      'builds_kept': len(api.json('builds?field=buildid')['builds']),
                      'purged': int(m.get('kiln_retention_purged_total{kind="builds"}', 0))}
                 samples.append(s)
@@ -206,6 +219,10 @@ def main():
                                                       min(rss[len(rss) // 4:])) /
                                              min(rss[len(rss) // 4:]), 1) if len(rss) > 4 else None,
         'db_bytes_max': max(sizes) if sizes else None,
+        'db_logical_bytes_start_mid_end': [samples[0]['db_logical_bytes'],
+                                           samples[len(samples) // 2]['db_logical_bytes'],
+                                           samples[-1]['db_logical_bytes']] if samples else None,
+        'wal_bytes_max': max(s['wal_bytes'] for s in samples) if samples else None,
         'db_bytes_last_half_max': max(sizes[len(sizes) // 2:]) if sizes else None,
         'db_bytes_first_half_max': max(sizes[:len(sizes) // 2]) if len(sizes) > 1 else None,
         'error_lines': len(errors), 'first_errors': errors[:5],
@@ -213,7 +230,10 @@ def main():
     print(json.dumps(summary, indent=1))
     if a.out:
         json.dump({'summary': summary, 'samples': samples}, open(a.out, 'w'), indent=1)
-    subprocess.run(['rm', '-rf', tmp])
+    if a.keep_dir:
+        print('kept', tmp)
+    else:
+        subprocess.run(['rm', '-rf', tmp])
 
 
 if __name__ == '__main__':

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "common/clock.h"
@@ -33,6 +34,8 @@ enum {
 
 /* rows one window query reads */
 #define RET_WINDOW 128
+/* the loop connection's busy timeout (DB_BUSY_TIMEOUT_MS, db-sqlite.c) */
+#define RET_BUSY_TIMEOUT_MS 5000
 /* test results deleted by one statement */
 #define RET_TRES_CHUNK 1000
 
@@ -622,7 +625,11 @@ int db_retention_batch(struct db *db, const struct db_retention_policy *p,
 	};
 	struct db_retention_pass saved = *st;
 	struct db_retention_counts before = *counts;
-	int r = WRITE(ret_batch(&x));
+	int more = 0;
+	/* without a loop db_write_end returns the commit's result, not the body's */
+	int r = WRITE(more = ret_batch(&x));
+	if (r >= 0 && more < 0)
+		r = more;
 	if (r < 0) {
 		/* undone: the same batch again next time, nothing counted */
 		*st = saved;
@@ -639,7 +646,7 @@ int db_retention_batch(struct db *db, const struct db_retention_policy *p,
 	free(x.files);
 	counts->rows = counts->builds + counts->logs + counts->test_results + counts->numbers +
 		       counts->changes;
-	return r;
+	return more;
 }
 
 int db_retention_run(struct db *db, const struct db_retention_policy *p, bool dry_run,
@@ -676,6 +683,34 @@ int db_retention_run(struct db *db, const struct db_retention_policy *p, bool dr
 	*files = x.files;
 	*nfiles = x.nfiles;
 	return 0;
+}
+
+bool db_checkpoint_running(struct db *db)
+{
+	return db->ckpt_busy;
+}
+
+int db_wal_restart(struct db *db, uint64_t min_bytes, double *ret_ms)
+{
+	*ret_ms = 0;
+	if (!db->ckpt_enabled || !db->path || db->in_txn || db->ckpt_busy || db->closing)
+		return 0;
+	char wal[4096];
+	struct stat st;
+	if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", db->path) >= sizeof(wal) ||
+	    stat(wal, &st) < 0 || (uint64_t)st.st_size < min_bytes)
+		return 0;
+	double t0 = ret_now_ms();
+	/* never wait on the loop: a reader elsewhere (a backup) makes it BUSY */
+	sqlite3_busy_timeout(db->h, 0);
+	int rc = sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	sqlite3_busy_timeout(db->h, RET_BUSY_TIMEOUT_MS);
+	*ret_ms = ret_now_ms() - t0;
+	if (rc == SQLITE_BUSY)
+		return 0; /* a reader: the next time */
+	if (rc != SQLITE_OK)
+		return db_fail(db, "wal checkpoint");
+	return 1;
 }
 
 int db_file_bytes(struct db *db, int64_t *ret)

@@ -935,6 +935,20 @@ int db_retention_batch(struct db *db, const struct db_retention_policy *p,
 int db_retention_run(struct db *db, const struct db_retention_policy *p, bool dry_run,
 		     struct db_retention_counts *counts, struct db_artifact_file **files,
 		     size_t *nfiles);
+/* True while a WAL checkpoint job runs (db.h "What does not [run on the
+ * loop]").  The purge waits for it between batches: a loop writing without
+ * a pause never lets the checkpoint catch up, and the WAL file then grows
+ * without bound (measured in bench/soak.py). */
+bool db_checkpoint_running(struct db *db);
+/* On the loop, between writes (no batch open, no checkpoint job running):
+ * if the WAL file has passed min_bytes, a TRUNCATE checkpoint on the
+ * loop's own connection.  Under a steady stream of writes the passive
+ * checkpoint jobs copy the frames but the WAL never restarts (each new
+ * write comes before the checkpoint catches up), so the file grows without
+ * bound; the passive jobs having copied nearly everything, this one is
+ * short (*ret_ms says how long).  1 if it truncated, 0 if not due or a
+ * reader was in the way, or an error. */
+int db_wal_restart(struct db *db, uint64_t min_bytes, double *ret_ms);
 /* The database file's size in bytes (page_count * page_size), and VACUUM
  * (no loop: `kiln cleanupdb`). */
 int db_file_bytes(struct db *db, int64_t *ret);

@@ -153,6 +153,12 @@ int metrics_render(const struct metrics_snapshot *s, struct buf *out)
 	     "The longest retention batch on the loop (its work, without the commit).");
 	(void)!buf_addf(out, "kiln_retention_batch_seconds_max %.6f\n",
 			retention_stats.worst_batch_s);
+	head(out, "kiln_wal_truncations_total", "counter",
+	     "WAL files truncated on the loop once past 64 MiB (retention.h).");
+	(void)!buf_addf(out, "kiln_wal_truncations_total %llu\n",
+			(unsigned long long)retention_stats.wal_truncations);
+	head(out, "kiln_wal_truncate_seconds_max", "gauge", "The longest of those truncations.");
+	(void)!buf_addf(out, "kiln_wal_truncate_seconds_max %.6f\n", retention_stats.worst_wal_s);
 	return buf_error(out);
 }
 

@@ -28,6 +28,9 @@
 #include <unistd.h>
 #include <uv.h>
 
+/* between batches while a WAL checkpoint runs */
+#define RETENTION_CKPT_WAIT_MS 5
+
 struct retention_stats retention_stats;
 
 bool retention_configured(const struct config *cfg)
@@ -101,6 +104,7 @@ struct retention {
 	void *ud;
 	uv_timer_t tick; /* periodic passes */
 	uv_timer_t next; /* the next batch, or the files after a commit */
+	uv_timer_t wal;  /* the WAL guard (db_wal_restart) */
 	int open_handles;
 	bool busy, again, stopping, working, files_due;
 	struct db_retention_policy policy;
@@ -259,7 +263,9 @@ static void retention_next_cb(uv_timer_t *t)
 		return;
 	if (r->files_due)
 		retention_files(r);
-	else if (r->busy && r->st.phase >= 0)
+	else if (r->busy && db_checkpoint_running(r->m->db))
+		retention_later(r, RETENTION_CKPT_WAIT_MS); /* let it catch up first */
+	else if (r->busy)
 		retention_batch(r);
 }
 
@@ -293,6 +299,21 @@ static void retention_tick_cb(uv_timer_t *t)
 	retention_kick(t->data);
 }
 
+static void retention_wal_cb(uv_timer_t *t)
+{
+	struct retention *r = t->data;
+	double ms = 0;
+	int rr = db_wal_restart(r->m->db, RETENTION_WAL_MAX_BYTES, &ms);
+	if (rr < 0)
+		log_warn("cannot truncate the WAL: %s", db_errmsg(r->m->db));
+	else if (rr > 0) {
+		retention_stats.wal_truncations++;
+		if (ms > retention_stats.worst_wal_s * 1e3)
+			retention_stats.worst_wal_s = ms / 1e3;
+		log_debug("WAL truncated in %.1f ms", ms);
+	}
+}
+
 int retention_start(struct master *m, retention_after_fn after, void *ud, struct retention **ret)
 {
 	*ret = NULL;
@@ -316,6 +337,15 @@ int retention_start(struct master *m, retention_after_fn after, void *ud, struct
 		r->open_handles++;
 		rr = uv_timer_start(&r->tick, retention_tick_cb, 0, r->interval_ms);
 	}
+	if (rr >= 0) {
+		rr = uv_timer_init(m->loop, &r->wal);
+		if (rr >= 0) {
+			r->wal.data = r;
+			r->open_handles++;
+			rr = uv_timer_start(&r->wal, retention_wal_cb, RETENTION_WAL_CHECK_MS,
+					    RETENTION_WAL_CHECK_MS);
+		}
+	}
 	if (rr < 0) {
 		retention_stop(r);
 		return rr;
@@ -333,4 +363,6 @@ void retention_stop(struct retention *r)
 		uv_close((uv_handle_t *)&r->tick, retention_closed);
 	if (r->open_handles > 1 && !uv_is_closing((uv_handle_t *)&r->next))
 		uv_close((uv_handle_t *)&r->next, retention_closed);
+	if (r->open_handles > 2 && !uv_is_closing((uv_handle_t *)&r->wal))
+		uv_close((uv_handle_t *)&r->wal, retention_closed);
 }

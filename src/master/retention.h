@@ -26,6 +26,11 @@ struct db_artifact_file;
 #define RETENTION_BATCH_MS 10.0  /* work of one batch (the commit comes on top) */
 #define RETENTION_BATCH_ROWS 500 /* top-level rows one batch deletes at most */
 #define RETENTION_INTERVAL_S 600 /* default retention.interval */
+/* The WAL guard: every RETENTION_WAL_CHECK_MS, a WAL file past
+ * RETENTION_WAL_MAX_BYTES is truncated between writes (db_wal_restart):
+ * under steady writes it otherwise grows without bound. */
+#define RETENTION_WAL_CHECK_MS 1000
+#define RETENTION_WAL_MAX_BYTES (64ull << 20)
 
 /* What /metrics shows (loop thread). */
 struct retention_stats {
@@ -34,6 +39,8 @@ struct retention_stats {
 	uint64_t buildrequests, buildsets, artifacts, files_failed;
 	double worst_batch_s; /* the longest batch (its work, not its commit) */
 	double last_pass_s;   /* wall time of the last pass, first batch to last */
+	uint64_t wal_truncations;
+	double worst_wal_s; /* the longest WAL truncation on the loop */
 };
 extern struct retention_stats retention_stats;
 
