@@ -98,6 +98,7 @@ advance $((3 * 86400))
 check "3 days on, a success log's content is removed" wait_for 30 log_removed "$lb2"
 check "the log row stays with num_lines" [ "$(api "logs/$lb2" | jpy 'd["logs"][0]["num_lines"]')" = "$n2" ]
 check "its contents answer no lines" [ "$(lines_of "$lb2")" = 0 ]
+check "its raw download is empty" [ "$(curl -s --max-time 10 "$URL/api/v2/logs/$lb2/raw" | wc -c)" = 0 ]
 check "the build stays" [ "$(status_of "builds/$b2")" = 200 ]
 check "a failure log is kept longer" [ "$(api "logs/$lf1" | jpy 'd["logs"][0]["content_removed"]')" = false ]
 check "with its lines" [ "$(lines_of "$lf1")" -ge 1 ]
