@@ -225,6 +225,9 @@ def main():
         'wal_bytes_max': max(s['wal_bytes'] for s in samples) if samples else None,
         'db_bytes_last_half_max': max(sizes[len(sizes) // 2:]) if sizes else None,
         'db_bytes_first_half_max': max(sizes[:len(sizes) // 2]) if len(sizes) > 1 else None,
+        'wal_truncations': int(fm.get('kiln_wal_truncations_total', 0)),
+        'wal_truncate_ms_max': round(fm.get('kiln_wal_truncate_seconds_max', 0) * 1e3, 1),
+        'retention_batch_ms_max': round(fm.get('kiln_retention_batch_seconds_max', 0) * 1e3, 1),
         'error_lines': len(errors), 'first_errors': errors[:5],
     }
     print(json.dumps(summary, indent=1))

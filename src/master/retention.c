@@ -303,6 +303,8 @@ static void retention_wal_cb(uv_timer_t *t)
 {
 	struct retention *r = t->data;
 	double ms = 0;
+	if (r->busy)
+		return; /* a purge writes hard: its batches wait for the checkpoint jobs instead */
 	int rr = db_wal_restart(r->m->db, RETENTION_WAL_MAX_BYTES, &ms);
 	if (rr < 0)
 		log_warn("cannot truncate the WAL: %s", db_errmsg(r->m->db));
