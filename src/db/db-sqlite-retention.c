@@ -700,6 +700,10 @@ int db_wal_restart(struct db *db, uint64_t min_bytes, double *ret_ms)
 	if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", db->path) >= sizeof(wal) ||
 	    stat(wal, &st) < 0 || (uint64_t)st.st_size < min_bytes)
 		return 0;
+	/* far past the mark (a big purge, a burst): too much left to copy for
+	 * one loop turn; the passive jobs and a later quiet moment do it */
+	if ((uint64_t)st.st_size > 4 * min_bytes)
+		return 0;
 	double t0 = ret_now_ms();
 	/* never wait on the loop: a reader elsewhere (a backup) makes it BUSY */
 	sqlite3_busy_timeout(db->h, 0);

@@ -946,8 +946,9 @@ bool db_checkpoint_running(struct db *db);
  * checkpoint jobs copy the frames but the WAL never restarts (each new
  * write comes before the checkpoint catches up), so the file grows without
  * bound; the passive jobs having copied nearly everything, this one is
- * short (*ret_ms says how long).  1 if it truncated, 0 if not due or a
- * reader was in the way, or an error. */
+ * short (*ret_ms says how long).  Not when the WAL is past 4 * min_bytes
+ * (a big purge or burst left too much to copy in one loop turn).  1 if it
+ * truncated, 0 if not due or a reader was in the way, or an error. */
 int db_wal_restart(struct db *db, uint64_t min_bytes, double *ret_ms);
 /* The database file's size in bytes (page_count * page_size), and VACUUM
  * (no loop: `kiln cleanupdb`). */
