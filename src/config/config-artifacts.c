@@ -90,21 +90,15 @@ static uint64_t config_artifacts_max_bytes(lua_State *L, int t, const char *what
 	return v;
 }
 
-bool config_artifacts_setting(lua_State *L, const char *key)
+/* The table at index t (artifacts = { }, or retention = { artifacts = { } }). */
+void config_artifacts_table(lua_State *L, int t, const char *what)
 {
 	static const char *const keys[] = {"max_bytes", "keep_days", "keep_builds", NULL};
-	static const char *const what = "artifacts";
-	if (strcmp(key, "artifacts"))
-		return false;
 	struct config *cfg = config_ctx_of(L)->cfg;
-	if (lua_type(L, 3) != LUA_TTABLE)
-		config_raise(L,
-			     "'artifacts' must be a table: artifacts = { max_bytes = \"10 GiB\", "
-			     "keep_days = 30, keep_builds = 50 }");
-	dsl_check_keys(L, 3, what, keys);
-	uint64_t max_bytes = config_artifacts_max_bytes(L, 3, what);
+	dsl_check_keys(L, t, what, keys);
+	uint64_t max_bytes = config_artifacts_max_bytes(L, t, what);
 	double days = 0;
-	int type = dsl_get(L, 3, "keep_days");
+	int type = dsl_get(L, t, "keep_days");
 	if (type != LUA_TNIL) {
 		if (type != LUA_TNUMBER)
 			config_raise(L, "%s: 'keep_days' must be a number (got %s)", what,
@@ -118,10 +112,23 @@ bool config_artifacts_setting(lua_State *L, const char *key)
 	}
 	lua_pop(L, 1);
 	long long builds =
-		dsl_opt_int(L, 3, what, "keep_builds", 0, 1, KILN_ARTIFACTS_MAX_KEEP_BUILDS);
+		dsl_opt_int(L, t, what, "keep_builds", 0, 1, KILN_ARTIFACTS_MAX_KEEP_BUILDS);
 	/* set again: the new table replaces the old one whole */
 	cfg->artifacts_max_bytes = max_bytes;
 	cfg->artifacts_keep_days = days;
 	cfg->artifacts_keep_builds = builds;
+}
+
+bool config_artifacts_setting(lua_State *L, const char *key)
+{
+	if (!strcmp(key, "retention"))
+		return config_retention_setting(L); /* slice "retention" (config-retention.c) */
+	if (strcmp(key, "artifacts"))
+		return false;
+	if (lua_type(L, 3) != LUA_TTABLE)
+		config_raise(L,
+			     "'artifacts' must be a table: artifacts = { max_bytes = \"10 GiB\", "
+			     "keep_days = 30, keep_builds = 50 }");
+	config_artifacts_table(L, 3, "artifacts");
 	return true;
 }

@@ -302,4 +302,9 @@ void config_render_push(lua_State *L, const struct json_t *v, int depth);
 bool config_auth_setting(lua_State *L, const char *key); /* auth = { } */
 void config_auth_release(struct config *cfg);
 
+/* slice "retention": retention = { } (config-retention.c), and the artifacts
+ * table parser both settings share (config-artifacts.c) */
+bool config_retention_setting(lua_State *L);
+void config_artifacts_table(lua_State *L, int t, const char *what);
+
 #endif

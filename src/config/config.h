@@ -615,6 +615,16 @@ struct config {
 	/* ---- slice "reconfig" (config-fp.c) ---- */
 	int refs;            /* holders: 1 at load; config_unref() frees at 0 */
 	uint64_t generation; /* set by the master: 1 at start, +1 per reconfig */
+	/* ---- retention = { } (config-retention.c; slice "retention") ---- */
+	/* days (fractions allowed), 0 = no such limit; artifacts: artifacts_* above */
+	double retention_builds_keep_days;
+	long long retention_builds_keep_per_builder; /* 0: no count limit */
+	double retention_logs_keep_days;
+	double retention_logs_success_keep_days;
+	double retention_changes_keep_days;
+	double retention_test_results_keep_days;
+	double retention_numbers_keep_days;
+	double retention_interval_s; /* seconds between passes (default 600) */
 };
 
 /* slice "reattach": the defaults applied (docs/CONFIG.md, "Worker disconnects") */

@@ -274,6 +274,30 @@ enum db_stmt_id {
 	ST_ART_PATH_USED,
 	ST_ART_DIR_USED,
 	/* end of artifacts */
+	/* slice "retention": the purge (db-sqlite-retention.c) */
+	ST_RET_BUILDS_WIN,
+	ST_RET_BUILDERS,
+	ST_RET_BUILDS_EXCESS,
+	ST_RET_LOGS_WIN,
+	ST_RET_LOG_CHUNKS_DEL,
+	ST_RET_LOG_MARK,
+	ST_RET_TSETS_WIN,
+	ST_RET_TRES_DEL,
+	ST_RET_TSET_DEL,
+	ST_RET_NUM_WIN,
+	ST_RET_NUM_DEL,
+	ST_RET_CHG_WIN,
+	ST_RET_CHG_DEL,
+	ST_RET_SS_DEL,
+	ST_RET_B_INFO,
+	ST_RET_B_FILES,
+	ST_RET_B_CHUNKS_DEL,
+	ST_RET_B_COLLAPSED,
+	ST_RET_B_DEL,
+	ST_RET_BR_DEL,
+	ST_RET_BS_SS,
+	ST_RET_BS_DEL,
+	/* end of retention */
 	ST__MAX,
 };
 

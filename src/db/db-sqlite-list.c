@@ -168,9 +168,13 @@ static const struct field steps_fields[] = {
 };
 
 static const struct field logs_fields[] = {
-	{"complete", "l.complete", F_BOOL, 0}, {"logid", "l.id", F_INT, 0},
-	{"name", "l.name", F_TEXT, 0},         {"num_lines", "l.num_lines", F_INT, 0},
-	{"slug", "l.slug", F_TEXT, 0},         {"stepid", "l.stepid", F_INT, 0},
+	{"complete", "l.complete", F_BOOL, 0},
+	{"content_removed", "(l.content_removed_at IS NOT NULL)", F_BOOL, 0},
+	{"logid", "l.id", F_INT, 0},
+	{"name", "l.name", F_TEXT, 0},
+	{"num_lines", "l.num_lines", F_INT, 0},
+	{"slug", "l.slug", F_TEXT, 0},
+	{"stepid", "l.stepid", F_INT, 0},
 	{"type", "l.type", F_TEXT, 0},
 };
 

@@ -923,5 +923,69 @@ typedef void (*db_migration_fn)(int version, const char *name, void *userdata);
  * names both versions). */
 int db_upgrade(struct db *db, db_migration_fn applied, void *userdata);
 /* ==== end of schema versions ========================================================= */
+/* ==== retention (db-sqlite-retention.c; slice "retention") ========================= */
+/* What the purge removes (master/retention.c runs it in batches on the loop,
+ * `kiln cleanupdb` all at once).  Cut-offs are wall times: a row older goes;
+ * 0 means no such limit.  docs/OPERATING.md "Retention". */
+struct db_retention_policy {
+	double builds_before;       /* builds that completed before this */
+	int64_t keep_per_builder;   /* only the newest N builds of a builder are kept (0: all) */
+	double logs_before;         /* the content of logs of builds completed before this */
+	double success_logs_before; /* the same for builds that ended SUCCESS */
+	double tests_before;        /* test result sets of builds completed before this */
+	double numbers_before;      /* numbers recorded before this */
+	double changes_before;      /* changes (when_timestamp) no kept buildset builds */
+};
+struct db_retention_counts {
+	int64_t builds, logs, test_results, numbers, changes;
+	int64_t buildrequests, buildsets, sourcestamps, artifacts, rows;
+};
+/* A pass's position; zero it to begin a pass. */
+struct db_retention_pass {
+	int phase;
+	int64_t after_id, builderid;
+	double after_ts;
+};
+/* One batch of a pass: deletes up to about max_rows rows (whole builds,
+ * logs' content, test result sets, numbers, changes) or until budget_ms of
+ * work, in one write (batched like every write).  Never touches a running
+ * build, its logs or an incomplete build request.  A purged build takes its
+ * steps, logs, chunks, test results, numbers, properties and artifact rows;
+ * then its build request and buildset go when complete and left without
+ * builds (and the buildset's sourcestamps nothing else uses).  The files of
+ * the artifact rows deleted are appended to *files (free with
+ * db_artifact_files_free).  Adds what went to *counts.  Returns 1 while the
+ * pass has more to do, 0 when it is over, or an error. */
+int db_retention_batch(struct db *db, const struct db_retention_policy *p,
+		       struct db_retention_pass *st, size_t max_rows, double budget_ms,
+		       struct db_retention_counts *counts, struct db_artifact_file **files,
+		       size_t *nfiles);
+/* The whole purge in one transaction, without a time limit (`kiln
+ * cleanupdb`, the master not running).  dry_run: counts, then undoes it
+ * all (no files returned).  The files of deleted artifact rows go to
+ * *files / *nfiles (set; free with db_artifact_files_free). */
+int db_retention_run(struct db *db, const struct db_retention_policy *p, bool dry_run,
+		     struct db_retention_counts *counts, struct db_artifact_file **files,
+		     size_t *nfiles);
+/* True while a WAL checkpoint job runs (db.h "What does not [run on the
+ * loop]").  The purge waits for it between batches: a loop writing without
+ * a pause never lets the checkpoint catch up, and the WAL file then grows
+ * without bound (measured in bench/soak.py). */
+bool db_checkpoint_running(struct db *db);
+/* On the loop, between writes (no batch open, no checkpoint job running):
+ * if the WAL file has passed min_bytes, a TRUNCATE checkpoint on the
+ * loop's own connection.  Under a steady stream of writes the passive
+ * checkpoint jobs copy the frames but the WAL never restarts (each new
+ * write comes before the checkpoint catches up), so the file grows without
+ * bound; the passive jobs having copied nearly everything, this one is
+ * short (*ret_ms says how long).  Not when the WAL is past 4 * min_bytes
+ * (a big purge or burst left too much to copy in one loop turn).  1 if it
+ * truncated, 0 if not due or a reader was in the way, or an error. */
+int db_wal_restart(struct db *db, uint64_t min_bytes, double *ret_ms);
+/* The database file's size in bytes (page_count * page_size), and VACUUM
+ * (no loop: `kiln cleanupdb`). */
+int db_file_bytes(struct db *db, int64_t *ret);
+int db_vacuum(struct db *db);
+/* ==== end of retention ============================================================== */
 
 #endif

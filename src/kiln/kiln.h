@@ -16,6 +16,7 @@ extern const struct cmd cmd_start;         /* cmd-daemon.c */
 extern const struct cmd cmd_stop;          /* cmd-daemon.c */
 extern const struct cmd cmd_restart;       /* cmd-daemon.c */
 extern const struct cmd cmd_reconfig;      /* cmd-daemon.c (slice "reconfig") */
+extern const struct cmd cmd_purge; /* `kiln cleanupdb`: cmd-cleanupdb.c (slice "retention") */
 
 /* Runs the master on basedir until it stops (cmd-master.c); *ready_fd, when
  * not -1, is the readiness pipe of `kiln start` (common/daemon.h).  Returns

@@ -21,6 +21,7 @@ static const struct cmd *const cmds[] = {
 	&cmd_push,   &cmd_reconfig, /* slice "push"; slice "reconfig" */
 	&cmd_start,  &cmd_stop,          &cmd_restart,     &cmd_status, /* slice "operator" */
 	&cmd_upgrd,                                                     /* slice "package" */
+	&cmd_purge,                                                     /* slice "retention" */
 };
 
 static void kiln_usage(FILE *f)

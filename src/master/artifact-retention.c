@@ -8,7 +8,7 @@
 
 #include "master/artifact-retention.h"
 #include "master/master.h"
-#include "master/transfer.h"
+#include "master/retention.h"
 
 #include "common/clock.h"
 #include "common/err.h"
@@ -18,8 +18,6 @@
 #include "config/config.h"
 #include "db/db.h"
 
-#include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -79,13 +77,16 @@ struct artifact_retention {
 	struct db_artifact_file *files; /* owned */
 	size_t nfiles;
 	size_t failed;
-	bool more;      /* after the job: read the next batch */
-	bool files_due; /* rows deleted: their files go on the next timer */
+	bool more;                 /* after the job: read the next batch */
+	bool files_due;            /* rows deleted: their files go on the next timer */
+	bool recount;              /* rows went with purged builds: sum the total again */
+	struct retention *general; /* owned: retention = { } (retention.h), its timer drives both */
 };
 
 static void artifact_retention_maybe_free(struct artifact_retention *r)
 {
 	if (r->stopping && !r->working && r->open_handles == 0) {
+		retention_stop(r->general); /* frees itself */
 		db_artifact_files_free(r->files, r->nfiles);
 		free(r);
 	}
@@ -98,46 +99,13 @@ static void artifact_retention_closed(uv_handle_t *h)
 	artifact_retention_maybe_free(r);
 }
 
-/* nftw's callback: one entry, children first; links are not followed. */
-static int artifact_retention_rm_entry(const char *path, const struct stat *sb, int flag,
-				       struct FTW *ftw)
-{
-	(void)sb;
-	(void)ftw;
-	int r = flag == FTW_DP ? rmdir(path) : unlink(path);
-	/* a failure is left in place; the caller checks the top */
-	(void)r;
-	return 0;
-}
-
 /* On the thread pool: removes each unused file (or extracted directory),
  * then the directories that held it while they are empty, up to the
- * artifacts root. */
+ * artifacts root (retention.c). */
 static void artifact_retention_job(uv_work_t *w)
 {
 	struct artifact_retention *r = w->data;
-	r->failed = 0;
-	for (size_t i = 0; i < r->nfiles; i++) {
-		const struct db_artifact_file *f = &r->files[i];
-		_cleanup_free_ char *rel = NULL;
-		/* rows are written by the master, but a path never leaves the root */
-		if (transfer_relpath(f->path, &rel) < 0 || !*rel) {
-			r->failed++;
-			continue;
-		}
-		_cleanup_free_ char *full = xasprintf("%s/artifacts/%s", r->m->basedir, rel);
-		int rr = f->dir ? nftw(full, artifact_retention_rm_entry, 16, FTW_DEPTH | FTW_PHYS)
-				: unlink(full);
-		if ((rr < 0 && errno != ENOENT) || (f->dir && access(full, F_OK) == 0))
-			r->failed++;
-		for (char *slash = strrchr(rel, '/'); slash; slash = strrchr(rel, '/')) {
-			*slash = '\0';
-			free(full);
-			full = xasprintf("%s/artifacts/%s", r->m->basedir, rel);
-			if (rmdir(full) < 0)
-				break; /* not empty (or gone): its parents are not either */
-		}
-	}
+	r->failed = retention_remove_files(r->m->basedir, r->files, r->nfiles);
 }
 
 static void artifact_retention_batch(struct artifact_retention *r);
@@ -276,6 +244,10 @@ static void artifact_retention_files(struct artifact_retention *r)
 static void artifact_retention_pass(struct artifact_retention *r)
 {
 	int64_t added = 0, max_id = 0;
+	if (r->recount) {
+		r->known = false;
+		r->recount = false;
+	}
 	int rr = db_artifacts_usage(r->m->db, r->known ? r->known_id : 0, r->policy.keep_builds,
 				    &added, &max_id, &r->st.keep_from_buildid);
 	if (rr < 0) {
@@ -297,6 +269,8 @@ void artifact_retention_kick(struct artifact_retention *r)
 {
 	if (!r || r->stopping)
 		return;
+	if (!r->policy.max_bytes && !(r->policy.keep_days > 0) && r->policy.keep_builds <= 0)
+		return; /* no artifacts = { } limit */
 	if (r->busy) {
 		r->again = true;
 		return;
@@ -304,18 +278,21 @@ void artifact_retention_kick(struct artifact_retention *r)
 	artifact_retention_pass(r);
 }
 
-static void artifact_retention_tick_cb(uv_timer_t *t)
+/* After each pass of the general retention (slice "retention"): purged
+ * builds took their artifacts with them, so the kept total is counted
+ * again; then this pass. */
+static void artifact_retention_after(void *ud, bool artifacts_deleted)
 {
-	artifact_retention_kick(t->data);
+	struct artifact_retention *r = ud;
+	if (artifacts_deleted)
+		r->recount = true;
+	artifact_retention_kick(r);
 }
 
 int artifact_retention_start(struct master *m, struct artifact_retention **ret)
 {
 	const struct config *cfg = m->cfg;
 	*ret = NULL;
-	if (!cfg->artifacts_max_bytes && !(cfg->artifacts_keep_days > 0) &&
-	    cfg->artifacts_keep_builds <= 0)
-		return 0;
 	struct artifact_retention *r = xcalloc(1, sizeof(*r));
 	r->m = m;
 	r->policy = (struct artifact_retention_policy){.max_bytes = cfg->artifacts_max_bytes,
@@ -332,8 +309,8 @@ int artifact_retention_start(struct master *m, struct artifact_retention **ret)
 	if (rr >= 0) {
 		r->next.data = r;
 		r->open_handles++;
-		rr = uv_timer_start(&r->tick, artifact_retention_tick_cb, 0,
-				    KILN_RETENTION_INTERVAL_S * 1000ull);
+		/* the passes come from the general runner's timer */
+		rr = retention_start(m, artifact_retention_after, r, &r->general);
 	}
 	if (rr < 0) {
 		artifact_retention_stop(r);
@@ -342,7 +319,6 @@ int artifact_retention_start(struct master *m, struct artifact_retention **ret)
 	*ret = r;
 	return 0;
 }
-
 void artifact_retention_stop(struct artifact_retention *r)
 {
 	if (!r || r->stopping)

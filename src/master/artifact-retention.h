@@ -1,8 +1,10 @@
 /*
  * Artifact retention (slice "artcli"): the master deletes the oldest
  * artifacts, rows first and then their files, when the global
- * `artifacts = { max_bytes, keep_days, keep_builds }` says so; at start,
- * every KILN_RETENTION_INTERVAL_S and after each upload.
+ * `artifacts = { max_bytes, keep_days, keep_builds }` says so; after each
+ * pass of the general retention (retention.h, slice "retention": this
+ * object owns that runner, whose one timer drives both) and after each
+ * upload.
  *
  * artifact_retention_pick() is the pure part: given a batch of rows oldest
  * first and what is known of the rest, which to delete.  The runner reads
@@ -48,10 +50,10 @@ size_t artifact_retention_pick(const struct artifact_retention_policy *p,
 			       const struct db_artifact_age *rows, size_t n, int64_t *ret_ids,
 			       bool *ret_more);
 
-/* The runner.  NULL (and nothing to stop) when the policy keeps everything. */
+/* The runner, with the general retention's (retention.h) inside. */
 struct artifact_retention;
 /* Starts it on m's loop with m's config (the first pass on the next loop
- * turn).  Returns 0 and *ret (NULL when no limit is set) or a libuv error. */
+ * turn).  Returns 0 and *ret or a libuv error. */
 int artifact_retention_start(struct master *m, struct artifact_retention **ret);
 /* Asks for a pass soon (after an upload); coalesced with one running.
  * NULL-safe. */

@@ -4,6 +4,7 @@
 #define LOG_SUBSYS "metrics"
 
 #include "master/metrics.h"
+#include "master/retention.h" /* slice "retention" */
 
 #include <dirent.h>
 #include <errno.h>
@@ -126,6 +127,38 @@ int metrics_render(const struct metrics_snapshot *s, struct buf *out)
 	head(out, "kiln_uptime_seconds", "gauge", "Seconds since the master started.");
 	(void)!buf_addf(out, "kiln_uptime_seconds %.3f\n",
 			s->now > s->start_time ? s->now - s->start_time : 0.0);
+	/* slice "retention": what the purge removed (master/retention.h) */
+	head(out, "kiln_retention_passes_total", "counter", "Retention passes run.");
+	(void)!buf_addf(out, "kiln_retention_passes_total %llu\n",
+			(unsigned long long)retention_stats.passes);
+	head(out, "kiln_retention_purged_total", "counter",
+	     "Rows the retention purged since the master started, by kind.");
+	const struct {
+		const char *kind;
+		uint64_t n;
+	} purged[] = {
+		{"builds", retention_stats.builds},
+		{"logs", retention_stats.logs},
+		{"test_results", retention_stats.test_results},
+		{"numbers", retention_stats.numbers},
+		{"changes", retention_stats.changes},
+		{"buildrequests", retention_stats.buildrequests},
+		{"buildsets", retention_stats.buildsets},
+		{"artifacts", retention_stats.artifacts},
+	};
+	for (size_t i = 0; i < sizeof(purged) / sizeof(purged[0]); i++)
+		(void)!buf_addf(out, "kiln_retention_purged_total{kind=\"%s\"} %llu\n",
+				purged[i].kind, (unsigned long long)purged[i].n);
+	head(out, "kiln_retention_batch_seconds_max", "gauge",
+	     "The longest retention batch on the loop (its work, without the commit).");
+	(void)!buf_addf(out, "kiln_retention_batch_seconds_max %.6f\n",
+			retention_stats.worst_batch_s);
+	head(out, "kiln_wal_truncations_total", "counter",
+	     "WAL files truncated on the loop once past 64 MiB (retention.h).");
+	(void)!buf_addf(out, "kiln_wal_truncations_total %llu\n",
+			(unsigned long long)retention_stats.wal_truncations);
+	head(out, "kiln_wal_truncate_seconds_max", "gauge", "The longest of those truncations.");
+	(void)!buf_addf(out, "kiln_wal_truncate_seconds_max %.6f\n", retention_stats.worst_wal_s);
 	return buf_error(out);
 }
 

@@ -1,0 +1,370 @@
+/*
+ * The retention runner (retention.h): a pass is a chain of short batches
+ * on the loop, each one db_retention_batch() (its own write, committed by
+ * the db's check handle at the end of the loop turn), the files of purged
+ * artifacts removed on the thread pool after the rows are committed.
+ */
+#define LOG_SUBSYS "retention"
+
+#include "master/retention.h"
+#include "master/master.h"
+#include "master/sched/sched.h"
+#include "master/transfer.h"
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "config/config.h"
+#include "db/db.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+/* between batches while a WAL checkpoint runs */
+#define RETENTION_CKPT_WAIT_MS 5
+
+struct retention_stats retention_stats;
+
+bool retention_configured(const struct config *cfg)
+{
+	return cfg->retention_builds_keep_days > 0 || cfg->retention_builds_keep_per_builder > 0 ||
+	       cfg->retention_logs_keep_days > 0 || cfg->retention_logs_success_keep_days > 0 ||
+	       cfg->retention_changes_keep_days > 0 || cfg->retention_test_results_keep_days > 0 ||
+	       cfg->retention_numbers_keep_days > 0;
+}
+
+static double retention_cut(double now, double days)
+{
+	return days > 0 ? now - days * 86400.0 : 0;
+}
+
+void retention_policy(const struct config *cfg, double now, struct db_retention_policy *p)
+{
+	*p = (struct db_retention_policy){
+		.builds_before = retention_cut(now, cfg->retention_builds_keep_days),
+		.keep_per_builder = cfg->retention_builds_keep_per_builder,
+		.logs_before = retention_cut(now, cfg->retention_logs_keep_days),
+		.success_logs_before = retention_cut(now, cfg->retention_logs_success_keep_days),
+		.tests_before = retention_cut(now, cfg->retention_test_results_keep_days),
+		.numbers_before = retention_cut(now, cfg->retention_numbers_keep_days),
+		.changes_before = retention_cut(now, cfg->retention_changes_keep_days),
+	};
+}
+
+/* nftw's callback: one entry, children first; links are not followed. */
+static int retention_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	int r = flag == FTW_DP ? rmdir(path) : unlink(path);
+	(void)r; /* a failure is left in place; the caller checks the top */
+	return 0;
+}
+
+size_t retention_remove_files(const char *basedir, const struct db_artifact_file *files, size_t n)
+{
+	size_t failed = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct db_artifact_file *f = &files[i];
+		_cleanup_free_ char *rel = NULL;
+		/* rows are written by the master, but a path never leaves the root */
+		if (transfer_relpath(f->path, &rel) < 0 || !*rel) {
+			failed++;
+			continue;
+		}
+		_cleanup_free_ char *full = xasprintf("%s/artifacts/%s", basedir, rel);
+		int rr = f->dir ? nftw(full, retention_rm_entry, 16, FTW_DEPTH | FTW_PHYS)
+				: unlink(full);
+		if ((rr < 0 && errno != ENOENT) || (f->dir && access(full, F_OK) == 0))
+			failed++;
+		for (char *slash = strrchr(rel, '/'); slash; slash = strrchr(rel, '/')) {
+			*slash = '\0';
+			free(full);
+			full = xasprintf("%s/artifacts/%s", basedir, rel);
+			if (rmdir(full) < 0)
+				break; /* not empty (or gone): its parents are not either */
+		}
+	}
+	return failed;
+}
+
+/* ------------------------------------------------------------- the runner */
+
+struct retention {
+	struct master *m; /* borrowed */
+	retention_after_fn after;
+	void *ud;
+	uv_timer_t tick; /* periodic passes */
+	uv_timer_t next; /* the next batch, or the files after a commit */
+	uv_timer_t wal;  /* the WAL guard (db_wal_restart) */
+	int open_handles;
+	bool busy, again, stopping, working, files_due;
+	struct db_retention_policy policy;
+	struct db_retention_pass st;
+	struct db_retention_counts counts;
+	double pass_started; /* monotonic seconds */
+	double worst_batch_s;
+	uv_work_t work;
+	struct db_artifact_file *files; /* owned: of the committed batch */
+	size_t nfiles;
+	size_t failed;
+	uint64_t interval_ms;
+};
+
+static double retention_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void retention_maybe_free(struct retention *r)
+{
+	if (r->stopping && !r->working && r->open_handles == 0) {
+		db_artifact_files_free(r->files, r->nfiles);
+		free(r);
+	}
+}
+
+static void retention_closed(uv_handle_t *h)
+{
+	struct retention *r = h->data;
+	r->open_handles--;
+	retention_maybe_free(r);
+}
+
+static void retention_next_cb(uv_timer_t *t);
+
+static void retention_later(struct retention *r, uint64_t ms)
+{
+	int rr = uv_timer_start(&r->next, retention_next_cb, ms, 0);
+	if (rr < 0) {
+		log_warn_errno(rr, "cannot schedule the retention");
+		r->busy = r->files_due = false;
+	}
+}
+
+static void retention_end(struct retention *r)
+{
+	const struct db_retention_counts *c = &r->counts;
+	double took = retention_mono() - r->pass_started;
+	retention_stats.passes++;
+	retention_stats.builds += (uint64_t)c->builds;
+	retention_stats.logs += (uint64_t)c->logs;
+	retention_stats.test_results += (uint64_t)c->test_results;
+	retention_stats.numbers += (uint64_t)c->numbers;
+	retention_stats.changes += (uint64_t)c->changes;
+	retention_stats.buildrequests += (uint64_t)c->buildrequests;
+	retention_stats.buildsets += (uint64_t)c->buildsets;
+	retention_stats.artifacts += (uint64_t)c->artifacts;
+	retention_stats.last_pass_s = took;
+	log_info("purged %" PRId64 " builds, %" PRId64 " logs' content, %" PRId64
+		 " test results, %" PRId64 " numbers, %" PRId64 " changes, %" PRId64
+		 " build requests, %" PRId64 " buildsets, %" PRId64
+		 " artifacts in %.3f s (longest batch %.1f ms)",
+		 c->builds, c->logs, c->test_results, c->numbers, c->changes, c->buildrequests,
+		 c->buildsets, c->artifacts, took, r->worst_batch_s * 1e3);
+	r->busy = false;
+	if (r->after)
+		r->after(r->ud, c->artifacts > 0);
+	if (r->again && !r->stopping) {
+		r->again = false;
+		retention_kick(r);
+	}
+}
+
+static void retention_job(uv_work_t *w)
+{
+	struct retention *r = w->data;
+	r->failed = retention_remove_files(r->m->basedir, r->files, r->nfiles);
+}
+
+static void retention_job_done(uv_work_t *w, int status)
+{
+	struct retention *r = w->data;
+	r->working = false;
+	if (status < 0 || r->failed) {
+		log_warn("%zu of %zu artifact files could not be removed%s", r->failed, r->nfiles,
+			 status < 0 ? " (job cancelled)" : "");
+		retention_stats.files_failed += r->failed;
+	}
+	db_artifact_files_free(r->files, r->nfiles);
+	r->files = NULL;
+	r->nfiles = 0;
+	if (r->stopping) {
+		retention_maybe_free(r);
+		return;
+	}
+	retention_later(r, 0);
+}
+
+static void retention_batch(struct retention *r)
+{
+	double t0 = retention_mono();
+	int rr = db_retention_batch(r->m->db, &r->policy, &r->st, RETENTION_BATCH_ROWS,
+				    RETENTION_BATCH_MS, &r->counts, &r->files, &r->nfiles);
+	double took = retention_mono() - t0;
+	if (took > r->worst_batch_s)
+		r->worst_batch_s = took;
+	if (took > retention_stats.worst_batch_s)
+		retention_stats.worst_batch_s = took;
+	if (rr < 0) {
+		log_warn_errno(rr, "the retention pass stopped: %s", db_errmsg(r->m->db));
+		db_artifact_files_free(r->files, r->nfiles);
+		r->files = NULL;
+		r->nfiles = 0;
+		retention_end(r);
+		return;
+	}
+	if (r->nfiles) {
+		/* the rows must be committed before any file goes: the files wait
+		 * for a later loop turn, after the db's check handle committed this
+		 * one's batch.  1 ms, not 0: a timer started from a timer callback
+		 * with 0 may run in this same turn */
+		r->files_due = true;
+		retention_later(r, 1);
+		return;
+	}
+	if (rr == 0) {
+		retention_end(r);
+		return;
+	}
+	retention_later(r, 1); /* yield to the loop between batches */
+}
+
+static void retention_files(struct retention *r)
+{
+	r->files_due = false;
+	r->work.data = r;
+	int rr = uv_queue_work(r->m->loop, &r->work, retention_job, retention_job_done);
+	if (rr < 0) {
+		log_warn_errno(rr, "cannot remove the files of %zu purged artifacts", r->nfiles);
+		db_artifact_files_free(r->files, r->nfiles);
+		r->files = NULL;
+		r->nfiles = 0;
+		retention_later(r, 0);
+		return;
+	}
+	r->working = true;
+}
+
+static void retention_next_cb(uv_timer_t *t)
+{
+	struct retention *r = t->data;
+	if (r->stopping)
+		return;
+	if (r->files_due)
+		retention_files(r);
+	else if (r->busy && db_checkpoint_running(r->m->db))
+		retention_later(r, RETENTION_CKPT_WAIT_MS); /* let it catch up first */
+	else if (r->busy)
+		retention_batch(r);
+}
+
+void retention_kick(struct retention *r)
+{
+	if (!r || r->stopping)
+		return;
+	if (r->busy) {
+		r->again = true;
+		return;
+	}
+	const struct config *cfg = r->m->cfg;
+	double now = r->m->sched ? sched_now(r->m->sched) : clock_wall();
+	retention_policy(cfg, now, &r->policy);
+	r->st = (struct db_retention_pass){0};
+	r->counts = (struct db_retention_counts){0};
+	r->worst_batch_s = 0;
+	r->pass_started = retention_mono();
+	if (!retention_configured(cfg)) {
+		/* nothing to purge here: the artifacts' limits still apply */
+		if (r->after)
+			r->after(r->ud, false);
+		return;
+	}
+	r->busy = true;
+	retention_batch(r);
+}
+
+static void retention_tick_cb(uv_timer_t *t)
+{
+	retention_kick(t->data);
+}
+
+static void retention_wal_cb(uv_timer_t *t)
+{
+	struct retention *r = t->data;
+	double ms = 0;
+	if (r->busy)
+		return; /* a purge writes hard: its batches wait for the checkpoint jobs instead */
+	int rr = db_wal_restart(r->m->db, RETENTION_WAL_MAX_BYTES, &ms);
+	if (rr < 0)
+		log_warn("cannot truncate the WAL: %s", db_errmsg(r->m->db));
+	else if (rr > 0) {
+		retention_stats.wal_truncations++;
+		if (ms > retention_stats.worst_wal_s * 1e3)
+			retention_stats.worst_wal_s = ms / 1e3;
+		log_debug("WAL truncated in %.1f ms", ms);
+	}
+}
+
+int retention_start(struct master *m, retention_after_fn after, void *ud, struct retention **ret)
+{
+	*ret = NULL;
+	struct retention *r = xcalloc(1, sizeof(*r));
+	r->m = m;
+	r->after = after;
+	r->ud = ud;
+	double iv = m->cfg->retention_interval_s > 0 ? m->cfg->retention_interval_s
+						     : RETENTION_INTERVAL_S;
+	r->interval_ms = (uint64_t)(iv * 1000.0);
+	int rr = uv_timer_init(m->loop, &r->tick);
+	if (rr < 0) {
+		free(r);
+		return rr;
+	}
+	r->tick.data = r;
+	r->open_handles++;
+	rr = uv_timer_init(m->loop, &r->next);
+	if (rr >= 0) {
+		r->next.data = r;
+		r->open_handles++;
+		rr = uv_timer_start(&r->tick, retention_tick_cb, 0, r->interval_ms);
+	}
+	if (rr >= 0) {
+		rr = uv_timer_init(m->loop, &r->wal);
+		if (rr >= 0) {
+			r->wal.data = r;
+			r->open_handles++;
+			rr = uv_timer_start(&r->wal, retention_wal_cb, RETENTION_WAL_CHECK_MS,
+					    RETENTION_WAL_CHECK_MS);
+		}
+	}
+	if (rr < 0) {
+		retention_stop(r);
+		return rr;
+	}
+	*ret = r;
+	return 0;
+}
+
+void retention_stop(struct retention *r)
+{
+	if (!r || r->stopping)
+		return;
+	r->stopping = true;
+	if (!uv_is_closing((uv_handle_t *)&r->tick))
+		uv_close((uv_handle_t *)&r->tick, retention_closed);
+	if (r->open_handles > 1 && !uv_is_closing((uv_handle_t *)&r->next))
+		uv_close((uv_handle_t *)&r->next, retention_closed);
+	if (r->open_handles > 2 && !uv_is_closing((uv_handle_t *)&r->wal))
+		uv_close((uv_handle_t *)&r->wal, retention_closed);
+}
