@@ -379,8 +379,8 @@ static void shell_on_done(void *ud, int64_t exit_status, int term_signal, bool g
 	struct shell *sh = ud;
 	sh->r = NULL;
 	shell_stop_timers(sh);
-	if (!sh->c)
-		return;
+	if (!sh->c || sh->c->finished)
+		return; /* gone, or ended without it (worker_free) */
 	sh->exit_status = exit_status;
 	sh->term_signal = term_signal;
 	sh->gave_up = gave_up;

@@ -111,12 +111,15 @@ double cmd_elapsed(const struct cmd *c)
 static void cmd_on_closed(uv_handle_t *h)
 {
 	struct cmd *c = h->data;
+	struct worker *w = c->w;
 	if (c->type->free_priv)
 		c->type->free_priv(c);
 	batch_release(&c->batch);
 	free(c->id);
 	free(c->builder);
 	free(c);
+	if (--w->nclosing == 0 && w->freed)
+		free(w); /* worker_free() left it to the last command */
 }
 
 static void cmd_unlink(struct cmd *c)
@@ -132,6 +135,7 @@ static void cmd_unlink(struct cmd *c)
 void cmd_destroy(struct cmd *c)
 {
 	cmd_unlink(c);
+	c->w->nclosing++;
 	uv_timer_stop(&c->flush_timer);
 	uv_close((uv_handle_t *)&c->flush_timer, cmd_on_closed);
 }

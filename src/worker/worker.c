@@ -87,10 +87,13 @@ void worker_sendq_changed(struct worker *w, size_t queued_bytes)
 	worker_update_pause(w);
 }
 
+/* A running command by id.  Not a detached one: it is being killed and
+ * reports nothing more, and a restarted master numbers its commands from 1
+ * again, so an old id may be reused while its process dies. */
 static struct cmd *worker_find_cmd(struct worker *w, struct str id)
 {
 	for (struct cmd *c = w->cmds; c; c = c->next)
-		if (!c->finished && str_eq(id, c->id))
+		if (!c->finished && !c->detached && str_eq(id, c->id))
 			return c;
 	return NULL;
 }
@@ -556,6 +559,11 @@ void worker_free(struct worker *w)
 		cmd_finish(c, NULL);
 	}
 	proto_session_free(w->session);
+	w->session = NULL;
 	free(w->basedir);
-	free(w);
+	w->basedir = NULL;
+	w->freed = true;
+	if (w->nclosing == 0)
+		free(w);
+	/* else the last cmd_on_closed() frees it */
 }

@@ -64,13 +64,19 @@ struct worker {
 	bool retain_overflow; /* the buffer passed its cap while held: give them up */
 	struct retain retain;
 	uv_timer_t *grace_timer; /* owned */
+	/* worker_free() was called while commands still waited for their
+	 * handles to close (nclosing of them): the last to close frees w, so
+	 * that a command never outlives the worker it points to */
+	bool freed;
+	size_t nclosing;
 };
 
 /* Creates the engine for basedir (made absolute).  No allocation on the loop yet. */
 struct worker *worker_new(uv_loop_t *loop, const char *basedir, const struct worker_host *host,
 			  void *host_ud);
-/* Kills and forgets every command (no more sends), then frees; run the loop
- * afterwards so handles close.  NULL-safe. */
+/* Kills and forgets every command (no more sends), then frees (once the
+ * last command's handles have closed); run the loop afterwards so handles
+ * close.  NULL-safe. */
 void worker_free(struct worker *w);
 
 /* A new connection is up: fresh seq numbers, default settings. */

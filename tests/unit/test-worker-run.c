@@ -866,6 +866,66 @@ TEST(connection_loss_kills_commands)
 	fake_release(&f);
 }
 
+/* true once process pid is a zombie (or gone): it died, not yet reaped */
+static bool proc_is_dead(pid_t pid)
+{
+	char path[64], st[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *fp = fopen(path, "r");
+	if (!fp)
+		return true;
+	size_t n = fread(st, 1, sizeof(st) - 1, fp);
+	fclose(fp);
+	st[n] = '\0';
+	const char *rp = strrchr(st, ')');
+	return !rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X';
+}
+
+static bool pid_seen(struct fake *f, const void *id)
+{
+	char *t = text_of(f, id, "stdout");
+	bool r = strchr(t, '\n') != NULL;
+	free(t);
+	return r;
+}
+
+/* worker_free() while a command runs: the command's process dies and its
+ * exit is seen on the next loop turn, before the command's handles have
+ * closed; nothing may then reach the freed worker (ASan catches it) */
+TEST(free_with_a_running_command)
+{
+	struct fake f;
+	fake_init(&f);
+	const char *argv[] = {"sh", "-c", "echo $$; exec sleep 30", NULL};
+	start_shell(&f, "45", argv, NULL, 0, NULL, 0);
+	CHECK(run_until(&f, pid_seen, "45", TEST_GUARD_MS));
+	char *out = text_of(&f, "45", "stdout");
+	pid_t pid = (pid_t)strtol(out, NULL, 10);
+	free(out);
+	CHECK(pid > 1);
+	size_t before = f.n;
+	worker_free(f.w);
+	f.w = NULL;
+	/* the SIGKILL is sent by worker_free: wait (bounded) until the process
+	 * has died, so that its exit and the commands' closes come in one turn */
+	uint64_t end = clock_mono_ms() + TEST_GUARD_MS;
+	while (pid > 1 && !proc_is_dead(pid) && clock_mono_ms() < end)
+		usleep(10000);
+	CHECK(pid > 1 && proc_is_dead(pid));
+	uv_close((uv_handle_t *)&f.deliver, NULL);
+	end = clock_mono_ms() + TEST_GUARD_MS;
+	while (uv_run(&f.loop, UV_RUN_NOWAIT) && clock_mono_ms() < end)
+		usleep(10000); /* bounded: the last handles close */
+	CHECK_INT(uv_loop_close(&f.loop), 0);
+	CHECK_INT(f.n, before); /* nothing sent after the free */
+	for (size_t i = 0; i < f.n; i++)
+		free(f.recs[i].data);
+	free(f.recs);
+	buf_release(&f.pending);
+	buf_release(&f.up);
+	rm_rf(f.dir);
+}
+
 TEST(backpressure_pauses_reading)
 {
 	struct fake f;
@@ -965,6 +1025,7 @@ int main(void)
 	RUN(filesystem_commands);
 	RUN(file_transfers);
 	RUN(connection_loss_kills_commands);
+	RUN(free_with_a_running_command);
 	RUN(backpressure_pauses_reading);
 	RUN(output_streams_while_master_name_resolves);
 	RUN(signal_names);
