@@ -429,6 +429,8 @@ void source_free(struct step *st)
 	free(s->branch);
 	free(s->default_branch);
 	free(s->revision);
+	free(s->user);
+	free(s->password);
 	free(s->extra);
 	db_patch_data_release(&s->patch);
 	buf_release(&s->out);
