@@ -27,12 +27,12 @@ log_lines_so_far() {
     sid=$(api "builds/$b/steps/1" | jpy 'd["steps"][0]["stepid"]') &&
     api "steps/$sid/logs/stdio" | jpy 'd["logs"][0]["num_lines"]'
 }
-wait_for 30 eval '[ "$(log_lines_so_far 2>/dev/null || echo 0)" -gt 20000 ]'
+wait_for 60 eval '[ "$(log_lines_so_far 2>/dev/null || echo 0)" -gt 20000 ]'
 joined=$(log_lines_so_far)
 done_before=$(request_done "$br" && echo yes || echo no)
 diag "reader joins at line $joined (finished already: $done_before)"
 check "reader joins mid-run" [ "$done_before" = no ]
-KILN_CLIENT_DEBUG=1 timeout 120 "$KILN" logs "$b" --step flood --follow --url "$URL" > "$TRASH/followed.txt" 2> "$TRASH/followed.err"
+KILN_CLIENT_DEBUG=1 timeout 600 "$KILN" logs "$b" --step flood --follow --url "$URL" > "$TRASH/followed.txt" 2> "$TRASH/followed.err"
 check "follow exits with the build's success" [ $? = 0 ]
 check "follow waits on the master's /ws events, not a poll loop" grep -q "^kiln: following events on $URL/ws$" "$TRASH/followed.err"
 n=$(grep -cE '^[0-9]{63}$' "$TRASH/followed.txt")
@@ -41,7 +41,7 @@ check "in order, none repeated" sh -c "grep -E '^[0-9]{63}$' '$TRASH/followed.tx
 check "request completes" wait_for 60 request_done "$br"
 stored=$(log_lines_so_far)
 # the polling fallback still follows to the end
-KILN_CLIENT_POLL=1 KILN_CLIENT_DEBUG=1 timeout 120 "$KILN" logs "$b" --step flood --follow --url "$URL" > "$TRASH/polled.txt" 2> "$TRASH/polled.err"
+KILN_CLIENT_POLL=1 KILN_CLIENT_DEBUG=1 timeout 600 "$KILN" logs "$b" --step flood --follow --url "$URL" > "$TRASH/polled.txt" 2> "$TRASH/polled.err"
 check "follow without /ws exits with the build's success" [ $? = 0 ]
 check "... said it polls" grep -q "^kiln: /ws not used" "$TRASH/polled.err"
 check "... and printed every line" [ "$(grep -cE '^[0-9]{63}$' "$TRASH/polled.txt")" = 800000 ]
