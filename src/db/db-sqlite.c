@@ -424,8 +424,14 @@ int db_write_end(struct db *db, int r)
 	if (--db->savepoint_depth > 0)
 		return r;
 	if (r < 0) {
-		/* Undo this call only; the rest of the batch stays. */
-		int k = tx_exec(db, ST_TX_ROLLBACK_TO, "ROLLBACK TO w");
+		/* Undo this call only; the rest of the batch stays.  Unless SQLite
+		 * ended the transaction itself (SQLITE_FULL may, autocommit is
+		 * back on): there is no savepoint left, the batch is gone, and the
+		 * failed statement's error (a full disk) is what the master must
+		 * hear, not the ROLLBACK TO's "no such savepoint". */
+		int k = sqlite3_get_autocommit(db->h)
+				? r
+				: tx_exec(db, ST_TX_ROLLBACK_TO, "ROLLBACK TO w");
 		if (k >= 0)
 			k = tx_exec(db, ST_TX_RELEASE, "RELEASE w");
 		if (k < 0 || !db->loop)

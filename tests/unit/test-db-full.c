@@ -156,6 +156,48 @@ TEST(full_batch_on_a_loop)
 	CHECK_INT(uv_loop_close(&loop), 0);
 }
 
+/* A write inside db_write_begin() hits a full disk and SQLite rolls back
+ * the whole transaction (as ENOSPC on a real file system may): the batch
+ * is lost, and the callback hears of the full disk, not of the savepoint
+ * that went with it (t1350 saw "ROLLBACK TO w: no such savepoint" stop the
+ * master instead of holding it). */
+TEST(full_write_whose_transaction_sqlite_ended)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct db *db = open_file(&loop);
+	struct lost l = {0};
+	db_set_commit_error_cb(db, on_commit_error, &l);
+	int64_t id;
+	CHECK_INT(db_master_register(db, "first", &id), 0);
+	CHECK_INT(db_flush(db), 0);
+	CHECK_INT(db_write_begin(db), 0);
+	cap_pages(db);
+	int rc = SQLITE_OK;
+	for (int i = 0; i < 1000 && rc == SQLITE_OK; i++)
+		rc = sqlite3_exec(db->h,
+				  "INSERT INTO masters (name, active, last_active) "
+				  "VALUES (hex(randomblob(1000)), 0, 0)",
+				  NULL, NULL, NULL);
+	CHECK_INT(rc & 0xff, SQLITE_FULL);
+	int r = db_fail(db, "insert");
+	/* what SQLite may do on its own after SQLITE_FULL (if it has not
+	 * already: then this ROLLBACK fails, "no transaction is active") */
+	(void)sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+	CHECK(sqlite3_get_autocommit(db->h));
+	CHECK_INT(db_write_end(db, r), KILN_EDB);
+	CHECK_INT(l.calls, 1);
+	CHECK(l.full);
+	CHECK(db_disk_full(db));
+	CHECK(strstr(db_errmsg(db), "full") != NULL);
+	CHECK(!db->in_txn);
+	CHECK(db_schema_version(db) > 0); /* reads still work */
+	db_close(db);
+	while (uv_run(&loop, UV_RUN_NOWAIT))
+		;
+	CHECK_INT(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "%s/kiln-test-db-full-XXXXXX",
@@ -168,6 +210,7 @@ int main(void)
 	RUN(refused_writes_and_served_reads);
 	RUN(free_bytes);
 	RUN(full_batch_on_a_loop);
+	RUN(full_write_whose_transaction_sqlite_ended);
 	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "# cannot remove %s\n", tmpdir);
