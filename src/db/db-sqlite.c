@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #include "common/err.h"
 #include "common/limits.h"
@@ -27,8 +28,9 @@
 /* A checkpoint job starts after a commit leaves at least this many WAL
  * frames (SQLite's own auto-checkpoint default: ~4 MB with 4 KiB pages). */
 #define DB_CKPT_FRAMES 1000
-/* ...and also truncates the WAL file when it has grown past this. */
-#define DB_CKPT_TRUNCATE_BYTES (64 << 20)
+/* ...and also truncates the WAL file when it has grown past this
+ * (db->ckpt_truncate_bytes; the unit tests lower it). */
+#define DB_CKPT_TRUNCATE_BYTES (64ull << 20)
 /* The job's wait for the write lock before truncating (the loop's writes
  * wait for the truncation, which follows a passive checkpoint: short). */
 #define DB_CKPT_BUSY_MS 1000
@@ -291,22 +293,49 @@ static int db_wal_hook(void *ud, sqlite3 *h, const char *name, int frames)
 	return SQLITE_OK;
 }
 
+static double db_ckpt_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Thread pool: the job's connection, opened the first time.  It reads the
+ * database once at once: with SQLite 3.40 a checkpoint on a connection that
+ * has never read the file does nothing and returns SQLITE_OK (its pager has
+ * not opened the WAL yet; later SQLite versions read the schema first
+ * themselves), so every checkpoint of the job would be a silent no-op. */
+static int db_ckpt_open(struct db *db)
+{
+	int rc = sqlite3_open_v2(db->path, &db->ckpt_h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_busy_timeout(db->ckpt_h, DB_CKPT_BUSY_MS);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db->ckpt_h, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL,
+				  NULL);
+	if (rc != SQLITE_OK) {
+		sqlite3_close(db->ckpt_h);
+		db->ckpt_h = NULL;
+	}
+	return rc;
+}
+
 /* Thread pool: a passive checkpoint (copies what no reader still needs, never
- * waits for a lock), then, if the WAL file is large, a truncating one. */
+ * waits for a lock), then, if the WAL file has grown past
+ * db->ckpt_truncate_bytes, a truncating one: under a steady stream of writes
+ * the WAL is otherwise never restarted (a new write always comes before the
+ * checkpoint has caught up) and grows by everything written.  The
+ * truncation holds the write lock while it copies the few frames the
+ * passive pass left and syncs the database: a loop that writes meanwhile
+ * waits for it in its busy handler, not for the whole copy. */
 static void db_ckpt_work(uv_work_t *req)
 {
 	struct db *db = req->data;
 	int rc = SQLITE_OK;
-	if (!db->ckpt_h) {
-		rc = sqlite3_open_v2(db->path, &db->ckpt_h,
-				     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_busy_timeout(db->ckpt_h, DB_CKPT_BUSY_MS);
-		if (rc != SQLITE_OK) {
-			sqlite3_close(db->ckpt_h);
-			db->ckpt_h = NULL;
-		}
-	}
+	db->ckpt_truncated = false;
+	if (!db->ckpt_h)
+		rc = db_ckpt_open(db);
 	if (db->ckpt_h)
 		rc = sqlite3_wal_checkpoint_v2(db->ckpt_h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
 					       NULL);
@@ -314,9 +343,15 @@ static void db_ckpt_work(uv_work_t *req)
 		char wal[4096];
 		struct stat st;
 		if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", db->path) < sizeof(wal) &&
-		    stat(wal, &st) == 0 && st.st_size > DB_CKPT_TRUNCATE_BYTES) {
+		    stat(wal, &st) == 0 && (uint64_t)st.st_size > db->ckpt_truncate_bytes) {
+			double t0 = db_ckpt_now_ms();
 			rc = sqlite3_wal_checkpoint_v2(db->ckpt_h, NULL, SQLITE_CHECKPOINT_TRUNCATE,
 						       NULL, NULL);
+			db->ckpt_truncate_ms = db_ckpt_now_ms() - t0;
+			/* counted when the file did shrink (a no-op returns OK too) */
+			off_t was = st.st_size;
+			db->ckpt_truncated =
+				rc == SQLITE_OK && stat(wal, &st) == 0 && st.st_size < was;
 		}
 	}
 	db->ckpt_rc = rc;
@@ -333,6 +368,11 @@ static void db_ckpt_after(uv_work_t *req, int status)
 	if (status == UV_ECANCELED) /* db_close dropped it before it started */
 		goto out;
 	db->ckpt_runs++;
+	if (db->ckpt_truncated) {
+		db->wal_truncations++;
+		if (db->ckpt_truncate_ms > db->wal_truncate_worst_ms)
+			db->wal_truncate_worst_ms = db->ckpt_truncate_ms;
+	}
 	if (db->ckpt_rc != SQLITE_OK && db->ckpt_rc != SQLITE_BUSY)
 		log_debug("checkpoint: %s (%d)", sqlite3_errstr(db->ckpt_rc), db->ckpt_rc);
 out:
@@ -733,6 +773,7 @@ int db_open_flags(uv_loop_t *loop, const char *url, const char *basedir, unsigne
 		if (uv_mutex_init(&db->ckpt_lock) == 0) {
 			if (uv_cond_init(&db->ckpt_cond) == 0) {
 				db->ckpt_enabled = true;
+				db->ckpt_truncate_bytes = DB_CKPT_TRUNCATE_BYTES;
 				/* SQLite's full path: the job opens the same file
 				 * whatever the process's cwd is by then. */
 				const char *full = sqlite3_db_filename(db->h, "main");
