@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <uv.h>
 #include <zstd.h>
 
@@ -101,6 +102,7 @@ struct db {
 	uint64_t ckpt_runs;           /* jobs finished, truncating ones too */
 	uint64_t ckpt_truncate_bytes; /* a job truncates a WAL file past this */
 	bool ckpt_truncated;          /* the last job truncated the WAL (job thread) */
+	atomic_bool ckpt_truncating;  /* the job's truncation is under way (db_ckpt_hold) */
 	double ckpt_truncate_ms;      /* ...and how long that took (job thread) */
 	uint64_t wal_truncations;     /* jobs that truncated (loop thread) */
 	double wal_truncate_worst_ms; /* the longest of those truncations */

@@ -8,6 +8,7 @@
 #include "db/db-internal.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -31,6 +32,13 @@
 /* ...and also truncates the WAL file when it has grown past this
  * (db->ckpt_truncate_bytes; the unit tests lower it). */
 #define DB_CKPT_TRUNCATE_BYTES (64ull << 20)
+/* Before truncating, up to this many more passive passes, until at most
+ * this many frames are left to copy under the write lock. */
+#define DB_CKPT_CATCH_UP_PASSES 8
+#define DB_CKPT_CATCH_UP_FRAMES 64
+/* The longest the loop holds its next write for a truncation (db_ckpt_hold):
+ * the job's wait for the lock and the truncation itself. */
+#define DB_CKPT_HOLD_MS 2000
 /* The job's wait for the write lock before truncating (the loop's writes
  * wait for the truncation, which follows a passive checkpoint: short). */
 #define DB_CKPT_BUSY_MS 1000
@@ -222,6 +230,8 @@ static void db_on_idle(uv_idle_t *h)
 	(void)h; /* only there so the poll phase does not block with a batch open */
 }
 
+static void db_ckpt_hold(struct db *db);
+
 static int db_txn_begin(struct db *db)
 {
 	if (db->in_txn) {
@@ -233,6 +243,7 @@ static int db_txn_begin(struct db *db)
 		db->disk_full = true;
 		return r;
 	}
+	db_ckpt_hold(db);
 	int r = tx_exec(db, ST_TX_BEGIN, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
@@ -300,6 +311,39 @@ static double db_ckpt_now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* The job connection's busy handler: retries every millisecond for about
+ * DB_CKPT_BUSY_MS (SQLite's own sleeps grow to 100 ms, which the loop,
+ * holding its next write for the truncation, would wait too). */
+static int db_ckpt_busy(void *ud, int n)
+{
+	(void)ud;
+	if (n >= DB_CKPT_BUSY_MS)
+		return 0;
+	sqlite3_sleep(1);
+	return 1;
+}
+
+/* Loop thread, before a batch's BEGIN: while the job is about to truncate
+ * the WAL, the loop holds its next write until the truncation is over
+ * (bounded by DB_CKPT_HOLD_MS).  Without that, a loop that writes turn
+ * after turn leaves the job no moment to take the write lock, and the WAL
+ * grows without bound; the loop would wait for the truncation anyway, in
+ * its busy handler, once the job has the lock. */
+static void db_ckpt_hold(struct db *db)
+{
+	if (!db->ckpt_enabled || !atomic_load(&db->ckpt_truncating))
+		return;
+	uint64_t deadline = uv_hrtime() + (uint64_t)DB_CKPT_HOLD_MS * 1000000u;
+	uv_mutex_lock(&db->ckpt_lock);
+	while (atomic_load(&db->ckpt_truncating)) {
+		uint64_t now = uv_hrtime();
+		if (now >= deadline ||
+		    uv_cond_timedwait(&db->ckpt_cond, &db->ckpt_lock, deadline - now) != 0)
+			break;
+	}
+	uv_mutex_unlock(&db->ckpt_lock);
+}
+
 /* Thread pool: the job's connection, opened the first time.  It reads the
  * database once at once: with SQLite 3.40 a checkpoint on a connection that
  * has never read the file does nothing and returns SQLITE_OK (its pager has
@@ -310,7 +354,7 @@ static int db_ckpt_open(struct db *db)
 	int rc = sqlite3_open_v2(db->path, &db->ckpt_h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
 				 NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_busy_timeout(db->ckpt_h, DB_CKPT_BUSY_MS);
+		rc = sqlite3_busy_handler(db->ckpt_h, db_ckpt_busy, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(db->ckpt_h, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL,
 				  NULL);
@@ -344,9 +388,26 @@ static void db_ckpt_work(uv_work_t *req)
 		struct stat st;
 		if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", db->path) < sizeof(wal) &&
 		    stat(wal, &st) == 0 && (uint64_t)st.st_size > db->ckpt_truncate_bytes) {
+			/* passive passes again while the loop's writes keep ahead
+			 * of them: the truncation then copies only the last few
+			 * frames while it holds the write lock */
+			int log = 0, done = 0;
+			for (int i = 0; i < DB_CKPT_CATCH_UP_PASSES && rc == SQLITE_OK; i++) {
+				rc = sqlite3_wal_checkpoint_v2(
+					db->ckpt_h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+				if (log - done <= DB_CKPT_CATCH_UP_FRAMES)
+					break;
+			}
 			double t0 = db_ckpt_now_ms();
-			rc = sqlite3_wal_checkpoint_v2(db->ckpt_h, NULL, SQLITE_CHECKPOINT_TRUNCATE,
-						       NULL, NULL);
+			if (rc == SQLITE_OK) {
+				atomic_store(&db->ckpt_truncating, true); /* db_ckpt_hold */
+				rc = sqlite3_wal_checkpoint_v2(
+					db->ckpt_h, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+				uv_mutex_lock(&db->ckpt_lock);
+				atomic_store(&db->ckpt_truncating, false);
+				uv_cond_broadcast(&db->ckpt_cond);
+				uv_mutex_unlock(&db->ckpt_lock);
+			}
 			db->ckpt_truncate_ms = db_ckpt_now_ms() - t0;
 			/* counted when the file did shrink (a no-op returns OK too) */
 			off_t was = st.st_size;
@@ -357,7 +418,7 @@ static void db_ckpt_work(uv_work_t *req)
 	db->ckpt_rc = rc;
 	uv_mutex_lock(&db->ckpt_lock);
 	db->ckpt_working = false;
-	uv_cond_signal(&db->ckpt_cond);
+	uv_cond_broadcast(&db->ckpt_cond);
 	uv_mutex_unlock(&db->ckpt_lock);
 }
 
