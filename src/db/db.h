@@ -19,7 +19,8 @@
  *   libuv thread-pool job checkpoints (PASSIVE, then TRUNCATE if the WAL
  *   file passed 64 MiB) on a connection of its own, one job at a time;
  *   db_close() waits for a running one.  The truncation is what bounds the
- *   WAL file under a steady stream of writes (db_wal_truncations()).
+ *   WAL file under a steady stream of writes (db_wal_truncations()); while
+ *   it runs, the loop's next write waits for it (at most 2 s).
  * - zstd compression of full log chunks: the chunk is written uncompressed
  *   at once (readable, counted), a thread-pool job compresses it (at most 4
  *   at a time, else the loop does), and a later batch swaps the frame in.
