@@ -9,7 +9,8 @@ builder and the content of success logs for --log-keep-days.  Every
 driver keeps --queue requests queued (forcing through the JSON-RPC API) and
 samples the master's RSS (/proc/PID/status) and the database size
 (state.sqlite + -wal) every --sample builds; at the end it prints the
-samples, RSS at start/middle/end, the largest database size, and the error
+samples, RSS at start/middle/end, the largest database size, the loop's
+worst stall (KILN_LOOP_STATS, written at the master's exit) and the error
 lines of master.log (there should be none).
 
   bench/soak.py --build build --builds 200000      # the figure
@@ -127,7 +128,9 @@ def main():
         f.write(CONF.format(retention=retention, log_bytes=a.log_kib * 1024))
     procs = {}
     log = open(os.path.join(base, 'master.log'), 'a')
-    procs['master'] = subprocess.Popen([kiln, 'master', '-d', base], stderr=log)
+    stats = os.path.join(tmp, 'loop-stats.json')
+    procs['master'] = subprocess.Popen([kiln, 'master', '-d', base], stderr=log,
+                                       env=dict(os.environ, KILN_LOOP_STATS=stats))
     ports = os.path.join(base, 'ports')
     end = time.time() + 60
     while not (os.path.exists(ports) and os.path.getsize(ports)) and time.time() < end:
@@ -210,6 +213,7 @@ def main():
     errors = [line.rstrip() for line in open(os.path.join(base, 'master.log'))
               if re.search(r' (error|crit) ', line)]
     rss = [s['rss_kib'] for s in samples]
+    loop = json.load(open(stats)) if os.path.exists(stats) else {}
     sizes = [s['db_bytes'] for s in samples]
     summary = {
         'builds': done, 'by_result': by_result, 'seconds': round(took), 'builds_per_s': round(done / took, 1),
@@ -227,6 +231,8 @@ def main():
         'db_bytes_first_half_max': max(sizes[:len(sizes) // 2]) if len(sizes) > 1 else None,
         'wal_truncations': int(fm.get('kiln_wal_truncations_total', 0)),
         'wal_truncate_ms_max': round(fm.get('kiln_wal_truncate_seconds_max', 0) * 1e3, 1),
+        'loop_worst_stall_ms': loop.get('worst_ms'),
+        'loop_worst_cpu_ms': loop.get('worst_cpu_ms'),
         'retention_batch_ms_max': round(fm.get('kiln_retention_batch_seconds_max', 0) * 1e3, 1),
         'error_lines': len(errors), 'first_errors': errors[:5],
     }

@@ -52,21 +52,13 @@ static bool config_builder_same_list(lua_State *L, int idx, size_t n,
 
 static int config_builder_declare(lua_State *L)
 {
-	static const char *const keys[] = {"name",
-					   "workers",
-					   "description",
-					   "tags",
-					   "builddir",
-					   "steps",
-					   "collapse_requests",
-					   "cancel_superseded",
-					   "properties",
-					   "env",
-					   "regression",
-					   "locks",
-					   "next_worker",
-					   "next_build",
-					   NULL};
+	// clang-format off
+	static const char *const keys[] = {
+		"name", "workers", "description", "tags", "builddir", "steps",
+		"collapse_requests", "cancel_superseded", "properties", "env",
+		"regression", "locks", "next_worker", "next_build", "retention", NULL,
+	};
+	// clang-format on
 	struct config *cfg = config_ctx_of(L)->cfg;
 	int line = config_line(L);
 	char what[256];
@@ -156,6 +148,7 @@ static int config_builder_declare(lua_State *L)
 	config_lock_builder(L, what, b);          /* locks = { ... } (config-lock.c) */
 	b->next_worker_fn = config_builder_fn(L, what, "next_worker"); /* slice "dispatch" */
 	b->next_build_fn = config_builder_fn(L, what, "next_build");
+	config_retention_builder(L, what, b); /* retention = { ... } (issue 13) */
 	dsl_register(L, REG_BUILDERS, name, line);
 	lua_pushstring(L, name);
 	return 1;

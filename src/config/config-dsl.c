@@ -193,9 +193,12 @@ static void config_dsl_worker_missing(lua_State *L, const char *what, struct con
 
 static int config_dsl_worker(lua_State *L)
 {
-	static const char *const keys[] = {"name",       "password",          "max_builds",
-					   "properties", "notify_on_missing", "missing_timeout",
-					   NULL};
+	// clang-format off
+	static const char *const keys[] = {
+		"name", "password", "max_builds", "properties", "notify_on_missing",
+		"missing_timeout", "reattach_grace", NULL,
+	};
+	// clang-format on
 	struct config *cfg = config_ctx_of(L)->cfg;
 	int line = config_line(L);
 	char what[256];
@@ -217,11 +220,17 @@ static int config_dsl_worker(lua_State *L)
 		return config_raise(L, "%s: 'password' must be a secret(...) (got %s)", what,
 				    dsl_typename(L, -1));
 	long long max_builds = dsl_opt_int(L, 1, what, "max_builds", 1, 1, 1000000);
+	/* issue 13: this worker's own workers_reattach_grace (-1: unset) */
+	long long grace =
+		dsl_opt_int(L, 1, what, "reattach_grace", -1, 0, CONFIG_REATTACH_GRACE_MAX);
 
 	config_charge(L, sizeof(struct config_worker));
 	ARRAY_GROW(cfg->worker, cfg->nworkers + 1, cfg->worker_alloc);
 	struct config_worker *w = &cfg->worker[cfg->nworkers++];
-	*w = (struct config_worker){.max_builds = (int)max_builds, .line = line};
+	*w = (struct config_worker){.max_builds = (int)max_builds,
+				    .line = line,
+				    .reattach_grace = grace < 0 ? 0 : (int)grace,
+				    .reattach_grace_set = grace >= 0};
 	w->name = config_strdup(L, name, strlen(name));
 	w->password = config_strdup(L, sec->value, strlen(sec->value));
 	config_sched_props(L, 1, what, "properties", &w->props, &w->nprops);

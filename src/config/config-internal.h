@@ -258,6 +258,8 @@ void config_changes_release(struct config *cfg);
 bool config_tsdb_setting(lua_State *L, const char *key); /* metrics_push: true if handled */
 bool config_log_setting(lua_State *L, const char *key);  /* log_format (slice "operator") */
 /* workers_reattach_grace, workers_keepalive (config-workers.c; slice "reattach") */
+/* the longest workers_reattach_grace, and a worker's reattach_grace */
+#define CONFIG_REATTACH_GRACE_MAX 86400
 bool config_workers_setting(lua_State *L, const char *key);
 void config_tsdb_release(struct config *cfg);
 /* ---- several codebases (config-codebase.c) ---- */
@@ -305,6 +307,8 @@ void config_auth_release(struct config *cfg);
 /* slice "retention": retention = { } (config-retention.c), and the artifacts
  * table parser both settings share (config-artifacts.c) */
 bool config_retention_setting(lua_State *L);
+/* builder { retention = { ... } } at index 1 into b->retention (issue 13) */
+void config_retention_builder(lua_State *L, const char *what, struct config_builder *b);
 void config_artifacts_table(lua_State *L, int t, const char *what);
 
 #endif

@@ -10,7 +10,6 @@
 #include <math.h>
 #include <string.h>
 
-#define REATTACH_GRACE_MAX 86400
 #define KEEPALIVE_MAX 36000 /* lws keeps 16-bit seconds */
 
 /* A whole number of seconds in [min, max] at index idx, else an error naming key. */
@@ -31,7 +30,7 @@ bool config_workers_setting(lua_State *L, const char *key)
 	struct config *cfg = config_ctx_of(L)->cfg;
 	if (!strcmp(key, "workers_reattach_grace")) {
 		cfg->workers_reattach_grace =
-			config_workers_seconds(L, 3, key, 0, REATTACH_GRACE_MAX);
+			config_workers_seconds(L, 3, key, 0, CONFIG_REATTACH_GRACE_MAX);
 		cfg->workers_reattach_set = true;
 		return true;
 	}

@@ -51,8 +51,10 @@ struct config_worker {
 	size_t nprops;
 	char **notify_on_missing; /* owned: addresses mailed when it goes missing ("alerts") */
 	size_t nnotify_on_missing;
-	double missing_timeout; /* seconds disconnected before it is missing (default 3600) */
-	uint64_t fp;            /* slice "reconfig": fingerprint of its declaration (config-fp.c) */
+	double missing_timeout;  /* seconds disconnected before it is missing (default 3600) */
+	int reattach_grace;      /* reattach_grace = N (issue 13): seconds, 0 disables; */
+	bool reattach_grace_set; /* unset: workers_reattach_grace; config_worker_reattach_grace() */
+	uint64_t fp; /* slice "reconfig": fingerprint of its declaration (config-fp.c) */
 };
 
 /* A string a step takes, rendered when the step starts (steps/step.c):
@@ -290,6 +292,18 @@ struct config_number {
 	int fn;     /* Lua function reference (CONFIG_NUMBER_FN) */
 };
 
+/* A builder's retention = { ... } (config-retention.c; issue 13): what it
+ * gives replaces the global retention setting for its builds; 0: not given
+ * (the global value applies). */
+struct config_retention_override {
+	double builds_keep_days;
+	long long builds_keep_per_builder;
+	double logs_keep_days;
+	double logs_success_keep_days;
+	double test_results_keep_days;
+	double numbers_keep_days;
+};
+
 struct config_builder {
 	char *name;        /* owned */
 	char *description; /* owned, may be NULL */
@@ -319,6 +333,7 @@ struct config_builder {
 	int next_worker_fn; /* function(builder, workers, request) -> worker name */
 	int next_build_fn;  /* function(builder, requests) -> request id */
 	uint64_t fp;        /* slice "reconfig": fingerprint of its declaration (config-fp.c) */
+	struct config_retention_override retention; /* issue 13 (config-retention.c) */
 };
 
 /* ==== schedulers and queue (config-sched.c; the calls: config-runtime.c) ====== */
@@ -635,6 +650,12 @@ static inline int config_reattach_grace(const struct config *cfg)
 {
 	return cfg->workers_reattach_set ? cfg->workers_reattach_grace
 					 : CONFIG_REATTACH_GRACE_DEFAULT;
+}
+/* A worker's grace: its own reattach_grace, else the global one. */
+static inline int config_worker_reattach_grace(const struct config *cfg,
+					       const struct config_worker *w)
+{
+	return w && w->reattach_grace_set ? w->reattach_grace : config_reattach_grace(cfg);
 }
 
 /* Loads and validates BASEDIR/master.lua (secrets from BASEDIR/secrets/ or

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <uv.h>
 #include <zstd.h>
 
@@ -95,13 +96,19 @@ struct db {
 	uv_work_t ckpt_req;
 	uv_mutex_t ckpt_lock; /* guards ckpt_working with ckpt_cond */
 	uv_cond_t ckpt_cond;
-	bool ckpt_working;   /* the job's work part has not finished */
-	sqlite3 *ckpt_h;     /* the job's connection (used by one job at a time) */
-	int ckpt_rc;         /* last job's SQLite result */
-	uint64_t ckpt_runs;  /* jobs finished, truncating ones too */
-	int zjobs;           /* log chunks being compressed off the loop */
-	ZSTD_CCtx *zpool[4]; /* contexts for those jobs, free ones (loop thread); its size
-			      * caps the chunks compressed off the loop at once */
+	bool ckpt_working;            /* the job's work part has not finished */
+	sqlite3 *ckpt_h;              /* the job's connection (used by one job at a time) */
+	int ckpt_rc;                  /* last job's SQLite result */
+	uint64_t ckpt_runs;           /* jobs finished, truncating ones too */
+	uint64_t ckpt_truncate_bytes; /* a job truncates a WAL file past this */
+	bool ckpt_truncated;          /* the last job truncated the WAL (job thread) */
+	atomic_bool ckpt_truncating;  /* the job's truncation is under way (db_ckpt_hold) */
+	double ckpt_truncate_ms;      /* ...and how long that took (job thread) */
+	uint64_t wal_truncations;     /* jobs that truncated (loop thread) */
+	double wal_truncate_worst_ms; /* the longest of those truncations */
+	int zjobs;                    /* log chunks being compressed off the loop */
+	ZSTD_CCtx *zpool[4];          /* contexts for those jobs, free ones (loop thread); its size
+				       * caps the chunks compressed off the loop at once */
 	int zpool_n;
 	uint64_t commits; /* batch commits attempted since open */
 	/* slice "steps20": the number of the next step of recent builds, slot
@@ -297,6 +304,7 @@ enum db_stmt_id {
 	ST_RET_BR_DEL,
 	ST_RET_BS_SS,
 	ST_RET_BS_DEL,
+	ST_RET_BUILDER_ID,
 	/* end of retention */
 	ST__MAX,
 };

@@ -14,8 +14,8 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "common/clock.h"
@@ -34,14 +34,15 @@ enum {
 
 /* rows one window query reads */
 #define RET_WINDOW 128
-/* the loop connection's busy timeout (DB_BUSY_TIMEOUT_MS, db-sqlite.c) */
-#define RET_BUSY_TIMEOUT_MS 5000
 /* test results deleted by one statement */
 #define RET_TRES_CHUNK 1000
 
 struct ret_ctx {
 	struct db *db;
 	const struct db_retention_policy *p;
+	/* the policy's own cut-offs as a builder's, and the newest of each
+	 * cut-off over it and every builder's (where a walk by age stops) */
+	struct db_retention_builder global, newest;
 	struct db_retention_pass *st;
 	struct db_retention_counts *c;
 	struct db_artifact_file *files;
@@ -66,6 +67,81 @@ static void ret_used(struct ret_ctx *x)
 {
 	if (x->rows_left)
 		x->rows_left--;
+}
+
+/* The cut-offs that apply to builderid's rows: its own, else the global ones. */
+static const struct db_retention_builder *ret_for(const struct ret_ctx *x, int64_t builderid)
+{
+	const struct db_retention_policy *p = x->p;
+	size_t lo = 0, hi = p->nbuilders;
+	while (lo < hi) { /* sorted by builderid (db_retention_resolve) */
+		size_t mid = lo + (hi - lo) / 2;
+		int64_t id = p->builders[mid].builderid;
+		if (id == builderid && id != 0)
+			return &p->builders[mid];
+		if (id < builderid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return &x->global;
+}
+
+static double ret_max(double a, double b)
+{
+	return a > b ? a : b;
+}
+
+static void ret_ctx_init(struct ret_ctx *x)
+{
+	const struct db_retention_policy *p = x->p;
+	x->global = (struct db_retention_builder){
+		.builds_before = p->builds_before,
+		.keep_per_builder = p->keep_per_builder,
+		.logs_before = p->logs_before,
+		.success_logs_before = p->success_logs_before,
+		.tests_before = p->tests_before,
+		.numbers_before = p->numbers_before,
+	};
+	x->newest = x->global;
+	for (size_t i = 0; i < p->nbuilders; i++) {
+		const struct db_retention_builder *b = &p->builders[i];
+		if (b->builderid == 0)
+			continue;
+		struct db_retention_builder *n = &x->newest;
+		n->builds_before = ret_max(n->builds_before, b->builds_before);
+		if (b->keep_per_builder > n->keep_per_builder)
+			n->keep_per_builder = b->keep_per_builder;
+		n->logs_before = ret_max(n->logs_before, b->logs_before);
+		n->success_logs_before = ret_max(n->success_logs_before, b->success_logs_before);
+		n->tests_before = ret_max(n->tests_before, b->tests_before);
+		n->numbers_before = ret_max(n->numbers_before, b->numbers_before);
+	}
+}
+
+static int ret_builder_cmp(const void *a, const void *b)
+{
+	int64_t x = ((const struct db_retention_builder *)a)->builderid;
+	int64_t y = ((const struct db_retention_builder *)b)->builderid;
+	return (x > y) - (x < y);
+}
+
+int db_retention_resolve(struct db *db, struct db_retention_policy *p)
+{
+	for (size_t i = 0; i < p->nbuilders; i++) {
+		_cleanup_stmt_ sqlite3_stmt *s =
+			db_stmt(db, ST_RET_BUILDER_ID, "SELECT id FROM builders WHERE name = ?1");
+		if (!s)
+			return KILN_EDB;
+		sqlite3_bind_text(s, 1, p->builders[i].name, -1, SQLITE_STATIC);
+		int r = db_step_row(db, s, "builder by name");
+		if (r < 0)
+			return r;
+		p->builders[i].builderid = r ? sqlite3_column_int64(s, 0) : 0;
+	}
+	if (p->nbuilders > 1)
+		qsort(p->builders, p->nbuilders, sizeof(*p->builders), ret_builder_cmp);
+	return 0;
 }
 
 static int ret_exec1(struct db *db, int id, const char *sql, int64_t v, const char *what,
@@ -209,19 +285,20 @@ static int ret_purge_build(struct ret_ctx *x, int64_t buildid)
 	return r;
 }
 
-/* Phase 1: finished builds that completed before builds_before, oldest
- * first by id; stops at a build started after the cut-off. */
+/* Phase 1: finished builds that completed before their builder's
+ * builds_before, oldest first by id; stops at a build started after the
+ * newest cut-off. */
 static int ret_builds_age(struct ret_ctx *x, bool *ret_done)
 {
 	struct db *db = x->db;
-	int64_t ids[RET_WINDOW];
+	int64_t ids[RET_WINDOW], last = 0;
 	size_t n = 0, rows = 0;
 	bool stop = false;
 	{
-		_cleanup_stmt_ sqlite3_stmt *s =
-			db_stmt(db, ST_RET_BUILDS_WIN,
-				"SELECT id, complete, complete_at, started_at FROM builds "
-				"WHERE id > ?1 ORDER BY id LIMIT ?2");
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+			db, ST_RET_BUILDS_WIN,
+			"SELECT id, complete, complete_at, started_at, builderid FROM builds "
+			"WHERE id > ?1 ORDER BY id LIMIT ?2");
 		if (!s)
 			return KILN_EDB;
 		sqlite3_bind_int64(s, 1, x->st->after_id);
@@ -229,15 +306,15 @@ static int ret_builds_age(struct ret_ctx *x, bool *ret_done)
 		int r;
 		while ((r = db_step_row(db, s, "builds by age")) == 1) {
 			rows++;
-			if (sqlite3_column_double(s, 3) >= x->p->builds_before) {
+			if (sqlite3_column_double(s, 3) >= x->newest.builds_before) {
 				stop = true;
 				break;
 			}
-			if (sqlite3_column_int(s, 1) &&
-			    sqlite3_column_double(s, 2) < x->p->builds_before)
-				ids[n++] = sqlite3_column_int64(s, 0);
-			else
-				x->st->after_id = sqlite3_column_int64(s, 0);
+			last = sqlite3_column_int64(s, 0);
+			double before = ret_for(x, sqlite3_column_int64(s, 4))->builds_before;
+			if (sqlite3_column_int(s, 1) && before > 0 &&
+			    sqlite3_column_double(s, 2) < before)
+				ids[n++] = last;
 		}
 		if (r < 0)
 			return r;
@@ -252,16 +329,15 @@ static int ret_builds_age(struct ret_ctx *x, bool *ret_done)
 		if (r < 0)
 			return r;
 		ret_used(x);
-		if (ids[i] > x->st->after_id)
-			x->st->after_id = ids[i];
+		x->st->after_id = ids[i];
 	}
-	if (n && x->st->after_id < ids[n - 1])
-		x->st->after_id = ids[n - 1];
+	if (last > x->st->after_id)
+		x->st->after_id = last;
 	return 0;
 }
 
 /* Phase 2: each builder's finished builds older than its newest
- * keep_per_builder builds. */
+ * keep_per_builder builds (its own, else the global one; 0: all kept). */
 static int ret_builds_count(struct ret_ctx *x, bool *ret_done)
 {
 	struct db *db = x->db;
@@ -283,6 +359,11 @@ static int ret_builds_count(struct ret_ctx *x, bool *ret_done)
 			}
 			x->st->builderid = x->st->after_id = sqlite3_column_int64(s, 0);
 		}
+		int64_t keep = ret_for(x, x->st->builderid)->keep_per_builder;
+		if (keep <= 0) {
+			x->st->builderid = 0; /* keeps them all: the next one */
+			continue;
+		}
 		int64_t ids[RET_WINDOW];
 		size_t n = 0;
 		{
@@ -294,7 +375,7 @@ static int ret_builds_count(struct ret_ctx *x, bool *ret_done)
 			if (!s)
 				return KILN_EDB;
 			sqlite3_bind_int64(s, 1, x->st->builderid);
-			sqlite3_bind_int64(s, 2, x->p->keep_per_builder - 1);
+			sqlite3_bind_int64(s, 2, keep - 1);
 			sqlite3_bind_int64(s, 3, RET_WINDOW);
 			int r;
 			while ((r = db_step_row(db, s, "builds past the count")) == 1)
@@ -315,21 +396,20 @@ static int ret_builds_count(struct ret_ctx *x, bool *ret_done)
 	return 0;
 }
 
-/* Phase 3: the content of logs of builds finished before the cut-offs. */
+/* Phase 3: the content of logs of builds finished before their
+ * builder's cut-offs; stops at a build started after the newest one. */
 static int ret_logs(struct ret_ctx *x, bool *ret_done)
 {
 	struct db *db = x->db;
-	const struct db_retention_policy *p = x->p;
-	double newest =
-		p->logs_before > p->success_logs_before ? p->logs_before : p->success_logs_before;
-	int64_t ids[RET_WINDOW];
+	double newest = ret_max(x->newest.logs_before, x->newest.success_logs_before);
+	int64_t ids[RET_WINDOW], last = 0;
 	size_t n = 0, rows = 0;
 	bool stop = false;
 	{
 		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
 			db, ST_RET_LOGS_WIN,
-			"SELECT l.id, b.complete, b.complete_at, b.results, b.started_at FROM logs "
-			"l "
+			"SELECT l.id, b.complete, b.complete_at, b.results, b.started_at, "
+			"b.builderid FROM logs l "
 			"JOIN steps s ON s.id = l.stepid JOIN builds b ON b.id = s.buildid "
 			"WHERE l.complete = 1 AND l.content_removed_at IS NULL AND l.id > ?1 "
 			"ORDER BY l.id LIMIT ?2");
@@ -344,6 +424,9 @@ static int ret_logs(struct ret_ctx *x, bool *ret_done)
 				stop = true;
 				break;
 			}
+			last = sqlite3_column_int64(s, 0);
+			const struct db_retention_builder *p =
+				ret_for(x, sqlite3_column_int64(s, 5));
 			double at = sqlite3_column_double(s, 2);
 			bool done = sqlite3_column_int(s, 1) != 0;
 			bool success = sqlite3_column_type(s, 3) != SQLITE_NULL &&
@@ -351,9 +434,7 @@ static int ret_logs(struct ret_ctx *x, bool *ret_done)
 			if (done && ((p->logs_before > 0 && at < p->logs_before) ||
 				     (success && p->success_logs_before > 0 &&
 				      at < p->success_logs_before)))
-				ids[n++] = sqlite3_column_int64(s, 0);
-			else
-				x->st->after_id = sqlite3_column_int64(s, 0);
+				ids[n++] = last;
 		}
 		if (r < 0)
 			return r;
@@ -382,23 +463,25 @@ static int ret_logs(struct ret_ctx *x, bool *ret_done)
 			return r;
 		x->c->logs++;
 		ret_used(x);
-		if (ids[i] > x->st->after_id)
-			x->st->after_id = ids[i];
+		x->st->after_id = ids[i];
 	}
+	if (last > x->st->after_id)
+		x->st->after_id = last;
 	return 0;
 }
 
-/* Phase 4: test result sets of builds finished before tests_before. */
+/* Phase 4: test result sets of builds finished before their builder's
+ * tests_before. */
 static int ret_tests(struct ret_ctx *x, bool *ret_done)
 {
 	struct db *db = x->db;
-	int64_t ids[RET_WINDOW];
+	int64_t ids[RET_WINDOW], last = 0;
 	size_t n = 0, rows = 0;
 	bool stop = false;
 	{
 		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
 			db, ST_RET_TSETS_WIN,
-			"SELECT t.id, b.complete, b.complete_at, b.started_at FROM "
+			"SELECT t.id, b.complete, b.complete_at, b.started_at, b.builderid FROM "
 			"test_result_sets t JOIN builds b ON b.id = t.buildid WHERE t.id > ?1 "
 			"ORDER BY t.id LIMIT ?2");
 		if (!s)
@@ -408,15 +491,15 @@ static int ret_tests(struct ret_ctx *x, bool *ret_done)
 		int r;
 		while ((r = db_step_row(db, s, "test result sets by age")) == 1) {
 			rows++;
-			if (sqlite3_column_double(s, 3) >= x->p->tests_before) {
+			if (sqlite3_column_double(s, 3) >= x->newest.tests_before) {
 				stop = true;
 				break;
 			}
-			if (sqlite3_column_int(s, 1) &&
-			    sqlite3_column_double(s, 2) < x->p->tests_before)
-				ids[n++] = sqlite3_column_int64(s, 0);
-			else
-				x->st->after_id = sqlite3_column_int64(s, 0);
+			last = sqlite3_column_int64(s, 0);
+			double before = ret_for(x, sqlite3_column_int64(s, 4))->tests_before;
+			if (sqlite3_column_int(s, 1) && before > 0 &&
+			    sqlite3_column_double(s, 2) < before)
+				ids[n++] = last;
 		}
 		if (r < 0)
 			return r;
@@ -448,24 +531,25 @@ static int ret_tests(struct ret_ctx *x, bool *ret_done)
 				  ids[i], "purge test result set", NULL);
 		if (r < 0)
 			return r;
-		if (ids[i] > x->st->after_id)
-			x->st->after_id = ids[i];
+		x->st->after_id = ids[i];
 	}
+	if (last > x->st->after_id)
+		x->st->after_id = last;
 	return 0;
 }
 
-/* Phase 5: numbers recorded before numbers_before. */
+/* Phase 5: numbers recorded before their builder's numbers_before. */
 static int ret_numbers(struct ret_ctx *x, bool *ret_done)
 {
 	struct db *db = x->db;
-	int64_t ids[RET_WINDOW];
+	int64_t ids[RET_WINDOW], last = 0;
 	size_t n = 0, rows = 0;
 	bool stop = false;
 	{
 		_cleanup_stmt_ sqlite3_stmt *s =
 			db_stmt(db, ST_RET_NUM_WIN,
-				"SELECT id, recorded_at FROM numbers WHERE id > ?1 ORDER BY id "
-				"LIMIT ?2");
+				"SELECT id, recorded_at, builderid FROM numbers WHERE id > ?1 "
+				"ORDER BY id LIMIT ?2");
 		if (!s)
 			return KILN_EDB;
 		sqlite3_bind_int64(s, 1, x->st->after_id);
@@ -473,11 +557,15 @@ static int ret_numbers(struct ret_ctx *x, bool *ret_done)
 		int r;
 		while ((r = db_step_row(db, s, "numbers by age")) == 1) {
 			rows++;
-			if (sqlite3_column_double(s, 1) >= x->p->numbers_before) {
+			double at = sqlite3_column_double(s, 1);
+			if (at >= x->newest.numbers_before) {
 				stop = true;
 				break;
 			}
-			ids[n++] = sqlite3_column_int64(s, 0);
+			last = sqlite3_column_int64(s, 0);
+			double before = ret_for(x, sqlite3_column_int64(s, 2))->numbers_before;
+			if (before > 0 && at < before)
+				ids[n++] = last;
 		}
 		if (r < 0)
 			return r;
@@ -497,6 +585,8 @@ static int ret_numbers(struct ret_ctx *x, bool *ret_done)
 		ret_used(x);
 		x->st->after_id = ids[i];
 	}
+	if (last > x->st->after_id)
+		x->st->after_id = last;
 	return 0;
 }
 
@@ -553,21 +643,22 @@ static int ret_changes(struct ret_ctx *x, bool *ret_done)
 	return 0;
 }
 
-static bool ret_phase_on(const struct db_retention_policy *p, int phase)
+static bool ret_phase_on(const struct ret_ctx *x, int phase)
 {
+	const struct db_retention_builder *n = &x->newest;
 	switch (phase) {
 	case RET_BUILDS_AGE:
-		return p->builds_before > 0;
+		return n->builds_before > 0;
 	case RET_BUILDS_COUNT:
-		return p->keep_per_builder > 0;
+		return n->keep_per_builder > 0;
 	case RET_LOGS:
-		return p->logs_before > 0 || p->success_logs_before > 0;
+		return n->logs_before > 0 || n->success_logs_before > 0;
 	case RET_TESTS:
-		return p->tests_before > 0;
+		return n->tests_before > 0;
 	case RET_NUMBERS:
-		return p->numbers_before > 0;
+		return n->numbers_before > 0;
 	case RET_CHANGES:
-		return p->changes_before > 0;
+		return x->p->changes_before > 0;
 	}
 	return false;
 }
@@ -577,7 +668,7 @@ static int ret_batch(struct ret_ctx *x)
 	while (x->st->phase < RET_DONE && !ret_over(x)) {
 		bool done = true;
 		int r = 0;
-		if (ret_phase_on(x->p, x->st->phase)) {
+		if (ret_phase_on(x, x->st->phase)) {
 			switch (x->st->phase) {
 			case RET_BUILDS_AGE:
 				r = ret_builds_age(x, &done);
@@ -623,6 +714,7 @@ int db_retention_batch(struct db *db, const struct db_retention_policy *p,
 		.rows_left = max_rows ? max_rows : 1,
 		.deadline_ms = ret_now_ms() + budget_ms,
 	};
+	ret_ctx_init(&x);
 	struct db_retention_pass saved = *st;
 	struct db_retention_counts before = *counts;
 	int more = 0;
@@ -662,6 +754,7 @@ int db_retention_run(struct db *db, const struct db_retention_policy *p, bool dr
 		.rows_left = SIZE_MAX,
 		.deadline_ms = 1e300, /* no time limit: nothing else waits */
 	};
+	ret_ctx_init(&x);
 	int r = db_write_begin(db);
 	if (r < 0)
 		return r;
@@ -690,31 +783,10 @@ bool db_checkpoint_running(struct db *db)
 	return db->ckpt_busy;
 }
 
-int db_wal_restart(struct db *db, uint64_t min_bytes, double *ret_ms)
+void db_wal_truncations(struct db *db, uint64_t *ret_count, double *ret_worst_s)
 {
-	*ret_ms = 0;
-	if (!db->ckpt_enabled || !db->path || db->in_txn || db->ckpt_busy || db->closing)
-		return 0;
-	char wal[4096];
-	struct stat st;
-	if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", db->path) >= sizeof(wal) ||
-	    stat(wal, &st) < 0 || (uint64_t)st.st_size < min_bytes)
-		return 0;
-	/* far past the mark (a big purge, a burst): too much left to copy for
-	 * one loop turn; the passive jobs and a later quiet moment do it */
-	if ((uint64_t)st.st_size > 4 * min_bytes)
-		return 0;
-	double t0 = ret_now_ms();
-	/* never wait on the loop: a reader elsewhere (a backup) makes it BUSY */
-	sqlite3_busy_timeout(db->h, 0);
-	int rc = sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-	sqlite3_busy_timeout(db->h, RET_BUSY_TIMEOUT_MS);
-	*ret_ms = ret_now_ms() - t0;
-	if (rc == SQLITE_BUSY)
-		return 0; /* a reader: the next time */
-	if (rc != SQLITE_OK)
-		return db_fail(db, "wal checkpoint");
-	return 1;
+	*ret_count = db->wal_truncations;
+	*ret_worst_s = db->wal_truncate_worst_ms / 1e3;
 }
 
 int db_file_bytes(struct db *db, int64_t *ret)

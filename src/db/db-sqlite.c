@@ -8,12 +8,14 @@
 #include "db/db-internal.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #include "common/err.h"
 #include "common/limits.h"
@@ -27,8 +29,16 @@
 /* A checkpoint job starts after a commit leaves at least this many WAL
  * frames (SQLite's own auto-checkpoint default: ~4 MB with 4 KiB pages). */
 #define DB_CKPT_FRAMES 1000
-/* ...and also truncates the WAL file when it has grown past this. */
-#define DB_CKPT_TRUNCATE_BYTES (64 << 20)
+/* ...and also truncates the WAL file when it has grown past this
+ * (db->ckpt_truncate_bytes; the unit tests lower it). */
+#define DB_CKPT_TRUNCATE_BYTES (64ull << 20)
+/* Before truncating, up to this many more passive passes, until at most
+ * this many frames are left to copy under the write lock. */
+#define DB_CKPT_CATCH_UP_PASSES 8
+#define DB_CKPT_CATCH_UP_FRAMES 64
+/* The longest the loop holds its next write for a truncation (db_ckpt_hold):
+ * the job's wait for the lock and the truncation itself. */
+#define DB_CKPT_HOLD_MS 2000
 /* The job's wait for the write lock before truncating (the loop's writes
  * wait for the truncation, which follows a passive checkpoint: short). */
 #define DB_CKPT_BUSY_MS 1000
@@ -220,6 +230,8 @@ static void db_on_idle(uv_idle_t *h)
 	(void)h; /* only there so the poll phase does not block with a batch open */
 }
 
+static void db_ckpt_hold(struct db *db);
+
 static int db_txn_begin(struct db *db)
 {
 	if (db->in_txn) {
@@ -231,6 +243,7 @@ static int db_txn_begin(struct db *db)
 		db->disk_full = true;
 		return r;
 	}
+	db_ckpt_hold(db);
 	int r = tx_exec(db, ST_TX_BEGIN, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
@@ -291,22 +304,82 @@ static int db_wal_hook(void *ud, sqlite3 *h, const char *name, int frames)
 	return SQLITE_OK;
 }
 
+static double db_ckpt_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The job connection's busy handler: retries every millisecond for about
+ * DB_CKPT_BUSY_MS (SQLite's own sleeps grow to 100 ms, which the loop,
+ * holding its next write for the truncation, would wait too). */
+static int db_ckpt_busy(void *ud, int n)
+{
+	(void)ud;
+	if (n >= DB_CKPT_BUSY_MS)
+		return 0;
+	sqlite3_sleep(1);
+	return 1;
+}
+
+/* Loop thread, before a batch's BEGIN: while the job is about to truncate
+ * the WAL, the loop holds its next write until the truncation is over
+ * (bounded by DB_CKPT_HOLD_MS).  Without that, a loop that writes turn
+ * after turn leaves the job no moment to take the write lock, and the WAL
+ * grows without bound; the loop would wait for the truncation anyway, in
+ * its busy handler, once the job has the lock. */
+static void db_ckpt_hold(struct db *db)
+{
+	if (!db->ckpt_enabled || !atomic_load(&db->ckpt_truncating))
+		return;
+	uint64_t deadline = uv_hrtime() + (uint64_t)DB_CKPT_HOLD_MS * 1000000u;
+	uv_mutex_lock(&db->ckpt_lock);
+	while (atomic_load(&db->ckpt_truncating)) {
+		uint64_t now = uv_hrtime();
+		if (now >= deadline ||
+		    uv_cond_timedwait(&db->ckpt_cond, &db->ckpt_lock, deadline - now) != 0)
+			break;
+	}
+	uv_mutex_unlock(&db->ckpt_lock);
+}
+
+/* Thread pool: the job's connection, opened the first time.  It reads the
+ * database once at once: with SQLite 3.40 a checkpoint on a connection that
+ * has never read the file does nothing and returns SQLITE_OK (its pager has
+ * not opened the WAL yet; later SQLite versions read the schema first
+ * themselves), so every checkpoint of the job would be a silent no-op. */
+static int db_ckpt_open(struct db *db)
+{
+	int rc = sqlite3_open_v2(db->path, &db->ckpt_h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_busy_handler(db->ckpt_h, db_ckpt_busy, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db->ckpt_h, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL,
+				  NULL);
+	if (rc != SQLITE_OK) {
+		sqlite3_close(db->ckpt_h);
+		db->ckpt_h = NULL;
+	}
+	return rc;
+}
+
 /* Thread pool: a passive checkpoint (copies what no reader still needs, never
- * waits for a lock), then, if the WAL file is large, a truncating one. */
+ * waits for a lock), then, if the WAL file has grown past
+ * db->ckpt_truncate_bytes, a truncating one: under a steady stream of writes
+ * the WAL is otherwise never restarted (a new write always comes before the
+ * checkpoint has caught up) and grows by everything written.  The
+ * truncation holds the write lock while it copies the few frames the
+ * passive pass left and syncs the database: a loop that writes meanwhile
+ * waits for it in its busy handler, not for the whole copy. */
 static void db_ckpt_work(uv_work_t *req)
 {
 	struct db *db = req->data;
 	int rc = SQLITE_OK;
-	if (!db->ckpt_h) {
-		rc = sqlite3_open_v2(db->path, &db->ckpt_h,
-				     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_busy_timeout(db->ckpt_h, DB_CKPT_BUSY_MS);
-		if (rc != SQLITE_OK) {
-			sqlite3_close(db->ckpt_h);
-			db->ckpt_h = NULL;
-		}
-	}
+	db->ckpt_truncated = false;
+	if (!db->ckpt_h)
+		rc = db_ckpt_open(db);
 	if (db->ckpt_h)
 		rc = sqlite3_wal_checkpoint_v2(db->ckpt_h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
 					       NULL);
@@ -314,15 +387,38 @@ static void db_ckpt_work(uv_work_t *req)
 		char wal[4096];
 		struct stat st;
 		if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", db->path) < sizeof(wal) &&
-		    stat(wal, &st) == 0 && st.st_size > DB_CKPT_TRUNCATE_BYTES) {
-			rc = sqlite3_wal_checkpoint_v2(db->ckpt_h, NULL, SQLITE_CHECKPOINT_TRUNCATE,
-						       NULL, NULL);
+		    stat(wal, &st) == 0 && (uint64_t)st.st_size > db->ckpt_truncate_bytes) {
+			/* passive passes again while the loop's writes keep ahead
+			 * of them: the truncation then copies only the last few
+			 * frames while it holds the write lock */
+			int log = 0, done = 0;
+			for (int i = 0; i < DB_CKPT_CATCH_UP_PASSES && rc == SQLITE_OK; i++) {
+				rc = sqlite3_wal_checkpoint_v2(
+					db->ckpt_h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+				if (log - done <= DB_CKPT_CATCH_UP_FRAMES)
+					break;
+			}
+			double t0 = db_ckpt_now_ms();
+			if (rc == SQLITE_OK) {
+				atomic_store(&db->ckpt_truncating, true); /* db_ckpt_hold */
+				rc = sqlite3_wal_checkpoint_v2(
+					db->ckpt_h, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+				uv_mutex_lock(&db->ckpt_lock);
+				atomic_store(&db->ckpt_truncating, false);
+				uv_cond_broadcast(&db->ckpt_cond);
+				uv_mutex_unlock(&db->ckpt_lock);
+			}
+			db->ckpt_truncate_ms = db_ckpt_now_ms() - t0;
+			/* counted when the file did shrink (a no-op returns OK too) */
+			off_t was = st.st_size;
+			db->ckpt_truncated =
+				rc == SQLITE_OK && stat(wal, &st) == 0 && st.st_size < was;
 		}
 	}
 	db->ckpt_rc = rc;
 	uv_mutex_lock(&db->ckpt_lock);
 	db->ckpt_working = false;
-	uv_cond_signal(&db->ckpt_cond);
+	uv_cond_broadcast(&db->ckpt_cond);
 	uv_mutex_unlock(&db->ckpt_lock);
 }
 
@@ -333,6 +429,11 @@ static void db_ckpt_after(uv_work_t *req, int status)
 	if (status == UV_ECANCELED) /* db_close dropped it before it started */
 		goto out;
 	db->ckpt_runs++;
+	if (db->ckpt_truncated) {
+		db->wal_truncations++;
+		if (db->ckpt_truncate_ms > db->wal_truncate_worst_ms)
+			db->wal_truncate_worst_ms = db->ckpt_truncate_ms;
+	}
 	if (db->ckpt_rc != SQLITE_OK && db->ckpt_rc != SQLITE_BUSY)
 		log_debug("checkpoint: %s (%d)", sqlite3_errstr(db->ckpt_rc), db->ckpt_rc);
 out:
@@ -739,6 +840,7 @@ int db_open_flags(uv_loop_t *loop, const char *url, const char *basedir, unsigne
 		if (uv_mutex_init(&db->ckpt_lock) == 0) {
 			if (uv_cond_init(&db->ckpt_cond) == 0) {
 				db->ckpt_enabled = true;
+				db->ckpt_truncate_bytes = DB_CKPT_TRUNCATE_BYTES;
 				/* SQLite's full path: the job opens the same file
 				 * whatever the process's cwd is by then. */
 				const char *full = sqlite3_db_filename(db->h, "main");

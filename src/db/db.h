@@ -17,8 +17,10 @@
  * - WAL checkpoints.  With a database file, the loop's connection does no
  *   auto-checkpoint; after a commit that leaves the WAL past ~1000 frames, a
  *   libuv thread-pool job checkpoints (PASSIVE, then TRUNCATE if the WAL
- *   file passed 64 MB) on a connection of its own, one job at a time;
- *   db_close() waits for a running one.
+ *   file passed 64 MiB) on a connection of its own, one job at a time;
+ *   db_close() waits for a running one.  The truncation is what bounds the
+ *   WAL file under a steady stream of writes (db_wal_truncations()); while
+ *   it runs, the loop's next write waits for it (at most 2 s).
  * - zstd compression of full log chunks: the chunk is written uncompressed
  *   at once (readable, counted), a thread-pool job compresses it (at most 4
  *   at a time, else the loop does), and a later batch swaps the frame in.
@@ -927,6 +929,19 @@ int db_upgrade(struct db *db, db_migration_fn applied, void *userdata);
 /* What the purge removes (master/retention.c runs it in batches on the loop,
  * `kiln cleanupdb` all at once).  Cut-offs are wall times: a row older goes;
  * 0 means no such limit.  docs/OPERATING.md "Retention". */
+/* One builder's own cut-offs (a builder's retention = { ... }, issue 13):
+ * they replace the policy's for that builder's builds, logs, test results and
+ * numbers (the caller merges: every field is the one that applies). */
+struct db_retention_builder {
+	const char *name;  /* borrowed: the builder's name */
+	int64_t builderid; /* db_retention_resolve(); 0: not in the database */
+	double builds_before;
+	int64_t keep_per_builder;
+	double logs_before;
+	double success_logs_before;
+	double tests_before;
+	double numbers_before;
+};
 struct db_retention_policy {
 	double builds_before;       /* builds that completed before this */
 	int64_t keep_per_builder;   /* only the newest N builds of a builder are kept (0: all) */
@@ -935,7 +950,16 @@ struct db_retention_policy {
 	double tests_before;        /* test result sets of builds completed before this */
 	double numbers_before;      /* numbers recorded before this */
 	double changes_before;      /* changes (when_timestamp) no kept buildset builds */
+	/* builders with their own cut-offs (borrowed array); once
+	 * db_retention_resolve() has run, sorted by builderid */
+	struct db_retention_builder *builders;
+	size_t nbuilders;
 };
+/* Looks up the builderid of each of p->builders by name (0 when the
+ * database has no such builder yet: nothing of it to purge) and sorts
+ * them by it.  Before the first batch of a pass, and before
+ * db_retention_run.  0 or an error. */
+int db_retention_resolve(struct db *db, struct db_retention_policy *p);
 struct db_retention_counts {
 	int64_t builds, logs, test_results, numbers, changes;
 	int64_t buildrequests, buildsets, sourcestamps, artifacts, rows;
@@ -972,16 +996,11 @@ int db_retention_run(struct db *db, const struct db_retention_policy *p, bool dr
  * a pause never lets the checkpoint catch up, and the WAL file then grows
  * without bound (measured in bench/soak.py). */
 bool db_checkpoint_running(struct db *db);
-/* On the loop, between writes (no batch open, no checkpoint job running):
- * if the WAL file has passed min_bytes, a TRUNCATE checkpoint on the
- * loop's own connection.  Under a steady stream of writes the passive
- * checkpoint jobs copy the frames but the WAL never restarts (each new
- * write comes before the checkpoint catches up), so the file grows without
- * bound; the passive jobs having copied nearly everything, this one is
- * short (*ret_ms says how long).  Not when the WAL is past 4 * min_bytes
- * (a big purge or burst left too much to copy in one loop turn).  1 if it
- * truncated, 0 if not due or a reader was in the way, or an error. */
-int db_wal_restart(struct db *db, uint64_t min_bytes, double *ret_ms);
+/* The WAL truncations the checkpoint jobs did since db_open (a WAL file
+ * past 64 MiB: db.h "What does not [run on the loop]") and the longest one
+ * in seconds, in the thread pool (a loop that writes meanwhile waits for its
+ * end).  Zero without a loop or for ":memory:". */
+void db_wal_truncations(struct db *db, uint64_t *ret_count, double *ret_worst_s);
 /* The database file's size in bytes (page_count * page_size), and VACUUM
  * (no loop: `kiln cleanupdb`). */
 int db_file_bytes(struct db *db, int64_t *ret);

@@ -113,7 +113,11 @@ static int cleanupdb_run(int argc, char **argv)
 	struct db_retention_policy p;
 	retention_policy(cfg, clock_wall(), &p);
 	struct db_retention_counts c = {0};
-	if (db_retention_run(db, &p, dry, &c, &files, &nfiles) < 0)
+	int rr = db_retention_resolve(db, &p);
+	if (rr >= 0)
+		rr = db_retention_run(db, &p, dry, &c, &files, &nfiles);
+	retention_policy_release(&p);
+	if (rr < 0)
 		goto dberr;
 	size_t failed = nfiles ? retention_remove_files(basedir, files, nfiles) : 0;
 	printf("%s %" PRId64 " builds (%" PRId64 " build requests, %" PRId64 " buildsets, %" PRId64

@@ -154,11 +154,12 @@ int metrics_render(const struct metrics_snapshot *s, struct buf *out)
 	(void)!buf_addf(out, "kiln_retention_batch_seconds_max %.6f\n",
 			retention_stats.worst_batch_s);
 	head(out, "kiln_wal_truncations_total", "counter",
-	     "WAL files truncated on the loop once past 64 MiB (retention.h).");
+	     "WAL files past 64 MiB truncated by the checkpoint job, off the loop (db.h).");
 	(void)!buf_addf(out, "kiln_wal_truncations_total %llu\n",
-			(unsigned long long)retention_stats.wal_truncations);
-	head(out, "kiln_wal_truncate_seconds_max", "gauge", "The longest of those truncations.");
-	(void)!buf_addf(out, "kiln_wal_truncate_seconds_max %.6f\n", retention_stats.worst_wal_s);
+			(unsigned long long)s->wal_truncations);
+	head(out, "kiln_wal_truncate_seconds_max", "gauge",
+	     "The longest of those truncations (a loop that writes meanwhile waits for it).");
+	(void)!buf_addf(out, "kiln_wal_truncate_seconds_max %.6f\n", s->wal_truncate_worst_s);
 	return buf_error(out);
 }
 
@@ -234,6 +235,8 @@ void metrics_handle(struct http_req *req)
 	s.workers_connected = m->engine ? engine_connected_workers(m->engine) : 0;
 	s.stats = stats;
 	process_numbers(&s);
+	if (m->db)
+		db_wal_truncations(m->db, &s.wal_truncations, &s.wal_truncate_worst_s);
 
 	size_t nb = m->cfg->nbuilders;
 	_cleanup_free_ struct metrics_builder *bs = xcalloc(nb ? nb : 1, sizeof(*bs));

@@ -33,6 +33,8 @@ struct metrics_snapshot {
 	size_t nbuilders;
 	struct stats stats;                               /* a copy */
 	double rss_bytes, cpu_seconds, open_fds, max_fds; /* < 0: unknown, left out */
+	uint64_t wal_truncations;                         /* db_wal_truncations() */
+	double wal_truncate_worst_s;
 };
 
 /* Appends the exposition text.  Errors: out's cap (-E2BIG). */

@@ -33,12 +33,24 @@
 
 struct retention_stats retention_stats;
 
+static bool retention_override_set(const struct config_retention_override *o)
+{
+	return o->builds_keep_days > 0 || o->builds_keep_per_builder > 0 || o->logs_keep_days > 0 ||
+	       o->logs_success_keep_days > 0 || o->test_results_keep_days > 0 ||
+	       o->numbers_keep_days > 0;
+}
+
 bool retention_configured(const struct config *cfg)
 {
-	return cfg->retention_builds_keep_days > 0 || cfg->retention_builds_keep_per_builder > 0 ||
-	       cfg->retention_logs_keep_days > 0 || cfg->retention_logs_success_keep_days > 0 ||
-	       cfg->retention_changes_keep_days > 0 || cfg->retention_test_results_keep_days > 0 ||
-	       cfg->retention_numbers_keep_days > 0;
+	if (cfg->retention_builds_keep_days > 0 || cfg->retention_builds_keep_per_builder > 0 ||
+	    cfg->retention_logs_keep_days > 0 || cfg->retention_logs_success_keep_days > 0 ||
+	    cfg->retention_changes_keep_days > 0 || cfg->retention_test_results_keep_days > 0 ||
+	    cfg->retention_numbers_keep_days > 0)
+		return true;
+	for (size_t i = 0; i < cfg->nbuilders; i++)
+		if (retention_override_set(&cfg->builder[i].retention))
+			return true;
+	return false;
 }
 
 static double retention_cut(double now, double days)
@@ -57,6 +69,49 @@ void retention_policy(const struct config *cfg, double now, struct db_retention_
 		.numbers_before = retention_cut(now, cfg->retention_numbers_keep_days),
 		.changes_before = retention_cut(now, cfg->retention_changes_keep_days),
 	};
+	/* builders with their own retention = { }: what they leave out is the
+	 * global setting's */
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->nbuilders; i++)
+		n += retention_override_set(&cfg->builder[i].retention);
+	if (n == 0)
+		return;
+	p->builders = xcalloc(n, sizeof(*p->builders));
+	for (size_t i = 0; i < cfg->nbuilders; i++) {
+		const struct config_retention_override *o = &cfg->builder[i].retention;
+		if (!retention_override_set(o))
+			continue;
+		p->builders[p->nbuilders++] = (struct db_retention_builder){
+			.name = xstrdup(cfg->builder[i].name),
+			.builds_before = o->builds_keep_days > 0
+						 ? retention_cut(now, o->builds_keep_days)
+						 : p->builds_before,
+			.keep_per_builder = o->builds_keep_per_builder > 0
+						    ? o->builds_keep_per_builder
+						    : p->keep_per_builder,
+			.logs_before = o->logs_keep_days > 0 ? retention_cut(now, o->logs_keep_days)
+							     : p->logs_before,
+			.success_logs_before =
+				o->logs_success_keep_days > 0
+					? retention_cut(now, o->logs_success_keep_days)
+					: p->success_logs_before,
+			.tests_before = o->test_results_keep_days > 0
+						? retention_cut(now, o->test_results_keep_days)
+						: p->tests_before,
+			.numbers_before = o->numbers_keep_days > 0
+						  ? retention_cut(now, o->numbers_keep_days)
+						  : p->numbers_before,
+		};
+	}
+}
+
+void retention_policy_release(struct db_retention_policy *p)
+{
+	for (size_t i = 0; i < p->nbuilders; i++)
+		free((char *)p->builders[i].name);
+	free(p->builders);
+	p->builders = NULL;
+	p->nbuilders = 0;
 }
 
 /* nftw's callback: one entry, children first; links are not followed. */
@@ -104,7 +159,6 @@ struct retention {
 	void *ud;
 	uv_timer_t tick; /* periodic passes */
 	uv_timer_t next; /* the next batch, or the files after a commit */
-	uv_timer_t wal;  /* the WAL guard (db_wal_restart) */
 	int open_handles;
 	bool busy, again, stopping, working, files_due;
 	struct db_retention_policy policy;
@@ -130,6 +184,7 @@ static void retention_maybe_free(struct retention *r)
 {
 	if (r->stopping && !r->working && r->open_handles == 0) {
 		db_artifact_files_free(r->files, r->nfiles);
+		retention_policy_release(&r->policy);
 		free(r);
 	}
 }
@@ -279,6 +334,7 @@ void retention_kick(struct retention *r)
 	}
 	const struct config *cfg = r->m->cfg;
 	double now = r->m->sched ? sched_now(r->m->sched) : clock_wall();
+	retention_policy_release(&r->policy);
 	retention_policy(cfg, now, &r->policy);
 	r->st = (struct db_retention_pass){0};
 	r->counts = (struct db_retention_counts){0};
@@ -290,6 +346,13 @@ void retention_kick(struct retention *r)
 			r->after(r->ud, false);
 		return;
 	}
+	int rr = db_retention_resolve(r->m->db, &r->policy);
+	if (rr < 0) {
+		log_warn_errno(rr, "the retention pass did not start: %s", db_errmsg(r->m->db));
+		if (r->after)
+			r->after(r->ud, false);
+		return;
+	}
 	r->busy = true;
 	retention_batch(r);
 }
@@ -297,23 +360,6 @@ void retention_kick(struct retention *r)
 static void retention_tick_cb(uv_timer_t *t)
 {
 	retention_kick(t->data);
-}
-
-static void retention_wal_cb(uv_timer_t *t)
-{
-	struct retention *r = t->data;
-	double ms = 0;
-	if (r->busy)
-		return; /* a purge writes hard: its batches wait for the checkpoint jobs instead */
-	int rr = db_wal_restart(r->m->db, RETENTION_WAL_MAX_BYTES, &ms);
-	if (rr < 0)
-		log_warn("cannot truncate the WAL: %s", db_errmsg(r->m->db));
-	else if (rr > 0) {
-		retention_stats.wal_truncations++;
-		if (ms > retention_stats.worst_wal_s * 1e3)
-			retention_stats.worst_wal_s = ms / 1e3;
-		log_debug("WAL truncated in %.1f ms", ms);
-	}
 }
 
 int retention_start(struct master *m, retention_after_fn after, void *ud, struct retention **ret)
@@ -339,15 +385,6 @@ int retention_start(struct master *m, retention_after_fn after, void *ud, struct
 		r->open_handles++;
 		rr = uv_timer_start(&r->tick, retention_tick_cb, 0, r->interval_ms);
 	}
-	if (rr >= 0) {
-		rr = uv_timer_init(m->loop, &r->wal);
-		if (rr >= 0) {
-			r->wal.data = r;
-			r->open_handles++;
-			rr = uv_timer_start(&r->wal, retention_wal_cb, RETENTION_WAL_CHECK_MS,
-					    RETENTION_WAL_CHECK_MS);
-		}
-	}
 	if (rr < 0) {
 		retention_stop(r);
 		return rr;
@@ -365,6 +402,4 @@ void retention_stop(struct retention *r)
 		uv_close((uv_handle_t *)&r->tick, retention_closed);
 	if (r->open_handles > 1 && !uv_is_closing((uv_handle_t *)&r->next))
 		uv_close((uv_handle_t *)&r->next, retention_closed);
-	if (r->open_handles > 2 && !uv_is_closing((uv_handle_t *)&r->wal))
-		uv_close((uv_handle_t *)&r->wal, retention_closed);
 }

@@ -26,11 +26,6 @@ struct db_artifact_file;
 #define RETENTION_BATCH_MS 10.0  /* work of one batch (the commit comes on top) */
 #define RETENTION_BATCH_ROWS 500 /* top-level rows one batch deletes at most */
 #define RETENTION_INTERVAL_S 600 /* default retention.interval */
-/* The WAL guard: every RETENTION_WAL_CHECK_MS, a WAL file past
- * RETENTION_WAL_MAX_BYTES is truncated between writes (db_wal_restart):
- * under steady writes it otherwise grows without bound. */
-#define RETENTION_WAL_CHECK_MS 1000
-#define RETENTION_WAL_MAX_BYTES (64ull << 20)
 
 /* What /metrics shows (loop thread). */
 struct retention_stats {
@@ -39,15 +34,17 @@ struct retention_stats {
 	uint64_t buildrequests, buildsets, artifacts, files_failed;
 	double worst_batch_s; /* the longest batch (its work, not its commit) */
 	double last_pass_s;   /* wall time of the last pass, first batch to last */
-	uint64_t wal_truncations;
-	double worst_wal_s; /* the longest WAL truncation on the loop */
 };
 extern struct retention_stats retention_stats;
 
-/* True if cfg sets any limit of retention = { } (artifacts aside). */
+/* True if cfg sets any limit of retention = { } (artifacts aside), globally
+ * or for a builder. */
 bool retention_configured(const struct config *cfg);
-/* The cut-offs of cfg at wall time now. */
+/* The cut-offs of cfg at wall time now, with the builders' own ones in
+ * ret->builders (allocated: retention_policy_release; resolve them with
+ * db_retention_resolve before the first batch). */
 void retention_policy(const struct config *cfg, double now, struct db_retention_policy *ret);
+void retention_policy_release(struct db_retention_policy *p);
 /* Removes the files (and extracted directories) of deleted artifact rows
  * under BASEDIR/artifacts, then the directories left empty; blocking (the
  * thread pool, or a tool).  Returns how many could not be removed. */

@@ -452,7 +452,7 @@ static void workers_away_fire(uv_timer_t *t)
 	for (struct rcmd *c = o->cmds; c; c = c->next)
 		n++;
 	log_warn("worker=%s did not come back within %d s: %u held command(s) fail", o->cfg->name,
-		 config_reattach_grace(e->m->cfg), n);
+		 config_worker_reattach_grace(e->m->cfg, o->cfg), n);
 	workers_away_unlink(o);
 	while (o->cmds)
 		workers_command_finish(o, o->cmds, -ECONNRESET,
@@ -467,7 +467,7 @@ static void workers_away_fire(uv_timer_t *t)
 static bool workers_hold(struct wconn *w)
 {
 	struct engine *e = w->e;
-	int grace = config_reattach_grace(e->m->cfg);
+	int grace = config_worker_reattach_grace(e->m->cfg, w->cfg);
 	if (!w->can_reattach || grace <= 0 || e->stopping || w->graceful || w->viol_closing ||
 	    !w->cmds)
 		return false;
@@ -640,7 +640,7 @@ static void workers_attach_reattach(struct wconn *w)
 	}
 	wconn_ref(w);
 	proto_pack_str(&enc, "grace");
-	proto_pack_int(&enc, config_reattach_grace(e->m->cfg));
+	proto_pack_int(&enc, config_worker_reattach_grace(e->m->cfg, w->cfg));
 	proto_pack_str(&enc, "commands");
 	proto_pack_map(&enc, n);
 	for (struct rcmd *c = o ? o->cmds : NULL; c; c = c->next) {

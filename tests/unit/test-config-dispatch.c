@@ -68,7 +68,7 @@ TEST(errors)
 	CHECK_ERR(W B("next_wroker = function() end"),
 		  "master.lua:3: builder 'b': unknown key 'next_wroker' (known: name, workers, "
 		  "description, tags, builddir, steps, collapse_requests, cancel_superseded, "
-		  "properties, env, regression, locks, next_worker, next_build)");
+		  "properties, env, regression, locks, next_worker, next_build, retention)");
 }
 
 /* A config whose builder b has next_worker = function(builder, workers, request) BODY end */

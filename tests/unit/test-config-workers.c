@@ -1,6 +1,7 @@
 /*
  * workers_reattach_grace and workers_keepalive (src/config/config-workers.c,
- * slice "reattach"): defaults, values kept, and every error with its line.
+ * slice "reattach"): defaults, values kept, and every error with its line;
+ * a worker's own reattach_grace (config-dsl.c, issue 13).
  */
 #include "tap.h"
 #include "config-test.h"
@@ -71,11 +72,53 @@ TEST(errors)
 	free(e);
 }
 
+/* A worker's own reattach_grace (issue 13) replaces the global one for it. */
+TEST(worker_override)
+{
+	struct config *cfg = CONFIG_TEST_LOAD_OK(
+		"workers_reattach_grace = 600\n"
+		"worker { name = \"w1\", password = secret(\"pw\"), reattach_grace = 3 }\n"
+		"worker { name = \"w2\", password = secret(\"pw\") }\n"
+		"worker { name = \"w3\", password = secret(\"pw\"), reattach_grace = 0 }\n");
+	if (!cfg)
+		return;
+	CHECK_INT(cfg->nworkers, 3);
+	CHECK(cfg->worker[0].reattach_grace_set);
+	CHECK_INT(config_worker_reattach_grace(cfg, &cfg->worker[0]), 3);
+	CHECK(!cfg->worker[1].reattach_grace_set);
+	CHECK_INT(config_worker_reattach_grace(cfg, &cfg->worker[1]), 600);
+	CHECK_INT(config_worker_reattach_grace(cfg, &cfg->worker[2]), 0); /* disabled for it */
+	CHECK_INT(config_worker_reattach_grace(cfg, NULL), 600);
+	config_free(cfg);
+	/* without the global setting: the default for the others */
+	cfg = CONFIG_TEST_LOAD_OK(
+		"worker { name = \"w1\", password = secret(\"pw\"), reattach_grace = 86400 }\n"
+		"worker { name = \"w2\", password = secret(\"pw\") }\n");
+	if (!cfg)
+		return;
+	CHECK_INT(config_worker_reattach_grace(cfg, &cfg->worker[0]), 86400);
+	CHECK_INT(config_worker_reattach_grace(cfg, &cfg->worker[1]),
+		  CONFIG_REATTACH_GRACE_DEFAULT);
+	config_free(cfg);
+
+	CHECK_ERR("worker { name = \"w1\", password = secret(\"pw\"), reattach_grace = -1 }\n",
+		  "master.lua:1: worker 'w1': 'reattach_grace' must be between 0 and 86400 (got "
+		  "-1)");
+	CHECK_ERR("worker { name = \"w1\", password = secret(\"pw\"), reattach_grace = 86401 }\n",
+		  "master.lua:1: worker 'w1': 'reattach_grace' must be between 0 and 86400 (got "
+		  "86401)");
+	CHECK_ERR("worker { name = \"w1\", password = secret(\"pw\"), reattach_grace = 1.5 }\n",
+		  "master.lua:1: worker 'w1': 'reattach_grace' must be an integer (got number)");
+	CHECK_ERR("worker { name = \"w1\", password = secret(\"pw\"), reattach_grace = \"5\" }\n",
+		  "master.lua:1: worker 'w1': 'reattach_grace' must be an integer (got string)");
+}
+
 int main(void)
 {
 	setenv("KILN_SECRET_PW", "x", 1);
 	RUN(defaults);
 	RUN(values);
 	RUN(errors);
+	RUN(worker_override); /* issue 13 */
 	return tap_done();
 }

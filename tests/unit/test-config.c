@@ -285,10 +285,10 @@ TEST(worker_errors)
 		  "master.lua:1: worker: 'name' is required");
 	CHECK_ERR("worker { nmae = \"w1\", password = secret(\"w1\") }",
 		  "master.lua:1: worker: unknown key 'nmae' (known: name, password, max_builds, "
-		  "properties, notify_on_missing, missing_timeout)");
+		  "properties, notify_on_missing, missing_timeout, reattach_grace)");
 	CHECK_ERR("worker { name = \"w1\", password = secret(\"w1\"), max_build = 2 }",
 		  "master.lua:1: worker 'w1': unknown key 'max_build' (known: name, password, "
-		  "max_builds, properties, notify_on_missing, missing_timeout)");
+		  "max_builds, properties, notify_on_missing, missing_timeout, reattach_grace)");
 	CHECK_ERR("worker { name = \"w1\", password = secret(\"w1\"), max_builds = 0 }",
 		  "master.lua:1: worker 'w1': 'max_builds' must be between 1 and 1000000 (got 0)");
 	CHECK_ERR("worker { name = \"w1\", password = secret(\"w1\"), max_builds = 1.5 }",
@@ -320,7 +320,7 @@ TEST(builder_errors)
 		   "= \"make\" } },\n  tagz = { } }",
 		"master.lua:2: builder 'b': unknown key 'tagz' (known: name, workers, description, "
 		"tags, builddir, steps, collapse_requests, cancel_superseded, properties, env, "
-		"regression, locks, next_worker, next_build)");
+		"regression, locks, next_worker, next_build, retention)");
 	CHECK_ERR(W1 "\n\nbuilder { name = \"b\", workers = { \"w9\" }, steps = { " STEP " } }\n",
 		  "master.lua:4: builder 'b': unknown worker 'w9' (declare it with worker { name = "
 		  "\"w9\", ... })");

@@ -6,7 +6,7 @@
  * go sooner (the row stays, content_removed); test results, numbers and
  * changes by age, a change a kept buildset builds staying; batches are
  * bounded; a dry run changes nothing; the expired rows are found through
- * indexes.
+ * indexes; a builder's own cut-offs (issue 13).
  */
 #include "tap.h"
 
@@ -364,6 +364,105 @@ TEST(expired_rows_found_by_index)
 	db_close(f.db);
 }
 
+/* Issue 13: a builder's own cut-offs replace the global ones for its rows,
+ * shorter or longer; one naming a builder the database does not have is
+ * ignored; small batches (rows = 1) give the same result. */
+static void per_builder_case(size_t rows)
+{
+	struct fx f;
+	fx_open(&f);
+	int64_t bid = f.builderid, cid;
+	CHECK_INT(db_builder_ensure(f.db, "c", NULL, NULL, &cid), 0);
+	int64_t b1 = mkbuild(&f, 100, 110, RESULTS_SUCCESS, NULL, NULL);
+	int64_t b2 = mkbuild(&f, 200, 210, RESULTS_SUCCESS, NULL, NULL);
+	f.builderid = cid;
+	int64_t c1 = mkbuild(&f, 120, 130, RESULTS_SUCCESS, NULL, NULL);
+	int64_t c2 = mkbuild(&f, 220, 230, RESULTS_SUCCESS, NULL, NULL);
+	int64_t c3 = mkbuild(&f, 300, 310, RESULTS_SUCCESS, NULL, NULL);
+	f.builderid = bid;
+	int64_t b3 = mkbuild(&f, 400, 410, RESULTS_SUCCESS, NULL, NULL);
+	struct db_retention_builder own[2] = {
+		/* c: a shorter cut-off for its builds than the global 150 */
+		{.name = "c",
+		 .builds_before = 250,
+		 .keep_per_builder = 0,
+		 .success_logs_before = 1000,
+		 .tests_before = 1000,
+		 .numbers_before = 1000},
+		{.name = "ghost", .builds_before = 1e9, .numbers_before = 1e9},
+	};
+	struct db_retention_policy p = {.builds_before = 150, .builders = own, .nbuilders = 2};
+	CHECK_INT(db_retention_resolve(f.db, &p), 0);
+	CHECK(own[0].builderid == 0 && own[1].builderid == cid); /* sorted by builderid */
+	struct db_retention_counts c = {0};
+	struct db_artifact_file *files = NULL;
+	size_t nfiles = 0;
+	/* `kiln cleanupdb --dry-run`'s path counts the same and keeps all */
+	CHECK_INT(db_retention_run(f.db, &p, true, &c, &files, &nfiles), 0);
+	CHECK_INT(c.builds, 3);
+	CHECK_INT(count(&f, "SELECT count(*) FROM builds"), 6);
+	c = (struct db_retention_counts){0};
+	purge(&f, &p, rows, &c, &files, &nfiles);
+	CHECK(!exists(&f, "builds", b1)); /* the global 150 */
+	CHECK(exists(&f, "builds", b2));
+	CHECK(exists(&f, "builds", b3));
+	CHECK(!exists(&f, "builds", c1)); /* c's own 250 */
+	CHECK(!exists(&f, "builds", c2));
+	CHECK(exists(&f, "builds", c3));
+	CHECK_INT(c.builds, 3);
+	/* c's own log, test and number cut-offs took c3's; b's stay */
+	CHECK_INT(count(&f, "SELECT count(*) FROM logs WHERE content_removed_at IS NOT NULL"), 1);
+	CHECK_INT(count(&f, "SELECT count(*) FROM test_result_sets"), 2);
+	CHECK_INT(count(&f, "SELECT count(*) FROM numbers"), 2);
+	check_no_dangling(&f);
+	db_artifact_files_free(files, nfiles);
+
+	/* longer: the global cut-off takes every b build; c keeps its own
+	 * (a walk by age goes on past c's rows to the newest cut-off) */
+	p.builds_before = 1000;
+	own[1].builds_before = 50;
+	own[1].success_logs_before = own[1].tests_before = own[1].numbers_before = 0;
+	c = (struct db_retention_counts){0};
+	files = NULL;
+	nfiles = 0;
+	purge(&f, &p, rows, &c, &files, &nfiles);
+	CHECK(!exists(&f, "builds", b2));
+	CHECK(!exists(&f, "builds", b3));
+	CHECK(exists(&f, "builds", c3));
+	CHECK_INT(c.builds, 2);
+	db_artifact_files_free(files, nfiles);
+
+	/* keep_per_builder for c alone (the global one keeps all) */
+	f.builderid = cid;
+	int64_t c4 = mkbuild(&f, 500, 510, RESULTS_SUCCESS, NULL, NULL);
+	int64_t c5 = mkbuild(&f, 600, 610, RESULTS_SUCCESS, NULL, NULL);
+	f.builderid = bid;
+	int64_t b4 = mkbuild(&f, 700, 710, RESULTS_SUCCESS, NULL, NULL);
+	int64_t b5 = mkbuild(&f, 800, 810, RESULTS_SUCCESS, NULL, NULL);
+	p = (struct db_retention_policy){.builders = own, .nbuilders = 2};
+	own[1] =
+		(struct db_retention_builder){.name = "c", .builderid = cid, .keep_per_builder = 2};
+	c = (struct db_retention_counts){0};
+	files = NULL;
+	nfiles = 0;
+	purge(&f, &p, rows, &c, &files, &nfiles);
+	CHECK(!exists(&f, "builds", c3));
+	CHECK(exists(&f, "builds", c4));
+	CHECK(exists(&f, "builds", c5));
+	CHECK(exists(&f, "builds", b4));
+	CHECK(exists(&f, "builds", b5));
+	CHECK_INT(c.builds, 1);
+	check_no_dangling(&f);
+	db_artifact_files_free(files, nfiles);
+	db_close(f.db);
+}
+
+TEST(per_builder_overrides)
+{
+	per_builder_case(100);
+	per_builder_case(1);
+}
+
 int main(void)
 {
 	RUN(builds_by_age);
@@ -372,5 +471,6 @@ int main(void)
 	RUN(tests_numbers_changes);
 	RUN(batches_are_bounded_and_dry_run);
 	RUN(expired_rows_found_by_index);
+	RUN(per_builder_overrides); /* issue 13 */
 	return tap_done();
 }

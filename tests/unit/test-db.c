@@ -1126,6 +1126,80 @@ TEST(checkpoint_off_loop)
 	free(url);
 }
 
+/* The size of db's WAL file (0 when there is none). */
+static uint64_t wal_bytes(struct db *db)
+{
+	_cleanup_free_ char *wal = xasprintf("%s-wal", db->path);
+	struct stat st;
+	return stat(wal, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* Issue 13: the checkpoint job truncates a WAL file past its limit, off
+ * the loop, while the loop keeps writing (the loop used to do it itself,
+ * between writes).  With SQLite 3.40 a checkpoint on a connection that has
+ * never read the file is a no-op: the job's connection reads once after
+ * opening, else the WAL would never shrink here; and the loop holds its next
+ * write while the job truncates (db_ckpt_hold), else a loop writing turn
+ * after turn leaves the job no moment to take the write lock.  No timing
+ * assertions: the loop writes ~25 KB a turn until the file has shrunk, with
+ * a bound on the turns. */
+TEST(checkpoint_job_truncates_wal)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	char *url;
+	struct db *db = open_file(&loop, &url);
+	CHECK(db->ckpt_enabled);
+	db->ckpt_truncate_bytes = 1 << 20; /* 64 MiB in the master */
+	enum { ROWS = 25, MAX_TURNS = 3000, AFTER = 20 };
+	char name[1024];
+	int64_t id;
+	int n = 0, turn = 0, after = -1;
+	uint64_t prev = 0, peak = 0;
+	double worst_turn = 0; /* printed, not checked: the machine's load shows in it */
+	for (; turn < MAX_TURNS && (after < 0 || turn < after + AFTER); turn++) {
+		struct timespec a, z;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		for (int i = 0; i < ROWS; i++, n++) {
+			snprintf(name, sizeof(name), "m%d-%0900d", n, n); /* ~1 KB rows */
+			CHECK_INT(db_master_register(db, name, &id), 0);
+		}
+		uv_run(&loop, UV_RUN_NOWAIT); /* commits; a finished job's completion */
+		clock_gettime(CLOCK_MONOTONIC, &z);
+		double ms =
+			(double)(z.tv_sec - a.tv_sec) * 1e3 + (double)(z.tv_nsec - a.tv_nsec) / 1e6;
+		if (ms > worst_turn)
+			worst_turn = ms;
+		uint64_t now = wal_bytes(db);
+		if (now > peak)
+			peak = now;
+		if (after < 0 && now < prev)
+			after = turn; /* shrunk: write on a little longer */
+		prev = now;
+	}
+	uint64_t truncations = 0;
+	double worst_s = 0;
+	db_wal_truncations(db, &truncations, &worst_s);
+	printf("# %d turns, %d rows: WAL peak %llu bytes, %llu truncations by the job, the "
+	       "longest %.1f ms; the loop's longest turn (writes and commit) %.1f ms\n",
+	       turn, n, (unsigned long long)peak, (unsigned long long)truncations, worst_s * 1e3,
+	       worst_turn);
+	CHECK(after >= 0); /* the file shrank while the loop wrote */
+	CHECK(truncations > 0);
+	CHECK(peak > db->ckpt_truncate_bytes);
+	/* the loop's writes all went in, none lost to the truncations */
+	CHECK_INT(db_flush(db), 0);
+	CHECK(count_masters(db, n));
+	db_close(db);
+	loop_drain(&loop);
+	CHECK_INT(uv_loop_close(&loop), 0);
+	struct db *other = NULL;
+	CHECK_INT(db_open(NULL, url, tmpdir, &other), 0);
+	CHECK(count_masters(other, n));
+	db_close(other);
+	free(url);
+}
+
 /* --- logs ------------------------------------------------------------------------- */
 
 static int64_t make_log(struct db *db, char type)
@@ -2621,6 +2695,7 @@ int main(void)
 	RUN(batch_from_timer_commits_same_turn);
 	RUN(fail_commit_injection);
 	RUN(checkpoint_off_loop);
+	RUN(checkpoint_job_truncates_wal); /* issue 13 */
 	RUN(log_chunks_and_ranges);
 	RUN(log_edge_cases);
 	RUN(log_reopen_continues);
