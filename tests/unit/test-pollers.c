@@ -261,6 +261,47 @@ TEST(cvs_grouping_without_commitid)
 	free(c);
 }
 
+static struct poller_cvs_rev rev_id(const char *path, const char *commitid, double when)
+{
+	struct poller_cvs_rev r = rev(path, "ann", "msg", when);
+	r.commitid = xstrdup(commitid);
+	return r;
+}
+
+/* Found by fuzz-poller-cvs: a commitid seen again long after its first file
+ * (reused) made one change spanning decades, listed before the commits in
+ * between.  Within KILN_POLLER_CVS_COMMITID_SPAN of the first file it is
+ * still one commit, however slowly its files came. */
+TEST(cvs_grouping_commitid_reused_later)
+{
+	const double span = KILN_POLLER_CVS_COMMITID_SPAN;
+	struct poller_cvs_rev *r = xcalloc(5, sizeof(*r));
+	r[0] = rev_id("a.c", "X", 1000);
+	r[1] = rev_id("b.c", "X", 1000 + span - 1); /* a slow commit: still X */
+	r[2] = rev_id("c.c", "Y", 2000);
+	r[3] = rev_id("d.c", "X", 1000 + span + 1); /* X reused: a new commit */
+	r[4] = rev_id("e.c", "X", 1000 + 3 * span); /* and again */
+	struct change *c;
+	size_t nc;
+	CHECK_INT(poller_cvs_group(r, 5, &c, &nc), 0);
+	CHECK_INT(nc, 4);
+	if (nc == 4) {
+		CHECK_INT(c[0].nfiles, 2);
+		CHECK(change_test_has_file(&c[0], "a.c") && change_test_has_file(&c[0], "b.c"));
+		CHECK_INT((long long)c[0].when, (long long)(1000 + span - 1));
+		CHECK_STR(c[1].files[0], "c.c");
+		CHECK_INT(c[2].nfiles, 1);
+		CHECK_STR(c[2].files[0], "d.c");
+		CHECK_INT((long long)c[2].when, (long long)(1000 + span + 1));
+		CHECK_STR(c[3].files[0], "e.c");
+		CHECK_STR(json_string_value(json_array_get(
+				  json_object_get(c[3].properties, "cvs_commitid"), 0)),
+			  "X");
+	}
+	change_list_free(c, nc);
+	poller_cvs_revs_free(r, 5);
+}
+
 TEST(cvs_old_date_format_and_forged_revisions)
 {
 	static const char out[] =
@@ -359,6 +400,7 @@ int main(void)
 	RUN(darcs_edge_cases);
 	RUN(cvs_real_rlog);
 	RUN(cvs_grouping_without_commitid);
+	RUN(cvs_grouping_commitid_reused_later);
 	RUN(cvs_old_date_format_and_forged_revisions);
 	RUN(config_declarations);
 	return tap_done();
