@@ -91,6 +91,20 @@ TEST(bzr_edge_cases)
 		"------------------------------------------------------------\n"
 		"revno: 2\n";
 	CHECK_INT(poller_bzr_parse_log(norev2, sizeof(norev2) - 1, &v, &n), -EINVAL);
+
+	/* fields out of range (INT_MIN as the month was a signed overflow):
+	 * an unreadable time, 0 */
+	static const char badtime[] =
+		"------------------------------------------------------------\n"
+		"revno: 3\n"
+		"committer: c\n"
+		"timestamp: Mon 2009--2147483648-12 08:30:00 +0130\n"
+		"message:\n  m\n";
+	CHECK_INT(poller_bzr_parse_log(badtime, sizeof(badtime) - 1, &v, &n), 0);
+	CHECK_INT(n, 1);
+	if (n == 1)
+		CHECK_INT((long long)v[0].when, 0);
+	change_list_free(v, n);
 }
 
 TEST(darcs_real_log)
@@ -326,6 +340,25 @@ TEST(cvs_old_date_format_and_forged_revisions)
 				    "=============================================================="
 				    "===============\nnot the end");
 	}
+	poller_cvs_revs_free(r, n);
+
+	/* a date whose fields are out of range is no date (INT_MIN as the month
+	 * was a signed overflow under UBSan; found reading the parser), so that
+	 * "revision" line is part of the message */
+	static const char bad[] =
+		"\nRCS file: /r/m/x.c,v\nhead: 1.2\n"
+		"description:\n----------------------------\n"
+		"revision 1.2\ndate: 2001/02/03 04:05:06;  author: ann;  state: Exp;\n"
+		"msg\n----------------------------\nrevision 1.1\n"
+		"date: 2000--2147483648-01 00:00:00 +0000;  author: ann;  state: Exp;\nold\n"
+		"----------------------------\nrevision 1.0\n"
+		"date: 2000-02-30 24:00:00 +0000;  author: ann;  state: Exp;\nolder\n"
+		"=============================================================="
+		"===============\n";
+	CHECK_INT(poller_cvs_parse_rlog(bad, sizeof(bad) - 1, "/r/m/", "m", &r, &n), 0);
+	CHECK_INT(n, 1);
+	if (n == 1)
+		CHECK(strstr(r[0].log, "revision 1.1") && strstr(r[0].log, "revision 1.0"));
 	poller_cvs_revs_free(r, n);
 }
 

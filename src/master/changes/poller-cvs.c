@@ -62,6 +62,11 @@ static bool cvs_parse_date(const char *s, double *ret)
 	if (k < 8 || sep1 != sep2 || (sep1 != '-' && sep1 != '/') || y < 1970 || y > 9999 ||
 	    (k == 10 && sign != '+' && sign != '-'))
 		return false;
+	/* each field in its range before any arithmetic: "2000--2147483648-01"
+	 * gave mo - 1 a signed overflow (UBSan) */
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+	    se < 0 || se > 60 || off < 0 || off % 100 > 59)
+		return false;
 	struct tm tm = {.tm_year = y - 1900,
 			.tm_mon = mo - 1,
 			.tm_mday = d,
