@@ -152,6 +152,24 @@ TEST(malformed)
 		false, PUSH_BAD, "unknown key 'bogus'");
 }
 
+/* Found by fuzz-push-json: a key is quoted in the reason, which is one line
+ * of valid UTF-8 (it goes into a JSON reply): control characters become
+ * '?', a long key is cut before a character, never inside one. */
+TEST(keys_quoted_safely)
+{
+	refused("{\"cli\\nt\": 1}", false, PUSH_BAD, "unknown key 'cli?t'");
+	refused("{\"steps\": [{\"name\": \"a\", \"status\": 0, \"\\u007fx\\t\": 1}]}", true,
+		PUSH_BAD, "unknown key '?x?'");
+	/* 31 ASCII bytes then "é" (2 bytes): byte 32 is inside the "é" */
+	refused("{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\u00e9z\": 1}", false, PUSH_BAD,
+		"unknown key 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...'");
+	refused("{\"client\": {\"package\": \"p\", \"host\": \"h\", "
+		"\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\u00e9\": {}}}",
+		false, PUSH_BAD, "client.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb... must be");
+	refused("{\"exactly32bytes_exactly32bytes_xy\": 1}", false, PUSH_BAD,
+		"unknown key 'exactly32bytes_exactly32bytes_xy' (");
+}
+
 TEST(caps)
 {
 	refused("{\"client\": {\"package\": \"p\", \"host\": \"h\"}, \"steps\": [{\"name\": \"a\", "
@@ -203,6 +221,7 @@ int main(void)
 	RUN(minimal_bag);
 	RUN(steps_only);
 	RUN(malformed);
+	RUN(keys_quoted_safely);
 	RUN(caps);
 	RUN(results);
 	return tap_done();
