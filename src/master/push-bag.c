@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/buf.h"
+#include "common/str.h"
 #include "common/xalloc.h"
 #include "db/db.h"
 
@@ -20,10 +22,28 @@ static int bag_fail(char *why, size_t whylen, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static int bag_fail(char *why, size_t whylen, int code, const char *fmt, ...)
 {
+	char raw[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* one line of valid UTF-8 (it goes into a JSON reply) whatever bytes the
+	 * sender chose: jansson's error text quotes them raw (found by
+	 * fuzz-push-json), and a cut can fall inside a character */
+	struct buf b;
+	buf_init(&b, 3 * sizeof(raw));
+	if (str_utf8_sanitize(&b, raw, strlen(raw)) < 0 || b.len == 0) {
+		buf_release(&b);
+		snprintf(why, whylen, "malformed bag");
+		return code;
+	}
+	size_t n = b.len < whylen ? b.len : whylen - 1;
+	while (n > 0 && n < b.len && ((unsigned char)b.ptr[n] & 0xc0) == 0x80)
+		n--;
+	for (size_t i = 0; i < n; i++)
+		why[i] = (unsigned char)b.ptr[i] < 0x20 || b.ptr[i] == 0x7f ? '?' : b.ptr[i];
+	why[n] = '\0';
+	buf_release(&b);
 	return code;
 }
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "db/db.h"
 #include "master/push-bag.h"
 #include "tap.h"
@@ -27,6 +29,9 @@ static void refused(const char *text, bool steps_only, int status, const char *n
 		TAP_FAIL("%s: got %d '%s', want %d '%s'", text, r, why, status, needle);
 	if (r == 0)
 		push_bag_release(&b);
+	json_t *j = json_string(why); /* valid UTF-8, one line */
+	CHECK(j != NULL && !strchr(why, '\n'));
+	json_decref(j);
 	CHECK(b.package == NULL && b.steps == NULL && b.client == NULL); /* nothing kept */
 }
 
@@ -158,6 +163,9 @@ TEST(malformed)
 TEST(keys_quoted_safely)
 {
 	refused("{\"cli\\nt\": 1}", false, PUSH_BAD, "unknown key 'cli?t'");
+	/* jansson's error quotes the bad token raw: a newline, invalid UTF-8 */
+	refused("{\"\\n\\\n2\": 1}", false, PUSH_BAD, "not JSON: ");
+	refused("{\"\xff\xfe\n\": 1}", false, PUSH_BAD, "not JSON: ");
 	refused("{\"steps\": [{\"name\": \"a\", \"status\": 0, \"\\u007fx\\t\": 1}]}", true,
 		PUSH_BAD, "unknown key '?x?'");
 	/* 31 ASCII bytes then "é" (2 bytes): byte 32 is inside the "é" */
