@@ -165,8 +165,9 @@
 #define KILN_TSDB_WRITE_STALL_MS 30000     /* a write the store does not read, then reconnect */
 #define KILN_TSDB_DROP_LOG_MS 60000        /* one "dropped N points" line per interval */
 /* Slice "vcs" (issue 10): the bzr, darcs and cvs pollers */
-#define KILN_POLLER_CVS_WINDOW 60.0   /* seconds between files of one CVS commit without commitid */
-#define KILN_POLLER_CVS_OVERLAP 600.0 /* seconds re-read before the newest CVS revision seen */
+#define KILN_POLLER_CVS_WINDOW 60.0 /* seconds between files of one CVS commit without commitid */
+#define KILN_POLLER_CVS_COMMITID_SPAN 86400.0 /* longest CVS commit with a commitid, then split */
+#define KILN_POLLER_CVS_OVERLAP 600.0   /* seconds re-read before the newest CVS revision seen */
 #define KILN_POLLER_CVS_MAX_SEEN 100000 /* CVS file revisions remembered against re-reporting */
 /* Slice "interp" (issue 10): Interpolate templates, secret masking, property bags */
 #define KILN_INTERP_MAX_OUT (1u << 20) /* one rendered template (or a list's total) */

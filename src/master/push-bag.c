@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/buf.h"
+#include "common/str.h"
 #include "common/xalloc.h"
 #include "db/db.h"
 
@@ -20,11 +22,50 @@ static int bag_fail(char *why, size_t whylen, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static int bag_fail(char *why, size_t whylen, int code, const char *fmt, ...)
 {
+	char raw[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* one line of valid UTF-8 (it goes into a JSON reply) whatever bytes the
+	 * sender chose: jansson's error text quotes them raw (found by
+	 * fuzz-push-json), and a cut can fall inside a character */
+	struct buf b;
+	buf_init(&b, 3 * sizeof(raw));
+	if (str_utf8_sanitize(&b, raw, strlen(raw)) < 0 || b.len == 0) {
+		buf_release(&b);
+		snprintf(why, whylen, "malformed bag");
+		return code;
+	}
+	size_t n = b.len < whylen ? b.len : whylen - 1;
+	while (n > 0 && n < b.len && ((unsigned char)b.ptr[n] & 0xc0) == 0x80)
+		n--;
+	for (size_t i = 0; i < n; i++)
+		why[i] = (unsigned char)b.ptr[i] < 0x20 || b.ptr[i] == 0x7f ? '?' : b.ptr[i];
+	why[n] = '\0';
+	buf_release(&b);
 	return code;
+}
+
+/* A key the sender chose, to quote in a message: at most 32 bytes, cut at
+ * a character boundary (a cut UTF-8 sequence would make the whole JSON
+ * error reply unencodable), control characters as '?' (the reason is one
+ * line), "..." when cut.  Found by fuzz-push-json: "{\"a\\nb\": 1}" gave
+ * a two-line reason. */
+#define BAG_KEY_QUOTE 32
+static const char *bag_key_quote(const char *key, char out[BAG_KEY_QUOTE + 4])
+{
+	size_t n = strlen(key), i;
+	bool cut = n > BAG_KEY_QUOTE;
+	if (cut) {
+		n = BAG_KEY_QUOTE;
+		while (n > 0 && ((unsigned char)key[n] & 0xc0) == 0x80)
+			n--; /* key[n] continues a character: end before its start */
+	}
+	for (i = 0; i < n; i++)
+		out[i] = (unsigned char)key[i] < 0x20 || key[i] == 0x7f ? '?' : key[i];
+	memcpy(out + i, cut ? "..." : "", cut ? 4 : 1);
+	return out;
 }
 
 /* 1..max bytes of valid UTF-8 (jansson checked) without control characters. */
@@ -128,11 +169,12 @@ static int bag_step(json_t *o, size_t i, const struct push_limits *lim, struct p
 		size_t k = 0;
 		while (known[k] && strcmp(known[k], key))
 			k++;
+		char q[BAG_KEY_QUOTE + 4];
 		if (!known[k])
 			return bag_fail(why, whylen, PUSH_BAD,
-					"steps[%zu]: unknown key '%.32s' (name, status, stdout, "
+					"steps[%zu]: unknown key '%s' (name, status, stdout, "
 					"stderr, cmd, started_at, finished_at)",
-					i, key);
+					i, bag_key_quote(key, q));
 	}
 	v = json_object_get(o, "name");
 	if (!json_is_string(v) || !bag_name_ok(json_string_value(v), PUSH_NAME_MAX))
@@ -226,15 +268,15 @@ static int bag_client(json_t *c, struct push_bag *b, char *why, size_t whylen)
 					PUSH_NAME_MAX);
 		if (!strcmp(key, "tags"))
 			continue;
+		char q[BAG_KEY_QUOTE + 4];
 		if (!json_is_string(v) && !json_is_number(v) && !json_is_boolean(v) &&
 		    !json_is_null(v))
 			return bag_fail(why, whylen, PUSH_BAD,
-					"client.%.32s must be a string, a number or a boolean",
-					key);
+					"client.%s must be a string, a number or a boolean",
+					bag_key_quote(key, q));
 		if (json_is_string(v) && json_string_length(v) > PUSH_CLIENT_VALUE_MAX)
-			return bag_fail(why, whylen, PUSH_BAD,
-					"client.%.32s is longer than %d bytes", key,
-					PUSH_CLIENT_VALUE_MAX);
+			return bag_fail(why, whylen, PUSH_BAD, "client.%s is longer than %d bytes",
+					bag_key_quote(key, q), PUSH_CLIENT_VALUE_MAX);
 	}
 	v = json_object_get(c, "package");
 	if (!json_is_string(v) || !bag_package_ok(json_string_value(v)))
@@ -333,7 +375,9 @@ int push_bag_parse(const char *text, size_t len, const struct push_limits *lim, 
 					   !strcmp(key, "finished"))) ||
 			  (steps_only && !strcmp(key, "update_token"));
 		if (!ok) {
-			r = bag_fail(why, whylen, PUSH_BAD, "unknown key '%.32s' (%s)", key,
+			char q[BAG_KEY_QUOTE + 4];
+			r = bag_fail(why, whylen, PUSH_BAD, "unknown key '%s' (%s)",
+				     bag_key_quote(key, q),
 				     steps_only ? "steps, update_token"
 						: "client, steps, revision, finished");
 			goto out;

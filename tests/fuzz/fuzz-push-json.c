@@ -1,12 +1,14 @@
 /*
  * libFuzzer target for pushed result bags (src/master/push-bag.c, slice
  * "push"): the input as a whole bag and as the body of an append.  A bag
- * is either refused with 400 or 413 and a one-line reason, with nothing
+ * is either refused with 400 or 413 and a one-line UTF-8 reason, with nothing
  * kept, or accepted within the caps with every field checked.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "db/db.h"
 #include "master/push-bag.h"
@@ -24,6 +26,11 @@ static void fuzz_bag(const char *text, size_t size, bool steps_only)
 		if ((r != PUSH_BAD && r != PUSH_TOO_BIG) || !why[0] || strchr(why, '\n') ||
 		    b.package || b.steps || b.client)
 			abort();
+		/* the reason goes into a JSON reply: valid UTF-8 */
+		json_t *j = json_string(why);
+		if (!j)
+			abort();
+		json_decref(j);
 		return;
 	}
 	if (b.nsteps > lim.max_steps || (!steps_only && (!b.package || !b.host || !b.client)))

@@ -165,8 +165,8 @@ TEST(picked_cases)
 		"return X.match(string.rep('a', 40), ('(a)'):rep(33))",
 		"return X.match('x', ('x?'):rep(300))",
 		"return X.match(string.rep('ab', 5000) .. 'c', '(.*)c')",
-		"return X.match(string.rep('(', 3000) .. string.rep(')', 3000), '%b()') == "
-		"string.rep('(', 3000) .. string.rep(')', 3000)",
+		("return X.match(string.rep('(', 3000) .. string.rep(')', 3000), '%b()') == "
+		 "string.rep('(', 3000) .. string.rep(')', 3000)"),
 		"return X.match('key = value', '(%w+)%s*=%s*(%w+)')",
 		"return X.match('hello', '()ll()')",
 		"return X.gsub('hello', '()', '%1')",

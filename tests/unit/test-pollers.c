@@ -91,6 +91,20 @@ TEST(bzr_edge_cases)
 		"------------------------------------------------------------\n"
 		"revno: 2\n";
 	CHECK_INT(poller_bzr_parse_log(norev2, sizeof(norev2) - 1, &v, &n), -EINVAL);
+
+	/* fields out of range (INT_MIN as the month was a signed overflow):
+	 * an unreadable time, 0 */
+	static const char badtime[] =
+		"------------------------------------------------------------\n"
+		"revno: 3\n"
+		"committer: c\n"
+		"timestamp: Mon 2009--2147483648-12 08:30:00 +0130\n"
+		"message:\n  m\n";
+	CHECK_INT(poller_bzr_parse_log(badtime, sizeof(badtime) - 1, &v, &n), 0);
+	CHECK_INT(n, 1);
+	if (n == 1)
+		CHECK_INT((long long)v[0].when, 0);
+	change_list_free(v, n);
 }
 
 TEST(darcs_real_log)
@@ -261,6 +275,47 @@ TEST(cvs_grouping_without_commitid)
 	free(c);
 }
 
+static struct poller_cvs_rev rev_id(const char *path, const char *commitid, double when)
+{
+	struct poller_cvs_rev r = rev(path, "ann", "msg", when);
+	r.commitid = xstrdup(commitid);
+	return r;
+}
+
+/* Found by fuzz-poller-cvs: a commitid seen again long after its first file
+ * (reused) made one change spanning decades, listed before the commits in
+ * between.  Within KILN_POLLER_CVS_COMMITID_SPAN of the first file it is
+ * still one commit, however slowly its files came. */
+TEST(cvs_grouping_commitid_reused_later)
+{
+	const double span = KILN_POLLER_CVS_COMMITID_SPAN;
+	struct poller_cvs_rev *r = xcalloc(5, sizeof(*r));
+	r[0] = rev_id("a.c", "X", 1000);
+	r[1] = rev_id("b.c", "X", 1000 + span - 1); /* a slow commit: still X */
+	r[2] = rev_id("c.c", "Y", 2000);
+	r[3] = rev_id("d.c", "X", 1000 + span + 1); /* X reused: a new commit */
+	r[4] = rev_id("e.c", "X", 1000 + 3 * span); /* and again */
+	struct change *c;
+	size_t nc;
+	CHECK_INT(poller_cvs_group(r, 5, &c, &nc), 0);
+	CHECK_INT(nc, 4);
+	if (nc == 4) {
+		CHECK_INT(c[0].nfiles, 2);
+		CHECK(change_test_has_file(&c[0], "a.c") && change_test_has_file(&c[0], "b.c"));
+		CHECK_INT((long long)c[0].when, (long long)(1000 + span - 1));
+		CHECK_STR(c[1].files[0], "c.c");
+		CHECK_INT(c[2].nfiles, 1);
+		CHECK_STR(c[2].files[0], "d.c");
+		CHECK_INT((long long)c[2].when, (long long)(1000 + span + 1));
+		CHECK_STR(c[3].files[0], "e.c");
+		CHECK_STR(json_string_value(json_array_get(
+				  json_object_get(c[3].properties, "cvs_commitid"), 0)),
+			  "X");
+	}
+	change_list_free(c, nc);
+	poller_cvs_revs_free(r, 5);
+}
+
 TEST(cvs_old_date_format_and_forged_revisions)
 {
 	static const char out[] =
@@ -285,6 +340,25 @@ TEST(cvs_old_date_format_and_forged_revisions)
 				    "=============================================================="
 				    "===============\nnot the end");
 	}
+	poller_cvs_revs_free(r, n);
+
+	/* a date whose fields are out of range is no date (INT_MIN as the month
+	 * was a signed overflow under UBSan; found reading the parser), so that
+	 * "revision" line is part of the message */
+	static const char bad[] =
+		"\nRCS file: /r/m/x.c,v\nhead: 1.2\n"
+		"description:\n----------------------------\n"
+		"revision 1.2\ndate: 2001/02/03 04:05:06;  author: ann;  state: Exp;\n"
+		"msg\n----------------------------\nrevision 1.1\n"
+		"date: 2000--2147483648-01 00:00:00 +0000;  author: ann;  state: Exp;\nold\n"
+		"----------------------------\nrevision 1.0\n"
+		"date: 2000-02-30 24:00:00 +0000;  author: ann;  state: Exp;\nolder\n"
+		"=============================================================="
+		"===============\n";
+	CHECK_INT(poller_cvs_parse_rlog(bad, sizeof(bad) - 1, "/r/m/", "m", &r, &n), 0);
+	CHECK_INT(n, 1);
+	if (n == 1)
+		CHECK(strstr(r[0].log, "revision 1.1") && strstr(r[0].log, "revision 1.0"));
 	poller_cvs_revs_free(r, n);
 }
 
@@ -359,6 +433,7 @@ int main(void)
 	RUN(darcs_edge_cases);
 	RUN(cvs_real_rlog);
 	RUN(cvs_grouping_without_commitid);
+	RUN(cvs_grouping_commitid_reused_later);
 	RUN(cvs_old_date_format_and_forged_revisions);
 	RUN(config_declarations);
 	return tap_done();

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "db/db.h"
 #include "master/push-bag.h"
 #include "tap.h"
@@ -27,6 +29,9 @@ static void refused(const char *text, bool steps_only, int status, const char *n
 		TAP_FAIL("%s: got %d '%s', want %d '%s'", text, r, why, status, needle);
 	if (r == 0)
 		push_bag_release(&b);
+	json_t *j = json_string(why); /* valid UTF-8, one line */
+	CHECK(j != NULL && !strchr(why, '\n'));
+	json_decref(j);
 	CHECK(b.package == NULL && b.steps == NULL && b.client == NULL); /* nothing kept */
 }
 
@@ -152,6 +157,27 @@ TEST(malformed)
 		false, PUSH_BAD, "unknown key 'bogus'");
 }
 
+/* Found by fuzz-push-json: a key is quoted in the reason, which is one line
+ * of valid UTF-8 (it goes into a JSON reply): control characters become
+ * '?', a long key is cut before a character, never inside one. */
+TEST(keys_quoted_safely)
+{
+	refused("{\"cli\\nt\": 1}", false, PUSH_BAD, "unknown key 'cli?t'");
+	/* jansson's error quotes the bad token raw: a newline, invalid UTF-8 */
+	refused("{\"\\n\\\n2\": 1}", false, PUSH_BAD, "not JSON: ");
+	refused("{\"\xff\xfe\n\": 1}", false, PUSH_BAD, "not JSON: ");
+	refused("{\"steps\": [{\"name\": \"a\", \"status\": 0, \"\\u007fx\\t\": 1}]}", true,
+		PUSH_BAD, "unknown key '?x?'");
+	/* 31 ASCII bytes then "é" (2 bytes): byte 32 is inside the "é" */
+	refused("{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\u00e9z\": 1}", false, PUSH_BAD,
+		"unknown key 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...'");
+	refused("{\"client\": {\"package\": \"p\", \"host\": \"h\", "
+		"\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\u00e9\": {}}}",
+		false, PUSH_BAD, "client.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb... must be");
+	refused("{\"exactly32bytes_exactly32bytes_xy\": 1}", false, PUSH_BAD,
+		"unknown key 'exactly32bytes_exactly32bytes_xy' (");
+}
+
 TEST(caps)
 {
 	refused("{\"client\": {\"package\": \"p\", \"host\": \"h\"}, \"steps\": [{\"name\": \"a\", "
@@ -203,6 +229,7 @@ int main(void)
 	RUN(minimal_bag);
 	RUN(steps_only);
 	RUN(malformed);
+	RUN(keys_quoted_safely);
 	RUN(caps);
 	RUN(results);
 	return tap_done();

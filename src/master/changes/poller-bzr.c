@@ -40,6 +40,10 @@ static double bzr_parse_time(const char *s)
 		    8 ||
 	    (sign != '+' && sign != '-') || y < 1970 || y > 9999)
 		return 0;
+	/* each field in its range before any arithmetic (mo - 1 of INT_MIN) */
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+	    se < 0 || se > 60 || off < 0 || off % 100 > 59)
+		return 0;
 	struct tm tm = {.tm_year = y - 1900,
 			.tm_mon = mo - 1,
 			.tm_mday = d,

@@ -5,7 +5,11 @@
  * KILN_POLLER_CVS_OVERLAP seconds before the newest one seen, and the new
  * ones are grouped into commits:
  *  - revisions with the same commitid (CVS >= 1.12 records one per `cvs
- *    commit`) are one commit, however long the commit took;
+ *    commit`) are one commit, unless one is more than
+ *    KILN_POLLER_CVS_COMMITID_SPAN seconds after the commit's first file:
+ *    no `cvs commit` takes a day, so that is the id reused (a server's
+ *    clock or random source gone wrong, or a hand-edited ,v file), and a
+ *    new commit starts there;
  *  - revisions without one (older servers) are one commit when they have
  *    the same author and log message and each is at most
  *    KILN_POLLER_CVS_WINDOW seconds after the previous one (the rule of
@@ -57,6 +61,11 @@ static bool cvs_parse_date(const char *s, double *ret)
 		       &sign, &off);
 	if (k < 8 || sep1 != sep2 || (sep1 != '-' && sep1 != '/') || y < 1970 || y > 9999 ||
 	    (k == 10 && sign != '+' && sign != '-'))
+		return false;
+	/* each field in its range before any arithmetic: "2000--2147483648-01"
+	 * gave mo - 1 a signed overflow (UBSan) */
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+	    se < 0 || se > 60 || off < 0 || off % 100 > 59)
 		return false;
 	struct tm tm = {.tm_year = y - 1900,
 			.tm_mon = mo - 1,
@@ -261,8 +270,9 @@ static char *cvs_format_date(double when)
 }
 
 struct cvs_group {
-	size_t first;     /* index of its first revision */
-	double last_when; /* its newest revision's date */
+	size_t first;      /* index of its first revision */
+	double first_when; /* its oldest revision's date */
+	double last_when;  /* its newest revision's date */
 	size_t *revs;
 	size_t nrevs, revs_alloc;
 };
@@ -284,11 +294,14 @@ int poller_cvs_group(struct poller_cvs_rev *v, size_t n, struct change **ret, si
 			grp = &g[json_integer_value(gi)];
 			if (!v[i].commitid && v[i].when - grp->last_when > KILN_POLLER_CVS_WINDOW)
 				grp = NULL; /* the same message again, later: another commit */
+			else if (v[i].commitid &&
+				 v[i].when - grp->first_when > KILN_POLLER_CVS_COMMITID_SPAN)
+				grp = NULL; /* the same commitid a day later: reused */
 		}
 		if (!grp) {
 			ARRAY_GROW(g, ng + 1, galloc);
 			grp = &g[ng];
-			*grp = (struct cvs_group){.first = i};
+			*grp = (struct cvs_group){.first = i, .first_when = v[i].when};
 			json_object_set_new_nocheck(keys, key, json_integer((json_int_t)ng));
 			ng++;
 		}

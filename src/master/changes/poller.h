@@ -145,9 +145,10 @@ int poller_cvs_parse_rlog(const char *text, size_t len, const char *prefix, cons
 			  struct poller_cvs_rev **ret, size_t *ret_n);
 void poller_cvs_revs_free(struct poller_cvs_rev *v, size_t n);
 /* Groups file revisions into commits (the revs are sorted by date in
- * place): same commitid, or, for revisions without one, same author and
- * log message within KILN_POLLER_CVS_WINDOW seconds of the group's
- * previous file.  One change per commit, oldest first; revision = the
+ * place): same commitid within KILN_POLLER_CVS_COMMITID_SPAN seconds of the
+ * group's first file, or, for revisions without one, same author and log
+ * message within KILN_POLLER_CVS_WINDOW seconds of the group's previous
+ * file.  One change per commit, oldest first; revision = the
  * commit's newest date as "YYYY-MM-DD HH:MM:SS +0000" (what cvs -D takes). */
 int poller_cvs_group(struct poller_cvs_rev *v, size_t n, struct change **ret, size_t *ret_n);
 
