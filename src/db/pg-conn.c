@@ -30,6 +30,7 @@ struct pg_ent {
 	int *formats;  /* owned, NULL when every parameter is text */
 	int nparams;
 	bool binary_result;
+	bool multi;    /* simple query protocol, alone on the connection (pg_query) */
 	bool internal; /* a LISTEN of ours: not counted against the caps */
 	bool got_end;  /* its results ended (PQgetResult gave NULL): its sync is next */
 	size_t bytes;  /* counted against max_queue_bytes */
@@ -501,19 +502,33 @@ static void pg_conn_send_waiting(struct pg_conn *c)
 {
 	char msg[KILN_PG_MAX_ERROR];
 	struct pg_ent *e;
-	/* pipeline mode while queries are in flight (pg_conn_read_results
-	 * leaves it when the last is answered) */
-	if (c->waiting.head && PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF &&
-	    PQenterPipelineMode(c->pg) != 1) {
-		pg_conn_downf(c, "cannot enter pipeline mode: %s",
-			      pg_conn_libpq_msg(c, msg, sizeof(msg)));
-		return;
-	}
 	while (c->state == PG_CONN_READY && !c->closing && (e = c->waiting.head)) {
-		if (!PQsendQueryParams(c->pg, e->sql, e->nparams, NULL,
-				       (const char *const *)e->values, e->lengths, e->formats,
-				       e->binary_result ? 1 : 0) ||
-		    !PQpipelineSync(c->pg)) {
+		/* a multi-statement query in flight is alone on the connection */
+		if (c->inflight.tail && c->inflight.tail->multi)
+			break;
+		int ok;
+		if (e->multi) {
+			/* after every answer before it (pg_conn_read_results
+			 * calls again), outside pipeline mode */
+			if (c->inflight.head)
+				break;
+			ok = PQsendQuery(c->pg, e->sql);
+		} else {
+			/* pipeline mode while queries are in flight
+			 * (pg_conn_read_results leaves it when the last is
+			 * answered) */
+			if (PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF &&
+			    PQenterPipelineMode(c->pg) != 1) {
+				pg_conn_downf(c, "cannot enter pipeline mode: %s",
+					      pg_conn_libpq_msg(c, msg, sizeof(msg)));
+				return;
+			}
+			ok = PQsendQueryParams(c->pg, e->sql, e->nparams, NULL,
+					       (const char *const *)e->values, e->lengths,
+					       e->formats, e->binary_result ? 1 : 0) &&
+			     PQpipelineSync(c->pg);
+		}
+		if (!ok) {
 			pg_conn_copy_msg(msg, sizeof(msg), PQerrorMessage(c->pg));
 			if (PQstatus(c->pg) == CONNECTION_BAD) {
 				pg_conn_down(c, msg);
@@ -580,7 +595,8 @@ static void pg_conn_read_results(struct pg_conn *c)
 				 * (got_end: answered, never to be failed later) */
 				const PGresult *r = e->res;
 				ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-				if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+				if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK ||
+				    st == PGRES_EMPTY_QUERY) {
 					e->got_end = true;
 					pg_conn_deliver(c, e, 0, r, NULL);
 				} else if (PQstatus(c->pg) == CONNECTION_BAD || pg_conn_fatal(r)) {
@@ -600,6 +616,12 @@ static void pg_conn_read_results(struct pg_conn *c)
 				}
 				PQclear(e->res);
 				e->res = NULL;
+				if (e->multi) {
+					/* no sync point: done; what waited behind it goes */
+					pg_list_pop(&c->inflight);
+					pg_ent_free(e);
+					pg_conn_arm_sender(c);
+				}
 				continue;
 			}
 			ExecStatusType st = PQresultStatus(res);
@@ -611,12 +633,13 @@ static void pg_conn_read_results(struct pg_conn *c)
 					      PQresStatus(st));
 				return;
 			}
-			/* one result per query (extended protocol); an error wins */
-			if (!e->res || st == PGRES_FATAL_ERROR) {
+			/* the last result, or the first error (a multi query has one
+			 * result per statement, others have one) */
+			if (e->res && PQresultStatus(e->res) == PGRES_FATAL_ERROR) {
+				PQclear(res);
+			} else {
 				PQclear(e->res);
 				e->res = res;
-			} else {
-				PQclear(res);
 			}
 			continue;
 		}
@@ -638,6 +661,9 @@ static void pg_conn_read_results(struct pg_conn *c)
 				      pg_conn_libpq_msg(c, msg, sizeof(msg)));
 			return;
 		}
+		/* a multi query waits for the pipeline to empty */
+		if (!c->inflight.head)
+			pg_conn_arm_sender(c);
 	}
 }
 
@@ -738,7 +764,7 @@ int pg_conn_send(struct pg_conn *c, const struct pg_query *q, pg_conn_result_cb 
 	if (c->closing)
 		return -ECANCELED;
 	if (!q || !q->sql || !cb || q->nparams < 0 || q->nparams > 65535 ||
-	    (q->nparams && !q->values))
+	    (q->nparams && !q->values) || (q->multi && q->nparams))
 		return -EINVAL;
 	if (c->state == PG_CONN_WAITING)
 		return -ENOTCONN;
@@ -761,6 +787,7 @@ int pg_conn_send(struct pg_conn *c, const struct pg_query *q, pg_conn_result_cb 
 	e->sql = xstrdup(q->sql);
 	e->nparams = q->nparams;
 	e->binary_result = q->binary_result;
+	e->multi = q->multi;
 	e->bytes = bytes;
 	e->cb = cb;
 	e->arg = arg;

@@ -83,6 +83,13 @@ struct pg_query {
 	const int *lengths;
 	const int *formats;
 	bool binary_result; /* results in binary format (default text) */
+	/* Several statements separated by ';' and no parameters (a migration):
+	 * sent with the simple query protocol, alone on the connection once
+	 * every query before it is answered (the queries after it wait for its
+	 * answer).  The statements run in one implicit transaction unless the
+	 * text has its own BEGIN/COMMIT; the answer is the last statement's
+	 * result, or the first error (nothing after it ran). */
+	bool multi;
 };
 
 /*

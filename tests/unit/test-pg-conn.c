@@ -327,6 +327,48 @@ TEST(transaction_across_queries)
 	conn_close(c);
 }
 
+static int send_multi(struct pg_conn *c, const char *sql, struct answer *a)
+{
+	struct pg_query q = {.sql = sql, .multi = true};
+	return pg_conn_send(c, &q, on_answer, a);
+}
+
+TEST(multi_statement)
+{
+	struct watch w = {0};
+	struct pg_conn *c = conn_open(pg_test.url, &w, NULL);
+	struct answer a[6] = {0};
+	answers_seen = 0;
+	/* between pipelined queries: each waits its turn, order is kept */
+	CHECK_INT(pg_conn_query(c, "SELECT 1", 0, NULL, on_answer, &a[0]), 0);
+	CHECK_INT(send_multi(c,
+			     "CREATE TEMP TABLE m (x int); INSERT INTO m VALUES (1), (2);\n"
+			     "-- a comment\nSELECT count(*) FROM m;",
+			     &a[1]),
+		  0);
+	CHECK_INT(pg_conn_query(c, "SELECT count(*) FROM m", 0, NULL, on_answer, &a[2]), 0);
+	/* a failing one ran nothing: one implicit transaction */
+	CHECK_INT(send_multi(c, "CREATE TEMP TABLE m2 (x int); SELEC 1; SELECT 1", &a[3]), 0);
+	CHECK_INT(send_multi(c, "SELECT to_regclass('pg_temp.m2') IS NULL", &a[4]), 0);
+	CHECK_INT(pg_conn_query(c, "SELECT 6", 0, NULL, on_answer, &a[5]), 0);
+	CHECK(test_run_until(&loop, answer_done, &a[5], TEST_GUARD_MS));
+	CHECK_INT(a[1].r, 0);
+	CHECK_STR(a[1].val, "2");
+	CHECK_STR(a[2].val, "2");
+	CHECK_INT(a[3].r, KILN_EDB);
+	CHECK_STR(a[3].sqlstate, "42601");
+	CHECK_STR(a[4].val, "t");
+	CHECK_STR(a[5].val, "6");
+	for (int i = 0; i < 6; i++) {
+		CHECK_INT(a[i].order, i);
+		answer_release(&a[i]);
+	}
+	const char *v[] = {"1"};
+	struct pg_query q = {.sql = "SELECT $1", .nparams = 1, .values = v, .multi = true};
+	CHECK_INT(pg_conn_send(c, &q, on_answer, &a[0]), -EINVAL);
+	conn_close(c);
+}
+
 static bool got_note(void *arg)
 {
 	return ((struct watch *)arg)->notes > 0;
@@ -623,6 +665,7 @@ int main(int argc, char **argv)
 	RUN(pipeline_in_order);
 	RUN(errors_per_query);
 	RUN(transaction_across_queries);
+	RUN(multi_statement);
 	RUN(listen_notify);
 	RUN(queue_caps);
 	RUN(bad_input);
