@@ -32,7 +32,7 @@ static struct {
 
 /* Runs "SCRIPT DIR"; 0 on success; the first line of its stdout in out
  * (if not NULL), its stderr's first line in pg_test.why on failure. */
-static int pg_test_run(const char *script, char *out, size_t outsize)
+static inline int pg_test_run(const char *script, char *out, size_t outsize)
 {
 	char cmd[2600];
 	snprintf(cmd, sizeof(cmd), "'%s/%s' '%s' 2>'%s.err'", pg_test.scripts, script, pg_test.dir,
@@ -75,7 +75,7 @@ static int pg_test_run(const char *script, char *out, size_t outsize)
 /* A test killed by its timeout (SIGTERM) or dying (SIGABRT: a failed
  * assertion, ASan) stops its server all the same: a fast shutdown by the
  * PID in postmaster.pid, with async-signal-safe calls only. */
-static void pg_test_on_signal(int sig)
+static inline void pg_test_on_signal(int sig)
 {
 	int fd = pg_test.pidfile[0] ? open(pg_test.pidfile, O_RDONLY) : -1;
 	if (fd >= 0) {
@@ -93,7 +93,7 @@ static void pg_test_on_signal(int sig)
 }
 
 /* Starts the server; NULL on success (pg_test.url is set), else why not. */
-static const char *pg_test_start(const char *scripts)
+static inline const char *pg_test_start(const char *scripts)
 {
 	const char *env = getenv("KILN_TEST_PG_URL");
 	if (env && *env) {
@@ -128,19 +128,19 @@ static const char *pg_test_start(const char *scripts)
 }
 
 /* Stops the server (its data stays); 0 or -1 (pg_test.why). */
-static int pg_test_stop(void)
+static inline int pg_test_stop(void)
 {
 	return pg_test.dir[0] ? pg_test_run("pg-stop", NULL, 0) : -1;
 }
 
 /* Starts the stopped server again; 0 or -1 (pg_test.why). */
-static int pg_test_start_again(void)
+static inline int pg_test_start_again(void)
 {
 	return pg_test.dir[0] ? pg_test_run("pg-start", NULL, 0) : -1;
 }
 
 /* Stops the server and removes its directory. */
-static void pg_test_cleanup(void)
+static inline void pg_test_cleanup(void)
 {
 	if (!pg_test.dir[0])
 		return;
