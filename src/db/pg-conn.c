@@ -7,13 +7,16 @@
  */
 #include "db/pg-conn.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
@@ -61,6 +64,14 @@ struct pg_conn {
 
 	PGconn *pg; /* owned; NULL while no attempt or connection exists */
 	enum pg_conn_state state;
+	/* host names libpq would resolve on the loop (getaddrinfo): resolved on
+	 * the thread pool first and passed as hostaddr (nhosts 0: none to do) */
+	char **hosts;         /* owned: the entries of host= */
+	char **addrs;         /* owned: the address found for each ("" for none) */
+	size_t nhosts;        /* entries in hosts and addrs */
+	size_t next_host;     /* the entry being resolved */
+	bool resolving;       /* an attempt is resolving names */
+	unsigned gen;         /* attempt number: a late resolution of an old one is dropped */
 	struct pg_poll *poll; /* owned (closed through uv_close); NULL when none */
 	int poll_events;
 	bool want_write;     /* libpq holds unsent bytes: flush when writable */
@@ -143,6 +154,12 @@ static void pg_conn_maybe_free(struct pg_conn *c)
 		for (size_t i = 0; i < c->nlisten; i++)
 			free(c->listen[i]);
 		free(c->listen);
+		for (size_t i = 0; i < c->nhosts; i++) {
+			free(c->hosts[i]);
+			free(c->addrs[i]);
+		}
+		free(c->hosts);
+		free(c->addrs);
 		free(c->conninfo);
 		free(c);
 	}
@@ -256,6 +273,7 @@ static void pg_conn_teardown(struct pg_conn *c)
 	if (c->torn_down)
 		return;
 	c->torn_down = true;
+	c->gen++;
 	struct pg_list inflight = c->inflight, waiting = c->waiting;
 	c->inflight = (struct pg_list){0};
 	c->waiting = (struct pg_list){0};
@@ -314,6 +332,8 @@ static void pg_conn_down(struct pg_conn *c, const char *why)
 {
 	bool was_ready = c->state == PG_CONN_READY;
 	pg_conn_copy_msg(c->errmsg, sizeof(c->errmsg), why);
+	c->resolving = false;
+	c->gen++; /* a resolution still running belongs to this attempt: dropped */
 	pg_conn_poll_close(c);
 	if (c->pg) {
 		PQfinish(c->pg);
@@ -371,15 +391,78 @@ static const char *pg_conn_libpq_msg(struct pg_conn *c, char *buf, size_t size)
 	return buf;
 }
 
-static void pg_conn_start_attempt(struct pg_conn *c)
+/* Whether libpq would look host up by name (not a socket directory, not
+ * a numeric address). */
+static bool pg_conn_host_is_name(const char *host)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	return *host && host[0] != '/' && host[0] != '@' && inet_pton(AF_INET, host, a) != 1 &&
+	       inet_pton(AF_INET6, host, a) != 1;
+}
+
+/* Reads host= and hostaddr= of conninfo: the host entries to resolve
+ * ourselves, none when hostaddr is given or no entry is a name. */
+static void pg_conn_plan_hosts(struct pg_conn *c, PQconninfoOption *opts)
+{
+	const char *host = NULL, *hostaddr = NULL;
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!strcmp(o->keyword, "host"))
+			host = o->val;
+		else if (!strcmp(o->keyword, "hostaddr"))
+			hostaddr = o->val;
+	}
+	if (!host || !*host || (hostaddr && *hostaddr))
+		return;
+	bool any = false;
+	size_t alloc = 0;
+	for (const char *p = host;;) {
+		size_t n = strcspn(p, ",");
+		ARRAY_GROW(c->hosts, c->nhosts + 1, alloc);
+		c->hosts[c->nhosts] = xstrndup(p, n);
+		any |= pg_conn_host_is_name(c->hosts[c->nhosts]);
+		c->nhosts++;
+		if (!p[n])
+			break;
+		p += n + 1;
+	}
+	if (!any) {
+		for (size_t i = 0; i < c->nhosts; i++)
+			free(c->hosts[i]);
+		free(c->hosts);
+		c->hosts = NULL;
+		c->nhosts = 0;
+		return;
+	}
+	c->addrs = xcalloc(c->nhosts, sizeof(*c->addrs));
+}
+
+/* Starts libpq's attempt, with hostaddr (NULL: none of ours). */
+static void pg_conn_start_libpq(struct pg_conn *c, const char *hostaddr)
 {
 	char msg[KILN_PG_MAX_ERROR];
-	if (c->state != PG_CONN_CONNECTING) {
-		pg_conn_set_state(c, PG_CONN_CONNECTING, NULL);
-		if (c->closing)
-			return;
+	PQconninfoOption *opts = PQconninfoParse(c->conninfo, NULL);
+	if (!opts)
+		abort(); /* it parsed in pg_conn_new: only memory can fail */
+	size_t n = 0;
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		n++;
+	const char **kw = xcalloc(n + 2, sizeof(*kw));
+	const char **val = xcalloc(n + 2, sizeof(*val));
+	size_t k = 0;
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val || (hostaddr && !strcmp(o->keyword, "hostaddr")))
+			continue;
+		kw[k] = o->keyword;
+		val[k++] = o->val;
 	}
-	c->pg = PQconnectStart(c->conninfo);
+	if (hostaddr) {
+		kw[k] = "hostaddr";
+		val[k++] = hostaddr;
+	}
+	c->pg = PQconnectStartParams(kw, val, 0);
+	free(kw);
+	free(val);
+	PQconninfoFree(opts);
 	if (!c->pg)
 		abort(); /* libpq could not allocate: as xmalloc does */
 	if (PQstatus(c->pg) == CONNECTION_BAD) {
@@ -387,11 +470,103 @@ static void pg_conn_start_attempt(struct pg_conn *c)
 		return;
 	}
 	PQsetNoticeProcessor(c->pg, pg_conn_notice, NULL);
-	uv_timer_start(&c->timer, pg_conn_on_timer, c->connect_timeout_ms, 0);
 	/* libpq: act as if PQconnectPoll had asked for a writable socket */
 	int r = pg_conn_watch(c, UV_WRITABLE, true);
 	if (r < 0)
 		pg_conn_downf(c, "cannot watch the socket: %s", uv_strerror(r));
+}
+
+/* One host name on the thread pool. */
+struct pg_resolve {
+	uv_getaddrinfo_t req;
+	struct pg_conn *c;
+	unsigned gen;
+};
+
+static void pg_conn_resolve_next(struct pg_conn *c);
+
+static void pg_conn_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct pg_resolve *rs = (struct pg_resolve *)req;
+	struct pg_conn *c = rs->c;
+	unsigned gen = rs->gen;
+	free(rs);
+	c->handles--;
+	if (c->torn_down || gen != c->gen || !c->resolving) {
+		uv_freeaddrinfo(res);
+		pg_conn_maybe_free(c);
+		return;
+	}
+	c->depth++;
+	const char *host = c->hosts[c->next_host];
+	char ip[INET6_ADDRSTRLEN] = "";
+	if (status == 0 && res && res->ai_family == AF_INET)
+		uv_ip4_name((const struct sockaddr_in *)res->ai_addr, ip, sizeof(ip));
+	else if (status == 0 && res && res->ai_family == AF_INET6)
+		uv_ip6_name((const struct sockaddr_in6 *)res->ai_addr, ip, sizeof(ip));
+	uv_freeaddrinfo(res);
+	if (!*ip) {
+		pg_conn_downf(c, "cannot resolve '%s': %s", host,
+			      status < 0 ? uv_strerror(status) : "no address");
+	} else {
+		free(c->addrs[c->next_host]);
+		c->addrs[c->next_host] = xstrdup(ip);
+		c->next_host++;
+		pg_conn_resolve_next(c);
+	}
+	c->depth--;
+	pg_conn_leave(c);
+}
+
+/* Resolves the next host name, or starts libpq with the addresses found. */
+static void pg_conn_resolve_next(struct pg_conn *c)
+{
+	while (c->next_host < c->nhosts && !pg_conn_host_is_name(c->hosts[c->next_host])) {
+		free(c->addrs[c->next_host]);
+		c->addrs[c->next_host] = xstrdup(""); /* libpq uses the host entry */
+		c->next_host++;
+	}
+	if (c->next_host == c->nhosts) {
+		struct buf b;
+		buf_init(&b, (size_t)-1);
+		for (size_t i = 0; i < c->nhosts; i++)
+			if (buf_adds(&b, i ? "," : "") < 0 || buf_adds(&b, c->addrs[i]) < 0)
+				abort(); /* no cap: only memory can fail, as xmalloc */
+		c->resolving = false;
+		pg_conn_start_libpq(c, b.ptr);
+		buf_release(&b);
+		return;
+	}
+	struct pg_resolve *rs = xcalloc(1, sizeof(*rs));
+	rs->c = c;
+	rs->gen = c->gen;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	int r = uv_getaddrinfo(c->loop, &rs->req, pg_conn_on_resolved, c->hosts[c->next_host], NULL,
+			       &hints);
+	if (r < 0) {
+		free(rs);
+		pg_conn_downf(c, "cannot resolve '%s': %s", c->hosts[c->next_host], uv_strerror(r));
+		return;
+	}
+	c->handles++; /* the request holds c until its callback */
+}
+
+static void pg_conn_start_attempt(struct pg_conn *c)
+{
+	if (c->state != PG_CONN_CONNECTING) {
+		pg_conn_set_state(c, PG_CONN_CONNECTING, NULL);
+		if (c->closing)
+			return;
+	}
+	/* the timeout covers the name resolution too */
+	uv_timer_start(&c->timer, pg_conn_on_timer, c->connect_timeout_ms, 0);
+	if (c->nhosts) {
+		c->resolving = true;
+		c->next_host = 0;
+		pg_conn_resolve_next(c);
+	} else {
+		pg_conn_start_libpq(c, NULL);
+	}
 }
 
 /* Puts our LISTENs in front of the queries that waited for the connection. */
@@ -469,7 +644,7 @@ static void pg_conn_on_timer(uv_timer_t *t)
 {
 	struct pg_conn *c = t->data;
 	c->depth++;
-	if (c->state == PG_CONN_CONNECTING && c->pg)
+	if (c->state == PG_CONN_CONNECTING && (c->pg || c->resolving))
 		pg_conn_downf(c, "no connection after %u ms", c->connect_timeout_ms);
 	else if (!c->closing)
 		pg_conn_start_attempt(c);
@@ -675,10 +850,16 @@ static void pg_conn_on_poll(uv_poll_t *h, int status, int events)
 	if (c->closing || c->poll != p)
 		return;
 	c->depth++;
-	if (status < 0) {
-		pg_conn_downf(c, "socket error: %s", uv_strerror(status));
-	} else if (c->state == PG_CONN_CONNECTING) {
+	/* status < 0: libuv saw POLLERR (it says EBADF) and stopped the
+	 * handle.  libpq reads the socket's own error: while connecting, its
+	 * next step does (and may try the next address); connected, reading. */
+	if (c->state == PG_CONN_CONNECTING) {
 		pg_conn_connect_step(c);
+	} else if (status < 0 && c->state == PG_CONN_READY) {
+		if (!PQconsumeInput(c->pg))
+			pg_conn_down(c, pg_conn_libpq_msg(c, msg, sizeof(msg)));
+		else
+			pg_conn_downf(c, "socket error: %s", uv_strerror(status));
 	} else if (c->state == PG_CONN_READY) {
 		if ((events & UV_WRITABLE) && pg_conn_flush(c) < 0)
 			goto out;
@@ -729,9 +910,10 @@ int pg_conn_new(uv_loop_t *loop, const struct pg_conn_opts *o, struct pg_conn **
 		PQfreemem(perr);
 		return KILN_ECONFIG;
 	}
-	PQconninfoFree(opts);
 
 	struct pg_conn *c = xcalloc(1, sizeof(*c));
+	pg_conn_plan_hosts(c, opts);
+	PQconninfoFree(opts);
 	c->loop = loop;
 	c->conninfo = xstrdup(o->conninfo);
 	c->max_queue = o->max_queue ? o->max_queue : KILN_PG_MAX_QUEUE;

@@ -16,6 +16,10 @@
  * error and the connection is tried again with a capped exponential backoff
  * (with jitter) until pg_conn_free().
  *
+ * Host names in the connection string (which libpq would resolve with a
+ * blocking getaddrinfo on the loop) are resolved on libuv's thread pool
+ * first and handed to libpq as hostaddr; the connect timeout covers both.
+ *
  * Everything here runs on the loop's thread; callbacks are never called
  * from inside pg_conn_new(), pg_conn_send() or pg_conn_listen().
  * Internal to src/db: the PostgreSQL backend of db.h will be its user.

@@ -2,8 +2,9 @@
  * src/db/pg-conn.c against a real PostgreSQL server (scripts/pg-start in a
  * throwaway directory, tests/unit/pg-test.h): pipelined queries and their
  * order, parameters (text, NULL, binary), errors per query, transactions
- * across queries, LISTEN/NOTIFY, the queue's caps, bad input, a failed
- * connection and its backoff, a server restart and the reconnection, the
+ * across queries, multi-statement queries, LISTEN/NOTIFY, the queue's caps,
+ * bad input, a failed connection and its backoff, host names resolved on
+ * the thread pool, a server restart and the reconnection, the
  * callbacks of a freed connection, and a loop that keeps turning while a
  * query runs.  Skips (a failure under CI=true) when no server can start.
  */
@@ -521,6 +522,37 @@ TEST(connect_failure_and_backoff)
 	conn_close(c);
 }
 
+TEST(host_names_resolved_off_the_loop)
+{
+	/* a name: resolved on the thread pool, then handed to libpq as
+	 * hostaddr (its message names the address); nothing listens on port 1 */
+	struct watch w = {0};
+	struct pg_conn_opts o = {.backoff_first_ms = 10000, .connect_timeout_ms = 30000};
+	struct pg_conn *c = conn_open("host=localhost port=1 dbname=kiln", &w, &o);
+	struct answer a = {0};
+	CHECK_INT(pg_conn_query(c, "SELECT 1", 0, NULL, on_answer, &a), 0);
+	CHECK(test_run_until(&loop, answer_done, &a, TEST_GUARD_MS));
+	CHECK_INT(a.r, -ENOTCONN);
+	CHECK(a.err &&
+	      (strstr(a.err, "at \"127.0.0.1\", port 1") || strstr(a.err, "at \"::1\", port 1")));
+	CHECK(a.err && strstr(a.err, "refused"));
+	if (a.err)
+		printf("# %.*s\n", (int)strcspn(a.err, "\n"), a.err);
+	conn_close(c);
+
+	/* a name that does not resolve */
+	c = conn_open("host=no-such-host.invalid,/also/not/here dbname=kiln", &w, &o);
+	answer_release(&a);
+	CHECK_INT(pg_conn_query(c, "SELECT 1", 0, NULL, on_answer, &a), 0);
+	CHECK(test_run_until(&loop, answer_done, &a, TEST_GUARD_MS));
+	CHECK_INT(a.r, -ENOTCONN);
+	CHECK(a.err && strstr(a.err, "cannot resolve 'no-such-host.invalid'"));
+	if (a.err)
+		printf("# %.*s\n", (int)strcspn(a.err, "\n"), a.err);
+	answer_release(&a);
+	conn_close(c);
+}
+
 static bool ready_twice(void *arg)
 {
 	return ((struct watch *)arg)->ready >= 2;
@@ -670,6 +702,7 @@ int main(int argc, char **argv)
 	RUN(queue_caps);
 	RUN(bad_input);
 	RUN(connect_failure_and_backoff);
+	RUN(host_names_resolved_off_the_loop);
 	if (pg_test.dir[0])
 		RUN(server_restart_reconnects);
 	else
