@@ -649,6 +649,75 @@ TEST(free_cancels)
 	answer_release(&b[1]);
 }
 
+/* One query after another, each sent from the answer of the one before. */
+struct chain {
+	struct pg_conn *c;
+	int left, failed;
+};
+
+static void chain_next(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct chain *ch = arg;
+	(void)res;
+	(void)err;
+	if (r < 0)
+		ch->failed++;
+	if (--ch->left > 0 && pg_conn_query(ch->c, "SELECT 1", 0, NULL, chain_next, ch) < 0) {
+		ch->failed++;
+		ch->left = 0;
+	}
+}
+
+static bool chain_done(void *arg)
+{
+	return ((struct chain *)arg)->left <= 0;
+}
+
+struct count {
+	int n, failed;
+};
+
+static void count_answer(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct count *k = arg;
+	(void)res;
+	(void)err;
+	k->n++;
+	if (r < 0)
+		k->failed++;
+}
+
+static bool count_2000(void *arg)
+{
+	return ((struct count *)arg)->n >= 2000;
+}
+
+/* Not a gate: what pipelining buys, printed as a TAP comment (the numbers
+ * in docs/SCALING.md).  Only completion is checked. */
+TEST(pipeline_measure)
+{
+	struct watch w = {0};
+	struct pg_conn *c = conn_open(pg_test.url, &w, NULL);
+	CHECK(test_run_until(&loop, is_ready, c, TEST_GUARD_MS));
+	struct count k = {0};
+	uint64_t t0 = uv_hrtime();
+	for (int i = 0; i < 2000; i++)
+		CHECK_INT(pg_conn_query(c, "SELECT 1", 0, NULL, count_answer, &k), 0);
+	CHECK(test_run_until(&loop, count_2000, &k, TEST_GUARD_MS));
+	uint64_t t1 = uv_hrtime();
+	CHECK_INT(k.failed, 0);
+	struct chain ch = {.c = c, .left = 2000};
+	CHECK_INT(pg_conn_query(c, "SELECT 1", 0, NULL, chain_next, &ch), 0);
+	CHECK(test_run_until(&loop, chain_done, &ch, TEST_GUARD_MS));
+	uint64_t t2 = uv_hrtime();
+	CHECK_INT(ch.failed, 0);
+	printf("# 2000 queries pipelined: %.1f ms (%.1f us each); one after another: %.1f ms "
+	       "(%.1f us each)\n",
+	       (double)(t1 - t0) / 1e6, (double)(t1 - t0) / 2000 / 1e3, (double)(t2 - t1) / 1e6,
+	       (double)(t2 - t1) / 2000 / 1e3);
+	conn_close(c);
+}
+
 static int ticks;
 static int ticks_at_answer = -1;
 
@@ -711,6 +780,7 @@ int main(int argc, char **argv)
 		       ++tap_n);
 	RUN(free_cancels);
 	RUN(loop_turns_during_query);
+	RUN(pipeline_measure);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_INT(uv_loop_close(&loop), 0);
 	pg_test_cleanup();
