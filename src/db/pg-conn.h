@@ -137,7 +137,8 @@ int pg_conn_query(struct pg_conn *c, const char *sql, int nparams, const char *c
 int pg_conn_listen(struct pg_conn *c, const char *channel);
 
 enum pg_conn_state pg_conn_state(const struct pg_conn *c);
-/* Why the last connection or attempt ended ("" if none did). */
+/* Why the last connection or attempt ended, or why the last LISTEN failed;
+ * "" once a connection is up again (and before any failure). */
 const char *pg_conn_errmsg(const struct pg_conn *c);
 /* Queries accepted and not yet answered. */
 size_t pg_conn_pending(const struct pg_conn *c);
