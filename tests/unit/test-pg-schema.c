@@ -5,7 +5,8 @@
  * SQLite's from migrations/: the same tables and columns in the same order
  * (SQLite's pragma table_info against information_schema.columns), types
  * mapped (INTEGER bigint, REAL double precision, TEXT text, BLOB bytea),
- * NOT NULL, the same indexes (unique flag and columns) and triggers, and the
+ * NOT NULL and defaults, the same indexes (unique flag and columns),
+ * triggers and foreign keys (with their ON DELETE), and the
  * blamelist trigger giving the same properties on both.
  */
 #include "tap.h"
@@ -102,19 +103,6 @@ static void lite_rows(const char *sql, struct lines *out)
 	if (rc != SQLITE_DONE)
 		TAP_FAIL("sqlite '%s': %s", sql, sqlite3_errmsg(lite->h));
 	sqlite3_finalize(s);
-}
-
-static const char *lite_type(const char *t)
-{
-	if (!strcmp(t, "INTEGER"))
-		return "bigint";
-	if (!strcmp(t, "REAL"))
-		return "double precision";
-	if (!strcmp(t, "TEXT"))
-		return "text";
-	if (!strcmp(t, "BLOB"))
-		return "bytea";
-	return t;
 }
 
 /* ---- PostgreSQL's side ---- */
@@ -273,30 +261,29 @@ TEST(columns_match_sqlite)
 		  "'sqlite_%'",
 		  &tables);
 	for (size_t i = 0; i < tables.n; i++) {
-		/* cid|name|type|notnull|dflt|pk: one line per column, with its
-		 * position; a primary key column is NOT NULL on PostgreSQL */
-		char *sql = xasprintf("SELECT '%s', cid + 1, name, type, \"notnull\" OR pk > 0 "
-				      "FROM pragma_table_info('%s')",
-				      tables.v[i], tables.v[i]);
+		/* one line per column: position, type as PostgreSQL names it, NOT
+		 * NULL (a primary key column is NOT NULL there), default */
+		char *sql = xasprintf(
+			"SELECT '%s.' || name || ' ' || CASE type WHEN 'INTEGER' THEN 'bigint' "
+			"WHEN 'REAL' THEN 'double precision' WHEN 'TEXT' THEN 'text' WHEN 'BLOB' "
+			"THEN 'bytea' ELSE type END || ' #' || (cid + 1) || CASE WHEN \"notnull\" "
+			"OR pk > 0 THEN ' not null' ELSE '' END || coalesce(' default ' || "
+			"dflt_value, '') FROM pragma_table_info('%s')",
+			tables.v[i], tables.v[i]);
 		struct lines cols = {0};
 		lite_rows(sql, &cols);
 		free(sql);
-		for (size_t j = 0; j < cols.n; j++) {
-			char t[64], pos[16], name[128], type[64], nn[8];
-			if (sscanf(cols.v[j], "%63[^|]|%15[^|]|%127[^|]|%63[^|]|%7s", t, pos, name,
-				   type, nn) != 5) {
-				TAP_FAIL("cannot read '%s'", cols.v[j]);
-				continue;
-			}
-			lines_add(&lt, xasprintf("%s.%s %s #%s%s", t, name, lite_type(type), pos,
-						 !strcmp(nn, "1") ? " not null" : ""));
-		}
+		for (size_t j = 0; j < cols.n; j++)
+			lines_add(&lt, xstrdup(cols.v[j]));
 		lines_free(&cols);
 	}
 	struct answer a = {0};
 	pg_rows(main_conn,
 		"SELECT table_name || '.' || column_name || ' ' || data_type || ' #' || "
 		"ordinal_position || CASE is_nullable WHEN 'NO' THEN ' not null' ELSE '' END "
+		/* '[]'::text as SQLite writes it: '[]'; '-1'::integer: -1 */
+		"|| coalesce(' default ' || regexp_replace(regexp_replace(column_default, "
+		"'::[a-z ]+$', ''), '^''(-?[0-9.]+)''$', '\\1'), '') "
 		"FROM information_schema.columns WHERE table_schema = current_schema() "
 		"AND table_name <> 'kiln_schema_version'",
 		false, &a);
@@ -367,6 +354,36 @@ TEST(indexes_and_triggers_match_sqlite)
 	lines_free(&pt);
 	lines_free(&idx);
 	lines_free(&trig);
+}
+
+TEST(foreign_keys_match_sqlite)
+{
+	struct lines lt = {0}, pt = {0};
+	lite_rows("SELECT 'fk ' || t.name || '.' || f.\"from\" || ' -> ' || f.\"table\" || '.' || "
+		  "f.\"to\" || ' on delete ' || f.on_delete FROM sqlite_master t, "
+		  "pragma_foreign_key_list(t.name) f WHERE t.type = 'table'",
+		  &lt);
+	struct answer a = {0};
+	pg_rows(main_conn,
+		"SELECT 'fk ' || cl.relname || '.' || a.attname || ' -> ' || fcl.relname || '.' "
+		"|| fa.attname || ' on delete ' || CASE k.confdeltype WHEN 'a' THEN 'NO ACTION' "
+		"WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL' "
+		"ELSE 'SET DEFAULT' END || CASE WHEN cardinality(k.conkey) > 1 THEN ' (more "
+		"columns)' ELSE '' END FROM pg_constraint k "
+		"JOIN pg_class cl ON cl.oid = k.conrelid JOIN pg_class fcl ON fcl.oid = "
+		"k.confrelid "
+		"JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1] "
+		"JOIN pg_attribute fa ON fa.attrelid = k.confrelid AND fa.attnum = k.confkey[1] "
+		"WHERE k.contype = 'f' AND cl.relnamespace = current_schema()::regnamespace",
+		false, &a);
+	for (size_t i = 0; i < a.rows.n; i++)
+		lines_add(&pt, xstrdup(a.rows.v[i]));
+	CHECK(lt.n > 40);
+	CHECK_INT(lines_diff(&lt, "sqlite", &pt, "postgresql"), 0);
+	printf("# %zu foreign keys compared\n", lt.n);
+	answer_release(&a);
+	lines_free(&lt);
+	lines_free(&pt);
 }
 
 /* The same rows on both: a build of a buildset with changes by three authors. */
@@ -488,6 +505,7 @@ int main(int argc, char **argv)
 	RUN(migrate_fresh_then_again);
 	RUN(columns_match_sqlite);
 	RUN(indexes_and_triggers_match_sqlite);
+	RUN(foreign_keys_match_sqlite);
 	RUN(blamelist_trigger_as_sqlite);
 	if (!strncmp(pg_test.url, "postgresql:///kiln?", 19))
 		RUN(masters_migrate_together);
