@@ -301,25 +301,29 @@ TEST(columns_match_sqlite)
 TEST(indexes_and_triggers_match_sqlite)
 {
 	struct lines lt = {0}, pt = {0}, idx = {0};
-	/* name, unique, columns in order; not those that back a constraint
+	/* name, table, unique, partial, columns in order; not those that back a constraint
 	 * (SQLite's sqlite_autoindex_*, PostgreSQL's *_pkey and *_key) */
-	lite_rows(
-		"SELECT il.name, il.\"unique\" FROM sqlite_master t, pragma_index_list(t.name) il "
-		"WHERE t.type = 'table' AND il.origin = 'c'",
-		&idx);
+	lite_rows("SELECT il.name, il.\"unique\", il.partial, t.name FROM sqlite_master t, "
+		  "pragma_index_list(t.name) il "
+		  "WHERE t.type = 'table' AND il.origin = 'c'",
+		  &idx);
 	for (size_t i = 0; i < idx.n; i++) {
-		char name[128], uniq[8];
-		if (sscanf(idx.v[i], "%127[^|]|%7s", name, uniq) != 2)
+		char name[128], uniq[8], partial[8], table[128];
+		if (sscanf(idx.v[i], "%127[^|]|%7[^|]|%7[^|]|%127s", name, uniq, partial, table) !=
+		    4) {
+			TAP_FAIL("cannot read '%s'", idx.v[i]);
 			continue;
+		}
 		char *sql = xasprintf("SELECT group_concat(name, ',') FROM (SELECT name FROM "
 				      "pragma_index_info('%s') ORDER BY seqno)",
 				      name);
 		struct lines cols = {0};
 		lite_rows(sql, &cols);
 		free(sql);
-		lines_add(&lt,
-			  xasprintf("index %s%s (%s)", name, !strcmp(uniq, "1") ? " unique" : "",
-				    cols.n ? cols.v[0] : ""));
+		lines_add(&lt, xasprintf("index %s on %s%s%s (%s)", name, table,
+					 !strcmp(uniq, "1") ? " unique" : "",
+					 !strcmp(partial, "1") ? " partial" : "",
+					 cols.n ? cols.v[0] : ""));
 		lines_free(&cols);
 	}
 	struct lines trig = {0};
@@ -331,8 +335,10 @@ TEST(indexes_and_triggers_match_sqlite)
 
 	struct answer a = {0};
 	pg_rows(main_conn,
-		"SELECT 'index ' || c.relname || CASE WHEN i.indisunique THEN ' unique' ELSE '' "
-		"END || ' (' || array_to_string(ARRAY(SELECT a.attname FROM unnest(i.indkey) "
+		"SELECT 'index ' || c.relname || ' on ' || t.relname || CASE WHEN i.indisunique "
+		"THEN ' unique' ELSE '' END || CASE WHEN i.indpred IS NOT NULL THEN ' partial' "
+		"ELSE '' END || ' (' || array_to_string(ARRAY(SELECT a.attname FROM "
+		"unnest(i.indkey) "
 		"WITH ORDINALITY k(attnum, ord) JOIN pg_attribute a ON a.attrelid = i.indrelid "
 		"AND a.attnum = k.attnum ORDER BY k.ord), ',') || ')' "
 		"FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
