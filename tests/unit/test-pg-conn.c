@@ -597,6 +597,22 @@ TEST(server_restart_reconnects)
 	conn_close(c);
 }
 
+/* scripts/pg-start on a directory whose server runs: refused, clearly */
+TEST(pg_start_refuses_a_running_server)
+{
+	CHECK_INT(pg_test_start_again(), -1);
+	CHECK(strstr(pg_test.why, "a server already runs in") != NULL);
+	printf("# %s\n", pg_test.why);
+	/* and the server still answers */
+	struct watch w = {0};
+	struct pg_conn *c = conn_open(pg_test.url, &w, NULL);
+	struct answer a = {0};
+	run_query(c, "SELECT 8", 0, NULL, &a);
+	CHECK_STR(a.val, "8");
+	answer_release(&a);
+	conn_close(c);
+}
+
 struct free_in_cb {
 	struct pg_conn *c;
 	struct answer a;
@@ -772,12 +788,16 @@ int main(int argc, char **argv)
 	RUN(bad_input);
 	RUN(connect_failure_and_backoff);
 	RUN(host_names_resolved_off_the_loop);
-	if (pg_test.dir[0])
+	if (pg_test.dir[0]) {
 		RUN(server_restart_reconnects);
-	else
+		RUN(pg_start_refuses_a_running_server);
+	} else {
 		printf("ok %d - server_restart_reconnects # SKIP KILN_TEST_PG_URL: no server of "
 		       "ours to restart\n",
 		       ++tap_n);
+		printf("ok %d - pg_start_refuses_a_running_server # SKIP KILN_TEST_PG_URL\n",
+		       ++tap_n);
+	}
 	RUN(free_cancels);
 	RUN(loop_turns_during_query);
 	RUN(pipeline_measure);
