@@ -36,7 +36,9 @@
  *
  * Adding a new migration: add src/db/migrations/NNNN-what.sql (next number)
  * and list it in src/db/meson.build (db_migrations); it is embedded in the
- * binary at build time.  Never edit an applied one.  docs/internals/db.md.
+ * binary at build time.  Never edit an applied one.  Write it in PostgreSQL's
+ * dialect too, as src/db/migrations/pg/NNNN-what.sql (db_migrations_pg;
+ * test-pg-schema compares the two schemas).  docs/internals/db.md.
  */
 #ifndef KILN_DB_H
 #define KILN_DB_H
