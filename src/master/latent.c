@@ -84,6 +84,7 @@ struct latent {
 };
 
 static void latent_begin_stop(struct latent_worker *lw, const char *why);
+static struct wconn *latent_conn(const struct latent_worker *lw);
 static void latent_check_stopped(struct latent_worker *lw);
 
 const char *latent_state_name(enum latent_state s)
@@ -665,13 +666,9 @@ static void latent_run_stop_command(struct latent_worker *lw)
 
 static void latent_begin_stop(struct latent_worker *lw, const char *why)
 {
-	struct latent *lm = lw->lm;
 	log_info("worker=%s stopping: %s", lw->name, why);
 	lw->state = LATENT_STOPPING;
-	struct engine *e = lm->stopping ? NULL : lm->m->engine;
-	struct wconn *w = e && lw->widx < lm->nby_widx && lm->by_widx[lw->widx] == lw
-				  ? e->conn[lw->widx]
-				  : NULL;
+	struct wconn *w = latent_conn(lw);
 	if (w && w->attached && !w->closed && w->running == 0)
 		wconn_kill(w); /* `shutdown`: the worker leaves by itself */
 	latent_run_stop_command(lw);
@@ -680,6 +677,22 @@ static void latent_begin_stop(struct latent_worker *lw, const char *why)
 }
 
 /* ---- the timer --------------------------------------------------------------------- */
+
+/* lw's live connection, NULL: by index, or by name for a worker a reconfig
+ * removed (its connection stays until its builds end). */
+static struct wconn *latent_conn(const struct latent_worker *lw)
+{
+	const struct latent *lm = lw->lm;
+	struct engine *e = lm->stopping ? NULL : lm->m->engine;
+	if (!e)
+		return NULL;
+	if (!lw->removed && lw->widx < lm->nby_widx && lm->by_widx[lw->widx] == lw)
+		return e->conn[lw->widx];
+	for (struct wconn *w = e->workers; w; w = w->next)
+		if (!w->closed && !strcmp(w->cfg->name, lw->name))
+			return w;
+	return NULL;
+}
 
 static void latent_timer_fire(uv_timer_t *t)
 {
@@ -693,10 +706,16 @@ static void latent_timer_fire(uv_timer_t *t)
 		break;
 	}
 	case LATENT_RUNNING: {
+		struct wconn *w = latent_conn(lw);
+		if (lw->removed) { /* by a reconfig: once its builds are done */
+			if (w && w->running > 0)
+				latent_arm(lw, 1);
+			else
+				latent_begin_stop(lw, "removed by a reconfig");
+			break;
+		}
 		if (latent_is_local(lw))
 			break;
-		struct engine *e = lm->m->engine;
-		struct wconn *w = e && lw->widx < lm->nby_widx ? e->conn[lw->widx] : NULL;
 		double idle = lw->cfg->latent->idle_timeout;
 		uint64_t now = clock_mono_ms();
 		if (w && w->running > 0) {
@@ -1037,7 +1056,11 @@ void latent_reconfig(struct master *m)
 		log_info("worker=%s no longer started by the master: stopping it", lw->name);
 		/* the entry keeps pointing at its old declaration (a retired
 		 * generation, kept while its connection lives): copy nothing, stop now */
-		if (lw->state == LATENT_STARTING || lw->state == LATENT_RUNNING)
+		struct wconn *w = latent_conn(lw);
+		if (lw->state == LATENT_RUNNING && w && w->running > 0) {
+			log_info("worker=%s stops once its %d build(s) end", lw->name, w->running);
+			latent_arm(lw, 1);
+		} else if (lw->state == LATENT_STARTING || lw->state == LATENT_RUNNING)
 			latent_begin_stop(lw, "removed by a reconfig");
 		else if (lw->state != LATENT_STOPPING)
 			latent_release(lw);

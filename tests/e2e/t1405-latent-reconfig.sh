@@ -45,7 +45,9 @@ worker { name = "lat", password = secret("pw"), latent = { idle_timeout = 60, st
 builder { name = "p", workers = { "plain" }, steps = { shell { command = "true" } } }
 builder { name = "b1", workers = { "loc" }, steps = { shell { command = "echo one" } } }
 builder { name = "b2", workers = { "lat" }, steps = { shell { command = "echo two" } } }
-force_scheduler { name = "force", builders = { "b1", "b2" } }
+builder { name = "slow", workers = { "loc" }, steps = {
+  shell { command = "while [ ! -e '$TRASH/go' ]; do sleep 0.05; done; echo done" } } }
+force_scheduler { name = "force", builders = { "b1", "b2", "slow" } }
 LUA
 check "reconfig changing it and adding a latent worker" reconfig
 check "the local worker keeps its process" [ "$(wpid)" = "$pid" ]
@@ -59,9 +61,16 @@ $head
 worker { name = "plain", password = secret("pw") }
 builder { name = "p", workers = { "plain" }, steps = { shell { command = "true" } } }
 LUA
+brs=$(force slow)
+running() { [ "$(api "builds?buildrequestid=$brs" | jpy 'd["meta"]["total"]')" = 1 ]; }
+check "a slow build runs on the local worker" wait_for 60 running
 check "reconfig removing both" reconfig
 gone() { ! kill -0 "$pid" 2>/dev/null; }
-check "the local worker's process is stopped" wait_for 30 gone
+check "the local worker keeps running while its build does" kill -0 "$pid"
+touch "$TRASH/go"
+check "the build finishes" wait_for 60 request_done "$brs"
+check "SUCCESS" build_results_is "$(build_of_request "$brs")" 0
+check "then the local worker's process is stopped" wait_for 30 gone
 lat_gone() { ! pgrep -f "kiln-worker start $M/workers/la[t]" >/dev/null; }
 check "and the latent worker's" wait_for 30 lat_gone
 check "the API shows no latent state for them" \
