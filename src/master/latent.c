@@ -61,6 +61,7 @@ struct latent_worker {
 	bool attached;
 	bool removed;       /* a reconfig dropped it: freed once stopped */
 	bool closing;       /* its timer is closing: freed in the close callback */
+	bool counted;       /* in lm->live (latent_stop) */
 	uint64_t active_ms; /* last attach, build start or build end */
 	uint64_t launched_ms;
 	unsigned backoff; /* local: consecutive quick deaths */
@@ -153,8 +154,9 @@ static void latent_timer_closed(uv_handle_t *h)
 	if (lw->password)
 		sodium_memzero(lw->password, strlen(lw->password));
 	free(lw->password);
+	bool counted = lw->counted;
 	free(lw);
-	if (lm->stopping && --lm->live == 0) {
+	if (counted && --lm->live == 0) {
 		log_debug("every started worker is stopped");
 		free(lm->w);
 		free(lm->by_widx);
@@ -1082,6 +1084,8 @@ void latent_stop(struct latent *lm)
 		return;
 	lm->stopping = true;
 	lm->live = lm->n;
+	for (size_t i = 0; i < lm->n; i++)
+		lm->w[i]->counted = true;
 	if (lm->n == 0) { /* nothing to wait for */
 		free(lm->w);
 		free(lm->by_widx);
