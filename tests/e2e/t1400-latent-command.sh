@@ -1,4 +1,5 @@
 #!/bin/bash
+# asan-too
 # A latent worker of the command kind (issue 14): nothing runs until a
 # request needs it; then the master runs its start command (a real
 # kiln-worker here), the build runs on it, and after idle_timeout without a

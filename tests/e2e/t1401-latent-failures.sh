@@ -1,4 +1,5 @@
 #!/bin/bash
+# asan-too
 # Latent workers that do not start (issue 14): a start command that fails
 # ends the request's build EXCEPTION with the command's status and last
 # line; one that never connects fails after start_timeout (its process

@@ -1,4 +1,5 @@
 #!/bin/bash
+# asan-too
 # local_worker { }: the master runs its own kiln-worker (Buildbot's
 # LocalWorker) in BASEDIR/workers/NAME with a password it makes; a build
 # runs on it; a killed worker process is restarted; stopping the master

@@ -1,4 +1,5 @@
 #!/bin/bash
+# asan-too
 # Reconfiguration of the workers the master starts (issue 14): a
 # local_worker added by `kiln reconfig` (to a master that had none) is
 # started and builds; a changed declaration keeps the running process; a
