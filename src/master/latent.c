@@ -910,8 +910,8 @@ void latent_attached(struct latent *lm, const struct config_worker *cw)
 	if (lw->state == LATENT_STOPPING || lw->removed)
 		return;
 	if (lw->state != LATENT_RUNNING)
-		log_info("worker=%s running (connected %.1f s after its start)", lw->name,
-			 (double)(clock_mono_ms() - lw->launched_ms) / 1000);
+		log_info("worker=%s running (connected %llu ms after its start)", lw->name,
+			 (unsigned long long)(clock_mono_ms() - lw->launched_ms));
 	lw->state = LATENT_RUNNING;
 	latent_set_error(lw, NULL);
 	uv_timer_stop(&lw->timer);
