@@ -21,10 +21,12 @@ worker { name = "slow", password = secret("pw"),
          latent = { start = { "sh", "-c", "exec sleep 301" }, start_timeout = 2 } }
 worker { name = "bad2", password = secret("pw"), latent = { start = bad, stop = cleanup } }
 worker { name = "good", password = secret("pw"), latent = { start = good, idle_timeout = 60 } }
+worker { name = "nocmd", password = secret("pw"), latent = { start = { "$TRASH/no-such-program" } } }
+builder { name = "bnocmd", workers = { "nocmd" }, steps = { shell { command = "true" } } }
 builder { name = "bfail", workers = { "bad" }, steps = { shell { command = "true" } } }
 builder { name = "bslow", workers = { "slow" }, steps = { shell { command = "true" } } }
 builder { name = "bretry", workers = { "bad2", "good" }, steps = { shell { command = "echo retried" } } }
-force_scheduler { name = "force", builders = { "bfail", "bslow", "bretry" } }
+force_scheduler { name = "force", builders = { "bfail", "bslow", "bretry", "bnocmd" } }
 LUA
 echo secret-pw > "$M/secrets/pw"
 check "master starts" start_master "$M"
@@ -70,5 +72,11 @@ check "on 'good'" [ "$(api "builds/$bid" | jpy 'd["builds"][0]["workerid"]')" = 
 check "after bad2 failed once" [ "$(wc -l < "$TRASH/bad2.starts")" = 1 ]
 check "bad2 failed, good running" \
     sh -c "[ '$(wfield bad2 latent_state) $(wfield good latent_state)' = 'failed running' ]"
+br=$(force bnocmd)
+check "a start command that cannot be run ends the request" wait_for 60 request_done "$br"
+bid=$(build_of_request "$br")
+check "EXCEPTION" build_results_is "$bid" 4
+ss=$(build_field "$bid" state_string)
+check "the state says why ($ss)" grep -q "nocmd: cannot run the start command: " <<<"$ss"
 check "the master is still up" kill -0 "$MASTER_PID"
 done_testing
