@@ -303,7 +303,11 @@ static void latent_env(const struct latent_worker *lw, const char *password, str
 	}
 	struct latent *lm = lw->lm;
 	strv_add(env, xasprintf("KILN_WORKER_NAME=%s", lw->name));
-	strv_add(env, xasprintf("KILN_WORKER_PASSWORD=%s", password));
+	/* the password only by file: a worker's environment reaches its builds'
+	 * commands; the container kind passes it by name to the engine, and the
+	 * command in the container unsets it before kiln-worker starts */
+	if (lw->cfg->latent && lw->cfg->latent->kind == CONFIG_LATENT_CONTAINER)
+		strv_add(env, xasprintf("KILN_WORKER_PASSWORD=%s", password));
 	strv_add(env, xasprintf("KILN_WORKER_PASSWORD_FILE=%s/workers/.%s.password", lm->m->basedir,
 				lw->name));
 	strv_add(env, xasprintf("KILN_MASTER=%s", lm->master));
@@ -358,7 +362,8 @@ static void latent_start_argv(const struct latent_worker *lw, struct strv *argv)
 	strv_add(argv, xstrdup("-c"));
 	strv_add(argv,
 		 xasprintf("umask 077 && printf %%s \"$KILN_WORKER_PASSWORD\" > "
-			   "/tmp/kiln-worker.password && '%s' create /tmp/kiln-worker "
+			   "/tmp/kiln-worker.password && unset KILN_WORKER_PASSWORD && "
+			   "'%s' create /tmp/kiln-worker "
 			   "--master \"$KILN_MASTER\" --name \"$KILN_WORKER_NAME\" "
 			   "--password-file /tmp/kiln-worker.password >/dev/null && exec '%s' "
 			   "start /tmp/kiln-worker",

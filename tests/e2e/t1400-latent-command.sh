@@ -23,7 +23,7 @@ worker { name = "lw1", password = secret("lw1"),
          latent = { start = start, stop = stop, idle_timeout = 8, start_timeout = 60 } }
 worker { name = "lw2", password = secret("lw2"),
          latent = { start = start, stop = stop, idle_timeout = 3, start_timeout = 60 } }
-builder { name = "b1", workers = { "lw1" }, steps = { shell { command = "echo on-latent" } } }
+builder { name = "b1", workers = { "lw1" }, steps = { shell { command = "echo on-latent; env" } } }
 builder { name = "b2", workers = { "lw2" }, steps = { shell { command = "echo on-latent-2" } } }
 force_scheduler { name = "force", builders = { "b1", "b2" } }
 LUA
@@ -42,6 +42,12 @@ check "a request starts it; the build runs and succeeds" wait_for 90 request_don
 bid=$(build_of_request "$br")
 check "build SUCCESS" build_results_is "$bid" 0
 check "its start command ran once" [ "$(wc -l < "$TRASH/lw1.starts")" = 1 ]
+log=$(log_text "$bid" 1)
+check "the build ran on it" grep -q 'on-latent$' <<<"$log"
+check "its environment has no worker password" \
+    sh -c "! grep -q 'KILN_WORKER_PASSWORD=' <<'EOF'
+$log
+EOF"
 check "it attached as lw1" worker_connected lw1
 # the worker process: the start command exec'd kiln-worker
 wpid=$(pgrep -P "$MASTER_PID" -f "kiln-worker start $M/workers/lw1" | head -n 1)
