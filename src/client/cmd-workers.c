@@ -1,7 +1,8 @@
 /*
  * `kiln workers`: a table of the configured workers from GET
  * /api/v2/workers: connected or not, paused, and the version and host the
- * worker reported (workerinfo).
+ * worker reported (workerinfo), and, for a worker the master starts (latent
+ * or local), its latent_state.
  */
 #include "client/cli.h"
 #include "client/cmd.h"
@@ -32,8 +33,9 @@ static int workers_exec(void *state, struct http_client *c)
 		json_decref(workers);
 		return CLI_EXIT_OK;
 	}
-	cli_table_init(&t, 5);
-	cli_table_add(&t, (const char *const[]){"NAME", "CONNECTED", "PAUSED", "VERSION", "HOST"});
+	cli_table_init(&t, 6);
+	cli_table_add(&t, (const char *const[]){"NAME", "CONNECTED", "PAUSED", "VERSION", "HOST",
+						"LATENT"});
 	json_array_foreach(workers, i, w)
 	{
 		json_t *info = json_object_get(w, "workerinfo");
@@ -43,10 +45,13 @@ static int workers_exec(void *state, struct http_client *c)
 		char *version = workers_first_line(cli_json_str(info, "version", NULL));
 		char *host = workers_first_line(cli_json_str(info, "host", NULL));
 		const char *paused = cli_json_bool(w, "paused", false) ? "yes" : "no";
+		/* Kiln's latent_state (Buildbot has none): '-' for an ordinary worker */
+		const char *latent = cli_json_str(w, "latent_state", NULL);
 
-		cli_table_add(&t, (const char *const[]){
-					  cli_json_str(w, "name", "?"), connected ? "yes" : "no",
-					  paused, *version ? version : "-", *host ? host : "-"});
+		cli_table_add(&t, (const char *const[]){cli_json_str(w, "name", "?"),
+							connected ? "yes" : "no", paused,
+							*version ? version : "-",
+							*host ? host : "-", latent ? latent : "-"});
 		free(version);
 		free(host);
 	}
@@ -59,7 +64,7 @@ static int workers_exec(void *state, struct http_client *c)
 const struct cmd cmd_workers = {
 	.name = "workers",
 	.usage = "",
-	.summary = "list workers: connected, paused, version and host",
+	.summary = "list workers: connected, paused, version, host and latent state",
 	.flags = CMD_MASTER,
 	.exec = workers_exec,
 };

@@ -132,6 +132,8 @@ static int config_dsl_setting(lua_State *L)
 		/* web login and roles (config-auth.c, slice "weblogin") */
 	} else if (config_log_setting(L, key)) {
 		/* log_format (config-log.c, slice "operator") */
+	} else if (config_latent_setting(L, key)) {
+		/* latent_max_count (config-latent.c) */
 	} else if (config_workers_setting(L, key)) {
 		/* workers_reattach_grace, workers_keepalive (config-workers.c, slice "reattach") */
 	} else
@@ -196,7 +198,7 @@ static int config_dsl_worker(lua_State *L)
 	// clang-format off
 	static const char *const keys[] = {
 		"name", "password", "max_builds", "properties", "notify_on_missing",
-		"missing_timeout", "reattach_grace", NULL,
+		"missing_timeout", "reattach_grace", "latent", NULL,
 	};
 	// clang-format on
 	struct config *cfg = config_ctx_of(L)->cfg;
@@ -235,6 +237,7 @@ static int config_dsl_worker(lua_State *L)
 	w->password = config_strdup(L, sec->value, strlen(sec->value));
 	config_sched_props(L, 1, what, "properties", &w->props, &w->nprops);
 	config_dsl_worker_missing(L, what, w);
+	config_latent_read(L, what, w); /* latent = { } (config-latent.c) */
 	dsl_register(L, REG_WORKERS, name, line);
 	lua_pushstring(L, name);
 	return 1;
@@ -257,6 +260,7 @@ void config_dsl_open(lua_State *L)
 	config_sched_open(L);   /* schedulers, trigger {} (config-sched.c) */
 	config_changes_open(L); /* git_poller, hg_poller, svn_poller (config-changes.c) */
 	config_lock_open(L);    /* master_lock, worker_lock (config-lock.c) */
+	config_latent_open(L);  /* local_worker (config-latent.c) */
 	/* reporter { } (config-reporter.c) */
 	config_reporter_open(L);
 

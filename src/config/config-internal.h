@@ -221,6 +221,13 @@ bool dsl_registered(lua_State *L, const char *reg, const char *name);
 void dsl_check_table_arg(lua_State *L, const char *decl);
 void dsl_what(lua_State *L, char *what, size_t size, const char *decl, const char *name);
 
+/* ---- latent and local workers (config-latent.c) ---- */
+/* worker { latent = { } } of the worker w just added (table at index 1). */
+void config_latent_read(lua_State *L, const char *what, struct config_worker *w);
+void config_latent_free(struct config_latent *l);          /* NULL-safe */
+void config_latent_open(lua_State *L);                     /* local_worker { } */
+bool config_latent_setting(lua_State *L, const char *key); /* latent_max_count */
+
 /* ---- numbers over time (config-numbers.c) ---- */
 /* The global setting 'regression' (false: key is not it). */
 bool config_numbers_setting(lua_State *L, const char *key);

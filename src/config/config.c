@@ -897,6 +897,7 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->nworkers; i++) {
 		free(cfg->worker[i].name);
 		free(cfg->worker[i].password);
+		config_latent_free(cfg->worker[i].latent);
 		config_prop_free(cfg->worker[i].props, cfg->worker[i].nprops);
 		for (size_t k = 0; k < cfg->worker[i].nnotify_on_missing; k++)
 			free(cfg->worker[i].notify_on_missing[k]);

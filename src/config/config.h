@@ -42,12 +42,39 @@ struct config_listen {
 	int port;   /* 0 = any free port */
 };
 
+/* worker { latent = { ... } } (config-latent.c): a worker the master starts
+ * when a request needs it and stops after idle_timeout (master/latent.c). */
+enum config_latent_kind {
+	CONFIG_LATENT_COMMAND,   /* start = command, stop = command */
+	CONFIG_LATENT_CONTAINER, /* container = { engine, image, ... } */
+};
+struct config_latent {
+	enum config_latent_kind kind;
+	char **start; /* owned argv (a string s is {"/bin/sh", "-c", s}); command kind */
+	size_t nstart;
+	char **stop; /* owned argv, NULL: none (the start command's group is signalled) */
+	size_t nstop;
+	double idle_timeout;  /* seconds without a build before it is stopped */
+	double start_timeout; /* seconds from start until it must be attached */
+	double stop_timeout;  /* seconds the stop command (then SIGTERM) gets */
+	/* container kind */
+	char *engine;     /* owned: "podman" or "docker" */
+	char *image;      /* owned */
+	char *network;    /* owned: --network (default "host": the master's loopback) */
+	char *worker_bin; /* owned: kiln-worker inside the image (default "kiln-worker") */
+	char **run_args;  /* owned: more arguments of `ENGINE run` before the image */
+	size_t nrun_args;
+};
+
 struct config_worker {
-	char *name;                /* owned */
-	char *password;            /* owned: from secret(), never from config text */
-	int max_builds;            /* >= 1, default 1 */
-	int line;                  /* where it was declared in master.lua */
-	struct config_prop *props; /* owned: properties = { ... } (source "Worker") */
+	char *name;                   /* owned */
+	char *password;               /* owned: from secret(), never from config text; "" for a
+					 local worker (the master makes its password, latent.c) */
+	struct config_latent *latent; /* owned: latent = { }; NULL: an ordinary worker */
+	bool local;                   /* local_worker { }: the master runs it as its child */
+	int max_builds;               /* >= 1, default 1 */
+	int line;                     /* where it was declared in master.lua */
+	struct config_prop *props;    /* owned: properties = { ... } (source "Worker") */
 	size_t nprops;
 	char **notify_on_missing; /* owned: addresses mailed when it goes missing ("alerts") */
 	size_t nnotify_on_missing;
@@ -640,6 +667,8 @@ struct config {
 	double retention_test_results_keep_days;
 	double retention_numbers_keep_days;
 	double retention_interval_s; /* seconds between passes (default 600) */
+	/* ---- latent and local workers (config-latent.c) ---- */
+	int latent_max_count; /* latent workers starting or running at once; 0 = no limit */
 };
 
 /* slice "reattach": the defaults applied (docs/CONFIG.md, "Worker disconnects") */

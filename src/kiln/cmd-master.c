@@ -34,6 +34,7 @@
 #include "kiln/kiln.h"
 #include "master/artifact-retention.h"
 #include "master/engine.h"
+#include "master/latent.h"
 #include "master/events.h"
 #include "master/tsdb.h"
 #include "master/reporters/reporters.h"
@@ -414,6 +415,10 @@ int master_serve(const char *basedir_arg, int *ready_fd)
 	r = http_server_start(&m, engine_worker_ops(m.engine), &m.http); /* logs its errors */
 	if (r < 0)
 		goto out;
+	m.workers_port = http_server_workers_port(m.http);
+	r = latent_start(&m); /* latent and local workers (issue 14): logs its errors */
+	if (r < 0)
+		goto out;
 	uv_signal_start(&sigterm, master_on_signal, SIGTERM);
 	uv_signal_start(&sigint, master_on_signal, SIGINT);
 	uv_signal_start(&sigusr1, master_on_signal, SIGUSR1);
@@ -437,7 +442,8 @@ out:
 		 * batch.  The process exit drops the connections and the lock;
 		 * the next start's recovery marks running builds for retry.
 		 */
-		if (st.reexec) /* slice "faults": space is back after a full disk */
+		latent_kill_now(m.latent); /* the workers it started do not outlive it */
+		if (st.reexec)             /* slice "faults": space is back after a full disk */
 			return master_reexec(m.basedir);
 		log_error("master stopped after a failed database commit%s",
 			  st.disk_hold ? " (the disk is full)" : "");
@@ -449,6 +455,8 @@ out:
 	}
 	if (m.engine)
 		engine_stop(m.engine);
+	latent_stop(m.latent); /* stop commands run; it frees itself in the uv_run below */
+	m.latent = NULL;
 	if (m.db && m.masterid && db_master_set_active(m.db, m.masterid, false, clock_wall()) < 0)
 		log_error("cannot mark the master inactive: %s", db_errmsg(m.db));
 	/* worker closed() callbacks all happen inside http_server_stop */

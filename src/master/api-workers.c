@@ -7,6 +7,7 @@
 #include "master/api-int.h"
 #include "master/engine-int.h"
 #include "master/events-workers.h"
+#include "master/latent.h"
 #include "master/master.h"
 
 #include "common/err.h"
@@ -19,15 +20,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* latent_state, latent_error, latent_kind (issue 14: latent.h) */
+static void api_workers_fix(struct api_ctx *ctx, const struct api_rspec *rs, json_t *item)
+{
+	(void)rs;
+	latent_api_fix(ctx->m->latent, item);
+}
+
 void api_workers_get(struct api_ctx *ctx)
 {
-	api_list(ctx, DB_WORKERS, "workers", false, NULL, NULL);
+	api_list(ctx, DB_WORKERS, "workers", false, api_workers_fix, NULL);
 }
 
 void api_worker_get(struct api_ctx *ctx)
 {
 	const char *f[] = {api_is_num(ctx->cap[0]) ? "workerid" : "name", ctx->cap[0], NULL};
-	api_list(ctx, DB_WORKERS, "workers", true, NULL, f);
+	api_list(ctx, DB_WORKERS, "workers", true, api_workers_fix, f);
 }
 
 void api_worker_builds_get(struct api_ctx *ctx)

@@ -20,6 +20,7 @@
 #include "master/dispatch-hooks.h"
 #include "master/engine-int.h"
 #include "master/events.h"
+#include "master/latent.h"
 #include "master/locks.h"
 #include "master/master.h"
 #include "master/sched/sched.h"
@@ -281,7 +282,9 @@ static void engine_distribute(struct engine *e)
 	struct master *m = e->m;
 	int64_t *ids = NULL;
 	size_t n = 0;
-	if (e->stopping || !e->workers || m->draining) /* draining: slice "operator" */
+	/* draining: slice "operator"; with no worker connected only a latent
+	 * worker can take a request (latent.h) */
+	if (e->stopping || (!e->workers && !latent_any(m->latent)) || m->draining)
 		return;
 	int r = db_request_pending_builders(m->db, &ids, &n);
 	if (r < 0) {
@@ -296,8 +299,10 @@ static void engine_distribute(struct engine *e)
 		const struct config_builder *bc = &m->cfg->builder[i];
 		for (;;) {
 			struct wconn *w = pick_worker(e, (size_t)i);
-			if (!w)
+			if (!w) {
+				latent_demand(m->latent, (size_t)i); /* start one, if it has any */
 				break;
+			}
 			struct db_request req;
 			r = bc->next_build_fn ? dispatch_hooks_next_build(e, (size_t)i, &req)
 					      : db_request_next(m->db, ids[k], &req);
@@ -324,6 +329,7 @@ static void engine_distribute(struct engine *e)
 			size_t nmerged = 0;
 			int64_t brid = req.buildrequestid, bsid = req.buildsetid;
 			engine_collapse(e, (size_t)i, &brid, &bsid, &merged, &nmerged);
+			latent_activity(m->latent, w->cfg); /* not idle */
 			if (!build_start(e, i, w, brid, bsid, merged, nmerged)) {
 				db_request_unclaim(m->db, brid);
 				for (size_t j = 0; j < nmerged; j++)
@@ -373,6 +379,7 @@ void engine_build_done(struct engine *e, struct build *b)
 	struct wconn *w = build_worker(b);
 	if (w) {
 		w->running--;
+		latent_activity(e->m->latent, w->cfg); /* its idle time starts now */
 		wconn_build_done(w); /* slice "workerctl": a stopping worker shuts down when idle */
 		engine_reconfig_worker_idle(w); /* slice "reconfig": a removed worker goes */
 	}

@@ -22,6 +22,7 @@ struct numbers;
 struct artifact_retention;
 struct reporters;
 struct metrics;
+struct latent;
 
 struct master {
 	uv_loop_t *loop;    /* borrowed: the process's one loop */
@@ -42,6 +43,8 @@ struct master {
 	struct reporters *reporters; /* owned (reporters/reporters.h), NULL: none */
 	bool draining;               /* slice "operator": clean stop, no new builds start */
 	struct metrics *metrics;     /* slice "operator": owned (metrics.h), /metrics */
+	struct latent *latent;       /* owned (latent.h): latent and local workers, NULL: none */
+	int workers_port;            /* the worker listener's bound port, once listening */
 };
 
 #endif

@@ -21,6 +21,7 @@
 #include "db/db.h"
 #include "master/changes/poller.h"
 #include "master/engine.h"
+#include "master/latent.h"
 #include "master/master.h"
 #include "master/reconfig.h"
 #include "master/reporters/reporters.h"
@@ -141,6 +142,7 @@ int reconfig_run(struct master *m, char **ret_message)
 	}
 	if (m->sched)
 		sched_reconfig(m->sched, m->cfg);
+	latent_reconfig(m); /* latent and local workers, by name (issue 14) */
 	if (m->pollers && pollers_reconfig(m->pollers, m->cfg) < 0)
 		log_error("change sources: not all could start");
 	bool rchanged = d.reporters.added || d.reporters.removed || d.reporters.changed;

@@ -22,6 +22,7 @@
 #include "db/db.h"
 #include "master/engine-int.h"
 #include "master/events-workers.h"
+#include "master/latent.h"
 #include "master/master.h"
 #include "master/steps/step.h"
 #include "proto/msg.h"
@@ -281,6 +282,7 @@ static void workers_attach_done(struct wconn *w)
 	if (w->graceful)
 		w->paused = true;
 	events_worker(m, w->workerid, "connected", true, &w->seen_ms);
+	latent_attached(m->latent, w->cfg); /* a latent or local worker is running */
 	engine_kick(w->e);
 }
 
@@ -1185,6 +1187,10 @@ static int wconn_authenticate(void *ctx, const char *name, const char *password,
 	const struct config_worker *cw = config_find_worker(e->m->cfg, name);
 	/* compare in constant time whatever the name, so timing tells nothing */
 	const char *want = cw ? cw->password : "";
+	if (cw && cw->local) /* a local worker's password is the master's (latent.h) */
+		want = latent_local_password(e->m->latent, cw);
+	if (!want)
+		want = "", cw = NULL; /* not started yet: nobody may log in as it */
 	size_t lw = strlen(want), lp = strlen(password);
 	char a[KILN_MAX_SECRET_BYTES + 1] = {0}, b[KILN_MAX_SECRET_BYTES + 1] = {0};
 	bool ok = cw && lw == lp && lp <= KILN_MAX_SECRET_BYTES;
@@ -1410,8 +1416,10 @@ static void wconn_closed(void *ud, struct ws_conn *ws)
 		if (!other && db_worker_set_connected(e->m->db, w->workerid, 0) < 0)
 			log_error("worker=%s cannot record disconnection: %s", w->cfg->name,
 				  db_errmsg(e->m->db));
-		if (!other)
+		if (!other) {
 			events_worker(e->m, w->workerid, "disconnected", true, &w->seen_ms);
+			latent_detached(e->m->latent, w->cfg);
+		}
 	}
 	wconn_unref(w);
 	engine_kick(e);

@@ -4,7 +4,8 @@
 # warning (compile), parses its TAP tests (test), uploads the program
 # (file_upload), prints the results, the warning, the test summary and the
 # artifact's URL, and exits 0 after the build (WARNINGS is a success).
-# The master it ran is gone then; the files it leaves are checked instead.
+# The master it ran is gone then (and the worker it ran itself, local_worker);
+# the files it leaves are checked instead.
 . "$(dirname "$0")/lib.sh"
 require_cmd git make cc
 
@@ -29,7 +30,8 @@ A=$D/master/artifacts/1/hello
 size=$(sed -n 's/^artifact: .*(hello, \([0-9]*\) bytes)$/\1/p' <<<"$out")
 check "the artifact is the program, its size as printed ($size)" test -n "$size" -a "$(stat -c %s "$A" 2>/dev/null)" = "$size"
 check "and it runs" [ "$("$A" 2>&1)" = "hello, kiln" ]
-check "the worker built that same program" cmp -s "$A" "$D/worker/hello/build/hello"
+check "the master's local worker built that same program" \
+    cmp -s "$A" "$D/master/workers/worker1/hello/build/hello"
 # (the bracket keeps the pattern from matching the shell that runs pgrep)
-check "the demo's master and worker are stopped" sh -c "! pgrep -f '$D/maste[r]|$D/worke[r]' >/dev/null"
+check "the demo's master and its worker are stopped" sh -c "! pgrep -f '$D/maste[r]' >/dev/null"
 done_testing

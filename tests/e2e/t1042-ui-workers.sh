@@ -2,7 +2,7 @@
 # The workers view (www/src/workers.js) in a real browser
 # (tests/e2e/ui/misc-workers.mjs: Debian's Chromium through playwright-core)
 # against a real master and kiln-workers: one connected and one never
-# connected worker, a running build shown on its worker, Pause and Unpause
+# connected worker, a latent worker's state, a running build shown on its worker, Pause and Unpause
 # buttons with real effect on dispatch (a queued build waits, then runs),
 # the worker's own page (deep link, reload), and "last seen" after the
 # worker disconnects.  Screenshots under BUILD/test-artifacts/.
@@ -13,6 +13,8 @@ ui_master <<LUA
 worker { name = "w1", password = secret("w1") }
 worker { name = "w2", password = secret("w1") }
 worker { name = "never", password = secret("w1") }
+-- a latent worker no request needs: shown "command stopped" (issue 14)
+worker { name = "lat", password = secret("w1"), latent = { start = "exit 1" } }
 builder { name = "hello", workers = { "w1" }, steps = { shell { command = "echo hello" } } }
 builder { name = "other", workers = { "w2" }, steps = { shell { command = "echo other" } } }
 -- waits (bounded) for the file gate, which the browser test writes

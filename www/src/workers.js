@@ -63,6 +63,15 @@ function workersState(w, running = 0) {
   return html`<span class="badge r-success" data-state="connected">connected</span>`;
 }
 
+// A worker the master starts itself (Kiln's latent_kind / latent_state, issue 14): its
+// state beside the connection's, the last failed start's reason as the title
+function LatentState({ w }) {
+  if (!w.latent_state) return null;
+  const cls = w.latent_state === 'failed' ? 'r-failure' : 'r-offline';
+  return html` <span class="badge ${cls}" data-latent=${w.latent_state}
+    title=${w.latent_error ?? `${w.latent_kind} worker started by the master`}>${w.latent_kind} ${w.latent_state}</span>`;
+}
+
 function LastSeen({ w }) {
   if (w.last_seen == null) return html`<span class="dim" data-seen="never">never</span>`;
   if (w.connected_to.length) return html`<span title=${when(w.last_seen)} data-seen="now">now</span>`;
@@ -155,7 +164,7 @@ export function Workers() {
       <thead><tr><th>Worker</th><th>State</th><th>Last seen</th><th>System</th><th>Builds</th><th></th></tr></thead>
       <tbody>${workers.map((w) => html`<tr key=${w.workerid} data-worker=${w.name}>
         <td><a href=${`/workers/${encodeURIComponent(w.name)}`}>${w.name}</a></td>
-        <td>${workersState(w, data.byWorker.get(w.workerid)?.length ?? 0)}</td>
+        <td>${workersState(w, data.byWorker.get(w.workerid)?.length ?? 0)}<${LatentState} w=${w} /></td>
         <td><${LastSeen} w=${w} /></td>
         <td class="dim">${[w.workerinfo?.os_pretty_name ?? w.workerinfo?.system, w.workerinfo?.version].filter(Boolean).join(' · ')}</td>
         <td><${BuildLinks} builds=${data.byWorker.get(w.workerid) ?? []} /></td>

@@ -158,6 +158,10 @@ static void alerts_on_worker(void *ud, const char *key, json_t *msg)
 	const struct config_worker *wc = config_find_worker(m->cfg, name);
 	if (!wc || (!wc->nnotify_on_missing && !(a->wanted & CONFIG_REPORT_EVENT_WORKER_MISSING)))
 		return;
+	/* a latent worker is away on purpose once stopped (issue 14): its failed
+	 * starts show as latent_error and EXCEPTION builds instead */
+	if (wc->latent)
+		return;
 	struct alerts_worker *w = alerts_worker_get(a, workerid, name);
 	w->since = clock_wall();
 	w->armed = true;

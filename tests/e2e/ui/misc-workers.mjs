@@ -29,6 +29,11 @@ await run(browser, async () => {
     await row('never').locator('[data-state="offline"]').waitFor(T);
     await row('never').locator('[data-seen="never"]').waitFor(T);
   });
+  await step('a latent worker shows its kind and state; an ordinary one shows none', async () => {
+    await row('lat').locator('[data-latent="stopped"]', { hasText: 'command stopped' }).waitFor(T);
+    const n = await row('w1').locator('[data-latent]').count();
+    if (n !== 0) throw new Error(`w1 has ${n} latent badge(s)`);
+  });
   await step('a running build is listed on its worker, without a reload', async () => {
     await force('slow');
     await row('w1').locator('a.wbuild', { hasText: 'slow #1' }).waitFor(T);

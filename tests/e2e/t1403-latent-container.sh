@@ -1,0 +1,66 @@
+#!/bin/bash
+# A latent worker of the container kind (issue 14): the master runs
+# kiln-worker in a container (Podman or Docker, whichever can run one here),
+# a build runs in it, and the container is stopped after idle_timeout.
+# The image is made here from this build's kiln-worker, /bin/sh and their
+# libraries (no registry is used).  Where no engine can run a container
+# (not installed, no daemon, no user namespaces...), the test skips and
+# says which engine it tried and why.
+. "$(dirname "$0")/lib.sh"
+
+ENGINE=""
+for e in podman docker; do
+    command -v "$e" >/dev/null 2>&1 && { ENGINE=$e; break; }
+done
+[ -n "$ENGINE" ] || skip_all "no container engine: neither podman nor docker is installed"
+first_line() { grep -v '^\s*$' | head -n 1 | tr -d '\r'; }
+if ! err=$(timeout 60 "$ENGINE" info 2>&1 >/dev/null); then
+    skip_all "$ENGINE cannot run containers here: $(first_line <<<"$err")"
+fi
+
+# the image: kiln-worker, /bin/sh and the libraries they load
+R=$TRASH/rootfs
+mkdir -p "$R/bin" "$R/tmp"
+cp "$KILN_WORKER" "$R/kiln-worker"
+cp -L /bin/sh "$R/bin/sh"
+for f in "$KILN_WORKER" /bin/sh; do
+    ldd "$f" | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i}'
+done | sort -u | while read -r lib; do
+    mkdir -p "$R$(dirname "$lib")"
+    cp -L "$lib" "$R$lib"
+done
+tar -C "$R" -cf "$TRASH/rootfs.tar" .
+IMAGE=kiln-e2e-worker:t1403-$$
+if ! err=$(timeout 120 "$ENGINE" import "$TRASH/rootfs.tar" "$IMAGE" 2>&1); then
+    skip_all "$ENGINE cannot import an image here: $(first_line <<<"$err")"
+fi
+rmi() { timeout 60 "$ENGINE" rmi -f "$IMAGE" >/dev/null 2>&1; }
+trap 'rmi; e2e_cleanup' EXIT
+if ! err=$(timeout 120 "$ENGINE" run --rm --network=host "$IMAGE" /bin/sh -c true 2>&1); then
+    skip_all "$ENGINE cannot run a container here: $(first_line <<<"$err")"
+fi
+diag "container engine: $ENGINE ($("$ENGINE" --version 2>/dev/null | head -n 1))"
+
+M=$TRASH/m
+new_master "$M" <<LUA
+http = { listen = "127.0.0.1:0" }
+workers_listen = "127.0.0.1:0"
+worker { name = "cw1", password = secret("cw1"), latent = {
+  container = { engine = "$ENGINE", image = "$IMAGE", worker_bin = "/kiln-worker" },
+  idle_timeout = 5, start_timeout = 120, stop_timeout = 30 } }
+builder { name = "b1", workers = { "cw1" }, steps = { shell { command = "echo in-a-container" } } }
+force_scheduler { name = "force", builders = { "b1" } }
+LUA
+echo container-pw > "$M/secrets/cw1"
+check "master starts" start_master "$M"
+br=$(force b1)
+check "a request starts the container; the build runs" wait_for 180 request_done "$br"
+check "build SUCCESS" build_results_is "$(build_of_request "$br")" 0
+check "it ran in the container named kiln-worker-cw1" grep -q "worker=cw1 attached" "$M/master.log"
+state_is() { [ "$(api workers/cw1 | jpy 'd["workers"][0]["latent_state"]')" = "$1" ]; }
+check "idle, it is stopped" wait_for 120 state_is stopped
+no_container() { ! "$ENGINE" ps --format '{{.Names}}' | grep -qx kiln-worker-cw1; }
+check "and the container is gone" wait_for 60 no_container
+stop_pid "$MASTER_PID"
+check "the master stops cleanly" [ $? -eq 0 ]
+done_testing
