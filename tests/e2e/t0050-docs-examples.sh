@@ -13,7 +13,7 @@ blocks = re.findall(r"```lua\n(.*?)```", open(doc).read(), re.S)
 # slice "email": docs/REPORTERS.md's blocks too (named CONFIG.md's block N+i below)
 for extra in sys.argv[4:]:
     blocks += re.findall(r"```lua\n(.*?)```", open(extra).read(), re.S)
-n = 0
+n = failed = 0
 for i, block in enumerate(blocks):
     d = os.path.join(trash, "b%d" % i)
     os.makedirs(os.path.join(d, "secrets"))
@@ -54,5 +54,7 @@ for i, block in enumerate(blocks):
         print("ok %d - docs/CONFIG.md lua block %d (%s)" % (n, i + 1, first))
     else:
         print("not ok %d - docs/CONFIG.md lua block %d (%s): %s" % (n, i + 1, first, err))
+        failed += 1
 print("1..%d" % n)
+sys.exit(1 if failed else 0)
 PY

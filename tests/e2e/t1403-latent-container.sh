@@ -4,18 +4,61 @@
 # a build runs in it, and the container is stopped after idle_timeout.
 # The image is made here from this build's kiln-worker, /bin/sh and their
 # libraries (no registry is used).  Where no engine can run a container
-# (not installed, no daemon, no user namespaces...), the test skips and
-# says which engine it tried and why.
+# (not installed, no daemon, no user namespaces...), it checks instead that
+# the master reports the engine's failure and goes on serving, and says
+# which engine it tried and why.
 . "$(dirname "$0")/lib.sh"
 
 ENGINE=""
 for e in podman docker; do
     command -v "$e" >/dev/null 2>&1 && { ENGINE=$e; break; }
 done
-[ -n "$ENGINE" ] || skip_all "no container engine: neither podman nor docker is installed"
 first_line() { grep -v '^\s*$' | head -n 1 | tr -d '\r'; }
+
+# Where no engine can run a container, the master must still say so: the
+# request's build ends EXCEPTION naming the engine's failure, the worker
+# shows "failed" with the reason, and the master goes on serving others.
+no_engine() {
+    diag "no container run here ($1): checking the failure path instead"
+    local M=$TRASH/m0 eng=${ENGINE:-podman}
+    new_master "$M" <<LUA
+http = { listen = "127.0.0.1:0" }
+workers_listen = "127.0.0.1:0"
+worker { name = "cw1", password = secret("cw1"), latent = {
+  container = { engine = "$eng", image = "kiln-e2e-worker:none", worker_bin = "/kiln-worker" },
+  start_timeout = 60 } }
+local_worker { name = "lw" }
+builder { name = "b1", workers = { "cw1" }, steps = { shell { command = "echo in-a-container" } } }
+builder { name = "b2", workers = { "lw" }, steps = { shell { command = "echo elsewhere" } } }
+force_scheduler { name = "force", builders = { "b1", "b2" } }
+LUA
+    echo container-pw > "$M/secrets/cw1"
+    check "master starts" start_master "$M"
+    local br bid
+    br=$(force b1)
+    check "a request for the container worker ends" wait_for 120 request_done "$br"
+    bid=$(build_of_request "$br")
+    check "its build is EXCEPTION" build_results_is "$bid" 4
+    local ss
+    ss=$(build_field "$bid" state_string)
+    check "the state names the worker and the start's failure ($ss)" \
+        grep -Eq "cw1: (the start command|cannot run the start command)" <<<"$ss"
+    wfield() { api "workers/cw1" | jpy "d['workers'][0]['$1']"; }
+    check "the worker shows failed, kind container" \
+        [ "$(wfield latent_state) $(wfield latent_kind)" = "failed container" ]
+    check "with a reason" test -n "$(wfield latent_error)"
+    br=$(force b2)
+    check "the master goes on serving other builders" wait_for 60 request_done "$br"
+    check "whose build succeeds" build_results_is "$(build_of_request "$br")" 0
+    stop_pid "$MASTER_PID"
+    check "the master stops cleanly" [ $? -eq 0 ]
+    done_testing
+    exit
+}
+
+[ -n "$ENGINE" ] || no_engine "neither podman nor docker is installed"
 if ! err=$(timeout 60 "$ENGINE" info 2>&1 >/dev/null); then
-    skip_all "$ENGINE cannot run containers here: $(first_line <<<"$err")"
+    no_engine "$ENGINE cannot run containers here: $(first_line <<<"$err")"
 fi
 
 # the image: kiln-worker, /bin/sh and the libraries they load
@@ -32,12 +75,13 @@ done
 tar -C "$R" -cf "$TRASH/rootfs.tar" .
 IMAGE=kiln-e2e-worker:t1403-$$
 if ! err=$(timeout 120 "$ENGINE" import "$TRASH/rootfs.tar" "$IMAGE" 2>&1); then
-    skip_all "$ENGINE cannot import an image here: $(first_line <<<"$err")"
+    no_engine "$ENGINE cannot import an image here: $(first_line <<<"$err")"
 fi
 rmi() { timeout 60 "$ENGINE" rmi -f "$IMAGE" >/dev/null 2>&1; }
 trap 'rmi; e2e_cleanup' EXIT
 if ! err=$(timeout 120 "$ENGINE" run --rm --network=host "$IMAGE" /bin/sh -c true 2>&1); then
-    skip_all "$ENGINE cannot run a container here: $(first_line <<<"$err")"
+    rmi
+    no_engine "$ENGINE cannot run a container here: $(first_line <<<"$err")"
 fi
 diag "container engine: $ENGINE ($("$ENGINE" --version 2>/dev/null | head -n 1))"
 

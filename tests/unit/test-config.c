@@ -288,7 +288,8 @@ TEST(worker_errors)
 		  "properties, notify_on_missing, missing_timeout, reattach_grace, latent)");
 	CHECK_ERR("worker { name = \"w1\", password = secret(\"w1\"), max_build = 2 }",
 		  "master.lua:1: worker 'w1': unknown key 'max_build' (known: name, password, "
-		  "max_builds, properties, notify_on_missing, missing_timeout, reattach_grace, latent)");
+		  "max_builds, properties, notify_on_missing, missing_timeout, reattach_grace, "
+		  "latent)");
 	CHECK_ERR("worker { name = \"w1\", password = secret(\"w1\"), max_builds = 0 }",
 		  "master.lua:1: worker 'w1': 'max_builds' must be between 1 and 1000000 (got 0)");
 	CHECK_ERR("worker { name = \"w1\", password = secret(\"w1\"), max_builds = 1.5 }",
