@@ -49,12 +49,21 @@ struct conn {
 	unsigned handshake_secs;
 	int handles_open; /* retry + deadline, until conn_free's closes finish */
 	struct worker *w; /* borrowed */
-	char *host;       /* owned */
-	char *hostport;   /* owned: Host header */
-	int port;
-	char *auth;    /* owned: "Basic base64(name:password)" */
-	bool up;       /* established, worker told */
-	bool attached; /* a valid message arrived on this session */
+	struct conn_peer {
+		char *host;     /* owned */
+		char *hostport; /* owned: Host header */
+		int port;
+	} * m;                /* the masters listed (conn.h) */
+	size_t nm;            /* how many */
+	size_t cur;           /* the one being tried or connected to */
+	size_t home;          /* where each round starts: the last session's */
+	size_t tried;         /* masters that failed in this round */
+	const char *host;     /* m[cur]'s, read by the resolver thread */
+	const char *hostport; /* m[cur]'s */
+	int port;             /* m[cur]'s */
+	char *auth;           /* owned: "Basic base64(name:password)" */
+	bool up;              /* established, worker told */
+	bool attached;        /* a valid message arrived on this session */
 	bool stopping;
 	struct proto_sendq sendq; /* LWS_PRE headroom; no cap: backpressure bounds it */
 	struct buf rx;
@@ -76,6 +85,34 @@ struct conn {
 
 static void conn_schedule(struct conn *c);
 static void conn_on_next_addr(uv_timer_t *t);
+static void conn_on_retry(uv_timer_t *t);
+
+/* Makes master i the current one (never while a resolution runs). */
+static void conn_use(struct conn *c, size_t i)
+{
+	c->cur = i;
+	c->host = c->m[i].host;
+	c->hostport = c->m[i].hostport;
+	c->port = c->m[i].port;
+}
+
+/* The current master gave no session: the next one of the round on the
+ * next loop turn, or, when each has failed, the backoff timer and a new
+ * round from home. */
+static void conn_failover(struct conn *c)
+{
+	if (c->stopping || c->up || uv_is_active((uv_handle_t *)&c->retry))
+		return;
+	if (++c->tried < c->nm) {
+		conn_use(c, (c->cur + 1) % c->nm);
+		log_info("trying the next master, %s", c->hostport);
+		uv_timer_start(&c->retry, conn_on_retry, 0, 0);
+		return;
+	}
+	c->tried = 0;
+	conn_use(c, c->home);
+	conn_schedule(c);
+}
 
 /* The connection lws calls back for: NULL from conn_free() on, because on a
  * foreign loop lws may still close wsis (and call back) after the struct conn
@@ -198,7 +235,7 @@ static void conn_attempt_failed(struct conn *c, bool next_addr)
 		uv_timer_start(&c->retry, conn_on_next_addr, 0, 0);
 		return;
 	}
-	conn_schedule(c);
+	conn_failover(c);
 }
 
 /* Whether a callback's wsi is the attempt under way.  lws may call back
@@ -237,8 +274,11 @@ static void conn_lost(struct conn *c, const char *why)
 			 why ? why : "");
 		worker_disconnected(c->w);
 	}
-	if (!c->stopping)
+	if (!c->stopping) {
+		c->tried = 0; /* a new round, from the master of this session */
+		conn_use(c, c->home);
 		conn_schedule(c);
+	}
 }
 
 static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -270,6 +310,8 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		c->attached = false;
 		buf_reset(&c->rx);
 		c->rx_drop = false;
+		c->home = c->cur;
+		c->tried = 0;
 		log_info("connected to master %s", c->hostport);
 		worker_connected(c->w);
 		break;
@@ -416,12 +458,20 @@ int conn_resolve_getaddrinfo(const char *host, struct sockaddr_storage *ret, siz
 	return n ? (int)n : KILN_ENOTFOUND;
 }
 
+static void conn_peers_free(struct conn_peer *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(m[i].host);
+		free(m[i].hostport);
+	}
+	free(m);
+}
+
 static void conn_free_now(struct conn *c)
 {
 	buf_release(&c->rx);
 	free(c->auth);
-	free(c->host);
-	free(c->hostport);
+	conn_peers_free(c->m, c->nm);
 	free(c);
 }
 
@@ -494,13 +544,13 @@ static void conn_resolve_done(uv_work_t *req, int status)
 	if (r < 0) {
 		log_warn("cannot resolve master '%s': %s", c->host,
 			 status < 0 ? uv_strerror(status) : err_str(r));
-		conn_schedule(c);
+		conn_failover(c);
 		return;
 	}
 	c->naddrs = (size_t)r < CONN_MAX_ADDRS ? (size_t)r : CONN_MAX_ADDRS;
 	c->next_addr = 0;
 	if (!conn_open_next(c))
-		conn_schedule(c);
+		conn_failover(c);
 }
 
 static void conn_connect(struct conn *c)
@@ -521,7 +571,7 @@ static void conn_on_next_addr(uv_timer_t *t)
 {
 	struct conn *c = t->data;
 	if (!c->stopping && !c->up && !conn_open_next(c))
-		conn_schedule(c);
+		conn_failover(c);
 }
 
 static void conn_on_retry(uv_timer_t *t)
@@ -597,24 +647,69 @@ int conn_parse_master(const char *s, char **ret_host, int *ret_port)
 	return 0;
 }
 
+void conn_masters_release(struct conn_master *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(m[i].host);
+		m[i].host = NULL;
+	}
+}
+
+int conn_parse_master_list(const char *s, struct conn_master *ret, size_t max, size_t *ret_bad)
+{
+	static const char sep[] = ", \t\r\n";
+	size_t n = 0;
+	int r = 0;
+	while (s && *(s += strspn(s, sep))) {
+		size_t len = strcspn(s, sep);
+		_cleanup_free_ char *one = xstrndup(s, len);
+		s += len;
+		if (n == max) {
+			r = -E2BIG;
+			break;
+		}
+		if (conn_parse_master(one, &ret[n].host, &ret[n].port) < 0) {
+			r = -EINVAL;
+			break;
+		}
+		n++;
+	}
+	if (r == 0 && n == 0)
+		r = -EINVAL;
+	if (r < 0) {
+		if (ret_bad)
+			*ret_bad = n;
+		conn_masters_release(ret, n);
+		return r;
+	}
+	return (int)n;
+}
+
 int conn_new(uv_loop_t *loop, const struct conn_opts *o, struct worker *w, struct conn **ret)
 {
-	struct conn *c = xcalloc(1, sizeof(*c));
-	c->loop = loop;
-	c->w = w;
-	c->host = xstrdup(o->host);
-	c->port = o->port;
-	c->hostport = strchr(o->host, ':') ? xasprintf("[%s]:%d", o->host, o->port)
-					   : xasprintf("%s:%d", o->host, o->port);
+	const struct conn_master one = {(char *)o->host, o->port};
+	const struct conn_master *ms = o->masters ? o->masters : &one;
+	size_t nms = o->masters ? o->nmasters : 1;
+	if (nms == 0 || nms > CONN_MAX_MASTERS)
+		return -EINVAL;
 	_cleanup_free_ char *cred = xasprintf("%s:%s", o->name, o->password);
 	size_t b64len = strlen(cred) * 4 / 3 + 8;
 	_cleanup_free_ char *b64 = xmalloc(b64len);
-	if (lws_b64_encode_string(cred, (int)strlen(cred), b64, (int)b64len) < 0) {
-		free(c->host);
-		free(c->hostport);
-		free(c);
+	if (lws_b64_encode_string(cred, (int)strlen(cred), b64, (int)b64len) < 0)
 		return -EINVAL;
+	struct conn *c = xcalloc(1, sizeof(*c));
+	c->loop = loop;
+	c->w = w;
+	c->m = xcalloc(nms, sizeof(*c->m));
+	c->nm = nms;
+	for (size_t i = 0; i < nms; i++) {
+		const char *h = ms[i].host;
+		c->m[i].host = xstrdup(h);
+		c->m[i].port = ms[i].port;
+		c->m[i].hostport = strchr(h, ':') ? xasprintf("[%s]:%d", h, ms[i].port)
+						  : xasprintf("%s:%d", h, ms[i].port);
 	}
+	conn_use(c, 0);
 	c->auth = xasprintf("Basic %s", b64);
 	buf_init(&c->rx, KILN_MAX_WS_FRAME);
 	proto_sendq_init(&c->sendq, SIZE_MAX, LWS_PRE);
@@ -639,11 +734,7 @@ int conn_new(uv_loop_t *loop, const struct conn_opts *o, struct worker *w, struc
 	info.uid = (uid_t)-1;
 	c->ctx = lws_create_context(&info);
 	if (!c->ctx) {
-		buf_release(&c->rx);
-		free(c->auth);
-		free(c->host);
-		free(c->hostport);
-		free(c);
+		conn_free_now(c);
 		return -ENOMEM;
 	}
 	uv_timer_init(loop, &c->retry);

@@ -18,7 +18,14 @@
 struct worker;
 struct conn;
 
-#define CONN_MAX_ADDRS 4 /* addresses of the master's name tried per attempt */
+#define CONN_MAX_ADDRS 4    /* addresses of the master's name tried per attempt */
+#define CONN_MAX_MASTERS 16 /* masters a worker may list (issue 14) */
+
+/* One master to connect to. */
+struct conn_master {
+	char *host; /* IPv4/IPv6 literal or name */
+	int port;
+};
 
 /*
  * Resolves host to up to max addresses (ports left 0), blocking.  conn.c runs
@@ -31,8 +38,19 @@ typedef int (*conn_resolve_fn)(const char *host, struct sockaddr_storage *ret, s
 /* The default: getaddrinfo(), IPv4 and IPv6 in its order. */
 int conn_resolve_getaddrinfo(const char *host, struct sockaddr_storage *ret, size_t max);
 
+/*
+ * Several masters (issue 14: masters sharing one PostgreSQL database): the
+ * worker connects to whichever answers.  An attempt goes through the list
+ * from the master of the last session (at first, the first one listed),
+ * moving on at once when one gives no session (no address answers, a
+ * refusal, an HTTP error such as 401); when every master failed, the
+ * backoff timer, then the same round again.  A lost session starts over
+ * from the master it was on.
+ */
 struct conn_opts {
-	const char *host; /* IPv4/IPv6 literal or name */
+	const struct conn_master *masters; /* copied; NULL: host and port below */
+	size_t nmasters;                   /* 1 to CONN_MAX_MASTERS */
+	const char *host;                  /* the only master when masters is NULL */
 	int port;
 	const char *name; /* worker name (no ':') */
 	const char *password;
@@ -77,5 +95,12 @@ void conn_host_msg_free(void *ud, void *msg);
 
 /* Parses "HOST:PORT", "ws://HOST:PORT[/]" or "[v6]:PORT".  *ret_host is owned by the caller. */
 int conn_parse_master(const char *s, char **ret_host, int *ret_port);
+/* Parses a list of masters, each as conn_parse_master() takes it, separated
+ * by commas and/or blanks ("a:9989, b:9989").  Returns how many (>= 1) in
+ * ret[], hosts owned by the caller (conn_masters_release), or -EINVAL (an
+ * empty list, a bad element: *ret_bad, if not NULL, gets its 0-based index)
+ * or -E2BIG (more than max). */
+int conn_parse_master_list(const char *s, struct conn_master *ret, size_t max, size_t *ret_bad);
+void conn_masters_release(struct conn_master *m, size_t n);
 
 #endif

@@ -53,8 +53,11 @@ static void usage_create(FILE *f)
 		"[--send-environ]\n"
 		"Creates the worker directory DIR: DIR/worker.conf (mode 0600), DIR/info/admin "
 		"and\n"
-		"DIR/info/host.  --master also accepts ws://HOST:PORT.  --send-environ makes the\n"
-		"worker report its whole environment to the master (off by default).\n");
+		"DIR/info/host.  --master also accepts ws://HOST:PORT.  Several masters (sharing\n"
+		"one PostgreSQL database, docs/SCALING.md): --master again, or a comma-separated\n"
+		"list; the worker connects to whichever answers, trying them in turn.\n"
+		"--send-environ makes the worker report its whole environment to the master\n"
+		"(off by default).\n");
 }
 
 static void usage_start(FILE *f)
@@ -117,10 +120,12 @@ static int cmd_create(int argc, char **argv)
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
-		case 'm':
-			free(c.master);
-			c.master = xstrdup(optarg);
+		case 'm': { /* repeated: several masters, the worker takes whichever answers */
+			char *prev = c.master;
+			c.master = prev ? xasprintf("%s, %s", prev, optarg) : xstrdup(optarg);
+			free(prev);
 			break;
+		}
 		case 'n':
 			free(c.name);
 			c.name = xstrdup(optarg);
@@ -153,8 +158,9 @@ static int cmd_create(int argc, char **argv)
 		}
 	}
 	int rc = 2;
-	char *host = NULL;
-	int port;
+	struct conn_master ms[CONN_MAX_MASTERS];
+	int nms = 0;
+	size_t bad = 0;
 	if (optind != argc - 1) {
 		fprintf(stderr, "kiln-worker: create needs exactly one DIR\n");
 		usage_create(stderr);
@@ -163,10 +169,16 @@ static int cmd_create(int argc, char **argv)
 				"--password-file\n");
 	} else if (c.password && c.password_file) {
 		fprintf(stderr, "kiln-worker: give --password or --password-file, not both\n");
-	} else if (conn_parse_master(c.master, &host, &port) < 0) {
-		fprintf(stderr,
-			"kiln-worker: bad --master '%s': expected HOST:PORT or ws://HOST:PORT\n",
-			c.master);
+	} else if ((nms = conn_parse_master_list(c.master, ms, CONN_MAX_MASTERS, &bad)) < 0) {
+		if (nms == -E2BIG)
+			fprintf(stderr, "kiln-worker: more than %d masters in --master '%s'\n",
+				CONN_MAX_MASTERS, c.master);
+		else
+			fprintf(stderr,
+				"kiln-worker: bad --master '%s' (master %zu of the list): "
+				"expected HOST:PORT or ws://HOST:PORT\n",
+				c.master, bad + 1);
+		nms = 0;
 	} else if (strchr(c.name, ':') || !*c.name || strchr(c.name, '\n')) {
 		fprintf(stderr, "kiln-worker: bad --name '%s': must be non-empty, without ':'\n",
 			c.name);
@@ -205,7 +217,7 @@ static int cmd_create(int argc, char **argv)
 			}
 		}
 	}
-	free(host);
+	conn_masters_release(ms, (size_t)nms);
 	wconf_release(&c);
 	return rc;
 }
@@ -472,8 +484,6 @@ static int worker_run(const char *dir, int *ready_fd, int *lock_fd)
 		return 1;
 	}
 	_cleanup_free_ char *password = NULL;
-	_cleanup_free_ char *host = NULL;
-	int port = 0;
 	if (wconf_password(&conf, dir, &password, &err) < 0) {
 		fprintf(stderr, "kiln-worker: %s\n", err);
 		free(err);
@@ -495,14 +505,19 @@ static int worker_run(const char *dir, int *ready_fd, int *lock_fd)
 		}
 		handshake_secs = (unsigned)v;
 	}
-	if (conn_parse_master(conf.master, &host, &port) < 0) {
-		fprintf(stderr, "kiln-worker: bad master '%s' in %s/worker.conf\n", conf.master,
-			dir);
+	struct conn_master ms[CONN_MAX_MASTERS];
+	int nms = conn_parse_master_list(conf.master, ms, CONN_MAX_MASTERS, NULL);
+	if (nms < 0) {
+		fprintf(stderr,
+			"kiln-worker: bad master '%s' in %s/worker.conf: expected HOST:PORT or "
+			"ws://HOST:PORT, up to %d separated by commas\n",
+			conf.master, dir, CONN_MAX_MASTERS);
 		wconf_release(&conf);
 		return 1;
 	}
 	*lock_fd = worker_lock_dir(dir); /* a valid directory: one worker on it */
 	if (*lock_fd < 0) {
+		conn_masters_release(ms, (size_t)nms);
 		wconf_release(&conf);
 		return 1;
 	}
@@ -525,12 +540,13 @@ static int worker_run(const char *dir, int *ready_fd, int *lock_fd)
 	const char *se = getenv("KILN_WORKER_SEND_ENVIRON");
 	d.w->send_environ = conf.send_environ || (se && !strcmp(se, "1"));
 
-	struct conn_opts co = {.host = host,
-			       .port = port,
+	struct conn_opts co = {.masters = ms,
+			       .nmasters = (size_t)nms,
 			       .name = conf.name,
 			       .password = password,
 			       .handshake_secs = handshake_secs};
 	int r = conn_new(&d.loop, &co, d.w, &d.conn);
+	conn_masters_release(ms, (size_t)nms);
 	if (r < 0) {
 		log_error_errno(r, "cannot start the WebSocket client");
 		worker_free(d.w);
@@ -546,8 +562,8 @@ static int worker_run(const char *dir, int *ready_fd, int *lock_fd)
 	uv_signal_start(&d.sigint, daemon_on_signal, SIGINT);
 	uv_signal_start(&d.sigterm, daemon_on_signal, SIGTERM);
 	(void)runner_reaper_start(&d.loop);
-	log_info("kiln-worker %s starting in %s, master %s:%d, name '%s'", KILN_VERSION,
-		 d.w->basedir, host, port, conf.name);
+	log_info("kiln-worker %s starting in %s, master%s %s, name '%s'", KILN_VERSION,
+		 d.w->basedir, nms > 1 ? "s" : "", conf.master, conf.name);
 	wconf_release(&conf);
 	daemon_ready(ready_fd); /* `start --daemon`: started, connecting */
 

@@ -84,7 +84,12 @@ int wconf_load(const char *dir, struct wconf *ret, char **ret_err)
 		*eq = '\0';
 		char *k = wconf_trim(s), *v = wconf_trim(eq + 1);
 		char **slot = NULL;
-		if (!strcmp(k, "master"))
+		if (!strcmp(k, "master") && c.master) {
+			/* again: one more master (conn.h), as a comma-separated list does */
+			char *prev = c.master;
+			c.master = xasprintf("%s, %s", prev, v);
+			free(prev);
+		} else if (!strcmp(k, "master"))
 			slot = &c.master;
 		else if (!strcmp(k, "name"))
 			slot = &c.name;

@@ -9,7 +9,9 @@
 #include <stdbool.h>
 
 struct wconf {
-	char *master;        /* owned: "HOST:PORT" or "ws://HOST:PORT" */
+	char *master;        /* owned: "HOST:PORT" or "ws://HOST:PORT"; several separated
+			      * by commas (conn_parse_master_list), also when the
+			      * file has several master lines */
 	char *name;          /* owned */
 	char *password;      /* owned, may be NULL when password_file is set */
 	char *password_file; /* owned, may be NULL */
