@@ -34,37 +34,6 @@ static void cleanupdb_usage(FILE *f)
 		   "  --dry-run  count what would go; change nothing\n");
 }
 
-/* The pid file's lock, as the master takes it: -1 (message printed) when a
- * master holds it; else the fd to keep (or -2: no pid file, no master). */
-static int cleanupdb_lock(const char *basedir)
-{
-	_cleanup_free_ char *path = xasprintf("%s/pid", basedir);
-	int fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -2
-				       : (fprintf(stderr, "kiln cleanupdb: cannot open '%s': %s\n",
-						  path, strerror(errno)),
-					  -1);
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
-		char pid[32] = "";
-		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
-		pid[n > 0 ? n : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
-		if (e == EWOULDBLOCK)
-			fprintf(stderr,
-				"kiln cleanupdb: a master is running on '%s' (pid %s): stop it "
-				"first (kiln stop %s)\n",
-				basedir, *pid ? pid : "?", basedir);
-		else
-			fprintf(stderr, "kiln cleanupdb: cannot lock '%s': %s\n", path,
-				strerror(e));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static int cleanupdb_run(int argc, char **argv)
 {
 	const char *basedir = NULL;
@@ -91,7 +60,7 @@ static int cleanupdb_run(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	int lock = cleanupdb_lock(basedir);
+	int lock = kiln_lock_basedir("cleanupdb", basedir, false, NULL);
 	if (lock == -1) {
 		config_free(cfg);
 		return 1;

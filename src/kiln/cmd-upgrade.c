@@ -33,38 +33,6 @@ static void upgrade_usage(FILE *f)
 		   "changed), 2 usage.\n");
 }
 
-/* Takes BASEDIR/pid's lock as the master does (kiln/cmd-master.c): fails
- * when a master holds it.  *created: the file did not exist before. */
-static int upgrade_lock(const char *basedir, const char *path, bool *created)
-{
-	*created = access(path, F_OK) != 0;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		fprintf(stderr, "kiln upgrade-master: cannot open '%s': %s\n", path,
-			strerror(errno));
-		return -1;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
-		if (e == EWOULDBLOCK) {
-			char text[32] = "";
-			ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
-			text[n > 0 ? n : 0] = '\0';
-			text[strcspn(text, "\r\n")] = '\0';
-			fprintf(stderr,
-				"kiln upgrade-master: a master is running on '%s' (pid %s): "
-				"stop it first (kiln stop %s)\n",
-				basedir, *text ? text : "unknown", basedir);
-		} else {
-			fprintf(stderr, "kiln upgrade-master: cannot lock '%s': %s\n", path,
-				strerror(e));
-		}
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void upgrade_on_applied(int version, const char *name, void *userdata)
 {
 	(void)version;
@@ -130,7 +98,7 @@ static int upgrade_run(int argc, char **argv)
 	}
 	_cleanup_free_ char *pidpath = xasprintf("%s/pid", basedir);
 	bool created;
-	int lock_fd = upgrade_lock(basedir, pidpath, &created);
+	int lock_fd = kiln_lock_basedir("upgrade-master", basedir, true, &created);
 	if (lock_fd < 0)
 		return 1;
 	struct config *cfg = NULL;

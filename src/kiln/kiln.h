@@ -7,6 +7,8 @@
 #ifndef KILN_KILN_H
 #define KILN_KILN_H
 
+#include <stdbool.h>
+
 struct cmd;
 
 extern const struct cmd cmd_master;        /* cmd-master.c */
@@ -25,5 +27,15 @@ int master_serve(const char *basedir, int *ready_fd);
 
 /* `kiln upgrade-master` (cmd-upgrade.c, slice "package") */
 extern const struct cmd cmd_upgrd;
+/* `kiln copy-db` (cmd-copydb.c, issue 14) */
+extern const struct cmd cmd_copydb;
+
+/* Takes BASEDIR/pid's lock as the master does (kiln/cmd-master.c), for a
+ * tool that must not run beside a master (basedir-lock.c).  Returns the fd
+ * to keep; -1 (the message printed, naming `kiln VERB`) when a master holds
+ * it or the file cannot be opened; -2 when there is no pid file and create
+ * is false (no master ever ran: nothing to lock).  With create, the file
+ * is made if missing and *ret_created (if not NULL) says whether it was. */
+int kiln_lock_basedir(const char *verb, const char *basedir, bool create, bool *ret_created);
 
 #endif

@@ -22,6 +22,7 @@ static const struct cmd *const cmds[] = {
 	&cmd_start,  &cmd_stop,          &cmd_restart,     &cmd_status, /* slice "operator" */
 	&cmd_upgrd,                                                     /* slice "package" */
 	&cmd_purge,                                                     /* slice "retention" */
+	&cmd_copydb,                                                    /* issue 14 */
 };
 
 static void kiln_usage(FILE *f)
