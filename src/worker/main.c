@@ -548,7 +548,11 @@ static int worker_run(const char *dir, int *ready_fd, int *lock_fd)
 	int r = conn_new(&d.loop, &co, d.w, &d.conn);
 	conn_masters_release(ms, (size_t)nms);
 	if (r < 0) {
-		log_error_errno(r, "cannot start the WebSocket client");
+		/* lws_create_context() says why in its own "lws:" lines above; a
+		 * missing libuv plugin (libwebsockets-evlib_uv.so) is the usual cause */
+		log_error("cannot start the WebSocket client: %s",
+			  r == -ENOMEM ? "libwebsockets could not set up (its lines above say why)"
+				       : err_str(r));
 		worker_free(d.w);
 		wconf_release(&conf);
 		uv_run(&d.loop, UV_RUN_DEFAULT);

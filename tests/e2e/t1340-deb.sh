@@ -54,6 +54,7 @@ for f in /usr/bin/kiln /usr/bin/kiln-worker /lib/systemd/system/kiln-master@.ser
     check "the package holds $f" grep -qxF "$f" "$TRASH/contents"
 done
 check "it depends on adduser and libcurl4 (dlopened)" sh -c 'dpkg-deb -f "$1" Depends | grep -q adduser && dpkg-deb -f "$1" Depends | grep -q libcurl4' _ "$DEB"
+check "and on libwebsockets' libuv plugin (dlopened)" sh -c 'dpkg-deb -f "$1" Depends | grep -q libwebsockets-evlib-uv' _ "$DEB"
 
 if command -v lintian >/dev/null 2>&1; then
     CH=$(ls "$TRASH"/kiln_*.changes | head -n 1)
