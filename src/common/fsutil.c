@@ -5,8 +5,10 @@
 #include "common/fsutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/xalloc.h"
 
@@ -52,4 +54,23 @@ int fsutil_mkdir_parents(const char *file, mode_t mode)
 		return 0;
 	*slash = '\0';
 	return fsutil_mkdir_p(p, mode);
+}
+
+int fsutil_write_atomic(const char *path, const char *tmp_path, const void *data, size_t len,
+			mode_t mode)
+{
+	_cleanup_free_ char *own = tmp_path ? NULL : xasprintf("%s.tmp", path);
+	const char *tmp = tmp_path ? tmp_path : own;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	ssize_t w = write(fd, data, len);
+	int r = w < 0 ? -errno : (size_t)w != len ? -EIO : 0;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
 }

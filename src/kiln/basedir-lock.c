@@ -13,34 +13,41 @@
 
 #include "common/xalloc.h"
 
-int kiln_lock_basedir(const char *verb, const char *basedir, bool create, bool *ret_created)
+int kiln_flock_basedir(const char *basedir, bool create, bool *ret_created, char holder[32])
 {
 	_cleanup_free_ char *path = xasprintf("%s/pid", basedir);
 	if (ret_created)
 		*ret_created = access(path, F_OK) != 0;
+	/* no O_TRUNC: the file may be a running master's */
 	int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
-	if (fd < 0) {
-		if (errno == ENOENT && !create)
-			return -2;
-		fprintf(stderr, "kiln %s: cannot open '%s': %s\n", verb, path, strerror(errno));
-		return -1;
-	}
+	if (fd < 0)
+		return -errno;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int e = errno;
 		if (e == EWOULDBLOCK) {
-			char text[32] = "";
-			ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
-			text[n > 0 ? n : 0] = '\0';
-			text[strcspn(text, "\r\n")] = '\0';
-			fprintf(stderr,
-				"kiln %s: a master is running on '%s' (pid %s): stop it first "
-				"(kiln stop %s)\n",
-				verb, basedir, *text ? text : "unknown", basedir);
-		} else {
-			fprintf(stderr, "kiln %s: cannot lock '%s': %s\n", verb, path, strerror(e));
+			ssize_t n = pread(fd, holder, 31, 0);
+			holder[n > 0 ? n : 0] = '\0';
+			holder[strcspn(holder, "\r\n")] = '\0';
 		}
 		close(fd);
-		return -1;
+		return -e;
 	}
 	return fd;
+}
+
+int kiln_lock_basedir(const char *verb, const char *basedir, bool create, bool *ret_created)
+{
+	char holder[32] = "";
+	int fd = kiln_flock_basedir(basedir, create, ret_created, holder);
+	if (fd == -ENOENT && !create)
+		return -2;
+	if (fd == -EWOULDBLOCK)
+		fprintf(stderr,
+			"kiln %s: a master is running on '%s' (pid %s): stop it first (kiln stop "
+			"%s)\n",
+			verb, basedir, *holder ? holder : "unknown", basedir);
+	else if (fd < 0)
+		fprintf(stderr, "kiln %s: cannot lock '%s/pid': %s\n", verb, basedir,
+			strerror(-fd));
+	return fd < 0 ? -1 : fd;
 }

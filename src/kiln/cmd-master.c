@@ -69,30 +69,20 @@ struct master_state {
  */
 static int master_lock_basedir(const char *basedir)
 {
-	_cleanup_free_ char *path = xasprintf("%s/pid", basedir);
-	/* no O_TRUNC: the file may be a running master's */
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	char holder[32] = "";
+	int fd = kiln_flock_basedir(basedir, true, NULL, holder);
+	if (fd == -EWOULDBLOCK) {
+		fprintf(stderr,
+			"kiln master: base directory '%s' is in use by a running master (pid %s); "
+			"not starting\n",
+			basedir, *holder ? holder : "unknown, still starting");
+		return -1;
+	}
 	if (fd < 0) {
-		fprintf(stderr, "kiln master: cannot open '%s': %s\n", path, strerror(errno));
+		fprintf(stderr, "kiln master: cannot lock '%s/pid': %s\n", basedir, strerror(-fd));
 		return -1;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
-		if (e == EWOULDBLOCK) {
-			char text[32] = "";
-			ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
-			text[n > 0 ? n : 0] = '\0';
-			text[strcspn(text, "\r\n")] = '\0';
-			fprintf(stderr,
-				"kiln master: base directory '%s' is in use by a running master "
-				"(pid %s); not starting\n",
-				basedir, *text ? text : "unknown, still starting");
-		} else {
-			fprintf(stderr, "kiln master: cannot lock '%s': %s\n", path, strerror(e));
-		}
-		close(fd);
-		return -1;
-	}
+	_cleanup_free_ char *path = xasprintf("%s/pid", basedir);
 	char pid[32];
 	int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {

@@ -37,5 +37,9 @@ extern const struct cmd cmd_copydb;
  * is false (no master ever ran: nothing to lock).  With create, the file
  * is made if missing and *ret_created (if not NULL) says whether it was. */
 int kiln_lock_basedir(const char *verb, const char *basedir, bool create, bool *ret_created);
+/* The same without messages: the locked fd, or -errno: -EWOULDBLOCK when
+ * it is held (holder gets the pid text the file holds, maybe ""), -ENOENT
+ * without the file when !create. */
+int kiln_flock_basedir(const char *basedir, bool create, bool *ret_created, char holder[32]);
 
 #endif

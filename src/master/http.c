@@ -21,6 +21,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/fsutil.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/str.h"
@@ -589,19 +590,7 @@ static int http_write_ports(struct http_server *s)
 	_cleanup_free_ char *path = xasprintf("%s/ports", s->m->basedir);
 	_cleanup_free_ char *tmp = xasprintf("%s/ports.tmp.%ld", s->m->basedir, (long)getpid());
 	_cleanup_free_ char *text = xasprintf("http %s\nworkers %s\n", a, b);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	size_t len = strlen(text);
-	ssize_t w = write(fd, text, len);
-	int r = w < 0 ? -errno : (size_t)w != len ? -EIO : 0;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	return r;
+	return fsutil_write_atomic(path, tmp, text, strlen(text), 0644);
 }
 
 /* Workers are pinged after workers_keepalive.interval seconds of silence

@@ -252,19 +252,7 @@ static char *latent_password_file(const struct latent_worker *lw)
 static int latent_write_password(const struct latent_worker *lw, const char *password)
 {
 	_cleanup_free_ char *path = latent_password_file(lw);
-	_cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	size_t len = strlen(password);
-	int r = write(fd, password, len) == (ssize_t)len ? 0 : -EIO;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	return r;
+	return fsutil_write_atomic(path, NULL, password, strlen(password), 0600);
 }
 
 struct strv {

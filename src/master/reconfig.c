@@ -43,19 +43,10 @@ static void reconfig_write_result(struct master *m, uint64_t seq, bool ok, const
 	char *text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	_cleanup_free_ char *path = xasprintf("%s/%s", m->basedir, RECONFIG_RESULT_FILE);
-	_cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	bool done = false;
-	if (fd >= 0) {
-		size_t len = strlen(text);
-		done = write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1;
-		done = close(fd) == 0 && done;
-		done = done && rename(tmp, path) == 0;
-		if (!done)
-			unlink(tmp);
-	}
-	if (!done)
-		log_error_errno(-errno, "cannot write '%s'", path);
+	_cleanup_free_ char *line = xasprintf("%s\n", text);
+	int r = fsutil_write_atomic(path, NULL, line, strlen(line), 0644);
+	if (r < 0)
+		log_error_errno(r, "cannot write '%s'", path);
 	free(text);
 }
 

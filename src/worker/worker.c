@@ -506,6 +506,8 @@ void worker_disconnected(struct worker *w)
 		w->resync = true;
 		log_info("connection lost: holding %zu command(s) for %llu s", worker_nheld(w),
 			 (unsigned long long)(w->grace_ms / 1000));
+		/* from now, not from the loop's cached time: the turn may have been long */
+		uv_update_time(w->loop);
 		uv_timer_start(w->grace_timer, worker_grace_fire, w->grace_ms, 0);
 	}
 	struct cmd *next;
