@@ -54,7 +54,8 @@ struct copy_table {
 	size_t ncol;
 	size_t *pk; /* indexes into col, in key order; all columns when it has no key */
 	size_t npk;
-	bool placed; /* has its turn in the copy order */
+	bool placed;  /* has its turn in the copy order */
+	bool has_key; /* a primary key of its own (pk is not all its columns) */
 };
 
 struct side {
@@ -139,6 +140,8 @@ static void copy_migrated(void *arg, int r, int version, const char *err)
 {
 	struct copy_migration *m = arg;
 	(void)version;
+	if (m->done) /* the timeout came first; this is pg_conn_free's cancel */
+		return;
 	m->done = true;
 	m->r = r;
 	m->err = xstrdup(err ? err : "");
@@ -208,9 +211,7 @@ static int lite_exec_ok(struct side *s, const char *sql)
 	return r;
 }
 
-/* url with the password of its user info (scheme://user:PASSWORD@host) and
- * a password=... parameter masked. */
-static char *url_shown(const char *url)
+char *db_copy_url_shown(const char *url)
 {
 	struct buf b;
 	buf_init(&b, SIZE_MAX);
@@ -223,13 +224,17 @@ static char *url_shown(const char *url)
 		qadd(&b, "***", 3);
 		url = at;
 	}
-	const char *pw = strstr(url, "password=");
-	if (pw) {
-		qadd(&b, url, (size_t)(pw + 9 - url));
-		qadd(&b, "***", 3);
-		url = pw + 9 + strcspn(pw + 9, "&");
+	for (size_t i = 0; url[i];) {
+		bool key =
+			(i == 0 || strchr("?& ", url[i - 1])) && !strncmp(url + i, "password=", 9);
+		if (!key) {
+			qadd(&b, url + i, 1);
+			i++;
+			continue;
+		}
+		qadd(&b, "password=***", 12);
+		i += 9 + strcspn(url + i + 9, "& ");
 	}
-	qadd(&b, url, strlen(url));
 	return buf_detach(&b, NULL);
 }
 
@@ -239,30 +244,21 @@ static void copy_quiet(void *arg, const char *message)
 	(void)message;
 }
 
-/* Opens one side; the target (write) gets its schema first. */
+/* Opens one side (the target, write, is created if it is a missing SQLite
+ * file); its schema is side_migrate()'s. */
 static int side_open(struct side *s, const char *url, bool write)
 {
 	s->url = url;
-	s->shown = url_shown(url);
+	s->shown = db_copy_url_shown(url);
 	s->pg = strncmp(url, "sqlite:", 7) != 0;
 	if (!s->pg) {
-		if (write) {
-			struct db *db = NULL;
-			if (db_open(NULL, url, ".", &db) < 0)
-				return side_fail(s, KILN_EDB, "%s", db_open_errmsg());
-			db_close(db);
-		}
-		int flags = write ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+		int flags =
+			write ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
 		if (sqlite3_open_v2(url + 7, &s->lite, flags, NULL) != SQLITE_OK)
 			return side_fail(s, KILN_EDB, "cannot open: %s",
 					 s->lite ? sqlite3_errmsg(s->lite) : "out of memory");
 		sqlite3_busy_timeout(s->lite, 5000);
 		return 0;
-	}
-	if (write) {
-		int r = pg_side_migrate(s);
-		if (r < 0)
-			return r;
 	}
 	s->pq = PQconnectdb(url);
 	if (!s->pq || PQstatus(s->pq) != CONNECTION_OK)
@@ -273,6 +269,18 @@ static int side_open(struct side *s, const char *url, bool write)
 	if (r >= 0)
 		r = pg_exec_ok(s, "SET client_encoding = 'UTF8'");
 	return r;
+}
+
+/* Brings the target's schema to this binary's version. */
+static int side_migrate(struct side *s)
+{
+	if (s->pg)
+		return pg_side_migrate(s);
+	struct db *db = NULL;
+	if (db_open(NULL, s->url, ".", &db) < 0)
+		return side_fail(s, KILN_EDB, "%s", db_open_errmsg());
+	db_close(db);
+	return 0;
 }
 
 static void side_scan_end(struct side *s);
@@ -502,6 +510,8 @@ static int side_tables(struct side *s, struct copy_table **ret, size_t *ret_n)
 		for (size_t i = 0; r >= 0 && i < n; i++)
 			r = lite_table(s, &t[i]);
 	}
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		t[i].has_key = t[i].npk > 0;
 	for (size_t i = 0; r >= 0 && i < n; i++)
 		if (t[i].npk == 0) /* no key: every column orders it */
 			for (size_t j = 0; j < t[i].ncol; j++)
@@ -930,15 +940,15 @@ static int copy_deferred(struct side *src, struct side *dst, const struct copy_t
 	}
 	struct copy_val *v = xcalloc(t->ncol ? t->ncol : 1, sizeof(*v));
 	char **text = xcalloc((size_t)np, sizeof(*text));
+	const struct copy_val **order = xcalloc((size_t)np, sizeof(*order));
 	int r = side_scan(src, t, true);
 	while (r >= 0 && (r = side_next(src, t, v)) > 0) {
 		/* values: the deferred columns, then the key (text; bytes as hex) */
 		int i = 0;
-		const struct copy_val *order[512];
-		for (size_t j = 0; j < t->ncol && i < 512; j++)
+		for (size_t j = 0; j < t->ncol; j++)
 			if (t->col[j].deferred)
 				order[i++] = &v[j];
-		for (size_t k = 0; k < t->npk && i < 512; k++)
+		for (size_t k = 0; k < t->npk; k++)
 			order[i++] = &v[t->pk[k]];
 		for (int p = 0; p < np; p++) {
 			free(text[p]);
@@ -973,19 +983,37 @@ static int copy_deferred(struct side *src, struct side *dst, const struct copy_t
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
 			r = side_fail(dst, KILN_EDB, "setting %s's references: %s", t->name,
 				      PQresultErrorMessage(res));
+		else if (strcmp(PQcmdTuples(res), "1"))
+			r = side_fail(dst, KILN_EDB, "setting %s's references: %s rows for one key",
+				      t->name, PQcmdTuples(res));
 		PQclear(res);
 	}
 	side_scan_end(src);
 	for (int p = 0; p < np; p++)
 		free(text[p]);
 	free(text);
+	free(order);
 	free(v);
 	buf_release(&q);
 	return r < 0 ? r : 0;
 }
 
-/* Triggers back (SQLite), foreign keys checked, sequences moved (PostgreSQL), COMMIT. */
-static int side_write_end(struct side *s, struct copy_table *t, size_t n)
+/* Ends the target's transaction: COMMIT, or ROLLBACK (whose failure
+ * changes nothing: the transaction is gone either way). */
+static int side_commit(struct side *s, bool commit)
+{
+	if (commit)
+		return s->pg ? pg_exec_ok(s, "COMMIT") : lite_exec_ok(s, "COMMIT");
+	if (s->pg)
+		PQclear(PQexec(s->pq, "ROLLBACK"));
+	else
+		(void)sqlite3_exec(s->lite, "ROLLBACK", NULL, NULL, NULL);
+	return 0;
+}
+
+/* Triggers back (SQLite), foreign keys checked, sequences moved
+ * (PostgreSQL); the transaction stays open for the check. */
+static int side_write_finish(struct side *s, struct copy_table *t, size_t n)
 {
 	int r = 0;
 	if (!s->pg) {
@@ -997,10 +1025,6 @@ static int side_write_end(struct side *s, struct copy_table *t, size_t n)
 				     &bad);
 		if (r >= 0 && bad)
 			r = side_fail(s, KILN_EDB, "%" PRId64 " rows break a foreign key", bad);
-		if (r >= 0)
-			r = lite_exec_ok(s, "COMMIT");
-		if (r < 0)
-			(void)sqlite3_exec(s->lite, "ROLLBACK", NULL, NULL, NULL);
 		return r;
 	}
 	for (size_t i = 0; r >= 0 && i < n; i++) {
@@ -1020,12 +1044,6 @@ static int side_write_end(struct side *s, struct copy_table *t, size_t n)
 			int64_t ignored;
 			r = side_int(s, q, 2, p, &ignored);
 		}
-	}
-	if (r >= 0)
-		r = pg_exec_ok(s, "COMMIT");
-	if (r < 0) {
-		PGresult *res = PQexec(s->pq, "ROLLBACK");
-		PQclear(res);
 	}
 	return r;
 }
@@ -1127,7 +1145,16 @@ static int pg_order(struct side *dst, struct copy_table *t, size_t n, size_t *or
 			struct copy_col *c = col_find(&t[pick], f[i].col);
 			if (p && c && (!p->placed || p == &t[pick]) && !c->notnull)
 				c->deferred = true;
+			if (c && c->deferred && !t[pick].has_key) {
+				r = side_fail(dst, -ELOOP,
+					      "table %s must set %s after the copy but has no "
+					      "primary key to find its rows by",
+					      t[pick].name, c->name);
+				break;
+			}
 		}
+		if (r < 0)
+			break;
 		t[pick].placed = true;
 		order[k] = pick;
 	}
@@ -1217,9 +1244,10 @@ int db_copy(const char *from_url, const char *to_url, db_copy_progress_fn progre
 	*ret = (struct db_copy_result){0};
 	*ret_err = NULL;
 	if (!db_copy_url_ok(from_url) || !db_copy_url_ok(to_url)) {
-		*ret_err =
-			xasprintf("'%s': expected sqlite:PATH, postgresql://... or postgres://...",
-				  db_copy_url_ok(from_url) ? to_url : from_url);
+		_cleanup_free_ char *shown =
+			db_copy_url_shown(db_copy_url_ok(from_url) ? to_url : from_url);
+		*ret_err = xasprintf(
+			"'%s': expected sqlite:PATH, postgresql://... or postgres://...", shown);
 		return KILN_ECONFIG;
 	}
 	if (sodium_init() < 0) {
@@ -1246,14 +1274,20 @@ int db_copy(const char *from_url, const char *to_url, db_copy_progress_fn progre
 		r = lite_exec_ok(&src, "BEGIN");
 	if (r >= 0)
 		r = side_tables(&src, &st, &sn);
+	int dversion = 0;
 	if (r >= 0) {
 		bad = &dst;
 		r = side_open(&dst, to_url, true);
 	}
 	if (r >= 0)
-		r = side_tables(&dst, &dt, &dn);
+		r = side_version(&dst, &dversion);
+	if (r >= 0 && dversion > want)
+		r = side_fail(&dst, -EPROTO,
+			      "its schema is version %d, newer than this kiln's (%d)", dversion,
+			      want);
+	/* rows in it refuse the copy before its schema is touched */
 	if (r >= 0)
-		r = copy_match(&dst, st, sn, dt, dn);
+		r = side_tables(&dst, &dt, &dn);
 	for (size_t i = 0; r >= 0 && i < dn; i++) {
 		_cleanup_free_ char *tn = quote_ident(dt[i].name);
 		_cleanup_free_ char *sql = xasprintf("SELECT count(*) FROM %s", tn);
@@ -1265,6 +1299,16 @@ int db_copy(const char *from_url, const char *to_url, db_copy_progress_fn progre
 				      " rows): copy into an empty database",
 				      dt[i].name, rows);
 	}
+	if (r >= 0 && dversion < want) {
+		tables_free(dt, dn);
+		dt = NULL;
+		dn = 0;
+		r = side_migrate(&dst);
+		if (r >= 0)
+			r = side_tables(&dst, &dt, &dn);
+	}
+	if (r >= 0)
+		r = copy_match(&dst, st, sn, dt, dn);
 	/* the copy: the target's columns (with their deferred marks), the source's rows */
 	order = xcalloc(dn ? dn : 1, sizeof(*order));
 	if (r >= 0 && dst.pg)
@@ -1296,22 +1340,11 @@ int db_copy(const char *from_url, const char *to_url, db_copy_progress_fn progre
 			bad = &src;
 	}
 	if (r >= 0)
-		r = side_write_end(&dst, dt, dn);
-	else if (!writing) {
-		/* nothing begun on the target */
-	} else if (dst.pq) {
-		PGresult *res = PQexec(dst.pq, "ROLLBACK");
-		PQclear(res);
-	} else if (dst.lite) {
-		(void)sqlite3_exec(dst.lite, "ROLLBACK", NULL, NULL, NULL);
-	}
-	/* the check: both sides read again, with the source's columns */
+		r = side_write_finish(&dst, dt, dn);
+	/* the check, before COMMIT: both sides read again (the target in its
+	 * own transaction), with the source's columns */
 	for (size_t i = 0; r >= 0 && i < sn; i++) {
 		struct copy_table *t = &st[i];
-		/* the target's text keys sort as the source's */
-		struct copy_table *d = table_find(dt, dn, t->name);
-		for (size_t j = 0; d && j < t->ncol; j++)
-			t->col[j].deferred = false;
 		int64_t a = 0, b = 0;
 		unsigned char ha[32], hb[32];
 		bad = &src;
@@ -1323,10 +1356,17 @@ int db_copy(const char *from_url, const char *to_url, db_copy_progress_fn progre
 		if (r >= 0 && (a != b || memcmp(ha, hb, sizeof(ha))))
 			r = side_fail(&dst, -EBADMSG,
 				      "the check failed: table %s has %" PRId64
-				      " rows here and %" PRId64 " in the source%s",
+				      " rows here and %" PRId64 " in the source%s (nothing copied)",
 				      t->name, b, a, a == b ? ", with different values" : "");
 		if (r >= 0 && progress)
 			progress(arg, t->name, b, true);
+	}
+	if (writing) {
+		int c = side_commit(&dst, r >= 0);
+		if (r >= 0 && c < 0) {
+			bad = &dst;
+			r = c;
+		}
 	}
 	if (r >= 0) {
 		ret->tables = sn;

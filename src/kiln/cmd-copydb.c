@@ -98,7 +98,8 @@ static int copydb_run(int argc, char **argv)
 	_cleanup_free_ char *to = from ? copydb_url(argv[2], &to_lock) : NULL;
 	int rc = 1;
 	if (from && to && !strcmp(from, to)) {
-		fprintf(stderr, "kiln copy-db: FROM and TO are the same database (%s)\n", from);
+		_cleanup_free_ char *shown = db_copy_url_shown(from);
+		fprintf(stderr, "kiln copy-db: FROM and TO are the same database (%s)\n", shown);
 	} else if (from && to) {
 		struct db_copy_result res;
 		_cleanup_free_ char *err = NULL;

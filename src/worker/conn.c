@@ -16,6 +16,7 @@
 #define LOG_SUBSYS "conn"
 #include "worker/conn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <libwebsockets.h>
 #include <netdb.h>
@@ -37,6 +38,10 @@
 #define CONN_BACKOFF_FIRST 1.0
 #define CONN_BACKOFF_FACTOR 1.5
 #define CONN_BACKOFF_MAX 60.0
+/* With several masters, a session shorter than this counts as a failed
+ * attempt of its master (one that accepts, then drops the worker: the next
+ * one is tried), and a longer one makes it the master each round starts at */
+#define CONN_STABLE_MS 10000
 
 struct conn {
 	uv_loop_t *loop;
@@ -63,6 +68,7 @@ struct conn {
 	int port;             /* m[cur]'s */
 	char *auth;           /* owned: "Basic base64(name:password)" */
 	bool up;              /* established, worker told */
+	uint64_t up_since;    /* uv_now() when it was established */
 	bool attached;        /* a valid message arrived on this session */
 	bool stopping;
 	struct proto_sendq sendq; /* LWS_PRE headroom; no cap: backpressure bounds it */
@@ -90,6 +96,7 @@ static void conn_on_retry(uv_timer_t *t);
 /* Makes master i the current one (never while a resolution runs). */
 static void conn_use(struct conn *c, size_t i)
 {
+	assert(!c->resolving); /* the resolver thread reads c->host */
 	c->cur = i;
 	c->host = c->m[i].host;
 	c->hostport = c->m[i].hostport;
@@ -275,8 +282,18 @@ static void conn_lost(struct conn *c, const char *why)
 		worker_disconnected(c->w);
 	}
 	if (!c->stopping) {
-		c->tried = 0; /* a new round, from the master of this session */
-		conn_use(c, c->home);
+		bool stable = was_up && uv_now(c->loop) - c->up_since >= CONN_STABLE_MS;
+		if (stable || c->nm == 1) { /* a new round, from the master of this session */
+			c->home = c->cur;
+			c->tried = 0;
+			conn_use(c, c->home);
+		} else if (++c->tried < c->nm) { /* it dropped us at once: the next one */
+			conn_use(c, (c->cur + 1) % c->nm);
+			log_info("the session was short; trying the next master, %s", c->hostport);
+		} else {
+			c->tried = 0;
+			conn_use(c, c->home);
+		}
 		conn_schedule(c);
 	}
 }
@@ -310,8 +327,7 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		c->attached = false;
 		buf_reset(&c->rx);
 		c->rx_drop = false;
-		c->home = c->cur;
-		c->tried = 0;
+		c->up_since = uv_now(c->loop);
 		log_info("connected to master %s", c->hostport);
 		worker_connected(c->w);
 		break;
@@ -475,7 +491,8 @@ static void conn_free_now(struct conn *c)
 	free(c);
 }
 
-/* On a pool thread: only c->host (immutable) is read, only resolve_rc/addrs written. */
+/* On a pool thread: only c->host is read (conn_use never runs while
+ * resolving is set), only resolve_rc/addrs written. */
 static void conn_resolve_work(uv_work_t *req)
 {
 	struct conn *c = req->data;

@@ -208,6 +208,49 @@ TEST(another_version_or_url_is_refused)
 	free(old);
 }
 
+static long long lite_value(const char *file, const char *sql)
+{
+	char *p = path_of(file);
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	long long v = -1;
+	if (sqlite3_open(p, &h) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	free(p);
+	return v;
+}
+
+TEST(a_target_with_rows_keeps_its_schema)
+{
+	/* old.sqlite: version 13 with rows; refused before its schema is touched */
+	char *from = url_of("src.sqlite"), *to = url_of("old.sqlite");
+	struct db_copy_result res;
+	char *err = NULL;
+	CHECK_INT(db_copy(from, to, NULL, NULL, &res, &err), -EEXIST);
+	CHECK(err && strstr(err, "already holds data"));
+	CHECK_INT(lite_value("old.sqlite", "PRAGMA user_version"), 13);
+	free(err);
+	free(from);
+	free(to);
+}
+
+TEST(passwords_never_shown)
+{
+	char *s = db_copy_url_shown("postgresql://u:secret@h:5432/db?sslpassword=x&password=p2");
+	CHECK_STR(s, "postgresql://u:***@h:5432/db?sslpassword=x&password=***");
+	free(s);
+	s = db_copy_url_shown("host=h password=p3 dbname=kiln");
+	CHECK_STR(s, "host=h password=*** dbname=kiln");
+	free(s);
+	s = db_copy_url_shown("postgresql:///kiln?host=/tmp/x&user=kiln");
+	CHECK_STR(s, "postgresql:///kiln?host=/tmp/x&user=kiln");
+	free(s);
+}
+
 static long long pg_value(const char *url, const char *sql)
 {
 	PGconn *c = PQconnectdb(url);
@@ -259,6 +302,8 @@ int main(int argc, char **argv)
 	RUN(sqlite_to_sqlite_is_identical);
 	RUN(a_target_with_rows_is_refused_unchanged);
 	RUN(another_version_or_url_is_refused);
+	RUN(a_target_with_rows_keeps_its_schema);
+	RUN(passwords_never_shown);
 	const char *why = argc > 1 ? pg_test_start(argv[1]) : "no scripts directory given";
 	if (why) {
 		diag("PostgreSQL: %s", why);
