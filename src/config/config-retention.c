@@ -22,6 +22,7 @@
  */
 #include "config/config-internal.h"
 #include "common/limits.h"
+#include "common/xalloc.h"
 
 #include <lauxlib.h>
 #include <math.h>
@@ -140,7 +141,9 @@ void config_retention_builder(lua_State *L, const char *what, struct config_buil
 	struct config_retention_override o = {0};
 	config_retention_builds_logs(L, t, where, &o);
 	lua_pop(L, 1);
-	b->retention = o;
+	config_charge(L, sizeof(o));
+	b->retention = xmalloc(sizeof(o));
+	*b->retention = o;
 }
 
 bool config_retention_setting(lua_State *L)

@@ -908,6 +908,7 @@ void config_free(struct config *cfg)
 		struct config_builder *b = &cfg->builder[i];
 		free(b->name);
 		free(b->description);
+		free(b->retention);
 		config_strv_free(b->tags, b->ntags);
 		if (i == 0 || b->workers != b[-1].workers) /* shared with the one before */
 			config_strv_free(b->workers, b->nworkers);

@@ -360,7 +360,9 @@ struct config_builder {
 	int next_worker_fn; /* function(builder, workers, request) -> worker name */
 	int next_build_fn;  /* function(builder, requests) -> request id */
 	uint64_t fp;        /* slice "reconfig": fingerprint of its declaration (config-fp.c) */
-	struct config_retention_override retention; /* issue 13 (config-retention.c) */
+	/* issue 13 (config-retention.c): owned; NULL when it gives none (a
+	 * pointer: 100,000 builders fit the config's memory cap) */
+	struct config_retention_override *retention;
 };
 
 /* ==== schedulers and queue (config-sched.c; the calls: config-runtime.c) ====== */

@@ -35,9 +35,9 @@ struct retention_stats retention_stats;
 
 static bool retention_override_set(const struct config_retention_override *o)
 {
-	return o->builds_keep_days > 0 || o->builds_keep_per_builder > 0 || o->logs_keep_days > 0 ||
-	       o->logs_success_keep_days > 0 || o->test_results_keep_days > 0 ||
-	       o->numbers_keep_days > 0;
+	return o && (o->builds_keep_days > 0 || o->builds_keep_per_builder > 0 ||
+		     o->logs_keep_days > 0 || o->logs_success_keep_days > 0 ||
+		     o->test_results_keep_days > 0 || o->numbers_keep_days > 0);
 }
 
 bool retention_configured(const struct config *cfg)
@@ -48,7 +48,7 @@ bool retention_configured(const struct config *cfg)
 	    cfg->retention_numbers_keep_days > 0)
 		return true;
 	for (size_t i = 0; i < cfg->nbuilders; i++)
-		if (retention_override_set(&cfg->builder[i].retention))
+		if (retention_override_set(cfg->builder[i].retention))
 			return true;
 	return false;
 }
@@ -73,12 +73,12 @@ void retention_policy(const struct config *cfg, double now, struct db_retention_
 	 * global setting's */
 	size_t n = 0;
 	for (size_t i = 0; i < cfg->nbuilders; i++)
-		n += retention_override_set(&cfg->builder[i].retention);
+		n += retention_override_set(cfg->builder[i].retention);
 	if (n == 0)
 		return;
 	p->builders = xcalloc(n, sizeof(*p->builders));
 	for (size_t i = 0; i < cfg->nbuilders; i++) {
-		const struct config_retention_override *o = &cfg->builder[i].retention;
+		const struct config_retention_override *o = cfg->builder[i].retention;
 		if (!retention_override_set(o))
 			continue;
 		p->builders[p->nbuilders++] = (struct db_retention_builder){

@@ -33,10 +33,7 @@ TEST(global)
 	CHECK(cfg->retention_numbers_keep_days == 365);
 	CHECK(cfg->retention_interval_s == 60);
 	/* a builder without retention = { }: nothing of its own */
-	const struct config_retention_override *o = &cfg->builder[0].retention;
-	CHECK(o->builds_keep_days == 0 && o->builds_keep_per_builder == 0 &&
-	      o->logs_keep_days == 0 && o->logs_success_keep_days == 0 &&
-	      o->test_results_keep_days == 0 && o->numbers_keep_days == 0);
+	CHECK(cfg->builder[0].retention == NULL);
 	config_free(cfg);
 }
 
@@ -53,16 +50,19 @@ TEST(builder_override)
 	if (!cfg)
 		return;
 	CHECK_INT(cfg->nbuilders, 2);
-	const struct config_retention_override *o = &cfg->builder[0].retention;
+	const struct config_retention_override *o = cfg->builder[0].retention;
+	CHECK(o != NULL);
+	if (!o)
+		return;
 	CHECK(o->builds_keep_days == 365);
 	CHECK_INT(o->builds_keep_per_builder, 50);
 	CHECK(o->logs_keep_days == 0); /* left out: the global 10 applies */
 	CHECK(o->logs_success_keep_days == 0.5);
 	CHECK(o->test_results_keep_days == 2);
 	CHECK(o->numbers_keep_days == 3650);
-	o = &cfg->builder[1].retention;
-	CHECK(o->logs_keep_days == 1);
-	CHECK(o->builds_keep_days == 0);
+	o = cfg->builder[1].retention;
+	CHECK(o && o->logs_keep_days == 1);
+	CHECK(o && o->builds_keep_days == 0);
 	/* the global setting is untouched by them */
 	CHECK(cfg->retention_builds_keep_days == 30);
 	CHECK(cfg->retention_logs_keep_days == 10);
@@ -71,7 +71,7 @@ TEST(builder_override)
 	cfg = CONFIG_TEST_LOAD_OK(W B("retention = { builds = { keep_per_builder = 5 } }"));
 	if (!cfg)
 		return;
-	CHECK_INT(cfg->builder[0].retention.builds_keep_per_builder, 5);
+	CHECK(cfg->builder[0].retention && cfg->builder[0].retention->builds_keep_per_builder == 5);
 	CHECK(cfg->retention_builds_keep_per_builder == 0);
 	config_free(cfg);
 }
