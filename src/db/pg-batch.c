@@ -1,0 +1,346 @@
+/*
+ * Writes batched per loop turn on one pg_conn (pg-batch.h).  A transaction
+ * (struct pg_txn) gathers the statements of one turn (copied), is closed by
+ * the uv_check handle at the end of the turn and queued; the head of the
+ * queue is sent when none is in flight: BEGIN, its statements, COMMIT, each
+ * a query of the connection's pipeline.  Every answer comes back to
+ * txn_answered(); the last one ends the transaction, which succeeded when
+ * the COMMIT's answer said COMMIT and nothing before it failed (the server
+ * answers COMMIT in an aborted transaction with ROLLBACK).
+ */
+#include "db/pg-batch.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/xalloc.h"
+#include "db/pg-conn.h"
+
+/* one transaction's share of the connection's queue: room is left for the
+ * reads and the LISTENs the connection also carries */
+#define PG_TXN_MAX_STMTS (KILN_PG_MAX_QUEUE / 4)
+#define PG_TXN_MAX_BYTES (KILN_PG_MAX_QUEUE_BYTES / 4)
+
+struct pg_stmt {
+	struct pg_stmt *next;
+	char *sql;
+	int nparams;
+	char **values; /* NULL entries are SQL NULL */
+	int *lengths;
+	int *formats;
+	size_t bytes;
+};
+
+struct pg_then {
+	struct pg_then *next;
+	pg_batch_done_fn fn;
+	void *arg;
+};
+
+struct pg_txn {
+	struct pg_txn *next;
+	struct pg_batch *b; /* NULL once the batcher is freed */
+	struct pg_stmt *stmts, **stmts_tail;
+	size_t nstmts, bytes;
+	struct pg_then *thens, **thens_tail;
+	size_t unanswered; /* queries sent and not answered */
+	bool committed;    /* COMMIT answered COMMIT */
+	int r;             /* the first failure, 0 so far */
+	char *err;         /* its message */
+};
+
+struct pg_batch {
+	uv_loop_t *loop;
+	struct pg_conn *c;
+	uv_check_t check;
+	struct pg_txn *open;                 /* this turn's, not closed */
+	struct pg_txn *queue, **queue_tail;  /* closed, waiting to be sent */
+	struct pg_txn *flying;               /* sent, not all answered */
+	size_t waiting_stmts, waiting_bytes; /* open + queued */
+	bool dirty;                          /* a send was cut short: ROLLBACK first */
+	bool freed;
+};
+
+static struct pg_txn *txn_new(struct pg_batch *b)
+{
+	struct pg_txn *t = xcalloc(1, sizeof(*t));
+	t->b = b;
+	t->stmts_tail = &t->stmts;
+	t->thens_tail = &t->thens;
+	return t;
+}
+
+static void stmt_free(struct pg_stmt *s)
+{
+	for (int i = 0; i < s->nparams; i++)
+		free(s->values[i]);
+	free(s->values);
+	free(s->lengths);
+	free(s->formats);
+	free(s->sql);
+	free(s);
+}
+
+static void txn_fail(struct pg_txn *t, int r, const char *err)
+{
+	if (t->r < 0)
+		return;
+	t->r = r;
+	t->err = xstrdup(err ? err : err_str(r));
+}
+
+/* Tells its callbacks and frees it. */
+static void txn_end(struct pg_txn *t)
+{
+	int r = t->r < 0 ? t->r : t->committed ? 0 : KILN_EDB;
+	const char *err = r == 0 ? NULL : t->err ? t->err : "the transaction was rolled back";
+	for (struct pg_then *th = t->thens, *next; th; th = next) {
+		next = th->next;
+		th->fn(th->arg, r, err);
+		free(th);
+	}
+	for (struct pg_stmt *s = t->stmts, *next; s; s = next) {
+		next = s->next;
+		stmt_free(s);
+	}
+	free(t->err);
+	free(t);
+}
+
+static void batch_pump(struct pg_batch *b);
+
+static void txn_answered(void *arg, int r, const PGresult *res, const char *err, bool commit)
+{
+	struct pg_txn *t = arg;
+	if (r < 0)
+		txn_fail(t, r, err);
+	else if (commit && strcmp(PQcmdStatus((PGresult *)res), "COMMIT") == 0)
+		t->committed = true;
+	if (--t->unanswered > 0)
+		return;
+	struct pg_batch *b = t->b;
+	if (b)
+		b->flying = NULL;
+	txn_end(t);
+	if (b && !b->freed)
+		batch_pump(b);
+}
+
+static void txn_stmt_answered(void *arg, int r, const PGresult *res, const char *err)
+{
+	txn_answered(arg, r, res, err, false);
+}
+
+static void txn_commit_answered(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_txn *t = arg;
+	if (r == -ECONNRESET)
+		err = "the connection to the database server was lost after COMMIT was sent: "
+		      "whether the transaction committed is unknown";
+	txn_answered(t, r, res, err, true);
+}
+
+static int txn_send_one(struct pg_txn *t, const struct pg_query *q, pg_conn_result_cb cb)
+{
+	int r = pg_conn_send(t->b->c, q, cb, t);
+	if (r == 0)
+		t->unanswered++;
+	return r;
+}
+
+/* Sends t: BEGIN, its statements, COMMIT. */
+static void txn_send(struct pg_batch *b, struct pg_txn *t)
+{
+	b->flying = t;
+	b->waiting_stmts -= t->nstmts;
+	b->waiting_bytes -= t->bytes;
+	int r = 0;
+	if (b->dirty) { /* an earlier send was cut short: end what it began */
+		struct pg_query rb = {.sql = "ROLLBACK"};
+		r = txn_send_one(t, &rb, txn_stmt_answered);
+		if (r == 0)
+			b->dirty = false;
+	}
+	struct pg_query begin = {.sql = "BEGIN"};
+	if (r == 0)
+		r = txn_send_one(t, &begin, txn_stmt_answered);
+	bool began = r == 0;
+	for (struct pg_stmt *s = t->stmts; r == 0 && s; s = s->next) {
+		struct pg_query q = {.sql = s->sql,
+				     .nparams = s->nparams,
+				     .values = (const char *const *)s->values,
+				     .lengths = s->lengths,
+				     .formats = s->formats};
+		r = txn_send_one(t, &q, txn_stmt_answered);
+	}
+	struct pg_query commit = {.sql = "COMMIT"};
+	if (r == 0)
+		r = txn_send_one(t, &commit, txn_commit_answered);
+	if (r < 0) {
+		txn_fail(t, r,
+			 r == -ENOTCONN
+				 ? pg_conn_errmsg(b->c)
+				 : "the connection's queue is full: the transaction was not sent");
+		if (began)
+			b->dirty = true; /* BEGIN went without its COMMIT */
+	}
+	if (t->unanswered == 0) { /* nothing went: it ends now, on this turn */
+		b->flying = NULL;
+		txn_end(t);
+	}
+}
+
+static void batch_pump(struct pg_batch *b)
+{
+	while (!b->flying && b->queue) {
+		struct pg_txn *t = b->queue;
+		b->queue = t->next;
+		if (!b->queue)
+			b->queue_tail = &b->queue;
+		t->next = NULL;
+		if (t->nstmts == 0) { /* only callbacks: nothing to send, nothing failed */
+			t->committed = true;
+			txn_end(t);
+			continue;
+		}
+		txn_send(b, t);
+	}
+}
+
+static void batch_close_open(struct pg_batch *b)
+{
+	struct pg_txn *t = b->open;
+	if (!t)
+		return;
+	b->open = NULL;
+	*b->queue_tail = t;
+	b->queue_tail = &t->next;
+}
+
+static void batch_on_check(uv_check_t *h)
+{
+	struct pg_batch *b = h->data;
+	batch_close_open(b);
+	batch_pump(b);
+	if (!b->open && !b->queue)
+		uv_check_stop(&b->check);
+}
+
+int pg_batch_new(uv_loop_t *loop, struct pg_conn *c, struct pg_batch **ret)
+{
+	if (!loop || !c)
+		return -EINVAL;
+	struct pg_batch *b = xcalloc(1, sizeof(*b));
+	b->loop = loop;
+	b->c = c;
+	b->queue_tail = &b->queue;
+	uv_check_init(loop, &b->check);
+	b->check.data = b;
+	*ret = b;
+	return 0;
+}
+
+static struct pg_txn *batch_open(struct pg_batch *b)
+{
+	if (!b->open)
+		b->open = txn_new(b);
+	uv_check_start(&b->check, batch_on_check);
+	return b->open;
+}
+
+int pg_batch_add(struct pg_batch *b, const struct pg_query *q)
+{
+	if (!q || !q->sql || q->multi || q->nparams < 0 || q->nparams > 65535)
+		return -EINVAL;
+	size_t bytes = strlen(q->sql) + 1;
+	for (int i = 0; i < q->nparams; i++)
+		if (q->values && q->values[i])
+			bytes += q->lengths && q->formats && q->formats[i]
+					 ? (size_t)q->lengths[i]
+					 : strlen(q->values[i]) + 1;
+	if (b->waiting_stmts >= KILN_PG_MAX_QUEUE || bytes > PG_TXN_MAX_BYTES ||
+	    b->waiting_bytes + bytes > KILN_PG_MAX_QUEUE_BYTES / 2)
+		return -ENOBUFS;
+	struct pg_txn *t = batch_open(b);
+	if (t->nstmts >= PG_TXN_MAX_STMTS || t->bytes + bytes > PG_TXN_MAX_BYTES) {
+		/* a turn's writes past one transaction's share: the next one */
+		batch_close_open(b);
+		t = batch_open(b);
+	}
+	struct pg_stmt *s = xcalloc(1, sizeof(*s));
+	s->sql = xstrdup(q->sql);
+	s->nparams = q->nparams;
+	s->bytes = bytes;
+	if (q->nparams) {
+		s->values = xcalloc((size_t)q->nparams, sizeof(*s->values));
+		s->lengths = xcalloc((size_t)q->nparams, sizeof(*s->lengths));
+		s->formats = xcalloc((size_t)q->nparams, sizeof(*s->formats));
+		for (int i = 0; i < q->nparams; i++) {
+			if (!q->values || !q->values[i])
+				continue;
+			bool bin = q->formats && q->formats[i];
+			size_t n = bin ? (size_t)q->lengths[i] : strlen(q->values[i]);
+			s->values[i] = xmalloc(n + 1);
+			memcpy(s->values[i], q->values[i], n);
+			s->values[i][n] = '\0';
+			s->lengths[i] = (int)n;
+			s->formats[i] = bin;
+		}
+	}
+	*t->stmts_tail = s;
+	t->stmts_tail = &s->next;
+	t->nstmts++;
+	t->bytes += bytes;
+	b->waiting_stmts++;
+	b->waiting_bytes += bytes;
+	return 0;
+}
+
+void pg_batch_then(struct pg_batch *b, pg_batch_done_fn fn, void *arg)
+{
+	/* the newest transaction holds everything added before */
+	struct pg_txn *t = b->open;
+	if (!t && b->queue)
+		for (t = b->queue; t->next; t = t->next)
+			;
+	if (!t)
+		t = b->flying;
+	if (!t)
+		t = batch_open(b); /* nothing pending: answered at the end of the turn */
+	struct pg_then *th = xcalloc(1, sizeof(*th));
+	th->fn = fn;
+	th->arg = arg;
+	*t->thens_tail = th;
+	t->thens_tail = &th->next;
+}
+
+size_t pg_batch_pending(const struct pg_batch *b)
+{
+	return b->waiting_stmts + (b->flying ? b->flying->nstmts : 0);
+}
+
+static void batch_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void pg_batch_free(struct pg_batch *b)
+{
+	if (!b)
+		return;
+	b->freed = true;
+	batch_close_open(b);
+	while (b->queue) {
+		struct pg_txn *t = b->queue;
+		b->queue = t->next;
+		txn_fail(t, -ECANCELED, "the database writer was closed before it was sent");
+		txn_end(t);
+	}
+	if (b->flying)
+		b->flying->b = NULL; /* its answers still come from the connection */
+	uv_close((uv_handle_t *)&b->check, batch_closed);
+}

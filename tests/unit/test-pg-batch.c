@@ -1,0 +1,323 @@
+/*
+ * Writes batched per loop turn (src/db/pg-batch.c) on a real PostgreSQL
+ * server (pg-test.h): one turn's writes are one transaction (one xmin), its
+ * callbacks run after the commit; a failing statement rolls its whole
+ * transaction back and the next one is not affected; a turn's writes wait
+ * while another transaction is in flight and go after it, in order; a
+ * callback with nothing pending is answered at the end of the turn; the
+ * caps; freeing with writes pending; a lost connection.
+ */
+#include "tap.h"
+#include "pg-test.h"
+#include "wait.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "common/err.h"
+#include "common/limits.h"
+#include "db/pg-batch.h"
+#include "db/pg-conn.h"
+
+static uv_loop_t loop;
+
+struct done {
+	int calls;
+	int r;
+	char err[512];
+	int order; /* which completion this was, counting across dones */
+};
+static int completions;
+
+static void on_done(void *arg, int r, const char *err)
+{
+	struct done *d = arg;
+	d->calls++;
+	d->r = r;
+	snprintf(d->err, sizeof(d->err), "%s", err ? err : "");
+	d->order = ++completions;
+}
+
+static bool is_done(void *arg)
+{
+	return ((struct done *)arg)->calls > 0;
+}
+
+static bool is_ready(void *arg)
+{
+	return pg_conn_state(arg) == PG_CONN_READY;
+}
+
+static struct pg_conn *conn_open(void)
+{
+	struct pg_conn_opts o = {.conninfo = pg_test.url};
+	struct pg_conn *c = NULL;
+	if (pg_conn_new(&loop, &o, &c) < 0)
+		TAP_FAIL("pg_conn_new: %s", pg_conn_new_errmsg());
+	if (c && !test_run_until(&loop, is_ready, c, TEST_GUARD_MS))
+		TAP_FAIL("no connection");
+	return c;
+}
+
+/* One value from sql on c ("" for NULL, "ERR" on failure). */
+struct answer {
+	bool done;
+	char val[256];
+};
+
+static void on_answer(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct answer *a = arg;
+	a->done = true;
+	if (r < 0 || !res || PQntuples(res) < 1)
+		snprintf(a->val, sizeof(a->val), "ERR %s", err ? err : "");
+	else
+		snprintf(a->val, sizeof(a->val), "%s", PQgetvalue(res, 0, 0));
+}
+
+static bool answered(void *arg)
+{
+	return ((struct answer *)arg)->done;
+}
+
+static const char *value(struct pg_conn *c, const char *sql, struct answer *a)
+{
+	*a = (struct answer){0};
+	struct pg_query q = {.sql = sql};
+	if (pg_conn_send(c, &q, on_answer, a) < 0 ||
+	    !test_run_until(&loop, answered, a, TEST_GUARD_MS))
+		snprintf(a->val, sizeof(a->val), "ERR no answer");
+	return a->val;
+}
+
+static void add(struct pg_batch *b, const char *sql)
+{
+	struct pg_query q = {.sql = sql};
+	CHECK_INT(pg_batch_add(b, &q), 0);
+}
+
+static void add_param(struct pg_batch *b, const char *sql, const char *v)
+{
+	const char *vals[1] = {v};
+	struct pg_query q = {.sql = sql, .nparams = 1, .values = vals};
+	CHECK_INT(pg_batch_add(b, &q), 0);
+}
+
+TEST(one_turn_is_one_transaction)
+{
+	struct pg_conn *c = conn_open();
+	struct pg_batch *b = NULL;
+	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
+	struct answer a;
+	value(c, "CREATE TABLE t1 (k text PRIMARY KEY, v int)", &a);
+	add(b, "INSERT INTO t1 VALUES ('a', 1)");
+	add_param(b, "INSERT INTO t1 VALUES ($1, 2)", "b");
+	add_param(b, "INSERT INTO t1 VALUES ('c', $1)", NULL);
+	struct done d = {0};
+	pg_batch_then(b, on_done, &d);
+	CHECK_INT((int)pg_batch_pending(b), 3);
+	CHECK_INT(d.calls, 0); /* never from inside */
+	CHECK(test_run_until(&loop, is_done, &d, TEST_GUARD_MS));
+	CHECK_INT(d.r, 0);
+	CHECK_INT((int)pg_batch_pending(b), 0);
+	CHECK_STR(value(c, "SELECT count(*) FROM t1", &a), "3");
+	CHECK_STR(value(c, "SELECT count(DISTINCT xmin::text) FROM t1", &a), "1");
+	CHECK_STR(value(c, "SELECT coalesce(v::text, 'null') FROM t1 WHERE k = 'c'", &a), "null");
+	pg_batch_free(b);
+	pg_conn_free(c);
+	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+TEST(a_failing_statement_rolls_back_its_transaction_only)
+{
+	struct pg_conn *c = conn_open();
+	struct pg_batch *b = NULL;
+	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
+	struct answer a;
+	value(c, "CREATE TABLE t2 (k text PRIMARY KEY)", &a);
+	add(b, "INSERT INTO t2 VALUES ('x')");
+	add(b, "INSERT INTO t2 VALUES ('x')"); /* a duplicate key */
+	add(b, "INSERT INTO t2 VALUES ('y')");
+	struct done d1 = {0};
+	pg_batch_then(b, on_done, &d1);
+	CHECK(test_run_until(&loop, is_done, &d1, TEST_GUARD_MS));
+	CHECK_INT(d1.r, KILN_EDB);
+	CHECK(strstr(d1.err, "duplicate key") != NULL);
+	CHECK_STR(value(c, "SELECT count(*) FROM t2", &a), "0");
+	/* the next one commits: no transaction was left open */
+	add(b, "INSERT INTO t2 VALUES ('z')");
+	struct done d2 = {0};
+	pg_batch_then(b, on_done, &d2);
+	CHECK(test_run_until(&loop, is_done, &d2, TEST_GUARD_MS));
+	CHECK_INT(d2.r, 0);
+	CHECK_STR(value(c, "SELECT string_agg(k, ',') FROM t2", &a), "z");
+	pg_batch_free(b);
+	pg_conn_free(c);
+	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+struct turn2 {
+	struct pg_batch *b;
+	struct done *d;
+	bool added;
+};
+
+/* On the turn after the first transaction was sent: more writes, one more callback. */
+static void second_turn(uv_timer_t *t)
+{
+	struct turn2 *x = t->data;
+	struct pg_query q = {.sql = "INSERT INTO t3 SELECT 'second', pg_sleep(0)"};
+	if (pg_batch_add(x->b, &q) == 0)
+		x->added = true;
+	pg_batch_then(x->b, on_done, x->d);
+}
+
+TEST(later_turns_wait_for_the_one_in_flight)
+{
+	struct pg_conn *c = conn_open();
+	struct pg_batch *b = NULL;
+	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
+	struct answer a;
+	value(c, "CREATE TABLE t3 (k text PRIMARY KEY, s text)", &a);
+	/* the first transaction sleeps on the server: the second turn's writes wait */
+	add(b, "INSERT INTO t3 SELECT 'first', pg_sleep(0.3)::text");
+	struct done d1 = {0}, d2 = {0};
+	pg_batch_then(b, on_done, &d1);
+	struct turn2 x = {.b = b, .d = &d2};
+	uv_timer_t timer;
+	uv_timer_init(&loop, &timer);
+	timer.data = &x;
+	uv_timer_start(&timer, second_turn, 50, 0);
+	CHECK(test_run_until(&loop, is_done, &d2, TEST_GUARD_MS));
+	CHECK(x.added);
+	CHECK_INT(d1.r, 0);
+	CHECK_INT(d2.r, 0);
+	CHECK(d1.order < d2.order);
+	CHECK_STR(value(c, "SELECT count(DISTINCT xmin::text) FROM t3", &a), "2");
+	CHECK_STR(value(c, "SELECT string_agg(k, ',' ORDER BY xmin::text::bigint) FROM t3", &a),
+		  "first,second");
+	uv_close((uv_handle_t *)&timer, NULL);
+	pg_batch_free(b);
+	pg_conn_free(c);
+	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+TEST(a_callback_with_nothing_pending)
+{
+	struct pg_conn *c = conn_open();
+	struct pg_batch *b = NULL;
+	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
+	struct done d = {0};
+	pg_batch_then(b, on_done, &d);
+	CHECK_INT(d.calls, 0);
+	CHECK(test_run_until(&loop, is_done, &d, TEST_GUARD_MS));
+	CHECK_INT(d.r, 0);
+	pg_batch_free(b);
+	pg_conn_free(c);
+	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+TEST(caps_and_bad_input)
+{
+	struct pg_conn *c = conn_open();
+	struct pg_batch *b = NULL;
+	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
+	struct pg_query bad = {.sql = NULL};
+	CHECK_INT(pg_batch_add(b, &bad), -EINVAL);
+	struct pg_query multi = {.sql = "SELECT 1; SELECT 2", .multi = true};
+	CHECK_INT(pg_batch_add(b, &multi), -EINVAL);
+	struct pg_query q = {.sql = "SELECT 1"};
+	int r = 0, n = 0;
+	while ((r = pg_batch_add(b, &q)) == 0 && n < 100000)
+		n++;
+	CHECK_INT(r, -ENOBUFS);
+	CHECK_INT(n, KILN_PG_MAX_QUEUE);
+	/* they go as several transactions, each within its share, all committed */
+	struct done d = {0};
+	pg_batch_then(b, on_done, &d);
+	CHECK(test_run_until(&loop, is_done, &d, TEST_GUARD_MS));
+	CHECK_INT(d.r, 0);
+	CHECK_INT((int)pg_batch_pending(b), 0);
+	pg_batch_free(b);
+	pg_conn_free(c);
+	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+TEST(free_with_writes_pending)
+{
+	struct pg_conn *c = conn_open();
+	struct pg_batch *b = NULL;
+	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
+	add(b, "SELECT 1");
+	struct done d = {0};
+	pg_batch_then(b, on_done, &d);
+	pg_batch_free(b); /* not sent: cancelled at once */
+	CHECK_INT(d.calls, 1);
+	CHECK_INT(d.r, -ECANCELED);
+	/* one in flight when its connection goes: cancelled by the connection */
+	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
+	add(b, "SELECT pg_sleep(5)");
+	struct done d2 = {0};
+	pg_batch_then(b, on_done, &d2);
+	uv_run(&loop, UV_RUN_NOWAIT); /* the check handle sends it */
+	pg_batch_free(b);
+	pg_conn_free(c);
+	CHECK_INT(d2.calls, 1);
+	CHECK_INT(d2.r, -ECANCELED);
+	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+TEST(a_lost_connection_fails_the_transaction_in_flight)
+{
+	struct pg_conn *c = conn_open();
+	struct pg_batch *b = NULL;
+	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
+	add(b, "SELECT pg_sleep(30)");
+	struct done d = {0};
+	pg_batch_then(b, on_done, &d);
+	uv_run(&loop, UV_RUN_NOWAIT); /* sent */
+	uv_run(&loop, UV_RUN_NOWAIT);
+	if (pg_test_stop() < 0)
+		TAP_FAIL("pg-stop: %s", pg_test.why);
+	CHECK(test_run_until(&loop, is_done, &d, TEST_GUARD_MS));
+	CHECK_INT(d.r, -ECONNRESET);
+	CHECK(strstr(d.err, "lost") != NULL);
+	if (pg_test_start_again() < 0)
+		TAP_FAIL("pg-start again: %s", pg_test.why);
+	/* the connection comes back; the next transaction commits */
+	CHECK(test_run_until(&loop, is_ready, c, TEST_GUARD_MS));
+	add(b, "SELECT 1");
+	struct done d2 = {0};
+	pg_batch_then(b, on_done, &d2);
+	CHECK(test_run_until(&loop, is_done, &d2, TEST_GUARD_MS));
+	CHECK_INT(d2.r, 0);
+	pg_batch_free(b);
+	pg_conn_free(c);
+	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+int main(int argc, char **argv)
+{
+	const char *why = pg_test_start(argc > 1 ? argv[1] : NULL);
+	if (why)
+		return tap_skip_all(why);
+	atexit(pg_test_cleanup);
+	uv_loop_init(&loop);
+	RUN(one_turn_is_one_transaction);
+	RUN(a_failing_statement_rolls_back_its_transaction_only);
+	RUN(later_turns_wait_for_the_one_in_flight);
+	RUN(a_callback_with_nothing_pending);
+	RUN(caps_and_bad_input);
+	RUN(free_with_writes_pending);
+	if (pg_test.dir[0])
+		RUN(a_lost_connection_fails_the_transaction_in_flight);
+	else
+		printf("ok %d - a_lost_connection_fails_the_transaction_in_flight # SKIP "
+		       "KILN_TEST_PG_URL: no server of ours to stop\n",
+		       ++tap_n);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_INT(uv_loop_close(&loop), 0);
+	return tap_done();
+}
