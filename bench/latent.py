@@ -9,7 +9,13 @@ master's log how long the worker took from its start command to its attach
 and from the idle stop to "stopped", and wait until it is stopped again.
 A reference run forces the same build with the worker already attached.
 
-    python3 bench/latent.py --build build [--reps 10]
+    python3 bench/latent.py --build build [--reps 10] [--kind command|container]
+
+--kind container: the same worker as the container kind instead, Podman
+running kiln-worker in an image made here from this build's kiln-worker,
+/bin/sh, their libraries and libwebsockets' libuv plugin (as
+tests/e2e/t1403 makes it; with runc and lower limits where Podman's
+defaults cannot run here).
 
 Prints one JSON object with the samples and their medians (milliseconds).
 """
@@ -59,24 +65,66 @@ def stamp(line):
     return (int(h) * 3600 + int(m) * 60 + float(t.group(2))) * 1000
 
 
+def podman_image(build, d):
+    """Imports a minimal image for kiln-worker; returns its name and the
+    environment Podman needs here (CONTAINERS_CONF or nothing)."""
+    root = d + "/rootfs"
+    worker = os.path.abspath(os.path.join(build, "src/worker/kiln-worker"))
+    files = [worker, "/bin/sh"] + [f for f in
+                                    ["/usr/lib/x86_64-linux-gnu/libwebsockets-evlib_uv.so"]
+                                    if os.path.exists(f)]
+    libs = set()
+    for f in files:
+        out = subprocess.run(["ldd", f], capture_output=True, text=True).stdout
+        libs.update(w for w in out.split() if w.startswith("/"))
+    os.makedirs(root + "/bin")
+    os.makedirs(root + "/tmp")
+    shutil.copy(worker, root + "/kiln-worker")
+    shutil.copy("/bin/sh", root + "/bin/sh")
+    for f in libs | set(files[2:]):
+        os.makedirs(root + os.path.dirname(f), exist_ok=True)
+        shutil.copy(os.path.realpath(f), root + f)
+    subprocess.run(["tar", "-C", root, "-cf", d + "/rootfs.tar", "."], check=True)
+    image = "kiln-bench-worker:%d" % os.getpid()
+    subprocess.run(["podman", "import", d + "/rootfs.tar", image], check=True,
+                   capture_output=True, timeout=300)
+    env = dict(os.environ)
+    probe = ["podman", "run", "--rm", "--network=host", image, "/bin/sh", "-c", "true"]
+    if subprocess.run(probe, capture_output=True, timeout=120).returncode != 0:
+        with open(d + "/containers.conf", "w") as f:
+            f.write('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
+                    '[engine]\nruntime = "runc"\n')
+        env["CONTAINERS_CONF"] = d + "/containers.conf"
+        subprocess.run(probe, check=True, capture_output=True, timeout=120, env=env)
+    return image, env
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--kind", choices=["command", "container"], default="command")
     a = ap.parse_args()
     kiln = os.path.abspath(os.path.join(a.build, "kiln"))
     d = tempfile.mkdtemp(prefix="kiln-bench-latent.")
     os.makedirs(d + "/secrets")
     with open(d + "/secrets/w", "w") as f:
         f.write("bench-password")
+    image, env = None, None
+    if a.kind == "container":
+        image, env = podman_image(a.build, d)
+        how = ('container = { engine = "podman", image = %s, worker_bin = "/kiln-worker" }, '
+               'start_timeout = 120' % json.dumps(image))
+    else:
+        how = "start = %s" % json.dumps(START)
     with open(d + "/master.lua", "w") as f:
         f.write('http = { listen = "127.0.0.1:0" }\nworkers_listen = "127.0.0.1:0"\n'
                 'worker { name = "lw", password = secret("w"), latent = { idle_timeout = 1, '
-                'start = %s } }\n'
+                '%s } }\n'
                 'builder { name = "b", workers = { "lw" }, steps = { shell { command = "true" } } }\n'
-                'force_scheduler { name = "force", builders = { "b" } }\n' % json.dumps(START))
+                'force_scheduler { name = "force", builders = { "b" } }\n' % how)
     log = open(d + "/master.log", "w")
-    p = subprocess.Popen([kiln, "master", "-d", d], stderr=log)
+    p = subprocess.Popen([kiln, "master", "-d", d], stderr=log, env=env)
     try:
         until(lambda: os.path.exists(d + "/ports") and os.path.getsize(d + "/ports") > 0)
         ports = dict(l.split() for l in open(d + "/ports"))
@@ -106,7 +154,7 @@ def main():
                 stopped.append(stamp(l))
         stop_ms = [b - s for s, b in zip(stops, stopped)]
         med = lambda v: round(statistics.median(v), 1) if v else None
-        print(json.dumps({"reps": a.reps, "cold_build_ms": [round(x, 1) for x in cold],
+        print(json.dumps({"kind": a.kind, "reps": a.reps, "cold_build_ms": [round(x, 1) for x in cold],
                           "warm_build_ms": [round(x, 1) for x in warm],
                           "start_to_attach_ms": attach, "stop_ms": [round(x, 1) for x in stop_ms],
                           "median": {"cold_build_ms": med(cold), "warm_build_ms": med(warm),
@@ -116,6 +164,8 @@ def main():
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=60)
         log.close()
+        if image:
+            subprocess.run(["podman", "rmi", "-f", image], capture_output=True, timeout=120)
         shutil.rmtree(d, ignore_errors=True)
 
 
