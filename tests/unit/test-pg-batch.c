@@ -10,6 +10,7 @@
 #include "tap.h"
 #include "pg-test.h"
 #include "wait.h"
+#include "pg-loop-test.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -45,53 +46,6 @@ static bool is_done(void *arg)
 	return ((struct done *)arg)->calls > 0;
 }
 
-static bool is_ready(void *arg)
-{
-	return pg_conn_state(arg) == PG_CONN_READY;
-}
-
-static struct pg_conn *conn_open(void)
-{
-	struct pg_conn_opts o = {.conninfo = pg_test.url};
-	struct pg_conn *c = NULL;
-	if (pg_conn_new(&loop, &o, &c) < 0)
-		TAP_FAIL("pg_conn_new: %s", pg_conn_new_errmsg());
-	if (c && !test_run_until(&loop, is_ready, c, TEST_GUARD_MS))
-		TAP_FAIL("no connection");
-	return c;
-}
-
-/* One value from sql on c ("" for NULL, "ERR" on failure). */
-struct answer {
-	bool done;
-	char val[256];
-};
-
-static void on_answer(void *arg, int r, const PGresult *res, const char *err)
-{
-	struct answer *a = arg;
-	a->done = true;
-	if (r < 0 || !res || PQntuples(res) < 1)
-		snprintf(a->val, sizeof(a->val), "ERR %s", err ? err : "");
-	else
-		snprintf(a->val, sizeof(a->val), "%s", PQgetvalue(res, 0, 0));
-}
-
-static bool answered(void *arg)
-{
-	return ((struct answer *)arg)->done;
-}
-
-static const char *value(struct pg_conn *c, const char *sql, struct answer *a)
-{
-	*a = (struct answer){0};
-	struct pg_query q = {.sql = sql};
-	if (pg_conn_send(c, &q, on_answer, a) < 0 ||
-	    !test_run_until(&loop, answered, a, TEST_GUARD_MS))
-		snprintf(a->val, sizeof(a->val), "ERR no answer");
-	return a->val;
-}
-
 static void add(struct pg_batch *b, const char *sql)
 {
 	struct pg_query q = {.sql = sql};
@@ -107,11 +61,11 @@ static void add_param(struct pg_batch *b, const char *sql, const char *v)
 
 TEST(one_turn_is_one_transaction)
 {
-	struct pg_conn *c = conn_open();
+	struct pg_conn *c = pg_loop_test_conn(&loop);
 	struct pg_batch *b = NULL;
 	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
-	struct answer a;
-	value(c, "CREATE TABLE t1 (k text PRIMARY KEY, v int)", &a);
+	struct pg_loop_test_answer a;
+	pg_loop_test_value(&loop, c, "CREATE TABLE t1 (k text PRIMARY KEY, v int)", &a);
 	add(b, "INSERT INTO t1 VALUES ('a', 1)");
 	add_param(b, "INSERT INTO t1 VALUES ($1, 2)", "b");
 	add_param(b, "INSERT INTO t1 VALUES ('c', $1)", NULL);
@@ -122,9 +76,12 @@ TEST(one_turn_is_one_transaction)
 	CHECK(test_run_until(&loop, is_done, &d, TEST_GUARD_MS));
 	CHECK_INT(d.r, 0);
 	CHECK_INT((int)pg_batch_pending(b), 0);
-	CHECK_STR(value(c, "SELECT count(*) FROM t1", &a), "3");
-	CHECK_STR(value(c, "SELECT count(DISTINCT xmin::text) FROM t1", &a), "1");
-	CHECK_STR(value(c, "SELECT coalesce(v::text, 'null') FROM t1 WHERE k = 'c'", &a), "null");
+	CHECK_STR(pg_loop_test_value(&loop, c, "SELECT count(*) FROM t1", &a), "3");
+	CHECK_STR(pg_loop_test_value(&loop, c, "SELECT count(DISTINCT xmin::text) FROM t1", &a),
+		  "1");
+	CHECK_STR(pg_loop_test_value(&loop, c,
+				     "SELECT coalesce(v::text, 'null') FROM t1 WHERE k = 'c'", &a),
+		  "null");
 	pg_batch_free(b);
 	pg_conn_free(c);
 	uv_run(&loop, UV_RUN_NOWAIT);
@@ -132,11 +89,11 @@ TEST(one_turn_is_one_transaction)
 
 TEST(a_failing_statement_rolls_back_its_transaction_only)
 {
-	struct pg_conn *c = conn_open();
+	struct pg_conn *c = pg_loop_test_conn(&loop);
 	struct pg_batch *b = NULL;
 	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
-	struct answer a;
-	value(c, "CREATE TABLE t2 (k text PRIMARY KEY)", &a);
+	struct pg_loop_test_answer a;
+	pg_loop_test_value(&loop, c, "CREATE TABLE t2 (k text PRIMARY KEY)", &a);
 	add(b, "INSERT INTO t2 VALUES ('x')");
 	add(b, "INSERT INTO t2 VALUES ('x')"); /* a duplicate key */
 	add(b, "INSERT INTO t2 VALUES ('y')");
@@ -145,14 +102,14 @@ TEST(a_failing_statement_rolls_back_its_transaction_only)
 	CHECK(test_run_until(&loop, is_done, &d1, TEST_GUARD_MS));
 	CHECK_INT(d1.r, KILN_EDB);
 	CHECK(strstr(d1.err, "duplicate key") != NULL);
-	CHECK_STR(value(c, "SELECT count(*) FROM t2", &a), "0");
+	CHECK_STR(pg_loop_test_value(&loop, c, "SELECT count(*) FROM t2", &a), "0");
 	/* the next one commits: no transaction was left open */
 	add(b, "INSERT INTO t2 VALUES ('z')");
 	struct done d2 = {0};
 	pg_batch_then(b, on_done, &d2);
 	CHECK(test_run_until(&loop, is_done, &d2, TEST_GUARD_MS));
 	CHECK_INT(d2.r, 0);
-	CHECK_STR(value(c, "SELECT string_agg(k, ',') FROM t2", &a), "z");
+	CHECK_STR(pg_loop_test_value(&loop, c, "SELECT string_agg(k, ',') FROM t2", &a), "z");
 	pg_batch_free(b);
 	pg_conn_free(c);
 	uv_run(&loop, UV_RUN_NOWAIT);
@@ -176,11 +133,11 @@ static void second_turn(uv_timer_t *t)
 
 TEST(later_turns_wait_for_the_one_in_flight)
 {
-	struct pg_conn *c = conn_open();
+	struct pg_conn *c = pg_loop_test_conn(&loop);
 	struct pg_batch *b = NULL;
 	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
-	struct answer a;
-	value(c, "CREATE TABLE t3 (k text PRIMARY KEY, s text)", &a);
+	struct pg_loop_test_answer a;
+	pg_loop_test_value(&loop, c, "CREATE TABLE t3 (k text PRIMARY KEY, s text)", &a);
 	/* the first transaction sleeps on the server: the second turn's writes wait */
 	add(b, "INSERT INTO t3 SELECT 'first', pg_sleep(0.3)::text");
 	struct done d1 = {0}, d2 = {0};
@@ -195,8 +152,11 @@ TEST(later_turns_wait_for_the_one_in_flight)
 	CHECK_INT(d1.r, 0);
 	CHECK_INT(d2.r, 0);
 	CHECK(d1.order < d2.order);
-	CHECK_STR(value(c, "SELECT count(DISTINCT xmin::text) FROM t3", &a), "2");
-	CHECK_STR(value(c, "SELECT string_agg(k, ',' ORDER BY xmin::text::bigint) FROM t3", &a),
+	CHECK_STR(pg_loop_test_value(&loop, c, "SELECT count(DISTINCT xmin::text) FROM t3", &a),
+		  "2");
+	CHECK_STR(pg_loop_test_value(
+			  &loop, c, "SELECT string_agg(k, ',' ORDER BY xmin::text::bigint) FROM t3",
+			  &a),
 		  "first,second");
 	uv_close((uv_handle_t *)&timer, NULL);
 	pg_batch_free(b);
@@ -206,7 +166,7 @@ TEST(later_turns_wait_for_the_one_in_flight)
 
 TEST(a_callback_with_nothing_pending)
 {
-	struct pg_conn *c = conn_open();
+	struct pg_conn *c = pg_loop_test_conn(&loop);
 	struct pg_batch *b = NULL;
 	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
 	struct done d = {0};
@@ -221,7 +181,7 @@ TEST(a_callback_with_nothing_pending)
 
 TEST(caps_and_bad_input)
 {
-	struct pg_conn *c = conn_open();
+	struct pg_conn *c = pg_loop_test_conn(&loop);
 	struct pg_batch *b = NULL;
 	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
 	struct pg_query bad = {.sql = NULL};
@@ -247,7 +207,7 @@ TEST(caps_and_bad_input)
 
 TEST(free_with_writes_pending)
 {
-	struct pg_conn *c = conn_open();
+	struct pg_conn *c = pg_loop_test_conn(&loop);
 	struct pg_batch *b = NULL;
 	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
 	add(b, "SELECT 1");
@@ -271,7 +231,7 @@ TEST(free_with_writes_pending)
 
 TEST(a_lost_connection_fails_the_transaction_in_flight)
 {
-	struct pg_conn *c = conn_open();
+	struct pg_conn *c = pg_loop_test_conn(&loop);
 	struct pg_batch *b = NULL;
 	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
 	add(b, "SELECT pg_sleep(30)");
@@ -287,7 +247,7 @@ TEST(a_lost_connection_fails_the_transaction_in_flight)
 	if (pg_test_start_again() < 0)
 		TAP_FAIL("pg-start again: %s", pg_test.why);
 	/* the connection comes back; the next transaction commits */
-	CHECK(test_run_until(&loop, is_ready, c, TEST_GUARD_MS));
+	CHECK(test_run_until(&loop, pg_loop_test_ready, c, TEST_GUARD_MS));
 	add(b, "SELECT 1");
 	struct done d2 = {0};
 	pg_batch_then(b, on_done, &d2);
