@@ -67,6 +67,7 @@ struct side {
 	/* the running scan */
 	sqlite3_stmt *st;
 	PGresult *row;
+	bool pg_scanning;      /* a single-row read not read to its end */
 	unsigned char **unesc; /* PQunescapeBytea results of the current row */
 	size_t nunesc;
 	/* SQLite's triggers, dropped while it is written */
@@ -562,6 +563,15 @@ static void side_scan_end(struct side *s)
 	free(s->unesc);
 	s->unesc = NULL;
 	if (s->pg && s->pq) {
+		if (s->pg_scanning) { /* given up early: the server stops sending the rest */
+			char why[256];
+			PGcancel *cancel = PQgetCancel(s->pq);
+			if (cancel) {
+				(void)PQcancel(cancel, why, sizeof(why));
+				PQfreeCancel(cancel);
+			}
+			s->pg_scanning = false;
+		}
 		PGresult *res;
 		while ((res = PQgetResult(s->pq)))
 			PQclear(res);
@@ -604,6 +614,8 @@ static int side_scan(struct side *s, const struct copy_table *t, bool only_set)
 		if (!PQsendQuery(s->pq, q.ptr) || !PQsetSingleRowMode(s->pq))
 			r = side_fail(s, KILN_EDB, "reading %s: %s", t->name,
 				      PQerrorMessage(s->pq));
+		else
+			s->pg_scanning = true;
 	} else if (sqlite3_prepare_v2(s->lite, q.ptr, -1, &s->st, NULL) != SQLITE_OK) {
 		r = side_fail(s, KILN_EDB, "reading %s: %s", t->name, sqlite3_errmsg(s->lite));
 	}
@@ -658,16 +670,20 @@ static int side_next(struct side *s, const struct copy_table *t, struct copy_val
 	}
 	side_scan_free_row(s);
 	PGresult *res = PQgetResult(s->pq);
-	if (!res)
+	if (!res) {
+		s->pg_scanning = false;
 		return 0;
+	}
 	ExecStatusType st = PQresultStatus(res);
 	if (st == PGRES_TUPLES_OK) { /* the end: its last result */
+		s->pg_scanning = false;
 		PQclear(res);
 		while ((res = PQgetResult(s->pq)))
 			PQclear(res);
 		return 0;
 	}
 	if (st != PGRES_SINGLE_TUPLE) {
+		s->pg_scanning = false;
 		int r = side_fail(s, KILN_EDB, "reading %s: %s", t->name,
 				  PQresultErrorMessage(res));
 		PQclear(res);
