@@ -76,6 +76,31 @@ int str_utf8_sanitize(struct buf *b, const void *s, size_t n)
 	return 0;
 }
 
+size_t str_utf8_prefix(const void *s, size_t n, bool *ret_partial)
+{
+	const unsigned char *p = s;
+	size_t i = 0;
+	*ret_partial = false;
+	while (i < n) {
+		size_t len = str_utf8_seq(p + i, n - i);
+		if (!len)
+			break;
+		i += len;
+	}
+	if (i < n) {
+		unsigned char c = p[i];
+		size_t want = (c & 0xe0) == 0xc0   ? 2
+			      : (c & 0xf0) == 0xe0 ? 3
+			      : (c & 0xf8) == 0xf0 ? 4
+						   : 0;
+		bool partial = want > n - i;
+		for (size_t k = i + 1; partial && k < n; k++)
+			partial = (p[k] & 0xc0) == 0x80;
+		*ret_partial = partial;
+	}
+	return i;
+}
+
 enum str_relpath str_relpath_check(const char *s, size_t len, size_t max, bool controls)
 {
 	if (len == 0)

@@ -33,6 +33,11 @@ struct buf;
  * or -E2BIG past b's cap (b is then failed and empty, as buf.h does). */
 int str_utf8_sanitize(struct buf *b, const void *s, size_t n) __attribute__((warn_unused_result));
 
+/* How many bytes at the start of s[0..n) are valid UTF-8 (the rules above).
+ * When the bytes after them are only the start of a sequence that n cut
+ * short, *ret_partial is set: more bytes may make it valid. */
+size_t str_utf8_prefix(const void *s, size_t n, bool *ret_partial);
+
 /* What is wrong with s[0..len) as a path relative to a directory that it
  * must stay inside: checked in this order, the first problem found. */
 enum str_relpath {

@@ -33,6 +33,11 @@ const char *dsl_typename(lua_State *L, int idx)
 /* Pushes t[key] (raw: no metamethods run) and returns its type. */
 int dsl_get(lua_State *L, int t, const char *key)
 {
+	/* a net under the declarations' own checks: lua_rawget on a string
+	 * or a number would read past the value */
+	if (lua_type(L, t) != LUA_TTABLE)
+		config_raise(L, "expected a table holding '%s', got a %s", key,
+			     luaL_typename(L, t));
 	lua_pushstring(L, key);
 	return lua_rawget(L, t);
 }

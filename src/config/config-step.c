@@ -93,6 +93,8 @@ static int config_step_declare(lua_State *L)
 		&config_step_decls[lua_tointeger(L, lua_upvalueindex(1))];
 	struct config_ctx *ctx = config_ctx_of(L);
 	config_collect_if_tight(L);
+	if (lua_gettop(L) != 0) /* apply_patch() takes no table */
+		dsl_check_table_arg(L, d->name);
 	size_t charged = ctx->c_charged;
 	int n = d->declare(L);
 	struct config_step *s = luaL_testudata(L, -1, MT_STEP);

@@ -11,6 +11,7 @@
 #include "master/testreport-int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include <libxml/parser.h>
@@ -19,6 +20,7 @@
 
 #include "common/err.h"
 #include "common/limits.h"
+#include "common/str.h"
 #include "common/xalloc.h"
 #include "db/db.h"
 
@@ -37,6 +39,12 @@ struct junit_state {
 	struct testreport_text msg;
 	char *stop_msg; /* owned: why a callback stopped the parser */
 	int stop_r;
+	/* the bytes go to libxml2 only once known to be UTF-8: a sequence cut
+	 * by the chunking waits here, so where the input is cut never changes
+	 * the outcome (libxml2's own conversion errors do depend on it) */
+	unsigned char carry[4];
+	size_t ncarry;
+	uint64_t offset; /* of carry[0] in the report */
 };
 
 static bool testreport_junit_is(const xmlChar *name, const char *want)
@@ -262,8 +270,10 @@ static void *testreport_junit_open(struct testreport *tr)
 	st->ctxt = xmlCreatePushParserCtxt(&sax, st, NULL, 0, "report.xml");
 	if (st->ctxt) {
 		/* no network, no DTD loading, no entity substitution, default size
-		 * limits (no XML_PARSE_HUGE) */
-		xmlCtxtUseOptions(st->ctxt, XML_PARSE_NONET | XML_PARSE_NOCDATA);
+		 * limits (no XML_PARSE_HUGE); always UTF-8, whatever the XML
+		 * declaration says (testreport_junit_feed checks it) */
+		xmlCtxtUseOptions(st->ctxt,
+				  XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_IGNORE_ENC);
 		st->ctxt->replaceEntities = 0;
 		st->ctxt->loadsubset = 0;
 		st->ctxt->validate = 0;
@@ -299,20 +309,55 @@ static int testreport_junit_check(struct junit_state *st, int rc)
 			       m);
 }
 
+static int testreport_junit_push(struct junit_state *st, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		int n = len > (1u << 20) ? 1 << 20 : (int)len;
+		int rc = xmlParseChunk(st->ctxt, p, n, 0);
+		int r = testreport_junit_check(st, rc);
+		if (r < 0)
+			return r;
+		p += n;
+		len -= (size_t)n;
+	}
+	st->offset += (uint64_t)(p - (const char *)data);
+	return 0;
+}
+
+static int testreport_junit_not_utf8(struct junit_state *st, uint64_t at)
+{
+	return testreport_fail(st->tr, KILN_EPARSE,
+			       "not UTF-8 at byte %" PRIu64 " (a JUnit report must be UTF-8)", at);
+}
+
 static int testreport_junit_feed(void *p, const char *data, size_t len)
 {
 	struct junit_state *st = p;
 	if (!st->ctxt)
 		return testreport_fail(st->tr, -ENOMEM, "cannot create an XML parser");
-	while (len > 0) {
-		int n = len > (1u << 20) ? 1 << 20 : (int)len;
-		int rc = xmlParseChunk(st->ctxt, data, n, 0);
-		int r = testreport_junit_check(st, rc);
-		if (r < 0)
-			return r;
-		data += n;
-		len -= (size_t)n;
+	bool partial;
+	while (st->ncarry > 0 && len > 0) { /* finish the sequence cut last time */
+		st->carry[st->ncarry++] = (unsigned char)*data++;
+		len--;
+		size_t ok = str_utf8_prefix(st->carry, st->ncarry, &partial);
+		if (ok == st->ncarry) {
+			st->ncarry = 0;
+			int r = testreport_junit_push(st, st->carry, ok);
+			if (r < 0)
+				return r;
+		} else if (!partial) {
+			return testreport_junit_not_utf8(st, st->offset);
+		}
 	}
+	size_t ok = str_utf8_prefix(data, len, &partial);
+	if (ok < len && !partial)
+		return testreport_junit_not_utf8(st, st->offset + ok);
+	int r = testreport_junit_push(st, data, ok);
+	if (r < 0)
+		return r;
+	memcpy(st->carry + st->ncarry, data + ok, len - ok); /* at most 3 bytes */
+	st->ncarry += len - ok;
 	return 0;
 }
 
@@ -321,6 +366,8 @@ static int testreport_junit_finish(void *p)
 	struct junit_state *st = p;
 	if (!st->ctxt)
 		return testreport_fail(st->tr, -ENOMEM, "cannot create an XML parser");
+	if (st->ncarry > 0)
+		return testreport_junit_not_utf8(st, st->offset);
 	int rc = xmlParseChunk(st->ctxt, NULL, 0, 1);
 	int r = testreport_junit_check(st, rc);
 	if (r < 0)

@@ -310,8 +310,23 @@ TEST(worker_errors)
 		  "\"w1\", ... })");
 	CHECK_ERR("worker \"w1\"",
 		  "master.lua:1: worker: expected one table: worker { name = ..., ... }");
-	CHECK_ERR("worker { \"w1\", password = secret(\"w1\") }",
-		  "master.lua:1: worker: unexpected value without a key (write key = value)");
+	CHECK_ERR(
+		"worker { \"w1\", password = secret(\"w1\") }", "master.lua:1: worker: unexpected "
+								"value without a key (write key = "
+								"value)"); /* every step kind given
+									    * a string (found by
+									    * fuzz-config:
+									    * test"make" read a key
+									    * from the string and
+									    * crashed) */
+	CHECK_ERR("local s = test\"make\"",
+		  "master.lua:1: test: expected one table: test { name = ..., ... }");
+	CHECK_ERR("local s = shell(7)",
+		  "master.lua:1: shell: expected one table: shell { name = ..., ... }");
+	CHECK_ERR("local s = compile(\"a\", \"b\")",
+		  "master.lua:1: compile: expected one table: compile { name = ..., ... }");
+	CHECK_ERR("local s = apply_patch(true)",
+		  "master.lua:1: apply_patch: expected one table: apply_patch { name = ..., ... }");
 }
 
 TEST(builder_errors)

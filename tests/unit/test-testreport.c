@@ -8,6 +8,7 @@
 #include "tap.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -521,6 +522,50 @@ TEST(junit_hostile)
 	got_release(&g);
 }
 
+/* Bytes that are not UTF-8 fail at the same byte wherever the input is cut
+ * (found by fuzz-junit: libxml2's own conversion errors depend on the
+ * chunking), and the XML declaration's encoding is not obeyed. */
+TEST(junit_utf8)
+{
+	static const char *const bad[] = {
+		/* an attribute with a stray continuation byte, declared "UTF.8" */
+		"<?xml version=\"1.0\" encoding=\"UTF.8\"?>\n<testsuite\xb7s name=\"x\"/>",
+		"<testsuite><testcase name=\"a\xe0\x80\x80\"/></testsuite>",    /* overlong */
+		"<testsuite><testcase name=\"\xed\xa0\x80\"/></testsuite>",     /* surrogate */
+		"<testsuite><testcase name=\"\xf4\x90\x80\x80\"/></testsuite>", /* > U+10FFFF */
+		"<testsuite><testcase name=\"\xe2\x82\"/></testsuite>",         /* cut short */
+		"<testsuite><testcase name=\"x\"/></testsuite>\xf0\x9f\x98",    /* ends inside */
+	};
+	static const uint64_t at[] = {49, 28, 27, 27, 27, 43};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		size_t len = strlen(bad[i]);
+		char *want = xasprintf(
+			"not UTF-8 at byte %" PRIu64 " (a JUnit report must be UTF-8)", at[i]);
+		for (size_t step = 0; step <= len; step++) {
+			char *err = NULL;
+			int r = parse(TESTREPORT_JUNIT, bad[i], len, step, NULL, &err, NULL);
+			if (r != KILN_EPARSE || !err || strcmp(err, want) != 0)
+				TAP_FAIL("sample %zu, pieces of %zu: %d '%s'", i, step, r,
+					 err ? err : "");
+			free(err);
+		}
+		free(want);
+	}
+	/* valid UTF-8 cut anywhere, under a declaration naming another encoding */
+	static const char good[] = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"
+				   "<testsuite><testcase name=\"caf\xc3\xa9 \xf0\x9f\x98\x80\"/>"
+				   "</testsuite>";
+	for (size_t step = 0; step <= sizeof(good) - 1; step++) {
+		struct got g = {0};
+		char *err = NULL;
+		int r = parse(TESTREPORT_JUNIT, good, sizeof(good) - 1, step, &g, &err, NULL);
+		if (r != 0 || g.n != 1 || strcmp(g.v[0].name, "caf\xc3\xa9 \xf0\x9f\x98\x80") != 0)
+			TAP_FAIL("pieces of %zu: %d '%s' %zu", step, r, err ? err : "", g.n);
+		free(err);
+		got_release(&g);
+	}
+}
+
 TEST(caps)
 {
 	struct got g = {0};
@@ -625,6 +670,7 @@ int main(void)
 	RUN(gotest);
 	RUN(gotest_errors);
 	RUN(junit_hostile);
+	RUN(junit_utf8);
 	RUN(caps);
 	RUN(detect);
 	return tap_done();
