@@ -310,15 +310,15 @@ TEST(worker_errors)
 		  "\"w1\", ... })");
 	CHECK_ERR("worker \"w1\"",
 		  "master.lua:1: worker: expected one table: worker { name = ..., ... }");
-	CHECK_ERR(
-		"worker { \"w1\", password = secret(\"w1\") }", "master.lua:1: worker: unexpected "
-								"value without a key (write key = "
-								"value)"); /* every step kind given
-									    * a string (found by
-									    * fuzz-config:
-									    * test"make" read a key
-									    * from the string and
-									    * crashed) */
+	CHECK_ERR("worker { \"w1\", password = secret(\"w1\") }",
+		  "master.lua:1: worker: unexpected "
+		  "value without a key (write key = "
+		  "value)"); /* every step kind given
+			      * a string (found by
+			      * fuzz-config:
+			      * test"make" read a key
+			      * from the string and
+			      * crashed) */
 	CHECK_ERR("local s = test\"make\"",
 		  "master.lua:1: test: expected one table: test { name = ..., ... }");
 	CHECK_ERR("local s = shell(7)",
