@@ -15,6 +15,65 @@ CREATE TABLE patches (
 );
 ALTER TABLE sourcestamps ADD COLUMN patchid BIGINT REFERENCES patches(id);
 
+-- kiln_text(b): a patch's body as UTF-8 text for the API, each byte that
+-- starts no valid sequence (NUL, overlongs and surrogates included) replaced
+-- by U+FFFD: SQLite's kiln_text (src/db/db-sqlite-list.c) in PostgreSQL.
+CREATE FUNCTION kiln_text(b BYTEA) RETURNS TEXT
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+	parts TEXT[] := '{}';
+	n INT := length(b);
+	i INT := 0;
+	c INT;
+	d INT;
+	len INT;
+	cp INT;
+BEGIN
+	IF position('\x00'::bytea IN b) = 0 THEN
+		BEGIN
+			RETURN convert_from(b, 'UTF8');
+		EXCEPTION WHEN character_not_in_repertoire OR untranslatable_character THEN
+			NULL; -- some bytes are not UTF-8: mend them one by one below
+		END;
+	END IF;
+	WHILE i < n LOOP
+		c := get_byte(b, i);
+		len := CASE WHEN c = 0 THEN 0 WHEN c < 128 THEN 1 WHEN c & 224 = 192 THEN 2
+			WHEN c & 240 = 224 THEN 3 WHEN c & 248 = 240 THEN 4 ELSE 0 END;
+		IF len > 1 THEN
+			IF i + len > n THEN
+				len := 0;
+			ELSE
+				cp := c & (127 >> len);
+				FOR k IN 1 .. len - 1 LOOP
+					d := get_byte(b, i + k);
+					IF d & 192 <> 128 THEN
+						len := 0;
+						EXIT;
+					END IF;
+					cp := (cp << 6) | (d & 63);
+				END LOOP;
+				IF len > 0 AND (cp < (ARRAY[128, 2048, 65536])[len - 1] OR cp > 1114111
+						OR cp BETWEEN 55296 AND 57343) THEN
+					len := 0;
+				END IF;
+			END IF;
+		END IF;
+		IF len = 0 THEN
+			parts := parts || chr(65533);
+			i := i + 1;
+		ELSIF len = 1 THEN
+			parts := parts || chr(c);
+			i := i + 1;
+		ELSE
+			parts := parts || chr(cp);
+			i := i + len;
+		END IF;
+	END LOOP;
+	RETURN array_to_string(parts, '');
+END
+$$;
+
 -- A request merged into another request's build (collapse_requests): the
 -- build that built it; it completes with that build's results.
 ALTER TABLE buildrequests ADD COLUMN collapsed_into BIGINT REFERENCES builds(id);

@@ -1,0 +1,270 @@
+/*
+ * db_list on PostgreSQL (db-pg-list.h).  Values come back as text: each is
+ * read back into the JSON type its field's table line gives.
+ */
+#include "db/db-pg-list.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/xalloc.h"
+#include "db/db-list.h"
+#include "db/pg-conn.h"
+
+struct pg_list_call {
+	const struct resource *rs;
+	uint64_t skipped;
+	pg_list_done_fn done;
+	void *arg;
+	int pending; /* answers still to come */
+	int r;
+	char *err; /* owned: the first error's text */
+	json_t *items;
+	int64_t total;
+};
+
+static json_t *pg_list_value(const PGresult *res, int row, int col, enum field_type type)
+{
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	const char *v = PQgetvalue(res, row, col);
+	size_t n = (size_t)PQgetlength(res, row, col);
+	switch (type) {
+	case F_INT:
+		return json_integer(strtoll(v, NULL, 10));
+	case F_TIME:
+		return json_integer((json_int_t)floor(strtod(v, NULL)));
+	case F_BOOL: /* an integer column ("0", "1") or a boolean ("t", "f") */
+		return json_boolean(v[0] == 't' || (v[0] != 'f' && strtoll(v, NULL, 10) != 0));
+	case F_TEXT: {
+		json_t *j = json_stringn(v, n);
+		return j ? j : json_null();
+	}
+	case F_JSON: {
+		json_t *j = json_loadb(v, n, JSON_DECODE_ANY, NULL);
+		return j ? j : json_null();
+	}
+	}
+	return json_null();
+}
+
+/* The rows of res as db-sqlite-list.c renders them (keys in name order). */
+static json_t *pg_list_render(const PGresult *res, const struct resource *rs, uint64_t skipped)
+{
+	json_t *items = json_array();
+	int rows = PQntuples(res);
+	for (int row = 0; row < rows; row++) {
+		json_t *o = json_object();
+		int col = 0;
+		for (size_t i = 0; i < rs->nfields; i++) {
+			const struct field *f = &rs->fields[i];
+			if (f->flags & F_FILTER_ONLY)
+				continue;
+			json_t *v = i < 64 && (skipped >> i & 1)
+					    ? json_null()
+					    : pg_list_value(res, row, col++, f->type);
+			json_object_set_new_nocheck(o, f->name, v);
+		}
+		json_array_append_new(items, o);
+	}
+	return items;
+}
+
+static void pg_list_finish(struct pg_list_call *call)
+{
+	if (call->r < 0) {
+		json_decref(call->items);
+		call->items = NULL;
+	}
+	call->done(call->arg, call->r, call->items, call->total,
+		   call->r < 0 ? (call->err ? call->err : "failed") : NULL);
+	free(call->err);
+	free(call);
+}
+
+static void pg_list_fail(struct pg_list_call *call, int r, const char *err)
+{
+	if (call->r < 0)
+		return;
+	call->r = r < 0 ? r : KILN_EDB;
+	call->err = xstrdup(err ? err : "failed");
+}
+
+static void pg_list_on_rows(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_list_call *call = arg;
+	if (r < 0)
+		pg_list_fail(call, r, err);
+	else if (call->r == 0)
+		call->items = pg_list_render(res, call->rs, call->skipped);
+	if (--call->pending == 0)
+		pg_list_finish(call);
+}
+
+static void pg_list_on_count(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_list_call *call = arg;
+	if (r < 0)
+		pg_list_fail(call, r, err);
+	else if (PQntuples(res) == 1)
+		call->total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	if (--call->pending == 0)
+		pg_list_finish(call);
+}
+
+/* The filters' values as text parameters, then extra (may be NULL). */
+struct pg_list_params {
+	const char **values;
+	char (*nums)[24];
+	size_t n;
+};
+
+static void pg_list_params_init(struct pg_list_params *p, const struct qbuild *qb, size_t extra)
+{
+	size_t n = qb->nbinds + extra;
+	p->values = xcalloc(n ? n : 1, sizeof(*p->values));
+	p->nums = xcalloc(n ? n : 1, sizeof(*p->nums));
+	p->n = qb->nbinds;
+	for (size_t i = 0; i < qb->nbinds; i++) {
+		if (qb->binds[i].is_text) {
+			p->values[i] = qb->binds[i].s;
+		} else {
+			snprintf(p->nums[i], sizeof(p->nums[i]), "%" PRId64, qb->binds[i].i);
+			p->values[i] = p->nums[i];
+		}
+	}
+}
+
+static void pg_list_params_add(struct pg_list_params *p, const int64_t *v)
+{
+	if (v) {
+		snprintf(p->nums[p->n], sizeof(p->nums[p->n]), "%" PRId64, *v);
+		p->values[p->n] = p->nums[p->n];
+	} else {
+		p->values[p->n] = NULL;
+	}
+	p->n++;
+}
+
+static void pg_list_params_release(struct pg_list_params *p)
+{
+	free(p->values);
+	free(p->nums);
+}
+
+static int pg_list_build_err(const struct qbuild *qb, int r, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s", qb->err ? qb->errmsg : "failed");
+	return qb->err ? qb->err : r;
+}
+
+int pg_list_send(struct pg_conn *c, enum db_resource res, const struct db_query *q,
+		 const char *const *skip, bool want_total, pg_list_done_fn done, void *arg,
+		 char *err, size_t errlen)
+{
+	struct qbuild qb;
+	struct buf sql;
+	list_qb_init(&qb, true, 0);
+	buf_init(&sql, 2 * DB_MAX_LIST_SQL);
+	const struct resource *rs = NULL;
+	uint64_t skipped = 0;
+	struct pg_list_params p = {0};
+	int r = list_build(&qb, res, q, skip, false, &rs, &skipped, &sql);
+	if (r < 0) {
+		r = pg_list_build_err(&qb, r, err, errlen);
+		goto out;
+	}
+	struct pg_list_call *call = xcalloc(1, sizeof(*call));
+	*call = (struct pg_list_call){
+		.rs = rs, .skipped = skipped, .done = done, .arg = arg, .total = -1};
+	pg_list_params_init(&p, &qb, 2);
+	int64_t limit = q ? q->limit : -1, offset = q ? q->offset : 0;
+	pg_list_params_add(&p, limit >= 0 ? &limit : NULL);
+	pg_list_params_add(&p, &offset);
+	struct pg_query pq = {.sql = sql.ptr, .nparams = (int)p.n, .values = p.values};
+	r = pg_conn_send(c, &pq, pg_list_on_rows, call);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot send the query: %s", strerror(-r));
+		free(call);
+		goto out;
+	}
+	call->pending = 1;
+	if (want_total) {
+		_cleanup_free_ char *count = xasprintf("SELECT COUNT(*) FROM %s%s", rs->from,
+						       qb.where.ptr ? qb.where.ptr : "");
+		struct pg_query cq = {.sql = count, .nparams = (int)qb.nbinds, .values = p.values};
+		if (pg_conn_send(c, &cq, pg_list_on_count, call) == 0)
+			call->pending++;
+		else
+			pg_list_fail(call, -ENOBUFS, "cannot send the count query");
+	}
+	r = 0;
+out:
+	pg_list_params_release(&p);
+	list_qb_release(&qb);
+	buf_release(&sql);
+	return r;
+}
+
+int pg_list_rows_send(struct pg_conn *c, enum db_resource res, const int64_t *ids, size_t n,
+		      const char *const *skip, pg_list_done_fn done, void *arg, char *err,
+		      size_t errlen)
+{
+	const struct resource *rs = list_resource_get(res);
+	if (!rs) {
+		snprintf(err, errlen, "unknown resource %d", (int)res);
+		return -EINVAL;
+	}
+	if (n > DB_LIST_ROWS_MAX) {
+		snprintf(err, errlen, "%zu rows asked at once (at most %d)", n, DB_LIST_ROWS_MAX);
+		return -EINVAL;
+	}
+	uint64_t skipped = list_skip_mask(rs, skip);
+	struct qbuild qb;
+	struct buf sql;
+	list_qb_init(&qb, true, 0);
+	buf_init(&sql, 2 * DB_MAX_LIST_SQL);
+	struct pg_list_params p = {0};
+	/* Each id paired with its position, rows in the ids' order; no ids
+	 * still asks the server, so the answer comes the same way. */
+	int r = list_add_columns(&qb, rs, skipped, false, &sql);
+	if (r >= 0 && buf_addf(&sql, " FROM %s JOIN (VALUES ", rs->from) < 0)
+		r = -E2BIG;
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		if (buf_addf(&sql, "%s(%zu, $%zu::bigint)", i ? ", " : "", i, i + 1) < 0)
+			r = -E2BIG;
+	if (r >= 0 && !n && buf_adds(&sql, "(0, NULL::bigint)") < 0)
+		r = -E2BIG;
+	if (r >= 0 &&
+	    buf_addf(&sql, ") AS kiln_page(pos, id) ON %s = kiln_page.id ORDER BY kiln_page.pos",
+		     rs->id) < 0)
+		r = -E2BIG;
+	if (r < 0) {
+		r = pg_list_build_err(&qb, r, err, errlen);
+		goto out;
+	}
+	struct pg_list_call *call = xcalloc(1, sizeof(*call));
+	*call = (struct pg_list_call){
+		.rs = rs, .skipped = skipped, .done = done, .arg = arg, .total = -1};
+	pg_list_params_init(&p, &qb, n);
+	for (size_t i = 0; i < n; i++)
+		pg_list_params_add(&p, &ids[i]);
+	struct pg_query pq = {.sql = sql.ptr, .nparams = (int)p.n, .values = p.values};
+	r = pg_conn_send(c, &pq, pg_list_on_rows, call);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot send the query: %s", strerror(-r));
+		free(call);
+		goto out;
+	}
+	call->pending = 1;
+out:
+	pg_list_params_release(&p);
+	list_qb_release(&qb);
+	buf_release(&sql);
+	return r;
+}

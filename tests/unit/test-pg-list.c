@@ -1,0 +1,416 @@
+/*
+ * db_list on PostgreSQL (src/db/db-pg-list.c, issue 14) against db_list on
+ * SQLite over the same rows: a master's database made through db.h (builds,
+ * steps, logs, changes with their users, a try patch with bytes that are
+ * not UTF-8, test results, workers configured and connected, users with
+ * identities), copied to a real PostgreSQL server with copy-db; then for
+ * every resource, every field: the listing whole, ordered by it both ways,
+ * filtered by it with each operator its type takes (the values taken from
+ * the rows themselves), paged, with fields skipped; and the refusals (an
+ * unknown field, a bad value) with the same error and text.  Each answer
+ * is compared as JSON, with the total count.
+ */
+#include "tap.h"
+#include "pg-test.h"
+#include "wait.h"
+#include "pg-loop-test.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "common/err.h"
+#include "db/db-copy.h"
+#include "db/db-list.h"
+#include "db/db-pg-list.h"
+#include "db/db.h"
+
+#define diag(...) (printf("# "), printf(__VA_ARGS__), printf("\n"))
+
+static char dir[] = "/tmp/kiln-test-pglist.XXXXXX";
+static char src_url[256];
+static uv_loop_t loop;
+static struct pg_conn *conn;
+static long compared, differed;
+
+/* ---- the rows ------------------------------------------------------------------- */
+
+static void make_rows(struct db *db)
+{
+	int64_t m1, m2, b1, b2, w1, w2;
+	CHECK_INT(db_master_register(db, "host:/m1", &m1), 0);
+	CHECK_INT(db_master_register(db, "host:/m2", &m2), 0);
+	CHECK_INT(db_builder_ensure(db, "linux", "Linux builds", NULL, &b1), 0);
+	CHECK_INT(db_builder_ensure(db, "docs \xc3\xa9t\xc3\xa9", NULL, NULL, &b2), 0);
+	int64_t both[] = {m1, m2};
+	CHECK_INT(db_builder_set_masters(db, b1, both, 2), 0);
+	CHECK_INT(db_builder_set_masters(db, b2, &m2, 1), 0);
+	CHECK_INT(db_worker_ensure(db, "w1", &w1), 0);
+	CHECK_INT(db_worker_ensure(db, "w2", &w2), 0);
+	int64_t bs12[] = {b1, b2};
+	CHECK_INT(db_worker_set_configured(db, w1, m1, bs12, 2), 0);
+	CHECK_INT(db_worker_set_configured(db, w2, m2, &b2, 1), 0);
+	CHECK_INT(db_worker_set_connected(db, w1, m1), 0);
+	CHECK_INT(db_worker_set_paused(db, w2, true), 0);
+	json_t *info = json_pack("{s:s, s:i}", "admin", "a \"quoted\" admin", "numcpus", 2);
+	CHECK_INT(db_worker_set_info(db, w1, info), 0);
+	json_decref(info);
+	CHECK_INT(db_worker_set_last_seen(db, w1, 1.7e9 + 0.75), 0);
+
+	struct db_user_info ids[] = {{"git", "Ann <ann@example.org>"},
+				     {"email", "ann@example.org"}};
+	struct db_user_set u = {.identifier = "ann", .bb_username = "ann", .info = ids, .ninfo = 2};
+	int64_t uid;
+	CHECK_INT(db_user_add(db, &u, &uid), 0);
+
+	int64_t changes[3];
+	const char *files[] = {"src/a.c", "docs/\xe2\x82\xac.md"};
+	for (int i = 0; i < 3; i++) {
+		struct db_user_ident who = {.attr_type = "git",
+					    .who = i ? "Bob <bob@example.org>"
+						     : "Ann <ann@example.org>"};
+		char rev[48];
+		snprintf(rev, sizeof(rev), "%040d", i);
+		json_t *props = json_pack("{s:[is]}", "n", i, "Change");
+		struct db_change_new c = {.author = who.who,
+					  .comments = i == 1 ? "fix\ttab\nand \"quotes\"" : "c",
+					  .branch = i == 2 ? "dev" : "main",
+					  .revision = rev,
+					  .repository = "https://example.org/r.git",
+					  .files = files,
+					  .nfiles = (size_t)(i + 1) % 3,
+					  .properties = props,
+					  .when_timestamp = 1.7e9 + i * 10.5,
+					  .user = &who};
+		int64_t ssid;
+		CHECK_INT(db_change_add(db, &c, &changes[i], &ssid), 0);
+		json_decref(props);
+	}
+
+	for (int i = 0; i < 4; i++) {
+		int64_t bsid, brid[2], buildid, number, stepid, sn, logid;
+		struct db_sourcestamp ss[] = {{.branch = "main", .revision = "abc", .codebase = ""},
+					      {.branch = "main", .codebase = "lib"}};
+		json_t *props = json_pack("{s:[ss]}", "reason", "because", "Scheduler");
+		struct db_buildset_new bs = {.reason = i == 3 ? "try" : "change",
+					     .external_idstring = i == 1 ? "ext-1" : NULL,
+					     .properties = props,
+					     .sourcestamps = ss,
+					     .nsourcestamps = i == 2 ? 2 : 1,
+					     .priority = i,
+					     .submitted_at = 1.7e9 + 100 + i};
+		CHECK_INT(db_buildset_add(db, &bs, bs12, 2, &bsid, brid), 0);
+		json_decref(props);
+		CHECK_INT(db_buildset_add_changes(db, bsid, changes, (size_t)i % 4), 0);
+		if (i == 3) {
+			/* bytes that are not UTF-8 in the body: shown mended */
+			static const char body[] =
+				"--- a\n+++ b\n\xff\xfe bad \xc3\x28 \xe2\x82\xac ok";
+			struct db_patch p = {.level = 1,
+					     .body = body,
+					     .len = sizeof(body) - 1,
+					     .author = "Ann",
+					     .comment = "try it"};
+			CHECK_INT(db_buildset_set_patch(db, bsid, &p), 0);
+		}
+		if (i == 0)
+			continue; /* a buildset still waiting */
+		CHECK_INT(db_request_claim(db, brid[0], m1, 1.7e9 + 200 + i), 0);
+		CHECK_INT(
+			db_build_add(db, b1, brid[0], w1, m1, 1.7e9 + 201.5 + i, &buildid, &number),
+			0);
+		json_t *pv = json_string("v\xc3\xa9");
+		CHECK_INT(db_build_set_property(db, buildid, "p", pv, "Build"), 0);
+		json_decref(pv);
+		for (int k = 0; k < 2; k++) {
+			CHECK_INT(db_step_add(db, buildid, k ? "compile" : "git", &stepid, &sn), 0);
+			CHECK_INT(db_log_add(db, stepid, "stdio", 's', &logid), 0);
+			CHECK_INT(db_log_append(db, logid, "ohello\neworld\n", 14), 0);
+			if (k == 0) {
+				CHECK_INT(db_log_finish(db, logid), 0);
+				CHECK_INT(db_step_add_url(db, stepid, "rev", "https://x/?a=1&b"),
+					  0);
+				CHECK_INT(db_step_finish(db, stepid, 0, "updated", false,
+							 1.7e9 + 203 + i),
+					  0);
+			}
+		}
+		if (i == 1)
+			continue; /* a build still running */
+		struct db_test_result_set_new ts = {.builderid = b1,
+						    .buildid = buildid,
+						    .stepid = stepid,
+						    .description = "unit"};
+		int64_t setid;
+		CHECK_INT(db_test_result_set_add(db, &ts, &setid), 0);
+		struct db_test_result tr[] = {
+			{.test_name = "t.ok", .duration_ns = 1500, .results = RESULTS_SUCCESS},
+			{.test_name = "t.bad",
+			 .test_code_path = "t/bad.c",
+			 .line = 12,
+			 .duration_ns = -1,
+			 .results = RESULTS_FAILURE,
+			 .message = "expected 1\ngot 2"},
+			{.test_code_path = "t/skip.c", .results = RESULTS_SKIPPED}};
+		CHECK_INT(db_test_results_add(db, setid, tr, 3), 0);
+		CHECK_INT(db_test_result_set_complete(db, setid, 1, 1, 1), 0);
+		CHECK_INT(db_build_finish(db, buildid, i == 2 ? 2 : 0, i == 2 ? "failed" : "build",
+					  1.7e9 + 300 + i),
+			  0);
+		CHECK_INT(db_request_complete(db, brid[0], i == 2 ? 2 : 0, 1.7e9 + 301 + i, NULL),
+			  0);
+	}
+}
+
+/* ---- one comparison ------------------------------------------------------------- */
+
+struct pg_answer {
+	bool done;
+	int r;
+	json_t *items;
+	int64_t total;
+	char err[512];
+};
+
+static void on_pg(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct pg_answer *a = arg;
+	a->done = true;
+	a->r = r;
+	a->items = items;
+	a->total = total;
+	snprintf(a->err, sizeof(a->err), "%s", err ? err : "");
+}
+
+static bool pg_answered(void *arg)
+{
+	return ((struct pg_answer *)arg)->done;
+}
+
+static void show(const char *what, json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	diag("  %s: %.600s", what, s ? s : "(none)");
+	free(s);
+}
+
+/* db_list_skip on SQLite and pg_list_send on PostgreSQL agree on q. */
+static void compare(struct db *db, enum db_resource res, const struct db_query *q,
+		    const char *const *skip, const char *what)
+{
+	json_t *lite = NULL;
+	int64_t lite_total = -1;
+	int lr = db_list_skip(db, res, q, skip, &lite, &lite_total);
+	char lite_err[512];
+	snprintf(lite_err, sizeof(lite_err), "%s", lr < 0 ? db_errmsg(db) : "");
+
+	struct pg_answer a = {0};
+	char err[512] = "";
+	int pr = pg_list_send(conn, res, q, skip, true, on_pg, &a, err, sizeof(err));
+	if (pr == 0) {
+		if (!test_run_until(&loop, pg_answered, &a, TEST_GUARD_MS))
+			snprintf(a.err, sizeof(a.err), "no answer");
+		pr = a.r;
+		snprintf(err, sizeof(err), "%s", a.err);
+	}
+	compared++;
+	bool same = lr == pr && (lr < 0 ? strcmp(lite_err, err) == 0
+					: json_equal(lite, a.items) && lite_total == a.total);
+	if (!same) {
+		differed++;
+		TAP_FAIL(
+			"resource %d, %s: SQLite %d '%s' total %lld, PostgreSQL %d '%s' total %lld",
+			(int)res, what, lr, lite_err, (long long)lite_total, pr, err,
+			(long long)a.total);
+		show("SQLite", lite);
+		show("PostgreSQL", a.items);
+	}
+	json_decref(lite);
+	json_decref(a.items);
+}
+
+/* A rendered value as a filter's text ("" for null or a container). */
+static void value_text(json_t *v, char *out, size_t size)
+{
+	out[0] = '\0';
+	if (json_is_integer(v))
+		snprintf(out, size, "%lld", (long long)json_integer_value(v));
+	else if (json_is_string(v))
+		snprintf(out, size, "%s", json_string_value(v));
+	else if (json_is_boolean(v))
+		snprintf(out, size, "%s", json_is_true(v) ? "true" : "false");
+	else if (json_is_array(v) && json_array_size(v) && json_is_string(json_array_get(v, 0)))
+		snprintf(out, size, "%s", json_string_value(json_array_get(v, 0)));
+}
+
+static void compare_resource(struct db *db, enum db_resource res, const char *name)
+{
+	const struct resource *rs = list_resource_get(res);
+	char what[512];
+	snprintf(what, sizeof(what), "%s whole", name);
+	compare(db, res, NULL, NULL, what);
+	json_t *rows = NULL;
+	if (db_list(db, res, NULL, &rows, NULL) < 0)
+		TAP_FAIL("%s: %s", name, db_errmsg(db));
+	if (!json_array_size(rows))
+		TAP_FAIL("%s: no rows to compare with", name);
+	for (size_t i = 0; i < rs->nfields; i++) {
+		const struct field *f = &rs->fields[i];
+		/* ordered both ways, paged */
+		for (int desc = 0; desc < 2 && !(f->flags & F_FILTER_ONLY); desc++) {
+			char key[80];
+			snprintf(key, sizeof(key), "%s%s", desc ? "-" : "", f->name);
+			const char *order[] = {key};
+			struct db_query q = {.order = order, .norder = 1, .limit = 2, .offset = 1};
+			snprintf(what, sizeof(what), "%s order %s", name, key);
+			compare(db, res, &q, NULL, what);
+		}
+		/* filtered by a value some row has (filter-only fields: by ids 1, 2) */
+		char val[256] = "";
+		json_t *row = json_array_get(rows, json_array_size(rows) - 1);
+		if (f->flags & F_FILTER_ONLY)
+			snprintf(val, sizeof(val), f->type == F_TEXT ? "ann@example.org" : "2");
+		else
+			value_text(json_object_get(row, f->name), val, sizeof(val));
+		static const enum db_op ops[] = {DB_OP_EQ, DB_OP_NE, DB_OP_LT,      DB_OP_LE,
+						 DB_OP_GT, DB_OP_GE, DB_OP_CONTAINS};
+		static const char *const opname[] = {"eq", "ne", "lt",      "le",
+						     "gt", "ge", "contains"};
+		for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+			const char *vals[] = {val, "1"};
+			for (size_t nv = 1; nv <= 2; nv++) {
+				struct db_filter flt = {.field = f->name,
+							.op = ops[k],
+							.values = vals,
+							.nvalues = nv};
+				struct db_query q = {.filters = &flt, .nfilters = 1, .limit = -1};
+				snprintf(what, sizeof(what), "%s %s %s '%s'%s", name, f->name,
+					 opname[k], val, nv > 1 ? " or 1" : "");
+				compare(db, res, &q, NULL, what);
+			}
+		}
+		/* this field skipped */
+		const char *skip[] = {f->name, NULL};
+		snprintf(what, sizeof(what), "%s skipping %s", name, f->name);
+		compare(db, res, NULL, skip, what);
+	}
+	json_decref(rows);
+	/* refusals */
+	struct db_filter bad[] = {
+		{.field = "nosuch", .op = DB_OP_EQ, .values = (const char *[]){"1"}, .nvalues = 1},
+		{.field = rs->fields[0].name, .op = DB_OP_EQ, .values = NULL, .nvalues = 0},
+	};
+	for (size_t k = 0; k < 2; k++) {
+		struct db_query q = {.filters = &bad[k], .nfilters = 1, .limit = -1};
+		snprintf(what, sizeof(what), "%s refusal %zu", name, k);
+		compare(db, res, &q, NULL, what);
+	}
+	const char *order[] = {"-nosuch"};
+	struct db_query q = {.order = order, .norder = 1, .limit = -1};
+	snprintf(what, sizeof(what), "%s order by an unknown field", name);
+	compare(db, res, &q, NULL, what);
+}
+
+/* ---- rows by id ------------------------------------------------------------------- */
+
+static void compare_rows(struct db *db, enum db_resource res, const int64_t *ids, size_t n)
+{
+	json_t *lite = NULL;
+	int lr = db_list_rows(db, res, ids, n, NULL, &lite);
+	struct pg_answer a = {0};
+	char err[512] = "";
+	int pr = pg_list_rows_send(conn, res, ids, n, NULL, on_pg, &a, err, sizeof(err));
+	if (pr == 0) {
+		if (!test_run_until(&loop, pg_answered, &a, TEST_GUARD_MS))
+			snprintf(a.err, sizeof(a.err), "no answer");
+		pr = a.r;
+	}
+	compared++;
+	if (lr != pr || (lr == 0 && !json_equal(lite, a.items))) {
+		differed++;
+		TAP_FAIL("rows of resource %d (%zu ids): SQLite %d, PostgreSQL %d '%s'", (int)res,
+			 n, lr, pr, a.err);
+		show("SQLite", lite);
+		show("PostgreSQL", a.items);
+	}
+	json_decref(lite);
+	json_decref(a.items);
+}
+
+/* ---- the test ----------------------------------------------------------------------- */
+
+TEST(every_resource_lists_alike)
+{
+	struct db *db = NULL;
+	if (db_open(NULL, src_url, NULL, &db) < 0) {
+		TAP_FAIL("db_open: %s", db_open_errmsg());
+		return;
+	}
+	make_rows(db);
+	db_close(db);
+	struct db_copy_result res;
+	char *err = NULL;
+	CHECK_INT(db_copy(src_url, pg_test.url, NULL, NULL, &res, &err), 0);
+	if (err)
+		diag("copy: %s", err);
+	free(err);
+	if (db_open(NULL, src_url, NULL, &db) < 0) {
+		TAP_FAIL("db_open: %s", db_open_errmsg());
+		return;
+	}
+	conn = pg_loop_test_conn(&loop);
+	static const struct {
+		enum db_resource res;
+		const char *name;
+	} all[] = {
+		{DB_MASTERS, "masters"},
+		{DB_BUILDERS, "builders"},
+		{DB_WORKERS, "workers"},
+		{DB_BUILDSETS, "buildsets"},
+		{DB_BUILDREQUESTS, "buildrequests"},
+		{DB_BUILDS, "builds"},
+		{DB_STEPS, "steps"},
+		{DB_LOGS, "logs"},
+		{DB_SOURCESTAMPS, "sourcestamps"},
+		{DB_CHANGES, "changes"},
+		{DB_TEST_RESULT_SETS, "test_result_sets"},
+		{DB_TEST_RESULTS, "test_results"},
+		{DB_USERS, "users"},
+	};
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		compare_resource(db, all[i].res, all[i].name);
+	static const int64_t ids[] = {3, 1, 99, 2};
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		for (size_t n = 0; n <= 4; n++)
+			compare_rows(db, all[i].res, ids, n);
+	diag("%ld listings compared, %ld differed", compared, differed);
+	CHECK(compared > 1000);
+	pg_conn_free(conn);
+	conn = NULL;
+	db_close(db);
+}
+
+int main(int argc, char **argv)
+{
+	if (!mkdtemp(dir) || uv_loop_init(&loop) != 0)
+		return 1;
+	snprintf(src_url, sizeof(src_url), "sqlite:%s/src.sqlite", dir);
+	const char *why = argc > 1 ? pg_test_start(argv[1]) : "no scripts directory given";
+	if (why) {
+		diag("PostgreSQL: %s", why);
+		CHECK(!"a PostgreSQL server for the test");
+	} else {
+		RUN(every_resource_lists_alike);
+	}
+	pg_test_cleanup();
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		diag("cannot remove %s", dir);
+	return tap_done();
+}
