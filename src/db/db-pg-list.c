@@ -19,6 +19,7 @@
 struct pg_list_call {
 	const struct resource *rs;
 	uint64_t skipped;
+	bool ids_only; /* items are the first column's integers */
 	pg_list_done_fn done;
 	void *arg;
 	int pending; /* answers still to come */
@@ -75,6 +76,15 @@ static json_t *pg_list_render(const PGresult *res, const struct resource *rs, ui
 	return items;
 }
 
+static json_t *pg_list_render_ids(const PGresult *res)
+{
+	json_t *ids = json_array();
+	for (int row = 0, rows = PQntuples(res); row < rows; row++)
+		json_array_append_new(ids,
+				      json_integer(strtoll(PQgetvalue(res, row, 0), NULL, 10)));
+	return ids;
+}
+
 static void pg_list_finish(struct pg_list_call *call)
 {
 	if (call->r < 0) {
@@ -100,6 +110,8 @@ static void pg_list_on_rows(void *arg, int r, const PGresult *res, const char *e
 	struct pg_list_call *call = arg;
 	if (r < 0)
 		pg_list_fail(call, r, err);
+	else if (call->r == 0 && call->ids_only)
+		call->items = pg_list_render_ids(res);
 	else if (call->r == 0)
 		call->items = pg_list_render(res, call->rs, call->skipped);
 	if (--call->pending == 0)
@@ -159,13 +171,13 @@ static void pg_list_params_release(struct pg_list_params *p)
 
 static int pg_list_build_err(const struct qbuild *qb, int r, char *err, size_t errlen)
 {
-	snprintf(err, errlen, "%s", qb->err ? qb->errmsg : "failed");
+	snprintf(err, errlen, "%s", qb->err ? qb->errmsg : "query too long");
 	return qb->err ? qb->err : r;
 }
 
-int pg_list_send(struct pg_conn *c, enum db_resource res, const struct db_query *q,
-		 const char *const *skip, bool want_total, pg_list_done_fn done, void *arg,
-		 char *err, size_t errlen)
+static int pg_list_query(struct pg_conn *c, enum db_resource res, const struct db_query *q,
+			 const char *const *skip, bool ids_only, bool want_total,
+			 pg_list_done_fn done, void *arg, char *err, size_t errlen)
 {
 	struct qbuild qb;
 	struct buf sql;
@@ -174,14 +186,18 @@ int pg_list_send(struct pg_conn *c, enum db_resource res, const struct db_query 
 	const struct resource *rs = NULL;
 	uint64_t skipped = 0;
 	struct pg_list_params p = {0};
-	int r = list_build(&qb, res, q, skip, false, &rs, &skipped, &sql);
+	int r = list_build(&qb, res, q, skip, ids_only, &rs, &skipped, &sql);
 	if (r < 0) {
 		r = pg_list_build_err(&qb, r, err, errlen);
 		goto out;
 	}
 	struct pg_list_call *call = xcalloc(1, sizeof(*call));
-	*call = (struct pg_list_call){
-		.rs = rs, .skipped = skipped, .done = done, .arg = arg, .total = -1};
+	*call = (struct pg_list_call){.rs = rs,
+				      .skipped = skipped,
+				      .ids_only = ids_only,
+				      .done = done,
+				      .arg = arg,
+				      .total = -1};
 	pg_list_params_init(&p, &qb, 2);
 	int64_t limit = q ? q->limit : -1, offset = q ? q->offset : 0;
 	pg_list_params_add(&p, limit >= 0 ? &limit : NULL);
@@ -204,6 +220,88 @@ int pg_list_send(struct pg_conn *c, enum db_resource res, const struct db_query 
 			pg_list_fail(call, -ENOBUFS, "cannot send the count query");
 	}
 	r = 0;
+out:
+	pg_list_params_release(&p);
+	list_qb_release(&qb);
+	buf_release(&sql);
+	return r;
+}
+
+int pg_list_send(struct pg_conn *c, enum db_resource res, const struct db_query *q,
+		 const char *const *skip, bool want_total, pg_list_done_fn done, void *arg,
+		 char *err, size_t errlen)
+{
+	return pg_list_query(c, res, q, skip, false, want_total, done, arg, err, errlen);
+}
+
+int pg_list_ids_send(struct pg_conn *c, enum db_resource res, const struct db_query *q,
+		     pg_list_done_fn done, void *arg, char *err, size_t errlen)
+{
+	if (!q || q->limit < 0) {
+		snprintf(err, errlen, "listing ids needs a limit");
+		return -EINVAL;
+	}
+	return pg_list_query(c, res, q, NULL, true, false, done, arg, err, errlen);
+}
+
+int pg_list_last_builds_send(struct pg_conn *c, const struct db_query *q, const char *const *skip,
+			     pg_list_done_fn done, void *arg, char *err, size_t errlen)
+{
+	const struct resource *rs = list_resource_get(DB_BUILDS);
+	uint64_t skipped = list_skip_mask(rs, skip);
+	if (q->offset < 0 || q->limit < 0) {
+		snprintf(err, errlen, "invalid limit or offset");
+		return -EINVAL;
+	}
+	struct qbuild qb;
+	struct buf sql;
+	list_qb_init(&qb, true, 2);
+	buf_init(&sql, 2 * DB_MAX_LIST_SQL);
+	struct pg_list_params p = {0};
+	int r = 0;
+	for (size_t i = 0; i < q->nfilters && r >= 0; i++)
+		r = list_add_filter(&qb, rs, &q->filters[i]);
+	if (r >= 0)
+		r = list_add_columns(&qb, rs, skipped, false, &sql);
+	/* the page of builders ($1, $2), then for each its highest-numbered
+	 * build matching the filters (their values are $3...) */
+	if (r >= 0 &&
+	    buf_addf(&sql,
+		     " FROM (SELECT id FROM builders ORDER BY id LIMIT $1 OFFSET $2) x "
+		     "JOIN builds b ON b.id = (SELECT b.id FROM builds b%s%s b.builderid = x.id "
+		     "ORDER BY b.number DESC, b.id DESC LIMIT 1) ORDER BY x.id",
+		     qb.where.ptr ? qb.where.ptr : "", qb.where.len ? " AND" : " WHERE") < 0)
+		r = -E2BIG;
+	if (r >= 0 && buf_error(&qb.where) < 0)
+		r = -E2BIG;
+	if (r < 0) {
+		r = pg_list_build_err(&qb, r, err, errlen);
+		goto out;
+	}
+	struct pg_list_call *call = xcalloc(1, sizeof(*call));
+	*call = (struct pg_list_call){
+		.rs = rs, .skipped = skipped, .done = done, .arg = arg, .total = -1};
+	/* $1 and $2 first: a copy of the filters' values after them */
+	struct pg_list_params f = {0};
+	pg_list_params_init(&f, &qb, 0);
+	p.values = xcalloc(qb.nbinds + 2, sizeof(*p.values));
+	p.nums = xcalloc(2, sizeof(*p.nums));
+	snprintf(p.nums[0], sizeof(p.nums[0]), "%" PRId64, q->limit);
+	snprintf(p.nums[1], sizeof(p.nums[1]), "%" PRId64, q->offset);
+	p.values[0] = p.nums[0];
+	p.values[1] = p.nums[1];
+	for (size_t i = 0; i < qb.nbinds; i++)
+		p.values[i + 2] = f.values[i];
+	p.n = qb.nbinds + 2;
+	struct pg_query pq = {.sql = sql.ptr, .nparams = (int)p.n, .values = p.values};
+	r = pg_conn_send(c, &pq, pg_list_on_rows, call);
+	pg_list_params_release(&f);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot send the query: %s", strerror(-r));
+		free(call);
+		goto out;
+	}
+	call->pending = 1;
 out:
 	pg_list_params_release(&p);
 	list_qb_release(&qb);

@@ -42,4 +42,13 @@ int pg_list_rows_send(struct pg_conn *c, enum db_resource res, const int64_t *id
 		      const char *const *skip, pg_list_done_fn done, void *arg, char *err,
 		      size_t errlen);
 
+/* db_list_ids' query: the ids in items as a JSON array of integers. */
+int pg_list_ids_send(struct pg_conn *c, enum db_resource res, const struct db_query *q,
+		     pg_list_done_fn done, void *arg, char *err, size_t errlen);
+
+/* db_list_last_builds' query: each builder's last build matching q's
+ * filters, a page of builders (q's limit and offset). */
+int pg_list_last_builds_send(struct pg_conn *c, const struct db_query *q, const char *const *skip,
+			     pg_list_done_fn done, void *arg, char *err, size_t errlen);
+
 #endif

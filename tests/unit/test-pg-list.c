@@ -232,6 +232,67 @@ static void compare(struct db *db, enum db_resource res, const struct db_query *
 	json_decref(a.items);
 }
 
+static json_t *ids_json(const int64_t *ids, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_integer(ids[i]));
+	return a;
+}
+
+/* db_list_ids and pg_list_ids_send agree on q. */
+static void compare_ids(struct db *db, enum db_resource res, const struct db_query *q,
+			const char *what)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int lr = db_list_ids(db, res, q, &ids, &n);
+	json_t *lite = lr == 0 ? ids_json(ids, n) : NULL;
+	free(ids);
+	struct pg_answer a = {0};
+	char err[512] = "";
+	int pr = pg_list_ids_send(conn, res, q, on_pg, &a, err, sizeof(err));
+	if (pr == 0) {
+		if (!test_run_until(&loop, pg_answered, &a, TEST_GUARD_MS))
+			snprintf(a.err, sizeof(a.err), "no answer");
+		pr = a.r;
+	}
+	compared++;
+	if (lr != pr || (lr == 0 && !json_equal(lite, a.items))) {
+		differed++;
+		TAP_FAIL("ids of %s: SQLite %d, PostgreSQL %d '%s'", what, lr, pr, a.err);
+		show("SQLite", lite);
+		show("PostgreSQL", a.items);
+	}
+	json_decref(lite);
+	json_decref(a.items);
+}
+
+/* db_list_last_builds and pg_list_last_builds_send agree on q. */
+static void compare_last_builds(struct db *db, const struct db_query *q, const char *const *skip,
+				const char *what)
+{
+	json_t *lite = NULL;
+	int lr = db_list_last_builds(db, q, skip, &lite);
+	struct pg_answer a = {0};
+	char err[512] = "";
+	int pr = pg_list_last_builds_send(conn, q, skip, on_pg, &a, err, sizeof(err));
+	if (pr == 0) {
+		if (!test_run_until(&loop, pg_answered, &a, TEST_GUARD_MS))
+			snprintf(a.err, sizeof(a.err), "no answer");
+		pr = a.r;
+	}
+	compared++;
+	if (lr != pr || (lr == 0 && !json_equal(lite, a.items))) {
+		differed++;
+		TAP_FAIL("last builds, %s: SQLite %d, PostgreSQL %d '%s'", what, lr, pr, a.err);
+		show("SQLite", lite);
+		show("PostgreSQL", a.items);
+	}
+	json_decref(lite);
+	json_decref(a.items);
+}
+
 /* A rendered value as a filter's text ("" for null or a container). */
 static void value_text(json_t *v, char *out, size_t size)
 {
@@ -267,6 +328,7 @@ static void compare_resource(struct db *db, enum db_resource res, const char *na
 			struct db_query q = {.order = order, .norder = 1, .limit = 2, .offset = 1};
 			snprintf(what, sizeof(what), "%s order %s", name, key);
 			compare(db, res, &q, NULL, what);
+			compare_ids(db, res, &q, what);
 		}
 		/* filtered by a value some row has (filter-only fields: by ids 1, 2) */
 		char val[256] = "";
@@ -290,6 +352,10 @@ static void compare_resource(struct db *db, enum db_resource res, const char *na
 				snprintf(what, sizeof(what), "%s %s %s '%s'%s", name, f->name,
 					 opname[k], val, nv > 1 ? " or 1" : "");
 				compare(db, res, &q, NULL, what);
+				q.limit = 3;
+				compare_ids(db, res, &q, what);
+				if (res == DB_BUILDS)
+					compare_last_builds(db, &q, NULL, what);
 			}
 		}
 		/* this field skipped */
@@ -382,6 +448,11 @@ TEST(every_resource_lists_alike)
 	};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		compare_resource(db, all[i].res, all[i].name);
+	static const char *const no_props[] = {"properties", NULL};
+	for (int64_t off = 0; off < 3; off++) {
+		struct db_query q = {.limit = 1, .offset = off};
+		compare_last_builds(db, &q, off ? no_props : NULL, "a page of one builder");
+	}
 	static const int64_t ids[] = {3, 1, 99, 2};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		for (size_t n = 0; n <= 4; n++)
