@@ -60,8 +60,15 @@ struct db_cached_stmt {
 /* The loop handles of a struct db (check, idle, prepare). */
 #define DB_LOOP_HANDLES 3
 
+struct db_async;
+struct db_pg;
+
 struct db {
 	sqlite3 *h;
+	/* issue 14: PostgreSQL (db-pg.c) instead of SQLite when not NULL; the
+	 * asynchronous reads' answers waiting for their turn (db-async.c) */
+	struct db_pg *pg;
+	struct db_async *async;
 	uv_loop_t *loop;  /* borrowed; NULL: autocommit per call */
 	uv_check_t check; /* commits the batch after the loop turn */
 	uv_idle_t idle;   /* keeps the poll phase from blocking while a batch is open */

@@ -6,6 +6,7 @@
  * build, step, log, changes, sched), listings are in db-sqlite-list.c.
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <assert.h>
 #include <stdatomic.h>
@@ -772,6 +773,57 @@ static int db_test_fail_commit(uint64_t *ret)
 	return 0;
 }
 
+void db_set_open_errmsg(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(open_errmsg, sizeof(open_errmsg), fmt, ap);
+	va_end(ap);
+}
+
+/* SQLite's answer to db_open_async, on the loop's next turn. */
+struct db_open_later {
+	uv_timer_t timer;
+	db_ready_fn ready;
+	void *arg;
+	struct db *db;
+	int r;
+	char err[1024];
+};
+
+static void db_open_later_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void db_open_later_fire(uv_timer_t *t)
+{
+	struct db_open_later *l = t->data;
+	l->ready(l->arg, l->r, l->db, l->r < 0 ? l->err : NULL);
+	uv_close((uv_handle_t *)&l->timer, db_open_later_closed);
+}
+
+int db_open_async(uv_loop_t *loop, const char *url, const char *basedir, db_ready_fn ready,
+		  void *arg)
+{
+	open_errmsg[0] = '\0';
+	if (!loop || !ready) {
+		db_set_open_errmsg("an asynchronous open needs a loop and a callback");
+		return -EINVAL;
+	}
+	if (db_url_is_postgresql(url))
+		return db_pg_open(loop, url, ready, arg);
+	struct db_open_later *l = xcalloc(1, sizeof(*l));
+	l->ready = ready;
+	l->arg = arg;
+	l->r = db_open(loop, url, basedir, &l->db);
+	snprintf(l->err, sizeof(l->err), "%s", open_errmsg);
+	uv_timer_init(loop, &l->timer);
+	l->timer.data = l;
+	uv_timer_start(&l->timer, db_open_later_fire, 0, 0);
+	return 0;
+}
+
 int db_open(uv_loop_t *loop, const char *url, const char *basedir, struct db **ret)
 {
 	return db_open_flags(loop, url, basedir, 0, ret);
@@ -874,6 +926,11 @@ void db_close(struct db *db)
 {
 	if (!db)
 		return;
+	if (db->pg) {
+		db_pg_close(db);
+		return;
+	}
+	db_async_close(db);
 	(void)db_flush(db); /* a failure goes to the commit error callback */
 	db->closing = true;
 	db_ckpt_stop(db);

@@ -78,6 +78,25 @@ int db_open(uv_loop_t *loop, const char *url, const char *basedir, struct db **r
 /* Detail of the last failed db_open() in this thread ("" if none): there is
  * no struct db to carry it. */
 const char *db_open_errmsg(void);
+/*
+ * Asynchronous open (issue 14): url as db_open takes it, or a PostgreSQL
+ * URL ("postgresql://..." or "postgres://...", libpq's form, migrations
+ * applied on the server without blocking the loop).  ready(arg, r, db,
+ * err) is called once on the loop, never from inside this call: r == 0
+ * and db (the caller's, closed with db_close), or r < 0 with db NULL and
+ * err saying why (borrowed).  Returns 0, or -EINVAL without a loop.
+ *
+ * On PostgreSQL only the asynchronous reads below work so far; the other
+ * calls of this header are SQLite's (docs/internals/db-calls.md).
+ */
+typedef void (*db_ready_fn)(void *arg, int r, struct db *db, const char *err);
+int db_open_async(uv_loop_t *loop, const char *url, const char *basedir, db_ready_fn ready,
+		  void *arg);
+/* Is url a PostgreSQL URL? */
+bool db_url_is_postgresql(const char *url);
+/* Does db run on PostgreSQL? */
+bool db_is_postgresql(const struct db *db);
+
 /* Commits pending writes and closes; NULL-safe.  Waits for a running
  * checkpoint job to finish with the file.  Closes its two uv handles (the
  * struct is freed in their close callbacks and the completions of its
@@ -346,6 +365,27 @@ int db_list(struct db *db, enum db_resource res, const struct db_query *q, json_
  * its place, so every item still has its keys in sorted order. */
 int db_list_skip(struct db *db, enum db_resource res, const struct db_query *q,
 		 const char *const *skip, json_t **ret_items, int64_t *ret_total);
+/*
+ * The listings above, answered on the loop (issue 14): the way the API
+ * reads on either backend.  done(arg, r, items, total, err) is called once,
+ * never from inside the call: r == 0 with items (owned by the callback:
+ * json_decref) and total (want_total; else -1), or r < 0 with err.  A query
+ * refused before it runs (an unknown field, a bad value: the errors the
+ * synchronous call gives) is returned at once with db_errmsg() saying why,
+ * and done is never called.  db_list_ids_async's items are the ids (a JSON
+ * array of integers).  Answers still to come when db_close() runs get
+ * -ECANCELED.
+ */
+typedef void (*db_list_fn)(void *arg, int r, json_t *items, int64_t total, const char *err);
+int db_list_async(struct db *db, enum db_resource res, const struct db_query *q,
+		  const char *const *skip, bool want_total, db_list_fn done, void *arg);
+int db_list_ids_async(struct db *db, enum db_resource res, const struct db_query *q,
+		      db_list_fn done, void *arg);
+int db_list_rows_async(struct db *db, enum db_resource res, const int64_t *ids, size_t n,
+		       const char *const *skip, db_list_fn done, void *arg);
+int db_list_last_builds_async(struct db *db, const struct db_query *q, const char *const *skip,
+			      db_list_fn done, void *arg);
+
 /* A collection read in pieces (the API streams big answers this way): the
  * ids first, then the rows a few at a time by id, so no piece re-walks what
  * came before it.  db_list_ids: the ids of the rows of res matching q (its

@@ -464,6 +464,108 @@ TEST(every_resource_lists_alike)
 	db_close(db);
 }
 
+/* ---- db_open_async and the asynchronous listings of db.h ------------------------------ */
+
+struct opened {
+	bool done;
+	int r;
+	struct db *db;
+	char err[512];
+};
+
+static void on_open(void *arg, int r, struct db *db, const char *err)
+{
+	struct opened *o = arg;
+	o->done = true;
+	o->r = r;
+	o->db = db;
+	snprintf(o->err, sizeof(o->err), "%s", err ? err : "");
+}
+
+static bool opened(void *arg)
+{
+	return ((struct opened *)arg)->done;
+}
+
+static struct db *open_async(const char *url, struct opened *o)
+{
+	*o = (struct opened){0};
+	int r = db_open_async(&loop, url, NULL, on_open, o);
+	if (r < 0) {
+		o->r = r;
+		snprintf(o->err, sizeof(o->err), "%s", db_open_errmsg());
+		return NULL;
+	}
+	CHECK(!o->done); /* never from inside the call */
+	if (!test_run_until(&loop, opened, o, TEST_GUARD_MS))
+		TAP_FAIL("no answer opening %s", url);
+	return o->db;
+}
+
+static json_t *list_async(struct db *db, enum db_resource res, const struct db_query *q,
+			  int64_t *ret_total)
+{
+	struct pg_answer a = {0};
+	int r = db_list_async(db, res, q, NULL, true, on_pg, &a);
+	if (r < 0) {
+		TAP_FAIL("db_list_async: %s", db_errmsg(db));
+		return NULL;
+	}
+	CHECK(!a.done);
+	if (!test_run_until(&loop, pg_answered, &a, TEST_GUARD_MS) || a.r < 0)
+		TAP_FAIL("db_list_async: %d %s", a.r, a.err);
+	*ret_total = a.total;
+	return a.items;
+}
+
+TEST(db_open_async_and_list)
+{
+	struct opened o;
+	struct db *lite = open_async(src_url, &o);
+	CHECK_INT(o.r, 0);
+	struct db *pg = open_async(pg_test.url, &o);
+	CHECK_INT(o.r, 0);
+	if (!lite || !pg)
+		return;
+	CHECK(!db_is_postgresql(lite));
+	CHECK(db_is_postgresql(pg));
+	const char *order[] = {"-number"};
+	struct db_query q = {.order = order, .norder = 1, .limit = 2};
+	int64_t lt = 0, pt = 0;
+	json_t *a = list_async(lite, DB_BUILDS, &q, &lt);
+	json_t *b = list_async(pg, DB_BUILDS, &q, &pt);
+	CHECK(a && b && json_array_size(a) == 2 && json_equal(a, b));
+	CHECK_INT(lt, 3);
+	CHECK_INT(pt, 3);
+	json_decref(a);
+	json_decref(b);
+	/* a refusal comes at once, with its reason */
+	struct db_filter bad = {
+		.field = "nosuch", .op = DB_OP_EQ, .values = (const char *[]){"1"}, .nvalues = 1};
+	struct db_query bq = {.filters = &bad, .nfilters = 1, .limit = -1};
+	struct pg_answer ans = {0};
+	CHECK_INT(db_list_async(pg, DB_BUILDS, &bq, NULL, false, on_pg, &ans), KILN_EPARSE);
+	CHECK_STR(db_errmsg(pg), "unrecognized query parameter 'nosuch'");
+	CHECK_INT(db_list_async(lite, DB_BUILDS, &bq, NULL, false, on_pg, &ans), KILN_EPARSE);
+	CHECK_STR(db_errmsg(lite), "unrecognized query parameter 'nosuch'");
+	/* answers still to come when the database closes: cancelled */
+	struct pg_answer c1 = {0}, c2 = {0};
+	CHECK_INT(db_list_async(lite, DB_MASTERS, NULL, NULL, false, on_pg, &c1), 0);
+	CHECK_INT(db_list_async(pg, DB_MASTERS, NULL, NULL, false, on_pg, &c2), 0);
+	db_close(lite);
+	db_close(pg);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	CHECK(c1.done && c1.r == -ECANCELED && !c1.items);
+	CHECK(c2.done && c2.r == -ECANCELED && !c2.items);
+	/* a server that is not there, a URL that does not parse */
+	struct db *none = open_async("postgresql://127.0.0.1:1/kiln?connect_timeout=5", &o);
+	CHECK(!none && o.r < 0 && strstr(o.err, "PostgreSQL: "));
+	diag("no server: %s", o.err);
+	none = open_async("postgresql://[::1/x", &o);
+	CHECK(!none && o.r < 0 && strstr(o.err, "PostgreSQL: "));
+	diag("bad URL: %s", o.err);
+}
+
 int main(int argc, char **argv)
 {
 	if (!mkdtemp(dir) || uv_loop_init(&loop) != 0)
@@ -475,6 +577,7 @@ int main(int argc, char **argv)
 		CHECK(!"a PostgreSQL server for the test");
 	} else {
 		RUN(every_resource_lists_alike);
+		RUN(db_open_async_and_list);
 	}
 	pg_test_cleanup();
 	uv_run(&loop, UV_RUN_DEFAULT);

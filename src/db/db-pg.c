@@ -1,0 +1,96 @@
+/*
+ * db.h on PostgreSQL (db-pg.h): open = connect, apply the migrations of
+ * migrations/pg/ (pg-migrate.c), then hand the struct db over.
+ */
+#include "db/db-pg.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/err.h"
+#include "common/xalloc.h"
+#include "db/pg-batch.h"
+#include "db/pg-conn.h"
+#include "db/pg-migrate.h"
+
+struct db_pg {
+	struct pg_conn *conn;
+	struct pg_batch *batch;
+	db_ready_fn ready; /* until the open is done */
+	void *ready_arg;
+};
+
+bool db_url_is_postgresql(const char *url)
+{
+	return url &&
+	       (!strncasecmp(url, "postgresql://", 13) || !strncasecmp(url, "postgres://", 11));
+}
+
+bool db_is_postgresql(const struct db *db)
+{
+	return db && db->pg;
+}
+
+struct pg_conn *db_pg_conn(struct db *db)
+{
+	return db->pg->conn;
+}
+
+static void db_pg_release(struct db *db)
+{
+	db_async_close(db);
+	pg_batch_free(db->pg->batch);
+	pg_conn_free(db->pg->conn);
+	free(db->pg);
+	free(db);
+}
+
+static void db_pg_on_migrated(void *arg, int r, int version, const char *err)
+{
+	struct db *db = arg;
+	db_ready_fn ready = db->pg->ready;
+	void *ready_arg = db->pg->ready_arg;
+	db->pg->ready = NULL;
+	if (r == 0)
+		r = pg_batch_new(db->loop, db->pg->conn, &db->pg->batch);
+	if (r < 0) {
+		char why[600];
+		snprintf(why, sizeof(why), "PostgreSQL: %s",
+			 err            ? err
+			 : r == -EPROTO ? "the database is newer than this kiln"
+					: err_str(r));
+		db_pg_release(db);
+		ready(ready_arg, r, NULL, why);
+		return;
+	}
+	(void)version;
+	ready(ready_arg, 0, db, NULL);
+}
+
+int db_pg_open(uv_loop_t *loop, const char *url, db_ready_fn ready, void *arg)
+{
+	struct db *db = xcalloc(1, sizeof(*db));
+	db->pg = xcalloc(1, sizeof(*db->pg));
+	db->loop = loop;
+	db->pg->ready = ready;
+	db->pg->ready_arg = arg;
+	struct pg_conn_opts o = {.conninfo = url};
+	int r = pg_conn_new(loop, &o, &db->pg->conn);
+	if (r == 0)
+		r = pg_migrate(db->pg->conn, db_pg_on_migrated, db);
+	if (r < 0) {
+		db_set_open_errmsg("PostgreSQL: %s",
+				   db->pg->conn ? err_str(r) : pg_conn_new_errmsg());
+		db_pg_release(db);
+		return r;
+	}
+	return 0;
+}
+
+void db_pg_close(struct db *db)
+{
+	db_pg_release(db);
+}

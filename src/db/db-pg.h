@@ -1,0 +1,24 @@
+/*
+ * db.h on PostgreSQL (issue 14): the connection, its migrations at open and
+ * its batch of writes, held by a struct db whose pg is set.  Internal to
+ * src/db.
+ */
+#ifndef KILN_DB_PG_H
+#define KILN_DB_PG_H
+
+#include "db/db-internal.h"
+
+struct pg_conn;
+
+/* Opens url on loop; ready as db_open_async says. */
+int db_pg_open(uv_loop_t *loop, const char *url, db_ready_fn ready, void *arg);
+/* The connection of a PostgreSQL db. */
+struct pg_conn *db_pg_conn(struct db *db);
+/* db_close for a PostgreSQL db: answers not yet come get -ECANCELED. */
+void db_pg_close(struct db *db);
+/* db_open_errmsg()'s text, for an open that failed before a struct db. */
+void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The answers queued by db-async.c, cancelled (db_close). */
+void db_async_close(struct db *db);
+
+#endif
