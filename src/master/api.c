@@ -796,7 +796,133 @@ size_t api_list_stream_rows_read(const struct api_list_stream *st)
 	return st->next;
 }
 
-/* A collection: the page's ids now, the rows as the client reads. */
+/* A query the database refused before running it, answered as Buildbot
+ * answers: 400 naming what the client got wrong, else 500. */
+static void api_list_refused(struct api_ctx *ctx, enum db_resource res, const struct api_rspec *rs,
+			     int r)
+{
+	if (r == -EINVAL) {
+		const char *bad = api_blame_filter(ctx, res, rs);
+		if (bad)
+			api_reply_errorf(ctx, 400, "invalid filter value for %s", bad);
+		else
+			api_reply_error(ctx, 400, "invalid filter value");
+	} else if (r == KILN_EPARSE) {
+		api_reply_error(ctx, 400, db_errmsg(ctx->db));
+	} else {
+		api_reply_db_error(ctx, r);
+	}
+}
+
+/*
+ * A collection request waiting for its database answer (issue 14): the
+ * request is deferred, and the answer (on a later loop turn, on SQLite as
+ * on PostgreSQL) writes the reply, unless the client has gone.
+ */
+struct api_list_wait {
+	struct http_deferred *d;
+	struct api_ctx ctx; /* the handler's, its path segments copied into cap */
+	char *cap[API_MAX_SEGS];
+	struct api_rspec rs;
+	enum db_resource res;
+	const char *key; /* static */
+	api_fix_fn fix;
+	bool skip_props;
+};
+
+static void api_list_wait_free(struct api_list_wait *w)
+{
+	api_rspec_release(&w->rs);
+	for (size_t i = 0; i < w->ctx.ncap; i++)
+		free(w->cap[i]);
+	free(w);
+}
+
+static struct api_list_wait *api_list_wait_new(struct api_ctx *ctx, enum db_resource res,
+					       const char *key, api_fix_fn fix, bool skip_props,
+					       struct api_rspec *rs)
+{
+	struct api_list_wait *w = xmalloc(sizeof(*w));
+	*w = (struct api_list_wait){
+		.ctx = *ctx, .rs = *rs, .res = res, .key = key, .fix = fix, .skip_props = skip_props};
+	for (size_t i = 0; i < ctx->ncap; i++)
+		w->ctx.cap[i] = w->cap[i] = xstrdup(ctx->cap[i]);
+	*rs = (struct api_rspec){.limit = -1};
+	return w;
+}
+
+/* The request back, or NULL when its client has gone (then touch nothing
+ * of the master: it may be stopping). */
+static struct api_ctx *api_list_wait_ctx(struct api_list_wait *w, int r, const char *err)
+{
+	struct http_req *req = http_deferred_req(w->d);
+	if (!req)
+		return NULL;
+	w->ctx.req = req;
+	if (r < 0) {
+		log_error("database error listing '%s': %s (%s)", req->path, err_str(r),
+			  err ? err : "");
+		api_reply_error(&w->ctx, 500, "database error");
+		return NULL;
+	}
+	return &w->ctx;
+}
+
+static void api_list_wait_end(struct api_list_wait *w, json_t *items)
+{
+	json_decref(items);
+	http_deferred_end(w->d);
+	api_list_wait_free(w);
+}
+
+/* The page's ids are in: the rows follow as the client reads. */
+static void api_list_page_answer(struct api_ctx *ctx, enum db_resource res, const char *key,
+				 api_fix_fn fix, bool skip_props, struct api_rspec *rs,
+				 json_t *idlist)
+{
+	size_t nids = json_array_size(idlist);
+	int64_t *ids = xcalloc(nids ? nids : 1, sizeof(*ids));
+	for (size_t i = 0; i < nids; i++)
+		ids[i] = json_integer_value(json_array_get(idlist, i));
+	struct api_list_stream *st =
+		api_list_stream_new(ctx, res, key, fix, skip_props, rs, ids, nids);
+	const char *ctype =
+		st->compact ? "application/json; charset=utf-8" : "text/plain; charset=utf-8";
+	if (nids > KILN_API_PIECE_ROWS) {
+		http_reply_stream_held(ctx->req, 200, ctype, NULL, api_list_produce,
+				       api_list_stream_free, st, api_list_stream_held(st));
+		return;
+	}
+	/* one piece: answered at once, with a Content-Length */
+	struct buf body;
+	buf_init(&body, KILN_API_PIECE_TEXT + 4096); /* the piece and its envelope */
+	int r;
+	do
+		r = api_list_produce(st, &body);
+	while (r > 0 && buf_room(&body) > 0);
+	api_list_stream_free(st);
+	if (r != 0) {
+		buf_release(&body);
+		api_reply_error(ctx, 500, r > 0 ? "answer too large" : "cannot encode JSON");
+		return;
+	}
+	size_t len;
+	char *text = buf_detach(&body, &len);
+	http_reply_take(ctx->req, 200, ctype, text, len);
+}
+
+static void api_list_page_answered(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct api_list_wait *w = arg;
+	(void)total;
+	struct api_ctx *ctx = api_list_wait_ctx(w, r, err);
+	if (ctx)
+		api_list_page_answer(ctx, w->res, w->key, w->fix, w->skip_props, &w->rs, items);
+	api_list_wait_end(w, items);
+}
+
+/* A collection: the page's ids first (asynchronously), then the rows as
+ * the client reads. */
 static void api_list_page(struct api_ctx *ctx, enum db_resource res, const char *key,
 			  api_fix_fn fix, struct api_rspec *rs)
 {
@@ -811,49 +937,40 @@ static void api_list_page(struct api_ctx *ctx, enum db_resource res, const char 
 	/* builds' stored properties are shown only when ?property= asks; else
 	 * they are not even read (the fix function puts {} in their place). */
 	bool skip_props = res == DB_BUILDS && fix == api_builds_fix && rs->nprops == 0;
-	int64_t *ids = NULL;
-	size_t nids = 0;
-	int r = db_list_ids(ctx->db, res, &q, &ids, &nids);
-	if (r == -EINVAL) {
-		const char *bad = api_blame_filter(ctx, res, rs);
-		if (bad)
-			api_reply_errorf(ctx, 400, "invalid filter value for %s", bad);
-		else
-			api_reply_error(ctx, 400, "invalid filter value");
-		return;
-	}
-	if (r == KILN_EPARSE) {
-		api_reply_error(ctx, 400, db_errmsg(ctx->db));
-		return;
-	}
+	struct api_list_wait *w = api_list_wait_new(ctx, res, key, fix, skip_props, rs);
+	int r = db_list_ids_async(ctx->db, res, &q, api_list_page_answered, w);
 	if (r < 0) {
-		api_reply_db_error(ctx, r);
+		api_list_refused(ctx, res, &w->rs, r);
+		api_list_wait_free(w);
 		return;
 	}
-	struct api_list_stream *st =
-		api_list_stream_new(ctx, res, key, fix, skip_props, rs, ids, nids);
-	const char *ctype =
-		st->compact ? "application/json; charset=utf-8" : "text/plain; charset=utf-8";
-	if (nids > KILN_API_PIECE_ROWS) {
-		http_reply_stream_held(ctx->req, 200, ctype, NULL, api_list_produce,
-				       api_list_stream_free, st, api_list_stream_held(st));
-		return;
+	w->d = http_req_defer(ctx->req);
+}
+
+/* One object: {"<key>": [item], "meta": {}}, or 404. */
+static void api_list_single_answered(void *arg, int r, json_t *items, int64_t total,
+				     const char *err)
+{
+	struct api_list_wait *w = arg;
+	(void)total;
+	struct api_ctx *ctx = api_list_wait_ctx(w, r, err);
+	if (ctx && json_array_size(items) == 0) {
+		api_not_found(ctx);
+	} else if (ctx) {
+		size_t i;
+		json_t *item;
+		json_array_foreach(items, i, item)
+		{
+			if (w->fix)
+				w->fix(ctx, &w->rs, item);
+			api_select_fields(item, &w->rs);
+		}
+		json_t *doc = json_object();
+		json_object_set(doc, w->key, items);
+		json_object_set_new(doc, "meta", json_object());
+		api_reply_json(ctx, 200, doc);
 	}
-	/* one piece: answered at once, with a Content-Length */
-	struct buf body;
-	buf_init(&body, KILN_API_PIECE_TEXT + 4096); /* the piece and its envelope */
-	do
-		r = api_list_produce(st, &body);
-	while (r > 0 && buf_room(&body) > 0);
-	api_list_stream_free(st);
-	if (r != 0) {
-		buf_release(&body);
-		api_reply_error(ctx, 500, r > 0 ? "answer too large" : "cannot encode JSON");
-		return;
-	}
-	size_t len;
-	char *text = buf_detach(&body, &len);
-	http_reply_take(ctx->req, 200, ctype, text, len);
+	api_list_wait_end(w, items);
 }
 
 void api_list(struct api_ctx *ctx, enum db_resource res, const char *key, bool single,
@@ -885,37 +1002,15 @@ void api_list(struct api_ctx *ctx, enum db_resource res, const char *key, bool s
 	};
 	static const char *const no_props[] = {"properties", NULL};
 	bool skip_props = res == DB_BUILDS && fix == api_builds_fix && rs.nprops == 0;
-	json_t *items = NULL;
-	r = db_list_skip(ctx->db, res, &q, skip_props ? no_props : NULL, &items, NULL);
-	if (r == -EINVAL) {
-		const char *bad = api_blame_filter(ctx, res, &rs);
-		if (bad)
-			api_reply_errorf(ctx, 400, "invalid filter value for %s", bad);
-		else
-			api_reply_error(ctx, 400, "invalid filter value");
-	} else if (r == KILN_EPARSE) {
-		api_reply_error(ctx, 400, db_errmsg(ctx->db));
-	} else if (r < 0) {
-		api_reply_db_error(ctx, r);
-	} else if (json_array_size(items) == 0) {
-		api_not_found(ctx);
-	} else {
-		size_t i;
-		json_t *item;
-		json_array_foreach(items, i, item)
-		{
-			if (fix)
-				fix(ctx, &rs, item);
-			api_select_fields(item, &rs);
-		}
-		json_t *doc = json_object();
-		json_object_set_new(doc, key, items);
-		json_object_set_new(doc, "meta", json_object());
-		items = NULL;
-		api_reply_json(ctx, 200, doc);
+	struct api_list_wait *w = api_list_wait_new(ctx, res, key, fix, skip_props, &rs);
+	r = db_list_async(ctx->db, res, &q, skip_props ? no_props : NULL, false,
+			  api_list_single_answered, w);
+	if (r < 0) {
+		api_list_refused(ctx, res, &w->rs, r);
+		api_list_wait_free(w);
+		return;
 	}
-	json_decref(items);
-	api_rspec_release(&rs);
+	w->d = http_req_defer(ctx->req);
 }
 
 int api_fetch(struct api_ctx *ctx, enum db_resource res, const char *const *filters, json_t **ret)
