@@ -127,7 +127,7 @@ int64_t api_page_limit(int64_t asked);
 /* A collection answer streamed as the client reads (api.c): built from the
  * page's ids (taken, malloc'd) and rs (moved into it: *rs is left empty);
  * ctx is copied and its req must outlive the stream.  api_list_produce is
- * its http_produce_fn: each call reads at most one piece of at most
+ * its http_produce_fn: each call asks for at most one piece of at most
  * KILN_API_PIECE_ROWS rows, renders rows until about
  * KILN_MAX_HTTP_RESPONSE_CHUNK bytes wait, and appends at most out->max
  * bytes; the text
@@ -138,6 +138,10 @@ struct api_list_stream *api_list_stream_new(struct api_ctx *ctx, enum db_resourc
 					    const char *key, api_fix_fn fix, bool skip_props,
 					    struct api_rspec *rs, int64_t *ids, size_t nids);
 int api_list_produce(void *ud, struct buf *out);
+/* Its pieces are read asynchronously (issue 14): api_list_produce returns
+ * HTTP_PRODUCE_LATER while one is on its way, and fn(arg) is called when
+ * it is in (by default http_stream_resume of ctx's request). */
+void api_list_stream_on_ready(struct api_list_stream *st, void (*fn)(void *arg), void *arg);
 void api_list_stream_free(void *ud);
 /* The most memory the stream holds (charged to the answer memory cap). */
 size_t api_list_stream_held(const struct api_list_stream *st);

@@ -602,6 +602,18 @@ struct api_list_stream {
 	struct buf pending; /* text rendered and not handed out yet */
 	size_t pending_off; /* of pending, bytes handed out */
 	enum api_list_phase phase;
+	/* issue 14: pieces are read asynchronously; ready(ready_arg) says the
+	 * one asked for is in (http_stream_resume by default) */
+	struct api_list_read *reading; /* in flight, or NULL */
+	int failed;                    /* a read's error, 0 */
+	void (*ready)(void *arg);
+	void *ready_arg;
+};
+
+/* A piece's read in flight: orphaned (st NULL) if the stream goes first. */
+struct api_list_read {
+	struct api_list_stream *st;
+	size_t n;
 };
 
 static int api_list_head(struct api_list_stream *st)
@@ -661,23 +673,49 @@ static int api_list_item(struct api_list_stream *st, json_t *item)
 	return r;
 }
 
-/* Reads the next piece of rows (one database read) into st->batch. */
+static void api_list_on_rows(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct api_list_read *rd = arg;
+	struct api_list_stream *st = rd->st;
+	(void)total;
+	if (!st) {
+		json_decref(items);
+		free(rd);
+		return;
+	}
+	st->reading = NULL;
+	if (r < 0) {
+		log_error("database error listing '%s': %s (%s)", st->ctx.req->path, err_str(r),
+			  err ? err : "");
+		st->failed = r;
+	} else {
+		st->batch = items;
+		st->next += rd->n;
+		st->batch_i = 0;
+		st->batch_text = 0;
+	}
+	free(rd);
+	st->ready(st->ready_arg);
+}
+
+/* Asks for the next piece of rows (one database read) into st->batch. */
 static int api_list_read(struct api_list_stream *st)
 {
 	static const char *const no_props[] = {"properties", NULL};
 	size_t n = st->nids - st->next;
 	if (n > st->rows)
 		n = st->rows;
-	int r = db_list_rows(st->ctx.db, st->res, st->ids + st->next, n,
-			     st->skip_props ? no_props : NULL, &st->batch);
+	struct api_list_read *rd = xmalloc(sizeof(*rd));
+	*rd = (struct api_list_read){.st = st, .n = n};
+	int r = db_list_rows_async(st->ctx.db, st->res, st->ids + st->next, n,
+				   st->skip_props ? no_props : NULL, api_list_on_rows, rd);
 	if (r < 0) {
 		log_error("database error listing '%s': %s (%s)", st->ctx.req->path, err_str(r),
 			  db_errmsg(st->ctx.db));
+		free(rd);
 		return r;
 	}
-	st->next += n;
-	st->batch_i = 0;
-	st->batch_text = 0;
+	st->reading = rd;
 	return 0;
 }
 
@@ -712,7 +750,9 @@ static int api_list_render(struct api_list_stream *st)
 int api_list_produce(void *ud, struct buf *out)
 {
 	struct api_list_stream *st = ud;
-	bool read = false;
+	size_t start = out->len;
+	if (st->failed)
+		return st->failed;
 
 	for (;;) {
 		size_t have = st->pending.len - st->pending_off;
@@ -732,15 +772,13 @@ int api_list_produce(void *ud, struct buf *out)
 		if (st->phase == API_LIST_HEAD) {
 			r = api_list_head(st);
 			st->phase = API_LIST_ITEMS;
-		} else if (st->batch || st->next < st->nids) {
-			if (!st->batch) {
-				if (read)
-					return 1; /* one database read per call */
-				r = api_list_read(st);
-				read = true;
-			}
-			if (r >= 0)
-				r = api_list_render(st);
+		} else if (st->batch) {
+			r = api_list_render(st);
+		} else if (st->next < st->nids) {
+			/* the next piece comes on a later turn: what is here goes now */
+			if (!st->reading && (r = api_list_read(st)) < 0)
+				return r;
+			return out->len > start ? 1 : HTTP_PRODUCE_LATER;
 		} else {
 			r = api_list_tail(st);
 			st->phase = API_LIST_DONE;
@@ -755,11 +793,25 @@ void api_list_stream_free(void *ud)
 	struct api_list_stream *st = ud;
 	if (!st)
 		return;
+	if (st->reading)
+		st->reading->st = NULL; /* its answer is dropped */
 	api_rspec_release(&st->rs);
 	json_decref(st->batch);
 	free(st->ids);
 	buf_release(&st->pending);
 	free(st);
+}
+
+static void api_list_resume_http(void *arg)
+{
+	struct api_list_stream *st = arg;
+	http_stream_resume(st->ctx.req);
+}
+
+void api_list_stream_on_ready(struct api_list_stream *st, void (*fn)(void *arg), void *arg)
+{
+	st->ready = fn;
+	st->ready_arg = arg;
 }
 
 struct api_list_stream *api_list_stream_new(struct api_ctx *ctx, enum db_resource res,
@@ -781,6 +833,8 @@ struct api_list_stream *api_list_stream_new(struct api_ctx *ctx, enum db_resourc
 		.rows = KILN_API_PIECE_ROWS,
 	};
 	st->ctx.ncap = 0;
+	st->ready = api_list_resume_http;
+	st->ready_arg = st;
 	buf_init(&st->pending, KILN_API_PIECE_TEXT);
 	*rs = (struct api_rspec){.limit = -1};
 	return st;
@@ -828,10 +882,15 @@ struct api_list_wait {
 	const char *key; /* static */
 	api_fix_fn fix;
 	bool skip_props;
+	/* a page of one piece, answered whole with a Content-Length */
+	struct api_list_stream *st;
+	struct buf body;
 };
 
 static void api_list_wait_free(struct api_list_wait *w)
 {
+	api_list_stream_free(w->st);
+	buf_release(&w->body);
 	api_rspec_release(&w->rs);
 	for (size_t i = 0; i < w->ctx.ncap; i++)
 		free(w->cap[i]);
@@ -843,8 +902,12 @@ static struct api_list_wait *api_list_wait_new(struct api_ctx *ctx, enum db_reso
 					       struct api_rspec *rs)
 {
 	struct api_list_wait *w = xmalloc(sizeof(*w));
-	*w = (struct api_list_wait){
-		.ctx = *ctx, .rs = *rs, .res = res, .key = key, .fix = fix, .skip_props = skip_props};
+	*w = (struct api_list_wait){.ctx = *ctx,
+				    .rs = *rs,
+				    .res = res,
+				    .key = key,
+				    .fix = fix,
+				    .skip_props = skip_props};
 	for (size_t i = 0; i < ctx->ncap; i++)
 		w->ctx.cap[i] = w->cap[i] = xstrdup(ctx->cap[i]);
 	*rs = (struct api_rspec){.limit = -1};
@@ -875,40 +938,36 @@ static void api_list_wait_end(struct api_list_wait *w, json_t *items)
 	api_list_wait_free(w);
 }
 
-/* The page's ids are in: the rows follow as the client reads. */
-static void api_list_page_answer(struct api_ctx *ctx, enum db_resource res, const char *key,
-				 api_fix_fn fix, bool skip_props, struct api_rspec *rs,
-				 json_t *idlist)
+/* A page of one piece: rendered into w->body as its rows come, then
+ * answered whole.  Returns true when w is done with. */
+static bool api_list_small_step(struct api_list_wait *w)
 {
-	size_t nids = json_array_size(idlist);
-	int64_t *ids = xcalloc(nids ? nids : 1, sizeof(*ids));
-	for (size_t i = 0; i < nids; i++)
-		ids[i] = json_integer_value(json_array_get(idlist, i));
-	struct api_list_stream *st =
-		api_list_stream_new(ctx, res, key, fix, skip_props, rs, ids, nids);
-	const char *ctype =
-		st->compact ? "application/json; charset=utf-8" : "text/plain; charset=utf-8";
-	if (nids > KILN_API_PIECE_ROWS) {
-		http_reply_stream_held(ctx->req, 200, ctype, NULL, api_list_produce,
-				       api_list_stream_free, st, api_list_stream_held(st));
-		return;
-	}
-	/* one piece: answered at once, with a Content-Length */
-	struct buf body;
-	buf_init(&body, KILN_API_PIECE_TEXT + 4096); /* the piece and its envelope */
+	struct api_ctx *ctx = api_list_wait_ctx(w, 0, NULL);
+	if (!ctx)
+		return true;
 	int r;
 	do
-		r = api_list_produce(st, &body);
-	while (r > 0 && buf_room(&body) > 0);
-	api_list_stream_free(st);
+		r = api_list_produce(w->st, &w->body);
+	while (r == 1 && buf_room(&w->body) > 0);
+	if (r == HTTP_PRODUCE_LATER)
+		return false; /* api_list_small_ready goes on */
 	if (r != 0) {
-		buf_release(&body);
 		api_reply_error(ctx, 500, r > 0 ? "answer too large" : "cannot encode JSON");
-		return;
+		return true;
 	}
+	const char *ctype = api_wants_json(ctx) ? "application/json; charset=utf-8"
+						: "text/plain; charset=utf-8";
 	size_t len;
-	char *text = buf_detach(&body, &len);
+	char *text = buf_detach(&w->body, &len);
 	http_reply_take(ctx->req, 200, ctype, text, len);
+	return true;
+}
+
+static void api_list_small_ready(void *arg)
+{
+	struct api_list_wait *w = arg;
+	if (api_list_small_step(w))
+		api_list_wait_end(w, NULL);
 }
 
 static void api_list_page_answered(void *arg, int r, json_t *items, int64_t total, const char *err)
@@ -916,9 +975,32 @@ static void api_list_page_answered(void *arg, int r, json_t *items, int64_t tota
 	struct api_list_wait *w = arg;
 	(void)total;
 	struct api_ctx *ctx = api_list_wait_ctx(w, r, err);
-	if (ctx)
-		api_list_page_answer(ctx, w->res, w->key, w->fix, w->skip_props, &w->rs, items);
-	api_list_wait_end(w, items);
+	if (!ctx) {
+		api_list_wait_end(w, items);
+		return;
+	}
+	size_t nids = json_array_size(items);
+	int64_t *ids = xcalloc(nids ? nids : 1, sizeof(*ids));
+	for (size_t i = 0; i < nids; i++)
+		ids[i] = json_integer_value(json_array_get(items, i));
+	json_decref(items);
+	struct api_list_stream *st =
+		api_list_stream_new(ctx, w->res, w->key, w->fix, w->skip_props, &w->rs, ids, nids);
+	if (nids > KILN_API_PIECE_ROWS) {
+		/* the rows as the client reads */
+		const char *ctype = st->compact ? "application/json; charset=utf-8"
+						: "text/plain; charset=utf-8";
+		http_reply_stream_held(ctx->req, 200, ctype, NULL, api_list_produce,
+				       api_list_stream_free, st, api_list_stream_held(st));
+		api_list_wait_end(w, NULL);
+		return;
+	}
+	/* one piece: answered whole, with a Content-Length */
+	w->st = st;
+	buf_init(&w->body, KILN_API_PIECE_TEXT + 4096); /* the piece and its envelope */
+	api_list_stream_on_ready(st, api_list_small_ready, w);
+	if (api_list_small_step(w))
+		api_list_wait_end(w, NULL);
 }
 
 /* A collection: the page's ids first (asynchronously), then the rows as

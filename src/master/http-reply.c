@@ -241,7 +241,8 @@ static int http_reply_write_headers(struct http_conn *hc)
 }
 
 /* Writes the next piece of a streamed body; returns 1 when more follows,
- * 0 after the last piece, -1 to drop the connection. */
+ * HTTP_PRODUCE_LATER when more follows after http_stream_resume(), 0 after
+ * the last piece, -1 to drop the connection. */
 static int http_reply_write_piece(struct http_conn *hc)
 {
 	struct http_resp *r = &hc->resp;
@@ -281,7 +282,14 @@ static int http_reply_write_piece(struct http_conn *hc)
 	buf_release(&out);
 	if (w < 0 || (size_t)w < n)
 		return -1;
-	return more ? 1 : 0;
+	return more == HTTP_PRODUCE_LATER ? HTTP_PRODUCE_LATER : more ? 1 : 0;
+}
+
+void http_stream_resume(struct http_req *req)
+{
+	struct http_conn *hc = req->conn;
+	if (hc && hc->wsi && hc->resp.active && hc->resp.produce && !hc->srv->stopping)
+		lws_callback_on_writable(hc->wsi);
 }
 
 /* The writeable callback of a plain HTTP connection: one lws_write each time. */
@@ -313,6 +321,8 @@ int http_on_writeable(struct http_conn *hc)
 		int more = http_reply_write_piece(hc);
 		if (more < 0)
 			return -1;
+		if (more == HTTP_PRODUCE_LATER)
+			return 0; /* http_stream_resume() asks for the next call */
 		if (more) {
 			lws_callback_on_writable(hc->wsi);
 			return 0;

@@ -115,6 +115,12 @@ void http_reply_header(struct http_req *req, const char *name, const char *value
  * finished or the connection is gone (free_ud may be NULL).
  * disposition: the Content-Disposition value or NULL. */
 typedef int (*http_produce_fn)(void *ud, struct buf *out);
+/* What produce() returns for "nothing more now: I will call
+ * http_stream_resume()" (its bytes of this call, if any, are sent): the
+ * stream then waits, with no writeable callbacks, until that call (on the
+ * loop, after produce() returned: a database answer, say). */
+#define HTTP_PRODUCE_LATER 2
+void http_stream_resume(struct http_req *req);
 typedef void (*http_free_fn)(void *ud);
 void http_reply_stream(struct http_req *req, int status, const char *content_type,
 		       const char *disposition, http_produce_fn produce, http_free_fn free_ud,

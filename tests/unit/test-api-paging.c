@@ -5,6 +5,7 @@
  * identical to the whole document api_reply_json() would send.
  */
 #include "tap.h"
+#include "wait.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,6 +20,20 @@
 #include "master/api-int.h"
 
 static struct db *db;
+static uv_loop_t loop; /* the pieces are read asynchronously (issue 14) */
+static bool piece_ready;
+
+static void on_piece_ready(void *arg)
+{
+	(void)arg;
+	piece_ready = true;
+}
+
+static bool is_piece_ready(void *arg)
+{
+	(void)arg;
+	return piece_ready;
+}
 
 TEST(page_limit)
 {
@@ -93,6 +108,7 @@ static void stream(struct api_ctx *ctx, enum db_resource res, const char *key, c
 		TAP_FAIL("db_list_ids: %s", db_errmsg(db));
 	struct api_list_stream *st =
 		api_list_stream_new(ctx, res, key, NULL, false, &rs, ids, nids);
+	api_list_stream_on_ready(st, on_piece_ready, NULL);
 	*ret = (struct run){0};
 	buf_init(&ret->all, 1u << 30);
 	size_t read_before = 0;
@@ -101,6 +117,13 @@ static void stream(struct api_ctx *ctx, enum db_resource res, const char *key, c
 		buf_init(&piece, piece_max);
 		more = api_list_produce(st, &piece);
 		CHECK(more >= 0);
+		if (more == HTTP_PRODUCE_LATER) {
+			/* a piece asked for: it comes on a later turn, never at once */
+			CHECK(!piece_ready);
+			if (!test_run_until(&loop, is_piece_ready, NULL, TEST_GUARD_MS))
+				TAP_FAIL("the piece never came");
+			piece_ready = false;
+		}
 		size_t read = api_list_stream_rows_read(st);
 		if (read - read_before > ret->max_rows)
 			ret->max_rows = read - read_before;
@@ -219,7 +242,7 @@ TEST(rows_by_id)
 
 int main(void)
 {
-	if (db_open(NULL, "sqlite::memory:", NULL, &db) < 0) {
+	if (uv_loop_init(&loop) != 0 || db_open(&loop, "sqlite::memory:", NULL, &db) < 0) {
 		printf("Bail out! db_open: %s\n", db_open_errmsg());
 		return 1;
 	}
@@ -230,5 +253,7 @@ int main(void)
 	RUN(big_rows);
 	RUN(rows_by_id);
 	db_close(db);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
 	return tap_done();
 }
