@@ -27,74 +27,79 @@ void api_builder_get(struct api_ctx *ctx)
 	api_list(ctx, DB_BUILDERS, "builders", true, NULL, f);
 }
 
-/* Resolves cap[0] to a builderid string; answers 404 itself when unknown. */
-static bool api_builder_resolve(struct api_ctx *ctx, char *out, size_t n)
+/* The handlers under /builders/{id or name}/: the builder first (a name is
+ * looked up), then their listing. */
+static void api_builder_list(struct api_ctx *ctx, int64_t builderid, enum db_resource res,
+			     const char *key, bool single, api_fix_fn fix, const char *field2,
+			     const char *value2)
 {
-	int64_t id;
-	if (api_is_num(ctx->cap[0])) {
-		snprintf(out, n, "%s", ctx->cap[0]);
-		return true;
-	}
-	int r = api_builder_id(ctx, ctx->cap[0], &id);
-	if (r == 0)
-		api_not_found(ctx);
-	if (r <= 0)
-		return false;
-	snprintf(out, n, "%" PRId64, id);
-	return true;
+	char id[32];
+	snprintf(id, sizeof(id), "%" PRId64, builderid);
+	const char *f[] = {"builderid", id, field2, value2, NULL};
+	api_list(ctx, res, key, single, fix, f);
+}
+
+static void api_builder_builds_then(struct api_ctx *ctx, int64_t id, void *arg)
+{
+	api_builder_list(ctx, id, DB_BUILDS, "builds", false, NULL, NULL, NULL);
 }
 
 void api_builder_builds_get(struct api_ctx *ctx)
 {
-	char id[32];
-	if (!api_builder_resolve(ctx, id, sizeof(id)))
-		return;
-	const char *f[] = {"builderid", id, NULL};
-	api_list(ctx, DB_BUILDS, "builds", false, NULL, f);
+	api_builder_then(ctx, ctx->cap[0], api_builder_builds_then, NULL);
+}
+
+static void api_builder_build_then(struct api_ctx *ctx, int64_t id, void *arg)
+{
+	api_builder_list(ctx, id, DB_BUILDS, "builds", true, api_builds_fix, "number", ctx->cap[1]);
 }
 
 void api_builder_build_get(struct api_ctx *ctx)
 {
-	char id[32];
-	if (!api_builder_resolve(ctx, id, sizeof(id)))
-		return;
-	const char *f[] = {"builderid", id, "number", ctx->cap[1], NULL};
-	api_list(ctx, DB_BUILDS, "builds", true, api_builds_fix, f);
+	api_builder_then(ctx, ctx->cap[0], api_builder_build_then, NULL);
 }
 
-void api_builder_build_steps_get(struct api_ctx *ctx)
+static void api_builder_build_steps_list(struct api_ctx *ctx, int64_t buildid, void *arg)
 {
-	char id[32], bid[32];
-	int64_t buildid;
-	if (!api_builder_resolve(ctx, id, sizeof(id)))
-		return;
-	const char *f[] = {"builderid", id, "number", ctx->cap[1], NULL};
-	int r = api_lookup(ctx, DB_BUILDS, "buildid", f, &buildid);
-	if (r == 0)
-		api_not_found(ctx);
-	if (r <= 0)
-		return;
+	char bid[32];
 	snprintf(bid, sizeof(bid), "%" PRId64, buildid);
 	const char *sf[] = {"buildid", bid, NULL};
 	api_list(ctx, DB_STEPS, "steps", false, api_numbers_step_fix, sf);
 }
 
-void api_builder_requests_get(struct api_ctx *ctx)
+static void api_builder_build_steps_then(struct api_ctx *ctx, int64_t builderid, void *arg)
 {
 	char id[32];
-	if (!api_builder_resolve(ctx, id, sizeof(id)))
-		return;
-	const char *f[] = {"builderid", id, NULL};
-	api_list(ctx, DB_BUILDREQUESTS, "buildrequests", false, api_numbers_request_fix, f);
+	snprintf(id, sizeof(id), "%" PRId64, builderid);
+	const char *f[] = {"builderid", id, "number", ctx->cap[1], NULL};
+	api_lookup_then(ctx, DB_BUILDS, "buildid", f, api_builder_build_steps_list, NULL);
+}
+
+void api_builder_build_steps_get(struct api_ctx *ctx)
+{
+	api_builder_then(ctx, ctx->cap[0], api_builder_build_steps_then, NULL);
+}
+
+static void api_builder_requests_then(struct api_ctx *ctx, int64_t id, void *arg)
+{
+	api_builder_list(ctx, id, DB_BUILDREQUESTS, "buildrequests", false, api_numbers_request_fix,
+			 NULL, NULL);
+}
+
+void api_builder_requests_get(struct api_ctx *ctx)
+{
+	api_builder_then(ctx, ctx->cap[0], api_builder_requests_then, NULL);
+}
+
+static void api_builder_workers_then(struct api_ctx *ctx, int64_t id, void *arg)
+{
+	/* builderid: a filter-only field of workers */
+	api_builder_list(ctx, id, DB_WORKERS, "workers", false, NULL, NULL, NULL);
 }
 
 void api_builder_workers_get(struct api_ctx *ctx)
 {
-	char id[32];
-	if (!api_builder_resolve(ctx, id, sizeof(id)))
-		return;
-	const char *f[] = {"builderid", id, NULL}; /* a filter-only field of workers */
-	api_list(ctx, DB_WORKERS, "workers", false, NULL, f);
+	api_builder_then(ctx, ctx->cap[0], api_builder_workers_then, NULL);
 }
 
 /* ---- force schedulers ------------------------------------------------------------------- */

@@ -56,27 +56,23 @@ void api_build_get(struct api_ctx *ctx)
 	api_list(ctx, DB_BUILDS, "builds", true, api_builds_fix, f);
 }
 
-void api_build_properties_get(struct api_ctx *ctx)
+static void api_build_properties_then(struct api_ctx *ctx, json_t *items, void *arg)
 {
-	const char *f[] = {"buildid", ctx->cap[0], NULL};
-	json_t *items = NULL;
-	int r = api_fetch(ctx, DB_BUILDS, f, &items);
-	if (r < 0) {
-		json_decref(items);
-		api_reply_db_error(ctx, r);
-		return;
-	}
 	json_t *build = json_array_get(items, 0);
 	if (!build) {
-		json_decref(items);
 		api_not_found(ctx);
 		return;
 	}
 	json_t *props = json_object_get(build, "properties");
 	json_t *list = json_array();
 	json_array_append_new(list, json_is_object(props) ? json_incref(props) : json_object());
-	json_decref(items);
 	api_reply_json(ctx, 200, json_pack("{s:o,s:{}}", "properties", list, "meta"));
+}
+
+void api_build_properties_get(struct api_ctx *ctx)
+{
+	const char *f[] = {"buildid", ctx->cap[0], NULL};
+	api_fetch_then(ctx, DB_BUILDS, f, api_build_properties_then, NULL);
 }
 
 void api_build_steps_get(struct api_ctx *ctx)
@@ -96,65 +92,68 @@ void api_build_step_get(struct api_ctx *ctx)
 	api_list(ctx, DB_STEPS, "steps", true, api_numbers_step_fix, f);
 }
 
-/* cap[0] = buildid, cap[1] = step number or name -> stepid text; 404 answered. */
-static bool api_build_step_resolve(struct api_ctx *ctx, char *out, size_t n)
+/* What a log's handler does once the log is found: api-logs.c's replies. */
+struct api_log_then {
+	void (*reply)(struct api_ctx *ctx, int64_t logid);
+};
+static const struct api_log_then api_log_info = {api_log_reply},
+				 api_log_contents = {api_log_contents_reply},
+				 api_log_raw = {api_log_raw_reply};
+
+static void api_log_found(struct api_ctx *ctx, int64_t logid, void *arg)
 {
-	const char *f[] = {"buildid", ctx->cap[0], api_step_key(ctx->cap[1]), ctx->cap[1], NULL};
-	int64_t stepid;
-	int r = api_lookup(ctx, DB_STEPS, "stepid", f, &stepid);
-	if (r == 0)
-		api_not_found(ctx);
-	if (r <= 0)
-		return false;
-	snprintf(out, n, "%" PRId64, stepid);
-	return true;
+	((const struct api_log_then *)arg)->reply(ctx, logid);
 }
 
-/* stepid text + slug -> logid; 404 answered. */
-static bool api_step_log_resolve(struct api_ctx *ctx, const char *stepid, const char *slug,
-				 int64_t *ret)
+/* stepid + the log's slug -> logid, then what arg says; 404 answered. */
+static void api_step_log_then(struct api_ctx *ctx, const char *stepid, const char *slug,
+			      const struct api_log_then *then)
 {
 	const char *f[] = {"stepid", stepid, "slug", slug, NULL};
-	int r = api_lookup(ctx, DB_LOGS, "logid", f, ret);
-	if (r == 0)
-		api_not_found(ctx);
-	return r > 0;
+	api_lookup_then(ctx, DB_LOGS, "logid", f, api_log_found, (void *)then);
+}
+
+/* cap[0] = buildid, cap[1] = step number or name -> stepid, then cont. */
+static void api_build_step_then(struct api_ctx *ctx, api_id_fn cont, const void *arg)
+{
+	const char *f[] = {"buildid", ctx->cap[0], api_step_key(ctx->cap[1]), ctx->cap[1], NULL};
+	api_lookup_then(ctx, DB_STEPS, "stepid", f, cont, (void *)arg);
+}
+
+static void api_build_step_logs_list(struct api_ctx *ctx, int64_t stepid, void *arg)
+{
+	char id[32];
+	snprintf(id, sizeof(id), "%" PRId64, stepid);
+	const char *f[] = {"stepid", id, NULL};
+	api_list(ctx, DB_LOGS, "logs", false, NULL, f);
 }
 
 void api_build_step_logs_get(struct api_ctx *ctx)
 {
-	char stepid[32];
-	if (!api_build_step_resolve(ctx, stepid, sizeof(stepid)))
-		return;
-	const char *f[] = {"stepid", stepid, NULL};
-	api_list(ctx, DB_LOGS, "logs", false, NULL, f);
+	api_build_step_then(ctx, api_build_step_logs_list, NULL);
+}
+
+/* the step found: its log cap[2], then arg's reply */
+static void api_build_step_log_found(struct api_ctx *ctx, int64_t stepid, void *arg)
+{
+	char id[32];
+	snprintf(id, sizeof(id), "%" PRId64, stepid);
+	api_step_log_then(ctx, id, ctx->cap[2], arg);
 }
 
 void api_build_step_log_get(struct api_ctx *ctx)
 {
-	char stepid[32];
-	int64_t logid;
-	if (api_build_step_resolve(ctx, stepid, sizeof(stepid)) &&
-	    api_step_log_resolve(ctx, stepid, ctx->cap[2], &logid))
-		api_log_reply(ctx, logid);
+	api_build_step_then(ctx, api_build_step_log_found, &api_log_info);
 }
 
 void api_build_step_log_contents_get(struct api_ctx *ctx)
 {
-	char stepid[32];
-	int64_t logid;
-	if (api_build_step_resolve(ctx, stepid, sizeof(stepid)) &&
-	    api_step_log_resolve(ctx, stepid, ctx->cap[2], &logid))
-		api_log_contents_reply(ctx, logid);
+	api_build_step_then(ctx, api_build_step_log_found, &api_log_contents);
 }
 
 void api_build_step_log_raw_get(struct api_ctx *ctx)
 {
-	char stepid[32];
-	int64_t logid;
-	if (api_build_step_resolve(ctx, stepid, sizeof(stepid)) &&
-	    api_step_log_resolve(ctx, stepid, ctx->cap[2], &logid))
-		api_log_raw_reply(ctx, logid);
+	api_build_step_then(ctx, api_build_step_log_found, &api_log_raw);
 }
 
 /* Kiln extension: every build's steps, filtered and paged like any list (the status board
@@ -178,23 +177,17 @@ void api_step_logs_get(struct api_ctx *ctx)
 
 void api_step_log_get(struct api_ctx *ctx)
 {
-	int64_t logid;
-	if (api_step_log_resolve(ctx, ctx->cap[0], ctx->cap[1], &logid))
-		api_log_reply(ctx, logid);
+	api_step_log_then(ctx, ctx->cap[0], ctx->cap[1], &api_log_info);
 }
 
 void api_step_log_contents_get(struct api_ctx *ctx)
 {
-	int64_t logid;
-	if (api_step_log_resolve(ctx, ctx->cap[0], ctx->cap[1], &logid))
-		api_log_contents_reply(ctx, logid);
+	api_step_log_then(ctx, ctx->cap[0], ctx->cap[1], &api_log_contents);
 }
 
 void api_step_log_raw_get(struct api_ctx *ctx)
 {
-	int64_t logid;
-	if (api_step_log_resolve(ctx, ctx->cap[0], ctx->cap[1], &logid))
-		api_log_raw_reply(ctx, logid);
+	api_step_log_then(ctx, ctx->cap[0], ctx->cap[1], &api_log_raw);
 }
 
 /* ---- rebuild (slice "uibuild") ------------------------------------------------------------ */

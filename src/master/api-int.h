@@ -158,6 +158,30 @@ int api_fetch(struct api_ctx *ctx, enum db_resource res, const char *const *filt
 
 /* Resolves a builder given by id or name: 1 found, 0 not found, < 0 answered error. */
 int api_builder_id(struct api_ctx *ctx, const char *idname, int64_t *ret_id);
+
+/*
+ * The same reads for handlers that answer later (issue 14: on either
+ * backend the database answers on a later loop turn).  The request is
+ * deferred; cont(ctx, ..., arg) is called with a copy of ctx (its path
+ * segments copied, the request given back) and may read again or answer.
+ * A database error is answered 500 and a client gone meanwhile is skipped:
+ * cont is not called then.  Filters as field/value pairs, NULL-terminated
+ * (copied).
+ *
+ * api_fetch_then: the rows (borrowed for the call; an empty array when a
+ * value does not fit its field, e.g. a name where a number goes).
+ * api_lookup_then: the idfield of the first row; none: 404 answered
+ * (api_not_found), cont not called.
+ * api_builder_then: the builder named or numbered idname (a number is
+ * taken as it is, without a read).
+ */
+typedef void (*api_rows_fn)(struct api_ctx *ctx, json_t *items, void *arg);
+typedef void (*api_id_fn)(struct api_ctx *ctx, int64_t id, void *arg);
+void api_fetch_then(struct api_ctx *ctx, enum db_resource res, const char *const *filters,
+		    api_rows_fn cont, void *arg);
+void api_lookup_then(struct api_ctx *ctx, enum db_resource res, const char *idfield,
+		     const char *const *filters, api_id_fn cont, void *arg);
+void api_builder_then(struct api_ctx *ctx, const char *idname, api_id_fn cont, void *arg);
 /* Is s all decimal digits (a Buildbot "n:" segment)? */
 bool api_is_num(const char *s);
 

@@ -369,24 +369,14 @@ static void api_raw_free(void *ud)
 	free(st);
 }
 
-void api_log_raw_reply(struct api_ctx *ctx, int64_t logid)
+static void api_log_raw_then(struct api_ctx *ctx, json_t *items, void *arg)
 {
-	char id[32];
-	snprintf(id, sizeof(id), "%" PRId64, logid);
-	const char *f[] = {"logid", id, NULL};
-	json_t *items = NULL;
-	int r = api_fetch(ctx, DB_LOGS, f, &items);
-	if (r < 0) {
-		json_decref(items);
-		api_reply_db_error(ctx, r);
-		return;
-	}
 	json_t *log = json_array_get(items, 0);
 	if (!log) {
-		json_decref(items);
 		api_not_found(ctx);
 		return;
 	}
+	int64_t logid = json_integer_value(json_object_get(log, "logid"));
 	const char *type = json_string_value(json_object_get(log, "type"));
 	const char *slug = json_string_value(json_object_get(log, "slug"));
 	_cleanup_free_ char *disp = xasprintf("attachment; filename=%s", slug ? slug : "log");
@@ -398,10 +388,17 @@ void api_log_raw_reply(struct api_ctx *ctx, int64_t logid)
 	st->strip = type && !strcmp(type, "s");
 	/* the output piece must hold a transformed page: it is never longer */
 	buf_init(&st->page, KILN_MAX_HTTP_RESPONSE_CHUNK);
-	json_decref(items);
 	http_reply_stream(ctx->req, 200,
 			  html ? "text/html; charset=utf-8" : "text/plain; charset=utf-8", disp,
 			  api_raw_produce, api_raw_free, st);
+}
+
+void api_log_raw_reply(struct api_ctx *ctx, int64_t logid)
+{
+	char id[32];
+	snprintf(id, sizeof(id), "%" PRId64, logid);
+	const char *f[] = {"logid", id, NULL};
+	api_fetch_then(ctx, DB_LOGS, f, api_log_raw_then, NULL);
 }
 
 void api_log_raw_get(struct api_ctx *ctx)

@@ -58,19 +58,13 @@ static void api_numbers_reply(struct api_ctx *ctx, int r, json_t *items, int64_t
 		json_pack("{s:o,s:{s:I}}", "numbers", items, "meta", "total", (json_int_t)total));
 }
 
-void api_builder_numbers_get(struct api_ctx *ctx)
+static void api_builder_numbers_then(struct api_ctx *ctx, int64_t builderid, void *arg)
 {
-	int64_t builderid, limit, offset, total = 0;
-	int r = api_builder_id(ctx, ctx->cap[0], &builderid);
-	if (r <= 0) {
-		if (r == 0)
-			api_not_found(ctx);
-		return;
-	}
+	int64_t limit, offset, total = 0;
 	if (api_numbers_paging(ctx, NULL, &limit, &offset) < 0)
 		return;
 	json_t *names = NULL;
-	r = db_numbers_names(ctx->db, builderid, limit, offset, &names, &total);
+	int r = db_numbers_names(ctx->db, builderid, limit, offset, &names, &total);
 	json_t *items = json_array();
 	size_t i;
 	json_t *name;
@@ -85,21 +79,20 @@ void api_builder_numbers_get(struct api_ctx *ctx)
 	api_numbers_reply(ctx, r, items, total);
 }
 
-void api_builder_number_get(struct api_ctx *ctx)
+void api_builder_numbers_get(struct api_ctx *ctx)
 {
-	int64_t builderid, limit, offset, total = 0;
+	api_builder_then(ctx, ctx->cap[0], api_builder_numbers_then, NULL);
+}
+
+static void api_builder_number_then(struct api_ctx *ctx, int64_t builderid, void *arg)
+{
+	int64_t limit, offset, total = 0;
 	bool oldest;
-	int r = api_builder_id(ctx, ctx->cap[0], &builderid);
-	if (r <= 0) {
-		if (r == 0)
-			api_not_found(ctx);
-		return;
-	}
 	if (api_numbers_paging(ctx, &oldest, &limit, &offset) < 0)
 		return;
 	json_t *items = NULL;
-	r = db_numbers_series(ctx->db, builderid, ctx->cap[1], oldest, limit, offset, &items,
-			      &total);
+	int r = db_numbers_series(ctx->db, builderid, ctx->cap[1], oldest, limit, offset, &items,
+				  &total);
 	if (r >= 0) {
 		size_t i;
 		json_t *p;
@@ -110,6 +103,11 @@ void api_builder_number_get(struct api_ctx *ctx)
 		}
 	}
 	api_numbers_reply(ctx, r, items, total);
+}
+
+void api_builder_number_get(struct api_ctx *ctx)
+{
+	api_builder_then(ctx, ctx->cap[0], api_builder_number_then, NULL);
 }
 
 /* ---- ETA fields ------------------------------------------------------------------------ */

@@ -36,18 +36,17 @@ void api_step_test_result_sets_get(struct api_ctx *ctx)
 	api_list(ctx, DB_TEST_RESULT_SETS, "test_result_sets", false, NULL, f);
 }
 
-void api_builder_test_result_sets_get(struct api_ctx *ctx)
+static void api_builder_test_result_sets_then(struct api_ctx *ctx, int64_t id, void *arg)
 {
-	int64_t id;
-	int r = api_builder_id(ctx, ctx->cap[0], &id);
-	if (r == 0)
-		api_not_found(ctx);
-	if (r <= 0)
-		return;
 	char ids[32];
 	snprintf(ids, sizeof(ids), "%" PRId64, id);
 	const char *f[] = {"builderid", ids, NULL};
 	api_list(ctx, DB_TEST_RESULT_SETS, "test_result_sets", false, NULL, f);
+}
+
+void api_builder_test_result_sets_get(struct api_ctx *ctx)
+{
+	api_builder_then(ctx, ctx->cap[0], api_builder_test_result_sets_then, NULL);
 }
 
 void api_test_results_get(struct api_ctx *ctx)
@@ -64,6 +63,8 @@ static json_t *api_tests_build_ref(int64_t buildid, int64_t number)
 	return json_pack("{s:I,s:I}", "buildid", (json_int_t)buildid, "number", (json_int_t)number);
 }
 
+static void api_builder_test_history_then(struct api_ctx *ctx, int64_t builderid, void *arg);
+
 void api_builder_test_history_get(struct api_ctx *ctx)
 {
 	const char *name = http_req_arg(ctx->req, "test_name");
@@ -75,14 +76,14 @@ void api_builder_test_history_get(struct api_ctx *ctx)
 		api_reply_error(ctx, 400, "test_name too long");
 		return;
 	}
-	int64_t builderid;
-	int r = api_builder_id(ctx, ctx->cap[0], &builderid);
-	if (r == 0)
-		api_not_found(ctx);
-	if (r <= 0)
-		return;
+	api_builder_then(ctx, ctx->cap[0], api_builder_test_history_then, NULL);
+}
+
+static void api_builder_test_history_then(struct api_ctx *ctx, int64_t builderid, void *arg)
+{
+	const char *name = http_req_arg(ctx->req, "test_name");
 	struct db_test_history h;
-	r = db_test_history(ctx->db, builderid, name, &h);
+	int r = db_test_history(ctx->db, builderid, name, &h);
 	if (r < 0) {
 		api_reply_db_error(ctx, r);
 		return;

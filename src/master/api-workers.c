@@ -11,6 +11,7 @@
 #include "master/master.h"
 
 #include "common/err.h"
+#include "common/str.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "config/config.h"
@@ -38,23 +39,23 @@ void api_worker_get(struct api_ctx *ctx)
 	api_list(ctx, DB_WORKERS, "workers", true, api_workers_fix, f);
 }
 
-void api_worker_builds_get(struct api_ctx *ctx)
+static void api_worker_builds_then(struct api_ctx *ctx, int64_t workerid, void *arg)
 {
 	char id[32];
-	if (api_is_num(ctx->cap[0])) {
-		snprintf(id, sizeof(id), "%s", ctx->cap[0]);
-	} else {
-		const char *f[] = {"name", ctx->cap[0], NULL};
-		int64_t workerid;
-		int r = api_lookup(ctx, DB_WORKERS, "workerid", f, &workerid);
-		if (r == 0)
-			api_not_found(ctx);
-		if (r <= 0)
-			return;
-		snprintf(id, sizeof(id), "%" PRId64, workerid);
-	}
+	snprintf(id, sizeof(id), "%" PRId64, workerid);
 	const char *f[] = {"workerid", id, NULL};
 	api_list(ctx, DB_BUILDS, "builds", false, api_builds_fix, f);
+}
+
+void api_worker_builds_get(struct api_ctx *ctx)
+{
+	long long id;
+	if (api_is_num(ctx->cap[0]) && str_to_i64(ctx->cap[0], &id) == 0) {
+		api_worker_builds_then(ctx, id, NULL);
+		return;
+	}
+	const char *f[] = {"name", ctx->cap[0], NULL};
+	api_lookup_then(ctx, DB_WORKERS, "workerid", f, api_worker_builds_then, NULL);
 }
 
 void api_masters_get(struct api_ctx *ctx)

@@ -14,6 +14,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/str.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/stats.h" /* slice "operator" */
@@ -885,6 +886,11 @@ struct api_list_wait {
 	/* a page of one piece, answered whole with a Content-Length */
 	struct api_list_stream *st;
 	struct buf body;
+	/* or a read for a handler that goes on (api_fetch_then, api_lookup_then) */
+	api_rows_fn rows_cont;
+	api_id_fn id_cont;
+	void *cont_arg;
+	const char *idfield; /* static */
 };
 
 static void api_list_wait_free(struct api_list_wait *w)
@@ -1053,6 +1059,86 @@ static void api_list_single_answered(void *arg, int r, json_t *items, int64_t to
 		api_reply_json(ctx, 200, doc);
 	}
 	api_list_wait_end(w, items);
+}
+
+static void api_fetch_answered(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct api_list_wait *w = arg;
+	(void)total;
+	struct api_ctx *ctx = api_list_wait_ctx(w, r, err);
+	if (ctx && w->id_cont) {
+		json_t *first = json_array_get(items, 0);
+		if (first)
+			w->id_cont(ctx, json_integer_value(json_object_get(first, w->idfield)),
+				   w->cont_arg);
+		else
+			api_not_found(ctx);
+	} else if (ctx) {
+		w->rows_cont(ctx, items, w->cont_arg);
+	}
+	api_list_wait_end(w, items);
+}
+
+static void api_fetch_start(struct api_ctx *ctx, enum db_resource res, struct api_list_wait *w)
+{
+	struct db_query q = {.filters = w->rs.filters, .nfilters = w->rs.nfilters, .limit = -1};
+	int r = db_list_async(ctx->db, res, &q, NULL, false, api_fetch_answered, w);
+	if (r == -EINVAL) {
+		/* a value that does not fit its field: no such row */
+		if (w->id_cont) {
+			api_not_found(ctx);
+		} else {
+			json_t *none = json_array();
+			w->rows_cont(ctx, none, w->cont_arg);
+			json_decref(none);
+		}
+	} else if (r < 0) {
+		api_reply_db_error(ctx, r);
+	}
+	if (r < 0) {
+		api_list_wait_free(w);
+		return;
+	}
+	w->d = http_req_defer(ctx->req);
+}
+
+static struct api_list_wait *api_fetch_wait(struct api_ctx *ctx, enum db_resource res,
+					    const char *const *filters)
+{
+	struct api_rspec rs = {.limit = -1};
+	for (size_t i = 0; filters && filters[i]; i += 2)
+		api_rspec_add_eq(&rs, filters[i], filters[i + 1]);
+	return api_list_wait_new(ctx, res, NULL, NULL, false, &rs);
+}
+
+void api_fetch_then(struct api_ctx *ctx, enum db_resource res, const char *const *filters,
+		    api_rows_fn cont, void *arg)
+{
+	struct api_list_wait *w = api_fetch_wait(ctx, res, filters);
+	w->rows_cont = cont;
+	w->cont_arg = arg;
+	api_fetch_start(ctx, res, w);
+}
+
+void api_lookup_then(struct api_ctx *ctx, enum db_resource res, const char *idfield,
+		     const char *const *filters, api_id_fn cont, void *arg)
+{
+	struct api_list_wait *w = api_fetch_wait(ctx, res, filters);
+	w->id_cont = cont;
+	w->cont_arg = arg;
+	w->idfield = idfield;
+	api_fetch_start(ctx, res, w);
+}
+
+void api_builder_then(struct api_ctx *ctx, const char *idname, api_id_fn cont, void *arg)
+{
+	long long id;
+	if (api_is_num(idname) && str_to_i64(idname, &id) == 0) {
+		cont(ctx, id, arg);
+		return;
+	}
+	const char *f[] = {"name", idname, NULL};
+	api_lookup_then(ctx, DB_BUILDERS, "builderid", f, cont, arg);
 }
 
 void api_list(struct api_ctx *ctx, enum db_resource res, const char *key, bool single,

@@ -242,7 +242,9 @@ struct http_req *http_deferred_req(struct http_deferred *d)
 void http_deferred_end(struct http_deferred *d)
 {
 	struct http_conn *hc = d->hc;
-	if (hc) {
+	/* a deferral inside a deferral (a lookup, then a listing: issue 14)
+	 * leaves the inner one in charge */
+	if (hc && hc->deferred == d) {
 		hc->deferred = NULL;
 		if (!hc->resp.active && !hc->srv->stopping && !hc->killed)
 			http_reply_error(hc, 500, "no response");

@@ -136,7 +136,9 @@ void http_reply_stream_held(struct http_req *req, int status, const char *conten
  * when the connection closed meanwhile or the server is stopping (then the
  * database may be gone: touch nothing); answer it with one http_reply*()
  * and call http_deferred_end() in every case (it answers 500 if nothing
- * was).  Request headers stay readable while deferred. */
+ * was).  Request headers stay readable while deferred.  A request may be
+ * deferred again while it is given back (a second database read): the
+ * newer deferral is then the one that answers or ends it. */
 struct http_deferred;
 struct http_deferred *http_req_defer(struct http_req *req);
 struct http_req *http_deferred_req(struct http_deferred *d);
