@@ -7,6 +7,7 @@
 #include "master/master.h"
 
 #include "common/err.h"
+#include "common/log.h"
 #include "common/xalloc.h"
 #include "config/config.h"
 
@@ -202,45 +203,73 @@ static void api_builders_pick(json_t *item, const struct api_rspec *rs)
 	}
 }
 
+/* A /lastbuilds request waiting for its one statement. */
+struct api_lastbuilds_wait {
+	struct http_deferred *d;
+	struct api_ctx ctx;
+	struct api_rspec rs;
+};
+
+static void api_lastbuilds_answered(void *arg, int r, json_t *list, int64_t total, const char *err)
+{
+	struct api_lastbuilds_wait *w = arg;
+	struct http_req *req = http_deferred_req(w->d);
+	(void)total;
+	if (req) {
+		w->ctx.req = req;
+		if (r < 0) {
+			log_error("database error listing '%s': %s (%s)", req->path, err_str(r),
+				  err ? err : "");
+			api_reply_error(&w->ctx, 500, "database error");
+		} else {
+			size_t i;
+			json_t *b;
+			json_array_foreach(list, i, b)
+			{
+				json_object_set_new(b, "properties", json_object());
+				api_builders_pick(b, &w->rs);
+			}
+			json_t *meta =
+				json_pack("{s:I}", "total", (json_int_t)json_array_size(list));
+			api_reply_json(&w->ctx, 200,
+				       json_pack("{s:O,s:o}", "builds", list, "meta", meta));
+		}
+	}
+	json_decref(list);
+	http_deferred_end(w->d);
+	api_rspec_release(&w->rs);
+	free(w);
+}
+
 void api_lastbuilds_get(struct api_ctx *ctx)
 {
-	struct api_rspec rs;
+	struct api_lastbuilds_wait *w = xcalloc(1, sizeof(*w));
 	char *err = NULL;
-	int r = api_rspec_parse(DB_BUILDS, ctx->req->args, ctx->req->nargs, false, &rs, &err);
+	int r = api_rspec_parse(DB_BUILDS, ctx->req->args, ctx->req->nargs, false, &w->rs, &err);
 	if (r < 0) {
 		api_reply_error(ctx, 400, err);
 		free(err);
+		free(w);
 		return;
 	}
 	/* One statement for the whole page of builders (bench/ui.sh: 1,000
 	 * builders and 100,000 builds took one query per builder before). */
 	static const char *const no_props[] = {"properties", NULL};
-	struct db_query q = {.filters = rs.filters,
-			     .nfilters = rs.nfilters,
-			     .limit = api_page_limit(rs.limit),
-			     .offset = rs.offset};
-	json_t *list = NULL;
-	r = db_list_last_builds(ctx->db, &q, no_props, &list);
-	if (r >= 0) {
-		size_t i;
-		json_t *b;
-		json_array_foreach(list, i, b)
-		{
-			json_object_set_new(b, "properties", json_object());
-			api_builders_pick(b, &rs);
-		}
-	} else {
-		list = json_array();
+	struct db_query q = {.filters = w->rs.filters,
+			     .nfilters = w->rs.nfilters,
+			     .limit = api_page_limit(w->rs.limit),
+			     .offset = w->rs.offset};
+	r = db_list_last_builds_async(ctx->db, &q, no_props, api_lastbuilds_answered, w);
+	if (r < 0) {
+		if (r == -EINVAL || r == KILN_EPARSE)
+			api_reply_errorf(ctx, 400, "invalid filter: %s", db_errmsg(ctx->db));
+		else
+			api_reply_db_error(ctx, r);
+		api_rspec_release(&w->rs);
+		free(w);
+		return;
 	}
-	if (r == -EINVAL || r == KILN_EPARSE) {
-		api_reply_errorf(ctx, 400, "invalid filter: %s", db_errmsg(ctx->db));
-		json_decref(list);
-	} else if (r < 0) {
-		api_reply_db_error(ctx, r);
-		json_decref(list);
-	} else {
-		json_t *meta = json_pack("{s:I}", "total", (json_int_t)json_array_size(list));
-		api_reply_json(ctx, 200, json_pack("{s:o,s:o}", "builds", list, "meta", meta));
-	}
-	api_rspec_release(&rs);
+	w->ctx = *ctx;
+	w->ctx.ncap = 0;
+	w->d = http_req_defer(ctx->req);
 }
