@@ -633,3 +633,15 @@ int list_build(struct qbuild *qb, enum db_resource res, const struct db_query *q
 	*ret_skip = skipped;
 	return 0;
 }
+
+int db_filter_check(enum db_resource res, const struct db_filter *flt)
+{
+	const struct resource *rs = list_resource_get(res);
+	if (!rs)
+		return -EINVAL;
+	struct qbuild qb;
+	list_qb_init(&qb, false, 0);
+	int r = list_add_filter(&qb, rs, flt);
+	list_qb_release(&qb);
+	return r < 0 ? r : 0;
+}

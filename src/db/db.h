@@ -376,6 +376,10 @@ int db_list_skip(struct db *db, enum db_resource res, const struct db_query *q,
  * array of integers).  Answers still to come when db_close() runs get
  * -ECANCELED.
  */
+/* Would db_list take flt on res?  0, or the error a listing with it gives
+ * (KILN_EPARSE for an unknown field, -EINVAL for a value or operator the
+ * field does not take).  Pure: no database. */
+int db_filter_check(enum db_resource res, const struct db_filter *flt);
 typedef void (*db_list_fn)(void *arg, int r, json_t *items, int64_t total, const char *err);
 int db_list_async(struct db *db, enum db_resource res, const struct db_query *q,
 		  const char *const *skip, bool want_total, db_list_fn done, void *arg);

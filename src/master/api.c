@@ -552,12 +552,9 @@ static void api_select_fields(json_t *item, const struct api_rspec *rs)
 static const char *api_blame_filter(struct api_ctx *ctx, enum db_resource res,
 				    const struct api_rspec *rs)
 {
+	(void)ctx;
 	for (size_t i = rs->nfixed; i < rs->nfilters; i++) {
-		struct db_query q = {.filters = &rs->filters[i], .nfilters = 1, .limit = 0};
-		json_t *items = NULL;
-		int r = db_list(ctx->db, res, &q, &items, NULL);
-		json_decref(items);
-		if (r == -EINVAL)
+		if (db_filter_check(res, &rs->filters[i]) == -EINVAL)
 			return rs->filter_args[i];
 	}
 	return NULL;
