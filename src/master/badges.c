@@ -187,25 +187,112 @@ static const char *badge_build_branch(json_t *build)
 	return json_string_value(json_array_get(p, 0));
 }
 
-/* The latest build of builder name (for branch, when not NULL), new
- * reference in *ret (NULL when none): 1, 0 no such builder, < 0 error. */
-static int badge_latest_build(struct db *db, const char *name, const char *branch, json_t **ret)
+/* A badge being made (issue 14: the builder, then its builds, each read
+ * answered on a later loop turn on either backend). */
+struct badge_job {
+	struct http_deferred *d;
+	char *name;
+	enum badge_style style;
+	int64_t builderid; /* 0 until the builder is found */
+};
+
+static void badge_job_end(struct badge_job *j)
 {
-	const char *nv[] = {name};
-	struct db_filter bf = {"name", DB_OP_EQ, nv, 1};
-	struct db_query bq = {.filters = &bf, .nfilters = 1, .limit = 1};
-	json_t *builders = NULL;
-	int r = db_list(db, DB_BUILDERS, &bq, &builders, NULL);
-	json_t *first = r >= 0 ? json_array_get(builders, 0) : NULL;
-	if (!first) {
+	http_deferred_end(j->d);
+	free(j->name);
+	free(j);
+}
+
+/* The badge of build (NULL: none; found: whether the builder exists). */
+static void badge_reply(struct http_req *req, const struct badge_job *j, json_t *build, bool found)
+{
+	const char *left = http_req_arg(req, "left_text");
+	const char *color = http_req_arg(req, "left_color");
+	struct buf out;
+	buf_init(&out, 4 * KILN_BADGE_MAX_TEXT * 6 + 4096); /* texts escaped, twice, + template */
+	int r = badge_svg_render(&out, left ? left : "Build Status", color, badge_status(build),
+				 j->style);
+	char etag[FEEDS_ETAG_SIZE];
+	r = r < 0 ? r : feeds_etag(out.ptr, out.len, etag);
+	if (r < 0) {
+		buf_release(&out);
+		http_reply_errmsg(req, 500, "badge too large");
+		return;
+	}
+	char hdr[KILN_WWW_MAX_HEADER + 1];
+	/* an unknown builder: 404, with the "unknown" badge as its body */
+	if (found && http_req_header(req, "if-none-match", hdr, sizeof(hdr)) >= 0 &&
+	    www_etag_matches(hdr, etag)) {
+		buf_release(&out);
+		http_reply(req, 304, NULL, "", 0);
+	} else {
+		size_t len;
+		char *p = buf_detach(&out, &len);
+		http_reply_take(req, found ? 200 : 404, "image/svg+xml", p, len);
+	}
+	char cc[32];
+	snprintf(cc, sizeof(cc), "max-age=%d", KILN_BADGE_MAX_AGE_S);
+	http_reply_header(req, "etag", etag);
+	http_reply_header(req, "cache-control", cc);
+}
+
+/* The request back, or NULL (the client went: nothing to do); a database
+ * error is answered here. */
+static struct http_req *badge_req(struct badge_job *j, int r, const char *err)
+{
+	struct http_req *req = http_deferred_req(j->d);
+	if (req && r < 0) {
+		log_error("badge of '%s': %s (%s)", j->name, err_str(r), err ? err : "");
+		http_reply_errmsg(req, 500, "database error");
+		return NULL;
+	}
+	return req;
+}
+
+/* The builder's latest builds are in: the latest for the branch asked. */
+static void badge_on_builds(void *arg, int r, json_t *builds, int64_t total, const char *err)
+{
+	struct badge_job *j = arg;
+	(void)total;
+	struct http_req *req = badge_req(j, r, err);
+	if (req) {
+		const char *branch = http_req_arg(req, "branch");
+		if (branch && !*branch)
+			branch = NULL;
+		json_t *build = NULL, *b;
+		size_t i;
+		json_array_foreach(builds, i, b)
+		{
+			const char *bb = branch ? badge_build_branch(b) : NULL;
+			if (!branch || (bb && !strcmp(bb, branch))) {
+				build = b;
+				break;
+			}
+		}
+		badge_reply(req, j, build, true);
+	}
+	json_decref(builds);
+	badge_job_end(j);
+}
+
+static void badge_on_builder(void *arg, int r, json_t *builders, int64_t total, const char *err)
+{
+	struct badge_job *j = arg;
+	(void)total;
+	struct http_req *req = badge_req(j, r, err);
+	json_t *first = json_array_get(builders, 0);
+	if (req && !first)
+		badge_reply(req, j, NULL, false);
+	if (!req || !first) {
 		json_decref(builders);
-		return r < 0 ? r : 0;
+		badge_job_end(j);
+		return;
 	}
 	char id[24];
 	snprintf(id, sizeof(id), "%" PRId64,
 		 (int64_t)json_integer_value(json_object_get(first, "builderid")));
 	json_decref(builders);
-
+	const char *branch = http_req_arg(req, "branch");
 	const char *iv[] = {id};
 	const char *order[] = {"-number"};
 	struct db_filter f = {"builderid", DB_OP_EQ, iv, 1};
@@ -213,26 +300,13 @@ static int badge_latest_build(struct db *db, const char *name, const char *branc
 			     .nfilters = 1,
 			     .order = order,
 			     .norder = 1,
-			     .limit = branch ? KILN_BADGE_BRANCH_SCAN : 1};
-	json_t *builds = NULL;
-	r = db_list(db, DB_BUILDS, &q, &builds, NULL);
+			     .limit = branch && *branch ? KILN_BADGE_BRANCH_SCAN : 1};
+	/* the request stays deferred: j->d answers it */
+	r = db_list_async(req->m->db, DB_BUILDS, &q, NULL, false, badge_on_builds, j);
 	if (r < 0) {
-		json_decref(builds);
-		return r;
+		badge_req(j, r, db_errmsg(req->m->db));
+		badge_job_end(j);
 	}
-	*ret = NULL;
-	size_t i;
-	json_t *b;
-	json_array_foreach(builds, i, b)
-	{
-		const char *bb = branch ? badge_build_branch(b) : NULL;
-		if (!branch || (bb && !strcmp(bb, branch))) {
-			*ret = json_incref(b);
-			break;
-		}
-	}
-	json_decref(builds);
-	return 1;
 }
 
 void badges_handle(struct http_req *req)
@@ -270,42 +344,22 @@ void badges_handle(struct http_req *req)
 		http_reply_errmsg(req, 400, "style: want flat or flat-square");
 		return;
 	}
-	if (branch && !*branch)
-		branch = NULL;
+	(void)branch; /* read again when the builds are in */
 
 	size_t nlen = plen - (sizeof(prefix) - 1) - (sizeof(suffix) - 1);
-	_cleanup_free_ char *name = xstrndup(req->path + sizeof(prefix) - 1, nlen);
-	json_t *build = NULL;
-	int found = badge_latest_build(req->m->db, name, branch, &build);
-	if (found < 0) {
-		log_error("badge of '%s': %s", name, db_errmsg(req->m->db));
-		http_reply_errmsg(req, 500, "database error");
-		return;
-	}
-	struct buf out;
-	buf_init(&out, 4 * KILN_BADGE_MAX_TEXT * 6 + 4096); /* texts escaped, twice, + template */
-	int r = badge_svg_render(&out, left, color, badge_status(build), st);
-	json_decref(build);
-	char etag[FEEDS_ETAG_SIZE];
-	r = r < 0 ? r : feeds_etag(out.ptr, out.len, etag);
+	struct badge_job *j = xcalloc(1, sizeof(*j));
+	j->name = xstrndup(req->path + sizeof(prefix) - 1, nlen);
+	j->style = st;
+	const char *nv[] = {j->name};
+	struct db_filter bf = {"name", DB_OP_EQ, nv, 1};
+	struct db_query bq = {.filters = &bf, .nfilters = 1, .limit = 1};
+	int r = db_list_async(req->m->db, DB_BUILDERS, &bq, NULL, false, badge_on_builder, j);
 	if (r < 0) {
-		buf_release(&out);
-		http_reply_errmsg(req, 500, "badge too large");
+		log_error("badge of '%s': %s", j->name, db_errmsg(req->m->db));
+		http_reply_errmsg(req, 500, "database error");
+		free(j->name);
+		free(j);
 		return;
 	}
-	char hdr[KILN_WWW_MAX_HEADER + 1];
-	/* an unknown builder: 404, with the "unknown" badge as its body */
-	if (found && http_req_header(req, "if-none-match", hdr, sizeof(hdr)) >= 0 &&
-	    www_etag_matches(hdr, etag)) {
-		buf_release(&out);
-		http_reply(req, 304, NULL, "", 0);
-	} else {
-		size_t len;
-		char *p = buf_detach(&out, &len);
-		http_reply_take(req, found ? 200 : 404, "image/svg+xml", p, len);
-	}
-	char cc[32];
-	snprintf(cc, sizeof(cc), "max-age=%d", KILN_BADGE_MAX_AGE_S);
-	http_reply_header(req, "etag", etag);
-	http_reply_header(req, "cache-control", cc);
+	j->d = http_req_defer(req);
 }

@@ -246,67 +246,6 @@ int feeds_render(struct buf *out, const struct feeds_meta *meta, json_t *builds)
 
 /* ---- the handler --------------------------------------------------------------------- */
 
-/* The builder's id by name: 1 found, 0 not, < 0 a database error. */
-static int feeds_builder_id(struct db *db, const char *name, int64_t *ret_id)
-{
-	const char *v[] = {name};
-	struct db_filter f = {"name", DB_OP_EQ, v, 1};
-	struct db_query q = {.filters = &f, .nfilters = 1, .limit = 1};
-	json_t *items = NULL;
-	int r = db_list(db, DB_BUILDERS, &q, &items, NULL);
-	if (r >= 0) {
-		json_t *first = json_array_get(items, 0);
-		r = first != NULL;
-		if (first)
-			*ret_id = json_integer_value(json_object_get(first, "builderid"));
-	}
-	json_decref(items);
-	return r;
-}
-
-/* Adds "buildername" to each build (one query for their builders). */
-static int feeds_add_builder_names(struct db *db, json_t *builds)
-{
-	char ids[KILN_FEEDS_MAX_ENTRIES][24];
-	const char *vals[KILN_FEEDS_MAX_ENTRIES];
-	size_t n = 0, i;
-	json_t *bld;
-	json_array_foreach(builds, i, bld)
-	{
-		if (n == KILN_FEEDS_MAX_ENTRIES)
-			break;
-		snprintf(ids[n], sizeof(ids[n]), "%" PRId64,
-			 (int64_t)json_integer_value(json_object_get(bld, "builderid")));
-		vals[n] = ids[n];
-		n++;
-	}
-	if (n == 0)
-		return 0;
-	struct db_filter f = {"builderid", DB_OP_EQ, vals, n};
-	struct db_query q = {.filters = &f, .nfilters = 1, .limit = -1};
-	json_t *builders = NULL;
-	int r = db_list(db, DB_BUILDERS, &q, &builders, NULL);
-	if (r < 0) {
-		json_decref(builders);
-		return r;
-	}
-	json_array_foreach(builds, i, bld)
-	{
-		json_int_t want = json_integer_value(json_object_get(bld, "builderid"));
-		size_t j;
-		json_t *bd;
-		json_array_foreach(builders, j, bd)
-		{
-			if (json_integer_value(json_object_get(bd, "builderid")) == want) {
-				json_object_set(bld, "buildername", json_object_get(bd, "name"));
-				break;
-			}
-		}
-	}
-	json_decref(builders);
-	return 0;
-}
-
 /* base: the configured url without its final '/', else http://HOST. */
 static int feeds_base_url(struct http_req *req, struct buf *b)
 {
@@ -323,78 +262,57 @@ static int feeds_base_url(struct http_req *req, struct buf *b)
 	return buf_addf(b, "http://%s", host);
 }
 
-void feeds_handle(struct http_req *req)
-{
+/*
+ * A feed being made (issue 14): the builder asked for (by name), then the
+ * builds, then their builders' names, each read answered on a later loop
+ * turn on either backend; the request stays deferred meanwhile.
+ */
+struct feeds_job {
+	struct http_deferred *d;
 	enum feeds_kind kind;
-	if (!strcmp(req->path, "/feeds/builds.atom")) {
-		kind = FEEDS_BUILDS;
-	} else if (!strcmp(req->path, "/feeds/failures.atom")) {
-		kind = FEEDS_FAILURES;
-	} else {
-		http_reply_errmsg(req, 404, "not found");
-		return;
-	}
-	if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
-		http_reply_errmsg(req, 405, "method not allowed");
-		return;
-	}
-	const char *builder = http_req_arg(req, "builder");
-	if (builder && !*builder)
-		builder = NULL;
+	json_t *builds; /* once read */
+};
 
-	char idtext[24];
-	const char *idv[] = {idtext};
-	const char *complete[] = {"true"};
-	const char *failed[] = {"2", "4"}; /* failure, exception */
-	struct db_filter f[3] = {{"complete", DB_OP_EQ, complete, 1}};
-	size_t nf = 1;
-	if (builder) {
-		int64_t id = 0;
-		int r = feeds_builder_id(req->m->db, builder, &id);
-		if (r < 0) {
-			log_error("builder lookup: %s", db_errmsg(req->m->db));
-			http_reply_errmsg(req, 500, "database error");
-			return;
-		}
-		if (r == 0) {
-			http_reply_errmsg(req, 404, "no such builder");
-			return;
-		}
-		snprintf(idtext, sizeof(idtext), "%" PRId64, id);
-		f[nf++] = (struct db_filter){"builderid", DB_OP_EQ, idv, 1};
-	}
-	if (kind == FEEDS_FAILURES)
-		f[nf++] = (struct db_filter){"results", DB_OP_EQ, failed, 2};
-	const char *order[] = {"-buildid"};
-	struct db_query q = {.filters = f,
-			     .nfilters = nf,
-			     .order = order,
-			     .norder = 1,
-			     .limit = KILN_FEEDS_MAX_ENTRIES};
-	json_t *builds = NULL;
-	int r = db_list(req->m->db, DB_BUILDS, &q, &builds, NULL);
-	if (r >= 0)
-		r = feeds_add_builder_names(req->m->db, builds);
-	if (r < 0) {
-		log_error("feed: %s", db_errmsg(req->m->db));
-		json_decref(builds);
+static void feeds_job_end(struct feeds_job *j)
+{
+	json_decref(j->builds);
+	http_deferred_end(j->d);
+	free(j);
+}
+
+/* The request back, or NULL (the client went); a database error is
+ * answered here. */
+static struct http_req *feeds_req(struct feeds_job *j, int r, const char *err)
+{
+	struct http_req *req = http_deferred_req(j->d);
+	if (req && r < 0) {
+		log_error("feed: %s (%s)", err_str(r), err ? err : "");
 		http_reply_errmsg(req, 500, "database error");
-		return;
+		return NULL;
 	}
+	return req;
+}
 
+static const char *feeds_builder_arg(struct http_req *req)
+{
+	const char *builder = http_req_arg(req, "builder");
+	return builder && *builder ? builder : NULL;
+}
+
+static void feeds_reply(struct http_req *req, const struct feeds_job *j)
+{
 	struct buf base, out;
 	buf_init(&base, KILN_FEEDS_MAX_URL);
 	buf_init(&out, KILN_FEEDS_MAX_BYTES);
-	r = feeds_base_url(req, &base);
+	int r = feeds_base_url(req, &base);
 	r = r < 0 ? r : buf_addch(&base, '\0');
 	const struct config *cfg = req->m->cfg;
 	struct feeds_meta meta = {.base_url = base.ptr,
 				  .title = cfg && cfg->title ? cfg->title : "Kiln",
-				  .builder = builder,
-				  .kind = kind,
+				  .builder = feeds_builder_arg(req),
+				  .kind = j->kind,
 				  .now = clock_wall()};
-	r = r < 0 ? r : feeds_render(&out, &meta, builds);
-	json_decref(builds);
+	r = r < 0 ? r : feeds_render(&out, &meta, j->builds);
 	buf_release(&base);
 	char etag[FEEDS_ETAG_SIZE];
 	r = r < 0 ? r : feeds_etag(out.ptr, out.len, etag);
@@ -417,4 +335,149 @@ void feeds_handle(struct http_req *req)
 	snprintf(cc, sizeof(cc), "max-age=%d", KILN_FEEDS_MAX_AGE_S);
 	http_reply_header(req, "etag", etag);
 	http_reply_header(req, "cache-control", cc);
+}
+
+/* The builders of the builds are in: "buildername" on each, then the feed. */
+static void feeds_on_builders(void *arg, int r, json_t *builders, int64_t total, const char *err)
+{
+	struct feeds_job *j = arg;
+	(void)total;
+	struct http_req *req = feeds_req(j, r, err);
+	if (req) {
+		size_t i;
+		json_t *bld;
+		json_array_foreach(j->builds, i, bld)
+		{
+			json_int_t want = json_integer_value(json_object_get(bld, "builderid"));
+			size_t k;
+			json_t *bd;
+			json_array_foreach(builders, k, bd)
+			{
+				if (json_integer_value(json_object_get(bd, "builderid")) == want) {
+					json_object_set(bld, "buildername",
+							json_object_get(bd, "name"));
+					break;
+				}
+			}
+		}
+		feeds_reply(req, j);
+	}
+	json_decref(builders);
+	feeds_job_end(j);
+}
+
+/* The builds are in: their builders (one query). */
+static void feeds_on_builds(void *arg, int r, json_t *builds, int64_t total, const char *err)
+{
+	struct feeds_job *j = arg;
+	(void)total;
+	j->builds = builds;
+	struct http_req *req = feeds_req(j, r, err);
+	if (!req) {
+		feeds_job_end(j);
+		return;
+	}
+	char ids[KILN_FEEDS_MAX_ENTRIES][24];
+	const char *vals[KILN_FEEDS_MAX_ENTRIES];
+	size_t n = 0, i;
+	json_t *bld;
+	json_array_foreach(builds, i, bld)
+	{
+		if (n == KILN_FEEDS_MAX_ENTRIES)
+			break;
+		snprintf(ids[n], sizeof(ids[n]), "%" PRId64,
+			 (int64_t)json_integer_value(json_object_get(bld, "builderid")));
+		vals[n] = ids[n];
+		n++;
+	}
+	if (n == 0) {
+		feeds_reply(req, j);
+		feeds_job_end(j);
+		return;
+	}
+	struct db_filter f = {"builderid", DB_OP_EQ, vals, n};
+	struct db_query q = {.filters = &f, .nfilters = 1, .limit = -1};
+	r = db_list_async(req->m->db, DB_BUILDERS, &q, NULL, false, feeds_on_builders, j);
+	if (r < 0) {
+		feeds_req(j, r, db_errmsg(req->m->db));
+		feeds_job_end(j);
+	}
+}
+
+/* The builds of the feed (builderid: "" for every builder). */
+static void feeds_read_builds(struct feeds_job *j, struct http_req *req, const char *builderid)
+{
+	const char *idv[] = {builderid};
+	const char *complete[] = {"true"};
+	const char *failed[] = {"2", "4"}; /* failure, exception */
+	struct db_filter f[3] = {{"complete", DB_OP_EQ, complete, 1}};
+	size_t nf = 1;
+	if (*builderid)
+		f[nf++] = (struct db_filter){"builderid", DB_OP_EQ, idv, 1};
+	if (j->kind == FEEDS_FAILURES)
+		f[nf++] = (struct db_filter){"results", DB_OP_EQ, failed, 2};
+	const char *order[] = {"-buildid"};
+	struct db_query q = {.filters = f,
+			     .nfilters = nf,
+			     .order = order,
+			     .norder = 1,
+			     .limit = KILN_FEEDS_MAX_ENTRIES};
+	int r = db_list_async(req->m->db, DB_BUILDS, &q, NULL, false, feeds_on_builds, j);
+	if (r < 0) {
+		feeds_req(j, r, db_errmsg(req->m->db));
+		feeds_job_end(j);
+	}
+}
+
+static void feeds_on_builder(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct feeds_job *j = arg;
+	(void)total;
+	struct http_req *req = feeds_req(j, r, err);
+	json_t *first = json_array_get(items, 0);
+	if (req && !first)
+		http_reply_errmsg(req, 404, "no such builder");
+	if (!req || !first) {
+		json_decref(items);
+		feeds_job_end(j);
+		return;
+	}
+	char id[24];
+	snprintf(id, sizeof(id), "%" PRId64,
+		 (int64_t)json_integer_value(json_object_get(first, "builderid")));
+	json_decref(items);
+	feeds_read_builds(j, req, id);
+}
+
+void feeds_handle(struct http_req *req)
+{
+	enum feeds_kind kind;
+	if (!strcmp(req->path, "/feeds/builds.atom")) {
+		kind = FEEDS_BUILDS;
+	} else if (!strcmp(req->path, "/feeds/failures.atom")) {
+		kind = FEEDS_FAILURES;
+	} else {
+		http_reply_errmsg(req, 404, "not found");
+		return;
+	}
+	if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+		http_reply_errmsg(req, 405, "method not allowed");
+		return;
+	}
+	struct feeds_job *j = xcalloc(1, sizeof(*j));
+	j->kind = kind;
+	j->d = http_req_defer(req); /* every path below answers through it */
+	const char *builder = feeds_builder_arg(req);
+	if (!builder) {
+		feeds_read_builds(j, req, "");
+		return;
+	}
+	const char *v[] = {builder};
+	struct db_filter f = {"name", DB_OP_EQ, v, 1};
+	struct db_query q = {.filters = &f, .nfilters = 1, .limit = 1};
+	int r = db_list_async(req->m->db, DB_BUILDERS, &q, NULL, false, feeds_on_builder, j);
+	if (r < 0) {
+		feeds_req(j, r, db_errmsg(req->m->db));
+		feeds_job_end(j);
+	}
 }
