@@ -169,6 +169,27 @@ static void pg_list_params_release(struct pg_list_params *p)
 	free(p->nums);
 }
 
+/* Sends sql with p's values, its rows answered to a copy of how. */
+static int pg_list_send_call(struct pg_conn *c, const char *sql, const struct pg_list_params *p,
+			     const struct pg_list_call *how, struct pg_list_call **ret_call,
+			     char *err, size_t errlen)
+{
+	struct pg_list_call *call = xmalloc(sizeof(*call));
+	*call = *how;
+	call->total = -1;
+	struct pg_query pq = {.sql = sql, .nparams = (int)p->n, .values = p->values};
+	int r = pg_conn_send(c, &pq, pg_list_on_rows, call);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot send the query: %s", strerror(-r));
+		free(call);
+		return r;
+	}
+	call->pending = 1;
+	if (ret_call)
+		*ret_call = call;
+	return 0;
+}
+
 static int pg_list_build_err(const struct qbuild *qb, int r, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "%s", qb->err ? qb->errmsg : "query too long");
@@ -191,25 +212,16 @@ static int pg_list_query(struct pg_conn *c, enum db_resource res, const struct d
 		r = pg_list_build_err(&qb, r, err, errlen);
 		goto out;
 	}
-	struct pg_list_call *call = xcalloc(1, sizeof(*call));
-	*call = (struct pg_list_call){.rs = rs,
-				      .skipped = skipped,
-				      .ids_only = ids_only,
-				      .done = done,
-				      .arg = arg,
-				      .total = -1};
 	pg_list_params_init(&p, &qb, 2);
 	int64_t limit = q ? q->limit : -1, offset = q ? q->offset : 0;
 	pg_list_params_add(&p, limit >= 0 ? &limit : NULL);
 	pg_list_params_add(&p, &offset);
-	struct pg_query pq = {.sql = sql.ptr, .nparams = (int)p.n, .values = p.values};
-	r = pg_conn_send(c, &pq, pg_list_on_rows, call);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot send the query: %s", strerror(-r));
-		free(call);
+	struct pg_list_call how = {
+		.rs = rs, .skipped = skipped, .ids_only = ids_only, .done = done, .arg = arg};
+	struct pg_list_call *call = NULL;
+	r = pg_list_send_call(c, sql.ptr, &p, &how, &call, err, errlen);
+	if (r < 0)
 		goto out;
-	}
-	call->pending = 1;
 	if (want_total) {
 		_cleanup_free_ char *count = xasprintf("SELECT COUNT(*) FROM %s%s", rs->from,
 						       qb.where.ptr ? qb.where.ptr : "");
@@ -278,9 +290,6 @@ int pg_list_last_builds_send(struct pg_conn *c, const struct db_query *q, const 
 		r = pg_list_build_err(&qb, r, err, errlen);
 		goto out;
 	}
-	struct pg_list_call *call = xcalloc(1, sizeof(*call));
-	*call = (struct pg_list_call){
-		.rs = rs, .skipped = skipped, .done = done, .arg = arg, .total = -1};
 	/* $1 and $2 first: a copy of the filters' values after them */
 	struct pg_list_params f = {0};
 	pg_list_params_init(&f, &qb, 0);
@@ -293,15 +302,9 @@ int pg_list_last_builds_send(struct pg_conn *c, const struct db_query *q, const 
 	for (size_t i = 0; i < qb.nbinds; i++)
 		p.values[i + 2] = f.values[i];
 	p.n = qb.nbinds + 2;
-	struct pg_query pq = {.sql = sql.ptr, .nparams = (int)p.n, .values = p.values};
-	r = pg_conn_send(c, &pq, pg_list_on_rows, call);
+	struct pg_list_call how = {.rs = rs, .skipped = skipped, .done = done, .arg = arg};
+	r = pg_list_send_call(c, sql.ptr, &p, &how, NULL, err, errlen);
 	pg_list_params_release(&f);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot send the query: %s", strerror(-r));
-		free(call);
-		goto out;
-	}
-	call->pending = 1;
 out:
 	pg_list_params_release(&p);
 	list_qb_release(&qb);
@@ -346,20 +349,11 @@ int pg_list_rows_send(struct pg_conn *c, enum db_resource res, const int64_t *id
 		r = pg_list_build_err(&qb, r, err, errlen);
 		goto out;
 	}
-	struct pg_list_call *call = xcalloc(1, sizeof(*call));
-	*call = (struct pg_list_call){
-		.rs = rs, .skipped = skipped, .done = done, .arg = arg, .total = -1};
 	pg_list_params_init(&p, &qb, n);
 	for (size_t i = 0; i < n; i++)
 		pg_list_params_add(&p, &ids[i]);
-	struct pg_query pq = {.sql = sql.ptr, .nparams = (int)p.n, .values = p.values};
-	r = pg_conn_send(c, &pq, pg_list_on_rows, call);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot send the query: %s", strerror(-r));
-		free(call);
-		goto out;
-	}
-	call->pending = 1;
+	struct pg_list_call how = {.rs = rs, .skipped = skipped, .done = done, .arg = arg};
+	r = pg_list_send_call(c, sql.ptr, &p, &how, NULL, err, errlen);
 out:
 	pg_list_params_release(&p);
 	list_qb_release(&qb);

@@ -212,28 +212,9 @@ static void badge_reply(struct http_req *req, const struct badge_job *j, json_t 
 	buf_init(&out, 4 * KILN_BADGE_MAX_TEXT * 6 + 4096); /* texts escaped, twice, + template */
 	int r = badge_svg_render(&out, left ? left : "Build Status", color, badge_status(build),
 				 j->style);
-	char etag[FEEDS_ETAG_SIZE];
-	r = r < 0 ? r : feeds_etag(out.ptr, out.len, etag);
-	if (r < 0) {
-		buf_release(&out);
-		http_reply_errmsg(req, 500, "badge too large");
-		return;
-	}
-	char hdr[KILN_WWW_MAX_HEADER + 1];
 	/* an unknown builder: 404, with the "unknown" badge as its body */
-	if (found && http_req_header(req, "if-none-match", hdr, sizeof(hdr)) >= 0 &&
-	    www_etag_matches(hdr, etag)) {
-		buf_release(&out);
-		http_reply(req, 304, NULL, "", 0);
-	} else {
-		size_t len;
-		char *p = buf_detach(&out, &len);
-		http_reply_take(req, found ? 200 : 404, "image/svg+xml", p, len);
-	}
-	char cc[32];
-	snprintf(cc, sizeof(cc), "max-age=%d", KILN_BADGE_MAX_AGE_S);
-	http_reply_header(req, "etag", etag);
-	http_reply_header(req, "cache-control", cc);
+	feeds_reply_cached(req, r, found ? 200 : 404, "image/svg+xml", &out, KILN_BADGE_MAX_AGE_S,
+			   "badge too large");
 }
 
 /* The request back, or NULL (the client went: nothing to do); a database

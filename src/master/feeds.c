@@ -246,6 +246,32 @@ int feeds_render(struct buf *out, const struct feeds_meta *meta, json_t *builds)
 
 /* ---- the handler --------------------------------------------------------------------- */
 
+void feeds_reply_cached(struct http_req *req, int r, int status, const char *content_type,
+			struct buf *out, int max_age, const char *too_large)
+{
+	char etag[FEEDS_ETAG_SIZE];
+	r = r < 0 ? r : feeds_etag(out->ptr, out->len, etag);
+	if (r < 0) {
+		buf_release(out);
+		http_reply_errmsg(req, 500, too_large);
+		return;
+	}
+	char hdr[KILN_WWW_MAX_HEADER + 1];
+	if (status == 200 && http_req_header(req, "if-none-match", hdr, sizeof(hdr)) >= 0 &&
+	    www_etag_matches(hdr, etag)) {
+		buf_release(out);
+		http_reply(req, 304, NULL, "", 0);
+	} else {
+		size_t len;
+		char *p = buf_detach(out, &len);
+		http_reply_take(req, status, content_type, p, len);
+	}
+	char cc[32];
+	snprintf(cc, sizeof(cc), "max-age=%d", max_age);
+	http_reply_header(req, "etag", etag);
+	http_reply_header(req, "cache-control", cc);
+}
+
 /* base: the configured url without its final '/', else http://HOST. */
 static int feeds_base_url(struct http_req *req, struct buf *b)
 {
@@ -314,27 +340,8 @@ static void feeds_reply(struct http_req *req, const struct feeds_job *j)
 				  .now = clock_wall()};
 	r = r < 0 ? r : feeds_render(&out, &meta, j->builds);
 	buf_release(&base);
-	char etag[FEEDS_ETAG_SIZE];
-	r = r < 0 ? r : feeds_etag(out.ptr, out.len, etag);
-	if (r < 0) {
-		buf_release(&out);
-		http_reply_errmsg(req, 500, "feed too large");
-		return;
-	}
-	char hdr[KILN_WWW_MAX_HEADER + 1];
-	if (http_req_header(req, "if-none-match", hdr, sizeof(hdr)) >= 0 &&
-	    www_etag_matches(hdr, etag)) {
-		buf_release(&out);
-		http_reply(req, 304, NULL, "", 0);
-	} else {
-		size_t len;
-		char *p = buf_detach(&out, &len);
-		http_reply_take(req, 200, "application/atom+xml; charset=utf-8", p, len);
-	}
-	char cc[32];
-	snprintf(cc, sizeof(cc), "max-age=%d", KILN_FEEDS_MAX_AGE_S);
-	http_reply_header(req, "etag", etag);
-	http_reply_header(req, "cache-control", cc);
+	feeds_reply_cached(req, r, 200, "application/atom+xml; charset=utf-8", &out,
+			   KILN_FEEDS_MAX_AGE_S, "feed too large");
 }
 
 /* The builders of the builds are in: "buildername" on each, then the feed. */

@@ -30,6 +30,13 @@ int feeds_add_xml(struct buf *b, const char *s, size_t n);
 /* "\"HEX16\"": the first 8 bytes of the SHA-256 of [p, p+n); -EIO if hashing fails. */
 int feeds_etag(const void *p, size_t n, char ret[FEEDS_ETAG_SIZE]);
 
+/* Answers req with out's text (taken; r < 0: the text could not be made,
+ * 500 with too_large as the message), an ETag of it, Cache-Control
+ * max-age, and 304 when If-None-Match names the ETag (only for status 200:
+ * a 404's body, say, is always sent).  Badges and feeds. */
+void feeds_reply_cached(struct http_req *req, int r, int status, const char *content_type,
+			struct buf *out, int max_age, const char *too_large);
+
 enum feeds_kind { FEEDS_BUILDS, FEEDS_FAILURES };
 
 struct feeds_meta {

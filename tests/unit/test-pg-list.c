@@ -232,6 +232,27 @@ static void compare(struct db *db, enum db_resource res, const struct db_query *
 	json_decref(a.items);
 }
 
+/* PostgreSQL's answer to a send that returned pr (0: it comes on the loop),
+ * compared with SQLite's (lr, lite: both consumed); a difference fails
+ * naming what. */
+static void check_alike(int lr, json_t *lite, int pr, struct pg_answer *a, const char *what)
+{
+	if (pr == 0) {
+		if (!test_run_until(&loop, pg_answered, a, TEST_GUARD_MS))
+			snprintf(a->err, sizeof(a->err), "no answer");
+		pr = a->r;
+	}
+	compared++;
+	if (lr != pr || (lr == 0 && !json_equal(lite, a->items))) {
+		differed++;
+		TAP_FAIL("%s: SQLite %d, PostgreSQL %d '%s'", what, lr, pr, a->err);
+		show("SQLite", lite);
+		show("PostgreSQL", a->items);
+	}
+	json_decref(lite);
+	json_decref(a->items);
+}
+
 static json_t *ids_json(const int64_t *ids, size_t n)
 {
 	json_t *a = json_array();
@@ -250,22 +271,10 @@ static void compare_ids(struct db *db, enum db_resource res, const struct db_que
 	json_t *lite = lr == 0 ? ids_json(ids, n) : NULL;
 	free(ids);
 	struct pg_answer a = {0};
-	char err[512] = "";
+	char err[512] = "", about[600];
 	int pr = pg_list_ids_send(conn, res, q, on_pg, &a, err, sizeof(err));
-	if (pr == 0) {
-		if (!test_run_until(&loop, pg_answered, &a, TEST_GUARD_MS))
-			snprintf(a.err, sizeof(a.err), "no answer");
-		pr = a.r;
-	}
-	compared++;
-	if (lr != pr || (lr == 0 && !json_equal(lite, a.items))) {
-		differed++;
-		TAP_FAIL("ids of %s: SQLite %d, PostgreSQL %d '%s'", what, lr, pr, a.err);
-		show("SQLite", lite);
-		show("PostgreSQL", a.items);
-	}
-	json_decref(lite);
-	json_decref(a.items);
+	snprintf(about, sizeof(about), "ids of %s", what);
+	check_alike(lr, lite, pr, &a, about);
 }
 
 /* db_list_last_builds and pg_list_last_builds_send agree on q. */
@@ -275,22 +284,10 @@ static void compare_last_builds(struct db *db, const struct db_query *q, const c
 	json_t *lite = NULL;
 	int lr = db_list_last_builds(db, q, skip, &lite);
 	struct pg_answer a = {0};
-	char err[512] = "";
+	char err[512] = "", about[600];
 	int pr = pg_list_last_builds_send(conn, q, skip, on_pg, &a, err, sizeof(err));
-	if (pr == 0) {
-		if (!test_run_until(&loop, pg_answered, &a, TEST_GUARD_MS))
-			snprintf(a.err, sizeof(a.err), "no answer");
-		pr = a.r;
-	}
-	compared++;
-	if (lr != pr || (lr == 0 && !json_equal(lite, a.items))) {
-		differed++;
-		TAP_FAIL("last builds, %s: SQLite %d, PostgreSQL %d '%s'", what, lr, pr, a.err);
-		show("SQLite", lite);
-		show("PostgreSQL", a.items);
-	}
-	json_decref(lite);
-	json_decref(a.items);
+	snprintf(about, sizeof(about), "last builds, %s", what);
+	check_alike(lr, lite, pr, &a, about);
 }
 
 /* A rendered value as a filter's text ("" for null or a container). */
@@ -387,23 +384,10 @@ static void compare_rows(struct db *db, enum db_resource res, const int64_t *ids
 	json_t *lite = NULL;
 	int lr = db_list_rows(db, res, ids, n, NULL, &lite);
 	struct pg_answer a = {0};
-	char err[512] = "";
+	char err[512] = "", about[100];
 	int pr = pg_list_rows_send(conn, res, ids, n, NULL, on_pg, &a, err, sizeof(err));
-	if (pr == 0) {
-		if (!test_run_until(&loop, pg_answered, &a, TEST_GUARD_MS))
-			snprintf(a.err, sizeof(a.err), "no answer");
-		pr = a.r;
-	}
-	compared++;
-	if (lr != pr || (lr == 0 && !json_equal(lite, a.items))) {
-		differed++;
-		TAP_FAIL("rows of resource %d (%zu ids): SQLite %d, PostgreSQL %d '%s'", (int)res,
-			 n, lr, pr, a.err);
-		show("SQLite", lite);
-		show("PostgreSQL", a.items);
-	}
-	json_decref(lite);
-	json_decref(a.items);
+	snprintf(about, sizeof(about), "rows of resource %d (%zu ids)", (int)res, n);
+	check_alike(lr, lite, pr, &a, about);
 }
 
 /* ---- the test ----------------------------------------------------------------------- */
