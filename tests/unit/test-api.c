@@ -825,6 +825,53 @@ TEST(caps_and_keepalive)
 	buf_release(&r.body);
 }
 
+/* Clients that leave before their answer (issue 14: a listing is answered
+ * from a database callback on a later loop turn; a lookup and a streamed
+ * page go through two and more): the request's deferral finds no client
+ * and drops the answer, nothing else is touched, and the server goes on
+ * answering others.  Closed plainly and with a reset, at every moment the
+ * scheduler gives us. */
+TEST(clients_gone_mid_answer)
+{
+	static const char *const paths[] = {"/api/v2/builds",
+					    "/api/v2/builders/b0/builds",
+					    "/api/v2/builds/1/steps/0/logs",
+					    "/api/v2/changes?limit=1",
+					    "/api/v2/lastbuilds",
+					    "/api/v2/builds/1"};
+	for (int i = 0; i < 300; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in sa = {.sin_family = AF_INET,
+					 .sin_port = htons((uint16_t)api_http_port)};
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			TAP_FAIL("connect");
+			close(fd);
+			break;
+		}
+		char rq[256];
+		int n = snprintf(rq, sizeof(rq), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+				 paths[i % 6]);
+		send(fd, rq, (size_t)n, MSG_NOSIGNAL);
+		if (i % 2) { /* a reset rather than a close */
+			struct linger lg = {1, 0};
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		}
+		if (i % 3 == 0) { /* some wait for the answer to begin (bounded) */
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
+			(void)poll(&pfd, 1, 5);
+		}
+		close(fd);
+	}
+	struct resp r;
+	get(&r, "/api/v2/builds/1");
+	CHECK_INT(r.status, 200);
+	json_t *j = body_json(&r);
+	CHECK_INT(json_array_size(json_object_get(j, "builds")), 1);
+	json_decref(j);
+	buf_release(&r.body);
+}
+
 /* ---- raw WebSocket client ---------------------------------------------------------------- */
 
 static char ws_last_head[2048]; /* the last ws_connect()'s response head */
@@ -1105,6 +1152,7 @@ static void client(void)
 	RUN(other_resources);
 	RUN(jsonrpc_envelope);
 	RUN(caps_and_keepalive);
+	RUN(clients_gone_mid_answer);
 	RUN(basic_auth_parse);
 	RUN(worker_listener_auth);
 	RUN(event_socket_ping);
