@@ -430,6 +430,8 @@ static const char *list_cmp_expr(const struct qbuild *qb, const struct field *f,
 		return *tmp = xasprintf(qb->pg ? "TRUNC(%s)::bigint" : "CAST(%s AS INTEGER)", e);
 	if (f->type == F_BOOL && qb->pg)
 		return *tmp = xasprintf("(%s)::int", e);
+	if (f->type == F_TEXT && qb->pg) /* bytes, as SQLite compares */
+		return *tmp = xasprintf("(%s) COLLATE \"C\"", e);
 	return e;
 }
 
@@ -555,7 +557,8 @@ int list_add_order(struct qbuild *qb, const struct resource *rs, const struct db
 		if (f->type == F_JSON || (f->flags & F_FILTER_ONLY))
 			return list_fail(qb, -EINVAL, "cannot order by '%s'", f->name);
 		/* SQLite puts NULL first going up, last going down; so must PostgreSQL */
-		if (buf_addf(sql, "%s%s%s", i ? ", " : " ORDER BY ", list_expr(qb, f),
+		if (buf_addf(sql, "%s%s%s%s", i ? ", " : " ORDER BY ", list_expr(qb, f),
+			     qb->pg && f->type == F_TEXT ? " COLLATE \"C\"" : "",
 			     desc ? (qb->pg ? " DESC NULLS LAST" : " DESC")
 				  : (qb->pg ? " NULLS FIRST" : "")) < 0)
 			return list_too_long(qb);

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,9 @@
 static char dir[] = "/tmp/kiln-test-pglist.XXXXXX";
 static char src_url[256];
 static uv_loop_t loop;
+/* A database whose collation is not bytewise (ICU's English): text must
+ * still sort and compare as SQLite's does, by bytes. */
+static char icu_url[1200];
 static struct pg_conn *conn;
 static long compared, differed;
 
@@ -45,6 +49,8 @@ static void make_rows(struct db *db)
 	CHECK_INT(db_master_register(db, "host:/m2", &m2), 0);
 	CHECK_INT(db_builder_ensure(db, "linux", "Linux builds", NULL, &b1), 0);
 	CHECK_INT(db_builder_ensure(db, "docs \xc3\xa9t\xc3\xa9", NULL, NULL, &b2), 0);
+	int64_t b3; /* upper case: first by bytes, last in English */
+	CHECK_INT(db_builder_ensure(db, "Zeta", "Z", NULL, &b3), 0);
 	int64_t both[] = {m1, m2};
 	CHECK_INT(db_builder_set_masters(db, b1, both, 2), 0);
 	CHECK_INT(db_builder_set_masters(db, b2, &m2, 1), 0);
@@ -392,6 +398,27 @@ static void compare_rows(struct db *db, enum db_resource res, const int64_t *ids
 
 /* ---- the test ----------------------------------------------------------------------- */
 
+/* kiln_icu, made with ICU's en-US collation; icu_url reaches it. */
+static bool make_icu_database(void)
+{
+	PGconn *c = PQconnectdb(pg_test.url);
+	PGresult *r = PQexec(c, "CREATE DATABASE kiln_icu TEMPLATE template0 ENCODING 'UTF8' "
+				"LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'");
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (!ok)
+		diag("CREATE DATABASE: %s", PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	const char *at = strstr(pg_test.url, "///kiln?");
+	if (!at) {
+		diag("unexpected URL %s", pg_test.url);
+		return false;
+	}
+	snprintf(icu_url, sizeof(icu_url), "%.*s///kiln_icu?%s", (int)(at - pg_test.url),
+		 pg_test.url, at + strlen("///kiln?"));
+	return ok;
+}
+
 TEST(every_resource_lists_alike)
 {
 	struct db *db = NULL;
@@ -403,7 +430,8 @@ TEST(every_resource_lists_alike)
 	db_close(db);
 	struct db_copy_result res;
 	char *err = NULL;
-	CHECK_INT(db_copy(src_url, pg_test.url, NULL, NULL, &res, &err), 0);
+	CHECK(make_icu_database());
+	CHECK_INT(db_copy(src_url, icu_url, NULL, NULL, &res, &err), 0);
 	if (err)
 		diag("copy: %s", err);
 	free(err);
@@ -411,7 +439,10 @@ TEST(every_resource_lists_alike)
 		TAP_FAIL("db_open: %s", db_open_errmsg());
 		return;
 	}
-	conn = pg_loop_test_conn(&loop);
+	struct pg_conn_opts co = {.conninfo = icu_url};
+	if (pg_conn_new(&loop, &co, &conn) < 0 ||
+	    !test_run_until(&loop, pg_loop_test_ready, conn, TEST_GUARD_MS))
+		TAP_FAIL("no connection to %s", icu_url);
 	static const struct {
 		enum db_resource res;
 		const char *name;
@@ -507,7 +538,7 @@ TEST(db_open_async_and_list)
 	struct opened o;
 	struct db *lite = open_async(src_url, &o);
 	CHECK_INT(o.r, 0);
-	struct db *pg = open_async(pg_test.url, &o);
+	struct db *pg = open_async(icu_url, &o);
 	CHECK_INT(o.r, 0);
 	if (!lite || !pg)
 		return;
