@@ -155,3 +155,26 @@ int db_list_last_builds_async(struct db *db, const struct db_query *q, const cha
 	int r = db_list_last_builds(db, q, skip, &items);
 	return r < 0 ? r : db_async_queue(db, done, arg, items, -1);
 }
+
+int db_numbers_series_async(struct db *db, int64_t builderid, const char *name, bool oldest_first,
+			    int64_t limit, int64_t offset, db_list_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_numbers_series(db, builderid, name, oldest_first, limit, offset, done,
+					    arg);
+	json_t *items = NULL;
+	int64_t total = 0;
+	int r = db_numbers_series(db, builderid, name, oldest_first, limit, offset, &items, &total);
+	return r < 0 ? r : db_async_queue(db, done, arg, items, total);
+}
+
+int db_numbers_names_async(struct db *db, int64_t builderid, int64_t limit, int64_t offset,
+			   db_list_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_numbers_names(db, builderid, limit, offset, done, arg);
+	json_t *items = NULL;
+	int64_t total = 0;
+	int r = db_numbers_names(db, builderid, limit, offset, &items, &total);
+	return r < 0 ? r : db_async_queue(db, done, arg, items, total);
+}

@@ -19,7 +19,8 @@
 struct pg_list_call {
 	const struct resource *rs;
 	uint64_t skipped;
-	bool ids_only; /* items are the first column's integers */
+	bool ids_only;            /* items are the first column's integers */
+	pg_read_render_fn render; /* or this renders them (pg_read_send) */
 	pg_list_done_fn done;
 	void *arg;
 	int pending; /* answers still to come */
@@ -110,6 +111,8 @@ static void pg_list_on_rows(void *arg, int r, const PGresult *res, const char *e
 	struct pg_list_call *call = arg;
 	if (r < 0)
 		pg_list_fail(call, r, err);
+	else if (call->r == 0 && call->render)
+		call->items = call->render(res);
 	else if (call->r == 0 && call->ids_only)
 		call->items = pg_list_render_ids(res);
 	else if (call->r == 0)
@@ -237,6 +240,28 @@ out:
 	list_qb_release(&qb);
 	buf_release(&sql);
 	return r;
+}
+
+int pg_read_send(struct pg_conn *c, const struct pg_query *rows, const struct pg_query *count,
+		 pg_read_render_fn render, pg_list_done_fn done, void *arg, char *err,
+		 size_t errlen)
+{
+	struct pg_list_call *call = xcalloc(1, sizeof(*call));
+	*call = (struct pg_list_call){.render = render, .done = done, .arg = arg, .total = -1};
+	int r = pg_conn_send(c, rows, pg_list_on_rows, call);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot send the query: %s", strerror(-r));
+		free(call);
+		return r;
+	}
+	call->pending = 1;
+	if (count) {
+		if (pg_conn_send(c, count, pg_list_on_count, call) == 0)
+			call->pending++;
+		else
+			pg_list_fail(call, -ENOBUFS, "cannot send the count query");
+	}
+	return 0;
 }
 
 int pg_list_send(struct pg_conn *c, enum db_resource res, const struct db_query *q,

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include <libpq-fe.h>
 
 struct pg_conn;
 
@@ -41,6 +42,15 @@ int pg_list_send(struct pg_conn *c, enum db_resource res, const struct db_query 
 int pg_list_rows_send(struct pg_conn *c, enum db_resource res, const int64_t *ids, size_t n,
 		      const char *const *skip, pg_list_done_fn done, void *arg, char *err,
 		      size_t errlen);
+
+/* Any read of db.h on PostgreSQL answered as a listing is (db-pg-*.c):
+ * rows' result rendered into items by render (a JSON array, new
+ * reference), and the first value of count's (may be NULL) as total. */
+struct pg_query;
+typedef json_t *(*pg_read_render_fn)(const PGresult *res);
+int pg_read_send(struct pg_conn *c, const struct pg_query *rows, const struct pg_query *count,
+		 pg_read_render_fn render, pg_list_done_fn done, void *arg, char *err,
+		 size_t errlen);
 
 /* db_list_ids' query: the ids in items as a JSON array of integers. */
 int pg_list_ids_send(struct pg_conn *c, enum db_resource res, const struct db_query *q,

@@ -16,6 +16,11 @@ int db_pg_open(uv_loop_t *loop, const char *url, db_ready_fn ready, void *arg);
 struct pg_conn *db_pg_conn(struct db *db);
 /* db_close for a PostgreSQL db: answers not yet come get -ECANCELED. */
 void db_pg_close(struct db *db);
+/* db_numbers_series_async / db_numbers_names_async on PostgreSQL. */
+int db_pg_numbers_series(struct db *db, int64_t builderid, const char *name, bool oldest_first,
+			 int64_t limit, int64_t offset, db_list_fn done, void *arg);
+int db_pg_numbers_names(struct db *db, int64_t builderid, int64_t limit, int64_t offset,
+			db_list_fn done, void *arg);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The answers queued by db-async.c, cancelled (db_close). */

@@ -601,6 +601,12 @@ int db_number_previous(struct db *db, int64_t builderid, const char *name, int64
  * buildset builds)}.  limit < 0: none.  *ret_total (may be NULL): rows in the whole series. */
 int db_numbers_series(struct db *db, int64_t builderid, const char *name, bool oldest_first,
 		      int64_t limit, int64_t offset, json_t **ret_items, int64_t *ret_total);
+/* The same two reads answered on the loop (issue 14; db_list_async's
+ * rules): items the array above, total the count. */
+int db_numbers_series_async(struct db *db, int64_t builderid, const char *name, bool oldest_first,
+			    int64_t limit, int64_t offset, db_list_fn done, void *arg);
+int db_numbers_names_async(struct db *db, int64_t builderid, int64_t limit, int64_t offset,
+			   db_list_fn done, void *arg);
 /* The names recorded for builderid, sorted: a JSON array of strings (new
  * reference), at most limit (< 0: all) after offset; *ret_total (may be
  * NULL): how many names in all. */

@@ -11,6 +11,8 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/log.h"
+#include "common/xalloc.h"
 #include "common/str.h"
 
 #include <math.h>
@@ -58,25 +60,81 @@ static void api_numbers_reply(struct api_ctx *ctx, int r, json_t *items, int64_t
 		json_pack("{s:o,s:{s:I}}", "numbers", items, "meta", "total", (json_int_t)total));
 }
 
+/* A numbers request waiting for its read (issue 14): the builder is known;
+ * name is the series' (NULL: the names). */
+struct api_numbers_wait {
+	struct http_deferred *d;
+	struct api_ctx ctx; /* without path segments: name holds what is needed */
+	int64_t builderid;
+	char *name;
+};
+
+static void api_numbers_answered(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct api_numbers_wait *w = arg;
+	struct http_req *req = http_deferred_req(w->d);
+	if (req) {
+		w->ctx.req = req;
+		if (r < 0) {
+			log_error("database error on '%s': %s (%s)", req->path, err_str(r),
+				  err ? err : "");
+			api_reply_error(&w->ctx, 500, "database error");
+		} else if (!w->name) {
+			json_t *out = json_array();
+			size_t i;
+			json_t *name;
+			json_array_foreach(items, i, name)
+			{
+				json_array_append_new(out, json_pack("{s:I,s:O}", "builderid",
+								     (json_int_t)w->builderid,
+								     "name", name));
+			}
+			api_numbers_reply(&w->ctx, 0, out, total);
+		} else {
+			size_t i;
+			json_t *p;
+			json_array_foreach(items, i, p)
+			{
+				json_object_set_new(p, "builderid", json_integer(w->builderid));
+				json_object_set_new(p, "name", json_string(w->name));
+			}
+			api_numbers_reply(&w->ctx, 0, json_incref(items), total);
+		}
+	}
+	json_decref(items);
+	http_deferred_end(w->d);
+	free(w->name);
+	free(w);
+}
+
+/* The builder is known: the names (name NULL) or the series name. */
+static void api_numbers_read(struct api_ctx *ctx, int64_t builderid, const char *name)
+{
+	int64_t limit, offset;
+	bool oldest = false;
+	if (api_numbers_paging(ctx, name ? &oldest : NULL, &limit, &offset) < 0)
+		return;
+	struct api_numbers_wait *w = xcalloc(1, sizeof(*w));
+	w->ctx = *ctx;
+	w->ctx.ncap = 0;
+	w->builderid = builderid;
+	w->name = name ? xstrdup(name) : NULL;
+	int r = name ? db_numbers_series_async(ctx->db, builderid, name, oldest, limit, offset,
+					       api_numbers_answered, w)
+		     : db_numbers_names_async(ctx->db, builderid, limit, offset,
+					      api_numbers_answered, w);
+	if (r < 0) {
+		api_reply_db_error(ctx, r);
+		free(w->name);
+		free(w);
+		return;
+	}
+	w->d = http_req_defer(ctx->req);
+}
+
 static void api_builder_numbers_then(struct api_ctx *ctx, int64_t builderid, void *arg)
 {
-	int64_t limit, offset, total = 0;
-	if (api_numbers_paging(ctx, NULL, &limit, &offset) < 0)
-		return;
-	json_t *names = NULL;
-	int r = db_numbers_names(ctx->db, builderid, limit, offset, &names, &total);
-	json_t *items = json_array();
-	size_t i;
-	json_t *name;
-	json_array_foreach(names, i, name)
-	{
-		json_array_append_new(items, json_pack("{s:I,s:O}", "builderid",
-						       (json_int_t)builderid, "name", name));
-	}
-	json_decref(names);
-	if (r < 0)
-		json_decref(items);
-	api_numbers_reply(ctx, r, items, total);
+	api_numbers_read(ctx, builderid, NULL);
 }
 
 void api_builder_numbers_get(struct api_ctx *ctx)
@@ -86,23 +144,7 @@ void api_builder_numbers_get(struct api_ctx *ctx)
 
 static void api_builder_number_then(struct api_ctx *ctx, int64_t builderid, void *arg)
 {
-	int64_t limit, offset, total = 0;
-	bool oldest;
-	if (api_numbers_paging(ctx, &oldest, &limit, &offset) < 0)
-		return;
-	json_t *items = NULL;
-	int r = db_numbers_series(ctx->db, builderid, ctx->cap[1], oldest, limit, offset, &items,
-				  &total);
-	if (r >= 0) {
-		size_t i;
-		json_t *p;
-		json_array_foreach(items, i, p)
-		{
-			json_object_set_new(p, "builderid", json_integer(builderid));
-			json_object_set_new(p, "name", json_string(ctx->cap[1]));
-		}
-	}
-	api_numbers_reply(ctx, r, items, total);
+	api_numbers_read(ctx, builderid, ctx->cap[1]);
 }
 
 void api_builder_number_get(struct api_ctx *ctx)

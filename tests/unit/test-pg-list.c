@@ -39,6 +39,7 @@ static uv_loop_t loop;
 static char icu_url[1200];
 static struct pg_conn *conn;
 static long compared, differed;
+static struct db *pgdb; /* db_open_async of the copy */
 
 /* ---- the rows ------------------------------------------------------------------- */
 
@@ -133,6 +134,7 @@ static void make_rows(struct db *db)
 		json_decref(pv);
 		for (int k = 0; k < 2; k++) {
 			CHECK_INT(db_step_add(db, buildid, k ? "compile" : "git", &stepid, &sn), 0);
+			CHECK_INT(db_step_start(db, stepid, 1.7e9 + 202 + i), 0);
 			CHECK_INT(db_log_add(db, stepid, "stdio", 's', &logid), 0);
 			CHECK_INT(db_log_append(db, logid, "ohello\neworld\n", 14), 0);
 			if (k == 0) {
@@ -166,6 +168,13 @@ static void make_rows(struct db *db)
 		CHECK_INT(db_build_finish(db, buildid, i == 2 ? 2 : 0, i == 2 ? "failed" : "build",
 					  1.7e9 + 300 + i),
 			  0);
+		/* numbers: recorded ones, and the step durations served from steps */
+		CHECK_INT(db_number_record(db, b1, buildid, 0, "build_duration", 98.5 + i,
+					   1.7e9 + 300 + i),
+			  0);
+		CHECK_INT(db_number_record(db, b1, buildid, stepid, "size", 1e6 * i, 1.7e9 + 300),
+			  0);
+		CHECK_INT(db_number_record(db, b1, buildid, 0, "Warnings", -i, 1.7e9 + 300), 0);
 		CHECK_INT(db_request_complete(db, brid[0], i == 2 ? 2 : 0, 1.7e9 + 301 + i, NULL),
 			  0);
 	}
@@ -396,6 +405,67 @@ static void compare_rows(struct db *db, enum db_resource res, const int64_t *ids
 	check_alike(lr, lite, pr, &a, about);
 }
 
+/* ---- numbers over time -------------------------------------------------------------- */
+
+struct db_open_wait {
+	bool done;
+	int r;
+	struct db *db;
+};
+
+static void on_open_wait(void *arg, int r, struct db *db, const char *err)
+{
+	struct db_open_wait *w = arg;
+	(void)err;
+	*w = (struct db_open_wait){.done = true, .r = r, .db = db};
+}
+
+static bool open_waited(void *arg)
+{
+	return ((struct db_open_wait *)arg)->done;
+}
+
+static void compare_numbers(struct db *db, int64_t builderid)
+{
+	char what[200];
+	for (int64_t off = 0; off < 3; off++) {
+		json_t *lite = NULL;
+		int64_t lt = -1;
+		int lr = db_numbers_names(db, builderid, off ? 2 : -1, off, &lite, &lt);
+		struct pg_answer a = {0};
+		int pr = db_numbers_names_async(pgdb, builderid, off ? 2 : -1, off, on_pg, &a);
+		snprintf(what, sizeof(what), "numbers names of builder %lld, offset %lld",
+			 (long long)builderid, (long long)off);
+		json_t *names = json_incref(lite);
+		check_alike(lr, lite, pr, &a, what);
+		CHECK_INT(a.total, lt);
+		/* every series of the first page: both ways, paged */
+		size_t i;
+		json_t *nm;
+		json_array_foreach(names, i, nm)
+		{
+			for (int old = 0; old < 2 && off == 0; old++)
+				for (int64_t lim = -1; lim < 2; lim++) {
+					json_t *sl = NULL;
+					int64_t st = -1;
+					const char *name = json_string_value(nm);
+					int sr = db_numbers_series(db, builderid, name, old, lim,
+								   lim > 0 ? 1 : 0, &sl, &st);
+					struct pg_answer sa = {0};
+					int spr = db_numbers_series_async(pgdb, builderid, name,
+									  old, lim, lim > 0 ? 1 : 0,
+									  on_pg, &sa);
+					snprintf(what, sizeof(what), "series '%s' %s limit %lld",
+						 name, old ? "oldest first" : "newest first",
+						 (long long)lim);
+					check_alike(sr, sl, spr, &sa, what);
+					CHECK_INT(sa.total, st);
+				}
+		}
+		json_decref(names);
+	}
+}
+
 /* ---- the test ----------------------------------------------------------------------- */
 
 /* kiln_icu, made with ICU's en-US collation; icu_url reaches it. */
@@ -468,6 +538,15 @@ TEST(every_resource_lists_alike)
 		struct db_query q = {.limit = 1, .offset = off};
 		compare_last_builds(db, &q, off ? no_props : NULL, "a page of one builder");
 	}
+	struct db_open_wait ow = {0};
+	if (db_open_async(&loop, icu_url, NULL, on_open_wait, &ow) < 0 ||
+	    !test_run_until(&loop, open_waited, &ow, TEST_GUARD_MS) || ow.r < 0)
+		TAP_FAIL("db_open_async: %s", db_open_errmsg());
+	pgdb = ow.db;
+	for (int64_t b = 1; b <= 3 && pgdb; b++)
+		compare_numbers(db, b);
+	db_close(pgdb);
+	pgdb = NULL;
 	static const int64_t ids[] = {3, 1, 99, 2};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		for (size_t n = 0; n <= 4; n++)

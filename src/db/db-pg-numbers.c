@@ -1,0 +1,143 @@
+/*
+ * Numbers over time on PostgreSQL (issue 14): the series of one name and
+ * the names of a builder, the SQL of db-sqlite-numbers.c in PostgreSQL's
+ * dialect (GREATEST for max, octet_length, json_agg, bytewise order),
+ * answered through db_numbers_series_async / db_numbers_names_async.
+ */
+#include "db/db-pg.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/limits.h"
+#include "db/db-pg-list.h"
+#include "db/pg-conn.h"
+
+_Static_assert(KILN_MAX_NUMBER_NAME == 256, "PG_NUMBERS_POINTS, PG_NUMBERS_NAMES say 256");
+_Static_assert(KILN_ETA_MAX_STEPS == 1000, "PG_NUMBERS_POINTS, PG_NUMBERS_NAMES say 1000");
+
+/* Step s among its build's first KILN_ETA_MAX_STEPS started and finished
+ * steps (as SQL_NUMBERS_STEP_FINISHED). */
+#define PG_NUMBERS_STEP_FINISHED                                                                   \
+	"s.complete = 1 AND s.started_at IS NOT NULL AND s.complete_at IS NOT NULL "               \
+	"AND (s.number < 1000 OR (SELECT COUNT(*) FROM steps s2 WHERE s2.buildid = s.buildid "     \
+	"AND s2.number < s.number AND s2.complete = 1 AND s2.started_at IS NOT NULL "              \
+	"AND s2.complete_at IS NOT NULL) < 1000) "
+
+/* The points of one series: $1 builderid, $2 name, $3 the step's name of
+ * step_duration:NAME or NULL (as SQL_NUMBERS_POINTS). */
+#define PG_NUMBERS_POINTS                                                                          \
+	"WITH pts(buildid, id, stepid, value, recorded_at) AS ("                                   \
+	"SELECT n.buildid, n.id, n.stepid, n.value, n.recorded_at FROM numbers n "                 \
+	"WHERE n.builderid = $1::bigint AND n.name = $2::text "                                    \
+	"UNION ALL "                                                                               \
+	"SELECT bd.buildid, bd.id, s.id, GREATEST(0, s.complete_at - s.started_at), "              \
+	"bd.recorded_at FROM numbers bd JOIN steps s ON s.buildid = bd.buildid "                   \
+	"AND s.name = $3::text WHERE $3::text IS NOT NULL AND octet_length($2::text) <= 256 "      \
+	"AND bd.builderid = $1::bigint AND bd.name = 'build_duration' "                            \
+	"AND " PG_NUMBERS_STEP_FINISHED "AND NOT EXISTS (SELECT 1 FROM numbers o WHERE "           \
+	"o.builderid = $1::bigint AND o.name = $2::text AND o.buildid = bd.buildid "               \
+	"AND o.stepid = s.id)) "
+
+#define PG_NUMBERS_SERIES(dir)                                                                     \
+	PG_NUMBERS_POINTS                                                                          \
+		"SELECT n.buildid, b.number, n.stepid, n.value, n.recorded_at, "                   \
+		"(SELECT ss.revision FROM buildrequests br "                                       \
+		" JOIN buildset_sourcestamps bss ON bss.buildsetid = br.buildsetid "               \
+		" JOIN sourcestamps ss ON ss.id = bss.sourcestampid "                              \
+		" WHERE br.id = b.buildrequestid ORDER BY ss.id LIMIT 1), "                        \
+		"(SELECT COALESCE(json_agg(bc.changeid ORDER BY bc.changeid), '[]')::text "        \
+		"FROM buildrequests br JOIN buildset_changes bc "                                  \
+		"ON bc.buildsetid = br.buildsetid WHERE br.id = b.buildrequestid) "                \
+		"FROM pts n JOIN builds b ON b.id = n.buildid "                                    \
+		"ORDER BY n.buildid " dir ", n.id " dir " LIMIT $4 OFFSET $5"
+
+#define PG_NUMBERS_NAMES                                                                           \
+	"WITH nm(name) AS (SELECT name FROM numbers WHERE builderid = $1::bigint UNION "           \
+	"SELECT '" DB_NUMBERS_STEP_DURATION "' || s.name FROM numbers bd "                         \
+	"JOIN steps s ON s.buildid = bd.buildid "                                                  \
+	"WHERE bd.builderid = $1::bigint AND bd.name = 'build_duration' "                          \
+	"AND octet_length('" DB_NUMBERS_STEP_DURATION "' || s.name) <= 256 "                       \
+	"AND " PG_NUMBERS_STEP_FINISHED ") "
+
+static json_t *pg_numbers_render_series(const PGresult *res)
+{
+	json_t *items = json_array();
+	for (int i = 0, n = PQntuples(res); i < n; i++) {
+		json_t *ids = json_loads(PQgetvalue(res, i, 6), 0, NULL);
+		json_t *p = json_pack(
+			"{s:I,s:I,s:o,s:f,s:f,s:o,s:o}", "buildid",
+			(json_int_t)strtoll(PQgetvalue(res, i, 0), NULL, 10), "number",
+			(json_int_t)strtoll(PQgetvalue(res, i, 1), NULL, 10), "stepid",
+			PQgetisnull(res, i, 2)
+				? json_null()
+				: json_integer(strtoll(PQgetvalue(res, i, 2), NULL, 10)),
+			"value", strtod(PQgetvalue(res, i, 3), NULL), "recorded_at",
+			strtod(PQgetvalue(res, i, 4), NULL), "revision",
+			PQgetisnull(res, i, 5) ? json_null() : json_string(PQgetvalue(res, i, 5)),
+			"changeids", json_is_array(ids) ? ids : json_array());
+		if (ids && !json_is_array(ids))
+			json_decref(ids);
+		if (p)
+			json_array_append_new(items, p);
+	}
+	return items;
+}
+
+static json_t *pg_numbers_render_names(const PGresult *res)
+{
+	json_t *items = json_array();
+	for (int i = 0, n = PQntuples(res); i < n; i++)
+		json_array_append_new(items, json_string(PQgetvalue(res, i, 0)));
+	return items;
+}
+
+/* NAME of step_duration:NAME, else NULL. */
+static const char *pg_numbers_step_name(const char *name)
+{
+	size_t len = strlen(DB_NUMBERS_STEP_DURATION);
+	return name && !strncmp(name, DB_NUMBERS_STEP_DURATION, len) && name[len] ? name + len
+										  : NULL;
+}
+
+int db_pg_numbers_series(struct db *db, int64_t builderid, const char *name, bool oldest_first,
+			 int64_t limit, int64_t offset, db_list_fn done, void *arg)
+{
+	char bid[24], lim[24], off[24];
+	snprintf(bid, sizeof(bid), "%" PRId64, builderid);
+	snprintf(lim, sizeof(lim), "%" PRId64, limit);
+	snprintf(off, sizeof(off), "%" PRId64, offset < 0 ? 0 : offset);
+	const char *v[] = {bid, name, pg_numbers_step_name(name), limit < 0 ? NULL : lim, off};
+	struct pg_query rows = {.sql = oldest_first ? PG_NUMBERS_SERIES("ASC")
+						    : PG_NUMBERS_SERIES("DESC"),
+				.nparams = 5,
+				.values = v};
+	struct pg_query count = {
+		.sql = PG_NUMBERS_POINTS "SELECT COUNT(*) FROM pts", .nparams = 3, .values = v};
+	char err[256];
+	int r = pg_read_send(db_pg_conn(db), &rows, &count, pg_numbers_render_series, done, arg,
+			     err, sizeof(err));
+	return r < 0 ? db_failf(db, r, "%s", err) : 0;
+}
+
+int db_pg_numbers_names(struct db *db, int64_t builderid, int64_t limit, int64_t offset,
+			db_list_fn done, void *arg)
+{
+	char bid[24], lim[24], off[24];
+	snprintf(bid, sizeof(bid), "%" PRId64, builderid);
+	snprintf(lim, sizeof(lim), "%" PRId64, limit);
+	snprintf(off, sizeof(off), "%" PRId64, offset < 0 ? 0 : offset);
+	const char *v[] = {bid, limit < 0 ? NULL : lim, off};
+	struct pg_query rows = {.sql = PG_NUMBERS_NAMES "SELECT name FROM nm ORDER BY name COLLATE "
+							"\"C\" LIMIT $2 OFFSET $3",
+				.nparams = 3,
+				.values = v};
+	struct pg_query count = {
+		.sql = PG_NUMBERS_NAMES "SELECT COUNT(*) FROM nm", .nparams = 1, .values = v};
+	char err[256];
+	int r = pg_read_send(db_pg_conn(db), &rows, &count, pg_numbers_render_names, done, arg, err,
+			     sizeof(err));
+	return r < 0 ? db_failf(db, r, "%s", err) : 0;
+}
