@@ -43,16 +43,16 @@ _Static_assert(KILN_ETA_MAX_STEPS == 1000, "PG_NUMBERS_POINTS, PG_NUMBERS_NAMES 
 
 #define PG_NUMBERS_SERIES(dir)                                                                     \
 	PG_NUMBERS_POINTS                                                                          \
-		"SELECT n.buildid, b.number, n.stepid, n.value, n.recorded_at, "                   \
-		"(SELECT ss.revision FROM buildrequests br "                                       \
-		" JOIN buildset_sourcestamps bss ON bss.buildsetid = br.buildsetid "               \
-		" JOIN sourcestamps ss ON ss.id = bss.sourcestampid "                              \
-		" WHERE br.id = b.buildrequestid ORDER BY ss.id LIMIT 1), "                        \
-		"(SELECT COALESCE(json_agg(bc.changeid ORDER BY bc.changeid), '[]')::text "        \
-		"FROM buildrequests br JOIN buildset_changes bc "                                  \
-		"ON bc.buildsetid = br.buildsetid WHERE br.id = b.buildrequestid) "                \
-		"FROM pts n JOIN builds b ON b.id = n.buildid "                                    \
-		"ORDER BY n.buildid " dir ", n.id " dir " LIMIT $4 OFFSET $5"
+	"SELECT n.buildid, b.number, n.stepid, n.value, n.recorded_at, "                           \
+	"(SELECT ss.revision FROM buildrequests br "                                               \
+	" JOIN buildset_sourcestamps bss ON bss.buildsetid = br.buildsetid "                       \
+	" JOIN sourcestamps ss ON ss.id = bss.sourcestampid "                                      \
+	" WHERE br.id = b.buildrequestid ORDER BY ss.id LIMIT 1), "                                \
+	"(SELECT COALESCE(json_agg(bc.changeid ORDER BY bc.changeid), '[]')::text "                \
+	"FROM buildrequests br JOIN buildset_changes bc "                                          \
+	"ON bc.buildsetid = br.buildsetid WHERE br.id = b.buildrequestid) "                        \
+	"FROM pts n JOIN builds b ON b.id = n.buildid "                                            \
+	"ORDER BY n.buildid " dir ", n.id " dir " LIMIT $4 OFFSET $5"
 
 #define PG_NUMBERS_NAMES                                                                           \
 	"WITH nm(name) AS (SELECT name FROM numbers WHERE builderid = $1::bigint UNION "           \
