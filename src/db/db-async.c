@@ -18,8 +18,9 @@
 
 struct db_async_done {
 	struct db_async_done *next;
-	db_list_fn fn;
-	void *arg;
+	db_list_fn fn;                 /* a listing's answer, or: */
+	void (*run)(void *ctx, int r); /* any other read's (r: 0 or -ECANCELED) */
+	void *arg;                     /* fn's, or run's ctx */
 	int r;
 	json_t *items;
 	int64_t total;
@@ -43,14 +44,19 @@ static void db_async_on_timer(uv_timer_t *t)
 	a->tail = &a->head;
 	while (d) {
 		struct db_async_done *next = d->next;
-		d->fn(d->arg, d->r, d->items, d->total, d->r < 0 ? err_str(d->r) : NULL);
+		if (d->run)
+			d->run(d->arg, 0);
+		else
+			d->fn(d->arg, d->r, d->items, d->total, d->r < 0 ? err_str(d->r) : NULL);
 		free(d);
 		d = next;
 	}
 }
 
-/* Queues an answer of SQLite's for the next loop turn. */
-static int db_async_queue(struct db *db, db_list_fn fn, void *arg, json_t *items, int64_t total)
+/* Queues an answer of SQLite's for the next loop turn: fn's (items, total)
+ * or run(arg, r). */
+static int db_async_push(struct db *db, db_list_fn fn, void (*run)(void *, int), void *arg,
+			 json_t *items, int64_t total)
 {
 	if (!db->loop) {
 		json_decref(items);
@@ -64,12 +70,18 @@ static int db_async_queue(struct db *db, db_list_fn fn, void *arg, json_t *items
 		a->timer.data = a;
 	}
 	struct db_async_done *d = xmalloc(sizeof(*d));
-	*d = (struct db_async_done){.fn = fn, .arg = arg, .items = items, .total = total};
+	*d = (struct db_async_done){
+		.fn = fn, .run = run, .arg = arg, .items = items, .total = total};
 	*a->tail = d;
 	a->tail = &d->next;
 	if (!uv_is_active((uv_handle_t *)&a->timer))
 		uv_timer_start(&a->timer, db_async_on_timer, 0, 0);
 	return 0;
+}
+
+static int db_async_queue(struct db *db, db_list_fn fn, void *arg, json_t *items, int64_t total)
+{
+	return db_async_push(db, fn, NULL, arg, items, total);
 }
 
 void db_async_close(struct db *db)
@@ -81,7 +93,10 @@ void db_async_close(struct db *db)
 	for (struct db_async_done *d = a->head, *next; d; d = next) {
 		next = d->next;
 		json_decref(d->items);
-		d->fn(d->arg, -ECANCELED, NULL, -1, "the database was closed");
+		if (d->run)
+			d->run(d->arg, -ECANCELED);
+		else
+			d->fn(d->arg, -ECANCELED, NULL, -1, "the database was closed");
 		free(d);
 	}
 	a->head = NULL;
@@ -177,4 +192,40 @@ int db_numbers_names_async(struct db *db, int64_t builderid, int64_t limit, int6
 	int64_t total = 0;
 	int r = db_numbers_names(db, builderid, limit, offset, &items, &total);
 	return r < 0 ? r : db_async_queue(db, done, arg, items, total);
+}
+
+/* A test history read on SQLite, waiting for its turn. */
+struct db_async_history {
+	struct db_test_history h;
+	db_test_history_fn done;
+	void *arg;
+};
+
+static void db_async_history_run(void *ctx, int r)
+{
+	struct db_async_history *x = ctx;
+	x->done(x->arg, r, r < 0 ? NULL : &x->h, r < 0 ? "the database was closed" : NULL);
+	db_test_history_release(&x->h);
+	free(x);
+}
+
+int db_test_history_async(struct db *db, int64_t builderid, const char *test_name,
+			  db_test_history_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_test_history(db, builderid, test_name, done, arg);
+	struct db_async_history *x = xcalloc(1, sizeof(*x));
+	int r = db_test_history(db, builderid, test_name, &x->h);
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	x->done = done;
+	x->arg = arg;
+	r = db_async_push(db, NULL, db_async_history_run, x, NULL, -1);
+	if (r < 0) {
+		db_test_history_release(&x->h);
+		free(x);
+	}
+	return r;
 }

@@ -417,4 +417,20 @@ static inline int db_step_int64(struct db *db, sqlite3_stmt *s, const char *what
 	return 0;
 }
 
+/* A per-test history being walked, newest result first (db_test_history
+ * on either backend: db-sqlite-tests.c). */
+struct tests_rev;
+struct db_test_walk {
+	struct db_test_history h;
+	struct tests_rev *revs;
+	size_t nrevs, revs_alloc;
+	bool streak; /* still inside the newest failure streak */
+	int64_t streak_last_build;
+};
+void db_test_walk_init(struct db_test_walk *w);
+void db_test_walk_row(struct db_test_walk *w, int64_t buildid, int64_t number, bool passed,
+		      const char *rev);
+/* The history into *ret (release it); w is empty again. */
+void db_test_walk_finish(struct db_test_walk *w, struct db_test_history *ret);
+
 #endif

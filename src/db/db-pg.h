@@ -21,6 +21,9 @@ int db_pg_numbers_series(struct db *db, int64_t builderid, const char *name, boo
 			 int64_t limit, int64_t offset, db_list_fn done, void *arg);
 int db_pg_numbers_names(struct db *db, int64_t builderid, int64_t limit, int64_t offset,
 			db_list_fn done, void *arg);
+/* db_test_history_async on PostgreSQL (db-pg-tests.c). */
+int db_pg_test_history(struct db *db, int64_t builderid, const char *test_name,
+		       db_test_history_fn done, void *arg);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The answers queued by db-async.c, cancelled (db_close). */

@@ -237,24 +237,77 @@ struct tests_rev {
 	bool passed, failed;
 };
 
-static void sqlite_tests_rev_note(struct tests_rev **revs, size_t *n, size_t *alloc,
-				  const char *rev, bool passed)
+static void tests_rev_note(struct db_test_walk *w, const char *rev, bool passed)
 {
-	for (size_t i = 0; i < *n; i++)
-		if (strcmp((*revs)[i].rev, rev) == 0) {
-			(*revs)[i].passed |= passed;
-			(*revs)[i].failed |= !passed;
+	for (size_t i = 0; i < w->nrevs; i++)
+		if (strcmp(w->revs[i].rev, rev) == 0) {
+			w->revs[i].passed |= passed;
+			w->revs[i].failed |= !passed;
 			return;
 		}
-	ARRAY_GROW(*revs, *n + 1, *alloc);
-	(*revs)[(*n)++] =
+	ARRAY_GROW(w->revs, w->nrevs + 1, w->revs_alloc);
+	w->revs[w->nrevs++] =
 		(struct tests_rev){.rev = xstrdup(rev), .passed = passed, .failed = !passed};
+}
+
+void db_test_walk_init(struct db_test_walk *w)
+{
+	*w = (struct db_test_walk){.h = {.last_results = RESULTS_NONE}, .streak = true};
+}
+
+void db_test_walk_row(struct db_test_walk *w, int64_t buildid, int64_t number, bool passed,
+		      const char *rev)
+{
+	struct db_test_history *h = &w->h;
+	if (h->results_seen++ == 0) {
+		h->last_results = passed ? RESULTS_SUCCESS : RESULTS_FAILURE;
+		h->last_buildid = buildid;
+		h->last_number = number;
+		w->streak = !passed;
+	}
+	if (passed) {
+		w->streak = false;
+		if (!h->last_passing_buildid) {
+			h->last_passing_buildid = buildid;
+			h->last_passing_number = number;
+		}
+	} else if (w->streak) {
+		h->first_failing_buildid = buildid;
+		h->first_failing_number = number;
+		if (w->streak_last_build != buildid)
+			h->failing_builds++;
+		w->streak_last_build = buildid;
+	}
+	if (rev && *rev)
+		tests_rev_note(w, rev, passed);
+}
+
+void db_test_walk_finish(struct db_test_walk *w, struct db_test_history *ret)
+{
+	struct db_test_history *h = &w->h;
+	for (size_t i = 0; i < w->nrevs; i++) {
+		if (w->revs[i].passed && w->revs[i].failed) {
+			h->flaky = true;
+			if (h->nflaky_revisions < TESTS_MAX_FLAKY_REVISIONS) {
+				if (!h->flaky_revisions)
+					h->flaky_revisions =
+						xcalloc(TESTS_MAX_FLAKY_REVISIONS, sizeof(char *));
+				h->flaky_revisions[h->nflaky_revisions++] =
+					TAKE_PTR(w->revs[i].rev);
+			}
+		}
+		free(w->revs[i].rev);
+	}
+	free(w->revs);
+	w->revs = NULL;
+	w->nrevs = 0;
+	*ret = *h;
+	w->h = (struct db_test_history){.last_results = RESULTS_NONE};
 }
 
 int db_test_history(struct db *db, int64_t builderid, const char *test_name,
 		    struct db_test_history *ret)
 {
-	struct db_test_history h = {.last_results = RESULTS_NONE};
 	/* The revision a build built: its got_revision (one codebase: a string),
 	 * else its revision property, else its first sourcestamp's. */
 	_cleanup_stmt_ sqlite3_stmt *s =
@@ -278,51 +331,15 @@ int db_test_history(struct db *db, int64_t builderid, const char *test_name,
 	sqlite3_bind_int64(s, 1, builderid);
 	db_bind_text(s, 2, test_name);
 	sqlite3_bind_int64(s, 3, KILN_TEST_HISTORY_MAX);
-	struct tests_rev *revs = NULL;
-	size_t nrevs = 0, revs_alloc = 0;
-	bool streak = true; /* still inside the newest failure streak */
-	int64_t streak_last_build = 0;
+	struct db_test_walk w;
+	db_test_walk_init(&w);
 	int r;
-	while ((r = db_step_row(db, s, "test history")) == 1) {
-		int64_t buildid = sqlite3_column_int64(s, 0);
-		int64_t number = sqlite3_column_int64(s, 1);
-		bool passed = sqlite3_column_int(s, 2) == RESULTS_SUCCESS;
-		const char *rev = (const char *)sqlite3_column_text(s, 3);
-		if (h.results_seen++ == 0) {
-			h.last_results = passed ? RESULTS_SUCCESS : RESULTS_FAILURE;
-			h.last_buildid = buildid;
-			h.last_number = number;
-			streak = !passed;
-		}
-		if (passed) {
-			streak = false;
-			if (!h.last_passing_buildid) {
-				h.last_passing_buildid = buildid;
-				h.last_passing_number = number;
-			}
-		} else if (streak) {
-			h.first_failing_buildid = buildid;
-			h.first_failing_number = number;
-			if (streak_last_build != buildid)
-				h.failing_builds++;
-			streak_last_build = buildid;
-		}
-		if (rev && *rev)
-			sqlite_tests_rev_note(&revs, &nrevs, &revs_alloc, rev, passed);
-	}
-	for (size_t i = 0; i < nrevs; i++) {
-		if (revs[i].passed && revs[i].failed) {
-			h.flaky = true;
-			if (h.nflaky_revisions < TESTS_MAX_FLAKY_REVISIONS) {
-				if (!h.flaky_revisions)
-					h.flaky_revisions =
-						xcalloc(TESTS_MAX_FLAKY_REVISIONS, sizeof(char *));
-				h.flaky_revisions[h.nflaky_revisions++] = TAKE_PTR(revs[i].rev);
-			}
-		}
-		free(revs[i].rev);
-	}
-	free(revs);
+	while ((r = db_step_row(db, s, "test history")) == 1)
+		db_test_walk_row(&w, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+				 sqlite3_column_int(s, 2) == RESULTS_SUCCESS,
+				 (const char *)sqlite3_column_text(s, 3));
+	struct db_test_history h;
+	db_test_walk_finish(&w, &h);
 	if (r < 0) {
 		db_test_history_release(&h);
 		return r;

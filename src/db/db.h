@@ -578,6 +578,12 @@ struct db_test_history {
 int db_test_history(struct db *db, int64_t builderid, const char *test_name,
 		    struct db_test_history *ret);
 void db_test_history_release(struct db_test_history *h);
+/* The same, answered on the loop (issue 14; db_list_async's rules): h is
+ * borrowed for the call (r == 0), NULL otherwise. */
+typedef void (*db_test_history_fn)(void *arg, int r, const struct db_test_history *h,
+				   const char *err);
+int db_test_history_async(struct db *db, int64_t builderid, const char *test_name,
+			  db_test_history_fn done, void *arg);
 /* ==== end of test results =========================================================== */
 /* ==== numbers over time (db-sqlite-numbers.c) ======================================= */
 /* Named numbers a build records (build_duration, step_duration:NAME,

@@ -5,6 +5,8 @@
  * Kiln's per-test history on a builder (/builders/N/test_history).
  */
 #include "master/api-int.h"
+#include "common/xalloc.h"
+#include "common/log.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -79,34 +81,63 @@ void api_builder_test_history_get(struct api_ctx *ctx)
 	api_builder_then(ctx, ctx->cap[0], api_builder_test_history_then, NULL);
 }
 
+/* A test history request waiting for its read (issue 14). */
+struct api_tests_wait {
+	struct http_deferred *d;
+	struct api_ctx ctx;
+	int64_t builderid;
+};
+
+static void api_tests_history_answered(void *arg, int r, const struct db_test_history *h,
+				       const char *err)
+{
+	struct api_tests_wait *w = arg;
+	struct http_req *req = http_deferred_req(w->d);
+	struct api_ctx *ctx = &w->ctx;
+	ctx->req = req;
+	if (req && r < 0) {
+		log_error("database error on '%s': %s (%s)", req->path, err_str(r), err ? err : "");
+		api_reply_error(ctx, 500, "database error");
+	} else if (req) {
+		json_t *revs = json_array();
+		for (size_t i = 0; i < h->nflaky_revisions; i++)
+			json_array_append_new(revs, json_string(h->flaky_revisions[i]));
+		json_t *item = json_pack(
+			"{s:I,s:s,s:I,s:o,s:o,s:o,s:o,s:I,s:b,s:o}", "builderid",
+			(json_int_t)w->builderid, "test_name", http_req_arg(req, "test_name"),
+			"results_seen", (json_int_t)h->results_seen, "last_results",
+			h->last_results == RESULTS_NONE ? json_null()
+							: json_integer(h->last_results),
+			"last_build", api_tests_build_ref(h->last_buildid, h->last_number),
+			"last_passing_build",
+			api_tests_build_ref(h->last_passing_buildid, h->last_passing_number),
+			"first_failing_build",
+			api_tests_build_ref(h->first_failing_buildid, h->first_failing_number),
+			"failing_builds", (json_int_t)h->failing_builds, "flaky", h->flaky,
+			"flaky_revisions", revs);
+		if (!item)
+			api_reply_error(ctx, 500, "cannot render the test history");
+		else
+			api_reply_json(ctx, 200,
+				       json_pack("{s:[o],s:{s:i}}", "test_history", item, "meta",
+						 "total", 1));
+	}
+	http_deferred_end(w->d);
+	free(w);
+}
+
 static void api_builder_test_history_then(struct api_ctx *ctx, int64_t builderid, void *arg)
 {
-	const char *name = http_req_arg(ctx->req, "test_name");
-	struct db_test_history h;
-	int r = db_test_history(ctx->db, builderid, name, &h);
+	struct api_tests_wait *w = xcalloc(1, sizeof(*w));
+	w->ctx = *ctx;
+	w->ctx.ncap = 0;
+	w->builderid = builderid;
+	int r = db_test_history_async(ctx->db, builderid, http_req_arg(ctx->req, "test_name"),
+				      api_tests_history_answered, w);
 	if (r < 0) {
 		api_reply_db_error(ctx, r);
+		free(w);
 		return;
 	}
-	json_t *revs = json_array();
-	for (size_t i = 0; i < h.nflaky_revisions; i++)
-		json_array_append_new(revs, json_string(h.flaky_revisions[i]));
-	json_t *item = json_pack(
-		"{s:I,s:s,s:I,s:o,s:o,s:o,s:o,s:I,s:b,s:o}", "builderid", (json_int_t)builderid,
-		"test_name", name, "results_seen", (json_int_t)h.results_seen, "last_results",
-		h.last_results == RESULTS_NONE ? json_null() : json_integer(h.last_results),
-		"last_build", api_tests_build_ref(h.last_buildid, h.last_number),
-		"last_passing_build",
-		api_tests_build_ref(h.last_passing_buildid, h.last_passing_number),
-		"first_failing_build",
-		api_tests_build_ref(h.first_failing_buildid, h.first_failing_number),
-		"failing_builds", (json_int_t)h.failing_builds, "flaky", h.flaky, "flaky_revisions",
-		revs);
-	db_test_history_release(&h);
-	if (!item) {
-		api_reply_error(ctx, 500, "cannot render the test history");
-		return;
-	}
-	api_reply_json(ctx, 200,
-		       json_pack("{s:[o],s:{s:i}}", "test_history", item, "meta", "total", 1));
+	w->d = http_req_defer(ctx->req);
 }

@@ -160,7 +160,7 @@ static void make_rows(struct db *db)
 			 .test_code_path = "t/bad.c",
 			 .line = 12,
 			 .duration_ns = -1,
-			 .results = RESULTS_FAILURE,
+			 .results = i == 3 ? RESULTS_SUCCESS : RESULTS_FAILURE, /* flaky */
 			 .message = "expected 1\ngot 2"},
 			{.test_code_path = "t/skip.c", .results = RESULTS_SKIPPED}};
 		CHECK_INT(db_test_results_add(db, setid, tr, 3), 0);
@@ -466,6 +466,62 @@ static void compare_numbers(struct db *db, int64_t builderid)
 	}
 }
 
+/* ---- per-test history -------------------------------------------------------------- */
+
+struct history_answer {
+	bool done;
+	int r;
+	char text[1024]; /* the history, spelled out */
+};
+
+static void history_text(const struct db_test_history *h, char *out, size_t n)
+{
+	int k = snprintf(out, n,
+			 "seen %lld last %d b%lld#%lld pass b%lld#%lld fail b%lld#%lld x%lld "
+			 "flaky %d:",
+			 (long long)h->results_seen, h->last_results, (long long)h->last_buildid,
+			 (long long)h->last_number, (long long)h->last_passing_buildid,
+			 (long long)h->last_passing_number, (long long)h->first_failing_buildid,
+			 (long long)h->first_failing_number, (long long)h->failing_builds,
+			 h->flaky);
+	for (size_t i = 0; i < h->nflaky_revisions && k > 0 && (size_t)k < n; i++)
+		k += snprintf(out + k, n - (size_t)k, " %s", h->flaky_revisions[i]);
+}
+
+static void on_history(void *arg, int r, const struct db_test_history *h, const char *err)
+{
+	struct history_answer *a = arg;
+	a->done = true;
+	a->r = r;
+	if (h)
+		history_text(h, a->text, sizeof(a->text));
+	else
+		snprintf(a->text, sizeof(a->text), "ERR %s", err ? err : "");
+}
+
+static bool history_answered(void *arg)
+{
+	return ((struct history_answer *)arg)->done;
+}
+
+static void compare_history(struct db *db, int64_t builderid, const char *name)
+{
+	struct db_test_history h;
+	char want[1024];
+	CHECK_INT(db_test_history(db, builderid, name, &h), 0);
+	history_text(&h, want, sizeof(want));
+	db_test_history_release(&h);
+	struct history_answer a = {0};
+	int r = db_test_history_async(pgdb, builderid, name, on_history, &a);
+	if (r == 0 && !test_run_until(&loop, history_answered, &a, TEST_GUARD_MS))
+		snprintf(a.text, sizeof(a.text), "no answer");
+	compared++;
+	if (r < 0 || a.r < 0 || strcmp(a.text, want) != 0) {
+		differed++;
+		TAP_FAIL("history of '%s': SQLite '%s', PostgreSQL %d '%s'", name, want, r, a.text);
+	}
+}
+
 /* ---- the test ----------------------------------------------------------------------- */
 
 /* kiln_icu, made with ICU's en-US collation; icu_url reaches it. */
@@ -545,6 +601,15 @@ TEST(every_resource_lists_alike)
 	pgdb = ow.db;
 	for (int64_t b = 1; b <= 3 && pgdb; b++)
 		compare_numbers(db, b);
+	static const char *const tests[] = {"t.ok", "t.bad", "t/skip.c", "never"};
+	for (size_t i = 0; i < 4 && pgdb; i++)
+		compare_history(db, 1, tests[i]);
+	if (pgdb) { /* the fixture has a test that passed and failed on one revision */
+		struct db_test_history h;
+		CHECK_INT(db_test_history(db, 1, "t.bad", &h), 0);
+		CHECK(h.flaky && h.nflaky_revisions == 1);
+		db_test_history_release(&h);
+	}
 	db_close(pgdb);
 	pgdb = NULL;
 	static const int64_t ids[] = {3, 1, 99, 2};
