@@ -194,6 +194,20 @@ int db_numbers_names_async(struct db *db, int64_t builderid, int64_t limit, int6
 	return r < 0 ? r : db_async_queue(db, done, arg, items, total);
 }
 
+int db_changes_cells_async(struct db *db, const int64_t *changeids, size_t n, int64_t max_rows,
+			   db_list_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_changes_cells(db, changeids, n, max_rows, done, arg);
+	json_t *items = NULL;
+	bool truncated = false;
+	int r = db_changes_cells(db, changeids, n, max_rows, &items, &truncated);
+	if (r < 0)
+		return r;
+	int64_t total = (int64_t)json_array_size(items) + (truncated ? 1 : 0);
+	return db_async_queue(db, done, arg, items, total);
+}
+
 /* A test history read on SQLite, waiting for its turn. */
 struct db_async_history {
 	struct db_test_history h;

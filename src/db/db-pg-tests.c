@@ -1,7 +1,9 @@
 /*
- * Per-test history on PostgreSQL (issue 14): db_test_history's query in
- * PostgreSQL's dialect, its rows walked by the same code as SQLite's
- * (db_test_walk_*, db-sqlite-tests.c).
+ * Reads of the UI's views on PostgreSQL (issue 14): the per-test history
+ * (db_test_history's query in PostgreSQL's dialect, its rows walked by the
+ * same code as SQLite's: db_test_walk_*, db-sqlite-tests.c) and the
+ * console's cells (db_changes_cells: SQLite's MAX() with bare columns is
+ * DISTINCT ON here).
  */
 #include "db/db-pg.h"
 
@@ -12,6 +14,8 @@
 
 #include "common/limits.h"
 #include "common/xalloc.h"
+#include "common/buf.h"
+#include "db/db-pg-list.h"
 #include "db/pg-conn.h"
 
 struct pg_tests_call {
@@ -74,4 +78,96 @@ int db_pg_test_history(struct db *db, int64_t builderid, const char *test_name,
 		return db_failf(db, r, "cannot send the query: %s", strerror(-r));
 	}
 	return 0;
+}
+
+static json_t *pg_changes_render_cells(const PGresult *res)
+{
+	json_t *list = json_array();
+	for (int i = 0, n = PQntuples(res); i < n; i++) {
+		json_t *o = json_object();
+		static const char *const ints[] = {"changeid", "buildid", "builderid", "number",
+						   "results"};
+		for (int c = 0; c < 5; c++)
+			json_object_set_new(
+				o, ints[c],
+				PQgetisnull(res, i, c)
+					? json_null()
+					: json_integer(strtoll(PQgetvalue(res, i, c), NULL, 10)));
+		json_object_set_new(o, "complete",
+				    json_boolean(strtoll(PQgetvalue(res, i, 5), NULL, 10) != 0));
+		for (int c = 6; c <= 7; c++)
+			json_object_set_new(o, c == 6 ? "started_at" : "complete_at",
+					    PQgetisnull(res, i, c)
+						    ? json_null()
+						    : json_integer((json_int_t)strtod(
+							      PQgetvalue(res, i, c), NULL)));
+		json_object_set_new(o, "state_string", json_string(PQgetvalue(res, i, 8)));
+		json_array_append_new(list, o);
+	}
+	return list;
+}
+
+/* The rows past max_rows only say the answer was cut: total counts them. */
+struct pg_cells_call {
+	db_list_fn done;
+	void *arg;
+	int64_t max_rows;
+};
+
+static void pg_changes_cells_cut(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct pg_cells_call *c = arg;
+	(void)total;
+	int64_t found = (int64_t)json_array_size(items);
+	while ((int64_t)json_array_size(items) > c->max_rows)
+		json_array_remove(items, json_array_size(items) - 1);
+	c->done(c->arg, r, items, r < 0 ? -1 : found, err);
+	free(c);
+}
+
+int db_pg_changes_cells(struct db *db, const int64_t *changeids, size_t n, int64_t max_rows,
+			db_list_fn done, void *arg)
+{
+	if (max_rows < 0)
+		return db_failf(db, -EINVAL, "negative row count");
+	struct buf ids;
+	buf_init(&ids, 32 * (n + 1));
+	int r = buf_addch(&ids, '{');
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		if (changeids[i] <= 0) {
+			buf_release(&ids);
+			return db_failf(db, -EINVAL, "change id %" PRId64 " is not positive",
+					changeids[i]);
+		}
+		r = buf_addf(&ids, "%s%" PRId64, i ? "," : "", changeids[i]);
+	}
+	r = r < 0 ? r : buf_adds(&ids, "}");
+	r = r < 0 ? r : buf_addch(&ids, '\0');
+	if (r < 0) {
+		buf_release(&ids);
+		return db_failf(db, r, "too many change ids");
+	}
+	/* each (change, builder)'s latest build; $2 = max_rows + 1 tells truncation */
+	static const char sql[] =
+		"SELECT * FROM (SELECT DISTINCT ON (bc.changeid, b.builderid) bc.changeid, b.id, "
+		"b.builderid, b.number, b.results, b.complete, b.started_at, b.complete_at, "
+		"b.state_string FROM unnest($1::bigint[]) j(id) "
+		"JOIN buildset_changes bc ON bc.changeid = j.id "
+		"JOIN buildrequests br ON br.buildsetid = bc.buildsetid "
+		"JOIN builds b ON b.buildrequestid = br.id "
+		"ORDER BY bc.changeid, b.builderid, b.id DESC) x "
+		"ORDER BY x.changeid DESC, x.builderid LIMIT $2";
+	char lim[24];
+	snprintf(lim, sizeof(lim), "%" PRId64, max_rows + 1);
+	const char *v[] = {ids.ptr, lim};
+	struct pg_query q = {.sql = sql, .nparams = 2, .values = v};
+	char err[256];
+	struct pg_cells_call *c = xmalloc(sizeof(*c));
+	*c = (struct pg_cells_call){.done = done, .arg = arg, .max_rows = max_rows};
+	r = pg_read_send(db_pg_conn(db), &q, NULL, pg_changes_render_cells, pg_changes_cells_cut, c,
+			 err, sizeof(err));
+	buf_release(&ids);
+	if (r < 0)
+		free(c);
+	return r < 0 ? db_failf(db, r, "%s", err) : 0;
 }

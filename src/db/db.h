@@ -723,6 +723,11 @@ void db_artifact_files_free(struct db_artifact_file *f, size_t n);
  * -EINVAL if a changeid is not positive or max_rows < 0. */
 int db_changes_cells(struct db *db, const int64_t *changeids, size_t n, int64_t max_rows,
 		     json_t **ret, bool *ret_truncated);
+/* The same answered on the loop (issue 14; db_list_async's rules): items
+ * the array, total the rows found up to max_rows + 1 (more than the items:
+ * truncated). */
+int db_changes_cells_async(struct db *db, const int64_t *changeids, size_t n, int64_t max_rows,
+			   db_list_fn done, void *arg);
 /* ==== end of console and grid ======================================================= */
 /* slice "steps20": several numbers of one build at once (the built-in
  * durations at a build's end), checked as db_number_record checks one;

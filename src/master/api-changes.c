@@ -6,6 +6,7 @@
  * changes/poller.c's registry and answered here.
  */
 #include "master/api-int.h"
+#include "common/log.h"
 
 #include "common/err.h"
 #include "common/limits.h"
@@ -140,17 +141,54 @@ static bool api_cells_parse_ids(struct api_ctx *ctx, const char *text, int64_t *
 	}
 }
 
+static const char *const api_cells_known[] = {"changeid",   "buildid",     "builderid",
+					      "number",     "results",     "complete",
+					      "started_at", "complete_at", "state_string"};
+
+/* A /changes/builds request waiting for its cells (issue 14). */
+struct api_cells_wait {
+	struct http_deferred *d;
+	struct api_ctx ctx;
+	bool want[ARRAY_SIZE(api_cells_known)];
+	size_t nfields;
+};
+
+static void api_cells_answered(void *arg, int r, json_t *list, int64_t found, const char *err)
+{
+	struct api_cells_wait *w = arg;
+	struct http_req *req = http_deferred_req(w->d);
+	w->ctx.req = req;
+	if (req && r < 0) {
+		log_error("database error on '%s': %s (%s)", req->path, err_str(r), err ? err : "");
+		api_reply_error(&w->ctx, 500, "database error");
+	} else if (req) {
+		size_t total = json_array_size(list), i;
+		json_t *row;
+		if (w->nfields) /* ?field=: only those keys, as Buildbot's field selection */
+			json_array_foreach(list, i, row)
+			{
+				for (size_t k = 0; k < ARRAY_SIZE(api_cells_known); k++)
+					if (!w->want[k])
+						json_object_del(row, api_cells_known[k]);
+			}
+		api_reply_json(&w->ctx, 200,
+			       json_pack("{s:O,s:{s:I,s:b}}", "builds", list, "meta", "total",
+					 (json_int_t)total, "truncated", found > (int64_t)total));
+	}
+	json_decref(list);
+	http_deferred_end(w->d);
+	free(w);
+}
+
 /* GET /changes/builds?changeid=1,2,3 (a Kiln extension for the console and
  * the grid): for each (change, builder), the latest build made from the
  * change, in one answer for a whole page of changes.  Only cells that have
  * a build are sent. */
 void api_changes_builds_get(struct api_ctx *ctx)
 {
-	static const char *const known[] = {"changeid",   "buildid",     "builderid",
-					    "number",     "results",     "complete",
-					    "started_at", "complete_at", "state_string"};
+	const char *const *known = api_cells_known;
 	int64_t ids[API_CELLS_MAX_CHANGES];
-	bool want[ARRAY_SIZE(known)] = {false};
+	bool want[ARRAY_SIZE(api_cells_known)] = {false};
 	size_t n = 0, nfields = 0;
 	int64_t limit = KILN_API_PAGE_MAX;
 	for (size_t i = 0; i < ctx->req->nargs; i++) {
@@ -160,9 +198,9 @@ void api_changes_builds_get(struct api_ctx *ctx)
 				return;
 		} else if (!strcmp(name, "field")) {
 			size_t k = 0;
-			while (k < ARRAY_SIZE(known) && strcmp(known[k], value))
+			while (k < ARRAY_SIZE(api_cells_known) && strcmp(known[k], value))
 				k++;
-			if (k == ARRAY_SIZE(known)) {
+			if (k == ARRAY_SIZE(api_cells_known)) {
 				api_reply_errorf(ctx, 400, "no such field '%.64s'", value);
 				return;
 			}
@@ -184,23 +222,16 @@ void api_changes_builds_get(struct api_ctx *ctx)
 		api_reply_error(ctx, 400, "missing changeid: give changeid=ID[,ID...]");
 		return;
 	}
-	json_t *list = NULL;
-	bool truncated = false;
-	int r = db_changes_cells(ctx->db, ids, n, limit, &list, &truncated);
+	struct api_cells_wait *w = xcalloc(1, sizeof(*w));
+	w->ctx = *ctx;
+	w->ctx.ncap = 0;
+	memcpy(w->want, want, sizeof(want));
+	w->nfields = nfields;
+	int r = db_changes_cells_async(ctx->db, ids, n, limit, api_cells_answered, w);
 	if (r < 0) {
 		api_reply_db_error(ctx, r);
+		free(w);
 		return;
 	}
-	size_t total = json_array_size(list), i;
-	json_t *row;
-	if (nfields) /* ?field=: only those keys, as Buildbot's field selection */
-		json_array_foreach(list, i, row)
-		{
-			for (size_t k = 0; k < ARRAY_SIZE(known); k++)
-				if (!want[k])
-					json_object_del(row, known[k]);
-		}
-	api_reply_json(ctx, 200,
-		       json_pack("{s:o,s:{s:I,s:b}}", "builds", list, "meta", "total",
-				 (json_int_t)total, "truncated", truncated));
+	w->d = http_req_defer(ctx->req);
 }

@@ -601,6 +601,22 @@ TEST(every_resource_lists_alike)
 	pgdb = ow.db;
 	for (int64_t b = 1; b <= 3 && pgdb; b++)
 		compare_numbers(db, b);
+	/* the console's cells: every change, several, cut short */
+	static const int64_t cids[] = {3, 1, 2, 2, 99};
+	for (size_t n = 1; n <= 5 && pgdb; n++)
+		for (int64_t max = 0; max < 4; max++) {
+			json_t *lite = NULL;
+			bool cut = false;
+			int lr = db_changes_cells(db, cids, n, max, &lite, &cut);
+			struct pg_answer a = {0};
+			int pr = db_changes_cells_async(pgdb, cids, n, max, on_pg, &a);
+			char what[100];
+			snprintf(what, sizeof(what), "cells of %zu changes, at most %lld", n,
+				 (long long)max);
+			size_t got = json_array_size(lite);
+			check_alike(lr, lite, pr, &a, what);
+			CHECK(a.total == (int64_t)got + (cut ? 1 : 0));
+		}
 	static const char *const tests[] = {"t.ok", "t.bad", "t/skip.c", "never"};
 	for (size_t i = 0; i < 4 && pgdb; i++)
 		compare_history(db, 1, tests[i]);
