@@ -208,6 +208,37 @@ int db_changes_cells_async(struct db *db, const int64_t *changeids, size_t n, in
 	return db_async_queue(db, done, arg, items, total);
 }
 
+int db_artifact_get_async(struct db *db, int64_t artifactid, db_list_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_artifacts(db, artifactid, 0, 1, done, arg);
+	struct db_artifact a = {0};
+	int r = db_artifact_get(db, artifactid, &a);
+	if (r < 0 && r != KILN_ENOTFOUND)
+		return r;
+	json_t *items = json_array();
+	if (r == 0) {
+		json_t *o = db_artifact_json(&a);
+		db_artifact_release(&a);
+		if (!o) {
+			json_decref(items);
+			return db_failf(db, -EINVAL, "artifact text is not UTF-8");
+		}
+		json_array_append_new(items, o);
+	}
+	return db_async_queue(db, done, arg, items, -1);
+}
+
+int db_artifacts_of_build_async(struct db *db, int64_t buildid, int64_t limit, db_list_fn done,
+				void *arg)
+{
+	if (db->pg)
+		return db_pg_artifacts(db, 0, buildid, limit, done, arg);
+	json_t *items = NULL;
+	int r = db_artifacts_of_build(db, buildid, limit, &items);
+	return r < 0 ? r : db_async_queue(db, done, arg, items, -1);
+}
+
 /* A test history read on SQLite, waiting for its turn. */
 struct db_async_history {
 	struct db_test_history h;

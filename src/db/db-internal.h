@@ -417,6 +417,9 @@ static inline int db_step_int64(struct db *db, sqlite3_stmt *s, const char *what
 	return 0;
 }
 
+/* An artifact as db_artifact_get_async's object (NULL: text not UTF-8). */
+json_t *db_artifact_json(const struct db_artifact *a);
+
 /* A per-test history being walked, newest result first (db_test_history
  * on either backend: db-sqlite-tests.c). */
 struct tests_rev;

@@ -3,7 +3,7 @@
  * (db_test_history's query in PostgreSQL's dialect, its rows walked by the
  * same code as SQLite's: db_test_walk_*, db-sqlite-tests.c) and the
  * console's cells (db_changes_cells: SQLite's MAX() with bare columns is
- * DISTINCT ON here).
+ * DISTINCT ON here), and the artifacts of a build or one artifact.
  */
 #include "db/db-pg.h"
 
@@ -169,5 +169,65 @@ int db_pg_changes_cells(struct db *db, const int64_t *changeids, size_t n, int64
 	buf_release(&ids);
 	if (r < 0)
 		free(c);
+	return r < 0 ? db_failf(db, r, "%s", err) : 0;
+}
+
+static json_t *pg_artifacts_render(const PGresult *res, bool one)
+{
+	json_t *items = json_array();
+	for (int i = 0, n = PQntuples(res); i < n; i++) {
+		struct db_artifact a = {
+			.artifactid = strtoll(PQgetvalue(res, i, 0), NULL, 10),
+			.buildid = strtoll(PQgetvalue(res, i, 1), NULL, 10),
+			.stepid = PQgetisnull(res, i, 2) ? 0
+							 : strtoll(PQgetvalue(res, i, 2), NULL, 10),
+			.name = PQgetvalue(res, i, 3),
+			.path = PQgetvalue(res, i, 4),
+			.size = strtoll(PQgetvalue(res, i, 5), NULL, 10),
+			.created_at = strtod(PQgetvalue(res, i, 7), NULL),
+			.dir = PQgetisnull(res, i, 8) ? NULL : PQgetvalue(res, i, 8),
+		};
+		snprintf(a.sha256, sizeof(a.sha256), "%s", PQgetvalue(res, i, 6));
+		json_t *o = db_artifact_json(&a);
+		if (o && !one) { /* a build's list: as db_artifacts_of_build renders it */
+			json_object_del(o, "dir");
+			json_object_set_new(o, "created_at",
+					    json_integer((json_int_t)a.created_at));
+		}
+		if (o)
+			json_array_append_new(items, o);
+	}
+	return items;
+}
+
+static json_t *pg_artifacts_render_one(const PGresult *res)
+{
+	return pg_artifacts_render(res, true);
+}
+
+static json_t *pg_artifacts_render_list(const PGresult *res)
+{
+	return pg_artifacts_render(res, false);
+}
+
+int db_pg_artifacts(struct db *db, int64_t artifactid, int64_t buildid, int64_t limit,
+		    db_list_fn done, void *arg)
+{
+	char id[24], lim[24];
+	snprintf(id, sizeof(id), "%" PRId64, artifactid ? artifactid : buildid);
+	snprintf(lim, sizeof(lim), "%" PRId64, limit);
+	const char *v[] = {id, limit < 0 ? NULL : lim};
+	struct pg_query q = {
+		.sql = artifactid ? "SELECT id, buildid, stepid, name, path, size, sha256, "
+				    "created_at, dir FROM artifacts WHERE id = $1::bigint"
+				  : "SELECT id, buildid, stepid, name, path, size, sha256, "
+				    "created_at, dir FROM artifacts WHERE buildid = $1::bigint "
+				    "ORDER BY id LIMIT $2",
+		.nparams = artifactid ? 1 : 2,
+		.values = v};
+	char err[256];
+	int r = pg_read_send(db_pg_conn(db), &q, NULL,
+			     artifactid ? pg_artifacts_render_one : pg_artifacts_render_list, done,
+			     arg, err, sizeof(err));
 	return r < 0 ? db_failf(db, r, "%s", err) : 0;
 }

@@ -27,6 +27,10 @@ int db_pg_test_history(struct db *db, int64_t builderid, const char *test_name,
 /* db_changes_cells_async on PostgreSQL (db-pg-tests.c). */
 int db_pg_changes_cells(struct db *db, const int64_t *changeids, size_t n, int64_t max_rows,
 			db_list_fn done, void *arg);
+/* db_artifact_get_async (artifactid) or db_artifacts_of_build_async
+ * (buildid, limit) on PostgreSQL (db-pg-tests.c). */
+int db_pg_artifacts(struct db *db, int64_t artifactid, int64_t buildid, int64_t limit,
+		    db_list_fn done, void *arg);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The answers queued by db-async.c, cancelled (db_close). */

@@ -130,6 +130,38 @@ int db_artifacts_of_build(struct db *db, int64_t buildid, int64_t limit, json_t 
 	return 0;
 }
 
+int db_artifact_from_json(json_t *o, struct db_artifact *ret)
+{
+	const char *name = json_string_value(json_object_get(o, "name"));
+	const char *path = json_string_value(json_object_get(o, "path"));
+	const char *sha = json_string_value(json_object_get(o, "sha256"));
+	const char *dir = json_string_value(json_object_get(o, "dir"));
+	if (!name || !path || !sha)
+		return -EINVAL;
+	*ret = (struct db_artifact){
+		.artifactid = json_integer_value(json_object_get(o, "artifactid")),
+		.buildid = json_integer_value(json_object_get(o, "buildid")),
+		.stepid = json_integer_value(json_object_get(o, "stepid")), /* null: 0 */
+		.name = xstrdup(name),
+		.path = xstrdup(path),
+		.size = json_integer_value(json_object_get(o, "size")),
+		.created_at = json_number_value(json_object_get(o, "created_at")),
+		.dir = dir ? xstrdup(dir) : NULL,
+	};
+	snprintf(ret->sha256, sizeof(ret->sha256), "%s", sha);
+	return 0;
+}
+
+/* The object db_artifact_get_async gives, from a (NULL: not UTF-8). */
+json_t *db_artifact_json(const struct db_artifact *a)
+{
+	return json_pack("{s:I, s:I, s:o, s:s, s:s, s:I, s:s, s:f, s:o}", "artifactid",
+			 (json_int_t)a->artifactid, "buildid", (json_int_t)a->buildid, "stepid",
+			 a->stepid ? json_integer(a->stepid) : json_null(), "name", a->name, "path",
+			 a->path, "size", (json_int_t)a->size, "sha256", a->sha256, "created_at",
+			 a->created_at, "dir", a->dir ? json_string(a->dir) : json_null());
+}
+
 /* ---- retention (slice "artcli") ---------------------------------------- */
 
 int db_artifacts_oldest(struct db *db, int64_t after_id, size_t max, struct db_artifact_age *ret,

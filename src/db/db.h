@@ -680,6 +680,15 @@ void db_artifact_release(struct db_artifact *a);
  * {"artifactid", "buildid", "stepid" (or null), "name", "path", "size",
  * "sha256", "created_at" (integer seconds)}, at most limit (< 0: all). */
 int db_artifacts_of_build(struct db *db, int64_t buildid, int64_t limit, json_t **ret_items);
+/* The two reads answered on the loop (issue 14; db_list_async's rules).
+ * db_artifact_get_async's items: [] when there is no such artifact, else
+ * one object with the fields above plus "created_at" as a float and "dir"
+ * (or null); db_artifact_from_json reads it back. */
+int db_artifact_get_async(struct db *db, int64_t artifactid, db_list_fn done, void *arg);
+int db_artifacts_of_build_async(struct db *db, int64_t buildid, int64_t limit, db_list_fn done,
+				void *arg);
+/* *ret from such an object (release it); -EINVAL when o is not one. */
+int db_artifact_from_json(json_t *o, struct db_artifact *ret);
 
 /* Retention (slice "artcli"; master/artifact-retention.c).  What the
  * picker judges of one artifact. */

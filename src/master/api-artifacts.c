@@ -36,6 +36,52 @@ static json_t *api_artifacts_envelope(json_t *items)
 	return json_pack("{s:o,s:{s:I}}", "artifacts", items, "meta", "total", (json_int_t)n);
 }
 
+/* An artifacts request waiting for its read (issue 14); cont goes on with
+ * one artifact. */
+typedef void (*api_art_fn)(struct api_ctx *ctx, const struct db_artifact *a);
+struct api_art_wait {
+	struct http_deferred *d;
+	struct api_ctx ctx; /* without path segments: read before the wait */
+	api_art_fn cont;
+};
+
+static struct api_art_wait *api_art_wait_new(struct api_ctx *ctx, api_art_fn cont)
+{
+	struct api_art_wait *w = xcalloc(1, sizeof(*w));
+	w->ctx = *ctx;
+	w->ctx.ncap = 0;
+	w->cont = cont;
+	return w;
+}
+
+/* The request back, or NULL (the client went, or a database error: answered). */
+static struct api_ctx *api_art_wait_ctx(struct api_art_wait *w, int r, const char *err)
+{
+	struct http_req *req = http_deferred_req(w->d);
+	if (!req)
+		return NULL;
+	w->ctx.req = req;
+	if (r < 0) {
+		log_error("database error on '%s': %s (%s)", req->path, err_str(r), err ? err : "");
+		api_reply_error(&w->ctx, 500, "database error");
+		return NULL;
+	}
+	return &w->ctx;
+}
+
+static void api_build_artifacts_answered(void *arg, int r, json_t *items, int64_t total,
+					 const char *err)
+{
+	struct api_art_wait *w = arg;
+	(void)total;
+	struct api_ctx *ctx = api_art_wait_ctx(w, r, err);
+	if (ctx)
+		api_reply_json(ctx, 200, api_artifacts_envelope(json_incref(items)));
+	json_decref(items);
+	http_deferred_end(w->d);
+	free(w);
+}
+
 void api_build_artifacts_get(struct api_ctx *ctx)
 {
 	long long id;
@@ -43,42 +89,61 @@ void api_build_artifacts_get(struct api_ctx *ctx)
 		api_invalid_path(ctx);
 		return;
 	}
-	json_t *items = NULL;
-	int r = db_artifacts_of_build(ctx->db, id, KILN_ARTIFACTS_MAX_LIST, &items);
+	struct api_art_wait *w = api_art_wait_new(ctx, NULL);
+	int r = db_artifacts_of_build_async(ctx->db, id, KILN_ARTIFACTS_MAX_LIST,
+					    api_build_artifacts_answered, w);
 	if (r < 0) {
 		api_reply_db_error(ctx, r);
+		free(w);
 		return;
 	}
-	api_reply_json(ctx, 200, api_artifacts_envelope(items));
+	w->d = http_req_defer(ctx->req);
 }
 
-/* The artifact of the path's id into *a; 0, or answered (400, 404, 500). */
-static int api_artifacts_lookup(struct api_ctx *ctx, struct db_artifact *a)
+static void api_artifact_found(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct api_art_wait *w = arg;
+	(void)total;
+	struct api_ctx *ctx = api_art_wait_ctx(w, r, err);
+	struct db_artifact a = {0};
+	if (ctx && !json_array_size(items))
+		api_not_found(ctx);
+	else if (ctx && db_artifact_from_json(json_array_get(items, 0), &a) < 0)
+		api_reply_error(ctx, 500, "artifact text is not valid");
+	else if (ctx)
+		w->cont(ctx, &a);
+	db_artifact_release(&a);
+	json_decref(items);
+	http_deferred_end(w->d);
+	free(w);
+}
+
+/* The artifact of the path's id, then cont; or answered (400, 404, 500). */
+static void api_artifacts_lookup(struct api_ctx *ctx, api_art_fn cont)
 {
 	long long id;
 	if (str_to_i64(ctx->cap[0], &id) < 0) {
 		api_invalid_path(ctx);
-		return KILN_EPARSE;
+		return;
 	}
-	int r = db_artifact_get(ctx->db, id, a);
-	if (r == KILN_ENOTFOUND)
-		api_not_found(ctx);
-	else if (r < 0)
+	struct api_art_wait *w = api_art_wait_new(ctx, cont);
+	int r = db_artifact_get_async(ctx->db, id, api_artifact_found, w);
+	if (r < 0) {
 		api_reply_db_error(ctx, r);
-	return r;
+		free(w);
+		return;
+	}
+	w->d = http_req_defer(ctx->req);
 }
 
-void api_artifact_get(struct api_ctx *ctx)
+static void api_artifact_reply(struct api_ctx *ctx, const struct db_artifact *ap)
 {
-	struct db_artifact a = {0};
-	if (api_artifacts_lookup(ctx, &a) < 0)
-		return;
+	struct db_artifact a = *ap;
 	json_t *o = json_pack("{s:I, s:I, s:o, s:s, s:s, s:I, s:s, s:I}", "artifactid",
 			      (json_int_t)a.artifactid, "buildid", (json_int_t)a.buildid, "stepid",
 			      a.stepid ? json_integer(a.stepid) : json_null(), "name", a.name,
 			      "path", a.path, "size", (json_int_t)a.size, "sha256", a.sha256,
 			      "created_at", (json_int_t)a.created_at);
-	db_artifact_release(&a);
 	if (!o) {
 		api_reply_error(ctx, 500, "artifact text is not valid");
 		return;
@@ -86,6 +151,11 @@ void api_artifact_get(struct api_ctx *ctx)
 	json_t *items = json_array();
 	json_array_append_new(items, o);
 	api_reply_json(ctx, 200, api_artifacts_envelope(items));
+}
+
+void api_artifact_get(struct api_ctx *ctx)
+{
+	api_artifacts_lookup(ctx, api_artifact_reply);
 }
 
 /* Reads a decimal byte position; false unless all of [p, end) are digits
@@ -190,11 +260,9 @@ static void api_artifacts_dl_free(void *ud)
 	free(d);
 }
 
-void api_artifact_download_get(struct api_ctx *ctx)
+static void api_artifact_download(struct api_ctx *ctx, const struct db_artifact *ap)
 {
-	struct db_artifact a = {0};
-	if (api_artifacts_lookup(ctx, &a) < 0)
-		return;
+	const struct db_artifact a = *ap; /* the caller releases it */
 	_cleanup_free_ char *rel = NULL;
 	int fd = -1;
 	if (transfer_relpath(a.path, &rel) >= 0) {
@@ -205,7 +273,6 @@ void api_artifact_download_get(struct api_ctx *ctx)
 	if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
 		if (fd >= 0)
 			close(fd);
-		db_artifact_release(&a);
 		api_reply_error(ctx, 404, "the artifact's file is gone");
 		return;
 	}
@@ -225,7 +292,6 @@ void api_artifact_download_get(struct api_ctx *ctx)
 			*c = '_';
 	_cleanup_free_ char *disp = xasprintf("attachment; filename=\"%s\"", base);
 	int64_t artifactid = a.artifactid;
-	db_artifact_release(&a);
 	if (r < 0) {
 		close(fd);
 		snprintf(crange, sizeof(crange), "bytes */%" PRId64, size);
@@ -247,4 +313,9 @@ void api_artifact_download_get(struct api_ctx *ctx)
 			 last, size);
 		http_reply_header(ctx->req, "content-range", crange);
 	}
+}
+
+void api_artifact_download_get(struct api_ctx *ctx)
+{
+	api_artifacts_lookup(ctx, api_artifact_download);
 }

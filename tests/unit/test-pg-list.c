@@ -168,6 +168,16 @@ static void make_rows(struct db *db)
 		CHECK_INT(db_build_finish(db, buildid, i == 2 ? 2 : 0, i == 2 ? "failed" : "build",
 					  1.7e9 + 300 + i),
 			  0);
+		struct db_artifact art = {.buildid = buildid,
+					  .stepid = i == 2 ? stepid : 0,
+					  .name = "out/app \xc3\xa9.tar",
+					  .path = "b/1/app.tar",
+					  .size = 1000 + i,
+					  .sha256 = "0123456789abcdef0123456789abcdef"
+						    "0123456789abcdef0123456789abcdef",
+					  .created_at = 1.7e9 + 300.75,
+					  .dir = i == 3 ? "b/1/app" : NULL};
+		CHECK_INT(db_artifact_add(db, &art, NULL), 0);
 		/* numbers: recorded ones, and the step durations served from steps */
 		CHECK_INT(db_number_record(db, b1, buildid, 0, "build_duration", 98.5 + i,
 					   1.7e9 + 300 + i),
@@ -561,7 +571,7 @@ TEST(every_resource_lists_alike)
 	if (err)
 		diag("copy: %s", err);
 	free(err);
-	if (db_open(NULL, src_url, NULL, &db) < 0) {
+	if (db_open(&loop, src_url, NULL, &db) < 0) {
 		TAP_FAIL("db_open: %s", db_open_errmsg());
 		return;
 	}
@@ -601,6 +611,23 @@ TEST(every_resource_lists_alike)
 	pgdb = ow.db;
 	for (int64_t b = 1; b <= 3 && pgdb; b++)
 		compare_numbers(db, b);
+	/* artifacts: each (and one that is not there), each build's */
+	for (int64_t id = 1; id <= 4 && pgdb; id++) {
+		struct pg_answer la = {0}, pa = {0};
+		CHECK_INT(db_artifact_get_async(db, id, on_pg, &la), 0);
+		if (!test_run_until(&loop, pg_answered, &la, TEST_GUARD_MS))
+			TAP_FAIL("no answer from SQLite");
+		char what[60];
+		snprintf(what, sizeof(what), "artifact %lld", (long long)id);
+		check_alike(la.r, la.items, db_artifact_get_async(pgdb, id, on_pg, &pa), &pa, what);
+		json_t *lite = NULL;
+		int lr = db_artifacts_of_build(db, id, id == 2 ? 0 : -1, &lite);
+		struct pg_answer ba = {0};
+		snprintf(what, sizeof(what), "artifacts of build %lld", (long long)id);
+		check_alike(lr, lite,
+			    db_artifacts_of_build_async(pgdb, id, id == 2 ? 0 : -1, on_pg, &ba),
+			    &ba, what);
+	}
 	/* the console's cells: every change, several, cut short */
 	static const int64_t cids[] = {3, 1, 2, 2, 99};
 	for (size_t n = 1; n <= 5 && pgdb; n++)
