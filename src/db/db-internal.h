@@ -417,6 +417,15 @@ static inline int db_step_int64(struct db *db, sqlite3_stmt *s, const char *what
 	return 0;
 }
 
+/* Step s among its build's first KILN_ETA_MAX_STEPS (1000) started and
+ * finished steps, the count only for a step numbered past that: the
+ * numbers' SQL of both backends (db-sqlite-numbers.c, db-pg-numbers.c). */
+#define SQL_NUMBERS_STEP_FINISHED                                                                  \
+	"s.complete = 1 AND s.started_at IS NOT NULL AND s.complete_at IS NOT NULL "               \
+	"AND (s.number < 1000 OR (SELECT COUNT(*) FROM steps s2 WHERE s2.buildid = s.buildid "     \
+	"AND s2.number < s.number AND s2.complete = 1 AND s2.started_at IS NOT NULL "              \
+	"AND s2.complete_at IS NOT NULL) < 1000) "
+
 /* An artifact as db_artifact_get_async's object (NULL: text not UTF-8). */
 json_t *db_artifact_json(const struct db_artifact *a);
 

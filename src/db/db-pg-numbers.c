@@ -18,14 +18,6 @@
 _Static_assert(KILN_MAX_NUMBER_NAME == 256, "PG_NUMBERS_POINTS, PG_NUMBERS_NAMES say 256");
 _Static_assert(KILN_ETA_MAX_STEPS == 1000, "PG_NUMBERS_POINTS, PG_NUMBERS_NAMES say 1000");
 
-/* Step s among its build's first KILN_ETA_MAX_STEPS started and finished
- * steps (as SQL_NUMBERS_STEP_FINISHED). */
-#define PG_NUMBERS_STEP_FINISHED                                                                   \
-	"s.complete = 1 AND s.started_at IS NOT NULL AND s.complete_at IS NOT NULL "               \
-	"AND (s.number < 1000 OR (SELECT COUNT(*) FROM steps s2 WHERE s2.buildid = s.buildid "     \
-	"AND s2.number < s.number AND s2.complete = 1 AND s2.started_at IS NOT NULL "              \
-	"AND s2.complete_at IS NOT NULL) < 1000) "
-
 /* The points of one series: $1 builderid, $2 name, $3 the step's name of
  * step_duration:NAME or NULL (as SQL_NUMBERS_POINTS). */
 #define PG_NUMBERS_POINTS                                                                          \
@@ -37,7 +29,7 @@ _Static_assert(KILN_ETA_MAX_STEPS == 1000, "PG_NUMBERS_POINTS, PG_NUMBERS_NAMES 
 	"bd.recorded_at FROM numbers bd JOIN steps s ON s.buildid = bd.buildid "                   \
 	"AND s.name = $3::text WHERE $3::text IS NOT NULL AND octet_length($2::text) <= 256 "      \
 	"AND bd.builderid = $1::bigint AND bd.name = 'build_duration' "                            \
-	"AND " PG_NUMBERS_STEP_FINISHED "AND NOT EXISTS (SELECT 1 FROM numbers o WHERE "           \
+	"AND " SQL_NUMBERS_STEP_FINISHED "AND NOT EXISTS (SELECT 1 FROM numbers o WHERE "          \
 	"o.builderid = $1::bigint AND o.name = $2::text AND o.buildid = bd.buildid "               \
 	"AND o.stepid = s.id)) "
 
@@ -60,7 +52,7 @@ _Static_assert(KILN_ETA_MAX_STEPS == 1000, "PG_NUMBERS_POINTS, PG_NUMBERS_NAMES 
 	"JOIN steps s ON s.buildid = bd.buildid "                                                  \
 	"WHERE bd.builderid = $1::bigint AND bd.name = 'build_duration' "                          \
 	"AND octet_length('" DB_NUMBERS_STEP_DURATION "' || s.name) <= 256 "                       \
-	"AND " PG_NUMBERS_STEP_FINISHED ") "
+	"AND " SQL_NUMBERS_STEP_FINISHED ") "
 
 static json_t *pg_numbers_render_series(const PGresult *res)
 {

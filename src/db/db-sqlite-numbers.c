@@ -115,13 +115,6 @@ int db_numbers_record_many(struct db *db, int64_t builderid, int64_t buildid,
  * two limits out (checked below). */
 _Static_assert(KILN_MAX_NUMBER_NAME == 256, "SQL_NUMBERS_POINTS, SQL_NUMBERS_NAMES say 256");
 _Static_assert(KILN_ETA_MAX_STEPS == 1000, "SQL_NUMBERS_POINTS, SQL_NUMBERS_NAMES say 1000");
-/* Step s among its build's first KILN_ETA_MAX_STEPS started and finished
- * steps (the count only for a step numbered past that). */
-#define SQL_NUMBERS_STEP_FINISHED                                                                  \
-	"s.complete = 1 AND s.started_at IS NOT NULL AND s.complete_at IS NOT NULL "               \
-	"AND (s.number < 1000 OR (SELECT COUNT(*) FROM steps s2 WHERE s2.buildid = s.buildid "     \
-	"AND s2.number < s.number AND s2.complete = 1 AND s2.started_at IS NOT NULL "              \
-	"AND s2.complete_at IS NOT NULL) < 1000) "
 #define SQL_NUMBERS_POINTS                                                                         \
 	"WITH pts(buildid, id, stepid, value, recorded_at) AS ("                                   \
 	"SELECT n.buildid, n.id, n.stepid, n.value, n.recorded_at FROM numbers n "                 \

@@ -54,19 +54,9 @@ static struct api_art_wait *api_art_wait_new(struct api_ctx *ctx, api_art_fn con
 	return w;
 }
 
-/* The request back, or NULL (the client went, or a database error: answered). */
 static struct api_ctx *api_art_wait_ctx(struct api_art_wait *w, int r, const char *err)
 {
-	struct http_req *req = http_deferred_req(w->d);
-	if (!req)
-		return NULL;
-	w->ctx.req = req;
-	if (r < 0) {
-		log_error("database error on '%s': %s (%s)", req->path, err_str(r), err ? err : "");
-		api_reply_error(&w->ctx, 500, "database error");
-		return NULL;
-	}
-	return &w->ctx;
+	return api_deferred_ctx(w->d, &w->ctx, r, err);
 }
 
 static void api_build_artifacts_answered(void *arg, int r, json_t *items, int64_t total,

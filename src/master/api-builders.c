@@ -213,27 +213,17 @@ struct api_lastbuilds_wait {
 static void api_lastbuilds_answered(void *arg, int r, json_t *list, int64_t total, const char *err)
 {
 	struct api_lastbuilds_wait *w = arg;
-	struct http_req *req = http_deferred_req(w->d);
 	(void)total;
-	if (req) {
-		w->ctx.req = req;
-		if (r < 0) {
-			log_error("database error listing '%s': %s (%s)", req->path, err_str(r),
-				  err ? err : "");
-			api_reply_error(&w->ctx, 500, "database error");
-		} else {
-			size_t i;
-			json_t *b;
-			json_array_foreach(list, i, b)
-			{
-				json_object_set_new(b, "properties", json_object());
-				api_builders_pick(b, &w->rs);
-			}
-			json_t *meta =
-				json_pack("{s:I}", "total", (json_int_t)json_array_size(list));
-			api_reply_json(&w->ctx, 200,
-				       json_pack("{s:O,s:o}", "builds", list, "meta", meta));
+	if (api_deferred_ctx(w->d, &w->ctx, r, err)) {
+		size_t i;
+		json_t *b;
+		json_array_foreach(list, i, b)
+		{
+			json_object_set_new(b, "properties", json_object());
+			api_builders_pick(b, &w->rs);
 		}
+		json_t *meta = json_pack("{s:I}", "total", (json_int_t)json_array_size(list));
+		api_reply_json(&w->ctx, 200, json_pack("{s:O,s:o}", "builds", list, "meta", meta));
 	}
 	json_decref(list);
 	http_deferred_end(w->d);

@@ -156,12 +156,7 @@ struct api_cells_wait {
 static void api_cells_answered(void *arg, int r, json_t *list, int64_t found, const char *err)
 {
 	struct api_cells_wait *w = arg;
-	struct http_req *req = http_deferred_req(w->d);
-	w->ctx.req = req;
-	if (req && r < 0) {
-		log_error("database error on '%s': %s (%s)", req->path, err_str(r), err ? err : "");
-		api_reply_error(&w->ctx, 500, "database error");
-	} else if (req) {
+	if (api_deferred_ctx(w->d, &w->ctx, r, err)) {
 		size_t total = json_array_size(list), i;
 		json_t *row;
 		if (w->nfields) /* ?field=: only those keys, as Buildbot's field selection */

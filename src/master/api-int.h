@@ -175,6 +175,13 @@ int api_builder_id(struct api_ctx *ctx, const char *idname, int64_t *ret_id);
  * api_builder_then: the builder named or numbered idname (a number is
  * taken as it is, without a read).
  */
+/* A deferred request given back for the answer of its read: ctx (the
+ * handler's copy) with the request in it; or NULL when the client has gone
+ * (touch nothing of the master then: it may be stopping) or when r < 0 (a
+ * database error: logged with err and answered 500 here). */
+struct http_deferred;
+struct api_ctx *api_deferred_ctx(struct http_deferred *d, struct api_ctx *ctx, int r,
+				 const char *err);
 typedef void (*api_rows_fn)(struct api_ctx *ctx, json_t *items, void *arg);
 typedef void (*api_id_fn)(struct api_ctx *ctx, int64_t id, void *arg);
 void api_fetch_then(struct api_ctx *ctx, enum db_resource res, const char *const *filters,

@@ -72,14 +72,8 @@ struct api_numbers_wait {
 static void api_numbers_answered(void *arg, int r, json_t *items, int64_t total, const char *err)
 {
 	struct api_numbers_wait *w = arg;
-	struct http_req *req = http_deferred_req(w->d);
-	if (req) {
-		w->ctx.req = req;
-		if (r < 0) {
-			log_error("database error on '%s': %s (%s)", req->path, err_str(r),
-				  err ? err : "");
-			api_reply_error(&w->ctx, 500, "database error");
-		} else if (!w->name) {
+	if (api_deferred_ctx(w->d, &w->ctx, r, err)) {
+		if (!w->name) {
 			json_t *out = json_array();
 			size_t i;
 			json_t *name;

@@ -92,13 +92,9 @@ static void api_tests_history_answered(void *arg, int r, const struct db_test_hi
 				       const char *err)
 {
 	struct api_tests_wait *w = arg;
-	struct http_req *req = http_deferred_req(w->d);
-	struct api_ctx *ctx = &w->ctx;
-	ctx->req = req;
-	if (req && r < 0) {
-		log_error("database error on '%s': %s (%s)", req->path, err_str(r), err ? err : "");
-		api_reply_error(ctx, 500, "database error");
-	} else if (req) {
+	struct api_ctx *ctx = api_deferred_ctx(w->d, &w->ctx, r, err);
+	if (ctx) {
+		struct http_req *req = ctx->req;
 		json_t *revs = json_array();
 		for (size_t i = 0; i < h->nflaky_revisions; i++)
 			json_array_append_new(revs, json_string(h->flaky_revisions[i]));

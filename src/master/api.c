@@ -917,21 +917,24 @@ static struct api_list_wait *api_list_wait_new(struct api_ctx *ctx, enum db_reso
 	return w;
 }
 
-/* The request back, or NULL when its client has gone (then touch nothing
- * of the master: it may be stopping). */
-static struct api_ctx *api_list_wait_ctx(struct api_list_wait *w, int r, const char *err)
+struct api_ctx *api_deferred_ctx(struct http_deferred *d, struct api_ctx *ctx, int r,
+				 const char *err)
 {
-	struct http_req *req = http_deferred_req(w->d);
+	struct http_req *req = http_deferred_req(d);
+	ctx->req = req;
 	if (!req)
 		return NULL;
-	w->ctx.req = req;
 	if (r < 0) {
-		log_error("database error listing '%s': %s (%s)", req->path, err_str(r),
-			  err ? err : "");
-		api_reply_error(&w->ctx, 500, "database error");
+		log_error("database error on '%s': %s (%s)", req->path, err_str(r), err ? err : "");
+		api_reply_error(ctx, 500, "database error");
 		return NULL;
 	}
-	return &w->ctx;
+	return ctx;
+}
+
+static struct api_ctx *api_list_wait_ctx(struct api_list_wait *w, int r, const char *err)
+{
+	return api_deferred_ctx(w->d, &w->ctx, r, err);
 }
 
 static void api_list_wait_end(struct api_list_wait *w, json_t *items)
