@@ -1,7 +1,8 @@
 /*
  * Internals shared by the SQLite backend's files (db-sqlite.c: connection,
  * batching, statement cache, checkpoints; db-sqlite-<noun>.c: one entity
- * each; db-sqlite-log.c: log chunks; db-sqlite-list.c: the REST listing).
+ * each; db-sqlite-log.c: log chunks; db-sqlite-list.c: the REST listing,
+ * its queries built by db-list.c).
  * Not part of the db.h API.
  */
 #ifndef KILN_DB_INTERNAL_H

@@ -3,7 +3,8 @@
  * keys, migrations), per-loop-turn write batching, the prepared-statement
  * cache, errors, and the helpers the entity files share.  Each entity has
  * its file, db-sqlite-<noun>.c (master, builder, worker, buildset, request,
- * build, step, log, changes, sched), listings are in db-sqlite-list.c.
+ * build, step, log, changes, sched), listings are in db-sqlite-list.c
+ * (their queries in db-list.c).
  */
 #include "db/db-internal.h"
 #include "db/db-pg.h"
