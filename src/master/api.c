@@ -549,10 +549,8 @@ static void api_select_fields(json_t *item, const struct api_rspec *rs)
 
 /* Finds which query filter holds a value of the wrong type (db_list only
  * says -EINVAL), for Buildbot's "invalid filter value for X". */
-static const char *api_blame_filter(struct api_ctx *ctx, enum db_resource res,
-				    const struct api_rspec *rs)
+static const char *api_blame_filter(enum db_resource res, const struct api_rspec *rs)
 {
-	(void)ctx;
 	for (size_t i = rs->nfixed; i < rs->nfilters; i++) {
 		if (db_filter_check(res, &rs->filters[i]) == -EINVAL)
 			return rs->filter_args[i];
@@ -854,7 +852,7 @@ static void api_list_refused(struct api_ctx *ctx, enum db_resource res, const st
 			     int r)
 {
 	if (r == -EINVAL) {
-		const char *bad = api_blame_filter(ctx, res, rs);
+		const char *bad = api_blame_filter(res, rs);
 		if (bad)
 			api_reply_errorf(ctx, 400, "invalid filter value for %s", bad);
 		else
