@@ -9,6 +9,7 @@
 #include "db/db-internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "common/err.h"
@@ -273,4 +274,94 @@ int db_test_history_async(struct db *db, int64_t builderid, const char *test_nam
 		free(x);
 	}
 	return r;
+}
+
+/* A log read on SQLite, waiting for its turn: one of the three answers. */
+struct db_async_log {
+	int r;
+	char err[256];
+	struct db_log_info info;
+	struct buf text;
+	int64_t count, line, next;
+	db_log_info_fn info_done;
+	db_log_lines_fn lines_done;
+	db_log_found_fn found_done;
+	void *arg;
+};
+
+static void db_async_log_run(void *ctx, int r)
+{
+	struct db_async_log *x = ctx;
+	if (r < 0) {
+		x->r = r;
+		snprintf(x->err, sizeof(x->err), "the database was closed");
+	}
+	const char *err = x->r < 0 && x->r != -E2BIG ? x->err : NULL;
+	if (x->info_done)
+		x->info_done(x->arg, x->r, x->r == 0 ? &x->info : NULL, err);
+	else if (x->lines_done)
+		x->lines_done(x->arg, x->r, x->r == 0 || x->r == -E2BIG ? x->text.ptr : NULL,
+			      x->text.len, x->count, err);
+	else
+		x->found_done(x->arg, x->r, x->line, x->next, err);
+	buf_release(&x->text);
+	free(x);
+}
+
+/* Queues x's answer r (KILN_ENOTFOUND and -E2BIG too); other errors are
+ * returned at once, x freed. */
+static int db_async_log_queue(struct db *db, struct db_async_log *x, int r)
+{
+	if (r < 0 && r != KILN_ENOTFOUND && r != -E2BIG) {
+		buf_release(&x->text);
+		free(x);
+		return r;
+	}
+	x->r = r;
+	if (r < 0)
+		snprintf(x->err, sizeof(x->err), "%s", db_errmsg(db));
+	r = db_async_push(db, NULL, db_async_log_run, x, NULL, -1);
+	if (r < 0) {
+		buf_release(&x->text);
+		free(x);
+	}
+	return r;
+}
+
+int db_log_get_async(struct db *db, int64_t logid, db_log_info_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_log_get(db, logid, done, arg);
+	struct db_async_log *x = xcalloc(1, sizeof(*x));
+	x->info_done = done;
+	x->arg = arg;
+	return db_async_log_queue(db, x, db_log_get(db, logid, &x->info));
+}
+
+int db_log_read_async(struct db *db, int64_t logid, int64_t first_line, int64_t max_lines,
+		      size_t max_bytes, db_log_lines_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_log_read(db, logid, first_line, max_lines, max_bytes, done, arg);
+	struct db_async_log *x = xcalloc(1, sizeof(*x));
+	x->lines_done = done;
+	x->arg = arg;
+	buf_init(&x->text, max_bytes);
+	return db_async_log_queue(
+		db, x, db_log_read(db, logid, first_line, max_lines, &x->text, &x->count));
+}
+
+int db_log_search_async(struct db *db, int64_t logid, const char *needle, size_t nlen,
+			unsigned flags, int64_t from, uint64_t max_scan, db_log_found_fn done,
+			void *arg)
+{
+	if (db->pg)
+		return db_pg_log_search(db, logid, needle, nlen, flags, from, max_scan, done, arg);
+	struct db_async_log *x = xcalloc(1, sizeof(*x));
+	x->found_done = done;
+	x->arg = arg;
+	x->line = x->next = -1;
+	return db_async_log_queue(
+		db, x,
+		db_log_search(db, logid, needle, nlen, flags, from, max_scan, &x->line, &x->next));
 }

@@ -376,6 +376,59 @@ void db_log_drop_all(struct db *db);
 /* Finishes a log inside an open write (used by db_master_recover). */
 int db_log_finish_locked(struct db *db, int64_t logid);
 
+/* Reading and searching a log's chunks, whichever backend reads the rows
+ * (db-log-read.c): the backend inits, feeds each chunk row that the SQL of
+ * db-sqlite-log.c's db_log_read / db_log_search selects, in its order, then
+ * asks for the in-memory tail's part.  -EAGAIN from a tail step: a chunk of
+ * the log closed since the init (only across turns, an asynchronous read):
+ * init and read again. */
+struct db_log_tail *db_log_tail_find(struct db *db, int64_t logid);
+size_t db_log_count_lines(const char *p, size_t n);
+struct db_log_chunk {
+	int64_t first_line, last_line;
+	bool compressed;
+	const void *blob;
+	size_t n;
+};
+struct db_log_read {
+	int64_t logid, first, to; /* lines [first, to) */
+	int64_t table_to;         /* rows hold the lines before it, the tail the rest */
+	bool had_tail;
+	int64_t tail_first;
+	int64_t count; /* lines written to out */
+	struct buf *out;
+};
+int db_log_read_init(struct db *db, struct db_log_read *rd, int64_t logid, int64_t first_line,
+		     int64_t max_lines, struct buf *out);
+/* 0, or < 0 with db's error set (-E2BIG: out is full, whole lines kept). */
+int db_log_read_row(struct db *db, struct db_log_read *rd, const struct db_log_chunk *c);
+int db_log_read_tail(struct db *db, struct db_log_read *rd);
+struct db_log_search {
+	int64_t logid;
+	const char *needle; /* borrowed */
+	size_t nlen;
+	bool icase, backward, strip;
+	int64_t from;
+	uint64_t scanned, max_scan;
+	int64_t table_to; /* the tail's first line, or INT64_MAX */
+	bool had_tail;
+	int64_t line, next; /* the answer: db_log_search's *ret_line, *ret_next */
+};
+int db_log_search_init(struct db *db, struct db_log_search *q, int64_t logid, char type,
+		       const char *needle, size_t nlen, unsigned flags, int64_t from,
+		       uint64_t max_scan);
+/* Backward from inside the tail: the tail first.  1: settled (found). */
+int db_log_search_head(struct db *db, struct db_log_search *q);
+/* Are the rows wanted (else straight to db_log_search_tail)? */
+static inline bool db_log_search_wants_rows(const struct db_log_search *q)
+{
+	return q->backward || q->from < q->table_to;
+}
+/* One row: 1 settled (found, or the scan cap: q->next), 0 go on, < 0. */
+int db_log_search_row(struct db *db, struct db_log_search *q, const struct db_log_chunk *c);
+/* Forward: the tail's lines last. */
+int db_log_search_tail(struct db *db, struct db_log_search *q);
+
 /* Registers the SQL functions db_list's SQL uses (kiln_text) on db->h. */
 int db_list_init_sql(struct db *db);
 

@@ -5,6 +5,7 @@
 #include "db/db-pg.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,9 @@ static void db_pg_release(struct db *db)
 	pg_batch_free(db->pg->batch);
 	pg_conn_free(db->pg->conn);
 	free(db->pg);
+	if (db->zd)
+		ZSTD_freeDCtx(db->zd);
+	buf_release(&db->zbuf);
 	free(db);
 }
 
@@ -75,6 +79,7 @@ int db_pg_open(uv_loop_t *loop, const char *url, db_ready_fn ready, void *arg)
 	struct db *db = xcalloc(1, sizeof(*db));
 	db->pg = xcalloc(1, sizeof(*db->pg));
 	db->loop = loop;
+	buf_init(&db->zbuf, SIZE_MAX / 2); /* log chunks decompressed (db-log-read.c) */
 	db->pg->ready = ready;
 	db->pg->ready_arg = arg;
 	struct pg_conn_opts o = {.conninfo = url};

@@ -31,6 +31,13 @@ int db_pg_changes_cells(struct db *db, const int64_t *changeids, size_t n, int64
  * (buildid, limit) on PostgreSQL (db-pg-tests.c). */
 int db_pg_artifacts(struct db *db, int64_t artifactid, int64_t buildid, int64_t limit,
 		    db_list_fn done, void *arg);
+/* db_log_get_async, db_log_read_async, db_log_search_async on PostgreSQL
+ * (db-pg-log.c). */
+int db_pg_log_get(struct db *db, int64_t logid, db_log_info_fn done, void *arg);
+int db_pg_log_read(struct db *db, int64_t logid, int64_t first_line, int64_t max_lines,
+		   size_t max_bytes, db_log_lines_fn done, void *arg);
+int db_pg_log_search(struct db *db, int64_t logid, const char *needle, size_t nlen, unsigned flags,
+		     int64_t from, uint64_t max_scan, db_log_found_fn done, void *arg);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The answers queued by db-async.c, cancelled (db_close). */

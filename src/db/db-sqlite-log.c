@@ -28,7 +28,7 @@ static void sqlite_log_tail_free(struct db_log_tail *t)
 	free(t);
 }
 
-static struct db_log_tail *sqlite_log_tail_find(struct db *db, int64_t logid)
+struct db_log_tail *db_log_tail_find(struct db *db, int64_t logid)
 {
 	for (struct db_log_tail **pp = &db->tails; *pp; pp = &(*pp)->next) {
 		struct db_log_tail *t = *pp;
@@ -100,7 +100,7 @@ static int sqlite_log_row_get(struct db *db, int64_t logid, struct log_row *ret)
  * NULL for a complete log. */
 static int sqlite_log_tail_get(struct db *db, int64_t logid, struct db_log_tail **ret)
 {
-	struct db_log_tail *t = sqlite_log_tail_find(db, logid);
+	struct db_log_tail *t = db_log_tail_find(db, logid);
 	if (t) {
 		*ret = t;
 		return 0;
@@ -379,17 +379,6 @@ int db_log_sync_all(struct db *db)
 	return 0;
 }
 
-static size_t sqlite_log_count_lines(const char *p, size_t n)
-{
-	size_t c = 0;
-	const char *end = p + n;
-	while (p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
-		c++;
-		p++;
-	}
-	return c;
-}
-
 /* Adds whole lines [p, p+n) to the tail (n > 0, p[n-1] == '\n' unless
  * add_newline), closing the chunk when it reaches the chunk size.  On
  * failure t may have been freed: callers must not touch it then. */
@@ -407,7 +396,7 @@ static int sqlite_log_tail_add(struct db *db, struct db_log_tail *t, const char 
 		sqlite_log_tail_forget(db, t);
 		return db_failf(db, r, "log %lld: tail chunk over its cap", (long long)logid);
 	}
-	size_t lines = sqlite_log_count_lines(p, n);
+	size_t lines = db_log_count_lines(p, n);
 	if (add_newline) {
 		lines++;
 		n++;
@@ -597,7 +586,7 @@ int db_log_get(struct db *db, int64_t logid, struct db_log_info *ret)
 	int r = sqlite_log_row_get(db, logid, &row);
 	if (r < 0)
 		return r;
-	struct db_log_tail *t = sqlite_log_tail_find(db, logid);
+	struct db_log_tail *t = db_log_tail_find(db, logid);
 	*ret = (struct db_log_info){
 		.logid = logid,
 		.stepid = row.stepid,
@@ -608,83 +597,31 @@ int db_log_get(struct db *db, int64_t logid, struct db_log_info *ret)
 	return 0;
 }
 
-/* --- reading -------------------------------------------------------------------- */
+/* --- reading and searching: SQLite's rows through db-log-read.c -------------------- */
 
-/* Appends lines [from, to) of a chunk whose first line is cf, adding their
- * number to *count.  Returns 0, or -E2BIG after adding the whole lines that
- * fit in out. */
-static int sqlite_log_chunk_emit(const char *p, size_t n, int64_t cf, int64_t from, int64_t to,
-				 struct buf *out, int64_t *count)
+static void sqlite_log_chunk_of(sqlite3_stmt *s, struct db_log_chunk *c)
 {
-	if (!p || n == 0)
-		return 0;
-	const char *end = p + n;
-	for (int64_t i = cf; i < from && p < end; i++) {
-		const char *q = memchr(p, '\n', (size_t)(end - p));
-		p = q ? q + 1 : end;
-	}
-	const char *start = p;
-	int64_t lines = 0;
-	for (int64_t i = from > cf ? from : cf; i < to && p < end; i++, lines++) {
-		const char *q = memchr(p, '\n', (size_t)(end - p));
-		p = q ? q + 1 : end;
-	}
-	size_t len = (size_t)(p - start);
-	size_t room = buf_room(out);
-	if (len <= room) {
-		int r = buf_add(out, start, len);
-		if (r < 0)
-			return r;
-		*count += lines;
-		return 0;
-	}
-	/* keep the whole lines that fit, then say the page is full */
-	const char *q = room && start < end ? memrchr(start, '\n', room) : NULL;
-	if (q) {
-		size_t fit = (size_t)(q + 1 - start);
-		int r = buf_add(out, start, fit);
-		if (r < 0)
-			return r;
-		*count += (int64_t)sqlite_log_count_lines(start, fit);
-	}
-	return -E2BIG;
-}
-
-static int sqlite_log_chunk_decompress(struct db *db, const void *src, size_t n, const char **ret,
-				       size_t *ret_len)
-{
-	unsigned long long size = ZSTD_getFrameContentSize(src, n);
-	if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
-	    size > KILN_MAX_LOG_BYTES)
-		return db_failf(db, KILN_EDB, "log chunk is not a valid zstd frame");
-	buf_reset(&db->zbuf);
-	int r = buf_grow(&db->zbuf, (size_t)size);
-	if (r < 0)
-		return db_failf(db, r, "log chunk too large");
-	size_t got = ZSTD_decompressDCtx(db->zd, db->zbuf.ptr, (size_t)size, src, n);
-	if (ZSTD_isError(got))
-		return db_failf(db, KILN_EDB, "decompress log chunk: %s", ZSTD_getErrorName(got));
-	*ret = db->zbuf.ptr;
-	*ret_len = got;
-	return 0;
+	*c = (struct db_log_chunk){
+		.first_line = sqlite3_column_int64(s, 0),
+		.last_line = sqlite3_column_int64(s, 1),
+		.compressed = sqlite3_column_int(s, 2) != 0,
+		.blob = sqlite3_column_blob(s, 3),
+		.n = (size_t)sqlite3_column_bytes(s, 3),
+	};
 }
 
 int db_log_read(struct db *db, int64_t logid, int64_t first_line, int64_t max_lines,
 		struct buf *out, int64_t *ret_count)
 {
-	if (first_line < 0 || max_lines < 0)
-		return db_failf(db, -EINVAL, "negative line range");
-	struct log_row row;
-	int r = sqlite_log_row_get(db, logid, &row);
+	struct db_log_read rd;
+	int r = db_log_read_init(db, &rd, logid, first_line, max_lines, out);
 	if (r < 0)
 		return r;
-	int64_t to = max_lines > INT64_MAX - first_line ? INT64_MAX : first_line + max_lines;
-	struct db_log_tail *t = sqlite_log_tail_find(db, logid);
-	/* Lines from the tail's first line on are read from memory: its row,
-	 * if any, is only as fresh as the last commit. */
-	int64_t table_to = t && t->first_line < to ? t->first_line : to;
-	int64_t count = 0;
-	if (first_line < table_to) {
+	struct log_row row;
+	r = sqlite_log_row_get(db, logid, &row);
+	if (r < 0)
+		return r;
+	if (rd.first < rd.table_to) {
 		_cleanup_stmt_ sqlite3_stmt *s =
 			db_stmt(db, ST_LOG_CHUNKS_READ,
 				"SELECT first_line, last_line, compressed, content FROM logchunks "
@@ -696,168 +633,40 @@ int db_log_read(struct db *db, int64_t logid, int64_t first_line, int64_t max_li
 		if (!s)
 			return KILN_EDB;
 		sqlite3_bind_int64(s, 1, logid);
-		sqlite3_bind_int64(s, 2, first_line);
-		sqlite3_bind_int64(s, 3, table_to);
+		sqlite3_bind_int64(s, 2, rd.first);
+		sqlite3_bind_int64(s, 3, rd.table_to);
 		int rc;
 		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-			int64_t cf = sqlite3_column_int64(s, 0);
-			int64_t cl = sqlite3_column_int64(s, 1);
-			if (cl < first_line)
-				continue;
-			const void *blob = sqlite3_column_blob(s, 3);
-			size_t n = (size_t)sqlite3_column_bytes(s, 3);
-			const char *text = blob;
-			if (sqlite3_column_int(s, 2)) {
-				r = sqlite_log_chunk_decompress(db, blob, n, &text, &n);
-				if (r < 0)
-					return r;
-			}
-			r = sqlite_log_chunk_emit(text, n, cf, first_line, table_to, out, &count);
+			struct db_log_chunk c;
+			sqlite_log_chunk_of(s, &c);
+			r = db_log_read_row(db, &rd, &c);
 			if (r < 0) {
-				*ret_count = count;
-				return db_failf(db, r, "log read: output over its cap");
+				*ret_count = rd.count;
+				return r;
 			}
 		}
 		if (rc != SQLITE_DONE)
 			return db_fail(db, "read log chunks");
 	}
-	if (t && to > t->first_line && first_line < t->num_lines) {
-		r = sqlite_log_chunk_emit(t->text.ptr, t->text.len, t->first_line, first_line, to,
-					  out, &count);
-		if (r < 0) {
-			*ret_count = count;
-			return db_failf(db, r, "log read: output over its cap");
-		}
-	}
-	*ret_count = count;
-	return 0;
-}
-
-/* --- searching (slice "uilog") ------------------------------------------------------- */
-
-static inline unsigned char sqlite_log_fold(unsigned char c)
-{
-	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
-}
-
-/* memmem, ASCII letters folded when icase. */
-static const char *sqlite_log_find(const char *h, size_t hn, const char *n, size_t nn, bool icase)
-{
-	if (nn == 0 || hn < nn)
-		return NULL;
-	if (!icase)
-		return memmem(h, hn, n, nn);
-	const unsigned char *hp = (const unsigned char *)h, *np = (const unsigned char *)n;
-	unsigned char f0 = sqlite_log_fold(np[0]);
-	for (size_t i = 0; i + nn <= hn; i++) {
-		if (sqlite_log_fold(hp[i]) != f0)
-			continue;
-		size_t j = 1;
-		while (j < nn && sqlite_log_fold(hp[i + j]) == sqlite_log_fold(np[j]))
-			j++;
-		if (j == nn)
-			return h + i;
-	}
-	return NULL;
-}
-
-struct sqlite_log_search {
-	const char *needle;
-	size_t nlen;
-	bool icase, backward, strip;
-	int64_t from;
-	uint64_t scanned;
-};
-
-/* The first match in [s, e) that does not begin on a line's stream
- * character ('s' logs), or NULL.  base is the chunk's first byte (s >= base). */
-static const char *sqlite_log_search_first(const struct sqlite_log_search *q, const char *base,
-					   const char *s, const char *e)
-{
-	const char *p = s;
-	while (p < e) {
-		const char *m = sqlite_log_find(p, (size_t)(e - p), q->needle, q->nlen, q->icase);
-		if (!m)
-			return NULL;
-		if (!q->strip || (m != base && m[-1] != '\n'))
-			return m;
-		p = m + 1;
-	}
-	return NULL;
-}
-
-/* Searches the lines of one chunk (first line cf, text [p, p+n)) that are
- * in range (forward: from on; backward: up to from).  *ret_line gets the
- * match's line number, or -1. */
-static void sqlite_log_search_chunk(struct sqlite_log_search *q, const char *p, size_t n,
-				    int64_t cf, int64_t *ret_line)
-{
-	const char *end = p + n, *s = p, *e = end;
-	int64_t first = cf;
-	*ret_line = -1;
-	if (!p || n == 0)
-		return;
-	if (!q->backward) {
-		for (; first < q->from && s < end; first++) {
-			const char *nl = memchr(s, '\n', (size_t)(end - s));
-			s = nl ? nl + 1 : end;
-		}
-	} else {
-		e = p;
-		for (int64_t i = cf; i <= q->from && e < end; i++) {
-			const char *nl = memchr(e, '\n', (size_t)(end - e));
-			e = nl ? nl + 1 : end;
-		}
-	}
-	if (s >= e)
-		return;
-	q->scanned += (uint64_t)(e - s);
-	const char *m = sqlite_log_search_first(q, p, s, e);
-	if (m && q->backward) {
-		/* the last match: the lines are few (a chunk), matches cheap */
-		const char *last = m;
-		while ((m = sqlite_log_search_first(q, p, last + 1, e)))
-			last = m;
-		m = last;
-	}
-	if (!m)
-		return;
-	int64_t line = first;
-	for (const char *c = s; c < m && (c = memchr(c, '\n', (size_t)(m - c))); c++)
-		line++;
-	*ret_line = line;
+	r = db_log_read_tail(db, &rd);
+	*ret_count = rd.count;
+	return r;
 }
 
 int db_log_search(struct db *db, int64_t logid, const char *needle, size_t nlen, unsigned flags,
 		  int64_t from, uint64_t max_scan, int64_t *ret_line, int64_t *ret_next)
 {
-	if (!needle || nlen == 0 || memchr(needle, '\n', nlen))
-		return db_failf(db, -EINVAL, "search text is empty or has a newline");
-	if (from < 0)
-		return db_failf(db, -EINVAL, "negative line");
-	struct log_row row;
-	int r = sqlite_log_row_get(db, logid, &row);
+	struct db_log_search q;
+	int r = db_log_search_init(db, &q, logid, 's', needle, nlen, flags, from, max_scan);
 	if (r < 0)
 		return r;
-	struct sqlite_log_search q = {
-		.needle = needle,
-		.nlen = nlen,
-		.icase = (flags & DB_LOG_SEARCH_ICASE) != 0,
-		.backward = (flags & DB_LOG_SEARCH_BACKWARD) != 0,
-		.strip = row.type == 's',
-		.from = from,
-	};
-	struct db_log_tail *t = sqlite_log_tail_find(db, logid);
-	/* as in db_log_read: lines from the tail's first line on are in memory */
-	int64_t table_to = t ? t->first_line : INT64_MAX;
-	int64_t line = -1, next = -1;
-
-	if (q.backward && t && from >= t->first_line) {
-		sqlite_log_search_chunk(&q, t->text.ptr, t->text.len, t->first_line, &line);
-		if (line >= 0)
-			goto found;
-	}
-	if (q.backward ? true : from < table_to) {
+	struct log_row row;
+	r = sqlite_log_row_get(db, logid, &row);
+	if (r < 0)
+		return r;
+	q.strip = row.type == 's';
+	r = db_log_search_head(db, &q);
+	if (r == 0 && db_log_search_wants_rows(&q)) {
 		_cleanup_stmt_ sqlite3_stmt *s =
 			q.backward ? db_stmt(db, ST_LOG_SEARCH_BACK,
 					     "SELECT first_line, last_line, compressed, content "
@@ -875,42 +684,23 @@ int db_log_search(struct db *db, int64_t logid, const char *needle, size_t nlen,
 			return KILN_EDB;
 		sqlite3_bind_int64(s, 1, logid);
 		sqlite3_bind_int64(s, 2, from);
-		sqlite3_bind_int64(s, 3, table_to);
+		sqlite3_bind_int64(s, 3, q.table_to);
 		int rc;
-		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-			int64_t cf = sqlite3_column_int64(s, 0);
-			int64_t cl = sqlite3_column_int64(s, 1);
-			if (!q.backward && cl < from)
-				continue;
-			if (q.scanned >= max_scan) {
-				/* the cap: the caller goes on from here */
-				next = q.backward ? (cl < from ? cl : from) : cf > from ? cf : from;
-				goto found;
-			}
-			const void *blob = sqlite3_column_blob(s, 3);
-			size_t n = (size_t)sqlite3_column_bytes(s, 3);
-			const char *text = blob;
-			if (sqlite3_column_int(s, 2)) {
-				r = sqlite_log_chunk_decompress(db, blob, n, &text, &n);
-				if (r < 0)
-					return r;
-			}
-			sqlite_log_search_chunk(&q, text, n, cf, &line);
-			if (line >= 0)
-				goto found;
+		while (r == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+			struct db_log_chunk c;
+			sqlite_log_chunk_of(s, &c);
+			r = db_log_search_row(db, &q, &c);
 		}
-		if (rc != SQLITE_DONE)
+		if (r < 0)
+			return r;
+		if (r == 0 && rc != SQLITE_DONE)
 			return db_fail(db, "search log chunks");
 	}
-	if (!q.backward && t && from < t->num_lines) {
-		if (q.scanned >= max_scan && t->text.len) {
-			next = from > t->first_line ? from : t->first_line;
-			goto found;
-		}
-		sqlite_log_search_chunk(&q, t->text.ptr, t->text.len, t->first_line, &line);
-	}
-found:
-	*ret_line = line;
-	*ret_next = line >= 0 ? -1 : next;
+	if (r == 0)
+		r = db_log_search_tail(db, &q);
+	if (r < 0)
+		return r;
+	*ret_line = q.line;
+	*ret_next = q.line >= 0 ? -1 : q.next;
 	return 0;
 }

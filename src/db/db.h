@@ -297,6 +297,23 @@ enum db_log_search_flags {
 };
 int db_log_search(struct db *db, int64_t logid, const char *needle, size_t nlen, unsigned flags,
 		  int64_t from, uint64_t max_scan, int64_t *ret_line, int64_t *ret_next);
+/* The same three reads answered on the loop (issue 14; db_list_async's
+ * rules: a bad argument is refused at once, the answer comes on a later turn
+ * on either backend, -ECANCELED at db_close).  Through done: KILN_ENOTFOUND
+ * (no such log), a database error, or 0 with the answer; for a read also
+ * -E2BIG with the whole lines that fit in max_bytes (as db_log_read's cap).
+ * info and text are borrowed for the call.  A log being written keeps its
+ * newest lines in this master's memory: they are read when the answer comes. */
+typedef void (*db_log_info_fn)(void *arg, int r, const struct db_log_info *info, const char *err);
+int db_log_get_async(struct db *db, int64_t logid, db_log_info_fn done, void *arg);
+typedef void (*db_log_lines_fn)(void *arg, int r, const char *text, size_t len, int64_t count,
+				const char *err);
+int db_log_read_async(struct db *db, int64_t logid, int64_t first_line, int64_t max_lines,
+		      size_t max_bytes, db_log_lines_fn done, void *arg);
+typedef void (*db_log_found_fn)(void *arg, int r, int64_t line, int64_t next, const char *err);
+int db_log_search_async(struct db *db, int64_t logid, const char *needle, size_t nlen,
+			unsigned flags, int64_t from, uint64_t max_scan, db_log_found_fn done,
+			void *arg);
 
 /* --- generic listing for the REST API ---------------------------------------------- */
 enum db_resource {

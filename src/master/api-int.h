@@ -182,6 +182,10 @@ int api_builder_id(struct api_ctx *ctx, const char *idname, int64_t *ret_id);
 struct http_deferred;
 struct api_ctx *api_deferred_ctx(struct http_deferred *d, struct api_ctx *ctx, int r,
 				 const char *err);
+/* A copy of src in dst that outlives the handler: its path segments copied
+ * into cap (owned: api_ctx_unhold). */
+void api_ctx_hold(struct api_ctx *dst, char *cap[API_MAX_SEGS], const struct api_ctx *src);
+void api_ctx_unhold(struct api_ctx *ctx, char *cap[API_MAX_SEGS]);
 typedef void (*api_rows_fn)(struct api_ctx *ctx, json_t *items, void *arg);
 typedef void (*api_id_fn)(struct api_ctx *ctx, int64_t id, void *arg);
 void api_fetch_then(struct api_ctx *ctx, enum db_resource res, const char *const *filters,

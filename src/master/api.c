@@ -888,13 +888,26 @@ struct api_list_wait {
 	const char *idfield; /* static */
 };
 
+void api_ctx_hold(struct api_ctx *dst, char *cap[API_MAX_SEGS], const struct api_ctx *src)
+{
+	*dst = *src;
+	for (size_t i = 0; i < src->ncap; i++)
+		dst->cap[i] = cap[i] = xstrdup(src->cap[i]);
+}
+
+void api_ctx_unhold(struct api_ctx *ctx, char *cap[API_MAX_SEGS])
+{
+	for (size_t i = 0; i < ctx->ncap; i++)
+		free(cap[i]);
+	ctx->ncap = 0;
+}
+
 static void api_list_wait_free(struct api_list_wait *w)
 {
 	api_list_stream_free(w->st);
 	buf_release(&w->body);
 	api_rspec_release(&w->rs);
-	for (size_t i = 0; i < w->ctx.ncap; i++)
-		free(w->cap[i]);
+	api_ctx_unhold(&w->ctx, w->cap);
 	free(w);
 }
 
@@ -903,14 +916,9 @@ static struct api_list_wait *api_list_wait_new(struct api_ctx *ctx, enum db_reso
 					       struct api_rspec *rs)
 {
 	struct api_list_wait *w = xmalloc(sizeof(*w));
-	*w = (struct api_list_wait){.ctx = *ctx,
-				    .rs = *rs,
-				    .res = res,
-				    .key = key,
-				    .fix = fix,
-				    .skip_props = skip_props};
-	for (size_t i = 0; i < ctx->ncap; i++)
-		w->ctx.cap[i] = w->cap[i] = xstrdup(ctx->cap[i]);
+	*w = (struct api_list_wait){
+		.rs = *rs, .res = res, .key = key, .fix = fix, .skip_props = skip_props};
+	api_ctx_hold(&w->ctx, w->cap, ctx);
 	*rs = (struct api_rspec){.limit = -1};
 	return w;
 }

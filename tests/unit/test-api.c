@@ -833,13 +833,23 @@ TEST(caps_and_keepalive)
  * scheduler gives us. */
 TEST(clients_gone_mid_answer)
 {
-	static const char *const paths[] = {"/api/v2/builds",
-					    "/api/v2/builders/b0/builds",
-					    "/api/v2/builds/1/steps/0/logs",
-					    "/api/v2/changes?limit=1",
-					    "/api/v2/lastbuilds",
-					    "/api/v2/builds/1"};
-	for (int i = 0; i < 300; i++) {
+	/* the big log's streams read many pages: some are in flight when the
+	 * client goes */
+	char contents[64], raw[64], search[80];
+	snprintf(contents, sizeof(contents), "/api/v2/logs/%lld/contents", (long long)big_logid);
+	snprintf(raw, sizeof(raw), "/api/v2/logs/%lld/raw", (long long)big_logid);
+	snprintf(search, sizeof(search), "/api/v2/logs/%lld/search?q=zz&dir=prev",
+		 (long long)big_logid);
+	const char *const paths[] = {"/api/v2/builds",
+				     "/api/v2/builders/b0/builds",
+				     "/api/v2/builds/1/steps/0/logs",
+				     "/api/v2/changes?limit=1",
+				     "/api/v2/lastbuilds",
+				     "/api/v2/builds/1",
+				     contents,
+				     raw,
+				     search};
+	for (int i = 0; i < 450; i++) {
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
 		struct sockaddr_in sa = {.sin_family = AF_INET,
 					 .sin_port = htons((uint16_t)api_http_port)};
@@ -851,7 +861,7 @@ TEST(clients_gone_mid_answer)
 		}
 		char rq[256];
 		int n = snprintf(rq, sizeof(rq), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-				 paths[i % 6]);
+				 paths[i % 9]);
 		send(fd, rq, (size_t)n, MSG_NOSIGNAL);
 		if (i % 2) { /* a reset rather than a close */
 			struct linger lg = {1, 0};

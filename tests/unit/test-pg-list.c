@@ -16,6 +16,7 @@
 #include "pg-loop-test.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "db/db-copy.h"
 #include "db/db-list.h"
@@ -42,6 +44,43 @@ static long compared, differed;
 static struct db *pgdb; /* db_open_async of the copy */
 
 /* ---- the rows ------------------------------------------------------------------- */
+
+/* Logs of many chunks (more than a search reads per query on PostgreSQL),
+ * compressed and not: an 's' log of 70,000 lines with a line longer than a
+ * chunk and mixed-case matches, a 't' log whose lines begin with a stream
+ * character's letter, and a log left open. */
+static void make_logs(struct db *db, int64_t stepid)
+{
+	int64_t big, text, open;
+	CHECK_INT(db_log_add(db, stepid, "big", 's', &big), 0);
+	struct buf b;
+	buf_init(&b, 1u << 26);
+	for (int i = 0; i < 70000; i++) {
+		if (i == 30000) {
+			CHECK_INT(buf_addch(&b, 'o'), 0);
+			for (int k = 0; k < 100000; k++)
+				CHECK_INT(buf_addch(&b, (char)('a' + k % 26)), 0);
+			CHECK_INT(buf_addch(&b, '\n'), 0);
+		}
+		CHECK_INT(buf_addf(&b, "%c line %d of the log%s\n", i % 3 ? 'o' : 'e', i,
+				   i % 9001 == 17  ? " ERROR here"
+				   : i % 7919 == 5 ? " error"
+						   : ""),
+			  0);
+		if (b.len > 40000) {
+			CHECK_INT(db_log_append(db, big, b.ptr, b.len), 0);
+			buf_reset(&b);
+		}
+	}
+	CHECK_INT(db_log_append(db, big, b.ptr, b.len), 0);
+	CHECK_INT(db_log_finish(db, big), 0);
+	buf_release(&b);
+	CHECK_INT(db_log_add(db, stepid, "notes", 't', &text), 0);
+	CHECK_INT(db_log_append(db, text, "oops\nerror one\nhello\n", 22), 0);
+	CHECK_INT(db_log_finish(db, text), 0);
+	CHECK_INT(db_log_add(db, stepid, "open", 's', &open), 0);
+	CHECK_INT(db_log_append(db, open, "oan open log\neerror so far\n", 28), 0);
+}
 
 static void make_rows(struct db *db)
 {
@@ -146,6 +185,8 @@ static void make_rows(struct db *db)
 					  0);
 			}
 		}
+		if (i == 2)
+			make_logs(db, stepid);
 		if (i == 1)
 			continue; /* a build still running */
 		struct db_test_result_set_new ts = {.builderid = b1,
@@ -532,6 +573,164 @@ static void compare_history(struct db *db, int64_t builderid, const char *name)
 	}
 }
 
+/* ---- logs: metadata, line ranges, search ------------------------------------------- */
+
+struct log_answer {
+	bool done;
+	char text[600];
+	struct buf lines;
+};
+
+static bool log_answered(void *arg)
+{
+	return ((struct log_answer *)arg)->done;
+}
+
+static void on_log_info(void *arg, int r, const struct db_log_info *i, const char *err)
+{
+	struct log_answer *a = arg;
+	a->done = true;
+	if (i)
+		snprintf(a->text, sizeof(a->text), "%d step %lld lines %lld type %c complete %d", r,
+			 (long long)i->stepid, (long long)i->num_lines, i->type, i->complete);
+	else
+		snprintf(a->text, sizeof(a->text), "%d %s", r, err ? err : "");
+}
+
+static void on_log_lines(void *arg, int r, const char *text, size_t len, int64_t count,
+			 const char *err)
+{
+	struct log_answer *a = arg;
+	a->done = true;
+	snprintf(a->text, sizeof(a->text), "%d count %lld len %zu %s", r, (long long)count, len,
+		 err ? err : "");
+	if (text && buf_add(&a->lines, text, len) < 0)
+		a->done = false; /* cannot be: the buffer has no cap; fails the wait */
+}
+
+static void on_log_found(void *arg, int r, int64_t line, int64_t next, const char *err)
+{
+	struct log_answer *a = arg;
+	a->done = true;
+	snprintf(a->text, sizeof(a->text), "%d line %lld next %lld %s", r, (long long)line,
+		 (long long)next, err ? err : "");
+}
+
+/* PostgreSQL's answer (sent with result pr) against SQLite's text. */
+static void log_alike(int pr, struct log_answer *a, const char *want, const struct buf *want_lines,
+		      const char *what)
+{
+	if (pr == 0 && !test_run_until(&loop, log_answered, a, TEST_GUARD_MS))
+		snprintf(a->text, sizeof(a->text), "no answer");
+	else if (pr < 0)
+		snprintf(a->text, sizeof(a->text), "refused %d", pr);
+	compared++;
+	bool same = !strcmp(a->text, want) &&
+		    (!want_lines || (a->lines.len == want_lines->len &&
+				     !memcmp(a->lines.ptr, want_lines->ptr, a->lines.len)));
+	if (!same) {
+		differed++;
+		TAP_FAIL("%s: SQLite '%s', PostgreSQL '%s' (%zu bytes of lines against %zu)", what,
+			 want, a->text, a->lines.len, want_lines ? want_lines->len : 0);
+	}
+	buf_release(&a->lines);
+}
+
+static void compare_log(struct db *db, int64_t logid)
+{
+	char what[160], want[600];
+	struct db_log_info info = {0};
+	int lr = db_log_get(db, logid, &info);
+	if (lr == 0)
+		snprintf(want, sizeof(want), "%d step %lld lines %lld type %c complete %d", lr,
+			 (long long)info.stepid, (long long)info.num_lines, info.type,
+			 info.complete);
+	else
+		snprintf(want, sizeof(want), "%d %s", lr, db_errmsg(db));
+	struct log_answer a = {0};
+	snprintf(what, sizeof(what), "log %lld", (long long)logid);
+	log_alike(db_log_get_async(pgdb, logid, on_log_info, &a), &a, want, NULL, what);
+	int64_t n = lr == 0 ? info.num_lines : 10;
+
+	const struct {
+		int64_t first, max; /* first < 0: from the end */
+		size_t bytes;
+	} reads[] = {
+		{0, 10, 1 << 20},   {0, 1000000, 1 << 20}, {5000, 3000, 65536}, {-2, 5, 1 << 20},
+		{30000, 1, 50000},  {30000, 1, 200000},    {29990, 20, 300000}, {1, 0, 100},
+		{-1, 100, 1 << 20}, {n + 5, 10, 100},      {0, 3, 10}};
+	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+		int64_t first = reads[i].first < 0 ? n + reads[i].first + 1 : reads[i].first;
+		if (first < 0)
+			first = 0;
+		struct buf out;
+		buf_init(&out, reads[i].bytes);
+		int64_t count = 0;
+		lr = db_log_read(db, logid, first, reads[i].max, &out, &count);
+		snprintf(want, sizeof(want), "%d count %lld len %zu %s", lr,
+			 (long long)(lr == 0 || lr == -E2BIG ? count : 0),
+			 lr == 0 || lr == -E2BIG ? out.len : 0,
+			 lr < 0 && lr != -E2BIG ? db_errmsg(db) : "");
+		if (lr < 0 && lr != -E2BIG)
+			buf_reset(&out);
+		struct log_answer la = {0};
+		buf_init(&la.lines, SIZE_MAX / 2);
+		snprintf(what, sizeof(what), "log %lld lines %lld+%lld in %zu bytes",
+			 (long long)logid, (long long)first, (long long)reads[i].max,
+			 reads[i].bytes);
+		log_alike(db_log_read_async(pgdb, logid, first, reads[i].max, reads[i].bytes,
+					    on_log_lines, &la),
+			  &la, want, &out, what);
+		buf_release(&out);
+	}
+
+	static const struct {
+		const char *needle;
+		unsigned flags;
+		int64_t from; /* < 0: from the end */
+		uint64_t scan;
+	} finds[] = {
+		{"error", 0, 0, 1 << 23},
+		{"error", DB_LOG_SEARCH_ICASE, 0, 1 << 23},
+		{"ERROR here", 0, 20000, 1 << 23},
+		{"error", DB_LOG_SEARCH_BACKWARD, -1, 1 << 23},
+		{"Error", DB_LOG_SEARCH_BACKWARD | DB_LOG_SEARCH_ICASE, -1, 1 << 23},
+		{"line 6", DB_LOG_SEARCH_BACKWARD, 40000, 1 << 23},
+		{"nowhere", 0, 0, 1 << 23},
+		{"nowhere", DB_LOG_SEARCH_BACKWARD, -1, 1 << 23},
+		{"nowhere", 0, 100, 200000},
+		{"nowhere", DB_LOG_SEARCH_BACKWARD, 65000, 200000},
+		{"xyzab", 0, 29000, 1 << 23},
+		{"o", 0, 0, 1 << 23},
+		{"oops", 0, 0, 1 << 23},
+		{"an open", 0, 0, 1 << 23},
+		{"so far", DB_LOG_SEARCH_BACKWARD, -1, 1 << 23},
+		{"line 69999", 0, 0, 1 << 23},
+		{"line 69999", 0, 0, 3000000},
+	};
+	for (size_t i = 0; i < sizeof(finds) / sizeof(finds[0]); i++) {
+		int64_t from = finds[i].from < 0 ? n + finds[i].from : finds[i].from;
+		if (from < 0)
+			from = 0;
+		int64_t line = -1, next = -1;
+		size_t nlen = strlen(finds[i].needle);
+		lr = db_log_search(db, logid, finds[i].needle, nlen, finds[i].flags, from,
+				   finds[i].scan, &line, &next);
+		if (lr == 0)
+			snprintf(want, sizeof(want), "0 line %lld next %lld ", (long long)line,
+				 (long long)next);
+		else
+			snprintf(want, sizeof(want), "%d line -1 next -1 %s", lr, db_errmsg(db));
+		struct log_answer la = {0};
+		snprintf(what, sizeof(what), "log %lld search '%s' flags %u from %lld scan %llu",
+			 (long long)logid, finds[i].needle, finds[i].flags, (long long)from,
+			 (unsigned long long)finds[i].scan);
+		log_alike(db_log_search_async(pgdb, logid, finds[i].needle, nlen, finds[i].flags,
+					      from, finds[i].scan, on_log_found, &la),
+			  &la, want, NULL, what);
+	}
+}
+
 /* ---- the test ----------------------------------------------------------------------- */
 
 /* kiln_icu, made with ICU's en-US collation; icu_url reaches it. */
@@ -647,6 +846,8 @@ TEST(every_resource_lists_alike)
 			check_alike(lr, lite, pr, &a, what);
 			CHECK(a.total == (int64_t)got + (cut ? 1 : 0));
 		}
+	for (int64_t logid = 1; logid <= 12 && pgdb; logid++)
+		compare_log(db, logid);
 	static const char *const tests[] = {"t.ok", "t.bad", "t/skip.c", "never"};
 	for (size_t i = 0; i < 4 && pgdb; i++)
 		compare_history(db, 1, tests[i]);
