@@ -114,7 +114,7 @@ int db_list_async(struct db *db, enum db_resource res, const struct db_query *q,
 {
 	char err[256];
 	if (db->pg) {
-		int r = pg_list_send(db_pg_conn(db), res, q, skip, want_total, done, arg, err,
+		int r = pg_list_send(db_pg_batch(db), res, q, skip, want_total, done, arg, err,
 				     sizeof(err));
 		return r < 0 ? db_async_pg_err(db, r, err) : 0;
 	}
@@ -129,7 +129,7 @@ int db_list_ids_async(struct db *db, enum db_resource res, const struct db_query
 {
 	char err[256];
 	if (db->pg) {
-		int r = pg_list_ids_send(db_pg_conn(db), res, q, done, arg, err, sizeof(err));
+		int r = pg_list_ids_send(db_pg_batch(db), res, q, done, arg, err, sizeof(err));
 		return r < 0 ? db_async_pg_err(db, r, err) : 0;
 	}
 	int64_t *ids = NULL;
@@ -149,7 +149,7 @@ int db_list_rows_async(struct db *db, enum db_resource res, const int64_t *ids, 
 {
 	char err[256];
 	if (db->pg) {
-		int r = pg_list_rows_send(db_pg_conn(db), res, ids, n, skip, done, arg, err,
+		int r = pg_list_rows_send(db_pg_batch(db), res, ids, n, skip, done, arg, err,
 					  sizeof(err));
 		return r < 0 ? db_async_pg_err(db, r, err) : 0;
 	}
@@ -163,7 +163,7 @@ int db_list_last_builds_async(struct db *db, const struct db_query *q, const cha
 {
 	char err[256];
 	if (db->pg) {
-		int r = pg_list_last_builds_send(db_pg_conn(db), q, skip, done, arg, err,
+		int r = pg_list_last_builds_send(db_pg_batch(db), q, skip, done, arg, err,
 						 sizeof(err));
 		return r < 0 ? db_async_pg_err(db, r, err) : 0;
 	}

@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "common/xalloc.h"
 #include "db/db-list.h"
+#include "db/pg-batch.h"
 #include "db/pg-conn.h"
 
 struct pg_list_call {
@@ -173,7 +174,7 @@ static void pg_list_params_release(struct pg_list_params *p)
 }
 
 /* Sends sql with p's values, its rows answered to a copy of how. */
-static int pg_list_send_call(struct pg_conn *c, const char *sql, const struct pg_list_params *p,
+static int pg_list_send_call(struct pg_batch *b, const char *sql, const struct pg_list_params *p,
 			     const struct pg_list_call *how, struct pg_list_call **ret_call,
 			     char *err, size_t errlen)
 {
@@ -181,7 +182,7 @@ static int pg_list_send_call(struct pg_conn *c, const char *sql, const struct pg
 	*call = *how;
 	call->total = -1;
 	struct pg_query pq = {.sql = sql, .nparams = (int)p->n, .values = p->values};
-	int r = pg_conn_send(c, &pq, pg_list_on_rows, call);
+	int r = pg_batch_read(b, &pq, pg_list_on_rows, call);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot send the query: %s", strerror(-r));
 		free(call);
@@ -199,7 +200,7 @@ static int pg_list_build_err(const struct qbuild *qb, int r, char *err, size_t e
 	return qb->err ? qb->err : r;
 }
 
-static int pg_list_query(struct pg_conn *c, enum db_resource res, const struct db_query *q,
+static int pg_list_query(struct pg_batch *b, enum db_resource res, const struct db_query *q,
 			 const char *const *skip, bool ids_only, bool want_total,
 			 pg_list_done_fn done, void *arg, char *err, size_t errlen)
 {
@@ -222,14 +223,14 @@ static int pg_list_query(struct pg_conn *c, enum db_resource res, const struct d
 	struct pg_list_call how = {
 		.rs = rs, .skipped = skipped, .ids_only = ids_only, .done = done, .arg = arg};
 	struct pg_list_call *call = NULL;
-	r = pg_list_send_call(c, sql.ptr, &p, &how, &call, err, errlen);
+	r = pg_list_send_call(b, sql.ptr, &p, &how, &call, err, errlen);
 	if (r < 0)
 		goto out;
 	if (want_total) {
 		_cleanup_free_ char *count = xasprintf("SELECT COUNT(*) FROM %s%s", rs->from,
 						       qb.where.ptr ? qb.where.ptr : "");
 		struct pg_query cq = {.sql = count, .nparams = (int)qb.nbinds, .values = p.values};
-		if (pg_conn_send(c, &cq, pg_list_on_count, call) == 0)
+		if (pg_batch_read(b, &cq, pg_list_on_count, call) == 0)
 			call->pending++;
 		else
 			pg_list_fail(call, -ENOBUFS, "cannot send the count query");
@@ -242,13 +243,13 @@ out:
 	return r;
 }
 
-int pg_read_send(struct pg_conn *c, const struct pg_query *rows, const struct pg_query *count,
+int pg_read_send(struct pg_batch *b, const struct pg_query *rows, const struct pg_query *count,
 		 pg_read_render_fn render, pg_list_done_fn done, void *arg, char *err,
 		 size_t errlen)
 {
 	struct pg_list_call *call = xcalloc(1, sizeof(*call));
 	*call = (struct pg_list_call){.render = render, .done = done, .arg = arg, .total = -1};
-	int r = pg_conn_send(c, rows, pg_list_on_rows, call);
+	int r = pg_batch_read(b, rows, pg_list_on_rows, call);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot send the query: %s", strerror(-r));
 		free(call);
@@ -256,7 +257,7 @@ int pg_read_send(struct pg_conn *c, const struct pg_query *rows, const struct pg
 	}
 	call->pending = 1;
 	if (count) {
-		if (pg_conn_send(c, count, pg_list_on_count, call) == 0)
+		if (pg_batch_read(b, count, pg_list_on_count, call) == 0)
 			call->pending++;
 		else
 			pg_list_fail(call, -ENOBUFS, "cannot send the count query");
@@ -264,24 +265,24 @@ int pg_read_send(struct pg_conn *c, const struct pg_query *rows, const struct pg
 	return 0;
 }
 
-int pg_list_send(struct pg_conn *c, enum db_resource res, const struct db_query *q,
+int pg_list_send(struct pg_batch *b, enum db_resource res, const struct db_query *q,
 		 const char *const *skip, bool want_total, pg_list_done_fn done, void *arg,
 		 char *err, size_t errlen)
 {
-	return pg_list_query(c, res, q, skip, false, want_total, done, arg, err, errlen);
+	return pg_list_query(b, res, q, skip, false, want_total, done, arg, err, errlen);
 }
 
-int pg_list_ids_send(struct pg_conn *c, enum db_resource res, const struct db_query *q,
+int pg_list_ids_send(struct pg_batch *b, enum db_resource res, const struct db_query *q,
 		     pg_list_done_fn done, void *arg, char *err, size_t errlen)
 {
 	if (!q || q->limit < 0) {
 		snprintf(err, errlen, "listing ids needs a limit");
 		return -EINVAL;
 	}
-	return pg_list_query(c, res, q, NULL, true, false, done, arg, err, errlen);
+	return pg_list_query(b, res, q, NULL, true, false, done, arg, err, errlen);
 }
 
-int pg_list_last_builds_send(struct pg_conn *c, const struct db_query *q, const char *const *skip,
+int pg_list_last_builds_send(struct pg_batch *b, const struct db_query *q, const char *const *skip,
 			     pg_list_done_fn done, void *arg, char *err, size_t errlen)
 {
 	const struct resource *rs = list_resource_get(DB_BUILDS);
@@ -328,7 +329,7 @@ int pg_list_last_builds_send(struct pg_conn *c, const struct db_query *q, const 
 		p.values[i + 2] = f.values[i];
 	p.n = qb.nbinds + 2;
 	struct pg_list_call how = {.rs = rs, .skipped = skipped, .done = done, .arg = arg};
-	r = pg_list_send_call(c, sql.ptr, &p, &how, NULL, err, errlen);
+	r = pg_list_send_call(b, sql.ptr, &p, &how, NULL, err, errlen);
 	pg_list_params_release(&f);
 out:
 	pg_list_params_release(&p);
@@ -337,7 +338,7 @@ out:
 	return r;
 }
 
-int pg_list_rows_send(struct pg_conn *c, enum db_resource res, const int64_t *ids, size_t n,
+int pg_list_rows_send(struct pg_batch *b, enum db_resource res, const int64_t *ids, size_t n,
 		      const char *const *skip, pg_list_done_fn done, void *arg, char *err,
 		      size_t errlen)
 {
@@ -378,7 +379,7 @@ int pg_list_rows_send(struct pg_conn *c, enum db_resource res, const int64_t *id
 	for (size_t i = 0; i < n; i++)
 		pg_list_params_add(&p, &ids[i]);
 	struct pg_list_call how = {.rs = rs, .skipped = skipped, .done = done, .arg = arg};
-	r = pg_list_send_call(c, sql.ptr, &p, &how, NULL, err, errlen);
+	r = pg_list_send_call(b, sql.ptr, &p, &how, NULL, err, errlen);
 out:
 	pg_list_params_release(&p);
 	list_qb_release(&qb);

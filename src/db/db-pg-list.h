@@ -18,7 +18,7 @@
 #include "db/db.h"
 #include <libpq-fe.h>
 
-struct pg_conn;
+struct pg_batch;
 
 /*
  * The answer: r == 0 with items (a JSON array, owned by the callback) and
@@ -34,12 +34,12 @@ typedef void (*pg_list_done_fn)(void *arg, int r, json_t *items, int64_t total, 
  * (KILN_EPARSE for an unknown field, -EINVAL, -E2BIG), or pg_conn_send's;
  * err (errlen bytes) says why, as db_errmsg() would.
  */
-int pg_list_send(struct pg_conn *c, enum db_resource res, const struct db_query *q,
+int pg_list_send(struct pg_batch *b, enum db_resource res, const struct db_query *q,
 		 const char *const *skip, bool want_total, pg_list_done_fn done, void *arg,
 		 char *err, size_t errlen);
 
 /* db_list_rows' query on c: the rows with ids[0..n), in that order. */
-int pg_list_rows_send(struct pg_conn *c, enum db_resource res, const int64_t *ids, size_t n,
+int pg_list_rows_send(struct pg_batch *b, enum db_resource res, const int64_t *ids, size_t n,
 		      const char *const *skip, pg_list_done_fn done, void *arg, char *err,
 		      size_t errlen);
 
@@ -48,17 +48,17 @@ int pg_list_rows_send(struct pg_conn *c, enum db_resource res, const int64_t *id
  * reference), and the first value of count's (may be NULL) as total. */
 struct pg_query;
 typedef json_t *(*pg_read_render_fn)(const PGresult *res);
-int pg_read_send(struct pg_conn *c, const struct pg_query *rows, const struct pg_query *count,
+int pg_read_send(struct pg_batch *b, const struct pg_query *rows, const struct pg_query *count,
 		 pg_read_render_fn render, pg_list_done_fn done, void *arg, char *err,
 		 size_t errlen);
 
 /* db_list_ids' query: the ids in items as a JSON array of integers. */
-int pg_list_ids_send(struct pg_conn *c, enum db_resource res, const struct db_query *q,
+int pg_list_ids_send(struct pg_batch *b, enum db_resource res, const struct db_query *q,
 		     pg_list_done_fn done, void *arg, char *err, size_t errlen);
 
 /* db_list_last_builds' query: each builder's last build matching q's
  * filters, a page of builders (q's limit and offset). */
-int pg_list_last_builds_send(struct pg_conn *c, const struct db_query *q, const char *const *skip,
+int pg_list_last_builds_send(struct pg_batch *b, const struct db_query *q, const char *const *skip,
 			     pg_list_done_fn done, void *arg, char *err, size_t errlen);
 
 #endif

@@ -17,6 +17,7 @@
 
 #include "common/err.h"
 #include "common/xalloc.h"
+#include "db/pg-batch.h"
 #include "db/pg-conn.h"
 
 /* Chunk rows per query of a search (each at most about a chunk). */
@@ -102,7 +103,7 @@ static int pg_log_send(struct pg_log_call *c, const char *sql, int nparams,
 {
 	struct pg_query q = {
 		.sql = sql, .nparams = nparams, .values = values, .binary_result = binary};
-	int r = pg_conn_send(db_pg_conn(c->db), &q, cb, c);
+	int r = pg_batch_read(db_pg_batch(c->db), &q, cb, c);
 	if (r < 0)
 		return db_failf(c->db, r, "cannot send the query: %s", strerror(-r));
 	c->pending++;

@@ -13,6 +13,7 @@
 
 #include "common/limits.h"
 #include "db/db-pg-list.h"
+#include "db/pg-batch.h"
 #include "db/pg-conn.h"
 
 _Static_assert(KILN_MAX_NUMBER_NAME == 256, "PG_NUMBERS_POINTS, PG_NUMBERS_NAMES say 256");
@@ -109,7 +110,7 @@ int db_pg_numbers_series(struct db *db, int64_t builderid, const char *name, boo
 	struct pg_query count = {
 		.sql = PG_NUMBERS_POINTS "SELECT COUNT(*) FROM pts", .nparams = 3, .values = v};
 	char err[256];
-	int r = pg_read_send(db_pg_conn(db), &rows, &count, pg_numbers_render_series, done, arg,
+	int r = pg_read_send(db_pg_batch(db), &rows, &count, pg_numbers_render_series, done, arg,
 			     err, sizeof(err));
 	return r < 0 ? db_failf(db, r, "%s", err) : 0;
 }
@@ -129,7 +130,7 @@ int db_pg_numbers_names(struct db *db, int64_t builderid, int64_t limit, int64_t
 	struct pg_query count = {
 		.sql = PG_NUMBERS_NAMES "SELECT COUNT(*) FROM nm", .nparams = 1, .values = v};
 	char err[256];
-	int r = pg_read_send(db_pg_conn(db), &rows, &count, pg_numbers_render_names, done, arg, err,
-			     sizeof(err));
+	int r = pg_read_send(db_pg_batch(db), &rows, &count, pg_numbers_render_names, done, arg,
+			     err, sizeof(err));
 	return r < 0 ? db_failf(db, r, "%s", err) : 0;
 }

@@ -16,6 +16,7 @@
 #include "common/xalloc.h"
 #include "common/buf.h"
 #include "db/db-pg-list.h"
+#include "db/pg-batch.h"
 #include "db/pg-conn.h"
 
 struct pg_tests_call {
@@ -72,7 +73,7 @@ int db_pg_test_history(struct db *db, int64_t builderid, const char *test_name,
 	struct pg_tests_call *call = xmalloc(sizeof(*call));
 	*call = (struct pg_tests_call){.done = done, .arg = arg};
 	struct pg_query q = {.sql = sql, .nparams = 3, .values = v};
-	int r = pg_conn_send(db_pg_conn(db), &q, pg_tests_on_rows, call);
+	int r = pg_batch_read(db_pg_batch(db), &q, pg_tests_on_rows, call);
 	if (r < 0) {
 		free(call);
 		return db_failf(db, r, "cannot send the query: %s", strerror(-r));
@@ -164,8 +165,8 @@ int db_pg_changes_cells(struct db *db, const int64_t *changeids, size_t n, int64
 	char err[256];
 	struct pg_cells_call *c = xmalloc(sizeof(*c));
 	*c = (struct pg_cells_call){.done = done, .arg = arg, .max_rows = max_rows};
-	r = pg_read_send(db_pg_conn(db), &q, NULL, pg_changes_render_cells, pg_changes_cells_cut, c,
-			 err, sizeof(err));
+	r = pg_read_send(db_pg_batch(db), &q, NULL, pg_changes_render_cells, pg_changes_cells_cut,
+			 c, err, sizeof(err));
 	buf_release(&ids);
 	if (r < 0)
 		free(c);
@@ -226,7 +227,7 @@ int db_pg_artifacts(struct db *db, int64_t artifactid, int64_t buildid, int64_t 
 		.nparams = artifactid ? 1 : 2,
 		.values = v};
 	char err[256];
-	int r = pg_read_send(db_pg_conn(db), &q, NULL,
+	int r = pg_read_send(db_pg_batch(db), &q, NULL,
 			     artifactid ? pg_artifacts_render_one : pg_artifacts_render_list, done,
 			     arg, err, sizeof(err));
 	return r < 0 ? db_failf(db, r, "%s", err) : 0;

@@ -40,6 +40,11 @@ struct pg_conn *db_pg_conn(struct db *db)
 	return db->pg->conn;
 }
 
+struct pg_batch *db_pg_batch(struct db *db)
+{
+	return db->pg->batch;
+}
+
 static void db_pg_release(struct db *db)
 {
 	db_async_close(db);

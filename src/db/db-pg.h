@@ -14,6 +14,10 @@ struct pg_conn;
 int db_pg_open(uv_loop_t *loop, const char *url, db_ready_fn ready, void *arg);
 /* The connection of a PostgreSQL db. */
 struct pg_conn *db_pg_conn(struct db *db);
+/* Its writes' batcher; every read goes through it too (pg_batch_read), so
+ * that a read sees the writes this master made before it. */
+struct pg_batch;
+struct pg_batch *db_pg_batch(struct db *db);
 /* db_close for a PostgreSQL db: answers not yet come get -ECANCELED. */
 void db_pg_close(struct db *db);
 /* db_numbers_series_async / db_numbers_names_async on PostgreSQL. */

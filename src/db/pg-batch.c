@@ -41,16 +41,26 @@ struct pg_then {
 	void *arg;
 };
 
+/* A read waiting for the writes before it to be sent (pg_batch_read). */
+struct pg_read {
+	struct pg_read *next;
+	struct pg_stmt *q;
+	bool binary_result;
+	pg_conn_result_cb cb;
+	void *arg;
+};
+
 struct pg_txn {
 	struct pg_txn *next;
 	struct pg_batch *b; /* NULL once the batcher is freed */
 	struct pg_stmt *stmts, **stmts_tail;
 	size_t nstmts, bytes;
 	struct pg_then *thens, **thens_tail;
-	size_t unanswered; /* queries sent and not answered */
-	bool committed;    /* COMMIT answered COMMIT */
-	int r;             /* the first failure, 0 so far */
-	char *err;         /* its message */
+	struct pg_read *reads, **reads_tail; /* sent right after its COMMIT */
+	size_t unanswered;                   /* queries sent and not answered */
+	bool committed;                      /* COMMIT answered COMMIT */
+	int r;                               /* the first failure, 0 so far */
+	char *err;                           /* its message */
 };
 
 struct pg_batch {
@@ -60,7 +70,8 @@ struct pg_batch {
 	struct pg_txn *open;                 /* this turn's, not closed */
 	struct pg_txn *queue, **queue_tail;  /* closed, waiting to be sent */
 	struct pg_txn *flying;               /* sent, not all answered */
-	size_t waiting_stmts, waiting_bytes; /* open + queued */
+	size_t waiting_stmts, waiting_bytes; /* open + queued, writes and reads */
+	size_t waiting_reads;                /* of waiting_stmts */
 	bool dirty;                          /* a send was cut short: ROLLBACK first */
 	bool freed;
 };
@@ -71,6 +82,7 @@ static struct pg_txn *txn_new(struct pg_batch *b)
 	t->b = b;
 	t->stmts_tail = &t->stmts;
 	t->thens_tail = &t->thens;
+	t->reads_tail = &t->reads;
 	return t;
 }
 
@@ -85,12 +97,84 @@ static void stmt_free(struct pg_stmt *s)
 	free(s);
 }
 
+/* q's bytes as the batcher counts them (SQL and parameters). */
+static size_t stmt_bytes(const struct pg_query *q)
+{
+	size_t bytes = strlen(q->sql) + 1;
+	for (int i = 0; i < q->nparams; i++)
+		if (q->values && q->values[i])
+			bytes += q->lengths && q->formats && q->formats[i]
+					 ? (size_t)q->lengths[i]
+					 : strlen(q->values[i]) + 1;
+	return bytes;
+}
+
+/* A copy of q. */
+static struct pg_stmt *stmt_new(const struct pg_query *q, size_t bytes)
+{
+	struct pg_stmt *s = xcalloc(1, sizeof(*s));
+	s->sql = xstrdup(q->sql);
+	s->nparams = q->nparams;
+	s->bytes = bytes;
+	if (q->nparams) {
+		s->values = xcalloc((size_t)q->nparams, sizeof(*s->values));
+		s->lengths = xcalloc((size_t)q->nparams, sizeof(*s->lengths));
+		s->formats = xcalloc((size_t)q->nparams, sizeof(*s->formats));
+		for (int i = 0; i < q->nparams; i++) {
+			if (!q->values || !q->values[i])
+				continue;
+			bool bin = q->formats && q->formats[i];
+			size_t n = bin ? (size_t)q->lengths[i] : strlen(q->values[i]);
+			s->values[i] = xmalloc(n + 1);
+			memcpy(s->values[i], q->values[i], n);
+			s->values[i][n] = '\0';
+			s->lengths[i] = (int)n;
+			s->formats[i] = bin;
+		}
+	}
+	return s;
+}
+
+static struct pg_query stmt_query(const struct pg_stmt *s)
+{
+	return (struct pg_query){.sql = s->sql,
+				 .nparams = s->nparams,
+				 .values = (const char *const *)s->values,
+				 .lengths = s->lengths,
+				 .formats = s->formats};
+}
+
 static void txn_fail(struct pg_txn *t, int r, const char *err)
 {
 	if (t->r < 0)
 		return;
 	t->r = r;
 	t->err = xstrdup(err ? err : err_str(r));
+}
+
+/* Hands t's reads to the connection (after its COMMIT, or instead of
+ * it); r < 0: they fail with r instead, err saying why. */
+static void txn_reads_go(struct pg_batch *b, struct pg_txn *t, int r, const char *err)
+{
+	struct pg_read *rd = t->reads;
+	t->reads = NULL;
+	t->reads_tail = &t->reads;
+	while (rd) {
+		struct pg_read *next = rd->next;
+		struct pg_query q = stmt_query(rd->q);
+		q.binary_result = rd->binary_result;
+		int e = r < 0 ? r : pg_conn_send(b->c, &q, rd->cb, rd->arg);
+		b->waiting_stmts--;
+		b->waiting_reads--;
+		b->waiting_bytes -= rd->q->bytes;
+		if (e < 0)
+			rd->cb(rd->arg, e, NULL,
+			       r < 0 ? err
+				     : "cannot send the query: the connection's queue is full");
+		stmt_free(rd->q);
+		free(rd);
+		rd = next;
+	}
 }
 
 /* Tells its callbacks and frees it. */
@@ -170,11 +254,7 @@ static void txn_send(struct pg_batch *b, struct pg_txn *t)
 		r = txn_send_one(t, &begin, txn_stmt_answered);
 	bool began = r == 0;
 	for (struct pg_stmt *s = t->stmts; r == 0 && s; s = s->next) {
-		struct pg_query q = {.sql = s->sql,
-				     .nparams = s->nparams,
-				     .values = (const char *const *)s->values,
-				     .lengths = s->lengths,
-				     .formats = s->formats};
+		struct pg_query q = stmt_query(s);
 		r = txn_send_one(t, &q, txn_stmt_answered);
 	}
 	struct pg_query commit = {.sql = "COMMIT"};
@@ -188,7 +268,8 @@ static void txn_send(struct pg_batch *b, struct pg_txn *t)
 		if (began)
 			b->dirty = true; /* BEGIN went without its COMMIT */
 	}
-	if (t->unanswered == 0) { /* nothing went: it ends now, on this turn */
+	txn_reads_go(b, t, 0, NULL); /* after the COMMIT: they see its writes */
+	if (t->unanswered == 0) {    /* nothing went: it ends now, on this turn */
 		b->flying = NULL;
 		txn_end(t);
 	}
@@ -204,6 +285,7 @@ static void batch_pump(struct pg_batch *b)
 		t->next = NULL;
 		if (t->nstmts == 0) { /* only callbacks: nothing to send, nothing failed */
 			t->committed = true;
+			txn_reads_go(b, t, 0, NULL);
 			txn_end(t);
 			continue;
 		}
@@ -256,12 +338,7 @@ int pg_batch_add(struct pg_batch *b, const struct pg_query *q)
 {
 	if (!q || !q->sql || q->multi || q->nparams < 0 || q->nparams > 65535)
 		return -EINVAL;
-	size_t bytes = strlen(q->sql) + 1;
-	for (int i = 0; i < q->nparams; i++)
-		if (q->values && q->values[i])
-			bytes += q->lengths && q->formats && q->formats[i]
-					 ? (size_t)q->lengths[i]
-					 : strlen(q->values[i]) + 1;
+	size_t bytes = stmt_bytes(q);
 	if (b->waiting_stmts >= KILN_PG_MAX_QUEUE || bytes > PG_TXN_MAX_BYTES ||
 	    b->waiting_bytes + bytes > KILN_PG_MAX_QUEUE_BYTES / 2)
 		return -ENOBUFS;
@@ -271,26 +348,7 @@ int pg_batch_add(struct pg_batch *b, const struct pg_query *q)
 		batch_close_open(b);
 		t = batch_open(b);
 	}
-	struct pg_stmt *s = xcalloc(1, sizeof(*s));
-	s->sql = xstrdup(q->sql);
-	s->nparams = q->nparams;
-	s->bytes = bytes;
-	if (q->nparams) {
-		s->values = xcalloc((size_t)q->nparams, sizeof(*s->values));
-		s->lengths = xcalloc((size_t)q->nparams, sizeof(*s->lengths));
-		s->formats = xcalloc((size_t)q->nparams, sizeof(*s->formats));
-		for (int i = 0; i < q->nparams; i++) {
-			if (!q->values || !q->values[i])
-				continue;
-			bool bin = q->formats && q->formats[i];
-			size_t n = bin ? (size_t)q->lengths[i] : strlen(q->values[i]);
-			s->values[i] = xmalloc(n + 1);
-			memcpy(s->values[i], q->values[i], n);
-			s->values[i][n] = '\0';
-			s->lengths[i] = (int)n;
-			s->formats[i] = bin;
-		}
-	}
+	struct pg_stmt *s = stmt_new(q, bytes);
 	*t->stmts_tail = s;
 	t->stmts_tail = &s->next;
 	t->nstmts++;
@@ -318,9 +376,37 @@ void pg_batch_then(struct pg_batch *b, pg_batch_done_fn fn, void *arg)
 	t->thens_tail = &th->next;
 }
 
+int pg_batch_read(struct pg_batch *b, const struct pg_query *q, pg_conn_result_cb cb, void *arg)
+{
+	if (!q || !q->sql || q->multi || q->nparams < 0 || q->nparams > 65535 || !cb)
+		return -EINVAL;
+	/* the newest transaction not yet sent holds the writes before it */
+	struct pg_txn *t = b->open;
+	if (!t && b->queue)
+		for (t = b->queue; t->next; t = t->next)
+			;
+	if (!t)
+		return pg_conn_send(b->c, q, cb, arg); /* every write went: after them */
+	size_t bytes = stmt_bytes(q);
+	if (b->waiting_stmts >= KILN_PG_MAX_QUEUE ||
+	    b->waiting_bytes + bytes > KILN_PG_MAX_QUEUE_BYTES / 2)
+		return -ENOBUFS;
+	struct pg_read *rd = xcalloc(1, sizeof(*rd));
+	rd->q = stmt_new(q, bytes);
+	rd->binary_result = q->binary_result;
+	rd->cb = cb;
+	rd->arg = arg;
+	*t->reads_tail = rd;
+	t->reads_tail = &rd->next;
+	b->waiting_stmts++;
+	b->waiting_reads++;
+	b->waiting_bytes += bytes;
+	return 0;
+}
+
 size_t pg_batch_pending(const struct pg_batch *b)
 {
-	return b->waiting_stmts + (b->flying ? b->flying->nstmts : 0);
+	return b->waiting_stmts - b->waiting_reads + (b->flying ? b->flying->nstmts : 0);
 }
 
 static void batch_closed(uv_handle_t *h)
@@ -338,6 +424,7 @@ void pg_batch_free(struct pg_batch *b)
 		struct pg_txn *t = b->queue;
 		b->queue = t->next;
 		txn_fail(t, -ECANCELED, "the database writer was closed before it was sent");
+		txn_reads_go(b, t, -ECANCELED, "the database writer was closed first");
 		txn_end(t);
 	}
 	if (b->flying)

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "db/pg-conn.h"
+
 struct pg_conn;
 struct pg_query;
 struct pg_batch;
@@ -53,6 +55,15 @@ int pg_batch_add(struct pg_batch *b, const struct pg_query *q);
 /* Calls fn(arg, ...) once everything added before is committed or has
  * failed (at the end of this turn if nothing is pending). */
 void pg_batch_then(struct pg_batch *b, pg_batch_done_fn fn, void *arg);
+/*
+ * Sends a read (q copied) on the batcher's connection once every write
+ * added before has been sent, right after their COMMIT: the server runs it
+ * after them, so it sees them (this master reads its own writes), without
+ * waiting for their answer; at once when no write waits.  cb as
+ * pg_conn_send's (-ECANCELED when the batcher is freed first).  Returns 0,
+ * -EINVAL, or -ENOBUFS past the caps of pg_batch_add (nothing queued).
+ */
+int pg_batch_read(struct pg_batch *b, const struct pg_query *q, pg_conn_result_cb cb, void *arg);
 /* Writes added and not yet answered (for tests and metrics). */
 size_t pg_batch_pending(const struct pg_batch *b);
 

@@ -5,7 +5,8 @@
  * transaction back and the next one is not affected; a turn's writes wait
  * while another transaction is in flight and go after it, in order; a
  * callback with nothing pending is answered at the end of the turn; the
- * caps; freeing with writes pending; a lost connection.
+ * caps; freeing with writes pending; a lost connection; reads sent behind
+ * the writes before them (pg_batch_read), which they see.
  */
 #include "tap.h"
 #include "pg-test.h"
@@ -258,6 +259,99 @@ TEST(a_lost_connection_fails_the_transaction_in_flight)
 	uv_run(&loop, UV_RUN_NOWAIT);
 }
 
+struct read_answer {
+	int calls, r, order;
+	char value[64];
+};
+
+static void on_read(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct read_answer *a = arg;
+	a->calls++;
+	a->r = r;
+	a->order = ++completions;
+	snprintf(a->value, sizeof(a->value), "%s",
+		 r == 0 && PQntuples(res) ? PQgetvalue(res, 0, 0)
+		 : err                    ? err
+					  : "");
+}
+
+static bool read_answered(void *arg)
+{
+	return ((struct read_answer *)arg)->calls > 0;
+}
+
+static void read_q(struct pg_batch *b, const char *sql, struct read_answer *a)
+{
+	struct pg_query q = {.sql = sql};
+	CHECK_INT(pg_batch_read(b, &q, on_read, a), 0);
+}
+
+/* A turn's second writes and its read, sent while the first turn's
+ * transaction is still on the server. */
+static void read_second_turn(uv_timer_t *t)
+{
+	struct pg_batch *b = t->data;
+	struct pg_query q = {.sql = "INSERT INTO t4 VALUES (3)"};
+	CHECK_INT(pg_batch_add(b, &q), 0);
+	static struct read_answer a3;
+	read_q(b, "SELECT count(*) FROM t4", &a3);
+	CHECK_INT(a3.calls, 0);
+	t->data = &a3;
+}
+
+TEST(reads_see_the_writes_before_them)
+{
+	struct pg_conn *c = pg_loop_test_conn(&loop);
+	struct pg_batch *b = NULL;
+	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
+	struct pg_loop_test_answer la;
+	pg_loop_test_value(&loop, c, "CREATE TABLE t4 (k int PRIMARY KEY)", &la);
+	/* no write waiting: sent at once, answered before the next write's turn */
+	struct read_answer a0 = {0};
+	read_q(b, "SELECT count(*) FROM t4", &a0);
+	CHECK_INT((int)pg_batch_pending(b), 0);
+	/* written and read in one turn: the read sees the write */
+	add(b, "INSERT INTO t4 VALUES (1)");
+	add(b, "INSERT INTO t4 SELECT 2 FROM pg_sleep(0.2)");
+	struct read_answer a1 = {0}, a2 = {0};
+	read_q(b, "SELECT count(*) FROM t4", &a1);
+	CHECK_INT((int)pg_batch_pending(b), 2); /* reads are not writes */
+	struct done d = {0};
+	pg_batch_then(b, on_done, &d);
+	read_q(b, "SELECT string_agg(k::text, ',' ORDER BY k) FROM t4", &a2);
+	CHECK_INT(a1.calls, 0); /* never from inside */
+	/* a third write and read on a later turn, while the first is in flight */
+	uv_timer_t timer;
+	uv_timer_init(&loop, &timer);
+	timer.data = b;
+	uv_timer_start(&timer, read_second_turn, 50, 0);
+	CHECK(test_run_until(&loop, read_answered, &a2, TEST_GUARD_MS));
+	CHECK_STR(a0.value, "0");
+	CHECK_INT(a1.r, 0);
+	CHECK_STR(a1.value, "2");
+	CHECK_STR(a2.value, "1,2");
+	CHECK(d.order < a1.order); /* answered in the pipeline's order: COMMIT, reads */
+	struct read_answer *a3 = timer.data;
+	CHECK(a3 != (void *)b);
+	if (a3 != (void *)b) {
+		CHECK(test_run_until(&loop, read_answered, a3, TEST_GUARD_MS));
+		CHECK_STR(a3->value, "3");
+	}
+	uv_close((uv_handle_t *)&timer, NULL);
+	/* bad input; a read waiting when the batcher goes is cancelled */
+	struct pg_query bad = {.sql = NULL};
+	CHECK_INT(pg_batch_read(b, &bad, on_read, &a0), -EINVAL);
+	add(b, "INSERT INTO t4 VALUES (4)");
+	struct read_answer a4 = {0};
+	read_q(b, "SELECT 1", &a4);
+	pg_batch_free(b);
+	CHECK_INT(a4.calls, 1);
+	CHECK_INT(a4.r, -ECANCELED);
+	pg_conn_free(c);
+	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
 int main(int argc, char **argv)
 {
 	const char *why = pg_test_start(argc > 1 ? argv[1] : NULL);
@@ -271,6 +365,7 @@ int main(int argc, char **argv)
 	RUN(a_callback_with_nothing_pending);
 	RUN(caps_and_bad_input);
 	RUN(free_with_writes_pending);
+	RUN(reads_see_the_writes_before_them);
 	if (pg_test.dir[0])
 		RUN(a_lost_connection_fails_the_transaction_in_flight);
 	else

@@ -29,6 +29,7 @@
 #include "db/db-copy.h"
 #include "db/db-list.h"
 #include "db/db-pg-list.h"
+#include "db/pg-batch.h"
 #include "db/db.h"
 
 #define diag(...) (printf("# "), printf(__VA_ARGS__), printf("\n"))
@@ -40,6 +41,7 @@ static uv_loop_t loop;
  * still sort and compare as SQLite's does, by bytes. */
 static char icu_url[1200];
 static struct pg_conn *conn;
+static struct pg_batch *batch; /* conn's: the reads go through it */
 static long compared, differed;
 static struct db *pgdb; /* db_open_async of the copy */
 
@@ -275,7 +277,7 @@ static void compare(struct db *db, enum db_resource res, const struct db_query *
 
 	struct pg_answer a = {0};
 	char err[512] = "";
-	int pr = pg_list_send(conn, res, q, skip, true, on_pg, &a, err, sizeof(err));
+	int pr = pg_list_send(batch, res, q, skip, true, on_pg, &a, err, sizeof(err));
 	if (pr == 0) {
 		if (!test_run_until(&loop, pg_answered, &a, TEST_GUARD_MS))
 			snprintf(a.err, sizeof(a.err), "no answer");
@@ -338,7 +340,7 @@ static void compare_ids(struct db *db, enum db_resource res, const struct db_que
 	free(ids);
 	struct pg_answer a = {0};
 	char err[512] = "", about[600];
-	int pr = pg_list_ids_send(conn, res, q, on_pg, &a, err, sizeof(err));
+	int pr = pg_list_ids_send(batch, res, q, on_pg, &a, err, sizeof(err));
 	snprintf(about, sizeof(about), "ids of %s", what);
 	check_alike(lr, lite, pr, &a, about);
 }
@@ -351,7 +353,7 @@ static void compare_last_builds(struct db *db, const struct db_query *q, const c
 	int lr = db_list_last_builds(db, q, skip, &lite);
 	struct pg_answer a = {0};
 	char err[512] = "", about[600];
-	int pr = pg_list_last_builds_send(conn, q, skip, on_pg, &a, err, sizeof(err));
+	int pr = pg_list_last_builds_send(batch, q, skip, on_pg, &a, err, sizeof(err));
 	snprintf(about, sizeof(about), "last builds, %s", what);
 	check_alike(lr, lite, pr, &a, about);
 }
@@ -451,7 +453,7 @@ static void compare_rows(struct db *db, enum db_resource res, const int64_t *ids
 	int lr = db_list_rows(db, res, ids, n, NULL, &lite);
 	struct pg_answer a = {0};
 	char err[512] = "", about[100];
-	int pr = pg_list_rows_send(conn, res, ids, n, NULL, on_pg, &a, err, sizeof(err));
+	int pr = pg_list_rows_send(batch, res, ids, n, NULL, on_pg, &a, err, sizeof(err));
 	snprintf(about, sizeof(about), "rows of resource %d (%zu ids)", (int)res, n);
 	check_alike(lr, lite, pr, &a, about);
 }
@@ -781,6 +783,7 @@ TEST(every_resource_lists_alike)
 	if (pg_conn_new(&loop, &co, &conn) < 0 ||
 	    !test_run_until(&loop, pg_loop_test_ready, conn, TEST_GUARD_MS))
 		TAP_FAIL("no connection to %s", icu_url);
+	CHECK_INT(pg_batch_new(&loop, conn, &batch), 0);
 	static const struct {
 		enum db_resource res;
 		const char *name;
@@ -865,6 +868,8 @@ TEST(every_resource_lists_alike)
 			compare_rows(db, all[i].res, ids, n);
 	diag("%ld listings compared, %ld differed", compared, differed);
 	CHECK(compared > 1000);
+	pg_batch_free(batch);
+	batch = NULL;
 	pg_conn_free(conn);
 	conn = NULL;
 	db_close(db);
