@@ -365,3 +365,64 @@ int db_log_search_async(struct db *db, int64_t logid, const char *needle, size_t
 		db, x,
 		db_log_search(db, logid, needle, nlen, flags, from, max_scan, &x->line, &x->next));
 }
+
+int db_push_get_async(struct db *db, int64_t id, db_list_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_push(db, true, id, NULL, NULL, NULL, 1, done, arg);
+	json_t *row = NULL;
+	int r = db_push_get(db, id, &row);
+	if (r < 0 && r != KILN_ENOTFOUND)
+		return r;
+	json_t *items = json_array();
+	if (row)
+		json_array_append_new(items, row);
+	return db_async_queue(db, done, arg, items, -1);
+}
+
+int db_push_latest_async(struct db *db, const char *package, const char *host, const char *tag,
+			 int64_t limit, db_list_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_push(db, false, 0, package, host, tag, limit, done, arg);
+	json_t *items = NULL;
+	int r = db_push_latest(db, package, host, tag, limit, &items);
+	return r < 0 ? r : db_async_queue(db, done, arg, items, -1);
+}
+
+/* A token list read on SQLite, waiting for its turn. */
+struct db_async_tokens {
+	struct db_token *v;
+	size_t n;
+	db_token_list_fn done;
+	void *arg;
+};
+
+static void db_async_tokens_run(void *ctx, int r)
+{
+	struct db_async_tokens *x = ctx;
+	x->done(x->arg, r, r < 0 ? NULL : x->v, r < 0 ? 0 : x->n,
+		r < 0 ? "the database was closed" : NULL);
+	free(x->v);
+	free(x);
+}
+
+int db_token_list_async(struct db *db, db_token_list_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_token_list(db, done, arg);
+	struct db_async_tokens *x = xcalloc(1, sizeof(*x));
+	int r = db_token_list(db, &x->v, &x->n);
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	x->done = done;
+	x->arg = arg;
+	r = db_async_push(db, NULL, db_async_tokens_run, x, NULL, -1);
+	if (r < 0) {
+		free(x->v);
+		free(x);
+	}
+	return r;
+}

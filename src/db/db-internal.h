@@ -429,6 +429,14 @@ int db_log_search_row(struct db *db, struct db_log_search *q, const struct db_lo
 /* Forward: the tail's lines last. */
 int db_log_search_tail(struct db *db, struct db_log_search *q);
 
+/* Rows read as text (SQLite's or PostgreSQL's), NULL for SQL NULL: an API
+ * token's columns (db-sqlite-tokens.c's TOKEN_COLS), a push submission's
+ * as the push API shows it (db-sqlite-push.c's PUSH_COLS). */
+#define DB_TOKEN_COLS 8
+void db_token_from_text(struct db_token *t, const char *const col[DB_TOKEN_COLS]);
+#define DB_PUSH_COLS 17
+json_t *db_push_row_from_text(const char *const col[DB_PUSH_COLS]);
+
 /* Registers the SQL functions db_list's SQL uses (kiln_text) on db->h. */
 int db_list_init_sql(struct db *db);
 

@@ -42,6 +42,11 @@ int db_pg_log_read(struct db *db, int64_t logid, int64_t first_line, int64_t max
 		   size_t max_bytes, db_log_lines_fn done, void *arg);
 int db_pg_log_search(struct db *db, int64_t logid, const char *needle, size_t nlen, unsigned flags,
 		     int64_t from, uint64_t max_scan, db_log_found_fn done, void *arg);
+/* db_push_get_async (one: id) or db_push_latest_async (the others) on
+ * PostgreSQL (db-pg-push.c); db_token_list_async. */
+int db_pg_push(struct db *db, bool one, int64_t id, const char *package, const char *host,
+	       const char *tag, int64_t limit, db_list_fn done, void *arg);
+int db_pg_token_list(struct db *db, db_token_list_fn done, void *arg);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The answers queued by db-async.c, cancelled (db_close). */

@@ -125,30 +125,24 @@ int db_push_close_open(struct db *db, double now)
 	"id, tokenid, package, host, arch, tags, revision, builderid, buildid, state, reason, "    \
 	"finished, results, nsteps, created_at, updated_at, finished_at"
 
-static json_t *push_col(sqlite3_stmt *s, int i)
+/* A text column as JSON: NULL, an integer, or text. */
+static json_t *push_col(const char *const *col, int i, bool integer)
 {
-	switch (sqlite3_column_type(s, i)) {
-	case SQLITE_INTEGER:
-		return json_integer(sqlite3_column_int64(s, i));
-	case SQLITE_FLOAT:
-		return json_real(sqlite3_column_double(s, i));
-	case SQLITE_TEXT:
-		return json_string((const char *)sqlite3_column_text(s, i));
-	default:
+	if (!col[i])
 		return json_null();
-	}
+	return integer ? json_integer(strtoll(col[i], NULL, 10)) : json_string(col[i]);
 }
 
-static json_t *push_row_json(sqlite3_stmt *s)
+json_t *db_push_row_from_text(const char *const col[DB_PUSH_COLS])
 {
 	json_t *o = json_object();
-	json_object_set_new(o, "pushid", push_col(s, 0));
-	json_object_set_new(o, "tokenid", push_col(s, 1));
-	json_object_set_new(o, "package", push_col(s, 2));
-	json_object_set_new(o, "host", push_col(s, 3));
-	json_object_set_new(o, "arch", push_col(s, 4));
+	json_object_set_new(o, "pushid", push_col(col, 0, true));
+	json_object_set_new(o, "tokenid", push_col(col, 1, true));
+	json_object_set_new(o, "package", push_col(col, 2, false));
+	json_object_set_new(o, "host", push_col(col, 3, false));
+	json_object_set_new(o, "arch", push_col(col, 4, false));
 	json_t *tags = json_array();
-	const char *t = (const char *)sqlite3_column_text(s, 5);
+	const char *t = col[5];
 	while (t && *t) {
 		const char *e = strchr(t + 1, ',');
 		if (!e)
@@ -158,23 +152,29 @@ static json_t *push_row_json(sqlite3_stmt *s)
 		t = e;
 	}
 	json_object_set_new(o, "tags", tags);
-	json_object_set_new(o, "revision", push_col(s, 6));
-	json_object_set_new(o, "builderid", push_col(s, 7));
-	json_object_set_new(o, "buildid", push_col(s, 8));
-	json_object_set_new(o, "state", push_col(s, 9));
-	json_object_set_new(o, "reason", push_col(s, 10));
-	json_object_set_new(o, "finished", json_boolean(sqlite3_column_int(s, 11)));
-	json_object_set_new(o, "results", push_col(s, 12));
-	json_object_set_new(o, "nsteps", push_col(s, 13));
+	json_object_set_new(o, "revision", push_col(col, 6, false));
+	json_object_set_new(o, "builderid", push_col(col, 7, true));
+	json_object_set_new(o, "buildid", push_col(col, 8, true));
+	json_object_set_new(o, "state", push_col(col, 9, false));
+	json_object_set_new(o, "reason", push_col(col, 10, false));
+	json_object_set_new(o, "finished", json_boolean(col[11] && strtoll(col[11], NULL, 10)));
+	json_object_set_new(o, "results", push_col(col, 12, true));
+	json_object_set_new(o, "nsteps", push_col(col, 13, true));
 	for (int i = 14; i <= 16; i++) {
 		static const char *const names[] = {"created_at", "updated_at", "finished_at"};
-		json_object_set_new(
-			o, names[i - 14],
-			sqlite3_column_type(s, i) == SQLITE_NULL
-				? json_null()
-				: json_integer((json_int_t)sqlite3_column_double(s, i)));
+		json_object_set_new(o, names[i - 14],
+				    col[i] ? json_integer((json_int_t)strtod(col[i], NULL))
+					   : json_null());
 	}
 	return o;
+}
+
+static json_t *push_row_json(sqlite3_stmt *s)
+{
+	const char *col[DB_PUSH_COLS];
+	for (int i = 0; i < DB_PUSH_COLS; i++)
+		col[i] = (const char *)sqlite3_column_text(s, i);
+	return db_push_row_from_text(col);
 }
 
 int db_push_get(struct db *db, int64_t id, json_t **ret)

@@ -97,25 +97,33 @@ static int token_check_name(struct db *db, const char *name)
 	return 0;
 }
 
-static int64_t token_col(sqlite3_stmt *s, int i)
-{
-	return sqlite3_column_type(s, i) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, i);
-}
-
 /* The row of a statement selecting TOKEN_COLS. */
 #define TOKEN_COLS "id, uid, name, scopes, created_at, last_used_at, revoked_at, expires_at"
+
+void db_token_from_text(struct db_token *t, const char *const col[DB_TOKEN_COLS])
+{
+	int64_t v[DB_TOKEN_COLS] = {0};
+	for (int i = 0; i < DB_TOKEN_COLS; i++)
+		if (i != 2 && i != 3 && col[i])
+			v[i] = strtoll(col[i], NULL, 10);
+	*t = (struct db_token){.id = v[0],
+			       .uid = v[1],
+			       .created_at = v[4],
+			       .last_used_at = v[5],
+			       .revoked_at = v[6],
+			       .expires_at = v[7]};
+	snprintf(t->name, sizeof(t->name), "%s", col[2] ? col[2] : "");
+	const char *bad;
+	if (!col[3] || db_token_scopes_parse(col[3], &t->scopes, &bad) < 0)
+		t->scopes = 0; /* an unreadable list grants nothing */
+}
+
 static void token_row(sqlite3_stmt *s, struct db_token *t)
 {
-	*t = (struct db_token){.id = sqlite3_column_int64(s, 0), .uid = token_col(s, 1)};
-	const char *name = (const char *)sqlite3_column_text(s, 2);
-	snprintf(t->name, sizeof(t->name), "%s", name ? name : "");
-	const char *sc = (const char *)sqlite3_column_text(s, 3), *bad;
-	if (!sc || db_token_scopes_parse(sc, &t->scopes, &bad) < 0)
-		t->scopes = 0; /* an unreadable list grants nothing */
-	t->created_at = token_col(s, 4);
-	t->last_used_at = token_col(s, 5);
-	t->revoked_at = token_col(s, 6);
-	t->expires_at = token_col(s, 7);
+	const char *col[DB_TOKEN_COLS];
+	for (int i = 0; i < DB_TOKEN_COLS; i++)
+		col[i] = (const char *)sqlite3_column_text(s, i);
+	db_token_from_text(t, col);
 }
 
 static int token_add(struct db *db, int64_t uid, const char *name,

@@ -866,6 +866,11 @@ int db_token_add(struct db *db, int64_t uid, const char *name,
 int db_token_revoke(struct db *db, int64_t id, int64_t now);
 /* Every token, by id (*ret malloc'd, NULL when none); never their hashes. */
 int db_token_list(struct db *db, struct db_token **ret, size_t *ret_n);
+/* The same answered on the loop (issue 14; db_list_async's rules): v (n
+ * tokens) borrowed for the call. */
+typedef void (*db_token_list_fn)(void *arg, int r, const struct db_token *v, size_t n,
+				 const char *err);
+int db_token_list_async(struct db *db, db_token_list_fn done, void *arg);
 /*
  * Verifies a presented token (the text after "Bearer "): finds it by its
  * SHA-256 (compared in constant time), checks it is not revoked nor
@@ -944,6 +949,12 @@ int db_push_open_hash(struct db *db, int64_t id, unsigned char hash[32], int64_t
  * limit rows). */
 int db_push_latest(struct db *db, const char *package, const char *host, const char *tag,
 		   int64_t limit, json_t **ret);
+/* The same two reads answered on the loop (issue 14; db_list_async's rules):
+ * items is [] or [the submission] for db_push_get_async, the list for
+ * db_push_latest_async. */
+int db_push_get_async(struct db *db, int64_t id, db_list_fn done, void *arg);
+int db_push_latest_async(struct db *db, const char *package, const char *host, const char *tag,
+			 int64_t limit, db_list_fn done, void *arg);
 /* Expected reporters' state: 1 and the values, 0 when none is stored. */
 int db_push_expected_get(struct db *db, const char *package, const char *host, double *ret_last,
 			 int *ret_quiet);

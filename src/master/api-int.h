@@ -193,6 +193,17 @@ void api_fetch_then(struct api_ctx *ctx, enum db_resource res, const char *const
 void api_lookup_then(struct api_ctx *ctx, enum db_resource res, const char *idfield,
 		     const char *const *filters, api_id_fn cont, void *arg);
 void api_builder_then(struct api_ctx *ctx, const char *idname, api_id_fn cont, void *arg);
+/* Any read answered as a listing (a db_list_fn), for a handler that goes on
+ * with its rows:
+ *	struct api_wait *w = api_wait_new(ctx, cont, arg);
+ *	api_wait_begin(ctx, w, db_..._async(ctx->db, ..., api_wait_answered, w));
+ * cont(ctx, items, arg) as api_fetch_then's (not called when the client
+ * has gone or on a database error, which is answered 500; arg is not
+ * freed here); an error of the send is answered at once. */
+struct api_wait;
+struct api_wait *api_wait_new(struct api_ctx *ctx, api_rows_fn cont, void *arg);
+void api_wait_answered(void *w, int r, json_t *items, int64_t total, const char *err);
+void api_wait_begin(struct api_ctx *ctx, struct api_wait *w, int r);
 /* Is s all decimal digits (a Buildbot "n:" segment)? */
 bool api_is_num(const char *s);
 

@@ -76,23 +76,41 @@ static json_t *api_token_json(const struct db_token *t)
 		!t->revoked_at && (!t->expires_at || t->expires_at > (int64_t)clock_wall()));
 }
 
+struct api_tokens_wait {
+	struct http_deferred *d;
+	struct api_ctx ctx; /* without path segments: none are read after the wait */
+};
+
+static void api_tokens_listed(void *arg, int r, const struct db_token *v, size_t n, const char *err)
+{
+	struct api_tokens_wait *w = arg;
+	struct api_ctx *ctx = api_deferred_ctx(w->d, &w->ctx, r, err);
+	if (ctx) {
+		json_t *list = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(list, api_token_json(&v[i]));
+		api_reply_json(
+			ctx, 200,
+			json_pack("{s:o,s:{s:I}}", "tokens", list, "meta", "total", (json_int_t)n));
+	}
+	http_deferred_end(w->d);
+	free(w);
+}
+
 void api_tokens_get(struct api_ctx *ctx)
 {
 	if (api_tokens_allowed(ctx, NULL, false) < 0)
 		return;
-	struct db_token *v = NULL;
-	size_t n = 0;
-	int r = db_token_list(ctx->db, &v, &n);
+	struct api_tokens_wait *w = xcalloc(1, sizeof(*w));
+	w->ctx = *ctx;
+	w->ctx.ncap = 0;
+	int r = db_token_list_async(ctx->db, api_tokens_listed, w);
 	if (r < 0) {
 		api_reply_db_error(ctx, r);
+		free(w);
 		return;
 	}
-	json_t *list = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(list, api_token_json(&v[i]));
-	free(v);
-	api_reply_json(ctx, 200,
-		       json_pack("{s:o,s:{s:I}}", "tokens", list, "meta", "total", (json_int_t)n));
+	w->d = http_req_defer(ctx->req);
 }
 
 static void api_tokens_bad(struct api_ctx *ctx, json_t *id, const char *msg)

@@ -938,6 +938,51 @@ struct api_ctx *api_deferred_ctx(struct http_deferred *d, struct api_ctx *ctx, i
 	return ctx;
 }
 
+struct api_wait {
+	struct http_deferred *d;
+	struct api_ctx ctx; /* the handler's, its path segments copied into cap */
+	char *cap[API_MAX_SEGS];
+	api_rows_fn cont;
+	void *arg;
+};
+
+struct api_wait *api_wait_new(struct api_ctx *ctx, api_rows_fn cont, void *arg)
+{
+	struct api_wait *w = xcalloc(1, sizeof(*w));
+	api_ctx_hold(&w->ctx, w->cap, ctx);
+	w->cont = cont;
+	w->arg = arg;
+	return w;
+}
+
+static void api_wait_free(struct api_wait *w)
+{
+	api_ctx_unhold(&w->ctx, w->cap);
+	free(w);
+}
+
+void api_wait_answered(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct api_wait *w = arg;
+	(void)total;
+	struct api_ctx *ctx = api_deferred_ctx(w->d, &w->ctx, r, err);
+	if (ctx)
+		w->cont(ctx, items, w->arg);
+	json_decref(items);
+	http_deferred_end(w->d);
+	api_wait_free(w);
+}
+
+void api_wait_begin(struct api_ctx *ctx, struct api_wait *w, int r)
+{
+	if (r < 0) {
+		api_reply_db_error(ctx, r);
+		api_wait_free(w);
+		return;
+	}
+	w->d = http_req_defer(ctx->req);
+}
+
 static struct api_ctx *api_list_wait_ctx(struct api_list_wait *w, int r, const char *err)
 {
 	return api_deferred_ctx(w->d, &w->ctx, r, err);

@@ -952,6 +952,23 @@ bool push_api_post(struct api_ctx *ctx)
 
 /* ---- queries ----------------------------------------------------------------------------- */
 
+static void api_push_got(struct api_ctx *ctx, json_t *items, void *arg)
+{
+	(void)arg;
+	int64_t id = strtoll(ctx->cap[0], NULL, 10);
+	json_t *row = json_array_get(items, 0);
+	if (!row) {
+		api_reply_errorf(ctx, 404, "no push %" PRId64, id);
+		return;
+	}
+	struct push_open *o = push_open_find(push_state(ctx->m), id);
+	if (o) /* steps accepted and not stored yet */
+		json_object_set_new(row, "steps_queued",
+				    json_integer(o->nsteps - json_integer_value(json_object_get(
+								     row, "nsteps"))));
+	push_reply(ctx, 200, json_incref(row));
+}
+
 void api_push_get(struct api_ctx *ctx)
 {
 	struct push *p = push_state(ctx->m);
@@ -971,22 +988,8 @@ void api_push_get(struct api_ctx *ctx)
 				     "reason", failed));
 		return;
 	}
-	json_t *row = NULL;
-	int r = db_push_get(ctx->db, id, &row);
-	if (r == KILN_ENOTFOUND) {
-		api_reply_errorf(ctx, 404, "no push %" PRId64, id);
-		return;
-	}
-	if (r < 0) {
-		api_reply_db_error(ctx, r);
-		return;
-	}
-	struct push_open *o = push_open_find(p, id);
-	if (o) /* steps accepted and not stored yet */
-		json_object_set_new(row, "steps_queued",
-				    json_integer(o->nsteps - json_integer_value(json_object_get(
-								     row, "nsteps"))));
-	push_reply(ctx, 200, row);
+	struct api_wait *w = api_wait_new(ctx, api_push_got, NULL);
+	api_wait_begin(ctx, w, db_push_get_async(ctx->db, id, api_wait_answered, w));
 }
 
 static const char *push_arg(struct api_ctx *ctx, const char *name)
@@ -995,23 +998,28 @@ static const char *push_arg(struct api_ctx *ctx, const char *name)
 	return v && *v ? v : NULL;
 }
 
+static void api_push_latest_got(struct api_ctx *ctx, json_t *list, void *arg)
+{
+	(void)arg;
+	json_int_t n = (json_int_t)json_array_size(list);
+	push_reply(ctx, 200, json_pack("{s:O,s:{s:I}}", "pushes", list, "meta", "total", n));
+}
+
 void api_push_latest_get(struct api_ctx *ctx)
 {
-	json_t *list = NULL;
-	int r = db_push_latest(ctx->db, push_arg(ctx, "package"), push_arg(ctx, "host"),
-			       push_arg(ctx, "tag"), 1000, &list);
-	if (r < 0) {
-		api_reply_db_error(ctx, r);
-		return;
-	}
-	json_int_t n = (json_int_t)json_array_size(list);
-	push_reply(ctx, 200, json_pack("{s:o,s:{s:I}}", "pushes", list, "meta", "total", n));
+	struct api_wait *w = api_wait_new(ctx, api_push_latest_got, NULL);
+	api_wait_begin(ctx, w,
+		       db_push_latest_async(ctx->db, push_arg(ctx, "package"),
+					    push_arg(ctx, "host"), push_arg(ctx, "tag"), 1000,
+					    api_wait_answered, w));
 }
+
+static void api_push_checked(struct api_ctx *ctx, json_t *list, void *arg);
 
 void api_push_check_get(struct api_ctx *ctx)
 {
 	const char *package = push_arg(ctx, "package"), *host = push_arg(ctx, "host");
-	const char *rev = push_arg(ctx, "revision"), *age = push_arg(ctx, "max_age");
+	const char *age = push_arg(ctx, "max_age");
 	if (!package || !host) {
 		api_reply_error(ctx, 400,
 				"check needs ?package= and ?host= (and revision= or "
@@ -1027,12 +1035,18 @@ void api_push_check_get(struct api_ctx *ctx)
 			return;
 		}
 	}
-	json_t *list = NULL;
-	int r = db_push_latest(ctx->db, package, host, NULL, 1, &list);
-	if (r < 0) {
-		api_reply_db_error(ctx, r);
-		return;
-	}
+	struct api_wait *w = api_wait_new(ctx, api_push_checked, NULL);
+	api_wait_begin(ctx, w,
+		       db_push_latest_async(ctx->db, package, host, NULL, 1, api_wait_answered, w));
+}
+
+/* The check's answer from the latest stored result (list: none or one). */
+static void api_push_checked(struct api_ctx *ctx, json_t *list, void *arg)
+{
+	(void)arg;
+	const char *package = push_arg(ctx, "package"), *host = push_arg(ctx, "host");
+	const char *rev = push_arg(ctx, "revision"), *age = push_arg(ctx, "max_age");
+	double max_age = age ? strtod(age, NULL) : 86400; /* checked before the read */
 	json_t *last = json_array_get(list, 0);
 	bool build;
 	char why[256];
@@ -1073,6 +1087,5 @@ void api_push_check_get(struct api_ctx *ctx)
 	}
 	json_t *doc = json_pack("{s:b,s:s,s:O}", "should_build", build, "reason", why, "latest",
 				last ? last : json_null());
-	json_decref(list);
 	push_reply(ctx, 200, doc);
 }

@@ -84,6 +84,56 @@ static void make_logs(struct db *db, int64_t stepid)
 	CHECK_INT(db_log_append(db, open, "oan open log\neerror so far\n", 28), 0);
 }
 
+/* API tokens (one of a user, one revoked, one expiring) and push
+ * submissions: several per package and host (the latest stored one wins),
+ * failed and open ones, tags, a revision, NULLs. */
+static void make_tokens_and_pushes(struct db *db, int64_t uid, int64_t builderid)
+{
+	unsigned char hash[DB_TOKEN_HASH_BYTES];
+	int64_t tid[3];
+	for (int i = 0; i < 3; i++) {
+		memset(hash, 'a' + i, sizeof(hash));
+		char name[32];
+		snprintf(name, sizeof(name), i == 1 ? "\u00e9t\u00e9 %d" : "ci %d", i);
+		CHECK_INT(db_token_add(db, i == 0 ? uid : 0, name, hash,
+				       i == 2 ? DB_SCOPE_PUSH : DB_SCOPE_ADMIN | DB_SCOPE_FORCE,
+				       1700000000 + i, i == 2 ? 1800000000 : 0, &tid[i]),
+			  0);
+	}
+	CHECK_INT(db_token_revoke(db, tid[1], 1700000100), 1);
+	static const struct {
+		const char *package, *host, *tags, *state, *revision;
+		bool finished;
+		int results;
+	} p[] = {
+		{"kiln", "deb12", ",nightly,", "stored", "abc", true, 0},
+		{"kiln", "deb12", ",nightly,x86,", "stored", "abd", true, 2},
+		{"kiln", "deb12", ",", "failed", NULL, true, -1},
+		{"kiln", "Alpine", ",", "stored", NULL, false, -1},
+		{"Zlib", "deb12", ",x86,", "stored", "z1", true, 1},
+		{"\u00e9clair", "h", ",nightly,", "stored", "e", true, 0},
+		{"kiln", "alpine", ",nightly,", "stored", "q", true, 4},
+	};
+	for (int i = 0; i < (int)(sizeof(p) / sizeof(p[0])); i++) {
+		struct db_push_row row = {.id = i + 1,
+					  .tokenid = tid[2],
+					  .builderid = i % 2 ? builderid : 0,
+					  .package = p[i].package,
+					  .host = p[i].host,
+					  .arch = i % 3 ? "amd64" : NULL,
+					  .revision = p[i].revision,
+					  .tags = p[i].tags,
+					  .state = p[i].state,
+					  .reason = p[i].results < 0 ? "bad \"json\"" : NULL,
+					  .finished = p[i].finished,
+					  .results = p[i].results,
+					  .nsteps = i,
+					  .created_at = 1.7e9 + i + 0.25,
+					  .finished_at = p[i].finished ? 1.7e9 + 10 + i : 0};
+		CHECK_INT(db_push_insert(db, &row), 0);
+	}
+}
+
 static void make_rows(struct db *db)
 {
 	int64_t m1, m2, b1, b2, w1, w2;
@@ -113,6 +163,7 @@ static void make_rows(struct db *db)
 	struct db_user_set u = {.identifier = "ann", .bb_username = "ann", .info = ids, .ninfo = 2};
 	int64_t uid;
 	CHECK_INT(db_user_add(db, &u, &uid), 0);
+	make_tokens_and_pushes(db, uid, b1);
 
 	int64_t changes[3];
 	const char *files[] = {"src/a.c", "docs/\xe2\x82\xac.md"};
@@ -733,6 +784,100 @@ static void compare_log(struct db *db, int64_t logid)
 	}
 }
 
+/* ---- API tokens and push submissions ----------------------------------------------- */
+
+struct tokens_answer {
+	bool done;
+	int r;
+	json_t *list;
+};
+
+static bool tokens_answered(void *arg)
+{
+	return ((struct tokens_answer *)arg)->done;
+}
+
+static json_t *tokens_json(const struct db_token *v, size_t n)
+{
+	json_t *list = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, json_pack("{s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:I}", "id",
+						      (json_int_t)v[i].id, "uid",
+						      (json_int_t)v[i].uid, "name", v[i].name,
+						      "scopes", (json_int_t)v[i].scopes, "created",
+						      (json_int_t)v[i].created_at, "used",
+						      (json_int_t)v[i].last_used_at, "revoked",
+						      (json_int_t)v[i].revoked_at, "expires",
+						      (json_int_t)v[i].expires_at));
+	return list;
+}
+
+static void on_tokens(void *arg, int r, const struct db_token *v, size_t n, const char *err)
+{
+	struct tokens_answer *a = arg;
+	(void)err;
+	a->done = true;
+	a->r = r;
+	a->list = r == 0 ? tokens_json(v, n) : NULL;
+}
+
+static void compare_tokens_and_pushes(struct db *db)
+{
+	struct db_token *v = NULL;
+	size_t n = 0;
+	CHECK_INT(db_token_list(db, &v, &n), 0);
+	CHECK_INT((int)n, 3);
+	json_t *want = tokens_json(v, n);
+	free(v);
+	struct tokens_answer ta = {0};
+	CHECK_INT(db_token_list_async(pgdb, on_tokens, &ta), 0);
+	CHECK(test_run_until(&loop, tokens_answered, &ta, TEST_GUARD_MS));
+	compared++;
+	if (ta.r != 0 || !json_equal(want, ta.list)) {
+		differed++;
+		TAP_FAIL("token lists differ");
+		show("SQLite", want);
+		show("PostgreSQL", ta.list);
+	}
+	json_decref(want);
+	json_decref(ta.list);
+
+	for (int64_t id = 0; id <= 8; id++) {
+		json_t *row = NULL;
+		int lr = db_push_get(db, id, &row);
+		json_t *lite = json_array();
+		if (row)
+			json_array_append_new(lite, row);
+		struct pg_answer a = {0};
+		char what[40];
+		snprintf(what, sizeof(what), "push %lld", (long long)id);
+		check_alike(lr == KILN_ENOTFOUND ? 0 : lr, lite,
+			    db_push_get_async(pgdb, id, on_pg, &a), &a, what);
+	}
+	static const char *const pkgs[] = {NULL, "kiln", "Zlib", "none"};
+	static const char *const hosts[] = {NULL, "deb12", "alpine"};
+	static const char *const tags[] = {NULL, "nightly", "x86", "nigh"};
+	for (size_t i = 0; i < 4; i++)
+		for (size_t k = 0; k < 3; k++)
+			for (size_t t = 0; t < 4; t++)
+				for (int64_t lim = 1; lim <= 1000; lim *= 1000) {
+					json_t *lite = NULL;
+					int lr = db_push_latest(db, pkgs[i], hosts[k], tags[t], lim,
+								&lite);
+					struct pg_answer a = {0};
+					char what[120];
+					snprintf(what, sizeof(what),
+						 "latest pushes of %s on %s tagged %s, %lld",
+						 pkgs[i] ? pkgs[i] : "any",
+						 hosts[k] ? hosts[k] : "any",
+						 tags[t] ? tags[t] : "any", (long long)lim);
+					check_alike(lr, lite,
+						    db_push_latest_async(pgdb, pkgs[i], hosts[k],
+									 tags[t], lim, on_pg, &a),
+						    &a, what);
+				}
+}
+
 /* ---- the test ----------------------------------------------------------------------- */
 
 /* kiln_icu, made with ICU's en-US collation; icu_url reaches it. */
@@ -851,6 +996,8 @@ TEST(every_resource_lists_alike)
 		}
 	for (int64_t logid = 1; logid <= 12 && pgdb; logid++)
 		compare_log(db, logid);
+	if (pgdb)
+		compare_tokens_and_pushes(db);
 	static const char *const tests[] = {"t.ok", "t.bad", "t/skip.c", "never"};
 	for (size_t i = 0; i < 4 && pgdb; i++)
 		compare_history(db, 1, tests[i]);

@@ -1,0 +1,102 @@
+/*
+ * The push API's reads and the API tokens' list on PostgreSQL (issue 14):
+ * the rows SQLite's db_push_get, db_push_latest and db_token_list read,
+ * rendered by the same code (db_push_row_from_text, db_token_from_text).
+ */
+#include "db/db-pg.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+#include "db/db-pg-list.h"
+#include "db/pg-batch.h"
+#include "db/pg-conn.h"
+
+#define PG_PUSH_COLS                                                                               \
+	"id, tokenid, package, host, arch, tags, revision, builderid, buildid, state, reason, "    \
+	"finished, results, nsteps, created_at, updated_at, finished_at"
+
+/* Row i's columns as text, NULL for SQL NULL. */
+static void pg_push_cols(const PGresult *res, int i, const char **col, int n)
+{
+	for (int c = 0; c < n; c++)
+		col[c] = PQgetisnull(res, i, c) ? NULL : PQgetvalue(res, i, c);
+}
+
+static json_t *pg_push_render(const PGresult *res)
+{
+	json_t *list = json_array();
+	for (int i = 0, n = PQntuples(res); i < n; i++) {
+		const char *col[DB_PUSH_COLS];
+		pg_push_cols(res, i, col, DB_PUSH_COLS);
+		json_array_append_new(list, db_push_row_from_text(col));
+	}
+	return list;
+}
+
+int db_pg_push(struct db *db, bool one, int64_t id, const char *package, const char *host,
+	       const char *tag, int64_t limit, db_list_fn done, void *arg)
+{
+	static const char by_id[] = "SELECT " PG_PUSH_COLS " FROM push_submissions WHERE id = $1";
+	/* the newest stored submission of each package and host: grouped by
+	 * equality, ordered by bytes as SQLite's are */
+	static const char latest[] =
+		"SELECT " PG_PUSH_COLS " FROM push_submissions WHERE id IN "
+		"(SELECT max(id) FROM push_submissions WHERE state = 'stored' "
+		"AND ($1::text IS NULL OR package = $1) AND ($2::text IS NULL OR host = $2) "
+		"AND ($3::text IS NULL OR strpos(tags, ',' || $3 || ',') > 0) "
+		"GROUP BY package, host) "
+		"ORDER BY package COLLATE \"C\", host COLLATE \"C\" LIMIT $4";
+	char ids[24], lim[24], err[256];
+	snprintf(ids, sizeof(ids), "%" PRId64, id);
+	snprintf(lim, sizeof(lim), "%" PRId64, limit);
+	const char *v1[] = {ids}, *v4[] = {package, host, tag, lim};
+	struct pg_query q = one ? (struct pg_query){.sql = by_id, .nparams = 1, .values = v1}
+				: (struct pg_query){.sql = latest, .nparams = 4, .values = v4};
+	int r = pg_read_send(db_pg_batch(db), &q, NULL, pg_push_render, done, arg, err,
+			     sizeof(err));
+	return r < 0 ? db_failf(db, r, "%s", err) : 0;
+}
+
+struct pg_tokens_call {
+	db_token_list_fn done;
+	void *arg;
+};
+
+static void pg_tokens_on_rows(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_tokens_call *call = arg;
+	if (r < 0) {
+		call->done(call->arg, r, NULL, 0, err ? err : "failed");
+		free(call);
+		return;
+	}
+	size_t n = (size_t)PQntuples(res);
+	struct db_token *v = n ? xcalloc(n, sizeof(*v)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *col[DB_TOKEN_COLS];
+		pg_push_cols(res, (int)i, col, DB_TOKEN_COLS);
+		db_token_from_text(&v[i], col);
+	}
+	call->done(call->arg, 0, v, n, NULL);
+	free(v);
+	free(call);
+}
+
+int db_pg_token_list(struct db *db, db_token_list_fn done, void *arg)
+{
+	static const char sql[] = "SELECT id, uid, name, scopes, created_at, last_used_at, "
+				  "revoked_at, expires_at FROM api_tokens ORDER BY id";
+	struct pg_tokens_call *call = xmalloc(sizeof(*call));
+	*call = (struct pg_tokens_call){.done = done, .arg = arg};
+	struct pg_query q = {.sql = sql};
+	int r = pg_batch_read(db_pg_batch(db), &q, pg_tokens_on_rows, call);
+	if (r < 0) {
+		free(call);
+		return db_failf(db, r, "cannot send the query: %s", strerror(-r));
+	}
+	return 0;
+}
