@@ -65,6 +65,8 @@ static void db_pg_on_migrated(void *arg, int r, int version, const char *err)
 	db->pg->ready = NULL;
 	if (r == 0)
 		r = pg_batch_new(db->loop, db->pg->conn, &db->pg->batch);
+	if (r == 0) /* a failed transaction of writes: as a failed commit on SQLite */
+		pg_batch_on_fail(db->pg->batch, db_pg_on_commit_failed, db);
 	if (r < 0) {
 		char why[600];
 		snprintf(why, sizeof(why), "PostgreSQL: %s",

@@ -47,6 +47,19 @@ int db_pg_log_search(struct db *db, int64_t logid, const char *needle, size_t nl
 int db_pg_push(struct db *db, bool one, int64_t id, const char *package, const char *host,
 	       const char *tag, int64_t limit, db_list_fn done, void *arg);
 int db_pg_token_list(struct db *db, db_token_list_fn done, void *arg);
+/* The writes of db.h on PostgreSQL (db-pg-write.c): joined to the turn's
+ * transaction, 0 at once (see there for what is not checked). */
+void db_pg_on_commit_failed(void *arg, int r, const char *err);
+int db_pg_build_set_state(struct db *db, int64_t buildid, const char *state_string);
+int db_pg_build_finish(struct db *db, int64_t buildid, int results, const char *state_string,
+		       double when);
+int db_pg_build_set_property(struct db *db, int64_t buildid, const char *name,
+			     const char *value_json, const char *source);
+int db_pg_step_start(struct db *db, int64_t stepid, double when);
+int db_pg_step_set_state(struct db *db, int64_t stepid, const char *state_string);
+int db_pg_step_finish(struct db *db, int64_t stepid, int results, const char *state_string,
+		      bool hidden, double when);
+int db_pg_step_add_url(struct db *db, int64_t stepid, const char *name, const char *url);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The answers queued by db-async.c, cancelled (db_close). */

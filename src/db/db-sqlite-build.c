@@ -3,6 +3,7 @@
  * string, finishing it, its properties.  Steps are in db-sqlite-step.c.
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <errno.h>
 
@@ -83,6 +84,8 @@ static int sqlite_build_set_state(struct db *db, int64_t buildid, const char *st
 
 int db_build_set_state(struct db *db, int64_t buildid, const char *state_string)
 {
+	if (db->pg)
+		return db_pg_build_set_state(db, buildid, state_string);
 	return WRITE1(sqlite_build_set_state(db, buildid, state_string));
 }
 
@@ -111,6 +114,8 @@ static int sqlite_build_finish(struct db *db, int64_t buildid, int results,
 int db_build_finish(struct db *db, int64_t buildid, int results, const char *state_string,
 		    double when)
 {
+	if (db->pg)
+		return db_pg_build_finish(db, buildid, results, state_string, when);
 	return WRITE1(sqlite_build_finish(db, buildid, results, state_string, when));
 }
 
@@ -141,5 +146,7 @@ int db_build_set_property(struct db *db, int64_t buildid, const char *name, json
 		value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : xstrdup("null");
 	if (!text)
 		return db_failf(db, -EINVAL, "property '%s' cannot be encoded", name);
+	if (db->pg)
+		return db_pg_build_set_property(db, buildid, name, text, source);
 	return WRITE1(sqlite_build_set_property(db, buildid, name, text, source));
 }

@@ -81,18 +81,19 @@ int db_list_init_sql(struct db *db)
 
 /* --- rendering ------------------------------------------------------------------ */
 
-/* Text columns should be UTF-8 already; anything else is shown with '?' for
- * the bad bytes rather than failing the whole listing. */
+/* Text columns should be UTF-8 already; anything else is shown mended (each
+ * byte that starts no valid sequence as U+FFFD, as kiln_text() and the
+ * PostgreSQL backend's writes do) rather than failing the whole listing. */
 static json_t *sqlite_list_text_value(const char *p, size_t n)
 {
 	json_t *j = json_stringn(p, n);
 	if (j)
 		return j;
-	_cleanup_free_ char *c = xmemdup(p, n);
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)c[i] >= 0x80 || c[i] == 0)
-			c[i] = '?';
-	return json_stringn(c, n);
+	struct buf out;
+	buf_init(&out, 3 * n + 1);
+	j = str_utf8_sanitize(&out, p, n) == 0 ? json_stringn(out.ptr, out.len) : NULL;
+	buf_release(&out);
+	return j ? j : json_string("");
 }
 
 static json_t *sqlite_list_column_value(sqlite3_stmt *s, int col, enum field_type type)

@@ -3,6 +3,7 @@
  * the build), start, state string, finish, URLs.
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <errno.h>
 
@@ -149,6 +150,8 @@ static int sqlite_step_start(struct db *db, int64_t stepid, double when)
 
 int db_step_start(struct db *db, int64_t stepid, double when)
 {
+	if (db->pg)
+		return db_pg_step_start(db, stepid, when);
 	return WRITE1(sqlite_step_start(db, stepid, when));
 }
 
@@ -165,6 +168,8 @@ static int sqlite_step_set_state(struct db *db, int64_t stepid, const char *stat
 
 int db_step_set_state(struct db *db, int64_t stepid, const char *state_string)
 {
+	if (db->pg)
+		return db_pg_step_set_state(db, stepid, state_string);
 	return WRITE1(sqlite_step_set_state(db, stepid, state_string));
 }
 
@@ -195,6 +200,8 @@ static int sqlite_step_finish(struct db *db, int64_t stepid, int results, const 
 int db_step_finish(struct db *db, int64_t stepid, int results, const char *state_string,
 		   bool hidden, double when)
 {
+	if (db->pg)
+		return db_pg_step_finish(db, stepid, results, state_string, hidden, when);
 	return WRITE1(sqlite_step_finish(db, stepid, results, state_string, hidden, when));
 }
 
@@ -214,5 +221,7 @@ static int sqlite_step_add_url(struct db *db, int64_t stepid, const char *name, 
 
 int db_step_add_url(struct db *db, int64_t stepid, const char *name, const char *url)
 {
+	if (db->pg)
+		return db_pg_step_add_url(db, stepid, name, url);
 	return WRITE1(sqlite_step_add_url(db, stepid, name, url));
 }

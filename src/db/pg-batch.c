@@ -74,6 +74,8 @@ struct pg_batch {
 	size_t waiting_reads;                /* of waiting_stmts */
 	bool dirty;                          /* a send was cut short: ROLLBACK first */
 	bool freed;
+	pg_batch_done_fn on_fail; /* every transaction that failed (pg_batch_on_fail) */
+	void *on_fail_arg;
 };
 
 static struct pg_txn *txn_new(struct pg_batch *b)
@@ -182,6 +184,8 @@ static void txn_end(struct pg_txn *t)
 {
 	int r = t->r < 0 ? t->r : t->committed ? 0 : KILN_EDB;
 	const char *err = r == 0 ? NULL : t->err ? t->err : "the transaction was rolled back";
+	if (r < 0 && t->nstmts && t->b && !t->b->freed && t->b->on_fail)
+		t->b->on_fail(t->b->on_fail_arg, r, err);
 	for (struct pg_then *th = t->thens, *next; th; th = next) {
 		next = th->next;
 		th->fn(th->arg, r, err);
@@ -402,6 +406,12 @@ int pg_batch_read(struct pg_batch *b, const struct pg_query *q, pg_conn_result_c
 	b->waiting_reads++;
 	b->waiting_bytes += bytes;
 	return 0;
+}
+
+void pg_batch_on_fail(struct pg_batch *b, pg_batch_done_fn fn, void *arg)
+{
+	b->on_fail = fn;
+	b->on_fail_arg = arg;
 }
 
 size_t pg_batch_pending(const struct pg_batch *b)

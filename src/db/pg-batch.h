@@ -64,6 +64,9 @@ void pg_batch_then(struct pg_batch *b, pg_batch_done_fn fn, void *arg);
  * -EINVAL, or -ENOBUFS past the caps of pg_batch_add (nothing queued).
  */
 int pg_batch_read(struct pg_batch *b, const struct pg_query *q, pg_conn_result_cb cb, void *arg);
+/* fn(arg, r, err) for every transaction of writes that fails (before its
+ * own pg_batch_then callbacks), while the batcher lives; NULL: none. */
+void pg_batch_on_fail(struct pg_batch *b, pg_batch_done_fn fn, void *arg);
 /* Writes added and not yet answered (for tests and metrics). */
 size_t pg_batch_pending(const struct pg_batch *b);
 

@@ -878,6 +878,100 @@ static void compare_tokens_and_pushes(struct db *db)
 				}
 }
 
+/* ---- writes: the same ones on both, then the rows compared -------------------------- */
+
+/* Builds' and steps' writes (docs/SCALING.md: on PostgreSQL a finish of
+ * what is finished is a no-op where SQLite refuses it; the rows agree). */
+static void apply_writes(struct db *d, bool pg)
+{
+	for (int64_t b = 1; b <= 3; b++) {
+		char st[64];
+		snprintf(st, sizeof(st), "state %lld: \"quoted\" \u00e9", (long long)b);
+		CHECK_INT(db_build_set_state(d, b, st), 0);
+		json_t *v = json_pack("{s:[i,f,s,b,n],s:{s:s}}", "list", (int)b, 2.5, "x\ny", 1,
+				      "nested", "k", "\u20ac");
+		CHECK_INT(db_build_set_property(d, b, "new prop", v, "Test"), 0);
+		json_decref(v);
+		json_t *p = json_string("replaced");
+		CHECK_INT(db_build_set_property(d, b, "p", p, NULL), 0);
+		json_decref(p);
+		int r = db_build_finish(d, b, 3, b == 1 ? "warnings" : NULL, 1.7e9 + 500.125 + b);
+		CHECK(r == 0 || (!pg && r == KILN_ESTATE)); /* builds 2 and 3 are finished */
+	}
+	for (int64_t s = 1; s <= 6; s++) {
+		/* text that is not UTF-8: shown mended on both */
+		CHECK_INT(db_step_set_state(d, s, s % 2 ? "odd \xff\xfe bad \xc3\x28" : ""), 0);
+		CHECK_INT(db_step_start(d, s, 1.7e9 + 400.5 + (double)s), 0);
+		CHECK_INT(db_step_add_url(d, s, "log \u00e9", "https://x/?a=1&b=<c>"), 0);
+		CHECK_INT(db_step_add_url(d, s, "", NULL), 0);
+		int r = db_step_finish(d, s, (int)s % 5, s == 2 ? NULL : "done", s == 4,
+				       1.7e9 + 401.75 + (double)s);
+		CHECK(r == 0 || (!pg && r == KILN_ESTATE));
+	}
+}
+
+struct commit_failure {
+	int calls, r;
+	char err[512];
+};
+
+static void on_commit_error(struct db *d, int r, const char *errmsg, void *ud)
+{
+	struct commit_failure *cf = ud;
+	(void)d;
+	cf->calls++;
+	cf->r = r;
+	snprintf(cf->err, sizeof(cf->err), "%s", errmsg ? errmsg : "");
+}
+
+static bool commit_failed(void *arg)
+{
+	return ((struct commit_failure *)arg)->calls > 0;
+}
+
+static void compare_writes(struct db *db)
+{
+	apply_writes(db, false);
+	apply_writes(pgdb, true);
+	/* a read on pgdb's connection comes after its writes' COMMIT */
+	struct pg_answer a = {0};
+	static const int64_t one[] = {1};
+	CHECK_INT(db_list_rows_async(pgdb, DB_BUILDS, one, 1, NULL, on_pg, &a), 0);
+	CHECK(test_run_until(&loop, pg_answered, &a, TEST_GUARD_MS));
+	CHECK_INT(a.r, 0);
+	json_decref(a.items);
+	long before = differed;
+	compare_resource(db, DB_BUILDS, "builds after writes");
+	compare_resource(db, DB_STEPS, "steps after writes");
+	CHECK(differed == before);
+
+	/* a transaction the server refuses reaches the commit-error callback,
+	 * and the next one commits */
+	struct commit_failure cf = {0};
+	db_set_commit_error_cb(pgdb, on_commit_error, &cf);
+	struct pg_loop_test_answer la;
+	pg_loop_test_value(&loop, conn,
+			   "ALTER TABLE steps ADD CONSTRAINT not_this "
+			   "CHECK (state_string <> 'refused')",
+			   &la);
+	CHECK_INT(db_build_set_property(pgdb, 1, "x", NULL, "s"), 0);
+	CHECK_INT(db_step_set_state(pgdb, 2, "refused"), 0);
+	CHECK(test_run_until(&loop, commit_failed, &cf, TEST_GUARD_MS));
+	pg_loop_test_value(&loop, conn, "ALTER TABLE steps DROP CONSTRAINT not_this", &la);
+	CHECK_INT(cf.r, KILN_EDB);
+	diag("refused: %s", cf.err);
+	CHECK_INT(db_step_set_state(pgdb, 1, "after"), 0);
+	CHECK_INT(db_step_set_state(db, 1, "after"), 0); /* the rows compared later agree */
+	struct pg_answer b = {0};
+	CHECK_INT(db_list_rows_async(pgdb, DB_STEPS, one, 1, NULL, on_pg, &b), 0);
+	CHECK(test_run_until(&loop, pg_answered, &b, TEST_GUARD_MS));
+	CHECK_STR(json_string_value(json_object_get(json_array_get(b.items, 0), "state_string")),
+		  "after");
+	json_decref(b.items);
+	CHECK_INT(cf.calls, 1);
+	db_set_commit_error_cb(pgdb, NULL, NULL);
+}
+
 /* ---- the test ----------------------------------------------------------------------- */
 
 /* kiln_icu, made with ICU's en-US collation; icu_url reaches it. */
@@ -998,6 +1092,8 @@ TEST(every_resource_lists_alike)
 		compare_log(db, logid);
 	if (pgdb)
 		compare_tokens_and_pushes(db);
+	if (pgdb)
+		compare_writes(db);
 	static const char *const tests[] = {"t.ok", "t.bad", "t/skip.c", "never"};
 	for (size_t i = 0; i < 4 && pgdb; i++)
 		compare_history(db, 1, tests[i]);

@@ -1,0 +1,177 @@
+/*
+ * Writes of db.h on PostgreSQL (issue 14, docs/SCALING.md "Batched
+ * asynchronous writes"): each joins the loop turn's transaction
+ * (pg-batch.c) and returns at once; a failed transaction reaches the
+ * commit-error callback (db_set_commit_error_cb), as a failed commit does
+ * on SQLite.  Reads made after a write see it (pg_batch_read).
+ *
+ * What SQLite answers from the rows at once, PostgreSQL cannot before the
+ * commit: a write to a row that does not exist, or a finish of a build or
+ * step already finished, is a no-op here (0), where SQLite answers
+ * KILN_ENOTFOUND or KILN_ESTATE.  The engine writes only rows it made.
+ */
+#include "db/db-pg.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/str.h"
+#include "db/pg-batch.h"
+#include "db/pg-conn.h"
+
+#define PGW_MAX 8
+
+/* A write's parameters as text (NULL: SQL NULL). */
+struct pgw {
+	const char *v[PGW_MAX];
+	char num[PGW_MAX][32];
+	struct buf fixed[PGW_MAX]; /* a text param made valid UTF-8 */
+	int n;
+};
+
+static void pgw_i64(struct pgw *w, int64_t x)
+{
+	snprintf(w->num[w->n], sizeof(w->num[0]), "%" PRId64, x);
+	w->v[w->n] = w->num[w->n];
+	w->n++;
+}
+
+static void pgw_f64(struct pgw *w, double x)
+{
+	snprintf(w->num[w->n], sizeof(w->num[0]), "%.17g", x);
+	w->v[w->n] = w->num[w->n];
+	w->n++;
+}
+
+/* s borrowed until db_pg_write returns; NULL is SQL NULL.  PostgreSQL
+ * refuses text that is not UTF-8 (and with it the whole transaction): each
+ * byte that starts no valid sequence is stored as U+FFFD, as the API shows
+ * such text read from SQLite. */
+static void pgw_text(struct pgw *w, const char *s)
+{
+	bool partial;
+	size_t n = s ? strlen(s) : 0;
+	if (s && str_utf8_prefix(s, n, &partial) != n) {
+		struct buf *b = &w->fixed[w->n];
+		buf_init(b, 3 * n + 1);
+		if (str_utf8_sanitize(b, s, n) == 0 && buf_addch(b, '\0') == 0)
+			s = b->ptr;
+		else
+			s = "";
+	}
+	w->v[w->n++] = s;
+}
+
+void db_pg_on_commit_failed(void *arg, int r, const char *err)
+{
+	struct db *db = arg;
+	if (r == -ECANCELED || !db->commit_error_fn)
+		return;
+	db_failf(db, r, "%s", err ? err : err_str(r));
+	db->commit_error_fn(db, r, db->errmsg, db->commit_error_ud);
+}
+
+/* sql with w's parameters, in this turn's transaction; releases w. */
+static int db_pg_write(struct db *db, const char *sql, struct pgw *w)
+{
+	struct pg_query q = {.sql = sql, .nparams = w->n, .values = w->v};
+	int r = pg_batch_add(db_pg_batch(db), &q); /* copies q */
+	for (int i = 0; i < w->n; i++)
+		buf_release(&w->fixed[i]);
+	if (r < 0)
+		return db_failf(db, r, "cannot queue a write: %s",
+				r == -ENOBUFS ? "too many writes are waiting" : err_str(r));
+	return 0;
+}
+
+/* --- builds ------------------------------------------------------------------------------ */
+
+int db_pg_build_set_state(struct db *db, int64_t buildid, const char *state_string)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, buildid);
+	pgw_text(&w, state_string ? state_string : "");
+	return db_pg_write(db, "UPDATE builds SET state_string = $2 WHERE id = $1::bigint", &w);
+}
+
+int db_pg_build_finish(struct db *db, int64_t buildid, int results, const char *state_string,
+		       double when)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, buildid);
+	pgw_f64(&w, when);
+	pgw_i64(&w, results);
+	pgw_text(&w, state_string);
+	return db_pg_write(db,
+			   "UPDATE builds SET complete = 1, complete_at = $2::float8, "
+			   "results = $3::bigint, state_string = COALESCE($4, state_string) "
+			   "WHERE id = $1::bigint AND complete = 0",
+			   &w);
+}
+
+int db_pg_build_set_property(struct db *db, int64_t buildid, const char *name,
+			     const char *value_json, const char *source)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, buildid);
+	pgw_text(&w, name);
+	pgw_text(&w, value_json);
+	pgw_text(&w, source ? source : "");
+	return db_pg_write(db,
+			   "UPDATE builds SET properties = (properties::jsonb || "
+			   "jsonb_build_object($2::text, jsonb_build_array($3::jsonb, $4::text)))"
+			   "::text WHERE id = $1::bigint",
+			   &w);
+}
+
+/* --- steps ------------------------------------------------------------------------------- */
+
+int db_pg_step_start(struct db *db, int64_t stepid, double when)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, stepid);
+	pgw_f64(&w, when);
+	return db_pg_write(db, "UPDATE steps SET started_at = $2::float8 WHERE id = $1::bigint",
+			   &w);
+}
+
+int db_pg_step_set_state(struct db *db, int64_t stepid, const char *state_string)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, stepid);
+	pgw_text(&w, state_string ? state_string : "");
+	return db_pg_write(db, "UPDATE steps SET state_string = $2 WHERE id = $1::bigint", &w);
+}
+
+int db_pg_step_finish(struct db *db, int64_t stepid, int results, const char *state_string,
+		      bool hidden, double when)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, stepid);
+	pgw_f64(&w, when);
+	pgw_i64(&w, results);
+	pgw_text(&w, state_string);
+	pgw_i64(&w, hidden);
+	return db_pg_write(db,
+			   "UPDATE steps SET complete = 1, complete_at = $2::float8, "
+			   "results = $3::bigint, state_string = COALESCE($4, state_string), "
+			   "hidden = $5::bigint WHERE id = $1::bigint AND complete = 0",
+			   &w);
+}
+
+int db_pg_step_add_url(struct db *db, int64_t stepid, const char *name, const char *url)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, stepid);
+	pgw_text(&w, name ? name : "");
+	pgw_text(&w, url ? url : "");
+	return db_pg_write(db,
+			   "UPDATE steps SET urls = (urls::jsonb || jsonb_build_array("
+			   "jsonb_build_object('name', $2::text, 'url', $3::text)))::text "
+			   "WHERE id = $1::bigint",
+			   &w);
+}
