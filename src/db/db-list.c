@@ -322,14 +322,19 @@ bool db_field_known(enum db_resource res, const char *field)
 /* --- building the query ----------------------------------------------------------- */
 
 /* SQLite's json_each in PostgreSQL: an object's values, an array's
- * elements, or a scalar itself, as text. */
+ * elements, or a scalar itself, as the text SQLite's CAST(value AS TEXT)
+ * gives: true and false as 1 and 0, a string's characters, null as NULL,
+ * numbers and nested values as their JSON text. */
 #define LIST_JSON_EACH_PG                                                                          \
 	"EXISTS (SELECT 1 FROM (SELECT (%s)::json AS j) kiln_j, LATERAL ("                         \
-	"SELECT value FROM json_each_text(CASE WHEN json_typeof(kiln_j.j) = 'object' "             \
-	"THEN kiln_j.j END) UNION ALL SELECT value FROM json_array_elements_text("                 \
+	"SELECT value FROM json_each(CASE WHEN json_typeof(kiln_j.j) = 'object' "                  \
+	"THEN kiln_j.j END) UNION ALL SELECT value FROM json_array_elements("                      \
 	"CASE WHEN json_typeof(kiln_j.j) = 'array' THEN kiln_j.j END) kiln_a(value) "              \
-	"UNION ALL SELECT kiln_j.j #>> '{}' WHERE json_typeof(kiln_j.j) NOT IN "                   \
-	"('object', 'array')) kiln_e WHERE kiln_e.value IN ("
+	"UNION ALL SELECT kiln_j.j WHERE json_typeof(kiln_j.j) NOT IN "                            \
+	"('object', 'array')) kiln_e WHERE (CASE json_typeof(kiln_e.value) "                       \
+	"WHEN 'boolean' THEN CASE WHEN kiln_e.value::text = 'true' THEN '1' ELSE '0' END "         \
+	"WHEN 'string' THEN kiln_e.value #>> '{}' WHEN 'null' THEN NULL "                          \
+	"ELSE kiln_e.value::text END) IN ("
 
 void list_qb_init(struct qbuild *qb, bool pg, unsigned base)
 {

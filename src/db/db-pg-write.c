@@ -175,3 +175,83 @@ int db_pg_step_add_url(struct db *db, int64_t stepid, const char *name, const ch
 			   "WHERE id = $1::bigint",
 			   &w);
 }
+
+/* --- workers ----------------------------------------------------------------------------- */
+
+int db_pg_worker_set_info(struct db *db, int64_t workerid, const char *info_json)
+{
+	struct pgw w = {0};
+	pgw_text(&w, info_json);
+	pgw_i64(&w, workerid);
+	return db_pg_write(db, "UPDATE workers SET info = $1 WHERE id = $2::bigint", &w);
+}
+
+/* masterid, paused, graceful or last_seen (col) of a worker; v 0 is NULL
+ * for masterid. */
+int db_pg_worker_set(struct db *db, int64_t workerid, enum db_pg_worker_col col, double v)
+{
+	static const char *const sql[] = {
+		[DB_PG_WORKER_MASTER] =
+			"UPDATE workers SET masterid = $1::bigint WHERE id = $2::bigint",
+		[DB_PG_WORKER_PAUSED] =
+			"UPDATE workers SET paused = $1::bigint WHERE id = $2::bigint",
+		[DB_PG_WORKER_GRACEFUL] =
+			"UPDATE workers SET graceful = $1::bigint WHERE id = $2::bigint",
+		[DB_PG_WORKER_LAST_SEEN] =
+			"UPDATE workers SET last_seen = $1::float8 WHERE id = $2::bigint",
+	};
+	struct pgw w = {0};
+	if (col == DB_PG_WORKER_LAST_SEEN)
+		pgw_f64(&w, v);
+	else if (col == DB_PG_WORKER_MASTER && v == 0)
+		pgw_text(&w, NULL);
+	else
+		pgw_i64(&w, (int64_t)v);
+	pgw_i64(&w, workerid);
+	return db_pg_write(db, sql[col], &w);
+}
+
+/* Rows already there stay, the others go; a worker, master or builder that
+ * is not there adds nothing (a foreign key refused would fail the whole
+ * transaction). */
+int db_pg_worker_set_configured(struct db *db, int64_t workerid, int64_t masterid,
+				const int64_t *builderids, size_t n)
+{
+	struct buf list;
+	buf_init(&list, 32 + n * 24);
+	int r = buf_addch(&list, '{');
+	for (size_t i = 0; i < n && r >= 0; i++)
+		r = buf_addf(&list, "%s%" PRId64, i ? "," : "", builderids[i]);
+	if (r >= 0)
+		r = buf_addch(&list, '}');
+	if (r >= 0)
+		r = buf_addch(&list, '\0');
+	if (r < 0) {
+		buf_release(&list);
+		return db_failf(db, -ENOBUFS, "configured workers: id list too long");
+	}
+	struct pgw w = {0};
+	pgw_i64(&w, workerid);
+	pgw_i64(&w, masterid);
+	pgw_text(&w, list.ptr);
+	r = db_pg_write(db,
+			"INSERT INTO configured_workers (workerid, masterid, builderid) "
+			"SELECT $1::bigint, $2::bigint, b.id FROM builders b "
+			"WHERE b.id = ANY($3::bigint[]) "
+			"AND EXISTS (SELECT 1 FROM workers WHERE id = $1::bigint) "
+			"AND EXISTS (SELECT 1 FROM masters WHERE id = $2::bigint) "
+			"ON CONFLICT DO NOTHING",
+			&w);
+	if (r == 0) {
+		struct pgw d = {0};
+		pgw_i64(&d, workerid);
+		pgw_i64(&d, masterid);
+		pgw_text(&d, list.ptr);
+		r = db_pg_write(db,
+				"DELETE FROM configured_workers WHERE workerid = $1::bigint AND "
+				"masterid = $2::bigint AND NOT (builderid = ANY($3::bigint[]))",
+				&d);
+	}
+	buf_release(&list);
+	return r;
+}

@@ -60,6 +60,16 @@ int db_pg_step_set_state(struct db *db, int64_t stepid, const char *state_string
 int db_pg_step_finish(struct db *db, int64_t stepid, int results, const char *state_string,
 		      bool hidden, double when);
 int db_pg_step_add_url(struct db *db, int64_t stepid, const char *name, const char *url);
+int db_pg_worker_set_info(struct db *db, int64_t workerid, const char *info_json);
+enum db_pg_worker_col {
+	DB_PG_WORKER_MASTER,
+	DB_PG_WORKER_PAUSED,
+	DB_PG_WORKER_GRACEFUL,
+	DB_PG_WORKER_LAST_SEEN
+};
+int db_pg_worker_set(struct db *db, int64_t workerid, enum db_pg_worker_col col, double v);
+int db_pg_worker_set_configured(struct db *db, int64_t workerid, int64_t masterid,
+				const int64_t *builderids, size_t n);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The answers queued by db-async.c, cancelled (db_close). */

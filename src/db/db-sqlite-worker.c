@@ -3,6 +3,7 @@
  * graceful flags, and the builders each worker is configured for per master.
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include "common/buf.h"
 #include "common/err.h"
@@ -55,6 +56,8 @@ int db_worker_set_info(struct db *db, int64_t workerid, json_t *info)
 	_cleanup_free_ char *text = info ? json_dumps(info, JSON_COMPACT) : xstrdup("{}");
 	if (!text)
 		return db_failf(db, -EINVAL, "worker info cannot be encoded");
+	if (db->pg)
+		return db_pg_worker_set_info(db, workerid, text);
 	return WRITE(sqlite_worker_set_info(db, workerid, text));
 }
 
@@ -74,6 +77,8 @@ static int sqlite_worker_set_col(struct db *db, int id, const char *sql, int64_t
 
 int db_worker_set_connected(struct db *db, int64_t workerid, int64_t masterid)
 {
+	if (db->pg)
+		return db_pg_worker_set(db, workerid, DB_PG_WORKER_MASTER, (double)masterid);
 	return WRITE(sqlite_worker_set_col(db, ST_WORKER_SET_CONNECTED,
 					   "UPDATE workers SET masterid = ?1 WHERE id = ?2",
 					   workerid, masterid, true));
@@ -81,6 +86,8 @@ int db_worker_set_connected(struct db *db, int64_t workerid, int64_t masterid)
 
 int db_worker_set_paused(struct db *db, int64_t workerid, bool paused)
 {
+	if (db->pg)
+		return db_pg_worker_set(db, workerid, DB_PG_WORKER_PAUSED, paused);
 	return WRITE(sqlite_worker_set_col(db, ST_WORKER_SET_PAUSED,
 					   "UPDATE workers SET paused = ?1 WHERE id = ?2", workerid,
 					   paused, false));
@@ -88,6 +95,8 @@ int db_worker_set_paused(struct db *db, int64_t workerid, bool paused)
 
 int db_worker_set_graceful(struct db *db, int64_t workerid, bool graceful)
 {
+	if (db->pg)
+		return db_pg_worker_set(db, workerid, DB_PG_WORKER_GRACEFUL, graceful);
 	return WRITE(sqlite_worker_set_col(db, ST_WORKER_SET_GRACEFUL,
 					   "UPDATE workers SET graceful = ?1 WHERE id = ?2",
 					   workerid, graceful, false));
@@ -151,6 +160,8 @@ static int sqlite_worker_set_configured(struct db *db, int64_t workerid, int64_t
 int db_worker_set_configured(struct db *db, int64_t workerid, int64_t masterid,
 			     const int64_t *builderids, size_t n)
 {
+	if (db->pg)
+		return db_pg_worker_set_configured(db, workerid, masterid, builderids, n);
 	return WRITE(sqlite_worker_set_configured(db, workerid, masterid, builderids, n));
 }
 
@@ -169,6 +180,8 @@ static int sqlite_worker_set_last_seen(struct db *db, int64_t workerid, double w
 
 int db_worker_set_last_seen(struct db *db, int64_t workerid, double when)
 {
+	if (db->pg)
+		return db_pg_worker_set(db, workerid, DB_PG_WORKER_LAST_SEEN, when);
 	return WRITE1(sqlite_worker_set_last_seen(db, workerid, when));
 }
 

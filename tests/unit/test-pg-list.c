@@ -153,7 +153,9 @@ static void make_rows(struct db *db)
 	CHECK_INT(db_worker_set_configured(db, w2, m2, &b2, 1), 0);
 	CHECK_INT(db_worker_set_connected(db, w1, m1), 0);
 	CHECK_INT(db_worker_set_paused(db, w2, true), 0);
-	json_t *info = json_pack("{s:s, s:i}", "admin", "a \"quoted\" admin", "numcpus", 2);
+	/* a boolean and null: SQLite's json_each shows them as 1, 0 and NULL */
+	json_t *info = json_pack("{s:s, s:i, s:b, s:b, s:n}", "admin", "a \"quoted\" admin",
+				 "numcpus", 2, "docker", 1, "arm", 0, "none");
 	CHECK_INT(db_worker_set_info(db, w1, info), 0);
 	json_decref(info);
 	CHECK_INT(db_worker_set_last_seen(db, w1, 1.7e9 + 0.75), 0);
@@ -908,6 +910,19 @@ static void apply_writes(struct db *d, bool pg)
 				       1.7e9 + 401.75 + (double)s);
 		CHECK(r == 0 || (!pg && r == KILN_ESTATE));
 	}
+	json_t *info = json_pack("{s:s,s:i,s:b}", "admin", "\u00e9 <x@y>", "numcpus", 64, "ok", 1);
+	CHECK_INT(db_worker_set_info(d, 2, info), 0);
+	json_decref(info);
+	CHECK_INT(db_worker_set_connected(d, 2, 2), 0);
+	CHECK_INT(db_worker_set_connected(d, 1, 0), 0);
+	CHECK_INT(db_worker_set_paused(d, 1, true), 0);
+	CHECK_INT(db_worker_set_paused(d, 2, false), 0);
+	CHECK_INT(db_worker_set_graceful(d, 2, true), 0);
+	CHECK_INT(db_worker_set_last_seen(d, 2, 1.7e9 + 900.0625), 0);
+	static const int64_t b23[] = {2, 3}, b1[] = {1};
+	CHECK_INT(db_worker_set_configured(d, 1, 1, b23, 2), 0); /* b1 goes, b3 comes */
+	CHECK_INT(db_worker_set_configured(d, 2, 1, b1, 1), 0);
+	CHECK_INT(db_worker_set_configured(d, 2, 2, NULL, 0), 0); /* none left */
 }
 
 struct commit_failure {
@@ -943,6 +958,8 @@ static void compare_writes(struct db *db)
 	long before = differed;
 	compare_resource(db, DB_BUILDS, "builds after writes");
 	compare_resource(db, DB_STEPS, "steps after writes");
+	compare_resource(db, DB_WORKERS, "workers after writes");
+	compare_resource(db, DB_BUILDERS, "builders after writes");
 	CHECK(differed == before);
 
 	/* a transaction the server refuses reaches the commit-error callback,
