@@ -214,21 +214,29 @@ int db_pg_worker_set(struct db *db, int64_t workerid, enum db_pg_worker_col col,
 /* Rows already there stay, the others go; a worker, master or builder that
  * is not there adds nothing (a foreign key refused would fail the whole
  * transaction). */
+/* ids as a PostgreSQL array literal "{1,2,3}" in b (released by the
+ * caller); -ENOBUFS past its cap (which ids of this size cannot reach). */
+static int pgw_id_array(struct db *db, struct buf *b, const int64_t *ids, size_t n)
+{
+	buf_init(b, 32 + n * 24);
+	int r = buf_addch(b, '{');
+	for (size_t i = 0; i < n && r >= 0; i++)
+		r = buf_addf(b, "%s%" PRId64, i ? "," : "", ids[i]);
+	if (r >= 0)
+		r = buf_addch(b, '}');
+	if (r >= 0)
+		r = buf_addch(b, '\0');
+	return r < 0 ? db_failf(db, -ENOBUFS, "id list too long") : 0;
+}
+
 int db_pg_worker_set_configured(struct db *db, int64_t workerid, int64_t masterid,
 				const int64_t *builderids, size_t n)
 {
 	struct buf list;
-	buf_init(&list, 32 + n * 24);
-	int r = buf_addch(&list, '{');
-	for (size_t i = 0; i < n && r >= 0; i++)
-		r = buf_addf(&list, "%s%" PRId64, i ? "," : "", builderids[i]);
-	if (r >= 0)
-		r = buf_addch(&list, '}');
-	if (r >= 0)
-		r = buf_addch(&list, '\0');
+	int r = pgw_id_array(db, &list, builderids, n);
 	if (r < 0) {
 		buf_release(&list);
-		return db_failf(db, -ENOBUFS, "configured workers: id list too long");
+		return r;
 	}
 	struct pgw w = {0};
 	pgw_i64(&w, workerid);
@@ -254,4 +262,82 @@ int db_pg_worker_set_configured(struct db *db, int64_t workerid, int64_t masteri
 	}
 	buf_release(&list);
 	return r;
+}
+
+/* --- masters, builders, requests, state ----------------------------------------------- */
+
+int db_pg_master_set_active(struct db *db, int64_t masterid, bool active, double when)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, active);
+	pgw_f64(&w, when);
+	pgw_i64(&w, masterid);
+	return db_pg_write(db,
+			   "UPDATE masters SET active = $1::bigint, last_active = $2::float8 "
+			   "WHERE id = $3::bigint",
+			   &w);
+}
+
+int db_pg_builder_set_masters(struct db *db, int64_t builderid, const int64_t *masterids, size_t n)
+{
+	struct buf list;
+	int r = pgw_id_array(db, &list, masterids, n);
+	if (r == 0) {
+		struct pgw d = {0};
+		pgw_i64(&d, builderid);
+		pgw_text(&d, list.ptr);
+		r = db_pg_write(db,
+				"DELETE FROM builder_masters WHERE builderid = $1::bigint AND "
+				"NOT (masterid = ANY($2::bigint[]))",
+				&d);
+	}
+	if (r == 0) {
+		struct pgw w = {0};
+		pgw_i64(&w, builderid);
+		pgw_text(&w, list.ptr);
+		r = db_pg_write(
+			db,
+			"INSERT INTO builder_masters (builderid, masterid) "
+			"SELECT $1::bigint, m.id FROM masters m WHERE m.id = ANY($2::bigint[]) "
+			"AND EXISTS (SELECT 1 FROM builders WHERE id = $1::bigint) "
+			"ON CONFLICT DO NOTHING",
+			&w);
+	}
+	buf_release(&list);
+	return r;
+}
+
+int db_pg_request_unclaim(struct db *db, int64_t brid)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, brid);
+	return db_pg_write(db,
+			   "UPDATE buildrequests SET claimed_at = NULL, claimed_by_masterid = NULL "
+			   "WHERE id = $1::bigint AND complete = 0",
+			   &w);
+}
+
+int db_pg_request_set_collapsed(struct db *db, int64_t brid, int64_t buildid)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, brid);
+	if (buildid)
+		pgw_i64(&w, buildid);
+	else
+		pgw_text(&w, NULL);
+	return db_pg_write(db,
+			   "UPDATE buildrequests SET collapsed_into = (SELECT id FROM builds "
+			   "WHERE id = $2::bigint) WHERE id = $1::bigint",
+			   &w);
+}
+
+int db_pg_state_set(struct db *db, const char *name, const char *value_json)
+{
+	struct pgw w = {0};
+	pgw_text(&w, name);
+	pgw_text(&w, value_json);
+	return db_pg_write(db,
+			   "INSERT INTO object_state (name, value) VALUES ($1, $2) "
+			   "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+			   &w);
 }

@@ -70,6 +70,11 @@ enum db_pg_worker_col {
 int db_pg_worker_set(struct db *db, int64_t workerid, enum db_pg_worker_col col, double v);
 int db_pg_worker_set_configured(struct db *db, int64_t workerid, int64_t masterid,
 				const int64_t *builderids, size_t n);
+int db_pg_master_set_active(struct db *db, int64_t masterid, bool active, double when);
+int db_pg_builder_set_masters(struct db *db, int64_t builderid, const int64_t *masterids, size_t n);
+int db_pg_request_unclaim(struct db *db, int64_t brid);
+int db_pg_request_set_collapsed(struct db *db, int64_t brid, int64_t buildid);
+int db_pg_state_set(struct db *db, const char *name, const char *value_json);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The answers queued by db-async.c, cancelled (db_close). */

@@ -4,6 +4,7 @@
  * builder that did not change costs reads only (100,000 builders at start).
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -151,5 +152,7 @@ static int sqlite_builder_set_masters(struct db *db, int64_t builderid, const in
 
 int db_builder_set_masters(struct db *db, int64_t builderid, const int64_t *masterids, size_t n)
 {
+	if (db->pg)
+		return db_pg_builder_set_masters(db, builderid, masterids, n);
 	return WRITE(sqlite_builder_set_masters(db, builderid, masterids, n));
 }

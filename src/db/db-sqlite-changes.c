@@ -6,6 +6,7 @@
  * last-seen revisions in.  Schema: migrations/0002-changes.sql.
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <errno.h>
 #include <string.h>
@@ -321,6 +322,8 @@ int db_state_set(struct db *db, const char *name, json_t *value)
 	_cleanup_free_ char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (!text)
 		return db_failf(db, -EINVAL, "state '%s' cannot be encoded", name);
+	if (db->pg)
+		return db_pg_state_set(db, name, text);
 	return WRITE(sqlite_changes_state_set(db, name, text));
 }
 

@@ -4,6 +4,7 @@
  * master's builds, steps and logs, unclaiming its requests).
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -56,6 +57,8 @@ static int sqlite_master_set_active(struct db *db, int64_t masterid, bool active
 
 int db_master_set_active(struct db *db, int64_t masterid, bool active, double when)
 {
+	if (db->pg)
+		return db_pg_master_set_active(db, masterid, active, when);
 	return WRITE(sqlite_master_set_active(db, masterid, active, when));
 }
 

@@ -4,6 +4,7 @@
  * (completing the buildset with its last request), pending builders.
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <errno.h>
 
@@ -117,6 +118,8 @@ static int sqlite_request_unclaim(struct db *db, int64_t brid)
 
 int db_request_unclaim(struct db *db, int64_t brid)
 {
+	if (db->pg)
+		return db_pg_request_unclaim(db, brid);
 	return WRITE(sqlite_request_unclaim(db, brid));
 }
 

@@ -5,6 +5,7 @@
  * cancel_superseded.  Schema: migrations/0003-schedulers.sql.
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <errno.h>
 #include <string.h>
@@ -233,6 +234,8 @@ static int sqlite_sched_request_set_collapsed(struct db *db, int64_t brid, int64
 
 int db_request_set_collapsed(struct db *db, int64_t brid, int64_t buildid)
 {
+	if (db->pg)
+		return db_pg_request_set_collapsed(db, brid, buildid);
 	return WRITE(sqlite_sched_request_set_collapsed(db, brid, buildid));
 }
 

@@ -923,6 +923,22 @@ static void apply_writes(struct db *d, bool pg)
 	CHECK_INT(db_worker_set_configured(d, 1, 1, b23, 2), 0); /* b1 goes, b3 comes */
 	CHECK_INT(db_worker_set_configured(d, 2, 1, b1, 1), 0);
 	CHECK_INT(db_worker_set_configured(d, 2, 2, NULL, 0), 0); /* none left */
+	CHECK_INT(db_master_set_active(d, 2, false, 1.7e9 + 950.5), 0);
+	CHECK_INT(db_master_set_active(d, 1, true, 1.7e9 + 951.25), 0);
+	static const int64_t m2[] = {2}, m12[] = {1, 2};
+	CHECK_INT(db_builder_set_masters(d, 1, m2, 1), 0);
+	CHECK_INT(db_builder_set_masters(d, 3, m12, 2), 0);
+	CHECK_INT(db_builder_set_masters(d, 2, NULL, 0), 0);
+	CHECK_INT(db_request_unclaim(d, 3), 0); /* build 1's, still running */
+	int r = db_request_unclaim(d, 5);       /* complete */
+	CHECK(r == 0 || (!pg && r == KILN_ESTATE));
+	CHECK_INT(db_request_set_collapsed(d, 4, 1), 0);
+	CHECK_INT(db_request_set_collapsed(d, 6, 0), 0);
+	json_t *st = json_pack("{s:[i,s],s:f}", "seen", 1, "\u00e9", "at", 2.5);
+	CHECK_INT(db_state_set(d, "poller:\"x\"", st), 0);
+	CHECK_INT(db_state_set(d, "poller:\"x\"", st), 0); /* replaced by the same */
+	CHECK_INT(db_state_set(d, "other", json_null()), 0);
+	json_decref(st);
 }
 
 struct commit_failure {
@@ -960,7 +976,30 @@ static void compare_writes(struct db *db)
 	compare_resource(db, DB_STEPS, "steps after writes");
 	compare_resource(db, DB_WORKERS, "workers after writes");
 	compare_resource(db, DB_BUILDERS, "builders after writes");
+	compare_resource(db, DB_MASTERS, "masters after writes");
+	compare_resource(db, DB_BUILDREQUESTS, "buildrequests after writes");
 	CHECK(differed == before);
+	/* object state: not a listing; read back on both */
+	static const char *const names[] = {"poller:\"x\"", "other"};
+	for (size_t i = 0; i < 2; i++) {
+		json_t *lite = NULL;
+		CHECK_INT(db_state_get(db, names[i], &lite), 1);
+		char sql[128];
+		snprintf(sql, sizeof(sql), "SELECT value FROM object_state WHERE name = $q$%s$q$",
+			 names[i]);
+		struct pg_loop_test_answer qa;
+		json_t *pj = json_loads(pg_loop_test_value(&loop, conn, sql, &qa), JSON_DECODE_ANY,
+					NULL);
+		compared++;
+		if (!json_equal(lite, pj)) {
+			differed++;
+			TAP_FAIL("state %s differs", names[i]);
+			show("SQLite", lite);
+			show("PostgreSQL", pj);
+		}
+		json_decref(lite);
+		json_decref(pj);
+	}
 
 	/* a transaction the server refuses reaches the commit-error callback,
 	 * and the next one commits */
