@@ -341,3 +341,82 @@ int db_pg_state_set(struct db *db, const char *name, const char *value_json)
 			   "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
 			   &w);
 }
+
+/* --- users, reporters' queue, pushes -------------------------------------------------- */
+
+int db_pg_user_set_roles(struct db *db, int64_t uid, const char *roles)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, uid);
+	pgw_text(&w, roles && *roles ? roles : NULL);
+	return db_pg_write(db, "UPDATE users SET roles = $2 WHERE id = $1::bigint", &w);
+}
+
+int db_pg_outbound_delete(struct db *db, int64_t id)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, id);
+	return db_pg_write(db, "DELETE FROM outbound WHERE id = $1::bigint", &w);
+}
+
+int db_pg_outbound_retry(struct db *db, int64_t id, int64_t next_at)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, id);
+	pgw_i64(&w, next_at);
+	return db_pg_write(db,
+			   "UPDATE outbound SET attempts = attempts + 1, next_at = $2::bigint "
+			   "WHERE id = $1::bigint",
+			   &w);
+}
+
+int db_pg_outbound_forget(struct db *db, const char *reporter, const char *skey, const char *state)
+{
+	struct pgw w = {0};
+	pgw_text(&w, reporter);
+	pgw_text(&w, skey);
+	pgw_text(&w, state);
+	return db_pg_write(db,
+			   "DELETE FROM outbound_last WHERE reporter = $1 AND skey = $2 AND "
+			   "state = $3",
+			   &w);
+}
+
+int db_pg_push_update(struct db *db, int64_t id, int64_t nsteps, int results, bool finished,
+		      double now)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, id);
+	pgw_i64(&w, nsteps);
+	if (results >= 0)
+		pgw_i64(&w, results);
+	else
+		pgw_text(&w, NULL);
+	pgw_i64(&w, finished);
+	pgw_f64(&w, now);
+	return db_pg_write(
+		db,
+		"UPDATE push_submissions SET nsteps = $2::bigint, results = $3::bigint, "
+		"finished = $4::bigint, updated_at = $5::float8, finished_at = CASE WHEN "
+		"$4::bigint <> 0 THEN $5::float8 END, update_hash = CASE WHEN "
+		"$4::bigint <> 0 THEN NULL ELSE update_hash END WHERE id = $1::bigint",
+		&w);
+}
+
+int db_pg_push_expected_set(struct db *db, const char *package, const char *host, double last,
+			    int quiet)
+{
+	struct pgw w = {0};
+	pgw_text(&w, package);
+	pgw_text(&w, host);
+	if (last > 0)
+		pgw_f64(&w, last);
+	else
+		pgw_text(&w, NULL);
+	pgw_i64(&w, quiet);
+	return db_pg_write(db,
+			   "INSERT INTO push_expected (package, host, last_push, quiet) VALUES "
+			   "($1, $2, $3::float8, $4::bigint) ON CONFLICT (package, host) DO UPDATE "
+			   "SET last_push = excluded.last_push, quiet = excluded.quiet",
+			   &w);
+}

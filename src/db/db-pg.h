@@ -75,6 +75,14 @@ int db_pg_builder_set_masters(struct db *db, int64_t builderid, const int64_t *m
 int db_pg_request_unclaim(struct db *db, int64_t brid);
 int db_pg_request_set_collapsed(struct db *db, int64_t brid, int64_t buildid);
 int db_pg_state_set(struct db *db, const char *name, const char *value_json);
+int db_pg_user_set_roles(struct db *db, int64_t uid, const char *roles);
+int db_pg_outbound_delete(struct db *db, int64_t id);
+int db_pg_outbound_retry(struct db *db, int64_t id, int64_t next_at);
+int db_pg_outbound_forget(struct db *db, const char *reporter, const char *skey, const char *state);
+int db_pg_push_update(struct db *db, int64_t id, int64_t nsteps, int results, bool finished,
+		      double now);
+int db_pg_push_expected_set(struct db *db, const char *package, const char *host, double last,
+			    int quiet);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The answers queued by db-async.c, cancelled (db_close). */

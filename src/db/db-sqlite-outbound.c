@@ -7,6 +7,7 @@
  * build, so their statements come from the dynamic cache.
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -148,6 +149,8 @@ static int outbound_delete(struct db *db, int64_t id)
 
 int db_outbound_delete(struct db *db, int64_t id)
 {
+	if (db->pg)
+		return db_pg_outbound_delete(db, id);
 	return WRITE1(outbound_delete(db, id));
 }
 
@@ -164,6 +167,8 @@ static int outbound_retry(struct db *db, int64_t id, int64_t next_at)
 
 int db_outbound_retry(struct db *db, int64_t id, int64_t next_at)
 {
+	if (db->pg)
+		return db_pg_outbound_retry(db, id, next_at);
 	return WRITE1(outbound_retry(db, id, next_at));
 }
 
@@ -181,5 +186,7 @@ static int outbound_forget(struct db *db, const char *reporter, const char *skey
 
 int db_outbound_forget(struct db *db, const char *reporter, const char *skey, const char *state)
 {
+	if (db->pg)
+		return db_pg_outbound_forget(db, reporter, skey, state);
 	return WRITE1(outbound_forget(db, reporter, skey, state));
 }

@@ -8,6 +8,7 @@
  * cache.
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -80,6 +81,8 @@ static int push_update(struct db *db, int64_t id, int64_t nsteps, int results, b
 int db_push_update(struct db *db, int64_t id, int64_t nsteps, int results, bool finished,
 		   double now)
 {
+	if (db->pg)
+		return db_pg_push_update(db, id, nsteps, results, finished, now);
 	return WRITE1(push_update(db, id, nsteps, results, finished, now));
 }
 
@@ -276,5 +279,7 @@ static int push_expected_set(struct db *db, const char *package, const char *hos
 int db_push_expected_set(struct db *db, const char *package, const char *host, double last,
 			 int quiet)
 {
+	if (db->pg)
+		return db_pg_push_expected_set(db, package, host, last, quiet);
 	return WRITE1(push_expected_set(db, package, host, last, quiet));
 }

@@ -7,6 +7,7 @@
  * indexed read, so the statements come from the dynamic cache.
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -177,6 +178,8 @@ int db_user_set_roles(struct db *db, int64_t uid, const char *roles)
 {
 	if (roles && strlen(roles) > DB_ROLES_TEXT_MAX)
 		return db_failf(db, -EINVAL, "roles longer than %d bytes", DB_ROLES_TEXT_MAX);
+	if (db->pg)
+		return db_pg_user_set_roles(db, uid, roles);
 	return WRITE1(user_set_roles(db, uid, roles));
 }
 

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <uv.h>
 
 #include "common/buf.h"
@@ -131,6 +132,13 @@ static void make_tokens_and_pushes(struct db *db, int64_t uid, int64_t builderid
 					  .created_at = 1.7e9 + i + 0.25,
 					  .finished_at = p[i].finished ? 1.7e9 + 10 + i : 0};
 		CHECK_INT(db_push_insert(db, &row), 0);
+	}
+	CHECK_INT(db_push_expected_set(db, "kiln", "deb12", 1.7e9 + 5.5, 0), 0);
+	for (int i = 0; i < 4; i++) {
+		char skey[32];
+		snprintf(skey, sizeof(skey), "sha%d", i % 2);
+		CHECK(db_outbound_add(db, "gh", skey, i < 2 ? "pending" : "success", "/repos/x",
+				      "{\"state\": \"\u00e9\"}", 1700000000 + i, 100, NULL) >= 0);
 	}
 }
 
@@ -939,6 +947,91 @@ static void apply_writes(struct db *d, bool pg)
 	CHECK_INT(db_state_set(d, "poller:\"x\"", st), 0); /* replaced by the same */
 	CHECK_INT(db_state_set(d, "other", json_null()), 0);
 	json_decref(st);
+	CHECK_INT(db_user_set_roles(d, 1, "admin,force"), 0);
+	CHECK_INT(db_outbound_retry(d, 1, 1700000999), 0);
+	CHECK_INT(db_outbound_retry(d, 1, 1700001999), 0);
+	CHECK_INT(db_outbound_delete(d, 2), 0);
+	CHECK_INT(db_outbound_forget(d, "gh", "sha1", "success"), 0);
+	CHECK_INT(db_push_update(d, 4, 9, -1, false, 1.7e9 + 77.5), 0);
+	CHECK_INT(db_push_update(d, 1, 3, 2, true, 1.7e9 + 78.25), 0);
+	CHECK_INT(db_push_expected_set(d, "kiln", "deb12", 0, 1), 0);
+	CHECK_INT(db_push_expected_set(d, "new", "h\u00e9", 1.7e9 + 79.75, 0), 0);
+}
+
+/* sql's rows, every column as text ("NULL" for NULL), one line each. */
+static void dump_sqlite(const char *sql, struct buf *out)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_open_v2(src_url + strlen("sqlite:"), &h, SQLITE_OPEN_READONLY, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) {
+		CHECK(buf_addf(out, "ERR %s", sqlite3_errmsg(h)) >= 0);
+	} else {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			for (int c = 0; c < sqlite3_column_count(st); c++) {
+				const char *v = (const char *)sqlite3_column_text(st, c);
+				CHECK(buf_addf(out, "%s%s", c ? "|" : "", v ? v : "NULL") >= 0);
+			}
+			CHECK(buf_addch(out, '\n') >= 0);
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+}
+
+struct dump_answer {
+	bool done;
+	struct buf text;
+};
+
+static void on_dump(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct dump_answer *a = arg;
+	a->done = true;
+	if (r < 0) {
+		CHECK(buf_addf(&a->text, "ERR %s", err ? err : "") >= 0);
+		return;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		for (int c = 0; c < PQnfields(res); c++)
+			CHECK(buf_addf(&a->text, "%s%s", c ? "|" : "",
+				       PQgetisnull(res, i, c) ? "NULL" : PQgetvalue(res, i, c)) >=
+			      0);
+		CHECK(buf_addch(&a->text, '\n') >= 0);
+	}
+}
+
+static bool dump_answered(void *arg)
+{
+	return ((struct dump_answer *)arg)->done;
+}
+
+/* The same rows on both backends (booleans of PostgreSQL as SQLite's 1/0). */
+static void compare_dump(const char *sql)
+{
+	struct buf lite;
+	buf_init(&lite, 1 << 20);
+	dump_sqlite(sql, &lite);
+	struct dump_answer a = {0};
+	buf_init(&a.text, 1 << 20);
+	struct pg_query q = {.sql = sql};
+	CHECK_INT(pg_batch_read(batch, &q, on_dump, &a), 0);
+	CHECK(test_run_until(&loop, dump_answered, &a, TEST_GUARD_MS));
+	for (size_t i = 0; i + 1 < a.text.len; i++) /* t/f of IS NULL */
+		if ((a.text.ptr[i] == 't' || a.text.ptr[i] == 'f') &&
+		    (i == 0 || a.text.ptr[i - 1] == '|') &&
+		    (a.text.ptr[i + 1] == '\n' || a.text.ptr[i + 1] == '|'))
+			a.text.ptr[i] = a.text.ptr[i] == 't' ? '1' : '0';
+	compared++;
+	if (lite.len != a.text.len || memcmp(lite.ptr, a.text.ptr, lite.len)) {
+		differed++;
+		TAP_FAIL("%s differs", sql);
+		diag("  SQLite:\n%.*s", (int)lite.len, lite.ptr);
+		diag("  PostgreSQL:\n%.*s", (int)a.text.len, a.text.ptr);
+	}
+	buf_release(&lite);
+	buf_release(&a.text);
 }
 
 struct commit_failure {
@@ -979,6 +1072,23 @@ static void compare_writes(struct db *db)
 	compare_resource(db, DB_MASTERS, "masters after writes");
 	compare_resource(db, DB_BUILDREQUESTS, "buildrequests after writes");
 	CHECK(differed == before);
+	compare_resource(db, DB_USERS, "users after writes");
+	CHECK(differed == before);
+	/* tables no listing shows: dumped as text on both */
+	CHECK_INT(db_flush(db), 0);
+	static const char *const dumps[] = {
+		"SELECT id, reporter, skey, state, attempts, next_at, created_at FROM outbound "
+		"ORDER BY id",
+		"SELECT reporter, skey, state FROM outbound_last ORDER BY reporter, skey",
+		/* times in ms: the dialects print a float's text differently */
+		"SELECT package, host, CAST(last_push * 1000 AS BIGINT), quiet FROM push_expected "
+		"ORDER BY package, host",
+		"SELECT id, nsteps, results, finished, CAST(updated_at * 1000 AS BIGINT), "
+		"CAST(finished_at * 1000 AS BIGINT), update_hash IS NULL FROM push_submissions "
+		"ORDER BY id",
+	};
+	for (size_t i = 0; i < sizeof(dumps) / sizeof(dumps[0]); i++)
+		compare_dump(dumps[i]);
 	/* object state: not a listing; read back on both */
 	static const char *const names[] = {"poller:\"x\"", "other"};
 	for (size_t i = 0; i < 2; i++) {
