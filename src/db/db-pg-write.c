@@ -29,7 +29,8 @@
 struct pgw {
 	const char *v[PGW_MAX];
 	char num[PGW_MAX][32];
-	struct buf fixed[PGW_MAX]; /* a text param made valid UTF-8 */
+	struct buf fixed[PGW_MAX];      /* a text param made valid UTF-8 */
+	int len[PGW_MAX], fmt[PGW_MAX]; /* fmt 1: binary (pgw_blob) */
 	int n;
 };
 
@@ -75,10 +76,20 @@ void db_pg_on_commit_failed(void *arg, int r, const char *err)
 	db->commit_error_fn(db, r, db->errmsg, db->commit_error_ud);
 }
 
+/* p[0..n) as a binary parameter (a bytea), borrowed until db_pg_write. */
+static void pgw_blob(struct pgw *w, const void *p, size_t n)
+{
+	w->v[w->n] = n ? p : "";
+	w->len[w->n] = (int)n;
+	w->fmt[w->n] = 1;
+	w->n++;
+}
+
 /* sql with w's parameters, in this turn's transaction; releases w. */
 static int db_pg_write(struct db *db, const char *sql, struct pgw *w)
 {
-	struct pg_query q = {.sql = sql, .nparams = w->n, .values = w->v};
+	struct pg_query q = {
+		.sql = sql, .nparams = w->n, .values = w->v, .lengths = w->len, .formats = w->fmt};
 	int r = pg_batch_add(db_pg_batch(db), &q); /* copies q */
 	for (int i = 0; i < w->n; i++)
 		buf_release(&w->fixed[i]);
@@ -419,4 +430,86 @@ int db_pg_push_expected_set(struct db *db, const char *package, const char *host
 			   "($1, $2, $3::float8, $4::bigint) ON CONFLICT (package, host) DO UPDATE "
 			   "SET last_push = excluded.last_push, quiet = excluded.quiet",
 			   &w);
+}
+
+/* --- numbers, test result sets, buildsets' changes and patches ------------------------ */
+
+/* One number, if buildid is a build of builderid (else nothing; SQLite
+ * answers KILN_ENOTFOUND); a step that is not there is recorded as none. */
+int db_pg_number_record(struct db *db, int64_t builderid, int64_t buildid, int64_t stepid,
+			const char *name, double value, double when)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, builderid);
+	pgw_i64(&w, buildid);
+	pgw_i64(&w, stepid);
+	pgw_text(&w, name);
+	pgw_f64(&w, value);
+	pgw_f64(&w, when);
+	return db_pg_write(
+		db,
+		"INSERT INTO numbers (builderid, buildid, stepid, name, value, "
+		"recorded_at) SELECT $1::bigint, $2::bigint, (SELECT id FROM steps WHERE "
+		"id = $3::bigint), $4, $5::float8, $6::float8 WHERE EXISTS (SELECT 1 FROM "
+		"builds WHERE id = $2::bigint AND builderid = $1::bigint)",
+		&w);
+}
+
+int db_pg_test_result_set_complete(struct db *db, int64_t setid, int64_t passed, int64_t failed,
+				   int64_t skipped)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, setid);
+	pgw_i64(&w, passed);
+	pgw_i64(&w, failed);
+	pgw_i64(&w, skipped);
+	return db_pg_write(db,
+			   "UPDATE test_result_sets SET complete = 1, tests_passed = $2::bigint, "
+			   "tests_failed = $3::bigint, tests_skipped = $4::bigint "
+			   "WHERE id = $1::bigint AND complete = 0",
+			   &w);
+}
+
+int db_pg_buildset_add_changes(struct db *db, int64_t bsid, const int64_t *changeids, size_t n)
+{
+	struct buf list;
+	int r = pgw_id_array(db, &list, changeids, n);
+	if (r == 0) {
+		struct pgw w = {0};
+		pgw_i64(&w, bsid);
+		pgw_text(&w, list.ptr);
+		r = db_pg_write(
+			db,
+			"INSERT INTO buildset_changes (buildsetid, changeid) "
+			"SELECT $1::bigint, c.id FROM changes c WHERE c.id = ANY($2::bigint[]) "
+			"AND EXISTS (SELECT 1 FROM buildsets WHERE id = $1::bigint) "
+			"ORDER BY c.id ON CONFLICT DO NOTHING",
+			&w);
+	}
+	buf_release(&list);
+	return r;
+}
+
+/* The patch and its sourcestamp in one statement (no id needed back). */
+int db_pg_buildset_set_patch(struct db *db, int64_t bsid, const struct db_patch *p)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, bsid);
+	pgw_i64(&w, p->level);
+	pgw_blob(&w, p->body ? p->body : "", p->len);
+	pgw_text(&w, p->subdir);
+	pgw_text(&w, p->author);
+	pgw_text(&w, p->comment);
+	pgw_text(&w, p->codebase ? p->codebase : "");
+	return db_pg_write(
+		db,
+		"WITH p AS (INSERT INTO patches (patchlevel, body, subdir, "
+		"patch_author, patch_comment) SELECT $2::bigint, $3::bytea, $4, $5, $6 "
+		"WHERE EXISTS (SELECT 1 FROM buildset_sourcestamps x JOIN sourcestamps ss "
+		"ON ss.id = x.sourcestampid WHERE x.buildsetid = $1::bigint AND "
+		"ss.codebase = $7) RETURNING id) "
+		"UPDATE sourcestamps SET patchid = (SELECT id FROM p) WHERE codebase = $7 "
+		"AND id IN (SELECT sourcestampid FROM buildset_sourcestamps WHERE "
+		"buildsetid = $1::bigint) AND EXISTS (SELECT 1 FROM p)",
+		&w);
 }

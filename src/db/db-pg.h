@@ -83,6 +83,12 @@ int db_pg_push_update(struct db *db, int64_t id, int64_t nsteps, int results, bo
 		      double now);
 int db_pg_push_expected_set(struct db *db, const char *package, const char *host, double last,
 			    int quiet);
+int db_pg_number_record(struct db *db, int64_t builderid, int64_t buildid, int64_t stepid,
+			const char *name, double value, double when);
+int db_pg_test_result_set_complete(struct db *db, int64_t setid, int64_t passed, int64_t failed,
+				   int64_t skipped);
+int db_pg_buildset_add_changes(struct db *db, int64_t bsid, const int64_t *changeids, size_t n);
+int db_pg_buildset_set_patch(struct db *db, int64_t bsid, const struct db_patch *p);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The answers queued by db-async.c, cancelled (db_close). */

@@ -243,6 +243,8 @@ int db_buildset_add_changes(struct db *db, int64_t bsid, const int64_t *changeid
 {
 	if (n == 0)
 		return 0;
+	if (db->pg)
+		return db_pg_buildset_add_changes(db, bsid, changeids, n);
 	return WRITE(sqlite_changes_buildset_link(db, bsid, changeids, n));
 }
 

@@ -6,6 +6,7 @@
  * Schema: migrations/0005-numbers.sql.
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <errno.h>
 #include <math.h>
@@ -80,6 +81,8 @@ int db_number_record(struct db *db, int64_t builderid, int64_t buildid, int64_t 
 		return db_failf(db, -EINVAL, "number name is empty");
 	if (!isfinite(value))
 		return db_failf(db, -EINVAL, "number '%s' is not finite", name);
+	if (db->pg)
+		return db_pg_number_record(db, builderid, buildid, stepid, name, value, when);
 	return WRITE1(sqlite_numbers_record(db, builderid, buildid, stepid, name, value, when));
 }
 
@@ -94,6 +97,12 @@ int db_numbers_record_many(struct db *db, int64_t builderid, int64_t buildid,
 	}
 	if (n == 0)
 		return 0;
+	for (size_t i = 0; db->pg && i < n; i++) {
+		int r = db_pg_number_record(db, builderid, buildid, v[i].stepid, v[i].name,
+					    v[i].value, when);
+		if (r < 0 || i + 1 == n)
+			return r;
+	}
 	if (n == 1)
 		return WRITE1(sqlite_numbers_record(db, builderid, buildid, v[0].stepid, v[0].name,
 						    v[0].value, when));

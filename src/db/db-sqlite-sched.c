@@ -61,6 +61,8 @@ static int sqlite_sched_buildset_set_patch(struct db *db, int64_t bsid, const st
 
 int db_buildset_set_patch(struct db *db, int64_t bsid, const struct db_patch *p)
 {
+	if (db->pg)
+		return db_pg_buildset_set_patch(db, bsid, p);
 	return WRITE(sqlite_sched_buildset_set_patch(db, bsid, p));
 }
 

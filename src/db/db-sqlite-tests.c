@@ -6,6 +6,7 @@
  * the start of the current failure streak, flakiness on one revision).
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <errno.h>
 #include <string.h>
@@ -218,6 +219,8 @@ static int sqlite_tests_complete(struct db *db, int64_t setid, int64_t passed, i
 int db_test_result_set_complete(struct db *db, int64_t setid, int64_t passed, int64_t failed,
 				int64_t skipped)
 {
+	if (db->pg)
+		return db_pg_test_result_set_complete(db, setid, passed, failed, skipped);
 	return WRITE(sqlite_tests_complete(db, setid, passed, failed, skipped));
 }
 

@@ -956,6 +956,30 @@ static void apply_writes(struct db *d, bool pg)
 	CHECK_INT(db_push_update(d, 1, 3, 2, true, 1.7e9 + 78.25), 0);
 	CHECK_INT(db_push_expected_set(d, "kiln", "deb12", 0, 1), 0);
 	CHECK_INT(db_push_expected_set(d, "new", "h\u00e9", 1.7e9 + 79.75, 0), 0);
+	CHECK_INT(db_number_record(d, 1, 1, 1, "size", 12.5, 1.7e9 + 80.5), 0);
+	struct db_number_rec many[] = {{.name = "size", .value = -3},
+				       {.name = "warnings \u00e9", .value = 7, .stepid = 2}};
+	CHECK_INT(db_numbers_record_many(d, 1, 2, many, 2, 1.7e9 + 81.5), 0);
+	r = db_number_record(d, 2, 1, 0, "size", 1, 1.7e9); /* build 1 is builder 1's */
+	CHECK(r == 0 || (!pg && r == KILN_ENOTFOUND));
+	r = db_test_result_set_complete(d, 1, 9, 9, 9); /* complete already */
+	CHECK(r == 0 || (!pg && r < 0));
+	static const int64_t ch123[] = {1, 2, 3}, ch3[] = {3};
+	CHECK_INT(db_buildset_add_changes(d, 1, ch123, 3), 0);
+	CHECK_INT(db_buildset_add_changes(d, 2, ch3, 1), 0);
+	static const char body[] = "--- a\n+++ b\n\x00\xff binary \xc3\xa9";
+	struct db_patch patch = {.level = 2,
+				 .body = body,
+				 .len = sizeof(body) - 1,
+				 .subdir = "sub",
+				 .author = "\u00c9ve",
+				 .comment = "try \"this\""};
+	CHECK_INT(db_buildset_set_patch(d, 1, &patch), 0);
+	patch.codebase = "lib";
+	CHECK_INT(db_buildset_set_patch(d, 3, &patch), 0);
+	patch.codebase = "none such";
+	r = db_buildset_set_patch(d, 2, &patch);
+	CHECK(r == 0 || (!pg && r == KILN_ENOTFOUND));
 }
 
 /* sql's rows, every column as text ("NULL" for NULL), one line each. */
@@ -1008,14 +1032,14 @@ static bool dump_answered(void *arg)
 }
 
 /* The same rows on both backends (booleans of PostgreSQL as SQLite's 1/0). */
-static void compare_dump(const char *sql)
+static void compare_dump(const char *sql, const char *pg_sql)
 {
 	struct buf lite;
 	buf_init(&lite, 1 << 20);
 	dump_sqlite(sql, &lite);
 	struct dump_answer a = {0};
 	buf_init(&a.text, 1 << 20);
-	struct pg_query q = {.sql = sql};
+	struct pg_query q = {.sql = pg_sql};
 	CHECK_INT(pg_batch_read(batch, &q, on_dump, &a), 0);
 	CHECK(test_run_until(&loop, dump_answered, &a, TEST_GUARD_MS));
 	for (size_t i = 0; i + 1 < a.text.len; i++) /* t/f of IS NULL */
@@ -1073,22 +1097,34 @@ static void compare_writes(struct db *db)
 	compare_resource(db, DB_BUILDREQUESTS, "buildrequests after writes");
 	CHECK(differed == before);
 	compare_resource(db, DB_USERS, "users after writes");
+	compare_resource(db, DB_SOURCESTAMPS, "sourcestamps after writes");
+	compare_resource(db, DB_BUILDSETS, "buildsets after writes");
+	compare_resource(db, DB_TEST_RESULT_SETS, "test result sets after writes");
+	compare_resource(db, DB_CHANGES, "changes after writes");
+	for (int64_t b = 1; b <= 3; b++)
+		compare_numbers(db, b);
 	CHECK(differed == before);
 	/* tables no listing shows: dumped as text on both */
 	CHECK_INT(db_flush(db), 0);
-	static const char *const dumps[] = {
-		"SELECT id, reporter, skey, state, attempts, next_at, created_at FROM outbound "
-		"ORDER BY id",
-		"SELECT reporter, skey, state FROM outbound_last ORDER BY reporter, skey",
+	/* {SQLite's SQL, PostgreSQL's where it differs} */
+	static const char *const dumps[][2] = {
+		{"SELECT id, reporter, skey, state, attempts, next_at, created_at FROM outbound "
+		 "ORDER BY id"},
+		{"SELECT reporter, skey, state FROM outbound_last ORDER BY reporter, skey"},
 		/* times in ms: the dialects print a float's text differently */
-		"SELECT package, host, CAST(last_push * 1000 AS BIGINT), quiet FROM push_expected "
-		"ORDER BY package, host",
-		"SELECT id, nsteps, results, finished, CAST(updated_at * 1000 AS BIGINT), "
-		"CAST(finished_at * 1000 AS BIGINT), update_hash IS NULL FROM push_submissions "
-		"ORDER BY id",
+		{"SELECT package, host, CAST(last_push * 1000 AS BIGINT), quiet FROM push_expected "
+		 "ORDER BY package, host"},
+		{"SELECT buildsetid, changeid FROM buildset_changes ORDER BY buildsetid, changeid"},
+		{"SELECT id, patchlevel, lower(hex(body)), subdir, patch_author, patch_comment "
+		 "FROM patches ORDER BY id",
+		 "SELECT id, patchlevel, encode(body, 'hex'), subdir, patch_author, patch_comment "
+		 "FROM patches ORDER BY id"},
+		{"SELECT id, nsteps, results, finished, CAST(updated_at * 1000 AS BIGINT), "
+		 "CAST(finished_at * 1000 AS BIGINT), update_hash IS NULL FROM push_submissions "
+		 "ORDER BY id"},
 	};
 	for (size_t i = 0; i < sizeof(dumps) / sizeof(dumps[0]); i++)
-		compare_dump(dumps[i]);
+		compare_dump(dumps[i][0], dumps[i][1] ? dumps[i][1] : dumps[i][0]);
 	/* object state: not a listing; read back on both */
 	static const char *const names[] = {"poller:\"x\"", "other"};
 	for (size_t i = 0; i < 2; i++) {
