@@ -426,3 +426,39 @@ int db_token_list_async(struct db *db, db_token_list_fn done, void *arg)
 	}
 	return r;
 }
+
+/* A build added on SQLite, its answer waiting for its turn. */
+struct db_async_build {
+	int64_t buildid, number;
+	db_build_added_fn done;
+	void *arg;
+};
+
+static void db_async_build_run(void *ctx, int r)
+{
+	struct db_async_build *x = ctx;
+	x->done(x->arg, r, r < 0 ? 0 : x->buildid, r < 0 ? 0 : x->number,
+		r < 0 ? "the database was closed" : NULL);
+	free(x);
+}
+
+int db_build_add_async(struct db *db, int64_t builderid, int64_t brid, int64_t workerid,
+		       int64_t masterid, double started_at, db_build_added_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_build_add(db, builderid, brid, workerid, masterid, started_at, done,
+				       arg);
+	struct db_async_build *x = xcalloc(1, sizeof(*x));
+	int r = db_build_add(db, builderid, brid, workerid, masterid, started_at, &x->buildid,
+			     &x->number);
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	x->done = done;
+	x->arg = arg;
+	r = db_async_push(db, NULL, db_async_build_run, x, NULL, -1);
+	if (r < 0)
+		free(x);
+	return r;
+}

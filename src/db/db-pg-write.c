@@ -15,11 +15,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/str.h"
+#include "common/xalloc.h"
 #include "db/pg-batch.h"
 #include "db/pg-conn.h"
 
@@ -512,4 +514,249 @@ int db_pg_buildset_set_patch(struct db *db, int64_t bsid, const struct db_patch 
 		"AND id IN (SELECT sourcestampid FROM buildset_sourcestamps WHERE "
 		"buildsetid = $1::bigint) AND EXISTS (SELECT 1 FROM p)",
 		&w);
+}
+
+/* --- the builds this master runs: their steps' numbers and names, their logs' ---------- */
+
+/* What SQLite reads from the rows at once and PostgreSQL cannot: the next
+ * step number of a build and the names its steps took, the names and
+ * slugs of a step's logs.  Only this master writes the steps of a build it
+ * runs, so it keeps them from the build's creation (db_build_add_async) to
+ * its finish. */
+struct pg_run_step {
+	int64_t stepid;
+	char **logs; /* names and slugs taken, owned */
+	size_t nlogs;
+};
+
+struct pg_run {
+	struct pg_run *next;
+	int64_t buildid, next_number;
+	char **names; /* the steps' names, owned */
+	size_t nnames;
+	struct pg_run_step *steps;
+	size_t nsteps;
+};
+
+static struct pg_run **db_pg_runs(struct db *db)
+{
+	return db_pg_runs_head(db);
+}
+
+static struct pg_run *pg_run_find(struct db *db, int64_t buildid)
+{
+	for (struct pg_run *r = *db_pg_runs(db); r; r = r->next)
+		if (r->buildid == buildid)
+			return r;
+	return NULL;
+}
+
+static struct pg_run_step *pg_run_step_find(struct db *db, int64_t stepid)
+{
+	for (struct pg_run *r = *db_pg_runs(db); r; r = r->next)
+		for (size_t i = 0; i < r->nsteps; i++)
+			if (r->steps[i].stepid == stepid)
+				return &r->steps[i];
+	return NULL;
+}
+
+static bool pg_names_have(char *const *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i], name))
+			return true;
+	return false;
+}
+
+static void pg_run_free(struct pg_run *r)
+{
+	for (size_t i = 0; i < r->nnames; i++)
+		free(r->names[i]);
+	free(r->names);
+	for (size_t i = 0; i < r->nsteps; i++) {
+		for (size_t k = 0; k < r->steps[i].nlogs; k++)
+			free(r->steps[i].logs[k]);
+		free(r->steps[i].logs);
+	}
+	free(r->steps);
+	free(r);
+}
+
+void db_pg_runs_free(struct db *db)
+{
+	struct pg_run **head = db_pg_runs(db);
+	while (*head) {
+		struct pg_run *r = *head;
+		*head = r->next;
+		pg_run_free(r);
+	}
+}
+
+/* The build finished: forget it. */
+static void pg_run_forget(struct db *db, int64_t buildid)
+{
+	for (struct pg_run **pp = db_pg_runs(db); *pp; pp = &(*pp)->next)
+		if ((*pp)->buildid == buildid) {
+			struct pg_run *r = *pp;
+			*pp = r->next;
+			pg_run_free(r);
+			return;
+		}
+}
+
+struct pg_build_add {
+	db_build_added_fn done;
+	void *arg;
+	int64_t buildid;
+};
+
+static void pg_build_added(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_build_add *a = arg;
+	int64_t number = 0;
+	if (r == 0 && PQntuples(res) == 1)
+		number = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	else if (r == 0)
+		r = KILN_ENOTFOUND, err = "no such builder";
+	a->done(a->arg, r, r == 0 ? a->buildid : 0, number, r < 0 ? err : NULL);
+	free(a);
+}
+
+/* The builder's row locked first (a statement of its own, so that the
+ * number's MAX, read by the next one, sees the builds other masters
+ * committed meanwhile), then the build numbered after the highest. */
+int db_pg_build_add(struct db *db, int64_t builderid, int64_t brid, int64_t workerid,
+		    int64_t masterid, double started_at, db_build_added_fn done, void *arg)
+{
+	int64_t id;
+	int r = db_pg_next_id(db, DB_PG_BUILDS, &id);
+	if (r < 0)
+		return r;
+	struct pgw l = {0};
+	pgw_i64(&l, builderid);
+	r = db_pg_write(db, "SELECT 1 FROM builders WHERE id = $1::bigint FOR UPDATE", &l);
+	if (r < 0)
+		return r;
+	struct pgw w = {0};
+	pgw_i64(&w, id);
+	pgw_i64(&w, builderid);
+	if (brid)
+		pgw_i64(&w, brid);
+	else
+		pgw_text(&w, NULL);
+	if (workerid)
+		pgw_i64(&w, workerid);
+	else
+		pgw_text(&w, NULL);
+	pgw_i64(&w, masterid);
+	pgw_f64(&w, started_at);
+	struct pg_query q = {
+		.sql = "INSERT INTO builds (id, number, builderid, buildrequestid, workerid, "
+		       "masterid, started_at, state_string) SELECT $1::bigint, "
+		       "COALESCE(MAX(number), 0) + 1, $2::bigint, $3::bigint, $4::bigint, "
+		       "$5::bigint, $6::float8, 'created' FROM builds WHERE builderid = $2::bigint "
+		       "RETURNING number",
+		.nparams = w.n,
+		.values = w.v};
+	struct pg_build_add *a = xmalloc(sizeof(*a));
+	*a = (struct pg_build_add){.done = done, .arg = arg, .buildid = id};
+	r = pg_batch_add_returning(db_pg_batch(db), &q, pg_build_added, a);
+	if (r < 0) {
+		free(a);
+		return db_failf(db, r, "cannot queue a write: %s", err_str(r));
+	}
+	struct pg_run *run = xcalloc(1, sizeof(*run));
+	run->buildid = id;
+	run->next = *db_pg_runs(db);
+	*db_pg_runs(db) = run;
+	return 0;
+}
+
+int db_pg_build_forget(struct db *db, int64_t buildid)
+{
+	pg_run_forget(db, buildid);
+	return 0;
+}
+
+/* As SQLite's: a name the build has already gets the first free "_N". */
+int db_pg_step_begin(struct db *db, int64_t buildid, const char *name, double when,
+		     const char *state_string, int64_t *ret_stepid, int64_t *ret_number)
+{
+	struct pg_run *run = pg_run_find(db, buildid);
+	if (!run)
+		return db_failf(db, KILN_ESTATE, "build %lld is not one this master runs",
+				(long long)buildid);
+	int64_t id;
+	int r = db_pg_next_id(db, DB_PG_STEPS, &id);
+	if (r < 0)
+		return r;
+	char *unique = xstrdup(name);
+	for (int i = 1; pg_names_have(run->names, run->nnames, unique); i++) {
+		free(unique);
+		unique = xasprintf("%s_%d", name, i);
+	}
+	struct pgw w = {0};
+	pgw_i64(&w, id);
+	pgw_i64(&w, run->next_number);
+	pgw_text(&w, unique);
+	pgw_i64(&w, buildid);
+	if (when > 0)
+		pgw_f64(&w, when);
+	else
+		pgw_text(&w, NULL);
+	pgw_text(&w, state_string ? state_string : "");
+	r = db_pg_write(db,
+			"INSERT INTO steps (id, number, name, buildid, started_at, state_string) "
+			"VALUES ($1::bigint, $2::bigint, $3, $4::bigint, $5::float8, $6)",
+			&w);
+	if (r < 0) {
+		free(unique);
+		return r;
+	}
+	run->names = xreallocarray(run->names, run->nnames + 1, sizeof(*run->names));
+	run->names[run->nnames++] = unique;
+	run->steps = xreallocarray(run->steps, run->nsteps + 1, sizeof(*run->steps));
+	run->steps[run->nsteps++] = (struct pg_run_step){.stepid = id};
+	*ret_stepid = id;
+	*ret_number = run->next_number++;
+	return 0;
+}
+
+int db_pg_log_add(struct db *db, int64_t stepid, const char *name, const char *slug, char type,
+		  int64_t *ret_logid)
+{
+	struct pg_run_step *st = pg_run_step_find(db, stepid);
+	if (!st)
+		return db_failf(db, KILN_ESTATE, "step %lld is not one this master runs",
+				(long long)stepid);
+	/* UNIQUE (stepid, name) and UNIQUE (stepid, slug), checked here: a
+	 * refused INSERT would fail the whole transaction */
+	char nkey[2048], skey[2048];
+	snprintf(nkey, sizeof(nkey), "n:%s", name);
+	snprintf(skey, sizeof(skey), "s:%s", slug);
+	if (pg_names_have(st->logs, st->nlogs, nkey) || pg_names_have(st->logs, st->nlogs, skey))
+		return db_failf(db, -EEXIST, "step %lld already has a log '%s'", (long long)stepid,
+				name);
+	int64_t id;
+	int r = db_pg_next_id(db, DB_PG_LOGS, &id);
+	if (r < 0)
+		return r;
+	char ty[2] = {type, 0};
+	struct pgw w = {0};
+	pgw_i64(&w, id);
+	pgw_text(&w, name);
+	pgw_text(&w, slug);
+	pgw_i64(&w, stepid);
+	pgw_text(&w, ty);
+	r = db_pg_write(db,
+			"INSERT INTO logs (id, name, slug, stepid, type) "
+			"VALUES ($1::bigint, $2, $3, $4::bigint, $5)",
+			&w);
+	if (r < 0)
+		return r;
+	st->logs = xreallocarray(st->logs, st->nlogs + 2, sizeof(*st->logs));
+	st->logs[st->nlogs++] = xstrdup(nkey);
+	st->logs[st->nlogs++] = xstrdup(skey);
+	*ret_logid = id;
+	return 0;
 }

@@ -89,6 +89,23 @@ int db_pg_test_result_set_complete(struct db *db, int64_t setid, int64_t passed,
 				   int64_t skipped);
 int db_pg_buildset_add_changes(struct db *db, int64_t bsid, const int64_t *changeids, size_t n);
 int db_pg_buildset_set_patch(struct db *db, int64_t bsid, const struct db_patch *p);
+/* A new row's id from the table's reserve (filled before the open ends):
+ * 0, or -EAGAIN when a burst emptied it (the refill is on its way). */
+enum db_pg_table { DB_PG_BUILDS, DB_PG_STEPS, DB_PG_LOGS, DB_PG_NTABLES };
+int db_pg_next_id(struct db *db, enum db_pg_table table, int64_t *ret);
+/* Builds this master runs (db-pg-write.c): added (the number comes in
+ * done), forgotten at their finish; their steps and logs. */
+int db_pg_build_add(struct db *db, int64_t builderid, int64_t brid, int64_t workerid,
+		    int64_t masterid, double started_at, db_build_added_fn done, void *arg);
+int db_pg_build_forget(struct db *db, int64_t buildid);
+int db_pg_step_begin(struct db *db, int64_t buildid, const char *name, double when,
+		     const char *state_string, int64_t *ret_stepid, int64_t *ret_number);
+int db_pg_log_add(struct db *db, int64_t stepid, const char *name, const char *slug, char type,
+		  int64_t *ret_logid);
+/* The list head of those builds (db-pg.c keeps it), and its release. */
+struct pg_run;
+struct pg_run **db_pg_runs_head(struct db *db);
+void db_pg_runs_free(struct db *db);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The answers queued by db-async.c, cancelled (db_close). */

@@ -114,8 +114,10 @@ static int sqlite_build_finish(struct db *db, int64_t buildid, int results,
 int db_build_finish(struct db *db, int64_t buildid, int results, const char *state_string,
 		    double when)
 {
-	if (db->pg)
+	if (db->pg) {
+		db_pg_build_forget(db, buildid); /* its steps take no more logs */
 		return db_pg_build_finish(db, buildid, results, state_string, when);
+	}
 	return WRITE1(sqlite_build_finish(db, buildid, results, state_string, when));
 }
 

@@ -6,6 +6,7 @@
  * its row when the batch commits; memory is one chunk per open log.
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <errno.h>
 #include <string.h>
@@ -571,6 +572,8 @@ int db_log_add(struct db *db, int64_t stepid, const char *name, char type, int64
 	if (!name || !*name)
 		return db_failf(db, -EINVAL, "log name is empty");
 	_cleanup_free_ char *slug = db_slugify(name);
+	if (db->pg)
+		return db_pg_log_add(db, stepid, name, slug, type, ret_logid);
 	int64_t id = 0;
 	int r = WRITE1(sqlite_log_insert(db, stepid, name, slug, type, &id));
 	if (r < 0)

@@ -126,6 +126,9 @@ int db_step_begin(struct db *db, int64_t buildid, const char *name, double when,
 {
 	if (!name || !*name)
 		return db_failf(db, -EINVAL, "step name is empty");
+	if (db->pg)
+		return db_pg_step_begin(db, buildid, name, when, state_string, ret_stepid,
+					ret_number);
 	int64_t id = 0, number = 0;
 	int r = WRITE1(sqlite_step_add(db, buildid, name, when, state_string, &id, &number));
 	if (r >= 0) {

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/str.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
 
@@ -140,11 +141,25 @@ sqlite3_stmt *db_stmt_dynamic(struct db *db, const char *sql)
 	return s;
 }
 
+/* Text that is not UTF-8 is bound mended (each byte that starts no valid
+ * sequence as U+FFFD), as the PostgreSQL backend stores it (which refuses
+ * such text) and as the API shows it: a filter on the shown value finds it
+ * on both. */
 int db_bind_text(sqlite3_stmt *s, int i, const char *v)
 {
 	if (!v)
 		return sqlite3_bind_null(s, i);
-	return sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	size_t n = strlen(v);
+	bool partial;
+	if (str_utf8_prefix(v, n, &partial) == n)
+		return sqlite3_bind_text(s, i, v, (int)n, SQLITE_TRANSIENT);
+	struct buf b;
+	buf_init(&b, 3 * n + 1);
+	int r = str_utf8_sanitize(&b, v, n) == 0
+			? sqlite3_bind_text(s, i, b.ptr, (int)b.len, SQLITE_TRANSIENT)
+			: sqlite3_bind_text(s, i, "", 0, SQLITE_STATIC);
+	buf_release(&b);
+	return r;
 }
 
 int db_bind_id(sqlite3_stmt *s, int i, int64_t id)

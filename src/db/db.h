@@ -235,6 +235,15 @@ int db_request_pending_summary(struct db *db, int64_t builderid, int *ret_priori
 /* number = previous highest number of the builder + 1. */
 int db_build_add(struct db *db, int64_t builderid, int64_t brid, int64_t workerid, int64_t masterid,
 		 double started_at, int64_t *ret_buildid, int64_t *ret_number);
+/* The same answered on the loop (issue 14): on PostgreSQL the number comes
+ * from the server (builds of one builder may start on several masters).
+ * done(arg, 0, buildid, number, NULL), or an error; db_list_async's rules
+ * otherwise.  On PostgreSQL only a build added this way takes steps
+ * (db_step_begin), until its finish. */
+typedef void (*db_build_added_fn)(void *arg, int r, int64_t buildid, int64_t number,
+				  const char *err);
+int db_build_add_async(struct db *db, int64_t builderid, int64_t brid, int64_t workerid,
+		       int64_t masterid, double started_at, db_build_added_fn done, void *arg);
 int db_build_set_state(struct db *db, int64_t buildid, const char *state_string);
 int db_build_finish(struct db *db, int64_t buildid, int results, const char *state_string,
 		    double when);

@@ -33,6 +33,10 @@ struct pg_stmt {
 	int *lengths;
 	int *formats;
 	size_t bytes;
+	/* a write whose rows are wanted (pg_batch_add_returning) */
+	pg_conn_result_cb cb;
+	void *cb_arg;
+	struct pg_txn *txn; /* while sent: the transaction it is part of */
 };
 
 struct pg_then {
@@ -193,6 +197,8 @@ static void txn_end(struct pg_txn *t)
 	}
 	for (struct pg_stmt *s = t->stmts, *next; s; s = next) {
 		next = s->next;
+		if (s->cb) /* never answered: the transaction failed first */
+			s->cb(s->cb_arg, r < 0 ? r : KILN_EDB, NULL, err ? err : "not run");
 		stmt_free(s);
 	}
 	free(t->err);
@@ -221,6 +227,17 @@ static void txn_answered(void *arg, int r, const PGresult *res, const char *err,
 static void txn_stmt_answered(void *arg, int r, const PGresult *res, const char *err)
 {
 	txn_answered(arg, r, res, err, false);
+}
+
+/* A statement whose rows are wanted: them first, then its transaction's
+ * accounting. */
+static void txn_returning_answered(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_stmt *s = arg;
+	pg_conn_result_cb cb = s->cb;
+	s->cb = NULL;
+	cb(s->cb_arg, r, res, err);
+	txn_answered(s->txn, r, res, err, false);
 }
 
 static void txn_commit_answered(void *arg, int r, const PGresult *res, const char *err)
@@ -259,7 +276,14 @@ static void txn_send(struct pg_batch *b, struct pg_txn *t)
 	bool began = r == 0;
 	for (struct pg_stmt *s = t->stmts; r == 0 && s; s = s->next) {
 		struct pg_query q = stmt_query(s);
-		r = txn_send_one(t, &q, txn_stmt_answered);
+		if (s->cb) {
+			s->txn = t;
+			r = pg_conn_send(b->c, &q, txn_returning_answered, s);
+			if (r == 0)
+				t->unanswered++;
+		} else {
+			r = txn_send_one(t, &q, txn_stmt_answered);
+		}
 	}
 	struct pg_query commit = {.sql = "COMMIT"};
 	if (r == 0)
@@ -338,7 +362,22 @@ static struct pg_txn *batch_open(struct pg_batch *b)
 	return b->open;
 }
 
+static int batch_add(struct pg_batch *b, const struct pg_query *q, pg_conn_result_cb cb, void *arg);
+
 int pg_batch_add(struct pg_batch *b, const struct pg_query *q)
+{
+	return batch_add(b, q, NULL, NULL);
+}
+
+int pg_batch_add_returning(struct pg_batch *b, const struct pg_query *q, pg_conn_result_cb cb,
+			   void *arg)
+{
+	if (!cb)
+		return -EINVAL;
+	return batch_add(b, q, cb, arg);
+}
+
+static int batch_add(struct pg_batch *b, const struct pg_query *q, pg_conn_result_cb cb, void *arg)
 {
 	if (!q || !q->sql || q->multi || q->nparams < 0 || q->nparams > 65535)
 		return -EINVAL;
@@ -353,6 +392,8 @@ int pg_batch_add(struct pg_batch *b, const struct pg_query *q)
 		t = batch_open(b);
 	}
 	struct pg_stmt *s = stmt_new(q, bytes);
+	s->cb = cb;
+	s->cb_arg = arg;
 	*t->stmts_tail = s;
 	t->stmts_tail = &s->next;
 	t->nstmts++;

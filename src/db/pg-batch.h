@@ -52,6 +52,13 @@ void pg_batch_free(struct pg_batch *b);
  * statements or half of KILN_PG_MAX_QUEUE_BYTES: nothing is added.
  */
 int pg_batch_add(struct pg_batch *b, const struct pg_query *q);
+/* The same for a write whose rows are wanted (INSERT ... RETURNING): cb
+ * gets them when the statement is answered, before its transaction's
+ * COMMIT is (what it returns holds once that commits: a failed transaction
+ * goes to pg_batch_on_fail's callback), or an error, once, if the
+ * statement never ran (its transaction failed or was cancelled first). */
+int pg_batch_add_returning(struct pg_batch *b, const struct pg_query *q, pg_conn_result_cb cb,
+			   void *arg);
 /* Calls fn(arg, ...) once everything added before is committed or has
  * failed (at the end of this turn if nothing is pending). */
 void pg_batch_then(struct pg_batch *b, pg_batch_done_fn fn, void *arg);

@@ -352,6 +352,40 @@ TEST(reads_see_the_writes_before_them)
 	uv_run(&loop, UV_RUN_NOWAIT);
 }
 
+TEST(writes_that_return_rows)
+{
+	struct pg_conn *c = pg_loop_test_conn(&loop);
+	struct pg_batch *b = NULL;
+	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
+	struct pg_loop_test_answer la;
+	pg_loop_test_value(&loop, c, "CREATE TABLE t5 (k serial PRIMARY KEY, v text UNIQUE)", &la);
+	struct read_answer a1 = {0}, a2 = {0}, a3 = {0};
+	struct pg_query q1 = {.sql = "INSERT INTO t5 (v) VALUES ('a') RETURNING k"};
+	struct pg_query q2 = {.sql = "INSERT INTO t5 (v) VALUES ('b') RETURNING k * 10"};
+	CHECK_INT(pg_batch_add_returning(b, &q1, on_read, &a1), 0);
+	CHECK_INT(pg_batch_add_returning(b, &q2, on_read, &a2), 0);
+	CHECK_INT(pg_batch_add_returning(b, &q1, NULL, NULL), -EINVAL);
+	struct done d = {0};
+	pg_batch_then(b, on_done, &d);
+	CHECK(test_run_until(&loop, is_done, &d, TEST_GUARD_MS));
+	CHECK_INT(a1.calls, 1);
+	CHECK_STR(a1.value, "1");
+	CHECK_STR(a2.value, "20");
+	CHECK(a2.order < d.order); /* the rows come before the COMMIT's answer */
+	/* in a transaction that fails: an error for the statement not run */
+	add(b, "INSERT INTO t5 (v) VALUES ('a')"); /* a duplicate */
+	CHECK_INT(pg_batch_add_returning(b, &q2, on_read, &a3), 0);
+	struct done d2 = {0};
+	pg_batch_then(b, on_done, &d2);
+	CHECK(test_run_until(&loop, is_done, &d2, TEST_GUARD_MS));
+	CHECK_INT(d2.r, KILN_EDB);
+	CHECK_INT(a3.calls, 1);
+	CHECK(a3.r < 0);
+	pg_batch_free(b);
+	pg_conn_free(c);
+	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
 int main(int argc, char **argv)
 {
 	const char *why = pg_test_start(argc > 1 ? argv[1] : NULL);
@@ -366,6 +400,7 @@ int main(int argc, char **argv)
 	RUN(caps_and_bad_input);
 	RUN(free_with_writes_pending);
 	RUN(reads_see_the_writes_before_them);
+	RUN(writes_that_return_rows);
 	if (pg_test.dir[0])
 		RUN(a_lost_connection_fails_the_transaction_in_flight);
 	else
