@@ -25,7 +25,7 @@
 #include "db/pg-batch.h"
 #include "db/pg-conn.h"
 
-#define PGW_MAX 8
+#define PGW_MAX 12
 
 /* A write's parameters as text (NULL: SQL NULL). */
 struct pgw {
@@ -759,4 +759,66 @@ int db_pg_log_add(struct db *db, int64_t stepid, const char *name, const char *s
 	st->logs[st->nlogs++] = xstrdup(skey);
 	*ret_logid = id;
 	return 0;
+}
+
+/* --- test result sets, artifacts ----------------------------------------------------- */
+
+/* Added only for a step of that build of that builder (SQLite answers
+ * KILN_ENOTFOUND otherwise; here the id names no row, and the results
+ * added to it are not stored either). */
+int db_pg_test_result_set_add(struct db *db, const struct db_test_result_set_new *n,
+			      int64_t *ret_setid)
+{
+	int64_t id;
+	int r = db_pg_next_id(db, DB_PG_TEST_SETS, &id);
+	if (r < 0)
+		return r;
+	struct pgw w = {0};
+	pgw_i64(&w, id);
+	pgw_i64(&w, n->builderid);
+	pgw_i64(&w, n->buildid);
+	pgw_i64(&w, n->stepid);
+	pgw_text(&w, n->description);
+	pgw_text(&w, n->category ? n->category : "pass_fail");
+	pgw_text(&w, n->value_unit ? n->value_unit : "boolean");
+	r = db_pg_write(
+		db,
+		"INSERT INTO test_result_sets (id, builderid, buildid, stepid, description, "
+		"category, value_unit, complete) SELECT $1::bigint, $2::bigint, $3::bigint, "
+		"$4::bigint, $5, $6, $7, 0 WHERE EXISTS (SELECT 1 FROM steps s JOIN builds b "
+		"ON b.id = s.buildid WHERE s.id = $4::bigint AND b.id = $3::bigint AND "
+		"b.builderid = $2::bigint)",
+		&w);
+	if (r == 0)
+		*ret_setid = id;
+	return r;
+}
+
+/* Added only for a build that is there; a step that is not is none. */
+int db_pg_artifact_add(struct db *db, const struct db_artifact *a, int64_t *ret_artifactid)
+{
+	int64_t id;
+	int r = db_pg_next_id(db, DB_PG_ARTIFACTS, &id);
+	if (r < 0)
+		return r;
+	struct pgw w = {0};
+	pgw_i64(&w, id);
+	pgw_i64(&w, a->buildid);
+	pgw_i64(&w, a->stepid);
+	pgw_text(&w, a->name);
+	pgw_text(&w, a->path);
+	pgw_i64(&w, a->size);
+	pgw_text(&w, a->sha256);
+	pgw_f64(&w, a->created_at);
+	pgw_text(&w, a->dir);
+	r = db_pg_write(
+		db,
+		"INSERT INTO artifacts (id, buildid, stepid, name, path, size, sha256, "
+		"created_at, dir) SELECT $1::bigint, $2::bigint, (SELECT id FROM steps WHERE "
+		"id = $3::bigint), $4, $5, $6::bigint, $7, $8::float8, $9 "
+		"WHERE EXISTS (SELECT 1 FROM builds WHERE id = $2::bigint)",
+		&w);
+	if (r == 0 && ret_artifactid)
+		*ret_artifactid = id;
+	return r;
 }

@@ -20,9 +20,9 @@
 
 /* The tables whose new rows take an id from a reserve (pg-ids.h). */
 static const char *const db_pg_id_tables[DB_PG_NTABLES] = {
-	[DB_PG_BUILDS] = "builds",
-	[DB_PG_STEPS] = "steps",
-	[DB_PG_LOGS] = "logs",
+	[DB_PG_BUILDS] = "builds",       [DB_PG_STEPS] = "steps",
+	[DB_PG_LOGS] = "logs",           [DB_PG_TEST_SETS] = "test_result_sets",
+	[DB_PG_ARTIFACTS] = "artifacts",
 };
 /* Ids reserved per refill: a burst of half of it within one round trip
  * to the server empties a reserve (-EAGAIN). */

@@ -91,7 +91,14 @@ int db_pg_buildset_add_changes(struct db *db, int64_t bsid, const int64_t *chang
 int db_pg_buildset_set_patch(struct db *db, int64_t bsid, const struct db_patch *p);
 /* A new row's id from the table's reserve (filled before the open ends):
  * 0, or -EAGAIN when a burst emptied it (the refill is on its way). */
-enum db_pg_table { DB_PG_BUILDS, DB_PG_STEPS, DB_PG_LOGS, DB_PG_NTABLES };
+enum db_pg_table {
+	DB_PG_BUILDS,
+	DB_PG_STEPS,
+	DB_PG_LOGS,
+	DB_PG_TEST_SETS,
+	DB_PG_ARTIFACTS,
+	DB_PG_NTABLES
+};
 int db_pg_next_id(struct db *db, enum db_pg_table table, int64_t *ret);
 /* Builds this master runs (db-pg-write.c): added (the number comes in
  * done), forgotten at their finish; their steps and logs. */
@@ -106,6 +113,9 @@ int db_pg_log_add(struct db *db, int64_t stepid, const char *name, const char *s
 struct pg_run;
 struct pg_run **db_pg_runs_head(struct db *db);
 void db_pg_runs_free(struct db *db);
+int db_pg_test_result_set_add(struct db *db, const struct db_test_result_set_new *n,
+			      int64_t *ret_setid);
+int db_pg_artifact_add(struct db *db, const struct db_artifact *a, int64_t *ret_artifactid);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The answers queued by db-async.c, cancelled (db_close). */

@@ -6,6 +6,7 @@
  * 0007-artifact-dirs.sql.
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <errno.h>
 #include <math.h>
@@ -51,6 +52,8 @@ int db_artifact_add(struct db *db, const struct db_artifact *a, int64_t *ret_art
 		return db_failf(db, -EINVAL, "artifact name or path is empty");
 	if (a->size < 0 || !sqlite_artifacts_hex64(a->sha256) || !isfinite(a->created_at))
 		return db_failf(db, -EINVAL, "artifact '%s': bad size, sha256 or time", a->name);
+	if (db->pg)
+		return db_pg_artifact_add(db, a, ret_artifactid);
 	return WRITE(sqlite_artifacts_add(db, a, ret_artifactid));
 }
 

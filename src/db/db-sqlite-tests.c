@@ -59,6 +59,8 @@ static int sqlite_tests_set_add(struct db *db, const struct db_test_result_set_n
 int db_test_result_set_add(struct db *db, const struct db_test_result_set_new *n,
 			   int64_t *ret_setid)
 {
+	if (db->pg)
+		return db_pg_test_result_set_add(db, n, ret_setid);
 	int64_t id = 0;
 	int r = WRITE(sqlite_tests_set_add(db, n, &id));
 	if (r >= 0 && ret_setid)

@@ -1090,7 +1090,7 @@ static void build_life(struct db *d, char *out, size_t n)
 	CHECK(test_run_until(&loop, build_was_added, &a, TEST_GUARD_MS));
 	int64_t bid = a.buildid, sid[4], num[4], lid[4];
 	static const char *const names[] = {"compile", "compile", "compile_1", "test \u00e9"};
-	int r[16], k = 0;
+	int r[24], k = 0;
 	for (int i = 0; i < 4; i++)
 		r[k++] = db_step_begin(d, bid, names[i], i ? 1.7e9 + 991 + i : 0,
 				       i == 3 ? "running \xff" : NULL, &sid[i], &num[i]);
@@ -1099,6 +1099,26 @@ static void build_life(struct db *d, char *out, size_t n)
 	r[k++] = db_log_add(d, sid[0], "std_io", 'h', &lid[2]); /* its slug is taken */
 	r[k++] = db_log_add(d, sid[0], "stdio", 's', &lid[2]);  /* its name is taken */
 	r[k++] = db_log_add(d, sid[3], "stdio", 'h', &lid[3]);
+	struct db_test_result_set_new ts = {
+		.builderid = 2, .buildid = bid, .stepid = sid[3], .description = "unit \u00e9"};
+	int64_t setid = 0, artid = 0;
+	r[k++] = db_test_result_set_add(d, &ts, &setid);
+	r[k++] = db_test_result_set_complete(d, setid, 4, 1, 0);
+	struct db_artifact art = {.buildid = bid,
+				  .stepid = sid[0],
+				  .name = "dist/app.tar",
+				  .path = "b/4/app.tar",
+				  .size = 1 << 20,
+				  .sha256 = "ffeeddccbbaa99887766554433221100"
+					    "ffeeddccbbaa99887766554433221100",
+				  .created_at = 1.7e9 + 998.5,
+				  .dir = "b/4/dist"};
+	r[k++] = db_artifact_add(d, &art, &artid);
+	art.stepid = 0;
+	art.dir = NULL;
+	art.name = "second";
+	r[k++] = db_artifact_add(d, &art, NULL);
+	r[k++] = (int)setid * 1000 + (int)artid;
 	r[k++] = db_step_finish(d, sid[0], 0, "done", false, 1.7e9 + 999.25);
 	json_t *v = json_integer(7);
 	r[k++] = db_build_set_property(d, bid, "seven", v, "Test");
@@ -1168,6 +1188,15 @@ static void compare_writes(struct db *db)
 	CHECK(differed == before);
 	compare_resource(db, DB_USERS, "users after writes");
 	compare_resource(db, DB_LOGS, "logs after writes");
+	for (int64_t b = 1; b <= 4; b++) {
+		json_t *lite = NULL;
+		int lr = db_artifacts_of_build(db, b, -1, &lite);
+		struct pg_answer ba = {0};
+		char what[60];
+		snprintf(what, sizeof(what), "artifacts of build %lld after writes", (long long)b);
+		check_alike(lr, lite, db_artifacts_of_build_async(pgdb, b, -1, on_pg, &ba), &ba,
+			    what);
+	}
 	compare_resource(db, DB_SOURCESTAMPS, "sourcestamps after writes");
 	compare_resource(db, DB_BUILDSETS, "buildsets after writes");
 	compare_resource(db, DB_TEST_RESULT_SETS, "test result sets after writes");
