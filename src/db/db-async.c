@@ -85,6 +85,16 @@ static int db_async_queue(struct db *db, db_list_fn fn, void *arg, json_t *items
 	return db_async_push(db, fn, NULL, arg, items, total);
 }
 
+/* x's answer for a later turn: run(x, 0) then (or -ECANCELED at
+ * db_close); if it cannot wait, release(x) and the error. */
+static int db_async_later(struct db *db, void (*run)(void *, int), void *x, void (*release)(void *))
+{
+	int r = db_async_push(db, NULL, run, x, NULL, -1);
+	if (r < 0)
+		release(x);
+	return r;
+}
+
 void db_async_close(struct db *db)
 {
 	struct db_async *a = db->async;
@@ -247,12 +257,18 @@ struct db_async_history {
 	void *arg;
 };
 
+static void db_async_history_free(void *ctx)
+{
+	struct db_async_history *x = ctx;
+	db_test_history_release(&x->h);
+	free(x);
+}
+
 static void db_async_history_run(void *ctx, int r)
 {
 	struct db_async_history *x = ctx;
 	x->done(x->arg, r, r < 0 ? NULL : &x->h, r < 0 ? "the database was closed" : NULL);
-	db_test_history_release(&x->h);
-	free(x);
+	db_async_history_free(x);
 }
 
 int db_test_history_async(struct db *db, int64_t builderid, const char *test_name,
@@ -268,12 +284,7 @@ int db_test_history_async(struct db *db, int64_t builderid, const char *test_nam
 	}
 	x->done = done;
 	x->arg = arg;
-	r = db_async_push(db, NULL, db_async_history_run, x, NULL, -1);
-	if (r < 0) {
-		db_test_history_release(&x->h);
-		free(x);
-	}
-	return r;
+	return db_async_later(db, db_async_history_run, x, db_async_history_free);
 }
 
 /* A log read on SQLite, waiting for its turn: one of the three answers. */
@@ -398,13 +409,19 @@ struct db_async_tokens {
 	void *arg;
 };
 
+static void db_async_tokens_free(void *ctx)
+{
+	struct db_async_tokens *x = ctx;
+	free(x->v);
+	free(x);
+}
+
 static void db_async_tokens_run(void *ctx, int r)
 {
 	struct db_async_tokens *x = ctx;
 	x->done(x->arg, r, r < 0 ? NULL : x->v, r < 0 ? 0 : x->n,
 		r < 0 ? "the database was closed" : NULL);
-	free(x->v);
-	free(x);
+	db_async_tokens_free(x);
 }
 
 int db_token_list_async(struct db *db, db_token_list_fn done, void *arg)
@@ -419,12 +436,7 @@ int db_token_list_async(struct db *db, db_token_list_fn done, void *arg)
 	}
 	x->done = done;
 	x->arg = arg;
-	r = db_async_push(db, NULL, db_async_tokens_run, x, NULL, -1);
-	if (r < 0) {
-		free(x->v);
-		free(x);
-	}
-	return r;
+	return db_async_later(db, db_async_tokens_run, x, db_async_tokens_free);
 }
 
 /* A build added on SQLite, its answer waiting for its turn. */
@@ -457,8 +469,5 @@ int db_build_add_async(struct db *db, int64_t builderid, int64_t brid, int64_t w
 	}
 	x->done = done;
 	x->arg = arg;
-	r = db_async_push(db, NULL, db_async_build_run, x, NULL, -1);
-	if (r < 0)
-		free(x);
-	return r;
+	return db_async_later(db, db_async_build_run, x, free);
 }
