@@ -437,6 +437,10 @@ void db_token_from_text(struct db_token *t, const char *const col[DB_TOKEN_COLS]
 #define DB_PUSH_COLS 17
 json_t *db_push_row_from_text(const char *const col[DB_PUSH_COLS]);
 
+/* A buildset's sourcestamps in the order they are stored (by codebase, so
+ * their ids ascend in that order); malloc'd, the sourcestamps borrowed. */
+const struct db_sourcestamp **db_buildset_ss_order(const struct db_buildset_new *bs);
+
 /* Registers the SQL functions db_list's SQL uses (kiln_text) on db->h. */
 int db_list_init_sql(struct db *db);
 

@@ -822,3 +822,80 @@ int db_pg_artifact_add(struct db *db, const struct db_artifact *a, int64_t *ret_
 		*ret_artifactid = id;
 	return r;
 }
+
+/* --- buildsets ------------------------------------------------------------------------ */
+
+/* As SQLite's: the buildset, its sourcestamps in codebase order, a request
+ * per builder.  A parent build that is not there is none; a builder that
+ * is not there gets no request (its id names no row). */
+int db_pg_buildset_add(struct db *db, const struct db_buildset_new *bs, const char *props,
+		       const int64_t *builderids, size_t n, int64_t *ret_bsid, int64_t *ret_brids)
+{
+	/* every id first: a reserve found empty then leaves no part written */
+	int64_t bsid, *ids = xcalloc(bs->nsourcestamps + n + 1, sizeof(*ids));
+	int64_t *ssids = ids, *brids = ids + bs->nsourcestamps;
+	int r = db_pg_next_id(db, DB_PG_BUILDSETS, &bsid);
+	for (size_t i = 0; r == 0 && i < bs->nsourcestamps; i++)
+		r = db_pg_next_id(db, DB_PG_SOURCESTAMPS, &ssids[i]);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = db_pg_next_id(db, DB_PG_REQUESTS, &brids[i]);
+	if (r < 0) {
+		free(ids);
+		return r;
+	}
+	struct pgw w = {0};
+	pgw_i64(&w, bsid);
+	pgw_text(&w, bs->external_idstring);
+	pgw_text(&w, bs->reason ? bs->reason : "");
+	pgw_text(&w, bs->scheduler);
+	pgw_f64(&w, bs->submitted_at);
+	pgw_i64(&w, bs->parent_buildid);
+	pgw_text(&w, props);
+	r = db_pg_write(db,
+			"INSERT INTO buildsets (id, external_idstring, reason, scheduler, "
+			"submitted_at, parent_buildid, properties) VALUES ($1::bigint, $2, $3, $4, "
+			"$5::float8, (SELECT id FROM builds WHERE id = $6::bigint), $7)",
+			&w);
+	const struct db_sourcestamp **order = db_buildset_ss_order(bs);
+	for (size_t i = 0; r == 0 && i < bs->nsourcestamps; i++) {
+		const struct db_sourcestamp *ss = order[i];
+		struct pgw s = {0};
+		pgw_i64(&s, ssids[i]);
+		pgw_text(&s, ss->branch);
+		pgw_text(&s, ss->revision);
+		pgw_text(&s, ss->repository ? ss->repository : "");
+		pgw_text(&s, ss->project ? ss->project : "");
+		pgw_text(&s, ss->codebase ? ss->codebase : "");
+		pgw_f64(&s, bs->submitted_at);
+		pgw_i64(&s, bsid);
+		r = db_pg_write(
+			db,
+			"WITH ss AS (INSERT INTO sourcestamps (id, branch, revision, "
+			"repository, project, codebase, created_at) VALUES ($1::bigint, $2, "
+			"$3, $4, $5, $6, $7::float8) RETURNING id) INSERT INTO "
+			"buildset_sourcestamps (buildsetid, sourcestampid) SELECT $8::bigint, "
+			"id FROM ss",
+			&s);
+	}
+	free(order);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct pgw q = {0};
+		pgw_i64(&q, brids[i]);
+		pgw_i64(&q, bsid);
+		pgw_i64(&q, builderids[i]);
+		pgw_i64(&q, bs->priority);
+		pgw_f64(&q, bs->submitted_at);
+		r = db_pg_write(
+			db,
+			"INSERT INTO buildrequests (id, buildsetid, builderid, priority, "
+			"submitted_at) SELECT $1::bigint, $2::bigint, $3::bigint, $4::bigint, "
+			"$5::float8 WHERE EXISTS (SELECT 1 FROM builders WHERE id = $3::bigint)",
+			&q);
+		if (r == 0 && ret_brids)
+			ret_brids[i] = brids[i];
+	}
+	free(ids);
+	if (r == 0 && ret_bsid)
+		*ret_bsid = bsid;
+	return r;
+}

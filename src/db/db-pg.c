@@ -20,9 +20,14 @@
 
 /* The tables whose new rows take an id from a reserve (pg-ids.h). */
 static const char *const db_pg_id_tables[DB_PG_NTABLES] = {
-	[DB_PG_BUILDS] = "builds",       [DB_PG_STEPS] = "steps",
-	[DB_PG_LOGS] = "logs",           [DB_PG_TEST_SETS] = "test_result_sets",
+	[DB_PG_BUILDS] = "builds",
+	[DB_PG_STEPS] = "steps",
+	[DB_PG_LOGS] = "logs",
+	[DB_PG_TEST_SETS] = "test_result_sets",
 	[DB_PG_ARTIFACTS] = "artifacts",
+	[DB_PG_BUILDSETS] = "buildsets",
+	[DB_PG_SOURCESTAMPS] = "sourcestamps",
+	[DB_PG_REQUESTS] = "buildrequests",
 };
 /* Ids reserved per refill: a burst of half of it within one round trip
  * to the server empties a reserve (-EAGAIN). */

@@ -97,6 +97,9 @@ enum db_pg_table {
 	DB_PG_LOGS,
 	DB_PG_TEST_SETS,
 	DB_PG_ARTIFACTS,
+	DB_PG_BUILDSETS,
+	DB_PG_SOURCESTAMPS,
+	DB_PG_REQUESTS,
 	DB_PG_NTABLES
 };
 int db_pg_next_id(struct db *db, enum db_pg_table table, int64_t *ret);
@@ -116,6 +119,8 @@ void db_pg_runs_free(struct db *db);
 int db_pg_test_result_set_add(struct db *db, const struct db_test_result_set_new *n,
 			      int64_t *ret_setid);
 int db_pg_artifact_add(struct db *db, const struct db_artifact *a, int64_t *ret_artifactid);
+int db_pg_buildset_add(struct db *db, const struct db_buildset_new *bs, const char *props,
+		       const int64_t *builderids, size_t n, int64_t *ret_bsid, int64_t *ret_brids);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The answers queued by db-async.c, cancelled (db_close). */

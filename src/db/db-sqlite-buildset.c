@@ -5,6 +5,7 @@
  * requests are in db-sqlite-request.c, try patches in db-sqlite-sched.c.
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -25,6 +26,15 @@ static int sqlite_buildset_cmp_cb(const void *a, const void *b)
 }
 
 /* --- buildsets and build requests ----------------------------------------------- */
+
+const struct db_sourcestamp **db_buildset_ss_order(const struct db_buildset_new *bs)
+{
+	const struct db_sourcestamp **order = xcalloc(bs->nsourcestamps + 1, sizeof(*order));
+	for (size_t i = 0; i < bs->nsourcestamps; i++)
+		order[i] = &bs->sourcestamps[i];
+	qsort(order, bs->nsourcestamps, sizeof(*order), sqlite_buildset_cmp_cb);
+	return order;
+}
 
 static int sqlite_buildset_add(struct db *db, const struct db_buildset_new *bs, const char *props,
 			       const int64_t *builderids, size_t n, int64_t *ret_bsid,
@@ -50,12 +60,7 @@ static int sqlite_buildset_add(struct db *db, const struct db_buildset_new *bs, 
 			return r;
 		bsid = sqlite3_last_insert_rowid(db->h);
 	}
-	/* codebase order: ascending ids then list them in that order */
-	_cleanup_free_ const struct db_sourcestamp **order =
-		xcalloc(bs->nsourcestamps + 1, sizeof(*order));
-	for (size_t i = 0; i < bs->nsourcestamps; i++)
-		order[i] = &bs->sourcestamps[i];
-	qsort(order, bs->nsourcestamps, sizeof(*order), sqlite_buildset_cmp_cb);
+	_cleanup_free_ const struct db_sourcestamp **order = db_buildset_ss_order(bs);
 	for (size_t i = 0; i < bs->nsourcestamps; i++) {
 		const struct db_sourcestamp *ss = order[i];
 		int64_t ssid;
@@ -125,6 +130,8 @@ int db_buildset_add(struct db *db, const struct db_buildset_new *bs, const int64
 		bs->properties ? json_dumps(bs->properties, JSON_COMPACT) : xstrdup("{}");
 	if (!props)
 		return db_failf(db, -EINVAL, "buildset properties cannot be encoded");
+	if (db->pg)
+		return db_pg_buildset_add(db, bs, props, builderids, n, ret_bsid, ret_brids);
 	int64_t bsid = 0;
 	int r = WRITE(sqlite_buildset_add(db, bs, props, builderids, n, &bsid, ret_brids));
 	if (r >= 0 && ret_bsid)

@@ -1090,7 +1090,7 @@ static void build_life(struct db *d, char *out, size_t n)
 	CHECK(test_run_until(&loop, build_was_added, &a, TEST_GUARD_MS));
 	int64_t bid = a.buildid, sid[4], num[4], lid[4];
 	static const char *const names[] = {"compile", "compile", "compile_1", "test \u00e9"};
-	int r[24], k = 0;
+	int r[32], k = 0;
 	for (int i = 0; i < 4; i++)
 		r[k++] = db_step_begin(d, bid, names[i], i ? 1.7e9 + 991 + i : 0,
 				       i == 3 ? "running \xff" : NULL, &sid[i], &num[i]);
@@ -1119,6 +1119,24 @@ static void build_life(struct db *d, char *out, size_t n)
 	art.name = "second";
 	r[k++] = db_artifact_add(d, &art, NULL);
 	r[k++] = (int)setid * 1000 + (int)artid;
+	struct db_sourcestamp ss[] = {
+		{.branch = "z", .revision = "9f", .codebase = "zlib", .repository = "r\u00e9po"},
+		{.branch = "main", .codebase = "app", .project = "p"}};
+	json_t *props = json_pack("{s:[is]}", "n", 5, "Force");
+	struct db_buildset_new bs = {.reason = "forced \"here\"",
+				     .scheduler = "force",
+				     .external_idstring = "ext-9",
+				     .properties = props,
+				     .sourcestamps = ss,
+				     .nsourcestamps = 2,
+				     .parent_buildid = bid,
+				     .priority = 3,
+				     .submitted_at = 1.7e9 + 1001.5};
+	static const int64_t builders[] = {1, 3};
+	int64_t bsid = 0, brids[2] = {0, 0};
+	r[k++] = db_buildset_add(d, &bs, builders, 2, &bsid, brids);
+	json_decref(props);
+	r[k++] = (int)(bsid * 10000 + brids[0] * 100 + brids[1]);
 	r[k++] = db_step_finish(d, sid[0], 0, "done", false, 1.7e9 + 999.25);
 	json_t *v = json_integer(7);
 	r[k++] = db_build_set_property(d, bid, "seven", v, "Test");
