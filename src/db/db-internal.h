@@ -373,6 +373,8 @@ void db_free_if_done(struct db *db);
 int db_log_sync_all(struct db *db);
 /* Forgets all in-memory tails (after a rollback: the table is the truth). */
 void db_log_drop_all(struct db *db);
+/* The empty in-memory tail of a log just added (db-sqlite-log.c). */
+void db_log_tail_new(struct db *db, int64_t logid, char type);
 /* Finishes a log inside an open write (used by db_master_recover). */
 int db_log_finish_locked(struct db *db, int64_t logid);
 

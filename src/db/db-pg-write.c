@@ -899,3 +899,42 @@ int db_pg_buildset_add(struct db *db, const struct db_buildset_new *bs, const ch
 		*ret_bsid = bsid;
 	return r;
 }
+
+/* --- logs: the tail code of db-sqlite-log.c writes its rows here ----------------------- */
+
+/* The tail chunk's row, by (logid, first_line): inserted or replaced. */
+int db_pg_log_write_row(struct db *db, struct db_log_tail *t, const void *content, size_t len,
+			bool compressed)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, t->logid);
+	pgw_i64(&w, t->first_line);
+	pgw_i64(&w, t->num_lines - 1);
+	pgw_i64(&w, compressed);
+	pgw_blob(&w, content, len);
+	int r = db_pg_write(db,
+			    "INSERT INTO logchunks (logid, first_line, last_line, compressed, "
+			    "content) VALUES ($1::bigint, $2::bigint, $3::bigint, $4::bigint, "
+			    "$5::bytea) ON CONFLICT (logid, first_line) DO UPDATE SET last_line = "
+			    "excluded.last_line, compressed = excluded.compressed, content = "
+			    "excluded.content",
+			    &w);
+	if (r == 0)
+		t->rowid = 1; /* written: the next write of this chunk replaces it */
+	return r;
+}
+
+int db_pg_log_write_counts(struct db *db, struct db_log_tail *t, bool complete)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, t->logid);
+	pgw_i64(&w, t->num_lines);
+	pgw_i64(&w, (int64_t)t->bytes);
+	pgw_i64(&w, t->truncated);
+	return db_pg_write(db,
+			   complete ? "UPDATE logs SET num_lines = $2::bigint, bytes = $3::bigint, "
+				      "truncated = $4::bigint, complete = 1 WHERE id = $1::bigint"
+				    : "UPDATE logs SET num_lines = $2::bigint, bytes = $3::bigint, "
+				      "truncated = $4::bigint WHERE id = $1::bigint",
+			   &w);
+}

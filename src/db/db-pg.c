@@ -4,6 +4,9 @@
  */
 #include "db/db-pg.h"
 
+#define LOG_SUBSYS "db"
+#include "common/log.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 #include <strings.h>
 
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/xalloc.h"
 #include "db/pg-batch.h"
 #include "db/pg-conn.h"
@@ -78,8 +82,11 @@ static void db_pg_release(struct db *db)
 	pg_batch_free(db->pg->batch);
 	pg_conn_free(db->pg->conn);
 	free(db->pg);
+	db_log_drop_all(db);
 	if (db->zd)
 		ZSTD_freeDCtx(db->zd);
+	if (db->zc)
+		ZSTD_freeCCtx(db->zc);
 	buf_release(&db->zbuf);
 	free(db);
 }
@@ -124,8 +131,10 @@ static void db_pg_on_migrated(void *arg, int r, int version, const char *err)
 	(void)version;
 	if (r == 0)
 		r = pg_batch_new(db->loop, db->pg->conn, &db->pg->batch);
-	if (r == 0) /* a failed transaction of writes: as a failed commit on SQLite */
+	if (r == 0) { /* a failed transaction of writes: as a failed commit on SQLite */
 		pg_batch_on_fail(db->pg->batch, db_pg_on_commit_failed, db);
+		pg_batch_on_close(db->pg->batch, db_pg_log_sync, db);
+	}
 	for (int i = 0; r == 0 && i < DB_PG_NTABLES; i++) {
 		r = pg_ids_new(db->pg->conn, db_pg_id_tables[i], "id", DB_PG_ID_BLOCK, db_pg_on_ids,
 			       db, &db->pg->ids[i]);
@@ -134,6 +143,20 @@ static void db_pg_on_migrated(void *arg, int r, int version, const char *err)
 	}
 	if (r < 0 || db->pg->ids_waiting == 0)
 		db_pg_opened(db, r, err);
+}
+
+/* The logs' tails appended to this turn: written before its transaction
+ * closes, as SQLite writes them before its commit. */
+void db_pg_log_sync(void *arg)
+{
+	struct db *db = arg;
+	if (db_log_sync_all(db) < 0)
+		log_warn("log tails not written: %s", db->errmsg);
+}
+
+void db_pg_log_touched(struct db *db)
+{
+	pg_batch_touch(db->pg->batch);
 }
 
 int db_pg_next_id(struct db *db, enum db_pg_table table, int64_t *ret)
@@ -151,6 +174,8 @@ int db_pg_open(uv_loop_t *loop, const char *url, db_ready_fn ready, void *arg)
 	db->pg = xcalloc(1, sizeof(*db->pg));
 	db->loop = loop;
 	buf_init(&db->zbuf, SIZE_MAX / 2); /* log chunks decompressed (db-log-read.c) */
+	db->zc = ZSTD_createCCtx();        /* closed chunks compressed */
+	db->log_cap = KILN_MAX_LOG_BYTES;
 	db->pg->ready = ready;
 	db->pg->ready_arg = arg;
 	struct pg_conn_opts o = {.conninfo = url};

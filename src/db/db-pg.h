@@ -121,6 +121,13 @@ int db_pg_test_result_set_add(struct db *db, const struct db_test_result_set_new
 int db_pg_artifact_add(struct db *db, const struct db_artifact *a, int64_t *ret_artifactid);
 int db_pg_buildset_add(struct db *db, const struct db_buildset_new *bs, const char *props,
 		       const int64_t *builderids, size_t n, int64_t *ret_bsid, int64_t *ret_brids);
+/* A log's tail chunk row and its counters (db-sqlite-log.c's tail code on
+ * PostgreSQL); the dirty tails written at the end of each turn. */
+int db_pg_log_write_row(struct db *db, struct db_log_tail *t, const void *content, size_t len,
+			bool compressed);
+int db_pg_log_write_counts(struct db *db, struct db_log_tail *t, bool complete);
+void db_pg_log_sync(void *arg);
+void db_pg_log_touched(struct db *db);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The answers queued by db-async.c, cancelled (db_close). */

@@ -102,7 +102,7 @@ static int sqlite_log_row_get(struct db *db, int64_t logid, struct log_row *ret)
 static int sqlite_log_tail_get(struct db *db, int64_t logid, struct db_log_tail **ret)
 {
 	struct db_log_tail *t = db_log_tail_find(db, logid);
-	if (t) {
+	if (t || db->pg) { /* PostgreSQL: only the logs this master writes are open */
 		*ret = t;
 		return 0;
 	}
@@ -162,6 +162,8 @@ static int sqlite_log_tail_get(struct db *db, int64_t logid, struct db_log_tail 
 static int sqlite_log_tail_write_row(struct db *db, struct db_log_tail *t, const void *content,
 				     size_t len, bool compressed)
 {
+	if (db->pg)
+		return db_pg_log_write_row(db, t, content, len, compressed);
 	int r;
 	if (t->rowid) {
 		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
@@ -197,6 +199,8 @@ static int sqlite_log_tail_write_row(struct db *db, struct db_log_tail *t, const
 /* The log's counters; complete: and its end, in the same statement. */
 static int sqlite_log_tail_write_counts(struct db *db, struct db_log_tail *t, bool complete)
 {
+	if (db->pg)
+		return db_pg_log_write_counts(db, t, complete);
 	_cleanup_stmt_ sqlite3_stmt *s =
 		complete ? db_stmt(db, ST_LOG_FINISH,
 				   "UPDATE logs SET num_lines = ?2, bytes = ?3, truncated = ?4, "
@@ -297,8 +301,8 @@ static void sqlite_log_zjob_after(uv_work_t *req, int status)
  * 1 if the caller should compress inline (no loop, too many jobs). */
 static int sqlite_log_tail_close_async(struct db *db, struct db_log_tail *t)
 {
-	if (!db->loop || db->closing || (size_t)db->zjobs >= ARRAY_SIZE(db->zpool))
-		return 1;
+	if (!db->loop || db->closing || db->pg || (size_t)db->zjobs >= ARRAY_SIZE(db->zpool))
+		return 1; /* PostgreSQL: inline, so no job outlives its db */
 	ZSTD_CCtx *zc = db->zpool_n ? db->zpool[--db->zpool_n] : ZSTD_createCCtx();
 	if (!zc)
 		return 1;
@@ -479,6 +483,14 @@ int db_log_append(struct db *db, int64_t logid, const char *text, size_t len)
 		return db_failf(db, KILN_ESTATE, "log %lld is finished", (long long)logid);
 	if (len == 0 || t->truncated)
 		return 0;
+	if (db->pg) { /* written at the end of the turn (db_pg_log_sync), or as chunks close */
+		r = sqlite_log_append(db, t, text, len);
+		if (r < 0)
+			sqlite_log_tail_forget(db, t);
+		else
+			db_pg_log_touched(db);
+		return r;
+	}
 	/* Lines that stay in the tail chunk (the common case) only join the
 	 * batch: no statement runs before its commit writes the tail. */
 	bool in_memory = t->text.len < KILN_LOG_CHUNK_BYTES &&
@@ -518,6 +530,8 @@ int db_log_finish_locked(struct db *db, int64_t logid)
 
 int db_log_finish(struct db *db, int64_t logid)
 {
+	if (db->pg)
+		return db_log_finish_locked(db, logid);
 	int r = db_write_begin(db);
 	if (r < 0)
 		return r;
@@ -553,9 +567,9 @@ static int sqlite_log_insert(struct db *db, int64_t stepid, const char *name, co
 
 /* The empty in-memory tail of a log just added in the open batch, so that
  * its first append reads nothing (a rollback drops it with the row). */
-static void sqlite_log_tail_new(struct db *db, int64_t logid, char type)
+void db_log_tail_new(struct db *db, int64_t logid, char type)
 {
-	if (!db->in_txn)
+	if (!db->in_txn && !db->pg)
 		return; /* committed already (no loop): the first append loads it */
 	struct db_log_tail *t = xcalloc(1, sizeof(*t));
 	t->logid = logid;
@@ -572,13 +586,17 @@ int db_log_add(struct db *db, int64_t stepid, const char *name, char type, int64
 	if (!name || !*name)
 		return db_failf(db, -EINVAL, "log name is empty");
 	_cleanup_free_ char *slug = db_slugify(name);
-	if (db->pg)
-		return db_pg_log_add(db, stepid, name, slug, type, ret_logid);
+	if (db->pg) {
+		int r = db_pg_log_add(db, stepid, name, slug, type, ret_logid);
+		if (r == 0)
+			db_log_tail_new(db, *ret_logid, type);
+		return r;
+	}
 	int64_t id = 0;
 	int r = WRITE1(sqlite_log_insert(db, stepid, name, slug, type, &id));
 	if (r < 0)
 		return r;
-	sqlite_log_tail_new(db, id, type);
+	db_log_tail_new(db, id, type);
 	*ret_logid = id;
 	return 0;
 }

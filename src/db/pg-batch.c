@@ -80,6 +80,8 @@ struct pg_batch {
 	bool freed;
 	pg_batch_done_fn on_fail; /* every transaction that failed (pg_batch_on_fail) */
 	void *on_fail_arg;
+	void (*on_close)(void *arg); /* before a turn's transaction closes */
+	void *on_close_arg;
 };
 
 static struct pg_txn *txn_new(struct pg_batch *b)
@@ -334,6 +336,8 @@ static void batch_close_open(struct pg_batch *b)
 static void batch_on_check(uv_check_t *h)
 {
 	struct pg_batch *b = h->data;
+	if (b->on_close) /* its last writes of the turn (they may open it) */
+		b->on_close(b->on_close_arg);
 	batch_close_open(b);
 	batch_pump(b);
 	if (!b->open && !b->queue)
@@ -447,6 +451,17 @@ int pg_batch_read(struct pg_batch *b, const struct pg_query *q, pg_conn_result_c
 	b->waiting_reads++;
 	b->waiting_bytes += bytes;
 	return 0;
+}
+
+void pg_batch_on_close(struct pg_batch *b, void (*fn)(void *arg), void *arg)
+{
+	b->on_close = fn;
+	b->on_close_arg = arg;
+}
+
+void pg_batch_touch(struct pg_batch *b)
+{
+	uv_check_start(&b->check, batch_on_check);
 }
 
 void pg_batch_on_fail(struct pg_batch *b, pg_batch_done_fn fn, void *arg)

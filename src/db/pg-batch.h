@@ -71,6 +71,12 @@ void pg_batch_then(struct pg_batch *b, pg_batch_done_fn fn, void *arg);
  * -EINVAL, or -ENOBUFS past the caps of pg_batch_add (nothing queued).
  */
 int pg_batch_read(struct pg_batch *b, const struct pg_query *q, pg_conn_result_cb cb, void *arg);
+/* fn(arg) at the end of each turn the batcher works in, before the
+ * turn's transaction closes: it may add the turn's last writes (state kept
+ * in memory during the turn, written once).  pg_batch_touch() makes this
+ * turn one of those even without a write yet. */
+void pg_batch_on_close(struct pg_batch *b, void (*fn)(void *arg), void *arg);
+void pg_batch_touch(struct pg_batch *b);
 /* fn(arg, r, err) for every transaction of writes that fails (before its
  * own pg_batch_then callbacks), while the batcher lives; NULL: none. */
 void pg_batch_on_fail(struct pg_batch *b, pg_batch_done_fn fn, void *arg);

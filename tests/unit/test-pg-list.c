@@ -1099,6 +1099,27 @@ static void build_life(struct db *d, char *out, size_t n)
 	r[k++] = db_log_add(d, sid[0], "std_io", 'h', &lid[2]); /* its slug is taken */
 	r[k++] = db_log_add(d, sid[0], "stdio", 's', &lid[2]);  /* its name is taken */
 	r[k++] = db_log_add(d, sid[3], "stdio", 'h', &lid[3]);
+	/* appends: lines that stay in the tail, chunks that close (compressed),
+	 * a line longer than a chunk, one without its newline; one log finished,
+	 * one left open (its tail in memory, its row written each turn) */
+	struct buf big;
+	buf_init(&big, 1 << 22);
+	for (int i = 0; i < 6000; i++)
+		CHECK(buf_addf(&big, "%c appended line %d %s\n", i % 2 ? 'o' : 'e', i,
+			       i % 1000 == 7 ? "Needle" : "") >= 0);
+	r[k++] = db_log_append(d, lid[0], "ofirst\n", 7);
+	r[k++] = db_log_append(d, lid[0], big.ptr, big.len);
+	buf_reset(&big);
+	CHECK(buf_addch(&big, 'o') >= 0);
+	for (int i = 0; i < 70000; i++)
+		CHECK(buf_addch(&big, (char)('a' + i % 26)) >= 0);
+	r[k++] = db_log_append(d, lid[0], big.ptr, big.len); /* no newline */
+	buf_release(&big);
+	r[k++] = db_log_finish(d, lid[0]);
+	r[k++] = db_log_append(d, lid[0], "olate\n", 6); /* finished */
+	r[k++] = db_log_append(d, lid[1], "a text log\nsecond line\n", 24);
+	r[k++] = db_log_append(d, lid[3], "<b>html</b>\n", 12);
+	r[k++] = db_log_finish(d, lid[3]);
 	struct db_test_result_set_new ts = {
 		.builderid = 2, .buildid = bid, .stepid = sid[3], .description = "unit \u00e9"};
 	int64_t setid = 0, artid = 0;
@@ -1206,6 +1227,8 @@ static void compare_writes(struct db *db)
 	CHECK(differed == before);
 	compare_resource(db, DB_USERS, "users after writes");
 	compare_resource(db, DB_LOGS, "logs after writes");
+	for (int64_t logid = 10; logid <= 12; logid++) /* the build's life's */
+		compare_log(db, logid);
 	for (int64_t b = 1; b <= 4; b++) {
 		json_t *lite = NULL;
 		int lr = db_artifacts_of_build(db, b, -1, &lite);
