@@ -471,3 +471,46 @@ int db_build_add_async(struct db *db, int64_t builderid, int64_t brid, int64_t w
 	x->arg = arg;
 	return db_async_later(db, db_async_build_run, x, free);
 }
+
+/* An upsert by name on SQLite, its answer waiting for its turn. */
+struct db_async_id {
+	int64_t id;
+	db_id_fn done;
+	void *arg;
+};
+
+static void db_async_id_run(void *ctx, int r)
+{
+	struct db_async_id *x = ctx;
+	x->done(x->arg, r, r < 0 ? 0 : x->id, r < 0 ? "the database was closed" : NULL);
+	free(x);
+}
+
+int db_ensure_async(struct db *db, enum db_named kind, const char *name, const char *description,
+		    const char *tags_json, db_id_fn done, void *arg)
+{
+	if (!name || !*name)
+		return db_failf(db, -EINVAL, "name is empty");
+	if (kind == DB_NAMED_BUILDER && tags_json) {
+		json_t *t = json_loads(tags_json, 0, NULL);
+		bool ok = t && json_is_array(t);
+		json_decref(t);
+		if (!ok)
+			return db_failf(db, -EINVAL, "builder '%s': tags are not a JSON array",
+					name);
+	}
+	if (db->pg)
+		return db_pg_ensure(db, kind, name, description, tags_json, done, arg);
+	struct db_async_id *x = xcalloc(1, sizeof(*x));
+	int r = kind == DB_NAMED_MASTER ? db_master_register(db, name, &x->id)
+		: kind == DB_NAMED_BUILDER
+			? db_builder_ensure(db, name, description, tags_json, &x->id)
+			: db_worker_ensure(db, name, &x->id);
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_id_run, x, free);
+}

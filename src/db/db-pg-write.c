@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/str.h"
 #include "common/xalloc.h"
@@ -937,4 +938,74 @@ int db_pg_log_write_counts(struct db *db, struct db_log_tail *t, bool complete)
 				    : "UPDATE logs SET num_lines = $2::bigint, bytes = $3::bigint, "
 				      "truncated = $4::bigint WHERE id = $1::bigint",
 			   &w);
+}
+
+/* --- upserts by name --------------------------------------------------------------------- */
+
+struct pg_ensure {
+	db_id_fn done;
+	void *arg;
+};
+
+static void pg_ensured(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_ensure *e = arg;
+	int64_t id = 0;
+	if (r == 0 && PQntuples(res) >= 1)
+		id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	else if (r == 0) /* another master added the name in between: ask again */
+		r = -EAGAIN, err = "the row was added meanwhile by another master";
+	e->done(e->arg, r, id, r < 0 ? err : NULL);
+	free(e);
+}
+
+/* As SQLite's: a master registered active now; a builder's description and
+ * tags replaced only when they changed (its id either way); a worker's row
+ * made if new. */
+int db_pg_ensure(struct db *db, enum db_named kind, const char *name, const char *description,
+		 const char *tags_json, db_id_fn done, void *arg)
+{
+	/* the row found first, inserted only when missing: an INSERT ... ON
+	 * CONFLICT would take a sequence value at every call (workers are
+	 * ensured at each connection) */
+	static const char *const sql[] = {
+		[DB_NAMED_MASTER] =
+			"WITH u AS (UPDATE masters SET active = 1, last_active = $2::float8 WHERE "
+			"name = $1 RETURNING id), i AS (INSERT INTO masters (name, active, "
+			"last_active) SELECT $1, 1, $2::float8 WHERE NOT EXISTS (SELECT 1 FROM u) "
+			"ON CONFLICT (name) DO NOTHING RETURNING id) "
+			"SELECT id FROM u UNION ALL SELECT id FROM i",
+		[DB_NAMED_BUILDER] =
+			"WITH e AS (SELECT id, description, tags FROM builders WHERE name = $1), "
+			"u AS (UPDATE builders b SET description = $2, tags = $3 FROM e WHERE "
+			"b.id = e.id AND (e.description IS DISTINCT FROM $2 OR e.tags IS DISTINCT "
+			"FROM $3) RETURNING b.id), i AS (INSERT INTO builders (name, description, "
+			"tags) SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM e) ON CONFLICT "
+			"(name) DO NOTHING RETURNING id) SELECT id FROM e UNION ALL SELECT id FROM "
+			"i",
+		[DB_NAMED_WORKER] =
+			"WITH e AS (SELECT id FROM workers WHERE name = $1), i AS (INSERT INTO "
+			"workers (name) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM e) ON CONFLICT "
+			"(name) DO NOTHING RETURNING id) SELECT id FROM e UNION ALL SELECT id FROM "
+			"i",
+	};
+	struct pgw w = {0};
+	pgw_text(&w, name);
+	if (kind == DB_NAMED_MASTER) {
+		pgw_f64(&w, clock_wall());
+	} else if (kind == DB_NAMED_BUILDER) {
+		pgw_text(&w, description);
+		pgw_text(&w, tags_json ? tags_json : "[]");
+	}
+	struct pg_query q = {.sql = sql[kind], .nparams = w.n, .values = w.v};
+	struct pg_ensure *e = xmalloc(sizeof(*e));
+	*e = (struct pg_ensure){.done = done, .arg = arg};
+	int r = pg_batch_add_returning(db_pg_batch(db), &q, pg_ensured, e);
+	for (int i = 0; i < w.n; i++)
+		buf_release(&w.fixed[i]);
+	if (r < 0) {
+		free(e);
+		return db_failf(db, r, "cannot queue a write: %s", err_str(r));
+	}
+	return 0;
 }

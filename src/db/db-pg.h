@@ -128,6 +128,8 @@ int db_pg_log_write_row(struct db *db, struct db_log_tail *t, const void *conten
 int db_pg_log_write_counts(struct db *db, struct db_log_tail *t, bool complete);
 void db_pg_log_sync(void *arg);
 void db_pg_log_touched(struct db *db);
+int db_pg_ensure(struct db *db, enum db_named kind, const char *name, const char *description,
+		 const char *tags_json, db_id_fn done, void *arg);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The answers queued by db-async.c, cancelled (db_close). */

@@ -156,6 +156,14 @@ int db_builder_ensure(struct db *db, const char *name, const char *description,
 int db_builder_set_masters(struct db *db, int64_t builderid, const int64_t *masterids, size_t n);
 
 int db_worker_ensure(struct db *db, const char *name, int64_t *ret_workerid);
+/* The three upserts by name above answered on the loop (issue 14: the
+ * start-up and a reload on PostgreSQL): done(arg, 0, id, NULL) with the
+ * row's id, new or existing; db_list_async's rules otherwise (a bad name
+ * or tags refused at once).  description and tags_json: builders only. */
+enum db_named { DB_NAMED_MASTER, DB_NAMED_BUILDER, DB_NAMED_WORKER };
+typedef void (*db_id_fn)(void *arg, int r, int64_t id, const char *err);
+int db_ensure_async(struct db *db, enum db_named kind, const char *name, const char *description,
+		    const char *tags_json, db_id_fn done, void *arg);
 /* info: JSON object (borrowed); stored as given. */
 int db_worker_set_info(struct db *db, int64_t workerid, json_t *info);
 int db_worker_set_connected(struct db *db, int64_t workerid, int64_t masterid /* 0 = none */);

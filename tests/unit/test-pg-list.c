@@ -1178,6 +1178,56 @@ static void build_life(struct db *d, char *out, size_t n)
 		len += snprintf(out + len, n - (size_t)len, " %d", r[i]);
 }
 
+struct id_answer {
+	bool done;
+	int r;
+	int64_t id;
+};
+
+static void on_id(void *arg, int r, int64_t id, const char *err)
+{
+	struct id_answer *a = arg;
+	(void)err;
+	a->done = true;
+	a->r = r;
+	a->id = id;
+}
+
+static bool id_answered(void *arg)
+{
+	return ((struct id_answer *)arg)->done;
+}
+
+/* Builders and workers ensured by name (unchanged, changed, new): their
+ * ids as text. */
+static void ensure_named(struct db *d, char *out, size_t n)
+{
+	static const struct {
+		enum db_named kind;
+		const char *name, *description, *tags;
+	} v[] = {
+		{DB_NAMED_BUILDER, "linux", "Linux builds", NULL},  /* unchanged */
+		{DB_NAMED_BUILDER, "Zeta", "Z changed", "[\"t\"]"}, /* changed */
+		{DB_NAMED_BUILDER, "new \u00e9", NULL, "[]"},       /* new */
+		{DB_NAMED_WORKER, "w1", NULL, NULL},
+		{DB_NAMED_WORKER, "w3", NULL, NULL},
+		{DB_NAMED_WORKER, "w3", NULL, NULL},
+	};
+	size_t len = 0;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		struct id_answer a = {0};
+		int r = db_ensure_async(d, v[i].kind, v[i].name, v[i].description, v[i].tags, on_id,
+					&a);
+		if (r == 0 && !test_run_until(&loop, id_answered, &a, TEST_GUARD_MS))
+			r = -ETIMEDOUT;
+		len += (size_t)snprintf(out + len, n - len, "%d:%lld ", r ? r : a.r,
+					(long long)a.id);
+	}
+	struct id_answer bad = {0};
+	CHECK_INT(db_ensure_async(d, DB_NAMED_BUILDER, "b", NULL, "{}", on_id, &bad), -EINVAL);
+	CHECK_INT(db_ensure_async(d, DB_NAMED_WORKER, "", NULL, NULL, on_id, &bad), -EINVAL);
+}
+
 struct commit_failure {
 	int calls, r;
 	char err[512];
@@ -1205,6 +1255,23 @@ static void compare_writes(struct db *db)
 	build_life(db, lite_life, sizeof(lite_life));
 	build_life(pgdb, pg_life, sizeof(pg_life));
 	diag("a build's life: %s", lite_life);
+	char lite_named[256], pg_named[256];
+	ensure_named(db, lite_named, sizeof(lite_named));
+	ensure_named(pgdb, pg_named, sizeof(pg_named));
+	diag("ensured by name: %s", lite_named);
+	compared++;
+	if (strcmp(lite_named, pg_named)) {
+		differed++;
+		TAP_FAIL("ensured by name: SQLite '%s', PostgreSQL '%s'", lite_named, pg_named);
+	}
+	struct id_answer ma = {0};
+	CHECK_INT(db_ensure_async(pgdb, DB_NAMED_MASTER, "host:/m2", NULL, NULL, on_id, &ma), 0);
+	CHECK(test_run_until(&loop, id_answered, &ma, TEST_GUARD_MS));
+	CHECK_INT(ma.r, 0);
+	CHECK_INT((int)ma.id, 2); /* the existing row's, active again */
+	/* the same flag and time on both (registering stamps the time now) */
+	CHECK_INT(db_master_set_active(db, 2, true, 1.7e9 + 1234.5), 0);
+	CHECK_INT(db_master_set_active(pgdb, 2, true, 1.7e9 + 1234.5), 0);
 	compared++;
 	if (strcmp(lite_life, pg_life)) {
 		differed++;
