@@ -514,3 +514,39 @@ int db_ensure_async(struct db *db, enum db_named kind, const char *name, const c
 	x->arg = arg;
 	return db_async_later(db, db_async_id_run, x, free);
 }
+
+/* A claim on SQLite, its answer waiting for its turn. */
+struct db_async_claim {
+	struct db_request req;
+	bool have;
+	db_request_fn done;
+	void *arg;
+};
+
+static void db_async_claim_run(void *ctx, int r)
+{
+	struct db_async_claim *x = ctx;
+	x->done(x->arg, r, r == 0 && x->have ? &x->req : NULL,
+		r < 0 ? "the database was closed" : NULL);
+	free(x);
+}
+
+int db_request_claim_next_async(struct db *db, int64_t builderid, int64_t masterid, double when,
+				db_request_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_request_claim_next(db, builderid, masterid, when, done, arg);
+	struct db_async_claim *x = xcalloc(1, sizeof(*x));
+	int r = db_request_next(db, builderid, &x->req);
+	if (r == 1 && (r = db_request_claim(db, x->req.buildrequestid, masterid, when)) == 0) {
+		x->have = true;
+		x->req.claimed = true;
+	}
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_claim_run, x, free);
+}

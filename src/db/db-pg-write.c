@@ -1009,3 +1009,59 @@ int db_pg_ensure(struct db *db, enum db_named kind, const char *name, const char
 	}
 	return 0;
 }
+
+/* --- claims ------------------------------------------------------------------------------ */
+
+struct pg_claim {
+	db_request_fn done;
+	void *arg;
+};
+
+static void pg_claimed(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_claim *c = arg;
+	struct db_request q;
+	bool have = r == 0 && PQntuples(res) == 1;
+	if (have)
+		q = (struct db_request){
+			.buildrequestid = strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+			.buildsetid = strtoll(PQgetvalue(res, 0, 1), NULL, 10),
+			.builderid = strtoll(PQgetvalue(res, 0, 2), NULL, 10),
+			.priority = (int)strtol(PQgetvalue(res, 0, 3), NULL, 10),
+			.submitted_at = strtod(PQgetvalue(res, 0, 4), NULL),
+			.claimed = true,
+			.results = (int)strtol(PQgetvalue(res, 0, 5), NULL, 10),
+		};
+	c->done(c->arg, r, have ? &q : NULL, r < 0 ? err : NULL);
+	free(c);
+}
+
+/* The best queued request of the builder, locked with SKIP LOCKED (a row
+ * another master is claiming is passed over, not waited for), claimed. */
+int db_pg_request_claim_next(struct db *db, int64_t builderid, int64_t masterid, double when,
+			     db_request_fn done, void *arg)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, builderid);
+	if (masterid)
+		pgw_i64(&w, masterid);
+	else
+		pgw_text(&w, NULL);
+	pgw_f64(&w, when);
+	struct pg_query q = {
+		.sql = "UPDATE buildrequests SET claimed_at = $3::float8, claimed_by_masterid = "
+		       "$2::bigint WHERE id = (SELECT id FROM buildrequests WHERE builderid = "
+		       "$1::bigint AND complete = 0 AND claimed_at IS NULL ORDER BY priority DESC, "
+		       "submitted_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) AND claimed_at IS NULL "
+		       "RETURNING id, buildsetid, builderid, priority, submitted_at, results",
+		.nparams = w.n,
+		.values = w.v};
+	struct pg_claim *c = xmalloc(sizeof(*c));
+	*c = (struct pg_claim){.done = done, .arg = arg};
+	int r = pg_batch_add_returning(db_pg_batch(db), &q, pg_claimed, c);
+	if (r < 0) {
+		free(c);
+		return db_failf(db, r, "cannot queue a claim: %s", err_str(r));
+	}
+	return 0;
+}

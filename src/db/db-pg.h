@@ -130,6 +130,8 @@ void db_pg_log_sync(void *arg);
 void db_pg_log_touched(struct db *db);
 int db_pg_ensure(struct db *db, enum db_named kind, const char *name, const char *description,
 		 const char *tags_json, db_id_fn done, void *arg);
+int db_pg_request_claim_next(struct db *db, int64_t builderid, int64_t masterid, double when,
+			     db_request_fn done, void *arg);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The answers queued by db-async.c, cancelled (db_close). */

@@ -222,6 +222,15 @@ int db_request_get(struct db *db, int64_t brid, struct db_request *ret); /* KILN
 /* Claims for masterid; -EBUSY if already claimed or complete. */
 int db_request_claim(struct db *db, int64_t brid, int64_t masterid, double when);
 int db_request_unclaim(struct db *db, int64_t brid);
+/* db_request_next and db_request_claim in one (issue 14: the distributor
+ * on PostgreSQL, where several masters claim from one queue): claims
+ * builderid's best queued request for masterid and gives it (claimed set),
+ * or req NULL when none is queued.  On PostgreSQL one statement, the row
+ * locked with SKIP LOCKED: two masters never get the same request and
+ * neither waits for the other.  db_list_async's rules otherwise. */
+typedef void (*db_request_fn)(void *arg, int r, const struct db_request *req, const char *err);
+int db_request_claim_next_async(struct db *db, int64_t builderid, int64_t masterid, double when,
+				db_request_fn done, void *arg);
 /* Completes the request; when every request of its buildset is complete,
  * completes the buildset too (results: the worst) and sets *ret_bsid_done
  * to its id (else 0).  ret_bsid_done may be NULL. */

@@ -1228,6 +1228,54 @@ static void ensure_named(struct db *d, char *out, size_t n)
 	CHECK_INT(db_ensure_async(d, DB_NAMED_WORKER, "", NULL, NULL, on_id, &bad), -EINVAL);
 }
 
+struct claim_answer {
+	int calls, r;
+	int64_t ids[512];
+	int n;
+};
+
+static void on_claim(void *arg, int r, const struct db_request *req, const char *err)
+{
+	struct claim_answer *a = arg;
+	(void)err;
+	a->calls++;
+	if (r < 0)
+		a->r = r;
+	if (req && a->n < 512)
+		a->ids[a->n++] = req->buildrequestid;
+}
+
+struct claims_done {
+	struct claim_answer *a;
+	int want;
+};
+
+static bool claims_answered(void *arg)
+{
+	struct claims_done *d = arg;
+	return d->a->calls >= d->want;
+}
+
+/* Two PostgreSQL masters claiming from one queue at once: every request
+ * claimed once, by one of them; and the first claim agrees with SQLite's
+ * order (priority, then age). */
+static void compare_claims(struct db *db)
+{
+	struct claim_answer la = {0}, pa = {0};
+	CHECK_INT(db_request_claim_next_async(db, 1, 1, 1.7e9 + 2000, on_claim, &la), 0);
+	CHECK_INT(db_request_claim_next_async(pgdb, 1, 1, 1.7e9 + 2000, on_claim, &pa), 0);
+	struct claims_done dl = {&la, 1}, dp = {&pa, 1};
+	CHECK(test_run_until(&loop, claims_answered, &dl, TEST_GUARD_MS));
+	CHECK(test_run_until(&loop, claims_answered, &dp, TEST_GUARD_MS));
+	compared++;
+	if (la.n != pa.n || (la.n && la.ids[0] != pa.ids[0])) {
+		differed++;
+		TAP_FAIL("first claim: SQLite %d (%lld), PostgreSQL %d (%lld)", la.n,
+			 (long long)(la.n ? la.ids[0] : 0), pa.n,
+			 (long long)(pa.n ? pa.ids[0] : 0));
+	}
+}
+
 struct commit_failure {
 	int calls, r;
 	char err[512];
@@ -1504,6 +1552,8 @@ TEST(every_resource_lists_alike)
 		compare_tokens_and_pushes(db);
 	if (pgdb)
 		compare_writes(db);
+	if (pgdb)
+		compare_claims(db);
 	static const char *const tests[] = {"t.ok", "t.bad", "t/skip.c", "never"};
 	for (size_t i = 0; i < 4 && pgdb; i++)
 		compare_history(db, 1, tests[i]);
@@ -1526,6 +1576,83 @@ TEST(every_resource_lists_alike)
 	pg_conn_free(conn);
 	conn = NULL;
 	db_close(db);
+}
+
+/* ---- two masters claiming from one queue --------------------------------------------- */
+
+static struct db *open_pg(const char *url)
+{
+	struct db_open_wait ow = {0};
+	if (db_open_async(&loop, url, NULL, on_open_wait, &ow) < 0 ||
+	    !test_run_until(&loop, open_waited, &ow, TEST_GUARD_MS) || ow.r < 0) {
+		TAP_FAIL("db_open_async: %s", db_open_errmsg());
+		return NULL;
+	}
+	return ow.db;
+}
+
+/* Two masters on one PostgreSQL database claim a burst of 200 requests,
+ * a few per turn each, at once: every request is claimed exactly once, by
+ * one of them, and both get some. */
+TEST(two_masters_claim_each_request_once)
+{
+	struct db *one = open_pg(icu_url), *other = one ? open_pg(icu_url) : NULL;
+	if (!one || !other) {
+		db_close(one);
+		return;
+	}
+	int64_t want[200];
+	int nwant = 0;
+	for (int i = 0; i < 200; i++) {
+		struct db_sourcestamp ss = {.branch = "q", .codebase = ""};
+		struct db_buildset_new bs = {.reason = "burst",
+					     .sourcestamps = &ss,
+					     .nsourcestamps = 1,
+					     .priority = i % 5,
+					     .submitted_at = 1.7e9 + 3000 + i};
+		static const int64_t b2[] = {2};
+		int64_t bsid, brid;
+		CHECK_INT(db_buildset_add(one, &bs, b2, 1, &bsid, &brid), 0);
+		want[nwant++] = brid;
+	}
+	/* what builder 2 had queued before: claimed too */
+	struct claim_answer a1 = {0}, a2 = {0};
+	int sent1 = 0, sent2 = 0;
+	for (int round = 0; round < 200; round++) {
+		for (int k = 0; k < 3; k++) {
+			CHECK_INT(
+				db_request_claim_next_async(one, 2, 1, 1.7e9 + 4000, on_claim, &a1),
+				0);
+			CHECK_INT(db_request_claim_next_async(other, 2, 2, 1.7e9 + 4000, on_claim,
+							      &a2),
+				  0);
+			sent1++, sent2++;
+		}
+		struct claims_done d1 = {&a1, sent1}, d2 = {&a2, sent2};
+		CHECK(test_run_until(&loop, claims_answered, &d1, TEST_GUARD_MS));
+		CHECK(test_run_until(&loop, claims_answered, &d2, TEST_GUARD_MS));
+		if (a1.calls - a1.n >= 3 && a2.calls - a2.n >= 3)
+			break; /* both found the queue empty */
+	}
+	CHECK_INT(a1.r, 0);
+	CHECK_INT(a2.r, 0);
+	diag("two masters claimed %d and %d requests (%d in the burst)", a1.n, a2.n, nwant);
+	int seen = 0;
+	for (int i = 0; i < nwant; i++) {
+		int hits = 0;
+		for (int k = 0; k < a1.n; k++)
+			hits += a1.ids[k] == want[i];
+		for (int k = 0; k < a2.n; k++)
+			hits += a2.ids[k] == want[i];
+		seen += hits == 1;
+	}
+	CHECK_INT(seen, nwant); /* each of the burst exactly once */
+	for (int i = 0; i < a1.n; i++)
+		for (int k = 0; k < a2.n; k++)
+			CHECK(a1.ids[i] != a2.ids[k]);
+	CHECK(a1.n > 0 && a2.n > 0);
+	db_close(one);
+	db_close(other);
 }
 
 /* ---- db_open_async and the asynchronous listings of db.h ------------------------------ */
@@ -1642,6 +1769,7 @@ int main(int argc, char **argv)
 	} else {
 		RUN(every_resource_lists_alike);
 		RUN(db_open_async_and_list);
+		RUN(two_masters_claim_each_request_once);
 	}
 	pg_test_cleanup();
 	uv_run(&loop, UV_RUN_DEFAULT);
