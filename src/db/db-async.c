@@ -550,3 +550,41 @@ int db_request_claim_next_async(struct db *db, int64_t builderid, int64_t master
 	x->arg = arg;
 	return db_async_later(db, db_async_claim_run, x, free);
 }
+
+/* A request completed on SQLite, its answer waiting for its turn. */
+struct db_async_complete {
+	int r;
+	int64_t bsid_done;
+	db_bsid_fn done;
+	void *arg;
+};
+
+static void db_async_complete_run(void *ctx, int r)
+{
+	struct db_async_complete *x = ctx;
+	if (r < 0)
+		x->r = r;
+	x->done(x->arg, x->r, x->r < 0 ? 0 : x->bsid_done,
+		x->r == -ECANCELED       ? "the database was closed"
+		: x->r == KILN_ENOTFOUND ? "no such build request"
+		: x->r < 0               ? "the request was complete already"
+					 : NULL);
+	free(x);
+}
+
+int db_request_complete_async(struct db *db, int64_t brid, int results, double when,
+			      db_bsid_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_request_complete(db, brid, results, when, done, arg);
+	struct db_async_complete *x = xcalloc(1, sizeof(*x));
+	int r = db_request_complete(db, brid, results, when, &x->bsid_done);
+	if (r < 0 && r != KILN_ESTATE && r != KILN_ENOTFOUND) {
+		free(x);
+		return r;
+	}
+	x->r = r;
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_complete_run, x, free);
+}

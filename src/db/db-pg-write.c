@@ -1065,3 +1065,120 @@ int db_pg_request_claim_next(struct db *db, int64_t builderid, int64_t masterid,
 	}
 	return 0;
 }
+
+/* --- a request completed, and its buildset with its last one ----------------------------- */
+
+struct pg_complete {
+	struct db *db;
+	int64_t brid;
+	double when;
+	bool changed; /* the request was incomplete until now */
+	bool orphan;  /* the siblings' read was not queued: nothing else comes */
+	db_bsid_fn done;
+	void *arg;
+};
+
+static void pg_complete_changed(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_complete *c = arg;
+	(void)err;
+	c->changed = r == 0 && PQntuples(res) == 1;
+	if (c->orphan)
+		free(c);
+}
+
+static void pg_buildset_completed(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_complete *c = arg;
+	int64_t bsid = r == 0 && PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	c->done(c->arg, r, bsid, r < 0 ? err : NULL);
+	free(c);
+}
+
+/* Every request of the buildset, now: done when all are complete. */
+static void pg_complete_siblings(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_complete *c = arg;
+	if (r < 0 || !c->changed) { /* no siblings: no such request */
+		bool none = r == 0 && PQntuples(res) == 0;
+		c->done(c->arg,
+			r < 0  ? r
+			: none ? KILN_ENOTFOUND
+			       : KILN_ESTATE,
+			0,
+			r < 0  ? err
+			: none ? "no such build request"
+			       : "the request was complete already");
+		free(c);
+		return;
+	}
+	int worst = RESULTS_NONE;
+	int64_t bsid = 0;
+	for (int i = 0, n = PQntuples(res); i < n; i++) {
+		bsid = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		if (strtoll(PQgetvalue(res, i, 1), NULL, 10) == 0) {
+			c->done(c->arg, 0, 0, NULL); /* another still runs */
+			free(c);
+			return;
+		}
+		worst = db_results_worst(worst, (int)strtol(PQgetvalue(res, i, 2), NULL, 10));
+	}
+	/* the one whose UPDATE changes the row reports the buildset done */
+	struct pgw w = {0};
+	pgw_i64(&w, bsid);
+	pgw_f64(&w, c->when);
+	pgw_i64(&w, worst);
+	struct pg_query q = {.sql = "UPDATE buildsets SET complete = 1, complete_at = $2::float8, "
+				    "results = $3::bigint WHERE id = $1::bigint AND complete = 0 "
+				    "RETURNING id",
+			     .nparams = w.n,
+			     .values = w.v};
+	int e = pg_batch_add_returning(db_pg_batch(c->db), &q, pg_buildset_completed, c);
+	if (e < 0) {
+		c->done(c->arg, e, 0, "cannot queue the buildset's completion");
+		free(c);
+	}
+}
+
+int db_pg_request_complete(struct db *db, int64_t brid, int results, double when, db_bsid_fn done,
+			   void *arg)
+{
+	struct pgw l = {0};
+	pgw_i64(&l, brid);
+	int r = db_pg_write(db,
+			    "SELECT 1 FROM buildsets WHERE id = (SELECT buildsetid FROM "
+			    "buildrequests WHERE id = $1::bigint) FOR UPDATE",
+			    &l);
+	if (r < 0)
+		return r;
+	struct pg_complete *c = xmalloc(sizeof(*c));
+	*c = (struct pg_complete){.db = db, .brid = brid, .when = when, .done = done, .arg = arg};
+	struct pgw u = {0};
+	pgw_i64(&u, brid);
+	pgw_f64(&u, when);
+	pgw_i64(&u, results);
+	struct pg_query q1 = {
+		.sql = "UPDATE buildrequests SET complete = 1, complete_at = $2::float8, results = "
+		       "$3::bigint, claimed_at = COALESCE(claimed_at, $2::float8) WHERE id = "
+		       "$1::bigint AND complete = 0 RETURNING id",
+		.nparams = u.n,
+		.values = u.v};
+	struct pgw s = {0};
+	pgw_i64(&s, brid);
+	struct pg_query q2 = {
+		.sql = "SELECT buildsetid, complete, results FROM buildrequests WHERE buildsetid = "
+		       "(SELECT buildsetid FROM buildrequests WHERE id = $1::bigint)",
+		.nparams = s.n,
+		.values = s.v};
+	r = pg_batch_add_returning(db_pg_batch(db), &q1, pg_complete_changed, c);
+	if (r < 0) {
+		free(c);
+		return db_failf(db, r, "cannot queue a write: %s", err_str(r));
+	}
+	r = pg_batch_add_returning(db_pg_batch(db), &q2, pg_complete_siblings, c);
+	if (r < 0) {
+		c->orphan = true; /* freed by the first one's answer */
+		return db_failf(db, r, "cannot queue a write: %s", err_str(r));
+	}
+	return 0;
+}

@@ -132,6 +132,8 @@ int db_pg_ensure(struct db *db, enum db_named kind, const char *name, const char
 		 const char *tags_json, db_id_fn done, void *arg);
 int db_pg_request_claim_next(struct db *db, int64_t builderid, int64_t masterid, double when,
 			     db_request_fn done, void *arg);
+int db_pg_request_complete(struct db *db, int64_t brid, int results, double when, db_bsid_fn done,
+			   void *arg);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The answers queued by db-async.c, cancelled (db_close). */

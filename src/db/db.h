@@ -236,6 +236,15 @@ int db_request_claim_next_async(struct db *db, int64_t builderid, int64_t master
  * to its id (else 0).  ret_bsid_done may be NULL. */
 int db_request_complete(struct db *db, int64_t brid, int results, double when,
 			int64_t *ret_bsid_done);
+/* The same answered on the loop (issue 14): done(arg, 0, bsid_done, NULL)
+ * (0: the buildset is not done yet), KILN_ESTATE if the request was
+ * complete already, KILN_ENOTFOUND if there is none; db_list_async's rules otherwise.  On
+ * PostgreSQL the buildset's row is locked first, so that of two masters completing its last two
+ * requests at once, the later sees the other's and exactly one completes the buildset (and gets
+ * bsid_done). */
+typedef void (*db_bsid_fn)(void *arg, int r, int64_t bsid_done, const char *err);
+int db_request_complete_async(struct db *db, int64_t brid, int results, double when,
+			      db_bsid_fn done, void *arg);
 /* Builder ids that have at least one unclaimed incomplete request. */
 int db_request_pending_builders(struct db *db, int64_t **ret_ids, size_t *ret_n);
 /* slice "dispatch": the first max unclaimed, incomplete requests of

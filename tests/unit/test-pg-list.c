@@ -1276,6 +1276,42 @@ static void compare_claims(struct db *db)
 	}
 }
 
+struct bsid_answer {
+	bool done;
+	int r;
+	int64_t bsid;
+};
+
+static void on_bsid(void *arg, int r, int64_t bsid, const char *err)
+{
+	struct bsid_answer *a = arg;
+	(void)err;
+	a->done = true;
+	a->r = r;
+	a->bsid = bsid;
+}
+
+static bool bsid_answered(void *arg)
+{
+	return ((struct bsid_answer *)arg)->done;
+}
+
+/* Requests completed, the buildset with its last one: answers as text. */
+static void complete_requests(struct db *d, char *out, size_t n)
+{
+	static const int64_t brids[] = {9, 10, 10, 99999};
+	size_t len = 0;
+	for (size_t i = 0; i < 4; i++) {
+		struct bsid_answer a = {0};
+		int r = db_request_complete_async(d, brids[i], (int)i, 1.7e9 + 5000 + (double)i,
+						  on_bsid, &a);
+		if (r == 0 && !test_run_until(&loop, bsid_answered, &a, TEST_GUARD_MS))
+			r = -ETIMEDOUT;
+		len += (size_t)snprintf(out + len, n - len, "%d:%lld ", r ? r : a.r,
+					(long long)a.bsid);
+	}
+}
+
 struct commit_failure {
 	int calls, r;
 	char err[512];
@@ -1303,6 +1339,15 @@ static void compare_writes(struct db *db)
 	build_life(db, lite_life, sizeof(lite_life));
 	build_life(pgdb, pg_life, sizeof(pg_life));
 	diag("a build's life: %s", lite_life);
+	char lite_done[128], pg_done[128];
+	complete_requests(db, lite_done, sizeof(lite_done));
+	complete_requests(pgdb, pg_done, sizeof(pg_done));
+	diag("requests completed: %s", lite_done);
+	compared++;
+	if (strcmp(lite_done, pg_done)) {
+		differed++;
+		TAP_FAIL("requests completed: SQLite '%s', PostgreSQL '%s'", lite_done, pg_done);
+	}
 	char lite_named[256], pg_named[256];
 	ensure_named(db, lite_named, sizeof(lite_named));
 	ensure_named(pgdb, pg_named, sizeof(pg_named));
@@ -1594,6 +1639,9 @@ static struct db *open_pg(const char *url)
 /* Two masters on one PostgreSQL database claim a burst of 200 requests,
  * a few per turn each, at once: every request is claimed exactly once, by
  * one of them, and both get some. */
+static json_t *list_async(struct db *db, enum db_resource res, const struct db_query *q,
+			  int64_t *ret_total);
+
 TEST(two_masters_claim_each_request_once)
 {
 	struct db *one = open_pg(icu_url), *other = one ? open_pg(icu_url) : NULL;
@@ -1651,6 +1699,64 @@ TEST(two_masters_claim_each_request_once)
 		for (int k = 0; k < a2.n; k++)
 			CHECK(a1.ids[i] != a2.ids[k]);
 	CHECK(a1.n > 0 && a2.n > 0);
+
+	/* 50 buildsets of two requests; each master completes one of each at
+	 * once: exactly one of them completes each buildset */
+	enum { NBS = 50 };
+	int64_t bsids[NBS], reqs[NBS][2];
+	for (int i = 0; i < NBS; i++) {
+		struct db_sourcestamp ss = {.branch = "c", .codebase = ""};
+		struct db_buildset_new bs = {.reason = "pair",
+					     .sourcestamps = &ss,
+					     .nsourcestamps = 1,
+					     .submitted_at = 1.7e9 + 6000 + i};
+		static const int64_t b12[] = {1, 2};
+		CHECK_INT(db_buildset_add(one, &bs, b12, 2, &bsids[i], reqs[i]), 0);
+	}
+	{ /* the other master sees them once they are committed: a read on one
+	   * comes after its writes */
+		int64_t t = 0;
+		json_decref(list_async(one, DB_BUILDSETS, &(struct db_query){.limit = 1}, &t));
+	}
+	struct bsid_answer d1[NBS], d2[NBS];
+	memset(d1, 0, sizeof(d1));
+	memset(d2, 0, sizeof(d2));
+	for (int i = 0; i < NBS; i++) {
+		CHECK_INT(db_request_complete_async(one, reqs[i][0], 0, 1.7e9 + 7000, on_bsid,
+						    &d1[i]),
+			  0);
+		CHECK_INT(db_request_complete_async(other, reqs[i][1], 2, 1.7e9 + 7000, on_bsid,
+						    &d2[i]),
+			  0);
+	}
+	CHECK(test_run_until(&loop, bsid_answered, &d1[NBS - 1], TEST_GUARD_MS));
+	CHECK(test_run_until(&loop, bsid_answered, &d2[NBS - 1], TEST_GUARD_MS));
+	int once = 0, by_one = 0;
+	for (int i = 0; i < NBS; i++) {
+		if (!(d1[i].done && d2[i].done && d1[i].r == 0 && d2[i].r == 0))
+			TAP_FAIL("buildset %d: done %d %d r %d %d", i, d1[i].done, d2[i].done,
+				 d1[i].r, d2[i].r);
+		int n = (d1[i].bsid == bsids[i]) + (d2[i].bsid == bsids[i]);
+		once += n == 1;
+		by_one += d1[i].bsid == bsids[i];
+	}
+	diag("%d of %d buildsets completed exactly once (%d by the first master)", once, NBS,
+	     by_one);
+	CHECK_INT(once, NBS);
+	/* and every one of them is complete, its results the worse (2) */
+	const char *flt_v[] = {"pair"};
+	struct db_filter f = {.field = "reason", .op = DB_OP_EQ, .values = flt_v, .nvalues = 1};
+	struct db_query q = {.filters = &f, .nfilters = 1, .limit = -1};
+	int64_t total = 0;
+	json_t *rows = list_async(other, DB_BUILDSETS, &q, &total); /* after its writes */
+	size_t i;
+	json_t *row;
+	int complete = 0;
+	json_array_foreach(rows, i, row) complete +=
+		json_is_true(json_object_get(row, "complete")) &&
+		json_integer_value(json_object_get(row, "results")) == 2;
+	CHECK_INT(complete, NBS);
+	json_decref(rows);
 	db_close(one);
 	db_close(other);
 }
