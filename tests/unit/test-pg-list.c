@@ -1748,7 +1748,9 @@ TEST(two_masters_claim_each_request_once)
 	struct db_filter f = {.field = "reason", .op = DB_OP_EQ, .values = flt_v, .nvalues = 1};
 	struct db_query q = {.filters = &f, .nfilters = 1, .limit = -1};
 	int64_t total = 0;
-	json_t *rows = list_async(other, DB_BUILDSETS, &q, &total); /* after its writes */
+	/* after both masters' writes: a read on each comes after its own */
+	json_decref(list_async(one, DB_BUILDSETS, &q, &total));
+	json_t *rows = list_async(other, DB_BUILDSETS, &q, &total);
 	size_t i;
 	json_t *row;
 	int complete = 0;
