@@ -475,7 +475,7 @@ static int sqlite_log_append(struct db *db, struct db_log_tail *t, const char *t
 
 int db_log_append(struct db *db, int64_t logid, const char *text, size_t len)
 {
-	struct db_log_tail *t;
+	struct db_log_tail *t = NULL;
 	int r = sqlite_log_tail_get(db, logid, &t);
 	if (r < 0)
 		return r;
@@ -511,7 +511,7 @@ int db_log_append(struct db *db, int64_t logid, const char *text, size_t len)
 
 int db_log_finish_locked(struct db *db, int64_t logid)
 {
-	struct db_log_tail *t;
+	struct db_log_tail *t = NULL;
 	int r = sqlite_log_tail_get(db, logid, &t);
 	if (r < 0 || !t)
 		return r;
