@@ -588,3 +588,63 @@ int db_request_complete_async(struct db *db, int64_t brid, int results, double w
 	x->arg = arg;
 	return db_async_later(db, db_async_complete_run, x, free);
 }
+
+void db_build_inputs_release(struct db_build_inputs *in)
+{
+	db_buildset_info_release(&in->bs);
+	free(in->ss);
+	json_decref(in->props);
+	json_decref(in->blamelist);
+	*in = (struct db_build_inputs){0};
+}
+
+/* A build's inputs read on SQLite, their answer waiting for its turn. */
+struct db_async_inputs {
+	struct db_build_inputs in;
+	int r; /* 0 or KILN_ENOTFOUND */
+	db_build_inputs_fn done;
+	void *arg;
+};
+
+static void db_async_inputs_free(void *ctx)
+{
+	struct db_async_inputs *x = ctx;
+	db_build_inputs_release(&x->in);
+	free(x);
+}
+
+static void db_async_inputs_run(void *ctx, int r)
+{
+	struct db_async_inputs *x = ctx;
+	if (r < 0)
+		x->done(x->arg, r, NULL, "the database was closed");
+	else if (x->r < 0)
+		x->done(x->arg, x->r, NULL, "no such buildset");
+	else
+		x->done(x->arg, 0, &x->in, NULL);
+	db_async_inputs_free(x);
+}
+
+int db_build_inputs_async(struct db *db, int64_t bsid, db_build_inputs_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_build_inputs(db, bsid, done, arg);
+	struct db_async_inputs *x = xcalloc(1, sizeof(*x));
+	int r = db_buildset_get(db, bsid, &x->in.bs);
+	if (r == 0)
+		r = db_buildset_sourcestamps(db, bsid, &x->in.ss, &x->in.nss);
+	if (r == 0)
+		r = db_buildset_properties(db, bsid, &x->in.props);
+	if (r == 0)
+		r = db_buildset_blamelist(db, bsid, &x->in.blamelist);
+	if (r == KILN_ENOTFOUND) {
+		db_build_inputs_release(&x->in);
+		x->r = r;
+	} else if (r < 0) {
+		db_async_inputs_free(x);
+		return r;
+	}
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_inputs_run, x, db_async_inputs_free);
+}

@@ -236,6 +236,7 @@ enum db_stmt_id {
 	ST_CHG_USER_OF,
 	ST_CHG_BS_LINK,
 	ST_CHG_BLAMELIST,
+	ST_CHG_BS_BLAMELIST,
 	ST_CHG_STATE_GET,
 	ST_CHG_STATE_SET,
 	/* end of changes */

@@ -248,6 +248,21 @@ int db_buildset_add_changes(struct db *db, int64_t bsid, const int64_t *changeid
 	return WRITE(sqlite_changes_buildset_link(db, bsid, changeids, n));
 }
 
+/* The authors of s's rows (one text column) as a JSON array. */
+static int sqlite_authors(struct db *db, sqlite3_stmt *s, json_t **ret)
+{
+	json_t *list = json_array();
+	int r;
+	while ((r = db_step_row(db, s, "blamelist")) == 1)
+		json_array_append_new(list, json_string((const char *)sqlite3_column_text(s, 0)));
+	if (r < 0) {
+		json_decref(list);
+		return r;
+	}
+	*ret = list;
+	return 0;
+}
+
 int db_build_blamelist(struct db *db, int64_t buildid, json_t **ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *s =
@@ -259,16 +274,20 @@ int db_build_blamelist(struct db *db, int64_t buildid, json_t **ret)
 	if (!s)
 		return KILN_EDB;
 	sqlite3_bind_int64(s, 1, buildid);
-	json_t *list = json_array();
-	int r;
-	while ((r = db_step_row(db, s, "blamelist")) == 1)
-		json_array_append_new(list, json_string((const char *)sqlite3_column_text(s, 0)));
-	if (r < 0) {
-		json_decref(list);
-		return r;
-	}
-	*ret = list;
-	return 0;
+	return sqlite_authors(db, s, ret);
+}
+
+int db_buildset_blamelist(struct db *db, int64_t bsid, json_t **ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_CHG_BS_BLAMELIST,
+			"SELECT DISTINCT c.author FROM buildset_changes bc "
+			"JOIN changes c ON c.id = bc.changeid WHERE bc.buildsetid = ?1 "
+			"ORDER BY c.author");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, bsid);
+	return sqlite_authors(db, s, ret);
 }
 
 int db_change_user(struct db *db, int64_t changeid, int64_t *ret_userid)

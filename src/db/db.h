@@ -574,6 +574,28 @@ int db_request_superseded(struct db *db, int64_t builderid, int64_t bsid, int64_
  * KILN_ENOTFOUND if there is no such buildset. */
 int db_buildset_sourcestamps(struct db *db, int64_t bsid, struct db_sourcestamp **ret,
 			     size_t *ret_n);
+/* What a build reads of its buildset as it starts (issue 14: a build's
+ * start answered on the loop, on either backend): the buildset with its
+ * first sourcestamp (db_buildset_get's), every sourcestamp
+ * (db_buildset_sourcestamps'), its properties as stored
+ * (db_buildset_properties') and the sorted distinct authors of its changes
+ * (db_build_blamelist's for a build of it).  done(arg, 0, in, NULL): in is
+ * borrowed for the call; the callback may take a field (setting it NULL,
+ * or ss with nss 0, bs's strings through TAKE_PTR).  KILN_ENOTFOUND if
+ * there is no such buildset; db_list_async's rules otherwise. */
+struct db_build_inputs {
+	struct db_buildset_info bs;
+	struct db_sourcestamp *ss; /* db_buildset_sourcestamps' one allocation */
+	size_t nss;
+	json_t *props;     /* object */
+	json_t *blamelist; /* array of strings */
+};
+typedef void (*db_build_inputs_fn)(void *arg, int r, struct db_build_inputs *in, const char *err);
+int db_build_inputs_async(struct db *db, int64_t bsid, db_build_inputs_fn done, void *arg);
+void db_build_inputs_release(struct db_build_inputs *in);
+/* The sorted distinct authors of the changes buildset bsid builds ([] when
+ * none; new reference). */
+int db_buildset_blamelist(struct db *db, int64_t bsid, json_t **ret);
 /* The sourcestamp of codebase in ss[0..n) (NULL codebase = ""), or NULL. */
 const struct db_sourcestamp *db_sourcestamp_find(const struct db_sourcestamp *ss, size_t n,
 						 const char *codebase);

@@ -240,6 +240,51 @@ static void build_retry_forget(struct engine *e, int64_t brid)
 		}
 }
 
+/* A request of a finished build being completed (answered on the loop,
+ * after the build itself may be gone). */
+struct build_request_done {
+	struct master *m;
+	int64_t brid, bsid;
+	int results;
+};
+
+static void build_request_completed(void *arg, int r, int64_t bsid_done, const char *err)
+{
+	struct build_request_done *d = arg;
+	struct master *m = d->m;
+	if (r == -ECANCELED) { /* the database closed first: the master is going */
+		free(d);
+		return;
+	}
+	if (r < 0) {
+		log_error("request=%lld cannot be completed: %s", (long long)d->brid,
+			  err ? err : "failed");
+		free(d);
+		return;
+	}
+	events_request_complete(m, d->brid, bsid_done);
+	int res = d->results;
+	if (m->sched && bsid_done)
+		sched_buildset_completed(m->sched, bsid_done, RESULTS_NONE);
+	else if (m->sched && res != RESULTS_SUCCESS && res != RESULTS_WARNINGS &&
+		 res != RESULTS_SKIPPED)
+		sched_buildset_failing(m->sched, d->bsid, res);
+	free(d);
+}
+
+static void build_complete_request(struct build *b, int64_t brid, int64_t bsid, int results,
+				   double now)
+{
+	struct master *m = b->e->m;
+	struct build_request_done *d = xmalloc(sizeof(*d));
+	*d = (struct build_request_done){.m = m, .brid = brid, .bsid = bsid, .results = results};
+	if (db_request_complete_async(m->db, brid, results, now, build_request_completed, d) < 0) {
+		log_error("build=%lld cannot complete request %lld: %s", (long long)b->buildid,
+			  (long long)brid, db_errmsg(m->db));
+		free(d);
+	}
+}
+
 static void build_finish(struct build *b)
 {
 	struct master *m = b->e->m;
@@ -284,23 +329,10 @@ static void build_finish(struct build *b)
 	if (req_results != RESULTS_NONE) {
 		build_retry_forget(e, b->brid);
 		/* the build's own request, then those collapsed into it: same results */
-		for (size_t i = 0; i <= b->nmerged; i++) {
-			int64_t brid = i == 0 ? b->brid : b->merged[i - 1];
-			int64_t bsid_done = 0;
-			struct db_request q = {0};
-			db_request_get(m->db, brid, &q);
-			build_db_check(
-				b, db_request_complete(m->db, brid, req_results, now, &bsid_done),
-				"complete request");
-			events_request_complete(m, brid, bsid_done);
-			if (!m->sched)
-				continue;
-			if (bsid_done)
-				sched_buildset_completed(m->sched, bsid_done, RESULTS_NONE);
-			else if (q.buildsetid && req_results != RESULTS_SUCCESS &&
-				 req_results != RESULTS_WARNINGS && req_results != RESULTS_SKIPPED)
-				sched_buildset_failing(m->sched, q.buildsetid, req_results);
-		}
+		for (size_t i = 0; i <= b->nmerged; i++)
+			build_complete_request(b, i == 0 ? b->brid : b->merged[i - 1],
+					       i == 0 ? b->bsid : b->merged_bsids[i - 1],
+					       req_results, now);
 	}
 	log_info("build=%lld builder=%s number=%lld worker=%s: %s", (long long)b->buildid,
 		 b->bcfg->name, (long long)b->number, b->w->cfg->name, state);
@@ -383,14 +415,13 @@ static json_t *build_opt_string(const char *s)
 /* Buildbot's order, each layer over the one before: the global properties,
  * the buildset's (its scheduler's, force parameters, trigger steps'), the
  * builder's, the worker's, then the build's own; all stored at once. */
-static void build_setup_properties(struct build *b)
+static void build_setup_properties(struct build *b, json_t *props, json_t *owners)
 {
 	struct master *m = b->e->m;
 	const struct config *cfg = m->cfg;
 	struct wconn *w = b->w;
 	build_prop_layer_config(b, cfg->props, cfg->nprops, "master.lua");
-	json_t *props = NULL;
-	if (db_buildset_properties(m->db, b->bsid, &props) == 0 && json_is_object(props)) {
+	if (json_is_object(props)) {
 		const char *k;
 		json_t *v;
 		json_object_foreach(props, k, v)
@@ -401,7 +432,6 @@ static void build_setup_properties(struct build *b)
 							 ?: "Buildset");
 		}
 	}
-	json_decref(props);
 	build_prop_layer(b, "buildername", json_string(b->bcfg->name), "Builder");
 	build_prop_layer_config(b, b->bcfg->props, b->bcfg->nprops, "Builder");
 	build_prop_layer(b, "workername", json_string(w->cfg->name), "Worker");
@@ -416,8 +446,7 @@ static void build_setup_properties(struct build *b)
 	if (builddir)
 		build_prop_layer(b, "builddir", json_string(builddir), "Worker");
 	/* owners: the blamelist and the requests' owner, sorted (Buildbot's setupBuild) */
-	json_t *owners = NULL;
-	if (db_build_blamelist(m->db, b->buildid, &owners) == 0 && json_is_array(owners)) {
+	if (json_is_array(owners)) {
 		build_prop_layer(b, "blamelist", json_copy(owners), "Build");
 		json_t *owner = json_array_get(json_object_get(b->props, "owner"), 0);
 		if (json_is_string(owner)) {
@@ -444,7 +473,6 @@ static void build_setup_properties(struct build *b)
 		if (json_array_size(owners))
 			build_prop_layer(b, "owners", json_incref(owners), "Build");
 	}
-	json_decref(owners);
 	const char *k;
 	json_t *v;
 	json_object_foreach(b->props, k, v)
@@ -468,8 +496,156 @@ bool build_same_line(const struct build *b, const struct db_buildset_info *bi)
 	return true;
 }
 
+/* What a build waits for as it starts: its row (id and number) and its
+ * buildset's inputs, both answered on the loop (issue 14).  Lives until
+ * both answers are in, even when the build is dropped first (b NULL). */
+struct build_open {
+	struct build *b;
+	int pending;
+	int add_r, inputs_r;
+	char *add_err, *inputs_err; /* owned */
+	json_t *props, *blamelist;  /* owned: the buildset's, once read */
+};
+
+static void build_open_free(struct build_open *o)
+{
+	free(o->add_err);
+	free(o->inputs_err);
+	json_decref(o->props);
+	json_decref(o->blamelist);
+	free(o);
+}
+
+/* The build's start is answered (or it is dropped first). */
+static void build_open_end(struct build *b)
+{
+	b->open = NULL;
+	if (b->bcfg->nlocks) {
+		/* slice "locks": the builds it held back may start now (engine.c) */
+		b->e->opening_locked--;
+		engine_kick(b->e);
+	}
+}
+
+/* The build could not be added: its requests go back to the queue. */
+static void build_open_failed(struct build *b, const char *why)
+{
+	struct engine *e = b->e;
+	struct master *m = e->m;
+	log_error("builder=%s cannot add build: %s", b->bcfg->name, why);
+	db_request_unclaim(m->db, b->brid);
+	for (size_t i = 0; i < b->nmerged; i++)
+		db_request_unclaim(m->db, b->merged[i]);
+	b->finished = true;
+	/* engine_build_done kicks the distributor: not at once, the database
+	 * refused the last try */
+	for (struct build **pp = &e->builds; *pp; pp = &(*pp)->next)
+		if (*pp == b) {
+			*pp = b->next;
+			break;
+		}
+	b->w->running--;
+	wconn_build_done(b->w);
+	engine_reconfig_worker_idle(b->w);
+	build_free(b);
+}
+
+/* Both answers are in: the build runs. */
+static void build_opened(struct build *b, struct build_open *o)
+{
+	struct master *m = b->e->m;
+	struct wconn *w = b->w;
+	double now = clock_wall();
+	build_open_end(b);
+	if (o->add_r < 0) {
+		build_open_failed(b, o->add_err ? o->add_err : "failed");
+		return;
+	}
+	if (o->inputs_r < 0) {
+		/* the row is there: the build ends EXCEPTION, the reason in its state */
+		log_error("build=%lld cannot read buildset %lld: %s", (long long)b->buildid,
+			  (long long)b->bsid, o->inputs_err ? o->inputs_err : "failed");
+		b->db_failed = true;
+		b->db_error =
+			xasprintf("database read failed: buildset %lld: %s", (long long)b->bsid,
+				  o->inputs_err ? o->inputs_err : "failed");
+	}
+	if (w->closed)
+		b->lost = true; /* it went away meanwhile: the build is retried */
+	build_db_check(b, db_build_set_state(m->db, b->buildid, "building"), "set state");
+	events_publish_row(m, DB_BUILDS, "builds", "buildid", b->buildid, "new");
+	for (size_t i = 0; i < b->nmerged; i++)
+		build_db_check(b, db_request_set_collapsed(m->db, b->merged[i], b->buildid),
+			       "link a collapsed request");
+	build_setup_properties(b, o->props, o->blamelist);
+
+	/* Buildbot's first step: the worker is ready */
+	int64_t stepid, number;
+	if (build_db_check(b,
+			   db_step_begin(m->db, b->buildid, "worker_preparation", now, NULL,
+					 &stepid, &number),
+			   "add step") == 0) {
+		events_step_started(m, b->buildid, stepid); /* slice "uibuild" */
+		_cleanup_free_ char *st = xasprintf("worker %s ready", w->cfg->name);
+		build_db_check(b, db_step_finish(m->db, stepid, RESULTS_SUCCESS, st, false, now),
+			       "finish step");
+		events_step_finished(m, b->buildid, stepid); /* slice "uibuild" */
+	}
+	log_info("build=%lld builder=%s number=%lld started on worker=%s", (long long)b->buildid,
+		 b->bcfg->name, (long long)b->number, w->cfg->name);
+	/* slice "locks": or wait for them; a build stopped or without its
+	 * worker meanwhile ends without them */
+	if (b->stop_requested || b->lost || build_locks_take(b, build_run_next))
+		build_run_next(b);
+}
+
+static void build_open_answered(struct build_open *o)
+{
+	if (--o->pending > 0)
+		return;
+	if (o->b)
+		build_opened(o->b, o);
+	build_open_free(o);
+}
+
+static void build_on_added(void *arg, int r, int64_t buildid, int64_t number, const char *err)
+{
+	struct build_open *o = arg;
+	o->add_r = r;
+	if (r < 0)
+		o->add_err = xstrdup(err ? err : "failed");
+	else if (o->b) {
+		o->b->buildid = buildid;
+		o->b->number = number;
+	}
+	build_open_answered(o);
+}
+
+static void build_on_inputs(void *arg, int r, struct db_build_inputs *in, const char *err)
+{
+	struct build_open *o = arg;
+	struct build *b = o->b;
+	o->inputs_r = r;
+	if (r < 0) {
+		o->inputs_err = xstrdup(err ? err : "failed");
+	} else if (b) {
+		b->ss_branch = TAKE_PTR(in->bs.branch);
+		b->ss_revision = TAKE_PTR(in->bs.revision);
+		b->ss_repository = TAKE_PTR(in->bs.repository);
+		b->ss_project = TAKE_PTR(in->bs.project);
+		b->ss_codebase = TAKE_PTR(in->bs.codebase);
+		b->ss_all = TAKE_PTR(in->ss);
+		b->nss_all = in->nss;
+		in->nss = 0;
+		o->props = TAKE_PTR(in->props);
+		o->blamelist = TAKE_PTR(in->blamelist);
+	}
+	build_open_answered(o);
+}
+
 struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, int64_t brid,
-			  int64_t bsid, const int64_t *merged, size_t nmerged)
+			  int64_t bsid, const int64_t *merged, const int64_t *merged_bsids,
+			  size_t nmerged)
 {
 	struct master *m = e->m;
 	double now = clock_wall();
@@ -487,59 +663,40 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 	buf_init(&b->text, BUILD_TEXT_MAX);
 	uv_timer_init(m->loop, &b->interrupt_timer);
 	b->interrupt_timer.data = b;
-
-	int r = db_build_add(m->db, b->builderid, brid, w->workerid, m->masterid, now, &b->buildid,
-			     &b->number);
-	if (r < 0) {
-		log_error("builder=%s cannot add build: %s", b->bcfg->name, db_errmsg(m->db));
-		build_free(b);
-		return NULL;
-	}
-	build_db_check(b, db_build_set_state(m->db, b->buildid, "building"), "set state");
-	events_publish_row(m, DB_BUILDS, "builds", "buildid", b->buildid, "new");
 	if (nmerged) {
 		b->merged = xmalloc(nmerged * sizeof(*b->merged));
 		memcpy(b->merged, merged, nmerged * sizeof(*merged));
+		b->merged_bsids = xmalloc(nmerged * sizeof(*b->merged_bsids));
+		memcpy(b->merged_bsids, merged_bsids, nmerged * sizeof(*merged_bsids));
 		b->nmerged = nmerged;
-		for (size_t i = 0; i < nmerged; i++)
-			build_db_check(b, db_request_set_collapsed(m->db, merged[i], b->buildid),
-				       "link a collapsed request");
-	}
-	struct db_buildset_info bi;
-	if (db_buildset_get(m->db, bsid, &bi) == 0) {
-		b->ss_branch = TAKE_PTR(bi.branch);
-		b->ss_revision = TAKE_PTR(bi.revision);
-		b->ss_repository = TAKE_PTR(bi.repository);
-		b->ss_project = TAKE_PTR(bi.project);
-		b->ss_codebase = TAKE_PTR(bi.codebase);
-		db_buildset_info_release(&bi);
-	}
-	if (db_buildset_sourcestamps(m->db, bsid, &b->ss_all, &b->nss_all) < 0) {
-		b->ss_all = NULL;
-		b->nss_all = 0;
 	}
 
-	build_setup_properties(b);
-
-	/* Buildbot's first step: the worker is ready */
-	int64_t stepid, number;
-	if (build_db_check(b,
-			   db_step_begin(m->db, b->buildid, "worker_preparation", now, NULL,
-					 &stepid, &number),
-			   "add step") == 0) {
-		events_step_started(m, b->buildid, stepid); /* slice "uibuild" */
-		_cleanup_free_ char *st = xasprintf("worker %s ready", w->cfg->name);
-		build_db_check(b, db_step_finish(m->db, stepid, RESULTS_SUCCESS, st, false, now),
-			       "finish step");
-		events_step_finished(m, b->buildid, stepid); /* slice "uibuild" */
+	/* the row and the buildset's inputs, asked together */
+	struct build_open *o = xcalloc(1, sizeof(*o));
+	o->b = b;
+	int r = db_build_add_async(m->db, b->builderid, brid, w->workerid, m->masterid, now,
+				   build_on_added, o);
+	if (r < 0) {
+		log_error("builder=%s cannot add build: %s", b->bcfg->name, db_errmsg(m->db));
+		build_open_free(o);
+		build_free(b);
+		return NULL;
 	}
-	log_info("build=%lld builder=%s number=%lld started on worker=%s", (long long)b->buildid,
-		 b->bcfg->name, (long long)b->number, w->cfg->name);
+	o->pending = 1;
+	b->open = o;
+	if (b->bcfg->nlocks)
+		e->opening_locked++;
+	r = db_build_inputs_async(m->db, bsid, build_on_inputs, o);
+	if (r < 0) {
+		o->inputs_r = r;
+		o->inputs_err = xstrdup(db_errmsg(m->db));
+	} else {
+		o->pending++;
+	}
+	/* running from here: its worker's slot is taken */
 	w->running++;
 	b->next = e->builds;
 	e->builds = b;
-	if (build_locks_take(b, build_run_next)) /* slice "locks": or wait for them */
-		build_run_next(b);
 	return b;
 }
 
@@ -567,6 +724,10 @@ void build_free(struct build *b)
 {
 	if (!b)
 		return;
+	if (b->open) {
+		b->open->b = NULL; /* its answers arrive into nothing */
+		build_open_end(b);
+	}
 	step_free(b->step);
 	build_locks_release(b); /* slice "locks": every ending path frees the build */
 	if (b->w)
@@ -575,6 +736,7 @@ void build_free(struct build *b)
 	free(b->stop_reason);
 	free(b->db_error);
 	free(b->merged);
+	free(b->merged_bsids);
 	json_decref(b->props);
 	free(b->ss_branch);
 	free(b->ss_revision);

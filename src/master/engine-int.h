@@ -141,6 +141,12 @@ struct engine {
 	 * scan (100,000 builders made the scans quadratic at start) */
 	size_t *builder_by_name;
 	size_t *builder_by_id;
+	/* per cfg builder: its claims in flight (engine_claim_send), of the list */
+	unsigned *claiming;
+	struct engine_claim *claims;
+	/* builds of builders with locks whose start is being answered (they
+	 * take their locks once it is): no other such build starts meanwhile */
+	unsigned opening_locked;
 	uint64_t next_command_id;
 	uv_idle_t kick; /* runs the distributor on the next loop turn */
 	bool kick_pending;
@@ -195,7 +201,8 @@ struct build {
 	struct config *cfg; /* slice "reconfig": referenced: the generation it started with */
 	struct wconn *w;    /* referenced */
 	int64_t buildid, number, brid, bsid, builderid;
-	int64_t *merged; /* owned: requests collapsed into this build (claimed) */
+	int64_t *merged;       /* owned: requests collapsed into this build (claimed) */
+	int64_t *merged_bsids; /* owned: their buildsets, in the same order */
 	size_t nmerged;
 	/* the buildset's first sourcestamp (owned; NULL when unset) */
 	char *ss_branch, *ss_revision, *ss_repository, *ss_project, *ss_codebase;
@@ -232,6 +239,9 @@ struct build {
 	/* slice "steps20": the secrets' patterns every log masker of the build
 	 * shares (master/logmask.h), made at its first log (steps/step.c) */
 	struct logmask_set *maskset; /* owned; NULL: not made yet */
+	/* issue 14: its row and its buildset's inputs are being read (buildid
+	 * and number are 0 until then; build.c's struct build_open) */
+	struct build_open *open;
 };
 
 /* engine.c */
@@ -281,9 +291,14 @@ void wconn_kill(struct wconn *w);
 void wconn_build_done(struct wconn *w);
 
 /* build.c */
-/* merged: requests collapsed into this build, already claimed (copied). */
+/* merged: requests collapsed into this build, already claimed (copied).
+ * The build holds a slot of w from here; it runs once its row is added
+ * and its buildset read (b->open until then).  NULL if that cannot be
+ * asked: the caller releases the requests.  If the row cannot be added,
+ * the build goes and its requests go back to the queue. */
 struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, int64_t brid,
-			  int64_t bsid, const int64_t *merged, size_t nmerged);
+			  int64_t bsid, const int64_t *merged, const int64_t *merged_bsids,
+			  size_t nmerged);
 /* True if b builds the same branch line (codebase, repository, project,
  * branch) as bi. */
 struct db_buildset_info;

@@ -27,6 +27,18 @@
 
 void engine_init_worker_ops(struct engine *e);
 
+/* A builder's queue gives its best request to one of its idle workers:
+ * the claim is answered on the loop (on PostgreSQL by the server several
+ * masters share, issue 14), and the worker's slot is held meanwhile.  One
+ * claim per builder is in flight at a time; a build started kicks the
+ * distributor again for the next. */
+struct engine_claim {
+	struct engine *e; /* NULL once the engine stopped */
+	int64_t builderid;
+	struct wconn *w; /* referenced, one of its slots held; NULL once the engine stopped */
+	struct engine_claim *next;
+};
+
 int engine_builder_index(struct engine *e, int64_t builderid)
 {
 	const size_t *by_id = e->builder_by_id;
@@ -124,6 +136,13 @@ static void engine_index_builder_ids(struct engine *e, size_t n)
 	for (size_t i = 0; i < n; i++)
 		e->builder_by_id[i] = v[i].idx;
 	free(v);
+	/* the claims in flight, counted again against this generation's builders */
+	e->claiming = xcalloc(n + 1, sizeof(*e->claiming));
+	for (const struct engine_claim *c = e->claims; c; c = c->next) {
+		int i = engine_builder_index(e, c->builderid);
+		if (i >= 0)
+			e->claiming[i]++;
+	}
 }
 
 /* Resolves builder → workers and worker → builders once, by sorting the
@@ -171,6 +190,8 @@ static void engine_index_free(struct engine *e, const struct config *cfg)
 	free(e->conn);
 	free(e->builder_by_name);
 	free(e->builder_by_id);
+	free(e->claiming);
+	e->claiming = NULL;
 }
 
 /* Fills a collapse_requests function's view of a request (strings
@@ -194,9 +215,10 @@ static void engine_request_view(int64_t brid, const struct db_buildset_info *bi,
 /* collapse_requests: the claimed request *brid takes every compatible queued
  * request of its builder (claimed here) into its build; the newest of them
  * becomes the build's own request (it has the newest source), the others
- * are returned in *ret_merged. */
+ * are returned in *ret_merged and their buildsets in *ret_bsids (inside the
+ * same allocation: free(*ret_merged) frees both). */
 static void engine_collapse(struct engine *e, size_t i, int64_t *brid, int64_t *bsid,
-			    int64_t **ret_merged, size_t *ret_n)
+			    int64_t **ret_merged, int64_t **ret_bsids, size_t *ret_n)
 {
 	struct master *m = e->m;
 	const struct config_builder *bc = &m->cfg->builder[i];
@@ -222,7 +244,8 @@ static void engine_collapse(struct engine *e, size_t i, int64_t *brid, int64_t *
 		free(ids);
 		return;
 	}
-	int64_t *merged = xcalloc(n + 1, sizeof(*merged));
+	int64_t *merged = xcalloc(2 * (n + 1), sizeof(*merged));
+	int64_t *merged_bsids = merged + n + 1;
 	size_t nm = 0;
 	int64_t newest = *brid, newest_bsid = *bsid;
 	for (size_t k = 0; k < n; k++) {
@@ -251,6 +274,7 @@ static void engine_collapse(struct engine *e, size_t i, int64_t *brid, int64_t *
 			continue;
 		events_publish_row(m, DB_BUILDREQUESTS, "buildrequests", "buildrequestid", ids[k],
 				   "claimed");
+		merged_bsids[nm] = q.buildsetid;
 		merged[nm++] = ids[k];
 		if (ids[k] > newest) {
 			newest = ids[k];
@@ -266,15 +290,135 @@ static void engine_collapse(struct engine *e, size_t i, int64_t *brid, int64_t *
 	if (newest != *brid) {
 		/* the build runs the newest request; the first one joins the merged */
 		for (size_t k = 0; k < nm; k++)
-			if (merged[k] == newest)
+			if (merged[k] == newest) {
 				merged[k] = *brid;
+				merged_bsids[k] = *bsid;
+			}
 		*brid = newest;
 		*bsid = newest_bsid;
 	}
 	log_info("builder=%s request %lld collapses %zu queued request(s)", bc->name,
 		 (long long)*brid, nm);
 	*ret_merged = merged;
+	*ret_bsids = merged_bsids;
 	*ret_n = nm;
+}
+
+/* w has one build (or a held slot) less: a stopping or removed worker may
+ * go, a latent one starts its idle time. */
+static void engine_worker_slot_freed(struct engine *e, struct wconn *w)
+{
+	w->running--;
+	latent_activity(e->m->latent, w->cfg);
+	wconn_build_done(w);
+	engine_reconfig_worker_idle(w);
+}
+
+static bool engine_worker_usable(const struct wconn *w)
+{
+	return w->attached && !w->closed && !w->paused;
+}
+
+/* The claimed request req goes to w (its slot held by the caller): the
+ * requests it collapses are claimed too, and the build starts.  False if
+ * it cannot: every request claimed here is released. */
+static bool engine_claimed_start(struct engine *e, int i, struct wconn *w,
+				 const struct db_request *req)
+{
+	struct master *m = e->m;
+	const struct config_builder *bc = i < 0 ? NULL : &m->cfg->builder[i];
+	/* slice "locks": a build starts only if its builder's locks are free
+	 * (Buildbot's canStartBuild); one whose build is still opening has
+	 * not taken them yet, so none starts meanwhile */
+	bool locked = bc && bc->nlocks &&
+		      (e->opening_locked ||
+		       !locks_available(e->locks, bc->locks, bc->nlocks, w->cfg->name));
+	if (!bc || !engine_worker_usable(w) || m->draining || locked) {
+		/* the builder left the configuration, the worker went away or
+		 * was paused meanwhile, or the locks are taken: the request goes
+		 * back to the queue */
+		db_request_unclaim(m->db, req->buildrequestid);
+		return false;
+	}
+	events_publish_row(m, DB_BUILDREQUESTS, "buildrequests", "buildrequestid",
+			   req->buildrequestid, "claimed");
+	int64_t *merged = NULL, *merged_bsids = NULL;
+	size_t nmerged = 0;
+	int64_t brid = req->buildrequestid, bsid = req->buildsetid;
+	engine_collapse(e, (size_t)i, &brid, &bsid, &merged, &merged_bsids, &nmerged);
+	latent_activity(m->latent, w->cfg); /* not idle */
+	bool started = build_start(e, i, w, brid, bsid, merged, merged_bsids, nmerged) != NULL;
+	if (!started) {
+		db_request_unclaim(m->db, brid);
+		for (size_t j = 0; j < nmerged; j++)
+			db_request_unclaim(m->db, merged[j]);
+	}
+	free(merged);
+	return started;
+}
+
+static void engine_claimed(void *arg, int r, const struct db_request *req, const char *err)
+{
+	struct engine_claim *c = arg;
+	struct engine *e = c->e;
+	if (!e) {
+		free(c);
+		return;
+	}
+	for (struct engine_claim **pp = &e->claims; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	int i = engine_builder_index(e, c->builderid);
+	if (i >= 0 && e->claiming[i])
+		e->claiming[i]--;
+	struct wconn *w = c->w;
+	int64_t builderid = c->builderid;
+	free(c);
+	bool started = false;
+	if (r < 0)
+		log_error("cannot claim a request of builder %lld: %s", (long long)builderid,
+			  err ? err : "failed");
+	else if (req) {
+		w->running--; /* build_start holds the slot from here */
+		started = engine_claimed_start(e, i, w, req);
+		w->running++;
+	}
+	engine_worker_slot_freed(e, w);
+	wconn_unref(w);
+	if (started)
+		engine_kick(e); /* the builder's next request, for its other workers */
+}
+
+/* Claims builder i's best request for its idle worker with the most room,
+ * unless a claim of it is in flight or it has no idle worker (then a
+ * latent one is started, if it has any). */
+static void engine_claim_send(struct engine *e, size_t i)
+{
+	struct master *m = e->m;
+	if (e->claiming[i] || (m->cfg->builder[i].nlocks && e->opening_locked))
+		return;
+	struct wconn *w = pick_worker(e, i);
+	if (!w) {
+		latent_demand(m->latent, i);
+		return;
+	}
+	struct engine_claim *c = xmalloc(sizeof(*c));
+	*c = (struct engine_claim){.e = e, .builderid = e->builderids[i], .w = w};
+	int r = db_request_claim_next_async(m->db, c->builderid, m->masterid, clock_wall(),
+					    engine_claimed, c);
+	if (r < 0) {
+		log_error("builder=%s cannot claim a request: %s", m->cfg->builder[i].name,
+			  db_errmsg(m->db));
+		free(c);
+		return;
+	}
+	wconn_ref(w);
+	w->running++;
+	e->claiming[i]++;
+	c->next = e->claims;
+	e->claims = c;
 }
 
 static void engine_distribute(struct engine *e)
@@ -297,6 +441,10 @@ static void engine_distribute(struct engine *e)
 		if (i < 0)
 			continue; /* a builder no longer configured */
 		const struct config_builder *bc = &m->cfg->builder[i];
+		if (!bc->next_build_fn && !bc->next_worker_fn) {
+			engine_claim_send(e, (size_t)i);
+			continue;
+		}
 		for (;;) {
 			struct wconn *w = pick_worker(e, (size_t)i);
 			if (!w) {
@@ -325,12 +473,13 @@ static void engine_distribute(struct engine *e)
 			}
 			events_publish_row(m, DB_BUILDREQUESTS, "buildrequests", "buildrequestid",
 					   req.buildrequestid, "claimed");
-			int64_t *merged = NULL;
+			int64_t *merged = NULL, *merged_bsids = NULL;
 			size_t nmerged = 0;
 			int64_t brid = req.buildrequestid, bsid = req.buildsetid;
-			engine_collapse(e, (size_t)i, &brid, &bsid, &merged, &nmerged);
+			engine_collapse(e, (size_t)i, &brid, &bsid, &merged, &merged_bsids,
+					&nmerged);
 			latent_activity(m->latent, w->cfg); /* not idle */
-			if (!build_start(e, i, w, brid, bsid, merged, nmerged)) {
+			if (!build_start(e, i, w, brid, bsid, merged, merged_bsids, nmerged)) {
 				db_request_unclaim(m->db, brid);
 				for (size_t j = 0; j < nmerged; j++)
 					db_request_unclaim(m->db, merged[j]);
@@ -377,12 +526,10 @@ void engine_build_done(struct engine *e, struct build *b)
 			break;
 		}
 	struct wconn *w = build_worker(b);
-	if (w) {
-		w->running--;
-		latent_activity(e->m->latent, w->cfg); /* its idle time starts now */
-		wconn_build_done(w); /* slice "workerctl": a stopping worker shuts down when idle */
-		engine_reconfig_worker_idle(w); /* slice "reconfig": a removed worker goes */
-	}
+	/* its idle time starts now (latent); slice "workerctl": a stopping
+	 * worker shuts down when idle; slice "reconfig": a removed worker goes */
+	if (w)
+		engine_worker_slot_freed(e, w);
 	build_free(b);
 	engine_kick(e);
 }
@@ -585,7 +732,7 @@ void engine_buildset_added(struct engine *e, int64_t bsid, const int64_t *builde
 			have = true;
 		}
 		for (struct build *b = e->builds; b; b = b->next)
-			if (b->builderid == builderids[k] && b->bsid < bsid &&
+			if (b->builderid == builderids[k] && b->bsid < bsid && !b->open &&
 			    build_same_line(b, &bi))
 				build_stop(b, reason);
 	}
@@ -598,6 +745,16 @@ void engine_stop(struct engine *e)
 	struct master *m = e->m;
 	e->stopping = true;
 	uv_idle_stop(&e->kick);
+	/* claims still in flight answer into nothing; what they claimed is
+	 * released with the rest below (db_master_recover) */
+	while (e->claims) {
+		struct engine_claim *c = e->claims;
+		e->claims = c->next;
+		c->w->running--;
+		wconn_unref(c->w);
+		c->e = NULL;
+		c->w = NULL;
+	}
 	for (struct build *b = e->builds; b; b = b->next)
 		build_stop(b, "master shutting down");
 	/* what is still running is recorded as interrupted and retried later */

@@ -1312,6 +1312,86 @@ static void complete_requests(struct db *d, char *out, size_t n)
 	}
 }
 
+/* ---- a build's inputs ------------------------------------------------------------------ */
+
+struct inputs_answer {
+	bool done;
+	int r;
+	char *text; /* the inputs as JSON text */
+};
+
+static json_t *opt_str(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static void on_inputs(void *arg, int r, struct db_build_inputs *in, const char *err)
+{
+	struct inputs_answer *a = arg;
+	a->done = true;
+	a->r = r;
+	if (r < 0) {
+		CHECK(err && *err);
+		CHECK(!in);
+		return;
+	}
+	const struct db_buildset_info *bi = &in->bs;
+	json_t *ss = json_array();
+	for (size_t i = 0; i < in->nss; i++)
+		json_array_append_new(
+			ss, json_pack("[o,o,o,o,o]", opt_str(in->ss[i].branch),
+				      opt_str(in->ss[i].revision), opt_str(in->ss[i].repository),
+				      opt_str(in->ss[i].project), opt_str(in->ss[i].codebase)));
+	json_t *j = json_pack(
+		"{s:I, s:o, s:o, s:b, s:i, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:O, s:O}",
+		"bsid", (json_int_t)bi->bsid, "scheduler", opt_str(bi->scheduler), "reason",
+		opt_str(bi->reason), "complete", bi->complete, "results", bi->results, "parent",
+		(json_int_t)bi->parent_buildid, "nss", (json_int_t)bi->nsourcestamps, "patchid",
+		(json_int_t)bi->patchid, "branch", opt_str(bi->branch), "revision",
+		opt_str(bi->revision), "repository", opt_str(bi->repository), "project",
+		opt_str(bi->project), "codebase", opt_str(bi->codebase), "ss", ss, "props",
+		in->props, "blamelist", in->blamelist);
+	a->text = json_dumps(j, JSON_SORT_KEYS);
+	json_decref(j);
+	/* the callback may take what it wants */
+	free(in->ss);
+	in->ss = NULL;
+	in->nss = 0;
+}
+
+static bool inputs_answered(void *arg)
+{
+	return ((struct inputs_answer *)arg)->done;
+}
+
+/* Each buildset's inputs (one waiting, with changes, with two codebases,
+ * with a patch) and one that is not there: alike on both backends. */
+static void compare_inputs(struct db *db)
+{
+	for (int64_t bsid = 1; bsid <= 5; bsid++) {
+		int64_t id = bsid == 5 ? 99999 : bsid;
+		struct inputs_answer la = {0}, pa = {0};
+		CHECK_INT(db_build_inputs_async(db, id, on_inputs, &la), 0);
+		CHECK_INT(db_build_inputs_async(pgdb, id, on_inputs, &pa), 0);
+		CHECK(test_run_until(&loop, inputs_answered, &la, TEST_GUARD_MS));
+		CHECK(test_run_until(&loop, inputs_answered, &pa, TEST_GUARD_MS));
+		compared++;
+		if (la.r != pa.r || (la.text && (!pa.text || strcmp(la.text, pa.text)))) {
+			differed++;
+			TAP_FAIL("inputs of buildset %lld: SQLite %d %s, PostgreSQL %d %s",
+				 (long long)id, la.r, la.text ? la.text : "", pa.r,
+				 pa.text ? pa.text : "");
+		}
+		CHECK_INT(la.r, id == 99999 ? KILN_ENOTFOUND : 0);
+		if (id == 3) /* two codebases, three changes' authors in two */
+			CHECK(la.text && strstr(la.text, "\"lib\"") &&
+			      strstr(la.text,
+				     "[\"Ann <ann@example.org>\", \"Bob <bob@example.org>\"]"));
+		free(la.text);
+		free(pa.text);
+	}
+}
+
 struct commit_failure {
 	int calls, r;
 	char err[512];
@@ -1595,6 +1675,8 @@ TEST(every_resource_lists_alike)
 		compare_log(db, logid);
 	if (pgdb)
 		compare_tokens_and_pushes(db);
+	if (pgdb)
+		compare_inputs(db);
 	if (pgdb)
 		compare_writes(db);
 	if (pgdb)

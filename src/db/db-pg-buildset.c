@@ -1,0 +1,201 @@
+/*
+ * What a build reads of its buildset as it starts, on PostgreSQL (issue
+ * 14: db_build_inputs_async): SQLite's three reads (db_buildset_get with
+ * the properties, db_buildset_sourcestamps, db_buildset_blamelist) sent
+ * pipelined, one answer once the last is in.
+ */
+#include "db/db-pg.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/xalloc.h"
+#include "db/pg-batch.h"
+#include "db/pg-conn.h"
+
+struct pg_inputs_call {
+	struct db_build_inputs in;
+	int pending; /* queries not answered yet */
+	int r;       /* the first error */
+	char err[256];
+	db_build_inputs_fn done;
+	void *arg;
+};
+
+static char *pg_col_dup(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : xstrdup(PQgetvalue(res, row, col));
+}
+
+static int64_t pg_col_i64(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static void pg_inputs_fail(struct pg_inputs_call *call, int r, const char *err)
+{
+	if (call->r < 0)
+		return;
+	call->r = r;
+	snprintf(call->err, sizeof(call->err), "%s", err ? err : "failed");
+}
+
+static void pg_inputs_answer(struct pg_inputs_call *call)
+{
+	if (--call->pending > 0)
+		return;
+	if (call->r < 0)
+		call->done(call->arg, call->r, NULL, call->err);
+	else
+		call->done(call->arg, 0, &call->in, NULL);
+	db_build_inputs_release(&call->in);
+	free(call);
+}
+
+static void pg_inputs_on_buildset(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_inputs_call *call = arg;
+	if (r < 0) {
+		pg_inputs_fail(call, r, err);
+	} else if (PQntuples(res) != 1) {
+		pg_inputs_fail(call, KILN_ENOTFOUND, "no such buildset");
+	} else {
+		struct db_buildset_info *bi = &call->in.bs;
+		bi->scheduler = pg_col_dup(res, 0, 0);
+		bi->reason = pg_col_dup(res, 0, 1);
+		bi->complete = pg_col_i64(res, 0, 2) != 0;
+		bi->results = PQgetisnull(res, 0, 3) ? RESULTS_NONE : (int)pg_col_i64(res, 0, 3);
+		bi->parent_buildid = pg_col_i64(res, 0, 4);
+		bi->nsourcestamps = (size_t)pg_col_i64(res, 0, 5);
+		bi->branch = pg_col_dup(res, 0, 6);
+		bi->revision = pg_col_dup(res, 0, 7);
+		bi->repository = pg_col_dup(res, 0, 8);
+		bi->project = pg_col_dup(res, 0, 9);
+		bi->codebase = pg_col_dup(res, 0, 10);
+		bi->patchid = pg_col_i64(res, 0, 11);
+		json_error_t e;
+		call->in.props = json_loads(PQgetvalue(res, 0, 12), 0, &e);
+		if (!call->in.props) {
+			char why[200];
+			snprintf(why, sizeof(why), "buildset %" PRId64 ": stored properties: %s",
+				 bi->bsid, e.text);
+			pg_inputs_fail(call, KILN_EDB, why);
+		}
+	}
+	pg_inputs_answer(call);
+}
+
+enum { PG_SS_BRANCH, PG_SS_REVISION, PG_SS_REPOSITORY, PG_SS_PROJECT, PG_SS_CODEBASE, PG_SS_N };
+
+/* Column col of row i copied into the string area at *pos (NULL stays NULL). */
+static const char *pg_ss_copy(const PGresult *res, int i, int col, char **pos)
+{
+	if (PQgetisnull(res, i, col))
+		return NULL;
+	size_t len = (size_t)PQgetlength(res, i, col);
+	char *out = *pos;
+	memcpy(out, PQgetvalue(res, i, col), len);
+	out[len] = '\0';
+	*pos += len + 1;
+	return out;
+}
+
+static void pg_inputs_on_sourcestamps(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_inputs_call *call = arg;
+	if (r < 0) {
+		pg_inputs_fail(call, r, err);
+		pg_inputs_answer(call);
+		return;
+	}
+	/* one block: the array, then its strings (db_buildset_sourcestamps') */
+	size_t n = (size_t)PQntuples(res), bytes = 0;
+	for (size_t i = 0; i < n; i++)
+		for (int c = 0; c < PG_SS_N; c++)
+			if (!PQgetisnull(res, (int)i, c))
+				bytes += (size_t)PQgetlength(res, (int)i, c) + 1;
+	if (n) {
+		struct db_sourcestamp *v = xmalloc(n * sizeof(*v) + bytes);
+		char *pos = (char *)(v + n);
+		for (size_t i = 0; i < n; i++) {
+			v[i].branch = pg_ss_copy(res, (int)i, PG_SS_BRANCH, &pos);
+			v[i].revision = pg_ss_copy(res, (int)i, PG_SS_REVISION, &pos);
+			v[i].repository = pg_ss_copy(res, (int)i, PG_SS_REPOSITORY, &pos);
+			v[i].project = pg_ss_copy(res, (int)i, PG_SS_PROJECT, &pos);
+			v[i].codebase = pg_ss_copy(res, (int)i, PG_SS_CODEBASE, &pos);
+		}
+		call->in.ss = v;
+		call->in.nss = n;
+	}
+	pg_inputs_answer(call);
+}
+
+static void pg_inputs_on_blamelist(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_inputs_call *call = arg;
+	if (r < 0) {
+		pg_inputs_fail(call, r, err);
+	} else {
+		json_t *list = json_array();
+		for (int i = 0, n = PQntuples(res); i < n; i++)
+			json_array_append_new(list, json_string(PQgetvalue(res, i, 0)));
+		call->in.blamelist = list;
+	}
+	pg_inputs_answer(call);
+}
+
+int db_pg_build_inputs(struct db *db, int64_t bsid, db_build_inputs_fn done, void *arg)
+{
+	static const char buildset[] =
+		"SELECT bs.scheduler, bs.reason, bs.complete, bs.results, bs.parent_buildid, "
+		"(SELECT COUNT(*) FROM buildset_sourcestamps WHERE buildsetid = bs.id), "
+		"ss.branch, ss.revision, ss.repository, ss.project, ss.codebase, ss.patchid, "
+		"bs.properties FROM buildsets bs LEFT JOIN sourcestamps ss ON ss.id = "
+		"(SELECT MIN(sourcestampid) FROM buildset_sourcestamps WHERE buildsetid = bs.id) "
+		"WHERE bs.id = $1::bigint";
+	/* codebases and authors in SQLite's order: by bytes */
+	static const char sourcestamps[] =
+		"SELECT ss.branch, ss.revision, ss.repository, ss.project, ss.codebase "
+		"FROM buildset_sourcestamps x JOIN sourcestamps ss ON ss.id = x.sourcestampid "
+		"WHERE x.buildsetid = $1::bigint ORDER BY ss.codebase COLLATE \"C\", ss.id";
+	static const char blamelist[] =
+		"SELECT DISTINCT c.author COLLATE \"C\" FROM buildset_changes bc "
+		"JOIN changes c ON c.id = bc.changeid WHERE bc.buildsetid = $1::bigint "
+		"ORDER BY 1";
+	static const struct {
+		const char *sql;
+		pg_conn_result_cb cb;
+	} reads[] = {
+		{buildset, pg_inputs_on_buildset},
+		{sourcestamps, pg_inputs_on_sourcestamps},
+		{blamelist, pg_inputs_on_blamelist},
+	};
+	char id[24];
+	snprintf(id, sizeof(id), "%" PRId64, bsid);
+	const char *values[] = {id};
+	struct pg_inputs_call *call = xcalloc(1, sizeof(*call));
+	call->in.bs.bsid = bsid;
+	call->done = done;
+	call->arg = arg;
+	/* one more than the reads: none answers before all are sent */
+	call->pending = 1;
+	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+		struct pg_query q = {.sql = reads[i].sql, .nparams = 1, .values = values};
+		int r = pg_batch_read(db_pg_batch(db), &q, reads[i].cb, call);
+		if (r < 0) {
+			if (i == 0) {
+				free(call);
+				return db_failf(db, r, "cannot send the query: %s", err_str(r));
+			}
+			/* the reads sent answer later; this one failed now */
+			pg_inputs_fail(call, r, "cannot send the query");
+			break;
+		}
+		call->pending++;
+	}
+	pg_inputs_answer(call);
+	return 0;
+}
