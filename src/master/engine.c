@@ -137,6 +137,7 @@ static void engine_index_builder_ids(struct engine *e, size_t n)
 		e->builder_by_id[i] = v[i].idx;
 	free(v);
 	/* the claims in flight, counted again against this generation's builders */
+	free(e->claiming);
 	e->claiming = xcalloc(n + 1, sizeof(*e->claiming));
 	for (const struct engine_claim *c = e->claims; c; c = c->next) {
 		int i = engine_builder_index(e, c->builderid);

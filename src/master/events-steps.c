@@ -30,28 +30,8 @@ int events_step_key(char *out, size_t n, bool under_build, int64_t buildid, int6
 	return snprintf(out, n, "steps/%lld/%s", (long long)stepid, event);
 }
 
-/* The step as db_list renders it (new reference), NULL if it cannot be read. */
-static json_t *events_steps_row(struct master *m, int64_t stepid)
-{
-	char ids[24];
-	snprintf(ids, sizeof(ids), "%lld", (long long)stepid);
-	const char *vals[] = {ids};
-	struct db_filter f = {.field = "stepid", .op = DB_OP_EQ, .values = vals, .nvalues = 1};
-	struct db_query q = {.filters = &f, .nfilters = 1, .limit = -1};
-	json_t *items = NULL;
-	if (db_list(m->db, DB_STEPS, &q, &items, NULL) < 0 || json_array_size(items) != 1) {
-		log_warn("step %lld: cannot read the row back for its event: %s", (long long)stepid,
-			 db_errmsg(m->db));
-		json_decref(items);
-		return NULL;
-	}
-	json_t *row = json_incref(json_array_get(items, 0));
-	json_decref(items);
-	return row;
-}
-
 /* Publishes each of events[0..n) under both keys, in Buildbot's order
- * (the build's key first). */
+ * (the build's key first), with the step's row read once. */
 static void events_steps_publish(struct master *m, int64_t buildid, int64_t stepid,
 				 const char *const *events, size_t n)
 {
@@ -63,21 +43,13 @@ static void events_steps_publish(struct master *m, int64_t buildid, int64_t step
 		return;
 	}
 	char keys[4][96];
-	bool wanted[4], any = false;
+	const char *kp[4];
 	for (size_t i = 0; i < 2 * n && i < 4; i++) {
 		events_step_key(keys[i], sizeof(keys[i]), i % 2 == 0, buildid, stepid,
 				events[i / 2]);
-		wanted[i] = events_wanted(m, keys[i]);
-		any |= wanted[i];
+		kp[i] = keys[i];
 	}
-	json_t *row = any ? events_steps_row(m, stepid) : NULL;
-	for (size_t i = 0; i < 2 * n && i < 4; i++) {
-		if (wanted[i] && row)
-			events_publish(m, keys[i], json_incref(row));
-		else
-			events_count(m);
-	}
-	json_decref(row);
+	events_publish_keys_row(m, DB_STEPS, "stepid", stepid, kp, 2 * n < 4 ? 2 * n : 4);
 }
 
 void events_step_started(struct master *m, int64_t buildid, int64_t stepid)

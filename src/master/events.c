@@ -51,6 +51,29 @@ struct events {
 	bool trim_inited, trim_armed;
 	size_t freed;                      /* queue bytes freed since the last trim */
 	struct events_listener *listeners; /* in-process (events_listen) */
+	/* events held back behind one whose row is being read (issue 14: rows
+	 * are answered on the loop): the bus delivers in publishing order */
+	struct events_item *head, **tail;
+	struct events_read *reads; /* rows being read */
+	bool draining;
+};
+
+/* An event waiting for its turn. */
+struct events_item {
+	struct events_item *next;
+	char *key;    /* owned; NULL: only numbered (events_count) */
+	json_t *msg;  /* owned; NULL while its row is read */
+	bool reading; /* its row is not in yet */
+};
+
+/* One row being read for up to EVENTS_MAX_KEYS events. */
+#define EVENTS_MAX_KEYS 4
+struct events_read {
+	struct master *m; /* NULL once the bus is freed: the answer goes nowhere */
+	int res;
+	struct events_item *items[EVENTS_MAX_KEYS];
+	size_t n;
+	struct events_read *next, **pprev;
 };
 
 struct events_listener {
@@ -82,6 +105,15 @@ void events_free(struct events *ev)
 		return;
 	for (struct events_sub *s = ev->subs; s; s = s->next)
 		s->ev = NULL;
+	for (struct events_read *rd = ev->reads; rd; rd = rd->next)
+		rd->m = NULL;
+	while (ev->head) {
+		struct events_item *it = ev->head;
+		ev->head = it->next;
+		free(it->key);
+		json_decref(it->msg);
+		free(it);
+	}
 	while (ev->listeners)
 		events_unlisten(ev, ev->listeners->fn, ev->listeners->ud);
 	if (ev->trim_inited)
@@ -181,13 +213,9 @@ static void events_sub_overflow(struct events_sub *s, uint64_t seq)
 	s->since_resync = (size_t)n;
 }
 
-uint64_t events_publish(struct master *m, const char *key, json_t *msg)
+/* Hands one event to the subscribers and listeners now. */
+static uint64_t events_deliver(struct master *m, struct events *ev, const char *key, json_t *msg)
 {
-	struct events *ev = m ? m->events : NULL;
-	if (!ev) {
-		json_decref(msg);
-		return 0;
-	}
 	uint64_t seq = ++ev->seq;
 	ev->loop = m->loop;
 	if (!msg)
@@ -219,6 +247,55 @@ uint64_t events_publish(struct master *m, const char *key, json_t *msg)
 			l->fn(l->ud, key, msg);
 	json_decref(msg);
 	return seq;
+}
+
+static struct events_item *events_hold(struct events *ev, const char *key, json_t *msg)
+{
+	struct events_item *it = xcalloc(1, sizeof(*it));
+	it->key = key ? xstrdup(key) : NULL;
+	it->msg = msg;
+	if (!ev->head)
+		ev->tail = &ev->head;
+	*ev->tail = it;
+	ev->tail = &it->next;
+	return it;
+}
+
+/* Delivers the events held back, up to the first whose row is not in. */
+static void events_drain(struct master *m)
+{
+	struct events *ev = m->events;
+	if (!ev || ev->draining)
+		return;
+	ev->draining = true;
+	while (ev->head && !ev->head->reading) {
+		struct events_item *it = ev->head;
+		ev->head = it->next;
+		if (it->key)
+			events_deliver(m, ev, it->key, it->msg);
+		else
+			ev->seq++;
+		free(it->key);
+		free(it);
+		ev = m->events; /* a listener cannot free the bus; read it again anyway */
+		if (!ev)
+			return;
+	}
+	ev->draining = false;
+}
+
+uint64_t events_publish(struct master *m, const char *key, json_t *msg)
+{
+	struct events *ev = m ? m->events : NULL;
+	if (!ev) {
+		json_decref(msg);
+		return 0;
+	}
+	if (ev->head) {
+		events_hold(ev, key, msg ? msg : json_object());
+		return 0;
+	}
+	return events_deliver(m, ev, key, msg);
 }
 
 bool events_wanted(const struct master *m, const char *key)
@@ -288,40 +365,112 @@ bool events_wanted_like(const struct master *m, const char *pattern)
 
 uint64_t events_count(struct master *m)
 {
-	return m && m->events ? ++m->events->seq : 0;
-}
-
-uint64_t events_publish_row(struct master *m, int res, const char *collection, const char *idfield,
-			    int64_t id, const char *event)
-{
 	struct events *ev = m ? m->events : NULL;
 	if (!ev)
 		return 0;
-	char key[160];
-	snprintf(key, sizeof(key), "%s/%lld/%s", collection, (long long)id, event);
-	bool wanted = events_wanted(m, key); /* /ws subscribers or listeners */
-	if (!wanted) /* still numbered: sequence numbers count every event */
-		return events_publish(m, key, NULL);
+	if (ev->head) {
+		events_hold(ev, NULL, NULL);
+		return 0;
+	}
+	return ++ev->seq;
+}
 
+static void events_row_read(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct events_read *rd = arg;
+	struct master *m = rd->m;
+	(void)total;
+	if (!m) {
+		json_decref(items);
+		free(rd);
+		return;
+	}
+	*rd->pprev = rd->next;
+	if (rd->next)
+		rd->next->pprev = rd->pprev;
+	json_t *row = NULL;
+	if (r == 0 && json_array_size(items) == 1) {
+		row = json_incref(json_array_get(items, 0));
+		if (rd->res == DB_BUILDS) {
+			json_object_set_new(row, "properties", json_object());
+			numbers_build_eta_fields(m,
+						 row); /* as GET builds: a board shows it at once */
+		}
+	} else {
+		log_warn("%s: cannot read the row back for its event: %s",
+			 rd->items[0]->key ? rd->items[0]->key : "an event",
+			 r < 0 ? (err ? err : "failed") : "no such row");
+	}
+	json_decref(items);
+	for (size_t i = 0; i < rd->n; i++) {
+		struct events_item *it = rd->items[i];
+		it->reading = false;
+		if (row && it->key) {
+			it->msg = json_incref(row);
+		} else { /* only numbered */
+			free(it->key);
+			it->key = NULL;
+		}
+	}
+	json_decref(row);
+	free(rd);
+	events_drain(m);
+}
+
+void events_publish_keys_row(struct master *m, int res, const char *idfield, int64_t id,
+			     const char *const *keys, size_t n)
+{
+	struct events *ev = m ? m->events : NULL;
+	if (!ev)
+		return;
+	bool wanted[EVENTS_MAX_KEYS], any = false;
+	if (n > EVENTS_MAX_KEYS)
+		n = EVENTS_MAX_KEYS;
+	for (size_t i = 0; i < n; i++) {
+		wanted[i] = events_wanted(m, keys[i]); /* /ws subscribers or listeners */
+		any |= wanted[i];
+	}
+	if (!any) { /* still numbered: sequence numbers count every event */
+		for (size_t i = 0; i < n; i++)
+			events_count(m);
+		return;
+	}
+	struct events_read *rd = xcalloc(1, sizeof(*rd));
+	rd->m = m;
+	rd->res = res;
 	char ids[24];
 	snprintf(ids, sizeof(ids), "%lld", (long long)id);
 	const char *vals[] = {ids};
 	struct db_filter f = {.field = idfield, .op = DB_OP_EQ, .values = vals, .nvalues = 1};
 	struct db_query q = {.filters = &f, .nfilters = 1, .limit = -1};
-	json_t *items = NULL;
-	if (db_list(m->db, (enum db_resource)res, &q, &items, NULL) < 0 ||
-	    json_array_size(items) != 1) {
-		log_warn("%s: cannot read the row back for its event: %s", key, db_errmsg(m->db));
-		json_decref(items);
-		return 0;
+	if (db_list_async(m->db, (enum db_resource)res, &q, NULL, false, events_row_read, rd) < 0) {
+		log_warn("%s: cannot read the row back for its event: %s", keys[0],
+			 db_errmsg(m->db));
+		free(rd);
+		for (size_t i = 0; i < n; i++)
+			events_count(m);
+		return;
 	}
-	json_t *row = json_incref(json_array_get(items, 0));
-	json_decref(items);
-	if (res == DB_BUILDS) {
-		json_object_set_new(row, "properties", json_object());
-		numbers_build_eta_fields(m, row); /* as GET builds: a board shows it at once */
+	/* the events wait for the row, and every later one waits behind them */
+	for (size_t i = 0; i < n; i++) {
+		struct events_item *it = events_hold(ev, wanted[i] ? keys[i] : NULL, NULL);
+		it->reading = true;
+		rd->items[rd->n++] = it;
 	}
-	return events_publish(m, key, row);
+	rd->next = ev->reads;
+	if (rd->next)
+		rd->next->pprev = &rd->next;
+	rd->pprev = &ev->reads;
+	ev->reads = rd;
+}
+
+void events_publish_row(struct master *m, int res, const char *collection, const char *idfield,
+			int64_t id, const char *event)
+{
+	char key[160];
+	snprintf(key, sizeof(key), "%s/%lld/%s", collection, (long long)id, event);
+	const char *keys[] = {key};
+	events_publish_keys_row(m, res, idfield, id, keys, 1);
 }
 
 void events_buildset_new(struct master *m, int64_t bsid, const int64_t *brids, size_t n)

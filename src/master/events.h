@@ -42,7 +42,8 @@ size_t events_nsubs(const struct events *ev);
  * reference to msg: it is always released, also when nobody listens; NULL
  * msg is published as {}.  Returns the event's sequence number (first is
  * 1; every event is numbered, listened to or not), or 0 when m->events is
- * NULL (nothing is published). */
+ * NULL (nothing is published) or when it waits behind an event whose row
+ * is being read (events_publish_row: it is delivered, in order, after). */
 uint64_t events_publish(struct master *m, const char *key, json_t *msg);
 
 /* Whether any /ws subscriber consumes a path matching key: a publisher
@@ -55,17 +56,24 @@ bool events_wanted(const struct master *m, const char *key);
  * (still counting its events, events_count). */
 bool events_wanted_like(const struct master *m, const char *pattern);
 /* Numbers an event nobody listens to without publishing it (sequence
- * numbers count every event); returns its number, 0 when m has no bus. */
+ * numbers count every event); returns its number, 0 when m has no bus
+ * or the number waits behind a row being read (as events_publish). */
 uint64_t events_count(struct master *m);
 
 /* Publishes "COLLECTION/ID/EVENT" (e.g. "builds", "new") with the row as
  * db_list(res) renders it with the filter IDFIELD=ID (builds' properties
- * as {}, as Buildbot's events carry them).  Reads from the current batch,
- * so call it after the write.  Nothing is read when nobody subscribed to
- * a matching path.  Returns the sequence number, 0 if not published (no
- * bus, or the row could not be read: logged). */
-uint64_t events_publish_row(struct master *m, int res, const char *collection, const char *idfield,
-			    int64_t id, const char *event);
+ * as {}, as Buildbot's events carry them).  Call it after the write: the
+ * row is read behind it.  Nothing is read when nobody subscribed to a
+ * matching path (the event is only numbered).  The read is answered on
+ * the loop (issue 14): the bus holds every later event back until then,
+ * so events arrive in publishing order.  A row that cannot be read is
+ * logged and its event only numbered. */
+void events_publish_row(struct master *m, int res, const char *collection, const char *idfield,
+			int64_t id, const char *event);
+/* The same for keys[0..n) (at most 4) sharing one row, published in that
+ * order: only the wanted ones carry it, the others are numbered. */
+void events_publish_keys_row(struct master *m, int res, const char *idfield, int64_t id,
+			     const char *const *keys, size_t n);
 
 /* "buildsets/BSID/new" then "buildrequests/BRID/new" for each of brids. */
 void events_buildset_new(struct master *m, int64_t bsid, const int64_t *brids, size_t n);
