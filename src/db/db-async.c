@@ -648,3 +648,42 @@ int db_build_inputs_async(struct db *db, int64_t bsid, db_build_inputs_fn done, 
 	x->arg = arg;
 	return db_async_later(db, db_async_inputs_run, x, db_async_inputs_free);
 }
+
+/* The builders with queued requests, read on SQLite, their answer waiting
+ * for its turn. */
+struct db_async_ids {
+	int64_t *ids;
+	size_t n;
+	db_ids_fn done;
+	void *arg;
+};
+
+static void db_async_ids_free(void *ctx)
+{
+	struct db_async_ids *x = ctx;
+	free(x->ids);
+	free(x);
+}
+
+static void db_async_ids_run(void *ctx, int r)
+{
+	struct db_async_ids *x = ctx;
+	x->done(x->arg, r, r < 0 ? NULL : x->ids, r < 0 ? 0 : x->n,
+		r < 0 ? "the database was closed" : NULL);
+	db_async_ids_free(x);
+}
+
+int db_request_pending_builders_async(struct db *db, db_ids_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_request_pending_builders(db, done, arg);
+	struct db_async_ids *x = xcalloc(1, sizeof(*x));
+	int r = db_request_pending_builders(db, &x->ids, &x->n);
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_ids_run, x, db_async_ids_free);
+}

@@ -1,8 +1,10 @@
 /*
- * What a build reads of its buildset as it starts, on PostgreSQL (issue
- * 14: db_build_inputs_async): SQLite's three reads (db_buildset_get with
- * the properties, db_buildset_sourcestamps, db_buildset_blamelist) sent
- * pipelined, one answer once the last is in.
+ * The engine's reads of the queue on PostgreSQL (issue 14): the builders
+ * with queued requests (db_request_pending_builders_async), and what a
+ * build reads of its buildset as it starts (db_build_inputs_async):
+ * SQLite's three reads (db_buildset_get with the properties,
+ * db_buildset_sourcestamps, db_buildset_blamelist) sent pipelined, one
+ * answer once the last is in.
  */
 #include "db/db-pg.h"
 
@@ -197,5 +199,42 @@ int db_pg_build_inputs(struct db *db, int64_t bsid, db_build_inputs_fn done, voi
 		call->pending++;
 	}
 	pg_inputs_answer(call);
+	return 0;
+}
+
+struct pg_pending_call {
+	db_ids_fn done;
+	void *arg;
+};
+
+static void pg_pending_on_rows(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_pending_call *call = arg;
+	if (r < 0) {
+		call->done(call->arg, r, NULL, 0, err ? err : "failed");
+		free(call);
+		return;
+	}
+	size_t n = (size_t)PQntuples(res);
+	int64_t *ids = xcalloc(n + 1, sizeof(*ids));
+	for (size_t i = 0; i < n; i++)
+		ids[i] = pg_col_i64(res, (int)i, 0);
+	call->done(call->arg, 0, ids, n, NULL);
+	free(ids);
+	free(call);
+}
+
+int db_pg_request_pending_builders(struct db *db, db_ids_fn done, void *arg)
+{
+	static const char sql[] = "SELECT DISTINCT builderid FROM buildrequests "
+				  "WHERE complete = 0 AND claimed_at IS NULL ORDER BY builderid";
+	struct pg_pending_call *call = xmalloc(sizeof(*call));
+	*call = (struct pg_pending_call){.done = done, .arg = arg};
+	struct pg_query q = {.sql = sql};
+	int r = pg_batch_read(db_pg_batch(db), &q, pg_pending_on_rows, call);
+	if (r < 0) {
+		free(call);
+		return db_failf(db, r, "cannot send the query: %s", err_str(r));
+	}
 	return 0;
 }

@@ -48,6 +48,7 @@ int db_pg_push(struct db *db, bool one, int64_t id, const char *package, const c
 	       const char *tag, int64_t limit, db_list_fn done, void *arg);
 int db_pg_token_list(struct db *db, db_token_list_fn done, void *arg);
 int db_pg_build_inputs(struct db *db, int64_t bsid, db_build_inputs_fn done, void *arg);
+int db_pg_request_pending_builders(struct db *db, db_ids_fn done, void *arg);
 /* The writes of db.h on PostgreSQL (db-pg-write.c): joined to the turn's
  * transaction, 0 at once (see there for what is not checked). */
 void db_pg_on_commit_failed(void *arg, int r, const char *err);

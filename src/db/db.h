@@ -247,6 +247,11 @@ int db_request_complete_async(struct db *db, int64_t brid, int results, double w
 			      db_bsid_fn done, void *arg);
 /* Builder ids that have at least one unclaimed incomplete request. */
 int db_request_pending_builders(struct db *db, int64_t **ret_ids, size_t *ret_n);
+/* The same answered on the loop (issue 14: the distributor's first read):
+ * done(arg, 0, ids, n, NULL), ids ascending and borrowed for the call;
+ * db_list_async's rules otherwise. */
+typedef void (*db_ids_fn)(void *arg, int r, const int64_t *ids, size_t n, const char *err);
+int db_request_pending_builders_async(struct db *db, db_ids_fn done, void *arg);
 /* slice "dispatch": the first max unclaimed, incomplete requests of
  * builderid in db_request_next's order (one index range, no sort) into
  * ret[0..*ret_n) (the caller's array of max). */

@@ -147,6 +147,10 @@ struct engine {
 	/* builds of builders with locks whose start is being answered (they
 	 * take their locks once it is): no other such build starts meanwhile */
 	unsigned opening_locked;
+	/* the distributor's listing of the queued builders in flight, and a
+	 * kick that came meanwhile (engine.c) */
+	struct engine_listing *listing;
+	bool relist;
 	uint64_t next_command_id;
 	uv_idle_t kick; /* runs the distributor on the next loop turn */
 	bool kick_pending;

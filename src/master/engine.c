@@ -422,20 +422,12 @@ static void engine_claim_send(struct engine *e, size_t i)
 	e->claims = c;
 }
 
-static void engine_distribute(struct engine *e)
+/* Hands requests of the builders ids[0..n) (queued ones, reordered in
+ * place by prioritize_builders) to idle workers. */
+static void engine_distribute_builders(struct engine *e, int64_t *ids, size_t n)
 {
 	struct master *m = e->m;
-	int64_t *ids = NULL;
-	size_t n = 0;
-	/* draining: slice "operator"; with no worker connected only a latent
-	 * worker can take a request (latent.h) */
-	if (e->stopping || (!e->workers && !latent_any(m->latent)) || m->draining)
-		return;
-	int r = db_request_pending_builders(m->db, &ids, &n);
-	if (r < 0) {
-		log_error("cannot list queued requests: %s", db_errmsg(m->db));
-		return;
-	}
+	int r;
 	dispatch_hooks_order_builders(e, ids, n); /* prioritize_builders, if any */
 	for (size_t k = 0; k < n; k++) {
 		int i = engine_builder_index(e, ids[k]);
@@ -472,25 +464,62 @@ static void engine_distribute(struct engine *e)
 					  (long long)req.buildrequestid, db_errmsg(m->db));
 				break;
 			}
-			events_publish_row(m, DB_BUILDREQUESTS, "buildrequests", "buildrequestid",
-					   req.buildrequestid, "claimed");
-			int64_t *merged = NULL, *merged_bsids = NULL;
-			size_t nmerged = 0;
-			int64_t brid = req.buildrequestid, bsid = req.buildsetid;
-			engine_collapse(e, (size_t)i, &brid, &bsid, &merged, &merged_bsids,
-					&nmerged);
-			latent_activity(m->latent, w->cfg); /* not idle */
-			if (!build_start(e, i, w, brid, bsid, merged, merged_bsids, nmerged)) {
-				db_request_unclaim(m->db, brid);
-				for (size_t j = 0; j < nmerged; j++)
-					db_request_unclaim(m->db, merged[j]);
-				free(merged);
+			if (!engine_claimed_start(e, i, w, &req))
 				break;
-			}
-			free(merged);
 		}
 	}
-	free(ids);
+}
+
+/* The distributor's listing of the builders with queued requests (issue
+ * 14: answered on the loop).  One is in flight at a time; a kick meanwhile
+ * lists again after it. */
+struct engine_listing {
+	struct engine *e; /* NULL once the engine stopped */
+};
+
+static void engine_listed(void *arg, int r, const int64_t *ids, size_t n, const char *err)
+{
+	struct engine_listing *l = arg;
+	struct engine *e = l->e;
+	free(l);
+	if (!e)
+		return;
+	e->listing = NULL;
+	if (r < 0) {
+		log_error("cannot list queued requests: %s", err ? err : "failed");
+	} else if (!e->stopping) {
+		/* prioritize_builders may reorder them: a copy */
+		int64_t *v = xmalloc((n + 1) * sizeof(*v));
+		if (n)
+			memcpy(v, ids, n * sizeof(*v));
+		engine_distribute_builders(e, v, n);
+		free(v);
+	}
+	if (e->relist) {
+		e->relist = false;
+		engine_kick(e);
+	}
+}
+
+static void engine_distribute(struct engine *e)
+{
+	struct master *m = e->m;
+	/* draining: slice "operator"; with no worker connected only a latent
+	 * worker can take a request (latent.h) */
+	if (e->stopping || (!e->workers && !latent_any(m->latent)) || m->draining)
+		return;
+	if (e->listing) {
+		e->relist = true;
+		return;
+	}
+	struct engine_listing *l = xmalloc(sizeof(*l));
+	l->e = e;
+	if (db_request_pending_builders_async(m->db, engine_listed, l) < 0) {
+		log_error("cannot list queued requests: %s", db_errmsg(m->db));
+		free(l);
+		return;
+	}
+	e->listing = l;
 }
 
 static void kick_cb(uv_idle_t *h)
@@ -748,6 +777,10 @@ void engine_stop(struct engine *e)
 	uv_idle_stop(&e->kick);
 	/* claims still in flight answer into nothing; what they claimed is
 	 * released with the rest below (db_master_recover) */
+	if (e->listing) {
+		e->listing->e = NULL;
+		e->listing = NULL;
+	}
 	while (e->claims) {
 		struct engine_claim *c = e->claims;
 		e->claims = c->next;

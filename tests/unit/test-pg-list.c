@@ -1256,6 +1256,47 @@ static bool claims_answered(void *arg)
 	return d->a->calls >= d->want;
 }
 
+struct pending_answer {
+	bool done;
+	int r;
+	char text[256];
+};
+
+static void on_pending(void *arg, int r, const int64_t *ids, size_t n, const char *err)
+{
+	struct pending_answer *a = arg;
+	(void)err;
+	a->done = true;
+	a->r = r;
+	size_t len = 0;
+	for (size_t i = 0; i < n && len < sizeof(a->text) - 24; i++)
+		len += (size_t)snprintf(a->text + len, sizeof(a->text) - len, "%lld ",
+					(long long)ids[i]);
+}
+
+static bool pending_answered(void *arg)
+{
+	return ((struct pending_answer *)arg)->done;
+}
+
+/* The builders with queued requests, on both backends. */
+static void compare_pending(struct db *db)
+{
+	struct pending_answer la = {0}, pa = {0};
+	CHECK_INT(db_request_pending_builders_async(db, on_pending, &la), 0);
+	CHECK_INT(db_request_pending_builders_async(pgdb, on_pending, &pa), 0);
+	CHECK(test_run_until(&loop, pending_answered, &la, TEST_GUARD_MS));
+	CHECK(test_run_until(&loop, pending_answered, &pa, TEST_GUARD_MS));
+	compared++;
+	CHECK_INT(la.r, 0);
+	CHECK(la.text[0]); /* the fixture has queued requests */
+	if (la.r != pa.r || strcmp(la.text, pa.text)) {
+		differed++;
+		TAP_FAIL("pending builders: SQLite %d '%s', PostgreSQL %d '%s'", la.r, la.text,
+			 pa.r, pa.text);
+	}
+}
+
 /* Two PostgreSQL masters claiming from one queue at once: every request
  * claimed once, by one of them; and the first claim agrees with SQLite's
  * order (priority, then age). */
@@ -1679,6 +1720,8 @@ TEST(every_resource_lists_alike)
 		compare_inputs(db);
 	if (pgdb)
 		compare_writes(db);
+	if (pgdb)
+		compare_pending(db);
 	if (pgdb)
 		compare_claims(db);
 	static const char *const tests[] = {"t.ok", "t.bad", "t/skip.c", "never"};
