@@ -130,6 +130,7 @@ struct engine {
 	struct wconn *workers; /* connected (and attaching) */
 	struct build *builds;  /* running */
 	int64_t *builderids;   /* per cfg->builder[i] */
+	int64_t *workerids;    /* per cfg->worker[i] (their rows, upserted at start and reload) */
 	/* Indexes over the configuration, built once, so that no event scans
 	 * names (10,000 workers made those scans quadratic). */
 	size_t **worker_builders; /* per cfg worker: indexes of its builders */
@@ -254,6 +255,9 @@ struct build {
 void engine_kick(struct engine *e);
 /* Index of a configured worker in cfg->worker[]. */
 size_t engine_worker_index(const struct engine *e, const struct config_worker *cw);
+/* The row id of a worker of the current configuration, 0 for one a reload
+ * removed (no database read: the ids are kept from the upserts). */
+int64_t engine_worker_id(const struct engine *e, const struct config_worker *cw);
 int engine_builder_index(struct engine *e, int64_t builderid);
 /* Called by build.c when a build has ended and its row is written. */
 void engine_build_done(struct engine *e, struct build *b);

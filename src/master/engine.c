@@ -56,6 +56,12 @@ int engine_builder_index(struct engine *e, int64_t builderid)
 	return -1;
 }
 
+int64_t engine_worker_id(const struct engine *e, const struct config_worker *cw)
+{
+	size_t i = engine_worker_index(e, cw);
+	return i < e->m->cfg->nworkers ? e->workerids[i] : 0;
+}
+
 size_t engine_worker_index(const struct engine *e, const struct config_worker *cw)
 {
 	const struct config *cfg = e->m->cfg;
@@ -627,12 +633,14 @@ int engine_new(struct master *m, struct engine **ret)
 			goto fail;
 	}
 	engine_index_builder_ids(e, m->cfg->nbuilders);
+	e->workerids = xcalloc(m->cfg->nworkers + 1, sizeof(*e->workerids));
 	for (size_t i = 0; i < m->cfg->nworkers; i++) {
 		const struct config_worker *w = &m->cfg->worker[i];
 		int64_t wid;
 		r = db_worker_ensure(m->db, w->name, &wid);
 		if (r < 0)
 			goto fail;
+		e->workerids[i] = wid;
 		r = db_worker_set_connected(m->db, wid, 0);
 		if (r < 0)
 			goto fail;
@@ -819,6 +827,7 @@ void engine_free(struct engine *e)
 	if (!e)
 		return;
 	free(e->builderids);
+	free(e->workerids);
 	engine_index_free(e, e->m->cfg);
 	engine_reconfig_release(e); /* slice "reconfig": retired generations */
 	free(e->removed_ids);
@@ -980,12 +989,13 @@ int engine_reconfig(struct engine *e, struct config *ncfg, char **ret_err)
 	}
 
 	/* 2. the new tables (allocation only) */
-	int64_t *old_ids = e->builderids;
+	int64_t *old_ids = e->builderids, *old_wids = e->workerids;
 	size_t **old_wb = e->worker_builders, *old_nwb = e->nworker_builders;
 	size_t **old_bw = e->builder_workers;
 	struct wconn **old_conn = e->conn;
 	size_t *old_by_name = e->builder_by_name, *old_by_id = e->builder_by_id;
 	e->builderids = ids;
+	e->workerids = wids;
 	engine_index_config(e, ncfg);
 	engine_index_builder_ids(e, ncfg->nbuilders);
 
@@ -1059,11 +1069,9 @@ int engine_reconfig(struct engine *e, struct config *ncfg, char **ret_err)
 		free(bids);
 	}
 	for (size_t i = 0; i < old->nworkers; i++) {
-		int64_t wid;
 		if (winv[i] != SIZE_MAX)
 			continue;
-		if (db_worker_ensure(m->db, old->worker[i].name, &wid) < 0 ||
-		    db_worker_set_configured(m->db, wid, m->masterid, NULL, 0) < 0)
+		if (db_worker_set_configured(m->db, old_wids[i], m->masterid, NULL, 0) < 0)
 			log_error("worker=%s cannot be unregistered: %s", old->worker[i].name,
 				  db_errmsg(m->db));
 	}
@@ -1083,9 +1091,9 @@ int engine_reconfig(struct engine *e, struct config *ncfg, char **ret_err)
 	free(old_by_name);
 	free(old_by_id);
 	free(old_ids);
+	free(old_wids);
 	free(winv);
 	free(wmap);
-	free(wids);
 	free(bmap);
 	free(kept);
 	/* the master's reference moves to the new generation; removed workers'

@@ -1211,12 +1211,7 @@ static int wconn_authenticate(void *ctx, const char *name, const char *password,
 	w->cfg = cw;
 	w->refs = 1;
 	w->sess = proto_session_new();
-	int r = db_worker_ensure(e->m->db, cw->name, &w->workerid);
-	if (r < 0) {
-		log_error("worker=%s cannot be recorded: %s", cw->name, db_errmsg(e->m->db));
-		wconn_unref(w);
-		return r;
-	}
+	w->workerid = engine_worker_id(e, cw); /* cw is of the current configuration */
 	*ret_ud = w;
 	return 0;
 }
