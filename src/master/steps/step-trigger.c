@@ -59,15 +59,10 @@ static void step_trigger_start(struct step *st)
 			json_object_set_new(props, s->set_properties[i].name,
 					    json_pack("[o,s]", v, "Trigger"));
 	}
-	/* every sourcestamp of the build's buildset passes on (one per codebase) */
-	struct db_sourcestamp *ss = NULL;
-	size_t nss = 0;
-	if (db_buildset_sourcestamps(m->db, b->bsid, &ss, &nss) < 0) {
-		step_log_header(st, "cannot read the build's sourcestamps: %s", db_errmsg(m->db));
-		json_decref(props);
-		step_finish(st, RESULTS_EXCEPTION);
-		return;
-	}
+	/* every sourcestamp of the build's buildset passes on (one per codebase;
+	 * read as the build started) */
+	const struct db_sourcestamp *ss = b->ss_all;
+	size_t nss = b->nss_all;
 	t->bsids = xcalloc(s->ntrigger_schedulers, sizeof(*t->bsids));
 	t->results = RESULTS_SUCCESS;
 	int failed = 0;
@@ -87,7 +82,6 @@ static void step_trigger_start(struct step *st)
 		t->bsids[t->n++] = bsid;
 	}
 	json_decref(props);
-	free(ss);
 	if (failed || !s->wait_for_finish || t->n == 0) {
 		step_finish(st, failed ? RESULTS_EXCEPTION : RESULTS_SUCCESS);
 		return;
