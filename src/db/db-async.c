@@ -555,6 +555,7 @@ int db_request_claim_next_async(struct db *db, int64_t builderid, int64_t master
 struct db_async_complete {
 	int r;
 	int64_t bsid_done;
+	int bs_results;
 	db_bsid_fn done;
 	void *arg;
 };
@@ -564,7 +565,7 @@ static void db_async_complete_run(void *ctx, int r)
 	struct db_async_complete *x = ctx;
 	if (r < 0)
 		x->r = r;
-	x->done(x->arg, x->r, x->r < 0 ? 0 : x->bsid_done,
+	x->done(x->arg, x->r, x->r < 0 ? 0 : x->bsid_done, x->r < 0 ? RESULTS_NONE : x->bs_results,
 		x->r == -ECANCELED       ? "the database was closed"
 		: x->r == KILN_ENOTFOUND ? "no such build request"
 		: x->r < 0               ? "the request was complete already"
@@ -578,7 +579,7 @@ int db_request_complete_async(struct db *db, int64_t brid, int results, double w
 	if (db->pg)
 		return db_pg_request_complete(db, brid, results, when, done, arg);
 	struct db_async_complete *x = xcalloc(1, sizeof(*x));
-	int r = db_request_complete(db, brid, results, when, &x->bsid_done);
+	int r = db_request_complete_results(db, brid, results, when, &x->bsid_done, &x->bs_results);
 	if (r < 0 && r != KILN_ESTATE && r != KILN_ENOTFOUND) {
 		free(x);
 		return r;

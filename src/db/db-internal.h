@@ -514,4 +514,9 @@ void db_test_walk_row(struct db_test_walk *w, int64_t buildid, int64_t number, b
 /* The history into *ret (release it); w is empty again. */
 void db_test_walk_finish(struct db_test_walk *w, struct db_test_history *ret);
 
+/* db_request_complete with the buildset's results when it completes it
+ * (RESULTS_NONE otherwise): db_request_complete_async's on SQLite. */
+int db_request_complete_results(struct db *db, int64_t brid, int results, double when,
+				int64_t *ret_bsid_done, int *ret_bs_results);
+
 #endif

@@ -1074,6 +1074,7 @@ struct pg_complete {
 	double when;
 	bool changed; /* the request was incomplete until now */
 	bool orphan;  /* the siblings' read was not queued: nothing else comes */
+	int worst;    /* the buildset's results, once every request is complete */
 	db_bsid_fn done;
 	void *arg;
 };
@@ -1091,7 +1092,7 @@ static void pg_buildset_completed(void *arg, int r, const PGresult *res, const c
 {
 	struct pg_complete *c = arg;
 	int64_t bsid = r == 0 && PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
-	c->done(c->arg, r, bsid, r < 0 ? err : NULL);
+	c->done(c->arg, r, bsid, bsid ? c->worst : RESULTS_NONE, r < 0 ? err : NULL);
 	free(c);
 }
 
@@ -1105,7 +1106,7 @@ static void pg_complete_siblings(void *arg, int r, const PGresult *res, const ch
 			r < 0  ? r
 			: none ? KILN_ENOTFOUND
 			       : KILN_ESTATE,
-			0,
+			0, RESULTS_NONE,
 			r < 0  ? err
 			: none ? "no such build request"
 			       : "the request was complete already");
@@ -1117,13 +1118,14 @@ static void pg_complete_siblings(void *arg, int r, const PGresult *res, const ch
 	for (int i = 0, n = PQntuples(res); i < n; i++) {
 		bsid = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 		if (strtoll(PQgetvalue(res, i, 1), NULL, 10) == 0) {
-			c->done(c->arg, 0, 0, NULL); /* another still runs */
+			c->done(c->arg, 0, 0, RESULTS_NONE, NULL); /* another still runs */
 			free(c);
 			return;
 		}
 		worst = db_results_worst(worst, (int)strtol(PQgetvalue(res, i, 2), NULL, 10));
 	}
 	/* the one whose UPDATE changes the row reports the buildset done */
+	c->worst = worst;
 	struct pgw w = {0};
 	pgw_i64(&w, bsid);
 	pgw_f64(&w, c->when);
@@ -1135,7 +1137,7 @@ static void pg_complete_siblings(void *arg, int r, const PGresult *res, const ch
 			     .values = w.v};
 	int e = pg_batch_add_returning(db_pg_batch(c->db), &q, pg_buildset_completed, c);
 	if (e < 0) {
-		c->done(c->arg, e, 0, "cannot queue the buildset's completion");
+		c->done(c->arg, e, 0, RESULTS_NONE, "cannot queue the buildset's completion");
 		free(c);
 	}
 }

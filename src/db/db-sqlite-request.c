@@ -124,7 +124,7 @@ int db_request_unclaim(struct db *db, int64_t brid)
 }
 
 static int sqlite_request_complete(struct db *db, int64_t brid, int results, double when,
-				   int64_t *ret_bsid_done)
+				   int64_t *ret_bsid_done, int *ret_worst)
 {
 	int r;
 	struct db_request q;
@@ -176,6 +176,7 @@ static int sqlite_request_complete(struct db *db, int64_t brid, int results, dou
 		if (r < 0)
 			return r;
 		*ret_bsid_done = q.buildsetid;
+		*ret_worst = worst;
 	}
 	return 0;
 }
@@ -183,10 +184,19 @@ static int sqlite_request_complete(struct db *db, int64_t brid, int results, dou
 int db_request_complete(struct db *db, int64_t brid, int results, double when,
 			int64_t *ret_bsid_done)
 {
+	int worst;
+	return db_request_complete_results(db, brid, results, when, ret_bsid_done, &worst);
+}
+
+int db_request_complete_results(struct db *db, int64_t brid, int results, double when,
+				int64_t *ret_bsid_done, int *ret_bs_results)
+{
 	int64_t done = 0;
-	int r = WRITE(sqlite_request_complete(db, brid, results, when, &done));
+	int worst = RESULTS_NONE;
+	int r = WRITE(sqlite_request_complete(db, brid, results, when, &done, &worst));
 	if (r >= 0 && ret_bsid_done)
 		*ret_bsid_done = done;
+	*ret_bs_results = r >= 0 && done ? worst : RESULTS_NONE;
 	return r;
 }
 

@@ -241,8 +241,9 @@ int db_request_complete(struct db *db, int64_t brid, int results, double when,
  * complete already, KILN_ENOTFOUND if there is none; db_list_async's rules otherwise.  On
  * PostgreSQL the buildset's row is locked first, so that of two masters completing its last two
  * requests at once, the later sees the other's and exactly one completes the buildset (and gets
- * bsid_done). */
-typedef void (*db_bsid_fn)(void *arg, int r, int64_t bsid_done, const char *err);
+ * bsid_done).  bs_results: the buildset's results (the worst of its requests') with bsid_done,
+ * else RESULTS_NONE. */
+typedef void (*db_bsid_fn)(void *arg, int r, int64_t bsid_done, int bs_results, const char *err);
 int db_request_complete_async(struct db *db, int64_t brid, int results, double when,
 			      db_bsid_fn done, void *arg);
 /* Builder ids that have at least one unclaimed incomplete request. */

@@ -248,7 +248,8 @@ struct build_request_done {
 	int results;
 };
 
-static void build_request_completed(void *arg, int r, int64_t bsid_done, const char *err)
+static void build_request_completed(void *arg, int r, int64_t bsid_done, int bs_results,
+				    const char *err)
 {
 	struct build_request_done *d = arg;
 	struct master *m = d->m;
@@ -265,7 +266,7 @@ static void build_request_completed(void *arg, int r, int64_t bsid_done, const c
 	events_request_complete(m, d->brid, bsid_done);
 	int res = d->results;
 	if (m->sched && bsid_done)
-		sched_buildset_completed(m->sched, bsid_done, RESULTS_NONE);
+		sched_buildset_completed(m->sched, bsid_done, bs_results);
 	else if (m->sched && res != RESULTS_SUCCESS && res != RESULTS_WARNINGS &&
 		 res != RESULTS_SKIPPED)
 		sched_buildset_failing(m->sched, d->bsid, res);

@@ -1321,15 +1321,17 @@ struct bsid_answer {
 	bool done;
 	int r;
 	int64_t bsid;
+	int bs_results;
 };
 
-static void on_bsid(void *arg, int r, int64_t bsid, const char *err)
+static void on_bsid(void *arg, int r, int64_t bsid, int bs_results, const char *err)
 {
 	struct bsid_answer *a = arg;
 	(void)err;
 	a->done = true;
 	a->r = r;
 	a->bsid = bsid;
+	a->bs_results = bs_results;
 }
 
 static bool bsid_answered(void *arg)
@@ -1348,8 +1350,8 @@ static void complete_requests(struct db *d, char *out, size_t n)
 						  on_bsid, &a);
 		if (r == 0 && !test_run_until(&loop, bsid_answered, &a, TEST_GUARD_MS))
 			r = -ETIMEDOUT;
-		len += (size_t)snprintf(out + len, n - len, "%d:%lld ", r ? r : a.r,
-					(long long)a.bsid);
+		len += (size_t)snprintf(out + len, n - len, "%d:%lld:%d ", r ? r : a.r,
+					(long long)a.bsid, a.bs_results);
 	}
 }
 
