@@ -311,7 +311,12 @@ static void build_finish(struct build *b)
 	b->finished = true;
 	stats_build_finished(b->results); /* slice "operator": /metrics */
 	events_publish_row(m, DB_BUILDS, "builds", "buildid", b->buildid, "finished");
-	numbers_build_finished(m, b->buildid); /* durations, ETA cache (numbers.h) */
+	struct db_build_times bt = {.builderid = b->builderid,
+				    .number = b->number,
+				    .started_at = b->started_at,
+				    .complete_at = now,
+				    .results = b->results};
+	numbers_build_ended(m, b->buildid, &bt); /* durations, ETA cache (numbers.h) */
 
 	int req_results = b->results;
 	if (b->results == RESULTS_RETRY) {
@@ -675,6 +680,7 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 	/* the row and the buildset's inputs, asked together */
 	struct build_open *o = xcalloc(1, sizeof(*o));
 	o->b = b;
+	b->started_at = now;
 	int r = db_build_add_async(m->db, b->builderid, brid, w->workerid, m->masterid, now,
 				   build_on_added, o);
 	if (r < 0) {

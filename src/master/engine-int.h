@@ -206,6 +206,7 @@ struct build {
 	struct config *cfg; /* slice "reconfig": referenced: the generation it started with */
 	struct wconn *w;    /* referenced */
 	int64_t buildid, number, brid, bsid, builderid;
+	double started_at;     /* as stored (clock_wall) */
 	int64_t *merged;       /* owned: requests collapsed into this build (claimed) */
 	int64_t *merged_bsids; /* owned: their buildsets, in the same order */
 	size_t nmerged;

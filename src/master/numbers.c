@@ -406,6 +406,13 @@ void numbers_build_finished(struct master *m, int64_t buildid)
 		log_warn("build=%lld numbers: %s", (long long)buildid, db_errmsg(m->db));
 		return;
 	}
+	numbers_build_ended(m, buildid, &bt);
+}
+
+void numbers_build_ended(struct master *m, int64_t buildid, const struct db_build_times *times)
+{
+	struct db_build_times bt = *times;
+	int r = 0;
 	numbers_forget(m, bt.builderid);
 	if (bt.results == RESULTS_NONE)
 		return;

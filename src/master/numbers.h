@@ -45,6 +45,10 @@ int numbers_record(struct master *m, int64_t builderid, int64_t buildid, int64_t
  * cached medians so the next ETA reads the new history.  Errors are logged
  * (the build is already finished; a failed commit stops the master). */
 void numbers_build_finished(struct master *m, int64_t buildid);
+/* The same for a build whose times the caller holds (a build this master
+ * ran: nothing read back). */
+struct db_build_times;
+void numbers_build_ended(struct master *m, int64_t buildid, const struct db_build_times *times);
 
 /* ETA of a running build of builderid that started at started_at: the
  * median duration of the builder's last KILN_ETA_SAMPLES successful
