@@ -78,6 +78,7 @@ static void pg_inputs_on_buildset(void *arg, int r, const PGresult *res, const c
 		bi->project = pg_col_dup(res, 0, 9);
 		bi->codebase = pg_col_dup(res, 0, 10);
 		bi->patchid = pg_col_i64(res, 0, 11);
+		bi->npatches = (size_t)pg_col_i64(res, 0, 13);
 		json_error_t e;
 		call->in.props = json_loads(PQgetvalue(res, 0, 12), 0, &e);
 		if (!call->in.props) {
@@ -155,7 +156,9 @@ int db_pg_build_inputs(struct db *db, int64_t bsid, db_build_inputs_fn done, voi
 		"SELECT bs.scheduler, bs.reason, bs.complete, bs.results, bs.parent_buildid, "
 		"(SELECT COUNT(*) FROM buildset_sourcestamps WHERE buildsetid = bs.id), "
 		"ss.branch, ss.revision, ss.repository, ss.project, ss.codebase, ss.patchid, "
-		"bs.properties FROM buildsets bs LEFT JOIN sourcestamps ss ON ss.id = "
+		"bs.properties, (SELECT COUNT(*) FROM buildset_sourcestamps x JOIN sourcestamps p "
+		"ON p.id = x.sourcestampid WHERE x.buildsetid = bs.id AND p.patchid IS NOT NULL) "
+		"FROM buildsets bs LEFT JOIN sourcestamps ss ON ss.id = "
 		"(SELECT MIN(sourcestampid) FROM buildset_sourcestamps WHERE buildsetid = bs.id) "
 		"WHERE bs.id = $1::bigint";
 	/* codebases and authors in SQLite's order: by bytes */

@@ -111,7 +111,9 @@ int db_buildset_get(struct db *db, int64_t bsid, struct db_buildset_info *ret)
 		db, ST_SCHED_BS_GET,
 		"SELECT bs.scheduler, bs.reason, bs.complete, bs.results, bs.parent_buildid, "
 		"(SELECT COUNT(*) FROM buildset_sourcestamps WHERE buildsetid = bs.id), "
-		"ss.branch, ss.revision, ss.repository, ss.project, ss.codebase, ss.patchid "
+		"ss.branch, ss.revision, ss.repository, ss.project, ss.codebase, ss.patchid, "
+		"(SELECT COUNT(*) FROM buildset_sourcestamps x JOIN sourcestamps p "
+		"ON p.id = x.sourcestampid WHERE x.buildsetid = bs.id AND p.patchid IS NOT NULL) "
 		"FROM buildsets bs LEFT JOIN sourcestamps ss ON ss.id = "
 		"(SELECT MIN(sourcestampid) FROM buildset_sourcestamps WHERE buildsetid = bs.id) "
 		"WHERE bs.id = ?1");
@@ -138,6 +140,7 @@ int db_buildset_get(struct db *db, int64_t bsid, struct db_buildset_info *ret)
 		.project = sqlite_sched_col_strdup(s, 9),
 		.codebase = sqlite_sched_col_strdup(s, 10),
 		.patchid = sqlite3_column_int64(s, 11),
+		.npatches = (size_t)sqlite3_column_int64(s, 12),
 	};
 	return 0;
 }

@@ -550,6 +550,7 @@ struct db_buildset_info {
 	bool complete;
 	int results; /* RESULTS_NONE until complete */
 	size_t nsourcestamps;
+	size_t npatches; /* sourcestamps with a patch (a try build's) */
 	char *branch, *revision, *repository, *project, *codebase;
 };
 int db_buildset_get(struct db *db, int64_t bsid, struct db_buildset_info *ret); /* KILN_ENOTFOUND */

@@ -643,6 +643,7 @@ static void build_on_inputs(void *arg, int r, struct db_build_inputs *in, const 
 		b->ss_all = TAKE_PTR(in->ss);
 		b->nss_all = in->nss;
 		in->nss = 0;
+		b->has_patch = in->bs.npatches > 0;
 		o->props = TAKE_PTR(in->props);
 		o->blamelist = TAKE_PTR(in->blamelist);
 	}

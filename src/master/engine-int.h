@@ -216,6 +216,7 @@ struct build {
 	 * db_buildset_sourcestamps): %(src:CODEBASE:attr)s */
 	struct db_sourcestamp *ss_all;
 	size_t nss_all;
+	bool has_patch; /* a sourcestamp of its buildset has a patch (read then) */
 	size_t next_step;
 	int results;
 	bool terminate;

@@ -1386,14 +1386,15 @@ static void on_inputs(void *arg, int r, struct db_build_inputs *in, const char *
 				      opt_str(in->ss[i].revision), opt_str(in->ss[i].repository),
 				      opt_str(in->ss[i].project), opt_str(in->ss[i].codebase)));
 	json_t *j = json_pack(
-		"{s:I, s:o, s:o, s:b, s:i, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:O, s:O}",
+		"{s:I, s:o, s:o, s:b, s:i, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:O, "
+		"s:O}",
 		"bsid", (json_int_t)bi->bsid, "scheduler", opt_str(bi->scheduler), "reason",
 		opt_str(bi->reason), "complete", bi->complete, "results", bi->results, "parent",
 		(json_int_t)bi->parent_buildid, "nss", (json_int_t)bi->nsourcestamps, "patchid",
-		(json_int_t)bi->patchid, "branch", opt_str(bi->branch), "revision",
-		opt_str(bi->revision), "repository", opt_str(bi->repository), "project",
-		opt_str(bi->project), "codebase", opt_str(bi->codebase), "ss", ss, "props",
-		in->props, "blamelist", in->blamelist);
+		(json_int_t)bi->patchid, "npatches", (json_int_t)bi->npatches, "branch",
+		opt_str(bi->branch), "revision", opt_str(bi->revision), "repository",
+		opt_str(bi->repository), "project", opt_str(bi->project), "codebase",
+		opt_str(bi->codebase), "ss", ss, "props", in->props, "blamelist", in->blamelist);
 	a->text = json_dumps(j, JSON_SORT_KEYS);
 	json_decref(j);
 	/* the callback may take what it wants */
@@ -1426,6 +1427,8 @@ static void compare_inputs(struct db *db)
 				 pa.text ? pa.text : "");
 		}
 		CHECK_INT(la.r, id == 99999 ? KILN_ENOTFOUND : 0);
+		if (id == 4) /* a try patch */
+			CHECK(la.text && strstr(la.text, "\"npatches\": 1"));
 		if (id == 3) /* two codebases, three changes' authors in two */
 			CHECK(la.text && strstr(la.text, "\"lib\"") &&
 			      strstr(la.text,

@@ -370,6 +370,8 @@ void source_patch_log(struct step *st, const char *body, size_t len)
 int source_patch(struct step *st, struct db_patch_data *ret)
 {
 	struct build *b = st->b;
+	if (!b->has_patch) /* known as the build started: nothing to read */
+		return 0;
 	int r = db_buildset_patch(b->e->m->db, b->bsid, st->cfg->source->codebase, ret);
 	if (r < 0) {
 		log_error("build=%lld cannot read the patch: %s", (long long)b->buildid,

@@ -33,7 +33,7 @@ static void step_patch_start(struct step *st)
 	struct build *b = st->b;
 	struct db *db = b->e->m->db;
 	struct db_patch_data patch = {0};
-	int r = db_buildset_patch(db, b->bsid, NULL, &patch);
+	int r = b->has_patch ? db_buildset_patch(db, b->bsid, NULL, &patch) : 0;
 	if (r <= 0) {
 		if (r < 0)
 			log_error("build=%lld cannot read the patch: %s", (long long)b->buildid,
