@@ -107,6 +107,10 @@ force_rev slow
 check "the slow build runs" wait_for 60 test -e "$TRASH/second"
 slow_reqs() { grep -l '"kiln/slow' "$TRASH"/req/req-*.json 2>/dev/null | wc -l; }
 check "its pending status arrives" wait_for 60 sh -c "[ \$(grep -l '\"kiln/slow' '$TRASH'/req/req-*.json 2>/dev/null | wc -l) = 1 ]"
+# and the master has its answer (stopped before, the status stays queued and
+# goes again at the restart: at least once, as the outbound queue promises)
+check "the master got the answer to it" wait_for 60 grep -q \
+    "reporter 'gh': status pending sent for acme/widget|$SHA|kiln/slow (reply 201)" "$M/master.log"
 check "the master stops during the build" stop_pid "$MASTER_PID"
 stop_pid "$WORKER_PID"
 check "the interrupted build sent nothing more" test "$(slow_reqs)" = 1
