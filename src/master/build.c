@@ -273,17 +273,16 @@ static void build_request_completed(void *arg, int r, int64_t bsid_done, int bs_
 	free(d);
 }
 
-static void build_complete_request(struct build *b, int64_t brid, int64_t bsid, int results,
-				   double now)
+int build_complete_request(struct master *m, int64_t brid, int64_t bsid, int results, double now)
 {
-	struct master *m = b->e->m;
 	struct build_request_done *d = xmalloc(sizeof(*d));
 	*d = (struct build_request_done){.m = m, .brid = brid, .bsid = bsid, .results = results};
-	if (db_request_complete_async(m->db, brid, results, now, build_request_completed, d) < 0) {
-		log_error("build=%lld cannot complete request %lld: %s", (long long)b->buildid,
-			  (long long)brid, db_errmsg(m->db));
+	int r = db_request_complete_async(m->db, brid, results, now, build_request_completed, d);
+	if (r < 0) {
+		log_error("cannot complete request %lld: %s", (long long)brid, db_errmsg(m->db));
 		free(d);
 	}
+	return r;
 }
 
 static void build_finish(struct build *b)
@@ -336,7 +335,7 @@ static void build_finish(struct build *b)
 		build_retry_forget(e, b->brid);
 		/* the build's own request, then those collapsed into it: same results */
 		for (size_t i = 0; i <= b->nmerged; i++)
-			build_complete_request(b, i == 0 ? b->brid : b->merged[i - 1],
+			build_complete_request(m, i == 0 ? b->brid : b->merged[i - 1],
 					       i == 0 ? b->bsid : b->merged_bsids[i - 1],
 					       req_results, now);
 	}

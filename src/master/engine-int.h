@@ -309,6 +309,10 @@ void wconn_build_done(struct wconn *w);
 struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, int64_t brid,
 			  int64_t bsid, const int64_t *merged, const int64_t *merged_bsids,
 			  size_t nmerged);
+/* Completes request brid of buildset bsid with results (answered on the
+ * loop): then its events, and the schedulers' news (the buildset completed,
+ * or failing).  Errors are logged; returns db_request_complete_async's. */
+int build_complete_request(struct master *m, int64_t brid, int64_t bsid, int results, double now);
 /* True if b builds the same branch line (codebase, repository, project,
  * branch) as bi. */
 struct db_buildset_info;

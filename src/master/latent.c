@@ -753,10 +753,60 @@ static void latent_timer_fire(uv_timer_t *t)
 
 /* ---- the distributor's side -------------------------------------------------------- */
 
+/* A request ending EXCEPTION because no worker started: its build row is
+ * being added (answered on the loop). */
+struct latent_fail {
+	struct master *m;
+	int64_t brid, bsid;
+	double when;
+	char *state; /* owned: "worker did not start: ..." */
+};
+
+static void latent_fail_free(struct latent_fail *f)
+{
+	free(f->state);
+	free(f);
+}
+
+/* The row is there (or could not be added): the worker_preparation step
+ * says why, the build and its request end EXCEPTION. */
+static void latent_fail_added(void *arg, int r, int64_t buildid, int64_t number, const char *err)
+{
+	struct latent_fail *f = arg;
+	struct master *m = f->m;
+	(void)number;
+	if (r == -ECANCELED) { /* the database closed first: the master is going */
+		latent_fail_free(f);
+		return;
+	}
+	struct db *db = m->db;
+	if (r < 0) {
+		log_error("cannot record the failed build of request %lld: %s", (long long)f->brid,
+			  err ? err : "failed");
+	} else {
+		events_publish_row(m, DB_BUILDS, "builds", "buildid", buildid, "new");
+		_cleanup_free_ char *text = xasprintf("%s\n", f->state);
+		int64_t stepid = 0, logid = 0;
+		if (db_step_begin(db, buildid, "worker_preparation", f->when,
+				  "worker did not start", &stepid, NULL) < 0 ||
+		    db_log_add(db, stepid, "stdio", 's', &logid) < 0 ||
+		    db_log_append(db, logid, text, strlen(text)) < 0 ||
+		    db_log_finish(db, logid) < 0 ||
+		    db_step_finish(db, stepid, RESULTS_EXCEPTION, "worker did not start", false,
+				   f->when) < 0 ||
+		    db_build_finish(db, buildid, RESULTS_EXCEPTION, f->state, f->when) < 0)
+			log_error("build=%lld cannot record why it failed: %s", (long long)buildid,
+				  db_errmsg(db));
+		events_publish_row(m, DB_BUILDS, "builds", "buildid", buildid, "finished");
+	}
+	build_complete_request(m, f->brid, f->bsid, RESULTS_EXCEPTION, f->when);
+	latent_fail_free(f);
+}
+
 /* Ends request req of builder i EXCEPTION: a build row that says why (the
  * worker_preparation step failed with the reasons in its log). */
 static void latent_fail_request(struct latent *lm, size_t i, const struct db_request *req,
-				const char *reason, const char *worker)
+				const char *reason, const struct config_worker *cw)
 {
 	struct master *m = lm->m;
 	struct db *db = m->db;
@@ -770,42 +820,22 @@ static void latent_fail_request(struct latent *lm, size_t i, const struct db_req
 	}
 	events_publish_row(m, DB_BUILDREQUESTS, "buildrequests", "buildrequestid",
 			   req->buildrequestid, "claimed");
-	int64_t wid = 0, buildid = 0, number = 0, stepid = 0, stepnum = 0, logid = 0;
-	_cleanup_free_ char *state = xasprintf("worker did not start: %s", reason);
-	if (db_worker_ensure(db, worker, &wid) < 0 ||
-	    db_build_add(db, req->builderid, req->buildrequestid, wid, m->masterid, now, &buildid,
-			 &number) < 0) {
+	struct latent_fail *f = xmalloc(sizeof(*f));
+	*f = (struct latent_fail){.m = m,
+				  .brid = req->buildrequestid,
+				  .bsid = req->buildsetid,
+				  .when = now,
+				  .state = xasprintf("worker did not start: %s", reason)};
+	log_warn("builder=%s request %lld ends EXCEPTION: %s", m->cfg->builder[i].name,
+		 (long long)req->buildrequestid, f->state);
+	r = db_build_add_async(db, req->builderid, req->buildrequestid,
+			       engine_worker_id(m->engine, cw), m->masterid, now, latent_fail_added,
+			       f);
+	if (r < 0) {
 		log_error("cannot record the failed build of request %lld: %s",
 			  (long long)req->buildrequestid, db_errmsg(db));
-	} else {
-		events_publish_row(m, DB_BUILDS, "builds", "buildid", buildid, "new");
-		_cleanup_free_ char *text = xasprintf("%s\n", state);
-		if (db_step_begin(db, buildid, "worker_preparation", now, "worker did not start",
-				  &stepid, &stepnum) < 0 ||
-		    db_log_add(db, stepid, "stdio", 's', &logid) < 0 ||
-		    db_log_append(db, logid, text, strlen(text)) < 0 ||
-		    db_log_finish(db, logid) < 0 ||
-		    db_step_finish(db, stepid, RESULTS_EXCEPTION, "worker did not start", false,
-				   now) < 0 ||
-		    db_build_finish(db, buildid, RESULTS_EXCEPTION, state, now) < 0)
-			log_error("build=%lld cannot record why it failed: %s", (long long)buildid,
-				  db_errmsg(db));
-		events_publish_row(m, DB_BUILDS, "builds", "buildid", buildid, "finished");
-	}
-	int64_t bsid_done = 0;
-	if (db_request_complete(db, req->buildrequestid, RESULTS_EXCEPTION, now, &bsid_done) < 0) {
-		log_error("cannot complete request %lld: %s", (long long)req->buildrequestid,
-			  db_errmsg(db));
-		return;
-	}
-	log_warn("builder=%s request %lld ends EXCEPTION: %s", m->cfg->builder[i].name,
-		 (long long)req->buildrequestid, state);
-	events_request_complete(m, req->buildrequestid, bsid_done);
-	if (m->sched) {
-		if (bsid_done)
-			sched_buildset_completed(m->sched, bsid_done, RESULTS_NONE);
-		else
-			sched_buildset_failing(m->sched, req->buildsetid, RESULTS_EXCEPTION);
+		build_complete_request(m, f->brid, f->bsid, RESULTS_EXCEPTION, now);
+		latent_fail_free(f);
 	}
 }
 
@@ -874,11 +904,11 @@ void latent_demand(struct latent *lm, size_t i)
 		/* every latent worker of the builder failed to start for it */
 		struct buf why;
 		buf_init(&why, LATENT_REASON_MAX * 4);
-		const char *first = NULL;
+		const struct config_worker *first = NULL; /* the failed build names it */
 		for (size_t k = 0; k < bc->nworkers; k++) {
 			struct latent_worker *lw = lm->by_widx[e->builder_workers[i][k]];
 			if (!first)
-				first = lw->name;
+				first = &m->cfg->worker[e->builder_workers[i][k]];
 			if (buf_addf(&why, "%s%s: %s", why.len ? "; " : "", lw->name,
 				     lw->error ? lw->error : "failed") < 0)
 				break;
