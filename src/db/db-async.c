@@ -30,6 +30,7 @@ struct db_async_done {
 struct db_async {
 	uv_timer_t timer;
 	struct db_async_done *head, **tail;
+	bool held; /* db_async_hold: answers wait for db_async_step */
 };
 
 static void db_async_on_closed(uv_handle_t *h)
@@ -54,6 +55,19 @@ static void db_async_on_timer(uv_timer_t *t)
 	}
 }
 
+/* The queue of db's answers, made on first use (db->loop set). */
+static struct db_async *db_async_of(struct db *db)
+{
+	struct db_async *a = db->async;
+	if (!a) {
+		a = db->async = xcalloc(1, sizeof(*a));
+		a->tail = &a->head;
+		uv_timer_init(db->loop, &a->timer);
+		a->timer.data = a;
+	}
+	return a;
+}
+
 /* Queues an answer of SQLite's for the next loop turn: fn's (items, total)
  * or run(arg, r). */
 static int db_async_push(struct db *db, db_list_fn fn, void (*run)(void *, int), void *arg,
@@ -63,21 +77,36 @@ static int db_async_push(struct db *db, db_list_fn fn, void (*run)(void *, int),
 		json_decref(items);
 		return db_failf(db, -EINVAL, "asynchronous reads need a loop");
 	}
-	struct db_async *a = db->async;
-	if (!a) {
-		a = db->async = xcalloc(1, sizeof(*a));
-		a->tail = &a->head;
-		uv_timer_init(db->loop, &a->timer);
-		a->timer.data = a;
-	}
+	struct db_async *a = db_async_of(db);
 	struct db_async_done *d = xmalloc(sizeof(*d));
 	*d = (struct db_async_done){
 		.fn = fn, .run = run, .arg = arg, .items = items, .total = total};
 	*a->tail = d;
 	a->tail = &d->next;
-	if (!uv_is_active((uv_handle_t *)&a->timer))
+	if (!a->held && !uv_is_active((uv_handle_t *)&a->timer))
 		uv_timer_start(&a->timer, db_async_on_timer, 0, 0);
 	return 0;
+}
+
+void db_async_hold(struct db *db, bool hold)
+{
+	if (!db->loop)
+		return;
+	struct db_async *a = db_async_of(db); /* made now: the first answer is held too */
+	a->held = hold;
+	if (hold)
+		uv_timer_stop(&a->timer);
+	else if (a->head)
+		uv_timer_start(&a->timer, db_async_on_timer, 0, 0);
+}
+
+bool db_async_step(struct db *db)
+{
+	struct db_async *a = db->async;
+	if (!a || !a->head)
+		return false;
+	db_async_on_timer(&a->timer);
+	return true;
 }
 
 static int db_async_queue(struct db *db, db_list_fn fn, void *arg, json_t *items, int64_t total)

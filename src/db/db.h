@@ -439,6 +439,12 @@ int db_list_skip(struct db *db, enum db_resource res, const struct db_query *q,
  * field does not take).  Pure: no database. */
 int db_filter_check(enum db_resource res, const struct db_filter *flt);
 typedef void (*db_list_fn)(void *arg, int r, json_t *items, int64_t total, const char *err);
+/* For tests, on SQLite: db_async_hold(db, true) keeps the answers waiting
+ * (false lets them go on the next turn); db_async_step runs the ones
+ * waiting now (not those they queue in turn): false if there were none.
+ * A test looks at the states between a request and its answer this way. */
+void db_async_hold(struct db *db, bool hold);
+bool db_async_step(struct db *db);
 int db_list_async(struct db *db, enum db_resource res, const struct db_query *q,
 		  const char *const *skip, bool want_total, db_list_fn done, void *arg);
 int db_list_ids_async(struct db *db, enum db_resource res, const struct db_query *q,

@@ -857,6 +857,72 @@ TEST(lost_between_steps_and_mid_command)
 	world_close(&w);
 }
 
+/* The connection closes at once, from the test (not on a later turn). */
+static void fw_close_now(struct fworker *fw)
+{
+	fw->closing = fw->closed = true;
+	fw->ops->closed(fw->ud, &fw->conn);
+}
+
+static bool listing_in_flight(void *arg)
+{
+	return ((struct world *)arg)->e->listing != NULL;
+}
+
+static bool engine_idle(void *arg)
+{
+	struct world *w = arg;
+	return !w->e->claims && !w->e->builds;
+}
+
+/* Issue 14: the claim and the build's start are answered on the loop.  A
+ * worker lost while its claim is in flight gives the request back (no
+ * build); lost while its build opens, the build ends RETRY; the next
+ * worker builds the request once. */
+TEST(lost_while_claiming_and_opening)
+{
+	struct world w;
+	if (world_open(&w, CFG_HEAD "builder { name = 'b', workers = { 'w1' }, steps = {"
+				    " shell { command = 'true' } } }\n") < 0)
+		return;
+	int64_t brid = request(&w, "b");
+	/* the answers wait for db_async_step: one step at a time */
+	db_async_hold(w.m.db, true);
+	struct fworker a = {0};
+	fw_connect(&w, &a);
+	CHECK(run_until(listing_in_flight, &w, TEST_GUARD_MS));
+	CHECK(db_async_step(w.m.db)); /* the queued builders: the claim goes */
+	CHECK(w.e->claims && !w.e->builds);
+	fw_close_now(&a);
+	CHECK(db_async_step(w.m.db)); /* the claim's answer finds the worker gone */
+	CHECK(engine_idle(&w));
+	CHECK_INT(builds_of(&w, brid), 0);
+	CHECK_INT(request_results(&w, brid), -100);
+	struct db_request q;
+	CHECK_INT(db_request_get(w.m.db, brid, &q), 0);
+	CHECK(!q.claimed); /* back in the queue */
+
+	struct fworker b = {0};
+	fw_connect(&w, &b);
+	CHECK(run_until(listing_in_flight, &w, TEST_GUARD_MS));
+	CHECK(db_async_step(w.m.db)); /* the claim goes */
+	CHECK(db_async_step(w.m.db)); /* claimed: the build asks for its row and inputs */
+	CHECK(w.e->builds && w.e->builds->open && !w.e->claims);
+	fw_close_now(&b);
+	db_async_hold(w.m.db, false); /* the build opens without its worker, and ends */
+	CHECK(run_until(engine_idle, &w, TEST_GUARD_MS));
+	CHECK_INT(builds_of(&w, brid), 1);
+	CHECK_INT(build_row(&w, brid, NULL, 0), RESULTS_RETRY);
+	CHECK_INT(request_results(&w, brid), -100);
+
+	struct fworker c = {0};
+	fw_connect(&w, &c);
+	CHECK(wait_request(&w, brid));
+	CHECK_INT(request_results(&w, brid), RESULTS_SUCCESS);
+	CHECK_INT(builds_of(&w, brid), 2);
+	world_close(&w);
+}
+
 /* A worker that dies on the same request MAX_BUILD_RETRIES times: EXCEPTION. */
 TEST(retry_limit)
 {
@@ -1138,6 +1204,7 @@ int main(void)
 	RUN(state_names_failed_steps_only);
 	RUN(lost_during_attach);
 	RUN(lost_between_steps_and_mid_command);
+	RUN(lost_while_claiming_and_opening);
 	RUN(retry_limit);
 	RUN(interrupt_timeout_and_lost_during_interrupt);
 	RUN(duplicate_worker);
