@@ -30,7 +30,9 @@
 #define KILN_MAX_HTTP_CLIENT_BODY (256u << 20) /* what the kiln client reads */
 #define KILN_MAX_CLIENT_CONF (64u << 10)       /* ~/.config/kiln/client.conf */
 #define KILN_MAX_WS_EVENT_QUEUE                                                                    \
-	(256u << 10)                  /* undelivered /ws event bytes per browser, then resync */
+	(256u << 10) /* undelivered /ws event bytes per browser, then resync */
+#define KILN_MAX_HELD_EVENTS                                                                       \
+	(64u << 20) /* event bytes held behind a row being read, then only numbered (events.h) */
 #define KILN_MAX_WS_SUBSCRIPTIONS 256 /* startConsuming paths per /ws connection */
 #define KILN_MAX_WS_SUB_PATH 1024     /* length of one subscription path */
 

@@ -580,6 +580,71 @@ int db_request_claim_next_async(struct db *db, int64_t builderid, int64_t master
 	return db_async_later(db, db_async_claim_run, x, free);
 }
 
+/* Request lines read or claimed on SQLite, their answer waiting for its turn. */
+struct db_async_lines {
+	struct db_request_line *v; /* strings owned */
+	size_t n;
+	db_request_lines_fn done;
+	void *arg;
+};
+
+static void db_async_lines_free(void *ctx)
+{
+	struct db_async_lines *x = ctx;
+	db_request_lines_free(x->v, x->n);
+	free(x);
+}
+
+static void db_async_lines_run(void *ctx, int r)
+{
+	struct db_async_lines *x = ctx;
+	x->done(x->arg, r, r < 0 ? NULL : x->v, r < 0 ? 0 : x->n,
+		r < 0 ? "the database was closed" : NULL);
+	db_async_lines_free(x);
+}
+
+int db_request_compatible_async(struct db *db, int64_t brid, size_t max, db_request_lines_fn done,
+				void *arg)
+{
+	if (db->pg)
+		return db_pg_request_compatible(db, brid, max, done, arg);
+	struct db_async_lines *x = xcalloc(1, sizeof(*x));
+	int r = db_request_compatible_lines(db, brid, max, &x->v, &x->n);
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_lines_run, x, db_async_lines_free);
+}
+
+int db_request_claim_many_async(struct db *db, const int64_t *ids, size_t n, int64_t masterid,
+				double when, db_request_lines_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_request_claim_many(db, ids, n, masterid, when, done, arg);
+	struct db_async_lines *x = xcalloc(1, sizeof(*x));
+	x->v = xcalloc(n + 1, sizeof(*x->v));
+	for (size_t i = 0; i < n; i++) {
+		struct db_request q;
+		int r = db_request_get(db, ids[i], &q);
+		if (r == 0 && !q.complete && !q.claimed)
+			r = db_request_claim(db, ids[i], masterid, when);
+		else if (r == 0 || r == KILN_ENOTFOUND)
+			continue;
+		if (r < 0) {
+			db_async_lines_free(x);
+			return r;
+		}
+		x->v[x->n++] = (struct db_request_line){.buildrequestid = ids[i],
+							.buildsetid = q.buildsetid};
+	}
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_lines_run, x, db_async_lines_free);
+}
+
 /* A request completed on SQLite, its answer waiting for its turn. */
 struct db_async_complete {
 	int r;

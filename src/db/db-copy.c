@@ -27,6 +27,7 @@
 #include "db/db.h"
 #include "db/pg-conn.h"
 #include "db/pg-migrate.h"
+#include "db/pg-col.h"
 
 #define COPY_MIGRATE_TIMEOUT_MS 120000
 
@@ -314,7 +315,7 @@ static int side_int(struct side *s, const char *sql, int nparams, const char *co
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 			r = side_fail(s, KILN_EDB, "%.80s: %s", sql, PQresultErrorMessage(res));
 		else if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
-			*ret = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+			*ret = pg_col_i64(res, 0, 0);
 		PQclear(res);
 		return r;
 	}

@@ -247,6 +247,8 @@ enum db_stmt_id {
 	ST_SCHED_BS_GET,
 	ST_SCHED_BS_SO_FAR,
 	ST_SCHED_COMPATIBLE,
+	ST_SCHED_COMPATIBLE_LINES,
+	ST_SCHED_REQUEST_LINE,
 	ST_SCHED_SET_COLLAPSED,
 	ST_SCHED_SUPERSEDED,
 	/* end of schedulers and queue */
@@ -518,5 +520,11 @@ void db_test_walk_finish(struct db_test_walk *w, struct db_test_history *ret);
  * (RESULTS_NONE otherwise): db_request_complete_async's on SQLite. */
 int db_request_complete_results(struct db *db, int64_t brid, int results, double when,
 				int64_t *ret_bsid_done, int *ret_bs_results);
+
+/* db_request_compatible_async's answer on SQLite: *ret (n lines, strings
+ * owned) freed with db_request_lines_free. */
+int db_request_compatible_lines(struct db *db, int64_t brid, size_t max,
+				struct db_request_line **ret, size_t *ret_n);
+void db_request_lines_free(struct db_request_line *v, size_t n);
 
 #endif

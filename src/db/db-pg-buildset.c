@@ -17,6 +17,7 @@
 #include "common/xalloc.h"
 #include "db/pg-batch.h"
 #include "db/pg-conn.h"
+#include "db/pg-col.h"
 
 struct pg_inputs_call {
 	struct db_build_inputs in;
@@ -26,16 +27,6 @@ struct pg_inputs_call {
 	db_build_inputs_fn done;
 	void *arg;
 };
-
-static char *pg_col_dup(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) ? NULL : xstrdup(PQgetvalue(res, row, col));
-}
-
-static int64_t pg_col_i64(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
 
 static void pg_inputs_fail(struct pg_inputs_call *call, int r, const char *err)
 {
@@ -235,6 +226,87 @@ int db_pg_request_pending_builders(struct db *db, db_ids_fn done, void *arg)
 	*call = (struct pg_pending_call){.done = done, .arg = arg};
 	struct pg_query q = {.sql = sql};
 	int r = pg_batch_read(db_pg_batch(db), &q, pg_pending_on_rows, call);
+	if (r < 0) {
+		free(call);
+		return db_failf(db, r, "cannot send the query: %s", err_str(r));
+	}
+	return 0;
+}
+
+/* --- request lines: collapse_requests' reads and claims ----------------------------- */
+
+void db_pg_answer_lines(int r, const PGresult *res, const char *err, db_request_lines_fn done,
+			void *arg)
+{
+	if (r < 0) {
+		done(arg, r, NULL, 0, err ? err : "failed");
+		return;
+	}
+	size_t n = (size_t)PQntuples(res);
+	bool full = PQnfields(res) >= 7;
+	struct db_request_line *v = xcalloc(n + 1, sizeof(*v));
+	for (size_t i = 0; i < n; i++) {
+		int row = (int)i;
+		v[i] = (struct db_request_line){
+			.buildrequestid = pg_col_i64(res, row, 0),
+			.buildsetid = pg_col_i64(res, row, 1),
+		};
+		if (full) {
+			v[i].branch = pg_col_str(res, row, 2);
+			v[i].revision = pg_col_str(res, row, 3);
+			v[i].repository = pg_col_str(res, row, 4);
+			v[i].project = pg_col_str(res, row, 5);
+			v[i].codebase = pg_col_str(res, row, 6);
+		}
+	}
+	done(arg, 0, v, n, NULL);
+	free(v);
+}
+
+struct pg_lines_call {
+	db_request_lines_fn done;
+	void *arg;
+};
+
+static void pg_lines_on_rows(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_lines_call *call = arg;
+	db_pg_answer_lines(r, res, err, call->done, call->arg);
+	free(call);
+}
+
+/* SQLite's two reads in one: brid's line first, then the compatible
+ * requests' (the same line, one sourcestamp each, no patch). */
+int db_pg_request_compatible(struct db *db, int64_t brid, size_t max, db_request_lines_fn done,
+			     void *arg)
+{
+	static const char sql[] =
+		"(SELECT r.id, r.buildsetid, s.branch, s.revision, s.repository, s.project, "
+		"s.codebase, 0 AS k FROM buildrequests r LEFT JOIN buildset_sourcestamps x ON "
+		"x.buildsetid = r.buildsetid LEFT JOIN sourcestamps s ON s.id = x.sourcestampid "
+		"WHERE r.id = $1::bigint ORDER BY s.codebase, s.id LIMIT 1) "
+		"UNION ALL (SELECT o.id, o.buildsetid, os.branch, os.revision, os.repository, "
+		"os.project, os.codebase, 1 FROM buildrequests r "
+		"JOIN buildset_sourcestamps rx ON rx.buildsetid = r.buildsetid "
+		"JOIN sourcestamps rs ON rs.id = rx.sourcestampid "
+		"JOIN buildrequests o ON o.builderid = r.builderid AND o.complete = 0 AND "
+		"o.claimed_at IS NULL "
+		"JOIN buildset_sourcestamps ox ON ox.buildsetid = o.buildsetid "
+		"JOIN sourcestamps os ON os.id = ox.sourcestampid "
+		"WHERE r.id = $1::bigint AND o.id <> r.id AND rs.patchid IS NULL AND os.patchid IS "
+		"NULL AND os.codebase = rs.codebase AND os.repository = rs.repository AND "
+		"os.project = rs.project AND os.branch IS NOT DISTINCT FROM rs.branch AND "
+		"(SELECT COUNT(*) FROM buildset_sourcestamps WHERE buildsetid = r.buildsetid) = 1 "
+		"AND (SELECT COUNT(*) FROM buildset_sourcestamps WHERE buildsetid = o.buildsetid) "
+		"= 1 ORDER BY o.id LIMIT $2::bigint) ORDER BY k, id";
+	char a[24], b[24];
+	snprintf(a, sizeof(a), "%" PRId64, brid);
+	snprintf(b, sizeof(b), "%zu", max);
+	const char *values[] = {a, b};
+	struct pg_lines_call *call = xmalloc(sizeof(*call));
+	*call = (struct pg_lines_call){.done = done, .arg = arg};
+	struct pg_query q = {.sql = sql, .nparams = 2, .values = values};
+	int r = pg_batch_read(db_pg_batch(db), &q, pg_lines_on_rows, call);
 	if (r < 0) {
 		free(call);
 		return db_failf(db, r, "cannot send the query: %s", err_str(r));

@@ -16,6 +16,7 @@
 #include "db/db-list.h"
 #include "db/pg-batch.h"
 #include "db/pg-conn.h"
+#include "db/pg-col.h"
 
 struct pg_list_call {
 	const struct resource *rs;
@@ -82,8 +83,7 @@ static json_t *pg_list_render_ids(const PGresult *res)
 {
 	json_t *ids = json_array();
 	for (int row = 0, rows = PQntuples(res); row < rows; row++)
-		json_array_append_new(ids,
-				      json_integer(strtoll(PQgetvalue(res, row, 0), NULL, 10)));
+		json_array_append_new(ids, json_integer(pg_col_i64(res, row, 0)));
 	return ids;
 }
 
@@ -128,7 +128,7 @@ static void pg_list_on_count(void *arg, int r, const PGresult *res, const char *
 	if (r < 0)
 		pg_list_fail(call, r, err);
 	else if (PQntuples(res) == 1)
-		call->total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		call->total = pg_col_i64(res, 0, 0);
 	if (--call->pending == 0)
 		pg_list_finish(call);
 }

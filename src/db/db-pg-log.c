@@ -19,6 +19,7 @@
 #include "common/xalloc.h"
 #include "db/pg-batch.h"
 #include "db/pg-conn.h"
+#include "db/pg-col.h"
 
 /* Chunk rows per query of a search (each at most about a chunk). */
 #define KILN_PG_LOG_SEARCH_ROWS 16
@@ -198,10 +199,10 @@ static void pg_log_on_row(void *arg, int r, const PGresult *res, const char *err
 		c->have_row = true;
 		c->info = (struct db_log_info){
 			.logid = c->logid,
-			.stepid = strtoll(PQgetvalue(res, 0, 0), NULL, 10),
-			.num_lines = t ? t->num_lines : strtoll(PQgetvalue(res, 0, 3), NULL, 10),
+			.stepid = pg_col_i64(res, 0, 0),
+			.num_lines = t ? t->num_lines : pg_col_i64(res, 0, 3),
 			.type = type[0] ? type[0] : 's',
-			.complete = strtoll(PQgetvalue(res, 0, 2), NULL, 10) != 0,
+			.complete = pg_col_i64(res, 0, 2) != 0,
 		};
 		if (c->kind == PG_LOG_SEARCH)
 			c->q.strip = c->info.type == 's';

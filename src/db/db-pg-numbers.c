@@ -15,6 +15,7 @@
 #include "db/db-pg-list.h"
 #include "db/pg-batch.h"
 #include "db/pg-conn.h"
+#include "db/pg-col.h"
 
 _Static_assert(KILN_MAX_NUMBER_NAME == 256, "PG_NUMBERS_POINTS, PG_NUMBERS_NAMES say 256");
 _Static_assert(KILN_ETA_MAX_STEPS == 1000, "PG_NUMBERS_POINTS, PG_NUMBERS_NAMES say 1000");
@@ -62,11 +63,9 @@ static json_t *pg_numbers_render_series(const PGresult *res)
 		json_t *ids = json_loads(PQgetvalue(res, i, 6), 0, NULL);
 		json_t *p = json_pack(
 			"{s:I,s:I,s:o,s:f,s:f,s:o,s:o}", "buildid",
-			(json_int_t)strtoll(PQgetvalue(res, i, 0), NULL, 10), "number",
-			(json_int_t)strtoll(PQgetvalue(res, i, 1), NULL, 10), "stepid",
-			PQgetisnull(res, i, 2)
-				? json_null()
-				: json_integer(strtoll(PQgetvalue(res, i, 2), NULL, 10)),
+			(json_int_t)pg_col_i64(res, i, 0), "number",
+			(json_int_t)pg_col_i64(res, i, 1), "stepid",
+			PQgetisnull(res, i, 2) ? json_null() : json_integer(pg_col_i64(res, i, 2)),
 			"value", strtod(PQgetvalue(res, i, 3), NULL), "recorded_at",
 			strtod(PQgetvalue(res, i, 4), NULL), "revision",
 			PQgetisnull(res, i, 5) ? json_null() : json_string(PQgetvalue(res, i, 5)),

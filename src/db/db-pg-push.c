@@ -14,6 +14,7 @@
 #include "db/db-pg-list.h"
 #include "db/pg-batch.h"
 #include "db/pg-conn.h"
+#include "db/pg-col.h"
 
 #define PG_PUSH_COLS                                                                               \
 	"id, tokenid, package, host, arch, tags, revision, builderid, buildid, state, reason, "    \
@@ -23,7 +24,7 @@
 static void pg_push_cols(const PGresult *res, int i, const char **col, int n)
 {
 	for (int c = 0; c < n; c++)
-		col[c] = PQgetisnull(res, i, c) ? NULL : PQgetvalue(res, i, c);
+		col[c] = pg_col_str(res, i, c);
 }
 
 static json_t *pg_push_render(const PGresult *res)

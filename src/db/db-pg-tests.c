@@ -18,6 +18,7 @@
 #include "db/db-pg-list.h"
 #include "db/pg-batch.h"
 #include "db/pg-conn.h"
+#include "db/pg-col.h"
 
 struct pg_tests_call {
 	db_test_history_fn done;
@@ -35,10 +36,8 @@ static void pg_tests_on_rows(void *arg, int r, const PGresult *res, const char *
 	struct db_test_walk w;
 	db_test_walk_init(&w);
 	for (int i = 0, n = PQntuples(res); i < n; i++)
-		db_test_walk_row(&w, strtoll(PQgetvalue(res, i, 0), NULL, 10),
-				 strtoll(PQgetvalue(res, i, 1), NULL, 10),
-				 strtoll(PQgetvalue(res, i, 2), NULL, 10) == RESULTS_SUCCESS,
-				 PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3));
+		db_test_walk_row(&w, pg_col_i64(res, i, 0), pg_col_i64(res, i, 1),
+				 pg_col_i64(res, i, 2) == RESULTS_SUCCESS, pg_col_str(res, i, 3));
 	struct db_test_history h;
 	db_test_walk_finish(&w, &h);
 	call->done(call->arg, 0, &h, NULL);
@@ -89,13 +88,11 @@ static json_t *pg_changes_render_cells(const PGresult *res)
 		static const char *const ints[] = {"changeid", "buildid", "builderid", "number",
 						   "results"};
 		for (int c = 0; c < 5; c++)
-			json_object_set_new(
-				o, ints[c],
-				PQgetisnull(res, i, c)
-					? json_null()
-					: json_integer(strtoll(PQgetvalue(res, i, c), NULL, 10)));
-		json_object_set_new(o, "complete",
-				    json_boolean(strtoll(PQgetvalue(res, i, 5), NULL, 10) != 0));
+			json_object_set_new(o, ints[c],
+					    PQgetisnull(res, i, c)
+						    ? json_null()
+						    : json_integer(pg_col_i64(res, i, c)));
+		json_object_set_new(o, "complete", json_boolean(pg_col_i64(res, i, 5) != 0));
 		for (int c = 6; c <= 7; c++)
 			json_object_set_new(o, c == 6 ? "started_at" : "complete_at",
 					    PQgetisnull(res, i, c)
@@ -178,15 +175,14 @@ static json_t *pg_artifacts_render(const PGresult *res, bool one)
 	json_t *items = json_array();
 	for (int i = 0, n = PQntuples(res); i < n; i++) {
 		struct db_artifact a = {
-			.artifactid = strtoll(PQgetvalue(res, i, 0), NULL, 10),
-			.buildid = strtoll(PQgetvalue(res, i, 1), NULL, 10),
-			.stepid = PQgetisnull(res, i, 2) ? 0
-							 : strtoll(PQgetvalue(res, i, 2), NULL, 10),
+			.artifactid = pg_col_i64(res, i, 0),
+			.buildid = pg_col_i64(res, i, 1),
+			.stepid = pg_col_i64(res, i, 2),
 			.name = PQgetvalue(res, i, 3),
 			.path = PQgetvalue(res, i, 4),
-			.size = strtoll(PQgetvalue(res, i, 5), NULL, 10),
+			.size = pg_col_i64(res, i, 5),
 			.created_at = strtod(PQgetvalue(res, i, 7), NULL),
-			.dir = PQgetisnull(res, i, 8) ? NULL : PQgetvalue(res, i, 8),
+			.dir = pg_col_str(res, i, 8),
 		};
 		snprintf(a.sha256, sizeof(a.sha256), "%s", PQgetvalue(res, i, 6));
 		json_t *o = db_artifact_json(&a);

@@ -25,6 +25,7 @@
 #include "common/xalloc.h"
 #include "db/pg-batch.h"
 #include "db/pg-conn.h"
+#include "db/pg-col.h"
 
 #define PGW_MAX 12
 
@@ -616,7 +617,7 @@ static void pg_build_added(void *arg, int r, const PGresult *res, const char *er
 	struct pg_build_add *a = arg;
 	int64_t number = 0;
 	if (r == 0 && PQntuples(res) == 1)
-		number = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		number = pg_col_i64(res, 0, 0);
 	else if (r == 0)
 		r = KILN_ENOTFOUND, err = "no such builder";
 	a->done(a->arg, r, r == 0 ? a->buildid : 0, number, r < 0 ? err : NULL);
@@ -952,7 +953,7 @@ static void pg_ensured(void *arg, int r, const PGresult *res, const char *err)
 	struct pg_ensure *e = arg;
 	int64_t id = 0;
 	if (r == 0 && PQntuples(res) >= 1)
-		id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		id = pg_col_i64(res, 0, 0);
 	else if (r == 0) /* another master added the name in between: ask again */
 		r = -EAGAIN, err = "the row was added meanwhile by another master";
 	e->done(e->arg, r, id, r < 0 ? err : NULL);
@@ -1024,9 +1025,9 @@ static void pg_claimed(void *arg, int r, const PGresult *res, const char *err)
 	bool have = r == 0 && PQntuples(res) == 1;
 	if (have)
 		q = (struct db_request){
-			.buildrequestid = strtoll(PQgetvalue(res, 0, 0), NULL, 10),
-			.buildsetid = strtoll(PQgetvalue(res, 0, 1), NULL, 10),
-			.builderid = strtoll(PQgetvalue(res, 0, 2), NULL, 10),
+			.buildrequestid = pg_col_i64(res, 0, 0),
+			.buildsetid = pg_col_i64(res, 0, 1),
+			.builderid = pg_col_i64(res, 0, 2),
 			.priority = (int)strtol(PQgetvalue(res, 0, 3), NULL, 10),
 			.submitted_at = strtod(PQgetvalue(res, 0, 4), NULL),
 			.claimed = true,
@@ -1066,6 +1067,55 @@ int db_pg_request_claim_next(struct db *db, int64_t builderid, int64_t masterid,
 	return 0;
 }
 
+struct pg_claim_many {
+	db_request_lines_fn done;
+	void *arg;
+};
+
+static void pg_claimed_many(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_claim_many *c = arg;
+	db_pg_answer_lines(r, res, err, c->done, c->arg);
+	free(c);
+}
+
+/* The listed requests still queued, locked with SKIP LOCKED, claimed; the
+ * answer in the list's order. */
+int db_pg_request_claim_many(struct db *db, const int64_t *ids, size_t n, int64_t masterid,
+			     double when, db_request_lines_fn done, void *arg)
+{
+	struct buf list;
+	int r = pgw_id_array(db, &list, ids, n);
+	if (r < 0) {
+		buf_release(&list);
+		return r;
+	}
+	struct pgw w = {0};
+	pgw_text(&w, list.ptr);
+	if (masterid)
+		pgw_i64(&w, masterid);
+	else
+		pgw_text(&w, NULL);
+	pgw_f64(&w, when);
+	struct pg_query q = {
+		.sql = "WITH c AS (UPDATE buildrequests SET claimed_at = $3::float8, "
+		       "claimed_by_masterid = $2::bigint WHERE id IN (SELECT id FROM buildrequests "
+		       "WHERE id = ANY($1::bigint[]) AND complete = 0 AND claimed_at IS NULL FOR "
+		       "UPDATE SKIP LOCKED) AND claimed_at IS NULL RETURNING id, buildsetid) "
+		       "SELECT id, buildsetid FROM c ORDER BY array_position($1::bigint[], id)",
+		.nparams = w.n,
+		.values = w.v};
+	struct pg_claim_many *c = xmalloc(sizeof(*c));
+	*c = (struct pg_claim_many){.done = done, .arg = arg};
+	r = pg_batch_add_returning(db_pg_batch(db), &q, pg_claimed_many, c);
+	buf_release(&list);
+	if (r < 0) {
+		free(c);
+		return db_failf(db, r, "cannot queue a claim: %s", err_str(r));
+	}
+	return 0;
+}
+
 /* --- a request completed, and its buildset with its last one ----------------------------- */
 
 struct pg_complete {
@@ -1091,7 +1141,7 @@ static void pg_complete_changed(void *arg, int r, const PGresult *res, const cha
 static void pg_buildset_completed(void *arg, int r, const PGresult *res, const char *err)
 {
 	struct pg_complete *c = arg;
-	int64_t bsid = r == 0 && PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	int64_t bsid = r == 0 && PQntuples(res) == 1 ? pg_col_i64(res, 0, 0) : 0;
 	c->done(c->arg, r, bsid, bsid ? c->worst : RESULTS_NONE, r < 0 ? err : NULL);
 	free(c);
 }
@@ -1116,8 +1166,8 @@ static void pg_complete_siblings(void *arg, int r, const PGresult *res, const ch
 	int worst = RESULTS_NONE;
 	int64_t bsid = 0;
 	for (int i = 0, n = PQntuples(res); i < n; i++) {
-		bsid = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		if (strtoll(PQgetvalue(res, i, 1), NULL, 10) == 0) {
+		bsid = pg_col_i64(res, i, 0);
+		if (pg_col_i64(res, i, 1) == 0) {
 			c->done(c->arg, 0, 0, RESULTS_NONE, NULL); /* another still runs */
 			free(c);
 			return;

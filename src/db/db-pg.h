@@ -9,6 +9,7 @@
 #include "db/db-internal.h"
 
 struct pg_conn;
+struct pg_result; /* libpq's PGresult */
 
 /* Opens url on loop; ready as db_open_async says. */
 int db_pg_open(uv_loop_t *loop, const char *url, db_ready_fn ready, void *arg);
@@ -25,6 +26,16 @@ int db_pg_numbers_series(struct db *db, int64_t builderid, const char *name, boo
 			 int64_t limit, int64_t offset, db_list_fn done, void *arg);
 int db_pg_numbers_names(struct db *db, int64_t builderid, int64_t limit, int64_t offset,
 			db_list_fn done, void *arg);
+/* db_request_compatible_async (db-pg-buildset.c) and
+ * db_request_claim_many_async (db-pg-write.c) on PostgreSQL. */
+int db_pg_request_compatible(struct db *db, int64_t brid, size_t max, db_request_lines_fn done,
+			     void *arg);
+/* Answers done with res's rows (id, buildsetid[, branch, revision,
+ * repository, project, codebase]), or with r and err. */
+void db_pg_answer_lines(int r, const struct pg_result *res, const char *err,
+			db_request_lines_fn done, void *arg);
+int db_pg_request_claim_many(struct db *db, const int64_t *ids, size_t n, int64_t masterid,
+			     double when, db_request_lines_fn done, void *arg);
 /* db_test_history_async on PostgreSQL (db-pg-tests.c). */
 int db_pg_test_history(struct db *db, int64_t builderid, const char *test_name,
 		       db_test_history_fn done, void *arg);

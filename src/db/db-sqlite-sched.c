@@ -225,6 +225,91 @@ int db_request_compatible(struct db *db, int64_t brid, size_t max, int64_t **ret
 	return sqlite_sched_collect_ids(db, s, "compatible requests", ret_ids, ret_n);
 }
 
+void db_request_lines_free(struct db_request_line *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((char *)v[i].branch);
+		free((char *)v[i].revision);
+		free((char *)v[i].repository);
+		free((char *)v[i].project);
+		free((char *)v[i].codebase);
+	}
+	free(v);
+}
+
+/* Appends the rows of s (id, buildsetid, branch, revision, repository,
+ * project, codebase) to *v. */
+static int sqlite_sched_collect_lines(struct db *db, sqlite3_stmt *s, const char *what,
+				      struct db_request_line **v, size_t *n, size_t *cap)
+{
+	int r;
+	while ((r = db_step_row(db, s, what)) == 1) {
+		ARRAY_GROW(*v, *n + 1, *cap);
+		(*v)[(*n)++] = (struct db_request_line){
+			.buildrequestid = sqlite3_column_int64(s, 0),
+			.buildsetid = sqlite3_column_int64(s, 1),
+			.branch = sqlite_sched_col_strdup(s, 2),
+			.revision = sqlite_sched_col_strdup(s, 3),
+			.repository = sqlite_sched_col_strdup(s, 4),
+			.project = sqlite_sched_col_strdup(s, 5),
+			.codebase = sqlite_sched_col_strdup(s, 6),
+		};
+	}
+	return r < 0 ? r : 0;
+}
+
+int db_request_compatible_lines(struct db *db, int64_t brid, size_t max,
+				struct db_request_line **ret, size_t *ret_n)
+{
+	struct db_request_line *v = NULL;
+	size_t n = 0, cap = 0;
+	*ret = NULL;
+	*ret_n = 0;
+	_cleanup_stmt_ sqlite3_stmt *own = db_stmt(
+		db, ST_SCHED_REQUEST_LINE,
+		"SELECT r.id, r.buildsetid, s.branch, s.revision, s.repository, s.project, "
+		"s.codebase FROM buildrequests r LEFT JOIN buildset_sourcestamps x ON "
+		"x.buildsetid = r.buildsetid LEFT JOIN sourcestamps s ON s.id = x.sourcestampid "
+		"WHERE r.id = ?1 ORDER BY s.codebase, s.id LIMIT 1");
+	if (!own)
+		return KILN_EDB;
+	sqlite3_bind_int64(own, 1, brid);
+	int r = sqlite_sched_collect_lines(db, own, "request's line", &v, &n, &cap);
+	if (r == 0 && n == 1) {
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+			db, ST_SCHED_COMPATIBLE_LINES,
+			"SELECT o.id, o.buildsetid, os.branch, os.revision, os.repository, "
+			"os.project, os.codebase FROM buildrequests r "
+			"JOIN buildset_sourcestamps rx ON rx.buildsetid = r.buildsetid "
+			"JOIN sourcestamps rs ON rs.id = rx.sourcestampid "
+			"JOIN buildrequests o INDEXED BY buildrequests_pending ON o.builderid = "
+			"r.builderid AND o.complete = 0 AND o.claimed_at IS NULL "
+			"JOIN buildset_sourcestamps ox ON ox.buildsetid = o.buildsetid "
+			"JOIN sourcestamps os ON os.id = ox.sourcestampid "
+			"WHERE r.id = ?1 AND o.id != r.id AND rs.patchid IS NULL AND os.patchid IS "
+			"NULL AND " SAME_LINE("os",
+					      "rs") " AND (SELECT COUNT(*) FROM "
+						    "buildset_sourcestamps WHERE buildsetid = "
+						    "r.buildsetid) = 1 AND (SELECT COUNT(*) FROM "
+						    "buildset_sourcestamps WHERE buildsetid = "
+						    "o.buildsetid) = 1 ORDER BY o.id LIMIT ?2");
+		if (!s)
+			r = KILN_EDB;
+		else {
+			sqlite3_bind_int64(s, 1, brid);
+			sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+			r = sqlite_sched_collect_lines(db, s, "compatible requests", &v, &n, &cap);
+		}
+	}
+	if (r < 0) {
+		db_request_lines_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
 static int sqlite_sched_request_set_collapsed(struct db *db, int64_t brid, int64_t buildid)
 {
 	_cleanup_stmt_ sqlite3_stmt *s =

@@ -231,6 +231,26 @@ int db_request_unclaim(struct db *db, int64_t brid);
 typedef void (*db_request_fn)(void *arg, int r, const struct db_request *req, const char *err);
 int db_request_claim_next_async(struct db *db, int64_t builderid, int64_t masterid, double when,
 				db_request_fn done, void *arg);
+/* A request and the line of its buildset's sourcestamp (the first, by
+ * codebase), as collapse_requests compares them.  Strings are borrowed for
+ * the callback; NULL where SQL NULL, and all NULL in a claim's answer. */
+struct db_request_line {
+	int64_t buildrequestid, buildsetid;
+	const char *branch, *revision, *repository, *project, *codebase;
+};
+typedef void (*db_request_lines_fn)(void *arg, int r, const struct db_request_line *v, size_t n,
+				    const char *err);
+/* db_request_compatible answered on the loop, with the lines: v[0] is
+ * brid's own (n is 0 when brid does not exist), v[1..n) the compatible
+ * queued requests, ids ascending, at most max. */
+int db_request_compatible_async(struct db *db, int64_t brid, size_t max, db_request_lines_fn done,
+				void *arg);
+/* Claims for masterid, in one transaction, those of ids[0..n) that are
+ * still queued (unclaimed, incomplete) and answers with them (ids and
+ * buildsetids, in ids' order).  On PostgreSQL a row another master is
+ * claiming is passed over (SKIP LOCKED), not waited for. */
+int db_request_claim_many_async(struct db *db, const int64_t *ids, size_t n, int64_t masterid,
+				double when, db_request_lines_fn done, void *arg);
 /* Completes the request; when every request of its buildset is complete,
  * completes the buildset too (results: the worst) and sets *ret_bsid_done
  * to its id (else 0).  ret_bsid_done may be NULL. */

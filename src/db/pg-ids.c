@@ -16,6 +16,7 @@
 #include "common/err.h"
 #include "common/xalloc.h"
 #include "db/pg-conn.h"
+#include "db/pg-col.h"
 
 #define PG_IDS_MAX_BLOCK 100000
 
@@ -52,7 +53,7 @@ static void ids_refilled(void *arg, int r, const PGresult *res, const char *err)
 		ids->n -= ids->head;
 		ids->head = 0;
 		for (int i = 0; i < rows && ids->n < ids->cap; i++)
-			ids->v[ids->n++] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+			ids->v[ids->n++] = pg_col_i64(res, i, 0);
 	}
 	if (ids->on_refill)
 		ids->on_refill(ids->arg, r, r == 0 ? NULL : err);

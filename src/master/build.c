@@ -549,9 +549,7 @@ static void build_open_failed(struct build *b, const char *why)
 			*pp = b->next;
 			break;
 		}
-	b->w->running--;
-	wconn_build_done(b->w);
-	engine_reconfig_worker_idle(b->w);
+	engine_worker_slot_freed(e, b->w);
 	build_free(b);
 }
 

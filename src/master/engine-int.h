@@ -271,6 +271,9 @@ void engine_defer_free_command(struct engine *e, struct rcmd *c);
 void engine_reconfig_gc(struct engine *e);
 void engine_reconfig_release(struct engine *e);
 void engine_reconfig_worker_idle(struct wconn *w);
+/* w has one build (or a held slot) less: a stopping or removed worker may
+ * go, a latent one starts its idle time. */
+void engine_worker_slot_freed(struct engine *e, struct wconn *w);
 
 /* workers.c */
 void wconn_ref(struct wconn *w);

@@ -37,6 +37,11 @@ struct engine_claim {
 	int64_t builderid;
 	struct wconn *w; /* referenced, one of its slots held; NULL once the engine stopped */
 	struct engine_claim *next;
+	/* collapse_requests in flight for the claimed request brid: its
+	 * builder's claims wait for it, and (locked: it has locks) every
+	 * build with locks, as while a build opens */
+	int64_t brid, bsid;
+	bool locked;
 };
 
 int engine_builder_index(struct engine *e, int64_t builderid)
@@ -201,124 +206,19 @@ static void engine_index_free(struct engine *e, const struct config *cfg)
 	e->claiming = NULL;
 }
 
-/* Fills a collapse_requests function's view of a request (strings
- * borrowed from bi). */
-static void engine_request_view(int64_t brid, const struct db_buildset_info *bi,
-				struct config_request_view *v)
+/* w may have come idle: a stopping or removed worker may go, a latent one
+ * starts its idle time. */
+static void engine_worker_check_idle(struct engine *e, struct wconn *w)
 {
-	*v = (struct config_request_view){
-		.buildrequestid = brid,
-		.branch = bi->branch,
-		.revision = bi->revision,
-		.repository = bi->repository,
-		.project = bi->project,
-		.codebase = bi->codebase,
-	};
-}
-
-/* Requests collapsed into one build, at most: a bound on one dispatch's work. */
-#define ENGINE_MAX_COLLAPSE 1000
-
-/* collapse_requests: the claimed request *brid takes every compatible queued
- * request of its builder (claimed here) into its build; the newest of them
- * becomes the build's own request (it has the newest source), the others
- * are returned in *ret_merged and their buildsets in *ret_bsids (inside the
- * same allocation: free(*ret_merged) frees both). */
-static void engine_collapse(struct engine *e, size_t i, int64_t *brid, int64_t *bsid,
-			    int64_t **ret_merged, int64_t **ret_bsids, size_t *ret_n)
-{
-	struct master *m = e->m;
-	const struct config_builder *bc = &m->cfg->builder[i];
-	int mode = bc->collapse_requests;
-	int fn = bc->collapse_fn;
-	if (mode == CONFIG_COLLAPSE_DEFAULT) {
-		mode = m->cfg->collapse_requests;
-		fn = m->cfg->collapse_fn;
-	}
-	if (mode == CONFIG_COLLAPSE_NO)
-		return;
-	int64_t *ids = NULL;
-	size_t n = 0;
-	if (db_request_compatible(m->db, *brid, ENGINE_MAX_COLLAPSE, &ids, &n) < 0) {
-		log_error("builder=%s cannot look for requests to collapse: %s", bc->name,
-			  db_errmsg(m->db));
-		return;
-	}
-	if (n == 0)
-		return;
-	struct db_buildset_info older = {0};
-	if (mode == CONFIG_COLLAPSE_FN && db_buildset_get(m->db, *bsid, &older) < 0) {
-		free(ids);
-		return;
-	}
-	int64_t *merged = xcalloc(2 * (n + 1), sizeof(*merged));
-	int64_t *merged_bsids = merged + n + 1;
-	size_t nm = 0;
-	int64_t newest = *brid, newest_bsid = *bsid;
-	for (size_t k = 0; k < n; k++) {
-		struct db_request q;
-		if (db_request_get(m->db, ids[k], &q) < 0)
-			continue;
-		if (mode == CONFIG_COLLAPSE_FN) {
-			struct db_buildset_info nb;
-			if (db_buildset_get(m->db, q.buildsetid, &nb) < 0)
-				continue;
-			struct config_request_view ov, nv;
-			engine_request_view(*brid, &older, &ov);
-			engine_request_view(ids[k], &nb, &nv);
-			char *err = NULL;
-			int r = config_call_collapse(m->cfg, fn, bc->name, &ov, &nv, &err);
-			db_buildset_info_release(&nb);
-			if (r < 0) {
-				log_warn("builder=%s collapse_requests failed (not collapsing): %s",
-					 bc->name, err);
-				free(err);
-			}
-			if (r <= 0)
-				continue;
-		}
-		if (db_request_claim(m->db, ids[k], m->masterid, clock_wall()) < 0)
-			continue;
-		events_publish_row(m, DB_BUILDREQUESTS, "buildrequests", "buildrequestid", ids[k],
-				   "claimed");
-		merged_bsids[nm] = q.buildsetid;
-		merged[nm++] = ids[k];
-		if (ids[k] > newest) {
-			newest = ids[k];
-			newest_bsid = q.buildsetid;
-		}
-	}
-	db_buildset_info_release(&older);
-	free(ids);
-	if (nm == 0) {
-		free(merged);
-		return;
-	}
-	if (newest != *brid) {
-		/* the build runs the newest request; the first one joins the merged */
-		for (size_t k = 0; k < nm; k++)
-			if (merged[k] == newest) {
-				merged[k] = *brid;
-				merged_bsids[k] = *bsid;
-			}
-		*brid = newest;
-		*bsid = newest_bsid;
-	}
-	log_info("builder=%s request %lld collapses %zu queued request(s)", bc->name,
-		 (long long)*brid, nm);
-	*ret_merged = merged;
-	*ret_bsids = merged_bsids;
-	*ret_n = nm;
-}
-
-/* w has one build (or a held slot) less: a stopping or removed worker may
- * go, a latent one starts its idle time. */
-static void engine_worker_slot_freed(struct engine *e, struct wconn *w)
-{
-	w->running--;
 	latent_activity(e->m->latent, w->cfg);
 	wconn_build_done(w);
 	engine_reconfig_worker_idle(w);
+}
+
+void engine_worker_slot_freed(struct engine *e, struct wconn *w)
+{
+	w->running--;
+	engine_worker_check_idle(e, w);
 }
 
 static bool engine_worker_usable(const struct wconn *w)
@@ -326,9 +226,180 @@ static bool engine_worker_usable(const struct wconn *w)
 	return w->attached && !w->closed && !w->paused;
 }
 
-/* The claimed request req goes to w (its slot held by the caller): the
- * requests it collapses are claimed too, and the build starts.  False if
- * it cannot: every request claimed here is released. */
+/* Unlinks c, an answer come: its builder's claim and w's slot are let go.
+ * Returns the builder's index, -1 if it left the configuration. */
+static int engine_claim_unlink(struct engine *e, struct engine_claim *c)
+{
+	for (struct engine_claim **pp = &e->claims; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	int i = engine_builder_index(e, c->builderid);
+	if (i >= 0 && e->claiming[i])
+		e->claiming[i]--;
+	if (c->locked && e->opening_locked)
+		e->opening_locked--;
+	c->w->running--;
+	return i;
+}
+
+/* Holds a slot of w for c, in flight, and links it. */
+static void engine_claim_link(struct engine *e, struct engine_claim *c, size_t i)
+{
+	wconn_ref(c->w);
+	c->w->running++;
+	e->claiming[i]++;
+	c->next = e->claims;
+	e->claims = c;
+}
+
+/* builder i's request brid (and the collapsed merged[0..nmerged), with their
+ * buildsets) goes to w, whose slot is free: the build starts, or every
+ * request is released. */
+static bool engine_build_begin(struct engine *e, int i, struct wconn *w, int64_t brid, int64_t bsid,
+			       const int64_t *merged, const int64_t *merged_bsids, size_t nmerged)
+{
+	struct master *m = e->m;
+	if (i >= 0 && engine_worker_usable(w) && !m->draining &&
+	    build_start(e, i, w, brid, bsid, merged, merged_bsids, nmerged))
+		return true;
+	db_request_unclaim(m->db, brid);
+	for (size_t j = 0; j < nmerged; j++)
+		db_request_unclaim(m->db, merged[j]);
+	return false;
+}
+
+/* A collapse_requests function's view of a request (strings borrowed). */
+static void engine_request_view(const struct db_request_line *l, struct config_request_view *v)
+{
+	*v = (struct config_request_view){
+		.buildrequestid = l->buildrequestid,
+		.branch = l->branch,
+		.revision = l->revision,
+		.repository = l->repository,
+		.project = l->project,
+		.codebase = l->codebase,
+	};
+}
+
+/* Requests collapsed into one build, at most: a bound on one dispatch's work. */
+#define ENGINE_MAX_COLLAPSE 1000
+
+/* The collapse is over: v[0..n) are the requests claimed into c's build.
+ * The newest of all becomes the build's own request (it has the newest
+ * source), the others its merged ones. */
+static void engine_collapse_done(struct engine_claim *c, const struct db_request_line *v, size_t n)
+{
+	struct engine *e = c->e;
+	struct master *m = e->m;
+	struct wconn *w = c->w;
+	int i = engine_claim_unlink(e, c);
+	int64_t *merged = xcalloc(2 * (n + 1), sizeof(*merged));
+	int64_t *merged_bsids = merged + n + 1;
+	int64_t brid = c->brid, bsid = c->bsid;
+	for (size_t k = 0; k < n; k++) {
+		events_publish_row(m, DB_BUILDREQUESTS, "buildrequests", "buildrequestid",
+				   v[k].buildrequestid, "claimed");
+		merged[k] = v[k].buildrequestid;
+		merged_bsids[k] = v[k].buildsetid;
+		if (merged[k] > brid) { /* the build runs the newest; the older joins */
+			merged[k] = brid;
+			merged_bsids[k] = bsid;
+			brid = v[k].buildrequestid;
+			bsid = v[k].buildsetid;
+		}
+	}
+	if (n && i >= 0)
+		log_info("builder=%s request %lld collapses %zu queued request(s)",
+			 m->cfg->builder[i].name, (long long)brid, n);
+	bool started = engine_build_begin(e, i, w, brid, bsid, merged, merged_bsids, n);
+	free(merged);
+	if (!started)
+		engine_worker_check_idle(e, w);
+	wconn_unref(w);
+	free(c);
+	if (started)
+		engine_kick(e); /* the builder's next request, for its other workers */
+}
+
+static void engine_collapse_claimed(void *arg, int r, const struct db_request_line *v, size_t n,
+				    const char *err)
+{
+	struct engine_claim *c = arg;
+	if (!c->e) {
+		free(c);
+		return;
+	}
+	if (r < 0) {
+		log_error("request=%lld cannot claim the requests it collapses: %s",
+			  (long long)c->brid, err ? err : "failed");
+		n = 0;
+	}
+	engine_collapse_done(c, v, n);
+}
+
+/* The compatible queued requests are in (v[0] is c's own): those that
+ * collapse_requests takes are claimed. */
+static void engine_collapse_read(void *arg, int r, const struct db_request_line *v, size_t n,
+				 const char *err)
+{
+	struct engine_claim *c = arg;
+	struct engine *e = c->e;
+	if (!e) {
+		free(c);
+		return;
+	}
+	struct master *m = e->m;
+	int i = engine_builder_index(e, c->builderid);
+	if (r < 0)
+		log_error("request=%lld cannot look for requests to collapse: %s",
+			  (long long)c->brid, err ? err : "failed");
+	if (r < 0 || i < 0 || n < 2) {
+		engine_collapse_done(c, NULL, 0);
+		return;
+	}
+	const struct config_builder *bc = &m->cfg->builder[i];
+	int mode = bc->collapse_requests, fn = bc->collapse_fn;
+	if (mode == CONFIG_COLLAPSE_DEFAULT) {
+		mode = m->cfg->collapse_requests;
+		fn = m->cfg->collapse_fn;
+	}
+	int64_t *ids = xcalloc(n, sizeof(*ids));
+	size_t nids = 0;
+	for (size_t k = 1; k < n && mode != CONFIG_COLLAPSE_NO; k++) {
+		if (mode == CONFIG_COLLAPSE_FN) {
+			struct config_request_view ov, nv;
+			engine_request_view(&v[0], &ov);
+			engine_request_view(&v[k], &nv);
+			char *fn_err = NULL;
+			int cr = config_call_collapse(m->cfg, fn, bc->name, &ov, &nv, &fn_err);
+			if (cr < 0) {
+				log_warn("builder=%s collapse_requests failed (not collapsing): %s",
+					 bc->name, fn_err);
+				free(fn_err);
+			}
+			if (cr <= 0)
+				continue;
+		}
+		ids[nids++] = v[k].buildrequestid;
+	}
+	if (nids && db_request_claim_many_async(m->db, ids, nids, m->masterid, clock_wall(),
+						engine_collapse_claimed, c) == 0) {
+		free(ids);
+		return;
+	}
+	if (nids)
+		log_error("builder=%s cannot claim the requests to collapse: %s", bc->name,
+			  db_errmsg(m->db));
+	free(ids);
+	engine_collapse_done(c, NULL, 0);
+}
+
+/* The claimed request req goes to w (its slot not held by the caller):
+ * the build starts, once collapse_requests, if the builder has it, has
+ * claimed the requests it takes.  False if it cannot: every request
+ * claimed here is released. */
 static bool engine_claimed_start(struct engine *e, int i, struct wconn *w,
 				 const struct db_request *req)
 {
@@ -349,19 +420,29 @@ static bool engine_claimed_start(struct engine *e, int i, struct wconn *w,
 	}
 	events_publish_row(m, DB_BUILDREQUESTS, "buildrequests", "buildrequestid",
 			   req->buildrequestid, "claimed");
-	int64_t *merged = NULL, *merged_bsids = NULL;
-	size_t nmerged = 0;
-	int64_t brid = req->buildrequestid, bsid = req->buildsetid;
-	engine_collapse(e, (size_t)i, &brid, &bsid, &merged, &merged_bsids, &nmerged);
 	latent_activity(m->latent, w->cfg); /* not idle */
-	bool started = build_start(e, i, w, brid, bsid, merged, merged_bsids, nmerged) != NULL;
-	if (!started) {
-		db_request_unclaim(m->db, brid);
-		for (size_t j = 0; j < nmerged; j++)
-			db_request_unclaim(m->db, merged[j]);
+	int mode = bc->collapse_requests == CONFIG_COLLAPSE_DEFAULT ? m->cfg->collapse_requests
+								    : bc->collapse_requests;
+	if (mode != CONFIG_COLLAPSE_NO) {
+		struct engine_claim *c = xmalloc(sizeof(*c));
+		*c = (struct engine_claim){.e = e,
+					   .builderid = e->builderids[i],
+					   .w = w,
+					   .brid = req->buildrequestid,
+					   .bsid = req->buildsetid,
+					   .locked = bc->nlocks > 0};
+		if (db_request_compatible_async(m->db, req->buildrequestid, ENGINE_MAX_COLLAPSE,
+						engine_collapse_read, c) == 0) {
+			engine_claim_link(e, c, (size_t)i);
+			if (c->locked)
+				e->opening_locked++;
+			return true;
+		}
+		log_error("builder=%s cannot look for requests to collapse: %s", bc->name,
+			  db_errmsg(m->db));
+		free(c);
 	}
-	free(merged);
-	return started;
+	return engine_build_begin(e, i, w, req->buildrequestid, req->buildsetid, NULL, NULL, 0);
 }
 
 static void engine_claimed(void *arg, int r, const struct db_request *req, const char *err)
@@ -372,27 +453,18 @@ static void engine_claimed(void *arg, int r, const struct db_request *req, const
 		free(c);
 		return;
 	}
-	for (struct engine_claim **pp = &e->claims; *pp; pp = &(*pp)->next)
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	int i = engine_builder_index(e, c->builderid);
-	if (i >= 0 && e->claiming[i])
-		e->claiming[i]--;
 	struct wconn *w = c->w;
+	int i = engine_claim_unlink(e, c);
 	int64_t builderid = c->builderid;
 	free(c);
 	bool started = false;
 	if (r < 0)
 		log_error("cannot claim a request of builder %lld: %s", (long long)builderid,
 			  err ? err : "failed");
-	else if (req) {
-		w->running--; /* build_start holds the slot from here */
+	else if (req)
 		started = engine_claimed_start(e, i, w, req);
-		w->running++;
-	}
-	engine_worker_slot_freed(e, w);
+	if (!started)
+		engine_worker_check_idle(e, w);
 	wconn_unref(w);
 	if (started)
 		engine_kick(e); /* the builder's next request, for its other workers */
@@ -421,11 +493,7 @@ static void engine_claim_send(struct engine *e, size_t i)
 		free(c);
 		return;
 	}
-	wconn_ref(w);
-	w->running++;
-	e->claiming[i]++;
-	c->next = e->claims;
-	e->claims = c;
+	engine_claim_link(e, c, i);
 }
 
 /* Hands requests of the builders ids[0..n) (queued ones, reordered in

@@ -56,6 +56,10 @@ struct events {
 	struct events_item *head, **tail;
 	struct events_read *reads; /* rows being read */
 	bool draining;
+	size_t held_bytes, held_cap; /* of the held events' messages */
+	uint64_t held_dropped;       /* events only numbered for want of room */
+	bool hole_told;              /* subscribers were told of the current hole */
+	bool dropping;               /* the last event held was dropped (logged once) */
 };
 
 /* An event waiting for its turn. */
@@ -64,6 +68,8 @@ struct events_item {
 	char *key;    /* owned; NULL: only numbered (events_count) */
 	json_t *msg;  /* owned; NULL while its row is read */
 	bool reading; /* its row is not in yet */
+	bool hole;    /* dropped for want of room: subscribers resync */
+	size_t bytes; /* counted in held_bytes */
 };
 
 /* One row being read for up to EVENTS_MAX_KEYS events. */
@@ -91,6 +97,7 @@ struct events *events_new(void)
 	long long v;
 	if (t && *t && str_to_i64(t, &v) == 0 && v > 0 && (unsigned long long)v < ev->queue_cap)
 		ev->queue_cap = (size_t)v;
+	ev->held_cap = KILN_MAX_HELD_EVENTS;
 	return ev;
 }
 
@@ -125,6 +132,16 @@ void events_free(struct events *ev)
 size_t events_nsubs(const struct events *ev)
 {
 	return ev ? ev->nsubs : 0;
+}
+
+void events_set_held_cap(struct events *ev, size_t bytes)
+{
+	ev->held_cap = bytes;
+}
+
+uint64_t events_held_dropped(const struct events *ev)
+{
+	return ev ? ev->held_dropped : 0;
 }
 
 static void events_trim_fire(uv_timer_t *t)
@@ -249,9 +266,42 @@ static uint64_t events_deliver(struct master *m, struct events *ev, const char *
 	return seq;
 }
 
+static bool events_listened(const struct events *ev, const char *key)
+{
+	for (const struct events_listener *l = ev->listeners; l; l = l->next)
+		if (events_path_match(l->path, key))
+			return true;
+	return false;
+}
+
+/* Holds an event back.  Past held_cap bytes of messages, one that no
+ * in-process listener wants (the /ws streams: log lines above all) is only
+ * numbered and its subscribers resync at its turn, so a stalled database
+ * cannot make a worker's output grow the master without bound; what the
+ * listeners (reporters, alerts: a few events per build) want is kept. */
 static struct events_item *events_hold(struct events *ev, const char *key, json_t *msg)
 {
 	struct events_item *it = xcalloc(1, sizeof(*it));
+	if (key && msg) {
+		size_t bytes = strlen(key) + json_dumpb(msg, NULL, 0, JSON_COMPACT);
+		if (ev->held_bytes + bytes > ev->held_cap && !events_listened(ev, key)) {
+			ev->held_dropped++;
+			if (!ev->dropping)
+				log_warn("%s: over %zu bytes of events held behind a row being "
+					 "read: "
+					 "only numbered, /ws subscribers resync",
+					 key, ev->held_cap);
+			ev->dropping = true;
+			json_decref(msg);
+			msg = NULL;
+			key = NULL;
+			it->hole = true;
+		} else {
+			ev->dropping = false;
+			it->bytes = bytes;
+			ev->held_bytes += bytes;
+		}
+	}
 	it->key = key ? xstrdup(key) : NULL;
 	it->msg = msg;
 	if (!ev->head)
@@ -271,10 +321,21 @@ static void events_drain(struct master *m)
 	while (ev->head && !ev->head->reading) {
 		struct events_item *it = ev->head;
 		ev->head = it->next;
-		if (it->key)
+		ev->held_bytes -= it->bytes;
+		if (it->key) {
 			events_deliver(m, ev, it->key, it->msg);
-		else
+			ev->hole_told = false;
+		} else if (it->hole) {
+			/* an event nobody in-process wanted was dropped: every
+			 * subscriber's stream has a hole, once per run of them */
+			uint64_t seq = ++ev->seq;
+			if (!ev->hole_told)
+				for (struct events_sub *s = ev->subs; s; s = s->next)
+					events_sub_overflow(s, seq);
+			ev->hole_told = true;
+		} else {
 			ev->seq++;
+		}
 		free(it->key);
 		free(it);
 		ev = m->events; /* a listener cannot free the bus; read it again anyway */

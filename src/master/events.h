@@ -36,6 +36,12 @@ struct events *events_new(void);
 void events_free(struct events *ev);
 /* Attached subscribers (http-ws.c refuses /ws past KILN_MAX_WS_EVENT_SUBSCRIBERS). */
 size_t events_nsubs(const struct events *ev);
+/* Events held behind a row being read (events_publish_row) hold at most
+ * KILN_MAX_HELD_EVENTS bytes of messages; past it, an event no in-process
+ * listener wants is only numbered and the /ws subscribers resync.  Tests
+ * shrink the cap; events_held_dropped counts the events so numbered. */
+void events_set_held_cap(struct events *ev, size_t bytes);
+uint64_t events_held_dropped(const struct events *ev);
 
 /* Publishes one event to every /ws subscriber with a matching path (the
  * frame is encoded once, copied into each queue).  Takes the caller's

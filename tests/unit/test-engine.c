@@ -923,6 +923,68 @@ TEST(lost_while_claiming_and_opening)
 	world_close(&w);
 }
 
+/* A request on branch "main" at revision rev: requests of one builder with
+ * such buildsets may collapse. */
+static int64_t request_on_line(struct world *w, const char *builder, const char *rev)
+{
+	int64_t bid = engine_builder_id(w->e, builder), bsid, brid;
+	struct db_sourcestamp ss = {.branch = "main", .revision = rev};
+	struct db_buildset_new bs = {
+		.reason = "test", .sourcestamps = &ss, .nsourcestamps = 1, .submitted_at = 1.0};
+	if (db_buildset_add(w->m.db, &bs, &bid, 1, &bsid, &brid) < 0) {
+		TAP_FAIL("cannot add a buildset");
+		return 0;
+	}
+	engine_buildset_added(w->e, bsid, &bid, 1, false);
+	return brid;
+}
+
+static bool request_claimed(struct world *w, int64_t brid)
+{
+	struct db_request q;
+	return db_request_get(w->m.db, brid, &q) == 0 && q.claimed;
+}
+
+/* Issue 14: collapse_requests is answered on the loop too.  A worker lost
+ * while the requests to collapse are claimed gives every one back; the
+ * next worker builds them in one build, the newest request's. */
+TEST(lost_while_collapsing)
+{
+	struct world w;
+	if (world_open(&w, CFG_HEAD "builder { name = 'b', workers = { 'w1' },"
+				    " collapse_requests = true,"
+				    " steps = { shell { command = 'true' } } }\n") < 0)
+		return;
+	int64_t r1 = request_on_line(&w, "b", "r1"), r2 = request_on_line(&w, "b", "r2");
+	db_async_hold(w.m.db, true);
+	struct fworker a = {0};
+	fw_connect(&w, &a);
+	CHECK(run_until(listing_in_flight, &w, TEST_GUARD_MS));
+	CHECK(db_async_step(w.m.db)); /* the queued builders: the claim goes */
+	CHECK(db_async_step(w.m.db)); /* r1 claimed: the compatible requests are read */
+	CHECK(w.e->claims && !w.e->builds);
+	CHECK(request_claimed(&w, r1) && !request_claimed(&w, r2));
+	CHECK(db_async_step(w.m.db)); /* r2 is: its claim goes */
+	CHECK(request_claimed(&w, r2));
+	CHECK(w.e->claims && !w.e->builds);
+	fw_close_now(&a);
+	CHECK(db_async_step(w.m.db)); /* claimed, the worker gone: both given back */
+	CHECK(engine_idle(&w));
+	CHECK(!request_claimed(&w, r1) && !request_claimed(&w, r2));
+	CHECK_INT(builds_of(&w, r1) + builds_of(&w, r2), 0);
+	db_async_hold(w.m.db, false);
+
+	struct fworker b = {0};
+	fw_connect(&w, &b);
+	CHECK(wait_request(&w, r1));
+	CHECK(wait_request(&w, r2));
+	CHECK_INT(request_results(&w, r1), RESULTS_SUCCESS);
+	CHECK_INT(request_results(&w, r2), RESULTS_SUCCESS);
+	CHECK_INT(builds_of(&w, r2), 1); /* the newest request's build */
+	CHECK_INT(builds_of(&w, r1), 0);
+	world_close(&w);
+}
+
 /* A worker that dies on the same request MAX_BUILD_RETRIES times: EXCEPTION. */
 TEST(retry_limit)
 {
@@ -1205,6 +1267,7 @@ int main(void)
 	RUN(lost_during_attach);
 	RUN(lost_between_steps_and_mid_command);
 	RUN(lost_while_claiming_and_opening);
+	RUN(lost_while_collapsing);
 	RUN(retry_limit);
 	RUN(interrupt_timeout_and_lost_during_interrupt);
 	RUN(duplicate_worker);

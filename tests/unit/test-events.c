@@ -115,11 +115,51 @@ TEST(rows_keep_publishing_order)
 	CHECK_INT(nheard, 4);
 }
 
+/* Past the cap, a held event no listener wants is only numbered; what a
+ * listener wants is kept, and the numbering goes on. */
+TEST(held_events_capped)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct master m = {.loop = &loop};
+	if (db_open(&loop, "sqlite::memory:", NULL, &m.db) < 0) {
+		TAP_FAIL("db_open: %s", db_open_errmsg());
+		return;
+	}
+	int64_t b1;
+	CHECK_INT(db_builder_ensure(m.db, "one", NULL, NULL, &b1), 0);
+	m.events = events_new();
+	events_set_held_cap(m.events, 4096);
+	events_listen(m.events, "builders/*/*", hear, NULL);
+	events_listen(m.events, "changes/*/new", hear, NULL);
+	heard[0] = '\0';
+	nheard = 0;
+	events_publish_row(&m, DB_BUILDERS, "builders", "builderid", b1, "new");
+	char big[3000];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	/* logs: no listener; the first fits, the second and third do not */
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(events_publish(&m, "logs/1/append", json_pack("{s:s}", "t", big)), 0);
+	/* a listener's event is kept past the cap */
+	CHECK_INT(events_publish(&m, "changes/1/new", json_pack("{s:s}", "t", big)), 0);
+	CHECK_INT(events_held_dropped(m.events), 2);
+	int want = 2;
+	CHECK(test_run_until(&loop, heard_n, &want, TEST_GUARD_MS));
+	CHECK_STR(heard, "builders/1/new one, changes/1/new -");
+	CHECK_INT(events_publish(&m, "changes/2/new", NULL), 6);
+	events_free(m.events);
+	db_close(m.db);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_INT(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	RUN(match_star_is_one_segment);
 	RUN(match_literal);
 	RUN(publish_numbers_events);
 	RUN(rows_keep_publishing_order);
+	RUN(held_events_capped);
 	return tap_done();
 }

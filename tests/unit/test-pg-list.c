@@ -292,6 +292,16 @@ static void make_rows(struct db *db)
 		CHECK_INT(db_request_complete(db, brid[0], i == 2 ? 2 : 0, 1.7e9 + 301 + i, NULL),
 			  0);
 	}
+	/* two buildsets of one line, queued: collapse_requests' (compare_collapse) */
+	for (int i = 0; i < 2; i++) {
+		struct db_sourcestamp ss = {.branch = "dev", .revision = i ? "r2" : "r1"};
+		struct db_buildset_new bs = {.reason = "change",
+					     .sourcestamps = &ss,
+					     .nsourcestamps = 1,
+					     .submitted_at = 1.7e9 + 150 + i};
+		int64_t bsid, brid[2];
+		CHECK_INT(db_buildset_add(db, &bs, bs12, 2, &bsid, brid), 0);
+	}
 }
 
 /* ---- one comparison ------------------------------------------------------------- */
@@ -1317,6 +1327,90 @@ static void compare_claims(struct db *db)
 	}
 }
 
+static json_t *opt_str(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+struct lines_answer {
+	bool done;
+	int r;
+	char *text;
+};
+
+static void on_lines(void *arg, int r, const struct db_request_line *v, size_t n, const char *err)
+{
+	struct lines_answer *a = arg;
+	a->done = true;
+	a->r = r;
+	if (r < 0) {
+		CHECK(err && *err);
+		return;
+	}
+	json_t *j = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(j,
+				      json_pack("[I,I,o,o,o,o,o]", (json_int_t)v[i].buildrequestid,
+						(json_int_t)v[i].buildsetid, opt_str(v[i].branch),
+						opt_str(v[i].revision), opt_str(v[i].repository),
+						opt_str(v[i].project), opt_str(v[i].codebase)));
+	a->text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+}
+
+static bool lines_answered(void *arg)
+{
+	return ((struct lines_answer *)arg)->done;
+}
+
+static void lines_alike(struct lines_answer *la, struct lines_answer *pa, const char *what)
+{
+	CHECK(test_run_until(&loop, lines_answered, la, TEST_GUARD_MS));
+	CHECK(test_run_until(&loop, lines_answered, pa, TEST_GUARD_MS));
+	compared++;
+	if (la->r != pa->r || (la->text && (!pa->text || strcmp(la->text, pa->text)))) {
+		differed++;
+		TAP_FAIL("%s: SQLite %d %s, PostgreSQL %d %s", what, la->r,
+			 la->text ? la->text : "", pa->r, pa->text ? pa->text : "");
+	}
+}
+
+/* collapse_requests' reads and claims: each request's line and its
+ * compatible queued requests, then claims of a list (queued, claimed,
+ * missing), alike on both backends. */
+static void compare_collapse(struct db *db)
+{
+	bool some = false;
+	for (int64_t brid = 1; brid <= 13; brid++) {
+		int64_t id = brid == 13 ? 99999 : brid;
+		struct lines_answer la = {0}, pa = {0};
+		CHECK_INT(db_request_compatible_async(db, id, 10, on_lines, &la), 0);
+		CHECK_INT(db_request_compatible_async(pgdb, id, 10, on_lines, &pa), 0);
+		char what[64];
+		snprintf(what, sizeof(what), "compatible with request %lld", (long long)id);
+		lines_alike(&la, &pa, what);
+		CHECK_INT(la.r, 0);
+		if (id == 99999)
+			CHECK_STR(la.text, "[]");
+		some |= la.text && strstr(la.text, "],[") != NULL; /* one compatible at least */
+		free(la.text);
+		free(pa.text);
+	}
+	CHECK(some);
+	/* claimed in the list's order, the rest of the list passed over (3 is
+	 * claimed, 5 complete) */
+	static const int64_t ids[] = {4, 99999, 2, 3, 5, 4};
+	struct lines_answer la = {0}, pa = {0};
+	CHECK_INT(db_request_claim_many_async(db, ids, 6, 1, 1.7e9 + 2100, on_lines, &la), 0);
+	CHECK_INT(db_request_claim_many_async(pgdb, ids, 6, 1, 1.7e9 + 2100, on_lines, &pa), 0);
+	lines_alike(&la, &pa, "claims of a list");
+	CHECK_INT(la.r, 0);
+	CHECK(la.text && strncmp(la.text, "[[4,2,", 6) == 0);
+	diag("claimed of [4, 99999, 2, 3, 5, 4]: %s", la.text ? la.text : "");
+	free(la.text);
+	free(pa.text);
+}
+
 struct bsid_answer {
 	bool done;
 	int r;
@@ -1362,11 +1456,6 @@ struct inputs_answer {
 	int r;
 	char *text; /* the inputs as JSON text */
 };
-
-static json_t *opt_str(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
 
 static void on_inputs(void *arg, int r, struct db_build_inputs *in, const char *err)
 {
@@ -1729,6 +1818,8 @@ TEST(every_resource_lists_alike)
 		compare_pending(db);
 	if (pgdb)
 		compare_claims(db);
+	if (pgdb)
+		compare_collapse(db);
 	static const char *const tests[] = {"t.ok", "t.bad", "t/skip.c", "never"};
 	for (size_t i = 0; i < 4 && pgdb; i++)
 		compare_history(db, 1, tests[i]);
