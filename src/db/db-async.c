@@ -619,6 +619,22 @@ int db_request_compatible_async(struct db *db, int64_t brid, size_t max, db_requ
 	return db_async_later(db, db_async_lines_run, x, db_async_lines_free);
 }
 
+int db_request_superseded_async(struct db *db, int64_t builderid, int64_t bsid,
+				db_request_lines_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_request_superseded(db, builderid, bsid, done, arg);
+	struct db_async_lines *x = xcalloc(1, sizeof(*x));
+	int r = db_request_superseded_lines(db, builderid, bsid, &x->v, &x->n);
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_lines_run, x, db_async_lines_free);
+}
+
 int db_request_claim_many_async(struct db *db, const int64_t *ids, size_t n, int64_t masterid,
 				double when, db_request_lines_fn done, void *arg)
 {

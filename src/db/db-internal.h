@@ -249,6 +249,8 @@ enum db_stmt_id {
 	ST_SCHED_COMPATIBLE,
 	ST_SCHED_COMPATIBLE_LINES,
 	ST_SCHED_REQUEST_LINE,
+	ST_SCHED_BUILDSET_LINE,
+	ST_SCHED_SUPERSEDED_LINES,
 	ST_SCHED_SET_COLLAPSED,
 	ST_SCHED_SUPERSEDED,
 	/* end of schedulers and queue */
@@ -524,6 +526,8 @@ int db_request_complete_results(struct db *db, int64_t brid, int results, double
 /* db_request_compatible_async's answer on SQLite: *ret (n lines, strings
  * owned) freed with db_request_lines_free. */
 int db_request_compatible_lines(struct db *db, int64_t brid, size_t max,
+				struct db_request_line **ret, size_t *ret_n);
+int db_request_superseded_lines(struct db *db, int64_t builderid, int64_t bsid,
 				struct db_request_line **ret, size_t *ret_n);
 void db_request_lines_free(struct db_request_line *v, size_t n);
 

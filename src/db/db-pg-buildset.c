@@ -275,6 +275,22 @@ static void pg_lines_on_rows(void *arg, int r, const PGresult *res, const char *
 	free(call);
 }
 
+/* sql with two parameters, its rows answered as request lines */
+static int pg_lines_read(struct db *db, const char *sql, const char *a, const char *b,
+			 db_request_lines_fn done, void *arg)
+{
+	const char *values[] = {a, b};
+	struct pg_lines_call *call = xmalloc(sizeof(*call));
+	*call = (struct pg_lines_call){.done = done, .arg = arg};
+	struct pg_query q = {.sql = sql, .nparams = 2, .values = values};
+	int r = pg_batch_read(db_pg_batch(db), &q, pg_lines_on_rows, call);
+	if (r < 0) {
+		free(call);
+		return db_failf(db, r, "cannot send the query: %s", err_str(r));
+	}
+	return 0;
+}
+
 /* SQLite's two reads in one: brid's line first, then the compatible
  * requests' (the same line, one sourcestamp each, no patch). */
 int db_pg_request_compatible(struct db *db, int64_t brid, size_t max, db_request_lines_fn done,
@@ -284,7 +300,7 @@ int db_pg_request_compatible(struct db *db, int64_t brid, size_t max, db_request
 		"(SELECT r.id, r.buildsetid, s.branch, s.revision, s.repository, s.project, "
 		"s.codebase, 0 AS k FROM buildrequests r LEFT JOIN buildset_sourcestamps x ON "
 		"x.buildsetid = r.buildsetid LEFT JOIN sourcestamps s ON s.id = x.sourcestampid "
-		"WHERE r.id = $1::bigint ORDER BY s.codebase, s.id LIMIT 1) "
+		"WHERE r.id = $1::bigint ORDER BY s.id LIMIT 1) "
 		"UNION ALL (SELECT o.id, o.buildsetid, os.branch, os.revision, os.repository, "
 		"os.project, os.codebase, 1 FROM buildrequests r "
 		"JOIN buildset_sourcestamps rx ON rx.buildsetid = r.buildsetid "
@@ -302,14 +318,29 @@ int db_pg_request_compatible(struct db *db, int64_t brid, size_t max, db_request
 	char a[24], b[24];
 	snprintf(a, sizeof(a), "%" PRId64, brid);
 	snprintf(b, sizeof(b), "%zu", max);
-	const char *values[] = {a, b};
-	struct pg_lines_call *call = xmalloc(sizeof(*call));
-	*call = (struct pg_lines_call){.done = done, .arg = arg};
-	struct pg_query q = {.sql = sql, .nparams = 2, .values = values};
-	int r = pg_batch_read(db_pg_batch(db), &q, pg_lines_on_rows, call);
-	if (r < 0) {
-		free(call);
-		return db_failf(db, r, "cannot send the query: %s", err_str(r));
-	}
-	return 0;
+	return pg_lines_read(db, sql, a, b, done, arg);
+}
+
+/* SQLite's two reads in one: bsid's line first, then the superseded
+ * requests (ids and buildsetids). */
+int db_pg_request_superseded(struct db *db, int64_t builderid, int64_t bsid,
+			     db_request_lines_fn done, void *arg)
+{
+	static const char sql[] =
+		"(SELECT 0 AS id, $2::bigint AS buildsetid, s.branch, s.revision, s.repository, "
+		"s.project, s.codebase, 0 AS k FROM buildset_sourcestamps x JOIN sourcestamps s "
+		"ON s.id = x.sourcestampid WHERE x.buildsetid = $2::bigint ORDER BY s.id LIMIT 1) "
+		"UNION ALL (SELECT DISTINCT o.id, o.buildsetid, NULL, NULL, NULL, NULL, NULL, 1 "
+		"FROM buildset_sourcestamps nx JOIN sourcestamps ns ON ns.id = nx.sourcestampid "
+		"JOIN buildrequests o ON o.builderid = $1::bigint AND o.complete = 0 AND "
+		"o.claimed_at IS NULL AND o.buildsetid < $2::bigint "
+		"JOIN buildset_sourcestamps ox ON ox.buildsetid = o.buildsetid "
+		"JOIN sourcestamps os ON os.id = ox.sourcestampid "
+		"WHERE nx.buildsetid = $2::bigint AND os.patchid IS NULL AND os.codebase = "
+		"ns.codebase AND os.repository = ns.repository AND os.project = ns.project AND "
+		"os.branch IS NOT DISTINCT FROM ns.branch) ORDER BY k, id";
+	char a[24], b[24];
+	snprintf(a, sizeof(a), "%" PRId64, builderid);
+	snprintf(b, sizeof(b), "%" PRId64, bsid);
+	return pg_lines_read(db, sql, a, b, done, arg);
 }

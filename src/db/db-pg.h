@@ -34,6 +34,8 @@ int db_pg_request_compatible(struct db *db, int64_t brid, size_t max, db_request
  * repository, project, codebase]), or with r and err. */
 void db_pg_answer_lines(int r, const struct pg_result *res, const char *err,
 			db_request_lines_fn done, void *arg);
+int db_pg_request_superseded(struct db *db, int64_t builderid, int64_t bsid,
+			     db_request_lines_fn done, void *arg);
 int db_pg_request_claim_many(struct db *db, const int64_t *ids, size_t n, int64_t masterid,
 			     double when, db_request_lines_fn done, void *arg);
 /* db_test_history_async on PostgreSQL (db-pg-tests.c). */

@@ -270,7 +270,7 @@ int db_request_compatible_lines(struct db *db, int64_t brid, size_t max,
 		"SELECT r.id, r.buildsetid, s.branch, s.revision, s.repository, s.project, "
 		"s.codebase FROM buildrequests r LEFT JOIN buildset_sourcestamps x ON "
 		"x.buildsetid = r.buildsetid LEFT JOIN sourcestamps s ON s.id = x.sourcestampid "
-		"WHERE r.id = ?1 ORDER BY s.codebase, s.id LIMIT 1");
+		"WHERE r.id = ?1 ORDER BY s.id LIMIT 1");
 	if (!own)
 		return KILN_EDB;
 	sqlite3_bind_int64(own, 1, brid);
@@ -299,6 +299,51 @@ int db_request_compatible_lines(struct db *db, int64_t brid, size_t max,
 			sqlite3_bind_int64(s, 1, brid);
 			sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
 			r = sqlite_sched_collect_lines(db, s, "compatible requests", &v, &n, &cap);
+		}
+	}
+	if (r < 0) {
+		db_request_lines_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int db_request_superseded_lines(struct db *db, int64_t builderid, int64_t bsid,
+				struct db_request_line **ret, size_t *ret_n)
+{
+	struct db_request_line *v = NULL;
+	size_t n = 0, cap = 0;
+	*ret = NULL;
+	*ret_n = 0;
+	_cleanup_stmt_ sqlite3_stmt *own = db_stmt(
+		db, ST_SCHED_BUILDSET_LINE,
+		"SELECT 0, ?1, s.branch, s.revision, s.repository, s.project, s.codebase "
+		"FROM buildset_sourcestamps x JOIN sourcestamps s ON s.id = x.sourcestampid "
+		"WHERE x.buildsetid = ?1 ORDER BY s.id LIMIT 1");
+	if (!own)
+		return KILN_EDB;
+	sqlite3_bind_int64(own, 1, bsid);
+	int r = sqlite_sched_collect_lines(db, own, "buildset's line", &v, &n, &cap);
+	if (r == 0 && n == 1) {
+		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+			db, ST_SCHED_SUPERSEDED_LINES,
+			"SELECT DISTINCT o.id, o.buildsetid, NULL, NULL, NULL, NULL, NULL "
+			"FROM buildset_sourcestamps nx "
+			"JOIN sourcestamps ns ON ns.id = nx.sourcestampid "
+			"JOIN buildrequests o INDEXED BY buildrequests_pending ON o.builderid = ?1 "
+			"AND o.complete = 0 AND o.claimed_at IS NULL AND o.buildsetid < ?2 "
+			"JOIN buildset_sourcestamps ox ON ox.buildsetid = o.buildsetid "
+			"JOIN sourcestamps os ON os.id = ox.sourcestampid "
+			"WHERE nx.buildsetid = ?2 AND os.patchid IS NULL AND " SAME_LINE(
+				"os", "ns") " ORDER BY o.id");
+		if (!s)
+			r = KILN_EDB;
+		else {
+			sqlite3_bind_int64(s, 1, builderid);
+			sqlite3_bind_int64(s, 2, bsid);
+			r = sqlite_sched_collect_lines(db, s, "superseded requests", &v, &n, &cap);
 		}
 	}
 	if (r < 0) {

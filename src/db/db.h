@@ -245,6 +245,11 @@ typedef void (*db_request_lines_fn)(void *arg, int r, const struct db_request_li
  * queued requests, ids ascending, at most max. */
 int db_request_compatible_async(struct db *db, int64_t brid, size_t max, db_request_lines_fn done,
 				void *arg);
+/* db_request_superseded answered on the loop: v[0] is bsid's line (its
+ * first sourcestamp's, buildrequestid 0; n is 0 when it has none), v[1..n)
+ * the superseded requests (ids and buildsetids only), ids ascending. */
+int db_request_superseded_async(struct db *db, int64_t builderid, int64_t bsid,
+				db_request_lines_fn done, void *arg);
 /* Claims for masterid, in one transaction, those of ids[0..n) that are
  * still queued (unclaimed, incomplete) and answers with them (ids and
  * buildsetids, in ids' order).  On PostgreSQL a row another master is

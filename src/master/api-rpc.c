@@ -307,9 +307,31 @@ void api_build_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 		api_rpc_reply_result(ctx, rpc->id, json_null());
 }
 
+/* A cancel waiting for the engine's answer. */
+struct api_cancel_wait {
+	struct api_ctx ctx;
+	struct http_deferred *d;
+	json_t *id; /* the call's */
+};
+
+static void api_request_cancelled(void *arg, int r)
+{
+	struct api_cancel_wait *w = arg;
+	struct api_ctx *ctx = api_deferred_ctx(w->d, &w->ctx, 0, NULL);
+	if (ctx && r >= 0)
+		r = db_flush(ctx->db);
+	if (ctx && r < 0)
+		api_engine_error(ctx, w->id, r);
+	else if (ctx)
+		api_rpc_reply_result(ctx, w->id, json_null());
+	json_decref(w->id);
+	http_deferred_end(w->d);
+	free(w);
+}
+
 void api_request_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 {
-	long long id;
+	long long id = 0;
 	if (strcmp(rpc->method, "cancel")) {
 		char *msg = xasprintf("action: %s is not supported", rpc->method);
 		api_rpc_reply_error(ctx, 501, rpc->id, -32601, msg);
@@ -318,11 +340,22 @@ void api_request_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 	}
 	str_to_i64(ctx->cap[0], &id);
 	const char *reason = api_param_str(rpc->params, "reason", "");
-	int r = ctx->m->engine ? engine_cancel_request(ctx->m->engine, id, reason) : -ENOTCONN;
-	if (r >= 0)
-		r = db_flush(ctx->db);
-	if (r < 0)
+	if (!ctx->m->engine) {
+		api_engine_error(ctx, rpc->id, -ENOTCONN);
+		return;
+	}
+	/* answered once the request is complete (or was not queued) */
+	struct api_cancel_wait *w = xcalloc(1, sizeof(*w));
+	w->ctx = *ctx;
+	w->ctx.ncap = 0;
+	w->id = json_incref(rpc->id);
+	int64_t brid = id;
+	int r = engine_cancel_requests(ctx->m->engine, &brid, 1, reason, api_request_cancelled, w);
+	if (r < 0) {
+		json_decref(w->id);
+		free(w);
 		api_engine_error(ctx, rpc->id, r);
-	else
-		api_rpc_reply_result(ctx, rpc->id, json_null());
+		return;
+	}
+	w->d = http_req_defer(ctx->req);
 }

@@ -246,7 +246,16 @@ struct build_request_done {
 	struct master *m;
 	int64_t brid, bsid;
 	int results;
+	engine_done_fn done;
+	void *arg;
 };
+
+static void build_request_done_free(struct build_request_done *d, int r)
+{
+	if (d->done)
+		d->done(d->arg, r);
+	free(d);
+}
 
 static void build_request_completed(void *arg, int r, int64_t bsid_done, int bs_results,
 				    const char *err)
@@ -254,13 +263,13 @@ static void build_request_completed(void *arg, int r, int64_t bsid_done, int bs_
 	struct build_request_done *d = arg;
 	struct master *m = d->m;
 	if (r == -ECANCELED) { /* the database closed first: the master is going */
-		free(d);
+		build_request_done_free(d, r);
 		return;
 	}
 	if (r < 0) {
 		log_error("request=%lld cannot be completed: %s", (long long)d->brid,
 			  err ? err : "failed");
-		free(d);
+		build_request_done_free(d, r);
 		return;
 	}
 	events_request_complete(m, d->brid, bsid_done);
@@ -270,13 +279,15 @@ static void build_request_completed(void *arg, int r, int64_t bsid_done, int bs_
 	else if (m->sched && res != RESULTS_SUCCESS && res != RESULTS_WARNINGS &&
 		 res != RESULTS_SKIPPED)
 		sched_buildset_failing(m->sched, d->bsid, res);
-	free(d);
+	build_request_done_free(d, 0);
 }
 
-int build_complete_request(struct master *m, int64_t brid, int64_t bsid, int results, double now)
+int build_complete_request(struct master *m, int64_t brid, int64_t bsid, int results, double now,
+			   engine_done_fn done, void *arg)
 {
 	struct build_request_done *d = xmalloc(sizeof(*d));
-	*d = (struct build_request_done){.m = m, .brid = brid, .bsid = bsid, .results = results};
+	*d = (struct build_request_done){
+		.m = m, .brid = brid, .bsid = bsid, .results = results, .done = done, .arg = arg};
 	int r = db_request_complete_async(m->db, brid, results, now, build_request_completed, d);
 	if (r < 0) {
 		log_error("cannot complete request %lld: %s", (long long)brid, db_errmsg(m->db));
@@ -337,7 +348,7 @@ static void build_finish(struct build *b)
 		for (size_t i = 0; i <= b->nmerged; i++)
 			build_complete_request(m, i == 0 ? b->brid : b->merged[i - 1],
 					       i == 0 ? b->bsid : b->merged_bsids[i - 1],
-					       req_results, now);
+					       req_results, now, NULL, NULL);
 	}
 	log_info("build=%lld builder=%s number=%lld worker=%s: %s", (long long)b->buildid,
 		 b->bcfg->name, (long long)b->number, b->w->cfg->name, state);
@@ -489,10 +500,10 @@ static void build_setup_properties(struct build *b, json_t *props, json_t *owner
 	}
 }
 
-bool build_same_line(const struct build *b, const struct db_buildset_info *bi)
+bool build_same_line(const struct build *b, const struct db_request_line *l)
 {
 	const char *mine[] = {b->ss_codebase, b->ss_repository, b->ss_project, b->ss_branch};
-	const char *theirs[] = {bi->codebase, bi->repository, bi->project, bi->branch};
+	const char *theirs[] = {l->codebase, l->repository, l->project, l->branch};
 	for (size_t i = 0; i < ARRAY_SIZE(mine); i++) {
 		const char *x = mine[i] ? mine[i] : "", *y = theirs[i] ? theirs[i] : "";
 		if (strcmp(x, y))

@@ -314,12 +314,15 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 			  size_t nmerged);
 /* Completes request brid of buildset bsid with results (answered on the
  * loop): then its events, and the schedulers' news (the buildset completed,
- * or failing).  Errors are logged; returns db_request_complete_async's. */
-int build_complete_request(struct master *m, int64_t brid, int64_t bsid, int results, double now);
+ * or failing), then done(arg, r) if done is set (also when it failed, not
+ * when it could not be asked).  Errors are logged; returns
+ * db_request_complete_async's. */
+int build_complete_request(struct master *m, int64_t brid, int64_t bsid, int results, double now,
+			   engine_done_fn done, void *arg);
 /* True if b builds the same branch line (codebase, repository, project,
- * branch) as bi. */
-struct db_buildset_info;
-bool build_same_line(const struct build *b, const struct db_buildset_info *bi);
+ * branch) as l. */
+struct db_request_line;
+bool build_same_line(const struct build *b, const struct db_request_line *l);
 void build_stop(struct build *b, const char *reason);
 /* Checks a database write on b's path: a failure ends the build EXCEPTION
  * (the running step's command is given up).  Returns r. */

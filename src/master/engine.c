@@ -754,32 +754,64 @@ int engine_stop_build(struct engine *e, int64_t buildid, const char *reason)
 	return 0;
 }
 
-int engine_cancel_request(struct engine *e, int64_t brid, const char *reason)
+/* A cancellation: the claim of the requests, then their completions. */
+struct engine_cancel {
+	struct master *m;
+	char *reason; /* owned */
+	int pending;  /* answers still to come */
+	int r;        /* the first failure */
+	engine_done_fn done;
+	void *arg;
+};
+
+static void engine_cancel_answered(void *arg, int r)
+{
+	struct engine_cancel *c = arg;
+	if (r < 0 && c->r == 0)
+		c->r = r;
+	if (--c->pending > 0)
+		return;
+	if (c->done)
+		c->done(c->arg, c->r);
+	free(c->reason);
+	free(c);
+}
+
+static void engine_cancel_claimed(void *arg, int r, const struct db_request_line *v, size_t n,
+				  const char *err)
+{
+	struct engine_cancel *c = arg;
+	if (r < 0 && r != -ECANCELED)
+		log_error("cannot claim requests to cancel them: %s", err ? err : "failed");
+	double now = clock_wall();
+	for (size_t k = 0; k < n; k++) {
+		log_info("request=%lld cancelled: %s", (long long)v[k].buildrequestid,
+			 c->reason ? c->reason : "");
+		c->pending++;
+		if (build_complete_request(c->m, v[k].buildrequestid, v[k].buildsetid,
+					   RESULTS_CANCELLED, now, engine_cancel_answered, c) < 0)
+			engine_cancel_answered(c, KILN_EDB);
+	}
+	engine_cancel_answered(c, r); /* the claim's own */
+}
+
+int engine_cancel_requests(struct engine *e, const int64_t *ids, size_t n, const char *reason,
+			   engine_done_fn done, void *arg)
 {
 	struct master *m = e->m;
-	struct db_request req;
-	int r = db_request_get(m->db, brid, &req);
-	if (r < 0)
-		return r == KILN_ENOTFOUND ? 0 : r;
-	if (req.complete || req.claimed)
-		return 0;
-	double now = clock_wall();
-	r = db_request_claim(m->db, brid, m->masterid, now);
-	if (r < 0)
-		return r == -EBUSY ? 0 : r;
-	int64_t bsid_done = 0;
-	r = db_request_complete(m->db, brid, RESULTS_CANCELLED, now, &bsid_done);
-	if (r < 0)
-		return r;
-	log_info("request=%lld cancelled: %s", (long long)brid, reason ? reason : "");
-	events_request_complete(m, brid, bsid_done);
-	if (m->sched) {
-		if (bsid_done)
-			sched_buildset_completed(m->sched, bsid_done, RESULTS_NONE);
-		else
-			sched_buildset_failing(m->sched, req.buildsetid, RESULTS_CANCELLED);
+	struct engine_cancel *c = xmalloc(sizeof(*c));
+	*c = (struct engine_cancel){.m = m,
+				    .reason = reason ? xstrdup(reason) : NULL,
+				    .pending = 1,
+				    .done = done,
+				    .arg = arg};
+	int r = db_request_claim_many_async(m->db, ids, n, m->masterid, clock_wall(),
+					    engine_cancel_claimed, c);
+	if (r < 0) {
+		free(c->reason);
+		free(c);
 	}
-	return 0;
+	return r;
 }
 
 int64_t engine_builder_id(struct engine *e, const char *name)
@@ -800,6 +832,46 @@ int64_t engine_builder_id(struct engine *e, const char *name)
 	return 0;
 }
 
+/* A builder's requests that a new buildset may supersede, being read. */
+struct engine_supersede {
+	struct engine *e;
+	int64_t builderid, bsid;
+};
+
+static void engine_superseded_read(void *arg, int r, const struct db_request_line *v, size_t n,
+				   const char *err)
+{
+	struct engine_supersede *s = arg;
+	struct engine *e = s->e;
+	int64_t builderid = s->builderid, bsid = s->bsid;
+	free(s);
+	if (r == -ECANCELED || e->stopping) /* the master is going */
+		return;
+	int i = engine_builder_index(e, builderid);
+	if (r < 0)
+		log_error("builder %lld: cannot find superseded requests: %s", (long long)builderid,
+			  err ? err : "failed");
+	if (r < 0 || i < 0 || n == 0)
+		return;
+	const struct config_builder *bc = &e->m->cfg->builder[i];
+	_cleanup_free_ char *reason = xasprintf("superseded by buildset %lld", (long long)bsid);
+	if (n > 1) {
+		int64_t *ids = xcalloc(n, sizeof(*ids));
+		for (size_t k = 1; k < n; k++)
+			ids[k - 1] = v[k].buildrequestid;
+		if (engine_cancel_requests(e, ids, n - 1, reason, NULL, NULL) < 0)
+			log_error("builder=%s cannot cancel superseded requests: %s", bc->name,
+				  db_errmsg(e->m->db));
+		free(ids);
+	}
+	if (bc->cancel_superseded != CONFIG_SUPERSEDE_RUNNING)
+		return;
+	for (struct build *b = e->builds; b; b = b->next)
+		if (b->builderid == builderid && b->bsid < bsid && !b->open &&
+		    build_same_line(b, &v[0]))
+			build_stop(b, reason);
+}
+
 void engine_buildset_added(struct engine *e, int64_t bsid, const int64_t *builderids, size_t n,
 			   bool from_changes)
 {
@@ -807,43 +879,19 @@ void engine_buildset_added(struct engine *e, int64_t bsid, const int64_t *builde
 	engine_kick(e);
 	if (!from_changes)
 		return;
-	struct db_buildset_info bi;
-	bool have = false;
 	for (size_t k = 0; k < n; k++) {
 		int i = engine_builder_index(e, builderids[k]);
-		if (i < 0)
+		if (i < 0 || m->cfg->builder[i].cancel_superseded == CONFIG_SUPERSEDE_NONE)
 			continue;
-		const struct config_builder *bc = &m->cfg->builder[i];
-		if (bc->cancel_superseded == CONFIG_SUPERSEDE_NONE)
-			continue;
-		_cleanup_free_ char *reason =
-			xasprintf("superseded by buildset %lld", (long long)bsid);
-		int64_t *ids = NULL;
-		size_t nids = 0;
-		if (db_request_superseded(m->db, builderids[k], bsid, &ids, &nids) < 0) {
-			log_error("builder=%s cannot find superseded requests: %s", bc->name,
-				  db_errmsg(m->db));
-			continue;
+		struct engine_supersede *s = xmalloc(sizeof(*s));
+		*s = (struct engine_supersede){.e = e, .builderid = builderids[k], .bsid = bsid};
+		if (db_request_superseded_async(m->db, builderids[k], bsid, engine_superseded_read,
+						s) < 0) {
+			log_error("builder=%s cannot find superseded requests: %s",
+				  m->cfg->builder[i].name, db_errmsg(m->db));
+			free(s);
 		}
-		for (size_t j = 0; j < nids; j++)
-			if (engine_cancel_request(e, ids[j], reason) < 0)
-				log_error("cannot cancel request %lld: %s", (long long)ids[j],
-					  db_errmsg(m->db));
-		free(ids);
-		if (bc->cancel_superseded != CONFIG_SUPERSEDE_RUNNING)
-			continue;
-		if (!have) {
-			if (db_buildset_get(m->db, bsid, &bi) < 0)
-				return;
-			have = true;
-		}
-		for (struct build *b = e->builds; b; b = b->next)
-			if (b->builderid == builderids[k] && b->bsid < bsid && !b->open &&
-			    build_same_line(b, &bi))
-				build_stop(b, reason);
 	}
-	if (have)
-		db_buildset_info_release(&bi);
 }
 
 void engine_stop(struct engine *e)

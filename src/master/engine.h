@@ -26,8 +26,13 @@ const struct ws_conn_ops *engine_worker_ops(struct engine *e);
 /* Stops a running build (interrupts its command on the worker); a build that
  * is not running is left alone and 0 is returned, as Buildbot does. */
 int engine_stop_build(struct engine *e, int64_t buildid, const char *reason);
-/* Cancels a queued request (complete, results CANCELLED); no-op if not queued. */
-int engine_cancel_request(struct engine *e, int64_t brid, const char *reason);
+/* Cancels the queued requests among ids[0..n) (each complete, results
+ * CANCELLED; one not queued is left alone), answered on the loop: then
+ * done(arg, r), if set, r < 0 if some could not be.  Returns < 0 (and done
+ * is not called) if it cannot be asked. */
+typedef void (*engine_done_fn)(void *arg, int r);
+int engine_cancel_requests(struct engine *e, const int64_t *ids, size_t n, const char *reason,
+			   engine_done_fn done, void *arg);
 
 /* The database id of configured builder 'name', 0 if it is not configured. */
 int64_t engine_builder_id(struct engine *e, const char *name);

@@ -799,7 +799,7 @@ static void latent_fail_added(void *arg, int r, int64_t buildid, int64_t number,
 				  db_errmsg(db));
 		events_publish_row(m, DB_BUILDS, "builds", "buildid", buildid, "finished");
 	}
-	build_complete_request(m, f->brid, f->bsid, RESULTS_EXCEPTION, f->when);
+	build_complete_request(m, f->brid, f->bsid, RESULTS_EXCEPTION, f->when, NULL, NULL);
 	latent_fail_free(f);
 }
 
@@ -834,7 +834,7 @@ static void latent_fail_request(struct latent *lm, size_t i, const struct db_req
 	if (r < 0) {
 		log_error("cannot record the failed build of request %lld: %s",
 			  (long long)req->buildrequestid, db_errmsg(db));
-		build_complete_request(m, f->brid, f->bsid, RESULTS_EXCEPTION, now);
+		build_complete_request(m, f->brid, f->bsid, RESULTS_EXCEPTION, now, NULL, NULL);
 		latent_fail_free(f);
 	}
 }

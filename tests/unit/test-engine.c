@@ -985,6 +985,49 @@ TEST(lost_while_collapsing)
 	world_close(&w);
 }
 
+struct cancel_answer {
+	int calls, r;
+};
+
+static void on_cancelled(void *arg, int r)
+{
+	struct cancel_answer *a = arg;
+	a->calls++;
+	a->r = r;
+}
+
+static bool cancel_answered(void *arg)
+{
+	return ((struct cancel_answer *)arg)->calls > 0;
+}
+
+/* Cancelling requests (JSON-RPC's cancel, cancel_superseded) is answered on
+ * the loop, once: the queued ones complete CANCELLED, a missing or complete
+ * one is left alone. */
+TEST(cancel_requests)
+{
+	struct world w;
+	if (world_open(&w, CFG_HEAD "builder { name = 'b', workers = { 'w1' }, steps = {"
+				    " shell { command = 'true' } } }\n") < 0)
+		return;
+	int64_t r1 = request(&w, "b"), r2 = request(&w, "b");
+	int64_t ids[] = {r1, 99999, r2, r1};
+	struct cancel_answer a = {0};
+	CHECK_INT(engine_cancel_requests(w.e, ids, 4, "test", on_cancelled, &a), 0);
+	CHECK_INT(a.calls, 0); /* not before the answers */
+	CHECK(run_until(cancel_answered, &a, TEST_GUARD_MS));
+	CHECK_INT(a.r, 0);
+	CHECK_INT(request_results(&w, r1), RESULTS_CANCELLED);
+	CHECK_INT(request_results(&w, r2), RESULTS_CANCELLED);
+	struct cancel_answer again = {0};
+	CHECK_INT(engine_cancel_requests(w.e, ids, 2, NULL, on_cancelled, &again), 0);
+	CHECK(run_until(cancel_answered, &again, TEST_GUARD_MS));
+	CHECK_INT(again.r, 0);
+	CHECK_INT(a.calls, 1);
+	CHECK_INT(request_results(&w, r1), RESULTS_CANCELLED);
+	world_close(&w);
+}
+
 /* A worker that dies on the same request MAX_BUILD_RETRIES times: EXCEPTION. */
 TEST(retry_limit)
 {
@@ -1268,6 +1311,7 @@ int main(void)
 	RUN(lost_between_steps_and_mid_command);
 	RUN(lost_while_claiming_and_opening);
 	RUN(lost_while_collapsing);
+	RUN(cancel_requests);
 	RUN(retry_limit);
 	RUN(interrupt_timeout_and_lost_during_interrupt);
 	RUN(duplicate_worker);

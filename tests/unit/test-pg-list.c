@@ -1397,6 +1397,28 @@ static void compare_collapse(struct db *db)
 		free(pa.text);
 	}
 	CHECK(some);
+	/* the requests each buildset supersedes (bs 6's: bs 5's, one line) */
+	some = false;
+	for (int64_t builderid = 1; builderid <= 3; builderid++)
+		for (int64_t i = 1; i <= 8; i++) {
+			int64_t bsid = i == 8 ? 99999 : i;
+			struct lines_answer la = {0}, pa = {0};
+			CHECK_INT(db_request_superseded_async(db, builderid, bsid, on_lines, &la),
+				  0);
+			CHECK_INT(db_request_superseded_async(pgdb, builderid, bsid, on_lines, &pa),
+				  0);
+			char what[80];
+			snprintf(what, sizeof(what), "superseded by buildset %lld on builder %lld",
+				 (long long)bsid, (long long)builderid);
+			lines_alike(&la, &pa, what);
+			CHECK_INT(la.r, 0);
+			if (bsid == 99999)
+				CHECK_STR(la.text, "[]");
+			some |= la.text && strstr(la.text, "],[") != NULL;
+			free(la.text);
+			free(pa.text);
+		}
+	CHECK(some);
 	/* claimed in the list's order, the rest of the list passed over (3 is
 	 * claimed, 5 complete) */
 	static const int64_t ids[] = {4, 99999, 2, 3, 5, 4};
