@@ -293,6 +293,41 @@ int db_pg_master_set_active(struct db *db, int64_t masterid, bool active, double
 			   &w);
 }
 
+/* As SQLite's: the master's unfinished builds end with results (their
+ * steps too, their logs complete as they are), its claims are released and
+ * its workers disconnected, in the turn's transaction. */
+int db_pg_master_recover(struct db *db, int64_t masterid, int results, const char *state_string,
+			 double when)
+{
+	static const char *const sql[] = {
+		"UPDATE logs SET complete = 1 WHERE complete = 0 AND stepid IN (SELECT st.id FROM "
+		"steps st JOIN builds b ON b.id = st.buildid WHERE b.masterid = $1::bigint AND "
+		"b.complete = 0)",
+		"UPDATE steps SET complete = 1, complete_at = $2::float8, results = $3::bigint "
+		"WHERE complete = 0 AND buildid IN (SELECT id FROM builds WHERE masterid = "
+		"$1::bigint AND complete = 0)",
+		"UPDATE builds SET complete = 1, complete_at = $2::float8, results = $3::bigint, "
+		"state_string = COALESCE($4, state_string) WHERE masterid = $1::bigint AND "
+		"complete = 0",
+		"UPDATE buildrequests SET claimed_at = NULL, claimed_by_masterid = NULL WHERE "
+		"claimed_by_masterid = $1::bigint AND complete = 0",
+		"UPDATE workers SET masterid = NULL WHERE masterid = $1::bigint",
+	};
+	int r = 0;
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) && r == 0; i++) {
+		struct pgw w = {0};
+		pgw_i64(&w, masterid);
+		if (i == 1 || i == 2) {
+			pgw_f64(&w, when);
+			pgw_i64(&w, results);
+		}
+		if (i == 2)
+			pgw_text(&w, state_string);
+		r = db_pg_write(db, sql[i], &w);
+	}
+	return r;
+}
+
 int db_pg_builder_set_masters(struct db *db, int64_t builderid, const int64_t *masterids, size_t n)
 {
 	struct buf list;
@@ -720,7 +755,9 @@ int db_pg_step_begin(struct db *db, int64_t buildid, const char *name, double wh
 	run->steps = xreallocarray(run->steps, run->nsteps + 1, sizeof(*run->steps));
 	run->steps[run->nsteps++] = (struct pg_run_step){.stepid = id};
 	*ret_stepid = id;
-	*ret_number = run->next_number++;
+	if (ret_number) /* optional, as on SQLite */
+		*ret_number = run->next_number;
+	run->next_number++;
 	return 0;
 }
 

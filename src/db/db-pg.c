@@ -45,7 +45,17 @@ struct db_pg {
 	struct pg_run *runs; /* the builds this master runs (db-pg-write.c) */
 	db_ready_fn ready;   /* until the open is done */
 	void *ready_arg;
+	bool serving; /* db_set_serving: no loop run inside a call */
+	/* db_login_users_count while serving: the last count, refreshed in
+	 * the background at most once per DB_PG_USERS_TTL_MS */
+	int64_t login_users;
+	bool login_users_known, login_users_reading;
+	uint64_t login_users_at;
 };
+
+#define DB_PG_USERS_TTL_MS 1000
+static const char db_pg_users_sql[] = "SELECT count(*) FROM users WHERE bb_username IS NOT NULL "
+				      "AND bb_password IS NOT NULL";
 
 bool db_url_is_postgresql(const char *url)
 {
@@ -194,4 +204,255 @@ int db_pg_open(uv_loop_t *loop, const char *url, db_ready_fn ready, void *arg)
 void db_pg_close(struct db *db)
 {
 	db_pg_release(db);
+}
+
+void db_set_serving(struct db *db, bool on)
+{
+	if (db && db->pg)
+		db->pg->serving = on;
+}
+
+int db_pg_spin(struct db *db, const bool *done, const char *what)
+{
+	if (db->pg->serving)
+		return db_failf(db, -EWOULDBLOCK,
+				"%s: a synchronous call on PostgreSQL while the master serves "
+				"(not converted yet: docs/internals/db-calls.md)",
+				what);
+	while (!*done)
+		if (uv_run(db->loop, UV_RUN_ONCE) == 0 && !*done)
+			return db_failf(db, KILN_EDB, "%s: no answer from PostgreSQL", what);
+	return 0;
+}
+
+struct db_pg_open_wait {
+	bool done;
+	int r;
+	struct db *db;
+	char err[700];
+};
+
+static void db_pg_open_waited(void *arg, int r, struct db *db, const char *err)
+{
+	struct db_pg_open_wait *w = arg;
+	w->done = true;
+	w->r = r;
+	w->db = db;
+	snprintf(w->err, sizeof(w->err), "%s", err ? err : "");
+}
+
+int db_pg_open_wait(uv_loop_t *loop, const char *url, struct db **ret)
+{
+	if (!loop) {
+		db_set_open_errmsg("a postgresql:// database opens only on a loop");
+		return -EINVAL;
+	}
+	struct db_pg_open_wait w = {0};
+	int r = db_pg_open(loop, url, db_pg_open_waited, &w);
+	if (r < 0)
+		return r;
+	while (!w.done)
+		if (uv_run(loop, UV_RUN_ONCE) == 0 && !w.done) {
+			/* nothing left to wait on: cannot happen while the
+			 * connection is open; the open's answer would be lost */
+			db_set_open_errmsg("PostgreSQL: the open got no answer");
+			return KILN_EDB;
+		}
+	if (w.r < 0) {
+		db_set_open_errmsg("%s", w.err);
+		return w.r;
+	}
+	*ret = w.db;
+	return 0;
+}
+
+struct db_pg_flush_wait {
+	bool done;
+	int r;
+	char err[512];
+};
+
+static void db_pg_flushed(void *arg, int r, const char *err)
+{
+	struct db_pg_flush_wait *w = arg;
+	w->done = true;
+	w->r = r;
+	snprintf(w->err, sizeof(w->err), "%s", err ? err : "");
+}
+
+int db_pg_flush(struct db *db)
+{
+	if (db->pg->serving)
+		return 0; /* the turn's transaction commits at its end */
+	db_pg_log_sync(db);
+	struct db_pg_flush_wait w = {0};
+	pg_batch_then(db->pg->batch, db_pg_flushed, &w);
+	int r = db_pg_spin(db, &w.done, "db_flush");
+	if (r < 0)
+		return r;
+	if (w.r < 0)
+		return db_failf(db, w.r, "commit: %s", w.err[0] ? w.err : err_str(w.r));
+	return 0;
+}
+
+struct db_pg_id_wait {
+	bool done;
+	int r;
+	int64_t id;
+	char err[512];
+};
+
+static void db_pg_id_waited(void *arg, int r, int64_t id, const char *err)
+{
+	struct db_pg_id_wait *w = arg;
+	w->done = true;
+	w->r = r;
+	w->id = id;
+	snprintf(w->err, sizeof(w->err), "%s", err ? err : "");
+}
+
+int db_pg_ensure_wait(struct db *db, enum db_named kind, const char *name, const char *description,
+		      const char *tags_json, int64_t *ret_id)
+{
+	static const char *const what[] = {[DB_NAMED_MASTER] = "db_master_register",
+					   [DB_NAMED_BUILDER] = "db_builder_ensure",
+					   [DB_NAMED_WORKER] = "db_worker_ensure"};
+	if (db->pg->serving)
+		return db_pg_spin(db, &(bool){false}, what[kind]);
+	struct db_pg_id_wait w = {0};
+	int r = db_ensure_async(db, kind, name, description, tags_json, db_pg_id_waited, &w);
+	if (r == 0)
+		r = db_pg_spin(db, &w.done, what[kind]);
+	if (r < 0)
+		return r;
+	if (w.r < 0)
+		return db_failf(db, w.r, "%s '%s': %s", what[kind], name,
+				w.err[0] ? w.err : err_str(w.r));
+	*ret_id = w.id;
+	return 0;
+}
+
+struct db_pg_read_wait {
+	bool done;
+	int r;
+	char err[512];
+	void (*rows)(void *arg, const PGresult *res);
+	void *arg;
+};
+
+static void db_pg_read_waited(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct db_pg_read_wait *w = arg;
+	w->done = true;
+	w->r = r;
+	snprintf(w->err, sizeof(w->err), "%s", err ? err : "");
+	if (r == 0)
+		w->rows(w->arg, res);
+}
+
+int db_pg_read_wait(struct db *db, const char *what, const char *sql, int n,
+		    const char *const *values, void (*rows)(void *arg, const PGresult *res),
+		    void *arg)
+{
+	if (db->pg->serving)
+		return db_pg_spin(db, &(bool){false}, what);
+	struct db_pg_read_wait w = {.rows = rows, .arg = arg};
+	struct pg_query q = {.sql = sql, .nparams = n, .values = values};
+	int r = pg_batch_read(db->pg->batch, &q, db_pg_read_waited, &w);
+	if (r < 0)
+		return db_failf(db, r, "%s: cannot send the query: %s", what, err_str(r));
+	r = db_pg_spin(db, &w.done, what);
+	if (r < 0)
+		return r;
+	if (w.r < 0)
+		return db_failf(db, w.r, "%s: %s", what, w.err[0] ? w.err : err_str(w.r));
+	return 0;
+}
+
+struct db_pg_state {
+	json_t *value;
+	bool found;
+};
+
+static void db_pg_state_rows(void *arg, const PGresult *res)
+{
+	struct db_pg_state *st = arg;
+	if (PQntuples(res) < 1 || PQgetisnull(res, 0, 0))
+		return;
+	st->found = true;
+	st->value = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, NULL);
+}
+
+int db_pg_state_get(struct db *db, const char *name, json_t **ret)
+{
+	struct db_pg_state st = {0};
+	const char *values[] = {name};
+	int r = db_pg_read_wait(db, "db_state_get",
+				"SELECT value FROM object_state WHERE name = $1", 1, values,
+				db_pg_state_rows, &st);
+	if (r < 0)
+		return r;
+	if (!st.found)
+		return 0;
+	if (!st.value)
+		return db_failf(db, KILN_EDB, "state '%s': the stored value is not JSON", name);
+	*ret = st.value;
+	return 1;
+}
+
+static void db_pg_int_rows(void *arg, const PGresult *res)
+{
+	int64_t *ret = arg;
+	*ret = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)
+		       ? strtoll(PQgetvalue(res, 0, 0), NULL, 10)
+		       : 0;
+}
+
+int db_pg_int_wait(struct db *db, const char *what, const char *sql, int n,
+		   const char *const *values, int64_t *ret)
+{
+	int64_t v = 0;
+	int r = db_pg_read_wait(db, what, sql, n, values, db_pg_int_rows, &v);
+	if (r == 0)
+		*ret = v;
+	return r;
+}
+
+static void db_pg_users_counted(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct db *db = arg;
+	(void)err;
+	if (r == -ECANCELED)
+		return; /* the db is being closed */
+	db->pg->login_users_reading = false;
+	if (r == 0) {
+		db_pg_int_rows(&db->pg->login_users, res);
+		db->pg->login_users_known = true;
+		db->pg->login_users_at = uv_now(db->loop);
+	}
+}
+
+int db_pg_login_users_count(struct db *db, int64_t *ret)
+{
+	struct db_pg *p = db->pg;
+	if (!p->serving) {
+		int r = db_pg_int_wait(db, "db_login_users_count", db_pg_users_sql, 0, NULL,
+				       &p->login_users);
+		if (r < 0)
+			return r;
+		p->login_users_known = true;
+		p->login_users_at = uv_now(db->loop);
+		*ret = p->login_users;
+		return 0;
+	}
+	if (!p->login_users_reading &&
+	    (!p->login_users_known || uv_now(db->loop) - p->login_users_at >= DB_PG_USERS_TTL_MS)) {
+		struct pg_query q = {.sql = db_pg_users_sql};
+		if (pg_batch_read(p->batch, &q, db_pg_users_counted, db) == 0)
+			p->login_users_reading = true;
+	}
+	if (!p->login_users_known)
+		return db_failf(db, -EWOULDBLOCK, "the users that can log in are being counted");
+	*ret = p->login_users;
+	return 0;
 }

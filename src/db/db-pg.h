@@ -11,6 +11,36 @@
 struct pg_conn;
 struct pg_result; /* libpq's PGresult */
 
+/* Runs db's loop until *done (db_set_serving): 0, or -EWOULDBLOCK while
+ * serving, or KILN_EDB if the loop ran dry first; what names the call. */
+int db_pg_spin(struct db *db, const bool *done, const char *what);
+/* Reads sql (n text values) and runs the loop until it is answered (as
+ * db_pg_spin): rows(arg, res) gets its rows, in the answer's callback;
+ * what names the call in errors. */
+int db_pg_read_wait(struct db *db, const char *what, const char *sql, int n,
+		    const char *const *values, void (*rows)(void *arg, const struct pg_result *res),
+		    void *arg);
+/* db_pg_read_wait of one integer: the first column of the first row (0
+ * when there is none or it is NULL). */
+int db_pg_int_wait(struct db *db, const char *what, const char *sql, int n,
+		   const char *const *values, int64_t *ret);
+/* db_login_users_count on PostgreSQL: counted at once before serving;
+ * while serving, the last count (refreshed in the background, at most a
+ * second old), or -EWOULDBLOCK until there is one. */
+int db_pg_login_users_count(struct db *db, int64_t *ret);
+/* db_state_get on PostgreSQL (db-pg.c). */
+int db_pg_state_get(struct db *db, const char *name, json_t **ret);
+/* db_open's on a PostgreSQL URL: the open, the loop run until it is done. */
+int db_pg_open_wait(uv_loop_t *loop, const char *url, struct db **ret);
+/* db_flush on PostgreSQL. */
+int db_pg_flush(struct db *db);
+/* The synchronous upserts by name (db_master_register, db_builder_ensure,
+ * db_worker_ensure) on PostgreSQL. */
+int db_pg_ensure_wait(struct db *db, enum db_named kind, const char *name, const char *description,
+		      const char *tags_json, int64_t *ret_id);
+/* db_master_recover on PostgreSQL (db-pg-write.c). */
+int db_pg_master_recover(struct db *db, int64_t masterid, int results, const char *state_string,
+			 double when);
 /* Opens url on loop; ready as db_open_async says. */
 int db_pg_open(uv_loop_t *loop, const char *url, db_ready_fn ready, void *arg);
 /* The connection of a PostgreSQL db. */

@@ -75,6 +75,9 @@ int db_builder_ensure(struct db *db, const char *name, const char *description,
 			return db_failf(db, -EINVAL, "builder '%s': tags are not a JSON array",
 					name);
 	}
+	if (db->pg)
+		return db_pg_ensure_wait(db, DB_NAMED_BUILDER, name, description, tags_json,
+					 ret_builderid);
 	int64_t id = 0;
 	int r = WRITE(sqlite_builder_ensure(db, name, description, tags_json, &id));
 	if (r >= 0)

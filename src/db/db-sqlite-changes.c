@@ -308,6 +308,8 @@ int db_change_user(struct db *db, int64_t changeid, int64_t *ret_userid)
 
 int db_state_get(struct db *db, const char *name, json_t **ret)
 {
+	if (db->pg)
+		return db_pg_state_get(db, name, ret);
 	_cleanup_stmt_ sqlite3_stmt *s =
 		db_stmt(db, ST_CHG_STATE_GET, "SELECT value FROM object_state WHERE name = ?1");
 	if (!s)

@@ -35,6 +35,8 @@ static int sqlite_master_register(struct db *db, const char *name, int64_t *ret)
 
 int db_master_register(struct db *db, const char *name, int64_t *ret_masterid)
 {
+	if (db->pg)
+		return db_pg_ensure_wait(db, DB_NAMED_MASTER, name, NULL, NULL, ret_masterid);
 	int64_t id = 0;
 	int r = WRITE(sqlite_master_register(db, name, &id));
 	if (r >= 0)
@@ -147,5 +149,7 @@ static int sqlite_master_recover(struct db *db, int64_t masterid, int results,
 int db_master_recover(struct db *db, int64_t masterid, int results, const char *state_string,
 		      double when)
 {
+	if (db->pg)
+		return db_pg_master_recover(db, masterid, results, state_string, when);
 	return WRITE(sqlite_master_recover(db, masterid, results, state_string, when));
 }

@@ -88,6 +88,9 @@ int db_push_update(struct db *db, int64_t id, int64_t nsteps, int results, bool 
 
 int db_push_max_id(struct db *db, int64_t *ret)
 {
+	if (db->pg) /* at start-up (push.c) */
+		return db_pg_int_wait(db, "db_push_max_id", "SELECT max(id) FROM push_submissions",
+				      0, NULL, ret);
 	_cleanup_stmt_ sqlite3_stmt *s =
 		db_stmt_dynamic(db, "SELECT max(id) FROM push_submissions");
 	if (!s)
@@ -121,6 +124,21 @@ static int push_close_open(struct db *db, double now)
 
 int db_push_close_open(struct db *db, double now)
 {
+	if (db->pg) { /* at start-up (push.c) */
+		char t[32];
+		snprintf(t, sizeof(t), "%.17g", now);
+		const char *values[] = {t};
+		int64_t n = 0;
+		int r = db_pg_int_wait(
+			db, "db_push_close_open",
+			"WITH u AS (UPDATE push_submissions SET finished = 1, update_hash = NULL, "
+			"results = coalesce(results, 5), finished_at = $1::float8, updated_at = "
+			"$1::float8, reason = 'the master stopped while it was open' WHERE "
+			"finished "
+			"= 0 RETURNING 1) SELECT count(*) FROM u",
+			1, values, &n);
+		return r < 0 ? r : (int)n;
+	}
 	return WRITE1(push_close_open(db, now));
 }
 

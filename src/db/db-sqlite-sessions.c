@@ -131,6 +131,8 @@ int db_session_delete(struct db *db, const unsigned char hash[DB_SESSION_HASH_BY
 
 int db_login_users_count(struct db *db, int64_t *ret_n)
 {
+	if (db->pg)
+		return db_pg_login_users_count(db, ret_n);
 	_cleanup_stmt_ sqlite3_stmt *s = db_stmt_dynamic(
 		db, "SELECT count(*) FROM users WHERE bb_username IS NOT NULL AND bb_password IS "
 		    "NOT NULL");

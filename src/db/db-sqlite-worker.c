@@ -31,6 +31,8 @@ int db_worker_ensure(struct db *db, const char *name, int64_t *ret_workerid)
 {
 	if (!name || !*name)
 		return db_failf(db, -EINVAL, "worker name is empty");
+	if (db->pg)
+		return db_pg_ensure_wait(db, DB_NAMED_WORKER, name, NULL, NULL, ret_workerid);
 	int64_t id = 0;
 	int r = WRITE(sqlite_worker_ensure(db, name, &id));
 	if (r >= 0)

@@ -96,9 +96,20 @@ const char *db_errmsg(struct db *db)
 
 /* --- statements ----------------------------------------------------------------- */
 
+/* A call PostgreSQL does not implement yet reaches SQLite's code: it fails,
+ * naming its statement, instead of touching a connection that is not there. */
+static sqlite3_stmt *db_stmt_not_pg(struct db *db, const char *sql)
+{
+	db_failf(db, -ENOTSUP, "not available on PostgreSQL yet (%.60s%s)", sql,
+		 strlen(sql) > 60 ? "..." : "");
+	return NULL;
+}
+
 sqlite3_stmt *db_stmt(struct db *db, int id, const char *sql)
 {
 	assert(id >= 0 && id < ST__MAX);
+	if (db->pg)
+		return db_stmt_not_pg(db, sql);
 	sqlite3_stmt *s = db->stmts[id];
 	if (s)
 		return s;
@@ -114,6 +125,8 @@ sqlite3_stmt *db_stmt(struct db *db, int id, const char *sql)
 
 sqlite3_stmt *db_stmt_dynamic(struct db *db, const char *sql)
 {
+	if (db->pg)
+		return db_stmt_not_pg(db, sql);
 	struct db_cached_stmt *victim = &db->list_cache[0];
 	for (size_t i = 0; i < DB_LIST_CACHE; i++) {
 		struct db_cached_stmt *c = &db->list_cache[i];
@@ -497,6 +510,8 @@ static void db_ckpt_stop(struct db *db)
 
 int db_flush(struct db *db)
 {
+	if (db->pg)
+		return db_pg_flush(db);
 	if (!db->in_txn)
 		return 0;
 	uint64_t t0 = stats_now_ns(); /* slice "operator": /metrics */
@@ -850,6 +865,8 @@ int db_open_flags(uv_loop_t *loop, const char *url, const char *basedir, unsigne
 {
 	open_errmsg[0] = '\0';
 	uv_once(&db_global_once, db_global_init);
+	if (db_url_is_postgresql(url)) /* the loop runs until the server answered */
+		return db_pg_open_wait(loop, url, ret);
 	_cleanup_free_ char *path = NULL;
 	int r = db_url_path(url, basedir, &path);
 	if (r < 0) {

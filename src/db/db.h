@@ -96,6 +96,18 @@ int db_open_async(uv_loop_t *loop, const char *url, const char *basedir, db_read
 bool db_url_is_postgresql(const char *url);
 /* Does db run on PostgreSQL? */
 bool db_is_postgresql(const struct db *db);
+/*
+ * Synchronous calls on PostgreSQL (issue 14).  Before a program serves
+ * anything (a master's start-up and shut-down, the tools), a synchronous
+ * call of this header that PostgreSQL implements runs the loop until the
+ * server answers: db_open on a PostgreSQL URL, the upserts by name,
+ * db_master_register, db_flush (waits for the writes' commit).  While
+ * serving (on), such a call fails at once with -EWOULDBLOCK, naming
+ * itself, instead of running the loop inside a callback; db_flush
+ * returns 0 (the writes commit at the end of the turn).  Off by default;
+ * no effect on SQLite.
+ */
+void db_set_serving(struct db *db, bool on);
 
 /* Commits pending writes and closes; NULL-safe.  Waits for a running
  * checkpoint job to finish with the file.  Closes its two uv handles (the
@@ -104,7 +116,8 @@ bool db_is_postgresql(const struct db *db);
  * the loop until it has nothing left of the db, e.g. uv_run(loop,
  * UV_RUN_DEFAULT), before uv_loop_close. */
 void db_close(struct db *db);
-/* Commits the open batch now.  Returns 0 or an error (the batch is rolled back). */
+/* Commits the open batch now.  Returns 0 or an error (the batch is rolled back).
+ * On PostgreSQL: see db_set_serving. */
 int db_flush(struct db *db);
 const char *db_errmsg(struct db *db);
 int db_schema_version(struct db *db);

@@ -71,6 +71,11 @@ struct pg_batch {
 	uv_loop_t *loop;
 	struct pg_conn *c;
 	uv_check_t check;
+	/* active from a write until the check closes its transaction: the
+	 * loop's poll does not block in between (a write made in a timer or
+	 * idle callback, or before the loop runs, is sent in this turn) */
+	uv_idle_t nudge;
+	int handles_open;
 	struct pg_txn *open;                 /* this turn's, not closed */
 	struct pg_txn *queue, **queue_tail;  /* closed, waiting to be sent */
 	struct pg_txn *flying;               /* sent, not all answered */
@@ -340,8 +345,21 @@ static void batch_on_check(uv_check_t *h)
 		b->on_close(b->on_close_arg);
 	batch_close_open(b);
 	batch_pump(b);
+	uv_idle_stop(&b->nudge);
 	if (!b->open && !b->queue)
 		uv_check_stop(&b->check);
+}
+
+static void batch_on_nudge(uv_idle_t *h)
+{
+	(void)h; /* only there to keep the poll from blocking */
+}
+
+/* The end of this turn closes the open transaction. */
+static void batch_arm(struct pg_batch *b)
+{
+	uv_check_start(&b->check, batch_on_check);
+	uv_idle_start(&b->nudge, batch_on_nudge);
 }
 
 int pg_batch_new(uv_loop_t *loop, struct pg_conn *c, struct pg_batch **ret)
@@ -354,6 +372,9 @@ int pg_batch_new(uv_loop_t *loop, struct pg_conn *c, struct pg_batch **ret)
 	b->queue_tail = &b->queue;
 	uv_check_init(loop, &b->check);
 	b->check.data = b;
+	uv_idle_init(loop, &b->nudge);
+	b->nudge.data = b;
+	b->handles_open = 2;
 	*ret = b;
 	return 0;
 }
@@ -362,7 +383,7 @@ static struct pg_txn *batch_open(struct pg_batch *b)
 {
 	if (!b->open)
 		b->open = txn_new(b);
-	uv_check_start(&b->check, batch_on_check);
+	batch_arm(b);
 	return b->open;
 }
 
@@ -461,7 +482,7 @@ void pg_batch_on_close(struct pg_batch *b, void (*fn)(void *arg), void *arg)
 
 void pg_batch_touch(struct pg_batch *b)
 {
-	uv_check_start(&b->check, batch_on_check);
+	batch_arm(b);
 }
 
 void pg_batch_on_fail(struct pg_batch *b, pg_batch_done_fn fn, void *arg)
@@ -477,7 +498,9 @@ size_t pg_batch_pending(const struct pg_batch *b)
 
 static void batch_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct pg_batch *b = h->data;
+	if (--b->handles_open == 0)
+		free(b);
 }
 
 void pg_batch_free(struct pg_batch *b)
@@ -496,4 +519,5 @@ void pg_batch_free(struct pg_batch *b)
 	if (b->flying)
 		b->flying->b = NULL; /* its answers still come from the connection */
 	uv_close((uv_handle_t *)&b->check, batch_closed);
+	uv_close((uv_handle_t *)&b->nudge, batch_closed);
 }

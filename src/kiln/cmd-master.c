@@ -419,9 +419,14 @@ int master_serve(const char *basedir_arg, int *ready_fd)
 	r = loop_stall_start(&loop);
 	if (r < 0)
 		log_warn_errno(r, "loop stall measurement unavailable");
+	int64_t nusers; /* PostgreSQL keeps the count for the auth gate (db_set_serving) */
+	if (db_is_postgresql(m.db) && db_login_users_count(m.db, &nusers) < 0)
+		log_warn("cannot count the users that can log in: %s", db_errmsg(m.db));
+	db_set_serving(m.db, true); /* PostgreSQL: no loop run inside a call from here */
 	while (!m.stopping)
 		uv_run(&loop, UV_RUN_DEFAULT);
-	(void)loop_stall_finish(); /* logs "loop: worst stall ..." and its own errors */
+	db_set_serving(m.db, false); /* the shut-down's writes are waited for */
+	(void)loop_stall_finish();   /* logs "loop: worst stall ..." and its own errors */
 	status = 0;
 
 out:

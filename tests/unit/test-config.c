@@ -260,14 +260,26 @@ TEST(setting_errors)
 	/* PostgreSQL is refused at load time (the master could not open it), and
 	 * the URL, which may hold a password, is not echoed. */
 	CHECK_ERR("title = \"x\"\n\ndatabase = \"postgresql://kiln:pw@db/kiln\"\n",
-		  "master.lua:3: database 'postgresql://...': PostgreSQL is not supported yet; "
+		  "master.lua:3: database 'postgresql://...': PostgreSQL is not complete yet "
+		  "(KILN_EXPERIMENTAL_POSTGRESQL=1 lets a master try it: docs/SCALING.md); "
 		  "use 'sqlite:state.sqlite'");
 	CHECK_ERR("database = \"postgres://kiln@db/kiln\"",
-		  "master.lua:1: database 'postgres://...': PostgreSQL is not supported yet; "
+		  "master.lua:1: database 'postgres://...': PostgreSQL is not complete yet "
+		  "(KILN_EXPERIMENTAL_POSTGRESQL=1 lets a master try it: docs/SCALING.md); "
 		  "use 'sqlite:state.sqlite'");
 	CHECK_ERR("database = \"postgresql://\"",
-		  "master.lua:1: database 'postgresql://...': PostgreSQL is not supported yet; "
+		  "master.lua:1: database 'postgresql://...': PostgreSQL is not complete yet "
+		  "(KILN_EXPERIMENTAL_POSTGRESQL=1 lets a master try it: docs/SCALING.md); "
 		  "use 'sqlite:state.sqlite'");
+	/* KILN_EXPERIMENTAL_POSTGRESQL=1 lets it through (only "1" does) */
+	setenv("KILN_EXPERIMENTAL_POSTGRESQL", "yes", 1);
+	CHECK_ERR_HAS("database = \"postgres://kiln@db/kiln\"", "is not complete yet");
+	setenv("KILN_EXPERIMENTAL_POSTGRESQL", "1", 1);
+	struct config *pgc = CONFIG_TEST_LOAD_OK("database = \"postgresql:///kiln?host=/x\"");
+	if (pgc)
+		CHECK_STR(pgc->db_url, "postgresql:///kiln?host=/x");
+	config_free(pgc);
+	unsetenv("KILN_EXPERIMENTAL_POSTGRESQL");
 	CHECK_ERR(
 		"http = { listen = \"127.0.0.1:7000\" }\n\nworkers_listen = \"127.0.0.1:7000\"\n",
 		"master.lua:3: workers_listen '127.0.0.1:7000' is the same address as http.listen");

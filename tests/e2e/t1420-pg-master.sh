@@ -1,0 +1,105 @@
+#!/bin/bash
+# asan-too
+# A master on PostgreSQL (issue 14, experimental: KILN_EXPERIMENTAL_POSTGRESQL=1)
+# against a throwaway server (scripts/pg-start): without the variable the
+# URL is refused when the config loads, naming the variable; with it the
+# master starts (migrations, upserts, recovery, all before it serves),
+# a real kiln-worker attaches, forced builds run step by step and their
+# rows, logs and results are served by the API and stored on the server
+# (psql counts them); a failing build fails; builds are numbered per
+# builder; a master killed (SIGKILL) during a build is started again: the
+# build it ran ends RETRY, "interrupted", and its request is built again.
+. "$(dirname "$0")/lib.sh"
+require_cmd curl psql
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
+    skip_all "no PostgreSQL server in /usr/lib/postgresql/*/bin (scripts/install-deps)"
+
+PGDIR=$TRASH/pg
+PG_STARTED=0
+t1420_cleanup() {
+    [ "$PG_STARTED" = 1 ] && "$KILN_SRC/scripts/pg-stop" "$PGDIR" >/dev/null 2>&1
+    e2e_cleanup
+}
+trap t1420_cleanup EXIT
+
+[ "$(id -u)" = 0 ] && chmod o+x "$TRASH"
+PGURL=$("$KILN_SRC/scripts/pg-start" "$PGDIR" 2>"$TRASH/pg-start.err"); rc=$?
+[ -f "$PGDIR/postmaster.pid" ] && PG_STARTED=1
+check "pg-start starts a server ($(tr '\n' ' ' < "$TRASH/pg-start.err"))" [ "$rc" = 0 ]
+pg() { psql "$PGURL" -X -Atqc "$1" 2>&1; }
+
+M=$TRASH/master
+new_master "$M" <<LUA
+database = "$PGURL"
+http = { listen = "127.0.0.1:0" }
+workers_listen = "127.0.0.1:0"
+worker { name = "w1", password = secret("w1") }
+builder { name = "b", workers = { "w1" }, steps = {
+  shell { name = "hello", command = { "echo", "hello from postgresql" } },
+  shell { name = "wait", command = { "sh", "-c", "test -f '$TRASH/hold' && sleep 30; exit 0" } },
+} }
+builder { name = "broken", workers = { "w1" }, steps = {
+  shell { name = "fails", command = { "sh", "-c", "echo boom; exit 3" } },
+} }
+force_scheduler { name = "force", builders = { "b", "broken" } }
+LUA
+head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$M/secrets/w1"
+
+# ---- refused without the variable ------------------------------------------
+out=$(env -u KILN_EXPERIMENTAL_POSTGRESQL "$KILN" checkconfig "$M" 2>&1); rc=$?
+check "without KILN_EXPERIMENTAL_POSTGRESQL the URL is refused" [ "$rc" != 0 ]
+check "... naming the variable ($out)" grep -q 'KILN_EXPERIMENTAL_POSTGRESQL=1' <<<"$out"
+check "... and not echoing the URL" sh -c "! grep -q '$PGDIR' <<'EOF'
+$out
+EOF"
+
+# ---- a master on PostgreSQL ------------------------------------------------
+export KILN_EXPERIMENTAL_POSTGRESQL=1
+check "master starts on PostgreSQL" start_master "$M"
+start_worker "$TRASH/w1" w1 "$M/secrets/w1"
+check "worker attaches" wait_for 60 worker_connected w1
+
+forced=()
+for i in 1 2 3; do forced+=("$(force b)"); done
+check "three forced requests (${forced[*]})" [ "${#forced[@]}" = 3 ] && [ -n "${forced[2]}" ]
+for br in "${forced[@]}"; do
+    check "request $br completes" wait_for 60 request_done "$br"
+done
+res=$(api "builds?builderid=$(api builders/b | jpy 'd["builders"][0]["builderid"]')&order=number" |
+    jpy '[[b["number"], b["results"], b["state_string"]] for b in d["builds"]]')
+check "three builds, numbered 1 to 3, successful ($res)" \
+    [ "$res" = '[[1, 0, "build successful"], [2, 0, "build successful"], [3, 0, "build successful"]]' ]
+bid=$(build_of_request "${forced[0]}")
+steps=$(api "builds/$bid/steps" | jpy '[[s["name"], s["results"]] for s in d["steps"]]')
+check "its steps, in order ($steps)" [ "$steps" = '[["worker_preparation", 0], ["hello", 0], ["wait", 0]]' ]
+hello=$(api "builds/$bid/steps" | jpy '[s["stepid"] for s in d["steps"] if s["name"] == "hello"][0]')
+logid=$(api "steps/$hello/logs" | jpy 'd["logs"][0]["logid"]')
+check "the step's log is served from PostgreSQL" sh -c "curl -sS '$URL/api/v2/logs/$logid/raw' | grep -q 'hello from postgresql'"
+check "psql finds the builds on the server" [ "$(pg "select count(*) from builds where complete = 1 and results = 0")" = 3 ]
+check "... and the log's lines" [ "$(pg "select num_lines > 0 from logs where id = $logid")" = t ]
+
+brk=$(force broken)
+check "a failing build completes" wait_for 60 request_done "$brk"
+check "... with results FAILURE" [ "$(api "buildrequests/$brk" | jpy 'd["buildrequests"][0]["results"]')" = 2 ]
+
+# ---- killed during a build, started again ----------------------------------
+touch "$TRASH/hold"
+held=$(force b)
+check "a build runs the long step" wait_for 60 sh -c "curl -sS '$URL/api/v2/builds?buildrequestid=$held&complete=false' | grep -q '\"buildid\"'"
+heldbuild=$(build_of_request "$held")
+kill -KILL "$MASTER_PID"
+wait "$MASTER_PID" 2>/dev/null
+rm -f "$TRASH/hold"
+stop_pid "$WORKER_PID" # it would look for the old port: made again below
+check "the master starts again" start_master "$M"
+rm -rf "$TRASH/w1"
+start_worker "$TRASH/w1" w1 "$M/secrets/w1"
+check "the killed build ended RETRY, interrupted" wait_for 30 sh -c "[ \"\$(curl -sS '$URL/api/v2/builds/$heldbuild' | /usr/bin/python3 -c 'import json,sys; b=json.load(sys.stdin)[\"builds\"][0]; print(b[\"results\"], \"interrupted\" in b[\"state_string\"])')\" = '5 True' ]"
+check "the worker attaches again" wait_for 60 worker_connected w1
+check "its request is built again and completes" wait_for 90 request_done "$held"
+check "... successfully" [ "$(api "buildrequests/$held" | jpy 'd["buildrequests"][0]["results"]')" = 0 ]
+check "two builds of that request" [ "$(api "builds?buildrequestid=$held" | jpy 'd["meta"]["total"]')" = 2 ]
+check "the master stops cleanly" stop_pid "$MASTER_PID"
+check "no error in the master's log" sh -c "! grep -E ' error ' '$M/master.log'"
+grep -E ' (error|warn) ' "$M/master.log" | head -n 10 | sed 's/^/# /'
+done_testing
