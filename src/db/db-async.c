@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/xalloc.h"
 #include "db/db-pg-list.h"
 #include "db/db-pg.h"
@@ -659,6 +660,62 @@ int db_request_claim_many_async(struct db *db, const int64_t *ids, size_t n, int
 	x->done = done;
 	x->arg = arg;
 	return db_async_later(db, db_async_lines_run, x, db_async_lines_free);
+}
+
+/* The ETA samples read on SQLite, their answer waiting for its turn. */
+struct db_async_eta {
+	double durations[KILN_ETA_SAMPLES];
+	struct db_eta_samples s;
+	struct db_step_duration *steps; /* owned */
+	db_eta_fn done;
+	void *arg;
+};
+
+static void db_async_eta_free(void *ctx)
+{
+	struct db_async_eta *x = ctx;
+	db_step_durations_free(x->steps, x->s.nsteps);
+	free(x);
+}
+
+static void db_async_eta_run(void *ctx, int r)
+{
+	struct db_async_eta *x = ctx;
+	x->done(x->arg, r, r < 0 ? NULL : &x->s, r < 0 ? "the database was closed" : NULL);
+	db_async_eta_free(x);
+}
+
+int db_eta_samples_async(struct db *db, int64_t builderid, db_eta_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_eta_samples(db, builderid, done, arg);
+	struct db_async_eta *x = xcalloc(1, sizeof(*x));
+	int64_t ids[KILN_ETA_SAMPLES];
+	size_t n = 0, alloc = 0;
+	int r = db_builds_recent_success(db, builderid, KILN_ETA_SAMPLES, ids, x->durations,
+					 &x->s.nbuilds);
+	for (size_t i = 0; r >= 0 && i < x->s.nbuilds; i++) {
+		struct db_step_duration *d = NULL;
+		size_t nd = 0;
+		r = db_steps_durations(db, ids[i], KILN_ETA_MAX_STEPS, &d, &nd);
+		if (r < 0)
+			break;
+		ARRAY_GROW(x->steps, n + nd + 1, alloc);
+		if (nd)
+			memcpy(x->steps + n, d, nd * sizeof(*d));
+		n += nd;
+		x->s.nsteps = n;
+		free(d); /* the names moved to x->steps */
+	}
+	if (r < 0) {
+		db_async_eta_free(x);
+		return r;
+	}
+	x->s.durations = x->durations;
+	x->s.steps = x->steps;
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_eta_run, x, db_async_eta_free);
 }
 
 /* A request completed on SQLite, its answer waiting for its turn. */

@@ -133,3 +133,73 @@ int db_pg_numbers_names(struct db *db, int64_t builderid, int64_t limit, int64_t
 			     err, sizeof(err));
 	return r < 0 ? db_failf(db, r, "%s", err) : 0;
 }
+
+/* --- the ETA samples ---------------------------------------------------------------- */
+
+struct pg_eta_call {
+	db_eta_fn done;
+	void *arg;
+};
+
+static void pg_eta_on_rows(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_eta_call *call = arg;
+	if (r < 0) {
+		call->done(call->arg, r, NULL, err ? err : "failed");
+		free(call);
+		return;
+	}
+	int n = PQntuples(res);
+	double durations[KILN_ETA_SAMPLES];
+	struct db_step_duration *steps = xcalloc((size_t)n + 1, sizeof(*steps));
+	struct db_eta_samples s = {.durations = durations, .steps = steps};
+	for (int i = 0; i < n; i++) {
+		double d = strtod(PQgetvalue(res, i, 3), NULL);
+		if (pg_col_i64(res, i, 0) == 0) {
+			if (s.nbuilds < KILN_ETA_SAMPLES)
+				durations[s.nbuilds++] = d;
+		} else {
+			steps[s.nsteps++] = (struct db_step_duration){
+				.stepid = pg_col_i64(res, i, 4),
+				.name = PQgetvalue(res, i, 2), /* borrowed from res */
+				.duration = d,
+			};
+		}
+	}
+	call->done(call->arg, 0, &s, NULL);
+	free(steps);
+	free(call);
+}
+
+/* SQLite's reads in one: the builds first (k 0), newest first, then each
+ * one's steps in step order (k 1). */
+int db_pg_eta_samples(struct db *db, int64_t builderid, db_eta_fn done, void *arg)
+{
+	static const char sql[] =
+		"WITH r AS (SELECT id, d FROM (SELECT id, results, complete_at - started_at AS d "
+		"FROM builds WHERE builderid = $1::bigint AND complete = 1 ORDER BY id DESC "
+		"LIMIT $2::bigint) x WHERE results IN (0, 1) AND d IS NOT NULL ORDER BY id DESC "
+		"LIMIT $3::bigint), "
+		"s AS (SELECT st.id, st.buildid, st.name, st.complete_at - st.started_at AS d, "
+		"row_number() OVER (PARTITION BY st.buildid ORDER BY st.number) AS n "
+		"FROM steps st JOIN r ON st.buildid = r.id WHERE st.complete = 1 AND "
+		"st.started_at IS NOT NULL AND st.complete_at IS NOT NULL) "
+		"SELECT 0 AS k, r.id AS b, NULL::text, r.d, 0::bigint, 0::bigint AS o FROM r "
+		"UNION ALL SELECT 1, s.buildid, s.name, s.d, s.id, s.n FROM s WHERE s.n <= "
+		"$4::bigint ORDER BY k, b DESC, o";
+	char a[24], b[24], c[24], d[24];
+	snprintf(a, sizeof(a), "%" PRId64, builderid);
+	snprintf(b, sizeof(b), "%d", KILN_ETA_SCAN_BUILDS);
+	snprintf(c, sizeof(c), "%d", KILN_ETA_SAMPLES);
+	snprintf(d, sizeof(d), "%d", KILN_ETA_MAX_STEPS);
+	const char *values[] = {a, b, c, d};
+	struct pg_eta_call *call = xmalloc(sizeof(*call));
+	*call = (struct pg_eta_call){.done = done, .arg = arg};
+	struct pg_query q = {.sql = sql, .nparams = 4, .values = values};
+	int r = pg_batch_read(db_pg_batch(db), &q, pg_eta_on_rows, call);
+	if (r < 0) {
+		free(call);
+		return db_failf(db, r, "cannot send the query: %s", err_str(r));
+	}
+	return 0;
+}

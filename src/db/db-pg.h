@@ -28,6 +28,8 @@ int db_pg_int_wait(struct db *db, const char *what, const char *sql, int n,
  * while serving, the last count (refreshed in the background, at most a
  * second old), or -EWOULDBLOCK until there is one. */
 int db_pg_login_users_count(struct db *db, int64_t *ret);
+/* db_eta_samples_async on PostgreSQL (db-pg-numbers.c). */
+int db_pg_eta_samples(struct db *db, int64_t builderid, db_eta_fn done, void *arg);
 /* db_state_get on PostgreSQL (db-pg.c). */
 int db_pg_state_get(struct db *db, const char *name, json_t **ret);
 /* db_open's on a PostgreSQL URL: the open, the loop run until it is done. */

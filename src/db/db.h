@@ -762,6 +762,18 @@ struct db_step_duration {
 int db_steps_durations(struct db *db, int64_t buildid, size_t max, struct db_step_duration **ret,
 		       size_t *ret_n);
 void db_step_durations_free(struct db_step_duration *d, size_t n);
+/* Both of the above for the ETA medians, answered on the loop (issue 14):
+ * the durations of db_builds_recent_success(builderid, KILN_ETA_SAMPLES),
+ * newest first, and the db_steps_durations (KILN_ETA_MAX_STEPS each) of
+ * those builds, one build after the other.  Borrowed for the callback. */
+struct db_eta_samples {
+	const double *durations;
+	size_t nbuilds;
+	const struct db_step_duration *steps;
+	size_t nsteps;
+};
+typedef void (*db_eta_fn)(void *arg, int r, const struct db_eta_samples *s, const char *err);
+int db_eta_samples_async(struct db *db, int64_t builderid, db_eta_fn done, void *arg);
 /* A build's builder, number, start, end (0 while running; float seconds) and
  * results (RESULTS_NONE while running).  KILN_ENOTFOUND if none. */
 struct db_build_times {

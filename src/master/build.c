@@ -686,6 +686,7 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 		b->nmerged = nmerged;
 	}
 
+	numbers_prefetch(m, b->builderid); /* the ETA its "new" event carries */
 	/* the row and the buildset's inputs, asked together */
 	struct build_open *o = xcalloc(1, sizeof(*o));
 	o->b = b;

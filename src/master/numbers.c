@@ -34,6 +34,8 @@ struct numbers_step_median {
 /* A builder's cached medians: read once, dropped when one of its builds
  * finishes. */
 struct numbers_builder {
+	bool loaded;                       /* the medians below were read */
+	bool loading, stale;               /* a read in flight; another wanted after it */
 	bool known;                        /* build_median is set (a successful build exists) */
 	double build_median;               /* seconds */
 	struct numbers_step_median *steps; /* owned, sorted by name */
@@ -41,7 +43,7 @@ struct numbers_builder {
 };
 
 struct numbers {
-	struct numbers_builder **by_id; /* owned entries (NULL: not loaded), by builderid */
+	struct numbers_builder **by_id; /* owned entries (NULL: never asked for), by builderid */
 	size_t nby_id;
 };
 
@@ -170,15 +172,6 @@ int numbers_record(struct master *m, int64_t builderid, int64_t buildid, int64_t
 
 /* --- the ETA cache ----------------------------------------------------------------------- */
 
-static void numbers_forget(struct master *m, int64_t builderid)
-{
-	struct numbers *n = m->numbers;
-	if (!n || builderid <= 0 || (uint64_t)builderid >= n->nby_id)
-		return;
-	numbers_builder_free(n->by_id[builderid]);
-	n->by_id[builderid] = NULL;
-}
-
 struct numbers_sample {
 	const char *name; /* borrowed from the durations read */
 	double duration;
@@ -191,29 +184,31 @@ static int numbers_sample_cmp(const void *a, const void *b)
 	return c ? c : numbers_cmp_double(&x->duration, &y->duration);
 }
 
-/* Step medians by name over the steps of the builds ids[0..nids). */
-static int numbers_load_steps(struct master *m, struct numbers_builder *nb, const int64_t *ids,
-			      size_t nids)
+/* nb's medians from the samples read: the builds', and the steps' by name. */
+static void numbers_set_medians(struct numbers_builder *nb, const struct db_eta_samples *s)
 {
-	struct db_step_duration *d[KILN_ETA_SAMPLES] = {0};
-	size_t nd[KILN_ETA_SAMPLES] = {0}, total = 0;
-	int r = 0;
-	for (size_t i = 0; i < nids && r >= 0; i++) {
-		r = db_steps_durations(m->db, ids[i], KILN_ETA_MAX_STEPS, &d[i], &nd[i]);
-		total += r >= 0 ? nd[i] : 0;
-	}
-	struct numbers_sample *all = r >= 0 && total ? xcalloc(total, sizeof(*all)) : NULL;
-	size_t k = 0;
-	for (size_t i = 0; all && i < nids; i++)
-		for (size_t j = 0; j < nd[i]; j++)
-			all[k++] = (struct numbers_sample){d[i][j].name, d[i][j].duration};
+	for (size_t i = 0; i < nb->nsteps; i++)
+		free(nb->steps[i].name);
+	free(nb->steps);
+	nb->steps = NULL;
+	nb->nsteps = 0;
+	nb->known = s->nbuilds > 0;
+	if (!nb->known)
+		return;
+	double d[KILN_ETA_SAMPLES];
+	size_t nd = s->nbuilds < KILN_ETA_SAMPLES ? s->nbuilds : KILN_ETA_SAMPLES;
+	memcpy(d, s->durations, nd * sizeof(*d));
+	nb->build_median = numbers_median(d, nd);
+	struct numbers_sample *all = s->nsteps ? xcalloc(s->nsteps, sizeof(*all)) : NULL;
+	for (size_t k = 0; k < s->nsteps; k++)
+		all[k] = (struct numbers_sample){s->steps[k].name, s->steps[k].duration};
 	if (all)
-		qsort(all, total, sizeof(*all), numbers_sample_cmp);
+		qsort(all, s->nsteps, sizeof(*all), numbers_sample_cmp);
 	size_t alloc = 0;
 	double v[KILN_ETA_SAMPLES * 4];
-	for (size_t i = 0; all && i < total;) {
+	for (size_t i = 0; all && i < s->nsteps;) {
 		size_t j = i, nv = 0;
-		for (; j < total && !strcmp(all[j].name, all[i].name); j++)
+		for (; j < s->nsteps && !strcmp(all[j].name, all[i].name); j++)
 			if (nv < ARRAY_SIZE(v))
 				v[nv++] = all[j].duration;
 		ARRAY_GROW(nb->steps, nb->nsteps + 1, alloc);
@@ -224,13 +219,61 @@ static int numbers_load_steps(struct master *m, struct numbers_builder *nb, cons
 		i = j;
 	}
 	free(all);
-	for (size_t i = 0; i < nids; i++)
-		db_step_durations_free(d[i], nd[i]);
-	return r;
 }
 
-/* The builder's medians, read from the db on first use. */
-static struct numbers_builder *numbers_builder_get(struct master *m, int64_t builderid)
+/* A builder's medians being read. */
+struct numbers_load {
+	struct master *m;
+	int64_t builderid;
+};
+
+static void numbers_load(struct master *m, struct numbers_builder *nb, int64_t builderid);
+
+static void numbers_loaded(void *arg, int r, const struct db_eta_samples *s, const char *err)
+{
+	struct numbers_load *l = arg;
+	struct master *m = l->m;
+	int64_t builderid = l->builderid;
+	free(l);
+	if (r == -ECANCELED) /* the database closed first: the master is going */
+		return;
+	struct numbers *n = m->numbers;
+	struct numbers_builder *nb =
+		n && (uint64_t)builderid < n->nby_id ? n->by_id[builderid] : NULL;
+	if (!nb)
+		return;
+	nb->loading = false;
+	if (r < 0) /* not cached: the next use reads again */
+		log_warn("builder=%lld ETA: %s", (long long)builderid, err ? err : "failed");
+	else {
+		numbers_set_medians(nb, s);
+		nb->loaded = true;
+	}
+	if (nb->stale) { /* a build ended meanwhile */
+		nb->stale = false;
+		numbers_load(m, nb, builderid);
+	}
+}
+
+/* Reads nb's medians on the loop; the ones it has stay meanwhile. */
+static void numbers_load(struct master *m, struct numbers_builder *nb, int64_t builderid)
+{
+	if (nb->loading) {
+		nb->stale = true;
+		return;
+	}
+	struct numbers_load *l = xmalloc(sizeof(*l));
+	*l = (struct numbers_load){.m = m, .builderid = builderid};
+	if (db_eta_samples_async(m->db, builderid, numbers_loaded, l) < 0) {
+		log_warn("builder=%lld ETA: %s", (long long)builderid, db_errmsg(m->db));
+		free(l);
+		return;
+	}
+	nb->loading = true;
+}
+
+/* builderid's cache entry, made if new (NULL: no ETA for such an id). */
+static struct numbers_builder *numbers_slot(struct master *m, int64_t builderid)
 {
 	struct numbers *n = m->numbers;
 	if (!n || builderid <= 0 || (uint64_t)builderid >= KILN_ETA_MAX_BUILDERS)
@@ -241,26 +284,26 @@ static struct numbers_builder *numbers_builder_get(struct master *m, int64_t bui
 		memset(n->by_id + n->nby_id, 0, (alloc - n->nby_id) * sizeof(*n->by_id));
 		n->nby_id = alloc;
 	}
-	if (n->by_id[builderid])
-		return n->by_id[builderid];
+	if (!n->by_id[builderid])
+		n->by_id[builderid] = xcalloc(1, sizeof(struct numbers_builder));
+	return n->by_id[builderid];
+}
 
-	int64_t ids[KILN_ETA_SAMPLES];
-	double durations[KILN_ETA_SAMPLES];
-	size_t nids = 0;
-	struct numbers_builder *nb = xcalloc(1, sizeof(*nb));
-	int r = db_builds_recent_success(m->db, builderid, KILN_ETA_SAMPLES, ids, durations, &nids);
-	if (r >= 0 && nids) {
-		nb->known = true;
-		nb->build_median = numbers_median(durations, nids);
-		r = numbers_load_steps(m, nb, ids, nids);
-	}
-	if (r < 0) { /* not cached: the next request tries again */
-		log_warn("builder=%lld ETA: %s", (long long)builderid, db_errmsg(m->db));
-		numbers_builder_free(nb);
+/* The builder's medians if they were read; else NULL, and they are being
+ * read (issue 14: on the loop), for the next use. */
+static struct numbers_builder *numbers_builder_get(struct master *m, int64_t builderid)
+{
+	struct numbers_builder *nb = numbers_slot(m, builderid);
+	if (!nb)
 		return NULL;
-	}
-	n->by_id[builderid] = nb;
-	return nb;
+	if (!nb->loaded && !nb->loading)
+		numbers_load(m, nb, builderid);
+	return nb->loaded ? nb : NULL;
+}
+
+void numbers_prefetch(struct master *m, int64_t builderid)
+{
+	(void)numbers_builder_get(m, builderid);
 }
 
 int numbers_build_eta(struct master *m, int64_t builderid, double started_at, double *ret_eta_at)
@@ -413,7 +456,9 @@ void numbers_build_ended(struct master *m, int64_t buildid, const struct db_buil
 {
 	struct db_build_times bt = *times;
 	int r = 0;
-	numbers_forget(m, bt.builderid);
+	struct numbers_builder *nb = numbers_slot(m, bt.builderid);
+	if (nb && (nb->loaded || nb->loading)) /* its medians again, with this build */
+		numbers_load(m, nb, bt.builderid);
 	if (bt.results == RESULTS_NONE)
 		return;
 	struct db_step_duration *d = NULL;

@@ -24,14 +24,38 @@ struct fx {
 	int64_t masterid, builderid, workerid;
 };
 
+/* the ETA medians are read on a loop (issue 14) */
+static uv_loop_t loop;
+
 static void fx_open(struct fx *f)
 {
 	*f = (struct fx){0};
-	if (db_open(NULL, "sqlite::memory:", NULL, &f->db) < 0)
+	if (db_open(&loop, "sqlite::memory:", NULL, &f->db) < 0)
 		TAP_FAIL("db_open: %s", db_open_errmsg());
 	CHECK_INT(db_master_register(f->db, "host:/b", &f->masterid), 0);
 	CHECK_INT(db_builder_ensure(f->db, "b", NULL, NULL, &f->builderid), 0);
 	CHECK_INT(db_worker_ensure(f->db, "w", &f->workerid), 0);
+}
+
+/* The answers of the reads on the loop, all delivered now. */
+static void settle(struct fx *f)
+{
+	while (db_async_step(f->db))
+		;
+}
+
+static void fx_close(struct fx *f)
+{
+	db_close(f->db);
+	uv_run(&loop, UV_RUN_DEFAULT);
+}
+
+/* numbers_build_eta once the builder's medians were read. */
+static int eta_of(struct master *m, struct fx *f, double started, double *eta)
+{
+	numbers_prefetch(m, f->builderid);
+	settle(f);
+	return numbers_build_eta(m, f->builderid, started, eta);
 }
 
 /* A request of builder f->builderid at submitted (priority prio). */
@@ -139,7 +163,7 @@ TEST(series_paging_and_names)
 	CHECK_INT(db_number_record(f.db, f.builderid, b[0], 0, "x", NAN, 1), -EINVAL);
 	CHECK_INT(db_number_record(f.db, f.builderid + 1, b[0], 0, "x", 1, 1), KILN_ENOTFOUND);
 	CHECK_INT(db_number_record(f.db, f.builderid, 9999, 0, "x", 1, 1), KILN_ENOTFOUND);
-	db_close(f.db);
+	fx_close(&f);
 }
 
 TEST(series_query_uses_index)
@@ -157,7 +181,7 @@ TEST(series_query_uses_index)
 	CHECK(plan && strstr(plan, "numbers_series") != NULL);
 	CHECK(plan && !strstr(plan, "TEMP B-TREE"));
 	free(plan);
-	db_close(f.db);
+	fx_close(&f);
 }
 
 static struct config *load(const char *text)
@@ -257,7 +281,7 @@ TEST(record_detects_regression)
 	longname[sizeof(longname) - 1] = '\0';
 	CHECK_INT(numbers_record(&m, f.builderid, b3, 0, longname, 1), -EINVAL);
 	config_free(m.cfg);
-	db_close(f.db);
+	fx_close(&f);
 }
 
 TEST(build_finished_records_durations)
@@ -290,7 +314,7 @@ TEST(build_finished_records_durations)
 	json_decref(s);
 	numbers_free(m.numbers);
 	config_free(m.cfg);
-	db_close(f.db);
+	fx_close(&f);
 }
 
 /* slice "perfsteps2": the step durations are served from the steps table,
@@ -341,7 +365,7 @@ TEST(build_finished_step_durations_from_steps)
 	json_decref(names);
 	numbers_free(m.numbers);
 	config_free(m.cfg);
-	db_close(f.db);
+	fx_close(&f);
 }
 
 TEST(median_and_queue_math)
@@ -368,30 +392,31 @@ TEST(eta_from_recent_successful_builds)
 	fx_open(&f);
 	struct master m = {.db = f.db, .numbers = numbers_new()};
 	double eta = 0;
-	CHECK_INT(numbers_build_eta(&m, f.builderid, 5000, &eta), 0); /* no history */
+	CHECK_INT(eta_of(&m, &f, 5000, &eta), 0); /* no history */
 	/* durations 60, 70, 80 s and a failed 1000 s build (not counted) */
 	numbers_build_finished(&m, fx_build(&f, 1000, 1060, RESULTS_SUCCESS, 10));
 	numbers_build_finished(&m, fx_build(&f, 2000, 2070, RESULTS_WARNINGS, 20));
 	numbers_build_finished(&m, fx_build(&f, 3000, 3080, RESULTS_SUCCESS, 30));
 	numbers_build_finished(&m, fx_build(&f, 4000, 5000, RESULTS_FAILURE, 900));
-	CHECK_INT(numbers_build_eta(&m, f.builderid, 5000, &eta), 1);
+	CHECK_INT(eta_of(&m, &f, 5000, &eta), 1);
 	CHECK(eta == 5070);
 	/* cached until a build finishes: a new success moves the median */
 	int64_t nb = fx_build(&f, 6000, 6100, RESULTS_SUCCESS, 40);
-	CHECK_INT(numbers_build_eta(&m, f.builderid, 5000, &eta), 1);
+	CHECK_INT(eta_of(&m, &f, 5000, &eta), 1);
 	CHECK(eta == 5070);
 	numbers_build_finished(&m, nb);
-	CHECK_INT(numbers_build_eta(&m, f.builderid, 5000, &eta), 1);
+	CHECK_INT(eta_of(&m, &f, 5000, &eta), 1);
 	CHECK(eta == 5075);
 	/* only the last KILN_ETA_SAMPLES successes count */
 	for (int i = 0; i < KILN_ETA_SAMPLES; i++)
 		numbers_build_finished(
 			&m, fx_build(&f, 7000 + i * 100, 7010 + i * 100, RESULTS_SUCCESS, 5));
-	CHECK_INT(numbers_build_eta(&m, f.builderid, 9000, &eta), 1);
+	CHECK_INT(eta_of(&m, &f, 9000, &eta), 1);
 	CHECK(eta == 9010);
 
 	/* a running build's step: the median of that step's durations */
 	int64_t run = fx_build(&f, 10000, -1, 0, 5);
+	settle(&f);
 	CHECK_INT(numbers_step_eta(&m, run, "compile", 20000, &eta), 1);
 	CHECK(eta == 20005);
 	CHECK_INT(numbers_step_eta(&m, run, "test", 20000, &eta), 1);
@@ -420,7 +445,7 @@ TEST(eta_from_recent_successful_builds)
 	struct master bare = {.db = f.db};
 	CHECK_INT(numbers_build_eta(&bare, f.builderid, 1, &eta), 0);
 	numbers_free(m.numbers);
-	db_close(f.db);
+	fx_close(&f);
 }
 
 TEST(eta_looks_at_recent_builds_only)
@@ -432,17 +457,18 @@ TEST(eta_looks_at_recent_builds_only)
 	numbers_build_finished(&m, fx_build(&f, 1000, 1060, RESULTS_SUCCESS, 10));
 	for (int i = 0; i < KILN_ETA_SCAN_BUILDS - 1; i++)
 		numbers_build_finished(&m, fx_build(&f, 2000 + i, 2001 + i, RESULTS_FAILURE, 0));
-	CHECK_INT(numbers_build_eta(&m, f.builderid, 0, &eta), 1); /* 100th from the end */
+	CHECK_INT(eta_of(&m, &f, 0, &eta), 1); /* 100th from the end */
 	CHECK(eta == 60);
 	/* one more failure: the success is past the bounded look-back */
 	numbers_build_finished(&m, fx_build(&f, 3000, 3001, RESULTS_FAILURE, 0));
-	CHECK_INT(numbers_build_eta(&m, f.builderid, 0, &eta), 0);
+	CHECK_INT(eta_of(&m, &f, 0, &eta), 0);
 	numbers_free(m.numbers);
-	db_close(f.db);
+	fx_close(&f);
 }
 
 int main(void)
 {
+	uv_loop_init(&loop);
 	setenv("KILN_SECRET_W1", "pw", 1);
 	RUN(series_paging_and_names);
 	RUN(series_query_uses_index);
@@ -453,5 +479,6 @@ int main(void)
 	RUN(median_and_queue_math);
 	RUN(eta_from_recent_successful_builds);
 	RUN(eta_looks_at_recent_builds_only);
+	uv_loop_close(&loop);
 	return tap_done();
 }

@@ -1433,6 +1433,64 @@ static void compare_collapse(struct db *db)
 	free(pa.text);
 }
 
+struct eta_answer {
+	bool done;
+	int r;
+	char *text;
+};
+
+static void on_eta(void *arg, int r, const struct db_eta_samples *es, const char *err)
+{
+	struct eta_answer *a = arg;
+	a->done = true;
+	a->r = r;
+	if (r < 0) {
+		CHECK(err && *err);
+		return;
+	}
+	json_t *j = json_pack("{s:[],s:[]}", "builds", "steps");
+	for (size_t i = 0; i < es->nbuilds; i++)
+		json_array_append_new(json_object_get(j, "builds"), json_real(es->durations[i]));
+	for (size_t i = 0; i < es->nsteps; i++)
+		json_array_append_new(json_object_get(j, "steps"),
+				      json_pack("[I,s,f]", (json_int_t)es->steps[i].stepid,
+						es->steps[i].name, es->steps[i].duration));
+	a->text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+}
+
+static bool eta_answered(void *arg)
+{
+	return ((struct eta_answer *)arg)->done;
+}
+
+/* The ETA's samples of each builder (one with finished builds and steps,
+ * others with none, one that does not exist), alike on both backends. */
+static void compare_eta(struct db *db)
+{
+	bool some = false;
+	for (int64_t builderid = 1; builderid <= 4; builderid++) {
+		int64_t id = builderid == 4 ? 99999 : builderid;
+		struct eta_answer la = {0}, pa = {0};
+		CHECK_INT(db_eta_samples_async(db, id, on_eta, &la), 0);
+		CHECK_INT(db_eta_samples_async(pgdb, id, on_eta, &pa), 0);
+		CHECK(test_run_until(&loop, eta_answered, &la, TEST_GUARD_MS));
+		CHECK(test_run_until(&loop, eta_answered, &pa, TEST_GUARD_MS));
+		compared++;
+		if (la.r != pa.r || (la.text && (!pa.text || strcmp(la.text, pa.text)))) {
+			differed++;
+			TAP_FAIL("ETA samples of builder %lld: SQLite %d %s, PostgreSQL %d %s",
+				 (long long)id, la.r, la.text ? la.text : "", pa.r,
+				 pa.text ? pa.text : "");
+		}
+		CHECK_INT(la.r, 0);
+		some |= la.text && strstr(la.text, "\"git\"") != NULL;
+		free(la.text);
+		free(pa.text);
+	}
+	CHECK(some);
+}
+
 struct bsid_answer {
 	bool done;
 	int r;
@@ -1842,6 +1900,8 @@ TEST(every_resource_lists_alike)
 		compare_claims(db);
 	if (pgdb)
 		compare_collapse(db);
+	if (pgdb)
+		compare_eta(db);
 	static const char *const tests[] = {"t.ok", "t.bad", "t/skip.c", "never"};
 	for (size_t i = 0; i < 4 && pgdb; i++)
 		compare_history(db, 1, tests[i]);
