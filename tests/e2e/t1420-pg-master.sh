@@ -101,5 +101,6 @@ check "... successfully" [ "$(api "buildrequests/$held" | jpy 'd["buildrequests"
 check "two builds of that request" [ "$(api "builds?buildrequestid=$held" | jpy 'd["meta"]["total"]')" = 2 ]
 check "the master stops cleanly" stop_pid "$MASTER_PID"
 check "no error in the master's log" sh -c "! grep -E ' error ' '$M/master.log'"
+check "no call on a build's path fell short on PostgreSQL" sh -c "! grep -E 'on PostgreSQL (yet|while)' '$M/master.log'"
 grep -E ' (error|warn) ' "$M/master.log" | head -n 10 | sed 's/^/# /'
 done_testing
