@@ -27,7 +27,7 @@
 #include "db/pg-conn.h"
 #include "db/pg-col.h"
 
-#define PGW_MAX 12
+#define PGW_MAX 16
 
 /* A write's parameters as text (NULL: SQL NULL). */
 struct pgw {
@@ -1045,6 +1045,105 @@ int db_pg_ensure(struct db *db, enum db_named kind, const char *name, const char
 		free(e);
 		return db_failf(db, r, "cannot queue a write: %s", err_str(r));
 	}
+	return 0;
+}
+
+/* --- changes ----------------------------------------------------------------------------- */
+
+static const char *pgw_or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+/* As SQLite's: the change's sourcestamp, the change with its parent (the
+ * latest earlier change of its line), and its author matched to a user (by
+ * identity, then email, then identifier; else a new one), the identities
+ * recorded, the link made: three statements of the turn's transaction. */
+int db_pg_change_add(struct db *db, const struct db_change_new *c, const char *files,
+		     const char *props, int64_t *ret_changeid, int64_t *ret_ssid)
+{
+	int64_t ssid, changeid;
+	int r = db_pg_next_id(db, DB_PG_SOURCESTAMPS, &ssid);
+	if (r == 0)
+		r = db_pg_next_id(db, DB_PG_CHANGES, &changeid);
+	if (r < 0)
+		return r;
+	struct pgw w = {0};
+	pgw_i64(&w, ssid);
+	pgw_text(&w, c->branch);
+	pgw_text(&w, c->revision);
+	pgw_text(&w, pgw_or_empty(c->repository));
+	pgw_text(&w, pgw_or_empty(c->project));
+	pgw_text(&w, pgw_or_empty(c->codebase));
+	pgw_f64(&w, c->when_timestamp);
+	r = db_pg_write(db,
+			"INSERT INTO sourcestamps (id, branch, revision, repository, project, "
+			"codebase, created_at) VALUES ($1::bigint, $2, $3, $4, $5, $6, $7::float8)",
+			&w);
+	if (r < 0)
+		return r;
+	struct pgw x = {0};
+	pgw_i64(&x, changeid);
+	pgw_text(&x, pgw_or_empty(c->author));
+	pgw_text(&x, c->committer);
+	pgw_text(&x, pgw_or_empty(c->comments));
+	pgw_text(&x, c->branch);
+	pgw_text(&x, c->revision);
+	pgw_text(&x, c->revlink);
+	pgw_f64(&x, c->when_timestamp);
+	pgw_text(&x, c->category);
+	pgw_text(&x, pgw_or_empty(c->repository));
+	pgw_text(&x, pgw_or_empty(c->codebase));
+	pgw_text(&x, pgw_or_empty(c->project));
+	pgw_text(&x, files);
+	pgw_text(&x, props);
+	pgw_i64(&x, ssid);
+	r = db_pg_write(
+		db,
+		"INSERT INTO changes (id, author, committer, comments, branch, revision, revlink, "
+		"when_timestamp, category, repository, codebase, project, files, properties, "
+		"parent_changeid, sourcestampid) SELECT $1::bigint, $2, $3, $4, $5, $6, $7, "
+		"$8::float8, $9, $10, $11, $12, $13, $14, (SELECT id FROM changes WHERE repository "
+		"= $10 AND project = $12 AND codebase = $11 AND branch IS NOT DISTINCT FROM $5 "
+		"ORDER BY id DESC LIMIT 1), $15::bigint",
+		&x);
+	if (r < 0)
+		return r;
+	const struct db_user_ident *u = c->user;
+	if (u && u->who && *u->who) {
+		struct pgw y = {0};
+		pgw_i64(&y, changeid);
+		pgw_text(&y, u->attr_type);
+		pgw_text(&y, u->who);
+		pgw_text(&y, u->full_name);
+		pgw_text(&y, u->email && *u->email ? u->email : NULL);
+		pgw_text(&y, u->email);
+		r = db_pg_write(
+			db,
+			"WITH f AS (SELECT id FROM (SELECT userid AS id, 1 AS o FROM users_info "
+			"WHERE attr_type = $2 AND attr_data = $3 UNION ALL SELECT userid, 2 FROM "
+			"users_info WHERE attr_type = 'email' AND attr_data = $5 UNION ALL SELECT "
+			"id, 3 FROM users WHERE identifier = $3) x ORDER BY o LIMIT 1), "
+			"ins AS (INSERT INTO users (identifier, full_name, email) SELECT $3, $4, "
+			"$6 "
+			"WHERE NOT EXISTS (SELECT 1 FROM f) ON CONFLICT (identifier) DO NOTHING "
+			"RETURNING id), "
+			"u AS (SELECT id FROM f UNION ALL SELECT id FROM ins), "
+			"i1 AS (INSERT INTO users_info (userid, attr_type, attr_data) SELECT id, "
+			"$2, "
+			"$3 FROM u ON CONFLICT DO NOTHING), "
+			"i2 AS (INSERT INTO users_info (userid, attr_type, attr_data) SELECT id, "
+			"'email', $5 FROM u WHERE $5 IS NOT NULL AND NOT ($2 = 'email' AND $3 = "
+			"$5) "
+			"ON CONFLICT DO NOTHING) "
+			"INSERT INTO change_users (changeid, userid) SELECT $1::bigint, id FROM u "
+			"ON CONFLICT DO NOTHING",
+			&y);
+		if (r < 0)
+			return r;
+	}
+	*ret_changeid = changeid;
+	*ret_ssid = ssid;
 	return 0;
 }
 

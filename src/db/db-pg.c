@@ -32,6 +32,7 @@ static const char *const db_pg_id_tables[DB_PG_NTABLES] = {
 	[DB_PG_BUILDSETS] = "buildsets",
 	[DB_PG_SOURCESTAMPS] = "sourcestamps",
 	[DB_PG_REQUESTS] = "buildrequests",
+	[DB_PG_CHANGES] = "changes",
 };
 /* Ids reserved per refill: a burst of half of it within one round trip
  * to the server empties a reserve (-EAGAIN). */

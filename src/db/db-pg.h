@@ -147,9 +147,14 @@ enum db_pg_table {
 	DB_PG_BUILDSETS,
 	DB_PG_SOURCESTAMPS,
 	DB_PG_REQUESTS,
+	DB_PG_CHANGES,
 	DB_PG_NTABLES
 };
 int db_pg_next_id(struct db *db, enum db_pg_table table, int64_t *ret);
+/* db_change_add on PostgreSQL (db-pg-write.c); files and props are JSON
+ * texts. */
+int db_pg_change_add(struct db *db, const struct db_change_new *c, const char *files,
+		     const char *props, int64_t *ret_changeid, int64_t *ret_ssid);
 /* Builds this master runs (db-pg-write.c): added (the number comes in
  * done), forgotten at their finish; their steps and logs. */
 int db_pg_build_add(struct db *db, int64_t builderid, int64_t brid, int64_t workerid,

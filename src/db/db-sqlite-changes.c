@@ -208,7 +208,8 @@ int db_change_add(struct db *db, const struct db_change_new *c, int64_t *ret_cha
 	if (!files_text || !props)
 		return db_failf(db, -EINVAL, "change files or properties cannot be encoded");
 	int64_t changeid = 0, ssid = 0;
-	int r = WRITE(sqlite_changes_add(db, c, files_text, props, &changeid, &ssid));
+	int r = db->pg ? db_pg_change_add(db, c, files_text, props, &changeid, &ssid)
+		       : WRITE(sqlite_changes_add(db, c, files_text, props, &changeid, &ssid));
 	if (r < 0)
 		return r;
 	if (ret_changeid)

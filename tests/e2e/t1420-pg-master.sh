@@ -6,7 +6,9 @@
 # master starts (migrations, upserts, recovery, all before it serves),
 # a real kiln-worker attaches, forced builds run step by step and their
 # rows, logs and results are served by the API and stored on the server
-# (psql counts them); a failing build fails; builds are numbered per
+# (psql counts them); a change through the change hook is stored (its
+# author a user) and built by a single_branch scheduler, its blamelist the
+# author; a failing build fails; builds are numbered per
 # builder; a master killed (SIGKILL) during a build is started again: the
 # build it ran ends RETRY, "interrupted", and its request is built again.
 . "$(dirname "$0")/lib.sh"
@@ -33,6 +35,7 @@ new_master "$M" <<LUA
 database = "$PGURL"
 http = { listen = "127.0.0.1:0" }
 workers_listen = "127.0.0.1:0"
+change_hook = { token = secret("hook") }
 worker { name = "w1", password = secret("w1") }
 builder { name = "b", workers = { "w1" }, steps = {
   shell { name = "hello", command = { "echo", "hello from postgresql" } },
@@ -42,8 +45,10 @@ builder { name = "broken", workers = { "w1" }, steps = {
   shell { name = "fails", command = { "sh", "-c", "echo boom; exit 3" } },
 } }
 force_scheduler { name = "force", builders = { "b", "broken" } }
+single_branch { name = "main", builders = { "b" }, change_filter = { branch = "main" } }
 LUA
 head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$M/secrets/w1"
+printf 'hook-token' > "$M/secrets/hook"
 
 # ---- refused without the variable ------------------------------------------
 out=$(env -u KILN_EXPERIMENTAL_POSTGRESQL "$KILN" checkconfig "$M" 2>&1); rc=$?
@@ -77,6 +82,20 @@ logid=$(api "steps/$hello/logs" | jpy 'd["logs"][0]["logid"]')
 check "the step's log is served from PostgreSQL" sh -c "curl -sS '$URL/api/v2/logs/$logid/raw' | grep -q 'hello from postgresql'"
 check "psql finds the builds on the server" [ "$(pg "select count(*) from builds where complete = 1 and results = 0")" = 3 ]
 check "... and the log's lines" [ "$(pg "select num_lines > 0 from logs where id = $logid")" = t ]
+
+# ---- a change through the hook --------------------------------------------
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Authorization: Bearer hook-token' \
+    -H 'Content-Type: application/json' \
+    -d '{"author": "Zoë <zoe@example.org>", "branch": "main", "revision": "abc123", "files": ["f.c"], "repository": "https://x/r.git", "comments": "fix"}' \
+    "$URL/change_hook/base")
+check "the change hook takes a change ($code)" [ "$code" = 200 ]
+chg=$(api changes | jpy '[[c["author"], c["revision"], c["files"]] for c in d["changes"]]')
+check "the change is stored ($chg)" [ "$chg" = '[["Zo\u00eb <zoe@example.org>", "abc123", ["f.c"]]]' ]
+check "the scheduler builds it (build 4 of b)" wait_for 60 sh -c "[ -n \"\$(curl -sS '$URL/api/v2/builds?order=-buildid&limit=1&complete=true' | /usr/bin/python3 -c 'import json,sys; b=json.load(sys.stdin)[\"builds\"]; print(b[0][\"number\"] if b and b[0][\"number\"] == 4 else \"\")')\" ]"
+cb=$(api "builds?order=-buildid&limit=1" | jpy 'd["builds"][0]["buildid"]')
+check "its changes: the hook's" [ "$(api "builds/$cb/changes" | jpy '[c["revision"] for c in d["changes"]]')" = '["abc123"]' ]
+check "its blamelist: the author" [ "$(api "builds/$cb?property=blamelist" | jpy 'd["builds"][0]["properties"]["blamelist"][0]')" = '["Zo\u00eb <zoe@example.org>"]' ]
+check "psql finds the author's user" [ "$(pg "select count(*) from users_info where attr_data = 'zoe@example.org'")" -ge 1 ]
 
 brk=$(force broken)
 check "a failing build completes" wait_for 60 request_done "$brk"

@@ -990,6 +990,34 @@ static void apply_writes(struct db *d, bool pg)
 	patch.codebase = "none such";
 	r = db_buildset_set_patch(d, 2, &patch);
 	CHECK(r == 0 || (!pg && r == KILN_ENOTFOUND));
+	/* changes: a new user, the same user by identity then by email, a user
+	 * known by identifier, none; a parent on the same line */
+	static const char *const files[] = {"a.c", "d\u00e9/b \"q\".c"};
+	struct db_user_ident zoe = {.attr_type = "git",
+				    .who = "Zo\u00eb <zoe@example.org>",
+				    .full_name = "Zo\u00eb",
+				    .email = "zoe@example.org"};
+	struct db_user_ident zoe_svn = {
+		.attr_type = "svn", .who = "zoe", .email = "zoe@example.org"};
+	struct db_user_ident nobody = {.attr_type = "who", .who = "nobody", .email = ""};
+	const struct db_user_ident *who[] = {&zoe, &zoe, &zoe_svn, &nobody, NULL};
+	json_t *props = json_pack("{s:[s,s]}", "k", "v \u00e9", "Change");
+	for (int i = 0; i < 5; i++) {
+		struct db_change_new c = {.author = who[i] ? who[i]->who : NULL,
+					  .comments = i == 1 ? "fix \xff\xfe" : "msg",
+					  .branch = i == 4 ? NULL : "dev",
+					  .revision = i == 3 ? NULL : "r",
+					  .repository = "https://x/r.git",
+					  .files = files,
+					  .nfiles = (size_t)(i % 3),
+					  .properties = i == 2 ? props : NULL,
+					  .when_timestamp = 1.7e9 + 990.5 + i,
+					  .user = who[i]};
+		int64_t cid = 0, ssid = 0;
+		CHECK_INT(db_change_add(d, &c, &cid, &ssid), 0);
+		CHECK(cid > 0 && ssid > 0);
+	}
+	json_decref(props);
 }
 
 /* sql's rows, every column as text ("NULL" for NULL), one line each. */
@@ -1711,6 +1739,13 @@ static void compare_writes(struct db *db)
 		{"SELECT package, host, CAST(last_push * 1000 AS BIGINT), quiet FROM push_expected "
 		 "ORDER BY package, host"},
 		{"SELECT buildsetid, changeid FROM buildset_changes ORDER BY buildsetid, changeid"},
+		{"SELECT userid, attr_type, attr_data FROM users_info ORDER BY attr_type, "
+		 "attr_data"},
+		{"SELECT changeid, userid FROM change_users ORDER BY changeid, userid"},
+		{"SELECT id, identifier, full_name, email FROM users ORDER BY id"},
+		{"SELECT id, parent_changeid, sourcestampid, files, properties FROM changes ORDER "
+		 "BY "
+		 "id"},
 		{"SELECT id, patchlevel, lower(hex(body)), subdir, patch_author, patch_comment "
 		 "FROM patches ORDER BY id",
 		 "SELECT id, patchlevel, encode(body, 'hex'), subdir, patch_author, patch_comment "
