@@ -8,7 +8,8 @@
 # rows, logs and results are served by the API and stored on the server
 # (psql counts them); a change through the change hook is stored (its
 # author a user) and built by a single_branch scheduler, its blamelist the
-# author; a failing build fails; builds are numbered per
+# author; so is a commit a git poller finds; a failing build fails; builds
+# are numbered per
 # builder; a master killed (SIGKILL) during a build is started again: the
 # build it ran ends RETRY, "interrupted", and its request is built again.
 . "$(dirname "$0")/lib.sh"
@@ -30,6 +31,14 @@ PGURL=$("$KILN_SRC/scripts/pg-start" "$PGDIR" 2>"$TRASH/pg-start.err"); rc=$?
 check "pg-start starts a server ($(tr '\n' ' ' < "$TRASH/pg-start.err"))" [ "$rc" = 0 ]
 pg() { psql "$PGURL" -X -Atqc "$1" 2>&1; }
 
+export GIT_AUTHOR_NAME="Ann Dev" GIT_AUTHOR_EMAIL=ann@example.org
+export GIT_COMMITTER_NAME="Ann Dev" GIT_COMMITTER_EMAIL=ann@example.org
+export GIT_CONFIG_NOSYSTEM=1 HOME=$TRASH
+SRC=$TRASH/src
+git init -q -b main "$SRC"
+echo one > "$SRC/a.txt"
+git -C "$SRC" add a.txt && git -C "$SRC" commit -qm "initial"
+
 M=$TRASH/master
 new_master "$M" <<LUA
 database = "$PGURL"
@@ -46,6 +55,7 @@ builder { name = "broken", workers = { "w1" }, steps = {
 } }
 force_scheduler { name = "force", builders = { "b", "broken" } }
 single_branch { name = "main", builders = { "b" }, change_filter = { branch = "main" } }
+git_poller { name = "src", repository = "$SRC", branches = { "main" }, interval = 3600 }
 LUA
 head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$M/secrets/w1"
 printf 'hook-token' > "$M/secrets/hook"
@@ -96,6 +106,20 @@ cb=$(api "builds?order=-buildid&limit=1" | jpy 'd["builds"][0]["buildid"]')
 check "its changes: the hook's" [ "$(api "builds/$cb/changes" | jpy '[c["revision"] for c in d["changes"]]')" = '["abc123"]' ]
 check "its blamelist: the author" [ "$(api "builds/$cb?property=blamelist" | jpy 'd["builds"][0]["properties"]["blamelist"][0]')" = '["Zo\u00eb <zoe@example.org>"]' ]
 check "psql finds the author's user" [ "$(pg "select count(*) from users_info where attr_data = 'zoe@example.org'")" -ge 1 ]
+
+# ---- a change seen by a git poller ------------------------------------------
+polled() { [ "$(api "changesources/src" | jpy 'd["changesources"][0]["last_poll"] is not None')" = true ]; }
+check "the poller's first poll is done" wait_for 60 polled
+echo two >> "$SRC/a.txt"
+git -C "$SRC" commit -qam "second"
+rev=$(git -C "$SRC" rev-parse HEAD)
+rpc changesources/src '{"jsonrpc":"2.0","id":1,"method":"poll","params":{}}' >/dev/null
+seen() { [ "$(api "changes?revision=$rev" | jpy 'd["meta"]["total"]')" = 1 ]; }
+check "the poller stores the new commit as a change" wait_for 60 seen
+check "the scheduler builds it" wait_for 60 sh -c "curl -sS '$URL/api/v2/builds?order=-buildid&limit=1&complete=true' | grep -q '\"number\": 5'"
+pb=$(api "builds?order=-buildid&limit=1" | jpy 'd["builds"][0]["buildid"]')
+check "... at its revision" [ "$(api "builds/$pb/changes" | jpy '[c["revision"] for c in d["changes"]]')" = "[\"$rev\"]" ]
+check "psql finds the poller's state" [ "$(pg "select count(*) from object_state where name = 'poller:src'")" = 1 ]
 
 brk=$(force broken)
 check "a failing build completes" wait_for 60 request_done "$brk"

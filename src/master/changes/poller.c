@@ -50,6 +50,7 @@ struct poller {
 	char *workdir;   /* owned */
 	char *state_key; /* owned: "poller:NAME" */
 	json_t *state;   /* owned */
+	json_t *stored;  /* owned: the state as last read or stored (a failed poll's edits go) */
 	json_t *scratch; /* owned */
 	uv_timer_t timer;
 	uv_timer_t step_timer;
@@ -166,6 +167,7 @@ static void poller_free(struct poller *p)
 {
 	struct pollers *ps = p->ps;
 	json_decref(p->state);
+	json_decref(p->stored);
 	json_decref(p->scratch);
 	change_list_free(p->pending, p->npending);
 	proc_capture_release(&p->cap);
@@ -318,6 +320,10 @@ static void poller_finish(struct poller *p, bool ok)
 		/* the state moves on only with its changes: one batch, one commit */
 		if (r >= 0)
 			r = db_state_set(m->db, p->state_key, p->state);
+		if (r >= 0) {
+			json_decref(p->stored);
+			p->stored = json_deep_copy(p->state);
+		}
 		if (r < 0) {
 			poller_fail(p, "cannot store changes: %s", db_errmsg(m->db));
 			ok = false;
@@ -332,14 +338,9 @@ static void poller_finish(struct poller *p, bool ok)
 	/* a big log must not stay allocated between polls */
 	proc_capture_release(&p->cap);
 	if (!ok) {
-		/* reload the stored state: the failed poll's edits must not stick */
-		json_t *st = NULL;
-		if (db_state_get(m->db, p->state_key, &st) == 1 && json_is_object(st)) {
-			json_decref(p->state);
-			p->state = st;
-		} else {
-			json_decref(st);
-		}
+		/* back to the stored state: the failed poll's edits must not stick */
+		json_decref(p->state);
+		p->state = json_deep_copy(p->stored);
 		p->failures++;
 		if (p->failures == 1) {
 			log_error("poller '%s': %s (retrying with backoff; logged once until it "
@@ -483,6 +484,7 @@ static struct poller *poller_create(struct pollers *ps, const struct config_poll
 	p->state = json_is_object(st) ? st : json_object();
 	if (st && !json_is_object(st))
 		json_decref(st);
+	p->stored = json_deep_copy(p->state);
 	uv_timer_init(m->loop, &p->timer);
 	uv_timer_init(m->loop, &p->step_timer);
 	p->timer.data = p->step_timer.data = p;
