@@ -805,6 +805,101 @@ int db_pg_log_add(struct db *db, int64_t stepid, const char *name, const char *s
 /* Added only for a step of that build of that builder (SQLite answers
  * KILN_ENOTFOUND otherwise; here the id names no row, and the results
  * added to it are not stored either). */
+/* s as a JSON string, each byte that starts no valid UTF-8 sequence as
+ * U+FFFD (as pgw_text stores text). */
+static json_t *pg_json_text(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	struct buf b;
+	size_t n = strlen(s);
+	buf_init(&b, 3 * n + 1);
+	if (str_utf8_sanitize(&b, s, n) == 0 && buf_addch(&b, '\0') == 0)
+		j = json_string(b.ptr);
+	buf_release(&b);
+	return j ? j : json_string("");
+}
+
+/* Test results per statement: a suite of any size stays far below the
+ * batch's caps. */
+#define PG_TESTS_PER_STMT 2000
+
+/* As SQLite's: names and code paths stored once per builder (new ones in
+ * the order they first come; a known one takes no identity value), then
+ * the results in order; nothing when the
+ * set is complete or missing (a no-op, as the other writes here).  The
+ * results go as one JSON parameter per PG_TESTS_PER_STMT. */
+int db_pg_test_results_add(struct db *db, int64_t setid, const struct db_test_result *v, size_t n,
+			   const char *(*value_of)(const struct db_test_result *))
+{
+	for (size_t at = 0; at < n; at += PG_TESTS_PER_STMT) {
+		size_t m = n - at < PG_TESTS_PER_STMT ? n - at : PG_TESTS_PER_STMT;
+		json_t *a = json_array();
+		for (size_t i = 0; i < m; i++) {
+			const struct db_test_result *t = &v[at + i];
+			json_t *o = json_pack("{s:I}", "o", (json_int_t)i);
+			if (t->test_name)
+				json_object_set_new(o, "name", pg_json_text(t->test_name));
+			if (t->test_code_path)
+				json_object_set_new(o, "path", pg_json_text(t->test_code_path));
+			if (t->line > 0)
+				json_object_set_new(o, "line", json_integer(t->line));
+			if (t->duration_ns >= 0)
+				json_object_set_new(o, "dur", json_integer(t->duration_ns));
+			json_object_set_new(o, "value", pg_json_text(value_of(t)));
+			json_object_set_new(o, "results", json_integer(t->results));
+			if (t->message && *t->message)
+				json_object_set_new(o, "message", pg_json_text(t->message));
+			json_array_append_new(a, o);
+		}
+		char *text = json_dumps(a, JSON_COMPACT | JSON_ENSURE_ASCII);
+		json_decref(a);
+		if (!text)
+			return db_failf(db, -EINVAL, "test results cannot be encoded");
+		struct pgw w = {0};
+		pgw_i64(&w, setid);
+		pgw_text(&w, text);
+		int r = db_pg_write(
+			db,
+			"WITH s AS (SELECT builderid FROM test_result_sets WHERE id = $1::bigint "
+			"AND "
+			"complete = 0), "
+			"j AS (SELECT * FROM json_to_recordset($2::json) AS x(o bigint, name text, "
+			"path text, line bigint, dur bigint, value text, results bigint, message "
+			"text)), "
+			"nn AS (INSERT INTO test_names (builderid, name) SELECT s.builderid, "
+			"x.name "
+			"FROM s, (SELECT name, min(o) AS o FROM j WHERE name IS NOT NULL GROUP BY "
+			"name) x WHERE NOT EXISTS (SELECT 1 FROM test_names t WHERE t.builderid = "
+			"s.builderid AND t.name = x.name) ORDER BY x.o ON CONFLICT (builderid, "
+			"name) "
+			"DO NOTHING RETURNING id, name), "
+			"np AS (INSERT INTO test_code_paths (builderid, path) SELECT s.builderid, "
+			"x.path FROM s, (SELECT path, min(o) AS o FROM j WHERE path IS NOT NULL "
+			"GROUP "
+			"BY path) x WHERE NOT EXISTS (SELECT 1 FROM test_code_paths t WHERE "
+			"t.builderid = s.builderid AND t.path = x.path) ORDER BY x.o ON CONFLICT "
+			"(builderid, path) DO NOTHING RETURNING id, path) "
+			"INSERT INTO test_results (builderid, test_result_setid, test_nameid, "
+			"test_code_pathid, line, duration_ns, value, results, message) "
+			"SELECT s.builderid, $1::bigint, COALESCE(nn.id, tn.id), COALESCE(np.id, "
+			"tp.id), j.line, j.dur, j.value, j.results, j.message FROM s CROSS JOIN j "
+			"LEFT JOIN nn ON nn.name = j.name LEFT JOIN test_names tn ON tn.builderid "
+			"= "
+			"s.builderid AND tn.name = j.name LEFT JOIN np ON np.path = j.path LEFT "
+			"JOIN "
+			"test_code_paths tp ON tp.builderid = s.builderid AND tp.path = j.path "
+			"ORDER "
+			"BY j.o",
+			&w);
+		free(text);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int db_pg_test_result_set_add(struct db *db, const struct db_test_result_set_new *n,
 			      int64_t *ret_setid)
 {

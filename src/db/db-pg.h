@@ -168,6 +168,9 @@ int db_pg_log_add(struct db *db, int64_t stepid, const char *name, const char *s
 struct pg_run;
 struct pg_run **db_pg_runs_head(struct db *db);
 void db_pg_runs_free(struct db *db);
+/* db_test_results_add on PostgreSQL; value_of: a result's stored value. */
+int db_pg_test_results_add(struct db *db, int64_t setid, const struct db_test_result *v, size_t n,
+			   const char *(*value_of)(const struct db_test_result *));
 int db_pg_test_result_set_add(struct db *db, const struct db_test_result_set_new *n,
 			      int64_t *ret_setid);
 int db_pg_artifact_add(struct db *db, const struct db_artifact *a, int64_t *ret_artifactid);

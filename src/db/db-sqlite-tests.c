@@ -195,6 +195,8 @@ int db_test_results_add(struct db *db, int64_t setid, const struct db_test_resul
 		    (!r[i].test_code_path || !*r[i].test_code_path))
 			return db_failf(db, -EINVAL, "test result %zu has no name and no code path",
 					i);
+	if (db->pg)
+		return db_pg_test_results_add(db, setid, r, n, sqlite_tests_value);
 	return WRITE(sqlite_tests_add(db, setid, r, n));
 }
 

@@ -8,7 +8,8 @@
 # rows, logs and results are served by the API and stored on the server
 # (psql counts them); a change through the change hook is stored (its
 # author a user) and built by a single_branch scheduler, its blamelist the
-# author; so is a commit a git poller finds; a failing build fails; builds
+# author; so is a commit a git poller finds; a TAP test step's results are
+# stored and served; a failing build fails; builds
 # are numbered per
 # builder; a master killed (SIGKILL) during a build is started again: the
 # build it ran ends RETRY, "interrupted", and its request is built again.
@@ -50,10 +51,13 @@ builder { name = "b", workers = { "w1" }, steps = {
   shell { name = "hello", command = { "echo", "hello from postgresql" } },
   shell { name = "wait", command = { "sh", "-c", "test -f '$TRASH/hold' && sleep 30; exit 0" } },
 } }
+builder { name = "tests", workers = { "w1" }, steps = {
+  test { name = "tap", command = "printf '1..3\\nok 1 - parses\\nnot ok 2 - adds\\nok 3 - skipped # SKIP no network\\n'", format = "tap" },
+} }
 builder { name = "broken", workers = { "w1" }, steps = {
   shell { name = "fails", command = { "sh", "-c", "echo boom; exit 3" } },
 } }
-force_scheduler { name = "force", builders = { "b", "broken" } }
+force_scheduler { name = "force", builders = { "b", "broken", "tests" } }
 single_branch { name = "main", builders = { "b" }, change_filter = { branch = "main" } }
 git_poller { name = "src", repository = "$SRC", branches = { "main" }, interval = 3600 }
 LUA
@@ -120,6 +124,17 @@ check "the scheduler builds it" wait_for 60 sh -c "curl -sS '$URL/api/v2/builds?
 pb=$(api "builds?order=-buildid&limit=1" | jpy 'd["builds"][0]["buildid"]')
 check "... at its revision" [ "$(api "builds/$pb/changes" | jpy '[c["revision"] for c in d["changes"]]')" = "[\"$rev\"]" ]
 check "psql finds the poller's state" [ "$(pg "select count(*) from object_state where name = 'poller:src'")" = 1 ]
+
+# ---- test results ------------------------------------------------------------
+tst=$(force tests)
+check "a build with a TAP test step completes" wait_for 60 request_done "$tst"
+tb=$(build_of_request "$tst")
+sets=$(api "builds/$tb/test_result_sets" | jpy '[[s["tests_passed"], s["tests_failed"], s["tests_skipped"], s["complete"]] for s in d["test_result_sets"]]')
+check "its test result set: 1 passed, 1 failed, 1 skipped ($sets)" [ "$sets" = '[[1, 1, 1, true]]' ]
+setid=$(api "builds/$tb/test_result_sets" | jpy 'd["test_result_sets"][0]["test_result_setid"]')
+names=$(api "test_result_sets/$setid/results" | jpy 'sorted([r["test_name"], r["results"]] for r in d["test_results"])')
+check "its results, named ($names)" [ "$names" = '[["adds", 2], ["parses", 0], ["skipped", 3]]' ]
+check "psql finds the names stored once" [ "$(pg "select count(*) from test_names")" = 3 ]
 
 brk=$(force broken)
 check "a failing build completes" wait_for 60 request_done "$brk"

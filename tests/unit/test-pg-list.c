@@ -1018,6 +1018,28 @@ static void apply_writes(struct db *d, bool pg)
 		CHECK(cid > 0 && ssid > 0);
 	}
 	json_decref(props);
+	/* test results of a running build: names new and known, code paths,
+	 * text that is not UTF-8, every optional field absent or present */
+	struct db_test_result_set_new ts = {
+		.builderid = 1, .buildid = 1, .stepid = 2, .description = "pg \u00e9"};
+	int64_t setid = 0;
+	CHECK_INT(db_test_result_set_add(d, &ts, &setid), 0);
+	struct db_test_result tr[] = {
+		{.test_name = "t.ok", .duration_ns = 5, .results = RESULTS_SUCCESS},
+		{.test_name = "t.new \xff",
+		 .test_code_path = "t/new.c",
+		 .line = 3,
+		 .duration_ns = -1,
+		 .results = RESULTS_FAILURE,
+		 .message = "bad \xfe\nline"},
+		{.test_code_path = "t/skip.c", .results = RESULTS_SKIPPED, .message = ""},
+		{.test_name = "t.new \xff", .value = "42.5", .results = RESULTS_SUCCESS},
+		{.test_name = "z.last",
+		 .test_code_path = "t/z.c",
+		 .duration_ns = 0,
+		 .results = RESULTS_SUCCESS}};
+	CHECK_INT(db_test_results_add(d, setid, tr, 5), 0);
+	CHECK_INT(db_test_result_set_complete(d, setid, 3, 1, 1), 0);
 }
 
 /* sql's rows, every column as text ("NULL" for NULL), one line each. */
@@ -1725,6 +1747,7 @@ static void compare_writes(struct db *db)
 	compare_resource(db, DB_BUILDSETS, "buildsets after writes");
 	compare_resource(db, DB_TEST_RESULT_SETS, "test result sets after writes");
 	compare_resource(db, DB_CHANGES, "changes after writes");
+	compare_resource(db, DB_TEST_RESULTS, "test results after writes");
 	for (int64_t b = 1; b <= 3; b++)
 		compare_numbers(db, b);
 	CHECK(differed == before);
@@ -1742,6 +1765,10 @@ static void compare_writes(struct db *db)
 		{"SELECT userid, attr_type, attr_data FROM users_info ORDER BY attr_type, "
 		 "attr_data"},
 		{"SELECT changeid, userid FROM change_users ORDER BY changeid, userid"},
+		{"SELECT id, builderid, name FROM test_names ORDER BY id"},
+		{"SELECT id, builderid, path FROM test_code_paths ORDER BY id"},
+		{"SELECT id, test_result_setid, test_nameid, test_code_pathid, line, duration_ns, "
+		 "value, results, message FROM test_results ORDER BY id"},
 		{"SELECT id, identifier, full_name, email FROM users ORDER BY id"},
 		{"SELECT id, parent_changeid, sourcestampid, files, properties FROM changes ORDER "
 		 "BY "
