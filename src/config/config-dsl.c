@@ -106,6 +106,25 @@ static int config_dsl_setting(lua_State *L)
 			return config_raise(L, "'database' must be \"sqlite:PATH\" (got '%.60s')",
 					    s);
 		config_dsl_replace(&cfg->db_url, config_strdup(L, s, len));
+	} else if (!strcmp(key, "masters")) {
+		/* several masters on one PostgreSQL: heartbeats (docs/SCALING.md) */
+		if (lua_type(L, 3) != LUA_TTABLE)
+			return config_raise(L, "'masters' must be a table: masters = { heartbeat "
+					       "= 5, dead_after = 30 }");
+		static const char *const keys[] = {"heartbeat", "dead_after", NULL};
+		dsl_check_keys(L, 3, "masters", keys);
+		double hb = dsl_opt_seconds(L, 3, "masters", "heartbeat", 5);
+		double dead = dsl_opt_seconds(L, 3, "masters", "dead_after", 30);
+		if (hb < 0.1)
+			return config_raise(L, "masters: 'heartbeat' must be at least 0.1 seconds");
+		if (dead < 2 * hb)
+			return config_raise(L,
+					    "masters: 'dead_after' (%g s) must be at least twice "
+					    "'heartbeat' (%g s): a master is not declared dead for "
+					    "one late heartbeat",
+					    dead, hb);
+		cfg->master_heartbeat = hb;
+		cfg->master_dead_after = dead;
 	} else if (config_sched_setting(L, key)) {
 		/* schedulers and queue settings (config-sched.c) */
 	} else if (!strcmp(key, "properties")) {

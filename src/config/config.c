@@ -675,6 +675,8 @@ static struct config *config_new_defaults(void)
 	cfg->http = (struct config_listen){xstrdup("127.0.0.1"), 8010};
 	cfg->workers = (struct config_listen){xstrdup("127.0.0.1"), 9989};
 	cfg->db_url = xstrdup("sqlite:state.sqlite");
+	cfg->master_heartbeat = 5;
+	cfg->master_dead_after = 30;
 	cfg->refs = 1; /* slice "reconfig": the loader's reference (config_unref) */
 	return cfg;
 }

@@ -600,6 +600,9 @@ struct config {
 	struct config_listen http;    /* default 127.0.0.1:8010 */
 	struct config_listen workers; /* default 127.0.0.1:9989 */
 	char *db_url; /* owned; default "sqlite:state.sqlite" (relative to basedir) */
+	/* several masters on one PostgreSQL (issue 14): masters = { heartbeat,
+	 * dead_after } in seconds (config-dsl.c) */
+	double master_heartbeat, master_dead_after;
 	struct config_worker *worker;
 	size_t nworkers, worker_alloc;
 	struct config_builder *builder;

@@ -718,6 +718,47 @@ int db_eta_samples_async(struct db *db, int64_t builderid, db_eta_fn done, void 
 	return db_async_later(db, db_async_eta_run, x, db_async_eta_free);
 }
 
+/* Dead masters reaped on SQLite, the answer waiting for its turn. */
+struct db_async_reap {
+	struct db_master_dead *v; /* names owned */
+	size_t n;
+	db_masters_dead_fn done;
+	void *arg;
+};
+
+static void db_async_reap_free(void *ctx)
+{
+	struct db_async_reap *x = ctx;
+	for (size_t i = 0; i < x->n; i++)
+		free((char *)x->v[i].name);
+	free(x->v);
+	free(x);
+}
+
+static void db_async_reap_run(void *ctx, int r)
+{
+	struct db_async_reap *x = ctx;
+	x->done(x->arg, r, r < 0 ? NULL : x->v, r < 0 ? 0 : x->n,
+		r < 0 ? "the database was closed" : NULL);
+	db_async_reap_free(x);
+}
+
+int db_masters_reap_async(struct db *db, int64_t self, double older_than, double now,
+			  db_masters_dead_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_masters_reap(db, self, older_than, now, done, arg);
+	struct db_async_reap *x = xcalloc(1, sizeof(*x));
+	int r = db_masters_reap(db, self, older_than, now, &x->v, &x->n);
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_reap_run, x, db_async_reap_free);
+}
+
 /* A request completed on SQLite, its answer waiting for its turn. */
 struct db_async_complete {
 	int r;

@@ -157,6 +157,7 @@ enum db_stmt_id {
 	ST_MASTER_REGISTER,
 	ST_MASTER_SET_ACTIVE,
 	ST_REC_LOGS,
+	ST_MASTERS_DEAD,
 	ST_REC_STEPS,
 	ST_REC_BUILDS,
 	ST_REC_REQUESTS,
@@ -530,5 +531,9 @@ int db_request_compatible_lines(struct db *db, int64_t brid, size_t max,
 int db_request_superseded_lines(struct db *db, int64_t builderid, int64_t bsid,
 				struct db_request_line **ret, size_t *ret_n);
 void db_request_lines_free(struct db_request_line *v, size_t n);
+/* db_masters_reap_async's work on SQLite: *ret (names owned: free each
+ * name, then *ret) of *ret_n. */
+int db_masters_reap(struct db *db, int64_t self, double older_than, double now,
+		    struct db_master_dead **ret, size_t *ret_n);
 
 #endif

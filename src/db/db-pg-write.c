@@ -328,6 +328,81 @@ int db_pg_master_recover(struct db *db, int64_t masterid, int results, const cha
 	return r;
 }
 
+struct pg_reap {
+	db_masters_dead_fn done;
+	void *arg;
+};
+
+static void pg_reaped(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_reap *c = arg;
+	if (r < 0) {
+		c->done(c->arg, r, NULL, 0, err ? err : "failed");
+		free(c);
+		return;
+	}
+	size_t n = (size_t)PQntuples(res);
+	struct db_master_dead *v = xcalloc(n + 1, sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		v[i] = (struct db_master_dead){.masterid = pg_col_i64(res, (int)i, 0),
+					       .name = PQgetvalue(res, (int)i, 1),
+					       .builds = pg_col_i64(res, (int)i, 2),
+					       .requests = pg_col_i64(res, (int)i, 3)};
+	c->done(c->arg, 0, v, n, NULL);
+	free(v);
+	free(c);
+}
+
+/* One statement: the masters found dead are marked inactive and recovered
+ * (their logs, steps and builds ended, their claims released, their
+ * workers disconnected) in the turn's transaction.  A row another master
+ * is reaping is passed over (SKIP LOCKED); the sibling updates all see the
+ * rows as they were, and each row is changed by one of them only. */
+int db_pg_masters_reap(struct db *db, int64_t self, double older_than, double now,
+		       db_masters_dead_fn done, void *arg)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, self);
+	pgw_f64(&w, older_than);
+	pgw_f64(&w, now);
+	pgw_i64(&w, RESULTS_RETRY);
+	struct pg_query q = {
+		.sql = "WITH dead AS (UPDATE masters SET active = 0 WHERE id IN (SELECT id FROM "
+		       "masters WHERE active = 1 AND id <> $1::bigint AND last_active < $2::float8 "
+		       "FOR UPDATE SKIP LOCKED) AND active = 1 RETURNING id, name), "
+		       "l AS (UPDATE logs SET complete = 1 WHERE complete = 0 AND stepid IN "
+		       "(SELECT "
+		       "st.id FROM steps st JOIN builds b ON b.id = st.buildid WHERE b.masterid IN "
+		       "(SELECT id FROM dead) AND b.complete = 0)), "
+		       "s AS (UPDATE steps SET complete = 1, complete_at = $3::float8, results = "
+		       "$4::bigint WHERE complete = 0 AND buildid IN (SELECT id FROM builds WHERE "
+		       "masterid IN (SELECT id FROM dead) AND complete = 0)), "
+		       "b AS (UPDATE builds x SET complete = 1, complete_at = $3::float8, results "
+		       "= "
+		       "$4::bigint, state_string = 'interrupted: master ' || d.name || ' stopped "
+		       "heartbeating' FROM dead d WHERE x.masterid = d.id AND x.complete = 0 "
+		       "RETURNING x.masterid), "
+		       "r AS (UPDATE buildrequests SET claimed_at = NULL, claimed_by_masterid = "
+		       "NULL "
+		       "WHERE claimed_by_masterid IN (SELECT id FROM dead) AND complete = 0), "
+		       "w AS (UPDATE workers SET masterid = NULL WHERE masterid IN (SELECT id FROM "
+		       "dead)) "
+		       "SELECT d.id, d.name, (SELECT count(*) FROM b WHERE b.masterid = d.id), "
+		       "(SELECT count(*) FROM buildrequests q WHERE q.claimed_by_masterid = d.id "
+		       "AND "
+		       "q.complete = 0) FROM dead d ORDER BY d.id",
+		.nparams = w.n,
+		.values = w.v};
+	struct pg_reap *c = xmalloc(sizeof(*c));
+	*c = (struct pg_reap){.done = done, .arg = arg};
+	int r = pg_batch_add_returning(db_pg_batch(db), &q, pg_reaped, c);
+	if (r < 0) {
+		free(c);
+		return db_failf(db, r, "cannot queue a write: %s", err_str(r));
+	}
+	return 0;
+}
+
 int db_pg_builder_set_masters(struct db *db, int64_t builderid, const int64_t *masterids, size_t n)
 {
 	struct buf list;

@@ -204,6 +204,11 @@ int db_pg_open(uv_loop_t *loop, const char *url, db_ready_fn ready, void *arg)
 
 void db_pg_close(struct db *db)
 {
+	/* the last writes (a master's stop: its builds interrupted, its row
+	 * inactive) are committed first, unless the master still serves */
+	if (!db->pg->serving && db->pg->batch && pg_batch_pending(db->pg->batch) &&
+	    db_pg_flush(db) < 0)
+		log_warn("the last writes were not committed: %s", db->errmsg);
 	db_pg_release(db);
 }
 

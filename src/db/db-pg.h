@@ -40,6 +40,9 @@ int db_pg_flush(struct db *db);
  * db_worker_ensure) on PostgreSQL. */
 int db_pg_ensure_wait(struct db *db, enum db_named kind, const char *name, const char *description,
 		      const char *tags_json, int64_t *ret_id);
+/* db_masters_reap_async on PostgreSQL (db-pg-write.c). */
+int db_pg_masters_reap(struct db *db, int64_t self, double older_than, double now,
+		       db_masters_dead_fn done, void *arg);
 /* db_master_recover on PostgreSQL (db-pg-write.c). */
 int db_pg_master_recover(struct db *db, int64_t masterid, int results, const char *state_string,
 			 double when);

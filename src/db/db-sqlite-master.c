@@ -153,3 +153,59 @@ int db_master_recover(struct db *db, int64_t masterid, int results, const char *
 		return db_pg_master_recover(db, masterid, results, state_string, when);
 	return WRITE(sqlite_master_recover(db, masterid, results, state_string, when));
 }
+
+/* db_masters_reap_async's work on SQLite, in one transaction: *ret (names
+ * owned) of *ret_n. */
+static int sqlite_masters_reap(struct db *db, int64_t self, double older_than, double now,
+			       struct db_master_dead **ret, size_t *ret_n)
+{
+	struct db_master_dead *v = NULL;
+	size_t n = 0, alloc = 0;
+	int r;
+	{
+		_cleanup_stmt_ sqlite3_stmt *s =
+			db_stmt(db, ST_MASTERS_DEAD,
+				"SELECT m.id, m.name, (SELECT count(*) FROM builds WHERE masterid "
+				"= m.id AND "
+				"complete = 0), (SELECT count(*) FROM buildrequests WHERE "
+				"claimed_by_masterid = m.id AND complete = 0) FROM masters m WHERE "
+				"m.active "
+				"= 1 AND m.id != ?1 AND m.last_active < ?2 ORDER BY m.id");
+		if (!s)
+			return KILN_EDB;
+		sqlite3_bind_int64(s, 1, self);
+		sqlite3_bind_double(s, 2, older_than);
+		while ((r = db_step_row(db, s, "find dead masters")) == 1) {
+			ARRAY_GROW(v, n + 1, alloc);
+			v[n++] = (struct db_master_dead){
+				.masterid = sqlite3_column_int64(s, 0),
+				.name = xstrdup((const char *)sqlite3_column_text(s, 1)),
+				.builds = sqlite3_column_int64(s, 2),
+				.requests = sqlite3_column_int64(s, 3)};
+		}
+	}
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		char *why = xasprintf("interrupted: master %s stopped heartbeating", v[i].name);
+		r = sqlite_master_set_active(db, v[i].masterid, false, now);
+		if (r >= 0)
+			r = sqlite_master_recover(db, v[i].masterid, RESULTS_RETRY, why, now);
+		free(why);
+	}
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			free((char *)v[i].name);
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int db_masters_reap(struct db *db, int64_t self, double older_than, double now,
+		    struct db_master_dead **ret, size_t *ret_n)
+{
+	*ret = NULL;
+	*ret_n = 0;
+	return WRITE(sqlite_masters_reap(db, self, older_than, now, ret, ret_n));
+}

@@ -162,6 +162,22 @@ int db_master_set_active(struct db *db, int64_t masterid, bool active, double wh
  * run again, and marks the workers connected to it as disconnected. */
 int db_master_recover(struct db *db, int64_t masterid, int results, const char *state_string,
 		      double when);
+/* Several masters (issue 14): every other active master whose last_active
+ * is before older_than is declared dead (active 0) and recovered as
+ * db_master_recover does with RETRY and "interrupted: master NAME stopped
+ * heartbeating", all in one statement, so that of two masters noticing at
+ * once exactly one does it.  Answers with the masters this call declared
+ * dead (name borrowed for the callback) and how many of their builds ended
+ * and requests went back to the queue. */
+struct db_master_dead {
+	int64_t masterid;
+	const char *name;
+	int64_t builds, requests;
+};
+typedef void (*db_masters_dead_fn)(void *arg, int r, const struct db_master_dead *v, size_t n,
+				   const char *err);
+int db_masters_reap_async(struct db *db, int64_t self, double older_than, double now,
+			  db_masters_dead_fn done, void *arg);
 
 /* Upserts by name; tags_json is a JSON array text or NULL. */
 int db_builder_ensure(struct db *db, const char *name, const char *description,

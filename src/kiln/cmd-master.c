@@ -35,6 +35,7 @@
 #include "master/artifact-retention.h"
 #include "master/engine.h"
 #include "master/latent.h"
+#include "master/masters.h"
 #include "master/events.h"
 #include "master/tsdb.h"
 #include "master/reporters/reporters.h"
@@ -409,6 +410,9 @@ int master_serve(const char *basedir_arg, int *ready_fd)
 	r = latent_start(&m); /* latent and local workers (issue 14): logs its errors */
 	if (r < 0)
 		goto out;
+	r = masters_start(&m, &m.masters); /* heartbeats, on PostgreSQL (issue 14) */
+	if (r < 0)
+		goto out;
 	uv_signal_start(&sigterm, master_on_signal, SIGTERM);
 	uv_signal_start(&sigint, master_on_signal, SIGINT);
 	uv_signal_start(&sigusr1, master_on_signal, SIGUSR1);
@@ -448,6 +452,8 @@ out:
 		master_held_loop = loop;
 		return 1;
 	}
+	masters_stop(m.masters); /* freed by the uv_run below */
+	m.masters = NULL;
 	if (m.engine)
 		engine_stop(m.engine);
 	latent_stop(m.latent); /* stop commands run; it frees itself in the uv_run below */

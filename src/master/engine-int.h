@@ -254,7 +254,6 @@ struct build {
 /* engine.c */
 #define ENGINE_INTERRUPT_TIMEOUT_MS 30000
 #define ENGINE_DUP_PROBE_MS 10000
-void engine_kick(struct engine *e);
 /* Index of a configured worker in cfg->worker[]. */
 size_t engine_worker_index(const struct engine *e, const struct config_worker *cw);
 /* The row id of a worker of the current configuration, 0 for one a reload

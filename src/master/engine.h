@@ -34,6 +34,9 @@ typedef void (*engine_done_fn)(void *arg, int r);
 int engine_cancel_requests(struct engine *e, const int64_t *ids, size_t n, const char *reason,
 			   engine_done_fn done, void *arg);
 
+/* Looks at the queue on the next loop turn (once however often it is
+ * called in a turn): idle workers get the requests they can take. */
+void engine_kick(struct engine *e);
 /* The database id of configured builder 'name', 0 if it is not configured. */
 int64_t engine_builder_id(struct engine *e, const char *name);
 /* A scheduler added buildset bsid with requests on builderids: runs the

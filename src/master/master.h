@@ -44,6 +44,7 @@ struct master {
 	bool draining;               /* slice "operator": clean stop, no new builds start */
 	struct metrics *metrics;     /* slice "operator": owned (metrics.h), /metrics */
 	struct latent *latent;       /* owned (latent.h): latent and local workers, NULL: none */
+	struct masters *masters;     /* owned (masters.h): heartbeats on PostgreSQL, NULL: none */
 	int workers_port;            /* the worker listener's bound port, once listening */
 };
 

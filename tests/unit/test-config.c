@@ -271,6 +271,21 @@ TEST(setting_errors)
 		  "master.lua:1: database 'postgresql://...': PostgreSQL is not complete yet "
 		  "(KILN_EXPERIMENTAL_POSTGRESQL=1 lets a master try it: docs/SCALING.md); "
 		  "use 'sqlite:state.sqlite'");
+	/* several masters' heartbeats */
+	CHECK_ERR("masters = { heartbeat = 5, dead_after = 9 }",
+		  "master.lua:1: masters: 'dead_after' (9 s) must be at least twice 'heartbeat' "
+		  "(5 s): a master is not declared dead for one late heartbeat");
+	CHECK_ERR_HAS("masters = { heartbeat = 0 }", "'heartbeat' must be at least 0.1 seconds");
+	CHECK_ERR_HAS("masters = { every = 1 }", "every");
+	CHECK_ERR_HAS("masters = 5", "'masters' must be a table");
+	struct config *mc = CONFIG_TEST_LOAD_OK("masters = { heartbeat = 0.5, dead_after = 3 }");
+	if (mc)
+		CHECK(mc->master_heartbeat == 0.5 && mc->master_dead_after == 3);
+	config_free(mc);
+	mc = CONFIG_TEST_LOAD_OK("title = 'x'");
+	if (mc)
+		CHECK(mc->master_heartbeat == 5 && mc->master_dead_after == 30);
+	config_free(mc);
 	/* KILN_EXPERIMENTAL_POSTGRESQL=1 lets it through (only "1" does) */
 	setenv("KILN_EXPERIMENTAL_POSTGRESQL", "yes", 1);
 	CHECK_ERR_HAS("database = \"postgres://kiln@db/kiln\"", "is not complete yet");
