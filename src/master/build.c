@@ -686,7 +686,8 @@ struct build *build_start(struct engine *e, int builder_idx, struct wconn *w, in
 		b->nmerged = nmerged;
 	}
 
-	numbers_prefetch(m, b->builderid); /* the ETA its "new" event carries */
+	if (events_wanted_like(m, "builds/*/new")) /* the ETA its "new" event carries */
+		numbers_prefetch(m, b->builderid);
 	/* the row and the buildset's inputs, asked together */
 	struct build_open *o = xcalloc(1, sizeof(*o));
 	o->b = b;

@@ -35,7 +35,8 @@ struct numbers_step_median {
  * finishes. */
 struct numbers_builder {
 	bool loaded;                       /* the medians below were read */
-	bool loading, stale;               /* a read in flight; another wanted after it */
+	bool loading;                      /* a read in flight */
+	bool stale;                        /* a build ended since: read again at the next use */
 	bool known;                        /* build_median is set (a successful build exists) */
 	double build_median;               /* seconds */
 	struct numbers_step_median *steps; /* owned, sorted by name */
@@ -249,19 +250,15 @@ static void numbers_loaded(void *arg, int r, const struct db_eta_samples *s, con
 		numbers_set_medians(nb, s);
 		nb->loaded = true;
 	}
-	if (nb->stale) { /* a build ended meanwhile */
-		nb->stale = false;
-		numbers_load(m, nb, builderid);
-	}
+	(void)m;
 }
 
 /* Reads nb's medians on the loop; the ones it has stay meanwhile. */
 static void numbers_load(struct master *m, struct numbers_builder *nb, int64_t builderid)
 {
-	if (nb->loading) {
-		nb->stale = true;
+	if (nb->loading)
 		return;
-	}
+	nb->stale = false; /* the read comes after the build that made them stale */
 	struct numbers_load *l = xmalloc(sizeof(*l));
 	*l = (struct numbers_load){.m = m, .builderid = builderid};
 	if (db_eta_samples_async(m->db, builderid, numbers_loaded, l) < 0) {
@@ -296,7 +293,7 @@ static struct numbers_builder *numbers_builder_get(struct master *m, int64_t bui
 	struct numbers_builder *nb = numbers_slot(m, builderid);
 	if (!nb)
 		return NULL;
-	if (!nb->loaded && !nb->loading)
+	if ((!nb->loaded || nb->stale) && !nb->loading)
 		numbers_load(m, nb, builderid);
 	return nb->loaded ? nb : NULL;
 }
@@ -457,8 +454,8 @@ void numbers_build_ended(struct master *m, int64_t buildid, const struct db_buil
 	struct db_build_times bt = *times;
 	int r = 0;
 	struct numbers_builder *nb = numbers_slot(m, bt.builderid);
-	if (nb && (nb->loaded || nb->loading)) /* its medians again, with this build */
-		numbers_load(m, nb, bt.builderid);
+	if (nb) /* its medians are read again, with this build, when next used */
+		nb->stale = true;
 	if (bt.results == RESULTS_NONE)
 		return;
 	struct db_step_duration *d = NULL;

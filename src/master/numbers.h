@@ -41,9 +41,10 @@ int numbers_record(struct master *m, int64_t builderid, int64_t buildid, int64_t
 
 /* Called once when buildid's row is finished (build.c's build_finish):
  * records build_duration and step_duration:<step name> for each step that
- * ran (as numbers_record, so thresholds apply), and reads the builder's
- * cached medians again with it (the old ones answer meanwhile).  Errors are
- * logged (the build is already finished; a failed commit stops the master). */
+ * ran (as numbers_record, so thresholds apply), and marks the builder's
+ * cached medians stale: the next use reads them again with this build (the
+ * old ones answer meanwhile).  Errors are logged (the build is already
+ * finished; a failed commit stops the master). */
 void numbers_build_finished(struct master *m, int64_t buildid);
 /* The same for a build whose times the caller holds (a build this master
  * ran: nothing read back). */
@@ -55,12 +56,12 @@ void numbers_build_ended(struct master *m, int64_t buildid, const struct db_buil
  * builds.  1 and *ret_eta_at (epoch seconds, started_at + median), or 0
  * when the builder has no successful build yet, when its medians were not
  * read yet (they are being read then, on the loop: issue 14), or when
- * m->numbers is NULL.  Medians are cached per builder and read again when
- * one of its builds finishes. */
+ * m->numbers is NULL.  Medians are cached per builder and read again at the
+ * first use after one of its builds finished. */
 int numbers_build_eta(struct master *m, int64_t builderid, double started_at, double *ret_eta_at);
-/* Starts reading builderid's medians if they were never read: a build
- * starting calls it, so that its "new" event (whose row is read after)
- * carries its ETA. */
+/* Starts reading builderid's medians if they were never read or are
+ * stale: a build starting calls it when its "new" event is wanted, so that
+ * the event (whose row is read after) carries its ETA. */
 void numbers_prefetch(struct master *m, int64_t builderid);
 /* Sets "eta" (seconds left, 0 when overdue) and "eta_at" (epoch seconds),
  * or null for both when unknown, on build, a running build as the API
