@@ -604,6 +604,19 @@ static void db_async_lines_run(void *ctx, int r)
 	db_async_lines_free(x);
 }
 
+/* x (read with r) answered on a later turn; freed now if r < 0. */
+static int db_async_lines_answer(struct db *db, struct db_async_lines *x, int r,
+				 db_request_lines_fn done, void *arg)
+{
+	if (r < 0) {
+		db_async_lines_free(x);
+		return r;
+	}
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_lines_run, x, db_async_lines_free);
+}
+
 int db_request_compatible_async(struct db *db, int64_t brid, size_t max, db_request_lines_fn done,
 				void *arg)
 {
@@ -611,13 +624,7 @@ int db_request_compatible_async(struct db *db, int64_t brid, size_t max, db_requ
 		return db_pg_request_compatible(db, brid, max, done, arg);
 	struct db_async_lines *x = xcalloc(1, sizeof(*x));
 	int r = db_request_compatible_lines(db, brid, max, &x->v, &x->n);
-	if (r < 0) {
-		free(x);
-		return r;
-	}
-	x->done = done;
-	x->arg = arg;
-	return db_async_later(db, db_async_lines_run, x, db_async_lines_free);
+	return db_async_lines_answer(db, x, r, done, arg);
 }
 
 int db_request_superseded_async(struct db *db, int64_t builderid, int64_t bsid,
@@ -627,13 +634,7 @@ int db_request_superseded_async(struct db *db, int64_t builderid, int64_t bsid,
 		return db_pg_request_superseded(db, builderid, bsid, done, arg);
 	struct db_async_lines *x = xcalloc(1, sizeof(*x));
 	int r = db_request_superseded_lines(db, builderid, bsid, &x->v, &x->n);
-	if (r < 0) {
-		free(x);
-		return r;
-	}
-	x->done = done;
-	x->arg = arg;
-	return db_async_later(db, db_async_lines_run, x, db_async_lines_free);
+	return db_async_lines_answer(db, x, r, done, arg);
 }
 
 int db_request_claim_many_async(struct db *db, const int64_t *ids, size_t n, int64_t masterid,
@@ -650,16 +651,12 @@ int db_request_claim_many_async(struct db *db, const int64_t *ids, size_t n, int
 			r = db_request_claim(db, ids[i], masterid, when);
 		else if (r == 0 || r == KILN_ENOTFOUND)
 			continue;
-		if (r < 0) {
-			db_async_lines_free(x);
-			return r;
-		}
+		if (r < 0)
+			return db_async_lines_answer(db, x, r, done, arg);
 		x->v[x->n++] = (struct db_request_line){.buildrequestid = ids[i],
 							.buildsetid = q.buildsetid};
 	}
-	x->done = done;
-	x->arg = arg;
-	return db_async_later(db, db_async_lines_run, x, db_async_lines_free);
+	return db_async_lines_answer(db, x, 0, done, arg);
 }
 
 /* The ETA samples read on SQLite, their answer waiting for its turn. */

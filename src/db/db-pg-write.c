@@ -103,6 +103,28 @@ static int db_pg_write(struct db *db, const char *sql, struct pgw *w)
 	return 0;
 }
 
+/* A write whose rows are wanted: cb(c, ...) gets them; c (malloc'd) is
+ * freed here when the write cannot be queued. */
+static int db_pg_write_returning(struct db *db, const struct pg_query *q, pg_conn_result_cb cb,
+				 void *c)
+{
+	int r = pg_batch_add_returning(db_pg_batch(db), q, cb, c);
+	if (r < 0) {
+		free(c);
+		return db_failf(db, r, "cannot queue a write: %s", err_str(r));
+	}
+	return 0;
+}
+
+/* A master's id, or SQL NULL for none (0). */
+static void pgw_id(struct pgw *w, int64_t id)
+{
+	if (id)
+		pgw_i64(w, id);
+	else
+		pgw_text(w, NULL);
+}
+
 /* --- builds ------------------------------------------------------------------------------ */
 
 int db_pg_build_set_state(struct db *db, int64_t buildid, const char *state_string)
@@ -395,12 +417,7 @@ int db_pg_masters_reap(struct db *db, int64_t self, double older_than, double no
 		.values = w.v};
 	struct pg_reap *c = xmalloc(sizeof(*c));
 	*c = (struct pg_reap){.done = done, .arg = arg};
-	int r = pg_batch_add_returning(db_pg_batch(db), &q, pg_reaped, c);
-	if (r < 0) {
-		free(c);
-		return db_failf(db, r, "cannot queue a write: %s", err_str(r));
-	}
-	return 0;
+	return db_pg_write_returning(db, &q, pg_reaped, c);
 }
 
 int db_pg_builder_set_masters(struct db *db, int64_t builderid, const int64_t *masterids, size_t n)
@@ -772,11 +789,9 @@ int db_pg_build_add(struct db *db, int64_t builderid, int64_t brid, int64_t work
 		.values = w.v};
 	struct pg_build_add *a = xmalloc(sizeof(*a));
 	*a = (struct pg_build_add){.done = done, .arg = arg, .buildid = id};
-	r = pg_batch_add_returning(db_pg_batch(db), &q, pg_build_added, a);
-	if (r < 0) {
-		free(a);
-		return db_failf(db, r, "cannot queue a write: %s", err_str(r));
-	}
+	r = db_pg_write_returning(db, &q, pg_build_added, a);
+	if (r < 0)
+		return r;
 	struct pg_run *run = xcalloc(1, sizeof(*run));
 	run->buildid = id;
 	run->next = *db_pg_runs(db);
@@ -1208,14 +1223,10 @@ int db_pg_ensure(struct db *db, enum db_named kind, const char *name, const char
 	struct pg_query q = {.sql = sql[kind], .nparams = w.n, .values = w.v};
 	struct pg_ensure *e = xmalloc(sizeof(*e));
 	*e = (struct pg_ensure){.done = done, .arg = arg};
-	int r = pg_batch_add_returning(db_pg_batch(db), &q, pg_ensured, e);
+	int r = db_pg_write_returning(db, &q, pg_ensured, e);
 	for (int i = 0; i < w.n; i++)
 		buf_release(&w.fixed[i]);
-	if (r < 0) {
-		free(e);
-		return db_failf(db, r, "cannot queue a write: %s", err_str(r));
-	}
-	return 0;
+	return r;
 }
 
 /* --- changes ----------------------------------------------------------------------------- */
@@ -1350,10 +1361,7 @@ int db_pg_request_claim_next(struct db *db, int64_t builderid, int64_t masterid,
 {
 	struct pgw w = {0};
 	pgw_i64(&w, builderid);
-	if (masterid)
-		pgw_i64(&w, masterid);
-	else
-		pgw_text(&w, NULL);
+	pgw_id(&w, masterid);
 	pgw_f64(&w, when);
 	struct pg_query q = {
 		.sql = "UPDATE buildrequests SET claimed_at = $3::float8, claimed_by_masterid = "
@@ -1365,12 +1373,7 @@ int db_pg_request_claim_next(struct db *db, int64_t builderid, int64_t masterid,
 		.values = w.v};
 	struct pg_claim *c = xmalloc(sizeof(*c));
 	*c = (struct pg_claim){.done = done, .arg = arg};
-	int r = pg_batch_add_returning(db_pg_batch(db), &q, pg_claimed, c);
-	if (r < 0) {
-		free(c);
-		return db_failf(db, r, "cannot queue a claim: %s", err_str(r));
-	}
-	return 0;
+	return db_pg_write_returning(db, &q, pg_claimed, c);
 }
 
 struct pg_claim_many {
@@ -1398,10 +1401,7 @@ int db_pg_request_claim_many(struct db *db, const int64_t *ids, size_t n, int64_
 	}
 	struct pgw w = {0};
 	pgw_text(&w, list.ptr);
-	if (masterid)
-		pgw_i64(&w, masterid);
-	else
-		pgw_text(&w, NULL);
+	pgw_id(&w, masterid);
 	pgw_f64(&w, when);
 	struct pg_query q = {
 		.sql = "WITH c AS (UPDATE buildrequests SET claimed_at = $3::float8, "
@@ -1413,13 +1413,9 @@ int db_pg_request_claim_many(struct db *db, const int64_t *ids, size_t n, int64_
 		.values = w.v};
 	struct pg_claim_many *c = xmalloc(sizeof(*c));
 	*c = (struct pg_claim_many){.done = done, .arg = arg};
-	r = pg_batch_add_returning(db_pg_batch(db), &q, pg_claimed_many, c);
+	r = db_pg_write_returning(db, &q, pg_claimed_many, c);
 	buf_release(&list);
-	if (r < 0) {
-		free(c);
-		return db_failf(db, r, "cannot queue a claim: %s", err_str(r));
-	}
-	return 0;
+	return r;
 }
 
 /* --- a request completed, and its buildset with its last one ----------------------------- */

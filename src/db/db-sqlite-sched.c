@@ -258,49 +258,21 @@ static int sqlite_sched_collect_lines(struct db *db, sqlite3_stmt *s, const char
 	return r < 0 ? r : 0;
 }
 
-int db_request_compatible_lines(struct db *db, int64_t brid, size_t max,
-				struct db_request_line **ret, size_t *ret_n)
+/* The line read by own (one row: the reference), then, if there is one,
+ * the rows of rest: db_request_compatible_lines' and
+ * db_request_superseded_lines' shape. */
+static int sqlite_sched_line_then(struct db *db, sqlite3_stmt *own, sqlite3_stmt *rest,
+				  const char *what, struct db_request_line **ret, size_t *ret_n)
 {
 	struct db_request_line *v = NULL;
 	size_t n = 0, cap = 0;
 	*ret = NULL;
 	*ret_n = 0;
-	_cleanup_stmt_ sqlite3_stmt *own = db_stmt(
-		db, ST_SCHED_REQUEST_LINE,
-		"SELECT r.id, r.buildsetid, s.branch, s.revision, s.repository, s.project, "
-		"s.codebase FROM buildrequests r LEFT JOIN buildset_sourcestamps x ON "
-		"x.buildsetid = r.buildsetid LEFT JOIN sourcestamps s ON s.id = x.sourcestampid "
-		"WHERE r.id = ?1 ORDER BY s.id LIMIT 1");
-	if (!own)
+	if (!own || !rest)
 		return KILN_EDB;
-	sqlite3_bind_int64(own, 1, brid);
-	int r = sqlite_sched_collect_lines(db, own, "request's line", &v, &n, &cap);
-	if (r == 0 && n == 1) {
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_SCHED_COMPATIBLE_LINES,
-			"SELECT o.id, o.buildsetid, os.branch, os.revision, os.repository, "
-			"os.project, os.codebase FROM buildrequests r "
-			"JOIN buildset_sourcestamps rx ON rx.buildsetid = r.buildsetid "
-			"JOIN sourcestamps rs ON rs.id = rx.sourcestampid "
-			"JOIN buildrequests o INDEXED BY buildrequests_pending ON o.builderid = "
-			"r.builderid AND o.complete = 0 AND o.claimed_at IS NULL "
-			"JOIN buildset_sourcestamps ox ON ox.buildsetid = o.buildsetid "
-			"JOIN sourcestamps os ON os.id = ox.sourcestampid "
-			"WHERE r.id = ?1 AND o.id != r.id AND rs.patchid IS NULL AND os.patchid IS "
-			"NULL AND " SAME_LINE("os",
-					      "rs") " AND (SELECT COUNT(*) FROM "
-						    "buildset_sourcestamps WHERE buildsetid = "
-						    "r.buildsetid) = 1 AND (SELECT COUNT(*) FROM "
-						    "buildset_sourcestamps WHERE buildsetid = "
-						    "o.buildsetid) = 1 ORDER BY o.id LIMIT ?2");
-		if (!s)
-			r = KILN_EDB;
-		else {
-			sqlite3_bind_int64(s, 1, brid);
-			sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
-			r = sqlite_sched_collect_lines(db, s, "compatible requests", &v, &n, &cap);
-		}
-	}
+	int r = sqlite_sched_collect_lines(db, own, what, &v, &n, &cap);
+	if (r == 0 && n == 1)
+		r = sqlite_sched_collect_lines(db, rest, what, &v, &n, &cap);
 	if (r < 0) {
 		db_request_lines_free(v, n);
 		return r;
@@ -310,25 +282,49 @@ int db_request_compatible_lines(struct db *db, int64_t brid, size_t max,
 	return 0;
 }
 
+int db_request_compatible_lines(struct db *db, int64_t brid, size_t max,
+				struct db_request_line **ret, size_t *ret_n)
+{
+	_cleanup_stmt_ sqlite3_stmt *own = db_stmt(
+		db, ST_SCHED_REQUEST_LINE,
+		"SELECT r.id, r.buildsetid, s.branch, s.revision, s.repository, s.project, "
+		"s.codebase FROM buildrequests r LEFT JOIN buildset_sourcestamps x ON "
+		"x.buildsetid = r.buildsetid LEFT JOIN sourcestamps s ON s.id = x.sourcestampid "
+		"WHERE r.id = ?1 ORDER BY s.id LIMIT 1");
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
+		db, ST_SCHED_COMPATIBLE_LINES,
+		"SELECT o.id, o.buildsetid, os.branch, os.revision, os.repository, "
+		"os.project, os.codebase FROM buildrequests r "
+		"JOIN buildset_sourcestamps rx ON rx.buildsetid = r.buildsetid "
+		"JOIN sourcestamps rs ON rs.id = rx.sourcestampid "
+		"JOIN buildrequests o INDEXED BY buildrequests_pending ON o.builderid = "
+		"r.builderid AND o.complete = 0 AND o.claimed_at IS NULL "
+		"JOIN buildset_sourcestamps ox ON ox.buildsetid = o.buildsetid "
+		"JOIN sourcestamps os ON os.id = ox.sourcestampid "
+		"WHERE r.id = ?1 AND o.id != r.id AND rs.patchid IS NULL AND os.patchid IS "
+		"NULL AND " SAME_LINE("os", "rs") " AND (SELECT COUNT(*) FROM "
+						  "buildset_sourcestamps WHERE buildsetid = "
+						  "r.buildsetid) = 1 AND (SELECT COUNT(*) FROM "
+						  "buildset_sourcestamps WHERE buildsetid = "
+						  "o.buildsetid) = 1 ORDER BY o.id LIMIT ?2");
+	if (own && s) {
+		sqlite3_bind_int64(own, 1, brid);
+		sqlite3_bind_int64(s, 1, brid);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	}
+	return sqlite_sched_line_then(db, own, s, "compatible requests", ret, ret_n);
+}
+
 int db_request_superseded_lines(struct db *db, int64_t builderid, int64_t bsid,
 				struct db_request_line **ret, size_t *ret_n)
 {
-	struct db_request_line *v = NULL;
-	size_t n = 0, cap = 0;
-	*ret = NULL;
-	*ret_n = 0;
 	_cleanup_stmt_ sqlite3_stmt *own = db_stmt(
 		db, ST_SCHED_BUILDSET_LINE,
 		"SELECT 0, ?1, s.branch, s.revision, s.repository, s.project, s.codebase "
 		"FROM buildset_sourcestamps x JOIN sourcestamps s ON s.id = x.sourcestampid "
 		"WHERE x.buildsetid = ?1 ORDER BY s.id LIMIT 1");
-	if (!own)
-		return KILN_EDB;
-	sqlite3_bind_int64(own, 1, bsid);
-	int r = sqlite_sched_collect_lines(db, own, "buildset's line", &v, &n, &cap);
-	if (r == 0 && n == 1) {
-		_cleanup_stmt_ sqlite3_stmt *s = db_stmt(
-			db, ST_SCHED_SUPERSEDED_LINES,
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_SCHED_SUPERSEDED_LINES,
 			"SELECT DISTINCT o.id, o.buildsetid, NULL, NULL, NULL, NULL, NULL "
 			"FROM buildset_sourcestamps nx "
 			"JOIN sourcestamps ns ON ns.id = nx.sourcestampid "
@@ -338,21 +334,12 @@ int db_request_superseded_lines(struct db *db, int64_t builderid, int64_t bsid,
 			"JOIN sourcestamps os ON os.id = ox.sourcestampid "
 			"WHERE nx.buildsetid = ?2 AND os.patchid IS NULL AND " SAME_LINE(
 				"os", "ns") " ORDER BY o.id");
-		if (!s)
-			r = KILN_EDB;
-		else {
-			sqlite3_bind_int64(s, 1, builderid);
-			sqlite3_bind_int64(s, 2, bsid);
-			r = sqlite_sched_collect_lines(db, s, "superseded requests", &v, &n, &cap);
-		}
+	if (own && s) {
+		sqlite3_bind_int64(own, 1, bsid);
+		sqlite3_bind_int64(s, 1, builderid);
+		sqlite3_bind_int64(s, 2, bsid);
 	}
-	if (r < 0) {
-		db_request_lines_free(v, n);
-		return r;
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	return sqlite_sched_line_then(db, own, s, "superseded requests", ret, ret_n);
 }
 
 static int sqlite_sched_request_set_collapsed(struct db *db, int64_t brid, int64_t buildid)

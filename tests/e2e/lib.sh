@@ -17,7 +17,14 @@ E2E_PIDS=""
 E2E_N=0
 E2E_FAILED=0
 
+E2E_PGDIRS=""
+
 e2e_cleanup() {
+    # PostgreSQL servers this test started (pg_server), by their pid files,
+    # before the trash they live in goes
+    for d in $E2E_PGDIRS; do
+        "$KILN_SRC/scripts/pg-stop" "$d" >/dev/null 2>&1
+    done
     for p in $E2E_PIDS; do
         kill -TERM "$p" 2>/dev/null
     done
@@ -89,6 +96,24 @@ jpy() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); r=($1); pr
 api() { curl -sS --max-time 10 "$URL/api/v2/$1"; }
 # rpc PATH JSON: JSON-RPC POST
 rpc() { curl -sS --max-time 10 -H 'Content-Type: application/json' -d "$2" "$URL/api/v2/$1"; }
+
+# pg_server: skips the test without Debian's PostgreSQL server; else starts
+# a throwaway one (scripts/pg-start) in $TRASH/pg, stopped at exit, and
+# sets PGURL; pg SQL prints psql's unaligned answer.  A test point says
+# whether it started.
+pg_server() {
+    require_cmd psql
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
+        skip_all "no PostgreSQL server in /usr/lib/postgresql/*/bin (scripts/install-deps)"
+    # run as root, pg-start runs the server as 'postgres' and hands it the
+    # directory: the trash (mktemp's 0700, root's) must let it through
+    [ "$(id -u)" = 0 ] && chmod o+x "$TRASH"
+    local rc
+    PGURL=$("$KILN_SRC/scripts/pg-start" "$TRASH/pg" 2>"$TRASH/pg-start.err"); rc=$?
+    [ -f "$TRASH/pg/postmaster.pid" ] && E2E_PGDIRS="$E2E_PGDIRS $TRASH/pg"
+    check "pg-start starts a server ($(tr '\n' ' ' < "$TRASH/pg-start.err"))" [ "$rc" = 0 ]
+}
+pg() { psql "$PGURL" -X -Atqc "$1" 2>&1; }
 
 # new_master DIR: makes a base directory; master.lua comes from stdin
 # (secrets go in DIR/secrets/NAME)

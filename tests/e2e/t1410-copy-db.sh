@@ -16,15 +16,7 @@ require_cmd curl psql
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
     skip_all "no PostgreSQL server in /usr/lib/postgresql/*/bin (scripts/install-deps)"
 
-PGDIR=$TRASH/pg
-PG_STARTED=0
-# stop the PostgreSQL server (by its pid file) before lib.sh's cleanup
-# removes the trash directory it lives in
-t1410_cleanup() {
-    [ "$PG_STARTED" = 1 ] && "$KILN_SRC/scripts/pg-stop" "$PGDIR" >/dev/null 2>&1
-    e2e_cleanup
-}
-trap t1410_cleanup EXIT
+PGDIR=$TRASH/pg # pg_server's (lib.sh), started below
 
 PY=/usr/bin/python3
 M=$TRASH/master
@@ -158,14 +150,8 @@ check "the original database holds the $NBUILDS builds" grep -qx "builds: $NBUIL
 sq() { $PY -c 'import sqlite3,sys; [print("|".join(map(str, r))) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]' "$@"; }
 check "and compressed log chunks (blobs)" [ "$(sq "$M/state.sqlite" 'SELECT count(*) FROM logchunks WHERE compressed = 1')" -gt 0 ]
 
-# ---- a throwaway PostgreSQL -------------------------------------------------
-# run as root, pg-start runs the server as 'postgres' and hands it $PGDIR:
-# the trash directory (mktemp's 0700, root's) must let it through
-[ "$(id -u)" = 0 ] && chmod o+x "$TRASH"
-PGURL=$("$KILN_SRC/scripts/pg-start" "$PGDIR" 2>"$TRASH/pg-start.err"); rc=$?
-[ -f "$PGDIR/postmaster.pid" ] && PG_STARTED=1
-check "pg-start starts a server ($PGURL$(tr '\n' ' ' < "$TRASH/pg-start.err"))" [ "$rc" = 0 ]
-pg() { psql "$PGURL" -X -Atqc "$1" 2>&1; }
+# ---- a throwaway PostgreSQL (stopped at exit by lib.sh) ---------------------
+pg_server
 check "psql reaches it" [ "$(pg 'select 1')" = 1 ]
 
 # copy_ok OUT: copy-db's output lists every table of the original with the
@@ -290,5 +276,4 @@ out=$("$KILN" copy-db --help 2>&1); rc=$?
 check "--help: exit 0 ($rc)" [ "$rc" = 0 ]
 check "and prints the usage" grep -q 'usage: kiln copy-db FROM TO' <<<"$out"
 check "pg-stop stops the server" "$KILN_SRC/scripts/pg-stop" "$PGDIR"
-PG_STARTED=0
 done_testing

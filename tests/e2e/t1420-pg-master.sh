@@ -14,23 +14,8 @@
 # builder; a master killed (SIGKILL) during a build is started again: the
 # build it ran ends RETRY, "interrupted", and its request is built again.
 . "$(dirname "$0")/lib.sh"
-require_cmd curl psql
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
-    skip_all "no PostgreSQL server in /usr/lib/postgresql/*/bin (scripts/install-deps)"
-
-PGDIR=$TRASH/pg
-PG_STARTED=0
-t1420_cleanup() {
-    [ "$PG_STARTED" = 1 ] && "$KILN_SRC/scripts/pg-stop" "$PGDIR" >/dev/null 2>&1
-    e2e_cleanup
-}
-trap t1420_cleanup EXIT
-
-[ "$(id -u)" = 0 ] && chmod o+x "$TRASH"
-PGURL=$("$KILN_SRC/scripts/pg-start" "$PGDIR" 2>"$TRASH/pg-start.err"); rc=$?
-[ -f "$PGDIR/postmaster.pid" ] && PG_STARTED=1
-check "pg-start starts a server ($(tr '\n' ' ' < "$TRASH/pg-start.err"))" [ "$rc" = 0 ]
-pg() { psql "$PGURL" -X -Atqc "$1" 2>&1; }
+require_cmd curl
+pg_server
 
 export GIT_AUTHOR_NAME="Ann Dev" GIT_AUTHOR_EMAIL=ann@example.org
 export GIT_COMMITTER_NAME="Ann Dev" GIT_COMMITTER_EMAIL=ann@example.org
@@ -68,7 +53,7 @@ printf 'hook-token' > "$M/secrets/hook"
 out=$(env -u KILN_EXPERIMENTAL_POSTGRESQL "$KILN" checkconfig "$M" 2>&1); rc=$?
 check "without KILN_EXPERIMENTAL_POSTGRESQL the URL is refused" [ "$rc" != 0 ]
 check "... naming the variable ($out)" grep -q 'KILN_EXPERIMENTAL_POSTGRESQL=1' <<<"$out"
-check "... and not echoing the URL" sh -c "! grep -q '$PGDIR' <<'EOF'
+check "... and not echoing the URL" sh -c "! grep -q '$TRASH/pg' <<'EOF'
 $out
 EOF"
 

@@ -10,23 +10,8 @@
 # moves to the live master, which builds it once; every request of a burst
 # forced on both masters is built exactly once.
 . "$(dirname "$0")/lib.sh"
-require_cmd curl psql
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
-    skip_all "no PostgreSQL server in /usr/lib/postgresql/*/bin (scripts/install-deps)"
-
-PGDIR=$TRASH/pg
-PG_STARTED=0
-t1421_cleanup() {
-    [ "$PG_STARTED" = 1 ] && "$KILN_SRC/scripts/pg-stop" "$PGDIR" >/dev/null 2>&1
-    e2e_cleanup
-}
-trap t1421_cleanup EXIT
-
-[ "$(id -u)" = 0 ] && chmod o+x "$TRASH"
-PGURL=$("$KILN_SRC/scripts/pg-start" "$PGDIR" 2>"$TRASH/pg-start.err"); rc=$?
-[ -f "$PGDIR/postmaster.pid" ] && PG_STARTED=1
-check "pg-start starts a server ($(tr '\n' ' ' < "$TRASH/pg-start.err"))" [ "$rc" = 0 ]
-pg() { psql "$PGURL" -X -Atqc "$1" 2>&1; }
+require_cmd curl
+pg_server
 
 head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$TRASH/pw"
 for name in A B; do
