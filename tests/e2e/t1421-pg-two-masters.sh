@@ -1,4 +1,5 @@
 #!/bin/bash
+# asan-too
 # Two masters on one PostgreSQL (issue 14, experimental:
 # KILN_EXPERIMENTAL_POSTGRESQL=1), masters = { heartbeat, dead_after }:
 # both record heartbeats (last_active moves on); a kiln-worker that lists
