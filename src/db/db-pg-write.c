@@ -322,18 +322,23 @@ int db_pg_master_recover(struct db *db, int64_t masterid, int results, const cha
 			 double when)
 {
 	static const char *const sql[] = {
-		"UPDATE logs SET complete = 1 WHERE complete = 0 AND stepid IN (SELECT st.id FROM "
-		"steps st JOIN builds b ON b.id = st.buildid WHERE b.masterid = $1::bigint AND "
-		"b.complete = 0)",
-		"UPDATE steps SET complete = 1, complete_at = $2::float8, results = $3::bigint "
-		"WHERE complete = 0 AND buildid IN (SELECT id FROM builds WHERE masterid = "
-		"$1::bigint AND complete = 0)",
-		"UPDATE builds SET complete = 1, complete_at = $2::float8, results = $3::bigint, "
-		"state_string = COALESCE($4, state_string) WHERE masterid = $1::bigint AND "
-		"complete = 0",
-		"UPDATE buildrequests SET claimed_at = NULL, claimed_by_masterid = NULL WHERE "
-		"claimed_by_masterid = $1::bigint AND complete = 0",
-		"UPDATE workers SET masterid = NULL WHERE masterid = $1::bigint",
+		[0] = "UPDATE logs SET complete = 1 WHERE complete = 0 AND stepid IN (SELECT st.id "
+		      "FROM "
+		      "steps st JOIN builds b ON b.id = st.buildid WHERE b.masterid = $1::bigint "
+		      "AND "
+		      "b.complete = 0)",
+		[1] = "UPDATE steps SET complete = 1, complete_at = $2::float8, results = "
+		      "$3::bigint "
+		      "WHERE complete = 0 AND buildid IN (SELECT id FROM builds WHERE masterid = "
+		      "$1::bigint AND complete = 0)",
+		[2] = "UPDATE builds SET complete = 1, complete_at = $2::float8, results = "
+		      "$3::bigint, "
+		      "state_string = COALESCE($4, state_string) WHERE masterid = $1::bigint AND "
+		      "complete = 0",
+		[3] = "UPDATE buildrequests SET claimed_at = NULL, claimed_by_masterid = NULL "
+		      "WHERE "
+		      "claimed_by_masterid = $1::bigint AND complete = 0",
+		[4] = "UPDATE workers SET masterid = NULL WHERE masterid = $1::bigint",
 	};
 	int r = 0;
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) && r == 0; i++) {
