@@ -218,13 +218,19 @@ void db_set_serving(struct db *db, bool on)
 		db->pg->serving = on;
 }
 
+/* The refusal of a synchronous call while the master serves. */
+static int db_pg_refuse_serving(struct db *db, const char *what)
+{
+	return db_failf(db, -EWOULDBLOCK,
+			"%s: a synchronous call on PostgreSQL while the master serves (not "
+			"converted yet: docs/internals/db-calls.md)",
+			what);
+}
+
 int db_pg_spin(struct db *db, const bool *done, const char *what)
 {
 	if (db->pg->serving)
-		return db_failf(db, -EWOULDBLOCK,
-				"%s: a synchronous call on PostgreSQL while the master serves "
-				"(not converted yet: docs/internals/db-calls.md)",
-				what);
+		return db_pg_refuse_serving(db, what);
 	while (!*done)
 		if (uv_run(db->loop, UV_RUN_ONCE) == 0 && !*done)
 			return db_failf(db, KILN_EDB, "%s: no answer from PostgreSQL", what);
@@ -324,7 +330,7 @@ int db_pg_ensure_wait(struct db *db, enum db_named kind, const char *name, const
 					   [DB_NAMED_BUILDER] = "db_builder_ensure",
 					   [DB_NAMED_WORKER] = "db_worker_ensure"};
 	if (db->pg->serving)
-		return db_pg_spin(db, &(bool){false}, what[kind]);
+		return db_pg_refuse_serving(db, what[kind]);
 	struct db_pg_id_wait w = {0};
 	int r = db_ensure_async(db, kind, name, description, tags_json, db_pg_id_waited, &w);
 	if (r == 0)
@@ -361,7 +367,7 @@ int db_pg_read_wait(struct db *db, const char *what, const char *sql, int n,
 		    void *arg)
 {
 	if (db->pg->serving)
-		return db_pg_spin(db, &(bool){false}, what);
+		return db_pg_refuse_serving(db, what);
 	struct db_pg_read_wait w = {.rows = rows, .arg = arg};
 	struct pg_query q = {.sql = sql, .nparams = n, .values = values};
 	int r = pg_batch_read(db->pg->batch, &q, db_pg_read_waited, &w);

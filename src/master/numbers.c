@@ -250,7 +250,6 @@ static void numbers_loaded(void *arg, int r, const struct db_eta_samples *s, con
 		numbers_set_medians(nb, s);
 		nb->loaded = true;
 	}
-	(void)m;
 }
 
 /* Reads nb's medians on the loop; the ones it has stay meanwhile. */
@@ -453,8 +452,12 @@ void numbers_build_ended(struct master *m, int64_t buildid, const struct db_buil
 {
 	struct db_build_times bt = *times;
 	int r = 0;
-	struct numbers_builder *nb = numbers_slot(m, bt.builderid);
-	if (nb) /* its medians are read again, with this build, when next used */
+	struct numbers *ns = m->numbers;
+	struct numbers_builder *nb = ns && bt.builderid > 0 && (uint64_t)bt.builderid < ns->nby_id
+					     ? ns->by_id[bt.builderid]
+					     : NULL;
+	if (nb) /* its medians (if ever asked for) are read again, with this build, when next used
+		 */
 		nb->stale = true;
 	if (bt.results == RESULTS_NONE)
 		return;
