@@ -306,12 +306,13 @@
 	60 /* a connected worker's last_seen is written at most this often */
 
 /* Issue 14: the PostgreSQL connection (src/db/pg-conn.c) */
-#define KILN_PG_MAX_QUEUE 4096              /* queries queued or in flight on one connection */
-#define KILN_PG_MAX_QUEUE_BYTES (64u << 20) /* their SQL text and parameters, copied */
-#define KILN_PG_MAX_LISTEN 64               /* channels one connection listens on */
-#define KILN_PG_CONNECT_TIMEOUT_MS 10000    /* one connection attempt, then a failure */
-#define KILN_PG_BACKOFF_FIRST_MS 100        /* first reconnect delay (then doubles) */
-#define KILN_PG_BACKOFF_MAX_MS 10000        /* longest reconnect delay */
-#define KILN_PG_MAX_ERROR 1024              /* bytes of a server error kept for a callback */
+#define KILN_PG_MAX_QUEUE 4096                /* queries queued or in flight on one connection */
+#define KILN_PG_MAX_QUEUE_BYTES (64u << 20)   /* their SQL text and parameters, copied */
+#define KILN_PG_MAX_LISTEN 64                 /* channels one connection listens on */
+#define KILN_PG_CONNECT_TIMEOUT_MS 10000      /* one connection attempt, then a failure */
+#define KILN_PG_BACKOFF_FIRST_MS 100          /* first reconnect delay (then doubles) */
+#define KILN_PG_BACKOFF_MAX_MS 10000          /* longest reconnect delay */
+#define KILN_PG_MAX_ERROR 1024                /* bytes of a server error kept for a callback */
+#define KILN_PG_MAX_NOTIFY_BYTES (256u << 10) /* event lines sent to other masters in one turn */
 
 #endif

@@ -893,3 +893,87 @@ int db_request_pending_builders_async(struct db *db, db_ids_fn done, void *arg)
 	x->arg = arg;
 	return db_async_later(db, db_async_ids_run, x, db_async_ids_free);
 }
+
+/* --- several masters (db-pg-cluster.c on PostgreSQL) --------------------------------------- */
+
+/* A lease on SQLite: one master owns the file, so it is always held. */
+struct db_async_lease {
+	db_lease_fn done;
+	void *arg;
+};
+
+static void db_async_lease_run(void *ctx, int r)
+{
+	struct db_async_lease *x = ctx;
+	x->done(x->arg, r, r == 0, r < 0 ? "the database was closed" : NULL);
+	free(x);
+}
+
+int db_lease_async(struct db *db, const char *name, int64_t masterid, double ttl, db_lease_fn done,
+		   void *arg)
+{
+	if (db->pg)
+		return db_pg_lease(db, name, masterid, ttl, done, arg);
+	struct db_async_lease *x = xmalloc(sizeof(*x));
+	*x = (struct db_async_lease){.done = done, .arg = arg};
+	return db_async_later(db, db_async_lease_run, x, free);
+}
+
+int db_lease_release(struct db *db, const char *name, int64_t masterid)
+{
+	return db->pg ? db_pg_lease_release(db, name, masterid) : 0;
+}
+
+/* An object state read on SQLite, its answer waiting for its turn. */
+struct db_async_state {
+	int r;
+	json_t *value; /* owned */
+	char err[sizeof(((struct db *)0)->errmsg)];
+	db_state_fn done;
+	void *arg;
+};
+
+static void db_async_state_free(void *ctx)
+{
+	struct db_async_state *x = ctx;
+	json_decref(x->value);
+	free(x);
+}
+
+static void db_async_state_run(void *ctx, int r)
+{
+	struct db_async_state *x = ctx;
+	if (r < 0)
+		x->done(x->arg, r, NULL, "the database was closed");
+	else
+		x->done(x->arg, x->r, x->value, x->r < 0 ? x->err : NULL);
+	db_async_state_free(x);
+}
+
+int db_state_get_async(struct db *db, const char *name, db_state_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_state_get_async(db, name, done, arg);
+	struct db_async_state *x = xcalloc(1, sizeof(*x));
+	x->r = db_state_get(db, name, &x->value);
+	if (x->r < 0)
+		snprintf(x->err, sizeof(x->err), "%s", db->errmsg);
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_state_run, x, db_async_state_free);
+}
+
+int db_notify(struct db *db, const char *line)
+{
+	return db->pg ? db_pg_notify(db, line) : 0;
+}
+
+int db_listen(struct db *db, db_notify_fn fn, void *arg)
+{
+	return db->pg ? db_pg_listen(db, fn, arg) : 0;
+}
+
+uint64_t db_notify_dropped(const struct db *db)
+{
+	return db->pg ? db_pg_notify_state((struct db *)db)->dropped : 0;
+}

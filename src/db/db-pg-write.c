@@ -768,7 +768,7 @@ int db_pg_build_add(struct db *db, int64_t builderid, int64_t brid, int64_t work
 		return r;
 	struct pgw l = {0};
 	pgw_i64(&l, builderid);
-	r = db_pg_write(db, "SELECT 1 FROM builders WHERE id = $1::bigint FOR UPDATE", &l);
+	r = db_pg_write(db, "SELECT 1 FROM builders WHERE id = $1::bigint FOR NO KEY UPDATE", &l);
 	if (r < 0)
 		return r;
 	struct pgw w = {0};
@@ -1506,7 +1506,7 @@ int db_pg_request_complete(struct db *db, int64_t brid, int results, double when
 	pgw_i64(&l, brid);
 	int r = db_pg_write(db,
 			    "SELECT 1 FROM buildsets WHERE id = (SELECT buildsetid FROM "
-			    "buildrequests WHERE id = $1::bigint) FOR UPDATE",
+			    "buildrequests WHERE id = $1::bigint) FOR NO KEY UPDATE",
 			    &l);
 	if (r < 0)
 		return r;

@@ -52,6 +52,7 @@ struct db_pg {
 	int64_t login_users;
 	bool login_users_known, login_users_reading;
 	uint64_t login_users_at;
+	struct db_pg_notify notify; /* event lines for the other masters */
 };
 
 #define DB_PG_USERS_TTL_MS 1000
@@ -79,6 +80,11 @@ struct pg_batch *db_pg_batch(struct db *db)
 	return db->pg->batch;
 }
 
+struct db_pg_notify *db_pg_notify_state(struct db *db)
+{
+	return &db->pg->notify;
+}
+
 struct pg_run **db_pg_runs_head(struct db *db)
 {
 	return &db->pg->runs;
@@ -92,6 +98,7 @@ static void db_pg_release(struct db *db)
 		pg_ids_free(db->pg->ids[i]);
 	pg_batch_free(db->pg->batch);
 	pg_conn_free(db->pg->conn);
+	buf_release(&db->pg->notify.out);
 	free(db->pg);
 	db_log_drop_all(db);
 	if (db->zd)
@@ -136,6 +143,8 @@ static void db_pg_on_ids(void *arg, int r, const char *err)
 		db_pg_opened(db, 0, NULL);
 }
 
+static void db_pg_turn_close(void *arg);
+
 static void db_pg_on_migrated(void *arg, int r, int version, const char *err)
 {
 	struct db *db = arg;
@@ -144,7 +153,7 @@ static void db_pg_on_migrated(void *arg, int r, int version, const char *err)
 		r = pg_batch_new(db->loop, db->pg->conn, &db->pg->batch);
 	if (r == 0) { /* a failed transaction of writes: as a failed commit on SQLite */
 		pg_batch_on_fail(db->pg->batch, db_pg_on_commit_failed, db);
-		pg_batch_on_close(db->pg->batch, db_pg_log_sync, db);
+		pg_batch_on_close(db->pg->batch, db_pg_turn_close, db);
 	}
 	for (int i = 0; r == 0 && i < DB_PG_NTABLES; i++) {
 		r = pg_ids_new(db->pg->conn, db_pg_id_tables[i], "id", DB_PG_ID_BLOCK, db_pg_on_ids,
@@ -163,6 +172,21 @@ void db_pg_log_sync(void *arg)
 	struct db *db = arg;
 	if (db_log_sync_all(db) < 0)
 		log_warn("log tails not written: %s", db->errmsg);
+}
+
+/* A turn's close: the logs' tails, then the event lines for the other
+ * masters (delivered once the turn's transaction commits). */
+static void db_pg_turn_close(void *arg)
+{
+	struct db *db = arg;
+	db_pg_log_sync(db);
+	if (db->pg->notify.out.len)
+		db_pg_notify_flush(db);
+}
+
+static void db_pg_on_notify(void *arg, const char *channel, const char *payload, int pid)
+{
+	db_pg_notified(arg, channel, payload, pid);
 }
 
 void db_pg_log_touched(struct db *db)
@@ -189,7 +213,8 @@ int db_pg_open(uv_loop_t *loop, const char *url, db_ready_fn ready, void *arg)
 	db->log_cap = KILN_MAX_LOG_BYTES;
 	db->pg->ready = ready;
 	db->pg->ready_arg = arg;
-	struct pg_conn_opts o = {.conninfo = url};
+	buf_init(&db->pg->notify.out, KILN_PG_MAX_NOTIFY_BYTES);
+	struct pg_conn_opts o = {.conninfo = url, .on_notify = db_pg_on_notify, .arg = db};
 	int r = pg_conn_new(loop, &o, &db->pg->conn);
 	if (r == 0)
 		r = pg_migrate(db->pg->conn, db_pg_on_migrated, db);

@@ -30,6 +30,27 @@ int db_pg_int_wait(struct db *db, const char *what, const char *sql, int n,
 int db_pg_login_users_count(struct db *db, int64_t *ret);
 /* db_eta_samples_async on PostgreSQL (db-pg-numbers.c). */
 int db_pg_eta_samples(struct db *db, int64_t builderid, db_eta_fn done, void *arg);
+/* What several masters share (db-pg-cluster.c): the lease, object state
+ * read on the loop, and the event lines of db_notify, gathered per turn in
+ * db_pg_notify_state(db) and sent by db_pg_notify_flush at the turn's
+ * close; db_pg_notified hands the connection's notifications to the
+ * listener. */
+struct db_pg_notify {
+	struct buf out;      /* this turn's lines, each ending with '\n' */
+	bool lost_this_turn; /* past KILN_PG_MAX_NOTIFY_BYTES (logged once) */
+	uint64_t dropped;
+	db_notify_fn fn; /* db_listen's */
+	void *arg;
+};
+struct db_pg_notify *db_pg_notify_state(struct db *db);
+int db_pg_lease(struct db *db, const char *name, int64_t masterid, double ttl, db_lease_fn done,
+		void *arg);
+int db_pg_lease_release(struct db *db, const char *name, int64_t masterid);
+int db_pg_state_get_async(struct db *db, const char *name, db_state_fn done, void *arg);
+int db_pg_notify(struct db *db, const char *line);
+void db_pg_notify_flush(struct db *db);
+void db_pg_notified(struct db *db, const char *channel, const char *payload, int pid);
+int db_pg_listen(struct db *db, db_notify_fn fn, void *arg);
 /* db_state_get on PostgreSQL (db-pg.c). */
 int db_pg_state_get(struct db *db, const char *name, json_t **ret);
 /* db_open's on a PostgreSQL URL: the open, the loop run until it is done. */

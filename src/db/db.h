@@ -178,6 +178,32 @@ typedef void (*db_masters_dead_fn)(void *arg, int r, const struct db_master_dead
 				   const char *err);
 int db_masters_reap_async(struct db *db, int64_t self, double older_than, double now,
 			  db_masters_dead_fn done, void *arg);
+/* The lease of the services that run once across masters (issue 14: the
+ * pollers and the timed schedulers), an object_state row "lease:NAME":
+ * taken by masterid when nobody holds it, its holder's time is up, or
+ * masterid holds it already (then renewed), for ttl seconds of the
+ * database server's clock (the masters' clocks may differ).  done(arg, r,
+ * held, err): held says whether masterid holds it now.  On SQLite one
+ * master owns the file: always held.  release gives it up with this turn's
+ * writes if masterid holds it (a clean stop: another master takes it at
+ * its next beat). */
+typedef void (*db_lease_fn)(void *arg, int r, bool held, const char *err);
+int db_lease_async(struct db *db, const char *name, int64_t masterid, double ttl, db_lease_fn done,
+		   void *arg);
+int db_lease_release(struct db *db, const char *name, int64_t masterid);
+/* Events across masters (issue 14, PostgreSQL's LISTEN/NOTIFY): db_notify
+ * adds one line (no '\n', at most DB_NOTIFY_MAX_LINE bytes) for every
+ * other master listening on the database, sent with this turn's writes and
+ * delivered once they commit (so what a line names can be read then); past
+ * KILN_PG_MAX_NOTIFY_BYTES in one turn, lines are dropped (counted in
+ * db_notify_dropped, logged once a turn).  db_listen: fn(arg, line) for
+ * each line another master sent, from now on (again after a reconnection;
+ * what was sent while disconnected is lost).  On SQLite both do nothing. */
+#define DB_NOTIFY_MAX_LINE 1024
+int db_notify(struct db *db, const char *line);
+typedef void (*db_notify_fn)(void *arg, const char *line);
+int db_listen(struct db *db, db_notify_fn fn, void *arg);
+uint64_t db_notify_dropped(const struct db *db);
 
 /* Upserts by name; tags_json is a JSON array text or NULL. */
 int db_builder_ensure(struct db *db, const char *name, const char *description,
@@ -575,6 +601,10 @@ int db_change_user(struct db *db, int64_t changeid, int64_t *ret_userid);
  * reference) if stored, 0 if not.  set: replaces (value borrowed). */
 int db_state_get(struct db *db, const char *name, json_t **ret);
 int db_state_set(struct db *db, const char *name, json_t *value);
+/* db_state_get answered on the loop: done(arg, r, value, err) with r 1 and
+ * value (borrowed for the call) if stored, 0 if not, or an error. */
+typedef void (*db_state_fn)(void *arg, int r, json_t *value, const char *err);
+int db_state_get_async(struct db *db, const char *name, db_state_fn done, void *arg);
 /* ==== end of changes, users, object state =========================================== */
 
 /* ==== schedulers and queue (db-sqlite-sched.c) ====================================== */

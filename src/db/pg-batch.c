@@ -7,6 +7,12 @@
  * txn_answered(); the last one ends the transaction, which succeeded when
  * the COMMIT's answer said COMMIT and nothing before it failed (the server
  * answers COMMIT in an aborted transaction with ROLLBACK).
+ *
+ * Several masters write to one database: two transactions may deadlock (the
+ * server aborts one, SQLSTATE 40P01) or fail to serialize (40001).  Such a
+ * transaction is sent again, whole, up to PG_TXN_MAX_ATTEMPTS times; that
+ * is why the rows of a write that returns them are handed over only once
+ * the transaction committed (the attempt that counts).
  */
 #include "db/pg-batch.h"
 
@@ -24,6 +30,8 @@
  * reads and the LISTENs the connection also carries */
 #define PG_TXN_MAX_STMTS (KILN_PG_MAX_QUEUE / 4)
 #define PG_TXN_MAX_BYTES (KILN_PG_MAX_QUEUE_BYTES / 4)
+/* sends of one transaction that deadlocked or failed to serialize */
+#define PG_TXN_MAX_ATTEMPTS 8
 
 struct pg_stmt {
 	struct pg_stmt *next;
@@ -36,6 +44,7 @@ struct pg_stmt {
 	/* a write whose rows are wanted (pg_batch_add_returning) */
 	pg_conn_result_cb cb;
 	void *cb_arg;
+	PGresult *res;      /* its rows (a copy), handed over once the transaction commits */
 	struct pg_txn *txn; /* while sent: the transaction it is part of */
 };
 
@@ -65,6 +74,8 @@ struct pg_txn {
 	bool committed;                      /* COMMIT answered COMMIT */
 	int r;                               /* the first failure, 0 so far */
 	char *err;                           /* its message */
+	bool retryable;                      /* it was a deadlock or a serialization failure */
+	unsigned attempts;                   /* sends so far */
 };
 
 struct pg_batch {
@@ -87,6 +98,7 @@ struct pg_batch {
 	void *on_fail_arg;
 	void (*on_close)(void *arg); /* before a turn's transaction closes */
 	void *on_close_arg;
+	uint64_t retries; /* transactions sent again (deadlocks, serialization failures) */
 };
 
 static struct pg_txn *txn_new(struct pg_batch *b)
@@ -107,6 +119,8 @@ static void stmt_free(struct pg_stmt *s)
 	free(s->lengths);
 	free(s->formats);
 	free(s->sql);
+	if (s->res)
+		PQclear(s->res);
 	free(s);
 }
 
@@ -165,6 +179,17 @@ static void txn_fail(struct pg_txn *t, int r, const char *err)
 	t->err = xstrdup(err ? err : err_str(r));
 }
 
+/* A statement's failure: the transaction's first says whether sending it
+ * again may work (the server aborted it for a deadlock or a conflict). */
+static void txn_fail_res(struct pg_txn *t, int r, const PGresult *res, const char *err)
+{
+	if (t->r < 0)
+		return;
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	t->retryable = state && (!strcmp(state, "40P01") || !strcmp(state, "40001"));
+	txn_fail(t, r, err);
+}
+
 /* Hands t's reads to the connection (after its COMMIT, or instead of
  * it); r < 0: they fail with r instead, err saying why. */
 static void txn_reads_go(struct pg_batch *b, struct pg_txn *t, int r, const char *err)
@@ -197,6 +222,12 @@ static void txn_end(struct pg_txn *t)
 	const char *err = r == 0 ? NULL : t->err ? t->err : "the transaction was rolled back";
 	if (r < 0 && t->nstmts && t->b && !t->b->freed && t->b->on_fail)
 		t->b->on_fail(t->b->on_fail_arg, r, err);
+	for (struct pg_stmt *s = r == 0 ? t->stmts : NULL; s; s = s->next)
+		if (s->cb) { /* committed: the rows its writes returned */
+			pg_conn_result_cb cb = s->cb;
+			s->cb = NULL;
+			cb(s->cb_arg, 0, s->res, NULL);
+		}
 	for (struct pg_then *th = t->thens, *next; th; th = next) {
 		next = th->next;
 		th->fn(th->arg, r, err);
@@ -213,12 +244,35 @@ static void txn_end(struct pg_txn *t)
 }
 
 static void batch_pump(struct pg_batch *b);
+static void txn_send(struct pg_batch *b, struct pg_txn *t);
+
+/* t deadlocked (or failed to serialize) and may be sent again: back to
+ * how it was before its send. */
+static bool txn_retry(struct pg_batch *b, struct pg_txn *t)
+{
+	if (t->committed || !t->retryable || t->attempts >= PG_TXN_MAX_ATTEMPTS || !b || b->freed)
+		return false;
+	t->r = 0;
+	free(t->err);
+	t->err = NULL;
+	t->retryable = false;
+	for (struct pg_stmt *s = t->stmts; s; s = s->next)
+		if (s->res) {
+			PQclear(s->res);
+			s->res = NULL;
+		}
+	b->retries++;
+	b->waiting_stmts += t->nstmts; /* txn_send counts them out again */
+	b->waiting_bytes += t->bytes;
+	txn_send(b, t);
+	return true;
+}
 
 static void txn_answered(void *arg, int r, const PGresult *res, const char *err, bool commit)
 {
 	struct pg_txn *t = arg;
 	if (r < 0)
-		txn_fail(t, r, err);
+		txn_fail_res(t, r, res, err);
 	else if (commit && strcmp(PQcmdStatus((PGresult *)res), "COMMIT") == 0)
 		t->committed = true;
 	if (--t->unanswered > 0)
@@ -226,6 +280,8 @@ static void txn_answered(void *arg, int r, const PGresult *res, const char *err,
 	struct pg_batch *b = t->b;
 	if (b)
 		b->flying = NULL;
+	if (txn_retry(b, t))
+		return;
 	txn_end(t);
 	if (b && !b->freed)
 		batch_pump(b);
@@ -241,9 +297,11 @@ static void txn_stmt_answered(void *arg, int r, const PGresult *res, const char 
 static void txn_returning_answered(void *arg, int r, const PGresult *res, const char *err)
 {
 	struct pg_stmt *s = arg;
-	pg_conn_result_cb cb = s->cb;
-	s->cb = NULL;
-	cb(s->cb_arg, r, res, err);
+	if (r == 0) {
+		s->res = PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+		if (!s->res)
+			r = -ENOMEM, err = "out of memory for a statement's rows", res = NULL;
+	}
 	txn_answered(s->txn, r, res, err, false);
 }
 
@@ -268,6 +326,7 @@ static int txn_send_one(struct pg_txn *t, const struct pg_query *q, pg_conn_resu
 static void txn_send(struct pg_batch *b, struct pg_txn *t)
 {
 	b->flying = t;
+	t->attempts++;
 	b->waiting_stmts -= t->nstmts;
 	b->waiting_bytes -= t->bytes;
 	int r = 0;
@@ -489,6 +548,11 @@ void pg_batch_on_fail(struct pg_batch *b, pg_batch_done_fn fn, void *arg)
 {
 	b->on_fail = fn;
 	b->on_fail_arg = arg;
+}
+
+uint64_t pg_batch_retries(const struct pg_batch *b)
+{
+	return b->retries;
 }
 
 size_t pg_batch_pending(const struct pg_batch *b)

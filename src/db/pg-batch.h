@@ -17,6 +17,7 @@
 #define KILN_DB_PG_BATCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "db/pg-conn.h"
@@ -53,10 +54,11 @@ void pg_batch_free(struct pg_batch *b);
  */
 int pg_batch_add(struct pg_batch *b, const struct pg_query *q);
 /* The same for a write whose rows are wanted (INSERT ... RETURNING): cb
- * gets them when the statement is answered, before its transaction's
- * COMMIT is (what it returns holds once that commits: a failed transaction
- * goes to pg_batch_on_fail's callback), or an error, once, if the
- * statement never ran (its transaction failed or was cancelled first). */
+ * gets them once its transaction committed (before the pg_batch_then
+ * callbacks of that transaction), or an error, once, if it did not (the
+ * statement or its transaction failed, or was cancelled first).  A
+ * transaction the server aborted for a deadlock or a serialization
+ * failure is sent again first, whole (pg_batch_retries). */
 int pg_batch_add_returning(struct pg_batch *b, const struct pg_query *q, pg_conn_result_cb cb,
 			   void *arg);
 /* Calls fn(arg, ...) once everything added before is committed or has
@@ -80,6 +82,9 @@ void pg_batch_touch(struct pg_batch *b);
 /* fn(arg, r, err) for every transaction of writes that fails (before its
  * own pg_batch_then callbacks), while the batcher lives; NULL: none. */
 void pg_batch_on_fail(struct pg_batch *b, pg_batch_done_fn fn, void *arg);
+/* Transactions sent again after a deadlock or a serialization failure
+ * (the server aborted them; they are sent whole, up to 8 times). */
+uint64_t pg_batch_retries(const struct pg_batch *b);
 /* Writes added and not yet answered (for tests and metrics). */
 size_t pg_batch_pending(const struct pg_batch *b);
 

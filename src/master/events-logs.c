@@ -22,7 +22,7 @@ static const char *const events_log_names[] = {
 
 void events_log(struct master *m, int64_t logid, enum events_log_kind kind)
 {
-	if (!m || events_nsubs(m->events) == 0)
+	if (!m || (events_nsubs(m->events) == 0 && !events_forwarding(m->events)))
 		return;
 	char key[64];
 	snprintf(key, sizeof(key), "logs/%" PRId64 "/%s", logid, events_log_names[kind]);

@@ -37,7 +37,8 @@ static void events_steps_publish(struct master *m, int64_t buildid, int64_t step
 {
 	if (!m || !m->events)
 		return;
-	if (events_nsubs(m->events) == 0) { /* the common case: no browser at all */
+	if (events_nsubs(m->events) == 0 && !events_forwarding(m->events)) {
+		/* the common case: no browser at all, no other master */
 		for (size_t i = 0; i < 2 * n; i++)
 			events_count(m);
 		return;
@@ -127,7 +128,7 @@ static void step_upd_closed(uv_handle_t *h)
 
 void events_step_updated(struct master *m, int64_t buildid, int64_t stepid)
 {
-	if (!m || !m->events || events_nsubs(m->events) == 0)
+	if (!m || !m->events || (events_nsubs(m->events) == 0 && !events_forwarding(m->events)))
 		return;
 	/* Every append of output comes here: when no subscriber's or
 	 * listener's path could match an "updated" key of any step, no key is

@@ -60,6 +60,7 @@ struct events {
 	uint64_t held_dropped;       /* events only numbered for want of room */
 	bool hole_told;              /* subscribers were told of the current hole */
 	bool dropping;               /* the last event held was dropped (logged once) */
+	bool forward;                /* row events go to the other masters (events_forward) */
 };
 
 /* An event waiting for its turn. */
@@ -69,6 +70,7 @@ struct events_item {
 	json_t *msg;  /* owned; NULL while its row is read */
 	bool reading; /* its row is not in yet */
 	bool hole;    /* dropped for want of room: subscribers resync */
+	bool remote;  /* another master's: for the /ws subscribers only */
 	size_t bytes; /* counted in held_bytes */
 };
 
@@ -230,8 +232,10 @@ static void events_sub_overflow(struct events_sub *s, uint64_t seq)
 	s->since_resync = (size_t)n;
 }
 
-/* Hands one event to the subscribers and listeners now. */
-static uint64_t events_deliver(struct master *m, struct events *ev, const char *key, json_t *msg)
+/* Hands one event to the subscribers and, unless it is another master's
+ * (its reporters have it), the listeners now. */
+static uint64_t events_deliver(struct master *m, struct events *ev, const char *key, json_t *msg,
+			       bool remote)
 {
 	uint64_t seq = ++ev->seq;
 	ev->loop = m->loop;
@@ -259,7 +263,7 @@ static uint64_t events_deliver(struct master *m, struct events *ev, const char *
 			events_sub_overflow(s, seq);
 	}
 	free(frame);
-	for (struct events_listener *l = ev->listeners; l; l = l->next)
+	for (struct events_listener *l = remote ? NULL : ev->listeners; l; l = l->next)
 		if (events_path_match(l->path, key))
 			l->fn(l->ud, key, msg);
 	json_decref(msg);
@@ -279,12 +283,14 @@ static bool events_listened(const struct events *ev, const char *key)
  * numbered and its subscribers resync at its turn, so a stalled database
  * cannot make a worker's output grow the master without bound; what the
  * listeners (reporters, alerts: a few events per build) want is kept. */
-static struct events_item *events_hold(struct events *ev, const char *key, json_t *msg)
+static struct events_item *events_hold(struct events *ev, const char *key, json_t *msg, bool remote)
 {
 	struct events_item *it = xcalloc(1, sizeof(*it));
+	it->remote = remote;
 	if (key && msg) {
 		size_t bytes = strlen(key) + json_dumpb(msg, NULL, 0, JSON_COMPACT);
-		if (ev->held_bytes + bytes > ev->held_cap && !events_listened(ev, key)) {
+		if (ev->held_bytes + bytes > ev->held_cap &&
+		    (remote || !events_listened(ev, key))) {
 			ev->held_dropped++;
 			if (!ev->dropping)
 				log_warn("%s: over %zu bytes of events held behind a row being "
@@ -323,7 +329,7 @@ static void events_drain(struct master *m)
 		ev->head = it->next;
 		ev->held_bytes -= it->bytes;
 		if (it->key) {
-			events_deliver(m, ev, it->key, it->msg);
+			events_deliver(m, ev, it->key, it->msg, it->remote);
 			ev->hole_told = false;
 		} else if (it->hole) {
 			/* an event nobody in-process wanted was dropped: every
@@ -333,7 +339,7 @@ static void events_drain(struct master *m)
 				for (struct events_sub *s = ev->subs; s; s = s->next)
 					events_sub_overflow(s, seq);
 			ev->hole_told = true;
-		} else {
+		} else if (!it->remote) {
 			ev->seq++;
 		}
 		free(it->key);
@@ -353,15 +359,27 @@ uint64_t events_publish(struct master *m, const char *key, json_t *msg)
 		return 0;
 	}
 	if (ev->head) {
-		events_hold(ev, key, msg ? msg : json_object());
+		events_hold(ev, key, msg ? msg : json_object(), false);
 		return 0;
 	}
-	return events_deliver(m, ev, key, msg);
+	return events_deliver(m, ev, key, msg, false);
+}
+
+/* Whether a /ws subscriber (or, unless remote, a listener) of this master
+ * wants key. */
+static bool events_wanted_here(const struct events *ev, const char *key, bool remote)
+{
+	for (const struct events_sub *s = ev ? ev->subs : NULL; s; s = s->next)
+		if (events_sub_wants(s, key))
+			return true;
+	return !remote && ev && events_listened(ev, key);
 }
 
 bool events_wanted(const struct master *m, const char *key)
 {
 	const struct events *ev = m ? m->events : NULL;
+	if (ev && ev->forward)
+		return true; /* the other masters' subscribers may want it */
 	for (const struct events_sub *s = ev ? ev->subs : NULL; s; s = s->next)
 		if (events_sub_wants(s, key))
 			return true;
@@ -414,6 +432,8 @@ static bool events_path_could_match(const char *path, const char *pattern)
 bool events_wanted_like(const struct master *m, const char *pattern)
 {
 	const struct events *ev = m ? m->events : NULL;
+	if (ev && ev->forward)
+		return true;
 	for (const struct events_sub *s = ev ? ev->subs : NULL; s; s = s->next)
 		for (size_t i = 0; i < s->npaths; i++)
 			if (events_path_could_match(s->paths[i], pattern))
@@ -430,10 +450,90 @@ uint64_t events_count(struct master *m)
 	if (!ev)
 		return 0;
 	if (ev->head) {
-		events_hold(ev, NULL, NULL);
+		events_hold(ev, NULL, NULL, false);
 		return 0;
 	}
 	return ++ev->seq;
+}
+
+/* ---- events across masters (issue 14) --------------------------------------------- */
+
+static void events_keys_row(struct master *m, int res, const char *idfield, int64_t id,
+			    const char *const *keys, size_t n, bool remote);
+
+/* The rows whose events cross masters, by resource: the line names the
+ * collection, the receiver reads the row by its id field. */
+static const struct {
+	int res;
+	const char *collection, *idfield;
+} events_crossing[] = {
+	{DB_BUILDS, "builds", "buildid"},    {DB_STEPS, "steps", "stepid"},
+	{DB_LOGS, "logs", "logid"},          {DB_BUILDREQUESTS, "buildrequests", "buildrequestid"},
+	{DB_BUILDSETS, "buildsets", "bsid"}, {DB_CHANGES, "changes", "changeid"},
+	{DB_WORKERS, "workers", "workerid"}, {DB_BUILDERS, "builders", "builderid"},
+	{DB_MASTERS, "masters", "masterid"},
+};
+#define EVENTS_NCROSSING (sizeof(events_crossing) / sizeof(events_crossing[0]))
+
+void events_forward(struct events *ev, bool on)
+{
+	if (ev)
+		ev->forward = on;
+}
+
+bool events_forwarding(const struct events *ev)
+{
+	return ev && ev->forward;
+}
+
+/* "e COLLECTION ID KEY..." for the other masters. */
+static void events_forward_row(struct master *m, int res, int64_t id, const char *const *keys,
+			       size_t n)
+{
+	size_t c = 0;
+	while (c < EVENTS_NCROSSING && events_crossing[c].res != res)
+		c++;
+	if (c == EVENTS_NCROSSING)
+		return;
+	char line[DB_NOTIFY_MAX_LINE + 1];
+	int len = snprintf(line, sizeof(line), "e %s %lld", events_crossing[c].collection,
+			   (long long)id);
+	for (size_t i = 0; i < n && len > 0 && (size_t)len < sizeof(line); i++)
+		len += snprintf(line + len, sizeof(line) - (size_t)len, " %s", keys[i]);
+	if (len <= 0 || (size_t)len >= sizeof(line) || db_notify(m->db, line) < 0)
+		log_warn("%s: not sent to the other masters: %s", keys[0],
+			 len > 0 && (size_t)len < sizeof(line) ? db_errmsg(m->db) : "too long");
+}
+
+int events_remote_line(struct master *m, const char *line)
+{
+	char buf[DB_NOTIFY_MAX_LINE + 1];
+	if (strncmp(line, "e ", 2) || strlen(line) >= sizeof(buf))
+		return -EINVAL;
+	snprintf(buf, sizeof(buf), "%s", line + 2);
+	char *save = NULL;
+	const char *coll = strtok_r(buf, " ", &save), *ids = strtok_r(NULL, " ", &save);
+	size_t c = 0;
+	while (coll && c < EVENTS_NCROSSING && strcmp(events_crossing[c].collection, coll))
+		c++;
+	char *end = NULL;
+	long long id = ids ? strtoll(ids, &end, 10) : 0;
+	if (c == EVENTS_NCROSSING || !ids || *end || id <= 0)
+		return -EINVAL;
+	const char *keys[EVENTS_MAX_KEYS];
+	size_t n = 0;
+	for (char *k; n < EVENTS_MAX_KEYS && (k = strtok_r(NULL, " ", &save));)
+		keys[n++] = k;
+	if (n == 0 || strtok_r(NULL, " ", &save))
+		return -EINVAL;
+	/* each key names the row: COLLECTION/ID/..., or builds/B/steps/ID/... */
+	char own[48];
+	snprintf(own, sizeof(own), "/%lld/", id);
+	for (size_t i = 0; i < n; i++)
+		if (strlen(keys[i]) > 160 || !strstr(keys[i], own))
+			return -EINVAL;
+	events_keys_row(m, events_crossing[c].res, events_crossing[c].idfield, id, keys, n, true);
+	return 0;
 }
 
 static void events_row_read(void *arg, int r, json_t *items, int64_t total, const char *err)
@@ -478,8 +578,11 @@ static void events_row_read(void *arg, int r, json_t *items, int64_t total, cons
 	events_drain(m);
 }
 
-void events_publish_keys_row(struct master *m, int res, const char *idfield, int64_t id,
-			     const char *const *keys, size_t n)
+/* events_publish_keys_row for this master's event or, remote, another
+ * master's (read here once it committed, for the /ws subscribers only;
+ * not numbered when nobody here wants it). */
+static void events_keys_row(struct master *m, int res, const char *idfield, int64_t id,
+			    const char *const *keys, size_t n, bool remote)
 {
 	struct events *ev = m ? m->events : NULL;
 	if (!ev)
@@ -487,12 +590,14 @@ void events_publish_keys_row(struct master *m, int res, const char *idfield, int
 	bool wanted[EVENTS_MAX_KEYS], any = false;
 	if (n > EVENTS_MAX_KEYS)
 		n = EVENTS_MAX_KEYS;
+	if (ev->forward && !remote)
+		events_forward_row(m, res, id, keys, n);
 	for (size_t i = 0; i < n; i++) {
-		wanted[i] = events_wanted(m, keys[i]); /* /ws subscribers or listeners */
+		wanted[i] = events_wanted_here(ev, keys[i], remote);
 		any |= wanted[i];
 	}
 	if (!any) { /* still numbered: sequence numbers count every event */
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n && !remote; i++)
 			events_count(m);
 		return;
 	}
@@ -508,13 +613,13 @@ void events_publish_keys_row(struct master *m, int res, const char *idfield, int
 		log_warn("%s: cannot read the row back for its event: %s", keys[0],
 			 db_errmsg(m->db));
 		free(rd);
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n && !remote; i++)
 			events_count(m);
 		return;
 	}
 	/* the events wait for the row, and every later one waits behind them */
 	for (size_t i = 0; i < n; i++) {
-		struct events_item *it = events_hold(ev, wanted[i] ? keys[i] : NULL, NULL);
+		struct events_item *it = events_hold(ev, wanted[i] ? keys[i] : NULL, NULL, remote);
 		it->reading = true;
 		rd->items[rd->n++] = it;
 	}
@@ -523,6 +628,12 @@ void events_publish_keys_row(struct master *m, int res, const char *idfield, int
 		rd->next->pprev = &rd->next;
 	rd->pprev = &ev->reads;
 	ev->reads = rd;
+}
+
+void events_publish_keys_row(struct master *m, int res, const char *idfield, int64_t id,
+			     const char *const *keys, size_t n)
+{
+	events_keys_row(m, res, idfield, id, keys, n, false);
 }
 
 void events_publish_row(struct master *m, int res, const char *collection, const char *idfield,

@@ -81,6 +81,19 @@ void events_publish_row(struct master *m, int res, const char *collection, const
 void events_publish_keys_row(struct master *m, int res, const char *idfield, int64_t id,
 			     const char *const *keys, size_t n);
 
+/* Events across masters (issue 14, masters.c): with forwarding on (another
+ * master shares the database), every row event (builds, steps, logs,
+ * requests, buildsets, changes, workers, builders, masters) goes to the
+ * other masters as one db_notify line as well, and events_wanted and
+ * events_wanted_like answer true (the keys must be built).  A line
+ * received from another master is published here to the /ws subscribers
+ * with the row read once it committed (not to the in-process listeners:
+ * the reporters of the master that ran it have it); -EINVAL for a line
+ * that is not one of ours (it is dropped). */
+void events_forward(struct events *ev, bool on);
+bool events_forwarding(const struct events *ev);
+int events_remote_line(struct master *m, const char *line);
+
 /* "buildsets/BSID/new" then "buildrequests/BRID/new" for each of brids. */
 void events_buildset_new(struct master *m, int64_t bsid, const int64_t *brids, size_t n);
 

@@ -6,7 +6,8 @@
  * while another transaction is in flight and go after it, in order; a
  * callback with nothing pending is answered at the end of the turn; the
  * caps; freeing with writes pending; a lost connection; reads sent behind
- * the writes before them (pg_batch_read), which they see.
+ * the writes before them (pg_batch_read), which they see; a transaction
+ * aborted for a deadlock sent again.
  */
 #include "tap.h"
 #include "pg-test.h"
@@ -386,6 +387,55 @@ TEST(writes_that_return_rows)
 	uv_run(&loop, UV_RUN_NOWAIT);
 }
 
+static bool both_done(void *arg)
+{
+	struct done *d = arg;
+	return d[0].calls > 0 && d[1].calls > 0;
+}
+
+TEST(a_deadlock_is_sent_again)
+{
+	/* two masters' transactions lock two rows in opposite orders: the
+	 * server aborts one (40P01), which is sent again, whole, and commits;
+	 * its rows are those of the attempt that committed, handed over once */
+	struct pg_conn *c1 = pg_loop_test_conn(&loop), *c2 = pg_loop_test_conn(&loop);
+	struct pg_batch *b1 = NULL, *b2 = NULL;
+	CHECK_INT(pg_batch_new(&loop, c1, &b1), 0);
+	CHECK_INT(pg_batch_new(&loop, c2, &b2), 0);
+	struct pg_loop_test_answer la;
+	pg_loop_test_value(&loop, c1, "CREATE TABLE t6 (k int PRIMARY KEY, v int)", &la);
+	pg_loop_test_value(&loop, c1, "INSERT INTO t6 VALUES (1, 0), (2, 0)", &la);
+	struct read_answer r1 = {0}, r2 = {0};
+	add(b1, "UPDATE t6 SET v = v + 1 WHERE k = 1");
+	add(b1, "SELECT pg_sleep(0.3)");
+	struct pg_query q1 = {.sql = "UPDATE t6 SET v = v + 10 WHERE k = 2 RETURNING v"};
+	CHECK_INT(pg_batch_add_returning(b1, &q1, on_read, &r1), 0);
+	add(b2, "UPDATE t6 SET v = v + 100 WHERE k = 2");
+	add(b2, "SELECT pg_sleep(0.3)");
+	struct pg_query q2 = {.sql = "UPDATE t6 SET v = v + 1000 WHERE k = 1 RETURNING v"};
+	CHECK_INT(pg_batch_add_returning(b2, &q2, on_read, &r2), 0);
+	struct done d[2] = {{0}};
+	pg_batch_then(b1, on_done, &d[0]);
+	pg_batch_then(b2, on_done, &d[1]);
+	CHECK(test_run_until(&loop, both_done, d, 4 * TEST_GUARD_MS));
+	CHECK_INT(d[0].r, 0);
+	CHECK_INT(d[1].r, 0);
+	CHECK_INT((int)(pg_batch_retries(b1) + pg_batch_retries(b2)), 1);
+	CHECK_STR(pg_loop_test_value(&loop, c1,
+				     "SELECT string_agg(v::text, ',' ORDER BY k) FROM t6", &la),
+		  "1001,110");
+	CHECK_INT(r1.calls, 1);
+	CHECK_INT(r2.calls, 1);
+	/* the one sent again saw the other's committed update */
+	CHECK(pg_batch_retries(b1) ? !strcmp(r1.value, "110") && !strcmp(r2.value, "1000")
+				   : !strcmp(r1.value, "10") && !strcmp(r2.value, "1001"));
+	pg_batch_free(b1);
+	pg_batch_free(b2);
+	pg_conn_free(c1);
+	pg_conn_free(c2);
+	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
 int main(int argc, char **argv)
 {
 	const char *why = pg_test_start(argc > 1 ? argv[1] : NULL);
@@ -401,6 +451,7 @@ int main(int argc, char **argv)
 	RUN(free_with_writes_pending);
 	RUN(reads_see_the_writes_before_them);
 	RUN(writes_that_return_rows);
+	RUN(a_deadlock_is_sent_again);
 	if (pg_test.dir[0])
 		RUN(a_lost_connection_fails_the_transaction_in_flight);
 	else

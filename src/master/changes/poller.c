@@ -72,6 +72,8 @@ struct poller {
 	double last_poll;
 	int handles; /* open handles: the two timers */
 	bool stopping;
+	unsigned gen, read_gen; /* bumped when the lease comes or goes; read_gen: the read's */
+	bool refs_read;         /* a state read in flight holds the poller */
 };
 
 struct pollers {
@@ -81,6 +83,9 @@ struct pollers {
 	size_t live; /* pollers not yet freed (stop waits for their handles) */
 	bool stopping;
 	char **env; /* owned: the children's environment */
+	/* On PostgreSQL the pollers run on the master holding the services'
+	 * lease only (masters.c): they wait, paused, until it comes */
+	bool paused;
 };
 
 static void poller_run_step(struct poller *p, const struct poller_out *out);
@@ -189,7 +194,7 @@ static void poller_free(struct poller *p)
 static void poller_handle_closed(uv_handle_t *h)
 {
 	struct poller *p = h->data;
-	if (--p->handles == 0 && p->stopping)
+	if (--p->handles == 0 && p->stopping && !p->refs_read)
 		poller_free(p);
 }
 
@@ -394,7 +399,7 @@ static void poller_run_step(struct poller *p, const struct poller_out *out)
 
 static void poller_start_poll(struct poller *p)
 {
-	if (p->stopping)
+	if (p->stopping || p->ps->paused)
 		return;
 	if (p->running) {
 		p->again = true;
@@ -420,7 +425,7 @@ static void poller_on_timer(uv_timer_t *t)
 
 static void poller_schedule(struct poller *p, double seconds)
 {
-	if (p->stopping)
+	if (p->stopping || p->ps->paused)
 		return;
 	uint64_t ms = (uint64_t)(seconds * 1000);
 	/* at least 1 ms: a 0 ms timer started from a timer callback runs in the
@@ -477,7 +482,7 @@ static struct poller *poller_create(struct pollers *ps, const struct config_poll
 	p->scratch = json_object();
 	proc_capture_init(&p->cap, KILN_MAX_POLLER_OUTPUT, KILN_MAX_POLLER_STDERR);
 	json_t *st = NULL;
-	int r = db_state_get(m->db, p->state_key, &st);
+	int r = ps->paused ? 0 : db_state_get(m->db, p->state_key, &st);
 	if (r < 0)
 		log_warn("poller '%s': cannot read its stored state (starting afresh): %s",
 			 cp->name, db_errmsg(m->db));
@@ -491,8 +496,8 @@ static struct poller *poller_create(struct pollers *ps, const struct config_poll
 	p->handles = 2;
 	ps->live++;
 	poller_schedule(p, 0);
-	log_info("poller '%s': %s %s every %g s", cp->name, p->vcs->kind, cp->repository,
-		 cp->interval);
+	log_info("poller '%s': %s %s every %g s%s", cp->name, p->vcs->kind, cp->repository,
+		 cp->interval, ps->paused ? " (on the master holding the services' lease)" : "");
 	return p;
 }
 
@@ -500,6 +505,7 @@ int pollers_start(struct master *m, struct pollers **ret)
 {
 	struct pollers *ps = xcalloc(1, sizeof(*ps));
 	ps->m = m;
+	ps->paused = db_is_postgresql(m->db); /* until pollers_lead */
 	*ret = ps;
 	if (m->cfg->npollers == 0)
 		return 0;
@@ -605,6 +611,91 @@ void pollers_stop(struct pollers *ps)
 		uv_close((uv_handle_t *)&p->timer, poller_handle_closed);
 		uv_close((uv_handle_t *)&p->step_timer, poller_handle_closed);
 	}
+}
+
+static void poller_read_state(struct poller *p);
+
+/* A poller's state read back when the lease came: the last holder's. */
+static void poller_state_read(void *arg, int r, json_t *value, const char *err)
+{
+	struct poller *p = arg;
+	p->refs_read = false;
+	if (p->stopping) {
+		if (p->handles == 0)
+			poller_free(p);
+		return;
+	}
+	if (p->ps->paused || r == -ECANCELED)
+		return;
+	if (p->read_gen != p->gen) { /* the lease went and came back meanwhile */
+		poller_read_state(p);
+		return;
+	}
+	if (r < 0) {
+		/* polling from a state older than the last holder's would add its
+		 * changes again: no poll until the lease comes again */
+		log_error("poller '%s': cannot read its stored state: %s (polling waits)",
+			  p->cfg->name, err ? err : "failed");
+		return;
+	}
+	json_decref(p->state);
+	json_decref(p->stored);
+	p->state = json_is_object(value) ? json_deep_copy(value) : json_object();
+	p->stored = json_deep_copy(p->state);
+	poller_schedule(p, 0);
+}
+
+static void poller_read_state(struct poller *p)
+{
+	struct master *m = p->ps->m;
+	if (p->refs_read)
+		return; /* its answer is seen as stale (read_gen) and read again */
+	if (db_state_get_async(m->db, p->state_key, poller_state_read, p) < 0) {
+		log_error("poller '%s': cannot read its stored state: %s (polling waits)",
+			  p->cfg->name, db_errmsg(m->db));
+		return;
+	}
+	p->refs_read = true;
+	p->read_gen = p->gen;
+}
+
+/* Drops the poll in flight (its tool killed, what it found forgotten): the
+ * next holder of the lease polls again from the stored state. */
+static void poller_drop_poll(struct poller *p)
+{
+	if (p->child) {
+		proc_abandon(p->child);
+		p->child = NULL;
+	}
+	uv_timer_stop(&p->timer);
+	uv_timer_stop(&p->step_timer);
+	change_list_free(p->pending, p->npending);
+	p->pending = NULL;
+	p->npending = 0;
+	p->pending_alloc = 0;
+	proc_capture_release(&p->cap);
+	json_decref(p->state);
+	p->state = json_deep_copy(p->stored);
+	p->running = p->again = false;
+	p->failures = 0;
+}
+
+void pollers_lead(struct pollers *ps, bool lead)
+{
+	if (!ps || ps->stopping || ps->paused == !lead)
+		return;
+	ps->paused = !lead;
+	for (size_t i = 0; i < ps->n; i++) {
+		struct poller *p = ps->v[i];
+		p->gen++;
+		if (lead)
+			poller_read_state(p);
+		else
+			poller_drop_poll(p);
+	}
+	if (ps->n)
+		log_info("%s the services' lease: %zu poller%s %s here", lead ? "holding" : "lost",
+			 ps->n, ps->n == 1 ? "" : "s", lead ? "poll" : "stopped");
 }
 
 int pollers_poll(struct pollers *ps, const char *name)

@@ -42,6 +42,12 @@ int pollers_reconfig(struct pollers *ps, const struct config *ncfg);
  * of pollers triggered, KILN_ENOTFOUND if there is no such poller.  A poll
  * already running is not doubled: one more runs right after it. */
 int pollers_poll(struct pollers *ps, const char *name);
+/* On PostgreSQL the pollers start paused and poll only on the master
+ * holding the services' lease (masters.c): lead true when it comes (each
+ * poller reads its stored state back, the last holder's, then polls), false
+ * when it goes (a poll in flight is dropped).  On SQLite they run from the
+ * start and this is never called. */
+void pollers_lead(struct pollers *ps, bool lead);
 /* [{"changesourceid": N, "name": ..., "kind": "git", "repository": ...,
  * "last_poll": t|null, "failing": bool, "failures": consecutive failed polls,
  * "error": the streak's first error or null}] (new ref). */

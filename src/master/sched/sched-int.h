@@ -74,6 +74,12 @@ struct sched {
 	int64_t *failing; /* buildsets already reported failing (bounded) */
 	size_t nfailing, failing_alloc;
 	unsigned batch; /* sched_changes_begin() depth: saves and re-arming wait for the end */
+	/* On PostgreSQL the timed schedulers (periodic, nightly) run on the
+	 * master holding the services' lease only (sched_lead) */
+	bool paused;
+	unsigned gen; /* bumped when the lease comes or goes */
+	int reads;    /* state reads in flight (they hold the struct) */
+	bool closed;  /* sched_free ran: the last read frees it */
 };
 
 /* sched.c */

@@ -118,13 +118,19 @@ static void sched_tick(struct sched *s)
 			break;
 		case CONFIG_SCHED_PERIODIC:
 		case CONFIG_SCHED_NIGHTLY:
-			sched_timed_tick(o, now);
+			if (!s->paused)
+				sched_timed_tick(o, now);
 			break;
 		default:
 			break;
 		}
 	}
 	sched_arm(s);
+}
+
+static bool sched_timed(const struct sched_one *o)
+{
+	return o->cfg->kind == CONFIG_SCHED_PERIODIC || o->cfg->kind == CONFIG_SCHED_NIGHTLY;
 }
 
 static void sched_timer_cb(uv_timer_t *t)
@@ -137,6 +143,8 @@ void sched_arm(struct sched *s)
 	double next = 0;
 	for (size_t i = 0; i < s->n; i++) {
 		struct sched_one *o = &s->all[i];
+		if (s->paused && sched_timed(o))
+			continue; /* the lease's holder runs it */
 		if (o->next_run > 0 && (next == 0 || o->next_run < next))
 			next = o->next_run;
 		for (size_t k = 0; k < o->npending; k++) {
@@ -328,6 +336,7 @@ int sched_new(struct master *m, struct sched **ret)
 	}
 	uv_timer_init(m->loop, &s->timer);
 	s->timer.data = s;
+	s->paused = db_is_postgresql(m->db); /* until sched_lead */
 	s->n = m->cfg->nschedulers;
 	s->all = xcalloc(s->n + 1, sizeof(*s->all));
 	double now = sched_now(s);
@@ -338,7 +347,7 @@ int sched_new(struct master *m, struct sched **ret)
 		o->state_name = xasprintf("sched:%s", o->cfg->name);
 		sched_one_configure(o);
 		sched_load(o);
-		if (o->cfg->kind == CONFIG_SCHED_PERIODIC || o->cfg->kind == CONFIG_SCHED_NIGHTLY)
+		if (sched_timed(o) && !s->paused)
 			sched_timed_start(o, now);
 	}
 	int r = db_flush(m->db);
@@ -357,7 +366,10 @@ static void sched_one_release(struct sched_one *o);
 
 static void sched_free_cb(uv_handle_t *h)
 {
-	free(h->data);
+	struct sched *s = h->data;
+	s->closed = true;
+	if (s->reads == 0)
+		free(s);
 }
 
 void sched_free(struct sched *s)
@@ -411,7 +423,7 @@ void sched_reconfig(struct sched *s, const struct config *ncfg)
 			bool same = o->cfg->fp == c->fp;
 			o->cfg = c;
 			sched_one_configure(o);
-			if (!same && timed) {
+			if (!same && timed && !s->paused) {
 				/* changed: the next run from its stored last run and the
 				 * new period or cron, as a restart would compute it */
 				o->next_run = 0;
@@ -427,7 +439,7 @@ void sched_reconfig(struct sched *s, const struct config *ncfg)
 		o->state_name = xasprintf("sched:%s", c->name);
 		sched_one_configure(o);
 		sched_load(o);
-		if (timed)
+		if (timed && !s->paused)
 			sched_timed_start(o, now);
 		log_info("scheduler '%s': added by the reconfig", c->name);
 	}
@@ -445,6 +457,67 @@ void sched_reconfig(struct sched *s, const struct config *ncfg)
 	free(map);
 	free(moved);
 	(void)m;
+	sched_arm(s);
+}
+
+/* A timed scheduler's state read back when the lease came: the last
+ * holder's next and last runs. */
+struct sched_read {
+	struct sched *s;
+	char *name; /* owned: the scheduler's (a reconfig may move it) */
+	unsigned gen;
+};
+
+static void sched_state_read(void *arg, int r, json_t *st, const char *err)
+{
+	struct sched_read *rd = arg;
+	struct sched *s = rd->s;
+	struct sched_one *o = s->closed ? NULL : sched_find(s, rd->name);
+	if (o && rd->gen == s->gen && !s->paused && r != -ECANCELED) {
+		if (r < 0)
+			log_error("scheduler '%s': cannot read its state: %s (its next run is "
+				  "computed afresh)",
+				  rd->name, err ? err : "failed");
+		if (r > 0 && json_is_object(st)) {
+			o->next_run = json_number_value(json_object_get(st, "next_run"));
+			o->last_run = json_number_value(json_object_get(st, "last_run"));
+			o->disabled = json_is_false(json_object_get(st, "enabled"));
+		}
+		sched_timed_start(o, sched_now(s));
+		sched_arm(s);
+	}
+	free(rd->name);
+	free(rd);
+	if (--s->reads == 0 && s->closed)
+		free(s);
+}
+
+void sched_lead(struct sched *s, bool lead)
+{
+	if (!s || s->closed || s->paused == !lead)
+		return;
+	s->paused = !lead;
+	s->gen++;
+	size_t n = 0;
+	for (size_t i = 0; lead && i < s->n; i++) {
+		struct sched_one *o = &s->all[i];
+		if (!sched_timed(o))
+			continue;
+		n++;
+		struct sched_read *rd = xmalloc(sizeof(*rd));
+		*rd = (struct sched_read){.s = s, .name = xstrdup(o->cfg->name), .gen = s->gen};
+		if (db_state_get_async(s->m->db, o->state_name, sched_state_read, rd) < 0) {
+			log_error("scheduler '%s': cannot read its state: %s (it waits)",
+				  o->cfg->name, db_errmsg(s->m->db));
+			free(rd->name);
+			free(rd);
+			continue;
+		}
+		s->reads++;
+	}
+	if (n)
+		log_info("holding the services' lease: %zu timed scheduler%s run here", n,
+			 n == 1 ? "" : "s");
 	sched_arm(s);
 }
 

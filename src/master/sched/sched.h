@@ -27,6 +27,12 @@ struct db_sourcestamp;
 /* Builds the configured schedulers and restores their stored state. */
 int sched_new(struct master *m, struct sched **ret);
 void sched_free(struct sched *s); /* NULL-safe */
+/* On PostgreSQL the timed schedulers (periodic, nightly) start paused and
+ * run only on the master holding the services' lease (masters.c): lead
+ * true when it comes (each reads its state back, the last holder's next
+ * run, then is armed), false when it goes.  On SQLite they run from the
+ * start and this is never called. */
+void sched_lead(struct sched *s, bool lead);
 /* slice "reconfig": takes ncfg's schedulers (m->cfg is ncfg already and the
  * engine knows its builders), matched by name and kind: one whose
  * declaration is the same keeps everything (pending tree-stable timers,
