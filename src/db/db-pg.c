@@ -189,6 +189,19 @@ static void db_pg_on_notify(void *arg, const char *channel, const char *payload,
 	db_pg_notified(arg, channel, payload, pid);
 }
 
+/* Connected again: the lines sent meanwhile are lost, the listener is told. */
+static void db_pg_on_state(void *arg, enum pg_conn_state state, const char *why)
+{
+	struct db *db = arg;
+	struct db_pg_notify *n = &db->pg->notify;
+	(void)why;
+	if (state != PG_CONN_READY)
+		return;
+	if (n->connected_once && n->fn)
+		n->fn(n->arg, "lost");
+	n->connected_once = true;
+}
+
 void db_pg_log_touched(struct db *db)
 {
 	pg_batch_touch(db->pg->batch);
@@ -214,7 +227,10 @@ int db_pg_open(uv_loop_t *loop, const char *url, db_ready_fn ready, void *arg)
 	db->pg->ready = ready;
 	db->pg->ready_arg = arg;
 	buf_init(&db->pg->notify.out, KILN_PG_MAX_NOTIFY_BYTES);
-	struct pg_conn_opts o = {.conninfo = url, .on_notify = db_pg_on_notify, .arg = db};
+	struct pg_conn_opts o = {.conninfo = url,
+				 .on_notify = db_pg_on_notify,
+				 .on_state = db_pg_on_state,
+				 .arg = db};
 	int r = pg_conn_new(loop, &o, &db->pg->conn);
 	if (r == 0)
 		r = pg_migrate(db->pg->conn, db_pg_on_migrated, db);

@@ -41,6 +41,7 @@ struct db_pg_notify {
 	uint64_t dropped;
 	db_notify_fn fn; /* db_listen's */
 	void *arg;
+	bool connected_once; /* a later connection may have missed lines */
 };
 struct db_pg_notify *db_pg_notify_state(struct db *db);
 int db_pg_lease(struct db *db, const char *name, int64_t masterid, double ttl, db_lease_fn done,

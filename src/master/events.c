@@ -475,6 +475,20 @@ static const struct {
 };
 #define EVENTS_NCROSSING (sizeof(events_crossing) / sizeof(events_crossing[0]))
 
+void events_remote_lost(struct master *m)
+{
+	struct events *ev = m ? m->events : NULL;
+	if (!ev || !ev->subs)
+		return;
+	if (ev->head) { /* in its place among the events held back */
+		events_hold(ev, NULL, NULL, false)->hole = true;
+		return;
+	}
+	uint64_t seq = ++ev->seq;
+	for (struct events_sub *s = ev->subs; s; s = s->next)
+		events_sub_overflow(s, seq);
+}
+
 void events_forward(struct events *ev, bool on)
 {
 	if (ev)

@@ -93,6 +93,9 @@ void events_publish_keys_row(struct master *m, int res, const char *idfield, int
 void events_forward(struct events *ev, bool on);
 bool events_forwarding(const struct events *ev);
 int events_remote_line(struct master *m, const char *line);
+/* Lines from the other masters were lost (a reconnection to the
+ * database): every /ws subscriber gets a resync event, as on overflow. */
+void events_remote_lost(struct master *m);
 
 /* "buildsets/BSID/new" then "buildrequests/BRID/new" for each of brids. */
 void events_buildset_new(struct master *m, int64_t bsid, const int64_t *brids, size_t n);

@@ -183,6 +183,12 @@ static void masters_on_line(void *arg, const char *line)
 		}
 		return;
 	}
+	if (!strcmp(line, "lost")) {
+		log_warn("reconnected to the database: the other masters' events sent meanwhile "
+			 "are lost (/ws subscribers resync)");
+		events_remote_lost(m);
+		return;
+	}
 	if (events_remote_line(m, line) < 0)
 		log_warn("a line from another master that is not an event: '%.80s'", line);
 }

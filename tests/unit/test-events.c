@@ -9,6 +9,7 @@
 #include "master/events.h"
 #include "master/master.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,62 @@ TEST(held_events_capped)
 	CHECK_INT(uv_loop_close(&loop), 0);
 }
 
+TEST(remote_lines)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct master m = {.loop = &loop};
+	if (db_open(&loop, "sqlite::memory:", NULL, &m.db) < 0) {
+		TAP_FAIL("db_open: %s", db_open_errmsg());
+		return;
+	}
+	int64_t b1;
+	CHECK_INT(db_builder_ensure(m.db, "one", NULL, NULL, &b1), 0);
+	m.events = events_new();
+	events_listen(m.events, "builders/*/*", hear, NULL);
+	heard[0] = '\0';
+	nheard = 0;
+	/* another master's lines: only ours are taken, each key naming the row */
+	static const char *const bad[] = {
+		"x",
+		"e",
+		"e builds",
+		"e builds 0 builds/0/new",
+		"e nosuch 1 nosuch/1/new",
+		"e builds 1",
+		"e builds 1 builds/2/new",
+		"e builds 1x builds/1/new",
+		"e builds 1 builds/1/a builds/1/b builds/1/c builds/1/d builds/1/e",
+		"e builds -1 builds/-1/new"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (events_remote_line(&m, bad[i]) != -EINVAL)
+			TAP_FAIL("'%s' taken", bad[i]);
+	/* a good one is for the /ws subscribers only: this master's reporters
+	 * (listeners) do not get the other masters' events */
+	CHECK_INT(events_remote_line(&m, "e builders 1 builders/1/new"), 0);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	CHECK_INT(nheard, 0);
+	/* with forwarding on, every key is wanted (the other masters' subscribers) */
+	CHECK(!events_wanted(&m, "logs/1/append"));
+	CHECK(!events_wanted_like(&m, "logs/*/*"));
+	events_forward(m.events, true);
+	CHECK(events_forwarding(m.events));
+	CHECK(events_wanted(&m, "logs/1/append"));
+	CHECK(events_wanted_like(&m, "logs/*/*"));
+	/* this master's own events still reach its listeners */
+	events_publish_row(&m, DB_BUILDERS, "builders", "builderid", b1, "started");
+	int want = 1;
+	CHECK(test_run_until(&loop, heard_n, &want, TEST_GUARD_MS));
+	CHECK_STR(heard, "builders/1/started one");
+	events_remote_lost(&m); /* no subscriber: nothing to tell */
+	events_forward(m.events, false);
+	events_free(m.events);
+	db_close(m.db);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_INT(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	RUN(match_star_is_one_segment);
@@ -161,5 +218,6 @@ int main(void)
 	RUN(publish_numbers_events);
 	RUN(rows_keep_publishing_order);
 	RUN(held_events_capped);
+	RUN(remote_lines);
 	return tap_done();
 }
