@@ -183,6 +183,11 @@ static void masters_on_line(void *arg, const char *line)
 		}
 		return;
 	}
+	if (line[0] == 'p' && line[1] == ' ') { /* "poll now", asked on another master */
+		if (ms->leading)
+			pollers_poll(m->pollers, line[2] ? line + 2 : NULL);
+		return;
+	}
 	if (!strcmp(line, "lost")) {
 		log_warn("reconnected to the database: the other masters' events sent meanwhile "
 			 "are lost (/ws subscribers resync)");

@@ -24,6 +24,9 @@ git config --global init.defaultBranch main
 SRC=$TRASH/src
 git init -q "$SRC"
 echo one > "$SRC/a.txt" && git -C "$SRC" add a.txt && git -C "$SRC" commit -qm initial
+SLOW=$TRASH/slow
+git init -q "$SLOW"
+echo one > "$SLOW/s.txt" && git -C "$SLOW" add s.txt && git -C "$SLOW" commit -qm initial
 
 N=${KILN_T1422_BURST:-1000}
 head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$TRASH/pw"
@@ -43,7 +46,8 @@ builder { name = "ci", workers = all, steps = { shell { name = "t", command = "t
 builder { name = "tick", workers = all, steps = { shell { name = "t", command = "true" } } }
 force_scheduler { name = "force", builders = { "burst" } }
 git_poller { name = "src", repository = "$SRC", branches = { "main" }, interval = 0.3 }
-single_branch { name = "ci", builders = { "ci" }, change_filter = { branch = "main" },
+git_poller { name = "slow", repository = "$SLOW", branches = { "main" }, interval = 3600 }
+single_branch { name = "ci", builders = { "ci" }, change_filter = { branch = "main", repository = "$SRC" },
                 tree_stable_timer = 0 }
 periodic { name = "tick", builders = { "tick" }, period = 2 }
 LUA
@@ -131,6 +135,18 @@ done
 check "one change, not three ($(changes_of "$rev"))" [ "$(changes_of "$rev")" = 1 ]
 check "one build of it ($(ci_builds))" [ "$(ci_builds)" = 1 ]
 check "C's /ws saw the change" wait_for 10 grep -q '^changes/[0-9]*/new' "$EV"
+
+# "poll now" asked on a master without the lease: the holder polls
+slow_polled() { [ "$(curl -sS --max-time 10 "${U[$H]}/api/v2/changesources/slow" | jpy 'd["changesources"][0]["last_poll"] is not None')" = true ]; }
+check "the holder polled the slow poller once" wait_for 30 slow_polled
+echo two >> "$SLOW/s.txt" && git -C "$SLOW" commit -qam two
+srev=$(git -C "$SLOW" rev-parse HEAD)
+other=A; [ "$H" = A ] && other=B
+URL=${U[$other]}
+rpc changesources/slow '{"jsonrpc":"2.0","id":1,"method":"poll","params":{}}' >/dev/null
+URL=${U[C]}
+has_slow() { [ "$(changes_of "$srev")" = 1 ]; }
+check "a poll asked on $other is run by $H: the commit becomes a change" wait_for 30 has_slow
 
 # the periodic scheduler runs once per period across the masters
 ticks() { pg "select count(*) from buildsets where reason like '%Periodic%'"; }

@@ -700,6 +700,20 @@ void pollers_lead(struct pollers *ps, bool lead)
 
 int pollers_poll(struct pollers *ps, const char *name)
 {
+	if (ps && ps->paused) {
+		/* another master holds the lease: it polls (masters.c) */
+		int n = 0;
+		for (size_t i = 0; i < ps->n; i++)
+			n += !name || !strcmp(ps->v[i]->cfg->name, name);
+		if (name && n == 0)
+			return KILN_ENOTFOUND;
+		char line[DB_NOTIFY_MAX_LINE + 1];
+		if (n &&
+		    (size_t)snprintf(line, sizeof(line), "p %s", name ? name : "") < sizeof(line) &&
+		    db_notify(ps->m->db, line) < 0)
+			log_warn("cannot ask the lease's holder to poll: %s", db_errmsg(ps->m->db));
+		return n;
+	}
 	int n = 0;
 	for (size_t i = 0; ps && i < ps->n; i++) {
 		struct poller *p = ps->v[i];

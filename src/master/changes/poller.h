@@ -40,7 +40,9 @@ struct config;
 int pollers_reconfig(struct pollers *ps, const struct config *ncfg);
 /* Polls NAME now (or every poller when name is NULL).  Returns the number
  * of pollers triggered, KILN_ENOTFOUND if there is no such poller.  A poll
- * already running is not doubled: one more runs right after it. */
+ * already running is not doubled: one more runs right after it.  On a
+ * master without the services' lease, the master holding it is asked to
+ * (a db_notify line "p NAME", masters.c). */
 int pollers_poll(struct pollers *ps, const char *name);
 /* On PostgreSQL the pollers start paused and poll only on the master
  * holding the services' lease (masters.c): lead true when it comes (each
