@@ -39,23 +39,17 @@ void api_build_changes_get(struct api_ctx *ctx)
 static json_t *api_changesources(struct api_ctx *ctx, const char *name)
 {
 	json_t *all = pollers_describe(ctx->m->pollers), *out = json_array();
-	json_t *masters = NULL;
-	char mid[32];
-	snprintf(mid, sizeof(mid), "%lld", (long long)ctx->m->masterid);
-	const char *f[] = {"masterid", mid, NULL};
-	if (api_fetch(ctx, DB_MASTERS, f, &masters) < 0)
-		masters = NULL;
+	json_t *m = api_this_master(ctx);
 	size_t i;
 	json_t *cs;
 	json_array_foreach(all, i, cs)
 	{
 		if (name && strcmp(json_string_value(json_object_get(cs, "name")), name))
 			continue;
-		json_t *m = json_array_get(masters, 0);
 		json_object_set(cs, "master", m ? m : json_null());
 		json_array_append(out, cs);
 	}
-	json_decref(masters);
+	json_decref(m);
 	json_decref(all);
 	return out;
 }

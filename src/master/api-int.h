@@ -155,6 +155,9 @@ int api_lookup(struct api_ctx *ctx, enum db_resource res, const char *idfield,
 	       const char *const *filters, int64_t *ret_id);
 /* Fetches rows directly (no query args); new reference in *ret. */
 int api_fetch(struct api_ctx *ctx, enum db_resource res, const char *const *filters, json_t **ret);
+/* This master's row as GET masters/N renders it (new reference), NULL when
+ * it cannot be read; on PostgreSQL from memory (the loop never waits). */
+json_t *api_this_master(struct api_ctx *ctx);
 
 /* Resolves a builder given by id or name: 1 found, 0 not found, < 0 answered error. */
 int api_builder_id(struct api_ctx *ctx, const char *idname, int64_t *ret_id);

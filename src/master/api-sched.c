@@ -312,20 +312,6 @@ static json_t *api_sched_row(struct api_ctx *ctx, size_t i, json_t *master)
 			 "builder_names", names);
 }
 
-/* This master's row (masters/N), NULL when it cannot be read. */
-static json_t *api_sched_master(struct api_ctx *ctx)
-{
-	json_t *masters = NULL;
-	char mid[32];
-	snprintf(mid, sizeof(mid), "%lld", (long long)ctx->m->masterid);
-	const char *f[] = {"masterid", mid, NULL};
-	if (api_fetch(ctx, DB_MASTERS, f, &masters) < 0)
-		return NULL;
-	json_t *m = json_incref(json_array_get(masters, 0));
-	json_decref(masters);
-	return m;
-}
-
 /* The index of the scheduler a path names (its schedulerid or its name). */
 static int api_sched_index(struct api_ctx *ctx, const char *idname, size_t *ret)
 {
@@ -347,7 +333,7 @@ static int api_sched_index(struct api_ctx *ctx, const char *idname, size_t *ret)
 
 void api_schedulers_get(struct api_ctx *ctx)
 {
-	json_t *master = api_sched_master(ctx);
+	json_t *master = api_this_master(ctx);
 	json_t *list = json_array();
 	for (size_t i = 0; i < sched_count(ctx->m->sched); i++)
 		json_array_append_new(list, api_sched_row(ctx, i, master));
@@ -363,7 +349,7 @@ void api_scheduler_get(struct api_ctx *ctx)
 		api_not_found(ctx);
 		return;
 	}
-	json_t *master = api_sched_master(ctx);
+	json_t *master = api_this_master(ctx);
 	json_t *row = api_sched_row(ctx, i, master);
 	json_decref(master);
 	api_reply_json(ctx, 200, json_pack("{s:[o],s:{}}", "schedulers", row, "meta"));

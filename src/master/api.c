@@ -13,6 +13,7 @@
 #include "master/push.h" /* slice "push" */
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/str.h"
 #include "common/limits.h"
@@ -1241,6 +1242,23 @@ int api_fetch(struct api_ctx *ctx, enum db_resource res, const char *const *filt
 	int r = db_list(ctx->db, res, &q, ret, NULL);
 	api_rspec_release(&rs);
 	return r;
+}
+
+json_t *api_this_master(struct api_ctx *ctx)
+{
+	struct master *m = ctx->m;
+	if (db_is_postgresql(ctx->db))
+		return json_pack("{s:I,s:s,s:b,s:I}", "masterid", (json_int_t)m->masterid, "name",
+				 m->name, "active", true, "last_active", (json_int_t)clock_wall());
+	json_t *masters = NULL;
+	char mid[32];
+	snprintf(mid, sizeof(mid), "%lld", (long long)m->masterid);
+	const char *f[] = {"masterid", mid, NULL};
+	if (api_fetch(ctx, DB_MASTERS, f, &masters) < 0)
+		return NULL;
+	json_t *row = json_incref(json_array_get(masters, 0));
+	json_decref(masters);
+	return row;
 }
 
 int api_lookup(struct api_ctx *ctx, enum db_resource res, const char *idfield,

@@ -139,6 +139,8 @@ check "C's /ws saw the change" wait_for 10 grep -q '^changes/[0-9]*/new' "$EV"
 # "poll now" asked on a master without the lease: the holder polls
 slow_polled() { [ "$(curl -sS --max-time 10 "${U[$H]}/api/v2/changesources/slow" | jpy 'd["changesources"][0]["last_poll"] is not None')" = true ]; }
 check "the holder polled the slow poller once" wait_for 30 slow_polled
+cs_master() { curl -sS --max-time 10 "${U[$H]}/api/v2/changesources/slow" | jpy 'd["changesources"][0]["master"]["name"].rsplit("/", 1)[1]'; }
+check "its changesource names it as its master ($(cs_master))" [ "$(cs_master)" = "$H" ]
 echo two >> "$SLOW/s.txt" && git -C "$SLOW" commit -qam two
 srev=$(git -C "$SLOW" rev-parse HEAD)
 other=A; [ "$H" = A ] && other=B

@@ -74,6 +74,31 @@ static bool heard_n(void *arg)
 	return nheard >= *(int *)arg;
 }
 
+/* A master with a loop, an in-memory database holding builder "one"
+ * (*b1), and a bus whose listeners write to heard; false if it cannot open. */
+static bool master_up(uv_loop_t *loop, struct master *m, int64_t *b1)
+{
+	uv_loop_init(loop);
+	*m = (struct master){.loop = loop};
+	if (db_open(loop, "sqlite::memory:", NULL, &m->db) < 0) {
+		TAP_FAIL("db_open: %s", db_open_errmsg());
+		return false;
+	}
+	CHECK_INT(db_builder_ensure(m->db, "one", NULL, NULL, b1), 0);
+	m->events = events_new();
+	heard[0] = '\0';
+	nheard = 0;
+	return true;
+}
+
+static void master_down(uv_loop_t *loop, struct master *m)
+{
+	events_free(m->events);
+	db_close(m->db);
+	uv_run(loop, UV_RUN_DEFAULT);
+	CHECK_INT(uv_loop_close(loop), 0);
+}
+
 /* Rows are read on the loop (issue 14): an event published after one whose
  * row is being read waits for it, so listeners and subscribers get them in
  * publishing order; a row that is not there is only numbered, and what
@@ -121,20 +146,13 @@ TEST(rows_keep_publishing_order)
 TEST(held_events_capped)
 {
 	uv_loop_t loop;
-	uv_loop_init(&loop);
-	struct master m = {.loop = &loop};
-	if (db_open(&loop, "sqlite::memory:", NULL, &m.db) < 0) {
-		TAP_FAIL("db_open: %s", db_open_errmsg());
-		return;
-	}
+	struct master m;
 	int64_t b1;
-	CHECK_INT(db_builder_ensure(m.db, "one", NULL, NULL, &b1), 0);
-	m.events = events_new();
+	if (!master_up(&loop, &m, &b1))
+		return;
 	events_set_held_cap(m.events, 4096);
 	events_listen(m.events, "builders/*/*", hear, NULL);
 	events_listen(m.events, "changes/*/new", hear, NULL);
-	heard[0] = '\0';
-	nheard = 0;
 	events_publish_row(&m, DB_BUILDERS, "builders", "builderid", b1, "new");
 	char big[3000];
 	memset(big, 'x', sizeof(big) - 1);
@@ -149,27 +167,17 @@ TEST(held_events_capped)
 	CHECK(test_run_until(&loop, heard_n, &want, TEST_GUARD_MS));
 	CHECK_STR(heard, "builders/1/new one, changes/1/new -");
 	CHECK_INT(events_publish(&m, "changes/2/new", NULL), 6);
-	events_free(m.events);
-	db_close(m.db);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	CHECK_INT(uv_loop_close(&loop), 0);
+	master_down(&loop, &m);
 }
 
 TEST(remote_lines)
 {
 	uv_loop_t loop;
-	uv_loop_init(&loop);
-	struct master m = {.loop = &loop};
-	if (db_open(&loop, "sqlite::memory:", NULL, &m.db) < 0) {
-		TAP_FAIL("db_open: %s", db_open_errmsg());
-		return;
-	}
+	struct master m;
 	int64_t b1;
-	CHECK_INT(db_builder_ensure(m.db, "one", NULL, NULL, &b1), 0);
-	m.events = events_new();
+	if (!master_up(&loop, &m, &b1))
+		return;
 	events_listen(m.events, "builders/*/*", hear, NULL);
-	heard[0] = '\0';
-	nheard = 0;
 	/* another master's lines: only ours are taken, each key naming the row */
 	static const char *const bad[] = {
 		"x",
@@ -205,10 +213,7 @@ TEST(remote_lines)
 	CHECK_STR(heard, "builders/1/started one");
 	events_remote_lost(&m); /* no subscriber: nothing to tell */
 	events_forward(m.events, false);
-	events_free(m.events);
-	db_close(m.db);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	CHECK_INT(uv_loop_close(&loop), 0);
+	master_down(&loop, &m);
 }
 
 int main(void)
