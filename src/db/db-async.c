@@ -561,6 +561,22 @@ static void db_async_claim_run(void *ctx, int r)
 	free(x);
 }
 
+int db_request_next_async(struct db *db, int64_t builderid, db_request_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_request_next(db, builderid, done, arg);
+	struct db_async_claim *x = xcalloc(1, sizeof(*x));
+	int r = db_request_next(db, builderid, &x->req);
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	x->have = r == 1;
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_claim_run, x, free);
+}
+
 int db_request_claim_next_async(struct db *db, int64_t builderid, int64_t masterid, double when,
 				db_request_fn done, void *arg)
 {

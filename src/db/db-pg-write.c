@@ -1338,6 +1338,7 @@ int db_pg_change_add(struct db *db, const struct db_change_new *c, const char *f
 struct pg_claim {
 	db_request_fn done;
 	void *arg;
+	bool peek; /* db_request_next_async: read, not claimed */
 };
 
 static void pg_claimed(void *arg, int r, const PGresult *res, const char *err)
@@ -1352,7 +1353,7 @@ static void pg_claimed(void *arg, int r, const PGresult *res, const char *err)
 			.builderid = pg_col_i64(res, 0, 2),
 			.priority = (int)strtol(PQgetvalue(res, 0, 3), NULL, 10),
 			.submitted_at = strtod(PQgetvalue(res, 0, 4), NULL),
-			.claimed = true,
+			.claimed = !c->peek,
 			.results = (int)strtol(PQgetvalue(res, 0, 5), NULL, 10),
 		};
 	c->done(c->arg, r, have ? &q : NULL, r < 0 ? err : NULL);
@@ -1379,6 +1380,29 @@ int db_pg_request_claim_next(struct db *db, int64_t builderid, int64_t masterid,
 	struct pg_claim *c = xmalloc(sizeof(*c));
 	*c = (struct pg_claim){.done = done, .arg = arg};
 	return db_pg_write_returning(db, &q, pg_claimed, c);
+}
+
+/* The best queued request of the builder, as the claim above would take
+ * it (a peek: another master may claim it first). */
+int db_pg_request_next(struct db *db, int64_t builderid, db_request_fn done, void *arg)
+{
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", (long long)builderid);
+	const char *values[] = {id};
+	struct pg_query q = {
+		.sql = "SELECT id, buildsetid, builderid, priority, submitted_at, results FROM "
+		       "buildrequests WHERE builderid = $1::bigint AND complete = 0 AND claimed_at "
+		       "IS NULL ORDER BY priority DESC, submitted_at, id LIMIT 1",
+		.nparams = 1,
+		.values = values};
+	struct pg_claim *c = xmalloc(sizeof(*c));
+	*c = (struct pg_claim){.done = done, .arg = arg, .peek = true};
+	int r = pg_batch_read(db_pg_batch(db), &q, pg_claimed, c);
+	if (r < 0) {
+		free(c);
+		return db_failf(db, r, "cannot send the query: %s", err_str(r));
+	}
+	return 0;
 }
 
 struct pg_claim_many {

@@ -287,6 +287,9 @@ int db_request_unclaim(struct db *db, int64_t brid);
 typedef void (*db_request_fn)(void *arg, int r, const struct db_request *req, const char *err);
 int db_request_claim_next_async(struct db *db, int64_t builderid, int64_t masterid, double when,
 				db_request_fn done, void *arg);
+/* db_request_next answered on the loop (a latent worker's look at the
+ * queue): req NULL when none is queued; not claimed. */
+int db_request_next_async(struct db *db, int64_t builderid, db_request_fn done, void *arg);
 /* A request and the line of its buildset's sourcestamp (the first, by
  * codebase), as collapse_requests compares them.  Strings are borrowed for
  * the callback; NULL where SQL NULL, and all NULL in a claim's answer. */

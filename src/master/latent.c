@@ -43,7 +43,6 @@ extern char **environ;
 #define LATENT_LOCAL_START_S 60            /* a local worker must attach within */
 #define LATENT_LOCAL_STOP_S 10             /* SIGTERM to SIGKILL of a local worker */
 #define LATENT_BACKOFF_MAX_S 60            /* a local worker's restart delay, at most */
-#define LATENT_FAIL_PER_TURN 100           /* requests ended EXCEPTION per dispatch */
 #define LATENT_REASON_MAX 400              /* bytes of a failure reason */
 
 struct latent_worker {
@@ -82,6 +81,9 @@ struct latent {
 	char *master;     /* owned: HOST:PORT of the worker listener */
 	bool stopping;
 	size_t live; /* entries not freed yet while stopping */
+	/* builders whose queue is being read (latent_demand): one read each */
+	int64_t *asking;
+	size_t nasking, asking_alloc;
 };
 
 static void latent_begin_stop(struct latent_worker *lw, const char *why);
@@ -162,6 +164,7 @@ static void latent_timer_closed(uv_handle_t *h)
 		free(lm->by_widx);
 		free(lm->worker_bin);
 		free(lm->master);
+		free(lm->asking);
 		free(lm);
 	}
 }
@@ -803,39 +806,71 @@ static void latent_fail_added(void *arg, int r, int64_t buildid, int64_t number,
 	latent_fail_free(f);
 }
 
-/* Ends request req of builder i EXCEPTION: a build row that says why (the
- * worker_preparation step failed with the reasons in its log). */
+/* A request to end EXCEPTION, while its claim is in flight. */
+struct latent_claim {
+	struct master *m;
+	struct db_request req;
+	int64_t workerid;
+	char *state; /* owned: "worker did not start: ..." */
+};
+
+/* Claimed (or taken by another master meanwhile): its build row says why. */
+static void latent_fail_claimed(void *arg, int r, const struct db_request_line *v, size_t n,
+				const char *err)
+{
+	struct latent_claim *c = arg;
+	struct master *m = c->m;
+	if (r < 0 || n != 1) {
+		if (r < 0 && r != -ECANCELED)
+			log_error("cannot claim request %lld: %s", (long long)c->req.buildrequestid,
+				  err ? err : "failed");
+		free(c->state);
+		free(c);
+		return;
+	}
+	(void)v;
+	double now = clock_wall();
+	events_publish_row(m, DB_BUILDREQUESTS, "buildrequests", "buildrequestid",
+			   c->req.buildrequestid, "claimed");
+	struct latent_fail *f = xmalloc(sizeof(*f));
+	*f = (struct latent_fail){.m = m,
+				  .brid = c->req.buildrequestid,
+				  .bsid = c->req.buildsetid,
+				  .when = now,
+				  .state = c->state};
+	int64_t builderid = c->req.builderid, workerid = c->workerid;
+	free(c);
+	r = db_build_add_async(m->db, builderid, f->brid, workerid, m->masterid, now,
+			       latent_fail_added, f);
+	if (r < 0) {
+		log_error("cannot record the failed build of request %lld: %s", (long long)f->brid,
+			  db_errmsg(m->db));
+		build_complete_request(m, f->brid, f->bsid, RESULTS_EXCEPTION, now, NULL, NULL);
+		latent_fail_free(f);
+	}
+}
+
+/* Ends request req of builder i EXCEPTION: claimed first (on the loop),
+ * then a build row that says why (the worker_preparation step failed with
+ * the reasons in its log). */
 static void latent_fail_request(struct latent *lm, size_t i, const struct db_request *req,
 				const char *reason, const struct config_worker *cw)
 {
 	struct master *m = lm->m;
-	struct db *db = m->db;
-	double now = clock_wall();
-	int r = db_request_claim(db, req->buildrequestid, m->masterid, now);
-	if (r < 0) {
-		if (r != -EBUSY)
-			log_error("cannot claim request %lld: %s", (long long)req->buildrequestid,
-				  db_errmsg(db));
-		return;
-	}
-	events_publish_row(m, DB_BUILDREQUESTS, "buildrequests", "buildrequestid",
-			   req->buildrequestid, "claimed");
-	struct latent_fail *f = xmalloc(sizeof(*f));
-	*f = (struct latent_fail){.m = m,
-				  .brid = req->buildrequestid,
-				  .bsid = req->buildsetid,
-				  .when = now,
-				  .state = xasprintf("worker did not start: %s", reason)};
+	struct latent_claim *c = xmalloc(sizeof(*c));
+	*c = (struct latent_claim){.m = m,
+				   .req = *req,
+				   .workerid = engine_worker_id(m->engine, cw),
+				   .state = xasprintf("worker did not start: %s", reason)};
 	log_warn("builder=%s request %lld ends EXCEPTION: %s", m->cfg->builder[i].name,
-		 (long long)req->buildrequestid, f->state);
-	r = db_build_add_async(db, req->builderid, req->buildrequestid,
-			       engine_worker_id(m->engine, cw), m->masterid, now, latent_fail_added,
-			       f);
+		 (long long)req->buildrequestid, c->state);
+	int r = db_request_claim_many_async(m->db, &req->buildrequestid, 1, m->masterid,
+					    clock_wall(), latent_fail_claimed, c);
 	if (r < 0) {
-		log_error("cannot record the failed build of request %lld: %s",
-			  (long long)req->buildrequestid, db_errmsg(db));
-		build_complete_request(m, f->brid, f->bsid, RESULTS_EXCEPTION, now, NULL, NULL);
-		latent_fail_free(f);
+		log_error("cannot claim request %lld: %s", (long long)req->buildrequestid,
+			  db_errmsg(m->db));
+		free(c->state);
+		free(c);
 	}
 }
 
@@ -844,81 +879,127 @@ bool latent_any(const struct latent *lm)
 	return lm && lm->n > 0 && !lm->stopping;
 }
 
+/* What becomes of builder i's best queued request req: a latent worker
+ * of the builder started for it, or it waits, or (every one failed to
+ * start for it) it ends EXCEPTION. */
+static void latent_decide(struct latent *lm, size_t i, const struct db_request *req)
+{
+	struct master *m = lm->m;
+	struct engine *e = m->engine;
+	const struct config_builder *bc = &m->cfg->builder[i];
+	struct latent_worker *cand = NULL;
+	bool waiting = false, plain = false, starting = false;
+	for (size_t k = 0; k < bc->nworkers; k++) {
+		size_t wi = e->builder_workers[i][k];
+		struct latent_worker *lw = wi < lm->nby_widx ? lm->by_widx[wi] : NULL;
+		if (!lw || latent_is_local(lw)) {
+			plain = true; /* it may connect; the request waits for it */
+			continue;
+		}
+		switch (lw->state) {
+		case LATENT_STARTING:
+			starting = true;
+			break;
+		case LATENT_RUNNING:
+		case LATENT_STOPPING:
+			waiting = true;
+			break;
+		case LATENT_STOPPED:
+			if (!cand)
+				cand = lw;
+			break;
+		case LATENT_FAILED:
+			/* tried for this request already: not again (no loop) */
+			if (!cand && lw->failed_at < req->submitted_at && !lw->start_proc &&
+			    !lw->stop_proc)
+				cand = lw;
+			break;
+		}
+	}
+	if (starting)
+		return; /* one start at a time per builder */
+	if (cand) {
+		if (m->cfg->latent_max_count > 0 &&
+		    latent_active_count(lm) >= (size_t)m->cfg->latent_max_count) {
+			log_debug("builder=%s waits: latent_max_count (%d) reached", bc->name,
+				  m->cfg->latent_max_count);
+			return;
+		}
+		log_info("worker=%s starting for builder=%s request %lld", cand->name, bc->name,
+			 (long long)req->buildrequestid);
+		latent_begin_start(cand);
+		return;
+	}
+	if (waiting || plain)
+		return;
+	/* every latent worker of the builder failed to start for it */
+	struct buf why;
+	buf_init(&why, LATENT_REASON_MAX * 4);
+	const struct config_worker *first = NULL; /* the failed build names it */
+	for (size_t k = 0; k < bc->nworkers; k++) {
+		struct latent_worker *lw = lm->by_widx[e->builder_workers[i][k]];
+		if (!first)
+			first = &m->cfg->worker[e->builder_workers[i][k]];
+		if (buf_addf(&why, "%s%s: %s", why.len ? "; " : "", lw->name,
+			     lw->error ? lw->error : "failed") < 0)
+			break;
+	}
+	if (!first)
+		return; /* a builder without workers: nothing to start */
+	latent_fail_request(lm, i, req, why.len ? why.ptr : "failed", first);
+	buf_release(&why);
+	engine_kick(e); /* the builder's next request, once this one is claimed */
+}
+
+/* A look at a builder's queue, in flight. */
+struct latent_ask {
+	struct master *m;
+	int64_t builderid;
+};
+
+static void latent_asked(void *arg, int r, const struct db_request *req, const char *err)
+{
+	struct latent_ask *a = arg;
+	struct master *m = a->m;
+	int64_t builderid = a->builderid;
+	free(a);
+	struct latent *lm = r == -ECANCELED ? NULL : m->latent;
+	if (!lm || lm->stopping)
+		return; /* the master is stopping */
+	for (size_t k = 0; k < lm->nasking; k++)
+		if (lm->asking[k] == builderid) {
+			lm->asking[k] = lm->asking[--lm->nasking];
+			break;
+		}
+	if (r < 0) {
+		log_error("cannot look at the queue of builder %lld: %s", (long long)builderid,
+			  err ? err : "failed");
+		return;
+	}
+	int i = req && m->engine ? engine_builder_index(m->engine, builderid) : -1;
+	if (i >= 0)
+		latent_decide(lm, (size_t)i, req);
+}
+
 void latent_demand(struct latent *lm, size_t i)
 {
 	if (!lm || lm->stopping || !lm->master)
 		return;
 	struct master *m = lm->m;
-	struct engine *e = m->engine;
-	const struct config_builder *bc = &m->cfg->builder[i];
-	for (int turn = 0; turn < LATENT_FAIL_PER_TURN; turn++) {
-		struct db_request req;
-		int r = db_request_next(m->db, e->builderids[i], &req);
-		if (r <= 0)
-			return;
-		struct latent_worker *cand = NULL;
-		bool waiting = false, plain = false, starting = false;
-		for (size_t k = 0; k < bc->nworkers; k++) {
-			size_t wi = e->builder_workers[i][k];
-			struct latent_worker *lw = wi < lm->nby_widx ? lm->by_widx[wi] : NULL;
-			if (!lw || latent_is_local(lw)) {
-				plain = true; /* it may connect; the request waits for it */
-				continue;
-			}
-			switch (lw->state) {
-			case LATENT_STARTING:
-				starting = true;
-				break;
-			case LATENT_RUNNING:
-			case LATENT_STOPPING:
-				waiting = true;
-				break;
-			case LATENT_STOPPED:
-				if (!cand)
-					cand = lw;
-				break;
-			case LATENT_FAILED:
-				/* tried for this request already: not again (no loop) */
-				if (!cand && lw->failed_at < req.submitted_at && !lw->start_proc &&
-				    !lw->stop_proc)
-					cand = lw;
-				break;
-			}
-		}
-		if (starting)
-			return; /* one start at a time per builder */
-		if (cand) {
-			if (m->cfg->latent_max_count > 0 &&
-			    latent_active_count(lm) >= (size_t)m->cfg->latent_max_count) {
-				log_debug("builder=%s waits: latent_max_count (%d) reached",
-					  bc->name, m->cfg->latent_max_count);
-				return;
-			}
-			log_info("worker=%s starting for builder=%s request %lld", cand->name,
-				 bc->name, (long long)req.buildrequestid);
-			latent_begin_start(cand);
-			return;
-		}
-		if (waiting || plain)
-			return;
-		/* every latent worker of the builder failed to start for it */
-		struct buf why;
-		buf_init(&why, LATENT_REASON_MAX * 4);
-		const struct config_worker *first = NULL; /* the failed build names it */
-		for (size_t k = 0; k < bc->nworkers; k++) {
-			struct latent_worker *lw = lm->by_widx[e->builder_workers[i][k]];
-			if (!first)
-				first = &m->cfg->worker[e->builder_workers[i][k]];
-			if (buf_addf(&why, "%s%s: %s", why.len ? "; " : "", lw->name,
-				     lw->error ? lw->error : "failed") < 0)
-				break;
-		}
-		if (!first)
-			return; /* a builder without workers: nothing to start */
-		latent_fail_request(lm, i, &req, why.len ? why.ptr : "failed", first);
-		buf_release(&why);
+	int64_t builderid = m->engine->builderids[i];
+	for (size_t k = 0; k < lm->nasking; k++)
+		if (lm->asking[k] == builderid)
+			return; /* its answer decides */
+	struct latent_ask *a = xmalloc(sizeof(*a));
+	*a = (struct latent_ask){.m = m, .builderid = builderid};
+	if (db_request_next_async(m->db, builderid, latent_asked, a) < 0) {
+		log_error("builder=%s cannot look at its queue: %s", m->cfg->builder[i].name,
+			  db_errmsg(m->db));
+		free(a);
+		return;
 	}
-	engine_kick(e); /* more to look at on the next turn */
+	ARRAY_GROW(lm->asking, lm->nasking + 1, lm->asking_alloc);
+	lm->asking[lm->nasking++] = builderid;
 }
 
 /* ---- events of the engine -------------------------------------------------------- */
@@ -1114,6 +1195,7 @@ void latent_stop(struct latent *lm)
 		free(lm->by_widx);
 		free(lm->worker_bin);
 		free(lm->master);
+		free(lm->asking);
 		free(lm);
 		return;
 	}

@@ -42,7 +42,17 @@ builder { name = "tests", workers = { "w1" }, steps = {
 builder { name = "broken", workers = { "w1" }, steps = {
   shell { name = "fails", command = { "sh", "-c", "echo boom; exit 3" } },
 } }
-force_scheduler { name = "force", builders = { "b", "broken", "tests" } }
+local start = '"\$KILN_WORKER_BIN" create "\$KILN_WORKER_DIR" --master "\$KILN_MASTER" '
+  .. '--name "\$KILN_WORKER_NAME" --password-file "\$KILN_WORKER_PASSWORD_FILE" >/dev/null '
+  .. '&& exec "\$KILN_WORKER_BIN" start "\$KILN_WORKER_DIR"'
+worker { name = "lw", password = secret("w1"),
+         latent = { start = start, stop = { "true" }, idle_timeout = 2, start_timeout = 60 } }
+worker { name = "nostart", password = secret("w1"),
+         latent = { start = { "sh", "-c", "echo no such cloud >&2; exit 4" }, stop = { "true" },
+                    start_timeout = 30 } }
+builder { name = "onlatent", workers = { "lw" }, steps = { shell { command = "echo on-latent" } } }
+builder { name = "neverstarts", workers = { "nostart" }, steps = { shell { command = "true" } } }
+force_scheduler { name = "force", builders = { "b", "broken", "tests", "onlatent", "neverstarts" } }
 single_branch { name = "main", builders = { "b" }, change_filter = { branch = "main" } }
 git_poller { name = "src", repository = "$SRC", branches = { "main" }, interval = 3600 }
 LUA
@@ -124,6 +134,18 @@ check "psql finds the names stored once" [ "$(pg "select count(*) from test_name
 brk=$(force broken)
 check "a failing build completes" wait_for 60 request_done "$brk"
 check "... with results FAILURE" [ "$(api "buildrequests/$brk" | jpy 'd["buildrequests"][0]["results"]')" = 2 ]
+
+# ---- latent workers (their look at the queue is answered on the loop) -------
+lat=$(force onlatent)
+check "a latent worker starts for a request and builds it" wait_for 90 request_done "$lat"
+check "... successfully" [ "$(api "buildrequests/$lat" | jpy 'd["buildrequests"][0]["results"]')" = 0 ]
+lstate() { [ "$(api workers/lw | jpy 'd["workers"][0]["latent_state"]')" = "$1" ]; }
+check "idle, it is stopped" wait_for 60 lstate stopped
+nev=$(force neverstarts)
+check "a latent worker that cannot start: its request completes" wait_for 90 request_done "$nev"
+check "... EXCEPTION" [ "$(api "buildrequests/$nev" | jpy 'd["buildrequests"][0]["results"]')" = 4 ]
+nb=$(build_of_request "$nev")
+check "... its build says why" sh -c "curl -sS '$URL/api/v2/builds/$nb' | grep -q 'worker did not start'"
 
 # ---- killed during a build, started again ----------------------------------
 touch "$TRASH/hold"
