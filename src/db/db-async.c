@@ -993,3 +993,47 @@ uint64_t db_notify_dropped(const struct db *db)
 {
 	return db->pg ? db_pg_notify_state((struct db *)db)->dropped : 0;
 }
+
+/* A buildset's patches read on SQLite, their answer waiting for its turn. */
+struct db_async_patches {
+	struct db_patch_data *v; /* owned until handed over */
+	size_t n;
+	db_patches_fn done;
+	void *arg;
+};
+
+static void db_async_patches_free(void *ctx)
+{
+	struct db_async_patches *x = ctx;
+	for (size_t i = 0; i < x->n; i++)
+		db_patch_data_release(&x->v[i]);
+	free(x->v);
+	free(x);
+}
+
+static void db_async_patches_run(void *ctx, int r)
+{
+	struct db_async_patches *x = ctx;
+	if (r < 0) {
+		x->done(x->arg, r, NULL, 0, "the database was closed");
+		db_async_patches_free(x);
+		return;
+	}
+	x->done(x->arg, 0, x->v, x->n, NULL); /* v is the callback's now */
+	free(x);
+}
+
+int db_buildset_patches_async(struct db *db, int64_t bsid, db_patches_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_buildset_patches(db, bsid, done, arg);
+	struct db_async_patches *x = xcalloc(1, sizeof(*x));
+	int r = db_buildset_patches(db, bsid, &x->v, &x->n);
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_patches_run, x, db_async_patches_free);
+}

@@ -245,6 +245,7 @@ enum db_stmt_id {
 	ST_SCHED_PATCH_ADD,
 	ST_SCHED_SS_SET_PATCH,
 	ST_SCHED_PATCH_GET,
+	ST_SCHED_PATCHES_GET,
 	ST_SCHED_BS_GET,
 	ST_SCHED_BS_SO_FAR,
 	ST_SCHED_COMPATIBLE,
@@ -533,6 +534,7 @@ int db_request_superseded_lines(struct db *db, int64_t builderid, int64_t bsid,
 void db_request_lines_free(struct db_request_line *v, size_t n);
 /* db_masters_reap_async's work on SQLite: *ret (names owned: free each
  * name, then *ret) of *ret_n. */
+int db_buildset_patches(struct db *db, int64_t bsid, struct db_patch_data **ret, size_t *ret_n);
 int db_masters_reap(struct db *db, int64_t self, double older_than, double now,
 		    struct db_master_dead **ret, size_t *ret_n);
 

@@ -344,3 +344,61 @@ int db_pg_request_superseded(struct db *db, int64_t builderid, int64_t bsid,
 	snprintf(b, sizeof(b), "%" PRId64, bsid);
 	return pg_lines_read(db, sql, a, b, done, arg);
 }
+
+struct pg_patches_call {
+	db_patches_fn done;
+	void *arg;
+};
+
+static void pg_patches_answered(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_patches_call *c = arg;
+	if (r < 0) {
+		c->done(c->arg, r, NULL, 0, err ? err : "failed");
+		free(c);
+		return;
+	}
+	size_t n = (size_t)PQntuples(res);
+	struct db_patch_data *v = xcalloc(n + 1, sizeof(*v));
+	for (size_t i = 0; i < n; i++) {
+		size_t len = 0;
+		unsigned char *raw =
+			PQunescapeBytea((const unsigned char *)PQgetvalue(res, (int)i, 2), &len);
+		char *body = xmalloc(len + 1);
+		if (raw && len)
+			memcpy(body, raw, len);
+		body[len] = '\0';
+		PQfreemem(raw);
+		v[i] = (struct db_patch_data){.codebase = pg_col_dup(res, (int)i, 0),
+					      .level = (int)pg_col_i64(res, (int)i, 1),
+					      .body = body,
+					      .len = len,
+					      .subdir = pg_col_dup(res, (int)i, 3)};
+	}
+	c->done(c->arg, 0, v, n, NULL);
+	free(c);
+}
+
+int db_pg_buildset_patches(struct db *db, int64_t bsid, db_patches_fn done, void *arg)
+{
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", (long long)bsid);
+	const char *values[] = {id};
+	struct pg_query q = {
+		.sql = "SELECT ss.codebase, p.patchlevel, p.body, p.subdir FROM "
+		       "buildset_sourcestamps "
+		       "x JOIN sourcestamps ss ON ss.id = x.sourcestampid JOIN patches p ON p.id = "
+		       "ss.patchid WHERE x.buildsetid = $1::bigint ORDER BY ss.codebase COLLATE "
+		       "\"C\", "
+		       "ss.id",
+		.nparams = 1,
+		.values = values};
+	struct pg_patches_call *c = xmalloc(sizeof(*c));
+	*c = (struct pg_patches_call){.done = done, .arg = arg};
+	int r = pg_batch_read(db_pg_batch(db), &q, pg_patches_answered, c);
+	if (r < 0) {
+		free(c);
+		return db_failf(db, r, "cannot send the query: %s", err_str(r));
+	}
+	return 0;
+}

@@ -211,6 +211,8 @@ void db_pg_log_touched(struct db *db);
 int db_pg_ensure(struct db *db, enum db_named kind, const char *name, const char *description,
 		 const char *tags_json, db_id_fn done, void *arg);
 int db_pg_request_next(struct db *db, int64_t builderid, db_request_fn done, void *arg);
+/* db_buildset_patches_async on PostgreSQL (db-pg-buildset.c). */
+int db_pg_buildset_patches(struct db *db, int64_t bsid, db_patches_fn done, void *arg);
 int db_pg_request_claim_next(struct db *db, int64_t builderid, int64_t masterid, double when,
 			     db_request_fn done, void *arg);
 int db_pg_request_complete(struct db *db, int64_t brid, int results, double when, db_bsid_fn done,

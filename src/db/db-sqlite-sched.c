@@ -96,10 +96,55 @@ int db_buildset_patch(struct db *db, int64_t bsid, const char *codebase, struct 
 	return 1;
 }
 
+/* db_buildset_patches_async's read on SQLite: *ret (owned) and *ret_n. */
+int db_buildset_patches(struct db *db, int64_t bsid, struct db_patch_data **ret, size_t *ret_n)
+{
+	*ret = NULL;
+	*ret_n = 0;
+	_cleanup_stmt_ sqlite3_stmt *s =
+		db_stmt(db, ST_SCHED_PATCHES_GET,
+			"SELECT ss.codebase, p.patchlevel, p.body, p.subdir FROM "
+			"buildset_sourcestamps x JOIN sourcestamps ss ON ss.id = x.sourcestampid "
+			"JOIN patches p ON p.id = ss.patchid WHERE x.buildsetid = ?1 "
+			"ORDER BY ss.codebase, ss.id");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, bsid);
+	struct db_patch_data *v = NULL;
+	size_t n = 0, alloc = 0;
+	int r;
+	while ((r = db_step_row(db, s, "buildset patches")) > 0) {
+		size_t len = (size_t)sqlite3_column_bytes(s, 2);
+		const void *body = sqlite3_column_blob(s, 2);
+		char *copy = xmalloc(len + 1);
+		if (len)
+			memcpy(copy, body, len);
+		copy[len] = '\0';
+		ARRAY_GROW(v, n + 1, alloc);
+		v[n++] = (struct db_patch_data){
+			.codebase = sqlite_sched_col_strdup(s, 0),
+			.level = sqlite3_column_int(s, 1),
+			.body = copy,
+			.len = len,
+			.subdir = sqlite_sched_col_strdup(s, 3),
+		};
+	}
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			db_patch_data_release(&v[i]);
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
 void db_patch_data_release(struct db_patch_data *p)
 {
 	free(p->body);
 	free(p->subdir);
+	free(p->codebase);
 	*p = (struct db_patch_data){0};
 }
 

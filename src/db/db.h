@@ -633,8 +633,15 @@ struct db_patch_data {
 	char *body;
 	size_t len;
 	char *subdir;
+	char *codebase; /* owned; set by db_buildset_patches_async only */
 };
 int db_buildset_patch(struct db *db, int64_t bsid, const char *codebase, struct db_patch_data *ret);
+/* Every patch of a buildset (one per codebase that has one, by codebase),
+ * answered on the loop (a try build reads them as it starts): v[0..n)
+ * and what they hold are handed to the callback, which frees them
+ * (db_patch_data_release each, then free(v)); v NULL when r < 0. */
+typedef void (*db_patches_fn)(void *arg, int r, struct db_patch_data *v, size_t n, const char *err);
+int db_buildset_patches_async(struct db *db, int64_t bsid, db_patches_fn done, void *arg);
 void db_patch_data_release(struct db_patch_data *p);
 
 /* A buildset with its first sourcestamp (owned strings, NULL when absent). */

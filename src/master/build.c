@@ -635,6 +635,43 @@ static void build_on_added(void *arg, int r, int64_t buildid, int64_t number, co
 	build_open_answered(o);
 }
 
+/* A try build's patches, read before it runs (its steps apply them). */
+static void build_on_patches(void *arg, int r, struct db_patch_data *v, size_t n, const char *err)
+{
+	struct build_open *o = arg;
+	struct build *b = o->b;
+	if (r < 0 && o->inputs_r >= 0) {
+		o->inputs_r = r;
+		o->inputs_err = xstrdup(err ? err : "failed");
+	}
+	if (b && r >= 0) {
+		b->patches = v;
+		b->npatches = n;
+	} else {
+		for (size_t i = 0; i < n; i++)
+			db_patch_data_release(&v[i]);
+		free(v);
+	}
+	build_open_answered(o);
+}
+
+int build_patch(const struct build *b, const char *codebase, struct db_patch_data *ret)
+{
+	for (size_t i = 0; i < b->npatches; i++) {
+		const struct db_patch_data *p = &b->patches[i];
+		if (codebase && strcmp(p->codebase ? p->codebase : "", codebase))
+			continue;
+		char *body = xmalloc(p->len + 1);
+		memcpy(body, p->body, p->len + 1);
+		*ret = (struct db_patch_data){.level = p->level,
+					      .body = body,
+					      .len = p->len,
+					      .subdir = p->subdir ? xstrdup(p->subdir) : NULL};
+		return 1;
+	}
+	return 0;
+}
+
 static void build_on_inputs(void *arg, int r, struct db_build_inputs *in, const char *err)
 {
 	struct build_open *o = arg;
@@ -654,6 +691,16 @@ static void build_on_inputs(void *arg, int r, struct db_build_inputs *in, const 
 		b->has_patch = in->bs.npatches > 0;
 		o->props = TAKE_PTR(in->props);
 		o->blamelist = TAKE_PTR(in->blamelist);
+		struct db *db = b->e->m->db;
+		if (b->has_patch) {
+			if (db_buildset_patches_async(db, b->bsid, build_on_patches, o) < 0) {
+				o->inputs_r = KILN_EDB;
+				o->inputs_err =
+					xasprintf("cannot read the patch: %s", db_errmsg(db));
+			} else {
+				o->pending++;
+			}
+		}
 	}
 	build_open_answered(o);
 }
@@ -747,6 +794,9 @@ void build_free(struct build *b)
 		build_open_end(b);
 	}
 	step_free(b->step);
+	for (size_t i = 0; i < b->npatches; i++)
+		db_patch_data_release(&b->patches[i]);
+	free(b->patches);
 	build_locks_release(b); /* slice "locks": every ending path frees the build */
 	if (b->w)
 		wconn_unref(b->w);

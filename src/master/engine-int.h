@@ -216,7 +216,9 @@ struct build {
 	 * db_buildset_sourcestamps): %(src:CODEBASE:attr)s */
 	struct db_sourcestamp *ss_all;
 	size_t nss_all;
-	bool has_patch; /* a sourcestamp of its buildset has a patch (read then) */
+	bool has_patch;                /* a sourcestamp of its buildset has a patch (read then) */
+	struct db_patch_data *patches; /* owned: those patches, read as it starts */
+	size_t npatches;
 	size_t next_step;
 	int results;
 	bool terminate;
@@ -303,6 +305,10 @@ void wconn_kill(struct wconn *w);
 void wconn_build_done(struct wconn *w);
 
 /* build.c */
+/* A copy of the build's patch for codebase (NULL: its first), read as it
+ * started: 1 and *ret (db_patch_data_release it), 0 if it has none. */
+int build_patch(const struct build *b, const char *codebase, struct db_patch_data *ret);
+
 /* merged: requests collapsed into this build, already claimed (copied).
  * The build holds a slot of w from here; it runs once its row is added
  * and its buildset read (b->open until then).  NULL if that cannot be

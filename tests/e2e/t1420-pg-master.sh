@@ -53,11 +53,19 @@ worker { name = "nostart", password = secret("w1"),
 builder { name = "onlatent", workers = { "lw" }, steps = { shell { command = "echo on-latent" } } }
 builder { name = "neverstarts", workers = { "nostart" }, steps = { shell { command = "true" } } }
 force_scheduler { name = "force", builders = { "b", "broken", "tests", "onlatent", "neverstarts" } }
+builder { name = "tryb", workers = { "w1" }, steps = {
+  shell { name = "checkout", command =
+    "rm -rf src && git clone -q \"\$KILN_REPOSITORY\" src && cd src && git checkout -q \"\$KILN_REVISION\"" },
+  apply_patch { workdir = "build/src" },
+  shell { name = "show", command = "cat a.txt", workdir = "build/src" },
+} }
+try_scheduler { name = "try", builders = { "tryb" }, token = secret("try") }
 single_branch { name = "main", builders = { "b" }, change_filter = { branch = "main" } }
 git_poller { name = "src", repository = "$SRC", branches = { "main" }, interval = 3600 }
 LUA
 head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$M/secrets/w1"
 printf 'hook-token' > "$M/secrets/hook"
+printf 'try-token' > "$M/secrets/try"
 
 # ---- refused without the variable ------------------------------------------
 out=$(env -u KILN_EXPERIMENTAL_POSTGRESQL "$KILN" checkconfig "$M" 2>&1); rc=$?
@@ -146,6 +154,18 @@ check "a latent worker that cannot start: its request completes" wait_for 90 req
 check "... EXCEPTION" [ "$(api "buildrequests/$nev" | jpy 'd["buildrequests"][0]["results"]')" = 4 ]
 nb=$(build_of_request "$nev")
 check "... its build says why" sh -c "curl -sS '$URL/api/v2/builds/$nb' | grep -q 'worker did not start'"
+
+# ---- a try build: its patch is read as the build starts --------------------
+git clone -q "$SRC" "$TRASH/dev"
+(cd "$TRASH/dev" && git checkout -q -b topic origin/main && printf 'one\ntried\n' > a.txt)
+tryout=$(cd "$TRASH/dev" && "$KILN" try --master "$URL" --builders tryb --try-token try-token 2>&1)
+check "kiln try is accepted ($tryout)" grep -q '^buildset [0-9]*: .*-byte patch on' <<<"$tryout"
+trybs=$(sed -n 's/^buildset \([0-9]*\):.*/\1/p' <<<"$tryout")
+trybr=$(api "buildrequests?buildsetid=$trybs" | jpy 'd["buildrequests"][0]["buildrequestid"]')
+check "the try build completes" wait_for 60 request_done "$trybr"
+check "... successfully" [ "$(api "buildrequests/$trybr" | jpy 'd["buildrequests"][0]["results"]')" = 0 ]
+trybid=$(build_of_request "$trybr")
+check "the patch was applied" grep -qx 'otried' <<<"$(log_text "$trybid" 3)"
 
 # ---- killed during a build, started again ----------------------------------
 touch "$TRASH/hold"

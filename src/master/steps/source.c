@@ -372,13 +372,7 @@ int source_patch(struct step *st, struct db_patch_data *ret)
 	struct build *b = st->b;
 	if (!b->has_patch) /* known as the build started: nothing to read */
 		return 0;
-	int r = db_buildset_patch(b->e->m->db, b->bsid, st->cfg->source->codebase, ret);
-	if (r < 0) {
-		log_error("build=%lld cannot read the patch: %s", (long long)b->buildid,
-			  db_errmsg(b->e->m->db));
-		step_log_header(st, "cannot read the build's patch");
-	}
-	return r;
+	return build_patch(b, st->cfg->source->codebase, ret);
 }
 
 void source_start(struct step *st, const struct source_vcs *vcs)

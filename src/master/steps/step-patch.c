@@ -31,15 +31,11 @@ static const struct step_cmd_ops step_patch_ops = {NULL, step_patch_done};
 static void step_patch_start(struct step *st)
 {
 	struct build *b = st->b;
-	struct db *db = b->e->m->db;
 	struct db_patch_data patch = {0};
-	int r = b->has_patch ? db_buildset_patch(db, b->bsid, NULL, &patch) : 0;
+	int r = build_patch(b, NULL, &patch); /* read as the build started */
 	if (r <= 0) {
-		if (r < 0)
-			log_error("build=%lld cannot read the patch: %s", (long long)b->buildid,
-				  db_errmsg(db));
-		step_log_header(st, r < 0 ? "cannot read the patch" : "no patch to apply");
-		step_finish(st, r < 0 ? RESULTS_EXCEPTION : RESULTS_SKIPPED);
+		step_log_header(st, "no patch to apply");
+		step_finish(st, RESULTS_SKIPPED);
 		return;
 	}
 	char level[16];

@@ -265,9 +265,9 @@ int source_fs_cmd(struct step *st, const char *name, const char *key1, const cha
 int source_render(struct step *st, char **ret_repourl, char **ret_branch, char **ret_default,
 		  char **ret_revision);
 /* The try patch of the sourcestamp of the step's codebase (Buildbot
- * applies only its own codebase's): 1 and *ret, 0 when that sourcestamp
- * has none or the build has no sourcestamp of that codebase, or a
- * negative error with a line in the log (the step should end EXCEPTION). */
+ * applies only its own codebase's), read as the build started
+ * (build_patch): 1 and *ret, 0 when that sourcestamp has none or the build
+ * has no sourcestamp of that codebase. */
 int source_patch(struct step *st, struct db_patch_data *ret);
 /* Buildbot's "patch" log: the diff a build applies, as a text log of the
  * step (secrets masked); a failure to store it ends the build as any log's
