@@ -66,6 +66,24 @@ int db_buildset_set_patch(struct db *db, int64_t bsid, const struct db_patch *p)
 	return WRITE(sqlite_sched_buildset_set_patch(db, bsid, p));
 }
 
+/* A patch from s's columns col (level), col + 1 (body) and col + 2
+ * (subdir): the body copied, NUL-terminated. */
+static struct db_patch_data sqlite_sched_patch_at(sqlite3_stmt *s, int col)
+{
+	size_t len = (size_t)sqlite3_column_bytes(s, col + 1);
+	const void *body = sqlite3_column_blob(s, col + 1);
+	char *copy = xmalloc(len + 1);
+	if (len)
+		memcpy(copy, body, len);
+	copy[len] = '\0';
+	return (struct db_patch_data){
+		.level = sqlite3_column_int(s, col),
+		.body = copy,
+		.len = len,
+		.subdir = sqlite_sched_col_strdup(s, col + 2),
+	};
+}
+
 int db_buildset_patch(struct db *db, int64_t bsid, const char *codebase, struct db_patch_data *ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *s =
@@ -81,18 +99,7 @@ int db_buildset_patch(struct db *db, int64_t bsid, const char *codebase, struct 
 	int r = db_step_row(db, s, "buildset patch");
 	if (r <= 0)
 		return r;
-	size_t len = (size_t)sqlite3_column_bytes(s, 1);
-	const void *body = sqlite3_column_blob(s, 1);
-	char *copy = xmalloc(len + 1);
-	if (len)
-		memcpy(copy, body, len);
-	copy[len] = '\0';
-	*ret = (struct db_patch_data){
-		.level = sqlite3_column_int(s, 0),
-		.body = copy,
-		.len = len,
-		.subdir = sqlite_sched_col_strdup(s, 2),
-	};
+	*ret = sqlite_sched_patch_at(s, 0);
 	return 1;
 }
 
@@ -114,20 +121,9 @@ int db_buildset_patches(struct db *db, int64_t bsid, struct db_patch_data **ret,
 	size_t n = 0, alloc = 0;
 	int r;
 	while ((r = db_step_row(db, s, "buildset patches")) > 0) {
-		size_t len = (size_t)sqlite3_column_bytes(s, 2);
-		const void *body = sqlite3_column_blob(s, 2);
-		char *copy = xmalloc(len + 1);
-		if (len)
-			memcpy(copy, body, len);
-		copy[len] = '\0';
 		ARRAY_GROW(v, n + 1, alloc);
-		v[n++] = (struct db_patch_data){
-			.codebase = sqlite_sched_col_strdup(s, 0),
-			.level = sqlite3_column_int(s, 1),
-			.body = copy,
-			.len = len,
-			.subdir = sqlite_sched_col_strdup(s, 3),
-		};
+		v[n] = sqlite_sched_patch_at(s, 1);
+		v[n++].codebase = sqlite_sched_col_strdup(s, 0);
 	}
 	if (r < 0) {
 		for (size_t i = 0; i < n; i++)
