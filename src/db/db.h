@@ -185,8 +185,8 @@ int db_masters_reap_async(struct db *db, int64_t self, double older_than, double
  * database server's clock (the masters' clocks may differ).  done(arg, r,
  * held, err): held says whether masterid holds it now.  On SQLite one
  * master owns the file: always held.  release gives it up with this turn's
- * writes if masterid holds it (a clean stop: another master takes it at
- * its next beat). */
+ * writes if masterid holds it then, a take in flight before it included (a
+ * clean stop: another master takes it at its next beat). */
 typedef void (*db_lease_fn)(void *arg, int r, bool held, const char *err);
 int db_lease_async(struct db *db, const char *name, int64_t masterid, double ttl, db_lease_fn done,
 		   void *arg);

@@ -261,7 +261,9 @@ void masters_stop(struct masters *ms)
 	if (!ms)
 		return;
 	struct master *m = ms->m;
-	if (ms->leading && db_lease_release(m->db, MASTERS_LEASE, m->masterid) < 0)
+	/* also when not leading: a take of it may be in flight (the release
+	 * is sent after it, and deletes only this master's) */
+	if (db_lease_release(m->db, MASTERS_LEASE, m->masterid) < 0)
 		log_warn("the services' lease is not given up (another master takes it once its "
 			 "time is up): %s",
 			 db_errmsg(m->db));
