@@ -158,7 +158,7 @@ int db_pg_notify(struct db *db, const char *line)
 	return 0;
 }
 
-/* One NOTIFY of out's bytes [from, to), lines whole, the last '\n' left out. */
+/* One NOTIFY of the len bytes at from (whole lines, the last '\n' left out). */
 static void db_pg_notify_send(struct db *db, const char *from, size_t len)
 {
 	_cleanup_free_ char *payload = xstrndup(from, len);

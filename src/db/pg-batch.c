@@ -280,8 +280,11 @@ static void txn_answered(void *arg, int r, const PGresult *res, const char *err,
 	struct pg_batch *b = t->b;
 	if (b)
 		b->flying = NULL;
-	if (txn_retry(b, t))
+	if (txn_retry(b, t)) {
+		if (!b->flying) /* not sent again after all (it ended): the next one goes */
+			batch_pump(b);
 		return;
+	}
 	txn_end(t);
 	if (b && !b->freed)
 		batch_pump(b);

@@ -420,15 +420,17 @@ TEST(a_deadlock_is_sent_again)
 	CHECK(test_run_until(&loop, both_done, d, 4 * TEST_GUARD_MS));
 	CHECK_INT(d[0].r, 0);
 	CHECK_INT(d[1].r, 0);
-	CHECK_INT((int)(pg_batch_retries(b1) + pg_batch_retries(b2)), 1);
+	/* at least one was sent again (under load both may be, each more than once) */
+	CHECK(pg_batch_retries(b1) + pg_batch_retries(b2) >= 1);
 	CHECK_STR(pg_loop_test_value(&loop, c1,
 				     "SELECT string_agg(v::text, ',' ORDER BY k) FROM t6", &la),
 		  "1001,110");
 	CHECK_INT(r1.calls, 1);
 	CHECK_INT(r2.calls, 1);
-	/* the one sent again saw the other's committed update */
-	CHECK(pg_batch_retries(b1) ? !strcmp(r1.value, "110") && !strcmp(r2.value, "1000")
-				   : !strcmp(r1.value, "10") && !strcmp(r2.value, "1001"));
+	/* the rows handed over are those of the attempts that committed: the
+	 * later one saw the earlier one's update */
+	CHECK((!strcmp(r1.value, "110") && !strcmp(r2.value, "1000")) ||
+	      (!strcmp(r1.value, "10") && !strcmp(r2.value, "1001")));
 	pg_batch_free(b1);
 	pg_batch_free(b2);
 	pg_conn_free(c1);

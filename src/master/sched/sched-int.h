@@ -77,9 +77,10 @@ struct sched {
 	/* On PostgreSQL the timed schedulers (periodic, nightly) run on the
 	 * master holding the services' lease only (sched_lead) */
 	bool paused;
-	unsigned gen; /* bumped when the lease comes or goes */
-	int reads;    /* state reads in flight (they hold the struct) */
-	bool closed;  /* sched_free ran: the last read frees it */
+	unsigned gen;       /* bumped when the lease comes or goes */
+	int reads;          /* state reads in flight (they hold the struct) */
+	bool closed;        /* sched_free ran: s->all is gone, answers are dropped */
+	bool handle_closed; /* the timer is closed: the last read frees it */
 };
 
 /* sched.c */

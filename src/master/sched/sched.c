@@ -367,7 +367,7 @@ static void sched_one_release(struct sched_one *o);
 static void sched_free_cb(uv_handle_t *h)
 {
 	struct sched *s = h->data;
-	s->closed = true;
+	s->handle_closed = true;
 	if (s->reads == 0)
 		free(s);
 }
@@ -379,6 +379,7 @@ void sched_free(struct sched *s)
 	for (size_t i = 0; i < s->n; i++)
 		sched_one_release(&s->all[i]);
 	free(s->all);
+	s->closed = true; /* a state read answered from now on finds nothing */
 	free(s->waiters);
 	free(s->failing);
 	uv_timer_stop(&s->timer);
@@ -488,7 +489,7 @@ static void sched_state_read(void *arg, int r, json_t *st, const char *err)
 	}
 	free(rd->name);
 	free(rd);
-	if (--s->reads == 0 && s->closed)
+	if (--s->reads == 0 && s->handle_closed)
 		free(s);
 }
 
