@@ -472,9 +472,16 @@ out:
 	m.retention = NULL;
 	pollers_stop(m.pollers);
 	m.pollers = NULL;
+	/* PostgreSQL: the answers still in flight are delivered while the schedulers and
+	 * the engine they tell (a request's completion) still exist; the
+	 * close delivers any later ones, and finds these gone */
+	if (m.db && db_is_postgresql(m.db) && db_flush(m.db) < 0)
+		log_warn("the last writes were not committed: %s", db_errmsg(m.db));
 	sched_free(m.sched);
+	m.sched = NULL;
 	if (m.engine)
 		engine_free(m.engine);
+	m.engine = NULL;
 	db_close(m.db);
 	metrics_stop(&m);
 	events_free(m.events);
