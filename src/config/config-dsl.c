@@ -47,6 +47,24 @@ static void config_dsl_set_listen(lua_State *L, const char *key, const char *s,
 	*l = nl;
 }
 
+/* The database URL rule, for master.lua's 'database' and KILN_DATABASE:
+ * NULL when s is one, else the message.  PostgreSQL is not complete yet
+ * (issue 14): refused unless KILN_EXPERIMENTAL_POSTGRESQL=1 asks to try it.
+ * The URL is not echoed: it may carry a password. */
+char *config_database_check(const char *s, size_t len)
+{
+	bool pg = !strncmp(s, "postgresql://", 13) || !strncmp(s, "postgres://", 11);
+	const char *try_pg = getenv("KILN_EXPERIMENTAL_POSTGRESQL");
+	if (pg && !(try_pg && !strcmp(try_pg, "1")))
+		return xasprintf("database '%s//...': PostgreSQL is not complete yet "
+				 "(KILN_EXPERIMENTAL_POSTGRESQL=1 lets a master try it: "
+				 "docs/SCALING.md); use 'sqlite:state.sqlite'",
+				 s[8] == ':' ? "postgres:" : "postgresql:");
+	if (!pg && (strncmp(s, "sqlite:", 7) || len <= 7 || strlen(s) != len))
+		return xasprintf("'database' must be \"sqlite:PATH\" (got '%.60s')", s);
+	return NULL;
+}
+
 static void config_dsl_replace(char **field, char *v)
 {
 	free(*field);
@@ -91,20 +109,12 @@ static int config_dsl_setting(lua_State *L)
 		ctx->workers_line = config_line(L);
 	} else if (!strcmp(key, "database")) {
 		s = dsl_check_string(L, 3, "setting", key, &len);
-		/* PostgreSQL is not complete yet (issue 14): refused here, with the
-		 * line, unless KILN_EXPERIMENTAL_POSTGRESQL=1 asks to try it.  The
-		 * URL is not echoed: it may carry a password. */
-		bool pg = !strncmp(s, "postgresql://", 13) || !strncmp(s, "postgres://", 11);
-		const char *try_pg = getenv("KILN_EXPERIMENTAL_POSTGRESQL");
-		if (pg && !(try_pg && !strcmp(try_pg, "1")))
-			return config_raise(L,
-					    "database '%s//...': PostgreSQL is not complete yet "
-					    "(KILN_EXPERIMENTAL_POSTGRESQL=1 lets a master try it: "
-					    "docs/SCALING.md); use 'sqlite:state.sqlite'",
-					    s[8] == ':' ? "postgres:" : "postgresql:");
-		if (!pg && (strncmp(s, "sqlite:", 7) || len <= 7))
-			return config_raise(L, "'database' must be \"sqlite:PATH\" (got '%.60s')",
-					    s);
+		char *bad = config_database_check(s, len);
+		if (bad) { /* the raise does not return: the message moves to Lua first */
+			lua_pushstring(L, bad);
+			free(bad);
+			return config_raise(L, "%s", lua_tostring(L, -1));
+		}
 		config_dsl_replace(&cfg->db_url, config_strdup(L, s, len));
 	} else if (!strcmp(key, "masters")) {
 		/* several masters on one PostgreSQL: heartbeats (docs/SCALING.md) */

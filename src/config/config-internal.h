@@ -77,6 +77,9 @@ int config_line(lua_State *L);
 
 /* Raises a Lua error "CHUNK:LINE: message", LINE being the innermost
  * master.lua line on the call stack (the declaration being evaluated). */
+/* NULL when s (len bytes) is a database URL Kiln opens, else the message
+ * (to free); master.lua's 'database' and KILN_DATABASE (config-dsl.c) */
+char *config_database_check(const char *s, size_t len);
 int config_raise(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same with an explicit line (0 = none). */
 int config_raise_at(lua_State *L, int line, const char *fmt, ...)

@@ -753,6 +753,20 @@ int config_load_string(const char *chunkname, const char *text, size_t len, cons
 		*ret_err = err;
 		return KILN_ECONFIG;
 	}
+	/* KILN_DATABASE replaces master.lua's 'database' (a password kept out
+	 * of the file; one master.lua for several databases) */
+	const char *env_db = getenv("KILN_DATABASE");
+	if (env_db && *env_db) {
+		char *bad = config_database_check(env_db, strlen(env_db));
+		if (bad) {
+			*ret_err = xasprintf("KILN_DATABASE: %s", bad);
+			free(bad);
+			config_free(cfg);
+			return KILN_ECONFIG;
+		}
+		free(cfg->db_url);
+		cfg->db_url = xstrdup(env_db);
+	}
 	*ret = cfg;
 	return 0;
 }

@@ -125,7 +125,7 @@ static void master_on_signal(uv_signal_t *h, int signum)
 		if (st->m->stopping || !st->m->engine)
 			return;
 		log_info("SIGHUP: reconfig");
-		(void)reconfig_run(st->m, NULL);
+		reconfig_run(st->m);
 		return;
 	}
 	if (st->m->stopping)

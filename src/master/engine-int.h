@@ -156,6 +156,11 @@ struct engine {
 	uv_idle_t kick; /* runs the distributor on the next loop turn */
 	bool kick_pending;
 	bool stopping;
+	/* slice "reconfig": a reload's ids asked on the loop (PostgreSQL,
+	 * engine_reconfig_prepare), and the ids it got for ready_cfg */
+	struct engine_prep *prep;
+	struct config *ready_cfg;
+	int64_t *ready_bids, *ready_wids;
 	/* how long a worker gets to confirm an interrupt before the master
 	 * gives the command up (Buildbot waits forever; a lost answer hangs
 	 * its build); ENGINE_INTERRUPT_TIMEOUT_MS, lowered by tests */

@@ -894,11 +894,14 @@ void engine_buildset_added(struct engine *e, int64_t bsid, const int64_t *builde
 	}
 }
 
+static void engine_prep_cancel(struct engine *e); /* slice "reconfig" */
+
 void engine_stop(struct engine *e)
 {
 	struct master *m = e->m;
 	e->stopping = true;
 	uv_idle_stop(&e->kick);
+	engine_prep_cancel(e); /* slice "reconfig" */
 	/* claims still in flight answer into nothing; what they claimed is
 	 * released with the rest below (db_master_recover) */
 	if (e->listing) {
@@ -946,6 +949,7 @@ void engine_free(struct engine *e)
 	free(e->workerids);
 	engine_index_free(e, e->m->cfg);
 	engine_reconfig_release(e); /* slice "reconfig": retired generations */
+	engine_prep_cancel(e);
 	free(e->removed_ids);
 	config_unref(e->cfg_locks);
 	config_unref(e->cfg_reporters);
@@ -1059,6 +1063,144 @@ static void engine_builder_event(struct master *m, int64_t id, const char *name,
 				 (json_int_t)m->masterid, "name", name));
 }
 
+/* ---- slice "reconfig": the registrations asked on the loop first ---------- */
+
+struct engine_prep {
+	struct engine *e; /* NULL once cancelled */
+	struct config *ncfg;
+	int64_t *bids, *wids;
+	size_t left; /* answers still to come */
+	int r;       /* the first failure, and its message */
+	char *err;
+	engine_prep_fn done;
+	void *arg;
+};
+
+struct engine_prep_one {
+	struct engine_prep *p;
+	int64_t *slot;
+	const char *kind, *name; /* in p->ncfg */
+};
+
+static void engine_prep_free(struct engine_prep *p)
+{
+	free(p->bids);
+	free(p->wids);
+	free(p->err);
+	free(p);
+}
+
+static void engine_ready_release(struct engine *e)
+{
+	free(e->ready_bids);
+	free(e->ready_wids);
+	e->ready_bids = e->ready_wids = NULL;
+	e->ready_cfg = NULL;
+}
+
+static void engine_prep_answered(struct engine_prep *p)
+{
+	if (--p->left > 0)
+		return;
+	struct engine *e = p->e;
+	if (!e) { /* cancelled: its done was told then */
+		engine_prep_free(p);
+		return;
+	}
+	e->prep = NULL;
+	engine_prep_fn done = p->done;
+	void *arg = p->arg;
+	int r = p->r;
+	char *err = p->err;
+	p->err = NULL;
+	if (r == 0) {
+		engine_ready_release(e);
+		e->ready_cfg = p->ncfg;
+		e->ready_bids = p->bids;
+		e->ready_wids = p->wids;
+		p->bids = p->wids = NULL;
+	}
+	engine_prep_free(p);
+	done(arg, r, err);
+}
+
+static void engine_prep_got(void *arg, int r, int64_t id, const char *err)
+{
+	struct engine_prep_one *one = arg;
+	struct engine_prep *p = one->p;
+	if (r < 0 && p->r == 0) {
+		p->r = r;
+		p->err = xasprintf("cannot register %s '%s': %s", one->kind, one->name,
+				   err ? err : err_str(r));
+	} else if (r >= 0) {
+		*one->slot = id;
+	}
+	free(one);
+	engine_prep_answered(p);
+}
+
+static void engine_prep_ask(struct engine_prep *p, enum db_named kind, const char *name,
+			    const char *description, const char *tags, int64_t *slot)
+{
+	struct db *db = p->e->m->db;
+	struct engine_prep_one *one = xmalloc(sizeof(*one));
+	*one = (struct engine_prep_one){p, slot, kind == DB_NAMED_BUILDER ? "builder" : "worker",
+					name};
+	p->left++;
+	if (db_ensure_async(db, kind, name, description, tags, engine_prep_got, one) < 0) {
+		if (p->r == 0) {
+			p->r = -EIO;
+			p->err = xasprintf("cannot register %s '%s': %s", one->kind, name,
+					   db_errmsg(db));
+		}
+		free(one);
+		p->left--;
+	}
+}
+
+int engine_reconfig_prepare(struct engine *e, struct config *ncfg, engine_prep_fn done, void *arg)
+{
+	if (e->prep)
+		return -EBUSY;
+	struct config *old = e->m->cfg;
+	struct engine_prep *p = xcalloc(1, sizeof(*p));
+	*p = (struct engine_prep){.e = e, .ncfg = ncfg, .done = done, .arg = arg};
+	p->bids = xcalloc(ncfg->nbuilders + 1, sizeof(*p->bids));
+	p->wids = xcalloc(ncfg->nworkers + 1, sizeof(*p->wids));
+	size_t *bmap = xcalloc(ncfg->nbuilders + 1, sizeof(*bmap));
+	config_match_names(old->builder, old->nbuilders, config_builder_name_at, ncfg->builder,
+			   ncfg->nbuilders, config_builder_name_at, bmap);
+	e->prep = p;
+	p->left = 1; /* this call's, so that done runs once, after the asking */
+	for (size_t j = 0; j < ncfg->nbuilders; j++) {
+		const struct config_builder *b = &ncfg->builder[j];
+		size_t i = bmap[j];
+		if (i != SIZE_MAX && old->builder[i].fp == b->fp) {
+			p->bids[j] = e->builderids[i]; /* unchanged: as engine_reconfig does */
+			continue;
+		}
+		_cleanup_free_ char *tags = engine_tags_json(b);
+		engine_prep_ask(p, DB_NAMED_BUILDER, b->name, b->description, tags, &p->bids[j]);
+	}
+	for (size_t j = 0; j < ncfg->nworkers; j++)
+		engine_prep_ask(p, DB_NAMED_WORKER, ncfg->worker[j].name, NULL, NULL, &p->wids[j]);
+	free(bmap);
+	engine_prep_answered(p);
+	return 0;
+}
+
+/* engine_stop: a reload waiting for its ids is told it will not happen */
+static void engine_prep_cancel(struct engine *e)
+{
+	engine_ready_release(e);
+	struct engine_prep *p = e->prep;
+	if (!p)
+		return;
+	e->prep = NULL;
+	p->e = NULL;
+	p->done(p->arg, -ECANCELED, NULL);
+}
+
 int engine_reconfig(struct engine *e, struct config *ncfg, char **ret_err)
 {
 	struct master *m = e->m;
@@ -1069,13 +1211,22 @@ int engine_reconfig(struct engine *e, struct config *ncfg, char **ret_err)
 	size_t *bmap = xcalloc(ncfg->nbuilders + 1, sizeof(*bmap)); /* new -> old index */
 	config_match_names(old->builder, old->nbuilders, config_builder_name_at, ncfg->builder,
 			   ncfg->nbuilders, config_builder_name_at, bmap);
-	int64_t *ids = xcalloc(ncfg->nbuilders + 1, sizeof(*ids));
+	/* the ids engine_reconfig_prepare got for ncfg, if it did */
+	bool ready = e->ready_cfg == ncfg;
+	int64_t *ids = ready ? e->ready_bids : xcalloc(ncfg->nbuilders + 1, sizeof(*ids));
+	int64_t *wids = ready ? e->ready_wids : xcalloc(ncfg->nworkers + 1, sizeof(*wids));
+	if (ready) {
+		e->ready_bids = e->ready_wids = NULL;
+		e->ready_cfg = NULL;
+	}
 	bool *kept = xcalloc(old->nbuilders + 1, sizeof(*kept));
 	for (size_t j = 0; j < ncfg->nbuilders; j++) {
 		const struct config_builder *b = &ncfg->builder[j];
 		size_t i = bmap[j];
 		if (i != SIZE_MAX)
 			kept[i] = true;
+		if (ready)
+			continue;
 		if (i != SIZE_MAX && old->builder[i].fp == b->fp) {
 			ids[j] = e->builderids[i];
 			continue;
@@ -1092,14 +1243,12 @@ int engine_reconfig(struct engine *e, struct config *ncfg, char **ret_err)
 	size_t *wmap = xcalloc(ncfg->nworkers + 1, sizeof(*wmap));
 	config_match_names(old->worker, old->nworkers, config_worker_name_at, ncfg->worker,
 			   ncfg->nworkers, config_worker_name_at, wmap);
-	int64_t *wids = xcalloc(ncfg->nworkers + 1, sizeof(*wids));
-	for (size_t j = 0; j < ncfg->nworkers; j++) {
+	for (size_t j = 0; !ready && j < ncfg->nworkers; j++) {
 		r = db_worker_ensure(m->db, ncfg->worker[j].name, &wids[j]);
 		if (r < 0) {
 			*ret_err = xasprintf("cannot register worker '%s': %s",
 					     ncfg->worker[j].name, db_errmsg(m->db));
 			free(wmap);
-			free(wids);
 			goto fail;
 		}
 	}
@@ -1223,6 +1372,7 @@ int engine_reconfig(struct engine *e, struct config *ncfg, char **ret_err)
 	return 0;
 fail:
 	free(ids);
+	free(wids);
 	free(bmap);
 	free(kept);
 	return r;

@@ -60,6 +60,15 @@ void engine_buildset_added(struct engine *e, int64_t bsid, const int64_t *builde
  * The caller checks beforehand that the lock declarations are unchanged. */
 struct config;
 int engine_reconfig(struct engine *e, struct config *ncfg, char **ret_err);
+/* slice "reconfig": engine_reconfig's registrations asked on the loop first
+ * (PostgreSQL, where a synchronous call cannot run while the master
+ * serves): done(arg, 0, NULL) once the ids of ncfg's builders and workers
+ * are in, so that engine_reconfig(e, ncfg) called next (from done, with the
+ * same ncfg) makes no synchronous call; done(arg, r, err) with err (owned)
+ * naming the builder or worker that failed; done(arg, -ECANCELED, NULL)
+ * when the engine stops first.  One at a time: -EBUSY while one is on. */
+typedef void (*engine_prep_fn)(void *arg, int r, char *err);
+int engine_reconfig_prepare(struct engine *e, struct config *ncfg, engine_prep_fn done, void *arg);
 
 /* slice "reconfig": the reporters now run on cfg's declarations: it stays
  * alive (referenced) until they are restarted again or the engine is freed

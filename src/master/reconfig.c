@@ -84,8 +84,110 @@ static void reconfig_restart_only(const struct config *o, const struct config *n
 		BUF_IGNORE(buf_addf(b, "%s%s", i ? ", " : "; at the next start only: ", names[i]));
 }
 
-int reconfig_run(struct master *m, char **ret_message)
+/* A reload between its check and its apply (PostgreSQL: the engine's
+ * registrations asked on the loop first).  One at a time per process. */
+struct reconfig_job {
+	struct master *m;
+	struct config *ncfg;
+	struct config_diff d;
+	struct buf note;
+	uint64_t seq, t0;
+};
+static struct reconfig_job *reconfig_pending;
+static bool reconfig_again; /* a SIGHUP came meanwhile: one more reload after it */
+
+static void reconfig_refuse(struct master *m, uint64_t seq, char *err)
 {
+	log_error("reconfig refused, the configuration stays as it was: %s",
+		  err ? err : "master.lua: cannot load");
+	reconfig_write_result(m, seq, false, err ? err : "master.lua: cannot load");
+	free(err);
+}
+
+/* engine_reconfig and the rest: one loop turn, no failure after the engine's */
+static void reconfig_apply(struct reconfig_job *job)
+{
+	struct master *m = job->m;
+	struct config *ncfg = job->ncfg;
+	char *err = NULL;
+	ncfg->generation = m->cfg->generation + 1;
+	int r = engine_reconfig(m->engine, ncfg, &err); /* m->cfg = ncfg from here on */
+	if (r < 0) {
+		config_unref(ncfg);
+		reconfig_refuse(m, job->seq, err);
+		return;
+	}
+	if (m->sched)
+		sched_reconfig(m->sched, m->cfg);
+	latent_reconfig(m); /* latent and local workers, by name (issue 14) */
+	if (m->pollers && pollers_reconfig(m->pollers, m->cfg) < 0)
+		log_error("change sources: not all could start");
+	struct config_diff *d = &job->d;
+	bool rchanged = d->reporters.added || d->reporters.removed || d->reporters.changed;
+	if (reporters_reconfig(m, &m->reporters, rchanged) < 0)
+		log_error("reporters: not all could start");
+	if (rchanged) /* unchanged ones keep pointers into the generation they started with */
+		engine_pin_reporters(m->engine, m->cfg);
+	if (db_flush(m->db) < 0)
+		log_error("cannot store the reconfig: %s", db_errmsg(m->db));
+
+	struct buf b;
+	buf_init(&b, 4096);
+	reconfig_count(&b, "builders", &d->builders);
+	reconfig_count(&b, "workers", &d->workers);
+	reconfig_count(&b, "schedulers", &d->schedulers);
+	reconfig_count(&b, "change sources", &d->pollers);
+	reconfig_count(&b, "reporters", &d->reporters);
+	BUF_IGNORE(buf_addf(&b, "; generation %llu in %llu ms%.*s",
+			    (unsigned long long)m->cfg->generation,
+			    (unsigned long long)(clock_mono_ms() - job->t0), (int)job->note.len,
+			    job->note.len ? job->note.ptr : ""));
+	char *summary = buf_detach(&b, NULL);
+	char *msg = xasprintf("reconfig done: %s", summary ? summary : "");
+	free(summary);
+	log_info("%s", msg);
+	reconfig_write_result(m, job->seq, true, msg);
+	free(msg);
+}
+
+static void reconfig_job_free(struct reconfig_job *job)
+{
+	buf_release(&job->note);
+	free(job);
+}
+
+static void reconfig_prepared(void *arg, int r, char *err)
+{
+	struct reconfig_job *job = arg;
+	struct master *m = job->m;
+	reconfig_pending = NULL;
+	if (r == -ECANCELED) { /* the master stops */
+		config_unref(job->ncfg);
+		reconfig_job_free(job);
+		reconfig_again = false;
+		return;
+	}
+	if (r < 0) {
+		config_unref(job->ncfg);
+		reconfig_refuse(m, job->seq, err ? err : xstrdup(err_str(r)));
+	} else {
+		free(err);
+		reconfig_apply(job);
+	}
+	reconfig_job_free(job);
+	if (reconfig_again) {
+		reconfig_again = false;
+		reconfig_run(m);
+	}
+}
+
+void reconfig_run(struct master *m)
+{
+	if (reconfig_pending) {
+		log_info("a reconfig is under way: another one follows it");
+		reconfig_again = true;
+		return;
+	}
 	uint64_t seq = ++reconfig_seq;
 	uint64_t t0 = clock_mono_ms();
 	struct config *ncfg = NULL;
@@ -110,60 +212,27 @@ int reconfig_run(struct master *m, char **ret_message)
 			r = mr;
 		}
 	}
-	struct buf note;
-	buf_init(&note, 1024);
-	if (r == 0)
-		reconfig_restart_only(m->cfg, ncfg, &note);
-	if (r == 0) {
-		ncfg->generation = m->cfg->generation + 1;
-		r = engine_reconfig(m->engine, ncfg, &err); /* m->cfg = ncfg from here on */
-	}
 	if (r < 0) {
-		buf_release(&note);
 		config_unref(ncfg);
-		char *msg = xasprintf("%s", err ? err : "master.lua: cannot load");
-		log_error("reconfig refused, the configuration stays as it was: %s", msg);
-		reconfig_write_result(m, seq, false, msg);
-		free(err);
-		if (ret_message)
-			*ret_message = msg;
-		else
-			free(msg);
-		return r < 0 ? r : KILN_ECONFIG;
+		reconfig_refuse(m, seq, err);
+		return;
 	}
-	if (m->sched)
-		sched_reconfig(m->sched, m->cfg);
-	latent_reconfig(m); /* latent and local workers, by name (issue 14) */
-	if (m->pollers && pollers_reconfig(m->pollers, m->cfg) < 0)
-		log_error("change sources: not all could start");
-	bool rchanged = d.reporters.added || d.reporters.removed || d.reporters.changed;
-	if (reporters_reconfig(m, &m->reporters, rchanged) < 0)
-		log_error("reporters: not all could start");
-	if (rchanged) /* unchanged ones keep pointers into the generation they started with */
-		engine_pin_reporters(m->engine, m->cfg);
-	if (db_flush(m->db) < 0)
-		log_error("cannot store the reconfig: %s", db_errmsg(m->db));
-
-	struct buf b;
-	buf_init(&b, 4096);
-	reconfig_count(&b, "builders", &d.builders);
-	reconfig_count(&b, "workers", &d.workers);
-	reconfig_count(&b, "schedulers", &d.schedulers);
-	reconfig_count(&b, "change sources", &d.pollers);
-	reconfig_count(&b, "reporters", &d.reporters);
-	BUF_IGNORE(buf_addf(&b, "; generation %llu in %llu ms%.*s",
-			    (unsigned long long)m->cfg->generation,
-			    (unsigned long long)(clock_mono_ms() - t0), (int)note.len,
-			    note.len ? note.ptr : ""));
-	buf_release(&note);
-	char *summary = buf_detach(&b, NULL);
-	char *msg = xasprintf("reconfig done: %s", summary ? summary : "");
-	free(summary);
-	log_info("%s", msg);
-	reconfig_write_result(m, seq, true, msg);
-	if (ret_message)
-		*ret_message = msg;
-	else
-		free(msg);
-	return 0;
+	struct reconfig_job *job = xcalloc(1, sizeof(*job));
+	*job = (struct reconfig_job){.m = m, .ncfg = ncfg, .d = d, .seq = seq, .t0 = t0};
+	buf_init(&job->note, 1024);
+	reconfig_restart_only(m->cfg, ncfg, &job->note);
+	if (db_is_postgresql(m->db)) {
+		/* the new builders' and workers' rows first, on the loop */
+		r = engine_reconfig_prepare(m->engine, ncfg, reconfig_prepared, job);
+		if (r == 0) {
+			reconfig_pending = job;
+			return;
+		}
+		config_unref(ncfg);
+		reconfig_refuse(m, seq, xasprintf("cannot start the reconfig: %s", err_str(r)));
+		reconfig_job_free(job);
+		return;
+	}
+	reconfig_apply(job);
+	reconfig_job_free(job);
 }

@@ -23,9 +23,10 @@ struct master;
 
 #define RECONFIG_RESULT_FILE "reconfig.result"
 
-/* Reloads and applies; writes the verdict file and logs it.  Returns 0, or
- * negative with nothing changed; *ret_message (owned, may be NULL to not
- * get it) is the verdict's text. */
-int reconfig_run(struct master *m, char **ret_message);
+/* Reloads and applies; writes the verdict file and logs it (a refusal
+ * changes nothing).  On PostgreSQL the apply waits for the new builders'
+ * and workers' rows (engine_reconfig_prepare), asked on the loop; a call
+ * meanwhile runs once more after it, and the master's stop drops it. */
+void reconfig_run(struct master *m);
 
 #endif

@@ -19,6 +19,27 @@ E2E_FAILED=0
 
 E2E_PGDIRS=""
 
+# The suite on PostgreSQL (scripts/check's e2e-pg pass, docs/TESTING.md):
+# KILN_E2E_PG_URL names a running server (scripts/pg-start's URL).  Each
+# master base directory gets a database of its own there at its first
+# start, kept across restarts and dropped at the end; the master gets it as
+# KILN_DATABASE, also exported for the test's own kiln commands.  A master
+# whose master.lua names a PostgreSQL database itself is left alone.
+if [ -n "${KILN_E2E_PG_URL:-}" ]; then
+    export KILN_EXPERIMENTAL_POSTGRESQL=1
+fi
+e2e_pg_url() {
+    local dir db
+    dir=$(cd "$1" && pwd -P) || return 1
+    db=$(awk -v d="$dir" '$1 == d {print $2}' "$TRASH/.e2e-pgdbs" 2>/dev/null)
+    if [ -z "$db" ]; then
+        db="e2e_$$_$(cat "$TRASH/.e2e-pgdbs" 2>/dev/null | wc -l)"
+        psql "$KILN_E2E_PG_URL" -X -qc "create database $db" >/dev/null || return 1
+        echo "$dir $db" >> "$TRASH/.e2e-pgdbs"
+    fi
+    echo "$KILN_E2E_PG_URL" | sed "s|:///kiln?|:///$db?|"
+}
+
 e2e_cleanup() {
     # PostgreSQL servers this test started (pg_server), by their pid files,
     # before the trash they live in goes
@@ -35,6 +56,10 @@ e2e_cleanup() {
             sleep 0.1; i=$((i + 1))   # polling a pid's exit, bounded
         done
         kill -KILL "$p" 2>/dev/null
+    done
+    # the e2e-pg pass's databases, once their masters are gone
+    for db in $(awk '{print $2}' "$TRASH/.e2e-pgdbs" 2>/dev/null); do
+        psql "$KILN_E2E_PG_URL" -X -qc "drop database if exists $db with (force)" >/dev/null 2>&1
     done
     if [ "$E2E_FAILED" -eq 0 ] && [ -z "${KEEP_TRASH:-}" ]; then
         rm -rf "$TRASH"
@@ -126,6 +151,10 @@ new_master() {
 # sets MASTER_PID, URL (http://HOST:PORT) and WADDR (HOST:PORT of workers)
 start_master() {
     rm -f "$1/ports"
+    if [ -n "${KILN_E2E_PG_URL:-}" ] && ! grep -q 'postgres' "$1/master.lua" 2>/dev/null; then
+        KILN_DATABASE=$(e2e_pg_url "$1") || { diag "cannot make a database on $KILN_E2E_PG_URL"; return 1; }
+        export KILN_DATABASE
+    fi
     "$KILN" master -d "$1" 2>>"$1/master.log" &
     MASTER_PID=$!
     e2e_track $MASTER_PID

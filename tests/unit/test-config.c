@@ -294,7 +294,31 @@ TEST(setting_errors)
 	if (pgc)
 		CHECK_STR(pgc->db_url, "postgresql:///kiln?host=/x");
 	config_free(pgc);
+	/* KILN_DATABASE replaces master.lua's, under the same rule */
+	setenv("KILN_DATABASE", "postgresql:///other?host=/y", 1);
+	pgc = CONFIG_TEST_LOAD_OK("database = \"sqlite:state.sqlite\"");
+	if (pgc)
+		CHECK_STR(pgc->db_url, "postgresql:///other?host=/y");
+	config_free(pgc);
 	unsetenv("KILN_EXPERIMENTAL_POSTGRESQL");
+	CHECK_ERR("title = 'x'",
+		  "KILN_DATABASE: database 'postgresql://...': PostgreSQL is not complete yet "
+		  "(KILN_EXPERIMENTAL_POSTGRESQL=1 lets a master try it: docs/SCALING.md); "
+		  "use 'sqlite:state.sqlite'");
+	setenv("KILN_DATABASE", "sqlite:", 1);
+	CHECK_ERR("title = 'x'",
+		  "KILN_DATABASE: 'database' must be \"sqlite:PATH\" (got 'sqlite:')");
+	setenv("KILN_DATABASE", "sqlite:elsewhere.sqlite", 1);
+	pgc = CONFIG_TEST_LOAD_OK("title = 'x'");
+	if (pgc)
+		CHECK_STR(pgc->db_url, "sqlite:elsewhere.sqlite");
+	config_free(pgc);
+	setenv("KILN_DATABASE", "", 1); /* empty: master.lua's */
+	pgc = CONFIG_TEST_LOAD_OK("database = \"sqlite:a.sqlite\"");
+	if (pgc)
+		CHECK_STR(pgc->db_url, "sqlite:a.sqlite");
+	config_free(pgc);
+	unsetenv("KILN_DATABASE");
 	CHECK_ERR(
 		"http = { listen = \"127.0.0.1:7000\" }\n\nworkers_listen = \"127.0.0.1:7000\"\n",
 		"master.lua:3: workers_listen '127.0.0.1:7000' is the same address as http.listen");
