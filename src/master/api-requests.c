@@ -7,6 +7,10 @@
 
 #include "common/err.h"
 #include "common/str.h"
+#include "common/xalloc.h"
+#include "db/db.h"
+
+#include <stdlib.h>
 
 void api_requests_get(struct api_ctx *ctx)
 {
@@ -36,29 +40,47 @@ void api_buildset_get(struct api_ctx *ctx)
 	api_list(ctx, DB_BUILDSETS, "buildsets", true, NULL, f);
 }
 
+struct api_bs_props_wait {
+	struct http_deferred *d;
+	struct api_ctx ctx; /* without path segments: none are read after the wait */
+};
+
+static void api_buildset_properties_read(void *arg, int r, struct db_build_inputs *in,
+					 const char *err)
+{
+	struct api_bs_props_wait *w = arg;
+	struct api_ctx *ctx = api_deferred_ctx(w->d, &w->ctx, r == KILN_ENOTFOUND ? 0 : r, err);
+	if (ctx && r == KILN_ENOTFOUND) {
+		api_not_found(ctx);
+	} else if (ctx) {
+		json_t *props = in->props;
+		json_t *list = json_array();
+		json_array_append(list, json_is_object(props) ? props : json_object());
+		api_reply_json(ctx, 200, json_pack("{s:o,s:{}}", "properties", list, "meta"));
+	}
+	http_deferred_end(w->d);
+	free(w);
+}
+
+/* the buildset's own layer, read on the loop (with what a build reads of
+ * it: db_build_inputs_async, on either backend) */
 void api_buildset_properties_get(struct api_ctx *ctx)
 {
 	long long bsid;
-	json_t *props = NULL;
-
 	if (str_to_i64(ctx->cap[0], &bsid) < 0) {
 		api_invalid_path(ctx);
 		return;
 	}
-	int r = db_buildset_properties(ctx->db, bsid, &props);
-	if (r == KILN_ENOTFOUND) {
-		api_not_found(ctx);
-		return;
-	}
+	struct api_bs_props_wait *w = xcalloc(1, sizeof(*w));
+	w->ctx = *ctx;
+	w->ctx.ncap = 0;
+	int r = db_build_inputs_async(ctx->db, bsid, api_buildset_properties_read, w);
 	if (r < 0) {
 		api_reply_db_error(ctx, r);
+		free(w);
 		return;
 	}
-	json_t *list = json_array();
-	json_array_append_new(list, json_is_object(props) ? props : json_object());
-	if (!json_is_object(props))
-		json_decref(props);
-	api_reply_json(ctx, 200, json_pack("{s:o,s:{}}", "properties", list, "meta"));
+	w->d = http_req_defer(ctx->req);
 }
 
 void api_sourcestamps_get(struct api_ctx *ctx)
