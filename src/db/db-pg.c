@@ -37,6 +37,9 @@ static const char *const db_pg_id_tables[DB_PG_NTABLES] = {
 /* Ids reserved per refill: a burst of half of it within one round trip
  * to the server empties a reserve (-EAGAIN). */
 #define DB_PG_ID_BLOCK 1000
+/* Changes and their sourcestamps come KILN_MAX_HOOK_COMMITS at a time from
+ * one push: their reserves hold at least two pushes' worth (half a block). */
+#define DB_PG_ID_BLOCK_CHANGES (4 * KILN_MAX_HOOK_COMMITS + 1808)
 
 struct db_pg {
 	struct pg_conn *conn;
@@ -156,8 +159,11 @@ static void db_pg_on_migrated(void *arg, int r, int version, const char *err)
 		pg_batch_on_close(db->pg->batch, db_pg_turn_close, db);
 	}
 	for (int i = 0; r == 0 && i < DB_PG_NTABLES; i++) {
-		r = pg_ids_new(db->pg->conn, db_pg_id_tables[i], "id", DB_PG_ID_BLOCK, db_pg_on_ids,
-			       db, &db->pg->ids[i]);
+		unsigned block = i == DB_PG_CHANGES || i == DB_PG_SOURCESTAMPS
+					 ? DB_PG_ID_BLOCK_CHANGES
+					 : DB_PG_ID_BLOCK;
+		r = pg_ids_new(db->pg->conn, db_pg_id_tables[i], "id", block, db_pg_on_ids, db,
+			       &db->pg->ids[i]);
 		if (r == 0)
 			db->pg->ids_waiting++;
 	}
