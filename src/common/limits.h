@@ -306,7 +306,9 @@
 	60 /* a connected worker's last_seen is written at most this often */
 
 /* Issue 14: the PostgreSQL connection (src/db/pg-conn.c) */
-#define KILN_PG_MAX_QUEUE 4096                /* queries queued or in flight on one connection */
+/* queries queued or in flight on one connection (a build of 5,000 steps
+ * ending at once queues more than 4,096 writes and event reads) */
+#define KILN_PG_MAX_QUEUE 65536
 #define KILN_PG_MAX_QUEUE_BYTES (64u << 20)   /* their SQL text and parameters, copied */
 #define KILN_PG_MAX_LISTEN 64                 /* channels one connection listens on */
 #define KILN_PG_CONNECT_TIMEOUT_MS 10000      /* one connection attempt, then a failure */

@@ -55,7 +55,8 @@ struct db_pg {
 	int64_t login_users;
 	bool login_users_known, login_users_reading;
 	uint64_t login_users_at;
-	struct db_pg_notify notify; /* event lines for the other masters */
+	struct db_pg_notify notify;        /* event lines for the other masters */
+	struct db_ids_waiter *ids_waiters; /* db_ids_wait: told at the next refill */
 };
 
 #define DB_PG_USERS_TTL_MS 1000
@@ -136,8 +137,18 @@ static void db_pg_opened(struct db *db, int r, const char *err)
 static void db_pg_on_ids(void *arg, int r, const char *err)
 {
 	struct db *db = arg;
-	if (!db->pg->ready)
-		return; /* a later refill: pg_ids_next answers */
+	if (!db->pg->ready) { /* a later refill: pg_ids_next answers; the waiters ask again */
+		struct db_ids_waiter *w = db->pg->ids_waiters;
+		db->pg->ids_waiters = NULL;
+		while (w) {
+			struct db_ids_waiter *next = w->next;
+			w->queued = false;
+			w->next = NULL;
+			w->fn(w); /* may queue itself again */
+			w = next;
+		}
+		return;
+	}
 	if (r < 0) {
 		db_pg_opened(db, r, err);
 		return;
@@ -211,6 +222,41 @@ static void db_pg_on_state(void *arg, enum pg_conn_state state, const char *why)
 void db_pg_log_touched(struct db *db)
 {
 	pg_batch_touch(db->pg->batch);
+}
+
+/* A step takes a step id and a log id (and its logfiles' ids) */
+#define DB_PG_IDS_PER_STEP 16
+
+int db_ids_wait(struct db *db, struct db_ids_waiter *w)
+{
+	if (!db->pg || w->queued)
+		return w->queued ? 1 : 0;
+	static const enum db_pg_table need[] = {DB_PG_STEPS, DB_PG_LOGS};
+	bool wait = false;
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		struct pg_ids *ids = db->pg->ids[need[i]];
+		if (ids && pg_ids_left(ids) < DB_PG_IDS_PER_STEP && pg_ids_refilling(ids))
+			wait = true;
+	}
+	if (!wait)
+		return 0;
+	w->next = db->pg->ids_waiters;
+	db->pg->ids_waiters = w;
+	w->queued = true;
+	return 1;
+}
+
+void db_ids_unwait(struct db *db, struct db_ids_waiter *w)
+{
+	if (!db || !db->pg || !w || !w->queued)
+		return;
+	for (struct db_ids_waiter **pp = &db->pg->ids_waiters; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	w->queued = false;
+	w->next = NULL;
 }
 
 int db_pg_next_id(struct db *db, enum db_pg_table table, int64_t *ret)

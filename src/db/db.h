@@ -109,6 +109,23 @@ bool db_is_postgresql(const struct db *db);
  */
 void db_set_serving(struct db *db, bool on);
 
+/* PostgreSQL hands new rows' ids from reserves refilled ahead
+ * (docs/SCALING.md): a burst that empties one makes the next add fail
+ * with -EAGAIN.  A caller that adds steps in a loop asks first:
+ * db_ids_wait returns 0 when the steps' and logs' reserves hold enough
+ * for a step (always on SQLite, and when no refill can be sent: the add
+ * then fails as it would), or 1 after queuing w, whose fn runs (on the
+ * loop) once a reserve was refilled; it asks again then.  w is the
+ * caller's (fn set); db_ids_unwait takes it out of the queue (NULL-safe,
+ * also when not queued). */
+struct db_ids_waiter {
+	void (*fn)(struct db_ids_waiter *w);
+	struct db_ids_waiter *next;
+	bool queued;
+};
+int db_ids_wait(struct db *db, struct db_ids_waiter *w);
+void db_ids_unwait(struct db *db, struct db_ids_waiter *w);
+
 /* Commits pending writes and closes; NULL-safe.  Waits for a running
  * checkpoint job to finish with the file.  Closes its two uv handles (the
  * struct is freed in their close callbacks and the completions of its

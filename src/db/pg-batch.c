@@ -28,7 +28,7 @@
 
 /* one transaction's share of the connection's queue: room is left for the
  * reads and the LISTENs the connection also carries */
-#define PG_TXN_MAX_STMTS (KILN_PG_MAX_QUEUE / 4)
+#define PG_TXN_MAX_STMTS 1024
 #define PG_TXN_MAX_BYTES (KILN_PG_MAX_QUEUE_BYTES / 4)
 /* sends of one transaction that deadlocked or failed to serialize */
 #define PG_TXN_MAX_ATTEMPTS 8

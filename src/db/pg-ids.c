@@ -126,3 +126,10 @@ size_t pg_ids_left(const struct pg_ids *ids)
 {
 	return ids->n - ids->head;
 }
+
+bool pg_ids_refilling(struct pg_ids *ids)
+{
+	if (ids->n - ids->head < ids->block / 2 + 1)
+		ids_refill(ids);
+	return ids->inflight != NULL;
+}

@@ -14,6 +14,7 @@
 #ifndef KILN_DB_PG_IDS_H
 #define KILN_DB_PG_IDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,5 +39,8 @@ void pg_ids_free(struct pg_ids *ids);
 int pg_ids_next(struct pg_ids *ids, int64_t *ret);
 /* Ids left in the reserve. */
 size_t pg_ids_left(const struct pg_ids *ids);
+/* A refill sent if fewer than half a block is left and none is on its way;
+ * whether one is on its way now (on_refill will be called). */
+bool pg_ids_refilling(struct pg_ids *ids);
 
 #endif

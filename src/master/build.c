@@ -8,6 +8,7 @@
 #define LOG_SUBSYS "build"
 
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -355,6 +356,11 @@ static void build_finish(struct build *b)
 	engine_build_done(e, b);
 }
 
+static void build_ids_ready(struct db_ids_waiter *w)
+{
+	build_run_next((struct build *)((char *)w - offsetof(struct build, ids_wait)));
+}
+
 static void build_run_next(struct build *b)
 {
 	for (;;) {
@@ -363,6 +369,11 @@ static void build_run_next(struct build *b)
 		build_locks_step_end(b); /* slice "locks": the step that ended lets its locks go */
 		if (b->stop_requested || b->lost || b->db_failed)
 			b->terminate = true;
+		/* PostgreSQL: steps that end at once may empty the reserve of
+		 * row ids faster than it is refilled; the next waits for it */
+		b->ids_wait.fn = build_ids_ready;
+		if (db_ids_wait(b->e->m->db, &b->ids_wait) > 0)
+			return;
 		const struct config_step *s = NULL;
 		while (!s && b->next_step < b->bcfg->nsteps) {
 			s = &b->bcfg->steps[b->next_step++];
@@ -793,6 +804,7 @@ void build_free(struct build *b)
 		b->open->b = NULL; /* its answers arrive into nothing */
 		build_open_end(b);
 	}
+	db_ids_unwait(b->e->m->db, &b->ids_wait);
 	step_free(b->step);
 	for (size_t i = 0; i < b->npatches; i++)
 		db_patch_data_release(&b->patches[i]);

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "common/buf.h"
+#include "db/db.h" /* struct db_ids_waiter */
 #include "master/engine.h"
 #include "master/wsconn.h"
 
@@ -240,6 +241,8 @@ struct build {
 	bool starting;         /* inside step_begin() (build_run_next) */
 	bool ended_at_start;   /* and the step ended there */
 	unsigned ended_in_row; /* steps that ended at their start this loop turn */
+	/* PostgreSQL: the next step waits for ids (db_ids_wait) */
+	struct db_ids_waiter ids_wait;
 	/* the running step's interrupt deadline, or a database failure's
 	 * command abort on the next turn (steps/step.c) */
 	uv_timer_t interrupt_timer;

@@ -76,9 +76,11 @@ TEST(blocks_refills_and_bursts)
 	for (int i = 0; i < 5; i++)
 		CHECK_INT(pg_ids_next(ids, &id), 0);
 	CHECK_INT(pg_ids_next(ids, &id), -EAGAIN); /* a burst emptied it */
+	CHECK(pg_ids_refilling(ids));              /* and its refill is on its way */
 	w.n = 2;
 	CHECK(test_run_until(&loop, refilled, &w, TEST_GUARD_MS));
 	CHECK(pg_ids_left(ids) >= 10);
+	CHECK(!pg_ids_refilling(ids)); /* a full block: none sent */
 	CHECK_INT(pg_ids_next(ids, &id), 0);
 	CHECK_INT((int)id, 11);
 	/* the reserved id in an INSERT, and a row without one: no collision */
