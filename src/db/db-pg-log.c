@@ -161,6 +161,11 @@ static void pg_log_round_done(struct pg_log_call *c)
 	case PG_LOG_READ:
 		if (c->r == 0)
 			r = db_log_read_tail(c->db, &c->rd);
+		/* the tail moved on while the chunks were read: the lines read
+		 * are the log's, up to where the tail was; a shorter page (the
+		 * reader asks again from there) instead of another round */
+		if (r == -EAGAIN && c->rd.count > 0)
+			r = 0;
 		break;
 	case PG_LOG_SEARCH:
 		r = db_log_search_head(c->db, &c->q);
@@ -178,8 +183,10 @@ static void pg_log_round_done(struct pg_log_call *c)
 		if (r == 0)
 			return;
 	}
-	if (r < 0)
-		pg_log_fail_db(c, r == -EAGAIN ? KILN_EDB : r);
+	if (r == -EAGAIN)
+		pg_log_fail(c, KILN_EDB, "the log's tail kept moving while it was read");
+	else if (r < 0)
+		pg_log_fail_db(c, r);
 	pg_log_finish(c);
 }
 
@@ -283,8 +290,11 @@ static void pg_log_on_search_rows(void *arg, int r, const PGresult *res, const c
 		int e = db_log_search_tail(c->db, &c->q);
 		if (e == -EAGAIN && c->retries++ < KILN_PG_LOG_RETRIES && pg_log_start(c) == 0)
 			return;
-		if (e < 0)
-			pg_log_fail_db(c, e == -EAGAIN ? KILN_EDB : e);
+		if (e == -EAGAIN)
+			pg_log_fail(c, KILN_EDB,
+				    "the log's tail kept moving while it was searched");
+		else if (e < 0)
+			pg_log_fail_db(c, e);
 	}
 	pg_log_finish(c);
 }

@@ -385,6 +385,14 @@ static void db_pg_flushed(void *arg, int r, const char *err)
 	snprintf(w->err, sizeof(w->err), "%s", err ? err : "");
 }
 
+bool db_pg_commit_then(struct db *db, db_commit_fn fn, void *arg)
+{
+	if (!db->pg->serving)
+		return false;
+	pg_batch_then(db->pg->batch, fn, arg);
+	return true;
+}
+
 int db_pg_flush(struct db *db)
 {
 	if (db->pg->serving)

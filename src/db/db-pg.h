@@ -176,6 +176,9 @@ enum db_pg_table {
 	DB_PG_NTABLES
 };
 int db_pg_next_id(struct db *db, enum db_pg_table table, int64_t *ret);
+/* db_commit_then while serving: true when fn will be called by the batcher
+ * (false: the caller flushes, before the master serves). */
+bool db_pg_commit_then(struct db *db, db_commit_fn fn, void *arg);
 /* db_change_add on PostgreSQL (db-pg-write.c); files and props are JSON
  * texts. */
 int db_pg_change_add(struct db *db, const struct db_change_new *c, const char *files,

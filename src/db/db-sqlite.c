@@ -508,6 +508,14 @@ static void db_ckpt_stop(struct db *db)
 	db->ckpt_h = NULL;
 }
 
+void db_commit_then(struct db *db, db_commit_fn fn, void *arg)
+{
+	if (db->pg && db_pg_commit_then(db, fn, arg))
+		return; /* on its way */
+	int r = db_flush(db);
+	fn(arg, r, r < 0 ? db_errmsg(db) : NULL);
+}
+
 int db_flush(struct db *db)
 {
 	if (db->pg)

@@ -136,6 +136,14 @@ void db_close(struct db *db);
 /* Commits the open batch now.  Returns 0 or an error (the batch is rolled back).
  * On PostgreSQL: see db_set_serving. */
 int db_flush(struct db *db);
+/* fn(arg, r, err) once the writes made so far are committed (r == 0) or
+ * rolled back (r < 0, err why): an answer that acknowledges stored data
+ * waits for it.  Called exactly once: on SQLite (and on PostgreSQL before
+ * the master serves) before db_commit_then returns, after db_flush; on
+ * PostgreSQL while serving, on the loop when the transaction holding them
+ * is answered. */
+typedef void (*db_commit_fn)(void *arg, int r, const char *err);
+void db_commit_then(struct db *db, db_commit_fn fn, void *arg);
 const char *db_errmsg(struct db *db);
 int db_schema_version(struct db *db);
 /* Called (on the loop) when a batch commit fails and is rolled back: by the

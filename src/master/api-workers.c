@@ -94,6 +94,25 @@ enum api_worker_action { API_WORKER_PAUSE, API_WORKER_UNPAUSE, API_WORKER_STOP, 
  * stop and kill on a worker that is not connected do nothing (Buildbot:
  * "no remote; worker is already shut down").  params may carry "reason"
  * (a string; it is logged). */
+/* The row of a worker this master's configuration declares, from memory
+ * ([{workerid, name}], as api_fetch gives it), or NULL: the database is
+ * asked then (a worker no longer declared). */
+static json_t *api_worker_configured(struct api_ctx *ctx, const char *idname)
+{
+	struct engine *e = ctx->m->engine;
+	const struct config *cfg = ctx->m->cfg;
+	bool num = api_is_num(idname);
+	for (size_t i = 0; e && cfg && i < cfg->nworkers; i++) {
+		int64_t id = engine_worker_id(e, &cfg->worker[i]);
+		char idtext[24];
+		snprintf(idtext, sizeof(idtext), "%" PRId64, id);
+		if (id > 0 && !strcmp(idname, num ? idtext : cfg->worker[i].name))
+			return json_pack("[{s:I,s:s}]", "workerid", (json_int_t)id, "name",
+					 cfg->worker[i].name);
+	}
+	return NULL;
+}
+
 void api_worker_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 {
 	static const char *const names[] = {"pause", "unpause", "stop", "kill"};
@@ -112,8 +131,8 @@ void api_worker_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 		return;
 	}
 	const char *f[] = {api_is_num(ctx->cap[0]) ? "workerid" : "name", ctx->cap[0], NULL};
-	json_t *rows = NULL;
-	int r = api_fetch(ctx, DB_WORKERS, f, &rows);
+	json_t *rows = api_worker_configured(ctx, ctx->cap[0]);
+	int r = rows ? 0 : api_fetch(ctx, DB_WORKERS, f, &rows);
 	json_t *row = r >= 0 ? json_array_get(rows, 0) : NULL;
 	if (r >= 0 && !row) {
 		json_decref(rows);

@@ -36,7 +36,7 @@ change() { # BRANCH REVISION
         "$URL/change_hook/base"
 }
 reqs() { api "buildrequests?builderid=$(api "builders/$1" | jpy 'd["builders"][0]["builderid"]')"; }
-sql() { /usr/bin/python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print("\n".join("|".join("" if v is None else str(v) for v in r) for r in c.execute(sys.argv[2])))' "$M/state.sqlite" "$1"; }
+sql() { db_sql "$M" "$1"; }
 
 # no worker yet: everything queues
 for r in m1 m2 m3; do change main $r >/dev/null; done

@@ -72,7 +72,7 @@ print(res.get("code"), "%.2f" % res.get("secs", 999), "%.2f" % worst, probes)
 PY
 
 # the number of stored changes (the API's meta.total counts one page)
-total() { /usr/bin/python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM changes").fetchone()[0])' "$M/state.sqlite"; }
+total() { db_sql "$M" "SELECT count(*) FROM changes"; }
 newest_rev() { api 'changes?order=-changeid&limit=1' | jpy 'd["changes"][0]["revision"]'; }
 
 read -r code secs worst probes < <(timeout 120 /usr/bin/python3 "$TRASH/push.py" "$URL" github 50000)
@@ -94,12 +94,11 @@ check "gitlab: the newest commit is among them" [ "$(newest_rev)" = c49999 ]
 # the stored pending list survives a restart (written once, complete)
 stop_pid "$MASTER_PID"
 check "master restarts" start_master "$M"
-check "pending changes restored after the restart" /usr/bin/python3 - "$M" <<'PY'
-import json, sqlite3, sys
-db = sqlite3.connect(sys.argv[1] + "/state.sqlite")
-rows = db.execute("SELECT name, value FROM object_state WHERE name = 'sched:sb'").fetchall()
-pending = json.loads(rows[0][1])["pending"]
+pending_state() { db_sql "$M" "SELECT value FROM object_state WHERE name = 'sched:sb'"; }
+check "pending changes restored after the restart" /usr/bin/python3 -c '
+import json, sys
+pending = json.loads(sys.argv[1])["pending"]
 assert len(pending) == 1 and len(pending[0]["changes"]) == 4096, [len(p["changes"]) for p in pending]
 assert pending[0]["revision"] == "c49999"
-PY
+' "$(pending_state)"
 done_testing

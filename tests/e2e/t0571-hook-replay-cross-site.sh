@@ -25,7 +25,7 @@ printf 'gitea-secret' > "$M/secrets/gitea"
 check "master starts" start_master "$M"
 
 code() { curl -s -o "$TRASH/body" -w '%{http_code}' --max-time 10 "$@"; }
-total() { /usr/bin/python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM changes").fetchone()[0])' "$M/state.sqlite"; }
+total() { db_sql "$M" "SELECT count(*) FROM changes"; }
 hmac() { /usr/bin/python3 -c 'import hmac,hashlib,sys; print(hmac.new(sys.argv[1].encode(), open(sys.argv[2],"rb").read(), hashlib.sha256).hexdigest())' "$1" "$2"; }
 push() { # FILE REVISION: a one-commit push payload
     printf '{"ref":"refs/heads/main","after":"%s","repository":{"html_url":"https://example.org/r","full_name":"o/r"},"commits":[{"id":"%s","message":"m","author":{"name":"Ann","email":"ann@example.org"}}]}' "$2" "$2" > "$1"

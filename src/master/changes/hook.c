@@ -310,6 +310,41 @@ static void hook_poller(struct http_req *req)
 	}
 	hook_reply(req, 200, "%d poller%s triggered\n", r, r == 1 ? "" : "s");
 }
+static void hook_store_failed(struct master *m, struct http_req *req, const char *name,
+			      const char *why, int r)
+{
+	log_error("change hook '%s': cannot store changes: %s (%s)", name, why, err_str(r));
+	if (req)
+		hook_reply(req, 500, "cannot store the changes%s\n",
+			   db_disk_full(m->db) ? ": database or disk is full" : ""); /* "faults" */
+}
+
+struct hook_wait {
+	struct master *m;
+	struct http_deferred *d;
+	const char *dialect; /* static */
+	size_t stored;
+};
+
+static void hook_committed(void *arg, int r, const char *err)
+{
+	struct hook_wait *w = arg;
+	struct http_req *req = http_deferred_req(w->d);
+	if (r < 0) {
+		hook_store_failed(req ? w->m : NULL, req, w->dialect, err ? err : "failed", r);
+	} else {
+		log_debug("change hook '%s': %zu change%s stored", w->dialect, w->stored,
+			  w->stored == 1 ? "" : "s");
+		/* Buildbot answers "1 change found" as text/html */
+		char text[64];
+		int tn = snprintf(text, sizeof(text), "%zu change%s found", w->stored,
+				  w->stored == 1 ? "" : "s");
+		if (req)
+			http_reply(req, 200, "text/html", text, (size_t)tn);
+	}
+	http_deferred_end(w->d);
+	free(w);
+}
 
 void change_hook_handle(struct http_req *req)
 {
@@ -442,21 +477,17 @@ void change_hook_handle(struct http_req *req)
 		log_warn("change hook '%s': %s", d->name, err);
 	size_t stored = 0;
 	r = change_add_list(m, v, n, &stored);
-	if (r >= 0)
-		r = db_flush(m->db);
 	change_list_free(v, n);
 	if (r < 0) {
-		log_error("change hook '%s': cannot store changes: %s (%s)", d->name,
-			  db_errmsg(m->db), err_str(r));
-		hook_reply(req, 500, "cannot store the changes%s\n",
-			   db_disk_full(m->db) ? ": database or disk is full" : ""); /* "faults" */
+		hook_store_failed(m, req, d->name, db_errmsg(m->db), r);
 		return;
 	}
+	/* a replay meanwhile is one already (a failed commit stops the master) */
 	if (stored > 0)
 		hook_seen_add(keys, nkeys, now);
-	log_debug("change hook '%s': %zu change%s stored", d->name, stored, stored == 1 ? "" : "s");
-	/* Buildbot answers "1 change found" as text/html */
-	char text[64];
-	int tn = snprintf(text, sizeof(text), "%zu change%s found", stored, stored == 1 ? "" : "s");
-	http_reply(req, 200, "text/html", text, (size_t)tn);
+	/* the answer acknowledges stored changes: it waits for their commit */
+	struct hook_wait *w = xmalloc(sizeof(*w));
+	*w = (struct hook_wait){
+		.m = m, .d = http_req_defer(req), .dialect = d->name, .stored = stored};
+	db_commit_then(m->db, hook_committed, w);
 }
