@@ -12,6 +12,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/str.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "db/db.h"
@@ -192,112 +193,239 @@ void api_step_log_raw_get(struct api_ctx *ctx)
 
 /* ---- rebuild (slice "uibuild") ------------------------------------------------------------ */
 
-/* The changes build buildid built (their ids into *ret, malloc'd). */
-static int api_builds_changeids(struct api_ctx *ctx, const char *buildid, int64_t **ret,
-				size_t *ret_n)
+/* A rebuild reads on the loop, one answer after another (issue 14: on
+ * either backend): the build (its request and builder), the request (its
+ * buildset and priority), the buildset's inputs (db_build_inputs_async),
+ * its patch if it has one, and the changes the build built; then the copy
+ * is written, and the answer waits for its commit. */
+struct api_rebuild {
+	struct http_deferred *d;
+	struct api_ctx ctx; /* the handler's, its path segments copied into cap */
+	char *cap[API_MAX_SEGS];
+	json_t *rpcid;
+	struct api_rspec rs; /* the filters of the listing in flight */
+	int64_t buildid, brid, builderid, bsid, new_bsid, new_brid;
+	int priority;
+	struct db_build_inputs in;
+	bool have_in;
+	struct db_patch_data patch;
+	bool have_patch;
+	int64_t *changeids;
+	size_t nch;
+};
+
+static void api_rebuild_free(struct api_rebuild *rb)
 {
-	const char *f[] = {"buildid", buildid, NULL};
-	json_t *items = NULL;
-	*ret = NULL;
-	*ret_n = 0;
-	int r = api_fetch(ctx, DB_CHANGES, f, &items);
-	size_t i, n = 0;
-	json_t *c;
-	if (r >= 0 && json_array_size(items)) {
-		*ret = xcalloc(json_array_size(items), sizeof(**ret));
+	if (rb->d)
+		http_deferred_end(rb->d);
+	api_ctx_unhold(&rb->ctx, rb->cap);
+	json_decref(rb->rpcid);
+	api_rspec_release(&rb->rs);
+	if (rb->have_in)
+		db_build_inputs_release(&rb->in);
+	if (rb->have_patch)
+		db_patch_data_release(&rb->patch);
+	free(rb->changeids);
+	free(rb);
+}
+
+/* The request back for the next step, or NULL (rb freed: the client went,
+ * or a database error was answered). */
+static struct api_ctx *api_rebuild_ctx(struct api_rebuild *rb, int r, const char *err)
+{
+	struct api_ctx *ctx = api_deferred_ctx(rb->d, &rb->ctx, r, err);
+	if (!ctx)
+		api_rebuild_free(rb);
+	return ctx;
+}
+
+static void api_rebuild_fail(struct api_rebuild *rb, struct api_ctx *ctx, int status,
+			     const char *msg)
+{
+	api_rpc_reply_error(ctx, status, rb->rpcid, -32603, msg);
+	api_rebuild_free(rb);
+}
+
+/* Lists res rows whose field is id; done as the next step. */
+static void api_rebuild_list(struct api_rebuild *rb, struct api_ctx *ctx, enum db_resource res,
+			     const char *field, int64_t id, db_list_fn done)
+{
+	api_rspec_release(&rb->rs);
+	rb->rs = (struct api_rspec){.limit = -1};
+	api_rspec_add_eq_i64(&rb->rs, field, id);
+	struct db_query q = {.filters = rb->rs.filters, .nfilters = rb->rs.nfilters, .limit = -1};
+	int r = db_list_async(ctx->db, res, &q, NULL, false, done, rb);
+	if (r < 0)
+		api_rebuild_fail(rb, ctx, 500, err_str(r));
+}
+
+static void api_rebuild_committed(void *arg, int r, const char *err)
+{
+	struct api_rebuild *rb = arg;
+	struct api_ctx *ctx = api_rebuild_ctx(rb, r, err);
+	if (!ctx)
+		return;
+	events_buildset_new(ctx->m, rb->new_bsid, &rb->new_brid, 1);
+	if (ctx->m->engine)
+		engine_buildset_added(ctx->m->engine, rb->new_bsid, &rb->builderid, 1, false);
+	log_info("rebuild of build %s: buildset=%" PRId64, ctx->cap[0], rb->new_bsid);
+	char k[24];
+	snprintf(k, sizeof(k), "%" PRId64, rb->builderid);
+	api_rpc_reply_result(
+		ctx, rb->rpcid,
+		json_pack("[I,{s:I}]", (json_int_t)rb->new_bsid, k, (json_int_t)rb->new_brid));
+	api_rebuild_free(rb);
+}
+
+/* The copy of the buildset for the builder alone: its sourcestamps, patch,
+ * properties, parent and changes; scheduler and reason "rebuild". */
+static void api_rebuild_write(struct api_rebuild *rb, struct api_ctx *ctx)
+{
+	struct db *db = ctx->db;
+	struct db_buildset_new bs = {
+		.reason = "rebuild",
+		.scheduler = "rebuild",
+		.properties = rb->in.props,
+		.sourcestamps = rb->in.ss,
+		.nsourcestamps = rb->in.nss,
+		.parent_buildid = rb->in.bs.parent_buildid,
+		.priority = rb->priority,
+		.submitted_at = clock_wall(),
+	};
+	int r = db_buildset_add(db, &bs, &rb->builderid, 1, &rb->new_bsid, &rb->new_brid);
+	if (r >= 0 && rb->have_patch) {
+		struct db_patch p = {.level = rb->patch.level,
+				     .body = rb->patch.body,
+				     .len = rb->patch.len,
+				     .subdir = rb->patch.subdir};
+		r = db_buildset_set_patch(db, rb->new_bsid, &p);
+	}
+	if (r >= 0 && rb->nch)
+		r = db_buildset_add_changes(db, rb->new_bsid, rb->changeids, rb->nch);
+	if (r < 0) {
+		log_warn("rebuild of build %s failed: %s", ctx->cap[0], err_str(r));
+		api_rebuild_fail(rb, ctx, 500, err_str(r));
+		return;
+	}
+	db_commit_then(db, api_rebuild_committed, rb); /* the answer acknowledges it */
+}
+
+static void api_rebuild_changes(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct api_rebuild *rb = arg;
+	(void)total;
+	struct api_ctx *ctx = api_rebuild_ctx(rb, r, err);
+	if (ctx) {
+		size_t i;
+		json_t *c;
+		rb->changeids = xcalloc(json_array_size(items) + 1, sizeof(*rb->changeids));
 		json_array_foreach(items, i, c)
 		{
 			json_t *id = json_object_get(c, "changeid");
 			if (json_is_integer(id))
-				(*ret)[n++] = json_integer_value(id);
+				rb->changeids[rb->nch++] = json_integer_value(id);
 		}
+		api_rebuild_write(rb, ctx);
 	}
-	*ret_n = n;
 	json_decref(items);
-	return r < 0 ? r : 0;
 }
 
-/* A copy of buildset bsid for builderid alone: its sourcestamps, patch,
- * properties, parent and changes; scheduler and reason "rebuild". */
-static int api_builds_copy_buildset(struct api_ctx *ctx, const char *buildid, int64_t bsid,
-				    const struct db_request *rq, int64_t *ret_bsid,
-				    int64_t *ret_brid)
+static void api_rebuild_patches(void *arg, int r, struct db_patch_data *v, size_t n,
+				const char *err)
 {
-	struct db *db = ctx->db;
-	struct db_buildset_info bi = {0};
-	struct db_sourcestamp *ss = NULL;
-	size_t nss = 0, nch = 0;
-	json_t *props = NULL;
-	int64_t *changeids = NULL;
-	struct db_patch_data pd = {0};
-	int has_patch = 0;
+	struct api_rebuild *rb = arg;
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0 && r >= 0) { /* the first, as a buildset has one */
+			rb->patch = v[0];
+			rb->have_patch = true;
+		} else {
+			db_patch_data_release(&v[i]);
+		}
+	}
+	free(v);
+	struct api_ctx *ctx = api_rebuild_ctx(rb, r, err);
+	if (ctx)
+		api_rebuild_list(rb, ctx, DB_CHANGES, "buildid", rb->buildid, api_rebuild_changes);
+}
 
-	int r = db_buildset_get(db, bsid, &bi);
-	if (r >= 0)
-		r = db_buildset_sourcestamps(db, bsid, &ss, &nss);
-	if (r >= 0)
-		r = db_buildset_properties(db, bsid, &props);
-	if (r >= 0 && bi.patchid)
-		r = has_patch = db_buildset_patch(db, bsid, NULL, &pd);
-	if (r >= 0)
-		r = api_builds_changeids(ctx, buildid, &changeids, &nch);
+static void api_rebuild_inputs(void *arg, int r, struct db_build_inputs *in, const char *err)
+{
+	struct api_rebuild *rb = arg;
 	if (r >= 0) {
-		struct db_buildset_new bs = {
-			.reason = "rebuild",
-			.scheduler = "rebuild",
-			.properties = props,
-			.sourcestamps = ss,
-			.nsourcestamps = nss,
-			.parent_buildid = bi.parent_buildid,
-			.priority = rq->priority,
-			.submitted_at = clock_wall(),
-		};
-		r = db_buildset_add(db, &bs, &rq->builderid, 1, ret_bsid, ret_brid);
+		rb->in = *in; /* taken whole */
+		*in = (struct db_build_inputs){0};
+		rb->have_in = true;
 	}
-	if (r >= 0 && has_patch > 0) {
-		struct db_patch p = {
-			.level = pd.level, .body = pd.body, .len = pd.len, .subdir = pd.subdir};
-		r = db_buildset_set_patch(db, *ret_bsid, &p);
+	struct api_ctx *ctx = api_rebuild_ctx(rb, r == KILN_ENOTFOUND ? 0 : r, err);
+	if (!ctx)
+		return;
+	if (r == KILN_ENOTFOUND) {
+		api_rebuild_fail(rb, ctx, 404, "no such buildset");
+		return;
 	}
-	if (r >= 0 && nch)
-		r = db_buildset_add_changes(db, *ret_bsid, changeids, nch);
-	if (has_patch > 0)
-		db_patch_data_release(&pd);
-	free(changeids);
-	json_decref(props);
-	free(ss);
-	db_buildset_info_release(&bi);
-	return r;
+	if (rb->in.bs.patchid) {
+		int e = db_buildset_patches_async(ctx->db, rb->bsid, api_rebuild_patches, rb);
+		if (e < 0)
+			api_rebuild_fail(rb, ctx, 500, err_str(e));
+		return;
+	}
+	api_rebuild_list(rb, ctx, DB_CHANGES, "buildid", rb->buildid, api_rebuild_changes);
+}
+
+static void api_rebuild_request(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct api_rebuild *rb = arg;
+	(void)total;
+	struct api_ctx *ctx = api_rebuild_ctx(rb, r, err);
+	json_t *row = json_array_get(items, 0);
+	if (ctx && !row) {
+		api_rebuild_fail(rb, ctx, 404, "no such build request");
+	} else if (ctx) {
+		rb->bsid = json_integer_value(json_object_get(row, "buildsetid"));
+		rb->priority = (int)json_integer_value(json_object_get(row, "priority"));
+		int e = db_build_inputs_async(ctx->db, rb->bsid, api_rebuild_inputs, rb);
+		if (e < 0)
+			api_rebuild_fail(rb, ctx, 500, err_str(e));
+	}
+	json_decref(items);
+}
+
+static void api_rebuild_build(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct api_rebuild *rb = arg;
+	(void)total;
+	struct api_ctx *ctx = api_rebuild_ctx(rb, r, err);
+	json_t *row = json_array_get(items, 0);
+	if (ctx && !row) {
+		api_rebuild_fail(rb, ctx, 404, "no such build");
+	} else if (ctx) {
+		rb->brid = json_integer_value(json_object_get(row, "buildrequestid"));
+		rb->builderid = json_integer_value(json_object_get(row, "builderid"));
+		api_rebuild_list(rb, ctx, DB_BUILDREQUESTS, "buildrequestid", rb->brid,
+				 api_rebuild_request);
+	}
+	json_decref(items);
 }
 
 void api_build_rebuild_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 {
-	const char *f[] = {"buildid", ctx->cap[0], NULL};
-	int64_t brid;
-	int r = api_lookup(ctx, DB_BUILDS, "buildrequestid", f, &brid);
-	if (r == 0)
+	long long buildid;
+	if (str_to_i64(ctx->cap[0], &buildid) < 0) {
 		api_rpc_reply_error(ctx, 404, rpc->id, -32603, "no such build");
-	if (r <= 0)
 		return;
-	struct db_request rq = {0};
-	r = db_request_get(ctx->db, brid, &rq);
-	int64_t bsid = 0, newbrid = 0;
-	if (r >= 0)
-		r = api_builds_copy_buildset(ctx, ctx->cap[0], rq.buildsetid, &rq, &bsid, &newbrid);
-	if (r >= 0)
-		r = db_flush(ctx->db); /* the answer acknowledges a stored buildset */
-	if (r < 0) {
-		log_warn("rebuild of build %s failed: %s", ctx->cap[0], err_str(r));
-		api_rpc_reply_error(ctx, 500, rpc->id, -32603, err_str(r));
-	} else {
-		events_buildset_new(ctx->m, bsid, &newbrid, 1);
-		if (ctx->m->engine)
-			engine_buildset_added(ctx->m->engine, bsid, &rq.builderid, 1, false);
-		log_info("rebuild of build %s: buildset=%" PRId64, ctx->cap[0], bsid);
-		char k[24];
-		snprintf(k, sizeof(k), "%" PRId64, rq.builderid);
-		api_rpc_reply_result(
-			ctx, rpc->id,
-			json_pack("[I,{s:I}]", (json_int_t)bsid, k, (json_int_t)newbrid));
 	}
+	struct api_rebuild *rb = xcalloc(1, sizeof(*rb));
+	api_ctx_hold(&rb->ctx, rb->cap, ctx);
+	rb->rpcid = json_incref(rpc->id);
+	rb->buildid = buildid;
+	rb->rs = (struct api_rspec){.limit = -1};
+	api_rspec_add_eq_i64(&rb->rs, "buildid", buildid);
+	struct db_query q = {.filters = rb->rs.filters, .nfilters = rb->rs.nfilters, .limit = -1};
+	int r = db_list_async(ctx->db, DB_BUILDS, &q, NULL, false, api_rebuild_build, rb);
+	if (r < 0) {
+		api_rpc_reply_error(ctx, 500, rpc->id, -32603, err_str(r));
+		api_rebuild_free(rb);
+		return;
+	}
+	rb->d = http_req_defer(ctx->req);
 }

@@ -132,7 +132,11 @@ void api_worker_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 	}
 	const char *f[] = {api_is_num(ctx->cap[0]) ? "workerid" : "name", ctx->cap[0], NULL};
 	json_t *rows = api_worker_configured(ctx, ctx->cap[0]);
-	int r = rows ? 0 : api_fetch(ctx, DB_WORKERS, f, &rows);
+	int r = 0;
+	if (!rows && db_is_postgresql(ctx->db))
+		rows = json_array(); /* not declared: none to act on (no synchronous read there) */
+	else if (!rows)
+		r = api_fetch(ctx, DB_WORKERS, f, &rows);
 	json_t *row = r >= 0 ? json_array_get(rows, 0) : NULL;
 	if (r >= 0 && !row) {
 		json_decref(rows);

@@ -263,6 +263,46 @@ static int wconn_request_simple(struct wconn *w, const char *op, proto_reply_fn 
 	return r;
 }
 
+/* PostgreSQL: the stored pause, read on the loop; the worker takes no
+ * build until it is in (a pause outlives the connection) */
+static void workers_paused_read(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct wconn *w = arg;
+	(void)total;
+	if (!w->closed) { /* a closed one's engine may be gone (a master's stop) */
+		json_t *row = json_array_get(items, 0);
+		if (r < 0)
+			log_error("worker=%s cannot read its pause: %s", w->cfg->name,
+				  err ? err : "failed");
+		w->paused = w->graceful || (r == 0 && json_is_true(json_object_get(row, "paused")));
+		engine_kick(w->e);
+	}
+	json_decref(items);
+	wconn_unref(w);
+}
+
+static void workers_read_paused(struct wconn *w)
+{
+	struct db *db = w->e->m->db;
+	if (!db_is_postgresql(db)) {
+		bool paused = false;
+		w->paused = db_worker_paused(db, w->workerid, &paused) > 0 && paused;
+		return;
+	}
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", (long long)w->workerid);
+	struct db_filter f = {
+		.field = "workerid", .op = DB_OP_EQ, .values = (const char *[]){id}, .nvalues = 1};
+	struct db_query q = {.filters = &f, .nfilters = 1, .limit = 1};
+	w->refs++;
+	w->paused = true; /* until the answer */
+	if (db_list_async(db, DB_WORKERS, &q, NULL, false, workers_paused_read, w) < 0) {
+		log_error("worker=%s cannot read its pause: %s", w->cfg->name, db_errmsg(db));
+		w->paused = false;
+		w->refs--;
+	}
+}
+
 static void workers_attach_done(struct wconn *w)
 {
 	w->attached = true;
@@ -272,8 +312,7 @@ static void workers_attach_done(struct wconn *w)
 	int r = db_worker_set_connected(m->db, w->workerid, m->masterid);
 	if (r < 0)
 		log_error("worker=%s cannot record connection: %s", w->cfg->name, db_errmsg(m->db));
-	bool paused = false; /* slice "uimisc": a pause outlives the connection */
-	w->paused = db_worker_paused(m->db, w->workerid, &paused) > 0 && paused;
+	workers_read_paused(w); /* slice "uimisc": a pause outlives the connection */
 	/* slice "workerctl": a worker stopped gracefully (or killed) earlier
 	 * comes back as a normal worker, as in Buildbot (attached() resets it) */
 	if (!w->graceful && db_worker_set_graceful(m->db, w->workerid, false) < 0)

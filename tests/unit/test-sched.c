@@ -424,6 +424,8 @@ TEST(dependent)
 	CHECK_INT(db_request_complete(f.m.db, brid, 0, clock_wall(), &done), 0);
 	CHECK_INT(done, bsid);
 	sched_buildset_completed(f.m.sched, done, -1);
+	CHECK_INT(nbuildsets(&f), 1); /* the upstream buildset is read on the loop */
+	uv_run(&f.loop, UV_RUN_NOWAIT);
 	CHECK_INT(nbuildsets(&f), 2);
 	CHECK_STR(bs_revision(&f, 1), "abc");
 	fixture_close(&f);
@@ -969,6 +971,7 @@ TEST(codebases_timed_force_trigger)
 	CHECK_INT(db_request_complete(f.m.db, tbr, RESULTS_SUCCESS, clock_wall(), &done), 0);
 	CHECK_INT(done, rq.buildsetid);
 	sched_buildset_completed(s, done, RESULTS_SUCCESS);
+	uv_run(&f.loop, UV_RUN_NOWAIT); /* the upstream buildset is read on the loop */
 	CHECK_INT(nbuildsets(&f), 4);
 	CHECK_INT(bs_nss(&f, 3), 3);
 	CHECK_STR(ss_field(&f, 3, "lib", "revision"), "l1");

@@ -7,6 +7,10 @@
  */
 #define LOG_SUBSYS "sched"
 
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -59,38 +63,54 @@ int sched_trigger(struct sched *s, const char *name, int64_t parent_buildid,
 				  c->priority, ret_bsid);
 }
 
-void sched_dependent_completed(struct sched *s, int64_t bsid, int results)
+/* The upstream buildset's scheduler and sourcestamps, read on the loop */
+struct sched_dep_read {
+	struct sched *s;
+	int64_t bsid;
+};
+
+static void sched_dependent_read(void *arg, int r, struct db_build_inputs *in, const char *err)
 {
-	if (results != RESULTS_SUCCESS && results != RESULTS_WARNINGS)
-		return;
-	struct db_buildset_info bi;
-	bool have = false;
-	struct db_sourcestamp *ss = NULL; /* the upstream buildset's, read once */
-	size_t nss = 0;
-	for (size_t i = 0; i < s->n; i++) {
+	struct sched_dep_read *rd = arg;
+	struct sched *s = rd->s;
+	int64_t bsid = rd->bsid;
+	free(rd);
+	if (!s->closed && r < 0 && r != -ECANCELED)
+		log_error("dependent schedulers: cannot read buildset %lld: %s", (long long)bsid,
+			  err ? err : "failed");
+	for (size_t i = 0; !s->closed && r >= 0 && i < s->n; i++) {
 		struct sched_one *o = &s->all[i];
-		if (o->cfg->kind != CONFIG_SCHED_DEPENDENT)
+		if (o->cfg->kind != CONFIG_SCHED_DEPENDENT || !in->bs.scheduler ||
+		    strcmp(in->bs.scheduler, o->cfg->upstream))
 			continue;
-		if (!have) {
-			if (db_buildset_get(s->m->db, bsid, &bi) < 0)
-				return;
-			have = true;
-		}
-		if (!bi.scheduler || strcmp(bi.scheduler, o->cfg->upstream))
-			continue;
-		if (!ss && db_buildset_sourcestamps(s->m->db, bsid, &ss, &nss) < 0) {
-			log_error("dependent '%s': cannot read buildset %lld's sourcestamps: %s",
-				  o->cfg->name, (long long)bsid, db_errmsg(s->m->db));
-			break;
-		}
 		_cleanup_free_ char *reason = xasprintf("The Dependent scheduler named '%s' "
 							"triggered this build (upstream buildset "
 							"%lld)",
 							o->cfg->name, (long long)bsid);
 		/* every sourcestamp of the upstream buildset, as Buildbot's Dependent */
-		sched_add_buildset(o, reason, ss, nss, NULL, 0, NULL, 0, o->cfg->priority, NULL);
+		sched_add_buildset(o, reason, in->ss, in->nss, NULL, 0, NULL, 0, o->cfg->priority,
+				   NULL);
 	}
-	free(ss);
-	if (have)
-		db_buildset_info_release(&bi);
+	if (--s->reads == 0 && s->handle_closed)
+		free(s);
+}
+
+void sched_dependent_completed(struct sched *s, int64_t bsid, int results)
+{
+	if (results != RESULTS_SUCCESS && results != RESULTS_WARNINGS)
+		return;
+	bool any = false;
+	for (size_t i = 0; i < s->n && !any; i++)
+		any = s->all[i].cfg->kind == CONFIG_SCHED_DEPENDENT;
+	if (!any)
+		return;
+	struct sched_dep_read *rd = xmalloc(sizeof(*rd));
+	*rd = (struct sched_dep_read){.s = s, .bsid = bsid};
+	if (db_build_inputs_async(s->m->db, bsid, sched_dependent_read, rd) < 0) {
+		log_error("dependent schedulers: cannot read buildset %lld: %s", (long long)bsid,
+			  db_errmsg(s->m->db));
+		free(rd);
+		return;
+	}
+	s->reads++;
 }
