@@ -154,6 +154,10 @@ int db_list_async(struct db *db, enum db_resource res, const struct db_query *q,
 {
 	char err[256];
 	if (db->pg) {
+		/* a log's counts as appended this turn (as SQLite's listing does):
+		 * its tail's row goes before the read */
+		if (res == DB_LOGS)
+			db_pg_log_sync(db);
 		int r = pg_list_send(db_pg_batch(db), res, q, skip, want_total, done, arg, err,
 				     sizeof(err));
 		return r < 0 ? db_async_pg_err(db, r, err) : 0;
