@@ -168,6 +168,9 @@ static void db_pg_on_migrated(void *arg, int r, int version, const char *err)
 	if (r == 0) { /* a failed transaction of writes: as a failed commit on SQLite */
 		pg_batch_on_fail(db->pg->batch, db_pg_on_commit_failed, db);
 		pg_batch_on_close(db->pg->batch, db_pg_turn_close, db);
+		uint64_t fail_at = 0; /* checked by db_pg_open */
+		(void)db_test_fail_commit(&fail_at);
+		pg_batch_fail_at(db->pg->batch, fail_at);
 	}
 	for (int i = 0; r == 0 && i < DB_PG_NTABLES; i++) {
 		unsigned block = i == DB_PG_CHANGES || i == DB_PG_SOURCESTAMPS
@@ -270,6 +273,10 @@ int db_pg_next_id(struct db *db, enum db_pg_table table, int64_t *ret)
 
 int db_pg_open(uv_loop_t *loop, const char *url, db_ready_fn ready, void *arg)
 {
+	uint64_t fail_at;
+	int fr = db_test_fail_commit(&fail_at); /* the message is set */
+	if (fr < 0)
+		return fr;
 	struct db *db = xcalloc(1, sizeof(*db));
 	db->pg = xcalloc(1, sizeof(*db->pg));
 	db->loop = loop;

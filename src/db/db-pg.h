@@ -222,6 +222,9 @@ int db_pg_request_complete(struct db *db, int64_t brid, int results, double when
 			   void *arg);
 /* db_open_errmsg()'s text, for an open that failed before a struct db. */
 void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* KILN_TEST_FAIL_COMMIT=N (db.h) in *ret, 0 when unset; -EINVAL (the open's
+ * message set) when it is no positive integer.  db-sqlite.c. */
+int db_test_fail_commit(uint64_t *ret);
 /* The answers queued by db-async.c, cancelled (db_close). */
 void db_async_close(struct db *db);
 

@@ -794,7 +794,7 @@ static void db_release_sqlite(struct db *db)
 }
 
 /* KILN_TEST_FAIL_COMMIT=N (db.h): 0 when unset or empty. */
-static int db_test_fail_commit(uint64_t *ret)
+int db_test_fail_commit(uint64_t *ret)
 {
 	const char *v = getenv("KILN_TEST_FAIL_COMMIT");
 	*ret = 0;

@@ -162,7 +162,9 @@ void db_set_commit_error_cb(struct db *db, db_commit_error_fn fn, void *userdata
  * one goes: to the commit error callback (whoever commits), and as
  * db_flush()'s return value when it is called.  Later commits succeed.
  * Unset, empty: no effect; anything but a positive integer: db_open()
- * fails with -EINVAL. */
+ * fails with -EINVAL.  On PostgreSQL the Nth transaction of writes sent
+ * fails before its COMMIT (the server raises "COMMIT: injected by
+ * KILN_TEST_FAIL_COMMIT"), and goes the same way. */
 /* A full disk (slice "faults"): true when the last failure was SQLite's
  * SQLITE_FULL or an ENOSPC under it (db_errmsg says "database or disk is
  * full").  db_refuse_writes(db, true) makes every later write fail at once,

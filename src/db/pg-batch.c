@@ -91,6 +91,7 @@ struct pg_batch {
 	struct pg_txn *queue, **queue_tail;  /* closed, waiting to be sent */
 	struct pg_txn *flying;               /* sent, not all answered */
 	size_t waiting_stmts, waiting_bytes; /* open + queued, writes and reads */
+	uint64_t fail_at, nsent;             /* pg_batch_fail_at: a test's fault */
 	size_t waiting_reads;                /* of waiting_stmts */
 	bool dirty;                          /* a send was cut short: ROLLBACK first */
 	bool freed;
@@ -354,6 +355,11 @@ static void txn_send(struct pg_batch *b, struct pg_txn *t)
 			r = txn_send_one(t, &q, txn_stmt_answered);
 		}
 	}
+	if (r == 0 && b->fail_at && t->attempts == 1 && ++b->nsent == b->fail_at) {
+		struct pg_query boom = {.sql = "DO $$BEGIN RAISE EXCEPTION 'COMMIT: injected by "
+					       "KILN_TEST_FAIL_COMMIT'; END$$"};
+		r = txn_send_one(t, &boom, txn_stmt_answered);
+	}
 	struct pg_query commit = {.sql = "COMMIT"};
 	if (r == 0)
 		r = txn_send_one(t, &commit, txn_commit_answered);
@@ -587,4 +593,10 @@ void pg_batch_free(struct pg_batch *b)
 		b->flying->b = NULL; /* its answers still come from the connection */
 	uv_close((uv_handle_t *)&b->check, batch_closed);
 	uv_close((uv_handle_t *)&b->nudge, batch_closed);
+}
+
+void pg_batch_fail_at(struct pg_batch *b, uint64_t n)
+{
+	b->fail_at = n;
+	b->nsent = 0;
 }

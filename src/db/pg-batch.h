@@ -82,6 +82,10 @@ void pg_batch_touch(struct pg_batch *b);
 /* fn(arg, r, err) for every transaction of writes that fails (before its
  * own pg_batch_then callbacks), while the batcher lives; NULL: none. */
 void pg_batch_on_fail(struct pg_batch *b, pg_batch_done_fn fn, void *arg);
+/* A test's fault (KILN_TEST_FAIL_COMMIT=N, db.h): the nth transaction of
+ * writes sent fails before its COMMIT (the server raises an error naming
+ * the injection), as a failed commit would; 0: none. */
+void pg_batch_fail_at(struct pg_batch *b, uint64_t n);
 /* Transactions sent again after a deadlock or a serialization failure
  * (the server aborted them; they are sent whole, up to 8 times). */
 uint64_t pg_batch_retries(const struct pg_batch *b);

@@ -117,6 +117,36 @@ TEST(a_failing_statement_rolls_back_its_transaction_only)
 	uv_run(&loop, UV_RUN_NOWAIT);
 }
 
+/* KILN_TEST_FAIL_COMMIT's fault: the second transaction sent fails as a
+ * commit would, the first and the third commit */
+TEST(an_injected_failure_fails_the_nth_transaction)
+{
+	struct pg_conn *c = pg_loop_test_conn(&loop);
+	struct pg_batch *b = NULL;
+	CHECK_INT(pg_batch_new(&loop, c, &b), 0);
+	struct pg_loop_test_answer a;
+	pg_loop_test_value(&loop, c, "CREATE TABLE tf (k text PRIMARY KEY)", &a);
+	pg_batch_fail_at(b, 2);
+	const char *keys[] = {"a", "b", "c"};
+	struct done d[3] = {{0}};
+	for (int i = 0; i < 3; i++) {
+		char sql[64];
+		snprintf(sql, sizeof(sql), "INSERT INTO tf VALUES ('%s')", keys[i]);
+		add(b, sql);
+		pg_batch_then(b, on_done, &d[i]);
+		CHECK(test_run_until(&loop, is_done, &d[i], TEST_GUARD_MS));
+	}
+	CHECK_INT(d[0].r, 0);
+	CHECK_INT(d[1].r, KILN_EDB);
+	CHECK(strstr(d[1].err, "injected by KILN_TEST_FAIL_COMMIT") != NULL);
+	CHECK_INT(d[2].r, 0);
+	CHECK_STR(pg_loop_test_value(&loop, c, "SELECT string_agg(k, ',' ORDER BY k) FROM tf", &a),
+		  "a,c");
+	pg_batch_free(b);
+	pg_conn_free(c);
+	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
 struct turn2 {
 	struct pg_batch *b;
 	struct done *d;
@@ -447,6 +477,7 @@ int main(int argc, char **argv)
 	uv_loop_init(&loop);
 	RUN(one_turn_is_one_transaction);
 	RUN(a_failing_statement_rolls_back_its_transaction_only);
+	RUN(an_injected_failure_fails_the_nth_transaction);
 	RUN(later_turns_wait_for_the_one_in_flight);
 	RUN(a_callback_with_nothing_pending);
 	RUN(caps_and_bad_input);
