@@ -149,17 +149,70 @@ static int db_async_pg_err(struct db *db, int r, const char *err)
 	return db_failf(db, r, "%s", err);
 }
 
+/* PostgreSQL: a log's row as SQLite's listing gives it, whose tails are
+ * written first: num_lines as the tails in memory had it when the read was
+ * sent (their rows are written at the turn's end, and a log may have
+ * finished, its tail gone, by the time the answer comes; writing the rows
+ * at every read would rewrite a followed log's tail chunk at every append). */
+struct db_logs_fix {
+	db_list_fn done;
+	void *arg;
+	size_t n;
+	struct {
+		int64_t logid, num_lines;
+	} v[];
+};
+
+static struct db_logs_fix *db_logs_fix_new(struct db *db, db_list_fn done, void *arg)
+{
+	size_t n = 0;
+	for (struct db_log_tail *t = db->tails; t; t = t->next)
+		n++;
+	struct db_logs_fix *fix = xmalloc(sizeof(*fix) + n * sizeof(fix->v[0]));
+	fix->done = done;
+	fix->arg = arg;
+	fix->n = 0;
+	for (struct db_log_tail *t = db->tails; t; t = t->next) {
+		fix->v[fix->n].logid = t->logid;
+		fix->v[fix->n++].num_lines = t->num_lines;
+	}
+	return fix;
+}
+
+static void db_logs_fixed(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct db_logs_fix *fix = arg;
+	size_t i;
+	json_t *it;
+	if (r == 0)
+		json_array_foreach(items, i, it)
+		{
+			json_t *id = json_object_get(it, "logid");
+			for (size_t k = 0; json_is_integer(id) && k < fix->n; k++)
+				if (fix->v[k].logid == json_integer_value(id) &&
+				    json_object_get(it, "num_lines"))
+					json_object_set_new(it, "num_lines",
+							    json_integer(fix->v[k].num_lines));
+		}
+	fix->done(fix->arg, r, items, total, err);
+	free(fix);
+}
+
 int db_list_async(struct db *db, enum db_resource res, const struct db_query *q,
 		  const char *const *skip, bool want_total, db_list_fn done, void *arg)
 {
 	char err[256];
 	if (db->pg) {
-		/* a log's counts as appended this turn (as SQLite's listing does):
-		 * its tail's row goes before the read */
-		if (res == DB_LOGS)
-			db_pg_log_sync(db);
+		struct db_logs_fix *fix = NULL;
+		if (res == DB_LOGS) { /* the counts of the logs appended to, from memory */
+			fix = db_logs_fix_new(db, done, arg);
+			done = db_logs_fixed;
+			arg = fix;
+		}
 		int r = pg_list_send(db_pg_batch(db), res, q, skip, want_total, done, arg, err,
 				     sizeof(err));
+		if (r < 0)
+			free(fix);
 		return r < 0 ? db_async_pg_err(db, r, err) : 0;
 	}
 	json_t *items = NULL;
