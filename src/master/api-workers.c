@@ -101,12 +101,11 @@ static json_t *api_worker_configured(struct api_ctx *ctx, const char *idname)
 {
 	struct engine *e = ctx->m->engine;
 	const struct config *cfg = ctx->m->cfg;
-	bool num = api_is_num(idname);
+	long long want = 0;
+	bool num = api_is_num(idname) && str_to_i64(idname, &want) == 0;
 	for (size_t i = 0; e && cfg && i < cfg->nworkers; i++) {
 		int64_t id = engine_worker_id(e, &cfg->worker[i]);
-		char idtext[24];
-		snprintf(idtext, sizeof(idtext), "%" PRId64, id);
-		if (id > 0 && !strcmp(idname, num ? idtext : cfg->worker[i].name))
+		if (id > 0 && (num ? id == want : !strcmp(idname, cfg->worker[i].name)))
 			return json_pack("[{s:I,s:s}]", "workerid", (json_int_t)id, "name",
 					 cfg->worker[i].name);
 	}
