@@ -1128,7 +1128,8 @@ static void engine_prep_got(void *arg, int r, int64_t id, const char *err)
 {
 	struct engine_prep_one *one = arg;
 	struct engine_prep *p = one->p;
-	if (r < 0 && p->r == 0) {
+	/* cancelled: one->name was in the configuration, which may be gone */
+	if (p->e && r < 0 && p->r == 0) {
 		p->r = r;
 		p->err = xasprintf("cannot register %s '%s': %s", one->kind, one->name,
 				   err ? err : err_str(r));
