@@ -117,7 +117,7 @@ static int db_async_queue(struct db *db, db_list_fn fn, void *arg, json_t *items
 
 /* x's answer for a later turn: run(x, 0) then (or -ECANCELED at
  * db_close); if it cannot wait, release(x) and the error. */
-static int db_async_later(struct db *db, void (*run)(void *, int), void *x, void (*release)(void *))
+int db_async_later(struct db *db, void (*run)(void *, int), void *x, void (*release)(void *))
 {
 	int r = db_async_push(db, NULL, run, x, NULL, -1);
 	if (r < 0)

@@ -26,50 +26,7 @@
 #include "db/pg-batch.h"
 #include "db/pg-conn.h"
 #include "db/pg-col.h"
-
-#define PGW_MAX 16
-
-/* A write's parameters as text (NULL: SQL NULL). */
-struct pgw {
-	const char *v[PGW_MAX];
-	char num[PGW_MAX][32];
-	struct buf fixed[PGW_MAX];      /* a text param made valid UTF-8 */
-	int len[PGW_MAX], fmt[PGW_MAX]; /* fmt 1: binary (pgw_blob) */
-	int n;
-};
-
-static void pgw_i64(struct pgw *w, int64_t x)
-{
-	snprintf(w->num[w->n], sizeof(w->num[0]), "%" PRId64, x);
-	w->v[w->n] = w->num[w->n];
-	w->n++;
-}
-
-static void pgw_f64(struct pgw *w, double x)
-{
-	snprintf(w->num[w->n], sizeof(w->num[0]), "%.17g", x);
-	w->v[w->n] = w->num[w->n];
-	w->n++;
-}
-
-/* s borrowed until db_pg_write returns; NULL is SQL NULL.  PostgreSQL
- * refuses text that is not UTF-8 (and with it the whole transaction): each
- * byte that starts no valid sequence is stored as U+FFFD, as the API shows
- * such text read from SQLite. */
-static void pgw_text(struct pgw *w, const char *s)
-{
-	bool partial;
-	size_t n = s ? strlen(s) : 0;
-	if (s && str_utf8_prefix(s, n, &partial) != n) {
-		struct buf *b = &w->fixed[w->n];
-		buf_init(b, 3 * n + 1);
-		if (str_utf8_sanitize(b, s, n) == 0 && buf_addch(b, '\0') == 0)
-			s = b->ptr;
-		else
-			s = "";
-	}
-	w->v[w->n++] = s;
-}
+#include "db/pg-params.h"
 
 void db_pg_on_commit_failed(void *arg, int r, const char *err)
 {
@@ -80,17 +37,8 @@ void db_pg_on_commit_failed(void *arg, int r, const char *err)
 	db->commit_error_fn(db, r, db->errmsg, db->commit_error_ud);
 }
 
-/* p[0..n) as a binary parameter (a bytea), borrowed until db_pg_write. */
-static void pgw_blob(struct pgw *w, const void *p, size_t n)
-{
-	w->v[w->n] = n ? p : "";
-	w->len[w->n] = (int)n;
-	w->fmt[w->n] = 1;
-	w->n++;
-}
-
 /* sql with w's parameters, in this turn's transaction; releases w. */
-static int db_pg_write(struct db *db, const char *sql, struct pgw *w)
+int db_pg_write(struct db *db, const char *sql, struct pgw *w)
 {
 	struct pg_query q = {
 		.sql = sql, .nparams = w->n, .values = w->v, .lengths = w->len, .formats = w->fmt};
@@ -105,8 +53,7 @@ static int db_pg_write(struct db *db, const char *sql, struct pgw *w)
 
 /* A write whose rows are wanted: cb(c, ...) gets them; c (malloc'd) is
  * freed here when the write cannot be queued. */
-static int db_pg_write_returning(struct db *db, const struct pg_query *q, pg_conn_result_cb cb,
-				 void *c)
+int db_pg_write_returning(struct db *db, const struct pg_query *q, pg_conn_result_cb cb, void *c)
 {
 	int r = pg_batch_add_returning(db_pg_batch(db), q, cb, c);
 	if (r < 0) {

@@ -227,5 +227,55 @@ void db_set_open_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2
 int db_test_fail_commit(uint64_t *ret);
 /* The answers queued by db-async.c, cancelled (db_close). */
 void db_async_close(struct db *db);
+/* x's answer for a later turn on SQLite (db-async.c): run(x, 0) then (or
+ * -ECANCELED at db_close); if it cannot wait, release(x) and the error. */
+int db_async_later(struct db *db, void (*run)(void *, int), void *x, void (*release)(void *));
+
+/* db-pg-write.c's: sql with w's parameters in this turn's transaction
+ * (w released); a write whose rows cb(c, ...) gets after the commit (c,
+ * malloc'd, freed here when the write cannot be queued). */
+struct pgw;
+struct pg_query;
+int db_pg_write(struct db *db, const char *sql, struct pgw *w);
+int db_pg_write_returning(struct db *db, const struct pg_query *q,
+			  void (*cb)(void *c, int r, const struct pg_result *res, const char *err),
+			  void *c);
+
+/* Users, tokens and sessions on PostgreSQL (db-pg-users.c): the *_async
+ * calls of db.h with the same arguments, and the session writes. */
+int db_pg_user_add(struct db *db, const struct db_user_set *u, db_id_fn done, void *arg);
+int db_pg_user_update(struct db *db, int64_t uid, const struct db_user_set *u, bool end_sessions,
+		      db_id_fn done, void *arg);
+int db_pg_user_remove(struct db *db, int64_t uid, db_id_fn done, void *arg);
+int db_pg_user_find(struct db *db, int64_t uid, const char *name, bool by_username, db_id_fn done,
+		    void *arg);
+int db_pg_user_login(struct db *db, int64_t uid, const char *username, db_user_login_fn done,
+		     void *arg);
+int db_pg_user_set_roles_async(struct db *db, int64_t uid, const char *roles, db_id_fn done,
+			       void *arg);
+int db_pg_token_add(struct db *db, int64_t uid, const char *name,
+		    const unsigned char hash[DB_TOKEN_HASH_BYTES], const char *scopes, int64_t now,
+		    int64_t expires_at, db_id_fn done, void *arg);
+int db_pg_token_revoke(struct db *db, int64_t id, int64_t now, db_id_fn done, void *arg);
+int db_pg_token_verify(struct db *db, const unsigned char hash[DB_TOKEN_HASH_BYTES], unsigned need,
+		       int64_t now, db_token_fn done, void *arg);
+int db_pg_session_get(struct db *db, const unsigned char hash[DB_SESSION_HASH_BYTES], int64_t now,
+		      int64_t idle_s, db_session_fn done, void *arg);
+int db_pg_session_add(struct db *db, const unsigned char hash[DB_SESSION_HASH_BYTES], int64_t uid,
+		      const char *username, int64_t now, int64_t expires_at);
+int db_pg_session_delete(struct db *db, const unsigned char hash[DB_SESSION_HASH_BYTES]);
+int db_pg_sessions_delete_user(struct db *db, int64_t uid);
+
+/* Shared by both backends (db-sqlite-users.c, db-sqlite-tokens.c,
+ * db-sqlite-sessions.c): the checks of a user's values, of a token's name
+ * and of a token found (revoked, expired, lacking need: its error, else
+ * 0); a session's verdict (0 live, 1 to be deleted) and whether its use is
+ * to be noted. */
+int db_users_check(struct db *db, const struct db_user_set *u, bool adding);
+int db_token_check_name(struct db *db, const char *name);
+int db_token_judge(struct db *db, const struct db_token *t, unsigned need, int64_t now);
+bool db_token_note_use(const struct db_token *t, int64_t now);
+bool db_session_dead(const struct db_session *s, int64_t now, int64_t idle_s);
+bool db_session_note_use(const struct db_session *s, int64_t now, int64_t idle_s);
 
 #endif

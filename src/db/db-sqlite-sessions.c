@@ -52,6 +52,11 @@ int db_session_add(struct db *db, const unsigned char hash[DB_SESSION_HASH_BYTES
 {
 	if (!username || !*username || strlen(username) > DB_USER_TEXT_MAX)
 		return db_failf(db, -EINVAL, "bad session username");
+	if (db->pg) { /* its id comes with the commit: none here */
+		if (ret_id)
+			*ret_id = 0;
+		return db_pg_session_add(db, hash, uid, username, now, expires_at);
+	}
 	int64_t id = 0;
 	int r = WRITE(session_add(db, hash, uid, username, now, expires_at, &id));
 	if (r >= 0 && ret_id)
@@ -62,6 +67,17 @@ int db_session_add(struct db *db, const unsigned char hash[DB_SESSION_HASH_BYTES
 static int session_delete_id(struct db *db, int64_t id)
 {
 	return db_exec_int64(db, "DELETE FROM sessions WHERE id = ?1", id, "delete session");
+}
+
+bool db_session_dead(const struct db_session *s, int64_t now, int64_t idle_s)
+{
+	return s->expires_at <= now || (idle_s > 0 && now - s->last_seen_at > idle_s);
+}
+
+bool db_session_note_use(const struct db_session *s, int64_t now, int64_t idle_s)
+{
+	int64_t every = idle_s > 0 && idle_s / 2 < 60 ? idle_s / 2 : 60;
+	return now - s->last_seen_at >= every || now < s->last_seen_at;
 }
 
 int db_session_get(struct db *db, const unsigned char hash[DB_SESSION_HASH_BYTES], int64_t now,
@@ -91,13 +107,12 @@ int db_session_get(struct db *db, const unsigned char hash[DB_SESSION_HASH_BYTES
 	const char *u = (const char *)sqlite3_column_text(s, 2);
 	snprintf(t.username, sizeof(t.username), "%s", u ? u : "");
 	sqlite3_reset(s);
-	if (t.expires_at <= now || (idle_s > 0 && now - t.last_seen_at > idle_s)) {
+	if (db_session_dead(&t, now, idle_s)) {
 		if ((r = WRITE1(session_delete_id(db, t.id))) < 0)
 			return r;
 		return 0;
 	}
-	int64_t every = idle_s > 0 && idle_s / 2 < 60 ? idle_s / 2 : 60;
-	if (now - t.last_seen_at >= every || now < t.last_seen_at) {
+	if (db_session_note_use(&t, now, idle_s)) {
 		_cleanup_stmt_ sqlite3_stmt *u2 =
 			db_stmt_dynamic(db, "UPDATE sessions SET last_seen_at = ?2 WHERE id = ?1");
 		if (!u2)
@@ -125,6 +140,8 @@ static int session_delete(struct db *db, const unsigned char *hash)
 
 int db_session_delete(struct db *db, const unsigned char hash[DB_SESSION_HASH_BYTES])
 {
+	if (db->pg) /* 0: whether there was one is known at the commit */
+		return db_pg_session_delete(db, hash);
 	int r = WRITE1(session_delete(db, hash));
 	return r < 0 ? r : sqlite3_changes(db->h) > 0;
 }
@@ -196,6 +213,8 @@ static int sessions_delete_user(struct db *db, int64_t uid)
 
 int db_sessions_delete_user(struct db *db, int64_t uid)
 {
+	if (db->pg)
+		return db_pg_sessions_delete_user(db, uid);
 	int r = WRITE1(sessions_delete_user(db, uid));
 	return r < 0 ? r : sqlite3_changes(db->h);
 }

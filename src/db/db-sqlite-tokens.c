@@ -8,6 +8,7 @@
  * one indexed look-up), so their statements come from the dynamic cache.
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -83,7 +84,7 @@ void db_token_generate(char out[DB_TOKEN_TEXT_LEN + 1], unsigned char hash[DB_TO
 	token_hash(out, hash);
 }
 
-static int token_check_name(struct db *db, const char *name)
+int db_token_check_name(struct db *db, const char *name)
 {
 	size_t n = strlen(name);
 	if (n == 0)
@@ -176,7 +177,7 @@ int db_token_add(struct db *db, int64_t uid, const char *name,
 		 const unsigned char hash[DB_TOKEN_HASH_BYTES], unsigned scopes, int64_t now,
 		 int64_t expires_at, int64_t *ret_id)
 {
-	int r = token_check_name(db, name);
+	int r = db_token_check_name(db, name);
 	if (r < 0)
 		return r;
 	char sc[128];
@@ -248,6 +249,28 @@ int db_token_list(struct db *db, struct db_token **ret, size_t *ret_n)
 	return 0;
 }
 
+int db_token_judge(struct db *db, const struct db_token *t, unsigned need, int64_t now)
+{
+	if (t->revoked_at)
+		return db_failf(db, KILN_EAUTH, "token %lld '%s' was revoked", (long long)t->id,
+				t->name);
+	if (t->expires_at && t->expires_at <= now)
+		return db_failf(db, KILN_EAUTH, "token %lld '%s' has expired", (long long)t->id,
+				t->name);
+	if ((t->scopes & need) != need) {
+		char sc[128];
+		db_token_scopes_format(need & ~t->scopes, sc, sizeof(sc));
+		return db_failf(db, -EPERM, "token %lld '%s' lacks the scope %s", (long long)t->id,
+				t->name, sc);
+	}
+	return 0;
+}
+
+bool db_token_note_use(const struct db_token *t, int64_t now)
+{
+	return !t->last_used_at || now - t->last_used_at >= 60 || now < t->last_used_at;
+}
+
 int db_token_verify(struct db *db, const char *token, unsigned need, int64_t now,
 		    struct db_token *ret)
 {
@@ -272,19 +295,9 @@ int db_token_verify(struct db *db, const char *token, unsigned need, int64_t now
 	struct db_token t;
 	token_row(s, &t);
 	sqlite3_reset(s);
-	if (t.revoked_at)
-		return db_failf(db, KILN_EAUTH, "token %lld '%s' was revoked", (long long)t.id,
-				t.name);
-	if (t.expires_at && t.expires_at <= now)
-		return db_failf(db, KILN_EAUTH, "token %lld '%s' has expired", (long long)t.id,
-				t.name);
-	if ((t.scopes & need) != need) {
-		char sc[128];
-		db_token_scopes_format(need & ~t.scopes, sc, sizeof(sc));
-		return db_failf(db, -EPERM, "token %lld '%s' lacks the scope %s", (long long)t.id,
-				t.name, sc);
-	}
-	if (!t.last_used_at || now - t.last_used_at >= 60 || now < t.last_used_at) {
+	if ((r = db_token_judge(db, &t, need, now)) < 0)
+		return r;
+	if (db_token_note_use(&t, now)) {
 		_cleanup_stmt_ sqlite3_stmt *u = db_stmt_dynamic(
 			db, "UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1");
 		if (!u)

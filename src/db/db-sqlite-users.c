@@ -7,6 +7,7 @@
  * the small dynamic cache rather than fixed statement ids.
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -68,7 +69,7 @@ static bool sqlite_users_is_hash(const char *h)
 	return dollars == 5;
 }
 
-static int sqlite_users_check(struct db *db, const struct db_user_set *u, bool adding)
+int db_users_check(struct db *db, const struct db_user_set *u, bool adding)
 {
 	int r;
 	if (adding && !u->identifier)
@@ -253,7 +254,7 @@ static int sqlite_users_add(struct db *db, const struct db_user_set *u, int64_t 
 
 int db_user_add(struct db *db, const struct db_user_set *u, int64_t *ret_uid)
 {
-	int r = sqlite_users_check(db, u, true);
+	int r = db_users_check(db, u, true);
 	if (r < 0)
 		return r;
 	int64_t uid = 0;
@@ -335,7 +336,7 @@ static int sqlite_users_update(struct db *db, int64_t uid, const struct db_user_
 
 int db_user_update(struct db *db, int64_t uid, const struct db_user_set *u)
 {
-	int r = sqlite_users_check(db, u, false);
+	int r = db_users_check(db, u, false);
 	if (r < 0)
 		return r;
 	return WRITE(sqlite_users_update(db, uid, u));

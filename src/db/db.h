@@ -1203,6 +1203,55 @@ int db_user_login(struct db *db, int64_t uid, char *username, size_t un, char *r
 int db_user_set_roles(struct db *db, int64_t uid, const char *roles);
 /* ==== end of web sessions =========================================================== */
 
+/* ==== users, tokens and sessions answered on the loop (db-pg-users.c, issue 14) ===== */
+/* The calls above that the API, the login and the authentication gate
+ * make, answered later under db_list_async's rules (on SQLite on a later
+ * loop turn, on PostgreSQL when the server answers; a write's answer once
+ * its transaction committed).  r and err are what the synchronous call
+ * returns and db_errmsg says; the arguments are copied. */
+/* done(arg, 0, uid, NULL), or -EINVAL / -EEXIST. */
+int db_user_add_async(struct db *db, const struct db_user_set *u, db_id_fn done, void *arg);
+/* done(arg, 0, n, NULL) with n the sessions ended (end_sessions: every
+ * session of the user is deleted too, as db_sessions_delete_user), or
+ * -EINVAL / -EEXIST / KILN_ENOTFOUND. */
+int db_user_update_async(struct db *db, int64_t uid, const struct db_user_set *u, bool end_sessions,
+			 db_id_fn done, void *arg);
+/* done(arg, 0, uid, NULL), or KILN_ENOTFOUND. */
+int db_user_remove_async(struct db *db, int64_t uid, db_id_fn done, void *arg);
+/* The user numbered uid (> 0), else the one whose identifier (or, with
+ * by_username, bb_username) is name: done(arg, 1, uid, NULL), or 0. */
+int db_user_find_async(struct db *db, int64_t uid, const char *name, bool by_username,
+		       db_id_fn done, void *arg);
+/* What a login needs of a user (borrowed for the callback): hash is the
+ * password hash, NULL when none. */
+struct db_user_login {
+	int64_t uid;
+	const char *username, *roles, *hash; /* "" when unset (hash: NULL) */
+};
+typedef void (*db_user_login_fn)(void *arg, int r, const struct db_user_login *u, const char *err);
+/* The user numbered uid (> 0), else the one with bb_username username:
+ * done(arg, 1, u, NULL), or 0 (u NULL). */
+int db_user_login_async(struct db *db, int64_t uid, const char *username, db_user_login_fn done,
+			void *arg);
+/* db_user_set_roles: done(arg, 0, uid, NULL), or KILN_ENOTFOUND. */
+int db_user_set_roles_async(struct db *db, int64_t uid, const char *roles, db_id_fn done,
+			    void *arg);
+/* db_token_add: done(arg, 0, id, NULL), or its errors. */
+int db_token_add_async(struct db *db, int64_t uid, const char *name,
+		       const unsigned char hash[DB_TOKEN_HASH_BYTES], unsigned scopes, int64_t now,
+		       int64_t expires_at, db_id_fn done, void *arg);
+/* db_token_revoke: done(arg, 1 or 0, id, NULL), or KILN_ENOTFOUND. */
+int db_token_revoke_async(struct db *db, int64_t id, int64_t now, db_id_fn done, void *arg);
+typedef void (*db_token_fn)(void *arg, int r, const struct db_token *t, const char *err);
+/* db_token_verify: done(arg, 0, t, NULL), or KILN_EAUTH / -EPERM. */
+int db_token_verify_async(struct db *db, const char *token, unsigned need, int64_t now,
+			  db_token_fn done, void *arg);
+typedef void (*db_session_fn)(void *arg, int r, const struct db_session *s, const char *err);
+/* db_session_get: done(arg, 1, s, NULL), or 0 (s NULL). */
+int db_session_get_async(struct db *db, const unsigned char hash[DB_SESSION_HASH_BYTES],
+			 int64_t now, int64_t idle_s, db_session_fn done, void *arg);
+/* ==== end of users, tokens and sessions answered on the loop ======================== */
+
 /* ==== numbers: step durations (db-sqlite-numbers.c) ================================ */
 /* step_duration:NAME is not stored: its series (db_numbers_series,
  * db_numbers_names, db_number_previous) is served from the steps table

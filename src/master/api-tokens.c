@@ -118,6 +118,90 @@ static void api_tokens_bad(struct api_ctx *ctx, json_t *id, const char *msg)
 	api_rpc_reply_error(ctx, 400, id, -32602, msg);
 }
 
+/* A token's add or revoke waiting for the database (issue 14: answered
+ * once the write is committed). */
+struct api_tokens_call {
+	struct http_deferred *d;
+	struct api_ctx ctx;
+	char *cap[API_MAX_SEGS];
+	json_t *rpcid;
+	char text[DB_TOKEN_TEXT_LEN + 1]; /* the new token, shown once */
+	char name[DB_TOKEN_NAME_MAX + 1];
+	unsigned bits;
+	int64_t expires;
+};
+
+static struct api_tokens_call *api_tokens_call_new(struct api_ctx *ctx, struct api_rpc *rpc)
+{
+	struct api_tokens_call *c = xcalloc(1, sizeof(*c));
+	api_ctx_hold(&c->ctx, c->cap, ctx);
+	c->rpcid = json_incref(rpc->id);
+	return c;
+}
+
+static void api_tokens_call_free(struct api_tokens_call *c)
+{
+	if (c->d)
+		http_deferred_end(c->d);
+	api_ctx_unhold(&c->ctx, c->cap);
+	json_decref(c->rpcid);
+	sodium_memzero(c, sizeof(*c));
+	free(c);
+}
+
+static void api_tokens_added(void *arg, int r, int64_t id, const char *err)
+{
+	struct api_tokens_call *c = arg;
+	struct http_req *req = http_deferred_req(c->d);
+	c->ctx.req = req;
+	struct api_ctx *ctx = &c->ctx;
+	if (!req) {
+		/* the client went: the token stays stored, shown to nobody */
+	} else if (r < 0) {
+		int status = r == -EINVAL          ? 400
+			     : r == KILN_ENOTFOUND ? 404
+			     : r == -ENOSPC        ? 409
+						   : 500;
+		if (status == 500)
+			log_warn("tokens: %s", err ? err : err_str(r));
+		api_rpc_reply_error(ctx, status, c->rpcid, status == 500 ? -32603 : -32602,
+				    status == 500 ? err_str(r) : err);
+	} else {
+		char sc[128];
+		db_token_scopes_format(c->bits, sc, sizeof(sc));
+		log_info("API token %" PRId64 " '%s' added (scopes %s%s)", id, c->name, sc,
+			 c->expires ? ", expires" : "");
+		api_rpc_reply_result(ctx, c->rpcid,
+				     json_pack("{s:I,s:s,s:s,s:s,s:o}", "tokenid", (json_int_t)id,
+					       "token", c->text, "name", c->name, "scopes", sc,
+					       "expires_at", api_token_time(c->expires)));
+	}
+	api_tokens_call_free(c);
+}
+
+static void api_token_revoked(void *arg, int r, int64_t id, const char *err)
+{
+	struct api_tokens_call *c = arg;
+	struct http_req *req = http_deferred_req(c->d);
+	c->ctx.req = req;
+	struct api_ctx *ctx = &c->ctx;
+	if (!req) {
+		/* gone: nothing to answer */
+	} else if (r == KILN_ENOTFOUND) {
+		api_rpc_reply_error(ctx, 404, c->rpcid, -32602, "no such token");
+	} else if (r < 0) {
+		log_warn("tokens: %s", err ? err : err_str(r));
+		api_rpc_reply_error(ctx, 500, c->rpcid, -32603, err_str(r));
+	} else {
+		if (r == 1)
+			log_info("API token %" PRId64 " revoked", id);
+		api_rpc_reply_result(
+			ctx, c->rpcid,
+			json_pack("{s:I,s:b}", "tokenid", (json_int_t)id, "already", r == 0));
+	}
+	api_tokens_call_free(c);
+}
+
 /* POST /tokens {"method": "add", "params": {"name": N, "scopes": "force,...",
  * "uid": U, "expires_days": D}} -> {"tokenid", "token", ...} */
 void api_tokens_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
@@ -182,35 +266,21 @@ void api_tokens_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 		api_rpc_reply_error(ctx, 500, rpc->id, -32603, "cannot initialise libsodium");
 		return;
 	}
-	char text[DB_TOKEN_TEXT_LEN + 1];
+	struct api_tokens_call *c = api_tokens_call_new(ctx, rpc);
 	unsigned char hash[DB_TOKEN_HASH_BYTES];
-	db_token_generate(text, hash);
-	int64_t now = (int64_t)clock_wall(), id = 0;
-	int64_t expires = days ? now + (int64_t)days * 86400 : 0;
-	int r = db_token_add(ctx->db, (int64_t)uid, name, hash, bits, now, expires, &id);
-	if (r >= 0)
-		r = db_flush(ctx->db); /* the answer hands out a stored token */
+	db_token_generate(c->text, hash);
+	int64_t now = (int64_t)clock_wall();
+	c->expires = days ? now + (int64_t)days * 86400 : 0;
+	c->bits = bits;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->d = http_req_defer(ctx->req);
+	int r = db_token_add_async(ctx->db, (int64_t)uid, name, hash, bits, now, c->expires,
+				   api_tokens_added, c);
+	sodium_memzero(hash, sizeof(hash));
 	if (r < 0) {
-		sodium_memzero(text, sizeof(text));
-		int status = r == -EINVAL          ? 400
-			     : r == KILN_ENOTFOUND ? 404
-			     : r == -ENOSPC        ? 409
-						   : 500;
-		if (status == 500)
-			log_warn("tokens: %s", db_errmsg(ctx->db));
-		api_rpc_reply_error(ctx, status, rpc->id, status == 500 ? -32603 : -32602,
-				    status == 500 ? err_str(r) : db_errmsg(ctx->db));
+		api_tokens_added(c, r, 0, db_errmsg(ctx->db));
 		return;
 	}
-	char sc[128];
-	db_token_scopes_format(bits, sc, sizeof(sc));
-	log_info("API token %" PRId64 " '%s' added (scopes %s%s)", id, name, sc,
-		 expires ? ", expires" : "");
-	api_rpc_reply_result(ctx, rpc->id,
-			     json_pack("{s:I,s:s,s:s,s:s,s:o}", "tokenid", (json_int_t)id, "token",
-				       text, "name", name, "scopes", sc, "expires_at",
-				       api_token_time(expires)));
-	sodium_memzero(text, sizeof(text));
 }
 
 /* POST /tokens/ID {"method": "revoke"} */
@@ -225,22 +295,11 @@ void api_token_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 	if (api_tokens_allowed(ctx, rpc->id, true) < 0)
 		return;
 	long long id = strtoll(ctx->cap[0], NULL, 10);
-	int r = db_token_revoke(ctx->db, id, (int64_t)clock_wall());
-	int was = r;
-	if (r >= 0)
-		r = db_flush(ctx->db); /* revoked once the answer says so */
-	if (r == KILN_ENOTFOUND) {
-		api_rpc_reply_error(ctx, 404, rpc->id, -32602, "no such token");
-		return;
-	}
-	if (r < 0) {
-		log_warn("tokens: %s", db_errmsg(ctx->db));
-		api_rpc_reply_error(ctx, 500, rpc->id, -32603, err_str(r));
-		return;
-	}
-	if (was == 1)
-		log_info("API token %lld revoked", id);
-	api_rpc_reply_result(
-		ctx, rpc->id,
-		json_pack("{s:I,s:b}", "tokenid", (json_int_t)id, "already", was == 0));
+	struct api_tokens_call *c = api_tokens_call_new(ctx, rpc);
+	c->d = http_req_defer(ctx->req);
+	/* what /ws upgrades remember of tokens goes (it cannot tell which) */
+	auth_forget_user(0);
+	int r = db_token_revoke_async(ctx->db, id, (int64_t)clock_wall(), api_token_revoked, c);
+	if (r < 0)
+		api_token_revoked(c, r, id, db_errmsg(ctx->db));
 }

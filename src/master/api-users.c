@@ -11,10 +11,12 @@
 #define LOG_SUBSYS "api"
 
 #include "master/api-int.h"
+#include "master/auth.h"
 #include "master/master.h"
 
 #include "common/err.h"
 #include "common/log.h"
+#include "master/http.h"
 #include "common/xalloc.h"
 
 #include <errno.h>
@@ -142,9 +144,8 @@ static bool api_users_params(struct api_ctx *ctx, struct api_rpc *rpc, bool addi
 }
 
 /* Answers a failed db call: 400 bad value, 409 taken, 404 no such user. */
-static void api_users_db_error(struct api_ctx *ctx, json_t *id, int r)
+static void api_users_db_error(struct api_ctx *ctx, json_t *id, int r, const char *msg)
 {
-	const char *msg = db_errmsg(ctx->db);
 	if (r == -EINVAL)
 		api_rpc_reply_error(ctx, 400, id, -32602, msg);
 	else if (r == -EEXIST)
@@ -152,9 +153,71 @@ static void api_users_db_error(struct api_ctx *ctx, json_t *id, int r)
 	else if (r == KILN_ENOTFOUND)
 		api_rpc_reply_error(ctx, 404, id, -32602, "no such user");
 	else {
-		log_warn("users: %s", msg);
+		log_warn("users: %s", msg ? msg : err_str(r));
 		api_rpc_reply_error(ctx, 500, id, -32603, err_str(r));
 	}
+}
+
+/* A users call waiting for the database (issue 14: its answer comes once
+ * the write is committed). */
+struct api_users_call {
+	struct http_deferred *d;
+	struct api_ctx ctx;
+	char *cap[API_MAX_SEGS];
+	json_t *rpcid;
+	enum { API_USERS_ADD, API_USERS_UPDATE, API_USERS_REMOVE } op;
+	struct db_user_info info[DB_USER_INFO_MAX];
+	struct db_user_set u; /* borrowed from params */
+	json_t *params;
+	char identifier[DB_USER_TEXT_MAX + 1];
+	bool end_sessions;
+};
+
+static void api_users_call_free(struct api_users_call *c)
+{
+	if (c->d)
+		http_deferred_end(c->d);
+	api_ctx_unhold(&c->ctx, c->cap);
+	json_decref(c->rpcid);
+	json_decref(c->params);
+	free(c);
+}
+
+static struct api_users_call *api_users_call_new(struct api_ctx *ctx, struct api_rpc *rpc)
+{
+	struct api_users_call *c = xcalloc(1, sizeof(*c));
+	api_ctx_hold(&c->ctx, c->cap, ctx);
+	c->rpcid = json_incref(rpc->id);
+	c->params = json_incref(rpc->params);
+	return c;
+}
+
+/* The write answered (after its commit). */
+static void api_users_written(void *arg, int r, int64_t id, const char *err)
+{
+	struct api_users_call *c = arg;
+	struct http_req *req = http_deferred_req(c->d);
+	c->ctx.req = req;
+	if (!req) {
+		api_users_call_free(c);
+		return;
+	}
+	struct api_ctx *ctx = &c->ctx;
+	if (r < 0) {
+		api_users_db_error(ctx, c->rpcid, r, err);
+	} else if (c->op == API_USERS_ADD) {
+		log_info("user %" PRId64 " '%s' added", id, c->identifier);
+		api_rpc_reply_result(ctx, c->rpcid, json_pack("{s:I}", "uid", (json_int_t)id));
+	} else {
+		if (c->op == API_USERS_UPDATE && id > 0)
+			log_info("user %s: password or username changed, %" PRId64
+				 " session(s) ended",
+				 c->identifier, id);
+		log_info("user %s %s", c->identifier,
+			 c->op == API_USERS_UPDATE ? "updated" : "removed");
+		api_rpc_reply_result(ctx, c->rpcid, json_null());
+	}
+	api_users_call_free(c);
 }
 
 /* POST /users {"method": "add", "params": {"identifier": ..., ...}} */
@@ -166,20 +229,50 @@ void api_users_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 		free(msg);
 		return;
 	}
-	struct db_user_info info[DB_USER_INFO_MAX];
-	struct db_user_set u;
-	if (!api_users_params(ctx, rpc, true, &u, info))
-		return;
-	int64_t uid = 0;
-	int r = db_user_add(ctx->db, &u, &uid);
-	if (r >= 0)
-		r = db_flush(ctx->db); /* the answer acknowledges a stored user */
-	if (r < 0) {
-		api_users_db_error(ctx, rpc->id, r);
+	struct api_users_call *c = api_users_call_new(ctx, rpc);
+	if (!api_users_params(ctx, rpc, true, &c->u, c->info)) {
+		api_users_call_free(c);
 		return;
 	}
-	log_info("user %" PRId64 " '%s' added", uid, u.identifier);
-	api_rpc_reply_result(ctx, rpc->id, json_pack("{s:I}", "uid", (json_int_t)uid));
+	c->op = API_USERS_ADD;
+	snprintf(c->identifier, sizeof(c->identifier), "%s", c->u.identifier);
+	c->d = http_req_defer(ctx->req);
+	int r = db_user_add_async(ctx->db, &c->u, api_users_written, c);
+	if (r < 0) {
+		api_users_db_error(ctx, rpc->id, r, db_errmsg(ctx->db));
+		api_users_call_free(c);
+	}
+}
+
+/* The user named by its identifier found: the update or remove. */
+static void api_user_found(void *arg, int r, int64_t uid, const char *err)
+{
+	struct api_users_call *c = arg;
+	struct api_ctx *ctx = api_deferred_ctx(c->d, &c->ctx, r, err);
+	if (!ctx) {
+		api_users_call_free(c);
+		return;
+	}
+	if (r == 0) {
+		api_rpc_reply_error(ctx, 404, c->rpcid, -32602, "no such user");
+		api_users_call_free(c);
+		return;
+	}
+	snprintf(c->identifier, sizeof(c->identifier), "%" PRId64, uid);
+	if (c->op == API_USERS_UPDATE) {
+		r = db_user_update_async(ctx->db, uid, &c->u, c->end_sessions, api_users_written,
+					 c);
+		/* what /ws upgrades remember of the user's sessions goes too */
+		if (c->end_sessions)
+			auth_forget_user(uid);
+	} else {
+		r = db_user_remove_async(ctx->db, uid, api_users_written, c);
+		auth_forget_user(uid);
+	}
+	if (r < 0) {
+		api_users_db_error(ctx, c->rpcid, r, db_errmsg(ctx->db));
+		api_users_call_free(c);
+	}
 }
 
 /* POST /users/ID {"method": "update" | "remove", "params": {...}} */
@@ -192,50 +285,29 @@ void api_user_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 		free(msg);
 		return;
 	}
-	int64_t uid = 0;
-	int r;
-	if (api_is_num(ctx->cap[0])) {
-		long long v = strtoll(ctx->cap[0], NULL, 10);
-		uid = v;
-		r = v > 0;
-	} else {
-		r = db_user_by_identifier(ctx->db, ctx->cap[0], &uid);
-	}
-	if (r < 0) {
-		api_users_db_error(ctx, rpc->id, r);
-		return;
-	}
-	if (r == 0) {
-		api_rpc_reply_error(ctx, 404, rpc->id, -32602, "no such user");
-		return;
-	}
-	struct db_user_info info[DB_USER_INFO_MAX];
-	struct db_user_set u;
+	struct api_users_call *c = api_users_call_new(ctx, rpc);
 	if (update) {
-		if (!api_users_params(ctx, rpc, false, &u, info))
+		if (!api_users_params(ctx, rpc, false, &c->u, c->info)) {
+			api_users_call_free(c);
 			return;
-		r = db_user_update(ctx->db, uid, &u);
-		/* a new password (or username) ends the user's sessions (docs/AUTH.md) */
-		if (r >= 0 && (u.bb_password || u.bb_username)) {
-			r = db_sessions_delete_user(ctx->db, uid);
-			if (r > 0)
-				log_info("user %" PRId64
-					 ": password or username changed, %d session(s) ended",
-					 uid, r);
 		}
+		/* a new password (or username) ends the user's sessions (docs/AUTH.md) */
+		c->end_sessions = c->u.bb_password || c->u.bb_username;
+		c->op = API_USERS_UPDATE;
 	} else {
 		if (json_object_size(rpc->params)) {
 			api_users_bad(ctx, rpc->id, "%s", "remove takes no parameters");
+			api_users_call_free(c);
 			return;
 		}
-		r = db_user_remove(ctx->db, uid);
+		c->op = API_USERS_REMOVE;
 	}
-	if (r >= 0)
-		r = db_flush(ctx->db);
+	long long v = api_is_num(ctx->cap[0]) ? strtoll(ctx->cap[0], NULL, 10) : 0;
+	c->d = http_req_defer(ctx->req);
+	int r = db_user_find_async(ctx->db, v, api_is_num(ctx->cap[0]) ? NULL : ctx->cap[0], false,
+				   api_user_found, c);
 	if (r < 0) {
-		api_users_db_error(ctx, rpc->id, r);
-		return;
+		api_users_db_error(ctx, rpc->id, r, db_errmsg(ctx->db));
+		api_users_call_free(c);
 	}
-	log_info("user %" PRId64 " %s", uid, update ? "updated" : "removed");
-	api_rpc_reply_result(ctx, rpc->id, json_null());
 }

@@ -22,11 +22,10 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "master/api-int.h"
+#include "master/auth.h"
 #include "master/authlimit.h"
 #include "master/http.h"
 #include "master/master.h"
-
-#define APITOKEN_MAX_HEADER 1024
 
 /* The bearer value into v: its length, or -ENOENT (none, or not Bearer). */
 static int apitoken_bearer(const struct http_req *req, char *v, size_t size)
@@ -48,16 +47,15 @@ static bool apitoken_sodium(void)
 	return ready;
 }
 
-int apitoken_check(const struct http_req *req, unsigned need, struct db_token *ret, char *why,
-		   size_t whylen)
+int apitoken_begin(const struct http_req *req, char *tok, size_t n, char *why, size_t whylen)
 {
 	char v[APITOKEN_MAX_HEADER];
-	int n = apitoken_bearer(req, v, sizeof(v));
-	if (n == -E2BIG) {
+	int len = apitoken_bearer(req, v, sizeof(v));
+	if (len == -E2BIG) {
 		snprintf(why, whylen, "Authorization header too long");
 		return KILN_EAUTH;
 	}
-	if (n < 0 || strncmp(v, DB_TOKEN_PREFIX, strlen(DB_TOKEN_PREFIX)))
+	if (len < 0 || strncmp(v, DB_TOKEN_PREFIX, strlen(DB_TOKEN_PREFIX)))
 		return 0;
 	if (!apitoken_sodium()) {
 		snprintf(why, whylen, "cannot initialise libsodium");
@@ -83,20 +81,47 @@ int apitoken_check(const struct http_req *req, unsigned need, struct db_token *r
 		http_req_throttle((struct http_req *)req, s);
 		return -EAGAIN;
 	}
-	struct db *db = req->m->db;
-	int r = db_token_verify(db, v, need, (int64_t)clock_wall(), ret);
+	snprintf(tok, n, "%s", v);
 	sodium_memzero(v, sizeof(v));
+	return 1;
+}
+
+int apitoken_end(const struct http_req *req, int r, const char *err, char *why, size_t whylen)
+{
 	if (r == 0)
 		return 1;
-	snprintf(why, whylen, "%s", r == KILN_EAUTH || r == -EPERM ? db_errmsg(db) : err_str(r));
+	snprintf(why, whylen, "%s", r == KILN_EAUTH || r == -EPERM ? err : err_str(r));
 	/* only an unknown (or malformed) token is a guess: a revoked or expired
 	 * one ("token N '...' was revoked") was real, and a valid token lacking
 	 * a scope is no guess; a success does not reset the count (one valid
 	 * token must not buy unlimited guesses) */
+	char peer[64];
+	http_req_peer(req, peer, sizeof(peer));
 	if (r == KILN_EAUTH && strncmp(why, "token ", 6))
-		authlimit_failed(al, peer, clock_mono_ms(), NULL);
+		authlimit_failed(authlimit_shared(AUTHLIMIT_TOKENS), peer, clock_mono_ms(), NULL);
 	log_warn("API token refused for %s on %s: %s", peer, req->path, why);
 	return r == -EPERM ? -EPERM : KILN_EAUTH;
+}
+
+int apitoken_check(const struct http_req *req, unsigned need, struct db_token *ret, char *why,
+		   size_t whylen)
+{
+	/* checked before the handler ran (auth.h, issue 14) */
+	struct db_token t;
+	int r = auth_known_token(req, need, &t, why, whylen);
+	if (r != -ENOENT) {
+		if (r == 1 && ret)
+			*ret = t;
+		return r;
+	}
+	char v[APITOKEN_MAX_HEADER];
+	r = apitoken_begin(req, v, sizeof(v), why, whylen);
+	if (r <= 0)
+		return r;
+	struct db *db = req->m->db;
+	r = db_token_verify(db, v, need, (int64_t)clock_wall(), ret);
+	sodium_memzero(v, sizeof(v));
+	return apitoken_end(req, r, db_errmsg(db), why, whylen);
 }
 
 bool apitoken_bearer_is(const struct http_req *req, const char *secret)

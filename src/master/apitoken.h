@@ -30,6 +30,15 @@ struct api_rpc;
  */
 int apitoken_check(const struct http_req *req, unsigned need, struct db_token *ret, char *why,
 		   size_t whylen);
+/* The same in two halves around an asynchronous db_token_verify_async
+ * (auth.c's gate, issue 14): apitoken_begin puts the bearer token into
+ * tok (n bytes: APITOKEN_MAX_HEADER) and returns 1, or 0 when there is
+ * none, or the refusal apitoken_check would return (the address backing
+ * off: -EAGAIN); apitoken_end takes the verification's r and err and
+ * returns what apitoken_check would (1, or the refusal, logged). */
+#define APITOKEN_MAX_HEADER 1024
+int apitoken_begin(const struct http_req *req, char *tok, size_t n, char *why, size_t whylen);
+int apitoken_end(const struct http_req *req, int r, const char *err, char *why, size_t whylen);
 
 /* Is the request's bearer value equal to secret (constant time)? */
 bool apitoken_bearer_is(const struct http_req *req, const char *secret);

@@ -56,6 +56,17 @@ struct auth_who {
 	char username[DB_USER_TEXT_MAX + 1];
 	char cookie[AUTH_SESSION_TEXT_LEN + 1]; /* AUTH_SESSION: the cookie's value */
 	struct db_token token;                  /* AUTH_TOKEN */
+	char roles[DB_ROLES_TEXT_MAX + 1];      /* users.roles of uid ("" none) */
+};
+
+/* What the gate learnt before the handler ran (auth_prepare, issue 14). */
+struct auth_known {
+	int r; /* auth_identify's answer: 0, or its refusal (why) */
+	char why[512];
+	struct auth_who who;
+	int tok_r;         /* apitoken_check's answer for need 0: 0 none, 1, or <0 */
+	bool have_builder; /* builder: the one of the build or request a POST names */
+	char builder[256];
 };
 
 /* ---- pure helpers ---------------------------------------------------------------------- */
@@ -186,18 +197,15 @@ static long long auth_idle(struct master *m)
 	return a ? a->session_idle : 86400;
 }
 
-/* The roles username (uid, 0: htpasswd) holds for every builder; into
- * *ret_db the part users.roles gives. */
-static unsigned auth_roles_full(struct master *m, int64_t uid, const char *username)
+/* The roles who (uid 0: htpasswd) holds for every builder: users.roles
+ * (read with who) and master.lua's rules. */
+static unsigned auth_roles_full(struct master *m, const struct auth_who *who)
 {
 	unsigned bits = 0;
-	if (uid) {
-		char name[DB_USER_TEXT_MAX + 1], roles[DB_ROLES_TEXT_MAX + 1];
-		if (db_user_login(m->db, uid, name, sizeof(name), roles, sizeof(roles)) == 1) {
-			unsigned b = 0;
-			if (config_roles_parse_list(roles, &b) == 0)
-				bits |= b;
-		}
+	if (who->uid && who->roles[0]) {
+		unsigned b = 0;
+		if (config_roles_parse_list(who->roles, &b) == 0)
+			bits |= b;
 	}
 	const struct config_auth *a = auth_cfg(m);
 	for (size_t i = 0; a && i < a->nrules; i++) {
@@ -205,7 +213,7 @@ static unsigned auth_roles_full(struct master *m, int64_t uid, const char *usern
 		if (r->nbuilders)
 			continue;
 		for (size_t k = 0; k < r->nusers; k++)
-			if (!strcmp(r->users[k], "*") || !strcmp(r->users[k], username))
+			if (!strcmp(r->users[k], "*") || !strcmp(r->users[k], who->username))
 				bits |= r->role;
 	}
 	if (bits & CONFIG_ROLE_ADMIN)
@@ -222,10 +230,11 @@ static bool auth_rule_has_user(const struct config_auth_rule *r, const char *use
 }
 
 /* May username hold role on builder (NULL: on some builder)? */
-static bool auth_user_may(struct master *m, int64_t uid, const char *username, unsigned role,
+static bool auth_user_may(struct master *m, const struct auth_who *who, unsigned role,
 			  const char *builder)
 {
-	if (auth_roles_full(m, uid, username) & role)
+	const char *username = who->username;
+	if (auth_roles_full(m, who) & role)
 		return true;
 	const struct config_auth *a = auth_cfg(m);
 	for (size_t i = 0; a && i < a->nrules; i++) {
@@ -243,11 +252,192 @@ static bool auth_user_may(struct master *m, int64_t uid, const char *username, u
 
 /* ---- who is asking -------------------------------------------------------------------- */
 
+/* The session cookie's value into cookie and the SHA-256 of its 32 bytes
+ * into hash: true, or false when there is no well-formed one. */
+static bool auth_cookie_hash(struct http_req *req, char cookie[AUTH_SESSION_TEXT_LEN + 1],
+			     unsigned char hash[32])
+{
+	char hdr[4096];
+	if (http_req_header(req, "cookie", hdr, sizeof(hdr)) < 0 ||
+	    auth_cookie_value(hdr, cookie, AUTH_SESSION_TEXT_LEN + 1) < 0)
+		return false;
+	unsigned char raw[32];
+	size_t rawlen = 0;
+	if (strlen(cookie) != AUTH_SESSION_TEXT_LEN || !auth_sodium() ||
+	    sodium_base642bin(raw, sizeof(raw), cookie, strlen(cookie), NULL, &rawlen, NULL,
+			      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+	    rawlen != sizeof(raw)) {
+		cookie[0] = '\0';
+		return false;
+	}
+	crypto_hash_sha256(hash, raw, sizeof(raw));
+	sodium_memzero(raw, sizeof(raw));
+	return true;
+}
+
+/* ---- what the gate learnt, and a short memory of it for /ws (issue 14) ---- */
+
+/* A WebSocket upgrade is answered inside libwebsockets' callback and
+ * cannot wait for the database: on PostgreSQL it is judged by what an
+ * HTTP request with the same credentials learnt in the last
+ * AUTH_MEMO_TTL_MS (the web UI reads /auth/me before it opens /ws).
+ * Keyed by the SHA-256 of the credential, never the credential itself; a
+ * logout forgets its session at once. */
+#define AUTH_MEMO_N 64
+#define AUTH_MEMO_TTL_MS 30000
+
+struct auth_memo {
+	unsigned char key[32];
+	uint64_t at_ms; /* 0: empty */
+	struct auth_known k;
+};
+static struct auth_memo auth_memo[AUTH_MEMO_N];
+
+/* The key of req's credential: the bearer value or the session cookie. */
+static bool auth_memo_key(struct http_req *req, unsigned char key[32])
+{
+	char v[APITOKEN_MAX_HEADER], cookie[AUTH_SESSION_TEXT_LEN + 1];
+	unsigned char h[32];
+	if (!auth_sodium())
+		return false;
+	if (http_req_header(req, "authorization", v, sizeof(v)) > 0) {
+		crypto_hash_sha256(key, (const unsigned char *)v, strlen(v));
+		sodium_memzero(v, sizeof(v));
+		return true;
+	}
+	if (!auth_cookie_hash(req, cookie, h))
+		return false;
+	crypto_hash_sha256(key, h, sizeof(h));
+	sodium_memzero(cookie, sizeof(cookie));
+	return true;
+}
+
+static void auth_memo_put(struct http_req *req, const struct auth_known *k)
+{
+	unsigned char key[32];
+	if (!auth_memo_key(req, key))
+		return;
+	struct auth_memo *slot = &auth_memo[0];
+	for (size_t i = 0; i < AUTH_MEMO_N; i++) {
+		struct auth_memo *e = &auth_memo[i];
+		if (e->at_ms && !sodium_memcmp(e->key, key, sizeof(key))) {
+			slot = e;
+			break;
+		}
+		if (e->at_ms < slot->at_ms)
+			slot = e; /* the oldest (or an empty one) */
+	}
+	memcpy(slot->key, key, sizeof(key));
+	slot->k = *k;
+	slot->at_ms = clock_mono_ms() | 1;
+}
+
+static const struct auth_known *auth_memo_get(struct http_req *req)
+{
+	unsigned char key[32];
+	if (!auth_memo_key(req, key))
+		return NULL;
+	uint64_t now = clock_mono_ms();
+	for (size_t i = 0; i < AUTH_MEMO_N; i++) {
+		struct auth_memo *e = &auth_memo[i];
+		if (e->at_ms && now - e->at_ms < AUTH_MEMO_TTL_MS &&
+		    !sodium_memcmp(e->key, key, sizeof(key)))
+			return &e->k;
+	}
+	return NULL;
+}
+
+/* Forgets what was learnt of req's credential (a logout), or of every
+ * credential of user uid (> 0: a password changed, a user removed). */
+static void auth_memo_forget(struct http_req *req, int64_t uid)
+{
+	unsigned char key[32];
+	bool have = req && auth_memo_key(req, key);
+	for (size_t i = 0; i < AUTH_MEMO_N; i++) {
+		struct auth_memo *e = &auth_memo[i];
+		if ((have && !sodium_memcmp(e->key, key, sizeof(key))) ||
+		    (uid > 0 && e->k.who.uid == uid))
+			sodium_memzero(e, sizeof(*e));
+	}
+}
+
+void auth_forget_user(int64_t uid)
+{
+	if (uid > 0)
+		auth_memo_forget(NULL, uid);
+	else
+		sodium_memzero(auth_memo, sizeof(auth_memo));
+}
+
+void auth_known_free(struct auth_known *k)
+{
+	if (k) {
+		sodium_memzero(k, sizeof(*k));
+		free(k);
+	}
+}
+
+int auth_known_token(const struct http_req *req, unsigned need, struct db_token *ret, char *why,
+		     size_t whylen)
+{
+	const struct auth_known *k = req->auth;
+	if (!k)
+		return -ENOENT;
+	if (k->tok_r <= 0) {
+		if (k->tok_r < 0)
+			snprintf(why, whylen, "%s", k->why);
+		return k->tok_r;
+	}
+	const struct db_token *t = &k->who.token;
+	if ((t->scopes & need) != need) {
+		char sc[128], peer[64];
+		db_token_scopes_format(need & ~t->scopes, sc, sizeof(sc));
+		snprintf(why, whylen, "token %lld '%s' lacks the scope %s", (long long)t->id,
+			 t->name, sc);
+		http_req_peer(req, peer, sizeof(peer));
+		log_warn("API token refused for %s on %s: %s", peer, req->path, why);
+		return -EPERM;
+	}
+	if (ret)
+		*ret = *t;
+	return 1;
+}
+
 /* Fills who; 0, or an error (KILN_EAUTH / -EPERM for a refused token,
- * the reason in why). */
+ * the reason in why).  From what auth_prepare learnt when it ran; else
+ * (a /ws upgrade) read at once on SQLite, remembered on PostgreSQL. */
 static int auth_identify(struct http_req *req, struct auth_who *who, char *why, size_t whylen)
 {
 	struct master *m = req->m;
+	const struct auth_known *k = req->auth;
+	if (!k && db_is_postgresql(m->db) && !(k = auth_memo_get(req))) {
+		/* nothing learnt of this credential (a /ws upgrade): nobody, or a
+		 * token refused until an HTTP request has made it known */
+		*who = (struct auth_who){.kind = AUTH_ANON};
+		char tok[APITOKEN_MAX_HEADER];
+		int t = apitoken_begin(req, tok, sizeof(tok), why, whylen);
+		sodium_memzero(tok, sizeof(tok));
+		if (t == 1) {
+			snprintf(why, whylen,
+				 "API token not checked yet: make an HTTP request with "
+				 "it first");
+			return KILN_EAUTH;
+		}
+		if (t < 0)
+			return t;
+		const char *hook = m->cfg ? m->cfg->change_hook.token : NULL;
+		if (hook && apitoken_bearer_is(req, hook)) {
+			who->kind = AUTH_SHARED;
+			snprintf(who->username, sizeof(who->username), "(change_hook token)");
+		}
+		return 0;
+	}
+	if (k) {
+		*who = k->who;
+		if (k->r < 0)
+			snprintf(why, whylen, "%s", k->why);
+		return k->r;
+	}
 	*who = (struct auth_who){.kind = AUTH_ANON};
 	int r = apitoken_check(req, 0, &who->token, why, whylen);
 	if (r < 0)
@@ -256,8 +446,8 @@ static int auth_identify(struct http_req *req, struct auth_who *who, char *why, 
 		who->kind = AUTH_TOKEN;
 		who->uid = who->token.uid;
 		if (who->uid)
-			db_user_login(m->db, who->uid, who->username, sizeof(who->username), NULL,
-				      0);
+			db_user_login(m->db, who->uid, who->username, sizeof(who->username),
+				      who->roles, sizeof(who->roles));
 		return 0;
 	}
 	const char *hook = m->cfg ? m->cfg->change_hook.token : NULL;
@@ -266,21 +456,9 @@ static int auth_identify(struct http_req *req, struct auth_who *who, char *why, 
 		snprintf(who->username, sizeof(who->username), "(change_hook token)");
 		return 0;
 	}
-	char hdr[4096];
-	if (http_req_header(req, "cookie", hdr, sizeof(hdr)) < 0 ||
-	    auth_cookie_value(hdr, who->cookie, sizeof(who->cookie)) < 0)
+	unsigned char hash[32];
+	if (!auth_cookie_hash(req, who->cookie, hash))
 		return 0;
-	unsigned char raw[32], hash[32];
-	size_t rawlen = 0;
-	if (strlen(who->cookie) != AUTH_SESSION_TEXT_LEN || !auth_sodium() ||
-	    sodium_base642bin(raw, sizeof(raw), who->cookie, strlen(who->cookie), NULL, &rawlen,
-			      NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
-	    rawlen != sizeof(raw)) {
-		who->cookie[0] = '\0';
-		return 0;
-	}
-	crypto_hash_sha256(hash, raw, sizeof(raw));
-	sodium_memzero(raw, sizeof(raw));
 	struct db_session s;
 	r = db_session_get(m->db, hash, (int64_t)clock_wall(), auth_idle(m), &s);
 	if (r != 1) {
@@ -290,7 +468,241 @@ static int auth_identify(struct http_req *req, struct auth_who *who, char *why, 
 	who->kind = AUTH_SESSION;
 	who->uid = s.uid;
 	snprintf(who->username, sizeof(who->username), "%s", s.username);
+	if (who->uid)
+		db_user_login(m->db, who->uid, NULL, 0, who->roles, sizeof(who->roles));
 	return 0;
+}
+
+/* ---- the gate's reads before the handler (issue 14) ---- */
+
+/* One request's credentials being checked on the loop. */
+struct auth_prep {
+	struct http_deferred *d;
+	struct master *m;
+	struct auth_known *k;
+	enum db_resource res; /* the build or request a POST names, its builder wanted */
+	char objid[24];
+	struct db_filter f;
+	const char *fv[1];
+};
+
+static void auth_prep_builder(struct auth_prep *p, struct http_req *req);
+
+/* The request back, or NULL (p freed: the client went, or the master stops). */
+static struct http_req *auth_prep_req(struct auth_prep *p)
+{
+	struct http_req *req = http_deferred_req(p->d);
+	if (!req) {
+		http_deferred_end(p->d);
+		auth_known_free(p->k);
+		sodium_memzero(p, sizeof(*p));
+		free(p);
+	}
+	return req;
+}
+
+/* Everything learnt: the request goes to its handler. */
+static void auth_prep_done(struct auth_prep *p, struct http_req *req)
+{
+	if (db_is_postgresql(p->m->db))
+		auth_memo_put(req, p->k);
+	req->auth = p->k;
+	struct http_deferred *d = p->d;
+	sodium_memzero(p, sizeof(*p));
+	free(p);
+	http_deferred_redispatch(d);
+}
+
+static void auth_prep_builder_named(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct auth_prep *p = arg;
+	(void)total;
+	(void)err;
+	struct http_req *req = auth_prep_req(p);
+	if (!req) {
+		json_decref(items);
+		return;
+	}
+	const char *name =
+		r < 0 ? NULL : json_string_value(json_object_get(json_array_get(items, 0), "name"));
+	if (name) {
+		snprintf(p->k->builder, sizeof(p->k->builder), "%s", name);
+		p->k->have_builder = true;
+	}
+	json_decref(items);
+	auth_prep_done(p, req);
+}
+
+static void auth_prep_builder_found(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct auth_prep *p = arg;
+	(void)total;
+	(void)err;
+	struct http_req *req = auth_prep_req(p);
+	if (!req) {
+		json_decref(items);
+		return;
+	}
+	json_t *bid = r < 0 ? NULL : json_object_get(json_array_get(items, 0), "builderid");
+	if (!json_is_integer(bid)) {
+		json_decref(items);
+		p->k->have_builder = true; /* none: no builder's role allows it */
+		auth_prep_done(p, req);
+		return;
+	}
+	snprintf(p->objid, sizeof(p->objid), "%lld", (long long)json_integer_value(bid));
+	json_decref(items);
+	p->f = (struct db_filter){
+		.field = "builderid", .op = DB_OP_EQ, .values = p->fv, .nvalues = 1};
+	p->fv[0] = p->objid;
+	struct db_query q = {.filters = &p->f, .nfilters = 1, .limit = 1};
+	if (db_list_async(p->m->db, DB_BUILDERS, &q, NULL, false, auth_prep_builder_named, p) < 0)
+		auth_prep_done(p, req);
+}
+
+/* A POST to builds/N or buildrequests/N: its builder's name, for the
+ * roles per builder (auth_call_role); then the handler. */
+static void auth_prep_builder(struct auth_prep *p, struct http_req *req)
+{
+	const char *rest = req->path;
+	const char *id = NULL;
+	if (req->method != HTTP_POST ||
+	    (p->k->who.kind != AUTH_TOKEN && p->k->who.kind != AUTH_SESSION)) {
+		auth_prep_done(p, req);
+		return;
+	}
+	if (!strncmp(rest, "/api/v2/builds/", 15))
+		p->res = DB_BUILDS, id = rest + 15;
+	else if (!strncmp(rest, "/api/v2/buildrequests/", 22))
+		p->res = DB_BUILDREQUESTS, id = rest + 22;
+	if (!id || !api_is_num(id) || strlen(id) >= sizeof(p->objid)) {
+		auth_prep_done(p, req);
+		return;
+	}
+	snprintf(p->objid, sizeof(p->objid), "%s", id);
+	p->fv[0] = p->objid;
+	p->f = (struct db_filter){.field = p->res == DB_BUILDS ? "buildid" : "buildrequestid",
+				  .op = DB_OP_EQ,
+				  .values = p->fv,
+				  .nvalues = 1};
+	struct db_query q = {.filters = &p->f, .nfilters = 1, .limit = 1};
+	if (db_list_async(p->m->db, p->res, &q, NULL, false, auth_prep_builder_found, p) < 0)
+		auth_prep_done(p, req);
+}
+
+static void auth_prep_user(void *arg, int r, const struct db_user_login *u, const char *err)
+{
+	struct auth_prep *p = arg;
+	(void)err;
+	struct http_req *req = auth_prep_req(p);
+	if (!req)
+		return;
+	struct auth_who *who = &p->k->who;
+	if (r == 1 && u) {
+		if (who->kind == AUTH_TOKEN)
+			snprintf(who->username, sizeof(who->username), "%s", u->username);
+		snprintf(who->roles, sizeof(who->roles), "%s", u->roles);
+	}
+	auth_prep_builder(p, req);
+}
+
+/* The user's name (a token's) and roles, then the builder. */
+static void auth_prep_then_user(struct auth_prep *p, struct http_req *req)
+{
+	if (!p->k->who.uid ||
+	    db_user_login_async(p->m->db, p->k->who.uid, NULL, auth_prep_user, p) < 0)
+		auth_prep_builder(p, req);
+}
+
+static void auth_prep_session(void *arg, int r, const struct db_session *s, const char *err)
+{
+	struct auth_prep *p = arg;
+	(void)err;
+	struct http_req *req = auth_prep_req(p);
+	if (!req)
+		return;
+	struct auth_who *who = &p->k->who;
+	if (r != 1 || !s) {
+		who->cookie[0] = '\0';
+		auth_prep_done(p, req);
+		return;
+	}
+	who->kind = AUTH_SESSION;
+	who->uid = s->uid;
+	snprintf(who->username, sizeof(who->username), "%s", s->username);
+	auth_prep_then_user(p, req);
+}
+
+static void auth_prep_token(void *arg, int r, const struct db_token *t, const char *err)
+{
+	struct auth_prep *p = arg;
+	struct http_req *req = auth_prep_req(p);
+	if (!req)
+		return;
+	struct auth_known *k = p->k;
+	k->tok_r = apitoken_end(req, r, err ? err : "", k->why, sizeof(k->why));
+	if (k->tok_r < 0) {
+		k->r = k->tok_r;
+		auth_prep_done(p, req);
+		return;
+	}
+	k->who.kind = AUTH_TOKEN;
+	k->who.token = *t;
+	k->who.uid = t->uid;
+	auth_prep_then_user(p, req);
+}
+
+bool auth_prepare(struct http_req *req)
+{
+	struct master *m = req->m;
+	if (req->auth)
+		return false;
+	char tok[APITOKEN_MAX_HEADER], cookie[AUTH_SESSION_TEXT_LEN + 1];
+	unsigned char hash[32];
+	struct auth_known *k = xcalloc(1, sizeof(*k));
+	k->who.kind = AUTH_ANON;
+	int t = apitoken_begin(req, tok, sizeof(tok), k->why, sizeof(k->why));
+	bool session = false;
+	if (t == 0) {
+		const char *hook = m->cfg ? m->cfg->change_hook.token : NULL;
+		if (hook && apitoken_bearer_is(req, hook)) {
+			k->who.kind = AUTH_SHARED;
+			snprintf(k->who.username, sizeof(k->who.username), "(change_hook token)");
+		} else {
+			session = auth_cookie_hash(req, cookie, hash);
+		}
+	}
+	if (t < 0 || (t == 0 && !session)) {
+		/* nothing to read: known at once */
+		k->r = k->tok_r = t < 0 ? t : 0;
+		req->auth = k;
+		return false;
+	}
+	struct auth_prep *p = xcalloc(1, sizeof(*p));
+	p->m = m;
+	p->k = k;
+	p->d = http_req_defer(req);
+	int r;
+	if (t == 1) {
+		r = db_token_verify_async(m->db, tok, 0, (int64_t)clock_wall(), auth_prep_token, p);
+	} else {
+		snprintf(k->who.cookie, sizeof(k->who.cookie), "%s", cookie);
+		r = db_session_get_async(m->db, hash, (int64_t)clock_wall(), auth_idle(m),
+					 auth_prep_session, p);
+	}
+	sodium_memzero(tok, sizeof(tok));
+	sodium_memzero(cookie, sizeof(cookie));
+	if (r < 0) {
+		/* the database refused the read: nobody, and a token refused */
+		log_warn("cannot check credentials: %s", db_errmsg(m->db));
+		if (t == 1) {
+			k->r = k->tok_r = KILN_EAUTH;
+			snprintf(k->why, sizeof(k->why), "cannot check the token now");
+		}
+		k->who.cookie[0] = '\0';
+		auth_prep_done(p, req);
+	}
+	return true;
 }
 
 /* Does the request carry the session's CSRF token (constant time)? */
@@ -332,7 +744,15 @@ static unsigned auth_call_role(struct api_ctx *ctx, struct api_rpc *rpc, const c
 
 	char **v = NULL;
 	size_t n = 0;
-	if (idfield) {
+	const struct auth_known *k = ctx->req->auth;
+	if (idfield && k) {
+		/* read before the handler (auth_prepare); none found: the
+		 * handler answers 404; unread: no builder's role allows it */
+		if (!k->have_builder || k->builder[0]) {
+			v = xcalloc(1, sizeof(*v));
+			v[n++] = xstrdup(k->have_builder ? k->builder : "");
+		}
+	} else if (idfield) {
 		const char *f[] = {idfield, ctx->cap[0], NULL};
 		json_t *items = NULL;
 		if (api_fetch(ctx, res, f, &items) >= 0 && json_array_size(items) == 1) {
@@ -405,15 +825,15 @@ static void auth_strv_free(char **v, size_t n)
 
 /* May the user hold role on every builder of b (or, with none, at all)?
  * The first refused builder into *ret_bad. */
-static bool auth_user_may_all(struct master *m, int64_t uid, const char *username, unsigned role,
-			      char **b, size_t nb, const char **ret_bad)
+static bool auth_user_may_all(struct master *m, const struct auth_who *who, unsigned role, char **b,
+			      size_t nb, const char **ret_bad)
 {
 	*ret_bad = NULL;
 	if (nb == 0)
-		return role == CONFIG_ROLE_ADMIN ? (auth_roles_full(m, uid, username) & role) != 0
-						 : auth_user_may(m, uid, username, role, NULL);
+		return role == CONFIG_ROLE_ADMIN ? (auth_roles_full(m, who) & role) != 0
+						 : auth_user_may(m, who, role, NULL);
 	for (size_t i = 0; i < nb; i++)
-		if (!auth_user_may(m, uid, username, role, b[i])) {
+		if (!auth_user_may(m, who, role, b[i])) {
 			*ret_bad = b[i];
 			return false;
 		}
@@ -499,7 +919,7 @@ int auth_rpc_gate(struct api_ctx *ctx, struct api_rpc *rpc, const char *route)
 	size_t nb = 0;
 	unsigned role = auth_call_role(ctx, rpc, route, &b, &nb);
 	const char *bad = NULL;
-	bool ok = auth_user_may_all(m, who.uid, who.username, role, b, nb, &bad);
+	bool ok = auth_user_may_all(m, &who, role, b, nb, &bad);
 	if (!ok) {
 		if (bad)
 			snprintf(why, sizeof(why),
@@ -573,9 +993,7 @@ static json_t *auth_can(struct master *m, const struct auth_who *who)
 	bool anon = who->kind == AUTH_ANON;
 	bool all = who->kind == AUTH_SHARED ||
 		   ((anon || who->kind == AUTH_SESSION) && auth_anonymous_control(m));
-	unsigned full = all    ? AUTH_ROLES_ALL
-			: anon ? 0
-			       : auth_roles_full(m, who->uid, who->username);
+	unsigned full = all ? AUTH_ROLES_ALL : anon ? 0 : auth_roles_full(m, who);
 	if (who->kind == AUTH_TOKEN) {
 		unsigned t = 0, s = who->token.scopes;
 		t |= s & DB_SCOPE_ADMIN ? CONFIG_ROLE_ADMIN : 0;
@@ -755,6 +1173,10 @@ struct auth_login_job {
 	char ukey[DB_USER_TEXT_MAX + 8];
 	char peer[64];
 	char pass[AUTH_PASSWORD_MAX + 1];
+	char roles[DB_ROLES_TEXT_MAX + 1];      /* the database user's */
+	char cookie[AUTH_SESSION_TEXT_LEN + 1]; /* the new session's, until answered */
+	long long age;
+	bool counted; /* in auth_login_inflight */
 };
 
 static unsigned auth_login_inflight; /* loop thread only */
@@ -790,6 +1212,8 @@ static void auth_login_work(uv_work_t *w)
 
 static void auth_login_job_free(struct auth_login_job *j)
 {
+	if (j->counted)
+		auth_login_inflight--;
 	if (j->hash) {
 		sodium_memzero(j->hash, strlen(j->hash));
 		free(j->hash);
@@ -798,7 +1222,35 @@ static void auth_login_job_free(struct auth_login_job *j)
 	free(j);
 }
 
-static void auth_login_finish(struct auth_login_job *j, struct http_req *req)
+/* The session is stored (or not): the answer. */
+static void auth_login_committed(void *arg, int r, const char *err)
+{
+	struct auth_login_job *j = arg;
+	struct http_req *req = http_deferred_req(j->d);
+	if (req && r < 0) {
+		log_error("cannot store a session: %s (%s)", err_str(r), err ? err : "");
+		http_reply_errmsg(req, 500, "cannot store the session");
+	} else if (req) {
+		struct master *m = j->m;
+		log_info("login for '%s' from %s", j->user, j->peer);
+		struct auth_who who = {.kind = AUTH_SESSION, .uid = j->uid};
+		snprintf(who.username, sizeof(who.username), "%s", j->user);
+		snprintf(who.cookie, sizeof(who.cookie), "%s", j->cookie);
+		snprintf(who.roles, sizeof(who.roles), "%s", j->roles);
+		char sc[256];
+		auth_set_cookie(j->cookie, j->age, auth_secure(m), sc, sizeof(sc));
+		auth_reply_json(req, 200, auth_me_doc(m, &who));
+		http_reply_header(req, "set-cookie", sc);
+		sodium_memzero(&who, sizeof(who));
+		sodium_memzero(sc, sizeof(sc));
+	}
+	http_deferred_end(j->d);
+	auth_login_job_free(j);
+}
+
+/* The password checked: true when j waits for the session's commit (it
+ * answers then), false when answered here. */
+static bool auth_login_finish(struct auth_login_job *j, struct http_req *req)
 {
 	struct master *m = j->m;
 	if (!j->ok) {
@@ -806,52 +1258,91 @@ static void auth_login_finish(struct auth_login_job *j, struct http_req *req)
 		authlimit_failed(auth_limiter(1), j->ukey, j->now, NULL);
 		log_warn("failed login for '%s' from %s", j->user, j->peer);
 		http_reply_errmsg(req, 401, "wrong username or password");
-		return;
+		return false;
 	}
 	authlimit_succeeded(auth_limiter(0), j->peer);
 	authlimit_succeeded(auth_limiter(1), j->ukey);
 
 	unsigned char raw[32], sh[32];
-	char cookie[AUTH_SESSION_TEXT_LEN + 1];
 	randombytes_buf(raw, sizeof(raw));
-	sodium_bin2base64(cookie, sizeof(cookie), raw, sizeof(raw),
+	sodium_bin2base64(j->cookie, sizeof(j->cookie), raw, sizeof(raw),
 			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	crypto_hash_sha256(sh, raw, sizeof(raw));
 	sodium_memzero(raw, sizeof(raw));
 	int64_t wall = (int64_t)clock_wall();
-	long long age = auth_max_age(m);
-	int r = db_session_add(m->db, sh, j->uid, j->user, wall, wall + age, NULL);
-	if (r >= 0)
-		r = db_flush(m->db);
+	j->age = auth_max_age(m);
+	int r = db_session_add(m->db, sh, j->uid, j->user, wall, wall + j->age, NULL);
+	sodium_memzero(sh, sizeof(sh));
 	if (r < 0) {
 		log_error("cannot store a session: %s (%s)", err_str(r), db_errmsg(m->db));
 		http_reply_errmsg(req, 500, "cannot store the session");
-		return;
+		return false;
 	}
-	log_info("login for '%s' from %s", j->user, j->peer);
-	struct auth_who who = {.kind = AUTH_SESSION, .uid = j->uid};
-	snprintf(who.username, sizeof(who.username), "%s", j->user);
-	snprintf(who.cookie, sizeof(who.cookie), "%s", cookie);
-	char sc[256];
-	auth_set_cookie(cookie, age, auth_secure(m), sc, sizeof(sc));
-	sodium_memzero(cookie, sizeof(cookie));
-	auth_reply_json(req, 200, auth_me_doc(m, &who));
-	http_reply_header(req, "set-cookie", sc);
+	db_commit_then(m->db, auth_login_committed, j);
+	return true;
 }
 
 static void auth_login_after(uv_work_t *w, int status)
 {
 	struct auth_login_job *j = w->data;
-	auth_login_inflight--;
 	/* NULL: the client left (or the master stops): nothing to answer, and
 	 * the database may be closing */
 	struct http_req *req = http_deferred_req(j->d);
-	if (req && status == 0)
-		auth_login_finish(j, req);
-	else if (req)
+	if (req && status == 0 && auth_login_finish(j, req))
+		return;
+	if (req && status != 0)
 		http_reply_errmsg(req, 503, "the password check was cancelled");
 	http_deferred_end(j->d);
 	auth_login_job_free(j);
+}
+
+/* The user's hash read: the check goes to the thread pool. */
+static void auth_login_found(void *arg, int r, const struct db_user_login *u, const char *err)
+{
+	struct auth_login_job *j = arg;
+	struct http_req *req = http_deferred_req(j->d);
+	if (!req) {
+		http_deferred_end(j->d);
+		auth_login_job_free(j);
+		return;
+	}
+	struct master *m = j->m;
+	/* An unknown username, or one without a usable hash, is checked
+	 * against a dummy hash of the same kind so that it costs what a wrong
+	 * password costs (docs/AUTH.md "Equal timing"). */
+	char hash[512];
+	if (r < 0) {
+		log_error("cannot read user '%s' for a login: %s", j->user, err ? err : "");
+		http_reply_errmsg(req, 500, "cannot read the user");
+		http_deferred_end(j->d);
+		auth_login_job_free(j);
+		return;
+	}
+	if (r == 1) {
+		j->uid = u->uid;
+		snprintf(j->roles, sizeof(j->roles), "%s", u->roles);
+		if (u->hash && *u->hash) {
+			j->hash = xstrdup(u->hash);
+			j->known = true;
+		}
+	} else {
+		j->uid = 0;
+		if (auth_htpasswd_find(m, j->user, hash, sizeof(hash)) == 1) {
+			j->hash = xstrdup(hash);
+			j->known = true;
+		} else if (auth_htpasswd_find(m, NULL, hash, sizeof(hash)) == 1 &&
+			   auth_login_users(m) == 0) {
+			/* only htpasswd users: a hash of theirs (bcrypt, say) is
+			 * the dummy of the same kind and cost */
+			j->hash = xstrdup(hash);
+		}
+		sodium_memzero(hash, sizeof(hash));
+	}
+	j->work.data = j;
+	if (uv_queue_work(m->loop, &j->work, auth_login_work, auth_login_after) < 0) {
+		http_deferred_end(j->d); /* answers 500 */
+		auth_login_job_free(j);
+	}
 }
 
 static void auth_login(struct http_req *req)
@@ -887,42 +1378,39 @@ static void auth_login(struct http_req *req)
 		http_reply_retry_after(req, (unsigned)((wait + 999) / 1000));
 		return;
 	}
-	/* The hash is looked up here (the database is the loop's); an unknown
-	 * username, or one without a usable hash, is checked against a dummy
-	 * hash of the same kind so that it costs what a wrong password costs
-	 * (docs/AUTH.md "Equal timing"). */
-	char hash[512];
-	int r = db_user_by_username(m->db, j->user, &j->uid);
-	if (r == 1) {
-		char *h = NULL;
-		if (db_user_password_hash(m->db, j->uid, &h) == 1 && h && *h) {
-			j->hash = h;
-			j->known = true;
-		} else {
-			free(h);
-		}
-	} else if (r == 0) {
-		j->uid = 0;
-		if (auth_htpasswd_find(m, j->user, hash, sizeof(hash)) == 1) {
-			j->hash = xstrdup(hash);
-			j->known = true;
-		} else if (auth_htpasswd_find(m, NULL, hash, sizeof(hash)) == 1 &&
-			   auth_login_users(m) == 0) {
-			/* only htpasswd users: a hash of theirs (bcrypt, say) is
-			 * the dummy of the same kind and cost */
-			j->hash = xstrdup(hash);
-		}
-		sodium_memzero(hash, sizeof(hash));
-	}
+	/* the hash is read on the loop (the database is the loop's), then
+	 * checked on the thread pool */
 	j->m = m;
-	j->work.data = j;
 	j->d = http_req_defer(req);
-	if (uv_queue_work(m->loop, &j->work, auth_login_work, auth_login_after) < 0) {
+	j->counted = true;
+	auth_login_inflight++;
+	if (db_user_login_async(m->db, 0, j->user, auth_login_found, j) < 0) {
+		log_error("cannot read user '%s' for a login: %s", j->user, db_errmsg(m->db));
 		http_deferred_end(j->d); /* answers 500 */
 		auth_login_job_free(j);
-		return;
 	}
-	auth_login_inflight++;
+}
+
+static void auth_logout_reply(struct http_req *req, bool was)
+{
+	char sc[256];
+	auth_set_cookie(NULL, 0, auth_secure(req->m), sc, sizeof(sc));
+	auth_reply_json(req, 200, json_pack("{s:b}", "logged_out", was));
+	http_reply_header(req, "set-cookie", sc);
+}
+
+/* The session's delete is committed (or not): the answer. */
+static void auth_logout_committed(void *arg, int r, const char *err)
+{
+	struct http_deferred *d = arg;
+	struct http_req *req = http_deferred_req(d);
+	if (req && r < 0) {
+		log_error("cannot delete a session: %s (%s)", err_str(r), err ? err : "");
+		http_reply_errmsg(req, 500, "cannot end the session");
+	} else if (req) {
+		auth_logout_reply(req, true);
+	}
+	http_deferred_end(d);
 }
 
 static void auth_logout(struct http_req *req)
@@ -931,30 +1419,28 @@ static void auth_logout(struct http_req *req)
 	struct auth_who who;
 	char why[256];
 	auth_identify(req, &who, why, sizeof(why));
-	if (who.kind == AUTH_SESSION) {
-		if (!auth_csrf_ok(req, &who)) {
-			http_reply_errmsg(req, 403, "missing or wrong X-Kiln-CSRF header");
-			return;
-		}
-		unsigned char raw[32], sh[32];
-		size_t rawlen = 0;
-		if (sodium_base642bin(raw, sizeof(raw), who.cookie, strlen(who.cookie), NULL,
-				      &rawlen, NULL,
-				      sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
-		    rawlen == sizeof(raw)) {
-			crypto_hash_sha256(sh, raw, sizeof(raw));
-			db_session_delete(m->db, sh);
-			db_flush(m->db);
-		}
-		sodium_memzero(raw, sizeof(raw));
-		char peer[64];
-		http_req_peer(req, peer, sizeof(peer));
-		log_info("logout for '%s' from %s", who.username, peer);
+	if (who.kind != AUTH_SESSION) {
+		auth_logout_reply(req, false);
+		return;
 	}
-	char sc[256];
-	auth_set_cookie(NULL, 0, auth_secure(m), sc, sizeof(sc));
-	auth_reply_json(req, 200, json_pack("{s:b}", "logged_out", who.kind == AUTH_SESSION));
-	http_reply_header(req, "set-cookie", sc);
+	if (!auth_csrf_ok(req, &who)) {
+		http_reply_errmsg(req, 403, "missing or wrong X-Kiln-CSRF header");
+		return;
+	}
+	unsigned char sh[32];
+	char cookie[AUTH_SESSION_TEXT_LEN + 1];
+	bool have = auth_cookie_hash(req, cookie, sh);
+	sodium_memzero(cookie, sizeof(cookie));
+	auth_memo_forget(req, 0);
+	char peer[64];
+	http_req_peer(req, peer, sizeof(peer));
+	log_info("logout for '%s' from %s", who.username, peer);
+	if (!have || db_session_delete(m->db, sh) < 0) {
+		auth_logout_reply(req, true);
+		return;
+	}
+	sodium_memzero(sh, sizeof(sh));
+	db_commit_then(m->db, auth_logout_committed, http_req_defer(req));
 }
 
 static void auth_me(struct http_req *req)
@@ -987,39 +1473,84 @@ void auth_handle(struct http_req *req)
 		http_reply_errmsg(req, 404, "no such page: /auth/login, /auth/logout, /auth/me");
 }
 
+/* A roles call waiting for the database. */
+struct auth_roles_call {
+	struct http_deferred *d;
+	struct api_ctx ctx;
+	char *cap[API_MAX_SEGS];
+	json_t *rpcid;
+	char roles[DB_ROLES_TEXT_MAX + 1];
+	int64_t uid;
+};
+
+static void auth_roles_call_free(struct auth_roles_call *c)
+{
+	if (c->d)
+		http_deferred_end(c->d);
+	api_ctx_unhold(&c->ctx, c->cap);
+	json_decref(c->rpcid);
+	free(c);
+}
+
+static void auth_roles_set(void *arg, int r, int64_t id, const char *err)
+{
+	struct auth_roles_call *c = arg;
+	(void)id;
+	struct api_ctx *ctx = api_deferred_ctx(c->d, &c->ctx, r == KILN_ENOTFOUND ? 0 : r, err);
+	if (ctx && r == KILN_ENOTFOUND) {
+		api_rpc_reply_error(ctx, 404, c->rpcid, -32602, "no such user");
+	} else if (ctx) {
+		log_info("roles of user %lld set to '%s'", (long long)c->uid, c->roles);
+		api_rpc_reply_result(ctx, c->rpcid, json_null());
+	}
+	auth_roles_call_free(c);
+}
+
+static void auth_roles_found(void *arg, int r, int64_t uid, const char *err)
+{
+	struct auth_roles_call *c = arg;
+	struct api_ctx *ctx = api_deferred_ctx(c->d, &c->ctx, r, err);
+	if (!ctx) {
+		auth_roles_call_free(c);
+		return;
+	}
+	if (r == 0) {
+		api_rpc_reply_error(ctx, 404, c->rpcid, -32602, "no such user");
+		auth_roles_call_free(c);
+		return;
+	}
+	c->uid = uid;
+	if ((r = db_user_set_roles_async(ctx->db, uid, c->roles, auth_roles_set, c)) < 0) {
+		api_rpc_reply_error(ctx, 500, c->rpcid, -32603, db_errmsg(ctx->db));
+		auth_roles_call_free(c);
+	}
+}
+
 void auth_user_roles_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 {
 	const char *roles = json_string_value(json_object_get(rpc->params, "roles"));
 	unsigned bits = 0;
-	if (!roles || config_roles_parse_list(roles, &bits) < 0) {
+	if (!roles || config_roles_parse_list(roles, &bits) < 0 ||
+	    strlen(roles) > DB_ROLES_TEXT_MAX) {
 		api_rpc_reply_error(ctx, 400, rpc->id, -32602,
 				    "'roles' must be a comma list of admin, force, stop, cancel, "
 				    "view (\"\" for none)");
 		return;
 	}
 	long long uid = 0;
-	int r = 0;
-	if (str_to_i64(ctx->cap[0], &uid) < 0) {
-		int64_t u = 0;
-		r = db_user_by_identifier(ctx->db, ctx->cap[0], &u);
-		uid = r == 1 ? u : 0;
-	}
-	if (r >= 0 && uid > 0)
-		r = db_user_set_roles(ctx->db, uid, roles);
-	else if (r >= 0)
-		r = KILN_ENOTFOUND;
-	if (r >= 0)
-		r = db_flush(ctx->db);
-	if (r == KILN_ENOTFOUND) {
-		api_rpc_reply_error(ctx, 404, rpc->id, -32602, "no such user");
-		return;
-	}
+	if (str_to_i64(ctx->cap[0], &uid) < 0)
+		uid = 0;
+	struct auth_roles_call *c = xcalloc(1, sizeof(*c));
+	api_ctx_hold(&c->ctx, c->cap, ctx);
+	c->rpcid = json_incref(rpc->id);
+	snprintf(c->roles, sizeof(c->roles), "%s", roles);
+	c->d = http_req_defer(ctx->req);
+	int r = db_user_find_async(ctx->db, uid > 0 ? uid : 0, uid > 0 ? NULL : ctx->cap[0], false,
+				   auth_roles_found, c);
 	if (r < 0) {
 		api_rpc_reply_error(ctx, 500, rpc->id, -32603, db_errmsg(ctx->db));
-		return;
+		auth_roles_call_free(c);
 	}
-	log_info("roles of user %lld set to '%s'", uid, roles);
-	api_rpc_reply_result(ctx, rpc->id, json_null());
 }
 
 bool auth_admin_session(struct http_req *req)
@@ -1030,5 +1561,5 @@ bool auth_admin_session(struct http_req *req)
 		return false;
 	if (req->method == HTTP_POST && !auth_csrf_ok(req, &who))
 		return false;
-	return (auth_roles_full(req->m, who.uid, who.username) & CONFIG_ROLE_ADMIN) != 0;
+	return (auth_roles_full(req->m, &who) & CONFIG_ROLE_ADMIN) != 0;
 }

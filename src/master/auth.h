@@ -16,6 +16,7 @@ struct http_req;
 struct master;
 struct api_ctx;
 struct api_rpc;
+struct db_token;
 
 #define AUTH_COOKIE "kiln_session"
 #define AUTH_CSRF_HEADER "x-kiln-csrf"
@@ -67,5 +68,29 @@ int auth_htpasswd_line(const char *line, size_t len, const char *user, char *has
  * bcrypt "$2y$"/"$2b$"/"$2a$" (crypt(3), libxcrypt), compared in constant
  * time.  1 when it matches, 0 when not or the format is unknown. */
 int auth_password_ok(const char *hash, const char *password);
+
+/* ---- the gate's reads before the handler (issue 14) ---- */
+/* What the gate learnt of a request's credentials (auth_prepare); the
+ * request owns it (http.c frees it with the request). */
+struct auth_known;
+void auth_known_free(struct auth_known *k);
+/*
+ * Before a request's handler: if it carries credentials the database
+ * checks (an API token, a session cookie), defers it, checks them on the
+ * loop (the token, the session, its user's roles, and for a POST to
+ * builds/N or buildrequests/N that object's builder) and dispatches it
+ * again (http_deferred_redispatch) with req->auth set: true.  false: the
+ * handler may run now (req->auth set, or nothing to learn).  The gates
+ * below then read what it learnt and nothing else.
+ */
+bool auth_prepare(struct http_req *req);
+/* apitoken_check's answer for need from what auth_prepare learnt:
+ * -ENOENT when it learnt nothing (no prepare ran). */
+int auth_known_token(const struct http_req *req, unsigned need, struct db_token *ret, char *why,
+		     size_t whylen);
+/* Forgets what /ws upgrades remember of user uid's credentials (a
+ * password or username changed, the user removed), or of every
+ * credential (uid 0: a token revoked). */
+void auth_forget_user(int64_t uid);
 
 #endif

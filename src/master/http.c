@@ -120,6 +120,8 @@ void http_req_release(struct http_conn *hc)
 		hc->deferred->hc = NULL;
 		hc->deferred = NULL;
 	}
+	auth_known_free(hc->req.auth);
+	hc->req.auth = NULL;
 	free(hc->path);
 	http_args_free(hc->args, hc->nargs);
 	free(hc->ctype);
@@ -198,6 +200,10 @@ static void http_dispatch(struct http_conn *hc)
 		if (strncmp(path, rt->path, n))
 			continue;
 		if (path[n] == '\0' || (rt->prefix && path[n] == '/')) {
+			/* credentials are checked on the loop first (auth.h):
+			 * then the request comes here again */
+			if (auth_prepare(&hc->req))
+				return;
 			char why[256];
 			int st = rt->read ? auth_read_check(&hc->req, why, sizeof(why)) : 0;
 			if (st) {
@@ -250,6 +256,18 @@ void http_deferred_end(struct http_deferred *d)
 			http_reply_error(hc, 500, "no response");
 	}
 	free(d);
+}
+
+void http_deferred_redispatch(struct http_deferred *d)
+{
+	struct http_conn *hc = d->hc;
+	if (!hc || hc->deferred != d || hc->srv->stopping || hc->killed) {
+		http_deferred_end(d);
+		return;
+	}
+	hc->deferred = NULL;
+	free(d);
+	http_dispatch(hc);
 }
 
 int http_req_header(const struct http_req *req, const char *name, char *buf, size_t size)

@@ -71,6 +71,8 @@ struct http_arg {
 	char *value; /* owned by the request; url-decoded; "" when no '=' */
 };
 
+struct auth_known;
+
 struct http_req {
 	struct master *m; /* borrowed */
 	enum http_method method;
@@ -81,7 +83,8 @@ struct http_req {
 	const char *accept;       /* "" when absent */
 	const char *body;         /* POST body, NUL-terminated ("" for GET) */
 	size_t body_len;
-	struct http_conn *conn; /* private to http.c */
+	struct http_conn *conn;  /* private to http.c */
+	struct auth_known *auth; /* auth.c's (auth_prepare), freed with the request */
 };
 
 /* Every reply below is charged to the server's answer memory (see
@@ -143,6 +146,10 @@ struct http_deferred;
 struct http_deferred *http_req_defer(struct http_req *req);
 struct http_req *http_deferred_req(struct http_deferred *d);
 void http_deferred_end(struct http_deferred *d);
+/* Ends d and routes its request again from the start (auth_prepare's
+ * reads are done); when the request has gone, the same as
+ * http_deferred_end. */
+void http_deferred_redispatch(struct http_deferred *d);
 
 /* The request was held back by a backoff (slice "authhard": API tokens,
  * apitoken.c): whatever 401 or 403 its handler answers is sent as 429 with

@@ -46,11 +46,12 @@ db_is_pg() { [ -n "${KILN_E2E_PG_URL:-}" ] && ! grep -q 'postgres' "$1/master.lu
 # db_sql DIR SQL: the rows of SQL on the database of the master in DIR, one
 # per line, columns joined by '|' and NULL as empty (sqlite3's and psql -A's
 # default): its state.sqlite, or its PostgreSQL database in the e2e-pg pass.
+# A write (UPDATE) is committed.
 db_sql() {
     if db_is_pg "$1"; then
         psql "$(e2e_pg_url "$1")" -X -Atq -c "$2"
     else
-        /usr/bin/python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print("\n".join("|".join("" if v is None else str(v) for v in r) for r in c.execute(sys.argv[2])))' "$1/state.sqlite" "$2"
+        /usr/bin/python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=30); rows=c.execute(sys.argv[2]).fetchall(); c.commit(); print("\n".join("|".join("" if v is None else str(v) for v in r) for r in rows))' "$1/state.sqlite" "$2"
     fi
 }
 

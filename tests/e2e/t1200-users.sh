@@ -83,8 +83,8 @@ check "user show by uid" sh -c "'$KILN' user show 4 | grep -q '^uid:        4$'"
 check "user list: a header and four users" sh -c "[ \$(wc -l < '$TRASH/list.txt') = 5 ] && head -1 '$TRASH/list.txt' | grep -q '^UID *IDENTIFIER'"
 check "user list: carol's row" grep -Eq '^4 +carol +carol +carol@example.org +2$' "$TRASH/list.txt"
 
-DB=$(ls "$M"/*.sqlite | head -1)
-hash=$(sqlite3 "$DB" "SELECT bb_password FROM users WHERE identifier = 'carol'")
+DB=$M/state.sqlite
+hash=$(db_sql "$M" "SELECT bb_password FROM users WHERE identifier = 'carol'")
 is_hash() { case $1 in '$argon2id$v=19$m=65536,t=2,p=1$'?*) return 0 ;; *) return 1 ;; esac; }
 check "the stored password is an argon2id hash ($hash)" is_hash "$hash"
 check "the plain password is nowhere in the database" sh -c "! grep -aq 'c0rrect-h0rse' '$DB' '$DB-wal' 2>/dev/null"
@@ -125,12 +125,12 @@ check "broken JSON: 400" [ "$code" = 400 ]
 code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/api/v2/users/99")
 check "GET an unknown user: 404" [ "$code" = 404 ]
 check "nothing changed" [ "$(api users | jpy 'd["users"]')" = "$before" ]
-check "no 'dan' in the database" [ "$(sqlite3 "$DB" "SELECT count(*) FROM users WHERE identifier = 'dan'")" = 0 ]
+check "no 'dan' in the database" [ "$(db_sql "$M" "SELECT count(*) FROM users WHERE identifier = 'dan'")" = 0 ]
 
 # ---- remove -----------------------------------------------------------------------------
 check "user remove 'Carol C'" sh -c "'$KILN' user remove 'Carol C' >/dev/null"
 check "gone: show fails" sh -c "! '$KILN' user show 4 >/dev/null 2>&1"
-check "its identities gone" [ "$(sqlite3 "$DB" "SELECT count(*) FROM users_info WHERE userid = 4")" = 0 ]
+check "its identities gone" [ "$(db_sql "$M" "SELECT count(*) FROM users_info WHERE userid = 4")" = 0 ]
 check "remove user 1: its change links go, the changes stay" sh -c "'$KILN' user remove 1 >/dev/null &&
     [ \"\$(curl -s '$URL/api/v2/changes/1/users' | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"users\"]))')\" = 0 ] &&
     [ \"\$(curl -s '$URL/api/v2/changes/1' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"changes\"][0][\"author\"])')\" = 'A <a@x>' ]"

@@ -131,7 +131,7 @@ printf 'ann-new-pw\n' > "$TRASH/pw2"
 out=$("$KILN" user update ann --token sekrit --password-file "$TRASH/pw2" 2>&1)
 check "kiln user update ann --password-file ($out)" [ $? = 0 ]
 check "her sessions ended: the cookie is anonymous now" [ "$(me "$C" | jpy 'd["user"]')" = null ]
-check "no session row of hers is left" [ "$(sqlite3 "$DB" 'SELECT count(*) FROM sessions WHERE uid = 1')" = 0 ]
+check "no session row of hers is left" [ "$(db_sql "$M" 'SELECT count(*) FROM sessions WHERE uid = 1')" = 0 ]
 check "the log says so" grep -q "user 1: password or username changed, [0-9]* session(s) ended" "$M/master.log"
 C=$(cookie_login ann ann-new-pw 127.0.0.4)
 check "the new password logs in" [ "$(me "$C" | jpy 'd["user"]["username"]')" = ann ]
@@ -142,7 +142,7 @@ check "an update without a new password or username keeps her session ($out)" \
 printf 'bob-pw\n' > "$TRASH/pw3"
 out=$("$KILN" user add --token sekrit --identifier bob --username bob --password-file "$TRASH/pw3" --roles force,stop 2>&1 | tr "\n" " ")
 check "kiln user add --roles force,stop ($out)" sh -c "echo '$out' | grep -q 'roles of user 2: force,stop'"
-check "users.roles is stored" [ "$(sqlite3 "$DB" 'SELECT roles FROM users WHERE id = 2')" = force,stop ]
+check "users.roles is stored" [ "$(db_sql "$M" 'SELECT roles FROM users WHERE id = 2')" = force,stop ]
 B=$(cookie_login bob bob-pw 127.0.0.4)
 check "bob may force and stop everywhere, is no admin" \
     [ "$(me "$B" | jpy '[d["can"]["force"], d["can"]["stop"], d["can"]["cancel"], d["can"]["admin"]]')" = '[["*"], ["*"], [], false]' ]
@@ -154,7 +154,7 @@ check "an unknown role is refused with the master's message ($out)" \
     sh -c "[ $? != 0 ] && echo '$out' | grep -q 'comma list of admin'"
 "$KILN" user remove bob --token sekrit >/dev/null 2>&1
 check "removing bob ends his session" [ "$(me "$B" | jpy 'd["user"]')" = null ]
-check "no session row of his is left" [ "$(sqlite3 "$DB" 'SELECT count(*) FROM sessions WHERE uid = 2')" = 0 ]
+check "no session row of his is left" [ "$(db_sql "$M" 'SELECT count(*) FROM sessions WHERE uid = 2')" = 0 ]
 
 # ---- API token brute force: unknown tokens count per address, then 429 ----------------------
 T=$(curl -s -H 'Authorization: Bearer sekrit' -H 'Content-Type: application/json' \
