@@ -111,21 +111,6 @@ bool reporters_filter_match(const struct config_report_filter *f, const struct r
 
 /* ---- gathering a build --------------------------------------------------- */
 
-json_t *reporters_row(struct master *m, enum db_resource res, const char *field, int64_t id)
-{
-	char ids[24];
-	snprintf(ids, sizeof(ids), "%lld", (long long)id);
-	const char *vals[] = {ids};
-	struct db_filter f = {.field = field, .op = DB_OP_EQ, .values = vals, .nvalues = 1};
-	struct db_query q = {.filters = &f, .nfilters = 1, .limit = 1};
-	json_t *items = NULL;
-	if (db_list(m->db, res, &q, &items, NULL) < 0)
-		return NULL;
-	json_t *row = json_incref(json_array_get(items, 0));
-	json_decref(items);
-	return row;
-}
-
 /* A query of the rows of res whose field is id (ids: its text). */
 static struct db_query reporters_by_id(const char *field, int64_t id, char *ids, size_t n,
 				       const char **vals, struct db_filter *f, int64_t limit)

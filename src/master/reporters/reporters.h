@@ -183,9 +183,6 @@ void reporters_alert(struct reporters *rs, const struct report_alert *a);
  * without a trailing '/'; into out. */
 int reporters_base_url(struct master *m, struct buf *out);
 
-/* The first row of res with field = id, or NULL (new reference). */
-json_t *reporters_row(struct master *m, enum db_resource res, const char *field, int64_t id);
-
 /* Handles one build's row as the listener does (tests call it directly). */
 void reporters_on_build_finished(struct reporters *rs, json_t *row);
 /* The same for a build that started ("builds/N/new"; slice "statuses"). */
