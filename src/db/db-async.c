@@ -967,6 +967,55 @@ int db_request_pending_builders_async(struct db *db, db_ids_fn done, void *arg)
 	return db_async_later(db, db_async_ids_run, x, db_async_ids_free);
 }
 
+/* A build's interested users read on SQLite, their answer waiting for its
+ * turn (KILN_ENOTFOUND too). */
+struct db_async_users {
+	int64_t *uids;
+	size_t n;
+	int r;
+	char err[256];
+	db_ids_fn done;
+	void *arg;
+};
+
+static void db_async_users_free(void *ctx)
+{
+	struct db_async_users *x = ctx;
+	free(x->uids);
+	free(x);
+}
+
+static void db_async_users_run(void *ctx, int r)
+{
+	struct db_async_users *x = ctx;
+	if (r < 0)
+		x->done(x->arg, r, NULL, 0, "the database was closed");
+	else if (x->r < 0)
+		x->done(x->arg, x->r, NULL, 0, x->err);
+	else
+		x->done(x->arg, 0, x->uids, x->n, NULL);
+	db_async_users_free(x);
+}
+
+int db_build_interested_users_async(struct db *db, int64_t buildid, const char *const *extras,
+				    size_t nextras, db_ids_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_interested_users(db, buildid, extras, nextras, done, arg);
+	struct db_async_users *x = xcalloc(1, sizeof(*x));
+	int r = db_build_interested_users(db, buildid, extras, nextras, &x->uids, &x->n);
+	if (r < 0 && r != KILN_ENOTFOUND) {
+		db_async_users_free(x);
+		return r;
+	}
+	x->r = r;
+	if (r < 0)
+		snprintf(x->err, sizeof(x->err), "%s", db_errmsg(db));
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_users_run, x, db_async_users_free);
+}
+
 /* --- several masters (db-pg-cluster.c on PostgreSQL) --------------------------------------- */
 
 /* A lease on SQLite: one master owns the file, so it is always held. */

@@ -1023,6 +1023,11 @@ int db_user_password_hash(struct db *db, int64_t uid, char **ret_hash);
  * KILN_ENOTFOUND if there is no such build. */
 int db_build_interested_users(struct db *db, int64_t buildid, const char *const *extras,
 			      size_t nextras, int64_t **ret_uids, size_t *ret_n);
+/* The same answered on the loop (issue 14, the reporters; db_list_async's
+ * rules): done(arg, 0, uids, n, NULL), uids borrowed for the call, or
+ * KILN_ENOTFOUND, a database error.  extras are copied. */
+int db_build_interested_users_async(struct db *db, int64_t buildid, const char *const *extras,
+				    size_t nextras, db_ids_fn done, void *arg);
 /* ==== end of users ================================================================== */
 
 /* ==== API tokens (db-sqlite-tokens.c, slice "tokens") ============================== */

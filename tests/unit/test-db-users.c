@@ -16,12 +16,15 @@
 
 #include "common/err.h"
 #include "db/db-internal.h"
+#include "wait.h"
 
 static struct db *db;
+static uv_loop_t loop; /* the asynchronous reads' answers */
 
 static void open_db(void)
 {
-	if (db_open(NULL, "sqlite::memory:", NULL, &db) < 0)
+	uv_loop_init(&loop);
+	if (db_open(&loop, "sqlite::memory:", NULL, &db) < 0)
 		TAP_FAIL("db_open: %s", db_open_errmsg());
 }
 
@@ -231,6 +234,28 @@ TEST(password)
 	CHECK_INT(db_user_password_hash(db, uid, &stored), 0);
 }
 
+struct users_answer {
+	bool done;
+	int r;
+	int64_t uids[8];
+	size_t n;
+};
+
+static void on_users(void *arg, int r, const int64_t *uids, size_t n, const char *err)
+{
+	struct users_answer *a = arg;
+	(void)err;
+	a->done = true;
+	a->r = r;
+	for (size_t i = 0; i < n && a->n < 8; i++)
+		a->uids[a->n++] = uids[i];
+}
+
+static bool users_answered(void *arg)
+{
+	return ((struct users_answer *)arg)->done;
+}
+
 TEST(interested)
 {
 	int64_t b = 0, bsid = 0, brid = 0, buildid = 0, number = 0, masterid = 0;
@@ -276,6 +301,20 @@ TEST(interested)
 
 	CHECK_INT(db_build_interested_users(db, 999, NULL, 0, &uids, &n), KILN_ENOTFOUND);
 
+	/* the same answered on a later turn, as the email reporter reads them */
+	struct users_answer a = {0};
+	CHECK_INT(db_build_interested_users_async(db, buildid, extras, 3, on_users, &a), 0);
+	CHECK(!a.done); /* never from inside the call */
+	CHECK(test_run_until(&loop, users_answered, &a, TEST_GUARD_MS));
+	CHECK_INT(a.r, 0);
+	CHECK_INT(a.n, 3);
+	CHECK(a.n == 3 && a.uids[0] < a.uids[1] && a.uids[1] < a.uids[2]);
+	a = (struct users_answer){0};
+	CHECK_INT(db_build_interested_users_async(db, 999, NULL, 0, on_users, &a), 0);
+	CHECK(test_run_until(&loop, users_answered, &a, TEST_GUARD_MS));
+	CHECK_INT(a.r, KILN_ENOTFOUND);
+	/* a read still waiting when the database closes: -ECANCELED (below) */
+
 	json_t *items = NULL;
 	char id[32];
 	snprintf(id, sizeof(id), "%lld", (long long)buildid);
@@ -293,6 +332,11 @@ int main(void)
 	RUN(add_update_remove);
 	RUN(password);
 	RUN(interested);
+	struct users_answer late = {0};
+	CHECK_INT(db_build_interested_users_async(db, 1, NULL, 0, on_users, &late), 0);
 	db_close(db);
+	CHECK(late.done && late.r == -ECANCELED);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_INT(uv_loop_close(&loop), 0);
 	return tap_done();
 }

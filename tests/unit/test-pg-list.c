@@ -1357,6 +1357,43 @@ static void compare_pending(struct db *db)
 	}
 }
 
+/* A build's interested users (the email reporter's), on both backends:
+ * the fixture's builds link changes by Ann (a user with identities) and
+ * Bob; extras by identifier, by an identity's attr_data, unknown, empty. */
+static void compare_interested(struct db *db)
+{
+	static const char *const extras[] = {"ann", "Bob <bob@example.org>", "nobody", ""};
+	for (int64_t buildid = 1; buildid <= 4; buildid++)
+		for (size_t nx = 0; nx <= 4; nx += 2) {
+			struct pending_answer la = {0}, pa = {0};
+			const char *const *ex = nx ? extras + (nx == 4 ? 0 : 1) : NULL;
+			size_t n = nx == 4 ? 4 : nx ? 3 : 0;
+			CHECK_INT(db_build_interested_users_async(db, buildid, ex, n, on_pending,
+								  &la),
+				  0);
+			CHECK_INT(db_build_interested_users_async(pgdb, buildid, ex, n, on_pending,
+								  &pa),
+				  0);
+			CHECK(test_run_until(&loop, pending_answered, &la, TEST_GUARD_MS));
+			CHECK(test_run_until(&loop, pending_answered, &pa, TEST_GUARD_MS));
+			compared++;
+			CHECK_INT(la.r, 0);
+			if (la.r != pa.r || strcmp(la.text, pa.text)) {
+				differed++;
+				TAP_FAIL("interested users of build %lld (%zu extras): SQLite %d "
+					 "'%s', PostgreSQL %d '%s'",
+					 (long long)buildid, n, la.r, la.text, pa.r, pa.text);
+			}
+		}
+	struct pending_answer la = {0}, pa = {0};
+	CHECK_INT(db_build_interested_users_async(db, 999, NULL, 0, on_pending, &la), 0);
+	CHECK_INT(db_build_interested_users_async(pgdb, 999, NULL, 0, on_pending, &pa), 0);
+	CHECK(test_run_until(&loop, pending_answered, &la, TEST_GUARD_MS));
+	CHECK(test_run_until(&loop, pending_answered, &pa, TEST_GUARD_MS));
+	CHECK_INT(la.r, KILN_ENOTFOUND);
+	CHECK_INT(pa.r, KILN_ENOTFOUND);
+}
+
 /* Two PostgreSQL masters claiming from one queue at once: every request
  * claimed once, by one of them; and the first claim agrees with SQLite's
  * order (priority, then age). */
@@ -1958,6 +1995,8 @@ TEST(every_resource_lists_alike)
 		compare_writes(db);
 	if (pgdb)
 		compare_pending(db);
+	if (pgdb)
+		compare_interested(db);
 	if (pgdb)
 		compare_claims(db);
 	if (pgdb)

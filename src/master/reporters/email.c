@@ -13,6 +13,7 @@
 #include "master/logmask.h"
 #include "master/master.h"
 #include "common/buf.h"
+#include "common/err.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "db/db.h"
@@ -32,7 +33,8 @@
 struct email {
 	struct reporter *r;
 	struct curl_uv_queue *q;
-	char *url; /* owned: smtp://host:port */
+	char *url;              /* owned: smtp://host:port */
+	struct email_job *jobs; /* builds whose reads are in flight */
 };
 
 /* One message's envelope (the queue's priv). */
@@ -229,9 +231,11 @@ static int email_summary(struct buf *t, const struct report_build *rb)
 	return r;
 }
 
-/* Builds the whole message into out; 0 or -E2BIG. */
+/* Builds the whole message into out (the failed step's log tail: tail,
+ * step, when have_tail); 0 or -E2BIG. */
 static int email_compose(struct email *e, const struct report_build *rb,
-			 const struct email_msg *msg, struct buf *out)
+			 const struct email_msg *msg, const struct buf *tail, const char *step,
+			 bool have_tail, struct buf *out)
 {
 	const struct config_reporter_email *ec = &e->r->cfg->email;
 	struct master *m = e->r->m;
@@ -239,23 +243,12 @@ static int email_compose(struct email *e, const struct report_build *rb,
 
 	/* the summary and the failing step's log tail, masked (the log is
 	 * stored masked: again here, as defence in depth) */
-	struct buf tail, masked, sum, msum;
-	buf_init(&tail, EMAIL_MAX_LOG_TAIL);
+	struct buf masked, sum, msum;
 	buf_init(&masked, EMAIL_MAX_LOG_TAIL + 4096);
 	buf_init(&sum, 64 << 10);
 	buf_init(&msum, (64 << 10) + 4096);
-	char *step = NULL;
-	int have_tail = 0;
-	if (ec->log_lines > 0 && rb->results != RESULTS_SUCCESS) {
-		have_tail = reporters_log_tail(m, rb->buildid, ec->log_lines, &tail, &step);
-		if (have_tail < 0) {
-			log_warn("build=%lld: cannot read the failed step's log: %s",
-				 (long long)rb->buildid, db_errmsg(m->db));
-			have_tail = 0;
-		}
-		if (have_tail > 0)
-			email_mask(m, &tail, &masked);
-	}
+	if (have_tail)
+		email_mask(m, tail, &masked);
 	r = email_summary(&sum, rb);
 	if (r >= 0)
 		email_mask(m, &sum, &msum);
@@ -281,7 +274,7 @@ static int email_compose(struct email *e, const struct report_build *rb,
 	buf_init(&html, EMAIL_MAX_MESSAGE / 2);
 	if (r >= 0)
 		r = buf_add(&text, msum.ptr, msum.len);
-	if (r >= 0 && have_tail > 0)
+	if (r >= 0 && have_tail)
 		r = buf_addf(&text, "\nThe last %d lines of step '%s' (stdio):\n\n%s",
 			     ec->log_lines, step, masked.ptr);
 
@@ -304,7 +297,7 @@ static int email_compose(struct email *e, const struct report_build *rb,
 		r = email_html_escape(&html, msum.ptr, msum.len);
 	if (r >= 0)
 		r = buf_adds(&html, "</pre>\n");
-	if (r >= 0 && have_tail > 0) {
+	if (r >= 0 && have_tail) {
 		r = buf_adds(&html, "<h3>The last lines of step '");
 		r = r < 0 ? r : email_html_escape(&html, step, strlen(step));
 		r = r < 0 ? r : buf_adds(&html, "'</h3>\n<pre>");
@@ -359,11 +352,9 @@ static int email_compose(struct email *e, const struct report_build *rb,
 	buf_release(&part);
 	buf_release(&text);
 	buf_release(&html);
-	buf_release(&tail);
 	buf_release(&masked);
 	buf_release(&sum);
 	buf_release(&msum);
-	free(step);
 	return r;
 }
 
@@ -430,57 +421,110 @@ static const struct curl_uv_queue_ops email_ops = {
 
 /* ---- the kind ---------------------------------------------------------------- */
 
-/* The build's interested users (docs/USERS.md; slice "alerts"): with
- * blamelist = true the users of its changes' authors, and the configured
- * extra_recipients; each is mailed at its user object's 'email', else its
- * first 'email' identity. */
-static void email_add_users(struct reporter *r, const struct report_build *rb,
-			    struct email_msg *msg)
+/* ---- a build's mail, once its reads are in -------------------------------- */
+
+/* One build the filter picked whose reads are in flight (issue 14: on the
+ * loop, either backend): the failed step's log tail and the interested
+ * users.  Mailed once both are in, unless the reporter stopped meanwhile
+ * (e NULL: the answers are only freed). */
+struct email_job {
+	struct email_job *next;  /* e->jobs */
+	struct email *e;         /* borrowed; NULL once email_stop ran */
+	struct db *db;           /* borrowed: outlives the reads (db_close answers them) */
+	struct report_build *rb; /* owned copy */
+	struct email_msg *msg;   /* owned until submitted */
+	int pending;             /* chains not finished (plus one while starting) */
+	struct buf tail;
+	char *step; /* owned: the failed step's name */
+	bool have_tail;
+	int64_t *uids; /* owned: the interested users (extras included) */
+	size_t nuids;
+};
+
+static void email_job_free(struct email_job *job)
 {
-	const struct config_reporter_email *ec = &r->cfg->email;
-	struct db *db = r->m->db;
-	if (!ec->blamelist && !ec->nextra_recipients)
+	if (job->e) {
+		struct email_job **p = &job->e->jobs;
+		while (*p && *p != job)
+			p = &(*p)->next;
+		if (*p)
+			*p = job->next;
+	}
+	if (job->msg)
+		email_msg_free(job->msg);
+	reporters_build_free(job->rb);
+	buf_release(&job->tail);
+	free(job->step);
+	free(job->uids);
+	free(job);
+}
+
+/* Both chains are in: compose and queue the mail. */
+static void email_job_send(struct email_job *job)
+{
+	struct email *e = job->e;
+	struct reporter *r = e->r;
+	const struct report_build *rb = job->rb;
+	struct email_msg *msg = job->msg;
+	if (!msg->nrcpt) {
+		log_info("build=%lld: reporter '%s': nobody to mail (no 'to', no author address)",
+			 (long long)rb->buildid, r->cfg->name);
 		return;
-	int64_t *uids = NULL, *blame = NULL;
-	size_t n = 0, nblame = 0;
-	if (db_build_interested_users(db, rb->buildid, (const char *const *)ec->extra_recipients,
-				      ec->nextra_recipients, &uids, &n) < 0 ||
-	    (!ec->blamelist && n &&
-	     db_build_interested_users(db, rb->buildid, NULL, 0, &blame, &nblame) < 0)) {
-		log_warn("build=%lld: reporter '%s': cannot read the interested users: %s",
-			 (long long)rb->buildid, r->cfg->name, db_errmsg(db));
-		goto out;
 	}
-	char ids[EMAIL_MAX_RCPT][24];
-	const char *vals[EMAIL_MAX_RCPT];
-	size_t nv = 0;
-	for (size_t i = 0; i < n && nv < EMAIL_MAX_RCPT; i++) {
-		bool authors_only = false;
-		for (size_t k = 0; k < nblame && !authors_only; k++)
-			authors_only = blame[k] == uids[i]; /* blamelist = false: not these */
-		if (authors_only)
-			continue;
-		snprintf(ids[nv], sizeof(ids[nv]), "%lld", (long long)uids[i]);
-		vals[nv] = ids[nv];
-		nv++;
+	struct buf body;
+	buf_init(&body, EMAIL_MAX_MESSAGE);
+	int rc = email_compose(e, rb, msg, &job->tail, job->step, job->have_tail, &body);
+	if (rc < 0) {
+		log_warn("build=%lld: reporter '%s': message over %u bytes: not sent",
+			 (long long)rb->buildid, r->cfg->name, EMAIL_MAX_MESSAGE);
+		buf_release(&body);
+		return;
 	}
-	if (!nv)
-		goto out;
-	struct db_filter f = {.field = "uid", .op = DB_OP_EQ, .values = vals, .nvalues = nv};
-	struct db_query q = {.filters = &f, .nfilters = 1, .limit = -1};
-	json_t *users = NULL, *u;
-	if (db_list(db, DB_USERS, &q, &users, NULL) < 0) {
+	job->msg = NULL;                                     /* the queue's now */
+	(void)curl_uv_submit(e->q, body.ptr, body.len, msg); /* failures are logged there */
+	buf_release(&body);
+}
+
+/* One chain finished (r: -ECANCELED when the database closed: the master
+ * is stopping, nothing is mailed). */
+static void email_job_answered(struct email_job *job, int r)
+{
+	if (--job->pending > 0)
+		return;
+	if (job->e && !job->e->r->m->stopping && r != -ECANCELED)
+		email_job_send(job);
+	email_job_free(job);
+}
+
+static void email_on_tail(void *arg, int r, const char *text, size_t len, const char *step)
+{
+	struct email_job *job = arg;
+	if (r < 0 && r != -ECANCELED && job->e)
+		log_warn("build=%lld: cannot read the failed step's log: %s",
+			 (long long)job->rb->buildid, err_str(r));
+	if (r > 0 && buf_add(&job->tail, text, len) >= 0) {
+		job->step = xstrdup(step);
+		job->have_tail = true;
+	}
+	email_job_answered(job, r);
+}
+
+/* The user rows of the interested users: their addresses. */
+static void email_on_user_rows(void *arg, int r, json_t *users, int64_t total, const char *err)
+{
+	struct email_job *job = arg;
+	(void)total;
+	if (r < 0 && r != -ECANCELED && job->e)
 		log_warn("build=%lld: reporter '%s': cannot read the users: %s",
-			 (long long)rb->buildid, r->cfg->name, db_errmsg(db));
-		goto out;
-	}
+			 (long long)job->rb->buildid, job->e->r->cfg->name, err ? err : "failed");
 	size_t i;
+	json_t *u;
 	json_array_foreach(users, i, u)
 	{
 		char a[EMAIL_MAX_ADDRESS + 1];
 		const char *col = json_string_value(json_object_get(u, "email"));
 		if (col && email_author_address(col, a, sizeof(a))) {
-			email_add_rcpt(msg, a);
+			email_add_rcpt(job->msg, a);
 			continue;
 		}
 		size_t k;
@@ -491,21 +535,96 @@ static void email_add_users(struct reporter *r, const struct report_build *rb,
 			const char *d = json_string_value(json_object_get(id, "attr_data"));
 			if (t && d && !strcmp(t, "email") &&
 			    email_author_address(d, a, sizeof(a))) {
-				email_add_rcpt(msg, a);
+				email_add_rcpt(job->msg, a);
 				break;
 			}
 		}
 	}
 	json_decref(users);
-out:
-	free(uids);
-	free(blame);
+	email_job_answered(job, r);
+}
+
+/* The interested users less the authors' (blame: blamelist = false), as
+ * user rows next. */
+static void email_users_read(struct email_job *job, const int64_t *blame, size_t nblame)
+{
+	char ids[EMAIL_MAX_RCPT][24];
+	const char *vals[EMAIL_MAX_RCPT];
+	size_t nv = 0;
+	for (size_t i = 0; i < job->nuids && nv < EMAIL_MAX_RCPT; i++) {
+		bool authors_only = false;
+		for (size_t k = 0; k < nblame && !authors_only; k++)
+			authors_only = blame[k] == job->uids[i]; /* blamelist = false: not these */
+		if (authors_only)
+			continue;
+		snprintf(ids[nv], sizeof(ids[nv]), "%lld", (long long)job->uids[i]);
+		vals[nv] = ids[nv];
+		nv++;
+	}
+	if (!nv) {
+		email_job_answered(job, 0);
+		return;
+	}
+	struct db_filter f = {.field = "uid", .op = DB_OP_EQ, .values = vals, .nvalues = nv};
+	struct db_query q = {.filters = &f, .nfilters = 1, .limit = -1};
+	int r = db_list_async(job->db, DB_USERS, &q, NULL, false, email_on_user_rows, job);
+	if (r < 0) {
+		log_warn("build=%lld: reporter '%s': cannot read the users: %s",
+			 (long long)job->rb->buildid, job->e->r->cfg->name, db_errmsg(job->db));
+		email_job_answered(job, 0);
+	}
+}
+
+static void email_on_blame(void *arg, int r, const int64_t *uids, size_t n, const char *err)
+{
+	struct email_job *job = arg;
+	if (r < 0 || !job->e) {
+		if (r < 0 && r != -ECANCELED && job->e)
+			log_warn("build=%lld: reporter '%s': cannot read the interested users: %s",
+				 (long long)job->rb->buildid, job->e->r->cfg->name,
+				 err ? err : "failed");
+		email_job_answered(job, r < 0 ? r : 0);
+		return;
+	}
+	email_users_read(job, uids, n);
+}
+
+static void email_on_users(void *arg, int r, const int64_t *uids, size_t n, const char *err)
+{
+	struct email_job *job = arg;
+	if (r < 0 || !job->e) {
+		if (r < 0 && r != -ECANCELED && job->e)
+			log_warn("build=%lld: reporter '%s': cannot read the interested users: %s",
+				 (long long)job->rb->buildid, job->e->r->cfg->name,
+				 err ? err : "failed");
+		email_job_answered(job, r < 0 ? r : 0);
+		return;
+	}
+	if (n) {
+		job->uids = xcalloc(n, sizeof(*job->uids));
+		memcpy(job->uids, uids, n * sizeof(*uids));
+		job->nuids = n;
+	}
+	if (!job->e->r->cfg->email.blamelist && n) {
+		/* the authors' users are not mailed: which are they */
+		int rc = db_build_interested_users_async(job->db, job->rb->buildid, NULL, 0,
+							 email_on_blame, job);
+		if (rc < 0) {
+			log_warn("build=%lld: reporter '%s': cannot read the interested users: %s",
+				 (long long)job->rb->buildid, job->e->r->cfg->name,
+				 db_errmsg(job->db));
+			email_job_answered(job, 0);
+		}
+		return;
+	}
+	email_users_read(job, NULL, 0);
 }
 
 static void email_build_finished(struct reporter *r, const struct report_build *rb)
 {
 	struct email *e = r->priv;
 	const struct config_reporter_email *ec = &r->cfg->email;
+	struct db *db = r->m->db;
 	struct email_msg *msg = xcalloc(1, sizeof(*msg));
 	msg->buildid = rb->buildid;
 	for (size_t i = 0; i < ec->nto; i++)
@@ -516,25 +635,39 @@ static void email_build_finished(struct reporter *r, const struct report_build *
 			if (email_author_address(rb->blamelist[i], a, sizeof(a)))
 				email_add_rcpt(msg, a);
 		}
-	email_add_users(r, rb, msg);
-	if (!msg->nrcpt) {
-		log_info("build=%lld: reporter '%s': nobody to mail (no 'to', no author address)",
-			 (long long)rb->buildid, r->cfg->name);
-		email_msg_free(msg);
-		return;
+	struct email_job *job = xcalloc(1, sizeof(*job));
+	job->e = e;
+	job->db = db;
+	job->rb = reporters_build_dup(rb);
+	job->msg = msg;
+	job->pending = 1; /* none finishes before both chains started */
+	buf_init(&job->tail, EMAIL_MAX_LOG_TAIL);
+	job->next = e->jobs;
+	e->jobs = job;
+	if (ec->log_lines > 0 && rb->results != RESULTS_SUCCESS) {
+		int rc = reporters_log_tail_async(r->m, rb->buildid, ec->log_lines,
+						  EMAIL_MAX_LOG_TAIL, email_on_tail, job);
+		if (rc < 0)
+			log_warn("build=%lld: cannot read the failed step's log: %s",
+				 (long long)rb->buildid, db_errmsg(db));
+		else
+			job->pending++;
 	}
-	struct buf body;
-	buf_init(&body, EMAIL_MAX_MESSAGE);
-	int rc = email_compose(e, rb, msg, &body);
-	if (rc < 0) {
-		log_warn("build=%lld: reporter '%s': message over %u bytes: not sent",
-			 (long long)rb->buildid, r->cfg->name, EMAIL_MAX_MESSAGE);
-		email_msg_free(msg);
-		buf_release(&body);
-		return;
+	/* the build's interested users (docs/USERS.md; slice "alerts"): with
+	 * blamelist = true the users of its changes' authors, and the
+	 * configured extra_recipients; each is mailed at its user object's
+	 * 'email', else its first 'email' identity */
+	if (ec->blamelist || ec->nextra_recipients) {
+		int rc = db_build_interested_users_async(
+			db, rb->buildid, (const char *const *)ec->extra_recipients,
+			ec->nextra_recipients, email_on_users, job);
+		if (rc < 0)
+			log_warn("build=%lld: reporter '%s': cannot read the interested users: %s",
+				 (long long)rb->buildid, r->cfg->name, db_errmsg(db));
+		else
+			job->pending++;
 	}
-	(void)curl_uv_submit(e->q, body.ptr, body.len, msg); /* failures are logged there */
-	buf_release(&body);
+	email_job_answered(job, 0);
 }
 
 /* An alert (alerts.c; slice "alerts"): one text/plain mail to the
@@ -620,6 +753,9 @@ static void email_stop(struct reporter *r)
 	struct email *e = r->priv;
 	if (!e)
 		return;
+	/* the reads in flight answer later: only freed then */
+	for (struct email_job *job = e->jobs; job; job = job->next)
+		job->e = NULL;
 	free(e->url);
 	free(e);
 	r->priv = NULL;

@@ -379,9 +379,8 @@ static void http_build_finished(struct reporter *r, const struct report_build *r
 {
 	struct http_rep *hr = r->priv;
 	struct master *m = r->m;
-	json_t *row = r->cfg->kind == CONFIG_REPORTER_HTTP
-			      ? reporters_row(m, DB_BUILDS, "buildid", rb->buildid)
-			      : NULL;
+	/* the build's row as the gathering read it (reporters.c) */
+	json_t *row = r->cfg->kind == CONFIG_REPORTER_HTTP ? json_incref(rb->row) : NULL;
 	struct buf body, masked;
 	buf_init(&body, HTTP_MAX_BODY);
 	buf_init(&masked, HTTP_MAX_BODY + 4096);

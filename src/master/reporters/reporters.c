@@ -47,7 +47,8 @@ struct reporters {
 	struct curl_uv *cu; /* owned */
 	struct reporter *r; /* owned, one per cfg->reporter */
 	size_t n;
-	struct alerts *alerts; /* owned (alerts.c) */
+	struct alerts *alerts;            /* owned (alerts.c) */
+	struct reporters_gather *gathers; /* build events being read (their reads in flight) */
 };
 
 #define REPORTERS_MAX_BLAMELIST 64
@@ -110,55 +111,29 @@ bool reporters_filter_match(const struct config_report_filter *f, const struct r
 
 /* ---- gathering a build --------------------------------------------------- */
 
-json_t *reporters_row(struct master *m, enum db_resource res, const char *field, int64_t id)
+/* A query of the rows of res whose field is id (ids: its text). */
+static struct db_query reporters_by_id(const char *field, int64_t id, char *ids, size_t n,
+				       const char **vals, struct db_filter *f, int64_t limit)
 {
-	char ids[24];
-	snprintf(ids, sizeof(ids), "%lld", (long long)id);
-	const char *vals[] = {ids};
-	struct db_filter f = {.field = field, .op = DB_OP_EQ, .values = vals, .nvalues = 1};
-	struct db_query q = {.filters = &f, .nfilters = 1, .limit = 1};
-	json_t *items = NULL;
-	if (db_list(m->db, res, &q, &items, NULL) < 0)
-		return NULL;
-	json_t *row = json_incref(json_array_get(items, 0));
-	json_decref(items);
-	return row;
+	snprintf(ids, n, "%lld", (long long)id);
+	vals[0] = ids;
+	*f = (struct db_filter){.field = field, .op = DB_OP_EQ, .values = vals, .nvalues = 1};
+	return (struct db_query){.filters = f, .nfilters = 1, .limit = limit};
 }
 
 /* The results of the builder's latest complete build before number (RETRY
- * builds skipped: they were run again), RESULTS_NONE if none. */
-static int reporters_prev_results(struct master *m, int64_t builderid, int64_t number)
+ * builds skipped: they were run again) among items, RESULTS_NONE if none. */
+static int reporters_prev_of(json_t *items)
 {
-	char bid[24], num[24];
-	snprintf(bid, sizeof(bid), "%lld", (long long)builderid);
-	snprintf(num, sizeof(num), "%lld", (long long)number);
-	const char *vb[] = {bid}, *vn[] = {num}, *vc[] = {"true"};
-	struct db_filter f[] = {
-		{.field = "builderid", .op = DB_OP_EQ, .values = vb, .nvalues = 1},
-		{.field = "number", .op = DB_OP_LT, .values = vn, .nvalues = 1},
-		{.field = "complete", .op = DB_OP_EQ, .values = vc, .nvalues = 1},
-	};
-	const char *order[] = {"-number"};
-	struct db_query q = {.filters = f, .nfilters = 3, .order = order, .norder = 1, .limit = 20};
-	json_t *items = NULL;
-	int prev = RESULTS_NONE;
-	if (db_list(m->db, DB_BUILDS, &q, &items, NULL) < 0) {
-		log_warn("cannot read the previous build of builder %lld: %s", (long long)builderid,
-			 db_errmsg(m->db));
-		return RESULTS_NONE;
-	}
 	size_t i;
 	json_t *b;
 	json_array_foreach(items, i, b)
 	{
 		int r = (int)json_integer_value(json_object_get(b, "results"));
-		if (r != RESULTS_RETRY) {
-			prev = r;
-			break;
-		}
+		if (r != RESULTS_RETRY)
+			return r;
 	}
-	json_decref(items);
-	return prev;
+	return RESULTS_NONE;
 }
 
 /* A property's value as a string, or NULL. */
@@ -168,20 +143,139 @@ static const char *reporters_prop(json_t *props, const char *name)
 	return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : NULL;
 }
 
-int reporters_log_tail(struct master *m, int64_t buildid, int max_lines, struct buf *out,
-		       char **ret_step)
+static const char **reporters_strv_dup(const char *const *v, size_t n)
 {
-	char ids[24];
-	snprintf(ids, sizeof(ids), "%lld", (long long)buildid);
-	const char *vals[] = {ids};
-	struct db_filter f = {.field = "buildid", .op = DB_OP_EQ, .values = vals, .nvalues = 1};
-	struct db_query q = {.filters = &f, .nfilters = 1, .limit = -1};
-	json_t *steps = NULL;
-	if (db_list(m->db, DB_STEPS, &q, &steps, NULL) < 0)
-		return -EIO;
+	if (!n)
+		return NULL;
+	const char **c = xcalloc(n, sizeof(*c));
+	for (size_t i = 0; i < n; i++)
+		c[i] = xstrdup(v[i] ? v[i] : "");
+	return c;
+}
+
+static void reporters_strv_free(const char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free((char *)v[i]);
+	free(v);
+}
+
+static const char *reporters_str_dup(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+struct report_build *reporters_build_dup(const struct report_build *rb)
+{
+	struct report_build *c = xmalloc(sizeof(*c));
+	*c = *rb;
+	c->builder = reporters_str_dup(rb->builder);
+	c->tags = reporters_strv_dup(rb->tags, rb->ntags);
+	c->branch = reporters_str_dup(rb->branch);
+	c->revision = reporters_str_dup(rb->revision);
+	c->state_string = reporters_str_dup(rb->state_string);
+	c->url = reporters_str_dup(rb->url);
+	c->blamelist = reporters_strv_dup(rb->blamelist, rb->nblamelist);
+	c->row = NULL;
+	c->buildset = NULL;
+	c->bsprops = NULL;
+	return c;
+}
+
+void reporters_build_free(struct report_build *rb)
+{
+	if (!rb)
+		return;
+	free((char *)rb->builder);
+	reporters_strv_free((const char **)rb->tags, rb->ntags);
+	free((char *)rb->branch);
+	free((char *)rb->revision);
+	free((char *)rb->state_string);
+	free((char *)rb->url);
+	reporters_strv_free((const char **)rb->blamelist, rb->nblamelist);
+	free(rb);
+}
+
+/* ---- the failed step's log tail, read on the loop -------------------------- */
+
+/* One reporters_log_tail_async: the build's steps, the failed one's first
+ * log, its last lines. */
+struct reporters_tail {
+	struct db *db; /* borrowed: outlives the read (db_close answers it) */
+	int max_lines;
+	char *step; /* owned: the failed step's name */
+	char type;  /* its log's type */
+	struct buf out;
+	reporters_tail_fn done;
+	void *arg;
+};
+
+static void reporters_tail_end(struct reporters_tail *t, int r)
+{
+	t->done(t->arg, r, r > 0 ? t->out.ptr : NULL, r > 0 ? t->out.len : 0,
+		r > 0 ? t->step : NULL);
+	buf_release(&t->out);
+	free(t->step);
+	free(t);
+}
+
+static void reporters_tail_on_lines(void *arg, int r, const char *text, size_t len, int64_t count,
+				    const char *err)
+{
+	struct reporters_tail *t = arg;
+	(void)count;
+	(void)err;
+	if (r == -E2BIG)
+		r = 0; /* whole lines up to the cap */
+	if (r < 0) {
+		reporters_tail_end(t, r);
+		return;
+	}
+	/* 's' logs: each line starts with its stream character */
+	const char *p = text, *end = text + len;
+	while (p < end && r >= 0) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl + 1 : end;
+		const char *s = t->type == 's' && e > p ? p + 1 : p;
+		if (buf_room(&t->out) < (size_t)(e - s))
+			break;
+		r = buf_add(&t->out, s, (size_t)(e - s));
+		p = e;
+	}
+	reporters_tail_end(t, r < 0 ? r : 1);
+}
+
+static void reporters_tail_on_log(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct reporters_tail *t = arg;
+	(void)total;
+	(void)err;
+	json_t *log = json_array_get(items, 0); /* the first: stdio */
+	if (r < 0 || !log) {
+		json_decref(items);
+		reporters_tail_end(t, r < 0 ? r : 0);
+		return;
+	}
+	int64_t logid = json_integer_value(json_object_get(log, "logid"));
+	int64_t num_lines = json_integer_value(json_object_get(log, "num_lines"));
+	const char *type = json_string_value(json_object_get(log, "type"));
+	t->type = type ? type[0] : 's';
+	json_decref(items);
+	int64_t first = num_lines > t->max_lines ? num_lines - t->max_lines : 0;
+	r = db_log_read_async(t->db, logid, first, t->max_lines, t->out.max,
+			      reporters_tail_on_lines, t);
+	if (r < 0)
+		reporters_tail_end(t, r);
+}
+
+static void reporters_tail_on_steps(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct reporters_tail *t = arg;
+	(void)total;
+	(void)err;
 	json_t *failed = NULL, *s;
 	size_t i;
-	json_array_foreach(steps, i, s)
+	json_array_foreach(items, i, s)
 	{
 		json_t *res = json_object_get(s, "results");
 		if (json_is_integer(res) && (json_integer_value(res) == RESULTS_FAILURE ||
@@ -190,83 +284,83 @@ int reporters_log_tail(struct master *m, int64_t buildid, int max_lines, struct 
 			break;
 		}
 	}
-	if (!failed) {
-		json_decref(steps);
-		return 0;
+	if (r < 0 || !failed || t->max_lines <= 0) {
+		json_decref(items);
+		reporters_tail_end(t, r < 0 ? r : 0);
+		return;
 	}
+	t->step = xstrdup(json_string_value(json_object_get(failed, "name")) ?: "?");
 	int64_t stepid = json_integer_value(json_object_get(failed, "stepid"));
-	json_t *log = reporters_row(m, DB_LOGS, "stepid", stepid); /* the first: stdio */
-	int r = 0;
-	if (log && max_lines > 0) {
-		int64_t logid = json_integer_value(json_object_get(log, "logid"));
-		struct db_log_info li;
-		if (db_log_get(m->db, logid, &li) < 0) {
-			r = -EIO;
-			goto out;
-		}
-		int64_t first = li.num_lines > max_lines ? li.num_lines - max_lines : 0;
-		struct buf raw;
-		buf_init(&raw, out->max);
-		int64_t count = 0;
-		r = db_log_read(m->db, logid, first, max_lines, &raw, &count);
-		if (r == -E2BIG)
-			r = 0; /* whole lines up to the cap */
-		if (r >= 0) {
-			/* 's' logs: each line starts with its stream character */
-			const char *p = raw.ptr, *end = raw.ptr + raw.len;
-			while (p < end && r >= 0) {
-				const char *nl = memchr(p, '\n', (size_t)(end - p));
-				const char *e = nl ? nl + 1 : end;
-				const char *t = li.type == 's' && e > p ? p + 1 : p;
-				if (buf_room(out) < (size_t)(e - t))
-					break;
-				r = buf_add(out, t, (size_t)(e - t));
-				p = e;
-			}
-			if (r >= 0)
-				r = 1;
-		}
-		buf_release(&raw);
+	json_decref(items);
+	char ids[24];
+	const char *vals[1];
+	struct db_filter f;
+	struct db_query q = reporters_by_id("stepid", stepid, ids, sizeof(ids), vals, &f, 1);
+	r = db_list_async(t->db, DB_LOGS, &q, NULL, false, reporters_tail_on_log, t);
+	if (r < 0)
+		reporters_tail_end(t, r);
+}
+
+int reporters_log_tail_async(struct master *m, int64_t buildid, int max_lines, size_t max_bytes,
+			     reporters_tail_fn done, void *arg)
+{
+	struct reporters_tail *t = xcalloc(1, sizeof(*t));
+	t->db = m->db;
+	t->max_lines = max_lines;
+	buf_init(&t->out, max_bytes);
+	t->done = done;
+	t->arg = arg;
+	char ids[24];
+	const char *vals[1];
+	struct db_filter f;
+	struct db_query q = reporters_by_id("buildid", buildid, ids, sizeof(ids), vals, &f, -1);
+	int r = db_list_async(m->db, DB_STEPS, &q, NULL, false, reporters_tail_on_steps, t);
+	if (r < 0) {
+		buf_release(&t->out);
+		free(t);
 	}
-	if (r >= 0 && ret_step)
-		*ret_step = xstrdup(json_string_value(json_object_get(failed, "name")) ?: "?");
-	if (r >= 0 && !log)
-		r = 0;
-out:
-	json_decref(log);
-	json_decref(steps);
 	return r;
 }
 
-static void reporters_on_build(struct reporters *rs, json_t *row, bool started)
+/* ---- a build event's gathering ------------------------------------------- */
+
+/* One build event whose rows are being read (issue 14: on the loop, on
+ * either backend): the builder's row, the build's full row, its request's,
+ * the previous builds' results (finished builds), then its buildset's
+ * inputs (blamelist, first sourcestamp, properties).  Delivered to the
+ * reporters once the last answer is in, unless they were stopped
+ * meanwhile (rs NULL: the reads' answers are only freed). */
+struct reporters_gather {
+	struct reporters_gather *next; /* rs->gathers */
+	struct reporters *rs;          /* borrowed; NULL once reporters_stop ran */
+	json_t *row;                   /* owned: the event's row */
+	bool started;
+	int pending;              /* reads not answered yet (plus one while sending) */
+	json_t *brow, *full, *br; /* owned: builder, build, request rows, or NULL */
+	int prev;
+	struct db_build_inputs in;
+	bool have_in;
+};
+
+static void reporters_deliver(struct reporters *rs, struct reporters_gather *g)
 {
 	struct master *m = rs->m;
-	if (m->stopping)
-		return; /* interrupted by our own shutdown: retried after the restart */
-	uint64_t t0 = uv_hrtime();
+	bool started = g->started;
+	json_t *row = g->row;
 	int results =
 		started ? RESULTS_NONE : (int)json_integer_value(json_object_get(row, "results"));
-	if (results == RESULTS_RETRY)
-		return; /* lost its worker or the master: it runs again */
 	int64_t buildid = json_integer_value(json_object_get(row, "buildid"));
 	int64_t builderid = json_integer_value(json_object_get(row, "builderid"));
 	int64_t number = json_integer_value(json_object_get(row, "number"));
-
-	json_t *brow = reporters_row(m, DB_BUILDERS, "builderid", builderid);
-	const char *bname = json_string_value(json_object_get(brow, "name"));
+	const char *bname = json_string_value(json_object_get(g->brow, "name"));
 	const struct config_builder *bc = bname ? config_find_builder(m->cfg, bname) : NULL;
-	/* the row the event carries has properties {}: read them */
-	json_t *full = reporters_row(m, DB_BUILDS, "buildid", buildid);
-	json_t *props = json_object_get(full, "properties");
+	json_t *props = json_object_get(g->full, "properties");
 
-	json_t *blame = NULL;
-	if (db_build_blamelist(m->db, buildid, &blame) < 0)
-		blame = NULL;
 	const char *authors[REPORTERS_MAX_BLAMELIST];
 	size_t nauthors = 0;
 	size_t i;
 	json_t *a;
-	json_array_foreach(blame, i, a)
+	json_array_foreach(g->have_in ? g->in.blamelist : NULL, i, a)
 	{
 		if (json_is_string(a) && nauthors < REPORTERS_MAX_BLAMELIST)
 			authors[nauthors++] = json_string_value(a);
@@ -280,17 +374,7 @@ static void reporters_on_build(struct reporters *rs, json_t *row, bool started)
 			      (long long)number);
 
 	const char *rev = reporters_prop(props, "got_revision");
-	/* a build that just started has no properties yet: its sourcestamp's
-	 * branch and revision (the filter's branches need the branch) */
-	struct db_buildset_info bi = {0};
-	bool have_bi = false;
-	if (started) {
-		int64_t brid = json_integer_value(json_object_get(full, "buildrequestid"));
-		json_t *br = reporters_row(m, DB_BUILDREQUESTS, "buildrequestid", brid);
-		int64_t bsid = json_integer_value(json_object_get(br, "buildsetid"));
-		have_bi = bsid && db_buildset_get(m->db, bsid, &bi) == 0;
-		json_decref(br);
-	}
+	const struct db_buildset_info *bi = g->have_in ? &g->in.bs : NULL;
 	struct report_build rb = {
 		.buildid = buildid,
 		.builderid = builderid,
@@ -301,19 +385,23 @@ static void reporters_on_build(struct reporters *rs, json_t *row, bool started)
 		.branch = reporters_prop(props, "branch"),
 		.revision = rev ? rev : reporters_prop(props, "revision"),
 		.results = results,
-		.prev_results =
-			started ? RESULTS_NONE : reporters_prev_results(m, builderid, number),
+		.prev_results = started ? RESULTS_NONE : g->prev,
 		.state_string = json_string_value(json_object_get(row, "state_string")) ?: "",
 		.url = ur >= 0 ? url.ptr : "",
 		.blamelist = authors,
 		.nblamelist = nauthors,
 		.started_at = (double)json_integer_value(json_object_get(row, "started_at")),
 		.complete_at = (double)json_integer_value(json_object_get(row, "complete_at")),
+		.row = g->full,
+		.buildset = bi,
+		.bsprops = g->have_in ? g->in.props : NULL,
 	};
-	if (have_bi && !rb.branch && bi.branch && *bi.branch)
-		rb.branch = bi.branch;
-	if (have_bi && !rb.revision && bi.revision && *bi.revision)
-		rb.revision = bi.revision;
+	/* a build that just started has no properties yet: its sourcestamp's
+	 * branch and revision (the filter's branches need the branch) */
+	if (started && bi && !rb.branch && bi->branch && *bi->branch)
+		rb.branch = bi->branch;
+	if (started && bi && !rb.revision && bi->revision && *bi->revision)
+		rb.revision = bi->revision;
 	for (size_t k = 0; k < rs->n; k++) {
 		struct reporter *r = &rs->r[k];
 		if (!(r->cfg->events & CONFIG_REPORT_EVENT_BUILDS))
@@ -331,14 +419,180 @@ static void reporters_on_build(struct reporters *rs, json_t *row, bool started)
 		r->reported++;
 		r->kind->build_finished(r, &rb);
 	}
-	log_debug("build=%lld: reporters took %.0f us", (long long)buildid,
-		  (double)(uv_hrtime() - t0) / 1e3);
 	buf_release(&url);
-	if (have_bi)
-		db_buildset_info_release(&bi);
-	json_decref(blame);
-	json_decref(full);
-	json_decref(brow);
+}
+
+static void reporters_gather_free(struct reporters_gather *g)
+{
+	if (g->rs) {
+		struct reporters_gather **p = &g->rs->gathers;
+		while (*p && *p != g)
+			p = &(*p)->next;
+		if (*p)
+			*p = g->next;
+	}
+	if (g->have_in)
+		db_build_inputs_release(&g->in);
+	json_decref(g->brow);
+	json_decref(g->full);
+	json_decref(g->br);
+	json_decref(g->row);
+	free(g);
+}
+
+static void reporters_gather_on_inputs(void *arg, int r, struct db_build_inputs *in,
+				       const char *err)
+{
+	struct reporters_gather *g = arg;
+	if (r == 0) {
+		g->in = *in;
+		*in = (struct db_build_inputs){0}; /* taken */
+		g->have_in = true;
+	} else if (r != -ECANCELED && g->rs)
+		log_warn("build=%lld: cannot read its buildset: %s",
+			 (long long)json_integer_value(json_object_get(g->row, "buildid")),
+			 err ? err : "failed");
+	if (g->rs && r != -ECANCELED && !g->rs->m->stopping)
+		reporters_deliver(g->rs, g);
+	reporters_gather_free(g);
+}
+
+/* One of the first reads answered: the inputs next, once all are in. */
+static void reporters_gather_answered(struct reporters_gather *g, int r)
+{
+	if (--g->pending > 0)
+		return;
+	struct reporters *rs = g->rs;
+	/* -ECANCELED: the database is closing, nothing more is sent */
+	if (!rs || rs->m->stopping || r == -ECANCELED) {
+		reporters_gather_free(g);
+		return;
+	}
+	int64_t bsid = json_integer_value(json_object_get(g->br, "buildsetid"));
+	if (bsid && db_build_inputs_async(rs->m->db, bsid, reporters_gather_on_inputs, g) == 0)
+		return;
+	if (bsid)
+		log_warn("build=%lld: cannot read its buildset: %s",
+			 (long long)json_integer_value(json_object_get(g->row, "buildid")),
+			 db_errmsg(rs->m->db));
+	reporters_deliver(rs, g);
+	reporters_gather_free(g);
+}
+
+static void reporters_gather_row(struct reporters_gather *g, json_t **slot, int r, json_t *items)
+{
+	if (r == 0)
+		*slot = json_incref(json_array_get(items, 0));
+	json_decref(items);
+	reporters_gather_answered(g, r);
+}
+
+static void reporters_on_builder(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct reporters_gather *g = arg;
+	(void)total;
+	(void)err;
+	reporters_gather_row(g, &g->brow, r, items);
+}
+
+static void reporters_on_full(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct reporters_gather *g = arg;
+	(void)total;
+	(void)err;
+	reporters_gather_row(g, &g->full, r, items);
+}
+
+static void reporters_on_request(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct reporters_gather *g = arg;
+	(void)total;
+	(void)err;
+	reporters_gather_row(g, &g->br, r, items);
+}
+
+static void reporters_on_prev(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct reporters_gather *g = arg;
+	(void)total;
+	if (r == 0)
+		g->prev = reporters_prev_of(items);
+	else if (r != -ECANCELED && g->rs)
+		log_warn("cannot read the previous build of builder %lld: %s",
+			 (long long)json_integer_value(json_object_get(g->row, "builderid")),
+			 err ? err : "failed");
+	json_decref(items);
+	reporters_gather_answered(g, r);
+}
+
+/* Sends one of the first reads; a read that cannot be sent is left out
+ * (logged), as the synchronous gathering did with a row it could not read. */
+static void reporters_gather_send(struct reporters_gather *g, enum db_resource res,
+				  const struct db_query *q, db_list_fn fn)
+{
+	struct db *db = g->rs->m->db;
+	if (db_list_async(db, res, q, NULL, false, fn, g) == 0)
+		g->pending++;
+	else
+		log_warn("build=%lld: cannot read its rows: %s",
+			 (long long)json_integer_value(json_object_get(g->row, "buildid")),
+			 db_errmsg(db));
+}
+
+static void reporters_on_build(struct reporters *rs, json_t *row, bool started)
+{
+	struct master *m = rs->m;
+	if (m->stopping)
+		return; /* interrupted by our own shutdown: retried after the restart */
+	int results =
+		started ? RESULTS_NONE : (int)json_integer_value(json_object_get(row, "results"));
+	if (results == RESULTS_RETRY)
+		return; /* lost its worker or the master: it runs again */
+	int64_t buildid = json_integer_value(json_object_get(row, "buildid"));
+	int64_t builderid = json_integer_value(json_object_get(row, "builderid"));
+	int64_t number = json_integer_value(json_object_get(row, "number"));
+	int64_t brid = json_integer_value(json_object_get(row, "buildrequestid"));
+
+	struct reporters_gather *g = xcalloc(1, sizeof(*g));
+	g->rs = rs;
+	g->row = json_incref(row);
+	g->started = started;
+	g->prev = RESULTS_NONE;
+	g->pending = 1; /* none answers before all are sent */
+	g->next = rs->gathers;
+	rs->gathers = g;
+
+	char ids[3][24];
+	const char *vals[3][1];
+	struct db_filter f[3];
+	struct db_query q;
+	q = reporters_by_id("builderid", builderid, ids[0], sizeof(ids[0]), vals[0], &f[0], 1);
+	reporters_gather_send(g, DB_BUILDERS, &q, reporters_on_builder);
+	/* the row the event carries has properties {}: read them */
+	q = reporters_by_id("buildid", buildid, ids[1], sizeof(ids[1]), vals[1], &f[1], 1);
+	reporters_gather_send(g, DB_BUILDS, &q, reporters_on_full);
+	if (brid) {
+		q = reporters_by_id("buildrequestid", brid, ids[2], sizeof(ids[2]), vals[2], &f[2],
+				    1);
+		reporters_gather_send(g, DB_BUILDREQUESTS, &q, reporters_on_request);
+	}
+	if (!started) {
+		/* the builder's previous 20 complete builds (any master) */
+		char bid[24], num[24];
+		snprintf(bid, sizeof(bid), "%lld", (long long)builderid);
+		snprintf(num, sizeof(num), "%lld", (long long)number);
+		const char *vb[] = {bid}, *vn[] = {num}, *vc[] = {"true"};
+		struct db_filter pf[] = {
+			{.field = "builderid", .op = DB_OP_EQ, .values = vb, .nvalues = 1},
+			{.field = "number", .op = DB_OP_LT, .values = vn, .nvalues = 1},
+			{.field = "complete", .op = DB_OP_EQ, .values = vc, .nvalues = 1},
+		};
+		const char *order[] = {"-number"};
+		struct db_query pq = {
+			.filters = pf, .nfilters = 3, .order = order, .norder = 1, .limit = 20};
+		reporters_gather_send(g, DB_BUILDS, &pq, reporters_on_prev);
+	}
+	reporters_gather_answered(g, 0);
 }
 
 int reporters_base_url(struct master *m, struct buf *out)
@@ -478,6 +732,10 @@ void reporters_stop(struct reporters *rs)
 	events_unlisten(rs->m->events, reporters_listener, rs);
 	alerts_stop(rs->alerts);
 	events_unlisten(rs->m->events, reporters_listener_new, rs);
+	/* the reads in flight answer later: only freed then */
+	for (struct reporters_gather *g = rs->gathers; g; g = g->next)
+		g->rs = NULL;
+	rs->gathers = NULL;
 	curl_uv_free(rs->cu); /* drops queued messages (logged) */
 	for (size_t i = 0; i < rs->n; i++)
 		if (rs->r[i].kind->stop)

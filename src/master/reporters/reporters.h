@@ -7,8 +7,9 @@
  *
  * reporters.c listens to "builds/ * /finished" on the event bus (events.h,
  * in-process listener), so a build's completion is never delayed: the
- * listener gathers what every kind needs (struct report_build) from the
- * database on the loop thread, asks the one filter model whether the
+ * listener sends the reads of what every kind needs (struct report_build;
+ * issue 14: answered on a later turn on either backend, the loop never
+ * waiting on the database), then asks the one filter model whether the
  * reporter wants it, and the kind queues its message on its own capped
  * outbound queue (curl-uv.h): sending happens later on the loop, never
  * blocking it.  Builds ended by the master's own shutdown (RETRY, or while
@@ -50,6 +51,12 @@ struct report_build {
 	const char *const *blamelist; /* authors of its changes ("Ann <ann@example.org>") */
 	size_t nblamelist;
 	double started_at, complete_at; /* Unix seconds */
+	/* What the gathering read besides (NULL when not read; never in a
+	 * reporters_build_dup copy): the build's row with its properties, its
+	 * buildset with the first sourcestamp, the buildset's properties. */
+	json_t *row;
+	const struct db_buildset_info *buildset;
+	json_t *bsprops;
 };
 
 /* An alert (slice "alerts", master/reporters/alerts.c): a worker gone
@@ -115,13 +122,22 @@ bool reporters_filter_match(const struct config_report_filter *f, const struct r
 /* "success", "warnings", "failure", ... for RESULTS_* */
 const char *reporters_results_name(int results);
 
-/* Appends to out the last max_lines lines of the stdio log of the build's
- * first failed step (FAILURE or EXCEPTION), stream characters removed; the
- * lines are as stored, so secrets are masked already.  *ret_step (owned)
- * names the step.  1 done, 0 no failed step or no log, negative: db error
- * or out's cap (out then holds whole lines up to it). */
-int reporters_log_tail(struct master *m, int64_t buildid, int max_lines, struct buf *out,
-		       char **ret_step);
+/* Reads on the loop (either backend) the last max_lines lines of the stdio
+ * log of the build's first failed step (FAILURE or EXCEPTION), stream
+ * characters removed, whole lines up to max_bytes; the lines are as
+ * stored, so secrets are masked already.  done(arg, 1, text, len, step)
+ * (borrowed for the call; step names the step), done(arg, 0, ...) when
+ * there is no failed step or no log, or a negative database error
+ * (-ECANCELED: the database closed).  Returns 0, or negative (done is
+ * then never called). */
+typedef void (*reporters_tail_fn)(void *arg, int r, const char *text, size_t len, const char *step);
+int reporters_log_tail_async(struct master *m, int64_t buildid, int max_lines, size_t max_bytes,
+			     reporters_tail_fn done, void *arg);
+
+/* A copy of rb whose strings and arrays it owns, for a kind whose message
+ * waits for reads of its own (row, buildset, bsprops NULL in it). */
+struct report_build *reporters_build_dup(const struct report_build *rb);
+void reporters_build_free(struct report_build *rb); /* NULL-safe */
 
 /* r's outbound queue on cu, named "reporter 'NAME'", with the caps,
  * timeout, attempts and backoff of its configuration. */
@@ -166,9 +182,6 @@ void reporters_alert(struct reporters *rs, const struct report_alert *a);
 /* The web UI's base URL (the 'url' setting, or http:// + http.listen),
  * without a trailing '/'; into out. */
 int reporters_base_url(struct master *m, struct buf *out);
-
-/* The first row of res with field = id, or NULL (new reference). */
-json_t *reporters_row(struct master *m, enum db_resource res, const char *field, int64_t id);
 
 /* Handles one build's row as the listener does (tests call it directly). */
 void reporters_on_build_finished(struct reporters *rs, json_t *row);

@@ -609,16 +609,13 @@ static void statuses_event(struct reporter *r, const struct report_build *rb, bo
 {
 	struct statuses_rep *sr = r->priv;
 	struct master *m = r->m;
-	json_t *build = reporters_row(m, DB_BUILDS, "buildid", rb->buildid);
-	json_t *props = json_object_get(build, "properties");
-	int64_t brid = json_integer_value(json_object_get(build, "buildrequestid"));
-	json_t *br = reporters_row(m, DB_BUILDREQUESTS, "buildrequestid", brid);
-	int64_t bsid = json_integer_value(json_object_get(br, "buildsetid"));
-	struct db_buildset_info bi = {0};
-	bool have_bi = bsid && db_buildset_get(m->db, bsid, &bi) == 0;
-	json_t *bsprops = NULL;
-	if (bsid && db_buildset_properties(m->db, bsid, &bsprops) < 0)
-		bsprops = NULL;
+	/* the build's row, its buildset and their properties as the
+	 * gathering read them (reporters.c) */
+	json_t *props = json_object_get(rb->row, "properties");
+	static const struct db_buildset_info none;
+	const struct db_buildset_info bi = rb->buildset ? *rb->buildset : none;
+	bool have_bi = rb->buildset != NULL;
+	json_t *bsprops = rb->bsprops;
 	char t1[32], t2[32];
 	/* at a build's start its properties are not written yet: the sourcestamp's */
 	struct report_build rbs = *rb;
@@ -668,11 +665,6 @@ static void statuses_event(struct reporter *r, const struct report_build *rb, bo
 			statuses_pump(sr);
 	}
 	statuses_req_release(&q);
-	json_decref(bsprops);
-	if (have_bi)
-		db_buildset_info_release(&bi);
-	json_decref(br);
-	json_decref(build);
 }
 
 void statuses_build_started(struct reporter *r, const struct report_build *rb)
