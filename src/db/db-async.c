@@ -967,6 +967,45 @@ int db_request_pending_builders_async(struct db *db, db_ids_fn done, void *arg)
 	return db_async_later(db, db_async_ids_run, x, db_async_ids_free);
 }
 
+/* The queued counts per builder, read on SQLite, waiting for their turn. */
+struct db_async_counts {
+	int64_t *ids, *counts;
+	size_t n;
+	db_counts_fn done;
+	void *arg;
+};
+
+static void db_async_counts_free(void *ctx)
+{
+	struct db_async_counts *x = ctx;
+	free(x->ids);
+	free(x->counts);
+	free(x);
+}
+
+static void db_async_counts_run(void *ctx, int r)
+{
+	struct db_async_counts *x = ctx;
+	x->done(x->arg, r, r < 0 ? NULL : x->ids, r < 0 ? NULL : x->counts, r < 0 ? 0 : x->n,
+		r < 0 ? "the database was closed" : NULL);
+	db_async_counts_free(x);
+}
+
+int db_request_queued_counts_async(struct db *db, int64_t cap, db_counts_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_request_queued_counts(db, cap, done, arg);
+	struct db_async_counts *x = xcalloc(1, sizeof(*x));
+	int r = db_request_queued_counts(db, cap, &x->ids, &x->counts, &x->n);
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_counts_run, x, db_async_counts_free);
+}
+
 /* A build's interested users read on SQLite, their answer waiting for its
  * turn (KILN_ENOTFOUND too). */
 struct db_async_users {

@@ -233,6 +233,50 @@ int db_pg_request_pending_builders(struct db *db, db_ids_fn done, void *arg)
 	return 0;
 }
 
+struct pg_counts_call {
+	db_counts_fn done;
+	void *arg;
+};
+
+static void pg_counts_on_rows(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_counts_call *call = arg;
+	if (r < 0) {
+		call->done(call->arg, r, NULL, NULL, 0, err ? err : "failed");
+		free(call);
+		return;
+	}
+	size_t n = (size_t)PQntuples(res);
+	int64_t *ids = xcalloc(n + 1, sizeof(*ids)), *counts = xcalloc(n + 1, sizeof(*counts));
+	for (size_t i = 0; i < n; i++) {
+		ids[i] = pg_col_i64(res, (int)i, 0);
+		counts[i] = pg_col_i64(res, (int)i, 1);
+	}
+	call->done(call->arg, 0, ids, counts, n, NULL);
+	free(ids);
+	free(counts);
+	free(call);
+}
+
+int db_pg_request_queued_counts(struct db *db, int64_t cap, db_counts_fn done, void *arg)
+{
+	static const char sql[] =
+		"SELECT builderid, LEAST(count(*), $1::bigint) FROM buildrequests "
+		"WHERE complete = 0 AND claimed_at IS NULL GROUP BY builderid ORDER BY builderid";
+	char capv[24];
+	snprintf(capv, sizeof(capv), "%lld", (long long)cap);
+	const char *v[] = {capv};
+	struct pg_counts_call *call = xmalloc(sizeof(*call));
+	*call = (struct pg_counts_call){.done = done, .arg = arg};
+	struct pg_query q = {.sql = sql, .nparams = 1, .values = v};
+	int r = pg_batch_read(db_pg_batch(db), &q, pg_counts_on_rows, call);
+	if (r < 0) {
+		free(call);
+		return db_failf(db, r, "cannot send the query: %s", err_str(r));
+	}
+	return 0;
+}
+
 /* --- request lines: collapse_requests' reads and claims ----------------------------- */
 
 void db_pg_answer_lines(int r, const PGresult *res, const char *err, db_request_lines_fn done,

@@ -119,6 +119,7 @@ int db_pg_push(struct db *db, bool one, int64_t id, const char *package, const c
 int db_pg_token_list(struct db *db, db_token_list_fn done, void *arg);
 int db_pg_build_inputs(struct db *db, int64_t bsid, db_build_inputs_fn done, void *arg);
 int db_pg_request_pending_builders(struct db *db, db_ids_fn done, void *arg);
+int db_pg_request_queued_counts(struct db *db, int64_t cap, db_counts_fn done, void *arg);
 /* db_build_interested_users_async on PostgreSQL (db-pg-reporters.c). */
 int db_pg_interested_users(struct db *db, int64_t buildid, const char *const *extras,
 			   size_t nextras, db_ids_fn done, void *arg);

@@ -485,10 +485,12 @@ int db_log_append(struct db *db, int64_t logid, const char *text, size_t len)
 		return 0;
 	if (db->pg) { /* written at the end of the turn (db_pg_log_sync), or as chunks close */
 		r = sqlite_log_append(db, t, text, len);
-		if (r < 0)
+		if (r < 0) {
 			sqlite_log_tail_forget(db, t);
-		else
+		} else {
 			db_pg_log_touched(db);
+			stats.log_bytes += len; /* slice "operator": /metrics */
+		}
 		return r;
 	}
 	/* Lines that stay in the tail chunk (the common case) only join the

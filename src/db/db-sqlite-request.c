@@ -222,6 +222,33 @@ int db_request_pending_builders(struct db *db, int64_t **ret_ids, size_t *ret_n)
 	return 0;
 }
 
+int db_request_queued_counts(struct db *db, int64_t cap, int64_t **ret_ids, int64_t **ret_counts,
+			     size_t *ret_n)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = db_stmt_dynamic(
+		db, "SELECT builderid, min(count(*), ?1) FROM buildrequests INDEXED BY "
+		    "buildrequests_pending WHERE complete = 0 AND claimed_at IS NULL "
+		    "GROUP BY builderid ORDER BY builderid");
+	if (!s)
+		return KILN_EDB;
+	sqlite3_bind_int64(s, 1, cap);
+	_cleanup_free_ int64_t *ids = NULL, *counts = NULL;
+	size_t n = 0, cap_ids = 0, cap_counts = 0;
+	int r;
+	while ((r = db_step_row(db, s, "queued counts")) == 1) {
+		ARRAY_GROW(ids, n + 1, cap_ids);
+		ARRAY_GROW(counts, n + 1, cap_counts);
+		ids[n] = sqlite3_column_int64(s, 0);
+		counts[n++] = sqlite3_column_int64(s, 1);
+	}
+	if (r < 0)
+		return r;
+	*ret_ids = TAKE_PTR(ids);
+	*ret_counts = TAKE_PTR(counts);
+	*ret_n = n;
+	return 0;
+}
+
 /* slice "dispatch": the queue's head for next_build, summaries for
  * prioritize_builders (master/dispatch-hooks.c) */
 int db_request_queued(struct db *db, int64_t builderid, size_t max, struct db_request *ret,

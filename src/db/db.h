@@ -364,6 +364,16 @@ int db_request_pending_builders(struct db *db, int64_t **ret_ids, size_t *ret_n)
  * db_list_async's rules otherwise. */
 typedef void (*db_ids_fn)(void *arg, int r, const int64_t *ids, size_t n, const char *err);
 int db_request_pending_builders_async(struct db *db, db_ids_fn done, void *arg);
+/* The queued requests (unclaimed, incomplete) of each builder that has
+ * any, counted up to cap: done(arg, 0, builderids, counts, n, NULL),
+ * ascending by builder (slice "operator": /metrics).  db_list_async's
+ * rules otherwise. */
+typedef void (*db_counts_fn)(void *arg, int r, const int64_t *ids, const int64_t *counts, size_t n,
+			     const char *err);
+int db_request_queued_counts_async(struct db *db, int64_t cap, db_counts_fn done, void *arg);
+/* The same read at once on SQLite (*ret_ids, *ret_counts malloc'd). */
+int db_request_queued_counts(struct db *db, int64_t cap, int64_t **ret_ids, int64_t **ret_counts,
+			     size_t *ret_n);
 /* slice "dispatch": the first max unclaimed, incomplete requests of
  * builderid in db_request_next's order (one index range, no sort) into
  * ret[0..*ret_n) (the caller's array of max). */

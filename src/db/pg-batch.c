@@ -23,6 +23,7 @@
 
 #include "common/err.h"
 #include "common/limits.h"
+#include "common/stats.h"
 #include "common/xalloc.h"
 #include "db/pg-conn.h"
 
@@ -76,6 +77,7 @@ struct pg_txn {
 	char *err;                           /* its message */
 	bool retryable;                      /* it was a deadlock or a serialization failure */
 	unsigned attempts;                   /* sends so far */
+	uint64_t sent_ns;                    /* stats_now_ns() at its last send */
 };
 
 struct pg_batch {
@@ -278,6 +280,8 @@ static void txn_answered(void *arg, int r, const PGresult *res, const char *err,
 		t->committed = true;
 	if (--t->unanswered > 0)
 		return;
+	if (t->committed) /* /metrics: kiln_db_commit_duration_seconds, as SQLite's */
+		stats_hist_observe(&stats.db_commit, (double)(stats_now_ns() - t->sent_ns) / 1e9);
 	struct pg_batch *b = t->b;
 	if (b)
 		b->flying = NULL;
@@ -331,6 +335,7 @@ static void txn_send(struct pg_batch *b, struct pg_txn *t)
 {
 	b->flying = t;
 	t->attempts++;
+	t->sent_ns = stats_now_ns();
 	b->waiting_stmts -= t->nstmts;
 	b->waiting_bytes -= t->bytes;
 	int r = 0;

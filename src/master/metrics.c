@@ -15,6 +15,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/err.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "config/config.h"
@@ -217,16 +218,21 @@ static void process_numbers(struct metrics_snapshot *s)
 		s->max_fds = (double)rl.rlim_cur;
 }
 
-void metrics_handle(struct http_req *req)
+/* The scrape answered from the queue's counts (read on the loop: issue 14)
+ * and what the master holds in memory. */
+static void metrics_counted(void *arg, int r, const int64_t *ids, const int64_t *counts, size_t n,
+			    const char *err)
 {
-	struct master *m = req->m;
-	if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
-		http_reply_errmsg(req, 405, "method not allowed");
+	struct http_deferred *d = arg;
+	struct http_req *req = http_deferred_req(d);
+	if (!req) { /* the client went, or the master stops */
+		http_deferred_end(d);
 		return;
 	}
-	if (!m->metrics) {
-		http_reply_errmsg(req, 503, "metrics not started");
-		return;
+	struct master *m = req->m;
+	if (r < 0) {
+		log_warn("cannot count queued requests: %s", err ? err : err_str(r));
+		n = 0;
 	}
 	struct metrics_snapshot s = {0};
 	s.start_time = m->metrics->start_time;
@@ -240,30 +246,13 @@ void metrics_handle(struct http_req *req)
 
 	size_t nb = m->cfg->nbuilders;
 	_cleanup_free_ struct metrics_builder *bs = xcalloc(nb ? nb : 1, sizeof(*bs));
-	_cleanup_free_ struct db_request *rq = NULL;
-	int64_t *ids = NULL;
-	size_t nids = 0;
-	if (db_request_pending_builders(m->db, &ids, &nids) < 0) {
-		log_warn("cannot list queued requests: %s", db_errmsg(m->db));
-		nids = 0;
-	}
 	for (size_t i = 0; i < nb; i++) {
 		bs[i].name = m->cfg->builder[i].name;
-		if (!nids || !m->engine)
-			continue;
-		int64_t id = engine_builder_id(m->engine, bs[i].name);
-		bool pending = false;
-		for (size_t k = 0; k < nids && !pending; k++)
-			pending = ids[k] == id;
-		if (!pending)
-			continue;
-		if (!rq)
-			rq = xcalloc(METRICS_QUEUE_COUNT_MAX, sizeof(*rq));
-		size_t n = 0;
-		if (db_request_queued(m->db, id, METRICS_QUEUE_COUNT_MAX, rq, &n) >= 0)
-			bs[i].queued = n;
+		int64_t id = n && m->engine ? engine_builder_id(m->engine, bs[i].name) : 0;
+		for (size_t k = 0; id && k < n; k++)
+			if (ids[k] == id)
+				bs[i].queued = (size_t)counts[k];
 	}
-	free(ids);
 	s.builders = bs;
 	s.nbuilders = nb;
 
@@ -272,9 +261,26 @@ void metrics_handle(struct http_req *req)
 	if (metrics_render(&s, &out) < 0) {
 		buf_release(&out);
 		http_reply_errmsg(req, 500, "metrics text too long");
+	} else {
+		size_t len;
+		char *text = buf_detach(&out, &len);
+		http_reply_take(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+	}
+	http_deferred_end(d);
+}
+
+void metrics_handle(struct http_req *req)
+{
+	struct master *m = req->m;
+	if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+		http_reply_errmsg(req, 405, "method not allowed");
 		return;
 	}
-	size_t len;
-	char *text = buf_detach(&out, &len);
-	http_reply_take(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+	if (!m->metrics) {
+		http_reply_errmsg(req, 503, "metrics not started");
+		return;
+	}
+	struct http_deferred *d = http_req_defer(req);
+	if (db_request_queued_counts_async(m->db, METRICS_QUEUE_COUNT_MAX, metrics_counted, d) < 0)
+		metrics_counted(d, KILN_EDB, NULL, NULL, 0, db_errmsg(m->db));
 }

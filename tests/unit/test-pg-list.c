@@ -1357,6 +1357,40 @@ static void compare_pending(struct db *db)
 	}
 }
 
+static void on_counts(void *arg, int r, const int64_t *ids, const int64_t *counts, size_t n,
+		      const char *err)
+{
+	struct pending_answer *a = arg;
+	(void)err;
+	a->done = true;
+	a->r = r;
+	size_t len = 0;
+	for (size_t i = 0; i < n && len < sizeof(a->text) - 48; i++)
+		len += (size_t)snprintf(a->text + len, sizeof(a->text) - len, "%lld:%lld ",
+					(long long)ids[i], (long long)counts[i]);
+}
+
+/* The queued requests counted per builder (/metrics), on both backends,
+ * whole and capped at 1. */
+static void compare_queued_counts(struct db *db)
+{
+	for (int64_t cap = 10000; cap >= 1; cap = cap == 1 ? 0 : 1) {
+		struct pending_answer la = {0}, pa = {0};
+		CHECK_INT(db_request_queued_counts_async(db, cap, on_counts, &la), 0);
+		CHECK_INT(db_request_queued_counts_async(pgdb, cap, on_counts, &pa), 0);
+		CHECK(test_run_until(&loop, pending_answered, &la, TEST_GUARD_MS));
+		CHECK(test_run_until(&loop, pending_answered, &pa, TEST_GUARD_MS));
+		compared++;
+		CHECK_INT(la.r, 0);
+		CHECK(la.text[0]); /* the fixture has queued requests */
+		if (la.r != pa.r || strcmp(la.text, pa.text)) {
+			differed++;
+			TAP_FAIL("queued counts (cap %lld): SQLite %d '%s', PostgreSQL %d '%s'",
+				 (long long)cap, la.r, la.text, pa.r, pa.text);
+		}
+	}
+}
+
 /* A build's interested users (the email reporter's), on both backends:
  * the fixture's builds link changes by Ann (a user with identities) and
  * Bob; extras by identifier, by an identity's attr_data, unknown, empty. */
@@ -1995,6 +2029,8 @@ TEST(every_resource_lists_alike)
 		compare_writes(db);
 	if (pgdb)
 		compare_pending(db);
+	if (pgdb)
+		compare_queued_counts(db);
 	if (pgdb)
 		compare_interested(db);
 	if (pgdb)
