@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/err.h"
 #include "common/limits.h"
+#include "common/xalloc.h"
 #include "db/db-pg-list.h"
 #include "db/pg-batch.h"
 #include "db/pg-conn.h"
@@ -202,4 +204,149 @@ int db_pg_eta_samples(struct db *db, int64_t builderid, db_eta_fn done, void *ar
 		return db_failf(db, r, "cannot send the query: %s", err_str(r));
 	}
 	return 0;
+}
+
+/* --- a number's previous value, a build's times and its steps' durations ------------------ */
+
+/* One of the reads below: its callback and what it was asked. */
+struct pg_num_call {
+	db_number_prev_fn prev;
+	db_build_times_fn times;
+	db_step_durations_fn steps;
+	void *arg;
+	int64_t buildid;
+	size_t max;
+};
+
+static int pg_num_send(struct db *db, const char *sql, const char *const *v, int n,
+		       pg_conn_result_cb cb, struct pg_num_call *call)
+{
+	struct pg_query q = {.sql = sql, .nparams = n, .values = v};
+	int r = pg_batch_read(db_pg_batch(db), &q, cb, call);
+	if (r < 0) {
+		free(call);
+		return db_failf(db, r, "cannot send the query: %s", strerror(-r));
+	}
+	return 0;
+}
+
+static void pg_num_on_prev(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_num_call *call = arg;
+	if (r < 0)
+		call->prev(call->arg, r, 0, 0, err ? err : "failed");
+	else if (PQntuples(res) < 1)
+		call->prev(call->arg, 0, 0, 0, NULL);
+	else
+		call->prev(call->arg, 1, strtod(PQgetvalue(res, 0, 0), NULL), pg_col_i64(res, 0, 1),
+			   NULL);
+	free(call);
+}
+
+int db_pg_number_previous(struct db *db, int64_t builderid, const char *name, int64_t buildid,
+			  db_number_prev_fn done, void *arg)
+{
+	char bid[24], id[24];
+	snprintf(bid, sizeof(bid), "%" PRId64, builderid);
+	snprintf(id, sizeof(id), "%" PRId64, buildid);
+	const char *v[] = {bid, name, pg_numbers_step_name(name), id};
+	struct pg_num_call *call = xcalloc(1, sizeof(*call));
+	call->prev = done;
+	call->arg = arg;
+	return pg_num_send(db,
+			   PG_NUMBERS_POINTS "SELECT value, buildid FROM pts WHERE buildid < "
+					     "$4::bigint ORDER BY buildid DESC, id DESC LIMIT 1",
+			   v, 4, pg_num_on_prev, call);
+}
+
+static void pg_num_on_times(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_num_call *call = arg;
+	if (r < 0) {
+		call->times(call->arg, r, NULL, NULL, err ? err : "failed");
+	} else if (PQntuples(res) < 1) {
+		char why[64];
+		snprintf(why, sizeof(why), "no build %" PRId64, call->buildid);
+		call->times(call->arg, KILN_ENOTFOUND, NULL, NULL, why);
+	} else {
+		bool done = pg_col_i64(res, 0, 4) != 0;
+		struct db_build_times bt = {
+			.builderid = pg_col_i64(res, 0, 0),
+			.number = pg_col_i64(res, 0, 5),
+			.started_at = strtod(PQgetvalue(res, 0, 1), NULL),
+			.complete_at = done ? strtod(PQgetvalue(res, 0, 2), NULL) : 0,
+			.results = done && !PQgetisnull(res, 0, 3) ? (int)pg_col_i64(res, 0, 3)
+								   : RESULTS_NONE,
+		};
+		json_t *blame = PQnfields(res) > 6 && !PQgetisnull(res, 0, 6)
+					? json_loads(PQgetvalue(res, 0, 6), 0, NULL)
+					: NULL;
+		call->times(call->arg, 0, &bt, blame, NULL);
+		json_decref(blame);
+	}
+	free(call);
+}
+
+int db_pg_build_times(struct db *db, int64_t buildid, bool blamelist, db_build_times_fn done,
+		      void *arg)
+{
+	/* the blamelist as db_build_blamelist's: distinct authors, by bytes */
+	static const char *const sql[] = {
+		"SELECT builderid, started_at, complete_at, results, complete, number FROM builds "
+		"WHERE id = $1::bigint",
+		"SELECT b.builderid, b.started_at, b.complete_at, b.results, b.complete, b.number, "
+		"(SELECT COALESCE(json_agg(a ORDER BY a), '[]')::text FROM (SELECT DISTINCT "
+		"c.author COLLATE \"C\" AS a FROM buildrequests br JOIN buildset_changes bc ON "
+		"bc.buildsetid = br.buildsetid JOIN changes c ON c.id = bc.changeid WHERE br.id = "
+		"b.buildrequestid) x) FROM builds b WHERE b.id = $1::bigint",
+	};
+	char id[24];
+	snprintf(id, sizeof(id), "%" PRId64, buildid);
+	const char *v[] = {id};
+	struct pg_num_call *call = xcalloc(1, sizeof(*call));
+	call->times = done;
+	call->arg = arg;
+	call->buildid = buildid;
+	return pg_num_send(db, sql[blamelist], v, 1, pg_num_on_times, call);
+}
+
+static void pg_num_on_steps(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_num_call *call = arg;
+	if (r < 0) {
+		call->steps(call->arg, r, NULL, 0, err ? err : "failed");
+		free(call);
+		return;
+	}
+	size_t n = (size_t)PQntuples(res);
+	if (n > call->max)
+		n = call->max;
+	struct db_step_duration *d = xcalloc(n + 1, sizeof(*d));
+	for (size_t i = 0; i < n; i++)
+		d[i] = (struct db_step_duration){
+			.stepid = pg_col_i64(res, (int)i, 0),
+			.name = pg_col_dup(res, (int)i, 1),
+			.duration = strtod(PQgetvalue(res, (int)i, 2), NULL),
+		};
+	call->steps(call->arg, 0, d, n, NULL);
+	db_step_durations_free(d, n);
+	free(call);
+}
+
+int db_pg_steps_durations(struct db *db, int64_t buildid, size_t max, db_step_durations_fn done,
+			  void *arg)
+{
+	char id[24], lim[24];
+	snprintf(id, sizeof(id), "%" PRId64, buildid);
+	snprintf(lim, sizeof(lim), "%zu", max);
+	const char *v[] = {id, lim};
+	struct pg_num_call *call = xcalloc(1, sizeof(*call));
+	call->steps = done;
+	call->arg = arg;
+	call->max = max;
+	return pg_num_send(db,
+			   "SELECT id, name, complete_at - started_at FROM steps WHERE buildid = "
+			   "$1::bigint AND complete = 1 AND started_at IS NOT NULL AND complete_at "
+			   "IS NOT NULL ORDER BY number LIMIT $2::bigint",
+			   v, 2, pg_num_on_steps, call);
 }

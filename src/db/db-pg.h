@@ -30,6 +30,14 @@ int db_pg_int_wait(struct db *db, const char *what, const char *sql, int n,
 int db_pg_login_users_count(struct db *db, int64_t *ret);
 /* db_eta_samples_async on PostgreSQL (db-pg-numbers.c). */
 int db_pg_eta_samples(struct db *db, int64_t builderid, db_eta_fn done, void *arg);
+/* db_number_previous_async, db_build_times_async, db_steps_durations_async
+ * on PostgreSQL (db-pg-numbers.c). */
+int db_pg_number_previous(struct db *db, int64_t builderid, const char *name, int64_t buildid,
+			  db_number_prev_fn done, void *arg);
+int db_pg_build_times(struct db *db, int64_t buildid, bool blamelist, db_build_times_fn done,
+		      void *arg);
+int db_pg_steps_durations(struct db *db, int64_t buildid, size_t max, db_step_durations_fn done,
+			  void *arg);
 /* What several masters share (db-pg-cluster.c): the lease, object state
  * read on the loop, and the event lines of db_notify, gathered per turn in
  * db_pg_notify_state(db) and sent by db_pg_notify_flush at the turn's

@@ -885,6 +885,24 @@ int db_builds_running_starts(struct db *db, int64_t builderid, size_t max, doubl
  * brid is not such a request. */
 int db_request_queue_position(struct db *db, int64_t brid, int64_t *ret_builderid,
 			      int64_t *ret_pos);
+/* The same reads answered on the loop (issue 14; db_list_async's rules,
+ * db-numbers-async.c).  db_number_previous_async: done(arg, 1, value,
+ * old_buildid, NULL), or 0 when there is none.  db_build_times_async:
+ * done(arg, 0, bt, blamelist, NULL) with blamelist (the build's
+ * db_build_blamelist, borrowed) only when asked for, or KILN_ENOTFOUND.
+ * db_steps_durations_async: d (borrowed) of n. */
+typedef void (*db_number_prev_fn)(void *arg, int r, double value, int64_t old_buildid,
+				  const char *err);
+int db_number_previous_async(struct db *db, int64_t builderid, const char *name, int64_t buildid,
+			     db_number_prev_fn done, void *arg);
+typedef void (*db_build_times_fn)(void *arg, int r, const struct db_build_times *bt,
+				  json_t *blamelist, const char *err);
+int db_build_times_async(struct db *db, int64_t buildid, bool blamelist, db_build_times_fn done,
+			 void *arg);
+typedef void (*db_step_durations_fn)(void *arg, int r, const struct db_step_duration *d, size_t n,
+				     const char *err);
+int db_steps_durations_async(struct db *db, int64_t buildid, size_t max, db_step_durations_fn done,
+			     void *arg);
 /* ==== end of numbers over time ====================================================== */
 
 /* ==== artifacts (db-sqlite-artifacts.c; slice "xfer2") ============================== */

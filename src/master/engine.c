@@ -61,6 +61,12 @@ int engine_builder_index(struct engine *e, int64_t builderid)
 	return -1;
 }
 
+const struct config_builder *engine_builder_cfg(struct engine *e, int64_t builderid)
+{
+	int i = e ? engine_builder_index(e, builderid) : -1;
+	return i < 0 ? NULL : &e->m->cfg->builder[i];
+}
+
 int64_t engine_worker_id(const struct engine *e, const struct config_worker *cw)
 {
 	size_t i = engine_worker_index(e, cw);

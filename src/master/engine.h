@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct engine;
+struct config_builder;
 struct master;
 struct ws_conn_ops;
 
@@ -39,6 +40,9 @@ int engine_cancel_requests(struct engine *e, const int64_t *ids, size_t n, const
 void engine_kick(struct engine *e);
 /* The database id of configured builder 'name', 0 if it is not configured. */
 int64_t engine_builder_id(struct engine *e, const char *name);
+/* The configured builder with that database id (borrowed from the
+ * configuration: valid until the next reload), NULL if none. */
+const struct config_builder *engine_builder_cfg(struct engine *e, int64_t builderid);
 /* A scheduler added buildset bsid with requests on builderids: runs the
  * distributor on the next loop turn and, when the buildset builds changes
  * (from_changes), applies the builders' cancel_superseded: older queued

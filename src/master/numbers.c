@@ -112,37 +112,105 @@ static bool numbers_name_ok(const char *name)
 	return true;
 }
 
-static void numbers_publish_regression(struct master *m, int64_t builderid, int64_t buildid,
-				       const char *name, double old_value, int64_t old_buildid,
-				       double value)
+/* A regression being published: the build's number and blamelist are read
+ * first (on the loop: issue 14). */
+struct numbers_regress {
+	struct master *m;
+	int64_t builderid, buildid, old_buildid;
+	double old_value, value;
+	char name[KILN_MAX_NUMBER_NAME + 1];
+};
+
+static void numbers_regress_read(void *arg, int r, const struct db_build_times *bt,
+				 json_t *blamelist, const char *err)
 {
-	struct db_build_times bt = {0};
-	json_t *blamelist = NULL;
-	if (db_build_times(m->db, buildid, &bt) < 0 ||
-	    db_build_blamelist(m->db, buildid, &blamelist) < 0) {
-		log_warn("build=%lld regression of '%s': %s", (long long)buildid, name,
-			 db_errmsg(m->db));
-		json_decref(blamelist);
-		blamelist = json_array();
+	struct numbers_regress *g = arg;
+	if (r == -ECANCELED) { /* the database closed first: the master is going */
+		free(g);
+		return;
 	}
-	json_t *msg =
-		json_pack("{s:I,s:I,s:I,s:s,s:f,s:f,s:I,s:o}", "builderid", (json_int_t)builderid,
-			  "buildid", (json_int_t)buildid, "number", (json_int_t)bt.number, "name",
-			  name, "old_value", old_value, "new_value", value, "old_buildid",
-			  (json_int_t)old_buildid, "blamelist", blamelist);
+	int64_t buildid = g->buildid, builderid = g->builderid;
+	if (r < 0)
+		log_warn("build=%lld regression of '%s': %s", (long long)buildid, g->name,
+			 err ? err : "failed");
+	json_t *blame = r == 0 && json_is_array(blamelist) ? json_incref(blamelist) : json_array();
+	json_t *msg = json_pack("{s:I,s:I,s:I,s:s,s:f,s:f,s:I,s:o}", "builderid",
+				(json_int_t)builderid, "buildid", (json_int_t)buildid, "number",
+				(json_int_t)(r == 0 ? bt->number : 0), "name", g->name, "old_value",
+				g->old_value, "new_value", g->value, "old_buildid",
+				(json_int_t)g->old_buildid, "blamelist", blame);
 	if (!msg) { /* a name that is not UTF-8 */
 		log_warn("build=%lld regression of a number whose name is not UTF-8",
 			 (long long)buildid);
+		free(g);
 		return;
 	}
 	char key[KILN_MAX_NUMBER_NAME + 64];
 	int len = snprintf(key, sizeof(key), "numbers/%lld/", (long long)builderid);
-	for (const char *p = name; *p && (size_t)len < sizeof(key) - 1; p++)
+	for (const char *p = g->name; *p && (size_t)len < sizeof(key) - 1; p++)
 		key[len++] = *p == '/' ? '_' : *p;
 	snprintf(key + len, sizeof(key) - (size_t)len, "/regression");
 	log_info("build=%lld builder=%lld number '%s' regressed: %g -> %g", (long long)buildid,
-		 (long long)builderid, name, old_value, value);
-	events_publish(m, key, msg);
+		 (long long)builderid, g->name, g->old_value, g->value);
+	events_publish(g->m, key, msg);
+	free(g);
+}
+
+static void numbers_publish_regression(struct master *m, int64_t builderid, int64_t buildid,
+				       const char *name, double old_value, int64_t old_buildid,
+				       double value)
+{
+	struct numbers_regress *g = xcalloc(1, sizeof(*g));
+	*g = (struct numbers_regress){.m = m,
+				      .builderid = builderid,
+				      .buildid = buildid,
+				      .old_buildid = old_buildid,
+				      .old_value = old_value,
+				      .value = value};
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	if (db_build_times_async(m->db, buildid, true, numbers_regress_read, g) < 0)
+		numbers_regress_read(g, KILN_EDB, NULL, NULL, db_errmsg(m->db));
+}
+
+/* A number's regression check: its previous value is read (on the loop),
+ * then compared under the rule master.lua has for it then. */
+struct numbers_check {
+	struct master *m;
+	int64_t builderid, buildid;
+	double value;
+	char name[KILN_MAX_NUMBER_NAME + 1];
+};
+
+static void numbers_prev_read(void *arg, int r, double old, int64_t old_buildid, const char *err)
+{
+	struct numbers_check *c = arg;
+	struct master *m = c->m;
+	if (r == -ECANCELED) {
+		free(c);
+		return;
+	}
+	if (r < 0)
+		log_warn("build=%lld number '%s': previous value: %s", (long long)c->buildid,
+			 c->name, err ? err : "failed");
+	const struct config_builder *bc = r == 1 ? numbers_builder_cfg(m, c->builderid) : NULL;
+	const struct config_regression *rule =
+		r == 1 ? config_regression_find(m->cfg, bc ? bc->name : NULL, c->name) : NULL;
+	if (rule && config_regression_exceeded(rule, old, c->value))
+		numbers_publish_regression(m, c->builderid, c->buildid, c->name, old, old_buildid,
+					   c->value);
+	free(c);
+}
+
+/* Checks value of name against the value recorded before buildid. */
+static void numbers_check_async(struct master *m, int64_t builderid, int64_t buildid,
+				const char *name, double value)
+{
+	struct numbers_check *c = xcalloc(1, sizeof(*c));
+	*c = (struct numbers_check){
+		.m = m, .builderid = builderid, .buildid = buildid, .value = value};
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	if (db_number_previous_async(m->db, builderid, name, buildid, numbers_prev_read, c) < 0)
+		numbers_prev_read(c, KILN_EDB, 0, 0, db_errmsg(m->db));
 }
 
 int numbers_record(struct master *m, int64_t builderid, int64_t buildid, int64_t stepid,
@@ -153,21 +221,13 @@ int numbers_record(struct master *m, int64_t builderid, int64_t buildid, int64_t
 	const struct config_builder *bc = numbers_builder_cfg(m, builderid);
 	const struct config_regression *rule =
 		config_regression_find(m->cfg, bc ? bc->name : NULL, name);
-	double old = 0;
-	int64_t old_buildid = 0;
-	int have_old = 0;
-	if (rule) {
-		have_old = db_number_previous(m->db, builderid, name, buildid, &old, &old_buildid);
-		if (have_old < 0)
-			return have_old;
-	}
 	int r = db_number_record(m->db, builderid, buildid, stepid, name, value, clock_wall());
 	if (r < 0)
 		return r;
-	if (have_old && config_regression_exceeded(rule, old, value)) {
-		numbers_publish_regression(m, builderid, buildid, name, old, old_buildid, value);
-		return 1;
-	}
+	/* the previous value is one of an earlier build: this write does not
+	 * change it */
+	if (rule)
+		numbers_check_async(m, builderid, buildid, name, value);
 	return 0;
 }
 
@@ -335,10 +395,19 @@ static int numbers_step_cmp(const void *key, const void *elem)
 int numbers_step_eta(struct master *m, int64_t buildid, const char *step_name, double started_at,
 		     double *ret_eta_at)
 {
-	struct db_build_times bt;
-	if (!m->numbers || db_build_times(m->db, buildid, &bt) < 0)
+	if (!m->numbers)
 		return 0;
-	struct numbers_builder *nb = numbers_builder_get(m, bt.builderid);
+	/* a build running here: its builder from memory; else read at once,
+	 * on SQLite only (issue 14: another master's build on PostgreSQL has
+	 * no step ETA) */
+	int64_t builderid = 0;
+	for (struct build *b = m->engine ? m->engine->builds : NULL; b && !builderid; b = b->next)
+		if (b->buildid == buildid)
+			builderid = b->builderid;
+	struct db_build_times bt;
+	if (!builderid && !db_is_postgresql(m->db) && db_build_times(m->db, buildid, &bt) == 0)
+		builderid = bt.builderid;
+	struct numbers_builder *nb = builderid ? numbers_builder_get(m, builderid) : NULL;
 	if (!nb || !nb->nsteps)
 		return 0;
 	const struct numbers_step_median *sm =
@@ -376,34 +445,14 @@ int numbers_request_start(struct master *m, int64_t brid, double now, double *re
 
 /* --- the built-in numbers at a build's end ----------------------------------------------- */
 
-/* One of the numbers a build's end records, with its regression check. */
-struct numbers_end {
-	char name[KILN_MAX_NUMBER_NAME + 1];
-	const struct config_regression *rule;
-	double old;
-	int64_t old_buildid;
-	int have_old;
-};
-
-/* numbers_record for all of v[0..n) at once: the previous values of the
- * numbers with a rule are read first (builds before this one), then one
- * write records those that are stored (not step_duration:NAME, which the db
- * serves from the steps table: DB_NUMBERS_STEP_DURATION), then the
- * regressions are published. */
+/* numbers_record for all of v[0..n) at once: one write records those
+ * that are stored (not step_duration:NAME, which the db serves from the
+ * steps table: DB_NUMBERS_STEP_DURATION), then those with a rule are
+ * checked against their previous values (builds before this one). */
 static int numbers_record_end(struct master *m, int64_t builderid, int64_t buildid,
-			      struct db_number_rec *v, struct numbers_end *x, size_t n)
+			      struct db_number_rec *v, size_t n)
 {
 	const struct config_builder *bc = numbers_builder_cfg(m, builderid);
-	for (size_t i = 0; i < n; i++) {
-		x[i].rule = config_regression_find(m->cfg, bc ? bc->name : NULL, v[i].name);
-		x[i].have_old = 0;
-		if (x[i].rule) {
-			x[i].have_old = db_number_previous(m->db, builderid, v[i].name, buildid,
-							   &x[i].old, &x[i].old_buildid);
-			if (x[i].have_old < 0)
-				return x[i].have_old;
-		}
-	}
 	size_t nstored = 0;
 	while (nstored < n &&
 	       strncmp(v[nstored].name, DB_NUMBERS_STEP_DURATION, strlen(DB_NUMBERS_STEP_DURATION)))
@@ -412,9 +461,8 @@ static int numbers_record_end(struct master *m, int64_t builderid, int64_t build
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++)
-		if (x[i].have_old && config_regression_exceeded(x[i].rule, x[i].old, v[i].value))
-			numbers_publish_regression(m, builderid, buildid, v[i].name, x[i].old,
-						   x[i].old_buildid, v[i].value);
+		if (config_regression_find(m->cfg, bc ? bc->name : NULL, v[i].name))
+			numbers_check_async(m, builderid, buildid, v[i].name, v[i].value);
 	return 0;
 }
 
@@ -437,21 +485,91 @@ static bool numbers_step_rules(struct master *m, int64_t builderid)
 	return false;
 }
 
+static void numbers_finished_read(void *arg, int r, const struct db_build_times *bt,
+				  json_t *blamelist, const char *err)
+{
+	struct numbers_check *c = arg;
+	(void)blamelist;
+	if (r < 0 && r != -ECANCELED)
+		log_warn("build=%lld numbers: %s", (long long)c->buildid, err ? err : "failed");
+	if (r == 0)
+		numbers_build_ended(c->m, c->buildid, bt);
+	free(c);
+}
+
 void numbers_build_finished(struct master *m, int64_t buildid)
 {
+	struct numbers_check *c = xcalloc(1, sizeof(*c));
+	*c = (struct numbers_check){.m = m, .buildid = buildid};
+	if (db_build_times_async(m->db, buildid, false, numbers_finished_read, c) < 0)
+		numbers_finished_read(c, KILN_EDB, NULL, NULL, db_errmsg(m->db));
+}
+
+/* build_duration, then step_duration:NAME of each step in d[0..nd) in
+ * order, up to the first invalid one (a name too long is skipped). */
+static void numbers_end_record(struct master *m, int64_t buildid, const struct db_build_times *bt,
+			       const struct db_step_duration *d, size_t nd)
+{
+	struct db_number_rec *v = xcalloc(nd + 1, sizeof(*v));
+	char(*names)[KILN_MAX_NUMBER_NAME + 1] = xcalloc(nd + 1, sizeof(*names));
+	size_t n = 0;
+	int bad = 0;
+	snprintf(names[0], sizeof(names[0]), "%s", NUMBERS_BUILD_DURATION);
+	v[n++] = (struct db_number_rec){0, names[0], fmax(0, bt->complete_at - bt->started_at)};
+	if (!isfinite(v[0].value)) {
+		bad = -EINVAL;
+		n = 0;
+	}
+	for (size_t i = 0; !bad && i < nd; i++) {
+		int len = snprintf(names[n], sizeof(names[n]), "%s%s", NUMBERS_STEP_DURATION,
+				   d[i].name);
+		if (len < 0 || (size_t)len >= sizeof(names[n]))
+			continue; /* a step name too long for a number name */
+		double value = fmax(0, d[i].duration);
+		if (!numbers_name_ok(names[n]) || !isfinite(value)) {
+			bad = -EINVAL;
+			break;
+		}
+		v[n] = (struct db_number_rec){d[i].stepid, names[n], value};
+		n++;
+	}
+	int r = n ? numbers_record_end(m, bt->builderid, buildid, v, n) : 0;
+	if (r >= 0)
+		r = bad;
+	free(v);
+	free(names);
+	if (r < 0)
+		log_warn("build=%lld numbers: %s", (long long)buildid,
+			 r == -EINVAL ? "invalid number" : db_errmsg(m->db));
+}
+
+/* A build's end whose steps' durations are being read. */
+struct numbers_ending {
+	struct master *m;
+	int64_t buildid;
 	struct db_build_times bt;
-	int r = db_build_times(m->db, buildid, &bt);
-	if (r < 0) {
-		log_warn("build=%lld numbers: %s", (long long)buildid, db_errmsg(m->db));
+};
+
+static void numbers_steps_read(void *arg, int r, const struct db_step_duration *d, size_t n,
+			       const char *err)
+{
+	struct numbers_ending *e = arg;
+	if (r == -ECANCELED) {
+		free(e);
 		return;
 	}
-	numbers_build_ended(m, buildid, &bt);
+	if (r < 0) { /* build_duration alone, as before the steps are read */
+		log_warn("build=%lld numbers: steps: %s", (long long)e->buildid,
+			 err ? err : "failed");
+		n = 0;
+	}
+	numbers_end_record(e->m, e->buildid, &e->bt, r < 0 ? NULL : d, n);
+	free(e);
 }
 
 void numbers_build_ended(struct master *m, int64_t buildid, const struct db_build_times *times)
 {
 	struct db_build_times bt = *times;
-	int r = 0;
 	struct numbers *ns = m->numbers;
 	struct numbers_builder *nb = ns && bt.builderid > 0 && (uint64_t)bt.builderid < ns->nby_id
 					     ? ns->by_id[bt.builderid]
@@ -461,48 +579,15 @@ void numbers_build_ended(struct master *m, int64_t buildid, const struct db_buil
 		nb->stale = true;
 	if (bt.results == RESULTS_NONE)
 		return;
-	struct db_step_duration *d = NULL;
-	size_t nd = 0;
 	/* the step durations are not stored (the db serves them from the steps
-	 * table): they are read only for a regression rule on one of them */
-	if (numbers_step_rules(m, bt.builderid))
-		r = db_steps_durations(m->db, buildid, KILN_ETA_MAX_STEPS, &d, &nd);
-	if (r < 0) { /* build_duration alone, as before the steps are read */
-		nd = 0;
-		d = NULL;
+	 * table): they are read (on the loop) only for a regression rule on
+	 * one of them */
+	if (!numbers_step_rules(m, bt.builderid)) {
+		numbers_end_record(m, buildid, &bt, NULL, 0);
+		return;
 	}
-	/* build_duration, then step_duration:NAME of each step in order, up
-	 * to the first invalid one (a name too long is skipped) */
-	struct db_number_rec *v = xcalloc(nd + 1, sizeof(*v));
-	struct numbers_end *x = xcalloc(nd + 1, sizeof(*x));
-	size_t n = 0;
-	int bad = 0;
-	snprintf(x[0].name, sizeof(x[0].name), "%s", NUMBERS_BUILD_DURATION);
-	v[n++] = (struct db_number_rec){0, x[0].name, fmax(0, bt.complete_at - bt.started_at)};
-	if (!isfinite(v[0].value)) {
-		bad = -EINVAL;
-		n = 0;
-	}
-	for (size_t i = 0; !bad && i < nd; i++) {
-		int len = snprintf(x[n].name, sizeof(x[n].name), "%s%s", NUMBERS_STEP_DURATION,
-				   d[i].name);
-		if (len < 0 || (size_t)len >= sizeof(x[n].name))
-			continue; /* a step name too long for a number name */
-		double value = fmax(0, d[i].duration);
-		if (!numbers_name_ok(x[n].name) || !isfinite(value)) {
-			bad = -EINVAL;
-			break;
-		}
-		v[n] = (struct db_number_rec){d[i].stepid, x[n].name, value};
-		n++;
-	}
-	int w = n ? numbers_record_end(m, bt.builderid, buildid, v, x, n) : 0;
-	if (w < 0 || r >= 0)
-		r = w < 0 ? w : bad;
-	free(v);
-	free(x);
-	db_step_durations_free(d, nd);
-	if (r < 0)
-		log_warn("build=%lld numbers: %s", (long long)buildid,
-			 r == -EINVAL ? "invalid number" : db_errmsg(m->db));
+	struct numbers_ending *e = xcalloc(1, sizeof(*e));
+	*e = (struct numbers_ending){.m = m, .buildid = buildid, .bt = bt};
+	if (db_steps_durations_async(m->db, buildid, KILN_ETA_MAX_STEPS, numbers_steps_read, e) < 0)
+		numbers_steps_read(e, KILN_EDB, NULL, 0, db_errmsg(m->db));
 }

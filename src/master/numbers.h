@@ -32,10 +32,12 @@ void numbers_free(struct numbers *n);
  * "numbers/<builderid>/<name>/regression" (name with '/' as '_') carrying
  * {"builderid", "buildid", "number" (the build's), "name", "old_value",
  * "new_value", "old_buildid", "blamelist" (authors of the build's changes),
- * "changeids"}.  Returns 1 if a regression was published, 0 if not, or a
- * negative error: -EINVAL for an empty name, one longer than
- * KILN_MAX_NUMBER_NAME or with control characters, or a value that is not
- * finite; the db's errors (db_errmsg says).  Nothing is logged. */
+ * "changeids"}; the previous value and the build's number and blamelist
+ * are read on the loop (issue 14), so the event comes a little after the
+ * return.  Returns 0, or a negative error: -EINVAL for an empty name, one
+ * longer than KILN_MAX_NUMBER_NAME or with control characters, or a value
+ * that is not finite; the db's errors (db_errmsg says).  Nothing is logged
+ * but the reads' failures. */
 int numbers_record(struct master *m, int64_t builderid, int64_t buildid, int64_t stepid,
 		   const char *name, double value);
 

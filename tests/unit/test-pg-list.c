@@ -549,6 +549,92 @@ static bool open_waited(void *arg)
 	return ((struct db_open_wait *)arg)->done;
 }
 
+/* The answers of the numbers' single reads (db-numbers-async.c), spelled out. */
+struct num_answer {
+	bool done;
+	char text[2048];
+};
+
+static bool num_answered(void *arg)
+{
+	return ((struct num_answer *)arg)->done;
+}
+
+static void on_prev(void *arg, int r, double value, int64_t old_buildid, const char *err)
+{
+	struct num_answer *a = arg;
+	a->done = true;
+	snprintf(a->text, sizeof(a->text), "r=%d %.6g %lld %s", r, value, (long long)old_buildid,
+		 r < 0 && err ? err : "");
+}
+
+static void on_times(void *arg, int r, const struct db_build_times *bt, json_t *blamelist,
+		     const char *err)
+{
+	struct num_answer *a = arg;
+	a->done = true;
+	char *bl = blamelist ? json_dumps(blamelist, JSON_COMPACT) : NULL;
+	if (bt)
+		snprintf(a->text, sizeof(a->text), "r=%d %lld #%lld %.3f %.3f %d %s", r,
+			 (long long)bt->builderid, (long long)bt->number, bt->started_at,
+			 bt->complete_at, bt->results, bl ? bl : "-");
+	else
+		snprintf(a->text, sizeof(a->text), "r=%d %s", r, err ? err : "");
+	free(bl);
+}
+
+static void on_durations(void *arg, int r, const struct db_step_duration *d, size_t n,
+			 const char *err)
+{
+	struct num_answer *a = arg;
+	a->done = true;
+	size_t len = (size_t)snprintf(a->text, sizeof(a->text), "r=%d n=%zu %s", r, n,
+				      r < 0 && err ? err : "");
+	for (size_t i = 0; i < n && len < sizeof(a->text) - 300; i++)
+		len += (size_t)snprintf(a->text + len, sizeof(a->text) - len, " %lld:%s:%.3f",
+					(long long)d[i].stepid, d[i].name, d[i].duration);
+}
+
+/* One read on both backends, compared. */
+#define NUM_ALIKE(what, call_lite, call_pg)                                                        \
+	do {                                                                                       \
+		struct num_answer la = {0}, pa = {0};                                              \
+		CHECK_INT((call_lite), 0);                                                         \
+		CHECK_INT((call_pg), 0);                                                           \
+		CHECK(test_run_until(&loop, num_answered, &la, TEST_GUARD_MS));                    \
+		CHECK(test_run_until(&loop, num_answered, &pa, TEST_GUARD_MS));                    \
+		compared++;                                                                        \
+		if (strcmp(la.text, pa.text)) {                                                    \
+			differed++;                                                                \
+			TAP_FAIL("%s: SQLite '%s', PostgreSQL '%s'", what, la.text, pa.text);      \
+		}                                                                                  \
+	} while (0)
+
+/* A number's previous value before each build (and past the last), the
+ * builds' times with their blamelists and their steps' durations. */
+static void compare_number_reads(struct db *db, int64_t builderid, const char *name)
+{
+	char what[400];
+	for (int64_t b = 1; b <= 5; b++) {
+		int64_t before = b == 5 ? INT64_MAX : b;
+		snprintf(what, sizeof(what), "previous '%s' of builder %lld before build %lld", name,
+			 (long long)builderid, (long long)before);
+		NUM_ALIKE(what,
+			  db_number_previous_async(db, builderid, name, before, on_prev, &la),
+			  db_number_previous_async(pgdb, builderid, name, before, on_prev, &pa));
+		snprintf(what, sizeof(what), "times of build %lld", (long long)b);
+		NUM_ALIKE(what, db_build_times_async(db, b, true, on_times, &la),
+			  db_build_times_async(pgdb, b, true, on_times, &pa));
+		NUM_ALIKE(what, db_build_times_async(db, b, false, on_times, &la),
+			  db_build_times_async(pgdb, b, false, on_times, &pa));
+		snprintf(what, sizeof(what), "step durations of build %lld", (long long)b);
+		NUM_ALIKE(what, db_steps_durations_async(db, b, 1000, on_durations, &la),
+			  db_steps_durations_async(pgdb, b, 1000, on_durations, &pa));
+		NUM_ALIKE(what, db_steps_durations_async(db, b, 1, on_durations, &la),
+			  db_steps_durations_async(pgdb, b, 1, on_durations, &pa));
+	}
+}
+
 static void compare_numbers(struct db *db, int64_t builderid)
 {
 	char what[200];
@@ -568,6 +654,8 @@ static void compare_numbers(struct db *db, int64_t builderid)
 		json_t *nm;
 		json_array_foreach(names, i, nm)
 		{
+			if (off == 0)
+				compare_number_reads(db, builderid, json_string_value(nm));
 			for (int old = 0; old < 2 && off == 0; old++)
 				for (int64_t lim = -1; lim < 2; lim++) {
 					json_t *sl = NULL;

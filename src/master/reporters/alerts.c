@@ -20,6 +20,7 @@
 #define LOG_SUBSYS "report"
 #include "master/reporters/reporters.h"
 #include "master/events.h"
+#include "master/engine.h"
 #include "master/master.h"
 #include "common/buf.h"
 #include "common/clock.h"
@@ -183,17 +184,10 @@ static void alerts_on_regression(void *ud, const char *key, json_t *msg)
 	double newv = json_number_value(json_object_get(msg, "new_value"));
 	if (!name || m->stopping)
 		return;
-	/* the builder's name and tags */
-	char ids[24];
-	snprintf(ids, sizeof(ids), "%lld", (long long)builderid);
-	const char *vals[] = {ids};
-	struct db_filter f = {.field = "builderid", .op = DB_OP_EQ, .values = vals, .nvalues = 1};
-	struct db_query q = {.filters = &f, .nfilters = 1, .limit = 1};
-	json_t *items = NULL;
-	if (db_list(m->db, DB_BUILDERS, &q, &items, NULL) < 0)
-		items = NULL;
-	const char *bname = json_string_value(json_object_get(json_array_get(items, 0), "name"));
-	const struct config_builder *bc = bname ? config_find_builder(m->cfg, bname) : NULL;
+	/* the builder's name and tags: a configured builder's, from memory
+	 * (the loop reads nothing here) */
+	const struct config_builder *bc = engine_builder_cfg(m->engine, builderid);
+	const char *bname = bc ? bc->name : NULL;
 	if (!bname)
 		bname = "?";
 	const char *authors[64];
@@ -253,7 +247,6 @@ static void alerts_on_regression(void *ud, const char *key, json_t *msg)
 	buf_release(&url);
 	buf_release(&subject);
 	buf_release(&text);
-	json_decref(items);
 }
 
 static void alerts_on_reporter(void *ud, const char *key, json_t *msg)
