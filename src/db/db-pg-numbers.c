@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
@@ -349,4 +350,94 @@ int db_pg_steps_durations(struct db *db, int64_t buildid, size_t max, db_step_du
 			   "$1::bigint AND complete = 1 AND started_at IS NOT NULL AND complete_at "
 			   "IS NOT NULL ORDER BY number LIMIT $2::bigint",
 			   v, 2, pg_num_on_steps, call);
+}
+
+/* --- queue positions and running builds (a queued request's estimated start) ------------- */
+
+struct pg_qinfo_call {
+	db_queue_info_fn done;
+	void *arg;
+};
+
+static void pg_qinfo_on_rows(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_qinfo_call *call = arg;
+	if (r < 0) {
+		call->done(call->arg, r, NULL, err ? err : "failed");
+		free(call);
+		return;
+	}
+	size_t n = (size_t)PQntuples(res), nreq = 0, nrun = 0;
+	int64_t *brids = xcalloc(n + 1, sizeof(*brids)), *bids = xcalloc(n + 1, sizeof(*bids));
+	int64_t *pos = xcalloc(n + 1, sizeof(*pos)), *rbids = xcalloc(n + 1, sizeof(*rbids));
+	double *starts = xcalloc(n + 1, sizeof(*starts));
+	for (int i = 0; i < (int)n; i++) {
+		if (pg_col_i64(res, i, 0) == 0) {
+			brids[nreq] = pg_col_i64(res, i, 1);
+			bids[nreq] = pg_col_i64(res, i, 2);
+			pos[nreq++] = pg_col_i64(res, i, 3);
+		} else {
+			rbids[nrun] = pg_col_i64(res, i, 2);
+			starts[nrun++] = strtod(PQgetvalue(res, i, 4), NULL);
+		}
+	}
+	struct db_queue_info qi = {.brids = brids,
+				   .builderids = bids,
+				   .pos = pos,
+				   .nreq = nreq,
+				   .run_builderids = rbids,
+				   .run_starts = starts,
+				   .nrun = nrun};
+	call->done(call->arg, 0, &qi, NULL);
+	free(brids);
+	free(bids);
+	free(pos);
+	free(rbids);
+	free(starts);
+	free(call);
+}
+
+int db_pg_requests_queue_info(struct db *db, const int64_t *brids, size_t n, size_t max,
+			      db_queue_info_fn done, void *arg)
+{
+	/* kind 0: a request and its position (db_request_queue_position's
+	 * order); kind 1: a running build's start, oldest (by id) first */
+	static const char sql[] =
+		"WITH me AS (SELECT id, builderid, priority, submitted_at FROM buildrequests WHERE "
+		"id = ANY($1::bigint[]) AND complete = 0 AND claimed_at IS NULL) "
+		"SELECT * FROM (SELECT 0 AS kind, me.id, me.builderid, (SELECT count(*) FROM "
+		"buildrequests q WHERE q.builderid = me.builderid AND q.complete = 0 AND "
+		"q.claimed_at IS NULL AND (q.priority > me.priority OR (q.priority = me.priority "
+		"AND (q.submitted_at < me.submitted_at OR (q.submitted_at = me.submitted_at AND "
+		"q.id < me.id))))) AS pos, NULL::float8 AS started_at, 0::bigint AS k FROM me "
+		"UNION ALL SELECT 1, NULL, x.builderid, NULL, x.started_at, x.k FROM (SELECT "
+		"builderid, started_at, row_number() OVER (PARTITION BY builderid ORDER BY id) AS "
+		"k FROM builds WHERE complete = 0 AND builderid IN (SELECT builderid FROM me)) x "
+		"WHERE x.k <= $2::bigint) y ORDER BY kind, id, builderid, k";
+	struct buf ids;
+	buf_init(&ids, 64 + 24 * n);
+	int r = buf_adds(&ids, "{");
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = buf_addf(&ids, "%s%" PRId64, i ? "," : "", brids[i]);
+	if (r >= 0)
+		r = buf_adds(&ids, "}");
+	if (r >= 0)
+		r = buf_addch(&ids, '\0');
+	if (r < 0) {
+		buf_release(&ids);
+		return db_failf(db, r, "too many requests at once");
+	}
+	char lim[24];
+	snprintf(lim, sizeof(lim), "%zu", max);
+	const char *v[] = {ids.ptr, lim};
+	struct pg_qinfo_call *call = xmalloc(sizeof(*call));
+	*call = (struct pg_qinfo_call){.done = done, .arg = arg};
+	struct pg_query q = {.sql = sql, .nparams = 2, .values = v};
+	r = pg_batch_read(db_pg_batch(db), &q, pg_qinfo_on_rows, call);
+	buf_release(&ids);
+	if (r < 0) {
+		free(call);
+		return db_failf(db, r, "cannot send the query: %s", strerror(-r));
+	}
+	return 0;
 }

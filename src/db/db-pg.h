@@ -38,6 +38,8 @@ int db_pg_build_times(struct db *db, int64_t buildid, bool blamelist, db_build_t
 		      void *arg);
 int db_pg_steps_durations(struct db *db, int64_t buildid, size_t max, db_step_durations_fn done,
 			  void *arg);
+int db_pg_requests_queue_info(struct db *db, const int64_t *brids, size_t n, size_t max,
+			      db_queue_info_fn done, void *arg);
 /* What several masters share (db-pg-cluster.c): the lease, object state
  * read on the loop, and the event lines of db_notify, gathered per turn in
  * db_pg_notify_state(db) and sent by db_pg_notify_flush at the turn's

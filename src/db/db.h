@@ -903,6 +903,21 @@ typedef void (*db_step_durations_fn)(void *arg, int r, const struct db_step_dura
 				     const char *err);
 int db_steps_durations_async(struct db *db, int64_t buildid, size_t max, db_step_durations_fn done,
 			     void *arg);
+/* For a queued request's estimated start (the API, issue 14): the queue
+ * positions (db_request_queue_position) of those of brids[0..n) that are
+ * unclaimed and incomplete, and the start times of their builders' running
+ * builds (db_builds_running_starts, at most max per builder, each
+ * builder's in a row).  Borrowed for the callback. */
+struct db_queue_info {
+	const int64_t *brids, *builderids, *pos;
+	size_t nreq;
+	const int64_t *run_builderids;
+	const double *run_starts;
+	size_t nrun;
+};
+typedef void (*db_queue_info_fn)(void *arg, int r, const struct db_queue_info *qi, const char *err);
+int db_requests_queue_info_async(struct db *db, const int64_t *brids, size_t n, size_t max,
+				 db_queue_info_fn done, void *arg);
 /* ==== end of numbers over time ====================================================== */
 
 /* ==== artifacts (db-sqlite-artifacts.c; slice "xfer2") ============================== */

@@ -314,6 +314,11 @@ void api_numbers_build_fix(struct api_ctx *ctx, json_t *item);
 /* The same on a running step; "estimated_start" on a queued request. */
 void api_numbers_step_fix(struct api_ctx *ctx, const struct api_rspec *rs, json_t *item);
 void api_numbers_request_fix(struct api_ctx *ctx, const struct api_rspec *rs, json_t *item);
+/* What api_numbers_request_fix reads first for a piece of request rows
+ * (api.c's prefetch, issue 14): their queue positions and their builders'
+ * running builds; done(arg) once they are in (numbers_queue_note). */
+void api_numbers_request_prefetch(struct api_ctx *ctx, json_t *items, void (*done)(void *arg),
+				  void *arg);
 
 /* JSON-RPC (api-rpc.c) */
 void api_force_rpc(struct api_ctx *ctx, struct api_rpc *rpc);

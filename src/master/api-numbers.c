@@ -13,6 +13,9 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "config/config.h"
+#include "db/db.h"
+#include "master/engine.h"
 #include "common/str.h"
 
 #include <math.h>
@@ -190,4 +193,63 @@ void api_numbers_request_fix(struct api_ctx *ctx, const struct api_rspec *rs, js
 	double start = 0;
 	int known = numbers_request_start(ctx->m, json_integer_value(brid), clock_wall(), &start);
 	json_object_set_new(item, "estimated_start", known ? json_real(start) : json_null());
+}
+
+/* A piece of request rows' positions being read (api.c's prefetch). */
+struct api_numbers_prefetch {
+	struct master *m;
+	void (*done)(void *arg);
+	void *arg;
+};
+
+/* The most requests of one piece whose positions are read, and the most
+ * running builds read per builder (its slots past them count as free). */
+#define API_NUMBERS_PREFETCH_MAX 1000
+#define API_NUMBERS_RUN_MAX 1024
+
+static void api_numbers_prefetched(void *arg, int r, const struct db_queue_info *qi,
+				   const char *err)
+{
+	struct api_numbers_prefetch *p = arg;
+	if (r == 0)
+		numbers_queue_note(p->m, qi);
+	else if (r != -ECANCELED)
+		log_warn("estimated starts: %s", err ? err : err_str(r));
+	p->done(p->arg);
+	free(p);
+}
+
+void api_numbers_request_prefetch(struct api_ctx *ctx, json_t *items, void (*done)(void *arg),
+				  void *arg)
+{
+	struct master *m = ctx->m;
+	int64_t *brids = xcalloc(API_NUMBERS_PREFETCH_MAX, sizeof(*brids));
+	size_t n = 0, max = 1, i;
+	json_t *item;
+	json_array_foreach(items, i, item)
+	{
+		json_t *brid = json_object_get(item, "buildrequestid");
+		if (!m->numbers || n == API_NUMBERS_PREFETCH_MAX ||
+		    json_is_true(json_object_get(item, "complete")) ||
+		    json_is_true(json_object_get(item, "claimed")) || !json_is_integer(brid))
+			continue;
+		brids[n++] = json_integer_value(brid);
+		const struct config_builder *bc = engine_builder_cfg(
+			m->engine, json_integer_value(json_object_get(item, "builderid")));
+		if (bc && bc->nworkers > max)
+			max = bc->nworkers < API_NUMBERS_RUN_MAX ? bc->nworkers
+								 : API_NUMBERS_RUN_MAX;
+	}
+	struct api_numbers_prefetch *p = xmalloc(sizeof(*p));
+	*p = (struct api_numbers_prefetch){.m = m, .done = done, .arg = arg};
+	int r = n ? db_requests_queue_info_async(ctx->db, brids, n, max, api_numbers_prefetched, p)
+		  : -ENOENT;
+	free(brids);
+	if (r < 0) {
+		/* nothing to read (or it cannot be sent): the rows go on without */
+		if (r != -ENOENT)
+			log_warn("estimated starts: %s", db_errmsg(ctx->db));
+		free(p);
+		done(arg);
+	}
 }

@@ -611,7 +611,21 @@ struct api_list_stream {
 struct api_list_read {
 	struct api_list_stream *st;
 	size_t n;
+	json_t *items; /* read, while the fix function's own reads run */
 };
+
+/* What a fix function reads for a piece of rows before it runs (issue 14:
+ * on the loop, as the rows): done(arg) once it is in (at once when there
+ * is nothing to read).  NULL: nothing. */
+typedef void (*api_prefetch_fn)(struct api_ctx *ctx, json_t *items, void (*done)(void *arg),
+				void *arg);
+
+static api_prefetch_fn api_prefetch_of(api_fix_fn fix)
+{
+	/* a queued request's estimated_start: its position and its builder's
+	 * running builds (api-numbers.c) */
+	return fix == api_numbers_request_fix ? api_numbers_request_prefetch : NULL;
+}
 
 static int api_list_head(struct api_list_stream *st)
 {
@@ -670,11 +684,10 @@ static int api_list_item(struct api_list_stream *st, json_t *item)
 	return r;
 }
 
-static void api_list_on_rows(void *arg, int r, json_t *items, int64_t total, const char *err)
+/* A piece of rows in (and what its fix function reads): the stream goes on. */
+static void api_list_rows_in(struct api_list_read *rd, int r, json_t *items, const char *err)
 {
-	struct api_list_read *rd = arg;
 	struct api_list_stream *st = rd->st;
-	(void)total;
 	if (!st) {
 		json_decref(items);
 		free(rd);
@@ -693,6 +706,28 @@ static void api_list_on_rows(void *arg, int r, json_t *items, int64_t total, con
 	}
 	free(rd);
 	st->ready(st->ready_arg);
+}
+
+static void api_list_prefetched(void *arg)
+{
+	struct api_list_read *rd = arg;
+	json_t *items = rd->items;
+	rd->items = NULL;
+	api_list_rows_in(rd, 0, items, NULL);
+}
+
+static void api_list_on_rows(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct api_list_read *rd = arg;
+	struct api_list_stream *st = rd->st;
+	(void)total;
+	api_prefetch_fn pre = st && r >= 0 ? api_prefetch_of(st->fix) : NULL;
+	if (pre && json_array_size(items)) {
+		rd->items = items; /* rd stays st->reading: a stream freed meanwhile orphans it */
+		pre(&st->ctx, items, api_list_prefetched, rd);
+		return;
+	}
+	api_list_rows_in(rd, r, items, err);
 }
 
 /* Asks for the next piece of rows (one database read) into st->batch. */
@@ -882,6 +917,7 @@ struct api_list_wait {
 	/* a page of one piece, answered whole with a Content-Length */
 	struct api_list_stream *st;
 	struct buf body;
+	json_t *held; /* one object's row while its fix function reads */
 	/* or a read for a handler that goes on (api_fetch_then, api_lookup_then) */
 	api_rows_fn rows_cont;
 	api_id_fn id_cont;
@@ -1087,6 +1123,16 @@ static void api_list_page(struct api_ctx *ctx, enum db_resource res, const char 
 	w->d = http_req_defer(ctx->req);
 }
 
+static void api_list_single_fixed(struct api_list_wait *w, struct api_ctx *ctx, json_t *items);
+
+static void api_list_single_prefetched(void *arg)
+{
+	struct api_list_wait *w = arg;
+	json_t *items = w->held;
+	w->held = NULL;
+	api_list_single_fixed(w, api_list_wait_ctx(w, 0, NULL), items);
+}
+
 /* One object: {"<key>": [item], "meta": {}}, or 404. */
 static void api_list_single_answered(void *arg, int r, json_t *items, int64_t total,
 				     const char *err)
@@ -1094,6 +1140,17 @@ static void api_list_single_answered(void *arg, int r, json_t *items, int64_t to
 	struct api_list_wait *w = arg;
 	(void)total;
 	struct api_ctx *ctx = api_list_wait_ctx(w, r, err);
+	api_prefetch_fn pre = ctx ? api_prefetch_of(w->fix) : NULL;
+	if (pre && json_array_size(items)) {
+		w->held = items;
+		pre(ctx, items, api_list_single_prefetched, w);
+		return;
+	}
+	api_list_single_fixed(w, ctx, items);
+}
+
+static void api_list_single_fixed(struct api_list_wait *w, struct api_ctx *ctx, json_t *items)
+{
 	if (ctx && json_array_size(items) == 0) {
 		api_not_found(ctx);
 	} else if (ctx) {

@@ -43,9 +43,29 @@ struct numbers_builder {
 	size_t nsteps;
 };
 
+/* Queue positions and running builds read for the API (numbers_queue_note):
+ * slots by brid and by builderid, each kept NUMBERS_MEMO_MS. */
+#define NUMBERS_QMEMO 4096
+#define NUMBERS_RMEMO 256
+#define NUMBERS_MEMO_MS 10000
+
+struct numbers_qmemo {
+	int64_t brid, builderid, pos;
+	uint64_t at; /* clock_mono_ms(); 0: empty */
+};
+
+struct numbers_rmemo {
+	int64_t builderid;
+	uint64_t at;
+	double *starts; /* owned: its running builds' starts, oldest first */
+	size_t n, alloc;
+};
+
 struct numbers {
 	struct numbers_builder **by_id; /* owned entries (NULL: never asked for), by builderid */
 	size_t nby_id;
+	struct numbers_qmemo q[NUMBERS_QMEMO];
+	struct numbers_rmemo run[NUMBERS_RMEMO];
 };
 
 struct numbers *numbers_new(void)
@@ -70,6 +90,8 @@ void numbers_free(struct numbers *n)
 	for (size_t i = 0; i < n->nby_id; i++)
 		numbers_builder_free(n->by_id[i]);
 	free(n->by_id);
+	for (size_t i = 0; i < NUMBERS_RMEMO; i++)
+		free(n->run[i].starts);
 	free(n);
 }
 
@@ -418,11 +440,57 @@ int numbers_step_eta(struct master *m, int64_t buildid, const char *step_name, d
 	return 1;
 }
 
+void numbers_queue_note(struct master *m, const struct db_queue_info *qi)
+{
+	struct numbers *ns = m->numbers;
+	if (!ns)
+		return;
+	uint64_t now = clock_mono_ms() | 1;
+	for (size_t i = 0; i < qi->nreq; i++) {
+		ns->q[(uint64_t)qi->brids[i] % NUMBERS_QMEMO] =
+			(struct numbers_qmemo){.brid = qi->brids[i],
+					       .builderid = qi->builderids[i],
+					       .pos = qi->pos[i],
+					       .at = now};
+		/* the builder's running builds: those read now (none, if none) */
+		struct numbers_rmemo *rm = &ns->run[(uint64_t)qi->builderids[i] % NUMBERS_RMEMO];
+		if (rm->builderid != qi->builderids[i] || rm->at != now) {
+			rm->builderid = qi->builderids[i];
+			rm->at = now;
+			rm->n = 0;
+		}
+	}
+	for (size_t i = 0; i < qi->nrun; i++) {
+		struct numbers_rmemo *rm =
+			&ns->run[(uint64_t)qi->run_builderids[i] % NUMBERS_RMEMO];
+		if (rm->builderid != qi->run_builderids[i] || rm->at != now)
+			continue; /* its slot went to another builder of this read */
+		ARRAY_GROW(rm->starts, rm->n + 1, rm->alloc);
+		rm->starts[rm->n++] = qi->run_starts[i];
+	}
+}
+
 int numbers_request_start(struct master *m, int64_t brid, double now, double *ret_start)
 {
-	int64_t builderid, pos;
-	if (!m->numbers || db_request_queue_position(m->db, brid, &builderid, &pos) <= 0)
+	struct numbers *ns = m->numbers;
+	if (!ns)
 		return 0;
+	/* what the API's read found (numbers_queue_note); else read at once,
+	 * on SQLite only */
+	uint64_t mono = clock_mono_ms();
+	const struct numbers_qmemo *q = &ns->q[(uint64_t)brid % NUMBERS_QMEMO];
+	const struct numbers_rmemo *rm = NULL;
+	int64_t builderid = 0, pos = 0;
+	if (q->at && q->brid == brid && mono - q->at < NUMBERS_MEMO_MS) {
+		builderid = q->builderid;
+		pos = q->pos;
+		rm = &ns->run[(uint64_t)builderid % NUMBERS_RMEMO];
+		if (rm->builderid != builderid || !rm->at || mono - rm->at >= NUMBERS_MEMO_MS)
+			return 0;
+	} else if (db_is_postgresql(m->db) ||
+		   db_request_queue_position(m->db, brid, &builderid, &pos) <= 0) {
+		return 0;
+	}
 	struct numbers_builder *nb = numbers_builder_get(m, builderid);
 	const struct config_builder *bc = numbers_builder_cfg(m, builderid);
 	if (!nb || !nb->known)
@@ -432,7 +500,11 @@ int numbers_request_start(struct master *m, int64_t brid, double now, double *re
 	size_t nslots = bc && bc->nworkers ? bc->nworkers : 1;
 	double *slots = xcalloc(nslots, sizeof(*slots));
 	size_t nrun = 0;
-	if (db_builds_running_starts(m->db, builderid, nslots, slots, &nrun) < 0) {
+	if (rm) {
+		nrun = rm->n < nslots ? rm->n : nslots;
+		if (nrun)
+			memcpy(slots, rm->starts, nrun * sizeof(*slots));
+	} else if (db_builds_running_starts(m->db, builderid, nslots, slots, &nrun) < 0) {
 		free(slots);
 		return 0;
 	}

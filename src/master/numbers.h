@@ -89,5 +89,10 @@ double numbers_median(double *v, size_t n);
  * the median build duration: slot (pos mod nslots) of the sorted times,
  * plus (pos / nslots) medians.  nslots > 0. */
 double numbers_queue_start(double *slots, size_t nslots, int64_t pos, double median);
+/* What a read of queue positions and running builds found
+ * (db_requests_queue_info_async), kept a few seconds for
+ * numbers_request_start (issue 14: the API's rows are fixed from memory). */
+struct db_queue_info;
+void numbers_queue_note(struct master *m, const struct db_queue_info *qi);
 
 #endif

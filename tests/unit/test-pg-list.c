@@ -607,6 +607,8 @@ static void on_durations(void *arg, int r, const struct db_step_duration *d, siz
 		if (strcmp(la.text, pa.text)) {                                                    \
 			differed++;                                                                \
 			TAP_FAIL("%s: SQLite '%s', PostgreSQL '%s'", what, la.text, pa.text);      \
+		} else if (!strncmp(what, "queue info", 10)) {                                     \
+			diag("%s: %.300s", what, pa.text);                                         \
 		}                                                                                  \
 	} while (0)
 
@@ -617,10 +619,9 @@ static void compare_number_reads(struct db *db, int64_t builderid, const char *n
 	char what[400];
 	for (int64_t b = 1; b <= 5; b++) {
 		int64_t before = b == 5 ? INT64_MAX : b;
-		snprintf(what, sizeof(what), "previous '%s' of builder %lld before build %lld", name,
-			 (long long)builderid, (long long)before);
-		NUM_ALIKE(what,
-			  db_number_previous_async(db, builderid, name, before, on_prev, &la),
+		snprintf(what, sizeof(what), "previous '%s' of builder %lld before build %lld",
+			 name, (long long)builderid, (long long)before);
+		NUM_ALIKE(what, db_number_previous_async(db, builderid, name, before, on_prev, &la),
 			  db_number_previous_async(pgdb, builderid, name, before, on_prev, &pa));
 		snprintf(what, sizeof(what), "times of build %lld", (long long)b);
 		NUM_ALIKE(what, db_build_times_async(db, b, true, on_times, &la),
@@ -1479,6 +1480,36 @@ static void compare_queued_counts(struct db *db)
 	}
 }
 
+static void on_qinfo(void *arg, int r, const struct db_queue_info *qi, const char *err)
+{
+	struct num_answer *a = arg;
+	a->done = true;
+	size_t len =
+		(size_t)snprintf(a->text, sizeof(a->text), "r=%d %s", r, r < 0 && err ? err : "");
+	for (size_t i = 0; qi && i < qi->nreq && len < sizeof(a->text) - 80; i++)
+		len += (size_t)snprintf(a->text + len, sizeof(a->text) - len, " req %lld@%lld:%lld",
+					(long long)qi->brids[i], (long long)qi->builderids[i],
+					(long long)qi->pos[i]);
+	for (size_t i = 0; qi && i < qi->nrun && len < sizeof(a->text) - 80; i++)
+		len += (size_t)snprintf(a->text + len, sizeof(a->text) - len, " run %lld:%.3f",
+					(long long)qi->run_builderids[i], qi->run_starts[i]);
+}
+
+/* Queue positions and running builds (a queued request's estimated
+ * start), for every request id of the fixture and some that are not. */
+static void compare_queue_info(struct db *db)
+{
+	int64_t ids[40];
+	for (size_t i = 0; i < 40; i++)
+		ids[i] = (int64_t)i + 1;
+	for (size_t max = 1; max <= 100; max *= 10) {
+		char what[64];
+		snprintf(what, sizeof(what), "queue info (max %zu)", max);
+		NUM_ALIKE(what, db_requests_queue_info_async(db, ids, 40, max, on_qinfo, &la),
+			  db_requests_queue_info_async(pgdb, ids, 40, max, on_qinfo, &pa));
+	}
+}
+
 /* A build's interested users (the email reporter's), on both backends:
  * the fixture's builds link changes by Ann (a user with identities) and
  * Bob; extras by identifier, by an identity's attr_data, unknown, empty. */
@@ -2119,6 +2150,8 @@ TEST(every_resource_lists_alike)
 		compare_pending(db);
 	if (pgdb)
 		compare_queued_counts(db);
+	if (pgdb)
+		compare_queue_info(db);
 	if (pgdb)
 		compare_interested(db);
 	if (pgdb)
