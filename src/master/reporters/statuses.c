@@ -4,18 +4,19 @@
  * and the persistent queue's sender.
  *
  * Queueing: the listener (reporters.c) hands us a build as it starts and
- * as it finishes; the kind composes its request (path, JSON body, the
- * state and the key "repo|sha|context"), and db_outbound_add() writes it
- * in the loop turn's batch, with the build event, unless the key's last
- * state is the same.  Credentials are never stored: the kind adds them
- * when the row is sent.
+ * as it finishes, once its rows are read; the kind composes its request
+ * (path, JSON body, the state and the key "repo|sha|context"), and
+ * db_outbound_add_async() writes it in that turn's batch unless the key's
+ * last state is the same (answered on the loop, on either backend).
+ * Credentials are never stored: the kind adds them when the row is sent.
  *
  * Sending: one row at a time per reporter, oldest first, through the
  * reporter's curl-uv queue (one attempt each: the retries are ours, kept
  * in the row, so they survive a restart).  The reply's status line and
  * rate-limit headers are read by a header callback; statuses_judge()
  * decides.  A timer wakes the reporter for a backoff or a rate limit's
- * reset; on start every reporter looks at its rows at once.
+ * reset; on start every reporter looks at its rows at once.  The oldest
+ * row is read on the loop (db_outbound_next_async), one read at a time.
  */
 #define LOG_SUBSYS "report"
 #include "master/reporters/statuses.h"
