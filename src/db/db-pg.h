@@ -165,6 +165,12 @@ int db_pg_user_set_roles(struct db *db, int64_t uid, const char *roles);
 int db_pg_outbound_delete(struct db *db, int64_t id);
 int db_pg_outbound_retry(struct db *db, int64_t id, int64_t next_at);
 int db_pg_outbound_forget(struct db *db, const char *reporter, const char *skey, const char *state);
+/* The outbound queue's calls answered on the loop (db-pg-outbound.c). */
+int db_pg_outbound_add(struct db *db, const char *reporter, const char *skey, const char *state,
+		       const char *path, const char *body, int64_t now, size_t max_rows,
+		       db_outbound_added_fn done, void *arg);
+int db_pg_outbound_next(struct db *db, const char *reporter, db_outbound_fn done, void *arg);
+int db_pg_outbound_count(struct db *db, const char *reporter, db_count_fn done, void *arg);
 int db_pg_push_update(struct db *db, int64_t id, int64_t nsteps, int results, bool finished,
 		      double now);
 int db_pg_push_expected_set(struct db *db, const char *package, const char *host, double last,

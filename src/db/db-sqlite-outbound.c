@@ -10,6 +10,7 @@
 #include "db/db-pg.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,6 +135,10 @@ int db_outbound_next(struct db *db, const char *reporter, struct db_outbound *re
 
 int db_outbound_count(struct db *db, const char *reporter, int64_t *ret)
 {
+	if (db->pg) /* before the master serves (the stop's count), else -EWOULDBLOCK */
+		return db_pg_int_wait(db, "db_outbound_count",
+				      "SELECT count(*) FROM outbound WHERE reporter = $1", 1,
+				      (const char *const[]){reporter}, ret);
 	_cleanup_stmt_ sqlite3_stmt *s =
 		db_stmt_dynamic(db, "SELECT count(*) FROM outbound WHERE reporter = ?1");
 	if (!s)
@@ -189,4 +194,84 @@ int db_outbound_forget(struct db *db, const char *reporter, const char *skey, co
 	if (db->pg)
 		return db_pg_outbound_forget(db, reporter, skey, state);
 	return WRITE1(outbound_forget(db, reporter, skey, state));
+}
+
+/* ---- answered on the loop (issue 14) ---------------------------------------------- */
+
+/* One SQLite answer waiting for its turn: the callback that is set gets it. */
+struct outbound_later {
+	db_outbound_added_fn added;
+	db_outbound_fn next;
+	db_count_fn count;
+	void *arg;
+	int r;
+	int64_t n; /* dropped, or the count */
+	struct db_outbound row;
+	char err[512];
+};
+
+static void outbound_later_free(void *x)
+{
+	struct outbound_later *a = x;
+	db_outbound_release(&a->row);
+	free(a);
+}
+
+static void outbound_later_run(void *x, int r)
+{
+	struct outbound_later *a = x;
+	const char *err = r < 0 ? "the database was closed" : a->r < 0 ? a->err : NULL;
+	if (r >= 0)
+		r = a->r;
+	if (a->added)
+		a->added(a->arg, r, r < 0 ? 0 : a->n, err);
+	else if (a->next)
+		a->next(a->arg, r, r == 1 ? &a->row : NULL, err);
+	else
+		a->count(a->arg, r, r < 0 ? 0 : a->n, err);
+	outbound_later_free(a);
+}
+
+/* Queues a's answer: r (and db_errmsg when r < 0). */
+static int outbound_later(struct db *db, struct outbound_later *a, int r)
+{
+	a->r = r;
+	if (r < 0)
+		snprintf(a->err, sizeof(a->err), "%s", db_errmsg(db));
+	return db_async_later(db, outbound_later_run, a, outbound_later_free);
+}
+
+int db_outbound_add_async(struct db *db, const char *reporter, const char *skey, const char *state,
+			  const char *path, const char *body, int64_t now, size_t max_rows,
+			  db_outbound_added_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_outbound_add(db, reporter, skey, state, path, body, now,
+					  max_rows < 1 ? 1 : max_rows, done, arg);
+	struct outbound_later *a = xcalloc(1, sizeof(*a));
+	a->added = done;
+	a->arg = arg;
+	return outbound_later(
+		db, a,
+		db_outbound_add(db, reporter, skey, state, path, body, now, max_rows, &a->n));
+}
+
+int db_outbound_next_async(struct db *db, const char *reporter, db_outbound_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_outbound_next(db, reporter, done, arg);
+	struct outbound_later *a = xcalloc(1, sizeof(*a));
+	a->next = done;
+	a->arg = arg;
+	return outbound_later(db, a, db_outbound_next(db, reporter, &a->row));
+}
+
+int db_outbound_count_async(struct db *db, const char *reporter, db_count_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_outbound_count(db, reporter, done, arg);
+	struct outbound_later *a = xcalloc(1, sizeof(*a));
+	a->count = done;
+	a->arg = arg;
+	return outbound_later(db, a, db_outbound_count(db, reporter, &a->n));
 }

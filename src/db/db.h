@@ -1163,6 +1163,32 @@ int db_outbound_retry(struct db *db, int64_t id, int64_t next_at);
 /* Forgets the last state of (reporter, skey) if it is state (a status the
  * peer refused: the same state may be sent again later). */
 int db_outbound_forget(struct db *db, const char *reporter, const char *skey, const char *state);
+/*
+ * The queue's calls answered on the loop (issue 14: the reporters on
+ * PostgreSQL; db-sqlite-outbound.c, db-pg-outbound.c), under
+ * db_list_async's rules: on SQLite the synchronous call runs at once and
+ * its answer waits for a later loop turn; on PostgreSQL a read sees this
+ * master's earlier writes, and a write's answer comes once its transaction
+ * committed.  The arguments are copied.  db_outbound_count answers at once
+ * on PostgreSQL only before the master serves (db_set_serving).
+ *
+ * db_outbound_add_async: done(arg, 1, dropped, NULL) queued, 0 the same
+ * state again (nothing written), dropped as *ret_dropped.  On PostgreSQL
+ * one statement (the check, the two rows, the cap), which a repeated state
+ * does not fail: the turn's other writes are never lost to it.
+ * db_outbound_next_async: done(arg, 1, row, NULL), or 0 (row NULL) when the
+ * reporter has none; the callback may take row's strings (then zero *row),
+ * which are released after it otherwise.
+ * db_outbound_count_async: done(arg, 0, n, NULL).
+ */
+typedef void (*db_outbound_added_fn)(void *arg, int r, int64_t dropped, const char *err);
+int db_outbound_add_async(struct db *db, const char *reporter, const char *skey, const char *state,
+			  const char *path, const char *body, int64_t now, size_t max_rows,
+			  db_outbound_added_fn done, void *arg);
+typedef void (*db_outbound_fn)(void *arg, int r, struct db_outbound *row, const char *err);
+int db_outbound_next_async(struct db *db, const char *reporter, db_outbound_fn done, void *arg);
+typedef void (*db_count_fn)(void *arg, int r, int64_t n, const char *err);
+int db_outbound_count_async(struct db *db, const char *reporter, db_count_fn done, void *arg);
 /* ==== end of outbound statuses ====================================================== */
 /* ==== results pushed from outside (slice "push", db-sqlite-push.c; docs/PUSH.md) ===== */
 /* Runs fn(db, ud) as one write: every write call it makes is undone when it

@@ -60,7 +60,7 @@ check "two statuses are kept for the next start" grep -q \
 http_peer statuses-peer.py peer \
     '{"/gh/": [[500, {}]], "/gt/": [[429, {"Retry-After": "2"}], [201, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "@+3"}], [422, {}]]}' "$P"
 check "master restarts" start_master "$M"
-check "it finds the statuses waiting" grep -q "reporter 'gh': 2 statuses waiting from before" "$M/master.log"
+check "it finds the statuses waiting" wait_for 30 grep -q "reporter 'gh': 2 statuses waiting from before" "$M/master.log"
 nreq() { ls "$TRASH/req" 2>/dev/null | grep -c '^req-'; }
 check "the two statuses arrive (the first after a 500)" wait_for 30 sh -c "[ \$(ls '$TRASH/req' | grep -c '^req-') -ge 3 ]"
 check "the queue is empty again" wait_for 30 grep -q "reporter 'gh': status success sent for" "$M/master.log"

@@ -427,18 +427,61 @@ static void irc_watch_tick(uv_timer_t *t)
 
 /* ---- commands --------------------------------------------------------------------- */
 
-static int64_t irc_builder_id(struct irc *irc, const char *name)
+/* One command whose reads are in flight (issue 14: on the loop, on either
+ * backend): the builder by name for last, force and stop, then its builds;
+ * the running builds then their builders' names for status.  It holds irc
+ * (irc->handles): a reporter stopped meanwhile only frees it. */
+enum irc_cmd_what { IRC_CMD_STATUS, IRC_CMD_LAST, IRC_CMD_FORCE, IRC_CMD_STOP };
+
+struct irc_cmd {
+	struct irc *irc;
+	enum irc_cmd_what what;
+	char *to, *who, *name; /* owned; capped by the line they came in */
+	int64_t bid;
+	json_t *builds; /* status: the running builds (owned) */
+	int64_t bsid, brid;
+};
+
+static struct irc_cmd *irc_cmd_new(struct irc *irc, enum irc_cmd_what what, const char *to,
+				   const char *who, const char *name)
 {
-	const char *vals[] = {name};
-	struct db_filter f = {.field = "name", .op = DB_OP_EQ, .values = vals, .nvalues = 1};
-	struct db_query q = {.filters = &f, .nfilters = 1, .limit = 1};
-	json_t *items = NULL;
-	if (db_list(irc->r->m->db, DB_BUILDERS, &q, &items, NULL) < 0)
-		return -1;
-	json_t *row = json_array_get(items, 0);
-	int64_t id = row ? json_integer_value(json_object_get(row, "builderid")) : 0;
-	json_decref(items);
-	return id;
+	struct irc_cmd *c = xcalloc(1, sizeof(*c));
+	c->irc = irc;
+	c->what = what;
+	c->to = xstrdup(to);
+	c->who = xstrdup(who ? who : "");
+	c->name = xstrdup(name ? name : "");
+	irc->handles++;
+	return c;
+}
+
+static void irc_cmd_free(struct irc_cmd *c)
+{
+	struct irc *irc = c->irc;
+	json_decref(c->builds);
+	free(c->to);
+	free(c->who);
+	free(c->name);
+	free(c);
+	irc->handles--;
+	irc_maybe_free(irc);
+}
+
+/* An answer came for c: false (c freed) when nobody is there to say it. */
+static bool irc_cmd_alive(struct irc_cmd *c, int r)
+{
+	if (c->irc->stopping || r == -ECANCELED || c->irc->r->m->stopping) {
+		irc_cmd_free(c);
+		return false;
+	}
+	return true;
+}
+
+/* Says text to c's target, and frees c. */
+static void irc_cmd_say(struct irc_cmd *c, const char *text)
+{
+	irc_say(c->irc, c->to, text);
+	irc_cmd_free(c);
 }
 
 static void irc_build_url(struct irc *irc, int64_t builderid, int64_t number, char *out,
@@ -457,6 +500,82 @@ static void irc_build_url(struct irc *irc, int64_t builderid, int64_t number, ch
 			 cfg->http.port, builderid, number);
 }
 
+static void irc_status_named(void *arg, int r, json_t *builders, int64_t total, const char *err)
+{
+	struct irc_cmd *c = arg;
+	(void)total;
+	(void)err;
+	if (!irc_cmd_alive(c, r)) {
+		json_decref(builders);
+		return;
+	}
+	struct irc *irc = c->irc;
+	json_t *items = c->builds;
+	struct buf b;
+	buf_init(&b, IRC_MAX_LINE);
+	int br = buf_addf(&b, "%zu builders, %zu running build%s", irc->r->m->cfg->nbuilders,
+			  json_array_size(items), json_array_size(items) == 1 ? "" : "s");
+	size_t i;
+	json_t *row;
+	json_array_foreach(items, i, row)
+	{
+		int64_t bid = json_integer_value(json_object_get(row, "builderid"));
+		const char *name = "?";
+		size_t k;
+		json_t *brow;
+		json_array_foreach(r == 0 ? builders : NULL, k, brow)
+		{
+			if (json_integer_value(json_object_get(brow, "builderid")) == bid)
+				name = json_string_value(json_object_get(brow, "name")) ?: "?";
+		}
+		if (br >= 0)
+			br = buf_addf(&b, "%s %s #%" PRId64, i ? "," : ":", name,
+				      (int64_t)json_integer_value(json_object_get(row, "number")));
+	}
+	irc_say(irc, c->to, b.ptr ? b.ptr : "status");
+	buf_release(&b);
+	json_decref(builders);
+	irc_cmd_free(c);
+}
+
+static void irc_status_builds(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct irc_cmd *c = arg;
+	(void)total;
+	(void)err;
+	if (!irc_cmd_alive(c, r)) {
+		json_decref(items);
+		return;
+	}
+	if (r < 0) {
+		irc_cmd_say(c, "status: cannot read the builds (database error)");
+		return;
+	}
+	c->builds = items;
+	/* the builders' names, one read for all (at most 10 ids) */
+	char ids[10][24];
+	const char *vals[10];
+	size_t n = 0, i;
+	json_t *row;
+	json_array_foreach(items, i, row)
+	{
+		if (n == 10)
+			break;
+		snprintf(ids[n], sizeof(ids[n]), "%" PRId64,
+			 (int64_t)json_integer_value(json_object_get(row, "builderid")));
+		vals[n] = ids[n];
+		n++;
+	}
+	if (n == 0) {
+		irc_status_named(c, 0, NULL, 0, NULL);
+		return;
+	}
+	struct db_filter f = {.field = "builderid", .op = DB_OP_EQ, .values = vals, .nvalues = n};
+	struct db_query q = {.filters = &f, .nfilters = 1, .limit = 10};
+	if (db_list_async(c->irc->r->m->db, DB_BUILDERS, &q, NULL, false, irc_status_named, c) < 0)
+		irc_status_named(c, -EIO, NULL, 0, NULL); /* the names as '?' */
+}
+
 static void irc_cmd_status(struct irc *irc, const char *to)
 {
 	const char *vc[] = {"false"};
@@ -464,55 +583,47 @@ static void irc_cmd_status(struct irc *irc, const char *to)
 	const char *order[] = {"buildid"};
 	struct db_query q = {
 		.filters = &f, .nfilters = 1, .order = order, .norder = 1, .limit = 10};
-	json_t *items = NULL;
-	int64_t total = 0;
-	if (db_list(irc->r->m->db, DB_BUILDS, &q, &items, &total) < 0) {
-		irc_say(irc, to, "status: cannot read the builds (database error)");
-		return;
-	}
-	struct buf b;
-	buf_init(&b, IRC_MAX_LINE);
-	int r = buf_addf(&b, "%zu builders, %zu running build%s", irc->r->m->cfg->nbuilders,
-			 json_array_size(items), json_array_size(items) == 1 ? "" : "s");
-	size_t i;
-	json_t *row;
-	json_array_foreach(items, i, row)
-	{
-		int64_t bid = json_integer_value(json_object_get(row, "builderid"));
-		const char *name = "?";
-		json_t *brow = NULL;
-		const char *vals[1];
-		char ids[24];
-		snprintf(ids, sizeof(ids), "%" PRId64, bid);
-		vals[0] = ids;
-		struct db_filter bf = {
-			.field = "builderid", .op = DB_OP_EQ, .values = vals, .nvalues = 1};
-		struct db_query bq = {.filters = &bf, .nfilters = 1, .limit = 1};
-		if (db_list(irc->r->m->db, DB_BUILDERS, &bq, &brow, NULL) >= 0 &&
-		    json_array_get(brow, 0))
-			name = json_string_value(json_object_get(json_array_get(brow, 0), "name"))
-				       ?: "?";
-		if (r >= 0)
-			r = buf_addf(&b, "%s %s #%" PRId64, i ? "," : ":", name,
-				     (int64_t)json_integer_value(json_object_get(row, "number")));
-		json_decref(brow);
-	}
-	irc_say(irc, to, b.ptr ? b.ptr : "status");
-	buf_release(&b);
-	json_decref(items);
+	struct irc_cmd *c = irc_cmd_new(irc, IRC_CMD_STATUS, to, NULL, NULL);
+	if (db_list_async(irc->r->m->db, DB_BUILDS, &q, NULL, false, irc_status_builds, c) < 0)
+		irc_cmd_say(c, "status: cannot read the builds (database error)");
 }
 
-static void irc_cmd_last(struct irc *irc, const char *to, const char *name)
+static void irc_last_read(void *arg, int r, json_t *items, int64_t total, const char *err)
 {
-	char msg[IRC_MAX_LINE];
-	int64_t bid = *name ? irc_builder_id(irc, name) : 0;
-	if (bid <= 0) {
-		snprintf(msg, sizeof(msg), "last: no builder named '%.60s'", name);
-		irc_say(irc, to, msg);
+	struct irc_cmd *c = arg;
+	(void)total;
+	(void)err;
+	if (!irc_cmd_alive(c, r)) {
+		json_decref(items);
 		return;
 	}
+	if (r < 0) {
+		irc_cmd_say(c, "last: cannot read the builds (database error)");
+		return;
+	}
+	char msg[IRC_MAX_LINE];
+	json_t *row = json_array_get(items, 0);
+	if (!row)
+		snprintf(msg, sizeof(msg), "%s: no finished build yet", c->name);
+	else {
+		int64_t number = json_integer_value(json_object_get(row, "number"));
+		char url[300];
+		irc_build_url(c->irc, c->bid, number, url, sizeof(url));
+		const char *state = json_string_value(json_object_get(row, "state_string"));
+		snprintf(msg, sizeof(msg), "%s: last build #%" PRId64 " %s (%s) %s", c->name,
+			 number,
+			 reporters_results_name(
+				 (int)json_integer_value(json_object_get(row, "results"))),
+			 state && *state ? state : "finished", url);
+	}
+	json_decref(items);
+	irc_cmd_say(c, msg);
+}
+
+static void irc_cmd_last(struct irc_cmd *c)
+{
 	char ids[24];
-	snprintf(ids, sizeof(ids), "%" PRId64, bid);
+	snprintf(ids, sizeof(ids), "%" PRId64, c->bid);
 	const char *vb[] = {ids}, *vc[] = {"true"};
 	struct db_filter f[] = {
 		{.field = "builderid", .op = DB_OP_EQ, .values = vb, .nvalues = 1},
@@ -520,105 +631,77 @@ static void irc_cmd_last(struct irc *irc, const char *to, const char *name)
 	};
 	const char *order[] = {"-number"};
 	struct db_query q = {.filters = f, .nfilters = 2, .order = order, .norder = 1, .limit = 1};
-	json_t *items = NULL;
-	if (db_list(irc->r->m->db, DB_BUILDS, &q, &items, NULL) < 0) {
-		irc_say(irc, to, "last: cannot read the builds (database error)");
-		return;
-	}
-	json_t *row = json_array_get(items, 0);
-	if (!row)
-		snprintf(msg, sizeof(msg), "%s: no finished build yet", name);
-	else {
-		int64_t number = json_integer_value(json_object_get(row, "number"));
-		char url[300];
-		irc_build_url(irc, bid, number, url, sizeof(url));
-		const char *state = json_string_value(json_object_get(row, "state_string"));
-		snprintf(msg, sizeof(msg), "%s: last build #%" PRId64 " %s (%s) %s", name, number,
-			 reporters_results_name(
-				 (int)json_integer_value(json_object_get(row, "results"))),
-			 state && *state ? state : "finished", url);
-	}
-	irc_say(irc, to, msg);
-	json_decref(items);
+	if (db_list_async(c->irc->r->m->db, DB_BUILDS, &q, NULL, false, irc_last_read, c) < 0)
+		irc_cmd_say(c, "last: cannot read the builds (database error)");
 }
 
-static void irc_cmd_force(struct irc *irc, const char *to, const char *who, const char *name)
+static void irc_force_committed(void *arg, int r, const char *err)
+{
+	struct irc_cmd *c = arg;
+	if (!irc_cmd_alive(c, 0))
+		return;
+	char msg[IRC_MAX_LINE];
+	if (r < 0)
+		snprintf(msg, sizeof(msg), "force: %.60s: %s", c->name, err ? err : err_str(r));
+	else {
+		log_info("reporter '%s': %s forced %s (buildset %" PRId64 ")", c->irc->r->cfg->name,
+			 c->who, c->name, c->bsid);
+		snprintf(msg, sizeof(msg),
+			 "%.60s: forced (buildset %" PRId64 ", request %" PRId64 ")", c->name,
+			 c->bsid, c->brid);
+	}
+	irc_cmd_say(c, msg);
+}
+
+static void irc_cmd_force(struct irc_cmd *c)
 {
 	char msg[IRC_MAX_LINE];
-	struct master *m = irc->r->m;
-	if (!irc->c->allow_force) {
-		irc_say(irc, to, "force: not allowed here (allow_force = false)");
-		return;
-	}
-	int64_t bid = *name ? irc_builder_id(irc, name) : 0;
-	if (bid <= 0) {
-		snprintf(msg, sizeof(msg), "force: no builder named '%.60s'", name);
-		irc_say(irc, to, msg);
-		return;
-	}
+	struct master *m = c->irc->r->m;
 	const struct config_scheduler *sc = NULL;
 	for (size_t i = 0; i < m->cfg->nschedulers && !sc; i++) {
 		const struct config_scheduler *s = &m->cfg->scheduler[i];
 		if (s->kind != CONFIG_SCHED_FORCE)
 			continue;
 		for (size_t k = 0; k < s->nbuilders; k++)
-			if (!strcmp(s->builders[k], name))
+			if (!strcmp(s->builders[k], c->name))
 				sc = s;
 	}
 	if (!sc || !m->sched) {
-		snprintf(msg, sizeof(msg), "force: %.60s has no force scheduler", name);
-		irc_say(irc, to, msg);
+		snprintf(msg, sizeof(msg), "force: %.60s has no force scheduler", c->name);
+		irc_cmd_say(c, msg);
 		return;
 	}
 	char reason[200];
-	snprintf(reason, sizeof(reason), "forced by %s on IRC", who);
+	snprintf(reason, sizeof(reason), "forced by %s on IRC", c->who);
 	json_t *params = json_pack("{s:s}", "reason", reason);
-	int64_t bsid = 0, brid = 0;
 	char *err = NULL;
-	int r = sched_force(m->sched, sc->name, params, &bid, 1, &bsid, &brid, &err);
-	if (r >= 0)
-		r = db_flush(m->db);
-	if (r < 0)
-		snprintf(msg, sizeof(msg), "force: %.60s: %s", name, err ? err : err_str(r));
-	else {
-		log_info("reporter '%s': %s forced %s (buildset %" PRId64 ")", irc->r->cfg->name,
-			 who, name, bsid);
-		snprintf(msg, sizeof(msg),
-			 "%.60s: forced (buildset %" PRId64 ", request %" PRId64 ")", name, bsid,
-			 brid);
-	}
-	irc_say(irc, to, msg);
-	free(err);
+	int r = sched_force(m->sched, sc->name, params, &c->bid, 1, &c->bsid, &c->brid, &err);
 	json_decref(params);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "force: %.60s: %s", c->name, err ? err : err_str(r));
+		free(err);
+		irc_cmd_say(c, msg);
+		return;
+	}
+	free(err);
+	/* the answer acknowledges the stored buildset */
+	db_commit_then(m->db, irc_force_committed, c);
 }
 
-static void irc_cmd_stop(struct irc *irc, const char *to, const char *who, const char *name)
+static void irc_stop_read(void *arg, int r, json_t *items, int64_t total, const char *err)
 {
-	char msg[IRC_MAX_LINE];
-	struct master *m = irc->r->m;
-	if (!irc->c->allow_force) {
-		irc_say(irc, to, "stop: not allowed here (allow_force = false)");
+	struct irc_cmd *c = arg;
+	(void)total;
+	(void)err;
+	if (!irc_cmd_alive(c, r)) {
+		json_decref(items);
 		return;
 	}
-	int64_t bid = *name ? irc_builder_id(irc, name) : 0;
-	if (bid <= 0) {
-		snprintf(msg, sizeof(msg), "stop: no builder named '%.60s'", name);
-		irc_say(irc, to, msg);
-		return;
-	}
-	char ids[24];
-	snprintf(ids, sizeof(ids), "%" PRId64, bid);
-	const char *vb[] = {ids}, *vc[] = {"false"};
-	struct db_filter f[] = {
-		{.field = "builderid", .op = DB_OP_EQ, .values = vb, .nvalues = 1},
-		{.field = "complete", .op = DB_OP_EQ, .values = vc, .nvalues = 1},
-	};
-	struct db_query q = {.filters = f, .nfilters = 2, .limit = 32};
-	json_t *items = NULL;
+	struct master *m = c->irc->r->m;
 	size_t stopped = 0;
-	if (db_list(m->db, DB_BUILDS, &q, &items, NULL) >= 0 && m->engine) {
+	if (r == 0 && m->engine) {
 		char reason[200];
-		snprintf(reason, sizeof(reason), "stopped by %s on IRC", who);
+		snprintf(reason, sizeof(reason), "stopped by %s on IRC", c->who);
 		size_t i;
 		json_t *row;
 		json_array_foreach(items, i, row)
@@ -630,9 +713,83 @@ static void irc_cmd_stop(struct irc *irc, const char *to, const char *who, const
 		}
 	}
 	json_decref(items);
-	snprintf(msg, sizeof(msg), "%.60s: %zu running build%s stopped", name, stopped,
+	char msg[IRC_MAX_LINE];
+	snprintf(msg, sizeof(msg), "%.60s: %zu running build%s stopped", c->name, stopped,
 		 stopped == 1 ? "" : "s");
-	irc_say(irc, to, msg);
+	irc_cmd_say(c, msg);
+}
+
+static void irc_cmd_stop(struct irc_cmd *c)
+{
+	char ids[24];
+	snprintf(ids, sizeof(ids), "%" PRId64, c->bid);
+	const char *vb[] = {ids}, *vc[] = {"false"};
+	struct db_filter f[] = {
+		{.field = "builderid", .op = DB_OP_EQ, .values = vb, .nvalues = 1},
+		{.field = "complete", .op = DB_OP_EQ, .values = vc, .nvalues = 1},
+	};
+	struct db_query q = {.filters = f, .nfilters = 2, .limit = 32};
+	if (db_list_async(c->irc->r->m->db, DB_BUILDS, &q, NULL, false, irc_stop_read, c) < 0)
+		irc_stop_read(c, -EIO, NULL, 0, NULL);
+}
+
+static const char *const irc_cmd_words[] = {"status", "last", "force", "stop"};
+
+/* The builder named c->name, read: the command goes on with its id. */
+static void irc_builder_read(void *arg, int r, json_t *items, int64_t total, const char *err)
+{
+	struct irc_cmd *c = arg;
+	(void)total;
+	(void)err;
+	if (!irc_cmd_alive(c, r)) {
+		json_decref(items);
+		return;
+	}
+	json_t *row = r == 0 ? json_array_get(items, 0) : NULL;
+	c->bid = row ? json_integer_value(json_object_get(row, "builderid")) : 0;
+	json_decref(items);
+	if (c->bid <= 0) {
+		char msg[IRC_MAX_LINE];
+		snprintf(msg, sizeof(msg), "%s: no builder named '%.60s'", irc_cmd_words[c->what],
+			 c->name);
+		irc_cmd_say(c, msg);
+		return;
+	}
+	switch (c->what) {
+	case IRC_CMD_LAST:
+		irc_cmd_last(c);
+		break;
+	case IRC_CMD_FORCE:
+		irc_cmd_force(c);
+		break;
+	case IRC_CMD_STOP:
+		irc_cmd_stop(c);
+		break;
+	default:
+		irc_cmd_free(c);
+		break;
+	}
+}
+
+/* last, force, stop: the builder by name first (any builder the database
+ * knows, as the API's). */
+static void irc_cmd_builder(struct irc *irc, enum irc_cmd_what what, const char *to,
+			    const char *who, const char *name)
+{
+	char msg[IRC_MAX_LINE];
+	if (what != IRC_CMD_LAST && !irc->c->allow_force) {
+		snprintf(msg, sizeof(msg), "%s: not allowed here (allow_force = false)",
+			 irc_cmd_words[what]);
+		irc_say(irc, to, msg);
+		return;
+	}
+	struct irc_cmd *c = irc_cmd_new(irc, what, to, who, name);
+	const char *vals[] = {name};
+	struct db_filter f = {.field = "name", .op = DB_OP_EQ, .values = vals, .nvalues = 1};
+	struct db_query q = {.filters = &f, .nfilters = 1, .limit = 1};
+	if (!*name ||
+	    db_list_async(irc->r->m->db, DB_BUILDERS, &q, NULL, false, irc_builder_read, c) < 0)
+		irc_builder_read(c, 0, NULL, 0, NULL); /* "no builder named" */
 }
 
 static int irc_channel_index(struct irc *irc, const char *name)
@@ -671,11 +828,11 @@ static void irc_command(struct irc *irc, const char *who, const char *target, co
 	else if (!strcasecmp(word, "status"))
 		irc_cmd_status(irc, to);
 	else if (!strcasecmp(word, "last"))
-		irc_cmd_last(irc, to, arg);
+		irc_cmd_builder(irc, IRC_CMD_LAST, to, who, arg);
 	else if (!strcasecmp(word, "force"))
-		irc_cmd_force(irc, to, who, arg);
+		irc_cmd_builder(irc, IRC_CMD_FORCE, to, who, arg);
 	else if (!strcasecmp(word, "stop"))
-		irc_cmd_stop(irc, to, who, arg);
+		irc_cmd_builder(irc, IRC_CMD_STOP, to, who, arg);
 	else if (!strcasecmp(word, "notify")) {
 		if (ch < 0)
 			irc_say(irc, to, "notify: say it in one of my channels");

@@ -4,18 +4,19 @@
  * and the persistent queue's sender.
  *
  * Queueing: the listener (reporters.c) hands us a build as it starts and
- * as it finishes; the kind composes its request (path, JSON body, the
- * state and the key "repo|sha|context"), and db_outbound_add() writes it
- * in the loop turn's batch, with the build event, unless the key's last
- * state is the same.  Credentials are never stored: the kind adds them
- * when the row is sent.
+ * as it finishes, once its rows are read; the kind composes its request
+ * (path, JSON body, the state and the key "repo|sha|context"), and
+ * db_outbound_add_async() writes it in that turn's batch unless the key's
+ * last state is the same (answered on the loop, on either backend).
+ * Credentials are never stored: the kind adds them when the row is sent.
  *
  * Sending: one row at a time per reporter, oldest first, through the
  * reporter's curl-uv queue (one attempt each: the retries are ours, kept
  * in the row, so they survive a restart).  The reply's status line and
  * rate-limit headers are read by a header callback; statuses_judge()
  * decides.  A timer wakes the reporter for a backoff or a rate limit's
- * reset; on start every reporter looks at its rows at once.
+ * reset; on start every reporter looks at its rows at once.  The oldest
+ * row is read on the loop (db_outbound_next_async), one read at a time.
  */
 #define LOG_SUBSYS "report"
 #include "master/reporters/statuses.h"
@@ -336,15 +337,27 @@ enum statuses_verdict statuses_judge(const struct statuses_reply *rp, int64_t no
 /* ---- the engine -------------------------------------------------------------- */
 
 struct statuses_rep {
-	struct reporter *r;
+	struct reporter *r; /* borrowed; dangling once stopped */
 	const struct statuses_kind *sk;
 	struct curl_uv_queue *q;
 	uv_timer_t timer;
 	bool busy;    /* a row is being sent */
+	bool reading; /* the oldest row is being read (db_outbound_next_async) */
+	bool again;   /* a status was queued meanwhile: read again if none was found */
 	bool stopped; /* statuses_stop ran: the timer is closing */
+	bool closed;  /* the timer is closed */
+	int reads;    /* database answers still to come that hold sr */
 	int64_t hold; /* epoch ms: nothing sent before (a rate limit's reset) */
 	uint64_t sent, refused, retried;
 };
+
+/* Frees sr once it is stopped, its timer closed and no answer is to come
+ * (a reload or the master's stop may come while reads are in flight). */
+static void statuses_rep_release(struct statuses_rep *sr)
+{
+	if (sr->stopped && sr->closed && sr->reads == 0)
+		free(sr);
+}
 
 /* One row being sent. */
 struct statuses_msg {
@@ -525,38 +538,102 @@ static const struct curl_uv_queue_ops statuses_ops = {
 	.free = statuses_msg_free,
 };
 
-/* Sends the oldest row when it is due, or arms the timer for it. */
+/* The reporter's oldest row, read: sent when it is due, else the timer
+ * armed for it. */
+static void statuses_on_next(void *arg, int rc, struct db_outbound *row, const char *err)
+{
+	struct statuses_rep *sr = arg;
+	sr->reads--;
+	sr->reading = false;
+	if (sr->stopped || rc == -ECANCELED) {
+		statuses_rep_release(sr);
+		return;
+	}
+	struct reporter *r = sr->r;
+	if (sr->busy || r->m->stopping)
+		return;
+	if (rc < 0) {
+		log_warn("reporter '%s': cannot read the outbound queue: %s", r->cfg->name,
+			 err ? err : "failed");
+		uv_timer_start(&sr->timer, statuses_on_timer, 5000, 0);
+		return;
+	}
+	if (rc == 0) {
+		if (sr->again) /* a status queued after the read was sent */
+			statuses_pump(sr);
+		return;
+	}
+	int64_t now = statuses_now_ms();
+	int64_t at = row->next_at > sr->hold ? row->next_at : sr->hold;
+	if (at > now) {
+		/* a status queued meanwhile is newer: it waits behind this one */
+		uv_timer_start(&sr->timer, statuses_on_timer, (uint64_t)(at - now), 0);
+		return;
+	}
+	struct statuses_msg *msg = xcalloc(1, sizeof(*msg));
+	msg->sr = sr;
+	msg->row = *row;
+	*row = (struct db_outbound){0}; /* taken */
+	msg->url = xasprintf("%s%s", r->cfg->status.base_url, msg->row.path);
+	msg->reply = (struct statuses_reply){.retry_after = -1, .remaining = -1, .reset = -1};
+	sr->busy = true;
+	if (curl_uv_submit(sr->q, msg->row.body, strlen(msg->row.body), msg) < 0) {
+		/* over the queue's byte cap: done(FAILED) ran and freed msg */
+		sr->busy = false;
+	}
+}
+
+/* Reads the oldest row (issue 14: on the loop, on either backend); one
+ * read at a time, a call meanwhile reading again after it if need be. */
 static void statuses_pump(struct statuses_rep *sr)
 {
 	struct reporter *r = sr->r;
 	if (sr->busy || sr->stopped || r->m->stopping)
 		return;
-	struct db_outbound row;
-	int rc = db_outbound_next(r->m->db, r->cfg->name, &row);
-	if (rc < 0) {
+	if (sr->reading) {
+		sr->again = true;
+		return;
+	}
+	sr->reading = true;
+	sr->again = false;
+	sr->reads++;
+	if (db_outbound_next_async(r->m->db, r->cfg->name, statuses_on_next, sr) < 0) {
+		sr->reading = false;
+		sr->reads--;
 		log_warn("reporter '%s': cannot read the outbound queue: %s", r->cfg->name,
 			 db_errmsg(r->m->db));
 		uv_timer_start(&sr->timer, statuses_on_timer, 5000, 0);
-		return;
 	}
-	if (rc == 0)
-		return;
-	int64_t now = statuses_now_ms();
-	int64_t at = row.next_at > sr->hold ? row.next_at : sr->hold;
-	if (at > now) {
-		uv_timer_start(&sr->timer, statuses_on_timer, (uint64_t)(at - now), 0);
-		db_outbound_release(&row);
-		return;
-	}
-	struct statuses_msg *msg = xcalloc(1, sizeof(*msg));
-	msg->sr = sr;
-	msg->row = row;
-	msg->url = xasprintf("%s%s", r->cfg->status.base_url, row.path);
-	msg->reply = (struct statuses_reply){.retry_after = -1, .remaining = -1, .reset = -1};
-	sr->busy = true;
-	if (curl_uv_submit(sr->q, row.body, strlen(row.body), msg) < 0) {
-		/* over the queue's byte cap: done(FAILED) ran and freed msg */
-		sr->busy = false;
+}
+
+/* A count of the reporter's rows, logged when it comes ("waiting from
+ * before" at a start, "kept for the next start" at a reload's stop); holds
+ * nothing of the reporter. */
+struct statuses_count {
+	char *name; /* owned */
+	bool kept;
+};
+
+static void statuses_on_count(void *arg, int r, int64_t n, const char *err)
+{
+	struct statuses_count *c = arg;
+	(void)err;
+	if (r == 0 && n > 0)
+		log_info("reporter '%s': %lld status%s %s", c->name, (long long)n,
+			 n == 1 ? "" : "es",
+			 c->kept ? "kept for the next start" : "waiting from before");
+	free(c->name);
+	free(c);
+}
+
+static void statuses_count_async(struct reporter *r, bool kept)
+{
+	struct statuses_count *c = xcalloc(1, sizeof(*c));
+	c->name = xstrdup(r->cfg->name);
+	c->kept = kept;
+	if (db_outbound_count_async(r->m->db, r->cfg->name, statuses_on_count, c) < 0) {
+		free(c->name);
+		free(c);
 	}
 }
 
@@ -584,10 +661,7 @@ int statuses_start(struct reporter *r, struct curl_uv *cu)
 	uv_timer_init(r->m->loop, &sr->timer);
 	sr->timer.data = sr;
 	r->priv = sr;
-	int64_t n = 0;
-	if (db_outbound_count(r->m->db, rc->name, &n) == 0 && n > 0)
-		log_info("reporter '%s': %lld status%s waiting from before", rc->name, (long long)n,
-			 n == 1 ? "" : "es");
+	statuses_count_async(r, false);
 	statuses_pump(sr);
 	return 0;
 }
@@ -603,6 +677,50 @@ static const char *statuses_prop(json_t *props, const char *name, char *tmp, siz
 		return tmp;
 	}
 	return NULL;
+}
+
+/* A status being queued (db_outbound_add_async): what its answer logs. */
+struct statuses_add {
+	struct statuses_rep *sr; /* held: sr->reads */
+	int64_t buildid;
+	char *name, *state, *key; /* owned */
+	size_t max;
+};
+
+static void statuses_add_free(struct statuses_add *a)
+{
+	free(a->name);
+	free(a->state);
+	free(a->key);
+	free(a);
+}
+
+static void statuses_on_added(void *arg, int ar, int64_t dropped, const char *err)
+{
+	struct statuses_add *a = arg;
+	struct statuses_rep *sr = a->sr;
+	sr->reads--;
+	if (ar == -ECANCELED) {
+		/* the database closed first */
+	} else if (ar < 0) {
+		log_warn("build=%lld: reporter '%s': cannot queue the status: %s",
+			 (long long)a->buildid, a->name, err ? err : "failed");
+	} else {
+		if (ar == 0)
+			log_info("build=%lld: reporter '%s': status %s for %s already sent",
+				 (long long)a->buildid, a->name, a->state, a->key);
+		else
+			log_info("build=%lld: reporter '%s': status %s for %s queued",
+				 (long long)a->buildid, a->name, a->state, a->key);
+		if (dropped > 0)
+			log_warn("reporter '%s': outbound queue full (%zu statuses): dropped the "
+				 "%lld oldest",
+				 a->name, a->max, (long long)dropped);
+		if (ar > 0 && !sr->stopped)
+			statuses_pump(sr);
+	}
+	statuses_add_free(a);
+	statuses_rep_release(sr);
 }
 
 static void statuses_event(struct reporter *r, const struct report_build *rb, bool started)
@@ -644,25 +762,22 @@ static void statuses_event(struct reporter *r, const struct report_build *rb, bo
 		log_debug("build=%lld: reporter '%s': no status: %s", (long long)rb->buildid,
 			  r->cfg->name, why ? why : "nothing to send");
 	else {
-		int64_t dropped = 0;
-		int ar = db_outbound_add(m->db, r->cfg->name, q.key.ptr, q.state, q.path.ptr,
-					 q.body.ptr, (int64_t)time(NULL), r->cfg->max_messages,
-					 &dropped);
-		if (ar < 0)
+		struct statuses_add *a = xcalloc(1, sizeof(*a));
+		a->sr = sr;
+		a->buildid = rb->buildid;
+		a->name = xstrdup(r->cfg->name);
+		a->state = xstrdup(q.state);
+		a->key = xstrdup(q.key.ptr);
+		a->max = r->cfg->max_messages;
+		sr->reads++;
+		if (db_outbound_add_async(m->db, r->cfg->name, q.key.ptr, q.state, q.path.ptr,
+					  q.body.ptr, (int64_t)time(NULL), r->cfg->max_messages,
+					  statuses_on_added, a) < 0) {
+			sr->reads--;
 			log_warn("build=%lld: reporter '%s': cannot queue the status: %s",
 				 (long long)rb->buildid, r->cfg->name, db_errmsg(m->db));
-		else if (ar == 0)
-			log_info("build=%lld: reporter '%s': status %s for %s already sent",
-				 (long long)rb->buildid, r->cfg->name, q.state, q.key.ptr);
-		else
-			log_info("build=%lld: reporter '%s': status %s for %s queued",
-				 (long long)rb->buildid, r->cfg->name, q.state, q.key.ptr);
-		if (dropped > 0)
-			log_warn("reporter '%s': outbound queue full (%zu statuses): dropped the "
-				 "%lld oldest",
-				 r->cfg->name, r->cfg->max_messages, (long long)dropped);
-		if (ar > 0)
-			statuses_pump(sr);
+			statuses_add_free(a);
+		}
 	}
 	statuses_req_release(&q);
 }
@@ -679,7 +794,9 @@ void statuses_build_finished(struct reporter *r, const struct report_build *rb)
 
 static void statuses_on_close(uv_handle_t *h)
 {
-	free(h->data);
+	struct statuses_rep *sr = h->data;
+	sr->closed = true;
+	statuses_rep_release(sr);
 }
 
 void statuses_stop(struct reporter *r)
@@ -687,8 +804,13 @@ void statuses_stop(struct reporter *r)
 	struct statuses_rep *sr = r->priv;
 	if (!sr)
 		return;
+	/* the master's stop counts at once, before the database closes (on
+	 * PostgreSQL the master no longer serves: the call waits for the
+	 * server); a reload's stop on the loop */
 	int64_t n = 0;
-	if (db_outbound_count(r->m->db, r->cfg->name, &n) == 0 && n > 0)
+	if (!r->m->stopping)
+		statuses_count_async(r, true);
+	else if (db_outbound_count(r->m->db, r->cfg->name, &n) == 0 && n > 0)
 		log_info("reporter '%s': %lld status%s kept for the next start", r->cfg->name,
 			 (long long)n, n == 1 ? "" : "es");
 	sr->stopped = true;

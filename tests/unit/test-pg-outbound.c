@@ -1,0 +1,310 @@
+/*
+ * The commit statuses' outbound queue answered on the loop (db.h, issue
+ * 14; src/db/db-sqlite-outbound.c on SQLite, src/db/db-pg-outbound.c on a
+ * real PostgreSQL server): the same calls on two fresh databases, one of
+ * each backend, must give the same answers, and those are the ones the
+ * synchronous calls documented: queued (1) or the same state again (0),
+ * the oldest rows dropped past max_rows, the oldest row first with its
+ * attempts and next_at, a forgotten state queued again, the count.  A
+ * repeated state in a turn fails none of the turn's other writes.
+ */
+#include "tap.h"
+#include "pg-test.h"
+#include "wait.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "db/db.h"
+
+#define diag(...) (printf("# "), printf(__VA_ARGS__), printf("\n"))
+
+static char dir[] = "/tmp/kiln-test-pgoutbound.XXXXXX";
+static uv_loop_t loop;
+
+/* ---- waiting for one answer ---------------------------------------------------------- */
+
+struct answer {
+	bool done;
+	char text[1024]; /* what the answer said, for the transcript */
+	int r;
+	int64_t n;
+	int64_t id;
+};
+
+static bool answered(void *arg)
+{
+	return ((struct answer *)arg)->done;
+}
+
+static void on_added(void *arg, int r, int64_t dropped, const char *err)
+{
+	struct answer *a = arg;
+	a->done = true;
+	a->r = r;
+	a->n = dropped;
+	snprintf(a->text, sizeof(a->text), "r=%d dropped=%lld err=%s", r, (long long)dropped,
+		 r < 0 && err ? err : "");
+}
+
+static void on_next(void *arg, int r, struct db_outbound *o, const char *err)
+{
+	struct answer *a = arg;
+	a->done = true;
+	a->r = r;
+	if (o) {
+		a->id = o->id;
+		snprintf(a->text, sizeof(a->text),
+			 "r=%d skey=%s state=%s path=%s body=%s created_at=%lld attempts=%d "
+			 "next_at=%lld",
+			 r, o->skey, o->state, o->path, o->body, (long long)o->created_at,
+			 o->attempts, (long long)o->next_at);
+		/* a taker zeroes it: nothing left to release */
+		struct db_outbound taken = *o;
+		*o = (struct db_outbound){0};
+		db_outbound_release(&taken);
+	} else {
+		snprintf(a->text, sizeof(a->text), "r=%d err=%s", r, r < 0 && err ? err : "");
+	}
+}
+
+static void on_count(void *arg, int r, int64_t n, const char *err)
+{
+	struct answer *a = arg;
+	a->done = true;
+	a->r = r;
+	a->n = n;
+	snprintf(a->text, sizeof(a->text), "r=%d n=%lld err=%s", r, (long long)n,
+		 r < 0 && err ? err : "");
+}
+
+static void on_commit(void *arg, int r, const char *err)
+{
+	struct answer *a = arg;
+	a->done = true;
+	a->r = r;
+	snprintf(a->text, sizeof(a->text), "commit r=%d %s", r, err ? err : "");
+}
+
+/* The answer of a call that returned send_r (never answered when it could
+ * not be sent: that is the transcript's line then). */
+static const char *wait_answer(struct db *db, int send_r, struct answer *a)
+{
+	if (send_r < 0) {
+		CHECK(!a->done);
+		snprintf(a->text, sizeof(a->text), "send r=%d err=%s", send_r, db_errmsg(db));
+		a->r = send_r;
+		return a->text;
+	}
+	CHECK(!a->done); /* never from inside the call */
+	if (!test_run_until(&loop, answered, a, TEST_GUARD_MS))
+		snprintf(a->text, sizeof(a->text), "no answer");
+	return a->text;
+}
+
+/* ---- the script ------------------------------------------------------------------------ */
+
+static void line(struct buf *out, const char *what, const char *text)
+{
+	CHECK_INT(buf_addf(out, "%s: %s\n", what, text), 0);
+}
+
+#define CALL(what, call)                                                                           \
+	do {                                                                                       \
+		struct answer a = {0};                                                             \
+		line(out, what, wait_answer(db, (call), &a));                                      \
+		last = a;                                                                          \
+	} while (0)
+
+static void committed(struct db *db, struct buf *out, const char *what)
+{
+	struct answer a = {0};
+	db_commit_then(db, on_commit, &a);
+	line(out, what, a.done ? a.text : wait_answer(db, 0, &a));
+	CHECK_INT(a.r, 0);
+}
+
+#define ADD(what, rep, key, state, max)                                                            \
+	CALL(what, db_outbound_add_async(db, rep, key, state, "/p/" key, "{\"s\":\"" state "\"}",  \
+					 1000, max, on_added, &a))
+
+static void script(struct db *db, struct buf *out)
+{
+	struct answer last = {0};
+	CALL("count of an empty queue", db_outbound_count_async(db, "gh", on_count, &a));
+	CHECK_INT(last.n, 0);
+	CALL("next of an empty queue", db_outbound_next_async(db, "gh", on_next, &a));
+	CHECK_INT(last.r, 0);
+	ADD("k1 pending", "gh", "k1", "pending", 3);
+	CHECK_INT(last.r, 1);
+	ADD("k1 pending again", "gh", "k1", "pending", 3);
+	CHECK_INT(last.r, 0);
+	ADD("k1 success", "gh", "k1", "success", 3);
+	CHECK_INT(last.r, 1);
+	ADD("k2 pending", "gh", "k2", "pending", 3);
+	CHECK_INT(last.r, 1);
+	CHECK_INT(last.n, 0);
+	ADD("k3 pending: past max_rows", "gh", "k3", "pending", 3);
+	CHECK_INT(last.r, 1);
+	CHECK_INT(last.n, 1);
+	ADD("another reporter's k1", "gt", "k1", "pending", 3);
+	CHECK_INT(last.r, 1);
+	CHECK_INT(last.n, 0);
+	CALL("count", db_outbound_count_async(db, "gh", on_count, &a));
+	CHECK_INT(last.n, 3);
+	CALL("next", db_outbound_next_async(db, "gh", on_next, &a));
+	CHECK_INT(last.r, 1);
+	CHECK(strstr(last.text, "skey=k1 state=success") != NULL);
+	int64_t id = last.id;
+	CHECK_INT(db_outbound_retry(db, id, 5000), 0);
+	CALL("next after a retry (not committed yet)",
+	     db_outbound_next_async(db, "gh", on_next, &a));
+	CHECK(strstr(last.text, "attempts=1 next_at=5000") != NULL);
+	committed(db, out, "retry committed");
+	CHECK_INT(db_outbound_delete(db, id), 0);
+	CALL("next after its delete", db_outbound_next_async(db, "gh", on_next, &a));
+	CHECK(strstr(last.text, "skey=k2 state=pending") != NULL);
+	/* a repeated state in the turn of another write: both answered, the
+	 * write committed */
+	struct answer rep = {0};
+	int sr = db_outbound_add_async(db, "gh", "k2", "pending", "/p", "{}", 1000, 3, on_added,
+				       &rep);
+	CHECK_INT(db_outbound_retry(db, last.id, 7000), 0);
+	line(out, "k2 pending again, with a retry in its turn", wait_answer(db, sr, &rep));
+	CHECK_INT(rep.r, 0);
+	committed(db, out, "that turn committed");
+	CALL("the retry is in", db_outbound_next_async(db, "gh", on_next, &a));
+	CHECK(strstr(last.text, "skey=k2 state=pending") != NULL &&
+	      strstr(last.text, "attempts=1 next_at=7000") != NULL);
+	ADD("k1 success again", "gh", "k1", "success", 3);
+	CHECK_INT(last.r, 0);
+	CHECK_INT(db_outbound_forget(db, "gh", "k1", "success"), 0);
+	ADD("k1 success after forget", "gh", "k1", "success", 3);
+	CHECK_INT(last.r, 1);
+	CALL("count", db_outbound_count_async(db, "gh", on_count, &a));
+	CHECK_INT(last.n, 3);
+	ADD("a cap of 0 keeps one", "one", "a", "x", 0);
+	ADD("a cap of 0 keeps one: b", "one", "b", "x", 0);
+	CHECK_INT(last.n, 1);
+	CALL("its count", db_outbound_count_async(db, "one", on_count, &a));
+	CHECK_INT(last.n, 1);
+	CALL("its next", db_outbound_next_async(db, "one", on_next, &a));
+	CHECK(strstr(last.text, "skey=b") != NULL);
+	CALL("nobody's next", db_outbound_next_async(db, "nobody", on_next, &a));
+	CHECK_INT(last.r, 0);
+	committed(db, out, "all committed");
+}
+
+/* ---- the two backends -------------------------------------------------------------------- */
+
+struct opened {
+	bool done;
+	int r;
+	struct db *db;
+};
+
+static void on_open(void *arg, int r, struct db *db, const char *err)
+{
+	struct opened *o = arg;
+	(void)err;
+	o->done = true;
+	o->r = r;
+	o->db = db;
+}
+
+static bool opened(void *arg)
+{
+	return ((struct opened *)arg)->done;
+}
+
+static struct db *open_async(const char *url)
+{
+	struct opened o = {0};
+	if (db_open_async(&loop, url, NULL, on_open, &o) < 0 ||
+	    !test_run_until(&loop, opened, &o, TEST_GUARD_MS) || o.r < 0) {
+		TAP_FAIL("cannot open %s: %s", url, db_open_errmsg());
+		return NULL;
+	}
+	return o.db;
+}
+
+TEST(both_backends_answer_alike)
+{
+	char url[300];
+	snprintf(url, sizeof(url), "sqlite:%s/outbound.sqlite", dir);
+	struct db *lite = open_async(url);
+	struct db *pg = open_async(pg_test.url);
+	if (!lite || !pg)
+		return;
+	CHECK(db_is_postgresql(pg));
+	struct buf a, b;
+	buf_init(&a, 1u << 20);
+	buf_init(&b, 1u << 20);
+	script(lite, &a);
+	script(pg, &b);
+	CHECK_INT(buf_addch(&a, '\0'), 0);
+	CHECK_INT(buf_addch(&b, '\0'), 0);
+	if (strcmp(a.ptr, b.ptr)) {
+		diag("SQLite's answers:\n%s", a.ptr);
+		diag("PostgreSQL's answers:\n%s", b.ptr);
+	}
+	CHECK_STR(b.ptr, a.ptr);
+	/* the synchronous count before the master serves, on both */
+	int64_t n1 = -1, n2 = -1;
+	CHECK_INT(db_outbound_count(lite, "gh", &n1), 0);
+	CHECK_INT(db_outbound_count(pg, "gh", &n2), 0);
+	CHECK_INT(n1, 3);
+	CHECK_INT(n2, 3);
+	/* while serving, PostgreSQL refuses to wait */
+	db_set_serving(pg, true);
+	CHECK_INT(db_outbound_count(pg, "gh", &n2), -EWOULDBLOCK);
+	db_set_serving(pg, false);
+	buf_release(&a);
+	buf_release(&b);
+	db_close(lite);
+	db_close(pg);
+}
+
+/* Answers not in yet when the database closes get -ECANCELED, once. */
+TEST(close_cancels_answers)
+{
+	char url[300];
+	snprintf(url, sizeof(url), "sqlite:%s/cancel.sqlite", dir);
+	struct db *lite = open_async(url);
+	if (!lite)
+		return;
+	struct answer a = {0}, c = {0};
+	CHECK_INT(db_outbound_next_async(lite, "gh", on_next, &a), 0);
+	CHECK_INT(db_outbound_count_async(lite, "gh", on_count, &c), 0);
+	db_close(lite);
+	CHECK(a.done && a.r == -ECANCELED);
+	CHECK(c.done && c.r == -ECANCELED);
+}
+
+int main(int argc, char **argv)
+{
+	if (!mkdtemp(dir) || uv_loop_init(&loop) != 0)
+		return 1;
+	const char *why = argc > 1 ? pg_test_start(argv[1]) : "no scripts directory given";
+	if (why) {
+		diag("PostgreSQL: %s", why);
+		CHECK(!"a PostgreSQL server for the test");
+	} else {
+		RUN(both_backends_answer_alike);
+		RUN(close_cancels_answers);
+	}
+	pg_test_cleanup();
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		diag("cannot remove %s", dir);
+	return tap_done();
+}
