@@ -654,6 +654,147 @@ int db_request_claim_next_async(struct db *db, int64_t builderid, int64_t master
 	return db_async_later(db, db_async_claim_run, x, free);
 }
 
+int db_request_claim_id_async(struct db *db, int64_t brid, int64_t masterid, double when,
+			      db_request_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_request_claim_id(db, brid, masterid, when, done, arg);
+	struct db_async_claim *x = xcalloc(1, sizeof(*x));
+	int r = db_request_claim(db, brid, masterid, when);
+	if (r == 0 && (r = db_request_get(db, brid, &x->req)) == 0)
+		x->have = true;
+	if (r == -EBUSY || r == KILN_ENOTFOUND)
+		r = 0; /* taken or gone first: none */
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_claim_run, x, free);
+}
+
+/* The head of a builder's queue read on SQLite, waiting for its turn. */
+struct db_async_head {
+	struct db_request_head *v;
+	struct db_buildset_info *bi; /* per request; reason borrowed from it */
+	bool *have_bi;
+	size_t n;
+	db_request_head_fn done;
+	void *arg;
+};
+
+static void db_async_head_free(void *ctx)
+{
+	struct db_async_head *x = ctx;
+	for (size_t i = 0; i < x->n; i++) {
+		json_decref(x->v[i].properties);
+		if (x->have_bi[i])
+			db_buildset_info_release(&x->bi[i]);
+	}
+	free(x->v);
+	free(x->bi);
+	free(x->have_bi);
+	free(x);
+}
+
+static void db_async_head_run(void *ctx, int r)
+{
+	struct db_async_head *x = ctx;
+	x->done(x->arg, r, r < 0 ? NULL : x->v, r < 0 ? 0 : x->n,
+		r < 0 ? "the database was closed" : NULL);
+	db_async_head_free(x);
+}
+
+int db_request_queue_head_async(struct db *db, int64_t builderid, size_t max,
+				db_request_head_fn done, void *arg)
+{
+	if (db->pg)
+		return db_pg_request_queue_head(db, builderid, max, done, arg);
+	struct db_request *q = xcalloc(max + 1, sizeof(*q));
+	size_t n = 0;
+	int r = db_request_queued(db, builderid, max, q, &n);
+	if (r < 0) {
+		free(q);
+		return r;
+	}
+	struct db_async_head *x = xcalloc(1, sizeof(*x));
+	x->v = xcalloc(n + 1, sizeof(*x->v));
+	x->bi = xcalloc(n + 1, sizeof(*x->bi));
+	x->have_bi = xcalloc(n + 1, sizeof(*x->have_bi));
+	x->n = n;
+	for (size_t i = 0; i < n; i++) {
+		x->v[i].req = q[i];
+		/* a buildset that cannot be read is handed without reason and properties */
+		if (db_buildset_get(db, q[i].buildsetid, &x->bi[i]) >= 0) {
+			x->have_bi[i] = true;
+			x->v[i].reason = x->bi[i].reason;
+		}
+		if (db_buildset_properties(db, q[i].buildsetid, &x->v[i].properties) < 0)
+			x->v[i].properties = NULL;
+	}
+	free(q);
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_head_run, x, db_async_head_free);
+}
+
+/* Queue summaries read on SQLite, waiting for their turn. */
+struct db_async_sums {
+	int64_t *ids;
+	int *prio;
+	double *oldest;
+	size_t n;
+	db_summaries_fn done;
+	void *arg;
+};
+
+static void db_async_sums_free(void *ctx)
+{
+	struct db_async_sums *x = ctx;
+	free(x->ids);
+	free(x->prio);
+	free(x->oldest);
+	free(x);
+}
+
+static void db_async_sums_run(void *ctx, int r)
+{
+	struct db_async_sums *x = ctx;
+	x->done(x->arg, r, r < 0 ? NULL : x->ids, r < 0 ? NULL : x->prio, r < 0 ? NULL : x->oldest,
+		r < 0 ? 0 : x->n, r < 0 ? "the database was closed" : NULL);
+	db_async_sums_free(x);
+}
+
+int db_request_summaries_async(struct db *db, const int64_t *ids, size_t n, db_summaries_fn done,
+			       void *arg)
+{
+	if (db->pg)
+		return db_pg_request_summaries(db, ids, n, done, arg);
+	struct db_async_sums *x = xcalloc(1, sizeof(*x));
+	x->ids = xcalloc(n + 1, sizeof(*x->ids));
+	x->prio = xcalloc(n + 1, sizeof(*x->prio));
+	x->oldest = xcalloc(n + 1, sizeof(*x->oldest));
+	int r = 0;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		int prio = 0;
+		double oldest = 0;
+		r = db_request_pending_summary(db, ids[i], &prio, &oldest);
+		if (r == 1) {
+			x->ids[x->n] = ids[i];
+			x->prio[x->n] = prio;
+			x->oldest[x->n++] = oldest;
+		}
+	}
+	if (r < 0) {
+		db_async_sums_free(x);
+		return r;
+	}
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_sums_run, x, db_async_sums_free);
+}
+
 /* Request lines read or claimed on SQLite, their answer waiting for its turn. */
 struct db_async_lines {
 	struct db_request_line *v; /* strings owned */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/xalloc.h"
 #include "db/pg-batch.h"
@@ -270,6 +271,127 @@ int db_pg_request_queued_counts(struct db *db, int64_t cap, db_counts_fn done, v
 	*call = (struct pg_counts_call){.done = done, .arg = arg};
 	struct pg_query q = {.sql = sql, .nparams = 1, .values = v};
 	int r = pg_batch_read(db_pg_batch(db), &q, pg_counts_on_rows, call);
+	if (r < 0) {
+		free(call);
+		return db_failf(db, r, "cannot send the query: %s", err_str(r));
+	}
+	return 0;
+}
+
+struct pg_head_call {
+	db_request_head_fn done;
+	db_summaries_fn sums;
+	void *arg;
+};
+
+static void pg_head_on_rows(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_head_call *call = arg;
+	if (r < 0) {
+		call->done(call->arg, r, NULL, 0, err ? err : "failed");
+		free(call);
+		return;
+	}
+	size_t n = (size_t)PQntuples(res);
+	struct db_request_head *v = xcalloc(n + 1, sizeof(*v));
+	for (size_t k = 0; k < n; k++) {
+		int i = (int)k;
+		v[k].req = (struct db_request){
+			.buildrequestid = pg_col_i64(res, i, 0),
+			.buildsetid = pg_col_i64(res, i, 1),
+			.builderid = pg_col_i64(res, i, 2),
+			.priority = (int)pg_col_i64(res, i, 3),
+			.submitted_at = strtod(PQgetvalue(res, i, 4), NULL),
+			.results = (int)pg_col_i64(res, i, 5),
+		};
+		v[k].reason = pg_col_str(res, i, 6);
+		const char *props = pg_col_str(res, i, 7);
+		v[k].properties = props ? json_loads(props, 0, NULL) : NULL;
+	}
+	call->done(call->arg, 0, v, n, NULL);
+	for (size_t k = 0; k < n; k++)
+		json_decref(v[k].properties);
+	free(v);
+	free(call);
+}
+
+int db_pg_request_queue_head(struct db *db, int64_t builderid, size_t max, db_request_head_fn done,
+			     void *arg)
+{
+	static const char sql[] =
+		"SELECT br.id, br.buildsetid, br.builderid, br.priority, br.submitted_at, "
+		"br.results, bs.reason, bs.properties FROM buildrequests br JOIN buildsets bs ON "
+		"bs.id = br.buildsetid WHERE br.builderid = $1::bigint AND br.complete = 0 AND "
+		"br.claimed_at IS NULL ORDER BY br.priority DESC, br.submitted_at, br.id LIMIT "
+		"$2::bigint";
+	char bid[24], lim[24];
+	snprintf(bid, sizeof(bid), "%" PRId64, builderid);
+	snprintf(lim, sizeof(lim), "%zu", max);
+	const char *v[] = {bid, lim};
+	struct pg_head_call *call = xcalloc(1, sizeof(*call));
+	call->done = done;
+	call->arg = arg;
+	struct pg_query q = {.sql = sql, .nparams = 2, .values = v};
+	int r = pg_batch_read(db_pg_batch(db), &q, pg_head_on_rows, call);
+	if (r < 0) {
+		free(call);
+		return db_failf(db, r, "cannot send the query: %s", err_str(r));
+	}
+	return 0;
+}
+
+static void pg_sums_on_rows(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pg_head_call *call = arg;
+	if (r < 0) {
+		call->sums(call->arg, r, NULL, NULL, NULL, 0, err ? err : "failed");
+		free(call);
+		return;
+	}
+	size_t n = (size_t)PQntuples(res);
+	int64_t *ids = xcalloc(n + 1, sizeof(*ids));
+	int *prio = xcalloc(n + 1, sizeof(*prio));
+	double *oldest = xcalloc(n + 1, sizeof(*oldest));
+	for (size_t k = 0; k < n; k++) {
+		ids[k] = pg_col_i64(res, (int)k, 0);
+		prio[k] = (int)pg_col_i64(res, (int)k, 1);
+		oldest[k] = strtod(PQgetvalue(res, (int)k, 2), NULL);
+	}
+	call->sums(call->arg, 0, ids, prio, oldest, n, NULL);
+	free(ids);
+	free(prio);
+	free(oldest);
+	free(call);
+}
+
+int db_pg_request_summaries(struct db *db, const int64_t *ids, size_t n, db_summaries_fn done,
+			    void *arg)
+{
+	/* in ids' order: array_position over the array given */
+	static const char sql[] =
+		"SELECT builderid, max(priority), min(submitted_at) FROM buildrequests WHERE "
+		"complete = 0 AND claimed_at IS NULL AND builderid = ANY($1::bigint[]) GROUP BY "
+		"builderid ORDER BY array_position($1::bigint[], builderid)";
+	struct buf list;
+	buf_init(&list, 64 + 24 * n);
+	int r = buf_adds(&list, "{");
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = buf_addf(&list, "%s%" PRId64, i ? "," : "", ids[i]);
+	if (r >= 0)
+		r = buf_adds(&list, "}");
+	if (r >= 0)
+		r = buf_addch(&list, '\0');
+	if (r < 0) {
+		buf_release(&list);
+		return db_failf(db, r, "too many builders at once");
+	}
+	const char *v[] = {list.ptr};
+	struct pg_head_call *call = xcalloc(1, sizeof(*call));
+	call->sums = done;
+	call->arg = arg;
+	struct pg_query q = {.sql = sql, .nparams = 1, .values = v};
+	r = pg_batch_read(db_pg_batch(db), &q, pg_sums_on_rows, call);
+	buf_release(&list);
 	if (r < 0) {
 		free(call);
 		return db_failf(db, r, "cannot send the query: %s", err_str(r));

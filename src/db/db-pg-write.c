@@ -1329,6 +1329,28 @@ int db_pg_request_claim_next(struct db *db, int64_t builderid, int64_t masterid,
 	return db_pg_write_returning(db, &q, pg_claimed, c);
 }
 
+/* Request brid if it is still queued, claimed (a row another master is
+ * claiming is passed over: none). */
+int db_pg_request_claim_id(struct db *db, int64_t brid, int64_t masterid, double when,
+			   db_request_fn done, void *arg)
+{
+	struct pgw w = {0};
+	pgw_i64(&w, brid);
+	pgw_id(&w, masterid);
+	pgw_f64(&w, when);
+	struct pg_query q = {
+		.sql = "UPDATE buildrequests SET claimed_at = $3::float8, claimed_by_masterid = "
+		       "$2::bigint WHERE id = (SELECT id FROM buildrequests WHERE id = $1::bigint "
+		       "AND complete = 0 AND claimed_at IS NULL FOR UPDATE SKIP LOCKED) AND "
+		       "claimed_at IS NULL "
+		       "RETURNING id, buildsetid, builderid, priority, submitted_at, results",
+		.nparams = w.n,
+		.values = w.v};
+	struct pg_claim *c = xmalloc(sizeof(*c));
+	*c = (struct pg_claim){.done = done, .arg = arg};
+	return db_pg_write_returning(db, &q, pg_claimed, c);
+}
+
 /* The best queued request of the builder, as the claim above would take
  * it (a peek: another master may claim it first). */
 int db_pg_request_next(struct db *db, int64_t builderid, db_request_fn done, void *arg)

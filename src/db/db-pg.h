@@ -40,6 +40,13 @@ int db_pg_steps_durations(struct db *db, int64_t buildid, size_t max, db_step_du
 			  void *arg);
 int db_pg_requests_queue_info(struct db *db, const int64_t *brids, size_t n, size_t max,
 			      db_queue_info_fn done, void *arg);
+/* The dispatch hooks' reads and claim (db-pg-write.c, db-pg-buildset.c). */
+int db_pg_request_claim_id(struct db *db, int64_t brid, int64_t masterid, double when,
+			   db_request_fn done, void *arg);
+int db_pg_request_queue_head(struct db *db, int64_t builderid, size_t max, db_request_head_fn done,
+			     void *arg);
+int db_pg_request_summaries(struct db *db, const int64_t *ids, size_t n, db_summaries_fn done,
+			    void *arg);
 /* What several masters share (db-pg-cluster.c): the lease, object state
  * read on the loop, and the event lines of db_notify, gathered per turn in
  * db_pg_notify_state(db) and sent by db_pg_notify_flush at the turn's

@@ -317,6 +317,33 @@ int db_request_claim_next_async(struct db *db, int64_t builderid, int64_t master
 /* db_request_next answered on the loop (a latent worker's look at the
  * queue): req NULL when none is queued; not claimed. */
 int db_request_next_async(struct db *db, int64_t builderid, db_request_fn done, void *arg);
+/* Claims request brid for masterid if it is still queued (unclaimed,
+ * incomplete): req is it, claimed; NULL when another master (or this one)
+ * claimed or completed it first (slice "dispatch": the request next_build
+ * chose).  On PostgreSQL a row being claimed elsewhere is passed over.
+ * db_list_async's rules otherwise. */
+int db_request_claim_id_async(struct db *db, int64_t brid, int64_t masterid, double when,
+			      db_request_fn done, void *arg);
+/* The head of builderid's queue for the Lua dispatch hooks (slice
+ * "dispatch"): its first max unclaimed, incomplete requests in the queue's
+ * order, each with its buildset's reason and properties (borrowed for the
+ * callback; NULL when unreadable). */
+struct db_request_head {
+	struct db_request req;
+	const char *reason;
+	json_t *properties;
+};
+typedef void (*db_request_head_fn)(void *arg, int r, const struct db_request_head *v, size_t n,
+				   const char *err);
+int db_request_queue_head_async(struct db *db, int64_t builderid, size_t max,
+				db_request_head_fn done, void *arg);
+/* db_request_pending_summary of each of ids[0..n) that has queued requests
+ * (prioritize_builders): done(arg, 0, ids, priorities, oldest, m, NULL)
+ * in ids' order, the builders without any left out. */
+typedef void (*db_summaries_fn)(void *arg, int r, const int64_t *ids, const int *priorities,
+				const double *oldest, size_t n, const char *err);
+int db_request_summaries_async(struct db *db, const int64_t *ids, size_t n, db_summaries_fn done,
+			       void *arg);
 /* A request and the line of its buildset's sourcestamp (the first, by
  * codebase), as collapse_requests compares them.  Strings are borrowed for
  * the callback; NULL where SQL NULL, and all NULL in a claim's answer. */

@@ -90,34 +90,36 @@ static bool dispatch_hooks_any_free(const struct engine *e)
 	return false;
 }
 
-void dispatch_hooks_order_builders(struct engine *e, int64_t *ids, size_t n)
+bool dispatch_hooks_want_order(struct engine *e, size_t n)
+{
+	return e->m->cfg->prioritize_builders_fn && n >= 2 && dispatch_hooks_any_free(e);
+}
+
+void dispatch_hooks_order_builders(struct engine *e, int64_t *ids, size_t n, const int64_t *sids,
+				   const int *prio, const double *oldest, size_t ns)
 {
 	struct master *m = e->m;
-	if (!m->cfg->prioritize_builders_fn || n < 2 || !dispatch_hooks_any_free(e))
+	if (!dispatch_hooks_want_order(e, n))
 		return;
 	size_t max = n < KILN_DISPATCH_MAX_BUILDERS ? n : KILN_DISPATCH_MAX_BUILDERS;
 	struct config_dispatch_builder *bs = xcalloc(max + 1, sizeof(*bs));
 	int64_t *bids = xcalloc(n + 1, sizeof(*bids)); /* those offered, in bs's order */
 	int64_t *rest = xcalloc(n + 1, sizeof(*rest)); /* the others, in their order */
 	size_t *order = xcalloc(max + 1, sizeof(*order));
-	size_t nb = 0, nrest = 0;
+	size_t nb = 0, nrest = 0, s = 0;
 	for (size_t k = 0; k < n; k++) {
 		int i = engine_builder_index(e, ids[k]);
-		int prio = 0;
-		double oldest = 0;
-		int r = 0;
-		if (i >= 0 && nb < max) {
-			r = db_request_pending_summary(m->db, ids[k], &prio, &oldest);
-			if (r < 0)
-				log_error("builder=%s cannot read its queue: %s",
-					  m->cfg->builder[i].name, db_errmsg(m->db));
-		}
-		if (r == 1) {
-			bs[nb] = (struct config_dispatch_builder){m->cfg->builder[i].name, oldest,
-								  prio};
+		/* the summaries come in ids' order, those without queued requests left out */
+		bool have = s < ns && sids[s] == ids[k];
+		if (i >= 0 && nb < max && have) {
+			bs[nb] = (struct config_dispatch_builder){m->cfg->builder[i].name,
+								  oldest[s], prio[s]};
 			bids[nb++] = ids[k];
-		} else
+		} else {
 			rest[nrest++] = ids[k];
+		}
+		if (have)
+			s++;
 	}
 	char *err = NULL;
 	for (size_t k = 0; k < nb; k++)
@@ -136,66 +138,31 @@ void dispatch_hooks_order_builders(struct engine *e, int64_t *ids, size_t n)
 
 /* ---- the requests next_build and next_worker see ----------------------------- */
 
-/* A request with its buildset's reason and properties (owned). */
-struct dispatch_req {
-	struct config_dispatch_request v;
-	struct db_buildset_info bi;
-	bool have_bi;
-	json_t *props;
-};
-
-static void dispatch_hooks_req_load(struct engine *e, const struct db_request *q,
-				    struct dispatch_req *out)
+static void dispatch_hooks_view(const struct db_request_head *h, struct config_dispatch_request *v)
 {
-	struct master *m = e->m;
-	*out = (struct dispatch_req){.v = {.buildrequestid = q->buildrequestid,
-					   .buildsetid = q->buildsetid,
-					   .priority = q->priority,
-					   .submitted_at = q->submitted_at}};
-	/* a buildset that cannot be read is handed without reason and properties */
-	if (db_buildset_get(m->db, q->buildsetid, &out->bi) >= 0) {
-		out->have_bi = true;
-		out->v.reason = out->bi.reason;
-	} else
-		log_error("request=%lld cannot read its buildset: %s", (long long)q->buildrequestid,
-			  db_errmsg(m->db));
-	if (db_buildset_properties(m->db, q->buildsetid, &out->props) < 0) {
-		log_error("request=%lld cannot read its properties: %s",
-			  (long long)q->buildrequestid, db_errmsg(m->db));
-		out->props = NULL;
-	}
-	out->v.properties = out->props;
-}
-
-static void dispatch_hooks_req_release(struct dispatch_req *r)
-{
-	if (r->have_bi)
-		db_buildset_info_release(&r->bi);
-	json_decref(r->props);
+	*v = (struct config_dispatch_request){.buildrequestid = h->req.buildrequestid,
+					      .buildsetid = h->req.buildsetid,
+					      .priority = h->req.priority,
+					      .submitted_at = h->req.submitted_at,
+					      .reason = h->reason,
+					      .properties = h->properties};
 }
 
 /* ---- next_build -------------------------------------------------------------- */
 
-int dispatch_hooks_next_build(struct engine *e, size_t i, struct db_request *ret)
+int dispatch_hooks_next_build(struct engine *e, size_t i, const struct db_request_head *v, size_t n,
+			      size_t *ret_idx)
 {
 	struct master *m = e->m;
 	const struct config_builder *bc = &m->cfg->builder[i];
-	struct db_request *q = xcalloc(KILN_DISPATCH_MAX_REQUESTS, sizeof(*q));
-	size_t n = 0;
-	int r = db_request_queued(m->db, e->builderids[i], KILN_DISPATCH_MAX_REQUESTS, q, &n);
-	if (r < 0 || n == 0) {
-		free(q);
-		return r;
-	}
-	struct dispatch_req *reqs = xcalloc(n, sizeof(*reqs));
+	if (n == 0)
+		return 0;
 	struct config_dispatch_request *views = xcalloc(n, sizeof(*views));
-	for (size_t k = 0; k < n; k++) {
-		dispatch_hooks_req_load(e, &q[k], &reqs[k]);
-		views[k] = reqs[k].v;
-	}
+	for (size_t k = 0; k < n; k++)
+		dispatch_hooks_view(&v[k], &views[k]);
 	size_t idx = 0;
 	char *err = NULL;
-	r = config_call_next_build(m->cfg, bc, views, n, &idx, &err);
+	int r = config_call_next_build(m->cfg, bc, views, n, &idx, &err);
 	if (r == KILN_ENOTFOUND) {
 		dispatch_hooks_log(e, i * HOOK_PER_BUILDER + HOOK_NEXT_BUILD, bc->name,
 				   "next_build", "named no queued request (starting none)", err);
@@ -207,18 +174,14 @@ int dispatch_hooks_next_build(struct engine *e, size_t i, struct db_request *ret
 		r = 1;
 	}
 	if (r == 1)
-		*ret = q[idx];
-	for (size_t k = 0; k < n; k++)
-		dispatch_hooks_req_release(&reqs[k]);
+		*ret_idx = idx;
 	free(views);
-	free(reqs);
-	free(q);
 	return r;
 }
 
 /* ---- next_worker ------------------------------------------------------------- */
 
-int dispatch_hooks_next_worker(struct engine *e, size_t i, const struct db_request *req,
+int dispatch_hooks_next_worker(struct engine *e, size_t i, const struct db_request_head *h,
 			       struct wconn **w)
 {
 	struct master *m = e->m;
@@ -239,11 +202,11 @@ int dispatch_hooks_next_worker(struct engine *e, size_t i, const struct db_reque
 		ws[n] = (struct config_dispatch_worker){c->cfg, c->running};
 		conns[n++] = c;
 	}
-	struct dispatch_req dr;
-	dispatch_hooks_req_load(e, req, &dr);
+	struct config_dispatch_request view;
+	dispatch_hooks_view(h, &view);
 	size_t idx = 0;
 	char *err = NULL;
-	int r = config_call_next_worker(m->cfg, bc, ws, n, &dr.v, &idx, &err);
+	int r = config_call_next_worker(m->cfg, bc, ws, n, &view, &idx, &err);
 	if (r == 1)
 		*w = conns[idx];
 	else if (r == KILN_ENOTFOUND) {
@@ -255,7 +218,6 @@ int dispatch_hooks_next_worker(struct engine *e, size_t i, const struct db_reque
 				   "next_worker", "failed (the default worker)", err);
 		r = 1;
 	}
-	dispatch_hooks_req_release(&dr);
 	free(conns);
 	free(ws);
 	return r;

@@ -11,10 +11,11 @@
 #ifndef KILN_DISPATCH_HOOKS_H
 #define KILN_DISPATCH_HOOKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct db_request;
+struct db_request_head;
 struct engine;
 struct wconn;
 
@@ -23,24 +24,32 @@ struct dispatch_hooks;
 struct dispatch_hooks *dispatch_hooks_new(size_t nbuilders);
 void dispatch_hooks_free(struct dispatch_hooks *h); /* NULL-safe */
 
+/* Whether prioritize_builders is to order n builders: it is configured,
+ * n >= 2, and some attached worker has a free slot (else the order cannot
+ * matter).  The engine then reads their queues' summaries
+ * (db_request_summaries_async: issue 14, on the loop) for the call below. */
+bool dispatch_hooks_want_order(struct engine *e, size_t n);
 /* Reorders ids[0..n) (builder ids with queued requests, in the default
- * order) by prioritize_builders; a no-op without it.  Ids of builders it
- * did not return keep their order after those it did. */
-void dispatch_hooks_order_builders(struct engine *e, int64_t *ids, size_t n);
+ * order) by prioritize_builders, given the summaries read (sids, prio,
+ * oldest of ns builders).  Ids of builders it was not offered or did not
+ * return keep their order after those it did. */
+void dispatch_hooks_order_builders(struct engine *e, int64_t *ids, size_t n, const int64_t *sids,
+				   const int *prio, const double *oldest, size_t ns);
 
-/* The request builder i starts next, chosen by its next_build among the
- * first KILN_DISPATCH_MAX_REQUESTS of its queue: 1 and *ret, 0 when the
- * function returned nil or a request it was not offered (start none now),
- * or a negative code when the queue cannot be read (db_errmsg says).  Its
+/* The request builder i starts next, chosen by its next_build among v[0..n)
+ * (the head of its queue, at most KILN_DISPATCH_MAX_REQUESTS, read with
+ * db_request_queue_head_async): 1 and *ret_idx, 0 when the function
+ * returned nil or a request it was not offered (start none now).  Its
  * failure: the head of the queue. */
-int dispatch_hooks_next_build(struct engine *e, size_t i, struct db_request *ret);
+int dispatch_hooks_next_build(struct engine *e, size_t i, const struct db_request_head *v, size_t n,
+			      size_t *ret_idx);
 
-/* builder i's next_worker for req among its idle workers (attached, with a
- * free slot and the builder's locks free): 1 with *w set to the worker to
- * start on (on failure: *w as it came, the engine's own choice), 0 when the
- * function returned nil or a worker it was not offered (do not start req
- * now). */
-int dispatch_hooks_next_worker(struct engine *e, size_t i, const struct db_request *req,
+/* builder i's next_worker for request h among its idle workers (attached,
+ * with a free slot and the builder's locks free): 1 with *w set to the
+ * worker to start on (on failure: *w as it came, the engine's own choice),
+ * 0 when the function returned nil or a worker it was not offered (do not
+ * start it now). */
+int dispatch_hooks_next_worker(struct engine *e, size_t i, const struct db_request_head *h,
 			       struct wconn **w);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "config/config.h"
@@ -42,6 +43,7 @@ struct engine_claim {
 	 * build with locks, as while a build opens */
 	int64_t brid, bsid;
 	bool locked;
+	bool no_slot; /* a dispatch hooks' read: w is referenced, none of its slots held */
 };
 
 int engine_builder_index(struct engine *e, int64_t builderid)
@@ -246,15 +248,17 @@ static int engine_claim_unlink(struct engine *e, struct engine_claim *c)
 		e->claiming[i]--;
 	if (c->locked && e->opening_locked)
 		e->opening_locked--;
-	c->w->running--;
+	if (!c->no_slot)
+		c->w->running--;
 	return i;
 }
 
-/* Holds a slot of w for c, in flight, and links it. */
+/* Holds a slot of w for c (unless c->no_slot), in flight, and links it. */
 static void engine_claim_link(struct engine *e, struct engine_claim *c, size_t i)
 {
 	wconn_ref(c->w);
-	c->w->running++;
+	if (!c->no_slot)
+		c->w->running++;
 	e->claiming[i]++;
 	c->next = e->claims;
 	e->claims = c;
@@ -502,60 +506,141 @@ static void engine_claim_send(struct engine *e, size_t i)
 	engine_claim_link(e, c, i);
 }
 
-/* Hands requests of the builders ids[0..n) (queued ones, reordered in
- * place by prioritize_builders) to idle workers. */
-static void engine_distribute_builders(struct engine *e, int64_t *ids, size_t n)
+/* A claim by the Lua dispatch hooks' choice came (engine_claimed's work);
+ * a request another master took first: the queue is looked at again. */
+static void engine_hooks_claimed(void *arg, int r, const struct db_request *req, const char *err)
+{
+	struct engine_claim *c = arg;
+	struct engine *e = c->e;
+	engine_claimed(c, r, req, err);
+	if (e && r == 0 && !req)
+		engine_kick(e);
+}
+
+/* The head of builder i's queue came: next_build picks a request,
+ * next_worker its worker, and that request is claimed. */
+static void engine_hooks_head(void *arg, int r, const struct db_request_head *v, size_t n,
+			      const char *err)
+{
+	struct engine_claim *c = arg;
+	struct engine *e = c->e;
+	if (!e) {
+		free(c);
+		return;
+	}
+	struct master *m = e->m;
+	struct wconn *w = c->w;
+	int i = engine_claim_unlink(e, c);
+	free(c);
+	size_t idx = 0;
+	if (r < 0)
+		log_error("cannot read the queue: %s", err ? err : "failed");
+	const struct config_builder *bc = i >= 0 ? &m->cfg->builder[i] : NULL;
+	bool go = r >= 0 && bc && n > 0 && !e->stopping && !m->draining &&
+		  (!bc->next_build_fn || dispatch_hooks_next_build(e, (size_t)i, v, n, &idx) == 1);
+	struct wconn *pick = w;
+	if (go && (!engine_worker_usable(w) || w->running >= w->cfg->max_builds))
+		pick = pick_worker(e, (size_t)i); /* it went away or was taken meanwhile */
+	/* next_worker may pick another idle worker, or none for now */
+	if (go && pick && bc->next_worker_fn &&
+	    !dispatch_hooks_next_worker(e, (size_t)i, &v[idx], &pick))
+		pick = NULL;
+	if (go && pick) {
+		struct engine_claim *k = xmalloc(sizeof(*k));
+		*k = (struct engine_claim){.e = e, .builderid = e->builderids[i], .w = pick};
+		if (db_request_claim_id_async(m->db, v[idx].req.buildrequestid, m->masterid,
+					      clock_wall(), engine_hooks_claimed, k) == 0) {
+			engine_claim_link(e, k, (size_t)i);
+			pick = NULL;
+		} else {
+			log_error("cannot claim request %lld: %s",
+				  (long long)v[idx].req.buildrequestid, db_errmsg(m->db));
+			free(k);
+		}
+	}
+	wconn_unref(w);
+}
+
+/* Builder i has Lua dispatch hooks (slice "dispatch"): the head of its
+ * queue is read on the loop (issue 14), then engine_hooks_head chooses
+ * among the workers idle then.  One such read per builder at a time. */
+static void engine_hooks_send(struct engine *e, size_t i)
 {
 	struct master *m = e->m;
-	int r;
-	dispatch_hooks_order_builders(e, ids, n); /* prioritize_builders, if any */
+	const struct config_builder *bc = &m->cfg->builder[i];
+	if (e->claiming[i] || (bc->nlocks && e->opening_locked))
+		return;
+	struct wconn *w = pick_worker(e, i);
+	if (!w) {
+		latent_demand(m->latent, i); /* start one, if it has any */
+		return;
+	}
+	/* w's slot is not held meanwhile: other builders may take it (their
+	 * hooks may hold their requests back), and the choice looks again */
+	struct engine_claim *c = xmalloc(sizeof(*c));
+	*c = (struct engine_claim){.e = e, .builderid = e->builderids[i], .w = w, .no_slot = true};
+	size_t max = bc->next_build_fn ? KILN_DISPATCH_MAX_REQUESTS : 1;
+	if (db_request_queue_head_async(m->db, c->builderid, max, engine_hooks_head, c) < 0) {
+		log_error("builder=%s cannot read its queue: %s", bc->name, db_errmsg(m->db));
+		free(c);
+		return;
+	}
+	engine_claim_link(e, c, i);
+}
+
+/* Hands requests of the builders ids[0..n) (queued ones, in the order to
+ * serve them) to idle workers. */
+static void engine_distribute_builders(struct engine *e, const int64_t *ids, size_t n)
+{
+	struct master *m = e->m;
 	for (size_t k = 0; k < n; k++) {
 		int i = engine_builder_index(e, ids[k]);
 		if (i < 0)
 			continue; /* a builder no longer configured */
 		const struct config_builder *bc = &m->cfg->builder[i];
-		if (!bc->next_build_fn && !bc->next_worker_fn) {
+		if (bc->next_build_fn || bc->next_worker_fn)
+			engine_hooks_send(e, (size_t)i);
+		else
 			engine_claim_send(e, (size_t)i);
-			continue;
-		}
-		for (;;) {
-			struct wconn *w = pick_worker(e, (size_t)i);
-			if (!w) {
-				latent_demand(m->latent, (size_t)i); /* start one, if it has any */
-				break;
-			}
-			struct db_request req;
-			r = bc->next_build_fn ? dispatch_hooks_next_build(e, (size_t)i, &req)
-					      : db_request_next(m->db, ids[k], &req);
-			if (r <= 0) {
-				if (r < 0)
-					log_error("cannot read the queue: %s", db_errmsg(m->db));
-				break;
-			}
-			/* next_worker may pick another idle worker, or none for now */
-			if (bc->next_worker_fn &&
-			    !dispatch_hooks_next_worker(e, (size_t)i, &req, &w))
-				break;
-			r = db_request_claim(m->db, req.buildrequestid, m->masterid, clock_wall());
-			if (r == -EBUSY)
-				continue;
-			if (r < 0) {
-				log_error("cannot claim request %lld: %s",
-					  (long long)req.buildrequestid, db_errmsg(m->db));
-				break;
-			}
-			if (!engine_claimed_start(e, i, w, &req))
-				break;
-		}
 	}
 }
 
 /* The distributor's listing of the builders with queued requests (issue
- * 14: answered on the loop).  One is in flight at a time; a kick meanwhile
- * lists again after it. */
+ * 14: answered on the loop), then, with prioritize_builders, their
+ * queues' summaries.  One is in flight at a time; a kick meanwhile lists
+ * again after it. */
 struct engine_listing {
 	struct engine *e; /* NULL once the engine stopped */
+	int64_t *ids;     /* the builders listed, while their summaries are read */
+	size_t n;
 };
+
+static void engine_listing_done(struct engine *e)
+{
+	e->listing = NULL;
+	if (e->relist) {
+		e->relist = false;
+		engine_kick(e);
+	}
+}
+
+static void engine_summaries_read(void *arg, int r, const int64_t *sids, const int *prio,
+				  const double *oldest, size_t ns, const char *err)
+{
+	struct engine_listing *l = arg;
+	struct engine *e = l->e;
+	if (e && r < 0)
+		log_error("cannot read the queues' summaries: %s", err ? err : "failed");
+	if (e && !e->stopping) {
+		if (r >= 0) /* prioritize_builders: the order to serve them */
+			dispatch_hooks_order_builders(e, l->ids, l->n, sids, prio, oldest, ns);
+		engine_distribute_builders(e, l->ids, l->n);
+	}
+	if (e)
+		engine_listing_done(e);
+	free(l->ids);
+	free(l);
+}
 
 static void engine_listed(void *arg, int r, const int64_t *ids, size_t n, const char *err)
 {
@@ -567,18 +652,25 @@ static void engine_listed(void *arg, int r, const int64_t *ids, size_t n, const 
 	e->listing = NULL;
 	if (r < 0) {
 		log_error("cannot list queued requests: %s", err ? err : "failed");
+	} else if (!e->stopping && dispatch_hooks_want_order(e, n)) {
+		struct engine_listing *o = xcalloc(1, sizeof(*o));
+		o->e = e;
+		o->ids = xmalloc((n + 1) * sizeof(*o->ids));
+		memcpy(o->ids, ids, n * sizeof(*o->ids));
+		o->n = n;
+		if (db_request_summaries_async(e->m->db, o->ids, n, engine_summaries_read, o) ==
+		    0) {
+			e->listing = o; /* kicks meanwhile list again after it */
+			return;
+		}
+		log_error("cannot read the queues' summaries: %s", db_errmsg(e->m->db));
+		engine_distribute_builders(e, o->ids, n);
+		free(o->ids);
+		free(o);
 	} else if (!e->stopping) {
-		/* prioritize_builders may reorder them: a copy */
-		int64_t *v = xmalloc((n + 1) * sizeof(*v));
-		if (n)
-			memcpy(v, ids, n * sizeof(*v));
-		engine_distribute_builders(e, v, n);
-		free(v);
+		engine_distribute_builders(e, ids, n);
 	}
-	if (e->relist) {
-		e->relist = false;
-		engine_kick(e);
-	}
+	engine_listing_done(e);
 }
 
 static void engine_distribute(struct engine *e)
@@ -592,7 +684,7 @@ static void engine_distribute(struct engine *e)
 		e->relist = true;
 		return;
 	}
-	struct engine_listing *l = xmalloc(sizeof(*l));
+	struct engine_listing *l = xcalloc(1, sizeof(*l));
 	l->e = e;
 	if (db_request_pending_builders_async(m->db, engine_listed, l) < 0) {
 		log_error("cannot list queued requests: %s", db_errmsg(m->db));
@@ -917,7 +1009,8 @@ void engine_stop(struct engine *e)
 	while (e->claims) {
 		struct engine_claim *c = e->claims;
 		e->claims = c->next;
-		c->w->running--;
+		if (!c->no_slot)
+			c->w->running--;
 		wconn_unref(c->w);
 		c->e = NULL;
 		c->w = NULL;

@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "db/db-internal.h"
 #include "master/master.h"
+#include "master/events.h"
 #include "master/numbers.h"
 
 #include <errno.h>
@@ -48,6 +49,14 @@ static void fx_close(struct fx *f)
 {
 	db_close(f->db);
 	uv_run(&loop, UV_RUN_DEFAULT);
+}
+
+/* numbers_build_finished and its reads on the loop (its times, then its
+ * steps' durations, then the regression checks' previous values). */
+static void finished(struct master *m, struct fx *f, int64_t buildid)
+{
+	numbers_build_finished(m, buildid);
+	settle(f);
 }
 
 /* numbers_build_eta once the builder's medians were read. */
@@ -261,19 +270,52 @@ TEST(regression_config)
 	free(e);
 }
 
+/* The regressions published: their keys and messages, in order. */
+struct regressions {
+	int n;
+	char text[1024];
+};
+
+static void on_regression(void *ud, const char *key, json_t *msg)
+{
+	struct regressions *g = ud;
+	size_t len = strlen(g->text);
+	snprintf(g->text + len, sizeof(g->text) - len, "%s%s %g->%g #%lld b%lld", g->n ? "; " : "",
+		 key, json_number_value(json_object_get(msg, "old_value")),
+		 json_number_value(json_object_get(msg, "new_value")),
+		 (long long)json_integer_value(json_object_get(msg, "number")),
+		 (long long)json_integer_value(json_object_get(msg, "old_buildid")));
+	g->n++;
+}
+
 TEST(record_detects_regression)
 {
 	struct fx f;
 	fx_open(&f);
-	struct master m = {.db = f.db};
+	struct master m = {.db = f.db, .events = events_new()};
+	struct regressions g = {0};
+	events_listen(m.events, "numbers/*/*/regression", on_regression, &g);
 	m.cfg = load("regression = { warnings = { increase = 0 } }");
 	int64_t b1 = fx_build(&f, 1000, 1010, RESULTS_SUCCESS, 5);
 	int64_t b2 = fx_build(&f, 1100, 1110, RESULTS_SUCCESS, 5);
 	int64_t b3 = fx_build(&f, 1200, 1210, RESULTS_SUCCESS, 5);
 	CHECK_INT(numbers_record(&m, f.builderid, b1, 0, "warnings", 3), 0); /* no previous */
+	settle(&f);
 	CHECK_INT(numbers_record(&m, f.builderid, b2, 0, "warnings", 3), 0); /* same */
-	CHECK_INT(numbers_record(&m, f.builderid, b3, 0, "warnings", 4), 1); /* up by 1 */
-	CHECK_INT(numbers_record(&m, f.builderid, b3, 0, "tests", 400), 0);  /* no threshold */
+	settle(&f);
+	CHECK_INT(g.n, 0);
+	/* up by 1: published once its previous value and its build were read */
+	CHECK_INT(numbers_record(&m, f.builderid, b3, 0, "warnings", 4), 0);
+	CHECK_INT(g.n, 0);
+	settle(&f);
+	CHECK_INT(g.n, 1);
+	char want[200];
+	snprintf(want, sizeof(want), "numbers/%lld/warnings/regression 3->4 #3 b%lld",
+		 (long long)f.builderid, (long long)b2);
+	CHECK_STR(g.text, want);
+	CHECK_INT(numbers_record(&m, f.builderid, b3, 0, "tests", 400), 0); /* no threshold */
+	settle(&f);
+	CHECK_INT(g.n, 1);
 	CHECK_INT(numbers_record(&m, f.builderid, b3, 0, "bad\nname", 1), -EINVAL);
 	CHECK_INT(numbers_record(&m, f.builderid, b3, 0, "x", INFINITY), -EINVAL);
 	char longname[KILN_MAX_NUMBER_NAME + 2];
@@ -282,6 +324,7 @@ TEST(record_detects_regression)
 	CHECK_INT(numbers_record(&m, f.builderid, b3, 0, longname, 1), -EINVAL);
 	config_free(m.cfg);
 	fx_close(&f);
+	events_free(m.events);
 }
 
 TEST(build_finished_records_durations)
@@ -291,7 +334,7 @@ TEST(build_finished_records_durations)
 	struct master m = {.db = f.db, .numbers = numbers_new()};
 	m.cfg = load("regression = { build_duration = { increase_pct = 20 } }");
 	int64_t b1 = fx_build(&f, 1000, 1060, RESULTS_SUCCESS, 20);
-	numbers_build_finished(&m, b1);
+	finished(&m, &f, b1);
 	int64_t total;
 	json_t *s = series(&f, NUMBERS_BUILD_DURATION, false, -1, 0, &total);
 	CHECK_INT(total, 1);
@@ -308,7 +351,7 @@ TEST(build_finished_records_durations)
 	json_decref(s);
 	/* a running build records nothing */
 	int64_t run = fx_build(&f, 2000, -1, 0, 5);
-	numbers_build_finished(&m, run);
+	finished(&m, &f, run);
 	s = series(&f, NUMBERS_BUILD_DURATION, false, -1, 0, &total);
 	CHECK_INT(total, 1);
 	json_decref(s);
@@ -328,7 +371,7 @@ TEST(build_finished_step_durations_from_steps)
 	struct master m = {.db = f.db, .numbers = numbers_new()};
 	m.cfg = load("regression = { [\"step_duration:compile\"] = { increase = 5 } }");
 	int64_t b1 = fx_build(&f, 1000, 1060, RESULTS_SUCCESS, 20);
-	numbers_build_finished(&m, b1);
+	finished(&m, &f, b1);
 	int64_t b2 = fx_build(&f, 2000, 2060, RESULTS_SUCCESS, 30);
 	double old = 0;
 	int64_t old_build = 0;
@@ -337,7 +380,7 @@ TEST(build_finished_step_durations_from_steps)
 		  1);
 	CHECK(old == 20);
 	CHECK_INT(old_build, b1);
-	numbers_build_finished(&m, b2);
+	finished(&m, &f, b2);
 	int64_t total;
 	json_t *bd = series(&f, NUMBERS_BUILD_DURATION, false, -1, 0, &total);
 	CHECK_INT(total, 2);
@@ -394,23 +437,22 @@ TEST(eta_from_recent_successful_builds)
 	double eta = 0;
 	CHECK_INT(eta_of(&m, &f, 5000, &eta), 0); /* no history */
 	/* durations 60, 70, 80 s and a failed 1000 s build (not counted) */
-	numbers_build_finished(&m, fx_build(&f, 1000, 1060, RESULTS_SUCCESS, 10));
-	numbers_build_finished(&m, fx_build(&f, 2000, 2070, RESULTS_WARNINGS, 20));
-	numbers_build_finished(&m, fx_build(&f, 3000, 3080, RESULTS_SUCCESS, 30));
-	numbers_build_finished(&m, fx_build(&f, 4000, 5000, RESULTS_FAILURE, 900));
+	finished(&m, &f, fx_build(&f, 1000, 1060, RESULTS_SUCCESS, 10));
+	finished(&m, &f, fx_build(&f, 2000, 2070, RESULTS_WARNINGS, 20));
+	finished(&m, &f, fx_build(&f, 3000, 3080, RESULTS_SUCCESS, 30));
+	finished(&m, &f, fx_build(&f, 4000, 5000, RESULTS_FAILURE, 900));
 	CHECK_INT(eta_of(&m, &f, 5000, &eta), 1);
 	CHECK(eta == 5070);
 	/* cached until a build finishes: a new success moves the median */
 	int64_t nb = fx_build(&f, 6000, 6100, RESULTS_SUCCESS, 40);
 	CHECK_INT(eta_of(&m, &f, 5000, &eta), 1);
 	CHECK(eta == 5070);
-	numbers_build_finished(&m, nb);
+	finished(&m, &f, nb);
 	CHECK_INT(eta_of(&m, &f, 5000, &eta), 1);
 	CHECK(eta == 5075);
 	/* only the last KILN_ETA_SAMPLES successes count */
 	for (int i = 0; i < KILN_ETA_SAMPLES; i++)
-		numbers_build_finished(
-			&m, fx_build(&f, 7000 + i * 100, 7010 + i * 100, RESULTS_SUCCESS, 5));
+		finished(&m, &f, fx_build(&f, 7000 + i * 100, 7010 + i * 100, RESULTS_SUCCESS, 5));
 	CHECK_INT(eta_of(&m, &f, 9000, &eta), 1);
 	CHECK(eta == 9010);
 
@@ -454,13 +496,13 @@ TEST(eta_looks_at_recent_builds_only)
 	fx_open(&f);
 	struct master m = {.db = f.db, .numbers = numbers_new()};
 	double eta = 0;
-	numbers_build_finished(&m, fx_build(&f, 1000, 1060, RESULTS_SUCCESS, 10));
+	finished(&m, &f, fx_build(&f, 1000, 1060, RESULTS_SUCCESS, 10));
 	for (int i = 0; i < KILN_ETA_SCAN_BUILDS - 1; i++)
-		numbers_build_finished(&m, fx_build(&f, 2000 + i, 2001 + i, RESULTS_FAILURE, 0));
+		finished(&m, &f, fx_build(&f, 2000 + i, 2001 + i, RESULTS_FAILURE, 0));
 	CHECK_INT(eta_of(&m, &f, 0, &eta), 1); /* 100th from the end */
 	CHECK(eta == 60);
 	/* one more failure: the success is past the bounded look-back */
-	numbers_build_finished(&m, fx_build(&f, 3000, 3001, RESULTS_FAILURE, 0));
+	finished(&m, &f, fx_build(&f, 3000, 3001, RESULTS_FAILURE, 0));
 	CHECK_INT(eta_of(&m, &f, 0, &eta), 0);
 	numbers_free(m.numbers);
 	fx_close(&f);

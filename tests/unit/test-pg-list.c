@@ -1567,6 +1567,76 @@ static void compare_claims(struct db *db)
 	}
 }
 
+static void on_head(void *arg, int r, const struct db_request_head *v, size_t n, const char *err)
+{
+	struct num_answer *a = arg;
+	a->done = true;
+	size_t len = (size_t)snprintf(a->text, sizeof(a->text), "r=%d n=%zu %s", r, n,
+				      r < 0 && err ? err : "");
+	for (size_t i = 0; i < n && len < sizeof(a->text) - 300; i++) {
+		char *props = v[i].properties
+				      ? json_dumps(v[i].properties, JSON_COMPACT | JSON_SORT_KEYS)
+				      : NULL;
+		len += (size_t)snprintf(
+			a->text + len, sizeof(a->text) - len, " %lld/%lld p%d %.0f '%s' %.80s",
+			(long long)v[i].req.buildrequestid, (long long)v[i].req.buildsetid,
+			v[i].req.priority, v[i].req.submitted_at, v[i].reason ? v[i].reason : "-",
+			props ? props : "-");
+		free(props);
+	}
+}
+
+static void on_sums(void *arg, int r, const int64_t *ids, const int *prio, const double *oldest,
+		    size_t n, const char *err)
+{
+	struct num_answer *a = arg;
+	a->done = true;
+	size_t len =
+		(size_t)snprintf(a->text, sizeof(a->text), "r=%d %s", r, r < 0 && err ? err : "");
+	for (size_t i = 0; i < n && len < sizeof(a->text) - 80; i++)
+		len += (size_t)snprintf(a->text + len, sizeof(a->text) - len, " %lld:p%d:%.0f",
+					(long long)ids[i], prio[i], oldest[i]);
+}
+
+static void on_claim_id(void *arg, int r, const struct db_request *req, const char *err)
+{
+	struct num_answer *a = arg;
+	a->done = true;
+	snprintf(a->text, sizeof(a->text), "r=%d %lld %s", r,
+		 (long long)(req ? req->buildrequestid : 0), r < 0 && err ? err : "");
+}
+
+/* The Lua dispatch hooks' reads (the head of each builder's queue with its
+ * buildsets' reasons and properties, the queues' summaries) and their
+ * claim of a given request: the first queued one, again (taken), and one
+ * that is not there. */
+static void compare_dispatch(struct db *db)
+{
+	for (int64_t b = 1; b <= 4; b++)
+		for (size_t max = 1; max <= 100; max *= 100) {
+			char what[64];
+			snprintf(what, sizeof(what), "queue head of builder %lld (max %zu)",
+				 (long long)b, max);
+			NUM_ALIKE(what, db_request_queue_head_async(db, b, max, on_head, &la),
+				  db_request_queue_head_async(pgdb, b, max, on_head, &pa));
+		}
+	const int64_t ids[] = {3, 99, 1, 2};
+	NUM_ALIKE("summaries", db_request_summaries_async(db, ids, 4, on_sums, &la),
+		  db_request_summaries_async(pgdb, ids, 4, on_sums, &pa));
+	struct num_answer h = {0};
+	CHECK_INT(db_request_queue_head_async(db, 2, 1, on_head, &h), 0);
+	CHECK(test_run_until(&loop, num_answered, &h, TEST_GUARD_MS));
+	long long brid = 0;
+	CHECK(sscanf(h.text, "r=0 n=1 %lld/", &brid) == 1);
+	for (int again = 0; again < 2; again++)
+		NUM_ALIKE("claim a given request",
+			  db_request_claim_id_async(db, brid, 1, 1.7e9 + 3000, on_claim_id, &la),
+			  db_request_claim_id_async(pgdb, brid, 1, 1.7e9 + 3000, on_claim_id, &pa));
+	NUM_ALIKE("claim a request that is not there",
+		  db_request_claim_id_async(db, 9999, 1, 1.7e9 + 3000, on_claim_id, &la),
+		  db_request_claim_id_async(pgdb, 9999, 1, 1.7e9 + 3000, on_claim_id, &pa));
+}
+
 static json_t *opt_str(const char *s)
 {
 	return s ? json_string(s) : json_null();
@@ -2156,6 +2226,8 @@ TEST(every_resource_lists_alike)
 		compare_interested(db);
 	if (pgdb)
 		compare_claims(db);
+	if (pgdb)
+		compare_dispatch(db);
 	if (pgdb)
 		compare_collapse(db);
 	if (pgdb)
