@@ -546,7 +546,7 @@ int db_build_add_async(struct db *db, int64_t builderid, int64_t brid, int64_t w
 {
 	if (db->pg)
 		return db_pg_build_add(db, builderid, brid, workerid, masterid, started_at, done,
-				       arg);
+				       arg, NULL);
 	struct db_async_build *x = xcalloc(1, sizeof(*x));
 	int r = db_build_add(db, builderid, brid, workerid, masterid, started_at, &x->buildid,
 			     &x->number);
@@ -593,6 +593,24 @@ int db_ensure_async(struct db *db, enum db_named kind, const char *name, const c
 		: kind == DB_NAMED_BUILDER
 			? db_builder_ensure(db, name, description, tags_json, &x->id)
 			: db_worker_ensure(db, name, &x->id);
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	x->done = done;
+	x->arg = arg;
+	return db_async_later(db, db_async_id_run, x, free);
+}
+
+/* A push count read on SQLite, its answer waiting for its turn (as an
+ * upsert's id). */
+int db_push_count_async(struct db *db, int64_t tokenid, const char *package, db_id_fn done,
+			void *arg)
+{
+	if (db->pg)
+		return db_pg_push_count(db, tokenid, package, done, arg);
+	struct db_async_id *x = xcalloc(1, sizeof(*x));
+	int r = db_push_count(db, tokenid, package, &x->id);
 	if (r < 0) {
 		free(x);
 		return r;

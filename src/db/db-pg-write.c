@@ -705,10 +705,19 @@ static void pg_build_added(void *arg, int r, const PGresult *res, const char *er
 
 /* The builder's row locked first (a statement of its own, so that the
  * number's MAX, read by the next one, sees the builds other masters
- * committed meanwhile), then the build numbered after the highest. */
+ * committed meanwhile), then the build numbered after the highest.
+ * Without done the id goes to *ret_buildid at once and the number is not
+ * read back (a pushed build: db_build_add). */
 int db_pg_build_add(struct db *db, int64_t builderid, int64_t brid, int64_t workerid,
-		    int64_t masterid, double started_at, db_build_added_fn done, void *arg)
+		    int64_t masterid, double started_at, db_build_added_fn done, void *arg,
+		    int64_t *ret_buildid)
 {
+	static const char sql[] =
+		"INSERT INTO builds (id, number, builderid, buildrequestid, workerid, "
+		"masterid, started_at, state_string) SELECT $1::bigint, "
+		"COALESCE(MAX(number), 0) + 1, $2::bigint, $3::bigint, $4::bigint, "
+		"$5::bigint, $6::float8, 'created' FROM builds WHERE builderid = $2::bigint "
+		"RETURNING number";
 	int64_t id;
 	int r = db_pg_next_id(db, DB_PG_BUILDS, &id);
 	if (r < 0)
@@ -731,23 +740,22 @@ int db_pg_build_add(struct db *db, int64_t builderid, int64_t brid, int64_t work
 		pgw_text(&w, NULL);
 	pgw_i64(&w, masterid);
 	pgw_f64(&w, started_at);
-	struct pg_query q = {
-		.sql = "INSERT INTO builds (id, number, builderid, buildrequestid, workerid, "
-		       "masterid, started_at, state_string) SELECT $1::bigint, "
-		       "COALESCE(MAX(number), 0) + 1, $2::bigint, $3::bigint, $4::bigint, "
-		       "$5::bigint, $6::float8, 'created' FROM builds WHERE builderid = $2::bigint "
-		       "RETURNING number",
-		.nparams = w.n,
-		.values = w.v};
-	struct pg_build_add *a = xmalloc(sizeof(*a));
-	*a = (struct pg_build_add){.done = done, .arg = arg, .buildid = id};
-	r = db_pg_write_returning(db, &q, pg_build_added, a);
+	if (done) {
+		struct pg_query q = {.sql = sql, .nparams = w.n, .values = w.v};
+		struct pg_build_add *a = xmalloc(sizeof(*a));
+		*a = (struct pg_build_add){.done = done, .arg = arg, .buildid = id};
+		r = db_pg_write_returning(db, &q, pg_build_added, a);
+	} else {
+		r = db_pg_write(db, sql, &w); /* its row is not wanted */
+	}
 	if (r < 0)
 		return r;
 	struct pg_run *run = xcalloc(1, sizeof(*run));
 	run->buildid = id;
 	run->next = *db_pg_runs(db);
 	*db_pg_runs(db) = run;
+	if (ret_buildid)
+		*ret_buildid = id;
 	return 0;
 }
 

@@ -227,6 +227,26 @@ void db_pg_log_touched(struct db *db)
 	pg_batch_touch(db->pg->batch);
 }
 
+int db_pg_ids_ready(struct db *db, size_t builds, size_t steps, size_t logs)
+{
+	const struct {
+		enum db_pg_table t;
+		size_t n;
+	} need[] = {{DB_PG_BUILDS, builds}, {DB_PG_STEPS, steps}, {DB_PG_LOGS, logs}};
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		struct pg_ids *ids = db->pg->ids[need[i].t];
+		if (!need[i].n || (ids && pg_ids_left(ids) >= need[i].n))
+			continue;
+		if (ids)
+			(void)pg_ids_refilling(ids); /* sends one if none is on its way */
+		return db_failf(db, -EAGAIN,
+				"no %s ids ready (%zu wanted): the reserve is being "
+				"refilled",
+				db_pg_id_tables[need[i].t], need[i].n);
+	}
+	return 0;
+}
+
 /* A step takes a step id and a log id (and its logfiles' ids) */
 #define DB_PG_IDS_PER_STEP 16
 

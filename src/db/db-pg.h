@@ -182,6 +182,16 @@ int db_pg_push_update(struct db *db, int64_t id, int64_t nsteps, int results, bo
 		      double now);
 int db_pg_push_expected_set(struct db *db, const char *package, const char *host, double last,
 			    int quiet);
+/* The push slice's other calls (db-pg-push.c): the submission's row, the
+ * count of a token's stored results (answered on the loop), the expected
+ * reporters' state (before the master serves). */
+int db_pg_push_insert(struct db *db, const struct db_push_row *row);
+int db_pg_push_count(struct db *db, int64_t tokenid, const char *package, db_id_fn done, void *arg);
+int db_pg_push_expected_get(struct db *db, const char *package, const char *host, double *ret_last,
+			    int *ret_quiet);
+/* Whether the id reserves hold builds, steps and logs new ids: 0, or
+ * -EAGAIN (db_errmsg says which; a refill is sent if none is on its way). */
+int db_pg_ids_ready(struct db *db, size_t builds, size_t steps, size_t logs);
 int db_pg_number_record(struct db *db, int64_t builderid, int64_t buildid, int64_t stepid,
 			const char *name, double value, double when);
 int db_pg_test_result_set_complete(struct db *db, int64_t setid, int64_t passed, int64_t failed,
@@ -213,7 +223,8 @@ int db_pg_change_add(struct db *db, const struct db_change_new *c, const char *f
 /* Builds this master runs (db-pg-write.c): added (the number comes in
  * done), forgotten at their finish; their steps and logs. */
 int db_pg_build_add(struct db *db, int64_t builderid, int64_t brid, int64_t workerid,
-		    int64_t masterid, double started_at, db_build_added_fn done, void *arg);
+		    int64_t masterid, double started_at, db_build_added_fn done, void *arg,
+		    int64_t *ret_buildid);
 int db_pg_build_forget(struct db *db, int64_t buildid);
 int db_pg_step_begin(struct db *db, int64_t buildid, const char *name, double when,
 		     const char *state_string, int64_t *ret_stepid, int64_t *ret_number);

@@ -59,6 +59,14 @@ static int sqlite_build_add(struct db *db, int64_t builderid, int64_t brid, int6
 int db_build_add(struct db *db, int64_t builderid, int64_t brid, int64_t workerid, int64_t masterid,
 		 double started_at, int64_t *ret_buildid, int64_t *ret_number)
 {
+	if (db->pg) {
+		if (ret_number)
+			return db_failf(db, -ENOTSUP,
+					"db_build_add: a build's number is not available on "
+					"PostgreSQL at once (db_build_add_async)");
+		return db_pg_build_add(db, builderid, brid, workerid, masterid, started_at, NULL,
+				       NULL, ret_buildid);
+	}
 	int64_t id = 0, number = 0;
 	int r = WRITE(sqlite_build_add(db, builderid, brid, workerid, masterid, started_at, &id,
 				       &number));

@@ -18,8 +18,12 @@
 #include "common/err.h"
 #include "common/xalloc.h"
 
-int db_push_atomic(struct db *db, int (*fn)(struct db *db, void *ud), void *ud)
+int db_push_atomic(struct db *db, size_t nsteps, int (*fn)(struct db *db, void *ud), void *ud)
 {
+	if (db->pg) { /* the turn's transaction: nothing may fail once written */
+		int r = db_pg_ids_ready(db, 1, nsteps, nsteps);
+		return r < 0 ? r : fn(db, ud);
+	}
 	return WRITE(fn(db, ud));
 }
 
@@ -57,6 +61,8 @@ static int push_insert(struct db *db, const struct db_push_row *row)
 
 int db_push_insert(struct db *db, const struct db_push_row *row)
 {
+	if (db->pg)
+		return db_pg_push_insert(db, row);
 	return WRITE1(push_insert(db, row));
 }
 
@@ -264,6 +270,8 @@ int db_push_latest(struct db *db, const char *package, const char *host, const c
 int db_push_expected_get(struct db *db, const char *package, const char *host, double *ret_last,
 			 int *ret_quiet)
 {
+	if (db->pg) /* at start-up (push.c) */
+		return db_pg_push_expected_get(db, package, host, ret_last, ret_quiet);
 	_cleanup_stmt_ sqlite3_stmt *s = db_stmt_dynamic(
 		db, "SELECT last_push, quiet FROM push_expected WHERE package = ?1 AND host = ?2");
 	if (!s)

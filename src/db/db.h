@@ -412,7 +412,10 @@ int db_request_pending_summary(struct db *db, int64_t builderid, int *ret_priori
 			       double *ret_oldest);
 
 /* --- builds, steps, logs --------------------------------------------------------- */
-/* number = previous highest number of the builder + 1. */
+/* number = previous highest number of the builder + 1.  On PostgreSQL only
+ * without ret_number (NULL): the id is reserved (pg-ids.h), the number is
+ * the server's, and the row joins the turn's write (a pushed build,
+ * db_push_atomic); -EAGAIN when no build id is ready. */
 int db_build_add(struct db *db, int64_t builderid, int64_t brid, int64_t workerid, int64_t masterid,
 		 double started_at, int64_t *ret_buildid, int64_t *ret_number);
 /* The same answered on the loop (issue 14): on PostgreSQL the number comes
@@ -1219,8 +1222,13 @@ int db_outbound_count_async(struct db *db, const char *reporter, db_count_fn don
 /* ==== end of outbound statuses ====================================================== */
 /* ==== results pushed from outside (slice "push", db-sqlite-push.c; docs/PUSH.md) ===== */
 /* Runs fn(db, ud) as one write: every write call it makes is undone when it
- * returns a negative code (a pushed bag is stored whole or not at all). */
-int db_push_atomic(struct db *db, int (*fn)(struct db *db, void *ud), void *ud);
+ * returns a negative code (a pushed bag is stored whole or not at all).  On
+ * PostgreSQL its writes join the turn's transaction, which nothing undoes
+ * in part: fn must not fail once it wrote (the push bag is checked before),
+ * so the id reserves are checked first for one build and nsteps steps and
+ * logs: -EAGAIN without running fn when they do not hold them (a refill is
+ * on its way: try again on a later turn). */
+int db_push_atomic(struct db *db, size_t nsteps, int (*fn)(struct db *db, void *ud), void *ud);
 struct db_push_row {
 	int64_t id, tokenid, builderid, buildid;
 	const char *package, *host, *arch, *revision; /* borrowed; arch, revision may be NULL */
@@ -1242,6 +1250,10 @@ int db_push_update(struct db *db, int64_t id, int64_t nsteps, int results, bool 
 int db_push_max_id(struct db *db, int64_t *ret);
 /* Stored submissions of tokenid for package. */
 int db_push_count(struct db *db, int64_t tokenid, const char *package, int64_t *ret);
+/* The same answered on the loop (issue 14; db_list_async's rules):
+ * done(arg, 0, count, NULL), or an error. */
+int db_push_count_async(struct db *db, int64_t tokenid, const char *package, db_id_fn done,
+			void *arg);
 /* At start: submissions left open by a previous run are marked finished
  * (their builds were finished by db_master_recover); returns how many. */
 int db_push_close_open(struct db *db, double now);
@@ -1260,7 +1272,8 @@ int db_push_latest(struct db *db, const char *package, const char *host, const c
 int db_push_get_async(struct db *db, int64_t id, db_list_fn done, void *arg);
 int db_push_latest_async(struct db *db, const char *package, const char *host, const char *tag,
 			 int64_t limit, db_list_fn done, void *arg);
-/* Expected reporters' state: 1 and the values, 0 when none is stored. */
+/* Expected reporters' state: 1 and the values, 0 when none is stored.  On
+ * PostgreSQL before the master serves only (push_start; db_set_serving). */
 int db_push_expected_get(struct db *db, const char *package, const char *host, double *ret_last,
 			 int *ret_quiet);
 int db_push_expected_set(struct db *db, const char *package, const char *host, double last,

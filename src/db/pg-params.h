@@ -13,7 +13,7 @@
 #include "common/buf.h"
 #include "common/str.h"
 
-#define PGW_MAX 16
+#define PGW_MAX 20
 
 /* A write's parameters as text (NULL: SQL NULL). */
 struct pgw {

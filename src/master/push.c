@@ -2,7 +2,9 @@
  * Results pushed from outside (push.h, docs/PUSH.md).  The request path
  * only checks: the API token (scope push), the per-token caps (body size,
  * pushes a minute, stored results), the bag (push-bag.c) and, for an
- * append, the update token; then it queues a job and answers 202.  A zero
+ * append, the update token; then it queues a job and answers 202 (after
+ * reading, on the loop, the token's stored results for the package and the
+ * row of the builder push:PACKAGE the first time either is needed).  A zero
  * timer stores the queued jobs on the next loop turn, each in one write
  * (db_push_atomic: the submission row with its build, steps and logs, so a
  * bag is stored whole or not at all), inside the loop's database batch;
@@ -43,7 +45,10 @@
 #define PUSH_FAILED_KEEP 256         /* recent failures kept for the status URL */
 #define PUSH_OPEN_MAX 4096           /* open (partial) submissions at once */
 #define PUSH_UPDATE_PREFIX "kpu_"
-#define PUSH_UPDATE_LEN (4 + 32) /* kpu_ + base64url of 24 bytes */
+#define PUSH_UPDATE_LEN (4 + 32)   /* kpu_ + base64url of 24 bytes */
+#define PUSH_TURN_BYTES (8u << 20) /* log bytes stored per loop turn (one batch) */
+#define PUSH_IDS_TRIES 100         /* turns a job waits for ids (PostgreSQL) */
+#define PUSH_IDS_RETRY_MS 10
 
 enum push_job_kind { JOB_NEW, JOB_STEPS, JOB_FINISH };
 
@@ -54,11 +59,13 @@ struct push_job {
 	struct push_bag bag;
 	unsigned char hash[32]; /* JOB_NEW of an open submission: its update token's */
 	double at;
-	bool abandoned; /* JOB_FINISH of the idle sweep: results exception */
+	bool abandoned;    /* JOB_FINISH of the idle sweep: results exception */
+	unsigned id_tries; /* turns it waited for the id reserves */
 };
 
 struct push_open {
-	int64_t id, tokenid, buildid;
+	int64_t id, tokenid, buildid, builderid;
+	double started; /* its build's start */
 	unsigned char hash[32];
 	int64_t nsteps; /* accepted so far (queued included) */
 	int results;    /* stored so far */
@@ -187,24 +194,21 @@ unsigned push_queued(void)
 
 /* ---- storing (on the next loop turn) ------------------------------------------------- */
 
+/* The builder push:PACKAGE's id, once asked for (push_builder_ask), or 0. */
 static int64_t push_builder_id(struct push *p, const char *package)
 {
 	for (size_t i = 0; i < p->nbuilders; i++)
 		if (!strcmp(p->builders[i].package, package))
 			return p->builders[i].builderid;
-	struct db *db = p->m->db;
-	_cleanup_free_ char *name = xasprintf("push:%s", package);
-	_cleanup_free_ char *desc =
-		xasprintf("external: results of %s pushed from outside (docs/PUSH.md)", package);
-	int64_t id = 0;
-	if (db_builder_ensure(db, name, desc, "[\"external\",\"push\"]", &id) < 0 ||
-	    db_builder_set_masters(db, id, &p->m->masterid, 1) < 0) {
-		log_error("cannot add the external builder %s: %s", name, db_errmsg(db));
-		return 0;
-	}
+	return 0;
+}
+
+static void push_builder_add(struct push *p, const char *package, int64_t id)
+{
+	if (push_builder_id(p, package))
+		return; /* two first pushes of a package asked at once */
 	ARRAY_GROW(p->builders, p->nbuilders + 1, p->builders_alloc);
 	p->builders[p->nbuilders++] = (struct push_builder){xstrdup(package), id};
-	return id;
 }
 
 /* text as an 's' log: each line gains the stream character */
@@ -235,6 +239,7 @@ struct push_store {
 	int64_t *stepids, *logids;
 	int results;
 	double now;
+	double started, ended; /* the build's start; its end once finished */
 };
 
 static const char *push_results_name(int r)
@@ -293,6 +298,7 @@ static int push_store_finish(struct db *db, struct push_store *s)
 			: xasprintf("%s", results == RESULTS_SUCCESS ? "build successful"
 								     : push_results_name(results));
 	s->results = results;
+	s->ended = end;
 	return db_build_finish(db, s->buildid, results, state, end);
 }
 
@@ -302,9 +308,9 @@ static int push_store_new(struct db *db, void *ud)
 	struct push_job *j = s->j;
 	const struct push_bag *b = &j->bag;
 	double start = b->nsteps && b->steps[0].started_at ? b->steps[0].started_at : j->at;
-	int64_t number;
-	int r = db_build_add(db, s->builderid, 0, 0, s->p->m->masterid, start, &s->buildid,
-			     &number);
+	s->started = start;
+	/* no number: on PostgreSQL the server numbers it, in this write */
+	int r = db_build_add(db, s->builderid, 0, 0, s->p->m->masterid, start, &s->buildid, NULL);
 	if (r < 0)
 		return r;
 	const char *key;
@@ -425,32 +431,43 @@ static void push_events(struct push *p, struct push_store *s, bool is_new, bool 
 	}
 	if (finished) {
 		events_publish_row(m, DB_BUILDS, "builds", "buildid", s->buildid, "finished");
-		numbers_build_finished(m, s->buildid);
+		struct db_build_times bt = {.builderid = s->builderid,
+					    .started_at = s->started,
+					    .complete_at = s->ended,
+					    .results = s->results};
+		numbers_build_ended(m, s->buildid, &bt); /* durations, ETA cache (numbers.h) */
 	}
 }
 
-static void push_run_job(struct push *p, struct push_job *j)
+/* One job stored (or failed, recorded for its status URL): 0, or -EAGAIN
+ * when it is to wait for a later turn (PostgreSQL's id reserves). */
+static int push_run_job(struct push *p, struct push_job *j)
 {
 	struct db *db = p->m->db;
 	struct push_store s = {.p = p, .j = j, .results = RESULTS_NONE, .now = clock_wall()};
-	int r;
+	int r = 0;
 	if (j->kind == JOB_NEW) {
 		s.builderid = push_builder_id(p, j->bag.package);
-		if (!s.builderid) {
+		if (!s.builderid) { /* its request asked for it: only a restarted module */
 			push_fail(p, j->id, "cannot add the external builder (database error)");
 			push_open_drop(p, j->id);
 			goto out;
 		}
-		r = db_push_atomic(db, push_store_new, &s);
+		r = db_push_atomic(db, j->bag.nsteps, push_store_new, &s);
+		if (r == -EAGAIN && ++j->id_tries < PUSH_IDS_TRIES)
+			goto out;
 		if (r < 0) {
 			_cleanup_free_ char *why = xasprintf("not stored: %s", db_errmsg(db));
 			push_fail(p, j->id, why);
 			push_open_drop(p, j->id);
+			r = 0;
 			goto out;
 		}
 		struct push_open *o = push_open_find(p, j->id);
 		if (o) {
 			o->buildid = s.buildid;
+			o->builderid = s.builderid;
+			o->started = s.started;
 			o->results = s.results;
 		}
 		log_info("push %" PRId64 " stored: package=%s host=%s build=%" PRId64
@@ -466,13 +483,18 @@ static void push_run_job(struct push *p, struct push_job *j)
 			goto out;
 		}
 		s.buildid = o->buildid;
+		s.builderid = o->builderid;
+		s.started = o->started;
 		s.results = o->results;
 		s.nsteps_before = o->nsteps - (int64_t)j->bag.nsteps;
-		r = db_push_atomic(db, push_store_more, &s);
+		r = db_push_atomic(db, j->bag.nsteps, push_store_more, &s);
+		if (r == -EAGAIN && ++j->id_tries < PUSH_IDS_TRIES)
+			goto out;
 		if (r < 0) {
 			_cleanup_free_ char *why =
 				xasprintf("update not stored: %s", db_errmsg(db));
 			push_fail(p, j->id, why);
+			r = 0;
 			goto out;
 		}
 		o->results = s.results;
@@ -484,6 +506,7 @@ static void push_run_job(struct push *p, struct push_job *j)
 out:
 	free(s.stepids);
 	free(s.logids);
+	return r == -EAGAIN ? r : 0;
 }
 
 static void push_run(uv_timer_t *t)
@@ -491,18 +514,24 @@ static void push_run(uv_timer_t *t)
 	struct push *p = t->data;
 	/* one turn's worth: later arrivals wait for the next turn's batch */
 	unsigned n = p->nqueued;
-	while (n-- && p->head) {
+	size_t bytes = 0;
+	while (n-- && p->head && (!bytes || bytes + p->head->bag.log_bytes <= PUSH_TURN_BYTES)) {
 		struct push_job *j = p->head;
+		if (push_run_job(p, j) == -EAGAIN) { /* ids on their way: in order, later */
+			if (p->timers)
+				uv_timer_start(&p->run, push_run, PUSH_IDS_RETRY_MS, 0);
+			return;
+		}
+		bytes += j->bag.log_bytes + 1;
 		p->head = j->next;
 		if (!p->head)
 			p->tail = NULL;
 		p->nqueued--;
 		p->queued_bytes -= j->bag.log_bytes;
-		push_run_job(p, j);
 		push_bag_release(&j->bag);
 		free(j);
 	}
-	if (p->head)
+	if (p->head && p->timers)
 		uv_timer_start(&p->run, push_run, 0, 0);
 }
 
@@ -710,23 +739,21 @@ static int push_rate(struct push *p, struct api_ctx *ctx, int64_t tokenid, doubl
 	return 0;
 }
 
-/* Stored results of token and package: 0 (counted), or -1 after answering. */
-static int push_count(struct push *p, struct api_ctx *ctx, int64_t tokenid, const char *package)
+static struct push_count *push_count_find(struct push *p, int64_t tokenid, const char *package)
 {
-	struct push_count *c = NULL;
 	for (size_t i = 0; i < p->ncounts; i++)
 		if (p->counts[i].tokenid == tokenid && !strcmp(p->counts[i].package, package))
-			c = &p->counts[i];
-	if (!c) {
-		int64_t n = 0;
-		if (db_push_count(ctx->db, tokenid, package, &n) < 0) {
-			api_reply_db_error(ctx, KILN_EDB);
-			return -1;
-		}
-		ARRAY_GROW(p->counts, p->ncounts + 1, p->counts_alloc);
-		c = &p->counts[p->ncounts++];
-		*c = (struct push_count){tokenid, xstrdup(package), n};
-	}
+			return &p->counts[i];
+	return NULL;
+}
+
+/* Stored results of token and package: 1 (counted), 0 after answering 429,
+ * or -EAGAIN when they are not known yet (db_push_count_async first). */
+static int push_count(struct push *p, struct api_ctx *ctx, int64_t tokenid, const char *package)
+{
+	struct push_count *c = push_count_find(p, tokenid, package);
+	if (!c)
+		return -EAGAIN;
 	if (c->n >= p->caps.max_results) {
 		api_reply_errorf(ctx, 429,
 				 "token %" PRId64 " has stored %" PRId64
@@ -735,10 +762,10 @@ static int push_count(struct push *p, struct api_ctx *ctx, int64_t tokenid, cons
 				 "is pruned",
 				 tokenid, c->n, package, p->caps.max_results);
 		http_reply_retry_after(ctx->req, 3600);
-		return -1;
+		return 0;
 	}
 	c->n++;
-	return 0;
+	return 1;
 }
 
 static int push_busy(struct push *p, struct api_ctx *ctx, size_t bytes)
@@ -756,6 +783,140 @@ static void push_status_url(struct push *p, int64_t id, char *out, size_t n)
 	size_t bl = strlen(base);
 	snprintf(out, n, "%.*s/api/v2/push/%" PRId64,
 		 (int)(bl && base[bl - 1] == '/' ? bl - 1 : bl), base, id);
+}
+
+/* The bag accepted (its checks passed, counted): queued, answered 202. */
+static void push_accept(struct push *p, struct api_ctx *ctx, struct push_bag *bag, int64_t tokenid,
+			double now)
+{
+	struct push_job *j = xcalloc(1, sizeof(*j));
+	j->kind = JOB_NEW;
+	j->id = p->next_id++;
+	j->tokenid = tokenid;
+	j->at = now;
+	j->bag = *bag; /* the job's now */
+	*bag = (struct push_bag){0};
+	bool finished = j->bag.finished;
+	json_t *doc = json_object();
+	if (!finished) {
+		char upd[PUSH_UPDATE_LEN + 8];
+		unsigned char raw[24];
+		randombytes_buf(raw, sizeof(raw));
+		memcpy(upd, PUSH_UPDATE_PREFIX, 4);
+		sodium_bin2base64(upd + 4, sizeof(upd) - 4, raw, sizeof(raw),
+				  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+		crypto_hash_sha256(j->hash, (const unsigned char *)upd, strlen(upd));
+		ARRAY_GROW(p->open, p->nopen + 1, p->open_alloc);
+		struct push_open *o = &p->open[p->nopen++];
+		*o = (struct push_open){.id = j->id,
+					.last = now,
+					.tokenid = tokenid,
+					.nsteps = (int64_t)j->bag.nsteps,
+					.results = RESULTS_NONE};
+		memcpy(o->hash, j->hash, 32);
+		json_object_set_new(doc, "update_token", json_string(upd));
+		sodium_memzero(upd, sizeof(upd));
+	}
+	char url[512];
+	push_status_url(p, j->id, url, sizeof(url));
+	json_object_set_new(doc, "pushid", json_integer(j->id));
+	json_object_set_new(doc, "state", json_string("queued"));
+	json_object_set_new(doc, "status_url", json_string(url));
+	json_object_set_new(doc, "finished", json_boolean(finished));
+	push_enqueue(p, j);
+	push_reply(ctx, 202, doc);
+}
+
+/* A POST /push held back for the loop: its token's stored results for the
+ * package (the first push of the two since the start), then the row of
+ * the builder push:PACKAGE (the first push of the package), read before
+ * it is queued. */
+struct push_call {
+	struct http_deferred *d;
+	struct api_ctx ctx; /* the handler's, its path segments copied into cap */
+	char *cap[API_MAX_SEGS];
+	struct push_bag bag; /* owned until queued */
+	int64_t tokenid;
+	double now;
+};
+
+static void push_call_free(struct push_call *c)
+{
+	if (c->d)
+		http_deferred_end(c->d);
+	api_ctx_unhold(&c->ctx, c->cap);
+	push_bag_release(&c->bag);
+	free(c);
+}
+
+static void push_call_builder(void *arg, int r, int64_t id, const char *err);
+
+/* Goes on with c once counted: the builder's row, then the queue.  c is
+ * freed here (or by the read it sends). */
+static void push_call_next(struct push *p, struct push_call *c)
+{
+	if (push_builder_id(p, c->bag.package)) {
+		push_accept(p, &c->ctx, &c->bag, c->tokenid, c->now);
+		push_call_free(c);
+		return;
+	}
+	_cleanup_free_ char *name = xasprintf("push:%s", c->bag.package);
+	_cleanup_free_ char *desc = xasprintf(
+		"external: results of %s pushed from outside (docs/PUSH.md)", c->bag.package);
+	int r = db_ensure_async(c->ctx.db, DB_NAMED_BUILDER, name, desc, "[\"external\",\"push\"]",
+				push_call_builder, c);
+	if (r < 0)
+		push_call_builder(c, r, 0, db_errmsg(c->ctx.db)); /* answered there */
+}
+
+/* The builder push:PACKAGE's row (new or existing). */
+static void push_call_builder(void *arg, int r, int64_t id, const char *err)
+{
+	struct push_call *c = arg;
+	c->ctx.req = http_deferred_req(c->d);
+	if (!c->ctx.req) { /* gone, or the master is stopping: touch nothing */
+		push_call_free(c);
+		return;
+	}
+	struct push *p = push_state(c->ctx.m);
+	if (r >= 0 && (r = db_builder_set_masters(c->ctx.db, id, &p->m->masterid, 1)) < 0)
+		err = db_errmsg(c->ctx.db);
+	if (r < 0) {
+		struct push_count *n = push_count_find(p, c->tokenid, c->bag.package);
+		if (n && n->n > 0)
+			n->n--; /* not queued after all */
+		log_error("cannot add the external builder push:%s: %s", c->bag.package,
+			  err ? err : err_str(r));
+		api_reply_errorf(&c->ctx, 500,
+				 "cannot add the external builder 'push:%s' (database error)",
+				 c->bag.package);
+		push_call_free(c);
+		return;
+	}
+	push_builder_add(p, c->bag.package, id);
+	push_call_next(p, c);
+}
+
+/* The token's stored results for the package. */
+static void push_call_counted(void *arg, int r, int64_t n, const char *err)
+{
+	struct push_call *c = arg;
+	struct api_ctx *ctx = api_deferred_ctx(c->d, &c->ctx, r, err);
+	if (!ctx) { /* gone, or a database error answered 500 */
+		push_call_free(c);
+		return;
+	}
+	struct push *p = push_state(ctx->m);
+	if (!push_count_find(p, c->tokenid, c->bag.package)) {
+		ARRAY_GROW(p->counts, p->ncounts + 1, p->counts_alloc);
+		p->counts[p->ncounts++] =
+			(struct push_count){c->tokenid, xstrdup(c->bag.package), n};
+	}
+	if (push_count(p, ctx, c->tokenid, c->bag.package) <= 0) {
+		push_call_free(c); /* 429 answered */
+		return;
+	}
+	push_call_next(p, c);
 }
 
 static void push_post_new(struct push *p, struct api_ctx *ctx)
@@ -780,47 +941,51 @@ static void push_post_new(struct push *p, struct api_ctx *ctx)
 		api_reply_error(ctx, st, why);
 		return;
 	}
+	int counted = 0;
 	if ((!bag.finished && p->nopen >= PUSH_OPEN_MAX) || push_busy(p, ctx, bag.log_bytes) < 0 ||
-	    push_rate(p, ctx, tok.id, now) < 0 || push_count(p, ctx, tok.id, bag.package) < 0) {
+	    push_rate(p, ctx, tok.id, now) < 0 ||
+	    (counted = push_count(p, ctx, tok.id, bag.package)) == 0) {
 		if (!bag.finished && p->nopen >= PUSH_OPEN_MAX)
 			api_reply_error(ctx, 503, "too many open submissions: finish some first");
 		push_bag_release(&bag);
 		return;
 	}
-	struct push_job *j = xcalloc(1, sizeof(*j));
-	j->kind = JOB_NEW;
-	j->id = p->next_id++;
-	j->tokenid = tok.id;
-	j->at = now;
-	j->bag = bag;
-	json_t *doc = json_object();
-	if (!bag.finished) {
-		char upd[PUSH_UPDATE_LEN + 8];
-		unsigned char raw[24];
-		randombytes_buf(raw, sizeof(raw));
-		memcpy(upd, PUSH_UPDATE_PREFIX, 4);
-		sodium_bin2base64(upd + 4, sizeof(upd) - 4, raw, sizeof(raw),
-				  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-		crypto_hash_sha256(j->hash, (const unsigned char *)upd, strlen(upd));
-		ARRAY_GROW(p->open, p->nopen + 1, p->open_alloc);
-		struct push_open *o = &p->open[p->nopen++];
-		*o = (struct push_open){.id = j->id,
-					.last = now,
-					.tokenid = tok.id,
-					.nsteps = (int64_t)bag.nsteps,
-					.results = RESULTS_NONE};
-		memcpy(o->hash, j->hash, 32);
-		json_object_set_new(doc, "update_token", json_string(upd));
-		sodium_memzero(upd, sizeof(upd));
+	if (counted == 1 && push_builder_id(p, bag.package)) {
+		push_accept(p, ctx, &bag, tok.id, now);
+		return;
 	}
-	char url[512];
-	push_status_url(p, j->id, url, sizeof(url));
-	json_object_set_new(doc, "pushid", json_integer(j->id));
-	json_object_set_new(doc, "state", json_string("queued"));
-	json_object_set_new(doc, "status_url", json_string(url));
-	json_object_set_new(doc, "finished", json_boolean(bag.finished));
-	push_enqueue(p, j);
-	push_reply(ctx, 202, doc);
+	struct push_call *c = xcalloc(1, sizeof(*c));
+	api_ctx_hold(&c->ctx, c->cap, ctx);
+	c->bag = bag;
+	c->tokenid = tok.id;
+	c->now = now;
+	c->d = http_req_defer(ctx->req);
+	if (counted == 1) {
+		push_call_next(p, c);
+		return;
+	}
+	int r = db_push_count_async(ctx->db, tok.id, bag.package, push_call_counted, c);
+	if (r < 0) {
+		api_reply_db_error(ctx, r);
+		push_call_free(c);
+	}
+}
+
+/* An append to a submission that is not open: 409 if it is known (stored,
+ * failed or finishing), else 404. */
+static void push_more_closed(struct api_ctx *ctx, int64_t id, bool known)
+{
+	if (known)
+		api_reply_errorf(ctx, 409, "push %" PRId64 " is not open: it is finished", id);
+	else
+		api_reply_errorf(ctx, 404, "no open push %" PRId64, id);
+}
+
+/* The submission's row read ([] or [it]); the id from the path again. */
+static void push_more_known(struct api_ctx *ctx, json_t *items, void *arg)
+{
+	(void)arg;
+	push_more_closed(ctx, strtoll(ctx->rest + 5, NULL, 10), json_array_size(items) > 0);
 }
 
 /* POST /push/ID/steps and /push/ID/finish */
@@ -870,15 +1035,12 @@ static void push_post_more(struct push *p, struct api_ctx *ctx, int64_t id, bool
 	crypto_hash_sha256(h, (const unsigned char *)upd, strlen(upd));
 	if (!o || o->finishing) {
 		push_bag_release(&bag);
-		json_t *row = NULL;
-		bool known = db_push_get(ctx->db, id, &row) == 0 || push_failed_reason(p, id) ||
-			     (o && o->finishing);
-		json_decref(row);
-		if (known)
-			api_reply_errorf(ctx, 409, "push %" PRId64 " is not open: it is finished",
-					 id);
-		else
-			api_reply_errorf(ctx, 404, "no open push %" PRId64, id);
+		if (push_failed_reason(p, id) || (o && o->finishing)) {
+			push_more_closed(ctx, id, true);
+			return;
+		}
+		struct api_wait *w = api_wait_new(ctx, push_more_known, NULL);
+		api_wait_begin(ctx, w, db_push_get_async(ctx->db, id, api_wait_answered, w));
 		return;
 	}
 	if (!*upd || sodium_memcmp(h, o->hash, 32)) {
