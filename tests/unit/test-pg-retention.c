@@ -469,6 +469,51 @@ TEST(both_backends_purge_alike)
 	db_close(pg.db);
 }
 
+static int calls;
+
+static void on_batch_counted(void *arg, int r, struct db_retention_step *s, const char *err)
+{
+	calls++;
+	on_batch(arg, r, s, err);
+}
+
+static void on_usage_counted(void *arg, int r, int64_t bytes, int64_t max_id, int64_t keep_from,
+			     const char *err)
+{
+	calls++;
+	on_usage(arg, r, bytes, max_id, keep_from, err);
+}
+
+/* A runner stopped with an answer in flight waits for it: db_close gives
+ * every call sent its answer, once (-ECANCELED when it was not done). */
+TEST(close_answers_in_flight)
+{
+	char url[300];
+	snprintf(url, sizeof(url), "sqlite:%s/close.sqlite", dir);
+	const char *urls[] = {url, pg_test.url};
+	for (int i = 0; i < 2; i++) {
+		struct db *db = open_async(urls[i]);
+		if (!db)
+			return;
+		struct db_retention_policy p = {.builds_before = 1, .changes_before = 1};
+		struct db_retention_pass st = {0};
+		struct answer a = {0}, u = {0};
+		calls = 0;
+		CHECK_INT(db_retention_batch_async(db, &p, &st, 10, 10, on_batch_counted, &a), 0);
+		CHECK_INT(db_artifacts_usage_async(db, 0, 0, on_usage_counted, &u), 0);
+		CHECK(!a.done && !u.done);
+		db_close(db);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		CHECK(a.done && u.done);
+		CHECK_INT(calls, 2);
+		/* PostgreSQL's close commits the turn's writes first: the batch
+		 * may have its answer; the read sent behind it never */
+		CHECK(a.r == -ECANCELED || (i == 1 && a.r >= 0));
+		CHECK_INT(u.r, -ECANCELED);
+		db_artifact_files_free(a.s.files, a.s.nfiles);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (!mkdtemp(dir) || uv_loop_init(&loop) != 0)
@@ -479,6 +524,7 @@ int main(int argc, char **argv)
 		CHECK(!"a PostgreSQL server for the test");
 	} else {
 		RUN(both_backends_purge_alike);
+		RUN(close_answers_in_flight);
 	}
 	pg_test_cleanup();
 	uv_run(&loop, UV_RUN_DEFAULT);
