@@ -91,7 +91,8 @@ static void side_rows(struct side *s, const char *what, const char *sql, struct 
  * finished 50 s later (the last one still runs), each with its request,
  * buildset, sourcestamp, step, log and chunk, a test result set of 3, a
  * number and two artifact rows (a file, and a file in an extracted
- * directory); changes 1-4 at 100 j, the first built by the last buildset. */
+ * directory); changes 1-4 at 100 j, the first built by the last buildset;
+ * a request collapsed into build 3. */
 static void fixture(struct side *s)
 {
 	const char *blob = s->pq ? "'\\x6f610a'::bytea" : "X'6f610a'";
@@ -153,6 +154,11 @@ static void fixture(struct side *s)
 	snprintf(sql, sizeof(sql),
 		 "INSERT INTO buildset_changes (buildsetid, changeid) VALUES (%d, 1)", NBUILDS);
 	side_exec(s, sql);
+	/* a request of buildset 3 collapsed into build 3: the build goes, the
+	 * request stays (collapsed_into cleared), and so does its buildset */
+	side_exec(s,
+		  "INSERT INTO buildrequests (id, buildsetid, builderid, submitted_at, complete, "
+		  "collapsed_into) VALUES (99, 3, 1, 300, 1, 3)");
 }
 
 /* ---- answers ---------------------------------------------------------------------------- */
@@ -255,7 +261,8 @@ static void add_files(struct buf *out, struct db_artifact_file *f, size_t n)
 static void left(struct side *s, struct buf *out)
 {
 	side_rows(s, "builds", "SELECT id FROM builds ORDER BY id", out);
-	side_rows(s, "buildrequests", "SELECT id FROM buildrequests ORDER BY id", out);
+	side_rows(s, "buildrequests",
+		  "SELECT id, COALESCE(collapsed_into, 0) FROM buildrequests ORDER BY id", out);
 	side_rows(s, "buildsets", "SELECT id FROM buildsets ORDER BY id", out);
 	side_rows(s, "sourcestamps", "SELECT id FROM sourcestamps ORDER BY id", out);
 	side_rows(s, "steps", "SELECT id FROM steps ORDER BY id", out);
@@ -462,6 +469,8 @@ TEST(both_backends_purge_alike)
 		     "logs (content kept): 4, 0; 7, 0; 8, 1; 9, 0; 10, 0; 11, 1; 12, 1;\n") !=
 	      NULL);
 	CHECK(strstr(a.ptr, "changes: 1; 4;\n") != NULL);
+	CHECK(strstr(a.ptr, " 99, 0;\n") != NULL);
+	CHECK(strstr(a.ptr, "buildsets: 3; 4;") != NULL);
 	buf_release(&a);
 	buf_release(&b);
 	PQfinish(pg.pq);
