@@ -538,4 +538,16 @@ int db_buildset_patches(struct db *db, int64_t bsid, struct db_patch_data **ret,
 int db_masters_reap(struct db *db, int64_t self, double older_than, double now,
 		    struct db_master_dead **ret, size_t *ret_n);
 
+/* The phases of a retention pass (struct db_retention_pass's phase), in
+ * their order on both backends (db-sqlite-retention.c, db-pg-retention.c). */
+enum {
+	RET_BUILDS_AGE,
+	RET_BUILDS_COUNT,
+	RET_LOGS,
+	RET_TESTS,
+	RET_NUMBERS,
+	RET_CHANGES,
+	RET_DONE,
+};
+
 #endif

@@ -304,6 +304,18 @@ int db_pg_session_add(struct db *db, const unsigned char hash[DB_SESSION_HASH_BY
 int db_pg_session_delete(struct db *db, const unsigned char hash[DB_SESSION_HASH_BYTES]);
 int db_pg_sessions_delete_user(struct db *db, int64_t uid);
 
+/* The retention's calls on PostgreSQL (db-pg-retention.c): the *_async
+ * calls of db.h (a batch without its time budget). */
+int db_pg_retention_batch(struct db *db, const struct db_retention_policy *p,
+			  const struct db_retention_pass *st, size_t max_rows, db_retention_fn done,
+			  void *arg);
+int db_pg_artifacts_usage(struct db *db, int64_t after_id, int64_t keep_builds,
+			  db_artifacts_usage_fn done, void *arg);
+int db_pg_artifacts_oldest(struct db *db, int64_t after_id, size_t max, db_artifacts_oldest_fn done,
+			   void *arg);
+int db_pg_artifacts_delete(struct db *db, const int64_t *ids, size_t n,
+			   db_artifacts_deleted_fn done, void *arg);
+
 /* Shared by both backends (db-sqlite-users.c, db-sqlite-tokens.c,
  * db-sqlite-sessions.c): the checks of a user's values, of a token's name
  * and of a token found (revoked, expired, lacking need: its error, else

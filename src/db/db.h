@@ -1014,6 +1014,25 @@ struct db_artifact_file {
 int db_artifacts_delete(struct db *db, const int64_t *ids, size_t n, struct db_artifact_file **ret,
 			size_t *ret_n);
 void db_artifact_files_free(struct db_artifact_file *f, size_t n);
+/* The same three answered on the loop (issue 14; db_list_async's rules:
+ * done(arg, ...) on a later turn, or an error returned and done never
+ * called; -ECANCELED at db_close).  The usage's answer: bytes, max_id and
+ * keep_from_buildid as db_artifacts_usage's. */
+typedef void (*db_artifacts_usage_fn)(void *arg, int r, int64_t bytes, int64_t max_id,
+				      int64_t keep_from_buildid, const char *err);
+int db_artifacts_usage_async(struct db *db, int64_t after_id, int64_t keep_builds,
+			     db_artifacts_usage_fn done, void *arg);
+/* Up to max (at most KILN_RETENTION_BATCH) rows, borrowed for the call. */
+typedef void (*db_artifacts_oldest_fn)(void *arg, int r, const struct db_artifact_age *rows,
+				       size_t n, const char *err);
+int db_artifacts_oldest_async(struct db *db, int64_t after_id, size_t max,
+			      db_artifacts_oldest_fn done, void *arg);
+/* The deletion's answer comes once it is committed; files (owned by the
+ * callee: db_artifact_files_free) are the ones no remaining row names. */
+typedef void (*db_artifacts_deleted_fn)(void *arg, int r, struct db_artifact_file *files, size_t n,
+					const char *err);
+int db_artifacts_delete_async(struct db *db, const int64_t *ids, size_t n,
+			      db_artifacts_deleted_fn done, void *arg);
 /* ==== end of artifacts ============================================================== */
 
 /* ==== console and grid (slice "console") ============================================ */
@@ -1451,6 +1470,30 @@ int db_retention_batch(struct db *db, const struct db_retention_policy *p,
 		       struct db_retention_pass *st, size_t max_rows, double budget_ms,
 		       struct db_retention_counts *counts, struct db_artifact_file **files,
 		       size_t *nfiles);
+/* One batch answered on the loop (issue 14), the runner's way on both
+ * backends: on SQLite db_retention_batch runs at once and its answer waits
+ * for a later turn; on PostgreSQL the batch is one statement of the turn's
+ * transaction (one phase's window: its checks and deletions in one WITH,
+ * ON DELETE CASCADE taking what hangs on a build), answered after its
+ * commit, and budget_ms does not apply (max_rows bounds it).  st is the
+ * position to start from (copied); p is copied before this returns.  The
+ * answer: r 1 while the pass has more to do, 0 when it is over, or an
+ * error (nothing of the batch done, s NULL); s->st the position after the
+ * batch, s->counts what it removed (rows: their sum), s->files those of
+ * the artifact rows it deleted (take them, setting s->files NULL and
+ * s->nfiles 0, or they are freed after the call).  On PostgreSQL
+ * db_retention_resolve leaves builderid 0: each batch matches the
+ * builders by name. */
+struct db_retention_step {
+	struct db_retention_pass st;
+	struct db_retention_counts counts;
+	struct db_artifact_file *files;
+	size_t nfiles;
+};
+typedef void (*db_retention_fn)(void *arg, int r, struct db_retention_step *s, const char *err);
+int db_retention_batch_async(struct db *db, const struct db_retention_policy *p,
+			     const struct db_retention_pass *st, size_t max_rows, double budget_ms,
+			     db_retention_fn done, void *arg);
 /* The whole purge in one transaction, without a time limit (`kiln
  * cleanupdb`, the master not running).  dry_run: counts, then undoes it
  * all (no files returned).  The files of deleted artifact rows go to

@@ -1,8 +1,9 @@
 /*
  * Artifact retention (see artifact-retention.h): the picker, and the
  * runner that applies it in passes of KILN_RETENTION_BATCH rows: rows are
- * deleted and committed on the loop thread, then the files they left
- * unused are removed on the thread pool.  docs/CONFIG.md "artifacts".
+ * read and deleted through the db's answers on the loop (each step starts
+ * from the last one's answer), then the files they left unused are
+ * removed on the thread pool.  docs/CONFIG.md "artifacts".
  */
 #define LOG_SUBSYS "retention"
 
@@ -63,6 +64,8 @@ struct artifact_retention {
 	bool again;    /* kicked during a pass: one more after it */
 	bool stopping; /* artifact_retention_stop() was called */
 	bool working;  /* the thread-pool job is in flight */
+	bool asking;   /* a db answer is awaited (the db answers even at its close) */
+	size_t picked; /* the batch's rows being deleted */
 	struct artifact_retention_state st;
 	/* the total kept between passes: the bytes of the rows up to known_id
 	 * (a pass adds the newer rows' bytes, a range of the primary key, so
@@ -85,8 +88,7 @@ struct artifact_retention {
 
 static void artifact_retention_maybe_free(struct artifact_retention *r)
 {
-	if (r->stopping && !r->working && r->open_handles == 0) {
-		retention_stop(r->general); /* frees itself */
+	if (r->stopping && !r->working && !r->asking && r->open_handles == 0) {
 		db_artifact_files_free(r->files, r->nfiles);
 		free(r);
 	}
@@ -174,21 +176,70 @@ static void artifact_retention_end(struct artifact_retention *r)
 	}
 }
 
-/* One batch on the loop thread: read, pick, delete and commit, then hand
- * the files to the thread pool. */
-static void artifact_retention_batch(struct artifact_retention *r)
+/* A batch that failed: the pass ends there. */
+static void artifact_retention_failed(struct artifact_retention *r, int rr, const char *err)
 {
+	log_warn_errno(rr, "cannot delete old artifacts: %s", err ? err : "failed");
+	r->known = false; /* the picker counted deletions that were undone */
+	r->more = false;
+	artifact_retention_end(r);
+}
+
+/* The deletion's answer, once committed: the files to the thread pool. */
+static void artifact_retention_deleted(void *arg, int rr, struct db_artifact_file *files, size_t n,
+				       const char *err)
+{
+	struct artifact_retention *r = arg;
+	r->asking = false;
+	if (r->stopping) {
+		db_artifact_files_free(files, n);
+		artifact_retention_maybe_free(r);
+		return;
+	}
+	if (rr < 0) {
+		artifact_retention_failed(r, rr, err);
+		return;
+	}
+	r->deleted += r->picked;
+	db_artifact_files_free(r->files, r->nfiles);
+	r->files = files;
+	r->nfiles = n;
+	if (r->nfiles == 0) {
+		artifact_retention_end(r);
+		return;
+	}
+	/* the rows must be gone for good before any file is: on SQLite the
+	 * answer may come in the deletion's own turn, before the db's check
+	 * handle committed it, so the files wait for a later one.  1 ms, not
+	 * 0: a timer started from a timer callback with 0 may run in this
+	 * turn */
+	r->files_due = true;
+	artifact_retention_later(r, 1);
+}
+
+/* The oldest rows' answer: pick, then delete what goes. */
+static void artifact_retention_read(void *arg, int rr, const struct db_artifact_age *rows, size_t n,
+				    const char *err)
+{
+	struct artifact_retention *r = arg;
+	r->asking = false;
+	if (r->stopping) {
+		artifact_retention_maybe_free(r);
+		return;
+	}
+	if (rr < 0) {
+		artifact_retention_failed(r, rr, err);
+		return;
+	}
 	struct db *db = r->m->db;
-	struct db_artifact_age *rows = xreallocarray(NULL, KILN_RETENTION_BATCH, sizeof(*rows));
 	int64_t *ids = xreallocarray(NULL, KILN_RETENTION_BATCH, sizeof(*ids));
-	size_t n = 0, k = 0;
+	size_t k = 0;
 	bool more = false;
-	int rr = db_artifacts_oldest(db, r->after_id, KILN_RETENTION_BATCH, rows, &n);
 	/* rows stored since the pass began are not in its total: the next one's */
 	size_t all = n;
 	while (n > 0 && rows[n - 1].artifactid > r->known_id)
 		n--;
-	if (rr >= 0 && n > 0) {
+	if (n > 0) {
 		k = artifact_retention_pick(&r->policy, &r->st, rows, n, ids, &more);
 		r->after_id = rows[n - 1].artifactid;
 		for (size_t i = 0, j = 0; i < n && j < k; i++)
@@ -197,29 +248,33 @@ static void artifact_retention_batch(struct artifact_retention *r)
 				j++;
 			}
 	}
-	if (rr >= 0 && k > 0)
-		rr = db_artifacts_delete(db, ids, k, &r->files, &r->nfiles);
-	free(rows);
+	r->more = more && n == KILN_RETENTION_BATCH && all == n;
+	r->picked = k;
+	if (k == 0) {
+		free(ids);
+		artifact_retention_end(r);
+		return;
+	}
+	rr = db_artifacts_delete_async(db, ids, k, artifact_retention_deleted, r);
 	free(ids);
 	if (rr < 0) {
-		log_warn_errno(rr, "cannot delete old artifacts: %s", db_errmsg(db));
-		r->known = false; /* the picker counted deletions that were undone */
-		r->more = false;
-		artifact_retention_end(r);
+		artifact_retention_failed(r, rr, db_errmsg(db));
 		return;
 	}
-	r->deleted += k;
-	r->more = more && n == KILN_RETENTION_BATCH && all == n;
-	if (r->nfiles == 0) {
-		artifact_retention_end(r);
+	r->asking = true;
+}
+
+/* One batch: the oldest rows after the pass's position, read on the loop. */
+static void artifact_retention_batch(struct artifact_retention *r)
+{
+	struct db *db = r->m->db;
+	int rr = db_artifacts_oldest_async(db, r->after_id, KILN_RETENTION_BATCH,
+					   artifact_retention_read, r);
+	if (rr < 0) {
+		artifact_retention_failed(r, rr, db_errmsg(db));
 		return;
 	}
-	/* the rows must be gone for good before any file is: the files wait
-	 * for a later loop turn, after the db's check handle committed this
-	 * one's batch (a failed commit stops the master first).  1 ms, not 0:
-	 * a timer started from a timer callback with 0 may run in this turn */
-	r->files_due = true;
-	artifact_retention_later(r, 1);
+	r->asking = true;
 }
 
 /* The files of the rows deleted on an earlier turn, to the thread pool. */
@@ -240,29 +295,51 @@ static void artifact_retention_files(struct artifact_retention *r)
 	r->working = true;
 }
 
-/* A new pass: the totals once, then batches from the oldest row. */
-static void artifact_retention_pass(struct artifact_retention *r)
+/* The totals' answer: the pass begins from the oldest row. */
+static void artifact_retention_counted(void *arg, int rr, int64_t added, int64_t max_id,
+				       int64_t keep_from_buildid, const char *err)
 {
-	int64_t added = 0, max_id = 0;
-	if (r->recount) {
-		r->known = false;
-		r->recount = false;
-	}
-	int rr = db_artifacts_usage(r->m->db, r->known ? r->known_id : 0, r->policy.keep_builds,
-				    &added, &max_id, &r->st.keep_from_buildid);
-	if (rr < 0) {
-		log_warn_errno(rr, "cannot read the artifacts' usage: %s", db_errmsg(r->m->db));
+	struct artifact_retention *r = arg;
+	r->asking = false;
+	if (r->stopping) {
+		artifact_retention_maybe_free(r);
 		return;
 	}
+	if (rr < 0) {
+		log_warn_errno(rr, "cannot read the artifacts' usage: %s", err ? err : "failed");
+		r->busy = false;
+		if (r->again) {
+			r->again = false;
+			artifact_retention_later(r, 0);
+		}
+		return;
+	}
+	r->st.keep_from_buildid = keep_from_buildid;
 	r->st.total_bytes = (r->known ? r->st.total_bytes : 0) + added;
 	r->known = true;
 	r->known_id = max_id;
 	r->st.now = clock_wall();
-	r->busy = true;
 	r->after_id = 0;
 	r->deleted = 0;
 	r->freed = 0;
 	artifact_retention_batch(r);
+}
+
+/* A new pass: the totals once, then batches from the oldest row. */
+static void artifact_retention_pass(struct artifact_retention *r)
+{
+	if (r->recount) {
+		r->known = false;
+		r->recount = false;
+	}
+	int rr = db_artifacts_usage_async(r->m->db, r->known ? r->known_id : 0,
+					  r->policy.keep_builds, artifact_retention_counted, r);
+	if (rr < 0) {
+		log_warn_errno(rr, "cannot read the artifacts' usage: %s", db_errmsg(r->m->db));
+		return;
+	}
+	r->busy = true;
+	r->asking = true;
 }
 
 void artifact_retention_kick(struct artifact_retention *r)
@@ -324,6 +401,10 @@ void artifact_retention_stop(struct artifact_retention *r)
 	if (!r || r->stopping)
 		return;
 	r->stopping = true;
+	/* now, not once this is freed: its passes must not outlive the master's
+	 * stop (it frees itself once its own answers are in) */
+	retention_stop(r->general);
+	r->general = NULL;
 	if (!uv_is_closing((uv_handle_t *)&r->tick))
 		uv_close((uv_handle_t *)&r->tick, artifact_retention_closed);
 	if (r->open_handles > 1 && !uv_is_closing((uv_handle_t *)&r->next))

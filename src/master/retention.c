@@ -1,8 +1,9 @@
 /*
  * The retention runner (retention.h): a pass is a chain of short batches
- * on the loop, each one db_retention_batch() (its own write, committed by
- * the db's check handle at the end of the loop turn), the files of purged
- * artifacts removed on the thread pool after the rows are committed.
+ * on the loop, each one db_retention_batch_async() (its own write, in the
+ * turn's transaction; the next batch starts from its answer), the files of
+ * purged artifacts removed on the thread pool after the rows are
+ * committed.
  */
 #define LOG_SUBSYS "retention"
 
@@ -161,11 +162,14 @@ struct retention {
 	uv_timer_t next; /* the next batch, or the files after a commit */
 	int open_handles;
 	bool busy, again, stopping, working, files_due;
+	bool asking; /* a batch's answer is awaited (the db answers even at its close) */
 	struct db_retention_policy policy;
 	struct db_retention_pass st;
 	struct db_retention_counts counts;
 	double pass_started; /* monotonic seconds */
 	double worst_batch_s;
+	double batch_started; /* monotonic seconds */
+	double batch_call_s;  /* the batch's call on the loop (all of SQLite's work) */
 	uv_work_t work;
 	struct db_artifact_file *files; /* owned: of the committed batch */
 	size_t nfiles;
@@ -182,7 +186,7 @@ static double retention_mono(void)
 
 static void retention_maybe_free(struct retention *r)
 {
-	if (r->stopping && !r->working && r->open_handles == 0) {
+	if (r->stopping && !r->working && !r->asking && r->open_handles == 0) {
 		db_artifact_files_free(r->files, r->nfiles);
 		retention_policy_release(&r->policy);
 		free(r);
@@ -261,29 +265,51 @@ static void retention_job_done(uv_work_t *w, int status)
 	retention_later(r, 0);
 }
 
-static void retention_batch(struct retention *r)
+static void retention_batch_done(void *arg, int rr, struct db_retention_step *s, const char *err)
 {
-	double t0 = retention_mono();
-	int rr = db_retention_batch(r->m->db, &r->policy, &r->st, RETENTION_BATCH_ROWS,
-				    RETENTION_BATCH_MS, &r->counts, &r->files, &r->nfiles);
-	double took = retention_mono() - t0;
+	struct retention *r = arg;
+	r->asking = false;
+	if (r->stopping) {
+		retention_maybe_free(r);
+		return;
+	}
+	/* SQLite's batch is the call's work on the loop; PostgreSQL's, the
+	 * server's until the commit is answered */
+	double took =
+		db_is_postgresql(r->m->db) ? retention_mono() - r->batch_started : r->batch_call_s;
 	if (took > r->worst_batch_s)
 		r->worst_batch_s = took;
 	if (took > retention_stats.worst_batch_s)
 		retention_stats.worst_batch_s = took;
 	if (rr < 0) {
-		log_warn_errno(rr, "the retention pass stopped: %s", db_errmsg(r->m->db));
-		db_artifact_files_free(r->files, r->nfiles);
-		r->files = NULL;
-		r->nfiles = 0;
+		log_warn_errno(rr, "the retention pass stopped: %s", err ? err : "failed");
 		retention_end(r);
 		return;
 	}
-	if (r->nfiles) {
-		/* the rows must be committed before any file goes: the files wait
-		 * for a later loop turn, after the db's check handle committed this
-		 * one's batch.  1 ms, not 0: a timer started from a timer callback
-		 * with 0 may run in this same turn */
+	struct db_retention_counts *c = &r->counts;
+	const struct db_retention_counts *k = &s->counts;
+	r->st = s->st;
+	c->builds += k->builds;
+	c->logs += k->logs;
+	c->test_results += k->test_results;
+	c->numbers += k->numbers;
+	c->changes += k->changes;
+	c->buildrequests += k->buildrequests;
+	c->buildsets += k->buildsets;
+	c->sourcestamps += k->sourcestamps;
+	c->artifacts += k->artifacts;
+	c->rows += k->rows;
+	if (s->nfiles) {
+		/* these files only: the ones of the batches before are gone */
+		db_artifact_files_free(r->files, r->nfiles);
+		r->files = TAKE_PTR(s->files);
+		r->nfiles = s->nfiles;
+		s->nfiles = 0;
+		/* the rows must be committed before any file goes: on SQLite the
+		 * answer may come in the batch's own turn, before the db's check
+		 * handle committed it, so the files wait for a later one.  1 ms,
+		 * not 0: a timer started from a timer callback with 0 may run in
+		 * this same turn */
 		r->files_due = true;
 		retention_later(r, 1);
 		return;
@@ -293,6 +319,20 @@ static void retention_batch(struct retention *r)
 		return;
 	}
 	retention_later(r, 1); /* yield to the loop between batches */
+}
+
+static void retention_batch(struct retention *r)
+{
+	r->batch_started = retention_mono();
+	int rr = db_retention_batch_async(r->m->db, &r->policy, &r->st, RETENTION_BATCH_ROWS,
+					  RETENTION_BATCH_MS, retention_batch_done, r);
+	r->batch_call_s = retention_mono() - r->batch_started;
+	if (rr < 0) {
+		log_warn_errno(rr, "the retention pass stopped: %s", db_errmsg(r->m->db));
+		retention_end(r);
+		return;
+	}
+	r->asking = true;
 }
 
 static void retention_files(struct retention *r)

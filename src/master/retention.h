@@ -32,7 +32,8 @@ struct retention_stats {
 	uint64_t passes;
 	uint64_t builds, logs, test_results, numbers, changes;
 	uint64_t buildrequests, buildsets, artifacts, files_failed;
-	double worst_batch_s; /* the longest batch (its work, not its commit) */
+	double worst_batch_s; /* the longest batch (its work, not its commit; on
+			       * PostgreSQL until its commit is answered) */
 	double last_pass_s;   /* wall time of the last pass, first batch to last */
 };
 extern struct retention_stats retention_stats;
