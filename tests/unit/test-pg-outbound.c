@@ -11,6 +11,7 @@
 #include "tap.h"
 #include "pg-test.h"
 #include "wait.h"
+#include "pg-alike.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -110,15 +111,10 @@ static const char *wait_answer(struct db *db, int send_r, struct answer *a)
 
 /* ---- the script ------------------------------------------------------------------------ */
 
-static void line(struct buf *out, const char *what, const char *text)
-{
-	CHECK_INT(buf_addf(out, "%s: %s\n", what, text), 0);
-}
-
 #define CALL(what, call)                                                                           \
 	do {                                                                                       \
 		struct answer a = {0};                                                             \
-		line(out, what, wait_answer(db, (call), &a));                                      \
+		pg_alike_line(out, what, wait_answer(db, (call), &a));                             \
 		last = a;                                                                          \
 	} while (0)
 
@@ -126,7 +122,7 @@ static void committed(struct db *db, struct buf *out, const char *what)
 {
 	struct answer a = {0};
 	db_commit_then(db, on_commit, &a);
-	line(out, what, a.done ? a.text : wait_answer(db, 0, &a));
+	pg_alike_line(out, what, a.done ? a.text : wait_answer(db, 0, &a));
 	CHECK_INT(a.r, 0);
 }
 
@@ -176,7 +172,7 @@ static void script(struct db *db, struct buf *out)
 	int sr = db_outbound_add_async(db, "gh", "k2", "pending", "/p", "{}", 1000, 3, on_added,
 				       &rep);
 	CHECK_INT(db_outbound_retry(db, last.id, 7000), 0);
-	line(out, "k2 pending again, with a retry in its turn", wait_answer(db, sr, &rep));
+	pg_alike_line(out, "k2 pending again, with a retry in its turn", wait_answer(db, sr, &rep));
 	CHECK_INT(rep.r, 0);
 	committed(db, out, "that turn committed");
 	CALL("the retry is in", db_outbound_next_async(db, "gh", on_next, &a));
@@ -203,58 +199,16 @@ static void script(struct db *db, struct buf *out)
 
 /* ---- the two backends -------------------------------------------------------------------- */
 
-struct opened {
-	bool done;
-	int r;
-	struct db *db;
-};
-
-static void on_open(void *arg, int r, struct db *db, const char *err)
-{
-	struct opened *o = arg;
-	(void)err;
-	o->done = true;
-	o->r = r;
-	o->db = db;
-}
-
-static bool opened(void *arg)
-{
-	return ((struct opened *)arg)->done;
-}
-
-static struct db *open_async(const char *url)
-{
-	struct opened o = {0};
-	if (db_open_async(&loop, url, NULL, on_open, &o) < 0 ||
-	    !test_run_until(&loop, opened, &o, TEST_GUARD_MS) || o.r < 0) {
-		TAP_FAIL("cannot open %s: %s", url, db_open_errmsg());
-		return NULL;
-	}
-	return o.db;
-}
-
 TEST(both_backends_answer_alike)
 {
 	char url[300];
 	snprintf(url, sizeof(url), "sqlite:%s/outbound.sqlite", dir);
-	struct db *lite = open_async(url);
-	struct db *pg = open_async(pg_test.url);
+	struct db *lite = pg_alike_open(&loop, url);
+	struct db *pg = pg_alike_open(&loop, pg_test.url);
 	if (!lite || !pg)
 		return;
 	CHECK(db_is_postgresql(pg));
-	struct buf a, b;
-	buf_init(&a, 1u << 20);
-	buf_init(&b, 1u << 20);
-	script(lite, &a);
-	script(pg, &b);
-	CHECK_INT(buf_addch(&a, '\0'), 0);
-	CHECK_INT(buf_addch(&b, '\0'), 0);
-	if (strcmp(a.ptr, b.ptr)) {
-		diag("SQLite's answers:\n%s", a.ptr);
-		diag("PostgreSQL's answers:\n%s", b.ptr);
-	}
-	CHECK_STR(b.ptr, a.ptr);
+	pg_alike_run(lite, pg, script, NULL);
 	/* the synchronous count before the master serves, on both */
 	int64_t n1 = -1, n2 = -1;
 	CHECK_INT(db_outbound_count(lite, "gh", &n1), 0);
@@ -265,8 +219,6 @@ TEST(both_backends_answer_alike)
 	db_set_serving(pg, true);
 	CHECK_INT(db_outbound_count(pg, "gh", &n2), -EWOULDBLOCK);
 	db_set_serving(pg, false);
-	buf_release(&a);
-	buf_release(&b);
 	db_close(lite);
 	db_close(pg);
 }
@@ -276,7 +228,7 @@ TEST(close_cancels_answers)
 {
 	char url[300];
 	snprintf(url, sizeof(url), "sqlite:%s/cancel.sqlite", dir);
-	struct db *lite = open_async(url);
+	struct db *lite = pg_alike_open(&loop, url);
 	if (!lite)
 		return;
 	struct answer a = {0}, c = {0};

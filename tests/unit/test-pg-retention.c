@@ -11,6 +11,7 @@
 #include "tap.h"
 #include "pg-test.h"
 #include "wait.h"
+#include "pg-alike.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -402,43 +403,12 @@ static void script(struct side *s, struct buf *out)
 
 /* ---- both backends ---------------------------------------------------------------------- */
 
-struct opened {
-	bool done;
-	int r;
-	struct db *db;
-};
-
-static void on_open(void *arg, int r, struct db *db, const char *err)
-{
-	struct opened *o = arg;
-	(void)err;
-	o->done = true;
-	o->r = r;
-	o->db = db;
-}
-
-static bool opened(void *arg)
-{
-	return ((struct opened *)arg)->done;
-}
-
-static struct db *open_async(const char *url)
-{
-	struct opened o = {0};
-	if (db_open_async(&loop, url, NULL, on_open, &o) < 0 ||
-	    !test_run_until(&loop, opened, &o, TEST_GUARD_MS) || o.r < 0) {
-		TAP_FAIL("cannot open %s: %s", url, db_open_errmsg());
-		return NULL;
-	}
-	return o.db;
-}
-
 TEST(both_backends_purge_alike)
 {
 	char url[300];
 	snprintf(url, sizeof(url), "sqlite:%s/ret.sqlite", dir);
-	struct side lite = {.db = open_async(url)};
-	struct side pg = {.db = open_async(pg_test.url)};
+	struct side lite = {.db = pg_alike_open(&loop, url)};
+	struct side pg = {.db = pg_alike_open(&loop, pg_test.url)};
 	if (!lite.db || !pg.db)
 		return;
 	CHECK(db_is_postgresql(pg.db));
@@ -501,7 +471,7 @@ TEST(close_answers_in_flight)
 	snprintf(url, sizeof(url), "sqlite:%s/close.sqlite", dir);
 	const char *urls[] = {url, pg_test.url};
 	for (int i = 0; i < 2; i++) {
-		struct db *db = open_async(urls[i]);
+		struct db *db = pg_alike_open(&loop, urls[i]);
 		if (!db)
 			return;
 		struct db_retention_policy p = {.builds_before = 1, .changes_before = 1};

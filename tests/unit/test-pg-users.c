@@ -11,6 +11,7 @@
 #include "tap.h"
 #include "pg-test.h"
 #include "wait.h"
+#include "pg-alike.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -120,16 +121,11 @@ static const char *wait_answer(struct db *db, int send_r, struct answer *a)
 
 /* ---- the script ------------------------------------------------------------------------ */
 
-static void line(struct buf *out, const char *what, const char *text)
-{
-	CHECK_INT(buf_addf(out, "%s: %s\n", what, text), 0);
-}
-
 /* what: the answer of call, which answers into a (a fresh one). */
 #define ID(what, call)                                                                             \
 	do {                                                                                       \
 		struct answer a = {0};                                                             \
-		line(out, what, wait_answer(db, (call), &a));                                      \
+		pg_alike_line(out, what, wait_answer(db, (call), &a));                             \
 		last = a;                                                                          \
 	} while (0)
 
@@ -267,7 +263,7 @@ static void script(struct db *db, struct buf *out)
 	CHECK_INT(db_session_add(db, s2, 0, "hp", 1000, 5000, NULL), 0);
 	struct answer ca = {0};
 	db_commit_then(db, on_commit, &ca);
-	line(out, "sessions added", ca.done ? ca.text : wait_answer(db, 0, &ca));
+	pg_alike_line(out, "sessions added", ca.done ? ca.text : wait_answer(db, 0, &ca));
 	ID("ann's session", db_session_get_async(db, s1, 1010, 600, on_session, &a));
 	CHECK_INT(last.r, 1);
 	ID("hp's session", db_session_get_async(db, s2, 1010, 600, on_session, &a));
@@ -291,37 +287,6 @@ static void script(struct db *db, struct buf *out)
 }
 
 /* ---- the two backends -------------------------------------------------------------------- */
-
-struct opened {
-	bool done;
-	int r;
-	struct db *db;
-};
-
-static void on_open(void *arg, int r, struct db *db, const char *err)
-{
-	struct opened *o = arg;
-	(void)err;
-	o->done = true;
-	o->r = r;
-	o->db = db;
-}
-
-static bool opened(void *arg)
-{
-	return ((struct opened *)arg)->done;
-}
-
-static struct db *open_async(const char *url)
-{
-	struct opened o = {0};
-	if (db_open_async(&loop, url, NULL, on_open, &o) < 0 ||
-	    !test_run_until(&loop, opened, &o, TEST_GUARD_MS) || o.r < 0) {
-		TAP_FAIL("cannot open %s: %s", url, db_open_errmsg());
-		return NULL;
-	}
-	return o.db;
-}
 
 struct listed {
 	bool done;
@@ -356,23 +321,12 @@ TEST(both_backends_answer_alike)
 {
 	char url[300];
 	snprintf(url, sizeof(url), "sqlite:%s/users.sqlite", dir);
-	struct db *lite = open_async(url);
-	struct db *pg = open_async(pg_test.url);
+	struct db *lite = pg_alike_open(&loop, url);
+	struct db *pg = pg_alike_open(&loop, pg_test.url);
 	if (!lite || !pg)
 		return;
 	CHECK(db_is_postgresql(pg));
-	struct buf a, b;
-	buf_init(&a, 1u << 20);
-	buf_init(&b, 1u << 20);
-	script(lite, &a);
-	script(pg, &b);
-	CHECK_INT(buf_addch(&a, '\0'), 0);
-	CHECK_INT(buf_addch(&b, '\0'), 0);
-	if (strcmp(a.ptr, b.ptr)) {
-		diag("SQLite's answers:\n%s", a.ptr);
-		diag("PostgreSQL's answers:\n%s", b.ptr);
-	}
-	CHECK_STR(b.ptr, a.ptr);
+	pg_alike_run(lite, pg, script, NULL);
 	json_t *lu = users_of(lite), *pu = users_of(pg);
 	CHECK(lu && pu && json_array_size(lu) == 1 && json_equal(lu, pu));
 	if (lu && pu && !json_equal(lu, pu)) {
@@ -384,8 +338,6 @@ TEST(both_backends_answer_alike)
 	}
 	json_decref(lu);
 	json_decref(pu);
-	buf_release(&a);
-	buf_release(&b);
 	db_close(lite);
 	db_close(pg);
 }
