@@ -46,6 +46,37 @@ static inline struct db *pg_alike_open(uv_loop_t *loop, const char *url)
 	return o.db;
 }
 
+/* One answer of a call, spelled out for the transcript. */
+struct pg_alike_answer {
+	bool done;
+	char text[1024];
+	int r;
+	int64_t n, id;
+};
+
+static bool pg_alike_answered(void *arg)
+{
+	return ((struct pg_alike_answer *)arg)->done;
+}
+
+/* The answer of a call that returned send_r: never answered when it could
+ * not be sent (that is the transcript's line then), never from inside the
+ * call. */
+static inline const char *pg_alike_wait(uv_loop_t *loop, struct db *db, int send_r,
+					struct pg_alike_answer *a)
+{
+	if (send_r < 0) {
+		CHECK(!a->done);
+		snprintf(a->text, sizeof(a->text), "send r=%d err=%s", send_r, db_errmsg(db));
+		a->r = send_r;
+		return a->text;
+	}
+	CHECK(!a->done);
+	if (!test_run_until(loop, pg_alike_answered, a, TEST_GUARD_MS))
+		snprintf(a->text, sizeof(a->text), "no answer");
+	return a->text;
+}
+
 /* A transcript's line: "what: text". */
 static inline void pg_alike_line(struct buf *out, const char *what, const char *text)
 {

@@ -31,22 +31,9 @@ static uv_loop_t loop;
 
 /* ---- waiting for one answer ---------------------------------------------------------- */
 
-struct answer {
-	bool done;
-	char text[1024]; /* what the answer said, for the transcript */
-	int r;
-	int64_t n;
-	int64_t id;
-};
-
-static bool answered(void *arg)
-{
-	return ((struct answer *)arg)->done;
-}
-
 static void on_added(void *arg, int r, int64_t dropped, const char *err)
 {
-	struct answer *a = arg;
+	struct pg_alike_answer *a = arg;
 	a->done = true;
 	a->r = r;
 	a->n = dropped;
@@ -56,7 +43,7 @@ static void on_added(void *arg, int r, int64_t dropped, const char *err)
 
 static void on_next(void *arg, int r, struct db_outbound *o, const char *err)
 {
-	struct answer *a = arg;
+	struct pg_alike_answer *a = arg;
 	a->done = true;
 	a->r = r;
 	if (o) {
@@ -77,7 +64,7 @@ static void on_next(void *arg, int r, struct db_outbound *o, const char *err)
 
 static void on_count(void *arg, int r, int64_t n, const char *err)
 {
-	struct answer *a = arg;
+	struct pg_alike_answer *a = arg;
 	a->done = true;
 	a->r = r;
 	a->n = n;
@@ -87,42 +74,26 @@ static void on_count(void *arg, int r, int64_t n, const char *err)
 
 static void on_commit(void *arg, int r, const char *err)
 {
-	struct answer *a = arg;
+	struct pg_alike_answer *a = arg;
 	a->done = true;
 	a->r = r;
 	snprintf(a->text, sizeof(a->text), "commit r=%d %s", r, err ? err : "");
-}
-
-/* The answer of a call that returned send_r (never answered when it could
- * not be sent: that is the transcript's line then). */
-static const char *wait_answer(struct db *db, int send_r, struct answer *a)
-{
-	if (send_r < 0) {
-		CHECK(!a->done);
-		snprintf(a->text, sizeof(a->text), "send r=%d err=%s", send_r, db_errmsg(db));
-		a->r = send_r;
-		return a->text;
-	}
-	CHECK(!a->done); /* never from inside the call */
-	if (!test_run_until(&loop, answered, a, TEST_GUARD_MS))
-		snprintf(a->text, sizeof(a->text), "no answer");
-	return a->text;
 }
 
 /* ---- the script ------------------------------------------------------------------------ */
 
 #define CALL(what, call)                                                                           \
 	do {                                                                                       \
-		struct answer a = {0};                                                             \
-		pg_alike_line(out, what, wait_answer(db, (call), &a));                             \
+		struct pg_alike_answer a = {0};                                                    \
+		pg_alike_line(out, what, pg_alike_wait(&loop, db, (call), &a));                    \
 		last = a;                                                                          \
 	} while (0)
 
 static void committed(struct db *db, struct buf *out, const char *what)
 {
-	struct answer a = {0};
+	struct pg_alike_answer a = {0};
 	db_commit_then(db, on_commit, &a);
-	pg_alike_line(out, what, a.done ? a.text : wait_answer(db, 0, &a));
+	pg_alike_line(out, what, a.done ? a.text : pg_alike_wait(&loop, db, 0, &a));
 	CHECK_INT(a.r, 0);
 }
 
@@ -132,7 +103,7 @@ static void committed(struct db *db, struct buf *out, const char *what)
 
 static void script(struct db *db, struct buf *out)
 {
-	struct answer last = {0};
+	struct pg_alike_answer last = {0};
 	CALL("count of an empty queue", db_outbound_count_async(db, "gh", on_count, &a));
 	CHECK_INT(last.n, 0);
 	CALL("next of an empty queue", db_outbound_next_async(db, "gh", on_next, &a));
@@ -166,13 +137,14 @@ static void script(struct db *db, struct buf *out)
 	CHECK_INT(db_outbound_delete(db, id), 0);
 	CALL("next after its delete", db_outbound_next_async(db, "gh", on_next, &a));
 	CHECK(strstr(last.text, "skey=k2 state=pending") != NULL);
-	/* a repeated state in the turn of another write: both answered, the
+	/* a repeated state in the turn of another write: both pg_alike_answered, the
 	 * write committed */
-	struct answer rep = {0};
+	struct pg_alike_answer rep = {0};
 	int sr = db_outbound_add_async(db, "gh", "k2", "pending", "/p", "{}", 1000, 3, on_added,
 				       &rep);
 	CHECK_INT(db_outbound_retry(db, last.id, 7000), 0);
-	pg_alike_line(out, "k2 pending again, with a retry in its turn", wait_answer(db, sr, &rep));
+	pg_alike_line(out, "k2 pending again, with a retry in its turn",
+		      pg_alike_wait(&loop, db, sr, &rep));
 	CHECK_INT(rep.r, 0);
 	committed(db, out, "that turn committed");
 	CALL("the retry is in", db_outbound_next_async(db, "gh", on_next, &a));
@@ -231,7 +203,7 @@ TEST(close_cancels_answers)
 	struct db *lite = pg_alike_open(&loop, url);
 	if (!lite)
 		return;
-	struct answer a = {0}, c = {0};
+	struct pg_alike_answer a = {0}, c = {0};
 	CHECK_INT(db_outbound_next_async(lite, "gh", on_next, &a), 0);
 	CHECK_INT(db_outbound_count_async(lite, "gh", on_count, &c), 0);
 	db_close(lite);

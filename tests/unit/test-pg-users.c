@@ -36,21 +36,9 @@ static uv_loop_t loop;
 
 /* ---- waiting for one answer ---------------------------------------------------------- */
 
-struct answer {
-	bool done;
-	char text[1024]; /* what the answer said, for the transcript */
-	int r;
-	int64_t id;
-};
-
-static bool answered(void *arg)
-{
-	return ((struct answer *)arg)->done;
-}
-
 static void on_id(void *arg, int r, int64_t id, const char *err)
 {
-	struct answer *a = arg;
+	struct pg_alike_answer *a = arg;
 	a->done = true;
 	a->r = r;
 	a->id = id;
@@ -60,7 +48,7 @@ static void on_id(void *arg, int r, int64_t id, const char *err)
 
 static void on_login(void *arg, int r, const struct db_user_login *u, const char *err)
 {
-	struct answer *a = arg;
+	struct pg_alike_answer *a = arg;
 	a->done = true;
 	a->r = r;
 	if (u)
@@ -72,7 +60,7 @@ static void on_login(void *arg, int r, const struct db_user_login *u, const char
 
 static void on_token(void *arg, int r, const struct db_token *t, const char *err)
 {
-	struct answer *a = arg;
+	struct pg_alike_answer *a = arg;
 	a->done = true;
 	a->r = r;
 	if (t)
@@ -85,7 +73,7 @@ static void on_token(void *arg, int r, const struct db_token *t, const char *err
 
 static void on_session(void *arg, int r, const struct db_session *s, const char *err)
 {
-	struct answer *a = arg;
+	struct pg_alike_answer *a = arg;
 	a->done = true;
 	a->r = r;
 	if (s)
@@ -97,26 +85,10 @@ static void on_session(void *arg, int r, const struct db_session *s, const char 
 
 static void on_commit(void *arg, int r, const char *err)
 {
-	struct answer *a = arg;
+	struct pg_alike_answer *a = arg;
 	a->done = true;
 	a->r = r;
 	snprintf(a->text, sizeof(a->text), "commit r=%d %s", r, err ? err : "");
-}
-
-/* The answer of a call that returned send_r: the call never answers when
- * it could not be sent, so that is the transcript's line then. */
-static const char *wait_answer(struct db *db, int send_r, struct answer *a)
-{
-	if (send_r < 0) {
-		CHECK(!a->done);
-		snprintf(a->text, sizeof(a->text), "send r=%d err=%s", send_r, db_errmsg(db));
-		a->r = send_r;
-		return a->text;
-	}
-	CHECK(!a->done); /* never from inside the call */
-	if (!test_run_until(&loop, answered, a, TEST_GUARD_MS))
-		snprintf(a->text, sizeof(a->text), "no answer");
-	return a->text;
 }
 
 /* ---- the script ------------------------------------------------------------------------ */
@@ -124,15 +96,15 @@ static const char *wait_answer(struct db *db, int send_r, struct answer *a)
 /* what: the answer of call, which answers into a (a fresh one). */
 #define ID(what, call)                                                                             \
 	do {                                                                                       \
-		struct answer a = {0};                                                             \
-		pg_alike_line(out, what, wait_answer(db, (call), &a));                             \
+		struct pg_alike_answer a = {0};                                                    \
+		pg_alike_line(out, what, pg_alike_wait(&loop, db, (call), &a));                    \
 		last = a;                                                                          \
 	} while (0)
 
 /* Runs the calls on db, each answer a line of out. */
 static void script(struct db *db, struct buf *out)
 {
-	struct answer last = {0};
+	struct pg_alike_answer last = {0};
 	const struct db_user_info ann_info[] = {{"git", "Ann <ann@x>"}, {"email", "ann@x"}};
 	struct db_user_set ann = {.identifier = "ann",
 				  .bb_username = "ann",
@@ -261,9 +233,9 @@ static void script(struct db *db, struct buf *out)
 	randombytes_buf(s2, sizeof(s2));
 	CHECK_INT(db_session_add(db, s1, ann_id, "ann", 1000, 5000, NULL), 0);
 	CHECK_INT(db_session_add(db, s2, 0, "hp", 1000, 5000, NULL), 0);
-	struct answer ca = {0};
+	struct pg_alike_answer ca = {0};
 	db_commit_then(db, on_commit, &ca);
-	pg_alike_line(out, "sessions added", ca.done ? ca.text : wait_answer(db, 0, &ca));
+	pg_alike_line(out, "sessions added", ca.done ? ca.text : pg_alike_wait(&loop, db, 0, &ca));
 	ID("ann's session", db_session_get_async(db, s1, 1010, 600, on_session, &a));
 	CHECK_INT(last.r, 1);
 	ID("hp's session", db_session_get_async(db, s2, 1010, 600, on_session, &a));
