@@ -1,4 +1,5 @@
 #!/bin/bash
+# sqlite-only: it makes an older schema in SQLite's file by hand (PostgreSQL's migrations: unit test pg-schema)
 # asan-too
 # `kiln upgrade-master BASEDIR`: a database an older kiln left (the
 # migrations applied up to N by hand, from src/db/migrations) is brought to

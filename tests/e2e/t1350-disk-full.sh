@@ -1,4 +1,5 @@
 #!/bin/bash
+# sqlite-only: a full disk under SQLite's file (ENOSPC on a tmpfs); PostgreSQL's server reports its own
 # A full disk under the artifact folder or under the database (each a small
 # tmpfs the test mounts, filled by a file it writes until ENOSPC):
 # - artifacts: an upload that hits ENOSPC ends its step FAILURE with "No
