@@ -351,6 +351,8 @@ static void events_drain(struct master *m)
 	ev->draining = false;
 }
 
+static void events_forward_msg(struct master *m, const char *key, const json_t *msg);
+
 uint64_t events_publish(struct master *m, const char *key, json_t *msg)
 {
 	struct events *ev = m ? m->events : NULL;
@@ -358,6 +360,8 @@ uint64_t events_publish(struct master *m, const char *key, json_t *msg)
 		json_decref(msg);
 		return 0;
 	}
+	if (ev->forward && msg)
+		events_forward_msg(m, key, msg);
 	if (ev->head) {
 		events_hold(ev, key, msg ? msg : json_object(), false);
 		return 0;
@@ -519,9 +523,77 @@ static void events_forward_row(struct master *m, int res, int64_t id, const char
 			 len > 0 && (size_t)len < sizeof(line) ? db_errmsg(m->db) : "too long");
 }
 
+/* The events that are no row's and cross masters as "m KEY JSON" lines
+ * (the message itself): a buildset's first failure, a number's regression,
+ * a builder started or stopped on a master.  Each is published once, by
+ * the master where it happened. */
+static const char *const events_crossing_msgs[] = {"buildsets/", "numbers/", "builders/"};
+
+/* A key another master may send: one of those, at most 160 bytes of
+ * [A-Za-z0-9_.:/-] (a number's name is made safe: '/' is '_' in it). */
+static bool events_msg_key_ok(const char *key, size_t len)
+{
+	bool known = false;
+	for (size_t i = 0; i < sizeof(events_crossing_msgs) / sizeof(*events_crossing_msgs); i++)
+		known |= !strncmp(key, events_crossing_msgs[i], strlen(events_crossing_msgs[i]));
+	if (!known || len == 0 || len > 160)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = key[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == ':' || c == '/' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* "m KEY JSON" for the other masters; a message too long for a line is not
+ * sent (logged). */
+static void events_forward_msg(struct master *m, const char *key, const json_t *msg)
+{
+	if (!events_msg_key_ok(key, strlen(key)))
+		return;
+	char *text = json_dumps(msg, JSON_COMPACT);
+	char line[DB_NOTIFY_MAX_LINE + 1];
+	int len = text ? snprintf(line, sizeof(line), "m %s %s", key, text) : -1;
+	free(text);
+	if (len <= 0 || (size_t)len >= sizeof(line) || db_notify(m->db, line) < 0)
+		log_warn("%s: not sent to the other masters: %s", key,
+			 len > 0 && (size_t)len < sizeof(line) ? db_errmsg(m->db)
+							       : "too long for a line");
+}
+
+/* Another master's "m KEY JSON": for this master's /ws subscribers. */
+static int events_remote_msg(struct master *m, const char *line)
+{
+	const char *sp = strchr(line, ' ');
+	if (!sp || !events_msg_key_ok(line, (size_t)(sp - line)))
+		return -EINVAL;
+	json_error_t jerr;
+	json_t *msg = json_loads(sp + 1, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(msg)) {
+		json_decref(msg);
+		return -EINVAL;
+	}
+	char key[161];
+	snprintf(key, sizeof(key), "%.*s", (int)(sp - line), line);
+	struct events *ev = m->events;
+	if (!events_wanted_here(ev, key, true)) {
+		json_decref(msg);
+		return 0;
+	}
+	if (ev->head)
+		events_hold(ev, key, msg, true);
+	else
+		events_deliver(m, ev, key, msg, true);
+	return 0;
+}
+
 int events_remote_line(struct master *m, const char *line)
 {
 	char buf[DB_NOTIFY_MAX_LINE + 1];
+	if (!strncmp(line, "m ", 2) && strlen(line) < sizeof(buf))
+		return events_remote_msg(m, line + 2);
 	if (strncmp(line, "e ", 2) || strlen(line) >= sizeof(buf))
 		return -EINVAL;
 	snprintf(buf, sizeof(buf), "%s", line + 2);

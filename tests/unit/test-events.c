@@ -180,22 +180,24 @@ TEST(remote_lines)
 	events_listen(m.events, "builders/*/*", hear, NULL);
 	/* another master's lines: only ours are taken, each key naming the row */
 	static const char *const bad[] = {
-		"x",
-		"e",
-		"e builds",
-		"e builds 0 builds/0/new",
-		"e nosuch 1 nosuch/1/new",
-		"e builds 1",
-		"e builds 1 builds/2/new",
-		"e builds 1x builds/1/new",
+		"x", "e", "e builds", "e builds 0 builds/0/new", "e nosuch 1 nosuch/1/new",
+		"e builds 1", "e builds 1 builds/2/new", "e builds 1x builds/1/new",
 		"e builds 1 builds/1/a builds/1/b builds/1/c builds/1/d builds/1/e",
-		"e builds -1 builds/-1/new"};
+		"e builds -1 builds/-1/new",
+		/* a message that is no row's: a known kind of key, a JSON object */
+		"m", "m buildsets/1/failing", "m nosuch/1/x {}", "m buildsets/1/failing [1]",
+		"m buildsets/1/failing {\"bsid\": 1", "m buildsets/1/fail ing {}",
+		"m buildsets/1/fa\x01iling {}", "m buildsets/1/failing {\"a\":1,\"a\":2}"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (events_remote_line(&m, bad[i]) != -EINVAL)
 			TAP_FAIL("'%s' taken", bad[i]);
 	/* a good one is for the /ws subscribers only: this master's reporters
 	 * (listeners) do not get the other masters' events */
 	CHECK_INT(events_remote_line(&m, "e builders 1 builders/1/new"), 0);
+	CHECK_INT(events_remote_line(&m, "m builders/1/started {\"builderid\":1,\"masterid\":2,"
+					 "\"name\":\"b\"}"),
+		  0);
+	CHECK_INT(events_remote_line(&m, "m buildsets/7/failing {\"bsid\":7,\"results\":2}"), 0);
 	uv_run(&loop, UV_RUN_NOWAIT);
 	uv_run(&loop, UV_RUN_NOWAIT);
 	CHECK_INT(nheard, 0);
@@ -211,6 +213,15 @@ TEST(remote_lines)
 	int want = 1;
 	CHECK(test_run_until(&loop, heard_n, &want, TEST_GUARD_MS));
 	CHECK_STR(heard, "builders/1/started one");
+	/* a message that is no row's goes to the other masters too (a line per
+	 * message; too long for one: logged, not sent) and to this master's own */
+	events_publish(&m, "builders/1/stopped", json_pack("{s:i}", "builderid", 1));
+	char huge[2048];
+	memset(huge, 'x', sizeof(huge) - 1);
+	huge[sizeof(huge) - 1] = '\0';
+	events_publish(&m, "builders/1/stopped", json_pack("{s:s}", "pad", huge));
+	want = 3;
+	CHECK(test_run_until(&loop, heard_n, &want, TEST_GUARD_MS));
 	events_remote_lost(&m); /* no subscriber: nothing to tell */
 	events_forward(m.events, false);
 	master_down(&loop, &m);
