@@ -158,8 +158,9 @@ int db_pg_notify(struct db *db, const char *line)
 	return 0;
 }
 
-/* One NOTIFY of the len bytes at from (whole lines, the last '\n' left out). */
-static void db_pg_notify_send(struct db *db, const char *from, size_t len)
+/* One NOTIFY of the len bytes at from (whole lines, the last '\n' left out);
+ * false if it could not be queued. */
+static bool db_pg_notify_send(struct db *db, const char *from, size_t len)
 {
 	_cleanup_free_ char *payload = xstrndup(from, len);
 	const char *values[] = {DB_PG_CHANNEL, payload};
@@ -167,11 +168,19 @@ static void db_pg_notify_send(struct db *db, const char *from, size_t len)
 	int r = pg_batch_add(db_pg_batch(db), &q);
 	if (r < 0)
 		log_warn("events for the other masters not sent: %s", err_str(r));
+	return r >= 0;
 }
 
 void db_pg_notify_flush(struct db *db)
 {
 	struct db_pg_notify *n = db_pg_notify_state(db);
+	/* lines this master dropped (past the turn's cap, or not queued): the
+	 * other masters are told, and resync their /ws subscribers, as after
+	 * a reconnection of theirs */
+	if (n->lost_this_turn)
+		n->lost_unsaid = true;
+	if (n->lost_unsaid && db_pg_notify_send(db, "lost", 4))
+		n->lost_unsaid = false;
 	const char *p = n->out.ptr, *end = p + n->out.len;
 	while (p < end) {
 		/* as many whole lines as fit in one NOTIFY (each line ends with
@@ -183,7 +192,8 @@ void db_pg_notify_flush(struct db *db)
 				break;
 			stop = nl + 1;
 		}
-		db_pg_notify_send(db, p, (size_t)(stop - p - 1));
+		if (!db_pg_notify_send(db, p, (size_t)(stop - p - 1)))
+			n->lost_unsaid = true; /* said in a later turn */
 		p = stop;
 	}
 	buf_reset(&n->out);

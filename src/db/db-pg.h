@@ -55,6 +55,7 @@ int db_pg_request_summaries(struct db *db, const int64_t *ids, size_t n, db_summ
 struct db_pg_notify {
 	struct buf out;      /* this turn's lines, each ending with '\n' */
 	bool lost_this_turn; /* past KILN_PG_MAX_NOTIFY_BYTES (logged once) */
+	bool lost_unsaid;    /* lines were dropped: the others are told ("lost") */
 	uint64_t dropped;
 	db_notify_fn fn; /* db_listen's */
 	void *arg;

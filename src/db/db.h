@@ -223,10 +223,12 @@ int db_lease_release(struct db *db, const char *name, int64_t masterid);
  * other master listening on the database, sent with this turn's writes and
  * delivered once they commit (so what a line names can be read then); past
  * KILN_PG_MAX_NOTIFY_BYTES in one turn, lines are dropped (counted in
- * db_notify_dropped, logged once a turn).  db_listen: fn(arg, line) for
- * each line another master sent, from now on (again after a reconnection,
- * which fn is told by the line "lost": what was sent while this master was
- * disconnected did not come).  On SQLite both do nothing. */
+ * db_notify_dropped, logged once a turn, and the other masters are sent
+ * the line "lost").  db_listen: fn(arg, line) for each line another master
+ * sent, from now on (again after a reconnection, which fn is told by the
+ * line "lost": what was sent while this master was disconnected did not
+ * come; the same line from another master: it dropped some).  On SQLite
+ * both do nothing. */
 #define DB_NOTIFY_MAX_LINE 1024
 int db_notify(struct db *db, const char *line);
 typedef void (*db_notify_fn)(void *arg, const char *line);

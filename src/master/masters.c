@@ -189,8 +189,8 @@ static void masters_on_line(void *arg, const char *line)
 		return;
 	}
 	if (!strcmp(line, "lost")) {
-		log_warn("reconnected to the database: the other masters' events sent meanwhile "
-			 "are lost (/ws subscribers resync)");
+		log_warn("events of the other masters were lost (a reconnection to the "
+			 "database, or a master past its cap of lines): /ws subscribers resync");
 		events_remote_lost(m);
 		return;
 	}
