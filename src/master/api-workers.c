@@ -167,6 +167,7 @@ void api_worker_rpc(struct api_ctx *ctx, struct api_rpc *rpc)
 	bool changed = act <= API_WORKER_UNPAUSE;
 	if (w && act <= API_WORKER_UNPAUSE) {
 		w->paused = pause || w->graceful; /* a stopping worker stays closed to new builds */
+		w->pause_set = true; /* a read of the stored pause in flight does not undo it */
 	} else if (w && act == API_WORKER_STOP) {
 		changed = !w->graceful;
 		wconn_stop_gracefully(w);

@@ -105,6 +105,7 @@ struct wconn {
 	unsigned viol_unlogged;    /* counted and not logged yet */
 	bool viol_closing;         /* disconnected for them: further messages are dropped */
 	bool paused;               /* slice "uimisc": paused (JSON-RPC pause): no new builds */
+	bool pause_set; /* a pause or unpause came while its stored pause was read: it wins */
 	uint64_t seen_ms;          /* slice "uimisc": clock_mono_ms of its last last_seen write */
 	struct wconn *next, *prev; /* in engine->workers */
 	int refs;

@@ -274,7 +274,10 @@ static void workers_paused_read(void *arg, int r, json_t *items, int64_t total, 
 		if (r < 0)
 			log_error("worker=%s cannot read its pause: %s", w->cfg->name,
 				  err ? err : "failed");
-		w->paused = w->graceful || (r == 0 && json_is_true(json_object_get(row, "paused")));
+		/* a pause or unpause meanwhile was written after what was read */
+		if (!w->pause_set)
+			w->paused = w->graceful ||
+				    (r == 0 && json_is_true(json_object_get(row, "paused")));
 		engine_kick(w->e);
 	}
 	json_decref(items);
@@ -296,6 +299,7 @@ static void workers_read_paused(struct wconn *w)
 	struct db_query q = {.filters = &f, .nfilters = 1, .limit = 1};
 	w->refs++;
 	w->paused = true; /* until the answer */
+	w->pause_set = false;
 	if (db_list_async(db, DB_WORKERS, &q, NULL, false, workers_paused_read, w) < 0) {
 		log_error("worker=%s cannot read its pause: %s", w->cfg->name, db_errmsg(db));
 		w->paused = false;
