@@ -41,6 +41,7 @@
 #include "master/api-int.h"
 #include "master/apitoken.h"
 #include "master/authlimit.h"
+#include "master/engine.h"
 #include "master/http.h"
 #include "master/master.h"
 
@@ -796,11 +797,19 @@ static unsigned auth_call_role(struct api_ctx *ctx, struct api_rpc *rpc, const c
 					 (long long)json_integer_value(bid));
 			else
 				snprintf(idtext, sizeof(idtext), "%.20s", json_string_value(bid));
+			/* a configured builder's name from memory; another's is
+			 * read (on SQLite only: none on PostgreSQL, no role allows it) */
+			char *end = NULL;
+			long long id = strtoll(idtext, &end, 10);
+			const struct config_builder *bc =
+				end && !*end && id > 0 ? engine_builder_cfg(ctx->m->engine, id)
+						       : NULL;
 			const char *g[] = {"builderid", idtext, NULL};
 			json_t *b = NULL;
 			v = xcalloc(1, sizeof(*v));
-			const char *name = NULL;
-			if (api_fetch(ctx, DB_BUILDERS, g, &b) >= 0 && json_array_size(b) == 1)
+			const char *name = bc ? bc->name : NULL;
+			if (!bc && !db_is_postgresql(ctx->db) &&
+			    api_fetch(ctx, DB_BUILDERS, g, &b) >= 0 && json_array_size(b) == 1)
 				name = json_string_value(
 					json_object_get(json_array_get(b, 0), "name"));
 			v[n++] = xstrdup(name ? name : "");
