@@ -197,7 +197,8 @@ void db_pg_notify_flush(struct db *db)
 		p = stop;
 	}
 	buf_reset(&n->out);
-	n->lost_this_turn = false;
+	n->lost_this_turn = false; /* lost_unsaid: the next turn with a write says it (a
+				    * heartbeat's at the latest) */
 }
 
 void db_pg_notified(struct db *db, const char *channel, const char *payload, int pid)

@@ -83,13 +83,24 @@ static int pgu_read(struct db *db, struct pgw *w, const char *sql, pg_conn_resul
 }
 
 /* The identities of u as JSON [{"t": type, "d": data}] for
- * json_to_recordset; *ret_email the last non-empty email identity's data
- * (borrowed from u), NULL if none.  NULL when a value is not UTF-8. */
-static char *pgu_info_json(const struct db_user_set *u, const char **ret_email)
+ * json_to_recordset (last_per_type: an update's, where each replaces its
+ * type's, so that the last of a type is what stays, as on SQLite);
+ * *ret_email the last non-empty email identity's data (borrowed from u),
+ * NULL if none.  NULL when a value is not UTF-8. */
+static char *pgu_info_json(const struct db_user_set *u, bool last_per_type, const char **ret_email)
 {
 	json_t *a = json_array();
 	*ret_email = NULL;
 	for (size_t i = 0; i < u->ninfo; i++) {
+		/* users.email: the last non-empty email given, even one a later
+		 * entry of its type replaces (SQLite sets it as it goes) */
+		if (!strcmp(u->info[i].attr_type, "email") && *u->info[i].attr_data)
+			*ret_email = u->info[i].attr_data;
+		bool later = false;
+		for (size_t k = i + 1; last_per_type && k < u->ninfo && !later; k++)
+			later = !strcmp(u->info[k].attr_type, u->info[i].attr_type);
+		if (later)
+			continue;
 		json_t *t = json_string(u->info[i].attr_type);
 		json_t *d = json_string(u->info[i].attr_data);
 		if (!t || !d) {
@@ -99,8 +110,6 @@ static char *pgu_info_json(const struct db_user_set *u, const char **ret_email)
 			return NULL;
 		}
 		json_array_append_new(a, json_pack("{s:o,s:o}", "t", t, "d", d));
-		if (!strcmp(u->info[i].attr_type, "email") && *u->info[i].attr_data)
-			*ret_email = u->info[i].attr_data;
 	}
 	char *s = json_dumps(a, JSON_COMPACT);
 	json_decref(a);
@@ -157,7 +166,7 @@ int db_pg_user_add(struct db *db, const struct db_user_set *u, db_id_fn done, vo
 		"SELECT (SELECT id FROM n), (SELECT k FROM c ORDER BY k LIMIT 1), "
 		"(SELECT why FROM c ORDER BY k LIMIT 1)";
 	const char *email = NULL;
-	char *info = pgu_info_json(u, &email);
+	char *info = pgu_info_json(u, false, &email);
 	if (!info)
 		return db_failf(db, -EINVAL, "an identity is not UTF-8");
 	struct pgw w = {0};
@@ -209,7 +218,7 @@ int db_pg_user_update(struct db *db, int64_t uid, const struct db_user_set *u, b
 		"SELECT (SELECT count(*) FROM u), (SELECT k FROM c ORDER BY k LIMIT 1), "
 		"(SELECT why FROM c ORDER BY k LIMIT 1), (SELECT count(*) FROM s)";
 	const char *email = NULL;
-	char *info = pgu_info_json(u, &email);
+	char *info = pgu_info_json(u, true, &email);
 	if (!info)
 		return db_failf(db, -EINVAL, "an identity is not UTF-8");
 	struct pgw w = {0};

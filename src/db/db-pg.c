@@ -200,7 +200,7 @@ static void db_pg_turn_close(void *arg)
 {
 	struct db *db = arg;
 	db_pg_log_sync(db);
-	if (db->pg->notify.out.len)
+	if (db->pg->notify.out.len || db->pg->notify.lost_unsaid)
 		db_pg_notify_flush(db);
 }
 

@@ -293,6 +293,9 @@ struct auth_memo {
 	struct auth_known k;
 };
 static struct auth_memo auth_memo[AUTH_MEMO_N];
+/* Bumped by every forgetting: a check that began before one does not put
+ * its (older) answer in the memo. */
+static uint64_t auth_memo_gen;
 
 /* The key of req's credential: the bearer value or the session cookie. */
 static bool auth_memo_key(struct http_req *req, unsigned char key[32])
@@ -330,6 +333,8 @@ static void auth_memo_put(struct http_req *req, const struct auth_known *k)
 	}
 	memcpy(slot->key, key, sizeof(key));
 	slot->k = *k;
+	/* the session's own text is not kept: a /ws upgrade needs only who */
+	sodium_memzero(slot->k.who.cookie, sizeof(slot->k.who.cookie));
 	slot->at_ms = clock_mono_ms() | 1;
 }
 
@@ -352,6 +357,7 @@ static const struct auth_known *auth_memo_get(struct http_req *req)
  * credential of user uid (> 0: a password changed, a user removed). */
 static void auth_memo_forget(struct http_req *req, int64_t uid)
 {
+	auth_memo_gen++;
 	unsigned char key[32];
 	bool have = req && auth_memo_key(req, key);
 	for (size_t i = 0; i < AUTH_MEMO_N; i++) {
@@ -364,10 +370,12 @@ static void auth_memo_forget(struct http_req *req, int64_t uid)
 
 void auth_forget_user(int64_t uid)
 {
-	if (uid > 0)
+	if (uid > 0) {
 		auth_memo_forget(NULL, uid);
-	else
+	} else {
+		auth_memo_gen++;
 		sodium_memzero(auth_memo, sizeof(auth_memo));
+	}
 }
 
 void auth_known_free(struct auth_known *k)
@@ -481,6 +489,7 @@ struct auth_prep {
 	struct http_deferred *d;
 	struct master *m;
 	struct auth_known *k;
+	uint64_t memo_gen;    /* auth_memo_gen when the check began */
 	enum db_resource res; /* the build or request a POST names, its builder wanted */
 	char objid[24];
 	struct db_filter f;
@@ -505,7 +514,9 @@ static struct http_req *auth_prep_req(struct auth_prep *p)
 /* Everything learnt: the request goes to its handler. */
 static void auth_prep_done(struct auth_prep *p, struct http_req *req)
 {
-	if (db_is_postgresql(p->m->db))
+	/* not if a logout, a revoke or a user's change came meanwhile: what
+	 * was read may be from before it */
+	if (db_is_postgresql(p->m->db) && p->memo_gen == auth_memo_gen)
 		auth_memo_put(req, p->k);
 	req->auth = p->k;
 	struct http_deferred *d = p->d;
@@ -544,10 +555,15 @@ static void auth_prep_builder_found(void *arg, int r, json_t *items, int64_t tot
 		json_decref(items);
 		return;
 	}
-	json_t *bid = r < 0 ? NULL : json_object_get(json_array_get(items, 0), "builderid");
+	if (r < 0) { /* unread: the gate checks a builder of no name (a role on every one) */
+		json_decref(items);
+		auth_prep_done(p, req);
+		return;
+	}
+	json_t *bid = json_object_get(json_array_get(items, 0), "builderid");
 	if (!json_is_integer(bid)) {
 		json_decref(items);
-		p->k->have_builder = true; /* none: no builder's role allows it */
+		p->k->have_builder = true; /* none: the handler answers 404 */
 		auth_prep_done(p, req);
 		return;
 	}
@@ -682,6 +698,7 @@ bool auth_prepare(struct http_req *req)
 	struct auth_prep *p = xcalloc(1, sizeof(*p));
 	p->m = m;
 	p->k = k;
+	p->memo_gen = auth_memo_gen;
 	p->d = http_req_defer(req);
 	int r;
 	if (t == 1) {

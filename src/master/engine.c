@@ -539,8 +539,11 @@ static void engine_hooks_head(void *arg, int r, const struct db_request_head *v,
 	bool go = r >= 0 && bc && n > 0 && !e->stopping && !m->draining &&
 		  (!bc->next_build_fn || dispatch_hooks_next_build(e, (size_t)i, v, n, &idx) == 1);
 	struct wconn *pick = w;
-	if (go && (!engine_worker_usable(w) || w->running >= w->cfg->max_builds))
+	if (go && (!engine_worker_usable(w) || w->running >= w->cfg->max_builds)) {
 		pick = pick_worker(e, (size_t)i); /* it went away or was taken meanwhile */
+		if (!pick)
+			latent_demand(m->latent, (size_t)i); /* start one, if it has any */
+	}
 	/* next_worker may pick another idle worker, or none for now */
 	if (go && pick && bc->next_worker_fn &&
 	    !dispatch_hooks_next_worker(e, (size_t)i, &v[idx], &pick))

@@ -57,6 +57,7 @@ struct numbers_qmemo {
 struct numbers_rmemo {
 	int64_t builderid;
 	uint64_t at;
+	uint64_t note;  /* the numbers_queue_note call that filled it */
 	double *starts; /* owned: its running builds' starts, oldest first */
 	size_t n, alloc;
 };
@@ -445,7 +446,8 @@ void numbers_queue_note(struct master *m, const struct db_queue_info *qi)
 	struct numbers *ns = m->numbers;
 	if (!ns)
 		return;
-	uint64_t now = clock_mono_ms() | 1;
+	static uint64_t notes;
+	uint64_t now = clock_mono_ms() | 1, note = ++notes;
 	for (size_t i = 0; i < qi->nreq; i++) {
 		ns->q[(uint64_t)qi->brids[i] % NUMBERS_QMEMO] =
 			(struct numbers_qmemo){.brid = qi->brids[i],
@@ -454,16 +456,17 @@ void numbers_queue_note(struct master *m, const struct db_queue_info *qi)
 					       .at = now};
 		/* the builder's running builds: those read now (none, if none) */
 		struct numbers_rmemo *rm = &ns->run[(uint64_t)qi->builderids[i] % NUMBERS_RMEMO];
-		if (rm->builderid != qi->builderids[i] || rm->at != now) {
+		if (rm->builderid != qi->builderids[i] || rm->note != note) {
 			rm->builderid = qi->builderids[i];
 			rm->at = now;
+			rm->note = note;
 			rm->n = 0;
 		}
 	}
 	for (size_t i = 0; i < qi->nrun; i++) {
 		struct numbers_rmemo *rm =
 			&ns->run[(uint64_t)qi->run_builderids[i] % NUMBERS_RMEMO];
-		if (rm->builderid != qi->run_builderids[i] || rm->at != now)
+		if (rm->builderid != qi->run_builderids[i] || rm->note != note)
 			continue; /* its slot went to another builder of this read */
 		ARRAY_GROW(rm->starts, rm->n + 1, rm->alloc);
 		rm->starts[rm->n++] = qi->run_starts[i];

@@ -154,6 +154,13 @@ static void script(struct db *db, struct buf *out)
 	u = (struct db_user_set){.identifier = "Ann A", .info = ann_new, .ninfo = 4};
 	ID("ann's identities", db_user_update_async(db, ann_id, &u, false, on_id, &a));
 	CHECK_INT(last.r, 0);
+	/* two of a type in one update: the last stays (a later empty one
+	 * removes the type; the address given stays users.email) */
+	const struct db_user_info twice[] = {
+		{"email", "bob@one"}, {"email", "bob@two"}, {"jabber", "bob@j"}, {"jabber", ""}};
+	u = (struct db_user_set){.info = twice, .ninfo = 4};
+	ID("bob's emails twice", db_user_update_async(db, bob_id, &u, false, on_id, &a));
+	CHECK_INT(last.r, 0);
 	const struct db_user_info drop[] = {{"irc", ""}};
 	u = (struct db_user_set){.info = drop, .ninfo = 1};
 	ID("bob's irc identities removed", db_user_update_async(db, bob_id, &u, false, on_id, &a));
