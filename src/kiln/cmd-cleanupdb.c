@@ -171,12 +171,13 @@ static int cleanupdb_run(int argc, char **argv)
 	struct db_retention_counts c = {0};
 	size_t failed = 0;
 	int rr = db_retention_resolve(db, &p);
-	if (rr >= 0 && pg && !dry)
+	bool batches = rr >= 0 && pg && !dry; /* their errors are told as they come */
+	if (batches)
 		rr = cleanupdb_batches(&loop, db, basedir, &p, &c, &failed);
 	else if (rr >= 0)
 		rr = db_retention_run(db, &p, dry, &c, &files, &nfiles);
 	retention_policy_release(&p);
-	if (rr < 0 && pg && !dry) {
+	if (rr < 0 && batches) {
 		/* told already; the batches answered before stay committed */
 		if (failed)
 			fprintf(stderr, "kiln cleanupdb: %zu artifact files could not be removed\n",
