@@ -270,19 +270,21 @@ static int pgr_files(struct pgr_call *c, const char *text)
 	return 0;
 }
 
-static void pgr_batch_read(void *arg, int r, const PGresult *res, const char *err)
+/* Takes a batch's answer into c->s (its counts, files and the position
+ * after it): 1 while the pass has more to do, 0 when it is over, or an
+ * error (*err says why). */
+static int pgr_take(struct pgr_call *c, int r, const PGresult *res, const char **err)
 {
-	struct pgr_call *c = arg;
 	if (r >= 0 && (PQntuples(res) != 1 || PQnfields(res) != RET_COLS)) {
 		r = KILN_EDB;
-		err = "no answer to a retention batch";
+		*err = "no answer to a retention batch";
 	}
-	if (r >= 0)
-		r = pgr_files(c, pg_col_str(res, 0, 12));
+	if (r >= 0 && (r = pgr_files(c, pg_col_str(res, 0, 12))) < 0)
+		*err = "a retention batch's files are not JSON";
 	if (r < 0) {
-		c->done(c->arg, r, NULL, err ? err : "a retention batch's files are not JSON");
-		pgr_free(c);
-		return;
+		if (!*err)
+			*err = "failed";
+		return r;
 	}
 	struct db_retention_counts *k = &c->s.counts;
 	int64_t *col[] = {&k->builds,    &k->logs,         &k->test_results,
@@ -300,7 +302,14 @@ static void pgr_batch_read(void *arg, int r, const PGresult *res, const char *er
 		if (!PQgetisnull(res, 0, 10))
 			st->after_ts = strtod(pg_col_str(res, 0, 10), NULL);
 	}
-	c->done(c->arg, st->phase < RET_DONE ? 1 : 0, &c->s, NULL);
+	return st->phase < RET_DONE ? 1 : 0;
+}
+
+static void pgr_batch_read(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pgr_call *c = arg;
+	r = pgr_take(c, r, res, &err);
+	c->done(c->arg, r, r >= 0 ? &c->s : NULL, r >= 0 ? NULL : err);
 	pgr_free(c);
 }
 
@@ -327,48 +336,64 @@ static char *pgr_builders_json(const struct db_retention_policy *p)
 	return s;
 }
 
-int db_pg_retention_batch(struct db *db, const struct db_retention_policy *p,
-			  const struct db_retention_pass *st, size_t max_rows, db_retention_fn done,
-			  void *arg)
+/* A batch's statement with its parameters (q points into it). */
+struct pgr_query {
+	struct pgw w;
+	char *builders; /* owned */
+	struct pg_query q;
+};
+
+static void pgr_query_release(struct pgr_query *x)
 {
-	struct pgr_call *c = xcalloc(1, sizeof(*c));
-	c->done = done;
-	c->arg = arg;
+	pgw_release(&x->w);
+	free(x->builders);
+}
+
+/* Sets c to start from st (moved to the first phase that runs): true when
+ * there is a batch to send, false when the pass is over. */
+static bool pgr_start(struct pgr_call *c, const struct db_retention_policy *p,
+		      const struct db_retention_pass *st)
+{
 	c->s.st = *st;
 	c->changes_before = p->changes_before;
 	pgr_newest(p, &c->newest);
 	if (c->s.st.phase < RET_DONE && !pgr_phase_on(c, c->s.st.phase))
 		pgr_next_phase(c);
-	int phase = c->s.st.phase;
-	if (phase < 0 || phase >= RET_DONE) {
-		/* nothing to send: the answer on a later turn all the same */
+	if (c->s.st.phase < 0 || c->s.st.phase >= RET_DONE) {
 		c->s.st.phase = RET_DONE;
-		c->r = 0;
-		return db_async_later(db, pgr_answer, c, pgr_free);
+		return false;
 	}
+	return true;
+}
+
+/* The statement of c's batch (c->s.st at a phase that runs) in *x
+ * (release it once sent): 0, or -EINVAL when a builder's name is not
+ * UTF-8 (db_errmsg says so). */
+static int pgr_query(struct db *db, const struct db_retention_policy *p, const struct pgr_call *c,
+		     size_t max_rows, struct pgr_query *x)
+{
+	int phase = c->s.st.phase;
 	int64_t window = max_rows ? (int64_t)max_rows : 1;
-	struct pgw w = {0};
-	char *builders = NULL;
+	struct pgw *w = &x->w;
+	*x = (struct pgr_query){0};
 	if (phase == RET_CHANGES) {
-		pgw_f64(&w, p->changes_before);
-		pgw_f64(&w, c->s.st.after_ts);
-		pgw_i64(&w, c->s.st.after_id);
-		pgw_i64(&w, window);
+		pgw_f64(w, p->changes_before);
+		pgw_f64(w, c->s.st.after_ts);
+		pgw_i64(w, c->s.st.after_id);
+		pgw_i64(w, window);
 	} else {
-		builders = pgr_builders_json(p);
-		if (!builders) {
-			free(c);
+		x->builders = pgr_builders_json(p);
+		if (!x->builders)
 			return db_failf(db, -EINVAL, "a builder's name is not UTF-8");
-		}
-		pgw_f64(&w, p->builds_before);
-		pgw_i64(&w, p->keep_per_builder);
-		pgw_f64(&w, p->logs_before);
-		pgw_f64(&w, p->success_logs_before);
-		pgw_f64(&w, p->tests_before);
-		pgw_f64(&w, p->numbers_before);
-		pgw_text(&w, builders);
+		pgw_f64(w, p->builds_before);
+		pgw_i64(w, p->keep_per_builder);
+		pgw_f64(w, p->logs_before);
+		pgw_f64(w, p->success_logs_before);
+		pgw_f64(w, p->tests_before);
+		pgw_f64(w, p->numbers_before);
+		pgw_text(w, x->builders);
 		if (phase == RET_BUILDS_COUNT) {
-			pgw_i64(&w, window);
+			pgw_i64(w, window);
 		} else {
 			const struct db_retention_builder *n = &c->newest;
 			double newest = phase == RET_BUILDS_AGE ? n->builds_before
@@ -376,22 +401,191 @@ int db_pg_retention_batch(struct db *db, const struct db_retention_policy *p,
 						? pgr_max(n->logs_before, n->success_logs_before)
 					: phase == RET_TESTS ? n->tests_before
 							     : n->numbers_before;
-			pgw_i64(&w, c->s.st.after_id);
-			pgw_i64(&w, window);
-			pgw_f64(&w, newest);
+			pgw_i64(w, c->s.st.after_id);
+			pgw_i64(w, window);
+			pgw_f64(w, newest);
 			if (phase == RET_LOGS)
-				pgw_f64(&w, clock_wall());
+				pgw_f64(w, clock_wall());
 		}
 	}
-	struct pg_query q = {.sql = ret_sql[phase],
-			     .nparams = w.n,
-			     .values = w.v,
-			     .lengths = w.len,
-			     .formats = w.fmt};
-	int r = db_pg_write_returning(db, &q, pgr_batch_read, c); /* frees c on failure */
-	pgw_release(&w);
-	free(builders);
+	x->q = (struct pg_query){.sql = ret_sql[phase],
+				 .nparams = w->n,
+				 .values = w->v,
+				 .lengths = w->len,
+				 .formats = w->fmt};
+	return 0;
+}
+
+int db_pg_retention_batch(struct db *db, const struct db_retention_policy *p,
+			  const struct db_retention_pass *st, size_t max_rows, db_retention_fn done,
+			  void *arg)
+{
+	struct pgr_call *c = xcalloc(1, sizeof(*c));
+	c->done = done;
+	c->arg = arg;
+	if (!pgr_start(c, p, st)) {
+		/* nothing to send: the answer on a later turn all the same */
+		c->r = 0;
+		return db_async_later(db, pgr_answer, c, pgr_free);
+	}
+	struct pgr_query x;
+	int r = pgr_query(db, p, c, max_rows, &x);
+	if (r < 0) {
+		pgr_query_release(&x);
+		free(c);
+		return r;
+	}
+	r = db_pg_write_returning(db, &x.q, pgr_batch_read, c); /* frees c on failure */
+	pgr_query_release(&x);
 	return r;
+}
+
+/* --- the whole purge in one transaction (`kiln cleanupdb --dry-run`) ---------------------- */
+
+/* Rows per batch of db_retention_run: the master's batches' (retention.h
+ * RETENTION_BATCH_ROWS), so that the statements are the ones it sends. */
+#define PGR_RUN_ROWS 500
+
+/* One statement of the transaction awaited: its answer taken at once. */
+struct pgr_wait {
+	struct pgr_call *c; /* a batch's, or NULL: BEGIN, COMMIT, ROLLBACK */
+	bool done;
+	int r;
+	char err[512];
+};
+
+static void pgr_waited(void *arg, int r, const PGresult *res, const char *err)
+{
+	struct pgr_wait *w = arg;
+	w->done = true;
+	if (w->c && r >= 0)
+		r = pgr_take(w->c, r, res, &err);
+	w->r = r;
+	if (r < 0)
+		snprintf(w->err, sizeof(w->err), "%s", err ? err : err_str(r));
+}
+
+/* Sends q on the connection the transaction began on (pid: its server
+ * process) and runs the loop until it is answered (as db_pg_spin).  A
+ * connection lost meanwhile is refused rather than reused: a statement
+ * sent on a new one would run outside the transaction. */
+static int pgr_send_wait(struct db *db, int pid, const struct pg_query *q, struct pgr_call *c,
+			 const char *what)
+{
+	struct pg_conn *conn = db_pg_conn(db);
+	if (pid && pg_conn_backend_pid(conn) != pid)
+		return db_failf(db, -ECONNRESET, "%s: the connection to PostgreSQL was lost", what);
+	struct pgr_wait w = {.c = c};
+	int r = pg_conn_send(conn, q, pgr_waited, &w);
+	if (r < 0)
+		return db_failf(db, r, "%s: cannot send the query: %s", what, err_str(r));
+	r = db_pg_spin(db, &w.done, what);
+	if (r < 0)
+		return r;
+	if (w.r < 0)
+		return db_failf(db, w.r, "%s: %s", what, w.err);
+	return c ? w.r : 0;
+}
+
+static void pgr_counts_add(struct db_retention_counts *t, const struct db_retention_counts *k)
+{
+	t->builds += k->builds;
+	t->logs += k->logs;
+	t->test_results += k->test_results;
+	t->numbers += k->numbers;
+	t->changes += k->changes;
+	t->buildrequests += k->buildrequests;
+	t->buildsets += k->buildsets;
+	t->sourcestamps += k->sourcestamps;
+	t->artifacts += k->artifacts;
+	t->rows += k->rows;
+}
+
+/* The batches of a pass, from the start, each sent once the one before is
+ * answered, in the open transaction; their files go to *files. */
+static int pgr_run_batches(struct db *db, int pid, const struct db_retention_policy *p,
+			   struct db_retention_counts *counts, struct db_artifact_file **files,
+			   size_t *nfiles, size_t *cap)
+{
+	struct db_retention_pass st = {0};
+	for (;;) {
+		struct pgr_call c = {0};
+		if (!pgr_start(&c, p, &st))
+			return 0;
+		struct pgr_query x;
+		int r = pgr_query(db, p, &c, PGR_RUN_ROWS, &x);
+		if (r >= 0)
+			r = pgr_send_wait(db, pid, &x.q, &c, "db_retention_run");
+		pgr_query_release(&x);
+		if (r >= 0) {
+			pgr_counts_add(counts, &c.s.counts);
+			for (size_t i = 0; i < c.s.nfiles; i++) {
+				ARRAY_GROW(*files, *nfiles + 1, *cap);
+				(*files)[(*nfiles)++] = c.s.files[i];
+			}
+			free(c.s.files);
+			st = c.s.st;
+		} else {
+			db_artifact_files_free(c.s.files, c.s.nfiles);
+		}
+		if (r <= 0)
+			return r;
+	}
+}
+
+int db_pg_retention_run(struct db *db, const struct db_retention_policy *p, bool dry_run,
+			struct db_retention_counts *counts, struct db_artifact_file **files,
+			size_t *nfiles)
+{
+	*files = NULL;
+	*nfiles = 0;
+	/* the batcher's writes first, so that nothing of theirs can fall
+	 * inside this transaction (a tool writes none meanwhile) */
+	int r = db_pg_flush(db);
+	if (r < 0)
+		return r;
+	struct pg_query q = {.sql = "BEGIN"};
+	r = pgr_send_wait(db, 0, &q, NULL, "db_retention_run: BEGIN");
+	if (r < 0)
+		return r;
+	int pid = pg_conn_backend_pid(db_pg_conn(db));
+	struct db_artifact_file *got = NULL;
+	size_t ngot = 0, cap = 0;
+	int rr = pid ? pgr_run_batches(db, pid, p, counts, &got, &ngot, &cap)
+		     : db_failf(db, -ECONNRESET, "db_retention_run: no connection to PostgreSQL");
+	/* a dry run counts inside the transaction, then undoes it all; so
+	 * does a failure (ROLLBACK ends the aborted transaction) */
+	bool undo = rr < 0 || dry_run;
+	char why[512];
+	snprintf(why, sizeof(why), "%s", rr < 0 ? db_errmsg(db) : "");
+	q.sql = undo ? "ROLLBACK" : "COMMIT";
+	r = pgr_send_wait(db, pid, &q, NULL,
+			  undo ? "db_retention_run: ROLLBACK" : "db_retention_run: COMMIT");
+	if (undo || r < 0)
+		db_artifact_files_free(got, ngot);
+	if (rr < 0) /* the first error is the one to tell */
+		return db_failf(db, rr, "%s", why);
+	if (undo || r < 0)
+		return r;
+	*files = got;
+	*nfiles = ngot;
+	return 0;
+}
+
+int db_pg_file_bytes(struct db *db, int64_t *ret)
+{
+	return db_pg_int_wait(db, "db_file_bytes", "SELECT pg_database_size(current_database())", 0,
+			      NULL, ret);
+}
+
+int db_pg_vacuum(struct db *db)
+{
+	int r = db_pg_flush(db);
+	if (r < 0)
+		return r;
+	/* alone, by the simple protocol: VACUUM refuses a transaction block */
+	struct pg_query q = {.sql = "VACUUM", .multi = true};
+	return pgr_send_wait(db, 0, &q, NULL, "VACUUM");
 }
 
 /* --- the artifacts' retention ------------------------------------------------------------- */

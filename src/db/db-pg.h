@@ -310,6 +310,17 @@ int db_pg_sessions_delete_user(struct db *db, int64_t uid);
 int db_pg_retention_batch(struct db *db, const struct db_retention_policy *p,
 			  const struct db_retention_pass *st, size_t max_rows, db_retention_fn done,
 			  void *arg);
+/* db_retention_run on PostgreSQL: the batches of db_pg_retention_batch
+ * in one transaction of their own on the connection (BEGIN, each batch
+ * once the one before is answered, then COMMIT, or ROLLBACK for a dry
+ * run), the loop run until each is answered; refused while serving.
+ * db_file_bytes (pg_database_size) and db_vacuum (a plain VACUUM alone on
+ * the connection, after the pending writes) likewise. */
+int db_pg_retention_run(struct db *db, const struct db_retention_policy *p, bool dry_run,
+			struct db_retention_counts *counts, struct db_artifact_file **files,
+			size_t *nfiles);
+int db_pg_file_bytes(struct db *db, int64_t *ret);
+int db_pg_vacuum(struct db *db);
 int db_pg_artifacts_usage(struct db *db, int64_t after_id, int64_t keep_builds,
 			  db_artifacts_usage_fn done, void *arg);
 int db_pg_artifacts_oldest(struct db *db, int64_t after_id, size_t max, db_artifacts_oldest_fn done,

@@ -11,6 +11,7 @@
  * (ids grow with time), so a pass reads little more than what it deletes.
  */
 #include "db/db-internal.h"
+#include "db/db-pg.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -737,6 +738,8 @@ int db_retention_run(struct db *db, const struct db_retention_policy *p, bool dr
 		     struct db_retention_counts *counts, struct db_artifact_file **files,
 		     size_t *nfiles)
 {
+	if (db->pg)
+		return db_pg_retention_run(db, p, dry_run, counts, files, nfiles);
 	struct db_retention_pass st = {0};
 	struct ret_ctx x = {
 		.db = db,
@@ -783,6 +786,8 @@ void db_wal_truncations(struct db *db, uint64_t *ret_count, double *ret_worst_s)
 
 int db_file_bytes(struct db *db, int64_t *ret)
 {
+	if (db->pg)
+		return db_pg_file_bytes(db, ret);
 	int64_t pages = 0, size = 0;
 	sqlite3_stmt *s = db_stmt_dynamic(db, "PRAGMA page_count");
 	int r = s ? db_step_int64(db, s, "page_count", &pages) : KILN_EDB;
@@ -802,6 +807,8 @@ int db_file_bytes(struct db *db, int64_t *ret)
 
 int db_vacuum(struct db *db)
 {
+	if (db->pg)
+		return db_pg_vacuum(db);
 	int r = db_flush(db);
 	if (r < 0)
 		return r;

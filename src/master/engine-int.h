@@ -100,13 +100,13 @@ struct wconn {
 	/* protocol violations (answers to requests never made, updates for
 	 * unknown commands, unknown ops) in the current window: the first is
 	 * logged, the rest counted and summarised; past the cap, disconnected */
-	uint64_t viol_window_ms;   /* start of the window (clock_mono_ms) */
-	unsigned viol_in_window;   /* counted in it */
-	unsigned viol_unlogged;    /* counted and not logged yet */
-	bool viol_closing;         /* disconnected for them: further messages are dropped */
-	bool paused;               /* slice "uimisc": paused (JSON-RPC pause): no new builds */
-	bool pause_set; /* a pause or unpause came while its stored pause was read: it wins */
-	uint64_t seen_ms;          /* slice "uimisc": clock_mono_ms of its last last_seen write */
+	uint64_t viol_window_ms; /* start of the window (clock_mono_ms) */
+	unsigned viol_in_window; /* counted in it */
+	unsigned viol_unlogged;  /* counted and not logged yet */
+	bool viol_closing;       /* disconnected for them: further messages are dropped */
+	bool paused;             /* slice "uimisc": paused (JSON-RPC pause): no new builds */
+	bool pause_set;   /* a pause or unpause came while its stored pause was read: it wins */
+	uint64_t seen_ms; /* slice "uimisc": clock_mono_ms of its last last_seen write */
 	struct wconn *next, *prev; /* in engine->workers */
 	int refs;
 	/* slice "workerctl": JSON-RPC stop (graceful: paused is held true too, so

@@ -259,6 +259,19 @@ static void add_files(struct buf *out, struct db_artifact_file *f, size_t n)
 
 /* ---- the script ------------------------------------------------------------------------- */
 
+static void add_counts(struct buf *out, const char *what, const struct db_retention_counts *c)
+{
+	CHECK_INT(buf_addf(out,
+			   "%s: builds %lld logs %lld test_results %lld numbers %lld changes "
+			   "%lld buildrequests %lld buildsets %lld sourcestamps %lld artifacts "
+			   "%lld rows %lld\n",
+			   what, (long long)c->builds, (long long)c->logs,
+			   (long long)c->test_results, (long long)c->numbers, (long long)c->changes,
+			   (long long)c->buildrequests, (long long)c->buildsets,
+			   (long long)c->sourcestamps, (long long)c->artifacts, (long long)c->rows),
+		  0);
+}
+
 static void left(struct side *s, struct buf *out)
 {
 	side_rows(s, "builds", "SELECT id FROM builds ORDER BY id", out);
@@ -309,6 +322,21 @@ static void script(struct side *s, struct buf *out)
 		.nbuilders = 2,
 	};
 	CHECK_INT(db_retention_resolve(db, &p), 0);
+	/* `kiln cleanupdb --dry-run`: the whole purge counted, then undone */
+	struct buf before, after;
+	buf_init(&before, 1u << 16);
+	buf_init(&after, 1u << 16);
+	left(s, &before);
+	struct db_retention_counts dry = {0};
+	struct db_artifact_file *dry_files = NULL;
+	size_t ndry_files = 0;
+	CHECK_INT(db_retention_run(db, &p, true, &dry, &dry_files, &ndry_files), 0);
+	CHECK(!dry_files && ndry_files == 0);
+	left(s, &after);
+	CHECK_STR(after.ptr, before.ptr); /* nothing changed */
+	buf_release(&before);
+	buf_release(&after);
+	add_counts(out, "dry run", &dry);
 	struct db_retention_pass st = {0};
 	struct db_retention_counts all = {0};
 	struct db_artifact_file *files = NULL;
@@ -358,6 +386,8 @@ static void script(struct side *s, struct buf *out)
 	db_artifact_files_free(files, nfiles);
 	CHECK(all.builds > 0 && all.logs > 0 && all.test_results > 0 && all.numbers > 0 &&
 	      all.changes > 0);
+	/* the dry run counted what the batches then purged */
+	CHECK(!memcmp(&dry, &all, sizeof(dry)));
 	left(s, out);
 
 	/* the artifacts' retention */
@@ -401,6 +431,36 @@ static void script(struct side *s, struct buf *out)
 			  0);
 }
 
+/* `kiln cleanupdb`'s other calls: the whole purge in one transaction
+ * (committed: its files returned), the size and VACUUM. */
+static void script_whole(struct side *s, struct buf *out)
+{
+	struct db *db = s->db;
+	int64_t bytes = 0;
+	CHECK_INT(db_file_bytes(db, &bytes), 0);
+	CHECK(bytes > 0);
+	struct db_retention_policy p = {.builds_before = 1e9, .changes_before = 1e9};
+	CHECK_INT(db_retention_resolve(db, &p), 0);
+	struct db_retention_counts c = {0};
+	struct db_artifact_file *files = NULL;
+	size_t nfiles = 0;
+	CHECK_INT(db_retention_run(db, &p, false, &c, &files, &nfiles), 0);
+	add_counts(out, "whole run", &c);
+	CHECK(c.builds > 0);
+	CHECK_INT(buf_addf(out, "files:"), 0);
+	add_files(out, files, nfiles);
+	db_artifact_files_free(files, nfiles);
+	left(s, out);
+	CHECK_INT(db_vacuum(db), 0);
+	CHECK_INT(db_file_bytes(db, &bytes), 0);
+	CHECK(bytes > 0);
+	/* nothing left to purge: a second run counts nothing */
+	struct db_retention_counts again = {0};
+	CHECK_INT(db_retention_run(db, &p, false, &again, &files, &nfiles), 0);
+	CHECK_INT(again.rows, 0);
+	db_artifact_files_free(files, nfiles);
+}
+
 /* ---- both backends ---------------------------------------------------------------------- */
 
 TEST(both_backends_purge_alike)
@@ -423,6 +483,8 @@ TEST(both_backends_purge_alike)
 	buf_init(&b, 1u << 20);
 	script(&lite, &a);
 	script(&pg, &b);
+	script_whole(&lite, &a);
+	script_whole(&pg, &b);
 	CHECK_INT(buf_addch(&a, '\0'), 0);
 	CHECK_INT(buf_addch(&b, '\0'), 0);
 	if (strcmp(a.ptr, b.ptr)) {
