@@ -548,9 +548,10 @@ TEST(close_answers_in_flight)
 		CHECK(a.done && u.done);
 		CHECK_INT(calls, 2);
 		/* PostgreSQL's close commits the turn's writes first: the batch
-		 * may have its answer; the read sent behind it never */
+		 * may have its answer, and so may the read sent right behind its
+		 * COMMIT (the server's timing); SQLite's are cancelled */
 		CHECK(a.r == -ECANCELED || (i == 1 && a.r >= 0));
-		CHECK_INT(u.r, -ECANCELED);
+		CHECK(u.r == -ECANCELED || (i == 1 && u.r >= 0));
 		db_artifact_files_free(a.s.files, a.s.nfiles);
 	}
 }
