@@ -48,20 +48,20 @@ static void config_dsl_set_listen(lua_State *L, const char *key, const char *s,
 }
 
 /* The database URL rule, for master.lua's 'database' and KILN_DATABASE:
- * NULL when s is one, else the message.  PostgreSQL is not complete yet
- * (issue 14): refused unless KILN_EXPERIMENTAL_POSTGRESQL=1 asks to try it.
- * The URL is not echoed: it may carry a password. */
+ * NULL when s is one, else the message: "sqlite:PATH", or a libpq URL
+ * "postgresql://..." / "postgres://..." (issue 14; libpq checks the rest
+ * when the master opens it, and the URL is never echoed: it may carry a
+ * password). */
 char *config_database_check(const char *s, size_t len)
 {
 	bool pg = !strncmp(s, "postgresql://", 13) || !strncmp(s, "postgres://", 11);
-	const char *try_pg = getenv("KILN_EXPERIMENTAL_POSTGRESQL");
-	if (pg && !(try_pg && !strcmp(try_pg, "1")))
-		return xasprintf("database '%s//...': PostgreSQL is not complete yet "
-				 "(KILN_EXPERIMENTAL_POSTGRESQL=1 lets a master try it: "
-				 "docs/SCALING.md); use 'sqlite:state.sqlite'",
+	if (pg && strlen(s) != len) /* KILN_DATABASE's; master.lua's are refused before */
+		return xasprintf("database '%s//...': the URL holds a NUL byte",
 				 s[8] == ':' ? "postgres:" : "postgresql:");
 	if (!pg && (strncmp(s, "sqlite:", 7) || len <= 7 || strlen(s) != len))
-		return xasprintf("'database' must be \"sqlite:PATH\" (got '%.60s')", s);
+		return xasprintf("'database' must be \"sqlite:PATH\" or \"postgresql://...\" "
+				 "(got '%.60s')",
+				 s);
 	return NULL;
 }
 

@@ -25,9 +25,6 @@ E2E_PGDIRS=""
 # start, kept across restarts and dropped at the end; the master gets it as
 # KILN_DATABASE, also exported for the test's own kiln commands.  A master
 # whose master.lua names a PostgreSQL database itself is left alone.
-if [ -n "${KILN_E2E_PG_URL:-}" ]; then
-    export KILN_EXPERIMENTAL_POSTGRESQL=1
-fi
 e2e_pg_url() {
     local dir db
     dir=$(cd "$1" && pwd -P) || return 1

@@ -1,7 +1,6 @@
 #!/bin/bash
 # asan-too
-# Two masters on one PostgreSQL (issue 14, experimental:
-# KILN_EXPERIMENTAL_POSTGRESQL=1), masters = { heartbeat, dead_after }:
+# Two masters on one PostgreSQL (issue 14), masters = { heartbeat, dead_after }:
 # both record heartbeats (last_active moves on); a kiln-worker that lists
 # both attaches to the first; a request forced on the second master is
 # claimed and built by the first (the queue is shared); a master killed
@@ -30,7 +29,6 @@ LUA
     cp "$TRASH/pw" "$TRASH/$name/secrets/w1"
 done
 
-export KILN_EXPERIMENTAL_POSTGRESQL=1
 check "master A starts" start_master "$TRASH/A"
 PA=$MASTER_PID; UA=$URL; WA=$WADDR
 check "master B starts" start_master "$TRASH/B"

@@ -1,7 +1,6 @@
 #!/bin/bash
 # asan-too
-# Three masters on one PostgreSQL (issue 14, experimental:
-# KILN_EXPERIMENTAL_POSTGRESQL=1) with the same master.lua, three workers
+# Three masters on one PostgreSQL (issue 14) with the same master.lua, three workers
 # spread over them (each lists the masters in another order):
 # - the services' lease: one master holds it (an object_state row); a git
 #   poller declared on all three turns a commit into one change and one
@@ -59,7 +58,6 @@ LUA
     cp "$TRASH/pw" "$TRASH/$name/secrets/w"
 done
 
-export KILN_EXPERIMENTAL_POSTGRESQL=1
 declare -A P U W
 for name in A B C; do
     check "master $name starts" start_master "$TRASH/$name"

@@ -68,7 +68,7 @@ TEST(sample_loads)
 	CHECK_STR(cfg->db_url, "sqlite:state.sqlite");
 	config_free(cfg);
 	/* the sample must not offer a database the master cannot open */
-	CHECK(strstr(config_sample, "PostgreSQL\n-- (postgresql://...) is not supported yet") !=
+	CHECK(strstr(config_sample, "or PostgreSQL:\n-- \"postgresql://USER@HOST/DB\"") !=
 	      NULL);
 }
 
@@ -254,23 +254,16 @@ TEST(setting_errors)
 		  "master.lua:1: 'workers_listen' must be HOST:PORT with a numeric address or "
 		  "localhost and a port 0-65535 (got '::1:99')");
 	CHECK_ERR("database = \"mysql://x\"",
-		  "master.lua:1: 'database' must be \"sqlite:PATH\" (got 'mysql://x')");
+		  "master.lua:1: 'database' must be \"sqlite:PATH\" or \"postgresql://...\" (got "
+		  "'mysql://x')");
 	CHECK_ERR("database = \"sqlite:\"",
-		  "master.lua:1: 'database' must be \"sqlite:PATH\" (got 'sqlite:')");
-	/* PostgreSQL is refused at load time (the master could not open it), and
-	 * the URL, which may hold a password, is not echoed. */
-	CHECK_ERR("title = \"x\"\n\ndatabase = \"postgresql://kiln:pw@db/kiln\"\n",
-		  "master.lua:3: database 'postgresql://...': PostgreSQL is not complete yet "
-		  "(KILN_EXPERIMENTAL_POSTGRESQL=1 lets a master try it: docs/SCALING.md); "
-		  "use 'sqlite:state.sqlite'");
-	CHECK_ERR("database = \"postgres://kiln@db/kiln\"",
-		  "master.lua:1: database 'postgres://...': PostgreSQL is not complete yet "
-		  "(KILN_EXPERIMENTAL_POSTGRESQL=1 lets a master try it: docs/SCALING.md); "
-		  "use 'sqlite:state.sqlite'");
-	CHECK_ERR("database = \"postgresql://\"",
-		  "master.lua:1: database 'postgresql://...': PostgreSQL is not complete yet "
-		  "(KILN_EXPERIMENTAL_POSTGRESQL=1 lets a master try it: docs/SCALING.md); "
-		  "use 'sqlite:state.sqlite'");
+		  "master.lua:1: 'database' must be \"sqlite:PATH\" or \"postgresql://...\" (got "
+		  "'sqlite:')");
+	/* PostgreSQL's URLs are taken as they are (libpq checks them when the
+	 * master opens one); one with a NUL byte is refused without being
+	 * echoed (it may hold a password) */
+	CHECK_ERR("database = \"postgresql://kiln:pw@db/kiln\\0x\"",
+		  "master.lua:1: setting: 'database' must not contain NUL bytes");
 	/* several masters' heartbeats */
 	CHECK_ERR("masters = { heartbeat = 5, dead_after = 9 }",
 		  "master.lua:1: masters: 'dead_after' (9 s) must be at least twice 'heartbeat' "
@@ -286,13 +279,13 @@ TEST(setting_errors)
 	if (mc)
 		CHECK(mc->master_heartbeat == 5 && mc->master_dead_after == 30);
 	config_free(mc);
-	/* KILN_EXPERIMENTAL_POSTGRESQL=1 lets it through (only "1" does) */
-	setenv("KILN_EXPERIMENTAL_POSTGRESQL", "yes", 1);
-	CHECK_ERR_HAS("database = \"postgres://kiln@db/kiln\"", "is not complete yet");
-	setenv("KILN_EXPERIMENTAL_POSTGRESQL", "1", 1);
 	struct config *pgc = CONFIG_TEST_LOAD_OK("database = \"postgresql:///kiln?host=/x\"");
 	if (pgc)
 		CHECK_STR(pgc->db_url, "postgresql:///kiln?host=/x");
+	config_free(pgc);
+	pgc = CONFIG_TEST_LOAD_OK("database = \"postgres://kiln@db/kiln\"");
+	if (pgc)
+		CHECK_STR(pgc->db_url, "postgres://kiln@db/kiln");
 	config_free(pgc);
 	/* KILN_DATABASE replaces master.lua's, under the same rule */
 	setenv("KILN_DATABASE", "postgresql:///other?host=/y", 1);
@@ -300,14 +293,10 @@ TEST(setting_errors)
 	if (pgc)
 		CHECK_STR(pgc->db_url, "postgresql:///other?host=/y");
 	config_free(pgc);
-	unsetenv("KILN_EXPERIMENTAL_POSTGRESQL");
-	CHECK_ERR("title = 'x'",
-		  "KILN_DATABASE: database 'postgresql://...': PostgreSQL is not complete yet "
-		  "(KILN_EXPERIMENTAL_POSTGRESQL=1 lets a master try it: docs/SCALING.md); "
-		  "use 'sqlite:state.sqlite'");
 	setenv("KILN_DATABASE", "sqlite:", 1);
 	CHECK_ERR("title = 'x'",
-		  "KILN_DATABASE: 'database' must be \"sqlite:PATH\" (got 'sqlite:')");
+		  "KILN_DATABASE: 'database' must be \"sqlite:PATH\" or \"postgresql://...\" (got "
+		  "'sqlite:')");
 	setenv("KILN_DATABASE", "sqlite:elsewhere.sqlite", 1);
 	pgc = CONFIG_TEST_LOAD_OK("title = 'x'");
 	if (pgc)
