@@ -33,6 +33,7 @@ static const char *const db_pg_id_tables[DB_PG_NTABLES] = {
 	[DB_PG_SOURCESTAMPS] = "sourcestamps",
 	[DB_PG_REQUESTS] = "buildrequests",
 	[DB_PG_CHANGES] = "changes",
+	[DB_PG_PUSH] = "push_submissions",
 };
 /* Ids reserved per refill: a burst of half of it within one round trip
  * to the server empties a reserve (-EAGAIN). */
@@ -159,6 +160,15 @@ static void db_pg_on_ids(void *arg, int r, const char *err)
 
 static void db_pg_turn_close(void *arg);
 
+static void db_pg_on_push_seq(void *arg, int r, const PGresult *res, const char *err)
+{
+	(void)arg;
+	(void)res;
+	if (r < 0 && r != -ECANCELED)
+		log_warn("cannot move the push ids' sequence past the stored ones: %s",
+			 err ? err : "failed");
+}
+
 static void db_pg_on_migrated(void *arg, int r, int version, const char *err)
 {
 	struct db *db = arg;
@@ -171,6 +181,19 @@ static void db_pg_on_migrated(void *arg, int r, int version, const char *err)
 		uint64_t fail_at = 0; /* checked by db_pg_open */
 		(void)db_test_fail_commit(&fail_at);
 		pg_batch_fail_at(db->pg->batch, fail_at);
+	}
+	/* push ids were the stored maximum + 1 before they came from the
+	 * reserve: the sequence is moved past them first (the same connection
+	 * runs this before the reserves' first refill) */
+	if (r == 0) {
+		struct pg_query q = {
+			.sql = "SELECT setval(s, GREATEST(m, "
+			       "COALESCE(pg_sequence_last_value(s::regclass), "
+			       "0))) FROM (SELECT pg_get_serial_sequence('push_submissions', 'id') "
+			       "AS s, "
+			       "(SELECT max(id) FROM push_submissions) AS m) x WHERE m IS NOT "
+			       "NULL"};
+		r = pg_conn_send(db->pg->conn, &q, db_pg_on_push_seq, db);
 	}
 	for (int i = 0; r == 0 && i < DB_PG_NTABLES; i++) {
 		unsigned block = i == DB_PG_CHANGES || i == DB_PG_SOURCESTAMPS

@@ -211,6 +211,7 @@ enum db_pg_table {
 	DB_PG_SOURCESTAMPS,
 	DB_PG_REQUESTS,
 	DB_PG_CHANGES,
+	DB_PG_PUSH,
 	DB_PG_NTABLES
 };
 int db_pg_next_id(struct db *db, enum db_pg_table table, int64_t *ret);

@@ -309,3 +309,11 @@ int db_push_expected_set(struct db *db, const char *package, const char *host, d
 		return db_pg_push_expected_set(db, package, host, last, quiet);
 	return WRITE1(push_expected_set(db, package, host, last, quiet));
 }
+
+int db_push_id_next(struct db *db, int64_t *next, int64_t *ret_id)
+{
+	if (db->pg)
+		return db_pg_next_id(db, DB_PG_PUSH, ret_id);
+	*ret_id = (*next)++;
+	return 0;
+}

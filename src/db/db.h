@@ -1269,6 +1269,11 @@ int db_push_update(struct db *db, int64_t id, int64_t nsteps, int results, bool 
 		   double now);
 /* The highest submission id (0 when none). */
 int db_push_max_id(struct db *db, int64_t *ret);
+/* A new submission's id: on SQLite *next (the stored maximum + 1 at start,
+ * counted up here); on PostgreSQL from the table's reserve (a sequence that
+ * several masters share), *next untouched: 0, or -EAGAIN while a burst
+ * emptied it (its refill is on its way). */
+int db_push_id_next(struct db *db, int64_t *next, int64_t *ret_id);
 /* Stored submissions of tokenid for package. */
 int db_push_count(struct db *db, int64_t tokenid, const char *package, int64_t *ret);
 /* The same answered on the loop (issue 14; db_list_async's rules):

@@ -789,9 +789,18 @@ static void push_status_url(struct push *p, int64_t id, char *out, size_t n)
 static void push_accept(struct push *p, struct api_ctx *ctx, struct push_bag *bag, int64_t tokenid,
 			double now)
 {
+	int64_t id = 0;
+	if (db_push_id_next(p->m->db, &p->next_id, &id) < 0) {
+		/* PostgreSQL's reserve of ids, emptied by a burst: refilled at once */
+		api_reply_error(ctx, 503, "push ids are being reserved: retry in a second");
+		http_reply_retry_after(ctx->req, 1);
+		push_bag_release(bag);
+		*bag = (struct push_bag){0}; /* as when the job takes it */
+		return;
+	}
 	struct push_job *j = xcalloc(1, sizeof(*j));
 	j->kind = JOB_NEW;
-	j->id = p->next_id++;
+	j->id = id;
 	j->tokenid = tokenid;
 	j->at = now;
 	j->bag = *bag; /* the job's now */
