@@ -68,8 +68,7 @@ TEST(sample_loads)
 	CHECK_STR(cfg->db_url, "sqlite:state.sqlite");
 	config_free(cfg);
 	/* the sample must not offer a database the master cannot open */
-	CHECK(strstr(config_sample, "or PostgreSQL:\n-- \"postgresql://USER@HOST/DB\"") !=
-	      NULL);
+	CHECK(strstr(config_sample, "or PostgreSQL:\n-- \"postgresql://USER@HOST/DB\"") != NULL);
 }
 
 TEST(empty_config_has_defaults)
