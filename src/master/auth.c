@@ -378,6 +378,16 @@ void auth_forget_user(int64_t uid)
 	}
 }
 
+/* The refusal's text learnt into why (whylen bytes, cut to fit). */
+static void auth_why_copy(char *why, size_t whylen, const char *text)
+{
+	if (!whylen)
+		return;
+	size_t n = strnlen(text, whylen - 1);
+	memcpy(why, text, n);
+	why[n] = '\0';
+}
+
 void auth_known_free(struct auth_known *k)
 {
 	if (k) {
@@ -394,7 +404,7 @@ int auth_known_token(const struct http_req *req, unsigned need, struct db_token 
 		return -ENOENT;
 	if (k->tok_r <= 0) {
 		if (k->tok_r < 0)
-			snprintf(why, whylen, "%s", k->why);
+			auth_why_copy(why, whylen, k->why);
 		return k->tok_r;
 	}
 	const struct db_token *t = &k->who.token;
@@ -444,7 +454,7 @@ static int auth_identify(struct http_req *req, struct auth_who *who, char *why, 
 	if (k) {
 		*who = k->who;
 		if (k->r < 0)
-			snprintf(why, whylen, "%s", k->why);
+			auth_why_copy(why, whylen, k->why);
 		return k->r;
 	}
 	*who = (struct auth_who){.kind = AUTH_ANON};
