@@ -289,7 +289,8 @@ static bool auth_cookie_hash(struct http_req *req, char cookie[AUTH_SESSION_TEXT
 
 struct auth_memo {
 	unsigned char key[32];
-	uint64_t at_ms; /* 0: empty */
+	uint64_t at_ms; /* clock_mono_ms() when put */
+	bool used;
 	struct auth_known k;
 };
 static struct auth_memo auth_memo[AUTH_MEMO_N];
@@ -324,18 +325,19 @@ static void auth_memo_put(struct http_req *req, const struct auth_known *k)
 	struct auth_memo *slot = &auth_memo[0];
 	for (size_t i = 0; i < AUTH_MEMO_N; i++) {
 		struct auth_memo *e = &auth_memo[i];
-		if (e->at_ms && !sodium_memcmp(e->key, key, sizeof(key))) {
+		if (e->used && !sodium_memcmp(e->key, key, sizeof(key))) {
 			slot = e;
 			break;
 		}
-		if (e->at_ms < slot->at_ms)
-			slot = e; /* the oldest (or an empty one) */
+		if (!e->used || (slot->used && e->at_ms < slot->at_ms))
+			slot = e; /* an empty one, or the oldest */
 	}
 	memcpy(slot->key, key, sizeof(key));
 	slot->k = *k;
 	/* the session's own text is not kept: a /ws upgrade needs only who */
 	sodium_memzero(slot->k.who.cookie, sizeof(slot->k.who.cookie));
-	slot->at_ms = clock_mono_ms() | 1;
+	slot->at_ms = clock_mono_ms();
+	slot->used = true;
 }
 
 static const struct auth_known *auth_memo_get(struct http_req *req)
@@ -346,7 +348,7 @@ static const struct auth_known *auth_memo_get(struct http_req *req)
 	uint64_t now = clock_mono_ms();
 	for (size_t i = 0; i < AUTH_MEMO_N; i++) {
 		struct auth_memo *e = &auth_memo[i];
-		if (e->at_ms && now - e->at_ms < AUTH_MEMO_TTL_MS &&
+		if (e->used && now - e->at_ms < AUTH_MEMO_TTL_MS &&
 		    !sodium_memcmp(e->key, key, sizeof(key)))
 			return &e->k;
 	}

@@ -50,8 +50,8 @@ struct numbers_builder {
 #define NUMBERS_MEMO_MS 10000
 
 struct numbers_qmemo {
-	int64_t brid, builderid, pos;
-	uint64_t at; /* clock_mono_ms(); 0: empty */
+	int64_t brid, builderid, pos; /* brid 0: empty */
+	uint64_t at;                  /* clock_mono_ms() */
 };
 
 struct numbers_rmemo {
@@ -447,7 +447,7 @@ void numbers_queue_note(struct master *m, const struct db_queue_info *qi)
 	if (!ns)
 		return;
 	static uint64_t notes;
-	uint64_t now = clock_mono_ms() | 1, note = ++notes;
+	uint64_t now = clock_mono_ms(), note = ++notes; /* note: never 0 */
 	for (size_t i = 0; i < qi->nreq; i++) {
 		ns->q[(uint64_t)qi->brids[i] % NUMBERS_QMEMO] =
 			(struct numbers_qmemo){.brid = qi->brids[i],
@@ -484,11 +484,12 @@ int numbers_request_start(struct master *m, int64_t brid, double now, double *re
 	const struct numbers_qmemo *q = &ns->q[(uint64_t)brid % NUMBERS_QMEMO];
 	const struct numbers_rmemo *rm = NULL;
 	int64_t builderid = 0, pos = 0;
-	if (q->at && q->brid == brid && mono - q->at < NUMBERS_MEMO_MS) {
+	/* an age, not a difference that could wrap: at is never after mono */
+	if (q->brid == brid && brid > 0 && mono - q->at < NUMBERS_MEMO_MS) {
 		builderid = q->builderid;
 		pos = q->pos;
 		rm = &ns->run[(uint64_t)builderid % NUMBERS_RMEMO];
-		if (rm->builderid != builderid || !rm->at || mono - rm->at >= NUMBERS_MEMO_MS)
+		if (rm->builderid != builderid || !rm->note || mono - rm->at >= NUMBERS_MEMO_MS)
 			return 0;
 	} else if (db_is_postgresql(m->db) ||
 		   db_request_queue_position(m->db, brid, &builderid, &pos) <= 0) {
