@@ -270,12 +270,7 @@ int db_pg_request_queued_counts(struct db *db, int64_t cap, db_counts_fn done, v
 	struct pg_counts_call *call = xmalloc(sizeof(*call));
 	*call = (struct pg_counts_call){.done = done, .arg = arg};
 	struct pg_query q = {.sql = sql, .nparams = 1, .values = v};
-	int r = pg_batch_read(db_pg_batch(db), &q, pg_counts_on_rows, call);
-	if (r < 0) {
-		free(call);
-		return db_failf(db, r, "cannot send the query: %s", err_str(r));
-	}
-	return 0;
+	return db_pg_read(db, &q, pg_counts_on_rows, call);
 }
 
 struct pg_head_call {
@@ -332,12 +327,7 @@ int db_pg_request_queue_head(struct db *db, int64_t builderid, size_t max, db_re
 	call->done = done;
 	call->arg = arg;
 	struct pg_query q = {.sql = sql, .nparams = 2, .values = v};
-	int r = pg_batch_read(db_pg_batch(db), &q, pg_head_on_rows, call);
-	if (r < 0) {
-		free(call);
-		return db_failf(db, r, "cannot send the query: %s", err_str(r));
-	}
-	return 0;
+	return db_pg_read(db, &q, pg_head_on_rows, call);
 }
 
 static void pg_sums_on_rows(void *arg, int r, const PGresult *res, const char *err)
@@ -373,30 +363,19 @@ int db_pg_request_summaries(struct db *db, const int64_t *ids, size_t n, db_summ
 		"complete = 0 AND claimed_at IS NULL AND builderid = ANY($1::bigint[]) GROUP BY "
 		"builderid ORDER BY array_position($1::bigint[], builderid)";
 	struct buf list;
-	buf_init(&list, 64 + 24 * n);
-	int r = buf_adds(&list, "{");
-	for (size_t i = 0; r >= 0 && i < n; i++)
-		r = buf_addf(&list, "%s%" PRId64, i ? "," : "", ids[i]);
-	if (r >= 0)
-		r = buf_adds(&list, "}");
-	if (r >= 0)
-		r = buf_addch(&list, '\0');
+	int r = pgw_id_array(db, &list, ids, n);
 	if (r < 0) {
 		buf_release(&list);
-		return db_failf(db, r, "too many builders at once");
+		return r;
 	}
 	const char *v[] = {list.ptr};
 	struct pg_head_call *call = xcalloc(1, sizeof(*call));
 	call->sums = done;
 	call->arg = arg;
 	struct pg_query q = {.sql = sql, .nparams = 1, .values = v};
-	r = pg_batch_read(db_pg_batch(db), &q, pg_sums_on_rows, call);
+	r = db_pg_read(db, &q, pg_sums_on_rows, call);
 	buf_release(&list);
-	if (r < 0) {
-		free(call);
-		return db_failf(db, r, "cannot send the query: %s", err_str(r));
-	}
-	return 0;
+	return r;
 }
 
 /* --- request lines: collapse_requests' reads and claims ----------------------------- */

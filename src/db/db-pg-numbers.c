@@ -223,12 +223,7 @@ static int pg_num_send(struct db *db, const char *sql, const char *const *v, int
 		       pg_conn_result_cb cb, struct pg_num_call *call)
 {
 	struct pg_query q = {.sql = sql, .nparams = n, .values = v};
-	int r = pg_batch_read(db_pg_batch(db), &q, cb, call);
-	if (r < 0) {
-		free(call);
-		return db_failf(db, r, "cannot send the query: %s", strerror(-r));
-	}
-	return 0;
+	return db_pg_read(db, &q, cb, call);
 }
 
 static void pg_num_on_prev(void *arg, int r, const PGresult *res, const char *err)
@@ -415,17 +410,10 @@ int db_pg_requests_queue_info(struct db *db, const int64_t *brids, size_t n, siz
 		"k FROM builds WHERE complete = 0 AND builderid IN (SELECT builderid FROM me)) x "
 		"WHERE x.k <= $2::bigint) y ORDER BY kind, id, builderid, k";
 	struct buf ids;
-	buf_init(&ids, 64 + 24 * n);
-	int r = buf_adds(&ids, "{");
-	for (size_t i = 0; r >= 0 && i < n; i++)
-		r = buf_addf(&ids, "%s%" PRId64, i ? "," : "", brids[i]);
-	if (r >= 0)
-		r = buf_adds(&ids, "}");
-	if (r >= 0)
-		r = buf_addch(&ids, '\0');
+	int r = pgw_id_array(db, &ids, brids, n);
 	if (r < 0) {
 		buf_release(&ids);
-		return db_failf(db, r, "too many requests at once");
+		return r;
 	}
 	char lim[24];
 	snprintf(lim, sizeof(lim), "%zu", max);
@@ -433,11 +421,7 @@ int db_pg_requests_queue_info(struct db *db, const int64_t *brids, size_t n, siz
 	struct pg_qinfo_call *call = xmalloc(sizeof(*call));
 	*call = (struct pg_qinfo_call){.done = done, .arg = arg};
 	struct pg_query q = {.sql = sql, .nparams = 2, .values = v};
-	r = pg_batch_read(db_pg_batch(db), &q, pg_qinfo_on_rows, call);
+	r = db_pg_read(db, &q, pg_qinfo_on_rows, call);
 	buf_release(&ids);
-	if (r < 0) {
-		free(call);
-		return db_failf(db, r, "cannot send the query: %s", strerror(-r));
-	}
-	return 0;
+	return r;
 }

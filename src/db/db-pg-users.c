@@ -73,13 +73,9 @@ static int pgu_read(struct db *db, struct pgw *w, const char *sql, pg_conn_resul
 {
 	struct pg_query q = {
 		.sql = sql, .nparams = w->n, .values = w->v, .lengths = w->len, .formats = w->fmt};
-	int r = pg_batch_read(db_pg_batch(db), &q, cb, c);
+	int r = db_pg_read(db, &q, cb, c);
 	pgw_release(w);
-	if (r < 0) {
-		free(c);
-		return db_failf(db, r, "cannot send the query: %s", err_str(r));
-	}
-	return 0;
+	return r;
 }
 
 /* The identities of u as JSON [{"t": type, "d": data}] for

@@ -63,6 +63,16 @@ int db_pg_write_returning(struct db *db, const struct pg_query *q, pg_conn_resul
 	return 0;
 }
 
+int db_pg_read(struct db *db, const struct pg_query *q, pg_conn_result_cb cb, void *c)
+{
+	int r = pg_batch_read(db_pg_batch(db), q, cb, c);
+	if (r < 0) {
+		free(c);
+		return db_failf(db, r, "cannot send the query: %s", err_str(r));
+	}
+	return 0;
+}
+
 /* A master's id, or SQL NULL for none (0). */
 static void pgw_id(struct pgw *w, int64_t id)
 {
@@ -200,7 +210,7 @@ int db_pg_worker_set(struct db *db, int64_t workerid, enum db_pg_worker_col col,
  * transaction). */
 /* ids as a PostgreSQL array literal "{1,2,3}" in b (released by the
  * caller); -ENOBUFS past its cap (which ids of this size cannot reach). */
-static int pgw_id_array(struct db *db, struct buf *b, const int64_t *ids, size_t n)
+int pgw_id_array(struct db *db, struct buf *b, const int64_t *ids, size_t n)
 {
 	buf_init(b, 32 + n * 24);
 	int r = buf_addch(b, '{');

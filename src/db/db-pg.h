@@ -280,6 +280,15 @@ int db_pg_write(struct db *db, const char *sql, struct pgw *w);
 int db_pg_write_returning(struct db *db, const struct pg_query *q,
 			  void (*cb)(void *c, int r, const struct pg_result *res, const char *err),
 			  void *c);
+/* ids as a PostgreSQL array literal "{1,2,3}" in b (released by the
+ * caller, also on failure); -ENOBUFS past its cap (db-pg-write.c). */
+struct buf;
+int pgw_id_array(struct db *db, struct buf *b, const int64_t *ids, size_t n);
+/* A read (pg_batch_read: behind this master's writes) whose rows cb(c, ...)
+ * gets; c (malloc'd) is freed here, and db's error set, when it cannot be
+ * sent. */
+int db_pg_read(struct db *db, const struct pg_query *q,
+	       void (*cb)(void *c, int r, const struct pg_result *res, const char *err), void *c);
 
 /* Users, tokens and sessions on PostgreSQL (db-pg-users.c): the *_async
  * calls of db.h with the same arguments, and the session writes. */
