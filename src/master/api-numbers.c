@@ -223,14 +223,15 @@ void api_numbers_request_prefetch(struct api_ctx *ctx, json_t *items, void (*don
 				  void *arg)
 {
 	struct master *m = ctx->m;
-	int64_t *brids = xcalloc(API_NUMBERS_PREFETCH_MAX, sizeof(*brids));
+	size_t cap = json_array_size(items) < API_NUMBERS_PREFETCH_MAX ? json_array_size(items)
+								       : API_NUMBERS_PREFETCH_MAX;
+	int64_t *brids = xcalloc(cap + 1, sizeof(*brids));
 	size_t n = 0, max = 1, i;
 	json_t *item;
 	json_array_foreach(items, i, item)
 	{
 		json_t *brid = json_object_get(item, "buildrequestid");
-		if (!m->numbers || n == API_NUMBERS_PREFETCH_MAX ||
-		    json_is_true(json_object_get(item, "complete")) ||
+		if (!m->numbers || n == cap || json_is_true(json_object_get(item, "complete")) ||
 		    json_is_true(json_object_get(item, "claimed")) || !json_is_integer(brid))
 			continue;
 		brids[n++] = json_integer_value(brid);
